@@ -1,0 +1,1 @@
+"""Policy layer: rules, decisions, rate limits, approvals and the audit trail."""

@@ -1,0 +1,1 @@
+"""A local stand-in for ConnectWise Manage, generated from the registry and models."""

@@ -670,6 +670,10 @@ def _default_schemas() -> Mapping[str, Any]:
 
 # Field names whose children are free-form: metadata and user-defined custom fields.
 _FREE_FORM = frozenset({"_info", "customFields"})
+# ConnectWise also filters and sorts on these audit values at the top level of a record that
+# has ``_info`` (e.g. ``lastUpdated > [2024-01-01T00:00:00Z]``), though the spec lists them only
+# inside ``_info``.
+_AUDIT_FIELDS = frozenset({"lastupdated", "dateentered", "enteredby", "updatedby"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -735,6 +739,8 @@ def resolve_field_path(
         found = _field_lookup(current.fields, seg)
         if found is None:
             if seg in _FREE_FORM:
+                return _Resolution(True)
+            if not done and seg.lower() in _AUDIT_FIELDS and "_info" in current.fields:
                 return _Resolution(True)
             prefix = "/".join(done) + "/" if done else ""
             inner = f" ('{seg}' is not a field of {current.name})" if done else ""

@@ -522,3 +522,10 @@ def test_evaluate_numbers_like_python(x, y, op):
     py |= {">": operator.gt, ">=": operator.ge}
     assert evaluate(Compare("n", op, y), {"n": x}) is py[op](x, y)
     assert evaluate(Compare("n", op, y), {"n": float(x)}) is py[op](x, y)
+
+
+def test_top_level_audit_fields_are_allowed_where_info_exists():
+    text = "lastUpdated > [2024-01-01T00:00:00Z] and dateEntered < [2025-01-01] and enteredBy = 'x'"
+    assert check_field_paths(text, "Ticket", schemas=SCHEMAS) == []
+    assert check_order_by("lastUpdated desc", "Ticket", schemas=SCHEMAS) == []
+    assert len(check_field_paths("lastUpdated > 1", "TicketTask", schemas=SCHEMAS)) == 1

@@ -1,0 +1,838 @@
+"""Ranking of ConnectWise operations for free-text and natural-language queries.
+
+The only source is the generated registry (``cwm_generated.registry.OPERATIONS``): every field the
+ranking uses (path, tag, summary, operationId, body/response schema names, parameter names) is read
+from :class:`~cwm_generated.types.Operation`, so the search can never drift from the catalog.
+
+How a query is ranked, in short:
+
+1. The query is cut into words (camelCase and run-together words are split, plurals folded:
+   ``timeentries`` -> ``time entry``), MSP vocabulary is mapped onto ConnectWise's
+   (``client`` -> ``company``, ``technician`` -> ``member``, ``webhook`` -> ``callback``...) and
+   intent words are lifted out (``create`` -> POST, ``by id`` -> one item, ``how many`` -> count).
+2. Each remaining word is a *concept*; an operation earns, per concept, the best
+   ``idf x field weight`` over the concept's alternatives (path resource words weigh most).
+3. Words of the operation's own name (its path segments and summary) that the query did not
+   mention cost a little, so the main resource beats its children unless the query names the
+   child (``tickets`` beats ``tickets/{parentId}/notes``, which wins for "ticket notes").
+4. Method and shape (collection, single item, count) bonuses come from the intent.
+
+The index is built lazily once (about 3,000 operations, tens of milliseconds) and a query touches
+only the posting lists of its words.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from cwm_generated.types import Operation
+
+__all__ = [
+    "Hit",
+    "SearchIndex",
+    "get_index",
+    "natural_language_search",
+    "search",
+    "split_words",
+    "singular",
+]
+
+Visible = Callable[["Operation"], bool]
+
+# --------------------------------------------------------------------------------------------
+# Words
+# --------------------------------------------------------------------------------------------
+
+# Acronym plurals first ("SLAs"), then acronyms before a capitalised word ("RMADispositions"),
+# then ordinary camelCase words, lower-case runs and numbers.
+_WORD_RE = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z][a-z]*|[a-z]+|[0-9]+")
+
+# Standard list/paging parameters exist on ~1,700 operations; they say nothing about the resource.
+# Some summaries carry a .NET namespace ("Get ConnectWise.Apis.v3_0.v2015_3.Company.Company.Company").
+_NAMESPACE_RE = re.compile(r"ConnectWise\.Apis\.v[\d_]+\.v[\d_]+\.")
+
+_STANDARD_PARAMS = frozenset(
+    {
+        "conditions",
+        "childConditions",
+        "customFieldConditions",
+        "orderBy",
+        "fields",
+        "page",
+        "pageSize",
+        "pageId",
+        "columns",
+    }
+)
+
+# Path parameters that name nothing.
+_ANONYMOUS_PARAMS = frozenset({"id", "parentId", "grandparentId"})
+
+# Words in summaries that describe the method or are generator noise ("ConnectWise.Apis.v3_0...").
+_SUMMARY_NOISE = frozenset(
+    {
+        "get",
+        "list",
+        "of",
+        "post",
+        "put",
+        "patch",
+        "delete",
+        "connectwise",
+        "api",
+        "apis",
+        "v",
+        "the",
+        "a",
+        "an",
+        "to",
+        "by",
+        "for",
+        "with",
+        "and",
+        "or",
+        "id",
+        "please",
+        "use",
+        "endpoint",
+        "gets",
+        "associated",
+        "conditions",
+    }
+)
+
+_STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "of",
+        "for",
+        "on",
+        "in",
+        "into",
+        "to",
+        "by",
+        "with",
+        "my",
+        "our",
+        "its",
+        "it",
+        "their",
+        "his",
+        "her",
+        "this",
+        "that",
+        "these",
+        "those",
+        "and",
+        "or",
+        "from",
+        "at",
+        "as",
+        "is",
+        "are",
+        "be",
+        "was",
+        "me",
+        "i",
+        "we",
+        "you",
+        "your",
+        "please",
+        "can",
+        "could",
+        "would",
+        "do",
+        "does",
+        "how",
+        "what",
+        "which",
+        "who",
+        "want",
+        "need",
+        "api",
+        "endpoint",
+        "endpoints",
+        "call",
+        "s",
+        "there",
+        "some",
+        "any",
+        "every",
+        "each",
+        "under",
+        "about",
+        "via",
+        "using",
+        "exist",
+        "existing",
+        "currently",
+        "given",
+        "specified",
+        "all",
+    }
+)
+
+
+def split_words(text: str) -> list[str]:
+    """Split text into lower-case words, breaking camelCase and acronyms (``SLAs`` -> ``slas``)."""
+    return [w.lower() for w in _WORD_RE.findall(text)]
+
+
+def singular(word: str) -> str:
+    """Fold an English plural onto its singular, enough for API nouns.
+
+    ``entries`` -> ``entry``, ``statuses`` -> ``status``, ``addresses`` -> ``address``,
+    ``taxes`` -> ``tax``, ``tickets`` -> ``ticket``. Words already singular are unchanged.
+    """
+    if len(word) <= 3:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "uses", "xes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith("s"):
+        return word[:-1]
+    return word
+
+
+# --------------------------------------------------------------------------------------------
+# MSP vocabulary -> ConnectWise vocabulary
+# --------------------------------------------------------------------------------------------
+
+# Single (singular) query word -> the ConnectWise words it stands for. Every word listed becomes its
+# own concept; the user's word is kept as a weaker alternative of the first one.
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "client": ("company",),
+    "customer": ("company",),
+    "account": ("company",),
+    "organization": ("company",),
+    "organisation": ("company",),
+    "org": ("company",),
+    "technician": ("member",),
+    "tech": ("member",),
+    "employee": ("member",),
+    "user": ("member",),
+    "staff": ("member",),
+    "engineer": ("member",),
+    "agent": ("member",),
+    "resource": ("member",),
+    "webhook": ("callback",),
+    "hook": ("callback",),
+    "timesheet": ("time", "sheet"),
+    "timeentry": ("time", "entry"),
+    "po": ("purchase", "order"),
+    "config": ("configuration",),
+    "ci": ("configuration",),
+    "asset": ("configuration",),
+    "device": ("configuration",),
+    "contract": ("agreement",),
+    "subscription": ("agreement",),
+    "deal": ("opportunity",),
+    "lead": ("opportunity",),
+    "appointment": ("schedule", "entry"),
+    "kb": ("knowledge", "base"),
+    "attachment": ("document",),
+    "file": ("document",),
+    "bill": ("invoice",),
+    "supplier": ("vendor",),
+    "province": ("state",),
+    "comment": ("note",),
+    "issue": ("ticket",),
+    "incident": ("ticket",),
+    "queue": ("board",),
+    "person": ("contact",),
+    "people": ("contact",),
+    "timer": ("stopwatch",),
+    "ledger": ("gl",),
+    "stock": ("inventory",),
+    "permission": ("security", "role"),
+    "alert": ("notification",),
+    "automation": ("workflow",),
+    "hour": ("time",),
+    "timezone": ("time", "zone"),
+    "sku": ("catalog",),
+    "product": ("product",),
+    "audit": ("audit",),
+}
+
+# Alternatives folded into the same concept (either word satisfies it).
+_ALTERNATIVES: dict[str, dict[str, float]] = {
+    "history": {"log": 0.9, "audit": 0.9, "trail": 0.7},
+    "changelog": {"change": 1.0},
+    "product": {"catalog": 0.6},
+    "item": {"catalog": 0.4},
+    "approval": {"approve": 0.6},
+    "address": {"site": 0.5},
+    "phone": {"communication": 0.7},
+    "email": {"communication": 0.5},
+}
+
+# Two-word phrases rewritten before anything else.
+_PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("configuration", "item"): ("configuration",),
+    ("config", "item"): ("configuration",),
+    ("change", "history"): ("change", "log"),
+    ("purchase", "order"): ("purchase", "order"),
+    ("service", "request"): ("ticket",),
+    ("work", "order"): ("ticket",),
+    ("line", "item"): ("lineitem",),
+    # "log time" / "enter hours" is how technicians say "create a time entry".
+    ("log", "time"): ("log", "time", "entry"),
+    ("log", "hour"): ("log", "time", "entry"),
+    ("enter", "time"): ("enter", "time", "entry"),
+}
+
+# Intent words. "Leading-only" words are ordinary nouns elsewhere ("change log", "time log"),
+# so they are read as a verb only at the start of the query.
+_POST = {"create", "add", "new", "insert", "register", "make", "open", "post", "enter", "raise"}
+_POST |= {"log", "upload", "attach"}
+_UPDATE = {"update", "edit", "modify", "set", "change", "close", "rename", "reassign", "patch"}
+_PUT = {"replace", "overwrite", "put"}
+_DELETE = {"delete", "remove", "erase", "destroy", "purge", "drop"}
+_LIST = {"list", "all", "find", "show", "browse", "enumerate", "lookup", "look"}
+_GET = {"get", "fetch", "retrieve", "read", "view", "see", "display", "return"}
+_ITEM = {"id", "single", "one", "specific", "detail", "particular", "individual"}
+_COUNT = {"count", "total", "many"}
+_LEADING_ONLY = {"log", "new", "open", "set", "change", "close", "make", "look", "enter", "all"}
+_LEADING_ONLY |= {"schedule", "book", "display", "return", "drop"}
+_LEADING_SKIP = {"please", "i", "want", "to", "need", "how", "do", "can", "you", "we", "just", "go"}
+
+_RELATIONS = {
+    "of",
+    "on",
+    "for",
+    "to",
+    "in",
+    "by",
+    "with",
+    "from",
+    "under",
+    "within",
+    "against",
+    "per",
+}
+_RELATIONS |= {"assigned", "covered", "logged", "belonging", "attached", "linked", "at"}
+_QUALIFIER = 0.85
+
+_Verb = tuple[dict[str, float], "str | None", tuple[str, ...]]
+_VERBS: dict[str, _Verb] = {}
+_VERBS.update({w: ({"POST": 1.0}, None, ()) for w in _POST})
+_VERBS.update({w: ({"PATCH": 1.0, "PUT": 0.85}, "item", ()) for w in _UPDATE})
+_VERBS.update({w: ({"PUT": 1.0, "PATCH": 0.7}, "item", ()) for w in _PUT})
+_VERBS.update({w: ({"DELETE": 1.0}, None, ()) for w in _DELETE})
+_VERBS.update({w: ({"GET": 1.0}, "collection", ()) for w in _LIST})
+_VERBS.update({w: ({"GET": 1.0}, None, ()) for w in _GET})
+# Verbs that imply their object: "schedule a technician" creates a schedule entry.
+_VERBS["schedule"] = ({"POST": 1.0}, None, ("schedule", "entry"))
+_VERBS["book"] = ({"POST": 1.0}, None, ("schedule", "entry"))
+# "search" is also a resource (POST .../search); keep the word and only lean to reading.
+_VERBS["search"] = ({}, None, ("search",))
+
+# Field weights: how strongly a word in each place says "this operation is about that".
+_W_RESOURCE = 3.0  # last literal path segment
+_W_PARENT = 2.0  # other literal path segments
+_W_CATEGORY = 2.0  # first path segment (module)
+_W_SUMMARY = 1.6
+_W_TAG = 1.5
+_W_MODEL = 1.0
+_W_OPID = 0.8
+_W_DESCRIPTION = 0.5  # later lines of multi-line summaries
+_W_PARAM = 0.5
+
+# Penalty weights for words of the operation's name the query did not mention.
+_C_RESOURCE = 1.5
+_C_PARENT = 1.0
+_C_CATEGORY = 0.25
+_C_SUMMARY = 0.3
+_UNMATCHED = 0.8  # scale of the whole penalty
+
+_COORD = 0.5
+
+_B_METHOD = 6.0
+_B_SHAPE = 1.8
+_B_COUNT = 4.0
+
+
+class Hit(NamedTuple):
+    """One ranked operation."""
+
+    operation: Operation
+    score: float
+    matched: tuple[str, ...]
+    """Query concepts this operation matched (ConnectWise words, after synonym mapping)."""
+    why: str
+    """A short human-readable explanation: matched words and intent."""
+
+    @property
+    def key(self) -> str:
+        """``"METHOD /path"``, the usual way to name an operation."""
+        return f"{self.operation.method} {self.operation.path}"
+
+
+class _Query(NamedTuple):
+    concepts: tuple[dict[str, float], ...]
+    labels: tuple[str, ...]
+    methods: dict[str, float]
+    shape: str | None  # "item", "collection", "count" or None
+    notes: tuple[str, ...]
+
+
+class SearchIndex:
+    """An inverted index over a sequence of operations.
+
+    Build once (``get_index()`` does that lazily for the registry) and query many times.
+    """
+
+    def __init__(self, operations: Iterable[Operation]) -> None:
+        self.operations: tuple[Operation, ...] = tuple(operations)
+        ops = self.operations
+        self._vocab = self._build_vocab(ops)
+        self._split_cache: dict[str, tuple[str, ...]] = {}
+        self._words_cache: dict[str, tuple[str, ...]] = {}
+        self._seg_cache: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+        # Per operation: term -> field weight and term -> penalty weight.
+        term_maps: list[dict[str, float]] = []
+        core_maps: list[dict[str, float]] = []
+        for op in ops:
+            terms: dict[str, float] = {}
+            core: dict[str, float] = {}
+            self._index_operation(op, terms, core)
+            term_maps.append(terms)
+            core_maps.append(core)
+
+        n = len(ops)
+        df: dict[str, int] = {}
+        for terms in term_maps:
+            for t in terms:
+                df[t] = df.get(t, 0) + 1
+        self._idf = {t: math.log(1.0 + n / c) for t, c in df.items()}
+        idf = self._idf
+
+        postings: dict[str, list[tuple[int, float, float]]] = {}
+        core_total: list[float] = []
+        for i, (terms, core) in enumerate(zip(term_maps, core_maps, strict=True)):
+            for t, w in terms.items():
+                postings.setdefault(t, []).append((i, w, core.get(t, 0.0) * idf[t]))
+            core_total.append(sum(cw * idf[t] for t, cw in core.items()))
+        self._postings = postings
+        self._core_total = core_total
+        self._terms = term_maps
+
+        # Shape features used by the intent bonus.
+        self._method = [op.method for op in ops]
+        self._is_item = [op.path.endswith("}") for op in ops]
+        self._is_count = [op.path.rsplit("/", 1)[-1] == "count" for op in ops]
+
+    # ---- building -------------------------------------------------------------------------
+
+    @staticmethod
+    def _build_vocab(ops: Sequence[Operation]) -> frozenset[str]:
+        """Words seen with an explicit boundary somewhere (camelCase, dots, spaces).
+
+        Run-together lower-case words (``purchaseorderstatuses``) are split against this set.
+        OperationIds are left out: they glue lower-case path segments into one capitalised word.
+        """
+        texts: set[str] = set()
+        for op in ops:
+            texts.add(op.tag)
+            if op.summary:
+                texts.add(op.summary.partition("\n")[0])
+            texts.add(op.body_model or "")
+            texts.add(op.response_model or "")
+            texts.update(p.name for p in op.path_params)
+            texts.update(p.name for p in op.query_params)
+            texts.update(op.path.split("/"))
+        vocab: set[str] = set()
+        for text in texts:
+            if text.lower() == text:
+                # All-lower-case text has no boundaries to learn from (``timeentries``).
+                if " " not in text:
+                    continue
+            for w in split_words(text):
+                vocab.add(w)
+                vocab.add(singular(w))
+        return frozenset(w for w in vocab if len(w) >= 2 and not w.isdigit())
+
+    def _segment(self, word: str) -> tuple[str, ...] | None:
+        """Split a run-together word into known words (fewest pieces), or None."""
+        n = len(word)
+        if n < 5:
+            return None
+        vocab = self._vocab
+        best: list[tuple[int, int, tuple[str, ...]] | None] = [None] * (n + 1)
+        best[0] = (0, 0, ())
+        for end in range(2, n + 1):
+            for start in range(max(0, end - 24), end - 1):
+                prev = best[start]
+                if prev is None:
+                    continue
+                piece = word[start:end]
+                if piece not in vocab and singular(piece) not in vocab:
+                    continue
+                cand = (prev[0] + 1, prev[1] - len(piece) ** 2, prev[2] + (piece,))
+                cur = best[end]
+                if cur is None or cand[:2] < cur[:2]:
+                    best[end] = cand
+        result = best[n]
+        if result is None or result[0] < 2:
+            return None
+        return result[2]
+
+    def words(self, text: str) -> tuple[str, ...]:
+        """Normalised words of ``text``: split, run-together words broken, plurals folded."""
+        cached = self._words_cache.get(text)
+        if cached is None:
+            out: list[str] = []
+            for w in split_words(text):
+                out.extend(self._word_pieces(w))
+            cached = self._words_cache[text] = tuple(out)
+        return cached
+
+    def _word_pieces(self, w: str) -> tuple[str, ...]:
+        cached = self._split_cache.get(w)
+        if cached is not None:
+            return cached
+        s = singular(w)
+        if w in self._vocab or s in self._vocab or w.isdigit():
+            res: tuple[str, ...] = (s,)
+        else:
+            pieces = self._segment(w)
+            res = tuple(singular(p) for p in pieces) if pieces else (s,)
+        self._split_cache[w] = res
+        return res
+
+    def _text_words(self, text: str) -> tuple[str, ...]:
+        """``words`` without summary noise and numbers (cached: tags and models repeat a lot)."""
+        key = "\0" + text
+        cached = self._words_cache.get(key)
+        if cached is None:
+            cached = tuple(
+                w for w in self.words(text) if w not in _SUMMARY_NOISE and not w.isdigit()
+            )
+            self._words_cache[key] = cached
+        return cached
+
+    def _segment_words(self, seg: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """A path segment's words, and its run-together forms kept searchable as typed."""
+        words = self.words(seg)
+        raw = tuple(w for w in (singular(w) for w in split_words(seg)) if w not in words)
+        return words, raw
+
+    def _index_operation(
+        self, op: Operation, terms: dict[str, float], core: dict[str, float]
+    ) -> None:
+        def add(words: Iterable[str], weight: float, core_weight: float = 0.0) -> None:
+            for t in words:
+                if terms.get(t, 0.0) < weight:
+                    terms[t] = weight
+                if core_weight and core.get(t, 0.0) < core_weight:
+                    core[t] = core_weight
+
+        literals = [s for s in op.path.split("/") if s and s[0] != "{"]
+        last = len(literals) - 1
+        seg_cache = self._seg_cache
+        for pos, seg in enumerate(literals):
+            found = seg_cache.get(seg)
+            if found is None:
+                found = seg_cache[seg] = self._segment_words(seg)
+            pieces, raw = found
+            if pos == 0:
+                weight, cw = _W_CATEGORY, _C_CATEGORY
+            elif pos == last:
+                weight, cw = _W_RESOURCE, _C_RESOURCE
+            else:
+                weight, cw = _W_PARENT, _C_PARENT
+            if pieces == ("info",) or pieces == ("usage",):
+                # Slim "info" lists and "usages" duplicate a main resource; unasked, they rank lower.
+                cw = _C_RESOURCE
+            add(pieces, weight, cw)
+            add(raw, weight)
+
+        if op.summary:
+            head, _, rest = _NAMESPACE_RE.sub("", op.summary).partition("\n")
+            add(self._text_words(head), _W_SUMMARY, _C_SUMMARY)
+            if rest:
+                add((w for w in self._text_words(rest) if w not in _STOPWORDS), _W_DESCRIPTION)
+        add(self._text_words(op.tag), _W_TAG)
+        if op.body_model:
+            add(self._text_words(op.body_model), _W_MODEL)
+        if op.response_model:
+            add(self._text_words(op.response_model), _W_MODEL)
+        add(self._text_words(op.operation_id)[1:], _W_OPID)  # the first word is the method
+        for p in op.path_params:
+            if p.name not in _ANONYMOUS_PARAMS:
+                add(self._text_words(p.name), _W_PARAM)
+        for p in op.query_params:
+            if p.name not in _STANDARD_PARAMS:
+                add(self._text_words(p.name), _W_PARAM)
+
+    # ---- querying -------------------------------------------------------------------------
+
+    def parse(self, query: str, intent_weight: float = 1.0) -> _Query:
+        """Turn a query into concepts and intent (exposed for tests and the ``why`` text)."""
+        raw = [w for w in split_words(query) if w != "s"]  # "customer's" -> customer, s
+        words = [singular(w) for w in raw]
+        methods: dict[str, float] = {}
+        shape: str | None = None
+        notes: list[str] = []
+
+        # Intent phrases and MSP phrases; a "-" marks where an intent phrase stood, so the word
+        # after "how many" is not read as a leading verb ("how many open tickets").
+        rewritten: list[str] = []
+        i = 0
+        while i < len(words):
+            pair = (words[i], words[i + 1]) if i + 1 < len(words) else None
+            if pair in (("how", "many"), ("number", "of")):
+                shape = "count"
+                notes.append(f"'{' '.join(pair)}' -> count")
+                rewritten.append("-")
+                i += 2
+            elif pair and pair[0] == "by" and pair[1] in ("id", "identifier", "number"):
+                shape = "item"
+                notes.append("'by id' -> single item")
+                rewritten.append("-")
+                i += 2
+            elif pair in _PHRASES:
+                rewritten.extend(_PHRASES[pair])
+                i += 2
+            else:
+                rewritten.append(words[i])
+                i += 1
+
+        leading = True
+        content: list[tuple[str, float]] = []
+        # Words after "of/on/for/to..." qualify the head noun before them ("notes on a ticket");
+        # they count a little less, so the head decides between otherwise equal matches.
+        weight = 1.0
+        for k, w in enumerate(rewritten):
+            if w == "-":
+                leading = False
+                continue
+            if leading and w in _LEADING_SKIP:
+                continue
+            verb = _VERBS.get(w)
+            if verb is not None and (leading or w not in _LEADING_ONLY):
+                leading = False
+                verb_methods, verb_shape, implied = verb
+                if verb_methods and (not methods or "GET" in methods):
+                    methods = dict(verb_methods)
+                if verb_shape and shape is None:
+                    shape = verb_shape
+                notes.append(
+                    f"'{w}' -> {'/'.join(verb_methods) or 'GET'}"
+                    + (f" {verb_shape}" if verb_shape else "")
+                )
+                content.extend((x, weight) for x in implied)
+                continue
+            leading = False
+            if w.isdigit():
+                # "ticket 4711" names one item; "ticket 4711 notes" names the parent.
+                if all(x in _STOPWORDS or x.isdigit() for x in rewritten[k + 1 :]):
+                    shape = shape or "item"
+                continue
+            if w in _ITEM:
+                if shape != "count":
+                    shape = "item"
+                notes.append(f"'{w}' -> single item")
+                continue
+            if w in _COUNT:
+                shape = "count"
+                notes.append(f"'{w}' -> count")
+                if w == "count":
+                    content.append((w, weight))
+                continue
+            if w in _RELATIONS:
+                if content:
+                    weight = _QUALIFIER
+                continue
+            if w not in _STOPWORDS:
+                content.append((w, weight))
+
+        if shape is None:
+            if any(singular(w) != w and len(w) > 3 for w in raw):
+                # Plural nouns ask for a collection.
+                shape = "collection"
+            elif methods.get("GET"):
+                # "get a time sheet": one singular thing asked for by a read verb.
+                shape = "item"
+
+        concepts: list[dict[str, float]] = []
+        labels: list[str] = []
+        seen: set[str] = set()
+
+        def add_concept(alts: dict[str, float], label: str) -> None:
+            alts = {a: v for a, v in alts.items() if a not in seen and a in self._idf}
+            if alts:
+                seen.update(alts)
+                concepts.append(alts)
+                labels.append(label)
+
+        for w, cw in content:
+            targets = _SYNONYMS.get(w)
+            if targets is not None:
+                for n, t in enumerate(targets):
+                    # The user's own word stays a weaker alternative ("user" -> ssoUsers).
+                    add_concept({t: cw, w: 0.6 * cw} if n == 0 else {t: cw}, t)
+                notes.append(f"'{w}' -> {' '.join(targets)}")
+                continue
+            pieces = self._word_pieces(w)
+            if len(pieces) > 1 and w not in self._idf:
+                for piece in pieces:
+                    add_concept({piece: cw}, piece)
+                continue
+            alts = {w: 1.0, **_ALTERNATIVES.get(w, {})}
+            add_concept({a: v * cw for a, v in alts.items()}, w)
+
+        if intent_weight != 1.0:
+            methods = {m: v * intent_weight for m, v in methods.items()}
+        return _Query(tuple(concepts), tuple(labels), methods, shape, tuple(notes))
+
+    def search(
+        self,
+        query: str,
+        max_results: int = 10,
+        visible: Visible | None = None,
+        *,
+        intent_weight: float = 1.0,
+    ) -> list[Hit]:
+        """Rank operations for ``query``; ``visible`` filters out operations the caller hides."""
+        if not isinstance(query, str) or not query.strip() or max_results <= 0:
+            return []
+        q = self.parse(query, intent_weight)
+        if not q.concepts:
+            return []
+
+        scores: dict[int, float] = {}
+        core_hit: dict[int, float] = {}
+        counts: dict[int, int] = {}
+        idf = self._idf
+        postings = self._postings
+        for alts in q.concepts:
+            if len(alts) == 1:
+                ((alt, aw),) = alts.items()
+                w = aw * idf[alt]
+                for i, fw, cw in postings[alt]:
+                    scores[i] = scores.get(i, 0.0) + w * fw
+                    core_hit[i] = core_hit.get(i, 0.0) + cw
+                    counts[i] = counts.get(i, 0) + 1
+                continue
+            best: dict[int, tuple[float, float]] = {}
+            for alt, aw in alts.items():
+                w = aw * idf[alt]
+                for i, fw, cw in postings[alt]:
+                    v = w * fw
+                    b = best.get(i)
+                    if b is None or v > b[0]:
+                        best[i] = (v, cw)
+            for i, (v, cw) in best.items():
+                scores[i] = scores.get(i, 0.0) + v
+                core_hit[i] = core_hit.get(i, 0.0) + cw
+                counts[i] = counts.get(i, 0) + 1
+
+        methods = q.methods
+        shape = q.shape
+        method_of = self._method
+        is_item = self._is_item
+        is_count = self._is_count
+        core_total = self._core_total
+        b_method = _B_METHOD * intent_weight
+        b_shape = _B_SHAPE * intent_weight
+        b_count = _B_COUNT * intent_weight
+        final: list[tuple[float, int]] = []
+        n_concepts = len(q.concepts)
+        for i, s in scores.items():
+            # Coordination: an operation matching more of the query's concepts is worth more than
+            # one matching a single rare word very well.
+            s *= (counts[i] / n_concepts) ** _COORD
+            s -= _UNMATCHED * (core_total[i] - core_hit[i])
+            m = method_of[i]
+            if methods:
+                s += b_method * methods.get(m, -1.0)
+            elif m == "GET":
+                s += 0.6 * b_method / _B_METHOD  # reading is the likeliest wish when none is said
+            if shape == "count":
+                s += b_count if is_count[i] else -b_count
+            else:
+                if is_count[i]:
+                    s -= b_count
+                if shape == "item" and m == "GET":
+                    s += b_shape if is_item[i] else -b_shape
+                elif shape == "collection" and m in ("GET", "POST"):
+                    s += -b_shape if is_item[i] else b_shape
+            final.append((s, i))
+
+        # Ties go to the shorter path (the main resource) then the registry order, for stability.
+        ranked = heapq.nlargest(
+            max_results if visible is None else len(final),
+            final,
+            key=lambda t: (round(t[0], 6), -len(self.operations[t[1]].path), -t[1]),
+        )
+        hits: list[Hit] = []
+        for s, i in ranked:
+            op = self.operations[i]
+            if visible is not None and not visible(op):
+                continue
+            hits.append(self._hit(op, i, s, q))
+            if len(hits) >= max_results:
+                break
+        return hits
+
+    def _hit(self, op: Operation, i: int, score: float, q: _Query) -> Hit:
+        terms = self._terms[i]
+        matched = tuple(
+            label
+            for label, alts in zip(q.labels, q.concepts, strict=True)
+            if any(a in terms for a in alts)
+        )
+        parts = []
+        if matched:
+            parts.append("matched " + ", ".join(matched))
+        parts.extend(q.notes)
+        return Hit(op, round(score, 3), matched, "; ".join(parts))
+
+
+# --------------------------------------------------------------------------------------------
+# Module-level API over the generated registry
+# --------------------------------------------------------------------------------------------
+
+_INDEX: SearchIndex | None = None
+
+
+def get_index() -> SearchIndex:
+    """The index over ``cwm_generated.registry.OPERATIONS``, built on first use."""
+    global _INDEX
+    if _INDEX is None:
+        from cwm_generated.registry import OPERATIONS
+
+        _INDEX = SearchIndex(OPERATIONS)
+    return _INDEX
+
+
+def search(query: str, max_results: int = 10, visible: Visible | None = None) -> list[Hit]:
+    """Rank registry operations for a keyword or natural-language query.
+
+    ``visible`` (optional) returns False for operations the caller must not show (policy).
+    An empty or stopword-only query returns ``[]``.
+    """
+    return get_index().search(query, max_results, visible)
+
+
+def natural_language_search(
+    query: str, max_results: int = 10, visible: Visible | None = None
+) -> list[Hit]:
+    """Like :func:`search`, with the query's intent (method, item/collection/count) weighed more.
+
+    Meant for sentences ("delete the time entry I logged"), where the verb matters as much as
+    the nouns.
+    """
+    return get_index().search(query, max_results, visible, intent_weight=1.25)

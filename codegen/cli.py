@@ -49,21 +49,38 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m codegen",
         description="Generate the cwm_generated package (generated/) from ConnectWise's manage.json.",
     )
-    parser.add_argument("--spec", type=Path, default=ROOT / "spec" / "manage.json",
-                        help="path to manage.json (default: spec/manage.json)")
-    parser.add_argument("--out", type=Path, default=ROOT / "generated",
-                        help="output directory (default: generated/)")
-    parser.add_argument("--lock", type=Path, default=None,
-                        help=f"lock file to write (default: spec/{LOCK_NAME} when --out is the "
-                             "default, else <out>/../" + LOCK_NAME + ")")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 and list the files that would change")
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        default=ROOT / "spec" / "manage.json",
+        help="path to manage.json (default: spec/manage.json)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "generated",
+        help="output directory (default: generated/)",
+    )
+    parser.add_argument(
+        "--lock",
+        type=Path,
+        default=None,
+        help=f"lock file to write (default: spec/{LOCK_NAME} when --out is the "
+        "default, else <out>/../" + LOCK_NAME + ")",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 and list the files that would change",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
     progress = _Progress(args.quiet)
     out = args.out.resolve()
     lock_path = args.lock or (
-        ROOT / "spec" / LOCK_NAME if out == (ROOT / "generated").resolve() else out.parent / LOCK_NAME
+        ROOT / "spec" / LOCK_NAME
+        if out == (ROOT / "generated").resolve()
+        else out.parent / LOCK_NAME
     )
     try:
         files, lock = generate(args.spec, progress)

@@ -90,8 +90,7 @@ def _codegen_input(spec: NormalizedSpec) -> str:
             "info": {"title": spec.title, "version": spec.version},
             "paths": {},
             "components": {"schemas": spec.schemas},
-        },
-        sort_keys=True,
+        }
     )
     # Dotted names would be read as module paths by datamodel-code-generator.
     for name, cls in spec.class_names.items():
@@ -101,7 +100,7 @@ def _codegen_input(spec: NormalizedSpec) -> str:
     doc["components"]["schemas"] = {
         spec.class_names[name]: schema for name, schema in doc["components"]["schemas"].items()
     }
-    return json.dumps(doc, sort_keys=True)
+    return json.dumps(doc)
 
 
 def run_datamodel_codegen(spec: NormalizedSpec) -> str:
@@ -154,7 +153,9 @@ def split_modules(spec: NormalizedSpec, source: str, header: str) -> ModelModule
     if missing:
         raise RuntimeError(f"datamodel-code-generator did not emit classes for: {sorted(missing)}")
     deps = {
-        spec.class_names[name]: sorted(spec.class_names[d] for d in _refs(schema) if d in by_class.values())
+        spec.class_names[name]: sorted(
+            spec.class_names[d] for d in _refs(schema) if d in by_class.values()
+        )
         for name, schema in spec.schemas.items()
     }
 
@@ -172,7 +173,9 @@ def split_modules(spec: NormalizedSpec, source: str, header: str) -> ModelModule
                     cross[dep_module].add(dep)
         parts = [header, "from __future__ import annotations", *imports, BASE_IMPORT]
         for dep_module, names in sorted(cross.items()):
-            parts.append(f"from cwm_generated.models.{dep_module} import {', '.join(sorted(names))}")
+            parts.append(
+                f"from cwm_generated.models.{dep_module} import {', '.join(sorted(names))}"
+            )
         body = []
         for cls in members:
             body.append(classes[cls])

@@ -273,8 +273,10 @@ def _normalize_operation(
     body_model, body_kind, body_required = _request_body(op)
     response_model, response_kind, status = _response(op)
     upper = method.upper()
-    is_list = upper == "GET" and response_kind == "list" and any(
-        p.name == "pageSize" for p in query_params
+    is_list = (
+        upper == "GET"
+        and response_kind == "list"
+        and any(p.name == "pageSize" for p in query_params)
     )
     tags = op.get("tags") or ["Untagged"]
     operation_id = op.get("operationId") or f"{method}{path}"

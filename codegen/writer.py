@@ -15,12 +15,16 @@ from pathlib import Path
 
 RUFF_SETTINGS = [
     "--isolated",
-    "--config", "line-length = 100",
-    "--config", "target-version = 'py311'",
+    "--config",
+    "line-length = 100",
+    "--config",
+    "target-version = 'py311'",
 ]
 FIX_SETTINGS = [
-    "--config", "lint.select = ['F401', 'I']",
-    "--config", "lint.isort.known-first-party = ['cwm_gateway', 'cwm_generated', 'codegen']",
+    "--config",
+    "lint.select = ['F401', 'I']",
+    "--config",
+    "lint.isort.known-first-party = ['cwm_gateway', 'cwm_generated', 'codegen']",
 ]
 
 

@@ -10,33 +10,56 @@ from cwm_generated.models._base import CWModel
 
 
 class ActivityReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ActivityStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ActivityTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AddressFormatReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Agreement(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementStatus: Literal["Active", "Cancelled", "Expired", "Inactive"] | None = None
-    allowOverruns: bool | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 100;", max_length=100)
+    type: AgreementTypeReference
+    company: CompanyReference
+    contact: ContactReference
+    site: SiteReference | None = None
+    subContractCompany: CompanyReference | None = None
+    subContractContact: ContactReference | None = None
+    parentAgreement: AgreementReference | None = None
+    customerPO: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    restrictLocationFlag: bool | None = None
+    restrictDepartmentFlag: bool | None = None
+    startDate: AwareDatetime | None = None
+    endDate: AwareDatetime | None = None
+    noEndingDateFlag: bool | None = None
+    opportunity: OpportunityReference | None = None
+    cancelledFlag: bool | None = None
+    dateCancelled: AwareDatetime | None = None
+    reasonCancelled: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    sla: SLAReference | None = None
+    workOrder: str | None = Field(None, description=" Max length: 20;", max_length=20)
+    internalNotes: str | None = None
+    applicationUnits: Literal["Amount", "Hours", "Incidents"] | None = None
+    applicationLimit: float | None = None
     applicationCycle: (
         Literal[
             "Contract2Weeks",
@@ -50,112 +73,92 @@ class Agreement(CWModel):
         ]
         | None
     ) = None
-    applicationLimit: float | None = None
-    applicationUnits: Literal["Amount", "Hours", "Incidents"] | None = None
     applicationUnlimitedFlag: bool | None = None
-    autoInvoiceFlag: bool | None = None
-    billAmount: float | None = None
-    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
+    oneTimeFlag: bool | None = None
+    coverAgreementTime: bool | None = None
+    coverAgreementProduct: bool | None = None
+    coverAgreementExpense: bool | None = None
+    coverSalesTax: bool | None = None
+    carryOverUnused: bool | None = None
+    allowOverruns: bool | None = None
+    expiredDays: int | None = None
+    limit: int | None = None
+    expireWhenZero: bool | None = None
+    chargeToFirm: bool | None = None
+    employeeCompRate: Literal["Actual", "Hourly"] | None = Field(
         None, description=" Required On Updates;"
     )
+    employeeCompNotExceed: Literal["Billing", "Amount", "Percent"] | None = None
+    compHourlyRate: float | None = None
+    compLimitAmount: float | None = None
+    billingCycle: BillingCycleReference | None = None
     billOneTimeFlag: bool | None = None
-    billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
-    )
-    billStartDate: AwareDatetime | None = None
-    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
+    billingTerms: BillingTermsReference | None = None
+    invoicingCycle: Literal["ContractYear", "CalendarYear"] | None = Field(
         None, description=" Required On Updates;"
     )
     billToCompany: CompanyReference | None = None
     billToContact: ContactReference | None = None
     billToSite: SiteReference | None = None
+    billAmount: float | None = None
+    taxable: bool | None = None
+    prorateFirstBill: float | None = None
+    billStartDate: AwareDatetime | None = None
+    taxCode: TaxCodeReference | None = None
+    restrictDownPayment: bool | None = None
+    prorateFlag: bool | None = None
+    invoiceProratedAdditionsFlag: bool | None = None
+    invoiceDescription: str | None = None
+    topComment: bool | None = None
+    bottomComment: bool | None = None
+    workRole: WorkRoleReference | None = None
+    workType: WorkTypeReference | None = None
+    projectType: ProjectTypeReference | None = None
+    invoiceTemplate: InvoiceTemplateReference | None = None
+    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
+        None, description=" Required On Updates;"
+    )
+    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
+        None, description=" Required On Updates;"
+    )
+    billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
+        None, description=" Required On Updates;"
+    )
+    billableTimeInvoice: bool | None = None
     billableExpenseInvoice: bool | None = None
     billableProductInvoice: bool | None = None
-    billableTimeInvoice: bool | None = None
-    billingCycle: BillingCycleReference | None = None
-    billingTerms: BillingTermsReference | None = None
-    bottomComment: bool | None = None
-    cancelledFlag: bool | None = None
-    carryOverUnused: bool | None = None
-    chargeToFirm: bool | None = None
-    compHourlyRate: float | None = None
-    compLimitAmount: float | None = None
-    company: CompanyReference
-    companyLocation: SystemLocationReference | None = None
-    contact: ContactReference
-    coverAgreementExpense: bool | None = None
-    coverAgreementProduct: bool | None = None
-    coverAgreementTime: bool | None = None
-    coverSalesTax: bool | None = None
     currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    customerPO: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    dateCancelled: AwareDatetime | None = None
-    department: SystemDepartmentReference | None = None
-    employeeCompNotExceed: Literal["Billing", "Amount", "Percent"] | None = None
-    employeeCompRate: Literal["Actual", "Hourly"] | None = Field(
-        None, description=" Required On Updates;"
-    )
-    endDate: AwareDatetime | None = None
-    expireWhenZero: bool | None = None
-    expiredDays: int | None = None
-    id: int | None = None
-    internalNotes: str | None = None
-    invoiceDescription: str | None = None
-    invoiceProratedAdditionsFlag: bool | None = None
-    invoiceTemplate: InvoiceTemplateReference | None = None
-    invoicingCycle: Literal["ContractYear", "CalendarYear"] | None = Field(
-        None, description=" Required On Updates;"
-    )
-    limit: int | None = None
-    location: SystemLocationReference | None = None
-    name: str = Field(..., description=" Max length: 100;", max_length=100)
-    nextInvoiceDate: str | None = None
-    noEndingDateFlag: bool | None = None
-    oneTimeFlag: bool | None = None
-    opportunity: OpportunityReference | None = None
-    parentAgreement: AgreementReference | None = None
     periodType: Literal["Current", "Future", "Both", "Undefined"] | None = None
-    projectType: ProjectTypeReference | None = None
-    prorateFirstBill: float | None = None
-    prorateFlag: bool | None = None
-    reasonCancelled: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    restrictDepartmentFlag: bool | None = None
-    restrictDownPayment: bool | None = None
-    restrictLocationFlag: bool | None = None
+    autoInvoiceFlag: bool | None = None
+    nextInvoiceDate: str | None = None
+    companyLocation: SystemLocationReference | None = None
     shipToCompany: CompanyReference | None = None
     shipToContact: ContactReference | None = None
     shipToSite: SiteReference | None = None
-    site: SiteReference | None = None
-    sla: SLAReference | None = None
-    startDate: AwareDatetime | None = None
-    subContractCompany: CompanyReference | None = None
-    subContractContact: ContactReference | None = None
-    taxCode: TaxCodeReference | None = None
-    taxable: bool | None = None
-    topComment: bool | None = None
-    type: AgreementTypeReference
-    workOrder: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    workRole: WorkRoleReference | None = None
-    workType: WorkTypeReference | None = None
+    agreementStatus: Literal["Active", "Cancelled", "Expired", "Inactive"] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class AgreementReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    chargeFirmFlag: bool | None = None
     id: int | None = None
     name: str | None = None
     type: str | None = None
+    chargeFirmFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingCycle(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    identifier: str = Field(..., description=" Max length: 5;", max_length=5)
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
     billingOptions: Literal[
         "BiMonthly",
         "BiWeekly",
@@ -166,121 +169,118 @@ class BillingCycle(CWModel):
         "Weekly",
         "Yearly",
     ]
-    defaultFlag: bool | None = None
-    id: int | None = None
-    identifier: str = Field(..., description=" Max length: 5;", max_length=5)
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingCycleReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingTermsReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingUnitReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BulkResult(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     payload: list[ResultInfo] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CalendarReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CatalogItemReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ChargeCodeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ClassificationReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConfigurationReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    deviceIdentifier: str | None = None
     id: int | None = None
+    deviceIdentifier: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConfigurationStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConfigurationTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
     systemFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConfigurationTypeQuestionReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     question: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConfigurationTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Count(CWModel):
@@ -288,34 +288,31 @@ class Count(CWModel):
 
 
 class CountryReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CurrencyReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    currencyCode: str | None = None
-    currencyIdentifier: str | None = None
-    decimalSeparator: str | None = None
-    displayIdFlag: bool | None = None
-    displaySymbolFlag: bool | None = None
     id: int | None = None
-    name: str | None = None
-    negativeParenthesesFlag: bool | None = None
-    numberOfDecimals: int | None = None
-    rightAlign: bool | None = None
     symbol: str | None = None
+    currencyCode: str | None = None
+    decimalSeparator: str | None = None
+    numberOfDecimals: int | None = None
     thousandsSeparator: str | None = None
+    negativeParenthesesFlag: bool | None = None
+    displaySymbolFlag: bool | None = None
+    currencyIdentifier: str | None = None
+    displayIdFlag: bool | None = None
+    rightAlign: bool | None = None
+    name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CustomFieldValue(CWModel):
-    caption: str | None = None
-    connectWiseId: str | None = None
-    entryMethod: Literal["Date", "EntryField", "List", "Option"] | None = None
     id: int | None = None
-    numberOfDecimals: int | None = None
+    caption: str | None = None
     type: (
         Literal[
             "TextArea",
@@ -333,82 +330,79 @@ class CustomFieldValue(CWModel):
         ]
         | None
     ) = None
+    entryMethod: Literal["Date", "EntryField", "List", "Option"] | None = None
+    numberOfDecimals: int | None = None
     value: Any | None = None
+    connectWiseId: str | None = None
 
 
 class DocumentInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    title: str | None = None
+    fileName: str | None = None
+    serverFileName: str | None = None
+    owner: str | None = None
+    linkFlag: bool | None = None
+    imageFlag: bool | None = None
+    publicFlag: bool | None = None
+    htmlTemplateFlag: bool | None = None
+    readOnlyFlag: bool | None = None
+    size: int | None = None
+    urlFlag: bool | None = None
     createdOnDate: str | None = None
     documentType: DocumentTypeReference | None = None
-    fileName: str | None = None
     guid: UUID | None = Field(None, examples=["00000000-0000-0000-0000-000000000000"])
-    htmlTemplateFlag: bool | None = None
-    id: int | None = None
-    imageFlag: bool | None = None
-    linkFlag: bool | None = None
-    owner: str | None = None
-    publicFlag: bool | None = None
-    readOnlyFlag: bool | None = None
-    serverFileName: str | None = None
-    size: int | None = None
-    title: str | None = None
-    urlFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class DocumentReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class DocumentTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EntityTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ErrorResponseMessage(CWModel):
     code: str | None = None
-    errors: list[ValidationError] | None = None
     message: str | None = None
+    errors: list[ValidationError] | None = None
 
 
 class ExpenseEntry(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreement: AgreementReference | None = None
-    agreementAmount: float | None = None
-    amount: float
-    billAmount: float | None = None
-    billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    businessUnitId: int | None = None
+    id: int | None = None
+    expenseReport: ExpenseReportReference | None = None
+    company: CompanyReference | None = None
     chargeToId: int | None = None
     chargeToType: (
         Literal["Company", "ServiceTicket", "ProjectTicket", "ChargeCode", "Activity"] | None
     ) = Field(None, description="Gets or sets\n            company or chargeToType is required.")
-    classification: ClassificationReference | None = None
-    company: CompanyReference | None = None
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    date: AwareDatetime
-    expenseReport: ExpenseReportReference | None = None
-    id: int | None = None
-    invoice: InvoiceReference | None = None
-    invoiceAmount: float | None = None
-    locationId: int | None = None
+    type: ExpenseTypeReference
     member: MemberReference | None = None
-    mobileGuid: UUID | None = None
-    notes: str | None = None
-    odometerEnd: float | None = None
-    odometerStart: float | None = None
     paymentMethod: PaymentMethodReference | None = None
-    phase: ProjectPhaseReference | None = None
-    project: ProjectReference | None = None
+    classification: ClassificationReference | None = None
+    amount: float
+    billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    date: AwareDatetime
+    locationId: int | None = None
+    businessUnitId: int | None = None
+    notes: str | None = None
+    agreement: AgreementReference | None = None
+    invoiceAmount: float | None = None
+    mobileGuid: UUID | None = None
+    taxes: list[ExpenseTax] | None = None
+    invoice: InvoiceReference | None = None
+    currency: CurrencyReference | None = None
     status: (
         Literal[
             "Open",
@@ -426,46 +420,52 @@ class ExpenseEntry(CWModel):
         ]
         | None
     ) = None
-    taxes: list[ExpenseTax] | None = None
+    billAmount: float | None = None
+    agreementAmount: float | None = None
+    odometerStart: float | None = None
+    odometerEnd: float | None = None
     ticket: TicketReference | None = None
-    type: ExpenseTypeReference
+    project: ProjectReference | None = None
+    phase: ProjectPhaseReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class ExpenseReportReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExpenseTax(CWModel):
-    amount: float | None = None
     id: int | None = None
+    amount: float | None = None
     type: ExpenseTaxTypeReference | None = None
 
 
 class ExpenseTaxTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExpenseTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class FilterValues(CWModel):
-    childconditions: str | None = None
     conditions: str | None = None
-    customfieldconditions: str | None = None
     orderBy: str | None = None
+    childconditions: str | None = None
+    customfieldconditions: str | None = None
 
 
 class GroupReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class IRestIdentifiedItem(CWModel):
@@ -477,9 +477,9 @@ class IdCollection(CWModel):
 
 
 class IntegratorLoginReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class IntegratorTagCollection(CWModel):
@@ -487,103 +487,103 @@ class IntegratorTagCollection(CWModel):
 
 
 class InvoiceGroupingReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str | None = None
-    groupParentChildAdditionsFlag: bool | None = None
     id: int | None = None
     name: str | None = None
+    description: str | None = None
     showPriceFlag: bool | None = None
     showSubItemsFlag: bool | None = None
+    groupParentChildAdditionsFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InvoiceReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    applyToType: str | None = None
-    billingType: str | None = None
-    chargeFirmFlag: bool | None = None
     id: int | None = None
     identifier: str | None = None
+    billingType: str | None = None
+    applyToType: str | None = None
     invoiceDate: str | None = None
+    chargeFirmFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InvoiceTemplateReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = Field(None, description="Gets or sets invoice Template Setup Id.")
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class IvItemReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     serializedFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagedDevicesIntegrationReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagedInformation(CWModel):
+    managementSolutionName: str | None = None
+    managedIdentifier: str | None = None
+    type: str | None = None
+    level: str | None = None
     childConfigurationsMatchingOn: str | None = None
     inactivateConfigurationsMatchingOn: str | None = None
     inactiveConfigurationStatusId: int | None = None
-    level: str | None = None
-    managedIdentifier: str | None = None
-    managementSolutionName: str | None = None
-    type: str | None = None
 
 
 class ManufacturerReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MemberReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    dailyCapacity: float | None = None
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    dailyCapacity: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class NoteTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class NotificationRecipientReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OrderStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OwnerLevelReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PatchOperation(CWModel):
@@ -593,180 +593,180 @@ class PatchOperation(CWModel):
 
 
 class PaymentMethodReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PortalConfigurationReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PriorityReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    level: str | None = None
     name: str | None = None
     sort: int | None = None
+    level: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProductCategoryReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProductComponent(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    catalogItem: CatalogItemReference
-    cost: float | None = None
-    hideDescriptionFlag: bool | None = None
-    hideExtendedPriceFlag: bool | None = None
-    hideItemIdentifierFlag: bool | None = None
-    hidePriceFlag: bool | None = None
-    hideQuantityFlag: bool | None = None
     id: int | None = None
-    parentProductItem: ProductItemReference | None = None
-    price: float | None = None
-    productItem: ProductItemReference | None = None
-    quantity: float
     sequenceNumber: int | None = Field(None, description=" Required On Updates;")
+    quantity: float
+    catalogItem: CatalogItemReference
+    hidePriceFlag: bool | None = None
+    hideItemIdentifierFlag: bool | None = None
+    hideDescriptionFlag: bool | None = None
+    hideQuantityFlag: bool | None = None
+    hideExtendedPriceFlag: bool | None = None
     vendor: CompanyReference | None = None
+    parentProductItem: ProductItemReference | None = None
+    productItem: ProductItemReference | None = None
+    price: float | None = None
+    cost: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProductItem(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addComponentsFlag: bool | None = None
-    agreement: AgreementReference | None = None
-    agreementAmount: float | None = None
-    asioSubscriptionsID: UUID | None = None
-    billableOption: Literal["Billable", "DoNotBill", "NoCharge"]
-    businessUnit: BillingUnitReference | None = None
-    businessUnitId: int | None = Field(None, description=" Required On Updates;")
-    bypassForecastUpdate: bool | None = None
-    calculatedCost: float | None = None
-    calculatedCostFlag: bool | None = None
-    calculatedPrice: float | None = None
-    calculatedPriceFlag: bool | None = None
-    cancelledBy: int | None = None
-    cancelledDate: AwareDatetime | None = None
-    cancelledFlag: bool | None = None
-    cancelledReason: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    catalogItem: CatalogItemReference
-    company: CompanyReference | None = None
-    cost: float | None = None
-    customFields: list[CustomFieldValue] | None = None
-    customerDescription: str | None = Field(
-        None, description=" Max length: 6000; Required On Updates;", max_length=6000
-    )
-    description: str | None = Field(None, description=" Max length: 2000;", max_length=2000)
-    discount: float | None = None
-    dropshipFlag: bool | None = None
-    entityType: EntityTypeReference | None = None
-    extCost: float | None = None
-    extPrice: float | None = None
-    forecastDetailId: int | None = None
-    forecastStatus: OpportunityStatusReference | None = None
     id: int | None = None
-    ignorePricingSchedulesFlag: bool | None = None
-    integrationXRef: str | None = None
-    internalNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    invoice: InvoiceReference | None = None
-    invoiceGrouping: InvoiceGroupingReference | None = None
-    listPrice: float | None = None
-    location: SystemLocationReference | None = None
-    locationId: int | None = Field(None, description=" Required On Updates;")
-    margin: float | None = None
-    minimumStockFlag: bool | None = None
-    needToOrderQuantity: int | None = None
-    needToPurchaseFlag: bool | None = None
-    opportunity: OpportunityReference | None = None
-    phase: ProjectPhaseReference | None = None
-    phaseProductFlag: bool | None = None
-    poApprovedFlag: bool | None = None
+    catalogItem: CatalogItemReference
+    description: str | None = Field(None, description=" Max length: 2000;", max_length=2000)
+    sequenceNumber: float | None = None
+    quantity: float | None = None
+    unitOfMeasure: UnitOfMeasureReference | None = None
     price: float | None = None
+    cost: float | None = None
+    extPrice: float | None = None
+    extCost: float | None = None
+    discount: float | None = None
+    margin: float | None = None
+    agreementAmount: float | None = None
     priceMethod: (
         Literal[
             "FlatRateForRange", "PercentMarkupFromCost", "PercentMarkdownFromPrice", "PricePerUnit"
         ]
         | None
     ) = None
+    billableOption: Literal["Billable", "DoNotBill", "NoCharge"]
+    agreement: AgreementReference | None = None
+    locationId: int | None = Field(None, description=" Required On Updates;")
+    location: SystemLocationReference | None = None
+    businessUnitId: int | None = Field(None, description=" Required On Updates;")
+    businessUnit: BillingUnitReference | None = None
+    vendor: CompanyReference | None = None
+    vendorSku: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    taxableFlag: bool | None = None
+    dropshipFlag: bool | None = None
+    specialOrderFlag: bool | None = None
+    phaseProductFlag: bool | None = None
+    cancelledFlag: bool | None = None
+    quantityCancelled: float | None = None
+    cancelledReason: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    customerDescription: str | None = Field(
+        None, description=" Max length: 6000; Required On Updates;", max_length=6000
+    )
+    internalNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    productSuppliedFlag: bool | None = None
+    subContractorShipToId: int | None = None
+    subContractorAmountLimit: float | None = None
+    recurring: ProductRecurring | None = None
+    sla: SLAReference | None = None
+    entityType: EntityTypeReference | None = None
+    ticket: TicketReference | None = None
+    project: ProjectReference | None = None
+    phase: ProjectPhaseReference | None = None
+    salesOrder: SalesOrderReference | None = None
+    opportunity: OpportunityReference | None = None
+    invoice: InvoiceReference | None = None
+    warehouseId: int | None = None
+    warehouseIdObject: WarehouseReference | None = None
+    warehouseBinId: int | None = None
+    warehouseBinIdObject: WarehouseBinReference | None = None
+    calculatedPriceFlag: bool | None = None
+    calculatedCostFlag: bool | None = None
+    forecastDetailId: int | None = None
+    cancelledBy: int | None = None
+    cancelledDate: AwareDatetime | None = None
+    warehouse: str | None = None
+    warehouseBin: str | None = None
+    purchaseDate: AwareDatetime | None = None
+    taxCode: TaxCodeReference | None = None
+    integrationXRef: str | None = None
+    listPrice: float | None = None
+    serialNumberIds: list[int] | None = None
+    serialNumbers: list[str] | None = None
+    company: CompanyReference | None = None
+    forecastStatus: OpportunityStatusReference | None = None
     productClass: Literal["Agreement", "Bundle", "Inventory", "NonInventory", "Service"] | None = (
         None
     )
-    productSuppliedFlag: bool | None = None
-    project: ProjectReference | None = None
-    purchaseDate: AwareDatetime | None = None
-    quantity: float | None = None
-    quantityCancelled: float | None = None
-    recurring: ProductRecurring | None = None
-    salesOrder: SalesOrderReference | None = None
-    sequenceNumber: float | None = None
-    serialNumberIds: list[int] | None = None
-    serialNumbers: list[str] | None = None
+    needToPurchaseFlag: bool | None = None
+    needToOrderQuantity: int | None = None
+    minimumStockFlag: bool | None = None
     shipSet: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    sla: SLAReference | None = None
-    specialOrderFlag: bool | None = None
-    subContractorAmountLimit: float | None = None
-    subContractorShipToId: int | None = None
-    taxCode: TaxCodeReference | None = None
-    taxableFlag: bool | None = None
-    ticket: TicketReference | None = None
-    unitOfMeasure: UnitOfMeasureReference | None = None
+    calculatedPrice: float | None = None
+    calculatedCost: float | None = None
+    invoiceGrouping: InvoiceGroupingReference | None = None
+    poApprovedFlag: bool | None = None
     uom: str | None = None
-    vendor: CompanyReference | None = None
-    vendorSku: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    warehouse: str | None = None
-    warehouseBin: str | None = None
-    warehouseBinId: int | None = None
-    warehouseBinIdObject: WarehouseBinReference | None = None
-    warehouseId: int | None = None
-    warehouseIdObject: WarehouseReference | None = None
+    addComponentsFlag: bool | None = None
+    ignorePricingSchedulesFlag: bool | None = None
+    asioSubscriptionsID: UUID | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    bypassForecastUpdate: bool | None = None
+    customFields: list[CustomFieldValue] | None = None
 
 
 class ProductItemReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProductRecurring(CWModel):
-    agreementType: AgreementTypeReference | None = None
-    billCycle: BillingCycleReference | None = None
-    billCycleId: int | None = None
-    cycleType: Literal["ContractYear", "CalendarYear"] | None = None
-    cycles: int | None = None
+    recurringRevenue: float | None = None
+    recurringCost: float | None = None
+    startDate: str | None = None
     endDate: str | None = Field(
         None,
         description="The Recurring End Date is calculated based on the\n            start date, number of cycles, and cycle type.",
     )
-    recurringCost: float | None = None
-    recurringRevenue: float | None = None
-    startDate: str | None = None
+    billCycleId: int | None = None
+    billCycle: BillingCycleReference | None = None
+    cycles: int | None = None
+    cycleType: Literal["ContractYear", "CalendarYear"] | None = None
+    agreementType: AgreementTypeReference | None = None
 
 
 class ProductReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str | None = None
     id: int | None = None
+    description: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProductSubCategoryReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProductTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Project(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
     actualEnd: AwareDatetime | None = None
     actualHours: float | None = None
     actualStart: AwareDatetime | None = None
@@ -774,6 +774,13 @@ class Project(CWModel):
     billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
         None, description=" Required On Updates;"
     )
+    billingAmount: float | None = None
+    billingAttention: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    billingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"]
+    billingRateType: Literal["StaffMember", "WorkRole"] | None = Field(
+        None, description=" Required On Updates;"
+    )
+    billingTerms: BillingTermsReference | None = None
     billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
         None, description=" Required On Updates;"
     )
@@ -785,50 +792,33 @@ class Project(CWModel):
     billToContact: ContactReference | None = None
     billToSite: SiteReference | None = None
     billUnapprovedTimeAndExpense: bool | None = None
-    billingAmount: float | None = None
-    billingAttention: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    billingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"]
-    billingRateType: Literal["StaffMember", "WorkRole"] | None = Field(
-        None, description=" Required On Updates;"
-    )
-    billingStartDate: AwareDatetime | None = None
-    billingTerms: BillingTermsReference | None = None
     board: ProjectBoardReference
     budgetAnalysis: Literal["ActualHours", "BillableHours"] | None = Field(
         None, description=" Required On Updates;"
     )
     budgetFlag: bool | None = None
     budgetHours: float | None = None
-    closedFlag: bool | None = None
     company: CompanyReference
-    companyLocation: SystemLocationReference | None = None
     contact: ContactReference | None = None
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
     customerPO: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    department: SystemDepartmentReference | None = None
     description: str | None = None
-    doNotDisplayInPortalFlag: bool | None = None
+    currency: CurrencyReference | None = None
     downpayment: float | None = None
     estimatedEnd: AwareDatetime
-    estimatedExpenseCost: float | None = None
+    percentComplete: float | None = None
     estimatedExpenseRevenue: float | None = None
     estimatedHours: float | None = None
-    estimatedProductCost: float | None = None
     estimatedProductRevenue: float | None = None
     estimatedStart: AwareDatetime
-    estimatedTimeCost: float | None = None
     estimatedTimeRevenue: float | None = None
     expenseApprover: MemberReference | None = None
-    id: int | None = None
     includeDependenciesFlag: bool | None = None
     includeEstimatesFlag: bool | None = None
     location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
     manager: MemberReference | None = None
     name: str = Field(..., description=" Max length: 100;", max_length=100)
     opportunity: OpportunityReference | None = None
-    percentComplete: float | None = None
-    poAmount: float | None = None
     projectTemplateId: int | None = None
     restrictDownPaymentFlag: bool | None = None
     scheduledEnd: AwareDatetime | None = None
@@ -839,287 +829,323 @@ class Project(CWModel):
     shipToSite: SiteReference | None = None
     site: SiteReference | None = None
     status: ProjectStatusReference | None = None
-    taxCode: TaxCodeReference | None = None
+    closedFlag: bool | None = None
     timeApprover: MemberReference | None = None
     type: ProjectTypeReference | None = None
+    doNotDisplayInPortalFlag: bool | None = None
+    billingStartDate: AwareDatetime | None = None
+    poAmount: float | None = None
+    estimatedTimeCost: float | None = None
+    estimatedExpenseCost: float | None = None
+    estimatedProductCost: float | None = None
+    taxCode: TaxCodeReference | None = None
+    companyLocation: SystemLocationReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class ProjectBoardReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectPhaseReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ReminderReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ResultInfo(CWModel):
-    data: IRestIdentifiedItem | None = None
-    error: ErrorResponseMessage | None = None
+    success: bool | None = None
     originalIndex: int | None = None
     statusCode: int | None = None
-    success: bool | None = None
+    data: IRestIdentifiedItem | None = None
+    error: ErrorResponseMessage | None = None
 
 
 class SLAReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SalesOrderReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleEntryReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str | None = None
     id: int | None = None
+    description: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceCodeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceItemReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceLocationReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceSignoffReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceSourceReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
     sort: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceSubTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceSurveyReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceTeamReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceTemplateReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
     summary: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ShipmentMethodReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SiteReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SkillCategoryReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SkillReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class StateReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class StatusIndicatorReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SuccessResponse(CWModel):
-    message: str | None = None
     success: bool | None = None
+    message: str | None = None
 
 
 class SystemDepartmentReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SystemLocationReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxCodeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TeamRoleReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Ticket(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    actualHours: float | None = None
+    id: int | None = None
+    summary: str = Field(..., description=" Max length: 100;", max_length=100)
+    recordType: Literal["ProjectIssue", "ProjectTicket", "ServiceTicket"] | None = None
+    board: BoardReference | None = None
+    status: ServiceStatusReference | None = None
+    workRole: WorkRoleReference | None = None
+    workType: WorkTypeReference | None = None
+    company: CompanyReference
+    site: SiteReference | None = None
+    siteName: str | None = Field(None, description=" Max length: 50;", max_length=50)
     addressLine1: str | None = Field(None, description=" Max length: 50;", max_length=50)
     addressLine2: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    city: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    stateIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    country: CountryReference | None = None
+    contact: ContactReference | None = None
+    contactName: str | None = Field(None, description=" Max length: 62;", max_length=62)
+    contactPhoneNumber: str | None = Field(None, description=" Max length: 20;", max_length=20)
+    contactPhoneExtension: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    contactEmailAddress: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    type: ServiceTypeReference | None = None
+    subType: ServiceSubTypeReference | None = None
+    item: ServiceItemReference | None = None
+    team: ServiceTeamReference | None = None
+    owner: MemberReference | None = None
+    priority: PriorityReference | None = None
+    serviceLocation: ServiceLocationReference | None = None
+    source: ServiceSourceReference | None = None
+    requiredDate: AwareDatetime | None = None
+    budgetHours: float | None = None
+    opportunity: OpportunityReference | None = None
     agreement: AgreementReference | None = None
     agreementType: str | None = None
-    allowAllClientsPortalView: bool | None = None
-    approved: bool | None = None
-    automaticEmailCc: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    automaticEmailCcFlag: bool | None = None
-    automaticEmailContactFlag: bool | None = None
-    automaticEmailResourceFlag: bool | None = None
-    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    billingAmount: float | None = None
-    billingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"] | None = None
-    board: BoardReference | None = None
-    budgetHours: float | None = None
-    city: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    closedBy: str | None = None
-    closedDate: str | None = None
-    closedFlag: bool | None = None
-    company: CompanyReference
-    contact: ContactReference | None = None
-    contactEmailAddress: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    contactEmailLookup: str | None = None
-    contactName: str | None = Field(None, description=" Max length: 62;", max_length=62)
-    contactPhoneExtension: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    contactPhoneNumber: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    country: CountryReference | None = None
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    customerUpdatedFlag: bool | None = None
-    dateResolved: str | None = None
-    dateResplan: str | None = None
-    dateResponded: str | None = None
-    department: SystemDepartmentReference | None = None
-    duration: int | None = None
-    escalationLevel: int | None = None
-    escalationStartDateUTC: str | None = None
-    estimatedExpenseCost: float | None = None
-    estimatedExpenseRevenue: float | None = None
-    estimatedProductCost: float | None = None
-    estimatedProductRevenue: float | None = None
-    estimatedStartDate: AwareDatetime | None = None
-    estimatedTimeCost: float | None = None
-    estimatedTimeRevenue: float | None = None
-    externalXRef: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    hasChildTicket: bool | None = None
-    hasMergedChildTicketFlag: bool | None = None
-    hourlyRate: float | None = None
-    id: int | None = None
+    severity: Literal["Low", "Medium", "High"] | None = Field(
+        None, description=" Required On Updates;"
+    )
     impact: Literal["Low", "Medium", "High"] | None = Field(
         None, description=" Required On Updates;"
     )
+    externalXRef: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    poNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    knowledgeBaseCategoryId: int | None = None
+    knowledgeBaseSubCategoryId: int | None = None
+    allowAllClientsPortalView: bool | None = None
+    customerUpdatedFlag: bool | None = None
+    automaticEmailContactFlag: bool | None = None
+    automaticEmailResourceFlag: bool | None = None
+    automaticEmailCcFlag: bool | None = None
+    automaticEmailCc: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
     initialDescription: str | None = Field(
         None, description="Only available for POST, will not be returned in the response."
     )
-    initialDescriptionFrom: str | None = None
     initialInternalAnalysis: str | None = Field(
         None, description="Only available for POST, will not be returned in the response."
     )
     initialResolution: str | None = Field(
         None, description="Only available for POST, will not be returned in the response."
     )
-    integratorTags: list[str] | None = None
+    initialDescriptionFrom: str | None = None
+    contactEmailLookup: str | None = None
+    processNotifications: bool | None = Field(
+        None,
+        description="Can be set to false to skip notification processing when adding or updating a ticket (Defaults to True).",
+    )
+    skipCallback: bool | None = None
+    closedDate: str | None = None
+    closedBy: str | None = None
+    closedFlag: bool | None = None
+    actualHours: float | None = None
+    approved: bool | None = None
+    estimatedExpenseCost: float | None = None
+    estimatedExpenseRevenue: float | None = None
+    estimatedProductCost: float | None = None
+    estimatedProductRevenue: float | None = None
+    estimatedTimeCost: float | None = None
+    estimatedTimeRevenue: float | None = None
+    billingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"] | None = None
+    billingAmount: float | None = None
+    hourlyRate: float | None = None
+    subBillingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"] | None = (
+        None
+    )
+    subBillingAmount: float | None = None
+    subDateAccepted: str | None = None
+    dateResolved: str | None = None
+    dateResplan: str | None = None
+    dateResponded: str | None = None
+    resolveMinutes: int | None = None
+    resPlanMinutes: int | None = None
+    respondMinutes: int | None = None
     isInSla: bool | None = None
-    item: ServiceItemReference | None = None
-    knowledgeBaseCategoryId: int | None = None
     knowledgeBaseLinkId: int | None = None
+    resources: str | None = None
+    parentTicketId: int | None = None
+    hasChildTicket: bool | None = None
+    hasMergedChildTicketFlag: bool | None = None
     knowledgeBaseLinkType: (
         Literal[
             "Activity",
@@ -1131,91 +1157,51 @@ class Ticket(CWModel):
         ]
         | None
     ) = None
-    knowledgeBaseSubCategoryId: int | None = None
+    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    predecessorType: Literal["Ticket", "Phase"] | None = None
+    predecessorId: int | None = None
+    predecessorClosedFlag: bool | None = None
     lagDays: int | None = None
     lagNonworkingDaysFlag: bool | None = None
+    estimatedStartDate: AwareDatetime | None = None
+    duration: int | None = None
     location: SystemLocationReference | None = None
-    mergedParentTicket: TicketReference | None = None
-    minutesBeforeWaiting: int | None = None
-    minutesWaiting: int | None = None
+    department: SystemDepartmentReference | None = None
     mobileGuid: UUID | None = None
-    opportunity: OpportunityReference | None = None
-    owner: MemberReference | None = None
-    parentTicketId: int | None = None
-    poNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    predecessorClosedFlag: bool | None = None
-    predecessorId: int | None = None
-    predecessorType: Literal["Ticket", "Phase"] | None = None
-    priority: PriorityReference | None = None
-    processNotifications: bool | None = Field(
-        None,
-        description="Can be set to false to skip notification processing when adding or updating a ticket (Defaults to True).",
-    )
-    recordType: Literal["ProjectIssue", "ProjectTicket", "ServiceTicket"] | None = None
-    requestForChangeFlag: bool | None = None
-    requiredDate: AwareDatetime | None = None
-    resPlanMinutes: int | None = None
-    resolutionHours: float | None = None
-    resolveMinutes: int | None = None
-    resolvedBy: str | None = None
-    resources: str | None = None
-    resplanBy: str | None = None
-    resplanHours: float | None = None
-    resplanSkippedMinutes: int | None = None
-    respondMinutes: int | None = None
-    respondedBy: str | None = None
-    respondedHours: float | None = None
-    respondedSkippedMinutes: int | None = None
-    serviceLocation: ServiceLocationReference | None = None
-    severity: Literal["Low", "Medium", "High"] | None = Field(
-        None, description=" Required On Updates;"
-    )
-    site: SiteReference | None = None
-    siteName: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    skipCallback: bool | None = None
     sla: SLAReference | None = None
     slaStatus: str | None = None
-    source: ServiceSourceReference | None = None
-    stateIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    status: ServiceStatusReference | None = None
-    subBillingAmount: float | None = None
-    subBillingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"] | None = (
-        None
-    )
-    subDateAccepted: str | None = None
-    subType: ServiceSubTypeReference | None = None
-    summary: str = Field(..., description=" Max length: 100;", max_length=100)
-    team: ServiceTeamReference | None = None
-    type: ServiceTypeReference | None = None
-    workRole: WorkRoleReference | None = None
-    workType: WorkTypeReference | None = None
-    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    requestForChangeFlag: bool | None = None
+    currency: CurrencyReference | None = None
+    mergedParentTicket: TicketReference | None = None
+    integratorTags: list[str] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    escalationStartDateUTC: str | None = None
+    escalationLevel: int | None = None
+    minutesBeforeWaiting: int | None = None
+    respondedSkippedMinutes: int | None = None
+    resplanSkippedMinutes: int | None = None
+    respondedHours: float | None = None
+    respondedBy: str | None = None
+    resplanHours: float | None = None
+    resplanBy: str | None = None
+    resolutionHours: float | None = None
+    resolvedBy: str | None = None
+    minutesWaiting: int | None = None
+    customFields: list[CustomFieldValue] | None = None
 
 
 class TicketReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     summary: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeEntry(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    activity: ActivityReference | None = None
-    actualHours: float | None = None
-    addToDetailDescriptionFlag: bool | None = None
-    addToInternalAnalysisFlag: bool | None = None
-    addToResolutionFlag: bool | None = None
-    adjustment: float | None = None
-    agreement: AgreementReference | None = None
-    agreementAdjustment: float | None = None
-    agreementAmount: float | None = None
-    agreementHours: float | None = None
-    agreementType: str | None = None
-    billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
-    )
-    businessGroupDesc: str | None = None
-    businessUnitId: int | None = None
+    id: int | None = None
+    company: CompanyReference | None = None
+    companyType: str | None = None
     chargeToId: int | None = Field(
         None,
         description="If chargeToId is not specified, we asume you enter time against the company specified",
@@ -1226,52 +1212,65 @@ class TimeEntry(CWModel):
         None,
         description="If chargeToId is not specified, we asume you enter time against the company specified",
     )
-    company: CompanyReference | None = None
-    companyType: str | None = None
-    customFields: list[CustomFieldValue] | None = None
-    dateEntered: AwareDatetime | None = None
+    member: MemberReference | None = None
+    locationId: int | None = None
+    businessUnitId: int | None = None
+    businessGroupDesc: str | None = None
+    location: OwnerLevelReference | None = None
     department: BillingUnitReference | None = None
-    emailCc: str | None = Field(
-        None,
-        description="To update this value use the /service/tickets endpoint automaticEmailCc field",
+    workType: WorkTypeReference | None = None
+    workRole: WorkRoleReference | None = None
+    agreement: AgreementReference | None = None
+    agreementType: str | None = None
+    activity: ActivityReference | None = None
+    opportunityRecid: int | None = None
+    projectActivity: str | None = None
+    territory: str | None = None
+    timeStart: AwareDatetime
+    timeEnd: AwareDatetime | None = None
+    hoursDeduct: float | None = None
+    actualHours: float | None = None
+    billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
+        None, description=" Required On Updates;"
     )
-    emailCcFlag: bool | None = Field(
+    notes: str | None = None
+    internalNotes: str | None = None
+    addToDetailDescriptionFlag: bool | None = None
+    addToInternalAnalysisFlag: bool | None = None
+    addToResolutionFlag: bool | None = None
+    emailResourceFlag: bool | None = Field(
         None,
-        description="This is an action flag. To update this value use the /service/tickets endpoint automaticEmailCcFlag field",
+        description="This is an action flag. To update this value use the /service/tickets endpoint automaticEmailResourceFlag field",
     )
     emailContactFlag: bool | None = Field(
         None,
         description="This is an action flag. To update this value use the /service/tickets endpoint automaticEmailContactFlag field",
     )
-    emailResourceFlag: bool | None = Field(
+    emailCcFlag: bool | None = Field(
         None,
-        description="This is an action flag. To update this value use the /service/tickets endpoint automaticEmailResourceFlag field",
+        description="This is an action flag. To update this value use the /service/tickets endpoint automaticEmailCcFlag field",
     )
-    enteredBy: str | None = None
-    extendedInvoiceAmount: float | None = None
+    emailCc: str | None = Field(
+        None,
+        description="To update this value use the /service/tickets endpoint automaticEmailCc field",
+    )
+    hoursBilled: float | None = None
+    invoiceHours: float | None = None
     hourlyCost: str | None = None
+    enteredBy: str | None = None
+    dateEntered: AwareDatetime | None = None
+    invoice: InvoiceReference | None = None
+    mobileGuid: UUID | None = None
     hourlyRate: float | None = Field(
         None, description="This field may only be Updated, it is defaulted on Create"
     )
-    hoursBilled: float | None = None
-    hoursDeduct: float | None = None
-    id: int | None = None
-    internalNotes: str | None = None
-    invoice: InvoiceReference | None = None
-    invoiceFlag: bool | None = None
-    invoiceHours: float | None = None
-    invoiceReady: int | None = None
-    location: OwnerLevelReference | None = None
-    locationId: int | None = None
-    locationName: str | None = None
-    member: MemberReference | None = None
-    mobileGuid: UUID | None = None
-    notes: str | None = None
-    opportunityRecid: int | None = None
     overageRate: float | None = None
-    phase: ProjectPhaseReference | None = None
-    project: ProjectReference | None = None
-    projectActivity: str | None = None
+    agreementHours: float | None = None
+    agreementAmount: float | None = None
+    agreementAdjustment: float | None = None
+    adjustment: float | None = None
+    invoiceReady: int | None = None
+    timeSheet: TimeSheetReference | None = None
     status: (
         Literal[
             "Open",
@@ -1289,93 +1288,94 @@ class TimeEntry(CWModel):
         ]
         | None
     ) = None
-    taxCode: TaxCodeReference | None = None
-    territory: str | None = None
     ticket: TicketReference | None = None
+    project: ProjectReference | None = None
+    phase: ProjectPhaseReference | None = None
     ticketBoard: str | None = None
     ticketStatus: str | None = None
-    ticketSubType: str | None = None
     ticketType: str | None = None
-    timeEnd: AwareDatetime | None = None
-    timeSheet: TimeSheetReference | None = None
-    timeStart: AwareDatetime
-    workRole: WorkRoleReference | None = None
-    workType: WorkTypeReference | None = None
+    ticketSubType: str | None = None
+    invoiceFlag: bool | None = None
+    extendedInvoiceAmount: float | None = None
+    locationName: str | None = None
+    taxCode: TaxCodeReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class TimeEntryReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeSheetReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeZoneSetupReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TrackReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class UnitOfMeasureReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Usage(CWModel):
+    type: str | None = None
     count: int | None = None
+    id: int | None = None
     description: str | None = None
     hyperlink: str | None = None
-    id: int | None = None
-    type: str | None = None
     typeKey: str | None = None
 
 
 class UserDefinedFieldReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ValidationError(CWModel):
     code: str | None = None
-    details: str | None = None
-    field: str | None = None
     message: str | None = None
     resource: str | None = None
+    field: str | None = None
+    details: str | None = None
 
 
 class WarehouseBinReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WarehouseReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    lockedFlag: bool | None = None
     name: str | None = None
+    lockedFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkRoleReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
     utilizationFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

@@ -54,27 +54,27 @@ from cwm_generated.models._shared import (
 
 
 class AddressFormat(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addAllCountries: bool | None = None
-    countryIds: list[int] | None = None
-    defaultFlag: bool | None = None
-    format: str = Field(..., description=" Max length: 250;", max_length=250)
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    format: str = Field(..., description=" Max length: 250;", max_length=250)
+    defaultFlag: bool | None = None
+    countryIds: list[int] | None = None
+    addAllCountries: bool | None = None
     removeAllCountries: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AddressFormatInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingDeliveryReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ClearPickerRequest(CWModel):
@@ -83,47 +83,49 @@ class ClearPickerRequest(CWModel):
 
 
 class CommunicationType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    androidXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    defaultFlag: bool | None = None
-    description: str
-    emailFlag: bool | None = Field(
-        None,
-        description="Gets or sets at least one flag is required to be true -- phone, fax, or email.",
-    )
-    exchangeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    faxFlag: bool | None = Field(
-        None,
-        description="Gets or sets at least one flag is required to be true -- phone, fax, or email.",
-    )
-    googleXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
     id: int | None = None
-    iphoneXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    description: str
     phoneFlag: bool | None = Field(
         None,
         description="Gets or sets at least one flag is required to be true -- phone, fax, or email.",
     )
+    faxFlag: bool | None = Field(
+        None,
+        description="Gets or sets at least one flag is required to be true -- phone, fax, or email.",
+    )
+    emailFlag: bool | None = Field(
+        None,
+        description="Gets or sets at least one flag is required to be true -- phone, fax, or email.",
+    )
+    defaultFlag: bool | None = None
+    exchangeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    iphoneXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    androidXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    googleXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CommunicationTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
-    description: str | None = None
-    emailFlag: bool | None = None
-    faxFlag: bool | None = None
     id: int | None = None
+    description: str | None = None
     phoneFlag: bool | None = None
+    faxFlag: bool | None = None
+    emailFlag: bool | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CommunicationTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Company(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    accountNumber: str | None = None
+    id: int | None = None
+    identifier: str = Field(..., description=" Max length: 30;", max_length=30)
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    status: CompanyStatusReference | None = None
     addressLine1: str | None = Field(
         None,
         description="Gets or sets at least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country. Max length: 50;",
@@ -134,70 +136,43 @@ class Company(CWModel):
         description="Gets or sets at least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country. Max length: 50;",
         max_length=50,
     )
-    annualRevenue: float | None = None
-    billToCompany: CompanyReference | None = None
-    billingContact: ContactReference | None = None
-    billingSite: SiteReference | None = None
-    billingTerms: BillingTermsReference | None = None
-    calendar: CalendarReference | None = None
     city: str | None = Field(
         None,
         description="Gets or sets at least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country. Max length: 50;",
         max_length=50,
     )
-    companyEntityType: EntityTypeReference | None = None
-    country: CountryReference | None = None
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    dateAcquired: AwareDatetime | None = None
-    dateDeleted: AwareDatetime | None = None
-    defaultContact: ContactReference | None = None
-    deletedBy: str | None = None
-    deletedFlag: bool | None = None
-    facebookUrl: str | None = None
-    faxNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
-    id: int | None = None
-    identifier: str = Field(..., description=" Max length: 30;", max_length=30)
-    integratorTags: list[str] | None = None
-    invoiceCCEmailAddress: str | None = None
-    invoiceDeliveryMethod: BillingDeliveryReference | None = None
-    invoiceTemplate: InvoiceTemplateReference | None = None
-    invoiceToEmailAddress: str | None = None
-    isVendorFlag: bool | None = None
-    leadFlag: bool | None = None
-    leadSource: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    linkedInUrl: str | None = None
-    market: MarketDescriptionReference | None = None
-    mobileGuid: UUID | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
-    numberOfEmployees: int | None = None
-    ownershipType: OwnershipTypeReference | None = None
-    parentCompany: CompanyReference | None = None
-    phoneNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
-    pricingSchedule: PricingScheduleReference | None = None
-    resellerIdentifier: str | None = None
-    revenueYear: int | None = None
-    sicCode: SicCodeReference | None = None
-    site: SiteReference | None = None
     state: str | None = Field(
         None,
         description="Gets or sets at least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country. Max length: 50;",
         max_length=50,
     )
-    status: CompanyStatusReference | None = None
-    taxCode: TaxCodeReference | None = None
-    taxIdentifier: str | None = None
-    territory: SystemLocationReference | None = None
-    territoryManager: MemberReference | None = None
-    timeZoneSetup: TimeZoneSetupReference | None = None
-    twitterUrl: str | None = None
-    types: list[CompanyTypeReference] | None = Field(
+    zip: str | None = Field(
         None,
-        description="Gets or sets integrer array of Company_Type_Recids to be assigned to company that can be passed in only during new company creation (post)\n            To update existing companies type, use the /company/companyTypeAssociations or /company/companies/{ID}/typeAssociations endpoints.",
+        description="Gets or sets at least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country. Max length: 12;",
+        max_length=12,
     )
+    country: CountryReference | None = None
+    phoneNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
+    faxNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
+    website: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    territory: SystemLocationReference | None = None
+    market: MarketDescriptionReference | None = None
+    accountNumber: str | None = None
+    defaultContact: ContactReference | None = None
+    dateAcquired: AwareDatetime | None = None
+    sicCode: SicCodeReference | None = None
+    parentCompany: CompanyReference | None = None
+    annualRevenue: float | None = None
+    numberOfEmployees: int | None = None
+    yearEstablished: int | None = None
+    revenueYear: int | None = None
+    ownershipType: OwnershipTypeReference | None = None
+    timeZoneSetup: TimeZoneSetupReference | None = None
+    leadSource: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    leadFlag: bool | None = None
     unsubscribeFlag: bool | None = None
+    calendar: CalendarReference | None = None
     userDefinedField1: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField10: str | None = Field(None, description=" Max length: 50;", max_length=50)
     userDefinedField2: str | None = Field(None, description=" Max length: 50;", max_length=50)
     userDefinedField3: str | None = Field(None, description=" Max length: 50;", max_length=50)
     userDefinedField4: str | None = Field(None, description=" Max length: 50;", max_length=50)
@@ -206,229 +181,241 @@ class Company(CWModel):
     userDefinedField7: str | None = Field(None, description=" Max length: 50;", max_length=50)
     userDefinedField8: str | None = Field(None, description=" Max length: 50;", max_length=50)
     userDefinedField9: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    userDefinedField10: str | None = Field(None, description=" Max length: 50;", max_length=50)
     vendorIdentifier: str | None = None
-    website: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    yearEstablished: int | None = None
-    zip: str | None = Field(
+    taxIdentifier: str | None = None
+    taxCode: TaxCodeReference | None = None
+    billingTerms: BillingTermsReference | None = None
+    invoiceTemplate: InvoiceTemplateReference | None = None
+    pricingSchedule: PricingScheduleReference | None = None
+    companyEntityType: EntityTypeReference | None = None
+    billToCompany: CompanyReference | None = None
+    billingSite: SiteReference | None = None
+    billingContact: ContactReference | None = None
+    invoiceDeliveryMethod: BillingDeliveryReference | None = None
+    invoiceToEmailAddress: str | None = None
+    invoiceCCEmailAddress: str | None = None
+    deletedFlag: bool | None = None
+    dateDeleted: AwareDatetime | None = None
+    deletedBy: str | None = None
+    mobileGuid: UUID | None = None
+    facebookUrl: str | None = None
+    twitterUrl: str | None = None
+    linkedInUrl: str | None = None
+    currency: CurrencyReference | None = None
+    territoryManager: MemberReference | None = None
+    resellerIdentifier: str | None = None
+    isVendorFlag: bool | None = None
+    types: list[CompanyTypeReference] | None = Field(
         None,
-        description="Gets or sets at least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country. Max length: 12;",
-        max_length=12,
+        description="Gets or sets integrer array of Company_Type_Recids to be assigned to company that can be passed in only during new company creation (post)\n            To update existing companies type, use the /company/companyTypeAssociations or /company/companies/{ID}/typeAssociations endpoints.",
     )
+    site: SiteReference | None = None
+    integratorTags: list[str] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class CompanyCompanyTypeAssociation(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference
     id: int | None = None
     type: CompanyTypeReference
+    company: CompanyReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyCompanyTypeAssociationCompanyTypeAssociation(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference
     id: int | None = None
     type: CompanyTypeReference
+    company: CompanyReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyConfiguration(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    activeFlag: bool | None = None
-    backupBillableSpaceGb: float | None = None
-    backupFailed: int | None = None
-    backupIncomplete: int | None = None
-    backupMonth: int | None = None
-    backupProtectedDeviceList: str | None = None
-    backupRestores: int | None = None
-    backupServerName: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    backupSuccesses: int | None = None
-    backupYear: int | None = None
-    billFlag: bool | None = None
-    businessUnitId: int | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 100;", max_length=100)
+    type: ConfigurationTypeReference
+    status: ConfigurationStatusReference | None = None
     company: CompanyReference
-    companyLocationId: int | None = None
     contact: ContactReference | None = None
-    cpuSpeed: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    customFields: list[CustomFieldValue] | None = None
-    defaultGateway: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    site: SiteReference | None = None
+    locationId: int | None = None
+    location: SystemLocationReference | None = None
+    businessUnitId: int | None = None
     department: SystemDepartmentReference | None = None
     deviceIdentifier: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    displayVendorFlag: bool | None = None
-    id: int | None = None
+    serialNumber: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    modelNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    tagNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    purchaseDate: AwareDatetime | None = None
     installationDate: AwareDatetime | None = None
     installedBy: MemberReference | None = None
-    ipAddress: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    lastBackupDate: AwareDatetime | None = None
-    lastLoginName: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    localHardDrives: str | None = None
-    location: SystemLocationReference | None = None
-    locationId: int | None = None
-    macAddress: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    managementLink: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    manufacturer: ManufacturerReference | None = None
-    manufacturerPartNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    mobileGuid: UUID | None = None
-    modelNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    name: str = Field(..., description=" Max length: 100;", max_length=100)
-    needsRenewalFlag: bool | None = None
-    notes: str | None = None
-    osInfo: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    osType: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    parentConfigurationId: int | None = None
-    purchaseDate: AwareDatetime | None = None
-    questions: list[ConfigurationQuestion] | None = None
-    ram: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    remoteLink: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    serialNumber: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    showAutomateFlag: bool | None = None
-    showRemoteFlag: bool | None = None
-    site: SiteReference | None = None
-    sla: SLAReference | None = None
-    status: ConfigurationStatusReference | None = None
-    tagNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    type: ConfigurationTypeReference
-    vendor: CompanyReference | None = None
-    vendorNotes: str | None = None
     warrantyExpirationDate: AwareDatetime | None = None
+    vendorNotes: str | None = None
+    notes: str | None = None
+    macAddress: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    lastLoginName: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    billFlag: bool | None = None
+    backupSuccesses: int | None = None
+    backupIncomplete: int | None = None
+    backupFailed: int | None = None
+    backupRestores: int | None = None
+    lastBackupDate: AwareDatetime | None = None
+    backupServerName: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    backupBillableSpaceGb: float | None = None
+    backupProtectedDeviceList: str | None = None
+    backupYear: int | None = None
+    backupMonth: int | None = None
+    ipAddress: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    defaultGateway: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    osType: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    osInfo: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    cpuSpeed: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    ram: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    localHardDrives: str | None = None
+    parentConfigurationId: int | None = None
+    vendor: CompanyReference | None = None
+    manufacturer: ManufacturerReference | None = None
+    questions: list[ConfigurationQuestion] | None = None
+    activeFlag: bool | None = None
+    managementLink: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    remoteLink: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    sla: SLAReference | None = None
+    mobileGuid: UUID | None = None
+    displayVendorFlag: bool | None = None
+    companyLocationId: int | None = None
+    showRemoteFlag: bool | None = None
+    showAutomateFlag: bool | None = None
+    needsRenewalFlag: bool | None = None
+    manufacturerPartNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class CompanyContactTypeAssociation(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    contact: ContactReference
     id: int | None = None
     type: ContactTypeReference
+    contact: ContactReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyCustomNote(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference | None = None
-    customNote: str = Field(..., description=" Max length: 1500;", max_length=1500)
     id: int | None = None
+    customNote: str = Field(..., description=" Max length: 1500;", max_length=1500)
     status: CompanyStatusReference
+    company: CompanyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyGroup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    allContactsFlag: bool | None = None
-    company: CompanyReference | None = None
-    contactIds: list[int] | None = None
-    defaultContactFlag: bool | None = None
-    group: GroupReference
     id: int | None = Field(None, description=" Required On Updates;")
+    group: GroupReference
+    company: CompanyReference | None = None
+    defaultContactFlag: bool | None = None
+    allContactsFlag: bool | None = None
     removeAllContactsFlag: bool | None = None
     unsubscribeFlag: bool | None = None
+    contactIds: list[int] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addressLine1: str | None = None
-    addressLine2: str | None = None
-    billToCompany: CompanyReference | None = None
-    billingContact: ContactReference | None = None
-    billingSite: SiteReference | None = None
-    billingTerms: BillingTermsReference | None = None
-    city: str | None = None
-    country: CountryReference | None = None
-    currency: CurrencyReference | None = None
-    defaultContact: ContactReference | None = None
-    deletedFlag: bool | None = None
-    facebookUrl: str | None = None
-    faxNumber: str | None = None
     id: int | None = None
     identifier: str | None = None
-    isVendorFlag: bool | None = None
-    leadFlag: bool | None = None
-    linkedInUrl: str | None = None
     name: str | None = None
-    noServiceFlag: bool | None = None
-    phoneNumber: str | None = None
-    site: SiteReference | None = None
-    state: str | None = None
-    status: CompanyStatusReference | None = None
-    taxCode: TaxCodeReference | None = None
-    taxIdentifier: str | None = None
     territory: SystemLocationReference | None = None
-    twitterUrl: str | None = None
+    defaultContact: ContactReference | None = None
+    phoneNumber: str | None = None
+    city: str | None = None
+    site: SiteReference | None = None
+    isVendorFlag: bool | None = None
+    currency: CurrencyReference | None = None
+    billToCompany: CompanyReference | None = None
+    billingSite: SiteReference | None = None
+    billingContact: ContactReference | None = None
+    billingTerms: BillingTermsReference | None = None
+    taxCode: TaxCodeReference | None = None
+    deletedFlag: bool | None = None
     types: list[CompanyTypeReference] | None = None
-    vendorIdentifier: str | None = None
+    status: CompanyStatusReference | None = None
+    noServiceFlag: bool | None = None
+    addressLine1: str | None = None
+    addressLine2: str | None = None
+    state: str | None = None
+    country: CountryReference | None = None
     zip: str | None = None
+    leadFlag: bool | None = None
+    faxNumber: str | None = None
+    vendorIdentifier: str | None = None
+    taxIdentifier: str | None = None
+    facebookUrl: str | None = None
+    twitterUrl: str | None = None
+    linkedInUrl: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyManagementSummary(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreement: AgreementReference | None = None
-    alertsGenerated: str | None = None
-    company: CompanyReference | None = None
-    cpuUtilization: float | None = None
+    id: int | None = None
+    managementSolution: ManagementSolutionReference | None = None
+    groupIdentifier: str = Field(..., description=" Max length: 100;", max_length=100)
     deviceType: (
         Literal["WorkstationsAndServers", "BackupStats", "Servers", "Workstations"] | None
     ) = Field(
         None, description="Gets or sets deviceType is required if the managementSolution is Legacy."
     )
-    diskCleanups: int | None = None
-    diskDefragmentations: int | None = None
-    diskSpaceCleanedMb: int | None = None
-    failedBackupJobs: int | None = None
-    fullyPatchedMachines: int | None = None
-    groupIdentifier: str = Field(..., description=" Max length: 100;", max_length=100)
-    id: int | None = None
-    internetConnectivity: float | None = None
-    managementSolution: ManagementSolutionReference | None = None
-    memoryUtilization: float | None = None
-    missingMoreFivePatchesMachines: int | None = None
-    missingOneTwoPatchesMachines: int | None = None
-    missingSecurityPatches: str | None = None
-    missingThreeFivePatchesMachines: int | None = None
-    missingUnscannedPatchesMachines: int | None = None
-    serverAvailability: int | None = None
-    serversDiskSpaceLow: int | None = None
-    serversOffline: int | None = None
+    agreement: AgreementReference | None = None
     snmpMachines: int | None = None
-    spywareItemsRemoved: int | None = None
-    successfulBackupJobs: int | None = None
-    totalManagedMachines: int | None = None
-    totalNotifications: int | None = None
+    totalWorkstations: int | None = None
     totalServers: int | None = None
     totalWindowsServers: int | None = None
     totalWindowsWorkstations: int | None = None
-    totalWorkstations: int | None = None
+    totalManagedMachines: int | None = None
+    serversOffline: int | None = None
+    serversDiskSpaceLow: int | None = None
+    failedBackupJobs: int | None = None
+    totalNotifications: int | None = None
+    successfulBackupJobs: int | None = None
+    serverAvailability: int | None = None
     virusesRemoved: int | None = None
+    spywareItemsRemoved: int | None = None
     windowsPatchesInstalled: int | None = None
+    diskCleanups: int | None = None
+    diskDefragmentations: int | None = None
+    fullyPatchedMachines: int | None = None
+    missingOneTwoPatchesMachines: int | None = None
+    missingThreeFivePatchesMachines: int | None = None
+    missingMoreFivePatchesMachines: int | None = None
+    missingUnscannedPatchesMachines: int | None = None
+    alertsGenerated: str | None = None
+    internetConnectivity: float | None = None
+    diskSpaceCleanedMb: int | None = None
+    missingSecurityPatches: str | None = None
+    cpuUtilization: float | None = None
+    memoryUtilization: float | None = None
+    company: CompanyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyMerge(CWModel):
-    accountNumber: Literal["From", "To"] | None = None
-    activities: Literal["Discard", "Merge"] | None = None
-    billingAddress: Literal["From", "To"] | None = None
-    billingContact: Literal["From", "To"] | None = None
-    billingTerms: Literal["From", "To"] | None = None
-    contacts: Literal["Discard", "Merge"] | None = None
-    dateAcquired: Literal["From", "To"] | None = None
-    documents: Literal["Discard", "Merge"] | None = None
-    fax: Literal["From", "To"] | None = None
-    identifier: Literal["From", "To"] | None = None
-    market: Literal["From", "To"] | None = None
+    toCompanyId: int
     name: Literal["From", "To"] | None = None
-    notes: Literal["Discard", "Merge"] | None = None
-    numberOfEmployees: Literal["From", "To"] | None = None
-    opportunities: Literal["Discard", "Merge"] | None = None
-    phone: Literal["From", "To"] | None = None
+    identifier: Literal["From", "To"] | None = None
+    status: Literal["From", "To"] | None = None
+    type: Literal["From", "To"] | None = None
     primaryAddress: Literal["From", "To"] | None = None
     primaryContact: Literal["From", "To"] | None = None
-    projects: Literal["Discard", "Merge"] | None = None
+    phone: Literal["From", "To"] | None = None
+    fax: Literal["From", "To"] | None = None
+    website: Literal["From", "To"] | None = None
+    market: Literal["From", "To"] | None = None
+    territory: Literal["From", "To"] | None = None
     revenue: Literal["From", "To"] | None = None
     revenueYear: Literal["From", "To"] | None = None
-    services: Literal["Discard", "Merge"] | None = None
+    numberOfEmployees: Literal["From", "To"] | None = None
     sicCode: Literal["From", "To"] | None = None
-    sites: Literal["Discard", "Merge"] | None = None
-    sourceList: Literal["From", "To"] | None = None
-    status: Literal["From", "To"] | None = None
-    taxCode: Literal["From", "To"] | None = None
-    territory: Literal["From", "To"] | None = None
+    dateAcquired: Literal["From", "To"] | None = None
     timeZone: Literal["From", "To"] | None = None
-    toCompanyId: int
-    type: Literal["From", "To"] | None = None
+    sourceList: Literal["From", "To"] | None = None
     userDefinedField1: Literal["From", "To"] | None = None
-    userDefinedField10: Literal["From", "To"] | None = None
     userDefinedField2: Literal["From", "To"] | None = None
     userDefinedField3: Literal["From", "To"] | None = None
     userDefinedField4: Literal["From", "To"] | None = None
@@ -437,150 +424,167 @@ class CompanyMerge(CWModel):
     userDefinedField7: Literal["From", "To"] | None = None
     userDefinedField8: Literal["From", "To"] | None = None
     userDefinedField9: Literal["From", "To"] | None = None
-    website: Literal["From", "To"] | None = None
+    userDefinedField10: Literal["From", "To"] | None = None
+    billingAddress: Literal["From", "To"] | None = None
+    billingContact: Literal["From", "To"] | None = None
+    taxCode: Literal["From", "To"] | None = None
+    accountNumber: Literal["From", "To"] | None = None
+    billingTerms: Literal["From", "To"] | None = None
+    notes: Literal["Discard", "Merge"] | None = None
+    sites: Literal["Discard", "Merge"] | None = None
+    activities: Literal["Discard", "Merge"] | None = None
+    opportunities: Literal["Discard", "Merge"] | None = None
+    services: Literal["Discard", "Merge"] | None = None
+    projects: Literal["Discard", "Merge"] | None = None
+    contacts: Literal["Discard", "Merge"] | None = None
+    documents: Literal["Discard", "Merge"] | None = None
 
 
 class CompanyNote(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference | None = None
-    enteredBy: str | None = None
-    flagged: bool | None = None
     id: int | None = None
     text: str
     type: NoteTypeReference | None = None
+    flagged: bool | None = None
+    enteredBy: str | None = None
+    company: CompanyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyNoteType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     identifier: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    importFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
+    importFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyNoteTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyPickerItem(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference
-    companyCountry: CountryReference | None = None
-    companyLocation: SystemLocationReference | None = None
-    companySite: SiteReference | None = None
-    companyStatus: CompanyStatusReference | None = None
-    companyType: CompanyTypeReference | None = None
     id: int | None = None
     member: MemberReference | None = None
+    company: CompanyReference
+    companyStatus: CompanyStatusReference | None = None
+    companyType: CompanyTypeReference | None = None
+    companySite: SiteReference | None = None
+    companyLocation: SystemLocationReference | None = None
+    companyCountry: CountryReference | None = None
     vendorPickerFlag: bool | None = Field(
         None,
         description="Gets or sets if true, this record was created by the vendor picker component. Otherwise, the record was created by the company picker component.",
     )
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanySite(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addressFormat: str | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
     addressLine1: str | None = Field(None, description=" Max length: 50;", max_length=50)
     addressLine2: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    billSeparateFlag: bool | None = None
-    calendar: CalendarReference | None = None
     city: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    company: CompanyReference | None = None
+    stateReference: StateReference | None = None
+    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
     country: CountryReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    defaultBillingFlag: bool | None = None
-    defaultMailingFlag: bool | None = None
-    defaultShippingFlag: bool | None = None
-    entityType: EntityTypeReference | None = None
-    expenseReimbursement: float | None = None
-    faxNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    mobileGuid: UUID | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    addressFormat: str | None = None
     phoneNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
     phoneNumberExt: str | None = Field(None, description=" Max length: 30;", max_length=30)
-    primaryAddressFlag: bool | None = None
-    stateReference: StateReference | None = None
+    faxNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
     taxCode: TaxCodeReference | None = None
+    entityType: EntityTypeReference | None = None
+    expenseReimbursement: float | None = None
+    primaryAddressFlag: bool | None = None
+    defaultShippingFlag: bool | None = None
+    defaultBillingFlag: bool | None = None
+    defaultMailingFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    billSeparateFlag: bool | None = None
+    mobileGuid: UUID | None = None
+    calendar: CalendarReference | None = None
     timeZone: TimeZoneSetupReference | None = None
-    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    company: CompanyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class CompanySiteInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addressFormat: str | None = None
+    id: int | None = None
+    name: str | None = None
     addressLine1: str | None = None
     addressLine2: str | None = None
     city: str | None = None
-    country: CountryReference | None = None
-    defaultBillingFlag: bool | None = None
-    defaultShippingFlag: bool | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    name: str | None = None
-    phoneNumber: str | None = None
-    phoneNumberExt: str | None = None
-    primaryAddressFlag: bool | None = None
     stateReference: StateReference | None = None
-    taxCode: TaxCodeReference | None = None
+    country: CountryReference | None = None
     zip: str | None = None
+    addressFormat: str | None = None
+    phoneNumber: str | None = None
+    inactiveFlag: bool | None = None
+    defaultShippingFlag: bool | None = None
+    defaultBillingFlag: bool | None = None
+    primaryAddressFlag: bool | None = None
+    taxCode: TaxCodeReference | None = None
+    phoneNumberExt: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cancelOpenTracksFlag: bool | None = None
-    customNoteFlag: bool | None = None
-    defaultFlag: bool | None = None
-    disallowSavingFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    notificationMessage: str | None = Field(None, description=" Max length: 500;", max_length=500)
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
     notifyFlag: bool | None = None
+    disallowSavingFlag: bool | None = None
+    notificationMessage: str | None = Field(None, description=" Max length: 500;", max_length=500)
+    customNoteFlag: bool | None = None
+    cancelOpenTracksFlag: bool | None = None
     track: TrackReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyTeam(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    accountManagerFlag: bool | None = None
-    company: CompanyReference | None = None
-    contact: ContactReference | None = None
-    department: SystemDepartmentReference | None = None
     id: int | None = None
-    location: SystemLocationReference | None = None
-    member: MemberReference | None = None
-    salesFlag: bool | None = None
+    company: CompanyReference | None = None
     teamRole: TeamRoleReference
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    contact: ContactReference | None = None
+    member: MemberReference | None = None
+    accountManagerFlag: bool | None = None
     techFlag: bool | None = None
+    salesFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
+    vendorFlag: bool | None = None
     serviceAlertFlag: bool | None = None
     serviceAlertMessage: str | None = Field(None, description=" Max length: 150;", max_length=150)
-    vendorFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    isVendor: bool | None = None
     name: str | None = None
+    isVendor: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConfigurationQuestion(CWModel):
-    answer: Any | None = None
     answerId: int | None = None
+    questionId: int | None = None
+    question: str | None = None
+    answer: Any | None = None
+    sequenceNumber: float | None = None
+    numberOfDecimals: int | None = None
     fieldType: (
         Literal[
             "TextArea",
@@ -596,27 +600,23 @@ class ConfigurationQuestion(CWModel):
         ]
         | None
     ) = None
-    numberOfDecimals: int | None = None
-    question: str | None = None
-    questionId: int | None = None
     requiredFlag: bool | None = None
-    sequenceNumber: float | None = None
 
 
 class ConfigurationStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    description: str = Field(..., description=" Max length: 50;", max_length=50)
     closedFlag: bool | None = None
     defaultFlag: bool | None = None
-    description: str = Field(..., description=" Max length: 50;", max_length=50)
-    id: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConfigurationStatusInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    description: str | None = None
     closedFlag: bool | None = None
     defaultFlag: bool | None = None
-    description: str | None = None
-    id: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConfigurationTabsCount(CWModel):
@@ -624,11 +624,11 @@ class ConfigurationTabsCount(CWModel):
 
 
 class ConfigurationType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    inactiveFlag: bool | None = None
     systemFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConfigurationTypeCopy(CWModel):
@@ -637,9 +637,8 @@ class ConfigurationTypeCopy(CWModel):
 
 
 class ConfigurationTypeQuestion(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
     configurationType: ConfigurationTypeReference | None = None
-    entryType: Literal["Date", "EntryField", "List", "Option"]
     fieldType: Literal[
         "TextArea",
         "Currency",
@@ -652,81 +651,70 @@ class ConfigurationTypeQuestion(CWModel):
         "Text",
         "Password",
     ]
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    numberOfDecimals: int | None = None
-    question: str = Field(..., description=" Max length: 1000;", max_length=1000)
-    requiredFlag: bool | None = None
+    entryType: Literal["Date", "EntryField", "List", "Option"]
     sequenceNumber: float
+    question: str = Field(..., description=" Max length: 1000;", max_length=1000)
+    numberOfDecimals: int | None = None
+    requiredFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConfigurationTypeQuestionValue(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    configurationType: ConfigurationTypeReference | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
+    configurationType: ConfigurationTypeReference | None = None
     question: ConfigurationTypeQuestionReference | None = None
     value: str = Field(..., description=" Max length: 1000;", max_length=1000)
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Contact(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    firstName: str | None = None
+    lastName: str | None = None
+    company: CompanyReference | None = None
+    site: SiteReference | None = None
     addressLine1: str | None = None
     addressLine2: str | None = None
-    anniversary: str | None = None
-    assistantContact: ContactReference | None = None
-    birthDay: str | None = None
-    children: str | None = None
-    childrenFlag: bool | None = None
     city: str | None = None
-    communicationItems: list[ContactCommunicationItem] | None = None
-    company: CompanyReference | None = None
-    companyLocation: SystemLocationReference | None = None
+    state: str | None = None
+    zip: str | None = None
     country: CountryReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    defaultBillingFlag: bool | None = None
-    defaultFlag: bool | None = None
-    defaultMergeContactId: int | None = None
-    defaultPhoneExtension: str | None = None
-    defaultPhoneNbr: str | None = None
-    defaultPhoneType: str | None = None
-    department: ContactDepartmentReference | None = None
-    disablePortalLoginFlag: bool | None = None
-    facebookUrl: str | None = None
-    firstName: str | None = None
-    gender: Literal["Female", "Male"] | None = None
-    id: int | None = None
-    ignoreDuplicates: bool | None = None
-    inactiveFlag: bool | None = None
-    integratorTags: list[str] | None = None
-    lastName: str | None = None
-    linkedInUrl: str | None = None
-    managerContact: ContactReference | None = None
-    marriedFlag: bool | None = None
-    mobileGuid: UUID | None = None
-    nickName: str | None = None
-    photo: DocumentReference | None = None
-    portalPassword: str | None = None
-    portalSecurityLevel: int | None = None
-    presence: Literal["NoAgent", "Online", "DoNotDisturb", "Away", "Offline"] | None = None
     relationship: RelationshipReference | None = None
     relationshipOverride: str | None = None
-    school: str | None = None
+    department: ContactDepartmentReference | None = None
+    inactiveFlag: bool | None = None
+    defaultMergeContactId: int | None = None
     securityIdentifier: str | None = None
-    significantOther: str | None = None
-    site: SiteReference | None = None
-    state: str | None = None
+    managerContact: ContactReference | None = None
+    assistantContact: ContactReference | None = None
     title: str | None = None
-    twitterUrl: str | None = None
-    typeIds: list[int] | None = Field(
-        None,
-        description="Gets or sets integrer array of Contact_Type_Recids to be assigned to contact that can be passed in only during new contact creation (post)\n            To update existing contacts type, use the /company/contactTypeAssociations or /company/contacts/{ID}/typeAssociations endpoints.",
-    )
-    types: list[ContactTypeReference] | None = None
+    school: str | None = None
+    nickName: str | None = None
+    marriedFlag: bool | None = None
+    childrenFlag: bool | None = None
+    children: str | None = None
+    significantOther: str | None = None
+    portalPassword: str | None = None
+    portalSecurityLevel: int | None = None
+    disablePortalLoginFlag: bool | None = None
     unsubscribeFlag: bool | None = None
+    gender: Literal["Female", "Male"] | None = None
+    birthDay: str | None = None
+    anniversary: str | None = None
+    presence: Literal["NoAgent", "Online", "DoNotDisturb", "Away", "Offline"] | None = None
+    mobileGuid: UUID | None = None
+    facebookUrl: str | None = None
+    twitterUrl: str | None = None
+    linkedInUrl: str | None = None
+    defaultPhoneType: str | None = None
+    defaultPhoneNbr: str | None = None
+    defaultPhoneExtension: str | None = None
+    defaultBillingFlag: bool | None = None
+    defaultFlag: bool | None = None
     userDefinedField1: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField10: str | None = Field(None, description=" Max length: 50;", max_length=50)
     userDefinedField2: str | None = Field(None, description=" Max length: 50;", max_length=50)
     userDefinedField3: str | None = Field(None, description=" Max length: 50;", max_length=50)
     userDefinedField4: str | None = Field(None, description=" Max length: 50;", max_length=50)
@@ -735,156 +723,176 @@ class Contact(CWModel):
     userDefinedField7: str | None = Field(None, description=" Max length: 50;", max_length=50)
     userDefinedField8: str | None = Field(None, description=" Max length: 50;", max_length=50)
     userDefinedField9: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    zip: str | None = None
+    userDefinedField10: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    companyLocation: SystemLocationReference | None = None
+    communicationItems: list[ContactCommunicationItem] | None = None
+    types: list[ContactTypeReference] | None = None
+    integratorTags: list[str] | None = None
+    customFields: list[CustomFieldValue] | None = None
+    photo: DocumentReference | None = None
+    ignoreDuplicates: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    typeIds: list[int] | None = Field(
+        None,
+        description="Gets or sets integrer array of Contact_Type_Recids to be assigned to contact that can be passed in only during new contact creation (post)\n            To update existing contacts type, use the /company/contactTypeAssociations or /company/contacts/{ID}/typeAssociations endpoints.",
+    )
 
 
 class ContactCommunication(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    communicationType: Literal["Email", "Fax", "Phone"] | None = None
-    contactId: int | None = None
-    defaultFlag: bool | None = None
-    domain: str | None = None
-    extension: str | None = Field(None, description=" Max length: 15;", max_length=15)
     id: int | None = None
-    mobileGuid: UUID | None = None
+    contactId: int | None = None
     type: CommunicationTypeReference
     value: str = Field(..., description=" Max length: 250;", max_length=250)
+    extension: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    defaultFlag: bool | None = None
+    mobileGuid: UUID | None = None
+    communicationType: Literal["Email", "Fax", "Phone"] | None = None
+    domain: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactCommunicationItem(CWModel):
-    communicationType: Literal["Email", "Fax", "Phone"] | None = None
-    defaultFlag: bool | None = None
-    domain: str | None = None
-    extension: str | None = None
     id: int | None = None
     type: CommunicationTypeReference | None = None
     value: str | None = None
+    extension: str | None = None
+    defaultFlag: bool | None = None
+    domain: str | None = None
+    communicationType: Literal["Email", "Fax", "Phone"] | None = None
 
 
 class ContactContactTypeAssociationContactTypeAssociation(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    contact: ContactReference
     id: int | None = None
     type: ContactTypeReference
+    contact: ContactReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactDepartment(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactDepartmentInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactDepartmentReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactGroup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    companyGroupUnsubscribedEmailMessage: str | None = None
-    companyUnsubcribedEmailMessage: str | None = None
-    contact: ContactReference | None = None
-    contactGroupUnsubscribedEmailMessage: str | None = None
-    contactUnsubscribedEmailMessage: str | None = None
-    description: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    group: GroupReference
     id: int | None = None
+    group: GroupReference
+    contact: ContactReference | None = None
+    description: str | None = Field(None, description=" Max length: 50;", max_length=50)
     unsubscribeFlag: bool | None = None
+    companyUnsubcribedEmailMessage: str | None = None
+    companyGroupUnsubscribedEmailMessage: str | None = None
+    contactUnsubscribedEmailMessage: str | None = None
+    contactGroupUnsubscribedEmailMessage: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    firstName: str | None = None
+    lastName: str | None = None
+    communicationItems: list[ContactCommunicationItem] | None = None
+    defaultPhoneNbr: str | None = None
+    defaultPhoneType: str | None = None
+    defaultFlag: bool | None = None
+    company: CompanyReference | None = None
+    companyLocation: SystemLocationReference | None = None
+    site: SiteReference | None = None
+    inactiveFlag: bool | None = None
+    title: str | None = None
+    types: list[ContactTypeReference] | None = None
     addressLine1: str | None = None
     addressLine2: str | None = None
     city: str | None = None
-    communicationItems: list[ContactCommunicationItem] | None = None
-    company: CompanyReference | None = None
-    companyLocation: SystemLocationReference | None = None
-    country: CountryReference | None = None
-    defaultBillingFlag: bool | None = None
-    defaultFlag: bool | None = None
-    defaultPhoneNbr: str | None = None
-    defaultPhoneType: str | None = None
-    department: ContactDepartmentReference | None = None
-    facebookUrl: str | None = None
-    firstName: str | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    lastName: str | None = None
-    linkedInUrl: str | None = None
-    site: SiteReference | None = None
     state: str | None = None
-    title: str | None = None
-    twitterUrl: str | None = None
-    types: list[ContactTypeReference] | None = None
+    country: CountryReference | None = None
     zip: str | None = None
+    department: ContactDepartmentReference | None = None
+    defaultBillingFlag: bool | None = None
+    facebookUrl: str | None = None
+    twitterUrl: str | None = None
+    linkedInUrl: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactNote(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    contactId: int | None = None
-    enteredBy: str | None = None
-    flagged: bool | None = None
     id: int | None = None
+    contactId: int | None = None
     text: str
     type: NoteTypeReference | None = None
+    flagged: bool | None = None
+    enteredBy: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactRelationship(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactTrack(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    actionRemaining: int | None = None
-    actionTaken: int | None = None
-    company: CompanyReference | None = None
-    contact: ContactReference | None = None
-    endDate: str | None = None
     id: int | None = None
+    trackId: int | None = None
     name: str | None = None
     startDate: str | None = None
+    endDate: str | None = None
+    actionTaken: int | None = None
+    actionRemaining: int | None = None
     startedBy: str | None = None
-    trackId: int | None = None
+    company: CompanyReference | None = None
+    contact: ContactReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
-    description: str = Field(..., description=" Max length: 50;", max_length=50)
     id: int | None = None
+    description: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
     serviceAlertFlag: bool | None = None
     serviceAlertMessage: str | None = Field(None, description=" Max length: 150;", max_length=150)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
-    description: str | None = None
     id: int | None = None
+    description: str | None = None
+    defaultFlag: bool | None = None
     serviceAlertFlag: bool | None = None
     serviceAlertMessage: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ContactTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Country(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addressFormat: AddressFormatReference | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
+    currency: CurrencyReference
     cityCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    stateCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    zipCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    zipMinimumLength: int | None = None
+    dialingPrefix: str | None = Field(None, description=" Max length: 5;", max_length=5)
+    addressFormat: AddressFormatReference | None = None
+    countryCode: str | None = Field(None, description=" Max length: 2;", max_length=2)
     coreEntityCountryCode: (
         Literal[
             "AF",
@@ -1142,36 +1150,28 @@ class Country(CWModel):
         ]
         | None
     ) = None
-    countryCode: str | None = Field(None, description=" Max length: 2;", max_length=2)
-    currency: CurrencyReference
-    defaultFlag: bool | None = None
-    dialingPrefix: str | None = Field(None, description=" Max length: 5;", max_length=5)
-    id: int | None = None
     localizationCaptionOne: str | None = Field(None, description=" Max length: 25;", max_length=25)
     localizationValueOne: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
-    stateCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    zipCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    zipMinimumLength: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CountryInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cityCaption: str | None = None
-    currency: CurrencyReference | None = None
-    defaultFlag: bool | None = None
-    dialingPrefix: str | None = None
     id: int | None = None
-    localizationCaptionOne: str | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    cityCaption: str | None = None
     stateCaption: str | None = None
     zipCaption: str | None = None
+    dialingPrefix: str | None = None
+    localizationCaptionOne: str | None = None
+    currency: CurrencyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EntityType(CWModel):
-    code: str | None = None
     id: int | None = None
     name: str | None = None
+    code: str | None = None
 
 
 class EntityTypeInfo(CWModel):
@@ -1180,27 +1180,24 @@ class EntityTypeInfo(CWModel):
 
 
 class M365Contact(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    assignedLicenses: str | None = None
-    contactRecId: int | None = None
-    department: str | None = None
-    directoryRoles: str | None = None
-    displayName: str | None = None
-    employeeType: str | None = None
-    groups: str | None = None
     id: int | None = None
+    userPrincipalName: str | None = None
+    displayName: str | None = None
+    contactRecId: int | None = None
+    tenantId: str | None = None
     m365ContactId: str | None = None
+    department: str | None = None
+    employeeType: str | None = None
     managerId: str | None = None
     proxyAddresses: str | None = None
     proxyAddressesPlain: str | None = None
-    tenantId: str | None = None
-    userPrincipalName: str | None = None
+    groups: str | None = None
+    directoryRoles: str | None = None
+    assignedLicenses: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class M365ContactSyncProperty(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    companyRecID: int | None = None
-    excludeIncludeFlag: bool | None = None
     id: int | None = None
     includeExcludeType: Literal["All", "M365Property", "None"] | None = None
     propertyType: (
@@ -1220,68 +1217,73 @@ class M365ContactSyncProperty(CWModel):
         ]
         | None
     ) = None
+    excludeIncludeFlag: bool | None = None
     wildCard: str | None = None
+    companyRecID: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagedDevicesIntegration(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    configBillCustomerFlag: bool | None = None
-    defaultBillingLevel: Literal["Detail", "Summary"]
-    defaultDepartment: SystemDepartmentReference | None = None
-    defaultLocation: SystemLocationReference | None = None
-    disableNewCrossReferencesFlag: bool | None = None
-    globalLoginPassword: str | None = Field(
-        None,
-        description="Gets or sets\n            this is only required when globalLoginFlag = true. Max length: 50;",
-        max_length=50,
-    )
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 30;", max_length=30)
+    solution: str = Field(..., description=" Max length: 30;", max_length=30)
+    portalUrl: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    loginBy: Literal["Global", "Member"]
     globalLoginUsername: str | None = Field(
         None,
         description="Gets or sets\n            this is only required when globalLoginFlag = true. Max length: 50;",
         max_length=50,
     )
-    id: int | None = None
-    integratorLogin: IntegratorLoginReference | None = None
-    loginBy: Literal["Global", "Member"]
+    globalLoginPassword: str | None = Field(
+        None,
+        description="Gets or sets\n            this is only required when globalLoginFlag = true. Max length: 50;",
+        max_length=50,
+    )
+    defaultBillingLevel: Literal["Detail", "Summary"]
     managementItSetupType: str | None = None
+    defaultLocation: SystemLocationReference | None = None
+    defaultDepartment: SystemDepartmentReference | None = None
+    integratorLogin: IntegratorLoginReference | None = None
     matchOnSerialNumberFlag: bool | None = None
-    name: str = Field(..., description=" Max length: 30;", max_length=30)
-    portalUrl: str | None = Field(None, description=" Max length: 200;", max_length=200)
-    solution: str = Field(..., description=" Max length: 30;", max_length=30)
+    disableNewCrossReferencesFlag: bool | None = None
+    configBillCustomerFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagedDevicesIntegrationCrossReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementType: AgreementTypeReference | None = None
-    configurationType: ConfigurationTypeReference | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     managedDevicesIntegration: ManagedDevicesIntegrationReference | None = None
-    product: IvItemReference | None = None
-    vendorLevel: str | None = Field(None, description=" Max length: 255;", max_length=255)
     vendorType: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    vendorLevel: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    agreementType: AgreementTypeReference | None = None
+    product: IvItemReference | None = None
+    configurationType: ConfigurationTypeReference | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagedDevicesIntegrationInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    managementItSetupType: str | None = None
     name: str | None = None
     solution: str | None = None
+    managementItSetupType: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagedDevicesIntegrationLogin(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     managedDevicesIntegration: ManagedDevicesIntegrationReference | None = None
-    member: MemberReference
-    password: str | None = Field(None, description=" Max length: 50;", max_length=50)
     username: str = Field(..., description=" Max length: 50;", max_length=50)
+    password: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    member: MemberReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagedDevicesIntegrationNotification(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
+    managedDevicesIntegration: ManagedDevicesIntegrationReference | None = None
+    notifyWho: NotificationRecipientReference
+    member: MemberReference | None = None
     logType: Literal[
         "All",
         "Error",
@@ -1291,15 +1293,16 @@ class ManagedDevicesIntegrationNotification(CWModel):
         "NewAddition",
         "Info",
     ]
-    managedDevicesIntegration: ManagedDevicesIntegrationReference | None = None
-    member: MemberReference | None = None
-    notifyWho: NotificationRecipientReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Management(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    runTime: AwareDatetime | None = None
     addedConfigurationStatus: ConfigurationStatusReference | None = None
     deletedConfigurationStatus: ConfigurationStatusReference | None = None
+    integratorLogin: IntegratorLoginReference
+    scheduleExecutiveSummaryReportFlag: bool | None = None
     executiveSummaryReportScheduleDay: int | None = Field(
         None,
         description="Gets or sets\n            this is only required when scheduleExecutiveSummaryReportFlag = true.",
@@ -1312,50 +1315,83 @@ class Management(CWModel):
         None,
         description="Gets or sets\n            this is only required when scheduleExecutiveSummaryReportFlag = true.",
     )
-    id: int | None = None
-    integratorLogin: IntegratorLoginReference
-    runTime: AwareDatetime | None = None
-    scheduleExecutiveSummaryReportFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagementBackup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    billingLevel: Literal["Detail", "Summary"]
     id: int | None = None
-    item: CatalogItemReference
     type: AgreementTypeReference
+    item: CatalogItemReference
+    billingLevel: Literal["Detail", "Summary"]
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagementItSolution(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    continuumApiPassword: str | None = Field(
-        None,
-        description="Gets or sets\n            this is only required for Continuum solution. Max length: 100;",
-        max_length=100,
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 30;", max_length=30)
+    managementItSolutionType: Literal["LevelPlatforms", "NAble", "Continuum", "Custom"] | None = (
+        None
     )
-    continuumApiUsername: str | None = Field(
+    managementSolutionName: str | None = Field(
         None,
-        description="Gets or sets\n            this is only required for Continuum solution. Max length: 100;",
-        max_length=100,
+        description="Gets or sets\n            this is only required when managementItSolutionType is Custom. Max length: 30;",
+        max_length=30,
+    )
+    managementServerUrl: str | None = Field(
+        None,
+        description="Gets or sets\n            this is only required for Level Platforms. Max length: 200;",
+        max_length=200,
+    )
+    webserviceOverrideUrl: str | None = Field(
+        None,
+        description="Gets or sets\n            this is only required for Level Platforms when overrideWebServiceLocationFlag is true. Max length: 200;",
+        max_length=200,
+    )
+    portalOverrideLoginUrl: str | None = Field(
+        None,
+        description="Gets or sets\n            this is only required for Level Platforms when overrideLoginLocationFlag is true. Max length: 200;",
+        max_length=200,
     )
     globalLoginFlag: bool | None = None
-    globalLoginPassword: str | None = Field(
-        None,
-        description="Gets or sets\n            this is only required when globalLoginFlag = true. Max length: 50;",
-        max_length=50,
-    )
     globalLoginUsername: str | None = Field(
         None,
         description="Gets or sets\n            this is only required when globalLoginFlag = true. Max length: 50;",
         max_length=50,
     )
-    id: int | None = None
-    levelApiPassword: str | None = Field(
+    globalLoginPassword: str | None = Field(
+        None,
+        description="Gets or sets\n            this is only required when globalLoginFlag = true. Max length: 50;",
+        max_length=50,
+    )
+    usingSslFlag: bool | None = None
+    nAbleUsername: str | None = Field(
+        None,
+        description="Gets or sets\n            this is only required for N-Able solution. Max length: 50;",
+        max_length=50,
+    )
+    nAblePassword: str | None = Field(
+        None,
+        description="Gets or sets\n            this is only required for N-Able solution. Max length: 50;",
+        max_length=50,
+    )
+    overrideWebServiceLocationFlag: bool | None = None
+    overrideLoginLocationFlag: bool | None = None
+    continuumApiUsername: str | None = Field(
+        None,
+        description="Gets or sets\n            this is only required for Continuum solution. Max length: 100;",
+        max_length=100,
+    )
+    continuumApiPassword: str | None = Field(
+        None,
+        description="Gets or sets\n            this is only required for Continuum solution. Max length: 100;",
+        max_length=100,
+    )
+    levelApiUsername: str | None = Field(
         None,
         description="Gets or sets\n            this is only required for Level Platforms solution. Max length: 100;",
         max_length=100,
     )
-    levelApiUsername: str | None = Field(
+    levelApiPassword: str | None = Field(
         None,
         description="Gets or sets\n            this is only required for Level Platforms solution. Max length: 100;",
         max_length=100,
@@ -1365,134 +1401,98 @@ class ManagementItSolution(CWModel):
         description="Gets or sets\n            this is only required for Level Platforms solution. Max length: 100;",
         max_length=100,
     )
-    managementItSolutionType: Literal["LevelPlatforms", "NAble", "Continuum", "Custom"] | None = (
-        None
-    )
-    managementServerUrl: str | None = Field(
-        None,
-        description="Gets or sets\n            this is only required for Level Platforms. Max length: 200;",
-        max_length=200,
-    )
-    managementSolutionName: str | None = Field(
-        None,
-        description="Gets or sets\n            this is only required when managementItSolutionType is Custom. Max length: 30;",
-        max_length=30,
-    )
-    nAblePassword: str | None = Field(
-        None,
-        description="Gets or sets\n            this is only required for N-Able solution. Max length: 50;",
-        max_length=50,
-    )
-    nAbleUsername: str | None = Field(
-        None,
-        description="Gets or sets\n            this is only required for N-Able solution. Max length: 50;",
-        max_length=50,
-    )
-    name: str = Field(..., description=" Max length: 30;", max_length=30)
     noDisplayFlag: bool | None = None
-    overrideLoginLocationFlag: bool | None = None
-    overrideWebServiceLocationFlag: bool | None = None
-    portalOverrideLoginUrl: str | None = Field(
-        None,
-        description="Gets or sets\n            this is only required for Level Platforms when overrideLoginLocationFlag is true. Max length: 200;",
-        max_length=200,
-    )
-    usingSslFlag: bool | None = None
-    webserviceOverrideUrl: str | None = Field(
-        None,
-        description="Gets or sets\n            this is only required for Level Platforms when overrideWebServiceLocationFlag is true. Max length: 200;",
-        max_length=200,
-    )
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagementItSolutionAgreementInterfaceParameter(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementType: AgreementTypeReference
     id: int | None = None
     managedDevicesIntegration: ManagedDevicesIntegrationReference | None = None
+    agreementType: AgreementTypeReference
     serverProduct: IvItemReference | None = None
-    spamStatsProduct: IvItemReference | None = None
     workstationProduct: IvItemReference | None = None
+    spamStatsProduct: IvItemReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagementLogDocumentInfo(CWModel):
-    fileSize: str | None = None
     fullPathFileName: str | None = None
+    fileSize: str | None = None
 
 
 class ManagementReportNotification(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference | None = None
+    id: int | None = None
+    notifyWho: NotificationRecipientReference
+    member: MemberReference | None = None
     email: str | None = Field(None, description=" Max length: 50;", max_length=50)
     globalFlag: bool | None = None
-    id: int | None = None
-    member: MemberReference | None = None
-    notifyWho: NotificationRecipientReference
+    company: CompanyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagementReportSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     scheduledReportDisabledFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagementSolutionReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
     setupName: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MarketDescription(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MarketDescriptionInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MarketDescriptionReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OwnershipType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 200;", max_length=200)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OwnershipTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OwnershipTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PortalConfiguration(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementTypeIds: list[int] | None = None
-    boardIds: list[int] | None = None
-    buttonColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
-    company: CompanyReference | None = None
-    configTypeIds: list[int] | None = None
-    defaultFlag: bool | None = None
-    displayVendorFlag: bool | None = None
-    headerColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
     id: int | None = Field(
         None,
         description="Gets or sets and Sets\n            An existing Portal Configuration id is required when copying a Portal Configuration.",
     )
+    name: str = Field(..., description=" Max length: 150;", max_length=150)
+    defaultFlag: bool | None = None
+    company: CompanyReference | None = None
+    loginBackgroundColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
+    portalBackgroundColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
+    menuColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
+    buttonColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
+    headerColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
+    url: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
     language: (
         Literal[
             "English",
@@ -1508,102 +1508,102 @@ class PortalConfiguration(CWModel):
         ]
         | None
     ) = None
-    locationIds: list[int] | None = None
-    loginBackgroundColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
-    menuColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
-    name: str = Field(..., description=" Max length: 150;", max_length=150)
-    portalBackgroundColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
-    portalImageCopySuccessFlag: bool | None = None
-    url: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
     welcomeText: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    boardIds: list[int] | None = None
+    agreementTypeIds: list[int] | None = None
+    configTypeIds: list[int] | None = None
+    locationIds: list[int] | None = None
+    portalImageCopySuccessFlag: bool | None = None
+    displayVendorFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PortalConfigurationInvoiceSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addAllStatuses: bool | None = None
-    allowInvPmtFlag: bool | None = None
-    billingStatusIds: list[int] | None = None
-    displayInvPmtFlag: bool | None = None
     id: int | None = None
+    portalConfiguration: PortalConfigurationReference | None = None
+    displayInvPmtFlag: bool | None = None
+    allowInvPmtFlag: bool | None = None
     location: SystemLocationReference | None = None
+    paymentProcessor: PortalConfigurationPaymentProcessorReference | None = None
     login: str | None = None
     password: str | None = None
-    paymentProcessor: PortalConfigurationPaymentProcessorReference | None = None
-    portalConfiguration: PortalConfigurationReference | None = None
-    removeAllStatuses: bool | None = None
     urlOverride: str | None = None
+    billingStatusIds: list[int] | None = None
+    addAllStatuses: bool | None = None
+    removeAllStatuses: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PortalConfigurationOpportunitySetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    opportunityStatusRecIDs: list[int] | None = None
+    addAllOpportunityStatuses: bool | None = None
+    removeAllOpportunityStatuses: bool | None = None
+    opportunityTypeRecIDs: list[int] | None = None
+    addAllOpportunityTypes: bool | None = None
+    removeAllOpportunityTypes: bool | None = None
+    restrictViewByOpportunityStatusFlag: bool | None = None
+    restrictViewByOpportunityTypeFlag: bool | None = None
     acceptanceChangeStatusFlag: bool | None = None
     acceptanceCreateActivityFlag: bool | None = None
-    acceptanceEmailActivityType: ActivityTypeReference | None = None
-    acceptanceEmailAssignedByMember: MemberReference | None = None
-    acceptanceEmailBody: str | None = None
+    acceptanceOpportunityStatus: OpportunityStatusReference | None = None
+    acceptanceSendEmailFlag: bool | None = None
     acceptanceEmailFromFirstName: str | None = None
     acceptanceEmailFromLastName: str | None = None
     acceptanceEmailSubject: str | None = None
+    acceptanceEmailBody: str | None = None
     acceptanceFromEmail: str | None = Field(
         None, description="Gets or sets\n            required when acceptanceSendEmailFlag is true."
     )
-    acceptanceOpportunityStatus: OpportunityStatusReference | None = None
-    acceptanceSendEmailFlag: bool | None = None
-    addAllOpportunityStatuses: bool | None = None
-    addAllOpportunityTypes: bool | None = None
-    confirmationEmailBody: str | None = None
+    acceptanceEmailActivityType: ActivityTypeReference | None = None
+    acceptanceEmailAssignedByMember: MemberReference | None = None
+    rejectionChangeStatusFlag: bool | None = None
+    rejectionCreateActivityFlag: bool | None = None
+    rejectionOpportunityStatus: OpportunityStatusReference | None = None
+    rejectionSendEmailFlag: bool | None = None
+    rejectionEmailFromFirstName: str | None = None
+    rejectionEmailFromLastName: str | None = None
+    rejectionFromEmail: str | None = Field(
+        None, description="Gets or sets\n            required when rejectionSendEmailFlag is true."
+    )
+    rejectionEmailSubject: str | None = None
+    rejectionEmailBody: str | None = None
+    rejectionEmailActivityType: ActivityTypeReference | None = None
+    rejectionEmailAssignedByMember: MemberReference | None = None
+    confirmationSendEmailFlag: bool | None = None
+    confirmationEmailUseDefaultCompanyEmailAddressFlag: bool | None = None
     confirmationEmailFromFirstName: str | None = None
     confirmationEmailFromLastName: str | None = None
-    confirmationEmailSubject: str | None = None
-    confirmationEmailUseDefaultCompanyEmailAddressFlag: bool | None = None
     confirmationFromEmail: str | None = Field(
         None,
         description="Gets or sets\n            required when confirmationSendEmailFlag is true.",
     )
-    confirmationSendEmailFlag: bool | None = None
-    id: int | None = None
-    opportunityStatusRecIDs: list[int] | None = None
-    opportunityTypeRecIDs: list[int] | None = None
-    rejectionChangeStatusFlag: bool | None = None
-    rejectionCreateActivityFlag: bool | None = None
-    rejectionEmailActivityType: ActivityTypeReference | None = None
-    rejectionEmailAssignedByMember: MemberReference | None = None
-    rejectionEmailBody: str | None = None
-    rejectionEmailFromFirstName: str | None = None
-    rejectionEmailFromLastName: str | None = None
-    rejectionEmailSubject: str | None = None
-    rejectionFromEmail: str | None = Field(
-        None, description="Gets or sets\n            required when rejectionSendEmailFlag is true."
-    )
-    rejectionOpportunityStatus: OpportunityStatusReference | None = None
-    rejectionSendEmailFlag: bool | None = None
-    removeAllOpportunityStatuses: bool | None = None
-    removeAllOpportunityTypes: bool | None = None
-    restrictViewByOpportunityStatusFlag: bool | None = None
-    restrictViewByOpportunityTypeFlag: bool | None = None
+    confirmationEmailSubject: str | None = None
+    confirmationEmailBody: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PortalConfigurationPasswordEmailSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    invalidPasswordEmailBody: str | None = None
-    invalidPasswordEmailFromEmail: str | None = Field(
-        None,
-        description="Gets or sets\n            required when invalidPasswordEmailUseCustomEmailFlag is true.",
-    )
-    invalidPasswordEmailFromFirstName: str | None = None
-    invalidPasswordEmailFromLastName: str | None = None
-    invalidPasswordEmailSubject: str | None = None
-    invalidPasswordEmailUseCustomEmailFlag: bool | None = None
-    validPasswordEmailBody: str | None = None
+    validPasswordEmailUseCustomEmailFlag: bool | None = None
+    validPasswordEmailFromFirstName: str | None = None
+    validPasswordEmailFromLastName: str | None = None
     validPasswordEmailFromEmail: str | None = Field(
         None,
         description="Gets or sets\n            required when validPasswordEmailUseCustomEmailFlag is true.",
     )
-    validPasswordEmailFromFirstName: str | None = None
-    validPasswordEmailFromLastName: str | None = None
     validPasswordEmailSubject: str | None = None
-    validPasswordEmailUseCustomEmailFlag: bool | None = None
+    validPasswordEmailBody: str | None = None
+    invalidPasswordEmailUseCustomEmailFlag: bool | None = None
+    invalidPasswordEmailFromFirstName: str | None = None
+    invalidPasswordEmailFromLastName: str | None = None
+    invalidPasswordEmailFromEmail: str | None = Field(
+        None,
+        description="Gets or sets\n            required when invalidPasswordEmailUseCustomEmailFlag is true.",
+    )
+    invalidPasswordEmailSubject: str | None = None
+    invalidPasswordEmailBody: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PortalConfigurationPaymentProcessor(CWModel):
@@ -1613,69 +1613,81 @@ class PortalConfigurationPaymentProcessor(CWModel):
 
 
 class PortalConfigurationPaymentProcessorReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PortalConfigurationProjectSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    portalConfig: PortalConfigurationReference | None = None
+    projectNameFlag: bool | None = None
+    projectTypeFlag: bool | None = None
+    statusFlag: bool | None = None
+    projectManagerFlag: bool | None = None
     billingMethodFlag: bool | None = None
     contactFlag: bool | None = None
-    descriptionFlag: bool | None = None
-    estimatedEndFlag: bool | None = None
     estimatedStartFlag: bool | None = None
-    fixedFeeActualFinishFlag: bool | None = None
-    fixedFeeActualHrsFlag: bool | None = None
-    fixedFeeActualStartFlag: bool | None = None
-    fixedFeeAssignedFlag: bool | None = None
-    fixedFeeBillFlag: bool | None = None
-    fixedFeeBudgetHrsFlag: bool | None = None
-    fixedFeeScheduledFinishFlag: bool | None = None
-    fixedFeeScheduledHrsFlag: bool | None = None
-    fixedFeeScheduledStartFlag: bool | None = None
-    fixedFeeStatusFlag: bool | None = None
-    id: int | None = None
+    estimatedEndFlag: bool | None = None
+    descriptionFlag: bool | None = None
     lastUpdatedFlag: bool | None = None
     onlyDisplay: Literal[
         "DoNotDisplay", "Closed30Days", "Closed60Days", "Closed90Days", "Closed120Days", "AllClosed"
     ]
-    portalConfig: PortalConfigurationReference | None = None
-    projectDetailTotalHoursFlag: bool | None = None
-    projectIssueActualFinishFlag: bool | None = None
-    projectIssueActualHrsFlag: bool | None = None
-    projectIssueActualStartFlag: bool | None = None
-    projectIssueAssignedFlag: bool | None = None
-    projectIssueBillFlag: bool | None = None
-    projectIssueBudgetHrsFlag: bool | None = None
-    projectIssueScheduledFinishFlag: bool | None = None
-    projectIssueScheduledHrsFlag: bool | None = None
-    projectIssueScheduledStartFlag: bool | None = None
-    projectIssueStatusFlag: bool | None = None
-    projectManagerFlag: bool | None = None
-    projectNameFlag: bool | None = None
-    projectTypeFlag: bool | None = None
-    statusFlag: bool | None = None
-    timeMaterialActualFinishFlag: bool | None = None
-    timeMaterialActualHrsFlag: bool | None = None
-    timeMaterialActualStartFlag: bool | None = None
-    timeMaterialAssignedFlag: bool | None = None
-    timeMaterialBillFlag: bool | None = None
     timeMaterialBudgetHrsFlag: bool | None = None
+    timeMaterialScheduledStartFlag: bool | None = None
     timeMaterialScheduledFinishFlag: bool | None = None
     timeMaterialScheduledHrsFlag: bool | None = None
-    timeMaterialScheduledStartFlag: bool | None = None
+    timeMaterialActualStartFlag: bool | None = None
+    timeMaterialActualFinishFlag: bool | None = None
+    timeMaterialActualHrsFlag: bool | None = None
+    timeMaterialBillFlag: bool | None = None
     timeMaterialStatusFlag: bool | None = None
+    timeMaterialAssignedFlag: bool | None = None
+    fixedFeeBudgetHrsFlag: bool | None = None
+    fixedFeeScheduledStartFlag: bool | None = None
+    fixedFeeScheduledFinishFlag: bool | None = None
+    fixedFeeScheduledHrsFlag: bool | None = None
+    fixedFeeActualStartFlag: bool | None = None
+    fixedFeeActualFinishFlag: bool | None = None
+    fixedFeeActualHrsFlag: bool | None = None
+    fixedFeeBillFlag: bool | None = None
+    fixedFeeStatusFlag: bool | None = None
+    fixedFeeAssignedFlag: bool | None = None
+    projectIssueBudgetHrsFlag: bool | None = None
+    projectIssueScheduledStartFlag: bool | None = None
+    projectIssueScheduledFinishFlag: bool | None = None
+    projectIssueScheduledHrsFlag: bool | None = None
+    projectIssueActualStartFlag: bool | None = None
+    projectIssueActualFinishFlag: bool | None = None
+    projectIssueActualHrsFlag: bool | None = None
+    projectIssueBillFlag: bool | None = None
+    projectIssueStatusFlag: bool | None = None
+    projectIssueAssignedFlag: bool | None = None
+    projectDetailTotalHoursFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PortalConfigurationServiceSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    serviceTypeFlag: bool | None = None
+    serviceSubTypeFlag: bool | None = None
+    serviceSubTypeItemFlag: bool | None = None
+    statusFlag: bool | None = None
+    siteNameFlag: bool | None = None
+    enteredDateFlag: bool | None = None
+    lastUpdateFlag: bool | None = None
+    requiredDateFlag: bool | None = None
+    contactFlag: bool | None = None
+    assignedResourcesFlag: bool | None = None
+    slaInfoFlag: bool | None = None
+    serviceBoardFlag: bool | None = None
+    budgetHoursFlag: bool | None = None
     actualHoursFlag: bool | None = None
     approvalStatusFlag: bool | None = None
-    assignedResourcesFlag: bool | None = None
-    budgetHoursFlag: bool | None = None
+    openTasksFlag: bool | None = None
     closedTasksFlag: bool | None = None
-    contactFlag: bool | None = None
+    enableChatAssistFlag: bool | None = None
     displayClosedTicketsOption: (
         Literal[
             "DoNotDisplay",
@@ -1687,59 +1699,47 @@ class PortalConfigurationServiceSetup(CWModel):
         ]
         | None
     ) = None
-    enableChatAssistFlag: bool | None = None
-    enteredDateFlag: bool | None = None
-    fixedFeeTicketTemplate: ServiceSignoffReference | None = None
-    id: int | None = None
-    lastUpdateFlag: bool | None = None
-    openTasksFlag: bool | None = None
-    requiredDateFlag: bool | None = None
-    serviceBoardFlag: bool | None = None
-    serviceSubTypeFlag: bool | None = None
-    serviceSubTypeItemFlag: bool | None = None
-    serviceTypeFlag: bool | None = None
-    siteNameFlag: bool | None = None
-    slaInfoFlag: bool | None = None
-    statusFlag: bool | None = None
     timeMaterialsTicketTemplate: ServiceSignoffReference | None = None
+    fixedFeeTicketTemplate: ServiceSignoffReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PortalSecurity(CWModel):
-    enabled: bool | None = None
     identifier: str | None = None
+    enabled: bool | None = None
 
 
 class PortalSecurityLevel(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    caption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    captionIdentifier: str | None = None
     id: int | None = None
+    captionIdentifier: str | None = None
     isDefaultFlag: bool | None = None
+    caption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PortalSecuritySetting(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    functionDescription: str | None = None
-    functionIdentifier: str | None = None
     id: int | None = None
-    levelFive: bool | None = None
-    levelFour: bool | None = None
+    functionIdentifier: str | None = None
+    functionDescription: str | None = None
     levelOne: bool | None = None
-    levelSix: bool | None = None
-    levelThree: bool | None = None
     levelTwo: bool | None = None
+    levelThree: bool | None = None
+    levelFour: bool | None = None
+    levelFive: bool | None = None
+    levelSix: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PricingScheduleReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RelationshipReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RequestPasswordRequest(CWModel):
@@ -1747,65 +1747,52 @@ class RequestPasswordRequest(CWModel):
 
 
 class SicCodeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class State(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    country: CountryReference
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 50;", max_length=50)
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    country: CountryReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class StateInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    country: CountryReference | None = None
     id: int | None = None
-    identifier: str | None = None
     name: str | None = None
+    identifier: str | None = None
+    country: CountryReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TeamRole(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    accountManagerFlag: bool | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 20;", max_length=20)
-    salesFlag: bool | None = None
+    accountManagerFlag: bool | None = None
     techFlag: bool | None = None
+    salesFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TeamRoleInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Track(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 100;", max_length=100)
+    inactiveFlag: bool | None = None
     notifyActionIds: list[int] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TrackAction(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    activityStatus: ActivityStatusReference | None = None
-    activityType: ActivityTypeReference | None = None
-    attachedTrack: TrackReference | None = None
-    bccContact: ContactReference | None = None
-    ccContact: ContactReference | None = None
-    companyStatus: CompanyStatusReference | None = None
-    daysToExecute: int | None = None
-    emailFrom: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    emailRecipient: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    group: GroupReference | None = None
     id: int | None = None
-    notes: str | None = None
-    notifyFrom: NotificationRecipientReference | None = None
     notifyType: Literal[
         "CreateActivity",
         "SendEmail",
@@ -1814,12 +1801,25 @@ class TrackAction(CWModel):
         "ChangeCompanyStatus",
         "CreateServiceTicket",
     ]
-    notifyWho: NotificationRecipientReference | None = None
     serviceTemplate: ServiceTemplateReference | None = None
-    specificMemberFrom: MemberReference | None = None
     specificMemberTo: MemberReference | None = None
+    emailRecipient: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    specificMemberFrom: MemberReference | None = None
+    emailFrom: str | None = Field(None, description=" Max length: 250;", max_length=250)
     subject: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    notes: str | None = None
+    activityType: ActivityTypeReference | None = None
+    activityStatus: ActivityStatusReference | None = None
+    companyStatus: CompanyStatusReference | None = None
     track: TrackReference | None = None
+    attachedTrack: TrackReference | None = None
+    group: GroupReference | None = None
+    ccContact: ContactReference | None = None
+    bccContact: ContactReference | None = None
+    daysToExecute: int | None = None
+    notifyWho: NotificationRecipientReference | None = None
+    notifyFrom: NotificationRecipientReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ValidatePortalRequest(CWModel):
@@ -1828,5 +1828,5 @@ class ValidatePortalRequest(CWModel):
 
 
 class ValidatePortalResponse(CWModel):
-    contactId: int | None = None
     success: bool | None = None
+    contactId: int | None = None

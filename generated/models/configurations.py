@@ -13,9 +13,8 @@ from cwm_generated.models._shared import (
 
 
 class ConfigurationTypeQuestionInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
     configurationType: ConfigurationTypeReference | None = None
-    entryType: Literal["Date", "EntryField", "List", "Option"] | None = None
     fieldType: (
         Literal[
             "TextArea",
@@ -31,19 +30,20 @@ class ConfigurationTypeQuestionInfo(CWModel):
         ]
         | None
     ) = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    numberOfDecimals: int | None = None
-    question: str | None = None
-    requiredFlag: bool | None = None
+    entryType: Literal["Date", "EntryField", "List", "Option"] | None = None
     sequenceNumber: float | None = None
+    question: str | None = None
+    numberOfDecimals: int | None = None
+    requiredFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConfigurationTypeQuestionValueInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    configurationType: ConfigurationTypeReference | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
+    configurationType: ConfigurationTypeReference | None = None
     question: ConfigurationTypeQuestionReference | None = None
     value: str | None = None
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

@@ -10,22 +10,18 @@ from cwm_generated.models._shared import ClassificationReference, MemberReferenc
 
 
 class Classification(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    companyFlag: bool | None = None
-    defaultFlag: bool | None = None
-    employeeFlag: bool | None = None
     id: int | None = None
-    multiplier: float | None = None
     name: str | None = None
+    multiplier: float | None = None
+    defaultFlag: bool | None = None
+    companyFlag: bool | None = None
+    employeeFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExpenseEntryAudit(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     member: MemberReference | None = None
-    message: str | None = None
-    newValue: str | None = None
-    oldValue: str | None = None
     source: (
         Literal[
             "None",
@@ -171,17 +167,20 @@ class ExpenseEntryAudit(CWModel):
         ]
         | None
     ) = None
+    message: str | None = None
+    oldValue: str | None = None
+    newValue: str | None = None
     value: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExpenseReport(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    dateEnd: str | None = None
-    dateStart: str | None = None
-    dueDate: str | None = None
     id: int | None = None
     member: MemberReference | None = None
+    year: int | None = None
     period: int | None = None
+    dateStart: str | None = None
+    dateEnd: str | None = None
     status: (
         Literal[
             "Open",
@@ -200,16 +199,13 @@ class ExpenseReport(CWModel):
         | None
     ) = None
     total: float | None = None
-    year: int | None = None
+    dueDate: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExpenseReportAudit(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     member: MemberReference | None = None
-    message: str | None = None
-    newValue: str | None = None
-    oldValue: str | None = None
     source: (
         Literal[
             "None",
@@ -355,10 +351,15 @@ class ExpenseReportAudit(CWModel):
         ]
         | None
     ) = None
+    message: str | None = None
+    oldValue: str | None = None
+    newValue: str | None = None
     value: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExpenseReportTierUpdate(CWModel):
+    id: int | None = None
     approvalType: (
         Literal[
             "DataEntry",
@@ -373,54 +374,53 @@ class ExpenseReportTierUpdate(CWModel):
         ]
         | None
     ) = None
-    id: int | None = None
 
 
 class ExpenseTaxTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactive: bool | None = None
     name: str | None = None
+    inactive: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExpenseType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    advancedAmountFlag: bool | None = None
-    amountCaption: str
-    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
-    integrationXRef: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    invoiceMarkupAmount: float | None = None
-    invoiceMarkupOption: Literal["Amount", "Mile", "Percent"]
-    maxAmount: float | None = None
-    mileageFlag: bool | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
-    quantityFlag: bool | None = None
+    amountCaption: str
     reimbursementRate: float | None = None
+    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
+    invoiceMarkupOption: Literal["Amount", "Mile", "Percent"]
+    invoiceMarkupAmount: float | None = None
+    advancedAmountFlag: bool | None = None
+    mileageFlag: bool | None = None
+    quantityFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    maxAmount: float | None = None
+    integrationXRef: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExpenseTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    amountCaption: str | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
-    mileageFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
+    amountCaption: str | None = None
+    mileageFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PaymentType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    classification: ClassificationReference
-    companyFlag: bool | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
+    classification: ClassificationReference
+    defaultFlag: bool | None = None
+    companyFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PaymentTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

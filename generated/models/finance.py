@@ -63,13 +63,13 @@ from cwm_generated.models._shared import (
 
 
 class AccountingBatch(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    batchIdentifier: str | None = None
-    closedFlag: bool | None = None
-    exportExpensesFlag: bool | None = None
-    exportInvoicesFlag: bool | None = None
-    exportProductsFlag: bool | None = None
     id: int | None = None
+    batchIdentifier: str | None = None
+    exportInvoicesFlag: bool | None = None
+    exportExpensesFlag: bool | None = None
+    exportProductsFlag: bool | None = None
+    closedFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AccountingPackage(CWModel):
@@ -79,157 +79,157 @@ class AccountingPackage(CWModel):
 
 
 class AccountingPackageReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: Literal["QB99", "Mas200", "GPlains", "SBA", "Mas200v4", "Other"] | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AccountingPackageSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
     accountingPackage: AccountingPackageReference
     directTransferFlag: bool | None = None
-    enableTaxGroupsFlag: bool | None = None
-    expenseFormat: Literal["Default", "Condensed"] | None = None
-    id: int | None = None
-    includeCogsDropShipFlag: bool | None = None
-    includeCogsEntriesFlag: bool | None = None
-    includeExpensesFlag: bool | None = None
     includeInvoicesFlag: bool | None = None
-    includeItemsFlag: bool | None = None
-    includeSalesTaxFlag: bool | None = None
-    inventorySOHFlag: bool | None = None
     invoiceFormat: Literal["Default", "Condensed", "Detailed"] | None = None
-    sendComponentAmountFlag: bool | None = None
-    sendUomFlag: bool | None = None
+    includeExpensesFlag: bool | None = None
+    transferExpensesAsBillFlag: bool | None = None
+    expenseFormat: Literal["Default", "Condensed"] | None = None
     suppressMemoFlag: bool | None = None
     syncPaymentInfoFlag: bool | None = None
     syncWisePayPaymentInfoFlag: bool | None = None
-    transferExpensesAsBillFlag: bool | None = None
+    includeSalesTaxFlag: bool | None = None
+    enableTaxGroupsFlag: bool | None = None
     zeroDollarTaxAmountsFlag: bool | None = None
+    includeItemsFlag: bool | None = None
+    inventorySOHFlag: bool | None = None
+    sendComponentAmountFlag: bool | None = None
+    sendUomFlag: bool | None = None
+    includeCogsEntriesFlag: bool | None = None
+    includeCogsDropShipFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Addition(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementId: int | None = None
-    agreementStatus: Literal["Active", "Cancelled", "Expired", "Inactive"] | None = None
+    id: int | None = None
+    product: IvItemReference
+    quantity: float | None = None
+    lessIncluded: float | None = None
+    unitPrice: float | None = None
+    unitCost: float | None = None
     billCustomer: Literal["Billable", "DoNotBill", "NoCharge"]
-    billedQuantity: float | None = None
-    cancelledDate: AwareDatetime | None = None
-    customFields: list[CustomFieldValue] | None = None
-    description: str | None = None
     effectiveDate: AwareDatetime | None = None
-    extCost: float | None = None
+    cancelledDate: AwareDatetime | None = None
+    taxableFlag: bool | None = None
+    serialNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    invoiceDescription: str | None = Field(None, description=" Max length: 6000;", max_length=6000)
+    purchaseItemFlag: bool | None = None
+    specialOrderFlag: bool | None = None
+    agreementId: int | None = None
+    description: str | None = None
+    billedQuantity: float | None = None
+    uom: str | None = None
     extPrice: float | None = None
+    extCost: float | None = None
+    sequenceNumber: float | None = None
+    margin: float | None = None
+    prorateCost: float | None = None
+    proratePrice: float | None = None
     extendedProrateCost: float | None = None
     extendedProratePrice: float | None = None
-    id: int | None = None
-    invoiceDescription: str | None = Field(None, description=" Max length: 6000;", max_length=6000)
-    invoiceGrouping: InvoiceGroupingReference | None = None
-    lessIncluded: float | None = None
-    margin: float | None = None
-    opportunity: OpportunityReference | None = None
-    product: IvItemReference
-    prorateCost: float | None = None
     prorateCurrentPeriodFlag: bool | None = None
-    proratePrice: float | None = None
-    purchaseItemFlag: bool | None = None
-    quantity: float | None = None
-    sequenceNumber: float | None = None
-    serialNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    specialOrderFlag: bool | None = None
-    taxableFlag: bool | None = None
-    unitCost: float | None = None
-    unitPrice: float | None = None
-    uom: str | None = None
+    opportunity: OpportunityReference | None = None
+    agreementStatus: Literal["Active", "Cancelled", "Expired", "Inactive"] | None = None
+    invoiceGrouping: InvoiceGroupingReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class AdjustmentDetailReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementAdjustment(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementId: int | None = None
+    id: int | None = None
     amount: float | None = None
-    customFields: list[CustomFieldValue] | None = None
     description: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
     effectiveDate: AwareDatetime | None = None
-    id: int | None = None
+    agreementId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class AgreementApplicationAviablePer(CWModel):
     id: int | None = None
-    name: str | None = None
     tag: str | None = None
+    name: str | None = None
 
 
 class AgreementApplicationBillingCycle(CWModel):
     id: int | None = None
-    name: str | None = None
     tag: str | None = None
+    name: str | None = None
 
 
 class AgreementApplicationLimit(CWModel):
     id: int | None = None
-    name: str | None = None
     tag: str | None = None
+    name: str | None = None
 
 
 class AgreementApplicationParameters(CWModel):
-    agrBillingCycle: AgreementApplicationBillingCycle | None = None
-    agreementExpiresFlag: bool | None = None
-    allowOverrunsFlag: bool | None = None
+    applicationUnit: AgreementApplicationUnit | None = None
     applicationLimit: AgreementApplicationLimit | None = None
     applicationLimitAmount: float | None = None
-    applicationUnit: AgreementApplicationUnit | None = None
     availablePer: AgreementApplicationAviablePer | None = None
-    carryOverDays: int | None = None
-    carryoverUnusedFlag: bool | None = None
-    chargeAdjustmentsFlag: bool | None = None
+    coversTimeFlag: bool | None = None
     coversExpensesFlag: bool | None = None
     coversProductsFlag: bool | None = None
     coversTaxFlag: bool | None = None
-    coversTimeFlag: bool | None = None
+    carryoverUnusedFlag: bool | None = None
+    carryOverDays: int | None = None
+    allowOverrunsFlag: bool | None = None
     overrunLimit: int | None = None
+    agreementExpiresFlag: bool | None = None
+    chargeAdjustmentsFlag: bool | None = None
     prepayFlag: bool | None = None
+    agrBillingCycle: AgreementApplicationBillingCycle | None = None
     userDefinedFieldValues: list[UserDefinedFieldValueModel] | None = None
 
 
 class AgreementApplicationUnit(CWModel):
     id: int | None = None
-    name: str | None = None
     tag: str | None = None
+    name: str | None = None
 
 
 class AgreementBatchSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    daysInAdvance: int
     id: int | None = None
     nextRunDate: AwareDatetime
+    daysInAdvance: int
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementBillingInfo(CWModel):
-    agreementAmount: float | None = None
     agreementName: str | None = None
-    agreementRecId: int | None = None
     agreementType: str | None = None
+    agreementAmount: float | None = None
+    agreementRecId: int | None = None
     parentRecId: int | None = None
 
 
 class AgreementRecap(CWModel):
+    id: int | None = None
     adjustmentAmount: float | None = None
     agreementStatus: str | None = None
+    name: str | None = None
     availableAmount: float | None = None
     companyName: str | None = None
-    id: int | None = None
     isUnlimited: str | None = None
     lastInvoiceAmount: str | None = None
     lastInvoiceDate: str | None = None
     lastInvoiceNumber: str | None = None
-    name: str | None = None
     nextInvoiceAmount: float | None = None
     nextInvoiceDate: str | None = None
     overrunAmount: float | None = None
@@ -241,32 +241,32 @@ class AgreementRecap(CWModel):
 
 
 class AgreementRecurringParameters(CWModel):
-    aGRAmount: float | None = None
-    aGRProrate: float | None = None
-    additionsAmount: float | None = None
-    autoInvoiceFlag: bool | None = None
-    billStartDate: str | None = None
     billingCycle: GenericNameIdDTO | None = None
-    childrenAmount: float | None = None
-    currency: GenericNameIdDTO | None = None
     cycleBase: GenericNameIdDTO | None = None
-    invoiceProratedAdditionsFlag: bool | None = None
-    prorateFlag: bool | None = None
-    restrictDownpayment: bool | None = None
-    taxCode: GenericNameIdDTO | None = None
+    aGRAmount: float | None = None
     taxable: bool | None = None
-    terms: GenericNameIdDTO | None = None
+    childrenAmount: float | None = None
+    additionsAmount: float | None = None
     totalAmount: float | None = None
+    aGRProrate: float | None = None
+    billStartDate: str | None = None
+    taxCode: GenericNameIdDTO | None = None
+    terms: GenericNameIdDTO | None = None
+    prorateFlag: bool | None = None
+    invoiceProratedAdditionsFlag: bool | None = None
+    restrictDownpayment: bool | None = None
+    currency: GenericNameIdDTO | None = None
+    autoInvoiceFlag: bool | None = None
     userDefinedFieldValues: list[UserDefinedFieldValueModel] | None = None
 
 
 class AgreementSite(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementId: int | None = None
-    company: CompanyReference
-    customFields: list[CustomFieldValue] | None = None
     id: int | None = None
+    company: CompanyReference
     site: SiteReference | None = None
+    agreementId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class AgreementTabsCount(CWModel):
@@ -274,10 +274,20 @@ class AgreementTabsCount(CWModel):
 
 
 class AgreementType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addAllWorkRoleExclusions: bool | None = None
-    addAllWorkTypeExclusions: bool | None = None
-    allowOverrunsFlag: bool | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    prefixSuffixOption: Literal["Prefix", "Suffix"] | None = None
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    prePaymentFlag: bool | None = None
+    invoicePreSuffix: str | None = Field(None, description=" Max length: 5;", max_length=5)
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    restrictLocationFlag: bool | None = None
+    restrictDepartmentFlag: bool | None = None
+    sla: SLAReference | None = None
+    applicationUnits: Literal["Amount", "Hours", "Incidents"] | None = None
+    applicationLimit: float | None = None
     applicationCycle: (
         Literal[
             "Contract2Weeks",
@@ -291,506 +301,486 @@ class AgreementType(CWModel):
         ]
         | None
     ) = None
-    applicationLimit: float | None = None
-    applicationUnits: Literal["Amount", "Hours", "Incidents"] | None = None
     applicationUnlimitedFlag: bool | None = None
-    autoInvoiceFlag: bool | None = None
-    billAmount: float | None = None
-    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
-    billOneTimeFlag: bool | None = None
-    billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
-    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
-    billableExpenseInvoiceFlag: bool | None = None
-    billableProductInvoiceFlag: bool | None = None
-    billableTimeInvoiceFlag: bool | None = None
-    billingCycle: BillingCycleReference | None = None
-    billingTerms: BillingTermsReference | None = None
-    bottomCommentFlag: bool | None = None
+    oneTimeFlag: bool | None = None
+    coverAgreementTimeFlag: bool | None = None
+    coverAgreementProductFlag: bool | None = None
+    coverAgreementExpenseFlag: bool | None = None
+    coverSalesTaxFlag: bool | None = None
     carryOverUnusedFlag: bool | None = None
+    allowOverrunsFlag: bool | None = None
+    expiredDays: int | None = None
+    limit: int | None = None
+    expireWhenZero: bool | None = None
     chargeToFirmFlag: bool | None = None
+    employeeCompRate: Literal["Actual", "Hourly"]
+    employeeCompNotExceed: Literal["Billing", "Amount", "Percent"] | None = None
     compHourlyRate: float | None = None
     compLimitAmount: float | None = None
-    copyWorkRolesFlag: bool | None = None
-    copyWorkTypesFlag: bool | None = None
-    coverAgreementExpenseFlag: bool | None = None
-    coverAgreementProductFlag: bool | None = None
-    coverAgreementTimeFlag: bool | None = None
-    coverSalesTaxFlag: bool | None = None
-    defaultFlag: bool | None = None
-    department: SystemDepartmentReference | None = None
-    emailTemplate: EmailTemplateReference | None = None
-    employeeCompNotExceed: Literal["Billing", "Amount", "Percent"] | None = None
-    employeeCompRate: Literal["Actual", "Hourly"]
-    exclusionWorkRoleIds: list[int] | None = None
-    exclusionWorkTypeIds: list[int] | None = None
-    expireWhenZero: bool | None = None
-    expiredDays: int | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    integrationXRef: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    invoiceDescription: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
-    invoicePreSuffix: str | None = Field(None, description=" Max length: 5;", max_length=5)
-    invoiceProratedAdditionsFlag: bool | None = None
-    invoiceTemplate: InvoiceTemplateReference | None = None
+    billingCycle: BillingCycleReference | None = None
+    billOneTimeFlag: bool | None = None
+    billingTerms: BillingTermsReference | None = None
     invoicingCycle: Literal["ContractYear", "CalendarYear"]
-    limit: int | None = None
-    location: SystemLocationReference | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
-    oneTimeFlag: bool | None = None
-    prePaymentFlag: bool | None = None
-    prefixSuffixOption: Literal["Prefix", "Suffix"] | None = None
-    projectType: ProjectTypeReference | None = None
-    prorateFlag: bool | None = None
-    removeAllWorkRoleExclusions: bool | None = None
-    removeAllWorkTypeExclusions: bool | None = None
-    restrictDepartmentFlag: bool | None = None
-    restrictDownPaymentFlag: bool | None = None
-    restrictLocationFlag: bool | None = None
-    sla: SLAReference | None = None
+    billAmount: float | None = None
     taxableFlag: bool | None = None
+    restrictDownPaymentFlag: bool | None = None
+    invoiceDescription: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
     topCommentFlag: bool | None = None
+    bottomCommentFlag: bool | None = None
     workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
+    projectType: ProjectTypeReference | None = None
+    invoiceTemplate: InvoiceTemplateReference | None = None
+    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
+    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
+    billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
+    billableTimeInvoiceFlag: bool | None = None
+    billableExpenseInvoiceFlag: bool | None = None
+    billableProductInvoiceFlag: bool | None = None
+    copyWorkRolesFlag: bool | None = None
+    copyWorkTypesFlag: bool | None = None
+    exclusionWorkRoleIds: list[int] | None = None
+    addAllWorkRoleExclusions: bool | None = None
+    removeAllWorkRoleExclusions: bool | None = None
+    exclusionWorkTypeIds: list[int] | None = None
+    addAllWorkTypeExclusions: bool | None = None
+    removeAllWorkTypeExclusions: bool | None = None
+    integrationXRef: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    prorateFlag: bool | None = None
+    emailTemplate: EmailTemplateReference | None = None
+    autoInvoiceFlag: bool | None = None
+    invoiceProratedAdditionsFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementTypeBoardDefault(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    board: BoardReference | None = None
-    defaultFlag: bool | None = None
-    department: SystemDepartmentReference | None = None
     id: int | None = None
-    location: SystemLocationReference
-    serviceType: ServiceTypeReference | None = None
     type: AgreementTypeReference | None = None
+    location: SystemLocationReference
+    department: SystemDepartmentReference | None = None
+    board: BoardReference | None = None
+    serviceType: ServiceTypeReference | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str | None = None
+    inactiveFlag: bool | None = None
     applicationUnits: Literal["Amount", "Hours", "Incidents"] | None = None
     billingTerms: BillingTermsReference | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementTypeWorkRole(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    effectiveDate: AwareDatetime | None = None
-    endingDate: AwareDatetime | None = None
     id: int | None = None
-    limitTo: float | None = None
-    rate: float | None = None
-    rateType: Literal["AdjAmount", "Custom", "Multiplier"]
     type: AgreementTypeReference | None = None
     workRole: WorkRoleReference | None = None
+    effectiveDate: AwareDatetime | None = None
+    endingDate: AwareDatetime | None = None
+    rate: float | None = None
+    rateType: Literal["AdjAmount", "Custom", "Multiplier"]
+    limitTo: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementTypeWorkRoleExclusion(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     type: AgreementTypeReference | None = None
     workRole: WorkRoleReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementTypeWorkRoleInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     type: AgreementTypeReference | None = None
     workRole: WorkRoleReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementTypeWorkType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
-    effectiveDate: AwareDatetime | None = None
-    endingDate: AwareDatetime | None = None
-    hoursMax: float | None = None
-    hoursMin: float | None = None
     id: int | None = None
-    limitTo: float | None = None
-    overageRate: float | None = None
-    overageRateType: Literal["AdjAmount", "Custom", "Multiplier"]
-    rate: float | None = None
-    rateType: Literal["AdjAmount", "Custom", "Multiplier"]
-    roundBillHours: float | None = None
     type: AgreementTypeReference | None = None
     workType: WorkTypeReference | None = None
+    effectiveDate: AwareDatetime | None = None
+    endingDate: AwareDatetime | None = None
+    rate: float | None = None
+    rateType: Literal["AdjAmount", "Custom", "Multiplier"]
+    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
+    hoursMin: float | None = None
+    hoursMax: float | None = None
+    roundBillHours: float | None = None
+    overageRate: float | None = None
+    overageRateType: Literal["AdjAmount", "Custom", "Multiplier"]
+    limitTo: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementTypeWorkTypeExclusion(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     type: AgreementTypeReference | None = None
     workType: WorkTypeReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementWorkRole(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreement: AgreementReference | None = None
-    agreementId: int | None = None
+    id: int | None = None
+    workRole: WorkRoleReference | None = None
+    locationId: int | None = None
+    location: OwnerLevelReference | None = None
+    rateType: Literal["AdjAmount", "Custom", "Multiplier"]
+    rate: float | None = None
+    limitTo: float | None = None
     effectiveDate: AwareDatetime | None = None
     endingDate: AwareDatetime | None = None
-    id: int | None = None
-    limitTo: float | None = None
-    location: OwnerLevelReference | None = None
-    locationId: int | None = None
-    rate: float | None = None
-    rateType: Literal["AdjAmount", "Custom", "Multiplier"]
-    workRole: WorkRoleReference | None = None
+    agreementId: int | None = None
+    agreement: AgreementReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementWorkRoleExclusion(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementId: int | None = None
     id: int | None = None
     workRole: WorkRoleReference
+    agreementId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementWorkType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreement: AgreementReference | None = None
-    agreementId: int | None = None
-    agreementLimit: float | None = None
-    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
-    company: CompanyReference | None = None
-    effectiveDate: AwareDatetime | None = None
-    endingDate: AwareDatetime | None = None
-    hoursMax: float | None = None
-    hoursMin: float | None = None
     id: int | None = None
+    workType: WorkTypeReference | None = None
     location: OwnerLevelReference | None = None
     locationId: int | None = None
+    rateType: Literal["AdjAmount", "Custom", "Multiplier"]
+    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"]
+    rate: float | None = None
+    hoursMax: float | None = None
+    hoursMin: float | None = None
+    roundBillHours: float | None = None
     overageRate: float | None = None
     overageRateType: Literal["AdjAmount", "Custom", "Multiplier"] | None = None
-    rate: float | None = None
-    rateType: Literal["AdjAmount", "Custom", "Multiplier"]
-    roundBillHours: float | None = None
+    agreementLimit: float | None = None
     site: SiteReference | None = None
-    workType: WorkTypeReference | None = None
+    effectiveDate: AwareDatetime | None = None
+    endingDate: AwareDatetime | None = None
+    agreement: AgreementReference | None = None
+    agreementId: int | None = None
+    company: CompanyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementWorkTypeExclusion(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementId: int | None = None
     id: int | None = None
     workType: WorkTypeReference
+    agreementId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BatchEntry(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    accountNumber: str | None = None
-    accountType: str | None = None
-    adjustmentDetail: AdjustmentDetailReference | None = None
-    cost: float | None = None
-    costOfGoodsSoldAccountNumber: str | None = None
-    credit: float | None = None
-    debit: float | None = None
-    expense: ExpenseDetailReference | None = None
     id: int | None = None
-    invoice: InvoiceReference | None = None
-    item: str | None = None
-    lineItem: PurchaseOrderLineItemReference | None = None
+    accountType: str | None = None
     name: str | None = None
-    purchaseOrder: PurchaseOrderReference | None = None
+    accountNumber: str | None = None
+    debit: float | None = None
+    credit: float | None = None
+    cost: float | None = None
+    item: str | None = None
     salesCode: str | None = None
+    costOfGoodsSoldAccountNumber: str | None = None
+    invoice: InvoiceReference | None = None
+    purchaseOrder: PurchaseOrderReference | None = None
+    lineItem: PurchaseOrderLineItemReference | None = None
     transfer: str | None = None
+    expense: ExpenseDetailReference | None = None
+    adjustmentDetail: AdjustmentDetailReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BatchReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingCycleInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    remitName: str = Field(..., description=" Max length: 50;", max_length=50)
+    location: SystemLocationReference
     addressOne: str | None = Field(None, description=" Max length: 50;", max_length=50)
     addressTwo: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    city: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    state: StateReference | None = None
+    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    country: CountryReference | None = None
+    phone: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    invoiceTitle: str = Field(..., description=" Max length: 50;", max_length=50)
+    payableName: str = Field(..., description=" Max length: 50;", max_length=50)
+    topcomment: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    invoiceFooter: str | None = Field(None, description=" Max length: 500;", max_length=500)
+    quoteFooter: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    overallInvoiceDefault: InvoiceTemplateReference
+    standardInvoiceActual: InvoiceTemplateReference | None = None
+    standardInvoiceFixed: InvoiceTemplateReference | None = None
+    progressInvoice: InvoiceTemplateReference | None = None
     agreementInvoice: InvoiceTemplateReference | None = None
+    creditMemoInvoice: InvoiceTemplateReference | None = None
+    downPaymentInvoice: InvoiceTemplateReference | None = None
+    miscInvoice: InvoiceTemplateReference | None = None
+    salesOrderInvoice: InvoiceTemplateReference | None = None
+    excludeDoNotBillTimeFlag: bool | None = None
+    excludeDoNotBillExpenseFlag: bool | None = None
+    excludeDoNotBillProductFlag: bool | None = None
+    prefixSuffixFlag: Literal["Prefix", "Suffix"] | None = None
+    prefixSuffixText: str | None = Field(None, description=" Max length: 5;", max_length=5)
+    chargeAdjToFirmFlag: bool | None = None
+    noWatermarkFlag: bool | None = None
+    displayTaxFlag: bool | None = None
     allowRestrictedDeptOnRoutingFlag: bool | None = None
-    attachXmlInvoiceFlag: bool | None = None
-    billProductAfterShipFlag: bool | None = None
+    billTicketSeparatelyFlag: bool | None = None
+    billTicketCompleteFlag: bool | None = None
+    billTicketUnapprovedFlag: bool | None = None
     billProjectCompleteFlag: bool | None = None
     billProjectUnapprovedFlag: bool | None = None
+    progressTimeFlag: bool | None = None
+    restrictProjectDownpaymentFlag: bool | None = None
     billSalesOrderCompleteFlag: bool | None = None
-    billTicketCompleteFlag: bool | None = None
-    billTicketSeparatelyFlag: bool | None = None
-    billTicketUnapprovedFlag: bool | None = None
-    businessNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    chargeAdjToFirmFlag: bool | None = None
-    city: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    companyCode: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    copyAgreementProductsFlag: bool | None = None
+    billProductAfterShipFlag: bool | None = None
+    restrictDownpaymentFlag: bool | None = None
     copyNonServiceProductsFlag: bool | None = None
     copyServiceProductsFlag: bool | None = None
-    country: CountryReference | None = None
-    creditMemoInvoice: InvoiceTemplateReference | None = None
+    copyAgreementProductsFlag: bool | None = None
+    printLogoFlag: bool | None = None
+    readReceiptFlag: bool | None = None
+    deliveryReceiptFlag: bool | None = None
+    attachXmlInvoiceFlag: bool | None = None
+    disableRoutingEmailFlag: bool | None = None
+    emailTemplate: EmailTemplateReference
+    localizedCountry: CountryReference | None = None
+    businessNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
     currency: CurrencyReference | None = None
     customLabel: str | None = Field(None, description=" Max length: 50;", max_length=50)
     customText: str | None = Field(None, description=" Max length: 500;", max_length=500)
-    deliveryReceiptFlag: bool | None = None
-    disableRoutingEmailFlag: bool | None = None
-    displayTaxFlag: bool | None = None
-    downPaymentInvoice: InvoiceTemplateReference | None = None
-    emailTemplate: EmailTemplateReference
+    companyCode: str | None = Field(None, description=" Max length: 250;", max_length=250)
     excludeAvalaraFlag: bool | None = None
-    excludeDoNotBillExpenseFlag: bool | None = None
-    excludeDoNotBillProductFlag: bool | None = None
-    excludeDoNotBillTimeFlag: bool | None = None
-    id: int | None = None
-    invoiceFooter: str | None = Field(None, description=" Max length: 500;", max_length=500)
-    invoiceTitle: str = Field(..., description=" Max length: 50;", max_length=50)
-    localizedCountry: CountryReference | None = None
-    location: SystemLocationReference
-    miscInvoice: InvoiceTemplateReference | None = None
-    noWatermarkFlag: bool | None = None
-    overallInvoiceDefault: InvoiceTemplateReference
-    payableName: str = Field(..., description=" Max length: 50;", max_length=50)
-    phone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    prefixSuffixFlag: Literal["Prefix", "Suffix"] | None = None
-    prefixSuffixText: str | None = Field(None, description=" Max length: 5;", max_length=5)
-    printLogoFlag: bool | None = None
-    progressInvoice: InvoiceTemplateReference | None = None
-    progressTimeFlag: bool | None = None
-    quoteFooter: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    readReceiptFlag: bool | None = None
-    remitName: str = Field(..., description=" Max length: 50;", max_length=50)
-    restrictDownpaymentFlag: bool | None = None
-    restrictProjectDownpaymentFlag: bool | None = None
-    salesOrderInvoice: InvoiceTemplateReference | None = None
-    standardInvoiceActual: InvoiceTemplateReference | None = None
-    standardInvoiceFixed: InvoiceTemplateReference | None = None
-    state: StateReference | None = None
-    topcomment: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
-    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingSetupInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    currency: CurrencyReference | None = None
     id: int | None = None
-    location: SystemLocationReference | None = None
     remitName: str | None = None
+    location: SystemLocationReference | None = None
+    currency: CurrencyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingSetupReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingSetupRouting(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
+    sequenceNumber: int
     invoiceRule: Literal["All", "Standard", "Project", "Agreement"]
-    member: MemberReference | None = None
     routingRule: Literal[
         "Account", "Territory", "Creator", "Department", "Location", "Member", "Project", "Sales"
     ]
-    sequenceNumber: int
+    member: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    closedFlag: bool | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
-    sentFlag: bool | None = None
     sortOrder: int | None = None
+    defaultFlag: bool | None = None
+    closedFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    sentFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingStatusInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
     sortOrder: int | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    isClosed: bool | None = None
     name: str | None = None
+    isClosed: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingTerm(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
-    dueDays: int
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
+    dueDays: int
     termsXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillingTermInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardDefault(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementId: int | None = None
-    board: BoardReference
-    defaultFlag: bool | None = None
     id: int | None = None
+    board: BoardReference
     serviceType: ServiceTypeReference | None = None
+    defaultFlag: bool | None = None
+    agreementId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ClosedInvoice(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    internalNotes: str | None = None
     status: BillingStatusReference | None = None
+    internalNotes: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CompanyFinance(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    billCompletePmFlag: bool | None = None
-    billCompleteSrFlag: bool | None = None
-    billOverrideFlag: bool | None = None
-    billRestrictPmFlag: bool | None = None
-    billSrFlag: bool | None = None
-    billUnapprovedPmFlag: bool | None = None
-    billUnapprovedSrFlag: bool | None = None
-    company: CompanyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    emailTemplate: EmailTemplateReference | None = None
     id: int | None = None
+    billOverrideFlag: bool | None = None
+    billSrFlag: bool | None = None
+    billCompleteSrFlag: bool | None = None
+    billUnapprovedSrFlag: bool | None = None
+    billRestrictPmFlag: bool | None = None
+    billCompletePmFlag: bool | None = None
+    billUnapprovedPmFlag: bool | None = None
+    emailTemplate: EmailTemplateReference | None = None
+    company: CompanyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class CreateAccountingBatchRequest(CWModel):
+    id: int | None = None
     batchIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    exportExpensesFlag: bool | None = Field(
+    glInterfaceIdentifier: str | None = None
+    exportInvoicesFlag: bool | None = Field(
         None, description="Batch must export Invoices, Expenses or Products."
     )
-    exportInvoicesFlag: bool | None = Field(
+    exportExpensesFlag: bool | None = Field(
         None, description="Batch must export Invoices, Expenses or Products."
     )
     exportProductsFlag: bool | None = Field(
         None, description="Batch must export Invoices, Expenses or Products."
     )
-    glInterfaceIdentifier: str | None = None
-    id: int | None = None
     processedRecordIds: list[int] | None = Field(None, description="GL Entry RecIDs.")
     summarizeExpenses: bool | None = None
 
 
 class CurrencyCode(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CurrencyCodeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CurrencyInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class DeliveryMethod(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
     emailFlag: bool | None = None
-    id: int | None = None
-    integrationActiveFlag: bool | None = None
     integrationEmailFlag: bool | None = None
     integrationPrintFlag: bool | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    integrationActiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailTemplateReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExpenseDetailReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    amount: float | None = None
     id: int | None = None
+    amount: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExpenseTypeExemption(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    expenseType: ExpenseTypeReference
     id: int | None = None
+    expenseType: ExpenseTypeReference
     taxableLevels: list[int] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExportAccountingBatchRequest(CWModel):
     batchIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    excludedExpenseIds: list[int] | None = None
-    excludedInvoiceIds: list[int] | None = None
-    excludedProductIds: list[str] | None = None
-    exportExpensesFlag: bool | None = Field(
-        None, description="Batch export must include invoices, expenses, or products (procurement)."
-    )
+    glInterfaceIdentifier: str | None = None
+    thruDate: AwareDatetime | None = None
+    locationId: int | None = None
+    summarizeInvoices: Literal["Default", "Condensed", "Detailed"] | None = None
     exportInvoicesFlag: bool | None = Field(
         None, description="Batch export must include invoices, expenses, or products (procurement)."
     )
+    includedInvoiceIds: list[int] | None = None
+    excludedInvoiceIds: list[int] | None = None
+    exportExpensesFlag: bool | None = Field(
+        None, description="Batch export must include invoices, expenses, or products (procurement)."
+    )
+    includedExpenseIds: list[int] | None = None
+    excludedExpenseIds: list[int] | None = None
     exportPaymentsFlag: bool | None = Field(
         None, description="Batch export must include invoices, expenses, or products (procurement)."
     )
+    includedPaymentIds: list[int] | None = None
     exportProductsFlag: bool | None = Field(
         None, description="Batch export must include invoices, expenses, or products (procurement)."
     )
-    glInterfaceIdentifier: str | None = None
-    includedExpenseIds: list[int] | None = None
-    includedInvoiceIds: list[int] | None = None
-    includedPaymentIds: list[int] | None = None
     includedProductIds: list[str] | None = None
-    locationId: int | None = None
-    summarizeInvoices: Literal["Default", "Condensed", "Detailed"] | None = None
-    thruDate: AwareDatetime | None = None
+    excludedProductIds: list[str] | None = None
 
 
 class FinanceCurrency(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    currencyCode: CurrencyCodeReference | None = None
+    id: int | None = None
     currencyIdentifier: str = Field(..., description=" Max length: 10;", max_length=10)
-    decimalSeparator: str | None = Field(None, description=" Max length: 1;", max_length=1)
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    symbol: str | None = Field(None, description=" Max length: 10;", max_length=10)
     displayIdFlag: bool | None = None
     displaySymbolFlag: bool | None = None
-    id: int | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    currencyCode: CurrencyCodeReference | None = None
+    thousandsSeparator: str | None = Field(None, description=" Max length: 1;", max_length=1)
+    decimalSeparator: str | None = Field(None, description=" Max length: 1;", max_length=1)
     negativeParenthesesFlag: bool | None = None
+    rightAlign: bool | None = None
     numberOfDecimals: int | None = None
     reportFormat: str | None = None
-    rightAlign: bool | None = None
-    symbol: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    thousandsSeparator: str | None = Field(None, description=" Max length: 1;", max_length=1)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class GLAccount(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cogs1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs10: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs2: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs3: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs4: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs5: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs6: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs7: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs8: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs9: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    id: int | None = None
     glType: Literal[
         "AP",
         "AR",
@@ -814,14 +804,9 @@ class GLAccount(CWModel):
         "WP",
         "WR",
     ]
-    id: int | None = None
-    inventory: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    mappedRecord: MappedRecordReference
     mappedType: MappedTypeReference
-    productId: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    salesCode: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    mappedRecord: MappedRecordReference
     segment1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment10: str | None = Field(None, description=" Max length: 255;", max_length=255)
     segment2: str | None = Field(None, description=" Max length: 255;", max_length=255)
     segment3: str | None = Field(None, description=" Max length: 255;", max_length=255)
     segment4: str | None = Field(None, description=" Max length: 255;", max_length=255)
@@ -830,12 +815,46 @@ class GLAccount(CWModel):
     segment7: str | None = Field(None, description=" Max length: 255;", max_length=255)
     segment8: str | None = Field(None, description=" Max length: 255;", max_length=255)
     segment9: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment10: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs1: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs2: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs3: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs4: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs5: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs6: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs7: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs8: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs9: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs10: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    productId: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    inventory: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    salesCode: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class GLCaption(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    segment1: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment2: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment3: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment4: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment5: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment6: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment7: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment8: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment9: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment10: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment1type: Literal["Account", "Class"] | None = None
+    segment2type: Literal["Account", "Class"] | None = None
+    segment3type: Literal["Account", "Class"] | None = None
+    segment4type: Literal["Account", "Class"] | None = None
+    segment5type: Literal["Account", "Class"] | None = None
+    segment6type: Literal["Account", "Class"] | None = None
+    segment7type: Literal["Account", "Class"] | None = None
+    segment8type: Literal["Account", "Class"] | None = None
+    segment9type: Literal["Account", "Class"] | None = None
+    segment10type: Literal["Account", "Class"] | None = None
     cogs1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs10: str | None = Field(None, description=" Max length: 255;", max_length=255)
     cogs2: str | None = Field(None, description=" Max length: 255;", max_length=255)
     cogs3: str | None = Field(None, description=" Max length: 255;", max_length=255)
     cogs4: str | None = Field(None, description=" Max length: 255;", max_length=255)
@@ -844,51 +863,16 @@ class GLCaption(CWModel):
     cogs7: str | None = Field(None, description=" Max length: 255;", max_length=255)
     cogs8: str | None = Field(None, description=" Max length: 255;", max_length=255)
     cogs9: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    id: int | None = None
-    segment1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment10: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment10type: Literal["Account", "Class"] | None = None
-    segment1type: Literal["Account", "Class"] | None = None
-    segment2: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment2type: Literal["Account", "Class"] | None = None
-    segment3: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment3type: Literal["Account", "Class"] | None = None
-    segment4: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment4type: Literal["Account", "Class"] | None = None
-    segment5: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment5type: Literal["Account", "Class"] | None = None
-    segment6: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment6type: Literal["Account", "Class"] | None = None
-    segment7: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment7type: Literal["Account", "Class"] | None = None
-    segment8: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment8type: Literal["Account", "Class"] | None = None
-    segment9: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment9type: Literal["Account", "Class"] | None = None
+    cogs10: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class GLEntry(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    amount: float | None = None
-    cogs1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs10: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs2: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs3: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs4: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs5: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs6: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs7: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs8: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs9: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cost: float | None = None
-    description: str | None = Field(None, description=" Max length: 100;", max_length=100)
     id: int | None = None
-    inventory: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    isBatched: bool | None = None
-    productId: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    salesCode: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    type: str | None = None
+    amount: float | None = None
+    description: str | None = Field(None, description=" Max length: 100;", max_length=100)
     segment1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment10: str | None = Field(None, description=" Max length: 255;", max_length=255)
     segment2: str | None = Field(None, description=" Max length: 255;", max_length=255)
     segment3: str | None = Field(None, description=" Max length: 255;", max_length=255)
     segment4: str | None = Field(None, description=" Max length: 255;", max_length=255)
@@ -897,345 +881,361 @@ class GLEntry(CWModel):
     segment7: str | None = Field(None, description=" Max length: 255;", max_length=255)
     segment8: str | None = Field(None, description=" Max length: 255;", max_length=255)
     segment9: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    type: str | None = None
+    segment10: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    productId: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cost: float | None = None
+    salesCode: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    inventory: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs1: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs2: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs3: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs4: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs5: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs6: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs7: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs8: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs9: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    cogs10: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    isBatched: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class GLExport(CWModel):
-    adjustmentTransactions: list[GLExportAdjustmentTransaction] | None = None
-    customers: list[GLExportCustomer] | None = None
-    expenseBills: list[GLExportExpenseBill] | None = None
-    expenses: list[GLExportExpense] | None = None
     exportSettings: GLExportSettings | None = None
-    inventoryTransfers: list[GLExportInventoryTransfer] | None = None
-    purchaseTransactions: list[GLExportPurchaseTransaction] | None = None
-    transactions: list[GLExportTransaction] | None = None
     vendors: list[GLExportVendor] | None = None
+    customers: list[GLExportCustomer] | None = None
+    transactions: list[GLExportTransaction] | None = None
+    expenses: list[GLExportExpense] | None = None
+    expenseBills: list[GLExportExpenseBill] | None = None
+    purchaseTransactions: list[GLExportPurchaseTransaction] | None = None
+    adjustmentTransactions: list[GLExportAdjustmentTransaction] | None = None
+    inventoryTransfers: list[GLExportInventoryTransfer] | None = None
 
 
 class GLExportAdjustmentTransaction(CWModel):
+    id: str | None = None
+    documentType: str | None = None
+    documentDate: str | None = None
+    glTypeID: str | None = None
     accountNumber: str | None = None
+    memo: str | None = None
+    glClass: str | None = None
     adjustmentDescription: str | None = None
     adjustmentDetail: list[GLExportAdjustmentTransactionDetail] | None = None
-    documentDate: str | None = None
-    documentType: str | None = None
-    glClass: str | None = None
-    glTypeID: str | None = None
-    id: str | None = None
-    memo: str | None = None
 
 
 class GLExportAdjustmentTransactionDetail(CWModel):
-    accountNumber: str | None = None
-    cost: float | None = None
-    costAccountNumber: str | None = None
-    description: str | None = None
     glClass: str | None = None
-    inventoryAccountNumber: str | None = None
-    item: IvItemReference | None = None
+    description: str | None = None
     memo: str | None = None
-    productAccountNumber: str | None = None
+    item: IvItemReference | None = None
     quantity: int | None = None
     total: float | None = None
+    cost: float | None = None
+    costAccountNumber: str | None = None
+    inventoryAccountNumber: str | None = None
+    accountNumber: str | None = None
+    productAccountNumber: str | None = None
 
 
 class GLExportCustomer(CWModel):
+    company: CompanyReference | None = None
+    companyType: CompanyTypeReference | None = None
+    contact: ContactReference | None = None
+    site: SiteReference | None = None
     accountNumber: str | None = None
     billingTerms: BillingTermsReference | None = None
     billingTermsXref: str | None = None
-    cityTaxAgencyXref: str | None = None
-    cityTaxRate: float | None = None
-    cityTaxXref: str | None = None
-    company: CompanyReference | None = None
-    companyType: CompanyTypeReference | None = None
-    compositeTaxAgencyXref: str | None = None
-    compositeTaxRate: float | None = None
-    compositeTaxXref: str | None = None
-    contact: ContactReference | None = None
-    countryTaxAgencyXref: str | None = None
-    countryTaxRate: float | None = None
-    countryTaxXref: str | None = None
-    countyTaxAgencyXref: str | None = None
-    countyTaxRate: float | None = None
-    countyTaxXref: str | None = None
-    currency: CurrencyReference | None = None
     dueDays: int | None = None
-    site: SiteReference | None = None
-    stateTaxAgencyXref: str | None = None
-    stateTaxRate: float | None = None
-    stateTaxXref: str | None = None
-    taxAgencyXref: str | None = None
-    taxCode: TaxCodeReference | None = None
-    taxGroupRate: float | None = None
-    taxLevels: list[GLExportCustomerTaxLevel] | None = None
     taxable: bool | None = None
+    taxCode: TaxCodeReference | None = None
+    currency: CurrencyReference | None = None
+    stateTaxXref: str | None = None
+    countyTaxXref: str | None = None
+    cityTaxXref: str | None = None
+    countryTaxXref: str | None = None
+    compositeTaxXref: str | None = None
+    stateTaxRate: float | None = None
+    countyTaxRate: float | None = None
+    cityTaxRate: float | None = None
+    countryTaxRate: float | None = None
+    compositeTaxRate: float | None = None
+    taxGroupRate: float | None = None
+    taxAgencyXref: str | None = None
+    stateTaxAgencyXref: str | None = None
+    countyTaxAgencyXref: str | None = None
+    cityTaxAgencyXref: str | None = None
+    countryTaxAgencyXref: str | None = None
+    compositeTaxAgencyXref: str | None = None
+    taxLevels: list[GLExportCustomerTaxLevel] | None = None
 
 
 class GLExportCustomerTaxLevel(CWModel):
-    agencyXref: str | None = None
-    taxCodeXref: str | None = None
-    taxLevel: int | None = None
     taxRate: float | None = None
+    taxCodeXref: str | None = None
+    agencyXref: str | None = None
+    taxLevel: int | None = None
 
 
 class GLExportExpense(CWModel):
-    accountNumber: str | None = None
-    apAccountNumber: str | None = None
-    apClass: str | None = None
-    company: CompanyReference | None = None
-    companyAccountNumber: str | None = None
-    currency: CurrencyReference | None = None
-    description: str | None = None
+    id: int | None = None
     documentDate: str | None = None
     documentType: str | None = None
+    apAccountNumber: str | None = None
+    apClass: str | None = None
+    accountNumber: str | None = None
     glClass: str | None = None
     glTypeId: str | None = None
-    id: int | None = None
-    member: MemberReference | None = None
     memo: str | None = None
-    offset: GLExportExpenseOffset | None = None
-    periodEndDate: str | None = None
+    description: str | None = None
     periodStartDate: str | None = None
-    project: ProjectReference | None = None
-    total: float | None = None
+    periodEndDate: str | None = None
+    member: MemberReference | None = None
     vendorNumber: str | None = None
+    company: CompanyReference | None = None
+    companyAccountNumber: str | None = None
+    project: ProjectReference | None = None
+    currency: CurrencyReference | None = None
+    total: float | None = None
+    offset: GLExportExpenseOffset | None = None
 
 
 class GLExportExpenseBill(CWModel):
-    apAccountNumber: str | None = None
-    currency: CurrencyReference | None = None
-    detail: list[GLExportExpenseBillDetail] | None = None
-    documentDate: str | None = None
-    documentNumber: str | None = None
-    documentType: str | None = None
-    glClass: str | None = None
     id: int | None = None
-    member: MemberReference | None = None
+    documentDate: str | None = None
+    documentType: str | None = None
+    documentNumber: str | None = None
     memo: str | None = None
-    total: float | None = None
+    glClass: str | None = None
+    apAccountNumber: str | None = None
+    member: MemberReference | None = None
     vendorNumber: str | None = None
+    currency: CurrencyReference | None = None
+    total: float | None = None
+    detail: list[GLExportExpenseBillDetail] | None = None
 
 
 class GLExportExpenseBillDetail(CWModel):
-    accountNumber: str | None = None
-    billable: bool | None = None
-    company: CompanyReference | None = None
-    companyAdvance: bool | None = None
-    currency: CurrencyReference | None = None
-    documentDate: str | None = None
-    expenseClass: ClassificationReference | None = None
-    glTypeId: str | None = None
     id: list[int] | None = None
+    documentDate: str | None = None
+    glTypeId: str | None = None
     memo: str | None = None
-    reimbursable: bool | None = None
+    company: CompanyReference | None = None
+    accountNumber: str | None = None
+    expenseClass: ClassificationReference | None = None
+    currency: CurrencyReference | None = None
     total: float | None = None
+    billable: bool | None = None
+    reimbursable: bool | None = None
+    companyAdvance: bool | None = None
 
 
 class GLExportExpenseOffset(CWModel):
-    accountNumber: str | None = None
-    description: str | None = None
+    id: int | None = None
     documentDate: str | None = None
     documentType: str | None = None
-    glClass: str | None = None
+    accountNumber: str | None = None
     glTypeId: str | None = None
-    id: int | None = None
+    glClass: str | None = None
     member: MemberReference | None = None
     memo: str | None = None
+    description: str | None = None
     total: float | None = None
 
 
 class GLExportInventoryTransfer(CWModel):
-    accountNumber: str | None = None
-    bin: WarehouseBinReference | None = None
-    cogsXref: str | None = None
-    cost: float | None = None
-    costAccountNumber: str | None = None
-    currency: CurrencyReference | None = None
-    description: str | None = None
-    documentDate: str | None = None
-    documentType: str | None = None
-    glClass: str | None = None
-    glItemId: str | None = None
-    glTypeId: str | None = None
     id: str | None = None
-    inventoryAccountNumber: str | None = None
-    inventoryXref: str | None = None
-    item: IvItemReference | None = None
-    itemDescription: str | None = None
-    itemPrice: float | None = None
-    itemTypeXref: str | None = None
-    locationXref: str | None = None
-    memo: str | None = None
-    offset: GLExportInventoryTransferOffset | None = None
-    priceLevelXref: str | None = None
-    quantity: float | None = None
+    documentType: str | None = None
+    documentDate: str | None = None
+    accountNumber: str | None = None
+    glClass: str | None = None
+    glTypeId: str | None = None
+    description: str | None = None
     salesCode: str | None = None
+    memo: str | None = None
+    costAccountNumber: str | None = None
+    inventoryAccountNumber: str | None = None
+    transferId: int | None = None
+    item: IvItemReference | None = None
+    glItemId: str | None = None
     salesDescription: str | None = None
-    serialNumbers: str | None = None
-    serializedFlag: bool | None = None
-    subCategory: ProductSubCategoryReference | None = None
-    taxNote: str | None = None
+    itemDescription: str | None = None
+    currency: CurrencyReference | None = None
+    itemPrice: float | None = None
     taxable: bool | None = None
+    unitOfMeasure: UnitOfMeasureReference | None = None
+    quantity: float | None = None
+    cost: float | None = None
     total: float | None = None
+    subCategory: ProductSubCategoryReference | None = None
+    serializedFlag: bool | None = None
+    serialNumbers: str | None = None
+    bin: WarehouseBinReference | None = None
+    warehouse: WarehouseReference | None = None
     transferFromBin: WarehouseBinReference | None = None
     transferFromLocationXref: str | None = None
-    transferId: int | None = None
     transferToBin: WarehouseBinReference | None = None
     transferToLocationXref: str | None = None
-    unitOfMeasure: UnitOfMeasureReference | None = None
+    locationXref: str | None = None
+    priceLevelXref: str | None = None
     uomScheduleXref: str | None = None
-    warehouse: WarehouseReference | None = None
+    itemTypeXref: str | None = None
+    inventoryXref: str | None = None
+    cogsXref: str | None = None
+    taxNote: str | None = None
+    offset: GLExportInventoryTransferOffset | None = None
 
 
 class GLExportInventoryTransferOffset(CWModel):
-    accountNumber: str | None = None
-    description: str | None = None
-    documentDate: str | None = None
-    documentType: str | None = None
-    glClass: str | None = None
-    glTypeId: str | None = None
     id: int | None = None
-    memo: str | None = None
+    documentType: str | None = None
+    documentDate: str | None = None
+    accountNumber: str | None = None
+    glClass: str | None = None
     total: float | None = None
+    memo: str | None = None
+    description: str | None = None
+    glTypeId: str | None = None
 
 
 class GLExportPurchaseTransaction(CWModel):
+    id: str | None = None
+    documentDate: str | None = None
+    documentNumber: str | None = None
+    description: str | None = None
+    memo: str | None = None
     apAccountNumber: str | None = None
-    billingTerms: BillingTermsReference | None = None
-    billingTermsXref: str | None = None
-    cityTaxXref: str | None = None
+    purchaseDate: str | None = None
     company: CompanyReference | None = None
     companyType: CompanyTypeReference | None = None
     contact: ContactReference | None = None
-    countyTaxXref: str | None = None
-    currency: CurrencyReference | None = None
-    description: str | None = None
-    documentDate: str | None = None
-    documentNumber: str | None = None
-    dropshipFlag: bool | None = None
-    dueDays: int | None = None
+    site: SiteReference | None = None
+    purchaseClass: str | None = None
     freightAmount: float | None = None
     freightPackingSlip: str | None = None
-    id: str | None = None
-    memo: str | None = None
     packingSlip: str | None = None
-    purchaseClass: str | None = None
-    purchaseDate: str | None = None
-    purchaseDetail: list[GLExportPurchaseTransactionDetail] | None = None
-    purchaseDetailTax: list[GLExportPurchaseTransactionDetailTax] | None = None
-    purchaseHeaderFreightTaxableFlag: bool | None = None
-    purchaseHeaderTaxGroup: str | None = None
-    purchaseHeaderTaxableFlag: bool | None = None
+    dropshipFlag: bool | None = None
+    currency: CurrencyReference | None = None
+    total: float | None = None
+    billingTerms: BillingTermsReference | None = None
+    billingTermsXref: str | None = None
+    dueDays: int | None = None
+    vendorNumber: str | None = None
+    vendorAccountNumber: str | None = None
+    vendorInvoiceDate: str | None = None
+    vendorInvoiceNumber: str | None = None
+    taxAgencyXref: str | None = None
+    stateTaxXref: str | None = None
+    countyTaxXref: str | None = None
+    cityTaxXref: str | None = None
     shipToCompany: CompanyReference | None = None
     shipToCompanyAccountNumber: str | None = None
     shipToCompanyType: CompanyTypeReference | None = None
     shipToContact: ContactReference | None = None
     shipToSite: SiteReference | None = None
     shipToTaxGroup: str | None = None
-    site: SiteReference | None = None
-    stateTaxXref: str | None = None
-    taxAgencyXref: str | None = None
     taxCode: TaxCodeReference | None = None
     taxGroupRate: float | None = None
-    taxLevels: list[GLExportPurchaseTransactionTaxLevel] | None = None
-    total: float | None = None
     useAvalaraTaxFlag: bool | None = None
-    vendorAccountNumber: str | None = None
-    vendorInvoiceDate: str | None = None
-    vendorInvoiceNumber: str | None = None
-    vendorNumber: str | None = None
+    purchaseHeaderTaxGroup: str | None = None
+    purchaseHeaderTaxableFlag: bool | None = None
+    purchaseHeaderFreightTaxableFlag: bool | None = None
+    taxLevels: list[GLExportPurchaseTransactionTaxLevel] | None = None
+    purchaseDetail: list[GLExportPurchaseTransactionDetail] | None = None
+    purchaseDetailTax: list[GLExportPurchaseTransactionDetailTax] | None = None
 
 
 class GLExportPurchaseTransactionDetail(CWModel):
-    accountNumber: str | None = None
-    cogsXref: str | None = None
-    cost: float | None = None
-    costAccountNumber: str | None = None
-    currency: CurrencyReference | None = None
-    description: str | None = None
-    documentDate: str | None = None
-    dropShippedFlag: bool | None = None
-    glClass: str | None = None
-    glItemId: str | None = None
-    glTypeId: str | None = None
     id: int | None = None
-    inventoryAccountNumber: str | None = None
-    inventoryXref: str | None = None
-    item: IvItemReference | None = None
-    itemCost: float | None = None
-    itemDescription: str | None = None
-    itemPrice: float | None = None
-    itemTypeXref: str | None = None
-    lineNumber: int | None = None
-    locationXref: str | None = None
-    memo: str | None = None
-    priceLevelXref: str | None = None
-    purchaseHeaderTaxGroup: str | None = None
-    quantity: float | None = None
+    documentDate: str | None = None
+    glClass: str | None = None
+    glTypeId: str | None = None
+    glItemId: str | None = None
     salesCode: str | None = None
-    salesDescription: str | None = None
-    serialNumbers: str | None = None
-    serializedFlag: bool | None = None
-    shipmentMethod: ShipmentMethodReference | None = None
-    subCategory: ProductSubCategoryReference | None = None
-    taxAgencyXref: str | None = None
-    taxCode: TaxCodeReference | None = None
-    taxCodeXref: str | None = None
+    description: str | None = None
+    cost: float | None = None
+    memo: str | None = None
     taxNote: str | None = None
-    taxRate: float | None = None
-    taxable: bool | None = None
-    total: float | None = None
-    unitOfMeasure: UnitOfMeasureReference | None = None
-    uomScheduleXref: str | None = None
-    vendorAccountNumber: str | None = None
     vendorNumber: str | None = None
+    accountNumber: str | None = None
+    costAccountNumber: str | None = None
+    inventoryAccountNumber: str | None = None
+    vendorAccountNumber: str | None = None
+    item: IvItemReference | None = None
+    itemDescription: str | None = None
+    salesDescription: str | None = None
+    taxable: bool | None = None
+    itemPrice: float | None = None
+    itemCost: float | None = None
+    unitOfMeasure: UnitOfMeasureReference | None = None
+    quantity: float | None = None
+    total: float | None = None
+    currency: CurrencyReference | None = None
+    serializedFlag: bool | None = None
+    serialNumbers: str | None = None
+    dropShippedFlag: bool | None = None
+    lineNumber: int | None = None
     warehouseBin: WarehouseBinReference | None = None
     warehouseSite: SiteReference | None = None
+    subCategory: ProductSubCategoryReference | None = None
+    shipmentMethod: ShipmentMethodReference | None = None
+    itemTypeXref: str | None = None
+    inventoryXref: str | None = None
+    cogsXref: str | None = None
+    uomScheduleXref: str | None = None
+    priceLevelXref: str | None = None
+    locationXref: str | None = None
+    taxCode: TaxCodeReference | None = None
+    purchaseHeaderTaxGroup: str | None = None
+    taxCodeXref: str | None = None
+    taxRate: float | None = None
+    taxAgencyXref: str | None = None
 
 
 class GLExportPurchaseTransactionDetailTax(CWModel):
-    accountNumber: str | None = None
-    cogsXref: str | None = None
-    cost: float | None = None
-    costAccountNumber: str | None = None
-    currency: CurrencyReference | None = None
-    documentDate: str | None = None
-    dropShippedFlag: bool | None = None
-    glClass: str | None = None
-    glItemId: str | None = None
-    glTypeId: str | None = None
     id: int | None = None
+    documentDate: str | None = None
+    accountNumber: str | None = None
+    glClass: str | None = None
+    cost: float | None = None
+    salesCode: str | None = None
+    glTypeId: str | None = None
+    glItemId: str | None = None
+    memo: str | None = None
+    vendorNumber: str | None = None
+    vendorAccountNumber: str | None = None
+    costAccountNumber: str | None = None
     inventoryAccountNumber: str | None = None
+    itemTypeXref: str | None = None
     inventoryXref: str | None = None
+    cogsXref: str | None = None
+    uomScheduleXref: str | None = None
+    priceLevelXref: str | None = None
+    locationXref: str | None = None
     item: IvItemReference | None = None
-    itemCost: float | None = None
+    taxableFlag: bool | None = None
+    salesDescription: str | None = None
     itemDescription: str | None = None
     itemPrice: float | None = None
-    itemTypeXref: str | None = None
-    lineNumber: int | None = None
-    locationXref: str | None = None
-    memo: str | None = None
-    priceLevelXref: str | None = None
-    purchaseHeaderTaxGroup: str | None = None
+    itemCost: float | None = None
+    unitOfMeasure: UnitOfMeasureReference | None = None
     quantity: float | None = None
-    salesCode: str | None = None
-    salesDescription: str | None = None
-    serialNumbers: str | None = None
+    total: float | None = None
+    currency: CurrencyReference | None = None
     serializedFlag: bool | None = None
+    serialNumbers: str | None = None
+    dropShippedFlag: bool | None = None
+    lineNumber: int | None = None
+    warehouseSite: SiteReference | None = None
+    warehouseBin: WarehouseBinReference | None = None
     shipmentMethod: ShipmentMethodReference | None = None
     subCategory: ProductSubCategoryReference | None = None
-    taxAgencyXref: str | None = None
     taxCode: TaxCodeReference | None = None
-    taxNote: str | None = None
     taxRate: float | None = None
     taxRatePercent: float | None = None
-    taxableFlag: bool | None = None
-    total: float | None = None
-    unitOfMeasure: UnitOfMeasureReference | None = None
-    uomScheduleXref: str | None = None
-    vendorAccountNumber: str | None = None
-    vendorNumber: str | None = None
-    warehouseBin: WarehouseBinReference | None = None
-    warehouseSite: SiteReference | None = None
+    taxAgencyXref: str | None = None
+    taxNote: str | None = None
+    purchaseHeaderTaxGroup: str | None = None
 
 
 class GLExportPurchaseTransactionTaxLevel(CWModel):
@@ -1248,460 +1248,561 @@ class GLExportSettings(CWModel):
 
 
 class GLExportTransaction(CWModel):
-    accountNumber: str | None = None
-    agreementPrePaymentFlag: bool | None = None
-    attention: str | None = None
-    billingTerms: BillingTermsReference | None = None
-    billingTermsXref: str | None = None
-    billingType: str | None = None
-    cityTax: float | None = None
-    company: CompanyReference | None = None
-    companyAccountNumber: str | None = None
-    companyType: CompanyTypeReference | None = None
-    countyTax: float | None = None
-    countyTaxXref: str | None = None
-    currency: CurrencyReference | None = None
-    description: str | None = None
-    detail: list[GLExportTransactionDetail] | None = None
+    id: int | None = None
+    glClass: str | None = None
+    glTypeId: str | None = None
     documentDate: str | None = None
     documentNumber: str | None = None
     documentType: str | None = None
-    dueDate: str | None = None
-    dueDays: int | None = None
-    emailDeliveryFlag: bool | None = None
-    glClass: str | None = None
-    glEntryIds: str | None = None
-    glTypeId: str | None = None
-    id: int | None = None
     memo: str | None = None
-    piggyBackFlag: bool | None = None
+    description: str | None = None
+    attention: str | None = None
+    salesTerritory: str | None = None
+    company: CompanyReference | None = None
+    companyType: CompanyTypeReference | None = None
+    companyAccountNumber: str | None = None
+    site: SiteReference | None = None
+    billingTerms: BillingTermsReference | None = None
+    billingTermsXref: str | None = None
+    dueDays: int | None = None
+    dueDate: str | None = None
+    emailDeliveryFlag: bool | None = None
     printDeliveryFlag: bool | None = None
-    project: ProjectReference | None = None
+    agreementPrePaymentFlag: bool | None = None
+    accountNumber: str | None = None
+    billingType: str | None = None
+    glEntryIds: str | None = None
     purchaseOrder: PurchaseOrderReference | None = None
+    project: ProjectReference | None = None
+    currency: CurrencyReference | None = None
+    total: float | None = None
     salesRepId: str | None = None
     salesRepName: str | None = None
-    salesTax: float | None = None
-    salesTerritory: str | None = None
-    sendAvalaraTaxFlag: bool | None = None
-    shipContact: str | None = None
-    shipSite: SiteReference | None = None
-    shipToCompany: CompanyReference | None = None
-    shipToCompanyAccountNumber: str | None = None
-    shipToCompanyType: CompanyTypeReference | None = None
-    shipToTaxId: str | None = None
-    site: SiteReference | None = None
-    stateTax: float | None = None
-    stateTaxXref: str | None = None
-    taxAccountNumber: str | None = None
-    taxAgencyXref: str | None = None
-    taxCode: TaxCodeReference | None = None
-    taxDpAppliedFlag: bool | None = None
-    taxGroupRate: float | None = None
-    taxId: str | None = None
-    taxLevels: list[GLExportTransactionTaxLevel] | None = None
     taxable: bool | None = None
+    taxableTotal: float | None = None
+    taxCode: TaxCodeReference | None = None
+    taxGroupRate: float | None = None
+    piggyBackFlag: bool | None = None
+    taxAccountNumber: str | None = None
+    salesTax: float | None = None
+    stateTax: float | None = None
+    countyTax: float | None = None
+    cityTax: float | None = None
     taxableAmount1: float | None = None
     taxableAmount2: float | None = None
     taxableAmount3: float | None = None
     taxableAmount4: float | None = None
     taxableAmount5: float | None = None
-    taxableTotal: float | None = None
-    total: float | None = None
+    taxAgencyXref: str | None = None
+    stateTaxXref: str | None = None
+    countyTaxXref: str | None = None
+    taxId: str | None = None
+    taxDpAppliedFlag: bool | None = None
     useAvalaraFlag: bool | None = None
+    sendAvalaraTaxFlag: bool | None = None
+    shipToCompany: CompanyReference | None = None
+    shipToCompanyAccountNumber: str | None = None
+    shipToCompanyType: CompanyTypeReference | None = None
+    shipToTaxId: str | None = None
+    shipSite: SiteReference | None = None
+    shipContact: str | None = None
+    detail: list[GLExportTransactionDetail] | None = None
+    taxLevels: list[GLExportTransactionTaxLevel] | None = None
 
 
 class GLExportTransactionDetail(CWModel):
-    accountNumber: str | None = None
-    cogsXref: str | None = None
-    cost: float | None = None
-    costAccountNumber: str | None = None
-    currency: CurrencyReference | None = None
-    description: str | None = None
+    id: int | None = None
     documentDate: str | None = None
     documentType: str | None = None
-    dropShippedFlag: bool | None = None
+    accountNumber: str | None = None
     glClass: str | None = None
-    glItemId: str | None = None
     glTypeId: str | None = None
-    id: int | None = None
-    inventoryAccountNumber: str | None = None
-    inventoryXref: str | None = None
+    glItemId: str | None = None
     invoiceSummaryOption: str | None = None
-    item: IvItemReference | None = None
-    itemCost: float | None = None
-    itemDescription: str | None = None
-    itemPrice: float | None = None
-    itemTaxableFlag: bool | None = None
-    itemTypeXref: str | None = None
-    locationXref: str | None = None
-    memo: str | None = None
-    priceLevelXref: str | None = None
-    product: ProductReference | None = None
-    productAccountNumber: str | None = None
-    quantity: float | None = None
+    cost: float | None = None
     salesCode: str | None = None
-    salesDescription: str | None = None
-    serialNumbers: str | None = None
-    serializedFlag: bool | None = None
-    shipmentMethod: ShipmentMethodReference | None = None
-    subCategory: ProductSubCategoryReference | None = None
-    taxAgencyXref: str | None = None
+    memo: str | None = None
+    description: str | None = None
+    quantity: float | None = None
+    total: float | None = None
+    currency: CurrencyReference | None = None
+    timeEntry: TimeEntryReference | None = None
+    costAccountNumber: str | None = None
+    inventoryAccountNumber: str | None = None
+    productAccountNumber: str | None = None
     taxCode: TaxCodeReference | None = None
     taxCodeXref: str | None = None
-    taxLevels: list[GLExportTransactionDetailTaxLevel] | None = None
+    taxAgencyXref: str | None = None
     taxNote: str | None = None
     taxRate: float | None = None
     taxRatePercent: float | None = None
+    taxableFlag: bool | None = None
     taxable2Flag: bool | None = None
     taxable3Flag: bool | None = None
     taxable4Flag: bool | None = None
     taxable5Flag: bool | None = None
-    taxableFlag: bool | None = None
-    timeEntry: TimeEntryReference | None = None
-    total: float | None = None
+    item: IvItemReference | None = None
+    product: ProductReference | None = None
+    itemTaxableFlag: bool | None = None
+    itemPrice: float | None = None
+    itemCost: float | None = None
+    itemDescription: str | None = None
+    salesDescription: str | None = None
     unitOfMeasure: UnitOfMeasureReference | None = None
-    uomScheduleXref: str | None = None
-    warehouseBin: WarehouseBinReference | None = None
+    subCategory: ProductSubCategoryReference | None = None
+    serializedFlag: bool | None = None
+    serialNumbers: str | None = None
     warehouseSite: SiteReference | None = None
+    warehouseBin: WarehouseBinReference | None = None
+    shipmentMethod: ShipmentMethodReference | None = None
+    dropShippedFlag: bool | None = None
+    itemTypeXref: str | None = None
+    inventoryXref: str | None = None
+    cogsXref: str | None = None
+    uomScheduleXref: str | None = None
+    priceLevelXref: str | None = None
+    locationXref: str | None = None
+    taxLevels: list[GLExportTransactionDetailTaxLevel] | None = None
 
 
 class GLExportTransactionDetailTaxLevel(CWModel):
-    taxLevel: int | None = None
     taxableFlag: bool | None = None
+    taxLevel: int | None = None
 
 
 class GLExportTransactionTaxLevel(CWModel):
     taxAmount: float | None = None
+    taxableAmount: float | None = None
     taxCodeXref: str | None = None
     taxLevel: int | None = None
-    taxableAmount: float | None = None
 
 
 class GLExportVendor(CWModel):
-    accountNumber: str | None = None
-    billingTerms: BillingTermsReference | None = None
-    company: CompanyReference | None = None
-    contact: ContactReference | None = None
-    dueDays: int | None = None
     member: MemberReference | None = None
-    site: SiteReference | None = None
-    taxCode: TaxCodeReference | None = None
     vendor: CompanyReference | None = None
     vendorNumber: str | None = None
+    company: CompanyReference | None = None
+    contact: ContactReference | None = None
+    accountNumber: str | None = None
+    billingTerms: BillingTermsReference | None = None
+    dueDays: int | None = None
+    site: SiteReference | None = None
+    taxCode: TaxCodeReference | None = None
 
 
 class GLPath(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    databaseName: str | None = Field(None, description=" Max length: 100;", max_length=100)
     id: int | None = None
-    lastPaymentSync: AwareDatetime | None = None
-    lastPaymentSyncBy: MemberReference | None = None
     location: SystemLocationReference | None = None
     path: str | None = Field(None, description=" Max length: 255;", max_length=255)
     sqlServerName: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    databaseName: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    lastPaymentSync: AwareDatetime | None = None
+    lastPaymentSyncBy: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class GenericNameIdDTO(CWModel):
     id: int | None = None
-    name: str | None = None
     tag: str | None = None
+    name: str | None = None
 
 
 class Invoice(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    invoiceNumber: str | None = Field(
+        None, description=" Max length: 15; Required On Updates;", max_length=15
+    )
+    type: Literal["Agreement", "CreditMemo", "DownPayment", "Miscellaneous", "Progress", "Standard"]
+    status: BillingStatusReference | None = None
+    company: CompanyReference
+    billToCompany: CompanyReference | None = None
+    shipToCompany: CompanyReference | None = None
     accountNumber: str | None = None
-    addToBatchEmailList: bool | None = None
-    adjustedBy: str | None = None
-    adjustmentReason: str | None = None
-    agreement: AgreementReference | None = None
-    agreementAmount: float | None = None
-    applyToId: int | None = None
     applyToType: (
         Literal["All", "Agreement", "Project", "ProjectPhase", "SalesOrder", "Ticket"] | None
     ) = None
+    applyToId: int | None = None
     attention: str | None = Field(None, description=" Max length: 60;", max_length=60)
-    balance: float | None = None
-    billToCompany: CompanyReference | None = None
-    billingSetupReference: BillingSetupReference | None = None
+    shipToAttention: str | None = Field(None, description=" Max length: 60;", max_length=60)
     billingSite: SiteReference | None = None
     billingSiteAddressLine1: str | None = None
     billingSiteAddressLine2: str | None = None
     billingSiteCity: str | None = None
-    billingSiteCountry: str | None = None
     billingSiteState: str | None = None
     billingSiteZip: str | None = None
-    billingTerms: BillingTermsReference | None = None
-    bottomComment: str | None = None
-    closedBy: str | None = None
-    company: CompanyReference
-    credits: float | None = None
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    customerPO: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    date: AwareDatetime | None = None
-    department: BillingUnitReference | None = None
-    departmentId: int | None = Field(
-        None, description="departmentId is only required for special invoices."
-    )
-    downpaymentApplied: float | None = None
-    downpaymentPreviouslyTaxedFlag: bool | None = None
-    dueDate: AwareDatetime | None = None
-    emailTemplateId: int | None = Field(
-        None, description="Can be obtained via InvoiceEmailTemplate report."
-    )
-    expenseTotal: float | None = None
-    glBatch: BatchReference | None = None
-    id: int | None = None
-    internalNotes: str | None = None
-    invoiceNumber: str | None = Field(
-        None, description=" Max length: 15; Required On Updates;", max_length=15
-    )
-    invoiceTemplate: InvoiceTemplateDetailReference | None = None
-    location: SystemLocationReference | None = None
-    locationId: int | None = Field(None, description=" Required On Updates;")
-    overrideDownPaymentAmountFlag: bool | None = None
-    payments: float | None = None
-    phase: ProjectPhaseReference | None = None
-    previousProgressApplied: float | None = None
-    productTotal: float | None = None
-    project: ProjectReference | None = None
-    reference: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    remainingDownpayment: float | None = None
-    restrictDownpaymentFlag: bool | None = None
-    salesOrder: SalesOrderReference | None = None
-    salesTax: float | None = None
-    serviceAdjustmentAmount: float | None = None
-    serviceTotal: float | None = None
-    shipToAttention: str | None = Field(None, description=" Max length: 60;", max_length=60)
-    shipToCompany: CompanyReference | None = None
+    billingSiteCountry: str | None = None
     shippingSite: SiteReference | None = None
     shippingSiteAddressLine1: str | None = None
     shippingSiteAddressLine2: str | None = None
     shippingSiteCity: str | None = None
-    shippingSiteCountry: str | None = None
     shippingSiteState: str | None = None
     shippingSiteZip: str | None = None
-    specialInvoiceFlag: bool | None = None
-    status: BillingStatusReference | None = None
-    subtotal: float | None = None
-    taxCode: TaxCodeReference | None = None
-    taxableFlag: bool | None = None
+    shippingSiteCountry: str | None = None
+    billingTerms: BillingTermsReference | None = None
+    reference: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    customerPO: str | None = Field(None, description=" Max length: 50;", max_length=50)
     templateSetupId: int | None = Field(
         None, description="Can be obtained via InvoiceTemplate report."
     )
-    territory: SystemLocationReference | None = None
+    invoiceTemplate: InvoiceTemplateDetailReference | None = None
+    emailTemplateId: int | None = Field(
+        None, description="Can be obtained via InvoiceEmailTemplate report."
+    )
+    addToBatchEmailList: bool | None = None
+    date: AwareDatetime | None = None
+    restrictDownpaymentFlag: bool | None = None
+    locationId: int | None = Field(None, description=" Required On Updates;")
+    location: SystemLocationReference | None = None
+    departmentId: int | None = Field(
+        None, description="departmentId is only required for special invoices."
+    )
+    department: BillingUnitReference | None = None
     territoryId: int | None = None
-    ticket: TicketReference | None = None
+    territory: SystemLocationReference | None = None
     topComment: str | None = None
+    bottomComment: str | None = None
+    taxableFlag: bool | None = None
+    taxCode: TaxCodeReference | None = None
+    internalNotes: str | None = None
+    downpaymentPreviouslyTaxedFlag: bool | None = None
+    serviceTotal: float | None = None
+    overrideDownPaymentAmountFlag: bool | None = None
+    currency: CurrencyReference | None = None
+    dueDate: AwareDatetime | None = None
+    expenseTotal: float | None = None
+    productTotal: float | None = None
+    previousProgressApplied: float | None = None
+    serviceAdjustmentAmount: float | None = None
+    agreementAmount: float | None = None
+    downpaymentApplied: float | None = None
+    subtotal: float | None = None
     total: float | None = None
-    type: Literal["Agreement", "CreditMemo", "DownPayment", "Miscellaneous", "Progress", "Standard"]
+    remainingDownpayment: float | None = None
+    salesTax: float | None = None
+    adjustmentReason: str | None = None
+    adjustedBy: str | None = None
+    closedBy: str | None = None
+    payments: float | None = None
+    credits: float | None = None
+    balance: float | None = None
+    specialInvoiceFlag: bool | None = None
+    billingSetupReference: BillingSetupReference | None = None
+    ticket: TicketReference | None = None
+    project: ProjectReference | None = None
+    phase: ProjectPhaseReference | None = None
+    salesOrder: SalesOrderReference | None = None
+    agreement: AgreementReference | None = None
+    glBatch: BatchReference | None = None
     unbatchedBatch: BatchReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class InvoiceCommission(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    activity: ActivityReference | None = None
-    adjustedBy: str | None = None
-    adjustedDate: str | None = None
-    adjustment: float | None = None
-    adjustmentReason: str | None = None
-    agreement: AgreementReference | None = None
-    amount: float | None = None
     id: int | None = None
-    invoice: InvoiceReference | None = None
     member: MemberReference | None = None
-    netAmount: float | None = None
-    opportunity: OpportunityReference | None = None
     percent: float | None = None
+    splitPercent: float | None = None
+    adjustment: float | None = None
+    netAmount: float | None = None
+    amount: float | None = None
+    invoice: InvoiceReference | None = None
+    opportunity: OpportunityReference | None = None
+    agreement: AgreementReference | None = None
+    activity: ActivityReference | None = None
+    ticket: TicketReference | None = None
     project: ProjectReference | None = None
     salesOrder: SalesOrderReference | None = None
-    splitPercent: float | None = None
-    ticket: TicketReference | None = None
+    adjustedBy: str | None = None
+    adjustedDate: str | None = None
+    adjustmentReason: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InvoiceEmailTemplate(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    attachInvoiceFlag: bool | None = None
-    body: str | None = None
-    copySenderFlag: bool | None = None
-    emailAddress: str | None = Field(
-        None,
-        description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
-        max_length=100,
-    )
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    serviceSurvey: ServiceSurveyReference | None = None
+    useSenderFlag: bool | None = None
     firstName: str | None = Field(
         None,
         description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
         max_length=100,
     )
-    id: int | None = None
-    invoiceStatus: BillingStatusReference | None = None
     lastName: str | None = Field(
         None,
         description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
         max_length=100,
     )
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
-    serviceSurvey: ServiceSurveyReference | None = None
+    emailAddress: str | None = Field(
+        None,
+        description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
+        max_length=100,
+    )
     subject: str = Field(..., description=" Max length: 200;", max_length=200)
-    useSenderFlag: bool | None = None
+    body: str | None = None
+    copySenderFlag: bool | None = None
+    invoiceStatus: BillingStatusReference | None = None
+    attachInvoiceFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InvoiceEmailTemplateInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InvoiceInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementBillingInfo: list[AgreementBillingInfo] | None = None
-    billingSetup: BillingSetup | None = None
-    bundledComponentsInfo: list[ProductComponent] | None = None
-    expenses: list[ExpenseEntry] | None = None
     id: int | None = None
     invoice: Invoice | None = None
     invoiceTemplate: InvoiceTemplate | None = None
-    logo: DocumentInfo | None = None
     products: list[ProductItem] | None = None
+    bundledComponentsInfo: list[ProductComponent] | None = None
+    expenses: list[ExpenseEntry] | None = None
     timeEntries: list[TimeEntry] | None = None
+    logo: DocumentInfo | None = None
+    billingSetup: BillingSetup | None = None
+    agreementBillingInfo: list[AgreementBillingInfo] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InvoicePayment(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    aRPaymentAccount: str | None = None
-    amount: float | None = None
-    appliedBy: str | None = None
-    balance: float | None = None
-    credit: InvoiceReference | None = None
-    glBatchID: str | None = Field(None, description=" Max length: 50;", max_length=50)
     id: int | None = None
+    type: str | None = None
+    source: Literal["Default", "WisePay"] | None = None
     invoice: InvoiceReference | None = None
+    credit: InvoiceReference | None = None
+    amount: float | None = None
+    balance: float | None = None
     invoiceBalance: float | None = None
     invoiceTotal: float | None = None
-    paymentAccount: str | None = None
     paymentDate: AwareDatetime | None = None
-    paymentSyncDate: AwareDatetime | None = None
-    paymentSyncStatus: Literal["Unapplied", "Applied", "Synced"] | None = None
-    source: Literal["Default", "WisePay"] | None = None
-    type: str | None = None
+    appliedBy: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
     wisePayPayment: WisePayPayment | None = None
+    paymentSyncStatus: Literal["Unapplied", "Applied", "Synced"] | None = None
+    glBatchID: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    paymentSyncDate: AwareDatetime | None = None
+    paymentAccount: str | None = None
+    aRPaymentAccount: str | None = None
 
 
 class InvoiceRouting(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    dateReviewedUTC: AwareDatetime | None = None
     id: int | None = None
     invoice: InvoiceReference | None = None
+    sequenceNumber: int | None = None
     member: MemberReference | None = None
     reviewedFlag: bool | None = None
-    sequenceNumber: int | None = None
+    dateReviewedUTC: AwareDatetime | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InvoiceTemplate(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    adjustmentAgrTypeVisibleFlag: bool | None = None
-    adjustmentAmountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    adjustmentAmountVisibleFlag: bool | None = None
-    adjustmentDescriptionCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    adjustmentDescriptionVisibleFlag: bool | None = None
-    adjustmentPriceCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    adjustmentPriceVisibleFlag: bool | None = None
-    adjustmentQuantityCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    adjustmentQuantityVisibleFlag: bool | None = None
-    adjustmentTotalVisibleFlag: bool | None = None
-    creditCreditAmountCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    creditCreditAmountVisibleFlag: bool | None = None
-    creditRemainingAmountCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    creditRemainingAmountVisibleFlag: bool | None = None
-    currencyIdVisibleFlag: bool | None = None
-    currencySymbolVisibleFlag: bool | None = None
-    expenseDetailAgreementExtAmountVisibleFlag: bool | None = None
-    expenseDetailAgreementVisibleFlag: bool | None = None
-    expenseDetailBillableVisibleFlag: bool | None = None
-    expenseDetailContactsVisibleFlag: bool | None = None
-    expenseDetailExtAmountVisibleFlag: bool | None = None
-    expenseDetailMembersVisibleFlag: bool | None = None
-    expenseDetailNonbillableCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    expenseDetailNotesVisibleFlag: bool | None = None
-    expenseDetailPmPhaseVisibleFlag: bool | None = None
-    expenseDetailPmSummaryVisibleFlag: bool | None = None
-    expenseDetailPrimarySortDirection: str | None = None
-    expenseDetailPrimarySortField: str | None = None
-    expenseDetailSecondarySortDirection: str | None = None
-    expenseDetailSecondarySortField: str | None = None
-    expenseDetailSrAddressVisibleFlag: bool | None = None
-    expenseDetailSrContactVisibleFlag: bool | None = None
-    expenseDetailSrTicketSummaryVisibleFlag: bool | None = None
-    expenseDetailSubtotalVisibleFlag: bool | None = None
-    expenseDetailTicketNumberVisibleFlag: bool | None = None
-    expenseDetailVisibleFlag: bool | None = None
-    expensesAmountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    expensesAmountVisibleFlag: bool | None = None
-    expensesCollapsedFlag: bool | None = None
-    expensesStaffCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    expensesStaffVisibleFlag: bool | None = None
-    expensesTotalVisibleFlag: bool | None = None
-    expensesTypeCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    expensesTypeVisibleFlag: bool | None = None
-    headerAccountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    headerAccountVisibleFlag: bool | None = None
-    headerAddressPosition: Literal["Center", "LeftSide", "RightSide"] | None = None
-    headerDueDateCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    headerDueDateVisibleFlag: bool | None = None
-    headerHoursBasedExtendedAmountVisibleFlag: bool | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    marginLeft: float | None = None
+    marginRight: float | None = None
+    marginTop: float | None = None
+    marginBottom: float | None = None
+    logoVisibleFlag: bool | None = None
     headerLogoPosition: Literal["Center", "LeftSide", "RightSide"] | None = None
-    headerPoNumberCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    headerPoNumberVisibleFlag: bool | None = None
-    headerReferenceCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    headerReferenceVisibleFlag: bool | None = None
-    headerShipToCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    headerShipToVisibleFlag: bool | None = None
-    headerTaxIdCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    headerTaxIdVisibleFlag: bool | None = None
-    headerTermsCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    headerTermsVisibleFlag: bool | None = None
+    remitToVisibleFlag: bool | None = None
+    headerAddressPosition: Literal["Center", "LeftSide", "RightSide"] | None = None
+    headerTitleVisibleFlag: bool | None = None
     headerTitleCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerTitlePosition: Literal["Center", "LeftSide", "RightSide"] | None = None
     headerTitleFont: (
         Literal["Regular", "RegularBold", "Large", "LargeBold", "ExtraLarge", "ExtraLargeBold"]
         | None
     ) = None
-    headerTitlePosition: Literal["Center", "LeftSide", "RightSide"] | None = None
-    headerTitleVisibleFlag: bool | None = None
-    id: int | None = None
-    invoiceBalanceDueCaption: str | None = Field(
+    headerTermsVisibleFlag: bool | None = None
+    headerTermsCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerDueDateVisibleFlag: bool | None = None
+    headerDueDateCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerPoNumberVisibleFlag: bool | None = None
+    headerPoNumberCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerReferenceVisibleFlag: bool | None = None
+    headerReferenceCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerAccountVisibleFlag: bool | None = None
+    headerAccountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerTaxIdVisibleFlag: bool | None = None
+    headerTaxIdCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerShipToVisibleFlag: bool | None = None
+    headerShipToCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerHoursBasedExtendedAmountVisibleFlag: bool | None = None
+    payableCaption: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    serviceHeaderTicketNumberVisibleFlag: bool | None = None
+    serviceHeaderTicketNumberCaption: str | None = Field(
         None, description=" Max length: 50;", max_length=50
     )
-    invoiceBalanceDueVisibleFlag: bool | None = None
-    invoiceCreditAmountCaption: str | None = Field(
+    serviceHeaderCompanyNameVisibleFlag: bool | None = None
+    serviceHeaderCompanyNameCaption: str | None = Field(
         None, description=" Max length: 50;", max_length=50
     )
-    invoiceCreditAmountVisibleFlag: bool | None = None
-    invoicePaymentAmountCaption: str | None = Field(
+    serviceHeaderSummaryVisibleFlag: bool | None = None
+    serviceHeaderSummaryCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    serviceHeaderContactNameVisibleFlag: bool | None = None
+    serviceHeaderContactNameCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    serviceHeaderDetailDescriptionVisibleFlag: bool | None = None
+    serviceHeaderDetailDescriptionCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    serviceHeaderResolutionVisibleFlag: bool | None = None
+    serviceHeaderResolutionCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    serviceHeaderAmountVisibleFlag: bool | None = None
+    serviceHeaderAmountCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    serviceHeaderBillingMethodVisibleFlag: bool | None = None
+    serviceHeaderBillingMethodCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    serviceHeaderClosedTasksVisibleFlag: bool | None = None
+    serviceHeaderOpenTasksVisibleFlag: bool | None = None
+    serviceHeaderBundledTicketsVisibleFlag: bool | None = None
+    projectHeaderProjectNameVisibleFlag: bool | None = None
+    projectHeaderProjectNameCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    projectHeaderCompanyNameVisibleFlag: bool | None = None
+    projectHeaderCompanyNameCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    projectHeaderOriginalDownpaymentVisibleFlag: bool | None = None
+    projectHeaderOriginalDownpaymentCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    projectHeaderContactNameVisibleFlag: bool | None = None
+    projectHeaderContactNameCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    projectHeaderAmountVisibleFlag: bool | None = None
+    projectHeaderAmountCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    projectHeaderBillingMethodVisibleFlag: bool | None = None
+    projectHeaderBillingMethodCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    projectHeaderBillingTypeVisibleFlag: bool | None = None
+    projectHeaderBillingTypeCaption: str | None = Field(
         None, description=" Max length: 50;", max_length=50
     )
     invoicePaymentAmountVisibleFlag: bool | None = None
-    logoVisibleFlag: bool | None = None
-    marginBottom: float | None = None
-    marginLeft: float | None = None
-    marginRight: float | None = None
-    marginTop: float | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    invoicePaymentAmountCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    invoiceCreditAmountVisibleFlag: bool | None = None
+    invoiceCreditAmountCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    invoiceBalanceDueVisibleFlag: bool | None = None
+    invoiceBalanceDueCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    creditCreditAmountVisibleFlag: bool | None = None
+    creditCreditAmountCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    creditRemainingAmountVisibleFlag: bool | None = None
+    creditRemainingAmountCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    timeDetailVisibleFlag: bool | None = None
+    timeDetailPrimarySortField: str | None = None
+    timeDetailPrimarySortDirection: str | None = None
+    timeDetailSecondarySortField: str | None = None
+    timeDetailSecondarySortDirection: str | None = None
+    timeDetailSubtotalVisibleFlag: bool | None = None
+    timeDetailStartEndTimeVisibleFlag: bool | None = None
+    timeDetailHoursVisibleFlag: bool | None = None
+    timeDetailMembersVisibleFlag: bool | None = None
+    timeDetailBillableVisibleFlag: bool | None = None
+    timeDetailExtendedAmountVisibleFlag: bool | None = None
+    timeDetailDollarAmountsOnHourseBasedVisibleFlag: bool | None = None
+    timeDetailHourlyRateVisibleFlag: bool | None = None
+    timeDetailContactsVisibleFlag: bool | None = None
+    timeDetailNotesVisibleFlag: bool | None = None
+    timeDetailNonBillableCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    timeDetailAgreementVisibleFlag: bool | None = None
+    timeDetailHoursBasedHoursVisibleFlag: bool | None = None
+    timeDetailHoursBasedExtAmountVisibleFlag: bool | None = None
+    timeDetailHoursbasedHourlyRateVisibleFlag: bool | None = None
+    timeDetailAmountBasedHoursVisibleFlag: bool | None = None
+    timeDetailAmountBasedExtAmountVisibleFlag: bool | None = None
+    timeDetailAmountBasedHourlyRateVisibleFlag: bool | None = None
+    timeDetailSRTicketSummaryVisibleFlag: bool | None = None
+    timeDetailSRContactVisibleFlag: bool | None = None
+    timeDetailSRAddressVisibleFlag: bool | None = None
+    timeDetailPmPhaseVisibleFlag: bool | None = None
+    timeDetailPmSummaryVisibleFlag: bool | None = None
+    timeDetailTicketNumberVisibleFlag: bool | None = None
+    timeDetailDatesVisibleFlag: bool | None = None
+    servicesStaffCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesStaffVisibleFlag: bool | None = None
+    servicesAmountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesAmountVisibleFlag: bool | None = None
+    servicesHoursCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesHoursVisibleFlag: bool | None = None
+    servicesRateCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesRateVisibleFlag: bool | None = None
+    servicesWorkRoleCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesWorkRoleVisibleFlag: bool | None = None
+    servicesWorkTypeCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesWorkTypeVisibleFlag: bool | None = None
+    servicesTotalVisibleFlag: bool | None = None
+    servicesMemberNameVisibleFlag: bool | None = None
+    servicesMemberNameCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    currencyIdVisibleFlag: bool | None = None
+    currencySymbolVisibleFlag: bool | None = None
+    portalFlag: bool | None = None
+    servicesCollapsedFlag: bool | None = None
+    expensesCollapsedFlag: bool | None = None
+    otherChargesCollapsedFlag: bool | None = None
+    expensesTypeCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    expensesStaffCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    expensesAmountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    expensesTypeVisibleFlag: bool | None = None
+    expensesStaffVisibleFlag: bool | None = None
+    expensesAmountVisibleFlag: bool | None = None
+    expensesTotalVisibleFlag: bool | None = None
+    expenseDetailSubtotalVisibleFlag: bool | None = None
+    expenseDetailMembersVisibleFlag: bool | None = None
+    expenseDetailContactsVisibleFlag: bool | None = None
+    expenseDetailBillableVisibleFlag: bool | None = None
+    expenseDetailExtAmountVisibleFlag: bool | None = None
+    expenseDetailNotesVisibleFlag: bool | None = None
+    expenseDetailPrimarySortField: str | None = None
+    expenseDetailPrimarySortDirection: str | None = None
+    expenseDetailSecondarySortField: str | None = None
+    expenseDetailSecondarySortDirection: str | None = None
+    expenseDetailNonbillableCaption: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    expenseDetailVisibleFlag: bool | None = None
+    expenseDetailAgreementVisibleFlag: bool | None = None
+    expenseDetailAgreementExtAmountVisibleFlag: bool | None = None
+    expenseDetailTicketNumberVisibleFlag: bool | None = None
+    expenseDetailSrTicketSummaryVisibleFlag: bool | None = None
+    expenseDetailSrContactVisibleFlag: bool | None = None
+    expenseDetailSrAddressVisibleFlag: bool | None = None
+    expenseDetailPmPhaseVisibleFlag: bool | None = None
+    expenseDetailPmSummaryVisibleFlag: bool | None = None
     otherChargesAmountCaption: str | None = Field(
         None, description=" Max length: 50;", max_length=50
     )
     otherChargesAmountVisibleFlag: bool | None = None
-    otherChargesCollapsedFlag: bool | None = None
     otherChargesDescriptionCaption: str | None = Field(
         None, description=" Max length: 50;", max_length=50
     )
@@ -1718,135 +1819,34 @@ class InvoiceTemplate(CWModel):
     otherChargesQuantityVisibleFlag: bool | None = None
     otherChargesSerialNumberVisibleFlag: bool | None = None
     otherChargesTotalVisibleFlag: bool | None = None
-    payableCaption: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    portalFlag: bool | None = None
-    projectHeaderAmountCaption: str | None = Field(
+    adjustmentDescriptionVisibleFlag: bool | None = None
+    adjustmentDescriptionCaption: str | None = Field(
         None, description=" Max length: 50;", max_length=50
     )
-    projectHeaderAmountVisibleFlag: bool | None = None
-    projectHeaderBillingMethodCaption: str | None = Field(
+    adjustmentQuantityVisibleFlag: bool | None = None
+    adjustmentQuantityCaption: str | None = Field(
         None, description=" Max length: 50;", max_length=50
     )
-    projectHeaderBillingMethodVisibleFlag: bool | None = None
-    projectHeaderBillingTypeCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    projectHeaderBillingTypeVisibleFlag: bool | None = None
-    projectHeaderCompanyNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    projectHeaderCompanyNameVisibleFlag: bool | None = None
-    projectHeaderContactNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    projectHeaderContactNameVisibleFlag: bool | None = None
-    projectHeaderOriginalDownpaymentCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    projectHeaderOriginalDownpaymentVisibleFlag: bool | None = None
-    projectHeaderProjectNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    projectHeaderProjectNameVisibleFlag: bool | None = None
-    remitToVisibleFlag: bool | None = None
-    serviceHeaderAmountCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    serviceHeaderAmountVisibleFlag: bool | None = None
-    serviceHeaderBillingMethodCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    serviceHeaderBillingMethodVisibleFlag: bool | None = None
-    serviceHeaderBundledTicketsVisibleFlag: bool | None = None
-    serviceHeaderClosedTasksVisibleFlag: bool | None = None
-    serviceHeaderCompanyNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    serviceHeaderCompanyNameVisibleFlag: bool | None = None
-    serviceHeaderContactNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    serviceHeaderContactNameVisibleFlag: bool | None = None
-    serviceHeaderDetailDescriptionCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    serviceHeaderDetailDescriptionVisibleFlag: bool | None = None
-    serviceHeaderOpenTasksVisibleFlag: bool | None = None
-    serviceHeaderResolutionCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    serviceHeaderResolutionVisibleFlag: bool | None = None
-    serviceHeaderSummaryCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    serviceHeaderSummaryVisibleFlag: bool | None = None
-    serviceHeaderTicketNumberCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    serviceHeaderTicketNumberVisibleFlag: bool | None = None
-    servicesAmountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    servicesAmountVisibleFlag: bool | None = None
-    servicesCollapsedFlag: bool | None = None
-    servicesHoursCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    servicesHoursVisibleFlag: bool | None = None
-    servicesMemberNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    servicesMemberNameVisibleFlag: bool | None = None
-    servicesRateCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    servicesRateVisibleFlag: bool | None = None
-    servicesStaffCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    servicesStaffVisibleFlag: bool | None = None
-    servicesTotalVisibleFlag: bool | None = None
-    servicesWorkRoleCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    servicesWorkRoleVisibleFlag: bool | None = None
-    servicesWorkTypeCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    servicesWorkTypeVisibleFlag: bool | None = None
-    timeDetailAgreementVisibleFlag: bool | None = None
-    timeDetailAmountBasedExtAmountVisibleFlag: bool | None = None
-    timeDetailAmountBasedHourlyRateVisibleFlag: bool | None = None
-    timeDetailAmountBasedHoursVisibleFlag: bool | None = None
-    timeDetailBillableVisibleFlag: bool | None = None
-    timeDetailContactsVisibleFlag: bool | None = None
-    timeDetailDatesVisibleFlag: bool | None = None
-    timeDetailDollarAmountsOnHourseBasedVisibleFlag: bool | None = None
-    timeDetailExtendedAmountVisibleFlag: bool | None = None
-    timeDetailHourlyRateVisibleFlag: bool | None = None
-    timeDetailHoursBasedExtAmountVisibleFlag: bool | None = None
-    timeDetailHoursBasedHoursVisibleFlag: bool | None = None
-    timeDetailHoursVisibleFlag: bool | None = None
-    timeDetailHoursbasedHourlyRateVisibleFlag: bool | None = None
-    timeDetailMembersVisibleFlag: bool | None = None
-    timeDetailNonBillableCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    timeDetailNotesVisibleFlag: bool | None = None
-    timeDetailPmPhaseVisibleFlag: bool | None = None
-    timeDetailPmSummaryVisibleFlag: bool | None = None
-    timeDetailPrimarySortDirection: str | None = None
-    timeDetailPrimarySortField: str | None = None
-    timeDetailSRAddressVisibleFlag: bool | None = None
-    timeDetailSRContactVisibleFlag: bool | None = None
-    timeDetailSRTicketSummaryVisibleFlag: bool | None = None
-    timeDetailSecondarySortDirection: str | None = None
-    timeDetailSecondarySortField: str | None = None
-    timeDetailStartEndTimeVisibleFlag: bool | None = None
-    timeDetailSubtotalVisibleFlag: bool | None = None
-    timeDetailTicketNumberVisibleFlag: bool | None = None
-    timeDetailVisibleFlag: bool | None = None
+    adjustmentAmountVisibleFlag: bool | None = None
+    adjustmentAmountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    adjustmentAgrTypeVisibleFlag: bool | None = None
+    adjustmentTotalVisibleFlag: bool | None = None
+    adjustmentPriceVisibleFlag: bool | None = None
+    adjustmentPriceCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InvoiceTemplateDetailReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InvoiceTemplateSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    customFlag: bool | None = None
     id: int | None = None
     name: str | None = None
+    customFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MappedRecordReference(CWModel):
@@ -1855,6 +1855,10 @@ class MappedRecordReference(CWModel):
 
 
 class MappedType(CWModel):
+    id: int | None = None
+    name: str | None = None
+    table: str | None = None
+    recIdField: str | None = None
     glType: (
         Literal[
             "AP",
@@ -1881,285 +1885,251 @@ class MappedType(CWModel):
         ]
         | None
     ) = None
-    id: int | None = None
-    name: str | None = None
-    recIdField: str | None = None
     sortOrder: int | None = None
-    table: str | None = None
 
 
 class MappedTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProductTypeExemption(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     productType: ProductTypeReference
     taxableLevels: list[int] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PurchaseOrderLineItemReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PurchaseOrderReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxCode(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addAllExpenseTypes: bool | None = None
-    addAllProductTypes: bool | None = None
-    addAllWorkRoles: bool | None = None
-    canadaCalculateGSTFlag: bool | None = None
-    cancelDate: AwareDatetime | None = None
-    country: CountryReference | None = None
-    defaultFlag: bool | None = None
-    description: str = Field(..., description=" Max length: 50;", max_length=50)
-    displayOnInvoiceFlag: bool | None = None
-    effectiveDate: AwareDatetime
-    expenseTypeIds: list[int] | None = Field(
-        None, description="Array of expense type exemptions for the tax code."
-    )
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 8;", max_length=8)
+    description: str = Field(..., description=" Max length: 50;", max_length=50)
     invoiceCaption: str = Field(..., description=" Max length: 25;", max_length=25)
-    levelFiveAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    levelFiveApplySingleUnitFlag: bool | None = None
-    levelFiveApplySingleUnitMax: float | None = None
-    levelFiveApplySingleUnitMin: float | None = None
-    levelFiveCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelFiveExpensesFlag: bool | None = None
-    levelFiveProductsFlag: bool | None = None
-    levelFiveRate: float | None = None
-    levelFiveRateType: Literal["Amount", "Percent"] | None = None
-    levelFiveServicesFlag: bool | None = None
-    levelFiveTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    levelFiveTaxableMax: float | None = None
-    levelFourAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    levelFourApplySingleUnitFlag: bool | None = None
-    levelFourApplySingleUnitMax: float | None = None
-    levelFourApplySingleUnitMin: float | None = None
-    levelFourCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelFourExpensesFlag: bool | None = None
-    levelFourProductsFlag: bool | None = None
-    levelFourRate: float | None = None
-    levelFourRateType: Literal["Amount", "Percent"] | None = None
-    levelFourServicesFlag: bool | None = None
-    levelFourTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    levelFourTaxableMax: float | None = None
-    levelOneAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    levelOneApplySingleUnitFlag: bool | None = None
-    levelOneApplySingleUnitMax: float | None = None
-    levelOneApplySingleUnitMin: float | None = None
-    levelOneCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelOneExpensesFlag: bool | None = None
-    levelOneProductsFlag: bool | None = None
+    country: CountryReference | None = None
+    effectiveDate: AwareDatetime
+    defaultFlag: bool | None = None
+    displayOnInvoiceFlag: bool | None = None
+    canadaCalculateGSTFlag: bool | None = None
+    cancelDate: AwareDatetime | None = None
     levelOneRate: float | None = None
     levelOneRateType: Literal["Amount", "Percent"] | None = None
-    levelOneServicesFlag: bool | None = None
-    levelOneTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
     levelOneTaxableMax: float | None = None
-    levelSixAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    levelSixApplySingleUnitFlag: bool | None = None
-    levelSixApplySingleUnitMax: float | None = None
-    levelSixApplySingleUnitMin: float | None = None
-    levelSixCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelSixExpensesFlag: bool | None = None
-    levelSixProductsFlag: bool | None = None
-    levelSixRate: float | None = None
-    levelSixRateType: Literal["Amount", "Percent"] | None = None
-    levelSixServicesFlag: bool | None = None
-    levelSixTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    levelSixTaxableMax: float | None = None
-    levelThreeAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    levelThreeApplySingleUnitFlag: bool | None = None
-    levelThreeApplySingleUnitMax: float | None = None
-    levelThreeApplySingleUnitMin: float | None = None
-    levelThreeCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelThreeExpensesFlag: bool | None = None
-    levelThreeProductsFlag: bool | None = None
-    levelThreeRate: float | None = None
-    levelThreeRateType: Literal["Amount", "Percent"] | None = None
-    levelThreeServicesFlag: bool | None = None
-    levelThreeTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    levelThreeTaxableMax: float | None = None
-    levelTwoAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    levelTwoApplySingleUnitFlag: bool | None = None
-    levelTwoApplySingleUnitMax: float | None = None
-    levelTwoApplySingleUnitMin: float | None = None
-    levelTwoCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelTwoExpensesFlag: bool | None = None
-    levelTwoProductsFlag: bool | None = None
+    levelOneCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    levelOneTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    levelOneAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelOneServicesFlag: bool | None = None
+    levelOneExpensesFlag: bool | None = None
+    levelOneProductsFlag: bool | None = None
+    levelOneApplySingleUnitFlag: bool | None = None
+    levelOneApplySingleUnitMin: float | None = None
+    levelOneApplySingleUnitMax: float | None = None
     levelTwoRate: float | None = None
     levelTwoRateType: Literal["Amount", "Percent"] | None = None
-    levelTwoServicesFlag: bool | None = None
-    levelTwoTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
     levelTwoTaxableMax: float | None = None
-    productTypeIds: list[int] | None = Field(
-        None, description="Array of product type exemptions for the tax code."
-    )
-    removeAllExpenseTypes: bool | None = None
-    removeAllProductTypes: bool | None = None
-    removeAllWorkRoles: bool | None = None
+    levelTwoCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    levelTwoTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    levelTwoAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelTwoServicesFlag: bool | None = None
+    levelTwoExpensesFlag: bool | None = None
+    levelTwoProductsFlag: bool | None = None
+    levelTwoApplySingleUnitFlag: bool | None = None
+    levelTwoApplySingleUnitMin: float | None = None
+    levelTwoApplySingleUnitMax: float | None = None
+    levelThreeRate: float | None = None
+    levelThreeRateType: Literal["Amount", "Percent"] | None = None
+    levelThreeTaxableMax: float | None = None
+    levelThreeCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    levelThreeTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    levelThreeAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelThreeServicesFlag: bool | None = None
+    levelThreeExpensesFlag: bool | None = None
+    levelThreeProductsFlag: bool | None = None
+    levelThreeApplySingleUnitFlag: bool | None = None
+    levelThreeApplySingleUnitMin: float | None = None
+    levelThreeApplySingleUnitMax: float | None = None
+    levelFourRate: float | None = None
+    levelFourRateType: Literal["Amount", "Percent"] | None = None
+    levelFourTaxableMax: float | None = None
+    levelFourCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    levelFourTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    levelFourAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelFourServicesFlag: bool | None = None
+    levelFourExpensesFlag: bool | None = None
+    levelFourProductsFlag: bool | None = None
+    levelFourApplySingleUnitFlag: bool | None = None
+    levelFourApplySingleUnitMin: float | None = None
+    levelFourApplySingleUnitMax: float | None = None
+    levelFiveRate: float | None = None
+    levelFiveRateType: Literal["Amount", "Percent"] | None = None
+    levelFiveTaxableMax: float | None = None
+    levelFiveCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    levelFiveTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    levelFiveAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelFiveServicesFlag: bool | None = None
+    levelFiveExpensesFlag: bool | None = None
+    levelFiveProductsFlag: bool | None = None
+    levelFiveApplySingleUnitFlag: bool | None = None
+    levelFiveApplySingleUnitMin: float | None = None
+    levelFiveApplySingleUnitMax: float | None = None
+    levelSixRate: float | None = None
+    levelSixRateType: Literal["Amount", "Percent"] | None = None
+    levelSixTaxableMax: float | None = None
+    levelSixCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    levelSixTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    levelSixAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelSixServicesFlag: bool | None = None
+    levelSixExpensesFlag: bool | None = None
+    levelSixProductsFlag: bool | None = None
+    levelSixApplySingleUnitFlag: bool | None = None
+    levelSixApplySingleUnitMin: float | None = None
+    levelSixApplySingleUnitMax: float | None = None
     workRoleIds: list[int] | None = Field(
         None, description="Array of work role exemptions for the tax code."
     )
+    addAllWorkRoles: bool | None = None
+    removeAllWorkRoles: bool | None = None
+    expenseTypeIds: list[int] | None = Field(
+        None, description="Array of expense type exemptions for the tax code."
+    )
+    addAllExpenseTypes: bool | None = None
+    removeAllExpenseTypes: bool | None = None
+    productTypeIds: list[int] | None = Field(
+        None, description="Array of product type exemptions for the tax code."
+    )
+    addAllProductTypes: bool | None = None
+    removeAllProductTypes: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxCodeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cancelDate: str | None = None
-    defaultFlag: bool | None = None
-    description: str | None = None
-    effectiveDate: str | None = None
     id: int | None = None
     identifier: str | None = None
-    levelFiveRate: float | None = None
-    levelFourRate: float | None = None
+    description: str | None = None
+    effectiveDate: str | None = None
+    cancelDate: str | None = None
+    defaultFlag: bool | None = None
     levelOneRate: float | None = None
-    levelSixRate: float | None = None
-    levelThreeRate: float | None = None
     levelTwoRate: float | None = None
+    levelThreeRate: float | None = None
+    levelFourRate: float | None = None
+    levelFiveRate: float | None = None
+    levelSixRate: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxCodeLevel(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
     id: int | None = None
-    rateType: Literal["Amount", "Percent"]
-    singleUnitFlag: bool | None = None
-    singleUnitMaximum: float | None = None
-    singleUnitMinimum: float | None = None
-    taxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    taxExpensesFlag: bool | None = None
     taxLevel: int | None = None
-    taxProductsFlag: bool | None = None
     taxRate: float
-    taxServicesFlag: bool | None = None
+    rateType: Literal["Amount", "Percent"]
     taxableMax: float | None = None
+    caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    taxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    agencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    taxServicesFlag: bool | None = None
+    taxExpensesFlag: bool | None = None
+    taxProductsFlag: bool | None = None
+    singleUnitFlag: bool | None = None
+    singleUnitMinimum: float | None = None
+    singleUnitMaximum: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxCodeLevelReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxCodeXRef(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
-    description: str = Field(..., description=" Max length: 50;", max_length=50)
     id: int | None = None
-    levelFive: Literal["NonTaxable", "Taxable"] | None = None
-    levelFour: Literal["NonTaxable", "Taxable"] | None = None
+    description: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
     levelOne: Literal["NonTaxable", "Taxable"] | None = None
-    levelSix: Literal["NonTaxable", "Taxable"] | None = None
-    levelThree: Literal["NonTaxable", "Taxable"] | None = None
     levelTwo: Literal["NonTaxable", "Taxable"] | None = None
+    levelThree: Literal["NonTaxable", "Taxable"] | None = None
+    levelFour: Literal["NonTaxable", "Taxable"] | None = None
+    levelFive: Literal["NonTaxable", "Taxable"] | None = None
+    levelSix: Literal["NonTaxable", "Taxable"] | None = None
     taxCode: TaxCodeReference | None = None
     taxableLevels: list[int] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxIntegration(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    accountNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    accountingIntegrationFlag: bool | None = None
-    commitTransactionsFlag: bool | None = None
-    companyCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    enabledFlag: bool | None = None
-    expenseTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    freightTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    id: int | None = None
-    invoiceAmountTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    licenseKey: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    productTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    salesInvoiceFlag: bool | None = None
-    serviceUrl: str | None = Field(None, description=" Max length: 250;", max_length=250)
     taxIntegrationType: Literal["Avalara"] | None = None
-    taxLineFlag: bool | None = None
+    id: int | None = None
+    accountNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    licenseKey: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    serviceUrl: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    companyCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
     timeTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    expenseTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    productTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    invoiceAmountTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    enabledFlag: bool | None = None
+    commitTransactionsFlag: bool | None = None
+    salesInvoiceFlag: bool | None = None
+    freightTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    accountingIntegrationFlag: bool | None = None
+    taxLineFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxIntegrationInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    enabledFlag: bool | None = None
     id: int | None = None
+    enabledFlag: bool | None = None
     taxIntegrationType: Literal["Avalara"] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxableExpenseTypeLevel(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxableProductTypeLevel(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxableWorkRoleLevel(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TaxableXRefLevel(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class UnpostedExpense(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    accountNumber: str | None = None
-    agreement: AgreementReference | None = None
-    agreementAmountCovered: float | None = None
-    avalaraTaxFlag: bool | None = Field(
-        None, description="Used to determine if Avalara tax is enabled."
-    )
-    billableAmount: float | None = None
-    chargeCode: ChargeCodeReference | None = None
-    chargeDescription: str | None = None
-    cityTaxAmount: float | None = None
-    cityTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the city level."
-    )
-    cityTaxXref: str | None = None
-    classification: Literal["NonReimbursable", "Reimbursable", "Personal"] | None = None
-    company: CompanyReference | None = None
-    compositeTaxAmount: float | None = None
-    compositeTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the composite level."
-    )
-    compositeTaxXref: str | None = None
-    countryTaxAmount: float | None = None
-    countryTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the country level."
-    )
-    countryTaxXref: str | None = None
-    countyTaxAmount: float | None = None
-    countyTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the county level."
-    )
-    countyTaxXref: str | None = None
-    creditAccount: str | None = None
-    currency: CurrencyReference | None = None
-    dateClosed: str | None = None
-    dateExpense: str | None = None
+    id: int | None = None
+    locationId: int | None = None
     departmentId: int | None = None
+    company: CompanyReference | None = None
+    accountNumber: str | None = None
+    creditAccount: str | None = None
     expenseDetailId: int | None = None
     expenseType: ExpenseTypeReference | None = None
+    classification: Literal["NonReimbursable", "Reimbursable", "Personal"] | None = None
     glType: (
         Literal[
             "AP",
@@ -2186,210 +2156,240 @@ class UnpostedExpense(CWModel):
         ]
         | None
     ) = None
-    id: int | None = None
-    inPolicy: bool | None = None
-    itemTaxableFlag: bool | None = None
-    levelSixTaxAmount: float | None = None
-    levelSixTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at level six."
-    )
-    levelSixTaxXref: str | None = None
-    locationId: int | None = None
     member: MemberReference | None = None
-    nonBillableAmount: float | None = None
+    dateExpense: str | None = None
+    chargeCode: ChargeCodeReference | None = None
+    chargeDescription: str | None = None
+    inPolicy: bool | None = None
     paymentMethod: PaymentMethodReference | None = None
+    currency: CurrencyReference | None = None
+    total: float | None = None
+    billableAmount: float | None = None
+    nonBillableAmount: float | None = None
+    agreement: AgreementReference | None = None
+    agreementAmountCovered: float | None = None
+    ticket: TicketReference | None = None
     project: ProjectReference | None = None
     projectPhase: ProjectPhaseReference | None = None
+    taxCode: TaxCodeReference | None = None
+    avalaraTaxFlag: bool | None = Field(
+        None, description="Used to determine if Avalara tax is enabled."
+    )
+    itemTaxableFlag: bool | None = None
     salesTaxAmount: float | None = None
-    stateTaxAmount: float | None = None
     stateTaxFlag: bool | None = Field(
         None, description="Set to true if transaction is taxable at the state level."
     )
     stateTaxXref: str | None = None
-    taxCode: TaxCodeReference | None = None
-    ticket: TicketReference | None = None
-    total: float | None = None
-
-
-class UnpostedExpenseTaxableLevel(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    id: int | None = None
-    taxAmount: float | None = None
-    taxCodeXref: str | None = None
-    taxLevel: int | None = None
-
-
-class UnpostedInvoice(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    accountNumber: str | None = None
-    avalaraTaxFlag: bool | None = Field(
-        None, description="Used to determine if Avalara tax is enabled."
-    )
-    billToCompany: CompanyReference | None = None
-    billToSite: SiteReference | None = None
-    billingLogId: int | None = None
-    billingTerms: BillingTermsReference | None = None
-    cityTaxAmount: float | None = None
-    cityTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the city level."
-    )
-    cityTaxXref: str | None = None
-    company: CompanyReference | None = None
-    compositeTaxAmount: float | None = None
-    compositeTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the composite level."
-    )
-    compositeTaxXref: str | None = None
-    countryTaxAmount: float | None = None
-    countryTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the country level."
-    )
-    countryTaxXref: str | None = None
-    countyTaxAmount: float | None = None
+    stateTaxAmount: float | None = None
     countyTaxFlag: bool | None = Field(
         None, description="Set to true if transaction is taxable at the county level."
     )
     countyTaxXref: str | None = None
-    createdBy: str | None = None
-    currency: CurrencyReference | None = None
+    countyTaxAmount: float | None = None
+    cityTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at the city level."
+    )
+    cityTaxXref: str | None = None
+    cityTaxAmount: float | None = None
+    countryTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at the country level."
+    )
+    countryTaxXref: str | None = None
+    countryTaxAmount: float | None = None
+    compositeTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at the composite level."
+    )
+    compositeTaxXref: str | None = None
+    compositeTaxAmount: float | None = None
+    levelSixTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at level six."
+    )
+    levelSixTaxXref: str | None = None
+    levelSixTaxAmount: float | None = None
     dateClosed: str | None = None
-    department: SystemDepartmentReference | None = None
-    departmentId: int | None = None
-    description: str | None = None
-    dueDate: str | None = None
-    dueDays: str | None = None
-    hasExpenses: bool | None = None
-    hasProducts: bool | None = None
-    hasTime: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+
+
+class UnpostedExpenseTaxableLevel(CWModel):
     id: int | None = None
-    invoiceDate: str | None = None
+    taxLevel: int | None = None
+    taxCodeXref: str | None = None
+    taxAmount: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+
+
+class UnpostedInvoice(CWModel):
+    id: int | None = None
+    billingLogId: int | None = None
+    locationId: int | None = None
+    location: OwnerLevelReference | None = None
+    departmentId: int | None = None
+    department: SystemDepartmentReference | None = None
+    company: CompanyReference | None = None
+    accountNumber: str | None = None
+    billToCompany: CompanyReference | None = None
+    billToSite: SiteReference | None = None
+    shipToCompany: CompanyReference | None = None
+    shipToSite: SiteReference | None = None
     invoiceNumber: str | None = None
-    invoiceTaxableFlag: bool | None = None
+    invoiceDate: str | None = None
     invoiceType: (
         Literal["Agreement", "CreditMemo", "DownPayment", "Miscellaneous", "Progress", "Standard"]
         | None
     ) = None
-    itemTaxableFlag: bool | None = None
-    levelSixTaxAmount: float | None = None
-    levelSixTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at level six."
+    description: str | None = None
+    billingTerms: BillingTermsReference | None = None
+    dueDays: str | None = None
+    dueDate: str | None = None
+    currency: CurrencyReference | None = None
+    subTotal: float | None = None
+    total: float | None = None
+    hasTime: bool | None = None
+    hasExpenses: bool | None = None
+    hasProducts: bool | None = None
+    invoiceTaxableFlag: bool | None = None
+    taxCode: TaxCodeReference | None = None
+    avalaraTaxFlag: bool | None = Field(
+        None, description="Used to determine if Avalara tax is enabled."
     )
-    levelSixTaxXref: str | None = None
-    location: OwnerLevelReference | None = None
-    locationId: int | None = None
+    itemTaxableFlag: bool | None = None
     salesTaxAmount: float | None = None
-    shipToCompany: CompanyReference | None = None
-    shipToSite: SiteReference | None = None
-    stateTaxAmount: float | None = None
     stateTaxFlag: bool | None = Field(
         None, description="Set to true if transaction is taxable at the state level."
     )
     stateTaxXref: str | None = None
-    subTotal: float | None = None
-    taxCode: TaxCodeReference | None = None
-    total: float | None = None
-
-
-class UnpostedInvoiceTaxableLevel(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    id: int | None = None
-    taxAmount: float | None = None
-    taxCodeXref: str | None = None
-    taxLevel: int | None = None
-
-
-class UnpostedPayments(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    aRPaymentAccount: str | None = None
-    amount: float | None = None
-    appliedBy: str | None = None
-    id: int | None = None
-    invoice: InvoiceReference | None = None
-    paymentAccount: str | None = None
-    paymentDate: str | None = None
-    paymentSyncDate: str | None = None
-    paymentSyncStatus: str | None = None
-    source: Literal["Default", "WisePay"] | None = None
-    type: str | None = None
-    wisePayPayment: WisePayPayment | None = None
-
-
-class UnpostedProcurement(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    avalaraTaxFlag: bool | None = Field(
-        None, description="Used to determine if Avalara tax is enabled."
-    )
-    billingTerms: BillingTermsReference | None = None
-    cityTaxAmount: float | None = None
-    cityTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the city level."
-    )
-    cityTaxXref: str | None = None
-    compositeTaxAmount: float | None = None
-    compositeTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the composite level."
-    )
-    compositeTaxXref: str | None = None
-    countryTaxAmount: float | None = None
-    countryTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the country level."
-    )
-    countryTaxXref: str | None = None
-    countyTaxAmount: float | None = None
+    stateTaxAmount: float | None = None
     countyTaxFlag: bool | None = Field(
         None, description="Set to true if transaction is taxable at the county level."
     )
     countyTaxXref: str | None = None
-    currency: CurrencyReference | None = None
-    customer: CompanyReference | None = None
-    dateClosed: str | None = None
-    departmentId: int | None = None
-    description: str | None = None
-    freightCost: float | None = None
-    freightTaxTotal: float | None = None
-    id: int | None = None
-    itemTaxableFlag: bool | None = None
-    levelSixTaxAmount: float | None = None
+    countyTaxAmount: float | None = None
+    cityTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at the city level."
+    )
+    cityTaxXref: str | None = None
+    cityTaxAmount: float | None = None
+    countryTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at the country level."
+    )
+    countryTaxXref: str | None = None
+    countryTaxAmount: float | None = None
+    compositeTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at the composite level."
+    )
+    compositeTaxXref: str | None = None
+    compositeTaxAmount: float | None = None
     levelSixTaxFlag: bool | None = Field(
         None, description="Set to true if transaction is taxable at level six."
     )
     levelSixTaxXref: str | None = None
+    levelSixTaxAmount: float | None = None
+    createdBy: str | None = None
+    dateClosed: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+
+
+class UnpostedInvoiceTaxableLevel(CWModel):
+    id: int | None = None
+    taxLevel: int | None = None
+    taxCodeXref: str | None = None
+    taxAmount: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+
+
+class UnpostedPayments(CWModel):
+    id: int | None = None
+    type: str | None = None
+    source: Literal["Default", "WisePay"] | None = None
+    invoice: InvoiceReference | None = None
+    amount: float | None = None
+    paymentDate: str | None = None
+    appliedBy: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    wisePayPayment: WisePayPayment | None = None
+    paymentSyncStatus: str | None = None
+    paymentSyncDate: str | None = None
+    paymentAccount: str | None = None
+    aRPaymentAccount: str | None = None
+
+
+class UnpostedProcurement(CWModel):
+    id: int | None = None
+    description: str | None = None
+    unpostedProductId: str | None = None
     locationId: int | None = None
+    departmentId: int | None = None
     procurementType: Literal["Purchase", "Adjustment", "Transfer"] | None = None
-    purchaseDate: str | None = None
     purchaseOrder: PurchaseOrderReference | None = None
+    purchaseDate: str | None = None
+    trackingNumber: str | None = None
+    billingTerms: BillingTermsReference | None = None
+    currency: CurrencyReference | None = None
+    total: float | None = None
+    taxCode: TaxCodeReference | None = None
+    avalaraTaxFlag: bool | None = Field(
+        None, description="Used to determine if Avalara tax is enabled."
+    )
+    itemTaxableFlag: bool | None = None
     purchaseOrderTaxableFlag: bool | None = None
-    stateTaxAmount: float | None = None
     stateTaxFlag: bool | None = Field(
         None, description="Set to true if transaction is taxable at the state level."
     )
     stateTaxXref: str | None = None
-    taxCode: TaxCodeReference | None = None
-    taxFreightFlag: bool | None = None
+    stateTaxAmount: float | None = None
+    countyTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at the county level."
+    )
+    countyTaxXref: str | None = None
+    countyTaxAmount: float | None = None
+    cityTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at the city level."
+    )
+    cityTaxXref: str | None = None
+    cityTaxAmount: float | None = None
+    countryTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at the country level."
+    )
+    countryTaxXref: str | None = None
+    countryTaxAmount: float | None = None
+    compositeTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at the composite level."
+    )
+    compositeTaxXref: str | None = None
+    compositeTaxAmount: float | None = None
+    levelSixTaxFlag: bool | None = Field(
+        None, description="Set to true if transaction is taxable at level six."
+    )
+    levelSixTaxXref: str | None = None
+    levelSixTaxAmount: float | None = None
     taxTotal: float | None = None
-    total: float | None = None
-    trackingNumber: str | None = None
-    unpostedProductId: str | None = None
+    customer: CompanyReference | None = None
     vendor: CompanyReference | None = None
     vendorAccountNumber: str | None = None
-    vendorInvoiceDate: str | None = None
     vendorInvoiceNumber: str | None = None
+    vendorInvoiceDate: str | None = None
+    taxFreightFlag: bool | None = None
+    freightTaxTotal: float | None = None
+    freightCost: float | None = None
+    dateClosed: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class UnpostedProcurementTaxableLevel(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    taxAmount: float | None = None
-    taxCodeXref: str | None = None
     taxLevel: int | None = None
+    taxCodeXref: str | None = None
+    taxAmount: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class UserDefinedFieldValueModel(CWModel):
-    filtered: bool | None = None
-    rowNum: int | None = None
-    skipLocationAndBillingUnit: bool | None = None
     userDefinedFieldRecId: int | None = None
     value: str | None = None
+    rowNum: int | None = None
+    skipLocationAndBillingUnit: bool | None = None
+    filtered: bool | None = None
 
 
 class WisePayBatchPayment(CWModel):
@@ -2398,21 +2398,21 @@ class WisePayBatchPayment(CWModel):
 
 
 class WisePayFeeInvoice(CWModel):
-    amount: float | None = None
     id: int | None = None
-    invoiceHref: str | None = None
     invoiceNumber: str | None = None
+    amount: float | None = None
+    invoiceHref: str | None = None
 
 
 class WisePayPayment(CWModel):
-    batchPayment: WisePayBatchPayment | None = None
-    feeInvoice: WisePayFeeInvoice | None = None
     paymentDateUtc: str | None = None
     wisePayReference: str | None = None
+    batchPayment: WisePayBatchPayment | None = None
+    feeInvoice: WisePayFeeInvoice | None = None
 
 
 class WorkRoleExemption(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    taxableLevels: list[int] | None = None
     workRole: WorkRoleReference
+    taxableLevels: list[int] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

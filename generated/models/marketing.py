@@ -8,156 +8,156 @@ from cwm_generated.models._shared import GroupReference, MemberReference
 
 
 class Campaign(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    actualCost: float | None = None
-    actualGrossMargin: float | None = None
-    actualROI: float | None = None
-    actualRevenue: float | None = None
-    budgetCost: float | None = None
-    budgetGrossMargin: float | None = None
-    budgetROI: float | None = None
-    budgetRevenue: float | None = None
-    defaultGroup: GroupReference | None = None
-    emailsSent: int | None = None
-    endDate: AwareDatetime | None = None
     id: int | None = None
-    impressions: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    type: CampaignTypeReference
+    subType: CampaignSubTypeReference
+    status: CampaignStatusReference | None = None
+    startDate: AwareDatetime
+    endDate: AwareDatetime | None = None
+    locationId: int | None = None
+    member: MemberReference | None = None
     inactive: bool | None = None
     inactiveDaysAfterEnd: int | None = None
-    locationId: int | None = None
-    marketingManagerDefaultTrackId: int | None = None
-    member: MemberReference | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
     notes: str | None = None
+    defaultGroup: GroupReference | None = None
+    marketingManagerDefaultTrackId: int | None = None
     opportunityDefaultTrackId: int | None = None
-    startDate: AwareDatetime
-    status: CampaignStatusReference | None = None
-    subType: CampaignSubTypeReference
-    type: CampaignTypeReference
+    impressions: int | None = None
+    budgetRevenue: float | None = None
+    budgetCost: float | None = None
+    actualCost: float | None = None
+    budgetGrossMargin: float | None = None
+    budgetROI: float | None = None
+    actualRevenue: float | None = None
+    actualGrossMargin: float | None = None
+    actualROI: float | None = None
+    emailsSent: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CampaignAudit(CWModel):
+    id: int | None = None
+    emailsSent: int
+    emailsUnsent: int | None = None
+    documentsCreated: int | None = None
+    emailSubject: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    group: GroupReference | None = None
     campaignId: int | None = None
     createdBy: str | None = None
     dateCreated: str | None = None
-    documentsCreated: int | None = None
-    emailSubject: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    emailsSent: int
-    emailsUnsent: int | None = None
-    group: GroupReference | None = None
-    id: int | None = None
 
 
 class CampaignStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 100;", max_length=100)
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CampaignStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CampaignSubTypeCampaignSubType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    name: str = Field(..., description=" Max length: 100;", max_length=100)
     type: CampaignTypeReference
+    name: str = Field(..., description=" Max length: 100;", max_length=100)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CampaignSubTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CampaignType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 100;", max_length=100)
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CampaignTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CampaignTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailOpened(CWModel):
+    id: int | None = None
     campaignId: int | None = None
     contactId: int
     dateOpened: AwareDatetime | None = None
-    id: int | None = None
 
 
 class FormSubmitted(CWModel):
+    id: int | None = None
     campaignId: int | None = None
     contactId: int
     dateSubmitted: AwareDatetime | None = None
-    id: int | None = None
-    pageSubType: str | None = None
-    pageType: str | None = None
-    queryString: str | None = None
-    status: str | None = None
-    topic: str | None = None
     url: str = Field(..., description=" Max length: 2083;", max_length=2083)
+    queryString: str | None = None
+    pageType: str | None = None
+    pageSubType: str | None = None
+    topic: str | None = None
     version: str | None = None
+    status: str | None = None
 
 
 class Group(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str
     publicDescription: str | None = Field(None, description=" Max length: 255;", max_length=255)
     publicFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class GroupInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LinkClicked(CWModel):
+    id: int | None = None
     campaignId: int | None = None
     contactId: int
     dateClicked: AwareDatetime | None = None
-    id: int | None = None
-    queryString: str | None = None
     url: str = Field(..., description=" Max length: 2083;", max_length=2083)
+    queryString: str | None = None
 
 
 class MarketingCompany(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    allContactsFlag: bool | None = None
-    defaultContactFlag: bool | None = None
-    groupId: int | None = None
     id: int | None = None
+    groupId: int | None = None
+    defaultContactFlag: bool | None = None
+    allContactsFlag: bool | None = None
     unsubscribeFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MarketingContact(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    groupId: int | None = None
     id: int | None = None
+    groupId: int | None = None
     note: str | None = Field(None, description=" Max length: 50;", max_length=50)
     unsubscribeFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TypeSubTypeCampaignSubType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    name: str | None = None
     typeId: int | None = None
+    name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

@@ -45,205 +45,205 @@ from cwm_generated.models._shared import (
 
 
 class AdjustmentDetail(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    adjustment: AdjustmentReference | None = None
+    id: int | None = None
     catalogItem: CatalogItemReference
     description: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    id: int | None = None
-    quantityAdjusted: int
     quantityOnHand: float | None = None
-    serialNumber: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
     unitCost: float | None = None
     warehouse: WarehouseReference
     warehouseBin: WarehouseBinReference
+    quantityAdjusted: int
+    serialNumber: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    adjustment: AdjustmentReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AdjustmentReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AdjustmentType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    auditTrailFlag: bool | None = None
-    createdBy: str | None = None
-    dateCreated: AwareDatetime | None = None
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 50;", max_length=50)
     name: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    auditTrailFlag: bool | None = None
+    dateCreated: AwareDatetime | None = None
+    createdBy: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AdjustmentTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AdjustmentTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CatalogComponent(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    catalogItem: CatalogItemReference
-    cost: float | None = None
-    hideDescriptionFlag: bool | None = None
-    hideExtendedPriceFlag: bool | None = None
-    hideItemIdentifierFlag: bool | None = None
-    hidePriceFlag: bool | None = None
-    hideQuantityFlag: bool | None = None
     id: int | None = None
+    sequenceNumber: int | None = None
+    quantity: float
+    catalogItem: CatalogItemReference
+    hidePriceFlag: bool | None = None
+    hideItemIdentifierFlag: bool | None = None
+    hideDescriptionFlag: bool | None = None
+    hideQuantityFlag: bool | None = None
+    hideExtendedPriceFlag: bool | None = None
     parentCatalogItem: CatalogItemReference | None = None
     price: float | None = None
-    quantity: float
-    sequenceNumber: int | None = None
+    cost: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CatalogInventory(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    catalogItem: CatalogItemReference | None = None
     id: int | None = None
-    onHand: int | None = None
-    serialNumbers: list[OnHandSerialNumberReference] | None = None
+    catalogItem: CatalogItemReference | None = None
     warehouse: WarehouseReference | None = None
     warehouseBin: WarehouseBinReference | None = None
+    onHand: int | None = None
+    serialNumbers: list[OnHandSerialNumberReference] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CatalogItem(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementType: AgreementTypeReference | None = None
-    autoUpdateUnitCostFlag: bool | None = None
-    autoUpdateUnitPriceFlag: bool | None = None
-    billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    calculatedCost: float | None = None
-    calculatedCostFlag: bool | None = None
-    calculatedPrice: float | None = None
-    calculatedPriceFlag: bool | None = None
-    category: ProductCategoryReference | None = None
-    connectWiseID: str | None = None
-    cost: float | None = None
-    customFields: list[CustomFieldValue] | None = None
-    customerDescription: str = Field(..., description=" Max length: 6000;", max_length=6000)
-    description: str = Field(..., description=" Max length: 60;", max_length=60)
-    dropShipFlag: bool | None = None
-    entityType: EntityTypeReference | None = None
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 75;", max_length=75)
+    description: str = Field(..., description=" Max length: 60;", max_length=60)
     inactiveFlag: bool | None = None
-    integrationXRef: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    manufacturer: ManufacturerReference | None = None
-    manufacturerPartNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    markupFlag: bool | None = None
-    markupPercentage: float | None = None
-    minStockLevel: int | None = None
-    notes: str | None = None
-    phaseProductFlag: bool | None = None
-    price: float | None = None
-    priceAttribute: (
-        Literal["FixedFee", "NotToExceed", "OverrideRate", "TimeAndMaterials"] | None
-    ) = None
+    subcategory: ProductSubCategoryReference
+    type: ProductTypeReference
     productClass: Literal["Agreement", "Bundle", "Inventory", "NonInventory", "Service"] | None = (
         Field(None, description="Defaults to Non-Inventory.")
     )
-    recurringBillCycle: BillingCycleReference | None = None
-    recurringCost: float | None = None
-    recurringCycleType: Literal["ContractYear", "CalendarYear"] | None = None
-    recurringFlag: bool | None = None
-    recurringOneTimeFlag: bool | None = None
-    recurringRevenue: float | None = None
-    serializedCostFlag: bool | None = None
     serializedFlag: bool | None = None
-    sla: SLAReference | None = None
-    specialOrderFlag: bool | None = None
-    subcategory: ProductSubCategoryReference
-    taxableFlag: bool | None = None
-    type: ProductTypeReference
+    serializedCostFlag: bool | None = None
+    phaseProductFlag: bool | None = None
     unitOfMeasure: UnitOfMeasureReference | None = None
+    minStockLevel: int | None = None
+    price: float | None = None
+    cost: float | None = None
+    priceAttribute: (
+        Literal["FixedFee", "NotToExceed", "OverrideRate", "TimeAndMaterials"] | None
+    ) = None
+    taxableFlag: bool | None = None
+    dropShipFlag: bool | None = None
+    specialOrderFlag: bool | None = None
+    customerDescription: str = Field(..., description=" Max length: 6000;", max_length=6000)
+    manufacturer: ManufacturerReference | None = None
+    manufacturerPartNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
     vendor: CompanyReference | None = None
     vendorSku: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    notes: str | None = None
+    integrationXRef: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    sla: SLAReference | None = None
+    entityType: EntityTypeReference | None = None
+    recurringFlag: bool | None = None
+    recurringRevenue: float | None = None
+    recurringCost: float | None = None
+    recurringOneTimeFlag: bool | None = None
+    recurringBillCycle: BillingCycleReference | None = None
+    recurringCycleType: Literal["ContractYear", "CalendarYear"] | None = None
+    calculatedPriceFlag: bool | None = None
+    calculatedCostFlag: bool | None = None
+    category: ProductCategoryReference | None = None
+    calculatedPrice: float | None = None
+    calculatedCost: float | None = None
+    billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    connectWiseID: str | None = None
+    agreementType: AgreementTypeReference | None = None
+    markupPercentage: float | None = None
+    markupFlag: bool | None = None
+    autoUpdateUnitCostFlag: bool | None = None
+    autoUpdateUnitPriceFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class CatalogItemInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    cost: float | None = None
-    customerDescription: str | None = None
-    description: str | None = None
-    dropShipFlag: bool | None = None
     id: int | None = None
     identifier: str | None = None
+    description: str | None = None
     inactiveFlag: bool | None = None
-    manufacturerPartNumber: str | None = None
-    price: float | None = None
     productClass: Literal["Agreement", "Bundle", "Inventory", "NonInventory", "Service"] | None = (
         None
     )
     serializedCostFlag: bool | None = None
-    specialOrderFlag: bool | None = None
+    price: float | None = None
+    cost: float | None = None
     taxableFlag: bool | None = None
+    dropShipFlag: bool | None = None
+    specialOrderFlag: bool | None = None
+    customerDescription: str | None = None
+    manufacturerPartNumber: str | None = None
     vendorSku: str | None = None
+    billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CatalogPricing(CWModel):
     catalogItem: CatalogItemReference | None = None
     company: CompanyReference | None = None
-    date: str | None = None
     location: SystemLocationReference | None = None
-    price: float | None = None
     quantity: int | None = None
+    date: str | None = None
+    price: float | None = None
 
 
 class CatalogVendors(CWModel):
-    catalogItemId: int | None = None
     id: int | None = None
-    isPreferredVendor: bool | None = None
+    catalogItemId: int | None = None
     vendorId: int | None = None
-    vendorName: str | None = None
     vendorSku: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    isPreferredVendor: bool | None = None
+    vendorName: str | None = None
 
 
 class Category(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addAllLocations: bool | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
+    priceLevelXref: str | None = Field(None, description=" Max length: 10;", max_length=10)
     integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
     locationIds: list[int] | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
-    priceLevelXref: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    defaultFlag: bool | None = None
+    addAllLocations: bool | None = None
     removeAllLocations: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CategoryInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ChangeOrder(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     purchaseHeaderRecId: int
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Conversion(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    parentUOM: UnitOfMeasureReference | None = None
     quantity: float | None = None
     uomType: UnitOfMeasureReference
+    parentUOM: UnitOfMeasureReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class DirectionalSync(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class HttpContent(CWModel):
@@ -251,34 +251,31 @@ class HttpContent(CWModel):
 
 
 class HttpMethod(CWModel):
-    delete: HttpMethod | None = None
     get: HttpMethod | None = None
-    head: HttpMethod | None = None
-    method: str | None = None
-    options: HttpMethod | None = None
-    post: HttpMethod | None = None
     put: HttpMethod | None = None
+    post: HttpMethod | None = None
+    delete: HttpMethod | None = None
+    head: HttpMethod | None = None
+    options: HttpMethod | None = None
     trace: HttpMethod | None = None
+    method: str | None = None
 
 
 HttpMethod.model_rebuild()
 
 
 class HttpRequestMessage(CWModel):
-    content: HttpContent | None = None
-    headers: list[Any] | None = None
-    method: HttpMethod | None = None
-    properties: dict[str, dict[str, Any]] | None = None
-    requestUri: str | None = None
     version: Version | None = None
+    content: HttpContent | None = None
+    method: HttpMethod | None = None
+    requestUri: str | None = None
+    headers: list[Any] | None = None
+    properties: dict[str, dict[str, Any]] | None = None
 
 
 class HttpResponseMessage(CWModel):
+    version: Version | None = None
     content: HttpContent | None = None
-    headers: list[Any] | None = None
-    isSuccessStatusCode: bool | None = None
-    reasonPhrase: str | None = None
-    requestMessage: HttpRequestMessage | None = None
     statusCode: (
         Literal[
             "Continue",
@@ -331,216 +328,217 @@ class HttpResponseMessage(CWModel):
         ]
         | None
     ) = None
-    version: Version | None = None
+    reasonPhrase: str | None = None
+    headers: list[Any] | None = None
+    requestMessage: HttpRequestMessage | None = None
+    isSuccessStatusCode: bool | None = None
 
 
 class InventoryOnHand(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    catalogItem: CatalogItemReference | None = None
     id: int | None = None
-    onHand: int | None = None
-    serialNumbers: list[OnHandSerialNumberReference] | None = None
+    catalogItem: CatalogItemReference | None = None
     warehouse: WarehouseReference | None = None
     warehouseBin: WarehouseBinReference | None = None
+    onHand: int | None = None
+    serialNumbers: list[OnHandSerialNumberReference] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InvoiceGrouping(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    customerDescription: str
-    groupParentChildAdditionsFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str
+    customerDescription: str
+    inactiveFlag: bool | None = None
     showPriceFlag: bool | None = None
     showSubItemsFlag: bool | None = None
+    groupParentChildAdditionsFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LegacySubCategory(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LegacySubCategoryInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Manufacturer(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManufacturerInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MinimumStockByWarehouse(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    minimumStock: int
     warehouse: WarehouseReference
+    minimumStock: int
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OnHandSerialNumber(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    catalogItem: CatalogItemReference | None = None
     id: int | None = None
     serial: str | None = None
+    catalogItem: CatalogItemReference | None = None
     warehouse: WarehouseReference | None = None
     warehouseBin: WarehouseBinReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OnHandSerialNumberReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     serialNumber: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PricingBreak(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    amount: float | None = None
-    detailId: int | None = None
     id: int | None = None
+    detailId: int | None = None
+    amount: float | None = None
+    quantityStart: float
+    quantityEnd: float | None = None
+    unlimited: bool | None = None
     priceMethod: Literal[
         "FlatRateForRange", "PercentMarkupFromCost", "PercentMarkdownFromPrice", "PricePerUnit"
     ]
-    quantityEnd: float | None = None
-    quantityStart: float
-    unlimited: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PricingDetail(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    category: ProductCategoryReference | None = None
-    endDate: AwareDatetime | None = None
     id: int | None = None
-    noEndDate: bool | None = None
     product: CatalogItemReference | None = None
-    startDate: AwareDatetime
+    category: ProductCategoryReference | None = None
     subCategory: ProductSubCategoryReference | None = None
+    startDate: AwareDatetime
+    endDate: AwareDatetime | None = None
+    noEndDate: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PricingSchedule(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    companies: list[int] | None = None
-    currency: CurrencyReference | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
-    removeAllCompaniesFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    defaultFlag: bool | None = None
+    currency: CurrencyReference | None = None
+    companies: list[int] | None = None
     setAllCompaniesFlag: bool | None = None
+    removeAllCompaniesFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProcurementAdjustment(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    adjustmentDetails: list[AdjustmentDetail] | None = None
-    closedBy: str | None = None
-    closedDate: AwareDatetime | None = None
-    closedFlag: bool | None = None
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 50;", max_length=50)
-    notes: str | None = None
-    reason: str | None = Field(None, description=" Max length: 100;", max_length=100)
     type: AdjustmentTypeReference
+    reason: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    notes: str | None = None
+    closedFlag: bool | None = None
+    closedBy: str | None = None
+    closedDate: AwareDatetime | None = None
+    adjustmentDetails: list[AdjustmentDetail] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProcurementSetting(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    autoApprovePurchaseOrderFlag: bool | None = None
-    autoClosePurchaseOrderFlag: bool | None = None
-    autoClosePurchaseOrderItemFlag: bool | None = None
-    costingMethod: Literal["FIFO", "LIFO", "AverageCosting"]
-    defaultProductTaxableFlag: bool | None = None
-    disableAutoPickFlag: bool | None = None
-    disableCostUpdatesFlag: bool | None = None
-    disableNegativeInventoryFlag: bool | None = None
-    eoriNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
     id: int | None = None
-    notificationForChangesInShippingInfoFlag: bool | None = None
-    numDecimalPlaces: int | None = None
-    prefixSuffixType: Literal["Prefix", "Suffix"] | None = None
+    startingPurchaseOrderNum: int | None = None
     purchaseOrderPrefix: str | None = Field(None, description=" Max length: 5;", max_length=5)
     purchaseOrderSuffix: str | None = Field(None, description=" Max length: 5;", max_length=5)
+    prefixSuffixType: Literal["Prefix", "Suffix"] | None = None
+    disableCostUpdatesFlag: bool | None = None
+    disableNegativeInventoryFlag: bool | None = None
+    costingMethod: Literal["FIFO", "LIFO", "AverageCosting"]
+    autoClosePurchaseOrderFlag: bool | None = None
+    autoClosePurchaseOrderItemFlag: bool | None = None
+    autoApprovePurchaseOrderFlag: bool | None = None
+    taxPurchaseOrderFlag: bool | None = None
+    taxFreightFlag: bool | None = None
+    useVendorTaxCodeFlag: bool | None = None
+    numDecimalPlaces: int | None = None
+    disableAutoPickFlag: bool | None = None
+    defaultProductTaxableFlag: bool | None = None
+    eoriNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    notificationForChangesInShippingInfoFlag: bool | None = None
     shippingInfoNotificationEmail: str | None = Field(
         None, description=" Max length: 250;", max_length=250
     )
-    startingPurchaseOrderNum: int | None = None
-    taxFreightFlag: bool | None = None
-    taxPurchaseOrderFlag: bool | None = None
-    useVendorTaxCodeFlag: bool | None = None
 
 
 class ProductDemand(CWModel):
-    cost: float | None = None
     productRecId: int | None = None
     quantity: int | None = None
+    cost: float | None = None
 
 
 class ProductDetach(CWModel):
+    removeFromTicket: bool | None = None
     removeFromInvoice: bool | None = None
     removeFromOpportunity: bool | None = None
-    removeFromProject: bool | None = None
     removeFromSalesOrder: bool | None = None
-    removeFromTicket: bool | None = None
+    removeFromProject: bool | None = None
 
 
 class ProductPickingShippingDetail(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    expectedArrivalDate: AwareDatetime | None = None
     id: int | None = None
-    lineNumber: int | None = None
     pickedQuantity: int | None = None
-    productItem: ProductItemReference | None = None
-    quantity: int | None = None
-    serialNumber: str | None = None
-    serialNumberIds: list[int] | None = None
-    shipmentDate: AwareDatetime | None = None
-    shipmentMethod: ShipmentMethodReference | None = None
     shippedQuantity: int | None = None
-    trackingNumber: str | None = None
     warehouse: WarehouseReference
     warehouseBin: WarehouseBinReference
+    shipmentMethod: ShipmentMethodReference | None = None
+    serialNumber: str | None = None
+    serialNumberIds: list[int] | None = None
+    trackingNumber: str | None = None
+    productItem: ProductItemReference | None = None
+    lineNumber: int | None = None
+    quantity: int | None = None
+    expectedArrivalDate: AwareDatetime | None = None
+    shipmentDate: AwareDatetime | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProductType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    inactiveFlag: bool | None = None
     typeXref: Literal["InventoryPart", "NonInventoryPart", "OtherCharge", "Service"] | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProductTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PurchaseOrder(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    businessUnit: BillingUnitReference | None = None
+    id: int | None = None
     businessUnitId: int | None = None
+    businessUnit: BillingUnitReference | None = None
     cancelReason: str | None = None
-    closedBy: str | None = None
     closedFlag: bool | None = Field(
         None,
         description="The closed flag can only be updated via updating the purchase order status to a closed/open status.",
     )
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
+    closedBy: str | None = None
     customerCity: str | None = None
     customerCompany: CompanyReference | None = None
     customerContact: ContactReference | None = None
@@ -560,10 +558,9 @@ class PurchaseOrder(CWModel):
     freightCost: float | None = None
     freightPackingSlip: str | None = None
     freightTaxTotal: float | None = None
-    id: int | None = None
     internalNotes: str | None = None
-    location: SystemLocationReference | None = None
     locationId: int | None = None
+    location: SystemLocationReference | None = None
     poDate: AwareDatetime | None = Field(None, description=" Required On Updates;")
     poNumber: str | None = Field(
         None, description=" Required On Updates; Max length: 50;", max_length=50
@@ -596,34 +593,30 @@ class PurchaseOrder(CWModel):
     vendorSite: SiteReference | None = None
     warehouse: WarehouseReference | None = None
     warehouseContact: ContactReference | None = None
+    currency: CurrencyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class PurchaseOrderInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    currency: CurrencyReference | None = None
     id: int | None = None
+    currency: CurrencyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PurchaseOrderLineItem(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
     backorderedFlag: bool | None = None
-    batchedFlag: bool | None = None
     canceledBy: str | None = None
     canceledFlag: bool | None = None
     canceledReason: str | None = Field(None, description=" Max length: 100;", max_length=100)
     closedFlag: bool | None = None
-    customFields: list[CustomFieldValue] | None = None
     dateCanceled: AwareDatetime | None = None
     dateCanceledUtc: AwareDatetime | None = None
-    dateReceived: AwareDatetime | None = None
     description: str = Field(..., description=" Max length: 6000;", max_length=6000)
     displayInternalNotesFlag: bool | None = None
-    expectedArrivalDate: AwareDatetime | None = None
     expectedShipDate: AwareDatetime | None = None
-    extCost: float | None = None
-    id: int | None = None
     internalNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    isDetachAvailable: bool | None = None
     lineNumber: int
     packingSlip: str | None = Field(None, description=" Max length: 50;", max_length=50)
     product: IvItemReference
@@ -631,268 +624,232 @@ class PurchaseOrderLineItem(CWModel):
     purchaseOrderNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
     quantity: float
     receivedQuantity: int | None = None
-    receivedStatus: (
-        Literal[
-            "Waiting", "FullyReceived", "PartiallyReceiveCancelRest", "PartiallyReceiveCloneRest"
-        ]
-        | None
-    ) = None
-    salesOrder: list[SalesOrderReference] | None = None
     serialNumbers: str | None = None
     shipDate: AwareDatetime | None = None
-    shipSet: str | None = Field(None, description=" Max length: 10;", max_length=10)
     shipmentMethod: ShipmentMethodReference | None = None
     tax: float | None = None
     trackingNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    unbatchedRecId: int | None = None
     unitCost: float | None = None
     unitOfMeasure: UnitOfMeasureReference
     vendorOrderNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
     vendorSku: str | None = Field(None, description=" Max length: 50;", max_length=50)
     warehouse: WarehouseReference | None = None
     warehouseBin: WarehouseBinReference | None = None
+    shipSet: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    dateReceived: AwareDatetime | None = None
+    receivedStatus: (
+        Literal[
+            "Waiting", "FullyReceived", "PartiallyReceiveCancelRest", "PartiallyReceiveCloneRest"
+        ]
+        | None
+    ) = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    extCost: float | None = None
+    expectedArrivalDate: AwareDatetime | None = None
+    isDetachAvailable: bool | None = None
+    batchedFlag: bool | None = None
+    unbatchedRecId: int | None = None
+    salesOrder: list[SalesOrderReference] | None = None
+    customFields: list[CustomFieldValue] | None = None
 
 
 class PurchaseOrderNote(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    enteredBy: str | None = None
-    flagged: bool | None = None
     id: int | None = None
     purchaseHeaderRecID: int | None = None
     text: str | None = None
     type: NoteTypeReference | None = None
+    flagged: bool | None = None
+    enteredBy: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PurchaseOrderStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    closedFlag: bool | None = None
-    defaultClosedFlag: bool | None = None
-    defaultFlag: bool | None = None
-    emailTemplate: PurchaseOrderStatusEmailTemplateReference | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
+    closedFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    defaultClosedFlag: bool | None = None
     sortOrder: int | None = None
+    emailTemplate: PurchaseOrderStatusEmailTemplateReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PurchaseOrderStatusEmailTemplate(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    status: PurchaseOrderStatusReference | None = None
+    useSenderFlag: bool | None = None
+    firstName: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    lastName: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    emailAddress: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    subject: str = Field(..., description=" Max length: 200;", max_length=200)
     body: str | None = None
     copySenderFlag: bool | None = None
-    emailAddress: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    firstName: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    id: int | None = None
-    lastName: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    status: PurchaseOrderStatusReference | None = None
-    subject: str = Field(..., description=" Max length: 200;", max_length=200)
-    useSenderFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PurchaseOrderStatusEmailTemplateReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PurchaseOrderStatusInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    closedFlag: bool | None = None
-    defaultClosedFlag: bool | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    closedFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    defaultClosedFlag: bool | None = None
     sortOrder: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PurchaseOrderStatusNotification(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    notifyWho: NotificationRecipientReference
+    status: PurchaseOrderStatusReference | None = None
+    member: MemberReference | None = None
     email: str | None = Field(
         None,
         description='Purchase Order Status Notification email must be entered if the notify type is "Email Address". Max length: 50;',
         max_length=50,
     )
-    id: int | None = None
-    member: MemberReference | None = None
-    notifyWho: NotificationRecipientReference
-    status: PurchaseOrderStatusReference | None = None
     workflowStep: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PurchaseOrderStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PurchasingDemand(CWModel):
+    warehouse: WarehouseReference | None = None
+    vendor: CompanyReference | None = None
     products: list[ProductDemand] | None = None
     purchaseOrder: PurchaseOrder | None = None
-    vendor: CompanyReference | None = None
-    warehouse: WarehouseReference | None = None
 
 
 class RmaAction(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaActionInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaActionReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaDisposition(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaDispositionInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaDispositionReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    closedFlag: bool | None = None
-    defaultFlag: bool | None = None
-    emailTemplate: RmaStatusEmailTemplateReference | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
     sortOrder: int | None = None
+    closedFlag: bool | None = None
+    emailTemplate: RmaStatusEmailTemplateReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaStatusEmailTemplate(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    status: RmaStatusReference | None = None
+    useSenderFlag: bool | None = None
+    firstName: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    lastName: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    emailAddress: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    subject: str = Field(..., description=" Max length: 200;", max_length=200)
     body: str
     copySenderFlag: bool | None = None
-    emailAddress: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    firstName: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    id: int | None = None
-    lastName: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    status: RmaStatusReference | None = None
-    subject: str = Field(..., description=" Max length: 200;", max_length=200)
-    useSenderFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaStatusEmailTemplateReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaStatusInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
     sortOrder: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaStatusNotification(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    notifyWho: NotificationRecipientReference
+    status: RmaStatusReference | None = None
+    member: MemberReference | None = None
     email: str | None = Field(
         None,
         description='RMA Status Notification sendEmail must be entered if the notify type is "Email Address". Max length: 50;',
         max_length=50,
     )
-    id: int | None = None
-    member: MemberReference | None = None
-    notifyWho: NotificationRecipientReference
-    status: RmaStatusReference | None = None
     workflowStep: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class RmaTag(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    accountManager: MemberReference | None = None
-    closedBy: MemberReference | None = None
-    closingNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    dateClosed: str | None = None
-    department: SystemDepartmentReference
-    dropShipFlag: bool | None = None
     id: int | None = None
-    internalNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    serviceTicket: TicketReference | None = None
+    salesOrder: SalesOrderReference | None = None
     invoice: InvoiceReference | None = None
-    ivDescription: str | None = None
-    listPrice: float | None = None
-    location: SystemLocationReference
-    mfgItemID: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    problemDescription: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    product: IvItemReference
-    productDescription: str = Field(..., description=" Max length: 200;", max_length=200)
     project: ProjectReference | None = None
-    purchasedCompany: CompanyReference | None = None
-    purchasedContact: ContactReference | None = None
-    purchasedContactAddressLine1: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    purchasedContactAddressLine2: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    purchasedContactCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    purchasedContactCountry: CountryReference | None = None
-    purchasedContactEmail: str | None = None
-    purchasedContactExtension: str | None = None
-    purchasedContactPhone: str | None = None
-    purchasedContactState: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    purchasedContactType: str | None = None
-    purchasedContactZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
-    purchasedInvoiceDate: date_aliased | None = None
-    purchasedInvoiceNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    purchasedNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    purchasedOrderNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    purchasedSite: SiteReference | None = None
-    purchasedVendorAction: RmaActionReference | None = None
-    purchasedVendorRmaNumber: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    repairCompany: CompanyReference | None = None
-    repairContact: ContactReference | None = None
-    repairContactAddressLine1: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    repairContactAddressLine2: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
-    )
-    repairContactCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    repairContactCountry: CountryReference | None = None
-    repairContactEmail: str | None = None
-    repairContactExtension: str | None = None
-    repairContactPhone: str | None = None
-    repairContactState: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    repairContactType: str | None = None
-    repairContactZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
-    repairNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    repairOrderNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    repairSite: SiteReference | None = None
+    summary: str | None = Field(None, description=" Max length: 150;", max_length=150)
+    product: IvItemReference
+    ivDescription: str | None = None
+    productDescription: str = Field(..., description=" Max length: 200;", max_length=200)
+    serialNumber: str | None = None
+    mfgItemID: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    status: RmaStatusReference
+    listPrice: float | None = None
+    unitPrice: float | None = None
+    location: SystemLocationReference
+    department: SystemDepartmentReference
+    problemDescription: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
     returnedCompany: CompanyReference
     returnedContact: ContactReference | None = None
+    returnedContactType: str | None = None
+    returnedContactPhone: str | None = None
+    returnedContactExtension: str | None = None
+    returnedContactEmail: str | None = None
     returnedContactAddressLine1: str | None = Field(
         None, description=" Max length: 50;", max_length=50
     )
@@ -900,27 +857,42 @@ class RmaTag(CWModel):
         None, description=" Max length: 50;", max_length=50
     )
     returnedContactCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    returnedContactCountry: CountryReference | None = None
-    returnedContactEmail: str | None = None
-    returnedContactExtension: str | None = None
-    returnedContactPhone: str | None = None
     returnedContactState: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    returnedContactType: str | None = None
     returnedContactZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
-    returnedSite: SiteReference | None = None
+    returnedContactCountry: CountryReference | None = None
     rmaDisposition: RmaDispositionReference
-    salesOrder: SalesOrderReference | None = None
-    serialNumber: str | None = None
-    serviceTicket: TicketReference | None = None
-    shipMethod: ShipmentMethodReference | None = None
-    shippingDate: date_aliased | None = None
-    shippingTrackingNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    status: RmaStatusReference
-    summary: str | None = Field(None, description=" Max length: 150;", max_length=150)
-    technicalContact: MemberReference | None = None
-    unitPrice: float | None = None
+    returnedSite: SiteReference | None = None
+    purchasedCompany: CompanyReference | None = None
+    purchasedContact: ContactReference | None = None
+    purchasedContactType: str | None = None
+    purchasedContactPhone: str | None = None
+    purchasedContactExtension: str | None = None
+    purchasedContactEmail: str | None = None
+    purchasedContactAddressLine1: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    purchasedContactAddressLine2: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    purchasedContactCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    purchasedContactState: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    purchasedContactZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    purchasedContactCountry: CountryReference | None = None
+    purchasedInvoiceNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    purchasedInvoiceDate: date_aliased | None = None
+    purchasedOrderNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    purchasedVendorAction: RmaActionReference | None = None
+    purchasedVendorRmaNumber: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    purchasedSite: SiteReference | None = None
+    purchasedNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
     warrantyCompany: CompanyReference | None = None
     warrantyContact: ContactReference | None = None
+    warrantyContactType: str | None = None
+    warrantyContactPhone: str | None = None
+    warrantyContactEmail: str | None = None
+    warrantyContactExtension: str | None = None
     warrantyContactAddressLine1: str | None = Field(
         None, description=" Max length: 50;", max_length=50
     )
@@ -928,123 +900,151 @@ class RmaTag(CWModel):
         None, description=" Max length: 50;", max_length=50
     )
     warrantyContactCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    warrantyContactCountry: CountryReference | None = None
-    warrantyContactEmail: str | None = None
-    warrantyContactExtension: str | None = None
-    warrantyContactPhone: str | None = None
     warrantyContactState: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    warrantyContactType: str | None = None
     warrantyContactZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
-    warrantyNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    warrantyContactCountry: CountryReference | None = None
     warrantySite: SiteReference | None = None
+    warrantyNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    repairCompany: CompanyReference | None = None
+    repairContact: ContactReference | None = None
+    repairContactType: str | None = None
+    repairContactPhone: str | None = None
+    repairContactExtension: str | None = None
+    repairContactEmail: str | None = None
+    repairContactAddressLine1: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    repairContactAddressLine2: str | None = Field(
+        None, description=" Max length: 50;", max_length=50
+    )
+    repairContactCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    repairContactState: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    repairContactZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    repairContactCountry: CountryReference | None = None
+    repairOrderNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    repairSite: SiteReference | None = None
+    repairNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    dropShipFlag: bool | None = None
+    shipMethod: ShipmentMethodReference | None = None
+    shippingDate: date_aliased | None = None
+    shippingTrackingNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    internalNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    closingNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    dateClosed: str | None = None
+    accountManager: MemberReference | None = None
+    technicalContact: MemberReference | None = None
+    currency: CurrencyReference | None = None
+    closedBy: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class ShipmentMethod(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
     trackingUrl: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ShipmentMethodInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
     trackingUrl: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SubCategory(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    category: ProductCategoryReference
-    defaultFlag: bool | None = None
     id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
     integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
+    category: ProductCategoryReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SubCategoryInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    category: ProductCategoryReference | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    category: ProductCategoryReference | None = None
+    inactiveFlag: bool | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class UnitOfMeasure(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    inactiveFlag: bool | None = None
+    defaultFlag: bool | None = None
     uomScheduleXref: str | None = Field(None, description=" Max length: 31;", max_length=31)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Version(CWModel):
-    build: int | None = None
     major: int | None = None
-    majorRevision: int | None = None
     minor: int | None = None
-    minorRevision: int | None = None
+    build: int | None = None
     revision: int | None = None
+    majorRevision: int | None = None
+    minorRevision: int | None = None
 
 
 class Warehouse(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference | None = None
-    contact: ContactReference | None = None
-    currency: CurrencyReference | None = None
-    department: SystemDepartmentReference
     id: int | None = None
-    inactiveFlag: bool | None = None
-    location: SystemLocationReference
-    locationDefaultFlag: bool | None = None
-    locationXref: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    lockedFlag: bool | None = None
-    manager: MemberReference | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    overallDefaultFlag: bool | None = None
+    company: CompanyReference | None = None
+    location: SystemLocationReference
+    contact: ContactReference | None = None
+    department: SystemDepartmentReference
+    manager: MemberReference | None = None
     site: SiteReference | None = None
+    locationXref: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    locationDefaultFlag: bool | None = None
+    overallDefaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    lockedFlag: bool | None = None
+    currency: CurrencyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WarehouseBin(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference | None = None
-    defaultFlag: bool | None = None
-    department: SystemDepartmentReference | None = None
-    height: float | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
-    length: float | None = None
-    location: SystemLocationReference | None = None
-    manager: MemberReference | None = None
-    maxQuantity: float | None = None
-    minQuantity: float | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    overflowBin: WarehouseBinReference | None = None
-    quantityOnHand: int | None = None
-    transferBin: WarehouseBinReference | None = None
     warehouse: WarehouseReference
-    weight: float | None = None
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    minQuantity: float | None = None
+    maxQuantity: float | None = None
+    overflowBin: WarehouseBinReference | None = None
+    manager: MemberReference | None = None
+    length: float | None = None
     width: float | None = None
+    height: float | None = None
+    weight: float | None = None
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    quantityOnHand: int | None = None
+    company: CompanyReference | None = None
+    transferBin: WarehouseBinReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WarehouseBinInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
     warehouse: WarehouseReference | None = None
+    inactiveFlag: bool | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WarehouseInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
     overallDefaultFlag: bool | None = None
+    company: CompanyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

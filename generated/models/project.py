@@ -46,380 +46,370 @@ from cwm_generated.models._shared import (
 
 class ConvertItem(CWModel):
     id: int | None = None
-    phase: ProjectPhaseReference | None = None
-    project: ProjectReference | None = None
     recordType: Literal["ProjectIssue", "ProjectTicket", "ServiceTicket"]
+    project: ProjectReference | None = None
+    phase: ProjectPhaseReference | None = None
     wbsCode: str | None = None
 
 
 class PhaseStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    boardAssociationIds: list[int] | None = None
-    closedFlag: bool | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 30;", max_length=30)
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
     collapsedFlag: bool | None = None
+    closedFlag: bool | None = None
+    boardAssociationIds: list[int] | None = None
+    statusIndicator: StatusIndicatorReference | None = None
     customStatusIndicatorName: str | None = Field(
         None, description="Required when statusIndicator is Custom. Max length: 30;", max_length=30
     )
-    defaultFlag: bool | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    name: str = Field(..., description=" Max length: 30;", max_length=30)
-    statusIndicator: StatusIndicatorReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PhaseStatusInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    boardAssociationIds: list[int] | None = None
-    closedFlag: bool | None = None
-    collapsedFlag: bool | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    collapsedFlag: bool | None = None
+    closedFlag: bool | None = None
+    boardAssociationIds: list[int] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PhaseStatusReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectBillingRate(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    activityClassRecId: int | None = None
-    hourlyRate: float | None = None
     id: int | None = None
+    projectRecId: int | None = None
+    hourlyRate: float | None = None
+    workRole: WorkRoleReference | None = None
+    activityClassRecId: int | None = None
     member: MemberReference | None = None
     memberRecId: int | None = None
-    projectRecId: int | None = None
-    workRole: WorkRoleReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectBoardKanbanSetting(CWModel):
-    color: str | None = Field(None, description=" Max length: 4;", max_length=4)
     id: int | None = None
-    lastUpdated: str | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    color: str | None = Field(None, description=" Max length: 4;", max_length=4)
     order: int | None = None
     statuses: list[ProjectBoardKanbanStatus] | None = None
     updatedBy: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    lastUpdated: str | None = None
 
 
 class ProjectBoardKanbanStatus(CWModel):
     id: int | None = None
-    name: str | None = None
-    order: int | None = None
     srStatusId: int | None = None
+    order: int | None = None
+    name: str | None = None
 
 
 class ProjectBoardTeam(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
-    department: SystemDepartmentReference | None = None
     id: int | None = None
-    location: SystemLocationReference | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectBoardTeamInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectBoardTeamMember(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     member: MemberReference
     projectRole: ProjectRoleReference
     workRole: WorkRoleReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectContact(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    contact: ContactReference
     id: int | None = None
     projectId: int | None = None
+    contact: ContactReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectNote(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    flagged: bool | None = None
     id: int | None = None
     projectId: int | None = None
     text: str
     type: NoteTypeReference | None = None
+    flagged: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectPhase(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    actualEnd: str | None = None
-    actualHours: float | None = None
-    actualStart: str | None = None
+    id: int | None = None
+    projectId: int | None = None
+    description: str = Field(..., description=" Max length: 100;", max_length=100)
+    board: ProjectBoardReference | None = None
+    status: PhaseStatusReference | None = None
     agreement: AgreementReference | None = None
-    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
+    opportunity: OpportunityReference | None = None
+    department: BillingUnitReference | None = None
+    parentPhase: ProjectPhaseReference | None = None
+    wbsCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
         None, description=" Required On Updates;"
     )
-    billPhaseClosedFlag: bool | None = Field(
-        None, description="This phase can only be billed after it has been closed."
+    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
+        None, description=" Required On Updates;"
     )
     billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
         None, description=" Required On Updates;"
     )
-    billProjectClosedFlag: bool | None = Field(
-        None, description="This phase can only be billed after the project has been closed."
-    )
+    markAsMilestoneFlag: bool | None = None
+    notes: str | None = None
+    deadlineDate: AwareDatetime | None = None
     billSeparatelyFlag: bool | None = None
-    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
-    )
-    billToCompany: CompanyReference | None = None
-    billToContact: ContactReference | None = None
-    billToSite: SiteReference | None = None
     billingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"] | None = Field(
         None, description="billingMethod is required if the phase billSeparatelyFlag is true."
     )
-    billingStartDate: AwareDatetime | None = None
-    billingTerms: BillingTermsReference | None = None
-    board: ProjectBoardReference | None = None
-    budgetHours: float | None = None
-    businessUnitId: int | None = None
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    deadlineDate: AwareDatetime | None = None
-    department: BillingUnitReference | None = None
-    description: str = Field(..., description=" Max length: 100;", max_length=100)
-    downpayment: float | None = None
-    endDate: str | None = None
-    estimatedExpenseCost: float | None = None
-    estimatedExpenseRevenue: float | None = None
-    estimatedProductCost: float | None = None
-    estimatedProductRevenue: float | None = None
-    estimatedTimeCost: float | None = None
-    estimatedTimeRevenue: float | None = None
-    hourlyRate: float | None = None
-    id: int | None = None
-    locationId: int | None = None
-    markAsMilestoneFlag: bool | None = None
-    notes: str | None = None
-    opportunity: OpportunityReference | None = None
-    parentPhase: ProjectPhaseReference | None = None
-    poAmount: float | None = None
-    poNumber: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    projectId: int | None = None
-    scheduledEnd: str | None = None
     scheduledHours: float | None = None
     scheduledStart: str | None = None
+    scheduledEnd: str | None = None
+    actualHours: float | None = None
+    actualStart: str | None = None
+    actualEnd: str | None = None
+    budgetHours: float | None = None
+    startDate: str | None = None
+    endDate: str | None = None
+    locationId: int | None = None
+    businessUnitId: int | None = None
+    hourlyRate: float | None = None
+    billingStartDate: AwareDatetime | None = None
+    billPhaseClosedFlag: bool | None = Field(
+        None, description="This phase can only be billed after it has been closed."
+    )
+    billProjectClosedFlag: bool | None = Field(
+        None, description="This phase can only be billed after the project has been closed."
+    )
+    downpayment: float | None = None
+    poNumber: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    poAmount: float | None = None
+    estimatedTimeCost: float | None = None
+    estimatedExpenseCost: float | None = None
+    estimatedProductCost: float | None = None
+    estimatedTimeRevenue: float | None = None
+    estimatedExpenseRevenue: float | None = None
+    estimatedProductRevenue: float | None = None
+    currency: CurrencyReference | None = None
+    billToCompany: CompanyReference | None = None
+    billToContact: ContactReference | None = None
+    billToSite: SiteReference | None = None
     shipToCompany: CompanyReference | None = None
     shipToContact: ContactReference | None = None
     shipToSite: SiteReference | None = None
-    startDate: str | None = None
-    status: PhaseStatusReference | None = None
+    billingTerms: BillingTermsReference | None = None
     taxCode: TaxCodeReference | None = None
-    wbsCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class ProjectRoleReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectSecurityRole(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultContactFlag: bool | None = None
     id: int | None = None
-    managerRoleFlag: bool | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
+    managerRoleFlag: bool | None = None
+    defaultContactFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectSecurityRoleInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultContactFlag: bool | None = None
     id: int | None = None
-    managerRoleFlag: bool | None = None
     name: str | None = None
+    managerRoleFlag: bool | None = None
+    defaultContactFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectSecurityRoleSetting(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addLevel: Literal["None", "My", "All"] | None = None
-    deleteLevel: Literal["None", "My", "All"] | None = None
-    editLevel: Literal["None", "My", "All"] | None = None
     id: int | None = None
+    addLevel: Literal["None", "My", "All"] | None = None
+    editLevel: Literal["None", "My", "All"] | None = None
+    deleteLevel: Literal["None", "My", "All"] | None = None
     inquireLevel: Literal["None", "My", "All"] | None = None
     moduleIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
     myFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 30;", max_length=30)
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    noTimeFlag: bool | None = None
     closedFlag: bool | None = None
+    statusIndicator: StatusIndicatorReference | None = None
     customStatusIndicatorName: str | None = Field(
         None, description="Required when statusIndicator is Custom. Max length: 30;", max_length=30
     )
-    defaultFlag: bool | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    name: str = Field(..., description=" Max length: 30;", max_length=30)
-    noTimeFlag: bool | None = None
-    statusIndicator: StatusIndicatorReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectStatusInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    closedFlag: bool | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
     noTimeFlag: bool | None = None
+    closedFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectTeamMember(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    endDate: AwareDatetime | None = None
-    hours: float | None = None
     id: int | None = None
-    member: MemberReference
     projectId: int | None = None
+    hours: float | None = None
+    member: MemberReference
     projectRole: ProjectRoleReference
-    startDate: AwareDatetime | None = None
     workRole: WorkRoleReference | None = None
+    startDate: AwareDatetime | None = None
+    endDate: AwareDatetime | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectTemplate(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    connectWiseId: str | None = None
-    description: str | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 200;", max_length=200)
+    description: str | None = None
+    connectWiseId: str | None = None
     type: ProjectTypeReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectTemplatePhase(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    budgetHours: float | None = None
-    connectWiseId: str | None = None
-    description: str | None = None
     id: int | None = None
-    markAsMilestone: bool | None = None
-    notes: str | None = None
-    parentConnectWiseId: str | None = None
-    parentId: int | None = None
-    parentPhase: int | None = None
-    phaseBilledSeparately: bool | None = None
     templateRecId: int | None = None
+    parentPhase: int | None = None
+    description: str | None = None
+    budgetHours: float | None = None
+    notes: str | None = None
+    markAsMilestone: bool | None = None
+    phaseBilledSeparately: bool | None = None
     wbsCode: str | None = None
+    connectWiseId: str | None = None
+    parentId: int | None = None
+    parentConnectWiseId: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectTemplatePhaseReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectTemplateTask(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    code: ServiceCodeReference | None = None
-    connectWiseId: str | None = None
-    description: str | None = None
-    grandParentConnectWiseId: str | None = None
-    grandParentId: int | None = None
     id: int | None = None
-    parentConnectWiseId: str | None = None
-    parentId: int | None = None
-    sequence: int | None = None
-    summary: str | None = None
     ticketId: int | None = None
+    sequence: int | None = None
+    description: str | None = None
+    connectWiseId: str | None = None
+    parentId: int | None = None
+    grandParentId: int | None = None
+    parentConnectWiseId: str | None = None
+    grandParentConnectWiseId: str | None = None
+    summary: str | None = None
+    code: ServiceCodeReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectTemplateTicket(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    billSeparatelyFlag: bool | None = None
-    budgetHours: float | None = None
-    connectWiseId: str | None = None
-    description: str = Field(..., description=" Max length: 100;", max_length=100)
-    duration: int | None = None
     id: int | None = None
+    projectTemplateId: int | None = None
+    projectTemplatePhaseId: int | None = None
+    lineNumber: float | None = None
+    description: str = Field(..., description=" Max length: 100;", max_length=100)
+    connectWiseId: str | None = None
+    parentId: int | None = None
+    parentConnectWiseId: str | None = None
+    projectTemplatePhaseCwId: str | None = None
+    notes: str | None = None
     internalAnalysis: str | None = None
+    resolution: str | None = None
+    budgetHours: float | None = None
+    duration: int | None = None
+    wbsCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    billSeparatelyFlag: bool | None = None
+    markAsMilestoneFlag: bool | None = None
+    recordType: str | None = Field(None, description=" Max length: 1;", max_length=1)
+    pmTmpProjectRecID: int | None = None
+    predecessorType: Literal["Ticket", "Phase"] | None = None
+    predecessorId: int | None = None
+    predecessorClosedFlag: bool | None = None
     lagDays: int | None = None
     lagNonworkingDaysFlag: bool | None = None
-    lineNumber: float | None = None
-    markAsMilestoneFlag: bool | None = None
-    notes: str | None = None
-    parentConnectWiseId: str | None = None
-    parentId: int | None = None
-    pmTmpProjectRecID: int | None = None
-    predecessorClosedFlag: bool | None = None
-    predecessorId: int | None = None
-    predecessorType: Literal["Ticket", "Phase"] | None = None
     priority: PriorityReference | None = None
-    projectTemplateId: int | None = None
-    projectTemplatePhaseCwId: str | None = None
-    projectTemplatePhaseId: int | None = None
-    recordType: str | None = Field(None, description=" Max length: 1;", max_length=1)
-    resolution: str | None = None
     source: ServiceSourceReference | None = None
-    wbsCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
     workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectTemplateWorkPlan(CWModel):
-    phases: list[TemplatePhase] | None = None
     templateId: int | None = None
+    phases: list[TemplatePhase] | None = None
 
 
 class ProjectTicket(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    actualHours: float | None = None
+    id: int | None = None
+    summary: str = Field(..., description=" Max length: 100;", max_length=100)
+    isIssueFlag: bool | None = None
+    board: BoardReference | None = None
+    status: ServiceStatusReference | None = None
+    workRole: WorkRoleReference | None = None
+    workType: WorkTypeReference | None = None
+    project: ProjectReference | None = None
+    phase: ProjectPhaseReference
+    wbsCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    company: CompanyReference | None = None
+    site: SiteReference | None = None
+    siteName: str | None = Field(None, description=" Max length: 50;", max_length=50)
     addressLine1: str | None = Field(None, description=" Max length: 50;", max_length=50)
     addressLine2: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    city: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    stateIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    country: CountryReference | None = None
+    contact: ContactReference | None = None
+    contactName: str | None = Field(None, description=" Max length: 62;", max_length=62)
+    contactPhoneNumber: str | None = Field(None, description=" Max length: 20;", max_length=20)
+    contactPhoneExtension: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    contactEmailAddress: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    type: ServiceTypeReference | None = None
+    subType: ServiceSubTypeReference | None = None
+    item: ServiceItemReference | None = None
+    owner: MemberReference | None = None
+    priority: PriorityReference | None = None
+    serviceLocation: ServiceLocationReference | None = None
+    source: ServiceSourceReference | None = None
+    requiredDate: AwareDatetime | None = None
+    budgetHours: float | None = None
+    opportunity: OpportunityReference | None = None
     agreement: AgreementReference | None = None
     agreementType: str | None = None
-    allowAllClientsPortalView: bool | None = None
-    approved: bool | None = None
-    automaticEmailCc: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    automaticEmailCcFlag: bool | None = None
-    automaticEmailContactFlag: bool | None = None
-    automaticEmailResourceFlag: bool | None = None
-    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    board: BoardReference | None = None
-    budgetHours: float | None = None
-    city: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    closedBy: str | None = None
-    closedDate: str | None = None
-    closedFlag: bool | None = None
-    company: CompanyReference | None = None
-    contact: ContactReference | None = None
-    contactEmailAddress: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    contactEmailLookup: str | None = None
-    contactName: str | None = Field(None, description=" Max length: 62;", max_length=62)
-    contactPhoneExtension: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    contactPhoneNumber: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    country: CountryReference | None = None
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    customerUpdatedFlag: bool | None = None
-    department: SystemDepartmentReference | None = None
-    duration: int | None = None
-    estimatedStartDate: AwareDatetime | None = None
-    id: int | None = None
-    initialDescription: str | None = Field(
-        None, description="Only available for POST, will not be returned in the response."
-    )
-    initialInternalAnalysis: str | None = Field(
-        None, description="Only available for POST, will not be returned in the response."
-    )
-    initialResolution: str | None = Field(
-        None, description="Only available for POST, will not be returned in the response."
-    )
-    isIssueFlag: bool | None = None
-    item: ServiceItemReference | None = None
     knowledgeBaseCategoryId: int | None = None
+    knowledgeBaseSubCategoryId: int | None = None
     knowledgeBaseLinkId: int | None = None
     knowledgeBaseLinkType: (
         Literal[
@@ -432,162 +422,172 @@ class ProjectTicket(CWModel):
         ]
         | None
     ) = None
-    knowledgeBaseSubCategoryId: int | None = None
+    allowAllClientsPortalView: bool | None = None
+    customerUpdatedFlag: bool | None = None
+    automaticEmailContactFlag: bool | None = None
+    automaticEmailResourceFlag: bool | None = None
+    automaticEmailCcFlag: bool | None = None
+    automaticEmailCc: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    closedDate: str | None = None
+    closedBy: str | None = None
+    closedFlag: bool | None = None
+    actualHours: float | None = None
+    approved: bool | None = None
+    subBillingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"] | None = (
+        None
+    )
+    subBillingAmount: float | None = None
+    subDateAccepted: str | None = None
+    resources: str | None = None
+    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    predecessorType: Literal["Ticket", "Phase"] | None = None
+    predecessorId: int | None = None
+    predecessorClosedFlag: bool | None = None
     lagDays: int | None = None
     lagNonworkingDaysFlag: bool | None = None
+    estimatedStartDate: AwareDatetime | None = None
     location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    duration: int | None = None
+    scheduleStartDate: AwareDatetime | None = None
+    scheduleEndDate: AwareDatetime | None = None
     mobileGuid: UUID | None = None
-    opportunity: OpportunityReference | None = None
-    owner: MemberReference | None = None
-    phase: ProjectPhaseReference
-    predecessorClosedFlag: bool | None = None
-    predecessorId: int | None = None
-    predecessorType: Literal["Ticket", "Phase"] | None = None
-    priority: PriorityReference | None = None
+    currency: CurrencyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    tasks: list[TicketTask] | None = None
+    initialDescription: str | None = Field(
+        None, description="Only available for POST, will not be returned in the response."
+    )
+    initialInternalAnalysis: str | None = Field(
+        None, description="Only available for POST, will not be returned in the response."
+    )
+    initialResolution: str | None = Field(
+        None, description="Only available for POST, will not be returned in the response."
+    )
+    contactEmailLookup: str | None = None
     processNotifications: bool | None = Field(
         None,
         description="Can be set to false to skip notification processing when adding or updating a ticket (Defaults to True).",
     )
-    project: ProjectReference | None = None
-    requiredDate: AwareDatetime | None = None
-    resources: str | None = None
-    scheduleEndDate: AwareDatetime | None = None
-    scheduleStartDate: AwareDatetime | None = None
-    serviceLocation: ServiceLocationReference | None = None
-    site: SiteReference | None = None
-    siteName: str | None = Field(None, description=" Max length: 50;", max_length=50)
     skipCallback: bool | None = None
-    source: ServiceSourceReference | None = None
-    stateIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    status: ServiceStatusReference | None = None
-    subBillingAmount: float | None = None
-    subBillingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"] | None = (
-        None
-    )
-    subDateAccepted: str | None = None
-    subType: ServiceSubTypeReference | None = None
-    summary: str = Field(..., description=" Max length: 100;", max_length=100)
-    tasks: list[TicketTask] | None = None
-    type: ServiceTypeReference | None = None
-    wbsCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    workRole: WorkRoleReference | None = None
-    workType: WorkTypeReference | None = None
-    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    customFields: list[CustomFieldValue] | None = None
 
 
 class ProjectTicketNote(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    bundledFlag: bool | None = None
-    contact: ContactReference | None = None
-    detailDescriptionFlag: bool | None = None
     id: int | None = None
-    internalAnalysisFlag: bool | None = None
-    issueFlag: bool | None = None
-    member: MemberReference | None = None
-    mergedFlag: bool | None = None
     noteType: Literal["TicketNote", "TimeEntryNote", "MeetingNote"] | None = None
-    originalAuthor: str | None = None
-    resolutionFlag: bool | None = None
-    text: str | None = None
     ticket: TicketReference | None = None
-    timeEnd: AwareDatetime | None = None
+    text: str | None = None
+    detailDescriptionFlag: bool | None = None
+    internalAnalysisFlag: bool | None = None
+    resolutionFlag: bool | None = None
     timeStart: AwareDatetime | None = None
+    timeEnd: AwareDatetime | None = None
+    bundledFlag: bool | None = None
+    mergedFlag: bool | None = None
+    issueFlag: bool | None = None
+    originalAuthor: str | None = None
+    member: MemberReference | None = None
+    contact: ContactReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
+    name: str = Field(..., description=" Max length: 30;", max_length=30)
+    defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
     integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    name: str = Field(..., description=" Max length: 30;", max_length=30)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProjectWorkplan(CWModel):
-    phases: list[ProjectWorkplanProjectPhase] | None = None
     projectId: int | None = None
+    phases: list[ProjectWorkplanProjectPhase] | None = None
 
 
 class ProjectWorkplanProjectPhase(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    actualHours: float | None = None
-    billPhaseSeparately: bool | None = None
-    billableHours: float | None = None
-    budgetHours: float | None = None
-    customFields: list[CustomFieldValue] | None = None
-    description: str | None = None
-    endDate: str | None = None
     id: int | None = None
+    projectId: int | None = None
+    description: str | None = None
+    status: PhaseStatusReference | None = None
+    parentPhase: ProjectPhaseReference | None = None
+    wbsCode: str | None = None
     markAsMilestoneFlag: bool | None = None
     notes: str | None = None
-    parentPhase: ProjectPhaseReference | None = None
-    projectId: int | None = None
-    scheduled_Duration: int | None = None
-    scheduled_End: str | None = None
+    startDate: str | None = None
+    endDate: str | None = None
+    budgetHours: float | None = None
+    actualHours: float | None = None
+    billableHours: float | None = None
     scheduled_Hours: float | None = None
     scheduled_Start: str | None = None
-    startDate: str | None = None
-    status: PhaseStatusReference | None = None
-    wbsCode: str | None = None
+    scheduled_End: str | None = None
+    scheduled_Duration: int | None = None
+    billPhaseSeparately: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class StatusIndicator(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    color: str | None = None
-    icon: str | None = None
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    color: str | None = None
+    icon: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TemplatePhase(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    billPhaseSeparately: bool | None = None
-    description: str | None = None
-    id: int | None = None
-    markAsMilestoneFlag: bool | None = None
-    notes: str | None = None
     parentPhase: ProjectTemplatePhaseReference | None = None
+    id: int | None = None
     templateId: int | None = None
+    description: str | None = None
+    notes: str | None = None
+    markAsMilestoneFlag: bool | None = None
+    billPhaseSeparately: bool | None = None
     wbsCode: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TicketNote(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    contact: ContactReference | None = None
-    customerUpdatedFlag: bool | None = None
-    detailDescriptionFlag: bool | None = None
-    externalFlag: bool | None = None
     id: int | None = None
+    ticketId: int | None = None
+    text: str | None = None
+    detailDescriptionFlag: bool | None = None
     internalAnalysisFlag: bool | None = None
-    internalFlag: bool | None = None
+    resolutionFlag: bool | None = None
     issueFlag: bool | None = None
     member: MemberReference | None = None
+    contact: ContactReference | None = None
+    customerUpdatedFlag: bool | None = None
     processNotifications: bool | None = None
-    resolutionFlag: bool | None = None
-    text: str | None = None
-    ticketId: int | None = None
+    internalFlag: bool | None = None
+    externalFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TicketTask(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    ticketId: int | None = None
+    notes: str | None = None
+    closedFlag: bool | None = None
+    priority: int | None = None
+    schedule: ScheduleEntryReference | None = None
+    code: ServiceCodeReference | None = None
+    member: MemberReference | None = None
+    resolution: str | None = None
+    summary: str | None = None
     childScheduleAction: Literal["Transfer", "Delete", "Done"] | None = None
     childTicketId: int | None = None
-    closedFlag: bool | None = None
-    code: ServiceCodeReference | None = None
-    id: int | None = None
-    member: MemberReference | None = None
-    notes: str | None = None
-    priority: int | None = None
-    resolution: str | None = None
-    schedule: ScheduleEntryReference | None = None
-    summary: str | None = None
-    ticketId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

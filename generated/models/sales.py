@@ -46,709 +46,709 @@ from cwm_generated.models._shared import (
 
 
 class Activity(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreement: AgreementReference | None = None
-    assignTo: MemberReference
-    assignedBy: MemberReference | None = None
-    campaign: CampaignReference | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 100;", max_length=100)
+    type: ActivityTypeReference | None = None
     company: CompanyReference | None = None
     contact: ContactReference | None = None
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    dateEnd: AwareDatetime | None = None
-    dateStart: AwareDatetime | None = None
-    email: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    id: int | None = None
-    mobileGuid: UUID | None = None
-    name: str = Field(..., description=" Max length: 100;", max_length=100)
-    notes: str | None = None
-    notifyFlag: bool | None = None
-    opportunity: OpportunityReference | None = None
     phoneNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
-    reminder: ReminderReference | None = None
-    scheduleStatus: ScheduleStatusReference | None = None
+    email: str | None = Field(None, description=" Max length: 250;", max_length=250)
     status: ActivityStatusReference | None = None
+    opportunity: OpportunityReference | None = None
     ticket: TicketReference | None = None
-    type: ActivityTypeReference | None = None
+    agreement: AgreementReference | None = None
+    campaign: CampaignReference | None = None
+    notes: str | None = None
+    dateStart: AwareDatetime | None = None
+    dateEnd: AwareDatetime | None = None
+    assignedBy: MemberReference | None = None
+    assignTo: MemberReference
+    scheduleStatus: ScheduleStatusReference | None = None
+    reminder: ReminderReference | None = None
     where: ServiceLocationReference | None = None
+    notifyFlag: bool | None = None
+    mobileGuid: UUID | None = None
+    currency: CurrencyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class ActivityStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    closedFlag: bool | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
     spawnFollowupFlag: bool | None = None
+    closedFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ActivityStatusInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str | None = None
+    inactiveFlag: bool | None = None
     closedFlag: bool | None = None
     defaultFlag: bool | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ActivityType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
-    emailFlag: bool | None = None
-    historyFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
-    memoFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     points: int | None = None
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    emailFlag: bool | None = None
+    memoFlag: bool | None = None
+    historyFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AgreementRevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CampaignReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Commission(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    member: MemberReference
+    commissionPercent: float | None = None
+    dateStart: AwareDatetime | None = None
+    dateEnd: AwareDatetime | None = None
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    company: CompanyReference | None = None
+    site: SiteReference | None = None
     agreement: AgreementReference | None = None
-    agreementType: AgreementTypeReference | None = None
-    agreementsFlag: bool | None = None
+    project: ProjectReference | None = None
+    serviceBoard: BoardReference | None = None
+    ticket: TicketReference | None = None
+    territory: SystemLocationReference | None = None
     billingMethod: (
         Literal["Agreement", "CreditMemo", "DownPayment", "Miscellaneous", "Progress", "Standard"]
         | None
     ) = None
-    commissionBasis: Literal["GrossProfit", "SalesAmount"] | None = None
-    commissionPercent: float | None = None
-    company: CompanyReference | None = None
-    dateEnd: AwareDatetime | None = None
-    dateStart: AwareDatetime | None = None
-    department: SystemDepartmentReference | None = None
-    id: int | None = None
-    invoiceOption: Literal["AllInvoices", "PaidInvoices"] | None = None
-    item: IvItemReference | None = None
-    location: SystemLocationReference | None = None
-    member: MemberReference
-    myOpportunitiesFlag: bool | None = None
+    serviceType: ServiceTypeReference | None = None
+    projectBoard: ProjectBoardReference | None = None
+    projectType: ProjectTypeReference | None = None
+    agreementType: AgreementTypeReference | None = None
     numberOfMonths: int | None = None
     productCategory: ProductCategoryReference | None = None
     productSubCategory: ProductSubCategoryReference | None = None
-    productsFlag: bool | None = None
-    project: ProjectReference | None = None
-    projectBoard: ProjectBoardReference | None = None
-    projectType: ProjectTypeReference | None = None
-    serviceBoard: BoardReference | None = None
-    serviceType: ServiceTypeReference | None = None
+    item: IvItemReference | None = None
+    commissionBasis: Literal["GrossProfit", "SalesAmount"] | None = None
+    invoiceOption: Literal["AllInvoices", "PaidInvoices"] | None = None
     servicesFlag: bool | None = None
-    site: SiteReference | None = None
-    territory: SystemLocationReference | None = None
-    ticket: TicketReference | None = None
+    agreementsFlag: bool | None = None
+    productsFlag: bool | None = None
+    myOpportunitiesFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConversionTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ExpenseRevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Forecast(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementRevenue: AgreementRevenueReference | None = None
-    billingTerms: BillingTermsReference | None = None
-    currency: CurrencyReference | None = None
-    expectedProbability: int | None = None
-    expenseRevenue: ExpenseRevenueReference | None = None
-    forecastItems: list[ForecastItem] | None = None
-    forecastRevenueTotals: ForecastRevenueReference | None = None
-    forecastTotalWithTaxes: float | None = None
     id: int | None = None
+    forecastItems: list[ForecastItem] | None = None
+    productRevenue: ProductRevenueReference | None = None
+    serviceRevenue: ServiceRevenueReference | None = None
+    agreementRevenue: AgreementRevenueReference | None = None
+    timeRevenue: TimeRevenueReference | None = None
+    expenseRevenue: ExpenseRevenueReference | None = None
+    forecastRevenueTotals: ForecastRevenueReference | None = None
     inclusiveRevenueTotals: InclusiveRevenueReference | None = None
+    recurringTotal: float | None = None
+    wonRevenue: WonRevenueReference | None = None
     lostRevenue: LostRevenueReference | None = None
     openRevenue: OpenRevenueReference | None = None
     otherRevenue1: Other1RevenueReference | None = None
     otherRevenue2: Other2RevenueReference | None = None
-    productRevenue: ProductRevenueReference | None = None
-    recurringTotal: float | None = None
     salesTaxRevenue: float | None = None
-    serviceRevenue: ServiceRevenueReference | None = None
+    forecastTotalWithTaxes: float | None = None
+    expectedProbability: int | None = None
     taxCode: TaxCodeReference | None = None
-    timeRevenue: TimeRevenueReference | None = None
-    wonRevenue: WonRevenueReference | None = None
+    billingTerms: BillingTermsReference | None = None
+    currency: CurrencyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ForecastItem(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    billCycle: BillingCycleReference | None = None
+    id: int | None = None
+    forecastDescription: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    opportunity: OpportunityReference
+    quantity: float | None = None
+    status: OpportunityStatusReference
     catalogItem: IvItemReference | None = None
+    productDescription: str | None = None
+    productClass: str | None = None
+    revenue: float | None = None
     cost: float | None = None
+    margin: float | None = None
+    percentage: int | None = None
+    includeFlag: bool | None = None
+    quoteWerksDocNo: str | None = Field(None, description=" Max length: 20;", max_length=20)
+    quoteWerksDocName: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    quoteWerksQuantity: int | None = None
+    forecastType: Literal["Other1", "Other2", "Agreement", "Product", "Service"]
+    linkFlag: bool | None = None
+    recurringRevenue: float | None = None
+    recurringCost: float | None = None
+    recurringDateStart: AwareDatetime | None = None
+    recurringDateEnd: AwareDatetime | None = None
+    billCycle: BillingCycleReference | None = None
     cycleBasis: str | None = None
     cycles: int | None = None
-    forecastDescription: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    forecastType: Literal["Other1", "Other2", "Agreement", "Product", "Service"]
-    id: int | None = None
-    includeFlag: bool | None = None
-    linkFlag: bool | None = None
-    margin: float | None = None
-    opportunity: OpportunityReference
-    percentage: int | None = None
-    productClass: str | None = None
-    productDescription: str | None = None
-    quantity: float | None = None
-    quoteWerksDocName: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    quoteWerksDocNo: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    quoteWerksQuantity: int | None = None
-    recurringCost: float | None = None
-    recurringDateEnd: AwareDatetime | None = None
-    recurringDateStart: AwareDatetime | None = None
     recurringFlag: bool | None = None
-    recurringRevenue: float | None = None
-    revenue: float | None = None
     sequenceNumber: float | None = None
-    status: OpportunityStatusReference
     subNumber: int | None = None
     taxableFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ForecastRevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InclusiveRevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LostRevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpenRevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Opportunity(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 100;", max_length=100)
+    expectedCloseDate: AwareDatetime | None = Field(None, description=" Required On Updates;")
+    type: OpportunityTypeReference | None = None
+    stage: OpportunityStageReference | None = None
+    status: OpportunityStatusReference | None = None
+    priority: OpportunityPriorityReference | None = None
+    notes: str | None = None
+    probability: OpportunityProbabilityReference | None = None
+    source: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    rating: OpportunityRatingReference | None = None
+    campaign: CampaignReference | None = None
+    primarySalesRep: MemberReference
+    secondarySalesRep: MemberReference | None = None
+    locationId: int | None = Field(None, description=" Required On Updates;")
+    businessUnitId: int | None = Field(None, description=" Required On Updates;")
+    company: CompanyReference
+    contact: ContactReference
+    site: SiteReference | None = None
+    customerPO: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    pipelineChangeDate: AwareDatetime | None = None
+    dateBecameLead: AwareDatetime | None = None
+    closedDate: AwareDatetime | None = None
+    closedBy: MemberReference | None = None
+    totalSalesTax: float | None = None
+    shipToCompany: CompanyReference | None = None
+    shipToContact: ContactReference | None = None
+    shipToSite: SiteReference | None = None
     billToCompany: CompanyReference | None = None
     billToContact: ContactReference | None = None
     billToSite: SiteReference | None = None
     billingTerms: BillingTermsReference | None = None
-    businessUnitId: int | None = Field(None, description=" Required On Updates;")
-    campaign: CampaignReference | None = None
-    closedBy: MemberReference | None = None
-    closedDate: AwareDatetime | None = None
-    company: CompanyReference
-    companyLocationId: int | None = None
-    contact: ContactReference
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    customerPO: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    dateBecameLead: AwareDatetime | None = None
-    expectedCloseDate: AwareDatetime | None = Field(None, description=" Required On Updates;")
-    id: int | None = None
-    locationId: int | None = Field(None, description=" Required On Updates;")
-    name: str = Field(..., description=" Max length: 100;", max_length=100)
-    notes: str | None = None
-    pipelineChangeDate: AwareDatetime | None = None
-    primarySalesRep: MemberReference
-    priority: OpportunityPriorityReference | None = None
-    probability: OpportunityProbabilityReference | None = None
-    rating: OpportunityRatingReference | None = None
-    secondarySalesRep: MemberReference | None = None
-    shipToCompany: CompanyReference | None = None
-    shipToContact: ContactReference | None = None
-    shipToSite: SiteReference | None = None
-    site: SiteReference | None = None
-    source: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    stage: OpportunityStageReference | None = None
-    status: OpportunityStatusReference | None = None
     taxCode: TaxCodeReference | None = None
+    currency: CurrencyReference | None = None
+    companyLocationId: int | None = None
     technicalContact: ContactReference | None = None
-    totalSalesTax: float | None = None
-    type: OpportunityTypeReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class OpportunityContact(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference | None = None
-    contact: ContactReference
-    emailAddress: str | None = None
     id: int | None = None
+    contact: ContactReference
+    company: CompanyReference | None = None
+    role: OpportunitySalesRoleReference | None = None
     notes: str | None = None
+    referralFlag: bool | None = None
     opportunityId: int | None = None
     phoneNumber: str | None = None
-    referralFlag: bool | None = None
-    role: OpportunitySalesRoleReference | None = None
+    emailAddress: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityNote(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    enteredBy: str | None = None
-    flagged: bool | None = None
     id: int | None = None
-    mobileGuid: UUID | None = None
     opportunityId: int | None = None
-    text: str
     type: NoteTypeReference | None = None
+    text: str
+    flagged: bool | None = None
+    enteredBy: str | None = None
+    mobileGuid: UUID | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityPriorityReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityProbabilityReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityRating(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     sortOrder: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityRatingInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
     sortOrder: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityRatingReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunitySalesRoleReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityStage(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    color: str | None = Field(None, description=" Max length: 25;", max_length=25)
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     probability: OpportunityProbabilityReference | None = None
+    color: str | None = Field(None, description=" Max length: 25;", max_length=25)
     sequenceNumber: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityStageInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    color: str | None = None
     id: int | None = None
     name: str | None = None
     probability: OpportunityProbabilityReference | None = None
+    color: str | None = None
     sequenceNumber: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityStageReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    closedFlag: bool | None = None
-    dateEntered: AwareDatetime | None = None
-    defaultFlag: bool | None = None
-    enteredBy: str | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
-    lostFlag: bool | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     wonFlag: bool | None = None
+    lostFlag: bool | None = None
+    closedFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    defaultFlag: bool | None = None
+    enteredBy: str | None = None
+    dateEntered: AwareDatetime | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityStatusInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    closedFlag: bool | None = None
     id: int | None = None
+    closedFlag: bool | None = None
     inactiveFlag: bool | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityToAgreementConversion(CWModel):
     agreementId: int | None = None
+    name: str | None = None
+    type: AgreementTypeReference | None = None
+    startDate: str | None = None
+    endDate: str | None = None
+    noEndingDateFlag: bool | None = None
     billCycleId: int | None = None
     billOneTimeFlag: bool | None = None
-    businessUnitId: int | None = None
-    endDate: str | None = None
-    includeAllDocumentsFlag: bool | None = None
-    includeAllNotesFlag: bool | None = None
-    includeAllProductsFlag: bool | None = None
-    includeDocumentIds: list[int] | None = None
-    includeNoteIds: list[int] | None = None
-    includeProductIds: list[int] | None = None
     locationId: int | None = None
-    name: str | None = None
-    noEndingDateFlag: bool | None = None
-    startDate: str | None = None
-    type: AgreementTypeReference | None = None
+    businessUnitId: int | None = None
+    includeAllNotesFlag: bool | None = None
+    includeAllDocumentsFlag: bool | None = None
+    includeAllProductsFlag: bool | None = None
+    includeNoteIds: list[int] | None = None
+    includeDocumentIds: list[int] | None = None
+    includeProductIds: list[int] | None = None
 
 
 class OpportunityToProjectConversion(CWModel):
-    board: ProjectBoardReference | None = None
-    businessUnitId: int | None = None
-    estimatedEnd: str | None = None
-    estimatedStart: str | None = None
-    includeAllDocumentsFlag: bool | None = None
-    includeAllNotesFlag: bool | None = None
-    includeAllProductsFlag: bool | None = None
-    includeDocumentIds: list[int] | None = None
-    includeNoteIds: list[int] | None = None
-    includeProductIds: list[int] | None = None
-    locationId: int | None = None
-    manager: MemberReference | None = None
-    name: str | None = None
     projectId: int | None = None
+    name: str | None = None
     status: ProjectStatusReference | None = None
+    locationId: int | None = None
+    businessUnitId: int | None = None
+    board: ProjectBoardReference | None = None
+    manager: MemberReference | None = None
+    estimatedStart: str | None = None
+    estimatedEnd: str | None = None
+    includeAllNotesFlag: bool | None = None
+    includeAllDocumentsFlag: bool | None = None
+    includeAllProductsFlag: bool | None = None
+    includeNoteIds: list[int] | None = None
+    includeDocumentIds: list[int] | None = None
+    includeProductIds: list[int] | None = None
 
 
 class OpportunityToSalesOrderConversion(CWModel):
-    includeAllDocumentsFlag: bool | None = None
-    includeAllNotesFlag: bool | None = None
-    includeAllProductsFlag: bool | None = None
-    includeDocumentIds: list[int] | None = None
-    includeNoteIds: list[int] | None = None
-    includeProductIds: list[int] | None = None
-    name: str | None = None
     salesOrderId: int | None = None
+    name: str | None = None
+    includeAllNotesFlag: bool | None = None
+    includeAllDocumentsFlag: bool | None = None
+    includeAllProductsFlag: bool | None = None
+    includeNoteIds: list[int] | None = None
+    includeDocumentIds: list[int] | None = None
+    includeProductIds: list[int] | None = None
 
 
 class OpportunityToServiceTicketConversion(CWModel):
-    includeAllDocumentsFlag: bool | None = None
-    includeAllNotesFlag: bool | None = None
-    includeAllProductsFlag: bool | None = None
-    includeDocumentIds: list[int] | None = None
-    includeNoteIds: list[int] | None = None
-    includeProductIds: list[int] | None = None
-    summary: str | None = None
     ticketId: int | None = None
+    summary: str | None = None
+    includeAllNotesFlag: bool | None = None
+    includeAllDocumentsFlag: bool | None = None
+    includeAllProductsFlag: bool | None = None
+    includeNoteIds: list[int] | None = None
+    includeDocumentIds: list[int] | None = None
+    includeProductIds: list[int] | None = None
 
 
 class OpportunityType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str = Field(..., description=" Max length: 50;", max_length=50)
     id: int | None = None
+    description: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str | None = None
     id: int | None = None
+    description: str | None = None
     inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OpportunityTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Order(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    billClosedFlag: bool | None = None
-    billShippedFlag: bool | None = None
-    billToCompany: CompanyReference | None = None
-    billToContact: ContactReference | None = None
-    billToSite: SiteReference | None = None
-    billingTerms: BillingTermsReference | None = None
-    bottomCommentFlag: bool | None = None
-    company: CompanyReference
-    companyLocation: SystemLocationReference | None = None
-    configIds: list[int] | None = None
-    contact: ContactReference | None = None
-    currency: CurrencyReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    department: SystemDepartmentReference | None = None
-    description: str | None = None
-    documentIds: list[int] | None = None
-    dueDate: AwareDatetime | None = None
-    email: str | None = None
     id: int | None = None
-    invoiceIds: list[int] | None = None
-    location: SystemLocationReference | None = None
-    notes: str | None = None
-    opportunity: OpportunityReference | None = None
-    orderDate: AwareDatetime | None = None
+    company: CompanyReference
+    contact: ContactReference | None = None
     phone: str | None = None
     phoneExt: str | None = None
+    email: str | None = None
+    site: SiteReference | None = None
+    status: OrderStatusReference
+    opportunity: OpportunityReference | None = None
+    orderDate: AwareDatetime | None = None
+    dueDate: AwareDatetime | None = None
+    billingTerms: BillingTermsReference | None = None
+    taxCode: TaxCodeReference | None = None
     poNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    productIds: list[int] | None = None
-    restrictDownpaymentFlag: bool | None = None
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
     salesRep: MemberReference
+    notes: str | None = None
+    billClosedFlag: bool | None = None
+    billShippedFlag: bool | None = None
+    restrictDownpaymentFlag: bool | None = None
+    description: str | None = None
+    topCommentFlag: bool | None = None
+    bottomCommentFlag: bool | None = None
     shipToCompany: CompanyReference | None = None
     shipToContact: ContactReference | None = None
     shipToSite: SiteReference | None = None
-    site: SiteReference | None = None
-    status: OrderStatusReference
-    subTotal: float | None = None
-    taxCode: TaxCodeReference | None = None
-    taxTotal: float | None = None
-    topCommentFlag: bool | None = None
+    billToCompany: CompanyReference | None = None
+    billToContact: ContactReference | None = None
+    billToSite: SiteReference | None = None
+    productIds: list[int] | None = None
+    documentIds: list[int] | None = None
+    invoiceIds: list[int] | None = None
+    configIds: list[int] | None = None
     total: float | None = None
+    taxTotal: float | None = None
+    currency: CurrencyReference | None = None
+    companyLocation: SystemLocationReference | None = None
+    subTotal: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    customFields: list[CustomFieldValue] | None = None
 
 
 class OrderStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    closedFlag: bool | None = None
-    defaultFlag: bool | None = None
-    emailTemplate: OrderStatusEmailTemplateReference | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
     sortOrder: int | None = None
+    closedFlag: bool | None = None
+    emailTemplate: OrderStatusEmailTemplateReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OrderStatusEmailTemplate(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    status: OrderStatusReference | None = None
+    useSenderFlag: bool | None = None
+    firstName: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    lastName: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    emailAddress: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    subject: str = Field(..., description=" Max length: 200;", max_length=200)
     body: str
     copySenderFlag: bool | None = None
-    emailAddress: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    firstName: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    id: int | None = None
-    lastName: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    status: OrderStatusReference | None = None
-    subject: str = Field(..., description=" Max length: 200;", max_length=200)
-    useSenderFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OrderStatusEmailTemplateReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OrderStatusInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OrderStatusNotification(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    notifyWho: NotificationRecipientReference
+    status: OrderStatusReference | None = None
+    member: MemberReference | None = None
     email: str | None = Field(
         None,
         description='Order Status Notification sendEmail must be entered if the notify type is "Email Address". Max length: 50;',
         max_length=50,
     )
-    id: int | None = None
-    member: MemberReference | None = None
-    notifyWho: NotificationRecipientReference
-    status: OrderStatusReference | None = None
     workflowStep: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Other1RevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Other2RevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ProductRevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Role(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SalesConversion(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    convertedTo: ConversionTypeReference | None = None
     parentType: str | None = None
+    convertedTo: ConversionTypeReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SalesOrderRecap(CWModel):
+    id: int | None = None
     billableAmount: float | None = None
     cost: float | None = None
-    id: int | None = None
     margin: float | None = None
     percent: float | None = None
 
 
 class SalesOrdersLineItem(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    billStatus: str | None = None
     id: int | None = None
     purchaseOrderNumber: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    salesOrder: SalesOrderReference
+    billStatus: str | None = None
     quantity: int | None = None
     quantityCancelled: int | None = None
-    salesOrder: SalesOrderReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SalesProbability(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     probability: int
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SalesProbabilityInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     probability: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SalesQuota(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    aprilMargin: float | None = None
-    aprilRevenue: float | None = None
-    augustMargin: float | None = None
-    augustRevenue: float | None = None
-    category: ProductCategoryReference | None = None
-    currency: CurrencyReference | None = None
-    decemberMargin: float | None = None
-    decemberRevenue: float | None = None
-    department: SystemDepartmentReference | None = None
-    februaryMargin: float | None = None
-    februaryRevenue: float | None = None
-    forecastYear: int | None = None
     id: int | None = None
-    januaryMargin: float | None = None
-    januaryRevenue: float | None = None
-    julyMargin: float | None = None
-    julyRevenue: float | None = None
-    juneMargin: float | None = None
-    juneRevenue: float | None = None
-    location: SystemLocationReference
-    marchMargin: float | None = None
-    marchRevenue: float | None = None
-    mayMargin: float | None = None
-    mayRevenue: float | None = None
     member: MemberReference
-    novemberMargin: float | None = None
-    novemberRevenue: float | None = None
-    octoberMargin: float | None = None
-    octoberRevenue: float | None = None
-    septemberMargin: float | None = None
-    septemberRevenue: float | None = None
+    forecastYear: int | None = None
+    location: SystemLocationReference
+    department: SystemDepartmentReference | None = None
+    category: ProductCategoryReference | None = None
     subCategory: ProductSubCategoryReference | None = None
+    januaryRevenue: float | None = None
+    januaryMargin: float | None = None
+    februaryRevenue: float | None = None
+    februaryMargin: float | None = None
+    marchRevenue: float | None = None
+    marchMargin: float | None = None
+    aprilRevenue: float | None = None
+    aprilMargin: float | None = None
+    mayRevenue: float | None = None
+    mayMargin: float | None = None
+    juneRevenue: float | None = None
+    juneMargin: float | None = None
+    julyRevenue: float | None = None
+    julyMargin: float | None = None
+    augustRevenue: float | None = None
+    augustMargin: float | None = None
+    septemberRevenue: float | None = None
+    septemberMargin: float | None = None
+    octoberRevenue: float | None = None
+    octoberMargin: float | None = None
+    novemberRevenue: float | None = None
+    novemberMargin: float | None = None
+    decemberRevenue: float | None = None
+    decemberMargin: float | None = None
+    currency: CurrencyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SalesTeam(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
-    salesTeamDescription: str = Field(..., description=" Max length: 50;", max_length=50)
     salesTeamIdentifier: str = Field(..., description=" Max length: 20;", max_length=20)
+    salesTeamDescription: str = Field(..., description=" Max length: 50;", max_length=50)
     salesTeamLocation: SystemLocationReference
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SalesTeamMember(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    allowAccessFlag: bool | None = None
-    department: SystemDepartmentReference | None = None
     id: int | None = None
-    location: SystemLocationReference | None = None
     member: MemberReference
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    allowAccessFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SalesTeamReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceRevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Team(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    commissionPercent: int | None = None
     id: int | None = None
-    member: MemberReference | None = None
-    opportunityId: int | None = None
-    referralFlag: bool | None = None
-    responsibleFlag: bool | None = None
-    salesTeam: SalesTeamReference | None = None
     type: Literal["Individual", "Team"]
+    member: MemberReference | None = None
+    salesTeam: SalesTeamReference | None = None
+    commissionPercent: int | None = None
+    referralFlag: bool | None = None
+    opportunityId: int | None = None
+    responsibleFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeRevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WonRevenueReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    cost: float | None = None
     id: int | None = None
+    revenue: float | None = None
+    cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    revenue: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

@@ -19,220 +19,220 @@ from cwm_generated.models._shared import (
 
 
 class Calendar(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    fridayEndTime: str | None = None
-    fridayStartTime: str | None = None
-    holidayList: HolidayListReference | None = None
     id: int | None = None
-    mondayEndTime: str | None = None
-    mondayStartTime: str | None = None
     name: str
-    saturdayEndTime: str | None = None
-    saturdayStartTime: str | None = None
-    sundayEndTime: str | None = None
-    sundayStartTime: str | None = None
-    thursdayEndTime: str | None = None
-    thursdayStartTime: str | None = None
-    tuesdayEndTime: str | None = None
+    holidayList: HolidayListReference | None = None
+    mondayStartTime: str | None = None
+    mondayEndTime: str | None = None
     tuesdayStartTime: str | None = None
-    wednesdayEndTime: str | None = None
+    tuesdayEndTime: str | None = None
     wednesdayStartTime: str | None = None
+    wednesdayEndTime: str | None = None
+    thursdayStartTime: str | None = None
+    thursdayEndTime: str | None = None
+    fridayStartTime: str | None = None
+    fridayEndTime: str | None = None
+    saturdayStartTime: str | None = None
+    saturdayEndTime: str | None = None
+    sundayStartTime: str | None = None
+    sundayEndTime: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CalendarInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    fridayEndTime: str | None = None
-    fridayStartTime: str | None = None
-    holidayList: HolidayListReference | None = None
     id: int | None = None
-    mondayEndTime: str | None = None
-    mondayStartTime: str | None = None
     name: str | None = None
-    saturdayEndTime: str | None = None
-    saturdayStartTime: str | None = None
-    sundayEndTime: str | None = None
-    sundayStartTime: str | None = None
-    thursdayEndTime: str | None = None
-    thursdayStartTime: str | None = None
-    tuesdayEndTime: str | None = None
+    holidayList: HolidayListReference | None = None
+    mondayStartTime: str | None = None
+    mondayEndTime: str | None = None
     tuesdayStartTime: str | None = None
-    wednesdayEndTime: str | None = None
+    tuesdayEndTime: str | None = None
     wednesdayStartTime: str | None = None
+    wednesdayEndTime: str | None = None
+    thursdayStartTime: str | None = None
+    thursdayEndTime: str | None = None
+    fridayStartTime: str | None = None
+    fridayEndTime: str | None = None
+    saturdayStartTime: str | None = None
+    saturdayEndTime: str | None = None
+    sundayStartTime: str | None = None
+    sundayEndTime: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Holiday(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
     allDayFlag: bool | None = Field(
         None,
         description="Can be set to false to set a holiday for specific hours (Defaults to True).",
     )
     date: date_aliased
-    holidayList: HolidayListReference | None = None
-    id: int | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
-    timeEnd: str | None = None
     timeStart: str | None = None
+    timeEnd: str | None = None
+    holidayList: HolidayListReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class HolidayInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str | None = None
     allDayFlag: bool | None = Field(
         None,
         description="Can be set to false to set a holiday for specific hours (Defaults to True).",
     )
     date: str | None = None
-    holidayList: HolidayListReference | None = None
-    id: int | None = None
-    name: str | None = None
-    timeEnd: str | None = None
     timeStart: str | None = None
+    timeEnd: str | None = None
+    holidayList: HolidayListReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class HolidayList(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class HolidayListInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class HolidayListReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PortalCalendar(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    adjust1End: str | None = None
-    adjust1Hours: float | None = None
-    adjust1Start: str | None = None
-    adjust2End: str | None = None
-    adjust2Hours: float | None = None
-    adjust2Start: str | None = None
-    adjust3End: str | None = None
-    adjust3Hours: float | None = None
-    adjust3Start: str | None = None
     id: int | None = None
     weekStart: Literal["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+    adjust1Start: str | None = None
+    adjust1End: str | None = None
+    adjust1Hours: float | None = None
+    adjust2Start: str | None = None
+    adjust2End: str | None = None
+    adjust2Hours: float | None = None
+    adjust3Start: str | None = None
+    adjust3End: str | None = None
+    adjust3Hours: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleColor(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    color: str = Field(..., description="Must be a valid Hexadecimal Color Code.")
-    endPercent: int | None = Field(
-        None, description="A endPercent is required if startPercent has value."
-    )
     id: int | None = None
     startPercent: int | None = Field(
         None, description="A startPercent (0 or higher) is required if endPercent has value."
     )
+    endPercent: int | None = Field(
+        None, description="A endPercent is required if startPercent has value."
+    )
+    color: str = Field(..., description="Must be a valid Hexadecimal Color Code.")
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleDetail(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    dateEnd: str | None = None
-    dateStart: str | None = None
     id: int | None = None
-    member: MemberReference | None = None
     scheduleEntry: ScheduleEntryReference | None = None
+    dateStart: str | None = None
+    dateEnd: str | None = None
+    member: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleEntry(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    acknowledgedDate: AwareDatetime | None = None
-    acknowledgedFlag: bool | None = None
-    addMemberToProjectFlag: bool | None = None
-    allowScheduleConflictsFlag: bool | None = None
-    closeDate: AwareDatetime | None = None
-    dateEnd: AwareDatetime | None = None
-    dateStart: AwareDatetime | None = None
-    doneFlag: bool | None = None
-    endTimeSet: bool | None = None
-    hours: float | None = None
     id: int | None = None
-    meetingFlag: bool | None = None
-    member: MemberReference | None = None
-    mobileGuid: UUID | None = None
-    name: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    notificationResponse: str | None = None
-    notificationSent: bool | None = None
-    notifyResource: bool | None = None
     objectId: int | None = None
-    ownerFlag: bool | None = None
-    projectRoleId: int | None = None
+    name: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    member: MemberReference | None = None
+    where: ServiceLocationReference | None = None
+    dateStart: AwareDatetime | None = None
+    dateEnd: AwareDatetime | None = None
     reminder: ReminderReference | None = None
-    span: ScheduleSpanReference | None = None
-    startTimeSet: bool | None = None
     status: ScheduleStatusReference | None = None
     type: ScheduleTypeReference
-    where: ServiceLocationReference | None = None
+    span: ScheduleSpanReference | None = None
+    doneFlag: bool | None = None
+    acknowledgedFlag: bool | None = None
+    ownerFlag: bool | None = None
+    meetingFlag: bool | None = None
+    allowScheduleConflictsFlag: bool | None = None
+    addMemberToProjectFlag: bool | None = None
+    projectRoleId: int | None = None
+    mobileGuid: UUID | None = None
+    acknowledgedDate: AwareDatetime | None = None
+    closeDate: AwareDatetime | None = None
+    notifyResource: bool | None = None
+    notificationSent: bool | None = None
+    notificationResponse: str | None = None
+    hours: float | None = None
+    startTimeSet: bool | None = None
+    endTimeSet: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleEntryDetail(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    dateEnd: str | None = None
-    dateStart: str | None = None
-    hoursScheduled: float | None = None
     id: int | None = None
     scheduleEntry: ScheduleEntryReference | None = None
+    dateStart: str | None = None
+    dateEnd: str | None = None
+    hoursScheduled: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleReminderTime(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
-    name: str | None = Field(None, description=" Max length: 10;", max_length=10)
     time: int | None = Field(None, description="Time is calculated in minutes.")
+    name: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleSpanReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
+    defaultFlag: bool | None = None
     showAsTentativeFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleStatusInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
     showAsTentativeFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    chargeCode: ChargeCodeReference | None = None
     id: int | None = None
-    identifier: str = Field(..., description=" Max length: 1;", max_length=1)
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    systemFlag: bool | None = None
+    identifier: str = Field(..., description=" Max length: 1;", max_length=1)
+    chargeCode: ChargeCodeReference | None = None
     where: ServiceLocationReference | None = None
+    systemFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    chargeCode: ChargeCodeReference | None = None
     id: int | None = None
-    identifier: str | None = None
     name: str | None = None
-    systemFlag: bool | None = None
+    identifier: str | None = None
+    chargeCode: ChargeCodeReference | None = None
     where: ServiceLocationReference | None = None
+    systemFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

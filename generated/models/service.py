@@ -46,122 +46,122 @@ from cwm_generated.models._shared import (
 
 
 class Board(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    allSort: Literal["Ascending", "Descending"] | None = None
-    autoAssignLimitAmount: int | None = Field(
-        None, description="This field can only be set when autoAssignLimitFlag is true"
-    )
-    autoAssignLimitFlag: bool | None = None
-    autoAssignNewECTicketsFlag: bool | None = None
-    autoAssignNewPortalTicketsFlag: bool | None = None
-    autoAssignNewTicketsFlag: bool | None = None
-    autoAssignTicketOwnerFlag: bool | None = None
-    autoCloseStatus: ServiceStatusReference | None = None
-    billExpense: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    billProduct: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    billTicketSeparatelyFlag: bool | None = None
-    billTicketsAfterClosedFlag: bool | None = None
-    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    billUnapprovedTimeExpenseFlag: bool | None = None
-    boardIcon: DocumentReference | None = None
-    closedLoopAllFlag: bool | None = None
-    closedLoopDiscussionsFlag: bool | None = None
-    closedLoopInternalAnalysisFlag: bool | None = None
-    closedLoopResolutionFlag: bool | None = None
-    contactTemplate: ServiceEmailTemplateReference | None = None
-    department: SystemDepartmentReference
-    discussionsLockedFlag: bool | None = None
-    dispatchMember: MemberReference | None = None
-    dutyManagerMember: MemberReference | None = None
-    emailConnectorAllowReopenClosedFlag: bool | None = None
-    emailConnectorNeverReopenByDaysClosedFlag: bool | None = Field(
-        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
-    )
-    emailConnectorNeverReopenByDaysFlag: bool | None = Field(
-        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
-    )
-    emailConnectorNewTicketNoMatchFlag: bool | None = Field(
-        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
-    )
-    emailConnectorReopenDaysClosedLimit: int | None = Field(
-        None,
-        description="This field can only be set when emailConnectorNeverReopenByDaysClosedFlag and emailConnectorAllowReopenClosed are both true\n            This field is required when emailConnectorNeverReopenByDaysClosedFlag is true.",
-    )
-    emailConnectorReopenDaysLimit: int | None = Field(
-        None,
-        description="This field can only be set when emailConnectorNeverReopenByDaysFlag and emailConnectorAllowReopenClosed are both true\n            This field is required when emailConnectorNeverReopenByDaysFlag is true.",
-    )
-    emailConnectorReopenResourcesFlag: bool | None = Field(
-        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
-    )
-    emailConnectorReopenStatus: ServiceStatusReference | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
-    internalAnalysisSort: Literal["Ascending", "Descending"] | None = None
-    location: SystemLocationReference
-    markFirstNoteIssueFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    notifyEmailFrom: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    notifyEmailFromName: str | None = Field(None, description=" Max length: 60;", max_length=60)
-    oncallMember: MemberReference | None = None
-    overrideBillingSetupFlag: bool | None = None
-    percentageCalculation: (
-        Literal["ActualHours", "Manual", "ClosedPhases", "ClosedTickets"] | None
-    ) = None
-    problemSort: Literal["Ascending", "Descending"] | None = None
-    projectFlag: bool | None = None
-    resolutionSort: Literal["Ascending", "Descending"] | None = None
-    resourceTemplate: ServiceEmailTemplateReference | None = None
-    restrictBoardByDefaultFlag: bool | None = None
-    sendToBundledFlag: bool | None = None
-    sendToCCFlag: bool | None = None
+    location: SystemLocationReference
+    department: SystemDepartmentReference
+    inactiveFlag: bool | None = None
+    signOffTemplate: ServiceSignoffReference | None = None
     sendToContactFlag: bool | None = None
+    contactTemplate: ServiceEmailTemplateReference | None = None
     sendToResourceFlag: bool | None = None
-    serviceManagerMember: MemberReference | None = None
+    resourceTemplate: ServiceEmailTemplateReference | None = None
+    projectFlag: bool | None = None
     showDependenciesFlag: bool | None = Field(
         None, description="This field only shows if it is Project Board."
     )
     showEstimatesFlag: bool | None = Field(
         None, description="This field only shows if it is Project Board."
     )
-    signOffTemplate: ServiceSignoffReference | None = None
-    timeEntryDiscussionFlag: bool | None = None
-    timeEntryInternalAnalysisFlag: bool | None = None
-    timeEntryLockedFlag: bool | None = None
-    timeEntryResolutionFlag: bool | None = None
-    useMemberDisplayNameFlag: bool | None = None
+    boardIcon: DocumentReference | None = None
+    billTicketsAfterClosedFlag: bool | None = None
+    billTicketSeparatelyFlag: bool | None = None
+    billUnapprovedTimeExpenseFlag: bool | None = None
+    overrideBillingSetupFlag: bool | None = None
+    dispatchMember: MemberReference | None = None
+    serviceManagerMember: MemberReference | None = None
+    dutyManagerMember: MemberReference | None = None
+    oncallMember: MemberReference | None = None
     workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
+    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    billExpense: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    billProduct: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    autoCloseStatus: ServiceStatusReference | None = None
+    autoAssignNewTicketsFlag: bool | None = None
+    autoAssignNewECTicketsFlag: bool | None = None
+    autoAssignNewPortalTicketsFlag: bool | None = None
+    discussionsLockedFlag: bool | None = None
+    timeEntryLockedFlag: bool | None = None
+    notifyEmailFrom: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    notifyEmailFromName: str | None = Field(None, description=" Max length: 60;", max_length=60)
+    closedLoopDiscussionsFlag: bool | None = None
+    closedLoopResolutionFlag: bool | None = None
+    closedLoopInternalAnalysisFlag: bool | None = None
+    timeEntryDiscussionFlag: bool | None = None
+    timeEntryResolutionFlag: bool | None = None
+    timeEntryInternalAnalysisFlag: bool | None = None
+    problemSort: Literal["Ascending", "Descending"] | None = None
+    resolutionSort: Literal["Ascending", "Descending"] | None = None
+    internalAnalysisSort: Literal["Ascending", "Descending"] | None = None
+    emailConnectorAllowReopenClosedFlag: bool | None = None
+    emailConnectorReopenStatus: ServiceStatusReference | None = None
+    emailConnectorReopenResourcesFlag: bool | None = Field(
+        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
+    )
+    emailConnectorNewTicketNoMatchFlag: bool | None = Field(
+        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
+    )
+    emailConnectorNeverReopenByDaysFlag: bool | None = Field(
+        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
+    )
+    emailConnectorReopenDaysLimit: int | None = Field(
+        None,
+        description="This field can only be set when emailConnectorNeverReopenByDaysFlag and emailConnectorAllowReopenClosed are both true\n            This field is required when emailConnectorNeverReopenByDaysFlag is true.",
+    )
+    emailConnectorNeverReopenByDaysClosedFlag: bool | None = Field(
+        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
+    )
+    emailConnectorReopenDaysClosedLimit: int | None = Field(
+        None,
+        description="This field can only be set when emailConnectorNeverReopenByDaysClosedFlag and emailConnectorAllowReopenClosed are both true\n            This field is required when emailConnectorNeverReopenByDaysClosedFlag is true.",
+    )
+    useMemberDisplayNameFlag: bool | None = None
+    sendToCCFlag: bool | None = None
+    autoAssignTicketOwnerFlag: bool | None = None
+    autoAssignLimitFlag: bool | None = None
+    autoAssignLimitAmount: int | None = Field(
+        None, description="This field can only be set when autoAssignLimitFlag is true"
+    )
+    closedLoopAllFlag: bool | None = None
+    percentageCalculation: (
+        Literal["ActualHours", "Manual", "ClosedPhases", "ClosedTickets"] | None
+    ) = None
+    allSort: Literal["Ascending", "Descending"] | None = None
+    markFirstNoteIssueFlag: bool | None = None
+    restrictBoardByDefaultFlag: bool | None = None
+    sendToBundledFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardAutoAssignResource(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    member: MemberReference | None = None
     notifyWho: NotificationRecipientReference
+    member: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardAutoTemplate(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    autoApplyFlag: bool | None = None
-    board: BoardReference | None = None
-    budgetHoursSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
-    discussionSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
-    documentsSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
-    financeInformationSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
     id: int | None = None
-    impactUrgencySetting: Literal["Append", "Overwrite", "Ignore"] | None = None
-    internalAnalysisSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
-    item: ServiceItemReference
-    resolutionSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
-    resourcesSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
-    sendNotesAsEmailSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
-    serviceTemplate: ServiceTemplateReference
-    subtype: ServiceSubTypeReference
-    summarySetting: Literal["Append", "Overwrite", "Ignore"] | None = None
-    tasksSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
-    templatePrioritySetting: Literal["Append", "Overwrite", "Ignore"] | None = None
     type: ServiceTypeReference
+    subtype: ServiceSubTypeReference
+    item: ServiceItemReference
+    serviceTemplate: ServiceTemplateReference
+    board: BoardReference | None = None
+    summarySetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    discussionSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    internalAnalysisSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    resolutionSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    tasksSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    documentsSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    resourcesSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    budgetHoursSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    financeInformationSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    sendNotesAsEmailSetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    impactUrgencySetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    templatePrioritySetting: Literal["Append", "Overwrite", "Ignore"] | None = None
+    autoApplyFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardCopy(CWModel):
@@ -170,216 +170,216 @@ class BoardCopy(CWModel):
 
 
 class BoardExcludedMember(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    boardId: int | None = None
     id: int | None = None
     memberId: int | None = None
+    boardId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    allSort: Literal["Ascending", "Descending"] | None = None
-    billExpense: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    billProduct: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    billTicketsAfterClosedFlag: bool | None = None
-    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    billUnapprovedTimeExpenseFlag: bool | None = None
-    closedLoopAllFlag: bool | None = None
+    id: int | None = None
+    name: str | None = None
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    projectFlag: bool | None = None
+    inactiveFlag: bool | None = None
     closedLoopDiscussionsFlag: bool | None = None
     closedLoopInternalAnalysisFlag: bool | None = None
     closedLoopResolutionFlag: bool | None = None
-    department: SystemDepartmentReference | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    internalAnalysisSort: Literal["Ascending", "Descending"] | None = None
-    location: SystemLocationReference | None = None
-    name: str | None = None
+    closedLoopAllFlag: bool | None = None
     overrideBillingSetupFlag: bool | None = None
+    billTicketsAfterClosedFlag: bool | None = None
+    billUnapprovedTimeExpenseFlag: bool | None = None
+    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    billExpense: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    billProduct: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
     problemSort: Literal["Ascending", "Descending"] | None = None
-    projectFlag: bool | None = None
+    internalAnalysisSort: Literal["Ascending", "Descending"] | None = None
     resolutionSort: Literal["Ascending", "Descending"] | None = None
+    allSort: Literal["Ascending", "Descending"] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardItem(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    board: BoardReference | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    inactiveFlag: bool | None = None
+    board: BoardReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardItemAssociation(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addAllSubTypesFlag: bool | None = None
-    board: BoardReference | None = None
     id: int
-    item: ServiceItemReference | None = None
-    removeAllSubTypesFlag: bool | None = None
     subTypeAssociationIds: list[int] | None = Field(
         None,
         description="If addAllSubTypesFlag and removeAllSubTypesFlag are both false, this field is required.",
     )
+    addAllSubTypesFlag: bool | None = None
+    removeAllSubTypesFlag: bool | None = None
+    item: ServiceItemReference | None = None
+    board: BoardReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardNotification(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    email: str | None = Field(None, description=" Max length: 50;", max_length=50)
     id: int | None = None
-    member: MemberReference | None = None
     notifyWho: NotificationRecipientReference
+    member: MemberReference | None = None
+    email: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardSkillMapping(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    board: BoardReference | None = None
     id: int | None = None
-    item: ServiceItemReference | None = None
-    skill: SkillReference
-    skillCategory: SkillCategoryReference
-    subType: ServiceSubTypeReference | None = None
     type: ServiceTypeReference
+    subType: ServiceSubTypeReference | None = None
+    item: ServiceItemReference | None = None
+    skillCategory: SkillCategoryReference
+    skill: SkillReference
+    board: BoardReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardStatus(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
     board: BoardReference | None = None
+    sortOrder: int | None = None
+    displayOnBoard: bool | None = None
+    inactive: bool | None = None
     closedStatus: bool | None = None
-    customStatusIndicatorName: str | None = Field(
-        None, description=" Max length: 30;", max_length=30
-    )
+    timeEntryNotAllowed: bool | None = None
+    roundRobinCatchall: bool | None = None
+    defaultFlag: bool | None = None
+    escalationStatus: (
+        Literal["NotResponded", "Responded", "ResolutionPlan", "Resolved", "NoEscalation"] | None
+    ) = None
     customerPortalDescription: str | None = Field(
         None, description=" Max length: 500;", max_length=500
     )
     customerPortalFlag: bool | None = None
-    defaultFlag: bool | None = None
-    displayOnBoard: bool | None = None
     emailTemplate: ServiceEmailTemplateReference | None = None
-    escalationStatus: (
-        Literal["NotResponded", "Responded", "ResolutionPlan", "Resolved", "NoEscalation"] | None
-    ) = None
-    id: int | None = None
-    inactive: bool | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
-    roundRobinCatchall: bool | None = None
-    saveTimeAsNote: bool | None = None
-    sortOrder: int | None = None
     statusIndicator: StatusIndicatorReference | None = None
-    timeEntryNotAllowed: bool | None = None
+    customStatusIndicatorName: str | None = Field(
+        None, description=" Max length: 30;", max_length=30
+    )
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    saveTimeAsNote: bool | None = None
 
 
 class BoardStatusInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    closedFlag: bool | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
     sortOrder: int | None = None
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    closedFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardStatusNotification(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    notifyWho: NotificationRecipientReference
+    status: ServiceStatusReference | None = None
+    member: MemberReference | None = None
     email: str | None = Field(
         None,
         description='Service Status Notification email must be entered if the notify type is "Email Address". Max length: 255;',
         max_length=255,
     )
-    id: int | None = None
-    member: MemberReference | None = None
-    notifyWho: NotificationRecipientReference
-    status: ServiceStatusReference | None = None
     workflowStep: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardSubType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addAllTypesFlag: bool | None = None
-    board: BoardReference | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    removeAllTypesFlag: bool | None = None
+    inactiveFlag: bool | None = None
     typeAssociationIds: list[int] | None = None
+    addAllTypesFlag: bool | None = None
+    removeAllTypesFlag: bool | None = None
+    board: BoardReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardSubTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
     typeAssociationIds: list[int] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardTeam(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    boardId: int | None = None
-    businessUnitId: int | None = None
-    defaultFlag: bool | None = None
-    defaultRoundRobinFlag: bool | None = None
     id: int | None = None
-    locationId: int | None = None
-    members: list[int] | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
-    notifyOnTicketDelete: bool | None = None
-    roundRobinFlag: bool | None = None
     teamLeader: MemberReference
+    members: list[int] | None = None
+    defaultFlag: bool | None = None
+    notifyOnTicketDelete: bool | None = None
+    defaultRoundRobinFlag: bool | None = None
+    roundRobinFlag: bool | None = None
+    boardId: int | None = None
+    locationId: int | None = None
+    businessUnitId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardTeamInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    board: BoardReference | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
     category: Literal["Reactive", "Proactive"] | None = None
     defaultFlag: bool | None = None
-    department: SystemDepartmentReference | None = None
-    id: int | None = None
     inactiveFlag: bool | None = None
-    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    location: SystemLocationReference | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
     requestForChangeFlag: bool | None = None
-    skill: SkillReference | None = None
+    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
     skillCategory: SkillCategoryReference | None = None
+    skill: SkillReference | None = None
+    board: BoardReference | None = None
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    board: BoardReference | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    board: BoardReference | None = None
+    inactiveFlag: bool | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BoardTypeSubTypeItemAssociation(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    board: BoardReference | None = None
     id: int | None = None
-    item: ServiceItemReference | None = None
-    subType: ServiceSubTypeReference | None = None
     type: ServiceTypeReference | None = None
+    subType: ServiceSubTypeReference | None = None
+    item: ServiceItemReference | None = None
+    board: BoardReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Code(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    boardId: int | None = None
-    businessUnitId: int | None = None
-    description: str
     id: int | None = None
-    locationId: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    description: str
+    boardId: int | None = None
+    locationId: int | None = None
+    businessUnitId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConvertToProject(CWModel):
     id: int | None = None
-    phase: ProjectPhaseReference
-    project: ProjectReference | None = None
     recordType: Literal["ProjectIssue", "ProjectTicket", "ServiceTicket"] | None = None
+    project: ProjectReference | None = None
+    phase: ProjectPhaseReference
     wbsCode: str
 
 
@@ -390,61 +390,62 @@ class GenericIdIdentifierReference(CWModel):
 
 
 class Impact(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
-    description: str = Field(..., description=" Max length: 200;", max_length=200)
     id: int | None = None
     name: str | None = None
+    description: str = Field(..., description=" Max length: 200;", max_length=200)
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class KBCategoryReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class KnowledgeBaseArticle(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    board: BoardReference | None = None
-    businessUnitId: int | None = None
-    categoryId: int | None = None
-    createdBy: str | None = None
-    dateCreated: str | None = None
     id: int | None = None
-    issue: str
-    locationId: int | None = None
-    resolution: str
-    subCategoryId: int | None = None
     title: str
+    issue: str
+    resolution: str
+    locationId: int | None = None
+    businessUnitId: int | None = None
+    board: BoardReference | None = None
+    categoryId: int | None = None
+    subCategoryId: int | None = None
+    dateCreated: str | None = None
+    createdBy: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class KnowledgeBaseCategory(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    approver: MemberReference | None = None
-    department: SystemDepartmentReference | None = None
     id: int | None = None
-    location: SystemLocationReference | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    approver: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class KnowledgeBaseSettings(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultApprover: MemberReference | None = None
     id: int | None = None
     requireApproval: bool
+    defaultApprover: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class KnowledgeBaseSubCategory(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    category: KBCategoryReference
-    department: SystemDepartmentReference | None = None
     id: int | None = None
-    location: SystemLocationReference | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    category: KBCategoryReference
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Priority(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
     color: Literal[
         "Black",
         "Blue",
@@ -460,17 +461,17 @@ class Priority(CWModel):
         "Yellow",
         "Custom",
     ]
-    defaultFlag: bool | None = None
-    id: int | None = None
-    imageLink: str | None = None
-    level: Literal["Critical", "High", "Medium", "Low"] | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
     sortOrder: int | None = None
+    defaultFlag: bool | None = None
+    imageLink: str | None = None
     urgencySortOrder: str | None = None
+    level: Literal["Critical", "High", "Medium", "Low"] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PriorityInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str | None = None
     color: (
         Literal[
             "Black",
@@ -489,229 +490,229 @@ class PriorityInfo(CWModel):
         ]
         | None
     ) = None
-    defaultFlag: bool | None = None
-    id: int | None = None
-    imageLink: str | None = None
-    level: Literal["Critical", "High", "Medium", "Low"] | None = None
-    name: str | None = None
     sortOrder: int | None = None
+    defaultFlag: bool | None = None
+    imageLink: str | None = None
     urgencySortOrder: str | None = None
+    level: Literal["Critical", "High", "Medium", "Low"] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SLA(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    applicationOrder: int | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 25;", max_length=25)
     basedOn: Literal["AllHours", "Customer", "MyCalendar", "Custom"]
     customCalendar: CalendarReference | None = None
     defaultFlag: bool | None = None
+    applicationOrder: int | None = None
     hiImpactHiUrgency: PriorityReference | None = None
-    hiImpactLowUrgency: PriorityReference | None = None
     hiImpactMedUrgency: PriorityReference | None = None
-    id: int | None = None
-    lowImpactHiUrgency: PriorityReference | None = None
-    lowImpactLowUrgency: PriorityReference | None = None
-    lowImpactMedUrgency: PriorityReference | None = None
+    hiImpactLowUrgency: PriorityReference | None = None
     medImpactHiUrgency: PriorityReference | None = None
-    medImpactLowUrgency: PriorityReference | None = None
     medImpactMedUrgency: PriorityReference | None = None
-    name: str = Field(..., description=" Max length: 25;", max_length=25)
+    medImpactLowUrgency: PriorityReference | None = None
+    lowImpactHiUrgency: PriorityReference | None = None
+    lowImpactMedUrgency: PriorityReference | None = None
+    lowImpactLowUrgency: PriorityReference | None = None
+    respondHours: float | None = None
+    respondPercent: int | None = None
     planWithin: float | None = None
     planWithinPercent: int | None = None
     resolutionHours: float | None = None
     resolutionPercent: int | None = None
-    respondHours: float | None = None
-    respondPercent: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SLAInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SLAPriority(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    planWithin: float | None = None
-    planWithinPercent: int | None = None
     priority: PriorityReference
-    resolutionHours: float | None = None
-    resolutionPercent: int | None = None
     respondHours: float | None = None
     respondPercent: int | None = None
+    planWithin: float | None = None
+    planWithinPercent: int | None = None
+    resolutionHours: float | None = None
+    resolutionPercent: int | None = None
     sla: SLAReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SchedulingMemberInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultEmail: str | None = None
-    firstName: str | None = None
-    fullName: str | None = None
     id: int | None = None
     identifier: str | None = None
-    inactiveFlag: bool | None = None
-    lastName: str | None = None
+    firstName: str | None = None
     middleInitial: str | None = None
+    lastName: str | None = None
+    fullName: str | None = None
+    defaultEmail: str | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceEmailTemplate(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    body: str | None = None
-    copySenderFlag: bool | None = None
-    emailAddress: str | None = Field(
-        None,
-        description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
-        max_length=100,
-    )
-    externalContactNotifications: bool | None = None
+    id: int | None = None
+    type: Literal[
+        "Any", "Closed", "Invoice", "New", "SalesOrder", "PurchaseOrder", "RMA", "Specific"
+    ]
+    serviceSurvey: ServiceSurveyReference | None = None
+    serviceBoard: BoardReference | None = None
+    useSenderFlag: bool | None = None
     firstName: str | None = Field(
         None,
         description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
         max_length=100,
     )
-    id: int | None = None
-    internalContactNotifications: bool | None = None
     lastName: str | None = Field(
         None,
         description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
         max_length=100,
     )
-    resourceRecordsFlag: bool | None = None
-    serviceBoard: BoardReference | None = None
-    serviceStatus: ServiceStatusReference | None = None
-    serviceSurvey: ServiceSurveyReference | None = None
+    emailAddress: str | None = Field(
+        None,
+        description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
+        max_length=100,
+    )
     subject: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    body: str | None = None
+    copySenderFlag: bool | None = None
     tasksFlag: bool | None = None
-    type: Literal[
-        "Any", "Closed", "Invoice", "New", "SalesOrder", "PurchaseOrder", "RMA", "Specific"
-    ]
-    useSenderFlag: bool | None = None
+    resourceRecordsFlag: bool | None = None
+    externalContactNotifications: bool | None = None
+    internalContactNotifications: bool | None = None
+    serviceStatus: ServiceStatusReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceEmailTemplateReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
     type: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceLocation(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     where: Literal["OnSite", "Remote", "InHouse"]
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceLocationInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceNote(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    contact: ContactReference | None = None
-    createdBy: str | None = None
-    customerUpdatedFlag: bool | None = None
-    dateCreated: str | None = None
-    detailDescriptionFlag: bool | None = None
-    externalFlag: bool | None = None
     id: int | None = None
+    ticketId: int | None = None
+    text: str | None = None
+    detailDescriptionFlag: bool | None = None
     internalAnalysisFlag: bool | None = None
-    internalFlag: bool | None = None
+    resolutionFlag: bool | None = None
     issueFlag: bool | None = None
     member: MemberReference | None = None
+    contact: ContactReference | None = None
+    customerUpdatedFlag: bool | None = None
     processNotifications: bool | None = None
-    resolutionFlag: bool | None = None
+    dateCreated: str | None = None
+    createdBy: str | None = None
+    internalFlag: bool | None = None
+    externalFlag: bool | None = None
     sentimentScore: float | None = None
-    text: str | None = None
-    ticketId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceSignoff(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    billingMethodsText: str | None = Field(None, description=" Max length: 2000;", max_length=2000)
-    billingMethodsTextFlag: bool | None = Field(
-        None, description="On add/post, if billingMethodsText.Length > 0, this is set to true."
-    )
-    billingTermsFlag: bool | None = None
-    companyInfoFlag: bool | None = None
-    configurationsFlag: bool | None = None
-    creditCardFieldsFlag: bool | None = None
-    customerSignoffFieldsFlag: bool | None = None
-    customerSignoffText: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
-    customerSignoffTextFlag: bool | None = Field(
-        None, description="On add/post, if customerSignoffText.Length > 0, this is set to true."
-    )
-    defaultFFFlag: bool | None = None
-    defaultFlag: bool | None = None
-    discussionFlag: bool | None = None
-    expenseAgreementFlag: bool | None = None
-    expenseAmountFlag: bool | None = None
-    expenseBillFlag: bool | None = None
-    expenseDateFlag: bool | None = None
-    expenseFlag: bool | None = Field(
-        None,
-        description="On add/post, if any expense related flag is set to true, this is also set to true.",
-    )
-    expenseManualEntry: int | None = None
-    expenseManualFlag: bool | None = None
-    expenseMemberFlag: bool | None = None
-    expenseNotesFlag: bool | None = None
-    expenseTaxFlag: bool | None = None
-    expenseTypeFlag: bool | None = None
     id: int | None = None
-    internalNotesFlag: bool | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    productAgreementFlag: bool | None = None
-    productBillFlag: bool | None = None
-    productDescriptionFlag: bool | None = None
-    productExtendedAmountFlag: bool | None = None
-    productFlag: bool | None = Field(
-        None,
-        description="On add/post, if any product related flag is set to true, this is also set to true.",
-    )
-    productManualEntry: int | None = None
-    productManualFlag: bool | None = None
-    productPriceFlag: bool | None = None
-    productQuantityFlag: bool | None = None
-    productTaxFlag: bool | None = None
-    resolutionFlag: bool | None = None
+    defaultFlag: bool | None = None
+    visibleLogoFlag: bool | None = None
+    companyInfoFlag: bool | None = None
+    billingTermsFlag: bool | None = None
     summaryFlag: bool | None = None
-    task: Literal["All", "Closed", "Open"] | None = Field(
-        None,
-        description="On add/post, if this is set but no value is set for taskFlag, taskFlag is set to true.",
-    )
+    discussionFlag: bool | None = None
     taskFlag: bool | None = Field(
         None,
         description="On add/post, if this is set to true but no value is set for task, task is defaulted to ServiceTasks.All.",
     )
-    technicianSignoffFlag: bool | None = None
-    timeAgreementFlag: bool | None = None
-    timeBillFlag: bool | None = None
-    timeDateFlag: bool | None = None
-    timeExtendedAmountFlag: bool | None = None
+    task: Literal["All", "Closed", "Open"] | None = Field(
+        None,
+        description="On add/post, if this is set but no value is set for taskFlag, taskFlag is set to true.",
+    )
+    configurationsFlag: bool | None = None
+    internalNotesFlag: bool | None = None
+    resolutionFlag: bool | None = None
     timeFlag: bool | None = Field(
         None,
         description="On add/post, if any time related flag is set to true, this is also set to true.",
     )
-    timeHoursFlag: bool | None = None
-    timeManualEntry: int | None = None
-    timeManualFlag: bool | None = None
     timeMemberFlag: bool | None = None
-    timeNotesFlag: bool | None = None
-    timeRateFlag: bool | None = None
+    timeDateFlag: bool | None = None
     timeStartEndFlag: bool | None = None
-    timeTaxFlag: bool | None = None
+    timeBillFlag: bool | None = None
+    timeHoursFlag: bool | None = None
+    timeRateFlag: bool | None = None
+    timeExtendedAmountFlag: bool | None = None
     timeWorkTypeFlag: bool | None = None
-    visibleLogoFlag: bool | None = None
+    timeAgreementFlag: bool | None = None
+    timeNotesFlag: bool | None = None
+    timeManualFlag: bool | None = None
+    timeManualEntry: int | None = None
+    timeTaxFlag: bool | None = None
+    expenseFlag: bool | None = Field(
+        None,
+        description="On add/post, if any expense related flag is set to true, this is also set to true.",
+    )
+    expenseDateFlag: bool | None = None
+    expenseMemberFlag: bool | None = None
+    expenseTypeFlag: bool | None = None
+    expenseBillFlag: bool | None = None
+    expenseAmountFlag: bool | None = None
+    expenseAgreementFlag: bool | None = None
+    expenseNotesFlag: bool | None = None
+    expenseTaxFlag: bool | None = None
+    expenseManualFlag: bool | None = None
+    expenseManualEntry: int | None = None
+    productFlag: bool | None = Field(
+        None,
+        description="On add/post, if any product related flag is set to true, this is also set to true.",
+    )
+    productDescriptionFlag: bool | None = None
+    productBillFlag: bool | None = None
+    productQuantityFlag: bool | None = None
+    productPriceFlag: bool | None = None
+    productExtendedAmountFlag: bool | None = None
+    productAgreementFlag: bool | None = None
+    productManualFlag: bool | None = None
+    productManualEntry: int | None = None
+    productTaxFlag: bool | None = None
+    technicianSignoffFlag: bool | None = None
+    customerSignoffTextFlag: bool | None = Field(
+        None, description="On add/post, if customerSignoffText.Length > 0, this is set to true."
+    )
+    customerSignoffText: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    customerSignoffFieldsFlag: bool | None = None
+    billingMethodsTextFlag: bool | None = Field(
+        None, description="On add/post, if billingMethodsText.Length > 0, this is set to true."
+    )
+    billingMethodsText: str | None = Field(None, description=" Max length: 2000;", max_length=2000)
+    creditCardFieldsFlag: bool | None = None
+    defaultFFFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceSignoffCustomField(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    sequenceNumber: float
     displaySection: Literal[
         "CustomerInformation",
         "Detail",
@@ -725,240 +726,239 @@ class ServiceSignoffCustomField(CWModel):
         "Summary",
         "Tasks",
     ]
-    id: int | None = None
-    sequenceNumber: float
     userDefinedField: UserDefinedFieldReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceSignoffInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceSurvey(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    footerText: str | None = Field(None, description=" Max length: 500;", max_length=500)
-    footerTextVisibleFlag: bool | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    inactiveFlag: bool | None = None
     headerIncludeLogoFlag: bool | None = None
     headerText: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
     headerTextVisibleFlag: bool | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
-    notifyMember: MemberReference | None = None
+    footerText: str | None = Field(None, description=" Max length: 500;", max_length=500)
+    footerTextVisibleFlag: bool | None = None
+    thankYouText: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
     notifyWho: GenericIdIdentifierReference | None = None
     notifyWhoVisibleFlag: bool | None = None
-    thankYouText: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    notifyMember: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceSurveyQuestion(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    includeFlag: bool | None = None
-    noAnswerPoints: int | None = None
-    options: list[ServiceSurveyQuestionOption] | None = None
-    question: str = Field(..., description=" Max length: 1000;", max_length=1000)
-    requiredFlag: bool | None = None
     sequenceNumber: int | None = None
-    surveyId: int | None = None
     type: Literal["OpenEnded", "Selection"]
+    question: str = Field(..., description=" Max length: 1000;", max_length=1000)
+    options: list[ServiceSurveyQuestionOption] | None = None
+    includeFlag: bool | None = None
+    requiredFlag: bool | None = None
+    noAnswerPoints: int | None = None
+    surveyId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceSurveyQuestionOption(CWModel):
-    caption: str | None = None
     includeFlag: bool | None = None
+    caption: str | None = None
     points: int | None = None
 
 
 class ServiceTask(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    ticketId: int | None = None
+    notes: str | None = None
+    closedFlag: bool | None = None
+    priority: int | None = None
+    schedule: ScheduleEntryReference | None = None
+    code: ServiceCodeReference | None = None
+    member: MemberReference | None = None
+    resolution: str | None = None
     childScheduleAction: Literal["Transfer", "Delete", "Done"] | None = None
     childTicketId: int | None = None
-    closedFlag: bool | None = None
-    code: ServiceCodeReference | None = None
-    id: int | None = None
-    member: MemberReference | None = None
-    notes: str | None = None
-    priority: int | None = None
-    resolution: str | None = None
-    schedule: ScheduleEntryReference | None = None
     summary: str | None = None
-    ticketId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceTeam(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    deleteNotifyFlag: bool | None = None
-    department: SystemDepartmentReference | None = None
     id: int | None = None
+    name: str | None = None
     leader: MemberReference | None = None
     location: SystemLocationReference | None = None
-    name: str | None = None
+    department: SystemDepartmentReference | None = None
+    deleteNotifyFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceTemplate(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreement: AgreementReference | None = None
-    assignedBy: MemberReference | None = None
-    assignedNotifyFlag: bool | None = None
-    attachScheduleToNewServiceFlag: bool | None = None
-    billComplete_Flag: bool | None = None
-    billServiceSeparatelyFlag: bool | None = None
-    billUnapprovedTimeAndExpensesFlag: bool | None = None
-    billingAmount: float | None = None
-    billingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"] | None = None
+    id: int | None = None
+    name: str | None = None
     board: BoardReference | None = None
+    type: ServiceTypeReference | None = None
+    item: ServiceItemReference | None = None
+    subtype: ServiceSubTypeReference | None = None
+    serviceLocation: ServiceLocationReference | None = None
+    status: ServiceStatusReference | None = None
+    source: ServiceSourceReference | None = None
+    priority: PriorityReference | None = None
+    team: ServiceTeamReference | None = None
     company: CompanyReference | None = None
     contact: ContactReference | None = None
-    department: SystemDepartmentReference | None = None
-    emailCC: str | None = None
-    emailCCFlag: bool | None = None
-    emailContactFlag: bool | None = None
-    emailResourceFlag: bool | None = None
-    expenseBillableFlag: bool | None = None
-    expenseInvoiceFlag: bool | None = None
-    hoursBudget: float | None = None
-    id: int | None = None
-    impact: Literal["Low", "Medium", "High"] | None = None
-    internalAnalysis: str | None = None
-    item: ServiceItemReference | None = None
+    site: SiteReference | None = None
+    assignedNotifyFlag: bool | None = None
     location: SystemLocationReference | None = None
-    name: str | None = None
-    overrideFlag: bool | None = None
-    priority: PriorityReference | None = None
+    department: SystemDepartmentReference | None = None
+    summary: str | None = None
     problem: str | None = None
-    productInvoiceFlag: bool | None = None
+    hoursBudget: float | None = None
+    internalAnalysis: str | None = None
+    timeBillableFlag: bool | None = None
+    expenseBillableFlag: bool | None = None
     purchaseOrderNumber: str | None = None
     reference: str | None = None
-    restrictDownpaymentFlag: bool | None = None
+    billComplete_Flag: bool | None = None
+    billServiceSeparatelyFlag: bool | None = None
+    billingAmount: float | None = None
+    billUnapprovedTimeAndExpensesFlag: bool | None = None
+    overrideFlag: bool | None = None
+    timeInvoiceFlag: bool | None = None
+    expenseInvoiceFlag: bool | None = None
+    productInvoiceFlag: bool | None = None
+    agreement: AgreementReference | None = None
+    billingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"] | None = None
+    severity: Literal["Low", "Medium", "High"] | None = None
+    impact: Literal["Low", "Medium", "High"] | None = None
+    assignedBy: MemberReference | None = None
     scheduleDaysBefore: int | None = None
     serviceDaysBefore: int | None = None
-    serviceLocation: ServiceLocationReference | None = None
-    severity: Literal["Low", "Medium", "High"] | None = None
-    site: SiteReference | None = None
-    source: ServiceSourceReference | None = None
-    status: ServiceStatusReference | None = None
-    subtype: ServiceSubTypeReference | None = None
-    summary: str | None = None
-    team: ServiceTeamReference | None = None
+    attachScheduleToNewServiceFlag: bool | None = None
     templateFlag: bool | None = None
-    timeBillableFlag: bool | None = None
-    timeInvoiceFlag: bool | None = None
-    type: ServiceTypeReference | None = None
+    emailContactFlag: bool | None = None
+    emailResourceFlag: bool | None = None
+    emailCCFlag: bool | None = None
+    emailCC: str | None = None
+    restrictDownpaymentFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceTemplateInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
     templateFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceTicketLink(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    enabledFlag: bool | None = None
     id: int | None = None
-    linkText: str = Field(..., description=" Max length: 50;", max_length=50)
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    enabledFlag: bool | None = None
+    linkText: str = Field(..., description=" Max length: 50;", max_length=50)
     url: str = Field(..., description=" Max length: 1000;", max_length=1000)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceTicketLinkInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    linkText: str | None = None
     name: str | None = None
+    linkText: str | None = None
     url: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceTicketNote(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    bundledFlag: bool | None = None
-    contact: ContactReference | None = None
-    createdByParentFlag: bool | None = None
-    detailDescriptionFlag: bool | None = None
     id: int | None = None
-    internalAnalysisFlag: bool | None = None
-    isMarkdownFlag: bool | None = None
-    issueFlag: bool | None = None
-    member: MemberReference | None = None
-    mergedFlag: bool | None = None
     noteType: Literal["TicketNote", "TimeEntryNote", "MeetingNote"] | None = None
-    originalAuthor: str | None = None
-    resolutionFlag: bool | None = None
-    text: str | None = None
     ticket: TicketReference | None = None
-    timeEnd: str | None = None
+    text: str | None = None
+    isMarkdownFlag: bool | None = None
+    detailDescriptionFlag: bool | None = None
+    internalAnalysisFlag: bool | None = None
+    resolutionFlag: bool | None = None
     timeStart: str | None = None
+    timeEnd: str | None = None
+    bundledFlag: bool | None = None
+    mergedFlag: bool | None = None
+    issueFlag: bool | None = None
+    originalAuthor: str | None = None
+    createdByParentFlag: bool | None = None
+    member: MemberReference | None = None
+    contact: ContactReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Severity(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
-    description: str = Field(..., description=" Max length: 200;", max_length=200)
     id: int | None = None
     name: str | None = None
+    description: str = Field(..., description=" Max length: 200;", max_length=200)
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Source(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    dateEntered: AwareDatetime | None = None
-    defaultFlag: bool | None = None
-    enteredBy: str | None = None
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    defaultFlag: bool | None = None
+    enteredBy: str | None = None
+    dateEntered: AwareDatetime | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SourceInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SurveyOption(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    caption: str = Field(..., description=" Max length: 100;", max_length=100)
     id: int | None = None
+    caption: str = Field(..., description=" Max length: 100;", max_length=100)
     points: int
     visibleflag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SurveyResult(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference | None = None
-    contact: ContactReference | None = None
-    contactMeFlag: bool | None = None
+    id: int | None = None
+    ticketId: int
     emailAddress: str | None = None
     footerResponse: str | None = None
-    id: int | None = None
+    contactMeFlag: bool | None = None
+    contact: ContactReference | None = None
     results: list[SurveyResultDetail] | None = None
-    surveyId: int | None = None
-    ticketId: int
     totalPoints: int | None = None
+    company: CompanyReference | None = None
+    surveyId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SurveyResultDetail(CWModel):
+    questionId: int | None = None
     answer: Any | None = Field(
         None, description="If question type is Selection, this should be the option array index."
     )
-    questionId: int | None = None
 
 
 class TeamMember(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    board: BoardReference | None = None
     id: int | None = None
-    member: MemberReference
+    board: BoardReference | None = None
     team: ServiceTeamReference
+    member: MemberReference
     teamLeaderFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TemplateGeneratedCountsModel(CWModel):
-    scheduleCount: int | None = None
     serviceCount: int | None = None
+    scheduleCount: int | None = None
 
 
 class TicketBundle(CWModel):
@@ -966,29 +966,22 @@ class TicketBundle(CWModel):
 
 
 class TicketChangeLog(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = Field(None, description="Ticket Change Log ID")
+    partnerId: str | None = Field(None, description="Partner ID.")
+    productInstanceId: str | None = Field(None, description="Product Instance ID.")
     action: str | None = Field(None, description="Action.")
     boardId: int | None = Field(None, description="Board ID.")
     boardName: str | None = Field(None, description="Board Name.")
-    closedFlag: bool | None = Field(None, description="Closed Flag.")
     companyIdentifier: int | None = Field(None, description="Company Identifier.")
     companyName: str | None = Field(None, description="Company Name.")
     contactId: int | None = Field(None, description="Contact ID.")
     contactName: str | None = Field(None, description="Contact Name.")
-    customerUpdatedFlag: bool | None = Field(None, description="Customer Updated Flag.")
-    id: int | None = Field(None, description="Ticket Change Log ID")
     impact: str | None = Field(None, description="Impact.")
-    mergedParentTicketId: int | None = Field(None, description="Merged Parent Ticket ID.")
     ownerIdentifier: int | None = Field(None, description="Owner Identifier.")
-    parentTicketId: int | None = Field(None, description="Parent Ticket ID.")
-    partnerId: str | None = Field(None, description="Partner ID.")
     priorityId: int | None = Field(None, description="Priority ID.")
     priorityLevel: str | None = Field(None, description="Priority Level.")
     priorityName: str | None = Field(None, description="Priority Name.")
     prioritySort: int | None = Field(None, description="Priority Sort.")
-    processingStatus: str | None = Field(None, description="Processing Status.")
-    productInstanceId: str | None = Field(None, description="Product Instance ID.")
-    recordType: str | None = Field(None, description="Record Type.")
     resourceList: str | None = Field(None, description="Resource List.")
     severity: str | None = Field(None, description="Severity.")
     slaName: str | None = Field(None, description="SLA Name.")
@@ -997,14 +990,21 @@ class TicketChangeLog(CWModel):
     summary: str | None = Field(None, description="Summary.")
     teamName: str | None = Field(None, description="Team Name.")
     ticketNumber: int | None = Field(None, description="Ticket Number.")
+    recordType: str | None = Field(None, description="Record Type.")
     ticketOwner: str | None = Field(None, description="Ticket Owner.")
+    closedFlag: bool | None = Field(None, description="Closed Flag.")
+    customerUpdatedFlag: bool | None = Field(None, description="Customer Updated Flag.")
+    processingStatus: str | None = Field(None, description="Processing Status.")
+    parentTicketId: int | None = Field(None, description="Parent Ticket ID.")
+    mergedParentTicketId: int | None = Field(None, description="Merged Parent Ticket ID.")
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TicketInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference | None = None
     id: int | None = None
     summary: str | None = None
+    company: CompanyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TicketMerge(CWModel):
@@ -1013,16 +1013,16 @@ class TicketMerge(CWModel):
 
 
 class TicketSync(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference
     id: int | None = None
-    integratorLogin: IntegratorLoginReference
-    internalAnalysisFlag: bool | None = None
     name: str = Field(..., description=" Max length: 80;", max_length=80)
-    password: str | None = None
-    problemDescriptionFlag: bool | None = None
-    psg: str | None = None
-    resolutionFlag: bool | None = None
+    vendorType: Literal["Zenith"]
+    integratorLogin: IntegratorLoginReference
+    company: CompanyReference
     url: str
     userName: str | None = None
-    vendorType: Literal["Zenith"]
+    password: str | None = None
+    psg: str | None = None
+    problemDescriptionFlag: bool | None = None
+    internalAnalysisFlag: bool | None = None
+    resolutionFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

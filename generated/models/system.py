@@ -57,107 +57,107 @@ from cwm_generated.models._shared import (
 
 
 class AllowedFileType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    fileType: str
     id: int | None = None
+    fileType: str
     sizeLimit: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AllowedOrigin(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str = Field(..., description=" Max length: 2000;", max_length=2000)
     id: int | None = None
-    lastUpdateUtc: AwareDatetime | None = None
     origin: str = Field(..., description=" Max length: 2000;", max_length=2000)
+    description: str = Field(..., description=" Max length: 2000;", max_length=2000)
+    lastUpdateUtc: AwareDatetime | None = None
     updatedBy: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ApiMember(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    blockCostFlag: bool | None = None
-    blockPriceFlag: bool | None = None
-    defaultDepartment: SystemDepartmentReference | None = None
-    defaultLocation: SystemLocationReference | None = None
-    emailAddress: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    excludedServiceBoardIds: list[int] | None = None
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 15;", max_length=15)
-    inactiveDate: AwareDatetime | None = None
-    inactiveFlag: bool | None = None
     name: str | None = Field(
         None, description=" Max length: 30; Required On Updates;", max_length=30
     )
-    notes: str | None = None
-    salesDefaultLocation: SystemLocationReference | None = None
-    securityLocation: SystemLocationReference | None = None
-    securityRole: SecurityRoleReference | None = None
-    serviceDefaultBoard: BoardReference | None = None
-    structureLevel: StructureReference | None = None
+    emailAddress: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    inactiveFlag: bool | None = None
+    inactiveDate: AwareDatetime | None = None
     timeZone: TimeZoneSetupReference | None = None
+    securityRole: SecurityRoleReference | None = None
+    structureLevel: StructureReference | None = None
+    securityLocation: SystemLocationReference | None = None
+    defaultLocation: SystemLocationReference | None = None
+    defaultDepartment: SystemDepartmentReference | None = None
+    salesDefaultLocation: SystemLocationReference | None = None
+    serviceDefaultBoard: BoardReference | None = None
+    notes: str | None = None
+    excludedServiceBoardIds: list[int] | None = None
+    blockPriceFlag: bool | None = None
+    blockCostFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ApiRequest(CWModel):
-    entity: IRestIdentifiedItem | None = None
-    externalId: str | None = None
-    fields: str | None = None
-    filters: FilterValues | None = None
-    grandParentId: int | None = None
     id: int | None = None
-    memberContext: str | None = None
-    miscProperties: dict[str, dict[str, Any]] | None = None
-    page: PageValues | None = None
+    externalId: str | None = None
     parentId: int | None = None
+    grandParentId: int | None = None
+    entity: IRestIdentifiedItem | None = None
+    filters: FilterValues | None = None
+    page: PageValues | None = None
+    fields: str | None = None
+    miscProperties: dict[str, dict[str, Any]] | None = None
+    memberContext: str | None = None
     updateOnlyCesProperties: bool | None = None
 
 
 class AuditTrailEntry(CWModel):
-    auditSource: str | None = None
-    auditSubType: str | None = None
-    auditType: str | None = None
-    enteredBy: str | None = None
-    enteredDate: str | None = None
     text: str | None = None
+    enteredDate: str | None = None
+    enteredBy: str | None = None
+    auditType: str | None = None
+    auditSubType: str | None = None
+    auditSource: str | None = None
 
 
 class AuthAnvil(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     serverLocationUrl: str
     siteId: int
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AutoSyncTime(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     syncTime: str
     timeZone: TimeZoneSetupReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class AutomateScriptReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class BillableOptionsInfo(CWModel):
-    billableFlag: bool | None = None
-    defaultFlag: bool | None = None
-    enumId: str | None = None
-    expenseFlag: bool | None = None
     id: int | None = None
-    includeNoDefaultFlag: bool | None = None
-    invoiceFlag: bool | None = None
-    name: str | None = None
     optionId: str | None = None
-    productFlag: bool | None = None
+    billableFlag: bool | None = None
+    invoiceFlag: bool | None = None
     timeFlag: bool | None = None
+    expenseFlag: bool | None = None
+    productFlag: bool | None = None
+    defaultFlag: bool | None = None
+    includeNoDefaultFlag: bool | None = None
+    name: str | None = None
+    enumId: str | None = None
 
 
 class BundleRequest(CWModel):
-    apiRequest: ApiRequest | None = None
-    resourceType: str | None = None
     sequenceNumber: int | None = None
+    resourceType: str | None = None
     version: str | None = None
+    apiRequest: ApiRequest | None = None
 
 
 class BundleRequestsCollection(CWModel):
@@ -165,94 +165,95 @@ class BundleRequestsCollection(CWModel):
 
 
 class BundleResult(CWModel):
-    count: int | None = None
-    entities: list[IRestIdentifiedItem] | None = None
-    error: ErrorResponseMessage | None = None
-    resourceType: str | None = None
     sequenceNumber: int | None = None
-    statusCode: int | None = None
-    success: bool | None = None
+    resourceType: str | None = None
+    entities: list[IRestIdentifiedItem] | None = None
+    count: int | None = None
     version: str | None = None
+    success: bool | None = None
+    statusCode: int | None = None
+    error: ErrorResponseMessage | None = None
 
 
 class BundleResultsCollection(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     results: list[BundleResult] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CalendarSetupReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CallbackEntry(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    connectWiseID: str | None = None
-    description: str | None = Field(None, description=" Max length: 100;", max_length=100)
     id: int | None = None
-    inactiveFlag: bool | None = None
-    isSelfSuppressedFlag: bool | None = None
-    isSoapCallbackFlag: bool | None = None
+    description: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    url: str = Field(..., description=" Required Reference")
+    objectId: int = Field(..., description=" Required Reference")
+    type: str = Field(..., description=" Required Reference")
     level: str = Field(..., description=" Required Reference")
     memberId: int | None = None
-    objectId: int = Field(..., description=" Required Reference")
     payloadVersion: str | None = None
-    type: str = Field(..., description=" Required Reference")
-    url: str = Field(..., description=" Required Reference")
+    inactiveFlag: bool | None = None
+    isSoapCallbackFlag: bool | None = None
+    isSelfSuppressedFlag: bool | None = None
+    connectWiseID: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Certification(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    company: CompanyReference
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    company: CompanyReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CertificationReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ConnectWiseHostedScreen(CWModel):
     id: int | None = None
-    name: str | None = None
     screenId: str | None = None
+    name: str | None = None
 
 
 class ConnectWiseHostedSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    screenId: int = Field(..., description="Can be obtained via ConnectWiseHostedApiScreen report.")
+    description: str = Field(..., description=" Max length: 50;", max_length=50)
+    url: str = Field(..., description=" Max length: 1024;", max_length=1024)
+    type: Literal["Tab", "Pod", "ToolbarButton"]
     clientId: str | None = Field(
         None, description="Only required if not already set. Max length: 36;", max_length=36
     )
-    createdBy: str | None = None
-    dateCreated: str | None = None
-    description: str = Field(..., description=" Max length: 50;", max_length=50)
-    disabledFlag: bool | None = None
-    id: int | None = None
-    locationIds: list[int] | None = None
-    locationsEnabledFlag: bool | None = None
     origin: str | None = Field(None, description=" Max length: 100;", max_length=100)
     podHeight: int | None = None
-    screenId: int = Field(..., description="Can be obtained via ConnectWiseHostedApiScreen report.")
     toolbarButtonDialogHeight: int | None = None
     toolbarButtonDialogWidth: int | None = None
-    toolbarButtonIconDocumentId: int | None = None
     toolbarButtonText: str | None = Field(
         None, description="Only required for ToolbarButtons. Max length: 50;", max_length=50
     )
     toolbarButtonToolTip: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    type: Literal["Tab", "Pod", "ToolbarButton"]
-    url: str = Field(..., description=" Max length: 1024;", max_length=1024)
+    toolbarButtonIconDocumentId: int | None = None
+    disabledFlag: bool | None = None
+    locationIds: list[int] | None = None
+    locationsEnabledFlag: bool | None = None
+    createdBy: str | None = None
+    dateCreated: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CorporateStructure(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    baseCurrency: CurrencyReference
-    chiefOperatingOfficer: MemberReference | None = None
-    controller: MemberReference | None = None
-    dispatcher: MemberReference | None = None
-    dutyManager: MemberReference | None = None
+    id: int | None = None
+    levelCount: Literal["Level1", "Level2", "Level3", "Level4", "Level5"] | None = None
+    level1Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
+    level2Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
+    level3Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
+    level4Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
+    level5Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
     fiscalYearStart: Literal[
         "January",
         "February",
@@ -267,25 +268,24 @@ class CorporateStructure(CWModel):
         "November",
         "December",
     ]
-    groupCaption: str = Field(..., description=" Max length: 50;", max_length=50)
-    id: int | None = None
-    level1Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    level2Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    level3Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    level4Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    level5Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    levelCount: Literal["Level1", "Level2", "Level3", "Level4", "Level5"] | None = None
     locationCaption: str = Field(..., description=" Max length: 50;", max_length=50)
+    groupCaption: str = Field(..., description=" Max length: 50;", max_length=50)
+    baseCurrency: CurrencyReference
     president: MemberReference | None = None
+    chiefOperatingOfficer: MemberReference | None = None
+    controller: MemberReference | None = None
+    dispatcher: MemberReference | None = None
     serviceManager: MemberReference | None = None
+    dutyManager: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CorporateStructureInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    baseCurrency: CurrencyReference | None = None
-    groupCaption: str | None = None
     id: int | None = None
     locationCaption: str | None = None
+    groupCaption: str | None = None
+    baseCurrency: CurrencyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CorporateStructureLevel(CWModel):
@@ -294,19 +294,20 @@ class CorporateStructureLevel(CWModel):
 
 
 class CorporateStructureLevelReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Crm(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    accountManagerRole: TeamRoleReference
-    companyIdGenerationFlag: bool | None = None
+    id: int | None = None
     companyListCount: int | None = None
-    defaultYear: bool | None = None
+    lockProbabilityFlag: bool | None = None
+    accountManagerRole: TeamRoleReference
+    technicalContactRole: TeamRoleReference
+    salesRepRole: TeamRoleReference
+    companyIdGenerationFlag: bool | None = None
     excludeSpacesFlag: bool | None = None
-    field10Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
     field1Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
     field2Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
     field3Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
@@ -316,20 +317,20 @@ class Crm(CWModel):
     field7Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
     field8Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
     field9Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    id: int | None = None
-    lockProbabilityFlag: bool | None = None
+    field10Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    primaryRepCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    secondaryRepCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
     other1Caption: str | None = Field(None, description=" Max length: 50;", max_length=50)
     other2Caption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    primaryRepCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    salesRepRole: TeamRoleReference
-    secondaryRepCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    technicalContactRole: TeamRoleReference
+    defaultYear: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CrmInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
     accountManagerRole: TeamRoleReference | None = None
-    field10Caption: str | None = None
+    technicalContactRole: TeamRoleReference | None = None
+    salesRepRole: TeamRoleReference | None = None
     field1Caption: str | None = None
     field2Caption: str | None = None
     field3Caption: str | None = None
@@ -339,69 +340,16 @@ class CrmInfo(CWModel):
     field7Caption: str | None = None
     field8Caption: str | None = None
     field9Caption: str | None = None
-    id: int | None = None
+    field10Caption: str | None = None
     primaryRepCaption: str | None = None
-    salesRepRole: TeamRoleReference | None = None
     secondaryRepCaption: str | None = None
-    technicalContactRole: TeamRoleReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CustomReport(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementFlag: bool | None = None
-    agreementOverride: str | None = None
-    agreementParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Agreement parameter."
-    )
-    agreementTypeFlag: bool | None = None
-    agreementTypeOverride: str | None = None
-    agreementTypeParamId: int | None = Field(
-        None,
-        description="Parameter unique identifier for the Custom Report's Agreement Type parameter.",
-    )
-    companyFlag: bool | None = None
-    companyOverride: str | None = None
-    companyParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Company parameter."
-    )
-    departmentDefaultFlag: bool | None = None
-    departmentFlag: bool | None = None
-    departmentOverride: str | None = None
-    departmentParamId: int | None = Field(
-        None,
-        description="Parameter unique identifier for the Custom Report's Department parameter.",
-    )
-    description: str = Field(..., description=" Max length: 150;", max_length=150)
-    endDateFlag: bool | None = None
-    endDateOverride: str | None = None
-    endDateParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's End Date parameter."
-    )
-    generatedFlag: bool | None = None
     id: int | None = None
-    invoiceFlag: bool | None = None
-    invoiceOverride: str | None = None
-    invoiceParamId: int | None = Field(
-        None,
-        description="Parameter unique identifier for the Custom Report's Invoice Type parameter.",
-    )
-    locationDefaultFlag: bool | None = None
-    locationFlag: bool | None = None
-    locationOverride: str | None = None
-    locationParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Location parameter."
-    )
-    marketingCampaignFlag: bool | None = None
-    marketingCampaignOverride: str | None = None
-    marketingCampaignParamId: int | None = Field(
-        None,
-        description="Parameter unique identifier for the Custom Report's Marketing Campaign parameter.",
-    )
-    memberFlag: bool | None = None
-    memberOverride: str | None = None
-    memberParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Member parameter."
-    )
+    reportLink: str
+    name: str = Field(..., description=" Max length: 100;", max_length=100)
     module: Literal[
         "Companies",
         "Finance",
@@ -412,541 +360,593 @@ class CustomReport(CWModel):
         "ServiceDesk",
         "TimeExpense",
     ] = Field(..., description="The Module Name.")
-    name: str = Field(..., description=" Max length: 100;", max_length=100)
-    oppTypeFlag: bool | None = None
-    oppTypeOverride: str | None = None
-    oppTypeParamId: int | None = Field(
-        None,
-        description="Parameter unique identifier for the Custom Report's Opportunity Type parameter.",
-    )
-    opportunityFlag: bool | None = None
-    opportunityOverride: str | None = None
-    opportunityParamId: int | None = Field(
-        None,
-        description="Parameter unique identifier for the Custom Report's Opportunity parameter.",
-    )
-    parameterNameSeparator: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    description: str = Field(..., description=" Max length: 150;", max_length=150)
+    generatedFlag: bool | None = None
     parameterPrefix: str | None = Field(None, description=" Max length: 50;", max_length=50)
     parameterSeparator: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    parameterNameSeparator: str | None = Field(None, description=" Max length: 50;", max_length=50)
     parameterSuffix: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    projectFlag: bool | None = None
-    projectOverride: str | None = None
-    projectParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Project parameter."
+    locationFlag: bool | None = None
+    locationParamId: int | None = Field(
+        None, description="Parameter unique identifier for the Custom Report's Location parameter."
     )
-    projectTypeFlag: bool | None = None
-    projectTypeOverride: str | None = None
-    projectTypeParamId: int | None = Field(
+    locationDefaultFlag: bool | None = None
+    locationOverride: str | None = None
+    departmentFlag: bool | None = None
+    departmentParamId: int | None = Field(
         None,
-        description="Parameter unique identifier for the Custom Report's Project Type parameter.",
+        description="Parameter unique identifier for the Custom Report's Department parameter.",
     )
-    reportLink: str
-    serviceBoardDefaultFlag: bool | None = None
-    serviceBoardFlag: bool | None = None
-    serviceBoardOverride: str | None = None
-    serviceBoardParamId: int | None = Field(
-        None,
-        description="Parameter unique identifier for the Custom Report's Service Board parameter.",
+    departmentDefaultFlag: bool | None = None
+    departmentOverride: str | None = None
+    territoryFlag: bool | None = None
+    territoryParamId: int | None = Field(
+        None, description="Parameter unique identifier for the Custom Report's Terriroty parameter."
     )
-    serviceStatusFlag: bool | None = None
-    serviceStatusOverride: str | None = None
-    serviceStatusParamId: int | None = Field(
-        None,
-        description="Parameter unique identifier for the Custom Report's Service Status parameter.",
+    territoryDefaultFlag: bool | None = None
+    territoryOverride: str | None = None
+    companyFlag: bool | None = None
+    companyParamId: int | None = Field(
+        None, description="Parameter unique identifier for the Custom Report's Company parameter."
     )
-    serviceTypeFlag: bool | None = None
-    serviceTypeOverride: str | None = None
-    serviceTypeParamId: int | None = Field(
-        None,
-        description="Parameter unique identifier for the Custom Report's Service Type parameter.",
+    companyOverride: str | None = None
+    memberFlag: bool | None = None
+    memberParamId: int | None = Field(
+        None, description="Parameter unique identifier for the Custom Report's Member parameter."
     )
+    memberOverride: str | None = None
     startDateFlag: bool | None = None
-    startDateOverride: str | None = None
     startDateParamId: int | None = Field(
         None,
         description="Parameter unique identifier for the Custom Report's Start Date parameter.",
     )
-    territoryDefaultFlag: bool | None = None
-    territoryFlag: bool | None = None
-    territoryOverride: str | None = None
-    territoryParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Terriroty parameter."
+    startDateOverride: str | None = None
+    endDateFlag: bool | None = None
+    endDateParamId: int | None = Field(
+        None, description="Parameter unique identifier for the Custom Report's End Date parameter."
     )
+    endDateOverride: str | None = None
+    oppTypeFlag: bool | None = None
+    oppTypeParamId: int | None = Field(
+        None,
+        description="Parameter unique identifier for the Custom Report's Opportunity Type parameter.",
+    )
+    oppTypeOverride: str | None = None
+    opportunityFlag: bool | None = None
+    opportunityParamId: int | None = Field(
+        None,
+        description="Parameter unique identifier for the Custom Report's Opportunity parameter.",
+    )
+    opportunityOverride: str | None = None
+    marketingCampaignFlag: bool | None = None
+    marketingCampaignParamId: int | None = Field(
+        None,
+        description="Parameter unique identifier for the Custom Report's Marketing Campaign parameter.",
+    )
+    marketingCampaignOverride: str | None = None
+    serviceBoardFlag: bool | None = None
+    serviceBoardParamId: int | None = Field(
+        None,
+        description="Parameter unique identifier for the Custom Report's Service Board parameter.",
+    )
+    serviceBoardDefaultFlag: bool | None = None
+    serviceBoardOverride: str | None = None
+    serviceTypeFlag: bool | None = None
+    serviceTypeParamId: int | None = Field(
+        None,
+        description="Parameter unique identifier for the Custom Report's Service Type parameter.",
+    )
+    serviceTypeOverride: str | None = None
+    serviceStatusFlag: bool | None = None
+    serviceStatusParamId: int | None = Field(
+        None,
+        description="Parameter unique identifier for the Custom Report's Service Status parameter.",
+    )
+    serviceStatusOverride: str | None = None
+    agreementTypeFlag: bool | None = None
+    agreementTypeParamId: int | None = Field(
+        None,
+        description="Parameter unique identifier for the Custom Report's Agreement Type parameter.",
+    )
+    agreementTypeOverride: str | None = None
+    agreementFlag: bool | None = None
+    agreementParamId: int | None = Field(
+        None, description="Parameter unique identifier for the Custom Report's Agreement parameter."
+    )
+    agreementOverride: str | None = None
+    projectTypeFlag: bool | None = None
+    projectTypeParamId: int | None = Field(
+        None,
+        description="Parameter unique identifier for the Custom Report's Project Type parameter.",
+    )
+    projectTypeOverride: str | None = None
+    projectFlag: bool | None = None
+    projectParamId: int | None = Field(
+        None, description="Parameter unique identifier for the Custom Report's Project parameter."
+    )
+    projectOverride: str | None = None
     workRoleFlag: bool | None = None
-    workRoleOverride: str | None = None
     workRoleParamId: int | None = Field(
         None, description="Parameter unique identifier for the Custom Report's Work Role parameter."
     )
+    workRoleOverride: str | None = None
     workTypeFlag: bool | None = None
-    workTypeOverride: str | None = None
     workTypeParamId: int | None = Field(
         None, description="Parameter unique identifier for the Custom Report's Work Type parameter."
     )
+    workTypeOverride: str | None = None
+    invoiceFlag: bool | None = None
+    invoiceParamId: int | None = Field(
+        None,
+        description="Parameter unique identifier for the Custom Report's Invoice Type parameter.",
+    )
+    invoiceOverride: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CustomReportParameter(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    captionName: str | None = Field(
-        None,
-        description="Either a caption name or parameter name is required. Max length: 50;",
-        max_length=50,
-    )
-    customReport: CustomReportReference | None = None
     id: int | None = None
     name: str | None = Field(
         None,
         description="Either a caption name or parameter name is required. Max length: 50;",
         max_length=50,
     )
+    captionName: str | None = Field(
+        None,
+        description="Either a caption name or parameter name is required. Max length: 50;",
+        max_length=50,
+    )
+    customReport: CustomReportReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CustomReportReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class CwTimeZone(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    daylightSavingsFlag: bool | None = Field(
-        None,
-        description="Determined based on system library value for specified timeZone.\n            Not able to be used in query params at this time.",
-    )
-    endDate: str | None = None
     id: int | None = None
     name: str | None = None
     offset: float | None = Field(None, description="The hours offset (+/-).")
     startDate: str | None = None
+    endDate: str | None = None
+    daylightSavingsFlag: bool | None = Field(
+        None,
+        description="Determined based on system library value for specified timeZone.\n            Not able to be used in query params at this time.",
+    )
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Department(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 15;", max_length=15)
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class DepartmentInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class DepartmentLocation(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addAllLocations: bool | None = None
+    id: int | None = None
+    location: SystemLocationReference
     department: SystemDepartmentReference | None = None
     departmentManager: MemberReference | None = None
     dispatch: MemberReference | None = None
-    dutyManager: MemberReference | None = None
-    id: int | None = None
-    ldapConfig: LdapConfigurationReference | None = None
-    location: SystemLocationReference
-    removeAllLocations: bool | None = None
     serviceManager: MemberReference | None = None
+    dutyManager: MemberReference | None = None
+    ldapConfig: LdapConfigurationReference | None = None
+    addAllLocations: bool | None = None
+    removeAllLocations: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class DepartmentLocationInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    department: SystemDepartmentReference | None = None
     id: int | None = None
     location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class DirectionalSyncInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class DirectionalSyncReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class DocumentFormData(CWModel):
     file: bytes | None = None
-    isAvatar: bool | None = None
-    privateFlag: bool | None = None
-    readOnlyFlay: bool | None = None
     recordId: int | None = None
     recordType: str | None = None
     title: str | None = None
     url: str | None = None
+    privateFlag: bool | None = None
+    readOnlyFlay: bool | None = None
+    isAvatar: bool | None = None
 
 
 class DocumentSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    docPath: str | None = Field(None, description=" Max length: 100;", max_length=100)
     id: int | None = None
-    isPublicFlag: bool | None = None
-    templateOutputPath: str | None = Field(None, description=" Max length: 200;", max_length=200)
-    templatePath: str | None = Field(None, description=" Max length: 200;", max_length=200)
     uploadAsLinkFlag: bool | None = None
+    isPublicFlag: bool | None = None
+    docPath: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    templatePath: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    templateOutputPath: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class DocumentType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str | None = None
+    id: int | None = None
     fileExtension: str | None = None
     icon: str | None = None
-    id: int | None = None
     mimeType: str | None = None
+    description: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EPayConfiguration(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    currency: CurrencyReference
-    encryptionKey: str | None = Field(None, description=" Max length: 500;", max_length=500)
     id: int | None = None
-    initializationVector: str | None = Field(None, description=" Max length: 500;", max_length=500)
     location: SystemLocationReference
-    storeIdentifier: str = Field(..., description=" Max length: 500;", max_length=500)
+    currency: CurrencyReference
     url: str = Field(..., description=" Max length: 400;", max_length=400)
+    storeIdentifier: str = Field(..., description=" Max length: 500;", max_length=500)
+    encryptionKey: str | None = Field(None, description=" Max length: 500;", max_length=500)
+    initializationVector: str | None = Field(None, description=" Max length: 500;", max_length=500)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailConnector(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addCcFlag: bool | None = None
+    id: int | None = None
+    emailServerType: Literal["IMAP", "Office365", "Google", "Asio365"] | None = None
+    imapSetup: ImapSetupReference | None = None
+    office365EmailSetup: Office365EmailSetupReference | None = None
     asio365EmailSetup: Office365EmailSetupReference | None = None
-    bccEmailTo: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    createContactFlag: bool | None = None
+    googleEmailSetup: GoogleEmailSetupReference | None = None
+    serviceBoard: BoardReference
     defaultCompany: CompanyReference
     defaultMember: MemberReference | None = None
-    department: SystemDepartmentReference | None = None
-    discardDuplicatesFlag: bool | None = None
-    emailErrorsTo: str = Field(..., description=" Max length: 50;", max_length=50)
-    emailNotifyFrom: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    emailServerType: Literal["IMAP", "Office365", "Google", "Asio365"] | None = None
-    googleEmailSetup: GoogleEmailSetupReference | None = None
-    id: int | None = None
-    imapSetup: ImapSetupReference | None = None
-    inboundTicketMailboxId: str | None = None
-    itemOverride: ServiceItemReference | None = None
     location: SystemLocationReference | None = None
-    neverRespondFlag: bool | None = None
-    noResponseFlag: bool | None = None
-    office365EmailSetup: Office365EmailSetupReference | None = None
-    postRepliesToTicketFlag: bool | None = None
-    priorityOverride: PriorityReference | None = None
-    responseEmailForExisting: str | None = None
-    responseEmailForNew: str | None = None
-    serviceBoard: BoardReference
+    department: SystemDepartmentReference | None = None
+    emailNotifyFrom: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    bccEmailTo: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    emailErrorsTo: str = Field(..., description=" Max length: 50;", max_length=50)
     setEmailToDefaultContactFlag: bool | None = None
+    noResponseFlag: bool | None = None
+    neverRespondFlag: bool | None = None
+    discardDuplicatesFlag: bool | None = None
+    postRepliesToTicketFlag: bool | None = None
+    createContactFlag: bool | None = None
+    responseEmailForNew: str | None = None
+    responseEmailForExisting: str | None = None
     sourceOverride: ServiceSourceReference | None = None
-    statusOverride: ServiceStatusReference | None = None
-    subTypeOverride: ServiceSubTypeReference | None = None
+    priorityOverride: PriorityReference | None = None
     typeOverride: ServiceTypeReference | None = None
+    subTypeOverride: ServiceSubTypeReference | None = None
+    itemOverride: ServiceItemReference | None = None
+    statusOverride: ServiceStatusReference | None = None
+    addCcFlag: bool | None = None
+    inboundTicketMailboxId: str | None = None
     useEmailMessageIdFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailConnectorInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultCompany: CompanyReference | None = None
     id: int | None = None
+    defaultCompany: CompanyReference | None = None
     imapSetup: ImapSetupReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailConnectorParsingRule(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     parsingStyle: EmailConnectorParsingStyleReference | None = None
-    parsingVariable: EmailConnectorParsingVariableReference
     priority: int
+    parsingVariable: EmailConnectorParsingVariableReference
     searchTerm: str = Field(..., description=" Max length: 250;", max_length=250)
-    serviceBoard: BoardReference | None = None
-    serviceItem: ServiceItemReference | None = None
     servicePriority: PriorityReference | None = None
     serviceStatus: ServiceStatusReference | None = None
-    serviceSubType: ServiceSubTypeReference | None = None
     serviceType: ServiceTypeReference | None = None
+    serviceSubType: ServiceSubTypeReference | None = None
+    serviceItem: ServiceItemReference | None = None
+    serviceBoard: BoardReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailConnectorParsingStyle(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    parseRule: str = Field(..., description=" Max length: 500;", max_length=500)
     parsingType: EmailConnectorParsingTypeReference
+    parseRule: str = Field(..., description=" Max length: 500;", max_length=500)
     priority: int
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailConnectorParsingStyleReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailConnectorParsingTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailConnectorParsingVariableReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    identifier: str | None = None
     name: str | None = None
+    identifier: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailConnectorReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailExclusion(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str = Field(..., description=" Max length: 100;", max_length=100)
     id: int | None = None
+    description: str = Field(..., description=" Max length: 100;", max_length=100)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class EmailToken(CWModel):
+    id: int | None = None
+    token: str | None = None
+    description: str | None = None
     addressFlag: bool | None = None
     agreementFlag: bool | None = None
     companyFlag: bool | None = None
     configFlag: bool | None = None
     contactFlag: bool | None = None
-    description: str | None = None
-    id: int | None = None
     invoiceFlag: bool | None = None
-    portalPasswordFlag: bool | None = None
     purchaseOrderFlag: bool | None = None
     purchaseOrderStatusFlag: bool | None = None
     rmaFlag: bool | None = None
     salesFlag: bool | None = None
     serviceFlag: bool | None = None
-    token: str | None = None
     tracksFlag: bool | None = None
     workflowFlag: bool | None = None
+    portalPasswordFlag: bool | None = None
 
 
 class ExistingTenantReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Experiment(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str | None = None
-    experimentId: str | None = None
     id: int | None = None
+    experimentId: str | None = None
+    name: str | None = None
+    description: str | None = None
+    properties: str | None = None
     inactiveFlag: bool | None = None
     memberInactiveFlag: bool | None = None
-    name: str | None = None
-    properties: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class FileUploadSetting(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    globalFileSizeLimit: int | None = None
     id: int | None = None
     restrictFileTypesFlag: bool | None = None
+    globalFileSizeLimit: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class GenericBoardTeamReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    isProjectTeamFlag: bool | None = None
     name: str | None = None
+    isProjectTeamFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class GoogleEmailSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    clientId: str | None = Field(None, description=" Max length: 200;", max_length=200)
-    emailConnector: EmailConnectorReference | None = None
-    failedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
     id: int | None = None
-    inactiveFlag: bool | None = None
-    inboxFolder: str = Field(..., description=" Max length: 40;", max_length=40)
     name: str = Field(..., description=" Max length: 200;", max_length=200)
-    privateKey: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
-    processedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
     username: str = Field(..., description=" Max length: 100;", max_length=100)
+    inboxFolder: str = Field(..., description=" Max length: 40;", max_length=40)
+    processedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
+    failedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
+    clientId: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    privateKey: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    inactiveFlag: bool | None = None
+    emailConnector: EmailConnectorReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class GoogleEmailSetupReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Imap(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    emailConnector: EmailConnectorReference | None = None
-    failedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
     id: int | None = None
-    imapName: str = Field(..., description=" Max length: 40;", max_length=40)
     name: str = Field(..., description=" Max length: 200;", max_length=200)
+    imapName: str = Field(..., description=" Max length: 40;", max_length=40)
+    processedName: str = Field(..., description=" Max length: 40;", max_length=40)
+    failedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
+    server: str = Field(..., description=" Max length: 200;", max_length=200)
+    userName: str = Field(..., description=" Max length: 80;", max_length=80)
     password: str | None = Field(None, description=" Max length: 80;", max_length=80)
     port: int
-    processedName: str = Field(..., description=" Max length: 40;", max_length=40)
-    server: str = Field(..., description=" Max length: 200;", max_length=200)
     sslFlag: bool | None = None
-    userName: str = Field(..., description=" Max length: 80;", max_length=80)
+    emailConnector: EmailConnectorReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ImapInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    emailConnector: EmailConnectorReference | None = None
     id: int | None = None
     name: str | None = None
+    emailConnector: EmailConnectorReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ImapSetupReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ImportMassMaintenance(CWModel):
-    deletedCompanyCount: int | None = None
     deletedContactCount: int | None = None
+    deletedCompanyCount: int | None = None
     message: str | None = None
     success: bool | None = None
 
 
 class InOutBoard(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    member: MemberReference
+    inOutType: InOutTypeReference
     additionalInfo: str | None = Field(None, description=" Max length: 100;", max_length=100)
     dateBack: AwareDatetime
-    id: int | None = None
-    inOutType: InOutTypeReference
-    member: MemberReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InOutType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str = Field(..., description=" Max length: 30;", max_length=30)
     id: int | None = None
+    description: str = Field(..., description=" Max length: 30;", max_length=30)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InOutTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str | None = None
     id: int | None = None
+    description: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class InOutTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Info(CWModel):
-    cloudRegion: str | None = None
-    isCloud: bool | None = None
-    licenseBits: list[LicenseBit] | None = None
-    maxWorkFlowRecordsAllowed: int | None = None
-    serverTimeZone: str | None = None
     version: str | None = None
+    isCloud: bool | None = None
+    serverTimeZone: str | None = None
+    licenseBits: list[LicenseBit] | None = None
+    cloudRegion: str | None = None
+    maxWorkFlowRecordsAllowed: int | None = None
 
 
 class IntegratorLogin(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    activityApiFlag: bool | None = None
-    activityCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    activityLegacyCallbackFlag: bool | None = None
-    agreementApiFlag: bool | None = None
-    agreementCallbackLegacyFlag: bool | None = None
-    agreementCallbackUrl: str | None = Field(
-        None, description=" Max length: 1000;", max_length=1000
-    )
-    board: BoardReference | None = None
-    canAccessAllApisFlag: bool | None = Field(
-        None,
-        description="Setting this flag to true will create an integrator that can access all of the available apis in the system.\n            If this field is set to true, both the member and board fields are required.",
-    )
-    canAccessAllRecordsFlag: bool | None = Field(
-        None,
-        description="This flag controls whether the integrator can access only the db records it created, or all system records.",
-    )
-    companyApiFlag: bool | None = None
-    companyCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    companyLegacyCallbackFlag: bool | None = None
-    configurationApiFlag: bool | None = None
-    configurationAutoChildFlag: bool | None = None
-    configurationCallbackUrl: str | None = Field(
-        None, description=" Max length: 1000;", max_length=1000
-    )
-    configurationChildlingFlag: bool | None = Field(
-        None, description="True if integrator is allowed to child configurations."
-    )
-    configurationLegacyCallbackFlag: bool | None = None
-    contactApiFlag: bool | None = None
-    contactCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    contactLegacyCallbackFlag: bool | None = None
-    dateInactivated: AwareDatetime | None = None
-    documentApiFlag: bool | None = None
     id: int | None = None
-    inactivatedBy: MemberReference | None = None
-    inactiveFlag: bool | None = None
-    invoiceApiFlag: bool | None = None
-    managedServicesApiFlag: bool | None = None
-    managedServicesAutoChildFlag: bool | None = None
-    managedServicesChildingFlag: bool | None = Field(
-        None, description="True if integrator is allowed to child configurations."
-    )
-    marketingApiFlag: bool | None = None
-    member: MemberReference | None = None
-    memberApiFlag: bool | None = None
-    opportunityApiFlag: bool | None = None
-    opportunityCallbackUrl: str | None = Field(
-        None, description=" Max length: 1000;", max_length=1000
-    )
-    opportunityConversionApiFlag: bool | None = Field(
-        None, description="True if the member has access to the Opportunity Conversion Api."
-    )
-    opportunityLegacyCallbackFlag: bool | None = None
+    username: str = Field(..., description=" Max length: 50;", max_length=50)
     password: str | None = Field(
         None,
         description="The password will never be returned in response. Max length: 50;",
         max_length=50,
     )
+    canAccessAllRecordsFlag: bool | None = Field(
+        None,
+        description="This flag controls whether the integrator can access only the db records it created, or all system records.",
+    )
+    canAccessAllApisFlag: bool | None = Field(
+        None,
+        description="Setting this flag to true will create an integrator that can access all of the available apis in the system.\n            If this field is set to true, both the member and board fields are required.",
+    )
+    inactiveFlag: bool | None = None
+    dateInactivated: AwareDatetime | None = None
+    inactivatedBy: MemberReference | None = None
+    serviceTicketApiFlag: bool | None = None
+    board: BoardReference | None = None
+    serviceBoardCallbackUrl: str | None = Field(
+        None, description=" Max length: 1000;", max_length=1000
+    )
+    serviceBoardLegacyCallbackFlag: bool | None = None
+    timeEntryApiFlag: bool | None = None
+    member: MemberReference | None = None
+    timeEntryCallbackUrl: str | None = Field(
+        None, description=" Max length: 1000;", max_length=1000
+    )
+    timeEntryLegacyCallbackFlag: bool | None = None
+    managedServicesApiFlag: bool | None = None
+    managedServicesAutoChildFlag: bool | None = None
+    managedServicesChildingFlag: bool | None = Field(
+        None, description="True if integrator is allowed to child configurations."
+    )
+    contactApiFlag: bool | None = None
+    contactCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    contactLegacyCallbackFlag: bool | None = None
+    companyApiFlag: bool | None = None
+    companyCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    companyLegacyCallbackFlag: bool | None = None
+    activityApiFlag: bool | None = None
+    activityCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    activityLegacyCallbackFlag: bool | None = None
+    invoiceApiFlag: bool | None = None
     productApiFlag: bool | None = None
     productCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
     productLegacyCallbackFlag: bool | None = None
-    projectApiFlag: bool | None = None
-    projectCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    projectLegacyCallbackFlag: bool | None = None
+    opportunityApiFlag: bool | None = None
+    opportunityCallbackUrl: str | None = Field(
+        None, description=" Max length: 1000;", max_length=1000
+    )
+    opportunityLegacyCallbackFlag: bool | None = None
+    opportunityConversionApiFlag: bool | None = Field(
+        None, description="True if the member has access to the Opportunity Conversion Api."
+    )
+    memberApiFlag: bool | None = None
+    marketingApiFlag: bool | None = None
     purchasingApiFlag: bool | None = None
     purchasingCallbackUrl: str | None = Field(
         None, description=" Max length: 1000;", max_length=1000
     )
     purchasingLegacyCallbackFlag: bool | None = None
     reportingApiFlag: bool | None = None
+    systemApiFlag: bool | None = None
+    projectApiFlag: bool | None = None
+    projectCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    projectLegacyCallbackFlag: bool | None = None
+    configurationApiFlag: bool | None = None
+    configurationAutoChildFlag: bool | None = None
+    configurationChildlingFlag: bool | None = Field(
+        None, description="True if integrator is allowed to child configurations."
+    )
+    configurationCallbackUrl: str | None = Field(
+        None, description=" Max length: 1000;", max_length=1000
+    )
+    configurationLegacyCallbackFlag: bool | None = None
     scheduleApiFlag: bool | None = None
     scheduleCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
     scheduleLegacyCallbackFlag: bool | None = None
-    serviceBoardCallbackUrl: str | None = Field(
+    agreementApiFlag: bool | None = None
+    agreementCallbackUrl: str | None = Field(
         None, description=" Max length: 1000;", max_length=1000
     )
-    serviceBoardLegacyCallbackFlag: bool | None = None
-    serviceTicketApiFlag: bool | None = None
-    systemApiFlag: bool | None = None
-    timeEntryApiFlag: bool | None = None
-    timeEntryCallbackUrl: str | None = Field(
-        None, description=" Max length: 1000;", max_length=1000
-    )
-    timeEntryLegacyCallbackFlag: bool | None = None
-    username: str = Field(..., description=" Max length: 50;", max_length=50)
+    agreementCallbackLegacyFlag: bool | None = None
+    documentApiFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class IntegratorTag(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     text: str = Field(..., description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class KPI(CWModel):
+    id: int | None = None
+    name: str | None = None
     category: KPICategoryReference | None = None
     dateFilter: str | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    name: str | None = None
     sortOrder: int | None = None
+    inactiveFlag: bool | None = None
 
 
 class KPICategory(CWModel):
@@ -956,38 +956,38 @@ class KPICategory(CWModel):
 
 
 class KPICategoryReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class KPIReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LdapConfiguration(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    domain: str = Field(
-        ..., description="Domain Name of the server. Max length: 50;", max_length=50
-    )
     id: int | None = None
     name: str = Field(..., description=" Max length: 100;", max_length=100)
     server: str = Field(..., description="FQDN of the Server. Max length: 200;", max_length=200)
+    domain: str = Field(
+        ..., description="Domain Name of the server. Max length: 50;", max_length=50
+    )
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LdapConfigurationInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LdapConfigurationReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
     server: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LdapConfigurationTestLink(CWModel):
@@ -995,28 +995,28 @@ class LdapConfigurationTestLink(CWModel):
 
 
 class LicenseBit(CWModel):
-    activeFlag: bool | None = None
     name: str | None = None
+    activeFlag: bool | None = None
 
 
 class Link(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    tableReferenceId: int | None = None
+    url: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
     screenLink: (
         Literal["Company", "Contact", "Service", "Invoice", "PurchaseOrder", "SalesOrder"] | None
     ) = None
-    tableReferenceId: int | None = None
-    url: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LinkInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
     screenLink: (
         Literal["Company", "Contact", "Service", "Invoice", "PurchaseOrder", "SalesOrder"] | None
     ) = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LinkResolveUrlInfo(CWModel):
@@ -1026,96 +1026,96 @@ class LinkResolveUrlInfo(CWModel):
 
 class LocaleInfo(CWModel):
     id: int | None = None
-    localeCode: str | None = None
     name: str | None = None
+    localeCode: str | None = None
 
 
 class LocaleReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Location(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    calendar: CalendarReference | None = None
-    clientFlag: bool | None = None
-    departmentIds: list[int] | None = None
     id: int | None = None
-    locationFlag: bool | None = None
-    manager: MemberReference | None = None
+    ownerLevelId: int | None = None
+    structureLevel: CorporateStructureLevelReference
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    manager: MemberReference | None = None
+    reportsTo: SystemLocationReference | None = None
+    salesRep: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    timeZoneSetup: TimeZoneSetupReference | None = None
+    calendar: CalendarReference | None = None
     overrideAddressLine1: str | None = Field(None, description=" Max length: 50;", max_length=50)
     overrideAddressLine2: str | None = Field(None, description=" Max length: 50;", max_length=50)
     overrideCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    overrideCountry: CountryReference | None = None
-    overrideFaxNumber: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    overridePhoneNumber: str | None = Field(None, description=" Max length: 15;", max_length=15)
     overrideState: str | None = Field(None, description=" Max length: 50;", max_length=50)
     overrideZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    overrideCountry: CountryReference | None = None
+    overridePhoneNumber: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    overrideFaxNumber: str | None = Field(None, description=" Max length: 15;", max_length=15)
     owaUrl: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    ownerLevelId: int | None = None
     payrollXref: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    reportsTo: SystemLocationReference | None = None
-    salesRep: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    structureLevel: CorporateStructureLevelReference
-    timeZoneSetup: TimeZoneSetupReference | None = None
+    locationFlag: bool | None = None
+    clientFlag: bool | None = None
     workRoleIds: list[int] | None = None
+    departmentIds: list[int] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LocationDepartment(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    department: SystemDepartmentReference | None = None
     id: int | None = None
     location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LocationInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    location_flag: bool | None = None
     name: str | None = None
+    location_flag: bool | None = None
     structureLevel: CorporateStructureLevelReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class LocationWorkRole(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     location: SystemLocationReference | None = None
     workRole: WorkRoleReference | None = None
     workRoleInactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class M365ContactSyncInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class M365ContactSyncMonitoring(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    emailAddress: str | None = None
     id: int | None = None
     monitoringTypeId: int | None = None
+    emailAddress: str | None = None
     serviceBoardId: int | None = None
     serviceBoardStatusId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagedDeviceAccount(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    managedDevicesIntegration: ManagedDevicesIntegrationReference | None = None
-    password: str | None = None
     username: str | None = None
+    password: str | None = None
+    managedDevicesIntegration: ManagedDevicesIntegrationReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ManagementNetworkSecurity(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
+    username: str | None = Field(None, description=" Max length: 50;", max_length=50)
     password: str | None = Field(None, description=" Max length: 50;", max_length=50)
     site: str = Field(..., description=" Max length: 100;", max_length=100)
-    username: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MarketplaceImport(CWModel):
@@ -1143,209 +1143,209 @@ class MarketplaceImport(CWModel):
 
 
 class Member(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    adminFlag: bool | None = None
-    agreementInvoicingDisplayOptions: (
-        Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None
-    ) = None
-    allowExpensesEnteredAgainstCompaniesFlag: bool | None = None
-    allowInCellEntryOnTimeSheet: bool | None = None
-    authenticationServiceType: Literal["AuthAnvil", "GoogleAuthenticator", "Email"] | None = None
-    autoPopupQuickNotesWithStopwatch: bool | None = None
-    autoStartStopwatch: bool | None = None
-    billableForecast: float | None = None
-    calendar: CalendarReference | None = None
-    calendarSyncIntegrationFlag: bool | None = None
-    clientId: str | None = None
-    companyActivityTabFormat: Literal["SummaryList", "DetailList"] | None = None
-    copyColumnLayoutsAndFilters: bool | None = None
-    copyPodLayouts: bool | None = None
-    copySharedDefaultViews: bool | None = None
-    country: CountryReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    dailyCapacity: float | None = None
-    daysTolerance: int | None = None
-    defaultDepartment: SystemDepartmentReference | None = None
-    defaultEmail: Literal["Office", "Mobile", "Home"]
-    defaultLocation: SystemLocationReference | None = None
-    defaultPhone: Literal["Office", "Mobile", "Home"]
-    directionalSync: DirectionalSyncReference | None = None
-    disableOnlineFlag: bool | None = None
-    employeeIdentifer: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    enableLdapAuthenticationFlag: bool | None = None
-    enableMobileFlag: bool | None = None
-    enableMobileGpsFlag: bool | None = None
-    enterTimeAgainstCompanyFlag: bool | None = None
-    excludedProjectBoardIds: list[int] | None = None
-    excludedServiceBoardIds: list[int] | None = None
-    expenseApprover: MemberReference | None = None
-    firstName: str = Field(..., description=" Max length: 30;", max_length=30)
-    fromMemberRecId: int | None = None
-    fromMemberTemplateRecId: int | None = None
-    globalSearchDefaultSort: (
-        Literal["None", "LastUpdatedDesc", "LastUpdatedAsc", "CreatedDesc", "CreatedAsc"] | None
-    ) = None
-    globalSearchDefaultTicketFilter: (
-        Literal["OpenRecords", "ClosedRecords", "AllRecords"] | None
-    ) = None
-    hideMemberInDispatchPortalFlag: bool | None = None
-    hireDate: AwareDatetime
-    homeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    homeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    homePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    hourlyCost: float | None = None
-    hourlyRate: float | None = None
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 15;", max_length=15)
-    inactiveDate: AwareDatetime | None = None
-    inactiveFlag: bool | None = None
-    includeInUtilizationReportingFlag: bool | None = None
-    invoiceScreenDefaultTabFormat: (
-        Literal["ShowInvoicingTab", "ShowAgreementInvoicingTab"] | None
-    ) = None
-    invoiceTimeTabFormat: Literal["SummaryList", "DetailList"] | None = None
-    invoicingDisplayOptions: Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None = None
-    lastLogin: str | None = None
-    lastName: str = Field(..., description=" Max length: 30;", max_length=30)
-    ldapConfiguration: LdapConfigurationReference | None = None
-    ldapUserName: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    licenseClass: Literal["A", "C", "F", "X"] = Field(
-        ...,
-        description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
-    )
-    mapiName: str | None = None
-    memberPersonas: list[int] | None = None
-    middleInitial: str | None = Field(None, description=" Max length: 1;", max_length=1)
-    minimumHours: float | None = None
-    mobileEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    mobileExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    mobilePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    notes: str | None = None
-    office365: MemberOffice365 | None = None
-    officeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    officeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    officePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    partnerPortalFlag: bool | None = None
     password: str | None = Field(
         None,
         description="ConditionallyRequired. API Member will get random password generated Max length: 60;",
         max_length=60,
     )
-    phoneIntegrationType: Literal["TAPI", "SKYPE", "TEL", "CALLTO", "NONE"] | None = None
-    phoneSource: str | None = None
-    photo: DocumentReference | None = None
-    primaryEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    projectDefaultBoard: ProjectBoardReference | None = None
-    projectDefaultDepartment: SystemDepartmentReference | None = None
-    projectDefaultLocation: SystemLocationReference | None = None
-    reportCard: ReportCardReference | None = None
-    reportsTo: MemberReference | None = None
-    requireExpenseEntryFlag: bool | None = None
-    requireStartAndEndTimeOnTimeEntryFlag: bool | None = None
-    requireTimeSheetEntryFlag: bool | None = None
-    restrictDefaultSalesTerritoryFlag: bool | None = None
-    restrictDefaultWarehouseBinFlag: bool | None = None
-    restrictDefaultWarehouseFlag: bool | None = None
-    restrictDepartmentFlag: bool | None = None
-    restrictLocationFlag: bool | None = None
-    restrictProjectDefaultDepartmentFlag: bool | None = None
-    restrictProjectDefaultLocationFlag: bool | None = None
-    restrictScheduleFlag: bool | None = None
-    restrictServiceDefaultDepartmentFlag: bool | None = None
-    restrictServiceDefaultLocationFlag: bool | None = None
-    salesDefaultLocation: SystemLocationReference | None = None
-    scheduleCapacity: float | None = None
-    scheduleDefaultDepartment: SystemDepartmentReference | None = None
-    scheduleDefaultLocation: SystemLocationReference | None = None
-    securityLocation: SystemLocationReference | None = None
-    securityRole: SecurityRoleReference
-    serviceBoardTeamIds: list[int] | None = None
-    serviceDefaultBoard: BoardReference | None = None
-    serviceDefaultDepartment: SystemDepartmentReference | None = None
-    serviceDefaultLocation: SystemLocationReference | None = None
-    serviceLocation: ServiceLocationReference | None = None
-    signature: str | None = None
-    ssoSettings: MemberSsoSettingsReference | None = None
-    structureLevel: StructureReference | None = None
-    stsUserAdminUrl: str | None = None
-    teams: list[int] | None = None
-    timeApprover: MemberReference | None = None
-    timeReminderEmailFlag: bool | None = None
-    timeSheetStartDate: str | None = None
-    timeZone: TimeZoneSetupReference | None = None
-    timebasedOneTimePasswordActivated: bool | None = None
-    title: str | None = None
-    toastNotificationFlag: bool | None = None
-    token: str | None = None
-    type: MemberTypeReference | None = None
-    useBrowserLanguageFlag: bool | None = None
+    disableOnlineFlag: bool | None = None
+    licenseClass: Literal["A", "C", "F", "X"] = Field(
+        ...,
+        description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
+    )
+    notes: str | None = None
+    employeeIdentifer: str | None = Field(None, description=" Max length: 10;", max_length=10)
     vendorNumber: str | None = None
-    warehouse: WarehouseReference | None = None
-    warehouseBin: WarehouseBinReference | None = None
+    enableMobileGpsFlag: bool | None = None
+    inactiveDate: AwareDatetime | None = None
+    inactiveFlag: bool | None = None
+    lastLogin: str | None = None
+    clientId: str | None = None
+    token: str | None = None
+    firstName: str = Field(..., description=" Max length: 30;", max_length=30)
+    middleInitial: str | None = Field(None, description=" Max length: 1;", max_length=1)
+    lastName: str = Field(..., description=" Max length: 30;", max_length=30)
+    hireDate: AwareDatetime
+    country: CountryReference | None = None
+    photo: DocumentReference | None = None
+    officeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    mobileEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    homeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    defaultEmail: Literal["Office", "Mobile", "Home"]
+    primaryEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    officePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    officeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    mobilePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    mobileExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    homePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    homeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    defaultPhone: Literal["Office", "Mobile", "Home"]
+    securityRole: SecurityRoleReference
+    office365: MemberOffice365 | None = None
+    mapiName: str | None = None
+    calendarSyncIntegrationFlag: bool | None = None
+    authenticationServiceType: Literal["AuthAnvil", "GoogleAuthenticator", "Email"] | None = None
+    timebasedOneTimePasswordActivated: bool | None = None
+    enableLdapAuthenticationFlag: bool | None = None
+    ldapConfiguration: LdapConfigurationReference | None = None
+    ldapUserName: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    directionalSync: DirectionalSyncReference | None = None
+    ssoSettings: MemberSsoSettingsReference | None = None
+    signature: str | None = None
+    phoneIntegrationType: Literal["TAPI", "SKYPE", "TEL", "CALLTO", "NONE"] | None = None
+    useBrowserLanguageFlag: bool | None = None
+    title: str | None = None
+    reportCard: ReportCardReference | None = None
+    enableMobileFlag: bool | None = None
+    type: MemberTypeReference | None = None
+    timeZone: TimeZoneSetupReference | None = None
+    partnerPortalFlag: bool | None = None
+    stsUserAdminUrl: str | None = None
+    toastNotificationFlag: bool | None = None
+    memberPersonas: list[int] | None = None
+    adminFlag: bool | None = None
+    structureLevel: StructureReference | None = None
+    securityLocation: SystemLocationReference | None = None
+    defaultLocation: SystemLocationReference | None = None
+    defaultDepartment: SystemDepartmentReference | None = None
+    reportsTo: MemberReference | None = None
+    restrictLocationFlag: bool | None = None
+    restrictDepartmentFlag: bool | None = None
     workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
+    timeApprover: MemberReference | None = None
+    expenseApprover: MemberReference | None = None
+    billableForecast: float | None = None
+    dailyCapacity: float | None = None
+    hourlyCost: float | None = None
+    hourlyRate: float | None = None
+    includeInUtilizationReportingFlag: bool | None = None
+    requireExpenseEntryFlag: bool | None = None
+    requireTimeSheetEntryFlag: bool | None = None
+    requireStartAndEndTimeOnTimeEntryFlag: bool | None = None
+    allowInCellEntryOnTimeSheet: bool | None = None
+    enterTimeAgainstCompanyFlag: bool | None = None
+    allowExpensesEnteredAgainstCompaniesFlag: bool | None = None
+    timeReminderEmailFlag: bool | None = None
+    daysTolerance: int | None = None
+    minimumHours: float | None = None
+    timeSheetStartDate: str | None = None
+    serviceDefaultLocation: SystemLocationReference | None = None
+    serviceDefaultDepartment: SystemDepartmentReference | None = None
+    serviceDefaultBoard: BoardReference | None = None
+    restrictServiceDefaultLocationFlag: bool | None = None
+    restrictServiceDefaultDepartmentFlag: bool | None = None
+    excludedServiceBoardIds: list[int] | None = None
+    teams: list[int] | None = None
+    serviceBoardTeamIds: list[int] | None = None
+    projectDefaultLocation: SystemLocationReference | None = None
+    projectDefaultDepartment: SystemDepartmentReference | None = None
+    projectDefaultBoard: ProjectBoardReference | None = None
+    restrictProjectDefaultLocationFlag: bool | None = None
+    restrictProjectDefaultDepartmentFlag: bool | None = None
+    excludedProjectBoardIds: list[int] | None = None
+    scheduleDefaultLocation: SystemLocationReference | None = None
+    scheduleDefaultDepartment: SystemDepartmentReference | None = None
+    scheduleCapacity: float | None = None
+    serviceLocation: ServiceLocationReference | None = None
+    restrictScheduleFlag: bool | None = None
+    hideMemberInDispatchPortalFlag: bool | None = None
+    calendar: CalendarReference | None = None
+    salesDefaultLocation: SystemLocationReference | None = None
+    restrictDefaultSalesTerritoryFlag: bool | None = None
+    warehouse: WarehouseReference | None = None
+    warehouseBin: WarehouseBinReference | None = None
+    restrictDefaultWarehouseFlag: bool | None = None
+    restrictDefaultWarehouseBinFlag: bool | None = None
+    companyActivityTabFormat: Literal["SummaryList", "DetailList"] | None = None
+    invoiceTimeTabFormat: Literal["SummaryList", "DetailList"] | None = None
+    invoiceScreenDefaultTabFormat: (
+        Literal["ShowInvoicingTab", "ShowAgreementInvoicingTab"] | None
+    ) = None
+    invoicingDisplayOptions: Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None = None
+    agreementInvoicingDisplayOptions: (
+        Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None
+    ) = None
+    autoStartStopwatch: bool | None = None
+    autoPopupQuickNotesWithStopwatch: bool | None = None
+    globalSearchDefaultTicketFilter: (
+        Literal["OpenRecords", "ClosedRecords", "AllRecords"] | None
+    ) = None
+    globalSearchDefaultSort: (
+        Literal["None", "LastUpdatedDesc", "LastUpdatedAsc", "CreatedDesc", "CreatedAsc"] | None
+    ) = None
+    phoneSource: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    copyPodLayouts: bool | None = None
+    copySharedDefaultViews: bool | None = None
+    copyColumnLayoutsAndFilters: bool | None = None
+    fromMemberRecId: int | None = None
+    fromMemberTemplateRecId: int | None = None
+    customFields: list[CustomFieldValue] | None = None
 
 
 class MemberAccrual(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    accrualType: Literal["Holiday", "PTO", "Sick", "Vacation"]
-    hours: float
     id: int | None = None
-    member: MemberReference | None = None
-    reason: str
+    accrualType: Literal["Holiday", "PTO", "Sick", "Vacation"]
     year: int
+    hours: float
+    reason: str
+    member: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MemberCertification(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    certification: CertificationReference
-    certificationNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    company: CompanyReference | None = None
-    dateExpires: AwareDatetime | None = None
-    dateReceived: AwareDatetime | None = None
     id: int | None = None
-    member: MemberReference | None = None
-    notes: str | None = None
+    certification: CertificationReference
     percentComplete: int | None = None
+    dateReceived: AwareDatetime | None = None
+    dateExpires: AwareDatetime | None = None
+    certificationNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    notes: str | None = None
+    member: MemberReference | None = None
+    company: CompanyReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MemberDeactivation(CWModel):
     activity: MemberDeactivationItem | None = None
+    serviceTeam: MemberDeactivationItem | None = None
     companyTeam: list[MemberDeactivationCompanyTeam] | None = Field(
         None, description="A list of customers for which the member holds a team role"
     )
+    workflowEmail: MemberDeactivationItem | None = None
+    serviceStatusWorkflow: list[MemberDeactivationStatusWorkflow] | None = None
+    ticketTemplate: MemberDeactivationItem | None = None
+    opportunity: MemberDeactivationItem | None = None
+    salesTeam: MemberDeactivationItem | None = None
+    projectManager: MemberDeactivationItem | None = None
+    projectTimeApprover: MemberDeactivationItem | None = None
+    projectExpenseApprover: MemberDeactivationItem | None = None
+    knowledgeBaseArticle: MemberDeactivationItem | None = None
+    myCompanyPresident: MemberDeactivationItem | None = None
+    myCompanyCOO: MemberDeactivationItem | None = None
+    myCompanyController: MemberDeactivationItem | None = None
+    myCompanyDispatch: MemberDeactivationItem | None = None
+    myCompanyServiceManager: MemberDeactivationItem | None = None
+    myCompanyDutyManagerRole: MemberDeactivationItem | None = None
+    departmentManager: MemberDeactivationItem | None = None
+    dispatchMember: MemberDeactivationItem | None = None
+    serviceManager: MemberDeactivationItem | None = None
+    dutyManager: MemberDeactivationItem | None = None
+    sendFromEmailNotify: MemberDeactivationItem | None = None
     deleteOpenTimeSheetsFlag: bool | None = Field(
         None,
         description="By default, this is set to false\n            If there is any open timesheets, system will return error message\n            that there is open timesheets still attached to this member\n            If user would like to delete member with open timesheets, they can set this boolean to TRUE\n            System will delete member and any associated open timesheets",
     )
-    departmentManager: MemberDeactivationItem | None = None
-    dispatchMember: MemberDeactivationItem | None = None
-    dutyManager: MemberDeactivationItem | None = None
-    knowledgeBaseArticle: MemberDeactivationItem | None = None
-    myCompanyCOO: MemberDeactivationItem | None = None
-    myCompanyController: MemberDeactivationItem | None = None
-    myCompanyDispatch: MemberDeactivationItem | None = None
-    myCompanyDutyManagerRole: MemberDeactivationItem | None = None
-    myCompanyPresident: MemberDeactivationItem | None = None
-    myCompanyServiceManager: MemberDeactivationItem | None = None
-    opportunity: MemberDeactivationItem | None = None
-    projectExpenseApprover: MemberDeactivationItem | None = None
-    projectManager: MemberDeactivationItem | None = None
-    projectTimeApprover: MemberDeactivationItem | None = None
-    salesTeam: MemberDeactivationItem | None = None
-    sendFromEmailNotify: MemberDeactivationItem | None = None
-    serviceManager: MemberDeactivationItem | None = None
-    serviceStatusWorkflow: list[MemberDeactivationStatusWorkflow] | None = None
-    serviceTeam: MemberDeactivationItem | None = None
-    ticketTemplate: MemberDeactivationItem | None = None
-    workflowEmail: MemberDeactivationItem | None = None
 
 
 class MemberDeactivationCompanyTeam(CWModel):
-    count: int | None = None
     id: int | None = None
     name: str | None = None
     reAssignToContact: ContactReference | None = None
+    count: int | None = None
     reAssignToMember: MemberReference | None = None
 
 
@@ -1355,45 +1355,45 @@ class MemberDeactivationItem(CWModel):
 
 
 class MemberDeactivationStatusWorkflow(CWModel):
-    count: int | None = None
     id: int | None = None
     name: str | None = None
+    count: int | None = None
     reAssignToMember: MemberReference | None = None
 
 
 class MemberDelegation(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    dateEnd: AwareDatetime
-    dateStart: AwareDatetime
-    delegatedTo: MemberReference
-    delegationType: Literal["Approval", "Project"]
     id: int | None = None
+    delegationType: Literal["Approval", "Project"]
+    delegatedTo: MemberReference
+    dateStart: AwareDatetime
+    dateEnd: AwareDatetime
     member: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MemberForCalSync(CWModel):
-    calendarSyncIntegrationFlag: bool | None = None
     id: int | None = None
-    mapiName: str | None = None
     memberId: str | None = None
     office365Id: str | None = None
+    mapiName: str | None = None
+    calendarSyncIntegrationFlag: bool | None = None
 
 
 class MemberInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultEmail: str | None = None
-    firstName: str | None = None
-    fullName: str | None = None
     id: int | None = None
     identifier: str | None = None
-    inactiveFlag: bool | None = None
+    firstName: str | None = None
+    middleInitial: str | None = None
     lastName: str | None = None
+    fullName: str | None = None
+    defaultEmail: str | None = None
+    photo: DocumentReference | None = None
     licenseClass: Literal["A", "C", "F", "X"] | None = Field(
         None,
         description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
     )
-    middleInitial: str | None = None
-    photo: DocumentReference | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MemberLinkSsoUser(CWModel):
@@ -1401,8 +1401,8 @@ class MemberLinkSsoUser(CWModel):
 
 
 class MemberNotificationSetting(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
+    notificationType: Literal["Email", "Push"]
     notificationTrigger: Literal[
         "ActivityStatusReq",
         "CustomerUpdated",
@@ -1414,7 +1414,7 @@ class MemberNotificationSetting(CWModel):
         "TimeSheet",
         "WorkflowRules",
     ]
-    notificationType: Literal["Email", "Push"]
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MemberOffice365(CWModel):
@@ -1423,31 +1423,31 @@ class MemberOffice365(CWModel):
 
 
 class MemberPersona(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     jobRolePercentage: int | None = None
-    member: MemberReference | None = None
     name: str = Field(..., description=" Max length: 20;", max_length=20)
     personaId: int
+    member: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MemberSkill(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    certifiedFlag: bool | None = None
     id: int | None = None
-    member: MemberReference | None = None
-    notes: str | None = None
     skill: SkillReference
     skillLevel: Literal["Beginner", "Intermediate", "Advanced", "Expert"]
+    certifiedFlag: bool | None = None
     yearsExperience: int | None = None
+    notes: str | None = None
+    member: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MemberSsoSettingsReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    email: str | None = None
     id: int | None = None
     ssoUserId: str | None = None
     userName: str | None = None
+    email: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MemberSsoToken(CWModel):
@@ -1455,463 +1455,464 @@ class MemberSsoToken(CWModel):
 
 
 class MemberTemplate(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    adminFlag: bool | None = None
-    agreementInvoicingDisplayOptions: (
-        Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None
-    ) = None
-    allowExpensesEnteredAgainstCompaniesFlag: bool | None = None
-    allowInCellEntryOnTimeSheet: bool | None = None
-    autoPopupQuickNotesWithStopwatch: bool | None = None
-    autoStartStopwatch: bool | None = None
-    billableForecast: float | None = None
-    calendar: CalendarReference | None = None
-    companyActivityTabFormat: Literal["SummaryList", "DetailList"] | None = None
-    copyColumnLayoutsAndFilters: bool | None = None
-    copyPodLayouts: bool | None = None
-    copySharedDefaultViews: bool | None = None
-    customFields: list[CustomFieldValue] | None = None
-    dailyCapacity: float | None = None
-    daysTolerance: int | None = None
-    defaultDepartment: SystemDepartmentReference | None = None
-    defaultLocation: SystemLocationReference | None = None
-    enableMobileFlag: bool | None = None
-    enterTimeAgainstCompanyFlag: bool | None = None
-    excludedProjectBoardIds: list[int] | None = None
-    excludedServiceBoardIds: list[int] | None = None
-    expenseApprover: MemberReference | None = None
-    fromMemberRecId: int | None = None
-    fromMemberTemplateRecId: int | None = None
-    globalSearchDefaultSort: (
-        Literal["None", "LastUpdatedDesc", "LastUpdatedAsc", "CreatedDesc", "CreatedAsc"] | None
-    ) = None
-    globalSearchDefaultTicketFilter: (
-        Literal["OpenRecords", "ClosedRecords", "AllRecords"] | None
-    ) = None
-    hideMemberInDispatchPortalFlag: bool | None = None
-    hourlyCost: float | None = None
-    hourlyRate: float | None = None
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 50;", max_length=50)
+    templateDescription: str | None = Field(None, description=" Max length: 1024;", max_length=1024)
+    title: str | None = None
+    reportCard: ReportCardReference | None = None
+    enableMobileFlag: bool | None = None
+    type: MemberTypeReference | None = None
+    timeZone: TimeZoneSetupReference | None = None
+    partnerPortalFlag: bool | None = None
+    stsUserAdminUrl: str | None = None
+    toastNotificationFlag: bool | None = None
+    memberPersonas: list[int] | None = None
+    adminFlag: bool | None = None
+    structureLevel: StructureReference | None = None
+    securityLocation: SystemLocationReference | None = None
+    defaultLocation: SystemLocationReference | None = None
+    defaultDepartment: SystemDepartmentReference | None = None
+    reportsTo: MemberReference | None = None
+    restrictLocationFlag: bool | None = None
+    restrictDepartmentFlag: bool | None = None
+    workRole: WorkRoleReference | None = None
+    workType: WorkTypeReference | None = None
+    timeApprover: MemberReference | None = None
+    expenseApprover: MemberReference | None = None
+    billableForecast: float | None = None
+    dailyCapacity: float | None = None
+    hourlyCost: float | None = None
+    hourlyRate: float | None = None
     includeInUtilizationReportingFlag: bool | None = None
+    requireExpenseEntryFlag: bool | None = None
+    requireTimeSheetEntryFlag: bool | None = None
+    requireStartAndEndTimeOnTimeEntryFlag: bool | None = None
+    allowInCellEntryOnTimeSheet: bool | None = None
+    enterTimeAgainstCompanyFlag: bool | None = None
+    allowExpensesEnteredAgainstCompaniesFlag: bool | None = None
+    timeReminderEmailFlag: bool | None = None
+    daysTolerance: int | None = None
+    minimumHours: float | None = None
+    timeSheetStartDate: str | None = None
+    serviceDefaultLocation: SystemLocationReference | None = None
+    serviceDefaultDepartment: SystemDepartmentReference | None = None
+    serviceDefaultBoard: BoardReference | None = None
+    restrictServiceDefaultLocationFlag: bool | None = None
+    restrictServiceDefaultDepartmentFlag: bool | None = None
+    excludedServiceBoardIds: list[int] | None = None
+    teams: list[int] | None = None
+    serviceBoardTeamIds: list[int] | None = None
+    projectDefaultLocation: SystemLocationReference | None = None
+    projectDefaultDepartment: SystemDepartmentReference | None = None
+    projectDefaultBoard: ProjectBoardReference | None = None
+    restrictProjectDefaultLocationFlag: bool | None = None
+    restrictProjectDefaultDepartmentFlag: bool | None = None
+    excludedProjectBoardIds: list[int] | None = None
+    scheduleDefaultLocation: SystemLocationReference | None = None
+    scheduleDefaultDepartment: SystemDepartmentReference | None = None
+    scheduleCapacity: float | None = None
+    serviceLocation: ServiceLocationReference | None = None
+    restrictScheduleFlag: bool | None = None
+    hideMemberInDispatchPortalFlag: bool | None = None
+    calendar: CalendarReference | None = None
+    salesDefaultLocation: SystemLocationReference | None = None
+    restrictDefaultSalesTerritoryFlag: bool | None = None
+    warehouse: WarehouseReference | None = None
+    warehouseBin: WarehouseBinReference | None = None
+    restrictDefaultWarehouseFlag: bool | None = None
+    restrictDefaultWarehouseBinFlag: bool | None = None
+    companyActivityTabFormat: Literal["SummaryList", "DetailList"] | None = None
+    invoiceTimeTabFormat: Literal["SummaryList", "DetailList"] | None = None
     invoiceScreenDefaultTabFormat: (
         Literal["ShowInvoicingTab", "ShowAgreementInvoicingTab"] | None
     ) = None
-    invoiceTimeTabFormat: Literal["SummaryList", "DetailList"] | None = None
     invoicingDisplayOptions: Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None = None
-    memberPersonas: list[int] | None = None
-    minimumHours: float | None = None
-    partnerPortalFlag: bool | None = None
+    agreementInvoicingDisplayOptions: (
+        Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None
+    ) = None
+    autoStartStopwatch: bool | None = None
+    autoPopupQuickNotesWithStopwatch: bool | None = None
+    globalSearchDefaultTicketFilter: (
+        Literal["OpenRecords", "ClosedRecords", "AllRecords"] | None
+    ) = None
+    globalSearchDefaultSort: (
+        Literal["None", "LastUpdatedDesc", "LastUpdatedAsc", "CreatedDesc", "CreatedAsc"] | None
+    ) = None
     phoneSource: str | None = None
-    projectDefaultBoard: ProjectBoardReference | None = None
-    projectDefaultDepartment: SystemDepartmentReference | None = None
-    projectDefaultLocation: SystemLocationReference | None = None
-    reportCard: ReportCardReference | None = None
-    reportsTo: MemberReference | None = None
-    requireExpenseEntryFlag: bool | None = None
-    requireStartAndEndTimeOnTimeEntryFlag: bool | None = None
-    requireTimeSheetEntryFlag: bool | None = None
-    restrictDefaultSalesTerritoryFlag: bool | None = None
-    restrictDefaultWarehouseBinFlag: bool | None = None
-    restrictDefaultWarehouseFlag: bool | None = None
-    restrictDepartmentFlag: bool | None = None
-    restrictLocationFlag: bool | None = None
-    restrictProjectDefaultDepartmentFlag: bool | None = None
-    restrictProjectDefaultLocationFlag: bool | None = None
-    restrictScheduleFlag: bool | None = None
-    restrictServiceDefaultDepartmentFlag: bool | None = None
-    restrictServiceDefaultLocationFlag: bool | None = None
-    salesDefaultLocation: SystemLocationReference | None = None
-    scheduleCapacity: float | None = None
-    scheduleDefaultDepartment: SystemDepartmentReference | None = None
-    scheduleDefaultLocation: SystemLocationReference | None = None
-    securityLocation: SystemLocationReference | None = None
-    serviceBoardTeamIds: list[int] | None = None
-    serviceDefaultBoard: BoardReference | None = None
-    serviceDefaultDepartment: SystemDepartmentReference | None = None
-    serviceDefaultLocation: SystemLocationReference | None = None
-    serviceLocation: ServiceLocationReference | None = None
-    structureLevel: StructureReference | None = None
-    stsUserAdminUrl: str | None = None
-    teams: list[int] | None = None
-    templateDescription: str | None = Field(None, description=" Max length: 1024;", max_length=1024)
-    timeApprover: MemberReference | None = None
-    timeReminderEmailFlag: bool | None = None
-    timeSheetStartDate: str | None = None
-    timeZone: TimeZoneSetupReference | None = None
-    title: str | None = None
-    toastNotificationFlag: bool | None = None
-    type: MemberTypeReference | None = None
-    warehouse: WarehouseReference | None = None
-    warehouseBin: WarehouseBinReference | None = None
-    workRole: WorkRoleReference | None = None
-    workType: WorkTypeReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    copyPodLayouts: bool | None = None
+    copySharedDefaultViews: bool | None = None
+    copyColumnLayoutsAndFilters: bool | None = None
+    fromMemberRecId: int | None = None
+    fromMemberTemplateRecId: int | None = None
+    customFields: list[CustomFieldValue] | None = None
 
 
 class MemberType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MemberTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MemberTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MenuEntry(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addAllLocations: bool | None = None
+    id: int | None = None
+    menuLocation: MenuLocationReference
     caption: str = Field(..., description=" Max length: 50;", max_length=50)
+    link: str = Field(..., description=" Max length: 2000;", max_length=2000)
+    newWindowFlag: bool
+    locationIds: list[int] | None = None
+    origin: str | None = Field(None, description=" Max length: 2000;", max_length=2000)
     clientId: str | None = Field(
         None, description="Only required if not already set Max length: 36;", max_length=36
     )
-    id: int | None = None
-    largeMenuIconId: int | None = None
-    link: str = Field(..., description=" Max length: 2000;", max_length=2000)
-    locationIds: list[int] | None = None
-    menuLocation: MenuLocationReference
-    newWindowFlag: bool
-    origin: str | None = Field(None, description=" Max length: 2000;", max_length=2000)
+    addAllLocations: bool | None = None
     removeAllLocations: bool | None = None
     smallMenuIconId: int | None = None
+    largeMenuIconId: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MenuEntryLocation(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     location: SystemLocationReference
     menuEntry: SystemMenuEntryReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MenuLocationReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MyAccount(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementInvoicingDisplayOptions: (
-        Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None
-    ) = None
-    allowExpensesEnteredAgainstCompaniesFlag: bool | None = None
-    allowInCellEntryOnTimeSheet: bool | None = None
-    authenticationServiceType: Literal["AuthAnvil", "GoogleAuthenticator", "Email"] | None = None
-    autoPopupQuickNotesWithStopwatch: bool | None = None
-    autoStartStopwatch: bool | None = None
-    billableForecast: float | None = None
-    calendar: CalendarReference | None = None
-    calendarSyncIntegrationFlag: bool | None = None
-    clientId: str | None = None
-    companyActivityTabFormat: Literal["SummaryList", "DetailList"] | None = None
-    copyColumnLayoutsAndFilters: bool | None = None
-    copyPodLayouts: bool | None = None
-    copySharedDefaultViews: bool | None = None
-    country: CountryReference | None = None
-    customFields: list[CustomFieldValue] | None = None
-    dailyCapacity: float | None = None
-    daysTolerance: int | None = None
-    defaultDepartment: SystemDepartmentReference
-    defaultEmail: Literal["Office", "Mobile", "Home"]
-    defaultLocation: SystemLocationReference
-    defaultPhone: Literal["Office", "Mobile", "Home"]
-    directionalSync: DirectionalSyncReference | None = None
-    disableOnlineFlag: bool | None = None
-    employeeIdentifer: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    enableMobileFlag: bool | None = None
-    enableMobileGpsFlag: bool | None = None
-    enterTimeAgainstCompanyFlag: bool | None = None
-    expenseApprover: MemberReference
-    firstName: str = Field(..., description=" Max length: 30;", max_length=30)
-    fromMemberRecId: int | None = None
-    globalSearchDefaultSort: (
-        Literal["None", "LastUpdatedDesc", "LastUpdatedAsc", "CreatedDesc", "CreatedAsc"] | None
-    ) = None
-    globalSearchDefaultTicketFilter: (
-        Literal["OpenRecords", "ClosedRecords", "AllRecords"] | None
-    ) = None
-    hideMemberInDispatchPortalFlag: bool | None = None
-    hireDate: AwareDatetime
-    homeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    homeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    homePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 15;", max_length=15)
-    inactiveDate: AwareDatetime | None = None
-    inactiveFlag: bool | None = None
-    includeInUtilizationReportingFlag: bool | None = None
-    invoiceScreenDefaultTabFormat: (
-        Literal["ShowInvoicingTab", "ShowAgreementInvoicingTab"] | None
-    ) = None
-    invoiceTimeTabFormat: Literal["SummaryList", "DetailList"]
-    invoicingDisplayOptions: Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None = None
-    lastLogin: str | None = None
-    lastName: str = Field(..., description=" Max length: 30;", max_length=30)
-    licenseClass: Literal["A", "C", "F", "X"] = Field(
-        ...,
-        description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
-    )
-    mapiName: str | None = None
-    memberPersonas: list[int] | None = None
-    middleInitial: str | None = Field(None, description=" Max length: 1;", max_length=1)
-    minimumHours: float | None = None
-    mobileEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    mobileExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    mobilePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    notes: str | None = None
-    office365: MemberOffice365 | None = None
-    officeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    officeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    officePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    partnerPortalFlag: bool | None = None
     password: str | None = Field(
         None,
         description="ConditionallyRequired. API Member will get random password generated Max length: 60;",
         max_length=60,
     )
-    phoneIntegrationType: Literal["TAPI", "SKYPE", "TEL", "CALLTO", "NONE"] | None = None
-    phoneSource: str | None = None
-    photo: DocumentReference | None = None
-    primaryEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    projectDefaultBoard: ProjectBoardReference | None = None
-    projectDefaultDepartment: SystemDepartmentReference | None = None
-    projectDefaultLocation: SystemLocationReference | None = None
-    reportCard: ReportCardReference | None = None
-    reportsTo: MemberReference | None = None
-    requireExpenseEntryFlag: bool | None = None
-    requireStartAndEndTimeOnTimeEntryFlag: bool | None = None
-    requireTimeSheetEntryFlag: bool | None = None
-    salesDefaultLocation: SystemLocationReference
-    scheduleCapacity: float | None = None
-    scheduleDefaultDepartment: SystemDepartmentReference | None = None
-    scheduleDefaultLocation: SystemLocationReference | None = None
-    serviceBoardTeamIds: list[int] | None = None
-    serviceDefaultBoard: BoardReference | None = None
-    serviceDefaultDepartment: SystemDepartmentReference | None = None
-    serviceDefaultLocation: SystemLocationReference | None = None
-    serviceLocation: ServiceLocationReference | None = None
-    signature: str | None = None
-    stsUserAdminUrl: str | None = None
-    timeApprover: MemberReference
-    timeReminderEmailFlag: bool | None = None
-    timeSheetStartDate: AwareDatetime | None = None
-    timeZone: TimeZoneSetupReference
-    timebasedOneTimePasswordActivated: bool | None = None
+    firstName: str = Field(..., description=" Max length: 30;", max_length=30)
+    middleInitial: str | None = Field(None, description=" Max length: 1;", max_length=1)
+    lastName: str = Field(..., description=" Max length: 30;", max_length=30)
     title: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    toastNotificationFlag: bool | None = None
-    token: str | None = None
+    reportCard: ReportCardReference | None = None
+    licenseClass: Literal["A", "C", "F", "X"] = Field(
+        ...,
+        description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
+    )
+    disableOnlineFlag: bool | None = None
+    enableMobileFlag: bool | None = None
     type: MemberTypeReference | None = None
-    useBrowserLanguageFlag: bool | None = None
+    employeeIdentifer: str | None = Field(None, description=" Max length: 10;", max_length=10)
     vendorNumber: str | None = None
-    warehouse: WarehouseReference | None = None
-    warehouseBin: WarehouseBinReference | None = None
+    notes: str | None = None
+    timeZone: TimeZoneSetupReference
+    country: CountryReference | None = None
+    serviceBoardTeamIds: list[int] | None = None
+    enableMobileGpsFlag: bool | None = None
+    inactiveDate: AwareDatetime | None = None
+    inactiveFlag: bool | None = None
+    lastLogin: str | None = None
+    photo: DocumentReference | None = None
+    partnerPortalFlag: bool | None = None
+    clientId: str | None = None
+    stsUserAdminUrl: str | None = None
+    token: str | None = None
+    toastNotificationFlag: bool | None = None
+    memberPersonas: list[int] | None = None
+    office365: MemberOffice365 | None = None
+    officeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    officePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    officeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    mobileEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    mobilePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    mobileExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    homeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    homePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    homeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    defaultEmail: Literal["Office", "Mobile", "Home"]
+    primaryEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    defaultPhone: Literal["Office", "Mobile", "Home"]
+    defaultLocation: SystemLocationReference
+    defaultDepartment: SystemDepartmentReference
+    reportsTo: MemberReference | None = None
     workRole: WorkRoleReference
     workType: WorkTypeReference | None = None
-
-
-class MyMember(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    adminFlag: bool | None = None
-    agreementInvoicingDisplayOptions: (
-        Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None
-    ) = None
-    allowExpensesEnteredAgainstCompaniesFlag: bool | None = None
-    allowInCellEntryOnTimeSheet: bool | None = None
-    authenticationServiceType: Literal["AuthAnvil", "GoogleAuthenticator", "Email"] | None = None
+    timeApprover: MemberReference
+    expenseApprover: MemberReference
     billableForecast: float | None = None
+    dailyCapacity: float | None = None
+    includeInUtilizationReportingFlag: bool | None = None
+    requireExpenseEntryFlag: bool | None = None
+    requireTimeSheetEntryFlag: bool | None = None
+    requireStartAndEndTimeOnTimeEntryFlag: bool | None = None
+    allowInCellEntryOnTimeSheet: bool | None = None
+    enterTimeAgainstCompanyFlag: bool | None = None
+    allowExpensesEnteredAgainstCompaniesFlag: bool | None = None
+    timeReminderEmailFlag: bool | None = None
+    daysTolerance: int | None = None
+    minimumHours: float | None = None
+    timeSheetStartDate: AwareDatetime | None = None
+    hireDate: AwareDatetime
+    serviceDefaultLocation: SystemLocationReference | None = None
+    serviceDefaultDepartment: SystemDepartmentReference | None = None
+    serviceDefaultBoard: BoardReference | None = None
+    projectDefaultLocation: SystemLocationReference | None = None
+    projectDefaultDepartment: SystemDepartmentReference | None = None
+    projectDefaultBoard: ProjectBoardReference | None = None
+    scheduleDefaultLocation: SystemLocationReference | None = None
+    scheduleDefaultDepartment: SystemDepartmentReference | None = None
+    scheduleCapacity: float | None = None
+    serviceLocation: ServiceLocationReference | None = None
+    hideMemberInDispatchPortalFlag: bool | None = None
     calendar: CalendarReference | None = None
+    salesDefaultLocation: SystemLocationReference
+    warehouse: WarehouseReference | None = None
+    warehouseBin: WarehouseBinReference | None = None
+    mapiName: str | None = None
     calendarSyncIntegrationFlag: bool | None = None
     companyActivityTabFormat: Literal["SummaryList", "DetailList"] | None = None
-    corelyticsPassword: str | None = None
-    corelyticsUsername: str | None = None
-    country: CountryReference | None = None
-    dailyCapacity: float | None = None
-    daysTolerance: int | None = None
-    defaultDepartment: SystemDepartmentReference | None = None
-    defaultEmail: Literal["Office", "Mobile", "Home"] | None = None
-    defaultLocation: SystemLocationReference | None = None
-    defaultPhone: Literal["Office", "Mobile", "Home"] | None = None
-    directionalSync: DirectionalSyncReference | None = None
-    disableOnlineFlag: bool | None = None
-    employeeIdentifer: str | None = None
-    enableLdapAuthenticationFlag: bool | None = None
-    enableMobileFlag: bool | None = None
-    enableMobileGpsFlag: bool | None = None
-    enterTimeAgainstCompanyFlag: bool | None = None
-    excludedProjectBoardIds: list[int] | None = None
-    excludedServiceBoardIds: list[int] | None = None
-    expenseApprover: MemberReference | None = None
-    firstName: str | None = None
-    hideMemberInDispatchPortalFlag: bool | None = None
-    hireDate: str | None = None
-    homeEmail: str | None = None
-    homeExtension: str | None = None
-    homePhone: str | None = None
-    hourlyCost: float | None = None
-    hourlyRate: float | None = None
-    id: int | None = None
-    identifier: str | None = None
-    inactiveDate: str | None = None
-    inactiveFlag: bool | None = None
-    includeInUtilizationReportingFlag: bool | None = None
+    invoiceTimeTabFormat: Literal["SummaryList", "DetailList"]
     invoiceScreenDefaultTabFormat: (
         Literal["ShowInvoicingTab", "ShowAgreementInvoicingTab"] | None
     ) = None
-    invoiceTimeTabFormat: Literal["SummaryList", "DetailList"] | None = None
     invoicingDisplayOptions: Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None = None
-    lastLogin: str | None = None
-    lastName: str | None = None
-    ldapConfiguration: LdapConfigurationReference | None = None
-    ldapUserName: str | None = None
-    licenseClass: Literal["A", "C", "F", "X"] | None = Field(
-        None,
-        description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
-    )
-    mapiName: str | None = None
-    middleInitial: str | None = None
-    minimumHours: float | None = None
-    mobileEmail: str | None = None
-    mobileExtension: str | None = None
-    mobilePhone: str | None = None
-    notes: str | None = None
-    officeEmail: str | None = None
-    officeExtension: str | None = None
-    officePhone: str | None = None
+    agreementInvoicingDisplayOptions: (
+        Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None
+    ) = None
+    authenticationServiceType: Literal["AuthAnvil", "GoogleAuthenticator", "Email"] | None = None
+    timebasedOneTimePasswordActivated: bool | None = None
+    directionalSync: DirectionalSyncReference | None = None
+    autoStartStopwatch: bool | None = None
+    autoPopupQuickNotesWithStopwatch: bool | None = None
+    signature: str | None = None
+    globalSearchDefaultTicketFilter: (
+        Literal["OpenRecords", "ClosedRecords", "AllRecords"] | None
+    ) = None
+    globalSearchDefaultSort: (
+        Literal["None", "LastUpdatedDesc", "LastUpdatedAsc", "CreatedDesc", "CreatedAsc"] | None
+    ) = None
+    phoneSource: str | None = None
+    phoneIntegrationType: Literal["TAPI", "SKYPE", "TEL", "CALLTO", "NONE"] | None = None
+    useBrowserLanguageFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    copyPodLayouts: bool | None = None
+    copySharedDefaultViews: bool | None = None
+    copyColumnLayoutsAndFilters: bool | None = None
+    fromMemberRecId: int | None = None
+    customFields: list[CustomFieldValue] | None = None
+
+
+class MyMember(CWModel):
+    id: int | None = None
+    identifier: str | None = None
     password: str | None = Field(
         None, description="ConditionallyRequired. API Member will get random password generated"
     )
-    photo: DocumentReference | None = None
-    projectDefaultBoard: ProjectBoardReference | None = None
-    projectDefaultDepartment: SystemDepartmentReference | None = None
-    projectDefaultLocation: SystemLocationReference | None = None
-    reportCard: ReportCardReference | None = None
-    reportsTo: MemberReference | None = None
-    requireExpenseEntryFlag: bool | None = None
-    requireStartAndEndTimeOnTimeEntryFlag: bool | None = None
-    requireTimeSheetEntryFlag: bool | None = None
-    restrictDefaultSalesTerritoryFlag: bool | None = None
-    restrictDefaultWarehouseBinFlag: bool | None = None
-    restrictDefaultWarehouseFlag: bool | None = None
-    restrictDepartmentFlag: bool | None = None
-    restrictLocationFlag: bool | None = None
-    restrictProjectDefaultDepartmentFlag: bool | None = None
-    restrictProjectDefaultLocationFlag: bool | None = None
-    restrictScheduleFlag: bool | None = None
-    restrictServiceDefaultDepartmentFlag: bool | None = None
-    restrictServiceDefaultLocationFlag: bool | None = None
-    salesDefaultLocation: SystemLocationReference | None = None
-    scheduleCapacity: float | None = None
-    scheduleDefaultDepartment: SystemDepartmentReference | None = None
-    scheduleDefaultLocation: SystemLocationReference | None = None
-    securityLocation: SystemLocationReference | None = None
-    securityRole: SecurityRoleReference | None = None
-    serviceBoardTeamIds: list[int] | None = None
-    serviceDefaultBoard: BoardReference | None = None
-    serviceDefaultDepartment: SystemDepartmentReference | None = None
-    serviceDefaultLocation: SystemLocationReference | None = None
-    serviceLocation: ServiceLocationReference | None = None
-    ssoClientId: str | None = None
-    ssoSessionFlag: bool | None = None
-    structureLevel: StructureReference | None = None
-    timeApprover: MemberReference | None = None
-    timeReminderEmailFlag: bool | None = None
-    timeSheetStartDate: str | None = None
-    timeZone: TimeZoneSetupReference | None = None
-    timebasedOneTimePasswordActivated: bool | None = None
-    title: str | None = None
-    toastNotificationFlag: bool | None = None
-    type: MemberTypeReference | None = None
-    vendorNumber: str | None = None
-    warehouse: WarehouseReference | None = None
-    warehouseBin: WarehouseBinReference | None = None
-    workRole: WorkRoleReference | None = None
-    workType: WorkTypeReference | None = None
-
-
-class MyMemberInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    allowExpensesEnteredAgainstCompaniesFlag: bool | None = None
-    dailyCapacity: float | None = None
-    defaultDepartment: SystemDepartmentReference | None = None
-    defaultEmail: str | None = None
-    defaultLocation: SystemLocationReference | None = None
-    enterTimeAgainstCompanyFlag: bool | None = None
-    excludedProjectBoardIds: list[int] | None = None
-    excludedServiceBoardIds: list[int] | None = None
     firstName: str | None = None
-    fullName: str | None = None
-    id: int | None = None
-    identifier: str | None = None
-    inactiveFlag: bool | None = None
+    middleInitial: str | None = None
     lastName: str | None = None
+    title: str | None = None
+    reportCard: ReportCardReference | None = None
     licenseClass: Literal["A", "C", "F", "X"] | None = Field(
         None,
         description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
     )
-    middleInitial: str | None = None
-    photo: DocumentReference | None = None
-    projectDefaultBoard: ProjectBoardReference | None = None
-    projectDefaultDepartment: SystemDepartmentReference | None = None
-    projectDefaultLocation: SystemLocationReference | None = None
-    requireExpenseEntryFlag: bool | None = None
-    requireStartAndEndTimeOnTimeEntryFlag: bool | None = None
-    requireTimeSheetEntryFlag: bool | None = None
-    restrictDefaultWarehouseBinFlag: bool | None = None
-    restrictDefaultWarehouseFlag: bool | None = None
-    restrictProjectDefaultDepartmentFlag: bool | None = None
-    restrictProjectDefaultLocationFlag: bool | None = None
-    restrictServiceDefaultDepartmentFlag: bool | None = None
-    restrictServiceDefaultLocationFlag: bool | None = None
-    salesDefaultLocation: SystemLocationReference | None = None
-    scheduleCapacity: float | None = None
-    scheduleDefaultDepartment: SystemDepartmentReference | None = None
-    scheduleDefaultLocation: SystemLocationReference | None = None
-    serviceDefaultBoard: BoardReference | None = None
-    serviceDefaultDepartment: SystemDepartmentReference | None = None
-    serviceDefaultLocation: SystemLocationReference | None = None
-    serviceLocation: ServiceLocationReference | None = None
-    ssoClientId: str | None = None
-    ssoSessionFlag: bool | None = None
+    disableOnlineFlag: bool | None = None
+    enableMobileFlag: bool | None = None
+    type: MemberTypeReference | None = None
+    employeeIdentifer: str | None = None
+    vendorNumber: str | None = None
+    notes: str | None = None
     timeZone: TimeZoneSetupReference | None = None
-    useBrowserLanguageFlag: bool | None = None
-    warehouse: WarehouseReference | None = None
-    warehouseBin: WarehouseBinReference | None = None
+    country: CountryReference | None = None
+    serviceBoardTeamIds: list[int] | None = None
+    enableMobileGpsFlag: bool | None = None
+    inactiveDate: str | None = None
+    inactiveFlag: bool | None = None
+    lastLogin: str | None = None
+    photo: DocumentReference | None = None
+    toastNotificationFlag: bool | None = None
+    officeEmail: str | None = None
+    officePhone: str | None = None
+    officeExtension: str | None = None
+    mobileEmail: str | None = None
+    mobilePhone: str | None = None
+    mobileExtension: str | None = None
+    homeEmail: str | None = None
+    homePhone: str | None = None
+    homeExtension: str | None = None
+    defaultEmail: Literal["Office", "Mobile", "Home"] | None = None
+    defaultPhone: Literal["Office", "Mobile", "Home"] | None = None
+    securityRole: SecurityRoleReference | None = None
+    adminFlag: bool | None = None
+    structureLevel: StructureReference | None = None
+    securityLocation: SystemLocationReference | None = None
+    defaultLocation: SystemLocationReference | None = None
+    defaultDepartment: SystemDepartmentReference | None = None
+    reportsTo: MemberReference | None = None
+    restrictLocationFlag: bool | None = None
+    restrictDepartmentFlag: bool | None = None
     workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
+    timeApprover: MemberReference | None = None
+    expenseApprover: MemberReference | None = None
+    billableForecast: float | None = None
+    dailyCapacity: float | None = None
+    hourlyCost: float | None = None
+    hourlyRate: float | None = None
+    includeInUtilizationReportingFlag: bool | None = None
+    requireExpenseEntryFlag: bool | None = None
+    requireTimeSheetEntryFlag: bool | None = None
+    requireStartAndEndTimeOnTimeEntryFlag: bool | None = None
+    allowInCellEntryOnTimeSheet: bool | None = None
+    enterTimeAgainstCompanyFlag: bool | None = None
+    allowExpensesEnteredAgainstCompaniesFlag: bool | None = None
+    timeReminderEmailFlag: bool | None = None
+    daysTolerance: int | None = None
+    minimumHours: float | None = None
+    timeSheetStartDate: str | None = None
+    hireDate: str | None = None
+    serviceDefaultLocation: SystemLocationReference | None = None
+    serviceDefaultDepartment: SystemDepartmentReference | None = None
+    serviceDefaultBoard: BoardReference | None = None
+    restrictServiceDefaultLocationFlag: bool | None = None
+    restrictServiceDefaultDepartmentFlag: bool | None = None
+    excludedServiceBoardIds: list[int] | None = None
+    projectDefaultLocation: SystemLocationReference | None = None
+    projectDefaultDepartment: SystemDepartmentReference | None = None
+    projectDefaultBoard: ProjectBoardReference | None = None
+    restrictProjectDefaultLocationFlag: bool | None = None
+    restrictProjectDefaultDepartmentFlag: bool | None = None
+    excludedProjectBoardIds: list[int] | None = None
+    scheduleDefaultLocation: SystemLocationReference | None = None
+    scheduleDefaultDepartment: SystemDepartmentReference | None = None
+    scheduleCapacity: float | None = None
+    serviceLocation: ServiceLocationReference | None = None
+    restrictScheduleFlag: bool | None = None
+    hideMemberInDispatchPortalFlag: bool | None = None
+    calendar: CalendarReference | None = None
+    salesDefaultLocation: SystemLocationReference | None = None
+    restrictDefaultSalesTerritoryFlag: bool | None = None
+    warehouse: WarehouseReference | None = None
+    warehouseBin: WarehouseBinReference | None = None
+    restrictDefaultWarehouseFlag: bool | None = None
+    restrictDefaultWarehouseBinFlag: bool | None = None
+    mapiName: str | None = None
+    calendarSyncIntegrationFlag: bool | None = None
+    enableLdapAuthenticationFlag: bool | None = None
+    ldapConfiguration: LdapConfigurationReference | None = None
+    ldapUserName: str | None = None
+    companyActivityTabFormat: Literal["SummaryList", "DetailList"] | None = None
+    invoiceTimeTabFormat: Literal["SummaryList", "DetailList"] | None = None
+    invoiceScreenDefaultTabFormat: (
+        Literal["ShowInvoicingTab", "ShowAgreementInvoicingTab"] | None
+    ) = None
+    invoicingDisplayOptions: Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None = None
+    agreementInvoicingDisplayOptions: (
+        Literal["RemainOnInvoicingScreen", "ShowRecentInvoices"] | None
+    ) = None
+    corelyticsUsername: str | None = None
+    corelyticsPassword: str | None = None
+    authenticationServiceType: Literal["AuthAnvil", "GoogleAuthenticator", "Email"] | None = None
+    timebasedOneTimePasswordActivated: bool | None = None
+    directionalSync: DirectionalSyncReference | None = None
+    ssoSessionFlag: bool | None = None
+    ssoClientId: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+
+
+class MyMemberInfo(CWModel):
+    id: int | None = None
+    identifier: str | None = None
+    firstName: str | None = None
+    middleInitial: str | None = None
+    lastName: str | None = None
+    fullName: str | None = None
+    defaultEmail: str | None = None
+    photo: DocumentReference | None = None
+    licenseClass: Literal["A", "C", "F", "X"] | None = Field(
+        None,
+        description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
+    )
+    inactiveFlag: bool | None = None
+    timeZone: TimeZoneSetupReference | None = None
+    useBrowserLanguageFlag: bool | None = None
+    defaultLocation: SystemLocationReference | None = None
+    defaultDepartment: SystemDepartmentReference | None = None
+    workRole: WorkRoleReference | None = None
+    workType: WorkTypeReference | None = None
+    dailyCapacity: float | None = None
+    requireExpenseEntryFlag: bool | None = None
+    requireTimeSheetEntryFlag: bool | None = None
+    requireStartAndEndTimeOnTimeEntryFlag: bool | None = None
+    enterTimeAgainstCompanyFlag: bool | None = None
+    allowExpensesEnteredAgainstCompaniesFlag: bool | None = None
+    serviceDefaultBoard: BoardReference | None = None
+    serviceDefaultLocation: SystemLocationReference | None = None
+    serviceDefaultDepartment: SystemDepartmentReference | None = None
+    restrictServiceDefaultLocationFlag: bool | None = None
+    restrictServiceDefaultDepartmentFlag: bool | None = None
+    excludedServiceBoardIds: list[int] | None = None
+    projectDefaultLocation: SystemLocationReference | None = None
+    projectDefaultDepartment: SystemDepartmentReference | None = None
+    projectDefaultBoard: ProjectBoardReference | None = None
+    restrictProjectDefaultLocationFlag: bool | None = None
+    restrictProjectDefaultDepartmentFlag: bool | None = None
+    excludedProjectBoardIds: list[int] | None = None
+    scheduleDefaultLocation: SystemLocationReference | None = None
+    scheduleDefaultDepartment: SystemDepartmentReference | None = None
+    scheduleCapacity: float | None = None
+    serviceLocation: ServiceLocationReference | None = None
+    salesDefaultLocation: SystemLocationReference | None = None
+    warehouse: WarehouseReference | None = None
+    warehouseBin: WarehouseBinReference | None = None
+    restrictDefaultWarehouseFlag: bool | None = None
+    restrictDefaultWarehouseBinFlag: bool | None = None
+    ssoSessionFlag: bool | None = None
+    ssoClientId: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MySecurity(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addLevel: Literal["None", "My", "All"] | None = None
-    customFlag: bool | None = None
-    deleteLevel: Literal["None", "My", "All"] | None = None
-    editLevel: Literal["None", "My", "All"] | None = None
     id: int | None = None
+    addLevel: Literal["None", "My", "All"] | None = None
+    editLevel: Literal["None", "My", "All"] | None = None
+    deleteLevel: Literal["None", "My", "All"] | None = None
     inquireLevel: Literal["None", "My", "All"] | None = None
-    member: MemberReference | None = None
-    moduleDescription: str | None = None
-    moduleFunctionDescription: str | None = None
-    moduleFunctionIdentifier: str | None = None
     moduleFunctionName: str | None = None
-    moduleIdentifier: str | None = None
-    moduleName: str | None = None
+    moduleFunctionDescription: str | None = None
     myAllFlag: bool | None = None
+    moduleFunctionIdentifier: str | None = None
     reportFlag: bool | None = None
     restrictFlag: bool | None = None
+    customFlag: bool | None = None
+    moduleDescription: str | None = None
+    moduleIdentifier: str | None = None
+    moduleName: str | None = None
     sortOrder: int | None = None
+    member: MemberReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class MySecurityCustomizeItem(CWModel):
+    id: int | None = None
     customizeIdentifier: (
         Literal[
             "CompanyReports",
@@ -1935,124 +1936,123 @@ class MySecurityCustomizeItem(CWModel):
         ]
         | None
     ) = None
-    id: int | None = None
     itemIdentifier: str | None = None
 
 
 class NotificationRecipient(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    agreementFlag: bool | None = None
-    configFlag: bool | None = None
-    externalFlag: bool | None = None
     id: int | None = None
     identifier: str | None = None
-    invoiceFlag: bool | None = None
-    knowledgeBaseFlag: bool | None = None
-    memberFlag: bool | None = None
-    mspFlag: bool | None = None
     name: str | None = None
-    procurementFlag: bool | None = None
-    projectFlag: bool | None = None
-    salesFlag: bool | None = None
+    externalFlag: bool | None = None
     serviceFlag: bool | None = None
+    salesFlag: bool | None = None
+    invoiceFlag: bool | None = None
+    agreementFlag: bool | None = None
+    memberFlag: bool | None = None
+    configFlag: bool | None = None
+    mspFlag: bool | None = None
     trackFlag: bool | None = None
+    projectFlag: bool | None = None
+    procurementFlag: bool | None = None
+    knowledgeBaseFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class NotifyTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Office365EmailApplicationInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Office365EmailSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    authorizedFlag: bool | None = None
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 200;", max_length=200)
+    username: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    inboxFolder: str = Field(..., description=" Max length: 40;", max_length=40)
+    processedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
+    failedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
+    tenantId: str | None = Field(None, description=" Max length: 36;", max_length=36)
     clientId: str | None = Field(None, description=" Max length: 36;", max_length=36)
     clientSecret: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
-    emailConnector: EmailConnectorReference | None = None
-    existingTenant: ExistingTenantReference | None = None
-    failedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
-    id: int | None = None
+    authorizedFlag: bool | None = None
     inactiveFlag: bool | None = None
-    inboxFolder: str = Field(..., description=" Max length: 40;", max_length=40)
-    name: str = Field(..., description=" Max length: 200;", max_length=200)
-    processedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
     source: int | None = None
-    tenantId: str | None = Field(None, description=" Max length: 36;", max_length=36)
     useExistingTenantFlag: bool | None = None
-    username: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    existingTenant: ExistingTenantReference | None = None
+    emailConnector: EmailConnectorReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Office365EmailSetupReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OnPremiseSearchSetting(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     password: str
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class OsGradeWeight(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     osGradeWeight: float | None = None
     osName: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Other(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    contactSync: Literal["FL", "LF", "CFL", "CLF"] | None = None
-    defaultAddressFormat: AddressFormatReference
-    defaultCalendar: CalendarReference
-    defaultFromAddress: str = Field(..., description=" Max length: 50;", max_length=50)
-    defaultLdap: LdapConfigurationReference | None = None
-    disableZAdminLoginFlag: bool | None = None
     id: int | None = None
-    includePortalLinkFlag: bool | None = None
-    locale: LocaleReference
-    logoPath: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    defaultLdap: LdapConfigurationReference | None = None
+    defaultFromAddress: str = Field(..., description=" Max length: 50;", max_length=50)
     portalUrlOverride: str = Field(..., description=" Max length: 100;", max_length=100)
-    serverTimeZone: TimeZoneSetupReference
     siteUrl: str = Field(..., description=" Max length: 100;", max_length=100)
+    logoPath: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    contactSync: Literal["FL", "LF", "CFL", "CLF"] | None = None
+    serverTimeZone: TimeZoneSetupReference
+    defaultCalendar: CalendarReference
+    defaultAddressFormat: AddressFormatReference
+    useSslFlag: bool | None = None
     syncLeadsFlag: bool | None = None
+    includePortalLinkFlag: bool | None = None
+    useExpandedFormatTimeFlag: bool | None = None
+    useExpandedFormatActivityFlag: bool | None = None
+    disableZAdminLoginFlag: bool | None = None
+    locale: LocaleReference
     updateMemberTimeZonesFlag: bool | None = Field(
         None,
         description="If true, all Members time zone will also be set to serverTimeZone. Otherwise, only My Company time zone will be updated.",
     )
-    useExpandedFormatActivityFlag: bool | None = None
-    useExpandedFormatTimeFlag: bool | None = None
-    useSslFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PageValues(CWModel):
     page: int | None = None
-    pageId: int | None = None
     pageSize: int | None = None
+    pageId: int | None = None
 
 
 class ParsingType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
     name: str | None = None
     parseRule: str | None = None
+    defaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ParsingVariable(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    code: str | None = None
     id: int | None = None
     name: str | None = None
+    code: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class PersonasInfo(CWModel):
@@ -2061,23 +2061,23 @@ class PersonasInfo(CWModel):
 
 
 class PortalReport(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    portalConfiguration: PortalConfigurationReference | None = None
+    name: str = Field(..., description=" Max length: 255;", max_length=255)
+    url: str = Field(..., description=" Max length: 255;", max_length=255)
+    openSameWindowFlag: bool | None = None
     customFlag: bool | None = None
     displayFlag: bool | None = None
-    id: int | None = None
-    name: str = Field(..., description=" Max length: 255;", max_length=255)
-    openSameWindowFlag: bool | None = None
-    portalConfiguration: PortalConfigurationReference | None = None
-    url: str = Field(..., description=" Max length: 255;", max_length=255)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class QuoteLink(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    allLocationsFlag: bool | None = None
     id: int | None = None
-    link: str = Field(..., description=" Max length: 2000;", max_length=2000)
     location: SystemLocationReference | None = None
+    link: str = Field(..., description=" Max length: 2000;", max_length=2000)
+    allLocationsFlag: bool | None = None
     newWindowFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Report(CWModel):
@@ -2085,35 +2085,35 @@ class Report(CWModel):
 
 
 class ReportCard(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ReportCardDetail(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     kpi: KPIReference
-    reportCard: ReportCardReference | None = None
     sortOrder: int | None = None
+    reportCard: ReportCardReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ReportCardInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ReportCardReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ReportColumnDefinition(CWModel):
-    identityColumn: bool | None = None
-    isNullable: bool | None = None
     type: str | None = None
+    isNullable: bool | None = None
+    identityColumn: bool | None = None
 
 
 class ReportDataResponse(CWModel):
@@ -2122,145 +2122,146 @@ class ReportDataResponse(CWModel):
 
 
 class ReportingService(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    reportingDomain: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    reportingUserName: str | None = Field(None, description=" Max length: 50;", max_length=50)
     reportingPassword: str | None = Field(
         None,
         description="To blank out the password, enter an empty string here. Max length: 50;",
         max_length=50,
     )
+    reportingDomain: str | None = Field(None, description=" Max length: 50;", max_length=50)
     reportingUrl: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    reportingUserName: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SecurityRole(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    adminFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     roleType: str | None = Field(None, description=" Max length: 30;", max_length=30)
+    adminFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SecurityRoleInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
     roleType: str | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SecurityRoleReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SecurityRoleSetting(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addLevel: Literal["None", "My", "All"] | None = None
-    customFlag: bool | None = None
-    deleteLevel: Literal["None", "My", "All"] | None = None
-    editLevel: Literal["None", "My", "All"] | None = None
     id: int | None = None
+    addLevel: Literal["None", "My", "All"] | None = None
+    editLevel: Literal["None", "My", "All"] | None = None
+    deleteLevel: Literal["None", "My", "All"] | None = None
     inquireLevel: Literal["None", "My", "All"] | None = None
-    moduleDescription: str | None = None
-    moduleFunctionDescription: str | None = None
-    moduleFunctionIdentifier: str | None = None
     moduleFunctionName: str | None = None
-    moduleIdentifier: str | None = None
-    moduleName: str | None = None
+    moduleFunctionDescription: str | None = None
     myAllFlag: bool | None = None
+    moduleFunctionIdentifier: str | None = None
     reportFlag: bool | None = None
     restrictFlag: bool | None = None
+    customFlag: bool | None = None
+    moduleDescription: str | None = None
+    moduleIdentifier: str | None = None
+    moduleName: str | None = None
     sortOrder: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Service(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    allowCCFlag: bool | None = None
-    allowTOFlag: bool | None = None
-    calendarSetup: CalendarSetupReference | None = None
-    contactColor: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    contactColorDisableFlag: bool | None = None
-    headerColor: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    headerColorDisableFlag: bool | None = None
-    hideDelimiterFlag: bool | None = None
     id: int | None = None
-    memberColor: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    memberColorDisableFlag: bool | None = None
-    scheduleSpan: Literal["Standard", "OfficeHours", "Overnight"]
     srNotify: Literal[
         "All", "NewAndClosedRequests", "ClosedRequestsOnly", "NewRequestsOnly", "None"
     ]
+    scheduleSpan: Literal["Standard", "OfficeHours", "Overnight"]
+    hideDelimiterFlag: bool | None = None
+    allowCCFlag: bool | None = None
+    allowTOFlag: bool | None = None
+    headerColor: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    memberColor: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    contactColor: str | None = Field(None, description=" Max length: 50;", max_length=50)
     unknownColor: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    calendarSetup: CalendarSetupReference | None = None
+    headerColorDisableFlag: bool | None = None
+    memberColorDisableFlag: bool | None = None
+    contactColorDisableFlag: bool | None = None
     unknownColorDisableFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ServiceInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    contactColor: str | None = None
-    headerColor: str | None = None
     id: int | None = None
+    headerColor: str | None = None
     memberColor: str | None = None
+    contactColor: str | None = None
     unknownColor: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SetupScreen(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    category: str | None = None
-    description: str | None = None
     id: int | None = None
+    category: str | None = None
+    name: str | None = None
+    description: str | None = None
     moduleDescription: str | None = None
     moduleIdentifier: str | None = None
     moduleName: str | None = None
-    name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Skill(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    category: SkillCategoryReference
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    category: SkillCategoryReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SkillCategory(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SkillInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SsoConfiguration(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    allMembersSubmitted: bool | None = None
-    clientId: str | None = Field(
-        None,
-        description="Client identity for this configuration of ConnectWise SSO Max length: 1000;",
-        max_length=1000,
-    )
     id: int | None = Field(None, description="Unique identifier of the SSO Configuration")
-    inactiveFlag: bool | None = Field(
-        None, description="Whether the SSO configuration is not active"
-    )
-    isSsoOnByDefault: bool | None = None
-    locationIds: list[int] | None = Field(
-        None, description="The locations where the SAML Idp Configuration is used"
-    )
     name: str = Field(
         ..., description="Descriptor of the SSO Configuration Max length: 100;", max_length=100
     )
-    samlCertificateIssuedTo: str | None = Field(
-        None, description="Who the SAML certificate was issued to. Metadata on SAML_Idp_Certificate"
+    ssoType: Literal["CWSSO", "SAML"] = Field(..., description="Type of SSO Configuration")
+    inactiveFlag: bool | None = Field(
+        None, description="Whether the SSO configuration is not active"
+    )
+    samlEntityId: str | None = Field(
+        None, description="SAML Identity Provider Id Max length: 1000;", max_length=1000
+    )
+    samlSignInUrl: str | None = Field(
+        None,
+        description="Sign in url for the SAML Identity Provider Max length: 1000;",
+        max_length=1000,
+    )
+    samlIdpCertificate: str | None = Field(
+        None, description="Public certificate for Identity Provider signatures"
     )
     samlCertificateName: str | None = Field(
         None, description="Name of the SAML certificate. Metadata on SAML_Idp_Certificate"
+    )
+    samlCertificateIssuedTo: str | None = Field(
+        None, description="Who the SAML certificate was issued to. Metadata on SAML_Idp_Certificate"
     )
     samlCertificateThumbprint: str | None = Field(
         None, description="Thumbprint of the SAML certificate. Metadata on SAML_Idp_Certificate"
@@ -2273,83 +2274,82 @@ class SsoConfiguration(CWModel):
         None,
         description="Date when the SAML certificate is no longer valid. Metadata on SAML_Idp_Certificate",
     )
-    samlEntityId: str | None = Field(
-        None, description="SAML Identity Provider Id Max length: 1000;", max_length=1000
+    locationIds: list[int] | None = Field(
+        None, description="The locations where the SAML Idp Configuration is used"
     )
-    samlIdpCertificate: str | None = Field(
-        None, description="Public certificate for Identity Provider signatures"
-    )
-    samlSignInUrl: str | None = Field(
+    clientId: str | None = Field(
         None,
-        description="Sign in url for the SAML Identity Provider Max length: 1000;",
+        description="Client identity for this configuration of ConnectWise SSO Max length: 1000;",
         max_length=1000,
     )
-    ssoType: Literal["CWSSO", "SAML"] = Field(..., description="Type of SSO Configuration")
     stsBaseUrl: str | None = Field(None, description="Sign in URL for ConnectWise SSO")
     stsUserAdminUrl: str | None = Field(None, description="User Admin Url for ConnectWise SSO")
-    submittedMemberCount: int | None = None
     token: str | None = None
+    submittedMemberCount: int | None = None
+    allMembersSubmitted: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
+    isSsoOnByDefault: bool | None = None
 
 
 class SsoUser(CWModel):
-    dateEntered: str | None = None
-    disabledFlag: bool | None = None
-    email: str | None = None
-    emailConfirmed: bool | None = None
-    firstName: str | None = None
     id: int | None = None
-    lastName: str | None = None
-    lastUpdated: str | None = None
-    linkedFlag: bool | None = None
-    linkedMember: MemberReference | None = None
     ssoUserId: str | None = None
     userName: str | None = None
+    firstName: str | None = None
+    lastName: str | None = None
+    email: str | None = None
+    emailConfirmed: bool | None = None
+    disabledFlag: bool | None = None
+    linkedFlag: bool | None = None
+    dateEntered: str | None = None
+    lastUpdated: str | None = None
+    linkedMember: MemberReference | None = None
 
 
 class StandardNote(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    board: BoardReference | None = None
-    contents: str
-    department: SystemDepartmentReference | None = None
     id: int | None = None
-    location: SystemLocationReference | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    contents: str
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    board: BoardReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class StandardNoteInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    board: BoardReference | None = None
-    contents: str | None = None
-    department: SystemDepartmentReference | None = None
     id: int | None = None
-    location: SystemLocationReference | None = None
     name: str | None = None
+    contents: str | None = None
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    board: BoardReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class StructureReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Survey(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
-    instructions: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    instructions: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SurveyInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SurveyQuestion(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    entryType: Literal["Date", "EntryField", "List", "Option"]
+    id: int | None = None
+    survey: SurveyReference | None = None
     fieldType: Literal[
         "TextArea",
         "Button",
@@ -2363,128 +2363,125 @@ class SurveyQuestion(CWModel):
         "Text",
         "Password",
     ]
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    numberOfDecimals: int | None = None
-    question: str = Field(..., description=" Max length: 1000;", max_length=1000)
-    requiredFlag: bool | None = None
+    entryType: Literal["Date", "EntryField", "List", "Option"]
     sequenceNumber: float
-    survey: SurveyReference | None = None
+    question: str = Field(..., description=" Max length: 1000;", max_length=1000)
+    numberOfDecimals: int | None = None
+    requiredFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SurveyQuestionReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     question: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SurveyQuestionValue(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
-    pointValue: int | None = None
-    question: SurveyQuestionReference | None = None
     survey: SurveyReference | None = None
+    question: SurveyQuestionReference | None = None
     value: str = Field(..., description=" Max length: 1000;", max_length=1000)
+    defaultFlag: bool | None = None
+    pointValue: int | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SurveyReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SystemMenuEntryReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class SystemSetting(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    description: str | None = None
     id: int | None = None
+    description: str | None = None
     value: str
     valueType: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeExpense(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    tier1ApprovalFlag: bool | None = None
+    tier2ApprovalFlag: bool | None = None
+    disableTimeEntryFlag: bool | None = None
+    requireTimeNoteFlag: bool | None = None
+    requireExpenseNoteFlag: bool | None = None
+    roundingFactor: float | None = None
+    invoiceStart: int | None = None
     defaultSpecialInvoiceType: (
         Literal["Agreement", "CreditMemo", "DownPayment", "Miscellaneous", "Progress", "Standard"]
         | None
     ) = None
-    disableTimeEntryFlag: bool | None = None
-    id: int | None = None
     internalCompany: CompanyReference
-    invoiceStart: int | None = None
-    requireExpenseNoteFlag: bool | None = None
-    requireTimeNoteFlag: bool | None = None
-    roundingFactor: float | None = None
-    tier1ApprovalFlag: bool | None = None
-    tier2ApprovalFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeZoneReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeZoneSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    timeZone: TimeZoneReference
+    offset: float | None = Field(None, description="The hours offset from UTC (+/-)")
+    defaultFlag: bool | None = Field(
+        None, description="Identifies the default system time zone setup"
+    )
     daylightSavingsFlag: bool | None = Field(
         None,
         description="Determined based on system library value for specified timeZone.\n            Not able to be used in query params at this time",
     )
-    defaultFlag: bool | None = Field(
-        None, description="Identifies the default system time zone setup"
-    )
-    id: int | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
-    offset: float | None = Field(None, description="The hours offset from UTC (+/-)")
-    timeZone: TimeZoneReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeZoneSetupInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
     offset: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TodayPageCategory(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    location: SystemLocationReference | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     sortOrder: int
+    location: SystemLocationReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class Token(CWModel):
-    expiration: str | None = None
-    privateKey: str | None = None
     publicKey: str | None = None
+    privateKey: str | None = None
+    expiration: str | None = None
 
 
 class UserDefinedField(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    addAllBusinessUnits: bool | None = None
-    addAllLocations: bool | None = None
-    businessUnitIds: list[int] | None = None
-    buttonUrl: str | None = Field(
+    id: int | None = Field(None, description="ID of the custom user defined field")
+    podId: int = Field(..., description="Id of the Pod where the custom field will be placed")
+    caption: str = Field(..., description="Field caption Max length: 25;", max_length=25)
+    sequenceNumber: int = Field(
+        ...,
+        description="Must be between 1 and 500.  This defines the order in which the custom fields will appear",
+    )
+    screenId: str | None = Field(None, description="Field ScreenID Max length: 25;", max_length=25)
+    helpText: str | None = Field(
         None,
-        description="Only available with Button Field Type. Required when entryTypeIdentifier is button Max length: 1000;",
+        description="Help text to accompany the custom field Max length: 1000;",
         max_length=1000,
     )
-    caption: str = Field(..., description="Field caption Max length: 25;", max_length=25)
-    connectWiseID: str | None = None
-    dateCreated: AwareDatetime | None = Field(
-        None, description="Date in UTC the custom field was created"
-    )
-    displayOnScreenFlag: bool | None = None
-    entryTypeIdentifier: Literal["Date", "EntryField", "List", "Option"] | None = None
     fieldTypeIdentifier: Literal[
         "TextArea",
         "Button",
@@ -2499,43 +2496,44 @@ class UserDefinedField(CWModel):
         "Text",
         "Password",
     ]
-    helpText: str | None = Field(
-        None,
-        description="Help text to accompany the custom field Max length: 1000;",
-        max_length=1000,
-    )
-    id: int | None = Field(None, description="ID of the custom user defined field")
+    numberDecimals: int | None = Field(None, description="Only valid for Number or percent")
+    entryTypeIdentifier: Literal["Date", "EntryField", "List", "Option"] | None = None
+    requiredFlag: bool | None = None
+    displayOnScreenFlag: bool | None = None
+    readOnlyFlag: bool | None = None
     listViewFlag: bool | None = Field(
         None, description="Denotes that this custom field is included on a list view"
     )
-    locationIds: list[int] | None = None
-    numberDecimals: int | None = Field(None, description="Only valid for Number or percent")
-    options: list[UserDefinedFieldOption] | None = None
-    podId: int = Field(..., description="Id of the Pod where the custom field will be placed")
-    readOnlyFlag: bool | None = None
-    removeAllBusinessUnits: bool | None = None
-    removeAllLocations: bool | None = None
-    requiredFlag: bool | None = None
-    screenId: str | None = Field(None, description="Field ScreenID Max length: 25;", max_length=25)
-    sequenceNumber: int = Field(
-        ...,
-        description="Must be between 1 and 500.  This defines the order in which the custom fields will appear",
+    buttonUrl: str | None = Field(
+        None,
+        description="Only available with Button Field Type. Required when entryTypeIdentifier is button Max length: 1000;",
+        max_length=1000,
     )
+    options: list[UserDefinedFieldOption] | None = None
+    businessUnitIds: list[int] | None = None
+    locationIds: list[int] | None = None
+    addAllBusinessUnits: bool | None = None
+    removeAllBusinessUnits: bool | None = None
+    addAllLocations: bool | None = None
+    removeAllLocations: bool | None = None
+    connectWiseID: str | None = None
+    dateCreated: AwareDatetime | None = Field(
+        None, description="Date in UTC the custom field was created"
+    )
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class UserDefinedFieldInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    businessUnitIds: list[int] | None = Field(
-        None, description="List of business unit ids using custom field"
-    )
-    buttonUrl: str | None = Field(
-        None,
-        description="Only available with Button Field Type. Required when entryTypeIdentifier is button",
+    id: int | None = Field(None, description="ID of the custom user defined field")
+    podId: int | None = Field(
+        None, description="Id of the Pod where the custom field will be placed"
     )
     caption: str | None = Field(None, description="Field caption")
-    dateCreated: str | None = Field(None, description="Date in UTC the custom field was created")
-    displayOnScreenFlag: bool | None = None
-    entryTypeIdentifier: Literal["Date", "EntryField", "List", "Option"] | None = None
+    sequenceNumber: int | None = Field(
+        None,
+        description="Must be between 1 and 500.  This defines the order in which the custom fields will appear",
+    )
+    helpText: str | None = Field(None, description="Help text to accompany the custom field")
     fieldTypeIdentifier: (
         Literal[
             "TextArea",
@@ -2553,262 +2551,264 @@ class UserDefinedFieldInfo(CWModel):
         ]
         | None
     ) = None
-    helpText: str | None = Field(None, description="Help text to accompany the custom field")
-    id: int | None = Field(None, description="ID of the custom user defined field")
+    numberDecimals: int | None = Field(None, description="Only valid for Number or percent")
+    entryTypeIdentifier: Literal["Date", "EntryField", "List", "Option"] | None = None
+    requiredFlag: bool | None = None
+    displayOnScreenFlag: bool | None = None
+    readOnlyFlag: bool | None = None
     listViewFlag: bool | None = Field(
         None, description="Denotes that this custom field is included on a list view"
+    )
+    buttonUrl: str | None = Field(
+        None,
+        description="Only available with Button Field Type. Required when entryTypeIdentifier is button",
+    )
+    options: list[UserDefinedFieldOption] | None = None
+    businessUnitIds: list[int] | None = Field(
+        None, description="List of business unit ids using custom field"
     )
     locationIds: list[int] | None = Field(
         None, description="List of locations ids using custom field"
     )
-    numberDecimals: int | None = Field(None, description="Only valid for Number or percent")
-    options: list[UserDefinedFieldOption] | None = None
-    podId: int | None = Field(
-        None, description="Id of the Pod where the custom field will be placed"
-    )
-    readOnlyFlag: bool | None = None
-    requiredFlag: bool | None = None
-    sequenceNumber: int | None = Field(
-        None,
-        description="Must be between 1 and 500.  This defines the order in which the custom fields will appear",
-    )
+    dateCreated: str | None = Field(None, description="Date in UTC the custom field was created")
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class UserDefinedFieldOption(CWModel):
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     optionValue: str | None = None
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
     sortOrder: int | None = None
 
 
 class UserEmail(CWModel):
-    displayName: str | None = None
     id: str | None = None
+    displayName: str | None = None
     userPrincipalName: str | None = None
 
 
 class Workflow(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 100;", max_length=100)
+    tableType: WorkflowTableTypeReference
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
     activateFlag: bool | None = Field(
         None,
         description="Batches can not be turned on until after the workflow is created and it has atleast one event associated with it",
     )
+    batchInterval: int | None = None
     batchFrequencyUnit: Literal["Minutes", "Hours", "Days"] | None = Field(
         None,
         description="If not specified, defaults to Minutes. Months is not supported as month length varies",
     )
-    batchInterval: int | None = None
     batchLastRan: AwareDatetime | None = None
     batchSchedule: Literal["AnyTime", "MyCompanyOfficeHours", "SlaHours"] | None = Field(
         None, description="If activateFlag is true, batchSchedule is required"
     )
     board: BoardReference | None = None
     connectWiseID: str | None = None
-    department: SystemDepartmentReference | None = None
-    id: int | None = None
-    location: SystemLocationReference | None = None
-    name: str = Field(..., description=" Max length: 100;", max_length=100)
-    tableType: WorkflowTableTypeReference
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowAction(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    activityStatus: ActivityStatusReference | None = None
-    activityType: ActivityTypeReference | None = None
-    attachConfigurationsFor: Literal["Company", "Contact"] | None = Field(
-        None, description='Required when notifyType is set to: "Attach Configuration"'
-    )
-    attachedTrack: TrackReference | None = None
-    attachments: list[int] | None = None
-    auditNotesFlag: bool | None = None
-    automateScript: AutomateScriptReference | None = None
-    bccContact: ContactReference | None = None
-    board: BoardReference | None = None
-    boardStatus: ServiceStatusReference | None = None
-    ccContact: ContactReference | None = None
-    companyStatus: CompanyStatusReference | None = None
-    configurationStatus: ConfigurationStatusReference | None = None
-    configurationType: ConfigurationTypeReference | None = None
-    connectWiseID: str | None = None
-    daysToExecute: int | None = None
-    detailNotesFlag: bool | None = None
-    emailFrom: str | None = Field(
-        None,
-        description='Required when notifyFrom is set to: "Email Address" Max length: 250;',
-        max_length=250,
-    )
+    id: int | None = None
+    notifyType: NotifyTypeReference
+    notifyWho: NotificationRecipientReference | None = None
+    specificMemberTo: MemberReference | None = None
     emailRecipient: str | None = Field(
         None,
         description='Required when notifyWho is set to: "Email Address" Max length: 250;',
         max_length=250,
     )
-    grandParentConnectWiseId: str | None = None
-    grandParentId: int | None = Field(None, description="WF_NotifyHeader_RecID")
-    group: GroupReference | None = None
-    id: int | None = None
-    internalNotesFlag: bool | None = None
-    invoiceMinDays: int | None = None
-    notes: str | None = None
     notifyFrom: NotificationRecipientReference | None = None
-    notifyType: NotifyTypeReference
-    notifyWho: NotificationRecipientReference | None = None
-    parentConnectWiseId: str | None = None
-    parentId: int | None = Field(None, description="WF_NotifyEvents_RecID")
-    projectStatus: ProjectStatusReference | None = None
-    salesOrderStatus: OrderStatusReference | None = None
-    scriptFailStatus: ServiceStatusReference | None = None
-    scriptSuccessStatus: ServiceStatusReference | None = None
-    serviceItem: ServiceItemReference | None = None
-    servicePriority: PriorityReference | None = None
-    serviceSubType: ServiceSubTypeReference | None = None
-    serviceSurvey: ServiceSurveyReference | None = None
-    serviceTemplate: ServiceTemplateReference | None = None
-    serviceType: ServiceTypeReference | None = None
     specificMemberFrom: MemberReference | None = None
-    specificMemberTo: MemberReference | None = None
-    specificTeamTo: GenericBoardTeamReference | None = None
+    emailFrom: str | None = Field(
+        None,
+        description='Required when notifyFrom is set to: "Email Address" Max length: 250;',
+        max_length=250,
+    )
+    ccContact: ContactReference | None = None
+    bccContact: ContactReference | None = None
     subject: str | None = Field(
         None,
         description='Required when notifyType is set to: "Create Activity", "Send Email", "Assign Resource" Max length: 100;',
         max_length=100,
     )
+    notes: str | None = None
+    activityStatus: ActivityStatusReference | None = None
+    activityType: ActivityTypeReference | None = None
+    attachedTrack: TrackReference | None = None
+    daysToExecute: int | None = None
+    board: BoardReference | None = None
+    boardStatus: ServiceStatusReference | None = None
+    serviceType: ServiceTypeReference | None = None
+    serviceSubType: ServiceSubTypeReference | None = None
+    serviceItem: ServiceItemReference | None = None
+    group: GroupReference | None = None
+    serviceTemplate: ServiceTemplateReference | None = None
+    invoiceMinDays: int | None = None
+    automateScript: AutomateScriptReference | None = None
+    scriptSuccessStatus: ServiceStatusReference | None = None
+    scriptFailStatus: ServiceStatusReference | None = None
+    detailNotesFlag: bool | None = None
+    internalNotesFlag: bool | None = None
+    auditNotesFlag: bool | None = None
+    servicePriority: PriorityReference | None = None
     updateOwnerFlag: bool | None = None
+    salesOrderStatus: OrderStatusReference | None = None
+    projectStatus: ProjectStatusReference | None = None
+    companyStatus: CompanyStatusReference | None = None
+    attachments: list[int] | None = None
+    serviceSurvey: ServiceSurveyReference | None = None
+    specificTeamTo: GenericBoardTeamReference | None = None
+    attachConfigurationsFor: Literal["Company", "Contact"] | None = Field(
+        None, description='Required when notifyType is set to: "Attach Configuration"'
+    )
+    configurationType: ConfigurationTypeReference | None = None
+    configurationStatus: ConfigurationStatusReference | None = None
+    connectWiseID: str | None = None
+    parentId: int | None = Field(None, description="WF_NotifyEvents_RecID")
+    grandParentId: int | None = Field(None, description="WF_NotifyHeader_RecID")
+    parentConnectWiseId: str | None = None
+    grandParentConnectWiseId: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowActionAutomateParameter(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    connectWiseID: str | None = None
     id: int | None = None
     name: str
-    parentConnectWiseId: str | None = None
-    parentId: int | None = Field(None, description="WF_NotifyActions_RecID")
     value: str | None = None
+    connectWiseID: str | None = None
+    parentId: int | None = Field(None, description="WF_NotifyActions_RecID")
+    parentConnectWiseId: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowActionUserDefinedField(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    eventId: int | None = None
     actionId: int | None = None
     caption: str | None = None
-    connectWiseID: str | None = None
-    entryTypeId: str | None = None
-    eventId: int | None = None
-    fieldTypeId: str | None = None
-    grandParentConnectWiseId: str | None = None
-    grandParentId: int | None = Field(None, description="WF_NotifyEvents_RecID")
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    overwriteFlag: bool | None = None
-    parentConnectWiseId: str | None = None
-    parentId: int | None = Field(None, description="WF_NotifyActions_RecID")
-    podDescription: str | None = None
-    requiredFlag: bool | None = None
     userDefinedFieldId: int | None = None
     value: str | None = None
+    overwriteFlag: bool | None = None
+    podDescription: str | None = None
+    fieldTypeId: str | None = None
+    entryTypeId: str | None = None
+    requiredFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    connectWiseID: str | None = None
+    parentId: int | None = Field(None, description="WF_NotifyActions_RecID")
+    grandParentId: int | None = Field(None, description="WF_NotifyEvents_RecID")
+    parentConnectWiseId: str | None = None
+    grandParentConnectWiseId: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowAttachment(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    connectWiseID: str | None = None
     id: int | None = None
     name: str | None = None
-    parentConnectWiseId: str | None = None
+    connectWiseID: str | None = None
     parentId: int | None = Field(None, description="WF_NotifyHeader_RecID")
+    parentConnectWiseId: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowEvent(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    connectWiseID: str | None = None
-    dateTestedUTC: AwareDatetime | None = None
+    id: int | None = None
+    name: str | None = None
     eventCondition: str
-    executionTime: Literal["Once", "MultipleTimes", "Continuously"] | None = Field(
-        None, description="Defaults to Once when not specified"
+    frequencyUnit: Literal["Minutes", "Hours", "Days", "Months"] | None = Field(
+        None, description="Required when exectionTimes is set to MultipleTimes or Continuously"
     )
     frequencyOfExecution: int | None = Field(
         None, description="Required when exectionTimes is set to MultipleTimes or Continuously"
     )
-    frequencyUnit: Literal["Minutes", "Hours", "Days", "Months"] | None = Field(
-        None, description="Required when exectionTimes is set to MultipleTimes or Continuously"
-    )
-    id: int | None = None
     maxNumberOfExecution: int | None = Field(
         None, description="Required when exectionTimes is set to MultipleTimes"
     )
-    name: str | None = None
-    parentConnectWiseId: str | None = None
-    parentId: int | None = Field(None, description="WF_NotifyHeader_RecID")
+    executionTime: Literal["Once", "MultipleTimes", "Continuously"] | None = Field(
+        None, description="Defaults to Once when not specified"
+    )
+    dateTestedUTC: AwareDatetime | None = None
     testRecordsMatched: int | None = None
+    connectWiseID: str | None = None
+    parentId: int | None = Field(None, description="WF_NotifyHeader_RecID")
+    parentConnectWiseId: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowNotifyType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    connectWiseID: str | None = None
-    externalFlag: bool | None = Field(
-        None,
-        description="If the current action effects external objects e.g. integrations or sending an email",
-    )
     id: int | None = None
     identifier: str | None = None
+    name: str | None = None
     isSetupFlag: bool | None = Field(
         None,
         description="If the current action is available because it is already set up. Pertains to integrations such as Automate",
     )
-    name: str | None = None
-    parentConnectWiseId: str | None = None
+    externalFlag: bool | None = Field(
+        None,
+        description="If the current action effects external objects e.g. integrations or sending an email",
+    )
+    connectWiseID: str | None = None
     parentId: int | None = Field(None, description="WF_NotifyHeader_RecID")
+    parentConnectWiseId: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowNotifyTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
-    isSetupFlag: bool | None = None
     name: str | None = None
+    isSetupFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowTableType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    connectWiseID: str | None = None
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    connectWiseID: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowTableTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowTableTypeReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowTrigger(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    connectWiseID: str | None = None
-    customField: UserDefinedFieldReference | None = None
-    description: str | None = None
-    expectedType: str | None = None
-    hasOperatorFlag: bool | None = None
-    hasOptionsFlag: bool | None = None
     id: int | None = None
     name: str | None = None
-    parentConnectWiseId: str | None = None
+    description: str | None = None
+    hasOptionsFlag: bool | None = None
+    hasOperatorFlag: bool | None = None
+    customField: UserDefinedFieldReference | None = None
+    expectedType: str | None = None
+    connectWiseID: str | None = None
     parentId: int | None = None
+    parentConnectWiseId: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkflowTriggerOption(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    connectWiseID: str | None = None
-    customField: UserDefinedFieldReference | None = None
-    grandParentConnectWiseId: str | None = None
-    grandParentId: int | None = None
-    name: str | None = None
-    parentConnectWiseId: str | None = None
-    parentId: int | None = None
     value: str | None = None
+    name: str | None = None
+    customField: UserDefinedFieldReference | None = None
+    connectWiseID: str | None = None
+    parentId: int | None = None
+    grandParentId: int | None = None
+    parentConnectWiseId: str | None = None
+    grandParentConnectWiseId: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

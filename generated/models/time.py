@@ -28,7 +28,6 @@ from cwm_generated.models._shared import (
 
 
 class ActivityStopwatch(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     activityId: int
     activityMobileGuid: UUID | None = None
     agreement: AgreementReference | None = None
@@ -47,44 +46,45 @@ class ActivityStopwatch(CWModel):
     totalPauseTime: int | None = None
     workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ChargeCode(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    allowAllExpenseTypeFlag: bool | None = None
-    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    company: CompanyReference
-    department: SystemDepartmentReference | None = None
-    expenseEntryFlag: bool | None = None
-    expenseTypeIds: list[int] | None = None
     id: int | None = None
-    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    location: SystemLocationReference | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
+    company: CompanyReference
+    location: SystemLocationReference | None = None
+    department: SystemDepartmentReference | None = None
+    billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
+    expenseEntryFlag: bool | None = None
+    allowAllExpenseTypeFlag: bool | None = None
     timeEntryFlag: bool | None = None
-    workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
+    workRole: WorkRoleReference | None = None
+    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    expenseTypeIds: list[int] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ChargeCodeExpenseType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    chargeCode: ChargeCodeReference | None = None
     id: int | None = None
     type: ExpenseTypeReference
+    chargeCode: ChargeCodeReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ChargeCodeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    allowAllExpenseTypeFlag: bool | None = None
+    id: int | None = None
+    name: str | None = None
+    location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     expenseEntryFlag: bool | None = None
-    expenseTypeIds: list[int] | None = None
-    id: int | None = None
-    location: SystemLocationReference | None = None
-    name: str | None = None
+    allowAllExpenseTypeFlag: bool | None = None
     timeEntryFlag: bool | None = None
-    workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
+    workRole: WorkRoleReference | None = None
+    expenseTypeIds: list[int] | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class ScheduleStopwatch(CWModel):
@@ -115,8 +115,6 @@ class TicketStopwatch(CWModel):
     billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
     businessUnitId: int | None = None
     dateEntered: AwareDatetime | None = None
-    emailNotesToContactFlag: bool | None = None
-    emailNotesToResourcesFlag: bool | None = None
     endTime: AwareDatetime | None = None
     id: int | None = None
     internalNotes: str | None = None
@@ -125,9 +123,6 @@ class TicketStopwatch(CWModel):
     mobileGuid: UUID | None = None
     notes: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
     serviceStatus: ServiceStatusReference | None = None
-    showNotesInDiscussionFlag: bool | None = None
-    showNotesInInternalFlag: bool | None = None
-    showNotesInResolutionFlag: bool | None = None
     startTime: AwareDatetime | None = None
     status: Literal["Reset", "Running", "Paused", "Stopped"]
     ticket: TicketReference
@@ -135,67 +130,68 @@ class TicketStopwatch(CWModel):
     totalPauseTime: int | None = None
     workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
+    showNotesInDiscussionFlag: bool | None = None
+    showNotesInInternalFlag: bool | None = None
+    showNotesInResolutionFlag: bool | None = None
+    emailNotesToContactFlag: bool | None = None
+    emailNotesToResourcesFlag: bool | None = None
 
 
 class TimeAccrual(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    holidayAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
-    holidayCarryoverAllowedFlag: bool | None = None
-    holidayCarryoverLimit: float | None = None
-    holidayFlag: bool | None = Field(
-        None,
-        description="if holidayFlag is set to false, system will clear out or ignore the values of holidayAvailableType, holidayCarryoverAllowedFlag, holidayCarryoverLimit",
-    )
     id: int | None = None
     location: SystemLocationReference | None = None
-    ptoAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
-    ptoCarryoverAllowedFlag: bool | None = None
-    ptoCarryoverLimit: float | None = None
-    ptoFlag: bool | None = Field(
-        None,
-        description="if ptoFlag is set to false, system will clear out or ignore the values of ptoAvailableType, ptoCarryoverAllowedFlag, ptoCarryoverLimit",
-    )
-    sickAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
-    sickCarryoverAllowedFlag: bool | None = None
-    sickCarryoverLimit: float | None = None
-    sickFlag: bool | None = Field(
-        None,
-        description="if sickFlag is set to false, system will clear out or ignore the values of sickAvailableType, sickCarryoverAllowedFlag, sickCarryoverLimit",
-    )
-    vacationAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
-    vacationCarryoverAllowedFlag: bool | None = None
-    vacationCarryoverLimit: float | None = None
     vacationFlag: bool | None = Field(
         None,
         description="if vacationFlag is set to false, system will clear out or ingore the values of vacationAvailableType, vacationCarryoverAllowedFlag, vacationCarryoverLimit",
     )
+    vacationAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
+    vacationCarryoverAllowedFlag: bool | None = None
+    vacationCarryoverLimit: float | None = None
+    sickFlag: bool | None = Field(
+        None,
+        description="if sickFlag is set to false, system will clear out or ignore the values of sickAvailableType, sickCarryoverAllowedFlag, sickCarryoverLimit",
+    )
+    sickAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
+    sickCarryoverAllowedFlag: bool | None = None
+    sickCarryoverLimit: float | None = None
+    ptoFlag: bool | None = Field(
+        None,
+        description="if ptoFlag is set to false, system will clear out or ignore the values of ptoAvailableType, ptoCarryoverAllowedFlag, ptoCarryoverLimit",
+    )
+    ptoAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
+    ptoCarryoverAllowedFlag: bool | None = None
+    ptoCarryoverLimit: float | None = None
+    holidayFlag: bool | None = Field(
+        None,
+        description="if holidayFlag is set to false, system will clear out or ignore the values of holidayAvailableType, holidayCarryoverAllowedFlag, holidayCarryoverLimit",
+    )
+    holidayAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
+    holidayCarryoverAllowedFlag: bool | None = None
+    holidayCarryoverLimit: float | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeAccrualDetail(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
     accrualType: Literal["Holiday", "PTO", "Sick", "Vacation"] = Field(
         ..., description="Available types are: Holiday, PTO, Sick and Vacation."
     )
+    startYear: int
     endYear: int
     hours: float
-    id: int | None = None
-    startYear: int
     timeAccrual: TimeAccrualReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeAccrualReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     name: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeEntryAudit(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     member: MemberReference | None = None
-    message: str | None = None
-    newValue: str | None = None
-    oldValue: str | None = None
     source: (
         Literal[
             "None",
@@ -341,121 +337,125 @@ class TimeEntryAudit(CWModel):
         ]
         | None
     ) = None
+    message: str | None = None
+    oldValue: str | None = None
+    newValue: str | None = None
     value: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeEntryChangeLog(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = Field(None, description="Time Entry Change Log ID.")
+    partnerId: str | None = Field(None, description="Partner ID.")
+    productInstanceId: str | None = Field(None, description="Product Instance ID.")
     action: str | None = Field(None, description="Action.")
-    activity: ActivityReference | None = None
     activitySubject: str | None = Field(None, description="Activity Subject.")
     actualUtilizedHrs: float | None = Field(None, description="Actual Utilized Hours.")
-    agreement: AgreementReference | None = None
     agreementAdjustmentFirm: float | None = Field(None, description="Agreement Adjustment Firm.")
     agreementAdjustmentTotal: float | None = Field(None, description="Agreement Adjustment Total.")
     agreementAmountCovered: float | None = Field(None, description="Agreement Amount Covered.")
     agreementHoursCovered: float | None = Field(None, description="Agreement Hours Covered.")
-    agreementType: str | None = Field(None, description="Type of the Agreement.")
     billableAmount: float | None = Field(None, description="Billable Amount.")
     billableFlag: bool | None = Field(None, description="Billable Flag.")
     billableHours: float | None = Field(None, description="Billable Hours.")
+    billableUtilizedHours: float | None = Field(None, description="Billable Utilized Hours.")
+    memberDailyCapacity: float | None = Field(None, description="Member Daily Capacity.")
     billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
         None, description="Billable Option."
     )
-    billableUtilizedHours: float | None = Field(None, description="Billable Utilized Hours.")
-    billingStatus: str | None = Field(None, description="Billing Status.")
     businessGroup: str | None = Field(None, description="Business Group.")
+    locationName: str | None = Field(None, description="Location Name.")
     chargeCode: str | None = Field(None, description="Charge Code.")
     chargeTo: str | None = Field(None, description="Charge To.")
-    chargeToRecId: int | None = Field(None, description="Charge To Record ID.")
     chargeToType: (
         Literal["Company", "ServiceTicket", "ProjectTicket", "ChargeCode", "Activity"] | None
     ) = Field(None, description="Charge To Type.")
-    company: CompanyReference | None = None
+    chargeToRecId: int | None = Field(None, description="Charge To Record ID.")
     companyAndAgreement: str | None = Field(None, description="Company and Agreement.")
     companyName: str | None = Field(None, description="Company Name.")
-    companyType: str | None = Field(None, description="Company Type.")
-    dateInvoice: str | None = Field(None, description="Date Invoice.")
+    timeStart: str | None = Field(None, description="Time Start.")
+    timeStartUtc: str | None = Field(None, description="Time Start UTC.")
+    timeEnd: str | None = Field(None, description="Time End.")
+    timeEndUtc: str | None = Field(None, description="Time End UTC.")
     dateStart: str | None = Field(None, description="Date Start.")
+    dateInvoice: str | None = Field(None, description="Date Invoice.")
     firstName: str | None = Field(None, description="First Name.")
     hourlyCost: str | None = Field(None, description="Hourly Cost.")
     hourlyCostDecimal: float | None = Field(None, description="Hourly Cost in Decimal.")
     hourlyRate: float | None = Field(None, description="Hourly Rate.")
     hoursActual: float | None = Field(None, description="Actual Hours.")
-    id: int | None = Field(None, description="Time Entry Change Log ID.")
     internalNote: str | None = Field(None, description="Internal Note.")
-    invoice: InvoiceReference | None = None
     invoiceAdjustmentFirm: float | None = Field(None, description="Invoice Adjustment Firm.")
     invoiceAdjustmentTotal: float | None = Field(None, description="Invoice Adjustment Total.")
     invoiceFlag: bool | None = Field(None, description="Invoice Flag.")
     invoiceNumber: str | None = Field(None, description="Invoice Number.")
     invoiceReady: bool | None = Field(None, description="Invoice Ready status.")
-    invoicedhours: float | None = Field(None, description="Invoiced Hours.")
     lastName: str | None = Field(None, description="Last Name.")
-    locationName: str | None = Field(None, description="Location Name.")
-    member: MemberReference | None = None
-    memberDailyCapacity: float | None = Field(None, description="Member Daily Capacity.")
     memberId: str | None = Field(None, description="Member ID.")
     nonBillableAmt: float | None = Field(None, description="Non-Billable Amount.")
     nonBillableHrs: float | None = Field(None, description="Non-Billable Hours.")
     notes: str | None = Field(None, description="Notes.")
     opportunityRecId: int | None = Field(None, description="Opportunity Record ID.")
     optionId: str | None = Field(None, description="Option ID.")
-    partnerId: str | None = Field(None, description="Partner ID.")
-    phase: ProjectPhaseReference | None = None
-    processingStatus: str | None = Field(None, description="Processing Status.")
-    productInstanceId: str | None = Field(None, description="Product Instance ID.")
-    project: ProjectReference | None = None
     projectActivity: str | None = Field(None, description="Project Activity.")
     projectName: str | None = Field(None, description="Project Name.")
     projectPhase: str | None = Field(None, description="Project Phase.")
     serviceRequestStatus: str | None = Field(None, description="Service Request Status.")
     serviceRequestSummary: str | None = Field(None, description="Service Request Summary.")
     territory: str | None = Field(None, description="Territory.")
-    ticket: TicketReference | None = None
-    ticketCurrentBoard: str | None = Field(None, description="Current Board of the Ticket.")
-    ticketSubtype: str | None = Field(None, description="Subtype of the Ticket.")
-    ticketType: str | None = Field(None, description="Type of the Ticket.")
-    timeEnd: str | None = Field(None, description="Time End.")
-    timeEndUtc: str | None = Field(None, description="Time End UTC.")
     timeRecId: int | None = Field(None, description="Time Record ID.")
-    timeStart: str | None = Field(None, description="Time Start.")
-    timeStartUtc: str | None = Field(None, description="Time Start UTC.")
     timeStatus: str | None = Field(None, description="Time Status.")
     utilizationFlag: bool | None = Field(None, description="Utilization Flag.")
-    workRole: WorkRoleReference | None = None
+    companyType: str | None = Field(None, description="Company Type.")
+    ticketCurrentBoard: str | None = Field(None, description="Current Board of the Ticket.")
+    ticketType: str | None = Field(None, description="Type of the Ticket.")
+    ticketSubtype: str | None = Field(None, description="Subtype of the Ticket.")
+    agreementType: str | None = Field(None, description="Type of the Agreement.")
+    billingStatus: str | None = Field(None, description="Billing Status.")
+    processingStatus: str | None = Field(None, description="Processing Status.")
+    invoicedhours: float | None = Field(None, description="Invoiced Hours.")
+    company: CompanyReference | None = None
+    member: MemberReference | None = None
     workType: WorkTypeReference | None = None
+    workRole: WorkRoleReference | None = None
+    agreement: AgreementReference | None = None
+    invoice: InvoiceReference | None = None
+    ticket: TicketReference | None = None
+    project: ProjectReference | None = None
+    phase: ProjectPhaseReference | None = None
+    activity: ActivityReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimePeriod(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    deadlineDate: str | None = None
-    endDate: str | None = None
     id: int | None = None
+    timePeriodSetup: TimePeriodSetupReference | None = None
     period: int | None = None
     startDate: str | None = None
-    timePeriodSetup: TimePeriodSetupReference | None = None
+    endDate: str | None = None
+    deadlineDate: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimePeriodSetup(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    daysPastEndDate: int
+    id: int | None = None
+    periodApplyTo: Literal["Both", "Expense", "Time"]
+    year: int
+    numberFuturePeriods: int
+    type: Literal["Weekly", "BiWeekly", "SemiMonthly", "Monthly"]
     description: str | None = Field(None, description=" Max length: 100;", max_length=100)
     firstPeriodEndDate: date_aliased
-    id: int | None = None
-    lastDayFlag: bool | None = Field(None, description="Only needed when type is monthly")
     monthlyPeriodEnds: int | None = Field(None, description="Only needed when type is monthly")
-    numberFuturePeriods: int
-    periodApplyTo: Literal["Both", "Expense", "Time"]
     semiMonthlyFirstPeriod: int | None = Field(
         None, description="Only needed when type is semi-monthly"
     )
-    semiMonthlyLastDayFlag: bool | None = None
     semiMonthlySecondPeriod: int | None = Field(
         None, description="Only needed when type is semi-monthly"
     )
-    type: Literal["Weekly", "BiWeekly", "SemiMonthly", "Monthly"]
-    year: int
+    semiMonthlyLastDayFlag: bool | None = None
+    lastDayFlag: bool | None = Field(None, description="Only needed when type is monthly")
+    daysPastEndDate: int
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimePeriodSetupDefaults(CWModel):
@@ -463,19 +463,17 @@ class TimePeriodSetupDefaults(CWModel):
 
 
 class TimePeriodSetupReference(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeSheet(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    dateEnd: str | None = None
-    dateStart: str | None = None
-    deadline: str | None = None
-    hours: float | None = None
     id: int | None = None
     member: MemberReference | None = None
+    year: int | None = None
     period: int | None = None
+    dateStart: str | None = None
+    dateEnd: str | None = None
     status: (
         Literal[
             "Open",
@@ -493,16 +491,14 @@ class TimeSheet(CWModel):
         ]
         | None
     ) = None
-    year: int | None = None
+    hours: float | None = None
+    deadline: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeSheetAudit(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
     member: MemberReference | None = None
-    message: str | None = None
-    newValue: str | None = None
-    oldValue: str | None = None
     source: (
         Literal[
             "None",
@@ -648,10 +644,15 @@ class TimeSheetAudit(CWModel):
         ]
         | None
     ) = None
+    message: str | None = None
+    oldValue: str | None = None
+    newValue: str | None = None
     value: str | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class TimeSheetTierUpdate(CWModel):
+    id: int | None = None
     approvalType: (
         Literal[
             "DataEntry",
@@ -666,67 +667,66 @@ class TimeSheetTierUpdate(CWModel):
         ]
         | None
     ) = None
-    id: int | None = None
 
 
 class WorkRole(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    hourlyRate: float | None = None
+    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    inactiveFlag: bool | None = None
+    addAllLocations: bool | None = None
+    removeAllLocations: bool | None = None
     addAllAgreementExclusions: bool | None = Field(
         None,
         description="Used only on create to add the work role to all agreement and agreement type exclusion lists",
     )
-    addAllLocations: bool | None = None
-    hourlyRate: float | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
     locationIds: list[int] | None = None
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
-    removeAllLocations: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkRoleInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    inactiveFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkRoleLocation(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    hourlyRate: float | None = None
     id: int | None = None
     location: SystemLocationReference
+    hourlyRate: float | None = None
     workRole: WorkRoleReference | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkType(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = None
+    name: str = Field(..., description=" Max length: 50;", max_length=50)
+    billTime: Literal["Billable", "DoNotBill", "NoCharge"]
+    rateType: Literal["AdjAmount", "Custom", "Multiplier"]
+    rate: float
+    hoursMin: float | None = None
+    hoursMax: float | None = None
+    roundBillHoursTo: float | None = None
     accrualType: Literal["Holiday", "PTO", "Sick", "Vacation"] | None = None
+    inactiveFlag: bool | None = None
+    overallDefaultFlag: bool | None = None
     activityDefaultFlag: bool | None = None
+    utilizationFlag: bool | None = None
+    costMultiplier: float | None = None
+    integrationXRef: str | None = Field(None, description=" Max length: 50;", max_length=50)
     addAllAgreementExclusions: bool | None = Field(
         None,
         description="Used only on create to add the work type to all agreement and agreement type exclusion lists",
     )
-    billTime: Literal["Billable", "DoNotBill", "NoCharge"]
-    costMultiplier: float | None = None
-    hoursMax: float | None = None
-    hoursMin: float | None = None
-    id: int | None = None
-    inactiveFlag: bool | None = None
-    integrationXRef: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    name: str = Field(..., description=" Max length: 50;", max_length=50)
-    overallDefaultFlag: bool | None = None
-    rate: float
-    rateType: Literal["AdjAmount", "Custom", "Multiplier"]
-    roundBillHoursTo: float | None = None
-    utilizationFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")
 
 
 class WorkTypeInfo(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
-    activityDefaultFlag: bool | None = None
-    defaultFlag: bool | None = None
     id: int | None = None
-    inactiveFlag: bool | None = None
     name: str | None = None
+    defaultFlag: bool | None = None
+    inactiveFlag: bool | None = None
+    activityDefaultFlag: bool | None = None
+    field_info: dict[str, str] | None = Field(None, alias="_info")

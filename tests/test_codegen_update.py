@@ -1,0 +1,67 @@
+"""A spec update is a non-event: v1 → v2 of the fixture changes exactly what changed."""
+
+from __future__ import annotations
+
+import difflib
+import json
+
+from codegen.cli import generate
+from tests.conftest import FIXTURES
+
+
+def _changed_lines(old: str, new: str) -> tuple[list[str], list[str]]:
+    removed, added = [], []
+    for line in difflib.unified_diff(old.splitlines(), new.splitlines(), n=0, lineterm=""):
+        if line.startswith(("---", "+++", "@@")):
+            continue
+        (added if line.startswith("+") else removed).append(line[1:])
+    return removed, added
+
+
+def test_v1_to_v2_diff_is_exactly_the_change():
+    v1, lock1 = generate(FIXTURES / "quirks-v1.json")
+    v2, lock2 = generate(FIXTURES / "quirks-v2.json")
+    changed = sorted(rel for rel in set(v1) | set(v2) if v1.get(rel) != v2.get(rel))
+    # Version strings live in the package docstrings and the registry; the other changes are the
+    # added note POST (service ops + registry), the removed copy op, and Ticket.severity.
+    assert changed == [
+        "__init__.py",
+        "models/__init__.py",
+        "models/service.py",
+        "operations/service.py",
+        "registry.py",
+        "schemas.py",
+    ], changed
+
+    removed, added = _changed_lines(v1["registry.py"], v2["registry.py"])
+    assert any("postServiceTicketsByParentIdNotes" in line for line in added)
+    assert any("postServiceTicketsByIdCopy" in line for line in removed)
+    assert not any("postServiceTicketsByIdCopy" in line for line in added)
+    # Nothing else in the catalog moved: every other removed/added line is version or hash.
+    other = [
+        line
+        for line in removed + added
+        if "postServiceTicketsByParentIdNotes" not in line
+        and "postServiceTicketsByIdCopy" not in line
+    ]
+    assert all(
+        ("2024." in line) or ("SPEC_SHA256" in line) or not line.strip() for line in other
+    ), other
+
+    removed, added = _changed_lines(v1["operations/service.py"], v2["operations/service.py"])
+    assert any("def post_service_tickets_by_parent_id_notes(" in line for line in added)
+    assert any("def post_service_tickets_by_id_copy(" in line for line in removed)
+
+    _, added = _changed_lines(v1["schemas.py"], v2["schemas.py"])
+    assert [line.strip() for line in added] == [
+        "'severity': _F('string', None, None, False, True, ('Low', 'Medium', 'High'), None, False),"
+    ]
+    removed, added = _changed_lines(v1["models/service.py"], v2["models/service.py"])
+    assert removed == [] and [line.strip() for line in added] == [
+        'severity: Literal["Low", "Medium", "High"] | None = None'
+    ]
+
+    old_lock, new_lock = json.loads(lock1), json.loads(lock2)
+    assert old_lock["version"] == "2024.1" and new_lock["version"] == "2024.2"
+    assert new_lock["counts"]["operations"] == old_lock["counts"]["operations"]  # +1 −1
+    assert new_lock["sha256"] != old_lock["sha256"]

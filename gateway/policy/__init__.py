@@ -1,1 +1,38 @@
-"""Policy layer: rules, decisions, rate limits, approvals and the audit trail."""
+"""Policy layer: rules, decisions, rate limits, approvals and the audit trail.
+
+The policy file format is documented in :mod:`cwm_gateway.policy.rules`.
+"""
+
+from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, ask_approval
+from cwm_gateway.policy.audit import AuditLog, render_table, scrub
+from cwm_gateway.policy.engine import CallContext, Decision, ExplainLine, PolicyEngine
+from cwm_gateway.policy.ratelimit import InMemoryRateLimiter, SqliteRateLimiter
+from cwm_gateway.policy.rules import (
+    Policy,
+    PolicyError,
+    default_policy_path,
+    load_default_policy,
+    load_policy,
+    parse_policy,
+)
+
+__all__ = [
+    "ApprovalOutcome",
+    "ApprovalRequest",
+    "AuditLog",
+    "CallContext",
+    "Decision",
+    "ExplainLine",
+    "InMemoryRateLimiter",
+    "Policy",
+    "PolicyEngine",
+    "PolicyError",
+    "SqliteRateLimiter",
+    "ask_approval",
+    "default_policy_path",
+    "load_default_policy",
+    "load_policy",
+    "parse_policy",
+    "render_table",
+    "scrub",
+]

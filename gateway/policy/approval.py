@@ -1,0 +1,191 @@
+"""Asking a person to approve a request, through MCP elicitation.
+
+When the policy answers ``require_approval``, the server calls :func:`ask_approval` with the
+tool's MCP ``Context``. The user sees exactly what would be sent (method, concrete path,
+query, body or PATCH operations) and ticks "approve" or declines. Only an explicit accept
+with ``approve: true`` from the client counts: a decline, a cancel, an error, a timeout or a
+client without elicitation support all mean "not approved", with a message saying why. No
+argument the model passes to a tool (a "confirm" flag or similar) is ever consulted here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, Field
+
+__all__ = ["ApprovalForm", "ApprovalOutcome", "ApprovalRequest", "ask_approval"]
+
+# Bodies longer than this are cut in the prompt (and the prompt says so).
+_MAX_BODY_CHARS = 50_000
+
+
+class ApprovalForm(BaseModel):
+    """The form the client shows: one checkbox."""
+
+    approve: bool = Field(
+        default=False,
+        description="Tick to send this request to ConnectWise exactly as shown.",
+    )
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """Everything the user needs to judge one request."""
+
+    tool: str
+    method: str
+    path: str
+    """The concrete path that will be requested."""
+    operation_id: str | None = None
+    summary: str | None = None
+    """The operation's summary from the spec."""
+    risk: str | None = None
+    params: Mapping[str, Any] | None = None
+    body: Any = None
+    reason: str = ""
+    """Why approval is needed (the policy's text)."""
+    rule: str = ""
+
+    @classmethod
+    def from_call(cls, call: Any, decision: Any = None) -> ApprovalRequest:
+        """Build from a :class:`~cwm_gateway.policy.engine.CallContext` and its decision."""
+        op = call.operation
+        return cls(
+            tool=call.tool,
+            method=op.method if op is not None else "CALL",
+            path=call.path or (op.path if op is not None else call.tool),
+            operation_id=op.operation_id if op is not None else None,
+            summary=getattr(op, "summary", None) if op is not None else None,
+            risk=getattr(op, "risk", None) if op is not None else None,
+            params=call.params,
+            body=call.body,
+            reason=getattr(decision, "reason", "") or "",
+            rule=getattr(decision, "rule", "") or "",
+        )
+
+    def render(self) -> str:
+        """The prompt text: the exact request, then why approval is needed."""
+        lines = ["Approve this ConnectWise request?", "", f"{self.method} {self.path}"]
+        if self.params:
+            query = "&".join(f"{k}={v}" for k, v in self.params.items())
+            lines.append(f"Query: {query}")
+        if self.operation_id or self.risk:
+            what = self.operation_id or ""
+            if self.summary:
+                what += f" - {self.summary}"
+            if self.risk:
+                what += f" (risk: {self.risk})"
+            lines.append(f"Operation: {what.strip()}")
+        if self.body is not None:
+            if _is_patch(self.body):
+                lines.append("Changes (PATCH operations):")
+                for op in self.body:
+                    value = json.dumps(op.get("value"), ensure_ascii=False, default=str)
+                    lines.append(f"  - {op.get('op')} {op.get('path')} = {value}")
+            text = json.dumps(self.body, indent=2, ensure_ascii=False, default=str)
+            if len(text) > _MAX_BODY_CHARS:
+                cut = len(text) - _MAX_BODY_CHARS
+                text = text[:_MAX_BODY_CHARS] + f"\n... ({cut} more characters not shown)"
+            lines += ["Body sent:", text]
+        else:
+            lines.append("No request body.")
+        lines.append("")
+        if self.reason:
+            lines.append(f"Why you are asked: {self.reason}")
+        lines.append("Nothing is sent unless you tick 'approve' and accept.")
+        return "\n".join(lines)
+
+
+def _is_patch(body: Any) -> bool:
+    return (
+        isinstance(body, list)
+        and bool(body)
+        and all(isinstance(x, Mapping) and "op" in x and "path" in x for x in body)
+    )
+
+
+@dataclass(frozen=True)
+class ApprovalOutcome:
+    """The answer: approved or not, and why."""
+
+    approved: bool
+    status: str
+    """``approved``, ``not_ticked``, ``declined``, ``cancelled``, ``timeout``, ``unsupported``
+    or ``error``."""
+    message: str
+
+
+def _client_can_elicit(ctx: Any) -> bool:
+    try:
+        session = ctx.request_context.session
+    except (AttributeError, ValueError):
+        return False
+    caps = getattr(session, "client_capabilities", None)
+    if caps is None:
+        params = getattr(session, "client_params", None)
+        caps = getattr(params, "capabilities", None)
+    elicitation = getattr(caps, "elicitation", None) if caps is not None else None
+    if elicitation is None:
+        return False
+    # An empty elicitation capability means form mode (the 2025-06 meaning); a client that
+    # declares only URL mode cannot show our form.
+    form = getattr(elicitation, "form", None)
+    url = getattr(elicitation, "url", None)
+    return form is not None or url is None
+
+
+async def ask_approval(
+    ctx: Any, summary: ApprovalRequest, *, timeout_s: float | None = 600.0
+) -> ApprovalOutcome:
+    """Ask the user, through MCP elicitation on the tool's ``ctx``, to approve ``summary``.
+
+    Never raises: every failure is an outcome with ``approved=False`` and a message for the
+    agent.
+    """
+    what = f"{summary.method} {summary.path}"
+    if not _client_can_elicit(ctx):
+        return ApprovalOutcome(
+            False,
+            "unsupported",
+            f"{what} needs a person's approval, but this MCP client cannot ask (it does not "
+            "support elicitation). Nothing was sent. Use a client with elicitation support, "
+            "or ask an administrator to change the policy.",
+        )
+    try:
+        with anyio.fail_after(timeout_s):
+            result = await ctx.elicit(summary.render(), ApprovalForm)
+    except TimeoutError:
+        return ApprovalOutcome(
+            False, "timeout", f"No answer to the approval request for {what}. Nothing was sent."
+        )
+    except Exception as exc:  # any failure to ask is a refusal, never an approval
+        return ApprovalOutcome(
+            False,
+            "error",
+            f"Could not ask for approval of {what} ({type(exc).__name__}: {exc}). "
+            "Nothing was sent.",
+        )
+    action = getattr(result, "action", None)
+    if action == "accept":
+        data = getattr(result, "data", None)
+        if isinstance(data, ApprovalForm) and data.approve is True:
+            return ApprovalOutcome(True, "approved", f"The user approved {what}.")
+        return ApprovalOutcome(
+            False,
+            "not_ticked",
+            f"The user answered without ticking 'approve' for {what}. Nothing was sent.",
+        )
+    if action == "decline":
+        return ApprovalOutcome(False, "declined", f"The user declined {what}. Nothing was sent.")
+    if action == "cancel":
+        return ApprovalOutcome(
+            False, "cancelled", f"The user cancelled the approval of {what}. Nothing was sent."
+        )
+    return ApprovalOutcome(
+        False, "error", f"Unexpected answer to the approval request for {what}. Nothing was sent."
+    )

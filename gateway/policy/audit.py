@@ -1,0 +1,420 @@
+"""The audit trail: one SQLite row per tool call and per upstream request.
+
+Each row says when, which correlation id, grant (client session), tool, operation, method and
+concrete path, what the policy decided and by which rule, the upstream status, latency and
+error. Request bodies are stored as ``sha256:<hex>`` unless the policy sets
+``audit: {record_bodies: true}``; tool arguments that carry a body are treated the same way.
+
+Everything written passes through :func:`scrub` first: values under keys that look secret
+(authorization, password, secret, token, private key, API key, cookie...) are replaced with
+``[REDACTED]``, and text is cleaned of ``Basic``/``Bearer`` credentials, ``key=value``
+secrets, ``company+public:private`` key triples and PEM private keys. Known secret values
+(the configured private key, the Authorization header) can be registered with
+``AuditLog(secrets=...)`` and are removed wherever they appear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cwm_gateway.errors import CWMError
+
+__all__ = [
+    "REDACTED",
+    "AuditError",
+    "AuditLog",
+    "Scrubber",
+    "body_digest",
+    "default_audit_path",
+    "new_correlation_id",
+    "render_table",
+    "scrub",
+]
+
+REDACTED = "[REDACTED]"
+
+# Keys whose values are secrets whatever they hold.
+_SECRET_KEY = re.compile(
+    r"authorization|password|passwd|passphrase|secret|token|private|api[-_]?key|apikey"
+    r"|cookie|credential|signature|session[-_]?key",
+    re.IGNORECASE,
+)
+# Keys whose values are request bodies: hashed unless bodies are recorded.
+_BODY_KEYS = frozenset({"body", "data", "patch", "operations", "payload", "json"})
+
+_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+            re.DOTALL,
+        ),
+        REDACTED,
+    ),
+    # A credential after an auth scheme: it has a digit or symbol, or is long (so that
+    # "basic information" in an error message survives).
+    (
+        re.compile(
+            r"(?i)\b(basic|bearer|digest)\s+(?:(?=[\w+/=.~-]*[0-9+/=.~-])[\w+/=.~-]{8,}"
+            r"|[\w+/=.~-]{20,})"
+        ),
+        r"\1 " + REDACTED,
+    ),
+    (
+        re.compile(
+            r"(?i)((?:authorization|password|passwd|passphrase|secret|token|private[-_ ]?key"
+            r"|api[-_]?key|client[-_]?secret|access[-_]?key|cookie)[\w-]*"
+            r"[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;}\]]+)"
+        ),
+        r"\1" + REDACTED,
+    ),
+    # ConnectWise credentials written out: company+publicKey:privateKey.
+    (re.compile(r"\b[\w.-]+\+[A-Za-z0-9]{8,}:[A-Za-z0-9]{8,}\b"), REDACTED),
+)
+
+
+class AuditError(CWMError):
+    """The audit log could not be written or read."""
+
+
+class Scrubber:
+    """Removes secrets from values before they are stored or shown.
+
+    ``secrets`` are exact strings (a configured private key, an Authorization header value)
+    removed wherever they occur; values shorter than 4 characters are ignored so that
+    scrubbing cannot shred ordinary text.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        found = {s for s in secrets if isinstance(s, str) and len(s) >= 4}
+        # Longest first so a secret that contains another is removed whole.
+        ordered = sorted(found, key=len, reverse=True)
+        self._secrets = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+
+    def text(self, value: str) -> str:
+        """Scrub one string."""
+        if self._secrets is not None:
+            value = self._secrets.sub(REDACTED, value)
+        for pattern, repl in _TEXT_PATTERNS:
+            value = pattern.sub(repl, value)
+        return value
+
+    def value(self, value: Any, _depth: int = 0) -> Any:
+        """Scrub a JSON-like value: dicts, lists and strings, recursively."""
+        if _depth > 50:
+            return REDACTED
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, bytes):
+            return self.text(value.decode("utf-8", "replace"))
+        if isinstance(value, Mapping):
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                key = str(k)
+                if _SECRET_KEY.search(key) and v is not None and not isinstance(v, bool):
+                    out[key] = REDACTED
+                else:
+                    out[key] = self.value(v, _depth + 1)
+            return out
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.value(v, _depth + 1) for v in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self.text(str(value))
+
+
+_DEFAULT_SCRUBBER = Scrubber()
+
+
+def scrub(value: Any) -> Any:
+    """Scrub a value with the built-in patterns (see :class:`Scrubber` for known secrets)."""
+    return _DEFAULT_SCRUBBER.value(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def body_digest(body: Any) -> str:
+    """``sha256:<hex>`` of the body's canonical JSON (what the audit log stores by default)."""
+    if isinstance(body, bytes):
+        raw = body
+    elif isinstance(body, str):
+        raw = body.encode("utf-8")
+    else:
+        raw = _dumps(body).encode("utf-8")
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def new_correlation_id() -> str:
+    """A fresh id tying a tool call to the upstream requests it made."""
+    return uuid.uuid4().hex
+
+
+def default_audit_path() -> Path:
+    """``<data dir>/audit.sqlite3`` (see :func:`cwm_gateway.memory.data_dir`)."""
+    from cwm_gateway.memory import data_dir
+
+    return data_dir() / "audit.sqlite3"
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,
+    correlation_id TEXT,
+    grant_id TEXT,
+    tool TEXT,
+    operation_id TEXT,
+    method TEXT,
+    path TEXT,
+    decision TEXT,
+    rule TEXT,
+    reason TEXT,
+    status INTEGER,
+    latency_ms REAL,
+    error TEXT,
+    params TEXT,
+    arguments TEXT,
+    body TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log (time);
+CREATE INDEX IF NOT EXISTS audit_log_correlation ON audit_log (correlation_id);
+"""
+
+_COLUMNS = (
+    "id",
+    "time",
+    "kind",
+    "correlation_id",
+    "grant_id",
+    "tool",
+    "operation_id",
+    "method",
+    "path",
+    "decision",
+    "rule",
+    "reason",
+    "status",
+    "latency_ms",
+    "error",
+    "params",
+    "arguments",
+    "body",
+)
+_NO_BODY = object()
+
+
+class AuditLog:
+    """Append-only audit trail in a SQLite file.
+
+    ``path`` None means :func:`default_audit_path`. ``record_bodies`` is the default for
+    :meth:`record` (the policy engine passes the policy's setting on every call). ``secrets``
+    are exact strings scrubbed wherever they appear.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        record_bodies: bool = False,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_audit_path()
+        self.record_bodies = record_bodies
+        self.scrubber = Scrubber(secrets)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._conn()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise AuditError(
+                f"Cannot open the audit log at {self.path}: {exc}. Set CWM_GATEWAY_DATA_DIR "
+                "to a writable directory or pass another path."
+            ) from exc
+
+    def __repr__(self) -> str:
+        return f"AuditLog({str(self.path)!r})"
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this log opened."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            c.close()
+        self._local = threading.local()
+
+    def record(
+        self,
+        *,
+        tool: str | None,
+        kind: str = "tool_call",
+        correlation_id: str | None = None,
+        grant: str | None = None,
+        operation_id: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        decision: str | None = None,
+        rule: str | None = None,
+        reason: str | None = None,
+        status: int | None = None,
+        latency_ms: float | None = None,
+        error: str | BaseException | None = None,
+        params: Mapping[str, Any] | None = None,
+        arguments: Mapping[str, Any] | None = None,
+        body: Any = _NO_BODY,
+        record_bodies: bool | None = None,
+        at: float | None = None,
+    ) -> int:
+        """Write one row (scrubbed) and return its id.
+
+        ``kind`` is ``tool_call`` or ``upstream_request``. ``body`` is hashed unless
+        ``record_bodies`` (default: the log's setting) is true; omit it when there is none.
+        """
+        keep_bodies = self.record_bodies if record_bodies is None else record_bodies
+        s = self.scrubber
+        body_text: str | None = None
+        if body is not _NO_BODY and body is not None:
+            body_text = _dumps(s.value(body)) if keep_bodies else body_digest(s.value(body))
+        args_text = None
+        if arguments is not None:
+            args = s.value(dict(arguments))
+            if not keep_bodies:
+                args = {
+                    k: (body_digest(v) if k.lower() in _BODY_KEYS and v is not None else v)
+                    for k, v in args.items()
+                }
+            args_text = _dumps(args)
+        if isinstance(error, BaseException):
+            error = f"{type(error).__name__}: {error}"
+        row = (
+            time.time() if at is None else at,
+            kind,
+            correlation_id,
+            grant,
+            tool,
+            operation_id,
+            method,
+            s.text(path) if path else path,
+            decision,
+            rule,
+            s.text(reason) if reason else reason,
+            status,
+            latency_ms,
+            s.text(error) if error else None,
+            _dumps(s.value(dict(params))) if params is not None else None,
+            args_text,
+            body_text,
+        )
+        try:
+            cur = self._conn().execute(
+                f"INSERT INTO audit_log ({', '.join(_COLUMNS[1:])}) "
+                f"VALUES ({', '.join('?' * (len(_COLUMNS) - 1))})",
+                row,
+            )
+        except sqlite3.Error as exc:
+            raise AuditError(f"Could not write the audit log {self.path}: {exc}.") from exc
+        return int(cur.lastrowid or 0)
+
+    def recent(
+        self, n: int = 20, *, correlation_id: str | None = None, grant: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest ``n`` rows, newest first, as dicts (``grant`` for the grant id)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise AuditError(f"n must be a positive integer, got {n!r}.")
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit_log"
+        where, args = [], []
+        if correlation_id is not None:
+            where.append("correlation_id = ?")
+            args.append(correlation_id)
+        if grant is not None:
+            where.append("grant_id = ?")
+            args.append(grant)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY time DESC, id DESC LIMIT ?"
+        args.append(n)
+        try:
+            rows = self._conn().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise AuditError(f"Could not read the audit log {self.path}: {exc}.") from exc
+        out = []
+        for r in rows:
+            d = dict(zip(_COLUMNS, r, strict=True))
+            d["grant"] = d.pop("grant_id")
+            for key in ("params", "arguments"):
+                if d[key] is not None:
+                    d[key] = json.loads(d[key])
+            out.append(d)
+        return out
+
+
+_TABLE_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("time", "TIME (UTC)", 19),
+    ("grant", "GRANT", 12),
+    ("tool", "TOOL", 22),
+    ("decision", "DECISION", 16),
+    ("rule", "RULE", 24),
+    ("method", "METHOD", 6),
+    ("path", "PATH", 40),
+    ("status", "STATUS", 6),
+    ("latency_ms", "MS", 8),
+    ("error", "ERROR", 40),
+)
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key == "time":
+        return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if key == "latency_ms":
+        return f"{float(value):.1f}"
+    return str(value).replace("\n", " ")
+
+
+def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A plain-text table of audit rows (as returned by :meth:`AuditLog.recent`)."""
+    if not rows:
+        return "No audit entries."
+    cells = [[_cell(k, row.get(k)) for k, _, _ in _TABLE_COLUMNS] for row in rows]
+    widths = []
+    for i, (_, title, cap) in enumerate(_TABLE_COLUMNS):
+        widest = max([len(title)] + [len(c[i]) for c in cells])
+        widths.append(min(widest, cap))
+
+    def fit(text: str, width: int) -> str:
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    lines = ["  ".join(t.ljust(w) for (_, t, _), w in zip(_TABLE_COLUMNS, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for c in cells:
+        lines.append("  ".join(fit(v, w).ljust(w) for v, w in zip(c, widths, strict=True)).rstrip())
+    return "\n".join(lines)

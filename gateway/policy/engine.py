@@ -1,0 +1,463 @@
+"""The policy engine: one decision per tool call, with rate limits and an audit trail.
+
+Typical use in a tool (see :mod:`cwm_gateway.policy.rules` for the policy format)::
+
+    engine = PolicyEngine(load_policy(path), SqliteRateLimiter(), AuditLog())
+    call = CallContext.for_request("execute_api_call", grant=session_id,
+                                   arguments=args, request=spec)
+    decision = engine.decide(call)
+    if decision.action == "require_approval":
+        outcome = await ask_approval(ctx, ApprovalRequest.from_call(call, decision))
+        decision = decision.after_approval(outcome.approved, outcome.message)
+    if not decision.allowed:
+        engine.record(call, decision)
+        return decision.message()
+    ...send...; engine.record(call, decision, status=200, latency_ms=12.5)
+
+``decide`` takes rate-limit budget when the answer is not deny; ``explain`` never does.
+Both are synchronous and fast (no I/O unless limits apply, then one SQLite transaction).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from cwm_gateway.policy.audit import AuditLog, new_correlation_id
+from cwm_gateway.policy.ratelimit import InMemoryRateLimiter, LimitRequest, RateLimiter
+from cwm_gateway.policy.rules import Limit, Policy, normalize_path
+
+__all__ = ["CallContext", "Decision", "ExplainLine", "PolicyEngine"]
+
+ALLOW = "allow"
+DENY = "deny"
+REQUIRE_APPROVAL = "require_approval"
+_RANK = {ALLOW: 0, REQUIRE_APPROVAL: 1, DENY: 2}
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What the engine knows about one tool call.
+
+    ``grant`` is the client session id (rate limits with scope grant count per grant).
+    ``operation`` is a ``cwm_generated.types.Operation`` when the call targets ConnectWise;
+    ``path``, ``params`` and ``body`` are then the concrete request that would be sent.
+    """
+
+    tool: str
+    grant: str | None = None
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    operation: Any = None
+    path: str | None = None
+    params: Mapping[str, Any] | None = None
+    body: Any = None
+    correlation_id: str = field(default_factory=new_correlation_id)
+
+    @property
+    def method(self) -> str | None:
+        """The operation's HTTP method, if the call targets one."""
+        return self.operation.method if self.operation is not None else None
+
+    @classmethod
+    def for_request(
+        cls,
+        tool: str,
+        *,
+        grant: str | None,
+        arguments: Mapping[str, Any] | None = None,
+        request: Any,
+        correlation_id: str | None = None,
+    ) -> CallContext:
+        """Build from a ``cwm_generated.types.RequestSpec`` (operation, path, params, body)."""
+        return cls(
+            tool=tool,
+            grant=grant,
+            arguments=arguments or {},
+            operation=request.operation,
+            path=request.path,
+            params=request.params,
+            body=request.body,
+            correlation_id=correlation_id or new_correlation_id(),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The engine's answer for one call."""
+
+    action: str
+    """``allow``, ``deny`` or ``require_approval``."""
+    reason: str
+    """Human text for the agent (and the audit log)."""
+    rule: str
+    """Id of the rule that decided: ``tools.<name>``, an operation rule id, ``default``..."""
+    retry_after: float | None = None
+    """Seconds until a refused rate-limited call may be retried."""
+    hidden: bool = False
+    """True when the tool or operation is hidden by the policy."""
+    limits: tuple[str, ...] = ()
+    """The limits this call was counted against (descriptions)."""
+
+    @property
+    def allowed(self) -> bool:
+        """True when the call may go ahead now."""
+        return self.action == ALLOW
+
+    def message(self) -> str:
+        """Text to return to the agent when the call does not go ahead."""
+        if self.action == ALLOW:
+            return "Allowed."
+        if self.action == REQUIRE_APPROVAL:
+            return f"Needs approval: {self.reason}"
+        return f"Refused by policy ({self.rule}): {self.reason}"
+
+    def after_approval(self, approved: bool, message: str = "") -> Decision:
+        """The decision once a person answered a require_approval prompt."""
+        if self.action != REQUIRE_APPROVAL:
+            return self
+        if approved:
+            return replace(self, action=ALLOW, reason=f"Approved by the user. {self.reason}")
+        text = message or "The user did not approve the request."
+        return replace(self, action=DENY, reason=text)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for tool output."""
+        out: dict[str, Any] = {"action": self.action, "reason": self.reason, "rule": self.rule}
+        if self.retry_after is not None:
+            out["retry_after"] = round(self.retry_after, 3)
+        if self.hidden:
+            out["hidden"] = True
+        return out
+
+
+class ExplainLine(NamedTuple):
+    """One step of :meth:`PolicyEngine.explain`."""
+
+    rule: str
+    matched: bool
+    why: str
+
+
+class _Verdicts:
+    """Collects verdicts; the strictest wins, the first of each kind is reported."""
+
+    __slots__ = ("action", "rule", "reason", "hidden", "limits", "trace")
+
+    def __init__(self, trace: list[ExplainLine] | None) -> None:
+        self.action = ALLOW
+        self.rule = "default"
+        self.reason = "Allowed by the policy."
+        self.hidden = False
+        self.limits: list[Limit] = []
+        self.trace = trace
+
+    def add(self, action: str, rule: str, reason: str, hidden: bool = False) -> None:
+        # Among allows the last (most specific: operation rules come last) is reported.
+        if _RANK[action] > _RANK[self.action] or (action == ALLOW and self.action == ALLOW):
+            self.action, self.rule, self.reason, self.hidden = action, rule, reason, hidden
+
+    def note(self, rule: str, matched: bool, why: str) -> None:
+        if self.trace is not None:
+            self.trace.append(ExplainLine(rule, matched, why))
+
+    @property
+    def done(self) -> bool:
+        # Nothing can beat a deny; stop early unless explaining.
+        return self.action == DENY and self.trace is None
+
+
+class PolicyEngine:
+    """Decides tool calls against a :class:`Policy`.
+
+    ``ratelimiter`` defaults to an :class:`InMemoryRateLimiter` (pass a
+    :class:`SqliteRateLimiter` in a server so limits hold across restarts and processes).
+    ``audit`` is optional; without it :meth:`record` does nothing.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        ratelimiter: RateLimiter | None = None,
+        audit: AuditLog | None = None,
+        *,
+        clock: Any = time.time,
+    ) -> None:
+        self.policy = policy
+        self.ratelimiter: RateLimiter = ratelimiter or InMemoryRateLimiter(clock)
+        self.audit = audit
+        self._clock = clock
+        self._templates: dict[str, str] = {}
+        self._hidden: dict[str, bool] = {}
+        self._hide_rules = tuple(r for r in policy.rules if r.action == "hide")
+
+    # -- listings ------------------------------------------------------------------------
+
+    def is_hidden(self, operation: Any) -> bool:
+        """Whether an operation is hidden (left out of search and category results)."""
+        key = operation.operation_id
+        hit = self._hidden.get(key)
+        if hit is None:
+            template = self._template(operation.path)
+            hit = any(
+                r.static_mismatch(operation) is None
+                and (r.paths is None or any(p.matches(template, None) for p in r.paths))
+                for r in self._hide_rules
+            )
+            self._hidden[key] = hit
+        return hit
+
+    def visible(self, operations: Iterable[Any]) -> list[Any]:
+        """The operations that are not hidden, in their order."""
+        return [op for op in operations if not self.is_hidden(op)]
+
+    def is_tool_hidden(self, tool: str) -> bool:
+        """Whether a tool should be left out of tools/list."""
+        return self.policy.is_tool_hidden(tool)
+
+    # -- decisions -----------------------------------------------------------------------
+
+    def decide(self, call: CallContext) -> Decision:
+        """Decide one call, taking rate-limit budget when the answer is not deny."""
+        v = _Verdicts(None)
+        self._evaluate(call, v)
+        if v.action == DENY:
+            return Decision(DENY, v.reason, v.rule, hidden=v.hidden)
+        limits = _dedupe(v.limits, call)
+        if not limits:
+            return Decision(v.action, v.reason, v.rule)
+        reqs = [LimitRequest(key, lim.seconds, lim.max) for key, lim in limits]
+        got = self.ratelimiter.acquire(reqs)
+        described = tuple(lim.describe() for _, lim in limits)
+        if not got.allowed:
+            assert got.blocked is not None
+            lim = limits[got.blocked][1]
+            return Decision(
+                DENY,
+                self._limit_message(lim, got.retry_after),
+                lim.source,
+                retry_after=got.retry_after,
+                limits=described,
+            )
+        return Decision(v.action, v.reason, v.rule, limits=described)
+
+    def explain(self, call: CallContext) -> list[ExplainLine]:
+        """A dry run: every rule checked, whether it matched and why; nothing is counted.
+
+        The last line (rule ``result``) is the decision :meth:`decide` would make now.
+        """
+        trace: list[ExplainLine] = []
+        v = _Verdicts(trace)
+        self._evaluate(call, v)
+        action, rule, reason = v.action, v.rule, v.reason
+        for key, lim in _dedupe(v.limits, call):
+            used = self.ratelimiter.peek(LimitRequest(key, lim.seconds, lim.max))
+            full = used >= lim.max
+            trace.append(
+                ExplainLine(
+                    lim.source,
+                    True,
+                    f"limit {lim.describe()}: {used} of {lim.max} used in the current window"
+                    + (" (full: the call would be refused)" if full else ""),
+                )
+            )
+            if full and action != DENY:
+                action, rule = DENY, lim.source
+                reason = f"Rate limit reached: {lim.describe()}."
+        trace.append(ExplainLine("result", True, f"{action} by {rule}: {reason}"))
+        return trace
+
+    def _evaluate(self, call: CallContext, v: _Verdicts) -> None:
+        policy = self.policy
+        tool = call.tool
+        # Tool level, PolicyLayer semantics.
+        if policy.is_tool_hidden(tool):
+            v.add(DENY, "hide", f"The tool {tool!r} is hidden by the policy.", hidden=True)
+            v.note("hide", True, f"{tool!r} is on the hide list")
+            if v.done:
+                return
+        else:
+            v.note("hide", False, f"{tool!r} is not on the hide list")
+        entry = policy.tool_entry(tool)
+        if entry is None:
+            if policy.default == "deny":
+                v.add(
+                    DENY,
+                    "default",
+                    f"The tool {tool!r} is not allowed: the policy denies every tool it does "
+                    "not list (default: deny).",
+                )
+                v.note("default", True, f"{tool!r} has no entry under tools; default is deny")
+                if v.done:
+                    return
+            else:
+                v.note("default", True, f"{tool!r} has no entry under tools; default is allow")
+        else:
+            if entry.action == DENY:
+                v.add(DENY, entry.id, entry.reason or f"The tool {tool!r} is denied by the policy.")
+            elif entry.action == REQUIRE_APPROVAL:
+                v.add(
+                    REQUIRE_APPROVAL,
+                    entry.id,
+                    entry.reason or f"The policy requires approval for every use of {tool!r}.",
+                )
+            else:
+                v.add(ALLOW, entry.id, f"The tool {tool!r} is allowed by the policy.")
+            v.note(entry.id, True, f"tool entry {entry.name!r}: {entry.action}")
+            if v.done:
+                return
+            for cond in entry.require:
+                ok = cond.holds(call)
+                v.note(
+                    cond.source, not ok, f"require {cond.describe()}: {'met' if ok else 'NOT met'}"
+                )
+                if not ok:
+                    v.add(DENY, cond.source, f"The policy requires {cond.describe()} for {tool!r}.")
+                    if v.done:
+                        return
+            for cond in entry.deny_if:
+                hit = cond.holds(call)
+                v.note(
+                    cond.source,
+                    hit,
+                    f"deny_if {cond.describe()}: {'holds' if hit else 'does not hold'}",
+                )
+                if hit:
+                    v.add(DENY, cond.source, f"Denied for {tool!r} because {cond.describe()}.")
+                    if v.done:
+                        return
+            v.limits.extend(entry.limits)
+        v.limits.extend(policy.all_tools_limits)
+        op = call.operation
+        if op is None:
+            v.note("operations", False, "the call targets no ConnectWise operation")
+            return
+        # Operation level.
+        label = f"{op.method} {op.path}"
+        if policy.read_only:
+            if op.risk != "Read":
+                v.add(
+                    DENY,
+                    "read_only",
+                    f"The policy is read-only and {label} is a {op.risk} operation.",
+                )
+                v.note("read_only", True, f"{op.risk} operation under a read-only policy")
+                if v.done:
+                    return
+            else:
+                v.note("read_only", False, "Read operation: allowed under read_only")
+        template = self._template(op.path)
+        concrete = normalize_path(call.path) if call.path else None
+        matched = False
+        for rule in policy.rules:
+            why = rule.mismatch(op, template, concrete, call)
+            if why is not None:
+                v.note(rule.id, False, why)
+                continue
+            matched = True
+            v.note(rule.id, True, f"{rule.describe_match()} -> {rule.action}")
+            if rule.action == "hide":
+                v.add(DENY, rule.id, rule.reason or f"{label} is hidden by the policy.", True)
+            elif rule.action == DENY:
+                v.add(DENY, rule.id, rule.reason or f"{label} is denied by the policy.")
+            elif rule.action == REQUIRE_APPROVAL:
+                v.add(
+                    REQUIRE_APPROVAL,
+                    rule.id,
+                    rule.reason or f"{label} is a {op.risk} operation; a person must approve it.",
+                )
+                v.limits.extend(rule.limits)
+            else:
+                v.add(ALLOW, rule.id, rule.reason or f"{label} is allowed by rule {rule.id!r}.")
+                v.limits.extend(rule.limits)
+            if v.done:
+                return
+        if not matched:
+            d = policy.operations_default
+            v.note("operations.default", True, f"no operation rule matched; default is {d}")
+            if d == DENY:
+                v.add(DENY, "operations.default", f"No policy rule allows {label}.")
+            elif d == REQUIRE_APPROVAL:
+                v.add(
+                    REQUIRE_APPROVAL,
+                    "operations.default",
+                    f"No policy rule covers {label}; a person must approve it.",
+                )
+
+    def _template(self, path: str) -> str:
+        t = self._templates.get(path)
+        if t is None:
+            t = self._templates[path] = normalize_path(path)
+        return t
+
+    def _limit_message(self, lim: Limit, retry_after: float) -> str:
+        wait = max(1, math.ceil(retry_after))
+        when = datetime.fromtimestamp(self._clock() + retry_after, UTC).strftime("%H:%M:%S UTC")
+        return (
+            f"Rate limit reached: {lim.describe()}. Retry in {wait} s (at {when}); calls made "
+            "before then are refused too."
+        )
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def record(
+        self,
+        call: CallContext,
+        decision: Decision | None = None,
+        *,
+        kind: str = "tool_call",
+        status: int | None = None,
+        latency_ms: float | None = None,
+        error: str | BaseException | None = None,
+    ) -> None:
+        """Write the call (and its decision and outcome) to the audit log, if there is one."""
+        if self.audit is None:
+            return
+        op = call.operation
+        self.audit.record(
+            kind=kind,
+            correlation_id=call.correlation_id,
+            grant=call.grant,
+            tool=call.tool,
+            operation_id=op.operation_id if op is not None else None,
+            method=op.method if op is not None else None,
+            path=call.path or (op.path if op is not None else None),
+            decision=decision.action if decision else None,
+            rule=decision.rule if decision else None,
+            reason=decision.reason if decision else None,
+            status=status,
+            latency_ms=latency_ms,
+            error=error,
+            params=call.params,
+            arguments=call.arguments,
+            body=call.body if call.body is not None else None,
+            record_bodies=self.policy.record_bodies,
+        )
+
+
+def _dedupe(limits: list[Limit], call: CallContext) -> list[tuple[str, Limit]]:
+    """Counter keys for the call's limits; one per key, the strictest when repeated."""
+    out: dict[str, Limit] = {}
+    for lim in limits:
+        key = _limit_key(lim, call)
+        prev = out.get(key)
+        if prev is None or lim.max < prev.max:
+            out[key] = lim
+    return list(out.items())
+
+
+def _limit_key(lim: Limit, call: CallContext) -> str:
+    scope = lim.scope
+    if scope == "grant":
+        who = f"grant={call.grant or '-'}"
+    elif scope == "tool":
+        who = f"tool={call.tool}"
+    elif scope == "operation":
+        op = call.operation
+        who = f"op={op.operation_id}" if op is not None else f"op=tool:{call.tool}"
+    else:
+        who = "global"
+    return f"{lim.counter}|{lim.window}|{who}"

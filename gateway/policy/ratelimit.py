@@ -1,0 +1,267 @@
+"""Rate-limit counters: sliding-window logs, in SQLite (shared, durable) or in memory (tests).
+
+Each counter key keeps the times of the calls it allowed. A request for ``max`` calls per
+``window`` seconds is allowed when fewer than ``max`` allowed calls happened in the last
+``window`` seconds (a sliding window: no double burst at window edges). One call can take
+several limits at once; either all of them take the call or none does, so a refused call
+never uses up another limit's budget.
+
+:class:`SqliteRateLimiter` runs every acquisition in a ``BEGIN IMMEDIATE`` transaction: with
+any number of threads or processes on one file, a counter never allows more than ``max``
+calls in a window.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cwm_gateway.errors import CWMError
+
+__all__ = [
+    "AcquireResult",
+    "InMemoryRateLimiter",
+    "LimitRequest",
+    "RateLimitError",
+    "RateLimiter",
+    "SqliteRateLimiter",
+    "default_ratelimit_path",
+]
+
+# Windows are at most a day, so older entries can never matter again.
+_MAX_WINDOW_S = 86400.0
+_PRUNE_EVERY = 500
+
+
+class RateLimitError(CWMError):
+    """The rate-limit store could not be used."""
+
+
+@dataclass(frozen=True)
+class LimitRequest:
+    """One limit a call must fit in: at most ``max`` calls per ``window_s`` seconds on ``key``."""
+
+    key: str
+    window_s: float
+    max: int
+
+
+@dataclass(frozen=True)
+class AcquireResult:
+    """Outcome of :meth:`RateLimiter.acquire`."""
+
+    allowed: bool
+    retry_after: float
+    """Seconds until the refusing limit has room again (0 when allowed)."""
+    blocked: int | None
+    """Index of the first request that refused the call, or None."""
+    counts: tuple[int, ...]
+    """Calls counted per request in its window, including this one when allowed."""
+
+
+class RateLimiter(Protocol):
+    """What the policy engine needs from a rate-limit store."""
+
+    def acquire(self, requests: Sequence[LimitRequest], now: float | None = None) -> AcquireResult:
+        """Take one call from every request's budget, all or nothing."""
+        ...
+
+    def peek(self, request: LimitRequest, now: float | None = None) -> int:
+        """Calls counted in the request's current window, without taking one."""
+        ...
+
+    def reset(self) -> None:
+        """Forget every counter."""
+        ...
+
+
+def default_ratelimit_path() -> Path:
+    """``<data dir>/ratelimit.sqlite3`` (see :func:`cwm_gateway.memory.data_dir`)."""
+    from cwm_gateway.memory import data_dir
+
+    return data_dir() / "ratelimit.sqlite3"
+
+
+class InMemoryRateLimiter:
+    """Process-local sliding-window counters, for tests and single-process use."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._events: dict[str, deque[float]] = {}
+
+    def acquire(self, requests: Sequence[LimitRequest], now: float | None = None) -> AcquireResult:
+        now = self._clock() if now is None else now
+        with self._lock:
+            counts: list[int] = []
+            for i, req in enumerate(requests):
+                log = self._events.setdefault(req.key, deque())
+                _drop_old(log, now - req.window_s)
+                n = sum(1 for t in log if t > now - req.window_s)
+                if n >= req.max:
+                    # The (n - max)-th oldest call must leave the window to make room for one.
+                    oldest = sorted(t for t in log if t > now - req.window_s)[n - req.max]
+                    return AcquireResult(False, max(0.0, oldest + req.window_s - now), i, ())
+                counts.append(n + 1)
+            for req in requests:
+                self._events[req.key].append(now)
+            return AcquireResult(True, 0.0, None, tuple(counts))
+
+    def peek(self, request: LimitRequest, now: float | None = None) -> int:
+        now = self._clock() if now is None else now
+        with self._lock:
+            log = self._events.get(request.key, ())
+            return sum(1 for t in log if t > now - request.window_s)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._events.clear()
+
+
+def _drop_old(log: deque[float], cutoff: float) -> None:
+    # Entries are appended in time order per key; a caller passing `now` values out of order
+    # only delays pruning, because counting filters by time again.
+    while log and log[0] <= cutoff:
+        log.popleft()
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rate_events (
+    key TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rate_events_key_ts ON rate_events (key, ts);
+"""
+
+
+class SqliteRateLimiter:
+    """Sliding-window counters in a SQLite file, exact across threads and processes.
+
+    ``path`` None means :func:`default_ratelimit_path`. Each thread keeps its own connection.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout_s: float = 30.0,
+    ) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_ratelimit_path()
+        self._clock = clock
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._calls = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._conn()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise RateLimitError(
+                f"Cannot open the rate-limit database at {self.path}: {exc}. Set "
+                "CWM_GATEWAY_DATA_DIR to a writable directory or pass another path."
+            ) from exc
+
+    def __repr__(self) -> str:
+        return f"SqliteRateLimiter({str(self.path)!r})"
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # check_same_thread=False only so close() may run from any thread; each
+            # connection is otherwise used by the thread that made it.
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def acquire(self, requests: Sequence[LimitRequest], now: float | None = None) -> AcquireResult:
+        if not requests:
+            return AcquireResult(True, 0.0, None, ())
+        conn = self._conn()
+        try:
+            # IMMEDIATE takes the write lock before reading: no other caller can count
+            # between our count and our insert.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = self._clock() if now is None else now
+                result = self._acquire_locked(conn, requests, now)
+                self._calls += 1
+                if self._calls % _PRUNE_EVERY == 0:
+                    conn.execute("DELETE FROM rate_events WHERE ts <= ?", (now - _MAX_WINDOW_S,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise RateLimitError(f"Rate-limit store {self.path} failed: {exc}.") from exc
+        return result
+
+    @staticmethod
+    def _acquire_locked(
+        conn: sqlite3.Connection, requests: Sequence[LimitRequest], now: float
+    ) -> AcquireResult:
+        counts: list[int] = []
+        for i, req in enumerate(requests):
+            start = now - req.window_s
+            n = conn.execute(
+                "SELECT COUNT(*) FROM rate_events WHERE key = ? AND ts > ?", (req.key, start)
+            ).fetchone()[0]
+            if n >= req.max:
+                row = conn.execute(
+                    "SELECT ts FROM rate_events WHERE key = ? AND ts > ? "
+                    "ORDER BY ts LIMIT 1 OFFSET ?",
+                    (req.key, start, n - req.max),
+                ).fetchone()
+                retry = max(0.0, row[0] + req.window_s - now) if row else req.window_s
+                return AcquireResult(False, retry, i, ())
+            counts.append(n + 1)
+        conn.executemany(
+            "INSERT INTO rate_events (key, ts) VALUES (?, ?)", [(r.key, now) for r in requests]
+        )
+        return AcquireResult(True, 0.0, None, tuple(counts))
+
+    def peek(self, request: LimitRequest, now: float | None = None) -> int:
+        now = self._clock() if now is None else now
+        try:
+            return (
+                self._conn()
+                .execute(
+                    "SELECT COUNT(*) FROM rate_events WHERE key = ? AND ts > ?",
+                    (request.key, now - request.window_s),
+                )
+                .fetchone()[0]
+            )
+        except sqlite3.Error as exc:
+            raise RateLimitError(f"Rate-limit store {self.path} failed: {exc}.") from exc
+
+    def reset(self) -> None:
+        try:
+            self._conn().execute("DELETE FROM rate_events")
+        except sqlite3.Error as exc:
+            raise RateLimitError(f"Rate-limit store {self.path} failed: {exc}.") from exc
+
+    def close(self) -> None:
+        """Close every connection this limiter opened (in any thread)."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            c.close()
+        self._local = threading.local()

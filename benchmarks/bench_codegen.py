@@ -1,0 +1,77 @@
+"""Code generation and import costs of the generated package.
+
+Imports are timed in fresh interpreters with bytecode compiled first, as after a pip install.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT.parent / "shared" / "spec" / "manage.json"
+RUNS = 7
+
+
+def _fresh(code: str) -> float:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return float(out.strip())
+
+
+def _timed_import(setup: str, target: str) -> float:
+    code = (
+        "import time\n"
+        f"{setup}\n"
+        "t = time.perf_counter()\n"
+        f"{target}\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    samples = sorted(_fresh(code) for _ in range(RUNS))
+    return samples[len(samples) // 2] * 1000
+
+
+def main() -> None:
+    spec = Path(os.environ.get("CWM_SPEC", SPEC))
+    if spec.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "codegen", "--spec", str(spec), "--out",
+                 str(Path(tmp) / "generated"), "--quiet"],
+                cwd=ROOT, check=True,
+            )
+            print(f"full generation ({spec.name}):            {time.perf_counter() - t:7.2f} s  (target ≤ 30 s)")
+    else:
+        print(f"full generation: skipped, no spec at {spec}")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "generated")], check=True)
+    base = _timed_import("", "import pydantic")
+    print(f"import pydantic (reference):                 {base:7.1f} ms")
+    reg = _timed_import("", "import cwm_generated.registry")
+    print(f"import cwm_generated.registry:               {reg:7.1f} ms  (target ≤ 50 ms)")
+    warm = (
+        "from pydantic import BaseModel, ConfigDict, Field, AwareDatetime\n"
+        "class _Warm(BaseModel):\n    model_config = ConfigDict(defer_build=True)\n    a: int = 0"
+    )
+    pyd = _timed_import("", warm)
+    print(f"pydantic BaseModel machinery, first model:   {pyd:7.1f} ms  (paid once by any pydantic user)")
+    cat = _timed_import(warm, "import cwm_generated.models.service")
+    print(f"import models.service (+_shared):            {cat:7.1f} ms  (target ≤ 100 ms)")
+    small = _timed_import(warm, "import cwm_generated.models.time")
+    print(f"import models.time (+_shared):               {small:7.1f} ms")
+    every = _timed_import(
+        warm + "\nimport importlib",
+        "from cwm_generated.registry import CATEGORIES\n"
+        "for c in CATEGORIES: importlib.import_module('cwm_generated.models.' + c)",
+    )
+    print(f"import every model (830):                    {every:7.1f} ms  (pyconnectwise: ~760 ms for 779)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,582 @@
+"""Navigation and details over the generated registry, for the MCP discovery tools.
+
+- :func:`list_categories` — modules (``service``, ``finance``...) with their tags and counts;
+- :func:`category_endpoints` — the operations of one module or tag;
+- :func:`endpoint_details` — everything needed to call one operation: parameters, body fields,
+  response shape, sibling methods and a minimal example body that the real model accepts.
+
+Everything is read from ``cwm_generated.registry`` and ``cwm_generated.schemas`` (plain data);
+no Pydantic model is imported here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from cwm_gateway.errors import CWMError, RequestValidationError
+
+if TYPE_CHECKING:
+    from cwm_generated.types import Field, Operation, Param, Schema
+
+__all__ = [
+    "CatalogLookupError",
+    "CategoryEndpoints",
+    "CategoryInfo",
+    "EndpointSummary",
+    "TagInfo",
+    "category_endpoints",
+    "endpoint_details",
+    "example_body",
+    "find_operation",
+    "list_categories",
+]
+
+_METHOD_ORDER = {"GET": 0, "POST": 1, "PUT": 2, "PATCH": 3, "DELETE": 4}
+_EXAMPLE_DATETIME = "2025-01-01T00:00:00Z"
+_EXAMPLE_DATE = "2025-01-01"
+_RESPONSE_FIELD_LIMIT = 30
+# Prefixes a user may paste along with a path (full URL of a ConnectWise site, codebase).
+_API_PREFIX_RE = re.compile(r"^.*?/apis/3\.0(?=/)", re.IGNORECASE)
+
+
+class CatalogLookupError(CWMError, LookupError):
+    """A category, tag or endpoint name did not match the catalog (the message suggests one)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Result types
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """A resource group (spec tag) inside a module."""
+
+    name: str
+    operation_count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"name": self.name, "operation_count": self.operation_count}
+
+
+@dataclass(frozen=True)
+class CategoryInfo:
+    """A module (first path segment) with its tags."""
+
+    name: str
+    operation_count: int
+    tags: tuple[TagInfo, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "operation_count": self.operation_count,
+            "tags": [t.to_dict() for t in self.tags],
+        }
+
+
+@dataclass(frozen=True)
+class EndpointSummary:
+    """One line of a listing."""
+
+    method: str
+    path: str
+    summary: str
+    operation_id: str
+    risk: str
+    tag: str
+
+    @classmethod
+    def of(cls, op: Operation) -> EndpointSummary:
+        """Summary line of an operation."""
+        return cls(op.method, op.path, _first_line(op.summary), op.operation_id, op.risk, op.tag)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "summary": self.summary,
+            "operation_id": self.operation_id,
+            "risk": self.risk,
+            "tag": self.tag,
+        }
+
+
+@dataclass(frozen=True)
+class CategoryEndpoints:
+    """The operations of one module or tag (``endpoints`` may be cut at ``max_results``)."""
+
+    name: str
+    kind: str
+    """``module`` or ``tag``."""
+    total: int
+    endpoints: tuple[EndpointSummary, ...] = field(default_factory=tuple)
+
+    @property
+    def truncated(self) -> bool:
+        """True when more operations exist than were returned."""
+        return self.total > len(self.endpoints)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "total": self.total,
+            "truncated": self.truncated,
+            "endpoints": [e.to_dict() for e in self.endpoints],
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Registry views (built once)
+# --------------------------------------------------------------------------------------------
+
+
+def _operations() -> tuple[Operation, ...]:
+    from cwm_generated.registry import OPERATIONS
+
+    return OPERATIONS
+
+
+def _schemas() -> dict[str, Schema]:
+    from cwm_generated.schemas import SCHEMAS
+
+    return SCHEMAS
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0].strip() if text and text.strip() else ""
+
+
+def _norm_name(name: str) -> str:
+    """Case, spaces and punctuation folded: ``"ticket notes"`` ~ ``"TicketNotes"``."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _fold_plural(name: str) -> str:
+    from cwm_gateway.search import singular
+
+    return singular(_norm_name(name))
+
+
+@dataclass(frozen=True)
+class _Views:
+    modules: dict[str, tuple[Operation, ...]]
+    tags: dict[str, tuple[Operation, ...]]
+    by_template: dict[str, dict[str, Operation]]
+    """Template path (lower-case) -> method -> operation."""
+    by_shape: dict[int, list[tuple[tuple[str, ...], str]]]
+    """Segment count -> (lower-case segments, template key) for concrete-path matching."""
+
+
+@lru_cache(maxsize=1)
+def _views() -> _Views:
+    modules: dict[str, list[Operation]] = {}
+    tags: dict[str, list[Operation]] = {}
+    by_template: dict[str, dict[str, Operation]] = {}
+    for op in _operations():
+        modules.setdefault(op.category, []).append(op)
+        tags.setdefault(op.tag, []).append(op)
+        by_template.setdefault(op.path.lower(), {})[op.method] = op
+    by_shape: dict[int, list[tuple[tuple[str, ...], str]]] = {}
+    for key in by_template:
+        segs = tuple(key.strip("/").split("/"))
+        by_shape.setdefault(len(segs), []).append((segs, key))
+    return _Views(
+        {k: tuple(v) for k, v in modules.items()},
+        {k: tuple(v) for k, v in tags.items()},
+        by_template,
+        by_shape,
+    )
+
+
+def _listing_order(op: Operation) -> tuple[int, str, int]:
+    # Top-level resources first (fewest path parameters), then by path, then CRUD order.
+    return (op.path.count("{"), op.path.lower(), _METHOD_ORDER.get(op.method, 9))
+
+
+# --------------------------------------------------------------------------------------------
+# Categories
+# --------------------------------------------------------------------------------------------
+
+
+def list_categories() -> list[CategoryInfo]:
+    """Every module with its operation count and its tags (with per-module counts), by name."""
+    out: list[CategoryInfo] = []
+    for name, ops in sorted(_views().modules.items()):
+        counts = Counter(op.tag for op in ops)
+        tags = tuple(TagInfo(t, n) for t, n in sorted(counts.items(), key=lambda kv: kv[0].lower()))
+        out.append(CategoryInfo(name, len(ops), tags))
+    return out
+
+
+def category_endpoints(name: str, max_results: int = 20) -> CategoryEndpoints:
+    """The operations of a module (``service``) or a tag (``Tickets``, ``ticket notes``).
+
+    Names are matched case-insensitively; spaces and a trailing plural are forgiven. An exact
+    tag spelling wins over a module of the same name (``Configurations`` is the tag,
+    ``configurations`` the module). Unknown names raise :class:`CatalogLookupError` with
+    did-you-mean suggestions.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise CatalogLookupError(
+            "category name is empty; give a module such as 'service' or a tag such as 'Tickets' "
+            "(list_categories shows them all)"
+        )
+    if max_results < 1:
+        raise CatalogLookupError(f"max_results must be at least 1, not {max_results}")
+    views = _views()
+    wanted = name.strip().strip("/")
+    kind, key = _match_category(wanted, views)
+    ops = views.modules[key] if kind == "module" else views.tags[key]
+    ordered = sorted(ops, key=_listing_order)
+    return CategoryEndpoints(
+        key, kind, len(ordered), tuple(EndpointSummary.of(op) for op in ordered[:max_results])
+    )
+
+
+def _match_category(wanted: str, views: _Views) -> tuple[str, str]:
+    if wanted in views.tags:
+        return "tag", wanted
+    lowered = wanted.lower()
+    if lowered in views.modules:
+        return "module", lowered
+    for tag in views.tags:
+        if tag.lower() == lowered:
+            return "tag", tag
+    norm, folded = _norm_name(wanted), _fold_plural(wanted)
+    for module in views.modules:
+        if folded == _fold_plural(module):
+            return "module", module
+    for tag in views.tags:
+        if norm == _norm_name(tag) or folded == _fold_plural(tag):
+            return "tag", tag
+
+    names = {m: m for m in views.modules}
+    names.update({_norm_name(t): t for t in views.tags})
+    close = difflib.get_close_matches(norm, list(names), n=4, cutoff=0.6)
+    suggestions = [names[c] for c in close]
+    hint = f"did you mean {', '.join(repr(s) for s in suggestions)}? " if suggestions else ""
+    raise CatalogLookupError(
+        f"no module or tag named {wanted!r}; {hint}modules are "
+        f"{', '.join(sorted(views.modules))} (list_categories shows every tag)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Resolving a path
+# --------------------------------------------------------------------------------------------
+
+
+def _clean_path(path: str) -> str:
+    text = path.strip()
+    if "://" in text:
+        text = urlsplit(text).path
+    text = text.split("?", 1)[0].split("#", 1)[0]
+    text = _API_PREFIX_RE.sub("", text)
+    text = "/" + text.strip("/")
+    return text
+
+
+def _resolve_concrete(method: str, path: str, views: _Views) -> Operation | None:
+    """Resolve a concrete path with ``cwm_gateway.validation.resolve`` (the one resolver of the
+    gateway, which also checks parameter values); our own template match is only a fallback for
+    when that module is not installed."""
+    try:
+        from cwm_gateway.validation import resolve
+    except ImportError:
+        key = _template_key(path, views)
+        return views.by_template[key].get(method) if key else None
+    try:
+        return resolve(method, path).operation
+    except RequestValidationError as exc:
+        problems = "; ".join(str(p) for p in exc.problems) or str(exc)
+        raise CatalogLookupError(problems) from None
+
+
+def _template_key(path: str, views: _Views) -> str | None:
+    """The registry template for a template or concrete path (literal segments beat params)."""
+    lowered = path.lower()
+    if lowered in views.by_template:
+        return lowered
+    segs = lowered.strip("/").split("/")
+    best: tuple[int, str] | None = None
+    for tsegs, key in views.by_shape.get(len(segs), ()):
+        literal = 0
+        for concrete, templ in zip(segs, tsegs, strict=True):
+            if templ.startswith("{"):
+                continue
+            if templ != concrete:
+                break
+            literal += 1
+        else:
+            if best is None or literal > best[0]:
+                best = (literal, key)
+    return best[1] if best else None
+
+
+def find_operation(path: str, method: str = "GET") -> Operation:
+    """The operation for ``method`` on a template or concrete path.
+
+    Also accepts an operationId (``getServiceTicketsById``), ``"GET /service/tickets/1"`` and
+    full URLs (``https://host/v4_6_release/apis/3.0/service/tickets/1``). Raises
+    :class:`CatalogLookupError` with suggestions when nothing matches.
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise CatalogLookupError("path is empty; give one such as '/service/tickets/{id}'")
+    if not isinstance(method, str) or not method.strip():
+        raise CatalogLookupError("method is empty; use GET, POST, PUT, PATCH or DELETE")
+    text = path.strip()
+    verb, _, rest = text.partition(" ")
+    if verb.upper() in _METHOD_ORDER and rest.strip():
+        method, text = verb, rest.strip()
+    method = method.strip().upper()
+    if method not in _METHOD_ORDER:
+        raise CatalogLookupError(
+            f"method {method!r} is not one ConnectWise uses; use GET, POST, PUT, PATCH or DELETE"
+        )
+
+    if "/" not in text:
+        from cwm_generated.registry import BY_ID
+
+        op = BY_ID.get(text)
+        if op is not None:
+            return op
+        close = difflib.get_close_matches(text, list(BY_ID), n=3, cutoff=0.75)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise CatalogLookupError(
+            f"{text!r} is neither a path (starting with '/') nor a known operationId{hint}"
+        )
+
+    views = _views()
+    clean = _clean_path(text)
+    methods = views.by_template.get(clean.lower())
+    if methods is None:
+        if "{" in clean:
+            raise CatalogLookupError(_unknown_path_message(clean, views))
+        found = _resolve_concrete(method, clean, views)
+        if found is not None:
+            return found
+        key = _template_key(clean, views)
+        if key is None:
+            raise CatalogLookupError(_unknown_path_message(clean, views))
+        methods = views.by_template[key]
+    if method not in methods:
+        available = ", ".join(sorted(methods, key=_METHOD_ORDER.__getitem__))
+        template = next(iter(methods.values())).path
+        raise CatalogLookupError(
+            f"{method} is not available on {template}; available methods: {available}"
+        )
+    return methods[method]
+
+
+def _unknown_path_message(path: str, views: _Views) -> str:
+    templates = {
+        op.path.lower(): op.path for ms in views.by_template.values() for op in ms.values()
+    }
+    close = difflib.get_close_matches(path.lower(), list(templates), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(templates[c] for c in close)}? " if close else ""
+    return (
+        f"no ConnectWise endpoint matches {path!r}; {hint}"
+        "(search_api_endpoints finds endpoints by words)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Details
+# --------------------------------------------------------------------------------------------
+
+
+def _param_dict(p: Param) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": p.name, "type": p.type, "required": p.required}
+    if p.format:
+        out["format"] = p.format
+    if p.enum:
+        out["enum"] = list(p.enum)
+    return out
+
+
+def _field_dict(name: str, f: Field) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "type": f.type, "required": f.required}
+    if f.ref:
+        out["ref"] = f.ref
+    if f.format:
+        out["format"] = f.format
+    if f.enum:
+        out["enum"] = list(f.enum)
+    if f.nullable:
+        out["nullable"] = True
+    if f.max_length is not None:
+        out["max_length"] = f.max_length
+    if f.read_only:
+        out["read_only"] = True
+    return out
+
+
+def _fields_list(schema: Schema) -> list[dict[str, Any]]:
+    items = sorted(schema.fields.items(), key=lambda kv: not kv[1].required)
+    return [_field_dict(n, f) for n, f in items]
+
+
+def endpoint_details(path: str, method: str = "GET") -> dict[str, Any]:
+    """Everything needed to call one operation, as JSON-ready data.
+
+    ``path`` may be a template (``/service/tickets/{id}``), a concrete path
+    (``/service/tickets/123``), a full URL or an operationId. Keys: ``operation_id``, ``method``,
+    ``path``, ``summary``, ``category``, ``tag``, ``risk``, ``function``, ``paged``,
+    ``path_params``, ``query_params``, ``body`` (model, kind, required, fields; for PATCH the
+    patchable fields of the resource), ``response`` (model, is_list, status, top fields),
+    ``other_methods`` and ``example_body``.
+    """
+    op = find_operation(path, method)
+    schemas = _schemas()
+    views = _views()
+
+    body: dict[str, Any] | None = None
+    if op.body_kind is not None:
+        body = {"kind": op.body_kind, "model": op.body_model, "required": op.body_required}
+        if op.body_kind == "patch":
+            body["description"] = (
+                "a list of {op, path, value}; op is add, replace or remove, path a field of "
+                f"{op.response_model or 'the resource'} (nested fields with '/')"
+            )
+            resource = schemas.get(op.response_model or "")
+            body["fields"] = _fields_list(resource) if resource else []
+        else:
+            schema = schemas.get(op.body_model or "")
+            body["fields"] = _fields_list(schema) if schema else []
+            if op.body_kind == "array":
+                body["description"] = f"a JSON array of {op.body_model} objects"
+            elif op.body_kind == "multipart":
+                body["description"] = "multipart form data; send the file itself as 'file'"
+
+    response: dict[str, Any] | None = None
+    if op.response_model or op.success_status:
+        response = {
+            "model": op.response_model,
+            "is_list": op.response_is_list,
+            "status": op.success_status,
+        }
+        resp_schema = schemas.get(op.response_model or "")
+        if resp_schema is not None:
+            names = list(resp_schema.fields)
+            response["fields"] = names[:_RESPONSE_FIELD_LIMIT]
+            if len(names) > _RESPONSE_FIELD_LIMIT:
+                response["more_fields"] = len(names) - _RESPONSE_FIELD_LIMIT
+
+    siblings = views.by_template.get(op.path.lower(), {})
+    others = sorted((m for m in siblings if m != op.method), key=_METHOD_ORDER.__getitem__)
+
+    return {
+        "operation_id": op.operation_id,
+        "method": op.method,
+        "path": op.path,
+        "summary": _first_line(op.summary),
+        "category": op.category,
+        "tag": op.tag,
+        "risk": op.risk,
+        "function": op.function,
+        "paged": op.is_list,
+        "path_params": [_param_dict(p) for p in op.path_params],
+        "query_params": [_param_dict(p) for p in op.query_params],
+        "body": body,
+        "response": response,
+        "other_methods": others,
+        "example_body": example_body(op),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Example bodies
+# --------------------------------------------------------------------------------------------
+
+# Fields a PATCH example prefers to change, most natural first.
+_PATCH_PREFERRED = ("summary", "name", "description", "notes", "title", "identifier")
+
+
+def example_body(op: Operation) -> Any:
+    """A minimal body the operation's model accepts (None when the operation takes no body).
+
+    Built from the schema's required fields: references as ``{"id": 1}``, enums as their first
+    value, strings cut to their max length. Array bodies get one such item; PATCH bodies a
+    one-entry op list that replaces a simple writable field of the resource.
+    """
+    schemas = _schemas()
+    if op.body_kind is None:
+        return None
+    if op.body_kind == "patch":
+        return [_example_patch_op(schemas.get(op.response_model or ""), schemas)]
+    schema = schemas.get(op.body_model or "")
+    if schema is None:
+        return {} if op.body_kind != "array" else []
+    item = _example_object(schema, schemas, depth=0)
+    return [item] if op.body_kind == "array" else item
+
+
+def _example_object(schema: Schema, schemas: dict[str, Schema], depth: int) -> dict[str, Any]:
+    return {
+        name: _example_value(name, f, schemas, depth)
+        for name, f in schema.fields.items()
+        if f.required
+    }
+
+
+def _example_value(name: str, f: Field, schemas: dict[str, Schema], depth: int) -> Any:
+    if f.enum:
+        return f.enum[0]
+    if f.type == "string":
+        if f.format == "date-time":
+            return _EXAMPLE_DATETIME
+        if f.format == "date":
+            return _EXAMPLE_DATE
+        text = f"Example {name}"
+        return text[: f.max_length] if f.max_length else text
+    if f.type == "integer":
+        return 1
+    if f.type == "number":
+        return 1.0
+    if f.type == "boolean":
+        return False
+    if f.type == "array":
+        return []
+    if f.type == "object":
+        target = schemas.get(f.ref or "")
+        if target is None:
+            return {}
+        if "id" in target.fields:
+            # References to other records: the id is what ConnectWise needs.
+            return {"id": 1}
+        return _example_object(target, schemas, depth + 1) if depth < 4 else {}
+    return "example"
+
+
+def _example_patch_op(resource: Schema | None, schemas: dict[str, Schema]) -> dict[str, Any]:
+    candidates: list[tuple[str, Field]] = []
+    if resource is not None:
+        candidates = [
+            (n, f)
+            for n, f in resource.fields.items()
+            if not f.read_only
+            and n != "id"
+            and not n.startswith("_")
+            and f.type in ("string", "integer", "number", "boolean")
+        ]
+    if not candidates:
+        return {"op": "replace", "path": "name", "value": "New name"}
+    by_name = dict(candidates)
+    chosen = next((n for n in _PATCH_PREFERRED if n in by_name), candidates[0][0])
+    return {
+        "op": "replace",
+        "path": chosen,
+        "value": _example_value(chosen, by_name[chosen], schemas, depth=0),
+    }

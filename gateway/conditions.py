@@ -151,7 +151,7 @@ class Not(Expr):
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<number>-?\d+(?:\.\d+)?(?![A-Za-z_]))
+  | (?P<number>-?[0-9]+(?:\.[0-9]+)?(?![A-Za-z_]))
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)*)
   | (?P<op><=|>=|!=|<>|==|=|<|>)
   | (?P<punct>[(),])

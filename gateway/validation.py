@@ -33,7 +33,7 @@ __all__ = ["Resolved", "build_request", "resolve"]
 _API_PREFIX = re.compile(r"/?v\d+(?:_\d+)*(?:_release)?/apis/3\.0(?=/|$)", re.IGNORECASE)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _PARAM_SEGMENT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_INTEGER = re.compile(r"[+-]?\d+\Z")
+_INTEGER = re.compile(r"[+-]?[0-9]+\Z")
 _INT32_MAX = 2**31 - 1
 _FORBIDDEN_ESCAPES = re.compile(r"%(?:2e|2f|5c|00)", re.IGNORECASE)
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -348,6 +348,10 @@ def _coerce(p: Param, value: Any) -> tuple[Any, Problem | None]:
             return value.strip().lower() == "true", None
         return value, Problem(where, f"{value!r} is not true or false")
     if t == "string":
+        if p.name in ("fields", "orderBy") and isinstance(value, (list, tuple)):
+            # A list of field names is the natural Python spelling of these comma lists.
+            if all(isinstance(v, str) for v in value):
+                value = ",".join(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):

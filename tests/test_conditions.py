@@ -5,7 +5,6 @@ from __future__ import annotations
 import string
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -36,14 +35,7 @@ from cwm_gateway.conditions import (
     to_text,
 )
 from cwm_gateway.errors import CWMError
-
-try:
-    from cwm_generated.types import Field, Schema
-except ImportError:  # the generated package may not be built yet: use the contract template
-    _ns: dict = {}
-    _src = (Path(__file__).parents[1] / "codegen/templates/types.py.j2").read_text()
-    exec(compile(_src.replace("{{ header }}", ""), "types.py", "exec"), _ns)
-    Field, Schema = _ns["Field"], _ns["Schema"]
+from cwm_generated.types import Field, Schema
 
 
 def F(type_="string", ref=None, *, fmt=None, enum=None, required=False, nullable=False, ml=None):

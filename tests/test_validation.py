@@ -187,6 +187,15 @@ def test_list_request_with_coerced_params():
     assert spec.body is None
 
 
+def test_field_lists_are_joined():
+    spec = build_request(
+        "GET", "/service/tickets", {"fields": ["id", "summary"], "orderBy": ["id"]}
+    )
+    assert spec.params == {"fields": "id,summary", "orderBy": "id"}
+    p = one_problem(lambda: build_request("GET", "/service/tickets", {"fields": ["id", "sumary"]}))
+    assert "'summary'" in p.hint
+
+
 def test_python_and_case_variant_param_names_map_to_wire_names():
     spec = build_request("GET", "/service/tickets", {"page_size": 10, "ORDERBY": "id"})
     assert spec.params == {"pageSize": 10, "orderBy": "id"}

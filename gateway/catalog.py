@@ -561,16 +561,18 @@ def _example_value(name: str, f: Field, schemas: dict[str, Schema], depth: int) 
 
 
 def _example_patch_op(resource: Schema | None, schemas: dict[str, Schema]) -> dict[str, Any]:
-    candidates: list[tuple[str, Field]] = []
-    if resource is not None:
-        candidates = [
-            (n, f)
-            for n, f in resource.fields.items()
-            if not f.read_only
-            and n != "id"
-            and not n.startswith("_")
-            and f.type in ("string", "integer", "number", "boolean")
-        ]
+    def writable(n: str, f: Field) -> bool:
+        return not f.read_only and n != "id" and not n.startswith("_")
+
+    fields = [(n, f) for n, f in resource.fields.items() if writable(n, f)] if resource else []
+    scalars = [(n, f) for n, f in fields if f.type in ("string", "integer", "number", "boolean")]
+    # Some resources only link records (type associations, tax levels): replace a reference.
+    references = [
+        (n, f)
+        for n, f in fields
+        if f.type == "object" and f.ref in schemas and "id" in schemas[f.ref].fields
+    ]
+    candidates = scalars or references
     if not candidates:
         return {"op": "replace", "path": "name", "value": "New name"}
     by_name = dict(candidates)

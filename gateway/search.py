@@ -356,6 +356,8 @@ _C_SUMMARY = 0.3
 _UNMATCHED = 0.8  # scale of the whole penalty
 
 _COORD = 0.5
+_MAX_QUERY_CHARS = 1000
+_MAX_QUERY_WORDS = 40
 
 _B_METHOD = 6.0
 _B_SHAPE = 1.8
@@ -580,7 +582,8 @@ class SearchIndex:
 
     def parse(self, query: str, intent_weight: float = 1.0) -> _Query:
         """Turn a query into concepts and intent (exposed for tests and the ``why`` text)."""
-        raw = [w for w in split_words(query) if w != "s"]  # "customer's" -> customer, s
+        # "customer's" -> customer, s. Very long input is cut: no real query needs 40 words.
+        raw = [w for w in split_words(query[:_MAX_QUERY_CHARS]) if w != "s"][:_MAX_QUERY_WORDS]
         words = [singular(w) for w in raw]
         methods: dict[str, float] = {}
         shape: str | None = None
@@ -706,7 +709,11 @@ class SearchIndex:
         intent_weight: float = 1.0,
     ) -> list[Hit]:
         """Rank operations for ``query``; ``visible`` filters out operations the caller hides."""
-        if not isinstance(query, str) or not query.strip() or max_results <= 0:
+        if not isinstance(query, str):
+            raise TypeError(f"query must be text, not {type(query).__name__}")
+        if not isinstance(max_results, int) or max_results < 0:
+            raise ValueError(f"max_results must be a whole number >= 0, not {max_results!r}")
+        if not query.strip() or max_results == 0:
             return []
         q = self.parse(query, intent_weight)
         if not q.concepts:

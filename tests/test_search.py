@@ -322,6 +322,15 @@ def test_max_results_and_empty_queries() -> None:
     assert SMALL.search("xyzzy plugh", 5) == []
 
 
+def test_bad_arguments_are_reported() -> None:
+    with pytest.raises(TypeError, match="query must be text"):
+        SMALL.search(None, 5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_results"):
+        SMALL.search("ticket", -1)
+    # Absurdly long input is cut, not choked on.
+    assert SMALL.search("ticket " * 5000, 1)[0].key == "GET /service/tickets"
+
+
 def test_ranking_is_deterministic() -> None:
     first = [h.key for h in search("list notes", 10)]
     assert first == [h.key for h in search("list notes", 10)]

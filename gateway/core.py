@@ -1,0 +1,516 @@
+"""The gateway's use cases, one method per MCP tool, independent of MCP itself.
+
+Every upstream call goes the same way: resolve and validate (``validation``) → policy decision
+(``policy``), with a person's approval where the policy asks for it → send (``client``) →
+summarize, audit and remember (``memory``). The MCP layer (``server``) only adapts arguments
+and results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cwm_gateway import catalog, search
+from cwm_gateway.client import AsyncClient
+from cwm_gateway.config import Settings
+from cwm_gateway.errors import ApiError, CWMError, RequestValidationError
+from cwm_gateway.memory import FastMemory, SavedQuery
+from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest
+from cwm_gateway.policy.audit import AuditLog
+from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
+from cwm_gateway.policy.ratelimit import SqliteRateLimiter
+from cwm_gateway.policy.rules import Policy, load_default_policy, load_policy
+from cwm_gateway.raw_request import parse_raw_request
+from cwm_gateway.results import (
+    ApiCallResult,
+    CategoriesResult,
+    Category,
+    CategoryEndpointsResult,
+    Endpoint,
+    EndpointDetailsResult,
+    ListSummary,
+    MemoryChangeResult,
+    MemoryListResult,
+    SavedQueryView,
+    SearchResult,
+    TagSummary,
+    ToolFailure,
+)
+from cwm_gateway.transport import AttemptRecord
+from cwm_gateway.validation import build_request, resolve
+from cwm_generated.registry import OPERATIONS
+from cwm_generated.types import Operation, RequestSpec
+
+log = logging.getLogger(__name__)
+
+#: Items of a list answer included in a tool result; the rest are counted, never dropped silently.
+DEFAULT_LIST_PREVIEW = 25
+DEFAULT_PAGE_SIZE = 25
+#: Environment variable naming a policy file (``--policy`` wins over it).
+POLICY_ENV = "CWM_GATEWAY_POLICY"
+MAX_RESULTS_CAP = 100
+
+Approver = Callable[[ApprovalRequest], Awaitable[ApprovalOutcome]]
+
+_current_call: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
+    "cwm_current_call", default=None
+)
+
+
+class ToolFailureError(CWMError):
+    """A tool call that ends as an MCP tool error (isError) with a structured body."""
+
+    def __init__(self, failure: ToolFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def _fail(kind: str, message: str, **extra: Any) -> ToolFailureError:
+    return ToolFailureError(ToolFailure(error=kind, message=message, **extra))
+
+
+def _endpoint(op: Operation, score: float | None = None, why: str | None = None) -> Endpoint:
+    summary = op.summary.splitlines()[0] if op.summary else op.operation_id
+    return Endpoint(
+        method=op.method,
+        path=op.path,
+        summary=summary,
+        operation_id=op.operation_id,
+        category=op.category,
+        tag=op.tag,
+        risk=op.risk,
+        score=round(score, 3) if score is not None else None,
+        why=why,
+    )
+
+
+def _view(q: SavedQuery) -> SavedQueryView:
+    return SavedQueryView(
+        id=q.id,
+        description=q.description,
+        path=q.path,
+        method=q.method,
+        params=q.params,
+        data=q.data,
+        last_used=q.last_used,
+        usage_count=q.usage_count,
+    )
+
+
+def _bounded(value: int, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise _fail("invalid_argument", f"{name} must be a positive integer, got {value!r}")
+    return min(value, MAX_RESULTS_CAP)
+
+
+@dataclass
+class GatewayOptions:
+    """Where state lives and how results are shaped."""
+
+    policy_path: Path | None = None
+    """Policy file; None → the shipped default policy."""
+    data_dir: Path | None = None
+    """Directory for Fast Memory, rate limits and audit; None → the per-user data dir."""
+    list_preview: int = DEFAULT_LIST_PREVIEW
+
+
+class Gateway:
+    """Composes catalog, search, validation, policy, client and memory for the tools.
+
+    Credentials are read on the first upstream call, not before, so search and details work
+    without them. ``settings_factory`` defaults to :meth:`Settings.from_env`.
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        memory: FastMemory,
+        engine: PolicyEngine,
+        settings: Settings | None = None,
+        settings_factory: Callable[[], Settings] = Settings.from_env,
+        list_preview: int = DEFAULT_LIST_PREVIEW,
+    ) -> None:
+        self.policy = policy
+        self.memory = memory
+        self.engine = engine
+        self._settings = settings
+        self._settings_factory = settings_factory
+        self._client: AsyncClient | None = None
+        self._client_lock = asyncio.Lock()
+        self.list_preview = list_preview
+
+    @classmethod
+    def from_options(cls, options: GatewayOptions, **kwargs: Any) -> Gateway:
+        """Build a gateway with SQLite-backed memory, rate limits and audit under one data dir."""
+        from cwm_gateway.memory import data_dir as default_data_dir
+
+        root = options.data_dir or default_data_dir()
+        policy_path = options.policy_path or os.environ.get(POLICY_ENV) or None
+        policy = load_policy(policy_path) if policy_path else load_default_policy()
+        engine = PolicyEngine(
+            policy,
+            SqliteRateLimiter(root / "ratelimits.sqlite3"),
+            AuditLog(root / "audit.sqlite3"),
+        )
+        memory = FastMemory(root / "fast_memory.sqlite3")
+        return cls(
+            policy=policy,
+            memory=memory,
+            engine=engine,
+            list_preview=options.list_preview,
+            **kwargs,
+        )
+
+    # -- policy helpers ------------------------------------------------------------------
+
+    def _visible(self, op: Operation) -> bool:
+        return not self.engine.is_hidden(op)
+
+    def check_tool(self, tool: str, grant: str, arguments: dict[str, Any]) -> None:
+        """Policy check for tools that do not reach ConnectWise (search, memory...)."""
+        call = CallContext(tool=tool, grant=grant, arguments=arguments)
+        decision = self.engine.decide(call)
+        if decision.action == "require_approval":
+            # Local tools have nothing to show a person; treat as a refusal with the reason.
+            decision = decision.after_approval(False, f"{tool} requires approval by policy")
+        self.engine.record(call, decision)
+        if not decision.allowed:
+            raise _fail("policy_denied", decision.message(), decision=decision.to_dict())
+
+    # -- catalog tools -------------------------------------------------------------------
+
+    def search(self, query: str, max_results: int = 10, natural: bool = False) -> SearchResult:
+        if not isinstance(query, str) or not query.strip():
+            raise _fail(
+                "invalid_argument",
+                "query is empty; describe what you want, e.g. 'open tickets for a company'",
+            )
+        limit = _bounded(max_results, "max_results", 10)
+        finder = search.natural_language_search if natural else search.search
+        hits = finder(query, limit, visible=self._visible)
+        return SearchResult(
+            query=query, results=[_endpoint(h.operation, h.score, h.why) for h in hits]
+        )
+
+    def list_categories(self) -> CategoriesResult:
+        visible = [op for op in OPERATIONS if self._visible(op)]
+        counts: dict[str, dict[str, int]] = {}
+        for op in visible:
+            counts.setdefault(op.category, {}).setdefault(op.tag, 0)
+            counts[op.category][op.tag] += 1
+        categories = [
+            Category(
+                name=name,
+                operation_count=sum(tags.values()),
+                tags=[TagSummary(name=t, operation_count=n) for t, n in sorted(tags.items())],
+            )
+            for name, tags in sorted(counts.items())
+        ]
+        return CategoriesResult(total_operations=len(visible), categories=categories)
+
+    def category_endpoints(self, category: str, max_results: int = 20) -> CategoryEndpointsResult:
+        limit = _bounded(max_results, "max_results", 20)
+        try:
+            found = catalog.category_endpoints(category, max_results=10_000)
+        except CWMError as exc:
+            raise _fail("unknown_category", str(exc)) from None
+        ops = {op.operation_id: op for op in OPERATIONS}
+        visible = [e for e in found.endpoints if self._visible(ops[e.operation_id])]
+        return CategoryEndpointsResult(
+            name=found.name,
+            kind=found.kind,
+            total=len(visible),
+            truncated=len(visible) > limit,
+            endpoints=[_endpoint(ops[e.operation_id]) for e in visible[:limit]],
+        )
+
+    def endpoint_details(self, path: str, method: str = "GET") -> EndpointDetailsResult:
+        try:
+            op = catalog.find_operation(path, method)
+            if not self._visible(op):
+                raise _fail("unknown_operation", f"no operation {method} {path} is available")
+            return EndpointDetailsResult(details=catalog.endpoint_details(op.path, op.method))
+        except ToolFailureError:
+            raise
+        except CWMError as exc:
+            raise _fail("unknown_operation", str(exc)) from None
+
+    # -- upstream calls ------------------------------------------------------------------
+
+    async def _get_client(self) -> AsyncClient:
+        async with self._client_lock:
+            if self._client is None:
+                settings = self._settings or self._settings_factory()
+                self._client = AsyncClient(settings, on_attempt=self._on_attempt)
+            return self._client
+
+    def _on_attempt(self, record: AttemptRecord) -> None:
+        call = _current_call.get()
+        if call is None:
+            return
+        self.engine.record(
+            call,
+            None,
+            kind="upstream",
+            status=record.status,
+            latency_ms=record.latency * 1000,
+            error=record.error,
+        )
+
+    def _prepare(
+        self, method: str, path: str, params: dict[str, Any] | None, data: Any
+    ) -> tuple[RequestSpec[Any], list[str]]:
+        notes: list[str] = []
+        if not isinstance(method, str):
+            raise _fail(
+                "invalid_argument", f"method must be a string such as 'GET', got {method!r}"
+            )
+        if params is None and method.upper() == "GET" and isinstance(path, str):
+            try:
+                op = resolve(method, path).operation
+            except RequestValidationError:
+                op = None
+            if op is not None:
+                saved = self.memory.saved_params_for("GET", path) or self.memory.saved_params_for(
+                    "GET", op.path
+                )
+                if saved:
+                    params = saved
+                    notes.append(
+                        f"Used the params saved in Fast Memory for GET {path}: {saved}. "
+                        "Pass params={} to call without them."
+                    )
+        try:
+            spec = build_request(method, path, params, data)
+        except RequestValidationError as exc:
+            raise _fail("invalid_request", str(exc), problems=exc.to_dict()["problems"]) from None
+        return spec, notes
+
+    async def _authorize(self, call: CallContext, approver: Approver | None) -> Decision:
+        decision = self.engine.decide(call)
+        if decision.action == "require_approval":
+            request = ApprovalRequest.from_call(call, decision)
+            if approver is None:
+                outcome = ApprovalOutcome(
+                    False,
+                    "unsupported",
+                    f"{request.method} {request.path} needs a person's approval and there is no "
+                    "way to ask here. Nothing was sent.",
+                )
+            else:
+                outcome = await approver(request)
+            decision = decision.after_approval(outcome.approved, outcome.message)
+        return decision
+
+    async def execute(
+        self,
+        tool: str,
+        grant: str,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        data: Any = None,
+        *,
+        approver: Approver | None = None,
+        arguments: dict[str, Any] | None = None,
+    ) -> ApiCallResult:
+        """Validate, authorize, send and summarize one ConnectWise call."""
+        arguments = (
+            arguments
+            if arguments is not None
+            else {
+                "method": method,
+                "path": path,
+                "params": params,
+                "data": data,
+            }
+        )
+        try:
+            spec, notes = self._prepare(method, path, params, data)
+        except ToolFailureError as exc:
+            self.engine.record(
+                CallContext(tool=tool, grant=grant, arguments=arguments),
+                None,
+                error=exc.failure.message,
+            )
+            raise
+        call = CallContext.for_request(tool, grant=grant, arguments=arguments, request=spec)
+        decision = await self._authorize(call, approver)
+        if not decision.allowed:
+            self.engine.record(call, decision)
+            raise _fail("policy_denied", decision.message(), decision=decision.to_dict())
+        started = time.perf_counter()
+        token = _current_call.set(call)
+        try:
+            client = await self._get_client()
+            response = await client.send(spec)
+        except ApiError as exc:
+            self.engine.record(
+                call,
+                decision,
+                status=exc.status,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                error=exc,
+            )
+            raise _fail("api_error", str(exc), status=exc.status) from None
+        except CWMError as exc:  # configuration problems surface here, on first use
+            self.engine.record(call, decision, error=exc)
+            raise _fail("configuration", str(exc)) from None
+        finally:
+            _current_call.reset(token)
+        self.engine.record(
+            call,
+            decision,
+            status=response.status,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+        return self._summarize(spec, response.status, response.json, response.links, notes)
+
+    def _summarize(
+        self,
+        spec: RequestSpec[Any],
+        status: int,
+        body: Any,
+        links: dict[str, str],
+        notes: list[str],
+    ) -> ApiCallResult:
+        op = spec.operation
+        result = ApiCallResult(
+            operation_id=op.operation_id,
+            method=op.method,
+            path=spec.path,
+            status=status,
+            risk=op.risk,
+            notes=notes,
+        )
+        if isinstance(body, list):
+            page = int(spec.params.get("page", 1) or 1)
+            page_size = int(spec.params.get("pageSize", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE)
+            shown = body[: self.list_preview]
+            more = "next" in links or len(body) >= page_size
+            next_params = None
+            if more:
+                next_params = {**spec.params, "page": page + 1}
+                next_params.pop("pageId", None)
+            result.data = shown
+            result.list_summary = ListSummary(
+                returned=len(body),
+                shown=len(shown),
+                page=page,
+                page_size=page_size,
+                more_pages_likely=more,
+                next_page_params=next_params,
+            )
+            if len(shown) < len(body):
+                notes.append(
+                    f"Showing the first {len(shown)} of {len(body)} items returned. Narrow with "
+                    "'fields' (e.g. fields='id,summary') or a smaller pageSize to see all of them."
+                )
+        else:
+            result.data = body
+        # A query may have been saved with the concrete path or with the template.
+        saved = self.memory.find(spec.path, op.method, spec.params or None) or (
+            self.memory.find(op.path, op.method, spec.params or None)
+            if spec.path != op.path
+            else None
+        )
+        if saved is not None:
+            self.memory.record_use(saved.id)
+            result.saved_query_id = saved.id
+            notes.append(f"Fast Memory query #{saved.id} used ({saved.usage_count + 1}×).")
+        elif op.method == "GET":
+            notes.append(
+                "Not in Fast Memory yet. To save it: save_to_fast_memory(path="
+                f"{spec.path!r}, method='GET', description='…'"
+                + (f", params={dict(spec.params)!r}" if spec.params else "")
+                + ")"
+            )
+        return result
+
+    async def execute_raw(
+        self, grant: str, raw_request: str, *, approver: Approver | None = None
+    ) -> ApiCallResult:
+        try:
+            raw = parse_raw_request(raw_request)
+        except RequestValidationError as exc:
+            self.engine.record(
+                CallContext(
+                    tool="send_raw_api_request", grant=grant, arguments={"raw_request": raw_request}
+                ),
+                None,
+                error=str(exc),
+            )
+            raise _fail("invalid_request", str(exc), problems=exc.to_dict()["problems"]) from None
+        return await self.execute(
+            "send_raw_api_request",
+            grant,
+            raw.method,
+            raw.path,
+            raw.params or None,
+            raw.body,
+            approver=approver,
+            arguments={"raw_request": raw_request},
+        )
+
+    # -- Fast Memory ---------------------------------------------------------------------
+
+    def memory_save(
+        self, path: str, method: str, description: str, params: Any = None, data: Any = None
+    ) -> MemoryChangeResult:
+        try:
+            resolved = resolve(method, path).operation if isinstance(method, str) else None
+        except RequestValidationError as exc:
+            raise _fail("invalid_request", str(exc), problems=exc.to_dict()["problems"]) from None
+        try:
+            saved = self.memory.save(path, method, description, params, data)
+        except CWMError as exc:
+            raise _fail("invalid_argument", str(exc)) from None
+        op = f" ({resolved.operation_id})" if resolved else ""
+        return MemoryChangeResult(
+            action="saved",
+            message=f"Saved as Fast Memory query #{saved.id}: {saved.method} {saved.path}{op}.",
+            query=_view(saved),
+        )
+
+    def memory_list(self, search_term: str | None = None) -> MemoryListResult:
+        try:
+            queries = self.memory.list(search_term)
+        except CWMError as exc:
+            raise _fail("invalid_argument", str(exc)) from None
+        return MemoryListResult(search_term=search_term, queries=[_view(q) for q in queries])
+
+    def memory_delete(self, query_id: int) -> MemoryChangeResult:
+        if not isinstance(query_id, int) or isinstance(query_id, bool) or query_id < 1:
+            raise _fail(
+                "invalid_argument", f"query_id must be a positive integer, got {query_id!r}"
+            )
+        if not self.memory.delete(query_id):
+            raise _fail(
+                "not_found",
+                f"No saved query #{query_id}. list_fast_memory() shows the ids that exist.",
+            )
+        return MemoryChangeResult(action="deleted", message=f"Deleted saved query #{query_id}.")
+
+    def memory_clear(self) -> MemoryChangeResult:
+        count = self.memory.clear()
+        return MemoryChangeResult(
+            action="cleared",
+            message=f"Cleared Fast Memory ({count} saved queries removed).",
+            count=count,
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,308 @@
+"""The MCP server: eleven tools, each a few lines over :class:`cwm_gateway.core.Gateway`.
+
+Tool names and arguments match the earlier ConnectWise MCP servers so existing prompts and
+client configs keep working. Every tool returns readable text plus structured content with an
+output schema; every failure is a tool error (isError) whose message says what was wrong and
+what would be right. Nothing here talks HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel
+
+from cwm_gateway import __version__
+from cwm_gateway.core import Gateway, ToolFailureError
+from cwm_gateway.policy.approval import ApprovalRequest, ask_approval
+from cwm_gateway.results import (
+    ApiCallResult,
+    CategoriesResult,
+    CategoryEndpointsResult,
+    EndpointDetailsResult,
+    MemoryChangeResult,
+    MemoryListResult,
+    SearchResult,
+    ToolFailure,
+)
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Work with a ConnectWise Manage (PSA) instance. Find operations with search_api_endpoints or
+natural_language_api_search, read get_api_endpoint_details before calling, then call
+execute_api_call. Field names in `conditions`, `orderBy` and `fields` are checked against the
+resource's schema before anything is sent; errors say what would be right. Writes may be
+rate-limited or need a person's approval, as the gateway's policy says."""
+
+READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+UPSTREAM = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
+)
+LOCAL_WRITE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+LOCAL_DELETE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
+
+
+def _ok(result: BaseModel) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=result.text())],  # type: ignore[attr-defined]
+        structured_content=result.model_dump(mode="json"),
+    )
+
+
+def _error(failure: ToolFailure) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=failure.message)],
+        structured_content=failure.model_dump(mode="json", exclude_none=True),
+        is_error=True,
+    )
+
+
+async def _run(work: Callable[[], Awaitable[BaseModel] | BaseModel]) -> CallToolResult:
+    try:
+        result = work()
+        if not isinstance(result, BaseModel):
+            result = await result
+        return _ok(result)
+    except ToolFailureError as exc:
+        return _error(exc.failure)
+    except Exception as exc:  # the last line of defence: never a traceback to the agent
+        log.exception("unexpected failure in a tool")
+        return _error(
+            ToolFailure(
+                error="internal",
+                message=f"The gateway hit an unexpected {type(exc).__name__}; nothing more was "
+                "sent. The server log has the details.",
+            )
+        )
+
+
+def grant_of(ctx: Context | None) -> str:
+    """The client session a call belongs to (rate limits with scope 'grant' count per grant)."""
+    if ctx is None:
+        return "local"
+    try:
+        request_context = ctx.request_context
+    except Exception:
+        return "local"
+    session_id = getattr(request_context, "session_id", None)
+    if session_id:
+        return str(session_id)
+    session = getattr(request_context, "session", None)
+    return f"session-{id(session):x}" if session is not None else "local"
+
+
+def _approver(ctx: Context | None) -> Callable[[ApprovalRequest], Awaitable[Any]] | None:
+    if ctx is None:
+        return None
+    return lambda request: ask_approval(ctx, request)
+
+
+def build_server(gateway: Gateway) -> MCPServer:
+    """The MCP server with the eleven tools and the operation/memory resources."""
+    server = MCPServer(name="cwm-api-gateway", version=__version__, instructions=INSTRUCTIONS)
+    engine = gateway.engine
+
+    def tool(name: str, annotations: ToolAnnotations, title: str):
+        def register(fn):
+            if engine.is_tool_hidden(name):
+                return fn  # hidden by policy: not even listed
+            return server.tool(name=name, title=title, annotations=annotations)(fn)
+
+        return register
+
+    def local(
+        ctx: Context | None, name: str, arguments: dict[str, Any], work: Callable[[], BaseModel]
+    ) -> Awaitable[CallToolResult]:
+        """Run a tool that never reaches ConnectWise, after the policy allowed it."""
+
+        def checked() -> BaseModel:
+            gateway.check_tool(name, grant_of(ctx), arguments)
+            return work()
+
+        return _run(checked)
+
+    @tool("search_api_endpoints", READ_ONLY, "Search ConnectWise operations")
+    async def search_api_endpoints(
+        query: str, max_results: int = 10, ctx: Context | None = None
+    ) -> Annotated[CallToolResult, SearchResult]:
+        """Search the ConnectWise Manage operations by keywords (e.g. 'ticket notes', 'time entries').
+
+        Ranks all 3,053 operations by summary, path, resource and parameter names; understands MSP
+        words (client → company, technician → member, timesheet → time sheet)."""
+        return await local(
+            ctx,
+            "search_api_endpoints",
+            {"query": query, "max_results": max_results},
+            lambda: gateway.search(query, max_results),
+        )
+
+    @tool(
+        "natural_language_api_search", READ_ONLY, "Find the operation for a request in plain words"
+    )
+    async def natural_language_api_search(
+        query: str, max_results: int = 5, ctx: Context | None = None
+    ) -> Annotated[CallToolResult, SearchResult]:
+        """Find the operation for a sentence such as 'close ticket 123' or 'list open tickets for a client'.
+
+        Weighs intent: create/add → POST, update/close → PATCH/PUT, delete → DELETE, list/find →
+        GET on the collection, 'by id' → GET on one item."""
+        return await local(
+            ctx,
+            "natural_language_api_search",
+            {"query": query, "max_results": max_results},
+            lambda: gateway.search(query, max_results, natural=True),
+        )
+
+    @tool("list_api_categories", READ_ONLY, "List API modules and resources")
+    async def list_api_categories(
+        ctx: Context | None = None,
+    ) -> Annotated[CallToolResult, CategoriesResult]:
+        """List the API's modules (service, company, finance, time, …) with their resources (tags)
+        and operation counts."""
+        return await local(ctx, "list_api_categories", {}, lambda: gateway.list_categories())
+
+    @tool("get_category_endpoints", READ_ONLY, "List the operations of a module or resource")
+    async def get_category_endpoints(
+        category: str, max_results: int = 20, ctx: Context | None = None
+    ) -> Annotated[CallToolResult, CategoryEndpointsResult]:
+        """List the operations of a module (e.g. 'service') or a resource tag (e.g. 'Tickets')."""
+        return await local(
+            ctx,
+            "get_category_endpoints",
+            {"category": category, "max_results": max_results},
+            lambda: gateway.category_endpoints(category, max_results),
+        )
+
+    @tool("get_api_endpoint_details", READ_ONLY, "Show how to call one operation")
+    async def get_api_endpoint_details(
+        path: str, method: str = "GET", ctx: Context | None = None
+    ) -> Annotated[CallToolResult, EndpointDetailsResult]:
+        """Parameters, body fields (type, required, enum), response shape, risk class and a minimal
+        valid example body of one operation. `path` may be a template or a concrete path."""
+        return await local(
+            ctx,
+            "get_api_endpoint_details",
+            {"path": path, "method": method},
+            lambda: gateway.endpoint_details(path, method),
+        )
+
+    @tool("execute_api_call", UPSTREAM, "Call ConnectWise")
+    async def execute_api_call(
+        path: str,
+        method: str = "GET",
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | list[Any] | None = None,
+        ctx: Context | None = None,
+    ) -> Annotated[CallToolResult, ApiCallResult]:
+        """Call one ConnectWise operation, e.g. path='/service/tickets', params={'conditions':
+        'status/name="New"', 'pageSize': 10}. The request is validated first (path, method, query
+        parameters, condition field names, body) and checked by the gateway's policy; invalid or
+        refused requests are never sent. PATCH bodies are lists of {op, path, value}."""
+        return await _run(
+            lambda: gateway.execute(
+                "execute_api_call",
+                grant_of(ctx),
+                method,
+                path,
+                params,
+                data,
+                approver=_approver(ctx),
+            )
+        )
+
+    @tool("send_raw_api_request", UPSTREAM, "Send a raw request line")
+    async def send_raw_api_request(
+        raw_request: str, ctx: Context | None = None
+    ) -> Annotated[CallToolResult, ApiCallResult]:
+        """Send 'METHOD /path?query [JSON body]', e.g. 'GET /service/tickets?pageSize=5' or
+        'POST /service/tickets/12/notes {"text": "Called the client"}'. Same validation and policy
+        as execute_api_call; only the configured ConnectWise API is ever contacted."""
+        return await _run(
+            lambda: gateway.execute_raw(grant_of(ctx), raw_request, approver=_approver(ctx))
+        )
+
+    @tool("save_to_fast_memory", LOCAL_WRITE, "Save a query to Fast Memory")
+    async def save_to_fast_memory(
+        path: str,
+        method: str,
+        description: str,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | list[Any] | None = None,
+        ctx: Context | None = None,
+    ) -> Annotated[CallToolResult, MemoryChangeResult]:
+        """Save a query (path, method, params, body) under a description for quick reuse."""
+        args = {"path": path, "method": method, "description": description, "params": params}
+        return await local(
+            ctx,
+            "save_to_fast_memory",
+            args,
+            lambda: gateway.memory_save(path, method, description, params, data),
+        )
+
+    @tool("list_fast_memory", READ_ONLY, "List saved queries")
+    async def list_fast_memory(
+        search_term: str | None = None, ctx: Context | None = None
+    ) -> Annotated[CallToolResult, MemoryListResult]:
+        """Saved queries, most used first; `search_term` filters by description and path."""
+        return await local(
+            ctx,
+            "list_fast_memory",
+            {"search_term": search_term},
+            lambda: gateway.memory_list(search_term),
+        )
+
+    @tool("delete_from_fast_memory", LOCAL_DELETE, "Delete a saved query")
+    async def delete_from_fast_memory(
+        query_id: int, ctx: Context | None = None
+    ) -> Annotated[CallToolResult, MemoryChangeResult]:
+        """Delete one saved query by id (see list_fast_memory)."""
+        return await local(
+            ctx,
+            "delete_from_fast_memory",
+            {"query_id": query_id},
+            lambda: gateway.memory_delete(query_id),
+        )
+
+    @tool("clear_fast_memory", LOCAL_DELETE, "Delete every saved query")
+    async def clear_fast_memory(
+        ctx: Context | None = None,
+    ) -> Annotated[CallToolResult, MemoryChangeResult]:
+        """Delete every saved query."""
+        return await local(ctx, "clear_fast_memory", {}, lambda: gateway.memory_clear())
+
+    @server.resource(
+        "cwm://operations/{operation_id}",
+        name="operation",
+        description="Details of one ConnectWise operation by operationId",
+        mime_type="application/json",
+    )
+    def operation_resource(operation_id: str) -> str:
+        from cwm_generated.registry import BY_ID
+
+        op = BY_ID.get(operation_id)
+        if op is None or engine.is_hidden(op):
+            raise ValueError(f"no operation {operation_id!r}; search_api_endpoints finds ids")
+        return json.dumps(gateway.endpoint_details(op.path, op.method).details, default=str)
+
+    @server.resource(
+        "cwm://fast-memory",
+        name="fast-memory",
+        description="Saved Fast Memory queries",
+        mime_type="application/json",
+    )
+    def fast_memory_resource() -> str:
+        return gateway.memory_list().model_dump_json()
+
+    return server

@@ -387,6 +387,26 @@ def _cached_checks(param: str, text: str, schema: str | None) -> tuple[Problem, 
     return ()
 
 
+@lru_cache(maxsize=1)
+def _get_by_path() -> dict[str, Operation]:
+    from cwm_generated.registry import OPERATIONS
+
+    return {op.path: op for op in OPERATIONS if op.method == "GET"}
+
+
+def _filter_schema(op: Operation) -> str | None:
+    """The schema that conditions/orderBy/fields of ``op`` refer to.
+
+    A ``.../count`` operation answers ``{"count": n}`` but filters the records of its list
+    operation, so its conditions are checked against the list's item schema.
+    """
+    if op.path.endswith("/count"):
+        listing = _get_by_path().get(op.path[: -len("/count")])
+        if listing is not None and listing.response_model:
+            return listing.response_model
+    return op.response_model
+
+
 _TEXT_CHECKED = frozenset(
     {"conditions", "childConditions", "customFieldConditions", "orderBy", "fields"}
 )
@@ -428,7 +448,7 @@ def _check_params(op: Operation, params: Mapping[str, Any]) -> tuple[dict[str, A
         elif p.name == "page" and value < 1:
             problems.append(Problem("query.page", f"{value} is out of range", "pages start at 1"))
         elif p.name in _TEXT_CHECKED and isinstance(value, str):
-            problems.extend(_cached_checks(p.name, value, op.response_model))
+            problems.extend(_cached_checks(p.name, value, _filter_schema(op)))
         out[p.name] = value
     # "required" is not enforced for query parameters: in manage.json no real query parameter is
     # required; the ones the registry marks required were declared `in: path` without being in

@@ -187,6 +187,15 @@ def test_list_request_with_coerced_params():
     assert spec.body is None
 
 
+def test_count_conditions_are_checked_against_the_listed_records():
+    spec = build_request("GET", "/service/tickets/count", {"conditions": 'status/name = "Open"'})
+    assert spec.operation.operation_id == "getServiceTicketsCount"
+    p = one_problem(
+        lambda: build_request("GET", "/service/tickets/count", {"conditions": "statuss/name = 1"})
+    )
+    assert "not a field of Ticket" in p.message
+
+
 def test_field_lists_are_joined():
     spec = build_request(
         "GET", "/service/tickets", {"fields": ["id", "summary"], "orderBy": ["id"]}

@@ -3,7 +3,15 @@
 The policy file format is documented in :mod:`cwm_gateway.policy.rules`.
 """
 
-from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, ask_approval
+from cwm_gateway.policy.approval import (
+    ApprovalForm,
+    ApprovalNotAsked,
+    ApprovalOutcome,
+    ApprovalRequest,
+    approval_outcome,
+    approval_question,
+    ask_approval,
+)
 from cwm_gateway.policy.audit import AuditLog, render_table, scrub
 from cwm_gateway.policy.engine import CallContext, Decision, ExplainLine, PolicyEngine
 from cwm_gateway.policy.ratelimit import InMemoryRateLimiter, SqliteRateLimiter
@@ -17,6 +25,8 @@ from cwm_gateway.policy.rules import (
 )
 
 __all__ = [
+    "ApprovalForm",
+    "ApprovalNotAsked",
     "ApprovalOutcome",
     "ApprovalRequest",
     "AuditLog",
@@ -28,6 +38,8 @@ __all__ = [
     "PolicyEngine",
     "PolicyError",
     "SqliteRateLimiter",
+    "approval_outcome",
+    "approval_question",
     "ask_approval",
     "default_policy_path",
     "load_default_policy",

@@ -6,6 +6,31 @@ query, body or PATCH operations) and ticks "approve" or declines. Only an explic
 with ``approve: true`` from the client counts: a decline, a cancel, an error, a timeout or a
 client without elicitation support all mean "not approved", with a message saying why. No
 argument the model passes to a tool (a "confirm" flag or similar) is ever consulted here.
+
+MCP 2026-07-28 connections cannot take a server-to-client request in the middle of a tool
+call: elicitation there rides the multi-round ``InputRequiredResult`` flow, which the SDK
+drives for tool parameters marked ``Annotated[..., Resolve(fn)]``. The pattern that works on
+every protocol version (the SDK sends a direct elicitation on older versions)::
+
+    async def _approval(ctx: Context, method: str, path: str, body: Any = None):
+        call = build_call(method, path, body)                 # the server's own code
+        decision = engine.preview(call)                       # counts nothing
+        return approval_question(ctx, ApprovalRequest.from_call(call, decision)
+                                 if decision.action == "require_approval" else None)
+
+    @server.tool()
+    async def execute_api_call(
+        method: str, path: str, body: Any = None, *, ctx: Context,
+        approval: Annotated[ElicitationResult[ApprovalForm], Resolve(_approval)],
+    ):
+        call = build_call(method, path, body)
+        decision = engine.decide(call)
+        if decision.action == "require_approval":
+            outcome = approval_outcome(approval, ApprovalRequest.from_call(call, decision))
+            decision = decision.after_approval(outcome.approved, outcome.message)
+
+Resolved parameters are not part of the tool's input schema, so the model cannot supply the
+approval. :func:`ask_approval` asks directly and suits only pre-2026-07-28 connections.
 """
 
 from __future__ import annotations
@@ -18,7 +43,15 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, Field
 
-__all__ = ["ApprovalForm", "ApprovalOutcome", "ApprovalRequest", "ask_approval"]
+__all__ = [
+    "ApprovalForm",
+    "ApprovalNotAsked",
+    "ApprovalOutcome",
+    "ApprovalRequest",
+    "approval_outcome",
+    "approval_question",
+    "ask_approval",
+]
 
 # Bodies longer than this are cut in the prompt (and the prompt says so).
 _MAX_BODY_CHARS = 50_000
@@ -126,9 +159,6 @@ def _client_can_elicit(ctx: Any) -> bool:
     except (AttributeError, ValueError):
         return False
     caps = getattr(session, "client_capabilities", None)
-    if caps is None:
-        params = getattr(session, "client_params", None)
-        caps = getattr(params, "capabilities", None)
     elicitation = getattr(caps, "elicitation", None) if caps is not None else None
     if elicitation is None:
         return False
@@ -149,13 +179,7 @@ async def ask_approval(
     """
     what = f"{summary.method} {summary.path}"
     if not _client_can_elicit(ctx):
-        return ApprovalOutcome(
-            False,
-            "unsupported",
-            f"{what} needs a person's approval, but this MCP client cannot ask (it does not "
-            "support elicitation). Nothing was sent. Use a client with elicitation support, "
-            "or ask an administrator to change the policy.",
-        )
+        return ApprovalOutcome(False, "unsupported", _unsupported_message(what))
     try:
         with anyio.fail_after(timeout_s):
             result = await ctx.elicit(summary.render(), ApprovalForm)
@@ -170,6 +194,68 @@ async def ask_approval(
             f"Could not ask for approval of {what} ({type(exc).__name__}: {exc}). "
             "Nothing was sent.",
         )
+    return _outcome_from_result(result, what)
+
+
+@dataclass(frozen=True)
+class ApprovalNotAsked:
+    """What an approval resolver returns when it does not ask (see :func:`approval_question`)."""
+
+    status: str
+    """``not_needed`` (the policy needs no approval) or ``unsupported`` (the client cannot ask)."""
+    message: str
+
+
+def _unsupported_message(what: str) -> str:
+    return (
+        f"{what} needs a person's approval, but this MCP client cannot ask (it does not "
+        "support elicitation). Nothing was sent. Use a client with elicitation support, "
+        "or ask an administrator to change the policy."
+    )
+
+
+def approval_question(ctx: Any, summary: ApprovalRequest | None) -> Any:
+    """For a ``Resolve`` resolver: the ``Elicit`` question for ``summary``, or why none is asked.
+
+    Pass None when the call needs no approval. Returns ``Elicit(message, ApprovalForm)`` when
+    the client can answer, else an :class:`ApprovalNotAsked` (so a client without elicitation
+    gets a clear refusal instead of a protocol error).
+    """
+    if summary is None:
+        return ApprovalNotAsked("not_needed", "No approval is needed.")
+    if not _client_can_elicit(ctx):
+        return ApprovalNotAsked(
+            "unsupported", _unsupported_message(f"{summary.method} {summary.path}")
+        )
+    from mcp.server.mcpserver.resolve import Elicit
+
+    return Elicit(summary.render(), ApprovalForm)
+
+
+def approval_outcome(resolved: Any, summary: ApprovalRequest) -> ApprovalOutcome:
+    """Turn the value the SDK injected for a ``Resolve``-d approval parameter into an outcome.
+
+    ``resolved`` is the ``ElicitationResult[ApprovalForm]`` union (annotate the parameter so,
+    not as the bare model, or a decline aborts the call). Only an accepted form with
+    ``approve`` ticked approves.
+    """
+    what = f"{summary.method} {summary.path}"
+    action = getattr(resolved, "action", None)
+    data = getattr(resolved, "data", None)
+    if action == "accept" and isinstance(data, ApprovalNotAsked):
+        if data.status == "unsupported":
+            return ApprovalOutcome(False, "unsupported", data.message)
+        # The resolver decided no approval was needed, yet the call needs one now: the policy
+        # or the request changed between the two checks. Refuse rather than guess.
+        return ApprovalOutcome(
+            False,
+            "error",
+            f"{what} needs approval but none was asked for; nothing was sent. Try again.",
+        )
+    return _outcome_from_result(resolved, what)
+
+
+def _outcome_from_result(result: Any, what: str) -> ApprovalOutcome:
     action = getattr(result, "action", None)
     if action == "accept":
         data = getattr(result, "data", None)

@@ -7,6 +7,8 @@ Typical use in a tool (see :mod:`cwm_gateway.policy.rules` for the policy format
                                    arguments=args, request=spec)
     decision = engine.decide(call)
     if decision.action == "require_approval":
+        # See cwm_gateway.policy.approval for the Resolve-based pattern that also works on
+        # MCP 2026-07-28 connections; ask_approval is the direct form for older ones.
         outcome = await ask_approval(ctx, ApprovalRequest.from_call(call, decision))
         decision = decision.after_approval(outcome.approved, outcome.message)
     if not decision.allowed:
@@ -14,7 +16,8 @@ Typical use in a tool (see :mod:`cwm_gateway.policy.rules` for the policy format
         return decision.message()
     ...send...; engine.record(call, decision, status=200, latency_ms=12.5)
 
-``decide`` takes rate-limit budget when the answer is not deny; ``explain`` never does.
+``decide`` takes rate-limit budget when the answer is not deny; ``preview`` and ``explain``
+never do.
 Both are synchronous and fast (no I/O unless limits apply, then one SQLite transaction).
 """
 
@@ -243,6 +246,12 @@ class PolicyEngine:
                 limits=described,
             )
         return Decision(v.action, v.reason, v.rule, limits=described)
+
+    def preview(self, call: CallContext) -> Decision:
+        """The decision before rate limits, counting nothing (e.g. to prepare an approval)."""
+        v = _Verdicts(None)
+        self._evaluate(call, v)
+        return Decision(v.action, v.reason, v.rule, hidden=v.hidden)
 
     def explain(self, call: CallContext) -> list[ExplainLine]:
         """A dry run: every rule checked, whether it matched and why; nothing is counted.

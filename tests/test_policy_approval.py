@@ -217,3 +217,25 @@ def test_preview_counts_nothing() -> None:
     for _ in range(100):
         assert engine.preview(c).action == "require_approval"
     assert engine.decide(c).action == "require_approval"  # the 30/hour budget is untouched
+
+
+async def test_direct_ask_on_a_modern_connection_is_a_clear_refusal() -> None:
+    """ask_approval cannot reach a 2026-07-28 client mid-call; it must say so, not approve."""
+    server = MCPServer("direct")
+
+    @server.tool()
+    async def danger(ctx: Context) -> str:
+        out = await ask_approval(ctx, request())
+        return f"{out.status}|{out.approved}|{out.message}"
+
+    async def yes(context: Any, params: Any) -> Any:
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+    async with Client(server, mode="auto", elicitation_callback=yes) as client:
+        text = (await client.call_tool("danger", {})).content[0].text
+    status, approved, message = text.split("|", 2)
+    assert (status, approved) == ("unsupported", "False")
+    assert "Resolve" in message and "Nothing was sent" in message
+    async with Client(server, mode="legacy", elicitation_callback=yes) as client:
+        text = (await client.call_tool("danger", {})).content[0].text
+    assert text.startswith("approved|True")

@@ -188,6 +188,14 @@ async def ask_approval(
             False, "timeout", f"No answer to the approval request for {what}. Nothing was sent."
         )
     except Exception as exc:  # any failure to ask is a refusal, never an approval
+        if type(exc).__name__ == "NoBackChannelError":
+            return ApprovalOutcome(
+                False,
+                "unsupported",
+                f"{what} needs a person's approval, but this connection cannot carry a question "
+                "in the middle of a tool call (MCP 2026-07-28 connections need the server to ask "
+                "through a Resolve parameter, see approval_question). Nothing was sent.",
+            )
         return ApprovalOutcome(
             False,
             "error",

@@ -26,8 +26,9 @@ from __future__ import annotations
 import heapq
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from cwm_generated.types import Operation
@@ -296,6 +297,7 @@ _PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
 _POST = {"create", "add", "new", "insert", "register", "make", "open", "post", "enter", "raise"}
 _POST |= {"log", "upload", "attach"}
 _UPDATE = {"update", "edit", "modify", "set", "change", "close", "rename", "reassign", "patch"}
+_UPDATE |= {"assign", "escalate", "reopen"}
 _PUT = {"replace", "overwrite", "put"}
 _DELETE = {"delete", "remove", "erase", "destroy", "purge", "drop"}
 _LIST = {"list", "all", "find", "show", "browse", "enumerate", "lookup", "look"}
@@ -303,7 +305,7 @@ _GET = {"get", "fetch", "retrieve", "read", "view", "see", "display", "return"}
 _ITEM = {"id", "single", "one", "specific", "detail", "particular", "individual"}
 _COUNT = {"count", "total", "many"}
 _LEADING_ONLY = {"log", "new", "open", "set", "change", "close", "make", "look", "enter", "all"}
-_LEADING_ONLY |= {"schedule", "book", "display", "return", "drop"}
+_LEADING_ONLY |= {"schedule", "book", "display", "return", "drop", "assign"}
 _LEADING_SKIP = {"please", "i", "want", "to", "need", "how", "do", "can", "you", "we", "just", "go"}
 
 _RELATIONS = {
@@ -378,6 +380,22 @@ class Hit(NamedTuple):
     def key(self) -> str:
         """``"METHOD /path"``, the usual way to name an operation."""
         return f"{self.operation.method} {self.operation.path}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for tool output."""
+        op = self.operation
+        return {
+            "method": op.method,
+            "path": op.path,
+            "operation_id": op.operation_id,
+            "summary": op.summary.strip().splitlines()[0] if op.summary.strip() else "",
+            "category": op.category,
+            "tag": op.tag,
+            "risk": op.risk,
+            "score": self.score,
+            "matched": list(self.matched),
+            "why": self.why,
+        }
 
 
 class _Query(NamedTuple):
@@ -813,15 +831,18 @@ class SearchIndex:
 # --------------------------------------------------------------------------------------------
 
 _INDEX: SearchIndex | None = None
+_INDEX_LOCK = threading.Lock()
 
 
 def get_index() -> SearchIndex:
     """The index over ``cwm_generated.registry.OPERATIONS``, built on first use."""
     global _INDEX
     if _INDEX is None:
-        from cwm_generated.registry import OPERATIONS
+        with _INDEX_LOCK:  # server threads may race to the first query; build once
+            if _INDEX is None:
+                from cwm_generated.registry import OPERATIONS
 
-        _INDEX = SearchIndex(OPERATIONS)
+                _INDEX = SearchIndex(OPERATIONS)
     return _INDEX
 
 

@@ -171,6 +171,7 @@ def test_run_together_words_are_split_against_the_catalog_vocabulary() -> None:
         ("add a note", {"POST"}, None),
         ("update a company", {"PATCH", "PUT"}, "item"),
         ("close the ticket", {"PATCH", "PUT"}, "item"),
+        ("assign a ticket to a technician", {"PATCH", "PUT"}, "item"),
         ("delete a contact", {"DELETE"}, None),
         ("list tickets", {"GET"}, "collection"),
         ("get ticket by id", {"GET"}, "item"),
@@ -302,6 +303,9 @@ def test_hits_explain_themselves() -> None:
     assert "note" in hit.matched and "ticket" in hit.matched
     assert "POST" in hit.why
     assert isinstance(hit.score, float)
+    data = hit.to_dict()
+    assert data["method"] == "POST" and data["path"] == "/service/tickets/{parentId}/notes"
+    assert data["matched"] == list(hit.matched) and data["summary"] == "Post TicketNote"
 
 
 def test_visible_predicate_hides_operations() -> None:

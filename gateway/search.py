@@ -261,8 +261,6 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "hour": ("time",),
     "timezone": ("time", "zone"),
     "sku": ("catalog",),
-    "product": ("product",),
-    "audit": ("audit",),
 }
 
 # Alternatives folded into the same concept (either word satisfies it).
@@ -282,7 +280,6 @@ _PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("configuration", "item"): ("configuration",),
     ("config", "item"): ("configuration",),
     ("change", "history"): ("change", "log"),
-    ("purchase", "order"): ("purchase", "order"),
     ("service", "request"): ("ticket",),
     ("work", "order"): ("ticket",),
     ("line", "item"): ("lineitem",),
@@ -336,7 +333,7 @@ _VERBS.update({w: ({"GET": 1.0}, None, ()) for w in _GET})
 # Verbs that imply their object: "schedule a technician" creates a schedule entry.
 _VERBS["schedule"] = ({"POST": 1.0}, None, ("schedule", "entry"))
 _VERBS["book"] = ({"POST": 1.0}, None, ("schedule", "entry"))
-# "search" is also a resource (POST .../search); keep the word and only lean to reading.
+# "search" is also a resource (POST .../search): keep the word, prefer no method.
 _VERBS["search"] = ({}, None, ("search",))
 
 # Field weights: how strongly a word in each place says "this operation is about that".

@@ -13,11 +13,11 @@ calls in a window.
 
 from __future__ import annotations
 
+import bisect
 import os
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,41 +95,39 @@ class InMemoryRateLimiter:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._events: dict[str, deque[float]] = {}
+        # Per key, the allowed call times in ascending order.
+        self._events: dict[str, list[float]] = {}
 
     def acquire(self, requests: Sequence[LimitRequest], now: float | None = None) -> AcquireResult:
         now = self._clock() if now is None else now
         with self._lock:
             counts: list[int] = []
             for i, req in enumerate(requests):
-                log = self._events.setdefault(req.key, deque())
-                _drop_old(log, now - req.window_s)
-                n = sum(1 for t in log if t > now - req.window_s)
+                log = self._events.setdefault(req.key, [])
+                first = bisect.bisect_right(log, now - req.window_s)
+                if first > 64 and first * 2 > len(log):
+                    # Drop expired entries in bulk so the list stays small and cheap to trim.
+                    del log[:first]
+                    first = 0
+                n = len(log) - first
                 if n >= req.max:
-                    # The (n - max)-th oldest call must leave the window to make room for one.
-                    oldest = sorted(t for t in log if t > now - req.window_s)[n - req.max]
+                    # The (n - max)-th oldest call in the window must leave to make room.
+                    oldest = log[first + n - req.max]
                     return AcquireResult(False, max(0.0, oldest + req.window_s - now), i, ())
                 counts.append(n + 1)
             for req in requests:
-                self._events[req.key].append(now)
+                bisect.insort(self._events[req.key], now)
             return AcquireResult(True, 0.0, None, tuple(counts))
 
     def peek(self, request: LimitRequest, now: float | None = None) -> int:
         now = self._clock() if now is None else now
         with self._lock:
-            log = self._events.get(request.key, ())
-            return sum(1 for t in log if t > now - request.window_s)
+            log = self._events.get(request.key, [])
+            return len(log) - bisect.bisect_right(log, now - request.window_s)
 
     def reset(self) -> None:
         with self._lock:
             self._events.clear()
-
-
-def _drop_old(log: deque[float], cutoff: float) -> None:
-    # Entries are appended in time order per key; a caller passing `now` values out of order
-    # only delays pruning, because counting filters by time again.
-    while log and log[0] <= cutoff:
-        log.popleft()
 
 
 _SCHEMA = """

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import textwrap
 from typing import Any
 
 from mcp import Client
@@ -27,10 +26,10 @@ def _show(step: str, tool: str, arguments: dict[str, Any], result: Any) -> None:
     print(f"  [{status}]")
     text = "\n".join(getattr(block, "text", "") for block in result.content)
     lines = text.splitlines()
-    if len(lines) > 24:
-        lines = lines[:24] + [f"… ({len(lines) - 24} more lines in the full result)"]
+    if len(lines) > 30:
+        lines = lines[:30] + [f"… ({len(lines) - 30} more lines in the structured result)"]
     for line in lines:
-        print(textwrap.indent(textwrap.shorten(line, 400, placeholder=" …"), "  "))
+        print("  " + (line if len(line) <= 400 else line[:400] + " …"))
 
 
 async def run_demo(args: argparse.Namespace) -> int:
@@ -64,7 +63,7 @@ async def run_demo(args: argparse.Namespace) -> int:
                        {"path": "/service/tickets", "method": "GET"}, False)
             await step("3. A valid filtered call", "execute_api_call", {
                 "path": "/service/tickets",
-                "params": {"conditions": 'closedFlag = false and priority/name like "%High%"',
+                "params": {"conditions": 'closedFlag = false and priority/name like "Priority 2%"',
                            "orderBy": "id desc", "fields": "id,summary,status/name,company/name",
                            "pageSize": 5},
             }, False)

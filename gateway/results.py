@@ -151,7 +151,11 @@ class ApiCallResult(_Result):
             )
             if s.more_pages_likely and s.next_page_params:
                 lines.append(f"More pages: call again with params {json.dumps(s.next_page_params)}")
-        body = json.dumps(self.data, indent=1, default=str)
+        if isinstance(self.data, list):
+            # One compact item per line reads (and scans) better than an indented tree.
+            body = "\n".join(json.dumps(item, default=str, ensure_ascii=False) for item in self.data)
+        else:
+            body = json.dumps(self.data, indent=1, default=str, ensure_ascii=False)
         if len(body) > 6000:
             body = body[:6000] + "\n… (text view cut; the structured result has everything shown)"
         lines.append(body)

@@ -13,7 +13,7 @@ import contextvars
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from cwm_gateway.client import AsyncClient
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import ApiError, CWMError, RequestValidationError
 from cwm_gateway.memory import FastMemory, SavedQuery
-from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest
+from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approval_outcome
 from cwm_gateway.policy.audit import AuditLog
 from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
 from cwm_gateway.policy.ratelimit import SqliteRateLimiter
@@ -57,8 +57,6 @@ DEFAULT_PAGE_SIZE = 25
 #: Environment variable naming a policy file (``--policy`` wins over it).
 POLICY_ENV = "CWM_GATEWAY_POLICY"
 MAX_RESULTS_CAP = 100
-
-Approver = Callable[[ApprovalRequest], Awaitable[ApprovalOutcome]]
 
 _current_call: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
     "cwm_current_call", default=None
@@ -297,11 +295,45 @@ class Gateway:
             raise _fail("invalid_request", str(exc), problems=exc.to_dict()["problems"]) from None
         return spec, notes
 
-    async def _authorize(self, call: CallContext, approver: Approver | None) -> Decision:
+    def approval_request(
+        self,
+        tool: str,
+        grant: str,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        data: Any = None,
+    ) -> ApprovalRequest | None:
+        """What a person would be asked to approve for this call, or None when no one is asked.
+
+        Counts nothing (policy preview). An invalid request needs no question: the call itself
+        will report the validation error.
+        """
+        try:
+            spec, _ = self._prepare(method, path, params, data)
+        except ToolFailureError:
+            return None
+        call = CallContext.for_request(tool, grant=grant, request=spec)
+        decision = self.engine.preview(call)
+        if decision.action != "require_approval":
+            return None
+        return ApprovalRequest.from_call(call, decision)
+
+    def raw_approval_request(self, grant: str, raw_request: str) -> ApprovalRequest | None:
+        """:meth:`approval_request` for a raw request line."""
+        try:
+            raw = parse_raw_request(raw_request)
+        except RequestValidationError:
+            return None
+        return self.approval_request(
+            "send_raw_api_request", grant, raw.method, raw.path, raw.params or None, raw.body
+        )
+
+    def _authorize(self, call: CallContext, approval: Any) -> Decision:
         decision = self.engine.decide(call)
         if decision.action == "require_approval":
             request = ApprovalRequest.from_call(call, decision)
-            if approver is None:
+            if approval is None:
                 outcome = ApprovalOutcome(
                     False,
                     "unsupported",
@@ -309,7 +341,7 @@ class Gateway:
                     "way to ask here. Nothing was sent.",
                 )
             else:
-                outcome = await approver(request)
+                outcome = approval_outcome(approval, request)
             decision = decision.after_approval(outcome.approved, outcome.message)
         return decision
 
@@ -322,10 +354,14 @@ class Gateway:
         params: dict[str, Any] | None = None,
         data: Any = None,
         *,
-        approver: Approver | None = None,
+        approval: Any = None,
         arguments: dict[str, Any] | None = None,
     ) -> ApiCallResult:
-        """Validate, authorize, send and summarize one ConnectWise call."""
+        """Validate, authorize, send and summarize one ConnectWise call.
+
+        ``approval`` is the person's answer (the ``ElicitationResult`` the MCP layer resolved)
+        for calls the policy sends for approval; without one such calls are refused.
+        """
         arguments = (
             arguments
             if arguments is not None
@@ -346,7 +382,7 @@ class Gateway:
             )
             raise
         call = CallContext.for_request(tool, grant=grant, arguments=arguments, request=spec)
-        decision = await self._authorize(call, approver)
+        decision = self._authorize(call, approval)
         if not decision.allowed:
             self.engine.record(call, decision)
             raise _fail("policy_denied", decision.message(), decision=decision.to_dict())
@@ -436,10 +472,11 @@ class Gateway:
                 + (f", params={dict(spec.params)!r}" if spec.params else "")
                 + ")"
             )
+        result.notes = notes  # pydantic copied the list at construction
         return result
 
     async def execute_raw(
-        self, grant: str, raw_request: str, *, approver: Approver | None = None
+        self, grant: str, raw_request: str, *, approval: Any = None
     ) -> ApiCallResult:
         try:
             raw = parse_raw_request(raw_request)
@@ -459,7 +496,7 @@ class Gateway:
             raw.path,
             raw.params or None,
             raw.body,
-            approver=approver,
+            approval=approval,
             arguments={"raw_request": raw_request},
         )
 

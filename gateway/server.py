@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
 from cwm_gateway import __version__
 from cwm_gateway.core import Gateway, ToolFailureError
-from cwm_gateway.policy.approval import ApprovalRequest, ask_approval
+from cwm_gateway.policy.approval import ApprovalForm, approval_question
 from cwm_gateway.results import (
     ApiCallResult,
     CategoriesResult,
@@ -89,30 +92,62 @@ async def _run(work: Callable[[], Awaitable[BaseModel] | BaseModel]) -> CallTool
 
 
 def grant_of(ctx: Context | None) -> str:
-    """The client session a call belongs to (rate limits with scope 'grant' count per grant)."""
-    if ctx is None:
-        return "local"
-    try:
-        request_context = ctx.request_context
-    except Exception:
-        return "local"
-    session_id = getattr(request_context, "session_id", None)
-    if session_id:
-        return str(session_id)
-    session = getattr(request_context, "session", None)
-    return f"session-{id(session):x}" if session is not None else "local"
+    """The client a call belongs to (rate limits with scope 'grant' count per grant).
+
+    Over streamable HTTP that is the MCP session (``Mcp-Session-Id``); over stdio one server
+    process serves exactly one client, so the process is the grant. The SDK gives each request
+    its own session object in-process, so object identity would make every call a new grant.
+    """
+    headers = None
+    if ctx is not None:
+        try:
+            headers = ctx.headers
+        except Exception:  # no request context (e.g. called outside a request)
+            headers = None
+    if headers:
+        session = headers.get("mcp-session-id")
+        if session:
+            return f"http-session:{session}"
+    return "local"
 
 
-def _approver(ctx: Context | None) -> Callable[[ApprovalRequest], Awaitable[Any]] | None:
-    if ctx is None:
-        return None
-    return lambda request: ask_approval(ctx, request)
+# The SDK resolves ``Resolve`` parameters before the tool body runs and evaluates their
+# annotations, so the resolvers live at module level and find their gateway through the server.
+_GATEWAYS: weakref.WeakKeyDictionary[MCPServer, Gateway] = weakref.WeakKeyDictionary()
+
+
+def _gateway_of(ctx: Context) -> Gateway:
+    return _GATEWAYS[ctx.mcp_server]
+
+
+def _execute_approval(
+    ctx: Context,
+    path: str,
+    method: str = "GET",
+    params: dict[str, Any] | None = None,
+    data: dict[str, Any] | list[Any] | None = None,
+) -> Any:
+    """Ask a person about this call when the policy requires it (the question or why not)."""
+    gateway = _gateway_of(ctx)
+    request = gateway.approval_request(
+        "execute_api_call", grant_of(ctx), method, path, params, data
+    )
+    return approval_question(ctx, request)
+
+
+def _raw_approval(ctx: Context, raw_request: str) -> Any:
+    """:func:`_execute_approval` for send_raw_api_request."""
+    return approval_question(ctx, _gateway_of(ctx).raw_approval_request(grant_of(ctx), raw_request))
+
+
+Approval = ElicitationResult[ApprovalForm]
 
 
 def build_server(gateway: Gateway) -> MCPServer:
     """The MCP server with the eleven tools and the operation/memory resources."""
     server = MCPServer(name="cwm-api-gateway", version=__version__, instructions=INSTRUCTIONS)
     engine = gateway.engine
+    _GATEWAYS[server] = gateway
 
     def tool(name: str, annotations: ToolAnnotations, title: str):
         def register(fn):
@@ -205,6 +240,7 @@ def build_server(gateway: Gateway) -> MCPServer:
         params: dict[str, Any] | None = None,
         data: dict[str, Any] | list[Any] | None = None,
         ctx: Context | None = None,
+        approval: Annotated[Approval, Resolve(_execute_approval)] = None,
     ) -> Annotated[CallToolResult, ApiCallResult]:
         """Call one ConnectWise operation, e.g. path='/service/tickets', params={'conditions':
         'status/name="New"', 'pageSize': 10}. The request is validated first (path, method, query
@@ -218,19 +254,21 @@ def build_server(gateway: Gateway) -> MCPServer:
                 path,
                 params,
                 data,
-                approver=_approver(ctx),
+                approval=approval,
             )
         )
 
     @tool("send_raw_api_request", UPSTREAM, "Send a raw request line")
     async def send_raw_api_request(
-        raw_request: str, ctx: Context | None = None
+        raw_request: str,
+        ctx: Context | None = None,
+        approval: Annotated[Approval, Resolve(_raw_approval)] = None,
     ) -> Annotated[CallToolResult, ApiCallResult]:
         """Send 'METHOD /path?query [JSON body]', e.g. 'GET /service/tickets?pageSize=5' or
         'POST /service/tickets/12/notes {"text": "Called the client"}'. Same validation and policy
         as execute_api_call; only the configured ConnectWise API is ever contacted."""
         return await _run(
-            lambda: gateway.execute_raw(grant_of(ctx), raw_request, approver=_approver(ctx))
+            lambda: gateway.execute_raw(grant_of(ctx), raw_request, approval=approval)
         )
 
     @tool("save_to_fast_memory", LOCAL_WRITE, "Save a query to Fast Memory")

@@ -16,10 +16,18 @@ from cwm_gateway.errors import CWMError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--policy", type=Path, help="policy file (JSON or YAML); default: the "
-                        "shipped cautious policy, or $CWM_GATEWAY_POLICY")
-    parser.add_argument("--data-dir", type=Path, help="where Fast Memory, rate limits and the "
-                        "audit log live; default: $CWM_GATEWAY_DATA_DIR or the per-user data dir")
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        help="policy file (JSON or YAML); default: the "
+        "shipped cautious policy, or $CWM_GATEWAY_POLICY",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where Fast Memory, rate limits and the "
+        "audit log live; default: $CWM_GATEWAY_DATA_DIR or the per-user data dir",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,8 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--sandbox", action="store_true",
-                       help="start an in-process sandbox ConnectWise and use its credentials")
+    serve.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start an in-process sandbox ConnectWise and use its credentials",
+    )
 
     sandbox = sub.add_parser("sandbox", help="run the local ConnectWise stand-in")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -52,9 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="which policy rule decides a tool call (dry run)")
     _common(explain)
     explain.add_argument("tool", help="tool name, e.g. execute_api_call")
-    explain.add_argument("arguments", nargs="?", default="{}",
-                         help='tool arguments as JSON, e.g. \'{"path": "/service/tickets/1", '
-                              '"method": "DELETE"}\'')
+    explain.add_argument(
+        "arguments",
+        nargs="?",
+        default="{}",
+        help='tool arguments as JSON, e.g. \'{"path": "/service/tickets/1", "method": "DELETE"}\'',
+    )
     return parser
 
 
@@ -117,7 +131,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         arguments = json.loads(args.arguments)
     except json.JSONDecodeError as exc:
-        raise CWMError(f"arguments must be JSON ({exc.msg}), e.g. '{{\"path\": \"/service/tickets\"}}'")
+        raise CWMError(
+            f'arguments must be JSON ({exc.msg}), e.g. \'{{"path": "/service/tickets"}}\''
+        ) from None
     print(explain_call(_gateway(args), args.tool, arguments))
     return 0
 
@@ -134,8 +150,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cwm-gateway`` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     handlers = {
         "serve": cmd_serve,
         "sandbox": cmd_sandbox,

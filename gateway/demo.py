@@ -44,8 +44,10 @@ async def run_demo(args: argparse.Namespace) -> int:
             GatewayOptions(policy_path=args.policy, data_dir=args.data_dir), settings=settings
         )
         print(f"cwm-gateway demo: sandbox ConnectWise at {handle.base_url} (no real credentials)")
-        print(f"policy: {args.policy or 'shipped default (reads allowed, writes rate-limited, '}"
-              f"{'' if args.policy else 'Destructive/Financial need approval)'}")
+        print(
+            f"policy: {args.policy or 'shipped default (reads allowed, writes rate-limited, '}"
+            f"{'' if args.policy else 'Destructive/Financial need approval)'}"
+        )
         problems: list[str] = []
 
         async with Client(build_server(gateway)) as client:
@@ -57,38 +59,80 @@ async def run_demo(args: argparse.Namespace) -> int:
                     problems.append(f"{name}: expected {'an error' if expect_error else 'success'}")
                 return result
 
-            await step("1. Find the operation", "natural_language_api_search",
-                       {"query": "list open tickets for a client", "max_results": 3}, False)
-            await step("2. Read its details", "get_api_endpoint_details",
-                       {"path": "/service/tickets", "method": "GET"}, False)
-            await step("3. A valid filtered call", "execute_api_call", {
-                "path": "/service/tickets",
-                "params": {"conditions": 'closedFlag = false and priority/name like "Priority 2%"',
-                           "orderBy": "id desc", "fields": "id,summary,status/name,company/name",
-                           "pageSize": 5},
-            }, False)
-            await step("4. A typo in a field name: rejected before sending", "execute_api_call", {
-                "path": "/service/tickets", "params": {"conditions": "statuss/name = \"New\""},
-            }, True)
-            created = await step("5a. Create a ticket", "execute_api_call", {
-                "path": "/service/tickets", "method": "POST",
-                "data": {"summary": "Printer on 2nd floor offline", "company": {"id": 2},
-                         "board": {"id": 1}},
-            }, False)
+            await step(
+                "1. Find the operation",
+                "natural_language_api_search",
+                {"query": "list open tickets for a client", "max_results": 3},
+                False,
+            )
+            await step(
+                "2. Read its details",
+                "get_api_endpoint_details",
+                {"path": "/service/tickets", "method": "GET"},
+                False,
+            )
+            await step(
+                "3. A valid filtered call",
+                "execute_api_call",
+                {
+                    "path": "/service/tickets",
+                    "params": {
+                        "conditions": 'closedFlag = false and priority/name like "Priority 2%"',
+                        "orderBy": "id desc",
+                        "fields": "id,summary,status/name,company/name",
+                        "pageSize": 5,
+                    },
+                },
+                False,
+            )
+            await step(
+                "4. A typo in a field name: rejected before sending",
+                "execute_api_call",
+                {
+                    "path": "/service/tickets",
+                    "params": {"conditions": 'statuss/name = "New"'},
+                },
+                True,
+            )
+            created = await step(
+                "5a. Create a ticket",
+                "execute_api_call",
+                {
+                    "path": "/service/tickets",
+                    "method": "POST",
+                    "data": {
+                        "summary": "Printer on 2nd floor offline",
+                        "company": {"id": 2},
+                        "board": {"id": 1},
+                    },
+                },
+                False,
+            )
             ticket_id = (created.structured_content or {}).get("data", {}).get("id")
             if ticket_id is not None:
-                await step("5b. Add a note to it", "send_raw_api_request", {
-                    "raw_request": f'POST /service/tickets/{ticket_id}/notes '
-                                   '{"text": "Power-cycled the printer; watching it.", '
-                                   '"detailDescriptionFlag": true}',
-                }, False)
+                await step(
+                    "5b. Add a note to it",
+                    "send_raw_api_request",
+                    {
+                        "raw_request": f"POST /service/tickets/{ticket_id}/notes "
+                        '{"text": "Power-cycled the printer; watching it.", '
+                        '"detailDescriptionFlag": true}',
+                    },
+                    False,
+                )
             else:
                 problems.append("5a: the created ticket had no id")
-            await step("6a. Save a query to Fast Memory", "save_to_fast_memory", {
-                "path": "/service/tickets", "method": "GET",
-                "description": "Open high-priority tickets",
-                "params": {"conditions": "closedFlag = false", "pageSize": 10},
-            }, False)
+            await step(
+                "6a. Save a query to Fast Memory",
+                "save_to_fast_memory",
+                {
+                    "path": "/service/tickets",
+                    "method": "GET",
+                    "description": "Open high-priority tickets",
+                    "params": {"conditions": "closedFlag = false", "pageSize": 10},
+                },
+                False,
+            )
             await step("6b. List Fast Memory", "list_fast_memory", {}, False)
         await gateway.aclose()
         print()

@@ -94,22 +94,19 @@ class Router:
 
     @staticmethod
     def _pick(candidates: list[Any], segs: list[str]) -> Match | None:
-        best: Match | None = None
+        # An integer parameter only matches digits, as ASP.NET's {id:int} route constraints do.
         for op in candidates:
             params = _bind(op, segs)
-            if params is None:
-                continue
             if _types_fit(op, params):
                 return Match(op, params)
-            best = best or Match(op, params)
-        return best
+        return None
 
 
 def _segments(path: str) -> list[str]:
     return [seg for seg in path.strip("/").split("/")] if path.strip("/") else []
 
 
-def _bind(op: Any, segs: list[str]) -> dict[str, str] | None:
+def _bind(op: Any, segs: list[str]) -> dict[str, str]:
     params: dict[str, str] = {}
     for tmpl, value in zip(_segments(op.path), segs, strict=True):
         m = _PARAM.match(tmpl)

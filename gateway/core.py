@@ -24,7 +24,7 @@ from cwm_gateway.config import Settings
 from cwm_gateway.errors import ApiError, CWMError, RequestValidationError
 from cwm_gateway.memory import FastMemory, SavedQuery
 from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approval_outcome
-from cwm_gateway.policy.audit import AuditLog
+from cwm_gateway.policy.audit import AuditLog, Scrubber
 from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
 from cwm_gateway.policy.ratelimit import SqliteRateLimiter
 from cwm_gateway.policy.rules import Policy, load_default_policy, load_policy
@@ -147,6 +147,15 @@ class Gateway:
         self._client: AsyncClient | None = None
         self._client_lock = asyncio.Lock()
         self.list_preview = list_preview
+        if settings is not None:
+            self._protect(settings)
+
+    def _protect(self, settings: Settings) -> None:
+        """Make the audit log scrub this configuration's secrets wherever they appear."""
+        audit = self.engine.audit
+        if audit is not None:
+            header = settings.authorization_header()
+            audit.scrubber = Scrubber([settings.private_key, header, header.removeprefix("Basic ")])
 
     @classmethod
     def from_options(cls, options: GatewayOptions, **kwargs: Any) -> Gateway:
@@ -250,6 +259,7 @@ class Gateway:
         async with self._client_lock:
             if self._client is None:
                 settings = self._settings or self._settings_factory()
+                self._protect(settings)
                 self._client = AsyncClient(settings, on_attempt=self._on_attempt)
             return self._client
 

@@ -1,0 +1,436 @@
+"""The typed client: :class:`Client` (sync) and :class:`AsyncClient`.
+
+Three ways to make a request, all ending in :meth:`Client.send`:
+
+- ``client.send(spec)`` with a :class:`~cwm_generated.types.RequestSpec` from a generated
+  operation function, e.g. ``cwm_generated.operations.service.get_service_tickets(...)``;
+- ``client.service.get_service_tickets(conditions="id > 5")`` — the same function, sent;
+- ``client.call("GET", "/service/tickets", params={...})`` — validated against the registry by
+  ``cwm_gateway.validation.build_request`` first.
+
+Responses are :class:`ApiResponse`: status, headers, the raw JSON, and ``.data`` parsed
+leniently into the generated model(s) — a partial ``fields=`` projection or a missing
+"required" field never fails a response.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json as jsonlib
+import types
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from cwm_gateway import pagination
+from cwm_gateway.config import Settings
+from cwm_gateway.errors import CWMError
+from cwm_gateway.transport import AsyncTransport, OnAttempt, RetryPolicy, SyncTransport
+
+if typing.TYPE_CHECKING:
+    from cwm_generated.types import Operation, RequestSpec
+
+T = TypeVar("T")
+
+__all__ = ["ApiResponse", "AsyncClient", "Client", "lenient_model"]
+
+
+# ------------------------------------------------------------------------------------------
+# Lenient parsing into generated models
+# ------------------------------------------------------------------------------------------
+
+_WIRE_NAMES: dict[type[BaseModel], dict[str, str]] = {}
+
+
+def _wire_names(cls: type[BaseModel]) -> dict[str, str]:
+    names = _WIRE_NAMES.get(cls)
+    if names is None:
+        names = {}
+        for name, info in cls.model_fields.items():
+            names[name] = name
+            if info.alias:
+                names[info.alias] = name
+        _WIRE_NAMES[cls] = names
+    return names
+
+
+def _lenient_value(annotation: Any, value: Any) -> Any:
+    """Best effort for a value that failed validation: recurse into models, else keep it raw."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if arg is not type(None):
+                result = _lenient_value(arg, value)
+                if result is not value:
+                    return result
+        return value
+    if origin is list and isinstance(value, list):
+        (item_type,) = typing.get_args(annotation) or (Any,)
+        return [_lenient_value(item_type, item) for item in value]
+    if (
+        isinstance(annotation, type)
+        and issubclass(annotation, BaseModel)
+        and isinstance(value, dict)
+    ):
+        return lenient_model(annotation, value)
+    return value
+
+
+def lenient_model(cls: type[BaseModel], data: Any) -> Any:
+    """``cls.model_validate(data)``, or when that fails, the best partial model.
+
+    Each field that validates on its own is validated; one that does not keeps its raw value
+    (nested objects are parsed the same way); required fields that are absent read as None;
+    fields the model does not know are left out (they stay in the raw JSON). Non-dict data is
+    returned unchanged.
+    """
+    if not isinstance(data, dict):
+        return data
+    try:
+        return cls.model_validate(data)
+    except ValidationError:
+        pass
+    instance = cls.model_construct()
+    validator = cls.__pydantic_validator__
+    wire = _wire_names(cls)
+    for key, value in data.items():
+        name = wire.get(key)
+        if name is None:
+            continue
+        try:
+            validator.validate_assignment(instance, name, value)
+        except ValidationError:
+            instance.__dict__[name] = _lenient_value(cls.model_fields[name].annotation, value)
+            instance.__pydantic_fields_set__.add(name)
+    for name in cls.model_fields:
+        # model_construct leaves required fields unset, so reading them would raise.
+        instance.__dict__.setdefault(name, None)
+    return instance
+
+
+def _parse_data(operation: Operation | None, data: Any) -> Any:
+    if operation is None or operation.response_model is None or data is None:
+        return data
+    from cwm_generated.models import load_model
+
+    try:
+        cls = load_model(operation.response_model)
+    except (KeyError, AttributeError, ImportError):
+        return data
+    if isinstance(data, list):
+        return [lenient_model(cls, item) for item in data]
+    return lenient_model(cls, data)
+
+
+# ------------------------------------------------------------------------------------------
+# Responses
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ApiResponse(Generic[T]):
+    """A successful ConnectWise answer."""
+
+    status: int
+    headers: httpx.Headers
+    json: Any
+    """The decoded JSON body, exactly as received (None for an empty or non-JSON body)."""
+    operation: Operation | None = None
+    content: bytes = field(default=b"", repr=False)
+    """The raw body (for downloads and non-JSON answers)."""
+
+    @cached_property
+    def data(self) -> T:
+        """The body parsed into the operation's response model(s), leniently (see
+        :func:`lenient_model`); lists give a list of models. Raw JSON when there is no model."""
+        return _parse_data(self.operation, self.json)
+
+    @property
+    def links(self) -> dict[str, str]:
+        """``Link`` header relations (``next``, ``last``...) → URL."""
+        value = self.headers.get("link")
+        if not value:
+            return {}
+        parsed = httpx.Response(200, headers={"link": value}).links
+        return {rel: item["url"] for rel, item in parsed.items() if "url" in item}
+
+    def __repr__(self) -> str:
+        op = self.operation.operation_id if self.operation else None
+        size = len(self.json) if isinstance(self.json, list) else None
+        items = f", items={size}" if size is not None else ""
+        return f"ApiResponse(status={self.status}, operation={op!r}{items})"
+
+
+def _decode(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return jsonlib.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _to_response(response: httpx.Response, operation: Operation | None) -> ApiResponse[Any]:
+    return ApiResponse(
+        status=response.status_code,
+        headers=response.headers,
+        json=_decode(response),
+        operation=operation,
+        content=response.content,
+    )
+
+
+def _build_call(
+    method: str, path: str, params: Mapping[str, Any] | None, body: Any
+) -> RequestSpec[Any]:
+    try:
+        from cwm_gateway.validation import build_request
+    except ImportError as exc:  # pragma: no cover - only before the validation module exists
+        raise CWMError(
+            "client.call() needs cwm_gateway.validation, which is not installed; "
+            "use client.send() with a generated operation function instead"
+        ) from exc
+    return build_request(method, path, dict(params or {}), body)
+
+
+# ------------------------------------------------------------------------------------------
+# Typed sugar: client.<category>.<function>(...)
+# ------------------------------------------------------------------------------------------
+
+
+def _categories() -> tuple[str, ...]:
+    from cwm_generated.registry import CATEGORIES
+
+    return CATEGORIES
+
+
+class _Category:
+    """``client.service``: the generated functions of one category, each one sent on call."""
+
+    def __init__(self, send: Callable[[Any], Any], category: str) -> None:
+        self._send = send
+        self._category = category
+        self._module = importlib.import_module(f"cwm_generated.operations.{category}")
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        function = getattr(self._module, name, None) if not name.startswith("_") else None
+        if not callable(function):
+            close = difflib.get_close_matches(name, self._names(), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise AttributeError(f"{self._category} has no operation {name!r}{hint}")
+        send = self._send
+
+        def operation(**kwargs: Any) -> Any:
+            return send(function(**kwargs))
+
+        operation.__name__ = name
+        operation.__doc__ = function.__doc__
+        operation.__wrapped__ = function  # type: ignore[attr-defined]
+        setattr(self, name, operation)  # later lookups skip __getattr__
+        return operation
+
+    def _names(self) -> list[str]:
+        return [n for n in getattr(self._module, "__all__", dir(self._module)) if "_" in n]
+
+    def __dir__(self) -> list[str]:
+        return self._names()
+
+    def __repr__(self) -> str:
+        return f"<operations of {self._category!r}>"
+
+
+def _category(client: Any, name: str) -> _Category:
+    if name.startswith("_") or name not in _categories():
+        close = difflib.get_close_matches(name, _categories(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise AttributeError(f"{type(client).__name__} has no attribute {name!r}{hint}")
+    namespace = _Category(client.send, name)
+    client.__dict__[name] = namespace
+    return namespace
+
+
+# ------------------------------------------------------------------------------------------
+# Clients
+# ------------------------------------------------------------------------------------------
+
+
+class Client:
+    """Synchronous ConnectWise Manage client with one pooled connection set. Use as a context
+    manager or call :meth:`close`.
+
+    ``settings`` defaults to :meth:`Settings.from_env`. ``transport`` is an optional
+    :class:`httpx.BaseTransport` (e.g. ``httpx.MockTransport``); ``on_attempt`` is called with
+    an :class:`~cwm_gateway.transport.AttemptRecord` after every upstream attempt.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        on_attempt: OnAttempt | None = None,
+        sleep: Callable[[float], None] | None = None,
+        rediscover_interval: float = 300.0,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        self._transport = SyncTransport(
+            self.settings,
+            retry=retry,
+            on_attempt=on_attempt,
+            transport=transport,
+            rediscover_interval=rediscover_interval,
+            **extra,
+        )
+
+    def send(
+        self, spec: RequestSpec[T], *, headers: Mapping[str, str] | None = None
+    ) -> ApiResponse[T]:
+        """Send a request built by a generated operation function; raises ApiError subclasses."""
+        op = spec.operation
+        response = self._transport.request(
+            op.method,
+            spec.path,
+            spec.params,
+            spec.body,
+            files=spec.files,
+            headers=headers,
+            operation_id=op.operation_id,
+        )
+        return _to_response(response, op)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> ApiResponse[Any]:
+        """Validate ``method path`` (with its params and body) against the catalog, then send.
+
+        Raises :class:`~cwm_gateway.errors.RequestValidationError` before sending anything
+        when the request does not match an operation.
+        """
+        return self.send(_build_call(method, path, params, body))
+
+    def pages(self, spec: RequestSpec[Any], **options: Any) -> Iterator[ApiResponse[Any]]:
+        """Every page of a list operation (see :mod:`cwm_gateway.pagination` for options)."""
+        return pagination.iter_pages(self, spec, **options)
+
+    def paginate(self, spec: RequestSpec[Any], **options: Any) -> Iterator[Any]:
+        """Every item of a list operation across pages, parsed leniently (``raw=True`` for
+        dicts); ``max_items``/``max_pages`` bound it."""
+        return pagination.iter_items(self, spec, **options)
+
+    @property
+    def base_url(self) -> str | None:
+        """The API base in use (None until discovered when configured by site)."""
+        return self._transport.core.base_url
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> _Category:
+        return _category(self, name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(_categories()))
+
+    def __repr__(self) -> str:
+        return f"Client({self.settings!r})"
+
+
+class AsyncClient:
+    """Asynchronous twin of :class:`Client` (same arguments; ``async with`` / :meth:`aclose`)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        on_attempt: OnAttempt | None = None,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+        rediscover_interval: float = 300.0,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        self._transport = AsyncTransport(
+            self.settings,
+            retry=retry,
+            on_attempt=on_attempt,
+            transport=transport,
+            rediscover_interval=rediscover_interval,
+            **extra,
+        )
+
+    async def send(
+        self, spec: RequestSpec[T], *, headers: Mapping[str, str] | None = None
+    ) -> ApiResponse[T]:
+        """Send a request built by a generated operation function; raises ApiError subclasses."""
+        op = spec.operation
+        response = await self._transport.request(
+            op.method,
+            spec.path,
+            spec.params,
+            spec.body,
+            files=spec.files,
+            headers=headers,
+            operation_id=op.operation_id,
+        )
+        return _to_response(response, op)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> ApiResponse[Any]:
+        """Validate against the catalog, then send (see :meth:`Client.call`)."""
+        return await self.send(_build_call(method, path, params, body))
+
+    def pages(self, spec: RequestSpec[Any], **options: Any) -> AsyncIterator[ApiResponse[Any]]:
+        """Every page of a list operation, asynchronously."""
+        return pagination.aiter_pages(self, spec, **options)
+
+    def paginate(self, spec: RequestSpec[Any], **options: Any) -> AsyncIterator[Any]:
+        """Every item of a list operation across pages, asynchronously."""
+        return pagination.aiter_items(self, spec, **options)
+
+    @property
+    def base_url(self) -> str | None:
+        return self._transport.core.base_url
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __getattr__(self, name: str) -> _Category:
+        return _category(self, name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(_categories()))
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.settings!r})"

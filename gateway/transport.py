@@ -1,0 +1,681 @@
+"""The shared transport core: request building, auth, retries, error mapping, discovery.
+
+Everything except the I/O call is plain code shared by both flavours. One exchange (all
+attempts of one request, plus codebase discovery when needed) is a generator that *yields*
+actions — "send this :class:`httpx.Request`" or "sleep this long" — and receives their
+outcome; :class:`SyncTransport` and :class:`AsyncTransport` only perform those actions with
+``httpx.Client``/``time.sleep`` or ``httpx.AsyncClient``/``asyncio.sleep``. So retry
+decisions, headers, error mapping and discovery cannot drift apart between sync and async.
+
+Retry rules: only GET and HEAD are retried, on 429, 502, 503, 504 and on connection errors
+(never on read timeouts: a slow query would only be sent again), with exponential backoff and
+jitter, up to ``max_attempts``. A ``Retry-After`` (seconds or HTTP date) is honoured up to
+``retry_after_max``; a longer one is not waited for: the :class:`RateLimitedError` is raised at
+once with its ``retry_after`` so the caller can decide. POST/PUT/PATCH/DELETE are sent once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from cwm_gateway import discovery
+from cwm_gateway.config import Settings
+from cwm_gateway.errors import (
+    STATUS_ERRORS,
+    ApiConnectionError,
+    ApiError,
+    ApiErrorDetail,
+    ApiTimeoutError,
+    RateLimitedError,
+    ServerError,
+)
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_METHODS = frozenset({"GET", "HEAD"})
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# Failures where the request cannot have reached ConnectWise's application, or (for GET)
+# where sending it again is harmless. ReadTimeout is left out on purpose.
+RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.PoolTimeout,
+)
+
+
+# ------------------------------------------------------------------------------------------
+# Plain data
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before sending a GET/HEAD again."""
+
+    max_attempts: int = 4
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    retry_after_max: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            max_attempts=settings.max_attempts,
+            backoff_base=settings.backoff_base,
+            backoff_max=settings.backoff_max,
+            retry_after_max=settings.retry_after_max,
+        )
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One upstream attempt, as given to the ``on_attempt`` hook (never holds credentials)."""
+
+    method: str
+    url: str
+    """Full URL with query, without any userinfo."""
+    status: int | None
+    """HTTP status, or None when no response came back."""
+    error: str | None
+    """Exception class and message when no response came back."""
+    latency: float
+    """Seconds from sending to the full response (or the failure)."""
+    attempt: int
+    """1 for the first try of a request."""
+    operation_id: str | None = None
+    retry_in: float | None = None
+    """Seconds until the next attempt, when one will follow."""
+
+
+OnAttempt = Callable[[AttemptRecord], None]
+
+
+class Send(NamedTuple):
+    """Action: send this request; the driver answers with an httpx.Response or the exception."""
+
+    request: httpx.Request
+
+
+class Sleep(NamedTuple):
+    """Action: wait this many seconds; the driver answers with None."""
+
+    seconds: float
+
+
+Action = Send | Sleep
+Exchange = Generator[Action, Any, httpx.Response]
+
+
+# ------------------------------------------------------------------------------------------
+# Plain functions
+# ------------------------------------------------------------------------------------------
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """``url`` without userinfo (credentials never belong in a URL we log)."""
+    parts = urlsplit(str(url))
+    if "@" not in parts.netloc:
+        return str(url)
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date); None if absent
+    or unparsable. Dates in the past give 0."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def backoff_delay(policy: RetryPolicy, attempt: int, rand: Callable[[], float]) -> float:
+    """Exponential backoff for the wait after ``attempt``, with "equal jitter" (50–100 %)."""
+    ceiling = min(policy.backoff_max, policy.backoff_base * (2 ** (attempt - 1)))
+    return ceiling * (0.5 + rand() / 2)
+
+
+def retry_delay(
+    policy: RetryPolicy,
+    method: str,
+    attempt: int,
+    *,
+    status: int | None = None,
+    error: BaseException | None = None,
+    retry_after: float | None = None,
+    rand: Callable[[], float] = random.random,
+) -> float | None:
+    """Seconds to wait before attempt ``attempt + 1``, or None when it must not be retried."""
+    if method.upper() not in RETRYABLE_METHODS or attempt >= policy.max_attempts:
+        return None
+    if error is not None:
+        if not isinstance(error, RETRYABLE_ERRORS):
+            return None
+    elif status not in RETRYABLE_STATUSES:
+        return None
+    if retry_after is not None:
+        if retry_after > policy.retry_after_max:
+            return None
+        return retry_after
+    return backoff_delay(policy, attempt, rand)
+
+
+def parse_error_body(
+    response: httpx.Response,
+) -> tuple[str | None, str | None, list[ApiErrorDetail]]:
+    """ConnectWise's ``{code, message, errors[]}`` from an error response, leniently."""
+    try:
+        data = response.json()
+    except ValueError:
+        text = response.text.strip()
+        if not text or text.lstrip().startswith("<"):  # HTML error page: nothing to quote
+            return None, None, []
+        return None, text[:500], []
+    if not isinstance(data, dict):
+        return None, None, []
+    details: list[ApiErrorDetail] = []
+    for item in data.get("errors") or []:
+        if isinstance(item, dict):
+            details.append(
+                ApiErrorDetail(
+                    code=_text(item.get("code")),
+                    message=_text(item.get("message")),
+                    resource=_text(item.get("resource")),
+                    field=_text(item.get("field")),
+                )
+            )
+    return _text(data.get("code")), _text(data.get("message") or data.get("Message")), details
+
+
+def error_from_response(
+    response: httpx.Response,
+    *,
+    method: str,
+    path: str,
+    operation_id: str | None,
+    attempts: int = 1,
+    now: datetime | None = None,
+) -> ApiError:
+    """The :class:`ApiError` subclass for an error status, with ConnectWise's details."""
+    status = response.status_code
+    code, message, details = parse_error_body(response)
+    common: dict[str, Any] = {
+        "operation_id": operation_id,
+        "method": method,
+        "path": path,
+        "status": status,
+        "code": code,
+        "api_message": message,
+        "errors": details,
+        "request_id": response.headers.get("x-cw-request-id"),
+        "attempts": attempts,
+    }
+    if status == 429:
+        return RateLimitedError(
+            "ConnectWise rate-limited the request",
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
+            **common,
+        )
+    cls = STATUS_ERRORS.get(status)
+    if cls is not None:
+        return cls(_SUMMARIES[status], **common)
+    if status >= 500:
+        return ServerError(f"ConnectWise failed with a server error ({status})", **common)
+    if 300 <= status < 400:
+        return ApiError(
+            "ConnectWise answered with a redirect, which the client does not follow",
+            hint=(
+                f"the API URL is probably wrong (redirected to "
+                f"{redact_url(response.headers.get('Location', '?'))}); "
+                "check CONNECTWISE_API_URL / CONNECTWISE_SITE"
+            ),
+            **common,
+        )
+    return ApiError(f"ConnectWise rejected the request ({status})", **common)
+
+
+_SUMMARIES = {
+    400: "ConnectWise rejected the request as invalid",
+    401: "ConnectWise did not accept the credentials",
+    403: "The API member is not allowed to do this",
+    404: "ConnectWise found no such record or route",
+    409: "The change conflicts with the record's current state",
+}
+
+
+def error_from_exception(
+    exc: BaseException,
+    *,
+    method: str,
+    path: str,
+    operation_id: str | None,
+    settings: Settings,
+    attempts: int = 1,
+) -> ApiError:
+    """An :class:`ApiTimeoutError`/:class:`ApiConnectionError` for an httpx failure."""
+    common: dict[str, Any] = {
+        "operation_id": operation_id,
+        "method": method,
+        "path": path,
+        "attempts": attempts,
+    }
+    # httpx messages name host and port, never headers: safe to quote.
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ApiTimeoutError(
+            f"Could not connect within {settings.connect_timeout:g} s ({detail})", **common
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return ApiTimeoutError(f"No answer within {settings.read_timeout:g} s ({detail})", **common)
+    return ApiConnectionError(f"Could not reach ConnectWise ({detail})", **common)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# ------------------------------------------------------------------------------------------
+# The core: all logic of an exchange, no I/O
+# ------------------------------------------------------------------------------------------
+
+
+class TransportCore:
+    """State and logic shared by both transports: settings, API base, headers, retry policy."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retry: RetryPolicy | None = None,
+        on_attempt: OnAttempt | None = None,
+        rand: Callable[[], float] = random.random,
+        rediscover_interval: float = 300.0,
+    ) -> None:
+        self.settings = settings
+        self.retry = retry or RetryPolicy.from_settings(settings)
+        self.on_attempt = on_attempt
+        self.rand = rand
+        self.rediscover_interval = rediscover_interval
+        self.timeout = httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.connect_timeout,
+        )
+        self._timeout_ext = {"timeout": self.timeout.as_dict()}
+        # Computed once: base64 on every request is measurable in the overhead benchmark.
+        self._headers = settings.auth_headers()
+        self.base_url: str | None = settings.api_url
+        self.company_info: discovery.CompanyInfo | None = None
+        self._discovered_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"TransportCore(base_url={self.base_url!r}, retry={self.retry!r})"
+
+    # -- request building ---------------------------------------------------------------
+
+    def build_request(
+        self,
+        base_url: str,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        files: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        """An :class:`httpx.Request` with ConnectWise's auth, clientId and Accept headers."""
+        all_headers = dict(self._headers)
+        if headers:
+            all_headers.update(headers)
+        url = base_url + (path if path.startswith("/") else "/" + path)
+        query = {k: v for k, v in params.items() if v is not None} if params else None
+        if files:
+            return httpx.Request(
+                method,
+                url,
+                params=query,
+                headers=all_headers,
+                data=body if isinstance(body, Mapping) else None,
+                files=files,
+                extensions=self._timeout_ext,
+            )
+        return httpx.Request(
+            method,
+            url,
+            params=query,
+            headers=all_headers,
+            json=body,
+            extensions=self._timeout_ext,
+        )
+
+    # -- exchanges --------------------------------------------------------------------------
+
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        *,
+        files: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        operation_id: str | None = None,
+    ) -> Exchange:
+        """All attempts of one API request; returns the successful response or raises ApiError."""
+        method = method.upper()
+        if self.base_url is None:
+            yield from self._discover()
+        rediscovered = False
+        while True:
+            base = self.base_url
+            assert base is not None
+            response, attempts = yield from self._attempts(
+                lambda b=base: self.build_request(b, method, path, params, body, files, headers),
+                method=method,
+                path=path,
+                operation_id=operation_id,
+            )
+            if (
+                response.status_code == 404
+                and self.settings.api_url is None
+                and not rediscovered
+                and self._may_rediscover()
+            ):
+                # The codebase moves when ConnectWise upgrades a site: a 404 may mean the
+                # whole base is stale. Re-discover once; resend only if it changed.
+                rediscovered = True
+                yield from self._discover()
+                if self.base_url != base:
+                    log.info("ConnectWise codebase changed; now using %s", self.base_url)
+                    continue
+            if response.status_code >= 300:
+                raise error_from_response(
+                    response,
+                    method=method,
+                    path=path,
+                    operation_id=operation_id,
+                    attempts=attempts,
+                )
+            return response
+
+    def _may_rediscover(self) -> bool:
+        if self._discovered_at is None:
+            return True
+        return time.monotonic() - self._discovered_at >= self.rediscover_interval
+
+    def _discover(self) -> Generator[Action, Any, None]:
+        site_base = self.settings.site_base_url
+        if site_base is None:  # Settings guarantees api_url or site
+            raise AssertionError("no site to discover from")
+        url = discovery.companyinfo_url(site_base, self.settings.company_id)
+        path = url[len(site_base) :]
+        # The endpoint is public: send no credentials to it.
+        request_headers = {"Accept": "application/json", "User-Agent": self.settings.user_agent}
+        response, _ = yield from self._attempts(
+            lambda: httpx.Request(
+                "GET", url, headers=request_headers, extensions=self._timeout_ext
+            ),
+            method="GET",
+            path=path,
+            operation_id="companyinfo",
+        )
+        if response.status_code == 404:
+            data: Any = None
+        elif response.status_code >= 300:
+            raise error_from_response(response, method="GET", path=path, operation_id="companyinfo")
+        else:
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+        info = discovery.parse_companyinfo(
+            data, company_id=self.settings.company_id, site_base=site_base
+        )
+        self.company_info = info
+        self.base_url = discovery.api_base_url(site_base, info)
+        self._discovered_at = time.monotonic()
+
+    def _attempts(
+        self,
+        make_request: Callable[[], httpx.Request],
+        *,
+        method: str,
+        path: str,
+        operation_id: str | None,
+    ) -> Generator[Action, Any, tuple[httpx.Response, int]]:
+        """Send until a final outcome; returns the last response (any status) and the number
+        of attempts, or raises ApiConnectionError/ApiTimeoutError."""
+        attempt = 0
+        while True:
+            attempt += 1
+            request = make_request()
+            started = time.perf_counter()
+            outcome = yield Send(request)
+            latency = time.perf_counter() - started
+            if isinstance(outcome, httpx.Response):
+                status: int | None = outcome.status_code
+                error = None
+                retry_after = (
+                    parse_retry_after(outcome.headers.get("Retry-After"))
+                    if status in RETRYABLE_STATUSES
+                    else None
+                )
+                delay = retry_delay(
+                    self.retry,
+                    method,
+                    attempt,
+                    status=status,
+                    retry_after=retry_after,
+                    rand=self.rand,
+                )
+            else:
+                status, error = None, outcome
+                delay = retry_delay(self.retry, method, attempt, error=outcome, rand=self.rand)
+            self._record(request, method, status, error, latency, attempt, operation_id, delay)
+            if delay is None:
+                if error is not None:
+                    raise error_from_exception(
+                        error,
+                        method=method,
+                        path=path,
+                        operation_id=operation_id,
+                        settings=self.settings,
+                        attempts=attempt,
+                    ) from None
+                return outcome, attempt
+            yield Sleep(delay)
+
+    def _record(
+        self,
+        request: httpx.Request,
+        method: str,
+        status: int | None,
+        error: BaseException | None,
+        latency: float,
+        attempt: int,
+        operation_id: str | None,
+        delay: float | None,
+    ) -> None:
+        if self.on_attempt is None:
+            return
+        record = AttemptRecord(
+            method=method,
+            url=redact_url(request.url),
+            status=status,
+            error=None if error is None else f"{type(error).__name__}: {error}",
+            latency=latency,
+            attempt=attempt,
+            operation_id=operation_id,
+            retry_in=delay,
+        )
+        try:
+            self.on_attempt(record)
+        except Exception:
+            # The request already happened; a failing hook must not turn its outcome into
+            # an error the caller cannot interpret. Make the failure loud instead.
+            log.exception("on_attempt hook failed for %s %s", method, record.url)
+
+
+# ------------------------------------------------------------------------------------------
+# Drivers: the only code that does I/O
+# ------------------------------------------------------------------------------------------
+
+
+def _client_limits() -> httpx.Limits:
+    return httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30)
+
+
+class SyncTransport:
+    """Runs exchanges with one pooled :class:`httpx.Client`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retry: RetryPolicy | None = None,
+        on_attempt: OnAttempt | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        rediscover_interval: float = 300.0,
+    ) -> None:
+        self.core = TransportCore(
+            settings,
+            retry=retry,
+            on_attempt=on_attempt,
+            rand=rand,
+            rediscover_interval=rediscover_interval,
+        )
+        self._sleep = sleep
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=self.core.timeout,
+            limits=_client_limits(),
+            follow_redirects=False,
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one API request (path relative to the API base); raises :class:`ApiError`."""
+        return self.run(self.core.exchange(method, path, params, body, **kwargs))
+
+    def run(self, exchange: Exchange) -> httpx.Response:
+        """Perform the actions of an exchange generator until it returns."""
+        send = exchange.send
+        outcome: Any = None
+        try:
+            while True:
+                action = send(outcome)
+                if isinstance(action, Send):
+                    try:
+                        outcome = self._http.send(action.request)
+                    except httpx.TransportError as exc:
+                        outcome = exc
+                else:
+                    self._sleep(action.seconds)
+                    outcome = None
+        except StopIteration as done:
+            return done.value
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"SyncTransport({self.core!r})"
+
+
+class AsyncTransport:
+    """Runs exchanges with one pooled :class:`httpx.AsyncClient`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retry: RetryPolicy | None = None,
+        on_attempt: OnAttempt | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        rediscover_interval: float = 300.0,
+    ) -> None:
+        self.core = TransportCore(
+            settings,
+            retry=retry,
+            on_attempt=on_attempt,
+            rand=rand,
+            rediscover_interval=rediscover_interval,
+        )
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=self.core.timeout,
+            limits=_client_limits(),
+            follow_redirects=False,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one API request (path relative to the API base); raises :class:`ApiError`."""
+        return await self.run(self.core.exchange(method, path, params, body, **kwargs))
+
+    async def run(self, exchange: Exchange) -> httpx.Response:
+        """Perform the actions of an exchange generator until it returns."""
+        send = exchange.send
+        outcome: Any = None
+        try:
+            while True:
+                action = send(outcome)
+                if isinstance(action, Send):
+                    try:
+                        outcome = await self._http.send(action.request)
+                    except httpx.TransportError as exc:
+                        outcome = exc
+                else:
+                    await self._sleep(action.seconds)
+                    outcome = None
+        except StopIteration as done:
+            return done.value
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncTransport({self.core!r})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from cwm_gateway.sandbox.app import (
     SandboxSettings,
     create_app,
 )
-from cwm_gateway.sandbox.auth import SandboxCredentials
+from cwm_gateway.sandbox.auth import SANDBOX_PRIVATE_KEY, SandboxCredentials
 
 __all__ = ["SandboxHandle", "run_sandbox", "start_sandbox_thread"]
 
@@ -97,6 +98,22 @@ def run_sandbox(
     sock = _bind(host, port)
     _install_log_filter()
     config = uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    creds = app.sandbox.credentials
+    private = (
+        "the sandbox default (cwm_gateway.sandbox.auth.SANDBOX_PRIVATE_KEY)"
+        if creds.private_key == SANDBOX_PRIVATE_KEY
+        else "as configured (not shown)"
+    )
+    print(
+        f"sandbox ConnectWise at http://{shown}:{bound_port}{API_PREFIX}\n"
+        f"  company {creds.company}, public key {creds.public_key}, clientId {creds.client_id}, "
+        f"private key {private}\n"
+        f"  data: {db or 'in memory (lost on exit)'}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -145,7 +145,10 @@ Approval = ElicitationResult[ApprovalForm]
 
 def build_server(gateway: Gateway) -> MCPServer:
     """The MCP server with the eleven tools and the operation/memory resources."""
-    server = MCPServer(name="cwm-api-gateway", version=__version__, instructions=INSTRUCTIONS)
+    # WARNING: at INFO the SDK's logging setup would log every upstream request line.
+    server = MCPServer(
+        name="cwm-api-gateway", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+    )
     engine = gateway.engine
     _GATEWAYS[server] = gateway
 

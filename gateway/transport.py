@@ -276,8 +276,12 @@ def error_from_exception(
     operation_id: str | None,
     settings: Settings,
     attempts: int = 1,
+    host: str | None = None,
 ) -> ApiError:
-    """An :class:`ApiTimeoutError`/:class:`ApiConnectionError` for an httpx failure."""
+    """An :class:`ApiTimeoutError`/:class:`ApiConnectionError` for an httpx failure.
+
+    ``host`` (``scheme://host:port``) names where the request went, so the message says
+    which address to check."""
     common: dict[str, Any] = {
         "operation_id": operation_id,
         "method": method,
@@ -286,13 +290,19 @@ def error_from_exception(
     }
     # httpx messages name host and port, never headers: safe to quote.
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    at = f" at {host}" if host else ""
     if isinstance(exc, httpx.ConnectTimeout):
         return ApiTimeoutError(
-            f"Could not connect within {settings.connect_timeout:g} s ({detail})", **common
+            f"Could not connect to ConnectWise{at} within {settings.connect_timeout:g} s "
+            f"({detail})",
+            **common,
         )
     if isinstance(exc, httpx.TimeoutException):
-        return ApiTimeoutError(f"No answer within {settings.read_timeout:g} s ({detail})", **common)
-    return ApiConnectionError(f"Could not reach ConnectWise ({detail})", **common)
+        return ApiTimeoutError(
+            f"No answer from ConnectWise{at} within {settings.read_timeout:g} s ({detail})",
+            **common,
+        )
+    return ApiConnectionError(f"Could not reach ConnectWise{at} ({detail})", **common)
 
 
 def _text(value: Any) -> str | None:
@@ -507,6 +517,7 @@ class TransportCore:
                         operation_id=operation_id,
                         settings=self.settings,
                         attempts=attempt,
+                        host=f"{request.url.scheme}://{request.url.netloc.decode('ascii')}",
                     ) from None
                 return outcome, attempt
             yield Sleep(delay)

@@ -258,8 +258,10 @@ def _normalize_operation(
             if name in placeholders:
                 path_params.append(_param_from_spec(p, "path", True))
             else:
-                # Declared in the path but absent from the URL: the only way to send it is the query.
-                query_params.append(_param_from_spec(p, "query", bool(p.get("required", False))))
+                # Declared in the path but absent from the URL: the only way to send it is the
+                # query. OpenAPI forces path parameters to be required, which says nothing about
+                # the query (e.g. the six alternative ids of GET /procurement/rmaTags/default).
+                query_params.append(_param_from_spec(p, "query", False))
         elif location == "query":
             query_params.append(_param_from_spec(p, "query", bool(p.get("required", False))))
         # Header parameters (clientId) are the transport's concern, not the operation's.

@@ -450,10 +450,15 @@ def _check_params(op: Operation, params: Mapping[str, Any]) -> tuple[dict[str, A
         elif p.name in _TEXT_CHECKED and isinstance(value, str):
             problems.extend(_cached_checks(p.name, value, _filter_schema(op)))
         out[p.name] = value
-    # "required" is not enforced for query parameters: in manage.json no real query parameter is
-    # required; the ones the registry marks required were declared `in: path` without being in
-    # the URL (OpenAPI forces path parameters to be required), and several are alternatives
-    # (e.g. the six ids of GET /procurement/rmaTags/default), so the server is the judge.
+    # The registry marks a query parameter required only where the spec really requires it
+    # (codegen drops the forced "required" of path parameters that moved to the query).
+    for p in op.query_params:
+        if p.required and p.name not in out and not any(
+            pr.where == f"query.{p.name}" for pr in problems
+        ):
+            problems.append(
+                Problem(f"query.{p.name}", "required parameter missing", f"type: {p.type}")
+            )
     return out, problems
 
 

@@ -3797,7 +3797,7 @@ def post_company_company_picker_items(
 
 def post_company_company_picker_items_clear(
     *,
-    clear_picker_request: Any,
+    clear_picker_request: Any | None = None,
 ) -> RequestSpec[ClearPickerRequest]:
     """Post ClearPickerRequest
 
@@ -5819,7 +5819,6 @@ def get_company_contacts_count(
 
 def get_company_contacts_default(
     *,
-    company_id: int,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -5828,6 +5827,7 @@ def get_company_contacts_default(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    company_id: int | None = None,
 ) -> RequestSpec[Contact]:
     """Get ApiContact
 
@@ -6841,7 +6841,7 @@ def patch_company_contacts_by_id(
 def delete_company_contacts_by_id(
     *,
     id_: int,
-    transfer_contact_id: int,
+    transfer_contact_id: int | None = None,
 ) -> RequestSpec[None]:
     """Delete ApiContact
 
@@ -6863,8 +6863,6 @@ def delete_company_contacts_by_id(
 def get_company_contacts_by_id_image(
     *,
     id_: int,
-    use_default_flag: bool,
-    last_modified: str,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -6873,6 +6871,8 @@ def get_company_contacts_by_id_image(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    use_default_flag: bool | None = None,
+    last_modified: str | None = None,
 ) -> RequestSpec[None]:
     """Get ValidatePortalResponse
 
@@ -8660,7 +8660,6 @@ def get_company_m365contactsync_property_count(
 
 def get_company_m365contactsync_property_excluded(
     *,
-    id_: int,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -8669,6 +8668,7 @@ def get_company_m365contactsync_property_excluded(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    id_: int | None = None,
 ) -> RequestSpec[list[M365ContactSyncProperty]]:
     """Get List of M365ContactSyncPropertiesExcluded
 
@@ -8695,7 +8695,6 @@ def get_company_m365contactsync_property_excluded(
 
 def get_company_m365contactsync_property_included(
     *,
-    id_: int,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -8704,6 +8703,7 @@ def get_company_m365contactsync_property_included(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    id_: int | None = None,
 ) -> RequestSpec[list[M365ContactSyncProperty]]:
     """Get List of M365ContactSyncPropertiesIncluded
 
@@ -9865,7 +9865,6 @@ def post_company_management_by_id_execute_managed_it_sync(
 def get_company_management_by_id_log_download(
     *,
     id_: int,
-    file_path: str,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -9874,6 +9873,7 @@ def get_company_management_by_id_log_download(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    file_path: str | None = None,
 ) -> RequestSpec[None]:
     """Get ManagementLogDocumentInfo
 

@@ -1252,7 +1252,6 @@ def get_procurement_catalog_vendors_by_parent_id(
 def get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand(
     *,
     catalog_item_identifier: str,
-    warehouse_bin_id: int,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -1261,6 +1260,7 @@ def get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    warehouse_bin_id: int | None = None,
 ) -> RequestSpec[Count]:
     """Get Count of CatalogItem
 
@@ -5141,7 +5141,7 @@ def post_procurement_purchaseorders_by_parent_id_lineitems(
 def delete_procurement_purchaseorders_by_parent_id_lineitems(
     *,
     parent_id: int,
-    id_: int,
+    id_: int | None = None,
 ) -> RequestSpec[None]:
     """Delete PurchaseOrderLineItem
 
@@ -7399,12 +7399,6 @@ def get_procurement_rma_tags_count(
 
 def get_procurement_rma_tags_default(
     *,
-    product_id: int,
-    billing_log_id: int,
-    ticket_id: int,
-    project_id: int,
-    sales_order_id: int,
-    company_id: int,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -7413,6 +7407,12 @@ def get_procurement_rma_tags_default(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    product_id: int | None = None,
+    billing_log_id: int | None = None,
+    ticket_id: int | None = None,
+    project_id: int | None = None,
+    sales_order_id: int | None = None,
+    company_id: int | None = None,
 ) -> RequestSpec[RmaTag]:
     """Get RmaTag
 

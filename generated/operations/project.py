@@ -1143,7 +1143,6 @@ def post_project_project_templates_create_from_project_by_id(
 
 def get_project_project_templates_project_template_phases(
     *,
-    parent_id: int,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -1152,6 +1151,7 @@ def get_project_project_templates_project_template_phases(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    parent_id: int | None = None,
 ) -> RequestSpec[list[ProjectTemplatePhase]]:
     """Get List of ProjectTemplatePhases
 
@@ -1178,7 +1178,6 @@ def get_project_project_templates_project_template_phases(
 
 def get_project_project_templates_project_template_tickets(
     *,
-    parent_id: int,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -1187,6 +1186,7 @@ def get_project_project_templates_project_template_tickets(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    parent_id: int | None = None,
 ) -> RequestSpec[list[ProjectTemplateTicket]]:
     """Get List of ProjectTemplateTickets
 

@@ -5897,7 +5897,6 @@ def delete_service_priorities_by_id(
 def get_service_priorities_by_id_image(
     *,
     id_: int,
-    last_modified: str,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -5906,6 +5905,7 @@ def get_service_priorities_by_id_image(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    last_modified: str | None = None,
 ) -> RequestSpec[None]:
     """Get Priority
 

@@ -9331,8 +9331,6 @@ def post_system_members_by_id_deactivate(
 def get_system_members_by_id_image(
     *,
     id_: int,
-    use_default_flag: bool,
-    lastmodified: str,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -9341,6 +9339,8 @@ def get_system_members_by_id_image(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    use_default_flag: bool | None = None,
+    lastmodified: str | None = None,
 ) -> RequestSpec[None]:
     """Get
 
@@ -11504,8 +11504,6 @@ def delete_system_menuentries_by_id(
 def get_system_menuentries_by_id_image(
     *,
     id_: int,
-    lastmodified: str,
-    large_flag: bool,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -11514,6 +11512,8 @@ def get_system_menuentries_by_id_image(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    lastmodified: str | None = None,
+    large_flag: bool | None = None,
 ) -> RequestSpec[None]:
     """Get MenuEntry
 
@@ -14655,7 +14655,6 @@ def get_system_quote_link_setup_count(
 
 def get_system_quote_link_setup_test_connection(
     *,
-    url: str,
     conditions: str | None = None,
     child_conditions: str | None = None,
     custom_field_conditions: str | None = None,
@@ -14664,6 +14663,7 @@ def get_system_quote_link_setup_test_connection(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
+    url: str | None = None,
 ) -> RequestSpec[SuccessResponse]:
     """Get SuccessResponse
 

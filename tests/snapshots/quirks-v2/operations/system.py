@@ -36,7 +36,7 @@ def post_system_documents(
 def get_system_members_by_id_image(
     *,
     id_: int,
-    use_default_flag: bool,
+    use_default_flag: bool | None = None,
 ) -> RequestSpec[Any]:
     """Get Member image
 

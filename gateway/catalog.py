@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cwm_gateway.errors import CWMError, RequestValidationError
+from cwm_gateway.validation import resolve
 
 if TYPE_CHECKING:
     from cwm_generated.types import Field, Operation, Param, Schema
@@ -175,8 +176,6 @@ class _Views:
     tags: dict[str, tuple[Operation, ...]]
     by_template: dict[str, dict[str, Operation]]
     """Template path (lower-case) -> method -> operation."""
-    by_shape: dict[int, list[tuple[tuple[str, ...], str]]]
-    """Segment count -> (lower-case segments, template key) for concrete-path matching."""
 
 
 @lru_cache(maxsize=1)
@@ -188,15 +187,10 @@ def _views() -> _Views:
         modules.setdefault(op.category, []).append(op)
         tags.setdefault(op.tag, []).append(op)
         by_template.setdefault(op.path.lower(), {})[op.method] = op
-    by_shape: dict[int, list[tuple[tuple[str, ...], str]]] = {}
-    for key in by_template:
-        segs = tuple(key.strip("/").split("/"))
-        by_shape.setdefault(len(segs), []).append((segs, key))
     return _Views(
         {k: tuple(v) for k, v in modules.items()},
         {k: tuple(v) for k, v in tags.items()},
         by_template,
-        by_shape,
     )
 
 
@@ -288,41 +282,14 @@ def _clean_path(path: str) -> str:
     return text
 
 
-def _resolve_concrete(method: str, path: str, views: _Views) -> Operation | None:
-    """Resolve a concrete path with ``cwm_gateway.validation.resolve`` (the one resolver of the
-    gateway, which also checks parameter values); our own template match is only a fallback for
-    when that module is not installed."""
-    try:
-        from cwm_gateway.validation import resolve
-    except ImportError:
-        key = _template_key(path, views)
-        return views.by_template[key].get(method) if key else None
+def _resolve_concrete(method: str, path: str) -> Operation:
+    """Resolve a concrete path with :func:`cwm_gateway.validation.resolve`, the one resolver of
+    the gateway (it also checks parameter values)."""
     try:
         return resolve(method, path).operation
     except RequestValidationError as exc:
         problems = "; ".join(str(p) for p in exc.problems) or str(exc)
         raise CatalogLookupError(problems) from None
-
-
-def _template_key(path: str, views: _Views) -> str | None:
-    """The registry template for a template or concrete path (literal segments beat params)."""
-    lowered = path.lower()
-    if lowered in views.by_template:
-        return lowered
-    segs = lowered.strip("/").split("/")
-    best: tuple[int, str] | None = None
-    for tsegs, key in views.by_shape.get(len(segs), ()):
-        literal = 0
-        for concrete, templ in zip(segs, tsegs, strict=True):
-            if templ.startswith("{"):
-                continue
-            if templ != concrete:
-                break
-            literal += 1
-        else:
-            if best is None or literal > best[0]:
-                best = (literal, key)
-    return best[1] if best else None
 
 
 def find_operation(path: str, method: str = "GET") -> Operation:
@@ -364,13 +331,7 @@ def find_operation(path: str, method: str = "GET") -> Operation:
     if methods is None:
         if "{" in clean:
             raise CatalogLookupError(_unknown_path_message(clean, views))
-        found = _resolve_concrete(method, clean, views)
-        if found is not None:
-            return found
-        key = _template_key(clean, views)
-        if key is None:
-            raise CatalogLookupError(_unknown_path_message(clean, views))
-        methods = views.by_template[key]
+        return _resolve_concrete(method, clean)
     if method not in methods:
         available = ", ".join(sorted(methods, key=_METHOD_ORDER.__getitem__))
         template = next(iter(methods.values())).path

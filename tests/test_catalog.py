@@ -155,25 +155,6 @@ def test_find_operation_errors_are_actionable(path: str, method: str, fragment: 
     assert fragment in str(info.value)
 
 
-def test_own_template_match_when_validation_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_validation(name: str, *args: object, **kwargs: object) -> object:
-        if name == "cwm_gateway.validation":
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_validation)
-    assert find_operation("/service/tickets/77/notes", "POST").path == (
-        "/service/tickets/{parentId}/notes"
-    )
-    assert find_operation("/service/tickets/count").path == "/service/tickets/count"
-    with pytest.raises(CatalogLookupError, match="available methods"):
-        find_operation("/service/tickets/77", "POST")
-
-
 # ---------------------------------------------------------------------------------------------
 # endpoint_details: content
 

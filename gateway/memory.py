@@ -20,6 +20,7 @@ import json
 import math
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,17 +133,20 @@ class FastMemory:
     """A Fast Memory store backed by one SQLite file.
 
     ``path`` is the database file (created with its directory on first use); None means
-    :func:`default_memory_path`. ``":memory:"`` is not supported because every call opens its
+    :func:`default_memory_path`. ``":memory:"`` is not supported because every thread opens its
     own connection; use a temporary file instead.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         if path is not None and str(path) == ":memory:":
             raise FastMemoryError(
-                "Fast Memory needs a file path, not ':memory:' (each call opens its own "
+                "Fast Memory needs a file path, not ':memory:' (each thread opens its own "
                 "connection); pass a temporary file path instead."
             )
         self.path = Path(path).expanduser() if path is not None else default_memory_path()
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as conn:
@@ -161,13 +165,32 @@ class FastMemory:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        # isolation_level=None: we issue BEGIN ourselves where a write must be atomic.
-        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        try:
+        # One connection per thread, kept open: opening one costs far more than a query, and
+        # Fast Memory is consulted on every call. Statements never await, so asyncio tasks on
+        # one thread cannot interleave inside a transaction.
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # isolation_level=None: we issue BEGIN ourselves where a write must be atomic.
+            conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        try:
             yield conn
         finally:
+            if conn.in_transaction:  # an error left a transaction open: undo it
+                conn.rollback()
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
             conn.close()
+        self._local = threading.local()
 
     # -- public API ----------------------------------------------------------------------
 

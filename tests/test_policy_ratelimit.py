@@ -6,6 +6,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cwm_gateway.policy import CallContext, PolicyEngine, SqliteRateLimiter, parse_policy
 from cwm_gateway.policy.ratelimit import InMemoryRateLimiter, LimitRequest, RateLimitError
@@ -117,3 +119,40 @@ def test_fifty_threads_never_exceed_max(kind: str, tmp_path: Path) -> None:
     assert errors == []
     assert len(allowed) == 200
     assert allowed.count(True) == 37
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=40.0),  # seconds since the previous call
+            st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=2, unique=True),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    limit=st.integers(min_value=1, max_value=5),
+    window=st.sampled_from([10.0, 60.0]),
+)
+def test_sqlite_limiter_agrees_with_the_in_memory_reference(tmp_path_factory, steps, limit, window):
+    """The indexed sequence counting in SQLite gives exactly the in-memory sliding log's answers."""
+    sqlite = SqliteRateLimiter(tmp_path_factory.mktemp("rl") / "rl.sqlite3")
+    memory = InMemoryRateLimiter()
+    now = 1_000_000.0
+    try:
+        for gap, keys in steps:
+            now += gap
+            requests = [LimitRequest(k, window, limit) for k in keys]
+            got, want = sqlite.acquire(requests, now), memory.acquire(requests, now)
+            assert (got.allowed, got.blocked, got.counts) == (
+                want.allowed,
+                want.blocked,
+                want.counts,
+            )
+            assert got.retry_after == pytest.approx(want.retry_after)
+            for k in ("a", "b"):
+                assert sqlite.peek(LimitRequest(k, window, limit), now) == memory.peek(
+                    LimitRequest(k, window, limit), now
+                )
+    finally:
+        sqlite.close()

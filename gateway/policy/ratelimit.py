@@ -131,11 +131,13 @@ class InMemoryRateLimiter:
 
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS rate_events (
+CREATE TABLE IF NOT EXISTS rate_log (
     key TEXT NOT NULL,
-    ts REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rate_events_key_ts ON rate_events (key, ts);
+    seq INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (key, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rate_log_key_ts ON rate_log (key, ts);
 """
 
 
@@ -203,7 +205,7 @@ class SqliteRateLimiter:
                 result = self._acquire_locked(conn, requests, now)
                 self._calls += 1
                 if self._calls % _PRUNE_EVERY == 0:
-                    conn.execute("DELETE FROM rate_events WHERE ts <= ?", (now - _MAX_WINDOW_S,))
+                    conn.execute("DELETE FROM rate_log WHERE ts <= ?", (now - _MAX_WINDOW_S,))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -213,46 +215,61 @@ class SqliteRateLimiter:
         return result
 
     @staticmethod
+    def _window(conn: sqlite3.Connection, key: str, start: float) -> tuple[int, int]:
+        """``(last seq, calls since start)`` for ``key``.
+
+        Each allowed call gets the next sequence number of its key, so the count in a window is
+        a difference of two index lookups instead of a scan of the window's rows.
+        """
+        # Sequence numbers grow with time, so the first call in the window by time is the first
+        # by sequence; the (key, ts) index finds it without scanning older calls.
+        last, first = conn.execute(
+            "SELECT (SELECT MAX(seq) FROM rate_log WHERE key = ?1), "
+            "(SELECT seq FROM rate_log INDEXED BY rate_log_key_ts "
+            " WHERE key = ?1 AND ts > ?2 ORDER BY ts LIMIT 1)",
+            (key, start),
+        ).fetchone()
+        if last is None:
+            return 0, 0
+        return last, (0 if first is None else last - first + 1)
+
+    @classmethod
     def _acquire_locked(
-        conn: sqlite3.Connection, requests: Sequence[LimitRequest], now: float
+        cls, conn: sqlite3.Connection, requests: Sequence[LimitRequest], now: float
     ) -> AcquireResult:
         counts: list[int] = []
+        taken: dict[str, int] = {}  # key -> calls this acquire already adds (shared counters)
+        last_seq: dict[str, int] = {}
         for i, req in enumerate(requests):
-            start = now - req.window_s
-            n = conn.execute(
-                "SELECT COUNT(*) FROM rate_events WHERE key = ? AND ts > ?", (req.key, start)
-            ).fetchone()[0]
+            last, n = cls._window(conn, req.key, now - req.window_s)
+            last_seq[req.key] = last
+            n += taken.get(req.key, 0)
             if n >= req.max:
-                row = conn.execute(
-                    "SELECT ts FROM rate_events WHERE key = ? AND ts > ? "
-                    "ORDER BY ts LIMIT 1 OFFSET ?",
-                    (req.key, start, n - req.max),
+                # The call that must leave the window before another one fits.
+                oldest = conn.execute(
+                    "SELECT ts FROM rate_log WHERE key = ? AND seq = ?",
+                    (req.key, last - req.max + 1 + taken.get(req.key, 0)),
                 ).fetchone()
-                retry = max(0.0, row[0] + req.window_s - now) if row else req.window_s
+                retry = max(0.0, oldest[0] + req.window_s - now) if oldest else req.window_s
                 return AcquireResult(False, retry, i, ())
+            taken[req.key] = taken.get(req.key, 0) + 1
             counts.append(n + 1)
-        conn.executemany(
-            "INSERT INTO rate_events (key, ts) VALUES (?, ?)", [(r.key, now) for r in requests]
-        )
+        rows = [
+            (key, last_seq[key] + k + 1, now) for key, added in taken.items() for k in range(added)
+        ]
+        conn.executemany("INSERT INTO rate_log (key, seq, ts) VALUES (?, ?, ?)", rows)
         return AcquireResult(True, 0.0, None, tuple(counts))
 
     def peek(self, request: LimitRequest, now: float | None = None) -> int:
         now = self._clock() if now is None else now
         try:
-            return (
-                self._conn()
-                .execute(
-                    "SELECT COUNT(*) FROM rate_events WHERE key = ? AND ts > ?",
-                    (request.key, now - request.window_s),
-                )
-                .fetchone()[0]
-            )
+            return self._window(self._conn(), request.key, now - request.window_s)[1]
         except sqlite3.Error as exc:
             raise RateLimitError(f"Rate-limit store {self.path} failed: {exc}.") from exc
 
     def reset(self) -> None:
         try:
-            self._conn().execute("DELETE FROM rate_events")
+            self._conn().execute("DELETE FROM rate_log")
         except sqlite3.Error as exc:
             raise RateLimitError(f"Rate-limit store {self.path} failed: {exc}.") from exc
 

@@ -13,7 +13,9 @@ Quirks handled:
 - dotted schema names (``Agreement.Adjustment``) get collision-free Python class names;
 - vendor content types (``application/vnd.connectwise.com+json; version=...``) count as JSON;
 - multipart bodies, untyped arrays (``items: {}``), 207 and ``default`` responses;
-- ``Max length: N`` written in descriptions becomes a real ``maxLength`` for request validation.
+- ``Max length: N`` written in descriptions becomes a real ``maxLength`` for request validation;
+- .NET type names in summaries (``ConnectWise.Apis.v3_0.v2015_3.Service.Ticket.Ticket``) are
+  shortened to the type (``Ticket``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ REF_PREFIX = "#/components/schemas/"
 _TRUNCATED_TEMPLATE = re.compile(r"\{(\w+):.*$")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _MAX_LENGTH = re.compile(r"Max length:\s*(\d+)", re.IGNORECASE)
+_DOTNET_TYPE = re.compile(r"\bConnectWise(?:\.\w+)+\.(\w+)\b")
 
 
 class SpecError(Exception):
@@ -176,6 +179,11 @@ def normalize_path(spec_path: str) -> str:
     return path if path.startswith("/") else "/" + path
 
 
+def clean_summary(summary: str) -> str:
+    """``Get List of ConnectWise.Apis.v3_0.v2015_3.Service.Ticket.Ticket`` → ``Get List of Ticket``."""
+    return _DOTNET_TYPE.sub(r"\1", summary).strip()
+
+
 def ref_name(ref: str) -> str:
     if not ref.startswith(REF_PREFIX):
         raise SpecError(f"unsupported $ref {ref!r}: only local component schemas are supported")
@@ -290,7 +298,7 @@ def _normalize_operation(
         spec_path=spec_path,
         category=category,
         tag=tags[0],
-        summary=(op.get("summary") or "").strip(),
+        summary=clean_summary(op.get("summary") or ""),
         path_params=tuple(path_params),
         query_params=tuple(query_params),
         body_model=body_model,

@@ -95,6 +95,7 @@ out = {
   "status_default": BY_ID["postProjectTicketNoteByIdMarkAs"].success_status,
   "risk": {o.operation_id: o.risk for o in OPERATIONS},
   "spec": service.get_service_tickets_by_id(id_=7, fields="id").path,
+  "summary": BY_ID["getServiceTickets"].summary,
   "patch_value": load_model("PatchOperation").model_validate(
       {"op": "replace", "path": "summary", "value": "x"}).value,
 }
@@ -120,5 +121,6 @@ print(json.dumps(out))
     assert got["risk"]["postServiceTickets"] == "Write"
     assert got["risk"]["getServiceTickets"] == "Read"
     assert got["spec"] == "/service/tickets/7"
+    assert got["summary"] == "Get List of Ticket"
     assert got["patch_value"] == "x"
     assert got["max_length"] == "ValidationError"

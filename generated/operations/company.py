@@ -752,7 +752,7 @@ def get_company_companies(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[list[Company]]:
-    """Get List of ConnectWise.Apis.v3_0.v2015_3.Company.Company.Company
+    """Get List of Company
 
     ``GET /company/companies`` (risk: Read, tag: Companies)
     """
@@ -778,7 +778,7 @@ def post_company_companies(
     *,
     body: Company | dict[str, Any],
 ) -> RequestSpec[Company]:
-    """Post ConnectWise.Apis.v3_0.v2015_3.Company.Company.Company
+    """Post Company
 
     ``POST /company/companies`` (risk: Write, tag: Companies)
     """
@@ -802,7 +802,7 @@ def get_company_companies_count(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[Count]:
-    """Get Count of ConnectWise.Apis.v3_0.v2015_3.Company.Company.Company
+    """Get Count of Company
 
     ``GET /company/companies/count`` (risk: Read, tag: Companies)
     """
@@ -835,7 +835,7 @@ def get_company_companies_default(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[Company]:
-    """Get ConnectWise.Apis.v3_0.v2015_3.Company.Company.Company
+    """Get Company
 
     ``GET /company/companies/default`` (risk: Read, tag: Companies)
     """
@@ -1537,7 +1537,7 @@ def get_company_companies_by_id(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[Company]:
-    """Get ConnectWise.Apis.v3_0.v2015_3.Company.Company.Company
+    """Get Company
 
     ``GET /company/companies/{id}`` (risk: Read, tag: Companies)
     """
@@ -1566,7 +1566,7 @@ def put_company_companies_by_id(
     id_: int,
     body: Company | dict[str, Any],
 ) -> RequestSpec[Company]:
-    """Put ConnectWise.Apis.v3_0.v2015_3.Company.Company.Company
+    """Put Company
 
     ``PUT /company/companies/{id}`` (risk: Write, tag: Companies)
     """
@@ -1586,7 +1586,7 @@ def patch_company_companies_by_id(
     id_: int,
     body: list[PatchOperation | dict[str, Any]],
 ) -> RequestSpec[Company]:
-    """Patch ConnectWise.Apis.v3_0.v2015_3.Company.Company.Company
+    """Patch Company
 
     ``PATCH /company/companies/{id}`` (risk: Write, tag: Companies)
     """
@@ -1605,7 +1605,7 @@ def delete_company_companies_by_id(
     *,
     id_: int,
 ) -> RequestSpec[None]:
-    """Delete ConnectWise.Apis.v3_0.v2015_3.Company.Company.Company
+    """Delete Company
 
     ``DELETE /company/companies/{id}`` (risk: Destructive, tag: Companies)
     """

@@ -1031,7 +1031,7 @@ def get_sales_opportunities(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[list[Opportunity]]:
-    """Get List of ConnectWise.Apis.v3_0.v2015_3.Sales.Opportunity.Opportunity
+    """Get List of Opportunity
 
     ``GET /sales/opportunities`` (risk: Read, tag: Opportunities)
     """
@@ -1057,7 +1057,7 @@ def post_sales_opportunities(
     *,
     body: Opportunity | dict[str, Any],
 ) -> RequestSpec[Opportunity]:
-    """Post ConnectWise.Apis.v3_0.v2015_3.Sales.Opportunity.Opportunity
+    """Post Opportunity
 
     ``POST /sales/opportunities`` (risk: Write, tag: Opportunities)
     """
@@ -1117,7 +1117,7 @@ def get_sales_opportunities_count(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[Count]:
-    """Get Count of ConnectWise.Apis.v3_0.v2015_3.Sales.Opportunity.Opportunity
+    """Get Count of Opportunity
 
     ``GET /sales/opportunities/count`` (risk: Read, tag: Opportunities)
     """
@@ -1150,7 +1150,7 @@ def get_sales_opportunities_default(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[Opportunity]:
-    """Get ConnectWise.Apis.v3_0.v2015_3.Sales.Opportunity.Opportunity
+    """Get Opportunity
 
     ``GET /sales/opportunities/default`` (risk: Read, tag: Opportunities)
     """
@@ -2168,7 +2168,7 @@ def get_sales_opportunities_by_id(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[Opportunity]:
-    """Get ConnectWise.Apis.v3_0.v2015_3.Sales.Opportunity.Opportunity
+    """Get Opportunity
 
     ``GET /sales/opportunities/{id}`` (risk: Read, tag: Opportunities)
     """
@@ -2197,7 +2197,7 @@ def put_sales_opportunities_by_id(
     id_: int,
     body: Opportunity | dict[str, Any],
 ) -> RequestSpec[Opportunity]:
-    """Put ConnectWise.Apis.v3_0.v2015_3.Sales.Opportunity.Opportunity
+    """Put Opportunity
 
     ``PUT /sales/opportunities/{id}`` (risk: Write, tag: Opportunities)
     """
@@ -2217,7 +2217,7 @@ def patch_sales_opportunities_by_id(
     id_: int,
     body: list[PatchOperation | dict[str, Any]],
 ) -> RequestSpec[Opportunity]:
-    """Patch ConnectWise.Apis.v3_0.v2015_3.Sales.Opportunity.Opportunity
+    """Patch Opportunity
 
     ``PATCH /sales/opportunities/{id}`` (risk: Write, tag: Opportunities)
     """
@@ -2236,7 +2236,7 @@ def delete_sales_opportunities_by_id(
     *,
     id_: int,
 ) -> RequestSpec[None]:
-    """Delete ConnectWise.Apis.v3_0.v2015_3.Sales.Opportunity.Opportunity
+    """Delete Opportunity
 
     ``DELETE /sales/opportunities/{id}`` (risk: Destructive, tag: Opportunities)
     """

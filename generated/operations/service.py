@@ -8985,7 +8985,7 @@ def get_service_tickets(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[list[Ticket]]:
-    """Get List of ConnectWise.Apis.v3_0.v2015_3.Service.Ticket.Ticket
+    """Get List of Ticket
 
     ``GET /service/tickets`` (risk: Read, tag: Tickets)
     """
@@ -9035,7 +9035,7 @@ def get_service_tickets_calculate_sla(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[list[Ticket]]:
-    """Get List of ConnectWise.Apis.v3_0.v2015_3.Service.Ticket.Ticket with SLA calculated
+    """Get List of Ticket with SLA calculated
 
     ``GET /service/tickets/calculateSla`` (risk: Read, tag: Tickets)
     """
@@ -9115,7 +9115,7 @@ def get_service_tickets_count(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[Count]:
-    """Get Count of ConnectWise.Apis.v3_0.v2015_3.Service.Ticket.Ticket
+    """Get Count of Ticket
 
     ``GET /service/tickets/count`` (risk: Read, tag: Tickets)
     """

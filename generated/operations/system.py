@@ -889,7 +889,7 @@ def get_system_auth_anvils(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[list[AuthAnvil]]:
-    """Get List of ConnectWise.Apis.v3_0.v2015_3.System.AuthAnvil.AuthAnvil
+    """Get List of AuthAnvil
 
     ``GET /system/authAnvils`` (risk: Read, tag: AuthAnvils)
     """
@@ -989,7 +989,7 @@ def get_system_auth_anvils_by_id(
     page_size: int | None = None,
     page_id: int | None = None,
 ) -> RequestSpec[AuthAnvil]:
-    """Get ConnectWise.Apis.v3_0.v2015_3.System.AuthAnvil.AuthAnvil
+    """Get AuthAnvil
 
     ``GET /system/authAnvils/{id}`` (risk: Read, tag: AuthAnvils)
     """
@@ -1018,7 +1018,7 @@ def put_system_auth_anvils_by_id(
     id_: int,
     body: AuthAnvil | dict[str, Any],
 ) -> RequestSpec[AuthAnvil]:
-    """Put ConnectWise.Apis.v3_0.v2015_3.System.AuthAnvil.AuthAnvil
+    """Put AuthAnvil
 
     ``PUT /system/authAnvils/{id}`` (risk: Write, tag: AuthAnvils)
     """
@@ -1038,7 +1038,7 @@ def patch_system_auth_anvils_by_id(
     id_: int,
     body: list[PatchOperation | dict[str, Any]],
 ) -> RequestSpec[AuthAnvil]:
-    """Patch ConnectWise.Apis.v3_0.v2015_3.System.AuthAnvil.AuthAnvil
+    """Patch AuthAnvil
 
     ``PATCH /system/authAnvils/{id}`` (risk: Write, tag: AuthAnvils)
     """

@@ -12,7 +12,7 @@ from cwm_generated.types import Param as _P
 
 SPEC_TITLE = "Connectwise Manage Public Endpoints"
 SPEC_VERSION = "2024.1"
-SPEC_SHA256 = "5e0ab39b55e329a8e0aee3ce1dbf1d44eaa9e9b2d7c0893298f41ae156ca0938"
+SPEC_SHA256 = "b058c310e6d34b567b825ed4e2c34cb687bcc8cf3afee0fbb98c0b4090de6efb"
 CATEGORIES: tuple[str, ...] = ("company", "finance", "procurement", "project", "service", "system")
 
 # One operation per line keeps spec-update diffs exact and reviewable.

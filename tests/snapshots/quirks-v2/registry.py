@@ -12,7 +12,7 @@ from cwm_generated.types import Param as _P
 
 SPEC_TITLE = "Connectwise Manage Public Endpoints"
 SPEC_VERSION = "2024.2"
-SPEC_SHA256 = "fd1a673c3ae0fef91dd6f10221d473ab73871e8f5875d213d8da83d039b20a09"
+SPEC_SHA256 = "f097a2146c5daa610a84f36cd94c6db4f30b861bb02b4ecf6cfc21a99b45dd22"
 CATEGORIES: tuple[str, ...] = ("company", "finance", "procurement", "project", "service", "system")
 
 # One operation per line keeps spec-update diffs exact and reviewable.

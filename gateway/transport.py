@@ -38,6 +38,7 @@ from cwm_gateway.errors import (
     ApiError,
     ApiErrorDetail,
     ApiTimeoutError,
+    CWMError,
     RateLimitedError,
     ServerError,
 )
@@ -421,7 +422,11 @@ class TransportCore:
                 # The codebase moves when ConnectWise upgrades a site: a 404 may mean the
                 # whole base is stale. Re-discover once; resend only if it changed.
                 rediscovered = True
-                yield from self._discover()
+                try:
+                    yield from self._discover()
+                except CWMError as exc:
+                    # Keep the base that worked so far; the 404 below is the useful answer.
+                    log.warning("re-discovering the ConnectWise codebase failed: %s", exc)
                 if self.base_url != base:
                     log.info("ConnectWise codebase changed; now using %s", self.base_url)
                     continue

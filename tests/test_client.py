@@ -490,3 +490,33 @@ async def test_async_timeout(srv):
     async with AsyncClient(make_settings(srv, read_timeout=0.2)) as c:
         with pytest.raises(ApiTimeoutError):
             await c.service.get_service_tickets()
+
+
+def test_multipart_upload_sends_form_fields_and_file(srv, client):
+    from cwm_generated.operations import system
+
+    srv.script("POST", f"{BASE}/system/documents", Reply(json={"id": 5, "title": "note"}))
+    spec = system.post_system_documents(
+        body={"recordType": "Ticket", "recordId": 12, "title": "note"},
+        files={"file": ("note.txt", b"hello file", "text/plain")},
+    )
+    response = client.send(spec)
+    (request,) = srv.requests
+    assert request.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert b'name="recordId"\r\n\r\n12' in request.body
+    assert b'filename="note.txt"' in request.body and b"hello file" in request.body
+    assert response.json["id"] == 5
+
+
+def test_a_failed_rediscovery_still_reports_the_404(srv):
+    srv.script(
+        "GET",
+        "/login/companyinfo/acme",
+        Reply(json={"Codebase": "v2025_1/"}),
+        Reply(500),
+    )
+    srv.script("GET", "/v2025_1/apis/3.0/service/tickets/5", Reply(404))
+    with Client(discovery_settings(srv), rediscover_interval=0) as c:
+        with pytest.raises(NotFoundError):
+            c.send(service.get_service_tickets_by_id(id_=5))
+        assert c.base_url.endswith("/v2025_1/apis/3.0")

@@ -34,7 +34,9 @@ def lint(session: nox.Session) -> None:
     """ruff check and format check over the whole tree (generated/ included)."""
     session.install("ruff")
     session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", "codegen", "gateway", "tests", "benchmarks", "noxfile.py")
+    session.run(
+        "ruff", "format", "--check", "codegen", "gateway", "tests", "benchmarks", "noxfile.py"
+    )
 
 
 @nox.session

@@ -27,11 +27,7 @@ def _fresh(code: str) -> float:
 
 def _timed_import(setup: str, target: str) -> float:
     code = (
-        "import time\n"
-        f"{setup}\n"
-        "t = time.perf_counter()\n"
-        f"{target}\n"
-        "print(time.perf_counter() - t)\n"
+        f"import time\n{setup}\nt = time.perf_counter()\n{target}\nprint(time.perf_counter() - t)\n"
     )
     samples = sorted(_fresh(code) for _ in range(RUNS))
     return samples[len(samples) // 2] * 1000
@@ -43,11 +39,22 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "codegen", "--spec", str(spec), "--out",
-                 str(Path(tmp) / "generated"), "--quiet"],
-                cwd=ROOT, check=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "codegen",
+                    "--spec",
+                    str(spec),
+                    "--out",
+                    str(Path(tmp) / "generated"),
+                    "--quiet",
+                ],
+                cwd=ROOT,
+                check=True,
             )
-            print(f"full generation ({spec.name}):            {time.perf_counter() - t:7.2f} s  (target ≤ 30 s)")
+            print(
+                f"full generation ({spec.name}):            {time.perf_counter() - t:7.2f} s  (target ≤ 30 s)"
+            )
     else:
         print(f"full generation: skipped, no spec at {spec}")
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "generated")], check=True)
@@ -60,7 +67,9 @@ def main() -> None:
         "class _Warm(BaseModel):\n    model_config = ConfigDict(defer_build=True)\n    a: int = 0"
     )
     pyd = _timed_import("", warm)
-    print(f"pydantic BaseModel machinery, first model:   {pyd:7.1f} ms  (paid once by any pydantic user)")
+    print(
+        f"pydantic BaseModel machinery, first model:   {pyd:7.1f} ms  (paid once by any pydantic user)"
+    )
     cat = _timed_import(warm, "import cwm_generated.models.service")
     print(f"import models.service (+_shared):            {cat:7.1f} ms  (target ≤ 100 ms)")
     small = _timed_import(warm, "import cwm_generated.models.time")
@@ -70,7 +79,9 @@ def main() -> None:
         "from cwm_generated.registry import CATEGORIES\n"
         "for c in CATEGORIES: importlib.import_module('cwm_generated.models.' + c)",
     )
-    print(f"import every model (830):                    {every:7.1f} ms  (pyconnectwise: ~760 ms for 779)")
+    print(
+        f"import every model (830):                    {every:7.1f} ms  (pyconnectwise: ~760 ms for 779)"
+    )
 
 
 if __name__ == "__main__":

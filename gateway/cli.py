@@ -83,7 +83,7 @@ def _gateway(args: argparse.Namespace, **kwargs: Any):
 def _sandbox_settings(handle: Any):
     from cwm_gateway.config import Settings
 
-    return Settings.from_env(dict(handle.credentials), allow_http=True)
+    return Settings.from_env(dict(handle.credentials))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

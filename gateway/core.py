@@ -27,7 +27,7 @@ from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approv
 from cwm_gateway.policy.audit import AuditLog, Scrubber
 from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
 from cwm_gateway.policy.ratelimit import SqliteRateLimiter
-from cwm_gateway.policy.rules import Policy, load_default_policy, load_policy
+from cwm_gateway.policy.rules import load_default_policy, load_policy
 from cwm_gateway.raw_request import parse_raw_request
 from cwm_gateway.results import (
     ApiCallResult,
@@ -132,14 +132,12 @@ class Gateway:
     def __init__(
         self,
         *,
-        policy: Policy,
         memory: FastMemory,
         engine: PolicyEngine,
         settings: Settings | None = None,
         settings_factory: Callable[[], Settings] = Settings.from_env,
         list_preview: int = DEFAULT_LIST_PREVIEW,
     ) -> None:
-        self.policy = policy
         self.memory = memory
         self.engine = engine
         self._settings = settings
@@ -172,7 +170,6 @@ class Gateway:
         )
         memory = FastMemory(root / "fast_memory.sqlite3")
         return cls(
-            policy=policy,
             memory=memory,
             engine=engine,
             list_preview=options.list_preview,

@@ -39,15 +39,13 @@ async def run_demo(args: argparse.Namespace) -> int:
 
     handle = start_sandbox_thread()
     try:
-        settings = Settings.from_env(dict(handle.credentials), allow_http=True)
+        settings = Settings.from_env(dict(handle.credentials))
         gateway = Gateway.from_options(
             GatewayOptions(policy_path=args.policy, data_dir=args.data_dir), settings=settings
         )
         print(f"cwm-gateway demo: sandbox ConnectWise at {handle.base_url} (no real credentials)")
-        print(
-            f"policy: {args.policy or 'shipped default (reads allowed, writes rate-limited, '}"
-            f"{'' if args.policy else 'Destructive/Financial need approval)'}"
-        )
+        policy = gateway.engine.policy
+        print(f"policy: {policy.source} — {policy.description or 'no description'}")
         problems: list[str] = []
 
         async with Client(build_server(gateway)) as client:

@@ -153,7 +153,9 @@ class ApiCallResult(_Result):
                 lines.append(f"More pages: call again with params {json.dumps(s.next_page_params)}")
         if isinstance(self.data, list):
             # One compact item per line reads (and scans) better than an indented tree.
-            body = "\n".join(json.dumps(item, default=str, ensure_ascii=False) for item in self.data)
+            body = "\n".join(
+                json.dumps(item, default=str, ensure_ascii=False) for item in self.data
+            )
         else:
             body = json.dumps(self.data, indent=1, default=str, ensure_ascii=False)
         if len(body) > 6000:

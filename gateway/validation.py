@@ -453,8 +453,10 @@ def _check_params(op: Operation, params: Mapping[str, Any]) -> tuple[dict[str, A
     # The registry marks a query parameter required only where the spec really requires it
     # (codegen drops the forced "required" of path parameters that moved to the query).
     for p in op.query_params:
-        if p.required and p.name not in out and not any(
-            pr.where == f"query.{p.name}" for pr in problems
+        if (
+            p.required
+            and p.name not in out
+            and not any(pr.where == f"query.{p.name}" for pr in problems)
         ):
             problems.append(
                 Problem(f"query.{p.name}", "required parameter missing", f"type: {p.type}")

@@ -34,6 +34,8 @@ from cwm_gateway.conditions import (
     parse,
     to_text,
 )
+from cwm_gateway.conditions.evaluate import _eval
+from cwm_gateway.conditions.syntax import _KEYWORDS
 from cwm_gateway.errors import CWMError
 from cwm_generated.types import Field, Schema
 
@@ -265,7 +267,7 @@ def test_builder_rejects_bad_input(bad):
 
 # Strategies producing arbitrary ASTs.
 _segment = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True).filter(
-    lambda s: s.lower() not in c._KEYWORDS
+    lambda s: s.lower() not in _KEYWORDS
 )
 _path = st.lists(_segment, min_size=1, max_size=3).map("/".join)
 _value = st.one_of(
@@ -497,7 +499,7 @@ def test_evaluate(text, expected):
 def test_evaluate_is_three_valued(record, leaf):
     """not/and/or follow SQL's three-valued logic: e and not e never both match."""
     assert not (evaluate(leaf, record) and evaluate(Not(leaf), record))
-    assert evaluate(leaf | Not(leaf), record) == (c._eval(leaf, record) is not None)
+    assert evaluate(leaf | Not(leaf), record) == (_eval(leaf, record) is not None)
     assert evaluate(leaf & Not(leaf), record) is False
 
 

@@ -38,7 +38,7 @@ def sandbox():
 
 
 def _gateway(tmp_path: Path, sandbox, policy: Path | None = None) -> Gateway:
-    settings = Settings.from_env(dict(sandbox.credentials), allow_http=True)
+    settings = Settings.from_env(dict(sandbox.credentials))
     return Gateway.from_options(
         GatewayOptions(data_dir=tmp_path, policy_path=policy), settings=settings
     )

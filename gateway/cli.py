@@ -28,6 +28,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="where Fast Memory, rate limits and the "
         "audit log live; default: $CWM_GATEWAY_DATA_DIR or the per-user data dir",
     )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="only Read operations may reach ConnectWise, whatever the policy says",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,7 +81,8 @@ def _gateway(args: argparse.Namespace, **kwargs: Any):
     from cwm_gateway.core import Gateway, GatewayOptions
 
     return Gateway.from_options(
-        GatewayOptions(policy_path=args.policy, data_dir=args.data_dir), **kwargs
+        GatewayOptions(policy_path=args.policy, data_dir=args.data_dir, read_only=args.read_only),
+        **kwargs,
     )
 
 

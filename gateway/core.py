@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import logging
 import os
 import time
@@ -120,6 +121,8 @@ class GatewayOptions:
     data_dir: Path | None = None
     """Directory for Fast Memory, rate limits and audit; None → the per-user data dir."""
     list_preview: int = DEFAULT_LIST_PREVIEW
+    read_only: bool = False
+    """Force the policy's read-only switch on: only Read operations may be called."""
 
 
 class Gateway:
@@ -163,6 +166,8 @@ class Gateway:
         root = options.data_dir or default_data_dir()
         policy_path = options.policy_path or os.environ.get(POLICY_ENV) or None
         policy = load_policy(policy_path) if policy_path else load_default_policy()
+        if options.read_only:
+            policy = dataclasses.replace(policy, read_only=True)
         engine = PolicyEngine(
             policy,
             SqliteRateLimiter(root / "ratelimits.sqlite3"),

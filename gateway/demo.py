@@ -41,7 +41,10 @@ async def run_demo(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env(dict(handle.credentials))
         gateway = Gateway.from_options(
-            GatewayOptions(policy_path=args.policy, data_dir=args.data_dir), settings=settings
+            GatewayOptions(
+                policy_path=args.policy, data_dir=args.data_dir, read_only=args.read_only
+            ),
+            settings=settings,
         )
         print(f"cwm-gateway demo: sandbox ConnectWise at {handle.base_url} (no real credentials)")
         policy = gateway.engine.policy

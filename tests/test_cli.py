@@ -87,3 +87,25 @@ def test_bad_policy_file_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "error:" in result.stderr and "default" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_read_only_switch_overrides_the_policy(tmp_path):
+    result = _cli(
+        "explain",
+        "--read-only",
+        "execute_api_call",
+        json.dumps(
+            {"path": "/service/tickets/1/notes", "method": "POST", "data": {"text": "hello"}}
+        ),
+        data_dir=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "read_only" in result.stdout and "result: deny" in result.stdout
+    reads = _cli(
+        "explain",
+        "--read-only",
+        "execute_api_call",
+        json.dumps({"path": "/service/tickets"}),
+        data_dir=tmp_path,
+    )
+    assert "result: allow" in reads.stdout

@@ -19,6 +19,8 @@ def main(argv: list[str]) -> int:
     for name in names:
         print(f"\n=== {name} ===", flush=True)
         try:
+            # Each script parses its own options: give it none, not ours.
+            sys.argv = [name]
             importlib.import_module(f"benchmarks.{name}").main()
         except Exception:  # a broken benchmark must not hide the others' numbers
             failed += 1

@@ -1,4 +1,7 @@
-"""Sandbox throughput over loopback HTTP: a simple GET and a filtered, sorted list.
+"""Sandbox throughput over loopback HTTP, and one GET three ways against it.
+
+Throughput: a simple GET and a filtered, sorted list. Then, in the same run, the cost per call
+of bare httpx, the typed client and an MCP ``execute_api_call`` round trip.
 
 Run: ``.venv/bin/python benchmarks/bench_sandbox.py [--seconds 3] [--concurrency 8]``.
 Starts the sandbox in a thread (in-memory store), warms it up, then measures requests/s
@@ -10,7 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 
@@ -52,6 +57,43 @@ async def _run(base_url: str, headers: dict, path: str, params: dict, seconds: f
     return len(latencies) / elapsed, latencies, errors
 
 
+async def _end_to_end(handle, data_dir: str, n: int = 200) -> dict[str, float]:
+    """µs per call of one GET three ways: bare httpx, the typed client, MCP execute_api_call."""
+    import httpx
+    from mcp import Client
+
+    from cwm_gateway.client import AsyncClient
+    from cwm_gateway.config import Settings
+    from cwm_gateway.core import Gateway, GatewayOptions
+    from cwm_gateway.server import build_server
+    from cwm_generated.operations import service
+
+    settings = Settings.from_env(dict(handle.credentials))
+    url = handle.base_url + "/service/boards/1"
+    out: dict[str, float] = {}
+    async with httpx.AsyncClient(headers=settings.auth_headers()) as bare:
+        await bare.get(url)
+        t = time.perf_counter()
+        for _ in range(n):
+            (await bare.get(url)).raise_for_status()
+        out["bare httpx"] = (time.perf_counter() - t) / n * 1e6
+    async with AsyncClient(settings) as typed:
+        await typed.send(service.get_service_boards_by_id(id_=1))
+        t = time.perf_counter()
+        for _ in range(n):
+            await typed.send(service.get_service_boards_by_id(id_=1))
+        out["typed client"] = (time.perf_counter() - t) / n * 1e6
+    gateway = Gateway.from_options(GatewayOptions(data_dir=Path(data_dir)), settings=settings)
+    async with Client(build_server(gateway)) as client:
+        await client.call_tool("execute_api_call", {"path": "/service/boards/1"})
+        t = time.perf_counter()
+        for _ in range(n):
+            await client.call_tool("execute_api_call", {"path": "/service/boards/1"})
+        out["MCP execute_api_call"] = (time.perf_counter() - t) / n * 1e6
+    await gateway.aclose()
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print requests/s and latency percentiles for each case."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -79,6 +121,13 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{name:40s} {rps:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
                 f"  ({len(lat)} requests, {errors} errors)"
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            per_call = asyncio.run(_end_to_end(sandbox, tmp))
+        base = per_call["bare httpx"]
+        for name, us in per_call.items():
+            print(
+                f"GET /service/boards/1 via {name:22} {us:8.0f} µs/call  ({us / base:4.2f}× bare)"
             )
 
 

@@ -2,8 +2,6 @@
 
 - cold start: a fresh ``cwm-gateway serve`` subprocess over stdio until tools/list is answered,
   beside a bare ``python -c "import mcp.server.mcpserver"`` measured in the same run;
-- one GET against the sandbox three ways: bare httpx, the typed client, an MCP
-  ``execute_api_call`` round trip (in-memory MCP client);
 - RSS of the server process after 100 mixed tool calls (target ≤ 120 MB).
 """
 
@@ -44,42 +42,6 @@ async def _cold_start_ms(data_dir: str) -> float:
         await client.list_tools()
         elapsed = (time.perf_counter() - t) * 1000
     return elapsed
-
-
-async def _end_to_end(handle, data_dir: str, n: int = 200) -> dict[str, float]:
-    import httpx
-    from mcp import Client
-
-    from cwm_gateway.client import AsyncClient
-    from cwm_gateway.config import Settings
-    from cwm_gateway.core import Gateway, GatewayOptions
-    from cwm_gateway.server import build_server
-    from cwm_generated.operations import service
-
-    settings = Settings.from_env(dict(handle.credentials))
-    url = handle.base_url + "/service/boards/1"
-    out: dict[str, float] = {}
-    async with httpx.AsyncClient(headers=settings.auth_headers()) as bare:
-        await bare.get(url)
-        t = time.perf_counter()
-        for _ in range(n):
-            (await bare.get(url)).raise_for_status()
-        out["bare httpx"] = (time.perf_counter() - t) / n * 1e6
-    async with AsyncClient(settings) as typed:
-        await typed.send(service.get_service_boards_by_id(id_=1))
-        t = time.perf_counter()
-        for _ in range(n):
-            await typed.send(service.get_service_boards_by_id(id_=1))
-        out["typed client"] = (time.perf_counter() - t) / n * 1e6
-    gateway = Gateway.from_options(GatewayOptions(data_dir=Path(data_dir)), settings=settings)
-    async with Client(build_server(gateway)) as client:
-        await client.call_tool("execute_api_call", {"path": "/service/boards/1"})
-        t = time.perf_counter()
-        for _ in range(n):
-            await client.call_tool("execute_api_call", {"path": "/service/boards/1"})
-        out["MCP execute_api_call"] = (time.perf_counter() - t) / n * 1e6
-    await gateway.aclose()
-    return out
 
 
 _RSS_SCRIPT = r"""
@@ -141,12 +103,6 @@ def main() -> None:
         )
         handle = start_sandbox_thread()
         try:
-            per_call = asyncio.run(_end_to_end(handle, tmp))
-            base = per_call["bare httpx"]
-            for name, us in per_call.items():
-                print(
-                    f"GET /service/boards/1 via {name:22} {us:8.0f} µs/call  ({us / base:4.2f}× bare)"
-                )
             env = {**os.environ, **handle.credentials}
             rss = (
                 subprocess.run(

@@ -5,12 +5,15 @@ from __future__ import annotations
 import keyword
 import re
 
+_PLURAL_ACRONYM = re.compile(r"([A-Z]{2,})s(?=[A-Z0-9_]|$)")
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 def snake_case(name: str) -> str:
     """``getServiceTicketsById`` → ``get_service_tickets_by_id``; safe as an identifier."""
     text = re.sub(r"[^0-9A-Za-z]+", "_", name)
+    # A plural acronym is one word: SLAs → slas, KPIs → kpis (not sl_as, kp_is).
+    text = _PLURAL_ACRONYM.sub(lambda m: m.group(1) + "S", text)
     text = _WORD_BOUNDARY.sub("_", text).lower().strip("_")
     text = re.sub(r"_+", "_", text) or "_"
     if text[0].isdigit():

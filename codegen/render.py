@@ -13,6 +13,7 @@ import jinja2
 
 from codegen.models import ModelModules
 from codegen.naming import snake_case
+from codegen.resources import group_resources
 from codegen.spec_loader import NormalizedSpec, NormOperation, NormParam
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -239,8 +240,13 @@ class _Renderer:
                 )
             )
         type_imports = [(m, sorted(n)) for m, n in sorted(imports.items())]
+        taken = {op.function for op in ops} | {n for _, names in type_imports for n in names}
         return self.render(
-            "operations.py.j2", category=category, ops=views, type_imports=type_imports
+            "operations.py.j2",
+            category=category,
+            ops=views,
+            type_imports=type_imports,
+            resources=group_resources(ops, taken),
         )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import json as jsonlib
 import types
 import typing
@@ -210,20 +211,32 @@ def _categories() -> tuple[str, ...]:
     return CATEGORIES
 
 
-class _Category:
-    """``client.service``: the generated functions of one category, each one sent on call."""
+class _Operations:
+    """Generated operation functions under one name, each one sent on call.
 
-    def __init__(self, send: Callable[[Any], Any], category: str) -> None:
+    ``client.service`` wraps the ``service`` operations module; ``client.service.tickets`` wraps
+    its ``Tickets`` resource, whose short names (``list``, ``get``, ``create``, ``update``...)
+    and full function names both work.
+    """
+
+    def __init__(self, send: Callable[[Any], Any], label: str, target: Any) -> None:
         self._send = send
-        self._category = category
-        self._module = importlib.import_module(f"cwm_generated.operations.{category}")
+        self._label = label
+        self._target = target
+        self._resources: dict[str, type] = getattr(target, "RESOURCES", {})
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        function = getattr(self._module, name, None) if not name.startswith("_") else None
-        if not callable(function):
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._resources:
+            namespace = _Operations(self._send, f"{self._label}.{name}", self._resources[name])
+            setattr(self, name, namespace)
+            return namespace
+        function = getattr(self._target, name, None)
+        if not callable(function) or isinstance(function, type):
             close = difflib.get_close_matches(name, self._names(), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise AttributeError(f"{self._category} has no operation {name!r}{hint}")
+            raise AttributeError(f"{self._label} has no operation {name!r}{hint}")
         send = self._send
 
         def operation(**kwargs: Any) -> Any:
@@ -236,21 +249,29 @@ class _Category:
         return operation
 
     def _names(self) -> list[str]:
-        return [n for n in getattr(self._module, "__all__", dir(self._module)) if "_" in n]
+        home = getattr(self._target, "__name__", None)
+        names = {
+            n
+            for n, v in vars(self._target).items()
+            if isinstance(v, staticmethod)
+            or (inspect.isfunction(v) and v.__module__ == home and not n.startswith("_"))
+        }
+        return sorted(names | set(self._resources))
 
     def __dir__(self) -> list[str]:
         return self._names()
 
     def __repr__(self) -> str:
-        return f"<operations of {self._category!r}>"
+        return f"<operations of {self._label!r}>"
 
 
-def _category(client: Any, name: str) -> _Category:
+def _category(client: Any, name: str) -> _Operations:
     if name.startswith("_") or name not in _categories():
         close = difflib.get_close_matches(name, _categories(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise AttributeError(f"{type(client).__name__} has no attribute {name!r}{hint}")
-    namespace = _Category(client.send, name)
+    module = importlib.import_module(f"cwm_generated.operations.{name}")
+    namespace = _Operations(client.send, name, module)
     client.__dict__[name] = namespace
     return namespace
 
@@ -344,7 +365,7 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> _Category:
+    def __getattr__(self, name: str) -> _Operations:
         return _category(self, name)
 
     def __dir__(self) -> list[str]:
@@ -426,7 +447,7 @@ class AsyncClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def __getattr__(self, name: str) -> _Category:
+    def __getattr__(self, name: str) -> _Operations:
         return _category(self, name)
 
     def __dir__(self) -> list[str]:

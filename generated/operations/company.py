@@ -14114,3 +14114,2006 @@ def delete_company_tracks_by_parent_id_actions_by_id(
         None,
         None,
     )
+
+
+class AddressFormatInfos:
+    """The ``AddressFormatInfos`` resource."""
+
+    count = staticmethod(get_company_address_formats_info_count)
+    list = staticmethod(get_company_address_formats_info)
+    get_company_address_formats_info = staticmethod(get_company_address_formats_info)
+    get_company_address_formats_info_count = staticmethod(get_company_address_formats_info_count)
+    get_company_address_formats_by_id_info = staticmethod(get_company_address_formats_by_id_info)
+
+
+class AddressFormats:
+    """The ``AddressFormats`` resource."""
+
+    count = staticmethod(get_company_address_formats_count)
+    create = staticmethod(post_company_address_formats)
+    delete = staticmethod(delete_company_address_formats_by_id)
+    get = staticmethod(get_company_address_formats_by_id)
+    list = staticmethod(get_company_address_formats)
+    replace = staticmethod(put_company_address_formats_by_id)
+    update = staticmethod(patch_company_address_formats_by_id)
+    get_company_address_formats = staticmethod(get_company_address_formats)
+    post_company_address_formats = staticmethod(post_company_address_formats)
+    get_company_address_formats_count = staticmethod(get_company_address_formats_count)
+    get_company_address_formats_by_id = staticmethod(get_company_address_formats_by_id)
+    put_company_address_formats_by_id = staticmethod(put_company_address_formats_by_id)
+    patch_company_address_formats_by_id = staticmethod(patch_company_address_formats_by_id)
+    delete_company_address_formats_by_id = staticmethod(delete_company_address_formats_by_id)
+
+
+class CommunicationTypeInfoResource:
+    """The ``CommunicationTypeInfo`` resource."""
+
+    count = staticmethod(get_company_communication_types_info_count)
+    list = staticmethod(get_company_communication_types_info)
+    get_company_communication_types_info = staticmethod(get_company_communication_types_info)
+    get_company_communication_types_info_count = staticmethod(
+        get_company_communication_types_info_count
+    )
+    get_company_communication_types_by_id_info = staticmethod(
+        get_company_communication_types_by_id_info
+    )
+
+
+class CommunicationTypes:
+    """The ``CommunicationTypes`` resource."""
+
+    count = staticmethod(get_company_communication_types_count)
+    create = staticmethod(post_company_communication_types)
+    delete = staticmethod(delete_company_communication_types_by_id)
+    get = staticmethod(get_company_communication_types_by_id)
+    list = staticmethod(get_company_communication_types)
+    replace = staticmethod(put_company_communication_types_by_id)
+    update = staticmethod(patch_company_communication_types_by_id)
+    get_company_communication_types = staticmethod(get_company_communication_types)
+    post_company_communication_types = staticmethod(post_company_communication_types)
+    get_company_communication_types_count = staticmethod(get_company_communication_types_count)
+    get_company_communication_types_by_id = staticmethod(get_company_communication_types_by_id)
+    put_company_communication_types_by_id = staticmethod(put_company_communication_types_by_id)
+    patch_company_communication_types_by_id = staticmethod(patch_company_communication_types_by_id)
+    delete_company_communication_types_by_id = staticmethod(
+        delete_company_communication_types_by_id
+    )
+    get_company_communication_types_by_id_usages = staticmethod(
+        get_company_communication_types_by_id_usages
+    )
+    get_company_communication_types_by_id_usages_list = staticmethod(
+        get_company_communication_types_by_id_usages_list
+    )
+
+
+class Companies:
+    """The ``Companies`` resource."""
+
+    count = staticmethod(get_company_companies_count)
+    create = staticmethod(post_company_companies)
+    delete = staticmethod(delete_company_companies_by_id)
+    get = staticmethod(get_company_companies_by_id)
+    list = staticmethod(get_company_companies)
+    replace = staticmethod(put_company_companies_by_id)
+    update = staticmethod(patch_company_companies_by_id)
+    get_company_companies = staticmethod(get_company_companies)
+    post_company_companies = staticmethod(post_company_companies)
+    get_company_companies_count = staticmethod(get_company_companies_count)
+    get_company_companies_default = staticmethod(get_company_companies_default)
+    get_company_companies_by_id = staticmethod(get_company_companies_by_id)
+    put_company_companies_by_id = staticmethod(put_company_companies_by_id)
+    patch_company_companies_by_id = staticmethod(patch_company_companies_by_id)
+    delete_company_companies_by_id = staticmethod(delete_company_companies_by_id)
+    post_company_companies_by_id_merge = staticmethod(post_company_companies_by_id_merge)
+    get_company_companies_by_id_usages = staticmethod(get_company_companies_by_id_usages)
+    get_company_companies_by_id_usages_list = staticmethod(get_company_companies_by_id_usages_list)
+
+
+class CompanyCompanyTypeAssociations:
+    """The ``CompanyCompanyTypeAssociations`` resource."""
+
+    count = staticmethod(get_company_companies_by_parent_id_type_associations_count)
+    create = staticmethod(post_company_companies_by_parent_id_type_associations)
+    delete = staticmethod(delete_company_companies_by_parent_id_type_associations_by_id)
+    get = staticmethod(get_company_companies_by_parent_id_type_associations_by_id)
+    list = staticmethod(get_company_companies_by_parent_id_type_associations)
+    replace = staticmethod(put_company_companies_by_parent_id_type_associations_by_id)
+    update = staticmethod(patch_company_companies_by_parent_id_type_associations_by_id)
+    get_company_companies_by_parent_id_type_associations = staticmethod(
+        get_company_companies_by_parent_id_type_associations
+    )
+    post_company_companies_by_parent_id_type_associations = staticmethod(
+        post_company_companies_by_parent_id_type_associations
+    )
+    get_company_companies_by_parent_id_type_associations_count = staticmethod(
+        get_company_companies_by_parent_id_type_associations_count
+    )
+    get_company_companies_by_parent_id_type_associations_by_id = staticmethod(
+        get_company_companies_by_parent_id_type_associations_by_id
+    )
+    put_company_companies_by_parent_id_type_associations_by_id = staticmethod(
+        put_company_companies_by_parent_id_type_associations_by_id
+    )
+    patch_company_companies_by_parent_id_type_associations_by_id = staticmethod(
+        patch_company_companies_by_parent_id_type_associations_by_id
+    )
+    delete_company_companies_by_parent_id_type_associations_by_id = staticmethod(
+        delete_company_companies_by_parent_id_type_associations_by_id
+    )
+
+
+class CompanyCustomNotes:
+    """The ``CompanyCustomNotes`` resource."""
+
+    count = staticmethod(get_company_companies_by_parent_id_custom_status_notes_count)
+    create = staticmethod(post_company_companies_by_parent_id_custom_status_notes)
+    delete = staticmethod(delete_company_companies_by_parent_id_custom_status_notes_by_id)
+    get = staticmethod(get_company_companies_by_parent_id_custom_status_notes_by_id)
+    list = staticmethod(get_company_companies_by_parent_id_custom_status_notes)
+    replace = staticmethod(put_company_companies_by_parent_id_custom_status_notes_by_id)
+    update = staticmethod(patch_company_companies_by_parent_id_custom_status_notes_by_id)
+    get_company_companies_by_parent_id_custom_status_notes = staticmethod(
+        get_company_companies_by_parent_id_custom_status_notes
+    )
+    post_company_companies_by_parent_id_custom_status_notes = staticmethod(
+        post_company_companies_by_parent_id_custom_status_notes
+    )
+    get_company_companies_by_parent_id_custom_status_notes_count = staticmethod(
+        get_company_companies_by_parent_id_custom_status_notes_count
+    )
+    get_company_companies_by_parent_id_custom_status_notes_by_id = staticmethod(
+        get_company_companies_by_parent_id_custom_status_notes_by_id
+    )
+    put_company_companies_by_parent_id_custom_status_notes_by_id = staticmethod(
+        put_company_companies_by_parent_id_custom_status_notes_by_id
+    )
+    patch_company_companies_by_parent_id_custom_status_notes_by_id = staticmethod(
+        patch_company_companies_by_parent_id_custom_status_notes_by_id
+    )
+    delete_company_companies_by_parent_id_custom_status_notes_by_id = staticmethod(
+        delete_company_companies_by_parent_id_custom_status_notes_by_id
+    )
+
+
+class CompanyGroups:
+    """The ``CompanyGroups`` resource."""
+
+    count = staticmethod(get_company_companies_by_parent_id_groups_count)
+    create = staticmethod(post_company_companies_by_parent_id_groups)
+    delete = staticmethod(delete_company_companies_by_parent_id_groups_by_id)
+    get = staticmethod(get_company_companies_by_parent_id_groups_by_id)
+    list = staticmethod(get_company_companies_by_parent_id_groups)
+    replace = staticmethod(put_company_companies_by_parent_id_groups_by_id)
+    update = staticmethod(patch_company_companies_by_parent_id_groups_by_id)
+    get_company_companies_by_parent_id_groups = staticmethod(
+        get_company_companies_by_parent_id_groups
+    )
+    post_company_companies_by_parent_id_groups = staticmethod(
+        post_company_companies_by_parent_id_groups
+    )
+    get_company_companies_by_parent_id_groups_count = staticmethod(
+        get_company_companies_by_parent_id_groups_count
+    )
+    get_company_companies_by_parent_id_groups_by_id = staticmethod(
+        get_company_companies_by_parent_id_groups_by_id
+    )
+    put_company_companies_by_parent_id_groups_by_id = staticmethod(
+        put_company_companies_by_parent_id_groups_by_id
+    )
+    patch_company_companies_by_parent_id_groups_by_id = staticmethod(
+        patch_company_companies_by_parent_id_groups_by_id
+    )
+    delete_company_companies_by_parent_id_groups_by_id = staticmethod(
+        delete_company_companies_by_parent_id_groups_by_id
+    )
+
+
+class CompanyInfos:
+    """The ``CompanyInfos`` resource."""
+
+    count = staticmethod(get_company_companies_info_count)
+    list = staticmethod(get_company_companies_info)
+    get_company_companies_info = staticmethod(get_company_companies_info)
+    get_company_companies_info_count = staticmethod(get_company_companies_info_count)
+
+
+class CompanyManagementSummarys:
+    """The ``CompanyManagementSummarys`` resource."""
+
+    count = staticmethod(get_company_companies_by_parent_id_management_summary_reports_count)
+    create = staticmethod(post_company_companies_by_parent_id_management_summary_reports)
+    delete = staticmethod(delete_company_companies_by_parent_id_management_summary_reports_by_id)
+    get = staticmethod(get_company_companies_by_parent_id_management_summary_reports_by_id)
+    list = staticmethod(get_company_companies_by_parent_id_management_summary_reports)
+    replace = staticmethod(put_company_companies_by_parent_id_management_summary_reports_by_id)
+    update = staticmethod(patch_company_companies_by_parent_id_management_summary_reports_by_id)
+    get_company_companies_by_parent_id_management_summary_reports = staticmethod(
+        get_company_companies_by_parent_id_management_summary_reports
+    )
+    post_company_companies_by_parent_id_management_summary_reports = staticmethod(
+        post_company_companies_by_parent_id_management_summary_reports
+    )
+    get_company_companies_by_parent_id_management_summary_reports_count = staticmethod(
+        get_company_companies_by_parent_id_management_summary_reports_count
+    )
+    get_company_companies_by_parent_id_management_summary_reports_by_id = staticmethod(
+        get_company_companies_by_parent_id_management_summary_reports_by_id
+    )
+    put_company_companies_by_parent_id_management_summary_reports_by_id = staticmethod(
+        put_company_companies_by_parent_id_management_summary_reports_by_id
+    )
+    patch_company_companies_by_parent_id_management_summary_reports_by_id = staticmethod(
+        patch_company_companies_by_parent_id_management_summary_reports_by_id
+    )
+    delete_company_companies_by_parent_id_management_summary_reports_by_id = staticmethod(
+        delete_company_companies_by_parent_id_management_summary_reports_by_id
+    )
+
+
+class CompanyMarketDescription:
+    """The ``CompanyMarketDescription`` resource."""
+
+    count = staticmethod(get_company_market_descriptions_count)
+    create = staticmethod(post_company_market_descriptions)
+    delete = staticmethod(delete_company_market_descriptions_by_id)
+    get = staticmethod(get_company_market_descriptions_by_id)
+    list = staticmethod(get_company_market_descriptions)
+    replace = staticmethod(put_company_market_descriptions_by_id)
+    update = staticmethod(patch_company_market_descriptions_by_id)
+    get_company_market_descriptions = staticmethod(get_company_market_descriptions)
+    post_company_market_descriptions = staticmethod(post_company_market_descriptions)
+    get_company_market_descriptions_count = staticmethod(get_company_market_descriptions_count)
+    get_company_market_descriptions_by_id = staticmethod(get_company_market_descriptions_by_id)
+    put_company_market_descriptions_by_id = staticmethod(put_company_market_descriptions_by_id)
+    patch_company_market_descriptions_by_id = staticmethod(patch_company_market_descriptions_by_id)
+    delete_company_market_descriptions_by_id = staticmethod(
+        delete_company_market_descriptions_by_id
+    )
+    get_company_market_descriptions_by_id_usages = staticmethod(
+        get_company_market_descriptions_by_id_usages
+    )
+    get_company_market_descriptions_by_id_usages_list = staticmethod(
+        get_company_market_descriptions_by_id_usages_list
+    )
+
+
+class CompanyNoteTypeInfoResource:
+    """The ``CompanyNoteTypeInfo`` resource."""
+
+    list = staticmethod(get_company_note_types_info)
+    get_company_note_types_count_info = staticmethod(get_company_note_types_count_info)
+    get_company_note_types_info = staticmethod(get_company_note_types_info)
+    get_company_note_types_by_id_info = staticmethod(get_company_note_types_by_id_info)
+
+
+class CompanyNoteTypes:
+    """The ``CompanyNoteTypes`` resource."""
+
+    count = staticmethod(get_company_note_types_count)
+    create = staticmethod(post_company_note_types)
+    delete = staticmethod(delete_company_note_types_by_id)
+    get = staticmethod(get_company_note_types_by_id)
+    list = staticmethod(get_company_note_types)
+    replace = staticmethod(put_company_note_types_by_id)
+    update = staticmethod(patch_company_note_types_by_id)
+    get_company_note_types = staticmethod(get_company_note_types)
+    post_company_note_types = staticmethod(post_company_note_types)
+    get_company_note_types_count = staticmethod(get_company_note_types_count)
+    get_company_note_types_by_id = staticmethod(get_company_note_types_by_id)
+    put_company_note_types_by_id = staticmethod(put_company_note_types_by_id)
+    patch_company_note_types_by_id = staticmethod(patch_company_note_types_by_id)
+    delete_company_note_types_by_id = staticmethod(delete_company_note_types_by_id)
+
+
+class CompanyNotes:
+    """The ``CompanyNotes`` resource."""
+
+    count = staticmethod(get_company_companies_by_parent_id_notes_count)
+    create = staticmethod(post_company_companies_by_parent_id_notes)
+    delete = staticmethod(delete_company_companies_by_parent_id_notes_by_id)
+    get = staticmethod(get_company_companies_by_parent_id_notes_by_id)
+    list = staticmethod(get_company_companies_by_parent_id_notes)
+    replace = staticmethod(put_company_companies_by_parent_id_notes_by_id)
+    update = staticmethod(patch_company_companies_by_parent_id_notes_by_id)
+    get_company_companies_by_parent_id_notes = staticmethod(
+        get_company_companies_by_parent_id_notes
+    )
+    post_company_companies_by_parent_id_notes = staticmethod(
+        post_company_companies_by_parent_id_notes
+    )
+    get_company_companies_by_parent_id_notes_count = staticmethod(
+        get_company_companies_by_parent_id_notes_count
+    )
+    get_company_companies_by_parent_id_notes_by_id = staticmethod(
+        get_company_companies_by_parent_id_notes_by_id
+    )
+    put_company_companies_by_parent_id_notes_by_id = staticmethod(
+        put_company_companies_by_parent_id_notes_by_id
+    )
+    patch_company_companies_by_parent_id_notes_by_id = staticmethod(
+        patch_company_companies_by_parent_id_notes_by_id
+    )
+    delete_company_companies_by_parent_id_notes_by_id = staticmethod(
+        delete_company_companies_by_parent_id_notes_by_id
+    )
+
+
+class CompanyOwnershipType:
+    """The ``CompanyOwnershipType`` resource."""
+
+    count = staticmethod(get_company_ownership_types_count)
+    create = staticmethod(post_company_ownership_types)
+    delete = staticmethod(delete_company_ownership_types_by_id)
+    get = staticmethod(get_company_ownership_types_by_id)
+    list = staticmethod(get_company_ownership_types)
+    replace = staticmethod(put_company_ownership_types_by_id)
+    update = staticmethod(patch_company_ownership_types_by_id)
+    get_company_ownership_types = staticmethod(get_company_ownership_types)
+    post_company_ownership_types = staticmethod(post_company_ownership_types)
+    get_company_ownership_types_count = staticmethod(get_company_ownership_types_count)
+    get_company_ownership_types_by_id = staticmethod(get_company_ownership_types_by_id)
+    put_company_ownership_types_by_id = staticmethod(put_company_ownership_types_by_id)
+    patch_company_ownership_types_by_id = staticmethod(patch_company_ownership_types_by_id)
+    delete_company_ownership_types_by_id = staticmethod(delete_company_ownership_types_by_id)
+
+
+class CompanyPickerItems:
+    """The ``CompanyPickerItems`` resource."""
+
+    count = staticmethod(get_company_company_picker_items_count)
+    create = staticmethod(post_company_company_picker_items)
+    delete = staticmethod(delete_company_company_picker_items_by_id)
+    get = staticmethod(get_company_company_picker_items_by_id)
+    list = staticmethod(get_company_company_picker_items)
+    get_company_company_picker_items = staticmethod(get_company_company_picker_items)
+    post_company_company_picker_items = staticmethod(post_company_company_picker_items)
+    post_company_company_picker_items_clear = staticmethod(post_company_company_picker_items_clear)
+    get_company_company_picker_items_count = staticmethod(get_company_company_picker_items_count)
+    get_company_company_picker_items_by_id = staticmethod(get_company_company_picker_items_by_id)
+    delete_company_company_picker_items_by_id = staticmethod(
+        delete_company_company_picker_items_by_id
+    )
+
+
+class CompanySiteInfos:
+    """The ``CompanySiteInfos`` resource."""
+
+    count = staticmethod(get_company_companies_by_parent_id_sites_info_count)
+    list = staticmethod(get_company_companies_by_parent_id_sites_info)
+    get_company_companies_by_parent_id_sites_info = staticmethod(
+        get_company_companies_by_parent_id_sites_info
+    )
+    get_company_companies_by_parent_id_sites_info_count = staticmethod(
+        get_company_companies_by_parent_id_sites_info_count
+    )
+    get_company_companies_by_parent_id_sites_by_id_info = staticmethod(
+        get_company_companies_by_parent_id_sites_by_id_info
+    )
+
+
+class CompanySites:
+    """The ``CompanySites`` resource."""
+
+    count = staticmethod(get_company_companies_by_parent_id_sites_count)
+    create = staticmethod(post_company_companies_by_parent_id_sites)
+    delete = staticmethod(delete_company_companies_by_parent_id_sites_by_id)
+    get = staticmethod(get_company_companies_by_parent_id_sites_by_id)
+    list = staticmethod(get_company_companies_by_parent_id_sites)
+    replace = staticmethod(put_company_companies_by_parent_id_sites_by_id)
+    update = staticmethod(patch_company_companies_by_parent_id_sites_by_id)
+    get_company_companies_by_parent_id_sites = staticmethod(
+        get_company_companies_by_parent_id_sites
+    )
+    post_company_companies_by_parent_id_sites = staticmethod(
+        post_company_companies_by_parent_id_sites
+    )
+    get_company_companies_by_parent_id_sites_count = staticmethod(
+        get_company_companies_by_parent_id_sites_count
+    )
+    get_company_companies_by_parent_id_sites_by_id = staticmethod(
+        get_company_companies_by_parent_id_sites_by_id
+    )
+    put_company_companies_by_parent_id_sites_by_id = staticmethod(
+        put_company_companies_by_parent_id_sites_by_id
+    )
+    patch_company_companies_by_parent_id_sites_by_id = staticmethod(
+        patch_company_companies_by_parent_id_sites_by_id
+    )
+    delete_company_companies_by_parent_id_sites_by_id = staticmethod(
+        delete_company_companies_by_parent_id_sites_by_id
+    )
+    get_company_companies_by_parent_id_sites_by_id_usages = staticmethod(
+        get_company_companies_by_parent_id_sites_by_id_usages
+    )
+    get_company_companies_by_parent_id_sites_by_id_usages_list = staticmethod(
+        get_company_companies_by_parent_id_sites_by_id_usages_list
+    )
+
+
+class CompanyStatuses:
+    """The ``CompanyStatuses`` resource."""
+
+    count = staticmethod(get_company_companies_statuses_count)
+    create = staticmethod(post_company_companies_statuses)
+    delete = staticmethod(delete_company_companies_statuses_by_id)
+    get = staticmethod(get_company_companies_statuses_by_id)
+    list = staticmethod(get_company_companies_statuses)
+    replace = staticmethod(put_company_companies_statuses_by_id)
+    update = staticmethod(patch_company_companies_statuses_by_id)
+    get_company_companies_statuses = staticmethod(get_company_companies_statuses)
+    post_company_companies_statuses = staticmethod(post_company_companies_statuses)
+    get_company_companies_statuses_count = staticmethod(get_company_companies_statuses_count)
+    get_company_companies_statuses_by_id = staticmethod(get_company_companies_statuses_by_id)
+    put_company_companies_statuses_by_id = staticmethod(put_company_companies_statuses_by_id)
+    patch_company_companies_statuses_by_id = staticmethod(patch_company_companies_statuses_by_id)
+    delete_company_companies_statuses_by_id = staticmethod(delete_company_companies_statuses_by_id)
+    get_company_companies_statuses_by_id_usages = staticmethod(
+        get_company_companies_statuses_by_id_usages
+    )
+    get_company_companies_statuses_by_id_usages_list = staticmethod(
+        get_company_companies_statuses_by_id_usages_list
+    )
+
+
+class CompanySurveys:
+    """The ``CompanySurveys`` resource."""
+
+    list = staticmethod(get_company_companies_by_parent_id_surveys_count)
+    get_company_companies_by_parent_id_surveys_count = staticmethod(
+        get_company_companies_by_parent_id_surveys_count
+    )
+
+
+class CompanyTeamRole:
+    """The ``CompanyTeamRole`` resource."""
+
+    count = staticmethod(get_company_team_roles_count)
+    create = staticmethod(post_company_team_roles)
+    delete = staticmethod(delete_company_team_roles_by_id)
+    get = staticmethod(get_company_team_roles_by_id)
+    list = staticmethod(get_company_team_roles)
+    replace = staticmethod(put_company_team_roles_by_id)
+    update = staticmethod(patch_company_team_roles_by_id)
+    get_company_team_roles = staticmethod(get_company_team_roles)
+    post_company_team_roles = staticmethod(post_company_team_roles)
+    get_company_team_roles_count = staticmethod(get_company_team_roles_count)
+    get_company_team_roles_by_id = staticmethod(get_company_team_roles_by_id)
+    put_company_team_roles_by_id = staticmethod(put_company_team_roles_by_id)
+    patch_company_team_roles_by_id = staticmethod(patch_company_team_roles_by_id)
+    delete_company_team_roles_by_id = staticmethod(delete_company_team_roles_by_id)
+    get_company_team_roles_by_id_usages = staticmethod(get_company_team_roles_by_id_usages)
+    get_company_team_roles_by_id_usages_list = staticmethod(
+        get_company_team_roles_by_id_usages_list
+    )
+
+
+class CompanyTeams:
+    """The ``CompanyTeams`` resource."""
+
+    count = staticmethod(get_company_companies_by_parent_id_teams_count)
+    create = staticmethod(post_company_companies_by_parent_id_teams)
+    delete = staticmethod(delete_company_companies_by_parent_id_teams_by_id)
+    get = staticmethod(get_company_companies_by_parent_id_teams_by_id)
+    list = staticmethod(get_company_companies_by_parent_id_teams)
+    replace = staticmethod(put_company_companies_by_parent_id_teams_by_id)
+    update = staticmethod(patch_company_companies_by_parent_id_teams_by_id)
+    get_company_companies_by_parent_id_teams = staticmethod(
+        get_company_companies_by_parent_id_teams
+    )
+    post_company_companies_by_parent_id_teams = staticmethod(
+        post_company_companies_by_parent_id_teams
+    )
+    get_company_companies_by_parent_id_teams_count = staticmethod(
+        get_company_companies_by_parent_id_teams_count
+    )
+    get_company_companies_by_parent_id_teams_by_id = staticmethod(
+        get_company_companies_by_parent_id_teams_by_id
+    )
+    put_company_companies_by_parent_id_teams_by_id = staticmethod(
+        put_company_companies_by_parent_id_teams_by_id
+    )
+    patch_company_companies_by_parent_id_teams_by_id = staticmethod(
+        patch_company_companies_by_parent_id_teams_by_id
+    )
+    delete_company_companies_by_parent_id_teams_by_id = staticmethod(
+        delete_company_companies_by_parent_id_teams_by_id
+    )
+
+
+class CompanyTracks:
+    """The ``CompanyTracks`` resource."""
+
+    count = staticmethod(get_company_companies_by_parent_id_tracks_count)
+    create = staticmethod(post_company_companies_by_parent_id_tracks)
+    delete = staticmethod(delete_company_companies_by_parent_id_tracks_by_id)
+    get = staticmethod(get_company_companies_by_parent_id_tracks_by_id)
+    list = staticmethod(get_company_companies_by_parent_id_tracks)
+    get_company_companies_by_parent_id_tracks = staticmethod(
+        get_company_companies_by_parent_id_tracks
+    )
+    post_company_companies_by_parent_id_tracks = staticmethod(
+        post_company_companies_by_parent_id_tracks
+    )
+    get_company_companies_by_parent_id_tracks_count = staticmethod(
+        get_company_companies_by_parent_id_tracks_count
+    )
+    get_company_companies_by_parent_id_tracks_by_id = staticmethod(
+        get_company_companies_by_parent_id_tracks_by_id
+    )
+    delete_company_companies_by_parent_id_tracks_by_id = staticmethod(
+        delete_company_companies_by_parent_id_tracks_by_id
+    )
+
+
+class CompanyTypeAssociations:
+    """The ``CompanyTypeAssociations`` resource."""
+
+    count = staticmethod(get_company_company_type_associations_count)
+    create = staticmethod(post_company_company_type_associations)
+    delete = staticmethod(delete_company_company_type_associations_by_id)
+    get = staticmethod(get_company_company_type_associations_by_id)
+    list = staticmethod(get_company_company_type_associations)
+    replace = staticmethod(put_company_company_type_associations_by_id)
+    update = staticmethod(patch_company_company_type_associations_by_id)
+    get_company_company_type_associations = staticmethod(get_company_company_type_associations)
+    post_company_company_type_associations = staticmethod(post_company_company_type_associations)
+    get_company_company_type_associations_count = staticmethod(
+        get_company_company_type_associations_count
+    )
+    get_company_company_type_associations_by_id = staticmethod(
+        get_company_company_type_associations_by_id
+    )
+    put_company_company_type_associations_by_id = staticmethod(
+        put_company_company_type_associations_by_id
+    )
+    patch_company_company_type_associations_by_id = staticmethod(
+        patch_company_company_type_associations_by_id
+    )
+    delete_company_company_type_associations_by_id = staticmethod(
+        delete_company_company_type_associations_by_id
+    )
+
+
+class CompanyTypeInfos:
+    """The ``CompanyTypeInfos`` resource."""
+
+    count = staticmethod(get_company_companies_info_types_count)
+    get = staticmethod(get_company_companies_info_types_by_id)
+    list = staticmethod(get_company_companies_info_types)
+    get_company_companies_info_types = staticmethod(get_company_companies_info_types)
+    get_company_companies_info_types_count = staticmethod(get_company_companies_info_types_count)
+    get_company_companies_info_types_by_id = staticmethod(get_company_companies_info_types_by_id)
+
+
+class CompanyTypes:
+    """The ``CompanyTypes`` resource."""
+
+    count = staticmethod(get_company_companies_types_count)
+    create = staticmethod(post_company_companies_types)
+    delete = staticmethod(delete_company_companies_types_by_id)
+    get = staticmethod(get_company_companies_types_by_id)
+    list = staticmethod(get_company_companies_types)
+    replace = staticmethod(put_company_companies_types_by_id)
+    update = staticmethod(patch_company_companies_types_by_id)
+    get_company_companies_types = staticmethod(get_company_companies_types)
+    post_company_companies_types = staticmethod(post_company_companies_types)
+    get_company_companies_types_count = staticmethod(get_company_companies_types_count)
+    get_company_companies_types_by_id = staticmethod(get_company_companies_types_by_id)
+    put_company_companies_types_by_id = staticmethod(put_company_companies_types_by_id)
+    patch_company_companies_types_by_id = staticmethod(patch_company_companies_types_by_id)
+    delete_company_companies_types_by_id = staticmethod(delete_company_companies_types_by_id)
+    get_company_companies_types_by_id_usages = staticmethod(
+        get_company_companies_types_by_id_usages
+    )
+    get_company_companies_types_by_id_usages_list = staticmethod(
+        get_company_companies_types_by_id_usages_list
+    )
+
+
+class ConfigurationStatusInfos:
+    """The ``ConfigurationStatusInfos`` resource."""
+
+    count = staticmethod(get_company_configurations_statuses_info_count)
+    list = staticmethod(get_company_configurations_statuses_info)
+    get_company_configurations_statuses_info = staticmethod(
+        get_company_configurations_statuses_info
+    )
+    get_company_configurations_statuses_info_count = staticmethod(
+        get_company_configurations_statuses_info_count
+    )
+    get_company_configurations_statuses_by_id_info = staticmethod(
+        get_company_configurations_statuses_by_id_info
+    )
+
+
+class ConfigurationStatuses:
+    """The ``ConfigurationStatuses`` resource."""
+
+    count = staticmethod(get_company_configurations_statuses_count)
+    create = staticmethod(post_company_configurations_statuses)
+    delete = staticmethod(delete_company_configurations_statuses_by_id)
+    get = staticmethod(get_company_configurations_statuses_by_id)
+    list = staticmethod(get_company_configurations_statuses)
+    replace = staticmethod(put_company_configurations_statuses_by_id)
+    update = staticmethod(patch_company_configurations_statuses_by_id)
+    get_company_configurations_statuses = staticmethod(get_company_configurations_statuses)
+    post_company_configurations_statuses = staticmethod(post_company_configurations_statuses)
+    get_company_configurations_statuses_count = staticmethod(
+        get_company_configurations_statuses_count
+    )
+    get_company_configurations_statuses_by_id = staticmethod(
+        get_company_configurations_statuses_by_id
+    )
+    put_company_configurations_statuses_by_id = staticmethod(
+        put_company_configurations_statuses_by_id
+    )
+    patch_company_configurations_statuses_by_id = staticmethod(
+        patch_company_configurations_statuses_by_id
+    )
+    delete_company_configurations_statuses_by_id = staticmethod(
+        delete_company_configurations_statuses_by_id
+    )
+    get_company_configurations_statuses_by_id_usages = staticmethod(
+        get_company_configurations_statuses_by_id_usages
+    )
+    get_company_configurations_statuses_by_id_usages_list = staticmethod(
+        get_company_configurations_statuses_by_id_usages_list
+    )
+
+
+class ConfigurationTypeInfos:
+    """The ``ConfigurationTypeInfos`` resource."""
+
+    list = staticmethod(get_company_configurations_types_by_id_info)
+    get_company_configurations_types_by_id_info = staticmethod(
+        get_company_configurations_types_by_id_info
+    )
+
+
+class ConfigurationTypeQuestionValues:
+    """The ``ConfigurationTypeQuestionValues`` resource."""
+
+    count = staticmethod(
+        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count
+    )
+    create = staticmethod(
+        post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
+    )
+    delete = staticmethod(
+        delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
+    )
+    get = staticmethod(
+        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
+    )
+    list = staticmethod(
+        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
+    )
+    replace = staticmethod(
+        put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
+    )
+    update = staticmethod(
+        patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
+    )
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = staticmethod(
+        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
+    )
+    post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = (
+        staticmethod(
+            post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
+        )
+    )
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count = (
+        staticmethod(
+            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count
+        )
+    )
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
+        staticmethod(
+            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
+        )
+    )
+    put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
+        staticmethod(
+            put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
+        )
+    )
+    patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
+        staticmethod(
+            patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
+        )
+    )
+    delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = staticmethod(
+        delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
+    )
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages = staticmethod(
+        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages
+    )
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list = staticmethod(
+        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list
+    )
+
+
+class ConfigurationTypeQuestions:
+    """The ``ConfigurationTypeQuestions`` resource."""
+
+    count = staticmethod(get_company_configurations_types_by_parent_id_questions_count)
+    create = staticmethod(post_company_configurations_types_by_parent_id_questions)
+    delete = staticmethod(delete_company_configurations_types_by_parent_id_questions_by_id)
+    get = staticmethod(get_company_configurations_types_by_parent_id_questions_by_id)
+    list = staticmethod(get_company_configurations_types_by_parent_id_questions)
+    replace = staticmethod(put_company_configurations_types_by_parent_id_questions_by_id)
+    update = staticmethod(patch_company_configurations_types_by_parent_id_questions_by_id)
+    get_company_configurations_types_by_parent_id_questions = staticmethod(
+        get_company_configurations_types_by_parent_id_questions
+    )
+    post_company_configurations_types_by_parent_id_questions = staticmethod(
+        post_company_configurations_types_by_parent_id_questions
+    )
+    get_company_configurations_types_by_parent_id_questions_count = staticmethod(
+        get_company_configurations_types_by_parent_id_questions_count
+    )
+    get_company_configurations_types_by_parent_id_questions_by_id = staticmethod(
+        get_company_configurations_types_by_parent_id_questions_by_id
+    )
+    put_company_configurations_types_by_parent_id_questions_by_id = staticmethod(
+        put_company_configurations_types_by_parent_id_questions_by_id
+    )
+    patch_company_configurations_types_by_parent_id_questions_by_id = staticmethod(
+        patch_company_configurations_types_by_parent_id_questions_by_id
+    )
+    delete_company_configurations_types_by_parent_id_questions_by_id = staticmethod(
+        delete_company_configurations_types_by_parent_id_questions_by_id
+    )
+
+
+class ConfigurationTypes:
+    """The ``ConfigurationTypes`` resource."""
+
+    count = staticmethod(get_company_configurations_types_count)
+    create = staticmethod(post_company_configurations_types)
+    delete = staticmethod(delete_company_configurations_types_by_id)
+    get = staticmethod(get_company_configurations_types_by_id)
+    list = staticmethod(get_company_configurations_types)
+    replace = staticmethod(put_company_configurations_types_by_id)
+    update = staticmethod(patch_company_configurations_types_by_id)
+    get_company_configurations_types = staticmethod(get_company_configurations_types)
+    post_company_configurations_types = staticmethod(post_company_configurations_types)
+    post_company_configurations_types_copy = staticmethod(post_company_configurations_types_copy)
+    get_company_configurations_types_count = staticmethod(get_company_configurations_types_count)
+    get_company_configurations_types_by_id = staticmethod(get_company_configurations_types_by_id)
+    put_company_configurations_types_by_id = staticmethod(put_company_configurations_types_by_id)
+    patch_company_configurations_types_by_id = staticmethod(
+        patch_company_configurations_types_by_id
+    )
+    delete_company_configurations_types_by_id = staticmethod(
+        delete_company_configurations_types_by_id
+    )
+    get_company_configurations_types_by_id_usages = staticmethod(
+        get_company_configurations_types_by_id_usages
+    )
+    get_company_configurations_types_by_id_usages_list = staticmethod(
+        get_company_configurations_types_by_id_usages_list
+    )
+
+
+class Configurations:
+    """The ``Configurations`` resource."""
+
+    count = staticmethod(get_company_configurations_count)
+    create = staticmethod(post_company_configurations)
+    delete = staticmethod(delete_company_configurations_by_id)
+    get = staticmethod(get_company_configurations_by_id)
+    list = staticmethod(get_company_configurations)
+    replace = staticmethod(put_company_configurations_by_id)
+    update = staticmethod(patch_company_configurations_by_id)
+    get_company_configurations = staticmethod(get_company_configurations)
+    post_company_configurations = staticmethod(post_company_configurations)
+    post_company_configurations_bulk = staticmethod(post_company_configurations_bulk)
+    put_company_configurations_bulk = staticmethod(put_company_configurations_bulk)
+    delete_company_configurations_bulk = staticmethod(delete_company_configurations_bulk)
+    get_company_configurations_count = staticmethod(get_company_configurations_count)
+    get_company_configurations_by_id = staticmethod(get_company_configurations_by_id)
+    put_company_configurations_by_id = staticmethod(put_company_configurations_by_id)
+    patch_company_configurations_by_id = staticmethod(patch_company_configurations_by_id)
+    delete_company_configurations_by_id = staticmethod(delete_company_configurations_by_id)
+    patch_company_configurations_by_id_change_type = staticmethod(
+        patch_company_configurations_by_id_change_type
+    )
+    get_company_configurations_by_id_quick_access_count = staticmethod(
+        get_company_configurations_by_id_quick_access_count
+    )
+
+
+class ContactTypes:
+    """The ``Contact Types`` resource."""
+
+    list = staticmethod(get_company_contact_types_by_id_usages_list)
+    get_company_contact_types_by_id_usages_list = staticmethod(
+        get_company_contact_types_by_id_usages_list
+    )
+
+
+class ContactCommunications:
+    """The ``ContactCommunications`` resource."""
+
+    count = staticmethod(get_company_contacts_by_parent_id_communications_count)
+    create = staticmethod(post_company_contacts_by_parent_id_communications)
+    delete = staticmethod(delete_company_contacts_by_parent_id_communications_by_id)
+    get = staticmethod(get_company_contacts_by_parent_id_communications_by_id)
+    list = staticmethod(get_company_contacts_by_parent_id_communications)
+    replace = staticmethod(put_company_contacts_by_parent_id_communications_by_id)
+    update = staticmethod(patch_company_contacts_by_parent_id_communications_by_id)
+    get_company_contacts_by_parent_id_communications = staticmethod(
+        get_company_contacts_by_parent_id_communications
+    )
+    post_company_contacts_by_parent_id_communications = staticmethod(
+        post_company_contacts_by_parent_id_communications
+    )
+    get_company_contacts_by_parent_id_communications_count = staticmethod(
+        get_company_contacts_by_parent_id_communications_count
+    )
+    get_company_contacts_by_parent_id_communications_by_id = staticmethod(
+        get_company_contacts_by_parent_id_communications_by_id
+    )
+    put_company_contacts_by_parent_id_communications_by_id = staticmethod(
+        put_company_contacts_by_parent_id_communications_by_id
+    )
+    patch_company_contacts_by_parent_id_communications_by_id = staticmethod(
+        patch_company_contacts_by_parent_id_communications_by_id
+    )
+    delete_company_contacts_by_parent_id_communications_by_id = staticmethod(
+        delete_company_contacts_by_parent_id_communications_by_id
+    )
+
+
+class ContactContactTypeAssociations:
+    """The ``ContactContactTypeAssociations`` resource."""
+
+    count = staticmethod(get_company_contacts_by_parent_id_type_associations_count)
+    create = staticmethod(post_company_contacts_by_parent_id_type_associations)
+    delete = staticmethod(delete_company_contacts_by_parent_id_type_associations_by_id)
+    get = staticmethod(get_company_contacts_by_parent_id_type_associations_by_id)
+    list = staticmethod(get_company_contacts_by_parent_id_type_associations)
+    replace = staticmethod(put_company_contacts_by_parent_id_type_associations_by_id)
+    update = staticmethod(patch_company_contacts_by_parent_id_type_associations_by_id)
+    get_company_contacts_by_parent_id_type_associations = staticmethod(
+        get_company_contacts_by_parent_id_type_associations
+    )
+    post_company_contacts_by_parent_id_type_associations = staticmethod(
+        post_company_contacts_by_parent_id_type_associations
+    )
+    get_company_contacts_by_parent_id_type_associations_count = staticmethod(
+        get_company_contacts_by_parent_id_type_associations_count
+    )
+    get_company_contacts_by_parent_id_type_associations_by_id = staticmethod(
+        get_company_contacts_by_parent_id_type_associations_by_id
+    )
+    put_company_contacts_by_parent_id_type_associations_by_id = staticmethod(
+        put_company_contacts_by_parent_id_type_associations_by_id
+    )
+    patch_company_contacts_by_parent_id_type_associations_by_id = staticmethod(
+        patch_company_contacts_by_parent_id_type_associations_by_id
+    )
+    delete_company_contacts_by_parent_id_type_associations_by_id = staticmethod(
+        delete_company_contacts_by_parent_id_type_associations_by_id
+    )
+
+
+class ContactDepartmentInfos:
+    """The ``ContactDepartmentInfos`` resource."""
+
+    count = staticmethod(get_company_contacts_departments_info_count)
+    list = staticmethod(get_company_contacts_departments_info)
+    get_company_contacts_departments_info = staticmethod(get_company_contacts_departments_info)
+    get_company_contacts_departments_info_count = staticmethod(
+        get_company_contacts_departments_info_count
+    )
+    get_company_contacts_departments_by_id_info = staticmethod(
+        get_company_contacts_departments_by_id_info
+    )
+
+
+class ContactDepartments:
+    """The ``ContactDepartments`` resource."""
+
+    count = staticmethod(get_company_contacts_departments_count)
+    create = staticmethod(post_company_contacts_departments)
+    delete = staticmethod(delete_company_contacts_departments_by_id)
+    get = staticmethod(get_company_contacts_departments_by_id)
+    list = staticmethod(get_company_contacts_departments)
+    replace = staticmethod(put_company_contacts_departments_by_id)
+    update = staticmethod(patch_company_contacts_departments_by_id)
+    get_company_contacts_departments = staticmethod(get_company_contacts_departments)
+    post_company_contacts_departments = staticmethod(post_company_contacts_departments)
+    get_company_contacts_departments_count = staticmethod(get_company_contacts_departments_count)
+    get_company_contacts_departments_by_id = staticmethod(get_company_contacts_departments_by_id)
+    put_company_contacts_departments_by_id = staticmethod(put_company_contacts_departments_by_id)
+    patch_company_contacts_departments_by_id = staticmethod(
+        patch_company_contacts_departments_by_id
+    )
+    delete_company_contacts_departments_by_id = staticmethod(
+        delete_company_contacts_departments_by_id
+    )
+    get_company_contacts_departments_by_id_usages = staticmethod(
+        get_company_contacts_departments_by_id_usages
+    )
+    get_company_contacts_departments_by_id_usages_list = staticmethod(
+        get_company_contacts_departments_by_id_usages_list
+    )
+
+
+class ContactGroups:
+    """The ``ContactGroups`` resource."""
+
+    count = staticmethod(get_company_contacts_by_parent_id_groups_count)
+    create = staticmethod(post_company_contacts_by_parent_id_groups)
+    delete = staticmethod(delete_company_contacts_by_parent_id_groups_by_id)
+    get = staticmethod(get_company_contacts_by_parent_id_groups_by_id)
+    list = staticmethod(get_company_contacts_by_parent_id_groups)
+    replace = staticmethod(put_company_contacts_by_parent_id_groups_by_id)
+    update = staticmethod(patch_company_contacts_by_parent_id_groups_by_id)
+    get_company_contacts_by_parent_id_groups = staticmethod(
+        get_company_contacts_by_parent_id_groups
+    )
+    post_company_contacts_by_parent_id_groups = staticmethod(
+        post_company_contacts_by_parent_id_groups
+    )
+    get_company_contacts_by_parent_id_groups_count = staticmethod(
+        get_company_contacts_by_parent_id_groups_count
+    )
+    get_company_contacts_by_parent_id_groups_by_id = staticmethod(
+        get_company_contacts_by_parent_id_groups_by_id
+    )
+    put_company_contacts_by_parent_id_groups_by_id = staticmethod(
+        put_company_contacts_by_parent_id_groups_by_id
+    )
+    patch_company_contacts_by_parent_id_groups_by_id = staticmethod(
+        patch_company_contacts_by_parent_id_groups_by_id
+    )
+    delete_company_contacts_by_parent_id_groups_by_id = staticmethod(
+        delete_company_contacts_by_parent_id_groups_by_id
+    )
+
+
+class ContactInfos:
+    """The ``ContactInfos`` resource."""
+
+    count = staticmethod(get_company_contacts_info_count)
+    list = staticmethod(get_company_contacts_info)
+    get_company_contacts_info = staticmethod(get_company_contacts_info)
+    get_company_contacts_info_count = staticmethod(get_company_contacts_info_count)
+    get_company_contacts_by_id_info = staticmethod(get_company_contacts_by_id_info)
+
+
+class ContactNotes:
+    """The ``ContactNotes`` resource."""
+
+    count = staticmethod(get_company_contacts_by_parent_id_notes_count)
+    create = staticmethod(post_company_contacts_by_parent_id_notes)
+    delete = staticmethod(delete_company_contacts_by_parent_id_notes_by_id)
+    get = staticmethod(get_company_contacts_by_parent_id_notes_by_id)
+    list = staticmethod(get_company_contacts_by_parent_id_notes)
+    replace = staticmethod(put_company_contacts_by_parent_id_notes_by_id)
+    update = staticmethod(patch_company_contacts_by_parent_id_notes_by_id)
+    get_company_contacts_by_parent_id_notes = staticmethod(get_company_contacts_by_parent_id_notes)
+    post_company_contacts_by_parent_id_notes = staticmethod(
+        post_company_contacts_by_parent_id_notes
+    )
+    get_company_contacts_by_parent_id_notes_count = staticmethod(
+        get_company_contacts_by_parent_id_notes_count
+    )
+    get_company_contacts_by_parent_id_notes_by_id = staticmethod(
+        get_company_contacts_by_parent_id_notes_by_id
+    )
+    put_company_contacts_by_parent_id_notes_by_id = staticmethod(
+        put_company_contacts_by_parent_id_notes_by_id
+    )
+    patch_company_contacts_by_parent_id_notes_by_id = staticmethod(
+        patch_company_contacts_by_parent_id_notes_by_id
+    )
+    delete_company_contacts_by_parent_id_notes_by_id = staticmethod(
+        delete_company_contacts_by_parent_id_notes_by_id
+    )
+
+
+class ContactRelationships:
+    """The ``ContactRelationships`` resource."""
+
+    count = staticmethod(get_company_contacts_relationships_count)
+    create = staticmethod(post_company_contacts_relationships)
+    delete = staticmethod(delete_company_contacts_relationships_by_id)
+    get = staticmethod(get_company_contacts_relationships_by_id)
+    list = staticmethod(get_company_contacts_relationships)
+    replace = staticmethod(put_company_contacts_relationships_by_id)
+    update = staticmethod(patch_company_contacts_relationships_by_id)
+    get_company_contacts_relationships = staticmethod(get_company_contacts_relationships)
+    post_company_contacts_relationships = staticmethod(post_company_contacts_relationships)
+    get_company_contacts_relationships_count = staticmethod(
+        get_company_contacts_relationships_count
+    )
+    get_company_contacts_relationships_by_id = staticmethod(
+        get_company_contacts_relationships_by_id
+    )
+    put_company_contacts_relationships_by_id = staticmethod(
+        put_company_contacts_relationships_by_id
+    )
+    patch_company_contacts_relationships_by_id = staticmethod(
+        patch_company_contacts_relationships_by_id
+    )
+    delete_company_contacts_relationships_by_id = staticmethod(
+        delete_company_contacts_relationships_by_id
+    )
+
+
+class ContactTracks:
+    """The ``ContactTracks`` resource."""
+
+    count = staticmethod(get_company_contacts_by_parent_id_tracks_count)
+    create = staticmethod(post_company_contacts_by_parent_id_tracks)
+    delete = staticmethod(delete_company_contacts_by_parent_id_tracks_by_id)
+    get = staticmethod(get_company_contacts_by_parent_id_tracks_by_id)
+    list = staticmethod(get_company_contacts_by_parent_id_tracks)
+    get_company_contacts_by_parent_id_tracks = staticmethod(
+        get_company_contacts_by_parent_id_tracks
+    )
+    post_company_contacts_by_parent_id_tracks = staticmethod(
+        post_company_contacts_by_parent_id_tracks
+    )
+    get_company_contacts_by_parent_id_tracks_count = staticmethod(
+        get_company_contacts_by_parent_id_tracks_count
+    )
+    get_company_contacts_by_parent_id_tracks_by_id = staticmethod(
+        get_company_contacts_by_parent_id_tracks_by_id
+    )
+    delete_company_contacts_by_parent_id_tracks_by_id = staticmethod(
+        delete_company_contacts_by_parent_id_tracks_by_id
+    )
+
+
+class ContactTypeAssociations:
+    """The ``ContactTypeAssociations`` resource."""
+
+    count = staticmethod(get_company_contact_type_associations_count)
+    create = staticmethod(post_company_contact_type_associations)
+    delete = staticmethod(delete_company_contact_type_associations_by_id)
+    get = staticmethod(get_company_contact_type_associations_by_id)
+    list = staticmethod(get_company_contact_type_associations)
+    replace = staticmethod(put_company_contact_type_associations_by_id)
+    update = staticmethod(patch_company_contact_type_associations_by_id)
+    get_company_contact_type_associations = staticmethod(get_company_contact_type_associations)
+    post_company_contact_type_associations = staticmethod(post_company_contact_type_associations)
+    get_company_contact_type_associations_count = staticmethod(
+        get_company_contact_type_associations_count
+    )
+    get_company_contact_type_associations_by_id = staticmethod(
+        get_company_contact_type_associations_by_id
+    )
+    put_company_contact_type_associations_by_id = staticmethod(
+        put_company_contact_type_associations_by_id
+    )
+    patch_company_contact_type_associations_by_id = staticmethod(
+        patch_company_contact_type_associations_by_id
+    )
+    delete_company_contact_type_associations_by_id = staticmethod(
+        delete_company_contact_type_associations_by_id
+    )
+
+
+class Contacts:
+    """The ``Contacts`` resource."""
+
+    count = staticmethod(get_company_contacts_count)
+    create = staticmethod(post_company_contacts)
+    delete = staticmethod(delete_company_contacts_by_id)
+    get = staticmethod(get_company_contacts_by_id)
+    list = staticmethod(get_company_contacts)
+    replace = staticmethod(put_company_contacts_by_id)
+    update = staticmethod(patch_company_contacts_by_id)
+    get_company_contacts = staticmethod(get_company_contacts)
+    post_company_contacts = staticmethod(post_company_contacts)
+    get_company_contacts_count = staticmethod(get_company_contacts_count)
+    get_company_contacts_default = staticmethod(get_company_contacts_default)
+    post_company_contacts_request_password = staticmethod(post_company_contacts_request_password)
+    post_company_contacts_validate_portal_credentials = staticmethod(
+        post_company_contacts_validate_portal_credentials
+    )
+    get_company_contacts_by_id = staticmethod(get_company_contacts_by_id)
+    put_company_contacts_by_id = staticmethod(put_company_contacts_by_id)
+    patch_company_contacts_by_id = staticmethod(patch_company_contacts_by_id)
+    delete_company_contacts_by_id = staticmethod(delete_company_contacts_by_id)
+    get_company_contacts_by_id_image = staticmethod(get_company_contacts_by_id_image)
+    get_company_contacts_by_id_portal_security = staticmethod(
+        get_company_contacts_by_id_portal_security
+    )
+    get_company_contacts_by_id_usages = staticmethod(get_company_contacts_by_id_usages)
+    get_company_contacts_by_id_usages_list = staticmethod(get_company_contacts_by_id_usages_list)
+
+
+class Countries:
+    """The ``Countries`` resource."""
+
+    count = staticmethod(get_company_countries_count)
+    create = staticmethod(post_company_countries)
+    delete = staticmethod(delete_company_countries_by_id)
+    get = staticmethod(get_company_countries_by_id)
+    list = staticmethod(get_company_countries)
+    replace = staticmethod(put_company_countries_by_id)
+    update = staticmethod(patch_company_countries_by_id)
+    get_company_countries = staticmethod(get_company_countries)
+    post_company_countries = staticmethod(post_company_countries)
+    get_company_countries_count = staticmethod(get_company_countries_count)
+    get_company_countries_by_id = staticmethod(get_company_countries_by_id)
+    put_company_countries_by_id = staticmethod(put_company_countries_by_id)
+    patch_company_countries_by_id = staticmethod(patch_company_countries_by_id)
+    delete_company_countries_by_id = staticmethod(delete_company_countries_by_id)
+
+
+class CountryInfos:
+    """The ``CountryInfos`` resource."""
+
+    count = staticmethod(get_company_countries_info_count)
+    list = staticmethod(get_company_countries_info)
+    get_company_countries_info = staticmethod(get_company_countries_info)
+    get_company_countries_info_count = staticmethod(get_company_countries_info_count)
+    get_company_countries_by_id_info = staticmethod(get_company_countries_by_id_info)
+
+
+class EntityTypeInfos:
+    """The ``EntityTypeInfos`` resource."""
+
+    list = staticmethod(get_company_entitytypes_info)
+    get_company_entity_types_info_count = staticmethod(get_company_entity_types_info_count)
+    get_company_entitytypes_info = staticmethod(get_company_entitytypes_info)
+    get_company_entitytypes_by_id_info = staticmethod(get_company_entitytypes_by_id_info)
+
+
+class EntityTypes:
+    """The ``EntityTypes`` resource."""
+
+    count = staticmethod(get_company_entity_types_count)
+    get = staticmethod(get_company_entity_types_by_id)
+    list = staticmethod(get_company_entity_types)
+    get_company_entity_types = staticmethod(get_company_entity_types)
+    get_company_entity_types_count = staticmethod(get_company_entity_types_count)
+    get_company_entity_types_by_id = staticmethod(get_company_entity_types_by_id)
+
+
+class ExpenseTypeInfos:
+    """The ``ExpenseTypeInfos`` resource."""
+
+    list = staticmethod(get_company_expense_types_info_count)
+    get_company_expense_types_info_count = staticmethod(get_company_expense_types_info_count)
+
+
+class M365ContactSyncProperties:
+    """The ``M365ContactSyncProperties`` resource."""
+
+    count = staticmethod(get_company_m365contactsync_property_count)
+    create = staticmethod(post_company_m365contactsync_property)
+    post_company_m365contactsync_property = staticmethod(post_company_m365contactsync_property)
+    delete_company_m365contactsync_property = staticmethod(delete_company_m365contactsync_property)
+    get_company_m365contactsync_property_count = staticmethod(
+        get_company_m365contactsync_property_count
+    )
+    get_company_m365contactsync_property_excluded = staticmethod(
+        get_company_m365contactsync_property_excluded
+    )
+    get_company_m365contactsync_property_included = staticmethod(
+        get_company_m365contactsync_property_included
+    )
+    get_company_m365contactsync_by_id_property = staticmethod(
+        get_company_m365contactsync_by_id_property
+    )
+
+
+class M365Contacts:
+    """The ``M365Contacts`` resource."""
+
+    count = staticmethod(get_company_m365contact_count)
+    get = staticmethod(get_company_m365contact_by_id)
+    list = staticmethod(get_company_m365contact)
+    get_company_m365contact = staticmethod(get_company_m365contact)
+    get_company_m365contact_count = staticmethod(get_company_m365contact_count)
+    get_company_m365contact_by_id = staticmethod(get_company_m365contact_by_id)
+
+
+class ManagedDevicesIntegrationCrossReferences:
+    """The ``ManagedDevicesIntegrationCrossReferences`` resource."""
+
+    count = staticmethod(
+        get_company_managed_devices_integrations_by_parent_id_cross_references_count
+    )
+    create = staticmethod(post_company_managed_devices_integrations_by_parent_id_cross_references)
+    delete = staticmethod(
+        delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id
+    )
+    get = staticmethod(get_company_managed_devices_integrations_by_parent_id_cross_references_by_id)
+    list = staticmethod(get_company_managed_devices_integrations_by_parent_id_cross_references)
+    replace = staticmethod(
+        put_company_managed_devices_integrations_by_parent_id_cross_references_by_id
+    )
+    update = staticmethod(
+        patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id
+    )
+    get_company_managed_devices_integrations_by_parent_id_cross_references = staticmethod(
+        get_company_managed_devices_integrations_by_parent_id_cross_references
+    )
+    post_company_managed_devices_integrations_by_parent_id_cross_references = staticmethod(
+        post_company_managed_devices_integrations_by_parent_id_cross_references
+    )
+    get_company_managed_devices_integrations_by_parent_id_cross_references_count = staticmethod(
+        get_company_managed_devices_integrations_by_parent_id_cross_references_count
+    )
+    get_company_managed_devices_integrations_by_parent_id_cross_references_by_id = staticmethod(
+        get_company_managed_devices_integrations_by_parent_id_cross_references_by_id
+    )
+    put_company_managed_devices_integrations_by_parent_id_cross_references_by_id = staticmethod(
+        put_company_managed_devices_integrations_by_parent_id_cross_references_by_id
+    )
+    patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id = staticmethod(
+        patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id
+    )
+    delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id = staticmethod(
+        delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id
+    )
+
+
+class ManagedDevicesIntegrationInfos:
+    """The ``ManagedDevicesIntegrationInfos`` resource."""
+
+    count = staticmethod(get_company_managed_devices_integrations_info_count)
+    list = staticmethod(get_company_managed_devices_integrations_info)
+    get_company_managed_devices_integrations_info = staticmethod(
+        get_company_managed_devices_integrations_info
+    )
+    get_company_managed_devices_integrations_info_count = staticmethod(
+        get_company_managed_devices_integrations_info_count
+    )
+    get_company_managed_devices_integrations_by_id_info = staticmethod(
+        get_company_managed_devices_integrations_by_id_info
+    )
+
+
+class ManagedDevicesIntegrationLogins:
+    """The ``ManagedDevicesIntegrationLogins`` resource."""
+
+    count = staticmethod(get_company_managed_devices_integrations_by_parent_id_logins_count)
+    create = staticmethod(post_company_managed_devices_integrations_by_parent_id_logins)
+    delete = staticmethod(delete_company_managed_devices_integrations_by_parent_id_logins_by_id)
+    get = staticmethod(get_company_managed_devices_integrations_by_parent_id_logins_by_id)
+    list = staticmethod(get_company_managed_devices_integrations_by_parent_id_logins)
+    replace = staticmethod(put_company_managed_devices_integrations_by_parent_id_logins_by_id)
+    update = staticmethod(patch_company_managed_devices_integrations_by_parent_id_logins_by_id)
+    get_company_managed_devices_integrations_by_parent_id_logins = staticmethod(
+        get_company_managed_devices_integrations_by_parent_id_logins
+    )
+    post_company_managed_devices_integrations_by_parent_id_logins = staticmethod(
+        post_company_managed_devices_integrations_by_parent_id_logins
+    )
+    get_company_managed_devices_integrations_by_parent_id_logins_count = staticmethod(
+        get_company_managed_devices_integrations_by_parent_id_logins_count
+    )
+    get_company_managed_devices_integrations_by_parent_id_logins_by_id = staticmethod(
+        get_company_managed_devices_integrations_by_parent_id_logins_by_id
+    )
+    put_company_managed_devices_integrations_by_parent_id_logins_by_id = staticmethod(
+        put_company_managed_devices_integrations_by_parent_id_logins_by_id
+    )
+    patch_company_managed_devices_integrations_by_parent_id_logins_by_id = staticmethod(
+        patch_company_managed_devices_integrations_by_parent_id_logins_by_id
+    )
+    delete_company_managed_devices_integrations_by_parent_id_logins_by_id = staticmethod(
+        delete_company_managed_devices_integrations_by_parent_id_logins_by_id
+    )
+
+
+class ManagedDevicesIntegrationNotifications:
+    """The ``ManagedDevicesIntegrationNotifications`` resource."""
+
+    count = staticmethod(get_company_managed_devices_integrations_by_parent_id_notifications_count)
+    create = staticmethod(post_company_managed_devices_integrations_by_parent_id_notifications)
+    delete = staticmethod(
+        delete_company_managed_devices_integrations_by_parent_id_notifications_by_id
+    )
+    get = staticmethod(get_company_managed_devices_integrations_by_parent_id_notifications_by_id)
+    list = staticmethod(get_company_managed_devices_integrations_by_parent_id_notifications)
+    replace = staticmethod(
+        put_company_managed_devices_integrations_by_parent_id_notifications_by_id
+    )
+    update = staticmethod(
+        patch_company_managed_devices_integrations_by_parent_id_notifications_by_id
+    )
+    get_company_managed_devices_integrations_by_parent_id_notifications = staticmethod(
+        get_company_managed_devices_integrations_by_parent_id_notifications
+    )
+    post_company_managed_devices_integrations_by_parent_id_notifications = staticmethod(
+        post_company_managed_devices_integrations_by_parent_id_notifications
+    )
+    get_company_managed_devices_integrations_by_parent_id_notifications_count = staticmethod(
+        get_company_managed_devices_integrations_by_parent_id_notifications_count
+    )
+    get_company_managed_devices_integrations_by_parent_id_notifications_by_id = staticmethod(
+        get_company_managed_devices_integrations_by_parent_id_notifications_by_id
+    )
+    put_company_managed_devices_integrations_by_parent_id_notifications_by_id = staticmethod(
+        put_company_managed_devices_integrations_by_parent_id_notifications_by_id
+    )
+    patch_company_managed_devices_integrations_by_parent_id_notifications_by_id = staticmethod(
+        patch_company_managed_devices_integrations_by_parent_id_notifications_by_id
+    )
+    delete_company_managed_devices_integrations_by_parent_id_notifications_by_id = staticmethod(
+        delete_company_managed_devices_integrations_by_parent_id_notifications_by_id
+    )
+
+
+class ManagedDevicesIntegrations:
+    """The ``ManagedDevicesIntegrations`` resource."""
+
+    count = staticmethod(get_company_managed_devices_integrations_count)
+    create = staticmethod(post_company_managed_devices_integrations)
+    delete = staticmethod(delete_company_managed_devices_integrations_by_id)
+    get = staticmethod(get_company_managed_devices_integrations_by_id)
+    list = staticmethod(get_company_managed_devices_integrations)
+    replace = staticmethod(put_company_managed_devices_integrations_by_id)
+    update = staticmethod(patch_company_managed_devices_integrations_by_id)
+    get_company_managed_devices_integrations = staticmethod(
+        get_company_managed_devices_integrations
+    )
+    post_company_managed_devices_integrations = staticmethod(
+        post_company_managed_devices_integrations
+    )
+    get_company_managed_devices_integrations_count = staticmethod(
+        get_company_managed_devices_integrations_count
+    )
+    get_company_managed_devices_integrations_by_id = staticmethod(
+        get_company_managed_devices_integrations_by_id
+    )
+    put_company_managed_devices_integrations_by_id = staticmethod(
+        put_company_managed_devices_integrations_by_id
+    )
+    patch_company_managed_devices_integrations_by_id = staticmethod(
+        patch_company_managed_devices_integrations_by_id
+    )
+    delete_company_managed_devices_integrations_by_id = staticmethod(
+        delete_company_managed_devices_integrations_by_id
+    )
+    get_company_managed_devices_integrations_by_id_usages = staticmethod(
+        get_company_managed_devices_integrations_by_id_usages
+    )
+    get_company_managed_devices_integrations_by_id_usages_list = staticmethod(
+        get_company_managed_devices_integrations_by_id_usages_list
+    )
+
+
+class ManagementBackupResource:
+    """The ``ManagementBackup`` resource."""
+
+    count = staticmethod(get_company_management_backups_count)
+    create = staticmethod(post_company_management_backups)
+    delete = staticmethod(delete_company_management_backups_by_id)
+    get = staticmethod(get_company_management_backups_by_id)
+    list = staticmethod(get_company_management_backups)
+    replace = staticmethod(put_company_management_backups_by_id)
+    update = staticmethod(patch_company_management_backups_by_id)
+    get_company_management_backups = staticmethod(get_company_management_backups)
+    post_company_management_backups = staticmethod(post_company_management_backups)
+    get_company_management_backups_count = staticmethod(get_company_management_backups_count)
+    get_company_management_backups_by_id = staticmethod(get_company_management_backups_by_id)
+    put_company_management_backups_by_id = staticmethod(put_company_management_backups_by_id)
+    patch_company_management_backups_by_id = staticmethod(patch_company_management_backups_by_id)
+    delete_company_management_backups_by_id = staticmethod(delete_company_management_backups_by_id)
+
+
+class ManagementExecuteManagedItSyncs:
+    """The ``ManagementExecuteManagedItSyncs`` resource."""
+
+    create = staticmethod(post_company_management_by_id_execute_managed_it_sync)
+    post_company_management_by_id_execute_managed_it_sync = staticmethod(
+        post_company_management_by_id_execute_managed_it_sync
+    )
+
+
+class ManagementItSolutionAgreementInterfaceParameters:
+    """The ``ManagementItSolutionAgreementInterfaceParameters`` resource."""
+
+    count = staticmethod(get_company_management_it_solutions_by_parent_id_management_products_count)
+    create = staticmethod(post_company_management_it_solutions_by_parent_id_management_products)
+    delete = staticmethod(
+        delete_company_management_it_solutions_by_parent_id_management_products_by_id
+    )
+    get = staticmethod(get_company_management_it_solutions_by_parent_id_management_products_by_id)
+    list = staticmethod(get_company_management_it_solutions_by_parent_id_management_products)
+    replace = staticmethod(
+        put_company_management_it_solutions_by_parent_id_management_products_by_id
+    )
+    update = staticmethod(
+        patch_company_management_it_solutions_by_parent_id_management_products_by_id
+    )
+    get_company_management_it_solutions_by_parent_id_management_products = staticmethod(
+        get_company_management_it_solutions_by_parent_id_management_products
+    )
+    post_company_management_it_solutions_by_parent_id_management_products = staticmethod(
+        post_company_management_it_solutions_by_parent_id_management_products
+    )
+    get_company_management_it_solutions_by_parent_id_management_products_count = staticmethod(
+        get_company_management_it_solutions_by_parent_id_management_products_count
+    )
+    get_company_management_it_solutions_by_parent_id_management_products_by_id = staticmethod(
+        get_company_management_it_solutions_by_parent_id_management_products_by_id
+    )
+    put_company_management_it_solutions_by_parent_id_management_products_by_id = staticmethod(
+        put_company_management_it_solutions_by_parent_id_management_products_by_id
+    )
+    patch_company_management_it_solutions_by_parent_id_management_products_by_id = staticmethod(
+        patch_company_management_it_solutions_by_parent_id_management_products_by_id
+    )
+    delete_company_management_it_solutions_by_parent_id_management_products_by_id = staticmethod(
+        delete_company_management_it_solutions_by_parent_id_management_products_by_id
+    )
+
+
+class ManagementItSolutions:
+    """The ``ManagementItSolutions`` resource."""
+
+    count = staticmethod(get_company_management_it_solutions_count)
+    create = staticmethod(post_company_management_it_solutions)
+    delete = staticmethod(delete_company_management_it_solutions_by_id)
+    get = staticmethod(get_company_management_it_solutions_by_id)
+    list = staticmethod(get_company_management_it_solutions)
+    replace = staticmethod(put_company_management_it_solutions_by_id)
+    update = staticmethod(patch_company_management_it_solutions_by_id)
+    get_company_management_it_solutions = staticmethod(get_company_management_it_solutions)
+    post_company_management_it_solutions = staticmethod(post_company_management_it_solutions)
+    get_company_management_it_solutions_count = staticmethod(
+        get_company_management_it_solutions_count
+    )
+    get_company_management_it_solutions_by_id = staticmethod(
+        get_company_management_it_solutions_by_id
+    )
+    put_company_management_it_solutions_by_id = staticmethod(
+        put_company_management_it_solutions_by_id
+    )
+    patch_company_management_it_solutions_by_id = staticmethod(
+        patch_company_management_it_solutions_by_id
+    )
+    delete_company_management_it_solutions_by_id = staticmethod(
+        delete_company_management_it_solutions_by_id
+    )
+    get_company_management_it_solutions_by_id_usages = staticmethod(
+        get_company_management_it_solutions_by_id_usages
+    )
+    get_company_management_it_solutions_by_id_usages_list = staticmethod(
+        get_company_management_it_solutions_by_id_usages_list
+    )
+
+
+class ManagementLogs:
+    """The ``ManagementLogs`` resource."""
+
+    list = staticmethod(get_company_management_by_id_logs)
+    get_company_management_by_id_log_download = staticmethod(
+        get_company_management_by_id_log_download
+    )
+    get_company_management_by_id_logs = staticmethod(get_company_management_by_id_logs)
+
+
+class ManagementReportNotifications:
+    """The ``ManagementReportNotifications`` resource."""
+
+    count = staticmethod(get_company_companies_by_parent_id_management_report_notifications_count)
+    create = staticmethod(post_company_companies_by_parent_id_management_report_notifications)
+    delete = staticmethod(
+        delete_company_companies_by_parent_id_management_report_notifications_by_id
+    )
+    get = staticmethod(get_company_companies_by_parent_id_management_report_notifications_by_id)
+    list = staticmethod(get_company_companies_by_parent_id_management_report_notifications)
+    replace = staticmethod(put_company_companies_by_parent_id_management_report_notifications_by_id)
+    update = staticmethod(
+        patch_company_companies_by_parent_id_management_report_notifications_by_id
+    )
+    get_company_companies_by_parent_id_management_report_notifications = staticmethod(
+        get_company_companies_by_parent_id_management_report_notifications
+    )
+    post_company_companies_by_parent_id_management_report_notifications = staticmethod(
+        post_company_companies_by_parent_id_management_report_notifications
+    )
+    get_company_companies_by_parent_id_management_report_notifications_count = staticmethod(
+        get_company_companies_by_parent_id_management_report_notifications_count
+    )
+    get_company_companies_by_parent_id_management_report_notifications_by_id = staticmethod(
+        get_company_companies_by_parent_id_management_report_notifications_by_id
+    )
+    put_company_companies_by_parent_id_management_report_notifications_by_id = staticmethod(
+        put_company_companies_by_parent_id_management_report_notifications_by_id
+    )
+    patch_company_companies_by_parent_id_management_report_notifications_by_id = staticmethod(
+        patch_company_companies_by_parent_id_management_report_notifications_by_id
+    )
+    delete_company_companies_by_parent_id_management_report_notifications_by_id = staticmethod(
+        delete_company_companies_by_parent_id_management_report_notifications_by_id
+    )
+    get_company_management_by_parent_id_management_report_notifications = staticmethod(
+        get_company_management_by_parent_id_management_report_notifications
+    )
+    post_company_management_by_parent_id_management_report_notifications = staticmethod(
+        post_company_management_by_parent_id_management_report_notifications
+    )
+    get_company_management_by_parent_id_management_report_notifications_count = staticmethod(
+        get_company_management_by_parent_id_management_report_notifications_count
+    )
+    get_company_management_by_parent_id_management_report_notifications_by_id = staticmethod(
+        get_company_management_by_parent_id_management_report_notifications_by_id
+    )
+    put_company_management_by_parent_id_management_report_notifications_by_id = staticmethod(
+        put_company_management_by_parent_id_management_report_notifications_by_id
+    )
+    patch_company_management_by_parent_id_management_report_notifications_by_id = staticmethod(
+        patch_company_management_by_parent_id_management_report_notifications_by_id
+    )
+    delete_company_management_by_parent_id_management_report_notifications_by_id = staticmethod(
+        delete_company_management_by_parent_id_management_report_notifications_by_id
+    )
+
+
+class ManagementReportSetups:
+    """The ``ManagementReportSetups`` resource."""
+
+    create = staticmethod(post_company_companies_by_parent_id_management_report_setup)
+    list = staticmethod(get_company_companies_by_parent_id_management_report_setup)
+    replace = staticmethod(put_company_companies_by_parent_id_management_report_setup_by_id)
+    update = staticmethod(patch_company_companies_by_parent_id_management_report_setup_by_id)
+    get_company_companies_by_parent_id_management_report_setup = staticmethod(
+        get_company_companies_by_parent_id_management_report_setup
+    )
+    post_company_companies_by_parent_id_management_report_setup = staticmethod(
+        post_company_companies_by_parent_id_management_report_setup
+    )
+    put_company_companies_by_parent_id_management_report_setup_by_id = staticmethod(
+        put_company_companies_by_parent_id_management_report_setup_by_id
+    )
+    patch_company_companies_by_parent_id_management_report_setup_by_id = staticmethod(
+        patch_company_companies_by_parent_id_management_report_setup_by_id
+    )
+
+
+class Managements:
+    """The ``Managements`` resource."""
+
+    count = staticmethod(get_company_management_count)
+    get = staticmethod(get_company_management_by_id)
+    list = staticmethod(get_company_management)
+    replace = staticmethod(put_company_management_by_id)
+    update = staticmethod(patch_company_management_by_id)
+    get_company_management = staticmethod(get_company_management)
+    get_company_management_count = staticmethod(get_company_management_count)
+    get_company_management_by_id = staticmethod(get_company_management_by_id)
+    put_company_management_by_id = staticmethod(put_company_management_by_id)
+    patch_company_management_by_id = staticmethod(patch_company_management_by_id)
+
+
+class MarketDescriptionInfos:
+    """The ``MarketDescriptionInfos`` resource."""
+
+    count = staticmethod(get_company_market_descriptions_info_count)
+    list = staticmethod(get_company_market_descriptions_info)
+    get_company_market_descriptions_info = staticmethod(get_company_market_descriptions_info)
+    get_company_market_descriptions_info_count = staticmethod(
+        get_company_market_descriptions_info_count
+    )
+    get_company_market_descriptions_by_id_info = staticmethod(
+        get_company_market_descriptions_by_id_info
+    )
+
+
+class OwnershipTypeInfos:
+    """The ``OwnershipTypeInfos`` resource."""
+
+    count = staticmethod(get_company_ownership_types_info_count)
+    list = staticmethod(get_company_ownership_types_info)
+    get_company_ownership_types_info = staticmethod(get_company_ownership_types_info)
+    get_company_ownership_types_info_count = staticmethod(get_company_ownership_types_info_count)
+    get_company_ownership_types_by_id_info = staticmethod(get_company_ownership_types_by_id_info)
+
+
+class PaymentTypeInfos:
+    """The ``PaymentTypeInfos`` resource."""
+
+    list = staticmethod(get_company_payment_types_info_count)
+    get_company_payment_types_info_count = staticmethod(get_company_payment_types_info_count)
+
+
+class PortalConfigurationOpportunitySetups:
+    """The ``PortalConfigurationOpportunitySetups`` resource."""
+
+    get = staticmethod(get_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
+    list = staticmethod(get_company_portal_configurations_by_parent_id_opportunity_setups)
+    replace = staticmethod(put_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
+    update = staticmethod(patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
+    get_company_portal_configurations_by_parent_id_opportunity_setups = staticmethod(
+        get_company_portal_configurations_by_parent_id_opportunity_setups
+    )
+    put_company_portal_configurations_by_parent_id_opportunity_setups = staticmethod(
+        put_company_portal_configurations_by_parent_id_opportunity_setups
+    )
+    patch_company_portal_configurations_by_parent_id_opportunity_setups = staticmethod(
+        patch_company_portal_configurations_by_parent_id_opportunity_setups
+    )
+    get_company_portal_configurations_by_parent_id_opportunity_setups_by_id = staticmethod(
+        get_company_portal_configurations_by_parent_id_opportunity_setups_by_id
+    )
+    put_company_portal_configurations_by_parent_id_opportunity_setups_by_id = staticmethod(
+        put_company_portal_configurations_by_parent_id_opportunity_setups_by_id
+    )
+    patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id = staticmethod(
+        patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id
+    )
+
+
+class PortalConfigurationPasswordEmailSetups:
+    """The ``PortalConfigurationPasswordEmailSetups`` resource."""
+
+    get = staticmethod(get_company_portal_configurations_by_parent_id_password_email_setups_by_id)
+    list = staticmethod(get_company_portal_configurations_by_parent_id_password_email_setups)
+    replace = staticmethod(
+        put_company_portal_configurations_by_parent_id_password_email_setups_by_id
+    )
+    update = staticmethod(
+        patch_company_portal_configurations_by_parent_id_password_email_setups_by_id
+    )
+    get_company_portal_configurations_by_parent_id_password_email_setups = staticmethod(
+        get_company_portal_configurations_by_parent_id_password_email_setups
+    )
+    get_company_portal_configurations_by_parent_id_password_email_setups_by_id = staticmethod(
+        get_company_portal_configurations_by_parent_id_password_email_setups_by_id
+    )
+    put_company_portal_configurations_by_parent_id_password_email_setups_by_id = staticmethod(
+        put_company_portal_configurations_by_parent_id_password_email_setups_by_id
+    )
+    patch_company_portal_configurations_by_parent_id_password_email_setups_by_id = staticmethod(
+        patch_company_portal_configurations_by_parent_id_password_email_setups_by_id
+    )
+
+
+class PortalConfigurationPaymentProcessors:
+    """The ``PortalConfigurationPaymentProcessors`` resource."""
+
+    count = staticmethod(get_company_portal_configurations_invoice_setup_payment_processors_count)
+    get = staticmethod(get_company_portal_configurations_invoice_setup_payment_processors_by_id)
+    list = staticmethod(get_company_portal_configurations_invoice_setup_payment_processors)
+    get_company_portal_configurations_invoice_setup_payment_processors = staticmethod(
+        get_company_portal_configurations_invoice_setup_payment_processors
+    )
+    get_company_portal_configurations_invoice_setup_payment_processors_count = staticmethod(
+        get_company_portal_configurations_invoice_setup_payment_processors_count
+    )
+    get_company_portal_configurations_invoice_setup_payment_processors_by_id = staticmethod(
+        get_company_portal_configurations_invoice_setup_payment_processors_by_id
+    )
+
+
+class PortalConfigurationProjectSetups:
+    """The ``PortalConfigurationProjectSetups`` resource."""
+
+    count = staticmethod(get_company_portal_configurations_by_parent_id_project_setups_count)
+    get = staticmethod(get_company_portal_configurations_by_parent_id_project_setups_by_id)
+    list = staticmethod(get_company_portal_configurations_by_parent_id_project_setups)
+    replace = staticmethod(put_company_portal_configurations_by_parent_id_project_setups_by_id)
+    update = staticmethod(patch_company_portal_configurations_by_parent_id_project_setups_by_id)
+    get_company_portal_configurations_by_parent_id_project_setups = staticmethod(
+        get_company_portal_configurations_by_parent_id_project_setups
+    )
+    get_company_portal_configurations_by_parent_id_project_setups_count = staticmethod(
+        get_company_portal_configurations_by_parent_id_project_setups_count
+    )
+    get_company_portal_configurations_by_parent_id_project_setups_by_id = staticmethod(
+        get_company_portal_configurations_by_parent_id_project_setups_by_id
+    )
+    put_company_portal_configurations_by_parent_id_project_setups_by_id = staticmethod(
+        put_company_portal_configurations_by_parent_id_project_setups_by_id
+    )
+    patch_company_portal_configurations_by_parent_id_project_setups_by_id = staticmethod(
+        patch_company_portal_configurations_by_parent_id_project_setups_by_id
+    )
+
+
+class PortalConfigurationServiceSetups:
+    """The ``PortalConfigurationServiceSetups`` resource."""
+
+    count = staticmethod(get_company_portal_configurations_by_parent_id_service_setups_count)
+    get = staticmethod(get_company_portal_configurations_by_parent_id_service_setups_by_id)
+    list = staticmethod(get_company_portal_configurations_by_parent_id_service_setups)
+    replace = staticmethod(put_company_portal_configurations_by_parent_id_service_setups_by_id)
+    update = staticmethod(patch_company_portal_configurations_by_parent_id_service_setups_by_id)
+    get_company_portal_configurations_by_parent_id_service_setups = staticmethod(
+        get_company_portal_configurations_by_parent_id_service_setups
+    )
+    get_company_portal_configurations_by_parent_id_service_setups_count = staticmethod(
+        get_company_portal_configurations_by_parent_id_service_setups_count
+    )
+    get_company_portal_configurations_by_parent_id_service_setups_by_id = staticmethod(
+        get_company_portal_configurations_by_parent_id_service_setups_by_id
+    )
+    put_company_portal_configurations_by_parent_id_service_setups_by_id = staticmethod(
+        put_company_portal_configurations_by_parent_id_service_setups_by_id
+    )
+    patch_company_portal_configurations_by_parent_id_service_setups_by_id = staticmethod(
+        patch_company_portal_configurations_by_parent_id_service_setups_by_id
+    )
+
+
+class PortalConfigurations:
+    """The ``PortalConfigurations`` resource."""
+
+    count = staticmethod(get_company_portal_configurations_count)
+    create = staticmethod(post_company_portal_configurations)
+    delete = staticmethod(delete_company_portal_configurations_by_id)
+    get = staticmethod(get_company_portal_configurations_by_id)
+    list = staticmethod(get_company_portal_configurations)
+    replace = staticmethod(put_company_portal_configurations_by_id)
+    update = staticmethod(patch_company_portal_configurations_by_id)
+    get_company_portal_configurations = staticmethod(get_company_portal_configurations)
+    post_company_portal_configurations = staticmethod(post_company_portal_configurations)
+    post_company_portal_configurations_copy = staticmethod(post_company_portal_configurations_copy)
+    get_company_portal_configurations_count = staticmethod(get_company_portal_configurations_count)
+    get_company_portal_configurations_by_id = staticmethod(get_company_portal_configurations_by_id)
+    put_company_portal_configurations_by_id = staticmethod(put_company_portal_configurations_by_id)
+    patch_company_portal_configurations_by_id = staticmethod(
+        patch_company_portal_configurations_by_id
+    )
+    delete_company_portal_configurations_by_id = staticmethod(
+        delete_company_portal_configurations_by_id
+    )
+
+
+class PortalConfigurationsInvoiceSetups:
+    """The ``PortalConfigurationsInvoiceSetups`` resource."""
+
+    count = staticmethod(get_company_portal_configurations_by_parent_id_invoice_setups_count)
+    get = staticmethod(get_company_portal_configurations_by_parent_id_invoice_setups_by_id)
+    list = staticmethod(get_company_portal_configurations_by_parent_id_invoice_setups)
+    replace = staticmethod(put_company_portal_configurations_by_parent_id_invoice_setups_by_id)
+    update = staticmethod(patch_company_portal_configurations_by_parent_id_invoice_setups_by_id)
+    get_company_portal_configurations_by_parent_id_invoice_setups = staticmethod(
+        get_company_portal_configurations_by_parent_id_invoice_setups
+    )
+    get_company_portal_configurations_by_parent_id_invoice_setups_count = staticmethod(
+        get_company_portal_configurations_by_parent_id_invoice_setups_count
+    )
+    get_company_portal_configurations_by_parent_id_invoice_setups_by_id = staticmethod(
+        get_company_portal_configurations_by_parent_id_invoice_setups_by_id
+    )
+    put_company_portal_configurations_by_parent_id_invoice_setups_by_id = staticmethod(
+        put_company_portal_configurations_by_parent_id_invoice_setups_by_id
+    )
+    patch_company_portal_configurations_by_parent_id_invoice_setups_by_id = staticmethod(
+        patch_company_portal_configurations_by_parent_id_invoice_setups_by_id
+    )
+    post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction = (
+        staticmethod(
+            post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction
+        )
+    )
+
+
+class PortalSecurityLevels:
+    """The ``PortalSecurityLevels`` resource."""
+
+    count = staticmethod(get_company_portal_security_levels_count)
+    get = staticmethod(get_company_portal_security_levels_by_id)
+    list = staticmethod(get_company_portal_security_levels)
+    replace = staticmethod(put_company_portal_security_levels_by_id)
+    update = staticmethod(patch_company_portal_security_levels_by_id)
+    get_company_portal_security_levels = staticmethod(get_company_portal_security_levels)
+    get_company_portal_security_levels_count = staticmethod(
+        get_company_portal_security_levels_count
+    )
+    get_company_portal_security_levels_by_id = staticmethod(
+        get_company_portal_security_levels_by_id
+    )
+    put_company_portal_security_levels_by_id = staticmethod(
+        put_company_portal_security_levels_by_id
+    )
+    patch_company_portal_security_levels_by_id = staticmethod(
+        patch_company_portal_security_levels_by_id
+    )
+
+
+class PortalSecuritySettings:
+    """The ``PortalSecuritySettings`` resource."""
+
+    count = staticmethod(get_company_portal_security_settings_count)
+    get = staticmethod(get_company_portal_security_settings_by_id)
+    list = staticmethod(get_company_portal_security_settings)
+    replace = staticmethod(put_company_portal_security_settings_by_id)
+    update = staticmethod(patch_company_portal_security_settings_by_id)
+    get_company_portal_security_settings = staticmethod(get_company_portal_security_settings)
+    get_company_portal_security_settings_count = staticmethod(
+        get_company_portal_security_settings_count
+    )
+    get_company_portal_security_settings_by_id = staticmethod(
+        get_company_portal_security_settings_by_id
+    )
+    put_company_portal_security_settings_by_id = staticmethod(
+        put_company_portal_security_settings_by_id
+    )
+    patch_company_portal_security_settings_by_id = staticmethod(
+        patch_company_portal_security_settings_by_id
+    )
+
+
+class StateInfos:
+    """The ``StateInfos`` resource."""
+
+    count = staticmethod(get_company_states_info_count)
+    list = staticmethod(get_company_states_info)
+    get_company_states_info = staticmethod(get_company_states_info)
+    get_company_states_info_count = staticmethod(get_company_states_info_count)
+    get_company_states_by_id_info = staticmethod(get_company_states_by_id_info)
+
+
+class States:
+    """The ``States`` resource."""
+
+    count = staticmethod(get_company_states_count)
+    create = staticmethod(post_company_states)
+    delete = staticmethod(delete_company_states_by_id)
+    get = staticmethod(get_company_states_by_id)
+    list = staticmethod(get_company_states)
+    replace = staticmethod(put_company_states_by_id)
+    update = staticmethod(patch_company_states_by_id)
+    get_company_states = staticmethod(get_company_states)
+    post_company_states = staticmethod(post_company_states)
+    get_company_states_count = staticmethod(get_company_states_count)
+    get_company_states_by_id = staticmethod(get_company_states_by_id)
+    put_company_states_by_id = staticmethod(put_company_states_by_id)
+    patch_company_states_by_id = staticmethod(patch_company_states_by_id)
+    delete_company_states_by_id = staticmethod(delete_company_states_by_id)
+    get_company_states_by_id_usages = staticmethod(get_company_states_by_id_usages)
+    get_company_states_by_id_usages_list = staticmethod(get_company_states_by_id_usages_list)
+
+
+class TeamRoleInfos:
+    """The ``TeamRoleInfos`` resource."""
+
+    count = staticmethod(get_company_team_roles_info_count)
+    list = staticmethod(get_company_team_roles_info)
+    get_company_team_roles_info = staticmethod(get_company_team_roles_info)
+    get_company_team_roles_info_count = staticmethod(get_company_team_roles_info_count)
+    get_company_team_roles_by_id_info = staticmethod(get_company_team_roles_by_id_info)
+
+
+class TrackActions:
+    """The ``TrackActions`` resource."""
+
+    count = staticmethod(get_company_tracks_by_parent_id_actions_count)
+    create = staticmethod(post_company_tracks_by_parent_id_actions)
+    delete = staticmethod(delete_company_tracks_by_parent_id_actions_by_id)
+    get = staticmethod(get_company_tracks_by_parent_id_actions_by_id)
+    list = staticmethod(get_company_tracks_by_parent_id_actions)
+    replace = staticmethod(put_company_tracks_by_parent_id_actions_by_id)
+    update = staticmethod(patch_company_tracks_by_parent_id_actions_by_id)
+    get_company_tracks_by_parent_id_actions = staticmethod(get_company_tracks_by_parent_id_actions)
+    post_company_tracks_by_parent_id_actions = staticmethod(
+        post_company_tracks_by_parent_id_actions
+    )
+    get_company_tracks_by_parent_id_actions_count = staticmethod(
+        get_company_tracks_by_parent_id_actions_count
+    )
+    get_company_tracks_by_parent_id_actions_by_id = staticmethod(
+        get_company_tracks_by_parent_id_actions_by_id
+    )
+    put_company_tracks_by_parent_id_actions_by_id = staticmethod(
+        put_company_tracks_by_parent_id_actions_by_id
+    )
+    patch_company_tracks_by_parent_id_actions_by_id = staticmethod(
+        patch_company_tracks_by_parent_id_actions_by_id
+    )
+    delete_company_tracks_by_parent_id_actions_by_id = staticmethod(
+        delete_company_tracks_by_parent_id_actions_by_id
+    )
+
+
+class Tracks:
+    """The ``Tracks`` resource."""
+
+    count = staticmethod(get_company_tracks_count)
+    create = staticmethod(post_company_tracks)
+    delete = staticmethod(delete_company_tracks_by_id)
+    get = staticmethod(get_company_tracks_by_id)
+    list = staticmethod(get_company_tracks)
+    replace = staticmethod(put_company_tracks_by_id)
+    update = staticmethod(patch_company_tracks_by_id)
+    get_company_tracks = staticmethod(get_company_tracks)
+    post_company_tracks = staticmethod(post_company_tracks)
+    get_company_tracks_count = staticmethod(get_company_tracks_count)
+    get_company_tracks_by_id = staticmethod(get_company_tracks_by_id)
+    put_company_tracks_by_id = staticmethod(put_company_tracks_by_id)
+    patch_company_tracks_by_id = staticmethod(patch_company_tracks_by_id)
+    delete_company_tracks_by_id = staticmethod(delete_company_tracks_by_id)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "address_format_infos": AddressFormatInfos,
+    "address_formats": AddressFormats,
+    "communication_type_info": CommunicationTypeInfoResource,
+    "communication_types": CommunicationTypes,
+    "companies": Companies,
+    "company_company_type_associations": CompanyCompanyTypeAssociations,
+    "company_custom_notes": CompanyCustomNotes,
+    "company_groups": CompanyGroups,
+    "company_infos": CompanyInfos,
+    "company_management_summarys": CompanyManagementSummarys,
+    "company_market_description": CompanyMarketDescription,
+    "company_note_type_info": CompanyNoteTypeInfoResource,
+    "company_note_types": CompanyNoteTypes,
+    "company_notes": CompanyNotes,
+    "company_ownership_type": CompanyOwnershipType,
+    "company_picker_items": CompanyPickerItems,
+    "company_site_infos": CompanySiteInfos,
+    "company_sites": CompanySites,
+    "company_statuses": CompanyStatuses,
+    "company_surveys": CompanySurveys,
+    "company_team_role": CompanyTeamRole,
+    "company_teams": CompanyTeams,
+    "company_tracks": CompanyTracks,
+    "company_type_associations": CompanyTypeAssociations,
+    "company_type_infos": CompanyTypeInfos,
+    "company_types": CompanyTypes,
+    "configuration_status_infos": ConfigurationStatusInfos,
+    "configuration_statuses": ConfigurationStatuses,
+    "configuration_type_infos": ConfigurationTypeInfos,
+    "configuration_type_question_values": ConfigurationTypeQuestionValues,
+    "configuration_type_questions": ConfigurationTypeQuestions,
+    "configuration_types": ConfigurationTypes,
+    "configurations": Configurations,
+    "contact_types": ContactTypes,
+    "contact_communications": ContactCommunications,
+    "contact_contact_type_associations": ContactContactTypeAssociations,
+    "contact_department_infos": ContactDepartmentInfos,
+    "contact_departments": ContactDepartments,
+    "contact_groups": ContactGroups,
+    "contact_infos": ContactInfos,
+    "contact_notes": ContactNotes,
+    "contact_relationships": ContactRelationships,
+    "contact_tracks": ContactTracks,
+    "contact_type_associations": ContactTypeAssociations,
+    "contacts": Contacts,
+    "countries": Countries,
+    "country_infos": CountryInfos,
+    "entity_type_infos": EntityTypeInfos,
+    "entity_types": EntityTypes,
+    "expense_type_infos": ExpenseTypeInfos,
+    "m365_contact_sync_properties": M365ContactSyncProperties,
+    "m365_contacts": M365Contacts,
+    "managed_devices_integration_cross_references": ManagedDevicesIntegrationCrossReferences,
+    "managed_devices_integration_infos": ManagedDevicesIntegrationInfos,
+    "managed_devices_integration_logins": ManagedDevicesIntegrationLogins,
+    "managed_devices_integration_notifications": ManagedDevicesIntegrationNotifications,
+    "managed_devices_integrations": ManagedDevicesIntegrations,
+    "management_backup": ManagementBackupResource,
+    "management_execute_managed_it_syncs": ManagementExecuteManagedItSyncs,
+    "management_it_solution_agreement_interface_parameters": ManagementItSolutionAgreementInterfaceParameters,
+    "management_it_solutions": ManagementItSolutions,
+    "management_logs": ManagementLogs,
+    "management_report_notifications": ManagementReportNotifications,
+    "management_report_setups": ManagementReportSetups,
+    "managements": Managements,
+    "market_description_infos": MarketDescriptionInfos,
+    "ownership_type_infos": OwnershipTypeInfos,
+    "payment_type_infos": PaymentTypeInfos,
+    "portal_configuration_opportunity_setups": PortalConfigurationOpportunitySetups,
+    "portal_configuration_password_email_setups": PortalConfigurationPasswordEmailSetups,
+    "portal_configuration_payment_processors": PortalConfigurationPaymentProcessors,
+    "portal_configuration_project_setups": PortalConfigurationProjectSetups,
+    "portal_configuration_service_setups": PortalConfigurationServiceSetups,
+    "portal_configurations": PortalConfigurations,
+    "portal_configurations_invoice_setups": PortalConfigurationsInvoiceSetups,
+    "portal_security_levels": PortalSecurityLevels,
+    "portal_security_settings": PortalSecuritySettings,
+    "state_infos": StateInfos,
+    "states": States,
+    "team_role_infos": TeamRoleInfos,
+    "track_actions": TrackActions,
+    "tracks": Tracks,
+}

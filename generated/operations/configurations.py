@@ -309,3 +309,67 @@ def get_configurations_types_by_parent_id_questions_by_id_info(
         None,
         None,
     )
+
+
+class ConfigurationTypeInfos:
+    """The ``ConfigurationTypeInfos`` resource."""
+
+    count = staticmethod(get_configurations_types_info_count)
+    list = staticmethod(get_configurations_types_info)
+    get_configurations_types_info = staticmethod(get_configurations_types_info)
+    get_configurations_types_info_count = staticmethod(get_configurations_types_info_count)
+
+
+class ConfigurationTypeQuestionInfoResource:
+    """The ``ConfigurationTypeQuestionInfo`` resource."""
+
+    list = staticmethod(get_configurations_types_by_parent_id_questions_by_id_info)
+    get_configurations_types_by_parent_id_questions_by_id_info = staticmethod(
+        get_configurations_types_by_parent_id_questions_by_id_info
+    )
+
+
+class ConfigurationTypeQuestionInfos:
+    """The ``ConfigurationTypeQuestionInfos`` resource."""
+
+    count = staticmethod(get_configurations_types_by_parent_id_questions_info_count)
+    list = staticmethod(get_configurations_types_by_parent_id_questions_info)
+    get_configurations_types_by_parent_id_questions_info = staticmethod(
+        get_configurations_types_by_parent_id_questions_info
+    )
+    get_configurations_types_by_parent_id_questions_info_count = staticmethod(
+        get_configurations_types_by_parent_id_questions_info_count
+    )
+
+
+class ConfigurationTypeQuestionValueInfos:
+    """The ``ConfigurationTypeQuestionValueInfos`` resource."""
+
+    count = staticmethod(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
+    )
+    list = staticmethod(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = staticmethod(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = (
+        staticmethod(
+            get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
+        )
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = (
+        staticmethod(
+            get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
+        )
+    )
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "configuration_type_infos": ConfigurationTypeInfos,
+    "configuration_type_question_info": ConfigurationTypeQuestionInfoResource,
+    "configuration_type_question_infos": ConfigurationTypeQuestionInfos,
+    "configuration_type_question_value_infos": ConfigurationTypeQuestionValueInfos,
+}

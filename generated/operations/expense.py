@@ -1300,3 +1300,158 @@ def get_expense_types_by_id_info(
         None,
         None,
     )
+
+
+class Classifications:
+    """The ``Classifications`` resource."""
+
+    count = staticmethod(get_expense_classifications_count)
+    get = staticmethod(get_expense_classifications_by_id)
+    list = staticmethod(get_expense_classifications)
+    get_expense_classifications = staticmethod(get_expense_classifications)
+    get_expense_classifications_count = staticmethod(get_expense_classifications_count)
+    get_expense_classifications_by_id = staticmethod(get_expense_classifications_by_id)
+
+
+class ExpenseEntries:
+    """The ``ExpenseEntries`` resource."""
+
+    count = staticmethod(get_expense_entries_count)
+    create = staticmethod(post_expense_entries)
+    delete = staticmethod(delete_expense_entries_by_id)
+    get = staticmethod(get_expense_entries_by_id)
+    list = staticmethod(get_expense_entries)
+    replace = staticmethod(put_expense_entries_by_id)
+    update = staticmethod(patch_expense_entries_by_id)
+    get_expense_entries = staticmethod(get_expense_entries)
+    post_expense_entries = staticmethod(post_expense_entries)
+    get_expense_entries_count = staticmethod(get_expense_entries_count)
+    get_expense_entries_by_id = staticmethod(get_expense_entries_by_id)
+    put_expense_entries_by_id = staticmethod(put_expense_entries_by_id)
+    patch_expense_entries_by_id = staticmethod(patch_expense_entries_by_id)
+    delete_expense_entries_by_id = staticmethod(delete_expense_entries_by_id)
+
+
+class ExpenseEntryAudits:
+    """The ``ExpenseEntryAudits`` resource."""
+
+    count = staticmethod(get_expense_entries_by_parent_id_audits_count)
+    get = staticmethod(get_expense_entries_by_parent_id_audits_by_id)
+    list = staticmethod(get_expense_entries_by_parent_id_audits)
+    get_expense_entries_by_parent_id_audits = staticmethod(get_expense_entries_by_parent_id_audits)
+    get_expense_entries_by_parent_id_audits_count = staticmethod(
+        get_expense_entries_by_parent_id_audits_count
+    )
+    get_expense_entries_by_parent_id_audits_by_id = staticmethod(
+        get_expense_entries_by_parent_id_audits_by_id
+    )
+
+
+class ExpenseReportAudits:
+    """The ``ExpenseReportAudits`` resource."""
+
+    count = staticmethod(get_expense_reports_by_parent_id_audits_count)
+    get = staticmethod(get_expense_reports_by_parent_id_audits_by_id)
+    list = staticmethod(get_expense_reports_by_parent_id_audits)
+    get_expense_reports_by_parent_id_audits = staticmethod(get_expense_reports_by_parent_id_audits)
+    get_expense_reports_by_parent_id_audits_count = staticmethod(
+        get_expense_reports_by_parent_id_audits_count
+    )
+    get_expense_reports_by_parent_id_audits_by_id = staticmethod(
+        get_expense_reports_by_parent_id_audits_by_id
+    )
+
+
+class ExpenseReports:
+    """The ``ExpenseReports`` resource."""
+
+    count = staticmethod(get_expense_reports_count)
+    get = staticmethod(get_expense_reports_by_id)
+    list = staticmethod(get_expense_reports)
+    get_expense_reports = staticmethod(get_expense_reports)
+    get_expense_reports_count = staticmethod(get_expense_reports_count)
+    get_expense_reports_by_id = staticmethod(get_expense_reports_by_id)
+    post_expense_reports_by_id_approve = staticmethod(post_expense_reports_by_id_approve)
+    post_expense_reports_by_id_reject = staticmethod(post_expense_reports_by_id_reject)
+    post_expense_reports_by_id_reverse = staticmethod(post_expense_reports_by_id_reverse)
+    post_expense_reports_by_id_submit = staticmethod(post_expense_reports_by_id_submit)
+
+
+class ExpenseTaxTypeInfos:
+    """The ``ExpenseTaxTypeInfos`` resource."""
+
+    count = staticmethod(get_expense_info_tax_types_count)
+    get = staticmethod(get_expense_info_tax_types_by_id)
+    list = staticmethod(get_expense_info_tax_types)
+    get_expense_info_tax_types = staticmethod(get_expense_info_tax_types)
+    get_expense_info_tax_types_count = staticmethod(get_expense_info_tax_types_count)
+    get_expense_info_tax_types_by_id = staticmethod(get_expense_info_tax_types_by_id)
+
+
+class ExpenseTypeInfos:
+    """The ``ExpenseTypeInfos`` resource."""
+
+    list = staticmethod(get_expense_types_info)
+    get_expense_types_info = staticmethod(get_expense_types_info)
+    get_expense_types_by_id_info = staticmethod(get_expense_types_by_id_info)
+
+
+class ExpenseTypes:
+    """The ``ExpenseTypes`` resource."""
+
+    count = staticmethod(get_expense_types_count)
+    create = staticmethod(post_expense_types)
+    delete = staticmethod(delete_expense_types_by_id)
+    get = staticmethod(get_expense_types_by_id)
+    list = staticmethod(get_expense_types)
+    replace = staticmethod(put_expense_types_by_id)
+    update = staticmethod(patch_expense_types_by_id)
+    get_expense_types = staticmethod(get_expense_types)
+    post_expense_types = staticmethod(post_expense_types)
+    get_expense_types_count = staticmethod(get_expense_types_count)
+    get_expense_types_by_id = staticmethod(get_expense_types_by_id)
+    put_expense_types_by_id = staticmethod(put_expense_types_by_id)
+    patch_expense_types_by_id = staticmethod(patch_expense_types_by_id)
+    delete_expense_types_by_id = staticmethod(delete_expense_types_by_id)
+
+
+class PaymentTypeInfos:
+    """The ``PaymentTypeInfos`` resource."""
+
+    list = staticmethod(get_expense_payment_types_info)
+    get_expense_payment_types_info = staticmethod(get_expense_payment_types_info)
+    get_expense_payment_types_by_id_info = staticmethod(get_expense_payment_types_by_id_info)
+
+
+class PaymentTypes:
+    """The ``PaymentTypes`` resource."""
+
+    count = staticmethod(get_expense_payment_types_count)
+    create = staticmethod(post_expense_payment_types)
+    delete = staticmethod(delete_expense_payment_types_by_id)
+    get = staticmethod(get_expense_payment_types_by_id)
+    list = staticmethod(get_expense_payment_types)
+    replace = staticmethod(put_expense_payment_types_by_id)
+    update = staticmethod(patch_expense_payment_types_by_id)
+    get_expense_payment_types = staticmethod(get_expense_payment_types)
+    post_expense_payment_types = staticmethod(post_expense_payment_types)
+    get_expense_payment_types_count = staticmethod(get_expense_payment_types_count)
+    get_expense_payment_types_by_id = staticmethod(get_expense_payment_types_by_id)
+    put_expense_payment_types_by_id = staticmethod(put_expense_payment_types_by_id)
+    patch_expense_payment_types_by_id = staticmethod(patch_expense_payment_types_by_id)
+    delete_expense_payment_types_by_id = staticmethod(delete_expense_payment_types_by_id)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "classifications": Classifications,
+    "expense_entries": ExpenseEntries,
+    "expense_entry_audits": ExpenseEntryAudits,
+    "expense_report_audits": ExpenseReportAudits,
+    "expense_reports": ExpenseReports,
+    "expense_tax_type_infos": ExpenseTaxTypeInfos,
+    "expense_type_infos": ExpenseTypeInfos,
+    "expense_types": ExpenseTypes,
+    "payment_type_infos": PaymentTypeInfos,
+    "payment_types": PaymentTypes,
+}

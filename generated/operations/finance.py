@@ -11734,3 +11734,1709 @@ def patch_finance_tax_integrations_by_id(
         body,
         None,
     )
+
+
+class AccountingBatches:
+    """The ``AccountingBatches`` resource."""
+
+    count = staticmethod(get_finance_accounting_batches_count)
+    create = staticmethod(post_finance_accounting_batches)
+    delete = staticmethod(delete_finance_accounting_batches_by_id)
+    get = staticmethod(get_finance_accounting_batches_by_id)
+    list = staticmethod(get_finance_accounting_batches)
+    get_finance_accounting_batches = staticmethod(get_finance_accounting_batches)
+    post_finance_accounting_batches = staticmethod(post_finance_accounting_batches)
+    get_finance_accounting_batches_count = staticmethod(get_finance_accounting_batches_count)
+    get_finance_accounting_batches_by_id = staticmethod(get_finance_accounting_batches_by_id)
+    delete_finance_accounting_batches_by_id = staticmethod(delete_finance_accounting_batches_by_id)
+    post_finance_accounting_batches_by_id_export = staticmethod(
+        post_finance_accounting_batches_by_id_export
+    )
+    post_finance_accounting_export = staticmethod(post_finance_accounting_export)
+
+
+class AccountingPackageSetups:
+    """The ``AccountingPackageSetups`` resource."""
+
+    count = staticmethod(get_finance_accounting_package_setup_count)
+    get = staticmethod(get_finance_accounting_package_setup_by_id)
+    list = staticmethod(get_finance_accounting_package_setup)
+    replace = staticmethod(put_finance_accounting_package_setup_by_id)
+    update = staticmethod(patch_finance_accounting_package_setup_by_id)
+    get_finance_accounting_package_setup = staticmethod(get_finance_accounting_package_setup)
+    get_finance_accounting_package_setup_count = staticmethod(
+        get_finance_accounting_package_setup_count
+    )
+    get_finance_accounting_package_setup_by_id = staticmethod(
+        get_finance_accounting_package_setup_by_id
+    )
+    put_finance_accounting_package_setup_by_id = staticmethod(
+        put_finance_accounting_package_setup_by_id
+    )
+    patch_finance_accounting_package_setup_by_id = staticmethod(
+        patch_finance_accounting_package_setup_by_id
+    )
+
+
+class AccountingPackages:
+    """The ``AccountingPackages`` resource."""
+
+    count = staticmethod(get_finance_accounting_packages_count)
+    get = staticmethod(get_finance_accounting_packages_by_id)
+    list = staticmethod(get_finance_accounting_packages)
+    get_finance_accounting_packages = staticmethod(get_finance_accounting_packages)
+    get_finance_accounting_packages_count = staticmethod(get_finance_accounting_packages_count)
+    get_finance_accounting_packages_by_id = staticmethod(get_finance_accounting_packages_by_id)
+
+
+class AccountingUnpostedExpenseTaxableLevels:
+    """The ``AccountingUnpostedExpenseTaxableLevels`` resource."""
+
+    count = staticmethod(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count)
+    get = staticmethod(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id)
+    list = staticmethod(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels)
+    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels = staticmethod(
+        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels
+    )
+    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count = staticmethod(
+        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count
+    )
+    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id = staticmethod(
+        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id
+    )
+
+
+class AccountingUnpostedExpenses:
+    """The ``AccountingUnpostedExpenses`` resource."""
+
+    count = staticmethod(get_finance_accounting_unpostedexpenses_count)
+    get = staticmethod(get_finance_accounting_unpostedexpenses_by_id)
+    list = staticmethod(get_finance_accounting_unpostedexpenses)
+    get_finance_accounting_unpostedexpenses = staticmethod(get_finance_accounting_unpostedexpenses)
+    get_finance_accounting_unpostedexpenses_count = staticmethod(
+        get_finance_accounting_unpostedexpenses_count
+    )
+    get_finance_accounting_unpostedexpenses_by_id = staticmethod(
+        get_finance_accounting_unpostedexpenses_by_id
+    )
+
+
+class AccountingUnpostedInvoiceTaxableLevels:
+    """The ``AccountingUnpostedInvoiceTaxableLevels`` resource."""
+
+    count = staticmethod(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count)
+    get = staticmethod(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id)
+    list = staticmethod(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels)
+    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels = staticmethod(
+        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels
+    )
+    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count = staticmethod(
+        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count
+    )
+    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id = staticmethod(
+        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id
+    )
+
+
+class AccountingUnpostedInvoices:
+    """The ``AccountingUnpostedInvoices`` resource."""
+
+    count = staticmethod(get_finance_accounting_unpostedinvoices_count)
+    get = staticmethod(get_finance_accounting_unpostedinvoices_by_id)
+    list = staticmethod(get_finance_accounting_unpostedinvoices)
+    get_finance_accounting_unpostedinvoices = staticmethod(get_finance_accounting_unpostedinvoices)
+    get_finance_accounting_unpostedinvoices_count = staticmethod(
+        get_finance_accounting_unpostedinvoices_count
+    )
+    get_finance_accounting_unpostedinvoices_by_id = staticmethod(
+        get_finance_accounting_unpostedinvoices_by_id
+    )
+
+
+class AccountingUnpostedPayments:
+    """The ``AccountingUnpostedPayments`` resource."""
+
+    list = staticmethod(get_finance_accounting_unpostedpayments)
+    get_finance_accounting_unposted_payments_count = staticmethod(
+        get_finance_accounting_unposted_payments_count
+    )
+    get_finance_accounting_unposted_payments_by_id = staticmethod(
+        get_finance_accounting_unposted_payments_by_id
+    )
+    get_finance_accounting_unpostedpayments = staticmethod(get_finance_accounting_unpostedpayments)
+
+
+class AccountingUnpostedProcurementTaxableLevels:
+    """The ``AccountingUnpostedProcurementTaxableLevels`` resource."""
+
+    count = staticmethod(
+        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count
+    )
+    get = staticmethod(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id)
+    list = staticmethod(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels)
+    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels = staticmethod(
+        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels
+    )
+    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count = staticmethod(
+        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count
+    )
+    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id = staticmethod(
+        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id
+    )
+
+
+class AccountingUnpostedProcurements:
+    """The ``AccountingUnpostedProcurements`` resource."""
+
+    count = staticmethod(get_finance_accounting_unpostedprocurement_count)
+    get = staticmethod(get_finance_accounting_unpostedprocurement_by_id)
+    list = staticmethod(get_finance_accounting_unpostedprocurement)
+    get_finance_accounting_unpostedprocurement = staticmethod(
+        get_finance_accounting_unpostedprocurement
+    )
+    get_finance_accounting_unpostedprocurement_count = staticmethod(
+        get_finance_accounting_unpostedprocurement_count
+    )
+    get_finance_accounting_unpostedprocurement_by_id = staticmethod(
+        get_finance_accounting_unpostedprocurement_by_id
+    )
+
+
+class AgreementAdditions:
+    """The ``AgreementAdditions`` resource."""
+
+    count = staticmethod(get_finance_agreements_by_parent_id_additions_count)
+    create = staticmethod(post_finance_agreements_by_parent_id_additions)
+    delete = staticmethod(delete_finance_agreements_by_parent_id_additions_by_id)
+    get = staticmethod(get_finance_agreements_by_parent_id_additions_by_id)
+    list = staticmethod(get_finance_agreements_by_parent_id_additions)
+    replace = staticmethod(put_finance_agreements_by_parent_id_additions_by_id)
+    update = staticmethod(patch_finance_agreements_by_parent_id_additions_by_id)
+    get_finance_agreements_by_parent_id_additions = staticmethod(
+        get_finance_agreements_by_parent_id_additions
+    )
+    post_finance_agreements_by_parent_id_additions = staticmethod(
+        post_finance_agreements_by_parent_id_additions
+    )
+    get_finance_agreements_by_parent_id_additions_count = staticmethod(
+        get_finance_agreements_by_parent_id_additions_count
+    )
+    get_finance_agreements_by_parent_id_additions_by_id = staticmethod(
+        get_finance_agreements_by_parent_id_additions_by_id
+    )
+    put_finance_agreements_by_parent_id_additions_by_id = staticmethod(
+        put_finance_agreements_by_parent_id_additions_by_id
+    )
+    patch_finance_agreements_by_parent_id_additions_by_id = staticmethod(
+        patch_finance_agreements_by_parent_id_additions_by_id
+    )
+    delete_finance_agreements_by_parent_id_additions_by_id = staticmethod(
+        delete_finance_agreements_by_parent_id_additions_by_id
+    )
+
+
+class AgreementAdjustments:
+    """The ``AgreementAdjustments`` resource."""
+
+    count = staticmethod(get_finance_agreements_by_parent_id_adjustments_count)
+    create = staticmethod(post_finance_agreements_by_parent_id_adjustments)
+    delete = staticmethod(delete_finance_agreements_by_parent_id_adjustments_by_id)
+    get = staticmethod(get_finance_agreements_by_parent_id_adjustments_by_id)
+    list = staticmethod(get_finance_agreements_by_parent_id_adjustments)
+    replace = staticmethod(put_finance_agreements_by_parent_id_adjustments_by_id)
+    update = staticmethod(patch_finance_agreements_by_parent_id_adjustments_by_id)
+    get_finance_agreements_by_parent_id_adjustments = staticmethod(
+        get_finance_agreements_by_parent_id_adjustments
+    )
+    post_finance_agreements_by_parent_id_adjustments = staticmethod(
+        post_finance_agreements_by_parent_id_adjustments
+    )
+    get_finance_agreements_by_parent_id_adjustments_count = staticmethod(
+        get_finance_agreements_by_parent_id_adjustments_count
+    )
+    get_finance_agreements_by_parent_id_adjustments_by_id = staticmethod(
+        get_finance_agreements_by_parent_id_adjustments_by_id
+    )
+    put_finance_agreements_by_parent_id_adjustments_by_id = staticmethod(
+        put_finance_agreements_by_parent_id_adjustments_by_id
+    )
+    patch_finance_agreements_by_parent_id_adjustments_by_id = staticmethod(
+        patch_finance_agreements_by_parent_id_adjustments_by_id
+    )
+    delete_finance_agreements_by_parent_id_adjustments_by_id = staticmethod(
+        delete_finance_agreements_by_parent_id_adjustments_by_id
+    )
+
+
+class AgreementBatchSetupResource:
+    """The ``AgreementBatchSetup`` resource."""
+
+    count = staticmethod(get_finance_batch_setups_count)
+    get = staticmethod(get_finance_batch_setups_by_id)
+    list = staticmethod(get_finance_batch_setups)
+    replace = staticmethod(put_finance_batch_setups_by_id)
+    update = staticmethod(patch_finance_batch_setups_by_id)
+    get_finance_batch_setups = staticmethod(get_finance_batch_setups)
+    get_finance_batch_setups_count = staticmethod(get_finance_batch_setups_count)
+    get_finance_batch_setups_by_id = staticmethod(get_finance_batch_setups_by_id)
+    put_finance_batch_setups_by_id = staticmethod(put_finance_batch_setups_by_id)
+    patch_finance_batch_setups_by_id = staticmethod(patch_finance_batch_setups_by_id)
+
+
+class AgreementBoardDefaults:
+    """The ``AgreementBoardDefaults`` resource."""
+
+    count = staticmethod(get_finance_agreements_by_parent_id_board_defaults_count)
+    create = staticmethod(post_finance_agreements_by_parent_id_board_defaults)
+    delete = staticmethod(delete_finance_agreements_by_parent_id_board_defaults_by_id)
+    get = staticmethod(get_finance_agreements_by_parent_id_board_defaults_by_id)
+    list = staticmethod(get_finance_agreements_by_parent_id_board_defaults)
+    replace = staticmethod(put_finance_agreements_by_parent_id_board_defaults_by_id)
+    update = staticmethod(patch_finance_agreements_by_parent_id_board_defaults_by_id)
+    get_finance_agreements_by_parent_id_board_defaults = staticmethod(
+        get_finance_agreements_by_parent_id_board_defaults
+    )
+    post_finance_agreements_by_parent_id_board_defaults = staticmethod(
+        post_finance_agreements_by_parent_id_board_defaults
+    )
+    get_finance_agreements_by_parent_id_board_defaults_count = staticmethod(
+        get_finance_agreements_by_parent_id_board_defaults_count
+    )
+    get_finance_agreements_by_parent_id_board_defaults_by_id = staticmethod(
+        get_finance_agreements_by_parent_id_board_defaults_by_id
+    )
+    put_finance_agreements_by_parent_id_board_defaults_by_id = staticmethod(
+        put_finance_agreements_by_parent_id_board_defaults_by_id
+    )
+    patch_finance_agreements_by_parent_id_board_defaults_by_id = staticmethod(
+        patch_finance_agreements_by_parent_id_board_defaults_by_id
+    )
+    delete_finance_agreements_by_parent_id_board_defaults_by_id = staticmethod(
+        delete_finance_agreements_by_parent_id_board_defaults_by_id
+    )
+
+
+class AgreementRecaps:
+    """The ``AgreementRecaps`` resource."""
+
+    get = staticmethod(get_finance_agreementrecap_by_id)
+    list = staticmethod(get_finance_agreementrecap)
+    get_finance_agreementrecap = staticmethod(get_finance_agreementrecap)
+    get_finance_agreementrecap_by_id = staticmethod(get_finance_agreementrecap_by_id)
+
+
+class AgreementSites:
+    """The ``AgreementSites`` resource."""
+
+    count = staticmethod(get_finance_agreements_by_parent_id_sites_count)
+    create = staticmethod(post_finance_agreements_by_parent_id_sites)
+    delete = staticmethod(delete_finance_agreements_by_parent_id_sites_by_id)
+    get = staticmethod(get_finance_agreements_by_parent_id_sites_by_id)
+    list = staticmethod(get_finance_agreements_by_parent_id_sites)
+    replace = staticmethod(put_finance_agreements_by_parent_id_sites_by_id)
+    update = staticmethod(patch_finance_agreements_by_parent_id_sites_by_id)
+    get_finance_agreements_by_parent_id_sites = staticmethod(
+        get_finance_agreements_by_parent_id_sites
+    )
+    post_finance_agreements_by_parent_id_sites = staticmethod(
+        post_finance_agreements_by_parent_id_sites
+    )
+    get_finance_agreements_by_parent_id_sites_count = staticmethod(
+        get_finance_agreements_by_parent_id_sites_count
+    )
+    get_finance_agreements_by_parent_id_sites_by_id = staticmethod(
+        get_finance_agreements_by_parent_id_sites_by_id
+    )
+    put_finance_agreements_by_parent_id_sites_by_id = staticmethod(
+        put_finance_agreements_by_parent_id_sites_by_id
+    )
+    patch_finance_agreements_by_parent_id_sites_by_id = staticmethod(
+        patch_finance_agreements_by_parent_id_sites_by_id
+    )
+    delete_finance_agreements_by_parent_id_sites_by_id = staticmethod(
+        delete_finance_agreements_by_parent_id_sites_by_id
+    )
+
+
+class AgreementTypeResource:
+    """The ``AgreementType`` resource."""
+
+    create = staticmethod(post_finance_agreements_by_id_copy)
+    post_finance_agreements_by_id_copy = staticmethod(post_finance_agreements_by_id_copy)
+
+
+class AgreementTypeBoardDefaults:
+    """The ``AgreementTypeBoardDefaults`` resource."""
+
+    count = staticmethod(get_finance_agreement_types_by_parent_id_board_defaults_count)
+    create = staticmethod(post_finance_agreement_types_by_parent_id_board_defaults)
+    delete = staticmethod(delete_finance_agreement_types_by_parent_id_board_defaults_by_id)
+    get = staticmethod(get_finance_agreement_types_by_parent_id_board_defaults_by_id)
+    list = staticmethod(get_finance_agreement_types_by_parent_id_board_defaults)
+    replace = staticmethod(put_finance_agreement_types_by_parent_id_board_defaults_by_id)
+    update = staticmethod(patch_finance_agreement_types_by_parent_id_board_defaults_by_id)
+    get_finance_agreement_types_by_parent_id_board_defaults = staticmethod(
+        get_finance_agreement_types_by_parent_id_board_defaults
+    )
+    post_finance_agreement_types_by_parent_id_board_defaults = staticmethod(
+        post_finance_agreement_types_by_parent_id_board_defaults
+    )
+    get_finance_agreement_types_by_parent_id_board_defaults_count = staticmethod(
+        get_finance_agreement_types_by_parent_id_board_defaults_count
+    )
+    get_finance_agreement_types_by_parent_id_board_defaults_by_id = staticmethod(
+        get_finance_agreement_types_by_parent_id_board_defaults_by_id
+    )
+    put_finance_agreement_types_by_parent_id_board_defaults_by_id = staticmethod(
+        put_finance_agreement_types_by_parent_id_board_defaults_by_id
+    )
+    patch_finance_agreement_types_by_parent_id_board_defaults_by_id = staticmethod(
+        patch_finance_agreement_types_by_parent_id_board_defaults_by_id
+    )
+    delete_finance_agreement_types_by_parent_id_board_defaults_by_id = staticmethod(
+        delete_finance_agreement_types_by_parent_id_board_defaults_by_id
+    )
+
+
+class AgreementTypeWorkRoleExclusions:
+    """The ``AgreementTypeWorkRoleExclusions`` resource."""
+
+    count = staticmethod(get_finance_agreement_types_by_parent_id_work_role_exclusions_count)
+    create = staticmethod(post_finance_agreement_types_by_parent_id_work_role_exclusions)
+    delete = staticmethod(delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id)
+    get = staticmethod(get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id)
+    list = staticmethod(get_finance_agreement_types_by_parent_id_work_role_exclusions)
+    get_finance_agreement_types_by_parent_id_work_role_exclusions = staticmethod(
+        get_finance_agreement_types_by_parent_id_work_role_exclusions
+    )
+    post_finance_agreement_types_by_parent_id_work_role_exclusions = staticmethod(
+        post_finance_agreement_types_by_parent_id_work_role_exclusions
+    )
+    get_finance_agreement_types_by_parent_id_work_role_exclusions_count = staticmethod(
+        get_finance_agreement_types_by_parent_id_work_role_exclusions_count
+    )
+    get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = staticmethod(
+        get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
+    )
+    delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = staticmethod(
+        delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
+    )
+
+
+class AgreementTypeWorkRoles:
+    """The ``AgreementTypeWorkRoles`` resource."""
+
+    count = staticmethod(get_finance_agreement_types_by_parent_id_workroles_count)
+    create = staticmethod(post_finance_agreement_types_by_parent_id_workroles)
+    delete = staticmethod(delete_finance_agreement_types_by_parent_id_workroles_by_id)
+    get = staticmethod(get_finance_agreement_types_by_parent_id_workroles_by_id)
+    list = staticmethod(get_finance_agreement_types_by_parent_id_workroles)
+    replace = staticmethod(put_finance_agreement_types_by_parent_id_workroles_by_id)
+    update = staticmethod(patch_finance_agreement_types_by_parent_id_workroles_by_id)
+    get_finance_agreement_types_by_parent_id_workroles = staticmethod(
+        get_finance_agreement_types_by_parent_id_workroles
+    )
+    post_finance_agreement_types_by_parent_id_workroles = staticmethod(
+        post_finance_agreement_types_by_parent_id_workroles
+    )
+    get_finance_agreement_types_by_parent_id_workroles_count = staticmethod(
+        get_finance_agreement_types_by_parent_id_workroles_count
+    )
+    get_finance_agreement_types_by_parent_id_workroles_info = staticmethod(
+        get_finance_agreement_types_by_parent_id_workroles_info
+    )
+    get_finance_agreement_types_by_parent_id_workroles_info_count = staticmethod(
+        get_finance_agreement_types_by_parent_id_workroles_info_count
+    )
+    get_finance_agreement_types_by_parent_id_workroles_info_by_id = staticmethod(
+        get_finance_agreement_types_by_parent_id_workroles_info_by_id
+    )
+    get_finance_agreement_types_by_parent_id_workroles_by_id = staticmethod(
+        get_finance_agreement_types_by_parent_id_workroles_by_id
+    )
+    put_finance_agreement_types_by_parent_id_workroles_by_id = staticmethod(
+        put_finance_agreement_types_by_parent_id_workroles_by_id
+    )
+    patch_finance_agreement_types_by_parent_id_workroles_by_id = staticmethod(
+        patch_finance_agreement_types_by_parent_id_workroles_by_id
+    )
+    delete_finance_agreement_types_by_parent_id_workroles_by_id = staticmethod(
+        delete_finance_agreement_types_by_parent_id_workroles_by_id
+    )
+
+
+class AgreementTypeWorkTypeExclusions:
+    """The ``AgreementTypeWorkTypeExclusions`` resource."""
+
+    count = staticmethod(get_finance_agreement_types_by_parent_id_work_type_exclusions_count)
+    create = staticmethod(post_finance_agreement_types_by_parent_id_work_type_exclusions)
+    delete = staticmethod(delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id)
+    get = staticmethod(get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id)
+    list = staticmethod(get_finance_agreement_types_by_parent_id_work_type_exclusions)
+    get_finance_agreement_types_by_parent_id_work_type_exclusions = staticmethod(
+        get_finance_agreement_types_by_parent_id_work_type_exclusions
+    )
+    post_finance_agreement_types_by_parent_id_work_type_exclusions = staticmethod(
+        post_finance_agreement_types_by_parent_id_work_type_exclusions
+    )
+    get_finance_agreement_types_by_parent_id_work_type_exclusions_count = staticmethod(
+        get_finance_agreement_types_by_parent_id_work_type_exclusions_count
+    )
+    get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = staticmethod(
+        get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
+    )
+    delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = staticmethod(
+        delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
+    )
+
+
+class AgreementTypeWorkTypes:
+    """The ``AgreementTypeWorkTypes`` resource."""
+
+    count = staticmethod(get_finance_agreement_types_by_parent_id_worktypes_count)
+    create = staticmethod(post_finance_agreement_types_by_parent_id_worktypes)
+    delete = staticmethod(delete_finance_agreement_types_by_parent_id_worktypes_by_id)
+    get = staticmethod(get_finance_agreement_types_by_parent_id_worktypes_by_id)
+    list = staticmethod(get_finance_agreement_types_by_parent_id_worktypes)
+    replace = staticmethod(put_finance_agreement_types_by_parent_id_worktypes_by_id)
+    update = staticmethod(patch_finance_agreement_types_by_parent_id_worktypes_by_id)
+    get_finance_agreement_types_by_parent_id_worktypes = staticmethod(
+        get_finance_agreement_types_by_parent_id_worktypes
+    )
+    post_finance_agreement_types_by_parent_id_worktypes = staticmethod(
+        post_finance_agreement_types_by_parent_id_worktypes
+    )
+    get_finance_agreement_types_by_parent_id_worktypes_count = staticmethod(
+        get_finance_agreement_types_by_parent_id_worktypes_count
+    )
+    get_finance_agreement_types_by_parent_id_worktypes_by_id = staticmethod(
+        get_finance_agreement_types_by_parent_id_worktypes_by_id
+    )
+    put_finance_agreement_types_by_parent_id_worktypes_by_id = staticmethod(
+        put_finance_agreement_types_by_parent_id_worktypes_by_id
+    )
+    patch_finance_agreement_types_by_parent_id_worktypes_by_id = staticmethod(
+        patch_finance_agreement_types_by_parent_id_worktypes_by_id
+    )
+    delete_finance_agreement_types_by_parent_id_worktypes_by_id = staticmethod(
+        delete_finance_agreement_types_by_parent_id_worktypes_by_id
+    )
+
+
+class AgreementTypes:
+    """The ``AgreementTypes`` resource."""
+
+    count = staticmethod(get_finance_agreements_types_count)
+    create = staticmethod(post_finance_agreements_types)
+    delete = staticmethod(delete_finance_agreements_types_by_id)
+    get = staticmethod(get_finance_agreements_types_by_id)
+    list = staticmethod(get_finance_agreements_types)
+    replace = staticmethod(put_finance_agreements_types_by_id)
+    update = staticmethod(patch_finance_agreements_types_by_id)
+    get_finance_agreements_types = staticmethod(get_finance_agreements_types)
+    post_finance_agreements_types = staticmethod(post_finance_agreements_types)
+    get_finance_agreements_types_count = staticmethod(get_finance_agreements_types_count)
+    get_finance_agreements_types_info = staticmethod(get_finance_agreements_types_info)
+    get_finance_agreements_types_info_count = staticmethod(get_finance_agreements_types_info_count)
+    get_finance_agreements_types_by_id = staticmethod(get_finance_agreements_types_by_id)
+    put_finance_agreements_types_by_id = staticmethod(put_finance_agreements_types_by_id)
+    patch_finance_agreements_types_by_id = staticmethod(patch_finance_agreements_types_by_id)
+    delete_finance_agreements_types_by_id = staticmethod(delete_finance_agreements_types_by_id)
+    get_finance_agreements_types_by_id_info = staticmethod(get_finance_agreements_types_by_id_info)
+    get_finance_agreements_types_by_id_usages = staticmethod(
+        get_finance_agreements_types_by_id_usages
+    )
+    get_finance_agreements_types_by_id_usages_list = staticmethod(
+        get_finance_agreements_types_by_id_usages_list
+    )
+
+
+class AgreementWorkRoleExclusions:
+    """The ``AgreementWorkRoleExclusions`` resource."""
+
+    count = staticmethod(get_finance_agreements_by_parent_id_work_role_exclusions_count)
+    create = staticmethod(post_finance_agreements_by_parent_id_work_role_exclusions)
+    delete = staticmethod(delete_finance_agreements_by_parent_id_work_role_exclusions_by_id)
+    list = staticmethod(get_finance_agreements_by_parent_id_work_role_exclusions)
+    get_finance_agreements_by_parent_id_work_role_exclusions = staticmethod(
+        get_finance_agreements_by_parent_id_work_role_exclusions
+    )
+    post_finance_agreements_by_parent_id_work_role_exclusions = staticmethod(
+        post_finance_agreements_by_parent_id_work_role_exclusions
+    )
+    get_finance_agreements_by_parent_id_work_role_exclusions_count = staticmethod(
+        get_finance_agreements_by_parent_id_work_role_exclusions_count
+    )
+    delete_finance_agreements_by_parent_id_work_role_exclusions_by_id = staticmethod(
+        delete_finance_agreements_by_parent_id_work_role_exclusions_by_id
+    )
+
+
+class AgreementWorkRoles:
+    """The ``AgreementWorkRoles`` resource."""
+
+    count = staticmethod(get_finance_agreements_by_parent_id_workroles_count)
+    create = staticmethod(post_finance_agreements_by_parent_id_workroles)
+    delete = staticmethod(delete_finance_agreements_by_parent_id_workroles_by_id)
+    get = staticmethod(get_finance_agreements_by_parent_id_workroles_by_id)
+    list = staticmethod(get_finance_agreements_by_parent_id_workroles)
+    replace = staticmethod(put_finance_agreements_by_parent_id_workroles_by_id)
+    update = staticmethod(patch_finance_agreements_by_parent_id_workroles_by_id)
+    get_finance_agreements_by_parent_id_workroles = staticmethod(
+        get_finance_agreements_by_parent_id_workroles
+    )
+    post_finance_agreements_by_parent_id_workroles = staticmethod(
+        post_finance_agreements_by_parent_id_workroles
+    )
+    get_finance_agreements_by_parent_id_workroles_count = staticmethod(
+        get_finance_agreements_by_parent_id_workroles_count
+    )
+    get_finance_agreements_by_parent_id_workroles_by_id = staticmethod(
+        get_finance_agreements_by_parent_id_workroles_by_id
+    )
+    put_finance_agreements_by_parent_id_workroles_by_id = staticmethod(
+        put_finance_agreements_by_parent_id_workroles_by_id
+    )
+    patch_finance_agreements_by_parent_id_workroles_by_id = staticmethod(
+        patch_finance_agreements_by_parent_id_workroles_by_id
+    )
+    delete_finance_agreements_by_parent_id_workroles_by_id = staticmethod(
+        delete_finance_agreements_by_parent_id_workroles_by_id
+    )
+
+
+class AgreementWorkTypeExclusions:
+    """The ``AgreementWorkTypeExclusions`` resource."""
+
+    count = staticmethod(get_finance_agreements_by_parent_id_work_type_exclusions_count)
+    create = staticmethod(post_finance_agreements_by_parent_id_work_type_exclusions)
+    delete = staticmethod(delete_finance_agreements_by_parent_id_work_type_exclusions_by_id)
+    list = staticmethod(get_finance_agreements_by_parent_id_work_type_exclusions)
+    get_finance_agreements_by_parent_id_work_type_exclusions = staticmethod(
+        get_finance_agreements_by_parent_id_work_type_exclusions
+    )
+    post_finance_agreements_by_parent_id_work_type_exclusions = staticmethod(
+        post_finance_agreements_by_parent_id_work_type_exclusions
+    )
+    get_finance_agreements_by_parent_id_work_type_exclusions_count = staticmethod(
+        get_finance_agreements_by_parent_id_work_type_exclusions_count
+    )
+    delete_finance_agreements_by_parent_id_work_type_exclusions_by_id = staticmethod(
+        delete_finance_agreements_by_parent_id_work_type_exclusions_by_id
+    )
+
+
+class AgreementWorkTypes:
+    """The ``AgreementWorkTypes`` resource."""
+
+    count = staticmethod(get_finance_agreements_by_parent_id_worktypes_count)
+    create = staticmethod(post_finance_agreements_by_parent_id_worktypes)
+    delete = staticmethod(delete_finance_agreements_by_parent_id_worktypes_by_id)
+    get = staticmethod(get_finance_agreements_by_parent_id_worktypes_by_id)
+    list = staticmethod(get_finance_agreements_by_parent_id_worktypes)
+    replace = staticmethod(put_finance_agreements_by_parent_id_worktypes_by_id)
+    update = staticmethod(patch_finance_agreements_by_parent_id_worktypes_by_id)
+    get_finance_agreements_by_parent_id_worktypes = staticmethod(
+        get_finance_agreements_by_parent_id_worktypes
+    )
+    post_finance_agreements_by_parent_id_worktypes = staticmethod(
+        post_finance_agreements_by_parent_id_worktypes
+    )
+    get_finance_agreements_by_parent_id_worktypes_count = staticmethod(
+        get_finance_agreements_by_parent_id_worktypes_count
+    )
+    get_finance_agreements_by_parent_id_worktypes_by_id = staticmethod(
+        get_finance_agreements_by_parent_id_worktypes_by_id
+    )
+    put_finance_agreements_by_parent_id_worktypes_by_id = staticmethod(
+        put_finance_agreements_by_parent_id_worktypes_by_id
+    )
+    patch_finance_agreements_by_parent_id_worktypes_by_id = staticmethod(
+        patch_finance_agreements_by_parent_id_worktypes_by_id
+    )
+    delete_finance_agreements_by_parent_id_worktypes_by_id = staticmethod(
+        delete_finance_agreements_by_parent_id_worktypes_by_id
+    )
+
+
+class Agreements:
+    """The ``Agreements`` resource."""
+
+    count = staticmethod(get_finance_agreements_count)
+    create = staticmethod(post_finance_agreements)
+    delete = staticmethod(delete_finance_agreements_by_id)
+    get = staticmethod(get_finance_agreements_by_id)
+    list = staticmethod(get_finance_agreements)
+    replace = staticmethod(put_finance_agreements_by_id)
+    update = staticmethod(patch_finance_agreements_by_id)
+    get_finance_agreements = staticmethod(get_finance_agreements)
+    post_finance_agreements = staticmethod(post_finance_agreements)
+    get_finance_agreements_count = staticmethod(get_finance_agreements_count)
+    get_finance_agreements_by_id = staticmethod(get_finance_agreements_by_id)
+    put_finance_agreements_by_id = staticmethod(put_finance_agreements_by_id)
+    patch_finance_agreements_by_id = staticmethod(patch_finance_agreements_by_id)
+    delete_finance_agreements_by_id = staticmethod(delete_finance_agreements_by_id)
+    get_finance_agreements_by_id_application_parameters_by_pod_id = staticmethod(
+        get_finance_agreements_by_id_application_parameters_by_pod_id
+    )
+    post_finance_agreements_by_id_invoice = staticmethod(post_finance_agreements_by_id_invoice)
+    get_finance_agreements_by_id_quick_access_count = staticmethod(
+        get_finance_agreements_by_id_quick_access_count
+    )
+    get_finance_agreements_by_id_recurring_parameters_by_pod_id = staticmethod(
+        get_finance_agreements_by_id_recurring_parameters_by_pod_id
+    )
+    get_finance_agreements_by_parent_id_configurations = staticmethod(
+        get_finance_agreements_by_parent_id_configurations
+    )
+    post_finance_agreements_by_parent_id_configurations = staticmethod(
+        post_finance_agreements_by_parent_id_configurations
+    )
+    get_finance_agreements_by_parent_id_configurations_count = staticmethod(
+        get_finance_agreements_by_parent_id_configurations_count
+    )
+    get_finance_agreements_by_parent_id_configurations_by_id = staticmethod(
+        get_finance_agreements_by_parent_id_configurations_by_id
+    )
+    delete_finance_agreements_by_parent_id_configurations_by_id = staticmethod(
+        delete_finance_agreements_by_parent_id_configurations_by_id
+    )
+    post_finance_agreements_by_parent_id_copy = staticmethod(
+        post_finance_agreements_by_parent_id_copy
+    )
+
+
+class BatchEntries:
+    """The ``BatchEntries`` resource."""
+
+    count = staticmethod(get_finance_accounting_batches_by_parent_id_entries_count)
+    get = staticmethod(get_finance_accounting_batches_by_parent_id_entries_by_id)
+    list = staticmethod(get_finance_accounting_batches_by_parent_id_entries)
+    get_finance_accounting_batches_by_parent_id_entries = staticmethod(
+        get_finance_accounting_batches_by_parent_id_entries
+    )
+    get_finance_accounting_batches_by_parent_id_entries_count = staticmethod(
+        get_finance_accounting_batches_by_parent_id_entries_count
+    )
+    get_finance_accounting_batches_by_parent_id_entries_by_id = staticmethod(
+        get_finance_accounting_batches_by_parent_id_entries_by_id
+    )
+
+
+class BillingCycleInfos:
+    """The ``BillingCycleInfos`` resource."""
+
+    count = staticmethod(get_finance_billing_cycles_info_count)
+    list = staticmethod(get_finance_billing_cycles_info)
+    get_finance_billing_cycles_info = staticmethod(get_finance_billing_cycles_info)
+    get_finance_billing_cycles_info_count = staticmethod(get_finance_billing_cycles_info_count)
+    get_finance_billing_cycles_by_id_info = staticmethod(get_finance_billing_cycles_by_id_info)
+
+
+class BillingCycles:
+    """The ``BillingCycles`` resource."""
+
+    count = staticmethod(get_finance_billing_cycles_count)
+    create = staticmethod(post_finance_billing_cycles)
+    delete = staticmethod(delete_finance_billing_cycles_by_id)
+    get = staticmethod(get_finance_billing_cycles_by_id)
+    list = staticmethod(get_finance_billing_cycles)
+    replace = staticmethod(put_finance_billing_cycles_by_id)
+    update = staticmethod(patch_finance_billing_cycles_by_id)
+    get_finance_billing_cycles = staticmethod(get_finance_billing_cycles)
+    post_finance_billing_cycles = staticmethod(post_finance_billing_cycles)
+    get_finance_billing_cycles_count = staticmethod(get_finance_billing_cycles_count)
+    get_finance_billing_cycles_by_id = staticmethod(get_finance_billing_cycles_by_id)
+    put_finance_billing_cycles_by_id = staticmethod(put_finance_billing_cycles_by_id)
+    patch_finance_billing_cycles_by_id = staticmethod(patch_finance_billing_cycles_by_id)
+    delete_finance_billing_cycles_by_id = staticmethod(delete_finance_billing_cycles_by_id)
+    get_finance_billing_cycles_by_id_usages = staticmethod(get_finance_billing_cycles_by_id_usages)
+    get_finance_billing_cycles_by_id_usages_list = staticmethod(
+        get_finance_billing_cycles_by_id_usages_list
+    )
+
+
+class BillingSetupInfos:
+    """The ``BillingSetupInfos`` resource."""
+
+    count = staticmethod(get_finance_billing_setups_info_count)
+    list = staticmethod(get_finance_billing_setups_info)
+    get_finance_billing_setups_info = staticmethod(get_finance_billing_setups_info)
+    get_finance_billing_setups_info_count = staticmethod(get_finance_billing_setups_info_count)
+    get_finance_billing_setups_by_id_info = staticmethod(get_finance_billing_setups_by_id_info)
+
+
+class BillingSetupRoutings:
+    """The ``BillingSetupRoutings`` resource."""
+
+    count = staticmethod(get_finance_billing_setups_by_parent_id_routings_count)
+    create = staticmethod(post_finance_billing_setups_by_parent_id_routings)
+    delete = staticmethod(delete_finance_billing_setups_by_parent_id_routings_by_id)
+    get = staticmethod(get_finance_billing_setups_by_parent_id_routings_by_id)
+    list = staticmethod(get_finance_billing_setups_by_parent_id_routings)
+    replace = staticmethod(put_finance_billing_setups_by_parent_id_routings_by_id)
+    update = staticmethod(patch_finance_billing_setups_by_parent_id_routings_by_id)
+    get_finance_billing_setups_by_parent_id_routings = staticmethod(
+        get_finance_billing_setups_by_parent_id_routings
+    )
+    post_finance_billing_setups_by_parent_id_routings = staticmethod(
+        post_finance_billing_setups_by_parent_id_routings
+    )
+    get_finance_billing_setups_by_parent_id_routings_count = staticmethod(
+        get_finance_billing_setups_by_parent_id_routings_count
+    )
+    get_finance_billing_setups_by_parent_id_routings_by_id = staticmethod(
+        get_finance_billing_setups_by_parent_id_routings_by_id
+    )
+    put_finance_billing_setups_by_parent_id_routings_by_id = staticmethod(
+        put_finance_billing_setups_by_parent_id_routings_by_id
+    )
+    patch_finance_billing_setups_by_parent_id_routings_by_id = staticmethod(
+        patch_finance_billing_setups_by_parent_id_routings_by_id
+    )
+    delete_finance_billing_setups_by_parent_id_routings_by_id = staticmethod(
+        delete_finance_billing_setups_by_parent_id_routings_by_id
+    )
+
+
+class BillingSetups:
+    """The ``BillingSetups`` resource."""
+
+    count = staticmethod(get_finance_billing_setups_count)
+    create = staticmethod(post_finance_billing_setups)
+    delete = staticmethod(delete_finance_billing_setups_by_id)
+    get = staticmethod(get_finance_billing_setups_by_id)
+    list = staticmethod(get_finance_billing_setups)
+    replace = staticmethod(put_finance_billing_setups_by_id)
+    update = staticmethod(patch_finance_billing_setups_by_id)
+    get_finance_billing_setups = staticmethod(get_finance_billing_setups)
+    post_finance_billing_setups = staticmethod(post_finance_billing_setups)
+    get_finance_billing_setups_count = staticmethod(get_finance_billing_setups_count)
+    get_finance_billing_setups_by_id = staticmethod(get_finance_billing_setups_by_id)
+    put_finance_billing_setups_by_id = staticmethod(put_finance_billing_setups_by_id)
+    patch_finance_billing_setups_by_id = staticmethod(patch_finance_billing_setups_by_id)
+    delete_finance_billing_setups_by_id = staticmethod(delete_finance_billing_setups_by_id)
+
+
+class BillingStatusInfos:
+    """The ``BillingStatusInfos`` resource."""
+
+    count = staticmethod(get_finance_billing_statuses_info_count)
+    list = staticmethod(get_finance_billing_statuses_info)
+    get_finance_billing_statuses_info = staticmethod(get_finance_billing_statuses_info)
+    get_finance_billing_statuses_info_count = staticmethod(get_finance_billing_statuses_info_count)
+    get_finance_billing_statuses_by_id_info = staticmethod(get_finance_billing_statuses_by_id_info)
+
+
+class BillingStatuses:
+    """The ``BillingStatuses`` resource."""
+
+    count = staticmethod(get_finance_billing_statuses_count)
+    create = staticmethod(post_finance_billing_statuses)
+    delete = staticmethod(delete_finance_billing_statuses_by_id)
+    get = staticmethod(get_finance_billing_statuses_by_id)
+    list = staticmethod(get_finance_billing_statuses)
+    replace = staticmethod(put_finance_billing_statuses_by_id)
+    update = staticmethod(patch_finance_billing_statuses_by_id)
+    get_finance_billing_statuses = staticmethod(get_finance_billing_statuses)
+    post_finance_billing_statuses = staticmethod(post_finance_billing_statuses)
+    get_finance_billing_statuses_count = staticmethod(get_finance_billing_statuses_count)
+    get_finance_billing_statuses_by_id = staticmethod(get_finance_billing_statuses_by_id)
+    put_finance_billing_statuses_by_id = staticmethod(put_finance_billing_statuses_by_id)
+    patch_finance_billing_statuses_by_id = staticmethod(patch_finance_billing_statuses_by_id)
+    delete_finance_billing_statuses_by_id = staticmethod(delete_finance_billing_statuses_by_id)
+    get_finance_billing_statuses_by_id_usages = staticmethod(
+        get_finance_billing_statuses_by_id_usages
+    )
+    get_finance_billing_statuses_by_id_usages_list = staticmethod(
+        get_finance_billing_statuses_by_id_usages_list
+    )
+
+
+class BillingTermInfos:
+    """The ``BillingTermInfos`` resource."""
+
+    count = staticmethod(get_finance_billing_terms_info_count)
+    list = staticmethod(get_finance_billing_terms_info)
+    get_finance_billing_terms_info = staticmethod(get_finance_billing_terms_info)
+    get_finance_billing_terms_info_count = staticmethod(get_finance_billing_terms_info_count)
+    get_finance_billing_terms_by_id_info = staticmethod(get_finance_billing_terms_by_id_info)
+
+
+class BillingTerms:
+    """The ``BillingTerms`` resource."""
+
+    count = staticmethod(get_finance_billing_terms_count)
+    create = staticmethod(post_finance_billing_terms)
+    delete = staticmethod(delete_finance_billing_terms_by_id)
+    get = staticmethod(get_finance_billing_terms_by_id)
+    list = staticmethod(get_finance_billing_terms)
+    replace = staticmethod(put_finance_billing_terms_by_id)
+    update = staticmethod(patch_finance_billing_terms_by_id)
+    get_finance_billing_terms = staticmethod(get_finance_billing_terms)
+    post_finance_billing_terms = staticmethod(post_finance_billing_terms)
+    get_finance_billing_terms_count = staticmethod(get_finance_billing_terms_count)
+    get_finance_billing_terms_by_id = staticmethod(get_finance_billing_terms_by_id)
+    put_finance_billing_terms_by_id = staticmethod(put_finance_billing_terms_by_id)
+    patch_finance_billing_terms_by_id = staticmethod(patch_finance_billing_terms_by_id)
+    delete_finance_billing_terms_by_id = staticmethod(delete_finance_billing_terms_by_id)
+    get_finance_billing_terms_by_id_usages = staticmethod(get_finance_billing_terms_by_id_usages)
+    get_finance_billing_terms_by_id_usages_list = staticmethod(
+        get_finance_billing_terms_by_id_usages_list
+    )
+
+
+class ClosedInvoices:
+    """The ``ClosedInvoices`` resource."""
+
+    put_finance_closed_invoices_by_id = staticmethod(put_finance_closed_invoices_by_id)
+    patch_finance_closed_invoices_by_id = staticmethod(patch_finance_closed_invoices_by_id)
+
+
+class CompanyFinances:
+    """The ``CompanyFinances`` resource."""
+
+    count = staticmethod(get_finance_company_finance_count)
+    get = staticmethod(get_finance_company_finance_by_id)
+    list = staticmethod(get_finance_company_finance)
+    replace = staticmethod(put_finance_company_finance_by_id)
+    update = staticmethod(patch_finance_company_finance_by_id)
+    get_finance_company_finance = staticmethod(get_finance_company_finance)
+    get_finance_company_finance_count = staticmethod(get_finance_company_finance_count)
+    get_finance_company_finance_by_id = staticmethod(get_finance_company_finance_by_id)
+    put_finance_company_finance_by_id = staticmethod(put_finance_company_finance_by_id)
+    patch_finance_company_finance_by_id = staticmethod(patch_finance_company_finance_by_id)
+
+
+class Currencies:
+    """The ``Currencies`` resource."""
+
+    count = staticmethod(get_finance_currencies_count)
+    create = staticmethod(post_finance_currencies)
+    delete = staticmethod(delete_finance_currencies_by_id)
+    get = staticmethod(get_finance_currencies_by_id)
+    list = staticmethod(get_finance_currencies)
+    replace = staticmethod(put_finance_currencies_by_id)
+    update = staticmethod(patch_finance_currencies_by_id)
+    get_finance_currencies = staticmethod(get_finance_currencies)
+    post_finance_currencies = staticmethod(post_finance_currencies)
+    get_finance_currencies_count = staticmethod(get_finance_currencies_count)
+    get_finance_currencies_by_id = staticmethod(get_finance_currencies_by_id)
+    put_finance_currencies_by_id = staticmethod(put_finance_currencies_by_id)
+    patch_finance_currencies_by_id = staticmethod(patch_finance_currencies_by_id)
+    delete_finance_currencies_by_id = staticmethod(delete_finance_currencies_by_id)
+    get_finance_currencies_by_id_usages = staticmethod(get_finance_currencies_by_id_usages)
+    get_finance_currencies_by_id_usages_list = staticmethod(
+        get_finance_currencies_by_id_usages_list
+    )
+
+
+class CurrencyCodes:
+    """The ``CurrencyCodes`` resource."""
+
+    count = staticmethod(get_finance_info_currency_codes_count)
+    get = staticmethod(get_finance_info_currency_codes_by_id)
+    list = staticmethod(get_finance_info_currency_codes)
+    get_finance_info_currency_codes = staticmethod(get_finance_info_currency_codes)
+    get_finance_info_currency_codes_count = staticmethod(get_finance_info_currency_codes_count)
+    get_finance_info_currency_codes_by_id = staticmethod(get_finance_info_currency_codes_by_id)
+
+
+class CurrencyInfos:
+    """The ``CurrencyInfos`` resource."""
+
+    count = staticmethod(get_finance_currencies_info_count)
+    list = staticmethod(get_finance_currencies_info)
+    get_finance_currencies_info = staticmethod(get_finance_currencies_info)
+    get_finance_currencies_info_count = staticmethod(get_finance_currencies_info_count)
+    get_finance_currencies_by_id_info = staticmethod(get_finance_currencies_by_id_info)
+
+
+class DeliveryMethodResource:
+    """The ``DeliveryMethod`` resource."""
+
+    count = staticmethod(get_finance_delivery_methods_count)
+    create = staticmethod(post_finance_delivery_methods)
+    delete = staticmethod(delete_finance_delivery_methods_by_id)
+    get = staticmethod(get_finance_delivery_methods_by_id)
+    list = staticmethod(get_finance_delivery_methods)
+    replace = staticmethod(put_finance_delivery_methods_by_id)
+    update = staticmethod(patch_finance_delivery_methods_by_id)
+    get_finance_delivery_methods = staticmethod(get_finance_delivery_methods)
+    post_finance_delivery_methods = staticmethod(post_finance_delivery_methods)
+    get_finance_delivery_methods_count = staticmethod(get_finance_delivery_methods_count)
+    get_finance_delivery_methods_by_id = staticmethod(get_finance_delivery_methods_by_id)
+    put_finance_delivery_methods_by_id = staticmethod(put_finance_delivery_methods_by_id)
+    patch_finance_delivery_methods_by_id = staticmethod(patch_finance_delivery_methods_by_id)
+    delete_finance_delivery_methods_by_id = staticmethod(delete_finance_delivery_methods_by_id)
+
+
+class GLAccounts:
+    """The ``GLAccounts`` resource."""
+
+    count = staticmethod(get_finance_gl_accounts_count)
+    create = staticmethod(post_finance_gl_accounts)
+    delete = staticmethod(delete_finance_gl_accounts_by_id)
+    get = staticmethod(get_finance_gl_accounts_by_id)
+    list = staticmethod(get_finance_gl_accounts)
+    replace = staticmethod(put_finance_gl_accounts_by_id)
+    update = staticmethod(patch_finance_gl_accounts_by_id)
+    get_finance_gl_accounts = staticmethod(get_finance_gl_accounts)
+    post_finance_gl_accounts = staticmethod(post_finance_gl_accounts)
+    get_finance_gl_accounts_count = staticmethod(get_finance_gl_accounts_count)
+    get_finance_gl_accounts_by_id = staticmethod(get_finance_gl_accounts_by_id)
+    put_finance_gl_accounts_by_id = staticmethod(put_finance_gl_accounts_by_id)
+    patch_finance_gl_accounts_by_id = staticmethod(patch_finance_gl_accounts_by_id)
+    delete_finance_gl_accounts_by_id = staticmethod(delete_finance_gl_accounts_by_id)
+
+
+class GLCaptions:
+    """The ``GLCaptions`` resource."""
+
+    count = staticmethod(get_finance_gl_captions_count)
+    get = staticmethod(get_finance_gl_captions_by_id)
+    list = staticmethod(get_finance_gl_captions)
+    replace = staticmethod(put_finance_gl_captions_by_id)
+    update = staticmethod(patch_finance_gl_captions_by_id)
+    get_finance_gl_captions = staticmethod(get_finance_gl_captions)
+    get_finance_gl_captions_count = staticmethod(get_finance_gl_captions_count)
+    get_finance_gl_captions_by_id = staticmethod(get_finance_gl_captions_by_id)
+    put_finance_gl_captions_by_id = staticmethod(put_finance_gl_captions_by_id)
+    patch_finance_gl_captions_by_id = staticmethod(patch_finance_gl_captions_by_id)
+
+
+class GLEntries:
+    """The ``GLEntries`` resource."""
+
+    get = staticmethod(get_finance_invoices_by_parent_id_gl_entries_by_id)
+    list = staticmethod(get_finance_invoices_by_parent_id_gl_entries)
+    replace = staticmethod(put_finance_invoices_by_parent_id_gl_entries_by_id)
+    update = staticmethod(patch_finance_invoices_by_parent_id_gl_entries_by_id)
+    get_finance_invoices_by_parent_id_gl_entries = staticmethod(
+        get_finance_invoices_by_parent_id_gl_entries
+    )
+    get_finance_invoices_by_parent_id_gl_entries_by_id = staticmethod(
+        get_finance_invoices_by_parent_id_gl_entries_by_id
+    )
+    put_finance_invoices_by_parent_id_gl_entries_by_id = staticmethod(
+        put_finance_invoices_by_parent_id_gl_entries_by_id
+    )
+    patch_finance_invoices_by_parent_id_gl_entries_by_id = staticmethod(
+        patch_finance_invoices_by_parent_id_gl_entries_by_id
+    )
+
+
+class GLPaths:
+    """The ``GLPaths`` resource."""
+
+    count = staticmethod(get_finance_glpaths_count)
+    create = staticmethod(post_finance_glpaths)
+    delete = staticmethod(delete_finance_glpaths_by_id)
+    get = staticmethod(get_finance_glpaths_by_id)
+    list = staticmethod(get_finance_glpaths)
+    replace = staticmethod(put_finance_glpaths_by_id)
+    update = staticmethod(patch_finance_glpaths_by_id)
+    get_finance_glpaths = staticmethod(get_finance_glpaths)
+    post_finance_glpaths = staticmethod(post_finance_glpaths)
+    get_finance_glpaths_count = staticmethod(get_finance_glpaths_count)
+    get_finance_glpaths_by_id = staticmethod(get_finance_glpaths_by_id)
+    put_finance_glpaths_by_id = staticmethod(put_finance_glpaths_by_id)
+    patch_finance_glpaths_by_id = staticmethod(patch_finance_glpaths_by_id)
+    delete_finance_glpaths_by_id = staticmethod(delete_finance_glpaths_by_id)
+
+
+class InvoiceRoutings:
+    """The ``Invoice Routings`` resource."""
+
+    count = staticmethod(get_finance_invoices_by_parent_id_routings_count)
+    create = staticmethod(post_finance_invoices_by_parent_id_routings)
+    delete = staticmethod(delete_finance_invoices_by_parent_id_routings_by_id)
+    get = staticmethod(get_finance_invoices_by_parent_id_routings_by_id)
+    list = staticmethod(get_finance_invoices_by_parent_id_routings)
+    replace = staticmethod(put_finance_invoices_by_parent_id_routings_by_id)
+    update = staticmethod(patch_finance_invoices_by_parent_id_routings_by_id)
+    get_finance_invoices_by_parent_id_routings = staticmethod(
+        get_finance_invoices_by_parent_id_routings
+    )
+    post_finance_invoices_by_parent_id_routings = staticmethod(
+        post_finance_invoices_by_parent_id_routings
+    )
+    get_finance_invoices_by_parent_id_routings_count = staticmethod(
+        get_finance_invoices_by_parent_id_routings_count
+    )
+    get_finance_invoices_by_parent_id_routings_by_id = staticmethod(
+        get_finance_invoices_by_parent_id_routings_by_id
+    )
+    put_finance_invoices_by_parent_id_routings_by_id = staticmethod(
+        put_finance_invoices_by_parent_id_routings_by_id
+    )
+    patch_finance_invoices_by_parent_id_routings_by_id = staticmethod(
+        patch_finance_invoices_by_parent_id_routings_by_id
+    )
+    delete_finance_invoices_by_parent_id_routings_by_id = staticmethod(
+        delete_finance_invoices_by_parent_id_routings_by_id
+    )
+
+
+class InvoiceCommissions:
+    """The ``InvoiceCommissions`` resource."""
+
+    get = staticmethod(get_finance_invoices_by_parent_id_commissions_by_id)
+    list = staticmethod(get_finance_invoices_by_parent_id_commissions)
+    update = staticmethod(patch_finance_invoices_by_parent_id_commissions_by_id)
+    get_finance_invoices_by_parent_id_commissions = staticmethod(
+        get_finance_invoices_by_parent_id_commissions
+    )
+    post_finance_invoices_by_parent_id_commissions_recalculate = staticmethod(
+        post_finance_invoices_by_parent_id_commissions_recalculate
+    )
+    get_finance_invoices_by_parent_id_commissions_by_id = staticmethod(
+        get_finance_invoices_by_parent_id_commissions_by_id
+    )
+    patch_finance_invoices_by_parent_id_commissions_by_id = staticmethod(
+        patch_finance_invoices_by_parent_id_commissions_by_id
+    )
+
+
+class InvoiceEmailTemplateInfos:
+    """The ``InvoiceEmailTemplateInfos`` resource."""
+
+    count = staticmethod(get_finance_invoice_email_templates_info_count)
+    list = staticmethod(get_finance_invoice_email_templates_info)
+    get_finance_invoice_email_templates_info = staticmethod(
+        get_finance_invoice_email_templates_info
+    )
+    get_finance_invoice_email_templates_info_count = staticmethod(
+        get_finance_invoice_email_templates_info_count
+    )
+    get_finance_invoice_email_templates_by_id_info = staticmethod(
+        get_finance_invoice_email_templates_by_id_info
+    )
+
+
+class InvoiceEmailTemplates:
+    """The ``InvoiceEmailTemplates`` resource."""
+
+    count = staticmethod(get_finance_invoice_email_templates_count)
+    create = staticmethod(post_finance_invoice_email_templates)
+    delete = staticmethod(delete_finance_invoice_email_templates_by_id)
+    get = staticmethod(get_finance_invoice_email_templates_by_id)
+    list = staticmethod(get_finance_invoice_email_templates)
+    replace = staticmethod(put_finance_invoice_email_templates_by_id)
+    update = staticmethod(patch_finance_invoice_email_templates_by_id)
+    get_finance_invoice_email_templates = staticmethod(get_finance_invoice_email_templates)
+    post_finance_invoice_email_templates = staticmethod(post_finance_invoice_email_templates)
+    get_finance_invoice_email_templates_count = staticmethod(
+        get_finance_invoice_email_templates_count
+    )
+    get_finance_invoice_email_templates_by_id = staticmethod(
+        get_finance_invoice_email_templates_by_id
+    )
+    put_finance_invoice_email_templates_by_id = staticmethod(
+        put_finance_invoice_email_templates_by_id
+    )
+    patch_finance_invoice_email_templates_by_id = staticmethod(
+        patch_finance_invoice_email_templates_by_id
+    )
+    delete_finance_invoice_email_templates_by_id = staticmethod(
+        delete_finance_invoice_email_templates_by_id
+    )
+    get_finance_invoice_email_templates_by_id_usages = staticmethod(
+        get_finance_invoice_email_templates_by_id_usages
+    )
+    get_finance_invoice_email_templates_by_id_usages_list = staticmethod(
+        get_finance_invoice_email_templates_by_id_usages_list
+    )
+
+
+class InvoiceInfos:
+    """The ``InvoiceInfos`` resource."""
+
+    get_finance_info_invoice_by_id = staticmethod(get_finance_info_invoice_by_id)
+
+
+class InvoicePayments:
+    """The ``InvoicePayments`` resource."""
+
+    create = staticmethod(post_finance_invoices_by_parent_id_payments)
+    delete = staticmethod(delete_finance_invoices_by_parent_id_payments_by_id)
+    get = staticmethod(get_finance_invoices_by_parent_id_payments_by_id)
+    list = staticmethod(get_finance_invoices_by_parent_id_payments)
+    replace = staticmethod(put_finance_invoices_by_parent_id_payments_by_id)
+    update = staticmethod(patch_finance_invoices_by_parent_id_payments_by_id)
+    get_finance_invoices_by_parent_id_payments = staticmethod(
+        get_finance_invoices_by_parent_id_payments
+    )
+    post_finance_invoices_by_parent_id_payments = staticmethod(
+        post_finance_invoices_by_parent_id_payments
+    )
+    get_finance_invoices_by_parent_id_payments_by_id = staticmethod(
+        get_finance_invoices_by_parent_id_payments_by_id
+    )
+    put_finance_invoices_by_parent_id_payments_by_id = staticmethod(
+        put_finance_invoices_by_parent_id_payments_by_id
+    )
+    patch_finance_invoices_by_parent_id_payments_by_id = staticmethod(
+        patch_finance_invoices_by_parent_id_payments_by_id
+    )
+    delete_finance_invoices_by_parent_id_payments_by_id = staticmethod(
+        delete_finance_invoices_by_parent_id_payments_by_id
+    )
+
+
+class InvoiceTemplateSetups:
+    """The ``InvoiceTemplateSetups`` resource."""
+
+    count = staticmethod(get_finance_invoice_template_setups_count)
+    get = staticmethod(get_finance_invoice_template_setups_by_id)
+    list = staticmethod(get_finance_invoice_template_setups)
+    get_finance_invoice_template_setups = staticmethod(get_finance_invoice_template_setups)
+    get_finance_invoice_template_setups_count = staticmethod(
+        get_finance_invoice_template_setups_count
+    )
+    get_finance_invoice_template_setups_by_id = staticmethod(
+        get_finance_invoice_template_setups_by_id
+    )
+
+
+class InvoiceTemplates:
+    """The ``InvoiceTemplates`` resource."""
+
+    count = staticmethod(get_finance_invoice_templates_count)
+    create = staticmethod(post_finance_invoice_templates)
+    delete = staticmethod(delete_finance_invoice_templates_by_id)
+    get = staticmethod(get_finance_invoice_templates_by_id)
+    list = staticmethod(get_finance_invoice_templates)
+    replace = staticmethod(put_finance_invoice_templates_by_id)
+    update = staticmethod(patch_finance_invoice_templates_by_id)
+    get_finance_invoice_templates = staticmethod(get_finance_invoice_templates)
+    post_finance_invoice_templates = staticmethod(post_finance_invoice_templates)
+    get_finance_invoice_templates_count = staticmethod(get_finance_invoice_templates_count)
+    get_finance_invoice_templates_by_id = staticmethod(get_finance_invoice_templates_by_id)
+    put_finance_invoice_templates_by_id = staticmethod(put_finance_invoice_templates_by_id)
+    patch_finance_invoice_templates_by_id = staticmethod(patch_finance_invoice_templates_by_id)
+    delete_finance_invoice_templates_by_id = staticmethod(delete_finance_invoice_templates_by_id)
+    get_finance_invoice_templates_by_id_usages = staticmethod(
+        get_finance_invoice_templates_by_id_usages
+    )
+    get_finance_invoice_templates_by_id_usages_list = staticmethod(
+        get_finance_invoice_templates_by_id_usages_list
+    )
+
+
+class Invoices:
+    """The ``Invoices`` resource."""
+
+    count = staticmethod(get_finance_invoices_count)
+    create = staticmethod(post_finance_invoices)
+    delete = staticmethod(delete_finance_invoices_by_id)
+    get = staticmethod(get_finance_invoices_by_id)
+    list = staticmethod(get_finance_invoices)
+    replace = staticmethod(put_finance_invoices_by_id)
+    update = staticmethod(patch_finance_invoices_by_id)
+    get_finance_invoices = staticmethod(get_finance_invoices)
+    post_finance_invoices = staticmethod(post_finance_invoices)
+    get_finance_invoices_count = staticmethod(get_finance_invoices_count)
+    get_finance_invoices_by_id = staticmethod(get_finance_invoices_by_id)
+    put_finance_invoices_by_id = staticmethod(put_finance_invoices_by_id)
+    patch_finance_invoices_by_id = staticmethod(patch_finance_invoices_by_id)
+    delete_finance_invoices_by_id = staticmethod(delete_finance_invoices_by_id)
+    get_finance_invoices_by_id_pdf = staticmethod(get_finance_invoices_by_id_pdf)
+
+
+class MappedTypes:
+    """The ``MappedTypes`` resource."""
+
+    count = staticmethod(get_finance_gl_accounts_mapped_types_count)
+    list = staticmethod(get_finance_gl_accounts_mapped_types)
+    get_finance_gl_accounts_mapped_types = staticmethod(get_finance_gl_accounts_mapped_types)
+    get_finance_gl_accounts_mapped_types_count = staticmethod(
+        get_finance_gl_accounts_mapped_types_count
+    )
+
+
+class TaxCodeExpenseTypeExemptions:
+    """The ``TaxCodeExpenseTypeExemptions`` resource."""
+
+    count = staticmethod(get_finance_tax_codes_by_parent_id_expense_type_exemptions_count)
+    create = staticmethod(post_finance_tax_codes_by_parent_id_expense_type_exemptions)
+    delete = staticmethod(delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
+    get = staticmethod(get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
+    list = staticmethod(get_finance_tax_codes_by_parent_id_expense_type_exemptions)
+    replace = staticmethod(put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
+    update = staticmethod(patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
+    get_finance_tax_codes_by_parent_id_expense_type_exemptions = staticmethod(
+        get_finance_tax_codes_by_parent_id_expense_type_exemptions
+    )
+    post_finance_tax_codes_by_parent_id_expense_type_exemptions = staticmethod(
+        post_finance_tax_codes_by_parent_id_expense_type_exemptions
+    )
+    get_finance_tax_codes_by_parent_id_expense_type_exemptions_count = staticmethod(
+        get_finance_tax_codes_by_parent_id_expense_type_exemptions_count
+    )
+    get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = staticmethod(
+        get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
+    )
+    put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = staticmethod(
+        put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
+    )
+    patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = staticmethod(
+        patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
+    )
+    delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = staticmethod(
+        delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
+    )
+
+
+class TaxCodeInfos:
+    """The ``TaxCodeInfos`` resource."""
+
+    count = staticmethod(get_finance_tax_codes_info_count)
+    list = staticmethod(get_finance_tax_codes_info)
+    get_finance_tax_codes_info = staticmethod(get_finance_tax_codes_info)
+    get_finance_tax_codes_info_count = staticmethod(get_finance_tax_codes_info_count)
+    get_finance_tax_codes_by_id_info = staticmethod(get_finance_tax_codes_by_id_info)
+
+
+class TaxCodeLevels:
+    """The ``TaxCodeLevels`` resource."""
+
+    count = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_levels_count)
+    create = staticmethod(post_finance_tax_codes_by_parent_id_tax_code_levels)
+    delete = staticmethod(delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
+    get = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
+    list = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_levels)
+    replace = staticmethod(put_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
+    update = staticmethod(patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
+    get_finance_tax_codes_by_parent_id_tax_code_levels = staticmethod(
+        get_finance_tax_codes_by_parent_id_tax_code_levels
+    )
+    post_finance_tax_codes_by_parent_id_tax_code_levels = staticmethod(
+        post_finance_tax_codes_by_parent_id_tax_code_levels
+    )
+    get_finance_tax_codes_by_parent_id_tax_code_levels_count = staticmethod(
+        get_finance_tax_codes_by_parent_id_tax_code_levels_count
+    )
+    get_finance_tax_codes_by_parent_id_tax_code_levels_by_id = staticmethod(
+        get_finance_tax_codes_by_parent_id_tax_code_levels_by_id
+    )
+    put_finance_tax_codes_by_parent_id_tax_code_levels_by_id = staticmethod(
+        put_finance_tax_codes_by_parent_id_tax_code_levels_by_id
+    )
+    patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id = staticmethod(
+        patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id
+    )
+    delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id = staticmethod(
+        delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id
+    )
+
+
+class TaxCodeProductTypeExemptions:
+    """The ``TaxCodeProductTypeExemptions`` resource."""
+
+    count = staticmethod(get_finance_tax_codes_by_parent_id_product_type_exemptions_count)
+    create = staticmethod(post_finance_tax_codes_by_parent_id_product_type_exemptions)
+    delete = staticmethod(delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
+    get = staticmethod(get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
+    list = staticmethod(get_finance_tax_codes_by_parent_id_product_type_exemptions)
+    replace = staticmethod(put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
+    update = staticmethod(patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
+    get_finance_tax_codes_by_parent_id_product_type_exemptions = staticmethod(
+        get_finance_tax_codes_by_parent_id_product_type_exemptions
+    )
+    post_finance_tax_codes_by_parent_id_product_type_exemptions = staticmethod(
+        post_finance_tax_codes_by_parent_id_product_type_exemptions
+    )
+    get_finance_tax_codes_by_parent_id_product_type_exemptions_count = staticmethod(
+        get_finance_tax_codes_by_parent_id_product_type_exemptions_count
+    )
+    get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = staticmethod(
+        get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
+    )
+    put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = staticmethod(
+        put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
+    )
+    patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = staticmethod(
+        patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
+    )
+    delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = staticmethod(
+        delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
+    )
+
+
+class TaxCodeWorkRoleExemptions:
+    """The ``TaxCodeWorkRoleExemptions`` resource."""
+
+    count = staticmethod(get_finance_tax_codes_by_parent_id_work_role_exemptions_count)
+    create = staticmethod(post_finance_tax_codes_by_parent_id_work_role_exemptions)
+    delete = staticmethod(delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
+    get = staticmethod(get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
+    list = staticmethod(get_finance_tax_codes_by_parent_id_work_role_exemptions)
+    replace = staticmethod(put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
+    update = staticmethod(patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
+    get_finance_tax_codes_by_parent_id_work_role_exemptions = staticmethod(
+        get_finance_tax_codes_by_parent_id_work_role_exemptions
+    )
+    post_finance_tax_codes_by_parent_id_work_role_exemptions = staticmethod(
+        post_finance_tax_codes_by_parent_id_work_role_exemptions
+    )
+    get_finance_tax_codes_by_parent_id_work_role_exemptions_count = staticmethod(
+        get_finance_tax_codes_by_parent_id_work_role_exemptions_count
+    )
+    get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = staticmethod(
+        get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
+    )
+    put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = staticmethod(
+        put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
+    )
+    patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = staticmethod(
+        patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
+    )
+    delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = staticmethod(
+        delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
+    )
+
+
+class TaxCodeXRefs:
+    """The ``TaxCodeXRefs`` resource."""
+
+    count = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_x_refs_count)
+    create = staticmethod(post_finance_tax_codes_by_parent_id_tax_code_x_refs)
+    delete = staticmethod(delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
+    get = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
+    list = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_x_refs)
+    replace = staticmethod(put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
+    update = staticmethod(patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
+    get_finance_tax_codes_by_parent_id_tax_code_x_refs = staticmethod(
+        get_finance_tax_codes_by_parent_id_tax_code_x_refs
+    )
+    post_finance_tax_codes_by_parent_id_tax_code_x_refs = staticmethod(
+        post_finance_tax_codes_by_parent_id_tax_code_x_refs
+    )
+    get_finance_tax_codes_by_parent_id_tax_code_x_refs_count = staticmethod(
+        get_finance_tax_codes_by_parent_id_tax_code_x_refs_count
+    )
+    get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = staticmethod(
+        get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
+    )
+    put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = staticmethod(
+        put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
+    )
+    patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = staticmethod(
+        patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
+    )
+    delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = staticmethod(
+        delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
+    )
+
+
+class TaxCodes:
+    """The ``TaxCodes`` resource."""
+
+    count = staticmethod(get_finance_tax_codes_count)
+    create = staticmethod(post_finance_tax_codes)
+    delete = staticmethod(delete_finance_tax_codes_by_id)
+    get = staticmethod(get_finance_tax_codes_by_id)
+    list = staticmethod(get_finance_tax_codes)
+    replace = staticmethod(put_finance_tax_codes_by_id)
+    update = staticmethod(patch_finance_tax_codes_by_id)
+    get_finance_tax_codes = staticmethod(get_finance_tax_codes)
+    post_finance_tax_codes = staticmethod(post_finance_tax_codes)
+    get_finance_tax_codes_count = staticmethod(get_finance_tax_codes_count)
+    get_finance_tax_codes_by_id = staticmethod(get_finance_tax_codes_by_id)
+    put_finance_tax_codes_by_id = staticmethod(put_finance_tax_codes_by_id)
+    patch_finance_tax_codes_by_id = staticmethod(patch_finance_tax_codes_by_id)
+    delete_finance_tax_codes_by_id = staticmethod(delete_finance_tax_codes_by_id)
+    post_finance_tax_codes_by_id_copy = staticmethod(post_finance_tax_codes_by_id_copy)
+    get_finance_tax_codes_by_id_usages = staticmethod(get_finance_tax_codes_by_id_usages)
+    get_finance_tax_codes_by_id_usages_list = staticmethod(get_finance_tax_codes_by_id_usages_list)
+
+
+class TaxIntegrationInfos:
+    """The ``TaxIntegrationInfos`` resource."""
+
+    count = staticmethod(get_finance_info_tax_integrations_count)
+    get = staticmethod(get_finance_info_tax_integrations_by_id)
+    list = staticmethod(get_finance_info_tax_integrations)
+    get_finance_info_tax_integrations = staticmethod(get_finance_info_tax_integrations)
+    get_finance_info_tax_integrations_count = staticmethod(get_finance_info_tax_integrations_count)
+    get_finance_info_tax_integrations_by_id = staticmethod(get_finance_info_tax_integrations_by_id)
+
+
+class TaxIntegrations:
+    """The ``TaxIntegrations`` resource."""
+
+    count = staticmethod(get_finance_tax_integrations_count)
+    get = staticmethod(get_finance_tax_integrations_by_id)
+    list = staticmethod(get_finance_tax_integrations)
+    replace = staticmethod(put_finance_tax_integrations_by_id)
+    update = staticmethod(patch_finance_tax_integrations_by_id)
+    get_finance_tax_integrations = staticmethod(get_finance_tax_integrations)
+    get_finance_tax_integrations_count = staticmethod(get_finance_tax_integrations_count)
+    get_finance_tax_integrations_by_id = staticmethod(get_finance_tax_integrations_by_id)
+    put_finance_tax_integrations_by_id = staticmethod(put_finance_tax_integrations_by_id)
+    patch_finance_tax_integrations_by_id = staticmethod(patch_finance_tax_integrations_by_id)
+
+
+class TaxableExpenseTypeLevels:
+    """The ``TaxableExpenseTypeLevels`` resource."""
+
+    count = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count
+    )
+    create = staticmethod(
+        post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
+    )
+    delete = staticmethod(
+        delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
+    )
+    get = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
+    )
+    list = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
+    )
+    replace = staticmethod(
+        put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
+    )
+    update = staticmethod(
+        patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
+    )
+    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
+    )
+    post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = staticmethod(
+        post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
+    )
+    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count
+    )
+    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
+    )
+    put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = staticmethod(
+        put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
+    )
+    patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = staticmethod(
+        patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
+    )
+    delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = staticmethod(
+        delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
+    )
+
+
+class TaxableProductTypeLevels:
+    """The ``TaxableProductTypeLevels`` resource."""
+
+    count = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count
+    )
+    create = staticmethod(
+        post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
+    )
+    delete = staticmethod(
+        delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
+    )
+    get = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
+    )
+    list = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
+    )
+    replace = staticmethod(
+        put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
+    )
+    update = staticmethod(
+        patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
+    )
+    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
+    )
+    post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = staticmethod(
+        post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
+    )
+    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count
+    )
+    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
+    )
+    put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = staticmethod(
+        put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
+    )
+    patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = staticmethod(
+        patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
+    )
+    delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = staticmethod(
+        delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
+    )
+
+
+class TaxableWorkRoleLevels:
+    """The ``TaxableWorkRoleLevels`` resource."""
+
+    count = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count
+    )
+    create = staticmethod(
+        post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
+    )
+    delete = staticmethod(
+        delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
+    )
+    get = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
+    )
+    list = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
+    )
+    replace = staticmethod(
+        put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
+    )
+    update = staticmethod(
+        patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
+    )
+    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
+    )
+    post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = staticmethod(
+        post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
+    )
+    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count
+    )
+    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
+    )
+    put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = staticmethod(
+        put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
+    )
+    patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = staticmethod(
+        patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
+    )
+    delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = staticmethod(
+        delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
+    )
+
+
+class TaxableXRefLevels:
+    """The ``TaxableXRefLevels`` resource."""
+
+    count = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count
+    )
+    create = staticmethod(
+        post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
+    )
+    delete = staticmethod(
+        delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
+    )
+    get = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
+    )
+    list = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
+    )
+    replace = staticmethod(
+        put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
+    )
+    update = staticmethod(
+        patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
+    )
+    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
+    )
+    post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = staticmethod(
+        post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
+    )
+    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count
+    )
+    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = staticmethod(
+        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
+    )
+    put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = staticmethod(
+        put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
+    )
+    patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = staticmethod(
+        patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
+    )
+    delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = staticmethod(
+        delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
+    )
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "accounting_batches": AccountingBatches,
+    "accounting_package_setups": AccountingPackageSetups,
+    "accounting_packages": AccountingPackages,
+    "accounting_unposted_expense_taxable_levels": AccountingUnpostedExpenseTaxableLevels,
+    "accounting_unposted_expenses": AccountingUnpostedExpenses,
+    "accounting_unposted_invoice_taxable_levels": AccountingUnpostedInvoiceTaxableLevels,
+    "accounting_unposted_invoices": AccountingUnpostedInvoices,
+    "accounting_unposted_payments": AccountingUnpostedPayments,
+    "accounting_unposted_procurement_taxable_levels": AccountingUnpostedProcurementTaxableLevels,
+    "accounting_unposted_procurements": AccountingUnpostedProcurements,
+    "agreement_additions": AgreementAdditions,
+    "agreement_adjustments": AgreementAdjustments,
+    "agreement_batch_setup": AgreementBatchSetupResource,
+    "agreement_board_defaults": AgreementBoardDefaults,
+    "agreement_recaps": AgreementRecaps,
+    "agreement_sites": AgreementSites,
+    "agreement_type": AgreementTypeResource,
+    "agreement_type_board_defaults": AgreementTypeBoardDefaults,
+    "agreement_type_work_role_exclusions": AgreementTypeWorkRoleExclusions,
+    "agreement_type_work_roles": AgreementTypeWorkRoles,
+    "agreement_type_work_type_exclusions": AgreementTypeWorkTypeExclusions,
+    "agreement_type_work_types": AgreementTypeWorkTypes,
+    "agreement_types": AgreementTypes,
+    "agreement_work_role_exclusions": AgreementWorkRoleExclusions,
+    "agreement_work_roles": AgreementWorkRoles,
+    "agreement_work_type_exclusions": AgreementWorkTypeExclusions,
+    "agreement_work_types": AgreementWorkTypes,
+    "agreements": Agreements,
+    "batch_entries": BatchEntries,
+    "billing_cycle_infos": BillingCycleInfos,
+    "billing_cycles": BillingCycles,
+    "billing_setup_infos": BillingSetupInfos,
+    "billing_setup_routings": BillingSetupRoutings,
+    "billing_setups": BillingSetups,
+    "billing_status_infos": BillingStatusInfos,
+    "billing_statuses": BillingStatuses,
+    "billing_term_infos": BillingTermInfos,
+    "billing_terms": BillingTerms,
+    "closed_invoices": ClosedInvoices,
+    "company_finances": CompanyFinances,
+    "currencies": Currencies,
+    "currency_codes": CurrencyCodes,
+    "currency_infos": CurrencyInfos,
+    "delivery_method": DeliveryMethodResource,
+    "gl_accounts": GLAccounts,
+    "gl_captions": GLCaptions,
+    "gl_entries": GLEntries,
+    "gl_paths": GLPaths,
+    "invoice_routings": InvoiceRoutings,
+    "invoice_commissions": InvoiceCommissions,
+    "invoice_email_template_infos": InvoiceEmailTemplateInfos,
+    "invoice_email_templates": InvoiceEmailTemplates,
+    "invoice_infos": InvoiceInfos,
+    "invoice_payments": InvoicePayments,
+    "invoice_template_setups": InvoiceTemplateSetups,
+    "invoice_templates": InvoiceTemplates,
+    "invoices": Invoices,
+    "mapped_types": MappedTypes,
+    "tax_code_expense_type_exemptions": TaxCodeExpenseTypeExemptions,
+    "tax_code_infos": TaxCodeInfos,
+    "tax_code_levels": TaxCodeLevels,
+    "tax_code_product_type_exemptions": TaxCodeProductTypeExemptions,
+    "tax_code_work_role_exemptions": TaxCodeWorkRoleExemptions,
+    "tax_code_x_refs": TaxCodeXRefs,
+    "tax_codes": TaxCodes,
+    "tax_integration_infos": TaxIntegrationInfos,
+    "tax_integrations": TaxIntegrations,
+    "taxable_expense_type_levels": TaxableExpenseTypeLevels,
+    "taxable_product_type_levels": TaxableProductTypeLevels,
+    "taxable_work_role_levels": TaxableWorkRoleLevels,
+    "taxable_x_ref_levels": TaxableXRefLevels,
+}

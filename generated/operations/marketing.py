@@ -2625,3 +2625,378 @@ def delete_marketing_groups_by_parent_id_contacts_by_id(
         None,
         None,
     )
+
+
+class CampaignAudits:
+    """The ``CampaignAudits`` resource."""
+
+    count = staticmethod(get_marketing_campaigns_by_parent_id_audits_count)
+    create = staticmethod(post_marketing_campaigns_by_parent_id_audits)
+    delete = staticmethod(delete_marketing_campaigns_by_parent_id_audits_by_id)
+    get = staticmethod(get_marketing_campaigns_by_parent_id_audits_by_id)
+    list = staticmethod(get_marketing_campaigns_by_parent_id_audits)
+    replace = staticmethod(put_marketing_campaigns_by_parent_id_audits_by_id)
+    update = staticmethod(patch_marketing_campaigns_by_parent_id_audits_by_id)
+    get_marketing_campaigns_by_parent_id_audits = staticmethod(
+        get_marketing_campaigns_by_parent_id_audits
+    )
+    post_marketing_campaigns_by_parent_id_audits = staticmethod(
+        post_marketing_campaigns_by_parent_id_audits
+    )
+    get_marketing_campaigns_by_parent_id_audits_count = staticmethod(
+        get_marketing_campaigns_by_parent_id_audits_count
+    )
+    get_marketing_campaigns_by_parent_id_audits_by_id = staticmethod(
+        get_marketing_campaigns_by_parent_id_audits_by_id
+    )
+    put_marketing_campaigns_by_parent_id_audits_by_id = staticmethod(
+        put_marketing_campaigns_by_parent_id_audits_by_id
+    )
+    patch_marketing_campaigns_by_parent_id_audits_by_id = staticmethod(
+        patch_marketing_campaigns_by_parent_id_audits_by_id
+    )
+    delete_marketing_campaigns_by_parent_id_audits_by_id = staticmethod(
+        delete_marketing_campaigns_by_parent_id_audits_by_id
+    )
+
+
+class CampaignEmailsOpened:
+    """The ``CampaignEmailsOpened`` resource."""
+
+    count = staticmethod(get_marketing_campaigns_by_parent_id_emails_opened_count)
+    create = staticmethod(post_marketing_campaigns_by_parent_id_emails_opened)
+    delete = staticmethod(delete_marketing_campaigns_by_parent_id_emails_opened_by_id)
+    get = staticmethod(get_marketing_campaigns_by_parent_id_emails_opened_by_id)
+    list = staticmethod(get_marketing_campaigns_by_parent_id_emails_opened)
+    replace = staticmethod(put_marketing_campaigns_by_parent_id_emails_opened_by_id)
+    update = staticmethod(patch_marketing_campaigns_by_parent_id_emails_opened_by_id)
+    get_marketing_campaigns_by_parent_id_emails_opened = staticmethod(
+        get_marketing_campaigns_by_parent_id_emails_opened
+    )
+    post_marketing_campaigns_by_parent_id_emails_opened = staticmethod(
+        post_marketing_campaigns_by_parent_id_emails_opened
+    )
+    get_marketing_campaigns_by_parent_id_emails_opened_count = staticmethod(
+        get_marketing_campaigns_by_parent_id_emails_opened_count
+    )
+    get_marketing_campaigns_by_parent_id_emails_opened_by_id = staticmethod(
+        get_marketing_campaigns_by_parent_id_emails_opened_by_id
+    )
+    put_marketing_campaigns_by_parent_id_emails_opened_by_id = staticmethod(
+        put_marketing_campaigns_by_parent_id_emails_opened_by_id
+    )
+    patch_marketing_campaigns_by_parent_id_emails_opened_by_id = staticmethod(
+        patch_marketing_campaigns_by_parent_id_emails_opened_by_id
+    )
+    delete_marketing_campaigns_by_parent_id_emails_opened_by_id = staticmethod(
+        delete_marketing_campaigns_by_parent_id_emails_opened_by_id
+    )
+
+
+class CampaignFormsSubmitted:
+    """The ``CampaignFormsSubmitted`` resource."""
+
+    count = staticmethod(get_marketing_campaigns_by_parent_id_forms_submitted_count)
+    create = staticmethod(post_marketing_campaigns_by_parent_id_forms_submitted)
+    delete = staticmethod(delete_marketing_campaigns_by_parent_id_forms_submitted_by_id)
+    get = staticmethod(get_marketing_campaigns_by_parent_id_forms_submitted_by_id)
+    list = staticmethod(get_marketing_campaigns_by_parent_id_forms_submitted)
+    replace = staticmethod(put_marketing_campaigns_by_parent_id_forms_submitted_by_id)
+    update = staticmethod(patch_marketing_campaigns_by_parent_id_forms_submitted_by_id)
+    get_marketing_campaigns_by_parent_id_forms_submitted = staticmethod(
+        get_marketing_campaigns_by_parent_id_forms_submitted
+    )
+    post_marketing_campaigns_by_parent_id_forms_submitted = staticmethod(
+        post_marketing_campaigns_by_parent_id_forms_submitted
+    )
+    get_marketing_campaigns_by_parent_id_forms_submitted_count = staticmethod(
+        get_marketing_campaigns_by_parent_id_forms_submitted_count
+    )
+    get_marketing_campaigns_by_parent_id_forms_submitted_by_id = staticmethod(
+        get_marketing_campaigns_by_parent_id_forms_submitted_by_id
+    )
+    put_marketing_campaigns_by_parent_id_forms_submitted_by_id = staticmethod(
+        put_marketing_campaigns_by_parent_id_forms_submitted_by_id
+    )
+    patch_marketing_campaigns_by_parent_id_forms_submitted_by_id = staticmethod(
+        patch_marketing_campaigns_by_parent_id_forms_submitted_by_id
+    )
+    delete_marketing_campaigns_by_parent_id_forms_submitted_by_id = staticmethod(
+        delete_marketing_campaigns_by_parent_id_forms_submitted_by_id
+    )
+
+
+class CampaignLinksClicked:
+    """The ``CampaignLinksClicked`` resource."""
+
+    count = staticmethod(get_marketing_campaigns_by_parent_id_links_clicked_count)
+    create = staticmethod(post_marketing_campaigns_by_parent_id_links_clicked)
+    delete = staticmethod(delete_marketing_campaigns_by_parent_id_links_clicked_by_id)
+    get = staticmethod(get_marketing_campaigns_by_parent_id_links_clicked_by_id)
+    list = staticmethod(get_marketing_campaigns_by_parent_id_links_clicked)
+    replace = staticmethod(put_marketing_campaigns_by_parent_id_links_clicked_by_id)
+    update = staticmethod(patch_marketing_campaigns_by_parent_id_links_clicked_by_id)
+    get_marketing_campaigns_by_parent_id_links_clicked = staticmethod(
+        get_marketing_campaigns_by_parent_id_links_clicked
+    )
+    post_marketing_campaigns_by_parent_id_links_clicked = staticmethod(
+        post_marketing_campaigns_by_parent_id_links_clicked
+    )
+    get_marketing_campaigns_by_parent_id_links_clicked_count = staticmethod(
+        get_marketing_campaigns_by_parent_id_links_clicked_count
+    )
+    get_marketing_campaigns_by_parent_id_links_clicked_by_id = staticmethod(
+        get_marketing_campaigns_by_parent_id_links_clicked_by_id
+    )
+    put_marketing_campaigns_by_parent_id_links_clicked_by_id = staticmethod(
+        put_marketing_campaigns_by_parent_id_links_clicked_by_id
+    )
+    patch_marketing_campaigns_by_parent_id_links_clicked_by_id = staticmethod(
+        patch_marketing_campaigns_by_parent_id_links_clicked_by_id
+    )
+    delete_marketing_campaigns_by_parent_id_links_clicked_by_id = staticmethod(
+        delete_marketing_campaigns_by_parent_id_links_clicked_by_id
+    )
+
+
+class CampaignStatuses:
+    """The ``CampaignStatuses`` resource."""
+
+    count = staticmethod(get_marketing_campaigns_statuses_count)
+    create = staticmethod(post_marketing_campaigns_statuses)
+    delete = staticmethod(delete_marketing_campaigns_statuses_by_id)
+    get = staticmethod(get_marketing_campaigns_statuses_by_id)
+    list = staticmethod(get_marketing_campaigns_statuses)
+    replace = staticmethod(put_marketing_campaigns_statuses_by_id)
+    update = staticmethod(patch_marketing_campaigns_statuses_by_id)
+    get_marketing_campaigns_statuses = staticmethod(get_marketing_campaigns_statuses)
+    post_marketing_campaigns_statuses = staticmethod(post_marketing_campaigns_statuses)
+    get_marketing_campaigns_statuses_count = staticmethod(get_marketing_campaigns_statuses_count)
+    get_marketing_campaigns_statuses_by_id = staticmethod(get_marketing_campaigns_statuses_by_id)
+    put_marketing_campaigns_statuses_by_id = staticmethod(put_marketing_campaigns_statuses_by_id)
+    patch_marketing_campaigns_statuses_by_id = staticmethod(
+        patch_marketing_campaigns_statuses_by_id
+    )
+    delete_marketing_campaigns_statuses_by_id = staticmethod(
+        delete_marketing_campaigns_statuses_by_id
+    )
+
+
+class CampaignSubTypes:
+    """The ``CampaignSubTypes`` resource."""
+
+    count = staticmethod(get_marketing_campaigns_sub_types_count)
+    create = staticmethod(post_marketing_campaigns_sub_types)
+    delete = staticmethod(delete_marketing_campaigns_sub_types_by_id)
+    get = staticmethod(get_marketing_campaigns_sub_types_by_id)
+    list = staticmethod(get_marketing_campaigns_sub_types)
+    replace = staticmethod(put_marketing_campaigns_sub_types_by_id)
+    update = staticmethod(patch_marketing_campaigns_sub_types_by_id)
+    get_marketing_campaigns_sub_types = staticmethod(get_marketing_campaigns_sub_types)
+    post_marketing_campaigns_sub_types = staticmethod(post_marketing_campaigns_sub_types)
+    get_marketing_campaigns_sub_types_count = staticmethod(get_marketing_campaigns_sub_types_count)
+    get_marketing_campaigns_sub_types_by_id = staticmethod(get_marketing_campaigns_sub_types_by_id)
+    put_marketing_campaigns_sub_types_by_id = staticmethod(put_marketing_campaigns_sub_types_by_id)
+    patch_marketing_campaigns_sub_types_by_id = staticmethod(
+        patch_marketing_campaigns_sub_types_by_id
+    )
+    delete_marketing_campaigns_sub_types_by_id = staticmethod(
+        delete_marketing_campaigns_sub_types_by_id
+    )
+
+
+class CampaignTypeInfos:
+    """The ``CampaignTypeInfos`` resource."""
+
+    count = staticmethod(get_marketing_campaigns_types_info_count)
+    list = staticmethod(get_marketing_campaigns_types_info)
+    get_marketing_campaigns_types_info = staticmethod(get_marketing_campaigns_types_info)
+    get_marketing_campaigns_types_info_count = staticmethod(
+        get_marketing_campaigns_types_info_count
+    )
+    get_marketing_campaigns_types_by_id_info = staticmethod(
+        get_marketing_campaigns_types_by_id_info
+    )
+
+
+class CampaignTypes:
+    """The ``CampaignTypes`` resource."""
+
+    count = staticmethod(get_marketing_campaigns_types_count)
+    create = staticmethod(post_marketing_campaigns_types)
+    delete = staticmethod(delete_marketing_campaigns_types_by_id)
+    get = staticmethod(get_marketing_campaigns_types_by_id)
+    list = staticmethod(get_marketing_campaigns_types)
+    replace = staticmethod(put_marketing_campaigns_types_by_id)
+    update = staticmethod(patch_marketing_campaigns_types_by_id)
+    get_marketing_campaigns_types = staticmethod(get_marketing_campaigns_types)
+    post_marketing_campaigns_types = staticmethod(post_marketing_campaigns_types)
+    get_marketing_campaigns_types_count = staticmethod(get_marketing_campaigns_types_count)
+    get_marketing_campaigns_types_by_id = staticmethod(get_marketing_campaigns_types_by_id)
+    put_marketing_campaigns_types_by_id = staticmethod(put_marketing_campaigns_types_by_id)
+    patch_marketing_campaigns_types_by_id = staticmethod(patch_marketing_campaigns_types_by_id)
+    delete_marketing_campaigns_types_by_id = staticmethod(delete_marketing_campaigns_types_by_id)
+
+
+class Campaigns:
+    """The ``Campaigns`` resource."""
+
+    count = staticmethod(get_marketing_campaigns_count)
+    create = staticmethod(post_marketing_campaigns)
+    delete = staticmethod(delete_marketing_campaigns_by_id)
+    get = staticmethod(get_marketing_campaigns_by_id)
+    list = staticmethod(get_marketing_campaigns)
+    replace = staticmethod(put_marketing_campaigns_by_id)
+    update = staticmethod(patch_marketing_campaigns_by_id)
+    get_marketing_campaigns = staticmethod(get_marketing_campaigns)
+    post_marketing_campaigns = staticmethod(post_marketing_campaigns)
+    get_marketing_campaigns_count = staticmethod(get_marketing_campaigns_count)
+    get_marketing_campaigns_by_id = staticmethod(get_marketing_campaigns_by_id)
+    put_marketing_campaigns_by_id = staticmethod(put_marketing_campaigns_by_id)
+    patch_marketing_campaigns_by_id = staticmethod(patch_marketing_campaigns_by_id)
+    delete_marketing_campaigns_by_id = staticmethod(delete_marketing_campaigns_by_id)
+    get_marketing_campaigns_by_id_activities = staticmethod(
+        get_marketing_campaigns_by_id_activities
+    )
+    get_marketing_campaigns_by_id_activities_count = staticmethod(
+        get_marketing_campaigns_by_id_activities_count
+    )
+    get_marketing_campaigns_by_id_opportunities = staticmethod(
+        get_marketing_campaigns_by_id_opportunities
+    )
+    get_marketing_campaigns_by_id_opportunities_count = staticmethod(
+        get_marketing_campaigns_by_id_opportunities_count
+    )
+
+
+class GroupInfos:
+    """The ``GroupInfos`` resource."""
+
+    count = staticmethod(get_marketing_groups_info_count)
+    list = staticmethod(get_marketing_groups_info)
+    get_marketing_groups_info = staticmethod(get_marketing_groups_info)
+    get_marketing_groups_info_count = staticmethod(get_marketing_groups_info_count)
+    get_marketing_groups_by_id_info = staticmethod(get_marketing_groups_by_id_info)
+
+
+class Groups:
+    """The ``Groups`` resource."""
+
+    count = staticmethod(get_marketing_groups_count)
+    create = staticmethod(post_marketing_groups)
+    delete = staticmethod(delete_marketing_groups_by_id)
+    get = staticmethod(get_marketing_groups_by_id)
+    list = staticmethod(get_marketing_groups)
+    replace = staticmethod(put_marketing_groups_by_id)
+    update = staticmethod(patch_marketing_groups_by_id)
+    get_marketing_groups = staticmethod(get_marketing_groups)
+    post_marketing_groups = staticmethod(post_marketing_groups)
+    get_marketing_groups_count = staticmethod(get_marketing_groups_count)
+    get_marketing_groups_by_id = staticmethod(get_marketing_groups_by_id)
+    put_marketing_groups_by_id = staticmethod(put_marketing_groups_by_id)
+    patch_marketing_groups_by_id = staticmethod(patch_marketing_groups_by_id)
+    delete_marketing_groups_by_id = staticmethod(delete_marketing_groups_by_id)
+    get_marketing_groups_by_id_usages = staticmethod(get_marketing_groups_by_id_usages)
+    get_marketing_groups_by_id_usages_list = staticmethod(get_marketing_groups_by_id_usages_list)
+
+
+class LegacyCampaignSubTypes:
+    """The ``LegacyCampaignSubTypes`` resource."""
+
+    count = staticmethod(get_marketing_campaigns_types_by_parent_id_sub_types_count)
+    get = staticmethod(get_marketing_campaigns_types_by_parent_id_sub_types_by_id)
+    list = staticmethod(get_marketing_campaigns_types_by_parent_id_sub_types)
+    get_marketing_campaigns_types_by_parent_id_sub_types = staticmethod(
+        get_marketing_campaigns_types_by_parent_id_sub_types
+    )
+    get_marketing_campaigns_types_by_parent_id_sub_types_count = staticmethod(
+        get_marketing_campaigns_types_by_parent_id_sub_types_count
+    )
+    get_marketing_campaigns_types_by_parent_id_sub_types_by_id = staticmethod(
+        get_marketing_campaigns_types_by_parent_id_sub_types_by_id
+    )
+
+
+class MarketingCompanies:
+    """The ``MarketingCompanies`` resource."""
+
+    count = staticmethod(get_marketing_groups_by_parent_id_companies_count)
+    create = staticmethod(post_marketing_groups_by_parent_id_companies)
+    delete = staticmethod(delete_marketing_groups_by_parent_id_companies_by_id)
+    get = staticmethod(get_marketing_groups_by_parent_id_companies_by_id)
+    list = staticmethod(get_marketing_groups_by_parent_id_companies)
+    replace = staticmethod(put_marketing_groups_by_parent_id_companies_by_id)
+    update = staticmethod(patch_marketing_groups_by_parent_id_companies_by_id)
+    get_marketing_groups_by_parent_id_companies = staticmethod(
+        get_marketing_groups_by_parent_id_companies
+    )
+    post_marketing_groups_by_parent_id_companies = staticmethod(
+        post_marketing_groups_by_parent_id_companies
+    )
+    get_marketing_groups_by_parent_id_companies_count = staticmethod(
+        get_marketing_groups_by_parent_id_companies_count
+    )
+    get_marketing_groups_by_parent_id_companies_by_id = staticmethod(
+        get_marketing_groups_by_parent_id_companies_by_id
+    )
+    put_marketing_groups_by_parent_id_companies_by_id = staticmethod(
+        put_marketing_groups_by_parent_id_companies_by_id
+    )
+    patch_marketing_groups_by_parent_id_companies_by_id = staticmethod(
+        patch_marketing_groups_by_parent_id_companies_by_id
+    )
+    delete_marketing_groups_by_parent_id_companies_by_id = staticmethod(
+        delete_marketing_groups_by_parent_id_companies_by_id
+    )
+
+
+class MarketingContacts:
+    """The ``MarketingContacts`` resource."""
+
+    count = staticmethod(get_marketing_groups_by_parent_id_contacts_count)
+    create = staticmethod(post_marketing_groups_by_parent_id_contacts)
+    delete = staticmethod(delete_marketing_groups_by_parent_id_contacts_by_id)
+    get = staticmethod(get_marketing_groups_by_parent_id_contacts_by_id)
+    list = staticmethod(get_marketing_groups_by_parent_id_contacts)
+    replace = staticmethod(put_marketing_groups_by_parent_id_contacts_by_id)
+    update = staticmethod(patch_marketing_groups_by_parent_id_contacts_by_id)
+    get_marketing_groups_by_parent_id_contacts = staticmethod(
+        get_marketing_groups_by_parent_id_contacts
+    )
+    post_marketing_groups_by_parent_id_contacts = staticmethod(
+        post_marketing_groups_by_parent_id_contacts
+    )
+    get_marketing_groups_by_parent_id_contacts_count = staticmethod(
+        get_marketing_groups_by_parent_id_contacts_count
+    )
+    get_marketing_groups_by_parent_id_contacts_by_id = staticmethod(
+        get_marketing_groups_by_parent_id_contacts_by_id
+    )
+    put_marketing_groups_by_parent_id_contacts_by_id = staticmethod(
+        put_marketing_groups_by_parent_id_contacts_by_id
+    )
+    patch_marketing_groups_by_parent_id_contacts_by_id = staticmethod(
+        patch_marketing_groups_by_parent_id_contacts_by_id
+    )
+    delete_marketing_groups_by_parent_id_contacts_by_id = staticmethod(
+        delete_marketing_groups_by_parent_id_contacts_by_id
+    )
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "campaign_audits": CampaignAudits,
+    "campaign_emails_opened": CampaignEmailsOpened,
+    "campaign_forms_submitted": CampaignFormsSubmitted,
+    "campaign_links_clicked": CampaignLinksClicked,
+    "campaign_statuses": CampaignStatuses,
+    "campaign_sub_types": CampaignSubTypes,
+    "campaign_type_infos": CampaignTypeInfos,
+    "campaign_types": CampaignTypes,
+    "campaigns": Campaigns,
+    "group_infos": GroupInfos,
+    "groups": Groups,
+    "legacy_campaign_sub_types": LegacyCampaignSubTypes,
+    "marketing_companies": MarketingCompanies,
+    "marketing_contacts": MarketingContacts,
+}

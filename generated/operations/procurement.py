@@ -9776,3 +9776,1321 @@ def get_procurement_warehouses_by_id_info(
         None,
         None,
     )
+
+
+class AdjustmentDetails:
+    """The ``AdjustmentDetails`` resource."""
+
+    count = staticmethod(get_procurement_adjustments_by_parent_id_details_count)
+    create = staticmethod(post_procurement_adjustments_by_parent_id_details)
+    delete = staticmethod(delete_procurement_adjustments_by_parent_id_details_by_id)
+    get = staticmethod(get_procurement_adjustments_by_parent_id_details_by_id)
+    list = staticmethod(get_procurement_adjustments_by_parent_id_details)
+    get_procurement_adjustments_by_parent_id_details = staticmethod(
+        get_procurement_adjustments_by_parent_id_details
+    )
+    post_procurement_adjustments_by_parent_id_details = staticmethod(
+        post_procurement_adjustments_by_parent_id_details
+    )
+    get_procurement_adjustments_by_parent_id_details_count = staticmethod(
+        get_procurement_adjustments_by_parent_id_details_count
+    )
+    get_procurement_adjustments_by_parent_id_details_by_id = staticmethod(
+        get_procurement_adjustments_by_parent_id_details_by_id
+    )
+    delete_procurement_adjustments_by_parent_id_details_by_id = staticmethod(
+        delete_procurement_adjustments_by_parent_id_details_by_id
+    )
+
+
+class AdjustmentTypeInfos:
+    """The ``AdjustmentTypeInfos`` resource."""
+
+    count = staticmethod(get_procurement_adjustments_types_info_count)
+    list = staticmethod(get_procurement_adjustments_types_info)
+    get_procurement_adjustments_types_info = staticmethod(get_procurement_adjustments_types_info)
+    get_procurement_adjustments_types_info_count = staticmethod(
+        get_procurement_adjustments_types_info_count
+    )
+    get_procurement_adjustments_types_by_id_info = staticmethod(
+        get_procurement_adjustments_types_by_id_info
+    )
+
+
+class AdjustmentTypes:
+    """The ``AdjustmentTypes`` resource."""
+
+    count = staticmethod(get_procurement_adjustments_types_count)
+    create = staticmethod(post_procurement_adjustments_types)
+    delete = staticmethod(delete_procurement_adjustments_types_by_id)
+    get = staticmethod(get_procurement_adjustments_types_by_id)
+    list = staticmethod(get_procurement_adjustments_types)
+    replace = staticmethod(put_procurement_adjustments_types_by_id)
+    update = staticmethod(patch_procurement_adjustments_types_by_id)
+    get_procurement_adjustments_types = staticmethod(get_procurement_adjustments_types)
+    post_procurement_adjustments_types = staticmethod(post_procurement_adjustments_types)
+    get_procurement_adjustments_types_count = staticmethod(get_procurement_adjustments_types_count)
+    get_procurement_adjustments_types_by_id = staticmethod(get_procurement_adjustments_types_by_id)
+    put_procurement_adjustments_types_by_id = staticmethod(put_procurement_adjustments_types_by_id)
+    patch_procurement_adjustments_types_by_id = staticmethod(
+        patch_procurement_adjustments_types_by_id
+    )
+    delete_procurement_adjustments_types_by_id = staticmethod(
+        delete_procurement_adjustments_types_by_id
+    )
+    get_procurement_adjustments_types_by_id_usages = staticmethod(
+        get_procurement_adjustments_types_by_id_usages
+    )
+    get_procurement_adjustments_types_by_id_usages_list = staticmethod(
+        get_procurement_adjustments_types_by_id_usages_list
+    )
+
+
+class BillingCycles:
+    """The ``BillingCycles`` resource."""
+
+    patch_procurement_catalog_by_parent_id_vendors_by_id_by_id = staticmethod(
+        patch_procurement_catalog_by_parent_id_vendors_by_id_by_id
+    )
+
+
+class CatalogComponents:
+    """The ``CatalogComponents`` resource."""
+
+    count = staticmethod(get_procurement_catalog_by_parent_id_components_count)
+    create = staticmethod(post_procurement_catalog_by_parent_id_components)
+    delete = staticmethod(delete_procurement_catalog_by_parent_id_components_by_id)
+    get = staticmethod(get_procurement_catalog_by_parent_id_components_by_id)
+    list = staticmethod(get_procurement_catalog_by_parent_id_components)
+    replace = staticmethod(put_procurement_catalog_by_parent_id_components_by_id)
+    update = staticmethod(patch_procurement_catalog_by_parent_id_components_by_id)
+    get_procurement_catalog_by_parent_id_components = staticmethod(
+        get_procurement_catalog_by_parent_id_components
+    )
+    post_procurement_catalog_by_parent_id_components = staticmethod(
+        post_procurement_catalog_by_parent_id_components
+    )
+    get_procurement_catalog_by_parent_id_components_count = staticmethod(
+        get_procurement_catalog_by_parent_id_components_count
+    )
+    get_procurement_catalog_by_parent_id_components_by_id = staticmethod(
+        get_procurement_catalog_by_parent_id_components_by_id
+    )
+    put_procurement_catalog_by_parent_id_components_by_id = staticmethod(
+        put_procurement_catalog_by_parent_id_components_by_id
+    )
+    patch_procurement_catalog_by_parent_id_components_by_id = staticmethod(
+        patch_procurement_catalog_by_parent_id_components_by_id
+    )
+    delete_procurement_catalog_by_parent_id_components_by_id = staticmethod(
+        delete_procurement_catalog_by_parent_id_components_by_id
+    )
+
+
+class CatalogInventories:
+    """The ``CatalogInventories`` resource."""
+
+    count = staticmethod(get_procurement_catalog_by_parent_id_inventory_count)
+    get = staticmethod(get_procurement_catalog_by_parent_id_inventory_by_id)
+    list = staticmethod(get_procurement_catalog_by_parent_id_inventory)
+    get_procurement_catalog_by_parent_id_inventory = staticmethod(
+        get_procurement_catalog_by_parent_id_inventory
+    )
+    get_procurement_catalog_by_parent_id_inventory_count = staticmethod(
+        get_procurement_catalog_by_parent_id_inventory_count
+    )
+    get_procurement_catalog_by_parent_id_inventory_by_id = staticmethod(
+        get_procurement_catalog_by_parent_id_inventory_by_id
+    )
+
+
+class CatalogsItem:
+    """The ``CatalogsItem`` resource."""
+
+    count = staticmethod(get_procurement_catalog_count)
+    create = staticmethod(post_procurement_catalog)
+    delete = staticmethod(delete_procurement_catalog_by_id)
+    get = staticmethod(get_procurement_catalog_by_id)
+    list = staticmethod(get_procurement_catalog)
+    replace = staticmethod(put_procurement_catalog_by_id)
+    update = staticmethod(patch_procurement_catalog_by_id)
+    get_procurement_catalog = staticmethod(get_procurement_catalog)
+    post_procurement_catalog = staticmethod(post_procurement_catalog)
+    get_procurement_catalog_count = staticmethod(get_procurement_catalog_count)
+    get_procurement_catalog_info = staticmethod(get_procurement_catalog_info)
+    get_procurement_catalog_info_count = staticmethod(get_procurement_catalog_info_count)
+    post_procurement_catalog_vendors = staticmethod(post_procurement_catalog_vendors)
+    get_procurement_catalog_vendors_by_parent_id = staticmethod(
+        get_procurement_catalog_vendors_by_parent_id
+    )
+    get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand = staticmethod(
+        get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand
+    )
+    get_procurement_catalog_by_id = staticmethod(get_procurement_catalog_by_id)
+    put_procurement_catalog_by_id = staticmethod(put_procurement_catalog_by_id)
+    patch_procurement_catalog_by_id = staticmethod(patch_procurement_catalog_by_id)
+    delete_procurement_catalog_by_id = staticmethod(delete_procurement_catalog_by_id)
+    post_procurement_catalog_by_id_copy = staticmethod(post_procurement_catalog_by_id_copy)
+    get_procurement_catalog_by_id_info = staticmethod(get_procurement_catalog_by_id_info)
+    post_procurement_catalog_by_id_pricing = staticmethod(post_procurement_catalog_by_id_pricing)
+    put_procurement_catalog_by_parent_id_vendors_by_id = staticmethod(
+        put_procurement_catalog_by_parent_id_vendors_by_id
+    )
+    delete_procurement_catalog_by_parent_id_vendors_by_id = staticmethod(
+        delete_procurement_catalog_by_parent_id_vendors_by_id
+    )
+
+
+class Categories:
+    """The ``Categories`` resource."""
+
+    count = staticmethod(get_procurement_categories_count)
+    create = staticmethod(post_procurement_categories)
+    delete = staticmethod(delete_procurement_categories_by_id)
+    get = staticmethod(get_procurement_categories_by_id)
+    list = staticmethod(get_procurement_categories)
+    replace = staticmethod(put_procurement_categories_by_id)
+    update = staticmethod(patch_procurement_categories_by_id)
+    get_procurement_categories = staticmethod(get_procurement_categories)
+    post_procurement_categories = staticmethod(post_procurement_categories)
+    get_procurement_categories_count = staticmethod(get_procurement_categories_count)
+    get_procurement_categories_info = staticmethod(get_procurement_categories_info)
+    get_procurement_categories_info_count = staticmethod(get_procurement_categories_info_count)
+    get_procurement_categories_by_id = staticmethod(get_procurement_categories_by_id)
+    put_procurement_categories_by_id = staticmethod(put_procurement_categories_by_id)
+    patch_procurement_categories_by_id = staticmethod(patch_procurement_categories_by_id)
+    delete_procurement_categories_by_id = staticmethod(delete_procurement_categories_by_id)
+    get_procurement_categories_by_id_info = staticmethod(get_procurement_categories_by_id_info)
+
+
+class ChangeOrderResource:
+    """The ``ChangeOrder`` resource."""
+
+    create = staticmethod(post_procurement_changeorder)
+    delete = staticmethod(delete_procurement_changeorder_by_id)
+    list = staticmethod(get_procurement_changeorder)
+    update = staticmethod(patch_procurement_changeorder_by_id)
+    get_procurement_changeorder = staticmethod(get_procurement_changeorder)
+    post_procurement_changeorder = staticmethod(post_procurement_changeorder)
+    patch_procurement_changeorder_by_id = staticmethod(patch_procurement_changeorder_by_id)
+    delete_procurement_changeorder_by_id = staticmethod(delete_procurement_changeorder_by_id)
+    get_procurement_changeorders_count = staticmethod(get_procurement_changeorders_count)
+
+
+class DirectionalSyncs:
+    """The ``DirectionalSyncs`` resource."""
+
+    count = staticmethod(get_procurement_directional_syncs_count)
+    create = staticmethod(post_procurement_directional_syncs)
+    delete = staticmethod(delete_procurement_directional_syncs_by_id)
+    get = staticmethod(get_procurement_directional_syncs_by_id)
+    list = staticmethod(get_procurement_directional_syncs)
+    replace = staticmethod(put_procurement_directional_syncs_by_id)
+    update = staticmethod(patch_procurement_directional_syncs_by_id)
+    get_procurement_directional_syncs = staticmethod(get_procurement_directional_syncs)
+    post_procurement_directional_syncs = staticmethod(post_procurement_directional_syncs)
+    get_procurement_directional_syncs_count = staticmethod(get_procurement_directional_syncs_count)
+    get_procurement_directional_syncs_by_id = staticmethod(get_procurement_directional_syncs_by_id)
+    put_procurement_directional_syncs_by_id = staticmethod(put_procurement_directional_syncs_by_id)
+    patch_procurement_directional_syncs_by_id = staticmethod(
+        patch_procurement_directional_syncs_by_id
+    )
+    delete_procurement_directional_syncs_by_id = staticmethod(
+        delete_procurement_directional_syncs_by_id
+    )
+
+
+class InventoryOnHands:
+    """The ``InventoryOnHands`` resource."""
+
+    count = staticmethod(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count)
+    get = staticmethod(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id)
+    list = staticmethod(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand)
+    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand = staticmethod(
+        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand
+    )
+    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count = staticmethod(
+        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count
+    )
+    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id = staticmethod(
+        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id
+    )
+
+
+class InvoiceGroupings:
+    """The ``InvoiceGroupings`` resource."""
+
+    count = staticmethod(get_procurement_invoicegrouping_count)
+    delete = staticmethod(delete_procurement_invoicegrouping_by_id)
+    get = staticmethod(get_procurement_invoicegrouping_by_id)
+    list = staticmethod(get_procurement_invoicegrouping)
+    replace = staticmethod(put_procurement_invoicegrouping_by_id)
+    update = staticmethod(patch_procurement_invoicegrouping_by_id)
+    get_procurement_invoicegrouping = staticmethod(get_procurement_invoicegrouping)
+    get_procurement_invoicegrouping_count = staticmethod(get_procurement_invoicegrouping_count)
+    post_procurement_invoicegrouping_count = staticmethod(post_procurement_invoicegrouping_count)
+    get_procurement_invoicegrouping_by_id = staticmethod(get_procurement_invoicegrouping_by_id)
+    put_procurement_invoicegrouping_by_id = staticmethod(put_procurement_invoicegrouping_by_id)
+    patch_procurement_invoicegrouping_by_id = staticmethod(patch_procurement_invoicegrouping_by_id)
+    delete_procurement_invoicegrouping_by_id = staticmethod(
+        delete_procurement_invoicegrouping_by_id
+    )
+    get_procurement_invoicegrouping_by_id_usages = staticmethod(
+        get_procurement_invoicegrouping_by_id_usages
+    )
+    get_procurement_invoicegrouping_by_id_usages_list = staticmethod(
+        get_procurement_invoicegrouping_by_id_usages_list
+    )
+
+
+class LegacySubCategories:
+    """The ``LegacySubCategories`` resource."""
+
+    count = staticmethod(get_procurement_categories_by_parent_id_subcategories_count)
+    create = staticmethod(post_procurement_categories_by_parent_id_subcategories)
+    delete = staticmethod(delete_procurement_categories_by_parent_id_subcategories_by_id)
+    get = staticmethod(get_procurement_categories_by_parent_id_subcategories_by_id)
+    list = staticmethod(get_procurement_categories_by_parent_id_subcategories)
+    replace = staticmethod(put_procurement_categories_by_parent_id_subcategories_by_id)
+    update = staticmethod(patch_procurement_categories_by_parent_id_subcategories_by_id)
+    get_procurement_categories_by_parent_id_subcategories = staticmethod(
+        get_procurement_categories_by_parent_id_subcategories
+    )
+    post_procurement_categories_by_parent_id_subcategories = staticmethod(
+        post_procurement_categories_by_parent_id_subcategories
+    )
+    get_procurement_categories_by_parent_id_subcategories_count = staticmethod(
+        get_procurement_categories_by_parent_id_subcategories_count
+    )
+    get_procurement_categories_by_parent_id_subcategories_by_id = staticmethod(
+        get_procurement_categories_by_parent_id_subcategories_by_id
+    )
+    put_procurement_categories_by_parent_id_subcategories_by_id = staticmethod(
+        put_procurement_categories_by_parent_id_subcategories_by_id
+    )
+    patch_procurement_categories_by_parent_id_subcategories_by_id = staticmethod(
+        patch_procurement_categories_by_parent_id_subcategories_by_id
+    )
+    delete_procurement_categories_by_parent_id_subcategories_by_id = staticmethod(
+        delete_procurement_categories_by_parent_id_subcategories_by_id
+    )
+
+
+class LegacySubCategoryInfos:
+    """The ``LegacySubCategoryInfos`` resource."""
+
+    count = staticmethod(get_procurement_categories_by_parent_id_subcategories_info_count)
+    list = staticmethod(get_procurement_categories_by_parent_id_subcategories_info)
+    get_procurement_categories_by_parent_id_subcategories_info = staticmethod(
+        get_procurement_categories_by_parent_id_subcategories_info
+    )
+    get_procurement_categories_by_parent_id_subcategories_info_count = staticmethod(
+        get_procurement_categories_by_parent_id_subcategories_info_count
+    )
+    get_procurement_categories_by_parent_id_subcategories_by_id_info = staticmethod(
+        get_procurement_categories_by_parent_id_subcategories_by_id_info
+    )
+
+
+class Manufacturers:
+    """The ``Manufacturers`` resource."""
+
+    count = staticmethod(get_procurement_manufacturers_count)
+    create = staticmethod(post_procurement_manufacturers)
+    delete = staticmethod(delete_procurement_manufacturers_by_id)
+    get = staticmethod(get_procurement_manufacturers_by_id)
+    list = staticmethod(get_procurement_manufacturers)
+    replace = staticmethod(put_procurement_manufacturers_by_id)
+    update = staticmethod(patch_procurement_manufacturers_by_id)
+    get_procurement_manufacturers = staticmethod(get_procurement_manufacturers)
+    post_procurement_manufacturers = staticmethod(post_procurement_manufacturers)
+    get_procurement_manufacturers_count = staticmethod(get_procurement_manufacturers_count)
+    get_procurement_manufacturers_by_id = staticmethod(get_procurement_manufacturers_by_id)
+    put_procurement_manufacturers_by_id = staticmethod(put_procurement_manufacturers_by_id)
+    patch_procurement_manufacturers_by_id = staticmethod(patch_procurement_manufacturers_by_id)
+    delete_procurement_manufacturers_by_id = staticmethod(delete_procurement_manufacturers_by_id)
+
+
+class ManufacturersInfo:
+    """The ``ManufacturersInfo`` resource."""
+
+    list = staticmethod(get_procurement_manufacturers_info)
+    get_procurement_manufacturers_count_info = staticmethod(
+        get_procurement_manufacturers_count_info
+    )
+    get_procurement_manufacturers_info = staticmethod(get_procurement_manufacturers_info)
+    get_procurement_manufacturers_by_id_info = staticmethod(
+        get_procurement_manufacturers_by_id_info
+    )
+
+
+class MinimumStockByWarehouses:
+    """The ``MinimumStockByWarehouses`` resource."""
+
+    count = staticmethod(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count)
+    create = staticmethod(post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse)
+    delete = staticmethod(delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
+    get = staticmethod(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
+    list = staticmethod(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse)
+    replace = staticmethod(put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
+    update = staticmethod(patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
+    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = staticmethod(
+        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
+    )
+    post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = staticmethod(
+        post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
+    )
+    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count = staticmethod(
+        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count
+    )
+    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = staticmethod(
+        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
+    )
+    put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = staticmethod(
+        put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
+    )
+    patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = staticmethod(
+        patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
+    )
+    delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = staticmethod(
+        delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
+    )
+
+
+class OnHandSerialNumberses:
+    """The ``OnHandSerialNumberses`` resource."""
+
+    count = staticmethod(get_procurement_onhandserialnumbers_count)
+    get = staticmethod(get_procurement_onhandserialnumbers_by_id)
+    list = staticmethod(get_procurement_onhandserialnumbers)
+    get_procurement_onhandserialnumbers = staticmethod(get_procurement_onhandserialnumbers)
+    get_procurement_onhandserialnumbers_count = staticmethod(
+        get_procurement_onhandserialnumbers_count
+    )
+    get_procurement_onhandserialnumbers_by_id = staticmethod(
+        get_procurement_onhandserialnumbers_by_id
+    )
+
+
+class PricingBreaks:
+    """The ``PricingBreaks`` resource."""
+
+    count = staticmethod(
+        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
+    )
+    create = staticmethod(
+        post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
+    )
+    delete = staticmethod(
+        delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
+    )
+    get = staticmethod(
+        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
+    )
+    list = staticmethod(
+        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
+    )
+    replace = staticmethod(
+        put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
+    )
+    update = staticmethod(
+        patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
+    )
+    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = staticmethod(
+        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
+    )
+    post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = staticmethod(
+        post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
+    )
+    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count = (
+        staticmethod(
+            get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
+        )
+    )
+    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
+        staticmethod(
+            get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
+        )
+    )
+    put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
+        staticmethod(
+            put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
+        )
+    )
+    patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
+        staticmethod(
+            patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
+        )
+    )
+    delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
+        staticmethod(
+            delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
+        )
+    )
+
+
+class PricingDetails:
+    """The ``PricingDetails`` resource."""
+
+    count = staticmethod(get_procurement_pricingschedules_by_parent_id_details_count)
+    create = staticmethod(post_procurement_pricingschedules_by_parent_id_details)
+    delete = staticmethod(delete_procurement_pricingschedules_by_parent_id_details_by_id)
+    get = staticmethod(get_procurement_pricingschedules_by_parent_id_details_by_id)
+    list = staticmethod(get_procurement_pricingschedules_by_parent_id_details)
+    replace = staticmethod(put_procurement_pricingschedules_by_parent_id_details_by_id)
+    update = staticmethod(patch_procurement_pricingschedules_by_parent_id_details_by_id)
+    get_procurement_pricingschedules_by_parent_id_details = staticmethod(
+        get_procurement_pricingschedules_by_parent_id_details
+    )
+    post_procurement_pricingschedules_by_parent_id_details = staticmethod(
+        post_procurement_pricingschedules_by_parent_id_details
+    )
+    get_procurement_pricingschedules_by_parent_id_details_count = staticmethod(
+        get_procurement_pricingschedules_by_parent_id_details_count
+    )
+    get_procurement_pricingschedules_by_parent_id_details_by_id = staticmethod(
+        get_procurement_pricingschedules_by_parent_id_details_by_id
+    )
+    put_procurement_pricingschedules_by_parent_id_details_by_id = staticmethod(
+        put_procurement_pricingschedules_by_parent_id_details_by_id
+    )
+    patch_procurement_pricingschedules_by_parent_id_details_by_id = staticmethod(
+        patch_procurement_pricingschedules_by_parent_id_details_by_id
+    )
+    delete_procurement_pricingschedules_by_parent_id_details_by_id = staticmethod(
+        delete_procurement_pricingschedules_by_parent_id_details_by_id
+    )
+
+
+class PricingSchedules:
+    """The ``PricingSchedules`` resource."""
+
+    count = staticmethod(get_procurement_pricingschedules_count)
+    create = staticmethod(post_procurement_pricingschedules)
+    delete = staticmethod(delete_procurement_pricingschedules_by_id)
+    get = staticmethod(get_procurement_pricingschedules_by_id)
+    list = staticmethod(get_procurement_pricingschedules)
+    replace = staticmethod(put_procurement_pricingschedules_by_id)
+    update = staticmethod(patch_procurement_pricingschedules_by_id)
+    get_procurement_pricingschedules = staticmethod(get_procurement_pricingschedules)
+    post_procurement_pricingschedules = staticmethod(post_procurement_pricingschedules)
+    get_procurement_pricingschedules_count = staticmethod(get_procurement_pricingschedules_count)
+    get_procurement_pricingschedules_by_id = staticmethod(get_procurement_pricingschedules_by_id)
+    put_procurement_pricingschedules_by_id = staticmethod(put_procurement_pricingschedules_by_id)
+    patch_procurement_pricingschedules_by_id = staticmethod(
+        patch_procurement_pricingschedules_by_id
+    )
+    delete_procurement_pricingschedules_by_id = staticmethod(
+        delete_procurement_pricingschedules_by_id
+    )
+
+
+class ProcurementAdjustments:
+    """The ``ProcurementAdjustments`` resource."""
+
+    count = staticmethod(get_procurement_adjustments_count)
+    create = staticmethod(post_procurement_adjustments)
+    delete = staticmethod(delete_procurement_adjustments_by_id)
+    get = staticmethod(get_procurement_adjustments_by_id)
+    list = staticmethod(get_procurement_adjustments)
+    replace = staticmethod(put_procurement_adjustments_by_id)
+    update = staticmethod(patch_procurement_adjustments_by_id)
+    get_procurement_adjustments = staticmethod(get_procurement_adjustments)
+    post_procurement_adjustments = staticmethod(post_procurement_adjustments)
+    get_procurement_adjustments_count = staticmethod(get_procurement_adjustments_count)
+    get_procurement_adjustments_by_id = staticmethod(get_procurement_adjustments_by_id)
+    put_procurement_adjustments_by_id = staticmethod(put_procurement_adjustments_by_id)
+    patch_procurement_adjustments_by_id = staticmethod(patch_procurement_adjustments_by_id)
+    delete_procurement_adjustments_by_id = staticmethod(delete_procurement_adjustments_by_id)
+
+
+class ProcurementSettings:
+    """The ``ProcurementSettings`` resource."""
+
+    count = staticmethod(get_procurement_settings_count)
+    get = staticmethod(get_procurement_settings_by_id)
+    list = staticmethod(get_procurement_settings)
+    replace = staticmethod(put_procurement_settings_by_id)
+    update = staticmethod(patch_procurement_settings_by_id)
+    get_procurement_settings = staticmethod(get_procurement_settings)
+    get_procurement_settings_count = staticmethod(get_procurement_settings_count)
+    get_procurement_settings_by_id = staticmethod(get_procurement_settings_by_id)
+    put_procurement_settings_by_id = staticmethod(put_procurement_settings_by_id)
+    patch_procurement_settings_by_id = staticmethod(patch_procurement_settings_by_id)
+
+
+class ProductComponents:
+    """The ``ProductComponents`` resource."""
+
+    count = staticmethod(get_procurement_products_by_parent_id_components_count)
+    create = staticmethod(post_procurement_products_by_parent_id_components)
+    delete = staticmethod(delete_procurement_products_by_parent_id_components_by_id)
+    get = staticmethod(get_procurement_products_by_parent_id_components_by_id)
+    list = staticmethod(get_procurement_products_by_parent_id_components)
+    replace = staticmethod(put_procurement_products_by_parent_id_components_by_id)
+    update = staticmethod(patch_procurement_products_by_parent_id_components_by_id)
+    get_procurement_products_by_parent_id_components = staticmethod(
+        get_procurement_products_by_parent_id_components
+    )
+    post_procurement_products_by_parent_id_components = staticmethod(
+        post_procurement_products_by_parent_id_components
+    )
+    get_procurement_products_by_parent_id_components_count = staticmethod(
+        get_procurement_products_by_parent_id_components_count
+    )
+    get_procurement_products_by_parent_id_components_by_id = staticmethod(
+        get_procurement_products_by_parent_id_components_by_id
+    )
+    put_procurement_products_by_parent_id_components_by_id = staticmethod(
+        put_procurement_products_by_parent_id_components_by_id
+    )
+    patch_procurement_products_by_parent_id_components_by_id = staticmethod(
+        patch_procurement_products_by_parent_id_components_by_id
+    )
+    delete_procurement_products_by_parent_id_components_by_id = staticmethod(
+        delete_procurement_products_by_parent_id_components_by_id
+    )
+
+
+class ProductPickingShippingDetails:
+    """The ``ProductPickingShippingDetails`` resource."""
+
+    count = staticmethod(get_procurement_products_by_parent_id_picking_shipping_details_count)
+    create = staticmethod(post_procurement_products_by_parent_id_picking_shipping_details)
+    delete = staticmethod(delete_procurement_products_by_parent_id_picking_shipping_details_by_id)
+    get = staticmethod(get_procurement_products_by_parent_id_picking_shipping_details_by_id)
+    list = staticmethod(get_procurement_products_by_parent_id_picking_shipping_details)
+    replace = staticmethod(put_procurement_products_by_parent_id_picking_shipping_details_by_id)
+    update = staticmethod(patch_procurement_products_by_parent_id_picking_shipping_details_by_id)
+    get_procurement_products_by_parent_id_picking_shipping_details = staticmethod(
+        get_procurement_products_by_parent_id_picking_shipping_details
+    )
+    post_procurement_products_by_parent_id_picking_shipping_details = staticmethod(
+        post_procurement_products_by_parent_id_picking_shipping_details
+    )
+    get_procurement_products_by_parent_id_picking_shipping_details_count = staticmethod(
+        get_procurement_products_by_parent_id_picking_shipping_details_count
+    )
+    get_procurement_products_by_parent_id_picking_shipping_details_by_id = staticmethod(
+        get_procurement_products_by_parent_id_picking_shipping_details_by_id
+    )
+    put_procurement_products_by_parent_id_picking_shipping_details_by_id = staticmethod(
+        put_procurement_products_by_parent_id_picking_shipping_details_by_id
+    )
+    patch_procurement_products_by_parent_id_picking_shipping_details_by_id = staticmethod(
+        patch_procurement_products_by_parent_id_picking_shipping_details_by_id
+    )
+    delete_procurement_products_by_parent_id_picking_shipping_details_by_id = staticmethod(
+        delete_procurement_products_by_parent_id_picking_shipping_details_by_id
+    )
+
+
+class ProductTypes:
+    """The ``ProductTypes`` resource."""
+
+    count = staticmethod(get_procurement_types_count)
+    create = staticmethod(post_procurement_types)
+    delete = staticmethod(delete_procurement_types_by_id)
+    get = staticmethod(get_procurement_types_by_id)
+    list = staticmethod(get_procurement_types)
+    replace = staticmethod(put_procurement_types_by_id)
+    update = staticmethod(patch_procurement_types_by_id)
+    get_procurement_types = staticmethod(get_procurement_types)
+    post_procurement_types = staticmethod(post_procurement_types)
+    get_procurement_types_count = staticmethod(get_procurement_types_count)
+    get_procurement_types_info = staticmethod(get_procurement_types_info)
+    get_procurement_types_info_count = staticmethod(get_procurement_types_info_count)
+    get_procurement_types_by_id = staticmethod(get_procurement_types_by_id)
+    put_procurement_types_by_id = staticmethod(put_procurement_types_by_id)
+    patch_procurement_types_by_id = staticmethod(patch_procurement_types_by_id)
+    delete_procurement_types_by_id = staticmethod(delete_procurement_types_by_id)
+    get_procurement_types_by_id_info = staticmethod(get_procurement_types_by_id_info)
+    get_procurement_types_by_id_usages = staticmethod(get_procurement_types_by_id_usages)
+    get_procurement_types_by_id_usages_list = staticmethod(get_procurement_types_by_id_usages_list)
+
+
+class ProductsItem:
+    """The ``ProductsItem`` resource."""
+
+    count = staticmethod(get_procurement_products_count)
+    create = staticmethod(post_procurement_products)
+    delete = staticmethod(delete_procurement_products_by_id)
+    get = staticmethod(get_procurement_products_by_id)
+    list = staticmethod(get_procurement_products)
+    replace = staticmethod(put_procurement_products_by_id)
+    update = staticmethod(patch_procurement_products_by_id)
+    get_procurement_products = staticmethod(get_procurement_products)
+    post_procurement_products = staticmethod(post_procurement_products)
+    get_procurement_products_count = staticmethod(get_procurement_products_count)
+    get_procurement_products_by_id = staticmethod(get_procurement_products_by_id)
+    put_procurement_products_by_id = staticmethod(put_procurement_products_by_id)
+    patch_procurement_products_by_id = staticmethod(patch_procurement_products_by_id)
+    delete_procurement_products_by_id = staticmethod(delete_procurement_products_by_id)
+    post_procurement_products_by_id_detach = staticmethod(post_procurement_products_by_id_detach)
+
+
+class PurchaseOrderLineItems:
+    """The ``PurchaseOrderLineItems`` resource."""
+
+    count = staticmethod(get_procurement_purchaseorders_by_parent_id_lineitems_count)
+    create = staticmethod(post_procurement_purchaseorders_by_parent_id_lineitems)
+    get = staticmethod(get_procurement_purchaseorders_by_parent_id_lineitems_by_id)
+    list = staticmethod(get_procurement_purchaseorders_by_parent_id_lineitems)
+    replace = staticmethod(put_procurement_purchaseorders_by_parent_id_lineitems_by_id)
+    update = staticmethod(patch_procurement_purchaseorders_by_parent_id_lineitems_by_id)
+    get_procurement_purchaseorders_by_parent_id_lineitems = staticmethod(
+        get_procurement_purchaseorders_by_parent_id_lineitems
+    )
+    post_procurement_purchaseorders_by_parent_id_lineitems = staticmethod(
+        post_procurement_purchaseorders_by_parent_id_lineitems
+    )
+    delete_procurement_purchaseorders_by_parent_id_lineitems = staticmethod(
+        delete_procurement_purchaseorders_by_parent_id_lineitems
+    )
+    post_procurement_purchaseorders_by_parent_id_lineitems_bulk = staticmethod(
+        post_procurement_purchaseorders_by_parent_id_lineitems_bulk
+    )
+    put_procurement_purchaseorders_by_parent_id_lineitems_bulk = staticmethod(
+        put_procurement_purchaseorders_by_parent_id_lineitems_bulk
+    )
+    delete_procurement_purchaseorders_by_parent_id_lineitems_bulk = staticmethod(
+        delete_procurement_purchaseorders_by_parent_id_lineitems_bulk
+    )
+    get_procurement_purchaseorders_by_parent_id_lineitems_count = staticmethod(
+        get_procurement_purchaseorders_by_parent_id_lineitems_count
+    )
+    get_procurement_purchaseorders_by_parent_id_lineitems_by_id = staticmethod(
+        get_procurement_purchaseorders_by_parent_id_lineitems_by_id
+    )
+    put_procurement_purchaseorders_by_parent_id_lineitems_by_id = staticmethod(
+        put_procurement_purchaseorders_by_parent_id_lineitems_by_id
+    )
+    patch_procurement_purchaseorders_by_parent_id_lineitems_by_id = staticmethod(
+        patch_procurement_purchaseorders_by_parent_id_lineitems_by_id
+    )
+
+
+class PurchaseOrderStatusEmailTemplates:
+    """The ``PurchaseOrderStatusEmailTemplates`` resource."""
+
+    count = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count)
+    create = staticmethod(post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates)
+    delete = staticmethod(
+        delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
+    )
+    get = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
+    list = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates)
+    replace = staticmethod(put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
+    update = staticmethod(patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
+    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = staticmethod(
+        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
+    )
+    post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = staticmethod(
+        post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
+    )
+    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count = staticmethod(
+        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count
+    )
+    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
+    )
+    put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
+    )
+    patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
+    )
+    delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
+    )
+
+
+class PurchaseOrderStatusNotifications:
+    """The ``PurchaseOrderStatusNotifications`` resource."""
+
+    count = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_notifications_count)
+    create = staticmethod(post_procurement_purchaseorderstatuses_by_parent_id_notifications)
+    delete = staticmethod(delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
+    get = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
+    list = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_notifications)
+    replace = staticmethod(put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
+    update = staticmethod(patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
+    get_procurement_purchaseorderstatuses_by_parent_id_notifications = staticmethod(
+        get_procurement_purchaseorderstatuses_by_parent_id_notifications
+    )
+    post_procurement_purchaseorderstatuses_by_parent_id_notifications = staticmethod(
+        post_procurement_purchaseorderstatuses_by_parent_id_notifications
+    )
+    get_procurement_purchaseorderstatuses_by_parent_id_notifications_count = staticmethod(
+        get_procurement_purchaseorderstatuses_by_parent_id_notifications_count
+    )
+    get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = staticmethod(
+        get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
+    )
+    put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = staticmethod(
+        put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
+    )
+    patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = staticmethod(
+        patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
+    )
+    delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = staticmethod(
+        delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
+    )
+
+
+class PurchaseOrderStatuses:
+    """The ``PurchaseOrderStatuses`` resource."""
+
+    count = staticmethod(get_procurement_purchaseorderstatuses_count)
+    create = staticmethod(post_procurement_purchaseorderstatuses)
+    delete = staticmethod(delete_procurement_purchaseorderstatuses_by_id)
+    get = staticmethod(get_procurement_purchaseorderstatuses_by_id)
+    list = staticmethod(get_procurement_purchaseorderstatuses)
+    replace = staticmethod(put_procurement_purchaseorderstatuses_by_id)
+    update = staticmethod(patch_procurement_purchaseorderstatuses_by_id)
+    get_procurement_purchaseorderstatuses = staticmethod(get_procurement_purchaseorderstatuses)
+    post_procurement_purchaseorderstatuses = staticmethod(post_procurement_purchaseorderstatuses)
+    get_procurement_purchaseorderstatuses_info_count = staticmethod(
+        get_procurement_purchaseorderstatuses_info_count
+    )
+    get_procurement_purchaseorderstatuses_count = staticmethod(
+        get_procurement_purchaseorderstatuses_count
+    )
+    get_procurement_purchaseorderstatuses_info = staticmethod(
+        get_procurement_purchaseorderstatuses_info
+    )
+    get_procurement_purchaseorderstatuses_by_id = staticmethod(
+        get_procurement_purchaseorderstatuses_by_id
+    )
+    put_procurement_purchaseorderstatuses_by_id = staticmethod(
+        put_procurement_purchaseorderstatuses_by_id
+    )
+    patch_procurement_purchaseorderstatuses_by_id = staticmethod(
+        patch_procurement_purchaseorderstatuses_by_id
+    )
+    delete_procurement_purchaseorderstatuses_by_id = staticmethod(
+        delete_procurement_purchaseorderstatuses_by_id
+    )
+    get_procurement_purchaseorderstatuses_by_id_info = staticmethod(
+        get_procurement_purchaseorderstatuses_by_id_info
+    )
+    get_procurement_purchaseorderstatuses_by_id_usages = staticmethod(
+        get_procurement_purchaseorderstatuses_by_id_usages
+    )
+    get_procurement_purchaseorderstatuses_by_id_usages_list = staticmethod(
+        get_procurement_purchaseorderstatuses_by_id_usages_list
+    )
+
+
+class PurchaseOrders:
+    """The ``PurchaseOrders`` resource."""
+
+    count = staticmethod(get_procurement_purchaseorders_count)
+    create = staticmethod(post_procurement_purchaseorders)
+    delete = staticmethod(delete_procurement_purchaseorders_by_id)
+    get = staticmethod(get_procurement_purchaseorders_by_id)
+    list = staticmethod(get_procurement_purchaseorders)
+    replace = staticmethod(put_procurement_purchaseorders_by_id)
+    update = staticmethod(patch_procurement_purchaseorders_by_id)
+    get_procurement_purchaseorders = staticmethod(get_procurement_purchaseorders)
+    post_procurement_purchaseorders = staticmethod(post_procurement_purchaseorders)
+    get_procurement_purchaseorders_count = staticmethod(get_procurement_purchaseorders_count)
+    get_procurement_purchaseorders_by_id = staticmethod(get_procurement_purchaseorders_by_id)
+    put_procurement_purchaseorders_by_id = staticmethod(put_procurement_purchaseorders_by_id)
+    patch_procurement_purchaseorders_by_id = staticmethod(patch_procurement_purchaseorders_by_id)
+    delete_procurement_purchaseorders_by_id = staticmethod(delete_procurement_purchaseorders_by_id)
+    post_procurement_purchaseorders_by_id_copy = staticmethod(
+        post_procurement_purchaseorders_by_id_copy
+    )
+    get_procurement_purchaseorders_by_id_quick_access_count = staticmethod(
+        get_procurement_purchaseorders_by_id_quick_access_count
+    )
+    post_procurement_purchaseorders_by_id_rebatch = staticmethod(
+        post_procurement_purchaseorders_by_id_rebatch
+    )
+    post_procurement_purchaseorders_by_id_unbatch = staticmethod(
+        post_procurement_purchaseorders_by_id_unbatch
+    )
+    get_procurement_purchaseorders_by_parent_id_notes = staticmethod(
+        get_procurement_purchaseorders_by_parent_id_notes
+    )
+
+
+class PurchaseOrdersInfo:
+    """The ``PurchaseOrdersInfo`` resource."""
+
+    count = staticmethod(get_procurement_purchaseorders_info_count)
+    list = staticmethod(get_procurement_purchaseorders_info)
+    get_procurement_purchaseorders_info = staticmethod(get_procurement_purchaseorders_info)
+    get_procurement_purchaseorders_info_count = staticmethod(
+        get_procurement_purchaseorders_info_count
+    )
+    get_procurement_purchaseorders_by_id_info = staticmethod(
+        get_procurement_purchaseorders_by_id_info
+    )
+
+
+class PurchaseOrdersNote:
+    """The ``PurchaseOrdersNote`` resource."""
+
+    count = staticmethod(get_procurement_purchaseorders_by_parent_id_notes_count)
+    create = staticmethod(post_procurement_purchaseorders_by_parent_id_notes)
+    delete = staticmethod(delete_procurement_purchaseorders_by_parent_id_notes_by_id)
+    get = staticmethod(get_procurement_purchaseorders_by_parent_id_notes_by_id)
+    replace = staticmethod(put_procurement_purchaseorders_by_parent_id_notes_by_id)
+    update = staticmethod(patch_procurement_purchaseorders_by_parent_id_notes_by_id)
+    post_procurement_purchaseorders_by_parent_id_notes = staticmethod(
+        post_procurement_purchaseorders_by_parent_id_notes
+    )
+    get_procurement_purchaseorders_by_parent_id_notes_count = staticmethod(
+        get_procurement_purchaseorders_by_parent_id_notes_count
+    )
+    get_procurement_purchaseorders_by_parent_id_notes_by_id = staticmethod(
+        get_procurement_purchaseorders_by_parent_id_notes_by_id
+    )
+    put_procurement_purchaseorders_by_parent_id_notes_by_id = staticmethod(
+        put_procurement_purchaseorders_by_parent_id_notes_by_id
+    )
+    patch_procurement_purchaseorders_by_parent_id_notes_by_id = staticmethod(
+        patch_procurement_purchaseorders_by_parent_id_notes_by_id
+    )
+    delete_procurement_purchaseorders_by_parent_id_notes_by_id = staticmethod(
+        delete_procurement_purchaseorders_by_parent_id_notes_by_id
+    )
+
+
+class PurchasingDemands:
+    """The ``PurchasingDemands`` resource."""
+
+    create = staticmethod(post_procurement_purchasing_demands)
+    post_procurement_purchasing_demands = staticmethod(post_procurement_purchasing_demands)
+
+
+class RMAActions:
+    """The ``RMAActions`` resource."""
+
+    count = staticmethod(get_procurement_rma_actions_count)
+    create = staticmethod(post_procurement_rma_actions)
+    delete = staticmethod(delete_procurement_rma_actions_by_id)
+    get = staticmethod(get_procurement_rma_actions_by_id)
+    list = staticmethod(get_procurement_rma_actions)
+    replace = staticmethod(put_procurement_rma_actions_by_id)
+    update = staticmethod(patch_procurement_rma_actions_by_id)
+    get_procurement_rma_actions = staticmethod(get_procurement_rma_actions)
+    post_procurement_rma_actions = staticmethod(post_procurement_rma_actions)
+    get_procurement_rma_actions_count = staticmethod(get_procurement_rma_actions_count)
+    get_procurement_rma_actions_by_id = staticmethod(get_procurement_rma_actions_by_id)
+    put_procurement_rma_actions_by_id = staticmethod(put_procurement_rma_actions_by_id)
+    patch_procurement_rma_actions_by_id = staticmethod(patch_procurement_rma_actions_by_id)
+    delete_procurement_rma_actions_by_id = staticmethod(delete_procurement_rma_actions_by_id)
+
+
+class RMADispositions:
+    """The ``RMADispositions`` resource."""
+
+    count = staticmethod(get_procurement_rma_dispositions_count)
+    create = staticmethod(post_procurement_rma_dispositions)
+    delete = staticmethod(delete_procurement_rma_dispositions_by_id)
+    get = staticmethod(get_procurement_rma_dispositions_by_id)
+    list = staticmethod(get_procurement_rma_dispositions)
+    replace = staticmethod(put_procurement_rma_dispositions_by_id)
+    update = staticmethod(patch_procurement_rma_dispositions_by_id)
+    get_procurement_rma_dispositions = staticmethod(get_procurement_rma_dispositions)
+    post_procurement_rma_dispositions = staticmethod(post_procurement_rma_dispositions)
+    get_procurement_rma_dispositions_count = staticmethod(get_procurement_rma_dispositions_count)
+    get_procurement_rma_dispositions_by_id = staticmethod(get_procurement_rma_dispositions_by_id)
+    put_procurement_rma_dispositions_by_id = staticmethod(put_procurement_rma_dispositions_by_id)
+    patch_procurement_rma_dispositions_by_id = staticmethod(
+        patch_procurement_rma_dispositions_by_id
+    )
+    delete_procurement_rma_dispositions_by_id = staticmethod(
+        delete_procurement_rma_dispositions_by_id
+    )
+
+
+class RmaActionInfos:
+    """The ``RmaActionInfos`` resource."""
+
+    count = staticmethod(get_procurement_rma_actions_info_count)
+    list = staticmethod(get_procurement_rma_actions_info)
+    get_procurement_rma_actions_info = staticmethod(get_procurement_rma_actions_info)
+    get_procurement_rma_actions_info_count = staticmethod(get_procurement_rma_actions_info_count)
+    get_procurement_rma_actions_by_id_info = staticmethod(get_procurement_rma_actions_by_id_info)
+
+
+class RmaDispositionInfos:
+    """The ``RmaDispositionInfos`` resource."""
+
+    count = staticmethod(get_procurement_rma_dispositions_info_count)
+    list = staticmethod(get_procurement_rma_dispositions_info)
+    get_procurement_rma_dispositions_info = staticmethod(get_procurement_rma_dispositions_info)
+    get_procurement_rma_dispositions_info_count = staticmethod(
+        get_procurement_rma_dispositions_info_count
+    )
+    get_procurement_rma_dispositions_by_id_info = staticmethod(
+        get_procurement_rma_dispositions_by_id_info
+    )
+
+
+class RmaStatusEmailTemplates:
+    """The ``RmaStatusEmailTemplates`` resource."""
+
+    list = staticmethod(get_procurement_rma_statuses_by_parent_id_email_templates)
+    get_procurement_rma_statuses_by_parent_id_email_templates = staticmethod(
+        get_procurement_rma_statuses_by_parent_id_email_templates
+    )
+    post_procurement_rma_statuses_by_parent_id_emailtemplates = staticmethod(
+        post_procurement_rma_statuses_by_parent_id_emailtemplates
+    )
+    get_procurement_rma_statuses_by_parent_id_emailtemplates_count = staticmethod(
+        get_procurement_rma_statuses_by_parent_id_emailtemplates_count
+    )
+    get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
+    )
+    put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
+    )
+    patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
+    )
+    delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
+    )
+
+
+class RmaStatusInfos:
+    """The ``RmaStatusInfos`` resource."""
+
+    count = staticmethod(get_procurement_rma_statuses_info_count)
+    list = staticmethod(get_procurement_rma_statuses_info)
+    get_procurement_rma_statuses_info = staticmethod(get_procurement_rma_statuses_info)
+    get_procurement_rma_statuses_info_count = staticmethod(get_procurement_rma_statuses_info_count)
+    get_procurement_rma_statuses_by_id_info = staticmethod(get_procurement_rma_statuses_by_id_info)
+
+
+class RmaStatusNotifications:
+    """The ``RmaStatusNotifications`` resource."""
+
+    count = staticmethod(get_procurement_rma_statuses_by_parent_id_notifications_count)
+    create = staticmethod(post_procurement_rma_statuses_by_parent_id_notifications)
+    delete = staticmethod(delete_procurement_rma_statuses_by_parent_id_notifications_by_id)
+    get = staticmethod(get_procurement_rma_statuses_by_parent_id_notifications_by_id)
+    list = staticmethod(get_procurement_rma_statuses_by_parent_id_notifications)
+    replace = staticmethod(put_procurement_rma_statuses_by_parent_id_notifications_by_id)
+    update = staticmethod(patch_procurement_rma_statuses_by_parent_id_notifications_by_id)
+    get_procurement_rma_statuses_by_parent_id_notifications = staticmethod(
+        get_procurement_rma_statuses_by_parent_id_notifications
+    )
+    post_procurement_rma_statuses_by_parent_id_notifications = staticmethod(
+        post_procurement_rma_statuses_by_parent_id_notifications
+    )
+    get_procurement_rma_statuses_by_parent_id_notifications_count = staticmethod(
+        get_procurement_rma_statuses_by_parent_id_notifications_count
+    )
+    get_procurement_rma_statuses_by_parent_id_notifications_by_id = staticmethod(
+        get_procurement_rma_statuses_by_parent_id_notifications_by_id
+    )
+    put_procurement_rma_statuses_by_parent_id_notifications_by_id = staticmethod(
+        put_procurement_rma_statuses_by_parent_id_notifications_by_id
+    )
+    patch_procurement_rma_statuses_by_parent_id_notifications_by_id = staticmethod(
+        patch_procurement_rma_statuses_by_parent_id_notifications_by_id
+    )
+    delete_procurement_rma_statuses_by_parent_id_notifications_by_id = staticmethod(
+        delete_procurement_rma_statuses_by_parent_id_notifications_by_id
+    )
+
+
+class RmaStatuses:
+    """The ``RmaStatuses`` resource."""
+
+    count = staticmethod(get_procurement_rma_statuses_count)
+    create = staticmethod(post_procurement_rma_statuses)
+    delete = staticmethod(delete_procurement_rma_statuses_by_id)
+    get = staticmethod(get_procurement_rma_statuses_by_id)
+    list = staticmethod(get_procurement_rma_statuses)
+    replace = staticmethod(put_procurement_rma_statuses_by_id)
+    update = staticmethod(patch_procurement_rma_statuses_by_id)
+    get_procurement_rma_statuses = staticmethod(get_procurement_rma_statuses)
+    post_procurement_rma_statuses = staticmethod(post_procurement_rma_statuses)
+    get_procurement_rma_statuses_count = staticmethod(get_procurement_rma_statuses_count)
+    get_procurement_rma_statuses_by_id = staticmethod(get_procurement_rma_statuses_by_id)
+    put_procurement_rma_statuses_by_id = staticmethod(put_procurement_rma_statuses_by_id)
+    patch_procurement_rma_statuses_by_id = staticmethod(patch_procurement_rma_statuses_by_id)
+    delete_procurement_rma_statuses_by_id = staticmethod(delete_procurement_rma_statuses_by_id)
+    get_procurement_rma_statuses_by_id_usages = staticmethod(
+        get_procurement_rma_statuses_by_id_usages
+    )
+    get_procurement_rma_statuses_by_id_usages_list = staticmethod(
+        get_procurement_rma_statuses_by_id_usages_list
+    )
+
+
+class RmaTags:
+    """The ``RmaTags`` resource."""
+
+    count = staticmethod(get_procurement_rma_tags_count)
+    create = staticmethod(post_procurement_rma_tags)
+    delete = staticmethod(delete_procurement_rma_tags_by_id)
+    get = staticmethod(get_procurement_rma_tags_by_id)
+    list = staticmethod(get_procurement_rma_tags)
+    replace = staticmethod(put_procurement_rma_tags_by_id)
+    update = staticmethod(patch_procurement_rma_tags_by_id)
+    get_procurement_rma_tags = staticmethod(get_procurement_rma_tags)
+    post_procurement_rma_tags = staticmethod(post_procurement_rma_tags)
+    get_procurement_rma_tags_count = staticmethod(get_procurement_rma_tags_count)
+    get_procurement_rma_tags_default = staticmethod(get_procurement_rma_tags_default)
+    get_procurement_rma_tags_by_id = staticmethod(get_procurement_rma_tags_by_id)
+    put_procurement_rma_tags_by_id = staticmethod(put_procurement_rma_tags_by_id)
+    patch_procurement_rma_tags_by_id = staticmethod(patch_procurement_rma_tags_by_id)
+    delete_procurement_rma_tags_by_id = staticmethod(delete_procurement_rma_tags_by_id)
+
+
+class ShipmentMethodInfos:
+    """The ``ShipmentMethodInfos`` resource."""
+
+    count = staticmethod(get_procurement_shipmentmethods_info_count)
+    list = staticmethod(get_procurement_shipmentmethods_info)
+    get_procurement_shipmentmethods_info = staticmethod(get_procurement_shipmentmethods_info)
+    get_procurement_shipmentmethods_info_count = staticmethod(
+        get_procurement_shipmentmethods_info_count
+    )
+    get_procurement_shipmentmethods_by_id_info = staticmethod(
+        get_procurement_shipmentmethods_by_id_info
+    )
+
+
+class ShipmentMethods:
+    """The ``ShipmentMethods`` resource."""
+
+    count = staticmethod(get_procurement_shipmentmethods_count)
+    create = staticmethod(post_procurement_shipmentmethods)
+    delete = staticmethod(delete_procurement_shipmentmethods_by_id)
+    get = staticmethod(get_procurement_shipmentmethods_by_id)
+    list = staticmethod(get_procurement_shipmentmethods)
+    replace = staticmethod(put_procurement_shipmentmethods_by_id)
+    update = staticmethod(patch_procurement_shipmentmethods_by_id)
+    get_procurement_shipmentmethods = staticmethod(get_procurement_shipmentmethods)
+    post_procurement_shipmentmethods = staticmethod(post_procurement_shipmentmethods)
+    get_procurement_shipmentmethods_count = staticmethod(get_procurement_shipmentmethods_count)
+    get_procurement_shipmentmethods_by_id = staticmethod(get_procurement_shipmentmethods_by_id)
+    put_procurement_shipmentmethods_by_id = staticmethod(put_procurement_shipmentmethods_by_id)
+    patch_procurement_shipmentmethods_by_id = staticmethod(patch_procurement_shipmentmethods_by_id)
+    delete_procurement_shipmentmethods_by_id = staticmethod(
+        delete_procurement_shipmentmethods_by_id
+    )
+    get_procurement_shipmentmethods_by_id_usages = staticmethod(
+        get_procurement_shipmentmethods_by_id_usages
+    )
+    get_procurement_shipmentmethods_by_id_usages_list = staticmethod(
+        get_procurement_shipmentmethods_by_id_usages_list
+    )
+
+
+class SubCategories:
+    """The ``SubCategories`` resource."""
+
+    count = staticmethod(get_procurement_subcategories_count)
+    create = staticmethod(post_procurement_subcategories)
+    delete = staticmethod(delete_procurement_subcategories_by_id)
+    get = staticmethod(get_procurement_subcategories_by_id)
+    list = staticmethod(get_procurement_subcategories)
+    replace = staticmethod(put_procurement_subcategories_by_id)
+    update = staticmethod(patch_procurement_subcategories_by_id)
+    get_procurement_subcategories = staticmethod(get_procurement_subcategories)
+    post_procurement_subcategories = staticmethod(post_procurement_subcategories)
+    get_procurement_subcategories_count = staticmethod(get_procurement_subcategories_count)
+    get_procurement_subcategories_info = staticmethod(get_procurement_subcategories_info)
+    get_procurement_subcategories_info_count = staticmethod(
+        get_procurement_subcategories_info_count
+    )
+    get_procurement_subcategories_by_id = staticmethod(get_procurement_subcategories_by_id)
+    put_procurement_subcategories_by_id = staticmethod(put_procurement_subcategories_by_id)
+    patch_procurement_subcategories_by_id = staticmethod(patch_procurement_subcategories_by_id)
+    delete_procurement_subcategories_by_id = staticmethod(delete_procurement_subcategories_by_id)
+    get_procurement_subcategories_by_id_info = staticmethod(
+        get_procurement_subcategories_by_id_info
+    )
+    get_procurement_subcategories_by_id_usages = staticmethod(
+        get_procurement_subcategories_by_id_usages
+    )
+    get_procurement_subcategories_by_id_usages_list = staticmethod(
+        get_procurement_subcategories_by_id_usages_list
+    )
+
+
+class UnitOfMeasureConversions:
+    """The ``UnitOfMeasureConversions`` resource."""
+
+    count = staticmethod(get_procurement_unit_of_measures_by_parent_id_conversions_count)
+    create = staticmethod(post_procurement_unit_of_measures_by_parent_id_conversions)
+    delete = staticmethod(delete_procurement_unit_of_measures_by_parent_id_conversions_by_id)
+    get = staticmethod(get_procurement_unit_of_measures_by_parent_id_conversions_by_id)
+    list = staticmethod(get_procurement_unit_of_measures_by_parent_id_conversions)
+    replace = staticmethod(put_procurement_unit_of_measures_by_parent_id_conversions_by_id)
+    update = staticmethod(patch_procurement_unit_of_measures_by_parent_id_conversions_by_id)
+    get_procurement_unit_of_measures_by_parent_id_conversions = staticmethod(
+        get_procurement_unit_of_measures_by_parent_id_conversions
+    )
+    post_procurement_unit_of_measures_by_parent_id_conversions = staticmethod(
+        post_procurement_unit_of_measures_by_parent_id_conversions
+    )
+    get_procurement_unit_of_measures_by_parent_id_conversions_count = staticmethod(
+        get_procurement_unit_of_measures_by_parent_id_conversions_count
+    )
+    get_procurement_unit_of_measures_by_parent_id_conversions_by_id = staticmethod(
+        get_procurement_unit_of_measures_by_parent_id_conversions_by_id
+    )
+    put_procurement_unit_of_measures_by_parent_id_conversions_by_id = staticmethod(
+        put_procurement_unit_of_measures_by_parent_id_conversions_by_id
+    )
+    patch_procurement_unit_of_measures_by_parent_id_conversions_by_id = staticmethod(
+        patch_procurement_unit_of_measures_by_parent_id_conversions_by_id
+    )
+    delete_procurement_unit_of_measures_by_parent_id_conversions_by_id = staticmethod(
+        delete_procurement_unit_of_measures_by_parent_id_conversions_by_id
+    )
+
+
+class UnitOfMeasures:
+    """The ``UnitOfMeasures`` resource."""
+
+    count = staticmethod(get_procurement_unit_of_measures_count)
+    create = staticmethod(post_procurement_unit_of_measures)
+    delete = staticmethod(delete_procurement_unit_of_measures_by_id)
+    get = staticmethod(get_procurement_unit_of_measures_by_id)
+    list = staticmethod(get_procurement_unit_of_measures)
+    replace = staticmethod(put_procurement_unit_of_measures_by_id)
+    update = staticmethod(patch_procurement_unit_of_measures_by_id)
+    get_procurement_unit_of_measures = staticmethod(get_procurement_unit_of_measures)
+    post_procurement_unit_of_measures = staticmethod(post_procurement_unit_of_measures)
+    get_procurement_unit_of_measures_count = staticmethod(get_procurement_unit_of_measures_count)
+    get_procurement_unit_of_measures_by_id = staticmethod(get_procurement_unit_of_measures_by_id)
+    put_procurement_unit_of_measures_by_id = staticmethod(put_procurement_unit_of_measures_by_id)
+    patch_procurement_unit_of_measures_by_id = staticmethod(
+        patch_procurement_unit_of_measures_by_id
+    )
+    delete_procurement_unit_of_measures_by_id = staticmethod(
+        delete_procurement_unit_of_measures_by_id
+    )
+
+
+class WarehouseBinInfos:
+    """The ``WarehouseBinInfos`` resource."""
+
+    count = staticmethod(get_procurement_warehouse_bins_info_count)
+    list = staticmethod(get_procurement_warehouse_bins_info)
+    get_procurement_warehouse_bins_info = staticmethod(get_procurement_warehouse_bins_info)
+    get_procurement_warehouse_bins_info_count = staticmethod(
+        get_procurement_warehouse_bins_info_count
+    )
+    get_procurement_warehouse_bins_by_id_info = staticmethod(
+        get_procurement_warehouse_bins_by_id_info
+    )
+
+
+class WarehouseBins:
+    """The ``WarehouseBins`` resource."""
+
+    count = staticmethod(get_procurement_warehouse_bins_count)
+    create = staticmethod(post_procurement_warehouse_bins)
+    delete = staticmethod(delete_procurement_warehouse_bins_by_id)
+    get = staticmethod(get_procurement_warehouse_bins_by_id)
+    list = staticmethod(get_procurement_warehouse_bins)
+    replace = staticmethod(put_procurement_warehouse_bins_by_id)
+    update = staticmethod(patch_procurement_warehouse_bins_by_id)
+    get_procurement_warehouse_bins = staticmethod(get_procurement_warehouse_bins)
+    post_procurement_warehouse_bins = staticmethod(post_procurement_warehouse_bins)
+    get_procurement_warehouse_bins_count = staticmethod(get_procurement_warehouse_bins_count)
+    get_procurement_warehouse_bins_by_id = staticmethod(get_procurement_warehouse_bins_by_id)
+    put_procurement_warehouse_bins_by_id = staticmethod(put_procurement_warehouse_bins_by_id)
+    patch_procurement_warehouse_bins_by_id = staticmethod(patch_procurement_warehouse_bins_by_id)
+    delete_procurement_warehouse_bins_by_id = staticmethod(delete_procurement_warehouse_bins_by_id)
+
+
+class WarehouseInfos:
+    """The ``WarehouseInfos`` resource."""
+
+    count = staticmethod(get_procurement_warehouses_info_count)
+    list = staticmethod(get_procurement_warehouses_info)
+    get_procurement_warehouses_info = staticmethod(get_procurement_warehouses_info)
+    get_procurement_warehouses_info_count = staticmethod(get_procurement_warehouses_info_count)
+    get_procurement_warehouses_by_id_info = staticmethod(get_procurement_warehouses_by_id_info)
+
+
+class Warehouses:
+    """The ``Warehouses`` resource."""
+
+    count = staticmethod(get_procurement_warehouses_count)
+    create = staticmethod(post_procurement_warehouses)
+    delete = staticmethod(delete_procurement_warehouses_by_id)
+    get = staticmethod(get_procurement_warehouses_by_id)
+    list = staticmethod(get_procurement_warehouses)
+    replace = staticmethod(put_procurement_warehouses_by_id)
+    update = staticmethod(patch_procurement_warehouses_by_id)
+    get_procurement_warehouses = staticmethod(get_procurement_warehouses)
+    post_procurement_warehouses = staticmethod(post_procurement_warehouses)
+    get_procurement_warehouses_count = staticmethod(get_procurement_warehouses_count)
+    get_procurement_warehouses_by_id = staticmethod(get_procurement_warehouses_by_id)
+    put_procurement_warehouses_by_id = staticmethod(put_procurement_warehouses_by_id)
+    patch_procurement_warehouses_by_id = staticmethod(patch_procurement_warehouses_by_id)
+    delete_procurement_warehouses_by_id = staticmethod(delete_procurement_warehouses_by_id)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "adjustment_details": AdjustmentDetails,
+    "adjustment_type_infos": AdjustmentTypeInfos,
+    "adjustment_types": AdjustmentTypes,
+    "billing_cycles": BillingCycles,
+    "catalog_components": CatalogComponents,
+    "catalog_inventories": CatalogInventories,
+    "catalogs_item": CatalogsItem,
+    "categories": Categories,
+    "change_order": ChangeOrderResource,
+    "directional_syncs": DirectionalSyncs,
+    "inventory_on_hands": InventoryOnHands,
+    "invoice_groupings": InvoiceGroupings,
+    "legacy_sub_categories": LegacySubCategories,
+    "legacy_sub_category_infos": LegacySubCategoryInfos,
+    "manufacturers": Manufacturers,
+    "manufacturers_info": ManufacturersInfo,
+    "minimum_stock_by_warehouses": MinimumStockByWarehouses,
+    "on_hand_serial_numberses": OnHandSerialNumberses,
+    "pricing_breaks": PricingBreaks,
+    "pricing_details": PricingDetails,
+    "pricing_schedules": PricingSchedules,
+    "procurement_adjustments": ProcurementAdjustments,
+    "procurement_settings": ProcurementSettings,
+    "product_components": ProductComponents,
+    "product_picking_shipping_details": ProductPickingShippingDetails,
+    "product_types": ProductTypes,
+    "products_item": ProductsItem,
+    "purchase_order_line_items": PurchaseOrderLineItems,
+    "purchase_order_status_email_templates": PurchaseOrderStatusEmailTemplates,
+    "purchase_order_status_notifications": PurchaseOrderStatusNotifications,
+    "purchase_order_statuses": PurchaseOrderStatuses,
+    "purchase_orders": PurchaseOrders,
+    "purchase_orders_info": PurchaseOrdersInfo,
+    "purchase_orders_note": PurchaseOrdersNote,
+    "purchasing_demands": PurchasingDemands,
+    "rma_actions": RMAActions,
+    "rma_dispositions": RMADispositions,
+    "rma_action_infos": RmaActionInfos,
+    "rma_disposition_infos": RmaDispositionInfos,
+    "rma_status_email_templates": RmaStatusEmailTemplates,
+    "rma_status_infos": RmaStatusInfos,
+    "rma_status_notifications": RmaStatusNotifications,
+    "rma_statuses": RmaStatuses,
+    "rma_tags": RmaTags,
+    "shipment_method_infos": ShipmentMethodInfos,
+    "shipment_methods": ShipmentMethods,
+    "sub_categories": SubCategories,
+    "unit_of_measure_conversions": UnitOfMeasureConversions,
+    "unit_of_measures": UnitOfMeasures,
+    "warehouse_bin_infos": WarehouseBinInfos,
+    "warehouse_bins": WarehouseBins,
+    "warehouse_infos": WarehouseInfos,
+    "warehouses": Warehouses,
+}

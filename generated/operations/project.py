@@ -5465,3 +5465,725 @@ def delete_project_by_parent_id_billing_rates_by_id(
         None,
         None,
     )
+
+
+class PhaseStatusInfos:
+    """The ``PhaseStatusInfos`` resource."""
+
+    list = staticmethod(get_project_phase_statuses_info)
+    get_project_phase_statuses_info = staticmethod(get_project_phase_statuses_info)
+    get_project_phase_statuses_by_id_info = staticmethod(get_project_phase_statuses_by_id_info)
+
+
+class PhaseStatuses:
+    """The ``PhaseStatuses`` resource."""
+
+    count = staticmethod(get_project_phase_statuses_count)
+    create = staticmethod(post_project_phase_statuses)
+    delete = staticmethod(delete_project_phase_statuses_by_id)
+    get = staticmethod(get_project_phase_statuses_by_id)
+    list = staticmethod(get_project_phase_statuses)
+    replace = staticmethod(put_project_phase_statuses_by_id)
+    update = staticmethod(patch_project_phase_statuses_by_id)
+    get_project_phase_statuses = staticmethod(get_project_phase_statuses)
+    post_project_phase_statuses = staticmethod(post_project_phase_statuses)
+    get_project_phase_statuses_count = staticmethod(get_project_phase_statuses_count)
+    get_project_phase_statuses_by_id = staticmethod(get_project_phase_statuses_by_id)
+    put_project_phase_statuses_by_id = staticmethod(put_project_phase_statuses_by_id)
+    patch_project_phase_statuses_by_id = staticmethod(patch_project_phase_statuses_by_id)
+    delete_project_phase_statuses_by_id = staticmethod(delete_project_phase_statuses_by_id)
+    get_project_phase_statuses_by_id_usages = staticmethod(get_project_phase_statuses_by_id_usages)
+    get_project_phase_statuses_by_id_usages_list = staticmethod(
+        get_project_phase_statuses_by_id_usages_list
+    )
+
+
+class ProjectBillingRates:
+    """The ``ProjectBillingRates`` resource."""
+
+    count = staticmethod(get_project_by_parent_id_billing_rates_count)
+    create = staticmethod(post_project_by_parent_id_billing_rates)
+    delete = staticmethod(delete_project_by_parent_id_billing_rates_by_id)
+    get = staticmethod(get_project_by_parent_id_billing_rates_by_id)
+    list = staticmethod(get_project_by_parent_id_billing_rates)
+    replace = staticmethod(put_project_by_parent_id_billing_rates_by_id)
+    patch_project_billing_rates_by_parent_id_billing_rates_by_id = staticmethod(
+        patch_project_billing_rates_by_parent_id_billing_rates_by_id
+    )
+    get_project_by_parent_id_billing_rates = staticmethod(get_project_by_parent_id_billing_rates)
+    post_project_by_parent_id_billing_rates = staticmethod(post_project_by_parent_id_billing_rates)
+    get_project_by_parent_id_billing_rates_count = staticmethod(
+        get_project_by_parent_id_billing_rates_count
+    )
+    get_project_by_parent_id_billing_rates_by_id = staticmethod(
+        get_project_by_parent_id_billing_rates_by_id
+    )
+    put_project_by_parent_id_billing_rates_by_id = staticmethod(
+        put_project_by_parent_id_billing_rates_by_id
+    )
+    delete_project_by_parent_id_billing_rates_by_id = staticmethod(
+        delete_project_by_parent_id_billing_rates_by_id
+    )
+
+
+class ProjectBoardKanbanSettings:
+    """The ``ProjectBoardKanbanSettings`` resource."""
+
+    create = staticmethod(post_project_boards_by_parent_id_kanban_settings)
+    delete = staticmethod(delete_project_boards_by_parent_id_kanban_settings_by_id)
+    get = staticmethod(get_project_boards_by_parent_id_kanban_settings_by_id)
+    list = staticmethod(get_project_boards_by_parent_id_kanban_settings)
+    replace = staticmethod(put_project_boards_by_parent_id_kanban_settings_by_id)
+    update = staticmethod(patch_project_boards_by_parent_id_kanban_settings_by_id)
+    get_project_boards_by_parent_id_kanban_settings = staticmethod(
+        get_project_boards_by_parent_id_kanban_settings
+    )
+    post_project_boards_by_parent_id_kanban_settings = staticmethod(
+        post_project_boards_by_parent_id_kanban_settings
+    )
+    get_project_boards_by_parent_id_kanban_settings_by_id = staticmethod(
+        get_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    put_project_boards_by_parent_id_kanban_settings_by_id = staticmethod(
+        put_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    patch_project_boards_by_parent_id_kanban_settings_by_id = staticmethod(
+        patch_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    delete_project_boards_by_parent_id_kanban_settings_by_id = staticmethod(
+        delete_project_boards_by_parent_id_kanban_settings_by_id
+    )
+
+
+class ProjectBoardTeamInfos:
+    """The ``ProjectBoardTeamInfos`` resource."""
+
+    list = staticmethod(get_project_boards_by_parent_id_teams_info)
+    get_project_boards_by_parent_id_teams_info = staticmethod(
+        get_project_boards_by_parent_id_teams_info
+    )
+    get_project_boards_by_parent_id_teams_by_id_info = staticmethod(
+        get_project_boards_by_parent_id_teams_by_id_info
+    )
+    get_project_boards_by_parent_id_teams_by_id_info_count = staticmethod(
+        get_project_boards_by_parent_id_teams_by_id_info_count
+    )
+
+
+class ProjectBoardTeamMembers:
+    """The ``ProjectBoardTeamMembers`` resource."""
+
+    create = staticmethod(post_project_boards_by_grandparent_id_teams_by_parent_id_members)
+    delete = staticmethod(delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    get = staticmethod(get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    list = staticmethod(get_project_boards_by_grandparent_id_teams_by_parent_id_members)
+    replace = staticmethod(put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    update = staticmethod(patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members = staticmethod(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members
+    )
+    post_project_boards_by_grandparent_id_teams_by_parent_id_members = staticmethod(
+        post_project_boards_by_grandparent_id_teams_by_parent_id_members
+    )
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = staticmethod(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = staticmethod(
+        put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = staticmethod(
+        patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = staticmethod(
+        delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+
+
+class ProjectBoardTeams:
+    """The ``ProjectBoardTeams`` resource."""
+
+    count = staticmethod(get_project_boards_by_parent_id_teams_count)
+    create = staticmethod(post_project_boards_by_parent_id_teams)
+    delete = staticmethod(delete_project_boards_by_parent_id_teams_by_id)
+    get = staticmethod(get_project_boards_by_parent_id_teams_by_id)
+    list = staticmethod(get_project_boards_by_parent_id_teams)
+    replace = staticmethod(put_project_boards_by_parent_id_teams_by_id)
+    update = staticmethod(patch_project_boards_by_parent_id_teams_by_id)
+    get_project_boards_by_parent_id_teams = staticmethod(get_project_boards_by_parent_id_teams)
+    post_project_boards_by_parent_id_teams = staticmethod(post_project_boards_by_parent_id_teams)
+    get_project_boards_by_parent_id_teams_count = staticmethod(
+        get_project_boards_by_parent_id_teams_count
+    )
+    get_project_boards_by_parent_id_teams_by_id = staticmethod(
+        get_project_boards_by_parent_id_teams_by_id
+    )
+    put_project_boards_by_parent_id_teams_by_id = staticmethod(
+        put_project_boards_by_parent_id_teams_by_id
+    )
+    patch_project_boards_by_parent_id_teams_by_id = staticmethod(
+        patch_project_boards_by_parent_id_teams_by_id
+    )
+    delete_project_boards_by_parent_id_teams_by_id = staticmethod(
+        delete_project_boards_by_parent_id_teams_by_id
+    )
+
+
+class ProjectContacts:
+    """The ``ProjectContacts`` resource."""
+
+    create = staticmethod(post_project_projects_by_parent_id_contacts)
+    delete = staticmethod(delete_project_projects_by_parent_id_contacts_by_id)
+    get = staticmethod(get_project_projects_by_parent_id_contacts_by_id)
+    list = staticmethod(get_project_projects_by_parent_id_contacts)
+    get_project_projects_by_parent_id_contacts = staticmethod(
+        get_project_projects_by_parent_id_contacts
+    )
+    post_project_projects_by_parent_id_contacts = staticmethod(
+        post_project_projects_by_parent_id_contacts
+    )
+    get_project_projects_by_parent_id_contacts_by_id = staticmethod(
+        get_project_projects_by_parent_id_contacts_by_id
+    )
+    delete_project_projects_by_parent_id_contacts_by_id = staticmethod(
+        delete_project_projects_by_parent_id_contacts_by_id
+    )
+
+
+class ProjectNotes:
+    """The ``ProjectNotes`` resource."""
+
+    count = staticmethod(get_project_projects_by_parent_id_notes_count)
+    create = staticmethod(post_project_projects_by_parent_id_notes)
+    delete = staticmethod(delete_project_projects_by_parent_id_notes_by_id)
+    get = staticmethod(get_project_projects_by_parent_id_notes_by_id)
+    list = staticmethod(get_project_projects_by_parent_id_notes)
+    replace = staticmethod(put_project_projects_by_parent_id_notes_by_id)
+    update = staticmethod(patch_project_projects_by_parent_id_notes_by_id)
+    get_project_projects_by_parent_id_notes = staticmethod(get_project_projects_by_parent_id_notes)
+    post_project_projects_by_parent_id_notes = staticmethod(
+        post_project_projects_by_parent_id_notes
+    )
+    get_project_projects_by_parent_id_notes_count = staticmethod(
+        get_project_projects_by_parent_id_notes_count
+    )
+    get_project_projects_by_parent_id_notes_by_id = staticmethod(
+        get_project_projects_by_parent_id_notes_by_id
+    )
+    put_project_projects_by_parent_id_notes_by_id = staticmethod(
+        put_project_projects_by_parent_id_notes_by_id
+    )
+    patch_project_projects_by_parent_id_notes_by_id = staticmethod(
+        patch_project_projects_by_parent_id_notes_by_id
+    )
+    delete_project_projects_by_parent_id_notes_by_id = staticmethod(
+        delete_project_projects_by_parent_id_notes_by_id
+    )
+
+
+class ProjectPhases:
+    """The ``ProjectPhases`` resource."""
+
+    count = staticmethod(get_project_projects_by_parent_id_phases_count)
+    create = staticmethod(post_project_projects_by_parent_id_phases)
+    delete = staticmethod(delete_project_projects_by_parent_id_phases_by_id)
+    get = staticmethod(get_project_projects_by_parent_id_phases_by_id)
+    list = staticmethod(get_project_projects_by_parent_id_phases)
+    replace = staticmethod(put_project_projects_by_parent_id_phases_by_id)
+    update = staticmethod(patch_project_projects_by_parent_id_phases_by_id)
+    get_project_projects_by_parent_id_phases = staticmethod(
+        get_project_projects_by_parent_id_phases
+    )
+    post_project_projects_by_parent_id_phases = staticmethod(
+        post_project_projects_by_parent_id_phases
+    )
+    get_project_projects_by_parent_id_phases_count = staticmethod(
+        get_project_projects_by_parent_id_phases_count
+    )
+    get_project_projects_by_parent_id_phases_by_id = staticmethod(
+        get_project_projects_by_parent_id_phases_by_id
+    )
+    put_project_projects_by_parent_id_phases_by_id = staticmethod(
+        put_project_projects_by_parent_id_phases_by_id
+    )
+    patch_project_projects_by_parent_id_phases_by_id = staticmethod(
+        patch_project_projects_by_parent_id_phases_by_id
+    )
+    delete_project_projects_by_parent_id_phases_by_id = staticmethod(
+        delete_project_projects_by_parent_id_phases_by_id
+    )
+
+
+class ProjectSecurityRoleInfos:
+    """The ``ProjectSecurityRoleInfos`` resource."""
+
+    list = staticmethod(get_project_security_roles_info)
+    get_project_security_roles_info = staticmethod(get_project_security_roles_info)
+    get_project_security_roles_by_id_info = staticmethod(get_project_security_roles_by_id_info)
+
+
+class ProjectSecurityRoleSettings:
+    """The ``ProjectSecurityRoleSettings`` resource."""
+
+    count = staticmethod(get_project_security_roles_by_parent_id_settings_count)
+    get = staticmethod(get_project_security_roles_by_parent_id_settings_by_id)
+    list = staticmethod(get_project_security_roles_by_parent_id_settings)
+    replace = staticmethod(put_project_security_roles_by_parent_id_settings_by_id)
+    update = staticmethod(patch_project_security_roles_by_parent_id_settings_by_id)
+    get_project_security_roles_by_parent_id_settings = staticmethod(
+        get_project_security_roles_by_parent_id_settings
+    )
+    get_project_security_roles_by_parent_id_settings_count = staticmethod(
+        get_project_security_roles_by_parent_id_settings_count
+    )
+    get_project_security_roles_by_parent_id_settings_by_id = staticmethod(
+        get_project_security_roles_by_parent_id_settings_by_id
+    )
+    put_project_security_roles_by_parent_id_settings_by_id = staticmethod(
+        put_project_security_roles_by_parent_id_settings_by_id
+    )
+    patch_project_security_roles_by_parent_id_settings_by_id = staticmethod(
+        patch_project_security_roles_by_parent_id_settings_by_id
+    )
+
+
+class ProjectSecurityRoles:
+    """The ``ProjectSecurityRoles`` resource."""
+
+    count = staticmethod(get_project_security_roles_count)
+    create = staticmethod(post_project_security_roles)
+    delete = staticmethod(delete_project_security_roles_by_id)
+    get = staticmethod(get_project_security_roles_by_id)
+    list = staticmethod(get_project_security_roles)
+    replace = staticmethod(put_project_security_roles_by_id)
+    update = staticmethod(patch_project_security_roles_by_id)
+    get_project_security_roles = staticmethod(get_project_security_roles)
+    post_project_security_roles = staticmethod(post_project_security_roles)
+    get_project_security_roles_count = staticmethod(get_project_security_roles_count)
+    get_project_security_roles_by_id = staticmethod(get_project_security_roles_by_id)
+    put_project_security_roles_by_id = staticmethod(put_project_security_roles_by_id)
+    patch_project_security_roles_by_id = staticmethod(patch_project_security_roles_by_id)
+    delete_project_security_roles_by_id = staticmethod(delete_project_security_roles_by_id)
+
+
+class ProjectStatuses:
+    """The ``ProjectStatuses`` resource."""
+
+    count = staticmethod(get_project_statuses_count)
+    create = staticmethod(post_project_statuses)
+    delete = staticmethod(delete_project_statuses_by_id)
+    get = staticmethod(get_project_statuses_by_id)
+    list = staticmethod(get_project_statuses)
+    replace = staticmethod(put_project_statuses_by_id)
+    update = staticmethod(patch_project_statuses_by_id)
+    get_project_statuses = staticmethod(get_project_statuses)
+    post_project_statuses = staticmethod(post_project_statuses)
+    get_project_statuses_count = staticmethod(get_project_statuses_count)
+    get_project_statuses_by_id = staticmethod(get_project_statuses_by_id)
+    put_project_statuses_by_id = staticmethod(put_project_statuses_by_id)
+    patch_project_statuses_by_id = staticmethod(patch_project_statuses_by_id)
+    delete_project_statuses_by_id = staticmethod(delete_project_statuses_by_id)
+
+
+class ProjectStatusesInfo:
+    """The ``ProjectStatusesInfo`` resource."""
+
+    count = staticmethod(get_project_statuses_info_count)
+    list = staticmethod(get_project_statuses_info)
+    get_project_statuses_info = staticmethod(get_project_statuses_info)
+    get_project_statuses_info_count = staticmethod(get_project_statuses_info_count)
+    get_project_statuses_by_id_info = staticmethod(get_project_statuses_by_id_info)
+
+
+class ProjectTemplatePhases:
+    """The ``ProjectTemplatePhases`` resource."""
+
+    list = staticmethod(get_project_project_templates_project_template_phases)
+    get_project_project_templates_project_template_phases = staticmethod(
+        get_project_project_templates_project_template_phases
+    )
+    get_project_project_templates_by_parent_id_project_template_phases = staticmethod(
+        get_project_project_templates_by_parent_id_project_template_phases
+    )
+    post_project_project_templates_by_parent_id_project_template_phases = staticmethod(
+        post_project_project_templates_by_parent_id_project_template_phases
+    )
+    get_project_project_templates_by_parent_id_project_template_phases_by_id = staticmethod(
+        get_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_phases_by_id = staticmethod(
+        put_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_phases_by_id = staticmethod(
+        patch_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_phases_by_id = staticmethod(
+        delete_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+
+
+class ProjectTemplateTasks:
+    """The ``ProjectTemplateTasks`` resource."""
+
+    list = staticmethod(get_project_project_templates_project_template_tickets_tasks)
+    get_project_project_templates_project_template_tickets_tasks = staticmethod(
+        get_project_project_templates_project_template_tickets_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = staticmethod(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = staticmethod(
+        post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = staticmethod(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = staticmethod(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = staticmethod(
+        put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = staticmethod(
+        patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = staticmethod(
+        delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+
+
+class ProjectTemplateTickets:
+    """The ``ProjectTemplateTickets`` resource."""
+
+    list = staticmethod(get_project_project_templates_project_template_tickets)
+    get_project_project_templates_project_template_tickets = staticmethod(
+        get_project_project_templates_project_template_tickets
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets = staticmethod(
+        get_project_project_templates_by_parent_id_project_template_tickets
+    )
+    post_project_project_templates_by_parent_id_project_template_tickets = staticmethod(
+        post_project_project_templates_by_parent_id_project_template_tickets
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_count = staticmethod(
+        get_project_project_templates_by_parent_id_project_template_tickets_count
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_by_id = staticmethod(
+        get_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_tickets_by_id = staticmethod(
+        put_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = staticmethod(
+        patch_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = staticmethod(
+        delete_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+
+
+class ProjectTemplates:
+    """The ``ProjectTemplates`` resource."""
+
+    count = staticmethod(get_project_project_templates_count)
+    create = staticmethod(post_project_project_templates)
+    delete = staticmethod(delete_project_project_templates_by_id)
+    get = staticmethod(get_project_project_templates_by_id)
+    list = staticmethod(get_project_project_templates)
+    replace = staticmethod(put_project_project_templates_by_id)
+    update = staticmethod(patch_project_project_templates_by_id)
+    get_project_project_templates = staticmethod(get_project_project_templates)
+    post_project_project_templates = staticmethod(post_project_project_templates)
+    get_project_project_templates_count = staticmethod(get_project_project_templates_count)
+    post_project_project_templates_create_from_project_by_id = staticmethod(
+        post_project_project_templates_create_from_project_by_id
+    )
+    get_project_project_templates_by_id = staticmethod(get_project_project_templates_by_id)
+    put_project_project_templates_by_id = staticmethod(put_project_project_templates_by_id)
+    patch_project_project_templates_by_id = staticmethod(patch_project_project_templates_by_id)
+    delete_project_project_templates_by_id = staticmethod(delete_project_project_templates_by_id)
+    get_project_project_templates_by_id_workplan = staticmethod(
+        get_project_project_templates_by_id_workplan
+    )
+
+
+class ProjectTicketNotes:
+    """The ``ProjectTicketNotes`` resource."""
+
+    create = staticmethod(post_project_ticket_note_by_id_mark_as)
+    post_project_ticket_note_by_id_mark_as = staticmethod(post_project_ticket_note_by_id_mark_as)
+    get_project_tickets_by_parent_id_all_notes = staticmethod(
+        get_project_tickets_by_parent_id_all_notes
+    )
+
+
+class ProjectTickets:
+    """The ``ProjectTickets`` resource."""
+
+    count = staticmethod(get_project_tickets_count)
+    create = staticmethod(post_project_tickets)
+    delete = staticmethod(delete_project_tickets_by_id)
+    get = staticmethod(get_project_tickets_by_id)
+    list = staticmethod(get_project_tickets)
+    replace = staticmethod(put_project_tickets_by_id)
+    update = staticmethod(patch_project_tickets_by_id)
+    get_project_tickets = staticmethod(get_project_tickets)
+    post_project_tickets = staticmethod(post_project_tickets)
+    get_project_tickets_count = staticmethod(get_project_tickets_count)
+    post_project_tickets_search = staticmethod(post_project_tickets_search)
+    get_project_tickets_by_id = staticmethod(get_project_tickets_by_id)
+    put_project_tickets_by_id = staticmethod(put_project_tickets_by_id)
+    patch_project_tickets_by_id = staticmethod(patch_project_tickets_by_id)
+    delete_project_tickets_by_id = staticmethod(delete_project_tickets_by_id)
+    get_project_tickets_by_parent_id_activities = staticmethod(
+        get_project_tickets_by_parent_id_activities
+    )
+    get_project_tickets_by_parent_id_activities_count = staticmethod(
+        get_project_tickets_by_parent_id_activities_count
+    )
+    get_project_tickets_by_parent_id_configurations = staticmethod(
+        get_project_tickets_by_parent_id_configurations
+    )
+    post_project_tickets_by_parent_id_configurations = staticmethod(
+        post_project_tickets_by_parent_id_configurations
+    )
+    get_project_tickets_by_parent_id_configurations_count = staticmethod(
+        get_project_tickets_by_parent_id_configurations_count
+    )
+    get_project_tickets_by_parent_id_configurations_by_id = staticmethod(
+        get_project_tickets_by_parent_id_configurations_by_id
+    )
+    delete_project_tickets_by_parent_id_configurations_by_id = staticmethod(
+        delete_project_tickets_by_parent_id_configurations_by_id
+    )
+    post_project_tickets_by_parent_id_convert = staticmethod(
+        post_project_tickets_by_parent_id_convert
+    )
+    get_project_tickets_by_parent_id_documents = staticmethod(
+        get_project_tickets_by_parent_id_documents
+    )
+    get_project_tickets_by_parent_id_documents_count = staticmethod(
+        get_project_tickets_by_parent_id_documents_count
+    )
+    get_project_tickets_by_parent_id_products = staticmethod(
+        get_project_tickets_by_parent_id_products
+    )
+    get_project_tickets_by_parent_id_products_count = staticmethod(
+        get_project_tickets_by_parent_id_products_count
+    )
+    get_project_tickets_by_parent_id_scheduleentries = staticmethod(
+        get_project_tickets_by_parent_id_scheduleentries
+    )
+    get_project_tickets_by_parent_id_scheduleentries_count = staticmethod(
+        get_project_tickets_by_parent_id_scheduleentries_count
+    )
+    get_project_tickets_by_parent_id_timeentries = staticmethod(
+        get_project_tickets_by_parent_id_timeentries
+    )
+    get_project_tickets_by_parent_id_timeentries_count = staticmethod(
+        get_project_tickets_by_parent_id_timeentries_count
+    )
+
+
+class ProjectTypeInfos:
+    """The ``ProjectTypeInfos`` resource."""
+
+    count = staticmethod(get_project_project_types_info_count)
+    list = staticmethod(get_project_project_types_info)
+    get_project_project_types_info = staticmethod(get_project_project_types_info)
+    get_project_project_types_info_count = staticmethod(get_project_project_types_info_count)
+    get_project_project_types_by_id_info = staticmethod(get_project_project_types_by_id_info)
+
+
+class ProjectTypes:
+    """The ``ProjectTypes`` resource."""
+
+    count = staticmethod(get_project_project_types_count)
+    create = staticmethod(post_project_project_types)
+    delete = staticmethod(delete_project_project_types_by_id)
+    get = staticmethod(get_project_project_types_by_id)
+    list = staticmethod(get_project_project_types)
+    replace = staticmethod(put_project_project_types_by_id)
+    update = staticmethod(patch_project_project_types_by_id)
+    get_project_project_types = staticmethod(get_project_project_types)
+    post_project_project_types = staticmethod(post_project_project_types)
+    get_project_project_types_count = staticmethod(get_project_project_types_count)
+    get_project_project_types_by_id = staticmethod(get_project_project_types_by_id)
+    put_project_project_types_by_id = staticmethod(put_project_project_types_by_id)
+    patch_project_project_types_by_id = staticmethod(patch_project_project_types_by_id)
+    delete_project_project_types_by_id = staticmethod(delete_project_project_types_by_id)
+    get_project_project_types_by_id_usages = staticmethod(get_project_project_types_by_id_usages)
+    get_project_project_types_by_id_usages_list = staticmethod(
+        get_project_project_types_by_id_usages_list
+    )
+
+
+class Projects:
+    """The ``Projects`` resource."""
+
+    count = staticmethod(get_project_projects_count)
+    create = staticmethod(post_project_projects)
+    delete = staticmethod(delete_project_projects_by_id)
+    get = staticmethod(get_project_projects_by_id)
+    list = staticmethod(get_project_projects)
+    replace = staticmethod(put_project_projects_by_id)
+    update = staticmethod(patch_project_projects_by_id)
+    get_project_projects = staticmethod(get_project_projects)
+    post_project_projects = staticmethod(post_project_projects)
+    get_project_projects_count = staticmethod(get_project_projects_count)
+    get_project_projects_by_id = staticmethod(get_project_projects_by_id)
+    put_project_projects_by_id = staticmethod(put_project_projects_by_id)
+    patch_project_projects_by_id = staticmethod(patch_project_projects_by_id)
+    delete_project_projects_by_id = staticmethod(delete_project_projects_by_id)
+    get_project_projects_by_id_project_workplan = staticmethod(
+        get_project_projects_by_id_project_workplan
+    )
+    post_project_projects_by_parent_id_apply_template_by_id = staticmethod(
+        post_project_projects_by_parent_id_apply_template_by_id
+    )
+    post_project_projects_by_parent_id_apply_templates = staticmethod(
+        post_project_projects_by_parent_id_apply_templates
+    )
+
+
+class ProjectsTeamMembers:
+    """The ``ProjectsTeamMembers`` resource."""
+
+    count = staticmethod(get_project_projects_by_parent_id_team_members_count)
+    create = staticmethod(post_project_projects_by_parent_id_team_members)
+    delete = staticmethod(delete_project_projects_by_parent_id_team_members_by_id)
+    get = staticmethod(get_project_projects_by_parent_id_team_members_by_id)
+    list = staticmethod(get_project_projects_by_parent_id_team_members)
+    replace = staticmethod(put_project_projects_by_parent_id_team_members_by_id)
+    update = staticmethod(patch_project_projects_by_parent_id_team_members_by_id)
+    get_project_projects_by_parent_id_team_members = staticmethod(
+        get_project_projects_by_parent_id_team_members
+    )
+    post_project_projects_by_parent_id_team_members = staticmethod(
+        post_project_projects_by_parent_id_team_members
+    )
+    get_project_projects_by_parent_id_team_members_count = staticmethod(
+        get_project_projects_by_parent_id_team_members_count
+    )
+    get_project_projects_by_parent_id_team_members_by_id = staticmethod(
+        get_project_projects_by_parent_id_team_members_by_id
+    )
+    put_project_projects_by_parent_id_team_members_by_id = staticmethod(
+        put_project_projects_by_parent_id_team_members_by_id
+    )
+    patch_project_projects_by_parent_id_team_members_by_id = staticmethod(
+        patch_project_projects_by_parent_id_team_members_by_id
+    )
+    delete_project_projects_by_parent_id_team_members_by_id = staticmethod(
+        delete_project_projects_by_parent_id_team_members_by_id
+    )
+
+
+class StatusIndicators:
+    """The ``StatusIndicators`` resource."""
+
+    count = staticmethod(get_project_status_indicators_count)
+    get = staticmethod(get_project_status_indicators_by_id)
+    list = staticmethod(get_project_status_indicators)
+    get_project_status_indicators = staticmethod(get_project_status_indicators)
+    get_project_status_indicators_count = staticmethod(get_project_status_indicators_count)
+    get_project_status_indicators_by_id = staticmethod(get_project_status_indicators_by_id)
+
+
+class Statuses:
+    """The ``Statuses`` resource."""
+
+    list = staticmethod(get_project_statuses_by_id_usages)
+    get_project_statuses_by_id_usages = staticmethod(get_project_statuses_by_id_usages)
+    get_project_statuses_by_id_usages_list = staticmethod(get_project_statuses_by_id_usages_list)
+
+
+class TicketNotes:
+    """The ``TicketNotes`` resource."""
+
+    count = staticmethod(get_project_tickets_by_parent_id_notes_count)
+    create = staticmethod(post_project_tickets_by_parent_id_notes)
+    delete = staticmethod(delete_project_tickets_by_parent_id_notes_by_id)
+    get = staticmethod(get_project_tickets_by_parent_id_notes_by_id)
+    list = staticmethod(get_project_tickets_by_parent_id_notes)
+    replace = staticmethod(put_project_tickets_by_parent_id_notes_by_id)
+    update = staticmethod(patch_project_tickets_by_parent_id_notes_by_id)
+    get_project_tickets_by_parent_id_notes = staticmethod(get_project_tickets_by_parent_id_notes)
+    post_project_tickets_by_parent_id_notes = staticmethod(post_project_tickets_by_parent_id_notes)
+    get_project_tickets_by_parent_id_notes_count = staticmethod(
+        get_project_tickets_by_parent_id_notes_count
+    )
+    get_project_tickets_by_parent_id_notes_by_id = staticmethod(
+        get_project_tickets_by_parent_id_notes_by_id
+    )
+    put_project_tickets_by_parent_id_notes_by_id = staticmethod(
+        put_project_tickets_by_parent_id_notes_by_id
+    )
+    patch_project_tickets_by_parent_id_notes_by_id = staticmethod(
+        patch_project_tickets_by_parent_id_notes_by_id
+    )
+    delete_project_tickets_by_parent_id_notes_by_id = staticmethod(
+        delete_project_tickets_by_parent_id_notes_by_id
+    )
+
+
+class TicketTasks:
+    """The ``TicketTasks`` resource."""
+
+    count = staticmethod(get_project_tickets_by_parent_id_tasks_count)
+    create = staticmethod(post_project_tickets_by_parent_id_tasks)
+    delete = staticmethod(delete_project_tickets_by_parent_id_tasks_by_id)
+    get = staticmethod(get_project_tickets_by_parent_id_tasks_by_id)
+    list = staticmethod(get_project_tickets_by_parent_id_tasks)
+    replace = staticmethod(put_project_tickets_by_parent_id_tasks_by_id)
+    update = staticmethod(patch_project_tickets_by_parent_id_tasks_by_id)
+    get_project_tickets_by_parent_id_tasks = staticmethod(get_project_tickets_by_parent_id_tasks)
+    post_project_tickets_by_parent_id_tasks = staticmethod(post_project_tickets_by_parent_id_tasks)
+    get_project_tickets_by_parent_id_tasks_count = staticmethod(
+        get_project_tickets_by_parent_id_tasks_count
+    )
+    get_project_tickets_by_parent_id_tasks_by_id = staticmethod(
+        get_project_tickets_by_parent_id_tasks_by_id
+    )
+    put_project_tickets_by_parent_id_tasks_by_id = staticmethod(
+        put_project_tickets_by_parent_id_tasks_by_id
+    )
+    patch_project_tickets_by_parent_id_tasks_by_id = staticmethod(
+        patch_project_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_tickets_by_parent_id_tasks_by_id = staticmethod(
+        delete_project_tickets_by_parent_id_tasks_by_id
+    )
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "phase_status_infos": PhaseStatusInfos,
+    "phase_statuses": PhaseStatuses,
+    "project_billing_rates": ProjectBillingRates,
+    "project_board_kanban_settings": ProjectBoardKanbanSettings,
+    "project_board_team_infos": ProjectBoardTeamInfos,
+    "project_board_team_members": ProjectBoardTeamMembers,
+    "project_board_teams": ProjectBoardTeams,
+    "project_contacts": ProjectContacts,
+    "project_notes": ProjectNotes,
+    "project_phases": ProjectPhases,
+    "project_security_role_infos": ProjectSecurityRoleInfos,
+    "project_security_role_settings": ProjectSecurityRoleSettings,
+    "project_security_roles": ProjectSecurityRoles,
+    "project_statuses": ProjectStatuses,
+    "project_statuses_info": ProjectStatusesInfo,
+    "project_template_phases": ProjectTemplatePhases,
+    "project_template_tasks": ProjectTemplateTasks,
+    "project_template_tickets": ProjectTemplateTickets,
+    "project_templates": ProjectTemplates,
+    "project_ticket_notes": ProjectTicketNotes,
+    "project_tickets": ProjectTickets,
+    "project_type_infos": ProjectTypeInfos,
+    "project_types": ProjectTypes,
+    "projects": Projects,
+    "projects_team_members": ProjectsTeamMembers,
+    "status_indicators": StatusIndicators,
+    "statuses": Statuses,
+    "ticket_notes": TicketNotes,
+    "ticket_tasks": TicketTasks,
+}

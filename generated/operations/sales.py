@@ -5880,3 +5880,759 @@ def get_sales_stages_by_id_usages_list(
         None,
         None,
     )
+
+
+class Activities:
+    """The ``Activities`` resource."""
+
+    count = staticmethod(get_sales_activities_count)
+    create = staticmethod(post_sales_activities)
+    delete = staticmethod(delete_sales_activities_by_id)
+    get = staticmethod(get_sales_activities_by_id)
+    list = staticmethod(get_sales_activities)
+    replace = staticmethod(put_sales_activities_by_id)
+    update = staticmethod(patch_sales_activities_by_id)
+    get_sales_activities = staticmethod(get_sales_activities)
+    post_sales_activities = staticmethod(post_sales_activities)
+    get_sales_activities_count = staticmethod(get_sales_activities_count)
+    get_sales_activities_by_id = staticmethod(get_sales_activities_by_id)
+    put_sales_activities_by_id = staticmethod(put_sales_activities_by_id)
+    patch_sales_activities_by_id = staticmethod(patch_sales_activities_by_id)
+    delete_sales_activities_by_id = staticmethod(delete_sales_activities_by_id)
+
+
+class ActivityStatusInfos:
+    """The ``ActivityStatusInfos`` resource."""
+
+    count = staticmethod(get_sales_activities_statuses_info_count)
+    list = staticmethod(get_sales_activities_statuses_info)
+    get_sales_activities_statuses_info = staticmethod(get_sales_activities_statuses_info)
+    get_sales_activities_statuses_info_count = staticmethod(
+        get_sales_activities_statuses_info_count
+    )
+    get_sales_activities_statuses_by_id_info = staticmethod(
+        get_sales_activities_statuses_by_id_info
+    )
+
+
+class ActivityStatuses:
+    """The ``ActivityStatuses`` resource."""
+
+    count = staticmethod(get_sales_activities_statuses_count)
+    create = staticmethod(post_sales_activities_statuses)
+    delete = staticmethod(delete_sales_activities_statuses_by_id)
+    get = staticmethod(get_sales_activities_statuses_by_id)
+    list = staticmethod(get_sales_activities_statuses)
+    replace = staticmethod(put_sales_activities_statuses_by_id)
+    update = staticmethod(patch_sales_activities_statuses_by_id)
+    get_sales_activities_statuses = staticmethod(get_sales_activities_statuses)
+    post_sales_activities_statuses = staticmethod(post_sales_activities_statuses)
+    get_sales_activities_statuses_count = staticmethod(get_sales_activities_statuses_count)
+    get_sales_activities_statuses_by_id = staticmethod(get_sales_activities_statuses_by_id)
+    put_sales_activities_statuses_by_id = staticmethod(put_sales_activities_statuses_by_id)
+    patch_sales_activities_statuses_by_id = staticmethod(patch_sales_activities_statuses_by_id)
+    delete_sales_activities_statuses_by_id = staticmethod(delete_sales_activities_statuses_by_id)
+
+
+class ActivityTypes:
+    """The ``ActivityTypes`` resource."""
+
+    count = staticmethod(get_sales_activities_types_count)
+    create = staticmethod(post_sales_activities_types)
+    delete = staticmethod(delete_sales_activities_types_by_id)
+    get = staticmethod(get_sales_activities_types_by_id)
+    list = staticmethod(get_sales_activities_types)
+    replace = staticmethod(put_sales_activities_types_by_id)
+    update = staticmethod(patch_sales_activities_types_by_id)
+    get_sales_activities_types = staticmethod(get_sales_activities_types)
+    post_sales_activities_types = staticmethod(post_sales_activities_types)
+    get_sales_activities_types_count = staticmethod(get_sales_activities_types_count)
+    get_sales_activities_types_by_id = staticmethod(get_sales_activities_types_by_id)
+    put_sales_activities_types_by_id = staticmethod(put_sales_activities_types_by_id)
+    patch_sales_activities_types_by_id = staticmethod(patch_sales_activities_types_by_id)
+    delete_sales_activities_types_by_id = staticmethod(delete_sales_activities_types_by_id)
+    get_sales_activities_types_by_id_usages = staticmethod(get_sales_activities_types_by_id_usages)
+    get_sales_activities_types_by_id_usages_list = staticmethod(
+        get_sales_activities_types_by_id_usages_list
+    )
+
+
+class Commissions:
+    """The ``Commissions`` resource."""
+
+    count = staticmethod(get_sales_commissions_count)
+    create = staticmethod(post_sales_commissions)
+    delete = staticmethod(delete_sales_commissions_by_id)
+    get = staticmethod(get_sales_commissions_by_id)
+    list = staticmethod(get_sales_commissions)
+    replace = staticmethod(put_sales_commissions_by_id)
+    update = staticmethod(patch_sales_commissions_by_id)
+    get_sales_commissions = staticmethod(get_sales_commissions)
+    post_sales_commissions = staticmethod(post_sales_commissions)
+    get_sales_commissions_count = staticmethod(get_sales_commissions_count)
+    get_sales_commissions_by_id = staticmethod(get_sales_commissions_by_id)
+    put_sales_commissions_by_id = staticmethod(put_sales_commissions_by_id)
+    patch_sales_commissions_by_id = staticmethod(patch_sales_commissions_by_id)
+    delete_sales_commissions_by_id = staticmethod(delete_sales_commissions_by_id)
+    get_sales_commissions_by_id_usages = staticmethod(get_sales_commissions_by_id_usages)
+    get_sales_commissions_by_id_usages_list = staticmethod(get_sales_commissions_by_id_usages_list)
+
+
+class HolidayInfos:
+    """The ``HolidayInfos`` resource."""
+
+    list = staticmethod(get_sales_schedule_holidaylists_by_parent_id_holidays_info_count)
+    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = staticmethod(
+        get_sales_schedule_holidaylists_by_parent_id_holidays_info_count
+    )
+
+
+class HolidayListInfos:
+    """The ``HolidayListInfos`` resource."""
+
+    list = staticmethod(get_sales_schedule_holidaylists_info_count)
+    get_sales_schedule_holidaylists_info_count = staticmethod(
+        get_sales_schedule_holidaylists_info_count
+    )
+
+
+class Opportunities:
+    """The ``Opportunities`` resource."""
+
+    count = staticmethod(get_sales_opportunities_count)
+    create = staticmethod(post_sales_opportunities)
+    delete = staticmethod(delete_sales_opportunities_by_id)
+    get = staticmethod(get_sales_opportunities_by_id)
+    list = staticmethod(get_sales_opportunities)
+    replace = staticmethod(put_sales_opportunities_by_id)
+    update = staticmethod(patch_sales_opportunities_by_id)
+    get_sales_opportunities = staticmethod(get_sales_opportunities)
+    post_sales_opportunities = staticmethod(post_sales_opportunities)
+    get_sales_opportunities_conversions_by_id = staticmethod(
+        get_sales_opportunities_conversions_by_id
+    )
+    get_sales_opportunities_count = staticmethod(get_sales_opportunities_count)
+    get_sales_opportunities_default = staticmethod(get_sales_opportunities_default)
+    get_sales_opportunities_by_id = staticmethod(get_sales_opportunities_by_id)
+    put_sales_opportunities_by_id = staticmethod(put_sales_opportunities_by_id)
+    patch_sales_opportunities_by_id = staticmethod(patch_sales_opportunities_by_id)
+    delete_sales_opportunities_by_id = staticmethod(delete_sales_opportunities_by_id)
+    post_sales_opportunities_by_id_convert_to_agreement = staticmethod(
+        post_sales_opportunities_by_id_convert_to_agreement
+    )
+    post_sales_opportunities_by_id_convert_to_project = staticmethod(
+        post_sales_opportunities_by_id_convert_to_project
+    )
+    post_sales_opportunities_by_id_convert_to_sales_order = staticmethod(
+        post_sales_opportunities_by_id_convert_to_sales_order
+    )
+    post_sales_opportunities_by_id_convert_to_service_ticket = staticmethod(
+        post_sales_opportunities_by_id_convert_to_service_ticket
+    )
+
+
+class OpportunityContacts:
+    """The ``OpportunityContacts`` resource."""
+
+    count = staticmethod(get_sales_opportunities_by_parent_id_contacts_count)
+    create = staticmethod(post_sales_opportunities_by_parent_id_contacts)
+    delete = staticmethod(delete_sales_opportunities_by_parent_id_contacts_by_id)
+    get = staticmethod(get_sales_opportunities_by_parent_id_contacts_by_id)
+    list = staticmethod(get_sales_opportunities_by_parent_id_contacts)
+    replace = staticmethod(put_sales_opportunities_by_parent_id_contacts_by_id)
+    update = staticmethod(patch_sales_opportunities_by_parent_id_contacts_by_id)
+    get_sales_opportunities_by_parent_id_contacts = staticmethod(
+        get_sales_opportunities_by_parent_id_contacts
+    )
+    post_sales_opportunities_by_parent_id_contacts = staticmethod(
+        post_sales_opportunities_by_parent_id_contacts
+    )
+    get_sales_opportunities_by_parent_id_contacts_count = staticmethod(
+        get_sales_opportunities_by_parent_id_contacts_count
+    )
+    get_sales_opportunities_by_parent_id_contacts_by_id = staticmethod(
+        get_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    put_sales_opportunities_by_parent_id_contacts_by_id = staticmethod(
+        put_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    patch_sales_opportunities_by_parent_id_contacts_by_id = staticmethod(
+        patch_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    delete_sales_opportunities_by_parent_id_contacts_by_id = staticmethod(
+        delete_sales_opportunities_by_parent_id_contacts_by_id
+    )
+
+
+class OpportunityForecastItems:
+    """The ``OpportunityForecastItems`` resource."""
+
+    get_sales_opportunities_by_parent_id_forecast_by_id = staticmethod(
+        get_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    post_sales_opportunities_by_parent_id_forecast_by_id = staticmethod(
+        post_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    put_sales_opportunities_by_parent_id_forecast_by_id = staticmethod(
+        put_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    patch_sales_opportunities_by_parent_id_forecast_by_id = staticmethod(
+        patch_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    delete_sales_opportunities_by_parent_id_forecast_by_id = staticmethod(
+        delete_sales_opportunities_by_parent_id_forecast_by_id
+    )
+
+
+class OpportunityForecasts:
+    """The ``OpportunityForecasts`` resource."""
+
+    count = staticmethod(get_sales_opportunities_by_parent_id_forecast_count)
+    create = staticmethod(post_sales_opportunities_by_parent_id_forecast)
+    list = staticmethod(get_sales_opportunities_by_parent_id_forecast)
+    get_sales_opportunities_by_parent_id_forecast = staticmethod(
+        get_sales_opportunities_by_parent_id_forecast
+    )
+    post_sales_opportunities_by_parent_id_forecast = staticmethod(
+        post_sales_opportunities_by_parent_id_forecast
+    )
+    put_sales_opportunities_by_parent_id_forecast = staticmethod(
+        put_sales_opportunities_by_parent_id_forecast
+    )
+    patch_sales_opportunities_by_parent_id_forecast = staticmethod(
+        patch_sales_opportunities_by_parent_id_forecast
+    )
+    delete_sales_opportunities_by_parent_id_forecast = staticmethod(
+        delete_sales_opportunities_by_parent_id_forecast
+    )
+    post_sales_opportunities_by_parent_id_forecast_copy_by_id = staticmethod(
+        post_sales_opportunities_by_parent_id_forecast_copy_by_id
+    )
+    get_sales_opportunities_by_parent_id_forecast_count = staticmethod(
+        get_sales_opportunities_by_parent_id_forecast_count
+    )
+
+
+class OpportunityNotes:
+    """The ``OpportunityNotes`` resource."""
+
+    count = staticmethod(get_sales_opportunities_by_parent_id_notes_count)
+    create = staticmethod(post_sales_opportunities_by_parent_id_notes)
+    delete = staticmethod(delete_sales_opportunities_by_parent_id_notes_by_id)
+    get = staticmethod(get_sales_opportunities_by_parent_id_notes_by_id)
+    list = staticmethod(get_sales_opportunities_by_parent_id_notes)
+    replace = staticmethod(put_sales_opportunities_by_parent_id_notes_by_id)
+    update = staticmethod(patch_sales_opportunities_by_parent_id_notes_by_id)
+    get_sales_opportunities_by_parent_id_notes = staticmethod(
+        get_sales_opportunities_by_parent_id_notes
+    )
+    post_sales_opportunities_by_parent_id_notes = staticmethod(
+        post_sales_opportunities_by_parent_id_notes
+    )
+    get_sales_opportunities_by_parent_id_notes_count = staticmethod(
+        get_sales_opportunities_by_parent_id_notes_count
+    )
+    get_sales_opportunities_by_parent_id_notes_by_id = staticmethod(
+        get_sales_opportunities_by_parent_id_notes_by_id
+    )
+    put_sales_opportunities_by_parent_id_notes_by_id = staticmethod(
+        put_sales_opportunities_by_parent_id_notes_by_id
+    )
+    patch_sales_opportunities_by_parent_id_notes_by_id = staticmethod(
+        patch_sales_opportunities_by_parent_id_notes_by_id
+    )
+    delete_sales_opportunities_by_parent_id_notes_by_id = staticmethod(
+        delete_sales_opportunities_by_parent_id_notes_by_id
+    )
+
+
+class OpportunityRatings:
+    """The ``OpportunityRatings`` resource."""
+
+    count = staticmethod(get_sales_opportunities_ratings_count)
+    create = staticmethod(post_sales_opportunities_ratings)
+    delete = staticmethod(delete_sales_opportunities_ratings_by_id)
+    get = staticmethod(get_sales_opportunities_ratings_by_id)
+    list = staticmethod(get_sales_opportunities_ratings)
+    replace = staticmethod(put_sales_opportunities_ratings_by_id)
+    update = staticmethod(patch_sales_opportunities_ratings_by_id)
+    get_sales_opportunities_ratings = staticmethod(get_sales_opportunities_ratings)
+    post_sales_opportunities_ratings = staticmethod(post_sales_opportunities_ratings)
+    get_sales_opportunities_ratings_count = staticmethod(get_sales_opportunities_ratings_count)
+    get_sales_opportunities_ratings_info = staticmethod(get_sales_opportunities_ratings_info)
+    get_sales_opportunities_ratings_info_count = staticmethod(
+        get_sales_opportunities_ratings_info_count
+    )
+    get_sales_opportunities_ratings_by_id = staticmethod(get_sales_opportunities_ratings_by_id)
+    put_sales_opportunities_ratings_by_id = staticmethod(put_sales_opportunities_ratings_by_id)
+    patch_sales_opportunities_ratings_by_id = staticmethod(patch_sales_opportunities_ratings_by_id)
+    delete_sales_opportunities_ratings_by_id = staticmethod(
+        delete_sales_opportunities_ratings_by_id
+    )
+    get_sales_opportunities_ratings_by_id_info = staticmethod(
+        get_sales_opportunities_ratings_by_id_info
+    )
+
+
+class OpportunityStages:
+    """The ``OpportunityStages`` resource."""
+
+    count = staticmethod(get_sales_stages_count)
+    create = staticmethod(post_sales_stages)
+    delete = staticmethod(delete_sales_stages_by_id)
+    get = staticmethod(get_sales_stages_by_id)
+    list = staticmethod(get_sales_stages)
+    replace = staticmethod(put_sales_stages_by_id)
+    update = staticmethod(patch_sales_stages_by_id)
+    get_sales_stages = staticmethod(get_sales_stages)
+    post_sales_stages = staticmethod(post_sales_stages)
+    get_sales_stages_count = staticmethod(get_sales_stages_count)
+    get_sales_stages_by_id = staticmethod(get_sales_stages_by_id)
+    put_sales_stages_by_id = staticmethod(put_sales_stages_by_id)
+    patch_sales_stages_by_id = staticmethod(patch_sales_stages_by_id)
+    delete_sales_stages_by_id = staticmethod(delete_sales_stages_by_id)
+    get_sales_stages_by_id_usages = staticmethod(get_sales_stages_by_id_usages)
+    get_sales_stages_by_id_usages_list = staticmethod(get_sales_stages_by_id_usages_list)
+
+
+class OpportunityStagesInfo:
+    """The ``OpportunityStagesInfo`` resource."""
+
+    count = staticmethod(get_sales_stages_info_count)
+    list = staticmethod(get_sales_stages_info)
+    get_sales_stages_info = staticmethod(get_sales_stages_info)
+    get_sales_stages_info_count = staticmethod(get_sales_stages_info_count)
+    get_sales_stages_by_id_info = staticmethod(get_sales_stages_by_id_info)
+
+
+class OpportunityStatusInfos:
+    """The ``OpportunityStatusInfos`` resource."""
+
+    count = staticmethod(get_sales_opportunities_statuses_info_count)
+    list = staticmethod(get_sales_opportunities_statuses_info)
+    get_sales_opportunities_statuses_info = staticmethod(get_sales_opportunities_statuses_info)
+    get_sales_opportunities_statuses_info_count = staticmethod(
+        get_sales_opportunities_statuses_info_count
+    )
+    get_sales_opportunities_statuses_by_id_info = staticmethod(
+        get_sales_opportunities_statuses_by_id_info
+    )
+
+
+class OpportunityStatuses:
+    """The ``OpportunityStatuses`` resource."""
+
+    count = staticmethod(get_sales_opportunities_statuses_count)
+    create = staticmethod(post_sales_opportunities_statuses)
+    delete = staticmethod(delete_sales_opportunities_statuses_by_id)
+    get = staticmethod(get_sales_opportunities_statuses_by_id)
+    list = staticmethod(get_sales_opportunities_statuses)
+    replace = staticmethod(put_sales_opportunities_statuses_by_id)
+    update = staticmethod(patch_sales_opportunities_statuses_by_id)
+    get_sales_opportunities_statuses = staticmethod(get_sales_opportunities_statuses)
+    post_sales_opportunities_statuses = staticmethod(post_sales_opportunities_statuses)
+    get_sales_opportunities_statuses_count = staticmethod(get_sales_opportunities_statuses_count)
+    get_sales_opportunities_statuses_by_id = staticmethod(get_sales_opportunities_statuses_by_id)
+    put_sales_opportunities_statuses_by_id = staticmethod(put_sales_opportunities_statuses_by_id)
+    patch_sales_opportunities_statuses_by_id = staticmethod(
+        patch_sales_opportunities_statuses_by_id
+    )
+    delete_sales_opportunities_statuses_by_id = staticmethod(
+        delete_sales_opportunities_statuses_by_id
+    )
+    get_sales_opportunities_statuses_by_id_usages = staticmethod(
+        get_sales_opportunities_statuses_by_id_usages
+    )
+    get_sales_opportunities_statuses_by_id_usages_list = staticmethod(
+        get_sales_opportunities_statuses_by_id_usages_list
+    )
+
+
+class OpportunityTeams:
+    """The ``OpportunityTeams`` resource."""
+
+    count = staticmethod(get_sales_opportunities_by_parent_id_team_count)
+    create = staticmethod(post_sales_opportunities_by_parent_id_team)
+    delete = staticmethod(delete_sales_opportunities_by_parent_id_team_by_id)
+    get = staticmethod(get_sales_opportunities_by_parent_id_team_by_id)
+    list = staticmethod(get_sales_opportunities_by_parent_id_team)
+    replace = staticmethod(put_sales_opportunities_by_parent_id_team_by_id)
+    update = staticmethod(patch_sales_opportunities_by_parent_id_team_by_id)
+    get_sales_opportunities_by_parent_id_team = staticmethod(
+        get_sales_opportunities_by_parent_id_team
+    )
+    post_sales_opportunities_by_parent_id_team = staticmethod(
+        post_sales_opportunities_by_parent_id_team
+    )
+    get_sales_opportunities_by_parent_id_team_count = staticmethod(
+        get_sales_opportunities_by_parent_id_team_count
+    )
+    get_sales_opportunities_by_parent_id_team_by_id = staticmethod(
+        get_sales_opportunities_by_parent_id_team_by_id
+    )
+    put_sales_opportunities_by_parent_id_team_by_id = staticmethod(
+        put_sales_opportunities_by_parent_id_team_by_id
+    )
+    patch_sales_opportunities_by_parent_id_team_by_id = staticmethod(
+        patch_sales_opportunities_by_parent_id_team_by_id
+    )
+    delete_sales_opportunities_by_parent_id_team_by_id = staticmethod(
+        delete_sales_opportunities_by_parent_id_team_by_id
+    )
+
+
+class OpportunityTypeInfos:
+    """The ``OpportunityTypeInfos`` resource."""
+
+    count = staticmethod(get_sales_opportunities_types_info_count)
+    list = staticmethod(get_sales_opportunities_types_info)
+    get_sales_opportunities_types_info = staticmethod(get_sales_opportunities_types_info)
+    get_sales_opportunities_types_info_count = staticmethod(
+        get_sales_opportunities_types_info_count
+    )
+    get_sales_opportunities_types_by_id_info = staticmethod(
+        get_sales_opportunities_types_by_id_info
+    )
+
+
+class OpportunityTypes:
+    """The ``OpportunityTypes`` resource."""
+
+    count = staticmethod(get_sales_opportunities_types_count)
+    create = staticmethod(post_sales_opportunities_types)
+    delete = staticmethod(delete_sales_opportunities_types_by_id)
+    get = staticmethod(get_sales_opportunities_types_by_id)
+    list = staticmethod(get_sales_opportunities_types)
+    replace = staticmethod(put_sales_opportunities_types_by_id)
+    update = staticmethod(patch_sales_opportunities_types_by_id)
+    get_sales_opportunities_types = staticmethod(get_sales_opportunities_types)
+    post_sales_opportunities_types = staticmethod(post_sales_opportunities_types)
+    get_sales_opportunities_types_count = staticmethod(get_sales_opportunities_types_count)
+    get_sales_opportunities_types_by_id = staticmethod(get_sales_opportunities_types_by_id)
+    put_sales_opportunities_types_by_id = staticmethod(put_sales_opportunities_types_by_id)
+    patch_sales_opportunities_types_by_id = staticmethod(patch_sales_opportunities_types_by_id)
+    delete_sales_opportunities_types_by_id = staticmethod(delete_sales_opportunities_types_by_id)
+    get_sales_opportunities_types_by_id_usages = staticmethod(
+        get_sales_opportunities_types_by_id_usages
+    )
+    get_sales_opportunities_types_by_id_usages_list = staticmethod(
+        get_sales_opportunities_types_by_id_usages_list
+    )
+
+
+class OrderStatusInfos:
+    """The ``OrderStatusInfos`` resource."""
+
+    count = staticmethod(get_sales_orders_statuses_info_count)
+    list = staticmethod(get_sales_orders_statuses_info)
+    get_sales_orders_statuses_info = staticmethod(get_sales_orders_statuses_info)
+    get_sales_orders_statuses_info_count = staticmethod(get_sales_orders_statuses_info_count)
+    get_sales_orders_statuses_by_id_info = staticmethod(get_sales_orders_statuses_by_id_info)
+    get_sales_service_priority_info_count = staticmethod(get_sales_service_priority_info_count)
+
+
+class OrderStatusNotifications:
+    """The ``OrderStatusNotifications`` resource."""
+
+    count = staticmethod(get_sales_orders_statuses_by_parent_id_notifications_count)
+    create = staticmethod(post_sales_orders_statuses_by_parent_id_notifications)
+    delete = staticmethod(delete_sales_orders_statuses_by_parent_id_notifications_by_id)
+    get = staticmethod(get_sales_orders_statuses_by_parent_id_notifications_by_id)
+    list = staticmethod(get_sales_orders_statuses_by_parent_id_notifications)
+    replace = staticmethod(put_sales_orders_statuses_by_parent_id_notifications_by_id)
+    update = staticmethod(patch_sales_orders_statuses_by_parent_id_notifications_by_id)
+    get_sales_orders_statuses_by_parent_id_notifications = staticmethod(
+        get_sales_orders_statuses_by_parent_id_notifications
+    )
+    post_sales_orders_statuses_by_parent_id_notifications = staticmethod(
+        post_sales_orders_statuses_by_parent_id_notifications
+    )
+    get_sales_orders_statuses_by_parent_id_notifications_count = staticmethod(
+        get_sales_orders_statuses_by_parent_id_notifications_count
+    )
+    get_sales_orders_statuses_by_parent_id_notifications_by_id = staticmethod(
+        get_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    put_sales_orders_statuses_by_parent_id_notifications_by_id = staticmethod(
+        put_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    patch_sales_orders_statuses_by_parent_id_notifications_by_id = staticmethod(
+        patch_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    delete_sales_orders_statuses_by_parent_id_notifications_by_id = staticmethod(
+        delete_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+
+
+class OrderStatuses:
+    """The ``OrderStatuses`` resource."""
+
+    count = staticmethod(get_sales_orders_statuses_count)
+    create = staticmethod(post_sales_orders_statuses)
+    delete = staticmethod(delete_sales_orders_statuses_by_id)
+    get = staticmethod(get_sales_orders_statuses_by_id)
+    list = staticmethod(get_sales_orders_statuses)
+    replace = staticmethod(put_sales_orders_statuses_by_id)
+    update = staticmethod(patch_sales_orders_statuses_by_id)
+    get_sales_orders_statuses = staticmethod(get_sales_orders_statuses)
+    post_sales_orders_statuses = staticmethod(post_sales_orders_statuses)
+    get_sales_orders_statuses_count = staticmethod(get_sales_orders_statuses_count)
+    get_sales_orders_statuses_by_id = staticmethod(get_sales_orders_statuses_by_id)
+    put_sales_orders_statuses_by_id = staticmethod(put_sales_orders_statuses_by_id)
+    patch_sales_orders_statuses_by_id = staticmethod(patch_sales_orders_statuses_by_id)
+    delete_sales_orders_statuses_by_id = staticmethod(delete_sales_orders_statuses_by_id)
+    get_sales_orders_statuses_by_id_usages = staticmethod(get_sales_orders_statuses_by_id_usages)
+    get_sales_orders_statuses_by_id_usages_list = staticmethod(
+        get_sales_orders_statuses_by_id_usages_list
+    )
+
+
+class OrderStatusesEmailTemplate:
+    """The ``OrderStatusesEmailTemplate`` resource."""
+
+    count = staticmethod(get_sales_orders_statuses_by_parent_id_emailtemplates_count)
+    create = staticmethod(post_sales_orders_statuses_by_parent_id_emailtemplates)
+    delete = staticmethod(delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    get = staticmethod(get_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    list = staticmethod(get_sales_orders_statuses_by_parent_id_emailtemplates)
+    replace = staticmethod(put_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    update = staticmethod(patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    get_sales_orders_statuses_by_parent_id_emailtemplates = staticmethod(
+        get_sales_orders_statuses_by_parent_id_emailtemplates
+    )
+    post_sales_orders_statuses_by_parent_id_emailtemplates = staticmethod(
+        post_sales_orders_statuses_by_parent_id_emailtemplates
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates_count = staticmethod(
+        get_sales_orders_statuses_by_parent_id_emailtemplates_count
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        get_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        put_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+        delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+
+
+class Orders:
+    """The ``Orders`` resource."""
+
+    count = staticmethod(get_sales_orders_count)
+    create = staticmethod(post_sales_orders)
+    delete = staticmethod(delete_sales_orders_by_id)
+    get = staticmethod(get_sales_orders_by_id)
+    list = staticmethod(get_sales_orders)
+    replace = staticmethod(put_sales_orders_by_id)
+    update = staticmethod(patch_sales_orders_by_id)
+    get_sales_orders = staticmethod(get_sales_orders)
+    post_sales_orders = staticmethod(post_sales_orders)
+    get_sales_orders_conversions_by_id = staticmethod(get_sales_orders_conversions_by_id)
+    get_sales_orders_count = staticmethod(get_sales_orders_count)
+    get_sales_orders_by_id = staticmethod(get_sales_orders_by_id)
+    put_sales_orders_by_id = staticmethod(put_sales_orders_by_id)
+    patch_sales_orders_by_id = staticmethod(patch_sales_orders_by_id)
+    delete_sales_orders_by_id = staticmethod(delete_sales_orders_by_id)
+    post_sales_orders_by_id_convert_to_service_ticket = staticmethod(
+        post_sales_orders_by_id_convert_to_service_ticket
+    )
+
+
+class Roles:
+    """The ``Roles`` resource."""
+
+    count = staticmethod(get_sales_roles_count)
+    create = staticmethod(post_sales_roles)
+    delete = staticmethod(delete_sales_roles_by_id)
+    get = staticmethod(get_sales_roles_by_id)
+    list = staticmethod(get_sales_roles)
+    replace = staticmethod(put_sales_roles_by_id)
+    update = staticmethod(patch_sales_roles_by_id)
+    get_sales_roles = staticmethod(get_sales_roles)
+    post_sales_roles = staticmethod(post_sales_roles)
+    get_sales_roles_count = staticmethod(get_sales_roles_count)
+    get_sales_roles_by_id = staticmethod(get_sales_roles_by_id)
+    put_sales_roles_by_id = staticmethod(put_sales_roles_by_id)
+    patch_sales_roles_by_id = staticmethod(patch_sales_roles_by_id)
+    delete_sales_roles_by_id = staticmethod(delete_sales_roles_by_id)
+
+
+class SalesOrderRecaps:
+    """The ``SalesOrderRecaps`` resource."""
+
+    list = staticmethod(get_sales_orders_by_id_financialrecap)
+    get_sales_orders_by_id_financialrecap = staticmethod(get_sales_orders_by_id_financialrecap)
+
+
+class SalesOrdersLineItems:
+    """The ``SalesOrdersLineItems`` resource."""
+
+    count = staticmethod(get_sales_orders_by_parent_id_lineitems_count)
+    create = staticmethod(post_sales_orders_by_parent_id_lineitems)
+    delete = staticmethod(delete_sales_orders_by_parent_id_lineitems_by_id)
+    get = staticmethod(get_sales_orders_by_parent_id_lineitems_by_id)
+    list = staticmethod(get_sales_orders_by_parent_id_lineitems)
+    replace = staticmethod(put_sales_orders_by_parent_id_lineitems_by_id)
+    update = staticmethod(patch_sales_orders_by_parent_id_lineitems_by_id)
+    get_sales_orders_by_parent_id_lineitems = staticmethod(get_sales_orders_by_parent_id_lineitems)
+    post_sales_orders_by_parent_id_lineitems = staticmethod(
+        post_sales_orders_by_parent_id_lineitems
+    )
+    get_sales_orders_by_parent_id_lineitems_count = staticmethod(
+        get_sales_orders_by_parent_id_lineitems_count
+    )
+    get_sales_orders_by_parent_id_lineitems_by_id = staticmethod(
+        get_sales_orders_by_parent_id_lineitems_by_id
+    )
+    put_sales_orders_by_parent_id_lineitems_by_id = staticmethod(
+        put_sales_orders_by_parent_id_lineitems_by_id
+    )
+    patch_sales_orders_by_parent_id_lineitems_by_id = staticmethod(
+        patch_sales_orders_by_parent_id_lineitems_by_id
+    )
+    delete_sales_orders_by_parent_id_lineitems_by_id = staticmethod(
+        delete_sales_orders_by_parent_id_lineitems_by_id
+    )
+
+
+class SalesProbabilities:
+    """The ``SalesProbabilities`` resource."""
+
+    count = staticmethod(get_sales_probabilities_count)
+    create = staticmethod(post_sales_probabilities)
+    delete = staticmethod(delete_sales_probabilities_by_id)
+    get = staticmethod(get_sales_probabilities_by_id)
+    list = staticmethod(get_sales_probabilities)
+    replace = staticmethod(put_sales_probabilities_by_id)
+    update = staticmethod(patch_sales_probabilities_by_id)
+    get_sales_probabilities = staticmethod(get_sales_probabilities)
+    post_sales_probabilities = staticmethod(post_sales_probabilities)
+    get_sales_probabilities_count = staticmethod(get_sales_probabilities_count)
+    get_sales_probabilities_by_id = staticmethod(get_sales_probabilities_by_id)
+    put_sales_probabilities_by_id = staticmethod(put_sales_probabilities_by_id)
+    patch_sales_probabilities_by_id = staticmethod(patch_sales_probabilities_by_id)
+    delete_sales_probabilities_by_id = staticmethod(delete_sales_probabilities_by_id)
+
+
+class SalesProbabilityInfos:
+    """The ``SalesProbabilityInfos`` resource."""
+
+    count = staticmethod(get_sales_probabilities_info_count)
+    list = staticmethod(get_sales_probabilities_info)
+    get_sales_probabilities_info = staticmethod(get_sales_probabilities_info)
+    get_sales_probabilities_info_count = staticmethod(get_sales_probabilities_info_count)
+    get_sales_probabilities_by_id_info = staticmethod(get_sales_probabilities_by_id_info)
+
+
+class SalesQuotas:
+    """The ``SalesQuotas`` resource."""
+
+    count = staticmethod(get_sales_quotas_count)
+    create = staticmethod(post_sales_quotas)
+    delete = staticmethod(delete_sales_quotas_by_id)
+    get = staticmethod(get_sales_quotas_by_id)
+    list = staticmethod(get_sales_quotas)
+    replace = staticmethod(put_sales_quotas_by_id)
+    update = staticmethod(patch_sales_quotas_by_id)
+    get_sales_quotas = staticmethod(get_sales_quotas)
+    post_sales_quotas = staticmethod(post_sales_quotas)
+    get_sales_quotas_count = staticmethod(get_sales_quotas_count)
+    get_sales_quotas_by_id = staticmethod(get_sales_quotas_by_id)
+    put_sales_quotas_by_id = staticmethod(put_sales_quotas_by_id)
+    patch_sales_quotas_by_id = staticmethod(patch_sales_quotas_by_id)
+    delete_sales_quotas_by_id = staticmethod(delete_sales_quotas_by_id)
+
+
+class SalesTeamMembers:
+    """The ``SalesTeamMembers`` resource."""
+
+    count = staticmethod(get_sales_sales_teams_by_parent_id_members_count)
+    create = staticmethod(post_sales_sales_teams_by_parent_id_members)
+    delete = staticmethod(delete_sales_sales_teams_by_parent_id_members_by_id)
+    get = staticmethod(get_sales_sales_teams_by_parent_id_members_by_id)
+    list = staticmethod(get_sales_sales_teams_by_parent_id_members)
+    replace = staticmethod(put_sales_sales_teams_by_parent_id_members_by_id)
+    update = staticmethod(patch_sales_sales_teams_by_parent_id_members_by_id)
+    get_sales_sales_teams_by_parent_id_members = staticmethod(
+        get_sales_sales_teams_by_parent_id_members
+    )
+    post_sales_sales_teams_by_parent_id_members = staticmethod(
+        post_sales_sales_teams_by_parent_id_members
+    )
+    get_sales_sales_teams_by_parent_id_members_count = staticmethod(
+        get_sales_sales_teams_by_parent_id_members_count
+    )
+    get_sales_sales_teams_by_parent_id_members_by_id = staticmethod(
+        get_sales_sales_teams_by_parent_id_members_by_id
+    )
+    put_sales_sales_teams_by_parent_id_members_by_id = staticmethod(
+        put_sales_sales_teams_by_parent_id_members_by_id
+    )
+    patch_sales_sales_teams_by_parent_id_members_by_id = staticmethod(
+        patch_sales_sales_teams_by_parent_id_members_by_id
+    )
+    delete_sales_sales_teams_by_parent_id_members_by_id = staticmethod(
+        delete_sales_sales_teams_by_parent_id_members_by_id
+    )
+
+
+class SalesTeams:
+    """The ``SalesTeams`` resource."""
+
+    count = staticmethod(get_sales_sales_teams_count)
+    create = staticmethod(post_sales_sales_teams)
+    delete = staticmethod(delete_sales_sales_teams_by_id)
+    get = staticmethod(get_sales_sales_teams_by_id)
+    list = staticmethod(get_sales_sales_teams)
+    replace = staticmethod(put_sales_sales_teams_by_id)
+    update = staticmethod(patch_sales_sales_teams_by_id)
+    get_sales_sales_teams = staticmethod(get_sales_sales_teams)
+    post_sales_sales_teams = staticmethod(post_sales_sales_teams)
+    get_sales_sales_teams_count = staticmethod(get_sales_sales_teams_count)
+    get_sales_sales_teams_by_id = staticmethod(get_sales_sales_teams_by_id)
+    put_sales_sales_teams_by_id = staticmethod(put_sales_sales_teams_by_id)
+    patch_sales_sales_teams_by_id = staticmethod(patch_sales_sales_teams_by_id)
+    delete_sales_sales_teams_by_id = staticmethod(delete_sales_sales_teams_by_id)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "activities": Activities,
+    "activity_status_infos": ActivityStatusInfos,
+    "activity_statuses": ActivityStatuses,
+    "activity_types": ActivityTypes,
+    "commissions": Commissions,
+    "holiday_infos": HolidayInfos,
+    "holiday_list_infos": HolidayListInfos,
+    "opportunities": Opportunities,
+    "opportunity_contacts": OpportunityContacts,
+    "opportunity_forecast_items": OpportunityForecastItems,
+    "opportunity_forecasts": OpportunityForecasts,
+    "opportunity_notes": OpportunityNotes,
+    "opportunity_ratings": OpportunityRatings,
+    "opportunity_stages": OpportunityStages,
+    "opportunity_stages_info": OpportunityStagesInfo,
+    "opportunity_status_infos": OpportunityStatusInfos,
+    "opportunity_statuses": OpportunityStatuses,
+    "opportunity_teams": OpportunityTeams,
+    "opportunity_type_infos": OpportunityTypeInfos,
+    "opportunity_types": OpportunityTypes,
+    "order_status_infos": OrderStatusInfos,
+    "order_status_notifications": OrderStatusNotifications,
+    "order_statuses": OrderStatuses,
+    "order_statuses_email_template": OrderStatusesEmailTemplate,
+    "orders": Orders,
+    "roles": Roles,
+    "sales_order_recaps": SalesOrderRecaps,
+    "sales_orders_line_items": SalesOrdersLineItems,
+    "sales_probabilities": SalesProbabilities,
+    "sales_probability_infos": SalesProbabilityInfos,
+    "sales_quotas": SalesQuotas,
+    "sales_team_members": SalesTeamMembers,
+    "sales_teams": SalesTeams,
+}

@@ -2509,3 +2509,298 @@ def get_schedule_types_by_id_usages_list(
         None,
         None,
     )
+
+
+class CalendarInfos:
+    """The ``CalendarInfos`` resource."""
+
+    count = staticmethod(get_schedule_calendars_info_count)
+    list = staticmethod(get_schedule_calendars_info)
+    get_schedule_calendars_info = staticmethod(get_schedule_calendars_info)
+    get_schedule_calendars_info_count = staticmethod(get_schedule_calendars_info_count)
+    get_schedule_calendars_by_id_info = staticmethod(get_schedule_calendars_by_id_info)
+
+
+class Calendars:
+    """The ``Calendars`` resource."""
+
+    count = staticmethod(get_schedule_calendars_count)
+    create = staticmethod(post_schedule_calendars)
+    delete = staticmethod(delete_schedule_calendars_by_id)
+    get = staticmethod(get_schedule_calendars_by_id)
+    list = staticmethod(get_schedule_calendars)
+    replace = staticmethod(put_schedule_calendars_by_id)
+    update = staticmethod(patch_schedule_calendars_by_id)
+    get_schedule_calendars = staticmethod(get_schedule_calendars)
+    post_schedule_calendars = staticmethod(post_schedule_calendars)
+    get_schedule_calendars_count = staticmethod(get_schedule_calendars_count)
+    get_schedule_calendars_by_id = staticmethod(get_schedule_calendars_by_id)
+    put_schedule_calendars_by_id = staticmethod(put_schedule_calendars_by_id)
+    patch_schedule_calendars_by_id = staticmethod(patch_schedule_calendars_by_id)
+    delete_schedule_calendars_by_id = staticmethod(delete_schedule_calendars_by_id)
+    post_schedule_calendars_by_id_copy = staticmethod(post_schedule_calendars_by_id_copy)
+    get_schedule_calendars_by_id_usages = staticmethod(get_schedule_calendars_by_id_usages)
+    get_schedule_calendars_by_id_usages_list = staticmethod(
+        get_schedule_calendars_by_id_usages_list
+    )
+
+
+class HolidayInfos:
+    """The ``HolidayInfos`` resource."""
+
+    list = staticmethod(get_schedule_holidaylists_by_parent_id_holidays_info)
+    get_schedule_holidaylists_by_parent_id_holidays_info = staticmethod(
+        get_schedule_holidaylists_by_parent_id_holidays_info
+    )
+    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = staticmethod(
+        get_schedule_holidaylists_by_parent_id_holidays_by_id_info
+    )
+
+
+class HolidayListInfos:
+    """The ``HolidayListInfos`` resource."""
+
+    list = staticmethod(get_schedule_holidaylists_info)
+    get_schedule_holidaylists_info = staticmethod(get_schedule_holidaylists_info)
+    get_schedule_holidaylists_by_id_info = staticmethod(get_schedule_holidaylists_by_id_info)
+
+
+class HolidayLists:
+    """The ``HolidayLists`` resource."""
+
+    count = staticmethod(get_schedule_holiday_lists_count)
+    create = staticmethod(post_schedule_holiday_lists)
+    delete = staticmethod(delete_schedule_holiday_lists_by_id)
+    get = staticmethod(get_schedule_holiday_lists_by_id)
+    list = staticmethod(get_schedule_holiday_lists)
+    replace = staticmethod(put_schedule_holiday_lists_by_id)
+    update = staticmethod(patch_schedule_holiday_lists_by_id)
+    get_schedule_holiday_lists = staticmethod(get_schedule_holiday_lists)
+    post_schedule_holiday_lists = staticmethod(post_schedule_holiday_lists)
+    post_schedule_holiday_lists_copy = staticmethod(post_schedule_holiday_lists_copy)
+    get_schedule_holiday_lists_count = staticmethod(get_schedule_holiday_lists_count)
+    get_schedule_holiday_lists_by_id = staticmethod(get_schedule_holiday_lists_by_id)
+    put_schedule_holiday_lists_by_id = staticmethod(put_schedule_holiday_lists_by_id)
+    patch_schedule_holiday_lists_by_id = staticmethod(patch_schedule_holiday_lists_by_id)
+    delete_schedule_holiday_lists_by_id = staticmethod(delete_schedule_holiday_lists_by_id)
+    get_schedule_holiday_lists_by_id_usages = staticmethod(get_schedule_holiday_lists_by_id_usages)
+    get_schedule_holiday_lists_by_id_usages_list = staticmethod(
+        get_schedule_holiday_lists_by_id_usages_list
+    )
+
+
+class Holidays:
+    """The ``Holidays`` resource."""
+
+    count = staticmethod(get_schedule_holiday_lists_by_parent_id_holidays_count)
+    create = staticmethod(post_schedule_holiday_lists_by_parent_id_holidays)
+    delete = staticmethod(delete_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    get = staticmethod(get_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    list = staticmethod(get_schedule_holiday_lists_by_parent_id_holidays)
+    replace = staticmethod(put_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    update = staticmethod(patch_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    get_schedule_holiday_lists_by_parent_id_holidays = staticmethod(
+        get_schedule_holiday_lists_by_parent_id_holidays
+    )
+    post_schedule_holiday_lists_by_parent_id_holidays = staticmethod(
+        post_schedule_holiday_lists_by_parent_id_holidays
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays_count = staticmethod(
+        get_schedule_holiday_lists_by_parent_id_holidays_count
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays_by_id = staticmethod(
+        get_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    put_schedule_holiday_lists_by_parent_id_holidays_by_id = staticmethod(
+        put_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = staticmethod(
+        patch_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = staticmethod(
+        delete_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+
+
+class PortalCalendars:
+    """The ``PortalCalendars`` resource."""
+
+    count = staticmethod(get_schedule_portalcalendars_count)
+    get = staticmethod(get_schedule_portalcalendars_by_id)
+    list = staticmethod(get_schedule_portalcalendars)
+    replace = staticmethod(put_schedule_portalcalendars_by_id)
+    update = staticmethod(patch_schedule_portalcalendars_by_id)
+    get_schedule_portalcalendars = staticmethod(get_schedule_portalcalendars)
+    get_schedule_portalcalendars_count = staticmethod(get_schedule_portalcalendars_count)
+    get_schedule_portalcalendars_by_id = staticmethod(get_schedule_portalcalendars_by_id)
+    put_schedule_portalcalendars_by_id = staticmethod(put_schedule_portalcalendars_by_id)
+    patch_schedule_portalcalendars_by_id = staticmethod(patch_schedule_portalcalendars_by_id)
+
+
+class ScheduleColors:
+    """The ``ScheduleColors`` resource."""
+
+    count = staticmethod(get_schedule_colors_count)
+    get = staticmethod(get_schedule_colors_by_id)
+    list = staticmethod(get_schedule_colors)
+    replace = staticmethod(put_schedule_colors_by_id)
+    update = staticmethod(patch_schedule_colors_by_id)
+    get_schedule_colors = staticmethod(get_schedule_colors)
+    get_schedule_colors_count = staticmethod(get_schedule_colors_count)
+    post_schedule_colors_reset = staticmethod(post_schedule_colors_reset)
+    get_schedule_colors_by_id = staticmethod(get_schedule_colors_by_id)
+    put_schedule_colors_by_id = staticmethod(put_schedule_colors_by_id)
+    patch_schedule_colors_by_id = staticmethod(patch_schedule_colors_by_id)
+    post_schedule_colors_by_id_clear = staticmethod(post_schedule_colors_by_id_clear)
+
+
+class ScheduleDetails:
+    """The ``ScheduleDetails`` resource."""
+
+    count = staticmethod(get_schedule_entries_by_parent_id_details_count)
+    get = staticmethod(get_schedule_entries_by_parent_id_details_by_id)
+    list = staticmethod(get_schedule_entries_by_parent_id_details)
+    get_schedule_entries_by_parent_id_details = staticmethod(
+        get_schedule_entries_by_parent_id_details
+    )
+    get_schedule_entries_by_parent_id_details_count = staticmethod(
+        get_schedule_entries_by_parent_id_details_count
+    )
+    get_schedule_entries_by_parent_id_details_by_id = staticmethod(
+        get_schedule_entries_by_parent_id_details_by_id
+    )
+
+
+class ScheduleEntries:
+    """The ``ScheduleEntries`` resource."""
+
+    count = staticmethod(get_schedule_entries_count)
+    create = staticmethod(post_schedule_entries)
+    delete = staticmethod(delete_schedule_entries_by_id)
+    get = staticmethod(get_schedule_entries_by_id)
+    list = staticmethod(get_schedule_entries)
+    replace = staticmethod(put_schedule_entries_by_id)
+    update = staticmethod(patch_schedule_entries_by_id)
+    get_schedule_entries = staticmethod(get_schedule_entries)
+    post_schedule_entries = staticmethod(post_schedule_entries)
+    get_schedule_entries_count = staticmethod(get_schedule_entries_count)
+    get_schedule_entries_by_id = staticmethod(get_schedule_entries_by_id)
+    put_schedule_entries_by_id = staticmethod(put_schedule_entries_by_id)
+    patch_schedule_entries_by_id = staticmethod(patch_schedule_entries_by_id)
+    delete_schedule_entries_by_id = staticmethod(delete_schedule_entries_by_id)
+    delete_schedule_entries_by_id_by_notify_resource = staticmethod(
+        delete_schedule_entries_by_id_by_notify_resource
+    )
+
+
+class ScheduleEntryDetails:
+    """The ``ScheduleEntryDetails`` resource."""
+
+    count = staticmethod(get_schedule_details_count)
+    get = staticmethod(get_schedule_details_by_id)
+    list = staticmethod(get_schedule_details)
+    get_schedule_details = staticmethod(get_schedule_details)
+    get_schedule_details_count = staticmethod(get_schedule_details_count)
+    get_schedule_details_by_id = staticmethod(get_schedule_details_by_id)
+
+
+class ScheduleReminderTimeResource:
+    """The ``ScheduleReminderTime`` resource."""
+
+    count = staticmethod(get_schedule_reminder_times_count)
+    get = staticmethod(get_schedule_reminder_times_by_id)
+    list = staticmethod(get_schedule_reminder_times)
+    replace = staticmethod(put_schedule_reminder_times_by_id)
+    update = staticmethod(patch_schedule_reminder_times_by_id)
+    get_schedule_reminder_times = staticmethod(get_schedule_reminder_times)
+    get_schedule_reminder_times_count = staticmethod(get_schedule_reminder_times_count)
+    get_schedule_reminder_times_by_id = staticmethod(get_schedule_reminder_times_by_id)
+    put_schedule_reminder_times_by_id = staticmethod(put_schedule_reminder_times_by_id)
+    patch_schedule_reminder_times_by_id = staticmethod(patch_schedule_reminder_times_by_id)
+
+
+class ScheduleStatusInfos:
+    """The ``ScheduleStatusInfos`` resource."""
+
+    list = staticmethod(get_schedule_statuses_info)
+    get_schedule_statuses_info = staticmethod(get_schedule_statuses_info)
+    get_schedule_statuses_by_id_info = staticmethod(get_schedule_statuses_by_id_info)
+
+
+class ScheduleStatuses:
+    """The ``ScheduleStatuses`` resource."""
+
+    count = staticmethod(get_schedule_statuses_count)
+    create = staticmethod(post_schedule_statuses)
+    delete = staticmethod(delete_schedule_statuses_by_id)
+    get = staticmethod(get_schedule_statuses_by_id)
+    list = staticmethod(get_schedule_statuses)
+    replace = staticmethod(put_schedule_statuses_by_id)
+    update = staticmethod(patch_schedule_statuses_by_id)
+    get_schedule_statuses = staticmethod(get_schedule_statuses)
+    post_schedule_statuses = staticmethod(post_schedule_statuses)
+    get_schedule_statuses_count = staticmethod(get_schedule_statuses_count)
+    get_schedule_statuses_by_id = staticmethod(get_schedule_statuses_by_id)
+    put_schedule_statuses_by_id = staticmethod(put_schedule_statuses_by_id)
+    patch_schedule_statuses_by_id = staticmethod(patch_schedule_statuses_by_id)
+    delete_schedule_statuses_by_id = staticmethod(delete_schedule_statuses_by_id)
+
+
+class ScheduleStatusesInfos:
+    """The ``ScheduleStatusesInfos`` resource."""
+
+    list = staticmethod(get_schedule_statuses_info_count)
+    get_schedule_statuses_info_count = staticmethod(get_schedule_statuses_info_count)
+
+
+class ScheduleTypes:
+    """The ``ScheduleTypes`` resource."""
+
+    count = staticmethod(get_schedule_types_count)
+    create = staticmethod(post_schedule_types)
+    delete = staticmethod(delete_schedule_types_by_id)
+    get = staticmethod(get_schedule_types_by_id)
+    list = staticmethod(get_schedule_types)
+    replace = staticmethod(put_schedule_types_by_id)
+    update = staticmethod(patch_schedule_types_by_id)
+    get_schedule_types = staticmethod(get_schedule_types)
+    post_schedule_types = staticmethod(post_schedule_types)
+    get_schedule_types_count = staticmethod(get_schedule_types_count)
+    get_schedule_types_by_id = staticmethod(get_schedule_types_by_id)
+    put_schedule_types_by_id = staticmethod(put_schedule_types_by_id)
+    patch_schedule_types_by_id = staticmethod(patch_schedule_types_by_id)
+    delete_schedule_types_by_id = staticmethod(delete_schedule_types_by_id)
+    get_schedule_types_by_id_usages = staticmethod(get_schedule_types_by_id_usages)
+    get_schedule_types_by_id_usages_list = staticmethod(get_schedule_types_by_id_usages_list)
+
+
+class ScheduleTypesInfo:
+    """The ``ScheduleTypesInfo`` resource."""
+
+    count = staticmethod(get_schedule_types_info_count)
+    list = staticmethod(get_schedule_types_info)
+    get_schedule_types_info = staticmethod(get_schedule_types_info)
+    get_schedule_types_info_count = staticmethod(get_schedule_types_info_count)
+    get_schedule_types_by_id_info = staticmethod(get_schedule_types_by_id_info)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "calendar_infos": CalendarInfos,
+    "calendars": Calendars,
+    "holiday_infos": HolidayInfos,
+    "holiday_list_infos": HolidayListInfos,
+    "holiday_lists": HolidayLists,
+    "holidays": Holidays,
+    "portal_calendars": PortalCalendars,
+    "schedule_colors": ScheduleColors,
+    "schedule_details": ScheduleDetails,
+    "schedule_entries": ScheduleEntries,
+    "schedule_entry_details": ScheduleEntryDetails,
+    "schedule_reminder_time": ScheduleReminderTimeResource,
+    "schedule_status_infos": ScheduleStatusInfos,
+    "schedule_statuses": ScheduleStatuses,
+    "schedule_statuses_infos": ScheduleStatusesInfos,
+    "schedule_types": ScheduleTypes,
+    "schedule_types_info": ScheduleTypesInfo,
+}

@@ -91,7 +91,7 @@ if TYPE_CHECKING:
     pass
 
 
-def get_service_sl_as(
+def get_service_slas(
     *,
     conditions: str | None = None,
     child_conditions: str | None = None,
@@ -124,7 +124,7 @@ def get_service_sl_as(
     )
 
 
-def post_service_sl_as(
+def post_service_slas(
     *,
     body: SLA | dict[str, Any],
 ) -> RequestSpec[SLA]:
@@ -141,7 +141,7 @@ def post_service_sl_as(
     )
 
 
-def get_service_sl_as_count(
+def get_service_slas_count(
     *,
     conditions: str | None = None,
     child_conditions: str | None = None,
@@ -174,7 +174,7 @@ def get_service_sl_as_count(
     )
 
 
-def get_service_sl_as_info_count(
+def get_service_slas_info_count(
     *,
     conditions: str | None = None,
     child_conditions: str | None = None,
@@ -207,7 +207,7 @@ def get_service_sl_as_info_count(
     )
 
 
-def get_service_sl_as_by_id(
+def get_service_slas_by_id(
     *,
     id_: int,
     conditions: str | None = None,
@@ -243,7 +243,7 @@ def get_service_sl_as_by_id(
     )
 
 
-def put_service_sl_as_by_id(
+def put_service_slas_by_id(
     *,
     id_: int,
     body: SLA | dict[str, Any],
@@ -263,7 +263,7 @@ def put_service_sl_as_by_id(
     )
 
 
-def patch_service_sl_as_by_id(
+def patch_service_slas_by_id(
     *,
     id_: int,
     body: list[PatchOperation | dict[str, Any]],
@@ -283,7 +283,7 @@ def patch_service_sl_as_by_id(
     )
 
 
-def delete_service_sl_as_by_id(
+def delete_service_slas_by_id(
     *,
     id_: int,
 ) -> RequestSpec[None]:
@@ -302,7 +302,7 @@ def delete_service_sl_as_by_id(
     )
 
 
-def get_service_sl_as_by_id_usages(
+def get_service_slas_by_id_usages(
     *,
     id_: int,
     conditions: str | None = None,
@@ -338,7 +338,7 @@ def get_service_sl_as_by_id_usages(
     )
 
 
-def get_service_sl_as_by_id_usages_list(
+def get_service_slas_by_id_usages_list(
     *,
     id_: int,
     conditions: str | None = None,
@@ -374,7 +374,7 @@ def get_service_sl_as_by_id_usages_list(
     )
 
 
-def get_service_sl_as_by_parent_id_priorities(
+def get_service_slas_by_parent_id_priorities(
     *,
     parent_id: int,
     conditions: str | None = None,
@@ -410,7 +410,7 @@ def get_service_sl_as_by_parent_id_priorities(
     )
 
 
-def post_service_sl_as_by_parent_id_priorities(
+def post_service_slas_by_parent_id_priorities(
     *,
     parent_id: int,
     body: SLAPriority | dict[str, Any],
@@ -430,7 +430,7 @@ def post_service_sl_as_by_parent_id_priorities(
     )
 
 
-def get_service_sl_as_by_parent_id_priorities_count(
+def get_service_slas_by_parent_id_priorities_count(
     *,
     parent_id: int,
     conditions: str | None = None,
@@ -466,7 +466,7 @@ def get_service_sl_as_by_parent_id_priorities_count(
     )
 
 
-def get_service_sl_as_by_parent_id_priorities_by_id(
+def get_service_slas_by_parent_id_priorities_by_id(
     *,
     parent_id: int,
     id_: int,
@@ -504,7 +504,7 @@ def get_service_sl_as_by_parent_id_priorities_by_id(
     )
 
 
-def put_service_sl_as_by_parent_id_priorities_by_id(
+def put_service_slas_by_parent_id_priorities_by_id(
     *,
     parent_id: int,
     id_: int,
@@ -526,7 +526,7 @@ def put_service_sl_as_by_parent_id_priorities_by_id(
     )
 
 
-def patch_service_sl_as_by_parent_id_priorities_by_id(
+def patch_service_slas_by_parent_id_priorities_by_id(
     *,
     parent_id: int,
     id_: int,
@@ -548,7 +548,7 @@ def patch_service_sl_as_by_parent_id_priorities_by_id(
     )
 
 
-def delete_service_sl_as_by_parent_id_priorities_by_id(
+def delete_service_slas_by_parent_id_priorities_by_id(
     *,
     parent_id: int,
     id_: int,
@@ -10383,3 +10383,1388 @@ def get_service_tickets_by_parent_id_timeentries_count(
         None,
         None,
     )
+
+
+class BoardAutoAssignResources:
+    """The ``BoardAutoAssignResources`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_auto_assign_resources_count)
+    create = staticmethod(post_service_boards_by_parent_id_auto_assign_resources)
+    delete = staticmethod(delete_service_boards_by_parent_id_auto_assign_resources_by_id)
+    get = staticmethod(get_service_boards_by_parent_id_auto_assign_resources_by_id)
+    list = staticmethod(get_service_boards_by_parent_id_auto_assign_resources)
+    replace = staticmethod(put_service_boards_by_parent_id_auto_assign_resources_by_id)
+    update = staticmethod(patch_service_boards_by_parent_id_auto_assign_resources_by_id)
+    get_service_boards_by_parent_id_auto_assign_resources = staticmethod(
+        get_service_boards_by_parent_id_auto_assign_resources
+    )
+    post_service_boards_by_parent_id_auto_assign_resources = staticmethod(
+        post_service_boards_by_parent_id_auto_assign_resources
+    )
+    get_service_boards_by_parent_id_auto_assign_resources_count = staticmethod(
+        get_service_boards_by_parent_id_auto_assign_resources_count
+    )
+    get_service_boards_by_parent_id_auto_assign_resources_by_id = staticmethod(
+        get_service_boards_by_parent_id_auto_assign_resources_by_id
+    )
+    put_service_boards_by_parent_id_auto_assign_resources_by_id = staticmethod(
+        put_service_boards_by_parent_id_auto_assign_resources_by_id
+    )
+    patch_service_boards_by_parent_id_auto_assign_resources_by_id = staticmethod(
+        patch_service_boards_by_parent_id_auto_assign_resources_by_id
+    )
+    delete_service_boards_by_parent_id_auto_assign_resources_by_id = staticmethod(
+        delete_service_boards_by_parent_id_auto_assign_resources_by_id
+    )
+
+
+class BoardAutoTemplates:
+    """The ``BoardAutoTemplates`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_auto_templates_count)
+    create = staticmethod(post_service_boards_by_parent_id_auto_templates)
+    delete = staticmethod(delete_service_boards_by_parent_id_auto_templates_by_id)
+    get = staticmethod(get_service_boards_by_parent_id_auto_templates_by_id)
+    list = staticmethod(get_service_boards_by_parent_id_auto_templates)
+    replace = staticmethod(put_service_boards_by_parent_id_auto_templates_by_id)
+    update = staticmethod(patch_service_boards_by_parent_id_auto_templates_by_id)
+    get_service_boards_by_parent_id_auto_templates = staticmethod(
+        get_service_boards_by_parent_id_auto_templates
+    )
+    post_service_boards_by_parent_id_auto_templates = staticmethod(
+        post_service_boards_by_parent_id_auto_templates
+    )
+    get_service_boards_by_parent_id_auto_templates_count = staticmethod(
+        get_service_boards_by_parent_id_auto_templates_count
+    )
+    get_service_boards_by_parent_id_auto_templates_by_id = staticmethod(
+        get_service_boards_by_parent_id_auto_templates_by_id
+    )
+    put_service_boards_by_parent_id_auto_templates_by_id = staticmethod(
+        put_service_boards_by_parent_id_auto_templates_by_id
+    )
+    patch_service_boards_by_parent_id_auto_templates_by_id = staticmethod(
+        patch_service_boards_by_parent_id_auto_templates_by_id
+    )
+    delete_service_boards_by_parent_id_auto_templates_by_id = staticmethod(
+        delete_service_boards_by_parent_id_auto_templates_by_id
+    )
+
+
+class BoardExcludedMembers:
+    """The ``BoardExcludedMembers`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_excluded_members_count)
+    create = staticmethod(post_service_boards_by_parent_id_excluded_members)
+    delete = staticmethod(delete_service_boards_by_parent_id_excluded_members_by_id)
+    get = staticmethod(get_service_boards_by_parent_id_excluded_members_by_id)
+    list = staticmethod(get_service_boards_by_parent_id_excluded_members)
+    get_service_boards_by_parent_id_excluded_members = staticmethod(
+        get_service_boards_by_parent_id_excluded_members
+    )
+    post_service_boards_by_parent_id_excluded_members = staticmethod(
+        post_service_boards_by_parent_id_excluded_members
+    )
+    get_service_boards_by_parent_id_excluded_members_count = staticmethod(
+        get_service_boards_by_parent_id_excluded_members_count
+    )
+    get_service_boards_by_parent_id_excluded_members_by_id = staticmethod(
+        get_service_boards_by_parent_id_excluded_members_by_id
+    )
+    delete_service_boards_by_parent_id_excluded_members_by_id = staticmethod(
+        delete_service_boards_by_parent_id_excluded_members_by_id
+    )
+
+
+class BoardInfos:
+    """The ``BoardInfos`` resource."""
+
+    count = staticmethod(get_service_info_boards_count)
+    get = staticmethod(get_service_info_boards_by_id)
+    list = staticmethod(get_service_info_boards)
+    get_service_info_boards = staticmethod(get_service_info_boards)
+    get_service_info_boards_active = staticmethod(get_service_info_boards_active)
+    get_service_info_boards_count = staticmethod(get_service_info_boards_count)
+    get_service_info_boards_by_id = staticmethod(get_service_info_boards_by_id)
+
+
+class BoardItemAssociations:
+    """The ``BoardItemAssociations`` resource."""
+
+    count = staticmethod(get_service_boards_by_grandparent_id_items_by_parent_id_associations_count)
+    get = staticmethod(get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id)
+    list = staticmethod(get_service_boards_by_grandparent_id_items_by_parent_id_associations)
+    replace = staticmethod(
+        put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
+    )
+    update = staticmethod(
+        patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
+    )
+    get_service_boards_by_grandparent_id_items_by_parent_id_associations = staticmethod(
+        get_service_boards_by_grandparent_id_items_by_parent_id_associations
+    )
+    get_service_boards_by_grandparent_id_items_by_parent_id_associations_count = staticmethod(
+        get_service_boards_by_grandparent_id_items_by_parent_id_associations_count
+    )
+    get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = staticmethod(
+        get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
+    )
+    put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = staticmethod(
+        put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
+    )
+    patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = staticmethod(
+        patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
+    )
+
+
+class BoardItems:
+    """The ``BoardItems`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_items_count)
+    create = staticmethod(post_service_boards_by_parent_id_items)
+    delete = staticmethod(delete_service_boards_by_parent_id_items_by_id)
+    get = staticmethod(get_service_boards_by_parent_id_items_by_id)
+    list = staticmethod(get_service_boards_by_parent_id_items)
+    replace = staticmethod(put_service_boards_by_parent_id_items_by_id)
+    update = staticmethod(patch_service_boards_by_parent_id_items_by_id)
+    get_service_boards_by_parent_id_items = staticmethod(get_service_boards_by_parent_id_items)
+    post_service_boards_by_parent_id_items = staticmethod(post_service_boards_by_parent_id_items)
+    get_service_boards_by_parent_id_items_count = staticmethod(
+        get_service_boards_by_parent_id_items_count
+    )
+    get_service_boards_by_parent_id_items_by_id = staticmethod(
+        get_service_boards_by_parent_id_items_by_id
+    )
+    put_service_boards_by_parent_id_items_by_id = staticmethod(
+        put_service_boards_by_parent_id_items_by_id
+    )
+    patch_service_boards_by_parent_id_items_by_id = staticmethod(
+        patch_service_boards_by_parent_id_items_by_id
+    )
+    delete_service_boards_by_parent_id_items_by_id = staticmethod(
+        delete_service_boards_by_parent_id_items_by_id
+    )
+    get_service_boards_by_parent_id_items_by_id_usages = staticmethod(
+        get_service_boards_by_parent_id_items_by_id_usages
+    )
+    get_service_boards_by_parent_id_items_by_id_usages_list = staticmethod(
+        get_service_boards_by_parent_id_items_by_id_usages_list
+    )
+
+
+class BoardNotifications:
+    """The ``BoardNotifications`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_notifications_count)
+    create = staticmethod(post_service_boards_by_parent_id_notifications)
+    delete = staticmethod(delete_service_boards_by_parent_id_notifications_by_id)
+    get = staticmethod(get_service_boards_by_parent_id_notifications_by_id)
+    list = staticmethod(get_service_boards_by_parent_id_notifications)
+    replace = staticmethod(put_service_boards_by_parent_id_notifications_by_id)
+    update = staticmethod(patch_service_boards_by_parent_id_notifications_by_id)
+    get_service_boards_by_parent_id_notifications = staticmethod(
+        get_service_boards_by_parent_id_notifications
+    )
+    post_service_boards_by_parent_id_notifications = staticmethod(
+        post_service_boards_by_parent_id_notifications
+    )
+    get_service_boards_by_parent_id_notifications_count = staticmethod(
+        get_service_boards_by_parent_id_notifications_count
+    )
+    get_service_boards_by_parent_id_notifications_by_id = staticmethod(
+        get_service_boards_by_parent_id_notifications_by_id
+    )
+    put_service_boards_by_parent_id_notifications_by_id = staticmethod(
+        put_service_boards_by_parent_id_notifications_by_id
+    )
+    patch_service_boards_by_parent_id_notifications_by_id = staticmethod(
+        patch_service_boards_by_parent_id_notifications_by_id
+    )
+    delete_service_boards_by_parent_id_notifications_by_id = staticmethod(
+        delete_service_boards_by_parent_id_notifications_by_id
+    )
+
+
+class BoardSkillMappings:
+    """The ``BoardSkillMappings`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_skill_mappings_count)
+    create = staticmethod(post_service_boards_by_parent_id_skill_mappings)
+    delete = staticmethod(delete_service_boards_by_parent_id_skill_mappings_by_id)
+    get = staticmethod(get_service_boards_by_parent_id_skill_mappings_by_id)
+    list = staticmethod(get_service_boards_by_parent_id_skill_mappings)
+    replace = staticmethod(put_service_boards_by_parent_id_skill_mappings_by_id)
+    update = staticmethod(patch_service_boards_by_parent_id_skill_mappings_by_id)
+    get_service_boards_by_parent_id_skill_mappings = staticmethod(
+        get_service_boards_by_parent_id_skill_mappings
+    )
+    post_service_boards_by_parent_id_skill_mappings = staticmethod(
+        post_service_boards_by_parent_id_skill_mappings
+    )
+    get_service_boards_by_parent_id_skill_mappings_count = staticmethod(
+        get_service_boards_by_parent_id_skill_mappings_count
+    )
+    get_service_boards_by_parent_id_skill_mappings_by_id = staticmethod(
+        get_service_boards_by_parent_id_skill_mappings_by_id
+    )
+    put_service_boards_by_parent_id_skill_mappings_by_id = staticmethod(
+        put_service_boards_by_parent_id_skill_mappings_by_id
+    )
+    patch_service_boards_by_parent_id_skill_mappings_by_id = staticmethod(
+        patch_service_boards_by_parent_id_skill_mappings_by_id
+    )
+    delete_service_boards_by_parent_id_skill_mappings_by_id = staticmethod(
+        delete_service_boards_by_parent_id_skill_mappings_by_id
+    )
+
+
+class BoardStatusInfoResource:
+    """The ``BoardStatusInfo`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_statuses_info_count)
+    list = staticmethod(get_service_boards_by_parent_id_statuses_info)
+    get_service_boards_by_parent_id_statuses_info = staticmethod(
+        get_service_boards_by_parent_id_statuses_info
+    )
+    get_service_boards_by_parent_id_statuses_info_count = staticmethod(
+        get_service_boards_by_parent_id_statuses_info_count
+    )
+    get_service_boards_by_parent_id_statuses_by_id_info = staticmethod(
+        get_service_boards_by_parent_id_statuses_by_id_info
+    )
+
+
+class BoardStatusNotifications:
+    """The ``BoardStatusNotifications`` resource."""
+
+    count = staticmethod(
+        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count
+    )
+    create = staticmethod(post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications)
+    delete = staticmethod(
+        delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+    )
+    get = staticmethod(
+        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+    )
+    list = staticmethod(get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications)
+    replace = staticmethod(
+        put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+    )
+    update = staticmethod(
+        patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+    )
+    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = staticmethod(
+        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
+    )
+    post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = staticmethod(
+        post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
+    )
+    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count = staticmethod(
+        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count
+    )
+    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = staticmethod(
+        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+    )
+    put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = staticmethod(
+        put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+    )
+    patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = staticmethod(
+        patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+    )
+    delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = (
+        staticmethod(
+            delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+        )
+    )
+
+
+class BoardStatuses:
+    """The ``BoardStatuses`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_statuses_count)
+    create = staticmethod(post_service_boards_by_parent_id_statuses)
+    delete = staticmethod(delete_service_boards_by_parent_id_statuses_by_id)
+    get = staticmethod(get_service_boards_by_parent_id_statuses_by_id)
+    list = staticmethod(get_service_boards_by_parent_id_statuses)
+    replace = staticmethod(put_service_boards_by_parent_id_statuses_by_id)
+    update = staticmethod(patch_service_boards_by_parent_id_statuses_by_id)
+    get_service_boards_by_parent_id_statuses = staticmethod(
+        get_service_boards_by_parent_id_statuses
+    )
+    post_service_boards_by_parent_id_statuses = staticmethod(
+        post_service_boards_by_parent_id_statuses
+    )
+    get_service_boards_by_parent_id_statuses_count = staticmethod(
+        get_service_boards_by_parent_id_statuses_count
+    )
+    get_service_boards_by_parent_id_statuses_by_id = staticmethod(
+        get_service_boards_by_parent_id_statuses_by_id
+    )
+    put_service_boards_by_parent_id_statuses_by_id = staticmethod(
+        put_service_boards_by_parent_id_statuses_by_id
+    )
+    patch_service_boards_by_parent_id_statuses_by_id = staticmethod(
+        patch_service_boards_by_parent_id_statuses_by_id
+    )
+    delete_service_boards_by_parent_id_statuses_by_id = staticmethod(
+        delete_service_boards_by_parent_id_statuses_by_id
+    )
+    get_service_boards_by_parent_id_statuses_by_id_usages = staticmethod(
+        get_service_boards_by_parent_id_statuses_by_id_usages
+    )
+    get_service_boards_by_parent_id_statuses_by_id_usages_list = staticmethod(
+        get_service_boards_by_parent_id_statuses_by_id_usages_list
+    )
+
+
+class BoardSubTypeInfos:
+    """The ``BoardSubTypeInfos`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_subtypes_info_count)
+    list = staticmethod(get_service_boards_by_parent_id_subtypes_info)
+    get_service_boards_by_parent_id_subtypes_info = staticmethod(
+        get_service_boards_by_parent_id_subtypes_info
+    )
+    get_service_boards_by_parent_id_subtypes_info_count = staticmethod(
+        get_service_boards_by_parent_id_subtypes_info_count
+    )
+    get_service_boards_by_parent_id_subtypes_by_id_info = staticmethod(
+        get_service_boards_by_parent_id_subtypes_by_id_info
+    )
+
+
+class BoardSubTypes:
+    """The ``BoardSubTypes`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_subtypes_count)
+    create = staticmethod(post_service_boards_by_parent_id_subtypes)
+    delete = staticmethod(delete_service_boards_by_parent_id_subtypes_by_id)
+    get = staticmethod(get_service_boards_by_parent_id_subtypes_by_id)
+    list = staticmethod(get_service_boards_by_parent_id_subtypes)
+    replace = staticmethod(put_service_boards_by_parent_id_subtypes_by_id)
+    update = staticmethod(patch_service_boards_by_parent_id_subtypes_by_id)
+    get_service_boards_by_parent_id_subtypes = staticmethod(
+        get_service_boards_by_parent_id_subtypes
+    )
+    post_service_boards_by_parent_id_subtypes = staticmethod(
+        post_service_boards_by_parent_id_subtypes
+    )
+    get_service_boards_by_parent_id_subtypes_count = staticmethod(
+        get_service_boards_by_parent_id_subtypes_count
+    )
+    get_service_boards_by_parent_id_subtypes_by_id = staticmethod(
+        get_service_boards_by_parent_id_subtypes_by_id
+    )
+    put_service_boards_by_parent_id_subtypes_by_id = staticmethod(
+        put_service_boards_by_parent_id_subtypes_by_id
+    )
+    patch_service_boards_by_parent_id_subtypes_by_id = staticmethod(
+        patch_service_boards_by_parent_id_subtypes_by_id
+    )
+    delete_service_boards_by_parent_id_subtypes_by_id = staticmethod(
+        delete_service_boards_by_parent_id_subtypes_by_id
+    )
+    get_service_boards_by_parent_id_subtypes_by_id_usages = staticmethod(
+        get_service_boards_by_parent_id_subtypes_by_id_usages
+    )
+    get_service_boards_by_parent_id_subtypes_by_id_usages_list = staticmethod(
+        get_service_boards_by_parent_id_subtypes_by_id_usages_list
+    )
+
+
+class BoardTeamInfos:
+    """The ``BoardTeamInfos`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_teams_info_count)
+    list = staticmethod(get_service_boards_by_parent_id_teams_info)
+    get_service_boards_by_parent_id_teams_info = staticmethod(
+        get_service_boards_by_parent_id_teams_info
+    )
+    get_service_boards_by_parent_id_teams_info_count = staticmethod(
+        get_service_boards_by_parent_id_teams_info_count
+    )
+    get_service_boards_by_parent_id_teams_by_id_info = staticmethod(
+        get_service_boards_by_parent_id_teams_by_id_info
+    )
+
+
+class BoardTeams:
+    """The ``BoardTeams`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_teams_count)
+    create = staticmethod(post_service_boards_by_parent_id_teams)
+    delete = staticmethod(delete_service_boards_by_parent_id_teams_by_id)
+    get = staticmethod(get_service_boards_by_parent_id_teams_by_id)
+    list = staticmethod(get_service_boards_by_parent_id_teams)
+    replace = staticmethod(put_service_boards_by_parent_id_teams_by_id)
+    update = staticmethod(patch_service_boards_by_parent_id_teams_by_id)
+    get_service_boards_by_parent_id_teams = staticmethod(get_service_boards_by_parent_id_teams)
+    post_service_boards_by_parent_id_teams = staticmethod(post_service_boards_by_parent_id_teams)
+    get_service_boards_by_parent_id_teams_count = staticmethod(
+        get_service_boards_by_parent_id_teams_count
+    )
+    get_service_boards_by_parent_id_teams_by_id = staticmethod(
+        get_service_boards_by_parent_id_teams_by_id
+    )
+    put_service_boards_by_parent_id_teams_by_id = staticmethod(
+        put_service_boards_by_parent_id_teams_by_id
+    )
+    patch_service_boards_by_parent_id_teams_by_id = staticmethod(
+        patch_service_boards_by_parent_id_teams_by_id
+    )
+    delete_service_boards_by_parent_id_teams_by_id = staticmethod(
+        delete_service_boards_by_parent_id_teams_by_id
+    )
+    get_service_boards_by_parent_id_teams_by_id_usages_list = staticmethod(
+        get_service_boards_by_parent_id_teams_by_id_usages_list
+    )
+
+
+class BoardTypeInfos:
+    """The ``BoardTypeInfos`` resource."""
+
+    count = staticmethod(get_service_info_boardtypes_count)
+    get = staticmethod(get_service_info_boardtypes_by_id)
+    list = staticmethod(get_service_info_boardtypes)
+    get_service_info_boardtypes = staticmethod(get_service_info_boardtypes)
+    get_service_info_boardtypes_count = staticmethod(get_service_info_boardtypes_count)
+    get_service_info_boardtypes_by_id = staticmethod(get_service_info_boardtypes_by_id)
+
+
+class BoardTypeSubTypeItemAssociationResource:
+    """The ``BoardTypeSubTypeItemAssociation`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_type_sub_type_item_associations_count)
+    get = staticmethod(get_service_boards_by_parent_id_type_sub_type_item_associations_by_id)
+    list = staticmethod(get_service_boards_by_parent_id_type_sub_type_item_associations)
+    get_service_boards_by_parent_id_type_sub_type_item_associations = staticmethod(
+        get_service_boards_by_parent_id_type_sub_type_item_associations
+    )
+    get_service_boards_by_parent_id_type_sub_type_item_associations_count = staticmethod(
+        get_service_boards_by_parent_id_type_sub_type_item_associations_count
+    )
+    get_service_boards_by_parent_id_type_sub_type_item_associations_by_id = staticmethod(
+        get_service_boards_by_parent_id_type_sub_type_item_associations_by_id
+    )
+
+
+class BoardTypes:
+    """The ``BoardTypes`` resource."""
+
+    count = staticmethod(get_service_boards_by_parent_id_types_count)
+    create = staticmethod(post_service_boards_by_parent_id_types)
+    delete = staticmethod(delete_service_boards_by_parent_id_types_by_id)
+    get = staticmethod(get_service_boards_by_parent_id_types_by_id)
+    list = staticmethod(get_service_boards_by_parent_id_types)
+    replace = staticmethod(put_service_boards_by_parent_id_types_by_id)
+    update = staticmethod(patch_service_boards_by_parent_id_types_by_id)
+    get_service_boards_by_parent_id_types = staticmethod(get_service_boards_by_parent_id_types)
+    post_service_boards_by_parent_id_types = staticmethod(post_service_boards_by_parent_id_types)
+    get_service_boards_by_parent_id_types_count = staticmethod(
+        get_service_boards_by_parent_id_types_count
+    )
+    get_service_boards_by_parent_id_types_by_id = staticmethod(
+        get_service_boards_by_parent_id_types_by_id
+    )
+    put_service_boards_by_parent_id_types_by_id = staticmethod(
+        put_service_boards_by_parent_id_types_by_id
+    )
+    patch_service_boards_by_parent_id_types_by_id = staticmethod(
+        patch_service_boards_by_parent_id_types_by_id
+    )
+    delete_service_boards_by_parent_id_types_by_id = staticmethod(
+        delete_service_boards_by_parent_id_types_by_id
+    )
+    get_service_boards_by_parent_id_types_by_id_usages = staticmethod(
+        get_service_boards_by_parent_id_types_by_id_usages
+    )
+    get_service_boards_by_parent_id_types_by_id_usages_list = staticmethod(
+        get_service_boards_by_parent_id_types_by_id_usages_list
+    )
+
+
+class Boards:
+    """The ``Boards`` resource."""
+
+    count = staticmethod(get_service_boards_count)
+    create = staticmethod(post_service_boards)
+    delete = staticmethod(delete_service_boards_by_id)
+    get = staticmethod(get_service_boards_by_id)
+    list = staticmethod(get_service_boards)
+    replace = staticmethod(put_service_boards_by_id)
+    update = staticmethod(patch_service_boards_by_id)
+    get_service_boards = staticmethod(get_service_boards)
+    post_service_boards = staticmethod(post_service_boards)
+    post_service_boards_copy = staticmethod(post_service_boards_copy)
+    get_service_boards_count = staticmethod(get_service_boards_count)
+    get_service_boards_by_id = staticmethod(get_service_boards_by_id)
+    put_service_boards_by_id = staticmethod(put_service_boards_by_id)
+    patch_service_boards_by_id = staticmethod(patch_service_boards_by_id)
+    delete_service_boards_by_id = staticmethod(delete_service_boards_by_id)
+    get_service_boards_by_id_usages = staticmethod(get_service_boards_by_id_usages)
+    get_service_boards_by_id_usages_list = staticmethod(get_service_boards_by_id_usages_list)
+
+
+class Codes:
+    """The ``Codes`` resource."""
+
+    count = staticmethod(get_service_codes_count)
+    create = staticmethod(post_service_codes)
+    delete = staticmethod(delete_service_codes_by_id)
+    get = staticmethod(get_service_codes_by_id)
+    list = staticmethod(get_service_codes)
+    replace = staticmethod(put_service_codes_by_id)
+    update = staticmethod(patch_service_codes_by_id)
+    get_service_codes = staticmethod(get_service_codes)
+    post_service_codes = staticmethod(post_service_codes)
+    get_service_codes_count = staticmethod(get_service_codes_count)
+    get_service_codes_by_id = staticmethod(get_service_codes_by_id)
+    put_service_codes_by_id = staticmethod(put_service_codes_by_id)
+    patch_service_codes_by_id = staticmethod(patch_service_codes_by_id)
+    delete_service_codes_by_id = staticmethod(delete_service_codes_by_id)
+
+
+class Impacts:
+    """The ``Impacts`` resource."""
+
+    count = staticmethod(get_service_impacts_count)
+    get = staticmethod(get_service_impacts_by_id)
+    list = staticmethod(get_service_impacts)
+    replace = staticmethod(put_service_impacts_by_id)
+    update = staticmethod(patch_service_impacts_by_id)
+    get_service_impacts = staticmethod(get_service_impacts)
+    get_service_impacts_count = staticmethod(get_service_impacts_count)
+    get_service_impacts_by_id = staticmethod(get_service_impacts_by_id)
+    put_service_impacts_by_id = staticmethod(put_service_impacts_by_id)
+    patch_service_impacts_by_id = staticmethod(patch_service_impacts_by_id)
+
+
+class KnowledgeBaseArticles:
+    """The ``KnowledgeBaseArticles`` resource."""
+
+    count = staticmethod(get_service_knowledge_base_articles_count)
+    create = staticmethod(post_service_knowledge_base_articles)
+    delete = staticmethod(delete_service_knowledge_base_articles_by_id)
+    get = staticmethod(get_service_knowledge_base_articles_by_id)
+    list = staticmethod(get_service_knowledge_base_articles)
+    replace = staticmethod(put_service_knowledge_base_articles_by_id)
+    update = staticmethod(patch_service_knowledge_base_articles_by_id)
+    get_service_knowledge_base_articles = staticmethod(get_service_knowledge_base_articles)
+    post_service_knowledge_base_articles = staticmethod(post_service_knowledge_base_articles)
+    get_service_knowledge_base_articles_count = staticmethod(
+        get_service_knowledge_base_articles_count
+    )
+    get_service_knowledge_base_articles_by_id = staticmethod(
+        get_service_knowledge_base_articles_by_id
+    )
+    put_service_knowledge_base_articles_by_id = staticmethod(
+        put_service_knowledge_base_articles_by_id
+    )
+    patch_service_knowledge_base_articles_by_id = staticmethod(
+        patch_service_knowledge_base_articles_by_id
+    )
+    delete_service_knowledge_base_articles_by_id = staticmethod(
+        delete_service_knowledge_base_articles_by_id
+    )
+
+
+class KnowledgeBaseCategories:
+    """The ``KnowledgeBaseCategories`` resource."""
+
+    count = staticmethod(get_service_knowledge_base_categories_count)
+    create = staticmethod(post_service_knowledge_base_categories)
+    delete = staticmethod(delete_service_knowledge_base_categories_by_id)
+    get = staticmethod(get_service_knowledge_base_categories_by_id)
+    list = staticmethod(get_service_knowledge_base_categories)
+    replace = staticmethod(put_service_knowledge_base_categories_by_id)
+    update = staticmethod(patch_service_knowledge_base_categories_by_id)
+    get_service_knowledge_base_categories = staticmethod(get_service_knowledge_base_categories)
+    post_service_knowledge_base_categories = staticmethod(post_service_knowledge_base_categories)
+    get_service_knowledge_base_categories_count = staticmethod(
+        get_service_knowledge_base_categories_count
+    )
+    get_service_knowledge_base_categories_by_id = staticmethod(
+        get_service_knowledge_base_categories_by_id
+    )
+    put_service_knowledge_base_categories_by_id = staticmethod(
+        put_service_knowledge_base_categories_by_id
+    )
+    patch_service_knowledge_base_categories_by_id = staticmethod(
+        patch_service_knowledge_base_categories_by_id
+    )
+    delete_service_knowledge_base_categories_by_id = staticmethod(
+        delete_service_knowledge_base_categories_by_id
+    )
+
+
+class KnowledgeBaseSettingses:
+    """The ``KnowledgeBaseSettingses`` resource."""
+
+    create = staticmethod(post_service_knowledgebasesettings)
+    get = staticmethod(get_service_knowledgebasesettings_by_id)
+    list = staticmethod(get_service_knowledgebasesettings)
+    replace = staticmethod(put_service_knowledgebasesettings_by_id)
+    update = staticmethod(patch_service_knowledgebasesettings_by_id)
+    get_service_knowledgebasesettings = staticmethod(get_service_knowledgebasesettings)
+    post_service_knowledgebasesettings = staticmethod(post_service_knowledgebasesettings)
+    get_service_knowledgebasesettings_by_id = staticmethod(get_service_knowledgebasesettings_by_id)
+    put_service_knowledgebasesettings_by_id = staticmethod(put_service_knowledgebasesettings_by_id)
+    patch_service_knowledgebasesettings_by_id = staticmethod(
+        patch_service_knowledgebasesettings_by_id
+    )
+
+
+class KnowledgeBaseSubCategories:
+    """The ``KnowledgeBaseSubCategories`` resource."""
+
+    count = staticmethod(get_service_knowledge_base_sub_categories_count)
+    create = staticmethod(post_service_knowledge_base_sub_categories)
+    delete = staticmethod(delete_service_knowledge_base_sub_categories_by_id)
+    get = staticmethod(get_service_knowledge_base_sub_categories_by_id)
+    list = staticmethod(get_service_knowledge_base_sub_categories)
+    replace = staticmethod(put_service_knowledge_base_sub_categories_by_id)
+    update = staticmethod(patch_service_knowledge_base_sub_categories_by_id)
+    get_service_knowledge_base_sub_categories = staticmethod(
+        get_service_knowledge_base_sub_categories
+    )
+    post_service_knowledge_base_sub_categories = staticmethod(
+        post_service_knowledge_base_sub_categories
+    )
+    get_service_knowledge_base_sub_categories_count = staticmethod(
+        get_service_knowledge_base_sub_categories_count
+    )
+    get_service_knowledge_base_sub_categories_by_id = staticmethod(
+        get_service_knowledge_base_sub_categories_by_id
+    )
+    put_service_knowledge_base_sub_categories_by_id = staticmethod(
+        put_service_knowledge_base_sub_categories_by_id
+    )
+    patch_service_knowledge_base_sub_categories_by_id = staticmethod(
+        patch_service_knowledge_base_sub_categories_by_id
+    )
+    delete_service_knowledge_base_sub_categories_by_id = staticmethod(
+        delete_service_knowledge_base_sub_categories_by_id
+    )
+    get_service_knowledge_base_sub_categories_by_id_usages = staticmethod(
+        get_service_knowledge_base_sub_categories_by_id_usages
+    )
+    get_service_knowledge_base_sub_categories_by_id_usages_list = staticmethod(
+        get_service_knowledge_base_sub_categories_by_id_usages_list
+    )
+
+
+class Priorities:
+    """The ``Priorities`` resource."""
+
+    count = staticmethod(get_service_priorities_count)
+    create = staticmethod(post_service_priorities)
+    delete = staticmethod(delete_service_priorities_by_id)
+    get = staticmethod(get_service_priorities_by_id)
+    list = staticmethod(get_service_priorities)
+    replace = staticmethod(put_service_priorities_by_id)
+    update = staticmethod(patch_service_priorities_by_id)
+    get_service_priorities = staticmethod(get_service_priorities)
+    post_service_priorities = staticmethod(post_service_priorities)
+    get_service_priorities_count = staticmethod(get_service_priorities_count)
+    get_service_priorities_by_id = staticmethod(get_service_priorities_by_id)
+    put_service_priorities_by_id = staticmethod(put_service_priorities_by_id)
+    patch_service_priorities_by_id = staticmethod(patch_service_priorities_by_id)
+    delete_service_priorities_by_id = staticmethod(delete_service_priorities_by_id)
+    get_service_priorities_by_id_image = staticmethod(get_service_priorities_by_id_image)
+    get_service_priorities_by_id_usages = staticmethod(get_service_priorities_by_id_usages)
+    get_service_priorities_by_id_usages_list = staticmethod(
+        get_service_priorities_by_id_usages_list
+    )
+
+
+class PriorityInfos:
+    """The ``PriorityInfos`` resource."""
+
+    list = staticmethod(get_service_priority_info)
+    get_service_priority_info = staticmethod(get_service_priority_info)
+    get_service_priority_by_id_info = staticmethod(get_service_priority_by_id_info)
+
+
+class SLAInfos:
+    """The ``SLAInfos`` resource."""
+
+    list = staticmethod(get_service_slas_info)
+    get_service_slas_info_count = staticmethod(get_service_slas_info_count)
+    get_service_slas_info = staticmethod(get_service_slas_info)
+    get_service_slas_by_id_info = staticmethod(get_service_slas_by_id_info)
+
+
+class SLAPriorities:
+    """The ``SLAPriorities`` resource."""
+
+    count = staticmethod(get_service_slas_by_parent_id_priorities_count)
+    create = staticmethod(post_service_slas_by_parent_id_priorities)
+    delete = staticmethod(delete_service_slas_by_parent_id_priorities_by_id)
+    get = staticmethod(get_service_slas_by_parent_id_priorities_by_id)
+    list = staticmethod(get_service_slas_by_parent_id_priorities)
+    replace = staticmethod(put_service_slas_by_parent_id_priorities_by_id)
+    update = staticmethod(patch_service_slas_by_parent_id_priorities_by_id)
+    get_service_slas_by_parent_id_priorities = staticmethod(
+        get_service_slas_by_parent_id_priorities
+    )
+    post_service_slas_by_parent_id_priorities = staticmethod(
+        post_service_slas_by_parent_id_priorities
+    )
+    get_service_slas_by_parent_id_priorities_count = staticmethod(
+        get_service_slas_by_parent_id_priorities_count
+    )
+    get_service_slas_by_parent_id_priorities_by_id = staticmethod(
+        get_service_slas_by_parent_id_priorities_by_id
+    )
+    put_service_slas_by_parent_id_priorities_by_id = staticmethod(
+        put_service_slas_by_parent_id_priorities_by_id
+    )
+    patch_service_slas_by_parent_id_priorities_by_id = staticmethod(
+        patch_service_slas_by_parent_id_priorities_by_id
+    )
+    delete_service_slas_by_parent_id_priorities_by_id = staticmethod(
+        delete_service_slas_by_parent_id_priorities_by_id
+    )
+
+
+class SLAs:
+    """The ``SLAs`` resource."""
+
+    count = staticmethod(get_service_slas_count)
+    create = staticmethod(post_service_slas)
+    delete = staticmethod(delete_service_slas_by_id)
+    get = staticmethod(get_service_slas_by_id)
+    list = staticmethod(get_service_slas)
+    replace = staticmethod(put_service_slas_by_id)
+    update = staticmethod(patch_service_slas_by_id)
+    get_service_slas = staticmethod(get_service_slas)
+    post_service_slas = staticmethod(post_service_slas)
+    get_service_slas_count = staticmethod(get_service_slas_count)
+    get_service_slas_by_id = staticmethod(get_service_slas_by_id)
+    put_service_slas_by_id = staticmethod(put_service_slas_by_id)
+    patch_service_slas_by_id = staticmethod(patch_service_slas_by_id)
+    delete_service_slas_by_id = staticmethod(delete_service_slas_by_id)
+    get_service_slas_by_id_usages = staticmethod(get_service_slas_by_id_usages)
+    get_service_slas_by_id_usages_list = staticmethod(get_service_slas_by_id_usages_list)
+
+
+class SchedulingMemberInfos:
+    """The ``SchedulingMemberInfos`` resource."""
+
+    count = staticmethod(get_service_scheduling_members_info_count)
+    list = staticmethod(get_service_scheduling_members_info)
+    get_service_scheduling_members_info = staticmethod(get_service_scheduling_members_info)
+    get_service_scheduling_members_info_count = staticmethod(
+        get_service_scheduling_members_info_count
+    )
+    get_service_scheduling_members_by_id_info = staticmethod(
+        get_service_scheduling_members_by_id_info
+    )
+
+
+class ServiceEmailTemplates:
+    """The ``ServiceEmailTemplates`` resource."""
+
+    count = staticmethod(get_service_email_templates_count)
+    create = staticmethod(post_service_email_templates)
+    delete = staticmethod(delete_service_email_templates_by_id)
+    get = staticmethod(get_service_email_templates_by_id)
+    list = staticmethod(get_service_email_templates)
+    replace = staticmethod(put_service_email_templates_by_id)
+    update = staticmethod(patch_service_email_templates_by_id)
+    get_service_email_templates = staticmethod(get_service_email_templates)
+    post_service_email_templates = staticmethod(post_service_email_templates)
+    get_service_email_templates_count = staticmethod(get_service_email_templates_count)
+    get_service_email_templates_by_id = staticmethod(get_service_email_templates_by_id)
+    put_service_email_templates_by_id = staticmethod(put_service_email_templates_by_id)
+    patch_service_email_templates_by_id = staticmethod(patch_service_email_templates_by_id)
+    delete_service_email_templates_by_id = staticmethod(delete_service_email_templates_by_id)
+    get_service_email_templates_by_id_usages = staticmethod(
+        get_service_email_templates_by_id_usages
+    )
+    get_service_email_templates_by_id_usages_list = staticmethod(
+        get_service_email_templates_by_id_usages_list
+    )
+
+
+class ServiceLocationInfos:
+    """The ``ServiceLocationInfos`` resource."""
+
+    count = staticmethod(get_service_locations_info_count)
+    list = staticmethod(get_service_locations_info)
+    get_service_locations_info = staticmethod(get_service_locations_info)
+    get_service_locations_info_count = staticmethod(get_service_locations_info_count)
+    get_service_locations_by_id_info = staticmethod(get_service_locations_by_id_info)
+
+
+class ServiceLocations:
+    """The ``ServiceLocations`` resource."""
+
+    count = staticmethod(get_service_locations_count)
+    create = staticmethod(post_service_locations)
+    delete = staticmethod(delete_service_locations_by_id)
+    get = staticmethod(get_service_locations_by_id)
+    list = staticmethod(get_service_locations)
+    replace = staticmethod(put_service_locations_by_id)
+    update = staticmethod(patch_service_locations_by_id)
+    get_service_locations = staticmethod(get_service_locations)
+    post_service_locations = staticmethod(post_service_locations)
+    get_service_locations_count = staticmethod(get_service_locations_count)
+    get_service_locations_by_id = staticmethod(get_service_locations_by_id)
+    put_service_locations_by_id = staticmethod(put_service_locations_by_id)
+    patch_service_locations_by_id = staticmethod(patch_service_locations_by_id)
+    delete_service_locations_by_id = staticmethod(delete_service_locations_by_id)
+
+
+class ServiceSignoffCustomFieldResource:
+    """The ``ServiceSignoffCustomField`` resource."""
+
+    count = staticmethod(get_service_service_signoff_by_parent_id_signoffcustomfields_count)
+    create = staticmethod(post_service_service_signoff_by_parent_id_signoffcustomfields)
+    delete = staticmethod(delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
+    get = staticmethod(get_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
+    list = staticmethod(get_service_service_signoff_by_parent_id_signoffcustomfields)
+    replace = staticmethod(put_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
+    update = staticmethod(patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
+    get_service_service_signoff_by_parent_id_signoffcustomfields = staticmethod(
+        get_service_service_signoff_by_parent_id_signoffcustomfields
+    )
+    post_service_service_signoff_by_parent_id_signoffcustomfields = staticmethod(
+        post_service_service_signoff_by_parent_id_signoffcustomfields
+    )
+    get_service_service_signoff_by_parent_id_signoffcustomfields_count = staticmethod(
+        get_service_service_signoff_by_parent_id_signoffcustomfields_count
+    )
+    get_service_service_signoff_by_parent_id_signoffcustomfields_by_id = staticmethod(
+        get_service_service_signoff_by_parent_id_signoffcustomfields_by_id
+    )
+    put_service_service_signoff_by_parent_id_signoffcustomfields_by_id = staticmethod(
+        put_service_service_signoff_by_parent_id_signoffcustomfields_by_id
+    )
+    patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id = staticmethod(
+        patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id
+    )
+    delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id = staticmethod(
+        delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id
+    )
+
+
+class ServiceSignoffInfos:
+    """The ``ServiceSignoffInfos`` resource."""
+
+    count = staticmethod(get_service_service_signoff_info_count)
+    list = staticmethod(get_service_service_signoff_info)
+    get_service_service_signoff_info = staticmethod(get_service_service_signoff_info)
+    get_service_service_signoff_info_count = staticmethod(get_service_service_signoff_info_count)
+    get_service_service_signoff_by_id_info = staticmethod(get_service_service_signoff_by_id_info)
+
+
+class ServiceSignoffs:
+    """The ``ServiceSignoffs`` resource."""
+
+    count = staticmethod(get_service_service_signoff_count)
+    create = staticmethod(post_service_service_signoff)
+    delete = staticmethod(delete_service_service_signoff_by_id)
+    get = staticmethod(get_service_service_signoff_by_id)
+    list = staticmethod(get_service_service_signoff)
+    replace = staticmethod(put_service_service_signoff_by_id)
+    update = staticmethod(patch_service_service_signoff_by_id)
+    get_service_service_signoff = staticmethod(get_service_service_signoff)
+    post_service_service_signoff = staticmethod(post_service_service_signoff)
+    get_service_service_signoff_count = staticmethod(get_service_service_signoff_count)
+    get_service_service_signoff_by_id = staticmethod(get_service_service_signoff_by_id)
+    put_service_service_signoff_by_id = staticmethod(put_service_service_signoff_by_id)
+    patch_service_service_signoff_by_id = staticmethod(patch_service_service_signoff_by_id)
+    delete_service_service_signoff_by_id = staticmethod(delete_service_service_signoff_by_id)
+    get_service_service_signoff_by_id_usages = staticmethod(
+        get_service_service_signoff_by_id_usages
+    )
+    get_service_service_signoff_by_id_usages_list = staticmethod(
+        get_service_service_signoff_by_id_usages_list
+    )
+
+
+class ServiceSurveyQuestions:
+    """The ``ServiceSurveyQuestions`` resource."""
+
+    count = staticmethod(get_service_surveys_by_parent_id_questions_count)
+    create = staticmethod(post_service_surveys_by_parent_id_questions)
+    delete = staticmethod(delete_service_surveys_by_parent_id_questions_by_id)
+    get = staticmethod(get_service_surveys_by_parent_id_questions_by_id)
+    list = staticmethod(get_service_surveys_by_parent_id_questions)
+    replace = staticmethod(put_service_surveys_by_parent_id_questions_by_id)
+    update = staticmethod(patch_service_surveys_by_parent_id_questions_by_id)
+    get_service_surveys_by_parent_id_questions = staticmethod(
+        get_service_surveys_by_parent_id_questions
+    )
+    post_service_surveys_by_parent_id_questions = staticmethod(
+        post_service_surveys_by_parent_id_questions
+    )
+    get_service_surveys_by_parent_id_questions_count = staticmethod(
+        get_service_surveys_by_parent_id_questions_count
+    )
+    get_service_surveys_by_parent_id_questions_by_id = staticmethod(
+        get_service_surveys_by_parent_id_questions_by_id
+    )
+    put_service_surveys_by_parent_id_questions_by_id = staticmethod(
+        put_service_surveys_by_parent_id_questions_by_id
+    )
+    patch_service_surveys_by_parent_id_questions_by_id = staticmethod(
+        patch_service_surveys_by_parent_id_questions_by_id
+    )
+    delete_service_surveys_by_parent_id_questions_by_id = staticmethod(
+        delete_service_surveys_by_parent_id_questions_by_id
+    )
+    post_service_surveys_by_parent_id_questions_by_id_copy = staticmethod(
+        post_service_surveys_by_parent_id_questions_by_id_copy
+    )
+
+
+class ServiceSurveys:
+    """The ``ServiceSurveys`` resource."""
+
+    count = staticmethod(get_service_surveys_count)
+    create = staticmethod(post_service_surveys)
+    delete = staticmethod(delete_service_surveys_by_id)
+    get = staticmethod(get_service_surveys_by_id)
+    list = staticmethod(get_service_surveys)
+    replace = staticmethod(put_service_surveys_by_id)
+    update = staticmethod(patch_service_surveys_by_id)
+    get_service_surveys = staticmethod(get_service_surveys)
+    post_service_surveys = staticmethod(post_service_surveys)
+    get_service_surveys_count = staticmethod(get_service_surveys_count)
+    get_service_surveys_by_id = staticmethod(get_service_surveys_by_id)
+    put_service_surveys_by_id = staticmethod(put_service_surveys_by_id)
+    patch_service_surveys_by_id = staticmethod(patch_service_surveys_by_id)
+    delete_service_surveys_by_id = staticmethod(delete_service_surveys_by_id)
+    post_service_surveys_by_id_copy = staticmethod(post_service_surveys_by_id_copy)
+    get_service_surveys_by_id_usages = staticmethod(get_service_surveys_by_id_usages)
+    get_service_surveys_by_id_usages_list = staticmethod(get_service_surveys_by_id_usages_list)
+
+
+class ServiceTeams:
+    """The ``ServiceTeams`` resource."""
+
+    count = staticmethod(get_service_teams_count)
+    get = staticmethod(get_service_teams_by_id)
+    list = staticmethod(get_service_teams)
+    get_service_teams = staticmethod(get_service_teams)
+    get_service_teams_count = staticmethod(get_service_teams_count)
+    get_service_teams_by_id = staticmethod(get_service_teams_by_id)
+
+
+class ServiceTemplateInfos:
+    """The ``ServiceTemplateInfos`` resource."""
+
+    count = staticmethod(get_service_templates_info_count)
+    list = staticmethod(get_service_templates_info)
+    get_service_templates_info = staticmethod(get_service_templates_info)
+    get_service_templates_info_count = staticmethod(get_service_templates_info_count)
+    get_service_templates_by_id_info = staticmethod(get_service_templates_by_id_info)
+
+
+class ServiceTemplates:
+    """The ``ServiceTemplates`` resource."""
+
+    count = staticmethod(get_service_templates_count)
+    get = staticmethod(get_service_templates_by_id)
+    list = staticmethod(get_service_templates)
+    get_service_templates = staticmethod(get_service_templates)
+    get_service_templates_count = staticmethod(get_service_templates_count)
+    get_service_templates_by_id = staticmethod(get_service_templates_by_id)
+    post_service_templates_by_id_generate = staticmethod(post_service_templates_by_id_generate)
+
+
+class ServiceTicketLinkInfos:
+    """The ``ServiceTicketLinkInfos`` resource."""
+
+    count = staticmethod(get_service_ticket_links_info_count)
+    list = staticmethod(get_service_ticket_links_info)
+    get_service_ticket_links_info = staticmethod(get_service_ticket_links_info)
+    get_service_ticket_links_info_count = staticmethod(get_service_ticket_links_info_count)
+    get_service_ticket_links_by_id_info = staticmethod(get_service_ticket_links_by_id_info)
+
+
+class ServiceTicketLinks:
+    """The ``ServiceTicketLinks`` resource."""
+
+    count = staticmethod(get_service_ticket_links_count)
+    create = staticmethod(post_service_ticket_links)
+    delete = staticmethod(delete_service_ticket_links_by_id)
+    get = staticmethod(get_service_ticket_links_by_id)
+    list = staticmethod(get_service_ticket_links)
+    replace = staticmethod(put_service_ticket_links_by_id)
+    update = staticmethod(patch_service_ticket_links_by_id)
+    get_service_ticket_links = staticmethod(get_service_ticket_links)
+    post_service_ticket_links = staticmethod(post_service_ticket_links)
+    get_service_ticket_links_count = staticmethod(get_service_ticket_links_count)
+    get_service_ticket_links_by_id = staticmethod(get_service_ticket_links_by_id)
+    put_service_ticket_links_by_id = staticmethod(put_service_ticket_links_by_id)
+    patch_service_ticket_links_by_id = staticmethod(patch_service_ticket_links_by_id)
+    delete_service_ticket_links_by_id = staticmethod(delete_service_ticket_links_by_id)
+
+
+class ServiceTicketNotes:
+    """The ``ServiceTicketNotes`` resource."""
+
+    list = staticmethod(get_service_tickets_by_parent_id_all_notes)
+    get_service_tickets_by_parent_id_all_notes = staticmethod(
+        get_service_tickets_by_parent_id_all_notes
+    )
+
+
+class Severities:
+    """The ``Severities`` resource."""
+
+    count = staticmethod(get_service_severities_count)
+    get = staticmethod(get_service_severities_by_id)
+    list = staticmethod(get_service_severities)
+    replace = staticmethod(put_service_severities_by_id)
+    update = staticmethod(patch_service_severities_by_id)
+    get_service_severities = staticmethod(get_service_severities)
+    get_service_severities_count = staticmethod(get_service_severities_count)
+    get_service_severities_by_id = staticmethod(get_service_severities_by_id)
+    put_service_severities_by_id = staticmethod(put_service_severities_by_id)
+    patch_service_severities_by_id = staticmethod(patch_service_severities_by_id)
+
+
+class SourceInfos:
+    """The ``SourceInfos`` resource."""
+
+    count = staticmethod(get_service_sources_info_count)
+    list = staticmethod(get_service_sources_info)
+    get_service_sources_info = staticmethod(get_service_sources_info)
+    get_service_sources_info_count = staticmethod(get_service_sources_info_count)
+    get_service_sources_by_id_info = staticmethod(get_service_sources_by_id_info)
+
+
+class Sources:
+    """The ``Sources`` resource."""
+
+    count = staticmethod(get_service_sources_count)
+    create = staticmethod(post_service_sources)
+    delete = staticmethod(delete_service_sources_by_id)
+    get = staticmethod(get_service_sources_by_id)
+    list = staticmethod(get_service_sources)
+    replace = staticmethod(put_service_sources_by_id)
+    update = staticmethod(patch_service_sources_by_id)
+    get_service_sources = staticmethod(get_service_sources)
+    post_service_sources = staticmethod(post_service_sources)
+    get_service_sources_count = staticmethod(get_service_sources_count)
+    get_service_sources_by_id = staticmethod(get_service_sources_by_id)
+    put_service_sources_by_id = staticmethod(put_service_sources_by_id)
+    patch_service_sources_by_id = staticmethod(patch_service_sources_by_id)
+    delete_service_sources_by_id = staticmethod(delete_service_sources_by_id)
+    get_service_sources_by_id_usages = staticmethod(get_service_sources_by_id_usages)
+    get_service_sources_by_id_usages_list = staticmethod(get_service_sources_by_id_usages_list)
+
+
+class SurveyOptions:
+    """The ``SurveyOptions`` resource."""
+
+    count = staticmethod(get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count)
+    create = staticmethod(post_service_surveys_by_grandparent_id_questions_by_parent_id_options)
+    delete = staticmethod(
+        delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
+    )
+    get = staticmethod(get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
+    list = staticmethod(get_service_surveys_by_grandparent_id_questions_by_parent_id_options)
+    replace = staticmethod(
+        put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
+    )
+    update = staticmethod(
+        patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
+    )
+    get_service_surveys_by_grandparent_id_questions_by_parent_id_options = staticmethod(
+        get_service_surveys_by_grandparent_id_questions_by_parent_id_options
+    )
+    post_service_surveys_by_grandparent_id_questions_by_parent_id_options = staticmethod(
+        post_service_surveys_by_grandparent_id_questions_by_parent_id_options
+    )
+    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count = staticmethod(
+        get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count
+    )
+    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = staticmethod(
+        get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
+    )
+    put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = staticmethod(
+        put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
+    )
+    patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = staticmethod(
+        patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
+    )
+    delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = staticmethod(
+        delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
+    )
+
+
+class SurveyResults:
+    """The ``SurveyResults`` resource."""
+
+    count = staticmethod(get_service_surveys_by_parent_id_results_count)
+    create = staticmethod(post_service_surveys_by_parent_id_results)
+    delete = staticmethod(delete_service_surveys_by_parent_id_results_by_id)
+    get = staticmethod(get_service_surveys_by_parent_id_results_by_id)
+    list = staticmethod(get_service_surveys_by_parent_id_results)
+    replace = staticmethod(put_service_surveys_by_parent_id_results_by_id)
+    update = staticmethod(patch_service_surveys_by_parent_id_results_by_id)
+    get_service_surveys_by_parent_id_results = staticmethod(
+        get_service_surveys_by_parent_id_results
+    )
+    post_service_surveys_by_parent_id_results = staticmethod(
+        post_service_surveys_by_parent_id_results
+    )
+    get_service_surveys_by_parent_id_results_count = staticmethod(
+        get_service_surveys_by_parent_id_results_count
+    )
+    get_service_surveys_by_parent_id_results_by_id = staticmethod(
+        get_service_surveys_by_parent_id_results_by_id
+    )
+    put_service_surveys_by_parent_id_results_by_id = staticmethod(
+        put_service_surveys_by_parent_id_results_by_id
+    )
+    patch_service_surveys_by_parent_id_results_by_id = staticmethod(
+        patch_service_surveys_by_parent_id_results_by_id
+    )
+    delete_service_surveys_by_parent_id_results_by_id = staticmethod(
+        delete_service_surveys_by_parent_id_results_by_id
+    )
+
+
+class TeamMembers:
+    """The ``TeamMembers`` resource."""
+
+    create = staticmethod(post_service_team_members)
+    post_service_team_members = staticmethod(post_service_team_members)
+
+
+class TicketChangeLogResource:
+    """The ``TicketChangeLog`` resource."""
+
+    list = staticmethod(get_service_tickets_changelogs)
+    get_service_tickets_changelogs = staticmethod(get_service_tickets_changelogs)
+    delete_service_tickets_changelogs = staticmethod(delete_service_tickets_changelogs)
+
+
+class TicketInfos:
+    """The ``TicketInfos`` resource."""
+
+    count = staticmethod(get_service_tickets_info_count)
+    list = staticmethod(get_service_tickets_info)
+    get_service_tickets_info = staticmethod(get_service_tickets_info)
+    get_service_tickets_info_count = staticmethod(get_service_tickets_info_count)
+    get_service_tickets_by_id_info = staticmethod(get_service_tickets_by_id_info)
+
+
+class TicketNotes:
+    """The ``TicketNotes`` resource."""
+
+    count = staticmethod(get_service_tickets_by_parent_id_notes_count)
+    create = staticmethod(post_service_tickets_by_parent_id_notes)
+    delete = staticmethod(delete_service_tickets_by_parent_id_notes_by_id)
+    get = staticmethod(get_service_tickets_by_parent_id_notes_by_id)
+    list = staticmethod(get_service_tickets_by_parent_id_notes)
+    replace = staticmethod(put_service_tickets_by_parent_id_notes_by_id)
+    update = staticmethod(patch_service_tickets_by_parent_id_notes_by_id)
+    get_service_tickets_by_parent_id_notes = staticmethod(get_service_tickets_by_parent_id_notes)
+    post_service_tickets_by_parent_id_notes = staticmethod(post_service_tickets_by_parent_id_notes)
+    get_service_tickets_by_parent_id_notes_count = staticmethod(
+        get_service_tickets_by_parent_id_notes_count
+    )
+    get_service_tickets_by_parent_id_notes_by_id = staticmethod(
+        get_service_tickets_by_parent_id_notes_by_id
+    )
+    put_service_tickets_by_parent_id_notes_by_id = staticmethod(
+        put_service_tickets_by_parent_id_notes_by_id
+    )
+    patch_service_tickets_by_parent_id_notes_by_id = staticmethod(
+        patch_service_tickets_by_parent_id_notes_by_id
+    )
+    delete_service_tickets_by_parent_id_notes_by_id = staticmethod(
+        delete_service_tickets_by_parent_id_notes_by_id
+    )
+
+
+class TicketSyncs:
+    """The ``TicketSyncs`` resource."""
+
+    count = staticmethod(get_service_ticket_syncs_count)
+    create = staticmethod(post_service_ticket_syncs)
+    delete = staticmethod(delete_service_ticket_syncs_by_id)
+    get = staticmethod(get_service_ticket_syncs_by_id)
+    list = staticmethod(get_service_ticket_syncs)
+    replace = staticmethod(put_service_ticket_syncs_by_id)
+    update = staticmethod(patch_service_ticket_syncs_by_id)
+    get_service_ticket_syncs = staticmethod(get_service_ticket_syncs)
+    post_service_ticket_syncs = staticmethod(post_service_ticket_syncs)
+    get_service_ticket_syncs_count = staticmethod(get_service_ticket_syncs_count)
+    get_service_ticket_syncs_by_id = staticmethod(get_service_ticket_syncs_by_id)
+    put_service_ticket_syncs_by_id = staticmethod(put_service_ticket_syncs_by_id)
+    patch_service_ticket_syncs_by_id = staticmethod(patch_service_ticket_syncs_by_id)
+    delete_service_ticket_syncs_by_id = staticmethod(delete_service_ticket_syncs_by_id)
+
+
+class TicketTasks:
+    """The ``TicketTasks`` resource."""
+
+    count = staticmethod(get_service_tickets_by_parent_id_tasks_count)
+    create = staticmethod(post_service_tickets_by_parent_id_tasks)
+    delete = staticmethod(delete_service_tickets_by_parent_id_tasks_by_id)
+    get = staticmethod(get_service_tickets_by_parent_id_tasks_by_id)
+    list = staticmethod(get_service_tickets_by_parent_id_tasks)
+    replace = staticmethod(put_service_tickets_by_parent_id_tasks_by_id)
+    update = staticmethod(patch_service_tickets_by_parent_id_tasks_by_id)
+    get_service_tickets_by_parent_id_tasks = staticmethod(get_service_tickets_by_parent_id_tasks)
+    post_service_tickets_by_parent_id_tasks = staticmethod(post_service_tickets_by_parent_id_tasks)
+    get_service_tickets_by_parent_id_tasks_count = staticmethod(
+        get_service_tickets_by_parent_id_tasks_count
+    )
+    get_service_tickets_by_parent_id_tasks_by_id = staticmethod(
+        get_service_tickets_by_parent_id_tasks_by_id
+    )
+    put_service_tickets_by_parent_id_tasks_by_id = staticmethod(
+        put_service_tickets_by_parent_id_tasks_by_id
+    )
+    patch_service_tickets_by_parent_id_tasks_by_id = staticmethod(
+        patch_service_tickets_by_parent_id_tasks_by_id
+    )
+    delete_service_tickets_by_parent_id_tasks_by_id = staticmethod(
+        delete_service_tickets_by_parent_id_tasks_by_id
+    )
+
+
+class Tickets:
+    """The ``Tickets`` resource."""
+
+    count = staticmethod(get_service_tickets_count)
+    create = staticmethod(post_service_tickets)
+    delete = staticmethod(delete_service_tickets_by_id)
+    get = staticmethod(get_service_tickets_by_id)
+    list = staticmethod(get_service_tickets)
+    replace = staticmethod(put_service_tickets_by_id)
+    update = staticmethod(patch_service_tickets_by_id)
+    get_service_tickets = staticmethod(get_service_tickets)
+    post_service_tickets = staticmethod(post_service_tickets)
+    get_service_tickets_calculate_sla = staticmethod(get_service_tickets_calculate_sla)
+    get_service_tickets_count = staticmethod(get_service_tickets_count)
+    post_service_tickets_search = staticmethod(post_service_tickets_search)
+    get_service_tickets_by_id = staticmethod(get_service_tickets_by_id)
+    put_service_tickets_by_id = staticmethod(put_service_tickets_by_id)
+    patch_service_tickets_by_id = staticmethod(patch_service_tickets_by_id)
+    delete_service_tickets_by_id = staticmethod(delete_service_tickets_by_id)
+    post_service_tickets_by_id_copy = staticmethod(post_service_tickets_by_id_copy)
+    get_service_tickets_by_parent_id_activities = staticmethod(
+        get_service_tickets_by_parent_id_activities
+    )
+    get_service_tickets_by_parent_id_activities_count = staticmethod(
+        get_service_tickets_by_parent_id_activities_count
+    )
+    post_service_tickets_by_parent_id_attach_children = staticmethod(
+        post_service_tickets_by_parent_id_attach_children
+    )
+    get_service_tickets_by_parent_id_configurations = staticmethod(
+        get_service_tickets_by_parent_id_configurations
+    )
+    post_service_tickets_by_parent_id_configurations = staticmethod(
+        post_service_tickets_by_parent_id_configurations
+    )
+    get_service_tickets_by_parent_id_configurations_count = staticmethod(
+        get_service_tickets_by_parent_id_configurations_count
+    )
+    get_service_tickets_by_parent_id_configurations_by_id = staticmethod(
+        get_service_tickets_by_parent_id_configurations_by_id
+    )
+    delete_service_tickets_by_parent_id_configurations_by_id = staticmethod(
+        delete_service_tickets_by_parent_id_configurations_by_id
+    )
+    post_service_tickets_by_parent_id_convert = staticmethod(
+        post_service_tickets_by_parent_id_convert
+    )
+    get_service_tickets_by_parent_id_documents = staticmethod(
+        get_service_tickets_by_parent_id_documents
+    )
+    get_service_tickets_by_parent_id_documents_count = staticmethod(
+        get_service_tickets_by_parent_id_documents_count
+    )
+    post_service_tickets_by_parent_id_merge = staticmethod(post_service_tickets_by_parent_id_merge)
+    get_service_tickets_by_parent_id_products = staticmethod(
+        get_service_tickets_by_parent_id_products
+    )
+    get_service_tickets_by_parent_id_products_count = staticmethod(
+        get_service_tickets_by_parent_id_products_count
+    )
+    get_service_tickets_by_parent_id_scheduleentries = staticmethod(
+        get_service_tickets_by_parent_id_scheduleentries
+    )
+    get_service_tickets_by_parent_id_scheduleentries_count = staticmethod(
+        get_service_tickets_by_parent_id_scheduleentries_count
+    )
+    get_service_tickets_by_parent_id_timeentries = staticmethod(
+        get_service_tickets_by_parent_id_timeentries
+    )
+    get_service_tickets_by_parent_id_timeentries_count = staticmethod(
+        get_service_tickets_by_parent_id_timeentries_count
+    )
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "board_auto_assign_resources": BoardAutoAssignResources,
+    "board_auto_templates": BoardAutoTemplates,
+    "board_excluded_members": BoardExcludedMembers,
+    "board_infos": BoardInfos,
+    "board_item_associations": BoardItemAssociations,
+    "board_items": BoardItems,
+    "board_notifications": BoardNotifications,
+    "board_skill_mappings": BoardSkillMappings,
+    "board_status_info": BoardStatusInfoResource,
+    "board_status_notifications": BoardStatusNotifications,
+    "board_statuses": BoardStatuses,
+    "board_sub_type_infos": BoardSubTypeInfos,
+    "board_sub_types": BoardSubTypes,
+    "board_team_infos": BoardTeamInfos,
+    "board_teams": BoardTeams,
+    "board_type_infos": BoardTypeInfos,
+    "board_type_sub_type_item_association": BoardTypeSubTypeItemAssociationResource,
+    "board_types": BoardTypes,
+    "boards": Boards,
+    "codes": Codes,
+    "impacts": Impacts,
+    "knowledge_base_articles": KnowledgeBaseArticles,
+    "knowledge_base_categories": KnowledgeBaseCategories,
+    "knowledge_base_settingses": KnowledgeBaseSettingses,
+    "knowledge_base_sub_categories": KnowledgeBaseSubCategories,
+    "priorities": Priorities,
+    "priority_infos": PriorityInfos,
+    "sla_infos": SLAInfos,
+    "sla_priorities": SLAPriorities,
+    "slas": SLAs,
+    "scheduling_member_infos": SchedulingMemberInfos,
+    "service_email_templates": ServiceEmailTemplates,
+    "service_location_infos": ServiceLocationInfos,
+    "service_locations": ServiceLocations,
+    "service_signoff_custom_field": ServiceSignoffCustomFieldResource,
+    "service_signoff_infos": ServiceSignoffInfos,
+    "service_signoffs": ServiceSignoffs,
+    "service_survey_questions": ServiceSurveyQuestions,
+    "service_surveys": ServiceSurveys,
+    "service_teams": ServiceTeams,
+    "service_template_infos": ServiceTemplateInfos,
+    "service_templates": ServiceTemplates,
+    "service_ticket_link_infos": ServiceTicketLinkInfos,
+    "service_ticket_links": ServiceTicketLinks,
+    "service_ticket_notes": ServiceTicketNotes,
+    "severities": Severities,
+    "source_infos": SourceInfos,
+    "sources": Sources,
+    "survey_options": SurveyOptions,
+    "survey_results": SurveyResults,
+    "team_members": TeamMembers,
+    "ticket_change_log": TicketChangeLogResource,
+    "ticket_infos": TicketInfos,
+    "ticket_notes": TicketNotes,
+    "ticket_syncs": TicketSyncs,
+    "ticket_tasks": TicketTasks,
+    "tickets": Tickets,
+}

@@ -20448,3 +20448,2594 @@ def get_system_workflows_by_parent_id_triggers_count(
         None,
         None,
     )
+
+
+class AllowedFileTypeResource:
+    """The ``AllowedFileType`` resource."""
+
+    create = staticmethod(post_system_allowed_file_types)
+    post_system_allowed_file_types = staticmethod(post_system_allowed_file_types)
+    get_system_allowedfiletypes = staticmethod(get_system_allowedfiletypes)
+    get_system_allowedfiletypes_count = staticmethod(get_system_allowedfiletypes_count)
+    get_system_allowedfiletypes_by_id = staticmethod(get_system_allowedfiletypes_by_id)
+    put_system_allowedfiletypes_by_id = staticmethod(put_system_allowedfiletypes_by_id)
+    patch_system_allowedfiletypes_by_id = staticmethod(patch_system_allowedfiletypes_by_id)
+    delete_system_allowedfiletypes_by_id = staticmethod(delete_system_allowedfiletypes_by_id)
+
+
+class AllowedOrigins:
+    """The ``AllowedOrigins`` resource."""
+
+    count = staticmethod(get_system_allowedorigins_count)
+    create = staticmethod(post_system_allowedorigins)
+    delete = staticmethod(delete_system_allowedorigins_by_id)
+    get = staticmethod(get_system_allowedorigins_by_id)
+    list = staticmethod(get_system_allowedorigins)
+    replace = staticmethod(put_system_allowedorigins_by_id)
+    update = staticmethod(patch_system_allowedorigins_by_id)
+    get_system_allowedorigins = staticmethod(get_system_allowedorigins)
+    post_system_allowedorigins = staticmethod(post_system_allowedorigins)
+    get_system_allowedorigins_count = staticmethod(get_system_allowedorigins_count)
+    get_system_allowedorigins_by_id = staticmethod(get_system_allowedorigins_by_id)
+    put_system_allowedorigins_by_id = staticmethod(put_system_allowedorigins_by_id)
+    patch_system_allowedorigins_by_id = staticmethod(patch_system_allowedorigins_by_id)
+    delete_system_allowedorigins_by_id = staticmethod(delete_system_allowedorigins_by_id)
+
+
+class ApiMembers:
+    """The ``ApiMembers`` resource."""
+
+    count = staticmethod(get_system_api_members_count)
+    create = staticmethod(post_system_api_members)
+    get = staticmethod(get_system_api_members_by_id)
+    list = staticmethod(get_system_api_members)
+    replace = staticmethod(put_system_api_members_by_id)
+    update = staticmethod(patch_system_api_members_by_id)
+    get_system_api_members = staticmethod(get_system_api_members)
+    post_system_api_members = staticmethod(post_system_api_members)
+    get_system_api_members_count = staticmethod(get_system_api_members_count)
+    get_system_api_members_default = staticmethod(get_system_api_members_default)
+    get_system_api_members_by_id = staticmethod(get_system_api_members_by_id)
+    put_system_api_members_by_id = staticmethod(put_system_api_members_by_id)
+    patch_system_api_members_by_id = staticmethod(patch_system_api_members_by_id)
+
+
+class AuditTrail:
+    """The ``AuditTrail`` resource."""
+
+    count = staticmethod(get_system_audittrail_count)
+    list = staticmethod(get_system_audittrail)
+    get_system_audittrail = staticmethod(get_system_audittrail)
+    get_system_audittrail_count = staticmethod(get_system_audittrail_count)
+
+
+class AuthAnvils:
+    """The ``AuthAnvils`` resource."""
+
+    count = staticmethod(get_system_auth_anvils_count)
+    get = staticmethod(get_system_auth_anvils_by_id)
+    list = staticmethod(get_system_auth_anvils)
+    replace = staticmethod(put_system_auth_anvils_by_id)
+    update = staticmethod(patch_system_auth_anvils_by_id)
+    get_system_auth_anvils = staticmethod(get_system_auth_anvils)
+    get_system_auth_anvils_count = staticmethod(get_system_auth_anvils_count)
+    get_system_auth_anvils_test_connection = staticmethod(get_system_auth_anvils_test_connection)
+    get_system_auth_anvils_by_id = staticmethod(get_system_auth_anvils_by_id)
+    put_system_auth_anvils_by_id = staticmethod(put_system_auth_anvils_by_id)
+    patch_system_auth_anvils_by_id = staticmethod(patch_system_auth_anvils_by_id)
+
+
+class AutoSyncTimes:
+    """The ``AutoSyncTimes`` resource."""
+
+    count = staticmethod(get_system_auto_sync_time_count)
+    create = staticmethod(post_system_auto_sync_time)
+    delete = staticmethod(delete_system_auto_sync_time_by_id)
+    get = staticmethod(get_system_auto_sync_time_by_id)
+    list = staticmethod(get_system_auto_sync_time)
+    replace = staticmethod(put_system_auto_sync_time_by_id)
+    update = staticmethod(patch_system_auto_sync_time_by_id)
+    get_system_auto_sync_time = staticmethod(get_system_auto_sync_time)
+    post_system_auto_sync_time = staticmethod(post_system_auto_sync_time)
+    get_system_auto_sync_time_count = staticmethod(get_system_auto_sync_time_count)
+    get_system_auto_sync_time_by_id = staticmethod(get_system_auto_sync_time_by_id)
+    put_system_auto_sync_time_by_id = staticmethod(put_system_auto_sync_time_by_id)
+    patch_system_auto_sync_time_by_id = staticmethod(patch_system_auto_sync_time_by_id)
+    delete_system_auto_sync_time_by_id = staticmethod(delete_system_auto_sync_time_by_id)
+
+
+class BillableOptionsInfos:
+    """The ``BillableOptionsInfos`` resource."""
+
+    list = staticmethod(get_system_billable_options_info)
+    get_system_billable_options_info = staticmethod(get_system_billable_options_info)
+
+
+class Bundles:
+    """The ``Bundles`` resource."""
+
+    create = staticmethod(post_system_bundles)
+    post_system_bundles = staticmethod(post_system_bundles)
+    post_system_bundles_count = staticmethod(post_system_bundles_count)
+
+
+class CallbackEntries:
+    """The ``CallbackEntries`` resource."""
+
+    count = staticmethod(get_system_callbacks_count)
+    create = staticmethod(post_system_callbacks)
+    delete = staticmethod(delete_system_callbacks_by_id)
+    get = staticmethod(get_system_callbacks_by_id)
+    list = staticmethod(get_system_callbacks)
+    replace = staticmethod(put_system_callbacks_by_id)
+    update = staticmethod(patch_system_callbacks_by_id)
+    get_system_callbacks = staticmethod(get_system_callbacks)
+    post_system_callbacks = staticmethod(post_system_callbacks)
+    get_system_callbacks_count = staticmethod(get_system_callbacks_count)
+    get_system_callbacks_by_id = staticmethod(get_system_callbacks_by_id)
+    put_system_callbacks_by_id = staticmethod(put_system_callbacks_by_id)
+    patch_system_callbacks_by_id = staticmethod(patch_system_callbacks_by_id)
+    delete_system_callbacks_by_id = staticmethod(delete_system_callbacks_by_id)
+
+
+class Certifications:
+    """The ``Certifications`` resource."""
+
+    count = staticmethod(get_system_certifications_count)
+    create = staticmethod(post_system_certifications)
+    delete = staticmethod(delete_system_certifications_by_id)
+    get = staticmethod(get_system_certifications_by_id)
+    list = staticmethod(get_system_certifications)
+    replace = staticmethod(put_system_certifications_by_id)
+    update = staticmethod(patch_system_certifications_by_id)
+    get_system_certifications = staticmethod(get_system_certifications)
+    post_system_certifications = staticmethod(post_system_certifications)
+    get_system_certifications_count = staticmethod(get_system_certifications_count)
+    get_system_certifications_by_id = staticmethod(get_system_certifications_by_id)
+    put_system_certifications_by_id = staticmethod(put_system_certifications_by_id)
+    patch_system_certifications_by_id = staticmethod(patch_system_certifications_by_id)
+    delete_system_certifications_by_id = staticmethod(delete_system_certifications_by_id)
+    get_system_certifications_by_id_usages = staticmethod(get_system_certifications_by_id_usages)
+    get_system_certifications_by_id_usages_list = staticmethod(
+        get_system_certifications_by_id_usages_list
+    )
+
+
+class ConnectWiseHostedScreens:
+    """The ``ConnectWiseHostedScreens`` resource."""
+
+    count = staticmethod(get_system_connect_wise_hosted_screens_count)
+    get = staticmethod(get_system_connect_wise_hosted_screens_by_id)
+    list = staticmethod(get_system_connect_wise_hosted_screens)
+    get_system_connect_wise_hosted_screens = staticmethod(get_system_connect_wise_hosted_screens)
+    get_system_connect_wise_hosted_screens_count = staticmethod(
+        get_system_connect_wise_hosted_screens_count
+    )
+    get_system_connect_wise_hosted_screens_by_id = staticmethod(
+        get_system_connect_wise_hosted_screens_by_id
+    )
+
+
+class ConnectWiseHostedSetups:
+    """The ``ConnectWiseHostedSetups`` resource."""
+
+    count = staticmethod(get_system_connectwisehostedsetups_count)
+    create = staticmethod(post_system_connectwisehostedsetups)
+    delete = staticmethod(delete_system_connectwisehostedsetups_by_id)
+    get = staticmethod(get_system_connectwisehostedsetups_by_id)
+    list = staticmethod(get_system_connectwisehostedsetups)
+    replace = staticmethod(put_system_connectwisehostedsetups_by_id)
+    update = staticmethod(patch_system_connectwisehostedsetups_by_id)
+    get_system_connectwisehostedsetups = staticmethod(get_system_connectwisehostedsetups)
+    post_system_connectwisehostedsetups = staticmethod(post_system_connectwisehostedsetups)
+    get_system_connectwisehostedsetups_count = staticmethod(
+        get_system_connectwisehostedsetups_count
+    )
+    get_system_connectwisehostedsetups_by_id = staticmethod(
+        get_system_connectwisehostedsetups_by_id
+    )
+    put_system_connectwisehostedsetups_by_id = staticmethod(
+        put_system_connectwisehostedsetups_by_id
+    )
+    patch_system_connectwisehostedsetups_by_id = staticmethod(
+        patch_system_connectwisehostedsetups_by_id
+    )
+    delete_system_connectwisehostedsetups_by_id = staticmethod(
+        delete_system_connectwisehostedsetups_by_id
+    )
+
+
+class CorporateStructureInfos:
+    """The ``CorporateStructureInfos`` resource."""
+
+    count = staticmethod(get_system_my_company_corporate_structure_info_count)
+    list = staticmethod(get_system_my_company_corporate_structure_info)
+    get_system_my_company_corporate_structure_info = staticmethod(
+        get_system_my_company_corporate_structure_info
+    )
+    get_system_my_company_corporate_structure_info_count = staticmethod(
+        get_system_my_company_corporate_structure_info_count
+    )
+    get_system_my_company_corporate_structure_by_id_info = staticmethod(
+        get_system_my_company_corporate_structure_by_id_info
+    )
+
+
+class CorporateStructureLevels:
+    """The ``CorporateStructureLevels`` resource."""
+
+    count = staticmethod(get_system_my_company_corporate_structure_levels_count)
+    get = staticmethod(get_system_my_company_corporate_structure_levels_by_id)
+    list = staticmethod(get_system_my_company_corporate_structure_levels)
+    get_system_my_company_corporate_structure_levels = staticmethod(
+        get_system_my_company_corporate_structure_levels
+    )
+    get_system_my_company_corporate_structure_levels_count = staticmethod(
+        get_system_my_company_corporate_structure_levels_count
+    )
+    get_system_my_company_corporate_structure_levels_by_id = staticmethod(
+        get_system_my_company_corporate_structure_levels_by_id
+    )
+
+
+class CorporateStructures:
+    """The ``CorporateStructures`` resource."""
+
+    count = staticmethod(get_system_my_company_corporate_structure_count)
+    get = staticmethod(get_system_my_company_corporate_structure_by_id)
+    list = staticmethod(get_system_my_company_corporate_structure)
+    replace = staticmethod(put_system_my_company_corporate_structure_by_id)
+    update = staticmethod(patch_system_my_company_corporate_structure_by_id)
+    get_system_my_company_corporate_structure = staticmethod(
+        get_system_my_company_corporate_structure
+    )
+    get_system_my_company_corporate_structure_count = staticmethod(
+        get_system_my_company_corporate_structure_count
+    )
+    get_system_my_company_corporate_structure_by_id = staticmethod(
+        get_system_my_company_corporate_structure_by_id
+    )
+    put_system_my_company_corporate_structure_by_id = staticmethod(
+        put_system_my_company_corporate_structure_by_id
+    )
+    patch_system_my_company_corporate_structure_by_id = staticmethod(
+        patch_system_my_company_corporate_structure_by_id
+    )
+
+
+class CrmInfos:
+    """The ``CrmInfos`` resource."""
+
+    count = staticmethod(get_system_my_company_crm_info_count)
+    list = staticmethod(get_system_my_company_crm_info)
+    get_system_my_company_crm_info = staticmethod(get_system_my_company_crm_info)
+    get_system_my_company_crm_info_count = staticmethod(get_system_my_company_crm_info_count)
+    get_system_my_company_crm_by_id_info = staticmethod(get_system_my_company_crm_by_id_info)
+
+
+class Crms:
+    """The ``Crms`` resource."""
+
+    count = staticmethod(get_system_my_company_crm_count)
+    get = staticmethod(get_system_my_company_crm_by_id)
+    list = staticmethod(get_system_my_company_crm)
+    replace = staticmethod(put_system_my_company_crm_by_id)
+    update = staticmethod(patch_system_my_company_crm_by_id)
+    get_system_my_company_crm = staticmethod(get_system_my_company_crm)
+    get_system_my_company_crm_count = staticmethod(get_system_my_company_crm_count)
+    get_system_my_company_crm_by_id = staticmethod(get_system_my_company_crm_by_id)
+    put_system_my_company_crm_by_id = staticmethod(put_system_my_company_crm_by_id)
+    patch_system_my_company_crm_by_id = staticmethod(patch_system_my_company_crm_by_id)
+
+
+class CustomReportParameters:
+    """The ``CustomReportParameters`` resource."""
+
+    count = staticmethod(get_system_custom_reports_by_parent_id_parameters_count)
+    create = staticmethod(post_system_custom_reports_by_parent_id_parameters)
+    delete = staticmethod(delete_system_custom_reports_by_parent_id_parameters_by_id)
+    get = staticmethod(get_system_custom_reports_by_parent_id_parameters_by_id)
+    list = staticmethod(get_system_custom_reports_by_parent_id_parameters)
+    replace = staticmethod(put_system_custom_reports_by_parent_id_parameters_by_id)
+    update = staticmethod(patch_system_custom_reports_by_parent_id_parameters_by_id)
+    get_system_custom_reports_by_parent_id_parameters = staticmethod(
+        get_system_custom_reports_by_parent_id_parameters
+    )
+    post_system_custom_reports_by_parent_id_parameters = staticmethod(
+        post_system_custom_reports_by_parent_id_parameters
+    )
+    get_system_custom_reports_by_parent_id_parameters_count = staticmethod(
+        get_system_custom_reports_by_parent_id_parameters_count
+    )
+    get_system_custom_reports_by_parent_id_parameters_by_id = staticmethod(
+        get_system_custom_reports_by_parent_id_parameters_by_id
+    )
+    put_system_custom_reports_by_parent_id_parameters_by_id = staticmethod(
+        put_system_custom_reports_by_parent_id_parameters_by_id
+    )
+    patch_system_custom_reports_by_parent_id_parameters_by_id = staticmethod(
+        patch_system_custom_reports_by_parent_id_parameters_by_id
+    )
+    delete_system_custom_reports_by_parent_id_parameters_by_id = staticmethod(
+        delete_system_custom_reports_by_parent_id_parameters_by_id
+    )
+
+
+class CustomReports:
+    """The ``CustomReports`` resource."""
+
+    count = staticmethod(get_system_custom_reports_count)
+    create = staticmethod(post_system_custom_reports)
+    delete = staticmethod(delete_system_custom_reports_by_id)
+    get = staticmethod(get_system_custom_reports_by_id)
+    list = staticmethod(get_system_custom_reports)
+    replace = staticmethod(put_system_custom_reports_by_id)
+    update = staticmethod(patch_system_custom_reports_by_id)
+    get_system_custom_reports = staticmethod(get_system_custom_reports)
+    post_system_custom_reports = staticmethod(post_system_custom_reports)
+    get_system_custom_reports_count = staticmethod(get_system_custom_reports_count)
+    get_system_custom_reports_by_id = staticmethod(get_system_custom_reports_by_id)
+    put_system_custom_reports_by_id = staticmethod(put_system_custom_reports_by_id)
+    patch_system_custom_reports_by_id = staticmethod(patch_system_custom_reports_by_id)
+    delete_system_custom_reports_by_id = staticmethod(delete_system_custom_reports_by_id)
+
+
+class CwTimeZones:
+    """The ``CwTimeZones`` resource."""
+
+    count = staticmethod(get_system_cw_time_zones_count)
+    get = staticmethod(get_system_cw_time_zones_by_id)
+    list = staticmethod(get_system_cw_time_zones)
+    get_system_cw_time_zones = staticmethod(get_system_cw_time_zones)
+    get_system_cw_time_zones_count = staticmethod(get_system_cw_time_zones_count)
+    get_system_cw_time_zones_by_id = staticmethod(get_system_cw_time_zones_by_id)
+
+
+class DepartmentInfos:
+    """The ``DepartmentInfos`` resource."""
+
+    count = staticmethod(get_system_info_departments_count)
+    get = staticmethod(get_system_info_departments_by_id)
+    list = staticmethod(get_system_info_departments)
+    get_system_info_departments = staticmethod(get_system_info_departments)
+    get_system_info_departments_count = staticmethod(get_system_info_departments_count)
+    get_system_info_departments_by_id = staticmethod(get_system_info_departments_by_id)
+
+
+class DepartmentLocationInfos:
+    """The ``DepartmentLocationInfos`` resource."""
+
+    count = staticmethod(get_system_info_departmentlocations_count)
+    get = staticmethod(get_system_info_departmentlocations_by_id)
+    list = staticmethod(get_system_info_departmentlocations)
+    get_system_info_departmentlocations = staticmethod(get_system_info_departmentlocations)
+    get_system_info_departmentlocations_count = staticmethod(
+        get_system_info_departmentlocations_count
+    )
+    get_system_info_departmentlocations_by_id = staticmethod(
+        get_system_info_departmentlocations_by_id
+    )
+
+
+class DepartmentLocations:
+    """The ``DepartmentLocations`` resource."""
+
+    count = staticmethod(get_system_departments_by_parent_id_locations_count)
+    create = staticmethod(post_system_departments_by_parent_id_locations)
+    delete = staticmethod(delete_system_departments_by_parent_id_locations_by_id)
+    get = staticmethod(get_system_departments_by_parent_id_locations_by_id)
+    list = staticmethod(get_system_departments_by_parent_id_locations)
+    replace = staticmethod(put_system_departments_by_parent_id_locations_by_id)
+    update = staticmethod(patch_system_departments_by_parent_id_locations_by_id)
+    get_system_departments_by_parent_id_locations = staticmethod(
+        get_system_departments_by_parent_id_locations
+    )
+    post_system_departments_by_parent_id_locations = staticmethod(
+        post_system_departments_by_parent_id_locations
+    )
+    get_system_departments_by_parent_id_locations_count = staticmethod(
+        get_system_departments_by_parent_id_locations_count
+    )
+    get_system_departments_by_parent_id_locations_by_id = staticmethod(
+        get_system_departments_by_parent_id_locations_by_id
+    )
+    put_system_departments_by_parent_id_locations_by_id = staticmethod(
+        put_system_departments_by_parent_id_locations_by_id
+    )
+    patch_system_departments_by_parent_id_locations_by_id = staticmethod(
+        patch_system_departments_by_parent_id_locations_by_id
+    )
+    delete_system_departments_by_parent_id_locations_by_id = staticmethod(
+        delete_system_departments_by_parent_id_locations_by_id
+    )
+
+
+class Departments:
+    """The ``Departments`` resource."""
+
+    count = staticmethod(get_system_departments_count)
+    create = staticmethod(post_system_departments)
+    delete = staticmethod(delete_system_departments_by_id)
+    get = staticmethod(get_system_departments_by_id)
+    list = staticmethod(get_system_departments)
+    replace = staticmethod(put_system_departments_by_id)
+    update = staticmethod(patch_system_departments_by_id)
+    get_system_departments = staticmethod(get_system_departments)
+    post_system_departments = staticmethod(post_system_departments)
+    get_system_departments_count = staticmethod(get_system_departments_count)
+    get_system_departments_by_id = staticmethod(get_system_departments_by_id)
+    put_system_departments_by_id = staticmethod(put_system_departments_by_id)
+    patch_system_departments_by_id = staticmethod(patch_system_departments_by_id)
+    delete_system_departments_by_id = staticmethod(delete_system_departments_by_id)
+    get_system_departments_by_id_usages = staticmethod(get_system_departments_by_id_usages)
+    get_system_departments_by_id_usages_list = staticmethod(
+        get_system_departments_by_id_usages_list
+    )
+
+
+class DirectionalSyncInfos:
+    """The ``DirectionalSyncInfos`` resource."""
+
+    count = staticmethod(get_system_directional_syncs_info_count)
+    list = staticmethod(get_system_directional_syncs_info)
+    get_system_directional_syncs_info = staticmethod(get_system_directional_syncs_info)
+    get_system_directional_syncs_info_count = staticmethod(get_system_directional_syncs_info_count)
+    get_system_directional_syncs_by_id_info = staticmethod(get_system_directional_syncs_by_id_info)
+
+
+class DocumentTypes:
+    """The ``DocumentTypes`` resource."""
+
+    count = staticmethod(get_system_document_types_info_count)
+    list = staticmethod(get_system_document_types_info)
+    get_system_document_types_info = staticmethod(get_system_document_types_info)
+    get_system_document_types_info_count = staticmethod(get_system_document_types_info_count)
+    get_system_document_types_by_id_info = staticmethod(get_system_document_types_by_id_info)
+
+
+class Documents:
+    """The ``Documents`` resource."""
+
+    count = staticmethod(get_system_documents_count)
+    create = staticmethod(post_system_documents)
+    delete = staticmethod(delete_system_documents_by_id)
+    get = staticmethod(get_system_documents_by_id)
+    list = staticmethod(get_system_documents)
+    get_system_documents = staticmethod(get_system_documents)
+    post_system_documents = staticmethod(post_system_documents)
+    get_system_documents_count = staticmethod(get_system_documents_count)
+    get_system_documents_uploadsample = staticmethod(get_system_documents_uploadsample)
+    get_system_documents_by_id = staticmethod(get_system_documents_by_id)
+    post_system_documents_by_id = staticmethod(post_system_documents_by_id)
+    delete_system_documents_by_id = staticmethod(delete_system_documents_by_id)
+    get_system_documents_by_id_download = staticmethod(get_system_documents_by_id_download)
+    get_system_documents_by_id_thumbnail = staticmethod(get_system_documents_by_id_thumbnail)
+
+
+class EPayConfigurations:
+    """The ``EPayConfigurations`` resource."""
+
+    count = staticmethod(get_system_e_pay_configurations_count)
+    create = staticmethod(post_system_e_pay_configurations)
+    delete = staticmethod(delete_system_e_pay_configurations_by_id)
+    get = staticmethod(get_system_e_pay_configurations_by_id)
+    list = staticmethod(get_system_e_pay_configurations)
+    replace = staticmethod(put_system_e_pay_configurations_by_id)
+    update = staticmethod(patch_system_e_pay_configurations_by_id)
+    get_system_e_pay_configurations = staticmethod(get_system_e_pay_configurations)
+    post_system_e_pay_configurations = staticmethod(post_system_e_pay_configurations)
+    get_system_e_pay_configurations_count = staticmethod(get_system_e_pay_configurations_count)
+    get_system_e_pay_configurations_by_id = staticmethod(get_system_e_pay_configurations_by_id)
+    put_system_e_pay_configurations_by_id = staticmethod(put_system_e_pay_configurations_by_id)
+    patch_system_e_pay_configurations_by_id = staticmethod(patch_system_e_pay_configurations_by_id)
+    delete_system_e_pay_configurations_by_id = staticmethod(
+        delete_system_e_pay_configurations_by_id
+    )
+
+
+class EmailConnectorInfos:
+    """The ``EmailConnectorInfos`` resource."""
+
+    count = staticmethod(get_system_email_connectors_info_count)
+    list = staticmethod(get_system_email_connectors_info)
+    get_system_email_connectors_info = staticmethod(get_system_email_connectors_info)
+    get_system_email_connectors_info_count = staticmethod(get_system_email_connectors_info_count)
+    get_system_email_connectors_by_id_info = staticmethod(get_system_email_connectors_by_id_info)
+
+
+class EmailConnectorParsingRules:
+    """The ``EmailConnectorParsingRules`` resource."""
+
+    count = staticmethod(
+        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count
+    )
+    create = staticmethod(
+        post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
+    )
+    delete = staticmethod(
+        delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
+    )
+    get = staticmethod(
+        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
+    )
+    list = staticmethod(
+        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
+    )
+    replace = staticmethod(
+        put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
+    )
+    update = staticmethod(
+        patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
+    )
+    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
+        staticmethod(
+            get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
+        )
+    )
+    post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
+        staticmethod(
+            post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
+        )
+    )
+    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count = staticmethod(
+        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count
+    )
+    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = staticmethod(
+        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
+    )
+    put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = staticmethod(
+        put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
+    )
+    patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = staticmethod(
+        patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
+    )
+    delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = staticmethod(
+        delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
+    )
+
+
+class EmailConnectorParsingStyles:
+    """The ``EmailConnectorParsingStyles`` resource."""
+
+    count = staticmethod(get_system_email_connectors_by_parent_id_parsing_styles_count)
+    create = staticmethod(post_system_email_connectors_by_parent_id_parsing_styles)
+    delete = staticmethod(delete_system_email_connectors_by_parent_id_parsing_styles_by_id)
+    get = staticmethod(get_system_email_connectors_by_parent_id_parsing_styles_by_id)
+    list = staticmethod(get_system_email_connectors_by_parent_id_parsing_styles)
+    replace = staticmethod(put_system_email_connectors_by_parent_id_parsing_styles_by_id)
+    update = staticmethod(patch_system_email_connectors_by_parent_id_parsing_styles_by_id)
+    get_system_email_connectors_by_parent_id_parsing_styles = staticmethod(
+        get_system_email_connectors_by_parent_id_parsing_styles
+    )
+    post_system_email_connectors_by_parent_id_parsing_styles = staticmethod(
+        post_system_email_connectors_by_parent_id_parsing_styles
+    )
+    get_system_email_connectors_by_parent_id_parsing_styles_count = staticmethod(
+        get_system_email_connectors_by_parent_id_parsing_styles_count
+    )
+    get_system_email_connectors_by_parent_id_parsing_styles_by_id = staticmethod(
+        get_system_email_connectors_by_parent_id_parsing_styles_by_id
+    )
+    put_system_email_connectors_by_parent_id_parsing_styles_by_id = staticmethod(
+        put_system_email_connectors_by_parent_id_parsing_styles_by_id
+    )
+    patch_system_email_connectors_by_parent_id_parsing_styles_by_id = staticmethod(
+        patch_system_email_connectors_by_parent_id_parsing_styles_by_id
+    )
+    delete_system_email_connectors_by_parent_id_parsing_styles_by_id = staticmethod(
+        delete_system_email_connectors_by_parent_id_parsing_styles_by_id
+    )
+
+
+class EmailConnectors:
+    """The ``EmailConnectors`` resource."""
+
+    count = staticmethod(get_system_email_connectors_count)
+    create = staticmethod(post_system_email_connectors)
+    delete = staticmethod(delete_system_email_connectors_by_id)
+    get = staticmethod(get_system_email_connectors_by_id)
+    list = staticmethod(get_system_email_connectors)
+    replace = staticmethod(put_system_email_connectors_by_id)
+    update = staticmethod(patch_system_email_connectors_by_id)
+    get_system_email_connectors = staticmethod(get_system_email_connectors)
+    post_system_email_connectors = staticmethod(post_system_email_connectors)
+    get_system_email_connectors_count = staticmethod(get_system_email_connectors_count)
+    get_system_email_connectors_by_id = staticmethod(get_system_email_connectors_by_id)
+    put_system_email_connectors_by_id = staticmethod(put_system_email_connectors_by_id)
+    patch_system_email_connectors_by_id = staticmethod(patch_system_email_connectors_by_id)
+    delete_system_email_connectors_by_id = staticmethod(delete_system_email_connectors_by_id)
+
+
+class EmailExclusions:
+    """The ``EmailExclusions`` resource."""
+
+    count = staticmethod(get_system_email_exclusions_count)
+    create = staticmethod(post_system_email_exclusions)
+    delete = staticmethod(delete_system_email_exclusions_by_id)
+    get = staticmethod(get_system_email_exclusions_by_id)
+    list = staticmethod(get_system_email_exclusions)
+    replace = staticmethod(put_system_email_exclusions_by_id)
+    update = staticmethod(patch_system_email_exclusions_by_id)
+    get_system_email_exclusions = staticmethod(get_system_email_exclusions)
+    post_system_email_exclusions = staticmethod(post_system_email_exclusions)
+    get_system_email_exclusions_count = staticmethod(get_system_email_exclusions_count)
+    get_system_email_exclusions_by_id = staticmethod(get_system_email_exclusions_by_id)
+    put_system_email_exclusions_by_id = staticmethod(put_system_email_exclusions_by_id)
+    patch_system_email_exclusions_by_id = staticmethod(patch_system_email_exclusions_by_id)
+    delete_system_email_exclusions_by_id = staticmethod(delete_system_email_exclusions_by_id)
+
+
+class EmailTokens:
+    """The ``EmailTokens`` resource."""
+
+    count = staticmethod(get_system_email_tokens_count)
+    get = staticmethod(get_system_email_tokens_by_id)
+    list = staticmethod(get_system_email_tokens)
+    get_system_email_tokens = staticmethod(get_system_email_tokens)
+    get_system_email_tokens_count = staticmethod(get_system_email_tokens_count)
+    get_system_email_tokens_by_id = staticmethod(get_system_email_tokens_by_id)
+
+
+class Experiments:
+    """The ``Experiments`` resource."""
+
+    count = staticmethod(get_system_experiments_count)
+    get = staticmethod(get_system_experiments_by_id)
+    list = staticmethod(get_system_experiments)
+    get_system_experiments = staticmethod(get_system_experiments)
+    get_system_experiments_count = staticmethod(get_system_experiments_count)
+    get_system_experiments_by_id = staticmethod(get_system_experiments_by_id)
+
+
+class FileUploadSettings:
+    """The ``FileUploadSettings`` resource."""
+
+    count = staticmethod(get_system_fileuploadsettings_count)
+    get = staticmethod(get_system_fileuploadsettings_by_id)
+    list = staticmethod(get_system_fileuploadsettings)
+    replace = staticmethod(put_system_fileuploadsettings_by_id)
+    update = staticmethod(patch_system_fileuploadsettings_by_id)
+    get_system_fileuploadsettings = staticmethod(get_system_fileuploadsettings)
+    get_system_fileuploadsettings_count = staticmethod(get_system_fileuploadsettings_count)
+    get_system_fileuploadsettings_by_id = staticmethod(get_system_fileuploadsettings_by_id)
+    put_system_fileuploadsettings_by_id = staticmethod(put_system_fileuploadsettings_by_id)
+    patch_system_fileuploadsettings_by_id = staticmethod(patch_system_fileuploadsettings_by_id)
+
+
+class GoogleEmailSetups:
+    """The ``GoogleEmailSetups`` resource."""
+
+    count = staticmethod(get_system_googleemailsetup_count)
+    create = staticmethod(post_system_googleemailsetup)
+    delete = staticmethod(delete_system_googleemailsetup_by_id)
+    get = staticmethod(get_system_googleemailsetup_by_id)
+    list = staticmethod(get_system_googleemailsetup)
+    replace = staticmethod(put_system_googleemailsetup_by_id)
+    update = staticmethod(patch_system_googleemailsetup_by_id)
+    get_system_googleemailsetup = staticmethod(get_system_googleemailsetup)
+    post_system_googleemailsetup = staticmethod(post_system_googleemailsetup)
+    get_system_googleemailsetup_count = staticmethod(get_system_googleemailsetup_count)
+    get_system_googleemailsetup_by_id = staticmethod(get_system_googleemailsetup_by_id)
+    put_system_googleemailsetup_by_id = staticmethod(put_system_googleemailsetup_by_id)
+    patch_system_googleemailsetup_by_id = staticmethod(patch_system_googleemailsetup_by_id)
+    delete_system_googleemailsetup_by_id = staticmethod(delete_system_googleemailsetup_by_id)
+    post_system_googleemailsetup_by_id_test_connection = staticmethod(
+        post_system_googleemailsetup_by_id_test_connection
+    )
+
+
+class ImapInfos:
+    """The ``ImapInfos`` resource."""
+
+    count = staticmethod(get_system_imaps_info_count)
+    list = staticmethod(get_system_imaps_info)
+    get_system_imaps_info = staticmethod(get_system_imaps_info)
+    get_system_imaps_info_count = staticmethod(get_system_imaps_info_count)
+    get_system_imaps_by_id_info = staticmethod(get_system_imaps_by_id_info)
+
+
+class Imaps:
+    """The ``Imaps`` resource."""
+
+    count = staticmethod(get_system_imaps_count)
+    create = staticmethod(post_system_imaps)
+    delete = staticmethod(delete_system_imaps_by_id)
+    get = staticmethod(get_system_imaps_by_id)
+    list = staticmethod(get_system_imaps)
+    replace = staticmethod(put_system_imaps_by_id)
+    update = staticmethod(patch_system_imaps_by_id)
+    get_system_imaps = staticmethod(get_system_imaps)
+    post_system_imaps = staticmethod(post_system_imaps)
+    get_system_imaps_count = staticmethod(get_system_imaps_count)
+    get_system_imaps_by_id = staticmethod(get_system_imaps_by_id)
+    put_system_imaps_by_id = staticmethod(put_system_imaps_by_id)
+    patch_system_imaps_by_id = staticmethod(patch_system_imaps_by_id)
+    delete_system_imaps_by_id = staticmethod(delete_system_imaps_by_id)
+
+
+class ImportsMassMaintenance:
+    """The ``ImportsMassMaintenance`` resource."""
+
+    post_system_import_mass_maintenance_by_id = staticmethod(
+        post_system_import_mass_maintenance_by_id
+    )
+
+
+class InOutBoards:
+    """The ``InOutBoards`` resource."""
+
+    count = staticmethod(get_system_in_out_boards_count)
+    create = staticmethod(post_system_in_out_boards)
+    delete = staticmethod(delete_system_in_out_boards_by_id)
+    get = staticmethod(get_system_in_out_boards_by_id)
+    list = staticmethod(get_system_in_out_boards)
+    replace = staticmethod(put_system_in_out_boards_by_id)
+    update = staticmethod(patch_system_in_out_boards_by_id)
+    get_system_in_out_boards = staticmethod(get_system_in_out_boards)
+    post_system_in_out_boards = staticmethod(post_system_in_out_boards)
+    get_system_in_out_boards_count = staticmethod(get_system_in_out_boards_count)
+    get_system_in_out_boards_by_id = staticmethod(get_system_in_out_boards_by_id)
+    put_system_in_out_boards_by_id = staticmethod(put_system_in_out_boards_by_id)
+    patch_system_in_out_boards_by_id = staticmethod(patch_system_in_out_boards_by_id)
+    delete_system_in_out_boards_by_id = staticmethod(delete_system_in_out_boards_by_id)
+
+
+class InOutTypes:
+    """The ``InOutTypes`` resource."""
+
+    count = staticmethod(get_system_in_out_types_count)
+    create = staticmethod(post_system_in_out_types)
+    delete = staticmethod(delete_system_in_out_types_by_id)
+    get = staticmethod(get_system_in_out_types_by_id)
+    list = staticmethod(get_system_in_out_types)
+    replace = staticmethod(put_system_in_out_types_by_id)
+    update = staticmethod(patch_system_in_out_types_by_id)
+    get_system_in_out_types = staticmethod(get_system_in_out_types)
+    post_system_in_out_types = staticmethod(post_system_in_out_types)
+    get_system_in_out_types_count = staticmethod(get_system_in_out_types_count)
+    get_system_in_out_types_by_id = staticmethod(get_system_in_out_types_by_id)
+    put_system_in_out_types_by_id = staticmethod(put_system_in_out_types_by_id)
+    patch_system_in_out_types_by_id = staticmethod(patch_system_in_out_types_by_id)
+    delete_system_in_out_types_by_id = staticmethod(delete_system_in_out_types_by_id)
+
+
+class InOutTypesInfo:
+    """The ``InOutTypesInfo`` resource."""
+
+    list = staticmethod(get_system_in_out_types_info)
+    get_system_in_out_types_count_info = staticmethod(get_system_in_out_types_count_info)
+    get_system_in_out_types_info = staticmethod(get_system_in_out_types_info)
+    get_system_in_out_types_by_id_info = staticmethod(get_system_in_out_types_by_id_info)
+
+
+class InfoResource:
+    """The ``Info`` resource."""
+
+    list = staticmethod(get_system_info)
+    get_system_info = staticmethod(get_system_info)
+
+
+class IntegratorLogins:
+    """The ``IntegratorLogins`` resource."""
+
+    count = staticmethod(get_system_integratorlogins_count)
+    create = staticmethod(post_system_integratorlogins)
+    delete = staticmethod(delete_system_integratorlogins_by_id)
+    get = staticmethod(get_system_integratorlogins_by_id)
+    list = staticmethod(get_system_integratorlogins)
+    replace = staticmethod(put_system_integratorlogins_by_id)
+    update = staticmethod(patch_system_integratorlogins_by_id)
+    get_system_integratorlogins = staticmethod(get_system_integratorlogins)
+    post_system_integratorlogins = staticmethod(post_system_integratorlogins)
+    get_system_integratorlogins_count = staticmethod(get_system_integratorlogins_count)
+    get_system_integratorlogins_by_id = staticmethod(get_system_integratorlogins_by_id)
+    put_system_integratorlogins_by_id = staticmethod(put_system_integratorlogins_by_id)
+    patch_system_integratorlogins_by_id = staticmethod(patch_system_integratorlogins_by_id)
+    delete_system_integratorlogins_by_id = staticmethod(delete_system_integratorlogins_by_id)
+
+
+class IntegratorTags:
+    """The ``IntegratorTags`` resource."""
+
+    count = staticmethod(get_system_integrator_tags_count)
+    create = staticmethod(post_system_integrator_tags)
+    delete = staticmethod(delete_system_integrator_tags_by_id)
+    get = staticmethod(get_system_integrator_tags_by_id)
+    list = staticmethod(get_system_integrator_tags)
+    replace = staticmethod(put_system_integrator_tags_by_id)
+    update = staticmethod(patch_system_integrator_tags_by_id)
+    get_system_integrator_tags = staticmethod(get_system_integrator_tags)
+    post_system_integrator_tags = staticmethod(post_system_integrator_tags)
+    get_system_integrator_tags_count = staticmethod(get_system_integrator_tags_count)
+    get_system_integrator_tags_by_id = staticmethod(get_system_integrator_tags_by_id)
+    put_system_integrator_tags_by_id = staticmethod(put_system_integrator_tags_by_id)
+    patch_system_integrator_tags_by_id = staticmethod(patch_system_integrator_tags_by_id)
+    delete_system_integrator_tags_by_id = staticmethod(delete_system_integrator_tags_by_id)
+
+
+class KPICategories:
+    """The ``KPICategories`` resource."""
+
+    count = staticmethod(get_system_kpi_categories_count)
+    get = staticmethod(get_system_kpi_categories_by_id)
+    list = staticmethod(get_system_kpi_categories)
+    get_system_kpi_categories = staticmethod(get_system_kpi_categories)
+    get_system_kpi_categories_count = staticmethod(get_system_kpi_categories_count)
+    get_system_kpi_categories_by_id = staticmethod(get_system_kpi_categories_by_id)
+
+
+class KPIs:
+    """The ``KPIs`` resource."""
+
+    count = staticmethod(get_system_kpis_count)
+    get = staticmethod(get_system_kpis_by_id)
+    list = staticmethod(get_system_kpis)
+    get_system_kpis = staticmethod(get_system_kpis)
+    get_system_kpis_count = staticmethod(get_system_kpis_count)
+    get_system_kpis_by_id = staticmethod(get_system_kpis_by_id)
+
+
+class LdapConfigurationInfos:
+    """The ``LdapConfigurationInfos`` resource."""
+
+    count = staticmethod(get_system_ldap_configurations_info_count)
+    list = staticmethod(get_system_ldap_configurations_info)
+    get_system_ldap_configurations_info = staticmethod(get_system_ldap_configurations_info)
+    get_system_ldap_configurations_info_count = staticmethod(
+        get_system_ldap_configurations_info_count
+    )
+    get_system_ldap_configurations_by_id_info = staticmethod(
+        get_system_ldap_configurations_by_id_info
+    )
+
+
+class LdapConfigurations:
+    """The ``LdapConfigurations`` resource."""
+
+    count = staticmethod(get_system_ldap_configurations_count)
+    create = staticmethod(post_system_ldap_configurations)
+    delete = staticmethod(delete_system_ldap_configurations_by_id)
+    get = staticmethod(get_system_ldap_configurations_by_id)
+    list = staticmethod(get_system_ldap_configurations)
+    replace = staticmethod(put_system_ldap_configurations_by_id)
+    update = staticmethod(patch_system_ldap_configurations_by_id)
+    get_system_ldap_configurations = staticmethod(get_system_ldap_configurations)
+    post_system_ldap_configurations = staticmethod(post_system_ldap_configurations)
+    get_system_ldap_configurations_count = staticmethod(get_system_ldap_configurations_count)
+    post_system_ldap_configurations_test_link = staticmethod(
+        post_system_ldap_configurations_test_link
+    )
+    get_system_ldap_configurations_by_id = staticmethod(get_system_ldap_configurations_by_id)
+    put_system_ldap_configurations_by_id = staticmethod(put_system_ldap_configurations_by_id)
+    patch_system_ldap_configurations_by_id = staticmethod(patch_system_ldap_configurations_by_id)
+    delete_system_ldap_configurations_by_id = staticmethod(delete_system_ldap_configurations_by_id)
+
+
+class LinkInfos:
+    """The ``LinkInfos`` resource."""
+
+    count = staticmethod(get_system_info_links_count)
+    get = staticmethod(get_system_info_links_by_id)
+    list = staticmethod(get_system_info_links)
+    get_system_info_links = staticmethod(get_system_info_links)
+    get_system_info_links_count = staticmethod(get_system_info_links_count)
+    get_system_info_links_by_id = staticmethod(get_system_info_links_by_id)
+    post_system_info_links_by_id_resolveurl = staticmethod(post_system_info_links_by_id_resolveurl)
+
+
+class Links:
+    """The ``Links`` resource."""
+
+    count = staticmethod(get_system_links_count)
+    create = staticmethod(post_system_links)
+    delete = staticmethod(delete_system_links_by_id)
+    get = staticmethod(get_system_links_by_id)
+    list = staticmethod(get_system_links)
+    replace = staticmethod(put_system_links_by_id)
+    update = staticmethod(patch_system_links_by_id)
+    get_system_links = staticmethod(get_system_links)
+    post_system_links = staticmethod(post_system_links)
+    get_system_links_count = staticmethod(get_system_links_count)
+    get_system_links_by_id = staticmethod(get_system_links_by_id)
+    put_system_links_by_id = staticmethod(put_system_links_by_id)
+    patch_system_links_by_id = staticmethod(patch_system_links_by_id)
+    delete_system_links_by_id = staticmethod(delete_system_links_by_id)
+
+
+class LocaleInfos:
+    """The ``LocaleInfos`` resource."""
+
+    count = staticmethod(get_system_info_locales_count)
+    get = staticmethod(get_system_info_locales_by_id)
+    list = staticmethod(get_system_info_locales)
+    get_system_info_locales = staticmethod(get_system_info_locales)
+    get_system_info_locales_count = staticmethod(get_system_info_locales_count)
+    get_system_info_locales_by_id = staticmethod(get_system_info_locales_by_id)
+
+
+class LocationDepartments:
+    """The ``LocationDepartments`` resource."""
+
+    count = staticmethod(get_system_locations_by_parent_id_departments_count)
+    get = staticmethod(get_system_locations_by_parent_id_departments_by_id)
+    list = staticmethod(get_system_locations_by_parent_id_departments)
+    get_system_locations_by_parent_id_departments = staticmethod(
+        get_system_locations_by_parent_id_departments
+    )
+    get_system_locations_by_parent_id_departments_count = staticmethod(
+        get_system_locations_by_parent_id_departments_count
+    )
+    get_system_locations_by_parent_id_departments_by_id = staticmethod(
+        get_system_locations_by_parent_id_departments_by_id
+    )
+
+
+class LocationInfos:
+    """The ``LocationInfos`` resource."""
+
+    count = staticmethod(get_system_info_locations_count)
+    get = staticmethod(get_system_info_locations_by_id)
+    list = staticmethod(get_system_info_locations)
+    get_system_info_locations = staticmethod(get_system_info_locations)
+    get_system_info_locations_count = staticmethod(get_system_info_locations_count)
+    get_system_info_locations_by_id = staticmethod(get_system_info_locations_by_id)
+
+
+class LocationWorkRoles:
+    """The ``LocationWorkRoles`` resource."""
+
+    count = staticmethod(get_system_locations_by_parent_id_work_roles_count)
+    get = staticmethod(get_system_locations_by_parent_id_work_roles_by_id)
+    list = staticmethod(get_system_locations_by_parent_id_work_roles)
+    get_system_locations_by_parent_id_work_roles = staticmethod(
+        get_system_locations_by_parent_id_work_roles
+    )
+    get_system_locations_by_parent_id_work_roles_count = staticmethod(
+        get_system_locations_by_parent_id_work_roles_count
+    )
+    get_system_locations_by_parent_id_work_roles_by_id = staticmethod(
+        get_system_locations_by_parent_id_work_roles_by_id
+    )
+
+
+class Locations:
+    """The ``Locations`` resource."""
+
+    count = staticmethod(get_system_locations_count)
+    create = staticmethod(post_system_locations)
+    delete = staticmethod(delete_system_locations_by_id)
+    get = staticmethod(get_system_locations_by_id)
+    list = staticmethod(get_system_locations)
+    replace = staticmethod(put_system_locations_by_id)
+    update = staticmethod(patch_system_locations_by_id)
+    get_system_locations = staticmethod(get_system_locations)
+    post_system_locations = staticmethod(post_system_locations)
+    get_system_locations_count = staticmethod(get_system_locations_count)
+    get_system_locations_by_id = staticmethod(get_system_locations_by_id)
+    put_system_locations_by_id = staticmethod(put_system_locations_by_id)
+    patch_system_locations_by_id = staticmethod(patch_system_locations_by_id)
+    delete_system_locations_by_id = staticmethod(delete_system_locations_by_id)
+    get_system_locations_by_id_usages = staticmethod(get_system_locations_by_id_usages)
+    get_system_locations_by_id_usages_list = staticmethod(get_system_locations_by_id_usages_list)
+
+
+class M365ContactSyncInfos:
+    """The ``M365ContactSyncInfos`` resource."""
+
+    count = staticmethod(get_system_m365contactsync_info_count)
+    list = staticmethod(get_system_m365contactsync_info)
+    get_system_m365contactsync_info = staticmethod(get_system_m365contactsync_info)
+    get_system_m365contactsync_info_count = staticmethod(get_system_m365contactsync_info_count)
+    get_system_m365contactsync_by_id_info = staticmethod(get_system_m365contactsync_by_id_info)
+
+
+class M365ContactSyncMonitorings:
+    """The ``M365ContactSyncMonitorings`` resource."""
+
+    count = staticmethod(get_system_contactsync_monitoring_count)
+    create = staticmethod(post_system_contactsync_monitoring)
+    get = staticmethod(get_system_contactsync_monitoring_by_id)
+    list = staticmethod(get_system_contactsync_monitoring)
+    get_system_contactsync_monitoring = staticmethod(get_system_contactsync_monitoring)
+    post_system_contactsync_monitoring = staticmethod(post_system_contactsync_monitoring)
+    patch_system_contactsync_monitoring = staticmethod(patch_system_contactsync_monitoring)
+    get_system_contactsync_monitoring_count = staticmethod(get_system_contactsync_monitoring_count)
+    get_system_contactsync_monitoring_notificationtype = staticmethod(
+        get_system_contactsync_monitoring_notificationtype
+    )
+    get_system_contactsync_monitoring_type_by_id = staticmethod(
+        get_system_contactsync_monitoring_type_by_id
+    )
+    delete_system_contactsync_monitoring_type_by_id = staticmethod(
+        delete_system_contactsync_monitoring_type_by_id
+    )
+    get_system_contactsync_monitoring_by_id = staticmethod(get_system_contactsync_monitoring_by_id)
+
+
+class ManagedDeviceAccounts:
+    """The ``ManagedDeviceAccounts`` resource."""
+
+    list = staticmethod(get_system_members_by_parent_id_managed_device_accounts)
+    get_system_members_by_parent_id_managed_device_accounts = staticmethod(
+        get_system_members_by_parent_id_managed_device_accounts
+    )
+    put_system_members_by_parent_id_managed_device_accounts_bulk = staticmethod(
+        put_system_members_by_parent_id_managed_device_accounts_bulk
+    )
+    delete_system_members_by_parent_id_managed_device_accounts_bulk = staticmethod(
+        delete_system_members_by_parent_id_managed_device_accounts_bulk
+    )
+
+
+class ManagementNetworksSecurity:
+    """The ``ManagementNetworksSecurity`` resource."""
+
+    count = staticmethod(get_system_management_network_securities_count)
+    create = staticmethod(post_system_management_network_securities)
+    delete = staticmethod(delete_system_management_network_securities_by_id)
+    get = staticmethod(get_system_management_network_securities_by_id)
+    list = staticmethod(get_system_management_network_securities)
+    replace = staticmethod(put_system_management_network_securities_by_id)
+    update = staticmethod(patch_system_management_network_securities_by_id)
+    get_system_management_network_securities = staticmethod(
+        get_system_management_network_securities
+    )
+    post_system_management_network_securities = staticmethod(
+        post_system_management_network_securities
+    )
+    get_system_management_network_securities_count = staticmethod(
+        get_system_management_network_securities_count
+    )
+    get_system_management_network_securities_by_id = staticmethod(
+        get_system_management_network_securities_by_id
+    )
+    put_system_management_network_securities_by_id = staticmethod(
+        put_system_management_network_securities_by_id
+    )
+    patch_system_management_network_securities_by_id = staticmethod(
+        patch_system_management_network_securities_by_id
+    )
+    delete_system_management_network_securities_by_id = staticmethod(
+        delete_system_management_network_securities_by_id
+    )
+    get_system_management_network_securities_by_id_test_credentials = staticmethod(
+        get_system_management_network_securities_by_id_test_credentials
+    )
+
+
+class MarketplaceImports:
+    """The ``MarketplaceImports`` resource."""
+
+    create = staticmethod(post_system_marketplaceimport_import)
+    get_system_marketplaceimport_getdefinition_by_id = staticmethod(
+        get_system_marketplaceimport_getdefinition_by_id
+    )
+    post_system_marketplaceimport_import = staticmethod(post_system_marketplaceimport_import)
+
+
+class MemberAccruals:
+    """The ``MemberAccruals`` resource."""
+
+    count = staticmethod(get_system_members_by_parent_id_accruals_count)
+    create = staticmethod(post_system_members_by_parent_id_accruals)
+    delete = staticmethod(delete_system_members_by_parent_id_accruals_by_id)
+    get = staticmethod(get_system_members_by_parent_id_accruals_by_id)
+    list = staticmethod(get_system_members_by_parent_id_accruals)
+    replace = staticmethod(put_system_members_by_parent_id_accruals_by_id)
+    update = staticmethod(patch_system_members_by_parent_id_accruals_by_id)
+    get_system_members_by_parent_id_accruals = staticmethod(
+        get_system_members_by_parent_id_accruals
+    )
+    post_system_members_by_parent_id_accruals = staticmethod(
+        post_system_members_by_parent_id_accruals
+    )
+    get_system_members_by_parent_id_accruals_count = staticmethod(
+        get_system_members_by_parent_id_accruals_count
+    )
+    get_system_members_by_parent_id_accruals_by_id = staticmethod(
+        get_system_members_by_parent_id_accruals_by_id
+    )
+    put_system_members_by_parent_id_accruals_by_id = staticmethod(
+        put_system_members_by_parent_id_accruals_by_id
+    )
+    patch_system_members_by_parent_id_accruals_by_id = staticmethod(
+        patch_system_members_by_parent_id_accruals_by_id
+    )
+    delete_system_members_by_parent_id_accruals_by_id = staticmethod(
+        delete_system_members_by_parent_id_accruals_by_id
+    )
+
+
+class MemberCertifications:
+    """The ``MemberCertifications`` resource."""
+
+    count = staticmethod(get_system_members_by_parent_id_certifications_count)
+    create = staticmethod(post_system_members_by_parent_id_certifications)
+    delete = staticmethod(delete_system_members_by_parent_id_certifications_by_id)
+    get = staticmethod(get_system_members_by_parent_id_certifications_by_id)
+    list = staticmethod(get_system_members_by_parent_id_certifications)
+    replace = staticmethod(put_system_members_by_parent_id_certifications_by_id)
+    update = staticmethod(patch_system_members_by_parent_id_certifications_by_id)
+    get_system_members_by_parent_id_certifications = staticmethod(
+        get_system_members_by_parent_id_certifications
+    )
+    post_system_members_by_parent_id_certifications = staticmethod(
+        post_system_members_by_parent_id_certifications
+    )
+    get_system_members_by_parent_id_certifications_count = staticmethod(
+        get_system_members_by_parent_id_certifications_count
+    )
+    get_system_members_by_parent_id_certifications_by_id = staticmethod(
+        get_system_members_by_parent_id_certifications_by_id
+    )
+    put_system_members_by_parent_id_certifications_by_id = staticmethod(
+        put_system_members_by_parent_id_certifications_by_id
+    )
+    patch_system_members_by_parent_id_certifications_by_id = staticmethod(
+        patch_system_members_by_parent_id_certifications_by_id
+    )
+    delete_system_members_by_parent_id_certifications_by_id = staticmethod(
+        delete_system_members_by_parent_id_certifications_by_id
+    )
+
+
+class MemberDelegations:
+    """The ``MemberDelegations`` resource."""
+
+    count = staticmethod(get_system_members_by_parent_id_delegations_count)
+    create = staticmethod(post_system_members_by_parent_id_delegations)
+    delete = staticmethod(delete_system_members_by_parent_id_delegations_by_id)
+    get = staticmethod(get_system_members_by_parent_id_delegations_by_id)
+    list = staticmethod(get_system_members_by_parent_id_delegations)
+    replace = staticmethod(put_system_members_by_parent_id_delegations_by_id)
+    update = staticmethod(patch_system_members_by_parent_id_delegations_by_id)
+    get_system_members_by_parent_id_delegations = staticmethod(
+        get_system_members_by_parent_id_delegations
+    )
+    post_system_members_by_parent_id_delegations = staticmethod(
+        post_system_members_by_parent_id_delegations
+    )
+    get_system_members_by_parent_id_delegations_count = staticmethod(
+        get_system_members_by_parent_id_delegations_count
+    )
+    get_system_members_by_parent_id_delegations_by_id = staticmethod(
+        get_system_members_by_parent_id_delegations_by_id
+    )
+    put_system_members_by_parent_id_delegations_by_id = staticmethod(
+        put_system_members_by_parent_id_delegations_by_id
+    )
+    patch_system_members_by_parent_id_delegations_by_id = staticmethod(
+        patch_system_members_by_parent_id_delegations_by_id
+    )
+    delete_system_members_by_parent_id_delegations_by_id = staticmethod(
+        delete_system_members_by_parent_id_delegations_by_id
+    )
+    get_system_my_account_by_parent_id_delegations = staticmethod(
+        get_system_my_account_by_parent_id_delegations
+    )
+    post_system_my_account_by_parent_id_delegations = staticmethod(
+        post_system_my_account_by_parent_id_delegations
+    )
+    get_system_my_account_by_parent_id_delegations_count = staticmethod(
+        get_system_my_account_by_parent_id_delegations_count
+    )
+    get_system_my_account_by_parent_id_delegations_by_id = staticmethod(
+        get_system_my_account_by_parent_id_delegations_by_id
+    )
+    put_system_my_account_by_parent_id_delegations_by_id = staticmethod(
+        put_system_my_account_by_parent_id_delegations_by_id
+    )
+    patch_system_my_account_by_parent_id_delegations_by_id = staticmethod(
+        patch_system_my_account_by_parent_id_delegations_by_id
+    )
+    delete_system_my_account_by_parent_id_delegations_by_id = staticmethod(
+        delete_system_my_account_by_parent_id_delegations_by_id
+    )
+
+
+class MemberImages:
+    """The ``MemberImages`` resource."""
+
+    list = staticmethod(get_system_members_by_id_image)
+    get_system_members_by_id_image = staticmethod(get_system_members_by_id_image)
+
+
+class MemberInfos:
+    """The ``MemberInfos`` resource."""
+
+    count = staticmethod(get_system_info_members_count)
+    list = staticmethod(get_system_info_members)
+    get_system_info_members = staticmethod(get_system_info_members)
+    get_system_info_members_count = staticmethod(get_system_info_members_count)
+    get_system_info_members_by_id = staticmethod(get_system_info_members_by_id)
+    get_system_info_membersmember_identifierregextypes = staticmethod(
+        get_system_info_membersmember_identifierregextypes
+    )
+
+
+class MemberNotificationSettings:
+    """The ``MemberNotificationSettings`` resource."""
+
+    count = staticmethod(get_system_members_by_parent_id_notification_settings_count)
+    create = staticmethod(post_system_members_by_parent_id_notification_settings)
+    delete = staticmethod(delete_system_members_by_parent_id_notification_settings_by_id)
+    get = staticmethod(get_system_members_by_parent_id_notification_settings_by_id)
+    list = staticmethod(get_system_members_by_parent_id_notification_settings)
+    replace = staticmethod(put_system_members_by_parent_id_notification_settings_by_id)
+    update = staticmethod(patch_system_members_by_parent_id_notification_settings_by_id)
+    get_system_members_by_parent_id_notification_settings = staticmethod(
+        get_system_members_by_parent_id_notification_settings
+    )
+    post_system_members_by_parent_id_notification_settings = staticmethod(
+        post_system_members_by_parent_id_notification_settings
+    )
+    get_system_members_by_parent_id_notification_settings_count = staticmethod(
+        get_system_members_by_parent_id_notification_settings_count
+    )
+    get_system_members_by_parent_id_notification_settings_by_id = staticmethod(
+        get_system_members_by_parent_id_notification_settings_by_id
+    )
+    put_system_members_by_parent_id_notification_settings_by_id = staticmethod(
+        put_system_members_by_parent_id_notification_settings_by_id
+    )
+    patch_system_members_by_parent_id_notification_settings_by_id = staticmethod(
+        patch_system_members_by_parent_id_notification_settings_by_id
+    )
+    delete_system_members_by_parent_id_notification_settings_by_id = staticmethod(
+        delete_system_members_by_parent_id_notification_settings_by_id
+    )
+
+
+class MemberPersonas:
+    """The ``MemberPersonas`` resource."""
+
+    count = staticmethod(get_system_members_by_parent_id_personas_count)
+    create = staticmethod(post_system_members_by_parent_id_personas)
+    delete = staticmethod(delete_system_members_by_parent_id_personas_by_id)
+    get = staticmethod(get_system_members_by_parent_id_personas_by_id)
+    list = staticmethod(get_system_members_by_parent_id_personas)
+    replace = staticmethod(put_system_members_by_parent_id_personas_by_id)
+    update = staticmethod(patch_system_members_by_parent_id_personas_by_id)
+    get_system_members_by_parent_id_personas = staticmethod(
+        get_system_members_by_parent_id_personas
+    )
+    post_system_members_by_parent_id_personas = staticmethod(
+        post_system_members_by_parent_id_personas
+    )
+    get_system_members_by_parent_id_personas_count = staticmethod(
+        get_system_members_by_parent_id_personas_count
+    )
+    get_system_members_by_parent_id_personas_by_id = staticmethod(
+        get_system_members_by_parent_id_personas_by_id
+    )
+    put_system_members_by_parent_id_personas_by_id = staticmethod(
+        put_system_members_by_parent_id_personas_by_id
+    )
+    patch_system_members_by_parent_id_personas_by_id = staticmethod(
+        patch_system_members_by_parent_id_personas_by_id
+    )
+    delete_system_members_by_parent_id_personas_by_id = staticmethod(
+        delete_system_members_by_parent_id_personas_by_id
+    )
+
+
+class MemberSkills:
+    """The ``MemberSkills`` resource."""
+
+    count = staticmethod(get_system_members_by_parent_id_skills_count)
+    create = staticmethod(post_system_members_by_parent_id_skills)
+    delete = staticmethod(delete_system_members_by_parent_id_skills_by_id)
+    get = staticmethod(get_system_members_by_parent_id_skills_by_id)
+    list = staticmethod(get_system_members_by_parent_id_skills)
+    replace = staticmethod(put_system_members_by_parent_id_skills_by_id)
+    update = staticmethod(patch_system_members_by_parent_id_skills_by_id)
+    get_system_members_by_parent_id_skills = staticmethod(get_system_members_by_parent_id_skills)
+    post_system_members_by_parent_id_skills = staticmethod(post_system_members_by_parent_id_skills)
+    get_system_members_by_parent_id_skills_count = staticmethod(
+        get_system_members_by_parent_id_skills_count
+    )
+    get_system_members_by_parent_id_skills_by_id = staticmethod(
+        get_system_members_by_parent_id_skills_by_id
+    )
+    put_system_members_by_parent_id_skills_by_id = staticmethod(
+        put_system_members_by_parent_id_skills_by_id
+    )
+    patch_system_members_by_parent_id_skills_by_id = staticmethod(
+        patch_system_members_by_parent_id_skills_by_id
+    )
+    delete_system_members_by_parent_id_skills_by_id = staticmethod(
+        delete_system_members_by_parent_id_skills_by_id
+    )
+    get_system_my_account_by_parent_id_skills = staticmethod(
+        get_system_my_account_by_parent_id_skills
+    )
+    post_system_my_account_by_parent_id_skills = staticmethod(
+        post_system_my_account_by_parent_id_skills
+    )
+    get_system_my_account_by_parent_id_skills_count = staticmethod(
+        get_system_my_account_by_parent_id_skills_count
+    )
+    get_system_my_account_by_parent_id_skills_by_id = staticmethod(
+        get_system_my_account_by_parent_id_skills_by_id
+    )
+    put_system_my_account_by_parent_id_skills_by_id = staticmethod(
+        put_system_my_account_by_parent_id_skills_by_id
+    )
+    patch_system_my_account_by_parent_id_skills_by_id = staticmethod(
+        patch_system_my_account_by_parent_id_skills_by_id
+    )
+    delete_system_my_account_by_parent_id_skills_by_id = staticmethod(
+        delete_system_my_account_by_parent_id_skills_by_id
+    )
+
+
+class MemberTemplates:
+    """The ``MemberTemplates`` resource."""
+
+    count = staticmethod(get_system_membertemplates_count)
+    create = staticmethod(post_system_membertemplates)
+    get = staticmethod(get_system_membertemplates_by_id)
+    list = staticmethod(get_system_membertemplates)
+    update = staticmethod(patch_system_membertemplates_by_id)
+    get_system_membertemplates = staticmethod(get_system_membertemplates)
+    post_system_membertemplates = staticmethod(post_system_membertemplates)
+    get_system_membertemplates_count = staticmethod(get_system_membertemplates_count)
+    get_system_membertemplates_by_id = staticmethod(get_system_membertemplates_by_id)
+    patch_system_membertemplates_by_id = staticmethod(patch_system_membertemplates_by_id)
+
+
+class MemberTypes:
+    """The ``MemberTypes`` resource."""
+
+    count = staticmethod(get_system_members_types_count)
+    create = staticmethod(post_system_members_types)
+    delete = staticmethod(delete_system_members_types_by_id)
+    get = staticmethod(get_system_members_types_by_id)
+    list = staticmethod(get_system_members_types)
+    replace = staticmethod(put_system_members_types_by_id)
+    update = staticmethod(patch_system_members_types_by_id)
+    get_system_members_types = staticmethod(get_system_members_types)
+    post_system_members_types = staticmethod(post_system_members_types)
+    get_system_members_types_count = staticmethod(get_system_members_types_count)
+    get_system_members_types_info = staticmethod(get_system_members_types_info)
+    get_system_members_types_info_count = staticmethod(get_system_members_types_info_count)
+    get_system_members_types_by_id = staticmethod(get_system_members_types_by_id)
+    put_system_members_types_by_id = staticmethod(put_system_members_types_by_id)
+    patch_system_members_types_by_id = staticmethod(patch_system_members_types_by_id)
+    delete_system_members_types_by_id = staticmethod(delete_system_members_types_by_id)
+    get_system_members_types_by_id_info = staticmethod(get_system_members_types_by_id_info)
+
+
+class Members:
+    """The ``Members`` resource."""
+
+    count = staticmethod(get_system_members_count)
+    create = staticmethod(post_system_members)
+    list = staticmethod(get_system_members)
+    replace = staticmethod(put_system_members_by_id)
+    update = staticmethod(patch_system_members_by_id)
+    get_system_members = staticmethod(get_system_members)
+    post_system_members = staticmethod(post_system_members)
+    get_system_members_calendarsync = staticmethod(get_system_members_calendarsync)
+    get_system_members_count = staticmethod(get_system_members_count)
+    get_system_members_with_sso = staticmethod(get_system_members_with_sso)
+    get_system_members_by_id = staticmethod(get_system_members_by_id)
+    put_system_members_by_id = staticmethod(put_system_members_by_id)
+    patch_system_members_by_id = staticmethod(patch_system_members_by_id)
+    post_system_members_by_id_deactivate = staticmethod(post_system_members_by_id_deactivate)
+    post_system_members_by_id_link_sso_user = staticmethod(post_system_members_by_id_link_sso_user)
+    post_system_members_by_id_submit = staticmethod(post_system_members_by_id_submit)
+    post_system_members_by_id_unlink_sso_user = staticmethod(
+        post_system_members_by_id_unlink_sso_user
+    )
+    delete_system_members_by_id_unused_time_sheets = staticmethod(
+        delete_system_members_by_id_unused_time_sheets
+    )
+    get_system_members_by_id_usages = staticmethod(get_system_members_by_id_usages)
+    get_system_members_by_id_usages_list = staticmethod(get_system_members_by_id_usages_list)
+    get_system_membersmember_identifierregextypes = staticmethod(
+        get_system_membersmember_identifierregextypes
+    )
+    post_system_members_by_member_identifier_tokens = staticmethod(
+        post_system_members_by_member_identifier_tokens
+    )
+    post_system_members_by_ssoid_deactivate_iam_member = staticmethod(
+        post_system_members_by_ssoid_deactivate_iam_member
+    )
+
+
+class MenuEntries:
+    """The ``MenuEntries`` resource."""
+
+    count = staticmethod(get_system_menuentries_count)
+    create = staticmethod(post_system_menuentries)
+    delete = staticmethod(delete_system_menuentries_by_id)
+    get = staticmethod(get_system_menuentries_by_id)
+    list = staticmethod(get_system_menuentries)
+    replace = staticmethod(put_system_menuentries_by_id)
+    update = staticmethod(patch_system_menuentries_by_id)
+    get_system_menuentries = staticmethod(get_system_menuentries)
+    post_system_menuentries = staticmethod(post_system_menuentries)
+    get_system_menuentries_count = staticmethod(get_system_menuentries_count)
+    get_system_menuentries_by_id = staticmethod(get_system_menuentries_by_id)
+    put_system_menuentries_by_id = staticmethod(put_system_menuentries_by_id)
+    patch_system_menuentries_by_id = staticmethod(patch_system_menuentries_by_id)
+    delete_system_menuentries_by_id = staticmethod(delete_system_menuentries_by_id)
+    get_system_menuentries_by_id_image = staticmethod(get_system_menuentries_by_id_image)
+    post_system_menuentries_by_id_image = staticmethod(post_system_menuentries_by_id_image)
+
+
+class MenuEntryLocations:
+    """The ``MenuEntryLocations`` resource."""
+
+    count = staticmethod(get_system_menu_entries_by_parent_id_locations_count)
+    create = staticmethod(post_system_menu_entries_by_parent_id_locations)
+    delete = staticmethod(delete_system_menu_entries_by_parent_id_locations_by_id)
+    get = staticmethod(get_system_menu_entries_by_parent_id_locations_by_id)
+    list = staticmethod(get_system_menu_entries_by_parent_id_locations)
+    get_system_menu_entries_by_parent_id_locations = staticmethod(
+        get_system_menu_entries_by_parent_id_locations
+    )
+    post_system_menu_entries_by_parent_id_locations = staticmethod(
+        post_system_menu_entries_by_parent_id_locations
+    )
+    get_system_menu_entries_by_parent_id_locations_count = staticmethod(
+        get_system_menu_entries_by_parent_id_locations_count
+    )
+    get_system_menu_entries_by_parent_id_locations_by_id = staticmethod(
+        get_system_menu_entries_by_parent_id_locations_by_id
+    )
+    delete_system_menu_entries_by_parent_id_locations_by_id = staticmethod(
+        delete_system_menu_entries_by_parent_id_locations_by_id
+    )
+
+
+class MyAccounts:
+    """The ``MyAccounts`` resource."""
+
+    get_system_my_account_by_id = staticmethod(get_system_my_account_by_id)
+    put_system_my_account_by_id = staticmethod(put_system_my_account_by_id)
+    patch_system_my_account_by_id = staticmethod(patch_system_my_account_by_id)
+
+
+class MyCompanyDocumentSetup:
+    """The ``MyCompanyDocumentSetup`` resource."""
+
+    get = staticmethod(get_system_mycompany_documents_by_id)
+    list = staticmethod(get_system_mycompany_documents)
+    replace = staticmethod(put_system_mycompany_documents_by_id)
+    update = staticmethod(patch_system_mycompany_documents_by_id)
+    get_system_mycompany_documents = staticmethod(get_system_mycompany_documents)
+    get_system_mycompany_documents_by_id = staticmethod(get_system_mycompany_documents_by_id)
+    put_system_mycompany_documents_by_id = staticmethod(put_system_mycompany_documents_by_id)
+    patch_system_mycompany_documents_by_id = staticmethod(patch_system_mycompany_documents_by_id)
+
+
+class MyCompanyServiceInfos:
+    """The ``MyCompanyServiceInfos`` resource."""
+
+    get = staticmethod(get_system_mycompany_info_services_by_id)
+    list = staticmethod(get_system_mycompany_info_services)
+    get_system_mycompany_info_services = staticmethod(get_system_mycompany_info_services)
+    get_system_mycompany_info_services_by_id = staticmethod(
+        get_system_mycompany_info_services_by_id
+    )
+
+
+class MyCompanyServices:
+    """The ``MyCompanyServices`` resource."""
+
+    get = staticmethod(get_system_mycompany_services_by_id)
+    list = staticmethod(get_system_mycompany_services)
+    replace = staticmethod(put_system_mycompany_services_by_id)
+    update = staticmethod(patch_system_mycompany_services_by_id)
+    get_system_mycompany_services = staticmethod(get_system_mycompany_services)
+    get_system_mycompany_services_by_id = staticmethod(get_system_mycompany_services_by_id)
+    put_system_mycompany_services_by_id = staticmethod(put_system_mycompany_services_by_id)
+    patch_system_mycompany_services_by_id = staticmethod(patch_system_mycompany_services_by_id)
+
+
+class MyMemberCertifications:
+    """The ``MyMemberCertifications`` resource."""
+
+    count = staticmethod(get_system_members_by_parent_id_mycertifications_count)
+    create = staticmethod(post_system_members_by_parent_id_mycertifications)
+    delete = staticmethod(delete_system_members_by_parent_id_mycertifications_by_id)
+    get = staticmethod(get_system_members_by_parent_id_mycertifications_by_id)
+    list = staticmethod(get_system_members_by_parent_id_mycertifications)
+    replace = staticmethod(put_system_members_by_parent_id_mycertifications_by_id)
+    update = staticmethod(patch_system_members_by_parent_id_mycertifications_by_id)
+    get_system_members_by_parent_id_mycertifications = staticmethod(
+        get_system_members_by_parent_id_mycertifications
+    )
+    post_system_members_by_parent_id_mycertifications = staticmethod(
+        post_system_members_by_parent_id_mycertifications
+    )
+    get_system_members_by_parent_id_mycertifications_count = staticmethod(
+        get_system_members_by_parent_id_mycertifications_count
+    )
+    get_system_members_by_parent_id_mycertifications_by_id = staticmethod(
+        get_system_members_by_parent_id_mycertifications_by_id
+    )
+    put_system_members_by_parent_id_mycertifications_by_id = staticmethod(
+        put_system_members_by_parent_id_mycertifications_by_id
+    )
+    patch_system_members_by_parent_id_mycertifications_by_id = staticmethod(
+        patch_system_members_by_parent_id_mycertifications_by_id
+    )
+    delete_system_members_by_parent_id_mycertifications_by_id = staticmethod(
+        delete_system_members_by_parent_id_mycertifications_by_id
+    )
+
+
+class MyMemberInfos:
+    """The ``MyMemberInfos`` resource."""
+
+    list = staticmethod(get_system_my_members_info)
+    get_system_my_members_info = staticmethod(get_system_my_members_info)
+
+
+class MyMembers:
+    """The ``MyMembers`` resource."""
+
+    list = staticmethod(get_system_my_members)
+    get_system_my_members = staticmethod(get_system_my_members)
+
+
+class MySecurityCustomizeItems:
+    """The ``MySecurityCustomizeItems`` resource."""
+
+    list = staticmethod(get_system_my_security_customize_items)
+    get_system_my_security_customize_items = staticmethod(get_system_my_security_customize_items)
+
+
+class MySecuritys:
+    """The ``MySecuritys`` resource."""
+
+    list = staticmethod(get_system_my_security)
+    get_system_my_security = staticmethod(get_system_my_security)
+
+
+class NotificationRecipients:
+    """The ``NotificationRecipients`` resource."""
+
+    count = staticmethod(get_system_notification_recipients_count)
+    get = staticmethod(get_system_notification_recipients_by_id)
+    list = staticmethod(get_system_notification_recipients)
+    get_system_notification_recipients = staticmethod(get_system_notification_recipients)
+    get_system_notification_recipients_count = staticmethod(
+        get_system_notification_recipients_count
+    )
+    get_system_notification_recipients_by_id = staticmethod(
+        get_system_notification_recipients_by_id
+    )
+
+
+class Office365EmailApplicationInfos:
+    """The ``Office365EmailApplicationInfos`` resource."""
+
+    count = staticmethod(get_system_office365_application_info_count)
+    list = staticmethod(get_system_office365_application_info)
+    get_system_office365_application_info = staticmethod(get_system_office365_application_info)
+    get_system_office365_application_info_count = staticmethod(
+        get_system_office365_application_info_count
+    )
+    get_system_office365_application_by_id_info = staticmethod(
+        get_system_office365_application_by_id_info
+    )
+
+
+class Office365EmailSetups:
+    """The ``Office365EmailSetups`` resource."""
+
+    count = staticmethod(get_system_office365_email_setups_count)
+    create = staticmethod(post_system_office365_email_setups)
+    delete = staticmethod(delete_system_office365_email_setups_by_id)
+    get = staticmethod(get_system_office365_email_setups_by_id)
+    list = staticmethod(get_system_office365_email_setups)
+    replace = staticmethod(put_system_office365_email_setups_by_id)
+    update = staticmethod(patch_system_office365_email_setups_by_id)
+    get_system_office365_email_setups = staticmethod(get_system_office365_email_setups)
+    post_system_office365_email_setups = staticmethod(post_system_office365_email_setups)
+    get_system_office365_email_setups_count = staticmethod(get_system_office365_email_setups_count)
+    get_system_office365_email_setups_by_id = staticmethod(get_system_office365_email_setups_by_id)
+    put_system_office365_email_setups_by_id = staticmethod(put_system_office365_email_setups_by_id)
+    patch_system_office365_email_setups_by_id = staticmethod(
+        patch_system_office365_email_setups_by_id
+    )
+    delete_system_office365_email_setups_by_id = staticmethod(
+        delete_system_office365_email_setups_by_id
+    )
+    post_system_office365_email_setups_by_id_authorize = staticmethod(
+        post_system_office365_email_setups_by_id_authorize
+    )
+    get_system_office365_email_setups_by_id_get_emails = staticmethod(
+        get_system_office365_email_setups_by_id_get_emails
+    )
+    post_system_office365_email_setups_by_id_test_connection = staticmethod(
+        post_system_office365_email_setups_by_id_test_connection
+    )
+
+
+class OnPremiseSearchSettings:
+    """The ``OnPremiseSearchSettings`` resource."""
+
+    count = staticmethod(get_system_on_premise_search_setting_count)
+    get = staticmethod(get_system_on_premise_search_setting_by_id)
+    list = staticmethod(get_system_on_premise_search_setting)
+    replace = staticmethod(put_system_on_premise_search_setting_by_id)
+    update = staticmethod(patch_system_on_premise_search_setting_by_id)
+    get_system_on_premise_search_setting = staticmethod(get_system_on_premise_search_setting)
+    get_system_on_premise_search_setting_count = staticmethod(
+        get_system_on_premise_search_setting_count
+    )
+    get_system_on_premise_search_setting_by_id = staticmethod(
+        get_system_on_premise_search_setting_by_id
+    )
+    put_system_on_premise_search_setting_by_id = staticmethod(
+        put_system_on_premise_search_setting_by_id
+    )
+    patch_system_on_premise_search_setting_by_id = staticmethod(
+        patch_system_on_premise_search_setting_by_id
+    )
+
+
+class OsGradeWeights:
+    """The ``OsGradeWeights`` resource."""
+
+    count = staticmethod(get_system_osgradeweights_count)
+    get = staticmethod(get_system_osgradeweights_by_id)
+    list = staticmethod(get_system_osgradeweights)
+    replace = staticmethod(put_system_osgradeweights_by_id)
+    update = staticmethod(patch_system_osgradeweights_by_id)
+    get_system_osgradeweights = staticmethod(get_system_osgradeweights)
+    get_system_osgradeweights_count = staticmethod(get_system_osgradeweights_count)
+    get_system_osgradeweights_by_id = staticmethod(get_system_osgradeweights_by_id)
+    put_system_osgradeweights_by_id = staticmethod(put_system_osgradeweights_by_id)
+    patch_system_osgradeweights_by_id = staticmethod(patch_system_osgradeweights_by_id)
+
+
+class Others:
+    """The ``Others`` resource."""
+
+    count = staticmethod(get_system_my_company_other_count)
+    get = staticmethod(get_system_my_company_other_by_id)
+    list = staticmethod(get_system_my_company_other)
+    replace = staticmethod(put_system_my_company_other_by_id)
+    update = staticmethod(patch_system_my_company_other_by_id)
+    get_system_my_company_other = staticmethod(get_system_my_company_other)
+    get_system_my_company_other_count = staticmethod(get_system_my_company_other_count)
+    get_system_my_company_other_by_id = staticmethod(get_system_my_company_other_by_id)
+    put_system_my_company_other_by_id = staticmethod(put_system_my_company_other_by_id)
+    patch_system_my_company_other_by_id = staticmethod(patch_system_my_company_other_by_id)
+
+
+class ParsingTypes:
+    """The ``ParsingTypes`` resource."""
+
+    count = staticmethod(get_system_parsing_types_count)
+    get = staticmethod(get_system_parsing_types_by_id)
+    list = staticmethod(get_system_parsing_types)
+    get_system_parsing_types = staticmethod(get_system_parsing_types)
+    get_system_parsing_types_count = staticmethod(get_system_parsing_types_count)
+    get_system_parsing_types_by_id = staticmethod(get_system_parsing_types_by_id)
+
+
+class ParsingVariables:
+    """The ``ParsingVariables`` resource."""
+
+    count = staticmethod(get_system_parsing_variables_count)
+    get = staticmethod(get_system_parsing_variables_by_id)
+    list = staticmethod(get_system_parsing_variables)
+    get_system_parsing_variables = staticmethod(get_system_parsing_variables)
+    get_system_parsing_variables_count = staticmethod(get_system_parsing_variables_count)
+    get_system_parsing_variables_by_id = staticmethod(get_system_parsing_variables_by_id)
+
+
+class PersonasInfos:
+    """The ``PersonasInfos`` resource."""
+
+    count = staticmethod(get_system_info_personas_count)
+    get = staticmethod(get_system_info_personas_by_id)
+    list = staticmethod(get_system_info_personas)
+    get_system_info_personas = staticmethod(get_system_info_personas)
+    get_system_info_personas_count = staticmethod(get_system_info_personas_count)
+    get_system_info_personas_by_id = staticmethod(get_system_info_personas_by_id)
+
+
+class PortalReports:
+    """The ``PortalReports`` resource."""
+
+    count = staticmethod(get_system_portal_reports_count)
+    create = staticmethod(post_system_portal_reports)
+    delete = staticmethod(delete_system_portal_reports_by_id)
+    get = staticmethod(get_system_portal_reports_by_id)
+    list = staticmethod(get_system_portal_reports)
+    replace = staticmethod(put_system_portal_reports_by_id)
+    update = staticmethod(patch_system_portal_reports_by_id)
+    get_system_portal_reports = staticmethod(get_system_portal_reports)
+    post_system_portal_reports = staticmethod(post_system_portal_reports)
+    get_system_portal_reports_count = staticmethod(get_system_portal_reports_count)
+    get_system_portal_reports_by_id = staticmethod(get_system_portal_reports_by_id)
+    put_system_portal_reports_by_id = staticmethod(put_system_portal_reports_by_id)
+    patch_system_portal_reports_by_id = staticmethod(patch_system_portal_reports_by_id)
+    delete_system_portal_reports_by_id = staticmethod(delete_system_portal_reports_by_id)
+
+
+class QuoteLinks:
+    """The ``QuoteLinks`` resource."""
+
+    count = staticmethod(get_system_quote_link_setup_count)
+    create = staticmethod(post_system_quote_link_setup)
+    delete = staticmethod(delete_system_quote_link_setup_by_id)
+    get = staticmethod(get_system_quote_link_setup_by_id)
+    list = staticmethod(get_system_quote_link_setup)
+    replace = staticmethod(put_system_quote_link_setup_by_id)
+    update = staticmethod(patch_system_quote_link_setup_by_id)
+    get_system_quote_link_setup = staticmethod(get_system_quote_link_setup)
+    post_system_quote_link_setup = staticmethod(post_system_quote_link_setup)
+    get_system_quote_link_setup_count = staticmethod(get_system_quote_link_setup_count)
+    get_system_quote_link_setup_test_connection = staticmethod(
+        get_system_quote_link_setup_test_connection
+    )
+    get_system_quote_link_setup_by_id = staticmethod(get_system_quote_link_setup_by_id)
+    put_system_quote_link_setup_by_id = staticmethod(put_system_quote_link_setup_by_id)
+    patch_system_quote_link_setup_by_id = staticmethod(patch_system_quote_link_setup_by_id)
+    delete_system_quote_link_setup_by_id = staticmethod(delete_system_quote_link_setup_by_id)
+
+
+class ReportCardDetails:
+    """The ``ReportCardDetails`` resource."""
+
+    count = staticmethod(get_system_report_cards_by_parent_id_details_count)
+    create = staticmethod(post_system_report_cards_by_parent_id_details)
+    delete = staticmethod(delete_system_report_cards_by_parent_id_details_by_id)
+    get = staticmethod(get_system_report_cards_by_parent_id_details_by_id)
+    list = staticmethod(get_system_report_cards_by_parent_id_details)
+    replace = staticmethod(put_system_report_cards_by_parent_id_details_by_id)
+    update = staticmethod(patch_system_report_cards_by_parent_id_details_by_id)
+    get_system_report_cards_by_parent_id_details = staticmethod(
+        get_system_report_cards_by_parent_id_details
+    )
+    post_system_report_cards_by_parent_id_details = staticmethod(
+        post_system_report_cards_by_parent_id_details
+    )
+    get_system_report_cards_by_parent_id_details_count = staticmethod(
+        get_system_report_cards_by_parent_id_details_count
+    )
+    get_system_report_cards_by_parent_id_details_by_id = staticmethod(
+        get_system_report_cards_by_parent_id_details_by_id
+    )
+    put_system_report_cards_by_parent_id_details_by_id = staticmethod(
+        put_system_report_cards_by_parent_id_details_by_id
+    )
+    patch_system_report_cards_by_parent_id_details_by_id = staticmethod(
+        patch_system_report_cards_by_parent_id_details_by_id
+    )
+    delete_system_report_cards_by_parent_id_details_by_id = staticmethod(
+        delete_system_report_cards_by_parent_id_details_by_id
+    )
+
+
+class ReportCardInfos:
+    """The ``ReportCardInfos`` resource."""
+
+    count = staticmethod(get_system_report_cards_info_count)
+    list = staticmethod(get_system_report_cards_info)
+    get_system_report_cards_info = staticmethod(get_system_report_cards_info)
+    get_system_report_cards_info_count = staticmethod(get_system_report_cards_info_count)
+    get_system_report_cards_by_id_info = staticmethod(get_system_report_cards_by_id_info)
+
+
+class ReportCards:
+    """The ``ReportCards`` resource."""
+
+    count = staticmethod(get_system_report_cards_count)
+    create = staticmethod(post_system_report_cards)
+    delete = staticmethod(delete_system_report_cards_by_id)
+    get = staticmethod(get_system_report_cards_by_id)
+    list = staticmethod(get_system_report_cards)
+    replace = staticmethod(put_system_report_cards_by_id)
+    update = staticmethod(patch_system_report_cards_by_id)
+    get_system_report_cards = staticmethod(get_system_report_cards)
+    post_system_report_cards = staticmethod(post_system_report_cards)
+    get_system_report_cards_count = staticmethod(get_system_report_cards_count)
+    get_system_report_cards_by_id = staticmethod(get_system_report_cards_by_id)
+    put_system_report_cards_by_id = staticmethod(put_system_report_cards_by_id)
+    patch_system_report_cards_by_id = staticmethod(patch_system_report_cards_by_id)
+    delete_system_report_cards_by_id = staticmethod(delete_system_report_cards_by_id)
+
+
+class ReportingServices:
+    """The ``ReportingServices`` resource."""
+
+    get = staticmethod(get_system_mycompany_reporting_services_by_id)
+    list = staticmethod(get_system_mycompany_reporting_services)
+    replace = staticmethod(put_system_mycompany_reporting_services_by_id)
+    update = staticmethod(patch_system_mycompany_reporting_services_by_id)
+    get_system_mycompany_reporting_services = staticmethod(get_system_mycompany_reporting_services)
+    get_system_mycompany_reporting_services_by_id = staticmethod(
+        get_system_mycompany_reporting_services_by_id
+    )
+    put_system_mycompany_reporting_services_by_id = staticmethod(
+        put_system_mycompany_reporting_services_by_id
+    )
+    patch_system_mycompany_reporting_services_by_id = staticmethod(
+        patch_system_mycompany_reporting_services_by_id
+    )
+    post_system_mycompany_reporting_services_by_id_test_connection = staticmethod(
+        post_system_mycompany_reporting_services_by_id_test_connection
+    )
+
+
+class Reports:
+    """The ``Reports`` resource."""
+
+    get = staticmethod(get_system_reports_by_report_name)
+    list = staticmethod(get_system_reports)
+    get_system_reports = staticmethod(get_system_reports)
+    get_system_reports_by_report_name = staticmethod(get_system_reports_by_report_name)
+    get_system_reports_by_report_name_columns = staticmethod(
+        get_system_reports_by_report_name_columns
+    )
+    get_system_reports_by_report_name_count = staticmethod(get_system_reports_by_report_name_count)
+
+
+class SecurityRoleInfos:
+    """The ``SecurityRoleInfos`` resource."""
+
+    count = staticmethod(get_system_securityroles_info_count)
+    list = staticmethod(get_system_securityroles_info)
+    get_system_securityroles_info = staticmethod(get_system_securityroles_info)
+    get_system_securityroles_info_count = staticmethod(get_system_securityroles_info_count)
+    get_system_securityroles_by_id_info = staticmethod(get_system_securityroles_by_id_info)
+
+
+class SecurityRoleSettings:
+    """The ``SecurityRoleSettings`` resource."""
+
+    count = staticmethod(get_system_security_roles_by_parent_id_settings_count)
+    get = staticmethod(get_system_security_roles_by_parent_id_settings_by_id)
+    list = staticmethod(get_system_security_roles_by_parent_id_settings)
+    get_system_security_roles_by_parent_id_settings = staticmethod(
+        get_system_security_roles_by_parent_id_settings
+    )
+    get_system_security_roles_by_parent_id_settings_count = staticmethod(
+        get_system_security_roles_by_parent_id_settings_count
+    )
+    get_system_security_roles_by_parent_id_settings_by_id = staticmethod(
+        get_system_security_roles_by_parent_id_settings_by_id
+    )
+
+
+class SecurityRoles:
+    """The ``SecurityRoles`` resource."""
+
+    count = staticmethod(get_system_securityroles_count)
+    create = staticmethod(post_system_securityroles)
+    delete = staticmethod(delete_system_securityroles_by_id)
+    get = staticmethod(get_system_securityroles_by_id)
+    list = staticmethod(get_system_securityroles)
+    get_system_securityroles = staticmethod(get_system_securityroles)
+    post_system_securityroles = staticmethod(post_system_securityroles)
+    get_system_securityroles_count = staticmethod(get_system_securityroles_count)
+    get_system_securityroles_by_id = staticmethod(get_system_securityroles_by_id)
+    delete_system_securityroles_by_id = staticmethod(delete_system_securityroles_by_id)
+
+
+class SetupScreens:
+    """The ``SetupScreens`` resource."""
+
+    count = staticmethod(get_system_setup_screens_count)
+    get = staticmethod(get_system_setup_screens_by_id)
+    list = staticmethod(get_system_setup_screens)
+    get_system_setup_screens = staticmethod(get_system_setup_screens)
+    get_system_setup_screens_count = staticmethod(get_system_setup_screens_count)
+    get_system_setup_screens_by_id = staticmethod(get_system_setup_screens_by_id)
+
+
+class SkillCategories:
+    """The ``SkillCategories`` resource."""
+
+    count = staticmethod(get_system_skill_categories_count)
+    create = staticmethod(post_system_skill_categories)
+    delete = staticmethod(delete_system_skill_categories_by_id)
+    get = staticmethod(get_system_skill_categories_by_id)
+    list = staticmethod(get_system_skill_categories)
+    replace = staticmethod(put_system_skill_categories_by_id)
+    update = staticmethod(patch_system_skill_categories_by_id)
+    get_system_skill_categories = staticmethod(get_system_skill_categories)
+    post_system_skill_categories = staticmethod(post_system_skill_categories)
+    get_system_skill_categories_count = staticmethod(get_system_skill_categories_count)
+    get_system_skill_categories_by_id = staticmethod(get_system_skill_categories_by_id)
+    put_system_skill_categories_by_id = staticmethod(put_system_skill_categories_by_id)
+    patch_system_skill_categories_by_id = staticmethod(patch_system_skill_categories_by_id)
+    delete_system_skill_categories_by_id = staticmethod(delete_system_skill_categories_by_id)
+
+
+class SkillInfos:
+    """The ``SkillInfos`` resource."""
+
+    count = staticmethod(get_system_skills_info_count)
+    list = staticmethod(get_system_skills_info)
+    get_system_skills_info = staticmethod(get_system_skills_info)
+    get_system_skills_info_count = staticmethod(get_system_skills_info_count)
+    get_system_skills_by_id_info = staticmethod(get_system_skills_by_id_info)
+
+
+class Skills:
+    """The ``Skills`` resource."""
+
+    count = staticmethod(get_system_skills_count)
+    create = staticmethod(post_system_skills)
+    delete = staticmethod(delete_system_skills_by_id)
+    get = staticmethod(get_system_skills_by_id)
+    list = staticmethod(get_system_skills)
+    replace = staticmethod(put_system_skills_by_id)
+    update = staticmethod(patch_system_skills_by_id)
+    get_system_skills = staticmethod(get_system_skills)
+    post_system_skills = staticmethod(post_system_skills)
+    get_system_skills_count = staticmethod(get_system_skills_count)
+    get_system_skills_by_id = staticmethod(get_system_skills_by_id)
+    put_system_skills_by_id = staticmethod(put_system_skills_by_id)
+    patch_system_skills_by_id = staticmethod(patch_system_skills_by_id)
+    delete_system_skills_by_id = staticmethod(delete_system_skills_by_id)
+
+
+class SsoConfigurations:
+    """The ``SsoConfigurations`` resource."""
+
+    count = staticmethod(get_system_sso_configurations_count)
+    create = staticmethod(post_system_sso_configurations)
+    delete = staticmethod(delete_system_sso_configurations_by_id)
+    get = staticmethod(get_system_sso_configurations_by_id)
+    list = staticmethod(get_system_sso_configurations)
+    replace = staticmethod(put_system_sso_configurations_by_id)
+    update = staticmethod(patch_system_sso_configurations_by_id)
+    get_system_sso_configurations = staticmethod(get_system_sso_configurations)
+    post_system_sso_configurations = staticmethod(post_system_sso_configurations)
+    get_system_sso_configurations_count = staticmethod(get_system_sso_configurations_count)
+    get_system_sso_configurations_by_id = staticmethod(get_system_sso_configurations_by_id)
+    put_system_sso_configurations_by_id = staticmethod(put_system_sso_configurations_by_id)
+    patch_system_sso_configurations_by_id = staticmethod(patch_system_sso_configurations_by_id)
+    delete_system_sso_configurations_by_id = staticmethod(delete_system_sso_configurations_by_id)
+    post_system_sso_configurations_by_id_registertoken = staticmethod(
+        post_system_sso_configurations_by_id_registertoken
+    )
+    post_system_sso_configurations_by_id_submitmembers = staticmethod(
+        post_system_sso_configurations_by_id_submitmembers
+    )
+
+
+class SsoUsers:
+    """The ``SsoUsers`` resource."""
+
+    count = staticmethod(get_system_sso_users_count)
+    get = staticmethod(get_system_sso_users_by_external_id)
+    list = staticmethod(get_system_sso_users)
+    get_system_sso_users = staticmethod(get_system_sso_users)
+    get_system_sso_users_count = staticmethod(get_system_sso_users_count)
+    get_system_sso_users_by_external_id = staticmethod(get_system_sso_users_by_external_id)
+
+
+class StandardNoteInfos:
+    """The ``StandardNoteInfos`` resource."""
+
+    count = staticmethod(get_system_info_standard_notes_count)
+    get = staticmethod(get_system_info_standard_notes_by_id)
+    list = staticmethod(get_system_info_standard_notes)
+    get_system_info_standard_notes = staticmethod(get_system_info_standard_notes)
+    get_system_info_standard_notes_count = staticmethod(get_system_info_standard_notes_count)
+    get_system_info_standard_notes_by_id = staticmethod(get_system_info_standard_notes_by_id)
+
+
+class StandardNotes:
+    """The ``StandardNotes`` resource."""
+
+    count = staticmethod(get_system_standard_notes_count)
+    create = staticmethod(post_system_standard_notes)
+    delete = staticmethod(delete_system_standard_notes_by_id)
+    get = staticmethod(get_system_standard_notes_by_id)
+    list = staticmethod(get_system_standard_notes)
+    replace = staticmethod(put_system_standard_notes_by_id)
+    update = staticmethod(patch_system_standard_notes_by_id)
+    get_system_standard_notes = staticmethod(get_system_standard_notes)
+    post_system_standard_notes = staticmethod(post_system_standard_notes)
+    get_system_standard_notes_count = staticmethod(get_system_standard_notes_count)
+    get_system_standard_notes_by_id = staticmethod(get_system_standard_notes_by_id)
+    put_system_standard_notes_by_id = staticmethod(put_system_standard_notes_by_id)
+    patch_system_standard_notes_by_id = staticmethod(patch_system_standard_notes_by_id)
+    delete_system_standard_notes_by_id = staticmethod(delete_system_standard_notes_by_id)
+
+
+class SurveyInfos:
+    """The ``SurveyInfos`` resource."""
+
+    count = staticmethod(get_system_surveys_info_count)
+    list = staticmethod(get_system_surveys_info)
+    get_system_surveys_info = staticmethod(get_system_surveys_info)
+    get_system_surveys_info_count = staticmethod(get_system_surveys_info_count)
+    get_system_surveys_by_id_info = staticmethod(get_system_surveys_by_id_info)
+
+
+class SurveyQuestionValues:
+    """The ``SurveyQuestionValues`` resource."""
+
+    create = staticmethod(post_system_surveys_by_grandparent_id_questions_by_parent_id_values)
+    delete = staticmethod(
+        delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
+    )
+    get = staticmethod(get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
+    list = staticmethod(get_system_surveys_by_grandparent_id_questions_by_parent_id_values)
+    replace = staticmethod(put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
+    update = staticmethod(
+        patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
+    )
+    get_system_surveys_by_grandparent_id_questions_by_parent_id_values = staticmethod(
+        get_system_surveys_by_grandparent_id_questions_by_parent_id_values
+    )
+    post_system_surveys_by_grandparent_id_questions_by_parent_id_values = staticmethod(
+        post_system_surveys_by_grandparent_id_questions_by_parent_id_values
+    )
+    get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = staticmethod(
+        get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
+    )
+    put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = staticmethod(
+        put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
+    )
+    patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = staticmethod(
+        patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
+    )
+    delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = staticmethod(
+        delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
+    )
+
+
+class SurveyQuestions:
+    """The ``SurveyQuestions`` resource."""
+
+    count = staticmethod(get_system_surveys_by_parent_id_questions_count)
+    create = staticmethod(post_system_surveys_by_parent_id_questions)
+    delete = staticmethod(delete_system_surveys_by_parent_id_questions_by_id)
+    get = staticmethod(get_system_surveys_by_parent_id_questions_by_id)
+    list = staticmethod(get_system_surveys_by_parent_id_questions)
+    replace = staticmethod(put_system_surveys_by_parent_id_questions_by_id)
+    update = staticmethod(patch_system_surveys_by_parent_id_questions_by_id)
+    get_system_surveys_by_parent_id_questions = staticmethod(
+        get_system_surveys_by_parent_id_questions
+    )
+    post_system_surveys_by_parent_id_questions = staticmethod(
+        post_system_surveys_by_parent_id_questions
+    )
+    get_system_surveys_by_parent_id_questions_count = staticmethod(
+        get_system_surveys_by_parent_id_questions_count
+    )
+    get_system_surveys_by_parent_id_questions_by_id = staticmethod(
+        get_system_surveys_by_parent_id_questions_by_id
+    )
+    put_system_surveys_by_parent_id_questions_by_id = staticmethod(
+        put_system_surveys_by_parent_id_questions_by_id
+    )
+    patch_system_surveys_by_parent_id_questions_by_id = staticmethod(
+        patch_system_surveys_by_parent_id_questions_by_id
+    )
+    delete_system_surveys_by_parent_id_questions_by_id = staticmethod(
+        delete_system_surveys_by_parent_id_questions_by_id
+    )
+
+
+class Surveys:
+    """The ``Surveys`` resource."""
+
+    count = staticmethod(get_system_surveys_count)
+    create = staticmethod(post_system_surveys)
+    delete = staticmethod(delete_system_surveys_by_id)
+    get = staticmethod(get_system_surveys_by_id)
+    list = staticmethod(get_system_surveys)
+    replace = staticmethod(put_system_surveys_by_id)
+    update = staticmethod(patch_system_surveys_by_id)
+    get_system_surveys = staticmethod(get_system_surveys)
+    post_system_surveys = staticmethod(post_system_surveys)
+    get_system_surveys_count = staticmethod(get_system_surveys_count)
+    get_system_surveys_by_id = staticmethod(get_system_surveys_by_id)
+    put_system_surveys_by_id = staticmethod(put_system_surveys_by_id)
+    patch_system_surveys_by_id = staticmethod(patch_system_surveys_by_id)
+    delete_system_surveys_by_id = staticmethod(delete_system_surveys_by_id)
+    post_system_surveys_by_id_copy = staticmethod(post_system_surveys_by_id_copy)
+
+
+class SystemSettings:
+    """The ``SystemSettings`` resource."""
+
+    count = staticmethod(get_system_settings_count)
+    get = staticmethod(get_system_settings_by_id)
+    list = staticmethod(get_system_settings)
+    replace = staticmethod(put_system_settings_by_id)
+    update = staticmethod(patch_system_settings_by_id)
+    get_system_settings = staticmethod(get_system_settings)
+    get_system_settings_count = staticmethod(get_system_settings_count)
+    get_system_settings_by_id = staticmethod(get_system_settings_by_id)
+    put_system_settings_by_id = staticmethod(put_system_settings_by_id)
+    patch_system_settings_by_id = staticmethod(patch_system_settings_by_id)
+
+
+class TimeExpenses:
+    """The ``TimeExpenses`` resource."""
+
+    count = staticmethod(get_system_my_company_time_expense_count)
+    get = staticmethod(get_system_my_company_time_expense_by_id)
+    list = staticmethod(get_system_my_company_time_expense)
+    replace = staticmethod(put_system_my_company_time_expense_by_id)
+    update = staticmethod(patch_system_my_company_time_expense_by_id)
+    get_system_my_company_time_expense = staticmethod(get_system_my_company_time_expense)
+    get_system_my_company_time_expense_count = staticmethod(
+        get_system_my_company_time_expense_count
+    )
+    get_system_my_company_time_expense_by_id = staticmethod(
+        get_system_my_company_time_expense_by_id
+    )
+    put_system_my_company_time_expense_by_id = staticmethod(
+        put_system_my_company_time_expense_by_id
+    )
+    patch_system_my_company_time_expense_by_id = staticmethod(
+        patch_system_my_company_time_expense_by_id
+    )
+
+
+class TimeZoneSetupInfos:
+    """The ``TimeZoneSetupInfos`` resource."""
+
+    count = staticmethod(get_system_time_zone_setups_info_count)
+    list = staticmethod(get_system_time_zone_setups_info)
+    get_system_time_zone_setups_info = staticmethod(get_system_time_zone_setups_info)
+    get_system_time_zone_setups_info_count = staticmethod(get_system_time_zone_setups_info_count)
+    get_system_time_zone_setups_by_id_info = staticmethod(get_system_time_zone_setups_by_id_info)
+
+
+class TimeZoneSetups:
+    """The ``TimeZoneSetups`` resource."""
+
+    count = staticmethod(get_system_time_zone_setups_count)
+    create = staticmethod(post_system_time_zone_setups)
+    delete = staticmethod(delete_system_time_zone_setups_by_id)
+    get = staticmethod(get_system_time_zone_setups_by_id)
+    list = staticmethod(get_system_time_zone_setups)
+    replace = staticmethod(put_system_time_zone_setups_by_id)
+    update = staticmethod(patch_system_time_zone_setups_by_id)
+    get_system_time_zone_setups = staticmethod(get_system_time_zone_setups)
+    post_system_time_zone_setups = staticmethod(post_system_time_zone_setups)
+    get_system_time_zone_setups_count = staticmethod(get_system_time_zone_setups_count)
+    get_system_time_zone_setups_by_id = staticmethod(get_system_time_zone_setups_by_id)
+    put_system_time_zone_setups_by_id = staticmethod(put_system_time_zone_setups_by_id)
+    patch_system_time_zone_setups_by_id = staticmethod(patch_system_time_zone_setups_by_id)
+    delete_system_time_zone_setups_by_id = staticmethod(delete_system_time_zone_setups_by_id)
+
+
+class TodayPageCategories:
+    """The ``TodayPageCategories`` resource."""
+
+    count = staticmethod(get_system_today_page_categories_count)
+    create = staticmethod(post_system_today_page_categories)
+    delete = staticmethod(delete_system_today_page_categories_by_id)
+    get = staticmethod(get_system_today_page_categories_by_id)
+    list = staticmethod(get_system_today_page_categories)
+    replace = staticmethod(put_system_today_page_categories_by_id)
+    update = staticmethod(patch_system_today_page_categories_by_id)
+    get_system_today_page_categories = staticmethod(get_system_today_page_categories)
+    post_system_today_page_categories = staticmethod(post_system_today_page_categories)
+    get_system_today_page_categories_count = staticmethod(get_system_today_page_categories_count)
+    get_system_today_page_categories_by_id = staticmethod(get_system_today_page_categories_by_id)
+    put_system_today_page_categories_by_id = staticmethod(put_system_today_page_categories_by_id)
+    patch_system_today_page_categories_by_id = staticmethod(
+        patch_system_today_page_categories_by_id
+    )
+    delete_system_today_page_categories_by_id = staticmethod(
+        delete_system_today_page_categories_by_id
+    )
+
+
+class UserDefinedFieldInfos:
+    """The ``UserDefinedFieldInfos`` resource."""
+
+    count = staticmethod(get_system_user_defined_fields_info_count)
+    list = staticmethod(get_system_user_defined_fields_info)
+    get_system_user_defined_fields_info = staticmethod(get_system_user_defined_fields_info)
+    get_system_user_defined_fields_info_count = staticmethod(
+        get_system_user_defined_fields_info_count
+    )
+    get_system_user_defined_fields_by_id_info = staticmethod(
+        get_system_user_defined_fields_by_id_info
+    )
+
+
+class UserDefinedFields:
+    """The ``UserDefinedFields`` resource."""
+
+    count = staticmethod(get_system_user_defined_fields_count)
+    create = staticmethod(post_system_user_defined_fields)
+    delete = staticmethod(delete_system_user_defined_fields_by_id)
+    get = staticmethod(get_system_user_defined_fields_by_id)
+    list = staticmethod(get_system_user_defined_fields)
+    replace = staticmethod(put_system_user_defined_fields_by_id)
+    update = staticmethod(patch_system_user_defined_fields_by_id)
+    get_system_user_defined_fields = staticmethod(get_system_user_defined_fields)
+    post_system_user_defined_fields = staticmethod(post_system_user_defined_fields)
+    get_system_user_defined_fields_count = staticmethod(get_system_user_defined_fields_count)
+    get_system_user_defined_fields_by_id = staticmethod(get_system_user_defined_fields_by_id)
+    put_system_user_defined_fields_by_id = staticmethod(put_system_user_defined_fields_by_id)
+    patch_system_user_defined_fields_by_id = staticmethod(patch_system_user_defined_fields_by_id)
+    delete_system_user_defined_fields_by_id = staticmethod(delete_system_user_defined_fields_by_id)
+
+
+class WorkflowActionAutomateParameters:
+    """The ``WorkflowActionAutomateParameters`` resource."""
+
+    get = staticmethod(get_system_workflow_actions_automate_parameters_by_id)
+    list = staticmethod(get_system_workflow_actions_automate_parameters)
+    get_system_workflow_actions_automate_parameters = staticmethod(
+        get_system_workflow_actions_automate_parameters
+    )
+    get_system_workflow_actions_automate_parameters_by_id = staticmethod(
+        get_system_workflow_actions_automate_parameters_by_id
+    )
+    get_system_workflow_actions_by_parent_id_automate_parameters = staticmethod(
+        get_system_workflow_actions_by_parent_id_automate_parameters
+    )
+    post_system_workflow_actions_by_parent_id_automate_parameters = staticmethod(
+        post_system_workflow_actions_by_parent_id_automate_parameters
+    )
+    get_system_workflow_actions_by_parent_id_automate_parameters_count = staticmethod(
+        get_system_workflow_actions_by_parent_id_automate_parameters_count
+    )
+    get_system_workflow_actions_by_parent_id_automate_parameters_by_id = staticmethod(
+        get_system_workflow_actions_by_parent_id_automate_parameters_by_id
+    )
+    put_system_workflow_actions_by_parent_id_automate_parameters_by_id = staticmethod(
+        put_system_workflow_actions_by_parent_id_automate_parameters_by_id
+    )
+    patch_system_workflow_actions_by_parent_id_automate_parameters_by_id = staticmethod(
+        patch_system_workflow_actions_by_parent_id_automate_parameters_by_id
+    )
+    delete_system_workflow_actions_by_parent_id_automate_parameters_by_id = staticmethod(
+        delete_system_workflow_actions_by_parent_id_automate_parameters_by_id
+    )
+
+
+class WorkflowActionUserDefinedFields:
+    """The ``WorkflowActionUserDefinedFields`` resource."""
+
+    list = staticmethod(get_system_workflows_userdefinedfields_events_actions)
+    delete_system_workflows_userdefinedfields_actions_by_parent_id = staticmethod(
+        delete_system_workflows_userdefinedfields_actions_by_parent_id
+    )
+    get_system_workflows_userdefinedfields_events_actions = staticmethod(
+        get_system_workflows_userdefinedfields_events_actions
+    )
+    post_system_workflows_userdefinedfields_events_by_grandparent_id = staticmethod(
+        post_system_workflows_userdefinedfields_events_by_grandparent_id
+    )
+    get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id = (
+        staticmethod(
+            get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id
+        )
+    )
+    put_system_workflows_userdefinedfields_by_id = staticmethod(
+        put_system_workflows_userdefinedfields_by_id
+    )
+    patch_system_workflows_userdefinedfields_by_id = staticmethod(
+        patch_system_workflows_userdefinedfields_by_id
+    )
+
+
+class WorkflowActions:
+    """The ``WorkflowActions`` resource."""
+
+    get = staticmethod(get_system_workflows_events_actions_by_id)
+    list = staticmethod(get_system_workflows_events_actions)
+    get_system_workflows_events_actions = staticmethod(get_system_workflows_events_actions)
+    get_system_workflows_events_actions_by_id = staticmethod(
+        get_system_workflows_events_actions_by_id
+    )
+    get_system_workflows_by_grandparent_id_events_by_parent_id_actions = staticmethod(
+        get_system_workflows_by_grandparent_id_events_by_parent_id_actions
+    )
+    post_system_workflows_by_grandparent_id_events_by_parent_id_actions = staticmethod(
+        post_system_workflows_by_grandparent_id_events_by_parent_id_actions
+    )
+    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count = staticmethod(
+        get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count
+    )
+    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = staticmethod(
+        get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
+    )
+    put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = staticmethod(
+        put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
+    )
+    patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = staticmethod(
+        patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
+    )
+    delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = staticmethod(
+        delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
+    )
+
+
+class WorkflowAttachments:
+    """The ``WorkflowAttachments`` resource."""
+
+    get = staticmethod(get_system_workflows_attachments_by_id)
+    list = staticmethod(get_system_workflows_attachments)
+    get_system_workflows_attachments = staticmethod(get_system_workflows_attachments)
+    get_system_workflows_attachments_by_id = staticmethod(get_system_workflows_attachments_by_id)
+    get_system_workflows_by_parent_id_attachments = staticmethod(
+        get_system_workflows_by_parent_id_attachments
+    )
+    get_system_workflows_by_parent_id_attachments_count = staticmethod(
+        get_system_workflows_by_parent_id_attachments_count
+    )
+    get_system_workflows_by_parent_id_attachments_by_id = staticmethod(
+        get_system_workflows_by_parent_id_attachments_by_id
+    )
+
+
+class WorkflowEvents:
+    """The ``WorkflowEvents`` resource."""
+
+    get = staticmethod(get_system_workflows_events_by_id)
+    list = staticmethod(get_system_workflows_events)
+    get_system_workflows_events = staticmethod(get_system_workflows_events)
+    get_system_workflows_events_by_id = staticmethod(get_system_workflows_events_by_id)
+    get_system_workflows_by_parent_id_events = staticmethod(
+        get_system_workflows_by_parent_id_events
+    )
+    post_system_workflows_by_parent_id_events = staticmethod(
+        post_system_workflows_by_parent_id_events
+    )
+    get_system_workflows_by_parent_id_events_count = staticmethod(
+        get_system_workflows_by_parent_id_events_count
+    )
+    get_system_workflows_by_parent_id_events_by_id = staticmethod(
+        get_system_workflows_by_parent_id_events_by_id
+    )
+    put_system_workflows_by_parent_id_events_by_id = staticmethod(
+        put_system_workflows_by_parent_id_events_by_id
+    )
+    patch_system_workflows_by_parent_id_events_by_id = staticmethod(
+        patch_system_workflows_by_parent_id_events_by_id
+    )
+    delete_system_workflows_by_parent_id_events_by_id = staticmethod(
+        delete_system_workflows_by_parent_id_events_by_id
+    )
+    post_system_workflows_by_parent_id_events_by_id_copy = staticmethod(
+        post_system_workflows_by_parent_id_events_by_id_copy
+    )
+    get_system_workflows_by_parent_id_events_by_id_test = staticmethod(
+        get_system_workflows_by_parent_id_events_by_id_test
+    )
+
+
+class WorkflowNotifyTypes:
+    """The ``WorkflowNotifyTypes`` resource."""
+
+    get = staticmethod(get_system_workflows_notify_types_by_id)
+    list = staticmethod(get_system_workflows_notify_types)
+    get_system_workflows_notify_types = staticmethod(get_system_workflows_notify_types)
+    get_system_workflows_notify_types_by_id = staticmethod(get_system_workflows_notify_types_by_id)
+    get_system_workflows_by_parent_id_notify_types = staticmethod(
+        get_system_workflows_by_parent_id_notify_types
+    )
+    get_system_workflows_by_parent_id_notify_types_count = staticmethod(
+        get_system_workflows_by_parent_id_notify_types_count
+    )
+    get_system_workflows_by_parent_id_notify_types_info = staticmethod(
+        get_system_workflows_by_parent_id_notify_types_info
+    )
+    get_system_workflows_by_parent_id_notify_types_info_count = staticmethod(
+        get_system_workflows_by_parent_id_notify_types_info_count
+    )
+    get_system_workflows_by_parent_id_notify_types_by_id = staticmethod(
+        get_system_workflows_by_parent_id_notify_types_by_id
+    )
+    get_system_workflows_by_parent_id_notify_types_by_id_info = staticmethod(
+        get_system_workflows_by_parent_id_notify_types_by_id_info
+    )
+
+
+class WorkflowTableTypes:
+    """The ``WorkflowTableTypes`` resource."""
+
+    count = staticmethod(get_system_workflows_table_types_count)
+    get = staticmethod(get_system_workflows_table_types_by_id)
+    list = staticmethod(get_system_workflows_table_types)
+    get_system_workflows_table_types = staticmethod(get_system_workflows_table_types)
+    get_system_workflows_table_types_count = staticmethod(get_system_workflows_table_types_count)
+    get_system_workflows_table_types_info = staticmethod(get_system_workflows_table_types_info)
+    get_system_workflows_table_types_info_count = staticmethod(
+        get_system_workflows_table_types_info_count
+    )
+    get_system_workflows_table_types_by_id = staticmethod(get_system_workflows_table_types_by_id)
+    get_system_workflows_table_types_by_id_info = staticmethod(
+        get_system_workflows_table_types_by_id_info
+    )
+
+
+class WorkflowTriggerOptions:
+    """The ``WorkflowTriggerOptions`` resource."""
+
+    list = staticmethod(get_system_workflows_triggers_options)
+    get_system_workflows_triggers_options = staticmethod(get_system_workflows_triggers_options)
+    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options = staticmethod(
+        get_system_workflows_by_grandparent_id_triggers_by_parent_id_options
+    )
+    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count = staticmethod(
+        get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count
+    )
+
+
+class WorkflowTriggers:
+    """The ``WorkflowTriggers`` resource."""
+
+    list = staticmethod(get_system_workflows_triggers)
+    get_system_workflows_triggers = staticmethod(get_system_workflows_triggers)
+    get_system_workflows_by_parent_id_triggers = staticmethod(
+        get_system_workflows_by_parent_id_triggers
+    )
+    get_system_workflows_by_parent_id_triggers_count = staticmethod(
+        get_system_workflows_by_parent_id_triggers_count
+    )
+
+
+class Workflows:
+    """The ``Workflows`` resource."""
+
+    count = staticmethod(get_system_workflows_count)
+    create = staticmethod(post_system_workflows)
+    delete = staticmethod(delete_system_workflows_by_id)
+    get = staticmethod(get_system_workflows_by_id)
+    list = staticmethod(get_system_workflows)
+    replace = staticmethod(put_system_workflows_by_id)
+    update = staticmethod(patch_system_workflows_by_id)
+    get_system_workflows = staticmethod(get_system_workflows)
+    post_system_workflows = staticmethod(post_system_workflows)
+    get_system_workflows_count = staticmethod(get_system_workflows_count)
+    get_system_workflows_by_id = staticmethod(get_system_workflows_by_id)
+    put_system_workflows_by_id = staticmethod(put_system_workflows_by_id)
+    patch_system_workflows_by_id = staticmethod(patch_system_workflows_by_id)
+    delete_system_workflows_by_id = staticmethod(delete_system_workflows_by_id)
+    post_system_workflows_by_id_copy = staticmethod(post_system_workflows_by_id_copy)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "allowed_file_type": AllowedFileTypeResource,
+    "allowed_origins": AllowedOrigins,
+    "api_members": ApiMembers,
+    "audit_trail": AuditTrail,
+    "auth_anvils": AuthAnvils,
+    "auto_sync_times": AutoSyncTimes,
+    "billable_options_infos": BillableOptionsInfos,
+    "bundles": Bundles,
+    "callback_entries": CallbackEntries,
+    "certifications": Certifications,
+    "connect_wise_hosted_screens": ConnectWiseHostedScreens,
+    "connect_wise_hosted_setups": ConnectWiseHostedSetups,
+    "corporate_structure_infos": CorporateStructureInfos,
+    "corporate_structure_levels": CorporateStructureLevels,
+    "corporate_structures": CorporateStructures,
+    "crm_infos": CrmInfos,
+    "crms": Crms,
+    "custom_report_parameters": CustomReportParameters,
+    "custom_reports": CustomReports,
+    "cw_time_zones": CwTimeZones,
+    "department_infos": DepartmentInfos,
+    "department_location_infos": DepartmentLocationInfos,
+    "department_locations": DepartmentLocations,
+    "departments": Departments,
+    "directional_sync_infos": DirectionalSyncInfos,
+    "document_types": DocumentTypes,
+    "documents": Documents,
+    "e_pay_configurations": EPayConfigurations,
+    "email_connector_infos": EmailConnectorInfos,
+    "email_connector_parsing_rules": EmailConnectorParsingRules,
+    "email_connector_parsing_styles": EmailConnectorParsingStyles,
+    "email_connectors": EmailConnectors,
+    "email_exclusions": EmailExclusions,
+    "email_tokens": EmailTokens,
+    "experiments": Experiments,
+    "file_upload_settings": FileUploadSettings,
+    "google_email_setups": GoogleEmailSetups,
+    "imap_infos": ImapInfos,
+    "imaps": Imaps,
+    "imports_mass_maintenance": ImportsMassMaintenance,
+    "in_out_boards": InOutBoards,
+    "in_out_types": InOutTypes,
+    "in_out_types_info": InOutTypesInfo,
+    "info": InfoResource,
+    "integrator_logins": IntegratorLogins,
+    "integrator_tags": IntegratorTags,
+    "kpi_categories": KPICategories,
+    "kpis": KPIs,
+    "ldap_configuration_infos": LdapConfigurationInfos,
+    "ldap_configurations": LdapConfigurations,
+    "link_infos": LinkInfos,
+    "links": Links,
+    "locale_infos": LocaleInfos,
+    "location_departments": LocationDepartments,
+    "location_infos": LocationInfos,
+    "location_work_roles": LocationWorkRoles,
+    "locations": Locations,
+    "m365_contact_sync_infos": M365ContactSyncInfos,
+    "m365_contact_sync_monitorings": M365ContactSyncMonitorings,
+    "managed_device_accounts": ManagedDeviceAccounts,
+    "management_networks_security": ManagementNetworksSecurity,
+    "marketplace_imports": MarketplaceImports,
+    "member_accruals": MemberAccruals,
+    "member_certifications": MemberCertifications,
+    "member_delegations": MemberDelegations,
+    "member_images": MemberImages,
+    "member_infos": MemberInfos,
+    "member_notification_settings": MemberNotificationSettings,
+    "member_personas": MemberPersonas,
+    "member_skills": MemberSkills,
+    "member_templates": MemberTemplates,
+    "member_types": MemberTypes,
+    "members": Members,
+    "menu_entries": MenuEntries,
+    "menu_entry_locations": MenuEntryLocations,
+    "my_accounts": MyAccounts,
+    "my_company_document_setup": MyCompanyDocumentSetup,
+    "my_company_service_infos": MyCompanyServiceInfos,
+    "my_company_services": MyCompanyServices,
+    "my_member_certifications": MyMemberCertifications,
+    "my_member_infos": MyMemberInfos,
+    "my_members": MyMembers,
+    "my_security_customize_items": MySecurityCustomizeItems,
+    "my_securitys": MySecuritys,
+    "notification_recipients": NotificationRecipients,
+    "office365_email_application_infos": Office365EmailApplicationInfos,
+    "office365_email_setups": Office365EmailSetups,
+    "on_premise_search_settings": OnPremiseSearchSettings,
+    "os_grade_weights": OsGradeWeights,
+    "others": Others,
+    "parsing_types": ParsingTypes,
+    "parsing_variables": ParsingVariables,
+    "personas_infos": PersonasInfos,
+    "portal_reports": PortalReports,
+    "quote_links": QuoteLinks,
+    "report_card_details": ReportCardDetails,
+    "report_card_infos": ReportCardInfos,
+    "report_cards": ReportCards,
+    "reporting_services": ReportingServices,
+    "reports": Reports,
+    "security_role_infos": SecurityRoleInfos,
+    "security_role_settings": SecurityRoleSettings,
+    "security_roles": SecurityRoles,
+    "setup_screens": SetupScreens,
+    "skill_categories": SkillCategories,
+    "skill_infos": SkillInfos,
+    "skills": Skills,
+    "sso_configurations": SsoConfigurations,
+    "sso_users": SsoUsers,
+    "standard_note_infos": StandardNoteInfos,
+    "standard_notes": StandardNotes,
+    "survey_infos": SurveyInfos,
+    "survey_question_values": SurveyQuestionValues,
+    "survey_questions": SurveyQuestions,
+    "surveys": Surveys,
+    "system_settings": SystemSettings,
+    "time_expenses": TimeExpenses,
+    "time_zone_setup_infos": TimeZoneSetupInfos,
+    "time_zone_setups": TimeZoneSetups,
+    "today_page_categories": TodayPageCategories,
+    "user_defined_field_infos": UserDefinedFieldInfos,
+    "user_defined_fields": UserDefinedFields,
+    "workflow_action_automate_parameters": WorkflowActionAutomateParameters,
+    "workflow_action_user_defined_fields": WorkflowActionUserDefinedFields,
+    "workflow_actions": WorkflowActions,
+    "workflow_attachments": WorkflowAttachments,
+    "workflow_events": WorkflowEvents,
+    "workflow_notify_types": WorkflowNotifyTypes,
+    "workflow_table_types": WorkflowTableTypes,
+    "workflow_trigger_options": WorkflowTriggerOptions,
+    "workflow_triggers": WorkflowTriggers,
+    "workflows": Workflows,
+}

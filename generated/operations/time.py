@@ -3442,3 +3442,406 @@ def get_time_work_types_by_id_usages_list(
         None,
         None,
     )
+
+
+class ActivityStopwatches:
+    """The ``ActivityStopwatches`` resource."""
+
+    count = staticmethod(get_time_activitystopwatches_count)
+    create = staticmethod(post_time_activitystopwatches)
+    delete = staticmethod(delete_time_activitystopwatches_by_id)
+    get = staticmethod(get_time_activitystopwatches_by_id)
+    list = staticmethod(get_time_activitystopwatches)
+    replace = staticmethod(put_time_activitystopwatches_by_id)
+    update = staticmethod(patch_time_activitystopwatches_by_id)
+    get_time_activitystopwatches = staticmethod(get_time_activitystopwatches)
+    post_time_activitystopwatches = staticmethod(post_time_activitystopwatches)
+    get_time_activitystopwatches_count = staticmethod(get_time_activitystopwatches_count)
+    get_time_activitystopwatches_by_id = staticmethod(get_time_activitystopwatches_by_id)
+    put_time_activitystopwatches_by_id = staticmethod(put_time_activitystopwatches_by_id)
+    patch_time_activitystopwatches_by_id = staticmethod(patch_time_activitystopwatches_by_id)
+    delete_time_activitystopwatches_by_id = staticmethod(delete_time_activitystopwatches_by_id)
+
+
+class ChargeCodeExpenseTypeInfos:
+    """The ``ChargeCodeExpenseTypeInfos`` resource."""
+
+    count = staticmethod(get_time_info_charge_code_expense_types_count)
+    list = staticmethod(get_time_info_charge_code_expense_types)
+    get_time_info_charge_code_expense_types = staticmethod(get_time_info_charge_code_expense_types)
+    get_time_info_charge_code_expense_types_count = staticmethod(
+        get_time_info_charge_code_expense_types_count
+    )
+
+
+class ChargeCodeExpenseTypes:
+    """The ``ChargeCodeExpenseTypes`` resource."""
+
+    count = staticmethod(get_time_charge_codes_by_parent_id_expense_types_count)
+    create = staticmethod(post_time_charge_codes_by_parent_id_expense_types)
+    delete = staticmethod(delete_time_charge_codes_by_parent_id_expense_types_by_id)
+    get = staticmethod(get_time_charge_codes_by_parent_id_expense_types_by_id)
+    list = staticmethod(get_time_charge_codes_by_parent_id_expense_types)
+    replace = staticmethod(put_time_charge_codes_by_parent_id_expense_types_by_id)
+    update = staticmethod(patch_time_charge_codes_by_parent_id_expense_types_by_id)
+    get_time_charge_codes_by_parent_id_expense_types = staticmethod(
+        get_time_charge_codes_by_parent_id_expense_types
+    )
+    post_time_charge_codes_by_parent_id_expense_types = staticmethod(
+        post_time_charge_codes_by_parent_id_expense_types
+    )
+    get_time_charge_codes_by_parent_id_expense_types_count = staticmethod(
+        get_time_charge_codes_by_parent_id_expense_types_count
+    )
+    get_time_charge_codes_by_parent_id_expense_types_by_id = staticmethod(
+        get_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    put_time_charge_codes_by_parent_id_expense_types_by_id = staticmethod(
+        put_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    patch_time_charge_codes_by_parent_id_expense_types_by_id = staticmethod(
+        patch_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    delete_time_charge_codes_by_parent_id_expense_types_by_id = staticmethod(
+        delete_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+
+
+class ChargeCodes:
+    """The ``ChargeCodes`` resource."""
+
+    count = staticmethod(get_time_charge_codes_count)
+    create = staticmethod(post_time_charge_codes)
+    delete = staticmethod(delete_time_charge_codes_by_id)
+    get = staticmethod(get_time_charge_codes_by_id)
+    list = staticmethod(get_time_charge_codes)
+    replace = staticmethod(put_time_charge_codes_by_id)
+    update = staticmethod(patch_time_charge_codes_by_id)
+    get_time_charge_codes = staticmethod(get_time_charge_codes)
+    post_time_charge_codes = staticmethod(post_time_charge_codes)
+    get_time_charge_codes_count = staticmethod(get_time_charge_codes_count)
+    get_time_charge_codes_info = staticmethod(get_time_charge_codes_info)
+    get_time_charge_codes_info_count = staticmethod(get_time_charge_codes_info_count)
+    get_time_charge_codes_by_id = staticmethod(get_time_charge_codes_by_id)
+    put_time_charge_codes_by_id = staticmethod(put_time_charge_codes_by_id)
+    patch_time_charge_codes_by_id = staticmethod(patch_time_charge_codes_by_id)
+    delete_time_charge_codes_by_id = staticmethod(delete_time_charge_codes_by_id)
+    get_time_charge_codes_by_id_info = staticmethod(get_time_charge_codes_by_id_info)
+    get_time_charge_codes_by_id_usages = staticmethod(get_time_charge_codes_by_id_usages)
+    get_time_charge_codes_by_id_usages_list = staticmethod(get_time_charge_codes_by_id_usages_list)
+
+
+class ScheduleStopwatchResource:
+    """The ``ScheduleStopwatch`` resource."""
+
+    count = staticmethod(get_time_schedulestopwatches_count)
+    create = staticmethod(post_time_schedulestopwatches)
+    delete = staticmethod(delete_time_schedulestopwatches_by_id)
+    get = staticmethod(get_time_schedulestopwatches_by_id)
+    list = staticmethod(get_time_schedulestopwatches)
+    replace = staticmethod(put_time_schedulestopwatches_by_id)
+    update = staticmethod(patch_time_schedulestopwatches_by_id)
+    get_time_schedulestopwatches = staticmethod(get_time_schedulestopwatches)
+    post_time_schedulestopwatches = staticmethod(post_time_schedulestopwatches)
+    get_time_schedulestopwatches_count = staticmethod(get_time_schedulestopwatches_count)
+    get_time_schedulestopwatches_by_id = staticmethod(get_time_schedulestopwatches_by_id)
+    put_time_schedulestopwatches_by_id = staticmethod(put_time_schedulestopwatches_by_id)
+    patch_time_schedulestopwatches_by_id = staticmethod(patch_time_schedulestopwatches_by_id)
+    delete_time_schedulestopwatches_by_id = staticmethod(delete_time_schedulestopwatches_by_id)
+
+
+class TicketStopwatches:
+    """The ``TicketStopwatches`` resource."""
+
+    count = staticmethod(get_time_ticketstopwatches_count)
+    create = staticmethod(post_time_ticketstopwatches)
+    delete = staticmethod(delete_time_ticketstopwatches_by_id)
+    get = staticmethod(get_time_ticketstopwatches_by_id)
+    list = staticmethod(get_time_ticketstopwatches)
+    replace = staticmethod(put_time_ticketstopwatches_by_id)
+    update = staticmethod(patch_time_ticketstopwatches_by_id)
+    get_time_ticketstopwatches = staticmethod(get_time_ticketstopwatches)
+    post_time_ticketstopwatches = staticmethod(post_time_ticketstopwatches)
+    get_time_ticketstopwatches_count = staticmethod(get_time_ticketstopwatches_count)
+    get_time_ticketstopwatches_by_id = staticmethod(get_time_ticketstopwatches_by_id)
+    put_time_ticketstopwatches_by_id = staticmethod(put_time_ticketstopwatches_by_id)
+    patch_time_ticketstopwatches_by_id = staticmethod(patch_time_ticketstopwatches_by_id)
+    delete_time_ticketstopwatches_by_id = staticmethod(delete_time_ticketstopwatches_by_id)
+
+
+class TimeAccrualDetails:
+    """The ``TimeAccrualDetails`` resource."""
+
+    count = staticmethod(get_time_accruals_by_parent_id_details_count)
+    create = staticmethod(post_time_accruals_by_parent_id_details)
+    delete = staticmethod(delete_time_accruals_by_parent_id_details_by_id)
+    get = staticmethod(get_time_accruals_by_parent_id_details_by_id)
+    list = staticmethod(get_time_accruals_by_parent_id_details)
+    replace = staticmethod(put_time_accruals_by_parent_id_details_by_id)
+    update = staticmethod(patch_time_accruals_by_parent_id_details_by_id)
+    get_time_accruals_by_parent_id_details = staticmethod(get_time_accruals_by_parent_id_details)
+    post_time_accruals_by_parent_id_details = staticmethod(post_time_accruals_by_parent_id_details)
+    get_time_accruals_by_parent_id_details_count = staticmethod(
+        get_time_accruals_by_parent_id_details_count
+    )
+    get_time_accruals_by_parent_id_details_by_id = staticmethod(
+        get_time_accruals_by_parent_id_details_by_id
+    )
+    put_time_accruals_by_parent_id_details_by_id = staticmethod(
+        put_time_accruals_by_parent_id_details_by_id
+    )
+    patch_time_accruals_by_parent_id_details_by_id = staticmethod(
+        patch_time_accruals_by_parent_id_details_by_id
+    )
+    delete_time_accruals_by_parent_id_details_by_id = staticmethod(
+        delete_time_accruals_by_parent_id_details_by_id
+    )
+
+
+class TimeAccruals:
+    """The ``TimeAccruals`` resource."""
+
+    count = staticmethod(get_time_accruals_count)
+    create = staticmethod(post_time_accruals)
+    delete = staticmethod(delete_time_accruals_by_id)
+    get = staticmethod(get_time_accruals_by_id)
+    list = staticmethod(get_time_accruals)
+    replace = staticmethod(put_time_accruals_by_id)
+    update = staticmethod(patch_time_accruals_by_id)
+    get_time_accruals = staticmethod(get_time_accruals)
+    post_time_accruals = staticmethod(post_time_accruals)
+    get_time_accruals_count = staticmethod(get_time_accruals_count)
+    get_time_accruals_by_id = staticmethod(get_time_accruals_by_id)
+    put_time_accruals_by_id = staticmethod(put_time_accruals_by_id)
+    patch_time_accruals_by_id = staticmethod(patch_time_accruals_by_id)
+    delete_time_accruals_by_id = staticmethod(delete_time_accruals_by_id)
+
+
+class TimeEntries:
+    """The ``TimeEntries`` resource."""
+
+    count = staticmethod(get_time_entries_count)
+    create = staticmethod(post_time_entries)
+    delete = staticmethod(delete_time_entries_by_id)
+    get = staticmethod(get_time_entries_by_id)
+    list = staticmethod(get_time_entries)
+    replace = staticmethod(put_time_entries_by_id)
+    update = staticmethod(patch_time_entries_by_id)
+    get_time_entries = staticmethod(get_time_entries)
+    post_time_entries = staticmethod(post_time_entries)
+    get_time_entries_count = staticmethod(get_time_entries_count)
+    post_time_entries_defaults = staticmethod(post_time_entries_defaults)
+    get_time_entries_by_id = staticmethod(get_time_entries_by_id)
+    put_time_entries_by_id = staticmethod(put_time_entries_by_id)
+    patch_time_entries_by_id = staticmethod(patch_time_entries_by_id)
+    delete_time_entries_by_id = staticmethod(delete_time_entries_by_id)
+
+
+class TimeEntriesChangeLog:
+    """The ``TimeEntriesChangeLog`` resource."""
+
+    delete_time_changelogs = staticmethod(delete_time_changelogs)
+
+
+class TimeEntryAudits:
+    """The ``TimeEntryAudits`` resource."""
+
+    count = staticmethod(get_time_entries_by_parent_id_audits_count)
+    get = staticmethod(get_time_entries_by_parent_id_audits_by_id)
+    list = staticmethod(get_time_entries_by_parent_id_audits)
+    get_time_entries_by_parent_id_audits = staticmethod(get_time_entries_by_parent_id_audits)
+    get_time_entries_by_parent_id_audits_count = staticmethod(
+        get_time_entries_by_parent_id_audits_count
+    )
+    get_time_entries_by_parent_id_audits_by_id = staticmethod(
+        get_time_entries_by_parent_id_audits_by_id
+    )
+
+
+class TimeEntryChangeLogResource:
+    """The ``TimeEntryChangeLog`` resource."""
+
+    list = staticmethod(get_time_changelogs)
+    get_time_changelogs = staticmethod(get_time_changelogs)
+
+
+class TimePeriodSetups:
+    """The ``TimePeriodSetups`` resource."""
+
+    count = staticmethod(get_time_time_period_setups_count)
+    create = staticmethod(post_time_time_period_setups)
+    delete = staticmethod(delete_time_time_period_setups_by_id)
+    get = staticmethod(get_time_time_period_setups_by_id)
+    list = staticmethod(get_time_time_period_setups)
+    replace = staticmethod(put_time_time_period_setups_by_id)
+    update = staticmethod(patch_time_time_period_setups_by_id)
+    get_time_time_period_setups = staticmethod(get_time_time_period_setups)
+    post_time_time_period_setups = staticmethod(post_time_time_period_setups)
+    get_time_time_period_setups_count = staticmethod(get_time_time_period_setups_count)
+    get_time_time_period_setups_default = staticmethod(get_time_time_period_setups_default)
+    get_time_time_period_setups_by_id = staticmethod(get_time_time_period_setups_by_id)
+    put_time_time_period_setups_by_id = staticmethod(put_time_time_period_setups_by_id)
+    patch_time_time_period_setups_by_id = staticmethod(patch_time_time_period_setups_by_id)
+    delete_time_time_period_setups_by_id = staticmethod(delete_time_time_period_setups_by_id)
+
+
+class TimePeriods:
+    """The ``TimePeriods`` resource."""
+
+    count = staticmethod(get_time_time_period_setups_by_parent_id_periods_count)
+    get = staticmethod(get_time_time_period_setups_by_parent_id_periods_by_id)
+    list = staticmethod(get_time_time_period_setups_by_parent_id_periods)
+    get_time_time_period_setups_by_parent_id_periods = staticmethod(
+        get_time_time_period_setups_by_parent_id_periods
+    )
+    get_time_time_period_setups_by_parent_id_periods_count = staticmethod(
+        get_time_time_period_setups_by_parent_id_periods_count
+    )
+    get_time_time_period_setups_by_parent_id_periods_by_id = staticmethod(
+        get_time_time_period_setups_by_parent_id_periods_by_id
+    )
+
+
+class TimeSheetAudits:
+    """The ``TimeSheetAudits`` resource."""
+
+    count = staticmethod(get_time_sheets_by_parent_id_audits_count)
+    get = staticmethod(get_time_sheets_by_parent_id_audits_by_id)
+    list = staticmethod(get_time_sheets_by_parent_id_audits)
+    get_time_sheets_by_parent_id_audits = staticmethod(get_time_sheets_by_parent_id_audits)
+    get_time_sheets_by_parent_id_audits_count = staticmethod(
+        get_time_sheets_by_parent_id_audits_count
+    )
+    get_time_sheets_by_parent_id_audits_by_id = staticmethod(
+        get_time_sheets_by_parent_id_audits_by_id
+    )
+
+
+class TimeSheets:
+    """The ``TimeSheets`` resource."""
+
+    count = staticmethod(get_time_sheets_count)
+    delete = staticmethod(delete_time_sheets_by_id)
+    get = staticmethod(get_time_sheets_by_id)
+    list = staticmethod(get_time_sheets)
+    get_time_sheets = staticmethod(get_time_sheets)
+    get_time_sheets_count = staticmethod(get_time_sheets_count)
+    get_time_sheets_by_id = staticmethod(get_time_sheets_by_id)
+    delete_time_sheets_by_id = staticmethod(delete_time_sheets_by_id)
+    post_time_sheets_by_id_approve = staticmethod(post_time_sheets_by_id_approve)
+    post_time_sheets_by_id_reject = staticmethod(post_time_sheets_by_id_reject)
+    post_time_sheets_by_id_reverse = staticmethod(post_time_sheets_by_id_reverse)
+    post_time_sheets_by_id_submit = staticmethod(post_time_sheets_by_id_submit)
+
+
+class WorkRoleLocations:
+    """The ``WorkRoleLocations`` resource."""
+
+    count = staticmethod(get_time_work_roles_by_parent_id_locations_count)
+    create = staticmethod(post_time_work_roles_by_parent_id_locations)
+    delete = staticmethod(delete_time_work_roles_by_parent_id_locations_by_id)
+    get = staticmethod(get_time_work_roles_by_parent_id_locations_by_id)
+    list = staticmethod(get_time_work_roles_by_parent_id_locations)
+    replace = staticmethod(put_time_work_roles_by_parent_id_locations_by_id)
+    update = staticmethod(patch_time_work_roles_by_parent_id_locations_by_id)
+    get_time_work_roles_by_parent_id_locations = staticmethod(
+        get_time_work_roles_by_parent_id_locations
+    )
+    post_time_work_roles_by_parent_id_locations = staticmethod(
+        post_time_work_roles_by_parent_id_locations
+    )
+    get_time_work_roles_by_parent_id_locations_count = staticmethod(
+        get_time_work_roles_by_parent_id_locations_count
+    )
+    get_time_work_roles_by_parent_id_locations_by_id = staticmethod(
+        get_time_work_roles_by_parent_id_locations_by_id
+    )
+    put_time_work_roles_by_parent_id_locations_by_id = staticmethod(
+        put_time_work_roles_by_parent_id_locations_by_id
+    )
+    patch_time_work_roles_by_parent_id_locations_by_id = staticmethod(
+        patch_time_work_roles_by_parent_id_locations_by_id
+    )
+    delete_time_work_roles_by_parent_id_locations_by_id = staticmethod(
+        delete_time_work_roles_by_parent_id_locations_by_id
+    )
+
+
+class WorkRoles:
+    """The ``WorkRoles`` resource."""
+
+    count = staticmethod(get_time_work_roles_count)
+    create = staticmethod(post_time_work_roles)
+    delete = staticmethod(delete_time_work_roles_by_id)
+    get = staticmethod(get_time_work_roles_by_id)
+    list = staticmethod(get_time_work_roles)
+    replace = staticmethod(put_time_work_roles_by_id)
+    update = staticmethod(patch_time_work_roles_by_id)
+    get_time_work_roles = staticmethod(get_time_work_roles)
+    post_time_work_roles = staticmethod(post_time_work_roles)
+    get_time_work_roles_count = staticmethod(get_time_work_roles_count)
+    get_time_work_roles_info = staticmethod(get_time_work_roles_info)
+    get_time_work_roles_info_count = staticmethod(get_time_work_roles_info_count)
+    get_time_work_roles_by_id = staticmethod(get_time_work_roles_by_id)
+    put_time_work_roles_by_id = staticmethod(put_time_work_roles_by_id)
+    patch_time_work_roles_by_id = staticmethod(patch_time_work_roles_by_id)
+    delete_time_work_roles_by_id = staticmethod(delete_time_work_roles_by_id)
+    get_time_work_roles_by_id_info = staticmethod(get_time_work_roles_by_id_info)
+    get_time_work_roles_by_id_usages = staticmethod(get_time_work_roles_by_id_usages)
+    get_time_work_roles_by_id_usages_list = staticmethod(get_time_work_roles_by_id_usages_list)
+
+
+class WorkTypeInfos:
+    """The ``WorkTypeInfos`` resource."""
+
+    count = staticmethod(get_time_work_types_info_count)
+    list = staticmethod(get_time_work_types_info)
+    get_time_work_types_info = staticmethod(get_time_work_types_info)
+    get_time_work_types_info_count = staticmethod(get_time_work_types_info_count)
+    get_time_work_types_by_id_info = staticmethod(get_time_work_types_by_id_info)
+
+
+class WorkTypes:
+    """The ``WorkTypes`` resource."""
+
+    count = staticmethod(get_time_work_types_count)
+    create = staticmethod(post_time_work_types)
+    delete = staticmethod(delete_time_work_types_by_id)
+    get = staticmethod(get_time_work_types_by_id)
+    list = staticmethod(get_time_work_types)
+    replace = staticmethod(put_time_work_types_by_id)
+    update = staticmethod(patch_time_work_types_by_id)
+    get_time_work_types = staticmethod(get_time_work_types)
+    post_time_work_types = staticmethod(post_time_work_types)
+    get_time_work_types_count = staticmethod(get_time_work_types_count)
+    get_time_work_types_by_id = staticmethod(get_time_work_types_by_id)
+    put_time_work_types_by_id = staticmethod(put_time_work_types_by_id)
+    patch_time_work_types_by_id = staticmethod(patch_time_work_types_by_id)
+    delete_time_work_types_by_id = staticmethod(delete_time_work_types_by_id)
+    get_time_work_types_by_id_usages = staticmethod(get_time_work_types_by_id_usages)
+    get_time_work_types_by_id_usages_list = staticmethod(get_time_work_types_by_id_usages_list)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "activity_stopwatches": ActivityStopwatches,
+    "charge_code_expense_type_infos": ChargeCodeExpenseTypeInfos,
+    "charge_code_expense_types": ChargeCodeExpenseTypes,
+    "charge_codes": ChargeCodes,
+    "schedule_stopwatch": ScheduleStopwatchResource,
+    "ticket_stopwatches": TicketStopwatches,
+    "time_accrual_details": TimeAccrualDetails,
+    "time_accruals": TimeAccruals,
+    "time_entries": TimeEntries,
+    "time_entries_change_log": TimeEntriesChangeLog,
+    "time_entry_audits": TimeEntryAudits,
+    "time_entry_change_log": TimeEntryChangeLogResource,
+    "time_period_setups": TimePeriodSetups,
+    "time_periods": TimePeriods,
+    "time_sheet_audits": TimeSheetAudits,
+    "time_sheets": TimeSheets,
+    "work_role_locations": WorkRoleLocations,
+    "work_roles": WorkRoles,
+    "work_type_infos": WorkTypeInfos,
+    "work_types": WorkTypes,
+}

@@ -33,3 +33,18 @@ def post_finance_agreements_by_parent_id_adjustments(
         body,
         None,
     )
+
+
+class AgreementAdjustments:
+    """The ``AgreementAdjustments`` resource."""
+
+    create = staticmethod(post_finance_agreements_by_parent_id_adjustments)
+    post_finance_agreements_by_parent_id_adjustments = staticmethod(
+        post_finance_agreements_by_parent_id_adjustments
+    )
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "agreement_adjustments": AgreementAdjustments,
+}

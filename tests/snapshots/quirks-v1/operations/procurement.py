@@ -51,3 +51,17 @@ def get_procurement_catalog_by_parent_id_vendors_by_id(
         None,
         None,
     )
+
+
+class CatalogVendors:
+    """The ``CatalogVendors`` resource."""
+
+    get_procurement_catalog_by_parent_id_vendors_by_id = staticmethod(
+        get_procurement_catalog_by_parent_id_vendors_by_id
+    )
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "catalog_vendors": CatalogVendors,
+}

@@ -32,3 +32,16 @@ def post_project_ticket_note_by_id_mark_as(
         None,
         None,
     )
+
+
+class ProjectTicketNotes:
+    """The ``ProjectTicketNotes`` resource."""
+
+    create = staticmethod(post_project_ticket_note_by_id_mark_as)
+    post_project_ticket_note_by_id_mark_as = staticmethod(post_project_ticket_note_by_id_mark_as)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "project_ticket_notes": ProjectTicketNotes,
+}

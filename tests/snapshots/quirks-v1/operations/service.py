@@ -212,3 +212,35 @@ def get_service_tickets_by_parent_id_notes(
         None,
         None,
     )
+
+
+class TicketNotes:
+    """The ``TicketNotes`` resource."""
+
+    list = staticmethod(get_service_tickets_by_parent_id_notes)
+    get_service_tickets_by_parent_id_notes = staticmethod(get_service_tickets_by_parent_id_notes)
+
+
+class Tickets:
+    """The ``Tickets`` resource."""
+
+    count = staticmethod(get_service_tickets_count)
+    create = staticmethod(post_service_tickets)
+    delete = staticmethod(delete_service_tickets_by_id)
+    get = staticmethod(get_service_tickets_by_id)
+    list = staticmethod(get_service_tickets)
+    update = staticmethod(patch_service_tickets_by_id)
+    get_service_tickets = staticmethod(get_service_tickets)
+    post_service_tickets = staticmethod(post_service_tickets)
+    get_service_tickets_count = staticmethod(get_service_tickets_count)
+    get_service_tickets_by_id = staticmethod(get_service_tickets_by_id)
+    patch_service_tickets_by_id = staticmethod(patch_service_tickets_by_id)
+    delete_service_tickets_by_id = staticmethod(delete_service_tickets_by_id)
+    post_service_tickets_by_id_copy = staticmethod(post_service_tickets_by_id_copy)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "ticket_notes": TicketNotes,
+    "tickets": Tickets,
+}

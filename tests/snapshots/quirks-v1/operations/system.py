@@ -72,3 +72,25 @@ def get_system_members_by_member_identifier(
         None,
         None,
     )
+
+
+class Documents:
+    """The ``Documents`` resource."""
+
+    create = staticmethod(post_system_documents)
+    post_system_documents = staticmethod(post_system_documents)
+
+
+class Members:
+    """The ``Members`` resource."""
+
+    list = staticmethod(get_system_members_by_id_image)
+    get_system_members_by_id_image = staticmethod(get_system_members_by_id_image)
+    get_system_members_by_member_identifier = staticmethod(get_system_members_by_member_identifier)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "documents": Documents,
+    "members": Members,
+}

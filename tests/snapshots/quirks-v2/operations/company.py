@@ -30,3 +30,16 @@ def post_company_configurations_bulk(
         body,
         None,
     )
+
+
+class Configurations:
+    """The ``Configurations`` resource."""
+
+    create = staticmethod(post_company_configurations_bulk)
+    post_company_configurations_bulk = staticmethod(post_company_configurations_bulk)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its operations.
+RESOURCES: dict[str, type] = {
+    "configurations": Configurations,
+}

@@ -1,0 +1,52 @@
+"""The typed client's per-category, per-resource access against the sandbox over loopback HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from cwm_gateway.client import AsyncClient, Client
+from cwm_gateway.config import Settings
+from cwm_gateway.sandbox.runner import start_sandbox_thread
+from cwm_generated.models import load_model
+from cwm_generated.operations import service
+
+
+@pytest.fixture(scope="module")
+def settings():
+    with start_sandbox_thread() as sandbox:
+        yield Settings.from_env(dict(sandbox.credentials))
+
+
+def test_short_names_map_to_the_resource_operations():
+    assert service.Tickets.list is service.get_service_tickets
+    assert service.Tickets.get is service.get_service_tickets_by_id
+    assert service.Tickets.update is service.patch_service_tickets_by_id
+    assert service.Tickets.count is service.get_service_tickets_count
+    assert service.RESOURCES["tickets"] is service.Tickets
+    assert service.RESOURCES["ticket_notes"].create is (
+        service.post_service_tickets_by_parent_id_notes
+    )
+
+
+def test_category_then_resource_calls_send_typed_requests(settings):
+    with Client(settings) as cw:
+        page = cw.service.tickets.list(page_size=3, order_by="id asc")
+        assert [t.id for t in page.data] == [1, 2, 3]
+        assert isinstance(page.data[0], load_model("Ticket"))
+        one = cw.service.tickets.get(id_=2)
+        assert one.data.id == 2
+        assert cw.service.tickets.count().json["count"] >= 3
+        note = cw.service.ticket_notes.create(parent_id=2, body={"text": "from the client"})
+        assert note.status == 201 and note.data.text == "from the client"
+        # The full function names work on a resource too.
+        assert cw.service.tickets.get_service_tickets_by_id(id_=2).data.id == 2
+        with pytest.raises(AttributeError, match="did you mean list"):
+            cw.service.tickets.lst  # noqa: B018
+        with pytest.raises(AttributeError, match="tickets"):
+            cw.service.tikets  # noqa: B018
+
+
+async def test_async_client_has_the_same_resources(settings):
+    async with AsyncClient(settings) as cw:
+        page = await cw.service.tickets.list(page_size=2)
+        assert len(page.data) == 2

@@ -116,6 +116,7 @@ class _Renderer:
                 repr(op.risk),
                 repr(op.function),
                 repr(op.is_list),
+                repr(op.response_kind),
             ]
             rows.append(", ".join(fields))
         return self.render("registry.py.j2", operations=rows, shared_params=sorted(shared.items()))
@@ -218,6 +219,8 @@ class _Renderer:
                 returns = self._type_name(op.response_model, imports)
             elif op.response_kind is None:
                 returns = "None"
+            elif op.response_kind == "binary":
+                returns = "bytes"
             else:
                 returns = "Any"
             views.append(

@@ -71,7 +71,7 @@ class NormOperation:
     body_required: bool
     response_model: str | None
     response_is_list: bool
-    response_kind: str | None  # "model" | "list" | "scalar" | "any" | None (no content)
+    response_kind: str | None  # "model" | "list" | "binary" | "scalar" | "any" | None (no body)
     success_status: int
     risk: str
     function: str
@@ -365,6 +365,8 @@ def _response(op: dict[str, Any]) -> tuple[str | None, str | None, int]:
             if "$ref" in items:
                 return ref_name(items["$ref"]), "list", status
             return None, "list", status
+        if schema.get("type") == "string" and schema.get("format") == "binary":
+            return None, "binary", status
         if schema.get("type") in ("string", "integer", "number", "boolean"):
             return None, "scalar", status
         return None, "any", status

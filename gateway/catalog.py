@@ -426,6 +426,7 @@ def endpoint_details(path: str, method: str = "GET") -> dict[str, Any]:
         response = {
             "model": op.response_model,
             "is_list": op.response_is_list,
+            "kind": op.response_kind,
             "status": op.success_status,
         }
         resp_schema = schemas.get(op.response_model or "")

@@ -149,7 +149,10 @@ class ApiResponse(Generic[T]):
     @cached_property
     def data(self) -> T:
         """The body parsed into the operation's response model(s), leniently (see
-        :func:`lenient_model`); lists give a list of models. Raw JSON when there is no model."""
+        :func:`lenient_model`); lists give a list of models. Raw JSON when there is no model;
+        the raw bytes for operations that return a file (PDFs, images)."""
+        if self.operation is not None and self.operation.response_kind == "binary":
+            return self.content  # type: ignore[return-value]
         return _parse_data(self.operation, self.json)
 
     @property

@@ -423,7 +423,16 @@ class Gateway:
             status=response.status,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
-        return self._summarize(spec, response.status, response.json, response.links, notes)
+        body = response.json
+        if body is None and response.content:
+            # A file (invoice PDF, image): describe it rather than dump bytes into a chat.
+            size, kind = len(response.content), response.headers.get("content-type", "unknown")
+            body = {"file": {"content_type": kind, "bytes": size}}
+            notes.append(
+                f"The response is a file ({kind}, {size} bytes); tool results carry no file "
+                "contents. Download it with the Python client: ApiResponse.content."
+            )
+        return self._summarize(spec, response.status, body, response.links, notes)
 
     def _summarize(
         self,

@@ -50,3 +50,9 @@ async def test_async_client_has_the_same_resources(settings):
     async with AsyncClient(settings) as cw:
         page = await cw.service.tickets.list(page_size=2)
         assert len(page.data) == 2
+
+
+def test_file_responses_come_back_as_bytes(settings):
+    with Client(settings) as cw:
+        pdf = cw.finance.invoices.get_finance_invoices_by_id_pdf(id_=1)
+    assert isinstance(pdf.data, bytes) and pdf.data.startswith(b"%PDF")

@@ -91,6 +91,7 @@ out = {
   "moved_param": [p.name for p in BY_ID["getSystemMembersByIdImage"].query_params],
   "dotted": load_model("Agreement.Adjustment").__name__,
   "multipart": BY_ID["postSystemDocuments"].body_kind,
+  "binary": BY_ID["getSystemMembersByIdImage"].response_kind,
   "status_207": BY_ID["postCompanyConfigurationsBulk"].success_status,
   "status_default": BY_ID["postProjectTicketNoteByIdMarkAs"].success_status,
   "risk": {o.operation_id: o.risk for o in OPERATIONS},
@@ -114,6 +115,7 @@ print(json.dumps(out))
     assert got["moved_param"] == ["useDefaultFlag"]
     assert got["dotted"] == "AgreementAdjustment"
     assert got["multipart"] == "multipart"
+    assert got["binary"] == "binary"
     assert got["status_207"] == 207 and got["status_default"] == 200
     assert got["risk"]["deleteServiceTicketsById"] == "Destructive"
     assert got["risk"]["postFinanceAgreementsByParentIdAdjustments"] == "Financial"

@@ -137,6 +137,14 @@ async def test_valid_list_call_is_summarized_with_next_page(gateway, sandbox):
     assert "save_to_fast_memory" in _text(result)
 
 
+async def test_file_responses_are_described_not_dumped(gateway):
+    async with Client(build_server(gateway)) as client:
+        result = await client.call_tool("execute_api_call", {"path": "/finance/invoices/1/pdf"})
+    assert not result.is_error, _text(result)
+    assert result.structured_content["data"]["file"]["bytes"] > 0
+    assert "ApiResponse.content" in _text(result)
+
+
 async def test_invalid_calls_send_nothing(gateway, sandbox):
     bad_calls = [
         {"path": "/service/tickets", "params": {"conditions": "statuss/name = 'New'"}},

@@ -497,6 +497,9 @@ class Sandbox:
         status = op.success_status or 200
         if status == 204:
             return Response(status_code=204)
+        if op.response_kind == "binary":
+            # ConnectWise streams files (invoice PDFs, images) as raw bytes.
+            return Response(samples.binary(op.path), status, media_type="application/octet-stream")
         if op.response_is_list:
             data: Any = [samples.sample(op.response_model, 1)]
         else:

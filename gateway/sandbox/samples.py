@@ -112,3 +112,10 @@ def _string(schema: Any, name: str, f: Any, seed: int) -> str:
     else:
         text = f"Sample {name} {seed}"
     return text[: f.max_length] if f.max_length else text
+
+
+def binary(path: str) -> bytes:
+    """A small, recognisable file for operations that return one (a PDF or a PNG)."""
+    if path.endswith("/pdf"):
+        return b"%PDF-1.4\n% cwm-gateway sandbox sample\n%%EOF\n"
+    return b"\x89PNG\r\n\x1a\n" + b"cwm-gateway sandbox sample"

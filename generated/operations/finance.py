@@ -8762,7 +8762,7 @@ def get_finance_invoices_by_id_pdf(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
-) -> RequestSpec[Any]:
+) -> RequestSpec[bytes]:
     """Get Invoice
 
     ``GET /finance/invoices/{id}/pdf`` (risk: Read, tag: Invoices)

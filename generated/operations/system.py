@@ -3620,7 +3620,7 @@ def get_system_documents_by_id_download(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
-) -> RequestSpec[Any]:
+) -> RequestSpec[bytes]:
     """Get DocumentInfo
 
     ``GET /system/documents/{id}/download`` (risk: Read, tag: Documents)
@@ -3658,7 +3658,7 @@ def get_system_documents_by_id_thumbnail(
     page: int | None = None,
     page_size: int | None = None,
     page_id: int | None = None,
-) -> RequestSpec[Any]:
+) -> RequestSpec[bytes]:
     """Get DocumentInfo
 
     ``GET /system/documents/{id}/thumbnail`` (risk: Read, tag: Documents)

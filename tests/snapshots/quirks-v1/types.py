@@ -63,6 +63,9 @@ class Operation(NamedTuple):
     """Name of the typed callable in ``cwm_generated.operations.<category>``."""
     is_list: bool
     """True for a GET that returns a paged collection (takes conditions/page/pageSize)."""
+    response_kind: str | None
+    """``model``, ``list``, ``binary`` (a file such as a PDF or image), ``scalar``, ``any``, or
+    None when the success response has no body."""
 
 
 class Field(NamedTuple):

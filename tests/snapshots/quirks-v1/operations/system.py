@@ -37,7 +37,7 @@ def get_system_members_by_id_image(
     *,
     id_: int,
     use_default_flag: bool | None = None,
-) -> RequestSpec[Any]:
+) -> RequestSpec[bytes]:
     """Get Member image
 
     ``GET /system/members/{id}/image`` (risk: Read, tag: Members)

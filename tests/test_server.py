@@ -439,3 +439,32 @@ async def test_search_and_details_work_without_credentials(tmp_path, monkeypatch
         assert not found.is_error
         call = await client.call_tool("execute_api_call", {"path": "/service/boards"})
     assert call.is_error and "CONNECTWISE_COMPANY_ID" in _text(call)
+
+
+async def test_hidden_tools_and_operations_are_not_listed(tmp_path, sandbox):
+    policy = tmp_path / "hide.yaml"
+    policy.write_text(
+        "version: '1'\n"
+        "default: allow\n"
+        "hide: [clear_fast_memory]\n"
+        "operations:\n"
+        "  rules:\n"
+        "    - id: no-api-members\n"
+        "      match: {path: '/system/apiMembers*'}\n"
+        "      action: hide\n"
+    )
+    gateway = _gateway(tmp_path / "data", sandbox, policy)
+    sandbox.clear_requests()
+    async with Client(build_server(gateway)) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert "clear_fast_memory" not in names and "list_fast_memory" in names
+        found = await client.call_tool("search_api_endpoints", {"query": "api members"})
+        paths = [r["path"] for r in found.structured_content["results"]]
+        assert paths and not any(p.lower().startswith("/system/apimembers") for p in paths)
+        details = await client.call_tool(
+            "get_api_endpoint_details", {"path": "/system/apiMembers", "method": "GET"}
+        )
+        assert details.is_error
+        call = await client.call_tool("execute_api_call", {"path": "/system/apiMembers"})
+        assert call.is_error
+    assert sandbox.requests == []

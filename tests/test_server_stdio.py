@@ -39,3 +39,20 @@ async def test_serve_over_stdio_lists_tools_searches_and_calls_the_sandbox(tmp_p
             assert handle.credentials["CONNECTWISE_PRIVATE_KEY"] not in text
     finally:
         handle.stop()
+
+
+async def test_serve_with_the_built_in_sandbox_needs_no_credentials(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTWISE_")}
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "cwm_gateway.cli", "serve", "--sandbox", "--data-dir", str(tmp_path)],
+        env=env,
+    )
+    async with Client(params) as client:
+        result = await client.call_tool(
+            "execute_api_call",
+            {"path": "/company/companies", "params": {"pageSize": 3, "fields": "id,name"}},
+        )
+        text = "\n".join(getattr(b, "text", "") for b in result.content)
+        assert not result.is_error, text
+        assert len(result.structured_content["data"]) == 3

@@ -11,7 +11,7 @@ from codegen.lock import LOCK_NAME, lock_text
 from codegen.models import run_datamodel_codegen, split_modules
 from codegen.render import HEADER, render_package
 from codegen.spec_loader import SpecError, load_spec
-from codegen.writer import diff_files, format_sources, write_files
+from codegen.writer import diff_files, format_sources, write_files, write_text_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     changed = write_files(out, files)
     if lock_current != lock:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path.write_text(lock, encoding="utf-8")
+        write_text_atomic(lock_path, lock)
         changed.append(str(lock_path))
     progress(f"wrote {len(changed)} changed files to {out}" if changed else "no changes")
     return 0

@@ -71,17 +71,40 @@ def diff_files(out: Path, files: dict[str, str]) -> list[str]:
 
 
 def write_files(out: Path, files: dict[str, str]) -> list[str]:
-    """Write what changed (each file atomically) and delete stale files; return changed paths."""
+    """Replace ``out`` with exactly ``files``; return the relative paths that changed.
+
+    The new tree is written beside ``out`` and swapped in with two renames, so an interrupted
+    run leaves either the old tree or the new one, never a mix.
+    """
     changed = diff_files(out, files)
-    for rel in changed:
-        target = out / rel
-        if rel not in files:
-            target.unlink()
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(files[rel])
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+    if not changed:
+        return []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+    backup = out.parent / f".{out.name}.old-{staging.name.rsplit('-', 1)[-1]}"
+    try:
+        for rel, text in files.items():
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8", newline="\n")
+        staging.chmod(0o755)
+        if out.exists():
+            os.rename(out, backup)
+        os.rename(staging, out)
+    except BaseException:
+        if not out.exists() and backup.exists():
+            os.rename(backup, out)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
     return changed
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write one file so readers see the old content or the new, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)

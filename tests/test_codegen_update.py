@@ -65,3 +65,34 @@ def test_v1_to_v2_diff_is_exactly_the_change():
     assert old_lock["version"] == "2024.1" and new_lock["version"] == "2024.2"
     assert new_lock["counts"]["operations"] == old_lock["counts"]["operations"]  # +1 −1
     assert new_lock["sha256"] != old_lock["sha256"]
+
+
+def test_an_interrupted_write_leaves_the_previous_output_whole(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from codegen.writer import diff_files, write_files
+
+    out = tmp_path / "generated"
+    v1, _ = generate(FIXTURES / "quirks-v1.json")
+    v2, _ = generate(FIXTURES / "quirks-v2.json")
+    write_files(out, v1)
+    real_write = Path.write_text
+    calls = {"n": 0}
+
+    def failing_write(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError("disk full")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", failing_write)
+    try:
+        write_files(out, v2)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the simulated failure did not happen")
+    monkeypatch.undo()
+    assert diff_files(out, v1) == []  # still exactly v1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["generated"]  # no staging left
+    assert write_files(out, v2) and diff_files(out, v2) == []

@@ -114,3 +114,25 @@ def test_drift_check_passes_against_committed_output():
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_registry_imports_no_models_and_models_load_per_category():
+    probe = (
+        "import json, sys\n"
+        "import cwm_generated.registry\n"
+        "assert not [m for m in sys.modules if m.startswith('cwm_generated.models')], 'models'\n"
+        "assert 'pydantic' not in sys.modules, 'pydantic'\n"
+        "from cwm_generated.models import load_model\n"
+        "load_model('ServiceNote')\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('cwm_generated.models.'))\n"
+        "print(json.dumps(loaded))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout)
+    assert "cwm_generated.models.finance" not in loaded
+    assert set(loaded) <= {
+        "cwm_generated.models._base",
+        "cwm_generated.models._shared",
+        "cwm_generated.models.service",
+    }

@@ -21,6 +21,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
 from cwm_gateway import __version__
+from cwm_gateway.conditions.guide import GUIDE
 from cwm_gateway.core import Gateway, ToolFailureError
 from cwm_gateway.policy.approval import ApprovalForm, approval_question
 from cwm_gateway.results import (
@@ -40,7 +41,8 @@ INSTRUCTIONS = """\
 Work with a ConnectWise Manage (PSA) instance. Find operations with search_api_endpoints or
 natural_language_api_search, read get_api_endpoint_details before calling, then call
 execute_api_call. Field names in `conditions`, `orderBy` and `fields` are checked against the
-resource's schema before anything is sent; errors say what would be right. Writes may be
+resource's schema before anything is sent; errors say what would be right. The resource
+cwm://guides/conditions explains the conditions language. Writes may be
 rate-limited or need a person's approval, as the gateway's policy says."""
 
 READ_ONLY = ToolAnnotations(
@@ -336,6 +338,15 @@ def build_server(gateway: Gateway) -> MCPServer:
         if op is None or engine.is_hidden(op):
             raise ValueError(f"no operation {operation_id!r}; search_api_endpoints finds ids")
         return json.dumps(gateway.endpoint_details(op.path, op.method).details, default=str)
+
+    @server.resource(
+        "cwm://guides/conditions",
+        name="conditions-guide",
+        description="How to write conditions, childConditions, orderBy and fields",
+        mime_type="text/markdown",
+    )
+    def conditions_guide() -> str:
+        return GUIDE
 
     @server.resource(
         "cwm://fast-memory",

@@ -523,3 +523,12 @@ def test_top_level_audit_fields_are_allowed_where_info_exists():
     assert check_field_paths(text, "Ticket", schemas=SCHEMAS) == []
     assert check_order_by("lastUpdated desc", "Ticket", schemas=SCHEMAS) == []
     assert len(check_field_paths("lastUpdated > 1", "TicketTask", schemas=SCHEMAS)) == 1
+
+
+def test_the_agent_guide_examples_are_valid_ticket_conditions():
+    from cwm_gateway.conditions.guide import GUIDE
+
+    examples = [line.strip() for line in GUIDE.splitlines() if line.startswith("    ")]
+    assert len(examples) == 4
+    for text in examples:
+        assert check_field_paths(text, "Ticket") == [], text

@@ -420,6 +420,8 @@ async def test_resources_expose_operations_and_memory(gateway):
         read = await client.read_resource("cwm://operations/getServiceTickets")
         details = json.loads(read.contents[0].text)
         assert details["path"] == "/service/tickets"
+        guide = await client.read_resource("cwm://guides/conditions")
+        assert "childConditions" in guide.contents[0].text
         memory = await client.read_resource("cwm://fast-memory")
         assert json.loads(memory.contents[0].text)["queries"] == []
 

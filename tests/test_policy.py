@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 import yaml
@@ -19,30 +19,7 @@ from cwm_gateway.policy import (
     load_policy,
     parse_policy,
 )
-
-try:
-    from cwm_generated.types import Operation
-except ImportError:  # before the generated package exists: same fields as the contract
-
-    class Operation(NamedTuple):  # type: ignore[no-redef]
-        operation_id: str
-        method: str
-        path: str
-        spec_path: str
-        category: str
-        tag: str
-        summary: str
-        path_params: tuple
-        query_params: tuple
-        body_model: str | None
-        body_kind: str | None
-        body_required: bool
-        response_model: str | None
-        response_is_list: bool
-        success_status: int
-        risk: str
-        function: str
-        is_list: bool
+from cwm_generated.types import Operation
 
 
 def op(
@@ -69,6 +46,7 @@ def op(
         risk=risk,
         function=opid,
         is_list=False,
+        response_kind=None,
     )
 
 

@@ -246,6 +246,7 @@ def _op(method: str, path: str, tag: str, summary: str, model: str | None = None
         risk="Read" if method == "GET" else "Write",
         function="f",
         is_list=method == "GET" and not item,
+        response_kind=("list" if method == "GET" and not item else "model"),
     )
 
 

@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="show recent audit log entries")
     _common(audit)
     audit.add_argument("-n", "--limit", type=int, default=20)
+    audit.add_argument(
+        "--prune-days",
+        type=float,
+        help="first delete entries older than this many days (retention is your choice)",
+    )
 
     explain = sub.add_parser("explain", help="which policy rule decides a tool call (dry run)")
     _common(explain)
@@ -127,6 +132,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from cwm_gateway.policy.audit import AuditLog, render_table
 
     log = AuditLog((args.data_dir or data_dir()) / "audit.sqlite3")
+    if args.prune_days is not None:
+        print(f"pruned {log.prune(args.prune_days)} entries older than {args.prune_days:g} days")
     print(render_table(log.recent(args.limit)))
     return 0
 

@@ -159,3 +159,17 @@ def test_recent_validates_n(tmp_path: Path) -> None:
     with pytest.raises(AuditError, match="n must be a positive integer"):
         log.recent(0)
     log.close()
+
+
+def test_prune_deletes_only_entries_older_than_the_retention(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.sqlite3")
+    day = 86400.0
+    now = 1_900_000_000.0
+    log.record(tool="old", at=now - 40 * day)
+    log.record(tool="recent", at=now - 2 * day)
+    assert log.prune(30, now=now) == 1
+    assert [r["tool"] for r in log.recent(10)] == ["recent"]
+    with pytest.raises(AuditError, match="above 0"):
+        log.prune(0)
+    with pytest.raises(AuditError, match="number"):
+        log.prune("30")  # type: ignore[arg-type]

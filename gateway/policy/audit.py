@@ -343,6 +343,23 @@ class AuditLog:
             raise AuditError(f"Could not write the audit log {self.path}: {exc}.") from exc
         return int(cur.lastrowid or 0)
 
+    def prune(self, older_than_days: float, *, now: float | None = None) -> int:
+        """Delete entries older than ``older_than_days``; return how many were deleted.
+
+        Retention is the operator's choice (compliance may demand years), so nothing is pruned
+        unless asked: ``cwm-gateway audit --prune-days N``.
+        """
+        if isinstance(older_than_days, bool) or not isinstance(older_than_days, int | float):
+            raise AuditError(f"older_than_days must be a number, got {older_than_days!r}.")
+        if older_than_days <= 0:
+            raise AuditError("older_than_days must be above 0 (0 would delete everything).")
+        cutoff = (time.time() if now is None else now) - older_than_days * 86400
+        try:
+            cursor = self._conn().execute("DELETE FROM audit_log WHERE time < ?", (cutoff,))
+        except sqlite3.Error as exc:
+            raise AuditError(f"Could not prune the audit log {self.path}: {exc}.") from exc
+        return cursor.rowcount
+
     def recent(
         self, n: int = 20, *, correlation_id: str | None = None, grant: str | None = None
     ) -> list[dict[str, Any]]:

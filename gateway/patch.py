@@ -70,6 +70,13 @@ def _hint_for(name: str, schema: Any, prefix: str) -> str:
     return " ".join(parts)
 
 
+def _a(noun: str) -> str:
+    """``object`` → ``an object``, ``string`` → ``a string``, ``null`` stays ``null``."""
+    if noun == "null":
+        return noun
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
@@ -172,7 +179,7 @@ def check_patch_ops(
         return [
             Problem(
                 "body",
-                f"a PATCH body is a list of operations, not a {_type_name(ops)}",
+                f"a PATCH body is a list of operations, not {_a(_type_name(ops))}",
                 'e.g. [{"op": "replace", "path": "summary", "value": "New title"}]',
             )
         ]
@@ -186,7 +193,7 @@ def check_patch_ops(
         if not isinstance(entry, Mapping):
             problems.append(
                 Problem(
-                    where, f"must be an object with op, path and value, not a {_type_name(entry)}"
+                    where, f"must be an object with op, path and value, not {_a(_type_name(entry))}"
                 )
             )
             continue

@@ -532,3 +532,8 @@ def test_the_agent_guide_examples_are_valid_ticket_conditions():
     assert len(examples) == 4
     for text in examples:
         assert check_field_paths(text, "Ticket") == [], text
+
+
+def test_misspelt_audit_fields_suggest_the_audit_names():
+    (problem,) = check_order_by("dateEntred desc", "Ticket")
+    assert "did you mean 'dateEntered'" in problem.hint

@@ -56,7 +56,8 @@ _FREE_FORM = frozenset({"_info", "customFields"})
 # ConnectWise also filters and sorts on these audit values at the top level of a record that
 # has ``_info`` (e.g. ``lastUpdated > [2024-01-01T00:00:00Z]``), though the spec lists them only
 # inside ``_info``.
-_AUDIT_FIELDS = frozenset({"lastupdated", "dateentered", "enteredby", "updatedby"})
+_AUDIT_NAMES = ("lastUpdated", "dateEntered", "enteredBy", "updatedBy")
+_AUDIT_FIELDS = frozenset(name.lower() for name in _AUDIT_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,10 @@ def resolve_field_path(
             hint_parts = []
             if hints:
                 rest = "/".join(segments[idx + 1 :])
-                close = [prefix + name for name in _close_names(seg, current.fields)]
+                choices = list(current.fields)
+                if not done and "_info" in current.fields:
+                    choices += _AUDIT_NAMES  # accepted at the top level, so also suggested
+                close = [prefix + name for name in _close_names(seg, choices)]
                 # Prefer corrections under which the rest of the path also resolves.
                 full = [
                     f"{cand}/{rest}"

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cwm_gateway.errors import CWMError
+from cwm_gateway.sqlite_file import SQLiteFile
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -144,19 +144,13 @@ class FastMemory:
                 "connection); pass a temporary file path instead."
             )
         self.path = Path(path).expanduser() if path is not None else default_memory_path()
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise FastMemoryError(
-                f"Cannot open the Fast Memory database at {self.path}: {exc}. Set "
-                f"{DATA_DIR_ENV} to a writable directory or pass another path."
-            ) from exc
+        self._db = SQLiteFile(
+            self.path,
+            _SCHEMA,
+            what="Fast Memory database",
+            error=FastMemoryError,
+            busy_timeout_s=_BUSY_TIMEOUT_S,
+        )
 
     def __repr__(self) -> str:
         return f"FastMemory({str(self.path)!r})"
@@ -165,19 +159,7 @@ class FastMemory:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        # One connection per thread, kept open: opening one costs far more than a query, and
-        # Fast Memory is consulted on every call. Statements never await, so asyncio tasks on
-        # one thread cannot interleave inside a transaction.
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            # isolation_level=None: we issue BEGIN ourselves where a write must be atomic.
-            conn = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
+        conn = self._db.conn()
         try:
             yield conn
         finally:
@@ -186,11 +168,7 @@ class FastMemory:
 
     def close(self) -> None:
         """Close every connection this store opened."""
-        with self._all_lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
-        self._local = threading.local()
+        self._db.close()
 
     # -- public API ----------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cwm_gateway.errors import CWMError
+from cwm_gateway.sqlite_file import SQLiteFile
 
 __all__ = [
     "REDACTED",
@@ -234,42 +234,17 @@ class AuditLog:
         self.path = Path(path).expanduser() if path is not None else default_audit_path()
         self.record_bodies = record_bodies
         self.scrubber = Scrubber(secrets)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._conn()
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise AuditError(
-                f"Cannot open the audit log at {self.path}: {exc}. Set CWM_GATEWAY_DATA_DIR "
-                "to a writable directory or pass another path."
-            ) from exc
+        self._db = SQLiteFile(self.path, _SCHEMA, what="audit log", error=AuditError)
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r})"
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
-        return conn
+        return self._db.conn()
 
     def close(self) -> None:
         """Close every connection this log opened."""
-        with self._all_lock:
-            conns, self._all = self._all, []
-        for c in conns:
-            c.close()
-        self._local = threading.local()
+        self._db.close()
 
     def record(
         self,

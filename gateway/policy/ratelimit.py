@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cwm_gateway.errors import CWMError
+from cwm_gateway.sqlite_file import SQLiteFile
 
 __all__ = [
     "AcquireResult",
@@ -157,40 +158,20 @@ class SqliteRateLimiter:
         self.path = Path(path).expanduser() if path is not None else default_ratelimit_path()
         self._clock = clock
         self._busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
         self._calls = 0
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._conn()
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise RateLimitError(
-                f"Cannot open the rate-limit database at {self.path}: {exc}. Set "
-                "CWM_GATEWAY_DATA_DIR to a writable directory or pass another path."
-            ) from exc
+        self._db = SQLiteFile(
+            self.path,
+            _SCHEMA,
+            what="rate-limit database",
+            error=RateLimitError,
+            busy_timeout_s=busy_timeout_s,
+        )
 
     def __repr__(self) -> str:
         return f"SqliteRateLimiter({str(self.path)!r})"
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            # check_same_thread=False only so close() may run from any thread; each
-            # connection is otherwise used by the thread that made it.
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self._busy_timeout_s,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
-        return conn
+        return self._db.conn()
 
     def acquire(self, requests: Sequence[LimitRequest], now: float | None = None) -> AcquireResult:
         if not requests:
@@ -275,8 +256,4 @@ class SqliteRateLimiter:
 
     def close(self) -> None:
         """Close every connection this limiter opened (in any thread)."""
-        with self._all_lock:
-            conns, self._all = self._all, []
-        for c in conns:
-            c.close()
-        self._local = threading.local()
+        self._db.close()

@@ -1,0 +1,41 @@
+"""The README's module table is the dependency order of gateway/: a module imports only from
+its own row or rows below it, and nothing imports the server or the CLI."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from tests.conftest import ROOT
+
+
+def _rows() -> list[list[str]]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("| module | job |", 1)[1].split("\n\n", 1)[0]
+    rows = []
+    for line in table.splitlines()[2:]:
+        first_cell = line.split("|")[1]
+        rows.append([name.rstrip("/") for name in re.findall(r"`([^`]+)`", first_cell)])
+    return rows
+
+
+def test_gateway_imports_follow_the_documented_layers():
+    rows = _rows()
+    rank = {name: i for i, row in enumerate(rows) for name in row}
+    modules = {
+        p.stem if p.parent.name == "gateway" else p.parent.name
+        for p in (ROOT / "gateway").rglob("*.py")
+    }
+    modules.discard("__init__")
+    assert modules <= set(rank), f"modules missing from the README table: {modules - set(rank)}"
+    upward = []
+    for path in (ROOT / "gateway").rglob("*.py"):
+        owner = path.stem if path.parent.name == "gateway" else path.parent.name
+        if owner == "__init__":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cwm_gateway."):
+                dep = node.module.split(".")[1]
+                if dep != owner and rank[dep] < rank[owner]:
+                    upward.append(f"{path.relative_to(ROOT)} imports {dep}")
+    assert upward == []

@@ -23,6 +23,7 @@ from cwm_gateway.errors import CWMError, RequestValidationError
 from cwm_gateway.validation import resolve
 
 if TYPE_CHECKING:
+    from cwm_gateway.search import Visible
     from cwm_generated.types import Field, Operation, Param, Schema
 
 __all__ = [
@@ -204,17 +205,26 @@ def _listing_order(op: Operation) -> tuple[int, str, int]:
 # --------------------------------------------------------------------------------------------
 
 
-def list_categories() -> list[CategoryInfo]:
-    """Every module with its operation count and its tags (with per-module counts), by name."""
+def list_categories(visible: Visible | None = None) -> list[CategoryInfo]:
+    """Every module with its operation count and its tags (with per-module counts), by name.
+
+    ``visible`` (optional) returns False for operations the caller must not show (policy);
+    a module with no visible operation is left out.
+    """
     out: list[CategoryInfo] = []
-    for name, ops in sorted(_views().modules.items()):
+    for name, all_ops in sorted(_views().modules.items()):
+        ops = [op for op in all_ops if visible(op)] if visible is not None else all_ops
+        if not ops:
+            continue
         counts = Counter(op.tag for op in ops)
         tags = tuple(TagInfo(t, n) for t, n in sorted(counts.items(), key=lambda kv: kv[0].lower()))
         out.append(CategoryInfo(name, len(ops), tags))
     return out
 
 
-def category_endpoints(name: str, max_results: int = 20) -> CategoryEndpoints:
+def category_endpoints(
+    name: str, max_results: int = 20, visible: Visible | None = None
+) -> CategoryEndpoints:
     """The operations of a module (``service``) or a tag (``Tickets``, ``ticket notes``).
 
     Names are matched case-insensitively; spaces and a trailing plural are forgiven. An exact
@@ -233,6 +243,8 @@ def category_endpoints(name: str, max_results: int = 20) -> CategoryEndpoints:
     wanted = name.strip().strip("/")
     kind, key = _match_category(wanted, views)
     ops = views.modules[key] if kind == "module" else views.tags[key]
+    if visible is not None:
+        ops = tuple(op for op in ops if visible(op))
     ordered = sorted(ops, key=_listing_order)
     return CategoryEndpoints(
         key, kind, len(ordered), tuple(EndpointSummary.of(op) for op in ordered[:max_results])

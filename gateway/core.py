@@ -47,7 +47,7 @@ from cwm_gateway.results import (
 )
 from cwm_gateway.transport import AttemptRecord
 from cwm_gateway.validation import build_request, resolve
-from cwm_generated.registry import OPERATIONS
+from cwm_generated.registry import BY_ID
 from cwm_generated.types import Operation, RequestSpec
 
 log = logging.getLogger(__name__)
@@ -213,35 +213,30 @@ class Gateway:
         )
 
     def list_categories(self) -> CategoriesResult:
-        visible = [op for op in OPERATIONS if self._visible(op)]
-        counts: dict[str, dict[str, int]] = {}
-        for op in visible:
-            counts.setdefault(op.category, {}).setdefault(op.tag, 0)
-            counts[op.category][op.tag] += 1
         categories = [
             Category(
-                name=name,
-                operation_count=sum(tags.values()),
-                tags=[TagSummary(name=t, operation_count=n) for t, n in sorted(tags.items())],
+                name=c.name,
+                operation_count=c.operation_count,
+                tags=[TagSummary(name=t.name, operation_count=t.operation_count) for t in c.tags],
             )
-            for name, tags in sorted(counts.items())
+            for c in catalog.list_categories(visible=self._visible)
         ]
-        return CategoriesResult(total_operations=len(visible), categories=categories)
+        return CategoriesResult(
+            total_operations=sum(c.operation_count for c in categories), categories=categories
+        )
 
     def category_endpoints(self, category: str, max_results: int = 20) -> CategoryEndpointsResult:
         limit = _bounded(max_results, "max_results", 20)
         try:
-            found = catalog.category_endpoints(category, max_results=10_000)
+            found = catalog.category_endpoints(category, limit, visible=self._visible)
         except CWMError as exc:
             raise _fail("unknown_category", str(exc)) from None
-        ops = {op.operation_id: op for op in OPERATIONS}
-        visible = [e for e in found.endpoints if self._visible(ops[e.operation_id])]
         return CategoryEndpointsResult(
             name=found.name,
             kind=found.kind,
-            total=len(visible),
-            truncated=len(visible) > limit,
-            endpoints=[_endpoint(ops[e.operation_id]) for e in visible[:limit]],
+            total=found.total,
+            truncated=found.truncated,
+            endpoints=[_endpoint(BY_ID[e.operation_id]) for e in found.endpoints],
         )
 
     def endpoint_details(self, path: str, method: str = "GET") -> EndpointDetailsResult:

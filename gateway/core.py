@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cwm_gateway import catalog, search
 from cwm_gateway.client import AsyncClient
@@ -110,6 +110,15 @@ def _bounded(value: int, name: str, default: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise _fail("invalid_argument", f"{name} must be a positive integer, got {value!r}")
     return min(value, MAX_RESULTS_CAP)
+
+
+class PreparedCall(NamedTuple):
+    """A tool call made ready for the policy and, when it reaches ConnectWise, for sending."""
+
+    call: CallContext
+    spec: RequestSpec[Any] | None
+    """The validated request; None for tools that reach no ConnectWise operation."""
+    notes: list[str]
 
 
 @dataclass
@@ -302,14 +311,32 @@ class Gateway:
             raise _fail("invalid_request", str(exc), problems=exc.to_dict()["problems"]) from None
         return spec, notes
 
+    def prepare_call(self, tool: str, grant: str, arguments: dict[str, Any]) -> PreparedCall:
+        """The context the policy sees for a tool call, the request, and notes for the answer.
+
+        For ``execute_api_call`` and ``send_raw_api_request`` the request is parsed and fully
+        validated first (raising :class:`ToolFailureError`), so the context carries the
+        operation and the concrete request that would be sent. Other tools reach no operation.
+        """
+        if tool == "send_raw_api_request":
+            try:
+                raw = parse_raw_request(arguments.get("raw_request", ""))
+            except RequestValidationError as exc:
+                raise _fail(
+                    "invalid_request", str(exc), problems=exc.to_dict()["problems"]
+                ) from None
+            method, path, params, data = raw.method, raw.path, raw.params or None, raw.body
+        elif tool == "execute_api_call":
+            method, path = arguments.get("method", "GET"), arguments.get("path")
+            params, data = arguments.get("params"), arguments.get("data")
+        else:
+            return PreparedCall(CallContext(tool=tool, grant=grant, arguments=arguments), None, [])
+        spec, notes = self._prepare(method, path, params, data)
+        call = CallContext.for_request(tool, grant=grant, arguments=arguments, request=spec)
+        return PreparedCall(call, spec, notes)
+
     def approval_request(
-        self,
-        tool: str,
-        grant: str,
-        method: str,
-        path: str,
-        params: dict[str, Any] | None = None,
-        data: Any = None,
+        self, tool: str, grant: str, arguments: dict[str, Any]
     ) -> ApprovalRequest | None:
         """What a person would be asked to approve for this call, or None when no one is asked.
 
@@ -317,24 +344,13 @@ class Gateway:
         will report the validation error.
         """
         try:
-            spec, _ = self._prepare(method, path, params, data)
+            call = self.prepare_call(tool, grant, arguments).call
         except ToolFailureError:
             return None
-        call = CallContext.for_request(tool, grant=grant, request=spec)
         decision = self.engine.preview(call)
         if decision.action != "require_approval":
             return None
         return ApprovalRequest.from_call(call, decision)
-
-    def raw_approval_request(self, grant: str, raw_request: str) -> ApprovalRequest | None:
-        """:meth:`approval_request` for a raw request line."""
-        try:
-            raw = parse_raw_request(raw_request)
-        except RequestValidationError:
-            return None
-        return self.approval_request(
-            "send_raw_api_request", grant, raw.method, raw.path, raw.params or None, raw.body
-        )
 
     def _authorize(self, call: CallContext, approval: Any) -> Decision:
         decision = self.engine.decide(call)
@@ -353,34 +369,16 @@ class Gateway:
         return decision
 
     async def execute(
-        self,
-        tool: str,
-        grant: str,
-        method: str,
-        path: str,
-        params: dict[str, Any] | None = None,
-        data: Any = None,
-        *,
-        approval: Any = None,
-        arguments: dict[str, Any] | None = None,
+        self, tool: str, grant: str, arguments: dict[str, Any], *, approval: Any = None
     ) -> ApiCallResult:
         """Validate, authorize, send and summarize one ConnectWise call.
 
+        ``arguments`` are the tool's (``execute_api_call`` or ``send_raw_api_request``).
         ``approval`` is the person's answer (the ``ElicitationResult`` the MCP layer resolved)
         for calls the policy sends for approval; without one such calls are refused.
         """
-        arguments = (
-            arguments
-            if arguments is not None
-            else {
-                "method": method,
-                "path": path,
-                "params": params,
-                "data": data,
-            }
-        )
         try:
-            spec, notes = self._prepare(method, path, params, data)
+            call, spec, notes = self.prepare_call(tool, grant, arguments)
         except ToolFailureError as exc:
             self.engine.record(
                 CallContext(tool=tool, grant=grant, arguments=arguments),
@@ -388,7 +386,8 @@ class Gateway:
                 error=exc.failure.message,
             )
             raise
-        call = CallContext.for_request(tool, grant=grant, arguments=arguments, request=spec)
+        if spec is None:
+            raise _fail("invalid_argument", f"{tool} does not call ConnectWise")
         decision = self._authorize(call, approval)
         if not decision.allowed:
             self.engine.record(call, decision)
@@ -490,31 +489,6 @@ class Gateway:
             )
         result.notes = notes  # pydantic copied the list at construction
         return result
-
-    async def execute_raw(
-        self, grant: str, raw_request: str, *, approval: Any = None
-    ) -> ApiCallResult:
-        try:
-            raw = parse_raw_request(raw_request)
-        except RequestValidationError as exc:
-            self.engine.record(
-                CallContext(
-                    tool="send_raw_api_request", grant=grant, arguments={"raw_request": raw_request}
-                ),
-                None,
-                error=str(exc),
-            )
-            raise _fail("invalid_request", str(exc), problems=exc.to_dict()["problems"]) from None
-        return await self.execute(
-            "send_raw_api_request",
-            grant,
-            raw.method,
-            raw.path,
-            raw.params or None,
-            raw.body,
-            approval=approval,
-            arguments={"raw_request": raw_request},
-        )
 
     # -- Fast Memory ---------------------------------------------------------------------
 

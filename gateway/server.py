@@ -130,16 +130,16 @@ def _execute_approval(
     data: dict[str, Any] | list[Any] | None = None,
 ) -> Any:
     """Ask a person about this call when the policy requires it (the question or why not)."""
-    gateway = _gateway_of(ctx)
-    request = gateway.approval_request(
-        "execute_api_call", grant_of(ctx), method, path, params, data
-    )
+    arguments = {"path": path, "method": method, "params": params, "data": data}
+    request = _gateway_of(ctx).approval_request("execute_api_call", grant_of(ctx), arguments)
     return approval_question(ctx, request)
 
 
 def _raw_approval(ctx: Context, raw_request: str) -> Any:
     """:func:`_execute_approval` for send_raw_api_request."""
-    return approval_question(ctx, _gateway_of(ctx).raw_approval_request(grant_of(ctx), raw_request))
+    arguments = {"raw_request": raw_request}
+    request = _gateway_of(ctx).approval_request("send_raw_api_request", grant_of(ctx), arguments)
+    return approval_question(ctx, request)
 
 
 Approval = ElicitationResult[ApprovalForm]
@@ -255,10 +255,7 @@ def build_server(gateway: Gateway) -> MCPServer:
             lambda: gateway.execute(
                 "execute_api_call",
                 grant_of(ctx),
-                method,
-                path,
-                params,
-                data,
+                {"path": path, "method": method, "params": params, "data": data},
                 approval=approval,
             )
         )
@@ -273,7 +270,12 @@ def build_server(gateway: Gateway) -> MCPServer:
         'POST /service/tickets/12/notes {"text": "Called the client"}'. Same validation and policy
         as execute_api_call; only the configured ConnectWise API is ever contacted."""
         return await _run(
-            lambda: gateway.execute_raw(grant_of(ctx), raw_request, approval=approval)
+            lambda: gateway.execute(
+                "send_raw_api_request",
+                grant_of(ctx),
+                {"raw_request": raw_request},
+                approval=approval,
+            )
         )
 
     @tool("save_to_fast_memory", LOCAL_WRITE, "Save a query to Fast Memory")

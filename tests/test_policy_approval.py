@@ -6,7 +6,6 @@
 from types import SimpleNamespace
 from typing import Annotated, Any
 
-import anyio
 import mcp_types as types
 from mcp import Client
 from mcp.server.elicitation import (
@@ -25,7 +24,6 @@ from cwm_gateway.policy.approval import (
     ApprovalRequest,
     approval_outcome,
     approval_question,
-    ask_approval,
 )
 
 OP = SimpleNamespace(
@@ -41,23 +39,12 @@ PATCH_BODY = [{"op": "replace", "path": "status", "value": {"name": "Closed"}}]
 
 
 class FakeCtx:
-    """Duck-typed stand-in for mcp's tool Context."""
+    """Duck-typed stand-in for mcp's tool Context: only the client's capabilities matter."""
 
-    def __init__(self, result: Any = None, caps: Any = "form", raises: BaseException | None = None):
+    def __init__(self, caps: Any = "form"):
         if caps == "form":
             caps = ClientCapabilities(elicitation=ElicitationCapability())
         self.request_context = SimpleNamespace(session=SimpleNamespace(client_capabilities=caps))
-        self.result = result
-        self.raises = raises
-        self.asked: list[tuple[str, type]] = []
-
-    async def elicit(self, message: str, schema: type) -> Any:
-        self.asked.append((message, schema))
-        if self.raises is not None:
-            raise self.raises
-        if self.result == "hang":
-            await anyio.sleep(10)
-        return self.result
 
 
 def request() -> ApprovalRequest:
@@ -83,46 +70,45 @@ def test_prompt_shows_exactly_what_is_sent() -> None:
     assert "Why you are asked: Deletes data." in text
 
 
-async def test_accept_with_tick_approves() -> None:
-    ctx = FakeCtx(AcceptedElicitation(data=ApprovalForm(approve=True)))
-    out = await ask_approval(ctx, request())
+def test_accept_with_tick_approves() -> None:
+    out = approval_outcome(AcceptedElicitation(data=ApprovalForm(approve=True)), request())
     assert out.approved and out.status == "approved"
-    message, schema = ctx.asked[0]
-    assert schema is ApprovalForm and "PATCH /service/tickets/42" in message
 
 
-async def test_every_other_answer_is_not_approved() -> None:
+def test_every_other_answer_is_not_approved() -> None:
     cases = [
-        (FakeCtx(AcceptedElicitation(data=ApprovalForm(approve=False))), "not_ticked"),
-        (FakeCtx(DeclinedElicitation()), "declined"),
-        (FakeCtx(CancelledElicitation()), "cancelled"),
-        (FakeCtx(raises=RuntimeError("transport closed")), "error"),
-        (FakeCtx(SimpleNamespace(action="weird")), "error"),
-        (FakeCtx(caps=None), "unsupported"),
-        (FakeCtx(caps=ClientCapabilities()), "unsupported"),
-        (
-            FakeCtx(
-                caps=ClientCapabilities(
-                    elicitation=ElicitationCapability(url=UrlElicitationCapability())
-                )
-            ),
-            "unsupported",
-        ),
-        (SimpleNamespace(), "unsupported"),  # not a request context at all
+        (AcceptedElicitation(data=ApprovalForm(approve=False)), "not_ticked"),
+        (DeclinedElicitation(), "declined"),
+        (CancelledElicitation(), "cancelled"),
+        (SimpleNamespace(action="weird"), "error"),
+        (None, "error"),
     ]
-    for ctx, status in cases:
-        out = await ask_approval(ctx, request())
+    for answer, status in cases:
+        out = approval_outcome(answer, request())
         assert not out.approved, status
         assert out.status == status
         assert "PATCH /service/tickets/42" in out.message
-    unsupported = await ask_approval(FakeCtx(caps=None), request())
-    assert "does not support elicitation" in unsupported.message
-    assert "Nothing was sent" in unsupported.message
 
 
-async def test_timeout_is_not_approved() -> None:
-    out = await ask_approval(FakeCtx("hang"), request(), timeout_s=0.05)
-    assert not out.approved and out.status == "timeout"
+def test_the_question_shows_the_request_and_needs_a_client_that_can_answer() -> None:
+    question = approval_question(FakeCtx(), request())
+    assert question.schema is ApprovalForm and "PATCH /service/tickets/42" in question.message
+    unable = [
+        FakeCtx(caps=None),
+        FakeCtx(caps=ClientCapabilities()),
+        FakeCtx(
+            caps=ClientCapabilities(
+                elicitation=ElicitationCapability(url=UrlElicitationCapability())
+            )
+        ),
+        SimpleNamespace(),  # not a request context at all
+    ]
+    for ctx in unable:
+        not_asked = approval_question(ctx, request())
+        # The SDK hands a resolver's plain return value to the tool as an accepted answer.
+        out = approval_outcome(SimpleNamespace(action="accept", data=not_asked), request())
+        assert not out.approved and out.status == "unsupported"
+        assert "does not support elicitation" in out.message and "Nothing was sent" in out.message
 
 
 def test_model_supplied_confirmation_never_counts() -> None:
@@ -217,25 +203,3 @@ def test_preview_counts_nothing() -> None:
     for _ in range(100):
         assert engine.preview(c).action == "require_approval"
     assert engine.decide(c).action == "require_approval"  # the 30/hour budget is untouched
-
-
-async def test_direct_ask_on_a_modern_connection_is_a_clear_refusal() -> None:
-    """ask_approval cannot reach a 2026-07-28 client mid-call; it must say so, not approve."""
-    server = MCPServer("direct")
-
-    @server.tool()
-    async def danger(ctx: Context) -> str:
-        out = await ask_approval(ctx, request())
-        return f"{out.status}|{out.approved}|{out.message}"
-
-    async def yes(context: Any, params: Any) -> Any:
-        return types.ElicitResult(action="accept", content={"approve": True})
-
-    async with Client(server, mode="auto", elicitation_callback=yes) as client:
-        text = (await client.call_tool("danger", {})).content[0].text
-    status, approved, message = text.split("|", 2)
-    assert (status, approved) == ("unsupported", "False")
-    assert "Resolve" in message and "Nothing was sent" in message
-    async with Client(server, mode="legacy", elicitation_callback=yes) as client:
-        text = (await client.call_tool("danger", {})).content[0].text
-    assert text.startswith("approved|True")

@@ -10,7 +10,6 @@ from cwm_gateway.policy.approval import (
     ApprovalRequest,
     approval_outcome,
     approval_question,
-    ask_approval,
 )
 from cwm_gateway.policy.audit import AuditLog, render_table, scrub
 from cwm_gateway.policy.engine import CallContext, Decision, ExplainLine, PolicyEngine
@@ -40,7 +39,6 @@ __all__ = [
     "SqliteRateLimiter",
     "approval_outcome",
     "approval_question",
-    "ask_approval",
     "default_policy_path",
     "load_default_policy",
     "load_policy",

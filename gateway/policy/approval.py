@@ -1,36 +1,19 @@
 """Asking a person to approve a request, through MCP elicitation.
 
-When the policy answers ``require_approval``, the server calls :func:`ask_approval` with the
-tool's MCP ``Context``. The user sees exactly what would be sent (method, concrete path,
-query, body or PATCH operations) and ticks "approve" or declines. Only an explicit accept
-with ``approve: true`` from the client counts: a decline, a cancel, an error, a timeout or a
-client without elicitation support all mean "not approved", with a message saying why. No
-argument the model passes to a tool (a "confirm" flag or similar) is ever consulted here.
+When the policy answers ``require_approval``, the user sees exactly what would be sent
+(method, concrete path, query, body or PATCH operations) and ticks "approve" or declines. Only
+an explicit accept with ``approve: true`` counts: a decline, a cancel, an unexpected answer or
+a client without elicitation support all mean "not approved", with a message saying why. No
+argument the model passes to a tool (a "confirm" flag or similar) is ever consulted.
 
-MCP 2026-07-28 connections cannot take a server-to-client request in the middle of a tool
-call: elicitation there rides the multi-round ``InputRequiredResult`` flow, which the SDK
-drives for tool parameters marked ``Annotated[..., Resolve(fn)]``. The pattern that works on
-every protocol version (the SDK sends a direct elicitation on older versions)::
-
-    async def _approval(ctx: Context, method: str, path: str, body: Any = None):
-        call = build_call(method, path, body)                 # the server's own code
-        decision = engine.preview(call)                       # counts nothing
-        return approval_question(ctx, ApprovalRequest.from_call(call, decision)
-                                 if decision.action == "require_approval" else None)
-
-    @server.tool()
-    async def execute_api_call(
-        method: str, path: str, body: Any = None, *, ctx: Context,
-        approval: Annotated[ElicitationResult[ApprovalForm], Resolve(_approval)],
-    ):
-        call = build_call(method, path, body)
-        decision = engine.decide(call)
-        if decision.action == "require_approval":
-            outcome = approval_outcome(approval, ApprovalRequest.from_call(call, decision))
-            decision = decision.after_approval(outcome.approved, outcome.message)
-
-Resolved parameters are not part of the tool's input schema, so the model cannot supply the
-approval. :func:`ask_approval` asks directly and suits only pre-2026-07-28 connections.
+The question is asked through a tool parameter marked ``Annotated[ElicitationResult[
+ApprovalForm], Resolve(fn)]``: MCP 2026-07-28 connections cannot take a server-to-client
+request in the middle of a tool call, and the SDK drives ``Resolve`` parameters through the
+multi-round ``InputRequiredResult`` flow there (and a direct elicitation on older versions).
+The resolver returns :func:`approval_question`; the tool turns what the SDK injected into an
+:class:`ApprovalOutcome` with :func:`approval_outcome`. Resolved parameters are not part of the
+tool's input schema, so the model cannot supply the approval. ``cwm_gateway.server`` is the
+user of this pattern.
 """
 
 from __future__ import annotations
@@ -40,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from pydantic import BaseModel, Field
 
 __all__ = [
@@ -50,7 +32,6 @@ __all__ = [
     "ApprovalRequest",
     "approval_outcome",
     "approval_question",
-    "ask_approval",
 ]
 
 # Bodies longer than this are cut in the prompt (and the prompt says so).
@@ -167,42 +148,6 @@ def _client_can_elicit(ctx: Any) -> bool:
     form = getattr(elicitation, "form", None)
     url = getattr(elicitation, "url", None)
     return form is not None or url is None
-
-
-async def ask_approval(
-    ctx: Any, summary: ApprovalRequest, *, timeout_s: float | None = 600.0
-) -> ApprovalOutcome:
-    """Ask the user, through MCP elicitation on the tool's ``ctx``, to approve ``summary``.
-
-    Never raises: every failure is an outcome with ``approved=False`` and a message for the
-    agent.
-    """
-    what = f"{summary.method} {summary.path}"
-    if not _client_can_elicit(ctx):
-        return ApprovalOutcome(False, "unsupported", _unsupported_message(what))
-    try:
-        with anyio.fail_after(timeout_s):
-            result = await ctx.elicit(summary.render(), ApprovalForm)
-    except TimeoutError:
-        return ApprovalOutcome(
-            False, "timeout", f"No answer to the approval request for {what}. Nothing was sent."
-        )
-    except Exception as exc:  # any failure to ask is a refusal, never an approval
-        if type(exc).__name__ == "NoBackChannelError":
-            return ApprovalOutcome(
-                False,
-                "unsupported",
-                f"{what} needs a person's approval, but this connection cannot carry a question "
-                "in the middle of a tool call (MCP 2026-07-28 connections need the server to ask "
-                "through a Resolve parameter, see approval_question). Nothing was sent.",
-            )
-        return ApprovalOutcome(
-            False,
-            "error",
-            f"Could not ask for approval of {what} ({type(exc).__name__}: {exc}). "
-            "Nothing was sent.",
-        )
-    return _outcome_from_result(result, what)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ Typical use in a tool (see :mod:`cwm_gateway.policy.rules` for the policy format
                                    arguments=args, request=spec)
     decision = engine.decide(call)
     if decision.action == "require_approval":
-        # See cwm_gateway.policy.approval for the Resolve-based pattern that also works on
-        # MCP 2026-07-28 connections; ask_approval is the direct form for older ones.
-        outcome = await ask_approval(ctx, ApprovalRequest.from_call(call, decision))
+        # ``approval`` is the person's answer, asked through a Resolve parameter
+        # (see cwm_gateway.policy.approval).
+        outcome = approval_outcome(approval, ApprovalRequest.from_call(call, decision))
         decision = decision.after_approval(outcome.approved, outcome.message)
     if not decision.allowed:
         engine.record(call, decision)

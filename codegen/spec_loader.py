@@ -21,6 +21,7 @@ Quirks handled:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import re
@@ -141,7 +142,7 @@ def normalize(raw: dict[str, Any], sha256: str = "") -> NormalizedSpec:
                 n += 1
             seen_functions[fn] = norm.operation_id
             if fn != norm.function:
-                norm = _replace(norm, function=fn)
+                norm = dataclasses.replace(norm, function=fn)
             operations.append(norm)
     operations.sort(key=lambda o: (o.category, o.path, _METHOD_ORDER.get(o.method, 9), o.spec_path))
     counts = {
@@ -162,12 +163,6 @@ def normalize(raw: dict[str, Any], sha256: str = "") -> NormalizedSpec:
 
 
 _METHOD_ORDER = {"GET": 0, "POST": 1, "PUT": 2, "PATCH": 3, "DELETE": 4}
-
-
-def _replace(op: NormOperation, **changes: Any) -> NormOperation:
-    data = {k: getattr(op, k) for k in op.__dataclass_fields__}
-    data.update(changes)
-    return NormOperation(**data)
 
 
 def normalize_path(spec_path: str) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cwm_gateway.errors import CWMError, RequestValidationError
+from cwm_gateway.paths import normalize_path, template_operations
 from cwm_gateway.validation import resolve
 
 if TYPE_CHECKING:
@@ -43,8 +44,8 @@ _METHOD_ORDER = {"GET": 0, "POST": 1, "PUT": 2, "PATCH": 3, "DELETE": 4}
 _EXAMPLE_DATETIME = "2025-01-01T00:00:00Z"
 _EXAMPLE_DATE = "2025-01-01"
 _RESPONSE_FIELD_LIMIT = 30
-# Prefixes a user may paste along with a path (full URL of a ConnectWise site, codebase).
-_API_PREFIX_RE = re.compile(r"^.*?/apis/3\.0(?=/)", re.IGNORECASE)
+# What a user may paste before the API prefix (a site's path prefix); paths strips the rest.
+_SITE_PREFIX_RE = re.compile(r"^.*?(?=/v\d+(?:_\d+)*(?:_release)?/apis/3\.0(?:/|$))", re.IGNORECASE)
 
 
 class CatalogLookupError(CWMError, LookupError):
@@ -285,13 +286,20 @@ def _match_category(wanted: str, views: _Views) -> tuple[str, str]:
 
 
 def _clean_path(path: str) -> str:
+    """A pasted URL, template or concrete path in the one canonical spelling of ``paths``.
+
+    Details look-ups are forgiving about what is pasted (a whole URL with its query), so the
+    URL parts are dropped here before the shared normalizer sees the path.
+    """
     text = path.strip()
     if "://" in text:
         text = urlsplit(text).path
     text = text.split("?", 1)[0].split("#", 1)[0]
-    text = _API_PREFIX_RE.sub("", text)
-    text = "/" + text.strip("/")
-    return text
+    text = _SITE_PREFIX_RE.sub("", text)
+    try:
+        return normalize_path(text)
+    except RequestValidationError as exc:
+        raise CatalogLookupError("; ".join(str(p) for p in exc.problems)) from None
 
 
 def _resolve_concrete(method: str, path: str) -> Operation:
@@ -339,7 +347,7 @@ def find_operation(path: str, method: str = "GET") -> Operation:
 
     views = _views()
     clean = _clean_path(text)
-    methods = views.by_template.get(clean.lower())
+    methods = template_operations(clean) if "{" in clean else views.by_template.get(clean.lower())
     if methods is None:
         if "{" in clean:
             raise CatalogLookupError(_unknown_path_message(clean, views))

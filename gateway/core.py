@@ -23,7 +23,9 @@ from cwm_gateway import catalog, search
 from cwm_gateway.client import AsyncClient
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import ApiError, CWMError, RequestValidationError
+from cwm_gateway.input_limits import InputLimits, check_argument_sizes, summarize_arguments
 from cwm_gateway.memory import FastMemory, SavedQuery
+from cwm_gateway.paths import canonical_method
 from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approval_outcome
 from cwm_gateway.policy.audit import AuditLog, Scrubber
 from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
@@ -46,7 +48,7 @@ from cwm_gateway.results import (
     ToolFailure,
 )
 from cwm_gateway.transport import AttemptRecord
-from cwm_gateway.validation import build_request, resolve
+from cwm_gateway.validation import CanonicalRequest, canonical_request, resolve
 from cwm_generated.registry import BY_ID
 from cwm_generated.types import Operation, RequestSpec
 
@@ -74,6 +76,10 @@ class ToolFailureError(CWMError):
 
 def _fail(kind: str, message: str, **extra: Any) -> ToolFailureError:
     return ToolFailureError(ToolFailure(error=kind, message=message, **extra))
+
+
+def _invalid(exc: RequestValidationError) -> ToolFailureError:
+    return _fail("invalid_request", str(exc), problems=exc.to_dict()["problems"])
 
 
 def _endpoint(op: Operation, score: float | None = None, why: str | None = None) -> Endpoint:
@@ -112,13 +118,22 @@ def _bounded(value: int, name: str, default: int) -> int:
     return min(value, MAX_RESULTS_CAP)
 
 
+#: The tools that reach ConnectWise; both carry one request and are judged alike.
+UPSTREAM_TOOLS = frozenset({"execute_api_call", "send_raw_api_request"})
+
+
 class PreparedCall(NamedTuple):
     """A tool call made ready for the policy and, when it reaches ConnectWise, for sending."""
 
     call: CallContext
-    spec: RequestSpec[Any] | None
-    """The validated request; None for tools that reach no ConnectWise operation."""
+    request: CanonicalRequest | None
+    """The canonical request; None for tools that reach no ConnectWise operation."""
     notes: list[str]
+
+    @property
+    def spec(self) -> RequestSpec[Any] | None:
+        """What is sent (the canonical request's spec)."""
+        return self.request.spec if self.request is not None else None
 
 
 @dataclass
@@ -149,6 +164,7 @@ class Gateway:
         settings: Settings | None = None,
         settings_factory: Callable[[], Settings] = Settings.from_env,
         list_preview: int = DEFAULT_LIST_PREVIEW,
+        limits: InputLimits | None = None,
     ) -> None:
         self.memory = memory
         self.engine = engine
@@ -157,6 +173,7 @@ class Gateway:
         self._client: AsyncClient | None = None
         self._client_lock = asyncio.Lock()
         self.list_preview = list_preview
+        self.limits = limits or InputLimits.from_env()
         if settings is not None:
             self._protect(settings)
 
@@ -282,75 +299,70 @@ class Gateway:
             error=record.error,
         )
 
-    def _prepare(
-        self, method: str, path: str, params: dict[str, Any] | None, data: Any
-    ) -> tuple[RequestSpec[Any], list[str]]:
-        notes: list[str] = []
-        if not isinstance(method, str):
-            raise _fail(
-                "invalid_argument", f"method must be a string such as 'GET', got {method!r}"
-            )
-        if params is None and method.upper() == "GET" and isinstance(path, str):
-            try:
-                op = resolve(method, path).operation
-            except RequestValidationError:
-                op = None
-            if op is not None:
-                saved = self.memory.saved_params_for("GET", path) or self.memory.saved_params_for(
-                    "GET", op.path
-                )
-                if saved:
-                    params = saved
-                    notes.append(
-                        f"Used the params saved in Fast Memory for GET {path}: {saved}. "
-                        "Pass params={} to call without them."
-                    )
+    def _saved_params(self, method: str, path: str) -> tuple[dict[str, Any] | None, str | None]:
+        """Fast Memory's saved params for a GET called without params, and the note saying so."""
+        if method.strip().upper() != "GET" or not isinstance(path, str):
+            return None, None
         try:
-            spec = build_request(method, path, params, data)
-        except RequestValidationError as exc:
-            raise _fail("invalid_request", str(exc), problems=exc.to_dict()["problems"]) from None
-        return spec, notes
+            op = resolve("GET", path, self._visible).operation
+        except RequestValidationError:
+            return None, None
+        saved = self.memory.saved_params_for("GET", path) or self.memory.saved_params_for(
+            "GET", op.path
+        )
+        if not saved:
+            return None, None
+        return saved, (
+            f"Used the params saved in Fast Memory for GET {path}: {saved}. "
+            "Pass params={} to call without them."
+        )
 
     def prepare_call(self, tool: str, grant: str, arguments: dict[str, Any]) -> PreparedCall:
-        """The context the policy sees for a tool call, the request, and notes for the answer.
+        """The one canonical request of a tool call, and the context the policy judges.
 
-        For ``execute_api_call`` and ``send_raw_api_request`` the request is parsed and fully
-        validated first (raising :class:`ToolFailureError`), so the context carries the
-        operation and the concrete request that would be sent. Other tools reach no operation.
+        Made once per call: the approval question, the policy decision, the audit record and
+        what is sent all use what this returns. For ``execute_api_call`` and
+        ``send_raw_api_request`` the request is parsed, size-checked and fully validated first
+        (raising :class:`ToolFailureError`); the context then carries the canonical request and
+        the tools' arguments in canonical form, so the same request looks the same to the
+        policy whichever tool carries it. Other tools reach no operation.
         """
+        if tool not in UPSTREAM_TOOLS:
+            return PreparedCall(CallContext(tool=tool, grant=grant, arguments=arguments), None, [])
+        check_argument_sizes(arguments, self.limits)
         if tool == "send_raw_api_request":
             try:
                 raw = parse_raw_request(arguments.get("raw_request", ""))
             except RequestValidationError as exc:
-                raise _fail(
-                    "invalid_request", str(exc), problems=exc.to_dict()["problems"]
-                ) from None
+                raise _invalid(exc) from None
             method, path, params, data = raw.method, raw.path, raw.params or None, raw.body
-        elif tool == "execute_api_call":
+        else:
             method, path = arguments.get("method", "GET"), arguments.get("path")
             params, data = arguments.get("params"), arguments.get("data")
-        else:
-            return PreparedCall(CallContext(tool=tool, grant=grant, arguments=arguments), None, [])
-        spec, notes = self._prepare(method, path, params, data)
-        call = CallContext.for_request(tool, grant=grant, arguments=arguments, request=spec)
-        return PreparedCall(call, spec, notes)
+        notes: list[str] = []
+        try:
+            method = canonical_method(method)
+            if params is None:
+                saved, note = self._saved_params(method, path)
+                if saved is not None:
+                    params = saved
+                    notes.append(note or "")
+            request = canonical_request(method, path, params, data, visible=self._visible)
+        except RequestValidationError as exc:
+            raise _invalid(exc) from None
+        call = CallContext.for_request(tool, grant=grant, request=request)
+        return PreparedCall(call, request, notes)
 
-    def approval_request(
-        self, tool: str, grant: str, arguments: dict[str, Any]
-    ) -> ApprovalRequest | None:
+    def approval_request(self, prepared: PreparedCall) -> ApprovalRequest | None:
         """What a person would be asked to approve for this call, or None when no one is asked.
 
-        Counts nothing (policy preview). An invalid request needs no question: the call itself
-        will report the validation error.
+        Counts nothing (a preview), but a call that its rate limits would refuse now is not
+        put to a person at all: the call itself then reports the limit.
         """
-        try:
-            call = self.prepare_call(tool, grant, arguments).call
-        except ToolFailureError:
-            return None
-        decision = self.engine.preview(call)
+        decision = self.engine.preview(prepared.call, with_limits=True)
         if decision.action != "require_approval":
             return None
-        return ApprovalRequest.from_call(call, decision)
+        return ApprovalRequest.from_call(prepared.call, decision)
 
     def _authorize(self, call: CallContext, approval: Any) -> Decision:
         decision = self.engine.decide(call)
@@ -369,25 +381,40 @@ class Gateway:
         return decision
 
     async def execute(
-        self, tool: str, grant: str, arguments: dict[str, Any], *, approval: Any = None
+        self,
+        tool: str,
+        grant: str,
+        arguments: dict[str, Any],
+        *,
+        approval: Any = None,
+        prepared: PreparedCall | ToolFailure | None = None,
     ) -> ApiCallResult:
         """Validate, authorize, send and summarize one ConnectWise call.
 
         ``arguments`` are the tool's (``execute_api_call`` or ``send_raw_api_request``).
-        ``approval`` is the person's answer (the ``ElicitationResult`` the MCP layer resolved)
-        for calls the policy sends for approval; without one such calls are refused.
+        ``prepared`` is the call as :meth:`prepare_call` made it for the approval question (the
+        MCP layer prepares once and passes it here, so the request a person approved is the
+        request sent); without it the call is prepared here. ``approval`` is the person's
+        answer (the ``ElicitationResult`` the MCP layer resolved) for calls the policy sends
+        for approval; without one such calls are refused.
         """
         try:
-            call, spec, notes = self.prepare_call(tool, grant, arguments)
+            if isinstance(prepared, ToolFailure):
+                raise ToolFailureError(prepared)
+            if prepared is None:
+                prepared = self.prepare_call(tool, grant, arguments)
         except ToolFailureError as exc:
             self.engine.record(
-                CallContext(tool=tool, grant=grant, arguments=arguments),
+                CallContext(tool=tool, grant=grant, arguments=summarize_arguments(arguments)),
                 None,
                 error=exc.failure.message,
             )
             raise
-        if spec is None:
+        call, request, notes = prepared
+        if request is None:
             raise _fail("invalid_argument", f"{tool} does not call ConnectWise")
+        spec = request.spec
+        notes = list(notes)
         decision = self._authorize(call, approval)
         if not decision.allowed:
             self.engine.record(call, decision)

@@ -267,3 +267,65 @@ def _resolve(
                 f"{field.type} and has no sub-fields",
             )
     return field, None
+
+
+def canonical_patch_ops(
+    ops: list[Mapping[str, Any]], schema_name: str, *, schemas: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """``ops`` (already checked by :func:`check_patch_ops`) in the one spelling that is sent.
+
+    Op paths become the schema's field path (``/ClosedFlag/`` → ``closedFlag``), and a change
+    to one member of a reference (``status/id``, ``/status/name``) becomes a change of the
+    reference itself (``status`` = ``{"id": …}``), merged per reference. ConnectWise treats
+    the two forms alike; the canonical one lets a policy rule on ``body.*.path`` (``status``)
+    see every spelling of the same change.
+    """
+    schemas = _default_schemas() if schemas is None else schemas
+    root = schemas.get(schema_name)
+    out: list[dict[str, Any]] = []
+    merged: dict[str, dict[str, Any]] = {}
+    for entry in ops:
+        op = entry["op"]
+        raw_path = str(entry["path"]).strip("/")
+        keys = _canonical_keys(raw_path, root, schemas)
+        canonical: dict[str, Any] = {"op": op, "path": "/".join(keys)}
+        if "value" in entry:
+            canonical["value"] = entry["value"]
+        if root is not None and op in ("add", "replace") and len(keys) > 1 and "value" in entry:
+            found = _lookup(root.fields, keys[0])
+            if found is not None and (found[1].ref or "").endswith("Reference"):
+                value: Any = entry["value"]
+                for key in reversed(keys[1:]):
+                    value = {key: value}
+                target = merged.get(keys[0])
+                if target is None:
+                    target = merged[keys[0]] = {"op": "replace", "path": keys[0], "value": {}}
+                    out.append(target)
+                _merge(target["value"], value)
+                continue
+        out.append(canonical)
+    return out
+
+
+def _canonical_keys(path: str, root: Any, schemas: Mapping[str, Any]) -> list[str]:
+    """The segments of ``path`` spelled as the schema spells them (unknown ones as given)."""
+    keys: list[str] = []
+    current = root
+    for seg in path.split("/"):
+        found = _lookup(current.fields, seg) if current is not None else None
+        if found is None:
+            keys.append(seg)
+            current = None
+            continue
+        key, field = found
+        keys.append(key)
+        current = schemas.get(field.ref) if field.ref is not None else None
+    return keys
+
+
+def _merge(into: dict[str, Any], value: dict[str, Any]) -> None:
+    for key, item in value.items():
+        if isinstance(item, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], item)
+        else:
+            into[key] = item

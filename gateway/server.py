@@ -22,8 +22,8 @@ from pydantic import BaseModel
 
 from cwm_gateway import __version__
 from cwm_gateway.conditions.guide import GUIDE
-from cwm_gateway.core import Gateway, ToolFailureError
-from cwm_gateway.policy.approval import ApprovalForm, approval_question
+from cwm_gateway.core import Gateway, PreparedCall, ToolFailureError
+from cwm_gateway.policy.approval import ApprovalForm, ApprovalNotAsked, approval_question
 from cwm_gateway.results import (
     ApiCallResult,
     CategoriesResult,
@@ -84,13 +84,15 @@ async def _run(work: Callable[[], Awaitable[BaseModel] | BaseModel]) -> CallTool
         return _error(exc.failure)
     except Exception as exc:  # the last line of defence: never a traceback to the agent
         log.exception("unexpected failure in a tool")
-        return _error(
-            ToolFailure(
-                error="internal",
-                message=f"The gateway hit an unexpected {type(exc).__name__}; nothing more was "
-                "sent. The server log has the details.",
-            )
-        )
+        return _error(_internal_failure(exc))
+
+
+def _internal_failure(exc: BaseException) -> ToolFailure:
+    return ToolFailure(
+        error="internal",
+        message=f"The gateway hit an unexpected {type(exc).__name__}; nothing more was "
+        "sent. The server log has the details.",
+    )
 
 
 def grant_of(ctx: Context | None) -> str:
@@ -122,24 +124,55 @@ def _gateway_of(ctx: Context) -> Gateway:
     return _GATEWAYS[ctx.mcp_server]
 
 
-def _execute_approval(
+def _prepare(ctx: Context, tool: str, arguments: dict[str, Any]) -> PreparedCall | ToolFailure:
+    """Prepare an upstream call once per round; the approval question and the tool body both
+    use this value (the SDK runs each resolver once per call), so the request a person
+    approves is the request sent. Never raises: a failure is handed to the tool body."""
+    try:
+        return _gateway_of(ctx).prepare_call(tool, grant_of(ctx), arguments)
+    except ToolFailureError as exc:
+        return exc.failure
+    except Exception as exc:  # e.g. a bug in a check: the tool reports it, never a traceback
+        log.exception("unexpected failure preparing %s", tool)
+        return _internal_failure(exc)
+
+
+def _prepared_execute(
     ctx: Context,
     path: str,
     method: str = "GET",
     params: dict[str, Any] | None = None,
     data: dict[str, Any] | list[Any] | None = None,
-) -> Any:
-    """Ask a person about this call when the policy requires it (the question or why not)."""
+) -> PreparedCall | ToolFailure:
     arguments = {"path": path, "method": method, "params": params, "data": data}
-    request = _gateway_of(ctx).approval_request("execute_api_call", grant_of(ctx), arguments)
-    return approval_question(ctx, request)
+    return _prepare(ctx, "execute_api_call", arguments)
 
 
-def _raw_approval(ctx: Context, raw_request: str) -> Any:
+def _prepared_raw(ctx: Context, raw_request: str) -> PreparedCall | ToolFailure:
+    return _prepare(ctx, "send_raw_api_request", {"raw_request": raw_request})
+
+
+def _ask(ctx: Context, prepared: PreparedCall | ToolFailure) -> Any:
+    """The approval question for a prepared call (or why none is asked); never raises."""
+    if not isinstance(prepared, PreparedCall):
+        return ApprovalNotAsked("not_needed", "The request is invalid; nothing to approve.")
+    try:
+        return approval_question(ctx, _gateway_of(ctx).approval_request(prepared))
+    except Exception:
+        log.exception("unexpected failure preparing an approval question")
+        return ApprovalNotAsked(
+            "error", "The approval question could not be prepared; nothing was sent."
+        )
+
+
+def _execute_approval(ctx: Context, prepared: Annotated[Any, Resolve(_prepared_execute)]) -> Any:
+    """Ask a person about this call when the policy requires it (the question or why not)."""
+    return _ask(ctx, prepared)
+
+
+def _raw_approval(ctx: Context, prepared: Annotated[Any, Resolve(_prepared_raw)]) -> Any:
     """:func:`_execute_approval` for send_raw_api_request."""
-    arguments = {"raw_request": raw_request}
-    request = _gateway_of(ctx).approval_request("send_raw_api_request", grant_of(ctx), arguments)
-    return approval_question(ctx, request)
+    return _ask(ctx, prepared)
 
 
 Approval = ElicitationResult[ApprovalForm]
@@ -245,6 +278,7 @@ def build_server(gateway: Gateway) -> MCPServer:
         params: dict[str, Any] | None = None,
         data: dict[str, Any] | list[Any] | None = None,
         ctx: Context | None = None,
+        prepared: Annotated[Any, Resolve(_prepared_execute)] = None,
         approval: Annotated[Approval, Resolve(_execute_approval)] = None,
     ) -> Annotated[CallToolResult, ApiCallResult]:
         """Call one ConnectWise operation, e.g. path='/service/tickets', params={'conditions':
@@ -257,6 +291,7 @@ def build_server(gateway: Gateway) -> MCPServer:
                 grant_of(ctx),
                 {"path": path, "method": method, "params": params, "data": data},
                 approval=approval,
+                prepared=prepared,
             )
         )
 
@@ -264,6 +299,7 @@ def build_server(gateway: Gateway) -> MCPServer:
     async def send_raw_api_request(
         raw_request: str,
         ctx: Context | None = None,
+        prepared: Annotated[Any, Resolve(_prepared_raw)] = None,
         approval: Annotated[Approval, Resolve(_raw_approval)] = None,
     ) -> Annotated[CallToolResult, ApiCallResult]:
         """Send 'METHOD /path?query [JSON body]', e.g. 'GET /service/tickets?pageSize=5' or
@@ -275,6 +311,7 @@ def build_server(gateway: Gateway) -> MCPServer:
                 grant_of(ctx),
                 {"raw_request": raw_request},
                 approval=approval,
+                prepared=prepared,
             )
         )
 

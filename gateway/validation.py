@@ -13,9 +13,9 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple, NoReturn
-from urllib.parse import quote, unquote
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cwm_gateway.conditions import (
     check_custom_field_conditions,
@@ -24,271 +24,24 @@ from cwm_gateway.conditions import (
     check_order_by,
 )
 from cwm_gateway.errors import Problem, RequestValidationError
-from cwm_gateway.patch import check_patch_ops
+from cwm_gateway.patch import canonical_patch_ops, check_patch_ops
+from cwm_gateway.paths import Route, concrete_path, route
 from cwm_generated.types import Operation, Param, RequestSpec
 
-__all__ = ["Resolved", "build_request", "resolve"]
+if TYPE_CHECKING:
+    from cwm_gateway.paths import Visible
 
-#: Prefix of every ConnectWise REST URL; callers may include it or not.
-_API_PREFIX = re.compile(r"/?v\d+(?:_\d+)*(?:_release)?/apis/3\.0(?=/|$)", re.IGNORECASE)
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-_PARAM_SEGMENT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+__all__ = ["CanonicalRequest", "Resolved", "build_request", "canonical_request", "resolve"]
+
 _INTEGER = re.compile(r"[+-]?[0-9]+\Z")
-_INT32_MAX = 2**31 - 1
-_FORBIDDEN_ESCAPES = re.compile(r"%(?:2e|2f|5c|00)", re.IGNORECASE)
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+#: A concrete path resolved to its operation (see :func:`cwm_gateway.paths.route`).
+Resolved = Route
 
 
-class Resolved(NamedTuple):
-    """The operation a concrete path resolves to, and the path parameter values (decoded)."""
-
-    operation: Operation
-    path_values: dict[str, str]
-
-
-def _fail(where: str, message: str, hint: str | None = None, op_id: str | None = None) -> NoReturn:
-    raise RequestValidationError([Problem(where, message, hint)], op_id)
-
-
-# --------------------------------------------------------------------------------------------
-# The segment trie
-
-
-class _Node:
-    __slots__ = ("literals", "patterns", "param", "ops")
-
-    def __init__(self) -> None:
-        self.literals: dict[str, _Node] = {}
-        # Segments with a parameter inside a word (e.g. "types{id}"), a quirk of the spec.
-        self.patterns: list[tuple[re.Pattern[str], str, _Node]] = []
-        self.param: _Node | None = None
-        # method -> candidate operations; several only when templates differ in param names
-        self.ops: dict[str, list[Operation]] = {}
-
-
-class _Index(NamedTuple):
-    root: _Node
-    templates: tuple[str, ...]
-    shapes: dict[str, str]  # template with params blanked -> template, for did-you-mean
-
-
-def _specificity(op: Operation) -> int:
-    # Integer path parameters are more selective than strings: try them first.
-    return -sum(1 for p in op.path_params if p.type == "integer")
-
-
-@lru_cache(maxsize=1)
-def _index() -> _Index:
-    from cwm_generated.registry import OPERATIONS
-
-    root = _Node()
-    for op in OPERATIONS:
-        node = root
-        for seg in op.path.strip("/").split("/"):
-            if _PARAM_SEGMENT.fullmatch(seg):
-                if node.param is None:
-                    node.param = _Node()
-                node = node.param
-            elif "{" in seg:
-                regex = _pattern_for(seg)
-                for pattern, _, child in node.patterns:
-                    if pattern is regex:
-                        node = child
-                        break
-                else:
-                    child = _Node()
-                    node.patterns.append((regex, seg, child))
-                    node = child
-            else:
-                node = node.literals.setdefault(seg.lower(), _Node())
-        node.ops.setdefault(op.method, []).append(op)
-    _sort(root)
-    templates = tuple(sorted({op.path for op in OPERATIONS}))
-    shapes = {_PARAM_SEGMENT.sub("{}", t): t for t in templates}
-    return _Index(root, templates, shapes)
-
-
-def _sort(node: _Node) -> None:
-    for ops in node.ops.values():
-        ops.sort(key=_specificity)
-    for child in node.literals.values():
-        _sort(child)
-    for _, _, child in node.patterns:
-        _sort(child)
-    if node.param is not None:
-        _sort(node.param)
-
-
-def _leaves(node: _Node, segs: list[str], i: int, out: list[_Node]) -> None:
-    """All nodes matching ``segs`` in preference order: literal, then pattern, then parameter."""
-    if i == len(segs):
-        if node.ops:
-            out.append(node)
-        return
-    seg = segs[i]
-    child = node.literals.get(seg.lower())
-    if child is not None:
-        _leaves(child, segs, i + 1, out)
-    for pattern, _, pchild in node.patterns:
-        if pattern.match(seg):
-            _leaves(pchild, segs, i + 1, out)
-    if node.param is not None:
-        _leaves(node.param, segs, i + 1, out)
-
-
-# --------------------------------------------------------------------------------------------
-# resolve()
-
-
-def _clean_segments(path: str) -> list[str]:
-    """Split a caller's path into decoded segments, refusing anything that is not a plain path."""
-    if not isinstance(path, str):
-        _fail("path", f"must be text, not {type(path).__name__}", "e.g. /service/tickets/123")
-    if not path.strip():
-        _fail("path", "is empty", "e.g. /service/tickets")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
-        _fail("path", "contains control characters", "pass a plain path like /service/tickets/123")
-    if path.startswith("//") or "://" in path or _SCHEME.match(path):
-        _fail(
-            "path",
-            "must be a path relative to the API, not a URL",
-            "e.g. /service/tickets/123; the host comes from the configuration",
-        )
-    if "?" in path or "#" in path:
-        _fail(
-            "path",
-            "must not contain a query string",
-            "pass query parameters separately as params, e.g. {'conditions': 'id > 5'}",
-        )
-    if "\\" in path:
-        _fail("path", "must not contain backslashes", "separate segments with '/'")
-    if _FORBIDDEN_ESCAPES.search(path):
-        _fail(
-            "path",
-            "must not contain encoded dots, slashes or NUL (%2e, %2f, %5c, %00)",
-            "pass the plain path; path parameters are encoded for you",
-        )
-    path = path.strip()
-    m = _API_PREFIX.match(path)
-    if m is not None:
-        path = path[m.end() :]
-    segs = path.strip("/").split("/")
-    if segs == [""]:
-        _fail("path", "names no resource", "e.g. /service/tickets")
-    out: list[str] = []
-    for seg in segs:
-        if seg == "":
-            _fail("path", "contains an empty segment ('//')", "e.g. /service/tickets/123/notes")
-        try:
-            value = unquote(seg, errors="strict") if "%" in seg else seg
-        except UnicodeDecodeError:
-            _fail("path", f"segment {seg!r} has percent-escapes that are not UTF-8")
-        if value in (".", ".."):
-            _fail("path", "must not contain '.' or '..' segments", "give the resource path itself")
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            _fail("path", "contains encoded control characters")
-        out.append(value)
-    return out
-
-
-def _path_values(op: Operation, segs: list[str]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for tseg, seg in zip(op.path.strip("/").split("/"), segs, strict=True):
-        m = _PARAM_SEGMENT.fullmatch(tseg)
-        if m is not None:
-            values[m.group(1)] = seg
-        elif "{" in tseg:
-            m = _pattern_for(tseg).match(seg)
-            if m is not None:
-                values.update(m.groupdict())
-    return values
-
-
-@lru_cache(maxsize=64)
-def _pattern_for(tseg: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", tseg)
-    return re.compile(
-        "".join(
-            f"(?P<{p[1:-1]}>.+?)" if _PARAM_SEGMENT.fullmatch(p) else re.escape(p)
-            for p in parts
-            if p
-        )
-        + r"\Z",
-        re.IGNORECASE,
-    )
-
-
-def _param_problems(op: Operation, values: dict[str, str]) -> list[Problem]:
-    problems = []
-    for p in op.path_params:
-        value = values.get(p.name)
-        if value is None:
-            continue
-        if p.type == "integer":
-            if not _INTEGER.match(value):
-                problems.append(
-                    Problem(
-                        f"path.{p.name}",
-                        f"{value!r} is not an integer",
-                        f"{op.path} takes a numeric {p.name}",
-                    )
-                )
-            elif not 0 <= int(value) <= _INT32_MAX:
-                problems.append(
-                    Problem(f"path.{p.name}", f"{value} is out of range", f"0..{_INT32_MAX}")
-                )
-    return problems
-
-
-def _did_you_mean_paths(segs: list[str]) -> str | None:
-    idx = _index()
-    shape = "/" + "/".join("{}" if _INTEGER.match(s) else s for s in segs)
-    lowered = {k.lower(): v for k, v in idx.shapes.items()}
-    close = difflib.get_close_matches(shape.lower(), list(lowered), n=3, cutoff=0.75)
-    if not close:
-        return None
-    return "did you mean " + ", ".join(lowered[c] for c in close) + "?"
-
-
-def resolve(method: str, path: str) -> Resolved:
-    """The operation for ``method`` on the concrete ``path`` and its path parameter values.
-
-    ``path`` is relative to the API (``/service/tickets/123/notes``), with or without the
-    ``/v4_6_release/apis/3.0`` prefix and leading/trailing slashes. Literal segments win over
-    parameters. Raises :class:`RequestValidationError` for anything else: URLs, query strings,
-    traversal, unknown paths (with did-you-mean), methods the path does not allow.
-    """
-    if not isinstance(method, str) or method.upper() not in _METHODS:
-        _fail(
-            "method",
-            f"{method!r} is not an HTTP method of this API",
-            "one of: " + ", ".join(_METHODS),
-        )
-    method = method.upper()
-    segs = _clean_segments(path)
-    leaves: list[_Node] = []
-    _leaves(_index().root, segs, 0, leaves)
-    if not leaves:
-        shown = "/" + "/".join(segs)
-        _fail("path", f"no operation matches {shown}", _did_you_mean_paths(segs))
-    first_problems: list[Problem] | None = None
-    first_op: Operation | None = None
-    for node in leaves:
-        for op in node.ops.get(method, ()):
-            values = _path_values(op, segs)
-            problems = _param_problems(op, values)
-            if not problems:
-                return Resolved(op, values)
-            if first_problems is None:
-                first_problems, first_op = problems, op
-    node = leaves[0]
-    # The best match (literals first) decides: a method it lacks is the error to report, even
-    # when a parameter template further down would take the method but not the value.
-    if first_problems is not None and method in node.ops:
-        raise RequestValidationError(first_problems, first_op.operation_id if first_op else None)
-    template = next(iter(node.ops.values()))[0].path
-    allowed = sorted(node.ops)
-    _fail("method", f"{method} is not allowed on {template}", "allowed: " + ", ".join(allowed))
+def resolve(method: str, path: str, visible: Visible | None = None) -> Route:
+    """The operation for ``method`` on the concrete ``path``: :func:`cwm_gateway.paths.route`."""
+    return route(method, path, visible)
 
 
 # --------------------------------------------------------------------------------------------
@@ -588,7 +341,10 @@ def _check_body(op: Operation, body: Any) -> tuple[Any, list[Problem]]:
     except Exception as exc:  # pydantic_core raises its own error type for unserializable data
         return body, [Problem("body", "is not JSON data", str(exc).splitlines()[0])]
     if op.body_kind == "patch":
-        return body, check_patch_ops(body, op.response_model or "")
+        problems = check_patch_ops(body, op.response_model or "")
+        if problems:
+            return body, problems
+        return canonical_patch_ops(body, op.response_model or ""), []
     if op.body_kind == "array":
         if not isinstance(body, list):
             return body, [
@@ -612,6 +368,8 @@ def build_request(
     path: str,
     params: Mapping[str, Any] | None = None,
     body: Any = None,
+    *,
+    visible: Visible | None = None,
 ) -> RequestSpec[Any]:
     """Resolve and fully validate a request; nothing is sent.
 
@@ -624,7 +382,7 @@ def build_request(
     their wire names (coerced: ``"25"`` becomes ``25``) and the body as JSON-ready data, as the
     caller wrote it (no defaults added).
     """
-    op, values = resolve(method, path)
+    op, values = resolve(method, path, visible)
     problems: list[Problem] = []
     if params is None:
         params = {}
@@ -637,11 +395,144 @@ def build_request(
     problems.extend(body_problems)
     if problems:
         raise RequestValidationError(problems, op.operation_id)
-    concrete = op.path
-    for p in op.path_params:
-        if p.name in values:
-            value = values[p.name]
-            if p.type == "integer":
-                value = str(int(value))
-            concrete = concrete.replace("{" + p.name + "}", quote(value, safe=""))
-    return RequestSpec(op, concrete, out_params, payload)
+    return RequestSpec(op, concrete_path(op, values), out_params, payload)
+
+
+# --------------------------------------------------------------------------------------------
+# The canonical request: what the policy judges, the person approves, the audit records and
+# ConnectWise receives.
+
+#: Flags whose setting to true retires a record without a DELETE (a soft delete).
+_SOFT_DELETE_FLAGS = frozenset({"deletedFlag", "inactiveFlag"})
+#: Action segments that remove or absorb a record as surely as a DELETE does.
+_DESTRUCTIVE_ACTIONS = frozenset({"merge"})
+
+
+@dataclass(frozen=True)
+class CanonicalRequest:
+    """One validated request in its one canonical spelling, made once per call.
+
+    ``spec`` is exactly what is sent. ``operation`` is the registry's operation as this request
+    exercises it: its ``risk`` is raised to ``Destructive`` for soft deletes (``deletedFlag`` or
+    ``inactiveFlag`` set true) and merges, whatever the operation's static class.
+    """
+
+    spec: RequestSpec[Any]
+    operation: Operation
+
+    @property
+    def method(self) -> str:
+        return self.operation.method
+
+    @property
+    def path(self) -> str:
+        """The concrete path as sent: the template's spelling, values filled in."""
+        return self.spec.path
+
+    @property
+    def template(self) -> str:
+        return self.operation.path
+
+    @property
+    def operation_id(self) -> str:
+        return self.operation.operation_id
+
+    @property
+    def category(self) -> str:
+        return self.operation.category
+
+    @property
+    def tag(self) -> str:
+        return self.operation.tag
+
+    @property
+    def risk(self) -> str:
+        return self.operation.risk
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.spec.params
+
+    @property
+    def body(self) -> Any:
+        return self.spec.body
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Top-level fields a write sets (PATCH op paths' first segment, body keys)."""
+        return _touched_fields(self.spec.body, self.operation.body_kind)
+
+    def arguments(self) -> dict[str, Any]:
+        """The upstream tools' arguments in canonical form (what policy ``args.*`` sees)."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "params": dict(self.params),
+            "data": self.body,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``request.*`` policy conditions and the approval fingerprint."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "template": self.template,
+            "operation_id": self.operation_id,
+            "category": self.category,
+            "tag": self.tag,
+            "risk": self.risk,
+            "params": dict(self.params),
+            "body": self.body,
+            "fields": list(self.fields),
+        }
+
+
+def _touched_fields(body: Any, body_kind: str | None) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    if body_kind == "patch" and isinstance(body, list):
+        for op in body:
+            if isinstance(op, Mapping) and isinstance(op.get("path"), str):
+                seen[op["path"].split("/", 1)[0]] = None
+    elif isinstance(body, Mapping):
+        seen.update(dict.fromkeys(str(k) for k in body))
+    elif isinstance(body, list):
+        for item in body:
+            if isinstance(item, Mapping):
+                seen.update(dict.fromkeys(str(k) for k in item))
+    return tuple(seen)
+
+
+def _effective_risk(op: Operation, body: Any) -> str:
+    if op.risk == "Destructive":
+        return op.risk
+    last = op.path.rstrip("/").rsplit("/", 1)[-1].lower()
+    if op.method == "POST" and last in _DESTRUCTIVE_ACTIONS:
+        return "Destructive"
+    if op.body_kind == "patch" and isinstance(body, list):
+        for entry in body:
+            if (
+                isinstance(entry, Mapping)
+                and entry.get("op") in ("add", "replace")
+                and entry.get("path") in _SOFT_DELETE_FLAGS
+                and entry.get("value") is True
+            ):
+                return "Destructive"
+    elif op.method in ("PUT", "POST") and isinstance(body, Mapping):
+        if any(body.get(flag) is True for flag in _SOFT_DELETE_FLAGS) and op.method == "PUT":
+            return "Destructive"
+    return op.risk
+
+
+def canonical_request(
+    method: str,
+    path: str,
+    params: Mapping[str, Any] | None = None,
+    body: Any = None,
+    *,
+    visible: Visible | None = None,
+) -> CanonicalRequest:
+    """:func:`build_request`, then the request's effective operation (see CanonicalRequest)."""
+    spec = build_request(method, path, params, body, visible=visible)
+    op = spec.operation
+    risk = _effective_risk(op, spec.body)
+    return CanonicalRequest(spec, op if risk == op.risk else op._replace(risk=risk))

@@ -18,12 +18,13 @@ user of this pattern.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 __all__ = [
     "ApprovalForm",
@@ -34,14 +35,16 @@ __all__ = [
     "approval_question",
 ]
 
-# Bodies longer than this are cut in the prompt (and the prompt says so).
-_MAX_BODY_CHARS = 50_000
+#: A request whose body does not fit in this many characters is not put to a person at all:
+#: a prompt must show everything that would be sent, and no one reviews more than this.
+MAX_BODY_CHARS = 50_000
 
 
 class ApprovalForm(BaseModel):
     """The form the client shows: one checkbox."""
 
-    approve: bool = Field(
+    # Strict: only a real boolean true approves (a string "true" is not an answer).
+    approve: StrictBool = Field(
         default=False,
         description="Tick to send this request to ConnectWise exactly as shown.",
     )
@@ -82,8 +85,37 @@ class ApprovalRequest:
             rule=getattr(decision, "rule", "") or "",
         )
 
+    def fingerprint(self) -> str:
+        """A short digest of exactly what would be sent (method, path, query, body).
+
+        It is part of the prompt, so an answer given to one prompt can never be taken for a
+        request that differs in any byte (MCP ties recorded answers to the question's text).
+        """
+        canonical = json.dumps(
+            [self.method, self.path, dict(self.params or {}), self.body],
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=True,
+            default=str,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def too_large(self) -> str | None:
+        """Why this request cannot be shown whole in a prompt, or None when it can."""
+        if self.body is None:
+            return None
+        size = len(json.dumps(self.body, indent=2, ensure_ascii=False, default=str))
+        if size <= MAX_BODY_CHARS:
+            return None
+        return (
+            f"{self.method} {self.path} needs a person's approval, but its body is {size:,} "
+            f"characters, more than an approval prompt shows in full ({MAX_BODY_CHARS:,}); "
+            "no one can approve what they cannot see. Nothing was sent. Send fewer records "
+            "per call."
+        )
+
     def render(self) -> str:
-        """The prompt text: the exact request, then why approval is needed."""
+        """The prompt text: the exact request, whole, then why approval is needed."""
         lines = ["Approve this ConnectWise request?", "", f"{self.method} {self.path}"]
         if self.params:
             query = "&".join(f"{k}={v}" for k, v in self.params.items())
@@ -102,12 +134,10 @@ class ApprovalRequest:
                     value = json.dumps(op.get("value"), ensure_ascii=False, default=str)
                     lines.append(f"  - {op.get('op')} {op.get('path')} = {value}")
             text = json.dumps(self.body, indent=2, ensure_ascii=False, default=str)
-            if len(text) > _MAX_BODY_CHARS:
-                cut = len(text) - _MAX_BODY_CHARS
-                text = text[:_MAX_BODY_CHARS] + f"\n... ({cut} more characters not shown)"
             lines += ["Body sent:", text]
         else:
             lines.append("No request body.")
+        lines.append(f"Request fingerprint: {self.fingerprint()}")
         lines.append("")
         if self.reason:
             lines.append(f"Why you are asked: {self.reason}")
@@ -155,7 +185,9 @@ class ApprovalNotAsked:
     """What an approval resolver returns when it does not ask (see :func:`approval_question`)."""
 
     status: str
-    """``not_needed`` (the policy needs no approval) or ``unsupported`` (the client cannot ask)."""
+    """``not_needed`` (the policy needs no approval), ``unsupported`` (the client cannot ask),
+    ``too_large`` (the request cannot be shown whole) or ``error`` (preparing the question
+    failed)."""
     message: str
 
 
@@ -176,6 +208,9 @@ def approval_question(ctx: Any, summary: ApprovalRequest | None) -> Any:
     """
     if summary is None:
         return ApprovalNotAsked("not_needed", "No approval is needed.")
+    too_large = summary.too_large()
+    if too_large is not None:
+        return ApprovalNotAsked("too_large", too_large)
     if not _client_can_elicit(ctx):
         return ApprovalNotAsked(
             "unsupported", _unsupported_message(f"{summary.method} {summary.path}")
@@ -196,8 +231,8 @@ def approval_outcome(resolved: Any, summary: ApprovalRequest) -> ApprovalOutcome
     action = getattr(resolved, "action", None)
     data = getattr(resolved, "data", None)
     if action == "accept" and isinstance(data, ApprovalNotAsked):
-        if data.status == "unsupported":
-            return ApprovalOutcome(False, "unsupported", data.message)
+        if data.status in ("unsupported", "too_large", "error"):
+            return ApprovalOutcome(False, data.status, data.message)
         # The resolver decided no approval was needed, yet the call needs one now: the policy
         # or the request changed between the two checks. Refuse rather than guess.
         return ApprovalOutcome(
@@ -212,7 +247,7 @@ def _outcome_from_result(result: Any, what: str) -> ApprovalOutcome:
     action = getattr(result, "action", None)
     if action == "accept":
         data = getattr(result, "data", None)
-        if isinstance(data, ApprovalForm) and data.approve is True:
+        if isinstance(data, ApprovalForm) and data.approve is True and type(data.approve) is bool:
             return ApprovalOutcome(True, "approved", f"The user approved {what}.")
         return ApprovalOutcome(
             False,

@@ -47,8 +47,12 @@ class CallContext:
     """What the engine knows about one tool call.
 
     ``grant`` is the client session id (rate limits with scope grant count per grant).
-    ``operation`` is a ``cwm_generated.types.Operation`` when the call targets ConnectWise;
-    ``path``, ``params`` and ``body`` are then the concrete request that would be sent.
+    ``operation`` is a ``cwm_generated.types.Operation`` when the call targets ConnectWise (as
+    the request exercises it: its risk may be raised, e.g. for a soft delete); ``request`` is
+    then the canonical request (``cwm_gateway.validation.CanonicalRequest``) and ``path``,
+    ``params`` and ``body`` are exactly what would be sent. For the upstream tools,
+    ``arguments`` are the canonical ``{method, path, params, data}``, whichever tool (and
+    spelling) carried the request.
     """
 
     tool: str
@@ -59,6 +63,7 @@ class CallContext:
     params: Mapping[str, Any] | None = None
     body: Any = None
     correlation_id: str = field(default_factory=new_correlation_id)
+    request: Any = None
 
     @property
     def method(self) -> str | None:
@@ -75,16 +80,23 @@ class CallContext:
         request: Any,
         correlation_id: str | None = None,
     ) -> CallContext:
-        """Build from a ``cwm_generated.types.RequestSpec`` (operation, path, params, body)."""
+        """Build from a canonical request (``cwm_gateway.validation.CanonicalRequest``).
+
+        A bare ``RequestSpec`` (operation, path, params, body) is accepted too.
+        """
+        canonical = request if hasattr(request, "spec") else None
+        if arguments is None:
+            arguments = canonical.arguments() if canonical is not None else {}
         return cls(
             tool=tool,
             grant=grant,
-            arguments=arguments or {},
+            arguments=arguments,
             operation=request.operation,
             path=request.path,
             params=request.params,
             body=request.body,
             correlation_id=correlation_id or new_correlation_id(),
+            request=canonical,
         )
 
 
@@ -247,10 +259,18 @@ class PolicyEngine:
             )
         return Decision(v.action, v.reason, v.rule, limits=described)
 
-    def preview(self, call: CallContext) -> Decision:
-        """The decision before rate limits, counting nothing (e.g. to prepare an approval)."""
+    def preview(self, call: CallContext, *, with_limits: bool = False) -> Decision:
+        """The decision, counting nothing (e.g. to prepare an approval).
+
+        With ``with_limits`` a call whose rate limits are full now is refused here too, so no
+        person is asked to approve a call that would then be refused.
+        """
         v = _Verdicts(None)
         self._evaluate(call, v)
+        if with_limits and v.action != DENY:
+            for key, lim in _dedupe(v.limits, call):
+                if self.ratelimiter.peek(LimitRequest(key, lim.seconds, lim.max)) >= lim.max:
+                    return Decision(DENY, f"Rate limit reached: {lim.describe()}.", lim.source)
         return Decision(v.action, v.reason, v.rule, hidden=v.hidden)
 
     def explain(self, call: CallContext) -> list[ExplainLine]:

@@ -117,7 +117,7 @@ async def run_demo(args: argparse.Namespace) -> int:
                     {
                         "raw_request": f"POST /service/tickets/{ticket_id}/notes "
                         '{"text": "Power-cycled the printer; watching it.", '
-                        '"detailDescriptionFlag": true}',
+                        '"internalAnalysisFlag": true}',
                     },
                     False,
                 )

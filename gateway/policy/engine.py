@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 from cwm_gateway.policy.audit import AuditLog, new_correlation_id
 from cwm_gateway.policy.ratelimit import InMemoryRateLimiter, LimitRequest, RateLimiter
 from cwm_gateway.policy.rules import Limit, Policy, normalize_path
+from cwm_gateway.policy.visibility import CUSTOMER_VISIBLE, customer_visible
 
 __all__ = ["CallContext", "Decision", "ExplainLine", "PolicyEngine"]
 
@@ -64,6 +65,11 @@ class CallContext:
     body: Any = None
     correlation_id: str = field(default_factory=new_correlation_id)
     request: Any = None
+    risks: frozenset[str] = frozenset()
+    """Runtime risk classes of this request beside the operation's (e.g. ``CustomerVisible``,
+    see :mod:`cwm_gateway.policy.visibility`); operation rules match ``risk`` against both."""
+    risk_reasons: tuple[str, ...] = ()
+    """Why the runtime risks apply (``field: effect`` lines), for prompts and explanations."""
 
     @property
     def method(self) -> str | None:
@@ -82,11 +88,14 @@ class CallContext:
     ) -> CallContext:
         """Build from a canonical request (``cwm_gateway.validation.CanonicalRequest``).
 
-        A bare ``RequestSpec`` (operation, path, params, body) is accepted too.
+        A bare ``RequestSpec`` (operation, path, params, body) is accepted too. The request's
+        runtime risks are classified here, from the canonical body, so every decision on a
+        request sees them.
         """
         canonical = request if hasattr(request, "spec") else None
         if arguments is None:
             arguments = canonical.arguments() if canonical is not None else {}
+        reasons = customer_visible(request.operation, request.body)
         return cls(
             tool=tool,
             grant=grant,
@@ -97,6 +106,8 @@ class CallContext:
             body=request.body,
             correlation_id=correlation_id or new_correlation_id(),
             request=canonical,
+            risks=frozenset({CUSTOMER_VISIBLE}) if reasons else frozenset(),
+            risk_reasons=reasons,
         )
 
 
@@ -388,15 +399,24 @@ class PolicyEngine:
                 continue
             matched = True
             v.note(rule.id, True, f"{rule.describe_match()} -> {rule.action}")
+            # A rule matched through a runtime risk says what in the request made it so.
+            why_risk = (
+                f" Why: {'; '.join(call.risk_reasons)}."
+                if rule.risks is not None and rule.risks & call.risks and call.risk_reasons
+                else ""
+            )
             if rule.action == "hide":
                 v.add(DENY, rule.id, rule.reason or f"{label} is hidden by the policy.", True)
             elif rule.action == DENY:
-                v.add(DENY, rule.id, rule.reason or f"{label} is denied by the policy.")
+                v.add(
+                    DENY, rule.id, (rule.reason or f"{label} is denied by the policy.") + why_risk
+                )
             elif rule.action == REQUIRE_APPROVAL:
                 v.add(
                     REQUIRE_APPROVAL,
                     rule.id,
-                    rule.reason or f"{label} is a {op.risk} operation; a person must approve it.",
+                    (rule.reason or f"{label} is a {op.risk} operation; a person must approve it.")
+                    + why_risk,
                 )
                 v.limits.extend(rule.limits)
             else:

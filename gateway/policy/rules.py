@@ -65,9 +65,10 @@ Decisions
 Operation rules
     ``match`` keys (all given keys must match; a list matches any of its items; an empty match
     matches every operation): ``operation_id`` (glob), ``method``, ``path``, ``category``,
-    ``tag``, ``risk`` (Read, Write, Execute, Destructive, Financial) and ``where`` (argument
-    conditions, all must hold). ``path`` is a template (``/company/companies/{id}``; parameter
-    names do not matter), a glob (``/finance/*``; ``*`` also crosses ``/``) or a concrete path,
+    ``tag``, ``risk`` (Read, Write, Execute, Destructive, Financial, or CustomerVisible: a
+    request a customer sees or receives, decided from its values by ``policy/visibility.py``)
+    and ``where`` (argument conditions, all must hold). ``path`` is a template
+    (``/company/companies/{id}``; parameter names do not matter), a glob (``/finance/*``; ``*`` also crosses ``/``) or a concrete path,
     compared case-insensitively with the operation's template and with the call's concrete path.
     ``action`` is allow, deny, hide, require_approval or rate_limit; ``reason`` is shown to the
     agent on deny; ``limits`` may go with allow, rate_limit and require_approval. ``hide`` rules
@@ -102,11 +103,12 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from cwm_gateway.errors import ConfigError
+from cwm_gateway.policy.visibility import RUNTIME_RISKS
 
 __all__ = [
     "ACTIONS",
@@ -616,8 +618,16 @@ class OperationRule:
         return None
 
     def mismatch(self, op: Any, template: str, concrete: str | None, call: Any) -> str | None:
-        """Why this call fails the rule's match, or None when it matches."""
-        why = self.static_mismatch(op)
+        """Why this call fails the rule's match, or None when it matches.
+
+        ``risk`` matches the operation's class or one of the call's runtime risks
+        (``CustomerVisible``), which depend on the values sent.
+        """
+        runtime = getattr(call, "risks", None)
+        if self.risks is not None and runtime and self.risks & runtime:
+            why = replace(self, risks=None).static_mismatch(op)
+        else:
+            why = self.static_mismatch(op)
         if why is not None:
             return why
         if self.paths is not None and not any(p.matches(template, concrete) for p in self.paths):
@@ -690,13 +700,14 @@ def _parse_rule(raw: Any, index: int) -> OperationRule:
             raise PolicyError(f"{mw}.method: {bad} not HTTP methods; use {', '.join(_METHODS)}.")
     risks = None
     if "risk" in match:
-        by_lower = {r.lower(): r for r in RISK_CLASSES}
+        known = (*RISK_CLASSES, *RUNTIME_RISKS)
+        by_lower = {r.lower(): r for r in known}
         got = _str_list(match["risk"], f"{mw}.risk")
         for r in got:
             if r.lower() not in by_lower:
                 raise PolicyError(
-                    f"{mw}.risk: {r!r} is not a risk class; use {', '.join(RISK_CLASSES)}."
-                    + _suggest(r, RISK_CLASSES)
+                    f"{mw}.risk: {r!r} is not a risk class; use {', '.join(known)}."
+                    + _suggest(r, known)
                 )
         risks = frozenset(by_lower[r.lower()] for r in got)
     paths = None

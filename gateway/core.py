@@ -232,11 +232,7 @@ class Gateway:
                 "query is empty; describe what you want, e.g. 'open tickets for a company'",
             )
         limit = _bounded(max_results, "max_results", 10)
-        finder = search.natural_language_search if natural else search.search
-        hits = finder(query, limit, visible=self._visible)
-        return SearchResult(
-            query=query, results=[_endpoint(h.operation, h.score, h.why) for h in hits]
-        )
+        return search.search(query, limit, visible=self._visible, natural=natural)
 
     def list_categories(self) -> CategoriesResult:
         categories = [

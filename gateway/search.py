@@ -1,17 +1,23 @@
 """Ranking of ConnectWise operations for free-text and natural-language queries.
 
-The only source is the generated registry (``cwm_generated.registry.OPERATIONS``): every field the
-ranking uses (path, tag, summary, operationId, body/response schema names, parameter names) is read
-from :class:`~cwm_generated.types.Operation`, so the search can never drift from the catalog.
+The sources are the generated registry (``cwm_generated.registry.OPERATIONS``) and the schema
+table (``cwm_generated.schemas.SCHEMAS``): every word the ranking uses (path, tag, summary,
+operationId, body/response schema names, parameter names, the schemas' field names) is read
+from them, so the search can never drift from the catalog. The few words the spec does not
+have (MSP vocabulary, intent verbs, stopwords) are data: ``search_vocabulary.json``.
 
 How a query is ranked, in short:
 
-1. The query is cut into words (camelCase and run-together words are split, plurals folded:
-   ``timeentries`` -> ``time entry``), MSP vocabulary is mapped onto ConnectWise's
-   (``client`` -> ``company``, ``technician`` -> ``member``, ``webhook`` -> ``callback``...) and
-   intent words are lifted out (``create`` -> POST, ``by id`` -> one item, ``how many`` -> count).
+1. The query is cut into words (camelCase and run-together words are split, plurals and
+   ``-ed``/``-ing`` forms folded: ``timeentries`` -> ``time entry``, ``changed`` -> ``change``),
+   MSP vocabulary is mapped onto ConnectWise's (``client`` -> ``company``, ``technician`` ->
+   ``member``...) and intent words are lifted out (``create`` -> POST, ``by id`` -> one item,
+   ``how many`` -> count).
 2. Each remaining word is a *concept*; an operation earns, per concept, the best
-   ``idf x field weight`` over the concept's alternatives (path resource words weigh most).
+   ``idf x field weight`` over the concept's alternatives (path resource words weigh most). The
+   field names of the operation's body and response schemas count too, weakly: they are how the
+   spec says what a record holds ("serial number" -> configurations, "products sold on tickets"
+   -> product items, which have ``ticket`` and ``project`` fields).
 3. Words of the operation's own name (its path segments and summary) that the query did not
    mention cost a little, so the main resource beats its children unless the query names the
    child (``tickets`` beats ``tickets/{parentId}/notes``, which wins for "ticket notes").
@@ -24,23 +30,32 @@ only the posting lists of its words.
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from cwm_generated.types import Operation
+    from cwm_gateway.results import Endpoint, SearchResult
+    from cwm_generated.types import Operation, Schema
 
 __all__ = [
     "Hit",
     "SearchIndex",
+    "Visible",
+    "Vocabulary",
     "get_index",
+    "load_vocabulary",
     "natural_language_search",
+    "rank",
     "search",
-    "split_words",
     "singular",
+    "split_words",
 ]
 
 Visible = Callable[["Operation"], bool]
@@ -53,132 +68,8 @@ Visible = Callable[["Operation"], bool]
 # then ordinary camelCase words, lower-case runs and numbers.
 _WORD_RE = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z][a-z]*|[a-z]+|[0-9]+")
 
-# Standard list/paging parameters exist on ~1,700 operations; they say nothing about the resource.
-# Some summaries carry a .NET namespace ("Get ConnectWise.Apis.v3_0.v2015_3.Company.Company.Company").
+# Some summaries carry a .NET namespace ("Get ConnectWise.Apis.v3_0.v2015_3.Company.Company").
 _NAMESPACE_RE = re.compile(r"ConnectWise\.Apis\.v[\d_]+\.v[\d_]+\.")
-
-_STANDARD_PARAMS = frozenset(
-    {
-        "conditions",
-        "childConditions",
-        "customFieldConditions",
-        "orderBy",
-        "fields",
-        "page",
-        "pageSize",
-        "pageId",
-        "columns",
-    }
-)
-
-# Path parameters that name nothing.
-_ANONYMOUS_PARAMS = frozenset({"id", "parentId", "grandparentId"})
-
-# Words in summaries that describe the method or are generator noise ("ConnectWise.Apis.v3_0...").
-_SUMMARY_NOISE = frozenset(
-    {
-        "get",
-        "list",
-        "of",
-        "post",
-        "put",
-        "patch",
-        "delete",
-        "connectwise",
-        "api",
-        "apis",
-        "v",
-        "the",
-        "a",
-        "an",
-        "to",
-        "by",
-        "for",
-        "with",
-        "and",
-        "or",
-        "id",
-        "please",
-        "use",
-        "endpoint",
-        "gets",
-        "associated",
-        "conditions",
-    }
-)
-
-_STOPWORDS = frozenset(
-    {
-        "a",
-        "an",
-        "the",
-        "of",
-        "for",
-        "on",
-        "in",
-        "into",
-        "to",
-        "by",
-        "with",
-        "my",
-        "our",
-        "its",
-        "it",
-        "their",
-        "his",
-        "her",
-        "this",
-        "that",
-        "these",
-        "those",
-        "and",
-        "or",
-        "from",
-        "at",
-        "as",
-        "is",
-        "are",
-        "be",
-        "was",
-        "me",
-        "i",
-        "we",
-        "you",
-        "your",
-        "please",
-        "can",
-        "could",
-        "would",
-        "do",
-        "does",
-        "how",
-        "what",
-        "which",
-        "who",
-        "want",
-        "need",
-        "api",
-        "endpoint",
-        "endpoints",
-        "call",
-        "s",
-        "there",
-        "some",
-        "any",
-        "every",
-        "each",
-        "under",
-        "about",
-        "via",
-        "using",
-        "exist",
-        "existing",
-        "currently",
-        "given",
-        "specified",
-        "all",
-    }
-)
 
 
 def split_words(text: str) -> list[str]:
@@ -205,136 +96,107 @@ def singular(word: str) -> str:
     return word
 
 
+def _stems(word: str) -> Iterable[str]:
+    """Base forms to try for a verb form the catalog does not have (``changed``, ``billing``).
+
+    ``-ed``: changed -> change, logged -> log, booked -> book; ``-ing``: driving -> drive,
+    shipping -> ship.
+    """
+    for suffix in ("ed", "ing"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            base = word[: -len(suffix)]
+            yield base
+            yield base + "e"
+            if len(base) > 2 and base[-1] == base[-2]:
+                yield base[:-1]  # logged -> log, shipping -> ship
+
+
 # --------------------------------------------------------------------------------------------
-# MSP vocabulary -> ConnectWise vocabulary
+# Vocabulary: the words the spec does not have (search_vocabulary.json)
 # --------------------------------------------------------------------------------------------
 
-# Single (singular) query word -> the ConnectWise words it stands for. Every word listed becomes its
-# own concept; the user's word is kept as a weaker alternative of the first one.
-_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "client": ("company",),
-    "customer": ("company",),
-    "account": ("company",),
-    "organization": ("company",),
-    "organisation": ("company",),
-    "org": ("company",),
-    "technician": ("member",),
-    "tech": ("member",),
-    "employee": ("member",),
-    "user": ("member",),
-    "staff": ("member",),
-    "engineer": ("member",),
-    "agent": ("member",),
-    "resource": ("member",),
-    "webhook": ("callback",),
-    "hook": ("callback",),
-    "timesheet": ("time", "sheet"),
-    "timeentry": ("time", "entry"),
-    "po": ("purchase", "order"),
-    "config": ("configuration",),
-    "ci": ("configuration",),
-    "asset": ("configuration",),
-    "device": ("configuration",),
-    "contract": ("agreement",),
-    "subscription": ("agreement",),
-    "deal": ("opportunity",),
-    "lead": ("opportunity",),
-    "appointment": ("schedule", "entry"),
-    "kb": ("knowledge", "base"),
-    "attachment": ("document",),
-    "file": ("document",),
-    "bill": ("invoice",),
-    "supplier": ("vendor",),
-    "province": ("state",),
-    "comment": ("note",),
-    "issue": ("ticket",),
-    "incident": ("ticket",),
-    "queue": ("board",),
-    "person": ("contact",),
-    "people": ("contact",),
-    "timer": ("stopwatch",),
-    "ledger": ("gl",),
-    "stock": ("inventory",),
-    "permission": ("security", "role"),
-    "alert": ("notification",),
-    "automation": ("workflow",),
-    "hour": ("time",),
-    "timezone": ("time", "zone"),
-    "sku": ("catalog",),
-}
-
-# Alternatives folded into the same concept (either word satisfies it).
-_ALTERNATIVES: dict[str, dict[str, float]] = {
-    "history": {"log": 0.9, "audit": 0.9, "trail": 0.7},
-    "changelog": {"change": 1.0},
-    "product": {"catalog": 0.6},
-    "item": {"catalog": 0.4},
-    "approval": {"approve": 0.6},
-    "address": {"site": 0.5},
-    "phone": {"communication": 0.7},
-    "email": {"communication": 0.5},
-}
-
-# Two-word phrases rewritten before anything else.
-_PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("configuration", "item"): ("configuration",),
-    ("config", "item"): ("configuration",),
-    ("change", "history"): ("change", "log"),
-    ("service", "request"): ("ticket",),
-    ("work", "order"): ("ticket",),
-    ("line", "item"): ("lineitem",),
-    # "log time" / "enter hours" is how technicians say "create a time entry".
-    ("log", "time"): ("log", "time", "entry"),
-    ("log", "hour"): ("log", "time", "entry"),
-    ("enter", "time"): ("enter", "time", "entry"),
-}
-
-# Intent words. "Leading-only" words are ordinary nouns elsewhere ("change log", "time log"),
-# so they are read as a verb only at the start of the query.
-_POST = {"create", "add", "new", "insert", "register", "make", "open", "post", "enter", "raise"}
-_POST |= {"log", "upload", "attach"}
-_UPDATE = {"update", "edit", "modify", "set", "change", "close", "rename", "reassign", "patch"}
-_UPDATE |= {"assign", "escalate", "reopen"}
-_PUT = {"replace", "overwrite", "put"}
-_DELETE = {"delete", "remove", "erase", "destroy", "purge", "drop"}
-_LIST = {"list", "all", "find", "show", "browse", "enumerate", "lookup", "look"}
-_GET = {"get", "fetch", "retrieve", "read", "view", "see", "display", "return"}
-_ITEM = {"id", "single", "one", "specific", "detail", "particular", "individual"}
-_COUNT = {"count", "total", "many"}
-_LEADING_ONLY = {"log", "new", "open", "set", "change", "close", "make", "look", "enter", "all"}
-_LEADING_ONLY |= {"schedule", "book", "display", "return", "drop", "assign"}
-_LEADING_SKIP = {"please", "i", "want", "to", "need", "how", "do", "can", "you", "we", "just", "go"}
-
-_RELATIONS = {
-    "of",
-    "on",
-    "for",
-    "to",
-    "in",
-    "by",
-    "with",
-    "from",
-    "under",
-    "within",
-    "against",
-    "per",
-}
-_RELATIONS |= {"assigned", "covered", "logged", "belonging", "attached", "linked", "at"}
-_QUALIFIER = 0.85
-
+# One intent: methods with their weight, a shape ("item", "collection" or None) and the words a
+# verb implies as its object ("schedule a technician" -> a schedule entry).
 _Verb = tuple[dict[str, float], "str | None", tuple[str, ...]]
-_VERBS: dict[str, _Verb] = {}
-_VERBS.update({w: ({"POST": 1.0}, None, ()) for w in _POST})
-_VERBS.update({w: ({"PATCH": 1.0, "PUT": 0.85}, "item", ()) for w in _UPDATE})
-_VERBS.update({w: ({"PUT": 1.0, "PATCH": 0.7}, "item", ()) for w in _PUT})
-_VERBS.update({w: ({"DELETE": 1.0}, None, ()) for w in _DELETE})
-_VERBS.update({w: ({"GET": 1.0}, "collection", ()) for w in _LIST})
-_VERBS.update({w: ({"GET": 1.0}, None, ()) for w in _GET})
-# Verbs that imply their object: "schedule a technician" creates a schedule entry.
-_VERBS["schedule"] = ({"POST": 1.0}, None, ("schedule", "entry"))
-_VERBS["book"] = ({"POST": 1.0}, None, ("schedule", "entry"))
-# "search" is also a resource (POST .../search): keep the word, prefer no method.
-_VERBS["search"] = ({}, None, ("search",))
+
+# How each verb group of the vocabulary reads as intent.
+_VERB_GROUPS: dict[str, tuple[dict[str, float], str | None]] = {
+    "create": ({"POST": 1.0}, None),
+    "update": ({"PATCH": 1.0, "PUT": 0.85}, "item"),
+    "replace": ({"PUT": 1.0, "PATCH": 0.7}, "item"),
+    "delete": ({"DELETE": 1.0}, None),
+    "list": ({"GET": 1.0}, "collection"),
+    "get": ({"GET": 1.0}, None),
+    "act": ({}, None),
+}
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The word tables of ``search_vocabulary.json``, ready for lookups."""
+
+    stopwords: frozenset[str]
+    summary_noise: frozenset[str]
+    field_noise: frozenset[str]
+    standard_params: frozenset[str]
+    anonymous_params: frozenset[str]
+    synonyms: dict[str, tuple[str, ...]]
+    alternatives: dict[str, dict[str, float]]
+    phrases: dict[tuple[str, str], tuple[str, ...]]
+    verbs: dict[str, _Verb]
+    item_words: frozenset[str]
+    count_words: frozenset[str]
+    leading_only: frozenset[str]
+    leading_skip: frozenset[str]
+    relations: frozenset[str]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Vocabulary:
+        """Build from the JSON form (see ``search_vocabulary.json`` for what each table means)."""
+
+        def words(key: str) -> frozenset[str]:
+            return frozenset(data[key])  # type: ignore[call-overload]
+
+        verbs: dict[str, _Verb] = {}
+        for group, members in data["verbs"].items():  # type: ignore[attr-defined]
+            methods, shape = _VERB_GROUPS[group]
+            for word in members:
+                verbs[word] = (dict(methods), shape, ())
+        for word, spec in data["verbs_with_object"].items():  # type: ignore[attr-defined]
+            methods, shape = _VERB_GROUPS[spec["intent"]]
+            verbs[word] = (dict(methods), shape, tuple(spec["object"]))
+        phrases = {}
+        for phrase, target in data["phrases"].items():  # type: ignore[attr-defined]
+            first, second = phrase.split()
+            phrases[(first, second)] = tuple(target)
+        return cls(
+            stopwords=words("stopwords"),
+            summary_noise=words("summary_noise"),
+            field_noise=words("field_noise"),
+            standard_params=words("standard_params"),
+            anonymous_params=words("anonymous_params"),
+            synonyms={k: tuple(v) for k, v in data["synonyms"].items()},  # type: ignore[attr-defined]
+            alternatives={k: dict(v) for k, v in data["alternatives"].items()},  # type: ignore[attr-defined]
+            phrases=phrases,
+            verbs=verbs,
+            item_words=words("item_words"),
+            count_words=words("count_words"),
+            leading_only=words("leading_only"),
+            leading_skip=words("leading_skip"),
+            relations=words("relations"),
+        )
+
+
+@cache
+def load_vocabulary() -> Vocabulary:
+    """The shipped vocabulary, read once."""
+    text = resources.files("cwm_gateway").joinpath("search_vocabulary.json").read_text("utf-8")
+    return Vocabulary.from_dict(json.loads(text))
+
+
+# --------------------------------------------------------------------------------------------
+# Ranking weights
+# --------------------------------------------------------------------------------------------
 
 # Field weights: how strongly a word in each place says "this operation is about that".
 _W_RESOURCE = 3.0  # last literal path segment
@@ -346,6 +208,11 @@ _W_MODEL = 1.0
 _W_OPID = 0.8
 _W_DESCRIPTION = 0.5  # later lines of multi-line summaries
 _W_PARAM = 0.5
+# Field names of the body/response schema: what the record holds, not what it is. Weighed with
+# their own idf (how rare the word is among fields), and a field-only match counts as part of
+# a concept for the coordination factor.
+_W_FIELD = 0.55
+_FIELD_COORD = 0.6
 
 # Penalty weights for words of the operation's name the query did not mention.
 _C_RESOURCE = 1.5
@@ -355,12 +222,14 @@ _C_SUMMARY = 0.3
 _UNMATCHED = 0.8  # scale of the whole penalty
 
 _COORD = 0.5
+_QUALIFIER = 0.85  # words after "of/on/for..." qualify the head noun before them
 _MAX_QUERY_CHARS = 1000
 _MAX_QUERY_WORDS = 40
 
 _B_METHOD = 6.0
 _B_SHAPE = 1.8
 _B_COUNT = 4.0
+_NATURAL_INTENT = 1.25
 
 
 class Hit(NamedTuple):
@@ -378,21 +247,22 @@ class Hit(NamedTuple):
         """``"METHOD /path"``, the usual way to name an operation."""
         return f"{self.operation.method} {self.operation.path}"
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for tool output."""
+    def endpoint(self) -> Endpoint:
+        """The tool-facing form of this hit (``results.Endpoint``)."""
+        from cwm_gateway.results import Endpoint
+
         op = self.operation
-        return {
-            "method": op.method,
-            "path": op.path,
-            "operation_id": op.operation_id,
-            "summary": op.summary.strip().splitlines()[0] if op.summary.strip() else "",
-            "category": op.category,
-            "tag": op.tag,
-            "risk": op.risk,
-            "score": self.score,
-            "matched": list(self.matched),
-            "why": self.why,
-        }
+        return Endpoint(
+            method=op.method,
+            path=op.path,
+            summary=op.summary.splitlines()[0] if op.summary else op.operation_id,
+            operation_id=op.operation_id,
+            category=op.category,
+            tag=op.tag,
+            risk=op.risk,
+            score=self.score,
+            why=self.why,
+        )
 
 
 class _Query(NamedTuple):
@@ -407,15 +277,24 @@ class SearchIndex:
     """An inverted index over a sequence of operations.
 
     Build once (``get_index()`` does that lazily for the registry) and query many times.
+    ``schemas`` (name -> :class:`~cwm_generated.types.Schema`) adds the field names of each
+    operation's body and response schema; ``vocabulary`` defaults to the shipped one.
     """
 
-    def __init__(self, operations: Iterable[Operation]) -> None:
+    def __init__(
+        self,
+        operations: Iterable[Operation],
+        schemas: Mapping[str, Schema] | None = None,
+        vocabulary: Vocabulary | None = None,
+    ) -> None:
         self.operations: tuple[Operation, ...] = tuple(operations)
+        self.vocabulary = vocab = vocabulary or load_vocabulary()
         ops = self.operations
         self._vocab = self._build_vocab(ops)
         self._split_cache: dict[str, tuple[str, ...]] = {}
         self._words_cache: dict[str, tuple[str, ...]] = {}
         self._seg_cache: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._verbs = vocab.verbs
 
         # Per operation: term -> field weight and term -> penalty weight.
         term_maps: list[dict[str, float]] = []
@@ -444,6 +323,22 @@ class SearchIndex:
         self._postings = postings
         self._core_total = core_total
         self._terms = term_maps
+
+        # Field words: operation -> words of its schemas' field names, not already in its name.
+        field_postings: dict[str, list[int]] = {}
+        if schemas:
+            field_words = self._schema_field_words(schemas)
+            for i, op in enumerate(ops):
+                found: set[str] = set()
+                for model in (op.body_model, op.response_model):
+                    if model:
+                        found.update(field_words.get(model, ()))
+                for t in found:
+                    if t not in term_maps[i]:
+                        field_postings.setdefault(t, []).append(i)
+        self._field_idf = {t: math.log(1.0 + n / len(p)) for t, p in field_postings.items()}
+        self._field_postings = field_postings
+        self._field_sets: dict[str, frozenset[int]] = {}  # filled for the hits explained
 
         # Shape features used by the intent bonus.
         self._method = [op.method for op in ops]
@@ -479,6 +374,20 @@ class SearchIndex:
                 vocab.add(w)
                 vocab.add(singular(w))
         return frozenset(w for w in vocab if len(w) >= 2 and not w.isdigit())
+
+    def _schema_field_words(self, schemas: Mapping[str, Schema]) -> dict[str, frozenset[str]]:
+        """Schema name -> the words of its field names (``serialNumber`` -> serial, number)."""
+        noise = self.vocabulary.field_noise
+        out: dict[str, frozenset[str]] = {}
+        for name, schema in schemas.items():
+            words: set[str] = set()
+            for field_name in schema.fields:
+                for w in split_words(field_name):
+                    w = singular(w)
+                    if len(w) > 1 and w not in noise:
+                        words.add(w)
+            out[name] = frozenset(words)
+        return out
 
     def _segment(self, word: str) -> tuple[str, ...] | None:
         """Split a run-together word into known words (fewest pieces), or None."""
@@ -533,9 +442,8 @@ class SearchIndex:
         key = "\0" + text
         cached = self._words_cache.get(key)
         if cached is None:
-            cached = tuple(
-                w for w in self.words(text) if w not in _SUMMARY_NOISE and not w.isdigit()
-            )
+            noise = self.vocabulary.summary_noise
+            cached = tuple(w for w in self.words(text) if w not in noise and not w.isdigit())
             self._words_cache[key] = cached
         return cached
 
@@ -555,6 +463,7 @@ class SearchIndex:
                 if core_weight and core.get(t, 0.0) < core_weight:
                     core[t] = core_weight
 
+        vocab = self.vocabulary
         literals = [s for s in op.path.split("/") if s and s[0] != "{"]
         last = len(literals) - 1
         seg_cache = self._seg_cache
@@ -579,7 +488,8 @@ class SearchIndex:
             head, _, rest = _NAMESPACE_RE.sub("", op.summary).partition("\n")
             add(self._text_words(head), _W_SUMMARY, _C_SUMMARY)
             if rest:
-                add((w for w in self._text_words(rest) if w not in _STOPWORDS), _W_DESCRIPTION)
+                stop = vocab.stopwords
+                add((w for w in self._text_words(rest) if w not in stop), _W_DESCRIPTION)
         add(self._text_words(op.tag), _W_TAG)
         if op.body_model:
             add(self._text_words(op.body_model), _W_MODEL)
@@ -587,16 +497,30 @@ class SearchIndex:
             add(self._text_words(op.response_model), _W_MODEL)
         add(self._text_words(op.operation_id)[1:], _W_OPID)  # the first word is the method
         for p in op.path_params:
-            if p.name not in _ANONYMOUS_PARAMS:
+            if p.name not in vocab.anonymous_params:
                 add(self._text_words(p.name), _W_PARAM)
         for p in op.query_params:
-            if p.name not in _STANDARD_PARAMS:
+            if p.name not in vocab.standard_params:
                 add(self._text_words(p.name), _W_PARAM)
 
     # ---- querying -------------------------------------------------------------------------
 
+    def _known(self, word: str) -> bool:
+        return word in self._idf or word in self._field_idf
+
+    def _base_form(self, word: str) -> str:
+        """``word``, or its base form when only that is in the catalog (``changed`` -> change)."""
+        vocab = self.vocabulary
+        if self._known(word) or word in vocab.synonyms or word in vocab.alternatives:
+            return word
+        for stem in _stems(word):
+            if self._known(stem) or stem in vocab.synonyms:
+                return stem
+        return word
+
     def parse(self, query: str, intent_weight: float = 1.0) -> _Query:
         """Turn a query into concepts and intent (exposed for tests and the ``why`` text)."""
+        vocab = self.vocabulary
         # "customer's" -> customer, s. Very long input is cut: no real query needs 40 words.
         raw = [w for w in split_words(query[:_MAX_QUERY_CHARS]) if w != "s"][:_MAX_QUERY_WORDS]
         words = [singular(w) for w in raw]
@@ -610,7 +534,14 @@ class SearchIndex:
         i = 0
         while i < len(words):
             pair = (words[i], words[i + 1]) if i + 1 < len(words) else None
-            if pair in (("how", "many"), ("number", "of")):
+            # Phrases look past numbers: "log 2 hours" is "log hours".
+            j = i + 1
+            while j < len(words) - 1 and words[j].isdigit():
+                j += 1
+            phrase = vocab.phrases.get((words[i], words[j])) if j < len(words) else None
+            after_noun = bool(rewritten) and rewritten[-1] not in vocab.stopwords
+            if pair == ("how", "many") or (pair == ("number", "of") and not after_noun):
+                # "the number of tickets" counts; "the serial number of a device" does not.
                 shape = "count"
                 notes.append(f"'{' '.join(pair)}' -> count")
                 rewritten.append("-")
@@ -620,9 +551,10 @@ class SearchIndex:
                 notes.append("'by id' -> single item")
                 rewritten.append("-")
                 i += 2
-            elif pair in _PHRASES:
-                rewritten.extend(_PHRASES[pair])
-                i += 2
+            elif phrase is not None:
+                rewritten.extend(phrase)
+                rewritten.extend(words[i + 1 : j])  # the numbers in between
+                i = j + 1
             else:
                 rewritten.append(words[i])
                 i += 1
@@ -632,14 +564,17 @@ class SearchIndex:
         # Words after "of/on/for/to..." qualify the head noun before them ("notes on a ticket");
         # they count a little less, so the head decides between otherwise equal matches.
         weight = 1.0
+        stopwords = vocab.stopwords
         for k, w in enumerate(rewritten):
             if w == "-":
                 leading = False
                 continue
-            if leading and w in _LEADING_SKIP:
+            if leading and w in vocab.leading_skip:
                 continue
-            verb = _VERBS.get(w)
-            if verb is not None and (leading or w not in _LEADING_ONLY):
+            verb = self._verbs.get(w)
+            if verb is not None and verb[2] and rewritten[k + 1 : k + 2] == [verb[2][-1]]:
+                verb = None  # "schedule entries": the noun the verb would imply, not the verb
+            if verb is not None and (leading or w not in vocab.leading_only):
                 leading = False
                 verb_methods, verb_shape, implied = verb
                 if verb_methods and (not methods or "GET" in methods):
@@ -655,26 +590,26 @@ class SearchIndex:
             leading = False
             if w.isdigit():
                 # "ticket 4711" names one item; "ticket 4711 notes" names the parent.
-                if all(x in _STOPWORDS or x.isdigit() for x in rewritten[k + 1 :]):
+                if all(x in stopwords or x.isdigit() for x in rewritten[k + 1 :]):
                     shape = shape or "item"
                 continue
-            if w in _ITEM:
+            if w in vocab.item_words:
                 if shape != "count":
                     shape = "item"
                 notes.append(f"'{w}' -> single item")
                 continue
-            if w in _COUNT:
+            if w in vocab.count_words:
                 shape = "count"
                 notes.append(f"'{w}' -> count")
                 if w == "count":
                     content.append((w, weight))
                 continue
-            if w in _RELATIONS:
+            if w in vocab.relations:
                 if content:
                     weight = _QUALIFIER
                 continue
-            if w not in _STOPWORDS:
-                content.append((w, weight))
+            if w not in stopwords:
+                content.append((self._base_form(w), weight))
 
         if shape is None:
             if any(singular(w) != w and len(w) > 3 for w in raw):
@@ -689,14 +624,14 @@ class SearchIndex:
         seen: set[str] = set()
 
         def add_concept(alts: dict[str, float], label: str) -> None:
-            alts = {a: v for a, v in alts.items() if a not in seen and a in self._idf}
+            alts = {a: v for a, v in alts.items() if a not in seen and self._known(a)}
             if alts:
                 seen.update(alts)
                 concepts.append(alts)
                 labels.append(label)
 
         for w, cw in content:
-            targets = _SYNONYMS.get(w)
+            targets = vocab.synonyms.get(w)
             if targets is not None:
                 for n, t in enumerate(targets):
                     # The user's own word stays a weaker alternative ("user" -> ssoUsers).
@@ -704,11 +639,12 @@ class SearchIndex:
                 notes.append(f"'{w}' -> {' '.join(targets)}")
                 continue
             pieces = self._word_pieces(w)
-            if len(pieces) > 1 and w not in self._idf:
+            if len(pieces) > 1 and not self._known(w):
                 for piece in pieces:
-                    add_concept({piece: cw}, piece)
+                    if piece not in stopwords:  # "onsite" -> site, not "on"
+                        add_concept({piece: cw}, piece)
                 continue
-            alts = {w: 1.0, **_ALTERNATIVES.get(w, {})}
+            alts = {w: 1.0, **vocab.alternatives.get(w, {})}
             add_concept({a: v * cw for a, v in alts.items()}, w)
 
         if intent_weight != 1.0:
@@ -736,30 +672,32 @@ class SearchIndex:
 
         scores: dict[int, float] = {}
         core_hit: dict[int, float] = {}
-        counts: dict[int, int] = {}
+        counts: dict[int, float] = {}
         idf = self._idf
+        field_idf = self._field_idf
         postings = self._postings
+        field_postings = self._field_postings
         for alts in q.concepts:
-            if len(alts) == 1:
-                ((alt, aw),) = alts.items()
-                w = aw * idf[alt]
-                for i, fw, cw in postings[alt]:
-                    scores[i] = scores.get(i, 0.0) + w * fw
-                    core_hit[i] = core_hit.get(i, 0.0) + cw
-                    counts[i] = counts.get(i, 0) + 1
-                continue
-            best: dict[int, tuple[float, float]] = {}
+            # Per operation, the best alternative: (value, penalty relief, coordination share).
+            best: dict[int, tuple[float, float, float]] = {}
             for alt, aw in alts.items():
-                w = aw * idf[alt]
-                for i, fw, cw in postings[alt]:
-                    v = w * fw
-                    b = best.get(i)
-                    if b is None or v > b[0]:
-                        best[i] = (v, cw)
-            for i, (v, cw) in best.items():
+                if alt in idf:
+                    w = aw * idf[alt]
+                    for i, fw, cw in postings[alt]:
+                        v = w * fw
+                        b = best.get(i)
+                        if b is None or v > b[0]:
+                            best[i] = (v, cw, 1.0)
+                if alt in field_idf:
+                    v = aw * field_idf[alt] * _W_FIELD
+                    for i in field_postings[alt]:
+                        b = best.get(i)
+                        if b is None or v > b[0]:
+                            best[i] = (v, 0.0, _FIELD_COORD)
+            for i, (v, cw, share) in best.items():
                 scores[i] = scores.get(i, 0.0) + v
                 core_hit[i] = core_hit.get(i, 0.0) + cw
-                counts[i] = counts.get(i, 0) + 1
+                counts[i] = counts.get(i, 0.0) + share
 
         methods = q.methods
         shape = q.shape
@@ -816,11 +754,25 @@ class SearchIndex:
             for label, alts in zip(q.labels, q.concepts, strict=True)
             if any(a in terms for a in alts)
         )
+        fields = tuple(
+            label
+            for label, alts in zip(q.labels, q.concepts, strict=True)
+            if label not in matched
+            and any(i in self._field_set(a) for a in alts)  # only for the few hits shown
+        )
         parts = []
         if matched:
             parts.append("matched " + ", ".join(matched))
+        if fields:
+            parts.append("fields " + ", ".join(fields))
         parts.extend(q.notes)
-        return Hit(op, round(score, 3), matched, "; ".join(parts))
+        return Hit(op, round(score, 3), matched + fields, "; ".join(parts))
+
+    def _field_set(self, term: str) -> frozenset[int]:
+        cached = self._field_sets.get(term)
+        if cached is None:
+            cached = self._field_sets[term] = frozenset(self._field_postings.get(term, ()))
+        return cached
 
 
 # --------------------------------------------------------------------------------------------
@@ -832,32 +784,46 @@ _INDEX_LOCK = threading.Lock()
 
 
 def get_index() -> SearchIndex:
-    """The index over ``cwm_generated.registry.OPERATIONS``, built on first use."""
+    """The index over the registry's operations and schemas, built on first use."""
     global _INDEX
     if _INDEX is None:
         with _INDEX_LOCK:  # server threads may race to the first query; build once
             if _INDEX is None:
                 from cwm_generated.registry import OPERATIONS
+                from cwm_generated.schemas import SCHEMAS
 
-                _INDEX = SearchIndex(OPERATIONS)
+                _INDEX = SearchIndex(OPERATIONS, SCHEMAS)
     return _INDEX
 
 
-def search(query: str, max_results: int = 10, visible: Visible | None = None) -> list[Hit]:
-    """Rank registry operations for a keyword or natural-language query.
+def rank(
+    query: str, max_results: int = 10, visible: Visible | None = None, *, natural: bool = False
+) -> list[Hit]:
+    """Ranked registry operations for ``query`` (with their operations, for code and tests).
+
+    ``natural`` weighs the query's intent (method, item/collection/count) more: meant for
+    sentences ("delete the time entry I logged"), where the verb matters as much as the nouns.
+    """
+    weight = _NATURAL_INTENT if natural else 1.0
+    return get_index().search(query, max_results, visible, intent_weight=weight)
+
+
+def search(
+    query: str, max_results: int = 10, visible: Visible | None = None, *, natural: bool = False
+) -> SearchResult:
+    """Rank registry operations for a keyword or natural-language query, as the tools show it.
 
     ``visible`` (optional) returns False for operations the caller must not show (policy).
-    An empty or stopword-only query returns ``[]``.
+    An empty or stopword-only query gives no results.
     """
-    return get_index().search(query, max_results, visible)
+    from cwm_gateway.results import SearchResult
+
+    hits = rank(query, max_results, visible, natural=natural)
+    return SearchResult(query=query, results=[h.endpoint() for h in hits])
 
 
 def natural_language_search(
     query: str, max_results: int = 10, visible: Visible | None = None
-) -> list[Hit]:
-    """Like :func:`search`, with the query's intent (method, item/collection/count) weighed more.
-
-    Meant for sentences ("delete the time entry I logged"), where the verb matters as much as
-    the nouns.
-    """
-    return get_index().search(query, max_results, visible, intent_weight=1.25)
+) -> SearchResult:
+    """:func:`search` with the query's intent weighed more (``natural=True``)."""
+    return search(query, max_results, visible, natural=True)

@@ -1,7 +1,12 @@
 """Ranking over the generated registry: words, intent, rules on a small catalog, and quality.
 
-Quality is measured on the shared eval file (40 queries) and on a held-out set written
-independently of it (below), so rules tuned for one set must also work on the other.
+Quality is measured on three sets, so rules tuned for one must also work on the others:
+- the shared eval file (40 queries);
+- ``REGRESSION`` below (61 queries written with the first version of the ranking);
+- ``tests/data/search_heldout.jsonl`` (129 queries in the voice of MSP dispatchers, technicians,
+  account managers and finance staff, written before the spec-driven ranking was tuned). Its
+  ``dev`` half was tuned on; its ``test`` half was only measured, and its floor below is the
+  number measured then, so a regression shows.
 """
 
 from __future__ import annotations
@@ -11,20 +16,30 @@ import json
 import pytest
 
 from cwm_gateway import search as search_mod
+from cwm_gateway.results import Endpoint, SearchResult
 from cwm_gateway.search import (
     Hit,
     SearchIndex,
+    Vocabulary,
+    load_vocabulary,
     natural_language_search,
+    rank,
     search,
     singular,
     split_words,
 )
 from cwm_generated.registry import OPERATIONS
-from cwm_generated.types import Operation, Param
-from tests.conftest import EVAL_QUERIES
+from cwm_generated.schemas import SCHEMAS
+from cwm_generated.types import Field, Operation, Param, Schema
+from tests.conftest import EVAL_QUERIES, ROOT
+
+HELD_OUT_FILE = ROOT / "tests" / "data" / "search_heldout.jsonl"
+# Floors on tests/data/search_heldout.jsonl (natural-language search), set from measured numbers.
+TEST_TOP5, TEST_TOP1 = 0.75, 0.55
+DEV_TOP5, DEV_TOP1 = 0.85, 0.70
 
 # Queries an MSP technician or dispatcher might type, with every acceptable answer.
-HELD_OUT: list[tuple[str, tuple[str, ...]]] = [
+REGRESSION: list[tuple[str, tuple[str, ...]]] = [
     ("create a new ticket", ("POST /service/tickets",)),
     ("log time against a ticket", ("POST /time/entries",)),
     ("list all clients", ("GET /company/companies",)),
@@ -99,17 +114,19 @@ def _rank(hits: list[Hit], expect: tuple[str, ...]) -> int | None:
     return next((i for i, h in enumerate(hits) if h.key in expect), None)
 
 
-def _quality(cases: list[tuple[str, tuple[str, ...]]]) -> tuple[float, float, list[str]]:
+def _quality(
+    cases: list[tuple[str, tuple[str, ...]]], natural: bool = False
+) -> tuple[float, float, list[str]]:
     top1 = top5 = 0
     misses: list[str] = []
     for query, expect in cases:
-        hits = search(query, 10)
-        rank = _rank(hits, expect)
-        top1 += rank == 0
-        top5 += rank is not None and rank < 5
-        if rank != 0:
+        hits = rank(query, 10, natural=natural)
+        pos = _rank(hits, expect)
+        top1 += pos == 0
+        top5 += pos is not None and pos < 5
+        if pos != 0:
             got = hits[0].key if hits else "nothing"
-            misses.append(f"{query!r}: rank {rank}, top is {got}, want {expect[0]}")
+            misses.append(f"{query!r}: rank {pos}, top is {got}, want {expect[0]}")
     return top1 / len(cases), top5 / len(cases), misses
 
 
@@ -304,9 +321,11 @@ def test_hits_explain_themselves() -> None:
     assert "note" in hit.matched and "ticket" in hit.matched
     assert "POST" in hit.why
     assert isinstance(hit.score, float)
-    data = hit.to_dict()
-    assert data["method"] == "POST" and data["path"] == "/service/tickets/{parentId}/notes"
-    assert data["matched"] == list(hit.matched) and data["summary"] == "Post TicketNote"
+    endpoint = hit.endpoint()
+    assert isinstance(endpoint, Endpoint)
+    assert endpoint.method == "POST" and endpoint.path == "/service/tickets/{parentId}/notes"
+    assert endpoint.summary == "Post TicketNote" and endpoint.why == hit.why
+    assert endpoint.score == hit.score and endpoint.risk == "Write"
 
 
 def test_visible_predicate_hides_operations() -> None:
@@ -337,9 +356,118 @@ def test_bad_arguments_are_reported() -> None:
 
 
 def test_ranking_is_deterministic() -> None:
-    first = [h.key for h in search("list notes", 10)]
-    assert first == [h.key for h in search("list notes", 10)]
+    first = [h.key for h in rank("list notes", 10)]
+    assert first == [h.key for h in rank("list notes", 10)]
     assert len(first) == 10
+
+
+# ---------------------------------------------------------------------------------------------
+# What the spec says about records: schema field names
+
+
+def _schema(name: str, *fields: str) -> Schema:
+    f = Field("string", None, None, False, True, None, None, False)
+    return Schema(name, name, "x", {n: f for n in fields})
+
+
+FIELDS = SearchIndex(
+    [
+        _op("GET", "/company/configurations", "Configurations", "Get List of Config", "Config"),
+        _op("GET", "/company/companies", "Companies", "Get List of Company", "Company"),
+        _op("GET", "/procurement/products", "Products", "Get List of ProductItem", "ProductItem"),
+        _op("GET", "/service/tickets", "Tickets", "Get List of Ticket", "Ticket"),
+        _op("GET", "/project/projects", "Projects", "Get List of Project", "Project"),
+    ],
+    schemas={
+        "Config": _schema("Config", "id", "name", "serialNumber", "warrantyExpirationDate"),
+        "Company": _schema("Company", "id", "name", "phoneNumber", "userDefinedField1"),
+        "ProductItem": _schema("ProductItem", "id", "catalogItem", "ticket", "project", "price"),
+        "Ticket": _schema("Ticket", "id", "summary", "company", "_info"),
+        "Project": _schema("Project", "id", "name", "company"),
+    },
+)
+
+
+def test_field_names_say_what_a_record_holds() -> None:
+    assert FIELDS.search("warranty expiration", 1)[0].key == "GET /company/configurations"
+    assert FIELDS.search("phone number", 1)[0].key == "GET /company/companies"
+    hit = FIELDS.search("products on tickets and projects", 1)[0]
+    assert hit.key == "GET /procurement/products"
+    assert "fields ticket, project" in hit.why
+    # A name match still beats a field match: "tickets" are tickets, not products on tickets.
+    assert FIELDS.search("tickets", 1)[0].key == "GET /service/tickets"
+
+
+def test_noise_in_field_names_is_not_indexed() -> None:
+    # userDefinedField1 and _info say nothing about a company.
+    assert FIELDS.search("user defined", 5) == []
+    assert FIELDS.search("info", 5) == []
+
+
+def test_an_index_without_schemas_has_no_field_words() -> None:
+    assert SMALL.search("serial number", 5) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Word forms and phrasing
+
+
+def test_verb_forms_fold_onto_catalog_words() -> None:
+    index = search_mod.get_index()
+    assert "change" in index.parse("who changed this ticket").labels
+    assert "log" not in index.parse("fix a time entry I logged yesterday").labels
+    assert "site" in index.parse("cancel an onsite visit").labels
+    assert "on" not in index.parse("cancel an onsite visit").labels
+
+
+def test_serial_number_of_is_not_a_count() -> None:
+    index = search_mod.get_index()
+    assert index.parse("the serial number of a firewall").shape != "count"
+    assert index.parse("the number of open tickets").shape == "count"
+
+
+def test_phrases_look_past_numbers() -> None:
+    parsed = search_mod.get_index().parse("log 2 hours on ticket 5521")
+    assert parsed.methods == {"POST": 1.0}
+    assert {"time", "entry", "ticket"} <= set(parsed.labels)
+
+
+def test_a_verb_followed_by_its_own_object_is_a_noun() -> None:
+    index = search_mod.get_index()
+    assert index.parse("schedule a technician").methods == {"POST": 1.0}
+    assert index.parse("schedule entries on a ticket").methods == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# The vocabulary is data
+
+
+def test_vocabulary_is_package_data_loaded_once() -> None:
+    vocab = load_vocabulary()
+    assert load_vocabulary() is vocab
+    assert vocab.synonyms["technician"] == ("member",)
+    assert vocab.verbs["create"][0] == {"POST": 1.0}
+    assert vocab.verbs["schedule"][2] == ("schedule", "entry")
+    assert ("work", "order") in vocab.phrases
+    assert search_mod.get_index().vocabulary is vocab
+
+
+def test_vocabulary_words_are_normalised() -> None:
+    # Queries are lower-cased and singular before lookup: a table entry in any other form
+    # would never match.
+    vocab = load_vocabulary()
+    for word in [*vocab.synonyms, *vocab.verbs, *vocab.alternatives]:
+        assert word == word.lower() and singular(word) == word, word
+    for first, second in vocab.phrases:
+        assert singular(first) == first and singular(second) == second, (first, second)
+
+
+def test_another_vocabulary_changes_the_ranking() -> None:
+    data = json.loads((ROOT / "gateway" / "search_vocabulary.json").read_text(encoding="utf-8"))
+    data["synonyms"]["punter"] = ["company"]
+    custom = SearchIndex(SMALL.operations, vocabulary=Vocabulary.from_dict(data))
+    assert custom.search("list punters", 1)[0].key == "GET /company/companies"
+    assert SMALL.search("list punters", 1) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,45 +478,100 @@ def test_index_covers_every_operation() -> None:
     index = search_mod.get_index()
     assert index.operations == OPERATIONS
     assert search_mod.get_index() is index  # built once
-    assert len(index.operations) == 3053
+    assert len(index.operations) == len(OPERATIONS) > 3000
+
+
+def test_search_returns_the_tool_result_model() -> None:
+    result = search("create a ticket", 3)
+    assert isinstance(result, SearchResult)
+    assert result.query == "create a ticket" and len(result.results) == 3
+    first = result.results[0]
+    assert (first.method, first.path) == ("POST", "/service/tickets")
+    assert first.why and first.score is not None
+    assert search("the of a", 3).results == []
 
 
 def test_exact_paths_and_operation_ids_find_themselves() -> None:
-    assert search("/service/tickets/{id}", 1)[0].key == "GET /service/tickets/{id}"
-    assert search("PATCH /company/contacts/{id}", 1)[0].key == "PATCH /company/contacts/{id}"
-    assert search("getServiceTicketsById", 1)[0].operation.operation_id == "getServiceTicketsById"
+    assert rank("/service/tickets/{id}", 1)[0].key == "GET /service/tickets/{id}"
+    assert rank("PATCH /company/contacts/{id}", 1)[0].key == "PATCH /company/contacts/{id}"
+    assert rank("getServiceTicketsById", 1)[0].operation.operation_id == "getServiceTicketsById"
 
 
 def test_natural_language_search_weighs_intent() -> None:
-    hits = natural_language_search("I want to delete the time entry", 3)
+    hits = rank("I want to delete the time entry", 3, natural=True)
     assert hits[0].key == "DELETE /time/entries/{id}"
-    plain = search("I want to delete the time entry", 3)
-    assert plain[0].key == hits[0].key
+    assert rank("I want to delete the time entry", 3)[0].key == hits[0].key
+    result = natural_language_search("I want to delete the time entry", 3)
+    assert [(e.method, e.path) for e in result.results] == [
+        (h.operation.method, h.operation.path) for h in hits
+    ]
 
 
 def test_registry_visible_filter() -> None:
-    hits = search("delete a company", 5, visible=lambda op: op.method != "DELETE")
+    hits = rank("delete a company", 5, visible=lambda op: op.method != "DELETE")
     assert hits and all(h.operation.method != "DELETE" for h in hits)
 
 
+def test_every_schema_named_by_an_operation_exists() -> None:
+    # Field words come from SCHEMAS by the operation's model name; a renamed table would
+    # silently drop them.
+    names = {m for op in OPERATIONS for m in (op.body_model, op.response_model) if m}
+    assert names <= set(SCHEMAS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quality floors (numbers measured when the floors were set; see the module docstring)
+
+
+def _held_out(split: str) -> list[tuple[str, tuple[str, ...]]]:
+    rows = [json.loads(line) for line in HELD_OUT_FILE.read_text().splitlines() if line.strip()]
+    return [(r["q"], tuple(r["expect"])) for r in rows if r["split"] == split]
+
+
 @pytest.mark.skipif(not EVAL_QUERIES.exists(), reason=f"eval file not found at {EVAL_QUERIES}")
-def test_quality_on_shared_eval_file() -> None:
+@pytest.mark.parametrize("natural", [False, True], ids=["search", "natural"])
+def test_quality_on_shared_eval_file(natural: bool) -> None:
     cases = [
         (e["q"], tuple(e["expect"]))
         for e in map(json.loads, EVAL_QUERIES.read_text().splitlines())
         if e
     ]
     assert len(cases) >= 40
-    top1, top5, misses = _quality(cases)
-    assert top5 >= 0.90, misses
-    assert top1 >= 0.70, misses
+    top1, top5, misses = _quality(cases, natural)
+    assert top5 >= 0.975, misses
+    assert top1 >= 0.95, misses
 
 
-def test_quality_on_held_out_queries() -> None:
-    # Every expected answer must exist, or the set tests nothing.
+def test_held_out_set_is_sound() -> None:
     keys = {f"{op.method} {op.path}" for op in OPERATIONS}
-    for query, expect in HELD_OUT:
+    rows = [json.loads(line) for line in HELD_OUT_FILE.read_text().splitlines() if line.strip()]
+    assert len(rows) >= 80
+    assert {r["split"] for r in rows} == {"dev", "test"}
+    assert len({r["q"] for r in rows}) == len(rows), "duplicate queries"
+    for r in rows:
+        # Every expected answer must exist, or the set tests nothing.
+        assert r["expect"] and all(e in keys for e in r["expect"]), r["q"]
+    if EVAL_QUERIES.exists():
+        shared = {json.loads(line)["q"].lower() for line in EVAL_QUERIES.read_text().splitlines()}
+        assert not shared & {r["q"].lower() for r in rows}, "held-out queries must be unseen"
+
+
+def test_quality_on_held_out_test_half() -> None:
+    top1, top5, misses = _quality(_held_out("test"), natural=True)
+    assert top5 >= TEST_TOP5, misses
+    assert top1 >= TEST_TOP1, misses
+
+
+def test_quality_on_held_out_dev_half() -> None:
+    top1, top5, misses = _quality(_held_out("dev"), natural=True)
+    assert top5 >= DEV_TOP5, misses
+    assert top1 >= DEV_TOP1, misses
+
+
+def test_quality_on_regression_queries() -> None:
+    keys = {f"{op.method} {op.path}" for op in OPERATIONS}
+    for query, expect in REGRESSION:
         assert any(e in keys for e in expect), query
-    top1, top5, misses = _quality(HELD_OUT)
-    assert top5 >= 0.90, misses
-    assert top1 >= 0.80, misses
+    top1, top5, misses = _quality(REGRESSION)
+    assert top5 >= 0.95, misses
+    assert top1 >= 0.90, misses

@@ -32,6 +32,7 @@ from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
 from cwm_gateway.policy.ratelimit import SqliteRateLimiter
 from cwm_gateway.policy.rules import load_default_policy, load_policy
 from cwm_gateway.raw_request import parse_raw_request
+from cwm_gateway.refdata import reference_data
 from cwm_gateway.results import (
     ApiCallResult,
     CategoriesResult,
@@ -49,6 +50,7 @@ from cwm_gateway.results import (
 )
 from cwm_gateway.transport import AttemptRecord
 from cwm_gateway.validation import CanonicalRequest, canonical_request, resolve
+from cwm_gateway.value_checks import check_request
 from cwm_generated.registry import BY_ID
 from cwm_generated.types import Operation, RequestSpec
 
@@ -313,7 +315,7 @@ class Gateway:
             "Pass params={} to call without them."
         )
 
-    def prepare_call(self, tool: str, grant: str, arguments: dict[str, Any]) -> PreparedCall:
+    async def prepare_call(self, tool: str, grant: str, arguments: dict[str, Any]) -> PreparedCall:
         """The one canonical request of a tool call, and the context the policy judges.
 
         Made once per call: the approval question, the policy decision, the audit record and
@@ -346,8 +348,24 @@ class Gateway:
             request = canonical_request(method, path, params, data, visible=self._visible)
         except RequestValidationError as exc:
             raise _invalid(exc) from None
+        request = await self._check_values(request, notes)
         call = CallContext.for_request(tool, grant=grant, request=request)
         return PreparedCall(call, request, notes)
+
+    async def _check_values(self, request: CanonicalRequest, notes: list[str]) -> CanonicalRequest:
+        """Resolve names to ids and refuse impossible values (``value_checks``), so the policy
+        judges, and ConnectWise receives, the resolved values."""
+        try:
+            client = await self._get_client()
+        except CWMError as exc:  # no configuration yet (e.g. a dry run): nothing to check with
+            notes.append(f"Values were not checked against ConnectWise's reference data: {exc}")
+            return request
+        try:
+            request, found = await check_request(request, reference_data(client))
+        except RequestValidationError as exc:
+            raise _invalid(exc) from None
+        notes.extend(found)
+        return request
 
     def approval_request(self, prepared: PreparedCall) -> ApprovalRequest | None:
         """What a person would be asked to approve for this call, or None when no one is asked.
@@ -398,7 +416,7 @@ class Gateway:
             if isinstance(prepared, ToolFailure):
                 raise ToolFailureError(prepared)
             if prepared is None:
-                prepared = self.prepare_call(tool, grant, arguments)
+                prepared = await self.prepare_call(tool, grant, arguments)
         except ToolFailureError as exc:
             self.engine.record(
                 CallContext(tool=tool, grant=grant, arguments=summarize_arguments(arguments)),

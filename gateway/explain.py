@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from cwm_gateway.core import Gateway, ToolFailureError
@@ -11,10 +12,11 @@ def explain_call(gateway: Gateway, tool: str, arguments: dict[str, Any]) -> str:
     """Readable trace: each rule checked, whether it matched and why, then the decision.
 
     The call is prepared exactly as the server prepares it (validation, saved Fast Memory
-    params), so the trace is the one a real call would get; nothing is counted or sent.
+    params, values checked against reference data when ConnectWise is configured: reads
+    only), so the trace is the one a real call would get; nothing is counted or sent.
     """
     try:
-        call = gateway.prepare_call(tool, "cli", arguments).call
+        call = asyncio.run(_prepare(gateway, tool, arguments)).call
     except ToolFailureError as exc:
         return f"The call would be rejected before the policy is asked:\n{exc.failure.message}"
     lines = [f"tool: {tool}"]
@@ -28,3 +30,10 @@ def explain_call(gateway: Gateway, tool: str, arguments: dict[str, Any]) -> str:
         mark = "✓" if line.matched else "·"
         lines.append(f"{mark} {line.rule}: {line.why}")
     return "\n".join(lines)
+
+
+async def _prepare(gateway: Gateway, tool: str, arguments: dict[str, Any]) -> Any:
+    try:
+        return await gateway.prepare_call(tool, "cli", arguments)
+    finally:
+        await gateway.aclose()  # reference data may have been read; close on this loop

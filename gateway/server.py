@@ -124,12 +124,14 @@ def _gateway_of(ctx: Context) -> Gateway:
     return _GATEWAYS[ctx.mcp_server]
 
 
-def _prepare(ctx: Context, tool: str, arguments: dict[str, Any]) -> PreparedCall | ToolFailure:
+async def _prepare(
+    ctx: Context, tool: str, arguments: dict[str, Any]
+) -> PreparedCall | ToolFailure:
     """Prepare an upstream call once per round; the approval question and the tool body both
     use this value (the SDK runs each resolver once per call), so the request a person
     approves is the request sent. Never raises: a failure is handed to the tool body."""
     try:
-        return _gateway_of(ctx).prepare_call(tool, grant_of(ctx), arguments)
+        return await _gateway_of(ctx).prepare_call(tool, grant_of(ctx), arguments)
     except ToolFailureError as exc:
         return exc.failure
     except Exception as exc:  # e.g. a bug in a check: the tool reports it, never a traceback
@@ -137,7 +139,7 @@ def _prepare(ctx: Context, tool: str, arguments: dict[str, Any]) -> PreparedCall
         return _internal_failure(exc)
 
 
-def _prepared_execute(
+async def _prepared_execute(
     ctx: Context,
     path: str,
     method: str = "GET",
@@ -145,11 +147,11 @@ def _prepared_execute(
     data: dict[str, Any] | list[Any] | None = None,
 ) -> PreparedCall | ToolFailure:
     arguments = {"path": path, "method": method, "params": params, "data": data}
-    return _prepare(ctx, "execute_api_call", arguments)
+    return await _prepare(ctx, "execute_api_call", arguments)
 
 
-def _prepared_raw(ctx: Context, raw_request: str) -> PreparedCall | ToolFailure:
-    return _prepare(ctx, "send_raw_api_request", {"raw_request": raw_request})
+async def _prepared_raw(ctx: Context, raw_request: str) -> PreparedCall | ToolFailure:
+    return await _prepare(ctx, "send_raw_api_request", {"raw_request": raw_request})
 
 
 def _ask(ctx: Context, prepared: PreparedCall | ToolFailure) -> Any:

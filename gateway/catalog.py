@@ -302,22 +302,23 @@ def _clean_path(path: str) -> str:
         raise CatalogLookupError("; ".join(str(p) for p in exc.problems)) from None
 
 
-def _resolve_concrete(method: str, path: str) -> Operation:
+def _resolve_concrete(method: str, path: str, visible: Visible | None) -> Operation:
     """Resolve a concrete path with :func:`cwm_gateway.validation.resolve`, the one resolver of
     the gateway (it also checks parameter values)."""
     try:
-        return resolve(method, path).operation
+        return resolve(method, path, visible).operation
     except RequestValidationError as exc:
         problems = "; ".join(str(p) for p in exc.problems) or str(exc)
         raise CatalogLookupError(problems) from None
 
 
-def find_operation(path: str, method: str = "GET") -> Operation:
+def find_operation(path: str, method: str = "GET", visible: Visible | None = None) -> Operation:
     """The operation for ``method`` on a template or concrete path.
 
     Also accepts an operationId (``getServiceTicketsById``), ``"GET /service/tickets/1"`` and
     full URLs (``https://host/v4_6_release/apis/3.0/service/tickets/1``). Raises
-    :class:`CatalogLookupError` with suggestions when nothing matches.
+    :class:`CatalogLookupError` with suggestions when nothing matches. With ``visible`` (the
+    policy's predicate) a hidden operation gets exactly the answer of one that does not exist.
     """
     if not isinstance(path, str) or not path.strip():
         raise CatalogLookupError("path is empty; give one such as '/service/tickets/{id}'")
@@ -337,9 +338,10 @@ def find_operation(path: str, method: str = "GET") -> Operation:
         from cwm_generated.registry import BY_ID
 
         op = BY_ID.get(text)
-        if op is not None:
+        if op is not None and (visible is None or visible(op)):
             return op
-        close = difflib.get_close_matches(text, list(BY_ID), n=3, cutoff=0.75)
+        ids = [i for i, o in BY_ID.items() if visible is None or visible(o)]
+        close = difflib.get_close_matches(text, ids, n=3, cutoff=0.75)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise CatalogLookupError(
             f"{text!r} is neither a path (starting with '/') nor a known operationId{hint}"
@@ -348,10 +350,12 @@ def find_operation(path: str, method: str = "GET") -> Operation:
     views = _views()
     clean = _clean_path(text)
     methods = template_operations(clean) if "{" in clean else views.by_template.get(clean.lower())
+    if methods is not None and visible is not None:
+        methods = {m: op for m, op in methods.items() if visible(op)} or None
     if methods is None:
         if "{" in clean:
-            raise CatalogLookupError(_unknown_path_message(clean, views))
-        return _resolve_concrete(method, clean)
+            raise CatalogLookupError(_unknown_path_message(clean, views, visible))
+        return _resolve_concrete(method, clean, visible)
     if method not in methods:
         available = ", ".join(sorted(methods, key=_METHOD_ORDER.__getitem__))
         template = next(iter(methods.values())).path
@@ -361,9 +365,12 @@ def find_operation(path: str, method: str = "GET") -> Operation:
     return methods[method]
 
 
-def _unknown_path_message(path: str, views: _Views) -> str:
+def _unknown_path_message(path: str, views: _Views, visible: Visible | None = None) -> str:
     templates = {
-        op.path.lower(): op.path for ms in views.by_template.values() for op in ms.values()
+        op.path.lower(): op.path
+        for ms in views.by_template.values()
+        for op in ms.values()
+        if visible is None or visible(op)
     }
     close = difflib.get_close_matches(path.lower(), list(templates), n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(templates[c] for c in close)}? " if close else ""

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from cwm_gateway import pagination
 from cwm_gateway.config import Settings
-from cwm_gateway.errors import CWMError
+from cwm_gateway.errors import CWMError, InvalidResponseError
 from cwm_gateway.transport import AsyncTransport, OnAttempt, RetryPolicy, SyncTransport
 
 if typing.TYPE_CHECKING:
@@ -181,10 +181,25 @@ def _decode(response: httpx.Response) -> Any:
 
 
 def _to_response(response: httpx.Response, operation: Operation | None) -> ApiResponse[Any]:
+    body = _decode(response)
+    if (
+        body is None
+        and response.content
+        and "json" in response.headers.get("content-type", "")
+        and (operation is None or operation.response_kind != "binary")
+    ):
+        # A JSON answer that does not parse is a failure, never an empty success.
+        raise InvalidResponseError(
+            f"ConnectWise's answer ({len(response.content)} bytes) is not valid JSON",
+            operation_id=operation.operation_id if operation is not None else None,
+            method=response.request.method,
+            path=response.request.url.path,
+            status=response.status_code,
+        )
     return ApiResponse(
         status=response.status_code,
         headers=response.headers,
-        json=_decode(response),
+        json=body,
         operation=operation,
         content=response.content,
     )

@@ -23,11 +23,16 @@ from cwm_gateway import catalog, search
 from cwm_gateway.client import AsyncClient
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import ApiError, CWMError, RequestValidationError
-from cwm_gateway.input_limits import InputLimits, check_argument_sizes, summarize_arguments
+from cwm_gateway.input_limits import (
+    InputLimits,
+    check_argument_sizes,
+    json_size,
+    summarize_arguments,
+)
 from cwm_gateway.memory import FastMemory, SavedQuery
 from cwm_gateway.paths import canonical_method
 from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approval_outcome
-from cwm_gateway.policy.audit import AuditLog, Scrubber
+from cwm_gateway.policy.audit import AuditLog, OutputScrubber, Scrubber
 from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
 from cwm_gateway.policy.ratelimit import SqliteRateLimiter
 from cwm_gateway.policy.rules import load_default_policy, load_policy
@@ -62,6 +67,8 @@ DEFAULT_PAGE_SIZE = 25
 #: Environment variable naming a policy file (``--policy`` wins over it).
 POLICY_ENV = "CWM_GATEWAY_POLICY"
 MAX_RESULTS_CAP = 100
+#: Bytes of saved queries in one list_fast_memory answer (clients cap messages near 1 MiB).
+MEMORY_LIST_BUDGET_BYTES = 200_000
 
 _current_call: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
     "cwm_current_call", default=None
@@ -176,15 +183,26 @@ class Gateway:
         self._client_lock = asyncio.Lock()
         self.list_preview = list_preview
         self.limits = limits or InputLimits.from_env()
+        self._output_scrubber = OutputScrubber(())
         if settings is not None:
             self._protect(settings)
 
     def _protect(self, settings: Settings) -> None:
-        """Make the audit log scrub this configuration's secrets wherever they appear."""
+        """Keep this configuration's secrets out of the audit log and of every tool result.
+
+        An upstream (a proxy, a misbehaving server) may echo request headers back; whatever
+        it says passes :meth:`_scrub` before it reaches a client.
+        """
+        header = settings.authorization_header()
+        secrets = [settings.private_key, header, header.removeprefix("Basic ")]
+        self._output_scrubber = OutputScrubber(secrets)
         audit = self.engine.audit
         if audit is not None:
-            header = settings.authorization_header()
-            audit.scrubber = Scrubber([settings.private_key, header, header.removeprefix("Basic ")])
+            audit.scrubber = Scrubber(secrets)
+
+    def _scrub(self, value: Any, raw: bytes | str | None = None) -> Any:
+        """``value`` with the configured secrets replaced (``raw``: its bytes, a fast pre-check)."""
+        return self._output_scrubber.value(value, raw)
 
     @classmethod
     def from_options(cls, options: GatewayOptions, **kwargs: Any) -> Gateway:
@@ -265,9 +283,7 @@ class Gateway:
 
     def endpoint_details(self, path: str, method: str = "GET") -> EndpointDetailsResult:
         try:
-            op = catalog.find_operation(path, method)
-            if not self._visible(op):
-                raise _fail("unknown_operation", f"no operation {method} {path} is available")
+            op = catalog.find_operation(path, method, self._visible)
             return EndpointDetailsResult(details=catalog.endpoint_details(op.path, op.method))
         except ToolFailureError:
             raise
@@ -327,7 +343,10 @@ class Gateway:
         """
         if tool not in UPSTREAM_TOOLS:
             return PreparedCall(CallContext(tool=tool, grant=grant, arguments=arguments), None, [])
-        check_argument_sizes(arguments, self.limits)
+        try:
+            check_argument_sizes(arguments, self.limits)
+        except RequestValidationError as exc:
+            raise _invalid(exc) from None
         if tool == "send_raw_api_request":
             try:
                 raw = parse_raw_request(arguments.get("raw_request", ""))
@@ -446,10 +465,10 @@ class Gateway:
                 latency_ms=(time.perf_counter() - started) * 1000,
                 error=exc,
             )
-            raise _fail("api_error", str(exc), status=exc.status) from None
+            raise _fail("api_error", self._scrub(str(exc)), status=exc.status) from None
         except CWMError as exc:  # configuration problems surface here, on first use
             self.engine.record(call, decision, error=exc)
-            raise _fail("configuration", str(exc)) from None
+            raise _fail("configuration", self._scrub(str(exc))) from None
         finally:
             _current_call.reset(token)
         self.engine.record(
@@ -458,7 +477,7 @@ class Gateway:
             status=response.status,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
-        body = response.json
+        body = self._scrub(response.json, response.content)
         if body is None and response.content:
             # A file (invoice PDF, image): describe it rather than dump bytes into a chat.
             size, kind = len(response.content), response.headers.get("content-type", "unknown")
@@ -537,14 +556,31 @@ class Gateway:
         self, path: str, method: str, description: str, params: Any = None, data: Any = None
     ) -> MemoryChangeResult:
         try:
-            resolved = resolve(method, path).operation if isinstance(method, str) else None
+            resolved = resolve(method, path, self._visible).operation
         except RequestValidationError as exc:
-            raise _fail("invalid_request", str(exc), problems=exc.to_dict()["problems"]) from None
+            raise _invalid(exc) from None
+        size = json_size({"params": params, "data": data, "description": description})
+        if size > self.limits.memory_entry_bytes:
+            raise _fail(
+                "invalid_argument",
+                f"This query is {size:,} bytes; a Fast Memory entry holds at most "
+                f"{self.limits.memory_entry_bytes:,} (CWM_GATEWAY_MAX_MEMORY_ENTRY_BYTES). Save "
+                "the conditions, not data.",
+            )
+        if (
+            self.memory.find(path, method, params or None) is None
+            and len(self.memory.list()) >= self.limits.memory_entries
+        ):
+            raise _fail(
+                "invalid_argument",
+                f"Fast Memory is full ({self.limits.memory_entries} saved queries, "
+                "CWM_GATEWAY_MAX_MEMORY_ENTRIES); delete_from_fast_memory some first.",
+            )
         try:
             saved = self.memory.save(path, method, description, params, data)
         except CWMError as exc:
             raise _fail("invalid_argument", str(exc)) from None
-        op = f" ({resolved.operation_id})" if resolved else ""
+        op = f" ({resolved.operation_id})"
         return MemoryChangeResult(
             action="saved",
             message=f"Saved as Fast Memory query #{saved.id}: {saved.method} {saved.path}{op}.",
@@ -556,7 +592,21 @@ class Gateway:
             queries = self.memory.list(search_term)
         except CWMError as exc:
             raise _fail("invalid_argument", str(exc)) from None
-        return MemoryListResult(search_term=search_term, queries=[_view(q) for q in queries])
+        views: list[SavedQueryView] = []
+        budget = MEMORY_LIST_BUDGET_BYTES
+        for q in queries:
+            view = _view(q)
+            budget -= json_size(view.model_dump(mode="json"))
+            if budget < 0 and views:
+                break
+            views.append(view)
+        result = MemoryListResult(search_term=search_term, queries=views)
+        if len(views) < len(queries):
+            result.message = (
+                f"Showing {len(views)} of {len(queries)} saved queries (the rest would not fit in "
+                "one answer); narrow with search_term."
+            )
+        return result
 
     def memory_delete(self, query_id: int) -> MemoryChangeResult:
         if not isinstance(query_id, int) or isinstance(query_id, bool) or query_id < 1:

@@ -233,6 +233,15 @@ class ServerError(ApiError):
     )
 
 
+class InvalidResponseError(ServerError):
+    """A success status whose JSON body does not parse (cut off by a proxy or a dropped link)."""
+
+    default_hint = (
+        "the answer was cut off or garbled on the way; GET requests were retried, a write may "
+        "or may not have been applied: read the record before repeating it"
+    )
+
+
 class ApiConnectionError(ApiError):
     """ConnectWise could not be reached (DNS, refused connection, TLS, dropped connection)."""
 

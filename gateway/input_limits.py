@@ -33,9 +33,9 @@ class InputLimits:
     """Bytes of the JSON body (bulk PUTs of a few hundred records fit)."""
     raw_request_chars: int = 2_100_000
     """Characters of a ``send_raw_api_request`` line (path + query + body)."""
-    memory_entry_bytes: int = 64_000
+    memory_entry_bytes: int = 16_000
     """Bytes of one Fast Memory entry (params and body as JSON)."""
-    memory_entries: int = 500
+    memory_entries: int = 200
     """Saved queries Fast Memory keeps."""
 
     @classmethod

@@ -179,12 +179,16 @@ class SavedQueryView(BaseModel):
 class MemoryListResult(_Result):
     search_term: str | None
     queries: list[SavedQueryView]
+    message: str | None = None
+    """Set when not every saved query fits in one answer."""
 
     def text(self) -> str:
         if not self.queries:
             suffix = f" matching {self.search_term!r}" if self.search_term else ""
             return f"No saved queries{suffix}. Save one with save_to_fast_memory(...)."
         lines = [f"{len(self.queries)} saved queries (most used first):"]
+        if self.message:
+            lines.insert(0, self.message)
         for q in self.queries:
             params = f" params={json.dumps(q.params)}" if q.params else ""
             lines.append(

@@ -187,6 +187,19 @@ def retry_delay(
     return backoff_delay(policy, attempt, rand)
 
 
+def looks_truncated(response: httpx.Response) -> bool:
+    """A cheap test for a success answer whose JSON body was cut off on the way.
+
+    Only the last byte is looked at (a whole JSON document of the API ends in ``}`` or ``]``);
+    the client's full parse is the exact check.
+    """
+    if not 200 <= response.status_code < 300 or not response.content:
+        return False
+    if "json" not in response.headers.get("content-type", ""):
+        return False
+    return response.content.rstrip()[-1:] not in (b"}", b"]")
+
+
 def parse_error_body(
     response: httpx.Response,
 ) -> tuple[str | None, str | None, list[ApiErrorDetail]]:
@@ -506,7 +519,8 @@ class TransportCore:
                     self.retry,
                     method,
                     attempt,
-                    status=status,
+                    # A cut-off JSON answer is as transient as a 502 (the client refuses it).
+                    status=502 if looks_truncated(outcome) else status,
                     retry_after=retry_after,
                     rand=self.rand,
                 )

@@ -34,6 +34,7 @@ __all__ = [
     "REDACTED",
     "AuditError",
     "AuditLog",
+    "OutputScrubber",
     "Scrubber",
     "body_digest",
     "default_audit_path",
@@ -131,6 +132,44 @@ class Scrubber:
         if value is None or isinstance(value, bool | int | float):
             return value
         return self.text(str(value))
+
+
+class OutputScrubber:
+    """Removes exactly the configured secrets from what is returned to a client.
+
+    Unlike :class:`Scrubber` (for the audit log) it leaves field names and secret-looking text
+    alone: tool output is ConnectWise's data, and only the gateway's own credentials must never
+    appear in it (an upstream may echo request headers back).
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        found = sorted({s for s in secrets if isinstance(s, str) and len(s) >= 4}, key=len)
+        self._plain = tuple(reversed(found))
+        self._bytes = tuple(s.encode() for s in self._plain)
+        self._re = re.compile("|".join(re.escape(s) for s in self._plain)) if found else None
+
+    def value(self, value: Any, raw: bytes | str | None = None) -> Any:
+        """``value`` with every secret replaced; ``raw`` (its serialized form) skips clean data."""
+        if self._re is None:
+            return value
+        if isinstance(raw, bytes) and not any(s in raw for s in self._bytes):
+            return value
+        if isinstance(raw, str) and not any(s in raw for s in self._plain):
+            return value
+        return self._walk(value, 0)
+
+    def _walk(self, value: Any, depth: int) -> Any:
+        if isinstance(value, str):
+            return self._re.sub(REDACTED, value) if self._re is not None else value
+        if depth > 100:
+            return REDACTED
+        if isinstance(value, Mapping):
+            return {
+                self._walk(str(k), depth + 1): self._walk(v, depth + 1) for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self._walk(v, depth + 1) for v in value]
+        return value
 
 
 _DEFAULT_SCRUBBER = Scrubber()

@@ -783,6 +783,11 @@ class Policy:
         entry = self.tools.get(tool)
         if entry is not None:
             return entry
+        # The two upstream tools carry the same requests: an entry for either judges both, so
+        # the same request gets the same decision whichever tool (and spelling) carries it.
+        twin = _UPSTREAM_TWINS.get(tool)
+        if twin is not None and twin in self.tools:
+            return self.tools[twin]
         for g in self.tool_globs:
             if fnmatch.fnmatchcase(tool, g.name):
                 return g
@@ -792,6 +797,11 @@ class Policy:
         """Whether the tool is on the hide list (removed from tools/list, denied when called)."""
         return tool in self._hide
 
+
+_UPSTREAM_TWINS = {
+    "execute_api_call": "send_raw_api_request",
+    "send_raw_api_request": "execute_api_call",
+}
 
 _TOP_KEYS = (
     "version",

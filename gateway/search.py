@@ -29,6 +29,7 @@ only the posting lists of its words.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import json
 import math
@@ -67,6 +68,9 @@ Visible = Callable[["Operation"], bool]
 # Acronym plurals first ("SLAs"), then acronyms before a capitalised word ("RMADispositions"),
 # then ordinary camelCase words, lower-case runs and numbers.
 _WORD_RE = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z][a-z]*|[a-z]+|[0-9]+")
+
+# Labels such as "P1", "Q3" or "v2" in a query name no resource, and their digits are no id.
+_LABEL_RE = re.compile(r"\b[A-Za-z]{1,2}[0-9]+\b")
 
 # Some summaries carry a .NET namespace ("Get ConnectWise.Apis.v3_0.v2015_3.Company.Company").
 _NAMESPACE_RE = re.compile(r"ConnectWise\.Apis\.v[\d_]+\.v[\d_]+\.")
@@ -213,6 +217,7 @@ _W_PARAM = 0.5
 # a concept for the coordination factor.
 _W_FIELD = 0.55
 _FIELD_COORD = 0.6
+_MAX_FIELD_SHARE = 0.125
 
 # Penalty weights for words of the operation's name the query did not mention.
 _C_RESOURCE = 1.5
@@ -222,6 +227,8 @@ _C_SUMMARY = 0.3
 _UNMATCHED = 0.8  # scale of the whole penalty
 
 _COORD = 0.5
+_PREFIX = 0.7  # a name word that merely starts with the query's word
+_MAX_PREFIX_ALTERNATIVES = 3
 _QUALIFIER = 0.85  # words after "of/on/for..." qualify the head noun before them
 _MAX_QUERY_CHARS = 1000
 _MAX_QUERY_WORDS = 40
@@ -229,6 +236,7 @@ _MAX_QUERY_WORDS = 40
 _B_METHOD = 6.0
 _B_SHAPE = 1.8
 _B_COUNT = 4.0
+_TIE_POOL = 10
 _NATURAL_INTENT = 1.25
 
 
@@ -327,23 +335,32 @@ class SearchIndex:
         # Field words: operation -> words of its schemas' field names, not already in its name.
         field_postings: dict[str, list[int]] = {}
         if schemas:
-            field_words = self._schema_field_words(schemas)
+            models = {m for op in ops for m in (op.body_model, op.response_model) if m}
+            field_words = self._schema_field_words({m: schemas[m] for m in models if m in schemas})
             for i, op in enumerate(ops):
                 found: set[str] = set()
-                for model in (op.body_model, op.response_model):
-                    if model:
-                        found.update(field_words.get(model, ()))
+                if op.body_model and op.body_kind != "patch":  # a PATCH body is op/path/value
+                    found.update(field_words.get(op.body_model, ()))
+                if op.response_model:
+                    found.update(field_words.get(op.response_model, ()))
                 for t in found:
                     if t not in term_maps[i]:
                         field_postings.setdefault(t, []).append(i)
+            # A field word on one operation in eight (name, type, date...) tells nothing apart
+            # (in a catalog large enough for that share to mean anything).
+            limit = max(n * _MAX_FIELD_SHARE, 50)
+            field_postings = {t: p for t, p in field_postings.items() if len(p) <= limit}
         self._field_idf = {t: math.log(1.0 + n / len(p)) for t, p in field_postings.items()}
         self._field_postings = field_postings
         self._field_sets: dict[str, frozenset[int]] = {}  # filled for the hits explained
+        self._sorted_names = sorted(idf)
 
-        # Shape features used by the intent bonus.
-        self._method = [op.method for op in ops]
-        self._is_item = [op.path.endswith("}") for op in ops]
-        self._is_count = [op.path.rsplit("/", 1)[-1] == "count" for op in ops]
+        # Shape features used by the intent bonus: (method, is item, is count) per operation.
+        self._shape_class = [
+            (op.method, op.path.endswith("}"), op.path.rsplit("/", 1)[-1] == "count") for op in ops
+        ]
+        self._classes = frozenset(self._shape_class)
+        self._path_len = [len(op.path) for op in ops]
 
     # ---- building -------------------------------------------------------------------------
 
@@ -378,14 +395,19 @@ class SearchIndex:
     def _schema_field_words(self, schemas: Mapping[str, Schema]) -> dict[str, frozenset[str]]:
         """Schema name -> the words of its field names (``serialNumber`` -> serial, number)."""
         noise = self.vocabulary.field_noise
+        by_field: dict[str, tuple[str, ...]] = {}  # field names repeat across schemas
         out: dict[str, frozenset[str]] = {}
         for name, schema in schemas.items():
             words: set[str] = set()
             for field_name in schema.fields:
-                for w in split_words(field_name):
-                    w = singular(w)
-                    if len(w) > 1 and w not in noise:
-                        words.add(w)
+                found = by_field.get(field_name)
+                if found is None:
+                    found = by_field[field_name] = tuple(
+                        w
+                        for w in map(singular, split_words(field_name))
+                        if len(w) > 1 and w not in noise
+                    )
+                words.update(found)
             out[name] = frozenset(words)
         return out
 
@@ -505,6 +527,21 @@ class SearchIndex:
 
     # ---- querying -------------------------------------------------------------------------
 
+    def _longer_names(self, word: str) -> list[str]:
+        """Name words that start with ``word`` (4+ letters), at most a few, shortest first."""
+        if len(word) < 4:
+            return []
+        names = self._sorted_names
+        start = bisect.bisect_left(names, word)
+        found = []
+        for name in names[start : start + 50]:
+            if not name.startswith(word):
+                break
+            if name != word:
+                found.append(name)
+        found.sort(key=len)
+        return found[:_MAX_PREFIX_ALTERNATIVES]
+
     def _known(self, word: str) -> bool:
         return word in self._idf or word in self._field_idf
 
@@ -522,7 +559,8 @@ class SearchIndex:
         """Turn a query into concepts and intent (exposed for tests and the ``why`` text)."""
         vocab = self.vocabulary
         # "customer's" -> customer, s. Very long input is cut: no real query needs 40 words.
-        raw = [w for w in split_words(query[:_MAX_QUERY_CHARS]) if w != "s"][:_MAX_QUERY_WORDS]
+        text = _LABEL_RE.sub(" ", query[:_MAX_QUERY_CHARS])
+        raw = [w for w in split_words(text) if w != "s"][:_MAX_QUERY_WORDS]
         words = [singular(w) for w in raw]
         methods: dict[str, float] = {}
         shape: str | None = None
@@ -645,6 +683,10 @@ class SearchIndex:
                         add_concept({piece: cw}, piece)
                 continue
             alts = {w: 1.0, **vocab.alternatives.get(w, {})}
+            if w not in self._idf:
+                # A word no operation is named by may start one that is ("ship" -> shipment).
+                for longer in self._longer_names(w):
+                    alts.setdefault(longer, _PREFIX)
             add_concept({a: v * cw for a, v in alts.items()}, w)
 
         if intent_weight != 1.0:
@@ -678,6 +720,21 @@ class SearchIndex:
         postings = self._postings
         field_postings = self._field_postings
         for alts in q.concepts:
+            if len(alts) == 1:
+                # One word: its name and field postings never share an operation.
+                ((alt, aw),) = alts.items()
+                if alt in idf:
+                    w = aw * idf[alt]
+                    for i, fw, cw in postings[alt]:
+                        scores[i] = scores.get(i, 0.0) + w * fw
+                        core_hit[i] = core_hit.get(i, 0.0) + cw
+                        counts[i] = counts.get(i, 0.0) + 1.0
+                if alt in field_idf:
+                    v = aw * field_idf[alt] * _W_FIELD
+                    for i in field_postings[alt]:
+                        scores[i] = scores.get(i, 0.0) + v
+                        counts[i] = counts.get(i, 0.0) + _FIELD_COORD
+                continue
             # Per operation, the best alternative: (value, penalty relief, coordination share).
             best: dict[int, tuple[float, float, float]] = {}
             for alt, aw in alts.items():
@@ -699,44 +756,29 @@ class SearchIndex:
                 core_hit[i] = core_hit.get(i, 0.0) + cw
                 counts[i] = counts.get(i, 0.0) + share
 
-        methods = q.methods
-        shape = q.shape
-        method_of = self._method
-        is_item = self._is_item
-        is_count = self._is_count
+        bonus = self._intent_bonus(q.methods, q.shape, intent_weight)
+        shape_class = self._shape_class
         core_total = self._core_total
-        b_method = _B_METHOD * intent_weight
-        b_shape = _B_SHAPE * intent_weight
-        b_count = _B_COUNT * intent_weight
-        final: list[tuple[float, int]] = []
         n_concepts = len(q.concepts)
-        for i, s in scores.items():
-            # Coordination: an operation matching more of the query's concepts is worth more than
-            # one matching a single rare word very well.
-            s *= (counts[i] / n_concepts) ** _COORD
-            s -= _UNMATCHED * (core_total[i] - core_hit[i])
-            m = method_of[i]
-            if methods:
-                s += b_method * methods.get(m, -1.0)
-            elif m == "GET":
-                s += 0.6 * b_method / _B_METHOD  # reading is the likeliest wish when none is said
-            if shape == "count":
-                s += b_count if is_count[i] else -b_count
-            else:
-                if is_count[i]:
-                    s -= b_count
-                if shape == "item" and m == "GET":
-                    s += b_shape if is_item[i] else -b_shape
-                elif shape == "collection" and m in ("GET", "POST"):
-                    s += -b_shape if is_item[i] else b_shape
-            final.append((s, i))
-
-        # Ties go to the shorter path (the main resource) then the registry order, for stability.
-        ranked = heapq.nlargest(
-            max_results if visible is None else len(final),
-            final,
-            key=lambda t: (round(t[0], 6), -len(self.operations[t[1]].path), -t[1]),
-        )
+        # Coordination: an operation matching more of the query's concepts is worth more than
+        # one matching a single rare word very well. Then the unmatched-name penalty and intent.
+        final = [
+            (
+                s * (counts[i] / n_concepts) ** _COORD
+                - _UNMATCHED * (core_total[i] - core_hit.get(i, 0.0))
+                + bonus[shape_class[i]],
+                i,
+            )
+            for i, s in scores.items()
+        ]
+        if visible is None:
+            # A few more than asked, so ties at the cut are broken by the rule below.
+            pool = heapq.nlargest(max_results + _TIE_POOL, final)
+        else:
+            pool = sorted(final, reverse=True)  # hidden operations are skipped: more may be needed
+        # Ties (to 6 places) go to the shorter path (the main resource), then registry order.
+        path_len = self._path_len
+        ranked = sorted(pool, key=lambda t: (round(t[0], 6), -path_len[t[1]], -t[1]), reverse=True)
         hits: list[Hit] = []
         for s, i in ranked:
             op = self.operations[i]
@@ -746,6 +788,33 @@ class SearchIndex:
             if len(hits) >= max_results:
                 break
         return hits
+
+    def _intent_bonus(
+        self, methods: dict[str, float], shape: str | None, intent_weight: float
+    ) -> dict[tuple[str, bool, bool], float]:
+        """The intent bonus of every (method, is item, is count) class of operation."""
+        b_method = _B_METHOD * intent_weight
+        b_shape = _B_SHAPE * intent_weight
+        b_count = _B_COUNT * intent_weight
+        out = {}
+        for cls in self._classes:
+            m, item, count = cls
+            b = 0.0
+            if methods:
+                b += b_method * methods.get(m, -1.0)
+            elif m == "GET":
+                b += 0.6 * b_method / _B_METHOD  # reading is the likeliest wish when none is said
+            if shape == "count":
+                b += b_count if count else -b_count
+            else:
+                if count:
+                    b -= b_count
+                if shape == "item" and m == "GET":
+                    b += b_shape if item else -b_shape
+                elif shape == "collection" and m in ("GET", "POST"):
+                    b += -b_shape if item else b_shape
+            out[cls] = b
+        return out
 
     def _hit(self, op: Operation, i: int, score: float, q: _Query) -> Hit:
         terms = self._terms[i]

@@ -660,9 +660,16 @@ class SearchIndex:
         concepts: list[dict[str, float]] = []
         labels: list[str] = []
         seen: set[str] = set()
+        # Words the query says itself are concepts of their own, never another's alternative
+        # ("who is the contact": contact is asked for, not just one way of reading "who").
+        said = {w for w, _ in content}
 
-        def add_concept(alts: dict[str, float], label: str) -> None:
-            alts = {a: v for a, v in alts.items() if a not in seen and self._known(a)}
+        def add_concept(alts: dict[str, float], label: str, source: str) -> None:
+            alts = {
+                a: v
+                for k, (a, v) in enumerate(alts.items())
+                if a not in seen and (k == 0 or a == source or a not in said) and self._known(a)
+            }
             if alts:
                 seen.update(alts)
                 concepts.append(alts)
@@ -673,21 +680,21 @@ class SearchIndex:
             if targets is not None:
                 for n, t in enumerate(targets):
                     # The user's own word stays a weaker alternative ("user" -> ssoUsers).
-                    add_concept({t: cw, w: 0.6 * cw} if n == 0 else {t: cw}, t)
+                    add_concept({t: cw, w: 0.6 * cw} if n == 0 else {t: cw}, t, w)
                 notes.append(f"'{w}' -> {' '.join(targets)}")
                 continue
             pieces = self._word_pieces(w)
             if len(pieces) > 1 and not self._known(w):
                 for piece in pieces:
                     if piece not in stopwords:  # "onsite" -> site, not "on"
-                        add_concept({piece: cw}, piece)
+                        add_concept({piece: cw}, piece, piece)
                 continue
             alts = {w: 1.0, **vocab.alternatives.get(w, {})}
             if w not in self._idf:
                 # A word no operation is named by may start one that is ("ship" -> shipment).
                 for longer in self._longer_names(w):
                     alts.setdefault(longer, _PREFIX)
-            add_concept({a: v * cw for a, v in alts.items()}, w)
+            add_concept({a: v * cw for a, v in alts.items()}, w, w)
 
         if intent_weight != 1.0:
             methods = {m: v * intent_weight for m, v in methods.items()}

@@ -23,6 +23,7 @@ from cwm_gateway import catalog, search
 from cwm_gateway.client import AsyncClient
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import ApiError, CWMError, RequestValidationError
+from cwm_gateway.files import download_of, max_download_bytes, prepare_upload
 from cwm_gateway.input_limits import (
     InputLimits,
     check_argument_sizes,
@@ -365,6 +366,7 @@ class Gateway:
                     params = saved
                     notes.append(note or "")
             request = canonical_request(method, path, params, data, visible=self._visible)
+            request = prepare_upload(request)  # file fields → multipart parts, described
         except RequestValidationError as exc:
             raise _invalid(exc) from None
         request = await self._check_values(request, notes)
@@ -478,15 +480,28 @@ class Gateway:
             latency_ms=(time.perf_counter() - started) * 1000,
         )
         body = self._scrub(response.json, response.content)
+        download = None
         if body is None and response.content:
-            # A file (invoice PDF, image): describe it rather than dump bytes into a chat.
-            size, kind = len(response.content), response.headers.get("content-type", "unknown")
-            body = {"file": {"content_type": kind, "bytes": size}}
-            notes.append(
-                f"The response is a file ({kind}, {size} bytes); tool results carry no file "
-                "contents. Download it with the Python client: ApiResponse.content."
-            )
-        return self._summarize(spec, response.status, body, response.links, notes)
+            # A file (invoice PDF, image): returned beside the result, never dumped into text.
+            download = download_of(spec.path, response.headers, response.content)
+            size, kind = len(download.content), download.media_type
+            body = {"file": {"media_type": kind, "bytes": size, "filename": download.filename}}
+            if size <= max_download_bytes():
+                body["file"]["uri"] = download.uri
+                notes.append(
+                    f"The file ({kind}, {size} bytes) is attached to this result as an embedded "
+                    f"resource ({download.uri})."
+                )
+            else:
+                download = None
+                notes.append(
+                    f"The response is a file ({kind}, {size} bytes), larger than the "
+                    f"{max_download_bytes():,} bytes a tool result carries "
+                    "(CWM_GATEWAY_MAX_DOWNLOAD_BYTES). Download it with the Python client: "
+                    "ApiResponse.content."
+                )
+        result = self._summarize(spec, response.status, body, response.links, notes)
+        return result.with_file(download) if download is not None else result
 
     def _summarize(
         self,

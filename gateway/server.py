@@ -8,6 +8,7 @@ what would be right. Nothing here talks HTTP.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import weakref
@@ -17,7 +18,13 @@ from typing import Annotated, Any
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Resolve
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import (
+    BlobResourceContents,
+    CallToolResult,
+    EmbeddedResource,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import BaseModel
 
 from cwm_gateway import __version__
@@ -60,10 +67,14 @@ LOCAL_DELETE = ToolAnnotations(
 
 
 def _ok(result: BaseModel) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(type="text", text=result.text())],  # type: ignore[attr-defined]
-        structured_content=result.model_dump(mode="json"),
-    )
+    content: list[Any] = [TextContent(type="text", text=result.text())]  # type: ignore[attr-defined]
+    file = getattr(result, "file", None)
+    if file is not None:  # a download: its bytes as an embedded resource, with its media type
+        blob = BlobResourceContents(
+            uri=file.uri, mime_type=file.media_type, blob=base64.b64encode(file.content).decode()
+        )
+        content.append(EmbeddedResource(type="resource", resource=blob))
+    return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
 
 
 def _error(failure: ToolFailure) -> CallToolResult:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +28,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="where Fast Memory, rate limits and the "
         "audit log live; default: $CWM_GATEWAY_DATA_DIR or the per-user data dir",
+    )
+    parser.add_argument(
+        "--state-url",
+        help="state backend: postgresql://user@host/db[?schema=name] for a team's shared state, "
+        "or a directory of SQLite files; default: $CWM_GATEWAY_STATE_URL, else --data-dir",
     )
     parser.add_argument(
         "--read-only",
@@ -58,6 +64,24 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8787)
     sandbox.add_argument("--db", type=Path, help="SQLite file (default: in memory)")
 
+    grants = sub.add_parser("grants", help="manage who may call the gateway over HTTP (API keys)")
+    _common(grants)
+    gsub = grants.add_subparsers(dest="grants_command", required=True)
+    gadd = gsub.add_parser("add", help="create a grant and print its API key (shown once)")
+    gadd.add_argument("name", help="the grant's name, e.g. alice or ci-bot")
+    gadd.add_argument("--grant-policy", help="policy file for this grant (default: the server's)")
+    gadd.add_argument(
+        "--member-public-key", help="this grant's own ConnectWise API member public key"
+    )
+    gadd.add_argument(
+        "--member-private-key-env",
+        metavar="VAR",
+        help="environment variable holding the member's private key (never on the command line)",
+    )
+    gsub.add_parser("list", help="list grants (names, members, state; never keys)")
+    grevoke = gsub.add_parser("revoke", help="revoke a grant's API key")
+    grevoke.add_argument("name")
+
     demo = sub.add_parser("demo", help="a scripted session through the MCP tools, on the sandbox")
     _common(demo)
 
@@ -86,9 +110,22 @@ def _gateway(args: argparse.Namespace, **kwargs: Any):
     from cwm_gateway.core import Gateway, GatewayOptions
 
     return Gateway.from_options(
-        GatewayOptions(policy_path=args.policy, data_dir=args.data_dir, read_only=args.read_only),
+        GatewayOptions(
+            policy_path=args.policy,
+            data_dir=args.data_dir,
+            state_url=args.state_url,
+            read_only=args.read_only,
+        ),
         **kwargs,
     )
+
+
+def _state(args: argparse.Namespace):
+    from cwm_gateway.memory import data_dir
+    from cwm_gateway.state import STATE_URL_ENV, open_state
+
+    url = args.state_url or os.environ.get(STATE_URL_ENV, "").strip() or None
+    return open_state(url or (args.data_dir or data_dir()))
 
 
 def _sandbox_settings(handle: Any):
@@ -128,13 +165,57 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from cwm_gateway.memory import data_dir
-    from cwm_gateway.policy.audit import AuditLog, render_table
+    from cwm_gateway.policy.audit import render_table
 
-    log = AuditLog((args.data_dir or data_dir()) / "audit.sqlite3")
+    log = _state(args).audit
     if args.prune_days is not None:
         print(f"pruned {log.prune(args.prune_days)} entries older than {args.prune_days:g} days")
     print(render_table(log.recent(args.limit)))
+    return 0
+
+
+def cmd_grants(args: argparse.Namespace) -> int:
+    from cwm_gateway.state.grants import GrantError
+
+    grants = _state(args).grants
+    if args.grants_command == "add":
+        private_key = None
+        if args.member_private_key_env:
+            private_key = os.environ.get(args.member_private_key_env)
+            if not private_key:
+                raise GrantError(
+                    f"the environment variable {args.member_private_key_env} is empty or unset; "
+                    "export the member's private key there first"
+                )
+        if bool(args.member_public_key) != bool(private_key):
+            raise GrantError(
+                "member keys come in pairs: give both --member-public-key and "
+                "--member-private-key-env, or neither (the grant then uses the server's keys)"
+            )
+        grant, key = grants.add(
+            args.name,
+            policy=str(Path(args.grant_policy).resolve()) if args.grant_policy else None,
+            member_public_key=args.member_public_key,
+            member_private_key=private_key,
+        )
+        print(f"grant {grant.name} created; its API key (shown once, store it now):")
+        print(key)
+        print("clients send it as: Authorization: Bearer <key>", file=sys.stderr)
+        return 0
+    if args.grants_command == "list":
+        rows = [g.to_public_dict() for g in grants.list()]
+        if not rows:
+            print("No grants. Create one with: cwm-gateway grants add NAME")
+        for row in rows:
+            state = "revoked" if row["revoked"] else "active"
+            print(
+                f"{row['name']:<24} {state:<8} key {row['key'] or '-':<12} "
+                f"member {row['member'] or '(server keys)'}  policy {row['policy'] or '(server)'}"
+            )
+        return 0
+    if not grants.revoke(args.name):
+        raise GrantError(f"no active grant named {args.name!r} (cwm-gateway grants list)")
+    print(f"grant {args.name} revoked: its key no longer authenticates")
     return 0
 
 
@@ -171,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         "sandbox": cmd_sandbox,
         "demo": cmd_demo,
         "audit": cmd_audit,
+        "grants": cmd_grants,
         "explain": cmd_explain,
     }
     try:

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="cwm-gateway", description="Safe MCP gateway for the ConnectWise Manage REST API."
     )
     parser.add_argument("--version", action="version", version=f"cwm-gateway {__version__}")
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=os.environ.get("CWM_GATEWAY_LOG_FORMAT") or "text",
+        help="log lines on stderr as text or as JSON objects (one per line)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
@@ -53,6 +60,40 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--auth",
+        choices=["none", "api-keys", "oauth", "both"],
+        default=os.environ.get("CWM_GATEWAY_AUTH") or None,
+        help="HTTP authentication: api-keys (cwm-gateway grants add), oauth (bearer JWTs from "
+        "CWM_GATEWAY_OAUTH_ISSUER) or both; default: oauth when an issuer is set, else none "
+        "(allowed on loopback only)",
+    )
+    serve.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve beyond loopback without authentication (only behind an authenticating proxy)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="a Host header value to accept (repeatable; e.g. gateway.example.com or "
+        "gateway.example.com:*); loopback names are always accepted",
+    )
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="an Origin to accept from browsers (repeatable; e.g. https://app.example.com)",
+    )
+    serve.add_argument(
+        "--public-url",
+        default=os.environ.get("CWM_GATEWAY_PUBLIC_URL") or None,
+        help="the URL clients reach /mcp at (OAuth resource identifier); "
+        "default: $CWM_GATEWAY_PUBLIC_URL, else the OAuth audience",
+    )
     serve.add_argument(
         "--sandbox",
         action="store_true",
@@ -145,12 +186,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         handle = start_sandbox_thread()
         kwargs["settings"] = _sandbox_settings(handle)
         print(f"sandbox ConnectWise at {handle.base_url}", file=sys.stderr)
-    server = build_server(_gateway(args, **kwargs))
+    gateway = _gateway(args, **kwargs)
     try:
         if args.transport == "stdio":
-            server.run("stdio")
+            build_server(gateway).run("stdio")
         else:
-            server.run("streamable-http", host=args.host, port=args.port)
+            from cwm_gateway import web
+            from cwm_gateway.auth import OAuthConfig
+
+            oauth = OAuthConfig.from_env()
+            options = web.HttpOptions(
+                host=args.host,
+                port=args.port,
+                auth=args.auth or ("oauth" if oauth is not None else "none"),
+                oauth=oauth,
+                public_url=args.public_url,
+                allow_unauthenticated=args.allow_unauthenticated,
+                allowed_hosts=args.allowed_host,
+                allowed_origins=args.allowed_origin,
+            )
+            web.check_binding(options)
+            server = build_server(gateway, **web.server_auth_options(options, gateway.state))
+            print(
+                f"serving MCP on http://{args.host}:{args.port}/mcp (auth: {options.auth}; "
+                f"state: {gateway.state.description})",
+                file=sys.stderr,
+            )
+            web.serve(server, gateway, options)
     finally:
         if handle is not None:
             handle.stop()
@@ -241,12 +303,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return asyncio.run(run_demo(args))
 
 
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line (time, level, logger, message, exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+JsonLogFormatter.converter = time.gmtime  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cwm-gateway`` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    if args.log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     handlers = {
         "serve": cmd_serve,
         "sandbox": cmd_sandbox,

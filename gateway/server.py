@@ -27,7 +27,7 @@ from mcp_types import (
 )
 from pydantic import BaseModel
 
-from cwm_gateway import __version__
+from cwm_gateway import __version__, identity
 from cwm_gateway.conditions.guide import GUIDE
 from cwm_gateway.core import Gateway, PreparedCall, ToolFailureError
 from cwm_gateway.policy.approval import ApprovalForm, ApprovalNotAsked, approval_question
@@ -107,23 +107,13 @@ def _internal_failure(exc: BaseException) -> ToolFailure:
 
 
 def grant_of(ctx: Context | None) -> str:
-    """The client a call belongs to (rate limits with scope 'grant' count per grant).
+    """The grant a call belongs to (rate limits with scope 'grant' count per grant).
 
-    Over streamable HTTP that is the MCP session (``Mcp-Session-Id``); over stdio one server
-    process serves exactly one client, so the process is the grant. The SDK gives each request
-    its own session object in-process, so object identity would make every call a new grant.
+    The authenticated grant when HTTP authentication is on (bound by :mod:`cwm_gateway.web`
+    for the request, whatever protocol version or session carried it); otherwise one local
+    user: stdio serves exactly one client, and unauthenticated HTTP stays on loopback.
     """
-    headers = None
-    if ctx is not None:
-        try:
-            headers = ctx.headers
-        except Exception:  # no request context (e.g. called outside a request)
-            headers = None
-    if headers:
-        session = headers.get("mcp-session-id")
-        if session:
-            return f"http-session:{session}"
-    return "local"
+    return identity.current().grant
 
 
 # The SDK resolves ``Resolve`` parameters before the tool body runs and evaluates their
@@ -191,11 +181,19 @@ def _raw_approval(ctx: Context, prepared: Annotated[Any, Resolve(_prepared_raw)]
 Approval = ElicitationResult[ApprovalForm]
 
 
-def build_server(gateway: Gateway) -> MCPServer:
-    """The MCP server with the eleven tools and the operation/memory resources."""
+def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
+    """The MCP server with the eleven tools and the operation/memory resources.
+
+    ``transport`` holds ``MCPServer`` options of the HTTP deployment (``auth``,
+    ``token_verifier``, ``request_state_security``; see :func:`cwm_gateway.web.server_auth_options`).
+    """
     # WARNING: at INFO the SDK's logging setup would log every upstream request line.
     server = MCPServer(
-        name="cwm-api-gateway", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+        name="cwm-api-gateway",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",
+        **transport,
     )
     engine = gateway.engine
     _GATEWAYS[server] = gateway

@@ -121,6 +121,13 @@ def test_grants_hash_keys_authenticate_and_revoke(state):
     assert state.grants.revoke("alice") is False
 
 
+def test_a_shared_secret_is_the_same_for_every_instance(state_url, state):
+    other = open_state(state_url)
+    assert len(state.shared_secret("x")) == 32
+    assert other.shared_secret("x") == state.shared_secret("x") != state.shared_secret("y")
+    other.close()
+
+
 def test_an_approval_is_claimed_once(state):
     assert state.approvals.claim("approval-1", "alice") is True
     assert state.approvals.claim("approval-1", "alice") is False
@@ -134,7 +141,7 @@ def test_reopening_runs_no_migration_twice(state_url, state):
     with identity.bind(Identity("alice")):
         assert [q.description for q in again.memory.list()] == ["kept"]
     if again.kind == "postgresql":
-        assert again.schema_version() == 1
+        assert again.schema_version() == 2
     again.close()
 
 

@@ -23,7 +23,7 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -282,6 +282,8 @@ class AuditLog:
         self.path = Path(path).expanduser() if path is not None else default_audit_path()
         self.record_bodies = record_bodies
         self.scrubber = Scrubber(secrets)
+        self.observers: list[Callable[[dict[str, Any]], None]] = []
+        """Called with each written row's outcome fields (metrics are fed this way)."""
         self._db = SQLiteFile(self.path, MIGRATIONS, what="audit log", error=AuditError)
 
     def __repr__(self) -> str:
@@ -391,7 +393,19 @@ class AuditLog:
             args_text,
             body_text,
         )
-        return self._insert(row)
+        row_id = self._insert(row)
+        if self.observers:
+            outcome = {
+                "kind": kind,
+                "tool": tool,
+                "decision": decision,
+                "status": status,
+                "latency_ms": latency_ms,
+                "error": bool(error),
+            }
+            for observe in self.observers:
+                observe(outcome)
+        return row_id
 
     def prune(self, older_than_days: float, *, now: float | None = None) -> int:
         """Delete entries older than ``older_than_days``; return how many were deleted.

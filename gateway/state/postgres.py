@@ -14,6 +14,7 @@ statement on the database's clock.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -144,6 +145,13 @@ BEGIN
 END;
 $fn$;
 """,
+    # 2: secrets every instance shares (the key sealing multi-round approval state).
+    """
+CREATE TABLE shared_secrets (
+    name TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+""",
 )
 
 
@@ -252,6 +260,16 @@ class PostgresState:
                     (number, time.time()),
                 )
 
+    def shared_secret(self, name: str) -> bytes:
+        """A random secret under ``name``, the same for every instance on this database."""
+        self.run(
+            "INSERT INTO shared_secrets (name, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (name, secrets.token_bytes(32)),
+        )
+        return bytes(
+            self.run("SELECT value FROM shared_secrets WHERE name = %s", (name,), "one")[0]
+        )
+
     def schema_version(self) -> int:
         with self.pool.connection() as conn:
             return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
@@ -321,6 +339,7 @@ class PostgresAuditLog(AuditLog):
         self.path = state.url  # type: ignore[assignment]
         self.record_bodies = record_bodies
         self.scrubber = Scrubber()
+        self.observers = []
 
     def __repr__(self) -> str:
         return f"PostgresAuditLog({self._state.url!r})"

@@ -7,6 +7,7 @@ records live in ``team.sqlite3``.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import time
 from pathlib import Path
@@ -35,6 +36,12 @@ CREATE TABLE IF NOT EXISTS approvals (
     key TEXT PRIMARY KEY,
     grant_id TEXT,
     used REAL NOT NULL
+);
+""",
+    """
+CREATE TABLE IF NOT EXISTS shared_secrets (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
 );
 """,
 )
@@ -158,6 +165,17 @@ class SqliteState:
     @property
     def description(self) -> str:
         return f"SQLite files in {self.root}"
+
+    def shared_secret(self, name: str) -> bytes:
+        """A random secret under ``name``, the same for every process on these files."""
+        conn = self._team.conn()
+        conn.execute(
+            "INSERT INTO shared_secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (name, secrets.token_bytes(32)),
+        )
+        return bytes(
+            conn.execute("SELECT value FROM shared_secrets WHERE name = ?", (name,)).fetchone()[0]
+        )
 
     def ping(self) -> None:
         """Raise when the state cannot be used (for /readyz)."""

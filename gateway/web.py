@@ -16,6 +16,7 @@ keeps the Host/Origin (DNS-rebinding) checks on, with the allowed values configu
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 import os
@@ -23,7 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.request_state import RequestStateSecurity
+from mcp.server.request_state import (
+    AESGCMRequestStateCodec,
+    InvalidRequestState,
+    RequestStateSecurity,
+)
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -115,12 +120,40 @@ def _request_state_key(state: Any) -> bytes | None:
     return None
 
 
+class OneUseRequestState:
+    """Seals multi-round state (approvals) with the shared key; each sealed state is used once.
+
+    On MCP 2026-07-28 a person's answer to an approval comes back with the sealed state the
+    previous round returned, possibly to another instance. Every instance can open it (the key
+    is shared), and the state backend's approval records accept each sealed state once, so a
+    replayed answer sends nothing twice, on whichever instance it lands.
+    """
+
+    def __init__(self, key: bytes, approvals: Any) -> None:
+        self._codec = AESGCMRequestStateCodec([key])
+        self._approvals = approvals
+
+    def seal(self, payload: bytes) -> str:
+        return self._codec.seal(payload)
+
+    def unseal(self, token: str) -> bytes:
+        payload = self._codec.unseal(token)
+        if self._approvals is not None:
+            digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+            if not self._approvals.claim(digest, identity.current().grant):
+                raise InvalidRequestState("replayed")
+        return payload
+
+
 def server_auth_options(options: HttpOptions, state: Any) -> dict[str, Any]:
     """Keyword arguments for ``MCPServer``: authentication and shared request-state sealing."""
     out: dict[str, Any] = {}
     key = _request_state_key(state)
     if key is not None:
-        out["request_state_security"] = RequestStateSecurity(keys=[key])
+        approvals = getattr(state, "approvals", None)
+        out["request_state_security"] = RequestStateSecurity(
+            codec=OneUseRequestState(key, approvals)
+        )
     if options.auth == "none":
         return out
     oauth = options.oauth if options.auth in ("oauth", "both") else None

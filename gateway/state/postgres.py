@@ -538,11 +538,17 @@ class PostgresApprovals:
         self._state = state
 
     def claim(self, key: str, grant: str | None) -> bool:
-        return (
+        from cwm_gateway.state.sqlite import APPROVAL_RECORD_TTL_S
+
+        now = time.time()
+        first = (
             self._state.run(
                 "INSERT INTO approvals (key, grant_id, used) VALUES (%s, %s, %s) "
                 "ON CONFLICT (key) DO NOTHING",
-                (key, grant, time.time()),
+                (key, grant, now),
             )
             == 1
         )
+        if secrets.randbelow(200) == 0:
+            self._state.run("DELETE FROM approvals WHERE used < %s", (now - APPROVAL_RECORD_TTL_S,))
+        return first

@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS shared_secrets (
 """,
 )
 
+#: How long approval records are kept (sealed states expire well before: 10 minutes).
+APPROVAL_RECORD_TTL_S = 86400.0
+_PRUNE_ONE_IN = 200
+
 _GRANT_COLUMNS = "name, created, policy, member_public_key, member_private_key, revoked, key_hint"
 
 
@@ -136,11 +140,15 @@ class SqliteApprovals:
 
     def claim(self, key: str, grant: str | None) -> bool:
         """Record that the approval ``key`` was used; True only the first time."""
-        cur = self._db.conn().execute(
+        now = time.time()
+        conn = self._db.conn()
+        cur = conn.execute(
             "INSERT INTO approvals (key, grant_id, used) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO NOTHING",
-            (key, grant, time.time()),
+            (key, grant, now),
         )
+        if secrets.randbelow(_PRUNE_ONE_IN) == 0:
+            conn.execute("DELETE FROM approvals WHERE used < ?", (now - APPROVAL_RECORD_TTL_S,))
         return cur.rowcount == 1
 
 

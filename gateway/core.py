@@ -504,20 +504,30 @@ class Gateway:
             # A file (invoice PDF, image): returned beside the result, never dumped into text.
             download = download_of(spec.path, response.headers, response.content)
             size, kind = len(download.content), download.media_type
-            body = {"file": {"media_type": kind, "bytes": size, "filename": download.filename}}
-            if size <= max_download_bytes():
-                body["file"]["uri"] = download.uri
-                notes.append(
-                    f"The file ({kind}, {size} bytes) is attached to this result as an embedded "
-                    f"resource ({download.uri})."
-                )
-            else:
+            body = self._scrub(
+                {"file": {"media_type": kind, "bytes": size, "filename": download.filename}}
+            )
+            if size > max_download_bytes():
                 download = None
                 notes.append(
                     f"The response is a file ({kind}, {size} bytes), larger than the "
                     f"{max_download_bytes():,} bytes a tool result carries "
                     "(CWM_GATEWAY_MAX_DOWNLOAD_BYTES). Download it with the Python client: "
                     "ApiResponse.content."
+                )
+            elif self._scrub(text := download.content.decode("latin-1")) != text:
+                # An upstream echoing the gateway's credentials into a file (latin-1: byte for
+                # byte, so the secrets are found wherever they are).
+                download = None
+                notes.append(
+                    f"The response is a file ({kind}, {size} bytes) that contains the gateway's "
+                    "own credentials; it is not returned."
+                )
+            else:
+                body["file"]["uri"] = download.uri
+                notes.append(
+                    f"The file ({kind}, {size} bytes) is attached to this result as an embedded "
+                    f"resource ({download.uri})."
                 )
         result = self._summarize(spec, response.status, body, response.links, notes)
         return result.with_file(download) if download is not None else result

@@ -207,3 +207,34 @@ async def test_a_download_comes_back_as_an_embedded_resource(tmp_path, upstream,
     assert not too_big.is_error
     assert not [b for b in too_big.content if isinstance(b, EmbeddedResource)]
     assert "larger than the 1,000 bytes" in _text(too_big)
+
+
+async def test_a_file_echoing_the_gateways_credentials_is_not_returned(tmp_path, upstream):
+    secret = "priv-key-0123456789"
+    upstream.script(
+        "GET",
+        f"{API}/system/documents/6/download",
+        Reply(
+            200,
+            body=b"log line\nkey=" + secret.encode() + b"\n",
+            headers={"content-type": "text/plain"},
+        ),
+    )
+    settings = Settings.from_env(
+        {
+            "CONNECTWISE_API_URL": upstream.url + API,
+            "CONNECTWISE_COMPANY_ID": "acme",
+            "CONNECTWISE_PUBLIC_KEY": "pub",
+            "CONNECTWISE_PRIVATE_KEY": secret,
+            "CONNECTWISE_CLIENT_ID": "client",
+        }
+    )
+    gateway = Gateway.from_options(GatewayOptions(data_dir=tmp_path), settings=settings)
+    async with Client(build_server(gateway)) as client:
+        result = await client.call_tool(
+            "execute_api_call", {"path": "/system/documents/6/download"}
+        )
+    assert not result.is_error
+    assert not [b for b in result.content if isinstance(b, EmbeddedResource)]
+    assert "contains the gateway's own credentials" in _text(result)
+    assert secret not in json.dumps(result.model_dump(mode="json"))

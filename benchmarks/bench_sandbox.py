@@ -31,6 +31,7 @@ CASES = {
             "pageSize": 25,
         },
     ),
+    "GET /service/tickets/1/timeentries (derived)": ("/service/tickets/1/timeentries", {}),
 }
 
 

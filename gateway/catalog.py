@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from cwm_gateway import examples
 from cwm_gateway.errors import CWMError, RequestValidationError
 from cwm_gateway.paths import normalize_path, template_operations
 from cwm_gateway.validation import resolve
@@ -41,8 +42,6 @@ __all__ = [
 ]
 
 _METHOD_ORDER = {"GET": 0, "POST": 1, "PUT": 2, "PATCH": 3, "DELETE": 4}
-_EXAMPLE_DATETIME = "2025-01-01T00:00:00Z"
-_EXAMPLE_DATE = "2025-01-01"
 _RESPONSE_FIELD_LIMIT = 30
 # What a user may paste before the API prefix (a site's path prefix); paths strips the rest.
 _SITE_PREFIX_RE = re.compile(r"^.*?(?=/v\d+(?:_\d+)*(?:_release)?/apis/3\.0(?:/|$))", re.IGNORECASE)
@@ -508,45 +507,8 @@ def example_body(op: Operation) -> Any:
     schema = schemas.get(op.body_model or "")
     if schema is None:
         return {} if op.body_kind != "array" else []
-    item = _example_object(schema, schemas, depth=0)
+    item = examples.minimal_object(schema, schemas)
     return [item] if op.body_kind == "array" else item
-
-
-def _example_object(schema: Schema, schemas: dict[str, Schema], depth: int) -> dict[str, Any]:
-    return {
-        name: _example_value(name, f, schemas, depth)
-        for name, f in schema.fields.items()
-        if f.required
-    }
-
-
-def _example_value(name: str, f: Field, schemas: dict[str, Schema], depth: int) -> Any:
-    if f.enum:
-        return f.enum[0]
-    if f.type == "string":
-        if f.format == "date-time":
-            return _EXAMPLE_DATETIME
-        if f.format == "date":
-            return _EXAMPLE_DATE
-        text = f"Example {name}"
-        return text[: f.max_length] if f.max_length else text
-    if f.type == "integer":
-        return 1
-    if f.type == "number":
-        return 1.0
-    if f.type == "boolean":
-        return False
-    if f.type == "array":
-        return []
-    if f.type == "object":
-        target = schemas.get(f.ref or "")
-        if target is None:
-            return {}
-        if "id" in target.fields:
-            # References to other records: the id is what ConnectWise needs.
-            return {"id": 1}
-        return _example_object(target, schemas, depth + 1) if depth < 4 else {}
-    return "example"
 
 
 def _example_patch_op(resource: Schema | None, schemas: dict[str, Schema]) -> dict[str, Any]:
@@ -569,5 +531,5 @@ def _example_patch_op(resource: Schema | None, schemas: dict[str, Schema]) -> di
     return {
         "op": "replace",
         "path": chosen,
-        "value": _example_value(chosen, by_name[chosen], schemas, depth=0),
+        "value": examples.minimal_value(chosen, by_name[chosen], schemas),
     }

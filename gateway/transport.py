@@ -386,11 +386,7 @@ class TransportCore:
                 url,
                 params=query,
                 headers=all_headers,
-                # A form field that is also a file part goes as the file (its body entry
-                # only describes it: cwm_gateway.files).
-                data={k: v for k, v in body.items() if k not in files}
-                if isinstance(body, Mapping)
-                else None,
+                data=body if isinstance(body, Mapping) else None,
                 files=files,
                 extensions=self._timeout_ext,
             )

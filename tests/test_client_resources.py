@@ -36,7 +36,9 @@ def test_category_then_resource_calls_send_typed_requests(settings):
         one = cw.service.tickets.get(id_=2)
         assert one.data.id == 2
         assert cw.service.tickets.count().json["count"] >= 3
-        note = cw.service.ticket_notes.create(parent_id=2, body={"text": "from the client"})
+        note = cw.service.ticket_notes.create(
+            parent_id=2, body={"text": "from the client", "internalAnalysisFlag": True}
+        )
         assert note.status == 201 and note.data.text == "from the client"
         # The full function names work on a resource too.
         assert cw.service.tickets.get_service_tickets_by_id(id_=2).data.id == 2

@@ -190,7 +190,9 @@ def test_put_replaces_and_patch_updates(client):
     )
     assert r.status_code == 200
     doc = client.get(api("/service/tickets/4"), headers=H).json()
-    assert doc["summary"] == "Replaced" and "board" not in doc and doc["id"] == 4
+    assert doc["summary"] == "Replaced" and doc["id"] == 4
+    # A replaced ticket without a board lands on the default board, in its default status.
+    assert (doc["board"]["name"], doc["status"]["name"]) == ("Help Desk", "New")
     ops = [
         {"op": "replace", "path": "summary", "value": "Patched"},
         {"op": "replace", "path": "status/id", "value": 2},
@@ -208,7 +210,8 @@ def test_patch_problems_are_reported(client):
         json=[{"op": "replace", "path": "sumary", "value": "x"}],
     )
     assert r.status_code == 400
-    assert "summary" in r.json()["errors"][0]["message"]  # did-you-mean hint
+    (err,) = r.json()["errors"]
+    assert (err["field"], err["message"]) == ("sumary", "sumary is not a recognized field.")
     r = client.patch(api("/service/tickets/5"), headers=H, json={"summary": "x"})
     assert r.status_code == 400
 
@@ -259,11 +262,11 @@ def test_conditions_like_in_and_dates(client):
     assert r.json() and all(t["timeStart"] > "2024-12-01" for t in r.json())
 
 
-def test_bad_conditions_are_400_with_hint(client):
+def test_bad_conditions_are_connectwise_400s(client):
     r = client.get(api("/service/tickets"), headers=H, params={"conditions": 'summery = "x"'})
     assert r.status_code == 400
-    assert r.json()["code"] == "InvalidObject"
-    assert "summary" in r.json()["message"]
+    # ConnectWise's own words, never the gateway's did-you-mean.
+    assert r.json() == {"code": "ApiFindCondition", "message": "summery is not a recognized name."}
     r = client.get(api("/service/tickets"), headers=H, params={"conditions": "summary == "})
     assert r.status_code == 400
 
@@ -378,7 +381,7 @@ def test_deleting_a_parent_deletes_its_children(client, app):
     assert client.delete(api("/service/tickets/3"), headers=H).status_code == 204
     assert client.get(api("/service/tickets/3"), headers=H).status_code == 404
     assert client.get(api(f"/service/tickets/3/notes/{note_id}"), headers=H).status_code == 404
-    assert app.sandbox.store.list("/service/tickets/{}/notes", "3") == []
+    assert app.sandbox.store.documents("/service/tickets/{}/notes", "3") == []
     assert client.get(api("/service/tickets/count"), headers=H).json() == {"count": 99}
 
 
@@ -423,12 +426,12 @@ def test_memory_store_unit():
     store.insert("/a/{}/b/{}/c", f"{a['id']}/1", {"y": 1})
     assert store.get("/a", "", a["id"]) == {"name": "one", "id": 1}
     assert store.delete("/a", "", a["id"]) is True
-    assert store.list("/a/{}/b", "1") == [] and store.list("/a/{}/b/{}/c", "1/1") == []
+    assert store.documents("/a/{}/b", "1") == [] and store.documents("/a/{}/b/{}/c", "1/1") == []
     assert store.delete("/a", "", a["id"]) is False
     calls = []
     store.fill_once("/z", "", lambda: calls.append(1) or [{"id": store.next_id("/z")}])
     store.fill_once("/z", "", lambda: calls.append(1) or [{"id": store.next_id("/z")}])
-    assert calls == [1] and len(store.list("/z")) == 1
+    assert calls == [1] and len(store.documents("/z")) == 1
 
 
 # --- faults -------------------------------------------------------------------------------------

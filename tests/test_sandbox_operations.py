@@ -33,15 +33,28 @@ def _patch_body(schema_name: str) -> list[dict]:
     return [{"op": "replace", "path": name, "value": doc[name]}]
 
 
+_NOTE_FLAGS = ("detailDescriptionFlag", "internalAnalysisFlag", "resolutionFlag")
+
+
+def _body(schema_name: str) -> dict:
+    body = samples.sample(schema_name)
+    if all(flag in body for flag in _NOTE_FLAGS):
+        body["detailDescriptionFlag"] = True  # ConnectWise refuses a note shown nowhere
+    return body
+
+
 def _request_kwargs(op) -> dict:
     if op.body_kind == "model":
-        return {"json": samples.sample(op.body_model)}
+        return {"json": _body(op.body_model)}
     if op.body_kind == "array":
         return {"json": [samples.sample(op.body_model)]}
     if op.body_kind == "patch":
         return {"json": _patch_body(op.response_model or op.body_model)}
     if op.body_kind == "multipart":
-        return {"files": {"file": ("note.txt", b"hello")}}
+        return {
+            "files": {"file": ("note.txt", b"hello")},
+            "data": {"recordType": "Ticket", "recordId": "1"},
+        }
     return {}
 
 

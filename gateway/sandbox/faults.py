@@ -10,13 +10,18 @@ app settings and on the admin endpoint:
 - ``drop``: close the connection without a complete response.
 
 Several specs can be combined with commas (``latency=100ms,503``).
+
+:class:`FaultsAndLog` is the outer ASGI layer that applies them (and keeps the request log).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 FAULT_HEADER = "x-sandbox-fault"
 
@@ -123,3 +128,110 @@ class FaultPlan:
                 {"faults": [f.__dict__ for f in faults], "remaining": remaining}
                 for faults, remaining in self._armed
             ]
+
+
+class DropConnection(Exception):
+    """Raised to make the server close the connection mid-response (``drop`` fault)."""
+
+
+_STATUS_TEXTS = {
+    429: ("TooManyRequests", "Request rate limit exceeded. Try again later."),
+    500: ("UnexpectedError", "An unexpected error has occurred."),
+    502: ("BadGateway", "Bad gateway."),
+    503: ("ServiceUnavailable", "The service is temporarily unavailable."),
+    504: ("GatewayTimeout", "The server did not answer in time."),
+}
+
+
+def _json_body(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+async def _respond(send: Any, status: int, body: bytes, headers: dict[str, str]) -> None:
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class FaultsAndLog:
+    """Outer ASGI layer: logs each request, applies faults (header or plan), then hands over.
+
+    Paths under ``admin_prefix`` are neither logged nor faulted; the plan's faults apply to
+    API requests (under ``api_prefix``) only, header faults to any request.
+    """
+
+    def __init__(
+        self, inner: Any, log: Any, plan: FaultPlan, api_prefix: str, admin_prefix: str
+    ) -> None:
+        self.inner = inner
+        self.log = log
+        self.plan = plan
+        self.api_prefix = api_prefix
+        self.admin_prefix = admin_prefix
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(self.admin_prefix):
+            await self.inner(scope, receive, send)
+            return
+        entry = self.log.start(scope)
+        header = next(
+            (
+                v.decode("latin-1")
+                for k, v in scope["headers"]
+                if k.lower() == FAULT_HEADER.encode()
+            ),
+            None,
+        )
+        try:
+            faults = parse_faults(header) if header is not None else []
+        except FaultSpecError as exc:
+            entry["status"] = 400
+            await _respond(send, 400, _json_body({"code": "InvalidFault", "message": str(exc)}), {})
+            return
+        if path.startswith(self.api_prefix):
+            faults += self.plan.take()
+        terminal = None
+        for fault in faults:
+            if fault.kind == "latency":
+                await asyncio.sleep(fault.latency_s)
+            elif terminal is None:
+                terminal = fault
+        if terminal is not None:
+            await self._fault(terminal, entry, send)
+            return
+
+        async def send_logged(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+                for key, value in message.get("headers", ()):
+                    if key.lower() == b"x-sandbox-operation":
+                        entry["operation_id"] = value.decode()
+            await send(message)
+
+        await self.inner(scope, receive, send_logged)
+
+    @staticmethod
+    async def _fault(fault: Fault, entry: dict[str, Any], send: Any) -> None:
+        if fault.kind == "drop":
+            entry["status"] = 0
+            start = {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+            }
+            await send(start)
+            await send({"type": "http.response.body", "body": b'{"id": ', "more_body": True})
+            raise DropConnection("sandbox fault: drop")
+        if fault.kind == "malformed-json":
+            entry["status"] = 200
+            await _respond(send, 200, b'{"id": 1, "name": "Truncated respo', {})
+            return
+        status = fault.status or 500
+        entry["status"] = status
+        code, message = _STATUS_TEXTS.get(status, ("Error", f"Sandbox fault {status}."))
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        await _respond(send, status, _json_body({"code": code, "message": message}), headers)

@@ -1,5 +1,13 @@
 """One segment trie over every registry operation: concrete path + method -> operation.
 
+Why the sandbox does not use :mod:`cwm_gateway.paths`' router: the sandbox is the stand-in the
+gateway is tested against, so it routes the way ConnectWise's servers do, independently. If both
+shared one router, a routing mistake (``/system/members/jsmith`` sent to the ``{id}``
+operation, ``/service/tickets/count`` read as ticket "count") would be made on both sides and
+every test would pass; with two, the tests catch it. The rules below are ConnectWise's (IIS and
+ASP.NET route constraints), not the gateway's (which also refuses traversal, URLs and the like
+before anything is sent). The API prefix is the one of :mod:`cwm_gateway.paths`.
+
 Literal segments beat parameters (``/service/tickets/count`` is the count, not ticket
 "count"), literals match case-insensitively as they do on ConnectWise's IIS servers, and when
 two templates differ only in a parameter's name (``/system/members/{id}`` and
@@ -116,12 +124,17 @@ def _bind(op: Any, segs: list[str]) -> dict[str, str]:
 
 
 def _types_fit(op: Any, params: dict[str, str]) -> bool:
-    types = {p.name: p.type for p in op.path_params}
+    declared = {p.name: p for p in op.path_params}
     for name, value in params.items():
-        if types.get(name) == "integer" and not _is_int(value):
+        p = declared.get(name)
+        if p is not None and p.type == "integer" and not _is_int(value, p.format):
             return False
     return True
 
 
-def _is_int(value: str) -> bool:
-    return value.isdigit() or (value.startswith("-") and value[1:].isdigit())
+def _is_int(value: str, fmt: str | None) -> bool:
+    # ``{id:int}`` matches only what fits the type: 2147483648 is no int32 and routes nowhere.
+    if not (value.isdigit() or (value.startswith("-") and value[1:].isdigit())):
+        return False
+    bits = 63 if fmt == "int64" else 31
+    return -(2**bits) <= int(value) < 2**bits

@@ -1,241 +1,80 @@
 """A deterministic, realistic MSP data set for the sandbox.
 
-About 25 companies with sites and contacts, members, three service boards with statuses and
-types, priorities, ~100 service tickets with notes and tasks, time entries, agreements with
-additions, invoices, projects, configurations, opportunities and catalog items. The same seed
+About 25 companies with sites and contacts, members, three service boards with statuses (two
+of them closed statuses) and types, priorities, ~100 service tickets with notes, tasks,
+activities and schedule entries, time entries, agreements with additions, invoices, projects,
+configurations, opportunities, catalog items and documents with their files. The same seed
 always produces the same records and ids (ids start at 1 in every collection), and every
 record validates against its generated model.
+
+The tables it is built from are in :mod:`cwm_gateway.sandbox.seed_data`; here each function
+builds one part of the data set, in an order that later parts depend on (tickets need boards
+and companies). The order also fixes the random sequence: add new parts at the end.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cwm_gateway.paths import API_PREFIX
 from cwm_gateway.sandbox.resources import Catalog, make_reference
+from cwm_gateway.sandbox.seed_data import (
+    ACTIVITIES,
+    ADDITIONS,
+    AGREEMENT_TYPES,
+    AGREEMENTS,
+    BOARD_STATUSES,
+    BOARD_TYPES,
+    BOARDS,
+    CATALOG,
+    CATALOG_ROWS,
+    COMPANIES,
+    COMPANY_ROWS,
+    COMPANY_STATUSES,
+    COMPANY_TYPES,
+    CONFIG_TYPES,
+    CONFIGURATIONS,
+    CONTACT_TITLES,
+    CONTACTS,
+    DEPARTMENTS,
+    DOCUMENTS,
+    EPOCH,
+    FIRST_NAMES,
+    INVOICES,
+    LAST_NAMES,
+    LOCATIONS,
+    MEMBER_ROWS,
+    MEMBERS,
+    NOTE_TEXTS,
+    NOTES,
+    OPPORTUNITIES,
+    PRIORITIES,
+    PROJECTS,
+    SCHEDULE_ENTRIES,
+    SEED_FILES,
+    SEEDED,
+    SITES,
+    TASKS,
+    TICKET_SUMMARIES,
+    TICKETS,
+    TIME_ENTRIES,
+    WORK_ROLES,
+    WORK_TYPES,
+)
 from cwm_gateway.sandbox.store import Store
 
-API_PREFIX = "/v4_6_release/apis/3.0"
-SEED_VERSION = "1"
+SEED_VERSION = "2"
 
-LOCATIONS = "/system/locations"
-DEPARTMENTS = "/system/departments"
-MEMBERS = "/system/members"
-WORK_ROLES = "/time/workRoles"
-WORK_TYPES = "/time/workTypes"
-COMPANY_STATUSES = "/company/companies/statuses"
-COMPANY_TYPES = "/company/companies/types"
-COMPANIES = "/company/companies"
-SITES = "/company/companies/{}/sites"
-CONTACTS = "/company/contacts"
-PRIORITIES = "/service/priorities"
-BOARDS = "/service/boards"
-BOARD_STATUSES = "/service/boards/{}/statuses"
-BOARD_TYPES = "/service/boards/{}/types"
-TICKETS = "/service/tickets"
-NOTES = "/service/tickets/{}/notes"
-TASKS = "/service/tickets/{}/tasks"
-TIME_ENTRIES = "/time/entries"
-AGREEMENT_TYPES = "/finance/agreements/types"
-AGREEMENTS = "/finance/agreements"
-ADDITIONS = "/finance/agreements/{}/additions"
-INVOICES = "/finance/invoices"
-PROJECTS = "/project/projects"
-CONFIG_TYPES = "/company/configurations/types"
-CONFIGURATIONS = "/company/configurations"
-OPPORTUNITIES = "/sales/opportunities"
-CATALOG = "/procurement/catalog"
-
-#: Collections this module fills; the sandbox never adds sample records to them.
-SEEDED = frozenset(
-    {
-        LOCATIONS, DEPARTMENTS, MEMBERS, WORK_ROLES, WORK_TYPES, COMPANY_STATUSES,
-        COMPANY_TYPES, COMPANIES, SITES, CONTACTS, PRIORITIES, BOARDS, BOARD_STATUSES,
-        BOARD_TYPES, TICKETS, NOTES, TASKS, TIME_ENTRIES, AGREEMENT_TYPES, AGREEMENTS,
-        ADDITIONS, INVOICES, PROJECTS, CONFIG_TYPES, CONFIGURATIONS, OPPORTUNITIES, CATALOG,
-    }
-)  # fmt: skip
-
-_EPOCH = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
-
-_COMPANIES = [
-    ("Acme Manufacturing", "AcmeMfg", "Dayton", "OH", "45402"),
-    ("Blue Ridge Dental Group", "BlueRidgeDental", "Asheville", "NC", "28801"),
-    ("Cascade Legal Partners", "CascadeLegal", "Portland", "OR", "97204"),
-    ("Delta Freight Logistics", "DeltaFreight", "Memphis", "TN", "38103"),
-    ("Evergreen Accounting", "EvergreenCPA", "Tacoma", "WA", "98402"),
-    ("Falcon Aerospace Supply", "FalconAero", "Wichita", "KS", "67202"),
-    ("Granite State Insurance", "GraniteIns", "Manchester", "NH", "03101"),
-    ("Harbor View Medical", "HarborViewMed", "San Diego", "CA", "92101"),
-    ("Ironwood Construction", "IronwoodCon", "Phoenix", "AZ", "85004"),
-    ("Juniper Creek Winery", "JuniperCreek", "Napa", "CA", "94559"),
-    ("Keystone Property Management", "KeystonePM", "Harrisburg", "PA", "17101"),
-    ("Lakeside Veterinary Clinic", "LakesideVet", "Madison", "WI", "53703"),
-    ("Metro Credit Union", "MetroCU", "Columbus", "OH", "43215"),
-    ("Northwind Traders", "Northwind", "Seattle", "WA", "98101"),
-    ("Orchard Hill School District", "OrchardHillSD", "Lansing", "MI", "48933"),
-    ("Pinnacle Engineering", "PinnacleEng", "Denver", "CO", "80202"),
-    ("Quarry Stone Realty", "QuarryRealty", "Austin", "TX", "78701"),
-    ("Riverbend Hospitality", "RiverbendHosp", "Savannah", "GA", "31401"),
-    ("Summit Outdoor Gear", "SummitGear", "Boulder", "CO", "80302"),
-    ("Tidewater Marine Services", "TidewaterMarine", "Norfolk", "VA", "23510"),
-    ("Union Square Architects", "UnionSqArch", "San Francisco", "CA", "94108"),
-    ("Valley Fresh Grocers", "ValleyFresh", "Fresno", "CA", "93721"),
-    ("Westbrook Financial Advisors", "WestbrookFA", "Hartford", "CT", "06103"),
-    ("Pax8", "Pax8", "Greenwood Village", "CO", "80111"),
-]
-
-_FIRST = [
-    "James", "Maria", "Robert", "Linda", "Michael", "Patricia", "David", "Jennifer", "Daniel",
-    "Elizabeth", "Thomas", "Susan", "Kevin", "Karen", "Brian", "Nancy", "Jason", "Lisa", "Ryan",
-    "Angela", "Eric", "Rachel", "Steven", "Megan", "Andrew", "Laura", "Joshua", "Emily",
-]  # fmt: skip
-_LAST = [
-    "Anderson", "Brooks", "Carter", "Diaz", "Ellis", "Foster", "Garcia", "Hughes", "Iverson",
-    "Jensen", "Kim", "Lopez", "Morgan", "Nguyen", "Owens", "Patel", "Quinn", "Reyes", "Shah",
-    "Turner", "Underwood", "Vasquez", "Walsh", "Young",
-]  # fmt: skip
-_TITLES = [
-    "Office Manager",
-    "Controller",
-    "Owner",
-    "IT Coordinator",
-    "Operations Director",
-    "Receptionist",
-    "Practice Manager",
-    "CFO",
-    "Staff Accountant",
-    "HR Manager",
-]
-
-_MEMBERS = [
-    ("jsmith", "John", "Smith", "Service Manager", 1),
-    ("akhan", "Aisha", "Khan", "Senior Engineer", 1),
-    ("bwilson", "Ben", "Wilson", "Help Desk Technician", 3),
-    ("cmartinez", "Carla", "Martinez", "Help Desk Technician", 3),
-    ("dlee", "Derek", "Lee", "Network Engineer", 1),
-    ("ebrown", "Emma", "Brown", "Project Manager", 2),
-    ("fnguyen", "Felix", "Nguyen", "Systems Engineer", 1),
-    ("gpatel", "Grace", "Patel", "Account Manager", 3),
-    ("hcohen", "Hannah", "Cohen", "Dispatcher", 3),
-    ("irossi", "Ivan", "Rossi", "vCIO", 4),
-]
-
-_TICKET_SUMMARIES = [
-    "Outlook keeps asking for password",
-    "Printer on 2nd floor offline",
-    "New hire setup: laptop and accounts",
-    "VPN disconnects every few minutes",
-    "Server disk space low on C:",
-    "Backup job failed overnight",
-    "Phishing email reported by user",
-    "Wi-Fi slow in conference room",
-    "Reset MFA for user",
-    "QuickBooks cannot open company file",
-    "Firewall firmware update",
-    "Shared drive mapping missing",
-    "Replace failing switch in IDF",
-    "Monitor flickering",
-    "Teams audio not working",
-    "Offboard departing employee",
-    "SSL certificate expiring soon",
-    "Antivirus alert: quarantined file",
-    "Scanner to email not working",
-    "Request: add user to distribution list",
-    "Domain controller high CPU",
-    "Website down",
-    "Install Adobe Acrobat Pro",
-    "Laptop battery swelling",
-    "Migrate mailbox to Microsoft 365",
-]
-
-_NOTE_TEXTS = [
-    "Called the user and reproduced the issue.",
-    "Remoted in, cleared the credential cache and rebooted.",
-    "Waiting on the customer to confirm the fix.",
-    "Escalated to the network team for review.",
-    "Vendor ticket opened, reference attached.",
-    "Issue resolved; user confirmed everything works.",
-    "Scheduled onsite visit for tomorrow morning.",
-]
-
-_CATALOG = [
-    ("LAT-DELL-5450", "Dell Latitude 5450 Laptop", "Hardware", "Laptops", "Dell", 1349.0, 1089.0),
-    ("LAT-LEN-T14", "Lenovo ThinkPad T14 Gen 5", "Hardware", "Laptops", "Lenovo", 1299.0, 1040.0),
-    ("DT-DELL-7020", "Dell OptiPlex 7020 Desktop", "Hardware", "Desktops", "Dell", 989.0, 781.0),
-    ("MON-DELL-P2425", "Dell 24 Monitor P2425H", "Hardware", "Monitors", "Dell", 229.0, 171.0),
-    ("FW-FG-60F", "FortiGate 60F Firewall", "Hardware", "Network", "Fortinet", 749.0, 560.0),
-    ("SW-MER-MS120", "Meraki MS120-24P Switch", "Hardware", "Network", "Cisco", 1899.0, 1510.0),
-    ("AP-UBI-U6", "UniFi U6 Pro Access Point", "Hardware", "Network", "Ubiquiti", 189.0, 149.0),
-    ("SRV-DELL-R660", "Dell PowerEdge R660 Server", "Hardware", "Servers", "Dell", 8995.0, 7420.0),
-    ("UPS-APC-1500", "APC Smart-UPS 1500VA", "Hardware", "Power", "APC", 799.0, 612.0),
-    ("DOCK-DELL-WD22", "Dell WD22TB4 Dock", "Hardware", "Accessories", "Dell", 289.0, 219.0),
-    ("M365-BP", "Microsoft 365 Business Premium", "Software", "Licensing", "Microsoft", 26.4, 22.0),
-    (
-        "M365-BS",
-        "Microsoft 365 Business Standard",
-        "Software",
-        "Licensing",
-        "Microsoft",
-        15.0,
-        12.5,
-    ),
-    ("EXO-P1", "Exchange Online Plan 1", "Software", "Licensing", "Microsoft", 4.8, 4.0),
-    (
-        "S1-COMPLETE",
-        "SentinelOne Complete (per endpoint)",
-        "Software",
-        "Security",
-        "SentinelOne",
-        9.5,
-        5.75,
-    ),
-    ("HUNTRESS-EDR", "Huntress Managed EDR", "Software", "Security", "Huntress", 6.0, 3.5),
-    (
-        "KNOWBE4-SAT",
-        "KnowBe4 Security Awareness Training",
-        "Software",
-        "Security",
-        "KnowBe4",
-        3.5,
-        2.1,
-    ),
-    ("DUO-MFA", "Duo MFA (per user)", "Software", "Security", "Cisco", 4.0, 3.0),
-    ("BKP-DATTO-SIRIS", "Datto SIRIS Backup (per TB)", "Service", "Backup", "Datto", 150.0, 85.0),
-    ("BKP-M365", "Microsoft 365 Backup (per user)", "Service", "Backup", "Datto", 3.0, 1.5),
-    ("MS-WS", "Managed Workstation", "Service", "Managed Services", "Sandbox MSP", 45.0, 12.0),
-    ("MS-SRV", "Managed Server", "Service", "Managed Services", "Sandbox MSP", 175.0, 40.0),
-    ("MS-NET", "Managed Network Device", "Service", "Managed Services", "Sandbox MSP", 25.0, 6.0),
-    (
-        "MS-USER",
-        "Managed User (Helpdesk)",
-        "Service",
-        "Managed Services",
-        "Sandbox MSP",
-        95.0,
-        30.0,
-    ),
-    ("LAB-REMOTE", "Remote Labor (hourly)", "Service", "Labor", "Sandbox MSP", 150.0, 55.0),
-    ("LAB-ONSITE", "Onsite Labor (hourly)", "Service", "Labor", "Sandbox MSP", 175.0, 60.0),
-    ("DOM-REG", "Domain Registration (annual)", "Service", "Hosting", "GoDaddy", 25.0, 12.0),
-    ("SSL-DV", "SSL Certificate DV (annual)", "Service", "Hosting", "Sectigo", 89.0, 35.0),
-    ("CABLE-CAT6", "Cat6 Patch Cable 7ft", "Hardware", "Accessories", "Monoprice", 6.0, 2.0),
-    (
-        "KB-LOGI-MK540",
-        "Logitech MK540 Keyboard/Mouse",
-        "Hardware",
-        "Accessories",
-        "Logitech",
-        49.0,
-        33.0,
-    ),
-    ("HS-JABRA-EV2", "Jabra Evolve2 40 Headset", "Hardware", "Accessories", "Jabra", 119.0, 86.0),
-]
+Doc = dict[str, Any]
+Item = tuple[str, str, Doc]
+"""(collection, parent key, document)."""
 
 
-def _iso(dt: datetime) -> str:
+def _iso(dt: Any) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -245,20 +84,21 @@ class _Builder:
     def __init__(self, schemas: Mapping[str, Any], rng: random.Random) -> None:
         self.schemas = schemas
         self.rng = rng
-        self.items: list[tuple[str, str, dict[str, Any]]] = []
+        self.items: list[Item] = []
+        self.files: list[tuple[int, str, int, str, bytes]] = []
         self.next: dict[str, int] = {}
         self.parents: dict[int, str] = {}
 
-    def add(self, coll: str, doc: dict[str, Any], parent: str = "") -> dict[str, Any]:
+    def add(self, coll: str, doc: Doc, parent: str = "") -> Doc:
         id_ = self.next.get(coll, 1)
         self.next[coll] = id_ + 1
         doc = {"id": id_, **doc}
-        when = _EPOCH - timedelta(days=self.rng.randint(1, 400), minutes=self.rng.randint(0, 600))
+        when = EPOCH - timedelta(days=self.rng.randint(1, 400), minutes=self.rng.randint(0, 600))
         doc.setdefault(
             "_info",
             {
                 "lastUpdated": _iso(when),
-                "updatedBy": self.rng.choice(_MEMBERS)[0],
+                "updatedBy": self.rng.choice(MEMBER_ROWS)[0],
                 "dateEntered": _iso(when),
                 "enteredBy": "jsmith",
             },
@@ -267,24 +107,50 @@ class _Builder:
         self.parents[id(doc)] = parent
         return doc
 
-    def ref(self, ref_schema: str, coll: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+    def ref(self, ref_schema: str, coll: str, doc: Mapping[str, Any]) -> Doc:
         path = coll
         for value in self.parents.get(id(doc), "").split("/"):
             path = path.replace("{}", value, 1)
         href = f"{API_PREFIX}{path}/{doc['id']}"
         return make_reference(self.schemas, ref_schema, doc, href)
 
+    def member_ref(self, member: Mapping[str, Any]) -> Doc:
+        return self.ref("MemberReference", MEMBERS, member)
+
     @staticmethod
-    def plain(id_: int, name: str) -> dict[str, Any]:
+    def plain(id_: int, name: str) -> Doc:
         return {"id": id_, "name": name}
 
 
-def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """All seed documents as (collection, parent key, document), ids assigned."""
-    rng = random.Random(seed)
-    b = _Builder(schemas, rng)
-    pick = rng.choice
+@dataclass
+class _World:
+    """Records built so far that later parts refer to."""
 
+    locations: list[Doc] = field(default_factory=list)
+    departments: list[Doc] = field(default_factory=list)
+    loc_ref: Doc = field(default_factory=dict)
+    roles: list[Doc] = field(default_factory=list)
+    work_types: list[Doc] = field(default_factory=list)
+    members: list[Doc] = field(default_factory=list)
+    techs: list[Doc] = field(default_factory=list)
+    statuses: list[Doc] = field(default_factory=list)
+    ctypes: dict[str, Doc] = field(default_factory=dict)
+    priorities: list[Doc] = field(default_factory=list)
+    boards: list[Doc] = field(default_factory=list)
+    board_statuses: dict[int, list[Doc]] = field(default_factory=dict)
+    board_types: dict[int, list[Doc]] = field(default_factory=dict)
+    companies: list[Doc] = field(default_factory=list)
+    sites: dict[int, list[Doc]] = field(default_factory=dict)
+    contacts: dict[int, list[Doc]] = field(default_factory=dict)
+    clients: list[Doc] = field(default_factory=list)
+    agreement_types: list[Doc] = field(default_factory=list)
+    catalog: list[Doc] = field(default_factory=list)
+    agreements: list[Doc] = field(default_factory=list)
+    tickets: list[Doc] = field(default_factory=list)
+
+
+def _organisation(b: _Builder, w: _World) -> None:
+    """Locations, departments, work roles and types, members."""
     locations = [
         b.add(LOCATIONS, {"name": "Main Office", "structureLevel": b.plain(1, "Location")}),
         b.add(LOCATIONS, {"name": "Remote", "structureLevel": b.plain(1, "Location")}),
@@ -323,7 +189,7 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
     ]  # fmt: skip
 
     members = []
-    for i, (ident, first, last, title, role) in enumerate(_MEMBERS):
+    for i, (ident, first, last, title, role) in enumerate(MEMBER_ROWS):
         dept = departments[0 if role != 2 else 1]
         members.append(
             b.add(
@@ -354,9 +220,17 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
         )
     techs = [m for m in members if m["identifier"] not in ("gpatel", "irossi")]
 
-    def mref(member: Mapping[str, Any]) -> dict[str, Any]:
-        return b.ref("MemberReference", MEMBERS, member)
+    w.locations = locations
+    w.departments = departments
+    w.loc_ref = loc_ref
+    w.roles = roles
+    w.work_types = work_types
+    w.members = members
+    w.techs = techs
 
+
+def _company_setup(b: _Builder, w: _World) -> None:
+    """Company statuses and types."""
     statuses = [
         b.add(
             COMPANY_STATUSES,
@@ -371,6 +245,13 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
         for n in ("Client", "Prospect", "Vendor", "Partner", "Owner")
     }
 
+    w.statuses = statuses
+    w.ctypes = ctypes
+
+
+def _service_setup(b: _Builder, w: _World) -> None:
+    """Priorities; service boards with their statuses (some closed) and types."""
+    departments, loc_ref, members = w.departments, w.loc_ref, w.members
     priorities = [
         b.add(PRIORITIES, {"name": name, "color": color, "level": level, "sortOrder": i + 1,
                            "defaultFlag": level == "Medium"})
@@ -403,8 +284,8 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
                 "billTime": "Billable",
                 "billExpense": "Billable",
                 "billProduct": "Billable",
-                "dispatchMember": mref(members[8]),
-                "serviceManagerMember": mref(members[0]),
+                "dispatchMember": b.member_ref(members[8]),
+                "serviceManagerMember": b.member_ref(members[0]),
             },
         )
         boards.append(board)
@@ -438,6 +319,16 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
                            ("Problem", "Reactive"), ("Change", "Proactive"))
         ]  # fmt: skip
 
+    w.priorities = priorities
+    w.boards = boards
+    w.board_statuses = board_statuses
+    w.board_types = board_types
+
+
+def _companies(b: _Builder, w: _World) -> None:
+    """The MSP itself and its clients, with sites and contacts."""
+    rng, pick = b.rng, b.rng.choice
+    loc_ref, statuses, ctypes = w.loc_ref, w.statuses, w.ctypes
     owner = b.add(
         COMPANIES,
         {
@@ -456,7 +347,7 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
         },
     )
     companies = [owner]
-    for i, (name, ident, city, state, zip_) in enumerate(_COMPANIES):
+    for i, (name, ident, city, state, zip_) in enumerate(COMPANY_ROWS):
         kind = "Vendor" if ident == "Pax8" else ("Prospect" if i % 7 == 6 else "Client")
         status = statuses[1] if i == 11 else statuses[0]
         companies.append(
@@ -480,7 +371,7 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
                     "leadFlag": kind == "Prospect",
                     "isVendorFlag": kind == "Vendor",
                     "deletedFlag": False,
-                    "dateAcquired": _iso(_EPOCH - timedelta(days=rng.randint(60, 3000))),
+                    "dateAcquired": _iso(EPOCH - timedelta(days=rng.randint(60, 3000))),
                 },
             )
         )
@@ -515,7 +406,7 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
     for company in companies[1:]:
         contacts[company["id"]] = []
         for j in range(rng.randint(2, 4)):
-            first, last = pick(_FIRST), pick(_LAST)
+            first, last = pick(FIRST_NAMES), pick(LAST_NAMES)
             domain = company["website"].removeprefix("https://www.")
             contact = b.add(
                 CONTACTS,
@@ -524,7 +415,7 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
                     "lastName": last,
                     "company": b.ref("CompanyReference", COMPANIES, company),
                     "site": company["site"],
-                    "title": pick(_TITLES),
+                    "title": pick(CONTACT_TITLES),
                     "inactiveFlag": False,
                     "defaultFlag": j == 0,
                     "defaultBillingFlag": j == 0,
@@ -545,6 +436,16 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
 
     clients = [c for c in companies[1:] if c["types"][0]["name"] == "Client"]
 
+    w.companies = companies
+    w.sites = sites
+    w.contacts = contacts
+    w.clients = clients
+
+
+def _finance(b: _Builder, w: _World) -> None:
+    """Agreement types, the product catalog, agreements with additions."""
+    rng = b.rng
+    departments, loc_ref, contacts, clients = w.departments, w.loc_ref, w.contacts, w.clients
     agreement_types = [
         b.add(
             AGREEMENT_TYPES,
@@ -559,7 +460,7 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
     ]  # fmt: skip
 
     catalog = []
-    for i, (ident, desc, ptype, sub, maker, price, cost) in enumerate(_CATALOG):
+    for i, (ident, desc, ptype, sub, maker, price, cost) in enumerate(CATALOG_ROWS):
         catalog.append(
             b.add(
                 CATALOG,
@@ -587,7 +488,7 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
     agreements = []
     for i, company in enumerate(clients[:20]):
         atype = agreement_types[0 if i % 4 else (1 + i // 4 % 2)]
-        start = _EPOCH - timedelta(days=rng.randint(30, 700))
+        start = EPOCH - timedelta(days=rng.randint(30, 700))
         agreement = b.add(
             AGREEMENTS,
             {
@@ -635,6 +536,24 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
                 str(agreement["id"]),
             )
 
+    w.agreement_types = agreement_types
+    w.catalog = catalog
+    w.agreements = agreements
+
+
+def _tickets(b: _Builder, w: _World) -> None:
+    """Service tickets with notes and tasks."""
+    rng, pick = b.rng, b.rng.choice
+    loc_ref, techs, priorities, boards, board_statuses, board_types, contacts, clients = (
+        w.loc_ref,
+        w.techs,
+        w.priorities,
+        w.boards,
+        w.board_statuses,
+        w.board_types,
+        w.contacts,
+        w.clients,
+    )
     tickets = []
     for i in range(100):
         company = clients[i % len(clients)] if i % 9 else pick(clients)
@@ -643,13 +562,13 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
             rng.choices(range(7), weights=[18, 22, 12, 8, 4, 14, 22])[0]
         ]
         owner_m = pick(techs)
-        entered = _EPOCH - timedelta(days=rng.randint(0, 120), minutes=rng.randint(0, 1400))
+        entered = EPOCH - timedelta(days=rng.randint(0, 120), minutes=rng.randint(0, 1400))
         closed = status["closedStatus"]
         contact = pick(contacts[company["id"]])
         ticket = b.add(
             TICKETS,
             {
-                "summary": pick(_TICKET_SUMMARIES),
+                "summary": pick(TICKET_SUMMARIES),
                 "recordType": "ServiceTicket",
                 "board": b.ref("BoardReference", BOARDS, board),
                 "status": b.ref("ServiceStatusReference", BOARD_STATUSES, status),
@@ -697,7 +616,7 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
                 NOTES,
                 {
                     "ticketId": ticket["id"],
-                    "text": _NOTE_TEXTS[0] if j == 0 else pick(_NOTE_TEXTS),
+                    "text": NOTE_TEXTS[0] if j == 0 else pick(NOTE_TEXTS),
                     "detailDescriptionFlag": j == 0,
                     "internalAnalysisFlag": j == 2,
                     "resolutionFlag": closed and j > 0,
@@ -723,10 +642,17 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
                 parent,
             )
 
+    w.tickets = tickets
+
+
+def _time_entries(b: _Builder, w: _World) -> None:
+    """Time entries charged to tickets."""
+    rng, pick = b.rng, b.rng.choice
+    roles, work_types, techs, tickets = w.roles, w.work_types, w.techs, w.tickets
     for i in range(150):
         ticket = tickets[i % len(tickets)] if i < 100 else pick(tickets)
         member = pick(techs)
-        start = _EPOCH - timedelta(days=rng.randint(0, 90), hours=rng.randint(0, 8))
+        start = EPOCH - timedelta(days=rng.randint(0, 90), hours=rng.randint(0, 8))
         hours = rng.choice([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0])
         wtype = work_types[0] if i % 4 else work_types[1]
         ticket["actualHours"] = round(ticket["actualHours"] + hours, 2)
@@ -745,7 +671,7 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
                 "actualHours": hours,
                 "hoursBilled": hours,
                 "billableOption": "Billable",
-                "notes": pick(_NOTE_TEXTS),
+                "notes": pick(NOTE_TEXTS),
                 "status": pick(["Open", "ApprovedByTierOne", "Billed", "ReadyToBill"]),
                 "enteredBy": member["identifier"],
                 "dateEntered": _iso(start + timedelta(hours=hours)),
@@ -753,9 +679,14 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
             },
         )
 
+
+def _invoices(b: _Builder, w: _World) -> None:
+    """Invoices."""
+    rng = b.rng
+    loc_ref, clients = w.loc_ref, w.clients
     for i in range(40):
         company = clients[i % len(clients)]
-        date = _EPOCH - timedelta(days=15 * (i // len(clients)) + rng.randint(0, 14))
+        date = EPOCH - timedelta(days=15 * (i // len(clients)) + rng.randint(0, 14))
         subtotal = float(rng.randint(4, 120) * 50)
         tax = round(subtotal * 0.07, 2)
         paid = i % 3 == 0
@@ -781,6 +712,17 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
             },
         )  # fmt: skip
 
+
+def _projects(b: _Builder, w: _World) -> None:
+    """Projects on the project board."""
+    rng = b.rng
+    loc_ref, members, boards, contacts, clients = (
+        w.loc_ref,
+        w.members,
+        w.boards,
+        w.contacts,
+        w.clients,
+    )
     for i, (name, method) in enumerate(
         (
             ("Microsoft 365 Migration", "FixedFee"),
@@ -794,7 +736,7 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
         )
     ):
         company = clients[(i * 3) % len(clients)]
-        start = _EPOCH - timedelta(days=rng.randint(0, 60))
+        start = EPOCH - timedelta(days=rng.randint(0, 60))
         b.add(
             PROJECTS,
             {
@@ -803,7 +745,7 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
                 "board": b.ref("ProjectBoardReference", BOARDS, boards[2]),
                 "company": b.ref("CompanyReference", COMPANIES, company),
                 "contact": b.ref("ContactReference", CONTACTS, contacts[company["id"]][0]),
-                "manager": mref(members[5]),
+                "manager": b.member_ref(members[5]),
                 "estimatedStart": _iso(start),
                 "estimatedEnd": _iso(start + timedelta(days=rng.randint(14, 90))),
                 "status": b.plain(1 if i % 4 else 2, "Open" if i % 4 else "In Progress"),
@@ -817,6 +759,11 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
             },
         )
 
+
+def _configurations(b: _Builder, w: _World) -> None:
+    """Configuration types and configurations."""
+    rng = b.rng
+    contacts, clients = w.contacts, w.clients
     config_types = {
         n: b.add(CONFIG_TYPES, {"name": n, "inactiveFlag": False, "systemFlag": False})
         for n in ("Workstation", "Server", "Firewall", "Switch", "Printer", "Microsoft 365 Tenant")
@@ -848,13 +795,18 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
                 "manufacturer": b.plain(100 + i % 5, maker),
                 "ipAddress": f"10.{i % 20}.{rng.randint(0, 9)}.{rng.randint(2, 254)}",
                 "osType": os_,
-                "purchaseDate": _iso(_EPOCH - timedelta(days=rng.randint(100, 1500))),
-                "warrantyExpirationDate": _iso(_EPOCH + timedelta(days=rng.randint(-200, 900))),
+                "purchaseDate": _iso(EPOCH - timedelta(days=rng.randint(100, 1500))),
+                "warrantyExpirationDate": _iso(EPOCH + timedelta(days=rng.randint(-200, 900))),
                 "activeFlag": True,
                 "billFlag": False,
             },
         )
 
+
+def _opportunities(b: _Builder, w: _World) -> None:
+    """Sales opportunities."""
+    rng, pick = b.rng, b.rng.choice
+    members, companies, contacts = w.members, w.companies, w.contacts
     for i in range(20):
         company = pick(companies[1:])
         rep = members[7] if i % 3 else members[9]
@@ -865,11 +817,11 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
                 "name": f"{company['identifier']} - "
                 + pick(["Laptop refresh", "Managed services", "Firewall upgrade",
                         "M365 licensing", "Backup expansion", "Security bundle"]),
-                "primarySalesRep": mref(rep),
+                "primarySalesRep": b.member_ref(rep),
                 "company": b.ref("CompanyReference", COMPANIES, company),
                 "contact": b.ref("ContactReference", CONTACTS, contacts[company["id"]][0]),
                 "site": company["site"],
-                "expectedCloseDate": _iso(_EPOCH + timedelta(days=rng.randint(-30, 120))),
+                "expectedCloseDate": _iso(EPOCH + timedelta(days=rng.randint(-30, 120))),
                 "stage": b.plain(1 + i % 4, ["Prospect", "Qualified", "Proposal", "Negotiation"][i % 4]),
                 "status": b.plain(1 + ["Open", "Won", "Lost"].index(status_name), status_name),
                 "probability": b.plain(1 + i % 5, f"{[10, 25, 50, 75, 90][i % 5]}%"),
@@ -879,7 +831,108 @@ def build_seed(schemas: Mapping[str, Any], seed: int) -> list[tuple[str, str, di
             },
         )  # fmt: skip
 
-    return b.items
+
+def _activities(b: _Builder, w: _World) -> None:
+    """Follow-up activities on every fourth ticket."""
+    rng, pick = b.rng, b.rng.choice
+    for ticket in w.tickets[::4]:
+        start = EPOCH - timedelta(days=rng.randint(0, 30), hours=rng.randint(0, 8))
+        member = pick(w.techs)
+        b.add(
+            ACTIVITIES,
+            {
+                "name": f"Follow up: {ticket['summary']}"[:100],
+                "type": b.plain(1, "Call"),
+                "company": ticket["company"],
+                "contact": ticket["contact"],
+                "status": b.plain(1 if rng.random() < 0.6 else 2, "Open"),
+                "ticket": b.ref("TicketReference", TICKETS, ticket),
+                "assignTo": b.member_ref(member),
+                "assignedBy": b.member_ref(w.members[0]),
+                "dateStart": _iso(start),
+                "dateEnd": _iso(start + timedelta(minutes=30)),
+                "notes": "Check that the fix held.",
+            },
+        )
+
+
+def _schedule_entries(b: _Builder, w: _World) -> None:
+    """Schedule entries for the tickets in a "Scheduled" status."""
+    rng = b.rng
+    for ticket in w.tickets:
+        if ticket["status"].get("name") != "Scheduled":
+            continue
+        start = EPOCH + timedelta(days=rng.randint(1, 10), hours=rng.randint(0, 6))
+        owner = next(m for m in w.members if m["identifier"] == ticket["owner"]["identifier"])
+        b.add(
+            SCHEDULE_ENTRIES,
+            {
+                "objectId": ticket["id"],
+                "name": ticket["summary"],
+                "member": b.member_ref(owner),
+                "type": {"id": 4, "identifier": "S"},
+                "dateStart": _iso(start),
+                "dateEnd": _iso(start + timedelta(hours=1)),
+                "hours": 1.0,
+                "doneFlag": False,
+                "acknowledgedFlag": False,
+                "ownerFlag": True,
+            },
+        )
+
+
+def _documents(b: _Builder, w: _World) -> None:
+    """Documents attached to records, with their bytes."""
+    for record_type, record_id, file_name, media_type, data in SEED_FILES:
+        doc = b.add(
+            DOCUMENTS,
+            {
+                "title": file_name,
+                "fileName": file_name,
+                "serverFileName": f"seed-{file_name}",
+                "owner": "jsmith",
+                "linkFlag": False,
+                "imageFlag": media_type.startswith("image/"),
+                "publicFlag": True,
+                "htmlTemplateFlag": False,
+                "readOnlyFlag": False,
+                "size": len(data),
+                "urlFlag": False,
+                "createdOnDate": _iso(EPOCH),
+            },
+        )
+        b.files.append((doc["id"], record_type, record_id, media_type, data))
+
+
+_PARTS = (
+    _organisation,
+    _company_setup,
+    _service_setup,
+    _companies,
+    _finance,
+    _tickets,
+    _time_entries,
+    _invoices,
+    _projects,
+    _configurations,
+    _opportunities,
+    _activities,
+    _schedule_entries,
+    _documents,
+)
+
+
+def _build(schemas: Mapping[str, Any], seed: int) -> _Builder:
+    b = _Builder(schemas, random.Random(seed))
+    world = _World()
+    for part in _PARTS:
+        part(b, world)
+    return b
+
+
+def build_seed(schemas: Mapping[str, Any], seed: int) -> list[Item]:
+    """All seed documents as (collection, parent key, document), ids assigned."""
+    return _build(schemas, seed).items
 
 
 def ensure_seeded(
@@ -891,7 +944,10 @@ def ensure_seeded(
     """
     seeded = frozenset(k for k in SEEDED if k in catalog.collections)
     if store.get_meta("seed") is None:
-        items = [item for item in build_seed(schemas, seed) if item[0] in seeded]
-        store.bulk_insert(items)
+        built = _build(schemas, seed)
+        store.bulk_insert([item for item in built.items if item[0] in seeded])
+        if DOCUMENTS in seeded:
+            for file in built.files:
+                store.put_file(*file)
         store.set_meta("seed", f"{SEED_VERSION}:{seed}")
     return seeded

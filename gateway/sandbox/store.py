@@ -31,6 +31,13 @@ CREATE TABLE IF NOT EXISTS filled (
     PRIMARY KEY (collection, parent)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    record_type TEXT NOT NULL,
+    record_id INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    data BLOB NOT NULL
+);
 """
 
 
@@ -116,7 +123,7 @@ class Store:
             self._cache[key] = docs
         return docs
 
-    def list(self, collection: str, parent: str = "") -> list[dict[str, Any]]:
+    def documents(self, collection: str, parent: str = "") -> list[dict[str, Any]]:
         """All documents of a collection, in id order (shared: copy before changing)."""
         with self._lock:
             return list(self._load(collection, parent).values())
@@ -244,6 +251,44 @@ class Store:
         if list(docs)[-1] != doc["id"]:
             # Keep id order for list reads after an insert with an explicit lower id.
             self._cache[(collection, parent)] = dict(sorted(docs.items()))
+
+    # --- files (document bytes) ------------------------------------------------------------
+
+    def put_file(
+        self, id_: int, record_type: str, record_id: int, media_type: str, data: bytes
+    ) -> None:
+        """Keep the bytes of document ``id_`` and the record it is attached to."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO files(id, record_type, record_id, media_type, data) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (id_, record_type, record_id, media_type, data),
+            )
+
+    def get_file(self, id_: int) -> tuple[str, bytes] | None:
+        """(media type, bytes) of document ``id_``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT media_type, data FROM files WHERE id=?", (id_,)
+            ).fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
+    def file_ids(self, record_type: str | None, record_id: int | None) -> list[int]:
+        """Ids of the documents attached to a record type and/or record id."""
+        sql, args = "SELECT id FROM files WHERE 1=1", []
+        if record_type is not None:
+            sql += " AND lower(record_type)=lower(?)"
+            args.append(record_type)
+        if record_id is not None:
+            sql += " AND record_id=?"
+            args.append(record_id)
+        with self._lock:
+            return [row[0] for row in self._db.execute(sql + " ORDER BY id", args)]
+
+    def delete_file(self, id_: int) -> None:
+        """Forget the bytes of document ``id_``."""
+        with self._lock:
+            self._db.execute("DELETE FROM files WHERE id=?", (id_,))
 
 
 def _dumps(doc: dict[str, Any]) -> str:

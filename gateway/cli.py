@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "audit log live; default: $CWM_GATEWAY_DATA_DIR or the per-user data dir",
     )
     parser.add_argument(
+        "--state-url",
+        help="state backend: postgresql://user@host/db[?schema=name] for a team's shared state, "
+        "or a directory of SQLite files; default: $CWM_GATEWAY_STATE_URL, else --data-dir",
+    )
+    parser.add_argument(
         "--read-only",
         action="store_true",
         help="only Read operations may reach ConnectWise, whatever the policy says",
@@ -40,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="cwm-gateway", description="Safe MCP gateway for the ConnectWise Manage REST API."
     )
     parser.add_argument("--version", action="version", version=f"cwm-gateway {__version__}")
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=os.environ.get("CWM_GATEWAY_LOG_FORMAT") or "text",
+        help="log lines on stderr as text or as JSON objects (one per line)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
@@ -47,6 +60,40 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--auth",
+        choices=["none", "api-keys", "oauth", "both"],
+        default=os.environ.get("CWM_GATEWAY_AUTH") or None,
+        help="HTTP authentication: api-keys (cwm-gateway grants add), oauth (bearer JWTs from "
+        "CWM_GATEWAY_OAUTH_ISSUER) or both; default: oauth when an issuer is set, else none "
+        "(allowed on loopback only)",
+    )
+    serve.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve beyond loopback without authentication (only behind an authenticating proxy)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="a Host header value to accept (repeatable; e.g. gateway.example.com or "
+        "gateway.example.com:*); loopback names are always accepted",
+    )
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="an Origin to accept from browsers (repeatable; e.g. https://app.example.com)",
+    )
+    serve.add_argument(
+        "--public-url",
+        default=os.environ.get("CWM_GATEWAY_PUBLIC_URL") or None,
+        help="the URL clients reach /mcp at (OAuth resource identifier); "
+        "default: $CWM_GATEWAY_PUBLIC_URL, else the OAuth audience",
+    )
     serve.add_argument(
         "--sandbox",
         action="store_true",
@@ -57,6 +104,24 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8787)
     sandbox.add_argument("--db", type=Path, help="SQLite file (default: in memory)")
+
+    grants = sub.add_parser("grants", help="manage who may call the gateway over HTTP (API keys)")
+    _common(grants)
+    gsub = grants.add_subparsers(dest="grants_command", required=True)
+    gadd = gsub.add_parser("add", help="create a grant and print its API key (shown once)")
+    gadd.add_argument("name", help="the grant's name, e.g. alice or ci-bot")
+    gadd.add_argument("--grant-policy", help="policy file for this grant (default: the server's)")
+    gadd.add_argument(
+        "--member-public-key", help="this grant's own ConnectWise API member public key"
+    )
+    gadd.add_argument(
+        "--member-private-key-env",
+        metavar="VAR",
+        help="environment variable holding the member's private key (never on the command line)",
+    )
+    gsub.add_parser("list", help="list grants (names, members, state; never keys)")
+    grevoke = gsub.add_parser("revoke", help="revoke a grant's API key")
+    grevoke.add_argument("name")
 
     demo = sub.add_parser("demo", help="a scripted session through the MCP tools, on the sandbox")
     _common(demo)
@@ -86,9 +151,22 @@ def _gateway(args: argparse.Namespace, **kwargs: Any):
     from cwm_gateway.core import Gateway, GatewayOptions
 
     return Gateway.from_options(
-        GatewayOptions(policy_path=args.policy, data_dir=args.data_dir, read_only=args.read_only),
+        GatewayOptions(
+            policy_path=args.policy,
+            data_dir=args.data_dir,
+            state_url=args.state_url,
+            read_only=args.read_only,
+        ),
         **kwargs,
     )
+
+
+def _state(args: argparse.Namespace):
+    from cwm_gateway.memory import data_dir
+    from cwm_gateway.state import STATE_URL_ENV, open_state
+
+    url = args.state_url or os.environ.get(STATE_URL_ENV, "").strip() or None
+    return open_state(url or (args.data_dir or data_dir()))
 
 
 def _sandbox_settings(handle: Any):
@@ -108,12 +186,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         handle = start_sandbox_thread()
         kwargs["settings"] = _sandbox_settings(handle)
         print(f"sandbox ConnectWise at {handle.base_url}", file=sys.stderr)
-    server = build_server(_gateway(args, **kwargs))
+    gateway = _gateway(args, **kwargs)
     try:
         if args.transport == "stdio":
-            server.run("stdio")
+            build_server(gateway).run("stdio")
         else:
-            server.run("streamable-http", host=args.host, port=args.port)
+            from cwm_gateway import web
+            from cwm_gateway.auth import OAuthConfig
+
+            oauth = OAuthConfig.from_env()
+            options = web.HttpOptions(
+                host=args.host,
+                port=args.port,
+                auth=args.auth or ("oauth" if oauth is not None else "none"),
+                oauth=oauth,
+                public_url=args.public_url,
+                allow_unauthenticated=args.allow_unauthenticated,
+                allowed_hosts=args.allowed_host,
+                allowed_origins=args.allowed_origin,
+            )
+            web.check_binding(options)
+            server = build_server(gateway, **web.server_auth_options(options, gateway.state))
+            print(
+                f"serving MCP on http://{args.host}:{args.port}/mcp (auth: {options.auth}; "
+                f"state: {gateway.state.description})",
+                file=sys.stderr,
+            )
+            web.serve(server, gateway, options)
     finally:
         if handle is not None:
             handle.stop()
@@ -128,13 +227,57 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from cwm_gateway.memory import data_dir
-    from cwm_gateway.policy.audit import AuditLog, render_table
+    from cwm_gateway.policy.audit import render_table
 
-    log = AuditLog((args.data_dir or data_dir()) / "audit.sqlite3")
+    log = _state(args).audit
     if args.prune_days is not None:
         print(f"pruned {log.prune(args.prune_days)} entries older than {args.prune_days:g} days")
     print(render_table(log.recent(args.limit)))
+    return 0
+
+
+def cmd_grants(args: argparse.Namespace) -> int:
+    from cwm_gateway.state.grants import GrantError
+
+    grants = _state(args).grants
+    if args.grants_command == "add":
+        private_key = None
+        if args.member_private_key_env:
+            private_key = os.environ.get(args.member_private_key_env)
+            if not private_key:
+                raise GrantError(
+                    f"the environment variable {args.member_private_key_env} is empty or unset; "
+                    "export the member's private key there first"
+                )
+        if bool(args.member_public_key) != bool(private_key):
+            raise GrantError(
+                "member keys come in pairs: give both --member-public-key and "
+                "--member-private-key-env, or neither (the grant then uses the server's keys)"
+            )
+        grant, key = grants.add(
+            args.name,
+            policy=str(Path(args.grant_policy).resolve()) if args.grant_policy else None,
+            member_public_key=args.member_public_key,
+            member_private_key=private_key,
+        )
+        print(f"grant {grant.name} created; its API key (shown once, store it now):")
+        print(key)
+        print("clients send it as: Authorization: Bearer <key>", file=sys.stderr)
+        return 0
+    if args.grants_command == "list":
+        rows = [g.to_public_dict() for g in grants.list()]
+        if not rows:
+            print("No grants. Create one with: cwm-gateway grants add NAME")
+        for row in rows:
+            state = "revoked" if row["revoked"] else "active"
+            print(
+                f"{row['name']:<24} {state:<8} key {row['key'] or '-':<12} "
+                f"member {row['member'] or '(server keys)'}  policy {row['policy'] or '(server)'}"
+            )
+        return 0
+    if not grants.revoke(args.name):
+        raise GrantError(f"no active grant named {args.name!r} (cwm-gateway grants list)")
+    print(f"grant {args.name} revoked: its key no longer authenticates")
     return 0
 
 
@@ -160,17 +303,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return asyncio.run(run_demo(args))
 
 
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line (time, level, logger, message, exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+JsonLogFormatter.converter = time.gmtime  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cwm-gateway`` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    if args.log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     handlers = {
         "serve": cmd_serve,
         "sandbox": cmd_sandbox,
         "demo": cmd_demo,
         "audit": cmd_audit,
+        "grants": cmd_grants,
         "explain": cmd_explain,
     }
     try:

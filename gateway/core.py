@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cwm_gateway import catalog, search
+from cwm_gateway import catalog, identity, search
 from cwm_gateway.client import AsyncClient
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import ApiError, CWMError, RequestValidationError
+from cwm_gateway.files import download_of, max_download_bytes, prepare_upload
 from cwm_gateway.input_limits import (
     InputLimits,
     check_argument_sizes,
@@ -32,9 +33,8 @@ from cwm_gateway.input_limits import (
 from cwm_gateway.memory import FastMemory, SavedQuery
 from cwm_gateway.paths import canonical_method
 from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approval_outcome
-from cwm_gateway.policy.audit import AuditLog, OutputScrubber, Scrubber
+from cwm_gateway.policy.audit import OutputScrubber, Scrubber
 from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
-from cwm_gateway.policy.ratelimit import SqliteRateLimiter
 from cwm_gateway.policy.rules import load_default_policy, load_policy
 from cwm_gateway.raw_request import parse_raw_request
 from cwm_gateway.refdata import reference_data
@@ -153,6 +153,9 @@ class GatewayOptions:
     """Policy file; None → the shipped default policy."""
     data_dir: Path | None = None
     """Directory for Fast Memory, rate limits and audit; None → the per-user data dir."""
+    state_url: str | None = None
+    """State backend (``postgresql://…`` or a directory); None → ``$CWM_GATEWAY_STATE_URL``,
+    else SQLite files in ``data_dir``."""
     list_preview: int = DEFAULT_LIST_PREVIEW
     read_only: bool = False
     """Force the policy's read-only switch on: only Read operations may be called."""
@@ -180,10 +183,15 @@ class Gateway:
         self._settings = settings
         self._settings_factory = settings_factory
         self._client: AsyncClient | None = None
+        # Clients of grants that carry their own ConnectWise member keys, by public key.
+        self._member_clients: dict[str, AsyncClient] = {}
         self._client_lock = asyncio.Lock()
+        self.state: Any = None
+        """The state backend (:mod:`cwm_gateway.state`) when built by :meth:`from_options`."""
         self.list_preview = list_preview
         self.limits = limits or InputLimits.from_env()
         self._output_scrubber = OutputScrubber(())
+        self._secrets: set[str] = set()
         if settings is not None:
             self._protect(settings)
 
@@ -194,11 +202,12 @@ class Gateway:
         it says passes :meth:`_scrub` before it reaches a client.
         """
         header = settings.authorization_header()
-        secrets = [settings.private_key, header, header.removeprefix("Basic ")]
-        self._output_scrubber = OutputScrubber(secrets)
+        # Accumulated: grants' member keys join the gateway's own.
+        self._secrets.update((settings.private_key, header, header.removeprefix("Basic ")))
+        self._output_scrubber = OutputScrubber(sorted(self._secrets))
         audit = self.engine.audit
         if audit is not None:
-            audit.scrubber = Scrubber(secrets)
+            audit.scrubber = Scrubber(self._secrets)
 
     def _scrub(self, value: Any, raw: bytes | str | None = None) -> Any:
         """``value`` with the configured secrets replaced (``raw``: its bytes, a fast pre-check)."""
@@ -206,26 +215,25 @@ class Gateway:
 
     @classmethod
     def from_options(cls, options: GatewayOptions, **kwargs: Any) -> Gateway:
-        """Build a gateway with SQLite-backed memory, rate limits and audit under one data dir."""
+        """Build a gateway on the state backend the options name (SQLite files by default)."""
         from cwm_gateway.memory import data_dir as default_data_dir
+        from cwm_gateway.state import STATE_URL_ENV, open_state
 
-        root = options.data_dir or default_data_dir()
         policy_path = options.policy_path or os.environ.get(POLICY_ENV) or None
         policy = load_policy(policy_path) if policy_path else load_default_policy()
         if options.read_only:
             policy = dataclasses.replace(policy, read_only=True)
-        engine = PolicyEngine(
-            policy,
-            SqliteRateLimiter(root / "ratelimits.sqlite3"),
-            AuditLog(root / "audit.sqlite3"),
-        )
-        memory = FastMemory(root / "fast_memory.sqlite3")
-        return cls(
-            memory=memory,
+        url = options.state_url or os.environ.get(STATE_URL_ENV, "").strip() or None
+        state = open_state(url or (options.data_dir or default_data_dir()))
+        engine = PolicyEngine(policy, state.ratelimiter, state.audit)
+        gateway = cls(
+            memory=state.memory,
             engine=engine,
             list_preview=options.list_preview,
             **kwargs,
         )
+        gateway.state = state
+        return gateway
 
     # -- policy helpers ------------------------------------------------------------------
 
@@ -293,12 +301,24 @@ class Gateway:
     # -- upstream calls ------------------------------------------------------------------
 
     async def _get_client(self) -> AsyncClient:
+        """The client for the current grant: its own member keys, else the configured ones."""
         async with self._client_lock:
             if self._client is None:
                 settings = self._settings or self._settings_factory()
                 self._protect(settings)
                 self._client = AsyncClient(settings, on_attempt=self._on_attempt)
-            return self._client
+            member = identity.current().member
+            if member is None:
+                return self._client
+            client = self._member_clients.get(member.public_key)
+            if client is None or client.settings.private_key != member.private_key:
+                settings = self._client.settings.replace(
+                    public_key=member.public_key, private_key=member.private_key
+                )
+                self._protect(settings)
+                client = AsyncClient(settings, on_attempt=self._on_attempt)
+                self._member_clients[member.public_key] = client
+            return client
 
     def _on_attempt(self, record: AttemptRecord) -> None:
         call = _current_call.get()
@@ -365,6 +385,7 @@ class Gateway:
                     params = saved
                     notes.append(note or "")
             request = canonical_request(method, path, params, data, visible=self._visible)
+            request = prepare_upload(request)  # file fields → multipart parts, described
         except RequestValidationError as exc:
             raise _invalid(exc) from None
         request = await self._check_values(request, notes)
@@ -478,15 +499,38 @@ class Gateway:
             latency_ms=(time.perf_counter() - started) * 1000,
         )
         body = self._scrub(response.json, response.content)
+        download = None
         if body is None and response.content:
-            # A file (invoice PDF, image): describe it rather than dump bytes into a chat.
-            size, kind = len(response.content), response.headers.get("content-type", "unknown")
-            body = {"file": {"content_type": kind, "bytes": size}}
-            notes.append(
-                f"The response is a file ({kind}, {size} bytes); tool results carry no file "
-                "contents. Download it with the Python client: ApiResponse.content."
+            # A file (invoice PDF, image): returned beside the result, never dumped into text.
+            download = download_of(spec.path, response.headers, response.content)
+            size, kind = len(download.content), download.media_type
+            body = self._scrub(
+                {"file": {"media_type": kind, "bytes": size, "filename": download.filename}}
             )
-        return self._summarize(spec, response.status, body, response.links, notes)
+            if size > max_download_bytes():
+                download = None
+                notes.append(
+                    f"The response is a file ({kind}, {size} bytes), larger than the "
+                    f"{max_download_bytes():,} bytes a tool result carries "
+                    "(CWM_GATEWAY_MAX_DOWNLOAD_BYTES). Download it with the Python client: "
+                    "ApiResponse.content."
+                )
+            elif self._scrub(text := download.content.decode("latin-1")) != text:
+                # An upstream echoing the gateway's credentials into a file (latin-1: byte for
+                # byte, so the secrets are found wherever they are).
+                download = None
+                notes.append(
+                    f"The response is a file ({kind}, {size} bytes) that contains the gateway's "
+                    "own credentials; it is not returned."
+                )
+            else:
+                body["file"]["uri"] = download.uri
+                notes.append(
+                    f"The file ({kind}, {size} bytes) is attached to this result as an embedded "
+                    f"resource ({download.uri})."
+                )
+        result = self._summarize(spec, response.status, body, response.links, notes)
+        return result.with_file(download) if download is not None else result
 
     def _summarize(
         self,
@@ -629,6 +673,9 @@ class Gateway:
         )
 
     async def aclose(self) -> None:
+        for client in self._member_clients.values():
+            await client.aclose()
+        self._member_clients.clear()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -1,4 +1,4 @@
-"""Fast Memory: a small SQLite store of API queries worth repeating.
+"""Fast Memory: a small store of API queries worth repeating (SQLite here, PostgreSQL for teams).
 
 An agent that found the right call for a question (path, method, parameters) saves it with a
 description; later it searches the store instead of rediscovering the call. Each save of the
@@ -12,6 +12,8 @@ The database lives at ``<data dir>/fast_memory.sqlite3``. The data directory is
 Every method opens its own connection, so one :class:`FastMemory` can be shared by threads and
 by asyncio tasks (call it through ``asyncio.to_thread`` to keep the loop free; each call is a
 few hundred microseconds). The database runs in WAL mode so readers never wait for writers.
+Entries belong to a grant (see :class:`FastMemory`); a team's gateways share one PostgreSQL
+store through ``CWM_GATEWAY_STATE_URL`` (:mod:`cwm_gateway.state`).
 """
 
 from __future__ import annotations
@@ -21,19 +23,21 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cwm_gateway import identity
 from cwm_gateway.errors import CWMError
 from cwm_gateway.sqlite_file import SQLiteFile
 
 __all__ = [
     "DATA_DIR_ENV",
     "METHODS",
+    "MIGRATIONS",
+    "SHARED",
     "FastMemory",
     "FastMemoryError",
     "MemoryError_",
@@ -88,6 +92,8 @@ class SavedQuery:
     timestamp: float
     """When the query was last saved or used (seconds since the epoch, UTC)."""
     usage_count: int
+    shared: bool = False
+    """True for an entry in the shared space (every grant sees it)."""
 
     @property
     def last_used(self) -> str:
@@ -105,10 +111,13 @@ class SavedQuery:
             "data": self.data,
             "last_used": self.last_used,
             "usage_count": self.usage_count,
+            "shared": self.shared,
         }
 
 
-_SCHEMA = """
+# Versioned migrations (see SQLiteFile); the PostgreSQL backend has its own in cwm_gateway.state.
+MIGRATIONS = (
+    """
 CREATE TABLE IF NOT EXISTS saved_queries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     description TEXT NOT NULL,
@@ -124,18 +133,42 @@ CREATE UNIQUE INDEX IF NOT EXISTS saved_queries_identity
     ON saved_queries (method, path, params_key);
 CREATE INDEX IF NOT EXISTS saved_queries_rank
     ON saved_queries (usage_count DESC, timestamp DESC);
-"""
+""",
+    # Per-grant entries: '' is the shared space (entries saved before grants existed land there,
+    # so an upgrade hides nothing).
+    """
+ALTER TABLE saved_queries ADD COLUMN grant_id TEXT NOT NULL DEFAULT '';
+DROP INDEX IF EXISTS saved_queries_identity;
+CREATE UNIQUE INDEX saved_queries_identity ON saved_queries (grant_id, method, path, params_key);
+""",
+)
 
-_COLUMNS = "id, description, path, method, params, data, timestamp, usage_count"
+#: The grant id of the shared space: entries every grant sees.
+SHARED = ""
+
+_COLUMNS = "id, description, path, method, params, data, timestamp, usage_count, grant_id"
+# What a grant sees: its own entries and the shared ones.
+_VISIBLE = "(grant_id = ? OR grant_id = '')"
+# Own entries rank before shared ones with the same method, path and params.
+_OWN_FIRST = "(grant_id = '') ASC"
 
 
 class FastMemory:
-    """A Fast Memory store backed by one SQLite file.
+    """A Fast Memory store; this class keeps it in one SQLite file.
 
     ``path`` is the database file (created with its directory on first use); None means
     :func:`default_memory_path`. ``":memory:"`` is not supported because every thread opens its
     own connection; use a temporary file instead.
+
+    Entries belong to a grant (:func:`cwm_gateway.identity.current`, ``local`` over stdio) or
+    to the shared space (``save(..., shared=True)``). A grant lists, finds, uses and deletes its
+    own entries and the shared ones; :meth:`clear` removes only its own. The SQL is written
+    once here with ``?`` placeholders; :class:`cwm_gateway.state.postgres.PostgresFastMemory`
+    runs the same statements on PostgreSQL.
     """
+
+    #: SQL for "``needle`` occurs in ``haystack``" (instr in SQLite, strpos in PostgreSQL).
+    _CONTAINS = "instr(lower({haystack}), ?) > 0"
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         if path is not None and str(path) == ":memory:":
@@ -146,7 +179,7 @@ class FastMemory:
         self.path = Path(path).expanduser() if path is not None else default_memory_path()
         self._db = SQLiteFile(
             self.path,
-            _SCHEMA,
+            MIGRATIONS,
             what="Fast Memory database",
             error=FastMemoryError,
             busy_timeout_s=_BUSY_TIMEOUT_S,
@@ -155,13 +188,20 @@ class FastMemory:
     def __repr__(self) -> str:
         return f"FastMemory({str(self.path)!r})"
 
-    # -- connections ---------------------------------------------------------------------
+    # -- storage (overridden by other backends) --------------------------------------------
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _run(self, what: str, sql: str, args: Sequence[Any], fetch: str) -> Any:
+        """Run one statement: ``fetch`` is ``one`` (a row or None), ``all`` or ``count``."""
         conn = self._db.conn()
         try:
-            yield conn
+            cur = conn.execute(sql, args)
+            if fetch == "one":
+                return cur.fetchone()
+            if fetch == "all":
+                return cur.fetchall()
+            return cur.rowcount
+        except sqlite3.Error as exc:
+            raise FastMemoryError(f"Could not {what} in Fast Memory ({self.path}): {exc}.") from exc
         finally:
             if conn.in_transaction:  # an error left a transaction open: undo it
                 conn.rollback()
@@ -172,6 +212,10 @@ class FastMemory:
 
     # -- public API ----------------------------------------------------------------------
 
+    @staticmethod
+    def _grant() -> str:
+        return identity.current().grant
+
     def save(
         self,
         path: str,
@@ -179,9 +223,12 @@ class FastMemory:
         description: str,
         params: dict[str, Any] | None = None,
         data: Any = None,
+        *,
+        shared: bool = False,
     ) -> SavedQuery:
         """Save a query, or update the saved one with the same method, path and params.
 
+        The entry belongs to the current grant, or to the shared space with ``shared=True``.
         An update replaces description and data and refreshes the timestamp; the usage count
         is kept.
         """
@@ -190,39 +237,40 @@ class FastMemory:
         description = _check_description(description)
         params_text, params_key = _params_json(params)
         data_text = _to_json(data, "data") if data is not None else None
-        now = time.time()
-        try:
-            with self._connect() as conn:
-                row = conn.execute(
-                    f"""
-                    INSERT INTO saved_queries
-                        (description, path, method, params, data, timestamp, usage_count,
-                         params_key)
-                    VALUES (?, ?, ?, ?, ?, ?, 0, ?)
-                    ON CONFLICT (method, path, params_key) DO UPDATE SET
-                        description = excluded.description,
-                        data = excluded.data,
-                        params = excluded.params,
-                        timestamp = excluded.timestamp
-                    RETURNING {_COLUMNS}
-                    """,
-                    (description, path, method, params_text, data_text, now, params_key),
-                ).fetchone()
-        except sqlite3.Error as exc:
-            raise self._db_error("save the query", exc) from exc
+        owner = SHARED if shared else self._grant()
+        row = self._run(
+            "save the query",
+            f"""
+            INSERT INTO saved_queries
+                (description, path, method, params, data, timestamp, usage_count,
+                 params_key, grant_id)
+            VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)
+            ON CONFLICT (grant_id, method, path, params_key) DO UPDATE SET
+                description = excluded.description,
+                data = excluded.data,
+                params = excluded.params,
+                timestamp = excluded.timestamp
+            RETURNING {_COLUMNS}
+            """,
+            (description, path, method, params_text, data_text, time.time(), params_key, owner),
+            "one",
+        )
         return _row_to_query(row)
 
     def list(self, search_term: str | None = None, limit: int | None = None) -> list[SavedQuery]:
-        """Saved queries, most used first, then most recently used.
+        """Saved queries the grant sees, most used first, then most recently used.
 
         ``search_term`` keeps only queries whose description or path contains it
         (case-insensitive). ``limit`` caps the number returned.
         """
-        sql = f"SELECT {_COLUMNS} FROM saved_queries"
-        args: list[Any] = []
+        sql = f"SELECT {_COLUMNS} FROM saved_queries WHERE {_VISIBLE}"
+        args: list[Any] = [self._grant()]
         if search_term is not None and search_term.strip():
-            # instr() on lower() instead of LIKE: no wildcard escaping to get wrong.
-            sql += " WHERE instr(lower(description), ?) > 0 OR instr(lower(path), ?) > 0"
+            # A substring test instead of LIKE: no wildcard escaping to get wrong.
+            sql += (
+                f" AND ({self._CONTAINS.format(haystack='description')}"
+                f" OR {self._CONTAINS.format(haystack='path')})"
+            )
             term = search_term.strip().lower()
             args += [term, term]
         sql += " ORDER BY usage_count DESC, timestamp DESC, id DESC"
@@ -231,98 +279,84 @@ class FastMemory:
                 raise FastMemoryError(f"limit must be a positive integer, got {limit!r}.")
             sql += " LIMIT ?"
             args.append(limit)
-        try:
-            with self._connect() as conn:
-                rows = conn.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise self._db_error("list saved queries", exc) from exc
+        rows = self._run("list saved queries", sql, args, "all")
         return [_row_to_query(r) for r in rows]
 
     def get(self, query_id: int) -> SavedQuery | None:
-        """The saved query with this id, or None."""
+        """The saved query with this id (if the grant sees it), or None."""
         query_id = _check_id(query_id)
-        try:
-            with self._connect() as conn:
-                row = conn.execute(
-                    f"SELECT {_COLUMNS} FROM saved_queries WHERE id = ?", (query_id,)
-                ).fetchone()
-        except sqlite3.Error as exc:
-            raise self._db_error("read the saved query", exc) from exc
+        row = self._run(
+            "read the saved query",
+            f"SELECT {_COLUMNS} FROM saved_queries WHERE id = ? AND {_VISIBLE}",
+            (query_id, self._grant()),
+            "one",
+        )
         return _row_to_query(row) if row else None
 
     def delete(self, query_id: int) -> bool:
-        """Delete a saved query; True if it existed."""
+        """Delete a saved query the grant sees (its own or a shared one); True if it existed."""
         query_id = _check_id(query_id)
-        try:
-            with self._connect() as conn:
-                cur = conn.execute("DELETE FROM saved_queries WHERE id = ?", (query_id,))
-        except sqlite3.Error as exc:
-            raise self._db_error("delete the saved query", exc) from exc
-        return cur.rowcount > 0
+        count = self._run(
+            "delete the saved query",
+            f"DELETE FROM saved_queries WHERE id = ? AND {_VISIBLE}",
+            (query_id, self._grant()),
+            "count",
+        )
+        return count > 0
 
     def clear(self) -> int:
-        """Delete every saved query; returns how many there were."""
-        try:
-            with self._connect() as conn:
-                cur = conn.execute("DELETE FROM saved_queries")
-        except sqlite3.Error as exc:
-            raise self._db_error("clear Fast Memory", exc) from exc
-        return cur.rowcount
+        """Delete every saved query of the grant (shared ones stay); returns how many."""
+        return self._run(
+            "clear Fast Memory",
+            "DELETE FROM saved_queries WHERE grant_id = ?",
+            (self._grant(),),
+            "count",
+        )
 
     def record_use(self, query_id: int) -> SavedQuery | None:
         """Count one use of a saved query and mark it used now; None if it does not exist."""
         query_id = _check_id(query_id)
-        try:
-            with self._connect() as conn:
-                # One UPDATE statement: the increment is atomic even with many callers.
-                row = conn.execute(
-                    f"""
-                    UPDATE saved_queries SET usage_count = usage_count + 1, timestamp = ?
-                    WHERE id = ? RETURNING {_COLUMNS}
-                    """,
-                    (time.time(), query_id),
-                ).fetchone()
-        except sqlite3.Error as exc:
-            raise self._db_error("record the use", exc) from exc
+        # One UPDATE statement: the increment is atomic even with many callers.
+        row = self._run(
+            "record the use",
+            f"UPDATE saved_queries SET usage_count = usage_count + 1, timestamp = ? "
+            f"WHERE id = ? AND {_VISIBLE} RETURNING {_COLUMNS}",
+            (time.time(), query_id, self._grant()),
+            "one",
+        )
         return _row_to_query(row) if row else None
 
     def find(
         self, path: str, method: str, params: dict[str, Any] | None = None
     ) -> SavedQuery | None:
-        """The saved query with exactly this method, path and params, or None."""
+        """The saved query with exactly this method, path and params (own before shared)."""
         path = _check_path(path)
         method = _check_method(method)
         _, params_key = _params_json(params)
-        try:
-            with self._connect() as conn:
-                row = conn.execute(
-                    f"SELECT {_COLUMNS} FROM saved_queries "
-                    "WHERE method = ? AND path = ? AND params_key = ?",
-                    (method, path, params_key),
-                ).fetchone()
-        except sqlite3.Error as exc:
-            raise self._db_error("look up the saved query", exc) from exc
+        row = self._run(
+            "look up the saved query",
+            f"SELECT {_COLUMNS} FROM saved_queries "
+            f"WHERE method = ? AND path = ? AND params_key = ? AND {_VISIBLE} "
+            f"ORDER BY {_OWN_FIRST} LIMIT 1",
+            (method, path, params_key, self._grant()),
+            "one",
+        )
         return _row_to_query(row) if row else None
 
     def saved_params_for(self, method: str, path: str) -> dict[str, Any] | None:
         """The params of the most used saved query for this method and path, or None."""
         path = _check_path(path)
         method = _check_method(method)
-        try:
-            with self._connect() as conn:
-                row = conn.execute(
-                    "SELECT params FROM saved_queries WHERE method = ? AND path = ? "
-                    "ORDER BY usage_count DESC, timestamp DESC, id DESC LIMIT 1",
-                    (method, path),
-                ).fetchone()
-        except sqlite3.Error as exc:
-            raise self._db_error("look up saved params", exc) from exc
+        row = self._run(
+            "look up saved params",
+            f"SELECT params FROM saved_queries WHERE method = ? AND path = ? AND {_VISIBLE} "
+            f"ORDER BY {_OWN_FIRST}, usage_count DESC, timestamp DESC, id DESC LIMIT 1",
+            (method, path, self._grant()),
+            "one",
+        )
         if row is None or row[0] is None:
             return None
         return json.loads(row[0])
-
-    def _db_error(self, what: str, exc: sqlite3.Error) -> FastMemoryError:
-        return FastMemoryError(f"Could not {what} in Fast Memory ({self.path}): {exc}.")
 
 
 # -- validation helpers ------------------------------------------------------------------
@@ -394,8 +428,8 @@ def _params_json(params: Any) -> tuple[str | None, str]:
     return text, text
 
 
-def _row_to_query(row: tuple[Any, ...]) -> SavedQuery:
-    qid, description, path, method, params, data, ts, count = row
+def _row_to_query(row: Sequence[Any]) -> SavedQuery:
+    qid, description, path, method, params, data, ts, count, grant = row
     return SavedQuery(
         id=qid,
         description=description,
@@ -405,4 +439,5 @@ def _row_to_query(row: tuple[Any, ...]) -> SavedQuery:
         data=json.loads(data) if data is not None else None,
         timestamp=float(ts) if ts is not None and math.isfinite(ts) else 0.0,
         usage_count=int(count),
+        shared=grant == SHARED,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 
 class _Result(BaseModel):
@@ -140,6 +140,18 @@ class ApiCallResult(_Result):
     list_summary: ListSummary | None = None
     notes: list[str] = Field(default_factory=list)
     saved_query_id: int | None = None
+    _file: Any = PrivateAttr(default=None)
+
+    @property
+    def file(self) -> Any:
+        """A file returned beside the result (``cwm_gateway.files.FileDownload``), never part
+        of its JSON; the MCP layer sends it as an embedded resource."""
+        return self._file
+
+    def with_file(self, download: Any) -> ApiCallResult:
+        """This result carrying ``download`` (see :attr:`file`)."""
+        self._file = download
+        return self
 
     def text(self) -> str:
         head = f"{self.method} {self.path} → {self.status} ({self.operation_id})"

@@ -302,7 +302,11 @@ class SearchIndex:
         self._split_cache: dict[str, tuple[str, ...]] = {}
         self._words_cache: dict[str, tuple[str, ...]] = {}
         self._seg_cache: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        self._verbs = vocab.verbs
+        # Verbs of the spec's own actions (POST .../{id}/approve), after the vocabulary's; as
+        # they also name paths, they are verbs only where a verb stands: first.
+        actions = self._action_verbs(self.operations)
+        self._verbs = {**actions, **vocab.verbs}
+        self._leading_only = vocab.leading_only | (actions.keys() - vocab.verbs.keys())
 
         # Per operation: term -> field weight and term -> penalty weight.
         term_maps: list[dict[str, float]] = []
@@ -391,6 +395,38 @@ class SearchIndex:
                 vocab.add(w)
                 vocab.add(singular(w))
         return frozenset(w for w in vocab if len(w) >= 2 and not w.isdigit())
+
+    def _action_verbs(self, ops: Sequence[Operation]) -> dict[str, _Verb]:
+        """Actions the spec names: the word of a POST-only path right under an item.
+
+        ``/time/sheets/{id}/submit``, ``/service/tickets/{parentId}/merge``,
+        ``/sales/opportunities/{id}/convertToProject``, ``/project/projects/{parentId}/
+        applyTemplates``: "approve a timesheet" asks for a POST, and the action word stays a
+        concept. Words that also name something readable (``.../{id}/invoice`` beside GET
+        invoices) are nouns, not actions.
+        """
+        methods: dict[str, set[str]] = {}
+        for op in ops:
+            methods.setdefault(op.path, set()).add(op.method)
+        readable = {
+            w
+            for path, ms in methods.items()
+            if "GET" in ms
+            for seg in path.split("/")
+            if seg and seg[0] != "{"
+            for w in self.words(seg)
+        }
+        verbs: dict[str, _Verb] = {}
+        for path, ms in methods.items():
+            segs = path.split("/")
+            if ms != {"POST"} or len(segs) < 3 or not segs[-2].startswith("{"):
+                continue
+            if segs[-1].startswith("{"):
+                continue
+            word = self.words(segs[-1])[0]
+            if len(word) > 3 and singular(word) == word and word not in readable:
+                verbs[word] = ({"POST": 1.0}, None, (word,))
+        return verbs
 
     def _schema_field_words(self, schemas: Mapping[str, Schema]) -> dict[str, frozenset[str]]:
         """Schema name -> the words of its field names (``serialNumber`` -> serial, number)."""
@@ -603,6 +639,7 @@ class SearchIndex:
         # they count a little less, so the head decides between otherwise equal matches.
         weight = 1.0
         stopwords = vocab.stopwords
+        plurals = {singular(w) for w in raw if singular(w) != w and len(w) > 3}
         for k, w in enumerate(rewritten):
             if w == "-":
                 leading = False
@@ -612,7 +649,7 @@ class SearchIndex:
             verb = self._verbs.get(w)
             if verb is not None and verb[2] and rewritten[k + 1 : k + 2] == [verb[2][-1]]:
                 verb = None  # "schedule entries": the noun the verb would imply, not the verb
-            if verb is not None and (leading or w not in vocab.leading_only):
+            if verb is not None and (leading or w not in self._leading_only):
                 leading = False
                 verb_methods, verb_shape, implied = verb
                 if verb_methods and (not methods or "GET" in methods):
@@ -627,8 +664,10 @@ class SearchIndex:
                 continue
             leading = False
             if w.isdigit():
-                # "ticket 4711" names one item; "ticket 4711 notes" names the parent.
-                if all(x in stopwords or x.isdigit() for x in rewritten[k + 1 :]):
+                # "ticket 4711" names one item; "ticket 4711 notes" and "the notes on ticket
+                # 4711" name the parent.
+                last = all(x in stopwords or x.isdigit() for x in rewritten[k + 1 :])
+                if last and not any(c in plurals for c, _ in content):
                     shape = shape or "item"
                 continue
             if w in vocab.item_words:

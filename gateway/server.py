@@ -8,6 +8,7 @@ what would be right. Nothing here talks HTTP.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import weakref
@@ -17,10 +18,16 @@ from typing import Annotated, Any
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Resolve
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import (
+    BlobResourceContents,
+    CallToolResult,
+    EmbeddedResource,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import BaseModel
 
-from cwm_gateway import __version__
+from cwm_gateway import __version__, identity
 from cwm_gateway.conditions.guide import GUIDE
 from cwm_gateway.core import Gateway, PreparedCall, ToolFailureError
 from cwm_gateway.policy.approval import ApprovalForm, ApprovalNotAsked, approval_question
@@ -60,10 +67,14 @@ LOCAL_DELETE = ToolAnnotations(
 
 
 def _ok(result: BaseModel) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(type="text", text=result.text())],  # type: ignore[attr-defined]
-        structured_content=result.model_dump(mode="json"),
-    )
+    content: list[Any] = [TextContent(type="text", text=result.text())]  # type: ignore[attr-defined]
+    file = getattr(result, "file", None)
+    if file is not None:  # a download: its bytes as an embedded resource, with its media type
+        blob = BlobResourceContents(
+            uri=file.uri, mime_type=file.media_type, blob=base64.b64encode(file.content).decode()
+        )
+        content.append(EmbeddedResource(type="resource", resource=blob))
+    return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
 
 
 def _error(failure: ToolFailure) -> CallToolResult:
@@ -96,23 +107,13 @@ def _internal_failure(exc: BaseException) -> ToolFailure:
 
 
 def grant_of(ctx: Context | None) -> str:
-    """The client a call belongs to (rate limits with scope 'grant' count per grant).
+    """The grant a call belongs to (rate limits with scope 'grant' count per grant).
 
-    Over streamable HTTP that is the MCP session (``Mcp-Session-Id``); over stdio one server
-    process serves exactly one client, so the process is the grant. The SDK gives each request
-    its own session object in-process, so object identity would make every call a new grant.
+    The authenticated grant when HTTP authentication is on (bound by :mod:`cwm_gateway.web`
+    for the request, whatever protocol version or session carried it); otherwise one local
+    user: stdio serves exactly one client, and unauthenticated HTTP stays on loopback.
     """
-    headers = None
-    if ctx is not None:
-        try:
-            headers = ctx.headers
-        except Exception:  # no request context (e.g. called outside a request)
-            headers = None
-    if headers:
-        session = headers.get("mcp-session-id")
-        if session:
-            return f"http-session:{session}"
-    return "local"
+    return identity.current().grant
 
 
 # The SDK resolves ``Resolve`` parameters before the tool body runs and evaluates their
@@ -180,11 +181,19 @@ def _raw_approval(ctx: Context, prepared: Annotated[Any, Resolve(_prepared_raw)]
 Approval = ElicitationResult[ApprovalForm]
 
 
-def build_server(gateway: Gateway) -> MCPServer:
-    """The MCP server with the eleven tools and the operation/memory resources."""
+def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
+    """The MCP server with the eleven tools and the operation/memory resources.
+
+    ``transport`` holds ``MCPServer`` options of the HTTP deployment (``auth``,
+    ``token_verifier``, ``request_state_security``; see :func:`cwm_gateway.web.server_auth_options`).
+    """
     # WARNING: at INFO the SDK's logging setup would log every upstream request line.
     server = MCPServer(
-        name="cwm-api-gateway", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+        name="cwm-api-gateway",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",
+        **transport,
     )
     engine = gateway.engine
     _GATEWAYS[server] = gateway

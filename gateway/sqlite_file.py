@@ -1,8 +1,12 @@
-"""One SQLite file used from many threads: a connection per thread, WAL, a schema on open.
+"""One SQLite file used from many threads: a connection per thread, WAL, migrations on open.
 
-Fast Memory, the rate limiter and the audit log each keep state in such a file. Opening a
-connection costs far more than a query, so each thread keeps its own open; WAL lets readers
-and one writer proceed together, across threads and processes.
+Fast Memory, the rate limiter, the audit log and the grants each keep state in such a file.
+Opening a connection costs far more than a query, so each thread keeps its own open; WAL lets
+readers and one writer proceed together, across threads and processes.
+
+The schema is a list of versioned migration scripts: the file's ``PRAGMA user_version`` says
+how many have run, and the rest run (each in one transaction) on open, so a file written by an
+older version of the gateway is brought up to date in place.
 """
 
 from __future__ import annotations
@@ -10,21 +14,23 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
 class SQLiteFile:
-    """Per-thread connections to ``path``, created with ``schema`` on first open.
+    """Per-thread connections to ``path``, brought to the latest schema on first open.
 
-    ``error`` builds the exception raised when the file cannot be opened; its message names
+    ``schema`` is one script or a list of migrations (``migrations[i]`` takes the file from
+    version ``i`` to ``i + 1``; scripts must be safe on files made before versions were
+    recorded, e.g. ``CREATE TABLE IF NOT EXISTS``). ``error`` builds the exception raised when the file cannot be opened; its message names
     the file and says how to fix it.
     """
 
     def __init__(
         self,
         path: str | os.PathLike[str],
-        schema: str,
+        schema: str | Sequence[str],
         *,
         what: str,
         error: Callable[[str], Exception],
@@ -39,12 +45,28 @@ class SQLiteFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self.conn()
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(schema)
+            self._migrate(conn, [schema] if isinstance(schema, str) else list(schema))
         except (OSError, sqlite3.Error) as exc:
             raise error(
                 f"Cannot open the {what} at {self.path}: {exc}. Set CWM_GATEWAY_DATA_DIR to a "
                 "writable directory or pass another path."
             ) from exc
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, migrations: list[str]) -> None:
+        """Run the migrations the file has not seen yet, each atomically with its version."""
+        # IMMEDIATE: two processes opening a fresh file at once must not both migrate it.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(migrations[version:], start=version + 1):
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {int(number)}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (autocommit: callers BEGIN where a write must be atomic)."""
@@ -71,3 +93,16 @@ class SQLiteFile:
         for conn in conns:
             conn.close()
         self._local = threading.local()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (executescript would commit our transaction)."""
+    out, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            out.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        out.append(buffer.strip())
+    return out

@@ -386,7 +386,11 @@ class TransportCore:
                 url,
                 params=query,
                 headers=all_headers,
-                data=body if isinstance(body, Mapping) else None,
+                # A form field that is also a file part goes as the file (its body entry
+                # only describes it: cwm_gateway.files).
+                data={k: v for k, v in body.items() if k not in files}
+                if isinstance(body, Mapping)
+                else None,
                 files=files,
                 extensions=self._timeout_ext,
             )

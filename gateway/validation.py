@@ -450,6 +450,15 @@ class CanonicalRequest:
         return self.operation.risk
 
     @property
+    def risks(self) -> tuple[str, ...]:
+        """The operation's risk class, then the request's runtime ones (``CustomerVisible``:
+        decided from the values sent, see ``cwm_gateway.policy.visibility``)."""
+        from cwm_gateway.policy.visibility import CUSTOMER_VISIBLE, customer_visible
+
+        visible = customer_visible(self.spec.operation, self.spec.body)
+        return (self.risk, CUSTOMER_VISIBLE) if visible else (self.risk,)
+
+    @property
     def params(self) -> Mapping[str, Any]:
         return self.spec.params
 
@@ -481,6 +490,7 @@ class CanonicalRequest:
             "category": self.category,
             "tag": self.tag,
             "risk": self.risk,
+            "risks": list(self.risks),
             "params": dict(self.params),
             "body": self.body,
             "fields": list(self.fields),

@@ -401,6 +401,7 @@ async def check_values(
         if ref.kind in _PER_BOARD and ref not in per_board:
             continue
         await checker.check(ref, board_id if ref.kind in _PER_BOARD else None, board_label)
+    _check_closing(spec, checker, board_id, board_label)
     if checker.out.problems:
         raise RequestValidationError(checker.out.problems, spec.operation.operation_id)
     if is_ticket and spec.operation.method != "POST" and (tid := _ticket_id(spec)) is not None:
@@ -438,3 +439,44 @@ async def check_request(
     if spec is request.spec:
         return request, notes
     return dataclasses.replace(request, spec=spec), notes
+
+
+def _closes(spec: RequestSpec[Any]) -> bool:
+    """Whether the request sets ``closedFlag`` true."""
+    body = spec.body
+    if spec.operation.body_kind == "patch" and isinstance(body, list):
+        return any(
+            isinstance(op, Mapping)
+            and str(op.get("path", "")).strip("/").lower() == "closedflag"
+            and str(op.get("op", "")).lower() in ("add", "replace")
+            and op.get("value") is True
+            for op in body
+        )
+    return isinstance(body, Mapping) and body.get("closedFlag") is True
+
+
+def _check_closing(
+    spec: RequestSpec[Any], checker: _Checker, board_id: int | None, board_label: str
+) -> None:
+    """A ticket closed (``closedFlag`` true) with a status that is not a closed status."""
+    if board_id is None or not _closes(spec):
+        return
+    for ref, item, kind in checker.resolved.values():
+        if kind != "statuses" or item.closed:
+            continue
+        choices = checker.refdata.peek(("statuses", board_id))
+        closed = (
+            ", ".join(
+                f"{i.name!r} (id {i.id})" for i in choices.items if i.closed and not i.inactive
+            )
+            if isinstance(choices, Choices)
+            else ""
+        )
+        checker.out.problems.append(
+            Problem(
+                ref.where,
+                f"closedFlag is true but status {item.name!r} (id {item.id}) is not a closed "
+                f"status of board {board_label}",
+                f"closed statuses of the board: {closed}" if closed else "use a closed status",
+            )
+        )

@@ -14,7 +14,7 @@ from cwm_gateway.policy.rules import PolicyError, load_default_policy, parse_pol
 from cwm_gateway.policy.visibility import CUSTOMER_VISIBLE, customer_visible
 from cwm_gateway.sandbox.runner import start_sandbox_thread
 from cwm_gateway.server import build_server
-from cwm_gateway.validation import build_request
+from cwm_gateway.validation import build_request, canonical_request
 
 TIME_ENTRY = {
     "chargeToId": 1,
@@ -228,3 +228,15 @@ async def test_a_discussion_note_needs_approval_and_an_internal_note_does_not(tm
         sent = await client.call_tool("execute_api_call", discussion)
     assert not sent.is_error, sent.content
     assert len(_notes_posted(sandbox, 1)) == 2
+
+
+def test_the_canonical_request_lists_its_runtime_risks_for_request_conditions():
+    note = canonical_request(
+        "POST", "/service/tickets/5/notes", None, {"text": "x", "resolutionFlag": True}
+    )
+    assert note.risks == ("Write", CUSTOMER_VISIBLE)
+    assert note.as_dict()["risks"] == ["Write", CUSTOMER_VISIBLE]
+    internal = canonical_request(
+        "POST", "/service/tickets/5/notes", None, {"text": "x", "internalAnalysisFlag": True}
+    )
+    assert internal.risks == ("Write",)

@@ -432,6 +432,46 @@ def test_phrases_look_past_numbers() -> None:
     assert {"time", "entry", "ticket"} <= set(parsed.labels)
 
 
+def test_a_number_after_the_parent_of_a_plural_names_the_parent() -> None:
+    index = search_mod.get_index()
+    assert index.parse("get ticket 4711").shape == "item"
+    assert index.parse("all the notes on ticket 4711").shape == "collection"
+    # Labels such as P1 are not ids.
+    assert index.parse("priorities like P1").shape == "collection"
+
+
+def test_a_word_the_query_says_is_its_own_concept() -> None:
+    parsed = search_mod.get_index().parse("who is the primary contact for a company")
+    assert "contact" in parsed.labels
+    assert rank("who is the primary contact for a company", 1)[0].key == "GET /company/contacts"
+    # The user's own word stays an alternative of its synonym: GL accounts are not companies.
+    assert rank("list GL accounts", 1)[0].key == "GET /finance/glAccounts"
+
+
+def test_a_word_no_operation_is_named_by_may_start_one() -> None:
+    parsed = search_mod.get_index().parse("carriers we can ship with")
+    assert any("shipment" in alts for alts in parsed.concepts)
+
+
+def test_the_specs_actions_are_verbs_where_a_verb_stands() -> None:
+    index = search_mod.get_index()
+    # POST-only paths under an item name actions; the word stays a concept.
+    parsed = index.parse("approve a timesheet")
+    assert parsed.methods == {"POST": 1.0} and "approve" in parsed.labels
+    assert rank("apply a template to a project", 1)[0].key.startswith(
+        "POST /project/projects/{parentId}/applyTemplate"
+    )
+    assert rank("apply a payment to an invoice", 1)[0].key == (
+        "POST /finance/invoices/{parentId}/payments"
+    )
+    # Not first, an action word is the noun of its path, and no method is implied.
+    assert index.parse("expense reports I still have to submit").methods == {}
+    # A word that names something readable is no action (POST .../{id}/invoice, GET invoices).
+    actions = {w for w, (_, _, implied) in index._verbs.items() if implied == (w,)}
+    assert {"approve", "submit", "merge", "copy", "apply"} <= actions
+    assert "invoice" not in actions
+
+
 def test_a_verb_followed_by_its_own_object_is_a_noun() -> None:
     index = search_mod.get_index()
     assert index.parse("schedule a technician").methods == {"POST": 1.0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from pathlib import Path
 
@@ -141,8 +142,11 @@ async def test_file_responses_are_described_not_dumped(gateway):
     async with Client(build_server(gateway)) as client:
         result = await client.call_tool("execute_api_call", {"path": "/finance/invoices/1/pdf"})
     assert not result.is_error, _text(result)
-    assert result.structured_content["data"]["file"]["bytes"] > 0
-    assert "ApiResponse.content" in _text(result)
+    size = result.structured_content["data"]["file"]["bytes"]
+    assert size > 0 and "embedded resource" in _text(result)
+    (attached,) = [b for b in result.content if b.type == "resource"]
+    assert attached.resource.mime_type == result.structured_content["data"]["file"]["media_type"]
+    assert len(base64.b64decode(attached.resource.blob)) == size
 
 
 async def test_invalid_calls_send_nothing(gateway, sandbox):

@@ -338,3 +338,23 @@ async def test_an_unreadable_list_does_not_block_the_request():
                 assert "member: not checked" in notes[0] and "403" in notes[0]
         # Remembered as unavailable: asked once, not on every call.
         assert len([r for r in server.requests if r.path.endswith("/system/members")]) == 1
+
+
+async def test_closing_with_an_open_status_is_refused_with_the_closed_ones(sandbox):
+    async with AsyncClient(_settings(sandbox)) as cw:
+        refdata = ReferenceData(cw)
+        request = canonical_request(
+            "PATCH",
+            "/service/tickets/7",
+            None,
+            [
+                {"op": "replace", "path": "status", "value": {"name": "In Progress"}},
+                {"op": "replace", "path": "closedFlag", "value": True},
+            ],
+        )
+        with pytest.raises(RequestValidationError) as info:
+            await check_request(request, refdata)
+        (problem,) = info.value.problems
+        assert "closedFlag is true but status 'In Progress'" in problem.message
+        assert "'Resolved'" in problem.hint and "'Closed'" in problem.hint
+        assert "'New'" not in problem.hint

@@ -1,6 +1,7 @@
-"""The audit trail: one SQLite row per tool call and per upstream request.
+"""The audit trail: one row per tool call and per upstream request (SQLite, or PostgreSQL).
 
-Each row says when, which correlation id, grant (client session), tool, operation, method and
+Each row says when, which correlation id, grant (the authenticated client; ``local`` over
+stdio), ConnectWise member (public key), tool, operation, method and
 concrete path, what the policy decided and by which rule, the upstream status, latency and
 error. Request bodies are stored as ``sha256:<hex>`` unless the policy sets
 ``audit: {record_bodies: true}``; tool arguments that carry a body are treated the same way.
@@ -22,11 +23,12 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cwm_gateway import identity
 from cwm_gateway.errors import CWMError
 from cwm_gateway.sqlite_file import SQLiteFile
 
@@ -207,7 +209,8 @@ def default_audit_path() -> Path:
     return data_dir() / "audit.sqlite3"
 
 
-_SCHEMA = """
+MIGRATIONS = (
+    """
 CREATE TABLE IF NOT EXISTS audit_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,
@@ -230,7 +233,10 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log (time);
 CREATE INDEX IF NOT EXISTS audit_log_correlation ON audit_log (correlation_id);
-"""
+""",
+    # The ConnectWise API member (public key) a call went out as, per grant.
+    "ALTER TABLE audit_log ADD COLUMN member TEXT;",
+)
 
 _COLUMNS = (
     "id",
@@ -238,6 +244,7 @@ _COLUMNS = (
     "kind",
     "correlation_id",
     "grant_id",
+    "member",
     "tool",
     "operation_id",
     "method",
@@ -256,8 +263,10 @@ _NO_BODY = object()
 
 
 class AuditLog:
-    """Append-only audit trail in a SQLite file.
+    """Append-only audit trail; this class keeps it in a SQLite file.
 
+    Scrubbing and row building live here once; storage is three small methods that
+    :class:`cwm_gateway.state.postgres.PostgresAuditLog` overrides for a team's shared log.
     ``path`` None means :func:`default_audit_path`. ``record_bodies`` is the default for
     :meth:`record` (the policy engine passes the policy's setting on every call). ``secrets``
     are exact strings scrubbed wherever they appear.
@@ -273,13 +282,44 @@ class AuditLog:
         self.path = Path(path).expanduser() if path is not None else default_audit_path()
         self.record_bodies = record_bodies
         self.scrubber = Scrubber(secrets)
-        self._db = SQLiteFile(self.path, _SCHEMA, what="audit log", error=AuditError)
+        self.observers: list[Callable[[dict[str, Any]], None]] = []
+        """Called with each written row's outcome fields (metrics are fed this way)."""
+        self._db = SQLiteFile(self.path, MIGRATIONS, what="audit log", error=AuditError)
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r})"
 
-    def _conn(self) -> sqlite3.Connection:
-        return self._db.conn()
+    # -- storage (overridden by other backends) --------------------------------------------
+
+    def _insert(self, row: Sequence[Any]) -> int:
+        """Store one row (values for ``_COLUMNS[1:]``); return its id."""
+        try:
+            cur = self._db.conn().execute(
+                f"INSERT INTO audit_log ({', '.join(_COLUMNS[1:])}) "
+                f"VALUES ({', '.join('?' * (len(_COLUMNS) - 1))})",
+                row,
+            )
+        except sqlite3.Error as exc:
+            raise AuditError(f"Could not write the audit log {self.path}: {exc}.") from exc
+        return int(cur.lastrowid or 0)
+
+    def _delete_before(self, cutoff: float) -> int:
+        try:
+            cursor = self._db.conn().execute("DELETE FROM audit_log WHERE time < ?", (cutoff,))
+        except sqlite3.Error as exc:
+            raise AuditError(f"Could not prune the audit log {self.path}: {exc}.") from exc
+        return cursor.rowcount
+
+    def _select(self, where: Sequence[tuple[str, Any]], n: int) -> list[Sequence[Any]]:
+        """The newest ``n`` rows matching every ``(column, value)``, newest first."""
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit_log"
+        if where:
+            sql += " WHERE " + " AND ".join(f"{column} = ?" for column, _ in where)
+        sql += " ORDER BY time DESC, id DESC LIMIT ?"
+        try:
+            return self._db.conn().execute(sql, [v for _, v in where] + [n]).fetchall()
+        except sqlite3.Error as exc:
+            raise AuditError(f"Could not read the audit log {self.path}: {exc}.") from exc
 
     def close(self) -> None:
         """Close every connection this log opened."""
@@ -292,6 +332,7 @@ class AuditLog:
         kind: str = "tool_call",
         correlation_id: str | None = None,
         grant: str | None = None,
+        member: str | None = None,
         operation_id: str | None = None,
         method: str | None = None,
         path: str | None = None,
@@ -311,7 +352,11 @@ class AuditLog:
 
         ``kind`` is ``tool_call`` or ``upstream_request``. ``body`` is hashed unless
         ``record_bodies`` (default: the log's setting) is true; omit it when there is none.
+        ``member`` (the ConnectWise member's public key) defaults to the current identity's
+        (:func:`cwm_gateway.identity.current`), the key the call goes out with.
         """
+        if member is None:
+            member = identity.current().member_public_key
         keep_bodies = self.record_bodies if record_bodies is None else record_bodies
         s = self.scrubber
         body_text: str | None = None
@@ -333,6 +378,7 @@ class AuditLog:
             kind,
             correlation_id,
             grant,
+            member,
             tool,
             operation_id,
             method,
@@ -347,15 +393,19 @@ class AuditLog:
             args_text,
             body_text,
         )
-        try:
-            cur = self._conn().execute(
-                f"INSERT INTO audit_log ({', '.join(_COLUMNS[1:])}) "
-                f"VALUES ({', '.join('?' * (len(_COLUMNS) - 1))})",
-                row,
-            )
-        except sqlite3.Error as exc:
-            raise AuditError(f"Could not write the audit log {self.path}: {exc}.") from exc
-        return int(cur.lastrowid or 0)
+        row_id = self._insert(row)
+        if self.observers:
+            outcome = {
+                "kind": kind,
+                "tool": tool,
+                "decision": decision,
+                "status": status,
+                "latency_ms": latency_ms,
+                "error": bool(error),
+            }
+            for observe in self.observers:
+                observe(outcome)
+        return row_id
 
     def prune(self, older_than_days: float, *, now: float | None = None) -> int:
         """Delete entries older than ``older_than_days``; return how many were deleted.
@@ -367,12 +417,7 @@ class AuditLog:
             raise AuditError(f"older_than_days must be a number, got {older_than_days!r}.")
         if older_than_days <= 0:
             raise AuditError("older_than_days must be above 0 (0 would delete everything).")
-        cutoff = (time.time() if now is None else now) - older_than_days * 86400
-        try:
-            cursor = self._conn().execute("DELETE FROM audit_log WHERE time < ?", (cutoff,))
-        except sqlite3.Error as exc:
-            raise AuditError(f"Could not prune the audit log {self.path}: {exc}.") from exc
-        return cursor.rowcount
+        return self._delete_before((time.time() if now is None else now) - older_than_days * 86400)
 
     def recent(
         self, n: int = 20, *, correlation_id: str | None = None, grant: str | None = None
@@ -380,22 +425,12 @@ class AuditLog:
         """The newest ``n`` rows, newest first, as dicts (``grant`` for the grant id)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise AuditError(f"n must be a positive integer, got {n!r}.")
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit_log"
-        where, args = [], []
+        where: list[tuple[str, Any]] = []
         if correlation_id is not None:
-            where.append("correlation_id = ?")
-            args.append(correlation_id)
+            where.append(("correlation_id", correlation_id))
         if grant is not None:
-            where.append("grant_id = ?")
-            args.append(grant)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY time DESC, id DESC LIMIT ?"
-        args.append(n)
-        try:
-            rows = self._conn().execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise AuditError(f"Could not read the audit log {self.path}: {exc}.") from exc
+            where.append(("grant_id", grant))
+        rows = self._select(where, n)
         out = []
         for r in rows:
             d = dict(zip(_COLUMNS, r, strict=True))
@@ -410,6 +445,7 @@ class AuditLog:
 _TABLE_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("time", "TIME (UTC)", 19),
     ("grant", "GRANT", 12),
+    ("member", "MEMBER", 12),
     ("tool", "TOOL", 22),
     ("decision", "DECISION", 16),
     ("rule", "RULE", 24),

@@ -1,0 +1,98 @@
+"""Where the gateway keeps state: embedded SQLite files by default, PostgreSQL for a team.
+
+``CWM_GATEWAY_STATE_URL`` (or ``--state-url``) picks the backend:
+
+- unset, a directory path or ``sqlite:///path/to/dir``: SQLite files in that directory (the
+  data directory by default), as a single user has always had them;
+- ``postgresql://user@host:5432/database[?schema=name]``: one database shared by every
+  gateway instance (psycopg 3 with a pool; versioned migrations on first use).
+
+Either way a backend offers the same stores: ``memory`` (Fast Memory, per grant plus shared
+entries), ``ratelimiter`` (exact across processes), ``audit``, ``grants`` (API keys) and
+``approvals`` (each approval sends its request once), plus ``ping()`` for readiness checks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from cwm_gateway.errors import CWMError
+from cwm_gateway.memory import FastMemory, data_dir
+from cwm_gateway.policy.audit import AuditLog
+from cwm_gateway.policy.ratelimit import RateLimiter
+from cwm_gateway.state.grants import GrantStore
+
+__all__ = ["STATE_URL_ENV", "ApprovalStore", "State", "StateError", "open_state"]
+
+#: Environment variable naming the state backend.
+STATE_URL_ENV = "CWM_GATEWAY_STATE_URL"
+
+
+class StateError(CWMError):
+    """The state backend could not be opened or used."""
+
+
+class ApprovalStore(Protocol):
+    def claim(self, key: str, grant: str | None) -> bool:
+        """Record that an approval was used; True only the first time (on any instance)."""
+        ...
+
+
+class State(Protocol):
+    """What every backend offers."""
+
+    kind: str
+    memory: FastMemory
+    ratelimiter: RateLimiter
+    audit: AuditLog
+    grants: GrantStore
+    approvals: ApprovalStore
+
+    @property
+    def description(self) -> str: ...
+
+    def shared_secret(self, name: str) -> bytes:
+        """A random secret kept in the backend, the same for every instance that shares it."""
+        ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_state(url: str | os.PathLike[str] | None = None, **options: Any) -> State:
+    """Open the backend ``url`` names (None → ``$CWM_GATEWAY_STATE_URL`` → the data dir)."""
+    if url is None:
+        url = os.environ.get(STATE_URL_ENV, "").strip() or None
+    if url is None:
+        from cwm_gateway.state.sqlite import SqliteState
+
+        return SqliteState(data_dir())
+    text = os.fspath(url)
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme in ("postgresql", "postgres"):
+        try:
+            import psycopg  # noqa: F401
+            import psycopg_pool  # noqa: F401
+        except ImportError:
+            raise StateError(
+                "A postgresql:// state URL needs psycopg 3 and psycopg_pool: "
+                "pip install 'cwm-api-gateway[team]'"
+            ) from None
+        from cwm_gateway.state.postgres import PostgresState
+
+        return PostgresState(text, **options)
+    if scheme == "sqlite":
+        text = text.split("://", 1)[1]
+        if text.startswith("/") and text[1:2] == "/":
+            text = text[1:]
+    elif scheme:
+        raise StateError(
+            f"state URL scheme {scheme!r} is not supported: use a directory path (SQLite files), "
+            "sqlite:///path/to/dir or postgresql://user@host:5432/database"
+        )
+    from cwm_gateway.state.sqlite import SqliteState
+
+    return SqliteState(Path(text))

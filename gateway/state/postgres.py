@@ -1,0 +1,554 @@
+"""The team backend: one PostgreSQL database shared by every gateway instance.
+
+psycopg 3 with a connection pool. The schema is created and upgraded by versioned migrations
+(the ``schema_version`` table records which have run; an advisory lock lets only one instance
+migrate at a time). A ``schema`` query parameter in the URL puts every table in that schema
+(created if missing), e.g. ``postgresql://gw@db/cwm?schema=gateway``.
+
+Rate limits are exact across instances: one call of the ``cwm_rate_acquire`` function per
+decision takes transaction-scoped advisory locks on the counter keys (in sorted order, so two
+callers never deadlock), counts each key's window and inserts the call's entries, all in one
+statement on the database's clock.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from cwm_gateway.memory import FastMemory, FastMemoryError
+from cwm_gateway.policy.audit import AuditError, AuditLog
+from cwm_gateway.policy.ratelimit import AcquireResult, LimitRequest, RateLimitError
+from cwm_gateway.state.grants import Grant, GrantError, check_grant_name, hash_key, new_api_key
+
+__all__ = [
+    "MIGRATIONS",
+    "PostgresAuditLog",
+    "PostgresFastMemory",
+    "PostgresRateLimiter",
+    "PostgresState",
+    "redact_url",
+]
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_PRUNE_EVERY = 500
+_MAX_WINDOW_S = 86400.0
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: everything the gateway keeps.
+    """
+CREATE TABLE saved_queries (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    description TEXT NOT NULL,
+    path TEXT NOT NULL,
+    method TEXT NOT NULL,
+    params TEXT,
+    data TEXT,
+    timestamp DOUBLE PRECISION NOT NULL,
+    usage_count INTEGER NOT NULL DEFAULT 0,
+    params_key TEXT NOT NULL,
+    grant_id TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX saved_queries_identity ON saved_queries (grant_id, method, path, params_key);
+CREATE INDEX saved_queries_rank ON saved_queries (usage_count DESC, timestamp DESC);
+
+CREATE TABLE audit_log (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    time DOUBLE PRECISION NOT NULL,
+    kind TEXT NOT NULL,
+    correlation_id TEXT,
+    grant_id TEXT,
+    member TEXT,
+    tool TEXT,
+    operation_id TEXT,
+    method TEXT,
+    path TEXT,
+    decision TEXT,
+    rule TEXT,
+    reason TEXT,
+    status INTEGER,
+    latency_ms DOUBLE PRECISION,
+    error TEXT,
+    params TEXT,
+    arguments TEXT,
+    body TEXT
+);
+CREATE INDEX audit_log_time ON audit_log (time);
+CREATE INDEX audit_log_correlation ON audit_log (correlation_id);
+
+CREATE TABLE rate_log (
+    key TEXT NOT NULL,
+    ts DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX rate_log_key_ts ON rate_log (key, ts);
+
+CREATE TABLE grants (
+    name TEXT PRIMARY KEY,
+    key_hash TEXT NOT NULL UNIQUE,
+    key_hint TEXT NOT NULL,
+    created DOUBLE PRECISION NOT NULL,
+    policy TEXT,
+    member_public_key TEXT,
+    member_private_key TEXT,
+    revoked DOUBLE PRECISION
+);
+
+CREATE TABLE approvals (
+    key TEXT PRIMARY KEY,
+    grant_id TEXT,
+    used DOUBLE PRECISION NOT NULL
+);
+
+CREATE FUNCTION cwm_rate_acquire(
+    p_keys TEXT[], p_windows DOUBLE PRECISION[], p_max INTEGER[], p_now DOUBLE PRECISION
+) RETURNS TABLE (allowed BOOLEAN, blocked INTEGER, retry_after DOUBLE PRECISION, counts INTEGER[])
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    now_s DOUBLE PRECISION := coalesce(p_now, extract(epoch FROM clock_timestamp()));
+    i INTEGER;
+    n INTEGER;
+    t INTEGER;
+    oldest DOUBLE PRECISION;
+    taken JSONB := '{}'::jsonb;
+    result INTEGER[] := '{}';
+BEGIN
+    -- Serialize callers per key until this transaction ends; sorted, so no deadlock.
+    PERFORM pg_advisory_xact_lock(hashtextextended(k, 7))
+        FROM (SELECT DISTINCT unnest(p_keys) AS k ORDER BY 1) AS sorted_keys;
+    FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
+        t := coalesce((taken ->> p_keys[i])::INTEGER, 0);
+        SELECT count(*) INTO n FROM rate_log
+            WHERE key = p_keys[i] AND ts > now_s - p_windows[i];
+        IF n + t >= p_max[i] THEN
+            IF t >= p_max[i] THEN
+                oldest := now_s;
+            ELSE
+                -- The call that must leave the window before this one fits.
+                SELECT ts INTO oldest FROM rate_log
+                    WHERE key = p_keys[i] AND ts > now_s - p_windows[i]
+                    ORDER BY ts OFFSET n + t - p_max[i] LIMIT 1;
+            END IF;
+            RETURN QUERY SELECT false, i - 1,
+                greatest(0.0, oldest + p_windows[i] - now_s)::DOUBLE PRECISION, '{}'::INTEGER[];
+            RETURN;
+        END IF;
+        taken := jsonb_set(taken, ARRAY[p_keys[i]], to_jsonb(t + 1));
+        result := result || (n + t + 1);
+    END LOOP;
+    INSERT INTO rate_log (key, ts) SELECT unnest(p_keys), now_s;
+    RETURN QUERY SELECT true, NULL::INTEGER, 0.0::DOUBLE PRECISION, result;
+END;
+$fn$;
+""",
+    # 2: secrets every instance shares (the key sealing multi-round approval state).
+    """
+CREATE TABLE shared_secrets (
+    name TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+""",
+)
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def _split_schema(url: str) -> tuple[str, str | None]:
+    """The URL without our ``schema`` parameter (libpq would refuse it), and the schema."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = None
+    kept = []
+    for key, value in query:
+        if key == "schema":
+            schema = value
+        else:
+            kept.append((key, value))
+    if schema is not None and not _SCHEMA_NAME.match(schema):
+        from cwm_gateway.state import StateError
+
+        raise StateError(
+            f"schema={schema!r} in the state URL is not a plain lower-case identifier "
+            "(letters, digits, '_'; e.g. schema=gateway)"
+        )
+    return urlunsplit(parts._replace(query=urlencode(kept))), schema
+
+
+class PostgresState:
+    """Every store of the gateway in one PostgreSQL database (or schema)."""
+
+    kind = "postgresql"
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        from cwm_gateway.state import StateError
+
+        self.url = redact_url(url)
+        conninfo, self.schema = _split_schema(url)
+        schema = self.schema
+
+        def configure(conn: psycopg.Connection) -> None:
+            if schema:
+                conn.execute(f'SET search_path TO "{schema}"')
+
+        try:
+            # One direct connection first: an unreachable server fails now, with its reason.
+            with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+                if schema:
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            self.pool = ConnectionPool(
+                conninfo,
+                min_size=min_size,
+                max_size=max_size,
+                kwargs={"autocommit": True},
+                configure=configure,
+                open=True,
+                timeout=30,
+            )
+            self.pool.wait(timeout=10)
+            self._migrate()
+        except psycopg.Error as exc:
+            raise StateError(
+                f"Cannot use the PostgreSQL state at {self.url}: {exc}. Check "
+                "CWM_GATEWAY_STATE_URL (postgresql://user@host:5432/database)."
+            ) from exc
+        except Exception as exc:  # the pool's own timeout when the server is unreachable
+            if isinstance(exc, StateError):
+                raise
+            raise StateError(
+                f"Cannot reach the PostgreSQL state at {self.url}: {exc}. Check "
+                "CWM_GATEWAY_STATE_URL and that the server is running."
+            ) from exc
+        self.memory = PostgresFastMemory(self)
+        self.ratelimiter = PostgresRateLimiter(self)
+        self.audit = PostgresAuditLog(self)
+        self.grants = PostgresGrants(self)
+        self.approvals = PostgresApprovals(self)
+
+    @property
+    def description(self) -> str:
+        return f"PostgreSQL at {self.url}" + (f" (schema {self.schema})" if self.schema else "")
+
+    def _migrate(self) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            # One instance migrates at a time; the others wait, then find nothing to do.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('cwm_migrate', 7))")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                "version INTEGER PRIMARY KEY, applied DOUBLE PRECISION NOT NULL)"
+            )
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+            current = int(row[0]) if row else 0
+            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                conn.execute(script)
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied) VALUES (%s, %s)",
+                    (number, time.time()),
+                )
+
+    def shared_secret(self, name: str) -> bytes:
+        """A random secret under ``name``, the same for every instance on this database."""
+        self.run(
+            "INSERT INTO shared_secrets (name, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (name, secrets.token_bytes(32)),
+        )
+        return bytes(
+            self.run("SELECT value FROM shared_secrets WHERE name = %s", (name,), "one")[0]
+        )
+
+    def schema_version(self) -> int:
+        with self.pool.connection() as conn:
+            return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+    def ping(self) -> None:
+        with self.pool.connection(timeout=5) as conn:
+            conn.execute("SELECT 1").fetchone()
+
+    def run(self, sql: str, args: Sequence[Any] = (), fetch: str = "none") -> Any:
+        """One statement on a pooled connection (autocommit)."""
+        with self.pool.connection() as conn:
+            cur = conn.execute(sql, args)
+            if fetch == "one":
+                return cur.fetchone()
+            if fetch == "all":
+                return cur.fetchall()
+            return cur.rowcount
+
+    def drop_schema(self) -> None:
+        """Drop this state's schema with everything in it (tests use a schema per run)."""
+        if not self.schema:
+            raise RuntimeError("drop_schema needs a state URL with ?schema=")
+        self.run(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _qmarks(sql: str) -> str:
+    """``?`` placeholders (the SQLite spelling shared with memory/audit) to psycopg's ``%s``."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresFastMemory(FastMemory):
+    """Fast Memory in PostgreSQL: the same statements as the SQLite store."""
+
+    _CONTAINS = "strpos(lower({haystack}), ?) > 0"
+
+    def __init__(self, state: PostgresState) -> None:  # noqa: D107 - no file to open
+        self._state = state
+        self.path = state.url  # type: ignore[assignment]  # shown in messages only
+
+    def __repr__(self) -> str:
+        return f"PostgresFastMemory({self._state.url!r})"
+
+    def _run(self, what: str, sql: str, args: Sequence[Any], fetch: str) -> Any:
+        import psycopg
+
+        try:
+            return self._state.run(_qmarks(sql), list(args), "count" if fetch == "count" else fetch)
+        except psycopg.Error as exc:
+            raise FastMemoryError(
+                f"Could not {what} in Fast Memory ({self._state.url}): {exc}."
+            ) from exc
+
+    def close(self) -> None:
+        """The pool belongs to the state; closing it closes this store."""
+
+
+class PostgresAuditLog(AuditLog):
+    """The audit log in PostgreSQL: scrubbing and rows as in :class:`AuditLog`."""
+
+    def __init__(self, state: PostgresState, *, record_bodies: bool = False) -> None:
+        from cwm_gateway.policy.audit import Scrubber
+
+        self._state = state
+        self.path = state.url  # type: ignore[assignment]
+        self.record_bodies = record_bodies
+        self.scrubber = Scrubber()
+        self.observers = []
+
+    def __repr__(self) -> str:
+        return f"PostgresAuditLog({self._state.url!r})"
+
+    def _call(self, what: str, sql: str, args: Sequence[Any], fetch: str) -> Any:
+        import psycopg
+
+        try:
+            return self._state.run(sql, list(args), fetch)
+        except psycopg.Error as exc:
+            raise AuditError(f"Could not {what} the audit log ({self._state.url}): {exc}.") from exc
+
+    def _insert(self, row: Sequence[Any]) -> int:
+        from cwm_gateway.policy.audit import _COLUMNS
+
+        sql = (
+            f"INSERT INTO audit_log ({', '.join(_COLUMNS[1:])}) "
+            f"VALUES ({', '.join(['%s'] * (len(_COLUMNS) - 1))}) RETURNING id"
+        )
+        return int(self._call("write", sql, row, "one")[0])
+
+    def _delete_before(self, cutoff: float) -> int:
+        return self._call("prune", "DELETE FROM audit_log WHERE time < %s", (cutoff,), "count")
+
+    def _select(self, where: Sequence[tuple[str, Any]], n: int) -> list[Sequence[Any]]:
+        from cwm_gateway.policy.audit import _COLUMNS
+
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit_log"
+        if where:
+            sql += " WHERE " + " AND ".join(f"{column} = %s" for column, _ in where)
+        sql += " ORDER BY time DESC, id DESC LIMIT %s"
+        return self._call("read", sql, [v for _, v in where] + [n], "all")
+
+    def close(self) -> None:
+        """The pool belongs to the state."""
+
+
+class PostgresRateLimiter:
+    """Sliding-window counters in PostgreSQL, exact across threads, processes and machines.
+
+    Windows are measured on the database's clock, so instances with skewed clocks still share
+    one timeline.
+    """
+
+    def __init__(self, state: PostgresState) -> None:
+        self._state = state
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PostgresRateLimiter({self._state.url!r})"
+
+    def _fail(self, exc: Exception) -> RateLimitError:
+        return RateLimitError(f"Rate-limit store {self._state.url} failed: {exc}.")
+
+    def acquire(self, requests: Sequence[LimitRequest], now: float | None = None) -> AcquireResult:
+        import psycopg
+
+        if not requests:
+            return AcquireResult(True, 0.0, None, ())
+        try:
+            allowed, blocked, retry, counts = self._state.run(
+                "SELECT * FROM cwm_rate_acquire(%s, %s, %s, %s)",
+                (
+                    [r.key for r in requests],
+                    [float(r.window_s) for r in requests],
+                    [int(r.max) for r in requests],
+                    now,
+                ),
+                "one",
+            )
+            with self._lock:
+                self._calls += 1
+                prune = self._calls % _PRUNE_EVERY == 0
+            if prune:
+                self._state.run(
+                    "DELETE FROM rate_log WHERE ts < extract(epoch FROM clock_timestamp()) - %s",
+                    (_MAX_WINDOW_S,),
+                )
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+        if not allowed:
+            return AcquireResult(False, float(retry), int(blocked), ())
+        return AcquireResult(True, 0.0, None, tuple(counts))
+
+    def peek(self, request: LimitRequest, now: float | None = None) -> int:
+        import psycopg
+
+        try:
+            row = self._state.run(
+                "SELECT count(*) FROM rate_log WHERE key = %s AND ts > "
+                "coalesce(%s, extract(epoch FROM clock_timestamp())) - %s",
+                (request.key, now, float(request.window_s)),
+                "one",
+            )
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+        return int(row[0])
+
+    def reset(self) -> None:
+        import psycopg
+
+        try:
+            self._state.run("DELETE FROM rate_log")
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+
+    def close(self) -> None:
+        """The pool belongs to the state."""
+
+
+_GRANT_COLUMNS = "name, created, policy, member_public_key, member_private_key, revoked, key_hint"
+
+
+def _grant(row: Sequence[Any]) -> Grant:
+    name, created, policy, pub, priv, revoked, hint = row
+    return Grant(name, created, policy, pub, priv, revoked, hint)
+
+
+class PostgresGrants:
+    """Grants in PostgreSQL."""
+
+    def __init__(self, state: PostgresState) -> None:
+        self._state = state
+
+    def add(
+        self,
+        name: str,
+        *,
+        policy: str | None = None,
+        member_public_key: str | None = None,
+        member_private_key: str | None = None,
+    ) -> tuple[Grant, str]:
+        import psycopg
+
+        name = check_grant_name(name)
+        key = new_api_key()
+        grant = Grant(
+            name, time.time(), policy, member_public_key, member_private_key, None, key[:9]
+        )
+        try:
+            self._state.run(
+                "INSERT INTO grants (name, key_hash, key_hint, created, policy, "
+                "member_public_key, member_private_key) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (
+                    name,
+                    hash_key(key),
+                    grant.key_hint,
+                    grant.created,
+                    policy,
+                    member_public_key,
+                    member_private_key,
+                ),
+            )
+        except psycopg.errors.UniqueViolation:
+            raise GrantError(
+                f"a grant named {name!r} exists already; revoke it first or pick another name"
+            ) from None
+        return grant, key
+
+    def list(self) -> list[Grant]:
+        rows = self._state.run(f"SELECT {_GRANT_COLUMNS} FROM grants ORDER BY name", (), "all")
+        return [_grant(r) for r in rows]
+
+    def get(self, name: str) -> Grant | None:
+        row = self._state.run(
+            f"SELECT {_GRANT_COLUMNS} FROM grants WHERE name = %s", (name,), "one"
+        )
+        return _grant(row) if row else None
+
+    def revoke(self, name: str) -> bool:
+        return (
+            self._state.run(
+                "UPDATE grants SET revoked = %s WHERE name = %s AND revoked IS NULL",
+                (time.time(), name),
+            )
+            > 0
+        )
+
+    def delete(self, name: str) -> bool:
+        return self._state.run("DELETE FROM grants WHERE name = %s", (name,)) > 0
+
+    def authenticate(self, api_key: str) -> Grant | None:
+        row = self._state.run(
+            f"SELECT {_GRANT_COLUMNS} FROM grants WHERE key_hash = %s AND revoked IS NULL",
+            (hash_key(api_key),),
+            "one",
+        )
+        return _grant(row) if row else None
+
+
+class PostgresApprovals:
+    """Approval records shared by every instance: each approval sends its request once."""
+
+    def __init__(self, state: PostgresState) -> None:
+        self._state = state
+
+    def claim(self, key: str, grant: str | None) -> bool:
+        from cwm_gateway.state.sqlite import APPROVAL_RECORD_TTL_S
+
+        now = time.time()
+        first = (
+            self._state.run(
+                "INSERT INTO approvals (key, grant_id, used) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key) DO NOTHING",
+                (key, grant, now),
+            )
+            == 1
+        )
+        if secrets.randbelow(200) == 0:
+            self._state.run("DELETE FROM approvals WHERE used < %s", (now - APPROVAL_RECORD_TTL_S,))
+        return first

@@ -119,6 +119,9 @@ def run_datamodel_codegen(spec: NormalizedSpec) -> str:
         use_standard_collections=True,
         use_union_operator=True,
         field_constraints=True,
+        # Field(default=None, ...) rather than Field(None, ...): type checkers read only the
+        # keyword as a default, so constructors would otherwise demand every optional field.
+        use_default_kwarg=True,
         formatters=[],
         custom_file_header="",
     )

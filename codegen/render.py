@@ -253,6 +253,13 @@ class _Renderer:
         )
 
 
+def _classes_by_module(spec: NormalizedSpec, models: ModelModules) -> list[tuple[str, list[str]]]:
+    by_module: dict[str, list[str]] = defaultdict(list)
+    for name in spec.schemas:
+        by_module[models.home[name]].append(spec.class_names[name])
+    return [(module, sorted(names)) for module, names in sorted(by_module.items())]
+
+
 def render_package(spec: NormalizedSpec, models: ModelModules) -> dict[str, str]:
     """Every file of the generated package, keyed by path relative to the output directory."""
     r = _Renderer(spec, models)
@@ -267,9 +274,12 @@ def render_package(spec: NormalizedSpec, models: ModelModules) -> dict[str, str]
             index=[
                 (name, (models.home[name], spec.class_names[name])) for name in sorted(spec.schemas)
             ],
+            by_module=_classes_by_module(spec, models),
         ),
         "models/_base.py": r.render("base.py.j2"),
         "operations/__init__.py": r.render("operations_init.py.j2"),
+        # PEP 561: the package ships its own types (one marker covers the subpackages).
+        "py.typed": "",
     }
     for module, source in models.sources.items():
         files[f"models/{module}.py"] = source

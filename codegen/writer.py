@@ -25,6 +25,9 @@ FIX_SETTINGS = [
     "lint.select = ['F401', 'I']",
     "--config",
     "lint.isort.known-first-party = ['cwm_gateway', 'cwm_generated', 'codegen']",
+    # ``import X as X`` (an explicit re-export for type checkers) stays one statement per module.
+    "--config",
+    "lint.isort.combine-as-imports = true",
 ]
 
 

@@ -9,7 +9,12 @@ those names load on first use so that ``cwm-gateway`` starts without importing t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ imports on first use
+    from cwm_gateway.client import AsyncClient as AsyncClient
+    from cwm_gateway.client import Client as Client
+    from cwm_gateway.config import Settings as Settings
 
 __version__ = "0.1.0"
 __all__ = ["AsyncClient", "Client", "Settings", "__version__"]

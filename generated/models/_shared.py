@@ -12,25 +12,25 @@ from cwm_generated.models._base import CWModel
 class ActivityReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ActivityStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ActivityTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AddressFormatReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Agreement(CWModel):
@@ -43,7 +43,7 @@ class Agreement(CWModel):
     subContractCompany: CompanyReference | None = None
     subContractContact: ContactReference | None = None
     parentAgreement: AgreementReference | None = None
-    customerPO: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    customerPO: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     restrictLocationFlag: bool | None = None
@@ -54,9 +54,11 @@ class Agreement(CWModel):
     opportunity: OpportunityReference | None = None
     cancelledFlag: bool | None = None
     dateCancelled: AwareDatetime | None = None
-    reasonCancelled: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    reasonCancelled: str | None = Field(
+        default=None, description=" Max length: 100;", max_length=100
+    )
     sla: SLAReference | None = None
-    workOrder: str | None = Field(None, description=" Max length: 20;", max_length=20)
+    workOrder: str | None = Field(default=None, description=" Max length: 20;", max_length=20)
     internalNotes: str | None = None
     applicationUnits: Literal["Amount", "Hours", "Incidents"] | None = None
     applicationLimit: float | None = None
@@ -86,7 +88,7 @@ class Agreement(CWModel):
     expireWhenZero: bool | None = None
     chargeToFirm: bool | None = None
     employeeCompRate: Literal["Actual", "Hourly"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     employeeCompNotExceed: Literal["Billing", "Amount", "Percent"] | None = None
     compHourlyRate: float | None = None
@@ -95,7 +97,7 @@ class Agreement(CWModel):
     billOneTimeFlag: bool | None = None
     billingTerms: BillingTermsReference | None = None
     invoicingCycle: Literal["ContractYear", "CalendarYear"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     billToCompany: CompanyReference | None = None
     billToContact: ContactReference | None = None
@@ -116,13 +118,13 @@ class Agreement(CWModel):
     projectType: ProjectTypeReference | None = None
     invoiceTemplate: InvoiceTemplateReference | None = None
     billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     billableTimeInvoice: bool | None = None
     billableExpenseInvoice: bool | None = None
@@ -136,7 +138,7 @@ class Agreement(CWModel):
     shipToContact: ContactReference | None = None
     shipToSite: SiteReference | None = None
     agreementStatus: Literal["Active", "Cancelled", "Expired", "Inactive"] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -145,13 +147,13 @@ class AgreementReference(CWModel):
     name: str | None = None
     type: str | None = None
     chargeFirmFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingCycle(CWModel):
@@ -169,92 +171,92 @@ class BillingCycle(CWModel):
         "Weekly",
         "Yearly",
     ]
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingCycleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingTermsReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingUnitReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BulkResult(CWModel):
     payload: list[ResultInfo] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CalendarReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CatalogItemReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ChargeCodeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ClassificationReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationReference(CWModel):
     id: int | None = None
     deviceIdentifier: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationTypeInfo(CWModel):
@@ -262,25 +264,25 @@ class ConfigurationTypeInfo(CWModel):
     name: str | None = None
     inactiveFlag: bool | None = None
     systemFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationTypeQuestionReference(CWModel):
     id: int | None = None
     question: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Count(CWModel):
@@ -291,7 +293,7 @@ class CountryReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CurrencyReference(CWModel):
@@ -307,7 +309,7 @@ class CurrencyReference(CWModel):
     displayIdFlag: bool | None = None
     rightAlign: bool | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CustomFieldValue(CWModel):
@@ -351,26 +353,26 @@ class DocumentInfo(CWModel):
     urlFlag: bool | None = None
     createdOnDate: str | None = None
     documentType: DocumentTypeReference | None = None
-    guid: UUID | None = Field(None, examples=["00000000-0000-0000-0000-000000000000"])
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    guid: UUID | None = Field(default=None, examples=["00000000-0000-0000-0000-000000000000"])
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class DocumentReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class DocumentTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EntityTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ErrorResponseMessage(CWModel):
@@ -386,7 +388,9 @@ class ExpenseEntry(CWModel):
     chargeToId: int | None = None
     chargeToType: (
         Literal["Company", "ServiceTicket", "ProjectTicket", "ChargeCode", "Activity"] | None
-    ) = Field(None, description="Gets or sets\n            company or chargeToType is required.")
+    ) = Field(
+        default=None, description="Gets or sets\n            company or chargeToType is required."
+    )
     type: ExpenseTypeReference
     member: MemberReference | None = None
     paymentMethod: PaymentMethodReference | None = None
@@ -427,14 +431,14 @@ class ExpenseEntry(CWModel):
     ticket: TicketReference | None = None
     project: ProjectReference | None = None
     phase: ProjectPhaseReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
 class ExpenseReportReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ExpenseTax(CWModel):
@@ -446,13 +450,13 @@ class ExpenseTax(CWModel):
 class ExpenseTaxTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ExpenseTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class FilterValues(CWModel):
@@ -465,7 +469,7 @@ class FilterValues(CWModel):
 class GroupReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class IRestIdentifiedItem(CWModel):
@@ -479,7 +483,7 @@ class IdCollection(CWModel):
 class IntegratorLoginReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class IntegratorTagCollection(CWModel):
@@ -493,7 +497,7 @@ class InvoiceGroupingReference(CWModel):
     showPriceFlag: bool | None = None
     showSubItemsFlag: bool | None = None
     groupParentChildAdditionsFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InvoiceReference(CWModel):
@@ -503,26 +507,26 @@ class InvoiceReference(CWModel):
     applyToType: str | None = None
     invoiceDate: str | None = None
     chargeFirmFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InvoiceTemplateReference(CWModel):
-    id: int | None = Field(None, description="Gets or sets invoice Template Setup Id.")
+    id: int | None = Field(default=None, description="Gets or sets invoice Template Setup Id.")
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class IvItemReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     serializedFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagedDevicesIntegrationReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagedInformation(CWModel):
@@ -538,7 +542,7 @@ class ManagedInformation(CWModel):
 class ManufacturerReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MemberReference(CWModel):
@@ -546,44 +550,44 @@ class MemberReference(CWModel):
     identifier: str | None = None
     name: str | None = None
     dailyCapacity: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class NoteTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class NotificationRecipientReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class OpportunityReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class OpportunityStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class OrderStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class OwnerLevelReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PatchOperation(CWModel):
@@ -595,13 +599,13 @@ class PatchOperation(CWModel):
 class PaymentMethodReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PriorityReference(CWModel):
@@ -609,18 +613,18 @@ class PriorityReference(CWModel):
     name: str | None = None
     sort: int | None = None
     level: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProductCategoryReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProductComponent(CWModel):
     id: int | None = None
-    sequenceNumber: int | None = Field(None, description=" Required On Updates;")
+    sequenceNumber: int | None = Field(default=None, description=" Required On Updates;")
     quantity: float
     catalogItem: CatalogItemReference
     hidePriceFlag: bool | None = None
@@ -633,13 +637,13 @@ class ProductComponent(CWModel):
     productItem: ProductItemReference | None = None
     price: float | None = None
     cost: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProductItem(CWModel):
     id: int | None = None
     catalogItem: CatalogItemReference
-    description: str | None = Field(None, description=" Max length: 2000;", max_length=2000)
+    description: str | None = Field(default=None, description=" Max length: 2000;", max_length=2000)
     sequenceNumber: float | None = None
     quantity: float | None = None
     unitOfMeasure: UnitOfMeasureReference | None = None
@@ -658,23 +662,27 @@ class ProductItem(CWModel):
     ) = None
     billableOption: Literal["Billable", "DoNotBill", "NoCharge"]
     agreement: AgreementReference | None = None
-    locationId: int | None = Field(None, description=" Required On Updates;")
+    locationId: int | None = Field(default=None, description=" Required On Updates;")
     location: SystemLocationReference | None = None
-    businessUnitId: int | None = Field(None, description=" Required On Updates;")
+    businessUnitId: int | None = Field(default=None, description=" Required On Updates;")
     businessUnit: BillingUnitReference | None = None
     vendor: CompanyReference | None = None
-    vendorSku: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    vendorSku: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     taxableFlag: bool | None = None
     dropshipFlag: bool | None = None
     specialOrderFlag: bool | None = None
     phaseProductFlag: bool | None = None
     cancelledFlag: bool | None = None
     quantityCancelled: float | None = None
-    cancelledReason: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    customerDescription: str | None = Field(
-        None, description=" Max length: 6000; Required On Updates;", max_length=6000
+    cancelledReason: str | None = Field(
+        default=None, description=" Max length: 100;", max_length=100
     )
-    internalNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    customerDescription: str | None = Field(
+        default=None, description=" Max length: 6000; Required On Updates;", max_length=6000
+    )
+    internalNotes: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     productSuppliedFlag: bool | None = None
     subContractorShipToId: int | None = None
     subContractorAmountLimit: float | None = None
@@ -712,7 +720,7 @@ class ProductItem(CWModel):
     needToPurchaseFlag: bool | None = None
     needToOrderQuantity: int | None = None
     minimumStockFlag: bool | None = None
-    shipSet: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    shipSet: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
     calculatedPrice: float | None = None
     calculatedCost: float | None = None
     invoiceGrouping: InvoiceGroupingReference | None = None
@@ -721,7 +729,7 @@ class ProductItem(CWModel):
     addComponentsFlag: bool | None = None
     ignorePricingSchedulesFlag: bool | None = None
     asioSubscriptionsID: UUID | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     bypassForecastUpdate: bool | None = None
     customFields: list[CustomFieldValue] | None = None
 
@@ -729,7 +737,7 @@ class ProductItem(CWModel):
 class ProductItemReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProductRecurring(CWModel):
@@ -737,7 +745,7 @@ class ProductRecurring(CWModel):
     recurringCost: float | None = None
     startDate: str | None = None
     endDate: str | None = Field(
-        None,
+        default=None,
         description="The Recurring End Date is calculated based on the\n            start date, number of cycles, and cycle type.",
     )
     billCycleId: int | None = None
@@ -750,19 +758,19 @@ class ProductRecurring(CWModel):
 class ProductReference(CWModel):
     id: int | None = None
     description: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProductSubCategoryReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProductTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Project(CWModel):
@@ -772,21 +780,23 @@ class Project(CWModel):
     actualStart: AwareDatetime | None = None
     agreement: AgreementReference | None = None
     billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     billingAmount: float | None = None
-    billingAttention: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    billingAttention: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     billingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"]
     billingRateType: Literal["StaffMember", "WorkRole"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     billingTerms: BillingTermsReference | None = None
     billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     billProjectAfterClosedFlag: bool | None = None
     billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     billToCompany: CompanyReference | None = None
     billToContact: ContactReference | None = None
@@ -794,13 +804,13 @@ class Project(CWModel):
     billUnapprovedTimeAndExpense: bool | None = None
     board: ProjectBoardReference
     budgetAnalysis: Literal["ActualHours", "BillableHours"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     budgetFlag: bool | None = None
     budgetHours: float | None = None
     company: CompanyReference
     contact: ContactReference | None = None
-    customerPO: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    customerPO: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     description: str | None = None
     currency: CurrencyReference | None = None
     downpayment: float | None = None
@@ -840,44 +850,44 @@ class Project(CWModel):
     estimatedProductCost: float | None = None
     taxCode: TaxCodeReference | None = None
     companyLocation: SystemLocationReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
 class ProjectBoardReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectPhaseReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ReminderReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ResultInfo(CWModel):
@@ -891,131 +901,131 @@ class ResultInfo(CWModel):
 class SLAReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SalesOrderReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleEntryReference(CWModel):
     id: int | None = None
     description: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceCodeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceItemReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceLocationReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceSignoffReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceSourceReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
     sort: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceSubTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceSurveyReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceTeamReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceTemplateReference(CWModel):
     id: int | None = None
     name: str | None = None
     summary: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ShipmentMethodReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SiteReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SkillCategoryReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SkillReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class StateReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class StatusIndicatorReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SuccessResponse(CWModel):
@@ -1027,25 +1037,25 @@ class SystemDepartmentReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SystemLocationReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxCodeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TeamRoleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Ticket(CWModel):
@@ -1058,18 +1068,24 @@ class Ticket(CWModel):
     workType: WorkTypeReference | None = None
     company: CompanyReference
     site: SiteReference | None = None
-    siteName: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    addressLine1: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    addressLine2: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    city: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    stateIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    siteName: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    addressLine1: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    addressLine2: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    city: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    stateIdentifier: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    zip: str | None = Field(default=None, description=" Max length: 12;", max_length=12)
     country: CountryReference | None = None
     contact: ContactReference | None = None
-    contactName: str | None = Field(None, description=" Max length: 62;", max_length=62)
-    contactPhoneNumber: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    contactPhoneExtension: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    contactEmailAddress: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    contactName: str | None = Field(default=None, description=" Max length: 62;", max_length=62)
+    contactPhoneNumber: str | None = Field(
+        default=None, description=" Max length: 20;", max_length=20
+    )
+    contactPhoneExtension: str | None = Field(
+        default=None, description=" Max length: 15;", max_length=15
+    )
+    contactEmailAddress: str | None = Field(
+        default=None, description=" Max length: 250;", max_length=250
+    )
     type: ServiceTypeReference | None = None
     subType: ServiceSubTypeReference | None = None
     item: ServiceItemReference | None = None
@@ -1084,13 +1100,13 @@ class Ticket(CWModel):
     agreement: AgreementReference | None = None
     agreementType: str | None = None
     severity: Literal["Low", "Medium", "High"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     impact: Literal["Low", "Medium", "High"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
-    externalXRef: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    poNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    externalXRef: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
+    poNumber: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     knowledgeBaseCategoryId: int | None = None
     knowledgeBaseSubCategoryId: int | None = None
     allowAllClientsPortalView: bool | None = None
@@ -1098,20 +1114,22 @@ class Ticket(CWModel):
     automaticEmailContactFlag: bool | None = None
     automaticEmailResourceFlag: bool | None = None
     automaticEmailCcFlag: bool | None = None
-    automaticEmailCc: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    automaticEmailCc: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     initialDescription: str | None = Field(
-        None, description="Only available for POST, will not be returned in the response."
+        default=None, description="Only available for POST, will not be returned in the response."
     )
     initialInternalAnalysis: str | None = Field(
-        None, description="Only available for POST, will not be returned in the response."
+        default=None, description="Only available for POST, will not be returned in the response."
     )
     initialResolution: str | None = Field(
-        None, description="Only available for POST, will not be returned in the response."
+        default=None, description="Only available for POST, will not be returned in the response."
     )
     initialDescriptionFrom: str | None = None
     contactEmailLookup: str | None = None
     processNotifications: bool | None = Field(
-        None,
+        default=None,
         description="Can be set to false to skip notification processing when adding or updating a ticket (Defaults to True).",
     )
     skipCallback: bool | None = None
@@ -1176,7 +1194,7 @@ class Ticket(CWModel):
     currency: CurrencyReference | None = None
     mergedParentTicket: TicketReference | None = None
     integratorTags: list[str] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     escalationStartDateUTC: str | None = None
     escalationLevel: int | None = None
     minutesBeforeWaiting: int | None = None
@@ -1195,7 +1213,7 @@ class Ticket(CWModel):
 class TicketReference(CWModel):
     id: int | None = None
     summary: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeEntry(CWModel):
@@ -1203,13 +1221,13 @@ class TimeEntry(CWModel):
     company: CompanyReference | None = None
     companyType: str | None = None
     chargeToId: int | None = Field(
-        None,
+        default=None,
         description="If chargeToId is not specified, we asume you enter time against the company specified",
     )
     chargeToType: (
         Literal["Company", "ServiceTicket", "ProjectTicket", "ChargeCode", "Activity"] | None
     ) = Field(
-        None,
+        default=None,
         description="If chargeToId is not specified, we asume you enter time against the company specified",
     )
     member: MemberReference | None = None
@@ -1231,7 +1249,7 @@ class TimeEntry(CWModel):
     hoursDeduct: float | None = None
     actualHours: float | None = None
     billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     notes: str | None = None
     internalNotes: str | None = None
@@ -1239,19 +1257,19 @@ class TimeEntry(CWModel):
     addToInternalAnalysisFlag: bool | None = None
     addToResolutionFlag: bool | None = None
     emailResourceFlag: bool | None = Field(
-        None,
+        default=None,
         description="This is an action flag. To update this value use the /service/tickets endpoint automaticEmailResourceFlag field",
     )
     emailContactFlag: bool | None = Field(
-        None,
+        default=None,
         description="This is an action flag. To update this value use the /service/tickets endpoint automaticEmailContactFlag field",
     )
     emailCcFlag: bool | None = Field(
-        None,
+        default=None,
         description="This is an action flag. To update this value use the /service/tickets endpoint automaticEmailCcFlag field",
     )
     emailCc: str | None = Field(
-        None,
+        default=None,
         description="To update this value use the /service/tickets endpoint automaticEmailCc field",
     )
     hoursBilled: float | None = None
@@ -1262,7 +1280,7 @@ class TimeEntry(CWModel):
     invoice: InvoiceReference | None = None
     mobileGuid: UUID | None = None
     hourlyRate: float | None = Field(
-        None, description="This field may only be Updated, it is defaulted on Create"
+        default=None, description="This field may only be Updated, it is defaulted on Create"
     )
     overageRate: float | None = None
     agreementHours: float | None = None
@@ -1299,37 +1317,37 @@ class TimeEntry(CWModel):
     extendedInvoiceAmount: float | None = None
     locationName: str | None = None
     taxCode: TaxCodeReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
 class TimeEntryReference(CWModel):
     id: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeSheetReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeZoneSetupReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TrackReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class UnitOfMeasureReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Usage(CWModel):
@@ -1344,7 +1362,7 @@ class Usage(CWModel):
 class UserDefinedFieldReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ValidationError(CWModel):
@@ -1358,24 +1376,24 @@ class ValidationError(CWModel):
 class WarehouseBinReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WarehouseReference(CWModel):
     id: int | None = None
     name: str | None = None
     lockedFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkRoleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
     utilizationFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")

@@ -61,20 +61,20 @@ class AddressFormat(CWModel):
     countryIds: list[int] | None = None
     addAllCountries: bool | None = None
     removeAllCountries: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AddressFormatInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingDeliveryReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ClearPickerRequest(CWModel):
@@ -86,23 +86,23 @@ class CommunicationType(CWModel):
     id: int | None = None
     description: str
     phoneFlag: bool | None = Field(
-        None,
+        default=None,
         description="Gets or sets at least one flag is required to be true -- phone, fax, or email.",
     )
     faxFlag: bool | None = Field(
-        None,
+        default=None,
         description="Gets or sets at least one flag is required to be true -- phone, fax, or email.",
     )
     emailFlag: bool | None = Field(
-        None,
+        default=None,
         description="Gets or sets at least one flag is required to be true -- phone, fax, or email.",
     )
     defaultFlag: bool | None = None
-    exchangeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    iphoneXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    androidXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    googleXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    exchangeXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    iphoneXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    androidXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    googleXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CommunicationTypeInfo(CWModel):
@@ -112,13 +112,13 @@ class CommunicationTypeInfo(CWModel):
     faxFlag: bool | None = None
     emailFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CommunicationTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Company(CWModel):
@@ -127,34 +127,34 @@ class Company(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     status: CompanyStatusReference | None = None
     addressLine1: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets at least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country. Max length: 50;",
         max_length=50,
     )
     addressLine2: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets at least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country. Max length: 50;",
         max_length=50,
     )
     city: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets at least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country. Max length: 50;",
         max_length=50,
     )
     state: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets at least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country. Max length: 50;",
         max_length=50,
     )
     zip: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets at least one address field is required -- addressLine1, addressLine2, city, state, zip and/or country. Max length: 12;",
         max_length=12,
     )
     country: CountryReference | None = None
-    phoneNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
-    faxNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
-    website: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    phoneNumber: str | None = Field(default=None, description=" Max length: 30;", max_length=30)
+    faxNumber: str | None = Field(default=None, description=" Max length: 30;", max_length=30)
+    website: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
     territory: SystemLocationReference | None = None
     market: MarketDescriptionReference | None = None
     accountNumber: str | None = None
@@ -168,20 +168,40 @@ class Company(CWModel):
     revenueYear: int | None = None
     ownershipType: OwnershipTypeReference | None = None
     timeZoneSetup: TimeZoneSetupReference | None = None
-    leadSource: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    leadSource: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     leadFlag: bool | None = None
     unsubscribeFlag: bool | None = None
     calendar: CalendarReference | None = None
-    userDefinedField1: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField2: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField3: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField4: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField5: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField6: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField7: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField8: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField9: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField10: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    userDefinedField1: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField2: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField3: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField4: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField5: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField6: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField7: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField8: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField9: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField10: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     vendorIdentifier: str | None = None
     taxIdentifier: str | None = None
     taxCode: TaxCodeReference | None = None
@@ -207,12 +227,12 @@ class Company(CWModel):
     resellerIdentifier: str | None = None
     isVendorFlag: bool | None = None
     types: list[CompanyTypeReference] | None = Field(
-        None,
+        default=None,
         description="Gets or sets integrer array of Company_Type_Recids to be assigned to company that can be passed in only during new company creation (post)\n            To update existing companies type, use the /company/companyTypeAssociations or /company/companies/{ID}/typeAssociations endpoints.",
     )
     site: SiteReference | None = None
     integratorTags: list[str] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -220,14 +240,14 @@ class CompanyCompanyTypeAssociation(CWModel):
     id: int | None = None
     type: CompanyTypeReference
     company: CompanyReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyCompanyTypeAssociationCompanyTypeAssociation(CWModel):
     id: int | None = None
     type: CompanyTypeReference
     company: CompanyReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyConfiguration(CWModel):
@@ -242,43 +262,49 @@ class CompanyConfiguration(CWModel):
     location: SystemLocationReference | None = None
     businessUnitId: int | None = None
     department: SystemDepartmentReference | None = None
-    deviceIdentifier: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    serialNumber: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    modelNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    tagNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    deviceIdentifier: str | None = Field(
+        default=None, description=" Max length: 100;", max_length=100
+    )
+    serialNumber: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
+    modelNumber: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    tagNumber: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     purchaseDate: AwareDatetime | None = None
     installationDate: AwareDatetime | None = None
     installedBy: MemberReference | None = None
     warrantyExpirationDate: AwareDatetime | None = None
     vendorNotes: str | None = None
     notes: str | None = None
-    macAddress: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    lastLoginName: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    macAddress: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    lastLoginName: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     billFlag: bool | None = None
     backupSuccesses: int | None = None
     backupIncomplete: int | None = None
     backupFailed: int | None = None
     backupRestores: int | None = None
     lastBackupDate: AwareDatetime | None = None
-    backupServerName: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    backupServerName: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     backupBillableSpaceGb: float | None = None
     backupProtectedDeviceList: str | None = None
     backupYear: int | None = None
     backupMonth: int | None = None
-    ipAddress: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    defaultGateway: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    osType: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    osInfo: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    cpuSpeed: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    ram: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    ipAddress: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    defaultGateway: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    osType: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
+    osInfo: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
+    cpuSpeed: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
+    ram: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
     localHardDrives: str | None = None
     parentConfigurationId: int | None = None
     vendor: CompanyReference | None = None
     manufacturer: ManufacturerReference | None = None
     questions: list[ConfigurationQuestion] | None = None
     activeFlag: bool | None = None
-    managementLink: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    remoteLink: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    managementLink: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
+    remoteLink: str | None = Field(default=None, description=" Max length: 1000;", max_length=1000)
     sla: SLAReference | None = None
     mobileGuid: UUID | None = None
     displayVendorFlag: bool | None = None
@@ -286,8 +312,10 @@ class CompanyConfiguration(CWModel):
     showRemoteFlag: bool | None = None
     showAutomateFlag: bool | None = None
     needsRenewalFlag: bool | None = None
-    manufacturerPartNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    manufacturerPartNumber: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -295,7 +323,7 @@ class CompanyContactTypeAssociation(CWModel):
     id: int | None = None
     type: ContactTypeReference
     contact: ContactReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyCustomNote(CWModel):
@@ -303,11 +331,11 @@ class CompanyCustomNote(CWModel):
     customNote: str = Field(..., description=" Max length: 1500;", max_length=1500)
     status: CompanyStatusReference
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyGroup(CWModel):
-    id: int | None = Field(None, description=" Required On Updates;")
+    id: int | None = Field(default=None, description=" Required On Updates;")
     group: GroupReference
     company: CompanyReference | None = None
     defaultContactFlag: bool | None = None
@@ -315,7 +343,7 @@ class CompanyGroup(CWModel):
     removeAllContactsFlag: bool | None = None
     unsubscribeFlag: bool | None = None
     contactIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyInfo(CWModel):
@@ -350,7 +378,7 @@ class CompanyInfo(CWModel):
     facebookUrl: str | None = None
     twitterUrl: str | None = None
     linkedInUrl: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyManagementSummary(CWModel):
@@ -360,7 +388,8 @@ class CompanyManagementSummary(CWModel):
     deviceType: (
         Literal["WorkstationsAndServers", "BackupStats", "Servers", "Workstations"] | None
     ) = Field(
-        None, description="Gets or sets deviceType is required if the managementSolution is Legacy."
+        default=None,
+        description="Gets or sets deviceType is required if the managementSolution is Legacy.",
     )
     agreement: AgreementReference | None = None
     snmpMachines: int | None = None
@@ -392,7 +421,7 @@ class CompanyManagementSummary(CWModel):
     cpuUtilization: float | None = None
     memoryUtilization: float | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyMerge(CWModel):
@@ -447,16 +476,16 @@ class CompanyNote(CWModel):
     flagged: bool | None = None
     enteredBy: str | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyNoteType(CWModel):
     id: int | None = None
-    identifier: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    identifier: str | None = Field(default=None, description=" Max length: 15;", max_length=15)
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
     importFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyNoteTypeInfo(CWModel):
@@ -464,7 +493,7 @@ class CompanyNoteTypeInfo(CWModel):
     identifier: str | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyPickerItem(CWModel):
@@ -477,25 +506,25 @@ class CompanyPickerItem(CWModel):
     companyLocation: SystemLocationReference | None = None
     companyCountry: CountryReference | None = None
     vendorPickerFlag: bool | None = Field(
-        None,
+        default=None,
         description="Gets or sets if true, this record was created by the vendor picker component. Otherwise, the record was created by the company picker component.",
     )
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanySite(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    addressLine1: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    addressLine2: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    city: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    addressLine1: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    addressLine2: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    city: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     stateReference: StateReference | None = None
-    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    zip: str | None = Field(default=None, description=" Max length: 12;", max_length=12)
     country: CountryReference | None = None
     addressFormat: str | None = None
-    phoneNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
-    phoneNumberExt: str | None = Field(None, description=" Max length: 30;", max_length=30)
-    faxNumber: str | None = Field(None, description=" Max length: 30;", max_length=30)
+    phoneNumber: str | None = Field(default=None, description=" Max length: 30;", max_length=30)
+    phoneNumberExt: str | None = Field(default=None, description=" Max length: 30;", max_length=30)
+    faxNumber: str | None = Field(default=None, description=" Max length: 30;", max_length=30)
     taxCode: TaxCodeReference | None = None
     entityType: EntityTypeReference | None = None
     expenseReimbursement: float | None = None
@@ -509,7 +538,7 @@ class CompanySite(CWModel):
     calendar: CalendarReference | None = None
     timeZone: TimeZoneSetupReference | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -530,7 +559,7 @@ class CompanySiteInfo(CWModel):
     primaryAddressFlag: bool | None = None
     taxCode: TaxCodeReference | None = None
     phoneNumberExt: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyStatus(CWModel):
@@ -540,11 +569,13 @@ class CompanyStatus(CWModel):
     inactiveFlag: bool | None = None
     notifyFlag: bool | None = None
     disallowSavingFlag: bool | None = None
-    notificationMessage: str | None = Field(None, description=" Max length: 500;", max_length=500)
+    notificationMessage: str | None = Field(
+        default=None, description=" Max length: 500;", max_length=500
+    )
     customNoteFlag: bool | None = None
     cancelOpenTracksFlag: bool | None = None
     track: TrackReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyTeam(CWModel):
@@ -558,7 +589,7 @@ class CompanyTeam(CWModel):
     accountManagerFlag: bool | None = None
     techFlag: bool | None = None
     salesFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyType(CWModel):
@@ -567,15 +598,17 @@ class CompanyType(CWModel):
     defaultFlag: bool | None = None
     vendorFlag: bool | None = None
     serviceAlertFlag: bool | None = None
-    serviceAlertMessage: str | None = Field(None, description=" Max length: 150;", max_length=150)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    serviceAlertMessage: str | None = Field(
+        default=None, description=" Max length: 150;", max_length=150
+    )
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
     isVendor: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationQuestion(CWModel):
@@ -608,7 +641,7 @@ class ConfigurationStatus(CWModel):
     description: str = Field(..., description=" Max length: 50;", max_length=50)
     closedFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationStatusInfo(CWModel):
@@ -616,7 +649,7 @@ class ConfigurationStatusInfo(CWModel):
     description: str | None = None
     closedFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationTabsCount(CWModel):
@@ -628,7 +661,7 @@ class ConfigurationType(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
     systemFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationTypeCopy(CWModel):
@@ -657,7 +690,7 @@ class ConfigurationTypeQuestion(CWModel):
     numberOfDecimals: int | None = None
     requiredFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationTypeQuestionValue(CWModel):
@@ -667,7 +700,7 @@ class ConfigurationTypeQuestionValue(CWModel):
     value: str = Field(..., description=" Max length: 1000;", max_length=1000)
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Contact(CWModel):
@@ -714,16 +747,36 @@ class Contact(CWModel):
     defaultPhoneExtension: str | None = None
     defaultBillingFlag: bool | None = None
     defaultFlag: bool | None = None
-    userDefinedField1: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField2: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField3: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField4: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField5: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField6: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField7: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField8: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField9: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    userDefinedField10: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    userDefinedField1: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField2: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField3: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField4: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField5: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField6: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField7: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField8: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField9: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    userDefinedField10: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     companyLocation: SystemLocationReference | None = None
     communicationItems: list[ContactCommunicationItem] | None = None
     types: list[ContactTypeReference] | None = None
@@ -731,9 +784,9 @@ class Contact(CWModel):
     customFields: list[CustomFieldValue] | None = None
     photo: DocumentReference | None = None
     ignoreDuplicates: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     typeIds: list[int] | None = Field(
-        None,
+        default=None,
         description="Gets or sets integrer array of Contact_Type_Recids to be assigned to contact that can be passed in only during new contact creation (post)\n            To update existing contacts type, use the /company/contactTypeAssociations or /company/contacts/{ID}/typeAssociations endpoints.",
     )
 
@@ -743,12 +796,12 @@ class ContactCommunication(CWModel):
     contactId: int | None = None
     type: CommunicationTypeReference
     value: str = Field(..., description=" Max length: 250;", max_length=250)
-    extension: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    extension: str | None = Field(default=None, description=" Max length: 15;", max_length=15)
     defaultFlag: bool | None = None
     mobileGuid: UUID | None = None
     communicationType: Literal["Email", "Fax", "Phone"] | None = None
     domain: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactCommunicationItem(CWModel):
@@ -765,38 +818,38 @@ class ContactContactTypeAssociationContactTypeAssociation(CWModel):
     id: int | None = None
     type: ContactTypeReference
     contact: ContactReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactDepartment(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactDepartmentInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactDepartmentReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactGroup(CWModel):
     id: int | None = None
     group: GroupReference
     contact: ContactReference | None = None
-    description: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    description: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     unsubscribeFlag: bool | None = None
     companyUnsubcribedEmailMessage: str | None = None
     companyGroupUnsubscribedEmailMessage: str | None = None
     contactUnsubscribedEmailMessage: str | None = None
     contactGroupUnsubscribedEmailMessage: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactInfo(CWModel):
@@ -824,7 +877,7 @@ class ContactInfo(CWModel):
     facebookUrl: str | None = None
     twitterUrl: str | None = None
     linkedInUrl: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactNote(CWModel):
@@ -834,13 +887,13 @@ class ContactNote(CWModel):
     type: NoteTypeReference | None = None
     flagged: bool | None = None
     enteredBy: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactRelationship(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactTrack(CWModel):
@@ -854,7 +907,7 @@ class ContactTrack(CWModel):
     startedBy: str | None = None
     company: CompanyReference | None = None
     contact: ContactReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactType(CWModel):
@@ -862,8 +915,10 @@ class ContactType(CWModel):
     description: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
     serviceAlertFlag: bool | None = None
-    serviceAlertMessage: str | None = Field(None, description=" Max length: 150;", max_length=150)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    serviceAlertMessage: str | None = Field(
+        default=None, description=" Max length: 150;", max_length=150
+    )
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactTypeInfo(CWModel):
@@ -872,13 +927,13 @@ class ContactTypeInfo(CWModel):
     defaultFlag: bool | None = None
     serviceAlertFlag: bool | None = None
     serviceAlertMessage: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ContactTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Country(CWModel):
@@ -886,13 +941,13 @@ class Country(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
     currency: CurrencyReference
-    cityCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    stateCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    zipCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    cityCaption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    stateCaption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    zipCaption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
     zipMinimumLength: int | None = None
-    dialingPrefix: str | None = Field(None, description=" Max length: 5;", max_length=5)
+    dialingPrefix: str | None = Field(default=None, description=" Max length: 5;", max_length=5)
     addressFormat: AddressFormatReference | None = None
-    countryCode: str | None = Field(None, description=" Max length: 2;", max_length=2)
+    countryCode: str | None = Field(default=None, description=" Max length: 2;", max_length=2)
     coreEntityCountryCode: (
         Literal[
             "AF",
@@ -1150,9 +1205,13 @@ class Country(CWModel):
         ]
         | None
     ) = None
-    localizationCaptionOne: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    localizationValueOne: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    localizationCaptionOne: str | None = Field(
+        default=None, description=" Max length: 25;", max_length=25
+    )
+    localizationValueOne: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CountryInfo(CWModel):
@@ -1165,7 +1224,7 @@ class CountryInfo(CWModel):
     dialingPrefix: str | None = None
     localizationCaptionOne: str | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EntityType(CWModel):
@@ -1194,7 +1253,7 @@ class M365Contact(CWModel):
     groups: str | None = None
     directoryRoles: str | None = None
     assignedLicenses: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class M365ContactSyncProperty(CWModel):
@@ -1220,22 +1279,22 @@ class M365ContactSyncProperty(CWModel):
     excludeIncludeFlag: bool | None = None
     wildCard: str | None = None
     companyRecID: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagedDevicesIntegration(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     solution: str = Field(..., description=" Max length: 30;", max_length=30)
-    portalUrl: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    portalUrl: str | None = Field(default=None, description=" Max length: 200;", max_length=200)
     loginBy: Literal["Global", "Member"]
     globalLoginUsername: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required when globalLoginFlag = true. Max length: 50;",
         max_length=50,
     )
     globalLoginPassword: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required when globalLoginFlag = true. Max length: 50;",
         max_length=50,
     )
@@ -1247,19 +1306,19 @@ class ManagedDevicesIntegration(CWModel):
     matchOnSerialNumberFlag: bool | None = None
     disableNewCrossReferencesFlag: bool | None = None
     configBillCustomerFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagedDevicesIntegrationCrossReference(CWModel):
     id: int | None = None
     managedDevicesIntegration: ManagedDevicesIntegrationReference | None = None
-    vendorType: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    vendorLevel: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    vendorType: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    vendorLevel: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
     agreementType: AgreementTypeReference | None = None
     product: IvItemReference | None = None
     configurationType: ConfigurationTypeReference | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagedDevicesIntegrationInfo(CWModel):
@@ -1267,16 +1326,16 @@ class ManagedDevicesIntegrationInfo(CWModel):
     name: str | None = None
     solution: str | None = None
     managementItSetupType: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagedDevicesIntegrationLogin(CWModel):
     id: int | None = None
     managedDevicesIntegration: ManagedDevicesIntegrationReference | None = None
     username: str = Field(..., description=" Max length: 50;", max_length=50)
-    password: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    password: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     member: MemberReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagedDevicesIntegrationNotification(CWModel):
@@ -1293,7 +1352,7 @@ class ManagedDevicesIntegrationNotification(CWModel):
         "NewAddition",
         "Info",
     ]
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Management(CWModel):
@@ -1304,18 +1363,18 @@ class Management(CWModel):
     integratorLogin: IntegratorLoginReference
     scheduleExecutiveSummaryReportFlag: bool | None = None
     executiveSummaryReportScheduleDay: int | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required when scheduleExecutiveSummaryReportFlag = true.",
     )
     executiveSummaryReportScheduleHour: int | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required when scheduleExecutiveSummaryReportFlag = true. Input should be in 24 hour format, ie 2pm is 14.",
     )
     executiveSummaryReportScheduleMinute: int | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required when scheduleExecutiveSummaryReportFlag = true.",
     )
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagementBackup(CWModel):
@@ -1323,7 +1382,7 @@ class ManagementBackup(CWModel):
     type: AgreementTypeReference
     item: CatalogItemReference
     billingLevel: Literal["Detail", "Summary"]
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagementItSolution(CWModel):
@@ -1333,76 +1392,76 @@ class ManagementItSolution(CWModel):
         None
     )
     managementSolutionName: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required when managementItSolutionType is Custom. Max length: 30;",
         max_length=30,
     )
     managementServerUrl: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required for Level Platforms. Max length: 200;",
         max_length=200,
     )
     webserviceOverrideUrl: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required for Level Platforms when overrideWebServiceLocationFlag is true. Max length: 200;",
         max_length=200,
     )
     portalOverrideLoginUrl: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required for Level Platforms when overrideLoginLocationFlag is true. Max length: 200;",
         max_length=200,
     )
     globalLoginFlag: bool | None = None
     globalLoginUsername: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required when globalLoginFlag = true. Max length: 50;",
         max_length=50,
     )
     globalLoginPassword: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required when globalLoginFlag = true. Max length: 50;",
         max_length=50,
     )
     usingSslFlag: bool | None = None
     nAbleUsername: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required for N-Able solution. Max length: 50;",
         max_length=50,
     )
     nAblePassword: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required for N-Able solution. Max length: 50;",
         max_length=50,
     )
     overrideWebServiceLocationFlag: bool | None = None
     overrideLoginLocationFlag: bool | None = None
     continuumApiUsername: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required for Continuum solution. Max length: 100;",
         max_length=100,
     )
     continuumApiPassword: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required for Continuum solution. Max length: 100;",
         max_length=100,
     )
     levelApiUsername: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required for Level Platforms solution. Max length: 100;",
         max_length=100,
     )
     levelApiPassword: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required for Level Platforms solution. Max length: 100;",
         max_length=100,
     )
     levelVarDomain: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            this is only required for Level Platforms solution. Max length: 100;",
         max_length=100,
     )
     noDisplayFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagementItSolutionAgreementInterfaceParameter(CWModel):
@@ -1412,7 +1471,7 @@ class ManagementItSolutionAgreementInterfaceParameter(CWModel):
     serverProduct: IvItemReference | None = None
     workstationProduct: IvItemReference | None = None
     spamStatsProduct: IvItemReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagementLogDocumentInfo(CWModel):
@@ -1424,75 +1483,79 @@ class ManagementReportNotification(CWModel):
     id: int | None = None
     notifyWho: NotificationRecipientReference
     member: MemberReference | None = None
-    email: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    email: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     globalFlag: bool | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagementReportSetup(CWModel):
     id: int | None = None
     scheduledReportDisabledFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagementSolutionReference(CWModel):
     id: int | None = None
     name: str | None = None
     setupName: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MarketDescription(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MarketDescriptionInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MarketDescriptionReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class OwnershipType(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 200;", max_length=200)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class OwnershipTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class OwnershipTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PortalConfiguration(CWModel):
     id: int | None = Field(
-        None,
+        default=None,
         description="Gets or sets and Sets\n            An existing Portal Configuration id is required when copying a Portal Configuration.",
     )
     name: str = Field(..., description=" Max length: 150;", max_length=150)
     defaultFlag: bool | None = None
     company: CompanyReference | None = None
-    loginBackgroundColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
-    portalBackgroundColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
-    menuColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
-    buttonColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
-    headerColor: str | None = Field(None, description=" Max length: 7;", max_length=7)
-    url: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    loginBackgroundColor: str | None = Field(
+        default=None, description=" Max length: 7;", max_length=7
+    )
+    portalBackgroundColor: str | None = Field(
+        default=None, description=" Max length: 7;", max_length=7
+    )
+    menuColor: str | None = Field(default=None, description=" Max length: 7;", max_length=7)
+    buttonColor: str | None = Field(default=None, description=" Max length: 7;", max_length=7)
+    headerColor: str | None = Field(default=None, description=" Max length: 7;", max_length=7)
+    url: str | None = Field(default=None, description=" Max length: 1000;", max_length=1000)
     language: (
         Literal[
             "English",
@@ -1508,14 +1571,14 @@ class PortalConfiguration(CWModel):
         ]
         | None
     ) = None
-    welcomeText: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    welcomeText: str | None = Field(default=None, description=" Max length: 4000;", max_length=4000)
     boardIds: list[int] | None = None
     agreementTypeIds: list[int] | None = None
     configTypeIds: list[int] | None = None
     locationIds: list[int] | None = None
     portalImageCopySuccessFlag: bool | None = None
     displayVendorFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationInvoiceSetup(CWModel):
@@ -1531,7 +1594,7 @@ class PortalConfigurationInvoiceSetup(CWModel):
     billingStatusIds: list[int] | None = None
     addAllStatuses: bool | None = None
     removeAllStatuses: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationOpportunitySetup(CWModel):
@@ -1553,7 +1616,8 @@ class PortalConfigurationOpportunitySetup(CWModel):
     acceptanceEmailSubject: str | None = None
     acceptanceEmailBody: str | None = None
     acceptanceFromEmail: str | None = Field(
-        None, description="Gets or sets\n            required when acceptanceSendEmailFlag is true."
+        default=None,
+        description="Gets or sets\n            required when acceptanceSendEmailFlag is true.",
     )
     acceptanceEmailActivityType: ActivityTypeReference | None = None
     acceptanceEmailAssignedByMember: MemberReference | None = None
@@ -1564,7 +1628,8 @@ class PortalConfigurationOpportunitySetup(CWModel):
     rejectionEmailFromFirstName: str | None = None
     rejectionEmailFromLastName: str | None = None
     rejectionFromEmail: str | None = Field(
-        None, description="Gets or sets\n            required when rejectionSendEmailFlag is true."
+        default=None,
+        description="Gets or sets\n            required when rejectionSendEmailFlag is true.",
     )
     rejectionEmailSubject: str | None = None
     rejectionEmailBody: str | None = None
@@ -1575,12 +1640,12 @@ class PortalConfigurationOpportunitySetup(CWModel):
     confirmationEmailFromFirstName: str | None = None
     confirmationEmailFromLastName: str | None = None
     confirmationFromEmail: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            required when confirmationSendEmailFlag is true.",
     )
     confirmationEmailSubject: str | None = None
     confirmationEmailBody: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationPasswordEmailSetup(CWModel):
@@ -1589,7 +1654,7 @@ class PortalConfigurationPasswordEmailSetup(CWModel):
     validPasswordEmailFromFirstName: str | None = None
     validPasswordEmailFromLastName: str | None = None
     validPasswordEmailFromEmail: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            required when validPasswordEmailUseCustomEmailFlag is true.",
     )
     validPasswordEmailSubject: str | None = None
@@ -1598,12 +1663,12 @@ class PortalConfigurationPasswordEmailSetup(CWModel):
     invalidPasswordEmailFromFirstName: str | None = None
     invalidPasswordEmailFromLastName: str | None = None
     invalidPasswordEmailFromEmail: str | None = Field(
-        None,
+        default=None,
         description="Gets or sets\n            required when invalidPasswordEmailUseCustomEmailFlag is true.",
     )
     invalidPasswordEmailSubject: str | None = None
     invalidPasswordEmailBody: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationPaymentProcessor(CWModel):
@@ -1615,7 +1680,7 @@ class PortalConfigurationPaymentProcessor(CWModel):
 class PortalConfigurationPaymentProcessorReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationProjectSetup(CWModel):
@@ -1665,7 +1730,7 @@ class PortalConfigurationProjectSetup(CWModel):
     projectIssueStatusFlag: bool | None = None
     projectIssueAssignedFlag: bool | None = None
     projectDetailTotalHoursFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationServiceSetup(CWModel):
@@ -1701,7 +1766,7 @@ class PortalConfigurationServiceSetup(CWModel):
     ) = None
     timeMaterialsTicketTemplate: ServiceSignoffReference | None = None
     fixedFeeTicketTemplate: ServiceSignoffReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PortalSecurity(CWModel):
@@ -1713,8 +1778,8 @@ class PortalSecurityLevel(CWModel):
     id: int | None = None
     captionIdentifier: str | None = None
     isDefaultFlag: bool | None = None
-    caption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    caption: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PortalSecuritySetting(CWModel):
@@ -1727,19 +1792,19 @@ class PortalSecuritySetting(CWModel):
     levelFour: bool | None = None
     levelFive: bool | None = None
     levelSix: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PricingScheduleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RelationshipReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RequestPasswordRequest(CWModel):
@@ -1749,7 +1814,7 @@ class RequestPasswordRequest(CWModel):
 class SicCodeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class State(CWModel):
@@ -1757,7 +1822,7 @@ class State(CWModel):
     identifier: str = Field(..., description=" Max length: 50;", max_length=50)
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     country: CountryReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class StateInfo(CWModel):
@@ -1765,7 +1830,7 @@ class StateInfo(CWModel):
     name: str | None = None
     identifier: str | None = None
     country: CountryReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TeamRole(CWModel):
@@ -1774,13 +1839,13 @@ class TeamRole(CWModel):
     accountManagerFlag: bool | None = None
     techFlag: bool | None = None
     salesFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TeamRoleInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Track(CWModel):
@@ -1788,7 +1853,7 @@ class Track(CWModel):
     name: str = Field(..., description=" Max length: 100;", max_length=100)
     inactiveFlag: bool | None = None
     notifyActionIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TrackAction(CWModel):
@@ -1803,10 +1868,12 @@ class TrackAction(CWModel):
     ]
     serviceTemplate: ServiceTemplateReference | None = None
     specificMemberTo: MemberReference | None = None
-    emailRecipient: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    emailRecipient: str | None = Field(
+        default=None, description=" Max length: 250;", max_length=250
+    )
     specificMemberFrom: MemberReference | None = None
-    emailFrom: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    subject: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    emailFrom: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
+    subject: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     notes: str | None = None
     activityType: ActivityTypeReference | None = None
     activityStatus: ActivityStatusReference | None = None
@@ -1819,7 +1886,7 @@ class TrackAction(CWModel):
     daysToExecute: int | None = None
     notifyWho: NotificationRecipientReference | None = None
     notifyFrom: NotificationRecipientReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ValidatePortalRequest(CWModel):

@@ -69,7 +69,7 @@ class AccountingBatch(CWModel):
     exportExpensesFlag: bool | None = None
     exportProductsFlag: bool | None = None
     closedFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AccountingPackage(CWModel):
@@ -82,7 +82,7 @@ class AccountingPackageReference(CWModel):
     id: int | None = None
     identifier: Literal["QB99", "Mas200", "GPlains", "SBA", "Mas200v4", "Other"] | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AccountingPackageSetup(CWModel):
@@ -106,7 +106,7 @@ class AccountingPackageSetup(CWModel):
     sendUomFlag: bool | None = None
     includeCogsEntriesFlag: bool | None = None
     includeCogsDropShipFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Addition(CWModel):
@@ -120,8 +120,10 @@ class Addition(CWModel):
     effectiveDate: AwareDatetime | None = None
     cancelledDate: AwareDatetime | None = None
     taxableFlag: bool | None = None
-    serialNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    invoiceDescription: str | None = Field(None, description=" Max length: 6000;", max_length=6000)
+    serialNumber: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    invoiceDescription: str | None = Field(
+        default=None, description=" Max length: 6000;", max_length=6000
+    )
     purchaseItemFlag: bool | None = None
     specialOrderFlag: bool | None = None
     agreementId: int | None = None
@@ -140,23 +142,23 @@ class Addition(CWModel):
     opportunity: OpportunityReference | None = None
     agreementStatus: Literal["Active", "Cancelled", "Expired", "Inactive"] | None = None
     invoiceGrouping: InvoiceGroupingReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
 class AdjustmentDetailReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementAdjustment(CWModel):
     id: int | None = None
     amount: float | None = None
-    description: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    description: str | None = Field(default=None, description=" Max length: 1000;", max_length=1000)
     effectiveDate: AwareDatetime | None = None
     agreementId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -208,7 +210,7 @@ class AgreementBatchSetup(CWModel):
     id: int | None = None
     nextRunDate: AwareDatetime
     daysInAdvance: int
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementBillingInfo(CWModel):
@@ -265,7 +267,7 @@ class AgreementSite(CWModel):
     company: CompanyReference
     site: SiteReference | None = None
     agreementId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -280,7 +282,7 @@ class AgreementType(CWModel):
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
     prePaymentFlag: bool | None = None
-    invoicePreSuffix: str | None = Field(None, description=" Max length: 5;", max_length=5)
+    invoicePreSuffix: str | None = Field(default=None, description=" Max length: 5;", max_length=5)
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     restrictLocationFlag: bool | None = None
@@ -324,7 +326,9 @@ class AgreementType(CWModel):
     billAmount: float | None = None
     taxableFlag: bool | None = None
     restrictDownPaymentFlag: bool | None = None
-    invoiceDescription: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    invoiceDescription: str | None = Field(
+        default=None, description=" Max length: 4000;", max_length=4000
+    )
     topCommentFlag: bool | None = None
     bottomCommentFlag: bool | None = None
     workRole: WorkRoleReference | None = None
@@ -345,12 +349,12 @@ class AgreementType(CWModel):
     exclusionWorkTypeIds: list[int] | None = None
     addAllWorkTypeExclusions: bool | None = None
     removeAllWorkTypeExclusions: bool | None = None
-    integrationXRef: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    integrationXRef: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     prorateFlag: bool | None = None
     emailTemplate: EmailTemplateReference | None = None
     autoInvoiceFlag: bool | None = None
     invoiceProratedAdditionsFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeBoardDefault(CWModel):
@@ -361,7 +365,7 @@ class AgreementTypeBoardDefault(CWModel):
     board: BoardReference | None = None
     serviceType: ServiceTypeReference | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeInfo(CWModel):
@@ -370,7 +374,7 @@ class AgreementTypeInfo(CWModel):
     inactiveFlag: bool | None = None
     applicationUnits: Literal["Amount", "Hours", "Incidents"] | None = None
     billingTerms: BillingTermsReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeWorkRole(CWModel):
@@ -382,21 +386,21 @@ class AgreementTypeWorkRole(CWModel):
     rate: float | None = None
     rateType: Literal["AdjAmount", "Custom", "Multiplier"]
     limitTo: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeWorkRoleExclusion(CWModel):
     id: int | None = None
     type: AgreementTypeReference | None = None
     workRole: WorkRoleReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeWorkRoleInfo(CWModel):
     id: int | None = None
     type: AgreementTypeReference | None = None
     workRole: WorkRoleReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeWorkType(CWModel):
@@ -414,14 +418,14 @@ class AgreementTypeWorkType(CWModel):
     overageRate: float | None = None
     overageRateType: Literal["AdjAmount", "Custom", "Multiplier"]
     limitTo: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeWorkTypeExclusion(CWModel):
     id: int | None = None
     type: AgreementTypeReference | None = None
     workType: WorkTypeReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementWorkRole(CWModel):
@@ -436,14 +440,14 @@ class AgreementWorkRole(CWModel):
     endingDate: AwareDatetime | None = None
     agreementId: int | None = None
     agreement: AgreementReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementWorkRoleExclusion(CWModel):
     id: int | None = None
     workRole: WorkRoleReference
     agreementId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementWorkType(CWModel):
@@ -466,14 +470,14 @@ class AgreementWorkType(CWModel):
     agreement: AgreementReference | None = None
     agreementId: int | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AgreementWorkTypeExclusion(CWModel):
     id: int | None = None
     workType: WorkTypeReference
     agreementId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BatchEntry(CWModel):
@@ -493,38 +497,38 @@ class BatchEntry(CWModel):
     transfer: str | None = None
     expense: ExpenseDetailReference | None = None
     adjustmentDetail: AdjustmentDetailReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BatchReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingCycleInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingSetup(CWModel):
     id: int | None = None
     remitName: str = Field(..., description=" Max length: 50;", max_length=50)
     location: SystemLocationReference
-    addressOne: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    addressTwo: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    city: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    addressOne: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    addressTwo: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    city: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     state: StateReference | None = None
-    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    zip: str | None = Field(default=None, description=" Max length: 12;", max_length=12)
     country: CountryReference | None = None
-    phone: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    phone: str | None = Field(default=None, description=" Max length: 15;", max_length=15)
     invoiceTitle: str = Field(..., description=" Max length: 50;", max_length=50)
     payableName: str = Field(..., description=" Max length: 50;", max_length=50)
-    topcomment: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
-    invoiceFooter: str | None = Field(None, description=" Max length: 500;", max_length=500)
-    quoteFooter: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    topcomment: str | None = Field(default=None, description=" Max length: 4000;", max_length=4000)
+    invoiceFooter: str | None = Field(default=None, description=" Max length: 500;", max_length=500)
+    quoteFooter: str | None = Field(default=None, description=" Max length: 1000;", max_length=1000)
     overallInvoiceDefault: InvoiceTemplateReference
     standardInvoiceActual: InvoiceTemplateReference | None = None
     standardInvoiceFixed: InvoiceTemplateReference | None = None
@@ -538,7 +542,7 @@ class BillingSetup(CWModel):
     excludeDoNotBillExpenseFlag: bool | None = None
     excludeDoNotBillProductFlag: bool | None = None
     prefixSuffixFlag: Literal["Prefix", "Suffix"] | None = None
-    prefixSuffixText: str | None = Field(None, description=" Max length: 5;", max_length=5)
+    prefixSuffixText: str | None = Field(default=None, description=" Max length: 5;", max_length=5)
     chargeAdjToFirmFlag: bool | None = None
     noWatermarkFlag: bool | None = None
     displayTaxFlag: bool | None = None
@@ -563,13 +567,13 @@ class BillingSetup(CWModel):
     disableRoutingEmailFlag: bool | None = None
     emailTemplate: EmailTemplateReference
     localizedCountry: CountryReference | None = None
-    businessNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    businessNumber: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     currency: CurrencyReference | None = None
-    customLabel: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    customText: str | None = Field(None, description=" Max length: 500;", max_length=500)
-    companyCode: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    customLabel: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    customText: str | None = Field(default=None, description=" Max length: 500;", max_length=500)
+    companyCode: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
     excludeAvalaraFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingSetupInfo(CWModel):
@@ -577,13 +581,13 @@ class BillingSetupInfo(CWModel):
     remitName: str | None = None
     location: SystemLocationReference | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingSetupReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingSetupRouting(CWModel):
@@ -594,7 +598,7 @@ class BillingSetupRouting(CWModel):
         "Account", "Territory", "Creator", "Department", "Location", "Member", "Project", "Sales"
     ]
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingStatus(CWModel):
@@ -605,7 +609,7 @@ class BillingStatus(CWModel):
     closedFlag: bool | None = None
     inactiveFlag: bool | None = None
     sentFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingStatusInfo(CWModel):
@@ -613,14 +617,14 @@ class BillingStatusInfo(CWModel):
     name: str | None = None
     sortOrder: int | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
     isClosed: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingTerm(CWModel):
@@ -628,15 +632,15 @@ class BillingTerm(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
     dueDays: int
-    termsXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    termsXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillingTermInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardDefault(CWModel):
@@ -645,14 +649,14 @@ class BoardDefault(CWModel):
     serviceType: ServiceTypeReference | None = None
     defaultFlag: bool | None = None
     agreementId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ClosedInvoice(CWModel):
     id: int | None = None
     status: BillingStatusReference | None = None
     internalNotes: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CompanyFinance(CWModel):
@@ -666,43 +670,43 @@ class CompanyFinance(CWModel):
     billUnapprovedPmFlag: bool | None = None
     emailTemplate: EmailTemplateReference | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
 class CreateAccountingBatchRequest(CWModel):
     id: int | None = None
-    batchIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    batchIdentifier: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     glInterfaceIdentifier: str | None = None
     exportInvoicesFlag: bool | None = Field(
-        None, description="Batch must export Invoices, Expenses or Products."
+        default=None, description="Batch must export Invoices, Expenses or Products."
     )
     exportExpensesFlag: bool | None = Field(
-        None, description="Batch must export Invoices, Expenses or Products."
+        default=None, description="Batch must export Invoices, Expenses or Products."
     )
     exportProductsFlag: bool | None = Field(
-        None, description="Batch must export Invoices, Expenses or Products."
+        default=None, description="Batch must export Invoices, Expenses or Products."
     )
-    processedRecordIds: list[int] | None = Field(None, description="GL Entry RecIDs.")
+    processedRecordIds: list[int] | None = Field(default=None, description="GL Entry RecIDs.")
     summarizeExpenses: bool | None = None
 
 
 class CurrencyCode(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CurrencyCodeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CurrencyInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class DeliveryMethod(CWModel):
@@ -713,50 +717,54 @@ class DeliveryMethod(CWModel):
     integrationEmailFlag: bool | None = None
     integrationPrintFlag: bool | None = None
     integrationActiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailTemplateReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ExpenseDetailReference(CWModel):
     id: int | None = None
     amount: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ExpenseTypeExemption(CWModel):
     id: int | None = None
     expenseType: ExpenseTypeReference
     taxableLevels: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ExportAccountingBatchRequest(CWModel):
-    batchIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    batchIdentifier: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     glInterfaceIdentifier: str | None = None
     thruDate: AwareDatetime | None = None
     locationId: int | None = None
     summarizeInvoices: Literal["Default", "Condensed", "Detailed"] | None = None
     exportInvoicesFlag: bool | None = Field(
-        None, description="Batch export must include invoices, expenses, or products (procurement)."
+        default=None,
+        description="Batch export must include invoices, expenses, or products (procurement).",
     )
     includedInvoiceIds: list[int] | None = None
     excludedInvoiceIds: list[int] | None = None
     exportExpensesFlag: bool | None = Field(
-        None, description="Batch export must include invoices, expenses, or products (procurement)."
+        default=None,
+        description="Batch export must include invoices, expenses, or products (procurement).",
     )
     includedExpenseIds: list[int] | None = None
     excludedExpenseIds: list[int] | None = None
     exportPaymentsFlag: bool | None = Field(
-        None, description="Batch export must include invoices, expenses, or products (procurement)."
+        default=None,
+        description="Batch export must include invoices, expenses, or products (procurement).",
     )
     includedPaymentIds: list[int] | None = None
     exportProductsFlag: bool | None = Field(
-        None, description="Batch export must include invoices, expenses, or products (procurement)."
+        default=None,
+        description="Batch export must include invoices, expenses, or products (procurement).",
     )
     includedProductIds: list[str] | None = None
     excludedProductIds: list[str] | None = None
@@ -766,17 +774,19 @@ class FinanceCurrency(CWModel):
     id: int | None = None
     currencyIdentifier: str = Field(..., description=" Max length: 10;", max_length=10)
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    symbol: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    symbol: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
     displayIdFlag: bool | None = None
     displaySymbolFlag: bool | None = None
     currencyCode: CurrencyCodeReference | None = None
-    thousandsSeparator: str | None = Field(None, description=" Max length: 1;", max_length=1)
-    decimalSeparator: str | None = Field(None, description=" Max length: 1;", max_length=1)
+    thousandsSeparator: str | None = Field(
+        default=None, description=" Max length: 1;", max_length=1
+    )
+    decimalSeparator: str | None = Field(default=None, description=" Max length: 1;", max_length=1)
     negativeParenthesesFlag: bool | None = None
     rightAlign: bool | None = None
     numberOfDecimals: int | None = None
     reportFormat: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class GLAccount(CWModel):
@@ -806,44 +816,44 @@ class GLAccount(CWModel):
     ]
     mappedType: MappedTypeReference
     mappedRecord: MappedRecordReference
-    segment1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment2: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment3: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment4: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment5: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment6: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment7: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment8: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment9: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment10: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs2: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs3: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs4: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs5: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs6: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs7: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs8: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs9: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs10: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    productId: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    inventory: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    salesCode: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    segment1: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment2: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment3: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment4: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment5: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment6: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment7: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment8: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment9: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment10: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs1: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs2: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs3: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs4: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs5: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs6: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs7: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs8: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs9: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs10: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    productId: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    inventory: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    salesCode: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class GLCaption(CWModel):
     id: int | None = None
-    segment1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment2: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment3: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment4: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment5: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment6: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment7: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment8: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment9: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment10: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    segment1: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment2: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment3: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment4: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment5: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment6: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment7: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment8: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment9: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment10: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
     segment1type: Literal["Account", "Class"] | None = None
     segment2type: Literal["Account", "Class"] | None = None
     segment3type: Literal["Account", "Class"] | None = None
@@ -854,50 +864,50 @@ class GLCaption(CWModel):
     segment8type: Literal["Account", "Class"] | None = None
     segment9type: Literal["Account", "Class"] | None = None
     segment10type: Literal["Account", "Class"] | None = None
-    cogs1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs2: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs3: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs4: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs5: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs6: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs7: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs8: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs9: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs10: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    cogs1: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs2: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs3: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs4: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs5: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs6: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs7: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs8: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs9: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs10: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class GLEntry(CWModel):
     id: int | None = None
     type: str | None = None
     amount: float | None = None
-    description: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    segment1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment2: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment3: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment4: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment5: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment6: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment7: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment8: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment9: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    segment10: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    productId: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    description: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
+    segment1: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment2: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment3: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment4: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment5: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment6: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment7: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment8: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment9: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    segment10: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    productId: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
     cost: float | None = None
-    salesCode: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    inventory: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs1: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs2: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs3: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs4: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs5: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs6: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs7: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs8: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs9: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    cogs10: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    salesCode: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    inventory: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs1: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs2: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs3: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs4: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs5: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs6: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs7: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs8: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs9: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    cogs10: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
     isBatched: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class GLExport(CWModel):
@@ -1393,12 +1403,12 @@ class GLExportVendor(CWModel):
 class GLPath(CWModel):
     id: int | None = None
     location: SystemLocationReference | None = None
-    path: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    sqlServerName: str | None = Field(None, description=" Max length: 255;", max_length=255)
-    databaseName: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    path: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    sqlServerName: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
+    databaseName: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     lastPaymentSync: AwareDatetime | None = None
     lastPaymentSyncBy: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class GenericNameIdDTO(CWModel):
@@ -1410,7 +1420,7 @@ class GenericNameIdDTO(CWModel):
 class Invoice(CWModel):
     id: int | None = None
     invoiceNumber: str | None = Field(
-        None, description=" Max length: 15; Required On Updates;", max_length=15
+        default=None, description=" Max length: 15; Required On Updates;", max_length=15
     )
     type: Literal["Agreement", "CreditMemo", "DownPayment", "Miscellaneous", "Progress", "Standard"]
     status: BillingStatusReference | None = None
@@ -1422,8 +1432,8 @@ class Invoice(CWModel):
         Literal["All", "Agreement", "Project", "ProjectPhase", "SalesOrder", "Ticket"] | None
     ) = None
     applyToId: int | None = None
-    attention: str | None = Field(None, description=" Max length: 60;", max_length=60)
-    shipToAttention: str | None = Field(None, description=" Max length: 60;", max_length=60)
+    attention: str | None = Field(default=None, description=" Max length: 60;", max_length=60)
+    shipToAttention: str | None = Field(default=None, description=" Max length: 60;", max_length=60)
     billingSite: SiteReference | None = None
     billingSiteAddressLine1: str | None = None
     billingSiteAddressLine2: str | None = None
@@ -1439,22 +1449,22 @@ class Invoice(CWModel):
     shippingSiteZip: str | None = None
     shippingSiteCountry: str | None = None
     billingTerms: BillingTermsReference | None = None
-    reference: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    customerPO: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    reference: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    customerPO: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     templateSetupId: int | None = Field(
-        None, description="Can be obtained via InvoiceTemplate report."
+        default=None, description="Can be obtained via InvoiceTemplate report."
     )
     invoiceTemplate: InvoiceTemplateDetailReference | None = None
     emailTemplateId: int | None = Field(
-        None, description="Can be obtained via InvoiceEmailTemplate report."
+        default=None, description="Can be obtained via InvoiceEmailTemplate report."
     )
     addToBatchEmailList: bool | None = None
     date: AwareDatetime | None = None
     restrictDownpaymentFlag: bool | None = None
-    locationId: int | None = Field(None, description=" Required On Updates;")
+    locationId: int | None = Field(default=None, description=" Required On Updates;")
     location: SystemLocationReference | None = None
     departmentId: int | None = Field(
-        None, description="departmentId is only required for special invoices."
+        default=None, description="departmentId is only required for special invoices."
     )
     department: BillingUnitReference | None = None
     territoryId: int | None = None
@@ -1494,7 +1504,7 @@ class Invoice(CWModel):
     agreement: AgreementReference | None = None
     glBatch: BatchReference | None = None
     unbatchedBatch: BatchReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -1516,7 +1526,7 @@ class InvoiceCommission(CWModel):
     adjustedBy: str | None = None
     adjustedDate: str | None = None
     adjustmentReason: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InvoiceEmailTemplate(CWModel):
@@ -1525,17 +1535,17 @@ class InvoiceEmailTemplate(CWModel):
     serviceSurvey: ServiceSurveyReference | None = None
     useSenderFlag: bool | None = None
     firstName: str | None = Field(
-        None,
+        default=None,
         description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
         max_length=100,
     )
     lastName: str | None = Field(
-        None,
+        default=None,
         description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
         max_length=100,
     )
     emailAddress: str | None = Field(
-        None,
+        default=None,
         description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
         max_length=100,
     )
@@ -1544,13 +1554,13 @@ class InvoiceEmailTemplate(CWModel):
     copySenderFlag: bool | None = None
     invoiceStatus: BillingStatusReference | None = None
     attachInvoiceFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InvoiceEmailTemplateInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InvoiceInfo(CWModel):
@@ -1564,7 +1574,7 @@ class InvoiceInfo(CWModel):
     logo: DocumentInfo | None = None
     billingSetup: BillingSetup | None = None
     agreementBillingInfo: list[AgreementBillingInfo] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InvoicePayment(CWModel):
@@ -1579,10 +1589,10 @@ class InvoicePayment(CWModel):
     invoiceTotal: float | None = None
     paymentDate: AwareDatetime | None = None
     appliedBy: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     wisePayPayment: WisePayPayment | None = None
     paymentSyncStatus: Literal["Unapplied", "Applied", "Synced"] | None = None
-    glBatchID: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    glBatchID: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     paymentSyncDate: AwareDatetime | None = None
     paymentAccount: str | None = None
     aRPaymentAccount: str | None = None
@@ -1595,7 +1605,7 @@ class InvoiceRouting(CWModel):
     member: MemberReference | None = None
     reviewedFlag: bool | None = None
     dateReviewedUTC: AwareDatetime | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InvoiceTemplate(CWModel):
@@ -1610,110 +1620,128 @@ class InvoiceTemplate(CWModel):
     remitToVisibleFlag: bool | None = None
     headerAddressPosition: Literal["Center", "LeftSide", "RightSide"] | None = None
     headerTitleVisibleFlag: bool | None = None
-    headerTitleCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerTitleCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     headerTitlePosition: Literal["Center", "LeftSide", "RightSide"] | None = None
     headerTitleFont: (
         Literal["Regular", "RegularBold", "Large", "LargeBold", "ExtraLarge", "ExtraLargeBold"]
         | None
     ) = None
     headerTermsVisibleFlag: bool | None = None
-    headerTermsCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerTermsCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     headerDueDateVisibleFlag: bool | None = None
-    headerDueDateCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerDueDateCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     headerPoNumberVisibleFlag: bool | None = None
-    headerPoNumberCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerPoNumberCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     headerReferenceVisibleFlag: bool | None = None
-    headerReferenceCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerReferenceCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     headerAccountVisibleFlag: bool | None = None
-    headerAccountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerAccountCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     headerTaxIdVisibleFlag: bool | None = None
-    headerTaxIdCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerTaxIdCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     headerShipToVisibleFlag: bool | None = None
-    headerShipToCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerShipToCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     headerHoursBasedExtendedAmountVisibleFlag: bool | None = None
-    payableCaption: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    payableCaption: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     serviceHeaderTicketNumberVisibleFlag: bool | None = None
     serviceHeaderTicketNumberCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     serviceHeaderCompanyNameVisibleFlag: bool | None = None
     serviceHeaderCompanyNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     serviceHeaderSummaryVisibleFlag: bool | None = None
     serviceHeaderSummaryCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     serviceHeaderContactNameVisibleFlag: bool | None = None
     serviceHeaderContactNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     serviceHeaderDetailDescriptionVisibleFlag: bool | None = None
     serviceHeaderDetailDescriptionCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     serviceHeaderResolutionVisibleFlag: bool | None = None
     serviceHeaderResolutionCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     serviceHeaderAmountVisibleFlag: bool | None = None
     serviceHeaderAmountCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     serviceHeaderBillingMethodVisibleFlag: bool | None = None
     serviceHeaderBillingMethodCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     serviceHeaderClosedTasksVisibleFlag: bool | None = None
     serviceHeaderOpenTasksVisibleFlag: bool | None = None
     serviceHeaderBundledTicketsVisibleFlag: bool | None = None
     projectHeaderProjectNameVisibleFlag: bool | None = None
     projectHeaderProjectNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     projectHeaderCompanyNameVisibleFlag: bool | None = None
     projectHeaderCompanyNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     projectHeaderOriginalDownpaymentVisibleFlag: bool | None = None
     projectHeaderOriginalDownpaymentCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     projectHeaderContactNameVisibleFlag: bool | None = None
     projectHeaderContactNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     projectHeaderAmountVisibleFlag: bool | None = None
     projectHeaderAmountCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     projectHeaderBillingMethodVisibleFlag: bool | None = None
     projectHeaderBillingMethodCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     projectHeaderBillingTypeVisibleFlag: bool | None = None
     projectHeaderBillingTypeCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     invoicePaymentAmountVisibleFlag: bool | None = None
     invoicePaymentAmountCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     invoiceCreditAmountVisibleFlag: bool | None = None
     invoiceCreditAmountCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     invoiceBalanceDueVisibleFlag: bool | None = None
     invoiceBalanceDueCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     creditCreditAmountVisibleFlag: bool | None = None
     creditCreditAmountCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     creditRemainingAmountVisibleFlag: bool | None = None
     creditRemainingAmountCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     timeDetailVisibleFlag: bool | None = None
     timeDetailPrimarySortField: str | None = None
@@ -1731,7 +1759,7 @@ class InvoiceTemplate(CWModel):
     timeDetailContactsVisibleFlag: bool | None = None
     timeDetailNotesVisibleFlag: bool | None = None
     timeDetailNonBillableCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     timeDetailAgreementVisibleFlag: bool | None = None
     timeDetailHoursBasedHoursVisibleFlag: bool | None = None
@@ -1747,22 +1775,34 @@ class InvoiceTemplate(CWModel):
     timeDetailPmSummaryVisibleFlag: bool | None = None
     timeDetailTicketNumberVisibleFlag: bool | None = None
     timeDetailDatesVisibleFlag: bool | None = None
-    servicesStaffCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesStaffCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     servicesStaffVisibleFlag: bool | None = None
-    servicesAmountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesAmountCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     servicesAmountVisibleFlag: bool | None = None
-    servicesHoursCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesHoursCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     servicesHoursVisibleFlag: bool | None = None
-    servicesRateCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesRateCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     servicesRateVisibleFlag: bool | None = None
-    servicesWorkRoleCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesWorkRoleCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     servicesWorkRoleVisibleFlag: bool | None = None
-    servicesWorkTypeCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    servicesWorkTypeCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     servicesWorkTypeVisibleFlag: bool | None = None
     servicesTotalVisibleFlag: bool | None = None
     servicesMemberNameVisibleFlag: bool | None = None
     servicesMemberNameCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     currencyIdVisibleFlag: bool | None = None
     currencySymbolVisibleFlag: bool | None = None
@@ -1770,9 +1810,15 @@ class InvoiceTemplate(CWModel):
     servicesCollapsedFlag: bool | None = None
     expensesCollapsedFlag: bool | None = None
     otherChargesCollapsedFlag: bool | None = None
-    expensesTypeCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    expensesStaffCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    expensesAmountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    expensesTypeCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    expensesStaffCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    expensesAmountCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     expensesTypeVisibleFlag: bool | None = None
     expensesStaffVisibleFlag: bool | None = None
     expensesAmountVisibleFlag: bool | None = None
@@ -1788,7 +1834,7 @@ class InvoiceTemplate(CWModel):
     expenseDetailSecondarySortField: str | None = None
     expenseDetailSecondarySortDirection: str | None = None
     expenseDetailNonbillableCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     expenseDetailVisibleFlag: bool | None = None
     expenseDetailAgreementVisibleFlag: bool | None = None
@@ -1800,53 +1846,57 @@ class InvoiceTemplate(CWModel):
     expenseDetailPmPhaseVisibleFlag: bool | None = None
     expenseDetailPmSummaryVisibleFlag: bool | None = None
     otherChargesAmountCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     otherChargesAmountVisibleFlag: bool | None = None
     otherChargesDescriptionCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     otherChargesDescriptionVisibleFlag: bool | None = None
     otherChargesDisplaySixDecimals: bool | None = None
     otherChargesItemIdVisibleFlag: bool | None = None
     otherChargesPriceCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     otherChargesPriceVisibleFlag: bool | None = None
     otherChargesQuantityCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     otherChargesQuantityVisibleFlag: bool | None = None
     otherChargesSerialNumberVisibleFlag: bool | None = None
     otherChargesTotalVisibleFlag: bool | None = None
     adjustmentDescriptionVisibleFlag: bool | None = None
     adjustmentDescriptionCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     adjustmentQuantityVisibleFlag: bool | None = None
     adjustmentQuantityCaption: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     adjustmentAmountVisibleFlag: bool | None = None
-    adjustmentAmountCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    adjustmentAmountCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     adjustmentAgrTypeVisibleFlag: bool | None = None
     adjustmentTotalVisibleFlag: bool | None = None
     adjustmentPriceVisibleFlag: bool | None = None
-    adjustmentPriceCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    adjustmentPriceCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InvoiceTemplateDetailReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InvoiceTemplateSetup(CWModel):
     id: int | None = None
     name: str | None = None
     customFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MappedRecordReference(CWModel):
@@ -1891,26 +1941,26 @@ class MappedType(CWModel):
 class MappedTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProductTypeExemption(CWModel):
     id: int | None = None
     productType: ProductTypeReference
     taxableLevels: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderLineItemReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxCode(CWModel):
@@ -1927,9 +1977,13 @@ class TaxCode(CWModel):
     levelOneRate: float | None = None
     levelOneRateType: Literal["Amount", "Percent"] | None = None
     levelOneTaxableMax: float | None = None
-    levelOneCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelOneTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    levelOneAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelOneCaption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    levelOneTaxCodeXref: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    levelOneAgencyXref: str | None = Field(
+        default=None, description=" Max length: 100;", max_length=100
+    )
     levelOneServicesFlag: bool | None = None
     levelOneExpensesFlag: bool | None = None
     levelOneProductsFlag: bool | None = None
@@ -1939,9 +1993,13 @@ class TaxCode(CWModel):
     levelTwoRate: float | None = None
     levelTwoRateType: Literal["Amount", "Percent"] | None = None
     levelTwoTaxableMax: float | None = None
-    levelTwoCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelTwoTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    levelTwoAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelTwoCaption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    levelTwoTaxCodeXref: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    levelTwoAgencyXref: str | None = Field(
+        default=None, description=" Max length: 100;", max_length=100
+    )
     levelTwoServicesFlag: bool | None = None
     levelTwoExpensesFlag: bool | None = None
     levelTwoProductsFlag: bool | None = None
@@ -1951,9 +2009,15 @@ class TaxCode(CWModel):
     levelThreeRate: float | None = None
     levelThreeRateType: Literal["Amount", "Percent"] | None = None
     levelThreeTaxableMax: float | None = None
-    levelThreeCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelThreeTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    levelThreeAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelThreeCaption: str | None = Field(
+        default=None, description=" Max length: 25;", max_length=25
+    )
+    levelThreeTaxCodeXref: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    levelThreeAgencyXref: str | None = Field(
+        default=None, description=" Max length: 100;", max_length=100
+    )
     levelThreeServicesFlag: bool | None = None
     levelThreeExpensesFlag: bool | None = None
     levelThreeProductsFlag: bool | None = None
@@ -1963,9 +2027,15 @@ class TaxCode(CWModel):
     levelFourRate: float | None = None
     levelFourRateType: Literal["Amount", "Percent"] | None = None
     levelFourTaxableMax: float | None = None
-    levelFourCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelFourTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    levelFourAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelFourCaption: str | None = Field(
+        default=None, description=" Max length: 25;", max_length=25
+    )
+    levelFourTaxCodeXref: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    levelFourAgencyXref: str | None = Field(
+        default=None, description=" Max length: 100;", max_length=100
+    )
     levelFourServicesFlag: bool | None = None
     levelFourExpensesFlag: bool | None = None
     levelFourProductsFlag: bool | None = None
@@ -1975,9 +2045,15 @@ class TaxCode(CWModel):
     levelFiveRate: float | None = None
     levelFiveRateType: Literal["Amount", "Percent"] | None = None
     levelFiveTaxableMax: float | None = None
-    levelFiveCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelFiveTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    levelFiveAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelFiveCaption: str | None = Field(
+        default=None, description=" Max length: 25;", max_length=25
+    )
+    levelFiveTaxCodeXref: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    levelFiveAgencyXref: str | None = Field(
+        default=None, description=" Max length: 100;", max_length=100
+    )
     levelFiveServicesFlag: bool | None = None
     levelFiveExpensesFlag: bool | None = None
     levelFiveProductsFlag: bool | None = None
@@ -1987,9 +2063,13 @@ class TaxCode(CWModel):
     levelSixRate: float | None = None
     levelSixRateType: Literal["Amount", "Percent"] | None = None
     levelSixTaxableMax: float | None = None
-    levelSixCaption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    levelSixTaxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    levelSixAgencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    levelSixCaption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    levelSixTaxCodeXref: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    levelSixAgencyXref: str | None = Field(
+        default=None, description=" Max length: 100;", max_length=100
+    )
     levelSixServicesFlag: bool | None = None
     levelSixExpensesFlag: bool | None = None
     levelSixProductsFlag: bool | None = None
@@ -1997,21 +2077,21 @@ class TaxCode(CWModel):
     levelSixApplySingleUnitMin: float | None = None
     levelSixApplySingleUnitMax: float | None = None
     workRoleIds: list[int] | None = Field(
-        None, description="Array of work role exemptions for the tax code."
+        default=None, description="Array of work role exemptions for the tax code."
     )
     addAllWorkRoles: bool | None = None
     removeAllWorkRoles: bool | None = None
     expenseTypeIds: list[int] | None = Field(
-        None, description="Array of expense type exemptions for the tax code."
+        default=None, description="Array of expense type exemptions for the tax code."
     )
     addAllExpenseTypes: bool | None = None
     removeAllExpenseTypes: bool | None = None
     productTypeIds: list[int] | None = Field(
-        None, description="Array of product type exemptions for the tax code."
+        default=None, description="Array of product type exemptions for the tax code."
     )
     addAllProductTypes: bool | None = None
     removeAllProductTypes: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxCodeInfo(CWModel):
@@ -2027,7 +2107,7 @@ class TaxCodeInfo(CWModel):
     levelFourRate: float | None = None
     levelFiveRate: float | None = None
     levelSixRate: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxCodeLevel(CWModel):
@@ -2036,22 +2116,22 @@ class TaxCodeLevel(CWModel):
     taxRate: float
     rateType: Literal["Amount", "Percent"]
     taxableMax: float | None = None
-    caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    taxCodeXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    agencyXref: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    caption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    taxCodeXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    agencyXref: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     taxServicesFlag: bool | None = None
     taxExpensesFlag: bool | None = None
     taxProductsFlag: bool | None = None
     singleUnitFlag: bool | None = None
     singleUnitMinimum: float | None = None
     singleUnitMaximum: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxCodeLevelReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxCodeXRef(CWModel):
@@ -2066,58 +2146,60 @@ class TaxCodeXRef(CWModel):
     levelSix: Literal["NonTaxable", "Taxable"] | None = None
     taxCode: TaxCodeReference | None = None
     taxableLevels: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxIntegration(CWModel):
     taxIntegrationType: Literal["Avalara"] | None = None
     id: int | None = None
-    accountNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    licenseKey: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    serviceUrl: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    companyCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    timeTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    expenseTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    productTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    invoiceAmountTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    accountNumber: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    licenseKey: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    serviceUrl: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
+    companyCode: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    timeTaxCode: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    expenseTaxCode: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    productTaxCode: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    invoiceAmountTaxCode: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     enabledFlag: bool | None = None
     commitTransactionsFlag: bool | None = None
     salesInvoiceFlag: bool | None = None
-    freightTaxCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    freightTaxCode: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     accountingIntegrationFlag: bool | None = None
     taxLineFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxIntegrationInfo(CWModel):
     id: int | None = None
     enabledFlag: bool | None = None
     taxIntegrationType: Literal["Avalara"] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxableExpenseTypeLevel(CWModel):
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxableProductTypeLevel(CWModel):
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxableWorkRoleLevel(CWModel):
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TaxableXRefLevel(CWModel):
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class UnpostedExpense(CWModel):
@@ -2173,42 +2255,42 @@ class UnpostedExpense(CWModel):
     projectPhase: ProjectPhaseReference | None = None
     taxCode: TaxCodeReference | None = None
     avalaraTaxFlag: bool | None = Field(
-        None, description="Used to determine if Avalara tax is enabled."
+        default=None, description="Used to determine if Avalara tax is enabled."
     )
     itemTaxableFlag: bool | None = None
     salesTaxAmount: float | None = None
     stateTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the state level."
+        default=None, description="Set to true if transaction is taxable at the state level."
     )
     stateTaxXref: str | None = None
     stateTaxAmount: float | None = None
     countyTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the county level."
+        default=None, description="Set to true if transaction is taxable at the county level."
     )
     countyTaxXref: str | None = None
     countyTaxAmount: float | None = None
     cityTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the city level."
+        default=None, description="Set to true if transaction is taxable at the city level."
     )
     cityTaxXref: str | None = None
     cityTaxAmount: float | None = None
     countryTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the country level."
+        default=None, description="Set to true if transaction is taxable at the country level."
     )
     countryTaxXref: str | None = None
     countryTaxAmount: float | None = None
     compositeTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the composite level."
+        default=None, description="Set to true if transaction is taxable at the composite level."
     )
     compositeTaxXref: str | None = None
     compositeTaxAmount: float | None = None
     levelSixTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at level six."
+        default=None, description="Set to true if transaction is taxable at level six."
     )
     levelSixTaxXref: str | None = None
     levelSixTaxAmount: float | None = None
     dateClosed: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class UnpostedExpenseTaxableLevel(CWModel):
@@ -2216,7 +2298,7 @@ class UnpostedExpenseTaxableLevel(CWModel):
     taxLevel: int | None = None
     taxCodeXref: str | None = None
     taxAmount: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class UnpostedInvoice(CWModel):
@@ -2251,43 +2333,43 @@ class UnpostedInvoice(CWModel):
     invoiceTaxableFlag: bool | None = None
     taxCode: TaxCodeReference | None = None
     avalaraTaxFlag: bool | None = Field(
-        None, description="Used to determine if Avalara tax is enabled."
+        default=None, description="Used to determine if Avalara tax is enabled."
     )
     itemTaxableFlag: bool | None = None
     salesTaxAmount: float | None = None
     stateTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the state level."
+        default=None, description="Set to true if transaction is taxable at the state level."
     )
     stateTaxXref: str | None = None
     stateTaxAmount: float | None = None
     countyTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the county level."
+        default=None, description="Set to true if transaction is taxable at the county level."
     )
     countyTaxXref: str | None = None
     countyTaxAmount: float | None = None
     cityTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the city level."
+        default=None, description="Set to true if transaction is taxable at the city level."
     )
     cityTaxXref: str | None = None
     cityTaxAmount: float | None = None
     countryTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the country level."
+        default=None, description="Set to true if transaction is taxable at the country level."
     )
     countryTaxXref: str | None = None
     countryTaxAmount: float | None = None
     compositeTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the composite level."
+        default=None, description="Set to true if transaction is taxable at the composite level."
     )
     compositeTaxXref: str | None = None
     compositeTaxAmount: float | None = None
     levelSixTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at level six."
+        default=None, description="Set to true if transaction is taxable at level six."
     )
     levelSixTaxXref: str | None = None
     levelSixTaxAmount: float | None = None
     createdBy: str | None = None
     dateClosed: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class UnpostedInvoiceTaxableLevel(CWModel):
@@ -2295,7 +2377,7 @@ class UnpostedInvoiceTaxableLevel(CWModel):
     taxLevel: int | None = None
     taxCodeXref: str | None = None
     taxAmount: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class UnpostedPayments(CWModel):
@@ -2306,7 +2388,7 @@ class UnpostedPayments(CWModel):
     amount: float | None = None
     paymentDate: str | None = None
     appliedBy: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     wisePayPayment: WisePayPayment | None = None
     paymentSyncStatus: str | None = None
     paymentSyncDate: str | None = None
@@ -2329,37 +2411,37 @@ class UnpostedProcurement(CWModel):
     total: float | None = None
     taxCode: TaxCodeReference | None = None
     avalaraTaxFlag: bool | None = Field(
-        None, description="Used to determine if Avalara tax is enabled."
+        default=None, description="Used to determine if Avalara tax is enabled."
     )
     itemTaxableFlag: bool | None = None
     purchaseOrderTaxableFlag: bool | None = None
     stateTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the state level."
+        default=None, description="Set to true if transaction is taxable at the state level."
     )
     stateTaxXref: str | None = None
     stateTaxAmount: float | None = None
     countyTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the county level."
+        default=None, description="Set to true if transaction is taxable at the county level."
     )
     countyTaxXref: str | None = None
     countyTaxAmount: float | None = None
     cityTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the city level."
+        default=None, description="Set to true if transaction is taxable at the city level."
     )
     cityTaxXref: str | None = None
     cityTaxAmount: float | None = None
     countryTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the country level."
+        default=None, description="Set to true if transaction is taxable at the country level."
     )
     countryTaxXref: str | None = None
     countryTaxAmount: float | None = None
     compositeTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at the composite level."
+        default=None, description="Set to true if transaction is taxable at the composite level."
     )
     compositeTaxXref: str | None = None
     compositeTaxAmount: float | None = None
     levelSixTaxFlag: bool | None = Field(
-        None, description="Set to true if transaction is taxable at level six."
+        default=None, description="Set to true if transaction is taxable at level six."
     )
     levelSixTaxXref: str | None = None
     levelSixTaxAmount: float | None = None
@@ -2373,7 +2455,7 @@ class UnpostedProcurement(CWModel):
     freightTaxTotal: float | None = None
     freightCost: float | None = None
     dateClosed: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class UnpostedProcurementTaxableLevel(CWModel):
@@ -2381,7 +2463,7 @@ class UnpostedProcurementTaxableLevel(CWModel):
     taxLevel: int | None = None
     taxCodeXref: str | None = None
     taxAmount: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class UserDefinedFieldValueModel(CWModel):
@@ -2415,4 +2497,4 @@ class WorkRoleExemption(CWModel):
     id: int | None = None
     workRole: WorkRoleReference
     taxableLevels: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")

@@ -33,7 +33,7 @@ class Campaign(CWModel):
     actualGrossMargin: float | None = None
     actualROI: float | None = None
     emailsSent: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CampaignAudit(CWModel):
@@ -41,7 +41,9 @@ class CampaignAudit(CWModel):
     emailsSent: int
     emailsUnsent: int | None = None
     documentsCreated: int | None = None
-    emailSubject: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    emailSubject: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     group: GroupReference | None = None
     campaignId: int | None = None
     createdBy: str | None = None
@@ -53,45 +55,45 @@ class CampaignStatus(CWModel):
     name: str = Field(..., description=" Max length: 100;", max_length=100)
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CampaignStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CampaignSubTypeCampaignSubType(CWModel):
     id: int | None = None
     type: CampaignTypeReference
     name: str = Field(..., description=" Max length: 100;", max_length=100)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CampaignSubTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CampaignType(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 100;", max_length=100)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CampaignTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CampaignTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailOpened(CWModel):
@@ -118,16 +120,18 @@ class FormSubmitted(CWModel):
 class Group(CWModel):
     id: int | None = None
     name: str
-    publicDescription: str | None = Field(None, description=" Max length: 255;", max_length=255)
+    publicDescription: str | None = Field(
+        default=None, description=" Max length: 255;", max_length=255
+    )
     publicFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class GroupInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LinkClicked(CWModel):
@@ -145,19 +149,19 @@ class MarketingCompany(CWModel):
     defaultContactFlag: bool | None = None
     allContactsFlag: bool | None = None
     unsubscribeFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MarketingContact(CWModel):
     id: int | None = None
     groupId: int | None = None
-    note: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    note: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     unsubscribeFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TypeSubTypeCampaignSubType(CWModel):
     id: int | None = None
     typeId: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")

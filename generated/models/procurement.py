@@ -47,43 +47,45 @@ from cwm_generated.models._shared import (
 class AdjustmentDetail(CWModel):
     id: int | None = None
     catalogItem: CatalogItemReference
-    description: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    description: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     quantityOnHand: float | None = None
     unitCost: float | None = None
     warehouse: WarehouseReference
     warehouseBin: WarehouseBinReference
     quantityAdjusted: int
-    serialNumber: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    serialNumber: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     adjustment: AdjustmentReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AdjustmentReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AdjustmentType(CWModel):
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 50;", max_length=50)
-    name: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    name: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     auditTrailFlag: bool | None = None
     dateCreated: AwareDatetime | None = None
     createdBy: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AdjustmentTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AdjustmentTypeReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CatalogComponent(CWModel):
@@ -99,7 +101,7 @@ class CatalogComponent(CWModel):
     parentCatalogItem: CatalogItemReference | None = None
     price: float | None = None
     cost: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CatalogInventory(CWModel):
@@ -109,7 +111,7 @@ class CatalogInventory(CWModel):
     warehouseBin: WarehouseBinReference | None = None
     onHand: int | None = None
     serialNumbers: list[OnHandSerialNumberReference] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CatalogItem(CWModel):
@@ -120,7 +122,7 @@ class CatalogItem(CWModel):
     subcategory: ProductSubCategoryReference
     type: ProductTypeReference
     productClass: Literal["Agreement", "Bundle", "Inventory", "NonInventory", "Service"] | None = (
-        Field(None, description="Defaults to Non-Inventory.")
+        Field(default=None, description="Defaults to Non-Inventory.")
     )
     serializedFlag: bool | None = None
     serializedCostFlag: bool | None = None
@@ -137,11 +139,13 @@ class CatalogItem(CWModel):
     specialOrderFlag: bool | None = None
     customerDescription: str = Field(..., description=" Max length: 6000;", max_length=6000)
     manufacturer: ManufacturerReference | None = None
-    manufacturerPartNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    manufacturerPartNumber: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     vendor: CompanyReference | None = None
-    vendorSku: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    vendorSku: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     notes: str | None = None
-    integrationXRef: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    integrationXRef: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     sla: SLAReference | None = None
     entityType: EntityTypeReference | None = None
     recurringFlag: bool | None = None
@@ -162,7 +166,7 @@ class CatalogItem(CWModel):
     markupFlag: bool | None = None
     autoUpdateUnitCostFlag: bool | None = None
     autoUpdateUnitPriceFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -184,7 +188,7 @@ class CatalogItemInfo(CWModel):
     manufacturerPartNumber: str | None = None
     vendorSku: str | None = None
     billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CatalogPricing(CWModel):
@@ -200,7 +204,7 @@ class CatalogVendors(CWModel):
     id: int | None = None
     catalogItemId: int | None = None
     vendorId: int | None = None
-    vendorSku: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    vendorSku: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     isPreferredVendor: bool | None = None
     vendorName: str | None = None
 
@@ -209,13 +213,13 @@ class Category(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
-    priceLevelXref: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    priceLevelXref: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
+    integrationXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     locationIds: list[int] | None = None
     defaultFlag: bool | None = None
     addAllLocations: bool | None = None
     removeAllLocations: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CategoryInfo(CWModel):
@@ -223,13 +227,13 @@ class CategoryInfo(CWModel):
     name: str | None = None
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ChangeOrder(CWModel):
     id: int | None = None
     purchaseHeaderRecId: int
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Conversion(CWModel):
@@ -237,13 +241,13 @@ class Conversion(CWModel):
     quantity: float | None = None
     uomType: UnitOfMeasureReference
     parentUOM: UnitOfMeasureReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class DirectionalSync(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class HttpContent(CWModel):
@@ -341,7 +345,7 @@ class InventoryOnHand(CWModel):
     warehouseBin: WarehouseBinReference | None = None
     onHand: int | None = None
     serialNumbers: list[OnHandSerialNumberReference] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InvoiceGrouping(CWModel):
@@ -352,42 +356,42 @@ class InvoiceGrouping(CWModel):
     showPriceFlag: bool | None = None
     showSubItemsFlag: bool | None = None
     groupParentChildAdditionsFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LegacySubCategory(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LegacySubCategoryInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Manufacturer(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManufacturerInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MinimumStockByWarehouse(CWModel):
     id: int | None = None
     warehouse: WarehouseReference
     minimumStock: int
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class OnHandSerialNumber(CWModel):
@@ -396,13 +400,13 @@ class OnHandSerialNumber(CWModel):
     catalogItem: CatalogItemReference | None = None
     warehouse: WarehouseReference | None = None
     warehouseBin: WarehouseBinReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class OnHandSerialNumberReference(CWModel):
     id: int | None = None
     serialNumber: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PricingBreak(CWModel):
@@ -415,7 +419,7 @@ class PricingBreak(CWModel):
     priceMethod: Literal[
         "FlatRateForRange", "PercentMarkupFromCost", "PercentMarkdownFromPrice", "PricePerUnit"
     ]
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PricingDetail(CWModel):
@@ -426,7 +430,7 @@ class PricingDetail(CWModel):
     startDate: AwareDatetime
     endDate: AwareDatetime | None = None
     noEndDate: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PricingSchedule(CWModel):
@@ -438,27 +442,31 @@ class PricingSchedule(CWModel):
     companies: list[int] | None = None
     setAllCompaniesFlag: bool | None = None
     removeAllCompaniesFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProcurementAdjustment(CWModel):
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 50;", max_length=50)
     type: AdjustmentTypeReference
-    reason: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    reason: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     notes: str | None = None
     closedFlag: bool | None = None
     closedBy: str | None = None
     closedDate: AwareDatetime | None = None
     adjustmentDetails: list[AdjustmentDetail] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProcurementSetting(CWModel):
     id: int | None = None
     startingPurchaseOrderNum: int | None = None
-    purchaseOrderPrefix: str | None = Field(None, description=" Max length: 5;", max_length=5)
-    purchaseOrderSuffix: str | None = Field(None, description=" Max length: 5;", max_length=5)
+    purchaseOrderPrefix: str | None = Field(
+        default=None, description=" Max length: 5;", max_length=5
+    )
+    purchaseOrderSuffix: str | None = Field(
+        default=None, description=" Max length: 5;", max_length=5
+    )
     prefixSuffixType: Literal["Prefix", "Suffix"] | None = None
     disableCostUpdatesFlag: bool | None = None
     disableNegativeInventoryFlag: bool | None = None
@@ -472,11 +480,11 @@ class ProcurementSetting(CWModel):
     numDecimalPlaces: int | None = None
     disableAutoPickFlag: bool | None = None
     defaultProductTaxableFlag: bool | None = None
-    eoriNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    eoriNumber: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     notificationForChangesInShippingInfoFlag: bool | None = None
     shippingInfoNotificationEmail: str | None = Field(
-        None, description=" Max length: 250;", max_length=250
+        default=None, description=" Max length: 250;", max_length=250
     )
 
 
@@ -509,7 +517,7 @@ class ProductPickingShippingDetail(CWModel):
     quantity: int | None = None
     expectedArrivalDate: AwareDatetime | None = None
     shipmentDate: AwareDatetime | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProductType(CWModel):
@@ -518,7 +526,7 @@ class ProductType(CWModel):
     inactiveFlag: bool | None = None
     typeXref: Literal["InventoryPart", "NonInventoryPart", "OtherCharge", "Service"] | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProductTypeInfo(CWModel):
@@ -526,7 +534,7 @@ class ProductTypeInfo(CWModel):
     name: str | None = None
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrder(CWModel):
@@ -535,7 +543,7 @@ class PurchaseOrder(CWModel):
     businessUnit: BillingUnitReference | None = None
     cancelReason: str | None = None
     closedFlag: bool | None = Field(
-        None,
+        default=None,
         description="The closed flag can only be updated via updating the purchase order status to a closed/open status.",
     )
     closedBy: str | None = None
@@ -561,9 +569,9 @@ class PurchaseOrder(CWModel):
     internalNotes: str | None = None
     locationId: int | None = None
     location: SystemLocationReference | None = None
-    poDate: AwareDatetime | None = Field(None, description=" Required On Updates;")
+    poDate: AwareDatetime | None = Field(default=None, description=" Required On Updates;")
     poNumber: str | None = Field(
-        None, description=" Required On Updates; Max length: 50;", max_length=50
+        default=None, description=" Required On Updates; Max length: 50;", max_length=50
     )
     salesTax: float | None = None
     shipmentDate: AwareDatetime | None = None
@@ -576,32 +584,36 @@ class PurchaseOrder(CWModel):
     taxPoFlag: bool | None = None
     terms: BillingTermsReference
     total: float | None = None
-    trackingNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    trackingNumber: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     updateShipmentInfo: bool | None = Field(
-        None,
+        default=None,
         description="Determines whether or not to update all of the shipment info for each associated line item when new shipment info is passed in.",
     )
     updateVendorOrderNumber: bool | None = Field(
-        None,
+        default=None,
         description="Determines whether or not to update vendor order number for each associated line item when new vendor order number is passed in.",
     )
     vendorCompany: CompanyReference
     vendorContact: ContactReference | None = None
     vendorInvoiceDate: AwareDatetime | None = None
-    vendorInvoiceNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    vendorOrderNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    vendorInvoiceNumber: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    vendorOrderNumber: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     vendorSite: SiteReference | None = None
     warehouse: WarehouseReference | None = None
     warehouseContact: ContactReference | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
 class PurchaseOrderInfo(CWModel):
     id: int | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderLineItem(CWModel):
@@ -609,33 +621,41 @@ class PurchaseOrderLineItem(CWModel):
     backorderedFlag: bool | None = None
     canceledBy: str | None = None
     canceledFlag: bool | None = None
-    canceledReason: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    canceledReason: str | None = Field(
+        default=None, description=" Max length: 100;", max_length=100
+    )
     closedFlag: bool | None = None
     dateCanceled: AwareDatetime | None = None
     dateCanceledUtc: AwareDatetime | None = None
     description: str = Field(..., description=" Max length: 6000;", max_length=6000)
     displayInternalNotesFlag: bool | None = None
     expectedShipDate: AwareDatetime | None = None
-    internalNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    internalNotes: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     lineNumber: int
-    packingSlip: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    packingSlip: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     product: IvItemReference
     purchaseOrderId: int | None = None
-    purchaseOrderNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    purchaseOrderNumber: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     quantity: float
     receivedQuantity: int | None = None
     serialNumbers: str | None = None
     shipDate: AwareDatetime | None = None
     shipmentMethod: ShipmentMethodReference | None = None
     tax: float | None = None
-    trackingNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    trackingNumber: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     unitCost: float | None = None
     unitOfMeasure: UnitOfMeasureReference
-    vendorOrderNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    vendorSku: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    vendorOrderNumber: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    vendorSku: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     warehouse: WarehouseReference | None = None
     warehouseBin: WarehouseBinReference | None = None
-    shipSet: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    shipSet: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
     dateReceived: AwareDatetime | None = None
     receivedStatus: (
         Literal[
@@ -643,7 +663,7 @@ class PurchaseOrderLineItem(CWModel):
         ]
         | None
     ) = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     extCost: float | None = None
     expectedArrivalDate: AwareDatetime | None = None
     isDetachAvailable: bool | None = None
@@ -660,7 +680,7 @@ class PurchaseOrderNote(CWModel):
     type: NoteTypeReference | None = None
     flagged: bool | None = None
     enteredBy: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatus(CWModel):
@@ -672,26 +692,26 @@ class PurchaseOrderStatus(CWModel):
     defaultClosedFlag: bool | None = None
     sortOrder: int | None = None
     emailTemplate: PurchaseOrderStatusEmailTemplateReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatusEmailTemplate(CWModel):
     id: int | None = None
     status: PurchaseOrderStatusReference | None = None
     useSenderFlag: bool | None = None
-    firstName: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    lastName: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    emailAddress: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    firstName: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
+    lastName: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
+    emailAddress: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     subject: str = Field(..., description=" Max length: 200;", max_length=200)
     body: str | None = None
     copySenderFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatusEmailTemplateReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatusInfo(CWModel):
@@ -702,7 +722,7 @@ class PurchaseOrderStatusInfo(CWModel):
     inactiveFlag: bool | None = None
     defaultClosedFlag: bool | None = None
     sortOrder: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatusNotification(CWModel):
@@ -711,18 +731,18 @@ class PurchaseOrderStatusNotification(CWModel):
     status: PurchaseOrderStatusReference | None = None
     member: MemberReference | None = None
     email: str | None = Field(
-        None,
+        default=None,
         description='Purchase Order Status Notification email must be entered if the notify type is "Email Address". Max length: 50;',
         max_length=50,
     )
     workflowStep: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PurchasingDemand(CWModel):
@@ -736,38 +756,38 @@ class RmaAction(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaActionInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaActionReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaDisposition(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaDispositionInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaDispositionReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaStatus(CWModel):
@@ -777,33 +797,33 @@ class RmaStatus(CWModel):
     sortOrder: int | None = None
     closedFlag: bool | None = None
     emailTemplate: RmaStatusEmailTemplateReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaStatusEmailTemplate(CWModel):
     id: int | None = None
     status: RmaStatusReference | None = None
     useSenderFlag: bool | None = None
-    firstName: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    lastName: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    emailAddress: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    firstName: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
+    lastName: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
+    emailAddress: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     subject: str = Field(..., description=" Max length: 200;", max_length=200)
     body: str
     copySenderFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaStatusEmailTemplateReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaStatusInfo(CWModel):
     id: int | None = None
     name: str | None = None
     sortOrder: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaStatusNotification(CWModel):
@@ -812,18 +832,18 @@ class RmaStatusNotification(CWModel):
     status: RmaStatusReference | None = None
     member: MemberReference | None = None
     email: str | None = Field(
-        None,
+        default=None,
         description='RMA Status Notification sendEmail must be entered if the notify type is "Email Address". Max length: 50;',
         max_length=50,
     )
     workflowStep: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class RmaTag(CWModel):
@@ -832,18 +852,20 @@ class RmaTag(CWModel):
     salesOrder: SalesOrderReference | None = None
     invoice: InvoiceReference | None = None
     project: ProjectReference | None = None
-    summary: str | None = Field(None, description=" Max length: 150;", max_length=150)
+    summary: str | None = Field(default=None, description=" Max length: 150;", max_length=150)
     product: IvItemReference
     ivDescription: str | None = None
     productDescription: str = Field(..., description=" Max length: 200;", max_length=200)
     serialNumber: str | None = None
-    mfgItemID: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    mfgItemID: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     status: RmaStatusReference
     listPrice: float | None = None
     unitPrice: float | None = None
     location: SystemLocationReference
     department: SystemDepartmentReference
-    problemDescription: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    problemDescription: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     returnedCompany: CompanyReference
     returnedContact: ContactReference | None = None
     returnedContactType: str | None = None
@@ -851,14 +873,20 @@ class RmaTag(CWModel):
     returnedContactExtension: str | None = None
     returnedContactEmail: str | None = None
     returnedContactAddressLine1: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     returnedContactAddressLine2: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
-    returnedContactCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    returnedContactState: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    returnedContactZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    returnedContactCity: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    returnedContactState: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    returnedContactZip: str | None = Field(
+        default=None, description=" Max length: 12;", max_length=12
+    )
     returnedContactCountry: CountryReference | None = None
     rmaDisposition: RmaDispositionReference
     returnedSite: SiteReference | None = None
@@ -869,24 +897,36 @@ class RmaTag(CWModel):
     purchasedContactExtension: str | None = None
     purchasedContactEmail: str | None = None
     purchasedContactAddressLine1: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     purchasedContactAddressLine2: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
-    purchasedContactCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    purchasedContactState: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    purchasedContactZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    purchasedContactCity: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    purchasedContactState: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    purchasedContactZip: str | None = Field(
+        default=None, description=" Max length: 12;", max_length=12
+    )
     purchasedContactCountry: CountryReference | None = None
-    purchasedInvoiceNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    purchasedInvoiceNumber: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     purchasedInvoiceDate: date_aliased | None = None
-    purchasedOrderNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    purchasedOrderNumber: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     purchasedVendorAction: RmaActionReference | None = None
     purchasedVendorRmaNumber: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     purchasedSite: SiteReference | None = None
-    purchasedNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    purchasedNotes: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     warrantyCompany: CompanyReference | None = None
     warrantyContact: ContactReference | None = None
     warrantyContactType: str | None = None
@@ -894,17 +934,25 @@ class RmaTag(CWModel):
     warrantyContactEmail: str | None = None
     warrantyContactExtension: str | None = None
     warrantyContactAddressLine1: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     warrantyContactAddressLine2: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
-    warrantyContactCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    warrantyContactState: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    warrantyContactZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    warrantyContactCity: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    warrantyContactState: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    warrantyContactZip: str | None = Field(
+        default=None, description=" Max length: 12;", max_length=12
+    )
     warrantyContactCountry: CountryReference | None = None
     warrantySite: SiteReference | None = None
-    warrantyNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    warrantyNotes: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     repairCompany: CompanyReference | None = None
     repairContact: ContactReference | None = None
     repairContactType: str | None = None
@@ -912,30 +960,44 @@ class RmaTag(CWModel):
     repairContactExtension: str | None = None
     repairContactEmail: str | None = None
     repairContactAddressLine1: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
     repairContactAddressLine2: str | None = Field(
-        None, description=" Max length: 50;", max_length=50
+        default=None, description=" Max length: 50;", max_length=50
     )
-    repairContactCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    repairContactState: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    repairContactZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    repairContactCity: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    repairContactState: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    repairContactZip: str | None = Field(
+        default=None, description=" Max length: 12;", max_length=12
+    )
     repairContactCountry: CountryReference | None = None
-    repairOrderNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    repairOrderNumber: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     repairSite: SiteReference | None = None
-    repairNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    repairNotes: str | None = Field(default=None, description=" Max length: 1000;", max_length=1000)
     dropShipFlag: bool | None = None
     shipMethod: ShipmentMethodReference | None = None
     shippingDate: date_aliased | None = None
-    shippingTrackingNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    internalNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
-    closingNotes: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    shippingTrackingNumber: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    internalNotes: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
+    closingNotes: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     dateClosed: str | None = None
     accountManager: MemberReference | None = None
     technicalContact: MemberReference | None = None
     currency: CurrencyReference | None = None
     closedBy: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -943,8 +1005,8 @@ class ShipmentMethod(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
-    trackingUrl: str | None = Field(None, description=" Max length: 200;", max_length=200)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    trackingUrl: str | None = Field(default=None, description=" Max length: 200;", max_length=200)
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ShipmentMethodInfo(CWModel):
@@ -952,17 +1014,17 @@ class ShipmentMethodInfo(CWModel):
     name: str | None = None
     defaultFlag: bool | None = None
     trackingUrl: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SubCategory(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
-    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    integrationXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
     category: ProductCategoryReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SubCategoryInfo(CWModel):
@@ -971,7 +1033,7 @@ class SubCategoryInfo(CWModel):
     category: ProductCategoryReference | None = None
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class UnitOfMeasure(CWModel):
@@ -979,8 +1041,8 @@ class UnitOfMeasure(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
-    uomScheduleXref: str | None = Field(None, description=" Max length: 31;", max_length=31)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    uomScheduleXref: str | None = Field(default=None, description=" Max length: 31;", max_length=31)
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Version(CWModel):
@@ -1001,13 +1063,13 @@ class Warehouse(CWModel):
     department: SystemDepartmentReference
     manager: MemberReference | None = None
     site: SiteReference | None = None
-    locationXref: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    locationXref: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
     locationDefaultFlag: bool | None = None
     overallDefaultFlag: bool | None = None
     inactiveFlag: bool | None = None
     lockedFlag: bool | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WarehouseBin(CWModel):
@@ -1029,7 +1091,7 @@ class WarehouseBin(CWModel):
     quantityOnHand: int | None = None
     company: CompanyReference | None = None
     transferBin: WarehouseBinReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WarehouseBinInfo(CWModel):
@@ -1038,7 +1100,7 @@ class WarehouseBinInfo(CWModel):
     warehouse: WarehouseReference | None = None
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WarehouseInfo(CWModel):
@@ -1047,4 +1109,4 @@ class WarehouseInfo(CWModel):
     inactiveFlag: bool | None = None
     overallDefaultFlag: bool | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")

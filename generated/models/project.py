@@ -62,9 +62,11 @@ class PhaseStatus(CWModel):
     boardAssociationIds: list[int] | None = None
     statusIndicator: StatusIndicatorReference | None = None
     customStatusIndicatorName: str | None = Field(
-        None, description="Required when statusIndicator is Custom. Max length: 30;", max_length=30
+        default=None,
+        description="Required when statusIndicator is Custom. Max length: 30;",
+        max_length=30,
     )
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PhaseStatusInfo(CWModel):
@@ -75,13 +77,13 @@ class PhaseStatusInfo(CWModel):
     collapsedFlag: bool | None = None
     closedFlag: bool | None = None
     boardAssociationIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PhaseStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectBillingRate(CWModel):
@@ -92,16 +94,16 @@ class ProjectBillingRate(CWModel):
     activityClassRecId: int | None = None
     member: MemberReference | None = None
     memberRecId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectBoardKanbanSetting(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    color: str | None = Field(None, description=" Max length: 4;", max_length=4)
+    color: str | None = Field(default=None, description=" Max length: 4;", max_length=4)
     order: int | None = None
     statuses: list[ProjectBoardKanbanStatus] | None = None
-    updatedBy: str | None = Field(None, description=" Max length: 15;", max_length=15)
+    updatedBy: str | None = Field(default=None, description=" Max length: 15;", max_length=15)
     lastUpdated: str | None = None
 
 
@@ -118,13 +120,13 @@ class ProjectBoardTeam(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectBoardTeamInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectBoardTeamMember(CWModel):
@@ -132,14 +134,14 @@ class ProjectBoardTeamMember(CWModel):
     member: MemberReference
     projectRole: ProjectRoleReference
     workRole: WorkRoleReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectContact(CWModel):
     id: int | None = None
     projectId: int | None = None
     contact: ContactReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectNote(CWModel):
@@ -148,7 +150,7 @@ class ProjectNote(CWModel):
     text: str
     type: NoteTypeReference | None = None
     flagged: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectPhase(CWModel):
@@ -161,22 +163,23 @@ class ProjectPhase(CWModel):
     opportunity: OpportunityReference | None = None
     department: BillingUnitReference | None = None
     parentPhase: ProjectPhaseReference | None = None
-    wbsCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    wbsCode: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     billTime: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     billExpenses: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     billProducts: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description=" Required On Updates;"
+        default=None, description=" Required On Updates;"
     )
     markAsMilestoneFlag: bool | None = None
     notes: str | None = None
     deadlineDate: AwareDatetime | None = None
     billSeparatelyFlag: bool | None = None
     billingMethod: Literal["ActualRates", "FixedFee", "NotToExceed", "OverrideRate"] | None = Field(
-        None, description="billingMethod is required if the phase billSeparatelyFlag is true."
+        default=None,
+        description="billingMethod is required if the phase billSeparatelyFlag is true.",
     )
     scheduledHours: float | None = None
     scheduledStart: str | None = None
@@ -192,13 +195,13 @@ class ProjectPhase(CWModel):
     hourlyRate: float | None = None
     billingStartDate: AwareDatetime | None = None
     billPhaseClosedFlag: bool | None = Field(
-        None, description="This phase can only be billed after it has been closed."
+        default=None, description="This phase can only be billed after it has been closed."
     )
     billProjectClosedFlag: bool | None = Field(
-        None, description="This phase can only be billed after the project has been closed."
+        default=None, description="This phase can only be billed after the project has been closed."
     )
     downpayment: float | None = None
-    poNumber: str | None = Field(None, description=" Max length: 25;", max_length=25)
+    poNumber: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
     poAmount: float | None = None
     estimatedTimeCost: float | None = None
     estimatedExpenseCost: float | None = None
@@ -215,14 +218,14 @@ class ProjectPhase(CWModel):
     shipToSite: SiteReference | None = None
     billingTerms: BillingTermsReference | None = None
     taxCode: TaxCodeReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
 class ProjectRoleReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectSecurityRole(CWModel):
@@ -230,7 +233,7 @@ class ProjectSecurityRole(CWModel):
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     managerRoleFlag: bool | None = None
     defaultContactFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectSecurityRoleInfo(CWModel):
@@ -238,7 +241,7 @@ class ProjectSecurityRoleInfo(CWModel):
     name: str | None = None
     managerRoleFlag: bool | None = None
     defaultContactFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectSecurityRoleSetting(CWModel):
@@ -247,9 +250,11 @@ class ProjectSecurityRoleSetting(CWModel):
     editLevel: Literal["None", "My", "All"] | None = None
     deleteLevel: Literal["None", "My", "All"] | None = None
     inquireLevel: Literal["None", "My", "All"] | None = None
-    moduleIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    moduleIdentifier: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     myFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectStatus(CWModel):
@@ -261,9 +266,11 @@ class ProjectStatus(CWModel):
     closedFlag: bool | None = None
     statusIndicator: StatusIndicatorReference | None = None
     customStatusIndicatorName: str | None = Field(
-        None, description="Required when statusIndicator is Custom. Max length: 30;", max_length=30
+        default=None,
+        description="Required when statusIndicator is Custom. Max length: 30;",
+        max_length=30,
     )
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectStatusInfo(CWModel):
@@ -273,7 +280,7 @@ class ProjectStatusInfo(CWModel):
     inactiveFlag: bool | None = None
     noTimeFlag: bool | None = None
     closedFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectTeamMember(CWModel):
@@ -285,7 +292,7 @@ class ProjectTeamMember(CWModel):
     workRole: WorkRoleReference | None = None
     startDate: AwareDatetime | None = None
     endDate: AwareDatetime | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplate(CWModel):
@@ -294,7 +301,7 @@ class ProjectTemplate(CWModel):
     description: str | None = None
     connectWiseId: str | None = None
     type: ProjectTypeReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplatePhase(CWModel):
@@ -310,13 +317,13 @@ class ProjectTemplatePhase(CWModel):
     connectWiseId: str | None = None
     parentId: int | None = None
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplatePhaseReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplateTask(CWModel):
@@ -331,7 +338,7 @@ class ProjectTemplateTask(CWModel):
     grandParentConnectWiseId: str | None = None
     summary: str | None = None
     code: ServiceCodeReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplateTicket(CWModel):
@@ -349,10 +356,10 @@ class ProjectTemplateTicket(CWModel):
     resolution: str | None = None
     budgetHours: float | None = None
     duration: int | None = None
-    wbsCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    wbsCode: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     billSeparatelyFlag: bool | None = None
     markAsMilestoneFlag: bool | None = None
-    recordType: str | None = Field(None, description=" Max length: 1;", max_length=1)
+    recordType: str | None = Field(default=None, description=" Max length: 1;", max_length=1)
     pmTmpProjectRecID: int | None = None
     predecessorType: Literal["Ticket", "Phase"] | None = None
     predecessorId: int | None = None
@@ -363,7 +370,7 @@ class ProjectTemplateTicket(CWModel):
     source: ServiceSourceReference | None = None
     workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplateWorkPlan(CWModel):
@@ -381,21 +388,27 @@ class ProjectTicket(CWModel):
     workType: WorkTypeReference | None = None
     project: ProjectReference | None = None
     phase: ProjectPhaseReference
-    wbsCode: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    wbsCode: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     company: CompanyReference | None = None
     site: SiteReference | None = None
-    siteName: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    addressLine1: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    addressLine2: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    city: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    stateIdentifier: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    zip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    siteName: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    addressLine1: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    addressLine2: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    city: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    stateIdentifier: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    zip: str | None = Field(default=None, description=" Max length: 12;", max_length=12)
     country: CountryReference | None = None
     contact: ContactReference | None = None
-    contactName: str | None = Field(None, description=" Max length: 62;", max_length=62)
-    contactPhoneNumber: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    contactPhoneExtension: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    contactEmailAddress: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    contactName: str | None = Field(default=None, description=" Max length: 62;", max_length=62)
+    contactPhoneNumber: str | None = Field(
+        default=None, description=" Max length: 20;", max_length=20
+    )
+    contactPhoneExtension: str | None = Field(
+        default=None, description=" Max length: 15;", max_length=15
+    )
+    contactEmailAddress: str | None = Field(
+        default=None, description=" Max length: 250;", max_length=250
+    )
     type: ServiceTypeReference | None = None
     subType: ServiceSubTypeReference | None = None
     item: ServiceItemReference | None = None
@@ -427,7 +440,9 @@ class ProjectTicket(CWModel):
     automaticEmailContactFlag: bool | None = None
     automaticEmailResourceFlag: bool | None = None
     automaticEmailCcFlag: bool | None = None
-    automaticEmailCc: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    automaticEmailCc: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     closedDate: str | None = None
     closedBy: str | None = None
     closedFlag: bool | None = None
@@ -455,20 +470,20 @@ class ProjectTicket(CWModel):
     scheduleEndDate: AwareDatetime | None = None
     mobileGuid: UUID | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     tasks: list[TicketTask] | None = None
     initialDescription: str | None = Field(
-        None, description="Only available for POST, will not be returned in the response."
+        default=None, description="Only available for POST, will not be returned in the response."
     )
     initialInternalAnalysis: str | None = Field(
-        None, description="Only available for POST, will not be returned in the response."
+        default=None, description="Only available for POST, will not be returned in the response."
     )
     initialResolution: str | None = Field(
-        None, description="Only available for POST, will not be returned in the response."
+        default=None, description="Only available for POST, will not be returned in the response."
     )
     contactEmailLookup: str | None = None
     processNotifications: bool | None = Field(
-        None,
+        default=None,
         description="Can be set to false to skip notification processing when adding or updating a ticket (Defaults to True).",
     )
     skipCallback: bool | None = None
@@ -491,7 +506,7 @@ class ProjectTicketNote(CWModel):
     originalAuthor: str | None = None
     member: MemberReference | None = None
     contact: ContactReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectType(CWModel):
@@ -499,8 +514,8 @@ class ProjectType(CWModel):
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
-    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    integrationXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectTypeInfo(CWModel):
@@ -508,7 +523,7 @@ class ProjectTypeInfo(CWModel):
     name: str | None = None
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ProjectWorkplan(CWModel):
@@ -535,7 +550,7 @@ class ProjectWorkplanProjectPhase(CWModel):
     scheduled_End: str | None = None
     scheduled_Duration: int | None = None
     billPhaseSeparately: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -545,7 +560,7 @@ class StatusIndicator(CWModel):
     name: str | None = None
     color: str | None = None
     icon: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TemplatePhase(CWModel):
@@ -557,7 +572,7 @@ class TemplatePhase(CWModel):
     markAsMilestoneFlag: bool | None = None
     billPhaseSeparately: bool | None = None
     wbsCode: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TicketNote(CWModel):
@@ -574,7 +589,7 @@ class TicketNote(CWModel):
     processNotifications: bool | None = None
     internalFlag: bool | None = None
     externalFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TicketTask(CWModel):
@@ -590,4 +605,4 @@ class TicketTask(CWModel):
     summary: str | None = None
     childScheduleAction: Literal["Transfer", "Delete", "Done"] | None = None
     childTicketId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")

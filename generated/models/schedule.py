@@ -36,7 +36,7 @@ class Calendar(CWModel):
     saturdayEndTime: str | None = None
     sundayStartTime: str | None = None
     sundayEndTime: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CalendarInfo(CWModel):
@@ -57,53 +57,53 @@ class CalendarInfo(CWModel):
     saturdayEndTime: str | None = None
     sundayStartTime: str | None = None
     sundayEndTime: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Holiday(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     allDayFlag: bool | None = Field(
-        None,
+        default=None,
         description="Can be set to false to set a holiday for specific hours (Defaults to True).",
     )
     date: date_aliased
     timeStart: str | None = None
     timeEnd: str | None = None
     holidayList: HolidayListReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class HolidayInfo(CWModel):
     id: int | None = None
     name: str | None = None
     allDayFlag: bool | None = Field(
-        None,
+        default=None,
         description="Can be set to false to set a holiday for specific hours (Defaults to True).",
     )
     date: str | None = None
     timeStart: str | None = None
     timeEnd: str | None = None
     holidayList: HolidayListReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class HolidayList(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class HolidayListInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class HolidayListReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PortalCalendar(CWModel):
@@ -118,19 +118,20 @@ class PortalCalendar(CWModel):
     adjust3Start: str | None = None
     adjust3End: str | None = None
     adjust3Hours: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleColor(CWModel):
     id: int | None = None
     startPercent: int | None = Field(
-        None, description="A startPercent (0 or higher) is required if endPercent has value."
+        default=None,
+        description="A startPercent (0 or higher) is required if endPercent has value.",
     )
     endPercent: int | None = Field(
-        None, description="A endPercent is required if startPercent has value."
+        default=None, description="A endPercent is required if startPercent has value."
     )
     color: str = Field(..., description="Must be a valid Hexadecimal Color Code.")
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleDetail(CWModel):
@@ -139,13 +140,13 @@ class ScheduleDetail(CWModel):
     dateStart: str | None = None
     dateEnd: str | None = None
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleEntry(CWModel):
     id: int | None = None
     objectId: int | None = None
-    name: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    name: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
     member: MemberReference | None = None
     where: ServiceLocationReference | None = None
     dateStart: AwareDatetime | None = None
@@ -170,7 +171,7 @@ class ScheduleEntry(CWModel):
     hours: float | None = None
     startTimeSet: bool | None = None
     endTimeSet: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleEntryDetail(CWModel):
@@ -179,21 +180,21 @@ class ScheduleEntryDetail(CWModel):
     dateStart: str | None = None
     dateEnd: str | None = None
     hoursScheduled: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleReminderTime(CWModel):
     id: int | None = None
-    time: int | None = Field(None, description="Time is calculated in minutes.")
-    name: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    time: int | None = Field(default=None, description="Time is calculated in minutes.")
+    name: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleSpanReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleStatus(CWModel):
@@ -201,7 +202,7 @@ class ScheduleStatus(CWModel):
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     defaultFlag: bool | None = None
     showAsTentativeFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleStatusInfo(CWModel):
@@ -209,7 +210,7 @@ class ScheduleStatusInfo(CWModel):
     name: str | None = None
     defaultFlag: bool | None = None
     showAsTentativeFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleType(CWModel):
@@ -219,7 +220,7 @@ class ScheduleType(CWModel):
     chargeCode: ChargeCodeReference | None = None
     where: ServiceLocationReference | None = None
     systemFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleTypeInfo(CWModel):
@@ -229,10 +230,10 @@ class ScheduleTypeInfo(CWModel):
     chargeCode: ChargeCodeReference | None = None
     where: ServiceLocationReference | None = None
     systemFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleTypeReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")

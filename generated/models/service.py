@@ -58,10 +58,10 @@ class Board(CWModel):
     resourceTemplate: ServiceEmailTemplateReference | None = None
     projectFlag: bool | None = None
     showDependenciesFlag: bool | None = Field(
-        None, description="This field only shows if it is Project Board."
+        default=None, description="This field only shows if it is Project Board."
     )
     showEstimatesFlag: bool | None = Field(
-        None, description="This field only shows if it is Project Board."
+        default=None, description="This field only shows if it is Project Board."
     )
     boardIcon: DocumentReference | None = None
     billTicketsAfterClosedFlag: bool | None = None
@@ -83,8 +83,10 @@ class Board(CWModel):
     autoAssignNewPortalTicketsFlag: bool | None = None
     discussionsLockedFlag: bool | None = None
     timeEntryLockedFlag: bool | None = None
-    notifyEmailFrom: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    notifyEmailFromName: str | None = Field(None, description=" Max length: 60;", max_length=60)
+    notifyEmailFrom: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    notifyEmailFromName: str | None = Field(
+        default=None, description=" Max length: 60;", max_length=60
+    )
     closedLoopDiscussionsFlag: bool | None = None
     closedLoopResolutionFlag: bool | None = None
     closedLoopInternalAnalysisFlag: bool | None = None
@@ -97,23 +99,27 @@ class Board(CWModel):
     emailConnectorAllowReopenClosedFlag: bool | None = None
     emailConnectorReopenStatus: ServiceStatusReference | None = None
     emailConnectorReopenResourcesFlag: bool | None = Field(
-        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
+        default=None,
+        description="This field can only be set when emailConnectorAllowReopenClosed is true.",
     )
     emailConnectorNewTicketNoMatchFlag: bool | None = Field(
-        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
+        default=None,
+        description="This field can only be set when emailConnectorAllowReopenClosed is true.",
     )
     emailConnectorNeverReopenByDaysFlag: bool | None = Field(
-        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
+        default=None,
+        description="This field can only be set when emailConnectorAllowReopenClosed is true.",
     )
     emailConnectorReopenDaysLimit: int | None = Field(
-        None,
+        default=None,
         description="This field can only be set when emailConnectorNeverReopenByDaysFlag and emailConnectorAllowReopenClosed are both true\n            This field is required when emailConnectorNeverReopenByDaysFlag is true.",
     )
     emailConnectorNeverReopenByDaysClosedFlag: bool | None = Field(
-        None, description="This field can only be set when emailConnectorAllowReopenClosed is true."
+        default=None,
+        description="This field can only be set when emailConnectorAllowReopenClosed is true.",
     )
     emailConnectorReopenDaysClosedLimit: int | None = Field(
-        None,
+        default=None,
         description="This field can only be set when emailConnectorNeverReopenByDaysClosedFlag and emailConnectorAllowReopenClosed are both true\n            This field is required when emailConnectorNeverReopenByDaysClosedFlag is true.",
     )
     useMemberDisplayNameFlag: bool | None = None
@@ -121,7 +127,7 @@ class Board(CWModel):
     autoAssignTicketOwnerFlag: bool | None = None
     autoAssignLimitFlag: bool | None = None
     autoAssignLimitAmount: int | None = Field(
-        None, description="This field can only be set when autoAssignLimitFlag is true"
+        default=None, description="This field can only be set when autoAssignLimitFlag is true"
     )
     closedLoopAllFlag: bool | None = None
     percentageCalculation: (
@@ -131,14 +137,14 @@ class Board(CWModel):
     markFirstNoteIssueFlag: bool | None = None
     restrictBoardByDefaultFlag: bool | None = None
     sendToBundledFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardAutoAssignResource(CWModel):
     id: int | None = None
     notifyWho: NotificationRecipientReference
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardAutoTemplate(CWModel):
@@ -161,7 +167,7 @@ class BoardAutoTemplate(CWModel):
     impactUrgencySetting: Literal["Append", "Overwrite", "Ignore"] | None = None
     templatePrioritySetting: Literal["Append", "Overwrite", "Ignore"] | None = None
     autoApplyFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardCopy(CWModel):
@@ -173,7 +179,7 @@ class BoardExcludedMember(CWModel):
     id: int | None = None
     memberId: int | None = None
     boardId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardInfo(CWModel):
@@ -197,7 +203,7 @@ class BoardInfo(CWModel):
     internalAnalysisSort: Literal["Ascending", "Descending"] | None = None
     resolutionSort: Literal["Ascending", "Descending"] | None = None
     allSort: Literal["Ascending", "Descending"] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardItem(CWModel):
@@ -205,28 +211,28 @@ class BoardItem(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardItemAssociation(CWModel):
     id: int
     subTypeAssociationIds: list[int] | None = Field(
-        None,
+        default=None,
         description="If addAllSubTypesFlag and removeAllSubTypesFlag are both false, this field is required.",
     )
     addAllSubTypesFlag: bool | None = None
     removeAllSubTypesFlag: bool | None = None
     item: ServiceItemReference | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardNotification(CWModel):
     id: int | None = None
     notifyWho: NotificationRecipientReference
     member: MemberReference | None = None
-    email: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    email: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardSkillMapping(CWModel):
@@ -237,7 +243,7 @@ class BoardSkillMapping(CWModel):
     skillCategory: SkillCategoryReference
     skill: SkillReference
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardStatus(CWModel):
@@ -255,15 +261,15 @@ class BoardStatus(CWModel):
         Literal["NotResponded", "Responded", "ResolutionPlan", "Resolved", "NoEscalation"] | None
     ) = None
     customerPortalDescription: str | None = Field(
-        None, description=" Max length: 500;", max_length=500
+        default=None, description=" Max length: 500;", max_length=500
     )
     customerPortalFlag: bool | None = None
     emailTemplate: ServiceEmailTemplateReference | None = None
     statusIndicator: StatusIndicatorReference | None = None
     customStatusIndicatorName: str | None = Field(
-        None, description=" Max length: 30;", max_length=30
+        default=None, description=" Max length: 30;", max_length=30
     )
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     saveTimeAsNote: bool | None = None
 
 
@@ -274,7 +280,7 @@ class BoardStatusInfo(CWModel):
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
     closedFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardStatusNotification(CWModel):
@@ -283,12 +289,12 @@ class BoardStatusNotification(CWModel):
     status: ServiceStatusReference | None = None
     member: MemberReference | None = None
     email: str | None = Field(
-        None,
+        default=None,
         description='Service Status Notification email must be entered if the notify type is "Email Address". Max length: 255;',
         max_length=255,
     )
     workflowStep: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardSubType(CWModel):
@@ -299,7 +305,7 @@ class BoardSubType(CWModel):
     addAllTypesFlag: bool | None = None
     removeAllTypesFlag: bool | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardSubTypeInfo(CWModel):
@@ -307,7 +313,7 @@ class BoardSubTypeInfo(CWModel):
     name: str | None = None
     inactiveFlag: bool | None = None
     typeAssociationIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardTeam(CWModel):
@@ -322,13 +328,13 @@ class BoardTeam(CWModel):
     boardId: int | None = None
     locationId: int | None = None
     businessUnitId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardTeamInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardType(CWModel):
@@ -338,13 +344,13 @@ class BoardType(CWModel):
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
     requestForChangeFlag: bool | None = None
-    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    integrationXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     skillCategory: SkillCategoryReference | None = None
     skill: SkillReference | None = None
     board: BoardReference | None = None
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardTypeInfo(CWModel):
@@ -353,7 +359,7 @@ class BoardTypeInfo(CWModel):
     board: BoardReference | None = None
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BoardTypeSubTypeItemAssociation(CWModel):
@@ -362,7 +368,7 @@ class BoardTypeSubTypeItemAssociation(CWModel):
     subType: ServiceSubTypeReference | None = None
     item: ServiceItemReference | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Code(CWModel):
@@ -372,7 +378,7 @@ class Code(CWModel):
     boardId: int | None = None
     locationId: int | None = None
     businessUnitId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConvertToProject(CWModel):
@@ -394,13 +400,13 @@ class Impact(CWModel):
     name: str | None = None
     description: str = Field(..., description=" Max length: 200;", max_length=200)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class KBCategoryReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class KnowledgeBaseArticle(CWModel):
@@ -415,7 +421,7 @@ class KnowledgeBaseArticle(CWModel):
     subCategoryId: int | None = None
     dateCreated: str | None = None
     createdBy: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class KnowledgeBaseCategory(CWModel):
@@ -424,14 +430,14 @@ class KnowledgeBaseCategory(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     approver: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class KnowledgeBaseSettings(CWModel):
     id: int | None = None
     requireApproval: bool
     defaultApprover: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class KnowledgeBaseSubCategory(CWModel):
@@ -440,7 +446,7 @@ class KnowledgeBaseSubCategory(CWModel):
     category: KBCategoryReference
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Priority(CWModel):
@@ -466,7 +472,7 @@ class Priority(CWModel):
     imageLink: str | None = None
     urgencySortOrder: str | None = None
     level: Literal["Critical", "High", "Medium", "Low"] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PriorityInfo(CWModel):
@@ -495,7 +501,7 @@ class PriorityInfo(CWModel):
     imageLink: str | None = None
     urgencySortOrder: str | None = None
     level: Literal["Critical", "High", "Medium", "Low"] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SLA(CWModel):
@@ -520,13 +526,13 @@ class SLA(CWModel):
     planWithinPercent: int | None = None
     resolutionHours: float | None = None
     resolutionPercent: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SLAInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SLAPriority(CWModel):
@@ -539,7 +545,7 @@ class SLAPriority(CWModel):
     resolutionHours: float | None = None
     resolutionPercent: int | None = None
     sla: SLAReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SchedulingMemberInfo(CWModel):
@@ -551,7 +557,7 @@ class SchedulingMemberInfo(CWModel):
     fullName: str | None = None
     defaultEmail: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceEmailTemplate(CWModel):
@@ -563,21 +569,21 @@ class ServiceEmailTemplate(CWModel):
     serviceBoard: BoardReference | None = None
     useSenderFlag: bool | None = None
     firstName: str | None = Field(
-        None,
+        default=None,
         description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
         max_length=100,
     )
     lastName: str | None = Field(
-        None,
+        default=None,
         description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
         max_length=100,
     )
     emailAddress: str | None = Field(
-        None,
+        default=None,
         description="From fields (first name, last name, email address) are required if useSenderFlag is false. Max length: 100;",
         max_length=100,
     )
-    subject: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    subject: str | None = Field(default=None, description=" Max length: 200;", max_length=200)
     body: str | None = None
     copySenderFlag: bool | None = None
     tasksFlag: bool | None = None
@@ -585,7 +591,7 @@ class ServiceEmailTemplate(CWModel):
     externalContactNotifications: bool | None = None
     internalContactNotifications: bool | None = None
     serviceStatus: ServiceStatusReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceEmailTemplateReference(CWModel):
@@ -593,7 +599,7 @@ class ServiceEmailTemplateReference(CWModel):
     identifier: str | None = None
     name: str | None = None
     type: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceLocation(CWModel):
@@ -601,14 +607,14 @@ class ServiceLocation(CWModel):
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     where: Literal["OnSite", "Remote", "InHouse"]
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceLocationInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceNote(CWModel):
@@ -628,7 +634,7 @@ class ServiceNote(CWModel):
     internalFlag: bool | None = None
     externalFlag: bool | None = None
     sentimentScore: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceSignoff(CWModel):
@@ -641,18 +647,18 @@ class ServiceSignoff(CWModel):
     summaryFlag: bool | None = None
     discussionFlag: bool | None = None
     taskFlag: bool | None = Field(
-        None,
+        default=None,
         description="On add/post, if this is set to true but no value is set for task, task is defaulted to ServiceTasks.All.",
     )
     task: Literal["All", "Closed", "Open"] | None = Field(
-        None,
+        default=None,
         description="On add/post, if this is set but no value is set for taskFlag, taskFlag is set to true.",
     )
     configurationsFlag: bool | None = None
     internalNotesFlag: bool | None = None
     resolutionFlag: bool | None = None
     timeFlag: bool | None = Field(
-        None,
+        default=None,
         description="On add/post, if any time related flag is set to true, this is also set to true.",
     )
     timeMemberFlag: bool | None = None
@@ -669,7 +675,7 @@ class ServiceSignoff(CWModel):
     timeManualEntry: int | None = None
     timeTaxFlag: bool | None = None
     expenseFlag: bool | None = Field(
-        None,
+        default=None,
         description="On add/post, if any expense related flag is set to true, this is also set to true.",
     )
     expenseDateFlag: bool | None = None
@@ -683,7 +689,7 @@ class ServiceSignoff(CWModel):
     expenseManualFlag: bool | None = None
     expenseManualEntry: int | None = None
     productFlag: bool | None = Field(
-        None,
+        default=None,
         description="On add/post, if any product related flag is set to true, this is also set to true.",
     )
     productDescriptionFlag: bool | None = None
@@ -697,17 +703,23 @@ class ServiceSignoff(CWModel):
     productTaxFlag: bool | None = None
     technicianSignoffFlag: bool | None = None
     customerSignoffTextFlag: bool | None = Field(
-        None, description="On add/post, if customerSignoffText.Length > 0, this is set to true."
+        default=None,
+        description="On add/post, if customerSignoffText.Length > 0, this is set to true.",
     )
-    customerSignoffText: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    customerSignoffText: str | None = Field(
+        default=None, description=" Max length: 4000;", max_length=4000
+    )
     customerSignoffFieldsFlag: bool | None = None
     billingMethodsTextFlag: bool | None = Field(
-        None, description="On add/post, if billingMethodsText.Length > 0, this is set to true."
+        default=None,
+        description="On add/post, if billingMethodsText.Length > 0, this is set to true.",
     )
-    billingMethodsText: str | None = Field(None, description=" Max length: 2000;", max_length=2000)
+    billingMethodsText: str | None = Field(
+        default=None, description=" Max length: 2000;", max_length=2000
+    )
     creditCardFieldsFlag: bool | None = None
     defaultFFFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceSignoffCustomField(CWModel):
@@ -727,14 +739,14 @@ class ServiceSignoffCustomField(CWModel):
         "Tasks",
     ]
     userDefinedField: UserDefinedFieldReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceSignoffInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceSurvey(CWModel):
@@ -742,15 +754,17 @@ class ServiceSurvey(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
     headerIncludeLogoFlag: bool | None = None
-    headerText: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    headerText: str | None = Field(default=None, description=" Max length: 4000;", max_length=4000)
     headerTextVisibleFlag: bool | None = None
-    footerText: str | None = Field(None, description=" Max length: 500;", max_length=500)
+    footerText: str | None = Field(default=None, description=" Max length: 500;", max_length=500)
     footerTextVisibleFlag: bool | None = None
-    thankYouText: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    thankYouText: str | None = Field(
+        default=None, description=" Max length: 4000;", max_length=4000
+    )
     notifyWho: GenericIdIdentifierReference | None = None
     notifyWhoVisibleFlag: bool | None = None
     notifyMember: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceSurveyQuestion(CWModel):
@@ -763,7 +777,7 @@ class ServiceSurveyQuestion(CWModel):
     requiredFlag: bool | None = None
     noAnswerPoints: int | None = None
     surveyId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceSurveyQuestionOption(CWModel):
@@ -785,7 +799,7 @@ class ServiceTask(CWModel):
     childScheduleAction: Literal["Transfer", "Delete", "Done"] | None = None
     childTicketId: int | None = None
     summary: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceTeam(CWModel):
@@ -795,7 +809,7 @@ class ServiceTeam(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     deleteNotifyFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceTemplate(CWModel):
@@ -846,14 +860,14 @@ class ServiceTemplate(CWModel):
     emailCCFlag: bool | None = None
     emailCC: str | None = None
     restrictDownpaymentFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceTemplateInfo(CWModel):
     id: int | None = None
     name: str | None = None
     templateFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceTicketLink(CWModel):
@@ -862,7 +876,7 @@ class ServiceTicketLink(CWModel):
     enabledFlag: bool | None = None
     linkText: str = Field(..., description=" Max length: 50;", max_length=50)
     url: str = Field(..., description=" Max length: 1000;", max_length=1000)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceTicketLinkInfo(CWModel):
@@ -870,7 +884,7 @@ class ServiceTicketLinkInfo(CWModel):
     name: str | None = None
     linkText: str | None = None
     url: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceTicketNote(CWModel):
@@ -891,7 +905,7 @@ class ServiceTicketNote(CWModel):
     createdByParentFlag: bool | None = None
     member: MemberReference | None = None
     contact: ContactReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Severity(CWModel):
@@ -899,7 +913,7 @@ class Severity(CWModel):
     name: str | None = None
     description: str = Field(..., description=" Max length: 200;", max_length=200)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Source(CWModel):
@@ -908,14 +922,14 @@ class Source(CWModel):
     defaultFlag: bool | None = None
     enteredBy: str | None = None
     dateEntered: AwareDatetime | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SourceInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SurveyOption(CWModel):
@@ -923,7 +937,7 @@ class SurveyOption(CWModel):
     caption: str = Field(..., description=" Max length: 100;", max_length=100)
     points: int
     visibleflag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SurveyResult(CWModel):
@@ -937,13 +951,14 @@ class SurveyResult(CWModel):
     totalPoints: int | None = None
     company: CompanyReference | None = None
     surveyId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SurveyResultDetail(CWModel):
     questionId: int | None = None
     answer: Any | None = Field(
-        None, description="If question type is Selection, this should be the option array index."
+        default=None,
+        description="If question type is Selection, this should be the option array index.",
     )
 
 
@@ -953,7 +968,7 @@ class TeamMember(CWModel):
     team: ServiceTeamReference
     member: MemberReference
     teamLeaderFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TemplateGeneratedCountsModel(CWModel):
@@ -966,45 +981,45 @@ class TicketBundle(CWModel):
 
 
 class TicketChangeLog(CWModel):
-    id: int | None = Field(None, description="Ticket Change Log ID")
-    partnerId: str | None = Field(None, description="Partner ID.")
-    productInstanceId: str | None = Field(None, description="Product Instance ID.")
-    action: str | None = Field(None, description="Action.")
-    boardId: int | None = Field(None, description="Board ID.")
-    boardName: str | None = Field(None, description="Board Name.")
-    companyIdentifier: int | None = Field(None, description="Company Identifier.")
-    companyName: str | None = Field(None, description="Company Name.")
-    contactId: int | None = Field(None, description="Contact ID.")
-    contactName: str | None = Field(None, description="Contact Name.")
-    impact: str | None = Field(None, description="Impact.")
-    ownerIdentifier: int | None = Field(None, description="Owner Identifier.")
-    priorityId: int | None = Field(None, description="Priority ID.")
-    priorityLevel: str | None = Field(None, description="Priority Level.")
-    priorityName: str | None = Field(None, description="Priority Name.")
-    prioritySort: int | None = Field(None, description="Priority Sort.")
-    resourceList: str | None = Field(None, description="Resource List.")
-    severity: str | None = Field(None, description="Severity.")
-    slaName: str | None = Field(None, description="SLA Name.")
-    slaStatus: str | None = Field(None, description="SLA Status.")
-    status: str | None = Field(None, description="Status.")
-    summary: str | None = Field(None, description="Summary.")
-    teamName: str | None = Field(None, description="Team Name.")
-    ticketNumber: int | None = Field(None, description="Ticket Number.")
-    recordType: str | None = Field(None, description="Record Type.")
-    ticketOwner: str | None = Field(None, description="Ticket Owner.")
-    closedFlag: bool | None = Field(None, description="Closed Flag.")
-    customerUpdatedFlag: bool | None = Field(None, description="Customer Updated Flag.")
-    processingStatus: str | None = Field(None, description="Processing Status.")
-    parentTicketId: int | None = Field(None, description="Parent Ticket ID.")
-    mergedParentTicketId: int | None = Field(None, description="Merged Parent Ticket ID.")
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    id: int | None = Field(default=None, description="Ticket Change Log ID")
+    partnerId: str | None = Field(default=None, description="Partner ID.")
+    productInstanceId: str | None = Field(default=None, description="Product Instance ID.")
+    action: str | None = Field(default=None, description="Action.")
+    boardId: int | None = Field(default=None, description="Board ID.")
+    boardName: str | None = Field(default=None, description="Board Name.")
+    companyIdentifier: int | None = Field(default=None, description="Company Identifier.")
+    companyName: str | None = Field(default=None, description="Company Name.")
+    contactId: int | None = Field(default=None, description="Contact ID.")
+    contactName: str | None = Field(default=None, description="Contact Name.")
+    impact: str | None = Field(default=None, description="Impact.")
+    ownerIdentifier: int | None = Field(default=None, description="Owner Identifier.")
+    priorityId: int | None = Field(default=None, description="Priority ID.")
+    priorityLevel: str | None = Field(default=None, description="Priority Level.")
+    priorityName: str | None = Field(default=None, description="Priority Name.")
+    prioritySort: int | None = Field(default=None, description="Priority Sort.")
+    resourceList: str | None = Field(default=None, description="Resource List.")
+    severity: str | None = Field(default=None, description="Severity.")
+    slaName: str | None = Field(default=None, description="SLA Name.")
+    slaStatus: str | None = Field(default=None, description="SLA Status.")
+    status: str | None = Field(default=None, description="Status.")
+    summary: str | None = Field(default=None, description="Summary.")
+    teamName: str | None = Field(default=None, description="Team Name.")
+    ticketNumber: int | None = Field(default=None, description="Ticket Number.")
+    recordType: str | None = Field(default=None, description="Record Type.")
+    ticketOwner: str | None = Field(default=None, description="Ticket Owner.")
+    closedFlag: bool | None = Field(default=None, description="Closed Flag.")
+    customerUpdatedFlag: bool | None = Field(default=None, description="Customer Updated Flag.")
+    processingStatus: str | None = Field(default=None, description="Processing Status.")
+    parentTicketId: int | None = Field(default=None, description="Parent Ticket ID.")
+    mergedParentTicketId: int | None = Field(default=None, description="Merged Parent Ticket ID.")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TicketInfo(CWModel):
     id: int | None = None
     summary: str | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TicketMerge(CWModel):
@@ -1025,4 +1040,4 @@ class TicketSync(CWModel):
     problemDescriptionFlag: bool | None = None
     internalAnalysisFlag: bool | None = None
     resolutionFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")

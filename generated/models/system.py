@@ -60,7 +60,7 @@ class AllowedFileType(CWModel):
     id: int | None = None
     fileType: str
     sizeLimit: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AllowedOrigin(CWModel):
@@ -69,16 +69,16 @@ class AllowedOrigin(CWModel):
     description: str = Field(..., description=" Max length: 2000;", max_length=2000)
     lastUpdateUtc: AwareDatetime | None = None
     updatedBy: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ApiMember(CWModel):
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 15;", max_length=15)
     name: str | None = Field(
-        None, description=" Max length: 30; Required On Updates;", max_length=30
+        default=None, description=" Max length: 30; Required On Updates;", max_length=30
     )
-    emailAddress: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    emailAddress: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
     inactiveFlag: bool | None = None
     inactiveDate: AwareDatetime | None = None
     timeZone: TimeZoneSetupReference | None = None
@@ -93,7 +93,7 @@ class ApiMember(CWModel):
     excludedServiceBoardIds: list[int] | None = None
     blockPriceFlag: bool | None = None
     blockCostFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ApiRequest(CWModel):
@@ -123,20 +123,20 @@ class AuthAnvil(CWModel):
     id: int | None = None
     serverLocationUrl: str
     siteId: int
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AutoSyncTime(CWModel):
     id: int | None = None
     syncTime: str
     timeZone: TimeZoneSetupReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class AutomateScriptReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class BillableOptionsInfo(CWModel):
@@ -177,17 +177,17 @@ class BundleResult(CWModel):
 
 class BundleResultsCollection(CWModel):
     results: list[BundleResult] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CalendarSetupReference(CWModel):
     id: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CallbackEntry(CWModel):
     id: int | None = None
-    description: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    description: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     url: str = Field(..., description=" Required Reference")
     objectId: int = Field(..., description=" Required Reference")
     type: str = Field(..., description=" Required Reference")
@@ -198,20 +198,20 @@ class CallbackEntry(CWModel):
     isSoapCallbackFlag: bool | None = None
     isSelfSuppressedFlag: bool | None = None
     connectWiseID: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Certification(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     company: CompanyReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CertificationReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ConnectWiseHostedScreen(CWModel):
@@ -227,33 +227,35 @@ class ConnectWiseHostedSetup(CWModel):
     url: str = Field(..., description=" Max length: 1024;", max_length=1024)
     type: Literal["Tab", "Pod", "ToolbarButton"]
     clientId: str | None = Field(
-        None, description="Only required if not already set. Max length: 36;", max_length=36
+        default=None, description="Only required if not already set. Max length: 36;", max_length=36
     )
-    origin: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    origin: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     podHeight: int | None = None
     toolbarButtonDialogHeight: int | None = None
     toolbarButtonDialogWidth: int | None = None
     toolbarButtonText: str | None = Field(
-        None, description="Only required for ToolbarButtons. Max length: 50;", max_length=50
+        default=None, description="Only required for ToolbarButtons. Max length: 50;", max_length=50
     )
-    toolbarButtonToolTip: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    toolbarButtonToolTip: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     toolbarButtonIconDocumentId: int | None = None
     disabledFlag: bool | None = None
     locationIds: list[int] | None = None
     locationsEnabledFlag: bool | None = None
     createdBy: str | None = None
     dateCreated: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CorporateStructure(CWModel):
     id: int | None = None
     levelCount: Literal["Level1", "Level2", "Level3", "Level4", "Level5"] | None = None
-    level1Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    level2Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    level3Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    level4Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
-    level5Name: str | None = Field(None, description=" Max length: 20;", max_length=20)
+    level1Name: str | None = Field(default=None, description=" Max length: 20;", max_length=20)
+    level2Name: str | None = Field(default=None, description=" Max length: 20;", max_length=20)
+    level3Name: str | None = Field(default=None, description=" Max length: 20;", max_length=20)
+    level4Name: str | None = Field(default=None, description=" Max length: 20;", max_length=20)
+    level5Name: str | None = Field(default=None, description=" Max length: 20;", max_length=20)
     fiscalYearStart: Literal[
         "January",
         "February",
@@ -277,7 +279,7 @@ class CorporateStructure(CWModel):
     dispatcher: MemberReference | None = None
     serviceManager: MemberReference | None = None
     dutyManager: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CorporateStructureInfo(CWModel):
@@ -285,7 +287,7 @@ class CorporateStructureInfo(CWModel):
     locationCaption: str | None = None
     groupCaption: str | None = None
     baseCurrency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CorporateStructureLevel(CWModel):
@@ -296,7 +298,7 @@ class CorporateStructureLevel(CWModel):
 class CorporateStructureLevelReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Crm(CWModel):
@@ -308,22 +310,26 @@ class Crm(CWModel):
     salesRepRole: TeamRoleReference
     companyIdGenerationFlag: bool | None = None
     excludeSpacesFlag: bool | None = None
-    field1Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    field2Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    field3Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    field4Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    field5Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    field6Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    field7Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    field8Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    field9Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    field10Caption: str | None = Field(None, description=" Max length: 25;", max_length=25)
-    primaryRepCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    secondaryRepCaption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    other1Caption: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    other2Caption: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    field1Caption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    field2Caption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    field3Caption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    field4Caption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    field5Caption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    field6Caption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    field7Caption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    field8Caption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    field9Caption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    field10Caption: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
+    primaryRepCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    secondaryRepCaption: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    other1Caption: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    other2Caption: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     defaultYear: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CrmInfo(CWModel):
@@ -343,7 +349,7 @@ class CrmInfo(CWModel):
     field10Caption: str | None = None
     primaryRepCaption: str | None = None
     secondaryRepCaption: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CustomReport(CWModel):
@@ -362,174 +368,187 @@ class CustomReport(CWModel):
     ] = Field(..., description="The Module Name.")
     description: str = Field(..., description=" Max length: 150;", max_length=150)
     generatedFlag: bool | None = None
-    parameterPrefix: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    parameterSeparator: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    parameterNameSeparator: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    parameterSuffix: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    parameterPrefix: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    parameterSeparator: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    parameterNameSeparator: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    parameterSuffix: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     locationFlag: bool | None = None
     locationParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Location parameter."
+        default=None,
+        description="Parameter unique identifier for the Custom Report's Location parameter.",
     )
     locationDefaultFlag: bool | None = None
     locationOverride: str | None = None
     departmentFlag: bool | None = None
     departmentParamId: int | None = Field(
-        None,
+        default=None,
         description="Parameter unique identifier for the Custom Report's Department parameter.",
     )
     departmentDefaultFlag: bool | None = None
     departmentOverride: str | None = None
     territoryFlag: bool | None = None
     territoryParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Terriroty parameter."
+        default=None,
+        description="Parameter unique identifier for the Custom Report's Terriroty parameter.",
     )
     territoryDefaultFlag: bool | None = None
     territoryOverride: str | None = None
     companyFlag: bool | None = None
     companyParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Company parameter."
+        default=None,
+        description="Parameter unique identifier for the Custom Report's Company parameter.",
     )
     companyOverride: str | None = None
     memberFlag: bool | None = None
     memberParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Member parameter."
+        default=None,
+        description="Parameter unique identifier for the Custom Report's Member parameter.",
     )
     memberOverride: str | None = None
     startDateFlag: bool | None = None
     startDateParamId: int | None = Field(
-        None,
+        default=None,
         description="Parameter unique identifier for the Custom Report's Start Date parameter.",
     )
     startDateOverride: str | None = None
     endDateFlag: bool | None = None
     endDateParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's End Date parameter."
+        default=None,
+        description="Parameter unique identifier for the Custom Report's End Date parameter.",
     )
     endDateOverride: str | None = None
     oppTypeFlag: bool | None = None
     oppTypeParamId: int | None = Field(
-        None,
+        default=None,
         description="Parameter unique identifier for the Custom Report's Opportunity Type parameter.",
     )
     oppTypeOverride: str | None = None
     opportunityFlag: bool | None = None
     opportunityParamId: int | None = Field(
-        None,
+        default=None,
         description="Parameter unique identifier for the Custom Report's Opportunity parameter.",
     )
     opportunityOverride: str | None = None
     marketingCampaignFlag: bool | None = None
     marketingCampaignParamId: int | None = Field(
-        None,
+        default=None,
         description="Parameter unique identifier for the Custom Report's Marketing Campaign parameter.",
     )
     marketingCampaignOverride: str | None = None
     serviceBoardFlag: bool | None = None
     serviceBoardParamId: int | None = Field(
-        None,
+        default=None,
         description="Parameter unique identifier for the Custom Report's Service Board parameter.",
     )
     serviceBoardDefaultFlag: bool | None = None
     serviceBoardOverride: str | None = None
     serviceTypeFlag: bool | None = None
     serviceTypeParamId: int | None = Field(
-        None,
+        default=None,
         description="Parameter unique identifier for the Custom Report's Service Type parameter.",
     )
     serviceTypeOverride: str | None = None
     serviceStatusFlag: bool | None = None
     serviceStatusParamId: int | None = Field(
-        None,
+        default=None,
         description="Parameter unique identifier for the Custom Report's Service Status parameter.",
     )
     serviceStatusOverride: str | None = None
     agreementTypeFlag: bool | None = None
     agreementTypeParamId: int | None = Field(
-        None,
+        default=None,
         description="Parameter unique identifier for the Custom Report's Agreement Type parameter.",
     )
     agreementTypeOverride: str | None = None
     agreementFlag: bool | None = None
     agreementParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Agreement parameter."
+        default=None,
+        description="Parameter unique identifier for the Custom Report's Agreement parameter.",
     )
     agreementOverride: str | None = None
     projectTypeFlag: bool | None = None
     projectTypeParamId: int | None = Field(
-        None,
+        default=None,
         description="Parameter unique identifier for the Custom Report's Project Type parameter.",
     )
     projectTypeOverride: str | None = None
     projectFlag: bool | None = None
     projectParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Project parameter."
+        default=None,
+        description="Parameter unique identifier for the Custom Report's Project parameter.",
     )
     projectOverride: str | None = None
     workRoleFlag: bool | None = None
     workRoleParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Work Role parameter."
+        default=None,
+        description="Parameter unique identifier for the Custom Report's Work Role parameter.",
     )
     workRoleOverride: str | None = None
     workTypeFlag: bool | None = None
     workTypeParamId: int | None = Field(
-        None, description="Parameter unique identifier for the Custom Report's Work Type parameter."
+        default=None,
+        description="Parameter unique identifier for the Custom Report's Work Type parameter.",
     )
     workTypeOverride: str | None = None
     invoiceFlag: bool | None = None
     invoiceParamId: int | None = Field(
-        None,
+        default=None,
         description="Parameter unique identifier for the Custom Report's Invoice Type parameter.",
     )
     invoiceOverride: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CustomReportParameter(CWModel):
     id: int | None = None
     name: str | None = Field(
-        None,
+        default=None,
         description="Either a caption name or parameter name is required. Max length: 50;",
         max_length=50,
     )
     captionName: str | None = Field(
-        None,
+        default=None,
         description="Either a caption name or parameter name is required. Max length: 50;",
         max_length=50,
     )
     customReport: CustomReportReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CustomReportReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class CwTimeZone(CWModel):
     id: int | None = None
     name: str | None = None
-    offset: float | None = Field(None, description="The hours offset (+/-).")
+    offset: float | None = Field(default=None, description="The hours offset (+/-).")
     startDate: str | None = None
     endDate: str | None = None
     daylightSavingsFlag: bool | None = Field(
-        None,
+        default=None,
         description="Determined based on system library value for specified timeZone.\n            Not able to be used in query params at this time.",
     )
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Department(CWModel):
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 15;", max_length=15)
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class DepartmentInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class DepartmentLocation(CWModel):
@@ -543,26 +562,26 @@ class DepartmentLocation(CWModel):
     ldapConfig: LdapConfigurationReference | None = None
     addAllLocations: bool | None = None
     removeAllLocations: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class DepartmentLocationInfo(CWModel):
     id: int | None = None
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class DirectionalSyncInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class DirectionalSyncReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class DocumentFormData(CWModel):
@@ -580,10 +599,12 @@ class DocumentSetup(CWModel):
     id: int | None = None
     uploadAsLinkFlag: bool | None = None
     isPublicFlag: bool | None = None
-    docPath: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    templatePath: str | None = Field(None, description=" Max length: 200;", max_length=200)
-    templateOutputPath: str | None = Field(None, description=" Max length: 200;", max_length=200)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    docPath: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
+    templatePath: str | None = Field(default=None, description=" Max length: 200;", max_length=200)
+    templateOutputPath: str | None = Field(
+        default=None, description=" Max length: 200;", max_length=200
+    )
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class DocumentType(CWModel):
@@ -592,7 +613,7 @@ class DocumentType(CWModel):
     icon: str | None = None
     mimeType: str | None = None
     description: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EPayConfiguration(CWModel):
@@ -601,9 +622,11 @@ class EPayConfiguration(CWModel):
     currency: CurrencyReference
     url: str = Field(..., description=" Max length: 400;", max_length=400)
     storeIdentifier: str = Field(..., description=" Max length: 500;", max_length=500)
-    encryptionKey: str | None = Field(None, description=" Max length: 500;", max_length=500)
-    initializationVector: str | None = Field(None, description=" Max length: 500;", max_length=500)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    encryptionKey: str | None = Field(default=None, description=" Max length: 500;", max_length=500)
+    initializationVector: str | None = Field(
+        default=None, description=" Max length: 500;", max_length=500
+    )
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailConnector(CWModel):
@@ -618,8 +641,8 @@ class EmailConnector(CWModel):
     defaultMember: MemberReference | None = None
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
-    emailNotifyFrom: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    bccEmailTo: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    emailNotifyFrom: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    bccEmailTo: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
     emailErrorsTo: str = Field(..., description=" Max length: 50;", max_length=50)
     setEmailToDefaultContactFlag: bool | None = None
     noResponseFlag: bool | None = None
@@ -638,14 +661,14 @@ class EmailConnector(CWModel):
     addCcFlag: bool | None = None
     inboundTicketMailboxId: str | None = None
     useEmailMessageIdFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorInfo(CWModel):
     id: int | None = None
     defaultCompany: CompanyReference | None = None
     imapSetup: ImapSetupReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorParsingRule(CWModel):
@@ -660,7 +683,7 @@ class EmailConnectorParsingRule(CWModel):
     serviceSubType: ServiceSubTypeReference | None = None
     serviceItem: ServiceItemReference | None = None
     serviceBoard: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorParsingStyle(CWModel):
@@ -668,38 +691,38 @@ class EmailConnectorParsingStyle(CWModel):
     parsingType: EmailConnectorParsingTypeReference
     parseRule: str = Field(..., description=" Max length: 500;", max_length=500)
     priority: int
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorParsingStyleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorParsingTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorParsingVariableReference(CWModel):
     id: int | None = None
     name: str | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailExclusion(CWModel):
     id: int | None = None
     description: str = Field(..., description=" Max length: 100;", max_length=100)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class EmailToken(CWModel):
@@ -725,7 +748,7 @@ class EmailToken(CWModel):
 class ExistingTenantReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Experiment(CWModel):
@@ -736,21 +759,21 @@ class Experiment(CWModel):
     properties: str | None = None
     inactiveFlag: bool | None = None
     memberInactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class FileUploadSetting(CWModel):
     id: int | None = None
     restrictFileTypesFlag: bool | None = None
     globalFileSizeLimit: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class GenericBoardTeamReference(CWModel):
     id: int | None = None
     name: str | None = None
     isProjectTeamFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class GoogleEmailSetup(CWModel):
@@ -760,17 +783,17 @@ class GoogleEmailSetup(CWModel):
     inboxFolder: str = Field(..., description=" Max length: 40;", max_length=40)
     processedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
     failedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
-    clientId: str | None = Field(None, description=" Max length: 200;", max_length=200)
-    privateKey: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    clientId: str | None = Field(default=None, description=" Max length: 200;", max_length=200)
+    privateKey: str | None = Field(default=None, description=" Max length: 4000;", max_length=4000)
     inactiveFlag: bool | None = None
     emailConnector: EmailConnectorReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class GoogleEmailSetupReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Imap(CWModel):
@@ -781,24 +804,24 @@ class Imap(CWModel):
     failedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
     server: str = Field(..., description=" Max length: 200;", max_length=200)
     userName: str = Field(..., description=" Max length: 80;", max_length=80)
-    password: str | None = Field(None, description=" Max length: 80;", max_length=80)
+    password: str | None = Field(default=None, description=" Max length: 80;", max_length=80)
     port: int
     sslFlag: bool | None = None
     emailConnector: EmailConnectorReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ImapInfo(CWModel):
     id: int | None = None
     name: str | None = None
     emailConnector: EmailConnectorReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ImapSetupReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ImportMassMaintenance(CWModel):
@@ -812,27 +835,29 @@ class InOutBoard(CWModel):
     id: int | None = None
     member: MemberReference
     inOutType: InOutTypeReference
-    additionalInfo: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    additionalInfo: str | None = Field(
+        default=None, description=" Max length: 100;", max_length=100
+    )
     dateBack: AwareDatetime
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InOutType(CWModel):
     id: int | None = None
     description: str = Field(..., description=" Max length: 30;", max_length=30)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InOutTypeInfo(CWModel):
     id: int | None = None
     description: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class InOutTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Info(CWModel):
@@ -848,16 +873,16 @@ class IntegratorLogin(CWModel):
     id: int | None = None
     username: str = Field(..., description=" Max length: 50;", max_length=50)
     password: str | None = Field(
-        None,
+        default=None,
         description="The password will never be returned in response. Max length: 50;",
         max_length=50,
     )
     canAccessAllRecordsFlag: bool | None = Field(
-        None,
+        default=None,
         description="This flag controls whether the integrator can access only the db records it created, or all system records.",
     )
     canAccessAllApisFlag: bool | None = Field(
-        None,
+        default=None,
         description="Setting this flag to true will create an integrator that can access all of the available apis in the system.\n            If this field is set to true, both the member and board fields are required.",
     )
     inactiveFlag: bool | None = None
@@ -866,78 +891,90 @@ class IntegratorLogin(CWModel):
     serviceTicketApiFlag: bool | None = None
     board: BoardReference | None = None
     serviceBoardCallbackUrl: str | None = Field(
-        None, description=" Max length: 1000;", max_length=1000
+        default=None, description=" Max length: 1000;", max_length=1000
     )
     serviceBoardLegacyCallbackFlag: bool | None = None
     timeEntryApiFlag: bool | None = None
     member: MemberReference | None = None
     timeEntryCallbackUrl: str | None = Field(
-        None, description=" Max length: 1000;", max_length=1000
+        default=None, description=" Max length: 1000;", max_length=1000
     )
     timeEntryLegacyCallbackFlag: bool | None = None
     managedServicesApiFlag: bool | None = None
     managedServicesAutoChildFlag: bool | None = None
     managedServicesChildingFlag: bool | None = Field(
-        None, description="True if integrator is allowed to child configurations."
+        default=None, description="True if integrator is allowed to child configurations."
     )
     contactApiFlag: bool | None = None
-    contactCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    contactCallbackUrl: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     contactLegacyCallbackFlag: bool | None = None
     companyApiFlag: bool | None = None
-    companyCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    companyCallbackUrl: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     companyLegacyCallbackFlag: bool | None = None
     activityApiFlag: bool | None = None
-    activityCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    activityCallbackUrl: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     activityLegacyCallbackFlag: bool | None = None
     invoiceApiFlag: bool | None = None
     productApiFlag: bool | None = None
-    productCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    productCallbackUrl: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     productLegacyCallbackFlag: bool | None = None
     opportunityApiFlag: bool | None = None
     opportunityCallbackUrl: str | None = Field(
-        None, description=" Max length: 1000;", max_length=1000
+        default=None, description=" Max length: 1000;", max_length=1000
     )
     opportunityLegacyCallbackFlag: bool | None = None
     opportunityConversionApiFlag: bool | None = Field(
-        None, description="True if the member has access to the Opportunity Conversion Api."
+        default=None, description="True if the member has access to the Opportunity Conversion Api."
     )
     memberApiFlag: bool | None = None
     marketingApiFlag: bool | None = None
     purchasingApiFlag: bool | None = None
     purchasingCallbackUrl: str | None = Field(
-        None, description=" Max length: 1000;", max_length=1000
+        default=None, description=" Max length: 1000;", max_length=1000
     )
     purchasingLegacyCallbackFlag: bool | None = None
     reportingApiFlag: bool | None = None
     systemApiFlag: bool | None = None
     projectApiFlag: bool | None = None
-    projectCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    projectCallbackUrl: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     projectLegacyCallbackFlag: bool | None = None
     configurationApiFlag: bool | None = None
     configurationAutoChildFlag: bool | None = None
     configurationChildlingFlag: bool | None = Field(
-        None, description="True if integrator is allowed to child configurations."
+        default=None, description="True if integrator is allowed to child configurations."
     )
     configurationCallbackUrl: str | None = Field(
-        None, description=" Max length: 1000;", max_length=1000
+        default=None, description=" Max length: 1000;", max_length=1000
     )
     configurationLegacyCallbackFlag: bool | None = None
     scheduleApiFlag: bool | None = None
-    scheduleCallbackUrl: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    scheduleCallbackUrl: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     scheduleLegacyCallbackFlag: bool | None = None
     agreementApiFlag: bool | None = None
     agreementCallbackUrl: str | None = Field(
-        None, description=" Max length: 1000;", max_length=1000
+        default=None, description=" Max length: 1000;", max_length=1000
     )
     agreementCallbackLegacyFlag: bool | None = None
     documentApiFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class IntegratorTag(CWModel):
     id: int | None = None
     text: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class KPI(CWModel):
@@ -958,13 +995,13 @@ class KPICategory(CWModel):
 class KPICategoryReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class KPIReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LdapConfiguration(CWModel):
@@ -974,24 +1011,24 @@ class LdapConfiguration(CWModel):
     domain: str = Field(
         ..., description="Domain Name of the server. Max length: 50;", max_length=50
     )
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LdapConfigurationInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LdapConfigurationReference(CWModel):
     id: int | None = None
     name: str | None = None
     server: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LdapConfigurationTestLink(CWModel):
-    server: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    server: str | None = Field(default=None, description=" Max length: 200;", max_length=200)
 
 
 class LicenseBit(CWModel):
@@ -1003,11 +1040,11 @@ class Link(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     tableReferenceId: int | None = None
-    url: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    url: str | None = Field(default=None, description=" Max length: 1000;", max_length=1000)
     screenLink: (
         Literal["Company", "Contact", "Service", "Invoice", "PurchaseOrder", "SalesOrder"] | None
     ) = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LinkInfo(CWModel):
@@ -1016,7 +1053,7 @@ class LinkInfo(CWModel):
     screenLink: (
         Literal["Company", "Contact", "Service", "Invoice", "PurchaseOrder", "SalesOrder"] | None
     ) = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LinkResolveUrlInfo(CWModel):
@@ -1033,7 +1070,7 @@ class LocaleInfo(CWModel):
 class LocaleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Location(CWModel):
@@ -1043,31 +1080,39 @@ class Location(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     manager: MemberReference | None = None
     reportsTo: SystemLocationReference | None = None
-    salesRep: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    salesRep: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     timeZoneSetup: TimeZoneSetupReference | None = None
     calendar: CalendarReference | None = None
-    overrideAddressLine1: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    overrideAddressLine2: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    overrideCity: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    overrideState: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    overrideZip: str | None = Field(None, description=" Max length: 12;", max_length=12)
+    overrideAddressLine1: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    overrideAddressLine2: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
+    overrideCity: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    overrideState: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    overrideZip: str | None = Field(default=None, description=" Max length: 12;", max_length=12)
     overrideCountry: CountryReference | None = None
-    overridePhoneNumber: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    overrideFaxNumber: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    owaUrl: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    payrollXref: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    overridePhoneNumber: str | None = Field(
+        default=None, description=" Max length: 15;", max_length=15
+    )
+    overrideFaxNumber: str | None = Field(
+        default=None, description=" Max length: 15;", max_length=15
+    )
+    owaUrl: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
+    payrollXref: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
     locationFlag: bool | None = None
     clientFlag: bool | None = None
     workRoleIds: list[int] | None = None
     departmentIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LocationDepartment(CWModel):
     id: int | None = None
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LocationInfo(CWModel):
@@ -1075,7 +1120,7 @@ class LocationInfo(CWModel):
     name: str | None = None
     location_flag: bool | None = None
     structureLevel: CorporateStructureLevelReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class LocationWorkRole(CWModel):
@@ -1083,13 +1128,13 @@ class LocationWorkRole(CWModel):
     location: SystemLocationReference | None = None
     workRole: WorkRoleReference | None = None
     workRoleInactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class M365ContactSyncInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class M365ContactSyncMonitoring(CWModel):
@@ -1098,7 +1143,7 @@ class M365ContactSyncMonitoring(CWModel):
     emailAddress: str | None = None
     serviceBoardId: int | None = None
     serviceBoardStatusId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagedDeviceAccount(CWModel):
@@ -1106,16 +1151,16 @@ class ManagedDeviceAccount(CWModel):
     username: str | None = None
     password: str | None = None
     managedDevicesIntegration: ManagedDevicesIntegrationReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ManagementNetworkSecurity(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
-    username: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    password: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    username: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    password: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     site: str = Field(..., description=" Max length: 100;", max_length=100)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MarketplaceImport(CWModel):
@@ -1146,7 +1191,7 @@ class Member(CWModel):
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 15;", max_length=15)
     password: str | None = Field(
-        None,
+        default=None,
         description="ConditionallyRequired. API Member will get random password generated Max length: 60;",
         max_length=60,
     )
@@ -1156,7 +1201,9 @@ class Member(CWModel):
         description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
     )
     notes: str | None = None
-    employeeIdentifer: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    employeeIdentifer: str | None = Field(
+        default=None, description=" Max length: 10;", max_length=10
+    )
     vendorNumber: str | None = None
     enableMobileGpsFlag: bool | None = None
     inactiveDate: AwareDatetime | None = None
@@ -1165,22 +1212,22 @@ class Member(CWModel):
     clientId: str | None = None
     token: str | None = None
     firstName: str = Field(..., description=" Max length: 30;", max_length=30)
-    middleInitial: str | None = Field(None, description=" Max length: 1;", max_length=1)
+    middleInitial: str | None = Field(default=None, description=" Max length: 1;", max_length=1)
     lastName: str = Field(..., description=" Max length: 30;", max_length=30)
     hireDate: AwareDatetime
     country: CountryReference | None = None
     photo: DocumentReference | None = None
-    officeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    mobileEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    homeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    officeEmail: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
+    mobileEmail: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
+    homeEmail: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
     defaultEmail: Literal["Office", "Mobile", "Home"]
-    primaryEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    officePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    officeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    mobilePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    mobileExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    homePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    homeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    primaryEmail: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
+    officePhone: str | None = Field(default=None, description=" Max length: 15;", max_length=15)
+    officeExtension: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
+    mobilePhone: str | None = Field(default=None, description=" Max length: 15;", max_length=15)
+    mobileExtension: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
+    homePhone: str | None = Field(default=None, description=" Max length: 15;", max_length=15)
+    homeExtension: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
     defaultPhone: Literal["Office", "Mobile", "Home"]
     securityRole: SecurityRoleReference
     office365: MemberOffice365 | None = None
@@ -1190,7 +1237,7 @@ class Member(CWModel):
     timebasedOneTimePasswordActivated: bool | None = None
     enableLdapAuthenticationFlag: bool | None = None
     ldapConfiguration: LdapConfigurationReference | None = None
-    ldapUserName: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    ldapUserName: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     directionalSync: DirectionalSyncReference | None = None
     ssoSettings: MemberSsoSettingsReference | None = None
     signature: str | None = None
@@ -1277,7 +1324,7 @@ class Member(CWModel):
         Literal["None", "LastUpdatedDesc", "LastUpdatedAsc", "CreatedDesc", "CreatedAsc"] | None
     ) = None
     phoneSource: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     copyPodLayouts: bool | None = None
     copySharedDefaultViews: bool | None = None
     copyColumnLayoutsAndFilters: bool | None = None
@@ -1293,7 +1340,7 @@ class MemberAccrual(CWModel):
     hours: float
     reason: str
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MemberCertification(CWModel):
@@ -1302,18 +1349,20 @@ class MemberCertification(CWModel):
     percentComplete: int | None = None
     dateReceived: AwareDatetime | None = None
     dateExpires: AwareDatetime | None = None
-    certificationNumber: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    certificationNumber: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     notes: str | None = None
     member: MemberReference | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MemberDeactivation(CWModel):
     activity: MemberDeactivationItem | None = None
     serviceTeam: MemberDeactivationItem | None = None
     companyTeam: list[MemberDeactivationCompanyTeam] | None = Field(
-        None, description="A list of customers for which the member holds a team role"
+        default=None, description="A list of customers for which the member holds a team role"
     )
     workflowEmail: MemberDeactivationItem | None = None
     serviceStatusWorkflow: list[MemberDeactivationStatusWorkflow] | None = None
@@ -1336,7 +1385,7 @@ class MemberDeactivation(CWModel):
     dutyManager: MemberDeactivationItem | None = None
     sendFromEmailNotify: MemberDeactivationItem | None = None
     deleteOpenTimeSheetsFlag: bool | None = Field(
-        None,
+        default=None,
         description="By default, this is set to false\n            If there is any open timesheets, system will return error message\n            that there is open timesheets still attached to this member\n            If user would like to delete member with open timesheets, they can set this boolean to TRUE\n            System will delete member and any associated open timesheets",
     )
 
@@ -1368,7 +1417,7 @@ class MemberDelegation(CWModel):
     dateStart: AwareDatetime
     dateEnd: AwareDatetime
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MemberForCalSync(CWModel):
@@ -1389,15 +1438,15 @@ class MemberInfo(CWModel):
     defaultEmail: str | None = None
     photo: DocumentReference | None = None
     licenseClass: Literal["A", "C", "F", "X"] | None = Field(
-        None,
+        default=None,
         description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
     )
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MemberLinkSsoUser(CWModel):
-    ssoUserId: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    ssoUserId: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
 
 
 class MemberNotificationSetting(CWModel):
@@ -1414,7 +1463,7 @@ class MemberNotificationSetting(CWModel):
         "TimeSheet",
         "WorkflowRules",
     ]
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MemberOffice365(CWModel):
@@ -1428,7 +1477,7 @@ class MemberPersona(CWModel):
     name: str = Field(..., description=" Max length: 20;", max_length=20)
     personaId: int
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MemberSkill(CWModel):
@@ -1439,7 +1488,7 @@ class MemberSkill(CWModel):
     yearsExperience: int | None = None
     notes: str | None = None
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MemberSsoSettingsReference(CWModel):
@@ -1447,7 +1496,7 @@ class MemberSsoSettingsReference(CWModel):
     ssoUserId: str | None = None
     userName: str | None = None
     email: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MemberSsoToken(CWModel):
@@ -1457,7 +1506,9 @@ class MemberSsoToken(CWModel):
 class MemberTemplate(CWModel):
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 50;", max_length=50)
-    templateDescription: str | None = Field(None, description=" Max length: 1024;", max_length=1024)
+    templateDescription: str | None = Field(
+        default=None, description=" Max length: 1024;", max_length=1024
+    )
     title: str | None = None
     reportCard: ReportCardReference | None = None
     enableMobileFlag: bool | None = None
@@ -1539,7 +1590,7 @@ class MemberTemplate(CWModel):
         Literal["None", "LastUpdatedDesc", "LastUpdatedAsc", "CreatedDesc", "CreatedAsc"] | None
     ) = None
     phoneSource: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     copyPodLayouts: bool | None = None
     copySharedDefaultViews: bool | None = None
     copyColumnLayoutsAndFilters: bool | None = None
@@ -1552,20 +1603,20 @@ class MemberType(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MemberTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MemberTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MenuEntry(CWModel):
@@ -1575,42 +1626,42 @@ class MenuEntry(CWModel):
     link: str = Field(..., description=" Max length: 2000;", max_length=2000)
     newWindowFlag: bool
     locationIds: list[int] | None = None
-    origin: str | None = Field(None, description=" Max length: 2000;", max_length=2000)
+    origin: str | None = Field(default=None, description=" Max length: 2000;", max_length=2000)
     clientId: str | None = Field(
-        None, description="Only required if not already set Max length: 36;", max_length=36
+        default=None, description="Only required if not already set Max length: 36;", max_length=36
     )
     addAllLocations: bool | None = None
     removeAllLocations: bool | None = None
     smallMenuIconId: int | None = None
     largeMenuIconId: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MenuEntryLocation(CWModel):
     id: int | None = None
     location: SystemLocationReference
     menuEntry: SystemMenuEntryReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MenuLocationReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MyAccount(CWModel):
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 15;", max_length=15)
     password: str | None = Field(
-        None,
+        default=None,
         description="ConditionallyRequired. API Member will get random password generated Max length: 60;",
         max_length=60,
     )
     firstName: str = Field(..., description=" Max length: 30;", max_length=30)
-    middleInitial: str | None = Field(None, description=" Max length: 1;", max_length=1)
+    middleInitial: str | None = Field(default=None, description=" Max length: 1;", max_length=1)
     lastName: str = Field(..., description=" Max length: 30;", max_length=30)
-    title: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    title: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     reportCard: ReportCardReference | None = None
     licenseClass: Literal["A", "C", "F", "X"] = Field(
         ...,
@@ -1619,7 +1670,9 @@ class MyAccount(CWModel):
     disableOnlineFlag: bool | None = None
     enableMobileFlag: bool | None = None
     type: MemberTypeReference | None = None
-    employeeIdentifer: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    employeeIdentifer: str | None = Field(
+        default=None, description=" Max length: 10;", max_length=10
+    )
     vendorNumber: str | None = None
     notes: str | None = None
     timeZone: TimeZoneSetupReference
@@ -1637,17 +1690,17 @@ class MyAccount(CWModel):
     toastNotificationFlag: bool | None = None
     memberPersonas: list[int] | None = None
     office365: MemberOffice365 | None = None
-    officeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    officePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    officeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    mobileEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    mobilePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    mobileExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
-    homeEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
-    homePhone: str | None = Field(None, description=" Max length: 15;", max_length=15)
-    homeExtension: str | None = Field(None, description=" Max length: 10;", max_length=10)
+    officeEmail: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
+    officePhone: str | None = Field(default=None, description=" Max length: 15;", max_length=15)
+    officeExtension: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
+    mobileEmail: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
+    mobilePhone: str | None = Field(default=None, description=" Max length: 15;", max_length=15)
+    mobileExtension: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
+    homeEmail: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
+    homePhone: str | None = Field(default=None, description=" Max length: 15;", max_length=15)
+    homeExtension: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
     defaultEmail: Literal["Office", "Mobile", "Home"]
-    primaryEmail: str | None = Field(None, description=" Max length: 250;", max_length=250)
+    primaryEmail: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
     defaultPhone: Literal["Office", "Mobile", "Home"]
     defaultLocation: SystemLocationReference
     defaultDepartment: SystemDepartmentReference
@@ -1711,7 +1764,7 @@ class MyAccount(CWModel):
     phoneSource: str | None = None
     phoneIntegrationType: Literal["TAPI", "SKYPE", "TEL", "CALLTO", "NONE"] | None = None
     useBrowserLanguageFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     copyPodLayouts: bool | None = None
     copySharedDefaultViews: bool | None = None
     copyColumnLayoutsAndFilters: bool | None = None
@@ -1723,7 +1776,8 @@ class MyMember(CWModel):
     id: int | None = None
     identifier: str | None = None
     password: str | None = Field(
-        None, description="ConditionallyRequired. API Member will get random password generated"
+        default=None,
+        description="ConditionallyRequired. API Member will get random password generated",
     )
     firstName: str | None = None
     middleInitial: str | None = None
@@ -1731,7 +1785,7 @@ class MyMember(CWModel):
     title: str | None = None
     reportCard: ReportCardReference | None = None
     licenseClass: Literal["A", "C", "F", "X"] | None = Field(
-        None,
+        default=None,
         description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
     )
     disableOnlineFlag: bool | None = None
@@ -1835,7 +1889,7 @@ class MyMember(CWModel):
     directionalSync: DirectionalSyncReference | None = None
     ssoSessionFlag: bool | None = None
     ssoClientId: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MyMemberInfo(CWModel):
@@ -1848,7 +1902,7 @@ class MyMemberInfo(CWModel):
     defaultEmail: str | None = None
     photo: DocumentReference | None = None
     licenseClass: Literal["A", "C", "F", "X"] | None = Field(
-        None,
+        default=None,
         description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
     )
     inactiveFlag: bool | None = None
@@ -1887,7 +1941,7 @@ class MyMemberInfo(CWModel):
     restrictDefaultWarehouseBinFlag: bool | None = None
     ssoSessionFlag: bool | None = None
     ssoClientId: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MySecurity(CWModel):
@@ -1908,7 +1962,7 @@ class MySecurity(CWModel):
     moduleName: str | None = None
     sortOrder: int | None = None
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class MySecurityCustomizeItem(CWModel):
@@ -1955,58 +2009,60 @@ class NotificationRecipient(CWModel):
     projectFlag: bool | None = None
     procurementFlag: bool | None = None
     knowledgeBaseFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class NotifyTypeReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Office365EmailApplicationInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Office365EmailSetup(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 200;", max_length=200)
-    username: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    username: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     inboxFolder: str = Field(..., description=" Max length: 40;", max_length=40)
     processedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
     failedFolder: str = Field(..., description=" Max length: 40;", max_length=40)
-    tenantId: str | None = Field(None, description=" Max length: 36;", max_length=36)
-    clientId: str | None = Field(None, description=" Max length: 36;", max_length=36)
-    clientSecret: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    tenantId: str | None = Field(default=None, description=" Max length: 36;", max_length=36)
+    clientId: str | None = Field(default=None, description=" Max length: 36;", max_length=36)
+    clientSecret: str | None = Field(
+        default=None, description=" Max length: 4000;", max_length=4000
+    )
     authorizedFlag: bool | None = None
     inactiveFlag: bool | None = None
     source: int | None = None
     useExistingTenantFlag: bool | None = None
     existingTenant: ExistingTenantReference | None = None
     emailConnector: EmailConnectorReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Office365EmailSetupReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class OnPremiseSearchSetting(CWModel):
     id: int | None = None
     password: str
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class OsGradeWeight(CWModel):
     id: int | None = None
     osGradeWeight: float | None = None
     osName: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Other(CWModel):
@@ -2015,7 +2071,7 @@ class Other(CWModel):
     defaultFromAddress: str = Field(..., description=" Max length: 50;", max_length=50)
     portalUrlOverride: str = Field(..., description=" Max length: 100;", max_length=100)
     siteUrl: str = Field(..., description=" Max length: 100;", max_length=100)
-    logoPath: str | None = Field(None, description=" Max length: 200;", max_length=200)
+    logoPath: str | None = Field(default=None, description=" Max length: 200;", max_length=200)
     contactSync: Literal["FL", "LF", "CFL", "CLF"] | None = None
     serverTimeZone: TimeZoneSetupReference
     defaultCalendar: CalendarReference
@@ -2028,10 +2084,10 @@ class Other(CWModel):
     disableZAdminLoginFlag: bool | None = None
     locale: LocaleReference
     updateMemberTimeZonesFlag: bool | None = Field(
-        None,
+        default=None,
         description="If true, all Members time zone will also be set to serverTimeZone. Otherwise, only My Company time zone will be updated.",
     )
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PageValues(CWModel):
@@ -2045,14 +2101,14 @@ class ParsingType(CWModel):
     name: str | None = None
     parseRule: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ParsingVariable(CWModel):
     id: int | None = None
     name: str | None = None
     code: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class PersonasInfo(CWModel):
@@ -2068,7 +2124,7 @@ class PortalReport(CWModel):
     openSameWindowFlag: bool | None = None
     customFlag: bool | None = None
     displayFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class QuoteLink(CWModel):
@@ -2077,7 +2133,7 @@ class QuoteLink(CWModel):
     link: str = Field(..., description=" Max length: 2000;", max_length=2000)
     allLocationsFlag: bool | None = None
     newWindowFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Report(CWModel):
@@ -2087,7 +2143,7 @@ class Report(CWModel):
 class ReportCard(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ReportCardDetail(CWModel):
@@ -2095,19 +2151,19 @@ class ReportCardDetail(CWModel):
     kpi: KPIReference
     sortOrder: int | None = None
     reportCard: ReportCardReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ReportCardInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ReportCardReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ReportColumnDefinition(CWModel):
@@ -2123,24 +2179,26 @@ class ReportDataResponse(CWModel):
 
 class ReportingService(CWModel):
     id: int | None = None
-    reportingUserName: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    reportingUserName: str | None = Field(
+        default=None, description=" Max length: 50;", max_length=50
+    )
     reportingPassword: str | None = Field(
-        None,
+        default=None,
         description="To blank out the password, enter an empty string here. Max length: 50;",
         max_length=50,
     )
-    reportingDomain: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    reportingUrl: str | None = Field(None, description=" Max length: 100;", max_length=100)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    reportingDomain: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    reportingUrl: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SecurityRole(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
-    roleType: str | None = Field(None, description=" Max length: 30;", max_length=30)
+    roleType: str | None = Field(default=None, description=" Max length: 30;", max_length=30)
     adminFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SecurityRoleInfo(CWModel):
@@ -2148,13 +2206,13 @@ class SecurityRoleInfo(CWModel):
     name: str | None = None
     roleType: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SecurityRoleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SecurityRoleSetting(CWModel):
@@ -2174,7 +2232,7 @@ class SecurityRoleSetting(CWModel):
     moduleIdentifier: str | None = None
     moduleName: str | None = None
     sortOrder: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Service(CWModel):
@@ -2186,16 +2244,16 @@ class Service(CWModel):
     hideDelimiterFlag: bool | None = None
     allowCCFlag: bool | None = None
     allowTOFlag: bool | None = None
-    headerColor: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    memberColor: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    contactColor: str | None = Field(None, description=" Max length: 50;", max_length=50)
-    unknownColor: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    headerColor: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    memberColor: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    contactColor: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
+    unknownColor: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     calendarSetup: CalendarSetupReference | None = None
     headerColorDisableFlag: bool | None = None
     memberColorDisableFlag: bool | None = None
     contactColorDisableFlag: bool | None = None
     unknownColorDisableFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ServiceInfo(CWModel):
@@ -2204,7 +2262,7 @@ class ServiceInfo(CWModel):
     memberColor: str | None = None
     contactColor: str | None = None
     unknownColor: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SetupScreen(CWModel):
@@ -2215,79 +2273,83 @@ class SetupScreen(CWModel):
     moduleDescription: str | None = None
     moduleIdentifier: str | None = None
     moduleName: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Skill(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     category: SkillCategoryReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SkillCategory(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SkillInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SsoConfiguration(CWModel):
-    id: int | None = Field(None, description="Unique identifier of the SSO Configuration")
+    id: int | None = Field(default=None, description="Unique identifier of the SSO Configuration")
     name: str = Field(
         ..., description="Descriptor of the SSO Configuration Max length: 100;", max_length=100
     )
     ssoType: Literal["CWSSO", "SAML"] = Field(..., description="Type of SSO Configuration")
     inactiveFlag: bool | None = Field(
-        None, description="Whether the SSO configuration is not active"
+        default=None, description="Whether the SSO configuration is not active"
     )
     samlEntityId: str | None = Field(
-        None, description="SAML Identity Provider Id Max length: 1000;", max_length=1000
+        default=None, description="SAML Identity Provider Id Max length: 1000;", max_length=1000
     )
     samlSignInUrl: str | None = Field(
-        None,
+        default=None,
         description="Sign in url for the SAML Identity Provider Max length: 1000;",
         max_length=1000,
     )
     samlIdpCertificate: str | None = Field(
-        None, description="Public certificate for Identity Provider signatures"
+        default=None, description="Public certificate for Identity Provider signatures"
     )
     samlCertificateName: str | None = Field(
-        None, description="Name of the SAML certificate. Metadata on SAML_Idp_Certificate"
+        default=None, description="Name of the SAML certificate. Metadata on SAML_Idp_Certificate"
     )
     samlCertificateIssuedTo: str | None = Field(
-        None, description="Who the SAML certificate was issued to. Metadata on SAML_Idp_Certificate"
+        default=None,
+        description="Who the SAML certificate was issued to. Metadata on SAML_Idp_Certificate",
     )
     samlCertificateThumbprint: str | None = Field(
-        None, description="Thumbprint of the SAML certificate. Metadata on SAML_Idp_Certificate"
+        default=None,
+        description="Thumbprint of the SAML certificate. Metadata on SAML_Idp_Certificate",
     )
     samlCertificateValidFrom: AwareDatetime | None = Field(
-        None,
+        default=None,
         description="Date when the SAML certificate becomes valid. Metadata on SAML_Idp_Certificate",
     )
     samlCertificateValidTo: AwareDatetime | None = Field(
-        None,
+        default=None,
         description="Date when the SAML certificate is no longer valid. Metadata on SAML_Idp_Certificate",
     )
     locationIds: list[int] | None = Field(
-        None, description="The locations where the SAML Idp Configuration is used"
+        default=None, description="The locations where the SAML Idp Configuration is used"
     )
     clientId: str | None = Field(
-        None,
+        default=None,
         description="Client identity for this configuration of ConnectWise SSO Max length: 1000;",
         max_length=1000,
     )
-    stsBaseUrl: str | None = Field(None, description="Sign in URL for ConnectWise SSO")
-    stsUserAdminUrl: str | None = Field(None, description="User Admin Url for ConnectWise SSO")
+    stsBaseUrl: str | None = Field(default=None, description="Sign in URL for ConnectWise SSO")
+    stsUserAdminUrl: str | None = Field(
+        default=None, description="User Admin Url for ConnectWise SSO"
+    )
     token: str | None = None
     submittedMemberCount: int | None = None
     allMembersSubmitted: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     isSsoOnByDefault: bool | None = None
 
 
@@ -2313,7 +2375,7 @@ class StandardNote(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class StandardNoteInfo(CWModel):
@@ -2323,28 +2385,30 @@ class StandardNoteInfo(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class StructureReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Survey(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    instructions: str | None = Field(None, description=" Max length: 1000;", max_length=1000)
+    instructions: str | None = Field(
+        default=None, description=" Max length: 1000;", max_length=1000
+    )
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SurveyInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SurveyQuestion(CWModel):
@@ -2369,13 +2433,13 @@ class SurveyQuestion(CWModel):
     numberOfDecimals: int | None = None
     requiredFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SurveyQuestionReference(CWModel):
     id: int | None = None
     question: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SurveyQuestionValue(CWModel):
@@ -2386,19 +2450,19 @@ class SurveyQuestionValue(CWModel):
     defaultFlag: bool | None = None
     pointValue: int | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SurveyReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SystemMenuEntryReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class SystemSetting(CWModel):
@@ -2406,7 +2470,7 @@ class SystemSetting(CWModel):
     description: str | None = None
     value: str
     valueType: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeExpense(CWModel):
@@ -2423,35 +2487,35 @@ class TimeExpense(CWModel):
         | None
     ) = None
     internalCompany: CompanyReference
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeZoneReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeZoneSetup(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     timeZone: TimeZoneReference
-    offset: float | None = Field(None, description="The hours offset from UTC (+/-)")
+    offset: float | None = Field(default=None, description="The hours offset from UTC (+/-)")
     defaultFlag: bool | None = Field(
-        None, description="Identifies the default system time zone setup"
+        default=None, description="Identifies the default system time zone setup"
     )
     daylightSavingsFlag: bool | None = Field(
-        None,
+        default=None,
         description="Determined based on system library value for specified timeZone.\n            Not able to be used in query params at this time",
     )
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeZoneSetupInfo(CWModel):
     id: int | None = None
     name: str | None = None
     offset: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TodayPageCategory(CWModel):
@@ -2459,7 +2523,7 @@ class TodayPageCategory(CWModel):
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     sortOrder: int
     location: SystemLocationReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class Token(CWModel):
@@ -2469,16 +2533,18 @@ class Token(CWModel):
 
 
 class UserDefinedField(CWModel):
-    id: int | None = Field(None, description="ID of the custom user defined field")
+    id: int | None = Field(default=None, description="ID of the custom user defined field")
     podId: int = Field(..., description="Id of the Pod where the custom field will be placed")
     caption: str = Field(..., description="Field caption Max length: 25;", max_length=25)
     sequenceNumber: int = Field(
         ...,
         description="Must be between 1 and 500.  This defines the order in which the custom fields will appear",
     )
-    screenId: str | None = Field(None, description="Field ScreenID Max length: 25;", max_length=25)
+    screenId: str | None = Field(
+        default=None, description="Field ScreenID Max length: 25;", max_length=25
+    )
     helpText: str | None = Field(
-        None,
+        default=None,
         description="Help text to accompany the custom field Max length: 1000;",
         max_length=1000,
     )
@@ -2496,16 +2562,16 @@ class UserDefinedField(CWModel):
         "Text",
         "Password",
     ]
-    numberDecimals: int | None = Field(None, description="Only valid for Number or percent")
+    numberDecimals: int | None = Field(default=None, description="Only valid for Number or percent")
     entryTypeIdentifier: Literal["Date", "EntryField", "List", "Option"] | None = None
     requiredFlag: bool | None = None
     displayOnScreenFlag: bool | None = None
     readOnlyFlag: bool | None = None
     listViewFlag: bool | None = Field(
-        None, description="Denotes that this custom field is included on a list view"
+        default=None, description="Denotes that this custom field is included on a list view"
     )
     buttonUrl: str | None = Field(
-        None,
+        default=None,
         description="Only available with Button Field Type. Required when entryTypeIdentifier is button Max length: 1000;",
         max_length=1000,
     )
@@ -2518,22 +2584,24 @@ class UserDefinedField(CWModel):
     removeAllLocations: bool | None = None
     connectWiseID: str | None = None
     dateCreated: AwareDatetime | None = Field(
-        None, description="Date in UTC the custom field was created"
+        default=None, description="Date in UTC the custom field was created"
     )
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class UserDefinedFieldInfo(CWModel):
-    id: int | None = Field(None, description="ID of the custom user defined field")
+    id: int | None = Field(default=None, description="ID of the custom user defined field")
     podId: int | None = Field(
-        None, description="Id of the Pod where the custom field will be placed"
+        default=None, description="Id of the Pod where the custom field will be placed"
     )
-    caption: str | None = Field(None, description="Field caption")
+    caption: str | None = Field(default=None, description="Field caption")
     sequenceNumber: int | None = Field(
-        None,
+        default=None,
         description="Must be between 1 and 500.  This defines the order in which the custom fields will appear",
     )
-    helpText: str | None = Field(None, description="Help text to accompany the custom field")
+    helpText: str | None = Field(
+        default=None, description="Help text to accompany the custom field"
+    )
     fieldTypeIdentifier: (
         Literal[
             "TextArea",
@@ -2551,27 +2619,29 @@ class UserDefinedFieldInfo(CWModel):
         ]
         | None
     ) = None
-    numberDecimals: int | None = Field(None, description="Only valid for Number or percent")
+    numberDecimals: int | None = Field(default=None, description="Only valid for Number or percent")
     entryTypeIdentifier: Literal["Date", "EntryField", "List", "Option"] | None = None
     requiredFlag: bool | None = None
     displayOnScreenFlag: bool | None = None
     readOnlyFlag: bool | None = None
     listViewFlag: bool | None = Field(
-        None, description="Denotes that this custom field is included on a list view"
+        default=None, description="Denotes that this custom field is included on a list view"
     )
     buttonUrl: str | None = Field(
-        None,
+        default=None,
         description="Only available with Button Field Type. Required when entryTypeIdentifier is button",
     )
     options: list[UserDefinedFieldOption] | None = None
     businessUnitIds: list[int] | None = Field(
-        None, description="List of business unit ids using custom field"
+        default=None, description="List of business unit ids using custom field"
     )
     locationIds: list[int] | None = Field(
-        None, description="List of locations ids using custom field"
+        default=None, description="List of locations ids using custom field"
     )
-    dateCreated: str | None = Field(None, description="Date in UTC the custom field was created")
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    dateCreated: str | None = Field(
+        default=None, description="Date in UTC the custom field was created"
+    )
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class UserDefinedFieldOption(CWModel):
@@ -2595,21 +2665,21 @@ class Workflow(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     activateFlag: bool | None = Field(
-        None,
+        default=None,
         description="Batches can not be turned on until after the workflow is created and it has atleast one event associated with it",
     )
     batchInterval: int | None = None
     batchFrequencyUnit: Literal["Minutes", "Hours", "Days"] | None = Field(
-        None,
+        default=None,
         description="If not specified, defaults to Minutes. Months is not supported as month length varies",
     )
     batchLastRan: AwareDatetime | None = None
     batchSchedule: Literal["AnyTime", "MyCompanyOfficeHours", "SlaHours"] | None = Field(
-        None, description="If activateFlag is true, batchSchedule is required"
+        default=None, description="If activateFlag is true, batchSchedule is required"
     )
     board: BoardReference | None = None
     connectWiseID: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowAction(CWModel):
@@ -2618,21 +2688,21 @@ class WorkflowAction(CWModel):
     notifyWho: NotificationRecipientReference | None = None
     specificMemberTo: MemberReference | None = None
     emailRecipient: str | None = Field(
-        None,
+        default=None,
         description='Required when notifyWho is set to: "Email Address" Max length: 250;',
         max_length=250,
     )
     notifyFrom: NotificationRecipientReference | None = None
     specificMemberFrom: MemberReference | None = None
     emailFrom: str | None = Field(
-        None,
+        default=None,
         description='Required when notifyFrom is set to: "Email Address" Max length: 250;',
         max_length=250,
     )
     ccContact: ContactReference | None = None
     bccContact: ContactReference | None = None
     subject: str | None = Field(
-        None,
+        default=None,
         description='Required when notifyType is set to: "Create Activity", "Send Email", "Assign Resource" Max length: 100;',
         max_length=100,
     )
@@ -2664,16 +2734,16 @@ class WorkflowAction(CWModel):
     serviceSurvey: ServiceSurveyReference | None = None
     specificTeamTo: GenericBoardTeamReference | None = None
     attachConfigurationsFor: Literal["Company", "Contact"] | None = Field(
-        None, description='Required when notifyType is set to: "Attach Configuration"'
+        default=None, description='Required when notifyType is set to: "Attach Configuration"'
     )
     configurationType: ConfigurationTypeReference | None = None
     configurationStatus: ConfigurationStatusReference | None = None
     connectWiseID: str | None = None
-    parentId: int | None = Field(None, description="WF_NotifyEvents_RecID")
-    grandParentId: int | None = Field(None, description="WF_NotifyHeader_RecID")
+    parentId: int | None = Field(default=None, description="WF_NotifyEvents_RecID")
+    grandParentId: int | None = Field(default=None, description="WF_NotifyHeader_RecID")
     parentConnectWiseId: str | None = None
     grandParentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowActionAutomateParameter(CWModel):
@@ -2681,9 +2751,9 @@ class WorkflowActionAutomateParameter(CWModel):
     name: str
     value: str | None = None
     connectWiseID: str | None = None
-    parentId: int | None = Field(None, description="WF_NotifyActions_RecID")
+    parentId: int | None = Field(default=None, description="WF_NotifyActions_RecID")
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowActionUserDefinedField(CWModel):
@@ -2700,20 +2770,20 @@ class WorkflowActionUserDefinedField(CWModel):
     requiredFlag: bool | None = None
     inactiveFlag: bool | None = None
     connectWiseID: str | None = None
-    parentId: int | None = Field(None, description="WF_NotifyActions_RecID")
-    grandParentId: int | None = Field(None, description="WF_NotifyEvents_RecID")
+    parentId: int | None = Field(default=None, description="WF_NotifyActions_RecID")
+    grandParentId: int | None = Field(default=None, description="WF_NotifyEvents_RecID")
     parentConnectWiseId: str | None = None
     grandParentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowAttachment(CWModel):
     id: int | None = None
     name: str | None = None
     connectWiseID: str | None = None
-    parentId: int | None = Field(None, description="WF_NotifyHeader_RecID")
+    parentId: int | None = Field(default=None, description="WF_NotifyHeader_RecID")
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowEvent(CWModel):
@@ -2721,23 +2791,25 @@ class WorkflowEvent(CWModel):
     name: str | None = None
     eventCondition: str
     frequencyUnit: Literal["Minutes", "Hours", "Days", "Months"] | None = Field(
-        None, description="Required when exectionTimes is set to MultipleTimes or Continuously"
+        default=None,
+        description="Required when exectionTimes is set to MultipleTimes or Continuously",
     )
     frequencyOfExecution: int | None = Field(
-        None, description="Required when exectionTimes is set to MultipleTimes or Continuously"
+        default=None,
+        description="Required when exectionTimes is set to MultipleTimes or Continuously",
     )
     maxNumberOfExecution: int | None = Field(
-        None, description="Required when exectionTimes is set to MultipleTimes"
+        default=None, description="Required when exectionTimes is set to MultipleTimes"
     )
     executionTime: Literal["Once", "MultipleTimes", "Continuously"] | None = Field(
-        None, description="Defaults to Once when not specified"
+        default=None, description="Defaults to Once when not specified"
     )
     dateTestedUTC: AwareDatetime | None = None
     testRecordsMatched: int | None = None
     connectWiseID: str | None = None
-    parentId: int | None = Field(None, description="WF_NotifyHeader_RecID")
+    parentId: int | None = Field(default=None, description="WF_NotifyHeader_RecID")
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowNotifyType(CWModel):
@@ -2745,17 +2817,17 @@ class WorkflowNotifyType(CWModel):
     identifier: str | None = None
     name: str | None = None
     isSetupFlag: bool | None = Field(
-        None,
+        default=None,
         description="If the current action is available because it is already set up. Pertains to integrations such as Automate",
     )
     externalFlag: bool | None = Field(
-        None,
+        default=None,
         description="If the current action effects external objects e.g. integrations or sending an email",
     )
     connectWiseID: str | None = None
-    parentId: int | None = Field(None, description="WF_NotifyHeader_RecID")
+    parentId: int | None = Field(default=None, description="WF_NotifyHeader_RecID")
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowNotifyTypeInfo(CWModel):
@@ -2763,7 +2835,7 @@ class WorkflowNotifyTypeInfo(CWModel):
     identifier: str | None = None
     name: str | None = None
     isSetupFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowTableType(CWModel):
@@ -2771,21 +2843,21 @@ class WorkflowTableType(CWModel):
     identifier: str | None = None
     name: str | None = None
     connectWiseID: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowTableTypeInfo(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowTableTypeReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowTrigger(CWModel):
@@ -2799,7 +2871,7 @@ class WorkflowTrigger(CWModel):
     connectWiseID: str | None = None
     parentId: int | None = None
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkflowTriggerOption(CWModel):
@@ -2811,4 +2883,4 @@ class WorkflowTriggerOption(CWModel):
     grandParentId: int | None = None
     parentConnectWiseId: str | None = None
     grandParentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")

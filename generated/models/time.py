@@ -40,13 +40,13 @@ class ActivityStopwatch(CWModel):
     locationId: int | None = None
     member: MemberReference
     mobileGuid: UUID | None = None
-    notes: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    notes: str | None = Field(default=None, description=" Max length: 4000;", max_length=4000)
     startTime: AwareDatetime | None = None
     status: Literal["Reset", "Running", "Paused", "Stopped"]
     totalPauseTime: int | None = None
     workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ChargeCode(CWModel):
@@ -61,16 +61,16 @@ class ChargeCode(CWModel):
     timeEntryFlag: bool | None = None
     workType: WorkTypeReference | None = None
     workRole: WorkRoleReference | None = None
-    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    integrationXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     expenseTypeIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ChargeCodeExpenseType(CWModel):
     id: int | None = None
     type: ExpenseTypeReference
     chargeCode: ChargeCodeReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ChargeCodeInfo(CWModel):
@@ -84,11 +84,11 @@ class ChargeCodeInfo(CWModel):
     workType: WorkTypeReference | None = None
     workRole: WorkRoleReference | None = None
     expenseTypeIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class ScheduleStopwatch(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     agreement: AgreementReference | None = None
     billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
     businessUnitId: int | None = None
@@ -99,7 +99,7 @@ class ScheduleStopwatch(CWModel):
     locationId: int | None = None
     member: MemberReference
     mobileGuid: UUID | None = None
-    notes: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    notes: str | None = Field(default=None, description=" Max length: 4000;", max_length=4000)
     scheduleId: int
     scheduleMobileGuid: UUID | None = None
     startTime: AwareDatetime | None = None
@@ -110,7 +110,7 @@ class ScheduleStopwatch(CWModel):
 
 
 class TicketStopwatch(CWModel):
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
     agreement: AgreementReference | None = None
     billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
     businessUnitId: int | None = None
@@ -121,7 +121,7 @@ class TicketStopwatch(CWModel):
     locationId: int | None = None
     member: MemberReference
     mobileGuid: UUID | None = None
-    notes: str | None = Field(None, description=" Max length: 4000;", max_length=4000)
+    notes: str | None = Field(default=None, description=" Max length: 4000;", max_length=4000)
     serviceStatus: ServiceStatusReference | None = None
     startTime: AwareDatetime | None = None
     status: Literal["Reset", "Running", "Paused", "Stopped"]
@@ -141,34 +141,34 @@ class TimeAccrual(CWModel):
     id: int | None = None
     location: SystemLocationReference | None = None
     vacationFlag: bool | None = Field(
-        None,
+        default=None,
         description="if vacationFlag is set to false, system will clear out or ingore the values of vacationAvailableType, vacationCarryoverAllowedFlag, vacationCarryoverLimit",
     )
     vacationAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
     vacationCarryoverAllowedFlag: bool | None = None
     vacationCarryoverLimit: float | None = None
     sickFlag: bool | None = Field(
-        None,
+        default=None,
         description="if sickFlag is set to false, system will clear out or ignore the values of sickAvailableType, sickCarryoverAllowedFlag, sickCarryoverLimit",
     )
     sickAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
     sickCarryoverAllowedFlag: bool | None = None
     sickCarryoverLimit: float | None = None
     ptoFlag: bool | None = Field(
-        None,
+        default=None,
         description="if ptoFlag is set to false, system will clear out or ignore the values of ptoAvailableType, ptoCarryoverAllowedFlag, ptoCarryoverLimit",
     )
     ptoAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
     ptoCarryoverAllowedFlag: bool | None = None
     ptoCarryoverLimit: float | None = None
     holidayFlag: bool | None = Field(
-        None,
+        default=None,
         description="if holidayFlag is set to false, system will clear out or ignore the values of holidayAvailableType, holidayCarryoverAllowedFlag, holidayCarryoverLimit",
     )
     holidayAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
     holidayCarryoverAllowedFlag: bool | None = None
     holidayCarryoverLimit: float | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeAccrualDetail(CWModel):
@@ -180,13 +180,13 @@ class TimeAccrualDetail(CWModel):
     endYear: int
     hours: float
     timeAccrual: TimeAccrualReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeAccrualReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeEntryAudit(CWModel):
@@ -341,79 +341,93 @@ class TimeEntryAudit(CWModel):
     oldValue: str | None = None
     newValue: str | None = None
     value: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeEntryChangeLog(CWModel):
-    id: int | None = Field(None, description="Time Entry Change Log ID.")
-    partnerId: str | None = Field(None, description="Partner ID.")
-    productInstanceId: str | None = Field(None, description="Product Instance ID.")
-    action: str | None = Field(None, description="Action.")
-    activitySubject: str | None = Field(None, description="Activity Subject.")
-    actualUtilizedHrs: float | None = Field(None, description="Actual Utilized Hours.")
-    agreementAdjustmentFirm: float | None = Field(None, description="Agreement Adjustment Firm.")
-    agreementAdjustmentTotal: float | None = Field(None, description="Agreement Adjustment Total.")
-    agreementAmountCovered: float | None = Field(None, description="Agreement Amount Covered.")
-    agreementHoursCovered: float | None = Field(None, description="Agreement Hours Covered.")
-    billableAmount: float | None = Field(None, description="Billable Amount.")
-    billableFlag: bool | None = Field(None, description="Billable Flag.")
-    billableHours: float | None = Field(None, description="Billable Hours.")
-    billableUtilizedHours: float | None = Field(None, description="Billable Utilized Hours.")
-    memberDailyCapacity: float | None = Field(None, description="Member Daily Capacity.")
-    billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
-        None, description="Billable Option."
+    id: int | None = Field(default=None, description="Time Entry Change Log ID.")
+    partnerId: str | None = Field(default=None, description="Partner ID.")
+    productInstanceId: str | None = Field(default=None, description="Product Instance ID.")
+    action: str | None = Field(default=None, description="Action.")
+    activitySubject: str | None = Field(default=None, description="Activity Subject.")
+    actualUtilizedHrs: float | None = Field(default=None, description="Actual Utilized Hours.")
+    agreementAdjustmentFirm: float | None = Field(
+        default=None, description="Agreement Adjustment Firm."
     )
-    businessGroup: str | None = Field(None, description="Business Group.")
-    locationName: str | None = Field(None, description="Location Name.")
-    chargeCode: str | None = Field(None, description="Charge Code.")
-    chargeTo: str | None = Field(None, description="Charge To.")
+    agreementAdjustmentTotal: float | None = Field(
+        default=None, description="Agreement Adjustment Total."
+    )
+    agreementAmountCovered: float | None = Field(
+        default=None, description="Agreement Amount Covered."
+    )
+    agreementHoursCovered: float | None = Field(
+        default=None, description="Agreement Hours Covered."
+    )
+    billableAmount: float | None = Field(default=None, description="Billable Amount.")
+    billableFlag: bool | None = Field(default=None, description="Billable Flag.")
+    billableHours: float | None = Field(default=None, description="Billable Hours.")
+    billableUtilizedHours: float | None = Field(
+        default=None, description="Billable Utilized Hours."
+    )
+    memberDailyCapacity: float | None = Field(default=None, description="Member Daily Capacity.")
+    billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = Field(
+        default=None, description="Billable Option."
+    )
+    businessGroup: str | None = Field(default=None, description="Business Group.")
+    locationName: str | None = Field(default=None, description="Location Name.")
+    chargeCode: str | None = Field(default=None, description="Charge Code.")
+    chargeTo: str | None = Field(default=None, description="Charge To.")
     chargeToType: (
         Literal["Company", "ServiceTicket", "ProjectTicket", "ChargeCode", "Activity"] | None
-    ) = Field(None, description="Charge To Type.")
-    chargeToRecId: int | None = Field(None, description="Charge To Record ID.")
-    companyAndAgreement: str | None = Field(None, description="Company and Agreement.")
-    companyName: str | None = Field(None, description="Company Name.")
-    timeStart: str | None = Field(None, description="Time Start.")
-    timeStartUtc: str | None = Field(None, description="Time Start UTC.")
-    timeEnd: str | None = Field(None, description="Time End.")
-    timeEndUtc: str | None = Field(None, description="Time End UTC.")
-    dateStart: str | None = Field(None, description="Date Start.")
-    dateInvoice: str | None = Field(None, description="Date Invoice.")
-    firstName: str | None = Field(None, description="First Name.")
-    hourlyCost: str | None = Field(None, description="Hourly Cost.")
-    hourlyCostDecimal: float | None = Field(None, description="Hourly Cost in Decimal.")
-    hourlyRate: float | None = Field(None, description="Hourly Rate.")
-    hoursActual: float | None = Field(None, description="Actual Hours.")
-    internalNote: str | None = Field(None, description="Internal Note.")
-    invoiceAdjustmentFirm: float | None = Field(None, description="Invoice Adjustment Firm.")
-    invoiceAdjustmentTotal: float | None = Field(None, description="Invoice Adjustment Total.")
-    invoiceFlag: bool | None = Field(None, description="Invoice Flag.")
-    invoiceNumber: str | None = Field(None, description="Invoice Number.")
-    invoiceReady: bool | None = Field(None, description="Invoice Ready status.")
-    lastName: str | None = Field(None, description="Last Name.")
-    memberId: str | None = Field(None, description="Member ID.")
-    nonBillableAmt: float | None = Field(None, description="Non-Billable Amount.")
-    nonBillableHrs: float | None = Field(None, description="Non-Billable Hours.")
-    notes: str | None = Field(None, description="Notes.")
-    opportunityRecId: int | None = Field(None, description="Opportunity Record ID.")
-    optionId: str | None = Field(None, description="Option ID.")
-    projectActivity: str | None = Field(None, description="Project Activity.")
-    projectName: str | None = Field(None, description="Project Name.")
-    projectPhase: str | None = Field(None, description="Project Phase.")
-    serviceRequestStatus: str | None = Field(None, description="Service Request Status.")
-    serviceRequestSummary: str | None = Field(None, description="Service Request Summary.")
-    territory: str | None = Field(None, description="Territory.")
-    timeRecId: int | None = Field(None, description="Time Record ID.")
-    timeStatus: str | None = Field(None, description="Time Status.")
-    utilizationFlag: bool | None = Field(None, description="Utilization Flag.")
-    companyType: str | None = Field(None, description="Company Type.")
-    ticketCurrentBoard: str | None = Field(None, description="Current Board of the Ticket.")
-    ticketType: str | None = Field(None, description="Type of the Ticket.")
-    ticketSubtype: str | None = Field(None, description="Subtype of the Ticket.")
-    agreementType: str | None = Field(None, description="Type of the Agreement.")
-    billingStatus: str | None = Field(None, description="Billing Status.")
-    processingStatus: str | None = Field(None, description="Processing Status.")
-    invoicedhours: float | None = Field(None, description="Invoiced Hours.")
+    ) = Field(default=None, description="Charge To Type.")
+    chargeToRecId: int | None = Field(default=None, description="Charge To Record ID.")
+    companyAndAgreement: str | None = Field(default=None, description="Company and Agreement.")
+    companyName: str | None = Field(default=None, description="Company Name.")
+    timeStart: str | None = Field(default=None, description="Time Start.")
+    timeStartUtc: str | None = Field(default=None, description="Time Start UTC.")
+    timeEnd: str | None = Field(default=None, description="Time End.")
+    timeEndUtc: str | None = Field(default=None, description="Time End UTC.")
+    dateStart: str | None = Field(default=None, description="Date Start.")
+    dateInvoice: str | None = Field(default=None, description="Date Invoice.")
+    firstName: str | None = Field(default=None, description="First Name.")
+    hourlyCost: str | None = Field(default=None, description="Hourly Cost.")
+    hourlyCostDecimal: float | None = Field(default=None, description="Hourly Cost in Decimal.")
+    hourlyRate: float | None = Field(default=None, description="Hourly Rate.")
+    hoursActual: float | None = Field(default=None, description="Actual Hours.")
+    internalNote: str | None = Field(default=None, description="Internal Note.")
+    invoiceAdjustmentFirm: float | None = Field(
+        default=None, description="Invoice Adjustment Firm."
+    )
+    invoiceAdjustmentTotal: float | None = Field(
+        default=None, description="Invoice Adjustment Total."
+    )
+    invoiceFlag: bool | None = Field(default=None, description="Invoice Flag.")
+    invoiceNumber: str | None = Field(default=None, description="Invoice Number.")
+    invoiceReady: bool | None = Field(default=None, description="Invoice Ready status.")
+    lastName: str | None = Field(default=None, description="Last Name.")
+    memberId: str | None = Field(default=None, description="Member ID.")
+    nonBillableAmt: float | None = Field(default=None, description="Non-Billable Amount.")
+    nonBillableHrs: float | None = Field(default=None, description="Non-Billable Hours.")
+    notes: str | None = Field(default=None, description="Notes.")
+    opportunityRecId: int | None = Field(default=None, description="Opportunity Record ID.")
+    optionId: str | None = Field(default=None, description="Option ID.")
+    projectActivity: str | None = Field(default=None, description="Project Activity.")
+    projectName: str | None = Field(default=None, description="Project Name.")
+    projectPhase: str | None = Field(default=None, description="Project Phase.")
+    serviceRequestStatus: str | None = Field(default=None, description="Service Request Status.")
+    serviceRequestSummary: str | None = Field(default=None, description="Service Request Summary.")
+    territory: str | None = Field(default=None, description="Territory.")
+    timeRecId: int | None = Field(default=None, description="Time Record ID.")
+    timeStatus: str | None = Field(default=None, description="Time Status.")
+    utilizationFlag: bool | None = Field(default=None, description="Utilization Flag.")
+    companyType: str | None = Field(default=None, description="Company Type.")
+    ticketCurrentBoard: str | None = Field(default=None, description="Current Board of the Ticket.")
+    ticketType: str | None = Field(default=None, description="Type of the Ticket.")
+    ticketSubtype: str | None = Field(default=None, description="Subtype of the Ticket.")
+    agreementType: str | None = Field(default=None, description="Type of the Agreement.")
+    billingStatus: str | None = Field(default=None, description="Billing Status.")
+    processingStatus: str | None = Field(default=None, description="Processing Status.")
+    invoicedhours: float | None = Field(default=None, description="Invoiced Hours.")
     company: CompanyReference | None = None
     member: MemberReference | None = None
     workType: WorkTypeReference | None = None
@@ -424,7 +438,7 @@ class TimeEntryChangeLog(CWModel):
     project: ProjectReference | None = None
     phase: ProjectPhaseReference | None = None
     activity: ActivityReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimePeriod(CWModel):
@@ -434,7 +448,7 @@ class TimePeriod(CWModel):
     startDate: str | None = None
     endDate: str | None = None
     deadlineDate: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimePeriodSetup(CWModel):
@@ -443,19 +457,21 @@ class TimePeriodSetup(CWModel):
     year: int
     numberFuturePeriods: int
     type: Literal["Weekly", "BiWeekly", "SemiMonthly", "Monthly"]
-    description: str | None = Field(None, description=" Max length: 100;", max_length=100)
+    description: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     firstPeriodEndDate: date_aliased
-    monthlyPeriodEnds: int | None = Field(None, description="Only needed when type is monthly")
+    monthlyPeriodEnds: int | None = Field(
+        default=None, description="Only needed when type is monthly"
+    )
     semiMonthlyFirstPeriod: int | None = Field(
-        None, description="Only needed when type is semi-monthly"
+        default=None, description="Only needed when type is semi-monthly"
     )
     semiMonthlySecondPeriod: int | None = Field(
-        None, description="Only needed when type is semi-monthly"
+        default=None, description="Only needed when type is semi-monthly"
     )
     semiMonthlyLastDayFlag: bool | None = None
-    lastDayFlag: bool | None = Field(None, description="Only needed when type is monthly")
+    lastDayFlag: bool | None = Field(default=None, description="Only needed when type is monthly")
     daysPastEndDate: int
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimePeriodSetupDefaults(CWModel):
@@ -464,7 +480,7 @@ class TimePeriodSetupDefaults(CWModel):
 
 class TimePeriodSetupReference(CWModel):
     id: int | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeSheet(CWModel):
@@ -493,7 +509,7 @@ class TimeSheet(CWModel):
     ) = None
     hours: float | None = None
     deadline: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeSheetAudit(CWModel):
@@ -648,7 +664,7 @@ class TimeSheetAudit(CWModel):
     oldValue: str | None = None
     newValue: str | None = None
     value: str | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class TimeSheetTierUpdate(CWModel):
@@ -673,23 +689,23 @@ class WorkRole(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     hourlyRate: float | None = None
-    integrationXref: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    integrationXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
     addAllLocations: bool | None = None
     removeAllLocations: bool | None = None
     addAllAgreementExclusions: bool | None = Field(
-        None,
+        default=None,
         description="Used only on create to add the work role to all agreement and agreement type exclusion lists",
     )
     locationIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkRoleInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkRoleLocation(CWModel):
@@ -697,7 +713,7 @@ class WorkRoleLocation(CWModel):
     location: SystemLocationReference
     hourlyRate: float | None = None
     workRole: WorkRoleReference | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkType(CWModel):
@@ -715,12 +731,12 @@ class WorkType(CWModel):
     activityDefaultFlag: bool | None = None
     utilizationFlag: bool | None = None
     costMultiplier: float | None = None
-    integrationXRef: str | None = Field(None, description=" Max length: 50;", max_length=50)
+    integrationXRef: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     addAllAgreementExclusions: bool | None = Field(
-        None,
+        default=None,
         description="Used only on create to add the work type to all agreement and agreement type exclusion lists",
     )
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")
 
 
 class WorkTypeInfo(CWModel):
@@ -729,4 +745,4 @@ class WorkTypeInfo(CWModel):
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
     activityDefaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(None, alias="_info")
+    field_info: dict[str, str] | None = Field(default=None, alias="_info")

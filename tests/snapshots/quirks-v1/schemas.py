@@ -7,8 +7,7 @@ importing any model.
 
 from __future__ import annotations
 
-from cwm_generated.types import Field as _F
-from cwm_generated.types import Schema as _S
+from cwm_generated.types import Field as _F, Schema as _S
 
 # fmt: off
 SCHEMAS: dict[str, _S] = {

@@ -7,8 +7,7 @@ models and no operation modules.
 
 from __future__ import annotations
 
-from cwm_generated.types import Operation as _O
-from cwm_generated.types import Param as _P
+from cwm_generated.types import Operation as _O, Param as _P
 
 SPEC_TITLE = "Connectwise Manage Public Endpoints"
 SPEC_VERSION = "2024.2"

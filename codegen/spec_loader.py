@@ -14,6 +14,8 @@ Quirks handled:
 - vendor content types (``application/vnd.connectwise.com+json; version=...``) count as JSON;
 - multipart bodies, untyped arrays (``items: {}``), 207 and ``default`` responses;
 - ``Max length: N`` written in descriptions becomes a real ``maxLength`` for request validation;
+- ``_info`` (the server's metadata: ``lastUpdated``, ``updatedBy``, links) is declared as a map of
+  strings, but ConnectWise sends nulls in it (``"updatedBy": null``): its values are nullable;
 - .NET type names in summaries (``ConnectWise.Apis.v3_0.v2015_3.Service.Ticket.Ticket``) are
   shortened to the type (``Ticket``).
 """
@@ -120,6 +122,7 @@ def normalize(raw: dict[str, Any], sha256: str = "") -> NormalizedSpec:
     info = raw.get("info") or {}
     raw_schemas = (raw.get("components") or {}).get("schemas") or {}
     schemas = {name: _normalize_schema(schema) for name, schema in sorted(raw_schemas.items())}
+    _check_field_names(schemas)
     class_names = _assign_class_names(schemas)
 
     operations: list[NormOperation] = []
@@ -187,10 +190,41 @@ def ref_name(ref: str) -> str:
 
 def _normalize_schema(schema: dict[str, Any]) -> dict[str, Any]:
     schema = copy.deepcopy(schema)
-    for prop in (schema.get("properties") or {}).values():
+    for name, prop in (schema.get("properties") or {}).items():
         _add_max_length(prop)
         _loosen_untyped_object(prop)
+        if name == "_info":
+            _nullable_values(prop)
     return schema
+
+
+#: Methods every generated model has (``cwm_generated.models._base.CWModel``): a spec field of
+#: the same name would shadow them.
+MODEL_METHODS = frozenset({"validate_request", "request_body", "unknown_fields"})
+
+
+def _check_field_names(schemas: dict[str, Any]) -> None:
+    """Refuse what the generated models cannot represent faithfully."""
+    for name, schema in schemas.items():
+        seen: dict[str, str] = {}
+        for field_name in schema.get("properties") or {}:
+            if field_name in MODEL_METHODS:
+                raise SpecError(f"{name}.{field_name} would shadow the model method of that name")
+            # Responses fill a field from any letter case of its name (status.Sort → sort),
+            # which needs field names that differ in more than letter case.
+            other = seen.setdefault(field_name.lower(), field_name)
+            if other != field_name:
+                raise SpecError(
+                    f"{name} has fields {other!r} and {field_name!r}, which differ only in "
+                    "letter case; give one a distinct name here in spec_loader"
+                )
+
+
+def _nullable_values(prop: dict[str, Any]) -> None:
+    values = prop.get("additionalProperties")
+    if isinstance(values, dict) and "$ref" not in values and "anyOf" not in values:
+        # (datamodel-code-generator ignores ``nullable`` inside additionalProperties.)
+        prop["additionalProperties"] = {"anyOf": [values, {"type": "null"}]}
 
 
 def _loosen_untyped_object(prop: dict[str, Any]) -> None:

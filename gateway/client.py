@@ -19,6 +19,7 @@ import difflib
 import importlib
 import inspect
 import json as jsonlib
+import logging
 import types
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -27,7 +28,7 @@ from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 
 from cwm_gateway import pagination
 from cwm_gateway.config import Settings
@@ -39,7 +40,9 @@ if typing.TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["ApiResponse", "AsyncClient", "Client", "lenient_model"]
+__all__ = ["ApiResponse", "AsyncClient", "Client", "lenient_model", "unknown_fields"]
+
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------------
@@ -50,6 +53,7 @@ _WIRE_NAMES: dict[type[BaseModel], dict[str, str]] = {}
 
 
 def _wire_names(cls: type[BaseModel]) -> dict[str, str]:
+    """Every key that fills a field of ``cls`` (name, alias, letter-case spellings) → field."""
     names = _WIRE_NAMES.get(cls)
     if names is None:
         names = {}
@@ -57,6 +61,11 @@ def _wire_names(cls: type[BaseModel]) -> dict[str, str]:
             names[name] = name
             if info.alias:
                 names[info.alias] = name
+            spellings = info.validation_alias
+            choices = spellings.choices if isinstance(spellings, AliasChoices) else [spellings]
+            for choice in choices:
+                if isinstance(choice, str):
+                    names.setdefault(choice, name)
         _WIRE_NAMES[cls] = names
     return names
 
@@ -86,9 +95,11 @@ def _lenient_value(annotation: Any, value: Any) -> Any:
 def lenient_model(cls: type[BaseModel], data: Any) -> Any:
     """``cls.model_validate(data)``, or when that fails, the best partial model.
 
-    Each field that validates on its own is validated; one that does not keeps its raw value
-    (nested objects are parsed the same way); required fields that are absent read as None;
-    fields the model does not know are left out (they stay in the raw JSON). Non-dict data is
+    Nothing ConnectWise sent is dropped. Each field that validates on its own is validated; one
+    that does not keeps its raw value (nested objects are parsed the same way); required fields
+    that are absent read as None; fields the model does not know are kept as extra fields
+    (``model_extra``, dumps, :meth:`~cwm_generated.models._base.CWModel.unknown_fields`), and
+    a known field in another letter case (``Sort``) fills the known one. Non-dict data is
     returned unchanged.
     """
     if not isinstance(data, dict):
@@ -100,10 +111,14 @@ def lenient_model(cls: type[BaseModel], data: Any) -> Any:
     instance = cls.model_construct()
     validator = cls.__pydantic_validator__
     wire = _wire_names(cls)
+    extra: dict[str, Any] = {}
+    filled: set[str] = set()
     for key, value in data.items():
         name = wire.get(key)
-        if name is None:
+        if name is None or (name in filled and key != name):
+            extra[key] = value
             continue
+        filled.add(name)
         try:
             validator.validate_assignment(instance, name, value)
         except ValidationError:
@@ -112,7 +127,22 @@ def lenient_model(cls: type[BaseModel], data: Any) -> Any:
     for name in cls.model_fields:
         # model_construct leaves required fields unset, so reading them would raise.
         instance.__dict__.setdefault(name, None)
+    if extra and cls.model_config.get("extra") == "allow":
+        instance.__pydantic_extra__ = {**(instance.__pydantic_extra__ or {}), **extra}
     return instance
+
+
+def unknown_fields(data: Any) -> list[str]:
+    """Dotted paths of the fields the spec does not know in parsed data (a model or a list of
+    models), e.g. ``["[0].locationId", "[3].status.podId"]`` for a list."""
+    if isinstance(data, list):
+        return [
+            f"[{i}].{path}" if not path.startswith("[") else f"[{i}]{path}"
+            for i, item in enumerate(data)
+            for path in unknown_fields(item)
+        ]
+    method = getattr(data, "unknown_fields", None)
+    return method() if callable(method) else []
 
 
 def _parse_data(operation: Operation | None, data: Any) -> Any:
@@ -125,7 +155,16 @@ def _parse_data(operation: Operation | None, data: Any) -> Any:
     except (KeyError, AttributeError, ImportError):
         return data
     if isinstance(data, list):
-        return [lenient_model(cls, item) for item in data]
+        # The validator itself, not model_validate: a page is often hundreds of records and
+        # the wrapper's own work is a measurable part of parsing each.
+        validate = cls.__pydantic_validator__.validate_python
+        out = []
+        for item in data:
+            try:
+                out.append(validate(item))
+            except ValidationError:
+                out.append(lenient_model(cls, item))
+        return out
     return lenient_model(cls, data)
 
 
@@ -153,7 +192,27 @@ class ApiResponse(Generic[T]):
         the raw bytes for operations that return a file (PDFs, images)."""
         if self.operation is not None and self.operation.response_kind == "binary":
             return self.content  # type: ignore[return-value]
-        return _parse_data(self.operation, self.json)
+        data = _parse_data(self.operation, self.json)
+        if log.isEnabledFor(logging.DEBUG) and self.operation is not None:
+            # Spec drift made visible: what ConnectWise sent that the spec does not describe.
+            paths = unknown_fields(data)
+            if paths:
+                shown = ", ".join(paths[:50]) + (
+                    f" (+{len(paths) - 50} more)" if len(paths) > 50 else ""
+                )
+                log.debug(
+                    "%s answered with %d field(s) the spec does not know: %s",
+                    self.operation.operation_id,
+                    len(paths),
+                    shown,
+                )
+        return data
+
+    @property
+    def unknown_fields(self) -> list[str]:
+        """Dotted paths of fields in :attr:`data` that the spec does not know (kept on the
+        models; empty when the answer matches the spec), e.g. ``["[0].locationId"]``."""
+        return unknown_fields(self.data)
 
     @property
     def links(self) -> dict[str, str]:

@@ -294,7 +294,8 @@ def _validate_model(schema_name: str, value: Any, prefix: str) -> list[Problem]:
     except (KeyError, LookupError):
         return []  # no model generated for this schema: nothing to check against
     try:
-        model.model_validate(value)
+        # Strict: unknown fields are errors here (the models keep them when parsing answers).
+        model.validate_request(value)
     except ValidationError as exc:
         return _translate(exc.errors(include_url=False, include_input=False), prefix, schema_name)
     return []

@@ -50,7 +50,7 @@ def validate(schema_name: str | None, body: Any) -> dict[str, Any]:
             [errors.field_error("InvalidObject", "Expected a JSON object.", schema_name, "")],
         )
     try:
-        instance = load_model(schema_name).model_validate(body)
+        instance = load_model(schema_name).validate_request(body)  # unknown fields refused
     except ValidationError as exc:
         raise errors.invalid_object(
             schema_name, [errors.pydantic_error(e, schema_name) for e in exc.errors()]

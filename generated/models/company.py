@@ -61,20 +61,20 @@ class AddressFormat(CWModel):
     countryIds: list[int] | None = None
     addAllCountries: bool | None = None
     removeAllCountries: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AddressFormatInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillingDeliveryReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ClearPickerRequest(CWModel):
@@ -102,7 +102,7 @@ class CommunicationType(CWModel):
     iphoneXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     androidXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     googleXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CommunicationTypeInfo(CWModel):
@@ -112,13 +112,13 @@ class CommunicationTypeInfo(CWModel):
     faxFlag: bool | None = None
     emailFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CommunicationTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Company(CWModel):
@@ -232,7 +232,7 @@ class Company(CWModel):
     )
     site: SiteReference | None = None
     integratorTags: list[str] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -240,14 +240,14 @@ class CompanyCompanyTypeAssociation(CWModel):
     id: int | None = None
     type: CompanyTypeReference
     company: CompanyReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyCompanyTypeAssociationCompanyTypeAssociation(CWModel):
     id: int | None = None
     type: CompanyTypeReference
     company: CompanyReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyConfiguration(CWModel):
@@ -315,7 +315,7 @@ class CompanyConfiguration(CWModel):
     manufacturerPartNumber: str | None = Field(
         default=None, description=" Max length: 50;", max_length=50
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -323,7 +323,7 @@ class CompanyContactTypeAssociation(CWModel):
     id: int | None = None
     type: ContactTypeReference
     contact: ContactReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyCustomNote(CWModel):
@@ -331,7 +331,7 @@ class CompanyCustomNote(CWModel):
     customNote: str = Field(..., description=" Max length: 1500;", max_length=1500)
     status: CompanyStatusReference
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyGroup(CWModel):
@@ -343,7 +343,7 @@ class CompanyGroup(CWModel):
     removeAllContactsFlag: bool | None = None
     unsubscribeFlag: bool | None = None
     contactIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyInfo(CWModel):
@@ -378,7 +378,7 @@ class CompanyInfo(CWModel):
     facebookUrl: str | None = None
     twitterUrl: str | None = None
     linkedInUrl: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyManagementSummary(CWModel):
@@ -421,7 +421,7 @@ class CompanyManagementSummary(CWModel):
     cpuUtilization: float | None = None
     memoryUtilization: float | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyMerge(CWModel):
@@ -476,7 +476,7 @@ class CompanyNote(CWModel):
     flagged: bool | None = None
     enteredBy: str | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyNoteType(CWModel):
@@ -485,7 +485,7 @@ class CompanyNoteType(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
     importFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyNoteTypeInfo(CWModel):
@@ -493,7 +493,7 @@ class CompanyNoteTypeInfo(CWModel):
     identifier: str | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyPickerItem(CWModel):
@@ -509,7 +509,7 @@ class CompanyPickerItem(CWModel):
         default=None,
         description="Gets or sets if true, this record was created by the vendor picker component. Otherwise, the record was created by the company picker component.",
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanySite(CWModel):
@@ -538,7 +538,7 @@ class CompanySite(CWModel):
     calendar: CalendarReference | None = None
     timeZone: TimeZoneSetupReference | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -559,7 +559,7 @@ class CompanySiteInfo(CWModel):
     primaryAddressFlag: bool | None = None
     taxCode: TaxCodeReference | None = None
     phoneNumberExt: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyStatus(CWModel):
@@ -575,7 +575,7 @@ class CompanyStatus(CWModel):
     customNoteFlag: bool | None = None
     cancelOpenTracksFlag: bool | None = None
     track: TrackReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyTeam(CWModel):
@@ -589,7 +589,7 @@ class CompanyTeam(CWModel):
     accountManagerFlag: bool | None = None
     techFlag: bool | None = None
     salesFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyType(CWModel):
@@ -601,14 +601,14 @@ class CompanyType(CWModel):
     serviceAlertMessage: str | None = Field(
         default=None, description=" Max length: 150;", max_length=150
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
     isVendor: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationQuestion(CWModel):
@@ -641,7 +641,7 @@ class ConfigurationStatus(CWModel):
     description: str = Field(..., description=" Max length: 50;", max_length=50)
     closedFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationStatusInfo(CWModel):
@@ -649,7 +649,7 @@ class ConfigurationStatusInfo(CWModel):
     description: str | None = None
     closedFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationTabsCount(CWModel):
@@ -661,7 +661,7 @@ class ConfigurationType(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
     systemFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationTypeCopy(CWModel):
@@ -690,7 +690,7 @@ class ConfigurationTypeQuestion(CWModel):
     numberOfDecimals: int | None = None
     requiredFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationTypeQuestionValue(CWModel):
@@ -700,7 +700,7 @@ class ConfigurationTypeQuestionValue(CWModel):
     value: str = Field(..., description=" Max length: 1000;", max_length=1000)
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Contact(CWModel):
@@ -784,7 +784,7 @@ class Contact(CWModel):
     customFields: list[CustomFieldValue] | None = None
     photo: DocumentReference | None = None
     ignoreDuplicates: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     typeIds: list[int] | None = Field(
         default=None,
         description="Gets or sets integrer array of Contact_Type_Recids to be assigned to contact that can be passed in only during new contact creation (post)\n            To update existing contacts type, use the /company/contactTypeAssociations or /company/contacts/{ID}/typeAssociations endpoints.",
@@ -801,7 +801,7 @@ class ContactCommunication(CWModel):
     mobileGuid: UUID | None = None
     communicationType: Literal["Email", "Fax", "Phone"] | None = None
     domain: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactCommunicationItem(CWModel):
@@ -818,25 +818,25 @@ class ContactContactTypeAssociationContactTypeAssociation(CWModel):
     id: int | None = None
     type: ContactTypeReference
     contact: ContactReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactDepartment(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactDepartmentInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactDepartmentReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactGroup(CWModel):
@@ -849,7 +849,7 @@ class ContactGroup(CWModel):
     companyGroupUnsubscribedEmailMessage: str | None = None
     contactUnsubscribedEmailMessage: str | None = None
     contactGroupUnsubscribedEmailMessage: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactInfo(CWModel):
@@ -877,7 +877,7 @@ class ContactInfo(CWModel):
     facebookUrl: str | None = None
     twitterUrl: str | None = None
     linkedInUrl: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactNote(CWModel):
@@ -887,13 +887,13 @@ class ContactNote(CWModel):
     type: NoteTypeReference | None = None
     flagged: bool | None = None
     enteredBy: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactRelationship(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactTrack(CWModel):
@@ -907,7 +907,7 @@ class ContactTrack(CWModel):
     startedBy: str | None = None
     company: CompanyReference | None = None
     contact: ContactReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactType(CWModel):
@@ -918,7 +918,7 @@ class ContactType(CWModel):
     serviceAlertMessage: str | None = Field(
         default=None, description=" Max length: 150;", max_length=150
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactTypeInfo(CWModel):
@@ -927,13 +927,13 @@ class ContactTypeInfo(CWModel):
     defaultFlag: bool | None = None
     serviceAlertFlag: bool | None = None
     serviceAlertMessage: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ContactTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Country(CWModel):
@@ -1211,7 +1211,7 @@ class Country(CWModel):
     localizationValueOne: str | None = Field(
         default=None, description=" Max length: 50;", max_length=50
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CountryInfo(CWModel):
@@ -1224,7 +1224,7 @@ class CountryInfo(CWModel):
     dialingPrefix: str | None = None
     localizationCaptionOne: str | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EntityType(CWModel):
@@ -1253,7 +1253,7 @@ class M365Contact(CWModel):
     groups: str | None = None
     directoryRoles: str | None = None
     assignedLicenses: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class M365ContactSyncProperty(CWModel):
@@ -1279,7 +1279,7 @@ class M365ContactSyncProperty(CWModel):
     excludeIncludeFlag: bool | None = None
     wildCard: str | None = None
     companyRecID: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagedDevicesIntegration(CWModel):
@@ -1306,7 +1306,7 @@ class ManagedDevicesIntegration(CWModel):
     matchOnSerialNumberFlag: bool | None = None
     disableNewCrossReferencesFlag: bool | None = None
     configBillCustomerFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagedDevicesIntegrationCrossReference(CWModel):
@@ -1318,7 +1318,7 @@ class ManagedDevicesIntegrationCrossReference(CWModel):
     product: IvItemReference | None = None
     configurationType: ConfigurationTypeReference | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagedDevicesIntegrationInfo(CWModel):
@@ -1326,7 +1326,7 @@ class ManagedDevicesIntegrationInfo(CWModel):
     name: str | None = None
     solution: str | None = None
     managementItSetupType: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagedDevicesIntegrationLogin(CWModel):
@@ -1335,7 +1335,7 @@ class ManagedDevicesIntegrationLogin(CWModel):
     username: str = Field(..., description=" Max length: 50;", max_length=50)
     password: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     member: MemberReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagedDevicesIntegrationNotification(CWModel):
@@ -1352,7 +1352,7 @@ class ManagedDevicesIntegrationNotification(CWModel):
         "NewAddition",
         "Info",
     ]
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Management(CWModel):
@@ -1374,7 +1374,7 @@ class Management(CWModel):
         default=None,
         description="Gets or sets\n            this is only required when scheduleExecutiveSummaryReportFlag = true.",
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagementBackup(CWModel):
@@ -1382,7 +1382,7 @@ class ManagementBackup(CWModel):
     type: AgreementTypeReference
     item: CatalogItemReference
     billingLevel: Literal["Detail", "Summary"]
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagementItSolution(CWModel):
@@ -1461,7 +1461,7 @@ class ManagementItSolution(CWModel):
         max_length=100,
     )
     noDisplayFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagementItSolutionAgreementInterfaceParameter(CWModel):
@@ -1471,7 +1471,7 @@ class ManagementItSolutionAgreementInterfaceParameter(CWModel):
     serverProduct: IvItemReference | None = None
     workstationProduct: IvItemReference | None = None
     spamStatsProduct: IvItemReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagementLogDocumentInfo(CWModel):
@@ -1486,56 +1486,56 @@ class ManagementReportNotification(CWModel):
     email: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     globalFlag: bool | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagementReportSetup(CWModel):
     id: int | None = None
     scheduledReportDisabledFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagementSolutionReference(CWModel):
     id: int | None = None
     name: str | None = None
     setupName: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MarketDescription(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MarketDescriptionInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MarketDescriptionReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OwnershipType(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 200;", max_length=200)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OwnershipTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OwnershipTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PortalConfiguration(CWModel):
@@ -1578,7 +1578,7 @@ class PortalConfiguration(CWModel):
     locationIds: list[int] | None = None
     portalImageCopySuccessFlag: bool | None = None
     displayVendorFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationInvoiceSetup(CWModel):
@@ -1594,7 +1594,7 @@ class PortalConfigurationInvoiceSetup(CWModel):
     billingStatusIds: list[int] | None = None
     addAllStatuses: bool | None = None
     removeAllStatuses: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationOpportunitySetup(CWModel):
@@ -1645,7 +1645,7 @@ class PortalConfigurationOpportunitySetup(CWModel):
     )
     confirmationEmailSubject: str | None = None
     confirmationEmailBody: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationPasswordEmailSetup(CWModel):
@@ -1668,7 +1668,7 @@ class PortalConfigurationPasswordEmailSetup(CWModel):
     )
     invalidPasswordEmailSubject: str | None = None
     invalidPasswordEmailBody: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationPaymentProcessor(CWModel):
@@ -1680,7 +1680,7 @@ class PortalConfigurationPaymentProcessor(CWModel):
 class PortalConfigurationPaymentProcessorReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationProjectSetup(CWModel):
@@ -1730,7 +1730,7 @@ class PortalConfigurationProjectSetup(CWModel):
     projectIssueStatusFlag: bool | None = None
     projectIssueAssignedFlag: bool | None = None
     projectDetailTotalHoursFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PortalConfigurationServiceSetup(CWModel):
@@ -1766,7 +1766,7 @@ class PortalConfigurationServiceSetup(CWModel):
     ) = None
     timeMaterialsTicketTemplate: ServiceSignoffReference | None = None
     fixedFeeTicketTemplate: ServiceSignoffReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PortalSecurity(CWModel):
@@ -1779,7 +1779,7 @@ class PortalSecurityLevel(CWModel):
     captionIdentifier: str | None = None
     isDefaultFlag: bool | None = None
     caption: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PortalSecuritySetting(CWModel):
@@ -1792,19 +1792,19 @@ class PortalSecuritySetting(CWModel):
     levelFour: bool | None = None
     levelFive: bool | None = None
     levelSix: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PricingScheduleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RelationshipReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RequestPasswordRequest(CWModel):
@@ -1814,7 +1814,7 @@ class RequestPasswordRequest(CWModel):
 class SicCodeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class State(CWModel):
@@ -1822,7 +1822,7 @@ class State(CWModel):
     identifier: str = Field(..., description=" Max length: 50;", max_length=50)
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     country: CountryReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class StateInfo(CWModel):
@@ -1830,7 +1830,7 @@ class StateInfo(CWModel):
     name: str | None = None
     identifier: str | None = None
     country: CountryReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TeamRole(CWModel):
@@ -1839,13 +1839,13 @@ class TeamRole(CWModel):
     accountManagerFlag: bool | None = None
     techFlag: bool | None = None
     salesFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TeamRoleInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Track(CWModel):
@@ -1853,7 +1853,7 @@ class Track(CWModel):
     name: str = Field(..., description=" Max length: 100;", max_length=100)
     inactiveFlag: bool | None = None
     notifyActionIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TrackAction(CWModel):
@@ -1886,7 +1886,7 @@ class TrackAction(CWModel):
     daysToExecute: int | None = None
     notifyWho: NotificationRecipientReference | None = None
     notifyFrom: NotificationRecipientReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ValidatePortalRequest(CWModel):

@@ -36,7 +36,7 @@ class ConfigurationTypeQuestionInfo(CWModel):
     numberOfDecimals: int | None = None
     requiredFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ConfigurationTypeQuestionValueInfo(CWModel):
@@ -46,4 +46,4 @@ class ConfigurationTypeQuestionValueInfo(CWModel):
     value: str | None = None
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

@@ -16,7 +16,7 @@ class Classification(CWModel):
     defaultFlag: bool | None = None
     companyFlag: bool | None = None
     employeeFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ExpenseEntryAudit(CWModel):
@@ -171,7 +171,7 @@ class ExpenseEntryAudit(CWModel):
     oldValue: str | None = None
     newValue: str | None = None
     value: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ExpenseReport(CWModel):
@@ -200,7 +200,7 @@ class ExpenseReport(CWModel):
     ) = None
     total: float | None = None
     dueDate: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ExpenseReportAudit(CWModel):
@@ -355,7 +355,7 @@ class ExpenseReportAudit(CWModel):
     oldValue: str | None = None
     newValue: str | None = None
     value: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ExpenseReportTierUpdate(CWModel):
@@ -380,7 +380,7 @@ class ExpenseTaxTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactive: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ExpenseType(CWModel):
@@ -398,7 +398,7 @@ class ExpenseType(CWModel):
     maxAmount: float | None = None
     integrationXRef: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ExpenseTypeInfo(CWModel):
@@ -407,7 +407,7 @@ class ExpenseTypeInfo(CWModel):
     inactiveFlag: bool | None = None
     amountCaption: str | None = None
     mileageFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PaymentType(CWModel):
@@ -416,11 +416,11 @@ class PaymentType(CWModel):
     classification: ClassificationReference
     defaultFlag: bool | None = None
     companyFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PaymentTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

@@ -69,7 +69,7 @@ class AccountingBatch(CWModel):
     exportExpensesFlag: bool | None = None
     exportProductsFlag: bool | None = None
     closedFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AccountingPackage(CWModel):
@@ -82,7 +82,7 @@ class AccountingPackageReference(CWModel):
     id: int | None = None
     identifier: Literal["QB99", "Mas200", "GPlains", "SBA", "Mas200v4", "Other"] | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AccountingPackageSetup(CWModel):
@@ -106,7 +106,7 @@ class AccountingPackageSetup(CWModel):
     sendUomFlag: bool | None = None
     includeCogsEntriesFlag: bool | None = None
     includeCogsDropShipFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Addition(CWModel):
@@ -142,14 +142,14 @@ class Addition(CWModel):
     opportunity: OpportunityReference | None = None
     agreementStatus: Literal["Active", "Cancelled", "Expired", "Inactive"] | None = None
     invoiceGrouping: InvoiceGroupingReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
 class AdjustmentDetailReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementAdjustment(CWModel):
@@ -158,7 +158,7 @@ class AgreementAdjustment(CWModel):
     description: str | None = Field(default=None, description=" Max length: 1000;", max_length=1000)
     effectiveDate: AwareDatetime | None = None
     agreementId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -210,7 +210,7 @@ class AgreementBatchSetup(CWModel):
     id: int | None = None
     nextRunDate: AwareDatetime
     daysInAdvance: int
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementBillingInfo(CWModel):
@@ -267,7 +267,7 @@ class AgreementSite(CWModel):
     company: CompanyReference
     site: SiteReference | None = None
     agreementId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -354,7 +354,7 @@ class AgreementType(CWModel):
     emailTemplate: EmailTemplateReference | None = None
     autoInvoiceFlag: bool | None = None
     invoiceProratedAdditionsFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeBoardDefault(CWModel):
@@ -365,7 +365,7 @@ class AgreementTypeBoardDefault(CWModel):
     board: BoardReference | None = None
     serviceType: ServiceTypeReference | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeInfo(CWModel):
@@ -374,7 +374,7 @@ class AgreementTypeInfo(CWModel):
     inactiveFlag: bool | None = None
     applicationUnits: Literal["Amount", "Hours", "Incidents"] | None = None
     billingTerms: BillingTermsReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeWorkRole(CWModel):
@@ -386,21 +386,21 @@ class AgreementTypeWorkRole(CWModel):
     rate: float | None = None
     rateType: Literal["AdjAmount", "Custom", "Multiplier"]
     limitTo: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeWorkRoleExclusion(CWModel):
     id: int | None = None
     type: AgreementTypeReference | None = None
     workRole: WorkRoleReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeWorkRoleInfo(CWModel):
     id: int | None = None
     type: AgreementTypeReference | None = None
     workRole: WorkRoleReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeWorkType(CWModel):
@@ -418,14 +418,14 @@ class AgreementTypeWorkType(CWModel):
     overageRate: float | None = None
     overageRateType: Literal["AdjAmount", "Custom", "Multiplier"]
     limitTo: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementTypeWorkTypeExclusion(CWModel):
     id: int | None = None
     type: AgreementTypeReference | None = None
     workType: WorkTypeReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementWorkRole(CWModel):
@@ -440,14 +440,14 @@ class AgreementWorkRole(CWModel):
     endingDate: AwareDatetime | None = None
     agreementId: int | None = None
     agreement: AgreementReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementWorkRoleExclusion(CWModel):
     id: int | None = None
     workRole: WorkRoleReference
     agreementId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementWorkType(CWModel):
@@ -470,14 +470,14 @@ class AgreementWorkType(CWModel):
     agreement: AgreementReference | None = None
     agreementId: int | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementWorkTypeExclusion(CWModel):
     id: int | None = None
     workType: WorkTypeReference
     agreementId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BatchEntry(CWModel):
@@ -497,20 +497,20 @@ class BatchEntry(CWModel):
     transfer: str | None = None
     expense: ExpenseDetailReference | None = None
     adjustmentDetail: AdjustmentDetailReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BatchReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillingCycleInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillingSetup(CWModel):
@@ -573,7 +573,7 @@ class BillingSetup(CWModel):
     customText: str | None = Field(default=None, description=" Max length: 500;", max_length=500)
     companyCode: str | None = Field(default=None, description=" Max length: 250;", max_length=250)
     excludeAvalaraFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillingSetupInfo(CWModel):
@@ -581,13 +581,13 @@ class BillingSetupInfo(CWModel):
     remitName: str | None = None
     location: SystemLocationReference | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillingSetupReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillingSetupRouting(CWModel):
@@ -598,7 +598,7 @@ class BillingSetupRouting(CWModel):
         "Account", "Territory", "Creator", "Department", "Location", "Member", "Project", "Sales"
     ]
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillingStatus(CWModel):
@@ -609,7 +609,7 @@ class BillingStatus(CWModel):
     closedFlag: bool | None = None
     inactiveFlag: bool | None = None
     sentFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillingStatusInfo(CWModel):
@@ -617,14 +617,14 @@ class BillingStatusInfo(CWModel):
     name: str | None = None
     sortOrder: int | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillingStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
     isClosed: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillingTerm(CWModel):
@@ -633,14 +633,14 @@ class BillingTerm(CWModel):
     defaultFlag: bool | None = None
     dueDays: int
     termsXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillingTermInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardDefault(CWModel):
@@ -649,14 +649,14 @@ class BoardDefault(CWModel):
     serviceType: ServiceTypeReference | None = None
     defaultFlag: bool | None = None
     agreementId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ClosedInvoice(CWModel):
     id: int | None = None
     status: BillingStatusReference | None = None
     internalNotes: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CompanyFinance(CWModel):
@@ -670,7 +670,7 @@ class CompanyFinance(CWModel):
     billUnapprovedPmFlag: bool | None = None
     emailTemplate: EmailTemplateReference | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -694,19 +694,19 @@ class CreateAccountingBatchRequest(CWModel):
 class CurrencyCode(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CurrencyCodeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CurrencyInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class DeliveryMethod(CWModel):
@@ -717,26 +717,26 @@ class DeliveryMethod(CWModel):
     integrationEmailFlag: bool | None = None
     integrationPrintFlag: bool | None = None
     integrationActiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailTemplateReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ExpenseDetailReference(CWModel):
     id: int | None = None
     amount: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ExpenseTypeExemption(CWModel):
     id: int | None = None
     expenseType: ExpenseTypeReference
     taxableLevels: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ExportAccountingBatchRequest(CWModel):
@@ -786,7 +786,7 @@ class FinanceCurrency(CWModel):
     rightAlign: bool | None = None
     numberOfDecimals: int | None = None
     reportFormat: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class GLAccount(CWModel):
@@ -839,7 +839,7 @@ class GLAccount(CWModel):
     productId: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
     inventory: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
     salesCode: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class GLCaption(CWModel):
@@ -874,7 +874,7 @@ class GLCaption(CWModel):
     cogs8: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
     cogs9: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
     cogs10: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class GLEntry(CWModel):
@@ -907,7 +907,7 @@ class GLEntry(CWModel):
     cogs9: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
     cogs10: str | None = Field(default=None, description=" Max length: 255;", max_length=255)
     isBatched: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class GLExport(CWModel):
@@ -1408,7 +1408,7 @@ class GLPath(CWModel):
     databaseName: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
     lastPaymentSync: AwareDatetime | None = None
     lastPaymentSyncBy: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class GenericNameIdDTO(CWModel):
@@ -1504,7 +1504,7 @@ class Invoice(CWModel):
     agreement: AgreementReference | None = None
     glBatch: BatchReference | None = None
     unbatchedBatch: BatchReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -1526,7 +1526,7 @@ class InvoiceCommission(CWModel):
     adjustedBy: str | None = None
     adjustedDate: str | None = None
     adjustmentReason: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InvoiceEmailTemplate(CWModel):
@@ -1554,13 +1554,13 @@ class InvoiceEmailTemplate(CWModel):
     copySenderFlag: bool | None = None
     invoiceStatus: BillingStatusReference | None = None
     attachInvoiceFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InvoiceEmailTemplateInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InvoiceInfo(CWModel):
@@ -1574,7 +1574,7 @@ class InvoiceInfo(CWModel):
     logo: DocumentInfo | None = None
     billingSetup: BillingSetup | None = None
     agreementBillingInfo: list[AgreementBillingInfo] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InvoicePayment(CWModel):
@@ -1589,7 +1589,7 @@ class InvoicePayment(CWModel):
     invoiceTotal: float | None = None
     paymentDate: AwareDatetime | None = None
     appliedBy: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     wisePayPayment: WisePayPayment | None = None
     paymentSyncStatus: Literal["Unapplied", "Applied", "Synced"] | None = None
     glBatchID: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
@@ -1605,7 +1605,7 @@ class InvoiceRouting(CWModel):
     member: MemberReference | None = None
     reviewedFlag: bool | None = None
     dateReviewedUTC: AwareDatetime | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InvoiceTemplate(CWModel):
@@ -1883,20 +1883,20 @@ class InvoiceTemplate(CWModel):
     adjustmentPriceCaption: str | None = Field(
         default=None, description=" Max length: 50;", max_length=50
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InvoiceTemplateDetailReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InvoiceTemplateSetup(CWModel):
     id: int | None = None
     name: str | None = None
     customFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MappedRecordReference(CWModel):
@@ -1941,26 +1941,26 @@ class MappedType(CWModel):
 class MappedTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProductTypeExemption(CWModel):
     id: int | None = None
     productType: ProductTypeReference
     taxableLevels: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderLineItemReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TaxCode(CWModel):
@@ -2091,7 +2091,7 @@ class TaxCode(CWModel):
     )
     addAllProductTypes: bool | None = None
     removeAllProductTypes: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TaxCodeInfo(CWModel):
@@ -2107,7 +2107,7 @@ class TaxCodeInfo(CWModel):
     levelFourRate: float | None = None
     levelFiveRate: float | None = None
     levelSixRate: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TaxCodeLevel(CWModel):
@@ -2125,13 +2125,13 @@ class TaxCodeLevel(CWModel):
     singleUnitFlag: bool | None = None
     singleUnitMinimum: float | None = None
     singleUnitMaximum: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TaxCodeLevelReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TaxCodeXRef(CWModel):
@@ -2146,7 +2146,7 @@ class TaxCodeXRef(CWModel):
     levelSix: Literal["NonTaxable", "Taxable"] | None = None
     taxCode: TaxCodeReference | None = None
     taxableLevels: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TaxIntegration(CWModel):
@@ -2168,38 +2168,38 @@ class TaxIntegration(CWModel):
     freightTaxCode: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     accountingIntegrationFlag: bool | None = None
     taxLineFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TaxIntegrationInfo(CWModel):
     id: int | None = None
     enabledFlag: bool | None = None
     taxIntegrationType: Literal["Avalara"] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TaxableExpenseTypeLevel(CWModel):
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TaxableProductTypeLevel(CWModel):
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TaxableWorkRoleLevel(CWModel):
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TaxableXRefLevel(CWModel):
     id: int | None = None
     taxCodeLevel: TaxCodeLevelReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class UnpostedExpense(CWModel):
@@ -2290,7 +2290,7 @@ class UnpostedExpense(CWModel):
     levelSixTaxXref: str | None = None
     levelSixTaxAmount: float | None = None
     dateClosed: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class UnpostedExpenseTaxableLevel(CWModel):
@@ -2298,7 +2298,7 @@ class UnpostedExpenseTaxableLevel(CWModel):
     taxLevel: int | None = None
     taxCodeXref: str | None = None
     taxAmount: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class UnpostedInvoice(CWModel):
@@ -2369,7 +2369,7 @@ class UnpostedInvoice(CWModel):
     levelSixTaxAmount: float | None = None
     createdBy: str | None = None
     dateClosed: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class UnpostedInvoiceTaxableLevel(CWModel):
@@ -2377,7 +2377,7 @@ class UnpostedInvoiceTaxableLevel(CWModel):
     taxLevel: int | None = None
     taxCodeXref: str | None = None
     taxAmount: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class UnpostedPayments(CWModel):
@@ -2388,7 +2388,7 @@ class UnpostedPayments(CWModel):
     amount: float | None = None
     paymentDate: str | None = None
     appliedBy: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     wisePayPayment: WisePayPayment | None = None
     paymentSyncStatus: str | None = None
     paymentSyncDate: str | None = None
@@ -2455,7 +2455,7 @@ class UnpostedProcurement(CWModel):
     freightTaxTotal: float | None = None
     freightCost: float | None = None
     dateClosed: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class UnpostedProcurementTaxableLevel(CWModel):
@@ -2463,7 +2463,7 @@ class UnpostedProcurementTaxableLevel(CWModel):
     taxLevel: int | None = None
     taxCodeXref: str | None = None
     taxAmount: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class UserDefinedFieldValueModel(CWModel):
@@ -2497,4 +2497,4 @@ class WorkRoleExemption(CWModel):
     id: int | None = None
     workRole: WorkRoleReference
     taxableLevels: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

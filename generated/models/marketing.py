@@ -33,7 +33,7 @@ class Campaign(CWModel):
     actualGrossMargin: float | None = None
     actualROI: float | None = None
     emailsSent: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CampaignAudit(CWModel):
@@ -55,45 +55,45 @@ class CampaignStatus(CWModel):
     name: str = Field(..., description=" Max length: 100;", max_length=100)
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CampaignStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CampaignSubTypeCampaignSubType(CWModel):
     id: int | None = None
     type: CampaignTypeReference
     name: str = Field(..., description=" Max length: 100;", max_length=100)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CampaignSubTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CampaignType(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 100;", max_length=100)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CampaignTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CampaignTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailOpened(CWModel):
@@ -125,13 +125,13 @@ class Group(CWModel):
     )
     publicFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class GroupInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LinkClicked(CWModel):
@@ -149,7 +149,7 @@ class MarketingCompany(CWModel):
     defaultContactFlag: bool | None = None
     allContactsFlag: bool | None = None
     unsubscribeFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MarketingContact(CWModel):
@@ -157,11 +157,11 @@ class MarketingContact(CWModel):
     groupId: int | None = None
     note: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     unsubscribeFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TypeSubTypeCampaignSubType(CWModel):
     id: int | None = None
     typeId: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

@@ -57,13 +57,13 @@ class AdjustmentDetail(CWModel):
         default=None, description=" Max length: 1000;", max_length=1000
     )
     adjustment: AdjustmentReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AdjustmentReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AdjustmentType(CWModel):
@@ -73,19 +73,19 @@ class AdjustmentType(CWModel):
     auditTrailFlag: bool | None = None
     dateCreated: AwareDatetime | None = None
     createdBy: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AdjustmentTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AdjustmentTypeReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CatalogComponent(CWModel):
@@ -101,7 +101,7 @@ class CatalogComponent(CWModel):
     parentCatalogItem: CatalogItemReference | None = None
     price: float | None = None
     cost: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CatalogInventory(CWModel):
@@ -111,7 +111,7 @@ class CatalogInventory(CWModel):
     warehouseBin: WarehouseBinReference | None = None
     onHand: int | None = None
     serialNumbers: list[OnHandSerialNumberReference] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CatalogItem(CWModel):
@@ -166,7 +166,7 @@ class CatalogItem(CWModel):
     markupFlag: bool | None = None
     autoUpdateUnitCostFlag: bool | None = None
     autoUpdateUnitPriceFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -188,7 +188,7 @@ class CatalogItemInfo(CWModel):
     manufacturerPartNumber: str | None = None
     vendorSku: str | None = None
     billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CatalogPricing(CWModel):
@@ -219,7 +219,7 @@ class Category(CWModel):
     defaultFlag: bool | None = None
     addAllLocations: bool | None = None
     removeAllLocations: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CategoryInfo(CWModel):
@@ -227,13 +227,13 @@ class CategoryInfo(CWModel):
     name: str | None = None
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ChangeOrder(CWModel):
     id: int | None = None
     purchaseHeaderRecId: int
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Conversion(CWModel):
@@ -241,13 +241,13 @@ class Conversion(CWModel):
     quantity: float | None = None
     uomType: UnitOfMeasureReference
     parentUOM: UnitOfMeasureReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class DirectionalSync(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class HttpContent(CWModel):
@@ -345,7 +345,7 @@ class InventoryOnHand(CWModel):
     warehouseBin: WarehouseBinReference | None = None
     onHand: int | None = None
     serialNumbers: list[OnHandSerialNumberReference] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InvoiceGrouping(CWModel):
@@ -356,42 +356,42 @@ class InvoiceGrouping(CWModel):
     showPriceFlag: bool | None = None
     showSubItemsFlag: bool | None = None
     groupParentChildAdditionsFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LegacySubCategory(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LegacySubCategoryInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Manufacturer(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManufacturerInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MinimumStockByWarehouse(CWModel):
     id: int | None = None
     warehouse: WarehouseReference
     minimumStock: int
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OnHandSerialNumber(CWModel):
@@ -400,13 +400,13 @@ class OnHandSerialNumber(CWModel):
     catalogItem: CatalogItemReference | None = None
     warehouse: WarehouseReference | None = None
     warehouseBin: WarehouseBinReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OnHandSerialNumberReference(CWModel):
     id: int | None = None
     serialNumber: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PricingBreak(CWModel):
@@ -419,7 +419,7 @@ class PricingBreak(CWModel):
     priceMethod: Literal[
         "FlatRateForRange", "PercentMarkupFromCost", "PercentMarkdownFromPrice", "PricePerUnit"
     ]
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PricingDetail(CWModel):
@@ -430,7 +430,7 @@ class PricingDetail(CWModel):
     startDate: AwareDatetime
     endDate: AwareDatetime | None = None
     noEndDate: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PricingSchedule(CWModel):
@@ -442,7 +442,7 @@ class PricingSchedule(CWModel):
     companies: list[int] | None = None
     setAllCompaniesFlag: bool | None = None
     removeAllCompaniesFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProcurementAdjustment(CWModel):
@@ -455,7 +455,7 @@ class ProcurementAdjustment(CWModel):
     closedBy: str | None = None
     closedDate: AwareDatetime | None = None
     adjustmentDetails: list[AdjustmentDetail] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProcurementSetting(CWModel):
@@ -481,7 +481,7 @@ class ProcurementSetting(CWModel):
     disableAutoPickFlag: bool | None = None
     defaultProductTaxableFlag: bool | None = None
     eoriNumber: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     notificationForChangesInShippingInfoFlag: bool | None = None
     shippingInfoNotificationEmail: str | None = Field(
         default=None, description=" Max length: 250;", max_length=250
@@ -517,7 +517,7 @@ class ProductPickingShippingDetail(CWModel):
     quantity: int | None = None
     expectedArrivalDate: AwareDatetime | None = None
     shipmentDate: AwareDatetime | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProductType(CWModel):
@@ -526,7 +526,7 @@ class ProductType(CWModel):
     inactiveFlag: bool | None = None
     typeXref: Literal["InventoryPart", "NonInventoryPart", "OtherCharge", "Service"] | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProductTypeInfo(CWModel):
@@ -534,7 +534,7 @@ class ProductTypeInfo(CWModel):
     name: str | None = None
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrder(CWModel):
@@ -606,14 +606,14 @@ class PurchaseOrder(CWModel):
     warehouse: WarehouseReference | None = None
     warehouseContact: ContactReference | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
 class PurchaseOrderInfo(CWModel):
     id: int | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderLineItem(CWModel):
@@ -663,7 +663,7 @@ class PurchaseOrderLineItem(CWModel):
         ]
         | None
     ) = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     extCost: float | None = None
     expectedArrivalDate: AwareDatetime | None = None
     isDetachAvailable: bool | None = None
@@ -680,7 +680,7 @@ class PurchaseOrderNote(CWModel):
     type: NoteTypeReference | None = None
     flagged: bool | None = None
     enteredBy: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatus(CWModel):
@@ -692,7 +692,7 @@ class PurchaseOrderStatus(CWModel):
     defaultClosedFlag: bool | None = None
     sortOrder: int | None = None
     emailTemplate: PurchaseOrderStatusEmailTemplateReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatusEmailTemplate(CWModel):
@@ -705,13 +705,13 @@ class PurchaseOrderStatusEmailTemplate(CWModel):
     subject: str = Field(..., description=" Max length: 200;", max_length=200)
     body: str | None = None
     copySenderFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatusEmailTemplateReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatusInfo(CWModel):
@@ -722,7 +722,7 @@ class PurchaseOrderStatusInfo(CWModel):
     inactiveFlag: bool | None = None
     defaultClosedFlag: bool | None = None
     sortOrder: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatusNotification(CWModel):
@@ -736,13 +736,13 @@ class PurchaseOrderStatusNotification(CWModel):
         max_length=50,
     )
     workflowStep: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PurchaseOrderStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PurchasingDemand(CWModel):
@@ -756,38 +756,38 @@ class RmaAction(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaActionInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaActionReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaDisposition(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaDispositionInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaDispositionReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaStatus(CWModel):
@@ -797,7 +797,7 @@ class RmaStatus(CWModel):
     sortOrder: int | None = None
     closedFlag: bool | None = None
     emailTemplate: RmaStatusEmailTemplateReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaStatusEmailTemplate(CWModel):
@@ -810,20 +810,20 @@ class RmaStatusEmailTemplate(CWModel):
     subject: str = Field(..., description=" Max length: 200;", max_length=200)
     body: str
     copySenderFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaStatusEmailTemplateReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaStatusInfo(CWModel):
     id: int | None = None
     name: str | None = None
     sortOrder: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaStatusNotification(CWModel):
@@ -837,13 +837,13 @@ class RmaStatusNotification(CWModel):
         max_length=50,
     )
     workflowStep: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class RmaTag(CWModel):
@@ -997,7 +997,7 @@ class RmaTag(CWModel):
     technicalContact: MemberReference | None = None
     currency: CurrencyReference | None = None
     closedBy: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -1006,7 +1006,7 @@ class ShipmentMethod(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
     trackingUrl: str | None = Field(default=None, description=" Max length: 200;", max_length=200)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ShipmentMethodInfo(CWModel):
@@ -1014,7 +1014,7 @@ class ShipmentMethodInfo(CWModel):
     name: str | None = None
     defaultFlag: bool | None = None
     trackingUrl: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SubCategory(CWModel):
@@ -1024,7 +1024,7 @@ class SubCategory(CWModel):
     integrationXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     defaultFlag: bool | None = None
     category: ProductCategoryReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SubCategoryInfo(CWModel):
@@ -1033,7 +1033,7 @@ class SubCategoryInfo(CWModel):
     category: ProductCategoryReference | None = None
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class UnitOfMeasure(CWModel):
@@ -1042,7 +1042,7 @@ class UnitOfMeasure(CWModel):
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
     uomScheduleXref: str | None = Field(default=None, description=" Max length: 31;", max_length=31)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Version(CWModel):
@@ -1069,7 +1069,7 @@ class Warehouse(CWModel):
     inactiveFlag: bool | None = None
     lockedFlag: bool | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WarehouseBin(CWModel):
@@ -1091,7 +1091,7 @@ class WarehouseBin(CWModel):
     quantityOnHand: int | None = None
     company: CompanyReference | None = None
     transferBin: WarehouseBinReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WarehouseBinInfo(CWModel):
@@ -1100,7 +1100,7 @@ class WarehouseBinInfo(CWModel):
     warehouse: WarehouseReference | None = None
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WarehouseInfo(CWModel):
@@ -1109,4 +1109,4 @@ class WarehouseInfo(CWModel):
     inactiveFlag: bool | None = None
     overallDefaultFlag: bool | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

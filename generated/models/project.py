@@ -66,7 +66,7 @@ class PhaseStatus(CWModel):
         description="Required when statusIndicator is Custom. Max length: 30;",
         max_length=30,
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PhaseStatusInfo(CWModel):
@@ -77,13 +77,13 @@ class PhaseStatusInfo(CWModel):
     collapsedFlag: bool | None = None
     closedFlag: bool | None = None
     boardAssociationIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PhaseStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectBillingRate(CWModel):
@@ -94,7 +94,7 @@ class ProjectBillingRate(CWModel):
     activityClassRecId: int | None = None
     member: MemberReference | None = None
     memberRecId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectBoardKanbanSetting(CWModel):
@@ -120,13 +120,13 @@ class ProjectBoardTeam(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectBoardTeamInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectBoardTeamMember(CWModel):
@@ -134,14 +134,14 @@ class ProjectBoardTeamMember(CWModel):
     member: MemberReference
     projectRole: ProjectRoleReference
     workRole: WorkRoleReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectContact(CWModel):
     id: int | None = None
     projectId: int | None = None
     contact: ContactReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectNote(CWModel):
@@ -150,7 +150,7 @@ class ProjectNote(CWModel):
     text: str
     type: NoteTypeReference | None = None
     flagged: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectPhase(CWModel):
@@ -218,14 +218,14 @@ class ProjectPhase(CWModel):
     shipToSite: SiteReference | None = None
     billingTerms: BillingTermsReference | None = None
     taxCode: TaxCodeReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
 class ProjectRoleReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectSecurityRole(CWModel):
@@ -233,7 +233,7 @@ class ProjectSecurityRole(CWModel):
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     managerRoleFlag: bool | None = None
     defaultContactFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectSecurityRoleInfo(CWModel):
@@ -241,7 +241,7 @@ class ProjectSecurityRoleInfo(CWModel):
     name: str | None = None
     managerRoleFlag: bool | None = None
     defaultContactFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectSecurityRoleSetting(CWModel):
@@ -254,7 +254,7 @@ class ProjectSecurityRoleSetting(CWModel):
         default=None, description=" Max length: 50;", max_length=50
     )
     myFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectStatus(CWModel):
@@ -270,7 +270,7 @@ class ProjectStatus(CWModel):
         description="Required when statusIndicator is Custom. Max length: 30;",
         max_length=30,
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectStatusInfo(CWModel):
@@ -280,7 +280,7 @@ class ProjectStatusInfo(CWModel):
     inactiveFlag: bool | None = None
     noTimeFlag: bool | None = None
     closedFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectTeamMember(CWModel):
@@ -292,7 +292,7 @@ class ProjectTeamMember(CWModel):
     workRole: WorkRoleReference | None = None
     startDate: AwareDatetime | None = None
     endDate: AwareDatetime | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplate(CWModel):
@@ -301,7 +301,7 @@ class ProjectTemplate(CWModel):
     description: str | None = None
     connectWiseId: str | None = None
     type: ProjectTypeReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplatePhase(CWModel):
@@ -317,13 +317,13 @@ class ProjectTemplatePhase(CWModel):
     connectWiseId: str | None = None
     parentId: int | None = None
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplatePhaseReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplateTask(CWModel):
@@ -338,7 +338,7 @@ class ProjectTemplateTask(CWModel):
     grandParentConnectWiseId: str | None = None
     summary: str | None = None
     code: ServiceCodeReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplateTicket(CWModel):
@@ -370,7 +370,7 @@ class ProjectTemplateTicket(CWModel):
     source: ServiceSourceReference | None = None
     workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectTemplateWorkPlan(CWModel):
@@ -470,7 +470,7 @@ class ProjectTicket(CWModel):
     scheduleEndDate: AwareDatetime | None = None
     mobileGuid: UUID | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     tasks: list[TicketTask] | None = None
     initialDescription: str | None = Field(
         default=None, description="Only available for POST, will not be returned in the response."
@@ -506,7 +506,7 @@ class ProjectTicketNote(CWModel):
     originalAuthor: str | None = None
     member: MemberReference | None = None
     contact: ContactReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectType(CWModel):
@@ -515,7 +515,7 @@ class ProjectType(CWModel):
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
     integrationXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectTypeInfo(CWModel):
@@ -523,7 +523,7 @@ class ProjectTypeInfo(CWModel):
     name: str | None = None
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProjectWorkplan(CWModel):
@@ -550,7 +550,7 @@ class ProjectWorkplanProjectPhase(CWModel):
     scheduled_End: str | None = None
     scheduled_Duration: int | None = None
     billPhaseSeparately: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -560,7 +560,7 @@ class StatusIndicator(CWModel):
     name: str | None = None
     color: str | None = None
     icon: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TemplatePhase(CWModel):
@@ -572,7 +572,7 @@ class TemplatePhase(CWModel):
     markAsMilestoneFlag: bool | None = None
     billPhaseSeparately: bool | None = None
     wbsCode: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TicketNote(CWModel):
@@ -589,7 +589,7 @@ class TicketNote(CWModel):
     processNotifications: bool | None = None
     internalFlag: bool | None = None
     externalFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TicketTask(CWModel):
@@ -605,4 +605,4 @@ class TicketTask(CWModel):
     summary: str | None = None
     childScheduleAction: Literal["Transfer", "Delete", "Done"] | None = None
     childTicketId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

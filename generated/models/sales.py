@@ -69,7 +69,7 @@ class Activity(CWModel):
     notifyFlag: bool | None = None
     mobileGuid: UUID | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -80,7 +80,7 @@ class ActivityStatus(CWModel):
     inactiveFlag: bool | None = None
     spawnFollowupFlag: bool | None = None
     closedFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ActivityStatusInfo(CWModel):
@@ -89,7 +89,7 @@ class ActivityStatusInfo(CWModel):
     inactiveFlag: bool | None = None
     closedFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ActivityType(CWModel):
@@ -101,7 +101,7 @@ class ActivityType(CWModel):
     emailFlag: bool | None = None
     memoFlag: bool | None = None
     historyFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AgreementRevenueReference(CWModel):
@@ -110,13 +110,13 @@ class AgreementRevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CampaignReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Commission(CWModel):
@@ -152,13 +152,13 @@ class Commission(CWModel):
     agreementsFlag: bool | None = None
     productsFlag: bool | None = None
     myOpportunitiesFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ConversionTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ExpenseRevenueReference(CWModel):
@@ -167,7 +167,7 @@ class ExpenseRevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Forecast(CWModel):
@@ -192,7 +192,7 @@ class Forecast(CWModel):
     taxCode: TaxCodeReference | None = None
     billingTerms: BillingTermsReference | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ForecastItem(CWModel):
@@ -229,7 +229,7 @@ class ForecastItem(CWModel):
     sequenceNumber: float | None = None
     subNumber: int | None = None
     taxableFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ForecastRevenueReference(CWModel):
@@ -238,7 +238,7 @@ class ForecastRevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InclusiveRevenueReference(CWModel):
@@ -247,7 +247,7 @@ class InclusiveRevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LostRevenueReference(CWModel):
@@ -256,7 +256,7 @@ class LostRevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpenRevenueReference(CWModel):
@@ -265,7 +265,7 @@ class OpenRevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Opportunity(CWModel):
@@ -307,7 +307,7 @@ class Opportunity(CWModel):
     currency: CurrencyReference | None = None
     companyLocationId: int | None = None
     technicalContact: ContactReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -321,7 +321,7 @@ class OpportunityContact(CWModel):
     opportunityId: int | None = None
     phoneNumber: str | None = None
     emailAddress: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityNote(CWModel):
@@ -332,45 +332,45 @@ class OpportunityNote(CWModel):
     flagged: bool | None = None
     enteredBy: str | None = None
     mobileGuid: UUID | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityPriorityReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityProbabilityReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityRating(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     sortOrder: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityRatingInfo(CWModel):
     id: int | None = None
     name: str | None = None
     sortOrder: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityRatingReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunitySalesRoleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityStage(CWModel):
@@ -379,7 +379,7 @@ class OpportunityStage(CWModel):
     probability: OpportunityProbabilityReference | None = None
     color: str | None = Field(default=None, description=" Max length: 25;", max_length=25)
     sequenceNumber: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityStageInfo(CWModel):
@@ -388,13 +388,13 @@ class OpportunityStageInfo(CWModel):
     probability: OpportunityProbabilityReference | None = None
     color: str | None = None
     sequenceNumber: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityStageReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityStatus(CWModel):
@@ -407,7 +407,7 @@ class OpportunityStatus(CWModel):
     defaultFlag: bool | None = None
     enteredBy: str | None = None
     dateEntered: AwareDatetime | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityStatusInfo(CWModel):
@@ -415,7 +415,7 @@ class OpportunityStatusInfo(CWModel):
     closedFlag: bool | None = None
     inactiveFlag: bool | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityToAgreementConversion(CWModel):
@@ -481,20 +481,20 @@ class OpportunityType(CWModel):
     id: int | None = None
     description: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityTypeInfo(CWModel):
     id: int | None = None
     description: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OpportunityTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Order(CWModel):
@@ -537,7 +537,7 @@ class Order(CWModel):
     currency: CurrencyReference | None = None
     companyLocation: SystemLocationReference | None = None
     subTotal: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     customFields: list[CustomFieldValue] | None = None
 
 
@@ -549,7 +549,7 @@ class OrderStatus(CWModel):
     sortOrder: int | None = None
     closedFlag: bool | None = None
     emailTemplate: OrderStatusEmailTemplateReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OrderStatusEmailTemplate(CWModel):
@@ -562,20 +562,20 @@ class OrderStatusEmailTemplate(CWModel):
     subject: str = Field(..., description=" Max length: 200;", max_length=200)
     body: str
     copySenderFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OrderStatusEmailTemplateReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OrderStatusInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OrderStatusNotification(CWModel):
@@ -589,7 +589,7 @@ class OrderStatusNotification(CWModel):
         max_length=50,
     )
     workflowStep: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Other1RevenueReference(CWModel):
@@ -598,7 +598,7 @@ class Other1RevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Other2RevenueReference(CWModel):
@@ -607,7 +607,7 @@ class Other2RevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ProductRevenueReference(CWModel):
@@ -616,19 +616,19 @@ class ProductRevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Role(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SalesConversion(CWModel):
     parentType: str | None = None
     convertedTo: ConversionTypeReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SalesOrderRecap(CWModel):
@@ -648,19 +648,19 @@ class SalesOrdersLineItem(CWModel):
     billStatus: str | None = None
     quantity: int | None = None
     quantityCancelled: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SalesProbability(CWModel):
     id: int | None = None
     probability: int
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SalesProbabilityInfo(CWModel):
     id: int | None = None
     probability: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SalesQuota(CWModel):
@@ -696,7 +696,7 @@ class SalesQuota(CWModel):
     decemberRevenue: float | None = None
     decemberMargin: float | None = None
     currency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SalesTeam(CWModel):
@@ -705,7 +705,7 @@ class SalesTeam(CWModel):
     salesTeamDescription: str = Field(..., description=" Max length: 50;", max_length=50)
     salesTeamLocation: SystemLocationReference
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SalesTeamMember(CWModel):
@@ -714,13 +714,13 @@ class SalesTeamMember(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     allowAccessFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SalesTeamReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceRevenueReference(CWModel):
@@ -729,7 +729,7 @@ class ServiceRevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Team(CWModel):
@@ -741,7 +741,7 @@ class Team(CWModel):
     referralFlag: bool | None = None
     opportunityId: int | None = None
     responsibleFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeRevenueReference(CWModel):
@@ -750,7 +750,7 @@ class TimeRevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WonRevenueReference(CWModel):
@@ -759,4 +759,4 @@ class WonRevenueReference(CWModel):
     cost: float | None = None
     margin: float | None = None
     percentage: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

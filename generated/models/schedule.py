@@ -36,7 +36,7 @@ class Calendar(CWModel):
     saturdayEndTime: str | None = None
     sundayStartTime: str | None = None
     sundayEndTime: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CalendarInfo(CWModel):
@@ -57,7 +57,7 @@ class CalendarInfo(CWModel):
     saturdayEndTime: str | None = None
     sundayStartTime: str | None = None
     sundayEndTime: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Holiday(CWModel):
@@ -71,7 +71,7 @@ class Holiday(CWModel):
     timeStart: str | None = None
     timeEnd: str | None = None
     holidayList: HolidayListReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class HolidayInfo(CWModel):
@@ -85,25 +85,25 @@ class HolidayInfo(CWModel):
     timeStart: str | None = None
     timeEnd: str | None = None
     holidayList: HolidayListReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class HolidayList(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class HolidayListInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class HolidayListReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PortalCalendar(CWModel):
@@ -118,7 +118,7 @@ class PortalCalendar(CWModel):
     adjust3Start: str | None = None
     adjust3End: str | None = None
     adjust3Hours: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleColor(CWModel):
@@ -131,7 +131,7 @@ class ScheduleColor(CWModel):
         default=None, description="A endPercent is required if startPercent has value."
     )
     color: str = Field(..., description="Must be a valid Hexadecimal Color Code.")
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleDetail(CWModel):
@@ -140,7 +140,7 @@ class ScheduleDetail(CWModel):
     dateStart: str | None = None
     dateEnd: str | None = None
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleEntry(CWModel):
@@ -171,7 +171,7 @@ class ScheduleEntry(CWModel):
     hours: float | None = None
     startTimeSet: bool | None = None
     endTimeSet: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleEntryDetail(CWModel):
@@ -180,7 +180,7 @@ class ScheduleEntryDetail(CWModel):
     dateStart: str | None = None
     dateEnd: str | None = None
     hoursScheduled: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleReminderTime(CWModel):
@@ -188,13 +188,13 @@ class ScheduleReminderTime(CWModel):
     time: int | None = Field(default=None, description="Time is calculated in minutes.")
     name: str | None = Field(default=None, description=" Max length: 10;", max_length=10)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleSpanReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleStatus(CWModel):
@@ -202,7 +202,7 @@ class ScheduleStatus(CWModel):
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     defaultFlag: bool | None = None
     showAsTentativeFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleStatusInfo(CWModel):
@@ -210,7 +210,7 @@ class ScheduleStatusInfo(CWModel):
     name: str | None = None
     defaultFlag: bool | None = None
     showAsTentativeFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleType(CWModel):
@@ -220,7 +220,7 @@ class ScheduleType(CWModel):
     chargeCode: ChargeCodeReference | None = None
     where: ServiceLocationReference | None = None
     systemFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleTypeInfo(CWModel):
@@ -230,10 +230,10 @@ class ScheduleTypeInfo(CWModel):
     chargeCode: ChargeCodeReference | None = None
     where: ServiceLocationReference | None = None
     systemFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleTypeReference(CWModel):
     id: int | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

@@ -137,14 +137,14 @@ class Board(CWModel):
     markFirstNoteIssueFlag: bool | None = None
     restrictBoardByDefaultFlag: bool | None = None
     sendToBundledFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardAutoAssignResource(CWModel):
     id: int | None = None
     notifyWho: NotificationRecipientReference
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardAutoTemplate(CWModel):
@@ -167,7 +167,7 @@ class BoardAutoTemplate(CWModel):
     impactUrgencySetting: Literal["Append", "Overwrite", "Ignore"] | None = None
     templatePrioritySetting: Literal["Append", "Overwrite", "Ignore"] | None = None
     autoApplyFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardCopy(CWModel):
@@ -179,7 +179,7 @@ class BoardExcludedMember(CWModel):
     id: int | None = None
     memberId: int | None = None
     boardId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardInfo(CWModel):
@@ -203,7 +203,7 @@ class BoardInfo(CWModel):
     internalAnalysisSort: Literal["Ascending", "Descending"] | None = None
     resolutionSort: Literal["Ascending", "Descending"] | None = None
     allSort: Literal["Ascending", "Descending"] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardItem(CWModel):
@@ -211,7 +211,7 @@ class BoardItem(CWModel):
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     inactiveFlag: bool | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardItemAssociation(CWModel):
@@ -224,7 +224,7 @@ class BoardItemAssociation(CWModel):
     removeAllSubTypesFlag: bool | None = None
     item: ServiceItemReference | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardNotification(CWModel):
@@ -232,7 +232,7 @@ class BoardNotification(CWModel):
     notifyWho: NotificationRecipientReference
     member: MemberReference | None = None
     email: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardSkillMapping(CWModel):
@@ -243,7 +243,7 @@ class BoardSkillMapping(CWModel):
     skillCategory: SkillCategoryReference
     skill: SkillReference
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardStatus(CWModel):
@@ -269,7 +269,7 @@ class BoardStatus(CWModel):
     customStatusIndicatorName: str | None = Field(
         default=None, description=" Max length: 30;", max_length=30
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     saveTimeAsNote: bool | None = None
 
 
@@ -280,7 +280,7 @@ class BoardStatusInfo(CWModel):
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
     closedFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardStatusNotification(CWModel):
@@ -294,7 +294,7 @@ class BoardStatusNotification(CWModel):
         max_length=255,
     )
     workflowStep: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardSubType(CWModel):
@@ -305,7 +305,7 @@ class BoardSubType(CWModel):
     addAllTypesFlag: bool | None = None
     removeAllTypesFlag: bool | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardSubTypeInfo(CWModel):
@@ -313,7 +313,7 @@ class BoardSubTypeInfo(CWModel):
     name: str | None = None
     inactiveFlag: bool | None = None
     typeAssociationIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardTeam(CWModel):
@@ -328,13 +328,13 @@ class BoardTeam(CWModel):
     boardId: int | None = None
     locationId: int | None = None
     businessUnitId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardTeamInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardType(CWModel):
@@ -350,7 +350,7 @@ class BoardType(CWModel):
     board: BoardReference | None = None
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardTypeInfo(CWModel):
@@ -359,7 +359,7 @@ class BoardTypeInfo(CWModel):
     board: BoardReference | None = None
     inactiveFlag: bool | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BoardTypeSubTypeItemAssociation(CWModel):
@@ -368,7 +368,7 @@ class BoardTypeSubTypeItemAssociation(CWModel):
     subType: ServiceSubTypeReference | None = None
     item: ServiceItemReference | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Code(CWModel):
@@ -378,7 +378,7 @@ class Code(CWModel):
     boardId: int | None = None
     locationId: int | None = None
     businessUnitId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ConvertToProject(CWModel):
@@ -400,13 +400,13 @@ class Impact(CWModel):
     name: str | None = None
     description: str = Field(..., description=" Max length: 200;", max_length=200)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class KBCategoryReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class KnowledgeBaseArticle(CWModel):
@@ -421,7 +421,7 @@ class KnowledgeBaseArticle(CWModel):
     subCategoryId: int | None = None
     dateCreated: str | None = None
     createdBy: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class KnowledgeBaseCategory(CWModel):
@@ -430,14 +430,14 @@ class KnowledgeBaseCategory(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     approver: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class KnowledgeBaseSettings(CWModel):
     id: int | None = None
     requireApproval: bool
     defaultApprover: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class KnowledgeBaseSubCategory(CWModel):
@@ -446,7 +446,7 @@ class KnowledgeBaseSubCategory(CWModel):
     category: KBCategoryReference
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Priority(CWModel):
@@ -472,7 +472,7 @@ class Priority(CWModel):
     imageLink: str | None = None
     urgencySortOrder: str | None = None
     level: Literal["Critical", "High", "Medium", "Low"] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PriorityInfo(CWModel):
@@ -501,7 +501,7 @@ class PriorityInfo(CWModel):
     imageLink: str | None = None
     urgencySortOrder: str | None = None
     level: Literal["Critical", "High", "Medium", "Low"] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SLA(CWModel):
@@ -526,13 +526,13 @@ class SLA(CWModel):
     planWithinPercent: int | None = None
     resolutionHours: float | None = None
     resolutionPercent: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SLAInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SLAPriority(CWModel):
@@ -545,7 +545,7 @@ class SLAPriority(CWModel):
     resolutionHours: float | None = None
     resolutionPercent: int | None = None
     sla: SLAReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SchedulingMemberInfo(CWModel):
@@ -557,7 +557,7 @@ class SchedulingMemberInfo(CWModel):
     fullName: str | None = None
     defaultEmail: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceEmailTemplate(CWModel):
@@ -591,7 +591,7 @@ class ServiceEmailTemplate(CWModel):
     externalContactNotifications: bool | None = None
     internalContactNotifications: bool | None = None
     serviceStatus: ServiceStatusReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceEmailTemplateReference(CWModel):
@@ -599,7 +599,7 @@ class ServiceEmailTemplateReference(CWModel):
     identifier: str | None = None
     name: str | None = None
     type: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceLocation(CWModel):
@@ -607,14 +607,14 @@ class ServiceLocation(CWModel):
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     where: Literal["OnSite", "Remote", "InHouse"]
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceLocationInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceNote(CWModel):
@@ -634,7 +634,7 @@ class ServiceNote(CWModel):
     internalFlag: bool | None = None
     externalFlag: bool | None = None
     sentimentScore: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceSignoff(CWModel):
@@ -719,7 +719,7 @@ class ServiceSignoff(CWModel):
     )
     creditCardFieldsFlag: bool | None = None
     defaultFFFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceSignoffCustomField(CWModel):
@@ -739,14 +739,14 @@ class ServiceSignoffCustomField(CWModel):
         "Tasks",
     ]
     userDefinedField: UserDefinedFieldReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceSignoffInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceSurvey(CWModel):
@@ -764,7 +764,7 @@ class ServiceSurvey(CWModel):
     notifyWho: GenericIdIdentifierReference | None = None
     notifyWhoVisibleFlag: bool | None = None
     notifyMember: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceSurveyQuestion(CWModel):
@@ -777,7 +777,7 @@ class ServiceSurveyQuestion(CWModel):
     requiredFlag: bool | None = None
     noAnswerPoints: int | None = None
     surveyId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceSurveyQuestionOption(CWModel):
@@ -799,7 +799,7 @@ class ServiceTask(CWModel):
     childScheduleAction: Literal["Transfer", "Delete", "Done"] | None = None
     childTicketId: int | None = None
     summary: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceTeam(CWModel):
@@ -809,7 +809,7 @@ class ServiceTeam(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     deleteNotifyFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceTemplate(CWModel):
@@ -860,14 +860,14 @@ class ServiceTemplate(CWModel):
     emailCCFlag: bool | None = None
     emailCC: str | None = None
     restrictDownpaymentFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceTemplateInfo(CWModel):
     id: int | None = None
     name: str | None = None
     templateFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceTicketLink(CWModel):
@@ -876,7 +876,7 @@ class ServiceTicketLink(CWModel):
     enabledFlag: bool | None = None
     linkText: str = Field(..., description=" Max length: 50;", max_length=50)
     url: str = Field(..., description=" Max length: 1000;", max_length=1000)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceTicketLinkInfo(CWModel):
@@ -884,7 +884,7 @@ class ServiceTicketLinkInfo(CWModel):
     name: str | None = None
     linkText: str | None = None
     url: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceTicketNote(CWModel):
@@ -905,7 +905,7 @@ class ServiceTicketNote(CWModel):
     createdByParentFlag: bool | None = None
     member: MemberReference | None = None
     contact: ContactReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Severity(CWModel):
@@ -913,7 +913,7 @@ class Severity(CWModel):
     name: str | None = None
     description: str = Field(..., description=" Max length: 200;", max_length=200)
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Source(CWModel):
@@ -922,14 +922,14 @@ class Source(CWModel):
     defaultFlag: bool | None = None
     enteredBy: str | None = None
     dateEntered: AwareDatetime | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SourceInfo(CWModel):
     id: int | None = None
     name: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SurveyOption(CWModel):
@@ -937,7 +937,7 @@ class SurveyOption(CWModel):
     caption: str = Field(..., description=" Max length: 100;", max_length=100)
     points: int
     visibleflag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SurveyResult(CWModel):
@@ -951,7 +951,7 @@ class SurveyResult(CWModel):
     totalPoints: int | None = None
     company: CompanyReference | None = None
     surveyId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SurveyResultDetail(CWModel):
@@ -968,7 +968,7 @@ class TeamMember(CWModel):
     team: ServiceTeamReference
     member: MemberReference
     teamLeaderFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TemplateGeneratedCountsModel(CWModel):
@@ -1012,14 +1012,14 @@ class TicketChangeLog(CWModel):
     processingStatus: str | None = Field(default=None, description="Processing Status.")
     parentTicketId: int | None = Field(default=None, description="Parent Ticket ID.")
     mergedParentTicketId: int | None = Field(default=None, description="Merged Parent Ticket ID.")
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TicketInfo(CWModel):
     id: int | None = None
     summary: str | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TicketMerge(CWModel):
@@ -1040,4 +1040,4 @@ class TicketSync(CWModel):
     problemDescriptionFlag: bool | None = None
     internalAnalysisFlag: bool | None = None
     resolutionFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

@@ -60,7 +60,7 @@ class AllowedFileType(CWModel):
     id: int | None = None
     fileType: str
     sizeLimit: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AllowedOrigin(CWModel):
@@ -69,7 +69,7 @@ class AllowedOrigin(CWModel):
     description: str = Field(..., description=" Max length: 2000;", max_length=2000)
     lastUpdateUtc: AwareDatetime | None = None
     updatedBy: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ApiMember(CWModel):
@@ -93,7 +93,7 @@ class ApiMember(CWModel):
     excludedServiceBoardIds: list[int] | None = None
     blockPriceFlag: bool | None = None
     blockCostFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ApiRequest(CWModel):
@@ -123,20 +123,20 @@ class AuthAnvil(CWModel):
     id: int | None = None
     serverLocationUrl: str
     siteId: int
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AutoSyncTime(CWModel):
     id: int | None = None
     syncTime: str
     timeZone: TimeZoneSetupReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class AutomateScriptReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class BillableOptionsInfo(CWModel):
@@ -177,12 +177,12 @@ class BundleResult(CWModel):
 
 class BundleResultsCollection(CWModel):
     results: list[BundleResult] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CalendarSetupReference(CWModel):
     id: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CallbackEntry(CWModel):
@@ -198,20 +198,20 @@ class CallbackEntry(CWModel):
     isSoapCallbackFlag: bool | None = None
     isSelfSuppressedFlag: bool | None = None
     connectWiseID: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Certification(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     company: CompanyReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CertificationReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ConnectWiseHostedScreen(CWModel):
@@ -245,7 +245,7 @@ class ConnectWiseHostedSetup(CWModel):
     locationsEnabledFlag: bool | None = None
     createdBy: str | None = None
     dateCreated: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CorporateStructure(CWModel):
@@ -279,7 +279,7 @@ class CorporateStructure(CWModel):
     dispatcher: MemberReference | None = None
     serviceManager: MemberReference | None = None
     dutyManager: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CorporateStructureInfo(CWModel):
@@ -287,7 +287,7 @@ class CorporateStructureInfo(CWModel):
     locationCaption: str | None = None
     groupCaption: str | None = None
     baseCurrency: CurrencyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CorporateStructureLevel(CWModel):
@@ -298,7 +298,7 @@ class CorporateStructureLevel(CWModel):
 class CorporateStructureLevelReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Crm(CWModel):
@@ -329,7 +329,7 @@ class Crm(CWModel):
     other1Caption: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     other2Caption: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     defaultYear: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CrmInfo(CWModel):
@@ -349,7 +349,7 @@ class CrmInfo(CWModel):
     field10Caption: str | None = None
     primaryRepCaption: str | None = None
     secondaryRepCaption: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CustomReport(CWModel):
@@ -500,7 +500,7 @@ class CustomReport(CWModel):
         description="Parameter unique identifier for the Custom Report's Invoice Type parameter.",
     )
     invoiceOverride: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CustomReportParameter(CWModel):
@@ -516,13 +516,13 @@ class CustomReportParameter(CWModel):
         max_length=50,
     )
     customReport: CustomReportReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CustomReportReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class CwTimeZone(CWModel):
@@ -535,20 +535,20 @@ class CwTimeZone(CWModel):
         default=None,
         description="Determined based on system library value for specified timeZone.\n            Not able to be used in query params at this time.",
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Department(CWModel):
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 15;", max_length=15)
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class DepartmentInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class DepartmentLocation(CWModel):
@@ -562,26 +562,26 @@ class DepartmentLocation(CWModel):
     ldapConfig: LdapConfigurationReference | None = None
     addAllLocations: bool | None = None
     removeAllLocations: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class DepartmentLocationInfo(CWModel):
     id: int | None = None
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class DirectionalSyncInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class DirectionalSyncReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class DocumentFormData(CWModel):
@@ -604,7 +604,7 @@ class DocumentSetup(CWModel):
     templateOutputPath: str | None = Field(
         default=None, description=" Max length: 200;", max_length=200
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class DocumentType(CWModel):
@@ -613,7 +613,7 @@ class DocumentType(CWModel):
     icon: str | None = None
     mimeType: str | None = None
     description: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EPayConfiguration(CWModel):
@@ -626,7 +626,7 @@ class EPayConfiguration(CWModel):
     initializationVector: str | None = Field(
         default=None, description=" Max length: 500;", max_length=500
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailConnector(CWModel):
@@ -661,14 +661,14 @@ class EmailConnector(CWModel):
     addCcFlag: bool | None = None
     inboundTicketMailboxId: str | None = None
     useEmailMessageIdFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorInfo(CWModel):
     id: int | None = None
     defaultCompany: CompanyReference | None = None
     imapSetup: ImapSetupReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorParsingRule(CWModel):
@@ -683,7 +683,7 @@ class EmailConnectorParsingRule(CWModel):
     serviceSubType: ServiceSubTypeReference | None = None
     serviceItem: ServiceItemReference | None = None
     serviceBoard: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorParsingStyle(CWModel):
@@ -691,38 +691,38 @@ class EmailConnectorParsingStyle(CWModel):
     parsingType: EmailConnectorParsingTypeReference
     parseRule: str = Field(..., description=" Max length: 500;", max_length=500)
     priority: int
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorParsingStyleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorParsingTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorParsingVariableReference(CWModel):
     id: int | None = None
     name: str | None = None
     identifier: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailConnectorReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailExclusion(CWModel):
     id: int | None = None
     description: str = Field(..., description=" Max length: 100;", max_length=100)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class EmailToken(CWModel):
@@ -748,7 +748,7 @@ class EmailToken(CWModel):
 class ExistingTenantReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Experiment(CWModel):
@@ -759,21 +759,21 @@ class Experiment(CWModel):
     properties: str | None = None
     inactiveFlag: bool | None = None
     memberInactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class FileUploadSetting(CWModel):
     id: int | None = None
     restrictFileTypesFlag: bool | None = None
     globalFileSizeLimit: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class GenericBoardTeamReference(CWModel):
     id: int | None = None
     name: str | None = None
     isProjectTeamFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class GoogleEmailSetup(CWModel):
@@ -787,13 +787,13 @@ class GoogleEmailSetup(CWModel):
     privateKey: str | None = Field(default=None, description=" Max length: 4000;", max_length=4000)
     inactiveFlag: bool | None = None
     emailConnector: EmailConnectorReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class GoogleEmailSetupReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Imap(CWModel):
@@ -808,20 +808,20 @@ class Imap(CWModel):
     port: int
     sslFlag: bool | None = None
     emailConnector: EmailConnectorReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ImapInfo(CWModel):
     id: int | None = None
     name: str | None = None
     emailConnector: EmailConnectorReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ImapSetupReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ImportMassMaintenance(CWModel):
@@ -839,25 +839,25 @@ class InOutBoard(CWModel):
         default=None, description=" Max length: 100;", max_length=100
     )
     dateBack: AwareDatetime
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InOutType(CWModel):
     id: int | None = None
     description: str = Field(..., description=" Max length: 30;", max_length=30)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InOutTypeInfo(CWModel):
     id: int | None = None
     description: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class InOutTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Info(CWModel):
@@ -968,13 +968,13 @@ class IntegratorLogin(CWModel):
     )
     agreementCallbackLegacyFlag: bool | None = None
     documentApiFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class IntegratorTag(CWModel):
     id: int | None = None
     text: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class KPI(CWModel):
@@ -995,13 +995,13 @@ class KPICategory(CWModel):
 class KPICategoryReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class KPIReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LdapConfiguration(CWModel):
@@ -1011,20 +1011,20 @@ class LdapConfiguration(CWModel):
     domain: str = Field(
         ..., description="Domain Name of the server. Max length: 50;", max_length=50
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LdapConfigurationInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LdapConfigurationReference(CWModel):
     id: int | None = None
     name: str | None = None
     server: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LdapConfigurationTestLink(CWModel):
@@ -1044,7 +1044,7 @@ class Link(CWModel):
     screenLink: (
         Literal["Company", "Contact", "Service", "Invoice", "PurchaseOrder", "SalesOrder"] | None
     ) = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LinkInfo(CWModel):
@@ -1053,7 +1053,7 @@ class LinkInfo(CWModel):
     screenLink: (
         Literal["Company", "Contact", "Service", "Invoice", "PurchaseOrder", "SalesOrder"] | None
     ) = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LinkResolveUrlInfo(CWModel):
@@ -1070,7 +1070,7 @@ class LocaleInfo(CWModel):
 class LocaleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Location(CWModel):
@@ -1105,14 +1105,14 @@ class Location(CWModel):
     clientFlag: bool | None = None
     workRoleIds: list[int] | None = None
     departmentIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LocationDepartment(CWModel):
     id: int | None = None
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LocationInfo(CWModel):
@@ -1120,7 +1120,7 @@ class LocationInfo(CWModel):
     name: str | None = None
     location_flag: bool | None = None
     structureLevel: CorporateStructureLevelReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class LocationWorkRole(CWModel):
@@ -1128,13 +1128,13 @@ class LocationWorkRole(CWModel):
     location: SystemLocationReference | None = None
     workRole: WorkRoleReference | None = None
     workRoleInactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class M365ContactSyncInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class M365ContactSyncMonitoring(CWModel):
@@ -1143,7 +1143,7 @@ class M365ContactSyncMonitoring(CWModel):
     emailAddress: str | None = None
     serviceBoardId: int | None = None
     serviceBoardStatusId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagedDeviceAccount(CWModel):
@@ -1151,7 +1151,7 @@ class ManagedDeviceAccount(CWModel):
     username: str | None = None
     password: str | None = None
     managedDevicesIntegration: ManagedDevicesIntegrationReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ManagementNetworkSecurity(CWModel):
@@ -1160,7 +1160,7 @@ class ManagementNetworkSecurity(CWModel):
     username: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     password: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     site: str = Field(..., description=" Max length: 100;", max_length=100)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MarketplaceImport(CWModel):
@@ -1324,7 +1324,7 @@ class Member(CWModel):
         Literal["None", "LastUpdatedDesc", "LastUpdatedAsc", "CreatedDesc", "CreatedAsc"] | None
     ) = None
     phoneSource: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     copyPodLayouts: bool | None = None
     copySharedDefaultViews: bool | None = None
     copyColumnLayoutsAndFilters: bool | None = None
@@ -1340,7 +1340,7 @@ class MemberAccrual(CWModel):
     hours: float
     reason: str
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MemberCertification(CWModel):
@@ -1355,7 +1355,7 @@ class MemberCertification(CWModel):
     notes: str | None = None
     member: MemberReference | None = None
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MemberDeactivation(CWModel):
@@ -1417,7 +1417,7 @@ class MemberDelegation(CWModel):
     dateStart: AwareDatetime
     dateEnd: AwareDatetime
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MemberForCalSync(CWModel):
@@ -1442,7 +1442,7 @@ class MemberInfo(CWModel):
         description="F = Full Member, A = API Member, C = StreamlineIT Member, X = Subcontractor Member",
     )
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MemberLinkSsoUser(CWModel):
@@ -1463,7 +1463,7 @@ class MemberNotificationSetting(CWModel):
         "TimeSheet",
         "WorkflowRules",
     ]
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MemberOffice365(CWModel):
@@ -1477,7 +1477,7 @@ class MemberPersona(CWModel):
     name: str = Field(..., description=" Max length: 20;", max_length=20)
     personaId: int
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MemberSkill(CWModel):
@@ -1488,7 +1488,7 @@ class MemberSkill(CWModel):
     yearsExperience: int | None = None
     notes: str | None = None
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MemberSsoSettingsReference(CWModel):
@@ -1496,7 +1496,7 @@ class MemberSsoSettingsReference(CWModel):
     ssoUserId: str | None = None
     userName: str | None = None
     email: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MemberSsoToken(CWModel):
@@ -1590,7 +1590,7 @@ class MemberTemplate(CWModel):
         Literal["None", "LastUpdatedDesc", "LastUpdatedAsc", "CreatedDesc", "CreatedAsc"] | None
     ) = None
     phoneSource: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     copyPodLayouts: bool | None = None
     copySharedDefaultViews: bool | None = None
     copyColumnLayoutsAndFilters: bool | None = None
@@ -1603,20 +1603,20 @@ class MemberType(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MemberTypeInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MemberTypeReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MenuEntry(CWModel):
@@ -1634,20 +1634,20 @@ class MenuEntry(CWModel):
     removeAllLocations: bool | None = None
     smallMenuIconId: int | None = None
     largeMenuIconId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MenuEntryLocation(CWModel):
     id: int | None = None
     location: SystemLocationReference
     menuEntry: SystemMenuEntryReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MenuLocationReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MyAccount(CWModel):
@@ -1764,7 +1764,7 @@ class MyAccount(CWModel):
     phoneSource: str | None = None
     phoneIntegrationType: Literal["TAPI", "SKYPE", "TEL", "CALLTO", "NONE"] | None = None
     useBrowserLanguageFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     copyPodLayouts: bool | None = None
     copySharedDefaultViews: bool | None = None
     copyColumnLayoutsAndFilters: bool | None = None
@@ -1889,7 +1889,7 @@ class MyMember(CWModel):
     directionalSync: DirectionalSyncReference | None = None
     ssoSessionFlag: bool | None = None
     ssoClientId: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MyMemberInfo(CWModel):
@@ -1941,7 +1941,7 @@ class MyMemberInfo(CWModel):
     restrictDefaultWarehouseBinFlag: bool | None = None
     ssoSessionFlag: bool | None = None
     ssoClientId: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MySecurity(CWModel):
@@ -1962,7 +1962,7 @@ class MySecurity(CWModel):
     moduleName: str | None = None
     sortOrder: int | None = None
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MySecurityCustomizeItem(CWModel):
@@ -2009,20 +2009,20 @@ class NotificationRecipient(CWModel):
     projectFlag: bool | None = None
     procurementFlag: bool | None = None
     knowledgeBaseFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class NotifyTypeReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Office365EmailApplicationInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Office365EmailSetup(CWModel):
@@ -2043,26 +2043,26 @@ class Office365EmailSetup(CWModel):
     useExistingTenantFlag: bool | None = None
     existingTenant: ExistingTenantReference | None = None
     emailConnector: EmailConnectorReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Office365EmailSetupReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OnPremiseSearchSetting(CWModel):
     id: int | None = None
     password: str
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class OsGradeWeight(CWModel):
     id: int | None = None
     osGradeWeight: float | None = None
     osName: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Other(CWModel):
@@ -2087,7 +2087,7 @@ class Other(CWModel):
         default=None,
         description="If true, all Members time zone will also be set to serverTimeZone. Otherwise, only My Company time zone will be updated.",
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PageValues(CWModel):
@@ -2101,14 +2101,14 @@ class ParsingType(CWModel):
     name: str | None = None
     parseRule: str | None = None
     defaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ParsingVariable(CWModel):
     id: int | None = None
     name: str | None = None
     code: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class PersonasInfo(CWModel):
@@ -2124,7 +2124,7 @@ class PortalReport(CWModel):
     openSameWindowFlag: bool | None = None
     customFlag: bool | None = None
     displayFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class QuoteLink(CWModel):
@@ -2133,7 +2133,7 @@ class QuoteLink(CWModel):
     link: str = Field(..., description=" Max length: 2000;", max_length=2000)
     allLocationsFlag: bool | None = None
     newWindowFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Report(CWModel):
@@ -2143,7 +2143,7 @@ class Report(CWModel):
 class ReportCard(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ReportCardDetail(CWModel):
@@ -2151,19 +2151,19 @@ class ReportCardDetail(CWModel):
     kpi: KPIReference
     sortOrder: int | None = None
     reportCard: ReportCardReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ReportCardInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ReportCardReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ReportColumnDefinition(CWModel):
@@ -2189,7 +2189,7 @@ class ReportingService(CWModel):
     )
     reportingDomain: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     reportingUrl: str | None = Field(default=None, description=" Max length: 100;", max_length=100)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SecurityRole(CWModel):
@@ -2198,7 +2198,7 @@ class SecurityRole(CWModel):
     roleType: str | None = Field(default=None, description=" Max length: 30;", max_length=30)
     adminFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SecurityRoleInfo(CWModel):
@@ -2206,13 +2206,13 @@ class SecurityRoleInfo(CWModel):
     name: str | None = None
     roleType: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SecurityRoleReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SecurityRoleSetting(CWModel):
@@ -2232,7 +2232,7 @@ class SecurityRoleSetting(CWModel):
     moduleIdentifier: str | None = None
     moduleName: str | None = None
     sortOrder: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Service(CWModel):
@@ -2253,7 +2253,7 @@ class Service(CWModel):
     memberColorDisableFlag: bool | None = None
     contactColorDisableFlag: bool | None = None
     unknownColorDisableFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceInfo(CWModel):
@@ -2262,7 +2262,7 @@ class ServiceInfo(CWModel):
     memberColor: str | None = None
     contactColor: str | None = None
     unknownColor: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SetupScreen(CWModel):
@@ -2273,26 +2273,26 @@ class SetupScreen(CWModel):
     moduleDescription: str | None = None
     moduleIdentifier: str | None = None
     moduleName: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Skill(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 50;", max_length=50)
     category: SkillCategoryReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SkillCategory(CWModel):
     id: int | None = None
     name: str = Field(..., description=" Max length: 30;", max_length=30)
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SkillInfo(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SsoConfiguration(CWModel):
@@ -2349,7 +2349,7 @@ class SsoConfiguration(CWModel):
     token: str | None = None
     submittedMemberCount: int | None = None
     allMembersSubmitted: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     isSsoOnByDefault: bool | None = None
 
 
@@ -2375,7 +2375,7 @@ class StandardNote(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class StandardNoteInfo(CWModel):
@@ -2385,13 +2385,13 @@ class StandardNoteInfo(CWModel):
     location: SystemLocationReference | None = None
     department: SystemDepartmentReference | None = None
     board: BoardReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class StructureReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Survey(CWModel):
@@ -2401,14 +2401,14 @@ class Survey(CWModel):
         default=None, description=" Max length: 1000;", max_length=1000
     )
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SurveyInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SurveyQuestion(CWModel):
@@ -2433,13 +2433,13 @@ class SurveyQuestion(CWModel):
     numberOfDecimals: int | None = None
     requiredFlag: bool | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SurveyQuestionReference(CWModel):
     id: int | None = None
     question: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SurveyQuestionValue(CWModel):
@@ -2450,19 +2450,19 @@ class SurveyQuestionValue(CWModel):
     defaultFlag: bool | None = None
     pointValue: int | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SurveyReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SystemMenuEntryReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class SystemSetting(CWModel):
@@ -2470,7 +2470,7 @@ class SystemSetting(CWModel):
     description: str | None = None
     value: str
     valueType: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeExpense(CWModel):
@@ -2487,13 +2487,13 @@ class TimeExpense(CWModel):
         | None
     ) = None
     internalCompany: CompanyReference
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeZoneReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeZoneSetup(CWModel):
@@ -2508,14 +2508,14 @@ class TimeZoneSetup(CWModel):
         default=None,
         description="Determined based on system library value for specified timeZone.\n            Not able to be used in query params at this time",
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeZoneSetupInfo(CWModel):
     id: int | None = None
     name: str | None = None
     offset: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TodayPageCategory(CWModel):
@@ -2523,7 +2523,7 @@ class TodayPageCategory(CWModel):
     name: str = Field(..., description=" Max length: 30;", max_length=30)
     sortOrder: int
     location: SystemLocationReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Token(CWModel):
@@ -2586,7 +2586,7 @@ class UserDefinedField(CWModel):
     dateCreated: AwareDatetime | None = Field(
         default=None, description="Date in UTC the custom field was created"
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class UserDefinedFieldInfo(CWModel):
@@ -2641,7 +2641,7 @@ class UserDefinedFieldInfo(CWModel):
     dateCreated: str | None = Field(
         default=None, description="Date in UTC the custom field was created"
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class UserDefinedFieldOption(CWModel):
@@ -2679,7 +2679,7 @@ class Workflow(CWModel):
     )
     board: BoardReference | None = None
     connectWiseID: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowAction(CWModel):
@@ -2743,7 +2743,7 @@ class WorkflowAction(CWModel):
     grandParentId: int | None = Field(default=None, description="WF_NotifyHeader_RecID")
     parentConnectWiseId: str | None = None
     grandParentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowActionAutomateParameter(CWModel):
@@ -2753,7 +2753,7 @@ class WorkflowActionAutomateParameter(CWModel):
     connectWiseID: str | None = None
     parentId: int | None = Field(default=None, description="WF_NotifyActions_RecID")
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowActionUserDefinedField(CWModel):
@@ -2774,7 +2774,7 @@ class WorkflowActionUserDefinedField(CWModel):
     grandParentId: int | None = Field(default=None, description="WF_NotifyEvents_RecID")
     parentConnectWiseId: str | None = None
     grandParentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowAttachment(CWModel):
@@ -2783,7 +2783,7 @@ class WorkflowAttachment(CWModel):
     connectWiseID: str | None = None
     parentId: int | None = Field(default=None, description="WF_NotifyHeader_RecID")
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowEvent(CWModel):
@@ -2809,7 +2809,7 @@ class WorkflowEvent(CWModel):
     connectWiseID: str | None = None
     parentId: int | None = Field(default=None, description="WF_NotifyHeader_RecID")
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowNotifyType(CWModel):
@@ -2827,7 +2827,7 @@ class WorkflowNotifyType(CWModel):
     connectWiseID: str | None = None
     parentId: int | None = Field(default=None, description="WF_NotifyHeader_RecID")
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowNotifyTypeInfo(CWModel):
@@ -2835,7 +2835,7 @@ class WorkflowNotifyTypeInfo(CWModel):
     identifier: str | None = None
     name: str | None = None
     isSetupFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowTableType(CWModel):
@@ -2843,21 +2843,21 @@ class WorkflowTableType(CWModel):
     identifier: str | None = None
     name: str | None = None
     connectWiseID: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowTableTypeInfo(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowTableTypeReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowTrigger(CWModel):
@@ -2871,7 +2871,7 @@ class WorkflowTrigger(CWModel):
     connectWiseID: str | None = None
     parentId: int | None = None
     parentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkflowTriggerOption(CWModel):
@@ -2883,4 +2883,4 @@ class WorkflowTriggerOption(CWModel):
     grandParentId: int | None = None
     parentConnectWiseId: str | None = None
     grandParentConnectWiseId: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

@@ -46,7 +46,7 @@ class ActivityStopwatch(CWModel):
     totalPauseTime: int | None = None
     workRole: WorkRoleReference | None = None
     workType: WorkTypeReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ChargeCode(CWModel):
@@ -63,14 +63,14 @@ class ChargeCode(CWModel):
     workRole: WorkRoleReference | None = None
     integrationXref: str | None = Field(default=None, description=" Max length: 50;", max_length=50)
     expenseTypeIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ChargeCodeExpenseType(CWModel):
     id: int | None = None
     type: ExpenseTypeReference
     chargeCode: ChargeCodeReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ChargeCodeInfo(CWModel):
@@ -84,11 +84,11 @@ class ChargeCodeInfo(CWModel):
     workType: WorkTypeReference | None = None
     workRole: WorkRoleReference | None = None
     expenseTypeIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ScheduleStopwatch(CWModel):
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     agreement: AgreementReference | None = None
     billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
     businessUnitId: int | None = None
@@ -110,7 +110,7 @@ class ScheduleStopwatch(CWModel):
 
 
 class TicketStopwatch(CWModel):
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
     agreement: AgreementReference | None = None
     billableOption: Literal["Billable", "DoNotBill", "NoCharge", "NoDefault"] | None = None
     businessUnitId: int | None = None
@@ -168,7 +168,7 @@ class TimeAccrual(CWModel):
     holidayAvailableType: Literal["AnniversaryYear", "CalendarYear"] | None = None
     holidayCarryoverAllowedFlag: bool | None = None
     holidayCarryoverLimit: float | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeAccrualDetail(CWModel):
@@ -180,13 +180,13 @@ class TimeAccrualDetail(CWModel):
     endYear: int
     hours: float
     timeAccrual: TimeAccrualReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeAccrualReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeEntryAudit(CWModel):
@@ -341,7 +341,7 @@ class TimeEntryAudit(CWModel):
     oldValue: str | None = None
     newValue: str | None = None
     value: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeEntryChangeLog(CWModel):
@@ -438,7 +438,7 @@ class TimeEntryChangeLog(CWModel):
     project: ProjectReference | None = None
     phase: ProjectPhaseReference | None = None
     activity: ActivityReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimePeriod(CWModel):
@@ -448,7 +448,7 @@ class TimePeriod(CWModel):
     startDate: str | None = None
     endDate: str | None = None
     deadlineDate: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimePeriodSetup(CWModel):
@@ -471,7 +471,7 @@ class TimePeriodSetup(CWModel):
     semiMonthlyLastDayFlag: bool | None = None
     lastDayFlag: bool | None = Field(default=None, description="Only needed when type is monthly")
     daysPastEndDate: int
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimePeriodSetupDefaults(CWModel):
@@ -480,7 +480,7 @@ class TimePeriodSetupDefaults(CWModel):
 
 class TimePeriodSetupReference(CWModel):
     id: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeSheet(CWModel):
@@ -509,7 +509,7 @@ class TimeSheet(CWModel):
     ) = None
     hours: float | None = None
     deadline: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeSheetAudit(CWModel):
@@ -664,7 +664,7 @@ class TimeSheetAudit(CWModel):
     oldValue: str | None = None
     newValue: str | None = None
     value: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class TimeSheetTierUpdate(CWModel):
@@ -698,14 +698,14 @@ class WorkRole(CWModel):
         description="Used only on create to add the work role to all agreement and agreement type exclusion lists",
     )
     locationIds: list[int] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkRoleInfo(CWModel):
     id: int | None = None
     name: str | None = None
     inactiveFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkRoleLocation(CWModel):
@@ -713,7 +713,7 @@ class WorkRoleLocation(CWModel):
     location: SystemLocationReference
     hourlyRate: float | None = None
     workRole: WorkRoleReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkType(CWModel):
@@ -736,7 +736,7 @@ class WorkType(CWModel):
         default=None,
         description="Used only on create to add the work type to all agreement and agreement type exclusion lists",
     )
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class WorkTypeInfo(CWModel):
@@ -745,4 +745,4 @@ class WorkTypeInfo(CWModel):
     defaultFlag: bool | None = None
     inactiveFlag: bool | None = None
     activityDefaultFlag: bool | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

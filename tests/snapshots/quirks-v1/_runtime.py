@@ -21,7 +21,7 @@ def _dump(value: Any, schema_name: str | None) -> Any:
 
         # Strict: a dict body must be a valid model, but what is sent is what the caller wrote
         # (no defaults added).
-        load_model(schema_name).model_validate(value)
+        load_model(schema_name).validate_request(value)
     return value
 
 

@@ -18,4 +18,4 @@ class CompanyConfiguration(CWModel):
     id: int | None = None
     name: str
     company: CompanyReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

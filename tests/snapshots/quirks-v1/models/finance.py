@@ -12,4 +12,4 @@ class AgreementAdjustment(CWModel):
     description: str = Field(..., description=" Max length: 100;", max_length=100)
     effectiveDate: AwareDatetime | None = None
     agreementId: int | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

@@ -9,4 +9,4 @@ from cwm_generated.models._base import CWModel
 class CatalogVendor(CWModel):
     id: int | None = None
     vendorSku: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

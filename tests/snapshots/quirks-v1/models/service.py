@@ -25,13 +25,13 @@ class ServiceNote(CWModel):
     text: str
     internalAnalysisFlag: bool | None = None
     member: MemberReference | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class ServiceStatusReference(CWModel):
     id: int | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Ticket(CWModel):
@@ -44,4 +44,4 @@ class Ticket(CWModel):
     requiredDate: AwareDatetime | None = None
     closedFlag: bool | None = None
     tags: list[Any] | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

@@ -17,11 +17,11 @@ class DocumentInfo(CWModel):
     id: int | None = None
     title: str | None = None
     fileName: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class Member(CWModel):
     id: int | None = None
     identifier: str = Field(..., description=" Max length: 15;", max_length=15)
     firstName: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")

@@ -10,14 +10,14 @@ class CompanyReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class MemberReference(CWModel):
     id: int | None = None
     identifier: str | None = None
     name: str | None = None
-    field_info: dict[str, str] | None = Field(default=None, alias="_info")
+    field_info: dict[str, str | None] | None = Field(default=None, alias="_info")
 
 
 class UnusedThing(CWModel):

@@ -35,7 +35,7 @@ from cwm_gateway.paths import canonical_method
 from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approval_outcome
 from cwm_gateway.policy.audit import OutputScrubber, Scrubber
 from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
-from cwm_gateway.policy.rules import load_default_policy, load_policy
+from cwm_gateway.policy.loader import load_default_policy, load_policy
 from cwm_gateway.raw_request import parse_raw_request
 from cwm_gateway.refdata import reference_data
 from cwm_gateway.results import (
@@ -247,6 +247,7 @@ class Gateway:
         if decision.action == "require_approval":
             # Local tools have nothing to show a person; treat as a refusal with the reason.
             decision = decision.after_approval(False, f"{tool} requires approval by policy")
+            self.engine.rollback(decision)  # refused: the reserved budget comes back
         self.engine.record(call, decision)
         if not decision.allowed:
             raise _fail("policy_denied", decision.message(), decision=decision.to_dict())
@@ -432,6 +433,8 @@ class Gateway:
             else:
                 outcome = approval_outcome(approval, request)
             decision = decision.after_approval(outcome.approved, outcome.message)
+            if not decision.allowed:
+                self.engine.rollback(decision)  # nothing is sent: the reserved budget comes back
         return decision
 
     async def execute(
@@ -479,6 +482,8 @@ class Gateway:
             client = await self._get_client()
             response = await client.send(spec)
         except ApiError as exc:
+            # PolicyLayer: a failed upstream call uses no quota (reserve → forward → rollback).
+            self.engine.rollback(decision)
             self.engine.record(
                 call,
                 decision,
@@ -488,10 +493,12 @@ class Gateway:
             )
             raise _fail("api_error", self._scrub(str(exc)), status=exc.status) from None
         except CWMError as exc:  # configuration problems surface here, on first use
+            self.engine.rollback(decision)
             self.engine.record(call, decision, error=exc)
             raise _fail("configuration", self._scrub(str(exc))) from None
         finally:
             _current_call.reset(token)
+        self.engine.commit(decision)
         self.engine.record(
             call,
             decision,

@@ -121,14 +121,14 @@ def call(
 def test_policylayer_acceptance_file(tmp_path: Path, suffix: str) -> None:
     f = tmp_path / f"policy{suffix}"
     f.write_text(json.dumps(ACCEPTANCE) if suffix == ".json" else yaml.safe_dump(ACCEPTANCE))
-    clock = Clock()
+    clock = Clock(1_000_020.0)  # 20 s into a UTC minute (1_000_020 = 16667 * 60)
     engine = PolicyEngine(load_policy(f), InMemoryRateLimiter(clock), clock=clock)
     for i in range(10):
         d = engine.decide(call(grant="session-A"))
         assert d.action == "allow", (i, d)
     refused = engine.decide(call(grant="session-A"))
     assert refused.action == "deny"
-    assert refused.retry_after is not None and 0 < refused.retry_after <= 60
+    assert refused.retry_after == pytest.approx(60)  # the minute started at 1_000_020
     assert "10 calls per minute per grant" in refused.reason
     assert "Retry in 60 s" in refused.reason
     assert refused.rule == "tools.execute_api_call.limits[0]"
@@ -139,8 +139,8 @@ def test_policylayer_acceptance_file(tmp_path: Path, suffix: str) -> None:
     later = engine.decide(call(grant="session-A"))
     assert later.action == "deny" and later.retry_after == pytest.approx(30)
     assert "Retry in 30 s" in later.reason
-    # A minute after the first calls, calls are allowed again.
-    clock.t += 30.001
+    # The next UTC minute starts from zero.
+    clock.t += 30
     assert engine.decide(call(grant="session-A")).action == "allow"
     # Every other tool is denied.
     for tool in ("search_operations", "save_query", "anything"):
@@ -376,15 +376,34 @@ def test_operations_default() -> None:
 
 
 @pytest.mark.parametrize(("window", "seconds"), [("minute", 60), ("hour", 3600), ("day", 86400)])
-def test_windows_slide(window: str, seconds: int) -> None:
-    clock = Clock()
+def test_windows_reset_at_utc_boundaries(window: str, seconds: int) -> None:
+    start = 1_700_006_400.0  # 2023-11-15 00:00:00 UTC: a minute, hour and day boundary
+    clock = Clock(start + seconds / 2)
     engine = rule_engine({}, action="rate_limit", limits=[{"window": window, "max": 2}])
+    engine = PolicyEngine(engine.policy, InMemoryRateLimiter(clock), clock=clock)
+    assert engine.decide(call(operation=GET_TICKETS)).allowed
+    clock.t = start + seconds - 1
+    assert engine.decide(call(operation=GET_TICKETS)).allowed
+    refused = engine.decide(call(operation=GET_TICKETS))
+    assert not refused.allowed and refused.retry_after == pytest.approx(1)
+    clock.t = start + seconds  # the next window: both calls are forgotten at once
+    assert engine.decide(call(operation=GET_TICKETS)).allowed
+    assert engine.decide(call(operation=GET_TICKETS)).allowed
+    assert not engine.decide(call(operation=GET_TICKETS)).allowed
+
+
+@pytest.mark.parametrize(("window", "seconds"), [("minute", 60), ("hour", 3600), ("day", 86400)])
+def test_sliding_windows_are_an_explicit_option(window: str, seconds: int) -> None:
+    clock = Clock()
+    limits = [{"window": window, "max": 2, "sliding": True}]
+    engine = rule_engine({}, action="rate_limit", limits=limits)
     engine = PolicyEngine(engine.policy, InMemoryRateLimiter(clock), clock=clock)
     assert engine.decide(call(operation=GET_TICKETS)).allowed
     clock.t += seconds / 2
     assert engine.decide(call(operation=GET_TICKETS)).allowed
     refused = engine.decide(call(operation=GET_TICKETS))
     assert not refused.allowed and refused.retry_after == pytest.approx(seconds / 2)
+    assert "sliding" in refused.reason
     clock.t += seconds / 2 + 0.01  # the first call left the window; the second has not
     assert engine.decide(call(operation=GET_TICKETS)).allowed
     assert not engine.decide(call(operation=GET_TICKETS)).allowed
@@ -532,8 +551,12 @@ def test_default_policy_behaviour() -> None:
     ("doc", "fragment"),
     [
         ({"default": "deny"}, "version"),
-        ({"version": "2", "default": "deny"}, "version: '2' is not supported"),
-        ({"version": "1"}, "default: must be 'allow' or 'deny'"),
+        ({"version": "2", "default": "deny"}, "version: must be \"1\", got '2'"),
+        ({"version": "1"}, "tools: required key is missing"),  # Intercept: default is allow
+        (
+            {"version": "1", "default": "maybe"},
+            "default: 'maybe' is not a default; use allow or deny",
+        ),
         ({"version": "1", "default": "deny", "tols": {}}, "Did you mean 'tools'?"),
         ({"version": "1", "default": "deny", "read_only": "yes"}, "read_only: must be true"),
         (
@@ -566,7 +589,7 @@ def test_default_policy_behaviour() -> None:
                 "default": "deny",
                 "tools": {"t": {"deny_if": [{"path": "a", "op": "bigger", "value": 1}]}},
             },
-            "is not an operator",
+            "unknown operator 'bigger'",
         ),
         (
             {
@@ -574,7 +597,7 @@ def test_default_policy_behaviour() -> None:
                 "default": "deny",
                 "tools": {"t": {"require": [{"path": "a", "op": "regex", "value": "("}]}},
             },
-            "is not a valid regex",
+            "invalid regex '('",
         ),
         (
             {

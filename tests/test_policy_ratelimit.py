@@ -24,7 +24,7 @@ def limiter(request: pytest.FixtureRequest, tmp_path: Path):
 
 
 def test_sliding_window_and_retry_after(limiter) -> None:
-    req = LimitRequest("k", 60, 3)
+    req = LimitRequest("k", 60, 3, sliding=True)
     for t in (0.0, 10.0, 20.0):
         assert limiter.acquire([req], now=1000 + t).allowed
     refused = limiter.acquire([req], now=1030)

@@ -1,6 +1,6 @@
 """Policy layer: rules, decisions, rate limits, approvals and the audit trail.
 
-The policy file format is documented in :mod:`cwm_gateway.policy.rules`.
+The policy format: :mod:`cwm_gateway.policy.document` (and the README's Policy section).
 """
 
 from cwm_gateway.policy.approval import (
@@ -13,15 +13,14 @@ from cwm_gateway.policy.approval import (
 )
 from cwm_gateway.policy.audit import AuditLog, render_table, scrub
 from cwm_gateway.policy.engine import CallContext, Decision, ExplainLine, PolicyEngine
-from cwm_gateway.policy.ratelimit import InMemoryRateLimiter, SqliteRateLimiter
-from cwm_gateway.policy.rules import (
-    Policy,
-    PolicyError,
+from cwm_gateway.policy.loader import (
     default_policy_path,
     load_default_policy,
     load_policy,
     parse_policy,
 )
+from cwm_gateway.policy.ratelimit import InMemoryRateLimiter, SqliteRateLimiter
+from cwm_gateway.policy.rules import Policy, PolicyError
 
 __all__ = [
     "ApprovalForm",

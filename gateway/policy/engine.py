@@ -1,24 +1,28 @@
-"""The policy engine: one decision per tool call, with rate limits and an audit trail.
+"""The policy engine: one decision per tool call, with counters, reservations and an audit trail.
 
 Typical use in a tool (see :mod:`cwm_gateway.policy.rules` for the policy format)::
 
     engine = PolicyEngine(load_policy(path), SqliteRateLimiter(), AuditLog())
     call = CallContext.for_request("execute_api_call", grant=session_id,
                                    arguments=args, request=spec)
-    decision = engine.decide(call)
+    decision = engine.decide(call)          # reserves counter budget unless it denies
     if decision.action == "require_approval":
-        # ``approval`` is the person's answer, asked through a Resolve parameter
-        # (see cwm_gateway.policy.approval).
         outcome = approval_outcome(approval, ApprovalRequest.from_call(call, decision))
         decision = decision.after_approval(outcome.approved, outcome.message)
     if not decision.allowed:
+        engine.rollback(decision)           # nothing is sent: give the budget back
         engine.record(call, decision)
         return decision.message()
-    ...send...; engine.record(call, decision, status=200, latency_ms=12.5)
+    try:
+        ...send...
+    except UpstreamFailure:
+        engine.rollback(decision)           # a failed upstream call uses no quota
+        raise
+    engine.commit(decision)
+    engine.record(call, decision, status=200, latency_ms=12.5)
 
-``decide`` takes rate-limit budget when the answer is not deny; ``preview`` and ``explain``
-never do.
-Both are synchronous and fast (no I/O unless limits apply, then one SQLite transaction).
+``preview`` and ``explain`` never count. Decisions are synchronous and fast (no I/O unless
+counters apply, then one SQLite transaction).
 """
 
 from __future__ import annotations
@@ -31,8 +35,20 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from cwm_gateway.policy.audit import AuditLog, new_correlation_id
-from cwm_gateway.policy.ratelimit import InMemoryRateLimiter, LimitRequest, RateLimiter
-from cwm_gateway.policy.rules import Limit, Policy, normalize_path
+from cwm_gateway.policy.ratelimit import (
+    InMemoryRateLimiter,
+    LimitRequest,
+    RateLimiter,
+    Reservation,
+)
+from cwm_gateway.policy.rules import (
+    Check,
+    Limit,
+    Policy,
+    normalize_path,
+    request_attr,
+    walk,
+)
 from cwm_gateway.policy.visibility import CUSTOMER_VISIBLE, customer_visible
 
 __all__ = ["CallContext", "Decision", "ExplainLine", "PolicyEngine"]
@@ -41,19 +57,21 @@ ALLOW = "allow"
 DENY = "deny"
 REQUIRE_APPROVAL = "require_approval"
 _RANK = {ALLOW: 0, REQUIRE_APPROVAL: 1, DENY: 2}
+#: What Intercept puts before every denial it returns to the agent.
+INTERCEPT_PREFIX = "[INTERCEPT POLICY DENIED] "
 
 
 @dataclass(frozen=True)
 class CallContext:
     """What the engine knows about one tool call.
 
-    ``grant`` is the client session id (rate limits with scope grant count per grant).
+    ``grant`` is the client session id (limits with scope grant count per grant).
     ``operation`` is a ``cwm_generated.types.Operation`` when the call targets ConnectWise (as
     the request exercises it: its risk may be raised, e.g. for a soft delete); ``request`` is
-    then the canonical request (``cwm_gateway.validation.CanonicalRequest``) and ``path``,
-    ``params`` and ``body`` are exactly what would be sent. For the upstream tools,
-    ``arguments`` are the canonical ``{method, path, params, data}``, whichever tool (and
-    spelling) carried the request.
+    then the canonical request (``cwm_gateway.validation.CanonicalRequest``, read by conditions
+    as ``request.<attr>``) and ``path``, ``params`` and ``body`` are exactly what would be sent.
+    For the upstream tools, ``arguments`` are the canonical ``{method, path, params, data}``,
+    whichever tool (and spelling) carried the request.
     """
 
     tool: str
@@ -120,13 +138,17 @@ class Decision:
     reason: str
     """Human text for the agent (and the audit log)."""
     rule: str
-    """Id of the rule that decided: ``tools.<name>``, an operation rule id, ``default``..."""
+    """Id of the rule that decided: ``tools.<name>``, a rule name, ``default``..."""
     retry_after: float | None = None
     """Seconds until a refused rate-limited call may be retried."""
     hidden: bool = False
     """True when the tool or operation is hidden by the policy."""
     limits: tuple[str, ...] = ()
     """The limits this call was counted against (descriptions)."""
+    dialect: str = "hosted"
+    """The policy's dialect: Intercept denials carry Intercept's prefix."""
+    reservation: Reservation | None = field(default=None, repr=False, compare=False)
+    """Counter budget taken by :meth:`PolicyEngine.decide`; commit or roll back."""
 
     @property
     def allowed(self) -> bool:
@@ -139,6 +161,8 @@ class Decision:
             return "Allowed."
         if self.action == REQUIRE_APPROVAL:
             return f"Needs approval: {self.reason}"
+        if self.dialect == "intercept":
+            return INTERCEPT_PREFIX + self.reason
         return f"Refused by policy ({self.rule}): {self.reason}"
 
     def after_approval(self, approved: bool, message: str = "") -> Decision:
@@ -200,7 +224,7 @@ class PolicyEngine:
     """Decides tool calls against a :class:`Policy`.
 
     ``ratelimiter`` defaults to an :class:`InMemoryRateLimiter` (pass a
-    :class:`SqliteRateLimiter` in a server so limits hold across restarts and processes).
+    :class:`SqliteRateLimiter` in a server so counters hold across restarts and processes).
     ``audit`` is optional; without it :meth:`record` does nothing.
     """
 
@@ -219,6 +243,7 @@ class PolicyEngine:
         self._templates: dict[str, str] = {}
         self._hidden: dict[str, bool] = {}
         self._hide_rules = tuple(r for r in policy.rules if r.action == "hide")
+        self._intercept = policy.dialect == "intercept"
 
     # -- listings ------------------------------------------------------------------------
 
@@ -247,15 +272,32 @@ class PolicyEngine:
     # -- decisions -----------------------------------------------------------------------
 
     def decide(self, call: CallContext) -> Decision:
-        """Decide one call, taking rate-limit budget when the answer is not deny."""
+        """Decide one call, reserving counter budget when the answer is not deny.
+
+        The budget stays taken (:meth:`commit`) unless :meth:`rollback` gives it back: when
+        the call is not sent after all or the upstream call fails.
+        """
         v = _Verdicts(None)
         self._evaluate(call, v)
+        dialect = self.policy.dialect
         if v.action == DENY:
-            return Decision(DENY, v.reason, v.rule, hidden=v.hidden)
+            return Decision(DENY, v.reason, v.rule, hidden=v.hidden, dialect=dialect)
         limits = _dedupe(v.limits, call)
         if not limits:
-            return Decision(v.action, v.reason, v.rule)
-        reqs = [LimitRequest(key, lim.seconds, lim.max) for key, lim in limits]
+            return Decision(v.action, v.reason, v.rule, dialect=dialect)
+        reqs = []
+        for key, lim in limits:
+            amount = _amount(lim, call)
+            if amount is None:
+                shown = "args." + ".".join(str(p) for p in lim.increment_from or ())
+                return Decision(
+                    DENY,
+                    f"{shown} must be a number of at least 0 to count against "
+                    f"{lim.namespace}.{lim.counter}.",
+                    lim.rule or lim.source,
+                    dialect=dialect,
+                )
+            reqs.append(LimitRequest(key, lim.seconds, lim.max, amount, lim.sliding))
         got = self.ratelimiter.acquire(reqs)
         described = tuple(lim.describe() for _, lim in limits)
         if not got.allowed:
@@ -264,25 +306,47 @@ class PolicyEngine:
             return Decision(
                 DENY,
                 self._limit_message(lim, got.retry_after),
-                lim.source,
+                lim.rule or lim.source,
                 retry_after=got.retry_after,
                 limits=described,
+                dialect=dialect,
             )
-        return Decision(v.action, v.reason, v.rule, limits=described)
+        return Decision(
+            v.action,
+            v.reason,
+            v.rule,
+            limits=described,
+            dialect=dialect,
+            reservation=got.reservation,
+        )
+
+    def commit(self, decision: Decision) -> None:
+        """The call went through: its reserved budget stays used."""
+        if decision.reservation is not None:
+            decision.reservation.released = True  # nothing left to give back
+
+    def rollback(self, decision: Decision) -> None:
+        """The call was not sent or failed upstream: give its reserved budget back."""
+        if decision.reservation is not None:
+            self.ratelimiter.release(decision.reservation)
 
     def preview(self, call: CallContext, *, with_limits: bool = False) -> Decision:
-        """The decision, counting nothing (e.g. to prepare an approval).
+        """The decision, taking nothing (e.g. to prepare an approval).
 
-        With ``with_limits`` a call whose rate limits are full now is refused here too, so no
+        With ``with_limits`` a call whose counters are full now is refused here too, so no
         person is asked to approve a call that would then be refused.
         """
         v = _Verdicts(None)
         self._evaluate(call, v)
+        dialect = self.policy.dialect
         if with_limits and v.action != DENY:
             for key, lim in _dedupe(v.limits, call):
-                if self.ratelimiter.peek(LimitRequest(key, lim.seconds, lim.max)) >= lim.max:
-                    return Decision(DENY, f"Rate limit reached: {lim.describe()}.", lim.source)
-        return Decision(v.action, v.reason, v.rule, hidden=v.hidden)
+                req = LimitRequest(key, lim.seconds, lim.max, 1.0, lim.sliding)
+                amount = _amount(lim, call)
+                if amount is None or self.ratelimiter.peek(req) + amount > lim.max:
+                    reason = self._limit_message(lim, None)
+                    return Decision(DENY, reason, lim.rule or lim.source, dialect=dialect)
+        return Decision(v.action, v.reason, v.rule, hidden=v.hidden, dialect=dialect)
 
     def explain(self, call: CallContext) -> list[ExplainLine]:
         """A dry run: every rule checked, whether it matched and why; nothing is counted.
@@ -294,88 +358,119 @@ class PolicyEngine:
         self._evaluate(call, v)
         action, rule, reason = v.action, v.rule, v.reason
         for key, lim in _dedupe(v.limits, call):
-            used = self.ratelimiter.peek(LimitRequest(key, lim.seconds, lim.max))
-            full = used >= lim.max
+            req = LimitRequest(key, lim.seconds, lim.max, 1.0, lim.sliding)
+            used = self.ratelimiter.peek(req)
+            amount = _amount(lim, call) or 0.0
+            full = used + amount > lim.max
             trace.append(
                 ExplainLine(
                     lim.source,
                     True,
-                    f"limit {lim.describe()}: {used} of {lim.max} used in the current window"
+                    f"limit {lim.describe()}: {used:g} of {lim.max:g} used in the current window"
                     + (" (full: the call would be refused)" if full else ""),
                 )
             )
             if full and action != DENY:
-                action, rule = DENY, lim.source
-                reason = f"Rate limit reached: {lim.describe()}."
+                action, rule = DENY, lim.rule or lim.source
+                reason = self._limit_message(lim, None)
         trace.append(ExplainLine("result", True, f"{action} by {rule}: {reason}"))
         return trace
+
+    def _state(self, call: CallContext) -> Any:
+        def read(lim: Limit) -> float:
+            key = _limit_key(lim, call)
+            return self.ratelimiter.peek(LimitRequest(key, lim.seconds, lim.max, 1.0, lim.sliding))
+
+        return read
+
+    def _check(self, check: Check, call: CallContext, v: _Verdicts) -> None:
+        tool, kind = call.tool, check.kind
+        if kind == "deny":
+            default = (
+                f'Denied by rule "{check.rule}"'
+                if self._intercept
+                else f"The tool {tool!r} is denied by the policy."
+            )
+            v.add(DENY, check.rule, check.message or default)
+            v.note(check.rule, True, "denies every call")
+            return
+        if kind == "approval":
+            text = check.message or f"The policy requires approval for every use of {tool!r}."
+            v.add(REQUIRE_APPROVAL, check.rule, text)
+            v.note(check.rule, True, "requires approval")
+            return
+        state = self._state(call)
+        for cond in check.conditions:
+            ok = cond.holds(call, state)
+            if kind == "deny_if":
+                v.note(
+                    cond.source,
+                    ok,
+                    f"deny_if {cond.describe()}: {'holds' if ok else 'does not hold'}",
+                )
+                if ok:
+                    v.add(
+                        DENY,
+                        check.rule,
+                        check.message or f"Denied for {tool!r} because {cond.describe()}.",
+                    )
+                    return
+                continue
+            v.note(cond.source, not ok, f"{kind} {cond.describe()}: {'met' if ok else 'NOT met'}")
+            if not ok:
+                if kind == "evaluate":
+                    text = check.message or f'Denied by rule "{check.rule}"'
+                else:
+                    text = check.message or f"The policy requires {cond.describe()} for {tool!r}."
+                v.add(DENY, check.rule, text)
+                return
 
     def _evaluate(self, call: CallContext, v: _Verdicts) -> None:
         policy = self.policy
         tool = call.tool
         # Tool level, PolicyLayer semantics.
         if policy.is_tool_hidden(tool):
-            v.add(DENY, "hide", f"The tool {tool!r} is hidden by the policy.", hidden=True)
+            text = (
+                f'Tool "{tool}" is hidden by policy'
+                if self._intercept
+                else f"The tool {tool!r} is hidden by the policy."
+            )
+            v.add(DENY, "hide", text, hidden=True)
             v.note("hide", True, f"{tool!r} is on the hide list")
             if v.done:
                 return
         else:
             v.note("hide", False, f"{tool!r} is not on the hide list")
-        entry = policy.tool_entry(tool)
-        if entry is None:
-            if policy.default == "deny":
-                v.add(
-                    DENY,
-                    "default",
-                    f"The tool {tool!r} is not allowed: the policy denies every tool it does "
-                    "not list (default: deny).",
-                )
-                v.note("default", True, f"{tool!r} has no entry under tools; default is deny")
-                if v.done:
-                    return
-            else:
-                v.note("default", True, f"{tool!r} has no entry under tools; default is allow")
-        else:
-            if entry.action == DENY:
-                v.add(DENY, entry.id, entry.reason or f"The tool {tool!r} is denied by the policy.")
-            elif entry.action == REQUIRE_APPROVAL:
-                v.add(
-                    REQUIRE_APPROVAL,
-                    entry.id,
-                    entry.reason or f"The policy requires approval for every use of {tool!r}.",
-                )
-            else:
-                v.add(ALLOW, entry.id, f"The tool {tool!r} is allowed by the policy.")
-            v.note(entry.id, True, f"tool entry {entry.name!r}: {entry.action}")
+        listed = policy.is_listed(tool)
+        if not listed and policy.default == DENY:
+            text = (
+                f'Tool "{tool}" is not permitted by policy'
+                if self._intercept
+                else f"The tool {tool!r} is not allowed: the policy denies every tool it does "
+                "not list (default: deny)."
+            )
+            v.add(DENY, "default", text)
+            v.note("default", True, f"{tool!r} has no entry under tools; default is deny")
+            # Unlisted tools are refused before any rule, "*" included (explain goes on).
             if v.done:
                 return
-            for cond in entry.require:
-                ok = cond.holds(call)
-                v.note(
-                    cond.source, not ok, f"require {cond.describe()}: {'met' if ok else 'NOT met'}"
-                )
-                if not ok:
-                    v.add(DENY, cond.source, f"The policy requires {cond.describe()} for {tool!r}.")
-                    if v.done:
-                        return
-            for cond in entry.deny_if:
-                hit = cond.holds(call)
-                v.note(
-                    cond.source,
-                    hit,
-                    f"deny_if {cond.describe()}: {'holds' if hit else 'does not hold'}",
-                )
-                if hit:
-                    v.add(DENY, cond.source, f"Denied for {tool!r} because {cond.describe()}.")
-                    if v.done:
-                        return
+        if not listed:
+            v.note("default", True, f"{tool!r} has no entry under tools; default is allow")
+        for entry in policy.entries_for(tool):
+            if entry is not policy.wildcard and not any(c.kind == "deny" for c in entry.checks):
+                v.add(ALLOW, entry.id, f"The tool {tool!r} is allowed by the policy.")
+            v.note(entry.id, True, f"entry {entry.name!r}: {len(entry.checks)} checks")
+            for check in entry.checks:
+                self._check(check, call, v)
+                if v.done:
+                    return
             v.limits.extend(entry.limits)
         v.limits.extend(policy.all_tools_limits)
         op = call.operation
         if op is None:
             v.note("operations", False, "the call targets no ConnectWise operation")
             return
-        # Operation level.
+        # Operation level (extension).
         label = f"{op.method} {op.path}"
         if policy.read_only:
             if op.risk != "Read":
@@ -390,7 +485,8 @@ class PolicyEngine:
             else:
                 v.note("read_only", False, "Read operation: allowed under read_only")
         template = self._template(op.path)
-        concrete = normalize_path(call.path) if call.path else None
+        path = request_attr(call, "path")
+        concrete = normalize_path(path) if isinstance(path, str) else None
         matched = False
         for rule in policy.rules:
             why = rule.mismatch(op, template, concrete, call)
@@ -442,13 +538,15 @@ class PolicyEngine:
             t = self._templates[path] = normalize_path(path)
         return t
 
-    def _limit_message(self, lim: Limit, retry_after: float) -> str:
+    def _limit_message(self, lim: Limit, retry_after: float | None) -> str:
+        if self._intercept and lim.rule is not None:
+            return lim.on_deny or f"Rate limit exceeded for {lim.rule}"
+        text = lim.on_deny or f"Rate limit reached: {lim.describe()}."
+        if retry_after is None:
+            return text
         wait = max(1, math.ceil(retry_after))
         when = datetime.fromtimestamp(self._clock() + retry_after, UTC).strftime("%H:%M:%S UTC")
-        return (
-            f"Rate limit reached: {lim.describe()}. Retry in {wait} s (at {when}); calls made "
-            "before then are refused too."
-        )
+        return f"{text} Retry in {wait} s (at {when}); calls made before then are refused too."
 
     # -- audit ---------------------------------------------------------------------------
 
@@ -487,6 +585,21 @@ class PolicyEngine:
         )
 
 
+def _amount(lim: Limit, call: CallContext) -> float | None:
+    """What a call adds to a counter: ``increment``, or the ``increment_from`` argument."""
+    if lim.increment_from is None:
+        return lim.increment
+    found: list[Any] = []
+    walk(call.arguments, lim.increment_from, 0, found)
+    if len(found) != 1:
+        return None
+    value = found[0]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    # A negative amount would give quota back; PolicyLayer counts spend, which only grows.
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
 def _dedupe(limits: list[Limit], call: CallContext) -> list[tuple[str, Limit]]:
     """Counter keys for the call's limits; one per key, the strictest when repeated."""
     out: dict[str, Limit] = {}
@@ -509,4 +622,5 @@ def _limit_key(lim: Limit, call: CallContext) -> str:
         who = f"op={op.operation_id}" if op is not None else f"op=tool:{call.tool}"
     else:
         who = "global"
-    return f"{lim.counter}|{lim.window}|{who}"
+    kind = "sliding" if lim.sliding else "utc"
+    return f"{lim.namespace}.{lim.counter}|{lim.window}:{kind}|{who}"

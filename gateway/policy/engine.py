@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from cwm_gateway.errors import RequestValidationError
 from cwm_gateway.policy.audit import AuditLog, new_correlation_id
 from cwm_gateway.policy.ratelimit import (
     InMemoryRateLimiter,
@@ -45,7 +46,7 @@ from cwm_gateway.policy.rules import (
     Check,
     Limit,
     Policy,
-    normalize_path,
+    path_key,
     request_attr,
     walk,
 )
@@ -486,7 +487,10 @@ class PolicyEngine:
                 v.note("read_only", False, "Read operation: allowed under read_only")
         template = self._template(op.path)
         path = request_attr(call, "path")
-        concrete = normalize_path(path) if isinstance(path, str) else None
+        try:
+            concrete = path_key(path) if isinstance(path, str) else None
+        except RequestValidationError:  # not a path the router would accept: no path rule
+            concrete = None
         matched = False
         for rule in policy.rules:
             why = rule.mismatch(op, template, concrete, call)
@@ -535,7 +539,7 @@ class PolicyEngine:
     def _template(self, path: str) -> str:
         t = self._templates.get(path)
         if t is None:
-            t = self._templates[path] = normalize_path(path)
+            t = self._templates[path] = path_key(path)
         return t
 
     def _limit_message(self, lim: Limit, retry_after: float | None) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cwm_gateway.errors import RequestValidationError
 from cwm_gateway.policy import document as doc
 from cwm_gateway.policy.rules import (
     GLOB_CHARS,
@@ -248,7 +249,10 @@ def _operation_rule(rule: doc.OperationRule, index: int) -> OperationRule:
         risks = frozenset(by_lower[r.lower()] for r in got)
     paths = None
     if m.path is not None:
-        paths = tuple(path_pattern(p) for p in _str_list(m.path, f"{mw}.path"))
+        try:
+            paths = tuple(path_pattern(p) for p in _str_list(m.path, f"{mw}.path"))
+        except RequestValidationError as exc:
+            raise PolicyError(f"{mw}.path: {exc}") from None
 
     def globs(value: str | list[str] | None, key: str) -> Globs | None:
         return None if value is None else Globs(_str_list(value, f"{mw}.{key}"))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cwm_gateway import paths
 from cwm_gateway.errors import ConfigError
 from cwm_gateway.policy.document import WINDOWS, is_number
 from cwm_gateway.policy.visibility import RUNTIME_RISKS
@@ -66,7 +67,6 @@ SCALAR_ATTRS = frozenset(REQUEST_ATTRS) - {"params", "body", "fields"}
 LEGACY_ROOTS = ("params", "body", "path", "method")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 GLOB_CHARS = frozenset("*?[")
-_PARAM_RE = re.compile(r"\{[^}]*\}")
 _MISSING = object()
 
 
@@ -74,14 +74,19 @@ class PolicyError(ConfigError):
     """A policy file is missing, unreadable or malformed (the message says where and why)."""
 
 
-def normalize_path(path: str) -> str:
-    """Lower-case, leading ``/``, no trailing ``/``, every ``{param}`` written ``{}``."""
-    path = path.strip().lower()
-    if not path.startswith("/"):
-        path = "/" + path
-    if len(path) > 1:
-        path = path.rstrip("/") or "/"
-    return _PARAM_RE.sub("{}", path)
+def path_key(path: str) -> str:
+    """How paths are compared: :func:`cwm_gateway.paths.template_key` (the one normalizer:
+    prefix and slashes dropped, decoded, lower case, every ``{param}`` written ``{}``)."""
+    return paths.template_key(path)
+
+
+_GLOB_PROTECT = str.maketrans({"*": "\ue000", "?": "\ue001", "[": "\ue002", "]": "\ue003"})
+_GLOB_RESTORE = str.maketrans({"\ue000": "*", "\ue001": "?", "\ue002": "[", "\ue003": "]"})
+
+
+def pattern_key(pattern: str) -> str:
+    """A policy path pattern normalized like a request path, its glob characters kept."""
+    return path_key(pattern.translate(_GLOB_PROTECT)).translate(_GLOB_RESTORE)
 
 
 # -- values of a call ----------------------------------------------------------------------
@@ -374,7 +379,7 @@ class PathPattern:
 
 
 def path_pattern(raw: str) -> PathPattern:
-    norm = normalize_path(raw)
+    norm = pattern_key(raw)
     if GLOB_CHARS & set(norm):
         return PathPattern(raw, "glob", norm, re.compile(fnmatch.translate(norm)))
     return PathPattern(raw, "template" if "{}" in norm else "exact", norm)

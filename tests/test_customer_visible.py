@@ -10,7 +10,8 @@ from mcp_types import ElicitResult
 from cwm_gateway.config import Settings
 from cwm_gateway.core import Gateway, GatewayOptions
 from cwm_gateway.policy.engine import CallContext, PolicyEngine
-from cwm_gateway.policy.rules import PolicyError, load_default_policy, parse_policy
+from cwm_gateway.policy.loader import load_default_policy, parse_policy
+from cwm_gateway.policy.rules import PolicyError
 from cwm_gateway.policy.visibility import CUSTOMER_VISIBLE, customer_visible
 from cwm_gateway.sandbox.runner import start_sandbox_thread
 from cwm_gateway.server import build_server

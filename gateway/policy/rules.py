@@ -531,3 +531,15 @@ class Policy:
         """The tool's own entry (exact name, else the first matching glob), or None."""
         own = [e for e in self.entries_for(tool) if e is not self.wildcard]
         return own[0] if own else None
+
+
+_LOADER_NAMES = ("default_policy_path", "load_default_policy", "load_policy", "parse_policy")
+
+
+def __getattr__(name: str) -> Any:
+    # The loader's functions lived here before loader.py; older imports keep working.
+    if name in _LOADER_NAMES:
+        from cwm_gateway.policy import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -432,7 +432,8 @@ class Gateway:
                 )
             else:
                 outcome = approval_outcome(approval, request)
-            decision = decision.after_approval(outcome.approved, outcome.message)
+            asked = outcome.status not in ("unsupported", "error")
+            decision = decision.after_approval(outcome.approved, outcome.message, asked=asked)
             if not decision.allowed:
                 self.engine.rollback(decision)  # nothing is sent: the reserved budget comes back
         return decision

@@ -684,3 +684,17 @@ def test_load_policy_file_errors(tmp_path: Path) -> None:
     bad_yaml.write_text("version: '1'\ndefault: [deny\n")
     with pytest.raises(PolicyError, match="not valid YAML"):
         load_policy(bad_yaml)
+
+
+def test_approval_limits_count_prompts_even_when_the_call_then_fails() -> None:
+    engine = rule_engine(
+        {"risk": "Destructive"}, action="require_approval", limits=[{"window": "hour", "max": 1}]
+    )
+    # No way to ask: nothing was shown to anyone, so the budget comes back.
+    d = engine.decide(call(operation=DELETE_COMPANY))
+    engine.rollback(d.after_approval(False, "no way to ask", asked=False))
+    # A person was asked and approved; the upstream call failed: the prompt still counts.
+    d = engine.decide(call(operation=DELETE_COMPANY)).after_approval(True)
+    engine.rollback(d)
+    refused = engine.decide(call(operation=DELETE_COMPANY))
+    assert refused.action == "deny" and refused.retry_after is not None

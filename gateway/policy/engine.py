@@ -150,6 +150,10 @@ class Decision:
     """The policy's dialect: Intercept denials carry Intercept's prefix."""
     reservation: Reservation | None = field(default=None, repr=False, compare=False)
     """Counter budget taken by :meth:`PolicyEngine.decide`; commit or roll back."""
+    prompt_counters: frozenset[int] = frozenset()
+    """Indexes (in the reservation) of limits that count approval prompts."""
+    asked: bool = False
+    """A person was asked about this call (their budget stays used once asked)."""
 
     @property
     def allowed(self) -> bool:
@@ -166,14 +170,16 @@ class Decision:
             return INTERCEPT_PREFIX + self.reason
         return f"Refused by policy ({self.rule}): {self.reason}"
 
-    def after_approval(self, approved: bool, message: str = "") -> Decision:
-        """The decision once a person answered a require_approval prompt."""
+    def after_approval(self, approved: bool, message: str = "", *, asked: bool = True) -> Decision:
+        """The decision once a person answered a require_approval prompt (``asked=False``:
+        there was no way to ask)."""
         if self.action != REQUIRE_APPROVAL:
             return self
         if approved:
-            return replace(self, action=ALLOW, reason=f"Approved by the user. {self.reason}")
+            text = f"Approved by the user. {self.reason}"
+            return replace(self, action=ALLOW, reason=text, asked=asked)
         text = message or "The user did not approve the request."
-        return replace(self, action=DENY, reason=text)
+        return replace(self, action=DENY, reason=text, asked=asked)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for tool output."""
@@ -319,6 +325,7 @@ class PolicyEngine:
             limits=described,
             dialect=dialect,
             reservation=got.reservation,
+            prompt_counters=frozenset(i for i, (_, lim) in enumerate(limits) if lim.counts_prompts),
         )
 
     def commit(self, decision: Decision) -> None:
@@ -327,9 +334,20 @@ class PolicyEngine:
             decision.reservation.released = True  # nothing left to give back
 
     def rollback(self, decision: Decision) -> None:
-        """The call was not sent or failed upstream: give its reserved budget back."""
-        if decision.reservation is not None:
-            self.ratelimiter.release(decision.reservation)
+        """The call was not sent or failed upstream: give its reserved budget back.
+
+        Limits that count approval prompts stay used once a person was asked.
+        """
+        reservation = decision.reservation
+        if reservation is None or reservation.released:
+            return
+        if decision.asked and decision.prompt_counters:
+            keep = decision.prompt_counters
+            back = [e for i, e in enumerate(reservation.entries) if i not in keep]
+            reservation.released = True
+            self.ratelimiter.release(Reservation(back))
+        else:
+            self.ratelimiter.release(reservation)
 
     def preview(self, call: CallContext, *, with_limits: bool = False) -> Decision:
         """The decision, taking nothing (e.g. to prepare an approval).

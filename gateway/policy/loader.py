@@ -266,7 +266,10 @@ def _operation_rule(rule: doc.OperationRule, index: int) -> OperationRule:
             "whatever the arguments); use action: deny for argument-dependent refusals."
         )
     limits = tuple(
-        _hosted_limit(lim, f"{where}.limits[{i}]", "operations", rule_id)
+        dataclasses.replace(
+            _hosted_limit(lim, f"{where}.limits[{i}]", "operations", rule_id),
+            counts_prompts=rule.action == "require_approval",
+        )
         for i, lim in enumerate(rule.limits)
     )
     if rule.action == "rate_limit" and not limits:

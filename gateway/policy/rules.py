@@ -296,6 +296,9 @@ class Limit:
     """Path under the tool arguments whose value is added instead of ``increment``."""
     rule: str | None = None
     """The Intercept rule that defines the counter."""
+    counts_prompts: bool = False
+    """A limit of a require_approval rule: once a person was asked, the budget stays used
+    (it limits prompts), even when the call is declined or fails upstream."""
 
     @property
     def seconds(self) -> int:

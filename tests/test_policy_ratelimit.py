@@ -13,14 +13,66 @@ from cwm_gateway.policy import CallContext, PolicyEngine, SqliteRateLimiter, par
 from cwm_gateway.policy.ratelimit import InMemoryRateLimiter, LimitRequest, RateLimitError
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def limiter(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "memory":
         yield InMemoryRateLimiter()
-    else:
+    elif request.param == "sqlite":
         lim = SqliteRateLimiter(tmp_path / "rl.sqlite3")
         yield lim
         lim.close()
+    else:
+        from cwm_gateway.state import open_state
+
+        url = request.getfixturevalue("pg_state_url")
+        state = open_state(url)
+        yield state.ratelimiter
+        state.close()
+
+
+MIDNIGHT = 1_700_006_400.0  # 2023-11-15 00:00:00 UTC
+
+
+@pytest.mark.parametrize("window_s", [60, 3600, 86400])
+def test_calendar_windows_reset_at_utc_boundaries(limiter, window_s: int) -> None:
+    req = LimitRequest("cal", window_s, 2)
+    start = MIDNIGHT + window_s  # a boundary of every window length
+    assert limiter.acquire([req], now=start - 1).allowed
+    assert limiter.acquire([req], now=start - 0.5).allowed
+    refused = limiter.acquire([req], now=start - 0.25)
+    assert not refused.allowed and refused.retry_after == pytest.approx(0.25)
+    assert limiter.peek(req, now=start - 0.1) == 2
+    assert limiter.peek(req, now=start) == 0  # a new window: nothing used yet
+    assert limiter.acquire([req], now=start).allowed
+    assert limiter.acquire([req], now=start + 1).allowed
+    assert not limiter.acquire([req], now=start + 2).allowed
+
+
+def test_amounts_and_reservations_roll_back(limiter) -> None:
+    spend = LimitRequest("spend", 86400, 1000, amount=600)
+    calls = LimitRequest("calls", 86400, 5)
+    first = limiter.acquire([spend, calls], now=MIDNIGHT + 10)
+    assert first.allowed and first.counts == (600, 1)
+    refused = limiter.acquire([spend, calls], now=MIDNIGHT + 11)
+    assert not refused.allowed and refused.blocked == 0
+    limiter.release(first.reservation)  # the upstream call failed: both come back
+    limiter.release(first.reservation)  # once only
+    assert limiter.peek(spend, now=MIDNIGHT + 12) == 0
+    assert limiter.peek(calls, now=MIDNIGHT + 12) == 0
+    again = limiter.acquire([spend, calls], now=MIDNIGHT + 13)
+    assert again.allowed and again.counts == (600, 1)
+    # A reservation from an earlier window gives nothing back in the new one.
+    limiter.acquire([calls], now=MIDNIGHT + 86400 + 1)
+    limiter.release(again.reservation)
+    assert limiter.peek(calls, now=MIDNIGHT + 86400 + 2) == 1
+
+
+def test_sliding_reservations_roll_back(limiter) -> None:
+    req = LimitRequest("s", 60, 1, sliding=True)
+    got = limiter.acquire([req], now=1000)
+    assert got.allowed and not limiter.acquire([req], now=1001).allowed
+    limiter.release(got.reservation)
+    assert limiter.acquire([req], now=1002).allowed
 
 
 def test_sliding_window_and_retry_after(limiter) -> None:

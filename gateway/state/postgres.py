@@ -5,10 +5,10 @@ psycopg 3 with a connection pool. The schema is created and upgraded by versione
 migrate at a time). A ``schema`` query parameter in the URL puts every table in that schema
 (created if missing), e.g. ``postgresql://gw@db/cwm?schema=gateway``.
 
-Rate limits are exact across instances: one call of the ``cwm_rate_acquire`` function per
-decision takes transaction-scoped advisory locks on the counter keys (in sorted order, so two
-callers never deadlock), counts each key's window and inserts the call's entries, all in one
-statement on the database's clock.
+Policy counters are exact across instances: one call of the ``cwm_counter_acquire`` function
+per decision takes transaction-scoped advisory locks on the counter keys (in sorted order, so
+two callers never deadlock), reads each counter's window and adds the call's amounts, all in
+one statement on the database's clock; a reservation is given back by id or window.
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from cwm_gateway.memory import FastMemory, FastMemoryError
 from cwm_gateway.policy.audit import AuditError, AuditLog
-from cwm_gateway.policy.ratelimit import AcquireResult, LimitRequest, RateLimitError
+from cwm_gateway.policy.ratelimit import (
+    AcquireResult,
+    LimitRequest,
+    RateLimitError,
+    Reservation,
+)
 from cwm_gateway.state.grants import Grant, GrantError, check_grant_name, hash_key, new_api_key
 
 __all__ = [
@@ -151,6 +156,103 @@ CREATE TABLE shared_secrets (
     name TEXT PRIMARY KEY,
     value BYTEA NOT NULL
 );
+""",
+    # 3: counters as PolicyLayer keeps them: calendar-aligned UTC windows by default (one row per
+    # counter), sliding windows as an option (one row per call), amounts (increment_from) and
+    # reservations that a failed upstream call gives back.
+    """
+CREATE TABLE window_counters (
+    key TEXT PRIMARY KEY,
+    window_start DOUBLE PRECISION NOT NULL,
+    value DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE sliding_log (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    key TEXT NOT NULL,
+    ts DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX sliding_log_key_ts ON sliding_log (key, ts);
+
+CREATE FUNCTION cwm_counter_acquire(
+    p_keys TEXT[], p_windows DOUBLE PRECISION[], p_max DOUBLE PRECISION[],
+    p_amounts DOUBLE PRECISION[], p_sliding BOOLEAN[], p_now DOUBLE PRECISION
+) RETURNS TABLE (
+    allowed BOOLEAN, blocked INTEGER, retry_after DOUBLE PRECISION,
+    counts DOUBLE PRECISION[], starts DOUBLE PRECISION[], row_ids BIGINT[]
+)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    now_s DOUBLE PRECISION := coalesce(p_now, extract(epoch FROM clock_timestamp()));
+    n INTEGER := coalesce(array_length(p_keys, 1), 0);
+    i INTEGER;
+    v DOUBLE PRECISION;
+    t DOUBLE PRECISION;
+    ws DOUBLE PRECISION;
+    stored_ws DOUBLE PRECISION;
+    oldest DOUBLE PRECISION;
+    new_id BIGINT;
+    taken JSONB := '{}'::jsonb;
+    result DOUBLE PRECISION[] := '{}';
+    ws_out DOUBLE PRECISION[] := '{}';
+    ids BIGINT[] := '{}';
+BEGIN
+    -- Serialize callers per key until this transaction ends; sorted, so no deadlock.
+    PERFORM pg_advisory_xact_lock(hashtextextended(k, 7))
+        FROM (SELECT DISTINCT unnest(p_keys) AS k ORDER BY 1) AS sorted_keys;
+    FOR i IN 1 .. n LOOP
+        t := coalesce((taken ->> p_keys[i])::DOUBLE PRECISION, 0);
+        IF p_sliding[i] THEN
+            SELECT count(*) INTO v FROM sliding_log
+                WHERE key = p_keys[i] AND ts > now_s - p_windows[i];
+            v := v + t;
+            IF v + p_amounts[i] > p_max[i] THEN
+                -- The call that must leave the window before this one fits.
+                SELECT s.ts INTO oldest FROM sliding_log s
+                    WHERE s.key = p_keys[i] AND s.ts > now_s - p_windows[i]
+                    ORDER BY s.ts OFFSET greatest(0, floor(v + p_amounts[i] - p_max[i]) - 1)
+                    LIMIT 1;
+                RETURN QUERY SELECT false, i - 1,
+                    greatest(0.0, coalesce(oldest, now_s) + p_windows[i] - now_s),
+                    '{}'::DOUBLE PRECISION[], '{}'::DOUBLE PRECISION[], '{}'::BIGINT[];
+                RETURN;
+            END IF;
+        ELSE
+            ws := floor(now_s / p_windows[i]) * p_windows[i];
+            SELECT c.window_start, c.value INTO stored_ws, v FROM window_counters c
+                WHERE c.key = p_keys[i];
+            IF NOT FOUND OR stored_ws <> ws THEN
+                v := 0;
+            END IF;
+            v := v + t;
+            IF v + p_amounts[i] > p_max[i] THEN
+                RETURN QUERY SELECT false, i - 1, ws + p_windows[i] - now_s,
+                    '{}'::DOUBLE PRECISION[], '{}'::DOUBLE PRECISION[], '{}'::BIGINT[];
+                RETURN;
+            END IF;
+        END IF;
+        taken := jsonb_set(taken, ARRAY[p_keys[i]], to_jsonb(t + p_amounts[i]));
+        result := result || (v + p_amounts[i]);
+    END LOOP;
+    FOR i IN 1 .. n LOOP
+        IF p_sliding[i] THEN
+            INSERT INTO sliding_log (key, ts) VALUES (p_keys[i], now_s) RETURNING id INTO new_id;
+            ids := ids || new_id;
+            ws_out := ws_out || (-1.0)::DOUBLE PRECISION;
+        ELSE
+            ws := floor(now_s / p_windows[i]) * p_windows[i];
+            INSERT INTO window_counters AS c (key, window_start, value)
+                VALUES (p_keys[i], ws, p_amounts[i])
+                ON CONFLICT (key) DO UPDATE SET
+                    value = CASE WHEN c.window_start = excluded.window_start
+                        THEN c.value + excluded.value ELSE excluded.value END,
+                    window_start = excluded.window_start;
+            ids := ids || 0::BIGINT;
+            ws_out := ws_out || ws;
+        END IF;
+    END LOOP;
+    RETURN QUERY SELECT true, NULL::INTEGER, 0.0::DOUBLE PRECISION, result, ws_out, ids;
+END;
+$fn$;
 """,
 )
 
@@ -378,10 +480,10 @@ class PostgresAuditLog(AuditLog):
 
 
 class PostgresRateLimiter:
-    """Sliding-window counters in PostgreSQL, exact across threads, processes and machines.
+    """Policy counters in PostgreSQL, exact across threads, processes and machines.
 
-    Windows are measured on the database's clock, so instances with skewed clocks still share
-    one timeline.
+    Calendar windows (and sliding ones, an option) are measured on the database's clock, so
+    instances with skewed clocks still share one timeline.
     """
 
     def __init__(self, state: PostgresState) -> None:
@@ -401,12 +503,14 @@ class PostgresRateLimiter:
         if not requests:
             return AcquireResult(True, 0.0, None, ())
         try:
-            allowed, blocked, retry, counts = self._state.run(
-                "SELECT * FROM cwm_rate_acquire(%s, %s, %s, %s)",
+            allowed, blocked, retry, counts, starts, ids = self._state.run(
+                "SELECT * FROM cwm_counter_acquire(%s, %s, %s, %s, %s, %s)",
                 (
                     [r.key for r in requests],
                     [float(r.window_s) for r in requests],
-                    [int(r.max) for r in requests],
+                    [float(r.max) for r in requests],
+                    [float(r.amount) for r in requests],
+                    [bool(r.sliding) for r in requests],
                     now,
                 ),
                 "one",
@@ -416,34 +520,69 @@ class PostgresRateLimiter:
                 prune = self._calls % _PRUNE_EVERY == 0
             if prune:
                 self._state.run(
-                    "DELETE FROM rate_log WHERE ts < extract(epoch FROM clock_timestamp()) - %s",
+                    "DELETE FROM sliding_log WHERE ts < extract(epoch FROM clock_timestamp()) - %s",
                     (_MAX_WINDOW_S,),
                 )
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
         if not allowed:
             return AcquireResult(False, float(retry), int(blocked), ())
-        return AcquireResult(True, 0.0, None, tuple(counts))
+        entries = [
+            (r.key, float(ws), float(r.amount), int(row) if r.sliding else None)
+            for r, ws, row in zip(requests, starts, ids, strict=True)
+        ]
+        return AcquireResult(True, 0.0, None, tuple(counts), Reservation(entries))
 
-    def peek(self, request: LimitRequest, now: float | None = None) -> int:
+    def release(self, reservation: Reservation | None) -> None:
         import psycopg
 
+        if reservation is None or reservation.released:
+            return
+        reservation.released = True
+        rows = [row for _, _, _, row in reservation.entries if row is not None]
         try:
-            row = self._state.run(
-                "SELECT count(*) FROM rate_log WHERE key = %s AND ts > "
-                "coalesce(%s, extract(epoch FROM clock_timestamp())) - %s",
-                (request.key, now, float(request.window_s)),
-                "one",
-            )
+            if rows:
+                self._state.run("DELETE FROM sliding_log WHERE id = ANY(%s)", (rows,))
+            for key, start, amount, row in reservation.entries:
+                if row is None:
+                    # Only the window it was taken from: a new window already starts from zero.
+                    self._state.run(
+                        "UPDATE window_counters SET value = greatest(0, value - %s) "
+                        "WHERE key = %s AND window_start = %s",
+                        (amount, key, start),
+                    )
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
-        return int(row[0])
+
+    def peek(self, request: LimitRequest, now: float | None = None) -> float:
+        import psycopg
+
+        clock = "coalesce(%s, extract(epoch FROM clock_timestamp()))"
+        try:
+            if request.sliding:
+                row = self._state.run(
+                    f"SELECT count(*) FROM sliding_log WHERE key = %s AND ts > {clock} - %s",
+                    (request.key, now, float(request.window_s)),
+                    "one",
+                )
+            else:
+                row = self._state.run(
+                    "SELECT CASE WHEN window_start = "
+                    f"floor({clock} / %s) * %s THEN value ELSE 0 END "
+                    "FROM window_counters WHERE key = %s",
+                    (now, float(request.window_s), float(request.window_s), request.key),
+                    "one",
+                )
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+        return float(row[0]) if row else 0.0
 
     def reset(self) -> None:
         import psycopg
 
         try:
-            self._state.run("DELETE FROM rate_log")
+            self._state.run("DELETE FROM window_counters")
+            self._state.run("DELETE FROM sliding_log")
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 

@@ -596,3 +596,20 @@ def test_json_schema_covers_both_dialects_and_marks_extensions() -> None:
 def test_the_default_policy_still_loads() -> None:
     policy = load_default_policy()
     assert policy.dialect == "hosted" and policy.rules
+
+
+def test_request_risks_name_runtime_risks() -> None:
+    data = {
+        "version": "1",
+        "default": "allow",
+        "tools": {
+            "execute_api_call": {
+                "deny_if": [{"path": "request.risks", "op": "contains", "value": "CustomerVisible"}]
+            }
+        },
+    }
+    e, _ = engine(data)
+    seen = SimpleNamespace(risks=("Write", "CustomerVisible"))
+    quiet = SimpleNamespace(risks=("Write",))
+    assert not e.decide(CallContext("execute_api_call", "g", {}, request=seen)).allowed
+    assert e.decide(CallContext("execute_api_call", "g", {}, request=quiet)).allowed

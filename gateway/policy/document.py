@@ -152,7 +152,7 @@ class Condition(_Strict):
             "upstream tools method and path are canonical: ASCII upper case, normalized path), "
             "state.<tool>.<counter> / state._global.<counter> (Intercept counters), and the "
             "extensions request.<attr> (the canonical request: method, path, template, "
-            "operation_id, category, tag, risk, params, body, fields) and params/body/path/"
+            "operation_id, category, tag, risk, risks, params, body, fields) and params/body/path/"
             "method (short for request.*). '*' matches every element (request.body.*.path). "
             "'field' is accepted as another name of this key."
         ),

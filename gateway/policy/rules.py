@@ -58,11 +58,12 @@ REQUEST_ATTRS = (
     "category",
     "tag",
     "risk",
+    "risks",
     "params",
     "body",
     "fields",
 )
-SCALAR_ATTRS = frozenset(REQUEST_ATTRS) - {"params", "body", "fields"}
+SCALAR_ATTRS = frozenset(REQUEST_ATTRS) - {"params", "body", "fields", "risks"}
 #: Short roots of the hosted dialect (extension): ``body.x`` is ``request.body.x``.
 LEGACY_ROOTS = ("params", "body", "path", "method")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -113,6 +114,8 @@ def request_attr(call: Any, attr: str) -> Any:
         return op.method.upper()
     if attr == "template":
         return op.path
+    if attr == "risks":
+        return (op.risk, *sorted(getattr(call, "risks", ()) or ()))
     return getattr(op, attr, None)
 
 

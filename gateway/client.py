@@ -1,12 +1,16 @@
 """The typed client: :class:`Client` (sync) and :class:`AsyncClient`.
 
-Three ways to make a request, all ending in :meth:`Client.send`:
+Three ways to make a request, all ending in :meth:`Client.send`, which validates every
+request with the one validation path (``cwm_gateway.validation.build_request``: path, query,
+``conditions`` field names, page size, the body against the model, strictly) before anything
+is sent, however the request was built:
 
 - ``client.send(spec)`` with a :class:`~cwm_generated.types.RequestSpec` from a generated
   operation function, e.g. ``cwm_generated.operations.service.get_service_tickets(...)``;
 - ``client.service.get_service_tickets(conditions="id > 5")`` — the same function, sent;
-- ``client.call("GET", "/service/tickets", params={...})`` — validated against the registry by
-  ``cwm_gateway.validation.build_request`` first.
+- ``client.call("GET", "/service/tickets", params={...})`` — a path resolved in the registry.
+
+``paginate``/``pages`` send each page through :meth:`Client.send` too.
 
 Responses are :class:`ApiResponse`: status, headers, the raw JSON, and ``.data`` parsed
 leniently into the generated model(s) — a partial ``fields=`` projection or a missing
@@ -32,10 +36,11 @@ from pydantic import AliasChoices, BaseModel, ValidationError
 
 from cwm_gateway import pagination
 from cwm_gateway.config import Settings
-from cwm_gateway.errors import CWMError, InvalidResponseError
+from cwm_gateway.errors import InvalidResponseError
 from cwm_gateway.transport import AsyncTransport, OnAttempt, RetryPolicy, SyncTransport
 
 if typing.TYPE_CHECKING:
+    from cwm_gateway.validation import CanonicalRequest
     from cwm_generated.types import Operation, RequestSpec
 
 T = TypeVar("T")
@@ -267,14 +272,32 @@ def _to_response(response: httpx.Response, operation: Operation | None) -> ApiRe
 def _build_call(
     method: str, path: str, params: Mapping[str, Any] | None, body: Any
 ) -> RequestSpec[Any]:
-    try:
-        from cwm_gateway.validation import build_request
-    except ImportError as exc:  # pragma: no cover - only before the validation module exists
-        raise CWMError(
-            "client.call() needs cwm_gateway.validation, which is not installed; "
-            "use client.send() with a generated operation function instead"
-        ) from exc
+    from cwm_gateway.validation import build_request
+
     return build_request(method, path, dict(params or {}), body)
+
+
+def _checked(request: RequestSpec[T] | CanonicalRequest) -> RequestSpec[T]:
+    """The request as it will be sent, validated by the one validation path
+    (:func:`cwm_gateway.validation.build_request`), however it was built: a generated operation
+    function, a resource method, :meth:`Client.call` or a page of :meth:`Client.paginate`.
+
+    A :class:`~cwm_gateway.validation.CanonicalRequest` was made by that path already and is
+    sent as it is. Raises :class:`~cwm_gateway.errors.RequestValidationError` (nothing sent).
+    """
+    from cwm_gateway.validation import CanonicalRequest, build_request
+
+    if isinstance(request, CanonicalRequest):
+        return request.spec
+    op = request.operation
+    checked = build_request(op.method, request.path, request.params, request.body)
+    if checked.operation.operation_id != op.operation_id:
+        # Two templates of one shape (``/system/members/{id}`` and ``{memberIdentifier}``):
+        # the caller named its operation, keep it.
+        checked = checked._replace(operation=op)
+    if request.files:
+        checked = checked._replace(files=request.files)
+    return checked  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------------------
@@ -389,9 +412,18 @@ class Client:
         )
 
     def send(
-        self, spec: RequestSpec[T], *, headers: Mapping[str, str] | None = None
+        self,
+        request: RequestSpec[T] | CanonicalRequest,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> ApiResponse[T]:
-        """Send a request built by a generated operation function; raises ApiError subclasses."""
+        """Validate and send a request built by a generated operation function (or a
+        :class:`~cwm_gateway.validation.CanonicalRequest`, sent as it is).
+
+        Raises :class:`~cwm_gateway.errors.RequestValidationError` before sending anything
+        when the request is invalid, and ApiError subclasses for ConnectWise's errors.
+        """
+        spec = _checked(request)
         op = spec.operation
         response = self._transport.request(
             op.method,
@@ -477,9 +509,18 @@ class AsyncClient:
         )
 
     async def send(
-        self, spec: RequestSpec[T], *, headers: Mapping[str, str] | None = None
+        self,
+        request: RequestSpec[T] | CanonicalRequest,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> ApiResponse[T]:
-        """Send a request built by a generated operation function; raises ApiError subclasses."""
+        """Validate and send a request built by a generated operation function (or a
+        :class:`~cwm_gateway.validation.CanonicalRequest`, sent as it is).
+
+        Raises :class:`~cwm_gateway.errors.RequestValidationError` before sending anything
+        when the request is invalid, and ApiError subclasses for ConnectWise's errors.
+        """
+        spec = _checked(request)
         op = spec.operation
         response = await self._transport.request(
             op.method,

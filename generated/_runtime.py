@@ -9,19 +9,14 @@ from urllib.parse import quote
 from cwm_generated.types import Operation, RequestSpec
 
 
-def _dump(value: Any, schema_name: str | None) -> Any:
-    from pydantic import BaseModel
-
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+def _dump(value: Any) -> Any:
+    """Models become JSON-ready data; anything else is kept as the caller wrote it (no defaults
+    added). Nothing is validated here: the client validates every request it sends, whichever
+    way it was built (``cwm_gateway.validation.build_request``)."""
     if isinstance(value, list):
-        return [_dump(item, schema_name) for item in value]
-    if schema_name is not None and isinstance(value, dict):
-        from cwm_generated.models import load_model
-
-        # Strict: a dict body must be a valid model, but what is sent is what the caller wrote
-        # (no defaults added).
-        load_model(schema_name).validate_request(value)
+        return [_dump(item) for item in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
     return value
 
 
@@ -37,7 +32,5 @@ def build(
     for name, value in path_values.items():
         path = path.replace("{" + name + "}", quote(str(value), safe=""))
     params = {k: v for k, v in query.items() if v is not None}
-    payload = None
-    if body is not None:
-        payload = _dump(body, op.body_model if op.body_kind != "multipart" else None)
+    payload = None if body is None else _dump(body)
     return RequestSpec(op, path, params, payload, files)

@@ -101,10 +101,10 @@ def main(argv: list[str] | None = None) -> None:
             cases = {
                 "bare httpx (get + json)": lambda: bare.get(url).json(),
                 "typed send(spec) + .json": lambda: typed.send(spec).json,
-                "typed sugar + .json": lambda: typed.service.get_service_tickets_by_id(id_=1).json,
-                "typed sugar + .data (models)": lambda: (
-                    typed.service.get_service_tickets_by_id(id_=1).data
+                "typed send(new spec) + .json": lambda: (
+                    typed.send(service.get_service_tickets_by_id(id_=1)).json
                 ),
+                "typed resource (a Ticket model)": lambda: typed.service.tickets.get(id_=1),
             }
             results = _measure(cases, args.rounds, args.calls)
         served = len(server.requests)
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         local = _measure(
             {
                 "bare": lambda: bare.get(url).json(),
-                "typed": lambda: typed.service.get_service_tickets_by_id(id_=1).json,
+                "typed": lambda: typed.send(service.get_service_tickets_by_id(id_=1)).json,
             },
             args.rounds,
             args.calls * 5,
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"loopback server {server.url}, {args.rounds} rounds x {args.calls} calls per case")
     for name, seconds in results.items():
         print(f"  {name:<30} {seconds * 1e6:9.1f} µs/call   ratio {seconds / bare_time:5.3f}")
-    ratio = results["typed sugar + .json"] / bare_time
+    ratio = results["typed send(new spec) + .json"] / bare_time
     verdict = "OK" if ratio <= TARGET else "ABOVE TARGET"
     print(f"typed/bare ratio: {ratio:.3f} (target <= {TARGET}) {verdict}; {served} requests served")
     added = (local["typed"] - local["bare"]) * 1e6

@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 
 from codegen.models import ModelModules
-from codegen.naming import snake_case
+from codegen.naming import class_name_for, snake_case
 from codegen.resources import group_resources
 from codegen.spec_loader import NormalizedSpec, NormOperation, NormParam
 
@@ -244,12 +244,25 @@ class _Renderer:
             )
         type_imports = [(m, sorted(n)) for m, n in sorted(imports.items())]
         taken = {op.function for op in ops} | {n for _, names in type_imports for n in names}
+        resources = group_resources(ops, taken)
+        category_class = class_name_for(category)
+        bound = [
+            f"{kind}{name}"
+            for kind in ("Sync", "Async")
+            for name in (category_class, *(r.class_name for r in resources))
+        ]
+        clash = (set(bound) & (taken | {r.class_name for r in resources})) or (
+            len(set(bound)) != len(bound)
+        )
+        if clash:
+            raise RuntimeError(f"bound class names of {category!r} collide: {clash}")
         return self.render(
             "operations.py.j2",
             category=category,
             ops=views,
             type_imports=type_imports,
-            resources=group_resources(ops, taken),
+            resources=resources,
+            bound=dict(category_class=category_class, sync=f"Sync{category_class}"),
         )
 
 
@@ -277,7 +290,10 @@ def render_package(spec: NormalizedSpec, models: ModelModules) -> dict[str, str]
             by_module=_classes_by_module(spec, models),
         ),
         "models/_base.py": r.render("base.py.j2"),
-        "operations/__init__.py": r.render("operations_init.py.j2"),
+        "operations/__init__.py": r.render(
+            "operations_init.py.j2",
+            category_classes={c: class_name_for(c) for c in spec.categories},
+        ),
         # PEP 561: the package ships its own types (one marker covers the subpackages).
         "py.typed": "",
     }

@@ -7,7 +7,9 @@ is sent, however the request was built:
 
 - ``client.send(spec)`` with a :class:`~cwm_generated.types.RequestSpec` from a generated
   operation function, e.g. ``cwm_generated.operations.service.get_service_tickets(...)``;
-- ``client.service.get_service_tickets(conditions="id > 5")`` — the same function, sent;
+- ``client.service.tickets.list(conditions="id > 5")`` (or the full name,
+  ``client.service.get_service_tickets(...)``) — the same function, sent, returning the parsed
+  answer itself (``list[Ticket]``, typed for type checkers; ``send`` gives the whole response);
 - ``client.call("GET", "/service/tickets", params={...})`` — a path resolved in the registry.
 
 ``paginate``/``pages`` send each page through :meth:`Client.send` too.
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import inspect
 import json as jsonlib
 import logging
 import types
@@ -29,7 +30,7 @@ import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import httpx
 from pydantic import AliasChoices, BaseModel, ValidationError
@@ -38,6 +39,7 @@ from cwm_gateway import pagination
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import InvalidResponseError
 from cwm_gateway.transport import AsyncTransport, OnAttempt, RetryPolicy, SyncTransport
+from cwm_generated.operations import AsyncCategories, SyncCategories
 
 if typing.TYPE_CHECKING:
     from cwm_gateway.validation import CanonicalRequest
@@ -301,7 +303,7 @@ def _checked(request: RequestSpec[T] | CanonicalRequest) -> RequestSpec[T]:
 
 
 # ------------------------------------------------------------------------------------------
-# Typed sugar: client.<category>.<function>(...)
+# Typed access per category and resource: client.<category>.<resource>.<method>(...)
 # ------------------------------------------------------------------------------------------
 
 
@@ -311,69 +313,20 @@ def _categories() -> tuple[str, ...]:
     return CATEGORIES
 
 
-class _Operations:
-    """Generated operation functions under one name, each one sent on call.
+def _category(client: Client | AsyncClient, name: str, attribute: str) -> Any:
+    """``client.<name>``: the category module's bound class (``SyncService``...), made once.
 
-    ``client.service`` wraps the ``service`` operations module; ``client.service.tickets`` wraps
-    its ``Tickets`` resource, whose short names (``list``, ``get``, ``create``, ``update``...)
-    and full function names both work.
+    Its methods build the request with the generated operation function, send it through the
+    client's :meth:`~Client.send` (validated there) and return the parsed answer.
     """
-
-    def __init__(self, send: Callable[[Any], Any], label: str, target: Any) -> None:
-        self._send = send
-        self._label = label
-        self._target = target
-        self._resources: dict[str, type] = getattr(target, "RESOURCES", {})
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name in self._resources:
-            namespace = _Operations(self._send, f"{self._label}.{name}", self._resources[name])
-            setattr(self, name, namespace)
-            return namespace
-        function = getattr(self._target, name, None)
-        if not callable(function) or isinstance(function, type):
-            close = difflib.get_close_matches(name, self._names(), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise AttributeError(f"{self._label} has no operation {name!r}{hint}")
-        send = self._send
-
-        def operation(**kwargs: Any) -> Any:
-            return send(function(**kwargs))
-
-        operation.__name__ = name
-        operation.__doc__ = function.__doc__
-        operation.__wrapped__ = function  # type: ignore[attr-defined]
-        setattr(self, name, operation)  # later lookups skip __getattr__
-        return operation
-
-    def _names(self) -> list[str]:
-        home = getattr(self._target, "__name__", None)
-        names = {
-            n
-            for n, v in vars(self._target).items()
-            if isinstance(v, staticmethod)
-            or (inspect.isfunction(v) and v.__module__ == home and not n.startswith("_"))
-        }
-        return sorted(names | set(self._resources))
-
-    def __dir__(self) -> list[str]:
-        return self._names()
-
-    def __repr__(self) -> str:
-        return f"<operations of {self._label!r}>"
-
-
-def _category(client: Any, name: str) -> _Operations:
     if name.startswith("_") or name not in _categories():
         close = difflib.get_close_matches(name, _categories(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise AttributeError(f"{type(client).__name__} has no attribute {name!r}{hint}")
     module = importlib.import_module(f"cwm_generated.operations.{name}")
-    namespace = _Operations(client.send, name, module)
-    client.__dict__[name] = namespace
-    return namespace
+    bound = getattr(module, attribute)(client.send)
+    client.__dict__[name] = bound
+    return bound
 
 
 # ------------------------------------------------------------------------------------------
@@ -381,7 +334,7 @@ def _category(client: Any, name: str) -> _Operations:
 # ------------------------------------------------------------------------------------------
 
 
-class Client:
+class Client(SyncCategories):
     """Synchronous ConnectWise Manage client with one pooled connection set. Use as a context
     manager or call :meth:`close`.
 
@@ -450,14 +403,69 @@ class Client:
         """
         return self.send(_build_call(method, path, params, body))
 
-    def pages(self, spec: RequestSpec[Any], **options: Any) -> Iterator[ApiResponse[Any]]:
-        """Every page of a list operation (see :mod:`cwm_gateway.pagination` for options)."""
-        return pagination.iter_pages(self, spec, **options)
+    def pages(
+        self,
+        spec: RequestSpec[T],
+        *,
+        page_size: int | None = None,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        forward_only: bool = False,
+    ) -> Iterator[ApiResponse[T]]:
+        """Every page of a list operation, until the end or a limit (see :class:`~cwm_gateway.pagination.PagePlan`)."""
+        return pagination.iter_pages(
+            self,
+            spec,
+            page_size=page_size,
+            max_items=max_items,
+            max_pages=max_pages,
+            forward_only=forward_only,
+        )  # type: ignore[arg-type]
 
-    def paginate(self, spec: RequestSpec[Any], **options: Any) -> Iterator[Any]:
-        """Every item of a list operation across pages, parsed leniently (``raw=True`` for
-        dicts); ``max_items``/``max_pages`` bound it."""
-        return pagination.iter_items(self, spec, **options)
+    @overload
+    def paginate(
+        self,
+        spec: RequestSpec[list[T]],
+        *,
+        raw: Literal[False] = False,
+        page_size: int | None = None,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        forward_only: bool = False,
+    ) -> Iterator[T]: ...
+    @overload
+    def paginate(
+        self,
+        spec: RequestSpec[list[T]],
+        *,
+        raw: Literal[True],
+        page_size: int | None = None,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        forward_only: bool = False,
+    ) -> Iterator[dict[str, Any]]: ...
+    def paginate(
+        self,
+        spec: RequestSpec[list[T]],
+        *,
+        raw: bool = False,
+        page_size: int | None = None,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        forward_only: bool = False,
+    ) -> Iterator[Any]:
+        """Every item of a list operation across pages, parsed leniently (``raw=True``: the
+        dicts as received); ``max_items``/``max_pages`` bound it. Each page is validated and
+        sent through :meth:`send`."""
+        return pagination.iter_items(
+            self,  # type: ignore[arg-type]
+            spec,
+            raw=raw,
+            page_size=page_size,
+            max_items=max_items,
+            max_pages=max_pages,
+            forward_only=forward_only,
+        )
 
     @property
     def base_url(self) -> str | None:
@@ -474,8 +482,10 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> _Operations:
-        return _category(self, name)
+    if not typing.TYPE_CHECKING:  # type checkers see the categories declared by SyncCategories
+
+        def __getattr__(self, name: str) -> Any:
+            return _category(self, name, "SYNC_CATEGORY")
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(_categories()))
@@ -484,7 +494,7 @@ class Client:
         return f"Client({self.settings!r})"
 
 
-class AsyncClient:
+class AsyncClient(AsyncCategories):
     """Asynchronous twin of :class:`Client` (same arguments; ``async with`` / :meth:`aclose`)."""
 
     def __init__(
@@ -543,13 +553,67 @@ class AsyncClient:
         """Validate against the catalog, then send (see :meth:`Client.call`)."""
         return await self.send(_build_call(method, path, params, body))
 
-    def pages(self, spec: RequestSpec[Any], **options: Any) -> AsyncIterator[ApiResponse[Any]]:
+    def pages(
+        self,
+        spec: RequestSpec[T],
+        *,
+        page_size: int | None = None,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        forward_only: bool = False,
+    ) -> AsyncIterator[ApiResponse[T]]:
         """Every page of a list operation, asynchronously."""
-        return pagination.aiter_pages(self, spec, **options)
+        return pagination.aiter_pages(
+            self,
+            spec,
+            page_size=page_size,
+            max_items=max_items,
+            max_pages=max_pages,
+            forward_only=forward_only,
+        )  # type: ignore[arg-type]
 
-    def paginate(self, spec: RequestSpec[Any], **options: Any) -> AsyncIterator[Any]:
-        """Every item of a list operation across pages, asynchronously."""
-        return pagination.aiter_items(self, spec, **options)
+    @overload
+    def paginate(
+        self,
+        spec: RequestSpec[list[T]],
+        *,
+        raw: Literal[False] = False,
+        page_size: int | None = None,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        forward_only: bool = False,
+    ) -> AsyncIterator[T]: ...
+    @overload
+    def paginate(
+        self,
+        spec: RequestSpec[list[T]],
+        *,
+        raw: Literal[True],
+        page_size: int | None = None,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        forward_only: bool = False,
+    ) -> AsyncIterator[dict[str, Any]]: ...
+    def paginate(
+        self,
+        spec: RequestSpec[list[T]],
+        *,
+        raw: bool = False,
+        page_size: int | None = None,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        forward_only: bool = False,
+    ) -> AsyncIterator[Any]:
+        """Every item of a list operation across pages, asynchronously (see :meth:`Client.paginate`)."""
+        return pagination.aiter_items(
+            self,  # type: ignore[arg-type]
+            spec,
+            raw=raw,
+            page_size=page_size,
+            max_items=max_items,
+            max_pages=max_pages,
+            forward_only=forward_only,
+        )
 
     @property
     def base_url(self) -> str | None:
@@ -565,8 +629,10 @@ class AsyncClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def __getattr__(self, name: str) -> _Operations:
-        return _category(self, name)
+    if not typing.TYPE_CHECKING:  # type checkers see the categories declared by AsyncCategories
+
+        def __getattr__(self, name: str) -> Any:
+            return _category(self, name, "ASYNC_CATEGORY")
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(_categories()))

@@ -95,13 +95,15 @@ def test_auth_headers_are_exactly_what_connectwise_expects(srv, client):
 
 def test_typed_sugar_sends_the_generated_request(srv, client):
     srv.script("GET", TICKETS, Reply(json=[{"id": 7, "summary": "Printer", "company": {"id": 1}}]))
-    response = client.service.get_service_tickets(conditions='status/name="Open"', page_size=5)
+    tickets = client.service.get_service_tickets(conditions='status/name="Open"', page_size=5)
     assert srv.requests[0].params == {"conditions": 'status/name="Open"', "pageSize": "5"}
-    assert isinstance(response, ApiResponse)
-    assert response.status == 200
-    (ticket,) = response.data
+    # The sugar returns the parsed answer itself; send() gives the whole response.
+    (ticket,) = tickets
     assert ticket.id == 7 and ticket.company.id == 1
     assert type(ticket) is load_model("Ticket")
+    assert client.service.tickets.list(page_size=5)[0].id == 7
+    response = client.send(service.get_service_tickets(page_size=5))
+    assert isinstance(response, ApiResponse) and response.status == 200
 
 
 def test_unknown_sugar_names_suggest_the_right_one(client):
@@ -134,8 +136,7 @@ def test_call_validates_through_the_registry(srv, client):
 def test_partial_fields_projection_parses_without_failing(srv, client):
     # fields=id,summary leaves out the "required" company.
     srv.script("GET", TICKETS, Reply(json=[{"id": 1, "summary": "a"}, {"id": 2}]))
-    response = client.service.get_service_tickets(fields="id,summary")
-    first, second = response.data
+    first, second = client.service.get_service_tickets(fields="id,summary")
     assert (first.id, first.summary, first.company) == (1, "a", None)
     assert (second.id, second.summary) == (2, None)
 
@@ -169,7 +170,7 @@ def test_non_json_body_is_available_raw(srv, client):
 
 def test_get_on_503_is_retried_then_succeeds(srv, client):
     srv.script("GET", TICKETS, Reply(503), Reply(json=[{"id": 1}]))
-    response = client.service.get_service_tickets()
+    response = client.send(service.get_service_tickets())
     assert response.json == [{"id": 1}]
     assert len(srv.requests) == 2
     assert [(r.attempt, r.status) for r in client.records] == [(1, 503), (2, 200)]
@@ -179,7 +180,7 @@ def test_get_on_503_is_retried_then_succeeds(srv, client):
 def test_get_retries_are_capped(srv, client):
     srv.script("GET", TICKETS, Reply(502))
     with pytest.raises(ServerError) as info:
-        client.service.get_service_tickets()
+        client.send(service.get_service_tickets())
     assert len(srv.requests) == 3  # max_attempts
     assert info.value.attempts == 3
     assert "after 3 attempts" in str(info.value)
@@ -208,7 +209,7 @@ def test_429_retry_after_seconds_is_honoured(srv):
     sleeps = Sleeps()
     srv.script("GET", TICKETS, Reply(429, headers={"Retry-After": "2"}), Reply(json=[]))
     with Client(make_settings(srv), sleep=sleeps) as c:
-        assert c.service.get_service_tickets().json == []
+        assert c.send(service.get_service_tickets()).json == []
     assert sleeps == [2.0]
     assert len(srv.requests) == 2
 
@@ -218,7 +219,7 @@ def test_429_retry_after_http_date_is_honoured(srv):
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     srv.script("GET", TICKETS, Reply(429, headers={"Retry-After": when}), Reply(json=[]))
     with Client(make_settings(srv), sleep=sleeps) as c:
-        c.service.get_service_tickets()
+        c.send(service.get_service_tickets())
     assert len(sleeps) == 1 and 25 <= sleeps[0] <= 30
 
 
@@ -233,7 +234,7 @@ def test_429_retry_after_above_the_cap_is_raised_at_once(srv):
     )
     with Client(make_settings(srv, retry_after_max=30), sleep=sleeps) as c:
         with pytest.raises(RateLimitedError) as info:
-            c.service.get_service_tickets()
+            c.send(service.get_service_tickets())
     assert sleeps == [] and len(srv.requests) == 1
     assert info.value.retry_after == 600
     assert "Retry after: 600 s" in str(info.value)
@@ -244,7 +245,7 @@ def test_429_without_retry_after_uses_backoff_and_gives_up(srv):
     srv.script("GET", TICKETS, Reply(429))
     with Client(make_settings(srv, backoff_base=1, backoff_max=1.5), sleep=sleeps) as c:
         with pytest.raises(RateLimitedError):
-            c.service.get_service_tickets()
+            c.send(service.get_service_tickets())
     assert len(sleeps) == 2
     assert 0.5 <= sleeps[0] <= 1 and 0.75 <= sleeps[1] <= 1.5  # exponential, jittered, capped
 
@@ -271,7 +272,7 @@ def test_connection_errors_are_retried_for_get_only(srv):
     records = []
     with Client(settings, on_attempt=records.append) as c:
         with pytest.raises(ApiConnectionError) as info:
-            c.service.get_service_tickets()
+            c.send(service.get_service_tickets())
         assert len(records) == 3 and all(r.status is None and r.error for r in records)
         assert "127.0.0.1" in str(info.value) and "Hint:" in str(info.value)
         records.clear()
@@ -284,7 +285,7 @@ def test_read_timeout_raises_and_is_not_retried(srv):
     srv.script("GET", TICKETS, Reply(json=[], delay=1.0))
     with Client(make_settings(srv, read_timeout=0.2)) as c:
         with pytest.raises(ApiTimeoutError) as info:
-            c.service.get_service_tickets()
+            c.send(service.get_service_tickets())
     assert "0.2 s" in str(info.value)
     assert isinstance(info.value, ApiConnectionError)
     assert len(srv.requests) == 1
@@ -296,7 +297,7 @@ def test_a_failing_attempt_hook_does_not_break_the_request(srv, caplog):
 
     srv.script("GET", TICKETS, Reply(json=[]))
     with Client(make_settings(srv), on_attempt=hook) as c:
-        assert c.service.get_service_tickets().status == 200
+        assert c.send(service.get_service_tickets()).status == 200
     assert "on_attempt hook failed" in caplog.text
 
 
@@ -355,7 +356,7 @@ def test_bad_request_details_are_parsed(srv, client):
 def test_html_error_pages_are_not_quoted(srv, client):
     srv.script("GET", TICKETS, Reply(500, body="<html><body>IIS error</body></html>"))
     with pytest.raises(ServerError) as info:
-        client.service.get_service_tickets()
+        client.send(service.get_service_tickets())
     assert "<html>" not in str(info.value)
 
 
@@ -370,7 +371,7 @@ def test_secrets_never_appear_in_reprs_errors_records_or_logs(srv, caplog):
     auth = settings.authorization_header()
     with Client(settings, on_attempt=records.append) as c:
         with pytest.raises(AuthenticationError) as info:
-            c.service.get_service_tickets()
+            c.send(service.get_service_tickets())
         texts = [repr(c), str(c), repr(c._transport), str(info.value), repr(info.value)]
         texts += [repr(r) for r in records] + [str(info.value.to_dict()), caplog.text]
     for text in texts:
@@ -401,9 +402,9 @@ def test_site_discovers_the_codebase(srv):
     srv.script("GET", "/v2025_1/apis/3.0/service/tickets", Reply(json=[{"id": 1}]))
     with Client(discovery_settings(srv)) as c:
         assert c.base_url is None
-        assert c.service.get_service_tickets().json == [{"id": 1}]
+        assert c.send(service.get_service_tickets()).json == [{"id": 1}]
         assert c.base_url == f"{srv.url}/v2025_1/apis/3.0"
-        c.service.get_service_tickets()
+        c.send(service.get_service_tickets())
     assert len(srv.requests_to("/login/companyinfo/acme")) == 1  # discovered once
     info_request = srv.requests[0]
     assert "authorization" not in info_request.headers  # public endpoint: no credentials
@@ -413,11 +414,11 @@ def test_unknown_company_is_a_config_error(srv):
     srv.script("GET", "/login/companyinfo/acme", Reply(404))
     with Client(discovery_settings(srv)) as c:
         with pytest.raises(ConfigError, match="CONNECTWISE_COMPANY_ID"):
-            c.service.get_service_tickets()
+            c.send(service.get_service_tickets())
     srv.script("GET", "/login/companyinfo/acme", Reply(json=None))
     with Client(discovery_settings(srv)) as c:
         with pytest.raises(ConfigError, match="no Codebase"):
-            c.service.get_service_tickets()
+            c.send(service.get_service_tickets())
 
 
 def test_a_404_rediscovers_once_and_follows_a_moved_codebase(srv):
@@ -430,7 +431,7 @@ def test_a_404_rediscovers_once_and_follows_a_moved_codebase(srv):
     srv.script("GET", "/v2024_1/apis/3.0/service/tickets", Reply(404))
     srv.script("GET", "/v2025_1/apis/3.0/service/tickets", Reply(json=[]))
     with Client(discovery_settings(srv), rediscover_interval=0) as c:
-        assert c.service.get_service_tickets().json == []
+        assert c.send(service.get_service_tickets()).json == []
         assert c.base_url.endswith("/v2025_1/apis/3.0")
     assert [r.path for r in srv.requests] == [
         "/login/companyinfo/acme",
@@ -466,7 +467,7 @@ async def test_async_client_shares_headers_retries_and_parsing(srv):
 
     srv.script("GET", TICKETS, Reply(503), Reply(json=[{"id": 1, "summary": "a"}]))
     async with AsyncClient(make_settings(srv), on_attempt=records.append, sleep=fake_sleep) as c:
-        response = await c.service.get_service_tickets()
+        response = await c.send(service.get_service_tickets())
         assert response.data[0].summary == "a"
         srv.script("POST", TICKETS, Reply(503))
         with pytest.raises(ServerError):
@@ -481,7 +482,7 @@ async def test_async_discovery(srv):
     srv.script("GET", "/login/companyinfo/acme", Reply(json={"Codebase": "v4_6_release/"}))
     srv.script("GET", TICKETS, Reply(json=[]))
     async with AsyncClient(discovery_settings(srv)) as c:
-        assert (await c.service.get_service_tickets()).json == []
+        assert (await c.send(service.get_service_tickets())).json == []
         assert c.base_url == srv.url + BASE
 
 
@@ -489,7 +490,7 @@ async def test_async_timeout(srv):
     srv.script("GET", TICKETS, Reply(json=[], delay=1.0))
     async with AsyncClient(make_settings(srv, read_timeout=0.2)) as c:
         with pytest.raises(ApiTimeoutError):
-            await c.service.get_service_tickets()
+            await c.send(service.get_service_tickets())
 
 
 def test_multipart_upload_sends_form_fields_and_file(srv, client):

@@ -5,6 +5,26 @@ Each function describes a request (method, concrete path, query, body) and retur
 :class:`cwm_generated.types.RequestSpec`; it never does I/O. Send it with the gateway's client.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cwm_generated.operations import (
+        company as _company,
+        configurations as _configurations,
+        expense as _expense,
+        finance as _finance,
+        marketing as _marketing,
+        procurement as _procurement,
+        project as _project,
+        sales as _sales,
+        schedule as _schedule,
+        service as _service,
+        system as _system,
+        time as _time,
+    )
+
 CATEGORIES = (
     "company",
     "configurations",
@@ -19,3 +39,40 @@ CATEGORIES = (
     "system",
     "time",
 )
+
+
+class SyncCategories:
+    """What type checkers see as ``client.<category>`` on a synchronous client (the client
+    makes each on first use, from the category module's ``SYNC_CATEGORY``)."""
+
+    if TYPE_CHECKING:
+        company: _company.SyncCompany
+        configurations: _configurations.SyncConfigurations
+        expense: _expense.SyncExpense
+        finance: _finance.SyncFinance
+        marketing: _marketing.SyncMarketing
+        procurement: _procurement.SyncProcurement
+        project: _project.SyncProject
+        sales: _sales.SyncSales
+        schedule: _schedule.SyncSchedule
+        service: _service.SyncService
+        system: _system.SyncSystem
+        time: _time.SyncTime
+
+
+class AsyncCategories:
+    """``client.<category>`` on an asynchronous client (``ASYNC_CATEGORY``)."""
+
+    if TYPE_CHECKING:
+        company: _company.AsyncCompany
+        configurations: _configurations.AsyncConfigurations
+        expense: _expense.AsyncExpense
+        finance: _finance.AsyncFinance
+        marketing: _marketing.AsyncMarketing
+        procurement: _procurement.AsyncProcurement
+        project: _project.AsyncProject
+        sales: _sales.AsyncSales
+        schedule: _schedule.AsyncSchedule
+        service: _service.AsyncService
+        system: _system.AsyncSystem
+        time: _time.AsyncTime

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -373,3 +379,169 @@ RESOURCES: dict[str, type] = {
     "configuration_type_question_infos": ConfigurationTypeQuestionInfos,
     "configuration_type_question_value_infos": ConfigurationTypeQuestionValueInfos,
 }
+
+# Bound to a client: ``client.configurations`` is a SyncConfigurations, ``client.configurations.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncConfigurationTypeInfos(_Bound):
+    """The ``ConfigurationTypeInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_configurations_types_info_count)
+    list = _SyncOp(get_configurations_types_info)
+    get_configurations_types_info = _SyncOp(get_configurations_types_info)
+    get_configurations_types_info_count = _SyncOp(get_configurations_types_info_count)
+
+
+class SyncConfigurationTypeQuestionInfoResource(_Bound):
+    """The ``ConfigurationTypeQuestionInfo`` resource of a synchronous client."""
+
+    list = _SyncOp(get_configurations_types_by_parent_id_questions_by_id_info)
+    get_configurations_types_by_parent_id_questions_by_id_info = _SyncOp(
+        get_configurations_types_by_parent_id_questions_by_id_info
+    )
+
+
+class SyncConfigurationTypeQuestionInfos(_Bound):
+    """The ``ConfigurationTypeQuestionInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_configurations_types_by_parent_id_questions_info_count)
+    list = _SyncOp(get_configurations_types_by_parent_id_questions_info)
+    get_configurations_types_by_parent_id_questions_info = _SyncOp(
+        get_configurations_types_by_parent_id_questions_info
+    )
+    get_configurations_types_by_parent_id_questions_info_count = _SyncOp(
+        get_configurations_types_by_parent_id_questions_info_count
+    )
+
+
+class SyncConfigurationTypeQuestionValueInfos(_Bound):
+    """The ``ConfigurationTypeQuestionValueInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
+    )
+    list = _SyncOp(get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info)
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = _SyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = _SyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = _SyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
+    )
+
+
+class SyncConfigurations(_Bound):
+    """The ``configurations`` operations of a synchronous client, by resource and by full name."""
+
+    configuration_type_infos = _Resource(SyncConfigurationTypeInfos)
+    configuration_type_question_info = _Resource(SyncConfigurationTypeQuestionInfoResource)
+    configuration_type_question_infos = _Resource(SyncConfigurationTypeQuestionInfos)
+    configuration_type_question_value_infos = _Resource(SyncConfigurationTypeQuestionValueInfos)
+
+    get_configurations_types_info = _SyncOp(get_configurations_types_info)
+    get_configurations_types_info_count = _SyncOp(get_configurations_types_info_count)
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = _SyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = _SyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = _SyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
+    )
+    get_configurations_types_by_parent_id_questions_info = _SyncOp(
+        get_configurations_types_by_parent_id_questions_info
+    )
+    get_configurations_types_by_parent_id_questions_info_count = _SyncOp(
+        get_configurations_types_by_parent_id_questions_info_count
+    )
+    get_configurations_types_by_parent_id_questions_by_id_info = _SyncOp(
+        get_configurations_types_by_parent_id_questions_by_id_info
+    )
+
+
+class AsyncConfigurationTypeInfos(_Bound):
+    """The ``ConfigurationTypeInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_configurations_types_info_count)
+    list = _AsyncOp(get_configurations_types_info)
+    get_configurations_types_info = _AsyncOp(get_configurations_types_info)
+    get_configurations_types_info_count = _AsyncOp(get_configurations_types_info_count)
+
+
+class AsyncConfigurationTypeQuestionInfoResource(_Bound):
+    """The ``ConfigurationTypeQuestionInfo`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_configurations_types_by_parent_id_questions_by_id_info)
+    get_configurations_types_by_parent_id_questions_by_id_info = _AsyncOp(
+        get_configurations_types_by_parent_id_questions_by_id_info
+    )
+
+
+class AsyncConfigurationTypeQuestionInfos(_Bound):
+    """The ``ConfigurationTypeQuestionInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_configurations_types_by_parent_id_questions_info_count)
+    list = _AsyncOp(get_configurations_types_by_parent_id_questions_info)
+    get_configurations_types_by_parent_id_questions_info = _AsyncOp(
+        get_configurations_types_by_parent_id_questions_info
+    )
+    get_configurations_types_by_parent_id_questions_info_count = _AsyncOp(
+        get_configurations_types_by_parent_id_questions_info_count
+    )
+
+
+class AsyncConfigurationTypeQuestionValueInfos(_Bound):
+    """The ``ConfigurationTypeQuestionValueInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
+    )
+    list = _AsyncOp(get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info)
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = _AsyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = _AsyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = _AsyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
+    )
+
+
+class AsyncConfigurations(_Bound):
+    """The ``configurations`` operations of an asynchronous client, by resource and by full name."""
+
+    configuration_type_infos = _Resource(AsyncConfigurationTypeInfos)
+    configuration_type_question_info = _Resource(AsyncConfigurationTypeQuestionInfoResource)
+    configuration_type_question_infos = _Resource(AsyncConfigurationTypeQuestionInfos)
+    configuration_type_question_value_infos = _Resource(AsyncConfigurationTypeQuestionValueInfos)
+
+    get_configurations_types_info = _AsyncOp(get_configurations_types_info)
+    get_configurations_types_info_count = _AsyncOp(get_configurations_types_info_count)
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = _AsyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = _AsyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = _AsyncOp(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
+    )
+    get_configurations_types_by_parent_id_questions_info = _AsyncOp(
+        get_configurations_types_by_parent_id_questions_info
+    )
+    get_configurations_types_by_parent_id_questions_info_count = _AsyncOp(
+        get_configurations_types_by_parent_id_questions_info_count
+    )
+    get_configurations_types_by_parent_id_questions_by_id_info = _AsyncOp(
+        get_configurations_types_by_parent_id_questions_by_id_info
+    )
+
+
+#: The classes a client exposes as ``client.configurations``.
+SYNC_CATEGORY = SyncConfigurations
+ASYNC_CATEGORY = AsyncConfigurations

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -1455,3 +1461,427 @@ RESOURCES: dict[str, type] = {
     "payment_type_infos": PaymentTypeInfos,
     "payment_types": PaymentTypes,
 }
+
+# Bound to a client: ``client.expense`` is a SyncExpense, ``client.expense.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncClassifications(_Bound):
+    """The ``Classifications`` resource of a synchronous client."""
+
+    count = _SyncOp(get_expense_classifications_count)
+    get = _SyncOp(get_expense_classifications_by_id)
+    list = _SyncOp(get_expense_classifications)
+    get_expense_classifications = _SyncOp(get_expense_classifications)
+    get_expense_classifications_count = _SyncOp(get_expense_classifications_count)
+    get_expense_classifications_by_id = _SyncOp(get_expense_classifications_by_id)
+
+
+class SyncExpenseEntries(_Bound):
+    """The ``ExpenseEntries`` resource of a synchronous client."""
+
+    count = _SyncOp(get_expense_entries_count)
+    create = _SyncOp(post_expense_entries)
+    delete = _SyncOp(delete_expense_entries_by_id)
+    get = _SyncOp(get_expense_entries_by_id)
+    list = _SyncOp(get_expense_entries)
+    replace = _SyncOp(put_expense_entries_by_id)
+    update = _SyncOp(patch_expense_entries_by_id)
+    get_expense_entries = _SyncOp(get_expense_entries)
+    post_expense_entries = _SyncOp(post_expense_entries)
+    get_expense_entries_count = _SyncOp(get_expense_entries_count)
+    get_expense_entries_by_id = _SyncOp(get_expense_entries_by_id)
+    put_expense_entries_by_id = _SyncOp(put_expense_entries_by_id)
+    patch_expense_entries_by_id = _SyncOp(patch_expense_entries_by_id)
+    delete_expense_entries_by_id = _SyncOp(delete_expense_entries_by_id)
+
+
+class SyncExpenseEntryAudits(_Bound):
+    """The ``ExpenseEntryAudits`` resource of a synchronous client."""
+
+    count = _SyncOp(get_expense_entries_by_parent_id_audits_count)
+    get = _SyncOp(get_expense_entries_by_parent_id_audits_by_id)
+    list = _SyncOp(get_expense_entries_by_parent_id_audits)
+    get_expense_entries_by_parent_id_audits = _SyncOp(get_expense_entries_by_parent_id_audits)
+    get_expense_entries_by_parent_id_audits_count = _SyncOp(
+        get_expense_entries_by_parent_id_audits_count
+    )
+    get_expense_entries_by_parent_id_audits_by_id = _SyncOp(
+        get_expense_entries_by_parent_id_audits_by_id
+    )
+
+
+class SyncExpenseReportAudits(_Bound):
+    """The ``ExpenseReportAudits`` resource of a synchronous client."""
+
+    count = _SyncOp(get_expense_reports_by_parent_id_audits_count)
+    get = _SyncOp(get_expense_reports_by_parent_id_audits_by_id)
+    list = _SyncOp(get_expense_reports_by_parent_id_audits)
+    get_expense_reports_by_parent_id_audits = _SyncOp(get_expense_reports_by_parent_id_audits)
+    get_expense_reports_by_parent_id_audits_count = _SyncOp(
+        get_expense_reports_by_parent_id_audits_count
+    )
+    get_expense_reports_by_parent_id_audits_by_id = _SyncOp(
+        get_expense_reports_by_parent_id_audits_by_id
+    )
+
+
+class SyncExpenseReports(_Bound):
+    """The ``ExpenseReports`` resource of a synchronous client."""
+
+    count = _SyncOp(get_expense_reports_count)
+    get = _SyncOp(get_expense_reports_by_id)
+    list = _SyncOp(get_expense_reports)
+    get_expense_reports = _SyncOp(get_expense_reports)
+    get_expense_reports_count = _SyncOp(get_expense_reports_count)
+    get_expense_reports_by_id = _SyncOp(get_expense_reports_by_id)
+    post_expense_reports_by_id_approve = _SyncOp(post_expense_reports_by_id_approve)
+    post_expense_reports_by_id_reject = _SyncOp(post_expense_reports_by_id_reject)
+    post_expense_reports_by_id_reverse = _SyncOp(post_expense_reports_by_id_reverse)
+    post_expense_reports_by_id_submit = _SyncOp(post_expense_reports_by_id_submit)
+
+
+class SyncExpenseTaxTypeInfos(_Bound):
+    """The ``ExpenseTaxTypeInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_expense_info_tax_types_count)
+    get = _SyncOp(get_expense_info_tax_types_by_id)
+    list = _SyncOp(get_expense_info_tax_types)
+    get_expense_info_tax_types = _SyncOp(get_expense_info_tax_types)
+    get_expense_info_tax_types_count = _SyncOp(get_expense_info_tax_types_count)
+    get_expense_info_tax_types_by_id = _SyncOp(get_expense_info_tax_types_by_id)
+
+
+class SyncExpenseTypeInfos(_Bound):
+    """The ``ExpenseTypeInfos`` resource of a synchronous client."""
+
+    list = _SyncOp(get_expense_types_info)
+    get_expense_types_info = _SyncOp(get_expense_types_info)
+    get_expense_types_by_id_info = _SyncOp(get_expense_types_by_id_info)
+
+
+class SyncExpenseTypes(_Bound):
+    """The ``ExpenseTypes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_expense_types_count)
+    create = _SyncOp(post_expense_types)
+    delete = _SyncOp(delete_expense_types_by_id)
+    get = _SyncOp(get_expense_types_by_id)
+    list = _SyncOp(get_expense_types)
+    replace = _SyncOp(put_expense_types_by_id)
+    update = _SyncOp(patch_expense_types_by_id)
+    get_expense_types = _SyncOp(get_expense_types)
+    post_expense_types = _SyncOp(post_expense_types)
+    get_expense_types_count = _SyncOp(get_expense_types_count)
+    get_expense_types_by_id = _SyncOp(get_expense_types_by_id)
+    put_expense_types_by_id = _SyncOp(put_expense_types_by_id)
+    patch_expense_types_by_id = _SyncOp(patch_expense_types_by_id)
+    delete_expense_types_by_id = _SyncOp(delete_expense_types_by_id)
+
+
+class SyncPaymentTypeInfos(_Bound):
+    """The ``PaymentTypeInfos`` resource of a synchronous client."""
+
+    list = _SyncOp(get_expense_payment_types_info)
+    get_expense_payment_types_info = _SyncOp(get_expense_payment_types_info)
+    get_expense_payment_types_by_id_info = _SyncOp(get_expense_payment_types_by_id_info)
+
+
+class SyncPaymentTypes(_Bound):
+    """The ``PaymentTypes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_expense_payment_types_count)
+    create = _SyncOp(post_expense_payment_types)
+    delete = _SyncOp(delete_expense_payment_types_by_id)
+    get = _SyncOp(get_expense_payment_types_by_id)
+    list = _SyncOp(get_expense_payment_types)
+    replace = _SyncOp(put_expense_payment_types_by_id)
+    update = _SyncOp(patch_expense_payment_types_by_id)
+    get_expense_payment_types = _SyncOp(get_expense_payment_types)
+    post_expense_payment_types = _SyncOp(post_expense_payment_types)
+    get_expense_payment_types_count = _SyncOp(get_expense_payment_types_count)
+    get_expense_payment_types_by_id = _SyncOp(get_expense_payment_types_by_id)
+    put_expense_payment_types_by_id = _SyncOp(put_expense_payment_types_by_id)
+    patch_expense_payment_types_by_id = _SyncOp(patch_expense_payment_types_by_id)
+    delete_expense_payment_types_by_id = _SyncOp(delete_expense_payment_types_by_id)
+
+
+class SyncExpense(_Bound):
+    """The ``expense`` operations of a synchronous client, by resource and by full name."""
+
+    classifications = _Resource(SyncClassifications)
+    expense_entries = _Resource(SyncExpenseEntries)
+    expense_entry_audits = _Resource(SyncExpenseEntryAudits)
+    expense_report_audits = _Resource(SyncExpenseReportAudits)
+    expense_reports = _Resource(SyncExpenseReports)
+    expense_tax_type_infos = _Resource(SyncExpenseTaxTypeInfos)
+    expense_type_infos = _Resource(SyncExpenseTypeInfos)
+    expense_types = _Resource(SyncExpenseTypes)
+    payment_type_infos = _Resource(SyncPaymentTypeInfos)
+    payment_types = _Resource(SyncPaymentTypes)
+
+    get_expense_classifications = _SyncOp(get_expense_classifications)
+    get_expense_classifications_count = _SyncOp(get_expense_classifications_count)
+    get_expense_classifications_by_id = _SyncOp(get_expense_classifications_by_id)
+    get_expense_entries = _SyncOp(get_expense_entries)
+    post_expense_entries = _SyncOp(post_expense_entries)
+    get_expense_entries_count = _SyncOp(get_expense_entries_count)
+    get_expense_entries_by_id = _SyncOp(get_expense_entries_by_id)
+    put_expense_entries_by_id = _SyncOp(put_expense_entries_by_id)
+    patch_expense_entries_by_id = _SyncOp(patch_expense_entries_by_id)
+    delete_expense_entries_by_id = _SyncOp(delete_expense_entries_by_id)
+    get_expense_entries_by_parent_id_audits = _SyncOp(get_expense_entries_by_parent_id_audits)
+    get_expense_entries_by_parent_id_audits_count = _SyncOp(
+        get_expense_entries_by_parent_id_audits_count
+    )
+    get_expense_entries_by_parent_id_audits_by_id = _SyncOp(
+        get_expense_entries_by_parent_id_audits_by_id
+    )
+    get_expense_info_tax_types = _SyncOp(get_expense_info_tax_types)
+    get_expense_info_tax_types_count = _SyncOp(get_expense_info_tax_types_count)
+    get_expense_info_tax_types_by_id = _SyncOp(get_expense_info_tax_types_by_id)
+    get_expense_payment_types = _SyncOp(get_expense_payment_types)
+    post_expense_payment_types = _SyncOp(post_expense_payment_types)
+    get_expense_payment_types_count = _SyncOp(get_expense_payment_types_count)
+    get_expense_payment_types_info = _SyncOp(get_expense_payment_types_info)
+    get_expense_payment_types_by_id = _SyncOp(get_expense_payment_types_by_id)
+    put_expense_payment_types_by_id = _SyncOp(put_expense_payment_types_by_id)
+    patch_expense_payment_types_by_id = _SyncOp(patch_expense_payment_types_by_id)
+    delete_expense_payment_types_by_id = _SyncOp(delete_expense_payment_types_by_id)
+    get_expense_payment_types_by_id_info = _SyncOp(get_expense_payment_types_by_id_info)
+    get_expense_reports = _SyncOp(get_expense_reports)
+    get_expense_reports_count = _SyncOp(get_expense_reports_count)
+    get_expense_reports_by_id = _SyncOp(get_expense_reports_by_id)
+    post_expense_reports_by_id_approve = _SyncOp(post_expense_reports_by_id_approve)
+    post_expense_reports_by_id_reject = _SyncOp(post_expense_reports_by_id_reject)
+    post_expense_reports_by_id_reverse = _SyncOp(post_expense_reports_by_id_reverse)
+    post_expense_reports_by_id_submit = _SyncOp(post_expense_reports_by_id_submit)
+    get_expense_reports_by_parent_id_audits = _SyncOp(get_expense_reports_by_parent_id_audits)
+    get_expense_reports_by_parent_id_audits_count = _SyncOp(
+        get_expense_reports_by_parent_id_audits_count
+    )
+    get_expense_reports_by_parent_id_audits_by_id = _SyncOp(
+        get_expense_reports_by_parent_id_audits_by_id
+    )
+    get_expense_types = _SyncOp(get_expense_types)
+    post_expense_types = _SyncOp(post_expense_types)
+    get_expense_types_count = _SyncOp(get_expense_types_count)
+    get_expense_types_info = _SyncOp(get_expense_types_info)
+    get_expense_types_by_id = _SyncOp(get_expense_types_by_id)
+    put_expense_types_by_id = _SyncOp(put_expense_types_by_id)
+    patch_expense_types_by_id = _SyncOp(patch_expense_types_by_id)
+    delete_expense_types_by_id = _SyncOp(delete_expense_types_by_id)
+    get_expense_types_by_id_info = _SyncOp(get_expense_types_by_id_info)
+
+
+class AsyncClassifications(_Bound):
+    """The ``Classifications`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_expense_classifications_count)
+    get = _AsyncOp(get_expense_classifications_by_id)
+    list = _AsyncOp(get_expense_classifications)
+    get_expense_classifications = _AsyncOp(get_expense_classifications)
+    get_expense_classifications_count = _AsyncOp(get_expense_classifications_count)
+    get_expense_classifications_by_id = _AsyncOp(get_expense_classifications_by_id)
+
+
+class AsyncExpenseEntries(_Bound):
+    """The ``ExpenseEntries`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_expense_entries_count)
+    create = _AsyncOp(post_expense_entries)
+    delete = _AsyncOp(delete_expense_entries_by_id)
+    get = _AsyncOp(get_expense_entries_by_id)
+    list = _AsyncOp(get_expense_entries)
+    replace = _AsyncOp(put_expense_entries_by_id)
+    update = _AsyncOp(patch_expense_entries_by_id)
+    get_expense_entries = _AsyncOp(get_expense_entries)
+    post_expense_entries = _AsyncOp(post_expense_entries)
+    get_expense_entries_count = _AsyncOp(get_expense_entries_count)
+    get_expense_entries_by_id = _AsyncOp(get_expense_entries_by_id)
+    put_expense_entries_by_id = _AsyncOp(put_expense_entries_by_id)
+    patch_expense_entries_by_id = _AsyncOp(patch_expense_entries_by_id)
+    delete_expense_entries_by_id = _AsyncOp(delete_expense_entries_by_id)
+
+
+class AsyncExpenseEntryAudits(_Bound):
+    """The ``ExpenseEntryAudits`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_expense_entries_by_parent_id_audits_count)
+    get = _AsyncOp(get_expense_entries_by_parent_id_audits_by_id)
+    list = _AsyncOp(get_expense_entries_by_parent_id_audits)
+    get_expense_entries_by_parent_id_audits = _AsyncOp(get_expense_entries_by_parent_id_audits)
+    get_expense_entries_by_parent_id_audits_count = _AsyncOp(
+        get_expense_entries_by_parent_id_audits_count
+    )
+    get_expense_entries_by_parent_id_audits_by_id = _AsyncOp(
+        get_expense_entries_by_parent_id_audits_by_id
+    )
+
+
+class AsyncExpenseReportAudits(_Bound):
+    """The ``ExpenseReportAudits`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_expense_reports_by_parent_id_audits_count)
+    get = _AsyncOp(get_expense_reports_by_parent_id_audits_by_id)
+    list = _AsyncOp(get_expense_reports_by_parent_id_audits)
+    get_expense_reports_by_parent_id_audits = _AsyncOp(get_expense_reports_by_parent_id_audits)
+    get_expense_reports_by_parent_id_audits_count = _AsyncOp(
+        get_expense_reports_by_parent_id_audits_count
+    )
+    get_expense_reports_by_parent_id_audits_by_id = _AsyncOp(
+        get_expense_reports_by_parent_id_audits_by_id
+    )
+
+
+class AsyncExpenseReports(_Bound):
+    """The ``ExpenseReports`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_expense_reports_count)
+    get = _AsyncOp(get_expense_reports_by_id)
+    list = _AsyncOp(get_expense_reports)
+    get_expense_reports = _AsyncOp(get_expense_reports)
+    get_expense_reports_count = _AsyncOp(get_expense_reports_count)
+    get_expense_reports_by_id = _AsyncOp(get_expense_reports_by_id)
+    post_expense_reports_by_id_approve = _AsyncOp(post_expense_reports_by_id_approve)
+    post_expense_reports_by_id_reject = _AsyncOp(post_expense_reports_by_id_reject)
+    post_expense_reports_by_id_reverse = _AsyncOp(post_expense_reports_by_id_reverse)
+    post_expense_reports_by_id_submit = _AsyncOp(post_expense_reports_by_id_submit)
+
+
+class AsyncExpenseTaxTypeInfos(_Bound):
+    """The ``ExpenseTaxTypeInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_expense_info_tax_types_count)
+    get = _AsyncOp(get_expense_info_tax_types_by_id)
+    list = _AsyncOp(get_expense_info_tax_types)
+    get_expense_info_tax_types = _AsyncOp(get_expense_info_tax_types)
+    get_expense_info_tax_types_count = _AsyncOp(get_expense_info_tax_types_count)
+    get_expense_info_tax_types_by_id = _AsyncOp(get_expense_info_tax_types_by_id)
+
+
+class AsyncExpenseTypeInfos(_Bound):
+    """The ``ExpenseTypeInfos`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_expense_types_info)
+    get_expense_types_info = _AsyncOp(get_expense_types_info)
+    get_expense_types_by_id_info = _AsyncOp(get_expense_types_by_id_info)
+
+
+class AsyncExpenseTypes(_Bound):
+    """The ``ExpenseTypes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_expense_types_count)
+    create = _AsyncOp(post_expense_types)
+    delete = _AsyncOp(delete_expense_types_by_id)
+    get = _AsyncOp(get_expense_types_by_id)
+    list = _AsyncOp(get_expense_types)
+    replace = _AsyncOp(put_expense_types_by_id)
+    update = _AsyncOp(patch_expense_types_by_id)
+    get_expense_types = _AsyncOp(get_expense_types)
+    post_expense_types = _AsyncOp(post_expense_types)
+    get_expense_types_count = _AsyncOp(get_expense_types_count)
+    get_expense_types_by_id = _AsyncOp(get_expense_types_by_id)
+    put_expense_types_by_id = _AsyncOp(put_expense_types_by_id)
+    patch_expense_types_by_id = _AsyncOp(patch_expense_types_by_id)
+    delete_expense_types_by_id = _AsyncOp(delete_expense_types_by_id)
+
+
+class AsyncPaymentTypeInfos(_Bound):
+    """The ``PaymentTypeInfos`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_expense_payment_types_info)
+    get_expense_payment_types_info = _AsyncOp(get_expense_payment_types_info)
+    get_expense_payment_types_by_id_info = _AsyncOp(get_expense_payment_types_by_id_info)
+
+
+class AsyncPaymentTypes(_Bound):
+    """The ``PaymentTypes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_expense_payment_types_count)
+    create = _AsyncOp(post_expense_payment_types)
+    delete = _AsyncOp(delete_expense_payment_types_by_id)
+    get = _AsyncOp(get_expense_payment_types_by_id)
+    list = _AsyncOp(get_expense_payment_types)
+    replace = _AsyncOp(put_expense_payment_types_by_id)
+    update = _AsyncOp(patch_expense_payment_types_by_id)
+    get_expense_payment_types = _AsyncOp(get_expense_payment_types)
+    post_expense_payment_types = _AsyncOp(post_expense_payment_types)
+    get_expense_payment_types_count = _AsyncOp(get_expense_payment_types_count)
+    get_expense_payment_types_by_id = _AsyncOp(get_expense_payment_types_by_id)
+    put_expense_payment_types_by_id = _AsyncOp(put_expense_payment_types_by_id)
+    patch_expense_payment_types_by_id = _AsyncOp(patch_expense_payment_types_by_id)
+    delete_expense_payment_types_by_id = _AsyncOp(delete_expense_payment_types_by_id)
+
+
+class AsyncExpense(_Bound):
+    """The ``expense`` operations of an asynchronous client, by resource and by full name."""
+
+    classifications = _Resource(AsyncClassifications)
+    expense_entries = _Resource(AsyncExpenseEntries)
+    expense_entry_audits = _Resource(AsyncExpenseEntryAudits)
+    expense_report_audits = _Resource(AsyncExpenseReportAudits)
+    expense_reports = _Resource(AsyncExpenseReports)
+    expense_tax_type_infos = _Resource(AsyncExpenseTaxTypeInfos)
+    expense_type_infos = _Resource(AsyncExpenseTypeInfos)
+    expense_types = _Resource(AsyncExpenseTypes)
+    payment_type_infos = _Resource(AsyncPaymentTypeInfos)
+    payment_types = _Resource(AsyncPaymentTypes)
+
+    get_expense_classifications = _AsyncOp(get_expense_classifications)
+    get_expense_classifications_count = _AsyncOp(get_expense_classifications_count)
+    get_expense_classifications_by_id = _AsyncOp(get_expense_classifications_by_id)
+    get_expense_entries = _AsyncOp(get_expense_entries)
+    post_expense_entries = _AsyncOp(post_expense_entries)
+    get_expense_entries_count = _AsyncOp(get_expense_entries_count)
+    get_expense_entries_by_id = _AsyncOp(get_expense_entries_by_id)
+    put_expense_entries_by_id = _AsyncOp(put_expense_entries_by_id)
+    patch_expense_entries_by_id = _AsyncOp(patch_expense_entries_by_id)
+    delete_expense_entries_by_id = _AsyncOp(delete_expense_entries_by_id)
+    get_expense_entries_by_parent_id_audits = _AsyncOp(get_expense_entries_by_parent_id_audits)
+    get_expense_entries_by_parent_id_audits_count = _AsyncOp(
+        get_expense_entries_by_parent_id_audits_count
+    )
+    get_expense_entries_by_parent_id_audits_by_id = _AsyncOp(
+        get_expense_entries_by_parent_id_audits_by_id
+    )
+    get_expense_info_tax_types = _AsyncOp(get_expense_info_tax_types)
+    get_expense_info_tax_types_count = _AsyncOp(get_expense_info_tax_types_count)
+    get_expense_info_tax_types_by_id = _AsyncOp(get_expense_info_tax_types_by_id)
+    get_expense_payment_types = _AsyncOp(get_expense_payment_types)
+    post_expense_payment_types = _AsyncOp(post_expense_payment_types)
+    get_expense_payment_types_count = _AsyncOp(get_expense_payment_types_count)
+    get_expense_payment_types_info = _AsyncOp(get_expense_payment_types_info)
+    get_expense_payment_types_by_id = _AsyncOp(get_expense_payment_types_by_id)
+    put_expense_payment_types_by_id = _AsyncOp(put_expense_payment_types_by_id)
+    patch_expense_payment_types_by_id = _AsyncOp(patch_expense_payment_types_by_id)
+    delete_expense_payment_types_by_id = _AsyncOp(delete_expense_payment_types_by_id)
+    get_expense_payment_types_by_id_info = _AsyncOp(get_expense_payment_types_by_id_info)
+    get_expense_reports = _AsyncOp(get_expense_reports)
+    get_expense_reports_count = _AsyncOp(get_expense_reports_count)
+    get_expense_reports_by_id = _AsyncOp(get_expense_reports_by_id)
+    post_expense_reports_by_id_approve = _AsyncOp(post_expense_reports_by_id_approve)
+    post_expense_reports_by_id_reject = _AsyncOp(post_expense_reports_by_id_reject)
+    post_expense_reports_by_id_reverse = _AsyncOp(post_expense_reports_by_id_reverse)
+    post_expense_reports_by_id_submit = _AsyncOp(post_expense_reports_by_id_submit)
+    get_expense_reports_by_parent_id_audits = _AsyncOp(get_expense_reports_by_parent_id_audits)
+    get_expense_reports_by_parent_id_audits_count = _AsyncOp(
+        get_expense_reports_by_parent_id_audits_count
+    )
+    get_expense_reports_by_parent_id_audits_by_id = _AsyncOp(
+        get_expense_reports_by_parent_id_audits_by_id
+    )
+    get_expense_types = _AsyncOp(get_expense_types)
+    post_expense_types = _AsyncOp(post_expense_types)
+    get_expense_types_count = _AsyncOp(get_expense_types_count)
+    get_expense_types_info = _AsyncOp(get_expense_types_info)
+    get_expense_types_by_id = _AsyncOp(get_expense_types_by_id)
+    put_expense_types_by_id = _AsyncOp(put_expense_types_by_id)
+    patch_expense_types_by_id = _AsyncOp(patch_expense_types_by_id)
+    delete_expense_types_by_id = _AsyncOp(delete_expense_types_by_id)
+    get_expense_types_by_id_info = _AsyncOp(get_expense_types_by_id_info)
+
+
+#: The classes a client exposes as ``client.expense``.
+SYNC_CATEGORY = SyncExpense
+ASYNC_CATEGORY = AsyncExpense

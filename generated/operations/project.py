@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -6187,3 +6193,2221 @@ RESOURCES: dict[str, type] = {
     "ticket_notes": TicketNotes,
     "ticket_tasks": TicketTasks,
 }
+
+# Bound to a client: ``client.project`` is a SyncProject, ``client.project.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncPhaseStatusInfos(_Bound):
+    """The ``PhaseStatusInfos`` resource of a synchronous client."""
+
+    list = _SyncOp(get_project_phase_statuses_info)
+    get_project_phase_statuses_info = _SyncOp(get_project_phase_statuses_info)
+    get_project_phase_statuses_by_id_info = _SyncOp(get_project_phase_statuses_by_id_info)
+
+
+class SyncPhaseStatuses(_Bound):
+    """The ``PhaseStatuses`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_phase_statuses_count)
+    create = _SyncOp(post_project_phase_statuses)
+    delete = _SyncOp(delete_project_phase_statuses_by_id)
+    get = _SyncOp(get_project_phase_statuses_by_id)
+    list = _SyncOp(get_project_phase_statuses)
+    replace = _SyncOp(put_project_phase_statuses_by_id)
+    update = _SyncOp(patch_project_phase_statuses_by_id)
+    get_project_phase_statuses = _SyncOp(get_project_phase_statuses)
+    post_project_phase_statuses = _SyncOp(post_project_phase_statuses)
+    get_project_phase_statuses_count = _SyncOp(get_project_phase_statuses_count)
+    get_project_phase_statuses_by_id = _SyncOp(get_project_phase_statuses_by_id)
+    put_project_phase_statuses_by_id = _SyncOp(put_project_phase_statuses_by_id)
+    patch_project_phase_statuses_by_id = _SyncOp(patch_project_phase_statuses_by_id)
+    delete_project_phase_statuses_by_id = _SyncOp(delete_project_phase_statuses_by_id)
+    get_project_phase_statuses_by_id_usages = _SyncOp(get_project_phase_statuses_by_id_usages)
+    get_project_phase_statuses_by_id_usages_list = _SyncOp(
+        get_project_phase_statuses_by_id_usages_list
+    )
+
+
+class SyncProjectBillingRates(_Bound):
+    """The ``ProjectBillingRates`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_by_parent_id_billing_rates_count)
+    create = _SyncOp(post_project_by_parent_id_billing_rates)
+    delete = _SyncOp(delete_project_by_parent_id_billing_rates_by_id)
+    get = _SyncOp(get_project_by_parent_id_billing_rates_by_id)
+    list = _SyncOp(get_project_by_parent_id_billing_rates)
+    replace = _SyncOp(put_project_by_parent_id_billing_rates_by_id)
+    patch_project_billing_rates_by_parent_id_billing_rates_by_id = _SyncOp(
+        patch_project_billing_rates_by_parent_id_billing_rates_by_id
+    )
+    get_project_by_parent_id_billing_rates = _SyncOp(get_project_by_parent_id_billing_rates)
+    post_project_by_parent_id_billing_rates = _SyncOp(post_project_by_parent_id_billing_rates)
+    get_project_by_parent_id_billing_rates_count = _SyncOp(
+        get_project_by_parent_id_billing_rates_count
+    )
+    get_project_by_parent_id_billing_rates_by_id = _SyncOp(
+        get_project_by_parent_id_billing_rates_by_id
+    )
+    put_project_by_parent_id_billing_rates_by_id = _SyncOp(
+        put_project_by_parent_id_billing_rates_by_id
+    )
+    delete_project_by_parent_id_billing_rates_by_id = _SyncOp(
+        delete_project_by_parent_id_billing_rates_by_id
+    )
+
+
+class SyncProjectBoardKanbanSettings(_Bound):
+    """The ``ProjectBoardKanbanSettings`` resource of a synchronous client."""
+
+    create = _SyncOp(post_project_boards_by_parent_id_kanban_settings)
+    delete = _SyncOp(delete_project_boards_by_parent_id_kanban_settings_by_id)
+    get = _SyncOp(get_project_boards_by_parent_id_kanban_settings_by_id)
+    list = _SyncOp(get_project_boards_by_parent_id_kanban_settings)
+    replace = _SyncOp(put_project_boards_by_parent_id_kanban_settings_by_id)
+    update = _SyncOp(patch_project_boards_by_parent_id_kanban_settings_by_id)
+    get_project_boards_by_parent_id_kanban_settings = _SyncOp(
+        get_project_boards_by_parent_id_kanban_settings
+    )
+    post_project_boards_by_parent_id_kanban_settings = _SyncOp(
+        post_project_boards_by_parent_id_kanban_settings
+    )
+    get_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
+        get_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    put_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
+        put_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    patch_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
+        patch_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    delete_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
+        delete_project_boards_by_parent_id_kanban_settings_by_id
+    )
+
+
+class SyncProjectBoardTeamInfos(_Bound):
+    """The ``ProjectBoardTeamInfos`` resource of a synchronous client."""
+
+    list = _SyncOp(get_project_boards_by_parent_id_teams_info)
+    get_project_boards_by_parent_id_teams_info = _SyncOp(get_project_boards_by_parent_id_teams_info)
+    get_project_boards_by_parent_id_teams_by_id_info = _SyncOp(
+        get_project_boards_by_parent_id_teams_by_id_info
+    )
+    get_project_boards_by_parent_id_teams_by_id_info_count = _SyncOp(
+        get_project_boards_by_parent_id_teams_by_id_info_count
+    )
+
+
+class SyncProjectBoardTeamMembers(_Bound):
+    """The ``ProjectBoardTeamMembers`` resource of a synchronous client."""
+
+    create = _SyncOp(post_project_boards_by_grandparent_id_teams_by_parent_id_members)
+    delete = _SyncOp(delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    get = _SyncOp(get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    list = _SyncOp(get_project_boards_by_grandparent_id_teams_by_parent_id_members)
+    replace = _SyncOp(put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    update = _SyncOp(patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members = _SyncOp(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members
+    )
+    post_project_boards_by_grandparent_id_teams_by_parent_id_members = _SyncOp(
+        post_project_boards_by_grandparent_id_teams_by_parent_id_members
+    )
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
+        put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
+        patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
+        delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+
+
+class SyncProjectBoardTeams(_Bound):
+    """The ``ProjectBoardTeams`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_boards_by_parent_id_teams_count)
+    create = _SyncOp(post_project_boards_by_parent_id_teams)
+    delete = _SyncOp(delete_project_boards_by_parent_id_teams_by_id)
+    get = _SyncOp(get_project_boards_by_parent_id_teams_by_id)
+    list = _SyncOp(get_project_boards_by_parent_id_teams)
+    replace = _SyncOp(put_project_boards_by_parent_id_teams_by_id)
+    update = _SyncOp(patch_project_boards_by_parent_id_teams_by_id)
+    get_project_boards_by_parent_id_teams = _SyncOp(get_project_boards_by_parent_id_teams)
+    post_project_boards_by_parent_id_teams = _SyncOp(post_project_boards_by_parent_id_teams)
+    get_project_boards_by_parent_id_teams_count = _SyncOp(
+        get_project_boards_by_parent_id_teams_count
+    )
+    get_project_boards_by_parent_id_teams_by_id = _SyncOp(
+        get_project_boards_by_parent_id_teams_by_id
+    )
+    put_project_boards_by_parent_id_teams_by_id = _SyncOp(
+        put_project_boards_by_parent_id_teams_by_id
+    )
+    patch_project_boards_by_parent_id_teams_by_id = _SyncOp(
+        patch_project_boards_by_parent_id_teams_by_id
+    )
+    delete_project_boards_by_parent_id_teams_by_id = _SyncOp(
+        delete_project_boards_by_parent_id_teams_by_id
+    )
+
+
+class SyncProjectContacts(_Bound):
+    """The ``ProjectContacts`` resource of a synchronous client."""
+
+    create = _SyncOp(post_project_projects_by_parent_id_contacts)
+    delete = _SyncOp(delete_project_projects_by_parent_id_contacts_by_id)
+    get = _SyncOp(get_project_projects_by_parent_id_contacts_by_id)
+    list = _SyncOp(get_project_projects_by_parent_id_contacts)
+    get_project_projects_by_parent_id_contacts = _SyncOp(get_project_projects_by_parent_id_contacts)
+    post_project_projects_by_parent_id_contacts = _SyncOp(
+        post_project_projects_by_parent_id_contacts
+    )
+    get_project_projects_by_parent_id_contacts_by_id = _SyncOp(
+        get_project_projects_by_parent_id_contacts_by_id
+    )
+    delete_project_projects_by_parent_id_contacts_by_id = _SyncOp(
+        delete_project_projects_by_parent_id_contacts_by_id
+    )
+
+
+class SyncProjectNotes(_Bound):
+    """The ``ProjectNotes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_projects_by_parent_id_notes_count)
+    create = _SyncOp(post_project_projects_by_parent_id_notes)
+    delete = _SyncOp(delete_project_projects_by_parent_id_notes_by_id)
+    get = _SyncOp(get_project_projects_by_parent_id_notes_by_id)
+    list = _SyncOp(get_project_projects_by_parent_id_notes)
+    replace = _SyncOp(put_project_projects_by_parent_id_notes_by_id)
+    update = _SyncOp(patch_project_projects_by_parent_id_notes_by_id)
+    get_project_projects_by_parent_id_notes = _SyncOp(get_project_projects_by_parent_id_notes)
+    post_project_projects_by_parent_id_notes = _SyncOp(post_project_projects_by_parent_id_notes)
+    get_project_projects_by_parent_id_notes_count = _SyncOp(
+        get_project_projects_by_parent_id_notes_count
+    )
+    get_project_projects_by_parent_id_notes_by_id = _SyncOp(
+        get_project_projects_by_parent_id_notes_by_id
+    )
+    put_project_projects_by_parent_id_notes_by_id = _SyncOp(
+        put_project_projects_by_parent_id_notes_by_id
+    )
+    patch_project_projects_by_parent_id_notes_by_id = _SyncOp(
+        patch_project_projects_by_parent_id_notes_by_id
+    )
+    delete_project_projects_by_parent_id_notes_by_id = _SyncOp(
+        delete_project_projects_by_parent_id_notes_by_id
+    )
+
+
+class SyncProjectPhases(_Bound):
+    """The ``ProjectPhases`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_projects_by_parent_id_phases_count)
+    create = _SyncOp(post_project_projects_by_parent_id_phases)
+    delete = _SyncOp(delete_project_projects_by_parent_id_phases_by_id)
+    get = _SyncOp(get_project_projects_by_parent_id_phases_by_id)
+    list = _SyncOp(get_project_projects_by_parent_id_phases)
+    replace = _SyncOp(put_project_projects_by_parent_id_phases_by_id)
+    update = _SyncOp(patch_project_projects_by_parent_id_phases_by_id)
+    get_project_projects_by_parent_id_phases = _SyncOp(get_project_projects_by_parent_id_phases)
+    post_project_projects_by_parent_id_phases = _SyncOp(post_project_projects_by_parent_id_phases)
+    get_project_projects_by_parent_id_phases_count = _SyncOp(
+        get_project_projects_by_parent_id_phases_count
+    )
+    get_project_projects_by_parent_id_phases_by_id = _SyncOp(
+        get_project_projects_by_parent_id_phases_by_id
+    )
+    put_project_projects_by_parent_id_phases_by_id = _SyncOp(
+        put_project_projects_by_parent_id_phases_by_id
+    )
+    patch_project_projects_by_parent_id_phases_by_id = _SyncOp(
+        patch_project_projects_by_parent_id_phases_by_id
+    )
+    delete_project_projects_by_parent_id_phases_by_id = _SyncOp(
+        delete_project_projects_by_parent_id_phases_by_id
+    )
+
+
+class SyncProjectSecurityRoleInfos(_Bound):
+    """The ``ProjectSecurityRoleInfos`` resource of a synchronous client."""
+
+    list = _SyncOp(get_project_security_roles_info)
+    get_project_security_roles_info = _SyncOp(get_project_security_roles_info)
+    get_project_security_roles_by_id_info = _SyncOp(get_project_security_roles_by_id_info)
+
+
+class SyncProjectSecurityRoleSettings(_Bound):
+    """The ``ProjectSecurityRoleSettings`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_security_roles_by_parent_id_settings_count)
+    get = _SyncOp(get_project_security_roles_by_parent_id_settings_by_id)
+    list = _SyncOp(get_project_security_roles_by_parent_id_settings)
+    replace = _SyncOp(put_project_security_roles_by_parent_id_settings_by_id)
+    update = _SyncOp(patch_project_security_roles_by_parent_id_settings_by_id)
+    get_project_security_roles_by_parent_id_settings = _SyncOp(
+        get_project_security_roles_by_parent_id_settings
+    )
+    get_project_security_roles_by_parent_id_settings_count = _SyncOp(
+        get_project_security_roles_by_parent_id_settings_count
+    )
+    get_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
+        get_project_security_roles_by_parent_id_settings_by_id
+    )
+    put_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
+        put_project_security_roles_by_parent_id_settings_by_id
+    )
+    patch_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
+        patch_project_security_roles_by_parent_id_settings_by_id
+    )
+
+
+class SyncProjectSecurityRoles(_Bound):
+    """The ``ProjectSecurityRoles`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_security_roles_count)
+    create = _SyncOp(post_project_security_roles)
+    delete = _SyncOp(delete_project_security_roles_by_id)
+    get = _SyncOp(get_project_security_roles_by_id)
+    list = _SyncOp(get_project_security_roles)
+    replace = _SyncOp(put_project_security_roles_by_id)
+    update = _SyncOp(patch_project_security_roles_by_id)
+    get_project_security_roles = _SyncOp(get_project_security_roles)
+    post_project_security_roles = _SyncOp(post_project_security_roles)
+    get_project_security_roles_count = _SyncOp(get_project_security_roles_count)
+    get_project_security_roles_by_id = _SyncOp(get_project_security_roles_by_id)
+    put_project_security_roles_by_id = _SyncOp(put_project_security_roles_by_id)
+    patch_project_security_roles_by_id = _SyncOp(patch_project_security_roles_by_id)
+    delete_project_security_roles_by_id = _SyncOp(delete_project_security_roles_by_id)
+
+
+class SyncProjectStatuses(_Bound):
+    """The ``ProjectStatuses`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_statuses_count)
+    create = _SyncOp(post_project_statuses)
+    delete = _SyncOp(delete_project_statuses_by_id)
+    get = _SyncOp(get_project_statuses_by_id)
+    list = _SyncOp(get_project_statuses)
+    replace = _SyncOp(put_project_statuses_by_id)
+    update = _SyncOp(patch_project_statuses_by_id)
+    get_project_statuses = _SyncOp(get_project_statuses)
+    post_project_statuses = _SyncOp(post_project_statuses)
+    get_project_statuses_count = _SyncOp(get_project_statuses_count)
+    get_project_statuses_by_id = _SyncOp(get_project_statuses_by_id)
+    put_project_statuses_by_id = _SyncOp(put_project_statuses_by_id)
+    patch_project_statuses_by_id = _SyncOp(patch_project_statuses_by_id)
+    delete_project_statuses_by_id = _SyncOp(delete_project_statuses_by_id)
+
+
+class SyncProjectStatusesInfo(_Bound):
+    """The ``ProjectStatusesInfo`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_statuses_info_count)
+    list = _SyncOp(get_project_statuses_info)
+    get_project_statuses_info = _SyncOp(get_project_statuses_info)
+    get_project_statuses_info_count = _SyncOp(get_project_statuses_info_count)
+    get_project_statuses_by_id_info = _SyncOp(get_project_statuses_by_id_info)
+
+
+class SyncProjectTemplatePhases(_Bound):
+    """The ``ProjectTemplatePhases`` resource of a synchronous client."""
+
+    list = _SyncOp(get_project_project_templates_project_template_phases)
+    get_project_project_templates_project_template_phases = _SyncOp(
+        get_project_project_templates_project_template_phases
+    )
+    get_project_project_templates_by_parent_id_project_template_phases = _SyncOp(
+        get_project_project_templates_by_parent_id_project_template_phases
+    )
+    post_project_project_templates_by_parent_id_project_template_phases = _SyncOp(
+        post_project_project_templates_by_parent_id_project_template_phases
+    )
+    get_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
+        get_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
+        put_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
+        patch_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
+        delete_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+
+
+class SyncProjectTemplateTasks(_Bound):
+    """The ``ProjectTemplateTasks`` resource of a synchronous client."""
+
+    list = _SyncOp(get_project_project_templates_project_template_tickets_tasks)
+    get_project_project_templates_project_template_tickets_tasks = _SyncOp(
+        get_project_project_templates_project_template_tickets_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _SyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _SyncOp(
+        post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = _SyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+
+
+class SyncProjectTemplateTickets(_Bound):
+    """The ``ProjectTemplateTickets`` resource of a synchronous client."""
+
+    list = _SyncOp(get_project_project_templates_project_template_tickets)
+    get_project_project_templates_project_template_tickets = _SyncOp(
+        get_project_project_templates_project_template_tickets
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets = _SyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets
+    )
+    post_project_project_templates_by_parent_id_project_template_tickets = _SyncOp(
+        post_project_project_templates_by_parent_id_project_template_tickets
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_count = _SyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets_count
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
+        put_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
+        patch_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
+        delete_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+
+
+class SyncProjectTemplates(_Bound):
+    """The ``ProjectTemplates`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_project_templates_count)
+    create = _SyncOp(post_project_project_templates)
+    delete = _SyncOp(delete_project_project_templates_by_id)
+    get = _SyncOp(get_project_project_templates_by_id)
+    list = _SyncOp(get_project_project_templates)
+    replace = _SyncOp(put_project_project_templates_by_id)
+    update = _SyncOp(patch_project_project_templates_by_id)
+    get_project_project_templates = _SyncOp(get_project_project_templates)
+    post_project_project_templates = _SyncOp(post_project_project_templates)
+    get_project_project_templates_count = _SyncOp(get_project_project_templates_count)
+    post_project_project_templates_create_from_project_by_id = _SyncOp(
+        post_project_project_templates_create_from_project_by_id
+    )
+    get_project_project_templates_by_id = _SyncOp(get_project_project_templates_by_id)
+    put_project_project_templates_by_id = _SyncOp(put_project_project_templates_by_id)
+    patch_project_project_templates_by_id = _SyncOp(patch_project_project_templates_by_id)
+    delete_project_project_templates_by_id = _SyncOp(delete_project_project_templates_by_id)
+    get_project_project_templates_by_id_workplan = _SyncOp(
+        get_project_project_templates_by_id_workplan
+    )
+
+
+class SyncProjectTicketNotes(_Bound):
+    """The ``ProjectTicketNotes`` resource of a synchronous client."""
+
+    create = _SyncOp(post_project_ticket_note_by_id_mark_as)
+    post_project_ticket_note_by_id_mark_as = _SyncOp(post_project_ticket_note_by_id_mark_as)
+    get_project_tickets_by_parent_id_all_notes = _SyncOp(get_project_tickets_by_parent_id_all_notes)
+
+
+class SyncProjectTickets(_Bound):
+    """The ``ProjectTickets`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_tickets_count)
+    create = _SyncOp(post_project_tickets)
+    delete = _SyncOp(delete_project_tickets_by_id)
+    get = _SyncOp(get_project_tickets_by_id)
+    list = _SyncOp(get_project_tickets)
+    replace = _SyncOp(put_project_tickets_by_id)
+    update = _SyncOp(patch_project_tickets_by_id)
+    get_project_tickets = _SyncOp(get_project_tickets)
+    post_project_tickets = _SyncOp(post_project_tickets)
+    get_project_tickets_count = _SyncOp(get_project_tickets_count)
+    post_project_tickets_search = _SyncOp(post_project_tickets_search)
+    get_project_tickets_by_id = _SyncOp(get_project_tickets_by_id)
+    put_project_tickets_by_id = _SyncOp(put_project_tickets_by_id)
+    patch_project_tickets_by_id = _SyncOp(patch_project_tickets_by_id)
+    delete_project_tickets_by_id = _SyncOp(delete_project_tickets_by_id)
+    get_project_tickets_by_parent_id_activities = _SyncOp(
+        get_project_tickets_by_parent_id_activities
+    )
+    get_project_tickets_by_parent_id_activities_count = _SyncOp(
+        get_project_tickets_by_parent_id_activities_count
+    )
+    get_project_tickets_by_parent_id_configurations = _SyncOp(
+        get_project_tickets_by_parent_id_configurations
+    )
+    post_project_tickets_by_parent_id_configurations = _SyncOp(
+        post_project_tickets_by_parent_id_configurations
+    )
+    get_project_tickets_by_parent_id_configurations_count = _SyncOp(
+        get_project_tickets_by_parent_id_configurations_count
+    )
+    get_project_tickets_by_parent_id_configurations_by_id = _SyncOp(
+        get_project_tickets_by_parent_id_configurations_by_id
+    )
+    delete_project_tickets_by_parent_id_configurations_by_id = _SyncOp(
+        delete_project_tickets_by_parent_id_configurations_by_id
+    )
+    post_project_tickets_by_parent_id_convert = _SyncOp(post_project_tickets_by_parent_id_convert)
+    get_project_tickets_by_parent_id_documents = _SyncOp(get_project_tickets_by_parent_id_documents)
+    get_project_tickets_by_parent_id_documents_count = _SyncOp(
+        get_project_tickets_by_parent_id_documents_count
+    )
+    get_project_tickets_by_parent_id_products = _SyncOp(get_project_tickets_by_parent_id_products)
+    get_project_tickets_by_parent_id_products_count = _SyncOp(
+        get_project_tickets_by_parent_id_products_count
+    )
+    get_project_tickets_by_parent_id_scheduleentries = _SyncOp(
+        get_project_tickets_by_parent_id_scheduleentries
+    )
+    get_project_tickets_by_parent_id_scheduleentries_count = _SyncOp(
+        get_project_tickets_by_parent_id_scheduleentries_count
+    )
+    get_project_tickets_by_parent_id_timeentries = _SyncOp(
+        get_project_tickets_by_parent_id_timeentries
+    )
+    get_project_tickets_by_parent_id_timeentries_count = _SyncOp(
+        get_project_tickets_by_parent_id_timeentries_count
+    )
+
+
+class SyncProjectTypeInfos(_Bound):
+    """The ``ProjectTypeInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_project_types_info_count)
+    list = _SyncOp(get_project_project_types_info)
+    get_project_project_types_info = _SyncOp(get_project_project_types_info)
+    get_project_project_types_info_count = _SyncOp(get_project_project_types_info_count)
+    get_project_project_types_by_id_info = _SyncOp(get_project_project_types_by_id_info)
+
+
+class SyncProjectTypes(_Bound):
+    """The ``ProjectTypes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_project_types_count)
+    create = _SyncOp(post_project_project_types)
+    delete = _SyncOp(delete_project_project_types_by_id)
+    get = _SyncOp(get_project_project_types_by_id)
+    list = _SyncOp(get_project_project_types)
+    replace = _SyncOp(put_project_project_types_by_id)
+    update = _SyncOp(patch_project_project_types_by_id)
+    get_project_project_types = _SyncOp(get_project_project_types)
+    post_project_project_types = _SyncOp(post_project_project_types)
+    get_project_project_types_count = _SyncOp(get_project_project_types_count)
+    get_project_project_types_by_id = _SyncOp(get_project_project_types_by_id)
+    put_project_project_types_by_id = _SyncOp(put_project_project_types_by_id)
+    patch_project_project_types_by_id = _SyncOp(patch_project_project_types_by_id)
+    delete_project_project_types_by_id = _SyncOp(delete_project_project_types_by_id)
+    get_project_project_types_by_id_usages = _SyncOp(get_project_project_types_by_id_usages)
+    get_project_project_types_by_id_usages_list = _SyncOp(
+        get_project_project_types_by_id_usages_list
+    )
+
+
+class SyncProjects(_Bound):
+    """The ``Projects`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_projects_count)
+    create = _SyncOp(post_project_projects)
+    delete = _SyncOp(delete_project_projects_by_id)
+    get = _SyncOp(get_project_projects_by_id)
+    list = _SyncOp(get_project_projects)
+    replace = _SyncOp(put_project_projects_by_id)
+    update = _SyncOp(patch_project_projects_by_id)
+    get_project_projects = _SyncOp(get_project_projects)
+    post_project_projects = _SyncOp(post_project_projects)
+    get_project_projects_count = _SyncOp(get_project_projects_count)
+    get_project_projects_by_id = _SyncOp(get_project_projects_by_id)
+    put_project_projects_by_id = _SyncOp(put_project_projects_by_id)
+    patch_project_projects_by_id = _SyncOp(patch_project_projects_by_id)
+    delete_project_projects_by_id = _SyncOp(delete_project_projects_by_id)
+    get_project_projects_by_id_project_workplan = _SyncOp(
+        get_project_projects_by_id_project_workplan
+    )
+    post_project_projects_by_parent_id_apply_template_by_id = _SyncOp(
+        post_project_projects_by_parent_id_apply_template_by_id
+    )
+    post_project_projects_by_parent_id_apply_templates = _SyncOp(
+        post_project_projects_by_parent_id_apply_templates
+    )
+
+
+class SyncProjectsTeamMembers(_Bound):
+    """The ``ProjectsTeamMembers`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_projects_by_parent_id_team_members_count)
+    create = _SyncOp(post_project_projects_by_parent_id_team_members)
+    delete = _SyncOp(delete_project_projects_by_parent_id_team_members_by_id)
+    get = _SyncOp(get_project_projects_by_parent_id_team_members_by_id)
+    list = _SyncOp(get_project_projects_by_parent_id_team_members)
+    replace = _SyncOp(put_project_projects_by_parent_id_team_members_by_id)
+    update = _SyncOp(patch_project_projects_by_parent_id_team_members_by_id)
+    get_project_projects_by_parent_id_team_members = _SyncOp(
+        get_project_projects_by_parent_id_team_members
+    )
+    post_project_projects_by_parent_id_team_members = _SyncOp(
+        post_project_projects_by_parent_id_team_members
+    )
+    get_project_projects_by_parent_id_team_members_count = _SyncOp(
+        get_project_projects_by_parent_id_team_members_count
+    )
+    get_project_projects_by_parent_id_team_members_by_id = _SyncOp(
+        get_project_projects_by_parent_id_team_members_by_id
+    )
+    put_project_projects_by_parent_id_team_members_by_id = _SyncOp(
+        put_project_projects_by_parent_id_team_members_by_id
+    )
+    patch_project_projects_by_parent_id_team_members_by_id = _SyncOp(
+        patch_project_projects_by_parent_id_team_members_by_id
+    )
+    delete_project_projects_by_parent_id_team_members_by_id = _SyncOp(
+        delete_project_projects_by_parent_id_team_members_by_id
+    )
+
+
+class SyncStatusIndicators(_Bound):
+    """The ``StatusIndicators`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_status_indicators_count)
+    get = _SyncOp(get_project_status_indicators_by_id)
+    list = _SyncOp(get_project_status_indicators)
+    get_project_status_indicators = _SyncOp(get_project_status_indicators)
+    get_project_status_indicators_count = _SyncOp(get_project_status_indicators_count)
+    get_project_status_indicators_by_id = _SyncOp(get_project_status_indicators_by_id)
+
+
+class SyncStatuses(_Bound):
+    """The ``Statuses`` resource of a synchronous client."""
+
+    list = _SyncOp(get_project_statuses_by_id_usages)
+    get_project_statuses_by_id_usages = _SyncOp(get_project_statuses_by_id_usages)
+    get_project_statuses_by_id_usages_list = _SyncOp(get_project_statuses_by_id_usages_list)
+
+
+class SyncTicketNotes(_Bound):
+    """The ``TicketNotes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_tickets_by_parent_id_notes_count)
+    create = _SyncOp(post_project_tickets_by_parent_id_notes)
+    delete = _SyncOp(delete_project_tickets_by_parent_id_notes_by_id)
+    get = _SyncOp(get_project_tickets_by_parent_id_notes_by_id)
+    list = _SyncOp(get_project_tickets_by_parent_id_notes)
+    replace = _SyncOp(put_project_tickets_by_parent_id_notes_by_id)
+    update = _SyncOp(patch_project_tickets_by_parent_id_notes_by_id)
+    get_project_tickets_by_parent_id_notes = _SyncOp(get_project_tickets_by_parent_id_notes)
+    post_project_tickets_by_parent_id_notes = _SyncOp(post_project_tickets_by_parent_id_notes)
+    get_project_tickets_by_parent_id_notes_count = _SyncOp(
+        get_project_tickets_by_parent_id_notes_count
+    )
+    get_project_tickets_by_parent_id_notes_by_id = _SyncOp(
+        get_project_tickets_by_parent_id_notes_by_id
+    )
+    put_project_tickets_by_parent_id_notes_by_id = _SyncOp(
+        put_project_tickets_by_parent_id_notes_by_id
+    )
+    patch_project_tickets_by_parent_id_notes_by_id = _SyncOp(
+        patch_project_tickets_by_parent_id_notes_by_id
+    )
+    delete_project_tickets_by_parent_id_notes_by_id = _SyncOp(
+        delete_project_tickets_by_parent_id_notes_by_id
+    )
+
+
+class SyncTicketTasks(_Bound):
+    """The ``TicketTasks`` resource of a synchronous client."""
+
+    count = _SyncOp(get_project_tickets_by_parent_id_tasks_count)
+    create = _SyncOp(post_project_tickets_by_parent_id_tasks)
+    delete = _SyncOp(delete_project_tickets_by_parent_id_tasks_by_id)
+    get = _SyncOp(get_project_tickets_by_parent_id_tasks_by_id)
+    list = _SyncOp(get_project_tickets_by_parent_id_tasks)
+    replace = _SyncOp(put_project_tickets_by_parent_id_tasks_by_id)
+    update = _SyncOp(patch_project_tickets_by_parent_id_tasks_by_id)
+    get_project_tickets_by_parent_id_tasks = _SyncOp(get_project_tickets_by_parent_id_tasks)
+    post_project_tickets_by_parent_id_tasks = _SyncOp(post_project_tickets_by_parent_id_tasks)
+    get_project_tickets_by_parent_id_tasks_count = _SyncOp(
+        get_project_tickets_by_parent_id_tasks_count
+    )
+    get_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        get_project_tickets_by_parent_id_tasks_by_id
+    )
+    put_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        put_project_tickets_by_parent_id_tasks_by_id
+    )
+    patch_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        patch_project_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        delete_project_tickets_by_parent_id_tasks_by_id
+    )
+
+
+class SyncProject(_Bound):
+    """The ``project`` operations of a synchronous client, by resource and by full name."""
+
+    phase_status_infos = _Resource(SyncPhaseStatusInfos)
+    phase_statuses = _Resource(SyncPhaseStatuses)
+    project_billing_rates = _Resource(SyncProjectBillingRates)
+    project_board_kanban_settings = _Resource(SyncProjectBoardKanbanSettings)
+    project_board_team_infos = _Resource(SyncProjectBoardTeamInfos)
+    project_board_team_members = _Resource(SyncProjectBoardTeamMembers)
+    project_board_teams = _Resource(SyncProjectBoardTeams)
+    project_contacts = _Resource(SyncProjectContacts)
+    project_notes = _Resource(SyncProjectNotes)
+    project_phases = _Resource(SyncProjectPhases)
+    project_security_role_infos = _Resource(SyncProjectSecurityRoleInfos)
+    project_security_role_settings = _Resource(SyncProjectSecurityRoleSettings)
+    project_security_roles = _Resource(SyncProjectSecurityRoles)
+    project_statuses = _Resource(SyncProjectStatuses)
+    project_statuses_info = _Resource(SyncProjectStatusesInfo)
+    project_template_phases = _Resource(SyncProjectTemplatePhases)
+    project_template_tasks = _Resource(SyncProjectTemplateTasks)
+    project_template_tickets = _Resource(SyncProjectTemplateTickets)
+    project_templates = _Resource(SyncProjectTemplates)
+    project_ticket_notes = _Resource(SyncProjectTicketNotes)
+    project_tickets = _Resource(SyncProjectTickets)
+    project_type_infos = _Resource(SyncProjectTypeInfos)
+    project_types = _Resource(SyncProjectTypes)
+    projects = _Resource(SyncProjects)
+    projects_team_members = _Resource(SyncProjectsTeamMembers)
+    status_indicators = _Resource(SyncStatusIndicators)
+    statuses = _Resource(SyncStatuses)
+    ticket_notes = _Resource(SyncTicketNotes)
+    ticket_tasks = _Resource(SyncTicketTasks)
+
+    patch_project_billing_rates_by_parent_id_billing_rates_by_id = _SyncOp(
+        patch_project_billing_rates_by_parent_id_billing_rates_by_id
+    )
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members = _SyncOp(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members
+    )
+    post_project_boards_by_grandparent_id_teams_by_parent_id_members = _SyncOp(
+        post_project_boards_by_grandparent_id_teams_by_parent_id_members
+    )
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
+        put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
+        patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
+        delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    get_project_boards_by_parent_id_kanban_settings = _SyncOp(
+        get_project_boards_by_parent_id_kanban_settings
+    )
+    post_project_boards_by_parent_id_kanban_settings = _SyncOp(
+        post_project_boards_by_parent_id_kanban_settings
+    )
+    get_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
+        get_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    put_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
+        put_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    patch_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
+        patch_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    delete_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
+        delete_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    get_project_boards_by_parent_id_teams = _SyncOp(get_project_boards_by_parent_id_teams)
+    post_project_boards_by_parent_id_teams = _SyncOp(post_project_boards_by_parent_id_teams)
+    get_project_boards_by_parent_id_teams_count = _SyncOp(
+        get_project_boards_by_parent_id_teams_count
+    )
+    get_project_boards_by_parent_id_teams_info = _SyncOp(get_project_boards_by_parent_id_teams_info)
+    get_project_boards_by_parent_id_teams_by_id = _SyncOp(
+        get_project_boards_by_parent_id_teams_by_id
+    )
+    put_project_boards_by_parent_id_teams_by_id = _SyncOp(
+        put_project_boards_by_parent_id_teams_by_id
+    )
+    patch_project_boards_by_parent_id_teams_by_id = _SyncOp(
+        patch_project_boards_by_parent_id_teams_by_id
+    )
+    delete_project_boards_by_parent_id_teams_by_id = _SyncOp(
+        delete_project_boards_by_parent_id_teams_by_id
+    )
+    get_project_boards_by_parent_id_teams_by_id_info = _SyncOp(
+        get_project_boards_by_parent_id_teams_by_id_info
+    )
+    get_project_boards_by_parent_id_teams_by_id_info_count = _SyncOp(
+        get_project_boards_by_parent_id_teams_by_id_info_count
+    )
+    get_project_phase_statuses = _SyncOp(get_project_phase_statuses)
+    post_project_phase_statuses = _SyncOp(post_project_phase_statuses)
+    get_project_phase_statuses_count = _SyncOp(get_project_phase_statuses_count)
+    get_project_phase_statuses_info = _SyncOp(get_project_phase_statuses_info)
+    get_project_phase_statuses_by_id = _SyncOp(get_project_phase_statuses_by_id)
+    put_project_phase_statuses_by_id = _SyncOp(put_project_phase_statuses_by_id)
+    patch_project_phase_statuses_by_id = _SyncOp(patch_project_phase_statuses_by_id)
+    delete_project_phase_statuses_by_id = _SyncOp(delete_project_phase_statuses_by_id)
+    get_project_phase_statuses_by_id_info = _SyncOp(get_project_phase_statuses_by_id_info)
+    get_project_phase_statuses_by_id_usages = _SyncOp(get_project_phase_statuses_by_id_usages)
+    get_project_phase_statuses_by_id_usages_list = _SyncOp(
+        get_project_phase_statuses_by_id_usages_list
+    )
+    get_project_project_templates = _SyncOp(get_project_project_templates)
+    post_project_project_templates = _SyncOp(post_project_project_templates)
+    get_project_project_templates_count = _SyncOp(get_project_project_templates_count)
+    post_project_project_templates_create_from_project_by_id = _SyncOp(
+        post_project_project_templates_create_from_project_by_id
+    )
+    get_project_project_templates_project_template_phases = _SyncOp(
+        get_project_project_templates_project_template_phases
+    )
+    get_project_project_templates_project_template_tickets = _SyncOp(
+        get_project_project_templates_project_template_tickets
+    )
+    get_project_project_templates_project_template_tickets_tasks = _SyncOp(
+        get_project_project_templates_project_template_tickets_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _SyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _SyncOp(
+        post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = _SyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    get_project_project_templates_by_id = _SyncOp(get_project_project_templates_by_id)
+    put_project_project_templates_by_id = _SyncOp(put_project_project_templates_by_id)
+    patch_project_project_templates_by_id = _SyncOp(patch_project_project_templates_by_id)
+    delete_project_project_templates_by_id = _SyncOp(delete_project_project_templates_by_id)
+    get_project_project_templates_by_id_workplan = _SyncOp(
+        get_project_project_templates_by_id_workplan
+    )
+    get_project_project_templates_by_parent_id_project_template_phases = _SyncOp(
+        get_project_project_templates_by_parent_id_project_template_phases
+    )
+    post_project_project_templates_by_parent_id_project_template_phases = _SyncOp(
+        post_project_project_templates_by_parent_id_project_template_phases
+    )
+    get_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
+        get_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
+        put_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
+        patch_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
+        delete_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets = _SyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets
+    )
+    post_project_project_templates_by_parent_id_project_template_tickets = _SyncOp(
+        post_project_project_templates_by_parent_id_project_template_tickets
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_count = _SyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets_count
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
+        put_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
+        patch_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
+        delete_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    get_project_project_types = _SyncOp(get_project_project_types)
+    post_project_project_types = _SyncOp(post_project_project_types)
+    get_project_project_types_count = _SyncOp(get_project_project_types_count)
+    get_project_project_types_info = _SyncOp(get_project_project_types_info)
+    get_project_project_types_info_count = _SyncOp(get_project_project_types_info_count)
+    get_project_project_types_by_id = _SyncOp(get_project_project_types_by_id)
+    put_project_project_types_by_id = _SyncOp(put_project_project_types_by_id)
+    patch_project_project_types_by_id = _SyncOp(patch_project_project_types_by_id)
+    delete_project_project_types_by_id = _SyncOp(delete_project_project_types_by_id)
+    get_project_project_types_by_id_info = _SyncOp(get_project_project_types_by_id_info)
+    get_project_project_types_by_id_usages = _SyncOp(get_project_project_types_by_id_usages)
+    get_project_project_types_by_id_usages_list = _SyncOp(
+        get_project_project_types_by_id_usages_list
+    )
+    get_project_projects = _SyncOp(get_project_projects)
+    post_project_projects = _SyncOp(post_project_projects)
+    get_project_projects_count = _SyncOp(get_project_projects_count)
+    get_project_projects_by_id = _SyncOp(get_project_projects_by_id)
+    put_project_projects_by_id = _SyncOp(put_project_projects_by_id)
+    patch_project_projects_by_id = _SyncOp(patch_project_projects_by_id)
+    delete_project_projects_by_id = _SyncOp(delete_project_projects_by_id)
+    get_project_projects_by_id_project_workplan = _SyncOp(
+        get_project_projects_by_id_project_workplan
+    )
+    post_project_projects_by_parent_id_apply_template_by_id = _SyncOp(
+        post_project_projects_by_parent_id_apply_template_by_id
+    )
+    post_project_projects_by_parent_id_apply_templates = _SyncOp(
+        post_project_projects_by_parent_id_apply_templates
+    )
+    get_project_projects_by_parent_id_contacts = _SyncOp(get_project_projects_by_parent_id_contacts)
+    post_project_projects_by_parent_id_contacts = _SyncOp(
+        post_project_projects_by_parent_id_contacts
+    )
+    get_project_projects_by_parent_id_contacts_by_id = _SyncOp(
+        get_project_projects_by_parent_id_contacts_by_id
+    )
+    delete_project_projects_by_parent_id_contacts_by_id = _SyncOp(
+        delete_project_projects_by_parent_id_contacts_by_id
+    )
+    get_project_projects_by_parent_id_notes = _SyncOp(get_project_projects_by_parent_id_notes)
+    post_project_projects_by_parent_id_notes = _SyncOp(post_project_projects_by_parent_id_notes)
+    get_project_projects_by_parent_id_notes_count = _SyncOp(
+        get_project_projects_by_parent_id_notes_count
+    )
+    get_project_projects_by_parent_id_notes_by_id = _SyncOp(
+        get_project_projects_by_parent_id_notes_by_id
+    )
+    put_project_projects_by_parent_id_notes_by_id = _SyncOp(
+        put_project_projects_by_parent_id_notes_by_id
+    )
+    patch_project_projects_by_parent_id_notes_by_id = _SyncOp(
+        patch_project_projects_by_parent_id_notes_by_id
+    )
+    delete_project_projects_by_parent_id_notes_by_id = _SyncOp(
+        delete_project_projects_by_parent_id_notes_by_id
+    )
+    get_project_projects_by_parent_id_phases = _SyncOp(get_project_projects_by_parent_id_phases)
+    post_project_projects_by_parent_id_phases = _SyncOp(post_project_projects_by_parent_id_phases)
+    get_project_projects_by_parent_id_phases_count = _SyncOp(
+        get_project_projects_by_parent_id_phases_count
+    )
+    get_project_projects_by_parent_id_phases_by_id = _SyncOp(
+        get_project_projects_by_parent_id_phases_by_id
+    )
+    put_project_projects_by_parent_id_phases_by_id = _SyncOp(
+        put_project_projects_by_parent_id_phases_by_id
+    )
+    patch_project_projects_by_parent_id_phases_by_id = _SyncOp(
+        patch_project_projects_by_parent_id_phases_by_id
+    )
+    delete_project_projects_by_parent_id_phases_by_id = _SyncOp(
+        delete_project_projects_by_parent_id_phases_by_id
+    )
+    get_project_projects_by_parent_id_team_members = _SyncOp(
+        get_project_projects_by_parent_id_team_members
+    )
+    post_project_projects_by_parent_id_team_members = _SyncOp(
+        post_project_projects_by_parent_id_team_members
+    )
+    get_project_projects_by_parent_id_team_members_count = _SyncOp(
+        get_project_projects_by_parent_id_team_members_count
+    )
+    get_project_projects_by_parent_id_team_members_by_id = _SyncOp(
+        get_project_projects_by_parent_id_team_members_by_id
+    )
+    put_project_projects_by_parent_id_team_members_by_id = _SyncOp(
+        put_project_projects_by_parent_id_team_members_by_id
+    )
+    patch_project_projects_by_parent_id_team_members_by_id = _SyncOp(
+        patch_project_projects_by_parent_id_team_members_by_id
+    )
+    delete_project_projects_by_parent_id_team_members_by_id = _SyncOp(
+        delete_project_projects_by_parent_id_team_members_by_id
+    )
+    get_project_security_roles = _SyncOp(get_project_security_roles)
+    post_project_security_roles = _SyncOp(post_project_security_roles)
+    get_project_security_roles_count = _SyncOp(get_project_security_roles_count)
+    get_project_security_roles_info = _SyncOp(get_project_security_roles_info)
+    get_project_security_roles_by_id = _SyncOp(get_project_security_roles_by_id)
+    put_project_security_roles_by_id = _SyncOp(put_project_security_roles_by_id)
+    patch_project_security_roles_by_id = _SyncOp(patch_project_security_roles_by_id)
+    delete_project_security_roles_by_id = _SyncOp(delete_project_security_roles_by_id)
+    get_project_security_roles_by_id_info = _SyncOp(get_project_security_roles_by_id_info)
+    get_project_security_roles_by_parent_id_settings = _SyncOp(
+        get_project_security_roles_by_parent_id_settings
+    )
+    get_project_security_roles_by_parent_id_settings_count = _SyncOp(
+        get_project_security_roles_by_parent_id_settings_count
+    )
+    get_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
+        get_project_security_roles_by_parent_id_settings_by_id
+    )
+    put_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
+        put_project_security_roles_by_parent_id_settings_by_id
+    )
+    patch_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
+        patch_project_security_roles_by_parent_id_settings_by_id
+    )
+    get_project_status_indicators = _SyncOp(get_project_status_indicators)
+    get_project_status_indicators_count = _SyncOp(get_project_status_indicators_count)
+    get_project_status_indicators_by_id = _SyncOp(get_project_status_indicators_by_id)
+    get_project_statuses = _SyncOp(get_project_statuses)
+    post_project_statuses = _SyncOp(post_project_statuses)
+    get_project_statuses_count = _SyncOp(get_project_statuses_count)
+    get_project_statuses_info = _SyncOp(get_project_statuses_info)
+    get_project_statuses_info_count = _SyncOp(get_project_statuses_info_count)
+    get_project_statuses_by_id = _SyncOp(get_project_statuses_by_id)
+    put_project_statuses_by_id = _SyncOp(put_project_statuses_by_id)
+    patch_project_statuses_by_id = _SyncOp(patch_project_statuses_by_id)
+    delete_project_statuses_by_id = _SyncOp(delete_project_statuses_by_id)
+    get_project_statuses_by_id_info = _SyncOp(get_project_statuses_by_id_info)
+    get_project_statuses_by_id_usages = _SyncOp(get_project_statuses_by_id_usages)
+    get_project_statuses_by_id_usages_list = _SyncOp(get_project_statuses_by_id_usages_list)
+    post_project_ticket_note_by_id_mark_as = _SyncOp(post_project_ticket_note_by_id_mark_as)
+    get_project_tickets = _SyncOp(get_project_tickets)
+    post_project_tickets = _SyncOp(post_project_tickets)
+    get_project_tickets_count = _SyncOp(get_project_tickets_count)
+    post_project_tickets_search = _SyncOp(post_project_tickets_search)
+    get_project_tickets_by_id = _SyncOp(get_project_tickets_by_id)
+    put_project_tickets_by_id = _SyncOp(put_project_tickets_by_id)
+    patch_project_tickets_by_id = _SyncOp(patch_project_tickets_by_id)
+    delete_project_tickets_by_id = _SyncOp(delete_project_tickets_by_id)
+    get_project_tickets_by_parent_id_activities = _SyncOp(
+        get_project_tickets_by_parent_id_activities
+    )
+    get_project_tickets_by_parent_id_activities_count = _SyncOp(
+        get_project_tickets_by_parent_id_activities_count
+    )
+    get_project_tickets_by_parent_id_all_notes = _SyncOp(get_project_tickets_by_parent_id_all_notes)
+    get_project_tickets_by_parent_id_configurations = _SyncOp(
+        get_project_tickets_by_parent_id_configurations
+    )
+    post_project_tickets_by_parent_id_configurations = _SyncOp(
+        post_project_tickets_by_parent_id_configurations
+    )
+    get_project_tickets_by_parent_id_configurations_count = _SyncOp(
+        get_project_tickets_by_parent_id_configurations_count
+    )
+    get_project_tickets_by_parent_id_configurations_by_id = _SyncOp(
+        get_project_tickets_by_parent_id_configurations_by_id
+    )
+    delete_project_tickets_by_parent_id_configurations_by_id = _SyncOp(
+        delete_project_tickets_by_parent_id_configurations_by_id
+    )
+    post_project_tickets_by_parent_id_convert = _SyncOp(post_project_tickets_by_parent_id_convert)
+    get_project_tickets_by_parent_id_documents = _SyncOp(get_project_tickets_by_parent_id_documents)
+    get_project_tickets_by_parent_id_documents_count = _SyncOp(
+        get_project_tickets_by_parent_id_documents_count
+    )
+    get_project_tickets_by_parent_id_notes = _SyncOp(get_project_tickets_by_parent_id_notes)
+    post_project_tickets_by_parent_id_notes = _SyncOp(post_project_tickets_by_parent_id_notes)
+    get_project_tickets_by_parent_id_notes_count = _SyncOp(
+        get_project_tickets_by_parent_id_notes_count
+    )
+    get_project_tickets_by_parent_id_notes_by_id = _SyncOp(
+        get_project_tickets_by_parent_id_notes_by_id
+    )
+    put_project_tickets_by_parent_id_notes_by_id = _SyncOp(
+        put_project_tickets_by_parent_id_notes_by_id
+    )
+    patch_project_tickets_by_parent_id_notes_by_id = _SyncOp(
+        patch_project_tickets_by_parent_id_notes_by_id
+    )
+    delete_project_tickets_by_parent_id_notes_by_id = _SyncOp(
+        delete_project_tickets_by_parent_id_notes_by_id
+    )
+    get_project_tickets_by_parent_id_products = _SyncOp(get_project_tickets_by_parent_id_products)
+    get_project_tickets_by_parent_id_products_count = _SyncOp(
+        get_project_tickets_by_parent_id_products_count
+    )
+    get_project_tickets_by_parent_id_scheduleentries = _SyncOp(
+        get_project_tickets_by_parent_id_scheduleentries
+    )
+    get_project_tickets_by_parent_id_scheduleentries_count = _SyncOp(
+        get_project_tickets_by_parent_id_scheduleentries_count
+    )
+    get_project_tickets_by_parent_id_tasks = _SyncOp(get_project_tickets_by_parent_id_tasks)
+    post_project_tickets_by_parent_id_tasks = _SyncOp(post_project_tickets_by_parent_id_tasks)
+    get_project_tickets_by_parent_id_tasks_count = _SyncOp(
+        get_project_tickets_by_parent_id_tasks_count
+    )
+    get_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        get_project_tickets_by_parent_id_tasks_by_id
+    )
+    put_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        put_project_tickets_by_parent_id_tasks_by_id
+    )
+    patch_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        patch_project_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
+        delete_project_tickets_by_parent_id_tasks_by_id
+    )
+    get_project_tickets_by_parent_id_timeentries = _SyncOp(
+        get_project_tickets_by_parent_id_timeentries
+    )
+    get_project_tickets_by_parent_id_timeentries_count = _SyncOp(
+        get_project_tickets_by_parent_id_timeentries_count
+    )
+    get_project_by_parent_id_billing_rates = _SyncOp(get_project_by_parent_id_billing_rates)
+    post_project_by_parent_id_billing_rates = _SyncOp(post_project_by_parent_id_billing_rates)
+    get_project_by_parent_id_billing_rates_count = _SyncOp(
+        get_project_by_parent_id_billing_rates_count
+    )
+    get_project_by_parent_id_billing_rates_by_id = _SyncOp(
+        get_project_by_parent_id_billing_rates_by_id
+    )
+    put_project_by_parent_id_billing_rates_by_id = _SyncOp(
+        put_project_by_parent_id_billing_rates_by_id
+    )
+    delete_project_by_parent_id_billing_rates_by_id = _SyncOp(
+        delete_project_by_parent_id_billing_rates_by_id
+    )
+
+
+class AsyncPhaseStatusInfos(_Bound):
+    """The ``PhaseStatusInfos`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_project_phase_statuses_info)
+    get_project_phase_statuses_info = _AsyncOp(get_project_phase_statuses_info)
+    get_project_phase_statuses_by_id_info = _AsyncOp(get_project_phase_statuses_by_id_info)
+
+
+class AsyncPhaseStatuses(_Bound):
+    """The ``PhaseStatuses`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_phase_statuses_count)
+    create = _AsyncOp(post_project_phase_statuses)
+    delete = _AsyncOp(delete_project_phase_statuses_by_id)
+    get = _AsyncOp(get_project_phase_statuses_by_id)
+    list = _AsyncOp(get_project_phase_statuses)
+    replace = _AsyncOp(put_project_phase_statuses_by_id)
+    update = _AsyncOp(patch_project_phase_statuses_by_id)
+    get_project_phase_statuses = _AsyncOp(get_project_phase_statuses)
+    post_project_phase_statuses = _AsyncOp(post_project_phase_statuses)
+    get_project_phase_statuses_count = _AsyncOp(get_project_phase_statuses_count)
+    get_project_phase_statuses_by_id = _AsyncOp(get_project_phase_statuses_by_id)
+    put_project_phase_statuses_by_id = _AsyncOp(put_project_phase_statuses_by_id)
+    patch_project_phase_statuses_by_id = _AsyncOp(patch_project_phase_statuses_by_id)
+    delete_project_phase_statuses_by_id = _AsyncOp(delete_project_phase_statuses_by_id)
+    get_project_phase_statuses_by_id_usages = _AsyncOp(get_project_phase_statuses_by_id_usages)
+    get_project_phase_statuses_by_id_usages_list = _AsyncOp(
+        get_project_phase_statuses_by_id_usages_list
+    )
+
+
+class AsyncProjectBillingRates(_Bound):
+    """The ``ProjectBillingRates`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_by_parent_id_billing_rates_count)
+    create = _AsyncOp(post_project_by_parent_id_billing_rates)
+    delete = _AsyncOp(delete_project_by_parent_id_billing_rates_by_id)
+    get = _AsyncOp(get_project_by_parent_id_billing_rates_by_id)
+    list = _AsyncOp(get_project_by_parent_id_billing_rates)
+    replace = _AsyncOp(put_project_by_parent_id_billing_rates_by_id)
+    patch_project_billing_rates_by_parent_id_billing_rates_by_id = _AsyncOp(
+        patch_project_billing_rates_by_parent_id_billing_rates_by_id
+    )
+    get_project_by_parent_id_billing_rates = _AsyncOp(get_project_by_parent_id_billing_rates)
+    post_project_by_parent_id_billing_rates = _AsyncOp(post_project_by_parent_id_billing_rates)
+    get_project_by_parent_id_billing_rates_count = _AsyncOp(
+        get_project_by_parent_id_billing_rates_count
+    )
+    get_project_by_parent_id_billing_rates_by_id = _AsyncOp(
+        get_project_by_parent_id_billing_rates_by_id
+    )
+    put_project_by_parent_id_billing_rates_by_id = _AsyncOp(
+        put_project_by_parent_id_billing_rates_by_id
+    )
+    delete_project_by_parent_id_billing_rates_by_id = _AsyncOp(
+        delete_project_by_parent_id_billing_rates_by_id
+    )
+
+
+class AsyncProjectBoardKanbanSettings(_Bound):
+    """The ``ProjectBoardKanbanSettings`` resource of an asynchronous client."""
+
+    create = _AsyncOp(post_project_boards_by_parent_id_kanban_settings)
+    delete = _AsyncOp(delete_project_boards_by_parent_id_kanban_settings_by_id)
+    get = _AsyncOp(get_project_boards_by_parent_id_kanban_settings_by_id)
+    list = _AsyncOp(get_project_boards_by_parent_id_kanban_settings)
+    replace = _AsyncOp(put_project_boards_by_parent_id_kanban_settings_by_id)
+    update = _AsyncOp(patch_project_boards_by_parent_id_kanban_settings_by_id)
+    get_project_boards_by_parent_id_kanban_settings = _AsyncOp(
+        get_project_boards_by_parent_id_kanban_settings
+    )
+    post_project_boards_by_parent_id_kanban_settings = _AsyncOp(
+        post_project_boards_by_parent_id_kanban_settings
+    )
+    get_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
+        get_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    put_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
+        put_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    patch_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
+        patch_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    delete_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
+        delete_project_boards_by_parent_id_kanban_settings_by_id
+    )
+
+
+class AsyncProjectBoardTeamInfos(_Bound):
+    """The ``ProjectBoardTeamInfos`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_project_boards_by_parent_id_teams_info)
+    get_project_boards_by_parent_id_teams_info = _AsyncOp(
+        get_project_boards_by_parent_id_teams_info
+    )
+    get_project_boards_by_parent_id_teams_by_id_info = _AsyncOp(
+        get_project_boards_by_parent_id_teams_by_id_info
+    )
+    get_project_boards_by_parent_id_teams_by_id_info_count = _AsyncOp(
+        get_project_boards_by_parent_id_teams_by_id_info_count
+    )
+
+
+class AsyncProjectBoardTeamMembers(_Bound):
+    """The ``ProjectBoardTeamMembers`` resource of an asynchronous client."""
+
+    create = _AsyncOp(post_project_boards_by_grandparent_id_teams_by_parent_id_members)
+    delete = _AsyncOp(delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    get = _AsyncOp(get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    list = _AsyncOp(get_project_boards_by_grandparent_id_teams_by_parent_id_members)
+    replace = _AsyncOp(put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    update = _AsyncOp(patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members = _AsyncOp(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members
+    )
+    post_project_boards_by_grandparent_id_teams_by_parent_id_members = _AsyncOp(
+        post_project_boards_by_grandparent_id_teams_by_parent_id_members
+    )
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
+        put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
+        patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
+        delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+
+
+class AsyncProjectBoardTeams(_Bound):
+    """The ``ProjectBoardTeams`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_boards_by_parent_id_teams_count)
+    create = _AsyncOp(post_project_boards_by_parent_id_teams)
+    delete = _AsyncOp(delete_project_boards_by_parent_id_teams_by_id)
+    get = _AsyncOp(get_project_boards_by_parent_id_teams_by_id)
+    list = _AsyncOp(get_project_boards_by_parent_id_teams)
+    replace = _AsyncOp(put_project_boards_by_parent_id_teams_by_id)
+    update = _AsyncOp(patch_project_boards_by_parent_id_teams_by_id)
+    get_project_boards_by_parent_id_teams = _AsyncOp(get_project_boards_by_parent_id_teams)
+    post_project_boards_by_parent_id_teams = _AsyncOp(post_project_boards_by_parent_id_teams)
+    get_project_boards_by_parent_id_teams_count = _AsyncOp(
+        get_project_boards_by_parent_id_teams_count
+    )
+    get_project_boards_by_parent_id_teams_by_id = _AsyncOp(
+        get_project_boards_by_parent_id_teams_by_id
+    )
+    put_project_boards_by_parent_id_teams_by_id = _AsyncOp(
+        put_project_boards_by_parent_id_teams_by_id
+    )
+    patch_project_boards_by_parent_id_teams_by_id = _AsyncOp(
+        patch_project_boards_by_parent_id_teams_by_id
+    )
+    delete_project_boards_by_parent_id_teams_by_id = _AsyncOp(
+        delete_project_boards_by_parent_id_teams_by_id
+    )
+
+
+class AsyncProjectContacts(_Bound):
+    """The ``ProjectContacts`` resource of an asynchronous client."""
+
+    create = _AsyncOp(post_project_projects_by_parent_id_contacts)
+    delete = _AsyncOp(delete_project_projects_by_parent_id_contacts_by_id)
+    get = _AsyncOp(get_project_projects_by_parent_id_contacts_by_id)
+    list = _AsyncOp(get_project_projects_by_parent_id_contacts)
+    get_project_projects_by_parent_id_contacts = _AsyncOp(
+        get_project_projects_by_parent_id_contacts
+    )
+    post_project_projects_by_parent_id_contacts = _AsyncOp(
+        post_project_projects_by_parent_id_contacts
+    )
+    get_project_projects_by_parent_id_contacts_by_id = _AsyncOp(
+        get_project_projects_by_parent_id_contacts_by_id
+    )
+    delete_project_projects_by_parent_id_contacts_by_id = _AsyncOp(
+        delete_project_projects_by_parent_id_contacts_by_id
+    )
+
+
+class AsyncProjectNotes(_Bound):
+    """The ``ProjectNotes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_projects_by_parent_id_notes_count)
+    create = _AsyncOp(post_project_projects_by_parent_id_notes)
+    delete = _AsyncOp(delete_project_projects_by_parent_id_notes_by_id)
+    get = _AsyncOp(get_project_projects_by_parent_id_notes_by_id)
+    list = _AsyncOp(get_project_projects_by_parent_id_notes)
+    replace = _AsyncOp(put_project_projects_by_parent_id_notes_by_id)
+    update = _AsyncOp(patch_project_projects_by_parent_id_notes_by_id)
+    get_project_projects_by_parent_id_notes = _AsyncOp(get_project_projects_by_parent_id_notes)
+    post_project_projects_by_parent_id_notes = _AsyncOp(post_project_projects_by_parent_id_notes)
+    get_project_projects_by_parent_id_notes_count = _AsyncOp(
+        get_project_projects_by_parent_id_notes_count
+    )
+    get_project_projects_by_parent_id_notes_by_id = _AsyncOp(
+        get_project_projects_by_parent_id_notes_by_id
+    )
+    put_project_projects_by_parent_id_notes_by_id = _AsyncOp(
+        put_project_projects_by_parent_id_notes_by_id
+    )
+    patch_project_projects_by_parent_id_notes_by_id = _AsyncOp(
+        patch_project_projects_by_parent_id_notes_by_id
+    )
+    delete_project_projects_by_parent_id_notes_by_id = _AsyncOp(
+        delete_project_projects_by_parent_id_notes_by_id
+    )
+
+
+class AsyncProjectPhases(_Bound):
+    """The ``ProjectPhases`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_projects_by_parent_id_phases_count)
+    create = _AsyncOp(post_project_projects_by_parent_id_phases)
+    delete = _AsyncOp(delete_project_projects_by_parent_id_phases_by_id)
+    get = _AsyncOp(get_project_projects_by_parent_id_phases_by_id)
+    list = _AsyncOp(get_project_projects_by_parent_id_phases)
+    replace = _AsyncOp(put_project_projects_by_parent_id_phases_by_id)
+    update = _AsyncOp(patch_project_projects_by_parent_id_phases_by_id)
+    get_project_projects_by_parent_id_phases = _AsyncOp(get_project_projects_by_parent_id_phases)
+    post_project_projects_by_parent_id_phases = _AsyncOp(post_project_projects_by_parent_id_phases)
+    get_project_projects_by_parent_id_phases_count = _AsyncOp(
+        get_project_projects_by_parent_id_phases_count
+    )
+    get_project_projects_by_parent_id_phases_by_id = _AsyncOp(
+        get_project_projects_by_parent_id_phases_by_id
+    )
+    put_project_projects_by_parent_id_phases_by_id = _AsyncOp(
+        put_project_projects_by_parent_id_phases_by_id
+    )
+    patch_project_projects_by_parent_id_phases_by_id = _AsyncOp(
+        patch_project_projects_by_parent_id_phases_by_id
+    )
+    delete_project_projects_by_parent_id_phases_by_id = _AsyncOp(
+        delete_project_projects_by_parent_id_phases_by_id
+    )
+
+
+class AsyncProjectSecurityRoleInfos(_Bound):
+    """The ``ProjectSecurityRoleInfos`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_project_security_roles_info)
+    get_project_security_roles_info = _AsyncOp(get_project_security_roles_info)
+    get_project_security_roles_by_id_info = _AsyncOp(get_project_security_roles_by_id_info)
+
+
+class AsyncProjectSecurityRoleSettings(_Bound):
+    """The ``ProjectSecurityRoleSettings`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_security_roles_by_parent_id_settings_count)
+    get = _AsyncOp(get_project_security_roles_by_parent_id_settings_by_id)
+    list = _AsyncOp(get_project_security_roles_by_parent_id_settings)
+    replace = _AsyncOp(put_project_security_roles_by_parent_id_settings_by_id)
+    update = _AsyncOp(patch_project_security_roles_by_parent_id_settings_by_id)
+    get_project_security_roles_by_parent_id_settings = _AsyncOp(
+        get_project_security_roles_by_parent_id_settings
+    )
+    get_project_security_roles_by_parent_id_settings_count = _AsyncOp(
+        get_project_security_roles_by_parent_id_settings_count
+    )
+    get_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
+        get_project_security_roles_by_parent_id_settings_by_id
+    )
+    put_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
+        put_project_security_roles_by_parent_id_settings_by_id
+    )
+    patch_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
+        patch_project_security_roles_by_parent_id_settings_by_id
+    )
+
+
+class AsyncProjectSecurityRoles(_Bound):
+    """The ``ProjectSecurityRoles`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_security_roles_count)
+    create = _AsyncOp(post_project_security_roles)
+    delete = _AsyncOp(delete_project_security_roles_by_id)
+    get = _AsyncOp(get_project_security_roles_by_id)
+    list = _AsyncOp(get_project_security_roles)
+    replace = _AsyncOp(put_project_security_roles_by_id)
+    update = _AsyncOp(patch_project_security_roles_by_id)
+    get_project_security_roles = _AsyncOp(get_project_security_roles)
+    post_project_security_roles = _AsyncOp(post_project_security_roles)
+    get_project_security_roles_count = _AsyncOp(get_project_security_roles_count)
+    get_project_security_roles_by_id = _AsyncOp(get_project_security_roles_by_id)
+    put_project_security_roles_by_id = _AsyncOp(put_project_security_roles_by_id)
+    patch_project_security_roles_by_id = _AsyncOp(patch_project_security_roles_by_id)
+    delete_project_security_roles_by_id = _AsyncOp(delete_project_security_roles_by_id)
+
+
+class AsyncProjectStatuses(_Bound):
+    """The ``ProjectStatuses`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_statuses_count)
+    create = _AsyncOp(post_project_statuses)
+    delete = _AsyncOp(delete_project_statuses_by_id)
+    get = _AsyncOp(get_project_statuses_by_id)
+    list = _AsyncOp(get_project_statuses)
+    replace = _AsyncOp(put_project_statuses_by_id)
+    update = _AsyncOp(patch_project_statuses_by_id)
+    get_project_statuses = _AsyncOp(get_project_statuses)
+    post_project_statuses = _AsyncOp(post_project_statuses)
+    get_project_statuses_count = _AsyncOp(get_project_statuses_count)
+    get_project_statuses_by_id = _AsyncOp(get_project_statuses_by_id)
+    put_project_statuses_by_id = _AsyncOp(put_project_statuses_by_id)
+    patch_project_statuses_by_id = _AsyncOp(patch_project_statuses_by_id)
+    delete_project_statuses_by_id = _AsyncOp(delete_project_statuses_by_id)
+
+
+class AsyncProjectStatusesInfo(_Bound):
+    """The ``ProjectStatusesInfo`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_statuses_info_count)
+    list = _AsyncOp(get_project_statuses_info)
+    get_project_statuses_info = _AsyncOp(get_project_statuses_info)
+    get_project_statuses_info_count = _AsyncOp(get_project_statuses_info_count)
+    get_project_statuses_by_id_info = _AsyncOp(get_project_statuses_by_id_info)
+
+
+class AsyncProjectTemplatePhases(_Bound):
+    """The ``ProjectTemplatePhases`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_project_project_templates_project_template_phases)
+    get_project_project_templates_project_template_phases = _AsyncOp(
+        get_project_project_templates_project_template_phases
+    )
+    get_project_project_templates_by_parent_id_project_template_phases = _AsyncOp(
+        get_project_project_templates_by_parent_id_project_template_phases
+    )
+    post_project_project_templates_by_parent_id_project_template_phases = _AsyncOp(
+        post_project_project_templates_by_parent_id_project_template_phases
+    )
+    get_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
+        get_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
+        put_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
+        patch_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
+        delete_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+
+
+class AsyncProjectTemplateTasks(_Bound):
+    """The ``ProjectTemplateTasks`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_project_project_templates_project_template_tickets_tasks)
+    get_project_project_templates_project_template_tickets_tasks = _AsyncOp(
+        get_project_project_templates_project_template_tickets_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _AsyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _AsyncOp(
+        post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = _AsyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+
+
+class AsyncProjectTemplateTickets(_Bound):
+    """The ``ProjectTemplateTickets`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_project_project_templates_project_template_tickets)
+    get_project_project_templates_project_template_tickets = _AsyncOp(
+        get_project_project_templates_project_template_tickets
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets = _AsyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets
+    )
+    post_project_project_templates_by_parent_id_project_template_tickets = _AsyncOp(
+        post_project_project_templates_by_parent_id_project_template_tickets
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_count = _AsyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets_count
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
+        put_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
+        patch_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
+        delete_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+
+
+class AsyncProjectTemplates(_Bound):
+    """The ``ProjectTemplates`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_project_templates_count)
+    create = _AsyncOp(post_project_project_templates)
+    delete = _AsyncOp(delete_project_project_templates_by_id)
+    get = _AsyncOp(get_project_project_templates_by_id)
+    list = _AsyncOp(get_project_project_templates)
+    replace = _AsyncOp(put_project_project_templates_by_id)
+    update = _AsyncOp(patch_project_project_templates_by_id)
+    get_project_project_templates = _AsyncOp(get_project_project_templates)
+    post_project_project_templates = _AsyncOp(post_project_project_templates)
+    get_project_project_templates_count = _AsyncOp(get_project_project_templates_count)
+    post_project_project_templates_create_from_project_by_id = _AsyncOp(
+        post_project_project_templates_create_from_project_by_id
+    )
+    get_project_project_templates_by_id = _AsyncOp(get_project_project_templates_by_id)
+    put_project_project_templates_by_id = _AsyncOp(put_project_project_templates_by_id)
+    patch_project_project_templates_by_id = _AsyncOp(patch_project_project_templates_by_id)
+    delete_project_project_templates_by_id = _AsyncOp(delete_project_project_templates_by_id)
+    get_project_project_templates_by_id_workplan = _AsyncOp(
+        get_project_project_templates_by_id_workplan
+    )
+
+
+class AsyncProjectTicketNotes(_Bound):
+    """The ``ProjectTicketNotes`` resource of an asynchronous client."""
+
+    create = _AsyncOp(post_project_ticket_note_by_id_mark_as)
+    post_project_ticket_note_by_id_mark_as = _AsyncOp(post_project_ticket_note_by_id_mark_as)
+    get_project_tickets_by_parent_id_all_notes = _AsyncOp(
+        get_project_tickets_by_parent_id_all_notes
+    )
+
+
+class AsyncProjectTickets(_Bound):
+    """The ``ProjectTickets`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_tickets_count)
+    create = _AsyncOp(post_project_tickets)
+    delete = _AsyncOp(delete_project_tickets_by_id)
+    get = _AsyncOp(get_project_tickets_by_id)
+    list = _AsyncOp(get_project_tickets)
+    replace = _AsyncOp(put_project_tickets_by_id)
+    update = _AsyncOp(patch_project_tickets_by_id)
+    get_project_tickets = _AsyncOp(get_project_tickets)
+    post_project_tickets = _AsyncOp(post_project_tickets)
+    get_project_tickets_count = _AsyncOp(get_project_tickets_count)
+    post_project_tickets_search = _AsyncOp(post_project_tickets_search)
+    get_project_tickets_by_id = _AsyncOp(get_project_tickets_by_id)
+    put_project_tickets_by_id = _AsyncOp(put_project_tickets_by_id)
+    patch_project_tickets_by_id = _AsyncOp(patch_project_tickets_by_id)
+    delete_project_tickets_by_id = _AsyncOp(delete_project_tickets_by_id)
+    get_project_tickets_by_parent_id_activities = _AsyncOp(
+        get_project_tickets_by_parent_id_activities
+    )
+    get_project_tickets_by_parent_id_activities_count = _AsyncOp(
+        get_project_tickets_by_parent_id_activities_count
+    )
+    get_project_tickets_by_parent_id_configurations = _AsyncOp(
+        get_project_tickets_by_parent_id_configurations
+    )
+    post_project_tickets_by_parent_id_configurations = _AsyncOp(
+        post_project_tickets_by_parent_id_configurations
+    )
+    get_project_tickets_by_parent_id_configurations_count = _AsyncOp(
+        get_project_tickets_by_parent_id_configurations_count
+    )
+    get_project_tickets_by_parent_id_configurations_by_id = _AsyncOp(
+        get_project_tickets_by_parent_id_configurations_by_id
+    )
+    delete_project_tickets_by_parent_id_configurations_by_id = _AsyncOp(
+        delete_project_tickets_by_parent_id_configurations_by_id
+    )
+    post_project_tickets_by_parent_id_convert = _AsyncOp(post_project_tickets_by_parent_id_convert)
+    get_project_tickets_by_parent_id_documents = _AsyncOp(
+        get_project_tickets_by_parent_id_documents
+    )
+    get_project_tickets_by_parent_id_documents_count = _AsyncOp(
+        get_project_tickets_by_parent_id_documents_count
+    )
+    get_project_tickets_by_parent_id_products = _AsyncOp(get_project_tickets_by_parent_id_products)
+    get_project_tickets_by_parent_id_products_count = _AsyncOp(
+        get_project_tickets_by_parent_id_products_count
+    )
+    get_project_tickets_by_parent_id_scheduleentries = _AsyncOp(
+        get_project_tickets_by_parent_id_scheduleentries
+    )
+    get_project_tickets_by_parent_id_scheduleentries_count = _AsyncOp(
+        get_project_tickets_by_parent_id_scheduleentries_count
+    )
+    get_project_tickets_by_parent_id_timeentries = _AsyncOp(
+        get_project_tickets_by_parent_id_timeentries
+    )
+    get_project_tickets_by_parent_id_timeentries_count = _AsyncOp(
+        get_project_tickets_by_parent_id_timeentries_count
+    )
+
+
+class AsyncProjectTypeInfos(_Bound):
+    """The ``ProjectTypeInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_project_types_info_count)
+    list = _AsyncOp(get_project_project_types_info)
+    get_project_project_types_info = _AsyncOp(get_project_project_types_info)
+    get_project_project_types_info_count = _AsyncOp(get_project_project_types_info_count)
+    get_project_project_types_by_id_info = _AsyncOp(get_project_project_types_by_id_info)
+
+
+class AsyncProjectTypes(_Bound):
+    """The ``ProjectTypes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_project_types_count)
+    create = _AsyncOp(post_project_project_types)
+    delete = _AsyncOp(delete_project_project_types_by_id)
+    get = _AsyncOp(get_project_project_types_by_id)
+    list = _AsyncOp(get_project_project_types)
+    replace = _AsyncOp(put_project_project_types_by_id)
+    update = _AsyncOp(patch_project_project_types_by_id)
+    get_project_project_types = _AsyncOp(get_project_project_types)
+    post_project_project_types = _AsyncOp(post_project_project_types)
+    get_project_project_types_count = _AsyncOp(get_project_project_types_count)
+    get_project_project_types_by_id = _AsyncOp(get_project_project_types_by_id)
+    put_project_project_types_by_id = _AsyncOp(put_project_project_types_by_id)
+    patch_project_project_types_by_id = _AsyncOp(patch_project_project_types_by_id)
+    delete_project_project_types_by_id = _AsyncOp(delete_project_project_types_by_id)
+    get_project_project_types_by_id_usages = _AsyncOp(get_project_project_types_by_id_usages)
+    get_project_project_types_by_id_usages_list = _AsyncOp(
+        get_project_project_types_by_id_usages_list
+    )
+
+
+class AsyncProjects(_Bound):
+    """The ``Projects`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_projects_count)
+    create = _AsyncOp(post_project_projects)
+    delete = _AsyncOp(delete_project_projects_by_id)
+    get = _AsyncOp(get_project_projects_by_id)
+    list = _AsyncOp(get_project_projects)
+    replace = _AsyncOp(put_project_projects_by_id)
+    update = _AsyncOp(patch_project_projects_by_id)
+    get_project_projects = _AsyncOp(get_project_projects)
+    post_project_projects = _AsyncOp(post_project_projects)
+    get_project_projects_count = _AsyncOp(get_project_projects_count)
+    get_project_projects_by_id = _AsyncOp(get_project_projects_by_id)
+    put_project_projects_by_id = _AsyncOp(put_project_projects_by_id)
+    patch_project_projects_by_id = _AsyncOp(patch_project_projects_by_id)
+    delete_project_projects_by_id = _AsyncOp(delete_project_projects_by_id)
+    get_project_projects_by_id_project_workplan = _AsyncOp(
+        get_project_projects_by_id_project_workplan
+    )
+    post_project_projects_by_parent_id_apply_template_by_id = _AsyncOp(
+        post_project_projects_by_parent_id_apply_template_by_id
+    )
+    post_project_projects_by_parent_id_apply_templates = _AsyncOp(
+        post_project_projects_by_parent_id_apply_templates
+    )
+
+
+class AsyncProjectsTeamMembers(_Bound):
+    """The ``ProjectsTeamMembers`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_projects_by_parent_id_team_members_count)
+    create = _AsyncOp(post_project_projects_by_parent_id_team_members)
+    delete = _AsyncOp(delete_project_projects_by_parent_id_team_members_by_id)
+    get = _AsyncOp(get_project_projects_by_parent_id_team_members_by_id)
+    list = _AsyncOp(get_project_projects_by_parent_id_team_members)
+    replace = _AsyncOp(put_project_projects_by_parent_id_team_members_by_id)
+    update = _AsyncOp(patch_project_projects_by_parent_id_team_members_by_id)
+    get_project_projects_by_parent_id_team_members = _AsyncOp(
+        get_project_projects_by_parent_id_team_members
+    )
+    post_project_projects_by_parent_id_team_members = _AsyncOp(
+        post_project_projects_by_parent_id_team_members
+    )
+    get_project_projects_by_parent_id_team_members_count = _AsyncOp(
+        get_project_projects_by_parent_id_team_members_count
+    )
+    get_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
+        get_project_projects_by_parent_id_team_members_by_id
+    )
+    put_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
+        put_project_projects_by_parent_id_team_members_by_id
+    )
+    patch_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
+        patch_project_projects_by_parent_id_team_members_by_id
+    )
+    delete_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
+        delete_project_projects_by_parent_id_team_members_by_id
+    )
+
+
+class AsyncStatusIndicators(_Bound):
+    """The ``StatusIndicators`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_status_indicators_count)
+    get = _AsyncOp(get_project_status_indicators_by_id)
+    list = _AsyncOp(get_project_status_indicators)
+    get_project_status_indicators = _AsyncOp(get_project_status_indicators)
+    get_project_status_indicators_count = _AsyncOp(get_project_status_indicators_count)
+    get_project_status_indicators_by_id = _AsyncOp(get_project_status_indicators_by_id)
+
+
+class AsyncStatuses(_Bound):
+    """The ``Statuses`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_project_statuses_by_id_usages)
+    get_project_statuses_by_id_usages = _AsyncOp(get_project_statuses_by_id_usages)
+    get_project_statuses_by_id_usages_list = _AsyncOp(get_project_statuses_by_id_usages_list)
+
+
+class AsyncTicketNotes(_Bound):
+    """The ``TicketNotes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_tickets_by_parent_id_notes_count)
+    create = _AsyncOp(post_project_tickets_by_parent_id_notes)
+    delete = _AsyncOp(delete_project_tickets_by_parent_id_notes_by_id)
+    get = _AsyncOp(get_project_tickets_by_parent_id_notes_by_id)
+    list = _AsyncOp(get_project_tickets_by_parent_id_notes)
+    replace = _AsyncOp(put_project_tickets_by_parent_id_notes_by_id)
+    update = _AsyncOp(patch_project_tickets_by_parent_id_notes_by_id)
+    get_project_tickets_by_parent_id_notes = _AsyncOp(get_project_tickets_by_parent_id_notes)
+    post_project_tickets_by_parent_id_notes = _AsyncOp(post_project_tickets_by_parent_id_notes)
+    get_project_tickets_by_parent_id_notes_count = _AsyncOp(
+        get_project_tickets_by_parent_id_notes_count
+    )
+    get_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
+        get_project_tickets_by_parent_id_notes_by_id
+    )
+    put_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
+        put_project_tickets_by_parent_id_notes_by_id
+    )
+    patch_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
+        patch_project_tickets_by_parent_id_notes_by_id
+    )
+    delete_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
+        delete_project_tickets_by_parent_id_notes_by_id
+    )
+
+
+class AsyncTicketTasks(_Bound):
+    """The ``TicketTasks`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_project_tickets_by_parent_id_tasks_count)
+    create = _AsyncOp(post_project_tickets_by_parent_id_tasks)
+    delete = _AsyncOp(delete_project_tickets_by_parent_id_tasks_by_id)
+    get = _AsyncOp(get_project_tickets_by_parent_id_tasks_by_id)
+    list = _AsyncOp(get_project_tickets_by_parent_id_tasks)
+    replace = _AsyncOp(put_project_tickets_by_parent_id_tasks_by_id)
+    update = _AsyncOp(patch_project_tickets_by_parent_id_tasks_by_id)
+    get_project_tickets_by_parent_id_tasks = _AsyncOp(get_project_tickets_by_parent_id_tasks)
+    post_project_tickets_by_parent_id_tasks = _AsyncOp(post_project_tickets_by_parent_id_tasks)
+    get_project_tickets_by_parent_id_tasks_count = _AsyncOp(
+        get_project_tickets_by_parent_id_tasks_count
+    )
+    get_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        get_project_tickets_by_parent_id_tasks_by_id
+    )
+    put_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        put_project_tickets_by_parent_id_tasks_by_id
+    )
+    patch_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        patch_project_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        delete_project_tickets_by_parent_id_tasks_by_id
+    )
+
+
+class AsyncProject(_Bound):
+    """The ``project`` operations of an asynchronous client, by resource and by full name."""
+
+    phase_status_infos = _Resource(AsyncPhaseStatusInfos)
+    phase_statuses = _Resource(AsyncPhaseStatuses)
+    project_billing_rates = _Resource(AsyncProjectBillingRates)
+    project_board_kanban_settings = _Resource(AsyncProjectBoardKanbanSettings)
+    project_board_team_infos = _Resource(AsyncProjectBoardTeamInfos)
+    project_board_team_members = _Resource(AsyncProjectBoardTeamMembers)
+    project_board_teams = _Resource(AsyncProjectBoardTeams)
+    project_contacts = _Resource(AsyncProjectContacts)
+    project_notes = _Resource(AsyncProjectNotes)
+    project_phases = _Resource(AsyncProjectPhases)
+    project_security_role_infos = _Resource(AsyncProjectSecurityRoleInfos)
+    project_security_role_settings = _Resource(AsyncProjectSecurityRoleSettings)
+    project_security_roles = _Resource(AsyncProjectSecurityRoles)
+    project_statuses = _Resource(AsyncProjectStatuses)
+    project_statuses_info = _Resource(AsyncProjectStatusesInfo)
+    project_template_phases = _Resource(AsyncProjectTemplatePhases)
+    project_template_tasks = _Resource(AsyncProjectTemplateTasks)
+    project_template_tickets = _Resource(AsyncProjectTemplateTickets)
+    project_templates = _Resource(AsyncProjectTemplates)
+    project_ticket_notes = _Resource(AsyncProjectTicketNotes)
+    project_tickets = _Resource(AsyncProjectTickets)
+    project_type_infos = _Resource(AsyncProjectTypeInfos)
+    project_types = _Resource(AsyncProjectTypes)
+    projects = _Resource(AsyncProjects)
+    projects_team_members = _Resource(AsyncProjectsTeamMembers)
+    status_indicators = _Resource(AsyncStatusIndicators)
+    statuses = _Resource(AsyncStatuses)
+    ticket_notes = _Resource(AsyncTicketNotes)
+    ticket_tasks = _Resource(AsyncTicketTasks)
+
+    patch_project_billing_rates_by_parent_id_billing_rates_by_id = _AsyncOp(
+        patch_project_billing_rates_by_parent_id_billing_rates_by_id
+    )
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members = _AsyncOp(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members
+    )
+    post_project_boards_by_grandparent_id_teams_by_parent_id_members = _AsyncOp(
+        post_project_boards_by_grandparent_id_teams_by_parent_id_members
+    )
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
+        put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
+        patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
+        delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    get_project_boards_by_parent_id_kanban_settings = _AsyncOp(
+        get_project_boards_by_parent_id_kanban_settings
+    )
+    post_project_boards_by_parent_id_kanban_settings = _AsyncOp(
+        post_project_boards_by_parent_id_kanban_settings
+    )
+    get_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
+        get_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    put_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
+        put_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    patch_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
+        patch_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    delete_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
+        delete_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    get_project_boards_by_parent_id_teams = _AsyncOp(get_project_boards_by_parent_id_teams)
+    post_project_boards_by_parent_id_teams = _AsyncOp(post_project_boards_by_parent_id_teams)
+    get_project_boards_by_parent_id_teams_count = _AsyncOp(
+        get_project_boards_by_parent_id_teams_count
+    )
+    get_project_boards_by_parent_id_teams_info = _AsyncOp(
+        get_project_boards_by_parent_id_teams_info
+    )
+    get_project_boards_by_parent_id_teams_by_id = _AsyncOp(
+        get_project_boards_by_parent_id_teams_by_id
+    )
+    put_project_boards_by_parent_id_teams_by_id = _AsyncOp(
+        put_project_boards_by_parent_id_teams_by_id
+    )
+    patch_project_boards_by_parent_id_teams_by_id = _AsyncOp(
+        patch_project_boards_by_parent_id_teams_by_id
+    )
+    delete_project_boards_by_parent_id_teams_by_id = _AsyncOp(
+        delete_project_boards_by_parent_id_teams_by_id
+    )
+    get_project_boards_by_parent_id_teams_by_id_info = _AsyncOp(
+        get_project_boards_by_parent_id_teams_by_id_info
+    )
+    get_project_boards_by_parent_id_teams_by_id_info_count = _AsyncOp(
+        get_project_boards_by_parent_id_teams_by_id_info_count
+    )
+    get_project_phase_statuses = _AsyncOp(get_project_phase_statuses)
+    post_project_phase_statuses = _AsyncOp(post_project_phase_statuses)
+    get_project_phase_statuses_count = _AsyncOp(get_project_phase_statuses_count)
+    get_project_phase_statuses_info = _AsyncOp(get_project_phase_statuses_info)
+    get_project_phase_statuses_by_id = _AsyncOp(get_project_phase_statuses_by_id)
+    put_project_phase_statuses_by_id = _AsyncOp(put_project_phase_statuses_by_id)
+    patch_project_phase_statuses_by_id = _AsyncOp(patch_project_phase_statuses_by_id)
+    delete_project_phase_statuses_by_id = _AsyncOp(delete_project_phase_statuses_by_id)
+    get_project_phase_statuses_by_id_info = _AsyncOp(get_project_phase_statuses_by_id_info)
+    get_project_phase_statuses_by_id_usages = _AsyncOp(get_project_phase_statuses_by_id_usages)
+    get_project_phase_statuses_by_id_usages_list = _AsyncOp(
+        get_project_phase_statuses_by_id_usages_list
+    )
+    get_project_project_templates = _AsyncOp(get_project_project_templates)
+    post_project_project_templates = _AsyncOp(post_project_project_templates)
+    get_project_project_templates_count = _AsyncOp(get_project_project_templates_count)
+    post_project_project_templates_create_from_project_by_id = _AsyncOp(
+        post_project_project_templates_create_from_project_by_id
+    )
+    get_project_project_templates_project_template_phases = _AsyncOp(
+        get_project_project_templates_project_template_phases
+    )
+    get_project_project_templates_project_template_tickets = _AsyncOp(
+        get_project_project_templates_project_template_tickets
+    )
+    get_project_project_templates_project_template_tickets_tasks = _AsyncOp(
+        get_project_project_templates_project_template_tickets_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _AsyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _AsyncOp(
+        post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = _AsyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    get_project_project_templates_by_id = _AsyncOp(get_project_project_templates_by_id)
+    put_project_project_templates_by_id = _AsyncOp(put_project_project_templates_by_id)
+    patch_project_project_templates_by_id = _AsyncOp(patch_project_project_templates_by_id)
+    delete_project_project_templates_by_id = _AsyncOp(delete_project_project_templates_by_id)
+    get_project_project_templates_by_id_workplan = _AsyncOp(
+        get_project_project_templates_by_id_workplan
+    )
+    get_project_project_templates_by_parent_id_project_template_phases = _AsyncOp(
+        get_project_project_templates_by_parent_id_project_template_phases
+    )
+    post_project_project_templates_by_parent_id_project_template_phases = _AsyncOp(
+        post_project_project_templates_by_parent_id_project_template_phases
+    )
+    get_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
+        get_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
+        put_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
+        patch_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
+        delete_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets = _AsyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets
+    )
+    post_project_project_templates_by_parent_id_project_template_tickets = _AsyncOp(
+        post_project_project_templates_by_parent_id_project_template_tickets
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_count = _AsyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets_count
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
+        get_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
+        put_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
+        patch_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
+        delete_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    get_project_project_types = _AsyncOp(get_project_project_types)
+    post_project_project_types = _AsyncOp(post_project_project_types)
+    get_project_project_types_count = _AsyncOp(get_project_project_types_count)
+    get_project_project_types_info = _AsyncOp(get_project_project_types_info)
+    get_project_project_types_info_count = _AsyncOp(get_project_project_types_info_count)
+    get_project_project_types_by_id = _AsyncOp(get_project_project_types_by_id)
+    put_project_project_types_by_id = _AsyncOp(put_project_project_types_by_id)
+    patch_project_project_types_by_id = _AsyncOp(patch_project_project_types_by_id)
+    delete_project_project_types_by_id = _AsyncOp(delete_project_project_types_by_id)
+    get_project_project_types_by_id_info = _AsyncOp(get_project_project_types_by_id_info)
+    get_project_project_types_by_id_usages = _AsyncOp(get_project_project_types_by_id_usages)
+    get_project_project_types_by_id_usages_list = _AsyncOp(
+        get_project_project_types_by_id_usages_list
+    )
+    get_project_projects = _AsyncOp(get_project_projects)
+    post_project_projects = _AsyncOp(post_project_projects)
+    get_project_projects_count = _AsyncOp(get_project_projects_count)
+    get_project_projects_by_id = _AsyncOp(get_project_projects_by_id)
+    put_project_projects_by_id = _AsyncOp(put_project_projects_by_id)
+    patch_project_projects_by_id = _AsyncOp(patch_project_projects_by_id)
+    delete_project_projects_by_id = _AsyncOp(delete_project_projects_by_id)
+    get_project_projects_by_id_project_workplan = _AsyncOp(
+        get_project_projects_by_id_project_workplan
+    )
+    post_project_projects_by_parent_id_apply_template_by_id = _AsyncOp(
+        post_project_projects_by_parent_id_apply_template_by_id
+    )
+    post_project_projects_by_parent_id_apply_templates = _AsyncOp(
+        post_project_projects_by_parent_id_apply_templates
+    )
+    get_project_projects_by_parent_id_contacts = _AsyncOp(
+        get_project_projects_by_parent_id_contacts
+    )
+    post_project_projects_by_parent_id_contacts = _AsyncOp(
+        post_project_projects_by_parent_id_contacts
+    )
+    get_project_projects_by_parent_id_contacts_by_id = _AsyncOp(
+        get_project_projects_by_parent_id_contacts_by_id
+    )
+    delete_project_projects_by_parent_id_contacts_by_id = _AsyncOp(
+        delete_project_projects_by_parent_id_contacts_by_id
+    )
+    get_project_projects_by_parent_id_notes = _AsyncOp(get_project_projects_by_parent_id_notes)
+    post_project_projects_by_parent_id_notes = _AsyncOp(post_project_projects_by_parent_id_notes)
+    get_project_projects_by_parent_id_notes_count = _AsyncOp(
+        get_project_projects_by_parent_id_notes_count
+    )
+    get_project_projects_by_parent_id_notes_by_id = _AsyncOp(
+        get_project_projects_by_parent_id_notes_by_id
+    )
+    put_project_projects_by_parent_id_notes_by_id = _AsyncOp(
+        put_project_projects_by_parent_id_notes_by_id
+    )
+    patch_project_projects_by_parent_id_notes_by_id = _AsyncOp(
+        patch_project_projects_by_parent_id_notes_by_id
+    )
+    delete_project_projects_by_parent_id_notes_by_id = _AsyncOp(
+        delete_project_projects_by_parent_id_notes_by_id
+    )
+    get_project_projects_by_parent_id_phases = _AsyncOp(get_project_projects_by_parent_id_phases)
+    post_project_projects_by_parent_id_phases = _AsyncOp(post_project_projects_by_parent_id_phases)
+    get_project_projects_by_parent_id_phases_count = _AsyncOp(
+        get_project_projects_by_parent_id_phases_count
+    )
+    get_project_projects_by_parent_id_phases_by_id = _AsyncOp(
+        get_project_projects_by_parent_id_phases_by_id
+    )
+    put_project_projects_by_parent_id_phases_by_id = _AsyncOp(
+        put_project_projects_by_parent_id_phases_by_id
+    )
+    patch_project_projects_by_parent_id_phases_by_id = _AsyncOp(
+        patch_project_projects_by_parent_id_phases_by_id
+    )
+    delete_project_projects_by_parent_id_phases_by_id = _AsyncOp(
+        delete_project_projects_by_parent_id_phases_by_id
+    )
+    get_project_projects_by_parent_id_team_members = _AsyncOp(
+        get_project_projects_by_parent_id_team_members
+    )
+    post_project_projects_by_parent_id_team_members = _AsyncOp(
+        post_project_projects_by_parent_id_team_members
+    )
+    get_project_projects_by_parent_id_team_members_count = _AsyncOp(
+        get_project_projects_by_parent_id_team_members_count
+    )
+    get_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
+        get_project_projects_by_parent_id_team_members_by_id
+    )
+    put_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
+        put_project_projects_by_parent_id_team_members_by_id
+    )
+    patch_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
+        patch_project_projects_by_parent_id_team_members_by_id
+    )
+    delete_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
+        delete_project_projects_by_parent_id_team_members_by_id
+    )
+    get_project_security_roles = _AsyncOp(get_project_security_roles)
+    post_project_security_roles = _AsyncOp(post_project_security_roles)
+    get_project_security_roles_count = _AsyncOp(get_project_security_roles_count)
+    get_project_security_roles_info = _AsyncOp(get_project_security_roles_info)
+    get_project_security_roles_by_id = _AsyncOp(get_project_security_roles_by_id)
+    put_project_security_roles_by_id = _AsyncOp(put_project_security_roles_by_id)
+    patch_project_security_roles_by_id = _AsyncOp(patch_project_security_roles_by_id)
+    delete_project_security_roles_by_id = _AsyncOp(delete_project_security_roles_by_id)
+    get_project_security_roles_by_id_info = _AsyncOp(get_project_security_roles_by_id_info)
+    get_project_security_roles_by_parent_id_settings = _AsyncOp(
+        get_project_security_roles_by_parent_id_settings
+    )
+    get_project_security_roles_by_parent_id_settings_count = _AsyncOp(
+        get_project_security_roles_by_parent_id_settings_count
+    )
+    get_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
+        get_project_security_roles_by_parent_id_settings_by_id
+    )
+    put_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
+        put_project_security_roles_by_parent_id_settings_by_id
+    )
+    patch_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
+        patch_project_security_roles_by_parent_id_settings_by_id
+    )
+    get_project_status_indicators = _AsyncOp(get_project_status_indicators)
+    get_project_status_indicators_count = _AsyncOp(get_project_status_indicators_count)
+    get_project_status_indicators_by_id = _AsyncOp(get_project_status_indicators_by_id)
+    get_project_statuses = _AsyncOp(get_project_statuses)
+    post_project_statuses = _AsyncOp(post_project_statuses)
+    get_project_statuses_count = _AsyncOp(get_project_statuses_count)
+    get_project_statuses_info = _AsyncOp(get_project_statuses_info)
+    get_project_statuses_info_count = _AsyncOp(get_project_statuses_info_count)
+    get_project_statuses_by_id = _AsyncOp(get_project_statuses_by_id)
+    put_project_statuses_by_id = _AsyncOp(put_project_statuses_by_id)
+    patch_project_statuses_by_id = _AsyncOp(patch_project_statuses_by_id)
+    delete_project_statuses_by_id = _AsyncOp(delete_project_statuses_by_id)
+    get_project_statuses_by_id_info = _AsyncOp(get_project_statuses_by_id_info)
+    get_project_statuses_by_id_usages = _AsyncOp(get_project_statuses_by_id_usages)
+    get_project_statuses_by_id_usages_list = _AsyncOp(get_project_statuses_by_id_usages_list)
+    post_project_ticket_note_by_id_mark_as = _AsyncOp(post_project_ticket_note_by_id_mark_as)
+    get_project_tickets = _AsyncOp(get_project_tickets)
+    post_project_tickets = _AsyncOp(post_project_tickets)
+    get_project_tickets_count = _AsyncOp(get_project_tickets_count)
+    post_project_tickets_search = _AsyncOp(post_project_tickets_search)
+    get_project_tickets_by_id = _AsyncOp(get_project_tickets_by_id)
+    put_project_tickets_by_id = _AsyncOp(put_project_tickets_by_id)
+    patch_project_tickets_by_id = _AsyncOp(patch_project_tickets_by_id)
+    delete_project_tickets_by_id = _AsyncOp(delete_project_tickets_by_id)
+    get_project_tickets_by_parent_id_activities = _AsyncOp(
+        get_project_tickets_by_parent_id_activities
+    )
+    get_project_tickets_by_parent_id_activities_count = _AsyncOp(
+        get_project_tickets_by_parent_id_activities_count
+    )
+    get_project_tickets_by_parent_id_all_notes = _AsyncOp(
+        get_project_tickets_by_parent_id_all_notes
+    )
+    get_project_tickets_by_parent_id_configurations = _AsyncOp(
+        get_project_tickets_by_parent_id_configurations
+    )
+    post_project_tickets_by_parent_id_configurations = _AsyncOp(
+        post_project_tickets_by_parent_id_configurations
+    )
+    get_project_tickets_by_parent_id_configurations_count = _AsyncOp(
+        get_project_tickets_by_parent_id_configurations_count
+    )
+    get_project_tickets_by_parent_id_configurations_by_id = _AsyncOp(
+        get_project_tickets_by_parent_id_configurations_by_id
+    )
+    delete_project_tickets_by_parent_id_configurations_by_id = _AsyncOp(
+        delete_project_tickets_by_parent_id_configurations_by_id
+    )
+    post_project_tickets_by_parent_id_convert = _AsyncOp(post_project_tickets_by_parent_id_convert)
+    get_project_tickets_by_parent_id_documents = _AsyncOp(
+        get_project_tickets_by_parent_id_documents
+    )
+    get_project_tickets_by_parent_id_documents_count = _AsyncOp(
+        get_project_tickets_by_parent_id_documents_count
+    )
+    get_project_tickets_by_parent_id_notes = _AsyncOp(get_project_tickets_by_parent_id_notes)
+    post_project_tickets_by_parent_id_notes = _AsyncOp(post_project_tickets_by_parent_id_notes)
+    get_project_tickets_by_parent_id_notes_count = _AsyncOp(
+        get_project_tickets_by_parent_id_notes_count
+    )
+    get_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
+        get_project_tickets_by_parent_id_notes_by_id
+    )
+    put_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
+        put_project_tickets_by_parent_id_notes_by_id
+    )
+    patch_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
+        patch_project_tickets_by_parent_id_notes_by_id
+    )
+    delete_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
+        delete_project_tickets_by_parent_id_notes_by_id
+    )
+    get_project_tickets_by_parent_id_products = _AsyncOp(get_project_tickets_by_parent_id_products)
+    get_project_tickets_by_parent_id_products_count = _AsyncOp(
+        get_project_tickets_by_parent_id_products_count
+    )
+    get_project_tickets_by_parent_id_scheduleentries = _AsyncOp(
+        get_project_tickets_by_parent_id_scheduleentries
+    )
+    get_project_tickets_by_parent_id_scheduleentries_count = _AsyncOp(
+        get_project_tickets_by_parent_id_scheduleentries_count
+    )
+    get_project_tickets_by_parent_id_tasks = _AsyncOp(get_project_tickets_by_parent_id_tasks)
+    post_project_tickets_by_parent_id_tasks = _AsyncOp(post_project_tickets_by_parent_id_tasks)
+    get_project_tickets_by_parent_id_tasks_count = _AsyncOp(
+        get_project_tickets_by_parent_id_tasks_count
+    )
+    get_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        get_project_tickets_by_parent_id_tasks_by_id
+    )
+    put_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        put_project_tickets_by_parent_id_tasks_by_id
+    )
+    patch_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        patch_project_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
+        delete_project_tickets_by_parent_id_tasks_by_id
+    )
+    get_project_tickets_by_parent_id_timeentries = _AsyncOp(
+        get_project_tickets_by_parent_id_timeentries
+    )
+    get_project_tickets_by_parent_id_timeentries_count = _AsyncOp(
+        get_project_tickets_by_parent_id_timeentries_count
+    )
+    get_project_by_parent_id_billing_rates = _AsyncOp(get_project_by_parent_id_billing_rates)
+    post_project_by_parent_id_billing_rates = _AsyncOp(post_project_by_parent_id_billing_rates)
+    get_project_by_parent_id_billing_rates_count = _AsyncOp(
+        get_project_by_parent_id_billing_rates_count
+    )
+    get_project_by_parent_id_billing_rates_by_id = _AsyncOp(
+        get_project_by_parent_id_billing_rates_by_id
+    )
+    put_project_by_parent_id_billing_rates_by_id = _AsyncOp(
+        put_project_by_parent_id_billing_rates_by_id
+    )
+    delete_project_by_parent_id_billing_rates_by_id = _AsyncOp(
+        delete_project_by_parent_id_billing_rates_by_id
+    )
+
+
+#: The classes a client exposes as ``client.project``.
+SYNC_CATEGORY = SyncProject
+ASYNC_CATEGORY = AsyncProject

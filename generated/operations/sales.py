@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -6636,3 +6642,2179 @@ RESOURCES: dict[str, type] = {
     "sales_team_members": SalesTeamMembers,
     "sales_teams": SalesTeams,
 }
+
+# Bound to a client: ``client.sales`` is a SyncSales, ``client.sales.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncActivities(_Bound):
+    """The ``Activities`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_activities_count)
+    create = _SyncOp(post_sales_activities)
+    delete = _SyncOp(delete_sales_activities_by_id)
+    get = _SyncOp(get_sales_activities_by_id)
+    list = _SyncOp(get_sales_activities)
+    replace = _SyncOp(put_sales_activities_by_id)
+    update = _SyncOp(patch_sales_activities_by_id)
+    get_sales_activities = _SyncOp(get_sales_activities)
+    post_sales_activities = _SyncOp(post_sales_activities)
+    get_sales_activities_count = _SyncOp(get_sales_activities_count)
+    get_sales_activities_by_id = _SyncOp(get_sales_activities_by_id)
+    put_sales_activities_by_id = _SyncOp(put_sales_activities_by_id)
+    patch_sales_activities_by_id = _SyncOp(patch_sales_activities_by_id)
+    delete_sales_activities_by_id = _SyncOp(delete_sales_activities_by_id)
+
+
+class SyncActivityStatusInfos(_Bound):
+    """The ``ActivityStatusInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_activities_statuses_info_count)
+    list = _SyncOp(get_sales_activities_statuses_info)
+    get_sales_activities_statuses_info = _SyncOp(get_sales_activities_statuses_info)
+    get_sales_activities_statuses_info_count = _SyncOp(get_sales_activities_statuses_info_count)
+    get_sales_activities_statuses_by_id_info = _SyncOp(get_sales_activities_statuses_by_id_info)
+
+
+class SyncActivityStatuses(_Bound):
+    """The ``ActivityStatuses`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_activities_statuses_count)
+    create = _SyncOp(post_sales_activities_statuses)
+    delete = _SyncOp(delete_sales_activities_statuses_by_id)
+    get = _SyncOp(get_sales_activities_statuses_by_id)
+    list = _SyncOp(get_sales_activities_statuses)
+    replace = _SyncOp(put_sales_activities_statuses_by_id)
+    update = _SyncOp(patch_sales_activities_statuses_by_id)
+    get_sales_activities_statuses = _SyncOp(get_sales_activities_statuses)
+    post_sales_activities_statuses = _SyncOp(post_sales_activities_statuses)
+    get_sales_activities_statuses_count = _SyncOp(get_sales_activities_statuses_count)
+    get_sales_activities_statuses_by_id = _SyncOp(get_sales_activities_statuses_by_id)
+    put_sales_activities_statuses_by_id = _SyncOp(put_sales_activities_statuses_by_id)
+    patch_sales_activities_statuses_by_id = _SyncOp(patch_sales_activities_statuses_by_id)
+    delete_sales_activities_statuses_by_id = _SyncOp(delete_sales_activities_statuses_by_id)
+
+
+class SyncActivityTypes(_Bound):
+    """The ``ActivityTypes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_activities_types_count)
+    create = _SyncOp(post_sales_activities_types)
+    delete = _SyncOp(delete_sales_activities_types_by_id)
+    get = _SyncOp(get_sales_activities_types_by_id)
+    list = _SyncOp(get_sales_activities_types)
+    replace = _SyncOp(put_sales_activities_types_by_id)
+    update = _SyncOp(patch_sales_activities_types_by_id)
+    get_sales_activities_types = _SyncOp(get_sales_activities_types)
+    post_sales_activities_types = _SyncOp(post_sales_activities_types)
+    get_sales_activities_types_count = _SyncOp(get_sales_activities_types_count)
+    get_sales_activities_types_by_id = _SyncOp(get_sales_activities_types_by_id)
+    put_sales_activities_types_by_id = _SyncOp(put_sales_activities_types_by_id)
+    patch_sales_activities_types_by_id = _SyncOp(patch_sales_activities_types_by_id)
+    delete_sales_activities_types_by_id = _SyncOp(delete_sales_activities_types_by_id)
+    get_sales_activities_types_by_id_usages = _SyncOp(get_sales_activities_types_by_id_usages)
+    get_sales_activities_types_by_id_usages_list = _SyncOp(
+        get_sales_activities_types_by_id_usages_list
+    )
+
+
+class SyncCommissions(_Bound):
+    """The ``Commissions`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_commissions_count)
+    create = _SyncOp(post_sales_commissions)
+    delete = _SyncOp(delete_sales_commissions_by_id)
+    get = _SyncOp(get_sales_commissions_by_id)
+    list = _SyncOp(get_sales_commissions)
+    replace = _SyncOp(put_sales_commissions_by_id)
+    update = _SyncOp(patch_sales_commissions_by_id)
+    get_sales_commissions = _SyncOp(get_sales_commissions)
+    post_sales_commissions = _SyncOp(post_sales_commissions)
+    get_sales_commissions_count = _SyncOp(get_sales_commissions_count)
+    get_sales_commissions_by_id = _SyncOp(get_sales_commissions_by_id)
+    put_sales_commissions_by_id = _SyncOp(put_sales_commissions_by_id)
+    patch_sales_commissions_by_id = _SyncOp(patch_sales_commissions_by_id)
+    delete_sales_commissions_by_id = _SyncOp(delete_sales_commissions_by_id)
+    get_sales_commissions_by_id_usages = _SyncOp(get_sales_commissions_by_id_usages)
+    get_sales_commissions_by_id_usages_list = _SyncOp(get_sales_commissions_by_id_usages_list)
+
+
+class SyncHolidayInfos(_Bound):
+    """The ``HolidayInfos`` resource of a synchronous client."""
+
+    list = _SyncOp(get_sales_schedule_holidaylists_by_parent_id_holidays_info_count)
+    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = _SyncOp(
+        get_sales_schedule_holidaylists_by_parent_id_holidays_info_count
+    )
+
+
+class SyncHolidayListInfos(_Bound):
+    """The ``HolidayListInfos`` resource of a synchronous client."""
+
+    list = _SyncOp(get_sales_schedule_holidaylists_info_count)
+    get_sales_schedule_holidaylists_info_count = _SyncOp(get_sales_schedule_holidaylists_info_count)
+
+
+class SyncOpportunities(_Bound):
+    """The ``Opportunities`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_opportunities_count)
+    create = _SyncOp(post_sales_opportunities)
+    delete = _SyncOp(delete_sales_opportunities_by_id)
+    get = _SyncOp(get_sales_opportunities_by_id)
+    list = _SyncOp(get_sales_opportunities)
+    replace = _SyncOp(put_sales_opportunities_by_id)
+    update = _SyncOp(patch_sales_opportunities_by_id)
+    get_sales_opportunities = _SyncOp(get_sales_opportunities)
+    post_sales_opportunities = _SyncOp(post_sales_opportunities)
+    get_sales_opportunities_conversions_by_id = _SyncOp(get_sales_opportunities_conversions_by_id)
+    get_sales_opportunities_count = _SyncOp(get_sales_opportunities_count)
+    get_sales_opportunities_default = _SyncOp(get_sales_opportunities_default)
+    get_sales_opportunities_by_id = _SyncOp(get_sales_opportunities_by_id)
+    put_sales_opportunities_by_id = _SyncOp(put_sales_opportunities_by_id)
+    patch_sales_opportunities_by_id = _SyncOp(patch_sales_opportunities_by_id)
+    delete_sales_opportunities_by_id = _SyncOp(delete_sales_opportunities_by_id)
+    post_sales_opportunities_by_id_convert_to_agreement = _SyncOp(
+        post_sales_opportunities_by_id_convert_to_agreement
+    )
+    post_sales_opportunities_by_id_convert_to_project = _SyncOp(
+        post_sales_opportunities_by_id_convert_to_project
+    )
+    post_sales_opportunities_by_id_convert_to_sales_order = _SyncOp(
+        post_sales_opportunities_by_id_convert_to_sales_order
+    )
+    post_sales_opportunities_by_id_convert_to_service_ticket = _SyncOp(
+        post_sales_opportunities_by_id_convert_to_service_ticket
+    )
+
+
+class SyncOpportunityContacts(_Bound):
+    """The ``OpportunityContacts`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_opportunities_by_parent_id_contacts_count)
+    create = _SyncOp(post_sales_opportunities_by_parent_id_contacts)
+    delete = _SyncOp(delete_sales_opportunities_by_parent_id_contacts_by_id)
+    get = _SyncOp(get_sales_opportunities_by_parent_id_contacts_by_id)
+    list = _SyncOp(get_sales_opportunities_by_parent_id_contacts)
+    replace = _SyncOp(put_sales_opportunities_by_parent_id_contacts_by_id)
+    update = _SyncOp(patch_sales_opportunities_by_parent_id_contacts_by_id)
+    get_sales_opportunities_by_parent_id_contacts = _SyncOp(
+        get_sales_opportunities_by_parent_id_contacts
+    )
+    post_sales_opportunities_by_parent_id_contacts = _SyncOp(
+        post_sales_opportunities_by_parent_id_contacts
+    )
+    get_sales_opportunities_by_parent_id_contacts_count = _SyncOp(
+        get_sales_opportunities_by_parent_id_contacts_count
+    )
+    get_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+        get_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    put_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+        put_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    patch_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+        patch_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    delete_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+        delete_sales_opportunities_by_parent_id_contacts_by_id
+    )
+
+
+class SyncOpportunityForecastItems(_Bound):
+    """The ``OpportunityForecastItems`` resource of a synchronous client."""
+
+    get_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+        get_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    post_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+        post_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    put_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+        put_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    patch_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+        patch_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    delete_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+        delete_sales_opportunities_by_parent_id_forecast_by_id
+    )
+
+
+class SyncOpportunityForecasts(_Bound):
+    """The ``OpportunityForecasts`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_opportunities_by_parent_id_forecast_count)
+    create = _SyncOp(post_sales_opportunities_by_parent_id_forecast)
+    list = _SyncOp(get_sales_opportunities_by_parent_id_forecast)
+    get_sales_opportunities_by_parent_id_forecast = _SyncOp(
+        get_sales_opportunities_by_parent_id_forecast
+    )
+    post_sales_opportunities_by_parent_id_forecast = _SyncOp(
+        post_sales_opportunities_by_parent_id_forecast
+    )
+    put_sales_opportunities_by_parent_id_forecast = _SyncOp(
+        put_sales_opportunities_by_parent_id_forecast
+    )
+    patch_sales_opportunities_by_parent_id_forecast = _SyncOp(
+        patch_sales_opportunities_by_parent_id_forecast
+    )
+    delete_sales_opportunities_by_parent_id_forecast = _SyncOp(
+        delete_sales_opportunities_by_parent_id_forecast
+    )
+    post_sales_opportunities_by_parent_id_forecast_copy_by_id = _SyncOp(
+        post_sales_opportunities_by_parent_id_forecast_copy_by_id
+    )
+    get_sales_opportunities_by_parent_id_forecast_count = _SyncOp(
+        get_sales_opportunities_by_parent_id_forecast_count
+    )
+
+
+class SyncOpportunityNotes(_Bound):
+    """The ``OpportunityNotes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_opportunities_by_parent_id_notes_count)
+    create = _SyncOp(post_sales_opportunities_by_parent_id_notes)
+    delete = _SyncOp(delete_sales_opportunities_by_parent_id_notes_by_id)
+    get = _SyncOp(get_sales_opportunities_by_parent_id_notes_by_id)
+    list = _SyncOp(get_sales_opportunities_by_parent_id_notes)
+    replace = _SyncOp(put_sales_opportunities_by_parent_id_notes_by_id)
+    update = _SyncOp(patch_sales_opportunities_by_parent_id_notes_by_id)
+    get_sales_opportunities_by_parent_id_notes = _SyncOp(get_sales_opportunities_by_parent_id_notes)
+    post_sales_opportunities_by_parent_id_notes = _SyncOp(
+        post_sales_opportunities_by_parent_id_notes
+    )
+    get_sales_opportunities_by_parent_id_notes_count = _SyncOp(
+        get_sales_opportunities_by_parent_id_notes_count
+    )
+    get_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+        get_sales_opportunities_by_parent_id_notes_by_id
+    )
+    put_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+        put_sales_opportunities_by_parent_id_notes_by_id
+    )
+    patch_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+        patch_sales_opportunities_by_parent_id_notes_by_id
+    )
+    delete_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+        delete_sales_opportunities_by_parent_id_notes_by_id
+    )
+
+
+class SyncOpportunityRatings(_Bound):
+    """The ``OpportunityRatings`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_opportunities_ratings_count)
+    create = _SyncOp(post_sales_opportunities_ratings)
+    delete = _SyncOp(delete_sales_opportunities_ratings_by_id)
+    get = _SyncOp(get_sales_opportunities_ratings_by_id)
+    list = _SyncOp(get_sales_opportunities_ratings)
+    replace = _SyncOp(put_sales_opportunities_ratings_by_id)
+    update = _SyncOp(patch_sales_opportunities_ratings_by_id)
+    get_sales_opportunities_ratings = _SyncOp(get_sales_opportunities_ratings)
+    post_sales_opportunities_ratings = _SyncOp(post_sales_opportunities_ratings)
+    get_sales_opportunities_ratings_count = _SyncOp(get_sales_opportunities_ratings_count)
+    get_sales_opportunities_ratings_info = _SyncOp(get_sales_opportunities_ratings_info)
+    get_sales_opportunities_ratings_info_count = _SyncOp(get_sales_opportunities_ratings_info_count)
+    get_sales_opportunities_ratings_by_id = _SyncOp(get_sales_opportunities_ratings_by_id)
+    put_sales_opportunities_ratings_by_id = _SyncOp(put_sales_opportunities_ratings_by_id)
+    patch_sales_opportunities_ratings_by_id = _SyncOp(patch_sales_opportunities_ratings_by_id)
+    delete_sales_opportunities_ratings_by_id = _SyncOp(delete_sales_opportunities_ratings_by_id)
+    get_sales_opportunities_ratings_by_id_info = _SyncOp(get_sales_opportunities_ratings_by_id_info)
+
+
+class SyncOpportunityStages(_Bound):
+    """The ``OpportunityStages`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_stages_count)
+    create = _SyncOp(post_sales_stages)
+    delete = _SyncOp(delete_sales_stages_by_id)
+    get = _SyncOp(get_sales_stages_by_id)
+    list = _SyncOp(get_sales_stages)
+    replace = _SyncOp(put_sales_stages_by_id)
+    update = _SyncOp(patch_sales_stages_by_id)
+    get_sales_stages = _SyncOp(get_sales_stages)
+    post_sales_stages = _SyncOp(post_sales_stages)
+    get_sales_stages_count = _SyncOp(get_sales_stages_count)
+    get_sales_stages_by_id = _SyncOp(get_sales_stages_by_id)
+    put_sales_stages_by_id = _SyncOp(put_sales_stages_by_id)
+    patch_sales_stages_by_id = _SyncOp(patch_sales_stages_by_id)
+    delete_sales_stages_by_id = _SyncOp(delete_sales_stages_by_id)
+    get_sales_stages_by_id_usages = _SyncOp(get_sales_stages_by_id_usages)
+    get_sales_stages_by_id_usages_list = _SyncOp(get_sales_stages_by_id_usages_list)
+
+
+class SyncOpportunityStagesInfo(_Bound):
+    """The ``OpportunityStagesInfo`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_stages_info_count)
+    list = _SyncOp(get_sales_stages_info)
+    get_sales_stages_info = _SyncOp(get_sales_stages_info)
+    get_sales_stages_info_count = _SyncOp(get_sales_stages_info_count)
+    get_sales_stages_by_id_info = _SyncOp(get_sales_stages_by_id_info)
+
+
+class SyncOpportunityStatusInfos(_Bound):
+    """The ``OpportunityStatusInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_opportunities_statuses_info_count)
+    list = _SyncOp(get_sales_opportunities_statuses_info)
+    get_sales_opportunities_statuses_info = _SyncOp(get_sales_opportunities_statuses_info)
+    get_sales_opportunities_statuses_info_count = _SyncOp(
+        get_sales_opportunities_statuses_info_count
+    )
+    get_sales_opportunities_statuses_by_id_info = _SyncOp(
+        get_sales_opportunities_statuses_by_id_info
+    )
+
+
+class SyncOpportunityStatuses(_Bound):
+    """The ``OpportunityStatuses`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_opportunities_statuses_count)
+    create = _SyncOp(post_sales_opportunities_statuses)
+    delete = _SyncOp(delete_sales_opportunities_statuses_by_id)
+    get = _SyncOp(get_sales_opportunities_statuses_by_id)
+    list = _SyncOp(get_sales_opportunities_statuses)
+    replace = _SyncOp(put_sales_opportunities_statuses_by_id)
+    update = _SyncOp(patch_sales_opportunities_statuses_by_id)
+    get_sales_opportunities_statuses = _SyncOp(get_sales_opportunities_statuses)
+    post_sales_opportunities_statuses = _SyncOp(post_sales_opportunities_statuses)
+    get_sales_opportunities_statuses_count = _SyncOp(get_sales_opportunities_statuses_count)
+    get_sales_opportunities_statuses_by_id = _SyncOp(get_sales_opportunities_statuses_by_id)
+    put_sales_opportunities_statuses_by_id = _SyncOp(put_sales_opportunities_statuses_by_id)
+    patch_sales_opportunities_statuses_by_id = _SyncOp(patch_sales_opportunities_statuses_by_id)
+    delete_sales_opportunities_statuses_by_id = _SyncOp(delete_sales_opportunities_statuses_by_id)
+    get_sales_opportunities_statuses_by_id_usages = _SyncOp(
+        get_sales_opportunities_statuses_by_id_usages
+    )
+    get_sales_opportunities_statuses_by_id_usages_list = _SyncOp(
+        get_sales_opportunities_statuses_by_id_usages_list
+    )
+
+
+class SyncOpportunityTeams(_Bound):
+    """The ``OpportunityTeams`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_opportunities_by_parent_id_team_count)
+    create = _SyncOp(post_sales_opportunities_by_parent_id_team)
+    delete = _SyncOp(delete_sales_opportunities_by_parent_id_team_by_id)
+    get = _SyncOp(get_sales_opportunities_by_parent_id_team_by_id)
+    list = _SyncOp(get_sales_opportunities_by_parent_id_team)
+    replace = _SyncOp(put_sales_opportunities_by_parent_id_team_by_id)
+    update = _SyncOp(patch_sales_opportunities_by_parent_id_team_by_id)
+    get_sales_opportunities_by_parent_id_team = _SyncOp(get_sales_opportunities_by_parent_id_team)
+    post_sales_opportunities_by_parent_id_team = _SyncOp(post_sales_opportunities_by_parent_id_team)
+    get_sales_opportunities_by_parent_id_team_count = _SyncOp(
+        get_sales_opportunities_by_parent_id_team_count
+    )
+    get_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+        get_sales_opportunities_by_parent_id_team_by_id
+    )
+    put_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+        put_sales_opportunities_by_parent_id_team_by_id
+    )
+    patch_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+        patch_sales_opportunities_by_parent_id_team_by_id
+    )
+    delete_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+        delete_sales_opportunities_by_parent_id_team_by_id
+    )
+
+
+class SyncOpportunityTypeInfos(_Bound):
+    """The ``OpportunityTypeInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_opportunities_types_info_count)
+    list = _SyncOp(get_sales_opportunities_types_info)
+    get_sales_opportunities_types_info = _SyncOp(get_sales_opportunities_types_info)
+    get_sales_opportunities_types_info_count = _SyncOp(get_sales_opportunities_types_info_count)
+    get_sales_opportunities_types_by_id_info = _SyncOp(get_sales_opportunities_types_by_id_info)
+
+
+class SyncOpportunityTypes(_Bound):
+    """The ``OpportunityTypes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_opportunities_types_count)
+    create = _SyncOp(post_sales_opportunities_types)
+    delete = _SyncOp(delete_sales_opportunities_types_by_id)
+    get = _SyncOp(get_sales_opportunities_types_by_id)
+    list = _SyncOp(get_sales_opportunities_types)
+    replace = _SyncOp(put_sales_opportunities_types_by_id)
+    update = _SyncOp(patch_sales_opportunities_types_by_id)
+    get_sales_opportunities_types = _SyncOp(get_sales_opportunities_types)
+    post_sales_opportunities_types = _SyncOp(post_sales_opportunities_types)
+    get_sales_opportunities_types_count = _SyncOp(get_sales_opportunities_types_count)
+    get_sales_opportunities_types_by_id = _SyncOp(get_sales_opportunities_types_by_id)
+    put_sales_opportunities_types_by_id = _SyncOp(put_sales_opportunities_types_by_id)
+    patch_sales_opportunities_types_by_id = _SyncOp(patch_sales_opportunities_types_by_id)
+    delete_sales_opportunities_types_by_id = _SyncOp(delete_sales_opportunities_types_by_id)
+    get_sales_opportunities_types_by_id_usages = _SyncOp(get_sales_opportunities_types_by_id_usages)
+    get_sales_opportunities_types_by_id_usages_list = _SyncOp(
+        get_sales_opportunities_types_by_id_usages_list
+    )
+
+
+class SyncOrderStatusInfos(_Bound):
+    """The ``OrderStatusInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_orders_statuses_info_count)
+    list = _SyncOp(get_sales_orders_statuses_info)
+    get_sales_orders_statuses_info = _SyncOp(get_sales_orders_statuses_info)
+    get_sales_orders_statuses_info_count = _SyncOp(get_sales_orders_statuses_info_count)
+    get_sales_orders_statuses_by_id_info = _SyncOp(get_sales_orders_statuses_by_id_info)
+    get_sales_service_priority_info_count = _SyncOp(get_sales_service_priority_info_count)
+
+
+class SyncOrderStatusNotifications(_Bound):
+    """The ``OrderStatusNotifications`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_orders_statuses_by_parent_id_notifications_count)
+    create = _SyncOp(post_sales_orders_statuses_by_parent_id_notifications)
+    delete = _SyncOp(delete_sales_orders_statuses_by_parent_id_notifications_by_id)
+    get = _SyncOp(get_sales_orders_statuses_by_parent_id_notifications_by_id)
+    list = _SyncOp(get_sales_orders_statuses_by_parent_id_notifications)
+    replace = _SyncOp(put_sales_orders_statuses_by_parent_id_notifications_by_id)
+    update = _SyncOp(patch_sales_orders_statuses_by_parent_id_notifications_by_id)
+    get_sales_orders_statuses_by_parent_id_notifications = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications
+    )
+    post_sales_orders_statuses_by_parent_id_notifications = _SyncOp(
+        post_sales_orders_statuses_by_parent_id_notifications
+    )
+    get_sales_orders_statuses_by_parent_id_notifications_count = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications_count
+    )
+    get_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    put_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+        put_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    patch_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+        patch_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    delete_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+        delete_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+
+
+class SyncOrderStatuses(_Bound):
+    """The ``OrderStatuses`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_orders_statuses_count)
+    create = _SyncOp(post_sales_orders_statuses)
+    delete = _SyncOp(delete_sales_orders_statuses_by_id)
+    get = _SyncOp(get_sales_orders_statuses_by_id)
+    list = _SyncOp(get_sales_orders_statuses)
+    replace = _SyncOp(put_sales_orders_statuses_by_id)
+    update = _SyncOp(patch_sales_orders_statuses_by_id)
+    get_sales_orders_statuses = _SyncOp(get_sales_orders_statuses)
+    post_sales_orders_statuses = _SyncOp(post_sales_orders_statuses)
+    get_sales_orders_statuses_count = _SyncOp(get_sales_orders_statuses_count)
+    get_sales_orders_statuses_by_id = _SyncOp(get_sales_orders_statuses_by_id)
+    put_sales_orders_statuses_by_id = _SyncOp(put_sales_orders_statuses_by_id)
+    patch_sales_orders_statuses_by_id = _SyncOp(patch_sales_orders_statuses_by_id)
+    delete_sales_orders_statuses_by_id = _SyncOp(delete_sales_orders_statuses_by_id)
+    get_sales_orders_statuses_by_id_usages = _SyncOp(get_sales_orders_statuses_by_id_usages)
+    get_sales_orders_statuses_by_id_usages_list = _SyncOp(
+        get_sales_orders_statuses_by_id_usages_list
+    )
+
+
+class SyncOrderStatusesEmailTemplate(_Bound):
+    """The ``OrderStatusesEmailTemplate`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates_count)
+    create = _SyncOp(post_sales_orders_statuses_by_parent_id_emailtemplates)
+    delete = _SyncOp(delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    get = _SyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    list = _SyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates)
+    replace = _SyncOp(put_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    update = _SyncOp(patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    get_sales_orders_statuses_by_parent_id_emailtemplates = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates
+    )
+    post_sales_orders_statuses_by_parent_id_emailtemplates = _SyncOp(
+        post_sales_orders_statuses_by_parent_id_emailtemplates
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates_count = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates_count
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+        put_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+        patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+        delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+
+
+class SyncOrders(_Bound):
+    """The ``Orders`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_orders_count)
+    create = _SyncOp(post_sales_orders)
+    delete = _SyncOp(delete_sales_orders_by_id)
+    get = _SyncOp(get_sales_orders_by_id)
+    list = _SyncOp(get_sales_orders)
+    replace = _SyncOp(put_sales_orders_by_id)
+    update = _SyncOp(patch_sales_orders_by_id)
+    get_sales_orders = _SyncOp(get_sales_orders)
+    post_sales_orders = _SyncOp(post_sales_orders)
+    get_sales_orders_conversions_by_id = _SyncOp(get_sales_orders_conversions_by_id)
+    get_sales_orders_count = _SyncOp(get_sales_orders_count)
+    get_sales_orders_by_id = _SyncOp(get_sales_orders_by_id)
+    put_sales_orders_by_id = _SyncOp(put_sales_orders_by_id)
+    patch_sales_orders_by_id = _SyncOp(patch_sales_orders_by_id)
+    delete_sales_orders_by_id = _SyncOp(delete_sales_orders_by_id)
+    post_sales_orders_by_id_convert_to_service_ticket = _SyncOp(
+        post_sales_orders_by_id_convert_to_service_ticket
+    )
+
+
+class SyncRoles(_Bound):
+    """The ``Roles`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_roles_count)
+    create = _SyncOp(post_sales_roles)
+    delete = _SyncOp(delete_sales_roles_by_id)
+    get = _SyncOp(get_sales_roles_by_id)
+    list = _SyncOp(get_sales_roles)
+    replace = _SyncOp(put_sales_roles_by_id)
+    update = _SyncOp(patch_sales_roles_by_id)
+    get_sales_roles = _SyncOp(get_sales_roles)
+    post_sales_roles = _SyncOp(post_sales_roles)
+    get_sales_roles_count = _SyncOp(get_sales_roles_count)
+    get_sales_roles_by_id = _SyncOp(get_sales_roles_by_id)
+    put_sales_roles_by_id = _SyncOp(put_sales_roles_by_id)
+    patch_sales_roles_by_id = _SyncOp(patch_sales_roles_by_id)
+    delete_sales_roles_by_id = _SyncOp(delete_sales_roles_by_id)
+
+
+class SyncSalesOrderRecaps(_Bound):
+    """The ``SalesOrderRecaps`` resource of a synchronous client."""
+
+    list = _SyncOp(get_sales_orders_by_id_financialrecap)
+    get_sales_orders_by_id_financialrecap = _SyncOp(get_sales_orders_by_id_financialrecap)
+
+
+class SyncSalesOrdersLineItems(_Bound):
+    """The ``SalesOrdersLineItems`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_orders_by_parent_id_lineitems_count)
+    create = _SyncOp(post_sales_orders_by_parent_id_lineitems)
+    delete = _SyncOp(delete_sales_orders_by_parent_id_lineitems_by_id)
+    get = _SyncOp(get_sales_orders_by_parent_id_lineitems_by_id)
+    list = _SyncOp(get_sales_orders_by_parent_id_lineitems)
+    replace = _SyncOp(put_sales_orders_by_parent_id_lineitems_by_id)
+    update = _SyncOp(patch_sales_orders_by_parent_id_lineitems_by_id)
+    get_sales_orders_by_parent_id_lineitems = _SyncOp(get_sales_orders_by_parent_id_lineitems)
+    post_sales_orders_by_parent_id_lineitems = _SyncOp(post_sales_orders_by_parent_id_lineitems)
+    get_sales_orders_by_parent_id_lineitems_count = _SyncOp(
+        get_sales_orders_by_parent_id_lineitems_count
+    )
+    get_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+        get_sales_orders_by_parent_id_lineitems_by_id
+    )
+    put_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+        put_sales_orders_by_parent_id_lineitems_by_id
+    )
+    patch_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+        patch_sales_orders_by_parent_id_lineitems_by_id
+    )
+    delete_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+        delete_sales_orders_by_parent_id_lineitems_by_id
+    )
+
+
+class SyncSalesProbabilities(_Bound):
+    """The ``SalesProbabilities`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_probabilities_count)
+    create = _SyncOp(post_sales_probabilities)
+    delete = _SyncOp(delete_sales_probabilities_by_id)
+    get = _SyncOp(get_sales_probabilities_by_id)
+    list = _SyncOp(get_sales_probabilities)
+    replace = _SyncOp(put_sales_probabilities_by_id)
+    update = _SyncOp(patch_sales_probabilities_by_id)
+    get_sales_probabilities = _SyncOp(get_sales_probabilities)
+    post_sales_probabilities = _SyncOp(post_sales_probabilities)
+    get_sales_probabilities_count = _SyncOp(get_sales_probabilities_count)
+    get_sales_probabilities_by_id = _SyncOp(get_sales_probabilities_by_id)
+    put_sales_probabilities_by_id = _SyncOp(put_sales_probabilities_by_id)
+    patch_sales_probabilities_by_id = _SyncOp(patch_sales_probabilities_by_id)
+    delete_sales_probabilities_by_id = _SyncOp(delete_sales_probabilities_by_id)
+
+
+class SyncSalesProbabilityInfos(_Bound):
+    """The ``SalesProbabilityInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_probabilities_info_count)
+    list = _SyncOp(get_sales_probabilities_info)
+    get_sales_probabilities_info = _SyncOp(get_sales_probabilities_info)
+    get_sales_probabilities_info_count = _SyncOp(get_sales_probabilities_info_count)
+    get_sales_probabilities_by_id_info = _SyncOp(get_sales_probabilities_by_id_info)
+
+
+class SyncSalesQuotas(_Bound):
+    """The ``SalesQuotas`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_quotas_count)
+    create = _SyncOp(post_sales_quotas)
+    delete = _SyncOp(delete_sales_quotas_by_id)
+    get = _SyncOp(get_sales_quotas_by_id)
+    list = _SyncOp(get_sales_quotas)
+    replace = _SyncOp(put_sales_quotas_by_id)
+    update = _SyncOp(patch_sales_quotas_by_id)
+    get_sales_quotas = _SyncOp(get_sales_quotas)
+    post_sales_quotas = _SyncOp(post_sales_quotas)
+    get_sales_quotas_count = _SyncOp(get_sales_quotas_count)
+    get_sales_quotas_by_id = _SyncOp(get_sales_quotas_by_id)
+    put_sales_quotas_by_id = _SyncOp(put_sales_quotas_by_id)
+    patch_sales_quotas_by_id = _SyncOp(patch_sales_quotas_by_id)
+    delete_sales_quotas_by_id = _SyncOp(delete_sales_quotas_by_id)
+
+
+class SyncSalesTeamMembers(_Bound):
+    """The ``SalesTeamMembers`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_sales_teams_by_parent_id_members_count)
+    create = _SyncOp(post_sales_sales_teams_by_parent_id_members)
+    delete = _SyncOp(delete_sales_sales_teams_by_parent_id_members_by_id)
+    get = _SyncOp(get_sales_sales_teams_by_parent_id_members_by_id)
+    list = _SyncOp(get_sales_sales_teams_by_parent_id_members)
+    replace = _SyncOp(put_sales_sales_teams_by_parent_id_members_by_id)
+    update = _SyncOp(patch_sales_sales_teams_by_parent_id_members_by_id)
+    get_sales_sales_teams_by_parent_id_members = _SyncOp(get_sales_sales_teams_by_parent_id_members)
+    post_sales_sales_teams_by_parent_id_members = _SyncOp(
+        post_sales_sales_teams_by_parent_id_members
+    )
+    get_sales_sales_teams_by_parent_id_members_count = _SyncOp(
+        get_sales_sales_teams_by_parent_id_members_count
+    )
+    get_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+        get_sales_sales_teams_by_parent_id_members_by_id
+    )
+    put_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+        put_sales_sales_teams_by_parent_id_members_by_id
+    )
+    patch_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+        patch_sales_sales_teams_by_parent_id_members_by_id
+    )
+    delete_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+        delete_sales_sales_teams_by_parent_id_members_by_id
+    )
+
+
+class SyncSalesTeams(_Bound):
+    """The ``SalesTeams`` resource of a synchronous client."""
+
+    count = _SyncOp(get_sales_sales_teams_count)
+    create = _SyncOp(post_sales_sales_teams)
+    delete = _SyncOp(delete_sales_sales_teams_by_id)
+    get = _SyncOp(get_sales_sales_teams_by_id)
+    list = _SyncOp(get_sales_sales_teams)
+    replace = _SyncOp(put_sales_sales_teams_by_id)
+    update = _SyncOp(patch_sales_sales_teams_by_id)
+    get_sales_sales_teams = _SyncOp(get_sales_sales_teams)
+    post_sales_sales_teams = _SyncOp(post_sales_sales_teams)
+    get_sales_sales_teams_count = _SyncOp(get_sales_sales_teams_count)
+    get_sales_sales_teams_by_id = _SyncOp(get_sales_sales_teams_by_id)
+    put_sales_sales_teams_by_id = _SyncOp(put_sales_sales_teams_by_id)
+    patch_sales_sales_teams_by_id = _SyncOp(patch_sales_sales_teams_by_id)
+    delete_sales_sales_teams_by_id = _SyncOp(delete_sales_sales_teams_by_id)
+
+
+class SyncSales(_Bound):
+    """The ``sales`` operations of a synchronous client, by resource and by full name."""
+
+    activities = _Resource(SyncActivities)
+    activity_status_infos = _Resource(SyncActivityStatusInfos)
+    activity_statuses = _Resource(SyncActivityStatuses)
+    activity_types = _Resource(SyncActivityTypes)
+    commissions = _Resource(SyncCommissions)
+    holiday_infos = _Resource(SyncHolidayInfos)
+    holiday_list_infos = _Resource(SyncHolidayListInfos)
+    opportunities = _Resource(SyncOpportunities)
+    opportunity_contacts = _Resource(SyncOpportunityContacts)
+    opportunity_forecast_items = _Resource(SyncOpportunityForecastItems)
+    opportunity_forecasts = _Resource(SyncOpportunityForecasts)
+    opportunity_notes = _Resource(SyncOpportunityNotes)
+    opportunity_ratings = _Resource(SyncOpportunityRatings)
+    opportunity_stages = _Resource(SyncOpportunityStages)
+    opportunity_stages_info = _Resource(SyncOpportunityStagesInfo)
+    opportunity_status_infos = _Resource(SyncOpportunityStatusInfos)
+    opportunity_statuses = _Resource(SyncOpportunityStatuses)
+    opportunity_teams = _Resource(SyncOpportunityTeams)
+    opportunity_type_infos = _Resource(SyncOpportunityTypeInfos)
+    opportunity_types = _Resource(SyncOpportunityTypes)
+    order_status_infos = _Resource(SyncOrderStatusInfos)
+    order_status_notifications = _Resource(SyncOrderStatusNotifications)
+    order_statuses = _Resource(SyncOrderStatuses)
+    order_statuses_email_template = _Resource(SyncOrderStatusesEmailTemplate)
+    orders = _Resource(SyncOrders)
+    roles = _Resource(SyncRoles)
+    sales_order_recaps = _Resource(SyncSalesOrderRecaps)
+    sales_orders_line_items = _Resource(SyncSalesOrdersLineItems)
+    sales_probabilities = _Resource(SyncSalesProbabilities)
+    sales_probability_infos = _Resource(SyncSalesProbabilityInfos)
+    sales_quotas = _Resource(SyncSalesQuotas)
+    sales_team_members = _Resource(SyncSalesTeamMembers)
+    sales_teams = _Resource(SyncSalesTeams)
+
+    get_sales_activities = _SyncOp(get_sales_activities)
+    post_sales_activities = _SyncOp(post_sales_activities)
+    get_sales_activities_count = _SyncOp(get_sales_activities_count)
+    get_sales_activities_statuses = _SyncOp(get_sales_activities_statuses)
+    post_sales_activities_statuses = _SyncOp(post_sales_activities_statuses)
+    get_sales_activities_statuses_count = _SyncOp(get_sales_activities_statuses_count)
+    get_sales_activities_statuses_info = _SyncOp(get_sales_activities_statuses_info)
+    get_sales_activities_statuses_info_count = _SyncOp(get_sales_activities_statuses_info_count)
+    get_sales_activities_statuses_by_id = _SyncOp(get_sales_activities_statuses_by_id)
+    put_sales_activities_statuses_by_id = _SyncOp(put_sales_activities_statuses_by_id)
+    patch_sales_activities_statuses_by_id = _SyncOp(patch_sales_activities_statuses_by_id)
+    delete_sales_activities_statuses_by_id = _SyncOp(delete_sales_activities_statuses_by_id)
+    get_sales_activities_statuses_by_id_info = _SyncOp(get_sales_activities_statuses_by_id_info)
+    get_sales_activities_types = _SyncOp(get_sales_activities_types)
+    post_sales_activities_types = _SyncOp(post_sales_activities_types)
+    get_sales_activities_types_count = _SyncOp(get_sales_activities_types_count)
+    get_sales_activities_types_by_id = _SyncOp(get_sales_activities_types_by_id)
+    put_sales_activities_types_by_id = _SyncOp(put_sales_activities_types_by_id)
+    patch_sales_activities_types_by_id = _SyncOp(patch_sales_activities_types_by_id)
+    delete_sales_activities_types_by_id = _SyncOp(delete_sales_activities_types_by_id)
+    get_sales_activities_types_by_id_usages = _SyncOp(get_sales_activities_types_by_id_usages)
+    get_sales_activities_types_by_id_usages_list = _SyncOp(
+        get_sales_activities_types_by_id_usages_list
+    )
+    get_sales_activities_by_id = _SyncOp(get_sales_activities_by_id)
+    put_sales_activities_by_id = _SyncOp(put_sales_activities_by_id)
+    patch_sales_activities_by_id = _SyncOp(patch_sales_activities_by_id)
+    delete_sales_activities_by_id = _SyncOp(delete_sales_activities_by_id)
+    get_sales_commissions = _SyncOp(get_sales_commissions)
+    post_sales_commissions = _SyncOp(post_sales_commissions)
+    get_sales_commissions_count = _SyncOp(get_sales_commissions_count)
+    get_sales_commissions_by_id = _SyncOp(get_sales_commissions_by_id)
+    put_sales_commissions_by_id = _SyncOp(put_sales_commissions_by_id)
+    patch_sales_commissions_by_id = _SyncOp(patch_sales_commissions_by_id)
+    delete_sales_commissions_by_id = _SyncOp(delete_sales_commissions_by_id)
+    get_sales_commissions_by_id_usages = _SyncOp(get_sales_commissions_by_id_usages)
+    get_sales_commissions_by_id_usages_list = _SyncOp(get_sales_commissions_by_id_usages_list)
+    get_sales_opportunities = _SyncOp(get_sales_opportunities)
+    post_sales_opportunities = _SyncOp(post_sales_opportunities)
+    get_sales_opportunities_conversions_by_id = _SyncOp(get_sales_opportunities_conversions_by_id)
+    get_sales_opportunities_count = _SyncOp(get_sales_opportunities_count)
+    get_sales_opportunities_default = _SyncOp(get_sales_opportunities_default)
+    get_sales_opportunities_ratings = _SyncOp(get_sales_opportunities_ratings)
+    post_sales_opportunities_ratings = _SyncOp(post_sales_opportunities_ratings)
+    get_sales_opportunities_ratings_count = _SyncOp(get_sales_opportunities_ratings_count)
+    get_sales_opportunities_ratings_info = _SyncOp(get_sales_opportunities_ratings_info)
+    get_sales_opportunities_ratings_info_count = _SyncOp(get_sales_opportunities_ratings_info_count)
+    get_sales_opportunities_ratings_by_id = _SyncOp(get_sales_opportunities_ratings_by_id)
+    put_sales_opportunities_ratings_by_id = _SyncOp(put_sales_opportunities_ratings_by_id)
+    patch_sales_opportunities_ratings_by_id = _SyncOp(patch_sales_opportunities_ratings_by_id)
+    delete_sales_opportunities_ratings_by_id = _SyncOp(delete_sales_opportunities_ratings_by_id)
+    get_sales_opportunities_ratings_by_id_info = _SyncOp(get_sales_opportunities_ratings_by_id_info)
+    get_sales_opportunities_statuses = _SyncOp(get_sales_opportunities_statuses)
+    post_sales_opportunities_statuses = _SyncOp(post_sales_opportunities_statuses)
+    get_sales_opportunities_statuses_count = _SyncOp(get_sales_opportunities_statuses_count)
+    get_sales_opportunities_statuses_info = _SyncOp(get_sales_opportunities_statuses_info)
+    get_sales_opportunities_statuses_info_count = _SyncOp(
+        get_sales_opportunities_statuses_info_count
+    )
+    get_sales_opportunities_statuses_by_id = _SyncOp(get_sales_opportunities_statuses_by_id)
+    put_sales_opportunities_statuses_by_id = _SyncOp(put_sales_opportunities_statuses_by_id)
+    patch_sales_opportunities_statuses_by_id = _SyncOp(patch_sales_opportunities_statuses_by_id)
+    delete_sales_opportunities_statuses_by_id = _SyncOp(delete_sales_opportunities_statuses_by_id)
+    get_sales_opportunities_statuses_by_id_info = _SyncOp(
+        get_sales_opportunities_statuses_by_id_info
+    )
+    get_sales_opportunities_statuses_by_id_usages = _SyncOp(
+        get_sales_opportunities_statuses_by_id_usages
+    )
+    get_sales_opportunities_statuses_by_id_usages_list = _SyncOp(
+        get_sales_opportunities_statuses_by_id_usages_list
+    )
+    get_sales_opportunities_types = _SyncOp(get_sales_opportunities_types)
+    post_sales_opportunities_types = _SyncOp(post_sales_opportunities_types)
+    get_sales_opportunities_types_count = _SyncOp(get_sales_opportunities_types_count)
+    get_sales_opportunities_types_info = _SyncOp(get_sales_opportunities_types_info)
+    get_sales_opportunities_types_info_count = _SyncOp(get_sales_opportunities_types_info_count)
+    get_sales_opportunities_types_by_id = _SyncOp(get_sales_opportunities_types_by_id)
+    put_sales_opportunities_types_by_id = _SyncOp(put_sales_opportunities_types_by_id)
+    patch_sales_opportunities_types_by_id = _SyncOp(patch_sales_opportunities_types_by_id)
+    delete_sales_opportunities_types_by_id = _SyncOp(delete_sales_opportunities_types_by_id)
+    get_sales_opportunities_types_by_id_info = _SyncOp(get_sales_opportunities_types_by_id_info)
+    get_sales_opportunities_types_by_id_usages = _SyncOp(get_sales_opportunities_types_by_id_usages)
+    get_sales_opportunities_types_by_id_usages_list = _SyncOp(
+        get_sales_opportunities_types_by_id_usages_list
+    )
+    get_sales_opportunities_by_id = _SyncOp(get_sales_opportunities_by_id)
+    put_sales_opportunities_by_id = _SyncOp(put_sales_opportunities_by_id)
+    patch_sales_opportunities_by_id = _SyncOp(patch_sales_opportunities_by_id)
+    delete_sales_opportunities_by_id = _SyncOp(delete_sales_opportunities_by_id)
+    post_sales_opportunities_by_id_convert_to_agreement = _SyncOp(
+        post_sales_opportunities_by_id_convert_to_agreement
+    )
+    post_sales_opportunities_by_id_convert_to_project = _SyncOp(
+        post_sales_opportunities_by_id_convert_to_project
+    )
+    post_sales_opportunities_by_id_convert_to_sales_order = _SyncOp(
+        post_sales_opportunities_by_id_convert_to_sales_order
+    )
+    post_sales_opportunities_by_id_convert_to_service_ticket = _SyncOp(
+        post_sales_opportunities_by_id_convert_to_service_ticket
+    )
+    get_sales_opportunities_by_parent_id_contacts = _SyncOp(
+        get_sales_opportunities_by_parent_id_contacts
+    )
+    post_sales_opportunities_by_parent_id_contacts = _SyncOp(
+        post_sales_opportunities_by_parent_id_contacts
+    )
+    get_sales_opportunities_by_parent_id_contacts_count = _SyncOp(
+        get_sales_opportunities_by_parent_id_contacts_count
+    )
+    get_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+        get_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    put_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+        put_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    patch_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+        patch_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    delete_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+        delete_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    get_sales_opportunities_by_parent_id_forecast = _SyncOp(
+        get_sales_opportunities_by_parent_id_forecast
+    )
+    post_sales_opportunities_by_parent_id_forecast = _SyncOp(
+        post_sales_opportunities_by_parent_id_forecast
+    )
+    put_sales_opportunities_by_parent_id_forecast = _SyncOp(
+        put_sales_opportunities_by_parent_id_forecast
+    )
+    patch_sales_opportunities_by_parent_id_forecast = _SyncOp(
+        patch_sales_opportunities_by_parent_id_forecast
+    )
+    delete_sales_opportunities_by_parent_id_forecast = _SyncOp(
+        delete_sales_opportunities_by_parent_id_forecast
+    )
+    post_sales_opportunities_by_parent_id_forecast_copy_by_id = _SyncOp(
+        post_sales_opportunities_by_parent_id_forecast_copy_by_id
+    )
+    get_sales_opportunities_by_parent_id_forecast_count = _SyncOp(
+        get_sales_opportunities_by_parent_id_forecast_count
+    )
+    get_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+        get_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    post_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+        post_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    put_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+        put_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    patch_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+        patch_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    delete_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+        delete_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    get_sales_opportunities_by_parent_id_notes = _SyncOp(get_sales_opportunities_by_parent_id_notes)
+    post_sales_opportunities_by_parent_id_notes = _SyncOp(
+        post_sales_opportunities_by_parent_id_notes
+    )
+    get_sales_opportunities_by_parent_id_notes_count = _SyncOp(
+        get_sales_opportunities_by_parent_id_notes_count
+    )
+    get_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+        get_sales_opportunities_by_parent_id_notes_by_id
+    )
+    put_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+        put_sales_opportunities_by_parent_id_notes_by_id
+    )
+    patch_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+        patch_sales_opportunities_by_parent_id_notes_by_id
+    )
+    delete_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+        delete_sales_opportunities_by_parent_id_notes_by_id
+    )
+    get_sales_opportunities_by_parent_id_team = _SyncOp(get_sales_opportunities_by_parent_id_team)
+    post_sales_opportunities_by_parent_id_team = _SyncOp(post_sales_opportunities_by_parent_id_team)
+    get_sales_opportunities_by_parent_id_team_count = _SyncOp(
+        get_sales_opportunities_by_parent_id_team_count
+    )
+    get_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+        get_sales_opportunities_by_parent_id_team_by_id
+    )
+    put_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+        put_sales_opportunities_by_parent_id_team_by_id
+    )
+    patch_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+        patch_sales_opportunities_by_parent_id_team_by_id
+    )
+    delete_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+        delete_sales_opportunities_by_parent_id_team_by_id
+    )
+    get_sales_orders = _SyncOp(get_sales_orders)
+    post_sales_orders = _SyncOp(post_sales_orders)
+    get_sales_orders_conversions_by_id = _SyncOp(get_sales_orders_conversions_by_id)
+    get_sales_orders_count = _SyncOp(get_sales_orders_count)
+    get_sales_orders_statuses = _SyncOp(get_sales_orders_statuses)
+    post_sales_orders_statuses = _SyncOp(post_sales_orders_statuses)
+    get_sales_orders_statuses_count = _SyncOp(get_sales_orders_statuses_count)
+    get_sales_orders_statuses_info = _SyncOp(get_sales_orders_statuses_info)
+    get_sales_orders_statuses_info_count = _SyncOp(get_sales_orders_statuses_info_count)
+    get_sales_orders_statuses_by_id = _SyncOp(get_sales_orders_statuses_by_id)
+    put_sales_orders_statuses_by_id = _SyncOp(put_sales_orders_statuses_by_id)
+    patch_sales_orders_statuses_by_id = _SyncOp(patch_sales_orders_statuses_by_id)
+    delete_sales_orders_statuses_by_id = _SyncOp(delete_sales_orders_statuses_by_id)
+    get_sales_orders_statuses_by_id_info = _SyncOp(get_sales_orders_statuses_by_id_info)
+    get_sales_orders_statuses_by_id_usages = _SyncOp(get_sales_orders_statuses_by_id_usages)
+    get_sales_orders_statuses_by_id_usages_list = _SyncOp(
+        get_sales_orders_statuses_by_id_usages_list
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates
+    )
+    post_sales_orders_statuses_by_parent_id_emailtemplates = _SyncOp(
+        post_sales_orders_statuses_by_parent_id_emailtemplates
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates_count = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates_count
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+        put_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+        patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+        delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    get_sales_orders_statuses_by_parent_id_notifications = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications
+    )
+    post_sales_orders_statuses_by_parent_id_notifications = _SyncOp(
+        post_sales_orders_statuses_by_parent_id_notifications
+    )
+    get_sales_orders_statuses_by_parent_id_notifications_count = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications_count
+    )
+    get_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    put_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+        put_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    patch_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+        patch_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    delete_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+        delete_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    get_sales_orders_by_id = _SyncOp(get_sales_orders_by_id)
+    put_sales_orders_by_id = _SyncOp(put_sales_orders_by_id)
+    patch_sales_orders_by_id = _SyncOp(patch_sales_orders_by_id)
+    delete_sales_orders_by_id = _SyncOp(delete_sales_orders_by_id)
+    post_sales_orders_by_id_convert_to_service_ticket = _SyncOp(
+        post_sales_orders_by_id_convert_to_service_ticket
+    )
+    get_sales_orders_by_id_financialrecap = _SyncOp(get_sales_orders_by_id_financialrecap)
+    get_sales_orders_by_parent_id_lineitems = _SyncOp(get_sales_orders_by_parent_id_lineitems)
+    post_sales_orders_by_parent_id_lineitems = _SyncOp(post_sales_orders_by_parent_id_lineitems)
+    get_sales_orders_by_parent_id_lineitems_count = _SyncOp(
+        get_sales_orders_by_parent_id_lineitems_count
+    )
+    get_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+        get_sales_orders_by_parent_id_lineitems_by_id
+    )
+    put_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+        put_sales_orders_by_parent_id_lineitems_by_id
+    )
+    patch_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+        patch_sales_orders_by_parent_id_lineitems_by_id
+    )
+    delete_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+        delete_sales_orders_by_parent_id_lineitems_by_id
+    )
+    get_sales_probabilities = _SyncOp(get_sales_probabilities)
+    post_sales_probabilities = _SyncOp(post_sales_probabilities)
+    get_sales_probabilities_count = _SyncOp(get_sales_probabilities_count)
+    get_sales_probabilities_info = _SyncOp(get_sales_probabilities_info)
+    get_sales_probabilities_info_count = _SyncOp(get_sales_probabilities_info_count)
+    get_sales_probabilities_by_id = _SyncOp(get_sales_probabilities_by_id)
+    put_sales_probabilities_by_id = _SyncOp(put_sales_probabilities_by_id)
+    patch_sales_probabilities_by_id = _SyncOp(patch_sales_probabilities_by_id)
+    delete_sales_probabilities_by_id = _SyncOp(delete_sales_probabilities_by_id)
+    get_sales_probabilities_by_id_info = _SyncOp(get_sales_probabilities_by_id_info)
+    get_sales_quotas = _SyncOp(get_sales_quotas)
+    post_sales_quotas = _SyncOp(post_sales_quotas)
+    get_sales_quotas_count = _SyncOp(get_sales_quotas_count)
+    get_sales_quotas_by_id = _SyncOp(get_sales_quotas_by_id)
+    put_sales_quotas_by_id = _SyncOp(put_sales_quotas_by_id)
+    patch_sales_quotas_by_id = _SyncOp(patch_sales_quotas_by_id)
+    delete_sales_quotas_by_id = _SyncOp(delete_sales_quotas_by_id)
+    get_sales_roles = _SyncOp(get_sales_roles)
+    post_sales_roles = _SyncOp(post_sales_roles)
+    get_sales_roles_count = _SyncOp(get_sales_roles_count)
+    get_sales_roles_by_id = _SyncOp(get_sales_roles_by_id)
+    put_sales_roles_by_id = _SyncOp(put_sales_roles_by_id)
+    patch_sales_roles_by_id = _SyncOp(patch_sales_roles_by_id)
+    delete_sales_roles_by_id = _SyncOp(delete_sales_roles_by_id)
+    get_sales_sales_teams = _SyncOp(get_sales_sales_teams)
+    post_sales_sales_teams = _SyncOp(post_sales_sales_teams)
+    get_sales_sales_teams_count = _SyncOp(get_sales_sales_teams_count)
+    get_sales_sales_teams_by_id = _SyncOp(get_sales_sales_teams_by_id)
+    put_sales_sales_teams_by_id = _SyncOp(put_sales_sales_teams_by_id)
+    patch_sales_sales_teams_by_id = _SyncOp(patch_sales_sales_teams_by_id)
+    delete_sales_sales_teams_by_id = _SyncOp(delete_sales_sales_teams_by_id)
+    get_sales_sales_teams_by_parent_id_members = _SyncOp(get_sales_sales_teams_by_parent_id_members)
+    post_sales_sales_teams_by_parent_id_members = _SyncOp(
+        post_sales_sales_teams_by_parent_id_members
+    )
+    get_sales_sales_teams_by_parent_id_members_count = _SyncOp(
+        get_sales_sales_teams_by_parent_id_members_count
+    )
+    get_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+        get_sales_sales_teams_by_parent_id_members_by_id
+    )
+    put_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+        put_sales_sales_teams_by_parent_id_members_by_id
+    )
+    patch_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+        patch_sales_sales_teams_by_parent_id_members_by_id
+    )
+    delete_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+        delete_sales_sales_teams_by_parent_id_members_by_id
+    )
+    get_sales_schedule_holidaylists_info_count = _SyncOp(get_sales_schedule_holidaylists_info_count)
+    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = _SyncOp(
+        get_sales_schedule_holidaylists_by_parent_id_holidays_info_count
+    )
+    get_sales_service_priority_info_count = _SyncOp(get_sales_service_priority_info_count)
+    get_sales_stages = _SyncOp(get_sales_stages)
+    post_sales_stages = _SyncOp(post_sales_stages)
+    get_sales_stages_count = _SyncOp(get_sales_stages_count)
+    get_sales_stages_info = _SyncOp(get_sales_stages_info)
+    get_sales_stages_info_count = _SyncOp(get_sales_stages_info_count)
+    get_sales_stages_by_id = _SyncOp(get_sales_stages_by_id)
+    put_sales_stages_by_id = _SyncOp(put_sales_stages_by_id)
+    patch_sales_stages_by_id = _SyncOp(patch_sales_stages_by_id)
+    delete_sales_stages_by_id = _SyncOp(delete_sales_stages_by_id)
+    get_sales_stages_by_id_info = _SyncOp(get_sales_stages_by_id_info)
+    get_sales_stages_by_id_usages = _SyncOp(get_sales_stages_by_id_usages)
+    get_sales_stages_by_id_usages_list = _SyncOp(get_sales_stages_by_id_usages_list)
+
+
+class AsyncActivities(_Bound):
+    """The ``Activities`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_activities_count)
+    create = _AsyncOp(post_sales_activities)
+    delete = _AsyncOp(delete_sales_activities_by_id)
+    get = _AsyncOp(get_sales_activities_by_id)
+    list = _AsyncOp(get_sales_activities)
+    replace = _AsyncOp(put_sales_activities_by_id)
+    update = _AsyncOp(patch_sales_activities_by_id)
+    get_sales_activities = _AsyncOp(get_sales_activities)
+    post_sales_activities = _AsyncOp(post_sales_activities)
+    get_sales_activities_count = _AsyncOp(get_sales_activities_count)
+    get_sales_activities_by_id = _AsyncOp(get_sales_activities_by_id)
+    put_sales_activities_by_id = _AsyncOp(put_sales_activities_by_id)
+    patch_sales_activities_by_id = _AsyncOp(patch_sales_activities_by_id)
+    delete_sales_activities_by_id = _AsyncOp(delete_sales_activities_by_id)
+
+
+class AsyncActivityStatusInfos(_Bound):
+    """The ``ActivityStatusInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_activities_statuses_info_count)
+    list = _AsyncOp(get_sales_activities_statuses_info)
+    get_sales_activities_statuses_info = _AsyncOp(get_sales_activities_statuses_info)
+    get_sales_activities_statuses_info_count = _AsyncOp(get_sales_activities_statuses_info_count)
+    get_sales_activities_statuses_by_id_info = _AsyncOp(get_sales_activities_statuses_by_id_info)
+
+
+class AsyncActivityStatuses(_Bound):
+    """The ``ActivityStatuses`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_activities_statuses_count)
+    create = _AsyncOp(post_sales_activities_statuses)
+    delete = _AsyncOp(delete_sales_activities_statuses_by_id)
+    get = _AsyncOp(get_sales_activities_statuses_by_id)
+    list = _AsyncOp(get_sales_activities_statuses)
+    replace = _AsyncOp(put_sales_activities_statuses_by_id)
+    update = _AsyncOp(patch_sales_activities_statuses_by_id)
+    get_sales_activities_statuses = _AsyncOp(get_sales_activities_statuses)
+    post_sales_activities_statuses = _AsyncOp(post_sales_activities_statuses)
+    get_sales_activities_statuses_count = _AsyncOp(get_sales_activities_statuses_count)
+    get_sales_activities_statuses_by_id = _AsyncOp(get_sales_activities_statuses_by_id)
+    put_sales_activities_statuses_by_id = _AsyncOp(put_sales_activities_statuses_by_id)
+    patch_sales_activities_statuses_by_id = _AsyncOp(patch_sales_activities_statuses_by_id)
+    delete_sales_activities_statuses_by_id = _AsyncOp(delete_sales_activities_statuses_by_id)
+
+
+class AsyncActivityTypes(_Bound):
+    """The ``ActivityTypes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_activities_types_count)
+    create = _AsyncOp(post_sales_activities_types)
+    delete = _AsyncOp(delete_sales_activities_types_by_id)
+    get = _AsyncOp(get_sales_activities_types_by_id)
+    list = _AsyncOp(get_sales_activities_types)
+    replace = _AsyncOp(put_sales_activities_types_by_id)
+    update = _AsyncOp(patch_sales_activities_types_by_id)
+    get_sales_activities_types = _AsyncOp(get_sales_activities_types)
+    post_sales_activities_types = _AsyncOp(post_sales_activities_types)
+    get_sales_activities_types_count = _AsyncOp(get_sales_activities_types_count)
+    get_sales_activities_types_by_id = _AsyncOp(get_sales_activities_types_by_id)
+    put_sales_activities_types_by_id = _AsyncOp(put_sales_activities_types_by_id)
+    patch_sales_activities_types_by_id = _AsyncOp(patch_sales_activities_types_by_id)
+    delete_sales_activities_types_by_id = _AsyncOp(delete_sales_activities_types_by_id)
+    get_sales_activities_types_by_id_usages = _AsyncOp(get_sales_activities_types_by_id_usages)
+    get_sales_activities_types_by_id_usages_list = _AsyncOp(
+        get_sales_activities_types_by_id_usages_list
+    )
+
+
+class AsyncCommissions(_Bound):
+    """The ``Commissions`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_commissions_count)
+    create = _AsyncOp(post_sales_commissions)
+    delete = _AsyncOp(delete_sales_commissions_by_id)
+    get = _AsyncOp(get_sales_commissions_by_id)
+    list = _AsyncOp(get_sales_commissions)
+    replace = _AsyncOp(put_sales_commissions_by_id)
+    update = _AsyncOp(patch_sales_commissions_by_id)
+    get_sales_commissions = _AsyncOp(get_sales_commissions)
+    post_sales_commissions = _AsyncOp(post_sales_commissions)
+    get_sales_commissions_count = _AsyncOp(get_sales_commissions_count)
+    get_sales_commissions_by_id = _AsyncOp(get_sales_commissions_by_id)
+    put_sales_commissions_by_id = _AsyncOp(put_sales_commissions_by_id)
+    patch_sales_commissions_by_id = _AsyncOp(patch_sales_commissions_by_id)
+    delete_sales_commissions_by_id = _AsyncOp(delete_sales_commissions_by_id)
+    get_sales_commissions_by_id_usages = _AsyncOp(get_sales_commissions_by_id_usages)
+    get_sales_commissions_by_id_usages_list = _AsyncOp(get_sales_commissions_by_id_usages_list)
+
+
+class AsyncHolidayInfos(_Bound):
+    """The ``HolidayInfos`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_sales_schedule_holidaylists_by_parent_id_holidays_info_count)
+    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = _AsyncOp(
+        get_sales_schedule_holidaylists_by_parent_id_holidays_info_count
+    )
+
+
+class AsyncHolidayListInfos(_Bound):
+    """The ``HolidayListInfos`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_sales_schedule_holidaylists_info_count)
+    get_sales_schedule_holidaylists_info_count = _AsyncOp(
+        get_sales_schedule_holidaylists_info_count
+    )
+
+
+class AsyncOpportunities(_Bound):
+    """The ``Opportunities`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_opportunities_count)
+    create = _AsyncOp(post_sales_opportunities)
+    delete = _AsyncOp(delete_sales_opportunities_by_id)
+    get = _AsyncOp(get_sales_opportunities_by_id)
+    list = _AsyncOp(get_sales_opportunities)
+    replace = _AsyncOp(put_sales_opportunities_by_id)
+    update = _AsyncOp(patch_sales_opportunities_by_id)
+    get_sales_opportunities = _AsyncOp(get_sales_opportunities)
+    post_sales_opportunities = _AsyncOp(post_sales_opportunities)
+    get_sales_opportunities_conversions_by_id = _AsyncOp(get_sales_opportunities_conversions_by_id)
+    get_sales_opportunities_count = _AsyncOp(get_sales_opportunities_count)
+    get_sales_opportunities_default = _AsyncOp(get_sales_opportunities_default)
+    get_sales_opportunities_by_id = _AsyncOp(get_sales_opportunities_by_id)
+    put_sales_opportunities_by_id = _AsyncOp(put_sales_opportunities_by_id)
+    patch_sales_opportunities_by_id = _AsyncOp(patch_sales_opportunities_by_id)
+    delete_sales_opportunities_by_id = _AsyncOp(delete_sales_opportunities_by_id)
+    post_sales_opportunities_by_id_convert_to_agreement = _AsyncOp(
+        post_sales_opportunities_by_id_convert_to_agreement
+    )
+    post_sales_opportunities_by_id_convert_to_project = _AsyncOp(
+        post_sales_opportunities_by_id_convert_to_project
+    )
+    post_sales_opportunities_by_id_convert_to_sales_order = _AsyncOp(
+        post_sales_opportunities_by_id_convert_to_sales_order
+    )
+    post_sales_opportunities_by_id_convert_to_service_ticket = _AsyncOp(
+        post_sales_opportunities_by_id_convert_to_service_ticket
+    )
+
+
+class AsyncOpportunityContacts(_Bound):
+    """The ``OpportunityContacts`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_opportunities_by_parent_id_contacts_count)
+    create = _AsyncOp(post_sales_opportunities_by_parent_id_contacts)
+    delete = _AsyncOp(delete_sales_opportunities_by_parent_id_contacts_by_id)
+    get = _AsyncOp(get_sales_opportunities_by_parent_id_contacts_by_id)
+    list = _AsyncOp(get_sales_opportunities_by_parent_id_contacts)
+    replace = _AsyncOp(put_sales_opportunities_by_parent_id_contacts_by_id)
+    update = _AsyncOp(patch_sales_opportunities_by_parent_id_contacts_by_id)
+    get_sales_opportunities_by_parent_id_contacts = _AsyncOp(
+        get_sales_opportunities_by_parent_id_contacts
+    )
+    post_sales_opportunities_by_parent_id_contacts = _AsyncOp(
+        post_sales_opportunities_by_parent_id_contacts
+    )
+    get_sales_opportunities_by_parent_id_contacts_count = _AsyncOp(
+        get_sales_opportunities_by_parent_id_contacts_count
+    )
+    get_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
+        get_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    put_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
+        put_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    patch_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
+        patch_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    delete_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
+        delete_sales_opportunities_by_parent_id_contacts_by_id
+    )
+
+
+class AsyncOpportunityForecastItems(_Bound):
+    """The ``OpportunityForecastItems`` resource of an asynchronous client."""
+
+    get_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
+        get_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    post_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
+        post_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    put_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
+        put_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    patch_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
+        patch_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    delete_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
+        delete_sales_opportunities_by_parent_id_forecast_by_id
+    )
+
+
+class AsyncOpportunityForecasts(_Bound):
+    """The ``OpportunityForecasts`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_opportunities_by_parent_id_forecast_count)
+    create = _AsyncOp(post_sales_opportunities_by_parent_id_forecast)
+    list = _AsyncOp(get_sales_opportunities_by_parent_id_forecast)
+    get_sales_opportunities_by_parent_id_forecast = _AsyncOp(
+        get_sales_opportunities_by_parent_id_forecast
+    )
+    post_sales_opportunities_by_parent_id_forecast = _AsyncOp(
+        post_sales_opportunities_by_parent_id_forecast
+    )
+    put_sales_opportunities_by_parent_id_forecast = _AsyncOp(
+        put_sales_opportunities_by_parent_id_forecast
+    )
+    patch_sales_opportunities_by_parent_id_forecast = _AsyncOp(
+        patch_sales_opportunities_by_parent_id_forecast
+    )
+    delete_sales_opportunities_by_parent_id_forecast = _AsyncOp(
+        delete_sales_opportunities_by_parent_id_forecast
+    )
+    post_sales_opportunities_by_parent_id_forecast_copy_by_id = _AsyncOp(
+        post_sales_opportunities_by_parent_id_forecast_copy_by_id
+    )
+    get_sales_opportunities_by_parent_id_forecast_count = _AsyncOp(
+        get_sales_opportunities_by_parent_id_forecast_count
+    )
+
+
+class AsyncOpportunityNotes(_Bound):
+    """The ``OpportunityNotes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_opportunities_by_parent_id_notes_count)
+    create = _AsyncOp(post_sales_opportunities_by_parent_id_notes)
+    delete = _AsyncOp(delete_sales_opportunities_by_parent_id_notes_by_id)
+    get = _AsyncOp(get_sales_opportunities_by_parent_id_notes_by_id)
+    list = _AsyncOp(get_sales_opportunities_by_parent_id_notes)
+    replace = _AsyncOp(put_sales_opportunities_by_parent_id_notes_by_id)
+    update = _AsyncOp(patch_sales_opportunities_by_parent_id_notes_by_id)
+    get_sales_opportunities_by_parent_id_notes = _AsyncOp(
+        get_sales_opportunities_by_parent_id_notes
+    )
+    post_sales_opportunities_by_parent_id_notes = _AsyncOp(
+        post_sales_opportunities_by_parent_id_notes
+    )
+    get_sales_opportunities_by_parent_id_notes_count = _AsyncOp(
+        get_sales_opportunities_by_parent_id_notes_count
+    )
+    get_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
+        get_sales_opportunities_by_parent_id_notes_by_id
+    )
+    put_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
+        put_sales_opportunities_by_parent_id_notes_by_id
+    )
+    patch_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
+        patch_sales_opportunities_by_parent_id_notes_by_id
+    )
+    delete_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
+        delete_sales_opportunities_by_parent_id_notes_by_id
+    )
+
+
+class AsyncOpportunityRatings(_Bound):
+    """The ``OpportunityRatings`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_opportunities_ratings_count)
+    create = _AsyncOp(post_sales_opportunities_ratings)
+    delete = _AsyncOp(delete_sales_opportunities_ratings_by_id)
+    get = _AsyncOp(get_sales_opportunities_ratings_by_id)
+    list = _AsyncOp(get_sales_opportunities_ratings)
+    replace = _AsyncOp(put_sales_opportunities_ratings_by_id)
+    update = _AsyncOp(patch_sales_opportunities_ratings_by_id)
+    get_sales_opportunities_ratings = _AsyncOp(get_sales_opportunities_ratings)
+    post_sales_opportunities_ratings = _AsyncOp(post_sales_opportunities_ratings)
+    get_sales_opportunities_ratings_count = _AsyncOp(get_sales_opportunities_ratings_count)
+    get_sales_opportunities_ratings_info = _AsyncOp(get_sales_opportunities_ratings_info)
+    get_sales_opportunities_ratings_info_count = _AsyncOp(
+        get_sales_opportunities_ratings_info_count
+    )
+    get_sales_opportunities_ratings_by_id = _AsyncOp(get_sales_opportunities_ratings_by_id)
+    put_sales_opportunities_ratings_by_id = _AsyncOp(put_sales_opportunities_ratings_by_id)
+    patch_sales_opportunities_ratings_by_id = _AsyncOp(patch_sales_opportunities_ratings_by_id)
+    delete_sales_opportunities_ratings_by_id = _AsyncOp(delete_sales_opportunities_ratings_by_id)
+    get_sales_opportunities_ratings_by_id_info = _AsyncOp(
+        get_sales_opportunities_ratings_by_id_info
+    )
+
+
+class AsyncOpportunityStages(_Bound):
+    """The ``OpportunityStages`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_stages_count)
+    create = _AsyncOp(post_sales_stages)
+    delete = _AsyncOp(delete_sales_stages_by_id)
+    get = _AsyncOp(get_sales_stages_by_id)
+    list = _AsyncOp(get_sales_stages)
+    replace = _AsyncOp(put_sales_stages_by_id)
+    update = _AsyncOp(patch_sales_stages_by_id)
+    get_sales_stages = _AsyncOp(get_sales_stages)
+    post_sales_stages = _AsyncOp(post_sales_stages)
+    get_sales_stages_count = _AsyncOp(get_sales_stages_count)
+    get_sales_stages_by_id = _AsyncOp(get_sales_stages_by_id)
+    put_sales_stages_by_id = _AsyncOp(put_sales_stages_by_id)
+    patch_sales_stages_by_id = _AsyncOp(patch_sales_stages_by_id)
+    delete_sales_stages_by_id = _AsyncOp(delete_sales_stages_by_id)
+    get_sales_stages_by_id_usages = _AsyncOp(get_sales_stages_by_id_usages)
+    get_sales_stages_by_id_usages_list = _AsyncOp(get_sales_stages_by_id_usages_list)
+
+
+class AsyncOpportunityStagesInfo(_Bound):
+    """The ``OpportunityStagesInfo`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_stages_info_count)
+    list = _AsyncOp(get_sales_stages_info)
+    get_sales_stages_info = _AsyncOp(get_sales_stages_info)
+    get_sales_stages_info_count = _AsyncOp(get_sales_stages_info_count)
+    get_sales_stages_by_id_info = _AsyncOp(get_sales_stages_by_id_info)
+
+
+class AsyncOpportunityStatusInfos(_Bound):
+    """The ``OpportunityStatusInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_opportunities_statuses_info_count)
+    list = _AsyncOp(get_sales_opportunities_statuses_info)
+    get_sales_opportunities_statuses_info = _AsyncOp(get_sales_opportunities_statuses_info)
+    get_sales_opportunities_statuses_info_count = _AsyncOp(
+        get_sales_opportunities_statuses_info_count
+    )
+    get_sales_opportunities_statuses_by_id_info = _AsyncOp(
+        get_sales_opportunities_statuses_by_id_info
+    )
+
+
+class AsyncOpportunityStatuses(_Bound):
+    """The ``OpportunityStatuses`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_opportunities_statuses_count)
+    create = _AsyncOp(post_sales_opportunities_statuses)
+    delete = _AsyncOp(delete_sales_opportunities_statuses_by_id)
+    get = _AsyncOp(get_sales_opportunities_statuses_by_id)
+    list = _AsyncOp(get_sales_opportunities_statuses)
+    replace = _AsyncOp(put_sales_opportunities_statuses_by_id)
+    update = _AsyncOp(patch_sales_opportunities_statuses_by_id)
+    get_sales_opportunities_statuses = _AsyncOp(get_sales_opportunities_statuses)
+    post_sales_opportunities_statuses = _AsyncOp(post_sales_opportunities_statuses)
+    get_sales_opportunities_statuses_count = _AsyncOp(get_sales_opportunities_statuses_count)
+    get_sales_opportunities_statuses_by_id = _AsyncOp(get_sales_opportunities_statuses_by_id)
+    put_sales_opportunities_statuses_by_id = _AsyncOp(put_sales_opportunities_statuses_by_id)
+    patch_sales_opportunities_statuses_by_id = _AsyncOp(patch_sales_opportunities_statuses_by_id)
+    delete_sales_opportunities_statuses_by_id = _AsyncOp(delete_sales_opportunities_statuses_by_id)
+    get_sales_opportunities_statuses_by_id_usages = _AsyncOp(
+        get_sales_opportunities_statuses_by_id_usages
+    )
+    get_sales_opportunities_statuses_by_id_usages_list = _AsyncOp(
+        get_sales_opportunities_statuses_by_id_usages_list
+    )
+
+
+class AsyncOpportunityTeams(_Bound):
+    """The ``OpportunityTeams`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_opportunities_by_parent_id_team_count)
+    create = _AsyncOp(post_sales_opportunities_by_parent_id_team)
+    delete = _AsyncOp(delete_sales_opportunities_by_parent_id_team_by_id)
+    get = _AsyncOp(get_sales_opportunities_by_parent_id_team_by_id)
+    list = _AsyncOp(get_sales_opportunities_by_parent_id_team)
+    replace = _AsyncOp(put_sales_opportunities_by_parent_id_team_by_id)
+    update = _AsyncOp(patch_sales_opportunities_by_parent_id_team_by_id)
+    get_sales_opportunities_by_parent_id_team = _AsyncOp(get_sales_opportunities_by_parent_id_team)
+    post_sales_opportunities_by_parent_id_team = _AsyncOp(
+        post_sales_opportunities_by_parent_id_team
+    )
+    get_sales_opportunities_by_parent_id_team_count = _AsyncOp(
+        get_sales_opportunities_by_parent_id_team_count
+    )
+    get_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
+        get_sales_opportunities_by_parent_id_team_by_id
+    )
+    put_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
+        put_sales_opportunities_by_parent_id_team_by_id
+    )
+    patch_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
+        patch_sales_opportunities_by_parent_id_team_by_id
+    )
+    delete_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
+        delete_sales_opportunities_by_parent_id_team_by_id
+    )
+
+
+class AsyncOpportunityTypeInfos(_Bound):
+    """The ``OpportunityTypeInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_opportunities_types_info_count)
+    list = _AsyncOp(get_sales_opportunities_types_info)
+    get_sales_opportunities_types_info = _AsyncOp(get_sales_opportunities_types_info)
+    get_sales_opportunities_types_info_count = _AsyncOp(get_sales_opportunities_types_info_count)
+    get_sales_opportunities_types_by_id_info = _AsyncOp(get_sales_opportunities_types_by_id_info)
+
+
+class AsyncOpportunityTypes(_Bound):
+    """The ``OpportunityTypes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_opportunities_types_count)
+    create = _AsyncOp(post_sales_opportunities_types)
+    delete = _AsyncOp(delete_sales_opportunities_types_by_id)
+    get = _AsyncOp(get_sales_opportunities_types_by_id)
+    list = _AsyncOp(get_sales_opportunities_types)
+    replace = _AsyncOp(put_sales_opportunities_types_by_id)
+    update = _AsyncOp(patch_sales_opportunities_types_by_id)
+    get_sales_opportunities_types = _AsyncOp(get_sales_opportunities_types)
+    post_sales_opportunities_types = _AsyncOp(post_sales_opportunities_types)
+    get_sales_opportunities_types_count = _AsyncOp(get_sales_opportunities_types_count)
+    get_sales_opportunities_types_by_id = _AsyncOp(get_sales_opportunities_types_by_id)
+    put_sales_opportunities_types_by_id = _AsyncOp(put_sales_opportunities_types_by_id)
+    patch_sales_opportunities_types_by_id = _AsyncOp(patch_sales_opportunities_types_by_id)
+    delete_sales_opportunities_types_by_id = _AsyncOp(delete_sales_opportunities_types_by_id)
+    get_sales_opportunities_types_by_id_usages = _AsyncOp(
+        get_sales_opportunities_types_by_id_usages
+    )
+    get_sales_opportunities_types_by_id_usages_list = _AsyncOp(
+        get_sales_opportunities_types_by_id_usages_list
+    )
+
+
+class AsyncOrderStatusInfos(_Bound):
+    """The ``OrderStatusInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_orders_statuses_info_count)
+    list = _AsyncOp(get_sales_orders_statuses_info)
+    get_sales_orders_statuses_info = _AsyncOp(get_sales_orders_statuses_info)
+    get_sales_orders_statuses_info_count = _AsyncOp(get_sales_orders_statuses_info_count)
+    get_sales_orders_statuses_by_id_info = _AsyncOp(get_sales_orders_statuses_by_id_info)
+    get_sales_service_priority_info_count = _AsyncOp(get_sales_service_priority_info_count)
+
+
+class AsyncOrderStatusNotifications(_Bound):
+    """The ``OrderStatusNotifications`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_orders_statuses_by_parent_id_notifications_count)
+    create = _AsyncOp(post_sales_orders_statuses_by_parent_id_notifications)
+    delete = _AsyncOp(delete_sales_orders_statuses_by_parent_id_notifications_by_id)
+    get = _AsyncOp(get_sales_orders_statuses_by_parent_id_notifications_by_id)
+    list = _AsyncOp(get_sales_orders_statuses_by_parent_id_notifications)
+    replace = _AsyncOp(put_sales_orders_statuses_by_parent_id_notifications_by_id)
+    update = _AsyncOp(patch_sales_orders_statuses_by_parent_id_notifications_by_id)
+    get_sales_orders_statuses_by_parent_id_notifications = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications
+    )
+    post_sales_orders_statuses_by_parent_id_notifications = _AsyncOp(
+        post_sales_orders_statuses_by_parent_id_notifications
+    )
+    get_sales_orders_statuses_by_parent_id_notifications_count = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications_count
+    )
+    get_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    put_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+        put_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    patch_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+        patch_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    delete_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+        delete_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+
+
+class AsyncOrderStatuses(_Bound):
+    """The ``OrderStatuses`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_orders_statuses_count)
+    create = _AsyncOp(post_sales_orders_statuses)
+    delete = _AsyncOp(delete_sales_orders_statuses_by_id)
+    get = _AsyncOp(get_sales_orders_statuses_by_id)
+    list = _AsyncOp(get_sales_orders_statuses)
+    replace = _AsyncOp(put_sales_orders_statuses_by_id)
+    update = _AsyncOp(patch_sales_orders_statuses_by_id)
+    get_sales_orders_statuses = _AsyncOp(get_sales_orders_statuses)
+    post_sales_orders_statuses = _AsyncOp(post_sales_orders_statuses)
+    get_sales_orders_statuses_count = _AsyncOp(get_sales_orders_statuses_count)
+    get_sales_orders_statuses_by_id = _AsyncOp(get_sales_orders_statuses_by_id)
+    put_sales_orders_statuses_by_id = _AsyncOp(put_sales_orders_statuses_by_id)
+    patch_sales_orders_statuses_by_id = _AsyncOp(patch_sales_orders_statuses_by_id)
+    delete_sales_orders_statuses_by_id = _AsyncOp(delete_sales_orders_statuses_by_id)
+    get_sales_orders_statuses_by_id_usages = _AsyncOp(get_sales_orders_statuses_by_id_usages)
+    get_sales_orders_statuses_by_id_usages_list = _AsyncOp(
+        get_sales_orders_statuses_by_id_usages_list
+    )
+
+
+class AsyncOrderStatusesEmailTemplate(_Bound):
+    """The ``OrderStatusesEmailTemplate`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates_count)
+    create = _AsyncOp(post_sales_orders_statuses_by_parent_id_emailtemplates)
+    delete = _AsyncOp(delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    get = _AsyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    list = _AsyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates)
+    replace = _AsyncOp(put_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    update = _AsyncOp(patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    get_sales_orders_statuses_by_parent_id_emailtemplates = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates
+    )
+    post_sales_orders_statuses_by_parent_id_emailtemplates = _AsyncOp(
+        post_sales_orders_statuses_by_parent_id_emailtemplates
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates_count = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates_count
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+        put_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+        patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+        delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+
+
+class AsyncOrders(_Bound):
+    """The ``Orders`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_orders_count)
+    create = _AsyncOp(post_sales_orders)
+    delete = _AsyncOp(delete_sales_orders_by_id)
+    get = _AsyncOp(get_sales_orders_by_id)
+    list = _AsyncOp(get_sales_orders)
+    replace = _AsyncOp(put_sales_orders_by_id)
+    update = _AsyncOp(patch_sales_orders_by_id)
+    get_sales_orders = _AsyncOp(get_sales_orders)
+    post_sales_orders = _AsyncOp(post_sales_orders)
+    get_sales_orders_conversions_by_id = _AsyncOp(get_sales_orders_conversions_by_id)
+    get_sales_orders_count = _AsyncOp(get_sales_orders_count)
+    get_sales_orders_by_id = _AsyncOp(get_sales_orders_by_id)
+    put_sales_orders_by_id = _AsyncOp(put_sales_orders_by_id)
+    patch_sales_orders_by_id = _AsyncOp(patch_sales_orders_by_id)
+    delete_sales_orders_by_id = _AsyncOp(delete_sales_orders_by_id)
+    post_sales_orders_by_id_convert_to_service_ticket = _AsyncOp(
+        post_sales_orders_by_id_convert_to_service_ticket
+    )
+
+
+class AsyncRoles(_Bound):
+    """The ``Roles`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_roles_count)
+    create = _AsyncOp(post_sales_roles)
+    delete = _AsyncOp(delete_sales_roles_by_id)
+    get = _AsyncOp(get_sales_roles_by_id)
+    list = _AsyncOp(get_sales_roles)
+    replace = _AsyncOp(put_sales_roles_by_id)
+    update = _AsyncOp(patch_sales_roles_by_id)
+    get_sales_roles = _AsyncOp(get_sales_roles)
+    post_sales_roles = _AsyncOp(post_sales_roles)
+    get_sales_roles_count = _AsyncOp(get_sales_roles_count)
+    get_sales_roles_by_id = _AsyncOp(get_sales_roles_by_id)
+    put_sales_roles_by_id = _AsyncOp(put_sales_roles_by_id)
+    patch_sales_roles_by_id = _AsyncOp(patch_sales_roles_by_id)
+    delete_sales_roles_by_id = _AsyncOp(delete_sales_roles_by_id)
+
+
+class AsyncSalesOrderRecaps(_Bound):
+    """The ``SalesOrderRecaps`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_sales_orders_by_id_financialrecap)
+    get_sales_orders_by_id_financialrecap = _AsyncOp(get_sales_orders_by_id_financialrecap)
+
+
+class AsyncSalesOrdersLineItems(_Bound):
+    """The ``SalesOrdersLineItems`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_orders_by_parent_id_lineitems_count)
+    create = _AsyncOp(post_sales_orders_by_parent_id_lineitems)
+    delete = _AsyncOp(delete_sales_orders_by_parent_id_lineitems_by_id)
+    get = _AsyncOp(get_sales_orders_by_parent_id_lineitems_by_id)
+    list = _AsyncOp(get_sales_orders_by_parent_id_lineitems)
+    replace = _AsyncOp(put_sales_orders_by_parent_id_lineitems_by_id)
+    update = _AsyncOp(patch_sales_orders_by_parent_id_lineitems_by_id)
+    get_sales_orders_by_parent_id_lineitems = _AsyncOp(get_sales_orders_by_parent_id_lineitems)
+    post_sales_orders_by_parent_id_lineitems = _AsyncOp(post_sales_orders_by_parent_id_lineitems)
+    get_sales_orders_by_parent_id_lineitems_count = _AsyncOp(
+        get_sales_orders_by_parent_id_lineitems_count
+    )
+    get_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
+        get_sales_orders_by_parent_id_lineitems_by_id
+    )
+    put_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
+        put_sales_orders_by_parent_id_lineitems_by_id
+    )
+    patch_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
+        patch_sales_orders_by_parent_id_lineitems_by_id
+    )
+    delete_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
+        delete_sales_orders_by_parent_id_lineitems_by_id
+    )
+
+
+class AsyncSalesProbabilities(_Bound):
+    """The ``SalesProbabilities`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_probabilities_count)
+    create = _AsyncOp(post_sales_probabilities)
+    delete = _AsyncOp(delete_sales_probabilities_by_id)
+    get = _AsyncOp(get_sales_probabilities_by_id)
+    list = _AsyncOp(get_sales_probabilities)
+    replace = _AsyncOp(put_sales_probabilities_by_id)
+    update = _AsyncOp(patch_sales_probabilities_by_id)
+    get_sales_probabilities = _AsyncOp(get_sales_probabilities)
+    post_sales_probabilities = _AsyncOp(post_sales_probabilities)
+    get_sales_probabilities_count = _AsyncOp(get_sales_probabilities_count)
+    get_sales_probabilities_by_id = _AsyncOp(get_sales_probabilities_by_id)
+    put_sales_probabilities_by_id = _AsyncOp(put_sales_probabilities_by_id)
+    patch_sales_probabilities_by_id = _AsyncOp(patch_sales_probabilities_by_id)
+    delete_sales_probabilities_by_id = _AsyncOp(delete_sales_probabilities_by_id)
+
+
+class AsyncSalesProbabilityInfos(_Bound):
+    """The ``SalesProbabilityInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_probabilities_info_count)
+    list = _AsyncOp(get_sales_probabilities_info)
+    get_sales_probabilities_info = _AsyncOp(get_sales_probabilities_info)
+    get_sales_probabilities_info_count = _AsyncOp(get_sales_probabilities_info_count)
+    get_sales_probabilities_by_id_info = _AsyncOp(get_sales_probabilities_by_id_info)
+
+
+class AsyncSalesQuotas(_Bound):
+    """The ``SalesQuotas`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_quotas_count)
+    create = _AsyncOp(post_sales_quotas)
+    delete = _AsyncOp(delete_sales_quotas_by_id)
+    get = _AsyncOp(get_sales_quotas_by_id)
+    list = _AsyncOp(get_sales_quotas)
+    replace = _AsyncOp(put_sales_quotas_by_id)
+    update = _AsyncOp(patch_sales_quotas_by_id)
+    get_sales_quotas = _AsyncOp(get_sales_quotas)
+    post_sales_quotas = _AsyncOp(post_sales_quotas)
+    get_sales_quotas_count = _AsyncOp(get_sales_quotas_count)
+    get_sales_quotas_by_id = _AsyncOp(get_sales_quotas_by_id)
+    put_sales_quotas_by_id = _AsyncOp(put_sales_quotas_by_id)
+    patch_sales_quotas_by_id = _AsyncOp(patch_sales_quotas_by_id)
+    delete_sales_quotas_by_id = _AsyncOp(delete_sales_quotas_by_id)
+
+
+class AsyncSalesTeamMembers(_Bound):
+    """The ``SalesTeamMembers`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_sales_teams_by_parent_id_members_count)
+    create = _AsyncOp(post_sales_sales_teams_by_parent_id_members)
+    delete = _AsyncOp(delete_sales_sales_teams_by_parent_id_members_by_id)
+    get = _AsyncOp(get_sales_sales_teams_by_parent_id_members_by_id)
+    list = _AsyncOp(get_sales_sales_teams_by_parent_id_members)
+    replace = _AsyncOp(put_sales_sales_teams_by_parent_id_members_by_id)
+    update = _AsyncOp(patch_sales_sales_teams_by_parent_id_members_by_id)
+    get_sales_sales_teams_by_parent_id_members = _AsyncOp(
+        get_sales_sales_teams_by_parent_id_members
+    )
+    post_sales_sales_teams_by_parent_id_members = _AsyncOp(
+        post_sales_sales_teams_by_parent_id_members
+    )
+    get_sales_sales_teams_by_parent_id_members_count = _AsyncOp(
+        get_sales_sales_teams_by_parent_id_members_count
+    )
+    get_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
+        get_sales_sales_teams_by_parent_id_members_by_id
+    )
+    put_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
+        put_sales_sales_teams_by_parent_id_members_by_id
+    )
+    patch_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
+        patch_sales_sales_teams_by_parent_id_members_by_id
+    )
+    delete_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
+        delete_sales_sales_teams_by_parent_id_members_by_id
+    )
+
+
+class AsyncSalesTeams(_Bound):
+    """The ``SalesTeams`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_sales_sales_teams_count)
+    create = _AsyncOp(post_sales_sales_teams)
+    delete = _AsyncOp(delete_sales_sales_teams_by_id)
+    get = _AsyncOp(get_sales_sales_teams_by_id)
+    list = _AsyncOp(get_sales_sales_teams)
+    replace = _AsyncOp(put_sales_sales_teams_by_id)
+    update = _AsyncOp(patch_sales_sales_teams_by_id)
+    get_sales_sales_teams = _AsyncOp(get_sales_sales_teams)
+    post_sales_sales_teams = _AsyncOp(post_sales_sales_teams)
+    get_sales_sales_teams_count = _AsyncOp(get_sales_sales_teams_count)
+    get_sales_sales_teams_by_id = _AsyncOp(get_sales_sales_teams_by_id)
+    put_sales_sales_teams_by_id = _AsyncOp(put_sales_sales_teams_by_id)
+    patch_sales_sales_teams_by_id = _AsyncOp(patch_sales_sales_teams_by_id)
+    delete_sales_sales_teams_by_id = _AsyncOp(delete_sales_sales_teams_by_id)
+
+
+class AsyncSales(_Bound):
+    """The ``sales`` operations of an asynchronous client, by resource and by full name."""
+
+    activities = _Resource(AsyncActivities)
+    activity_status_infos = _Resource(AsyncActivityStatusInfos)
+    activity_statuses = _Resource(AsyncActivityStatuses)
+    activity_types = _Resource(AsyncActivityTypes)
+    commissions = _Resource(AsyncCommissions)
+    holiday_infos = _Resource(AsyncHolidayInfos)
+    holiday_list_infos = _Resource(AsyncHolidayListInfos)
+    opportunities = _Resource(AsyncOpportunities)
+    opportunity_contacts = _Resource(AsyncOpportunityContacts)
+    opportunity_forecast_items = _Resource(AsyncOpportunityForecastItems)
+    opportunity_forecasts = _Resource(AsyncOpportunityForecasts)
+    opportunity_notes = _Resource(AsyncOpportunityNotes)
+    opportunity_ratings = _Resource(AsyncOpportunityRatings)
+    opportunity_stages = _Resource(AsyncOpportunityStages)
+    opportunity_stages_info = _Resource(AsyncOpportunityStagesInfo)
+    opportunity_status_infos = _Resource(AsyncOpportunityStatusInfos)
+    opportunity_statuses = _Resource(AsyncOpportunityStatuses)
+    opportunity_teams = _Resource(AsyncOpportunityTeams)
+    opportunity_type_infos = _Resource(AsyncOpportunityTypeInfos)
+    opportunity_types = _Resource(AsyncOpportunityTypes)
+    order_status_infos = _Resource(AsyncOrderStatusInfos)
+    order_status_notifications = _Resource(AsyncOrderStatusNotifications)
+    order_statuses = _Resource(AsyncOrderStatuses)
+    order_statuses_email_template = _Resource(AsyncOrderStatusesEmailTemplate)
+    orders = _Resource(AsyncOrders)
+    roles = _Resource(AsyncRoles)
+    sales_order_recaps = _Resource(AsyncSalesOrderRecaps)
+    sales_orders_line_items = _Resource(AsyncSalesOrdersLineItems)
+    sales_probabilities = _Resource(AsyncSalesProbabilities)
+    sales_probability_infos = _Resource(AsyncSalesProbabilityInfos)
+    sales_quotas = _Resource(AsyncSalesQuotas)
+    sales_team_members = _Resource(AsyncSalesTeamMembers)
+    sales_teams = _Resource(AsyncSalesTeams)
+
+    get_sales_activities = _AsyncOp(get_sales_activities)
+    post_sales_activities = _AsyncOp(post_sales_activities)
+    get_sales_activities_count = _AsyncOp(get_sales_activities_count)
+    get_sales_activities_statuses = _AsyncOp(get_sales_activities_statuses)
+    post_sales_activities_statuses = _AsyncOp(post_sales_activities_statuses)
+    get_sales_activities_statuses_count = _AsyncOp(get_sales_activities_statuses_count)
+    get_sales_activities_statuses_info = _AsyncOp(get_sales_activities_statuses_info)
+    get_sales_activities_statuses_info_count = _AsyncOp(get_sales_activities_statuses_info_count)
+    get_sales_activities_statuses_by_id = _AsyncOp(get_sales_activities_statuses_by_id)
+    put_sales_activities_statuses_by_id = _AsyncOp(put_sales_activities_statuses_by_id)
+    patch_sales_activities_statuses_by_id = _AsyncOp(patch_sales_activities_statuses_by_id)
+    delete_sales_activities_statuses_by_id = _AsyncOp(delete_sales_activities_statuses_by_id)
+    get_sales_activities_statuses_by_id_info = _AsyncOp(get_sales_activities_statuses_by_id_info)
+    get_sales_activities_types = _AsyncOp(get_sales_activities_types)
+    post_sales_activities_types = _AsyncOp(post_sales_activities_types)
+    get_sales_activities_types_count = _AsyncOp(get_sales_activities_types_count)
+    get_sales_activities_types_by_id = _AsyncOp(get_sales_activities_types_by_id)
+    put_sales_activities_types_by_id = _AsyncOp(put_sales_activities_types_by_id)
+    patch_sales_activities_types_by_id = _AsyncOp(patch_sales_activities_types_by_id)
+    delete_sales_activities_types_by_id = _AsyncOp(delete_sales_activities_types_by_id)
+    get_sales_activities_types_by_id_usages = _AsyncOp(get_sales_activities_types_by_id_usages)
+    get_sales_activities_types_by_id_usages_list = _AsyncOp(
+        get_sales_activities_types_by_id_usages_list
+    )
+    get_sales_activities_by_id = _AsyncOp(get_sales_activities_by_id)
+    put_sales_activities_by_id = _AsyncOp(put_sales_activities_by_id)
+    patch_sales_activities_by_id = _AsyncOp(patch_sales_activities_by_id)
+    delete_sales_activities_by_id = _AsyncOp(delete_sales_activities_by_id)
+    get_sales_commissions = _AsyncOp(get_sales_commissions)
+    post_sales_commissions = _AsyncOp(post_sales_commissions)
+    get_sales_commissions_count = _AsyncOp(get_sales_commissions_count)
+    get_sales_commissions_by_id = _AsyncOp(get_sales_commissions_by_id)
+    put_sales_commissions_by_id = _AsyncOp(put_sales_commissions_by_id)
+    patch_sales_commissions_by_id = _AsyncOp(patch_sales_commissions_by_id)
+    delete_sales_commissions_by_id = _AsyncOp(delete_sales_commissions_by_id)
+    get_sales_commissions_by_id_usages = _AsyncOp(get_sales_commissions_by_id_usages)
+    get_sales_commissions_by_id_usages_list = _AsyncOp(get_sales_commissions_by_id_usages_list)
+    get_sales_opportunities = _AsyncOp(get_sales_opportunities)
+    post_sales_opportunities = _AsyncOp(post_sales_opportunities)
+    get_sales_opportunities_conversions_by_id = _AsyncOp(get_sales_opportunities_conversions_by_id)
+    get_sales_opportunities_count = _AsyncOp(get_sales_opportunities_count)
+    get_sales_opportunities_default = _AsyncOp(get_sales_opportunities_default)
+    get_sales_opportunities_ratings = _AsyncOp(get_sales_opportunities_ratings)
+    post_sales_opportunities_ratings = _AsyncOp(post_sales_opportunities_ratings)
+    get_sales_opportunities_ratings_count = _AsyncOp(get_sales_opportunities_ratings_count)
+    get_sales_opportunities_ratings_info = _AsyncOp(get_sales_opportunities_ratings_info)
+    get_sales_opportunities_ratings_info_count = _AsyncOp(
+        get_sales_opportunities_ratings_info_count
+    )
+    get_sales_opportunities_ratings_by_id = _AsyncOp(get_sales_opportunities_ratings_by_id)
+    put_sales_opportunities_ratings_by_id = _AsyncOp(put_sales_opportunities_ratings_by_id)
+    patch_sales_opportunities_ratings_by_id = _AsyncOp(patch_sales_opportunities_ratings_by_id)
+    delete_sales_opportunities_ratings_by_id = _AsyncOp(delete_sales_opportunities_ratings_by_id)
+    get_sales_opportunities_ratings_by_id_info = _AsyncOp(
+        get_sales_opportunities_ratings_by_id_info
+    )
+    get_sales_opportunities_statuses = _AsyncOp(get_sales_opportunities_statuses)
+    post_sales_opportunities_statuses = _AsyncOp(post_sales_opportunities_statuses)
+    get_sales_opportunities_statuses_count = _AsyncOp(get_sales_opportunities_statuses_count)
+    get_sales_opportunities_statuses_info = _AsyncOp(get_sales_opportunities_statuses_info)
+    get_sales_opportunities_statuses_info_count = _AsyncOp(
+        get_sales_opportunities_statuses_info_count
+    )
+    get_sales_opportunities_statuses_by_id = _AsyncOp(get_sales_opportunities_statuses_by_id)
+    put_sales_opportunities_statuses_by_id = _AsyncOp(put_sales_opportunities_statuses_by_id)
+    patch_sales_opportunities_statuses_by_id = _AsyncOp(patch_sales_opportunities_statuses_by_id)
+    delete_sales_opportunities_statuses_by_id = _AsyncOp(delete_sales_opportunities_statuses_by_id)
+    get_sales_opportunities_statuses_by_id_info = _AsyncOp(
+        get_sales_opportunities_statuses_by_id_info
+    )
+    get_sales_opportunities_statuses_by_id_usages = _AsyncOp(
+        get_sales_opportunities_statuses_by_id_usages
+    )
+    get_sales_opportunities_statuses_by_id_usages_list = _AsyncOp(
+        get_sales_opportunities_statuses_by_id_usages_list
+    )
+    get_sales_opportunities_types = _AsyncOp(get_sales_opportunities_types)
+    post_sales_opportunities_types = _AsyncOp(post_sales_opportunities_types)
+    get_sales_opportunities_types_count = _AsyncOp(get_sales_opportunities_types_count)
+    get_sales_opportunities_types_info = _AsyncOp(get_sales_opportunities_types_info)
+    get_sales_opportunities_types_info_count = _AsyncOp(get_sales_opportunities_types_info_count)
+    get_sales_opportunities_types_by_id = _AsyncOp(get_sales_opportunities_types_by_id)
+    put_sales_opportunities_types_by_id = _AsyncOp(put_sales_opportunities_types_by_id)
+    patch_sales_opportunities_types_by_id = _AsyncOp(patch_sales_opportunities_types_by_id)
+    delete_sales_opportunities_types_by_id = _AsyncOp(delete_sales_opportunities_types_by_id)
+    get_sales_opportunities_types_by_id_info = _AsyncOp(get_sales_opportunities_types_by_id_info)
+    get_sales_opportunities_types_by_id_usages = _AsyncOp(
+        get_sales_opportunities_types_by_id_usages
+    )
+    get_sales_opportunities_types_by_id_usages_list = _AsyncOp(
+        get_sales_opportunities_types_by_id_usages_list
+    )
+    get_sales_opportunities_by_id = _AsyncOp(get_sales_opportunities_by_id)
+    put_sales_opportunities_by_id = _AsyncOp(put_sales_opportunities_by_id)
+    patch_sales_opportunities_by_id = _AsyncOp(patch_sales_opportunities_by_id)
+    delete_sales_opportunities_by_id = _AsyncOp(delete_sales_opportunities_by_id)
+    post_sales_opportunities_by_id_convert_to_agreement = _AsyncOp(
+        post_sales_opportunities_by_id_convert_to_agreement
+    )
+    post_sales_opportunities_by_id_convert_to_project = _AsyncOp(
+        post_sales_opportunities_by_id_convert_to_project
+    )
+    post_sales_opportunities_by_id_convert_to_sales_order = _AsyncOp(
+        post_sales_opportunities_by_id_convert_to_sales_order
+    )
+    post_sales_opportunities_by_id_convert_to_service_ticket = _AsyncOp(
+        post_sales_opportunities_by_id_convert_to_service_ticket
+    )
+    get_sales_opportunities_by_parent_id_contacts = _AsyncOp(
+        get_sales_opportunities_by_parent_id_contacts
+    )
+    post_sales_opportunities_by_parent_id_contacts = _AsyncOp(
+        post_sales_opportunities_by_parent_id_contacts
+    )
+    get_sales_opportunities_by_parent_id_contacts_count = _AsyncOp(
+        get_sales_opportunities_by_parent_id_contacts_count
+    )
+    get_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
+        get_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    put_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
+        put_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    patch_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
+        patch_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    delete_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
+        delete_sales_opportunities_by_parent_id_contacts_by_id
+    )
+    get_sales_opportunities_by_parent_id_forecast = _AsyncOp(
+        get_sales_opportunities_by_parent_id_forecast
+    )
+    post_sales_opportunities_by_parent_id_forecast = _AsyncOp(
+        post_sales_opportunities_by_parent_id_forecast
+    )
+    put_sales_opportunities_by_parent_id_forecast = _AsyncOp(
+        put_sales_opportunities_by_parent_id_forecast
+    )
+    patch_sales_opportunities_by_parent_id_forecast = _AsyncOp(
+        patch_sales_opportunities_by_parent_id_forecast
+    )
+    delete_sales_opportunities_by_parent_id_forecast = _AsyncOp(
+        delete_sales_opportunities_by_parent_id_forecast
+    )
+    post_sales_opportunities_by_parent_id_forecast_copy_by_id = _AsyncOp(
+        post_sales_opportunities_by_parent_id_forecast_copy_by_id
+    )
+    get_sales_opportunities_by_parent_id_forecast_count = _AsyncOp(
+        get_sales_opportunities_by_parent_id_forecast_count
+    )
+    get_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
+        get_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    post_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
+        post_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    put_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
+        put_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    patch_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
+        patch_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    delete_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
+        delete_sales_opportunities_by_parent_id_forecast_by_id
+    )
+    get_sales_opportunities_by_parent_id_notes = _AsyncOp(
+        get_sales_opportunities_by_parent_id_notes
+    )
+    post_sales_opportunities_by_parent_id_notes = _AsyncOp(
+        post_sales_opportunities_by_parent_id_notes
+    )
+    get_sales_opportunities_by_parent_id_notes_count = _AsyncOp(
+        get_sales_opportunities_by_parent_id_notes_count
+    )
+    get_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
+        get_sales_opportunities_by_parent_id_notes_by_id
+    )
+    put_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
+        put_sales_opportunities_by_parent_id_notes_by_id
+    )
+    patch_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
+        patch_sales_opportunities_by_parent_id_notes_by_id
+    )
+    delete_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
+        delete_sales_opportunities_by_parent_id_notes_by_id
+    )
+    get_sales_opportunities_by_parent_id_team = _AsyncOp(get_sales_opportunities_by_parent_id_team)
+    post_sales_opportunities_by_parent_id_team = _AsyncOp(
+        post_sales_opportunities_by_parent_id_team
+    )
+    get_sales_opportunities_by_parent_id_team_count = _AsyncOp(
+        get_sales_opportunities_by_parent_id_team_count
+    )
+    get_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
+        get_sales_opportunities_by_parent_id_team_by_id
+    )
+    put_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
+        put_sales_opportunities_by_parent_id_team_by_id
+    )
+    patch_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
+        patch_sales_opportunities_by_parent_id_team_by_id
+    )
+    delete_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
+        delete_sales_opportunities_by_parent_id_team_by_id
+    )
+    get_sales_orders = _AsyncOp(get_sales_orders)
+    post_sales_orders = _AsyncOp(post_sales_orders)
+    get_sales_orders_conversions_by_id = _AsyncOp(get_sales_orders_conversions_by_id)
+    get_sales_orders_count = _AsyncOp(get_sales_orders_count)
+    get_sales_orders_statuses = _AsyncOp(get_sales_orders_statuses)
+    post_sales_orders_statuses = _AsyncOp(post_sales_orders_statuses)
+    get_sales_orders_statuses_count = _AsyncOp(get_sales_orders_statuses_count)
+    get_sales_orders_statuses_info = _AsyncOp(get_sales_orders_statuses_info)
+    get_sales_orders_statuses_info_count = _AsyncOp(get_sales_orders_statuses_info_count)
+    get_sales_orders_statuses_by_id = _AsyncOp(get_sales_orders_statuses_by_id)
+    put_sales_orders_statuses_by_id = _AsyncOp(put_sales_orders_statuses_by_id)
+    patch_sales_orders_statuses_by_id = _AsyncOp(patch_sales_orders_statuses_by_id)
+    delete_sales_orders_statuses_by_id = _AsyncOp(delete_sales_orders_statuses_by_id)
+    get_sales_orders_statuses_by_id_info = _AsyncOp(get_sales_orders_statuses_by_id_info)
+    get_sales_orders_statuses_by_id_usages = _AsyncOp(get_sales_orders_statuses_by_id_usages)
+    get_sales_orders_statuses_by_id_usages_list = _AsyncOp(
+        get_sales_orders_statuses_by_id_usages_list
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates
+    )
+    post_sales_orders_statuses_by_parent_id_emailtemplates = _AsyncOp(
+        post_sales_orders_statuses_by_parent_id_emailtemplates
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates_count = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates_count
+    )
+    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+        put_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+        patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+        delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id
+    )
+    get_sales_orders_statuses_by_parent_id_notifications = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications
+    )
+    post_sales_orders_statuses_by_parent_id_notifications = _AsyncOp(
+        post_sales_orders_statuses_by_parent_id_notifications
+    )
+    get_sales_orders_statuses_by_parent_id_notifications_count = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications_count
+    )
+    get_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+        get_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    put_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+        put_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    patch_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+        patch_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    delete_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+        delete_sales_orders_statuses_by_parent_id_notifications_by_id
+    )
+    get_sales_orders_by_id = _AsyncOp(get_sales_orders_by_id)
+    put_sales_orders_by_id = _AsyncOp(put_sales_orders_by_id)
+    patch_sales_orders_by_id = _AsyncOp(patch_sales_orders_by_id)
+    delete_sales_orders_by_id = _AsyncOp(delete_sales_orders_by_id)
+    post_sales_orders_by_id_convert_to_service_ticket = _AsyncOp(
+        post_sales_orders_by_id_convert_to_service_ticket
+    )
+    get_sales_orders_by_id_financialrecap = _AsyncOp(get_sales_orders_by_id_financialrecap)
+    get_sales_orders_by_parent_id_lineitems = _AsyncOp(get_sales_orders_by_parent_id_lineitems)
+    post_sales_orders_by_parent_id_lineitems = _AsyncOp(post_sales_orders_by_parent_id_lineitems)
+    get_sales_orders_by_parent_id_lineitems_count = _AsyncOp(
+        get_sales_orders_by_parent_id_lineitems_count
+    )
+    get_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
+        get_sales_orders_by_parent_id_lineitems_by_id
+    )
+    put_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
+        put_sales_orders_by_parent_id_lineitems_by_id
+    )
+    patch_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
+        patch_sales_orders_by_parent_id_lineitems_by_id
+    )
+    delete_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
+        delete_sales_orders_by_parent_id_lineitems_by_id
+    )
+    get_sales_probabilities = _AsyncOp(get_sales_probabilities)
+    post_sales_probabilities = _AsyncOp(post_sales_probabilities)
+    get_sales_probabilities_count = _AsyncOp(get_sales_probabilities_count)
+    get_sales_probabilities_info = _AsyncOp(get_sales_probabilities_info)
+    get_sales_probabilities_info_count = _AsyncOp(get_sales_probabilities_info_count)
+    get_sales_probabilities_by_id = _AsyncOp(get_sales_probabilities_by_id)
+    put_sales_probabilities_by_id = _AsyncOp(put_sales_probabilities_by_id)
+    patch_sales_probabilities_by_id = _AsyncOp(patch_sales_probabilities_by_id)
+    delete_sales_probabilities_by_id = _AsyncOp(delete_sales_probabilities_by_id)
+    get_sales_probabilities_by_id_info = _AsyncOp(get_sales_probabilities_by_id_info)
+    get_sales_quotas = _AsyncOp(get_sales_quotas)
+    post_sales_quotas = _AsyncOp(post_sales_quotas)
+    get_sales_quotas_count = _AsyncOp(get_sales_quotas_count)
+    get_sales_quotas_by_id = _AsyncOp(get_sales_quotas_by_id)
+    put_sales_quotas_by_id = _AsyncOp(put_sales_quotas_by_id)
+    patch_sales_quotas_by_id = _AsyncOp(patch_sales_quotas_by_id)
+    delete_sales_quotas_by_id = _AsyncOp(delete_sales_quotas_by_id)
+    get_sales_roles = _AsyncOp(get_sales_roles)
+    post_sales_roles = _AsyncOp(post_sales_roles)
+    get_sales_roles_count = _AsyncOp(get_sales_roles_count)
+    get_sales_roles_by_id = _AsyncOp(get_sales_roles_by_id)
+    put_sales_roles_by_id = _AsyncOp(put_sales_roles_by_id)
+    patch_sales_roles_by_id = _AsyncOp(patch_sales_roles_by_id)
+    delete_sales_roles_by_id = _AsyncOp(delete_sales_roles_by_id)
+    get_sales_sales_teams = _AsyncOp(get_sales_sales_teams)
+    post_sales_sales_teams = _AsyncOp(post_sales_sales_teams)
+    get_sales_sales_teams_count = _AsyncOp(get_sales_sales_teams_count)
+    get_sales_sales_teams_by_id = _AsyncOp(get_sales_sales_teams_by_id)
+    put_sales_sales_teams_by_id = _AsyncOp(put_sales_sales_teams_by_id)
+    patch_sales_sales_teams_by_id = _AsyncOp(patch_sales_sales_teams_by_id)
+    delete_sales_sales_teams_by_id = _AsyncOp(delete_sales_sales_teams_by_id)
+    get_sales_sales_teams_by_parent_id_members = _AsyncOp(
+        get_sales_sales_teams_by_parent_id_members
+    )
+    post_sales_sales_teams_by_parent_id_members = _AsyncOp(
+        post_sales_sales_teams_by_parent_id_members
+    )
+    get_sales_sales_teams_by_parent_id_members_count = _AsyncOp(
+        get_sales_sales_teams_by_parent_id_members_count
+    )
+    get_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
+        get_sales_sales_teams_by_parent_id_members_by_id
+    )
+    put_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
+        put_sales_sales_teams_by_parent_id_members_by_id
+    )
+    patch_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
+        patch_sales_sales_teams_by_parent_id_members_by_id
+    )
+    delete_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
+        delete_sales_sales_teams_by_parent_id_members_by_id
+    )
+    get_sales_schedule_holidaylists_info_count = _AsyncOp(
+        get_sales_schedule_holidaylists_info_count
+    )
+    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = _AsyncOp(
+        get_sales_schedule_holidaylists_by_parent_id_holidays_info_count
+    )
+    get_sales_service_priority_info_count = _AsyncOp(get_sales_service_priority_info_count)
+    get_sales_stages = _AsyncOp(get_sales_stages)
+    post_sales_stages = _AsyncOp(post_sales_stages)
+    get_sales_stages_count = _AsyncOp(get_sales_stages_count)
+    get_sales_stages_info = _AsyncOp(get_sales_stages_info)
+    get_sales_stages_info_count = _AsyncOp(get_sales_stages_info_count)
+    get_sales_stages_by_id = _AsyncOp(get_sales_stages_by_id)
+    put_sales_stages_by_id = _AsyncOp(put_sales_stages_by_id)
+    patch_sales_stages_by_id = _AsyncOp(patch_sales_stages_by_id)
+    delete_sales_stages_by_id = _AsyncOp(delete_sales_stages_by_id)
+    get_sales_stages_by_id_info = _AsyncOp(get_sales_stages_by_id_info)
+    get_sales_stages_by_id_usages = _AsyncOp(get_sales_stages_by_id_usages)
+    get_sales_stages_by_id_usages_list = _AsyncOp(get_sales_stages_by_id_usages_list)
+
+
+#: The classes a client exposes as ``client.sales``.
+SYNC_CATEGORY = SyncSales
+ASYNC_CATEGORY = AsyncSales

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -2804,3 +2810,821 @@ RESOURCES: dict[str, type] = {
     "schedule_types": ScheduleTypes,
     "schedule_types_info": ScheduleTypesInfo,
 }
+
+# Bound to a client: ``client.schedule`` is a SyncSchedule, ``client.schedule.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncCalendarInfos(_Bound):
+    """The ``CalendarInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_calendars_info_count)
+    list = _SyncOp(get_schedule_calendars_info)
+    get_schedule_calendars_info = _SyncOp(get_schedule_calendars_info)
+    get_schedule_calendars_info_count = _SyncOp(get_schedule_calendars_info_count)
+    get_schedule_calendars_by_id_info = _SyncOp(get_schedule_calendars_by_id_info)
+
+
+class SyncCalendars(_Bound):
+    """The ``Calendars`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_calendars_count)
+    create = _SyncOp(post_schedule_calendars)
+    delete = _SyncOp(delete_schedule_calendars_by_id)
+    get = _SyncOp(get_schedule_calendars_by_id)
+    list = _SyncOp(get_schedule_calendars)
+    replace = _SyncOp(put_schedule_calendars_by_id)
+    update = _SyncOp(patch_schedule_calendars_by_id)
+    get_schedule_calendars = _SyncOp(get_schedule_calendars)
+    post_schedule_calendars = _SyncOp(post_schedule_calendars)
+    get_schedule_calendars_count = _SyncOp(get_schedule_calendars_count)
+    get_schedule_calendars_by_id = _SyncOp(get_schedule_calendars_by_id)
+    put_schedule_calendars_by_id = _SyncOp(put_schedule_calendars_by_id)
+    patch_schedule_calendars_by_id = _SyncOp(patch_schedule_calendars_by_id)
+    delete_schedule_calendars_by_id = _SyncOp(delete_schedule_calendars_by_id)
+    post_schedule_calendars_by_id_copy = _SyncOp(post_schedule_calendars_by_id_copy)
+    get_schedule_calendars_by_id_usages = _SyncOp(get_schedule_calendars_by_id_usages)
+    get_schedule_calendars_by_id_usages_list = _SyncOp(get_schedule_calendars_by_id_usages_list)
+
+
+class SyncHolidayInfos(_Bound):
+    """The ``HolidayInfos`` resource of a synchronous client."""
+
+    list = _SyncOp(get_schedule_holidaylists_by_parent_id_holidays_info)
+    get_schedule_holidaylists_by_parent_id_holidays_info = _SyncOp(
+        get_schedule_holidaylists_by_parent_id_holidays_info
+    )
+    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = _SyncOp(
+        get_schedule_holidaylists_by_parent_id_holidays_by_id_info
+    )
+
+
+class SyncHolidayListInfos(_Bound):
+    """The ``HolidayListInfos`` resource of a synchronous client."""
+
+    list = _SyncOp(get_schedule_holidaylists_info)
+    get_schedule_holidaylists_info = _SyncOp(get_schedule_holidaylists_info)
+    get_schedule_holidaylists_by_id_info = _SyncOp(get_schedule_holidaylists_by_id_info)
+
+
+class SyncHolidayLists(_Bound):
+    """The ``HolidayLists`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_holiday_lists_count)
+    create = _SyncOp(post_schedule_holiday_lists)
+    delete = _SyncOp(delete_schedule_holiday_lists_by_id)
+    get = _SyncOp(get_schedule_holiday_lists_by_id)
+    list = _SyncOp(get_schedule_holiday_lists)
+    replace = _SyncOp(put_schedule_holiday_lists_by_id)
+    update = _SyncOp(patch_schedule_holiday_lists_by_id)
+    get_schedule_holiday_lists = _SyncOp(get_schedule_holiday_lists)
+    post_schedule_holiday_lists = _SyncOp(post_schedule_holiday_lists)
+    post_schedule_holiday_lists_copy = _SyncOp(post_schedule_holiday_lists_copy)
+    get_schedule_holiday_lists_count = _SyncOp(get_schedule_holiday_lists_count)
+    get_schedule_holiday_lists_by_id = _SyncOp(get_schedule_holiday_lists_by_id)
+    put_schedule_holiday_lists_by_id = _SyncOp(put_schedule_holiday_lists_by_id)
+    patch_schedule_holiday_lists_by_id = _SyncOp(patch_schedule_holiday_lists_by_id)
+    delete_schedule_holiday_lists_by_id = _SyncOp(delete_schedule_holiday_lists_by_id)
+    get_schedule_holiday_lists_by_id_usages = _SyncOp(get_schedule_holiday_lists_by_id_usages)
+    get_schedule_holiday_lists_by_id_usages_list = _SyncOp(
+        get_schedule_holiday_lists_by_id_usages_list
+    )
+
+
+class SyncHolidays(_Bound):
+    """The ``Holidays`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_holiday_lists_by_parent_id_holidays_count)
+    create = _SyncOp(post_schedule_holiday_lists_by_parent_id_holidays)
+    delete = _SyncOp(delete_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    get = _SyncOp(get_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    list = _SyncOp(get_schedule_holiday_lists_by_parent_id_holidays)
+    replace = _SyncOp(put_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    update = _SyncOp(patch_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    get_schedule_holiday_lists_by_parent_id_holidays = _SyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays
+    )
+    post_schedule_holiday_lists_by_parent_id_holidays = _SyncOp(
+        post_schedule_holiday_lists_by_parent_id_holidays
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays_count = _SyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays_count
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    put_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+        put_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+        patch_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+        delete_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+
+
+class SyncPortalCalendars(_Bound):
+    """The ``PortalCalendars`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_portalcalendars_count)
+    get = _SyncOp(get_schedule_portalcalendars_by_id)
+    list = _SyncOp(get_schedule_portalcalendars)
+    replace = _SyncOp(put_schedule_portalcalendars_by_id)
+    update = _SyncOp(patch_schedule_portalcalendars_by_id)
+    get_schedule_portalcalendars = _SyncOp(get_schedule_portalcalendars)
+    get_schedule_portalcalendars_count = _SyncOp(get_schedule_portalcalendars_count)
+    get_schedule_portalcalendars_by_id = _SyncOp(get_schedule_portalcalendars_by_id)
+    put_schedule_portalcalendars_by_id = _SyncOp(put_schedule_portalcalendars_by_id)
+    patch_schedule_portalcalendars_by_id = _SyncOp(patch_schedule_portalcalendars_by_id)
+
+
+class SyncScheduleColors(_Bound):
+    """The ``ScheduleColors`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_colors_count)
+    get = _SyncOp(get_schedule_colors_by_id)
+    list = _SyncOp(get_schedule_colors)
+    replace = _SyncOp(put_schedule_colors_by_id)
+    update = _SyncOp(patch_schedule_colors_by_id)
+    get_schedule_colors = _SyncOp(get_schedule_colors)
+    get_schedule_colors_count = _SyncOp(get_schedule_colors_count)
+    post_schedule_colors_reset = _SyncOp(post_schedule_colors_reset)
+    get_schedule_colors_by_id = _SyncOp(get_schedule_colors_by_id)
+    put_schedule_colors_by_id = _SyncOp(put_schedule_colors_by_id)
+    patch_schedule_colors_by_id = _SyncOp(patch_schedule_colors_by_id)
+    post_schedule_colors_by_id_clear = _SyncOp(post_schedule_colors_by_id_clear)
+
+
+class SyncScheduleDetails(_Bound):
+    """The ``ScheduleDetails`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_entries_by_parent_id_details_count)
+    get = _SyncOp(get_schedule_entries_by_parent_id_details_by_id)
+    list = _SyncOp(get_schedule_entries_by_parent_id_details)
+    get_schedule_entries_by_parent_id_details = _SyncOp(get_schedule_entries_by_parent_id_details)
+    get_schedule_entries_by_parent_id_details_count = _SyncOp(
+        get_schedule_entries_by_parent_id_details_count
+    )
+    get_schedule_entries_by_parent_id_details_by_id = _SyncOp(
+        get_schedule_entries_by_parent_id_details_by_id
+    )
+
+
+class SyncScheduleEntries(_Bound):
+    """The ``ScheduleEntries`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_entries_count)
+    create = _SyncOp(post_schedule_entries)
+    delete = _SyncOp(delete_schedule_entries_by_id)
+    get = _SyncOp(get_schedule_entries_by_id)
+    list = _SyncOp(get_schedule_entries)
+    replace = _SyncOp(put_schedule_entries_by_id)
+    update = _SyncOp(patch_schedule_entries_by_id)
+    get_schedule_entries = _SyncOp(get_schedule_entries)
+    post_schedule_entries = _SyncOp(post_schedule_entries)
+    get_schedule_entries_count = _SyncOp(get_schedule_entries_count)
+    get_schedule_entries_by_id = _SyncOp(get_schedule_entries_by_id)
+    put_schedule_entries_by_id = _SyncOp(put_schedule_entries_by_id)
+    patch_schedule_entries_by_id = _SyncOp(patch_schedule_entries_by_id)
+    delete_schedule_entries_by_id = _SyncOp(delete_schedule_entries_by_id)
+    delete_schedule_entries_by_id_by_notify_resource = _SyncOp(
+        delete_schedule_entries_by_id_by_notify_resource
+    )
+
+
+class SyncScheduleEntryDetails(_Bound):
+    """The ``ScheduleEntryDetails`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_details_count)
+    get = _SyncOp(get_schedule_details_by_id)
+    list = _SyncOp(get_schedule_details)
+    get_schedule_details = _SyncOp(get_schedule_details)
+    get_schedule_details_count = _SyncOp(get_schedule_details_count)
+    get_schedule_details_by_id = _SyncOp(get_schedule_details_by_id)
+
+
+class SyncScheduleReminderTimeResource(_Bound):
+    """The ``ScheduleReminderTime`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_reminder_times_count)
+    get = _SyncOp(get_schedule_reminder_times_by_id)
+    list = _SyncOp(get_schedule_reminder_times)
+    replace = _SyncOp(put_schedule_reminder_times_by_id)
+    update = _SyncOp(patch_schedule_reminder_times_by_id)
+    get_schedule_reminder_times = _SyncOp(get_schedule_reminder_times)
+    get_schedule_reminder_times_count = _SyncOp(get_schedule_reminder_times_count)
+    get_schedule_reminder_times_by_id = _SyncOp(get_schedule_reminder_times_by_id)
+    put_schedule_reminder_times_by_id = _SyncOp(put_schedule_reminder_times_by_id)
+    patch_schedule_reminder_times_by_id = _SyncOp(patch_schedule_reminder_times_by_id)
+
+
+class SyncScheduleStatusInfos(_Bound):
+    """The ``ScheduleStatusInfos`` resource of a synchronous client."""
+
+    list = _SyncOp(get_schedule_statuses_info)
+    get_schedule_statuses_info = _SyncOp(get_schedule_statuses_info)
+    get_schedule_statuses_by_id_info = _SyncOp(get_schedule_statuses_by_id_info)
+
+
+class SyncScheduleStatuses(_Bound):
+    """The ``ScheduleStatuses`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_statuses_count)
+    create = _SyncOp(post_schedule_statuses)
+    delete = _SyncOp(delete_schedule_statuses_by_id)
+    get = _SyncOp(get_schedule_statuses_by_id)
+    list = _SyncOp(get_schedule_statuses)
+    replace = _SyncOp(put_schedule_statuses_by_id)
+    update = _SyncOp(patch_schedule_statuses_by_id)
+    get_schedule_statuses = _SyncOp(get_schedule_statuses)
+    post_schedule_statuses = _SyncOp(post_schedule_statuses)
+    get_schedule_statuses_count = _SyncOp(get_schedule_statuses_count)
+    get_schedule_statuses_by_id = _SyncOp(get_schedule_statuses_by_id)
+    put_schedule_statuses_by_id = _SyncOp(put_schedule_statuses_by_id)
+    patch_schedule_statuses_by_id = _SyncOp(patch_schedule_statuses_by_id)
+    delete_schedule_statuses_by_id = _SyncOp(delete_schedule_statuses_by_id)
+
+
+class SyncScheduleStatusesInfos(_Bound):
+    """The ``ScheduleStatusesInfos`` resource of a synchronous client."""
+
+    list = _SyncOp(get_schedule_statuses_info_count)
+    get_schedule_statuses_info_count = _SyncOp(get_schedule_statuses_info_count)
+
+
+class SyncScheduleTypes(_Bound):
+    """The ``ScheduleTypes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_types_count)
+    create = _SyncOp(post_schedule_types)
+    delete = _SyncOp(delete_schedule_types_by_id)
+    get = _SyncOp(get_schedule_types_by_id)
+    list = _SyncOp(get_schedule_types)
+    replace = _SyncOp(put_schedule_types_by_id)
+    update = _SyncOp(patch_schedule_types_by_id)
+    get_schedule_types = _SyncOp(get_schedule_types)
+    post_schedule_types = _SyncOp(post_schedule_types)
+    get_schedule_types_count = _SyncOp(get_schedule_types_count)
+    get_schedule_types_by_id = _SyncOp(get_schedule_types_by_id)
+    put_schedule_types_by_id = _SyncOp(put_schedule_types_by_id)
+    patch_schedule_types_by_id = _SyncOp(patch_schedule_types_by_id)
+    delete_schedule_types_by_id = _SyncOp(delete_schedule_types_by_id)
+    get_schedule_types_by_id_usages = _SyncOp(get_schedule_types_by_id_usages)
+    get_schedule_types_by_id_usages_list = _SyncOp(get_schedule_types_by_id_usages_list)
+
+
+class SyncScheduleTypesInfo(_Bound):
+    """The ``ScheduleTypesInfo`` resource of a synchronous client."""
+
+    count = _SyncOp(get_schedule_types_info_count)
+    list = _SyncOp(get_schedule_types_info)
+    get_schedule_types_info = _SyncOp(get_schedule_types_info)
+    get_schedule_types_info_count = _SyncOp(get_schedule_types_info_count)
+    get_schedule_types_by_id_info = _SyncOp(get_schedule_types_by_id_info)
+
+
+class SyncSchedule(_Bound):
+    """The ``schedule`` operations of a synchronous client, by resource and by full name."""
+
+    calendar_infos = _Resource(SyncCalendarInfos)
+    calendars = _Resource(SyncCalendars)
+    holiday_infos = _Resource(SyncHolidayInfos)
+    holiday_list_infos = _Resource(SyncHolidayListInfos)
+    holiday_lists = _Resource(SyncHolidayLists)
+    holidays = _Resource(SyncHolidays)
+    portal_calendars = _Resource(SyncPortalCalendars)
+    schedule_colors = _Resource(SyncScheduleColors)
+    schedule_details = _Resource(SyncScheduleDetails)
+    schedule_entries = _Resource(SyncScheduleEntries)
+    schedule_entry_details = _Resource(SyncScheduleEntryDetails)
+    schedule_reminder_time = _Resource(SyncScheduleReminderTimeResource)
+    schedule_status_infos = _Resource(SyncScheduleStatusInfos)
+    schedule_statuses = _Resource(SyncScheduleStatuses)
+    schedule_statuses_infos = _Resource(SyncScheduleStatusesInfos)
+    schedule_types = _Resource(SyncScheduleTypes)
+    schedule_types_info = _Resource(SyncScheduleTypesInfo)
+
+    get_schedule_calendars = _SyncOp(get_schedule_calendars)
+    post_schedule_calendars = _SyncOp(post_schedule_calendars)
+    get_schedule_calendars_count = _SyncOp(get_schedule_calendars_count)
+    get_schedule_calendars_info = _SyncOp(get_schedule_calendars_info)
+    get_schedule_calendars_info_count = _SyncOp(get_schedule_calendars_info_count)
+    get_schedule_calendars_by_id = _SyncOp(get_schedule_calendars_by_id)
+    put_schedule_calendars_by_id = _SyncOp(put_schedule_calendars_by_id)
+    patch_schedule_calendars_by_id = _SyncOp(patch_schedule_calendars_by_id)
+    delete_schedule_calendars_by_id = _SyncOp(delete_schedule_calendars_by_id)
+    post_schedule_calendars_by_id_copy = _SyncOp(post_schedule_calendars_by_id_copy)
+    get_schedule_calendars_by_id_info = _SyncOp(get_schedule_calendars_by_id_info)
+    get_schedule_calendars_by_id_usages = _SyncOp(get_schedule_calendars_by_id_usages)
+    get_schedule_calendars_by_id_usages_list = _SyncOp(get_schedule_calendars_by_id_usages_list)
+    get_schedule_colors = _SyncOp(get_schedule_colors)
+    get_schedule_colors_count = _SyncOp(get_schedule_colors_count)
+    post_schedule_colors_reset = _SyncOp(post_schedule_colors_reset)
+    get_schedule_colors_by_id = _SyncOp(get_schedule_colors_by_id)
+    put_schedule_colors_by_id = _SyncOp(put_schedule_colors_by_id)
+    patch_schedule_colors_by_id = _SyncOp(patch_schedule_colors_by_id)
+    post_schedule_colors_by_id_clear = _SyncOp(post_schedule_colors_by_id_clear)
+    get_schedule_details = _SyncOp(get_schedule_details)
+    get_schedule_details_count = _SyncOp(get_schedule_details_count)
+    get_schedule_details_by_id = _SyncOp(get_schedule_details_by_id)
+    get_schedule_entries = _SyncOp(get_schedule_entries)
+    post_schedule_entries = _SyncOp(post_schedule_entries)
+    get_schedule_entries_count = _SyncOp(get_schedule_entries_count)
+    get_schedule_entries_by_id = _SyncOp(get_schedule_entries_by_id)
+    put_schedule_entries_by_id = _SyncOp(put_schedule_entries_by_id)
+    patch_schedule_entries_by_id = _SyncOp(patch_schedule_entries_by_id)
+    delete_schedule_entries_by_id = _SyncOp(delete_schedule_entries_by_id)
+    delete_schedule_entries_by_id_by_notify_resource = _SyncOp(
+        delete_schedule_entries_by_id_by_notify_resource
+    )
+    get_schedule_entries_by_parent_id_details = _SyncOp(get_schedule_entries_by_parent_id_details)
+    get_schedule_entries_by_parent_id_details_count = _SyncOp(
+        get_schedule_entries_by_parent_id_details_count
+    )
+    get_schedule_entries_by_parent_id_details_by_id = _SyncOp(
+        get_schedule_entries_by_parent_id_details_by_id
+    )
+    get_schedule_holiday_lists = _SyncOp(get_schedule_holiday_lists)
+    post_schedule_holiday_lists = _SyncOp(post_schedule_holiday_lists)
+    post_schedule_holiday_lists_copy = _SyncOp(post_schedule_holiday_lists_copy)
+    get_schedule_holiday_lists_count = _SyncOp(get_schedule_holiday_lists_count)
+    get_schedule_holiday_lists_by_id = _SyncOp(get_schedule_holiday_lists_by_id)
+    put_schedule_holiday_lists_by_id = _SyncOp(put_schedule_holiday_lists_by_id)
+    patch_schedule_holiday_lists_by_id = _SyncOp(patch_schedule_holiday_lists_by_id)
+    delete_schedule_holiday_lists_by_id = _SyncOp(delete_schedule_holiday_lists_by_id)
+    get_schedule_holiday_lists_by_id_usages = _SyncOp(get_schedule_holiday_lists_by_id_usages)
+    get_schedule_holiday_lists_by_id_usages_list = _SyncOp(
+        get_schedule_holiday_lists_by_id_usages_list
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays = _SyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays
+    )
+    post_schedule_holiday_lists_by_parent_id_holidays = _SyncOp(
+        post_schedule_holiday_lists_by_parent_id_holidays
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays_count = _SyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays_count
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    put_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+        put_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+        patch_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+        delete_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    get_schedule_holidaylists_info = _SyncOp(get_schedule_holidaylists_info)
+    get_schedule_holidaylists_by_id_info = _SyncOp(get_schedule_holidaylists_by_id_info)
+    get_schedule_holidaylists_by_parent_id_holidays_info = _SyncOp(
+        get_schedule_holidaylists_by_parent_id_holidays_info
+    )
+    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = _SyncOp(
+        get_schedule_holidaylists_by_parent_id_holidays_by_id_info
+    )
+    get_schedule_portalcalendars = _SyncOp(get_schedule_portalcalendars)
+    get_schedule_portalcalendars_count = _SyncOp(get_schedule_portalcalendars_count)
+    get_schedule_portalcalendars_by_id = _SyncOp(get_schedule_portalcalendars_by_id)
+    put_schedule_portalcalendars_by_id = _SyncOp(put_schedule_portalcalendars_by_id)
+    patch_schedule_portalcalendars_by_id = _SyncOp(patch_schedule_portalcalendars_by_id)
+    get_schedule_reminder_times = _SyncOp(get_schedule_reminder_times)
+    get_schedule_reminder_times_count = _SyncOp(get_schedule_reminder_times_count)
+    get_schedule_reminder_times_by_id = _SyncOp(get_schedule_reminder_times_by_id)
+    put_schedule_reminder_times_by_id = _SyncOp(put_schedule_reminder_times_by_id)
+    patch_schedule_reminder_times_by_id = _SyncOp(patch_schedule_reminder_times_by_id)
+    get_schedule_statuses = _SyncOp(get_schedule_statuses)
+    post_schedule_statuses = _SyncOp(post_schedule_statuses)
+    get_schedule_statuses_count = _SyncOp(get_schedule_statuses_count)
+    get_schedule_statuses_info = _SyncOp(get_schedule_statuses_info)
+    get_schedule_statuses_info_count = _SyncOp(get_schedule_statuses_info_count)
+    get_schedule_statuses_by_id = _SyncOp(get_schedule_statuses_by_id)
+    put_schedule_statuses_by_id = _SyncOp(put_schedule_statuses_by_id)
+    patch_schedule_statuses_by_id = _SyncOp(patch_schedule_statuses_by_id)
+    delete_schedule_statuses_by_id = _SyncOp(delete_schedule_statuses_by_id)
+    get_schedule_statuses_by_id_info = _SyncOp(get_schedule_statuses_by_id_info)
+    get_schedule_types = _SyncOp(get_schedule_types)
+    post_schedule_types = _SyncOp(post_schedule_types)
+    get_schedule_types_count = _SyncOp(get_schedule_types_count)
+    get_schedule_types_info = _SyncOp(get_schedule_types_info)
+    get_schedule_types_info_count = _SyncOp(get_schedule_types_info_count)
+    get_schedule_types_by_id = _SyncOp(get_schedule_types_by_id)
+    put_schedule_types_by_id = _SyncOp(put_schedule_types_by_id)
+    patch_schedule_types_by_id = _SyncOp(patch_schedule_types_by_id)
+    delete_schedule_types_by_id = _SyncOp(delete_schedule_types_by_id)
+    get_schedule_types_by_id_info = _SyncOp(get_schedule_types_by_id_info)
+    get_schedule_types_by_id_usages = _SyncOp(get_schedule_types_by_id_usages)
+    get_schedule_types_by_id_usages_list = _SyncOp(get_schedule_types_by_id_usages_list)
+
+
+class AsyncCalendarInfos(_Bound):
+    """The ``CalendarInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_calendars_info_count)
+    list = _AsyncOp(get_schedule_calendars_info)
+    get_schedule_calendars_info = _AsyncOp(get_schedule_calendars_info)
+    get_schedule_calendars_info_count = _AsyncOp(get_schedule_calendars_info_count)
+    get_schedule_calendars_by_id_info = _AsyncOp(get_schedule_calendars_by_id_info)
+
+
+class AsyncCalendars(_Bound):
+    """The ``Calendars`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_calendars_count)
+    create = _AsyncOp(post_schedule_calendars)
+    delete = _AsyncOp(delete_schedule_calendars_by_id)
+    get = _AsyncOp(get_schedule_calendars_by_id)
+    list = _AsyncOp(get_schedule_calendars)
+    replace = _AsyncOp(put_schedule_calendars_by_id)
+    update = _AsyncOp(patch_schedule_calendars_by_id)
+    get_schedule_calendars = _AsyncOp(get_schedule_calendars)
+    post_schedule_calendars = _AsyncOp(post_schedule_calendars)
+    get_schedule_calendars_count = _AsyncOp(get_schedule_calendars_count)
+    get_schedule_calendars_by_id = _AsyncOp(get_schedule_calendars_by_id)
+    put_schedule_calendars_by_id = _AsyncOp(put_schedule_calendars_by_id)
+    patch_schedule_calendars_by_id = _AsyncOp(patch_schedule_calendars_by_id)
+    delete_schedule_calendars_by_id = _AsyncOp(delete_schedule_calendars_by_id)
+    post_schedule_calendars_by_id_copy = _AsyncOp(post_schedule_calendars_by_id_copy)
+    get_schedule_calendars_by_id_usages = _AsyncOp(get_schedule_calendars_by_id_usages)
+    get_schedule_calendars_by_id_usages_list = _AsyncOp(get_schedule_calendars_by_id_usages_list)
+
+
+class AsyncHolidayInfos(_Bound):
+    """The ``HolidayInfos`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_schedule_holidaylists_by_parent_id_holidays_info)
+    get_schedule_holidaylists_by_parent_id_holidays_info = _AsyncOp(
+        get_schedule_holidaylists_by_parent_id_holidays_info
+    )
+    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = _AsyncOp(
+        get_schedule_holidaylists_by_parent_id_holidays_by_id_info
+    )
+
+
+class AsyncHolidayListInfos(_Bound):
+    """The ``HolidayListInfos`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_schedule_holidaylists_info)
+    get_schedule_holidaylists_info = _AsyncOp(get_schedule_holidaylists_info)
+    get_schedule_holidaylists_by_id_info = _AsyncOp(get_schedule_holidaylists_by_id_info)
+
+
+class AsyncHolidayLists(_Bound):
+    """The ``HolidayLists`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_holiday_lists_count)
+    create = _AsyncOp(post_schedule_holiday_lists)
+    delete = _AsyncOp(delete_schedule_holiday_lists_by_id)
+    get = _AsyncOp(get_schedule_holiday_lists_by_id)
+    list = _AsyncOp(get_schedule_holiday_lists)
+    replace = _AsyncOp(put_schedule_holiday_lists_by_id)
+    update = _AsyncOp(patch_schedule_holiday_lists_by_id)
+    get_schedule_holiday_lists = _AsyncOp(get_schedule_holiday_lists)
+    post_schedule_holiday_lists = _AsyncOp(post_schedule_holiday_lists)
+    post_schedule_holiday_lists_copy = _AsyncOp(post_schedule_holiday_lists_copy)
+    get_schedule_holiday_lists_count = _AsyncOp(get_schedule_holiday_lists_count)
+    get_schedule_holiday_lists_by_id = _AsyncOp(get_schedule_holiday_lists_by_id)
+    put_schedule_holiday_lists_by_id = _AsyncOp(put_schedule_holiday_lists_by_id)
+    patch_schedule_holiday_lists_by_id = _AsyncOp(patch_schedule_holiday_lists_by_id)
+    delete_schedule_holiday_lists_by_id = _AsyncOp(delete_schedule_holiday_lists_by_id)
+    get_schedule_holiday_lists_by_id_usages = _AsyncOp(get_schedule_holiday_lists_by_id_usages)
+    get_schedule_holiday_lists_by_id_usages_list = _AsyncOp(
+        get_schedule_holiday_lists_by_id_usages_list
+    )
+
+
+class AsyncHolidays(_Bound):
+    """The ``Holidays`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_holiday_lists_by_parent_id_holidays_count)
+    create = _AsyncOp(post_schedule_holiday_lists_by_parent_id_holidays)
+    delete = _AsyncOp(delete_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    get = _AsyncOp(get_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    list = _AsyncOp(get_schedule_holiday_lists_by_parent_id_holidays)
+    replace = _AsyncOp(put_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    update = _AsyncOp(patch_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    get_schedule_holiday_lists_by_parent_id_holidays = _AsyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays
+    )
+    post_schedule_holiday_lists_by_parent_id_holidays = _AsyncOp(
+        post_schedule_holiday_lists_by_parent_id_holidays
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays_count = _AsyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays_count
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    put_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
+        put_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
+        patch_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
+        delete_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+
+
+class AsyncPortalCalendars(_Bound):
+    """The ``PortalCalendars`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_portalcalendars_count)
+    get = _AsyncOp(get_schedule_portalcalendars_by_id)
+    list = _AsyncOp(get_schedule_portalcalendars)
+    replace = _AsyncOp(put_schedule_portalcalendars_by_id)
+    update = _AsyncOp(patch_schedule_portalcalendars_by_id)
+    get_schedule_portalcalendars = _AsyncOp(get_schedule_portalcalendars)
+    get_schedule_portalcalendars_count = _AsyncOp(get_schedule_portalcalendars_count)
+    get_schedule_portalcalendars_by_id = _AsyncOp(get_schedule_portalcalendars_by_id)
+    put_schedule_portalcalendars_by_id = _AsyncOp(put_schedule_portalcalendars_by_id)
+    patch_schedule_portalcalendars_by_id = _AsyncOp(patch_schedule_portalcalendars_by_id)
+
+
+class AsyncScheduleColors(_Bound):
+    """The ``ScheduleColors`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_colors_count)
+    get = _AsyncOp(get_schedule_colors_by_id)
+    list = _AsyncOp(get_schedule_colors)
+    replace = _AsyncOp(put_schedule_colors_by_id)
+    update = _AsyncOp(patch_schedule_colors_by_id)
+    get_schedule_colors = _AsyncOp(get_schedule_colors)
+    get_schedule_colors_count = _AsyncOp(get_schedule_colors_count)
+    post_schedule_colors_reset = _AsyncOp(post_schedule_colors_reset)
+    get_schedule_colors_by_id = _AsyncOp(get_schedule_colors_by_id)
+    put_schedule_colors_by_id = _AsyncOp(put_schedule_colors_by_id)
+    patch_schedule_colors_by_id = _AsyncOp(patch_schedule_colors_by_id)
+    post_schedule_colors_by_id_clear = _AsyncOp(post_schedule_colors_by_id_clear)
+
+
+class AsyncScheduleDetails(_Bound):
+    """The ``ScheduleDetails`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_entries_by_parent_id_details_count)
+    get = _AsyncOp(get_schedule_entries_by_parent_id_details_by_id)
+    list = _AsyncOp(get_schedule_entries_by_parent_id_details)
+    get_schedule_entries_by_parent_id_details = _AsyncOp(get_schedule_entries_by_parent_id_details)
+    get_schedule_entries_by_parent_id_details_count = _AsyncOp(
+        get_schedule_entries_by_parent_id_details_count
+    )
+    get_schedule_entries_by_parent_id_details_by_id = _AsyncOp(
+        get_schedule_entries_by_parent_id_details_by_id
+    )
+
+
+class AsyncScheduleEntries(_Bound):
+    """The ``ScheduleEntries`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_entries_count)
+    create = _AsyncOp(post_schedule_entries)
+    delete = _AsyncOp(delete_schedule_entries_by_id)
+    get = _AsyncOp(get_schedule_entries_by_id)
+    list = _AsyncOp(get_schedule_entries)
+    replace = _AsyncOp(put_schedule_entries_by_id)
+    update = _AsyncOp(patch_schedule_entries_by_id)
+    get_schedule_entries = _AsyncOp(get_schedule_entries)
+    post_schedule_entries = _AsyncOp(post_schedule_entries)
+    get_schedule_entries_count = _AsyncOp(get_schedule_entries_count)
+    get_schedule_entries_by_id = _AsyncOp(get_schedule_entries_by_id)
+    put_schedule_entries_by_id = _AsyncOp(put_schedule_entries_by_id)
+    patch_schedule_entries_by_id = _AsyncOp(patch_schedule_entries_by_id)
+    delete_schedule_entries_by_id = _AsyncOp(delete_schedule_entries_by_id)
+    delete_schedule_entries_by_id_by_notify_resource = _AsyncOp(
+        delete_schedule_entries_by_id_by_notify_resource
+    )
+
+
+class AsyncScheduleEntryDetails(_Bound):
+    """The ``ScheduleEntryDetails`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_details_count)
+    get = _AsyncOp(get_schedule_details_by_id)
+    list = _AsyncOp(get_schedule_details)
+    get_schedule_details = _AsyncOp(get_schedule_details)
+    get_schedule_details_count = _AsyncOp(get_schedule_details_count)
+    get_schedule_details_by_id = _AsyncOp(get_schedule_details_by_id)
+
+
+class AsyncScheduleReminderTimeResource(_Bound):
+    """The ``ScheduleReminderTime`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_reminder_times_count)
+    get = _AsyncOp(get_schedule_reminder_times_by_id)
+    list = _AsyncOp(get_schedule_reminder_times)
+    replace = _AsyncOp(put_schedule_reminder_times_by_id)
+    update = _AsyncOp(patch_schedule_reminder_times_by_id)
+    get_schedule_reminder_times = _AsyncOp(get_schedule_reminder_times)
+    get_schedule_reminder_times_count = _AsyncOp(get_schedule_reminder_times_count)
+    get_schedule_reminder_times_by_id = _AsyncOp(get_schedule_reminder_times_by_id)
+    put_schedule_reminder_times_by_id = _AsyncOp(put_schedule_reminder_times_by_id)
+    patch_schedule_reminder_times_by_id = _AsyncOp(patch_schedule_reminder_times_by_id)
+
+
+class AsyncScheduleStatusInfos(_Bound):
+    """The ``ScheduleStatusInfos`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_schedule_statuses_info)
+    get_schedule_statuses_info = _AsyncOp(get_schedule_statuses_info)
+    get_schedule_statuses_by_id_info = _AsyncOp(get_schedule_statuses_by_id_info)
+
+
+class AsyncScheduleStatuses(_Bound):
+    """The ``ScheduleStatuses`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_statuses_count)
+    create = _AsyncOp(post_schedule_statuses)
+    delete = _AsyncOp(delete_schedule_statuses_by_id)
+    get = _AsyncOp(get_schedule_statuses_by_id)
+    list = _AsyncOp(get_schedule_statuses)
+    replace = _AsyncOp(put_schedule_statuses_by_id)
+    update = _AsyncOp(patch_schedule_statuses_by_id)
+    get_schedule_statuses = _AsyncOp(get_schedule_statuses)
+    post_schedule_statuses = _AsyncOp(post_schedule_statuses)
+    get_schedule_statuses_count = _AsyncOp(get_schedule_statuses_count)
+    get_schedule_statuses_by_id = _AsyncOp(get_schedule_statuses_by_id)
+    put_schedule_statuses_by_id = _AsyncOp(put_schedule_statuses_by_id)
+    patch_schedule_statuses_by_id = _AsyncOp(patch_schedule_statuses_by_id)
+    delete_schedule_statuses_by_id = _AsyncOp(delete_schedule_statuses_by_id)
+
+
+class AsyncScheduleStatusesInfos(_Bound):
+    """The ``ScheduleStatusesInfos`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_schedule_statuses_info_count)
+    get_schedule_statuses_info_count = _AsyncOp(get_schedule_statuses_info_count)
+
+
+class AsyncScheduleTypes(_Bound):
+    """The ``ScheduleTypes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_types_count)
+    create = _AsyncOp(post_schedule_types)
+    delete = _AsyncOp(delete_schedule_types_by_id)
+    get = _AsyncOp(get_schedule_types_by_id)
+    list = _AsyncOp(get_schedule_types)
+    replace = _AsyncOp(put_schedule_types_by_id)
+    update = _AsyncOp(patch_schedule_types_by_id)
+    get_schedule_types = _AsyncOp(get_schedule_types)
+    post_schedule_types = _AsyncOp(post_schedule_types)
+    get_schedule_types_count = _AsyncOp(get_schedule_types_count)
+    get_schedule_types_by_id = _AsyncOp(get_schedule_types_by_id)
+    put_schedule_types_by_id = _AsyncOp(put_schedule_types_by_id)
+    patch_schedule_types_by_id = _AsyncOp(patch_schedule_types_by_id)
+    delete_schedule_types_by_id = _AsyncOp(delete_schedule_types_by_id)
+    get_schedule_types_by_id_usages = _AsyncOp(get_schedule_types_by_id_usages)
+    get_schedule_types_by_id_usages_list = _AsyncOp(get_schedule_types_by_id_usages_list)
+
+
+class AsyncScheduleTypesInfo(_Bound):
+    """The ``ScheduleTypesInfo`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_schedule_types_info_count)
+    list = _AsyncOp(get_schedule_types_info)
+    get_schedule_types_info = _AsyncOp(get_schedule_types_info)
+    get_schedule_types_info_count = _AsyncOp(get_schedule_types_info_count)
+    get_schedule_types_by_id_info = _AsyncOp(get_schedule_types_by_id_info)
+
+
+class AsyncSchedule(_Bound):
+    """The ``schedule`` operations of an asynchronous client, by resource and by full name."""
+
+    calendar_infos = _Resource(AsyncCalendarInfos)
+    calendars = _Resource(AsyncCalendars)
+    holiday_infos = _Resource(AsyncHolidayInfos)
+    holiday_list_infos = _Resource(AsyncHolidayListInfos)
+    holiday_lists = _Resource(AsyncHolidayLists)
+    holidays = _Resource(AsyncHolidays)
+    portal_calendars = _Resource(AsyncPortalCalendars)
+    schedule_colors = _Resource(AsyncScheduleColors)
+    schedule_details = _Resource(AsyncScheduleDetails)
+    schedule_entries = _Resource(AsyncScheduleEntries)
+    schedule_entry_details = _Resource(AsyncScheduleEntryDetails)
+    schedule_reminder_time = _Resource(AsyncScheduleReminderTimeResource)
+    schedule_status_infos = _Resource(AsyncScheduleStatusInfos)
+    schedule_statuses = _Resource(AsyncScheduleStatuses)
+    schedule_statuses_infos = _Resource(AsyncScheduleStatusesInfos)
+    schedule_types = _Resource(AsyncScheduleTypes)
+    schedule_types_info = _Resource(AsyncScheduleTypesInfo)
+
+    get_schedule_calendars = _AsyncOp(get_schedule_calendars)
+    post_schedule_calendars = _AsyncOp(post_schedule_calendars)
+    get_schedule_calendars_count = _AsyncOp(get_schedule_calendars_count)
+    get_schedule_calendars_info = _AsyncOp(get_schedule_calendars_info)
+    get_schedule_calendars_info_count = _AsyncOp(get_schedule_calendars_info_count)
+    get_schedule_calendars_by_id = _AsyncOp(get_schedule_calendars_by_id)
+    put_schedule_calendars_by_id = _AsyncOp(put_schedule_calendars_by_id)
+    patch_schedule_calendars_by_id = _AsyncOp(patch_schedule_calendars_by_id)
+    delete_schedule_calendars_by_id = _AsyncOp(delete_schedule_calendars_by_id)
+    post_schedule_calendars_by_id_copy = _AsyncOp(post_schedule_calendars_by_id_copy)
+    get_schedule_calendars_by_id_info = _AsyncOp(get_schedule_calendars_by_id_info)
+    get_schedule_calendars_by_id_usages = _AsyncOp(get_schedule_calendars_by_id_usages)
+    get_schedule_calendars_by_id_usages_list = _AsyncOp(get_schedule_calendars_by_id_usages_list)
+    get_schedule_colors = _AsyncOp(get_schedule_colors)
+    get_schedule_colors_count = _AsyncOp(get_schedule_colors_count)
+    post_schedule_colors_reset = _AsyncOp(post_schedule_colors_reset)
+    get_schedule_colors_by_id = _AsyncOp(get_schedule_colors_by_id)
+    put_schedule_colors_by_id = _AsyncOp(put_schedule_colors_by_id)
+    patch_schedule_colors_by_id = _AsyncOp(patch_schedule_colors_by_id)
+    post_schedule_colors_by_id_clear = _AsyncOp(post_schedule_colors_by_id_clear)
+    get_schedule_details = _AsyncOp(get_schedule_details)
+    get_schedule_details_count = _AsyncOp(get_schedule_details_count)
+    get_schedule_details_by_id = _AsyncOp(get_schedule_details_by_id)
+    get_schedule_entries = _AsyncOp(get_schedule_entries)
+    post_schedule_entries = _AsyncOp(post_schedule_entries)
+    get_schedule_entries_count = _AsyncOp(get_schedule_entries_count)
+    get_schedule_entries_by_id = _AsyncOp(get_schedule_entries_by_id)
+    put_schedule_entries_by_id = _AsyncOp(put_schedule_entries_by_id)
+    patch_schedule_entries_by_id = _AsyncOp(patch_schedule_entries_by_id)
+    delete_schedule_entries_by_id = _AsyncOp(delete_schedule_entries_by_id)
+    delete_schedule_entries_by_id_by_notify_resource = _AsyncOp(
+        delete_schedule_entries_by_id_by_notify_resource
+    )
+    get_schedule_entries_by_parent_id_details = _AsyncOp(get_schedule_entries_by_parent_id_details)
+    get_schedule_entries_by_parent_id_details_count = _AsyncOp(
+        get_schedule_entries_by_parent_id_details_count
+    )
+    get_schedule_entries_by_parent_id_details_by_id = _AsyncOp(
+        get_schedule_entries_by_parent_id_details_by_id
+    )
+    get_schedule_holiday_lists = _AsyncOp(get_schedule_holiday_lists)
+    post_schedule_holiday_lists = _AsyncOp(post_schedule_holiday_lists)
+    post_schedule_holiday_lists_copy = _AsyncOp(post_schedule_holiday_lists_copy)
+    get_schedule_holiday_lists_count = _AsyncOp(get_schedule_holiday_lists_count)
+    get_schedule_holiday_lists_by_id = _AsyncOp(get_schedule_holiday_lists_by_id)
+    put_schedule_holiday_lists_by_id = _AsyncOp(put_schedule_holiday_lists_by_id)
+    patch_schedule_holiday_lists_by_id = _AsyncOp(patch_schedule_holiday_lists_by_id)
+    delete_schedule_holiday_lists_by_id = _AsyncOp(delete_schedule_holiday_lists_by_id)
+    get_schedule_holiday_lists_by_id_usages = _AsyncOp(get_schedule_holiday_lists_by_id_usages)
+    get_schedule_holiday_lists_by_id_usages_list = _AsyncOp(
+        get_schedule_holiday_lists_by_id_usages_list
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays = _AsyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays
+    )
+    post_schedule_holiday_lists_by_parent_id_holidays = _AsyncOp(
+        post_schedule_holiday_lists_by_parent_id_holidays
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays_count = _AsyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays_count
+    )
+    get_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
+        get_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    put_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
+        put_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
+        patch_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
+        delete_schedule_holiday_lists_by_parent_id_holidays_by_id
+    )
+    get_schedule_holidaylists_info = _AsyncOp(get_schedule_holidaylists_info)
+    get_schedule_holidaylists_by_id_info = _AsyncOp(get_schedule_holidaylists_by_id_info)
+    get_schedule_holidaylists_by_parent_id_holidays_info = _AsyncOp(
+        get_schedule_holidaylists_by_parent_id_holidays_info
+    )
+    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = _AsyncOp(
+        get_schedule_holidaylists_by_parent_id_holidays_by_id_info
+    )
+    get_schedule_portalcalendars = _AsyncOp(get_schedule_portalcalendars)
+    get_schedule_portalcalendars_count = _AsyncOp(get_schedule_portalcalendars_count)
+    get_schedule_portalcalendars_by_id = _AsyncOp(get_schedule_portalcalendars_by_id)
+    put_schedule_portalcalendars_by_id = _AsyncOp(put_schedule_portalcalendars_by_id)
+    patch_schedule_portalcalendars_by_id = _AsyncOp(patch_schedule_portalcalendars_by_id)
+    get_schedule_reminder_times = _AsyncOp(get_schedule_reminder_times)
+    get_schedule_reminder_times_count = _AsyncOp(get_schedule_reminder_times_count)
+    get_schedule_reminder_times_by_id = _AsyncOp(get_schedule_reminder_times_by_id)
+    put_schedule_reminder_times_by_id = _AsyncOp(put_schedule_reminder_times_by_id)
+    patch_schedule_reminder_times_by_id = _AsyncOp(patch_schedule_reminder_times_by_id)
+    get_schedule_statuses = _AsyncOp(get_schedule_statuses)
+    post_schedule_statuses = _AsyncOp(post_schedule_statuses)
+    get_schedule_statuses_count = _AsyncOp(get_schedule_statuses_count)
+    get_schedule_statuses_info = _AsyncOp(get_schedule_statuses_info)
+    get_schedule_statuses_info_count = _AsyncOp(get_schedule_statuses_info_count)
+    get_schedule_statuses_by_id = _AsyncOp(get_schedule_statuses_by_id)
+    put_schedule_statuses_by_id = _AsyncOp(put_schedule_statuses_by_id)
+    patch_schedule_statuses_by_id = _AsyncOp(patch_schedule_statuses_by_id)
+    delete_schedule_statuses_by_id = _AsyncOp(delete_schedule_statuses_by_id)
+    get_schedule_statuses_by_id_info = _AsyncOp(get_schedule_statuses_by_id_info)
+    get_schedule_types = _AsyncOp(get_schedule_types)
+    post_schedule_types = _AsyncOp(post_schedule_types)
+    get_schedule_types_count = _AsyncOp(get_schedule_types_count)
+    get_schedule_types_info = _AsyncOp(get_schedule_types_info)
+    get_schedule_types_info_count = _AsyncOp(get_schedule_types_info_count)
+    get_schedule_types_by_id = _AsyncOp(get_schedule_types_by_id)
+    put_schedule_types_by_id = _AsyncOp(put_schedule_types_by_id)
+    patch_schedule_types_by_id = _AsyncOp(patch_schedule_types_by_id)
+    delete_schedule_types_by_id = _AsyncOp(delete_schedule_types_by_id)
+    get_schedule_types_by_id_info = _AsyncOp(get_schedule_types_by_id_info)
+    get_schedule_types_by_id_usages = _AsyncOp(get_schedule_types_by_id_usages)
+    get_schedule_types_by_id_usages_list = _AsyncOp(get_schedule_types_by_id_usages_list)
+
+
+#: The classes a client exposes as ``client.schedule``.
+SYNC_CATEGORY = SyncSchedule
+ASYNC_CATEGORY = AsyncSchedule

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -3845,3 +3851,1143 @@ RESOURCES: dict[str, type] = {
     "work_type_infos": WorkTypeInfos,
     "work_types": WorkTypes,
 }
+
+# Bound to a client: ``client.time`` is a SyncTime, ``client.time.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncActivityStopwatches(_Bound):
+    """The ``ActivityStopwatches`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_activitystopwatches_count)
+    create = _SyncOp(post_time_activitystopwatches)
+    delete = _SyncOp(delete_time_activitystopwatches_by_id)
+    get = _SyncOp(get_time_activitystopwatches_by_id)
+    list = _SyncOp(get_time_activitystopwatches)
+    replace = _SyncOp(put_time_activitystopwatches_by_id)
+    update = _SyncOp(patch_time_activitystopwatches_by_id)
+    get_time_activitystopwatches = _SyncOp(get_time_activitystopwatches)
+    post_time_activitystopwatches = _SyncOp(post_time_activitystopwatches)
+    get_time_activitystopwatches_count = _SyncOp(get_time_activitystopwatches_count)
+    get_time_activitystopwatches_by_id = _SyncOp(get_time_activitystopwatches_by_id)
+    put_time_activitystopwatches_by_id = _SyncOp(put_time_activitystopwatches_by_id)
+    patch_time_activitystopwatches_by_id = _SyncOp(patch_time_activitystopwatches_by_id)
+    delete_time_activitystopwatches_by_id = _SyncOp(delete_time_activitystopwatches_by_id)
+
+
+class SyncChargeCodeExpenseTypeInfos(_Bound):
+    """The ``ChargeCodeExpenseTypeInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_info_charge_code_expense_types_count)
+    list = _SyncOp(get_time_info_charge_code_expense_types)
+    get_time_info_charge_code_expense_types = _SyncOp(get_time_info_charge_code_expense_types)
+    get_time_info_charge_code_expense_types_count = _SyncOp(
+        get_time_info_charge_code_expense_types_count
+    )
+
+
+class SyncChargeCodeExpenseTypes(_Bound):
+    """The ``ChargeCodeExpenseTypes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_charge_codes_by_parent_id_expense_types_count)
+    create = _SyncOp(post_time_charge_codes_by_parent_id_expense_types)
+    delete = _SyncOp(delete_time_charge_codes_by_parent_id_expense_types_by_id)
+    get = _SyncOp(get_time_charge_codes_by_parent_id_expense_types_by_id)
+    list = _SyncOp(get_time_charge_codes_by_parent_id_expense_types)
+    replace = _SyncOp(put_time_charge_codes_by_parent_id_expense_types_by_id)
+    update = _SyncOp(patch_time_charge_codes_by_parent_id_expense_types_by_id)
+    get_time_charge_codes_by_parent_id_expense_types = _SyncOp(
+        get_time_charge_codes_by_parent_id_expense_types
+    )
+    post_time_charge_codes_by_parent_id_expense_types = _SyncOp(
+        post_time_charge_codes_by_parent_id_expense_types
+    )
+    get_time_charge_codes_by_parent_id_expense_types_count = _SyncOp(
+        get_time_charge_codes_by_parent_id_expense_types_count
+    )
+    get_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+        get_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    put_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+        put_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    patch_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+        patch_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    delete_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+        delete_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+
+
+class SyncChargeCodes(_Bound):
+    """The ``ChargeCodes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_charge_codes_count)
+    create = _SyncOp(post_time_charge_codes)
+    delete = _SyncOp(delete_time_charge_codes_by_id)
+    get = _SyncOp(get_time_charge_codes_by_id)
+    list = _SyncOp(get_time_charge_codes)
+    replace = _SyncOp(put_time_charge_codes_by_id)
+    update = _SyncOp(patch_time_charge_codes_by_id)
+    get_time_charge_codes = _SyncOp(get_time_charge_codes)
+    post_time_charge_codes = _SyncOp(post_time_charge_codes)
+    get_time_charge_codes_count = _SyncOp(get_time_charge_codes_count)
+    get_time_charge_codes_info = _SyncOp(get_time_charge_codes_info)
+    get_time_charge_codes_info_count = _SyncOp(get_time_charge_codes_info_count)
+    get_time_charge_codes_by_id = _SyncOp(get_time_charge_codes_by_id)
+    put_time_charge_codes_by_id = _SyncOp(put_time_charge_codes_by_id)
+    patch_time_charge_codes_by_id = _SyncOp(patch_time_charge_codes_by_id)
+    delete_time_charge_codes_by_id = _SyncOp(delete_time_charge_codes_by_id)
+    get_time_charge_codes_by_id_info = _SyncOp(get_time_charge_codes_by_id_info)
+    get_time_charge_codes_by_id_usages = _SyncOp(get_time_charge_codes_by_id_usages)
+    get_time_charge_codes_by_id_usages_list = _SyncOp(get_time_charge_codes_by_id_usages_list)
+
+
+class SyncScheduleStopwatchResource(_Bound):
+    """The ``ScheduleStopwatch`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_schedulestopwatches_count)
+    create = _SyncOp(post_time_schedulestopwatches)
+    delete = _SyncOp(delete_time_schedulestopwatches_by_id)
+    get = _SyncOp(get_time_schedulestopwatches_by_id)
+    list = _SyncOp(get_time_schedulestopwatches)
+    replace = _SyncOp(put_time_schedulestopwatches_by_id)
+    update = _SyncOp(patch_time_schedulestopwatches_by_id)
+    get_time_schedulestopwatches = _SyncOp(get_time_schedulestopwatches)
+    post_time_schedulestopwatches = _SyncOp(post_time_schedulestopwatches)
+    get_time_schedulestopwatches_count = _SyncOp(get_time_schedulestopwatches_count)
+    get_time_schedulestopwatches_by_id = _SyncOp(get_time_schedulestopwatches_by_id)
+    put_time_schedulestopwatches_by_id = _SyncOp(put_time_schedulestopwatches_by_id)
+    patch_time_schedulestopwatches_by_id = _SyncOp(patch_time_schedulestopwatches_by_id)
+    delete_time_schedulestopwatches_by_id = _SyncOp(delete_time_schedulestopwatches_by_id)
+
+
+class SyncTicketStopwatches(_Bound):
+    """The ``TicketStopwatches`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_ticketstopwatches_count)
+    create = _SyncOp(post_time_ticketstopwatches)
+    delete = _SyncOp(delete_time_ticketstopwatches_by_id)
+    get = _SyncOp(get_time_ticketstopwatches_by_id)
+    list = _SyncOp(get_time_ticketstopwatches)
+    replace = _SyncOp(put_time_ticketstopwatches_by_id)
+    update = _SyncOp(patch_time_ticketstopwatches_by_id)
+    get_time_ticketstopwatches = _SyncOp(get_time_ticketstopwatches)
+    post_time_ticketstopwatches = _SyncOp(post_time_ticketstopwatches)
+    get_time_ticketstopwatches_count = _SyncOp(get_time_ticketstopwatches_count)
+    get_time_ticketstopwatches_by_id = _SyncOp(get_time_ticketstopwatches_by_id)
+    put_time_ticketstopwatches_by_id = _SyncOp(put_time_ticketstopwatches_by_id)
+    patch_time_ticketstopwatches_by_id = _SyncOp(patch_time_ticketstopwatches_by_id)
+    delete_time_ticketstopwatches_by_id = _SyncOp(delete_time_ticketstopwatches_by_id)
+
+
+class SyncTimeAccrualDetails(_Bound):
+    """The ``TimeAccrualDetails`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_accruals_by_parent_id_details_count)
+    create = _SyncOp(post_time_accruals_by_parent_id_details)
+    delete = _SyncOp(delete_time_accruals_by_parent_id_details_by_id)
+    get = _SyncOp(get_time_accruals_by_parent_id_details_by_id)
+    list = _SyncOp(get_time_accruals_by_parent_id_details)
+    replace = _SyncOp(put_time_accruals_by_parent_id_details_by_id)
+    update = _SyncOp(patch_time_accruals_by_parent_id_details_by_id)
+    get_time_accruals_by_parent_id_details = _SyncOp(get_time_accruals_by_parent_id_details)
+    post_time_accruals_by_parent_id_details = _SyncOp(post_time_accruals_by_parent_id_details)
+    get_time_accruals_by_parent_id_details_count = _SyncOp(
+        get_time_accruals_by_parent_id_details_count
+    )
+    get_time_accruals_by_parent_id_details_by_id = _SyncOp(
+        get_time_accruals_by_parent_id_details_by_id
+    )
+    put_time_accruals_by_parent_id_details_by_id = _SyncOp(
+        put_time_accruals_by_parent_id_details_by_id
+    )
+    patch_time_accruals_by_parent_id_details_by_id = _SyncOp(
+        patch_time_accruals_by_parent_id_details_by_id
+    )
+    delete_time_accruals_by_parent_id_details_by_id = _SyncOp(
+        delete_time_accruals_by_parent_id_details_by_id
+    )
+
+
+class SyncTimeAccruals(_Bound):
+    """The ``TimeAccruals`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_accruals_count)
+    create = _SyncOp(post_time_accruals)
+    delete = _SyncOp(delete_time_accruals_by_id)
+    get = _SyncOp(get_time_accruals_by_id)
+    list = _SyncOp(get_time_accruals)
+    replace = _SyncOp(put_time_accruals_by_id)
+    update = _SyncOp(patch_time_accruals_by_id)
+    get_time_accruals = _SyncOp(get_time_accruals)
+    post_time_accruals = _SyncOp(post_time_accruals)
+    get_time_accruals_count = _SyncOp(get_time_accruals_count)
+    get_time_accruals_by_id = _SyncOp(get_time_accruals_by_id)
+    put_time_accruals_by_id = _SyncOp(put_time_accruals_by_id)
+    patch_time_accruals_by_id = _SyncOp(patch_time_accruals_by_id)
+    delete_time_accruals_by_id = _SyncOp(delete_time_accruals_by_id)
+
+
+class SyncTimeEntries(_Bound):
+    """The ``TimeEntries`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_entries_count)
+    create = _SyncOp(post_time_entries)
+    delete = _SyncOp(delete_time_entries_by_id)
+    get = _SyncOp(get_time_entries_by_id)
+    list = _SyncOp(get_time_entries)
+    replace = _SyncOp(put_time_entries_by_id)
+    update = _SyncOp(patch_time_entries_by_id)
+    get_time_entries = _SyncOp(get_time_entries)
+    post_time_entries = _SyncOp(post_time_entries)
+    get_time_entries_count = _SyncOp(get_time_entries_count)
+    post_time_entries_defaults = _SyncOp(post_time_entries_defaults)
+    get_time_entries_by_id = _SyncOp(get_time_entries_by_id)
+    put_time_entries_by_id = _SyncOp(put_time_entries_by_id)
+    patch_time_entries_by_id = _SyncOp(patch_time_entries_by_id)
+    delete_time_entries_by_id = _SyncOp(delete_time_entries_by_id)
+
+
+class SyncTimeEntriesChangeLog(_Bound):
+    """The ``TimeEntriesChangeLog`` resource of a synchronous client."""
+
+    delete_time_changelogs = _SyncOp(delete_time_changelogs)
+
+
+class SyncTimeEntryAudits(_Bound):
+    """The ``TimeEntryAudits`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_entries_by_parent_id_audits_count)
+    get = _SyncOp(get_time_entries_by_parent_id_audits_by_id)
+    list = _SyncOp(get_time_entries_by_parent_id_audits)
+    get_time_entries_by_parent_id_audits = _SyncOp(get_time_entries_by_parent_id_audits)
+    get_time_entries_by_parent_id_audits_count = _SyncOp(get_time_entries_by_parent_id_audits_count)
+    get_time_entries_by_parent_id_audits_by_id = _SyncOp(get_time_entries_by_parent_id_audits_by_id)
+
+
+class SyncTimeEntryChangeLogResource(_Bound):
+    """The ``TimeEntryChangeLog`` resource of a synchronous client."""
+
+    list = _SyncOp(get_time_changelogs)
+    get_time_changelogs = _SyncOp(get_time_changelogs)
+
+
+class SyncTimePeriodSetups(_Bound):
+    """The ``TimePeriodSetups`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_time_period_setups_count)
+    create = _SyncOp(post_time_time_period_setups)
+    delete = _SyncOp(delete_time_time_period_setups_by_id)
+    get = _SyncOp(get_time_time_period_setups_by_id)
+    list = _SyncOp(get_time_time_period_setups)
+    replace = _SyncOp(put_time_time_period_setups_by_id)
+    update = _SyncOp(patch_time_time_period_setups_by_id)
+    get_time_time_period_setups = _SyncOp(get_time_time_period_setups)
+    post_time_time_period_setups = _SyncOp(post_time_time_period_setups)
+    get_time_time_period_setups_count = _SyncOp(get_time_time_period_setups_count)
+    get_time_time_period_setups_default = _SyncOp(get_time_time_period_setups_default)
+    get_time_time_period_setups_by_id = _SyncOp(get_time_time_period_setups_by_id)
+    put_time_time_period_setups_by_id = _SyncOp(put_time_time_period_setups_by_id)
+    patch_time_time_period_setups_by_id = _SyncOp(patch_time_time_period_setups_by_id)
+    delete_time_time_period_setups_by_id = _SyncOp(delete_time_time_period_setups_by_id)
+
+
+class SyncTimePeriods(_Bound):
+    """The ``TimePeriods`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_time_period_setups_by_parent_id_periods_count)
+    get = _SyncOp(get_time_time_period_setups_by_parent_id_periods_by_id)
+    list = _SyncOp(get_time_time_period_setups_by_parent_id_periods)
+    get_time_time_period_setups_by_parent_id_periods = _SyncOp(
+        get_time_time_period_setups_by_parent_id_periods
+    )
+    get_time_time_period_setups_by_parent_id_periods_count = _SyncOp(
+        get_time_time_period_setups_by_parent_id_periods_count
+    )
+    get_time_time_period_setups_by_parent_id_periods_by_id = _SyncOp(
+        get_time_time_period_setups_by_parent_id_periods_by_id
+    )
+
+
+class SyncTimeSheetAudits(_Bound):
+    """The ``TimeSheetAudits`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_sheets_by_parent_id_audits_count)
+    get = _SyncOp(get_time_sheets_by_parent_id_audits_by_id)
+    list = _SyncOp(get_time_sheets_by_parent_id_audits)
+    get_time_sheets_by_parent_id_audits = _SyncOp(get_time_sheets_by_parent_id_audits)
+    get_time_sheets_by_parent_id_audits_count = _SyncOp(get_time_sheets_by_parent_id_audits_count)
+    get_time_sheets_by_parent_id_audits_by_id = _SyncOp(get_time_sheets_by_parent_id_audits_by_id)
+
+
+class SyncTimeSheets(_Bound):
+    """The ``TimeSheets`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_sheets_count)
+    delete = _SyncOp(delete_time_sheets_by_id)
+    get = _SyncOp(get_time_sheets_by_id)
+    list = _SyncOp(get_time_sheets)
+    get_time_sheets = _SyncOp(get_time_sheets)
+    get_time_sheets_count = _SyncOp(get_time_sheets_count)
+    get_time_sheets_by_id = _SyncOp(get_time_sheets_by_id)
+    delete_time_sheets_by_id = _SyncOp(delete_time_sheets_by_id)
+    post_time_sheets_by_id_approve = _SyncOp(post_time_sheets_by_id_approve)
+    post_time_sheets_by_id_reject = _SyncOp(post_time_sheets_by_id_reject)
+    post_time_sheets_by_id_reverse = _SyncOp(post_time_sheets_by_id_reverse)
+    post_time_sheets_by_id_submit = _SyncOp(post_time_sheets_by_id_submit)
+
+
+class SyncWorkRoleLocations(_Bound):
+    """The ``WorkRoleLocations`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_work_roles_by_parent_id_locations_count)
+    create = _SyncOp(post_time_work_roles_by_parent_id_locations)
+    delete = _SyncOp(delete_time_work_roles_by_parent_id_locations_by_id)
+    get = _SyncOp(get_time_work_roles_by_parent_id_locations_by_id)
+    list = _SyncOp(get_time_work_roles_by_parent_id_locations)
+    replace = _SyncOp(put_time_work_roles_by_parent_id_locations_by_id)
+    update = _SyncOp(patch_time_work_roles_by_parent_id_locations_by_id)
+    get_time_work_roles_by_parent_id_locations = _SyncOp(get_time_work_roles_by_parent_id_locations)
+    post_time_work_roles_by_parent_id_locations = _SyncOp(
+        post_time_work_roles_by_parent_id_locations
+    )
+    get_time_work_roles_by_parent_id_locations_count = _SyncOp(
+        get_time_work_roles_by_parent_id_locations_count
+    )
+    get_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+        get_time_work_roles_by_parent_id_locations_by_id
+    )
+    put_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+        put_time_work_roles_by_parent_id_locations_by_id
+    )
+    patch_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+        patch_time_work_roles_by_parent_id_locations_by_id
+    )
+    delete_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+        delete_time_work_roles_by_parent_id_locations_by_id
+    )
+
+
+class SyncWorkRoles(_Bound):
+    """The ``WorkRoles`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_work_roles_count)
+    create = _SyncOp(post_time_work_roles)
+    delete = _SyncOp(delete_time_work_roles_by_id)
+    get = _SyncOp(get_time_work_roles_by_id)
+    list = _SyncOp(get_time_work_roles)
+    replace = _SyncOp(put_time_work_roles_by_id)
+    update = _SyncOp(patch_time_work_roles_by_id)
+    get_time_work_roles = _SyncOp(get_time_work_roles)
+    post_time_work_roles = _SyncOp(post_time_work_roles)
+    get_time_work_roles_count = _SyncOp(get_time_work_roles_count)
+    get_time_work_roles_info = _SyncOp(get_time_work_roles_info)
+    get_time_work_roles_info_count = _SyncOp(get_time_work_roles_info_count)
+    get_time_work_roles_by_id = _SyncOp(get_time_work_roles_by_id)
+    put_time_work_roles_by_id = _SyncOp(put_time_work_roles_by_id)
+    patch_time_work_roles_by_id = _SyncOp(patch_time_work_roles_by_id)
+    delete_time_work_roles_by_id = _SyncOp(delete_time_work_roles_by_id)
+    get_time_work_roles_by_id_info = _SyncOp(get_time_work_roles_by_id_info)
+    get_time_work_roles_by_id_usages = _SyncOp(get_time_work_roles_by_id_usages)
+    get_time_work_roles_by_id_usages_list = _SyncOp(get_time_work_roles_by_id_usages_list)
+
+
+class SyncWorkTypeInfos(_Bound):
+    """The ``WorkTypeInfos`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_work_types_info_count)
+    list = _SyncOp(get_time_work_types_info)
+    get_time_work_types_info = _SyncOp(get_time_work_types_info)
+    get_time_work_types_info_count = _SyncOp(get_time_work_types_info_count)
+    get_time_work_types_by_id_info = _SyncOp(get_time_work_types_by_id_info)
+
+
+class SyncWorkTypes(_Bound):
+    """The ``WorkTypes`` resource of a synchronous client."""
+
+    count = _SyncOp(get_time_work_types_count)
+    create = _SyncOp(post_time_work_types)
+    delete = _SyncOp(delete_time_work_types_by_id)
+    get = _SyncOp(get_time_work_types_by_id)
+    list = _SyncOp(get_time_work_types)
+    replace = _SyncOp(put_time_work_types_by_id)
+    update = _SyncOp(patch_time_work_types_by_id)
+    get_time_work_types = _SyncOp(get_time_work_types)
+    post_time_work_types = _SyncOp(post_time_work_types)
+    get_time_work_types_count = _SyncOp(get_time_work_types_count)
+    get_time_work_types_by_id = _SyncOp(get_time_work_types_by_id)
+    put_time_work_types_by_id = _SyncOp(put_time_work_types_by_id)
+    patch_time_work_types_by_id = _SyncOp(patch_time_work_types_by_id)
+    delete_time_work_types_by_id = _SyncOp(delete_time_work_types_by_id)
+    get_time_work_types_by_id_usages = _SyncOp(get_time_work_types_by_id_usages)
+    get_time_work_types_by_id_usages_list = _SyncOp(get_time_work_types_by_id_usages_list)
+
+
+class SyncTime(_Bound):
+    """The ``time`` operations of a synchronous client, by resource and by full name."""
+
+    activity_stopwatches = _Resource(SyncActivityStopwatches)
+    charge_code_expense_type_infos = _Resource(SyncChargeCodeExpenseTypeInfos)
+    charge_code_expense_types = _Resource(SyncChargeCodeExpenseTypes)
+    charge_codes = _Resource(SyncChargeCodes)
+    schedule_stopwatch = _Resource(SyncScheduleStopwatchResource)
+    ticket_stopwatches = _Resource(SyncTicketStopwatches)
+    time_accrual_details = _Resource(SyncTimeAccrualDetails)
+    time_accruals = _Resource(SyncTimeAccruals)
+    time_entries = _Resource(SyncTimeEntries)
+    time_entries_change_log = _Resource(SyncTimeEntriesChangeLog)
+    time_entry_audits = _Resource(SyncTimeEntryAudits)
+    time_entry_change_log = _Resource(SyncTimeEntryChangeLogResource)
+    time_period_setups = _Resource(SyncTimePeriodSetups)
+    time_periods = _Resource(SyncTimePeriods)
+    time_sheet_audits = _Resource(SyncTimeSheetAudits)
+    time_sheets = _Resource(SyncTimeSheets)
+    work_role_locations = _Resource(SyncWorkRoleLocations)
+    work_roles = _Resource(SyncWorkRoles)
+    work_type_infos = _Resource(SyncWorkTypeInfos)
+    work_types = _Resource(SyncWorkTypes)
+
+    get_time_accruals = _SyncOp(get_time_accruals)
+    post_time_accruals = _SyncOp(post_time_accruals)
+    get_time_accruals_count = _SyncOp(get_time_accruals_count)
+    get_time_accruals_by_id = _SyncOp(get_time_accruals_by_id)
+    put_time_accruals_by_id = _SyncOp(put_time_accruals_by_id)
+    patch_time_accruals_by_id = _SyncOp(patch_time_accruals_by_id)
+    delete_time_accruals_by_id = _SyncOp(delete_time_accruals_by_id)
+    get_time_accruals_by_parent_id_details = _SyncOp(get_time_accruals_by_parent_id_details)
+    post_time_accruals_by_parent_id_details = _SyncOp(post_time_accruals_by_parent_id_details)
+    get_time_accruals_by_parent_id_details_count = _SyncOp(
+        get_time_accruals_by_parent_id_details_count
+    )
+    get_time_accruals_by_parent_id_details_by_id = _SyncOp(
+        get_time_accruals_by_parent_id_details_by_id
+    )
+    put_time_accruals_by_parent_id_details_by_id = _SyncOp(
+        put_time_accruals_by_parent_id_details_by_id
+    )
+    patch_time_accruals_by_parent_id_details_by_id = _SyncOp(
+        patch_time_accruals_by_parent_id_details_by_id
+    )
+    delete_time_accruals_by_parent_id_details_by_id = _SyncOp(
+        delete_time_accruals_by_parent_id_details_by_id
+    )
+    get_time_activitystopwatches = _SyncOp(get_time_activitystopwatches)
+    post_time_activitystopwatches = _SyncOp(post_time_activitystopwatches)
+    get_time_activitystopwatches_count = _SyncOp(get_time_activitystopwatches_count)
+    get_time_activitystopwatches_by_id = _SyncOp(get_time_activitystopwatches_by_id)
+    put_time_activitystopwatches_by_id = _SyncOp(put_time_activitystopwatches_by_id)
+    patch_time_activitystopwatches_by_id = _SyncOp(patch_time_activitystopwatches_by_id)
+    delete_time_activitystopwatches_by_id = _SyncOp(delete_time_activitystopwatches_by_id)
+    get_time_changelogs = _SyncOp(get_time_changelogs)
+    delete_time_changelogs = _SyncOp(delete_time_changelogs)
+    get_time_charge_codes = _SyncOp(get_time_charge_codes)
+    post_time_charge_codes = _SyncOp(post_time_charge_codes)
+    get_time_charge_codes_count = _SyncOp(get_time_charge_codes_count)
+    get_time_charge_codes_info = _SyncOp(get_time_charge_codes_info)
+    get_time_charge_codes_info_count = _SyncOp(get_time_charge_codes_info_count)
+    get_time_charge_codes_by_id = _SyncOp(get_time_charge_codes_by_id)
+    put_time_charge_codes_by_id = _SyncOp(put_time_charge_codes_by_id)
+    patch_time_charge_codes_by_id = _SyncOp(patch_time_charge_codes_by_id)
+    delete_time_charge_codes_by_id = _SyncOp(delete_time_charge_codes_by_id)
+    get_time_charge_codes_by_id_info = _SyncOp(get_time_charge_codes_by_id_info)
+    get_time_charge_codes_by_id_usages = _SyncOp(get_time_charge_codes_by_id_usages)
+    get_time_charge_codes_by_id_usages_list = _SyncOp(get_time_charge_codes_by_id_usages_list)
+    get_time_charge_codes_by_parent_id_expense_types = _SyncOp(
+        get_time_charge_codes_by_parent_id_expense_types
+    )
+    post_time_charge_codes_by_parent_id_expense_types = _SyncOp(
+        post_time_charge_codes_by_parent_id_expense_types
+    )
+    get_time_charge_codes_by_parent_id_expense_types_count = _SyncOp(
+        get_time_charge_codes_by_parent_id_expense_types_count
+    )
+    get_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+        get_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    put_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+        put_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    patch_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+        patch_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    delete_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+        delete_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    get_time_entries = _SyncOp(get_time_entries)
+    post_time_entries = _SyncOp(post_time_entries)
+    get_time_entries_count = _SyncOp(get_time_entries_count)
+    post_time_entries_defaults = _SyncOp(post_time_entries_defaults)
+    get_time_entries_by_id = _SyncOp(get_time_entries_by_id)
+    put_time_entries_by_id = _SyncOp(put_time_entries_by_id)
+    patch_time_entries_by_id = _SyncOp(patch_time_entries_by_id)
+    delete_time_entries_by_id = _SyncOp(delete_time_entries_by_id)
+    get_time_entries_by_parent_id_audits = _SyncOp(get_time_entries_by_parent_id_audits)
+    get_time_entries_by_parent_id_audits_count = _SyncOp(get_time_entries_by_parent_id_audits_count)
+    get_time_entries_by_parent_id_audits_by_id = _SyncOp(get_time_entries_by_parent_id_audits_by_id)
+    get_time_info_charge_code_expense_types = _SyncOp(get_time_info_charge_code_expense_types)
+    get_time_info_charge_code_expense_types_count = _SyncOp(
+        get_time_info_charge_code_expense_types_count
+    )
+    get_time_schedulestopwatches = _SyncOp(get_time_schedulestopwatches)
+    post_time_schedulestopwatches = _SyncOp(post_time_schedulestopwatches)
+    get_time_schedulestopwatches_count = _SyncOp(get_time_schedulestopwatches_count)
+    get_time_schedulestopwatches_by_id = _SyncOp(get_time_schedulestopwatches_by_id)
+    put_time_schedulestopwatches_by_id = _SyncOp(put_time_schedulestopwatches_by_id)
+    patch_time_schedulestopwatches_by_id = _SyncOp(patch_time_schedulestopwatches_by_id)
+    delete_time_schedulestopwatches_by_id = _SyncOp(delete_time_schedulestopwatches_by_id)
+    get_time_sheets = _SyncOp(get_time_sheets)
+    get_time_sheets_count = _SyncOp(get_time_sheets_count)
+    get_time_sheets_by_id = _SyncOp(get_time_sheets_by_id)
+    delete_time_sheets_by_id = _SyncOp(delete_time_sheets_by_id)
+    post_time_sheets_by_id_approve = _SyncOp(post_time_sheets_by_id_approve)
+    post_time_sheets_by_id_reject = _SyncOp(post_time_sheets_by_id_reject)
+    post_time_sheets_by_id_reverse = _SyncOp(post_time_sheets_by_id_reverse)
+    post_time_sheets_by_id_submit = _SyncOp(post_time_sheets_by_id_submit)
+    get_time_sheets_by_parent_id_audits = _SyncOp(get_time_sheets_by_parent_id_audits)
+    get_time_sheets_by_parent_id_audits_count = _SyncOp(get_time_sheets_by_parent_id_audits_count)
+    get_time_sheets_by_parent_id_audits_by_id = _SyncOp(get_time_sheets_by_parent_id_audits_by_id)
+    get_time_ticketstopwatches = _SyncOp(get_time_ticketstopwatches)
+    post_time_ticketstopwatches = _SyncOp(post_time_ticketstopwatches)
+    get_time_ticketstopwatches_count = _SyncOp(get_time_ticketstopwatches_count)
+    get_time_ticketstopwatches_by_id = _SyncOp(get_time_ticketstopwatches_by_id)
+    put_time_ticketstopwatches_by_id = _SyncOp(put_time_ticketstopwatches_by_id)
+    patch_time_ticketstopwatches_by_id = _SyncOp(patch_time_ticketstopwatches_by_id)
+    delete_time_ticketstopwatches_by_id = _SyncOp(delete_time_ticketstopwatches_by_id)
+    get_time_time_period_setups = _SyncOp(get_time_time_period_setups)
+    post_time_time_period_setups = _SyncOp(post_time_time_period_setups)
+    get_time_time_period_setups_count = _SyncOp(get_time_time_period_setups_count)
+    get_time_time_period_setups_default = _SyncOp(get_time_time_period_setups_default)
+    get_time_time_period_setups_by_id = _SyncOp(get_time_time_period_setups_by_id)
+    put_time_time_period_setups_by_id = _SyncOp(put_time_time_period_setups_by_id)
+    patch_time_time_period_setups_by_id = _SyncOp(patch_time_time_period_setups_by_id)
+    delete_time_time_period_setups_by_id = _SyncOp(delete_time_time_period_setups_by_id)
+    get_time_time_period_setups_by_parent_id_periods = _SyncOp(
+        get_time_time_period_setups_by_parent_id_periods
+    )
+    get_time_time_period_setups_by_parent_id_periods_count = _SyncOp(
+        get_time_time_period_setups_by_parent_id_periods_count
+    )
+    get_time_time_period_setups_by_parent_id_periods_by_id = _SyncOp(
+        get_time_time_period_setups_by_parent_id_periods_by_id
+    )
+    get_time_work_roles = _SyncOp(get_time_work_roles)
+    post_time_work_roles = _SyncOp(post_time_work_roles)
+    get_time_work_roles_count = _SyncOp(get_time_work_roles_count)
+    get_time_work_roles_info = _SyncOp(get_time_work_roles_info)
+    get_time_work_roles_info_count = _SyncOp(get_time_work_roles_info_count)
+    get_time_work_roles_by_id = _SyncOp(get_time_work_roles_by_id)
+    put_time_work_roles_by_id = _SyncOp(put_time_work_roles_by_id)
+    patch_time_work_roles_by_id = _SyncOp(patch_time_work_roles_by_id)
+    delete_time_work_roles_by_id = _SyncOp(delete_time_work_roles_by_id)
+    get_time_work_roles_by_id_info = _SyncOp(get_time_work_roles_by_id_info)
+    get_time_work_roles_by_id_usages = _SyncOp(get_time_work_roles_by_id_usages)
+    get_time_work_roles_by_id_usages_list = _SyncOp(get_time_work_roles_by_id_usages_list)
+    get_time_work_roles_by_parent_id_locations = _SyncOp(get_time_work_roles_by_parent_id_locations)
+    post_time_work_roles_by_parent_id_locations = _SyncOp(
+        post_time_work_roles_by_parent_id_locations
+    )
+    get_time_work_roles_by_parent_id_locations_count = _SyncOp(
+        get_time_work_roles_by_parent_id_locations_count
+    )
+    get_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+        get_time_work_roles_by_parent_id_locations_by_id
+    )
+    put_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+        put_time_work_roles_by_parent_id_locations_by_id
+    )
+    patch_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+        patch_time_work_roles_by_parent_id_locations_by_id
+    )
+    delete_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+        delete_time_work_roles_by_parent_id_locations_by_id
+    )
+    get_time_work_types = _SyncOp(get_time_work_types)
+    post_time_work_types = _SyncOp(post_time_work_types)
+    get_time_work_types_count = _SyncOp(get_time_work_types_count)
+    get_time_work_types_info = _SyncOp(get_time_work_types_info)
+    get_time_work_types_info_count = _SyncOp(get_time_work_types_info_count)
+    get_time_work_types_by_id = _SyncOp(get_time_work_types_by_id)
+    put_time_work_types_by_id = _SyncOp(put_time_work_types_by_id)
+    patch_time_work_types_by_id = _SyncOp(patch_time_work_types_by_id)
+    delete_time_work_types_by_id = _SyncOp(delete_time_work_types_by_id)
+    get_time_work_types_by_id_info = _SyncOp(get_time_work_types_by_id_info)
+    get_time_work_types_by_id_usages = _SyncOp(get_time_work_types_by_id_usages)
+    get_time_work_types_by_id_usages_list = _SyncOp(get_time_work_types_by_id_usages_list)
+
+
+class AsyncActivityStopwatches(_Bound):
+    """The ``ActivityStopwatches`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_activitystopwatches_count)
+    create = _AsyncOp(post_time_activitystopwatches)
+    delete = _AsyncOp(delete_time_activitystopwatches_by_id)
+    get = _AsyncOp(get_time_activitystopwatches_by_id)
+    list = _AsyncOp(get_time_activitystopwatches)
+    replace = _AsyncOp(put_time_activitystopwatches_by_id)
+    update = _AsyncOp(patch_time_activitystopwatches_by_id)
+    get_time_activitystopwatches = _AsyncOp(get_time_activitystopwatches)
+    post_time_activitystopwatches = _AsyncOp(post_time_activitystopwatches)
+    get_time_activitystopwatches_count = _AsyncOp(get_time_activitystopwatches_count)
+    get_time_activitystopwatches_by_id = _AsyncOp(get_time_activitystopwatches_by_id)
+    put_time_activitystopwatches_by_id = _AsyncOp(put_time_activitystopwatches_by_id)
+    patch_time_activitystopwatches_by_id = _AsyncOp(patch_time_activitystopwatches_by_id)
+    delete_time_activitystopwatches_by_id = _AsyncOp(delete_time_activitystopwatches_by_id)
+
+
+class AsyncChargeCodeExpenseTypeInfos(_Bound):
+    """The ``ChargeCodeExpenseTypeInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_info_charge_code_expense_types_count)
+    list = _AsyncOp(get_time_info_charge_code_expense_types)
+    get_time_info_charge_code_expense_types = _AsyncOp(get_time_info_charge_code_expense_types)
+    get_time_info_charge_code_expense_types_count = _AsyncOp(
+        get_time_info_charge_code_expense_types_count
+    )
+
+
+class AsyncChargeCodeExpenseTypes(_Bound):
+    """The ``ChargeCodeExpenseTypes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_charge_codes_by_parent_id_expense_types_count)
+    create = _AsyncOp(post_time_charge_codes_by_parent_id_expense_types)
+    delete = _AsyncOp(delete_time_charge_codes_by_parent_id_expense_types_by_id)
+    get = _AsyncOp(get_time_charge_codes_by_parent_id_expense_types_by_id)
+    list = _AsyncOp(get_time_charge_codes_by_parent_id_expense_types)
+    replace = _AsyncOp(put_time_charge_codes_by_parent_id_expense_types_by_id)
+    update = _AsyncOp(patch_time_charge_codes_by_parent_id_expense_types_by_id)
+    get_time_charge_codes_by_parent_id_expense_types = _AsyncOp(
+        get_time_charge_codes_by_parent_id_expense_types
+    )
+    post_time_charge_codes_by_parent_id_expense_types = _AsyncOp(
+        post_time_charge_codes_by_parent_id_expense_types
+    )
+    get_time_charge_codes_by_parent_id_expense_types_count = _AsyncOp(
+        get_time_charge_codes_by_parent_id_expense_types_count
+    )
+    get_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
+        get_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    put_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
+        put_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    patch_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
+        patch_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    delete_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
+        delete_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+
+
+class AsyncChargeCodes(_Bound):
+    """The ``ChargeCodes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_charge_codes_count)
+    create = _AsyncOp(post_time_charge_codes)
+    delete = _AsyncOp(delete_time_charge_codes_by_id)
+    get = _AsyncOp(get_time_charge_codes_by_id)
+    list = _AsyncOp(get_time_charge_codes)
+    replace = _AsyncOp(put_time_charge_codes_by_id)
+    update = _AsyncOp(patch_time_charge_codes_by_id)
+    get_time_charge_codes = _AsyncOp(get_time_charge_codes)
+    post_time_charge_codes = _AsyncOp(post_time_charge_codes)
+    get_time_charge_codes_count = _AsyncOp(get_time_charge_codes_count)
+    get_time_charge_codes_info = _AsyncOp(get_time_charge_codes_info)
+    get_time_charge_codes_info_count = _AsyncOp(get_time_charge_codes_info_count)
+    get_time_charge_codes_by_id = _AsyncOp(get_time_charge_codes_by_id)
+    put_time_charge_codes_by_id = _AsyncOp(put_time_charge_codes_by_id)
+    patch_time_charge_codes_by_id = _AsyncOp(patch_time_charge_codes_by_id)
+    delete_time_charge_codes_by_id = _AsyncOp(delete_time_charge_codes_by_id)
+    get_time_charge_codes_by_id_info = _AsyncOp(get_time_charge_codes_by_id_info)
+    get_time_charge_codes_by_id_usages = _AsyncOp(get_time_charge_codes_by_id_usages)
+    get_time_charge_codes_by_id_usages_list = _AsyncOp(get_time_charge_codes_by_id_usages_list)
+
+
+class AsyncScheduleStopwatchResource(_Bound):
+    """The ``ScheduleStopwatch`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_schedulestopwatches_count)
+    create = _AsyncOp(post_time_schedulestopwatches)
+    delete = _AsyncOp(delete_time_schedulestopwatches_by_id)
+    get = _AsyncOp(get_time_schedulestopwatches_by_id)
+    list = _AsyncOp(get_time_schedulestopwatches)
+    replace = _AsyncOp(put_time_schedulestopwatches_by_id)
+    update = _AsyncOp(patch_time_schedulestopwatches_by_id)
+    get_time_schedulestopwatches = _AsyncOp(get_time_schedulestopwatches)
+    post_time_schedulestopwatches = _AsyncOp(post_time_schedulestopwatches)
+    get_time_schedulestopwatches_count = _AsyncOp(get_time_schedulestopwatches_count)
+    get_time_schedulestopwatches_by_id = _AsyncOp(get_time_schedulestopwatches_by_id)
+    put_time_schedulestopwatches_by_id = _AsyncOp(put_time_schedulestopwatches_by_id)
+    patch_time_schedulestopwatches_by_id = _AsyncOp(patch_time_schedulestopwatches_by_id)
+    delete_time_schedulestopwatches_by_id = _AsyncOp(delete_time_schedulestopwatches_by_id)
+
+
+class AsyncTicketStopwatches(_Bound):
+    """The ``TicketStopwatches`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_ticketstopwatches_count)
+    create = _AsyncOp(post_time_ticketstopwatches)
+    delete = _AsyncOp(delete_time_ticketstopwatches_by_id)
+    get = _AsyncOp(get_time_ticketstopwatches_by_id)
+    list = _AsyncOp(get_time_ticketstopwatches)
+    replace = _AsyncOp(put_time_ticketstopwatches_by_id)
+    update = _AsyncOp(patch_time_ticketstopwatches_by_id)
+    get_time_ticketstopwatches = _AsyncOp(get_time_ticketstopwatches)
+    post_time_ticketstopwatches = _AsyncOp(post_time_ticketstopwatches)
+    get_time_ticketstopwatches_count = _AsyncOp(get_time_ticketstopwatches_count)
+    get_time_ticketstopwatches_by_id = _AsyncOp(get_time_ticketstopwatches_by_id)
+    put_time_ticketstopwatches_by_id = _AsyncOp(put_time_ticketstopwatches_by_id)
+    patch_time_ticketstopwatches_by_id = _AsyncOp(patch_time_ticketstopwatches_by_id)
+    delete_time_ticketstopwatches_by_id = _AsyncOp(delete_time_ticketstopwatches_by_id)
+
+
+class AsyncTimeAccrualDetails(_Bound):
+    """The ``TimeAccrualDetails`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_accruals_by_parent_id_details_count)
+    create = _AsyncOp(post_time_accruals_by_parent_id_details)
+    delete = _AsyncOp(delete_time_accruals_by_parent_id_details_by_id)
+    get = _AsyncOp(get_time_accruals_by_parent_id_details_by_id)
+    list = _AsyncOp(get_time_accruals_by_parent_id_details)
+    replace = _AsyncOp(put_time_accruals_by_parent_id_details_by_id)
+    update = _AsyncOp(patch_time_accruals_by_parent_id_details_by_id)
+    get_time_accruals_by_parent_id_details = _AsyncOp(get_time_accruals_by_parent_id_details)
+    post_time_accruals_by_parent_id_details = _AsyncOp(post_time_accruals_by_parent_id_details)
+    get_time_accruals_by_parent_id_details_count = _AsyncOp(
+        get_time_accruals_by_parent_id_details_count
+    )
+    get_time_accruals_by_parent_id_details_by_id = _AsyncOp(
+        get_time_accruals_by_parent_id_details_by_id
+    )
+    put_time_accruals_by_parent_id_details_by_id = _AsyncOp(
+        put_time_accruals_by_parent_id_details_by_id
+    )
+    patch_time_accruals_by_parent_id_details_by_id = _AsyncOp(
+        patch_time_accruals_by_parent_id_details_by_id
+    )
+    delete_time_accruals_by_parent_id_details_by_id = _AsyncOp(
+        delete_time_accruals_by_parent_id_details_by_id
+    )
+
+
+class AsyncTimeAccruals(_Bound):
+    """The ``TimeAccruals`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_accruals_count)
+    create = _AsyncOp(post_time_accruals)
+    delete = _AsyncOp(delete_time_accruals_by_id)
+    get = _AsyncOp(get_time_accruals_by_id)
+    list = _AsyncOp(get_time_accruals)
+    replace = _AsyncOp(put_time_accruals_by_id)
+    update = _AsyncOp(patch_time_accruals_by_id)
+    get_time_accruals = _AsyncOp(get_time_accruals)
+    post_time_accruals = _AsyncOp(post_time_accruals)
+    get_time_accruals_count = _AsyncOp(get_time_accruals_count)
+    get_time_accruals_by_id = _AsyncOp(get_time_accruals_by_id)
+    put_time_accruals_by_id = _AsyncOp(put_time_accruals_by_id)
+    patch_time_accruals_by_id = _AsyncOp(patch_time_accruals_by_id)
+    delete_time_accruals_by_id = _AsyncOp(delete_time_accruals_by_id)
+
+
+class AsyncTimeEntries(_Bound):
+    """The ``TimeEntries`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_entries_count)
+    create = _AsyncOp(post_time_entries)
+    delete = _AsyncOp(delete_time_entries_by_id)
+    get = _AsyncOp(get_time_entries_by_id)
+    list = _AsyncOp(get_time_entries)
+    replace = _AsyncOp(put_time_entries_by_id)
+    update = _AsyncOp(patch_time_entries_by_id)
+    get_time_entries = _AsyncOp(get_time_entries)
+    post_time_entries = _AsyncOp(post_time_entries)
+    get_time_entries_count = _AsyncOp(get_time_entries_count)
+    post_time_entries_defaults = _AsyncOp(post_time_entries_defaults)
+    get_time_entries_by_id = _AsyncOp(get_time_entries_by_id)
+    put_time_entries_by_id = _AsyncOp(put_time_entries_by_id)
+    patch_time_entries_by_id = _AsyncOp(patch_time_entries_by_id)
+    delete_time_entries_by_id = _AsyncOp(delete_time_entries_by_id)
+
+
+class AsyncTimeEntriesChangeLog(_Bound):
+    """The ``TimeEntriesChangeLog`` resource of an asynchronous client."""
+
+    delete_time_changelogs = _AsyncOp(delete_time_changelogs)
+
+
+class AsyncTimeEntryAudits(_Bound):
+    """The ``TimeEntryAudits`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_entries_by_parent_id_audits_count)
+    get = _AsyncOp(get_time_entries_by_parent_id_audits_by_id)
+    list = _AsyncOp(get_time_entries_by_parent_id_audits)
+    get_time_entries_by_parent_id_audits = _AsyncOp(get_time_entries_by_parent_id_audits)
+    get_time_entries_by_parent_id_audits_count = _AsyncOp(
+        get_time_entries_by_parent_id_audits_count
+    )
+    get_time_entries_by_parent_id_audits_by_id = _AsyncOp(
+        get_time_entries_by_parent_id_audits_by_id
+    )
+
+
+class AsyncTimeEntryChangeLogResource(_Bound):
+    """The ``TimeEntryChangeLog`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_time_changelogs)
+    get_time_changelogs = _AsyncOp(get_time_changelogs)
+
+
+class AsyncTimePeriodSetups(_Bound):
+    """The ``TimePeriodSetups`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_time_period_setups_count)
+    create = _AsyncOp(post_time_time_period_setups)
+    delete = _AsyncOp(delete_time_time_period_setups_by_id)
+    get = _AsyncOp(get_time_time_period_setups_by_id)
+    list = _AsyncOp(get_time_time_period_setups)
+    replace = _AsyncOp(put_time_time_period_setups_by_id)
+    update = _AsyncOp(patch_time_time_period_setups_by_id)
+    get_time_time_period_setups = _AsyncOp(get_time_time_period_setups)
+    post_time_time_period_setups = _AsyncOp(post_time_time_period_setups)
+    get_time_time_period_setups_count = _AsyncOp(get_time_time_period_setups_count)
+    get_time_time_period_setups_default = _AsyncOp(get_time_time_period_setups_default)
+    get_time_time_period_setups_by_id = _AsyncOp(get_time_time_period_setups_by_id)
+    put_time_time_period_setups_by_id = _AsyncOp(put_time_time_period_setups_by_id)
+    patch_time_time_period_setups_by_id = _AsyncOp(patch_time_time_period_setups_by_id)
+    delete_time_time_period_setups_by_id = _AsyncOp(delete_time_time_period_setups_by_id)
+
+
+class AsyncTimePeriods(_Bound):
+    """The ``TimePeriods`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_time_period_setups_by_parent_id_periods_count)
+    get = _AsyncOp(get_time_time_period_setups_by_parent_id_periods_by_id)
+    list = _AsyncOp(get_time_time_period_setups_by_parent_id_periods)
+    get_time_time_period_setups_by_parent_id_periods = _AsyncOp(
+        get_time_time_period_setups_by_parent_id_periods
+    )
+    get_time_time_period_setups_by_parent_id_periods_count = _AsyncOp(
+        get_time_time_period_setups_by_parent_id_periods_count
+    )
+    get_time_time_period_setups_by_parent_id_periods_by_id = _AsyncOp(
+        get_time_time_period_setups_by_parent_id_periods_by_id
+    )
+
+
+class AsyncTimeSheetAudits(_Bound):
+    """The ``TimeSheetAudits`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_sheets_by_parent_id_audits_count)
+    get = _AsyncOp(get_time_sheets_by_parent_id_audits_by_id)
+    list = _AsyncOp(get_time_sheets_by_parent_id_audits)
+    get_time_sheets_by_parent_id_audits = _AsyncOp(get_time_sheets_by_parent_id_audits)
+    get_time_sheets_by_parent_id_audits_count = _AsyncOp(get_time_sheets_by_parent_id_audits_count)
+    get_time_sheets_by_parent_id_audits_by_id = _AsyncOp(get_time_sheets_by_parent_id_audits_by_id)
+
+
+class AsyncTimeSheets(_Bound):
+    """The ``TimeSheets`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_sheets_count)
+    delete = _AsyncOp(delete_time_sheets_by_id)
+    get = _AsyncOp(get_time_sheets_by_id)
+    list = _AsyncOp(get_time_sheets)
+    get_time_sheets = _AsyncOp(get_time_sheets)
+    get_time_sheets_count = _AsyncOp(get_time_sheets_count)
+    get_time_sheets_by_id = _AsyncOp(get_time_sheets_by_id)
+    delete_time_sheets_by_id = _AsyncOp(delete_time_sheets_by_id)
+    post_time_sheets_by_id_approve = _AsyncOp(post_time_sheets_by_id_approve)
+    post_time_sheets_by_id_reject = _AsyncOp(post_time_sheets_by_id_reject)
+    post_time_sheets_by_id_reverse = _AsyncOp(post_time_sheets_by_id_reverse)
+    post_time_sheets_by_id_submit = _AsyncOp(post_time_sheets_by_id_submit)
+
+
+class AsyncWorkRoleLocations(_Bound):
+    """The ``WorkRoleLocations`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_work_roles_by_parent_id_locations_count)
+    create = _AsyncOp(post_time_work_roles_by_parent_id_locations)
+    delete = _AsyncOp(delete_time_work_roles_by_parent_id_locations_by_id)
+    get = _AsyncOp(get_time_work_roles_by_parent_id_locations_by_id)
+    list = _AsyncOp(get_time_work_roles_by_parent_id_locations)
+    replace = _AsyncOp(put_time_work_roles_by_parent_id_locations_by_id)
+    update = _AsyncOp(patch_time_work_roles_by_parent_id_locations_by_id)
+    get_time_work_roles_by_parent_id_locations = _AsyncOp(
+        get_time_work_roles_by_parent_id_locations
+    )
+    post_time_work_roles_by_parent_id_locations = _AsyncOp(
+        post_time_work_roles_by_parent_id_locations
+    )
+    get_time_work_roles_by_parent_id_locations_count = _AsyncOp(
+        get_time_work_roles_by_parent_id_locations_count
+    )
+    get_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
+        get_time_work_roles_by_parent_id_locations_by_id
+    )
+    put_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
+        put_time_work_roles_by_parent_id_locations_by_id
+    )
+    patch_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
+        patch_time_work_roles_by_parent_id_locations_by_id
+    )
+    delete_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
+        delete_time_work_roles_by_parent_id_locations_by_id
+    )
+
+
+class AsyncWorkRoles(_Bound):
+    """The ``WorkRoles`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_work_roles_count)
+    create = _AsyncOp(post_time_work_roles)
+    delete = _AsyncOp(delete_time_work_roles_by_id)
+    get = _AsyncOp(get_time_work_roles_by_id)
+    list = _AsyncOp(get_time_work_roles)
+    replace = _AsyncOp(put_time_work_roles_by_id)
+    update = _AsyncOp(patch_time_work_roles_by_id)
+    get_time_work_roles = _AsyncOp(get_time_work_roles)
+    post_time_work_roles = _AsyncOp(post_time_work_roles)
+    get_time_work_roles_count = _AsyncOp(get_time_work_roles_count)
+    get_time_work_roles_info = _AsyncOp(get_time_work_roles_info)
+    get_time_work_roles_info_count = _AsyncOp(get_time_work_roles_info_count)
+    get_time_work_roles_by_id = _AsyncOp(get_time_work_roles_by_id)
+    put_time_work_roles_by_id = _AsyncOp(put_time_work_roles_by_id)
+    patch_time_work_roles_by_id = _AsyncOp(patch_time_work_roles_by_id)
+    delete_time_work_roles_by_id = _AsyncOp(delete_time_work_roles_by_id)
+    get_time_work_roles_by_id_info = _AsyncOp(get_time_work_roles_by_id_info)
+    get_time_work_roles_by_id_usages = _AsyncOp(get_time_work_roles_by_id_usages)
+    get_time_work_roles_by_id_usages_list = _AsyncOp(get_time_work_roles_by_id_usages_list)
+
+
+class AsyncWorkTypeInfos(_Bound):
+    """The ``WorkTypeInfos`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_work_types_info_count)
+    list = _AsyncOp(get_time_work_types_info)
+    get_time_work_types_info = _AsyncOp(get_time_work_types_info)
+    get_time_work_types_info_count = _AsyncOp(get_time_work_types_info_count)
+    get_time_work_types_by_id_info = _AsyncOp(get_time_work_types_by_id_info)
+
+
+class AsyncWorkTypes(_Bound):
+    """The ``WorkTypes`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_time_work_types_count)
+    create = _AsyncOp(post_time_work_types)
+    delete = _AsyncOp(delete_time_work_types_by_id)
+    get = _AsyncOp(get_time_work_types_by_id)
+    list = _AsyncOp(get_time_work_types)
+    replace = _AsyncOp(put_time_work_types_by_id)
+    update = _AsyncOp(patch_time_work_types_by_id)
+    get_time_work_types = _AsyncOp(get_time_work_types)
+    post_time_work_types = _AsyncOp(post_time_work_types)
+    get_time_work_types_count = _AsyncOp(get_time_work_types_count)
+    get_time_work_types_by_id = _AsyncOp(get_time_work_types_by_id)
+    put_time_work_types_by_id = _AsyncOp(put_time_work_types_by_id)
+    patch_time_work_types_by_id = _AsyncOp(patch_time_work_types_by_id)
+    delete_time_work_types_by_id = _AsyncOp(delete_time_work_types_by_id)
+    get_time_work_types_by_id_usages = _AsyncOp(get_time_work_types_by_id_usages)
+    get_time_work_types_by_id_usages_list = _AsyncOp(get_time_work_types_by_id_usages_list)
+
+
+class AsyncTime(_Bound):
+    """The ``time`` operations of an asynchronous client, by resource and by full name."""
+
+    activity_stopwatches = _Resource(AsyncActivityStopwatches)
+    charge_code_expense_type_infos = _Resource(AsyncChargeCodeExpenseTypeInfos)
+    charge_code_expense_types = _Resource(AsyncChargeCodeExpenseTypes)
+    charge_codes = _Resource(AsyncChargeCodes)
+    schedule_stopwatch = _Resource(AsyncScheduleStopwatchResource)
+    ticket_stopwatches = _Resource(AsyncTicketStopwatches)
+    time_accrual_details = _Resource(AsyncTimeAccrualDetails)
+    time_accruals = _Resource(AsyncTimeAccruals)
+    time_entries = _Resource(AsyncTimeEntries)
+    time_entries_change_log = _Resource(AsyncTimeEntriesChangeLog)
+    time_entry_audits = _Resource(AsyncTimeEntryAudits)
+    time_entry_change_log = _Resource(AsyncTimeEntryChangeLogResource)
+    time_period_setups = _Resource(AsyncTimePeriodSetups)
+    time_periods = _Resource(AsyncTimePeriods)
+    time_sheet_audits = _Resource(AsyncTimeSheetAudits)
+    time_sheets = _Resource(AsyncTimeSheets)
+    work_role_locations = _Resource(AsyncWorkRoleLocations)
+    work_roles = _Resource(AsyncWorkRoles)
+    work_type_infos = _Resource(AsyncWorkTypeInfos)
+    work_types = _Resource(AsyncWorkTypes)
+
+    get_time_accruals = _AsyncOp(get_time_accruals)
+    post_time_accruals = _AsyncOp(post_time_accruals)
+    get_time_accruals_count = _AsyncOp(get_time_accruals_count)
+    get_time_accruals_by_id = _AsyncOp(get_time_accruals_by_id)
+    put_time_accruals_by_id = _AsyncOp(put_time_accruals_by_id)
+    patch_time_accruals_by_id = _AsyncOp(patch_time_accruals_by_id)
+    delete_time_accruals_by_id = _AsyncOp(delete_time_accruals_by_id)
+    get_time_accruals_by_parent_id_details = _AsyncOp(get_time_accruals_by_parent_id_details)
+    post_time_accruals_by_parent_id_details = _AsyncOp(post_time_accruals_by_parent_id_details)
+    get_time_accruals_by_parent_id_details_count = _AsyncOp(
+        get_time_accruals_by_parent_id_details_count
+    )
+    get_time_accruals_by_parent_id_details_by_id = _AsyncOp(
+        get_time_accruals_by_parent_id_details_by_id
+    )
+    put_time_accruals_by_parent_id_details_by_id = _AsyncOp(
+        put_time_accruals_by_parent_id_details_by_id
+    )
+    patch_time_accruals_by_parent_id_details_by_id = _AsyncOp(
+        patch_time_accruals_by_parent_id_details_by_id
+    )
+    delete_time_accruals_by_parent_id_details_by_id = _AsyncOp(
+        delete_time_accruals_by_parent_id_details_by_id
+    )
+    get_time_activitystopwatches = _AsyncOp(get_time_activitystopwatches)
+    post_time_activitystopwatches = _AsyncOp(post_time_activitystopwatches)
+    get_time_activitystopwatches_count = _AsyncOp(get_time_activitystopwatches_count)
+    get_time_activitystopwatches_by_id = _AsyncOp(get_time_activitystopwatches_by_id)
+    put_time_activitystopwatches_by_id = _AsyncOp(put_time_activitystopwatches_by_id)
+    patch_time_activitystopwatches_by_id = _AsyncOp(patch_time_activitystopwatches_by_id)
+    delete_time_activitystopwatches_by_id = _AsyncOp(delete_time_activitystopwatches_by_id)
+    get_time_changelogs = _AsyncOp(get_time_changelogs)
+    delete_time_changelogs = _AsyncOp(delete_time_changelogs)
+    get_time_charge_codes = _AsyncOp(get_time_charge_codes)
+    post_time_charge_codes = _AsyncOp(post_time_charge_codes)
+    get_time_charge_codes_count = _AsyncOp(get_time_charge_codes_count)
+    get_time_charge_codes_info = _AsyncOp(get_time_charge_codes_info)
+    get_time_charge_codes_info_count = _AsyncOp(get_time_charge_codes_info_count)
+    get_time_charge_codes_by_id = _AsyncOp(get_time_charge_codes_by_id)
+    put_time_charge_codes_by_id = _AsyncOp(put_time_charge_codes_by_id)
+    patch_time_charge_codes_by_id = _AsyncOp(patch_time_charge_codes_by_id)
+    delete_time_charge_codes_by_id = _AsyncOp(delete_time_charge_codes_by_id)
+    get_time_charge_codes_by_id_info = _AsyncOp(get_time_charge_codes_by_id_info)
+    get_time_charge_codes_by_id_usages = _AsyncOp(get_time_charge_codes_by_id_usages)
+    get_time_charge_codes_by_id_usages_list = _AsyncOp(get_time_charge_codes_by_id_usages_list)
+    get_time_charge_codes_by_parent_id_expense_types = _AsyncOp(
+        get_time_charge_codes_by_parent_id_expense_types
+    )
+    post_time_charge_codes_by_parent_id_expense_types = _AsyncOp(
+        post_time_charge_codes_by_parent_id_expense_types
+    )
+    get_time_charge_codes_by_parent_id_expense_types_count = _AsyncOp(
+        get_time_charge_codes_by_parent_id_expense_types_count
+    )
+    get_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
+        get_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    put_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
+        put_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    patch_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
+        patch_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    delete_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
+        delete_time_charge_codes_by_parent_id_expense_types_by_id
+    )
+    get_time_entries = _AsyncOp(get_time_entries)
+    post_time_entries = _AsyncOp(post_time_entries)
+    get_time_entries_count = _AsyncOp(get_time_entries_count)
+    post_time_entries_defaults = _AsyncOp(post_time_entries_defaults)
+    get_time_entries_by_id = _AsyncOp(get_time_entries_by_id)
+    put_time_entries_by_id = _AsyncOp(put_time_entries_by_id)
+    patch_time_entries_by_id = _AsyncOp(patch_time_entries_by_id)
+    delete_time_entries_by_id = _AsyncOp(delete_time_entries_by_id)
+    get_time_entries_by_parent_id_audits = _AsyncOp(get_time_entries_by_parent_id_audits)
+    get_time_entries_by_parent_id_audits_count = _AsyncOp(
+        get_time_entries_by_parent_id_audits_count
+    )
+    get_time_entries_by_parent_id_audits_by_id = _AsyncOp(
+        get_time_entries_by_parent_id_audits_by_id
+    )
+    get_time_info_charge_code_expense_types = _AsyncOp(get_time_info_charge_code_expense_types)
+    get_time_info_charge_code_expense_types_count = _AsyncOp(
+        get_time_info_charge_code_expense_types_count
+    )
+    get_time_schedulestopwatches = _AsyncOp(get_time_schedulestopwatches)
+    post_time_schedulestopwatches = _AsyncOp(post_time_schedulestopwatches)
+    get_time_schedulestopwatches_count = _AsyncOp(get_time_schedulestopwatches_count)
+    get_time_schedulestopwatches_by_id = _AsyncOp(get_time_schedulestopwatches_by_id)
+    put_time_schedulestopwatches_by_id = _AsyncOp(put_time_schedulestopwatches_by_id)
+    patch_time_schedulestopwatches_by_id = _AsyncOp(patch_time_schedulestopwatches_by_id)
+    delete_time_schedulestopwatches_by_id = _AsyncOp(delete_time_schedulestopwatches_by_id)
+    get_time_sheets = _AsyncOp(get_time_sheets)
+    get_time_sheets_count = _AsyncOp(get_time_sheets_count)
+    get_time_sheets_by_id = _AsyncOp(get_time_sheets_by_id)
+    delete_time_sheets_by_id = _AsyncOp(delete_time_sheets_by_id)
+    post_time_sheets_by_id_approve = _AsyncOp(post_time_sheets_by_id_approve)
+    post_time_sheets_by_id_reject = _AsyncOp(post_time_sheets_by_id_reject)
+    post_time_sheets_by_id_reverse = _AsyncOp(post_time_sheets_by_id_reverse)
+    post_time_sheets_by_id_submit = _AsyncOp(post_time_sheets_by_id_submit)
+    get_time_sheets_by_parent_id_audits = _AsyncOp(get_time_sheets_by_parent_id_audits)
+    get_time_sheets_by_parent_id_audits_count = _AsyncOp(get_time_sheets_by_parent_id_audits_count)
+    get_time_sheets_by_parent_id_audits_by_id = _AsyncOp(get_time_sheets_by_parent_id_audits_by_id)
+    get_time_ticketstopwatches = _AsyncOp(get_time_ticketstopwatches)
+    post_time_ticketstopwatches = _AsyncOp(post_time_ticketstopwatches)
+    get_time_ticketstopwatches_count = _AsyncOp(get_time_ticketstopwatches_count)
+    get_time_ticketstopwatches_by_id = _AsyncOp(get_time_ticketstopwatches_by_id)
+    put_time_ticketstopwatches_by_id = _AsyncOp(put_time_ticketstopwatches_by_id)
+    patch_time_ticketstopwatches_by_id = _AsyncOp(patch_time_ticketstopwatches_by_id)
+    delete_time_ticketstopwatches_by_id = _AsyncOp(delete_time_ticketstopwatches_by_id)
+    get_time_time_period_setups = _AsyncOp(get_time_time_period_setups)
+    post_time_time_period_setups = _AsyncOp(post_time_time_period_setups)
+    get_time_time_period_setups_count = _AsyncOp(get_time_time_period_setups_count)
+    get_time_time_period_setups_default = _AsyncOp(get_time_time_period_setups_default)
+    get_time_time_period_setups_by_id = _AsyncOp(get_time_time_period_setups_by_id)
+    put_time_time_period_setups_by_id = _AsyncOp(put_time_time_period_setups_by_id)
+    patch_time_time_period_setups_by_id = _AsyncOp(patch_time_time_period_setups_by_id)
+    delete_time_time_period_setups_by_id = _AsyncOp(delete_time_time_period_setups_by_id)
+    get_time_time_period_setups_by_parent_id_periods = _AsyncOp(
+        get_time_time_period_setups_by_parent_id_periods
+    )
+    get_time_time_period_setups_by_parent_id_periods_count = _AsyncOp(
+        get_time_time_period_setups_by_parent_id_periods_count
+    )
+    get_time_time_period_setups_by_parent_id_periods_by_id = _AsyncOp(
+        get_time_time_period_setups_by_parent_id_periods_by_id
+    )
+    get_time_work_roles = _AsyncOp(get_time_work_roles)
+    post_time_work_roles = _AsyncOp(post_time_work_roles)
+    get_time_work_roles_count = _AsyncOp(get_time_work_roles_count)
+    get_time_work_roles_info = _AsyncOp(get_time_work_roles_info)
+    get_time_work_roles_info_count = _AsyncOp(get_time_work_roles_info_count)
+    get_time_work_roles_by_id = _AsyncOp(get_time_work_roles_by_id)
+    put_time_work_roles_by_id = _AsyncOp(put_time_work_roles_by_id)
+    patch_time_work_roles_by_id = _AsyncOp(patch_time_work_roles_by_id)
+    delete_time_work_roles_by_id = _AsyncOp(delete_time_work_roles_by_id)
+    get_time_work_roles_by_id_info = _AsyncOp(get_time_work_roles_by_id_info)
+    get_time_work_roles_by_id_usages = _AsyncOp(get_time_work_roles_by_id_usages)
+    get_time_work_roles_by_id_usages_list = _AsyncOp(get_time_work_roles_by_id_usages_list)
+    get_time_work_roles_by_parent_id_locations = _AsyncOp(
+        get_time_work_roles_by_parent_id_locations
+    )
+    post_time_work_roles_by_parent_id_locations = _AsyncOp(
+        post_time_work_roles_by_parent_id_locations
+    )
+    get_time_work_roles_by_parent_id_locations_count = _AsyncOp(
+        get_time_work_roles_by_parent_id_locations_count
+    )
+    get_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
+        get_time_work_roles_by_parent_id_locations_by_id
+    )
+    put_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
+        put_time_work_roles_by_parent_id_locations_by_id
+    )
+    patch_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
+        patch_time_work_roles_by_parent_id_locations_by_id
+    )
+    delete_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
+        delete_time_work_roles_by_parent_id_locations_by_id
+    )
+    get_time_work_types = _AsyncOp(get_time_work_types)
+    post_time_work_types = _AsyncOp(post_time_work_types)
+    get_time_work_types_count = _AsyncOp(get_time_work_types_count)
+    get_time_work_types_info = _AsyncOp(get_time_work_types_info)
+    get_time_work_types_info_count = _AsyncOp(get_time_work_types_info_count)
+    get_time_work_types_by_id = _AsyncOp(get_time_work_types_by_id)
+    put_time_work_types_by_id = _AsyncOp(put_time_work_types_by_id)
+    patch_time_work_types_by_id = _AsyncOp(patch_time_work_types_by_id)
+    delete_time_work_types_by_id = _AsyncOp(delete_time_work_types_by_id)
+    get_time_work_types_by_id_info = _AsyncOp(get_time_work_types_by_id_info)
+    get_time_work_types_by_id_usages = _AsyncOp(get_time_work_types_by_id_usages)
+    get_time_work_types_by_id_usages_list = _AsyncOp(get_time_work_types_by_id_usages_list)
+
+
+#: The classes a client exposes as ``client.time``.
+SYNC_CATEGORY = SyncTime
+ASYNC_CATEGORY = AsyncTime

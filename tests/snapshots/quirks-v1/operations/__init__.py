@@ -5,4 +5,43 @@ Each function describes a request (method, concrete path, query, body) and retur
 :class:`cwm_generated.types.RequestSpec`; it never does I/O. Send it with the gateway's client.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cwm_generated.operations import (
+        company as _company,
+        finance as _finance,
+        procurement as _procurement,
+        project as _project,
+        service as _service,
+        system as _system,
+    )
+
 CATEGORIES = ("company", "finance", "procurement", "project", "service", "system")
+
+
+class SyncCategories:
+    """What type checkers see as ``client.<category>`` on a synchronous client (the client
+    makes each on first use, from the category module's ``SYNC_CATEGORY``)."""
+
+    if TYPE_CHECKING:
+        company: _company.SyncCompany
+        finance: _finance.SyncFinance
+        procurement: _procurement.SyncProcurement
+        project: _project.SyncProject
+        service: _service.SyncService
+        system: _system.SyncSystem
+
+
+class AsyncCategories:
+    """``client.<category>`` on an asynchronous client (``ASYNC_CATEGORY``)."""
+
+    if TYPE_CHECKING:
+        company: _company.AsyncCompany
+        finance: _finance.AsyncFinance
+        procurement: _procurement.AsyncProcurement
+        project: _project.AsyncProject
+        service: _service.AsyncService
+        system: _system.AsyncSystem

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -48,3 +54,49 @@ class AgreementAdjustments:
 RESOURCES: dict[str, type] = {
     "agreement_adjustments": AgreementAdjustments,
 }
+
+# Bound to a client: ``client.finance`` is a SyncFinance, ``client.finance.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncAgreementAdjustments(_Bound):
+    """The ``AgreementAdjustments`` resource of a synchronous client."""
+
+    create = _SyncOp(post_finance_agreements_by_parent_id_adjustments)
+    post_finance_agreements_by_parent_id_adjustments = _SyncOp(
+        post_finance_agreements_by_parent_id_adjustments
+    )
+
+
+class SyncFinance(_Bound):
+    """The ``finance`` operations of a synchronous client, by resource and by full name."""
+
+    agreement_adjustments = _Resource(SyncAgreementAdjustments)
+
+    post_finance_agreements_by_parent_id_adjustments = _SyncOp(
+        post_finance_agreements_by_parent_id_adjustments
+    )
+
+
+class AsyncAgreementAdjustments(_Bound):
+    """The ``AgreementAdjustments`` resource of an asynchronous client."""
+
+    create = _AsyncOp(post_finance_agreements_by_parent_id_adjustments)
+    post_finance_agreements_by_parent_id_adjustments = _AsyncOp(
+        post_finance_agreements_by_parent_id_adjustments
+    )
+
+
+class AsyncFinance(_Bound):
+    """The ``finance`` operations of an asynchronous client, by resource and by full name."""
+
+    agreement_adjustments = _Resource(AsyncAgreementAdjustments)
+
+    post_finance_agreements_by_parent_id_adjustments = _AsyncOp(
+        post_finance_agreements_by_parent_id_adjustments
+    )
+
+
+#: The classes a client exposes as ``client.finance``.
+SYNC_CATEGORY = SyncFinance
+ASYNC_CATEGORY = AsyncFinance

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -45,3 +51,41 @@ class ProjectTicketNotes:
 RESOURCES: dict[str, type] = {
     "project_ticket_notes": ProjectTicketNotes,
 }
+
+# Bound to a client: ``client.project`` is a SyncProject, ``client.project.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncProjectTicketNotes(_Bound):
+    """The ``ProjectTicketNotes`` resource of a synchronous client."""
+
+    create = _SyncOp(post_project_ticket_note_by_id_mark_as)
+    post_project_ticket_note_by_id_mark_as = _SyncOp(post_project_ticket_note_by_id_mark_as)
+
+
+class SyncProject(_Bound):
+    """The ``project`` operations of a synchronous client, by resource and by full name."""
+
+    project_ticket_notes = _Resource(SyncProjectTicketNotes)
+
+    post_project_ticket_note_by_id_mark_as = _SyncOp(post_project_ticket_note_by_id_mark_as)
+
+
+class AsyncProjectTicketNotes(_Bound):
+    """The ``ProjectTicketNotes`` resource of an asynchronous client."""
+
+    create = _AsyncOp(post_project_ticket_note_by_id_mark_as)
+    post_project_ticket_note_by_id_mark_as = _AsyncOp(post_project_ticket_note_by_id_mark_as)
+
+
+class AsyncProject(_Bound):
+    """The ``project`` operations of an asynchronous client, by resource and by full name."""
+
+    project_ticket_notes = _Resource(AsyncProjectTicketNotes)
+
+    post_project_ticket_note_by_id_mark_as = _AsyncOp(post_project_ticket_note_by_id_mark_as)
+
+
+#: The classes a client exposes as ``client.project``.
+SYNC_CATEGORY = SyncProject
+ASYNC_CATEGORY = AsyncProject

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -94,3 +100,63 @@ RESOURCES: dict[str, type] = {
     "documents": Documents,
     "members": Members,
 }
+
+# Bound to a client: ``client.system`` is a SyncSystem, ``client.system.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncDocuments(_Bound):
+    """The ``Documents`` resource of a synchronous client."""
+
+    create = _SyncOp(post_system_documents)
+    post_system_documents = _SyncOp(post_system_documents)
+
+
+class SyncMembers(_Bound):
+    """The ``Members`` resource of a synchronous client."""
+
+    list = _SyncOp(get_system_members_by_id_image)
+    get_system_members_by_id_image = _SyncOp(get_system_members_by_id_image)
+    get_system_members_by_member_identifier = _SyncOp(get_system_members_by_member_identifier)
+
+
+class SyncSystem(_Bound):
+    """The ``system`` operations of a synchronous client, by resource and by full name."""
+
+    documents = _Resource(SyncDocuments)
+    members = _Resource(SyncMembers)
+
+    post_system_documents = _SyncOp(post_system_documents)
+    get_system_members_by_id_image = _SyncOp(get_system_members_by_id_image)
+    get_system_members_by_member_identifier = _SyncOp(get_system_members_by_member_identifier)
+
+
+class AsyncDocuments(_Bound):
+    """The ``Documents`` resource of an asynchronous client."""
+
+    create = _AsyncOp(post_system_documents)
+    post_system_documents = _AsyncOp(post_system_documents)
+
+
+class AsyncMembers(_Bound):
+    """The ``Members`` resource of an asynchronous client."""
+
+    list = _AsyncOp(get_system_members_by_id_image)
+    get_system_members_by_id_image = _AsyncOp(get_system_members_by_id_image)
+    get_system_members_by_member_identifier = _AsyncOp(get_system_members_by_member_identifier)
+
+
+class AsyncSystem(_Bound):
+    """The ``system`` operations of an asynchronous client, by resource and by full name."""
+
+    documents = _Resource(AsyncDocuments)
+    members = _Resource(AsyncMembers)
+
+    post_system_documents = _AsyncOp(post_system_documents)
+    get_system_members_by_id_image = _AsyncOp(get_system_members_by_id_image)
+    get_system_members_by_member_identifier = _AsyncOp(get_system_members_by_member_identifier)
+
+
+#: The classes a client exposes as ``client.system``.
+SYNC_CATEGORY = SyncSystem
+ASYNC_CATEGORY = AsyncSystem

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -43,3 +49,41 @@ class Configurations:
 RESOURCES: dict[str, type] = {
     "configurations": Configurations,
 }
+
+# Bound to a client: ``client.company`` is a SyncCompany, ``client.company.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncConfigurations(_Bound):
+    """The ``Configurations`` resource of a synchronous client."""
+
+    create = _SyncOp(post_company_configurations_bulk)
+    post_company_configurations_bulk = _SyncOp(post_company_configurations_bulk)
+
+
+class SyncCompany(_Bound):
+    """The ``company`` operations of a synchronous client, by resource and by full name."""
+
+    configurations = _Resource(SyncConfigurations)
+
+    post_company_configurations_bulk = _SyncOp(post_company_configurations_bulk)
+
+
+class AsyncConfigurations(_Bound):
+    """The ``Configurations`` resource of an asynchronous client."""
+
+    create = _AsyncOp(post_company_configurations_bulk)
+    post_company_configurations_bulk = _AsyncOp(post_company_configurations_bulk)
+
+
+class AsyncCompany(_Bound):
+    """The ``company`` operations of an asynchronous client, by resource and by full name."""
+
+    configurations = _Resource(AsyncConfigurations)
+
+    post_company_configurations_bulk = _AsyncOp(post_company_configurations_bulk)
+
+
+#: The classes a client exposes as ``client.company``.
+SYNC_CATEGORY = SyncCompany
+ASYNC_CATEGORY = AsyncCompany

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -65,3 +71,47 @@ class CatalogVendors:
 RESOURCES: dict[str, type] = {
     "catalog_vendors": CatalogVendors,
 }
+
+# Bound to a client: ``client.procurement`` is a SyncProcurement, ``client.procurement.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncCatalogVendors(_Bound):
+    """The ``CatalogVendors`` resource of a synchronous client."""
+
+    get_procurement_catalog_by_parent_id_vendors_by_id = _SyncOp(
+        get_procurement_catalog_by_parent_id_vendors_by_id
+    )
+
+
+class SyncProcurement(_Bound):
+    """The ``procurement`` operations of a synchronous client, by resource and by full name."""
+
+    catalog_vendors = _Resource(SyncCatalogVendors)
+
+    get_procurement_catalog_by_parent_id_vendors_by_id = _SyncOp(
+        get_procurement_catalog_by_parent_id_vendors_by_id
+    )
+
+
+class AsyncCatalogVendors(_Bound):
+    """The ``CatalogVendors`` resource of an asynchronous client."""
+
+    get_procurement_catalog_by_parent_id_vendors_by_id = _AsyncOp(
+        get_procurement_catalog_by_parent_id_vendors_by_id
+    )
+
+
+class AsyncProcurement(_Bound):
+    """The ``procurement`` operations of an asynchronous client, by resource and by full name."""
+
+    catalog_vendors = _Resource(AsyncCatalogVendors)
+
+    get_procurement_catalog_by_parent_id_vendors_by_id = _AsyncOp(
+        get_procurement_catalog_by_parent_id_vendors_by_id
+    )
+
+
+#: The classes a client exposes as ``client.procurement``.
+SYNC_CATEGORY = SyncProcurement
+ASYNC_CATEGORY = AsyncProcurement

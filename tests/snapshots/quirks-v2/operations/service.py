@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
-from cwm_generated._runtime import build as _build
+from cwm_generated._runtime import (
+    AsyncOp as _AsyncOp,
+    Bound as _Bound,
+    Resource as _Resource,
+    SyncOp as _SyncOp,
+    build as _build,
+)
 from cwm_generated.registry import BY_ID as _OPS
 from cwm_generated.types import RequestSpec
 
@@ -246,3 +252,95 @@ RESOURCES: dict[str, type] = {
     "ticket_notes": TicketNotes,
     "tickets": Tickets,
 }
+
+# Bound to a client: ``client.service`` is a SyncService, ``client.service.<resource>`` a
+# Sync<Resource>; their methods send the request and return the parsed answer.
+
+
+class SyncTicketNotes(_Bound):
+    """The ``TicketNotes`` resource of a synchronous client."""
+
+    create = _SyncOp(post_service_tickets_by_parent_id_notes)
+    list = _SyncOp(get_service_tickets_by_parent_id_notes)
+    get_service_tickets_by_parent_id_notes = _SyncOp(get_service_tickets_by_parent_id_notes)
+    post_service_tickets_by_parent_id_notes = _SyncOp(post_service_tickets_by_parent_id_notes)
+
+
+class SyncTickets(_Bound):
+    """The ``Tickets`` resource of a synchronous client."""
+
+    count = _SyncOp(get_service_tickets_count)
+    create = _SyncOp(post_service_tickets)
+    delete = _SyncOp(delete_service_tickets_by_id)
+    get = _SyncOp(get_service_tickets_by_id)
+    list = _SyncOp(get_service_tickets)
+    update = _SyncOp(patch_service_tickets_by_id)
+    get_service_tickets = _SyncOp(get_service_tickets)
+    post_service_tickets = _SyncOp(post_service_tickets)
+    get_service_tickets_count = _SyncOp(get_service_tickets_count)
+    get_service_tickets_by_id = _SyncOp(get_service_tickets_by_id)
+    patch_service_tickets_by_id = _SyncOp(patch_service_tickets_by_id)
+    delete_service_tickets_by_id = _SyncOp(delete_service_tickets_by_id)
+
+
+class SyncService(_Bound):
+    """The ``service`` operations of a synchronous client, by resource and by full name."""
+
+    ticket_notes = _Resource(SyncTicketNotes)
+    tickets = _Resource(SyncTickets)
+
+    get_service_tickets = _SyncOp(get_service_tickets)
+    post_service_tickets = _SyncOp(post_service_tickets)
+    get_service_tickets_count = _SyncOp(get_service_tickets_count)
+    get_service_tickets_by_id = _SyncOp(get_service_tickets_by_id)
+    patch_service_tickets_by_id = _SyncOp(patch_service_tickets_by_id)
+    delete_service_tickets_by_id = _SyncOp(delete_service_tickets_by_id)
+    get_service_tickets_by_parent_id_notes = _SyncOp(get_service_tickets_by_parent_id_notes)
+    post_service_tickets_by_parent_id_notes = _SyncOp(post_service_tickets_by_parent_id_notes)
+
+
+class AsyncTicketNotes(_Bound):
+    """The ``TicketNotes`` resource of an asynchronous client."""
+
+    create = _AsyncOp(post_service_tickets_by_parent_id_notes)
+    list = _AsyncOp(get_service_tickets_by_parent_id_notes)
+    get_service_tickets_by_parent_id_notes = _AsyncOp(get_service_tickets_by_parent_id_notes)
+    post_service_tickets_by_parent_id_notes = _AsyncOp(post_service_tickets_by_parent_id_notes)
+
+
+class AsyncTickets(_Bound):
+    """The ``Tickets`` resource of an asynchronous client."""
+
+    count = _AsyncOp(get_service_tickets_count)
+    create = _AsyncOp(post_service_tickets)
+    delete = _AsyncOp(delete_service_tickets_by_id)
+    get = _AsyncOp(get_service_tickets_by_id)
+    list = _AsyncOp(get_service_tickets)
+    update = _AsyncOp(patch_service_tickets_by_id)
+    get_service_tickets = _AsyncOp(get_service_tickets)
+    post_service_tickets = _AsyncOp(post_service_tickets)
+    get_service_tickets_count = _AsyncOp(get_service_tickets_count)
+    get_service_tickets_by_id = _AsyncOp(get_service_tickets_by_id)
+    patch_service_tickets_by_id = _AsyncOp(patch_service_tickets_by_id)
+    delete_service_tickets_by_id = _AsyncOp(delete_service_tickets_by_id)
+
+
+class AsyncService(_Bound):
+    """The ``service`` operations of an asynchronous client, by resource and by full name."""
+
+    ticket_notes = _Resource(AsyncTicketNotes)
+    tickets = _Resource(AsyncTickets)
+
+    get_service_tickets = _AsyncOp(get_service_tickets)
+    post_service_tickets = _AsyncOp(post_service_tickets)
+    get_service_tickets_count = _AsyncOp(get_service_tickets_count)
+    get_service_tickets_by_id = _AsyncOp(get_service_tickets_by_id)
+    patch_service_tickets_by_id = _AsyncOp(patch_service_tickets_by_id)
+    delete_service_tickets_by_id = _AsyncOp(delete_service_tickets_by_id)
+    get_service_tickets_by_parent_id_notes = _AsyncOp(get_service_tickets_by_parent_id_notes)
+    post_service_tickets_by_parent_id_notes = _AsyncOp(post_service_tickets_by_parent_id_notes)
+
+
+#: The classes a client exposes as ``client.service``.
+SYNC_CATEGORY = SyncService
+ASYNC_CATEGORY = AsyncService

@@ -3,6 +3,8 @@ infers: each ``reveal_type`` below is checked against the comment on its line). 
 
 from __future__ import annotations
 
+from typing import reveal_type
+
 from cwm_gateway import AsyncClient, Client, Settings
 from cwm_gateway.client import ApiResponse
 from cwm_generated.models import CompanyReference, Ticket, TicketNote
@@ -20,7 +22,9 @@ def sync_usage(cw: Client) -> None:
     reveal_type(cw.service.tickets.list(page_size=10))  # list[Ticket]
     reveal_type(cw.service.get_service_tickets_by_id(id_=42))  # Ticket
     reveal_type(cw.service.tickets.count())  # Count
-    reveal_type(cw.service.ticket_notes.create(parent_id=42, body={"text": "Called"}))  # ServiceNote
+    reveal_type(
+        cw.service.ticket_notes.create(parent_id=42, body={"text": "Called"})
+    )  # ServiceNote
     reveal_type(cw.service.tickets.delete(id_=42))  # None
     reveal_type(cw.finance.invoices.get_finance_invoices_by_id_pdf(id_=1))  # bytes
     reveal_type(cw.call("GET", "/service/tickets/42"))  # ApiResponse[Any]

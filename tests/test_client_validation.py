@@ -89,7 +89,9 @@ def test_unknown_body_fields_are_refused_on_every_path(sandbox, settings):
         _clear(sandbox)
         attempts = [
             lambda: cw.service.ticket_notes.create(parent_id=2, body=body),
-            lambda: cw.send(service.post_service_tickets_by_parent_id_notes(parent_id=2, body=body)),
+            lambda: cw.send(
+                service.post_service_tickets_by_parent_id_notes(parent_id=2, body=body)
+            ),
             lambda: cw.call("POST", "/service/tickets/2/notes", body=body),
         ]
         for attempt in attempts:

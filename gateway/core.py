@@ -389,11 +389,13 @@ class Gateway:
             request = prepare_upload(request)  # file fields → multipart parts, described
         except RequestValidationError as exc:
             raise _invalid(exc) from None
-        request = await self._check_values(request, notes)
+        request = await self._check_values(request, notes, grant)
         call = CallContext.for_request(tool, grant=grant, request=request)
         return PreparedCall(call, request, notes)
 
-    async def _check_values(self, request: CanonicalRequest, notes: list[str]) -> CanonicalRequest:
+    async def _check_values(
+        self, request: CanonicalRequest, notes: list[str], grant: str
+    ) -> CanonicalRequest:
         """Resolve names to ids and refuse impossible values (``value_checks``), so the policy
         judges, and ConnectWise receives, the resolved values."""
         try:
@@ -402,11 +404,23 @@ class Gateway:
             notes.append(f"Values were not checked against ConnectWise's reference data: {exc}")
             return request
         try:
-            request, found = await check_request(request, reference_data(client))
+            request, found = await check_request(
+                request, reference_data(client), lambda path: self._may_read(grant, path)
+            )
         except RequestValidationError as exc:
             raise _invalid(exc) from None
         notes.extend(found)
         return request
+
+    def _may_read(self, grant: str, path: str) -> bool:
+        """Whether this grant's policy lets it read ``GET path`` now (a preview: counts
+        nothing). Reference data is only used where the caller could read it itself."""
+        try:
+            read = canonical_request("GET", path, None, None, visible=self._visible)
+        except RequestValidationError:  # hidden or unknown to this caller
+            return False
+        call = CallContext.for_request("execute_api_call", grant=grant, request=read)
+        return self.engine.preview(call).action == "allow"
 
     def approval_request(self, prepared: PreparedCall) -> ApprovalRequest | None:
         """What a person would be asked to approve for this call, or None when no one is asked.

@@ -23,16 +23,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cwm_gateway.errors import Problem, RequestValidationError
-from cwm_gateway.refdata import Choices, ReferenceData, RefItem, Unavailable
+from cwm_gateway.refdata import KINDS, Choices, ReferenceData, RefItem, Unavailable
 from cwm_gateway.validation import CanonicalRequest
 from cwm_generated.types import RequestSpec
 
-__all__ = ["REFERENCE_KINDS", "check_request", "check_values"]
+__all__ = ["REFERENCE_KINDS", "MayRead", "check_request", "check_values"]
+
+#: Whether the caller's policy lets it read ``GET path`` (a list or one record).
+MayRead = Callable[[str], bool]
 
 #: Reference schema → reference-data kind. Statuses and types are per board.
 REFERENCE_KINDS: dict[str, str] = {
@@ -196,9 +199,12 @@ def _by_name(choices: Choices, name: str) -> list[RefItem]:
 
 
 class _Checker:
-    def __init__(self, spec: RequestSpec[Any], refdata: ReferenceData) -> None:
+    def __init__(
+        self, spec: RequestSpec[Any], refdata: ReferenceData, may_read: MayRead | None
+    ) -> None:
         self.spec = spec
         self.refdata = refdata
+        self.may_read = may_read
         self.out = _Outcome()
         self.resolved: dict[int, tuple[_Ref, RefItem, str]] = {}  # id(ref) → (ref, item, kind)
 
@@ -215,6 +221,16 @@ class _Checker:
         want_id, want_name, want_ident = _wanted(ref)
         if want_id is None and want_name is None and want_ident is None:
             return None  # nothing checkable (e.g. only _info); validation judged the shape
+        path = (
+            "/company/companies"
+            if ref.kind == "company"
+            else KINDS[ref.kind].path.replace("{board}", str(board))
+        )
+        if self.may_read is not None and not self.may_read(path):
+            self.out.notes.append(
+                f"{ref.field}: not checked, the policy does not allow reading {path}; sent as given."
+            )
+            return None
         if ref.kind == "company":
             return await self.check_company(ref, want_id, want_ident)
         label = _label(ref.kind)
@@ -348,12 +364,15 @@ def _ticket_id(spec: RequestSpec[Any]) -> int | None:
 
 
 async def check_values(
-    spec: RequestSpec[Any], refdata: ReferenceData
+    spec: RequestSpec[Any], refdata: ReferenceData, may_read: MayRead | None = None
 ) -> tuple[RequestSpec[Any], list[str]]:
     """Check and resolve the reference values of a validated request (see the module doc).
 
     Returns the request with resolved values (unchanged when there was nothing to resolve) and
     notes for the caller; raises :class:`RequestValidationError` when a value cannot exist.
+    ``may_read(path)`` says whether the caller may read a list (``GET path``) under its policy:
+    a value whose list it may not read is left unchecked, so neither a refusal's choices nor a
+    resolution reveal what the policy hides.
     """
     resource = _resource(spec)
     if resource is None:
@@ -364,7 +383,7 @@ async def check_values(
     refs = _find_refs(spec, fields)
     if not refs:
         return spec, []
-    checker = _Checker(spec, refdata)
+    checker = _Checker(spec, refdata, may_read)
     is_ticket = spec.operation.path in _TICKET_PATHS
     # Boards first: statuses and types are judged on the board the ticket will be on.
     board_id: int | None = None
@@ -379,7 +398,8 @@ async def check_values(
         if any(r.kind == "boards" for r in refs):
             per_board = []  # the board itself was refused or unreadable; that is the problem
         elif spec.operation.method != "POST" and (ticket_id := _ticket_id(spec)) is not None:
-            ticket = await refdata.ticket(ticket_id)
+            allowed = may_read is None or may_read(f"/service/tickets/{ticket_id}")
+            ticket = await refdata.ticket(ticket_id) if allowed else None
             board = ticket.get("board") if ticket else None
             if isinstance(board, Mapping) and isinstance(board.get("id"), int):
                 board_id = board["id"]
@@ -432,10 +452,10 @@ def _rewrite(spec: RequestSpec[Any], checker: _Checker) -> RequestSpec[Any]:
 
 
 async def check_request(
-    request: CanonicalRequest, refdata: ReferenceData
+    request: CanonicalRequest, refdata: ReferenceData, may_read: MayRead | None = None
 ) -> tuple[CanonicalRequest, list[str]]:
     """:func:`check_values` for a canonical request: the same request with resolved values."""
-    spec, notes = await check_values(request.spec, refdata)
+    spec, notes = await check_values(request.spec, refdata, may_read)
     if spec is request.spec:
         return request, notes
     return dataclasses.replace(request, spec=spec), notes

@@ -358,3 +358,46 @@ async def test_closing_with_an_open_status_is_refused_with_the_closed_ones(sandb
         assert "closedFlag is true but status 'In Progress'" in problem.message
         assert "'Resolved'" in problem.hint and "'Closed'" in problem.hint
         assert "'New'" not in problem.hint
+
+
+async def test_lists_the_policy_hides_are_neither_read_nor_revealed(tmp_path, sandbox):
+    policy = tmp_path / "policy.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "version": "1",
+                "default": "allow",
+                "operations": {
+                    "rules": [
+                        {
+                            "id": "no-members",
+                            "match": {"path": "/system/members*"},
+                            "action": "deny",
+                        }
+                    ]
+                },
+            }
+        )
+    )
+    gateway = _gateway(tmp_path / "data", sandbox, policy)
+    sandbox.clear_requests()
+    note = {
+        "text": "Called the client",
+        "internalAnalysisFlag": True,
+        "member": {"identifier": "jsmiht"},
+    }
+    async with Client(build_server(gateway)) as client:
+        typo = await client.call_tool(
+            "execute_api_call", {"path": "/service/tickets/2/notes", "method": "POST", "data": note}
+        )
+        note["member"] = {"identifier": "jsmith"}
+        valid = await client.call_tool(
+            "execute_api_call", {"path": "/service/tickets/2/notes", "method": "POST", "data": note}
+        )
+    # Not refused by the gateway with a did-you-mean from a list the caller may not read: sent
+    # as given, and ConnectWise (here the sandbox) judges the member.
+    assert "did you mean 'jsmith'" not in _text(typo) and "valid members" not in _text(typo)
+    assert not [r for r in sandbox.requests if "/system/members" in r["path"]]
+    assert len([r for r in sandbox.requests if r["method"] == "POST"]) == 2
+    assert not valid.is_error, _text(valid)
+    assert "the policy does not allow reading /system/members" in _text(valid)

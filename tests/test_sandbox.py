@@ -1,4 +1,8 @@
-"""The sandbox behaves like ConnectWise Manage: auth, routing, validation, queries, storage."""
+"""The sandbox behaves like ConnectWise Manage: auth, routing, validation, queries, storage.
+
+Over real HTTP (the thread runner on a loopback port), as clients meet it; only the check that
+admin endpoints refuse non-loopback callers runs in-process, where the caller's address can be
+chosen."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from cwm_gateway.sandbox.app import API_PREFIX, DropConnection, SandboxSettings, create_app
+from cwm_gateway.sandbox.app import API_PREFIX, SandboxSettings, create_app
 from cwm_gateway.sandbox.auth import SandboxCredentials
 from cwm_gateway.sandbox.faults import FaultPlan, FaultSpecError, parse_faults
 from cwm_gateway.sandbox.router import RouteError, Router
@@ -22,13 +26,25 @@ H = CREDS.headers()
 
 
 @pytest.fixture
-def app():
-    return create_app()
+def handle():
+    with start_sandbox_thread() as running:
+        yield running
 
 
 @pytest.fixture
-def client(app):
-    return TestClient(app)
+def app(handle):
+    """What tests read besides HTTP: ``app.sandbox`` (store, request log)."""
+    return handle
+
+
+@pytest.fixture
+def client(handle):
+    with httpx.Client(base_url=handle.site_url) as http:
+        yield http
+
+
+def _http(handle) -> httpx.Client:
+    return httpx.Client(base_url=handle.site_url)
 
 
 def api(path: str) -> str:
@@ -73,9 +89,9 @@ def test_good_credentials_and_case_insensitive_company(client):
 
 def test_configurable_credentials():
     creds = SandboxCredentials("acme", "pub", "priv", "cid")
-    c = TestClient(create_app(SandboxSettings(credentials=creds)))
-    assert c.get(api("/company/companies"), headers=H).status_code == 401
-    assert c.get(api("/company/companies"), headers=creds.headers()).status_code == 200
+    with start_sandbox_thread(credentials=creds) as handle, _http(handle) as c:
+        assert c.get(api("/company/companies"), headers=H).status_code == 401
+        assert c.get(api("/company/companies"), headers=creds.headers()).status_code == 200
     assert "priv" not in repr(creds)
 
 
@@ -390,33 +406,29 @@ def test_deleting_a_parent_deletes_its_children(client, app):
 
 def test_writes_persist_across_restarts_with_a_file(tmp_path):
     db = str(tmp_path / "sandbox.db")
-    first = create_app(SandboxSettings(db=db))
-    c = TestClient(first)
-    new = c.post(
-        api("/company/companies"), headers=H, json={"identifier": "NewCo", "name": "New Co"}
-    ).json()
-    c.patch(
-        api("/company/companies/2"),
-        headers=H,
-        json=[{"op": "replace", "path": "name", "value": "Acme Mfg Inc"}],
-    )
-    c.delete(api("/company/companies/3"), headers=H)
-    c.get(api("/finance/taxCodes"), headers=H)  # fills a never-seeded collection
-    taxes = c.get(api("/finance/taxCodes"), headers=H).json()
-    first.sandbox.store.close()
+    with start_sandbox_thread(db=db) as first, _http(first) as c:
+        new = c.post(
+            api("/company/companies"), headers=H, json={"identifier": "NewCo", "name": "New Co"}
+        ).json()
+        c.patch(
+            api("/company/companies/2"),
+            headers=H,
+            json=[{"op": "replace", "path": "name", "value": "Acme Mfg Inc"}],
+        )
+        c.delete(api("/company/companies/3"), headers=H)
+        c.get(api("/finance/taxCodes"), headers=H)  # fills a never-seeded collection
+        taxes = c.get(api("/finance/taxCodes"), headers=H).json()
 
-    second = create_app(SandboxSettings(db=db))
-    c = TestClient(second)
-    assert c.get(api(f"/company/companies/{new['id']}"), headers=H).json()["name"] == "New Co"
-    assert c.get(api("/company/companies/2"), headers=H).json()["name"] == "Acme Mfg Inc"
-    assert c.get(api("/company/companies/3"), headers=H).status_code == 404
-    assert c.get(api("/company/companies/count"), headers=H).json() == {"count": 25}
-    assert c.get(api("/finance/taxCodes"), headers=H).json() == taxes
-    again = c.post(
-        api("/company/companies"), headers=H, json={"identifier": "Next", "name": "Next"}
-    )
-    assert again.json()["id"] == new["id"] + 1
-    second.sandbox.store.close()
+    with start_sandbox_thread(db=db) as second, _http(second) as c:
+        assert c.get(api(f"/company/companies/{new['id']}"), headers=H).json()["name"] == "New Co"
+        assert c.get(api("/company/companies/2"), headers=H).json()["name"] == "Acme Mfg Inc"
+        assert c.get(api("/company/companies/3"), headers=H).status_code == 404
+        assert c.get(api("/company/companies/count"), headers=H).json() == {"count": 25}
+        assert c.get(api("/finance/taxCodes"), headers=H).json() == taxes
+        again = c.post(
+            api("/company/companies"), headers=H, json={"identifier": "Next", "name": "Next"}
+        )
+        assert again.json()["id"] == new["id"] + 1
 
 
 def test_memory_store_unit():
@@ -472,13 +484,14 @@ def test_fault_header_status_latency_and_malformed(client):
         json.loads(r.text)
     r = client.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "bogus"})
     assert r.status_code == 400 and "use one of" in r.json()["message"]
-    with pytest.raises(DropConnection):
+    with pytest.raises(httpx.RemoteProtocolError):
         client.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "drop"})
 
 
 def test_faults_from_settings_apply_to_next_n_requests():
-    c = TestClient(create_app(SandboxSettings(faults="500", fault_count=2)))
-    codes = [c.get(api("/company/companies/2"), headers=H).status_code for _ in range(3)]
+    settings = SandboxSettings(faults="500", fault_count=2)
+    with start_sandbox_thread(settings=settings) as handle, _http(handle) as c:
+        codes = [c.get(api("/company/companies/2"), headers=H).status_code for _ in range(3)]
     assert codes == [500, 500, 200]
 
 
@@ -513,8 +526,9 @@ def test_request_log_records_every_call_with_status(client, app):
     assert app.sandbox.requests == []
 
 
-def test_admin_endpoints_are_loopback_only(app):
-    remote = TestClient(app, client=("203.0.113.9", 5000))
+def test_admin_endpoints_are_loopback_only():
+    # In-process: the only way to call from a non-loopback address in a test.
+    remote = TestClient(create_app(), client=("203.0.113.9", 5000))
     assert remote.get("/__sandbox/requests").status_code == 403
     assert remote.post("/__sandbox/faults", json={"fault": "500"}).status_code == 403
 

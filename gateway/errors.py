@@ -2,12 +2,22 @@
 
 Every error a user or agent can see derives from :class:`CWMError` and carries a message that
 says what was wrong and, where it can, what would be right. Messages never contain secrets.
+:func:`error_from_response` and :func:`error_from_exception` map ConnectWise's answers (status,
+``errors[]``, ``Retry-After``) and transport failures to these classes.
 """
 
 from __future__ import annotations
 
+import email.utils
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+if TYPE_CHECKING:
+    from cwm_gateway.config import Settings
 
 
 class CWMError(Exception):
@@ -269,3 +279,162 @@ STATUS_ERRORS: dict[int, type[ApiError]] = {
     409: ConflictError,
     429: RateLimitedError,
 }
+
+
+# --------------------------------------------------------------------------------------------
+# From an HTTP answer (or a failure to get one) to the error above that describes it.
+# --------------------------------------------------------------------------------------------
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """``url`` without userinfo (credentials never belong in a URL we log)."""
+    parts = urlsplit(str(url))
+    if "@" not in parts.netloc:
+        return str(url)
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date); None if absent
+    or unparsable. Dates in the past give 0."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def parse_error_body(
+    response: httpx.Response,
+) -> tuple[str | None, str | None, list[ApiErrorDetail]]:
+    """ConnectWise's ``{code, message, errors[]}`` from an error response, leniently."""
+    try:
+        data = response.json()
+    except ValueError:
+        text = response.text.strip()
+        if not text or text.lstrip().startswith("<"):  # HTML error page: nothing to quote
+            return None, None, []
+        return None, text[:500], []
+    if not isinstance(data, dict):
+        return None, None, []
+    details: list[ApiErrorDetail] = []
+    for item in data.get("errors") or []:
+        if isinstance(item, dict):
+            details.append(
+                ApiErrorDetail(
+                    code=_text(item.get("code")),
+                    message=_text(item.get("message")),
+                    resource=_text(item.get("resource")),
+                    field=_text(item.get("field")),
+                )
+            )
+    return _text(data.get("code")), _text(data.get("message") or data.get("Message")), details
+
+
+def error_from_response(
+    response: httpx.Response,
+    *,
+    method: str,
+    path: str,
+    operation_id: str | None,
+    attempts: int = 1,
+    now: datetime | None = None,
+) -> ApiError:
+    """The :class:`ApiError` subclass for an error status, with ConnectWise's details."""
+    status = response.status_code
+    code, message, details = parse_error_body(response)
+    common: dict[str, Any] = {
+        "operation_id": operation_id,
+        "method": method,
+        "path": path,
+        "status": status,
+        "code": code,
+        "api_message": message,
+        "errors": details,
+        "request_id": response.headers.get("x-cw-request-id"),
+        "attempts": attempts,
+    }
+    if status == 429:
+        return RateLimitedError(
+            "ConnectWise rate-limited the request",
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
+            **common,
+        )
+    cls = STATUS_ERRORS.get(status)
+    if cls is not None:
+        return cls(_SUMMARIES[status], **common)
+    if status >= 500:
+        return ServerError(f"ConnectWise failed with a server error ({status})", **common)
+    if 300 <= status < 400:
+        return ApiError(
+            "ConnectWise answered with a redirect, which the client does not follow",
+            hint=(
+                f"the API URL is probably wrong (redirected to "
+                f"{redact_url(response.headers.get('Location', '?'))}); "
+                "check CONNECTWISE_API_URL / CONNECTWISE_SITE"
+            ),
+            **common,
+        )
+    return ApiError(f"ConnectWise rejected the request ({status})", **common)
+
+
+_SUMMARIES = {
+    400: "ConnectWise rejected the request as invalid",
+    401: "ConnectWise did not accept the credentials",
+    403: "The API member is not allowed to do this",
+    404: "ConnectWise found no such record or route",
+    409: "The change conflicts with the record's current state",
+}
+
+
+def error_from_exception(
+    exc: BaseException,
+    *,
+    method: str,
+    path: str,
+    operation_id: str | None,
+    settings: Settings,
+    attempts: int = 1,
+    host: str | None = None,
+) -> ApiError:
+    """An :class:`ApiTimeoutError`/:class:`ApiConnectionError` for an httpx failure.
+
+    ``host`` (``scheme://host:port``) names where the request went, so the message says
+    which address to check."""
+    common: dict[str, Any] = {
+        "operation_id": operation_id,
+        "method": method,
+        "path": path,
+        "attempts": attempts,
+    }
+    # httpx messages name host and port, never headers: safe to quote.
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    at = f" at {host}" if host else ""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ApiTimeoutError(
+            f"Could not connect to ConnectWise{at} within {settings.connect_timeout:g} s "
+            f"({detail})",
+            **common,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return ApiTimeoutError(
+            f"No answer from ConnectWise{at} within {settings.read_timeout:g} s ({detail})",
+            **common,
+        )
+    return ApiConnectionError(f"Could not reach ConnectWise{at} ({detail})", **common)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,4 +1,5 @@
-"""The shared transport core: request building, auth, retries, error mapping, discovery.
+"""The shared transport core: request building, auth, retries, discovery (the mapping from an
+error status to its exception lives with the errors, in :mod:`cwm_gateway.errors`).
 
 Everything except the I/O call is plain code shared by both flavours. One exchange (all
 attempts of one request, plus codebase discovery when needed) is a generator that *yields*
@@ -17,31 +18,42 @@ once with its ``retry_after`` so the caller can decide. POST/PUT/PATCH/DELETE ar
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 import socket
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from cwm_gateway import discovery
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import (
-    STATUS_ERRORS,
-    ApiConnectionError,
-    ApiError,
-    ApiErrorDetail,
-    ApiTimeoutError,
     CWMError,
-    RateLimitedError,
-    ServerError,
+    error_from_exception,
+    error_from_response,
+    parse_retry_after,
+    redact_url,
 )
+
+# The status-to-exception mapping lives with the errors (cwm_gateway.errors); these names stay
+# importable from here.
+__all__ = [
+    "AsyncTransport",
+    "AttemptRecord",
+    "RetryPolicy",
+    "SyncTransport",
+    "TransportCore",
+    "backoff_delay",
+    "error_from_exception",
+    "error_from_response",
+    "looks_truncated",
+    "parse_retry_after",
+    "redact_url",
+    "retry_delay",
+]
 
 log = logging.getLogger(__name__)
 
@@ -126,36 +138,6 @@ Exchange = Generator[Action, Any, httpx.Response]
 # ------------------------------------------------------------------------------------------
 
 
-def redact_url(url: str | httpx.URL) -> str:
-    """``url`` without userinfo (credentials never belong in a URL we log)."""
-    parts = urlsplit(str(url))
-    if "@" not in parts.netloc:
-        return str(url)
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date); None if absent
-    or unparsable. Dates in the past give 0."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
-
-
 def backoff_delay(policy: RetryPolicy, attempt: int, rand: Callable[[], float]) -> float:
     """Exponential backoff for the wait after ``attempt``, with "equal jitter" (50–100 %)."""
     ceiling = min(policy.backoff_max, policy.backoff_base * (2 ** (attempt - 1)))
@@ -198,130 +180,6 @@ def looks_truncated(response: httpx.Response) -> bool:
     if "json" not in response.headers.get("content-type", ""):
         return False
     return response.content.rstrip()[-1:] not in (b"}", b"]")
-
-
-def parse_error_body(
-    response: httpx.Response,
-) -> tuple[str | None, str | None, list[ApiErrorDetail]]:
-    """ConnectWise's ``{code, message, errors[]}`` from an error response, leniently."""
-    try:
-        data = response.json()
-    except ValueError:
-        text = response.text.strip()
-        if not text or text.lstrip().startswith("<"):  # HTML error page: nothing to quote
-            return None, None, []
-        return None, text[:500], []
-    if not isinstance(data, dict):
-        return None, None, []
-    details: list[ApiErrorDetail] = []
-    for item in data.get("errors") or []:
-        if isinstance(item, dict):
-            details.append(
-                ApiErrorDetail(
-                    code=_text(item.get("code")),
-                    message=_text(item.get("message")),
-                    resource=_text(item.get("resource")),
-                    field=_text(item.get("field")),
-                )
-            )
-    return _text(data.get("code")), _text(data.get("message") or data.get("Message")), details
-
-
-def error_from_response(
-    response: httpx.Response,
-    *,
-    method: str,
-    path: str,
-    operation_id: str | None,
-    attempts: int = 1,
-    now: datetime | None = None,
-) -> ApiError:
-    """The :class:`ApiError` subclass for an error status, with ConnectWise's details."""
-    status = response.status_code
-    code, message, details = parse_error_body(response)
-    common: dict[str, Any] = {
-        "operation_id": operation_id,
-        "method": method,
-        "path": path,
-        "status": status,
-        "code": code,
-        "api_message": message,
-        "errors": details,
-        "request_id": response.headers.get("x-cw-request-id"),
-        "attempts": attempts,
-    }
-    if status == 429:
-        return RateLimitedError(
-            "ConnectWise rate-limited the request",
-            retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
-            **common,
-        )
-    cls = STATUS_ERRORS.get(status)
-    if cls is not None:
-        return cls(_SUMMARIES[status], **common)
-    if status >= 500:
-        return ServerError(f"ConnectWise failed with a server error ({status})", **common)
-    if 300 <= status < 400:
-        return ApiError(
-            "ConnectWise answered with a redirect, which the client does not follow",
-            hint=(
-                f"the API URL is probably wrong (redirected to "
-                f"{redact_url(response.headers.get('Location', '?'))}); "
-                "check CONNECTWISE_API_URL / CONNECTWISE_SITE"
-            ),
-            **common,
-        )
-    return ApiError(f"ConnectWise rejected the request ({status})", **common)
-
-
-_SUMMARIES = {
-    400: "ConnectWise rejected the request as invalid",
-    401: "ConnectWise did not accept the credentials",
-    403: "The API member is not allowed to do this",
-    404: "ConnectWise found no such record or route",
-    409: "The change conflicts with the record's current state",
-}
-
-
-def error_from_exception(
-    exc: BaseException,
-    *,
-    method: str,
-    path: str,
-    operation_id: str | None,
-    settings: Settings,
-    attempts: int = 1,
-    host: str | None = None,
-) -> ApiError:
-    """An :class:`ApiTimeoutError`/:class:`ApiConnectionError` for an httpx failure.
-
-    ``host`` (``scheme://host:port``) names where the request went, so the message says
-    which address to check."""
-    common: dict[str, Any] = {
-        "operation_id": operation_id,
-        "method": method,
-        "path": path,
-        "attempts": attempts,
-    }
-    # httpx messages name host and port, never headers: safe to quote.
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    at = f" at {host}" if host else ""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return ApiTimeoutError(
-            f"Could not connect to ConnectWise{at} within {settings.connect_timeout:g} s "
-            f"({detail})",
-            **common,
-        )
-    if isinstance(exc, httpx.TimeoutException):
-        return ApiTimeoutError(
-            f"No answer from ConnectWise{at} within {settings.read_timeout:g} s ({detail})",
-            **common,
-        )
-    return ApiConnectionError(f"Could not reach ConnectWise{at} ({detail})", **common)
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 # ------------------------------------------------------------------------------------------

@@ -96,3 +96,82 @@ def test_an_interrupted_write_leaves_the_previous_output_whole(tmp_path, monkeyp
     assert diff_files(out, v1) == []  # still exactly v1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["generated"]  # no staging left
     assert write_files(out, v2) and diff_files(out, v2) == []
+
+
+# -- diffs that name what changed ---------------------------------------------------------------
+
+
+def _registry_entries(text: str) -> dict[str, dict[str, str]]:
+    """operation_id -> {field: source text} for every registry line, parsed (not pattern-matched)."""
+    import ast
+
+    entries: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("_O("):
+            continue
+        call = ast.parse(line.rstrip(",")).body[0].value
+        assert isinstance(call, ast.Call) and not call.args, f"positional fields in: {line[:80]}"
+        fields = {kw.arg: ast.unparse(kw.value) for kw in call.keywords}
+        entries[ast.literal_eval(fields["operation_id"])] = fields
+    return entries
+
+
+def _generate_changed(tmp_path, change) -> tuple[dict[str, str], dict[str, str]]:
+    spec = json.loads((FIXTURES / "quirks-v1.json").read_text(encoding="utf-8"))
+    before, _ = generate(FIXTURES / "quirks-v1.json")
+    change(spec)
+    changed_spec = tmp_path / "changed.json"
+    changed_spec.write_text(json.dumps(spec), encoding="utf-8")
+    after, _ = generate(changed_spec)
+    return before, after
+
+
+def test_a_changed_field_is_one_registry_line_naming_that_field(tmp_path):
+    def change(spec):
+        op = spec["paths"]["/service/tickets/{id}"]["patch"]
+        op["summary"] = "Update a ticket (partial)"
+
+    before, after = _generate_changed(tmp_path, change)
+    removed, added = (
+        [line for line in lines if "SPEC_SHA256" not in line]
+        for lines in _changed_lines(before["registry.py"], after["registry.py"])
+    )
+    assert len(removed) == len(added) == 1, (removed, added)
+    old, new = _registry_entries(removed[0]), _registry_entries(added[0])
+    assert old.keys() == new.keys() == {"patchServiceTicketsById"}
+    differing = {
+        name
+        for name in old["patchServiceTicketsById"].keys() | new["patchServiceTicketsById"].keys()
+        if old["patchServiceTicketsById"].get(name) != new["patchServiceTicketsById"].get(name)
+    }
+    assert differing == {"summary"}
+    assert "summary='Update a ticket (partial)'" in added[0]
+
+
+def test_a_new_parameter_set_renames_no_shared_tuple(tmp_path):
+    # Before, shared tuples were numbered by first use: a new one early in the file renumbered
+    # every later one and the lines that referred to them.
+    def change(spec):
+        params = spec["paths"]["/service/tickets"]["get"]["parameters"]
+        extra = {"name": "aNewFilter", "in": "query", "schema": {"type": "string"}}
+        spec["paths"]["/company/aaaEarly"] = {
+            "get": {
+                "operationId": "getAaaEarly",
+                "tags": ["Early"],
+                "summary": "Get List of Early",
+                "parameters": [extra, *params],
+                "responses": {"200": {"description": "OK"}},
+            }
+        }
+
+    before, after = _generate_changed(tmp_path, change)
+    removed, added = (
+        [line for line in lines if "SPEC_SHA256" not in line and line.strip()]
+        for lines in _changed_lines(before["registry.py"], after["registry.py"])
+    )
+    assert removed == []
+    assert len(added) == 2, added
+    assert added[0].startswith("_Q_A_NEW_FILTER_LIST = (_P(name='aNewFilter',")
+    assert "operation_id='getAaaEarly'" in added[1]
+    assert "query_params=_Q_A_NEW_FILTER_LIST" in added[1]

@@ -25,14 +25,17 @@ class Param(NamedTuple):
     """``path`` or ``query``."""
     type: str
     """JSON-schema type: ``integer``, ``number``, ``string``, ``boolean`` or ``array``."""
-    format: str | None
-    required: bool
-    enum: tuple[str, ...] | None
-    nullable: bool
+    format: str | None = None
+    required: bool = False
+    enum: tuple[str, ...] | None = None
+    nullable: bool = False
 
 
 class Operation(NamedTuple):
-    """One ConnectWise operation: the unit of the catalog, of validation and of policy."""
+    """One ConnectWise operation: the unit of the catalog, of validation and of policy.
+
+    The registry writes each operation with named fields, leaving out those at their default,
+    so that a spec update's diff names the field that changed."""
 
     operation_id: str
     method: str
@@ -46,24 +49,24 @@ class Operation(NamedTuple):
     tag: str
     """The spec's tag, the resource group, e.g. ``Tickets``."""
     summary: str
-    path_params: tuple[Param, ...]
-    query_params: tuple[Param, ...]
-    body_model: str | None
-    """Schema name of the request body (the item schema for array bodies)."""
-    body_kind: str | None
-    """``model``, ``array``, ``patch``, ``multipart`` or None when there is no body."""
-    body_required: bool
-    response_model: str | None
-    """Schema name of the success response (the item schema for lists)."""
-    response_is_list: bool
-    success_status: int
     risk: str
     """One of :data:`RISK_CLASSES`, decided by the generator's rules."""
     function: str
     """Name of the typed callable in ``cwm_generated.operations.<category>``."""
-    is_list: bool
+    path_params: tuple[Param, ...] = ()
+    query_params: tuple[Param, ...] = ()
+    body_model: str | None = None
+    """Schema name of the request body (the item schema for array bodies)."""
+    body_kind: str | None = None
+    """``model``, ``array``, ``patch``, ``multipart`` or None when there is no body."""
+    body_required: bool = False
+    response_model: str | None = None
+    """Schema name of the success response (the item schema for lists)."""
+    response_is_list: bool = False
+    success_status: int = 200
+    is_list: bool = False
     """True for a GET that returns a paged collection (takes conditions/page/pageSize)."""
-    response_kind: str | None
+    response_kind: str | None = None
     """``model``, ``list``, ``binary`` (a file such as a PDF or image), ``scalar``, ``any``, or
     None when the success response has no body."""
 

@@ -111,6 +111,7 @@ async def test_a_status_of_another_board_is_refused_before_sending(tmp_path, san
 async def test_closed_by_name_resolves_to_the_boards_closed_status(tmp_path, sandbox):
     async with AsyncClient(_settings(sandbox)) as cw:
         ticket = await _ticket(cw, 4)
+        assert ticket["closedFlag"] is False  # open before: closing it is what the test shows
         closed = {
             s["name"]: s["id"]
             for s in await _statuses(cw, ticket["board"]["id"])
@@ -133,6 +134,7 @@ async def test_closed_by_name_resolves_to_the_boards_closed_status(tmp_path, san
     async with AsyncClient(_settings(sandbox)) as cw:
         after = await _ticket(cw, 4)
     assert after["status"]["id"] == closed["Closed"]
+    assert after["closedFlag"] is True and after["closedDate"]
     assert after["closedFlag"] is True and after["closedDate"]  # a closed status closes it
 
 

@@ -3,8 +3,10 @@
 Prints numbers; asserts nothing. ``python -m benchmarks bench_policy``.
 
 - Decision overhead with the shipped default policy, over every operation of the registry
-  (each with a concrete path): ``preview`` (rules only), ``decide`` with the in-memory
-  limiter, and ``decide`` with the SQLite limiter (one transaction per call with limits).
+  (each with a concrete path, as a canonical request where it validates without a body):
+  ``preview`` (rules only), ``decide`` with the in-memory limiter, and ``decide`` with the
+  SQLite limiter (one transaction per call with limits), then ``decide`` + ``rollback`` (a
+  failed upstream call gives its reservation back: a second transaction).
 - Accuracy: 50 threads call ``decide`` on one counter through the SQLite limiter (and the
   in-memory one); the number allowed must equal the limit's max.
 """
@@ -22,6 +24,9 @@ ROUNDS = 3
 THREADS = 50
 CALLS_PER_THREAD = 20
 ACCURACY_MAX = 250
+#: ``decide, SQLite limits`` p50 measured on this benchmark before issue #11 (sliding-window
+#: log, no reservations, six-rule default policy), printed beside today's figure.
+BEFORE_SQLITE_P50_US = 54.1
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -40,24 +45,46 @@ class _Clock:
 
 
 def _calls():
+    """One call per operation, as a running server judges it: from the canonical request where
+    the operation validates without a body, else from the operation and concrete path."""
+    from cwm_gateway.errors import RequestValidationError
     from cwm_gateway.policy import CallContext
+    from cwm_gateway.validation import canonical_request
     from cwm_generated.registry import OPERATIONS
 
     param = re.compile(r"\{[^}]*\}")
-    return [
-        CallContext(
-            tool="execute_api_call",
-            grant="bench",
-            arguments={"method": op.method, "path": op.path},
-            operation=op,
-            path=param.sub("1", op.path),
-            params={"pageSize": 25} if op.is_list else None,
-            body=[{"op": "replace", "path": "summary", "value": "x"}]
+    calls = []
+    canonical = 0
+    for op in OPERATIONS:
+        path = param.sub("1", op.path)
+        params = {"pageSize": 25} if op.is_list else None
+        body = (
+            [{"op": "replace", "path": "summary", "value": "x"}]
             if op.body_kind == "patch"
-            else None,
+            else None
         )
-        for op in OPERATIONS
-    ]
+        try:
+            request = canonical_request(op.method, path, params, body)
+        except RequestValidationError:
+            request = None
+        if request is not None:
+            canonical += 1
+            calls.append(
+                CallContext.for_request("execute_api_call", grant="bench", request=request)
+            )
+        else:
+            calls.append(
+                CallContext(
+                    tool="execute_api_call",
+                    grant="bench",
+                    arguments={"method": op.method, "path": path},
+                    operation=op,
+                    path=path,
+                    params=params,
+                    body=body,
+                )
+            )
+    return calls, canonical
 
 
 def _time_per_call(fn, calls, rounds: int = ROUNDS) -> list[float]:
@@ -122,9 +149,10 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     policy = load_default_policy()
-    calls = _calls()
+    calls, canonical = _calls()
     print(
-        f"operations:                       {len(calls)} (default policy, {len(policy.rules)} rules)"
+        f"operations:                       {len(calls)} (default policy, {len(policy.rules)} rules; "
+        f"{canonical} as canonical requests)"
     )
 
     engine = PolicyEngine(policy, InMemoryRateLimiter(_Clock()))
@@ -141,7 +169,17 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         limiter = SqliteRateLimiter(Path(tmp) / "rl.sqlite3", clock=_Clock())
         engine = PolicyEngine(policy, limiter)
-        _report("decide, SQLite limits", _time_per_call(engine.decide, calls, rounds=1))
+        sqlite_times = _time_per_call(engine.decide, calls, rounds=1)
+        _report("decide, SQLite limits", sqlite_times)
+        print(
+            f"{'  target / before #11':<34}p50 <= 100 µs; before (sliding windows, no "
+            f"reservations): p50 {BEFORE_SQLITE_P50_US:.1f} µs; now "
+            f"{_percentile(sqlite_times, 0.5) * 1e6:.1f} µs"
+        )
+        _report(
+            "decide + rollback, SQLite",
+            _time_per_call(lambda c: engine.rollback(engine.decide(c)), calls, rounds=1),
+        )
         limiter.close()
 
         accuracy_policy = parse_policy(

@@ -504,11 +504,13 @@ class PolicyEngine:
             else:
                 v.note("read_only", False, "Read operation: allowed under read_only")
         template = self._template(op.path)
-        path = request_attr(call, "path")
-        try:
-            concrete = path_key(path) if isinstance(path, str) else None
-        except RequestValidationError:  # not a path the router would accept: no path rule
-            concrete = None
+        known: list[str | None] = []
+
+        def concrete() -> str | None:
+            if not known:
+                known.append(_concrete_key(call))
+            return known[0]
+
         matched = False
         for rule in policy.rules:
             why = rule.mismatch(op, template, concrete, call)
@@ -605,6 +607,21 @@ class PolicyEngine:
             body=call.body if call.body is not None else None,
             record_bodies=self.policy.record_bodies,
         )
+
+
+def _concrete_key(call: CallContext) -> str | None:
+    """The call's concrete path as path rules compare it."""
+    path = request_attr(call, "path")
+    if not isinstance(path, str):
+        return None
+    if call.request is not None:
+        # The router wrote the canonical path (the template's spelling, values filled in):
+        # only the case remains to fold.
+        return path.lower()
+    try:
+        return path_key(path)
+    except RequestValidationError:  # not a path the router would accept: no path rule
+        return None
 
 
 def _amount(lim: Limit, call: CallContext) -> float | None:

@@ -442,8 +442,11 @@ class OperationRule:
             return f"risk {op.risk!r} not in {sorted(self.risks)}"
         return None
 
-    def mismatch(self, op: Any, template: str, concrete: str | None, call: Any) -> str | None:
-        """Why this call fails the rule's match, or None when it matches.
+    def mismatch(
+        self, op: Any, template: str, concrete: Callable[[], str | None], call: Any
+    ) -> str | None:
+        """Why this call fails the rule's match, or None when it matches (``concrete`` gives
+        the call's normalized concrete path, computed only when a path must be compared).
 
         ``risk`` matches the operation's class or one of the call's runtime risks
         (``CustomerVisible``), which depend on the values sent.
@@ -455,8 +458,8 @@ class OperationRule:
             why = self.static_mismatch(op)
         if why is not None:
             return why
-        if self.paths is not None and not any(p.matches(template, concrete) for p in self.paths):
-            shown = concrete or op.path
+        if self.paths is not None and not any(p.matches(template, concrete()) for p in self.paths):
+            shown = concrete() or op.path
             return f"path {shown!r} matches none of {[p.raw for p in self.paths]}"
         for cond in self.where:
             if not cond.holds(call):

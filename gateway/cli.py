@@ -135,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
         help="first delete entries older than this many days (retention is your choice)",
     )
 
+    policy = sub.add_parser("policy", help="the policy format: its JSON Schema, or check a file")
+    psub = policy.add_subparsers(dest="policy_command", required=True)
+    psub.add_parser("schema", help="print the policy document's JSON Schema (both dialects)")
+    pcheck = psub.add_parser("check", help="validate a policy file and print its effective rules")
+    pcheck.add_argument("file", type=Path, help="policy file (JSON or YAML)")
+
     explain = sub.add_parser("explain", help="which policy rule decides a tool call (dry run)")
     _common(explain)
     explain.add_argument("tool", help="tool name, e.g. execute_api_call")
@@ -321,6 +327,20 @@ class JsonLogFormatter(logging.Formatter):
 JsonLogFormatter.converter = time.gmtime  # type: ignore[assignment]
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    """``policy schema``: the JSON Schema; ``policy check FILE``: validate, show the rules."""
+    from cwm_gateway.policy.document import json_schema
+    from cwm_gateway.policy.loader import describe_policy, load_policy
+
+    if args.policy_command == "schema":
+        print(json.dumps(json_schema(), indent=2))
+        return 0
+    policy = load_policy(args.file)  # a PolicyError says where and why (exit 2)
+    print("\n".join(describe_policy(policy)))
+    print("OK: the policy is valid.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cwm-gateway`` console script."""
     args = _parser().parse_args(argv)
@@ -337,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         "audit": cmd_audit,
         "grants": cmd_grants,
         "explain": cmd_explain,
+        "policy": cmd_policy,
     }
     try:
         return handlers[args.command](args)

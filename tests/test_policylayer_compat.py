@@ -613,3 +613,23 @@ def test_request_risks_name_runtime_risks() -> None:
     quiet = SimpleNamespace(risks=("Write",))
     assert not e.decide(CallContext("execute_api_call", "g", {}, request=seen)).allowed
     assert e.decide(CallContext("execute_api_call", "g", {}, request=quiet)).allowed
+
+
+def test_the_readme_policy_examples_load_and_decide() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**Policy files.**", 1)[1].split("### As a Python client", 1)[0]
+    intercept = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    hosted = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    e, _ = engine(intercept)
+    assert e.policy.dialect == "intercept"
+    assert allowed(e, "execute_api_call", method="GET", path="/service/tickets")
+    assert denial(e, "execute_api_call", method="GET", path="/system/members") == (
+        PREFIX + "System settings are changed by an administrator"
+    )
+    assert e.is_tool_hidden("send_raw_api_request")
+    e, _ = engine(hosted)
+    assert e.policy.dialect == "hosted"
+    delete = SimpleNamespace(method="DELETE", path="/service/tickets/1")
+    d = e.decide(CallContext("send_raw_api_request", "g", {}, request=delete))
+    assert d.action == "deny" and d.reason == "No deletes"
+    assert not allowed(e, "search_api_endpoints")

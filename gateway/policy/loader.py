@@ -40,7 +40,13 @@ from cwm_gateway.policy.rules import (
     path_pattern,
 )
 
-__all__ = ["default_policy_path", "load_default_policy", "load_policy", "parse_policy"]
+__all__ = [
+    "default_policy_path",
+    "describe_policy",
+    "load_default_policy",
+    "load_policy",
+    "parse_policy",
+]
 
 
 # -- compiling a document ------------------------------------------------------------------
@@ -190,6 +196,8 @@ def _intercept_entry(name: str, entry: doc.InterceptToolEntry) -> ToolEntry:
             # The reservation enforces the ceiling (and more strictly: value + increment), so
             # the condition itself need not be checked again before it.
             compiled = [c for c in compiled if c is not ceiling]
+            if not compiled:
+                continue  # the counter's limit is the whole rule
         checks.append(Check("evaluate", rule.name, tuple(compiled), on_deny))
     return ToolEntry(name, tuple(checks), tuple(limits))
 
@@ -435,3 +443,64 @@ def default_policy_path() -> Path:
 def load_default_policy() -> Policy:
     """Load the shipped default policy."""
     return load_policy(default_policy_path())
+
+
+def describe_policy(policy: Policy) -> list[str]:
+    """The effective rules, as ``cwm-gateway policy check`` prints them: what applies to each
+    listed tool (its own entry, the other upstream tool's, globs, then "*"), in order."""
+    lines = [
+        f"policy: {policy.source} ({policy.dialect} format)"
+        + (f" — {policy.description}" if policy.description else ""),
+        f"default: {policy.default} for tools not listed"
+        + (' ("*" rules never admit a tool)' if policy.default == "deny" else ""),
+    ]
+    if policy.hide:
+        lines.append(f"hidden tools: {', '.join(policy.hide)}")
+    if policy.read_only:
+        lines.append("read_only: only Read operations may reach ConnectWise (extension)")
+    for lim in policy.all_tools_limits:
+        lines.append(f"every tool call: limit {lim.describe()}")
+    names = list(policy.tools) + [g.name for g in policy.tool_globs]
+    for name in names:
+        lines.append(f"tool {name}:")
+        own = policy.entries_for(name) if name in policy.tools else ()
+        lines += _describe_entries(tuple(e for e in own if e is not policy.wildcard))
+        if name not in policy.tools:
+            entry = next(g for g in policy.tool_globs if g.name == name)
+            lines += _describe_entries((entry,))
+    if policy.wildcard is not None:
+        lines.append('every tool ("*", after each tool\'s own rules):')
+        lines += _describe_entries((policy.wildcard,))
+    if policy.rules or policy.operations_default != "allow":
+        lines.append(f"operations (extension): default {policy.operations_default}")
+        for rule in policy.rules:
+            text = f"  {rule.id}: {rule.describe_match()} -> {rule.action}"
+            if rule.reason:
+                text += f" ({rule.reason})"
+            lines.append(text)
+            lines += [f"    limit {lim.describe()}" for lim in rule.limits]
+    if policy.record_bodies:
+        lines.append("audit: request bodies recorded (secrets scrubbed) (extension)")
+    return lines
+
+
+def _describe_entries(entries: tuple[ToolEntry, ...]) -> list[str]:
+    out: list[str] = []
+    for entry in entries:
+        origin = f"  from {entry.id}:"
+        body: list[str] = []
+        for check in entry.checks:
+            message = f' — on deny: "{check.message}"' if check.message else ""
+            if check.kind == "deny":
+                body.append(f"    deny every call [{check.rule}]{message}")
+            elif check.kind == "approval":
+                body.append(f"    a person approves every call [{check.rule}]")
+            else:
+                verb = {"require": "require", "deny_if": "deny if", "evaluate": "require"}
+                conds = " and ".join(c.describe() for c in check.conditions) or "(counter only)"
+                body.append(f"    {verb[check.kind]} {conds} [{check.rule}]{message}")
+        for lim in entry.limits:
+            message = f' — on deny: "{lim.on_deny}"' if lim.on_deny else ""
+            body.append(f"    limit {lim.describe()} [{lim.rule or lim.source}]{message}")
+        out += [origin, *(body or ["    allowed, no checks"])]
+    return out

@@ -43,6 +43,13 @@ def client(handle):
         yield http
 
 
+@pytest.fixture(scope="module")
+def reader():
+    """One sandbox shared by the tests that only read (or are refused)."""
+    with start_sandbox_thread() as running, httpx.Client(base_url=running.site_url) as http:
+        yield http
+
+
 def _http(handle) -> httpx.Client:
     return httpx.Client(base_url=handle.site_url)
 
@@ -71,17 +78,17 @@ def _basic(user: str, password: str) -> str:
         {"Authorization": "Basic !!notbase64", "clientId": CREDS.client_id},
     ],
 )
-def test_bad_credentials_get_connectwise_401(client, headers):
-    r = client.get(api("/company/companies"), headers=headers)
+def test_bad_credentials_get_connectwise_401(reader, headers):
+    r = reader.get(api("/company/companies"), headers=headers)
     assert r.status_code == 401
     body = r.json()
     assert body["code"] == "Unauthorized" and body["message"]
     assert "sandbox-private" not in r.text
 
 
-def test_good_credentials_and_case_insensitive_company(client):
+def test_good_credentials_and_case_insensitive_company(reader):
     auth = _basic("SANDBOX+sandbox-public", "sandbox-private")
-    r = client.get(
+    r = reader.get(
         api("/company/companies"), headers={"Authorization": auth, "clientid": "sandbox-client-id"}
     )
     assert r.status_code == 200
@@ -95,37 +102,37 @@ def test_configurable_credentials():
     assert "priv" not in repr(creds)
 
 
-def test_company_info_for_codebase_discovery(client):
-    r = client.get("/login/companyinfo/Sandbox")
+def test_company_info_for_codebase_discovery(reader):
+    r = reader.get("/login/companyinfo/Sandbox")
     assert r.status_code == 200
     info = r.json()
     assert info["Codebase"] == "v4_6_release/"
     assert info["VersionCode"] == "v2025.1"
     assert info["IsCloud"] is False
     assert {"CompanyName", "VersionNumber", "CompanyID", "SiteUrl"} <= set(info)
-    assert client.get("/login/companyinfo/nobody").status_code == 404
+    assert reader.get("/login/companyinfo/nobody").status_code == 404
 
 
 # --- routing ------------------------------------------------------------------------------------
 
 
-def test_literal_segment_beats_parameter(client):
-    r = client.get(api("/service/tickets/count"), headers=H)
+def test_literal_segment_beats_parameter(reader):
+    r = reader.get(api("/service/tickets/count"), headers=H)
     assert r.status_code == 200
     assert r.headers["x-sandbox-operation"] == "getServiceTicketsCount"
     assert r.json() == {"count": 100}
 
 
-def test_unknown_path_404_and_wrong_method_405(client):
-    r = client.get(api("/service/nothingHere"), headers=H)
+def test_unknown_path_404_and_wrong_method_405(reader):
+    r = reader.get(api("/service/nothingHere"), headers=H)
     assert r.status_code == 404 and r.json()["code"] == "NotFound"
-    r = client.put(api("/service/tickets"), headers=H, json={})
+    r = reader.put(api("/service/tickets"), headers=H, json={})
     assert r.status_code == 405
     assert set(r.headers["allow"].split(", ")) == {"GET", "POST"}
 
 
-def test_literals_match_case_insensitively(client):
-    r = client.get(api("/Service/Tickets/1"), headers=H)
+def test_literals_match_case_insensitively(reader):
+    r = reader.get(api("/Service/Tickets/1"), headers=H)
     assert r.status_code == 200 and r.json()["id"] == 1
 
 
@@ -144,8 +151,8 @@ def test_router_prefers_integer_template_for_digits():
 # --- validation ---------------------------------------------------------------------------------
 
 
-def test_missing_required_and_too_long_fields(client):
-    r = client.post(api("/service/tickets"), headers=H, json={"summary": "x" * 101})
+def test_missing_required_and_too_long_fields(reader):
+    r = reader.post(api("/service/tickets"), headers=H, json={"summary": "x" * 101})
     assert r.status_code == 400
     body = r.json()
     assert body["code"] == "InvalidObject"
@@ -155,25 +162,25 @@ def test_missing_required_and_too_long_fields(client):
     assert all(e["resource"] == "ticket" for e in body["errors"])
 
 
-def test_unknown_field_wrong_type_and_bad_json(client):
-    r = client.post(
+def test_unknown_field_wrong_type_and_bad_json(reader):
+    r = reader.post(
         api("/service/tickets"), headers=H, json={"summary": 5, "company": {"id": 2}, "nope": 1}
     )
     assert r.status_code == 400
     fields = {e["field"] for e in r.json()["errors"]}
     assert {"summary", "nope"} <= fields
-    r = client.post(
+    r = reader.post(
         api("/service/tickets"),
         headers={**H, "Content-Type": "application/json"},
         content=b'{"summary": ',
     )
     assert r.status_code == 400 and r.json()["code"] == "InvalidObject"
-    r = client.post(api("/service/tickets"), headers=H)
+    r = reader.post(api("/service/tickets"), headers=H)
     assert r.status_code == 400
 
 
-def test_reference_to_unknown_record_is_rejected(client):
-    r = client.post(
+def test_reference_to_unknown_record_is_rejected(reader):
+    r = reader.post(
         api("/service/tickets"), headers=H, json={"summary": "x", "company": {"id": 9999}}
     )
     assert r.status_code == 400
@@ -219,8 +226,8 @@ def test_put_replaces_and_patch_updates(client):
     assert doc["summary"] == "Patched" and doc["status"]["id"] == 2
 
 
-def test_patch_problems_are_reported(client):
-    r = client.patch(
+def test_patch_problems_are_reported(reader):
+    r = reader.patch(
         api("/service/tickets/5"),
         headers=H,
         json=[{"op": "replace", "path": "sumary", "value": "x"}],
@@ -228,11 +235,11 @@ def test_patch_problems_are_reported(client):
     assert r.status_code == 400
     (err,) = r.json()["errors"]
     assert (err["field"], err["message"]) == ("sumary", "sumary is not a recognized field.")
-    r = client.patch(api("/service/tickets/5"), headers=H, json={"summary": "x"})
+    r = reader.patch(api("/service/tickets/5"), headers=H, json={"summary": "x"})
     assert r.status_code == 400
 
 
-def test_unknown_ids_are_404(client):
+def test_unknown_ids_are_404(reader):
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         kwargs = (
             {"json": [{"op": "replace", "path": "summary", "value": "x"}]}
@@ -241,36 +248,36 @@ def test_unknown_ids_are_404(client):
         )
         if method == "PUT":
             kwargs = {"json": {"summary": "x", "company": {"id": 2}}}
-        r = client.request(method, api("/service/tickets/424242"), headers=H, **kwargs)
+        r = reader.request(method, api("/service/tickets/424242"), headers=H, **kwargs)
         assert r.status_code == 404, method
         assert r.json()["code"] == "NotFound"
-    assert client.get(api("/service/tickets/abc"), headers=H).status_code == 404
+    assert reader.get(api("/service/tickets/abc"), headers=H).status_code == 404
 
 
 # --- conditions, orderBy, fields ------------------------------------------------------------------
 
 
-def test_conditions_filter_and_count_agree(client):
+def test_conditions_filter_and_count_agree(reader):
     cond = 'status/name = "New" and closedFlag = false'
-    r = client.get(
+    r = reader.get(
         api("/service/tickets"), headers=H, params={"conditions": cond, "pageSize": 1000}
     )
     assert r.status_code == 200
     rows = r.json()
     assert rows and all(t["status"]["name"] == "New" for t in rows)
-    count = client.get(api("/service/tickets/count"), headers=H, params={"conditions": cond}).json()
+    count = reader.get(api("/service/tickets/count"), headers=H, params={"conditions": cond}).json()
     assert count == {"count": len(rows)}
     assert len(rows) < 100
 
 
-def test_conditions_like_in_and_dates(client):
-    r = client.get(
+def test_conditions_like_in_and_dates(reader):
+    r = reader.get(
         api("/company/companies"), headers=H, params={"conditions": 'name like "%Dental%"'}
     )
     assert [c["identifier"] for c in r.json()] == ["BlueRidgeDental"]
-    r = client.get(api("/company/companies"), headers=H, params={"conditions": "id in (2, 3, 4)"})
+    r = reader.get(api("/company/companies"), headers=H, params={"conditions": "id in (2, 3, 4)"})
     assert [c["id"] for c in r.json()] == [2, 3, 4]
-    r = client.get(
+    r = reader.get(
         api("/time/entries"),
         headers=H,
         params={"conditions": "timeStart > [2024-12-01T00:00:00Z]", "pageSize": 1000},
@@ -278,17 +285,17 @@ def test_conditions_like_in_and_dates(client):
     assert r.json() and all(t["timeStart"] > "2024-12-01" for t in r.json())
 
 
-def test_bad_conditions_are_connectwise_400s(client):
-    r = client.get(api("/service/tickets"), headers=H, params={"conditions": 'summery = "x"'})
+def test_bad_conditions_are_connectwise_400s(reader):
+    r = reader.get(api("/service/tickets"), headers=H, params={"conditions": 'summery = "x"'})
     assert r.status_code == 400
     # ConnectWise's own words, never the gateway's did-you-mean.
     assert r.json() == {"code": "ApiFindCondition", "message": "summery is not a recognized name."}
-    r = client.get(api("/service/tickets"), headers=H, params={"conditions": "summary == "})
+    r = reader.get(api("/service/tickets"), headers=H, params={"conditions": "summary == "})
     assert r.status_code == 400
 
 
-def test_order_by_and_fields_projection(client):
-    r = client.get(
+def test_order_by_and_fields_projection(reader):
+    r = reader.get(
         api("/company/companies"),
         headers=H,
         params={"orderBy": "name desc", "fields": "id,name,status/name", "pageSize": 5},
@@ -298,14 +305,14 @@ def test_order_by_and_fields_projection(client):
     assert names == sorted(names, key=str.lower, reverse=True)
     assert all(set(c) <= {"id", "name", "status"} for c in rows)
     assert set(rows[0]["status"]) == {"name"}
-    r = client.get(api("/company/companies/2"), headers=H, params={"fields": "identifier"})
+    r = reader.get(api("/company/companies/2"), headers=H, params={"fields": "identifier"})
     assert r.json() == {"identifier": "AcmeMfg"}
     assert (
-        client.get(api("/company/companies"), headers=H, params={"orderBy": "nam"}).status_code
+        reader.get(api("/company/companies"), headers=H, params={"orderBy": "nam"}).status_code
         == 400
     )
     assert (
-        client.get(api("/company/companies"), headers=H, params={"fields": "nme"}).status_code
+        reader.get(api("/company/companies"), headers=H, params={"fields": "nme"}).status_code
         == 400
     )
 
@@ -322,49 +329,49 @@ def _links(response) -> dict[str, str]:
     return out
 
 
-def test_default_page_size_and_link_headers(client):
-    r = client.get(api("/service/tickets"), headers=H)
+def test_default_page_size_and_link_headers(reader):
+    r = reader.get(api("/service/tickets"), headers=H)
     assert len(r.json()) == 25
     links = _links(r)
     assert set(links) == {"next", "last"}
     assert "page=2" in links["next"] and "page=4" in links["last"]
-    r = client.get(api("/service/tickets"), headers=H, params={"page": 2, "pageSize": 30})
+    r = reader.get(api("/service/tickets"), headers=H, params={"page": 2, "pageSize": 30})
     assert set(_links(r)) == {"first", "prev", "next", "last"}
-    r = client.get(api("/service/tickets"), headers=H, params={"page": 4, "pageSize": 30})
+    r = reader.get(api("/service/tickets"), headers=H, params={"page": 4, "pageSize": 30})
     assert len(r.json()) == 10 and set(_links(r)) == {"first", "prev"}
 
 
-def test_following_next_links_visits_every_record_once(client):
+def test_following_next_links_visits_every_record_once(reader):
     url, seen = api("/service/tickets") + "?pageSize=7&orderBy=id%20desc", []
     while url:
-        r = client.get(url, headers=H)
+        r = reader.get(url, headers=H)
         seen += [t["id"] for t in r.json()]
         url = _links(r).get("next")
     assert seen == list(range(100, 0, -1))
 
 
-def test_page_size_is_capped_and_validated(client):
-    r = client.get(api("/time/entries"), headers=H, params={"pageSize": 5000})
+def test_page_size_is_capped_and_validated(reader):
+    r = reader.get(api("/time/entries"), headers=H, params={"pageSize": 5000})
     assert len(r.json()) == 150
-    assert client.get(api("/time/entries"), headers=H, params={"page": "x"}).status_code == 400
-    assert client.get(api("/time/entries"), headers=H, params={"page": 0}).status_code == 400
+    assert reader.get(api("/time/entries"), headers=H, params={"page": "x"}).status_code == 400
+    assert reader.get(api("/time/entries"), headers=H, params={"page": 0}).status_code == 400
 
 
-def test_forward_only_paging_with_page_id(client):
+def test_forward_only_paging_with_page_id(reader):
     url, seen = api("/service/tickets") + "?pageSize=40&pageId=0", []
     while url:
-        r = client.get(url, headers=H)
+        r = reader.get(url, headers=H)
         assert set(_links(r)) <= {"next"}
         seen += [t["id"] for t in r.json()]
         url = _links(r).get("next")
     assert seen == list(range(1, 101))
-    r = client.get(
+    r = reader.get(
         api("/service/tickets"),
         headers={**H, "pagination-type": "forward-only"},
         params={"pageSize": 60},
     )
     assert "pageId=60" in _links(r)["next"]
-    r = client.get(api("/service/tickets"), headers=H, params={"pageId": 0, "orderBy": "summary"})
+    r = reader.get(api("/service/tickets"), headers=H, params={"pageId": 0, "orderBy": "summary"})
     assert r.status_code == 400
 
 
@@ -470,22 +477,22 @@ def test_fault_plan_counts_down():
     assert plan.take() == []
 
 
-def test_fault_header_status_latency_and_malformed(client):
-    r = client.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "429;retry-after=1"})
+def test_fault_header_status_latency_and_malformed(reader):
+    r = reader.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "429;retry-after=1"})
     assert r.status_code == 429 and r.headers["retry-after"] == "1"
     assert r.json()["code"] == "TooManyRequests"
-    r = client.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "503"})
+    r = reader.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "503"})
     assert r.status_code == 503 and r.json()["code"] == "ServiceUnavailable"
-    r = client.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "latency=5ms"})
+    r = reader.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "latency=5ms"})
     assert r.status_code == 200 and len(r.json()) == 25
-    r = client.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "malformed-json"})
+    r = reader.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "malformed-json"})
     assert r.status_code == 200
     with pytest.raises(json.JSONDecodeError):
         json.loads(r.text)
-    r = client.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "bogus"})
+    r = reader.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "bogus"})
     assert r.status_code == 400 and "use one of" in r.json()["message"]
     with pytest.raises(httpx.RemoteProtocolError):
-        client.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "drop"})
+        reader.get(api("/company/companies"), headers={**H, "X-Sandbox-Fault": "drop"})
 
 
 def test_faults_from_settings_apply_to_next_n_requests():

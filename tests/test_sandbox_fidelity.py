@@ -12,7 +12,15 @@ from cwm_gateway.sandbox.runner import start_sandbox_thread
 
 @pytest.fixture
 def http():
-    # A fresh sandbox per test: these tests write.
+    """A fresh sandbox for a test that writes."""
+    with start_sandbox_thread() as handle:
+        with httpx.Client(base_url=handle.base_url, headers=handle.headers()) as client:
+            yield client
+
+
+@pytest.fixture(scope="module")
+def reader():
+    """One sandbox shared by the tests that only read (or are refused)."""
     with start_sandbox_thread() as handle:
         with httpx.Client(base_url=handle.base_url, headers=handle.headers()) as client:
             yield client
@@ -52,8 +60,8 @@ LISTS = [
         {"fields": "nosuchfield"},
     ],
 )
-def test_every_list_validates_its_query(http, path, params):
-    r = http.get(path, params=params)
+def test_every_list_validates_its_query(reader, path, params):
+    r = reader.get(path, params=params)
     assert r.status_code == 400, r.text
     body = r.json()
     assert body["code"] in ("InvalidObject", "ApiFindCondition") and body["message"]
@@ -61,23 +69,23 @@ def test_every_list_validates_its_query(http, path, params):
 
 
 @pytest.mark.parametrize("path", ["/service/tickets/count", "/service/tickets/1/timeentries/count"])
-def test_count_validates_too(http, path):
-    assert http.get(path, params={"page": "AAA"}).status_code == 400
-    r = http.get(path, params={"conditions": 'summery = "x"'})
+def test_count_validates_too(reader, path):
+    assert reader.get(path, params={"page": "AAA"}).status_code == 400
+    r = reader.get(path, params={"conditions": 'summery = "x"'})
     assert r.status_code == 400
-    assert http.get(path).status_code == 200
+    assert reader.get(path).status_code == 200
 
 
-def test_unknown_condition_field_gets_connectwise_words(http):
-    r = http.get("/service/tickets", params={"conditions": 'statuss/name = "New"'})
+def test_unknown_condition_field_gets_connectwise_words(reader):
+    r = reader.get("/service/tickets", params={"conditions": 'statuss/name = "New"'})
     assert r.json() == {
         "code": "ApiFindCondition",
         "message": "statuss/name is not a recognized name.",
     }
 
 
-def test_page_size_above_1000_is_capped_not_refused(http):
-    r = http.get("/time/entries", params={"pageSize": 5000})
+def test_page_size_above_1000_is_capped_not_refused(reader):
+    r = reader.get("/time/entries", params={"pageSize": 5000})
     assert r.status_code == 200 and len(r.json()) == 150
 
 
@@ -114,35 +122,35 @@ def test_ticket_time_entries_are_the_entries_charged_to_it(http):
     assert http.get("/service/tickets/424242/timeentries").status_code == 404
 
 
-def test_ticket_activities_all_notes_and_paging(http):
-    activities = http.get("/sales/activities", params={"pageSize": 1000}).json()
+def test_ticket_activities_all_notes_and_paging(reader):
+    activities = reader.get("/sales/activities", params={"pageSize": 1000}).json()
     on_ticket = {a["ticket"]["id"] for a in activities}
     ticket = min(on_ticket)
-    rows = http.get(f"/service/tickets/{ticket}/activities").json()
+    rows = reader.get(f"/service/tickets/{ticket}/activities").json()
     assert _ids(rows) == [a["id"] for a in activities if a["ticket"]["id"] == ticket]
     assert all(set(r) <= {"id", "name", "_info"} for r in rows)
 
-    notes = http.get(f"/service/tickets/{ticket}/notes").json()
-    all_notes = http.get(f"/service/tickets/{ticket}/allNotes").json()
+    notes = reader.get(f"/service/tickets/{ticket}/notes").json()
+    all_notes = reader.get(f"/service/tickets/{ticket}/allNotes").json()
     texts = [n["text"] for n in all_notes if n["noteType"] == "TicketNote"]
     assert texts == [n["text"] for n in notes]
-    only = http.get(
+    only = reader.get(
         f"/service/tickets/{ticket}/allNotes", params={"conditions": 'noteType = "TicketNote"'}
     ).json()
     assert len(only) == len(notes)
-    first = http.get(f"/service/tickets/{ticket}/allNotes", params={"pageSize": 1}).json()
+    first = reader.get(f"/service/tickets/{ticket}/allNotes", params={"pageSize": 1}).json()
     assert len(first) == 1
 
 
-def test_usages_count_the_records_that_refer_to_a_company(http):
-    usages = {u["typeKey"]: u for u in http.get("/company/companies/2/usages").json()}
-    tickets = http.get("/service/tickets/count", params={"conditions": "company/id = 2"}).json()
+def test_usages_count_the_records_that_refer_to_a_company(reader):
+    usages = {u["typeKey"]: u for u in reader.get("/company/companies/2/usages").json()}
+    tickets = reader.get("/service/tickets/count", params={"conditions": "company/id = 2"}).json()
     assert usages["Ticket"]["count"] == tickets["count"] > 0
-    listed = http.get(
+    listed = reader.get(
         "/company/companies/2/usages/list", params={"conditions": 'typeKey = "Ticket"'}
     ).json()
     assert len(listed) == tickets["count"]
-    assert http.get("/company/companies/424242/usages").status_code == 404
+    assert reader.get("/company/companies/424242/usages").status_code == 404
 
 
 # --- references -----------------------------------------------------------------------------
@@ -181,9 +189,9 @@ def test_references_by_name_or_identifier_come_back_with_id_and_name(http):
         ("board", {"name": "No Board"}, "board/name", "Service Board No Board not found"),
     ],
 )
-def test_unknown_references_are_connectwise_400s(http, field, value, error_field, message):
+def test_unknown_references_are_connectwise_400s(reader, field, value, error_field, message):
     body = {"summary": "x", "company": {"id": 2}, field: value}
-    r = http.post("/service/tickets", json=body)
+    r = reader.post("/service/tickets", json=body)
     assert r.status_code == 400
     data = r.json()
     assert (data["code"], data["message"]) == ("InvalidObject", "ticket object is invalid")
@@ -196,11 +204,11 @@ def test_unknown_references_are_connectwise_400s(http, field, value, error_field
     }
 
 
-def test_a_member_reads_by_identifier(http):
-    by_id = http.get("/system/members/2").json()
-    assert http.get("/system/members/akhan").json() == by_id
-    assert http.get("/system/members/AKHAN").json()["id"] == 2
-    r = http.get("/system/members/nobody")
+def test_a_member_reads_by_identifier(reader):
+    by_id = reader.get("/system/members/2").json()
+    assert reader.get("/system/members/akhan").json() == by_id
+    assert reader.get("/system/members/AKHAN").json()["id"] == 2
+    r = reader.get("/system/members/nobody")
     assert r.status_code == 404 and r.json()["code"] == "NotFound"
 
 
@@ -283,22 +291,22 @@ def test_a_note_must_say_where_it_shows(http):
     assert r.status_code == 201
 
 
-def test_child_collection_fields_need_child_conditions(http):
-    contact = http.get("/company/contacts/1").json()
+def test_child_collection_fields_need_child_conditions(reader):
+    contact = reader.get("/company/contacts/1").json()
     email = contact["communicationItems"][0]["value"]
-    r = http.get(
+    r = reader.get(
         "/company/contacts", params={"conditions": f'communicationItems/value = "{email}"'}
     )
     assert r.status_code == 400
     assert r.json()["message"] == "communicationItems/value is not a recognized name."
-    r = http.get(
+    r = reader.get(
         "/company/contacts", params={"childConditions": f'communicationItems/value = "{email}"'}
     )
     assert r.status_code == 200 and 1 in _ids(r.json())
     assert all(c["communicationItems"][0]["value"] == email for c in r.json())
     # A plain field is not a child condition.
     assert (
-        http.get("/company/contacts", params={"childConditions": 'firstName = "x"'}).status_code
+        reader.get("/company/contacts", params={"childConditions": 'firstName = "x"'}).status_code
         == 400
     )
 
@@ -330,10 +338,10 @@ def test_document_upload_round_trips_byte_for_byte(http):
     assert doc["id"] not in _ids(http.get("/service/tickets/7/documents").json())
 
 
-def test_seeded_documents_download(http):
-    rows = http.get("/service/tickets/2/documents").json()
+def test_seeded_documents_download(reader):
+    rows = reader.get("/service/tickets/2/documents").json()
     (doc,) = rows
-    down = http.get(f"/system/documents/{doc['id']}/download")
+    down = reader.get(f"/system/documents/{doc['id']}/download")
     assert down.headers["content-type"] == "image/png"
     assert down.content.startswith(b"\x89PNG")
 
@@ -359,7 +367,7 @@ def test_seeded_documents_download(http):
         ({"json": {"recordType": "Ticket", "recordId": 1}}, 415),
     ],
 )
-def test_bad_uploads_are_refused(http, kwargs, status):
-    r = http.post("/system/documents", **kwargs)
+def test_bad_uploads_are_refused(reader, kwargs, status):
+    r = reader.post("/system/documents", **kwargs)
     assert r.status_code == status, r.text
     assert r.json()["code"]

@@ -15,6 +15,7 @@ warm cache are dictionary reads (no I/O, no await on a lock).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -321,9 +322,26 @@ def _reason(exc: BaseException) -> str:
 _BY_CLIENT: weakref.WeakKeyDictionary[AsyncClient, ReferenceData] = weakref.WeakKeyDictionary()
 
 
+#: Environment variable: seconds a reference list is trusted (default 300).
+TTL_ENV = "CWM_GATEWAY_REFDATA_TTL"
+
+
+def ttl_from_env(environ: Mapping[str, str] | None = None) -> float:
+    """``CWM_GATEWAY_REFDATA_TTL`` in seconds, or the default when unset or not a positive
+    number (a bad value must not turn the checks off)."""
+    raw = (os.environ if environ is None else environ).get(TTL_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_TTL
+    except ValueError:
+        return DEFAULT_TTL
+    return value if value > 0 else DEFAULT_TTL
+
+
 def reference_data(client: AsyncClient, **options: Any) -> ReferenceData:
-    """The reference-data cache of this client's connection (created on first use)."""
+    """The reference-data cache of this client's connection (created on first use; its TTL
+    from ``CWM_GATEWAY_REFDATA_TTL`` unless given)."""
     refdata = _BY_CLIENT.get(client)
     if refdata is None:
+        options.setdefault("ttl", ttl_from_env())
         refdata = _BY_CLIENT[client] = ReferenceData(client, **options)
     return refdata

@@ -403,3 +403,12 @@ async def test_lists_the_policy_hides_are_neither_read_nor_revealed(tmp_path, sa
     assert len([r for r in sandbox.requests if r["method"] == "POST"]) == 2
     assert not valid.is_error, _text(valid)
     assert "the policy does not allow reading /system/members" in _text(valid)
+
+
+def test_the_ttl_comes_from_the_environment_and_a_bad_value_keeps_the_default():
+    from cwm_gateway.refdata import DEFAULT_TTL, ttl_from_env
+
+    assert ttl_from_env({"CWM_GATEWAY_REFDATA_TTL": "60"}) == 60
+    assert ttl_from_env({}) == DEFAULT_TTL
+    for bad in ("soon", "0", "-5"):
+        assert ttl_from_env({"CWM_GATEWAY_REFDATA_TTL": bad}) == DEFAULT_TTL

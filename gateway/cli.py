@@ -106,7 +106,6 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--db", type=Path, help="SQLite file (default: in memory)")
 
     grants = sub.add_parser("grants", help="manage who may call the gateway over HTTP (API keys)")
-    _common(grants)
     gsub = grants.add_subparsers(dest="grants_command", required=True)
     gadd = gsub.add_parser("add", help="create a grant and print its API key (shown once)")
     gadd.add_argument("name", help="the grant's name, e.g. alice or ci-bot")
@@ -119,9 +118,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="VAR",
         help="environment variable holding the member's private key (never on the command line)",
     )
-    gsub.add_parser("list", help="list grants (names, members, state; never keys)")
+    glist = gsub.add_parser("list", help="list grants (names, members, state; never keys)")
     grevoke = gsub.add_parser("revoke", help="revoke a grant's API key")
     grevoke.add_argument("name")
+    for grants_parser in (gadd, glist, grevoke):
+        _common(grants_parser)
 
     demo = sub.add_parser("demo", help="a scripted session through the MCP tools, on the sandbox")
     _common(demo)
@@ -260,9 +261,15 @@ def cmd_grants(args: argparse.Namespace) -> int:
                 "member keys come in pairs: give both --member-public-key and "
                 "--member-private-key-env, or neither (the grant then uses the server's keys)"
             )
+        policy = None
+        if args.grant_policy:
+            from cwm_gateway.policy.rules import load_policy
+
+            policy = str(Path(args.grant_policy).resolve())
+            load_policy(policy)  # refuse a grant whose policy would fail on its first call
         grant, key = grants.add(
             args.name,
-            policy=str(Path(args.grant_policy).resolve()) if args.grant_policy else None,
+            policy=policy,
             member_public_key=args.member_public_key,
             member_private_key=private_key,
         )

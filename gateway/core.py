@@ -116,6 +116,7 @@ def _view(q: SavedQuery) -> SavedQueryView:
         data=q.data,
         last_used=q.last_used,
         usage_count=q.usage_count,
+        shared=q.shared,
     )
 
 
@@ -179,7 +180,11 @@ class Gateway:
         limits: InputLimits | None = None,
     ) -> None:
         self.memory = memory
-        self.engine = engine
+        self._engine = engine
+        # Engines of grants that name their own policy file, by path (same limiter and audit).
+        self._grant_engines: dict[str, PolicyEngine] = {}
+        self.force_read_only = False
+        """Apply read-only to grants' own policies too (``--read-only``)."""
         self._settings = settings
         self._settings_factory = settings_factory
         self._client: AsyncClient | None = None
@@ -213,6 +218,27 @@ class Gateway:
         """``value`` with the configured secrets replaced (``raw``: its bytes, a fast pre-check)."""
         return self._output_scrubber.value(value, raw)
 
+    @property
+    def engine(self) -> PolicyEngine:
+        """The policy engine of the current grant: its own policy file, else the gateway's."""
+        path = identity.current().policy
+        if path is None:
+            return self._engine
+        engine = self._grant_engines.get(path)
+        if engine is None:
+            policy = load_policy(path)
+            if self.force_read_only:
+                policy = dataclasses.replace(policy, read_only=True)
+            base = self._engine
+            engine = PolicyEngine(policy, base.ratelimiter, base.audit)
+            self._grant_engines[path] = engine
+        return engine
+
+    @engine.setter
+    def engine(self, engine: PolicyEngine) -> None:
+        self._engine = engine
+        self._grant_engines.clear()
+
     @classmethod
     def from_options(cls, options: GatewayOptions, **kwargs: Any) -> Gateway:
         """Build a gateway on the state backend the options name (SQLite files by default)."""
@@ -233,6 +259,7 @@ class Gateway:
             **kwargs,
         )
         gateway.state = state
+        gateway.force_read_only = options.read_only
         return gateway
 
     # -- policy helpers ------------------------------------------------------------------
@@ -619,8 +646,16 @@ class Gateway:
     # -- Fast Memory ---------------------------------------------------------------------
 
     def memory_save(
-        self, path: str, method: str, description: str, params: Any = None, data: Any = None
+        self,
+        path: str,
+        method: str,
+        description: str,
+        params: Any = None,
+        data: Any = None,
+        shared: bool = False,
     ) -> MemoryChangeResult:
+        if not isinstance(shared, bool):
+            raise _fail("invalid_argument", f"shared must be true or false, got {shared!r}")
         try:
             resolved = resolve(method, path, self._visible).operation
         except RequestValidationError as exc:
@@ -643,7 +678,7 @@ class Gateway:
                 "CWM_GATEWAY_MAX_MEMORY_ENTRIES); delete_from_fast_memory some first.",
             )
         try:
-            saved = self.memory.save(path, method, description, params, data)
+            saved = self.memory.save(path, method, description, params, data, shared=shared)
         except CWMError as exc:
             raise _fail("invalid_argument", str(exc)) from None
         op = f" ({resolved.operation_id})"

@@ -186,6 +186,8 @@ class SavedQueryView(BaseModel):
     data: Any = None
     last_used: str
     usage_count: int
+    shared: bool = False
+    """Saved for every grant (a team's shared entry) rather than for the caller alone."""
 
 
 class MemoryListResult(_Result):

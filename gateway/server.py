@@ -333,15 +333,23 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         description: str,
         params: dict[str, Any] | None = None,
         data: dict[str, Any] | list[Any] | None = None,
+        shared: bool = False,
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, MemoryChangeResult]:
-        """Save a query (path, method, params, body) under a description for quick reuse."""
-        args = {"path": path, "method": method, "description": description, "params": params}
+        """Save a query (path, method, params, body) under a description for quick reuse.
+        `shared=true` saves it for the whole team (every grant sees it), not just for you."""
+        args = {
+            "path": path,
+            "method": method,
+            "description": description,
+            "params": params,
+            "shared": shared,
+        }
         return await local(
             ctx,
             "save_to_fast_memory",
             args,
-            lambda: gateway.memory_save(path, method, description, params, data),
+            lambda: gateway.memory_save(path, method, description, params, data, shared),
         )
 
     @tool("list_fast_memory", READ_ONLY, "List saved queries")

@@ -21,9 +21,9 @@ from pathlib import Path
 class SQLiteFile:
     """Per-thread connections to ``path``, brought to the latest schema on first open.
 
-    ``schema`` is one script or a list of migrations (``migrations[i]`` takes the file from
-    version ``i`` to ``i + 1``; scripts must be safe on files made before versions were
-    recorded, e.g. ``CREATE TABLE IF NOT EXISTS``). ``error`` builds the exception raised when the file cannot be opened; its message names
+    ``schema`` is one idempotent script run on every open, or a list of migrations
+    (``migrations[i]`` takes the file from version ``i`` to ``i + 1``; the first must be safe
+    on files made before versions were recorded, e.g. ``CREATE TABLE IF NOT EXISTS``). ``error`` builds the exception raised when the file cannot be opened; its message names
     the file and says how to fix it.
     """
 
@@ -45,7 +45,12 @@ class SQLiteFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self.conn()
             conn.execute("PRAGMA journal_mode=WAL")
-            self._migrate(conn, [schema] if isinstance(schema, str) else list(schema))
+            if isinstance(schema, str):
+                # One idempotent script (CREATE ... IF NOT EXISTS), run on every open; the
+                # file's version belongs to whoever uses migrations.
+                conn.executescript(schema)
+            else:
+                self._migrate(conn, list(schema))
         except (OSError, sqlite3.Error) as exc:
             raise error(
                 f"Cannot open the {what} at {self.path}: {exc}. Set CWM_GATEWAY_DATA_DIR to a "

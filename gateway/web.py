@@ -71,6 +71,14 @@ class HttpOptions:
     allow_unauthenticated: bool = False
     allowed_hosts: list[str] = field(default_factory=list)
     allowed_origins: list[str] = field(default_factory=list)
+    stateless: bool | None = None
+    """No MCP sessions (any instance serves any request). None → stateless exactly when
+    authentication is on (a team); one local user keeps sessions, which clients on protocol
+    versions before 2026-07-28 need to be asked for approvals."""
+
+    @property
+    def is_stateless(self) -> bool:
+        return self.auth != "none" if self.stateless is None else self.stateless
 
 
 def is_loopback(host: str) -> bool:
@@ -243,7 +251,7 @@ def build_app(server: Any, gateway: Any, options: HttpOptions) -> Starlette:
         return Response(body, media_type=content_type)
 
     app = server.streamable_http_app(
-        stateless_http=True,
+        stateless_http=options.is_stateless,
         transport_security=_transport_security(options),
         host=options.host,
     )

@@ -81,30 +81,39 @@ async def test_three_instances_behind_nginx_behave_as_one(tmp_path, pg_state_url
         reads = [r for r in sent if r["method"] == "GET" and r["path"].endswith("/service/tickets")]
         assert len(reads) == LIMIT * len(GRANTS)
 
-        # Fast Memory: a shared entry saved through one instance is seen through the others.
-        async def save_shared(client):
-            return await client.call_tool(
-                "save_to_fast_memory",
-                {
-                    "path": "/service/tickets",
-                    "method": "GET",
-                    "description": "team: open tickets",
-                    "params": {"pageSize": 1},
-                },
-            )
+        # Fast Memory: a team entry saved through one instance is seen by every grant through
+        # every instance; a grant's own entry only by that grant.
+        async def save_both(client):
+            for description, shared in (("team: open tickets", True), ("mine", False)):
+                saved = await client.call_tool(
+                    "save_to_fast_memory",
+                    {
+                        "path": "/service/tickets",
+                        "method": "GET",
+                        "description": description,
+                        "params": {"pageSize": 1 if shared else 2},
+                        "shared": shared,
+                    },
+                )
+                assert not saved.is_error, saved.content[0].text
 
-        await _client_calls(d.url, keys["tech-0"], save_shared)
+        await _client_calls(d.url, keys["tech-0"], save_both)
 
         async def list_three_times(client):
             return [
-                (await client.call_tool("list_fast_memory", {})).structured_content["queries"]
+                {
+                    (q["description"], q["shared"])
+                    for q in (await client.call_tool("list_fast_memory", {})).structured_content[
+                        "queries"
+                    ]
+                }
                 for _ in range(3)
             ]
 
-        seen = await _client_calls(d.url, keys["tech-0"], list_three_times)
-        assert all([q["description"] for q in s] == ["team: open tickets"] for s in seen)
+        mine = await _client_calls(d.url, keys["tech-0"], list_three_times)
+        assert mine == [{("team: open tickets", True), ("mine", False)}] * 3
         others = await _client_calls(d.url, keys["tech-1"], list_three_times)
-        assert all(s == [] for s in others)  # saved for tech-0 (per grant)
+        assert others == [{("team: open tickets", True)}] * 3
 
         # Approvals: each DELETE asks, is answered (rounds alternate instances), is sent once.
         async def delete(client, ticket):

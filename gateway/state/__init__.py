@@ -24,10 +24,19 @@ from cwm_gateway.policy.audit import AuditLog
 from cwm_gateway.policy.ratelimit import RateLimiter
 from cwm_gateway.state.grants import GrantStore
 
-__all__ = ["STATE_URL_ENV", "ApprovalStore", "State", "StateError", "open_state"]
+__all__ = [
+    "RATELIMIT_URL_ENV",
+    "STATE_URL_ENV",
+    "ApprovalStore",
+    "State",
+    "StateError",
+    "open_state",
+]
 
 #: Environment variable naming the state backend.
 STATE_URL_ENV = "CWM_GATEWAY_STATE_URL"
+#: Optional: rate-limit counters in Redis (``redis://…``) instead of the state backend.
+RATELIMIT_URL_ENV = "CWM_GATEWAY_RATELIMIT_URL"
 
 
 class StateError(CWMError):
@@ -62,8 +71,33 @@ class State(Protocol):
     def close(self) -> None: ...
 
 
-def open_state(url: str | os.PathLike[str] | None = None, **options: Any) -> State:
-    """Open the backend ``url`` names (None → ``$CWM_GATEWAY_STATE_URL`` → the data dir)."""
+def open_state(
+    url: str | os.PathLike[str] | None = None,
+    *,
+    ratelimit_url: str | None = None,
+    **options: Any,
+) -> State:
+    """Open the backend ``url`` names (None → ``$CWM_GATEWAY_STATE_URL`` → the data dir).
+
+    ``ratelimit_url`` (None → ``$CWM_GATEWAY_RATELIMIT_URL``) moves the rate-limit counters to
+    Redis; every other store stays in the backend.
+    """
+    state = _open(url, **options)
+    counters = ratelimit_url or os.environ.get(RATELIMIT_URL_ENV, "").strip() or None
+    if counters is not None:
+        if not counters.lower().startswith(("redis://", "rediss://", "unix://")):
+            state.close()
+            raise StateError(
+                f"{RATELIMIT_URL_ENV} must be a redis:// URL (e.g. redis://127.0.0.1:6379/0); "
+                f"got {counters.split('://', 1)[0]!r}"
+            )
+        from cwm_gateway.state.redis_counters import RedisRateLimiter
+
+        state.ratelimiter = RedisRateLimiter(counters)
+    return state
+
+
+def _open(url: str | os.PathLike[str] | None, **options: Any) -> State:
     if url is None:
         url = os.environ.get(STATE_URL_ENV, "").strip() or None
     if url is None:

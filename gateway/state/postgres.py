@@ -397,6 +397,8 @@ class PostgresState:
         self.run(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
     def close(self) -> None:
+        if not isinstance(self.ratelimiter, PostgresRateLimiter):  # counters kept elsewhere
+            self.ratelimiter.close()
         self.pool.close()
 
 

@@ -213,6 +213,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 allowed_origins=args.allowed_origin,
             )
             web.check_binding(options)
+            if options.auth in ("api-keys", "both") and not gateway.state.grants.list():
+                print(
+                    "no grants yet: nobody can call this server until you run "
+                    "'cwm-gateway grants add NAME' (same state URL)",
+                    file=sys.stderr,
+                )
             server = build_server(gateway, **web.server_auth_options(options, gateway.state))
             print(
                 f"serving MCP on http://{args.host}:{args.port}/mcp (auth: {options.auth}; "

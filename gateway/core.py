@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 from cwm_gateway import catalog, identity, search
 from cwm_gateway.client import AsyncClient
 from cwm_gateway.config import Settings
-from cwm_gateway.errors import ApiError, CWMError, RequestValidationError
-from cwm_gateway.files import download_of, max_download_bytes, prepare_upload
+from cwm_gateway.errors import ApiError, CWMError, Problem, RequestValidationError
+from cwm_gateway.files import FetchFile, download_of, max_download_bytes, prepare_upload
 from cwm_gateway.input_limits import (
     InputLimits,
     check_argument_sizes,
@@ -413,7 +413,10 @@ class Gateway:
                     params = saved
                     notes.append(note or "")
             request = canonical_request(method, path, params, data, visible=self._visible)
-            request = prepare_upload(request)  # file fields → multipart parts, described
+        except RequestValidationError as exc:
+            raise _invalid(exc) from None
+        try:  # file fields → multipart parts, described for the policy
+            request = await prepare_upload(request, fetch=self._file_reader(grant))
         except RequestValidationError as exc:
             raise _invalid(exc) from None
         request = await self._check_values(request, notes, grant)
@@ -438,6 +441,37 @@ class Gateway:
             raise _invalid(exc) from None
         notes.extend(found)
         return request
+
+    def _file_reader(self, grant: str) -> FetchFile:
+        """Reads a file an upload links to (``cwm://files/…``): a download this grant's policy
+        lets it read, within the upload cap."""
+
+        def refuse(message: str) -> RequestValidationError:
+            return RequestValidationError([Problem("resource_uri", message)])
+
+        async def fetch(path: str, cap: int) -> tuple[bytes, str, str | None]:
+            try:
+                read = canonical_request("GET", path, None, None, visible=self._visible)
+            except RequestValidationError:
+                raise refuse(f"{path} is not a file ConnectWise serves") from None
+            if read.operation.response_kind != "binary":
+                raise refuse(f"{path} is not a file download")
+            if not self._may_read(grant, read.path):
+                raise refuse(f"the policy does not allow reading {read.path}")
+            try:
+                client = await self._get_client()
+                response = await client.send(read.spec)
+            except CWMError as exc:
+                raise refuse(f"{read.path} could not be read: {str(exc).splitlines()[0]}") from None
+            if len(response.content) > cap:
+                raise refuse(
+                    f"the file is {len(response.content):,} bytes; uploads are capped at "
+                    f"{cap:,} bytes"
+                )
+            found = download_of(read.path, response.headers, response.content)
+            return found.content, found.media_type, found.filename
+
+        return fetch
 
     def _may_read(self, grant: str, path: str) -> bool:
         """Whether this grant's policy lets it read ``GET path`` now (a preview: counts

@@ -12,6 +12,11 @@ the bytes go as the multipart file part, and the body the policy judges, a perso
 the audit records describes the file instead (``{"filename", "media_type", "bytes",
 "sha256"}``), so an approved upload is exactly the file that was shown.
 
+Instead of ``content_base64`` a file may name a file ConnectWise already serves, by the
+``uri`` a download result carries (``{"resource_uri": "cwm://files/system/documents/5/download",
+"filename": …}``): the gateway reads it (a GET the caller's policy must allow, same cap) and
+uploads those bytes, so a document is copied without its bytes passing through the model.
+
 Download (operations whose success response is a file, ``response_kind == "binary"``):
 :func:`download_of` turns the response into a :class:`FileDownload` (bytes, media type, file
 name from ``Content-Disposition``) when it is within ``CWM_GATEWAY_MAX_DOWNLOAD_BYTES``
@@ -28,7 +33,7 @@ import hashlib
 import mimetypes
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
 from cwm_gateway.errors import Problem, RequestValidationError
@@ -52,7 +57,9 @@ DOWNLOAD_ENV = "CWM_GATEWAY_MAX_DOWNLOAD_BYTES"
 _SHAPE = '{"content_base64": "<base64>", "filename": "name.ext", "media_type": "type/subtype"}'
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*\Z")
 _DATA_URL = re.compile(r"data:([^;,]*)(?:;[^,]*)?;base64,", re.IGNORECASE)
-_FILE_KEYS = frozenset({"content_base64", "filename", "media_type"})
+_FILE_KEYS = frozenset({"content_base64", "resource_uri", "filename", "media_type"})
+#: Prefix of the ``uri`` of files the gateway returns (and accepts back as a resource link).
+FILES_URI = "cwm://files"
 
 
 def _cap(env: str, default: int) -> int:
@@ -95,7 +102,11 @@ def _filename(raw: Any, media_type: str) -> str:
 
 
 def _decode(
-    where: str, value: Any, cap: int, problems: list[Problem]
+    where: str,
+    value: Any,
+    cap: int,
+    problems: list[Problem],
+    linked_files: Mapping[str, tuple[bytes, str, str | None]],
 ) -> tuple[bytes, str, str] | None:
     """(content, filename, media type) of one file field, or None with problems recorded."""
     if not isinstance(value, Mapping):
@@ -110,12 +121,20 @@ def _decode(
         )
         return None
     text = value.get("content_base64")
-    if not isinstance(text, str):
+    linked = linked_files.get(where)
+    if linked is not None:
+        text = base64.b64encode(linked[0]).decode()
+    elif not isinstance(text, str):
         problems.append(
-            Problem(f"{where}.content_base64", "is required: the file's bytes in base64", _SHAPE)
+            Problem(
+                f"{where}.content_base64",
+                "is required: the file's bytes in base64 (or resource_uri, a cwm://files/… "
+                "link of a file ConnectWise serves)",
+                _SHAPE,
+            )
         )
         return None
-    media_type = value.get("media_type")
+    media_type = value.get("media_type") or (linked[1] if linked is not None else None)
     match = _DATA_URL.match(text)
     if match is not None:
         text = text[match.end() :]
@@ -156,7 +175,7 @@ def _decode(
             )
         )
         return None
-    filename_raw = value.get("filename")
+    filename_raw = value.get("filename") or (linked[2] if linked is not None else None)
     if media_type is None:
         guessed = mimetypes.guess_type(filename_raw)[0] if isinstance(filename_raw, str) else None
         media_type = guessed or "application/octet-stream"
@@ -169,9 +188,17 @@ def _decode(
     return content, _filename(filename_raw, media_type), media_type
 
 
-def prepare_upload(request: CanonicalRequest, cap: int | None = None) -> CanonicalRequest:
-    """The canonical request of an upload: file fields decoded into multipart parts (see the
-    module doc). Other requests come back unchanged. Raises RequestValidationError."""
+#: Reads a linked file: ``(path, cap) -> (bytes, media type, file name)``; raises
+#: RequestValidationError when the caller may not read it or it is not a file.
+FetchFile = Callable[[str, int], Awaitable[tuple[bytes, str, str | None]]]
+
+
+async def prepare_upload(
+    request: CanonicalRequest, cap: int | None = None, fetch: FetchFile | None = None
+) -> CanonicalRequest:
+    """The canonical request of an upload: file fields decoded (or linked files read with
+    ``fetch``) into multipart parts (see the module doc). Other requests come back unchanged.
+    Raises RequestValidationError."""
     op = request.spec.operation
     body = request.spec.body
     if op.body_kind != "multipart" or not isinstance(body, Mapping):
@@ -180,10 +207,38 @@ def prepare_upload(request: CanonicalRequest, cap: int | None = None) -> Canonic
     problems: list[Problem] = []
     files: dict[str, Any] = {}
     described = dict(body)
+    linked: dict[str, tuple[bytes, str, str | None]] = {}
+    for name in _file_fields(op.body_model):
+        value = body.get(name)
+        if not isinstance(value, Mapping) or "resource_uri" not in value:
+            continue
+        where = f"body.{name}"
+        uri = value.get("resource_uri")
+        if "content_base64" in value:
+            problems.append(Problem(where, "give content_base64 or resource_uri, not both"))
+        elif not isinstance(uri, str) or not uri.startswith(FILES_URI + "/"):
+            problems.append(
+                Problem(
+                    f"{where}.resource_uri",
+                    f"{uri!r} is not a file link of this gateway",
+                    f"use the uri of a download result, e.g. {FILES_URI}/system/documents/5/download",
+                )
+            )
+        elif fetch is None:
+            problems.append(Problem(f"{where}.resource_uri", "links cannot be read here"))
+        else:
+            try:
+                linked[where] = await fetch(uri[len(FILES_URI) :], cap)
+            except RequestValidationError as exc:
+                problems.extend(
+                    Problem(f"{where}.resource_uri", p.message, p.hint) for p in exc.problems
+                )
     for name in _file_fields(op.body_model):
         if name not in body or body[name] is None:
             continue
-        decoded = _decode(f"body.{name}", body[name], cap, problems)
+        if f"body.{name}" in problems_where(problems):
+            continue
+        decoded = _decode(f"body.{name}", body[name], cap, problems, linked)
         if decoded is None:
             continue
         content, filename, media_type = decoded
@@ -194,6 +249,8 @@ def prepare_upload(request: CanonicalRequest, cap: int | None = None) -> Canonic
             "bytes": len(content),
             "sha256": hashlib.sha256(content).hexdigest(),
         }
+        if f"body.{name}" in linked:
+            described[name]["resource_uri"] = body[name]["resource_uri"]
     for key, value in body.items():
         if key not in files and isinstance(value, Mapping | list):
             problems.append(
@@ -205,6 +262,11 @@ def prepare_upload(request: CanonicalRequest, cap: int | None = None) -> Canonic
         return request
     spec = request.spec._replace(body=described, files=files)
     return dataclasses.replace(request, spec=spec)
+
+
+def problems_where(problems: list[Problem]) -> set[str]:
+    """The fields (``body.file``) that already have a problem."""
+    return {p.where.split(".resource_uri")[0].split(".content_base64")[0] for p in problems}
 
 
 class FileDownload(NamedTuple):
@@ -235,5 +297,5 @@ def download_of(path: str, headers: Mapping[str, str], content: bytes) -> FileDo
         content=content,
         media_type=media_type or "application/octet-stream",
         filename=filename,
-        uri="cwm://files" + (path if path.startswith("/") else "/" + path),
+        uri=FILES_URI + (path if path.startswith("/") else "/" + path),
     )

@@ -20,6 +20,7 @@ from cwm_gateway.config import Settings
 from cwm_gateway.core import Gateway, GatewayOptions
 from cwm_gateway.errors import RequestValidationError
 from cwm_gateway.files import prepare_upload
+from cwm_gateway.sandbox.runner import start_sandbox_thread
 from cwm_gateway.server import build_server
 from cwm_gateway.validation import canonical_request
 from tests.loopback import LoopbackServer, Reply
@@ -142,7 +143,7 @@ async def test_bad_uploads_are_refused_before_sending(
     assert upstream.requests == []
 
 
-def test_a_file_given_as_a_data_url_or_plain_text_field():
+async def test_a_file_given_as_a_data_url_or_plain_text_field():
     request = canonical_request(
         "POST",
         "/system/documents",
@@ -155,11 +156,11 @@ def test_a_file_given_as_a_data_url_or_plain_text_field():
             },
         },
     )
-    spec = prepare_upload(request).spec
+    spec = (await prepare_upload(request)).spec
     assert spec.files == {"file": ("upload.png", b"\x89PNG", "image/png")}
     assert spec.body["file"]["bytes"] == 4
     with pytest.raises(RequestValidationError, match="must be a file object"):
-        prepare_upload(
+        await prepare_upload(
             canonical_request(
                 "POST", "/system/documents", None, {"recordType": "Company", "file": "aGk="}
             )
@@ -168,7 +169,7 @@ def test_a_file_given_as_a_data_url_or_plain_text_field():
     link = canonical_request(
         "POST", "/system/documents", None, {"recordType": "Company", "url": "https://x.example"}
     )
-    assert prepare_upload(link) is link
+    assert await prepare_upload(link) is link
 
 
 async def test_a_download_comes_back_as_an_embedded_resource(tmp_path, upstream, monkeypatch):
@@ -238,3 +239,117 @@ async def test_a_file_echoing_the_gateways_credentials_is_not_returned(tmp_path,
     assert not [b for b in result.content if isinstance(b, EmbeddedResource)]
     assert "contains the gateway's own credentials" in _text(result)
     assert secret not in json.dumps(result.model_dump(mode="json"))
+
+
+# -- a file linked by its cwm://files/ uri, copied without passing through the model ----------
+
+
+@pytest.fixture
+def sandbox():
+    with start_sandbox_thread() as handle:
+        yield handle
+
+
+async def test_an_upload_can_link_a_file_connectwise_serves(tmp_path, sandbox):
+    settings = Settings.from_env(dict(sandbox.credentials))
+    gateway = Gateway.from_options(GatewayOptions(data_dir=tmp_path), settings=settings)
+    first = _upload()["data"]
+    async with Client(build_server(gateway)) as client:
+        up = await client.call_tool(
+            "execute_api_call", {"path": "/system/documents", "method": "POST", "data": first}
+        )
+        assert not up.is_error, _text(up)
+        down = await client.call_tool(
+            "execute_api_call",
+            {"path": f"/system/documents/{up.structured_content['data']['id']}/download"},
+        )
+        uri = down.structured_content["data"]["file"]["uri"]
+        copy = await client.call_tool(
+            "execute_api_call",
+            {
+                "path": "/system/documents",
+                "method": "POST",
+                "data": {
+                    "recordType": "Company",
+                    "recordId": 3,
+                    "title": "Copy",
+                    "file": {"resource_uri": uri, "filename": "copy.bin"},
+                },
+            },
+        )
+        assert not copy.is_error, _text(copy)
+        again = await client.call_tool(
+            "execute_api_call",
+            {"path": f"/system/documents/{copy.structured_content['data']['id']}/download"},
+        )
+        bad = await client.call_tool(
+            "execute_api_call",
+            {
+                "path": "/system/documents",
+                "method": "POST",
+                "data": {
+                    "recordType": "Company",
+                    "recordId": 3,
+                    "file": {"resource_uri": "https://x"},
+                },
+            },
+        )
+        not_a_file = await client.call_tool(
+            "execute_api_call",
+            {
+                "path": "/system/documents",
+                "method": "POST",
+                "data": {
+                    "recordType": "Company",
+                    "recordId": 3,
+                    "file": {"resource_uri": "cwm://files/system/members/1"},
+                },
+            },
+        )
+    await gateway.aclose()
+    (resource,) = [b for b in again.content if isinstance(b, EmbeddedResource)]
+    assert base64.b64decode(resource.resource.blob) == PAYLOAD
+    assert bad.is_error and "is not a file link of this gateway" in _text(bad)
+    assert not_a_file.is_error and "is not a file download" in _text(not_a_file)
+
+
+async def test_a_linked_file_the_policy_hides_is_not_read(tmp_path, sandbox):
+    policy = tmp_path / "policy.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "version": "1",
+                "default": "allow",
+                "operations": {
+                    "rules": [
+                        {
+                            "id": "no-downloads",
+                            "match": {"path": "/system/documents/*/download"},
+                            "action": "deny",
+                        }
+                    ]
+                },
+            }
+        )
+    )
+    settings = Settings.from_env(dict(sandbox.credentials))
+    gateway = Gateway.from_options(
+        GatewayOptions(data_dir=tmp_path / "data", policy_path=policy), settings=settings
+    )
+    sandbox.clear_requests()
+    async with Client(build_server(gateway)) as client:
+        result = await client.call_tool(
+            "execute_api_call",
+            {
+                "path": "/system/documents",
+                "method": "POST",
+                "data": {
+                    "recordType": "Company",
+                    "recordId": 3,
+                    "file": {"resource_uri": "cwm://files/system/documents/1/download"},
+                },
+            },
+        )
+    await gateway.aclose()
+    assert result.is_error and "the policy does not allow reading" in _text(result)
+    assert sandbox.requests == []

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cwm_gateway.policy import CallContext, InMemoryRateLimiter, PolicyEngine, PolicyError
 from cwm_gateway.policy.document import json_schema
@@ -633,3 +635,63 @@ def test_the_readme_policy_examples_load_and_decide() -> None:
     d = e.decide(CallContext("send_raw_api_request", "g", {}, request=delete))
     assert d.action == "deny" and d.reason == "No deletes"
     assert not allowed(e, "search_api_endpoints")
+
+
+def test_a_condition_may_read_another_tools_counter() -> None:
+    data = fixture("intercept/counter-scoping.yaml")
+    data["tools"]["close_issue"] = {
+        "rules": [
+            {
+                "name": "only after creating",
+                "conditions": [
+                    {"path": "state.create_issue.hourly_count", "op": "gte", "value": 1}
+                ],
+                "on_deny": "Create an issue first",
+            }
+        ]
+    }
+    e, _ = engine(data)
+    assert denial(e, "close_issue") == PREFIX + "Create an issue first"
+    assert allowed(e, "create_issue")
+    assert allowed(e, "close_issue")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.sampled_from(["x", "1", "args.a", "*"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_conditions = st.fixed_dictionaries(
+    {"path": st.sampled_from(["args.a", "args.a.*", "request.body.*.path", "state.t.c", "a"])},
+    optional={
+        "op": st.sampled_from(
+            ["eq", "neq", "in", "not_in", "gt", "regex", "contains", "exists", "nope"]
+        ),
+        "value": _json,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cond=_conditions,
+    dialect=st.sampled_from(["hosted", "intercept"]),
+    args=st.dictionaries(st.sampled_from(["a", "b"]), _json, max_size=2),
+)
+def test_any_condition_loads_or_is_refused_clearly_and_never_crashes_a_decision(
+    cond: dict, dialect: str, args: dict
+) -> None:
+    if dialect == "hosted":
+        doc = {"version": "1", "default": "allow", "tools": {"t": {"deny_if": [cond]}}}
+    else:
+        doc = {"version": "1", "tools": {"t": {"rules": [{"name": "r", "conditions": [cond]}]}}}
+    try:
+        policy = parse_policy(doc)
+    except PolicyError as exc:
+        assert str(exc).startswith("<policy>: ")
+        return
+    e = PolicyEngine(policy, InMemoryRateLimiter())
+    d = e.decide(CallContext("t", "g", args))
+    assert d.action in ("allow", "deny")

@@ -273,7 +273,9 @@ class Gateway:
         decision = self.engine.decide(call)
         if decision.action == "require_approval":
             # Local tools have nothing to show a person; treat as a refusal with the reason.
-            decision = decision.after_approval(False, f"{tool} requires approval by policy")
+            decision = decision.after_approval(
+                False, f"{tool} requires approval by policy", asked=False
+            )
             self.engine.rollback(decision)  # refused: the reserved budget comes back
         self.engine.record(call, decision)
         if not decision.allowed:

@@ -9,6 +9,10 @@ Order matters: the first rule that matches wins, from most to least dangerous.
 - A POST to an action endpoint (the last literal segment is a verb such as approve, merge, copy,
   deactivate, convert, submit) → Execute. Such calls run server-side workflows rather than store
   a record.
+- A POST to a search endpoint (the last literal segment is ``search``, e.g.
+  ``/service/tickets/search``: conditions in a body instead of the query string, answered with
+  the same list a GET gives) → Read. The registry has two (service and project tickets); the
+  ``.../count`` POSTs are not reads (``/system/bundles/count`` runs a bundle of requests).
 - Other POST/PUT/PATCH → Write.
 - GET/HEAD → Read. Reading financial data is still a read: policies can match on category if
   they want to restrict it.
@@ -55,6 +59,8 @@ def risk_class(method: str, path: str) -> str:
     if method == "DELETE":
         return "Destructive"
     if method in ("GET", "HEAD", "OPTIONS"):
+        return "Read"
+    if method == "POST" and _last_literal(path).lower() == "search":
         return "Read"
     if path.startswith("/finance/") or _FINANCIAL.search(path):
         return "Financial"

@@ -4219,7 +4219,7 @@ def post_project_tickets_search(
 ) -> RequestSpec[list[ProjectTicket]]:
     """Post List of ProjectTicket
 
-    ``POST /project/tickets/search`` (risk: Write, tag: ProjectTickets)
+    ``POST /project/tickets/search`` (risk: Read, tag: ProjectTickets)
     """
     return _build(
         _OPS["postProjectTicketsSearch"],

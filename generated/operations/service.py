@@ -9215,7 +9215,7 @@ def post_service_tickets_search(
 ) -> RequestSpec[list[Ticket]]:
     """Post List of Ticket
 
-    ``POST /service/tickets/search`` (risk: Write, tag: Tickets)
+    ``POST /service/tickets/search`` (risk: Read, tag: Tickets)
     """
     return _build(
         _OPS["postServiceTicketsSearch"],

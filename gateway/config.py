@@ -105,7 +105,9 @@ class Settings:
     accept: str | None = None
     """Full Accept header override; default built from ``api_version``."""
     connect_timeout: float = 10.0
-    read_timeout: float = 60.0
+    read_timeout: float = 30.0
+    """Below the 60 s after which MCP hosts (the TypeScript SDK's default) give up on a tool
+    call, so the gateway's own timeout message reaches the agent instead of the host's."""
     max_attempts: int = 4
     """Attempts for retryable (GET/HEAD) requests, the first included."""
     backoff_base: float = 0.5
@@ -243,7 +245,7 @@ _EXPECT: dict[str, str] = {
     "api_version": "an API version such as '2025.1'",
     "accept": "an Accept header such as 'application/vnd.connectwise.com+json; version=2025.1'",
     "connect_timeout": "seconds, a number > 0, e.g. 10",
-    "read_timeout": "seconds, a number > 0, e.g. 60",
+    "read_timeout": "seconds, a number > 0, e.g. 30",
     "max_attempts": "a whole number from 1 to 10, e.g. 4",
     "backoff_base": "seconds, a number >= 0, e.g. 0.5",
     "backoff_max": "seconds, a number >= 0, e.g. 8",

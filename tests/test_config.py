@@ -109,7 +109,7 @@ def test_every_malformed_variable_is_named_at_once_with_an_example():
     text = str(info.value)
     for var, example in (
         ("CONNECTWISE_CONNECT_TIMEOUT", "e.g. 10"),
-        ("CONNECTWISE_READ_TIMEOUT", "e.g. 60"),
+        ("CONNECTWISE_READ_TIMEOUT", "e.g. 30"),
         ("CONNECTWISE_MAX_ATTEMPTS", "1 to 10"),
         ("CONNECTWISE_API_VERSION", "2025.1"),
         ("CONNECTWISE_API_URL", "/apis/3.0"),

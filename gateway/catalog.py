@@ -533,3 +533,81 @@ def _example_patch_op(resource: Schema | None, schemas: dict[str, Schema]) -> di
         "path": chosen,
         "value": examples.minimal_value(chosen, by_name[chosen], schemas),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Compact descriptions (one line per parameter and field), for the details tool
+# --------------------------------------------------------------------------------------------
+
+#: What the common query parameters mean (the spec leaves their descriptions empty).
+QUERY_PARAM_HELP = {
+    "conditions": 'filter, e.g. status/name="New" and closedFlag=false (cwm://guides/conditions)',
+    "childConditions": 'filter on child lists, e.g. communicationItems/value like "%@acme.com"',
+    "customFieldConditions": 'filter on custom fields, e.g. caption="Region" and value="East"',
+    "orderBy": "sort, e.g. id desc or priority/sort asc",
+    "fields": "fields to return, e.g. id,summary,company/name (default: the compact set)",
+    "page": "page number, from 1",
+    "pageSize": "items per page, 1-1000 (ConnectWise default 25)",
+    "pageId": "forward-only paging cursor (an id from the previous page's last item)",
+}
+
+
+def param_line(p: Param, op: Operation) -> str:
+    """``name: type, required — meaning`` for one path or query parameter."""
+    kind = f"{p.type} ({p.format})" if p.format and p.format not in ("int32", "int64") else p.type
+    parts = [f"{p.name}: {kind}"]
+    if p.required:
+        parts.append("required")
+    if p.enum:
+        parts.append("one of " + "|".join(p.enum))
+    line = ", ".join(parts)
+    meaning = QUERY_PARAM_HELP.get(p.name) if p.location == "query" else _path_param_help(p, op)
+    return f"{line} — {meaning}" if meaning else line
+
+
+def _path_param_help(p: Param, op: Operation) -> str | None:
+    # /service/tickets/{parentId}/notes/{id}: each parameter is the id of the segment before it.
+    segments = op.path.strip("/").split("/")
+    marker = "{" + p.name + "}"
+    if marker in segments:
+        at = segments.index(marker)
+        if at > 0 and not segments[at - 1].startswith("{"):
+            return f"id in {segments[at - 1]}"
+    return None
+
+
+def field_line(name: str, f: Field) -> str:
+    """``name: type, required, read-only, max 100, one of A|B`` for one schema field."""
+    if f.type == "object" and f.ref:
+        kind = f.ref
+    elif f.type == "array" and f.ref:
+        kind = f"array of {f.ref}"
+    elif f.format in ("date", "date-time"):
+        kind = f"{f.type} ({f.format})"
+    else:
+        kind = f.type
+    parts = [f"{name}: {kind}"]
+    if f.required:
+        parts.append("required")
+    if f.read_only:
+        parts.append("read-only")
+    if f.max_length is not None:
+        parts.append(f"max {f.max_length}")
+    if f.enum:
+        parts.append("one of " + "|".join(f.enum))
+    return ", ".join(parts)
+
+
+def field_lines(schema: Schema | None, field_filter: str | None = None) -> tuple[list[str], int]:
+    """One line per field (required first) whose name contains ``field_filter``; and the total."""
+    if schema is None:
+        return [], 0
+    wanted = (field_filter or "").lower()
+    items = sorted(schema.fields.items(), key=lambda kv: not kv[1].required)
+    lines = [field_line(n, f) for n, f in items if wanted in n.lower()]
+    return lines, len(items)
+
+
+def schema_of(model: str | None) -> Schema | None:
+    """The field table of a spec schema, or None."""
+    return _schemas().get(model or "")

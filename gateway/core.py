@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cwm_gateway import catalog, identity, search
+from cwm_gateway import catalog, compact, identity, search
 from cwm_gateway.client import AsyncClient
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import ApiError, CWMError, Problem, RequestValidationError
@@ -45,11 +45,13 @@ from cwm_gateway.results import (
     CategoryEndpointsResult,
     Endpoint,
     EndpointDetailsResult,
+    FieldList,
     ListSummary,
     MemoryChangeResult,
     MemoryListResult,
     SavedQueryView,
     SearchResult,
+    Table,
     TagSummary,
     ToolFailure,
 )
@@ -61,8 +63,6 @@ from cwm_generated.types import Operation, RequestSpec
 
 log = logging.getLogger(__name__)
 
-#: Items of a list answer included in a tool result; the rest are counted, never dropped silently.
-DEFAULT_LIST_PREVIEW = 25
 DEFAULT_PAGE_SIZE = 25
 #: Environment variable naming a policy file (``--policy`` wins over it).
 POLICY_ENV = "CWM_GATEWAY_POLICY"
@@ -120,6 +120,63 @@ def _view(q: SavedQuery) -> SavedQueryView:
     )
 
 
+def _details(op: Operation, field_filter: str | None) -> EndpointDetailsResult:
+    """Everything needed to call ``op``, one line per parameter and field."""
+    body = None
+    if op.body_kind is not None:
+        model = op.response_model if op.body_kind == "patch" else op.body_model
+        lines, total = catalog.field_lines(catalog.schema_of(model), field_filter)
+        note = {
+            "patch": "send [{op: add|replace|remove, path: <field, nested with />, value}]",
+            "array": f"send a JSON array of {op.body_model} objects",
+            "multipart": "multipart form data; the file itself as 'file'",
+        }.get(op.body_kind)
+        body = FieldList(model=model, kind=op.body_kind, lines=lines, total=total, note=note)
+    response = None
+    if op.response_model or op.success_status:
+        kind = "list" if op.response_is_list else (op.response_kind or "object")
+        note = f"status {op.success_status}" if op.success_status else None
+        if body is not None and body.model == op.response_model and op.response_model:
+            response = FieldList(
+                model=op.response_model,
+                kind=kind,
+                lines=[],
+                total=0,
+                note=(note + "; " if note else "") + "the body's fields",
+            )
+        else:
+            lines, total = catalog.field_lines(catalog.schema_of(op.response_model), field_filter)
+            response = FieldList(
+                model=op.response_model, kind=kind, lines=lines, total=total, note=note
+            )
+    details = catalog.endpoint_details(op.path, op.method)
+    default = compact.default_fields_param(op)
+    return EndpointDetailsResult(
+        operation_id=op.operation_id,
+        method=op.method,
+        path=op.path,
+        summary=details["summary"],
+        risk=op.risk,
+        category=op.category,
+        tag=op.tag,
+        other_methods=details["other_methods"],
+        path_params=[catalog.param_line(p, op) for p in op.path_params],
+        query_params=[catalog.param_line(p, op) for p in op.query_params],
+        body=body,
+        response=response,
+        default_fields=default.split(",") if default else None,
+        field_filter=field_filter,
+        example_body=details["example_body"],
+    )
+
+
+def _field_names(fields: Any) -> list[str] | None:
+    """The field names of a ``fields`` param (``"id,company/name"`` → ``["id", "company/name"]``)."""
+    if not isinstance(fields, str) or not fields.strip():
+        return None
+    return [f.strip() for f in fields.split(",") if f.strip()]
+
+
 def _bounded(value: int, name: str, default: int) -> int:
     if value is None:
         return default
@@ -129,7 +186,7 @@ def _bounded(value: int, name: str, default: int) -> int:
 
 
 #: The tools that reach ConnectWise; both carry one request and are judged alike.
-UPSTREAM_TOOLS = frozenset({"execute_api_call", "send_raw_api_request"})
+UPSTREAM_TOOLS = frozenset({"execute_api_call", "send_raw_api_request", "read_api"})
 
 
 class PreparedCall(NamedTuple):
@@ -157,7 +214,8 @@ class GatewayOptions:
     state_url: str | None = None
     """State backend (``postgresql://…`` or a directory); None → ``$CWM_GATEWAY_STATE_URL``,
     else SQLite files in ``data_dir``."""
-    list_preview: int = DEFAULT_LIST_PREVIEW
+    text_budget: int = compact.TEXT_BUDGET
+    """Characters of rows in one list result; the rest are counted, never dropped silently."""
     read_only: bool = False
     """Force the policy's read-only switch on: only Read operations may be called."""
 
@@ -176,7 +234,7 @@ class Gateway:
         engine: PolicyEngine,
         settings: Settings | None = None,
         settings_factory: Callable[[], Settings] = Settings.from_env,
-        list_preview: int = DEFAULT_LIST_PREVIEW,
+        text_budget: int = compact.TEXT_BUDGET,
         limits: InputLimits | None = None,
     ) -> None:
         self.memory = memory
@@ -193,7 +251,7 @@ class Gateway:
         self._client_lock = asyncio.Lock()
         self.state: Any = None
         """The state backend (:mod:`cwm_gateway.state`) when built by :meth:`from_options`."""
-        self.list_preview = list_preview
+        self.text_budget = text_budget
         self.limits = limits or InputLimits.from_env()
         self._output_scrubber = OutputScrubber(())
         self._secrets: set[str] = set()
@@ -255,7 +313,7 @@ class Gateway:
         gateway = cls(
             memory=state.memory,
             engine=engine,
-            list_preview=options.list_preview,
+            text_budget=options.text_budget,
             **kwargs,
         )
         gateway.state = state
@@ -319,14 +377,19 @@ class Gateway:
             endpoints=[_endpoint(BY_ID[e.operation_id]) for e in found.endpoints],
         )
 
-    def endpoint_details(self, path: str, method: str = "GET") -> EndpointDetailsResult:
+    def endpoint_details(
+        self, path: str, method: str = "GET", field_filter: str | None = None
+    ) -> EndpointDetailsResult:
         try:
             op = catalog.find_operation(path, method, self._visible)
-            return EndpointDetailsResult(details=catalog.endpoint_details(op.path, op.method))
         except ToolFailureError:
             raise
         except CWMError as exc:
             raise _fail("unknown_operation", str(exc)) from None
+        if field_filter is not None and not isinstance(field_filter, str):
+            raise _fail("invalid_argument", "field_filter must be text, e.g. 'date'")
+        wanted = field_filter.strip() if field_filter and field_filter.strip() else None
+        return _details(op, wanted)
 
     # -- upstream calls ------------------------------------------------------------------
 
@@ -421,7 +484,16 @@ class Gateway:
             request = await prepare_upload(request, fetch=self._file_reader(grant))
         except RequestValidationError as exc:
             raise _invalid(exc) from None
+        if tool == "read_api" and request.risk != "Read":
+            raise _fail(
+                "not_a_read",
+                f"read_api only reads; {request.method} {request.template} is a "
+                f"{request.risk} operation. Use execute_api_call for it (the policy decides).",
+            )
         request = await self._check_values(request, notes, grant)
+        if not arguments.get("full"):
+            # Compact by default: the resource's default fields, sent as part of the request.
+            request = dataclasses.replace(request, spec=compact.with_default_fields(request.spec))
         call = CallContext.for_request(tool, grant=grant, request=request)
         return PreparedCall(call, request, notes)
 
@@ -614,7 +686,8 @@ class Gateway:
                     f"The file ({kind}, {size} bytes) is attached to this result as an embedded "
                     f"resource ({download.uri})."
                 )
-        result = self._summarize(spec, response.status, body, response.links, notes)
+        full = bool(arguments.get("full"))
+        result = self._summarize(spec, response.status, body, response.links, notes, full)
         return result.with_file(download) if download is not None else result
 
     def _summarize(
@@ -624,7 +697,9 @@ class Gateway:
         body: Any,
         links: dict[str, str],
         notes: list[str],
+        full: bool = False,
     ) -> ApiCallResult:
+        """Shape an answer for a model (see :mod:`cwm_gateway.compact`) and note Fast Memory."""
         op = spec.operation
         result = ApiCallResult(
             operation_id=op.operation_id,
@@ -632,50 +707,76 @@ class Gateway:
             path=spec.path,
             status=status,
             risk=op.risk,
-            notes=notes,
         )
+        # The caller's params: the default fields the gateway added are not theirs to repeat.
+        default = compact.default_fields_param(op)
+        params = dict(spec.params)
+        defaulted = default is not None and params.get("fields") == default
+        if defaulted:
+            params.pop("fields")
         if isinstance(body, list):
-            page = int(spec.params.get("page", 1) or 1)
-            page_size = int(spec.params.get("pageSize", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE)
-            shown = body[: self.list_preview]
+            page = int(params.get("page", 1) or 1)
+            page_size = int(params.get("pageSize", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE)
+            if full:
+                shown, _ = compact.full_list(body, self.text_budget * 2)
+                result.data = shown
+                count, cut = len(shown), 0
+            else:
+                requested = None if defaulted else _field_names(params.get("fields"))
+                table = compact.compact_list(
+                    body, requested, cut_long=requested is None, budget=self.text_budget
+                )
+                result.table = Table(columns=table.columns, rows=table.rows)
+                count, cut = len(table.rows), table.cut_texts
             more = "next" in links or len(body) >= page_size
             next_params = None
-            if more:
-                next_params = {**spec.params, "page": page + 1}
-                next_params.pop("pageId", None)
-            result.data = shown
+            if count < len(body):
+                next_params = compact.next_page(params, page, page_size, count)
+                notes.append(
+                    f"{len(body) - count} more items on this page did not fit this result's "
+                    f"size budget; next params continue at item {(page - 1) * page_size + count + 1}"
+                    + ("." if full else "; fewer fields (e.g. fields='id,summary') show more.")
+                )
+            elif more:
+                next_params = compact.next_page(params, page, page_size, page_size)
             result.list_summary = ListSummary(
                 returned=len(body),
-                shown=len(shown),
+                shown=count,
                 page=page,
                 page_size=page_size,
-                more_pages_likely=more,
+                more_pages_likely=more or count < len(body),
                 next_page_params=next_params,
             )
-            if len(shown) < len(body):
-                notes.append(
-                    f"Showing the first {len(shown)} of {len(body)} items returned. Narrow with "
-                    "'fields' (e.g. fields='id,summary') or a smaller pageSize to see all of them."
-                )
+        elif isinstance(body, dict) and not full and "file" not in body:
+            keep = (
+                None
+                if (defaulted or "fields" in params)
+                else compact.default_fields(op.response_model, "record")
+            )
+            record, left_out, cut = compact.compact_record(
+                body, keep, cut_long="fields" not in params
+            )
+            result.data = record
+            if left_out:
+                notes.append(f"{left_out} more fields not shown; full=true shows the whole record.")
         else:
             result.data = body
+            cut = 0
+        if cut:
+            notes.append(
+                f"{cut} long texts cut at {compact.LONG_TEXT} characters (marked …); "
+                "name them in fields, or full=true, to see them whole."
+            )
         # A query may have been saved with the concrete path or with the template.
-        saved = self.memory.find(spec.path, op.method, spec.params or None) or (
-            self.memory.find(op.path, op.method, spec.params or None)
-            if spec.path != op.path
-            else None
+        saved = self.memory.find(spec.path, op.method, params or None) or (
+            self.memory.find(op.path, op.method, params or None) if spec.path != op.path else None
         )
         if saved is not None:
             self.memory.record_use(saved.id)
             result.saved_query_id = saved.id
-            notes.append(f"Fast Memory query #{saved.id} used ({saved.usage_count + 1}×).")
-        elif op.method == "GET":
-            notes.append(
-                "Not in Fast Memory yet. To save it: save_to_fast_memory(path="
-                f"{spec.path!r}, method='GET', description='…'"
-                + (f", params={dict(spec.params)!r}" if spec.params else "")
-                + ")"
-            )
+            notes.append(f"Fast Memory query #{saved.id} ({saved.usage_count + 1}× used).")
+        elif op.method == "GET" and op.is_list and params.get("conditions"):
+            notes.append("save_to_fast_memory keeps this query for reuse.")
         result.notes = notes  # pydantic copied the list at construction
         return result
 

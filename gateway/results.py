@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from cwm_gateway.compact import record_value, render_cell
+
 
 class _Result(BaseModel):
     def text(self) -> str:  # pragma: no cover - every subclass overrides
@@ -93,27 +95,71 @@ class CategoryEndpointsResult(_Result):
         return "\n".join(lines)
 
 
+class FieldList(BaseModel):
+    """The fields of a body or response model, one line each (``name: type, required, …``)."""
+
+    model: str | None = None
+    kind: str
+    """For a body: object, array, patch or multipart; for a response: list, object, file…"""
+    lines: list[str]
+    """Every field (or every field matching the filter): never cut."""
+    total: int
+    """Fields of the model; more than ``len(lines)`` only when a filter is set."""
+    note: str | None = None
+
+
 class EndpointDetailsResult(_Result):
-    details: dict[str, Any]
+    operation_id: str
+    method: str
+    path: str
+    summary: str
+    risk: str
+    category: str
+    tag: str
+    other_methods: list[str]
+    path_params: list[str]
+    query_params: list[str]
+    body: FieldList | None = None
+    response: FieldList | None = None
+    default_fields: list[str] | None = None
+    """The fields a compact result of this GET carries when the caller gives no ``fields``."""
+    field_filter: str | None = None
+    example_body: Any = None
 
     def text(self) -> str:
-        d = self.details
-        lines = [f"{d.get('method')} {d.get('path')} — {d.get('summary')} (risk: {d.get('risk')})"]
-        for key in ("path_parameters", "query_parameters"):
-            params = d.get(key) or []
-            if params:
-                lines.append(key.replace("_", " ") + ":")
-                for p in params:
-                    req = " required" if p.get("required") else ""
-                    enum = f" one of {p['enum']}" if p.get("enum") else ""
-                    lines.append(f"  - {p.get('name')}: {p.get('type')}{req}{enum}")
-        body = d.get("body")
-        if body:
-            lines.append("body: " + json.dumps(body, default=str)[:1500])
-        if d.get("example_body") is not None:
-            lines.append("minimal valid body: " + json.dumps(d["example_body"], default=str))
-        if d.get("response"):
-            lines.append("response: " + json.dumps(d["response"], default=str)[:600])
+        lines = [
+            f"{self.method} {self.path} — {self.summary} (risk {self.risk}, "
+            f"{self.operation_id}; module {self.category}, tag {self.tag})"
+        ]
+        if self.other_methods:
+            lines.append("other methods on this path: " + ", ".join(self.other_methods))
+        for title, params in (
+            ("path params", self.path_params),
+            ("query params", self.query_params),
+        ):
+            lines.append(f"{title}:" + ("" if params else " none"))
+            lines += [f"  {p}" for p in params]
+        if self.default_fields:
+            lines.append("default fields of compact results: " + ",".join(self.default_fields))
+        for title, fields in (("body", self.body), ("response", self.response)):
+            if fields is None:
+                continue
+            what = f"{title}: {fields.model or '-'} ({fields.kind})"
+            if not fields.lines and fields.total == 0:
+                pass
+            elif self.field_filter is not None:
+                what += (
+                    f"; {len(fields.lines)} of {fields.total} fields match {self.field_filter!r}"
+                )
+            else:
+                what += f"; {fields.total} fields" if fields.total else ""
+            if fields.note:
+                what += f"; {fields.note}"
+            lines.append(what)
+            lines += [f"  {f}" for f in fields.lines]
+        if self.example_body is not None:
+            example = json.dumps(self.example_body, ensure_ascii=False, separators=(",", ":"))
+            lines.append(f"minimal valid body: {example}")
         return "\n".join(lines)
 
 
@@ -123,11 +169,19 @@ class ListSummary(BaseModel):
     returned: int
     """Items ConnectWise returned for this page."""
     shown: int
-    """Items included in ``data`` (the first ``shown``)."""
+    """Items in the result (the first ``shown``); the rest did not fit its size budget."""
     page: int
     page_size: int
     more_pages_likely: bool
     next_page_params: dict[str, Any] | None = None
+    """Params whose first item is the one after the last item shown."""
+
+
+class Table(BaseModel):
+    """A list answer: columns once, one row per item; a reference cell is ``[id, name]``."""
+
+    columns: list[str]
+    rows: list[list[Any]]
 
 
 class ApiCallResult(_Result):
@@ -136,7 +190,10 @@ class ApiCallResult(_Result):
     path: str
     status: int
     risk: str
+    table: Table | None = None
+    """Compact list answers (the default)."""
     data: Any = None
+    """One record (compact unless full=true), full records of a list, or another answer."""
     list_summary: ListSummary | None = None
     notes: list[str] = Field(default_factory=list)
     saved_query_id: int | None = None
@@ -154,25 +211,29 @@ class ApiCallResult(_Result):
         return self
 
     def text(self) -> str:
-        head = f"{self.method} {self.path} → {self.status} ({self.operation_id})"
+        head = f"{self.method} {self.path} → {self.status}"
         lines = [head]
-        if self.list_summary is not None:
-            s = self.list_summary
-            lines.append(
-                f"{s.returned} items on page {s.page} (pageSize {s.page_size}); showing {s.shown}."
+        s = self.list_summary
+        if s is not None:
+            shown = "all shown" if s.shown == s.returned else f"{s.shown} shown"
+            lines[0] = (
+                f"{head}: {s.returned} items (page {s.page}, pageSize {s.page_size}), {shown}"
             )
-            if s.more_pages_likely and s.next_page_params:
-                lines.append(f"More pages: call again with params {json.dumps(s.next_page_params)}")
-        if isinstance(self.data, list):
-            # One compact item per line reads (and scans) better than an indented tree.
-            body = "\n".join(
-                json.dumps(item, default=str, ensure_ascii=False) for item in self.data
-            )
-        else:
-            body = json.dumps(self.data, indent=1, default=str, ensure_ascii=False)
-        if len(body) > 6000:
-            body = body[:6000] + "\n… (text view cut; the structured result has everything shown)"
-        lines.append(body)
+            if s.next_page_params is not None:
+                nxt = json.dumps(s.next_page_params, ensure_ascii=False, separators=(",", ":"))
+                lines.append(f"next: params={nxt}")
+        if self.table is not None:
+            lines.append(" | ".join(self.table.columns))
+            lines += [" | ".join(render_cell(v) for v in row) for row in self.table.rows]
+        elif isinstance(self.data, list):
+            lines += [
+                json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=str)
+                for item in self.data
+            ]
+        elif isinstance(self.data, dict):
+            lines += [f"{k}: {record_value(v)}" for k, v in self.data.items()]
+        elif self.data is not None:
+            lines.append(json.dumps(self.data, ensure_ascii=False, default=str))
         lines += self.notes
         return "\n".join(lines)
 
@@ -230,3 +291,60 @@ class ToolFailure(BaseModel):
     problems: list[dict[str, Any]] = Field(default_factory=list)
     decision: dict[str, Any] | None = None
     status: int | None = None
+
+
+def concise_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of a result as a tool's output schema, small enough to list.
+
+    The top level with each property's type: nested objects and arrays are named, not spelled
+    out (the results' text and the tool descriptions explain them); titles and defaults are
+    dropped, and ``X | None`` becomes ``X``: results are sent without None values (the key is
+    missing), so the non-null type is the truth.
+    """
+    full = model.model_json_schema()
+    defs = full.get("$defs", {})
+    properties: dict[str, Any] = {}
+    for name, prop in full["properties"].items():
+        if "$ref" in prop:
+            prop = defs[prop["$ref"].rsplit("/", 1)[-1]]
+        options = [o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"]
+        types = sorted(
+            {o["type"] for o in options if "type" in o} | {"object" for o in options if "$ref" in o}
+        )
+        if len(types) == 1 and len(options) == 1:
+            properties[name] = {"type": types[0]}
+        elif types and len(types) == len(options):
+            properties[name] = {"type": types}
+        else:
+            properties[name] = {}  # any JSON value
+    return {"type": "object", "properties": properties}
+
+
+def concise_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool's input schema without titles, null options and null defaults.
+
+    Leaving an optional argument out means what null would; the argument model still accepts
+    null from clients that send it.
+    """
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        options = node.get("anyOf")
+        if options is not None and any(o.get("type") == "null" for o in options):
+            kept = [o for o in options if o.get("type") != "null"]
+            rest = {k: v for k, v in node.items() if k != "anyOf"}
+            if rest.get("default", 0) is None:
+                rest.pop("default")
+            node = {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
+        return {
+            k: walk(v)
+            for k, v in node.items()
+            if k != "title"
+            and not (k == "additionalProperties" and v is True)
+            and not (k == "items" and v == {})
+        }
+
+    return walk(schema)

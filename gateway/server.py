@@ -9,7 +9,6 @@ what would be right. Nothing here talks HTTP.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -25,12 +24,13 @@ from mcp_types import (
     TextContent,
     ToolAnnotations,
 )
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from cwm_gateway import __version__, identity
 from cwm_gateway.conditions.guide import GUIDE
 from cwm_gateway.core import Gateway, PreparedCall, ToolFailureError
 from cwm_gateway.policy.approval import ApprovalForm, ApprovalNotAsked, approval_question
+from cwm_gateway.prompts import add_completions, add_prompts
 from cwm_gateway.results import (
     ApiCallResult,
     CategoriesResult,
@@ -40,6 +40,8 @@ from cwm_gateway.results import (
     MemoryListResult,
     SearchResult,
     ToolFailure,
+    concise_input_schema,
+    concise_schema,
 )
 
 log = logging.getLogger(__name__)
@@ -52,18 +54,43 @@ resource's schema before anything is sent; errors say what would be right. The r
 cwm://guides/conditions explains the conditions language. Writes may be
 rate-limited or need a person's approval, as the gateway's policy says."""
 
-READ_ONLY = ToolAnnotations(
-    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-)
+# Per the MCP spec the destructive and idempotent hints mean something only for tools that are
+# not read-only, and the defaults of unset hints are the cautious ones (destructive, open world).
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+#: read_api reaches ConnectWise (open world) but only reads: hosts may auto-approve it.
+READ_API = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+#: execute_api_call and send_raw_api_request may create, change or delete records.
 UPSTREAM = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
 )
 LOCAL_WRITE = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
-LOCAL_DELETE = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
-)
+LOCAL_DELETE = ToolAnnotations(destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+
+
+# Published as an enum; checked by the gateway, whose error names the allowed methods of the path.
+MethodArg = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "description": "HTTP"}
+    ),
+]
+ReadMethodArg = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "enum": ["GET", "POST"], "description": "POST: …/search only"}
+    ),
+]
+PathArg = Annotated[str, Field(description="e.g. /service/tickets/42")]
+ParamsArg = Annotated[
+    dict[str, Any] | None, Field(description="conditions, orderBy, fields, pageSize…")
+]
+DataArg = Annotated[
+    dict[str, Any] | list[Any] | None, Field(description="JSON body; PATCH: [{op, path, value}]")
+]
+FullArg = Annotated[bool, Field(description="Whole records")]
+MaxResults = Annotated[int, Field(description="1-100")]
 
 
 def _ok(result: BaseModel) -> CallToolResult:
@@ -74,15 +101,37 @@ def _ok(result: BaseModel) -> CallToolResult:
             uri=file.uri, mime_type=file.media_type, blob=base64.b64encode(file.content).decode()
         )
         content.append(EmbeddedResource(type="resource", resource=blob))
-    return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
+    return CallToolResult(
+        content=content, structured_content=result.model_dump(mode="json", exclude_none=True)
+    )
+
+
+#: ``_meta`` key of an error result's machine-readable form (kind, problems, policy decision).
+FAILURE_META = "cwm_gateway/failure"
 
 
 def _error(failure: ToolFailure) -> CallToolResult:
+    # No structured content: clients (the TypeScript SDK's among them) check structured content
+    # against the tool's output schema even on errors. The message is the answer; programs find
+    # the error's kind and details in _meta, which no client validates.
     return CallToolResult(
         content=[TextContent(type="text", text=failure.message)],
-        structured_content=failure.model_dump(mode="json", exclude_none=True),
         is_error=True,
+        _meta={FAILURE_META: failure.model_dump(mode="json", exclude_none=True)},
     )
+
+
+def _publish_schemas(server: MCPServer, name: str, output: type[BaseModel]) -> None:
+    """Publish a concise output schema (and an input schema without titles) for a tool.
+
+    The tools return a ``CallToolResult`` they built from ``output``, so the SDK derives no
+    schema and validates nothing a second time; a schema set on the metadata is advertised.
+    """
+    registered = server._tool_manager.get_tool(name)  # noqa: SLF001 - no public accessor
+    if registered is None:  # pragma: no cover - registered just before
+        return
+    registered.fn_metadata.output_schema = concise_schema(output)
+    registered.parameters = concise_input_schema(registered.parameters)
 
 
 async def _run(work: Callable[[], Awaitable[BaseModel] | BaseModel]) -> CallToolResult:
@@ -146,13 +195,28 @@ async def _prepared_execute(
     method: str = "GET",
     params: dict[str, Any] | None = None,
     data: dict[str, Any] | list[Any] | None = None,
+    full: bool = False,
 ) -> PreparedCall | ToolFailure:
-    arguments = {"path": path, "method": method, "params": params, "data": data}
+    arguments = {"path": path, "method": method, "params": params, "data": data, "full": full}
     return await _prepare(ctx, "execute_api_call", arguments)
 
 
-async def _prepared_raw(ctx: Context, raw_request: str) -> PreparedCall | ToolFailure:
-    return await _prepare(ctx, "send_raw_api_request", {"raw_request": raw_request})
+async def _prepared_read(
+    ctx: Context,
+    path: str,
+    method: str = "GET",
+    params: dict[str, Any] | None = None,
+    data: dict[str, Any] | list[Any] | None = None,
+    full: bool = False,
+) -> PreparedCall | ToolFailure:
+    arguments = {"path": path, "method": method, "params": params, "data": data, "full": full}
+    return await _prepare(ctx, "read_api", arguments)
+
+
+async def _prepared_raw(
+    ctx: Context, raw_request: str, full: bool = False
+) -> PreparedCall | ToolFailure:
+    return await _prepare(ctx, "send_raw_api_request", {"raw_request": raw_request, "full": full})
 
 
 def _ask(ctx: Context, prepared: PreparedCall | ToolFailure) -> Any:
@@ -178,11 +242,16 @@ def _raw_approval(ctx: Context, prepared: Annotated[Any, Resolve(_prepared_raw)]
     return _ask(ctx, prepared)
 
 
+def _read_approval(ctx: Context, prepared: Annotated[Any, Resolve(_prepared_read)]) -> Any:
+    """:func:`_execute_approval` for read_api (a policy may still ask about some reads)."""
+    return _ask(ctx, prepared)
+
+
 Approval = ElicitationResult[ApprovalForm]
 
 
 def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
-    """The MCP server with the eleven tools and the operation/memory resources.
+    """The MCP server with the tools, resources, prompts and completions.
 
     ``transport`` holds ``MCPServer`` options of the HTTP deployment (``auth``,
     ``token_verifier``, ``request_state_security``; see :func:`cwm_gateway.web.server_auth_options`).
@@ -198,11 +267,18 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
     engine = gateway.engine
     _GATEWAYS[server] = gateway
 
-    def tool(name: str, annotations: ToolAnnotations, title: str):
+    def tool(name: str, annotations: ToolAnnotations, output: type[BaseModel]):
+        # No titles: the names say as much, and tools/list must stay under 8,000 characters.
         def register(fn):
             if engine.is_tool_hidden(name):
                 return fn  # hidden by policy: not even listed
-            return server.tool(name=name, title=title, annotations=annotations)(fn)
+            server.tool(
+                name=name,
+                annotations=annotations,
+                description=" ".join((fn.__doc__ or "").split()),
+            )(fn)
+            _publish_schemas(server, name, output)
+            return fn
 
         return register
 
@@ -217,14 +293,14 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
 
         return _run(checked)
 
-    @tool("search_api_endpoints", READ_ONLY, "Search ConnectWise operations")
+    @tool("search_api_endpoints", READ_ONLY, SearchResult)
     async def search_api_endpoints(
-        query: str, max_results: int = 10, ctx: Context | None = None
-    ) -> Annotated[CallToolResult, SearchResult]:
-        """Search the ConnectWise Manage operations by keywords (e.g. 'ticket notes', 'time entries').
-
-        Ranks all 3,053 operations by summary, path, resource and parameter names; understands MSP
-        words (client → company, technician → member, timesheet → time sheet)."""
+        query: Annotated[str, Field(description="Keywords")],
+        max_results: MaxResults = 10,
+        ctx: Context | None = None,
+    ) -> CallToolResult:
+        """Find operations by keywords, e.g. 'ticket notes' (knows MSP words: client →
+        company)."""
         return await local(
             ctx,
             "search_api_endpoints",
@@ -232,16 +308,13 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
             lambda: gateway.search(query, max_results),
         )
 
-    @tool(
-        "natural_language_api_search", READ_ONLY, "Find the operation for a request in plain words"
-    )
+    @tool("natural_language_api_search", READ_ONLY, SearchResult)
     async def natural_language_api_search(
-        query: str, max_results: int = 5, ctx: Context | None = None
-    ) -> Annotated[CallToolResult, SearchResult]:
-        """Find the operation for a sentence such as 'close ticket 123' or 'list open tickets for a client'.
-
-        Weighs intent: create/add → POST, update/close → PATCH/PUT, delete → DELETE, list/find →
-        GET on the collection, 'by id' → GET on one item."""
+        query: Annotated[str, Field(description="A request in words")],
+        max_results: MaxResults = 5,
+        ctx: Context | None = None,
+    ) -> CallToolResult:
+        """Find the operation for a sentence, e.g. 'close ticket 123'."""
         return await local(
             ctx,
             "natural_language_api_search",
@@ -249,19 +322,18 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
             lambda: gateway.search(query, max_results, natural=True),
         )
 
-    @tool("list_api_categories", READ_ONLY, "List API modules and resources")
-    async def list_api_categories(
-        ctx: Context | None = None,
-    ) -> Annotated[CallToolResult, CategoriesResult]:
-        """List the API's modules (service, company, finance, time, …) with their resources (tags)
-        and operation counts."""
+    @tool("list_api_categories", READ_ONLY, CategoriesResult)
+    async def list_api_categories(ctx: Context | None = None) -> CallToolResult:
+        """The API's modules (service, company, finance…) with their resource tags."""
         return await local(ctx, "list_api_categories", {}, lambda: gateway.list_categories())
 
-    @tool("get_category_endpoints", READ_ONLY, "List the operations of a module or resource")
+    @tool("get_category_endpoints", READ_ONLY, CategoryEndpointsResult)
     async def get_category_endpoints(
-        category: str, max_results: int = 20, ctx: Context | None = None
-    ) -> Annotated[CallToolResult, CategoryEndpointsResult]:
-        """List the operations of a module (e.g. 'service') or a resource tag (e.g. 'Tickets')."""
+        category: Annotated[str, Field(description="e.g. service or Tickets")],
+        max_results: MaxResults = 20,
+        ctx: Context | None = None,
+    ) -> CallToolResult:
+        """The operations of a module or a resource tag."""
         return await local(
             ctx,
             "get_category_endpoints",
@@ -269,75 +341,96 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
             lambda: gateway.category_endpoints(category, max_results),
         )
 
-    @tool("get_api_endpoint_details", READ_ONLY, "Show how to call one operation")
+    @tool("get_api_endpoint_details", READ_ONLY, EndpointDetailsResult)
     async def get_api_endpoint_details(
-        path: str, method: str = "GET", ctx: Context | None = None
-    ) -> Annotated[CallToolResult, EndpointDetailsResult]:
-        """Parameters, body fields (type, required, enum), response shape, risk class and a minimal
-        valid example body of one operation. `path` may be a template or a concrete path."""
+        path: PathArg,
+        method: MethodArg = "GET",
+        field_filter: Annotated[
+            str | None, Field(description="Only fields whose name contains this")
+        ] = None,
+        ctx: Context | None = None,
+    ) -> CallToolResult:
+        """How to call one operation: parameters, every body and response field, risk, a
+        minimal valid body."""
         return await local(
             ctx,
             "get_api_endpoint_details",
-            {"path": path, "method": method},
-            lambda: gateway.endpoint_details(path, method),
+            {"path": path, "method": method, "field_filter": field_filter},
+            lambda: gateway.endpoint_details(path, method, field_filter),
         )
 
-    @tool("execute_api_call", UPSTREAM, "Call ConnectWise")
-    async def execute_api_call(
-        path: str,
-        method: str = "GET",
-        params: dict[str, Any] | None = None,
-        data: dict[str, Any] | list[Any] | None = None,
+    @tool("read_api", READ_API, ApiCallResult)
+    async def read_api(
+        path: PathArg,
+        params: ParamsArg = None,
+        method: ReadMethodArg = "GET",
+        data: DataArg = None,
+        full: FullArg = False,
         ctx: Context | None = None,
-        prepared: Annotated[Any, Resolve(_prepared_execute)] = None,
-        approval: Annotated[Approval, Resolve(_execute_approval)] = None,
-    ) -> Annotated[CallToolResult, ApiCallResult]:
-        """Call one ConnectWise operation, e.g. path='/service/tickets', params={'conditions':
-        'status/name="New"', 'pageSize': 10}. The request is validated first (path, method, query
-        parameters, condition field names, body) and checked by the gateway's policy; invalid or
-        refused requests are never sent. PATCH bodies are lists of {op, path, value}."""
+        prepared: Annotated[Any, Resolve(_prepared_read)] = None,
+        approval: Annotated[Approval, Resolve(_read_approval)] = None,
+    ) -> CallToolResult:
+        """Read ConnectWise data (Read operations only), e.g. path='/service/tickets',
+        params={'conditions': 'closedFlag=false'}. Results as execute_api_call's."""
+        arguments = {"path": path, "method": method, "params": params, "data": data, "full": full}
         return await _run(
             lambda: gateway.execute(
-                "execute_api_call",
-                grant_of(ctx),
-                {"path": path, "method": method, "params": params, "data": data},
-                approval=approval,
-                prepared=prepared,
+                "read_api", grant_of(ctx), arguments, approval=approval, prepared=prepared
             )
         )
 
-    @tool("send_raw_api_request", UPSTREAM, "Send a raw request line")
+    @tool("execute_api_call", UPSTREAM, ApiCallResult)
+    async def execute_api_call(
+        path: PathArg,
+        method: MethodArg = "GET",
+        params: ParamsArg = None,
+        data: DataArg = None,
+        full: FullArg = False,
+        ctx: Context | None = None,
+        prepared: Annotated[Any, Resolve(_prepared_execute)] = None,
+        approval: Annotated[Approval, Resolve(_execute_approval)] = None,
+    ) -> CallToolResult:
+        """Call any ConnectWise operation. Validated and checked by policy first: invalid or
+        refused requests are never sent. Lists come back as a compact table with the next
+        page's params."""
+        arguments = {"path": path, "method": method, "params": params, "data": data, "full": full}
+        return await _run(
+            lambda: gateway.execute(
+                "execute_api_call", grant_of(ctx), arguments, approval=approval, prepared=prepared
+            )
+        )
+
+    @tool("send_raw_api_request", UPSTREAM, ApiCallResult)
     async def send_raw_api_request(
-        raw_request: str,
+        raw_request: Annotated[str, Field(description="METHOD /path?query [JSON body]")],
+        full: FullArg = False,
         ctx: Context | None = None,
         prepared: Annotated[Any, Resolve(_prepared_raw)] = None,
         approval: Annotated[Approval, Resolve(_raw_approval)] = None,
-    ) -> Annotated[CallToolResult, ApiCallResult]:
-        """Send 'METHOD /path?query [JSON body]', e.g. 'GET /service/tickets?pageSize=5' or
-        'POST /service/tickets/12/notes {"text": "Called the client"}'. Same validation and policy
-        as execute_api_call; only the configured ConnectWise API is ever contacted."""
+    ) -> CallToolResult:
+        """Send e.g. 'POST /service/tickets/12/notes {"text": "Called"}'; as
+        execute_api_call."""
         return await _run(
             lambda: gateway.execute(
                 "send_raw_api_request",
                 grant_of(ctx),
-                {"raw_request": raw_request},
+                {"raw_request": raw_request, "full": full},
                 approval=approval,
                 prepared=prepared,
             )
         )
 
-    @tool("save_to_fast_memory", LOCAL_WRITE, "Save a query to Fast Memory")
+    @tool("save_to_fast_memory", LOCAL_WRITE, MemoryChangeResult)
     async def save_to_fast_memory(
-        path: str,
-        method: str,
-        description: str,
-        params: dict[str, Any] | None = None,
-        data: dict[str, Any] | list[Any] | None = None,
-        shared: bool = False,
+        path: PathArg,
+        method: MethodArg,
+        description: Annotated[str, Field(description="What it is for")],
+        params: ParamsArg = None,
+        data: DataArg = None,
+        shared: Annotated[bool, Field(description="For the whole team")] = False,
         ctx: Context | None = None,
-    ) -> Annotated[CallToolResult, MemoryChangeResult]:
-        """Save a query (path, method, params, body) under a description for quick reuse.
-        `shared=true` saves it for the whole team (every grant sees it), not just for you."""
+    ) -> CallToolResult:
+        """Save a query for reuse (yours, or the team's with shared=true)."""
         args = {
             "path": path,
             "method": method,
@@ -352,11 +445,12 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
             lambda: gateway.memory_save(path, method, description, params, data, shared),
         )
 
-    @tool("list_fast_memory", READ_ONLY, "List saved queries")
+    @tool("list_fast_memory", READ_ONLY, MemoryListResult)
     async def list_fast_memory(
-        search_term: str | None = None, ctx: Context | None = None
-    ) -> Annotated[CallToolResult, MemoryListResult]:
-        """Saved queries, most used first; `search_term` filters by description and path."""
+        search_term: Annotated[str | None, Field(description="Filter")] = None,
+        ctx: Context | None = None,
+    ) -> CallToolResult:
+        """Saved queries, most used first."""
         return await local(
             ctx,
             "list_fast_memory",
@@ -364,11 +458,12 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
             lambda: gateway.memory_list(search_term),
         )
 
-    @tool("delete_from_fast_memory", LOCAL_DELETE, "Delete a saved query")
+    @tool("delete_from_fast_memory", LOCAL_DELETE, MemoryChangeResult)
     async def delete_from_fast_memory(
-        query_id: int, ctx: Context | None = None
-    ) -> Annotated[CallToolResult, MemoryChangeResult]:
-        """Delete one saved query by id (see list_fast_memory)."""
+        query_id: Annotated[int, Field(description="From list_fast_memory")],
+        ctx: Context | None = None,
+    ) -> CallToolResult:
+        """Delete one saved query by id."""
         return await local(
             ctx,
             "delete_from_fast_memory",
@@ -376,12 +471,13 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
             lambda: gateway.memory_delete(query_id),
         )
 
-    @tool("clear_fast_memory", LOCAL_DELETE, "Delete every saved query")
-    async def clear_fast_memory(
-        ctx: Context | None = None,
-    ) -> Annotated[CallToolResult, MemoryChangeResult]:
+    @tool("clear_fast_memory", LOCAL_DELETE, MemoryChangeResult)
+    async def clear_fast_memory(ctx: Context | None = None) -> CallToolResult:
         """Delete every saved query."""
         return await local(ctx, "clear_fast_memory", {}, lambda: gateway.memory_clear())
+
+    add_prompts(server)
+    add_completions(server, gateway)
 
     @server.resource(
         "cwm://operations/{operation_id}",
@@ -395,7 +491,7 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         op = BY_ID.get(operation_id)
         if op is None or engine.is_hidden(op):
             raise ValueError(f"no operation {operation_id!r}; search_api_endpoints finds ids")
-        return json.dumps(gateway.endpoint_details(op.path, op.method).details, default=str)
+        return gateway.endpoint_details(op.path, op.method).model_dump_json(exclude_none=True)
 
     @server.resource(
         "cwm://guides/conditions",
@@ -414,5 +510,29 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
     )
     def fast_memory_resource() -> str:
         return gateway.memory_list().model_dump_json()
+
+    @server.resource(
+        "cwm://fast-memory/{query_id}",
+        name="saved-query",
+        description="One saved Fast Memory query",
+        mime_type="application/json",
+    )
+    def saved_query_resource(query_id: str) -> str:
+        for query in gateway.memory_list().queries:
+            if str(query.id) == query_id:
+                return query.model_dump_json()
+        raise ValueError(f"no saved query #{query_id}; list_fast_memory shows the ids")
+
+    @server.resource(
+        "cwm://categories/{category}",
+        name="category",
+        description="The operations of a module or tag",
+        mime_type="application/json",
+    )
+    def category_resource(category: str) -> str:
+        try:
+            return gateway.category_endpoints(category, 100).model_dump_json()
+        except ToolFailureError as exc:
+            raise ValueError(exc.failure.message) from None
 
     return server

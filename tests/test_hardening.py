@@ -16,7 +16,7 @@ from mcp import Client
 from cwm_gateway.config import Settings
 from cwm_gateway.core import Gateway, GatewayOptions
 from cwm_gateway.sandbox.runner import start_sandbox_thread
-from cwm_gateway.server import build_server
+from cwm_gateway.server import FAILURE_META, build_server
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +134,11 @@ def test_fuzzed_arguments_never_crash_and_invalid_ones_send_nothing(tool, server
         text = "\n".join(getattr(b, "text", "") for b in result.content)
         assert "Traceback" not in text and "unexpected" not in text.lower(), text
         if result.is_error:
-            assert (result.structured_content or {}).get("error") != "internal", text
-            if (result.structured_content or {}).get("error") in (
+            # Errors carry no structured content (any client can read them); the kind is in _meta.
+            assert result.structured_content is None
+            failure = (result.meta or {}).get(FAILURE_META) or {}
+            assert failure.get("error") != "internal", text
+            if failure.get("error") in (
                 "invalid_request",
                 "invalid_argument",
             ):

@@ -28,6 +28,7 @@ TOOLS = {
     "list_fast_memory",
     "delete_from_fast_memory",
     "clear_fast_memory",
+    "read_api",
 }
 
 
@@ -54,6 +55,12 @@ def _text(result) -> str:
     return "\n".join(getattr(block, "text", "") for block in result.content)
 
 
+def _rows(result) -> list[dict]:
+    """The items of a compact list result, as dicts (the table's columns and rows)."""
+    table = result.structured_content["table"]
+    return [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
+
+
 def _requests_to(sandbox, method: str, fragment: str) -> list[dict]:
     return [r for r in sandbox.requests if r["method"] == method and fragment in r["path"]]
 
@@ -72,8 +79,35 @@ async def test_tools_are_listed_with_truthful_annotations_and_output_schemas(gat
     assert tools["clear_fast_memory"].annotations.destructive_hint is True
     assert tools["clear_fast_memory"].annotations.open_world_hint is False
     assert tools["save_to_fast_memory"].annotations.read_only_hint is False
+    # Hosts may auto-approve read_api: it only reads (it still reaches ConnectWise).
+    assert tools["read_api"].annotations.read_only_hint is True
+    assert tools["read_api"].annotations.open_world_hint is True
     # The approval is resolved by the server, never an argument the model can fill in.
-    assert "approval" not in tools["execute_api_call"].input_schema["properties"]
+    for name in ("execute_api_call", "read_api", "send_raw_api_request"):
+        assert not {"approval", "prepared"} & set(tools[name].input_schema["properties"])
+
+
+async def test_tools_list_is_small_described_and_clean(gateway):
+    async with Client(build_server(gateway)) as client:
+        listed = await client.list_tools()
+    wire = json.dumps(
+        [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    assert len(wire) <= 8000, len(wire)
+    for t in listed.tools:
+        assert "\n" not in t.description and "  " not in t.description, t.name
+        for name, prop in t.input_schema["properties"].items():
+            assert prop.get("description"), (t.name, name)
+    methods = listed.tools[[t.name for t in listed.tools].index("execute_api_call")]
+    assert methods.input_schema["properties"]["method"]["enum"] == [
+        "GET",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+    ]
 
 
 async def test_search_details_and_categories(gateway):
@@ -113,7 +147,7 @@ async def test_search_details_and_categories(gateway):
         details = await client.call_tool(
             "get_api_endpoint_details", {"path": "/service/tickets/42", "method": "PATCH"}
         )
-        d = details.structured_content["details"]
+        d = details.structured_content
         assert d["path"] == "/service/tickets/{id}" and d["risk"] == "Write"
 
         missing = await client.call_tool("get_api_endpoint_details", {"path": "/service/nothing"})
@@ -132,10 +166,12 @@ async def test_valid_list_call_is_summarized_with_next_page(gateway, sandbox):
     assert not result.is_error, _text(result)
     sc = result.structured_content
     assert sc["status"] == 200 and sc["operation_id"] == "getServiceTickets"
-    assert len(sc["data"]) == 5 and set(sc["data"][0]) <= {"id", "summary"}
+    assert len(sc["table"]["rows"]) == 5 and sc["table"]["columns"] == ["id", "summary"]
     assert sc["list_summary"]["more_pages_likely"] is True
     assert sc["list_summary"]["next_page_params"]["page"] == 2
-    assert "save_to_fast_memory" in _text(result)
+    # Every row reaches the text too, one line each.
+    for row_id, summary in sc["table"]["rows"]:
+        assert f"{row_id} | {summary}" in _text(result)
 
 
 async def test_file_responses_are_described_not_dumped(gateway):
@@ -196,7 +232,7 @@ async def test_raw_requests_parse_and_refuse_other_hosts(gateway, sandbox):
             },
         )
         assert not ok.is_error, _text(ok)
-        ids = [c["identifier"] for c in ok.structured_content["data"]]
+        ids = [c["identifier"] for c in _rows(ok)]
         assert ids and all(i.lower().startswith("a") for i in ids)
         for raw in (
             "GET http://127.0.0.1:1/service/tickets",
@@ -244,7 +280,7 @@ async def test_create_ticket_then_note_and_patch(gateway, sandbox):
         notes = await client.call_tool(
             "execute_api_call", {"path": f"/service/tickets/{ticket['id']}/notes"}
         )
-        assert [n["text"] for n in notes.structured_content["data"]] == ["Checked the AC"]
+        assert [n["text"] for n in _rows(notes)] == ["Checked the AC"]
 
 
 async def test_fast_memory_round_trip_and_saved_params(gateway, sandbox):
@@ -266,7 +302,7 @@ async def test_fast_memory_round_trip_and_saved_params(gateway, sandbox):
         assert not used.is_error, _text(used)
         assert "Used the params saved in Fast Memory" in _text(used)
         assert used.structured_content["saved_query_id"] == qid
-        assert len(used.structured_content["data"]) == 2
+        assert len(_rows(used)) == 2
 
         listed = await client.call_tool("list_fast_memory", {"search_term": "clients"})
         assert [q["usage_count"] for q in listed.structured_content["queries"]] == [1]

@@ -25,7 +25,7 @@ async def test_serve_over_stdio_lists_tools_searches_and_calls_the_sandbox(tmp_p
         )
         async with Client(params) as client:
             tools = await client.list_tools()
-            assert len(tools.tools) == 11
+            assert len(tools.tools) == 12
             found = await client.call_tool("search_api_endpoints", {"query": "service boards"})
             assert not found.is_error
             # The sandbox speaks plain http on loopback; the client refuses http elsewhere.
@@ -34,7 +34,7 @@ async def test_serve_over_stdio_lists_tools_searches_and_calls_the_sandbox(tmp_p
             )
             text = "\n".join(getattr(b, "text", "") for b in result.content)
             assert not result.is_error, text
-            assert len(result.structured_content["data"]) == 2
+            assert len(result.structured_content["table"]["rows"]) == 2
             # Secrets from the environment never reach tool output.
             assert handle.credentials["CONNECTWISE_PRIVATE_KEY"] not in text
     finally:
@@ -55,4 +55,4 @@ async def test_serve_with_the_built_in_sandbox_needs_no_credentials(tmp_path):
         )
         text = "\n".join(getattr(b, "text", "") for b in result.content)
         assert not result.is_error, text
-        assert len(result.structured_content["data"]) == 3
+        assert len(result.structured_content["table"]["rows"]) == 3

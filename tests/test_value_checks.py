@@ -16,7 +16,7 @@ from cwm_gateway.core import Gateway, GatewayOptions
 from cwm_gateway.errors import RequestValidationError
 from cwm_gateway.refdata import ReferenceData
 from cwm_gateway.sandbox.runner import start_sandbox_thread
-from cwm_gateway.server import build_server
+from cwm_gateway.server import FAILURE_META, build_server
 from cwm_gateway.validation import canonical_request
 from cwm_gateway.value_checks import check_request
 from tests.loopback import LoopbackServer, Reply
@@ -102,7 +102,7 @@ async def test_a_status_of_another_board_is_refused_before_sending(tmp_path, san
     assert f"status id {foreign} does not exist on board" in _text(by_id)
     assert "'Awaiting Part' does not exist on board" in _text(by_name)
     for result in (by_id, by_name):
-        problem = result.structured_content["problems"][0]
+        problem = result.meta[FAILURE_META]["problems"][0]
         assert problem["where"] == "body[0].value"
         assert all(repr(name) in problem["hint"] for name in own)  # the board's valid statuses
     assert _patches(sandbox, 3) == []
@@ -203,7 +203,7 @@ async def test_unknown_work_role_work_type_and_member_are_refused_with_choices(t
             "execute_api_call", {"path": "/time/entries", "method": "POST", "data": entry}
         )
         assert refused.is_error
-        problems = {p["where"]: p for p in refused.structured_content["problems"]}
+        problems = {p["where"]: p for p in refused.meta[FAILURE_META]["problems"]}
         assert set(problems) == {"body.member", "body.workRole", "body.workType"}
         assert "did you mean 'jsmith'" in problems["body.member"]["hint"]
         assert "work type id 9999 does not exist" in problems["body.workType"]["message"]
@@ -217,7 +217,8 @@ async def test_unknown_work_role_work_type_and_member_are_refused_with_choices(t
         }
         fixed.pop("workRole")
         sent = await client.call_tool(
-            "execute_api_call", {"path": "/time/entries", "method": "POST", "data": fixed}
+            "execute_api_call",
+            {"path": "/time/entries", "method": "POST", "data": fixed, "full": True},
         )
     assert not sent.is_error, _text(sent)
     data = sent.structured_content["data"]

@@ -66,6 +66,7 @@ async def test_an_upload_round_trips_byte_for_byte(tmp_path, sandbox):
     (resource,) = [b for b in down.content if isinstance(b, EmbeddedResource)]
     assert base64.b64decode(resource.resource.blob) == PAYLOAD
     assert resource.resource.mime_type == "application/octet-stream"
-    assert doc["id"] in [d["id"] for d in listed.structured_content["data"]]
+    table = listed.structured_content["table"]
+    assert doc["id"] in [row[table["columns"].index("id")] for row in table["rows"]]
     posts = [r for r in sandbox.requests if r["method"] == "POST"]
     assert [r["status"] for r in posts] == [201]

@@ -31,14 +31,12 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import json
 import math
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -135,8 +133,7 @@ _VERB_GROUPS: dict[str, tuple[dict[str, float], str | None]] = {
 }
 
 
-@dataclass(frozen=True)
-class Vocabulary:
+class Vocabulary(NamedTuple):
     """The word tables of ``search_vocabulary.json``, ready for lookups."""
 
     stopwords: frozenset[str]
@@ -191,11 +188,16 @@ class Vocabulary:
         )
 
 
+_VOCABULARY_FILE = os.path.join(os.path.dirname(__file__), "search_vocabulary.json")
+
+
 @cache
 def load_vocabulary() -> Vocabulary:
-    """The shipped vocabulary, read once."""
-    text = resources.files("cwm_gateway").joinpath("search_vocabulary.json").read_text("utf-8")
-    return Vocabulary.from_dict(json.loads(text))
+    """The shipped vocabulary (package data next to this module), read once."""
+    import json  # only here: importing this module stays cheap
+
+    with open(_VOCABULARY_FILE, encoding="utf-8") as f:
+        return Vocabulary.from_dict(json.load(f))
 
 
 # --------------------------------------------------------------------------------------------

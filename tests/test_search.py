@@ -34,9 +34,11 @@ from cwm_generated.types import Field, Operation, Param, Schema
 from tests.conftest import EVAL_QUERIES, ROOT
 
 HELD_OUT_FILE = ROOT / "tests" / "data" / "search_heldout.jsonl"
-# Floors on tests/data/search_heldout.jsonl (natural-language search), set from measured numbers.
-TEST_TOP5, TEST_TOP1 = 0.75, 0.55
-DEV_TOP5, DEV_TOP1 = 0.85, 0.70
+# Floors on tests/data/search_heldout.jsonl (natural-language search): the numbers measured when
+# tuning ended, less about one query. Test half: 51/63 in the top 5, 39/63 first (before the
+# spec-driven ranking: 46/63 and 36/63). Dev half (tuned on): 62/66 and 53/66 (before: 48, 42).
+TEST_TOP5, TEST_TOP1 = 0.79, 0.60
+DEV_TOP5, DEV_TOP1 = 0.92, 0.78
 
 # Queries an MSP technician or dispatcher might type, with every acceptable answer.
 REGRESSION: list[tuple[str, tuple[str, ...]]] = [
@@ -613,5 +615,5 @@ def test_quality_on_regression_queries() -> None:
     for query, expect in REGRESSION:
         assert any(e in keys for e in expect), query
     top1, top5, misses = _quality(REGRESSION)
-    assert top5 >= 0.95, misses
-    assert top1 >= 0.90, misses
+    assert top5 >= 0.98, misses
+    assert top1 >= 0.95, misses

@@ -1,4 +1,5 @@
-"""Developer sessions: ``nox -s generate``, ``nox -s tests``, ``nox -s lint``, ``nox -s bench``."""
+"""Developer sessions: ``nox -s generate``, ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``,
+``nox -s bench``."""
 
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ def lint(session: nox.Session) -> None:
     session.run(
         "ruff", "format", "--check", "codegen", "gateway", "tests", "benchmarks", "noxfile.py"
     )
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """pyright (standard mode) over gateway/, generated/ and tests/typing/usage.py."""
+    session.install("-e", ".[test]")
+    session.run("python", "tests/typing/pyright_check.py", *session.posargs)
 
 
 @nox.session

@@ -39,6 +39,7 @@ from cwm_gateway import pagination
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import InvalidResponseError
 from cwm_gateway.transport import AsyncTransport, OnAttempt, RetryPolicy, SyncTransport
+from cwm_generated.models._base import CWModel
 from cwm_generated.operations import AsyncCategories, SyncCategories
 
 if typing.TYPE_CHECKING:
@@ -129,11 +130,11 @@ def lenient_model(cls: type[BaseModel], data: Any) -> Any:
         try:
             validator.validate_assignment(instance, name, value)
         except ValidationError:
-            instance.__dict__[name] = _lenient_value(cls.model_fields[name].annotation, value)
+            vars(instance)[name] = _lenient_value(cls.model_fields[name].annotation, value)
             instance.__pydantic_fields_set__.add(name)
     for name in cls.model_fields:
         # model_construct leaves required fields unset, so reading them would raise.
-        instance.__dict__.setdefault(name, None)
+        vars(instance).setdefault(name, None)
     if extra and cls.model_config.get("extra") == "allow":
         instance.__pydantic_extra__ = {**(instance.__pydantic_extra__ or {}), **extra}
     return instance
@@ -148,8 +149,7 @@ def unknown_fields(data: Any) -> list[str]:
             for i, item in enumerate(data)
             for path in unknown_fields(item)
         ]
-    method = getattr(data, "unknown_fields", None)
-    return method() if callable(method) else []
+    return data.unknown_fields() if isinstance(data, CWModel) else []
 
 
 def _parse_data(operation: Operation | None, data: Any) -> Any:
@@ -228,7 +228,7 @@ class ApiResponse(Generic[T]):
         if not value:
             return {}
         parsed = httpx.Response(200, headers={"link": value}).links
-        return {rel: item["url"] for rel, item in parsed.items() if "url" in item}
+        return {rel: item["url"] for rel, item in parsed.items() if rel and "url" in item}
 
     def __repr__(self) -> str:
         op = self.operation.operation_id if self.operation else None

@@ -22,9 +22,8 @@ def sync_usage(cw: Client) -> None:
     reveal_type(cw.service.tickets.list(page_size=10))  # list[Ticket]
     reveal_type(cw.service.get_service_tickets_by_id(id_=42))  # Ticket
     reveal_type(cw.service.tickets.count())  # Count
-    reveal_type(
-        cw.service.ticket_notes.create(parent_id=42, body={"text": "Called"})
-    )  # ServiceNote
+    note = cw.service.ticket_notes.create(parent_id=42, body={"text": "Called"})
+    reveal_type(note)  # ServiceNote
     reveal_type(cw.service.tickets.delete(id_=42))  # None
     reveal_type(cw.finance.invoices.get_finance_invoices_by_id_pdf(id_=1))  # bytes
     reveal_type(cw.call("GET", "/service/tickets/42"))  # ApiResponse[Any]

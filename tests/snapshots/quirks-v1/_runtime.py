@@ -20,14 +20,15 @@ from cwm_generated.types import Operation, RequestSpec
 
 P = ParamSpec("P")
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 B = TypeVar("B", bound="Bound")
 
 
-class Answer(Protocol[R]):
+class Answer(Protocol[R_co]):
     """What a client's ``send`` returns (``cwm_gateway.client.ApiResponse``)."""
 
     @property
-    def data(self) -> R: ...
+    def data(self) -> R_co: ...
 
 
 def _dump(value: Any) -> Any:

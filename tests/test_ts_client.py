@@ -25,7 +25,18 @@ import pytest
 from tests.conftest import ROOT
 
 TS_DIR = ROOT / "tests" / "ts"
-SDK = TS_DIR / "node_modules" / "@modelcontextprotocol" / "sdk" / "package.json"
+# The built client, not package.json: a checkout may hold node_modules without its dist/
+# folders (ignored by .gitignore), which npm ci must then complete.
+SDK = (
+    TS_DIR
+    / "node_modules"
+    / "@modelcontextprotocol"
+    / "sdk"
+    / "dist"
+    / "esm"
+    / "client"
+    / "index.js"
+)
 
 # (tool, arguments, is_error, text the tool's own answer contains)
 CASES: list[tuple[str, dict, bool, str]] = [

@@ -82,11 +82,12 @@ class HttpOptions:
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return host == "localhost"
+    """Whether binding ``host`` keeps the server on this machine."""
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
+    except ValueError:  # a host name other than localhost, or empty (every interface)
         return False
 
 

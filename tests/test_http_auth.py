@@ -261,6 +261,11 @@ def test_binding_beyond_loopback_needs_authentication(tmp_path, capsys):
     web.check_binding(web.HttpOptions(host="0.0.0.0", allow_unauthenticated=True))
     web.check_binding(web.HttpOptions(host="0.0.0.0", auth="api-keys"))
     web.check_binding(web.HttpOptions(host="127.0.0.1"))
+    web.check_binding(web.HttpOptions(host="[::1]"))
+    web.check_binding(web.HttpOptions(host="localhost"))
+    for exposed in ("", "::", "192.168.1.5", "gateway.example.com"):
+        with pytest.raises(ConfigError, match="without authentication"):
+            web.check_binding(web.HttpOptions(host=exposed))
     with pytest.raises(ConfigError, match="CWM_GATEWAY_OAUTH_ISSUER"):
         web.check_binding(web.HttpOptions(host="0.0.0.0", auth="oauth"))
     code = cli_main(
@@ -272,7 +277,10 @@ def test_binding_beyond_loopback_needs_authentication(tmp_path, capsys):
 async def test_host_checks_stay_on_for_other_binds(tmp_path, sandbox):
     gateway = _gateway(tmp_path, sandbox)
     options = web.HttpOptions(
-        host="0.0.0.0", allow_unauthenticated=True, allowed_hosts=["gw.example.test"]
+        host="0.0.0.0",
+        allow_unauthenticated=True,
+        allowed_hosts=["gw.example.test"],
+        allowed_origins=["https://app.example.test"],
     )
     with serving(_app(gateway, options)) as url:
         init = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
@@ -281,6 +289,15 @@ async def test_host_checks_stay_on_for_other_binds(tmp_path, sandbox):
         assert evil.status_code == 421
         good = httpx.post(f"{url}/mcp", json=init, headers={**accept, "Host": "gw.example.test"})
         assert good.status_code != 421
+        host = {**accept, "Host": "gw.example.test"}
+        foreign = httpx.post(
+            f"{url}/mcp", json=init, headers={**host, "Origin": "https://evil.test"}
+        )
+        assert foreign.status_code == 403
+        app = httpx.post(
+            f"{url}/mcp", json=init, headers={**host, "Origin": "https://app.example.test"}
+        )
+        assert app.status_code not in (403, 421)
     gateway.state.close()
 
 

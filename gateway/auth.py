@@ -192,7 +192,11 @@ class GatewayTokenVerifier:
             client_id=str(claims.get("client_id") or claims.get("azp") or name),
             scopes=_scopes(claims),
             expires_at=int(claims["exp"]),
-            resource=oauth.audience if aud == oauth.audience or oauth.audience in aud else None,
+            resource=(
+                oauth.audience
+                if aud == oauth.audience or (aud is not None and oauth.audience in aud)
+                else None
+            ),
             subject=str(claims["sub"]) if "sub" in claims else None,
             claims={"iss": claims.get("iss"), "cwm_grant": name, "via": "oauth"},
         )

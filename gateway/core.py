@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from cwm_gateway import catalog, compact, identity, search
 from cwm_gateway.client import AsyncClient
@@ -467,7 +467,8 @@ class Gateway:
                 raise _invalid(exc) from None
             method, path, params, data = raw.method, raw.path, raw.params or None, raw.body
         else:
-            method, path = arguments.get("method", "GET"), arguments.get("path")
+            # Not known to be text until validated (canonical_request refuses anything else).
+            method, path = arguments.get("method", "GET"), cast(str, arguments.get("path"))
             params, data = arguments.get("params"), arguments.get("data")
         notes: list[str] = []
         try:

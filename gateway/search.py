@@ -616,7 +616,9 @@ class SearchIndex:
                 j += 1
             phrase = vocab.phrases.get((words[i], words[j])) if j < len(words) else None
             after_noun = bool(rewritten) and rewritten[-1] not in vocab.stopwords
-            if pair == ("how", "many") or (pair == ("number", "of") and not after_noun):
+            if pair is not None and (
+                pair == ("how", "many") or (pair == ("number", "of") and not after_noun)
+            ):
                 # "the number of tickets" counts; "the serial number of a device" does not.
                 shape = "count"
                 notes.append(f"'{' '.join(pair)}' -> count")

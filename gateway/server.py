@@ -368,7 +368,10 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         full: FullArg = False,
         ctx: Context | None = None,
         prepared: Annotated[Any, Resolve(_prepared_read)] = None,
-        approval: Annotated[Approval, Resolve(_read_approval)] = None,
+        # Resolve supplies it; the SDK parses the person's answer with this annotation, which must
+        # stay Approval (Approval | None breaks that parse): the default is only there for
+        # Python's parameter order.
+        approval: Annotated[Approval, Resolve(_read_approval)] = None,  # pyright: ignore[reportArgumentType]
     ) -> CallToolResult:
         """Read ConnectWise data (Read operations only), e.g. path='/service/tickets',
         params={'conditions': 'closedFlag=false'}. Results as execute_api_call's."""
@@ -388,7 +391,10 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         full: FullArg = False,
         ctx: Context | None = None,
         prepared: Annotated[Any, Resolve(_prepared_execute)] = None,
-        approval: Annotated[Approval, Resolve(_execute_approval)] = None,
+        # Resolve supplies it; the SDK parses the person's answer with this annotation, which must
+        # stay Approval (Approval | None breaks that parse): the default is only there for
+        # Python's parameter order.
+        approval: Annotated[Approval, Resolve(_execute_approval)] = None,  # pyright: ignore[reportArgumentType]
     ) -> CallToolResult:
         """Call any ConnectWise operation. Validated and checked by policy first: invalid or
         refused requests are never sent. Lists come back as a compact table with the next
@@ -406,7 +412,10 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         full: FullArg = False,
         ctx: Context | None = None,
         prepared: Annotated[Any, Resolve(_prepared_raw)] = None,
-        approval: Annotated[Approval, Resolve(_raw_approval)] = None,
+        # Resolve supplies it; the SDK parses the person's answer with this annotation, which must
+        # stay Approval (Approval | None breaks that parse): the default is only there for
+        # Python's parameter order.
+        approval: Annotated[Approval, Resolve(_raw_approval)] = None,  # pyright: ignore[reportArgumentType]
     ) -> CallToolResult:
         """Send e.g. 'POST /service/tickets/12/notes {"text": "Called"}'; as
         execute_api_call."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -251,7 +251,9 @@ def _required_hint(schema_name: str | None) -> str | None:
     return f"{schema_name} requires: " + ", ".join(required) if required else None
 
 
-def _translate(errors: list[dict[str, Any]], prefix: str, schema_name: str | None) -> list[Problem]:
+def _translate(
+    errors: Sequence[Mapping[str, Any]], prefix: str, schema_name: str | None
+) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
     for err in errors:

@@ -30,7 +30,7 @@ from mcp.server.request_state import (
     RequestStateSecurity,
 )
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.applications import Starlette
+from pydantic import AnyHttpUrl
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -176,8 +176,8 @@ def server_auth_options(options: HttpOptions, state: Any) -> dict[str, Any]:
     if oauth is not None:
         resource = options.public_url or oauth.audience
         settings = AuthSettings(
-            issuer_url=oauth.issuer,
-            resource_server_url=resource,
+            issuer_url=AnyHttpUrl(oauth.issuer),
+            resource_server_url=AnyHttpUrl(resource),
             required_scopes=scopes or None,
             # The verifier checks the audience itself (PyJWT's aud check).
             validate_token_resource=False,
@@ -185,7 +185,7 @@ def server_auth_options(options: HttpOptions, state: Any) -> dict[str, Any]:
     else:
         # API keys only: no authorization server to advertise, so no metadata route.
         settings = AuthSettings(
-            issuer_url=options.public_url or f"http://{options.host}:{options.port}",
+            issuer_url=AnyHttpUrl(options.public_url or f"http://{options.host}:{options.port}"),
             resource_server_url=None,
         )
     out["auth"] = settings
@@ -223,7 +223,7 @@ def _transport_security(options: HttpOptions) -> TransportSecuritySettings:
     )
 
 
-def build_app(server: Any, gateway: Any, options: HttpOptions) -> Starlette:
+def build_app(server: Any, gateway: Any, options: HttpOptions) -> ASGIApp:
     """The ASGI app serving ``server`` (an ``MCPServer``) on ``/mcp`` with ops routes."""
     state = gateway.state
     metrics.instrument(gateway)

@@ -433,7 +433,7 @@ class AuditLog:
         rows = self._select(where, n)
         out = []
         for r in rows:
-            d = dict(zip(_COLUMNS, r, strict=True))
+            d: dict[str, Any] = dict(zip(_COLUMNS, r, strict=True))
             d["grant"] = d.pop("grant_id")
             for key in ("params", "arguments"):
                 if d[key] is not None:

@@ -24,7 +24,7 @@ import difflib
 import math
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     AliasChoices,
@@ -38,6 +38,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 __all__ = [
@@ -83,7 +84,7 @@ _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _RATE = re.compile(r"^\s*(\S+?)\s*/\s*(\S+)\s*$")
 
 Window = Literal["minute", "hour", "day"]
-_EXT = {"x-extension": True}
+_EXT: JsonDict = {"x-extension": True}
 
 
 def suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
@@ -94,7 +95,7 @@ def suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
 
 def _fail(message: str) -> PydanticCustomError:
     # A custom error keeps pydantic from prefixing "Value error, ".
-    return PydanticCustomError("policy", message)
+    return PydanticCustomError("policy", "{message}", {"message": message})
 
 
 def _choice(value: Any, choices: tuple[str, ...], what: str) -> Any:
@@ -289,7 +290,7 @@ class Limit(_Strict):
         return data
 
 
-def parse_rate(text: str) -> tuple[int, str]:
+def parse_rate(text: str) -> tuple[int, Window]:
     """``"5/hour"`` → ``(5, "hour")``; a clear error otherwise."""
     m = _RATE.match(text)
     if not m:
@@ -298,7 +299,7 @@ def parse_rate(text: str) -> tuple[int, str]:
     if not count.isdigit() or int(count) < 1:
         raise _fail(f"rate limit count must be a positive integer, got {count!r}.")
     _choice(window, tuple(WINDOWS), "a window")
-    return int(count), window
+    return int(count), cast(Window, window)  # one of WINDOWS, checked just above
 
 
 LimitSpec = Annotated[

@@ -118,7 +118,7 @@ class CallContext:
         return cls(
             tool=tool,
             grant=grant,
-            arguments=arguments,
+            arguments=arguments or {},
             operation=request.operation,
             path=request.path,
             params=request.params,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from cwm_gateway.errors import CWMError
 from cwm_gateway.memory import FastMemory, data_dir
@@ -52,12 +52,20 @@ class ApprovalStore(Protocol):
 class State(Protocol):
     """What every backend offers."""
 
-    kind: str
-    memory: FastMemory
-    ratelimiter: RateLimiter
-    audit: AuditLog
-    grants: GrantStore
-    approvals: ApprovalStore
+    # Read-only members: each backend holds its own implementations (SqliteRateLimiter...),
+    # which a mutable protocol attribute would not accept.
+    @property
+    def kind(self) -> str: ...
+    @property
+    def memory(self) -> FastMemory: ...
+    @property
+    def ratelimiter(self) -> RateLimiter: ...
+    @property
+    def audit(self) -> AuditLog: ...
+    @property
+    def grants(self) -> GrantStore: ...
+    @property
+    def approvals(self) -> ApprovalStore: ...
 
     @property
     def description(self) -> str: ...
@@ -93,7 +101,8 @@ def open_state(
             )
         from cwm_gateway.state.redis_counters import RedisRateLimiter
 
-        state.ratelimiter = RedisRateLimiter(counters)
+        # Backends hold their stores as plain attributes: swap the counters in place.
+        cast(Any, state).ratelimiter = RedisRateLimiter(counters)
     return state
 
 

@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, LiteralString, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from cwm_gateway.memory import FastMemory, FastMemoryError
@@ -314,6 +314,7 @@ class PostgresState:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
         import psycopg
+        from psycopg import sql
         from psycopg_pool import ConnectionPool
 
         from cwm_gateway.state import StateError
@@ -324,13 +325,15 @@ class PostgresState:
 
         def configure(conn: psycopg.Connection) -> None:
             if schema:
-                conn.execute(f'SET search_path TO "{schema}"')
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
 
         try:
             # One direct connection first: an unreachable server fails now, with its reason.
             with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
                 if schema:
-                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                    conn.execute(
+                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                    )
             self.pool = ConnectionPool(
                 conninfo,
                 min_size=min_size,
@@ -375,7 +378,7 @@ class PostgresState:
             row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
             current = int(row[0]) if row else 0
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                conn.execute(script)
+                conn.execute(cast(LiteralString, script))  # this module's own migration text
                 conn.execute(
                     "INSERT INTO schema_version (version, applied) VALUES (%s, %s)",
                     (number, time.time()),
@@ -393,16 +396,18 @@ class PostgresState:
 
     def schema_version(self) -> int:
         with self.pool.connection() as conn:
-            return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
 
     def ping(self) -> None:
         with self.pool.connection(timeout=5) as conn:
             conn.execute("SELECT 1").fetchone()
 
-    def run(self, sql: str, args: Sequence[Any] = (), fetch: str = "none") -> Any:
+    def run(self, statement: str, args: Sequence[Any] = (), fetch: str = "none") -> Any:
         """One statement on a pooled connection (autocommit)."""
         with self.pool.connection() as conn:
-            cur = conn.execute(sql, args)
+            # Statements are this module's constants; values travel separately in args.
+            cur = conn.execute(cast(LiteralString, statement), args)
             if fetch == "one":
                 return cur.fetchone()
             if fetch == "all":

@@ -191,7 +191,7 @@ class RedisRateLimiter:
         window = math.floor(now / request.window_s) * request.window_s
         if start is None or float(start) != window:
             return 0.0
-        return float(value)
+        return float(value) if value is not None else 0.0
 
     def reset(self) -> None:
         try:

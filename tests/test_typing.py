@@ -75,3 +75,29 @@ def test_the_usage_file_has_the_types_it_states(report):
     expected = _expected()
     assert len(expected) >= 20
     assert revealed == expected
+
+
+def test_every_model_has_the_stable_import_path_at_run_time_and_for_checkers():
+    """``from cwm_generated.models import X`` works for every model, whichever module defines
+    it, and the names type checkers see (the TYPE_CHECKING re-exports) are exactly those."""
+    import ast
+    import importlib
+
+    import cwm_generated.models as models
+
+    classes = {cls for _, cls in models.INDEX.values()}
+    for module, cls in models.INDEX.values():
+        assert getattr(models, cls) is getattr(
+            importlib.import_module(f"cwm_generated.models.{module}"), cls
+        )
+    tree = ast.parse(open(models.__file__, encoding="utf-8").read())
+    exported = {
+        alias.asname
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("cwm_generated.models.")
+        and node.module != "cwm_generated.models._base"
+        for alias in node.names
+        if alias.asname == alias.name
+    }
+    assert exported == classes

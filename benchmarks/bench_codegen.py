@@ -33,8 +33,8 @@ CPU: dict[str, float] = {}
 
 def _timed_import(setup: str, target: str) -> float:
     code = (
-        f"import time\n{setup}\nt = time.perf_counter()\nc = time.process_time()\n{target}\n"
-        "print(time.perf_counter() - t, time.process_time() - c)\n"
+        f"import time\n{setup}\n_t0 = time.perf_counter()\n_c0 = time.process_time()\n{target}\n"
+        "print(time.perf_counter() - _t0, time.process_time() - _c0)\n"
     )
     samples = [_fresh(code) for _ in range(RUNS)]
     walls = sorted(w for w, _ in samples)

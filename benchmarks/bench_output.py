@@ -148,13 +148,14 @@ def _text(result: Any) -> str:
 
 
 def _structured_chars(result: Any) -> int:
+    """Characters of the structured content as sent (compact JSON)."""
     sc = result.structured_content
-    return len(json.dumps(sc, ensure_ascii=False)) if sc is not None else 0
+    return len(json.dumps(sc, ensure_ascii=False, separators=(",", ":"))) if sc is not None else 0
 
 
 def _visible(ids: list[int], text: str) -> int:
-    """Items whose id the text shows (as a JSON ``"id": N`` or a leading ``#N``)."""
-    return sum(1 for i in ids if re.search(rf'(?:"id": ?|^#|\bid[=:] ?){i}\b', text, re.MULTILINE))
+    """Items whose id the text shows: JSON ``"id": N``, ``id: N``, or a line (row) led by it."""
+    return sum(1 for i in ids if re.search(rf'(?:"id": ?|^#?|\bid[=:] ?){i}\b', text, re.MULTILINE))
 
 
 async def _sizes(data_dir: str) -> None:
@@ -170,23 +171,23 @@ async def _sizes(data_dir: str) -> None:
     )
     async with Client(build_server(gw)) as client:
         tools = await client.list_tools()
-        listed = json.dumps(
-            [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools.tools],
-            ensure_ascii=False,
+        dumped = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools.tools]
+        wire = json.dumps(dumped, ensure_ascii=False, separators=(",", ":"))
+        spaced = json.dumps(dumped, ensure_ascii=False)
+        print(
+            f"tools/list: {len(wire):,} characters as sent (compact JSON; {len(spaced):,} "
+            f"pretty) for {len(tools.tools)} tools (≤ 8,000)"
         )
-        print(f"tools/list: {len(listed):,} characters for {len(tools.tools)} tools (≤ 8,000)")
         page = await client.call_tool(
             "execute_api_call", {"path": "/service/tickets", "params": {"pageSize": 25}}
         )
         text = _text(page)
-        data = (page.structured_content or {}).get("data") or []
-        ids = [item["id"] for item in data if isinstance(item, dict) and "id" in item]
-        if len(ids) < 25:  # a compact result may hold items elsewhere: ask the sandbox itself
-            raw = await client.call_tool(
-                "execute_api_call",
-                {"path": "/service/tickets", "params": {"pageSize": 25, "fields": "id"}},
-            )
-            ids = [item["id"] for item in (raw.structured_content or {}).get("data") or []]
+        sc = page.structured_content or {}
+        if "table" in sc:  # compact: the id column of the table
+            table = sc["table"]
+            ids = [row[table["columns"].index("id")] for row in table["rows"]]
+        else:  # full records
+            ids = [item["id"] for item in sc.get("data") or [] if isinstance(item, dict)]
         print(
             f"default 25-ticket page: {len(text) + _structured_chars(page):,} characters "
             f"(text {len(text):,} + structured {_structured_chars(page):,}); "
@@ -249,7 +250,7 @@ async def _per_call(data_dir: str, env: dict[str, str]) -> None:
     )
     arguments = {"path": "/service/tickets", "params": {"pageSize": 25}}
     # The plain tool sends exactly what the gateway sends (its default fields included).
-    spec = gw.prepare_call("execute_api_call", "bench", {"method": "GET", **arguments}).spec
+    spec = (await gw.prepare_call("execute_api_call", "bench", {"method": "GET", **arguments})).spec
     assert spec is not None
     url = env["CONNECTWISE_API_URL"] + spec.path
     headers = {

@@ -151,6 +151,9 @@ class _Cutter:
 
 def _clean(value: Any, cutter: _Cutter, as_pair: bool) -> Any:
     """Drop ``_info`` and ``*_href``, collapse references, cut long strings."""
+    kind = type(value)
+    if kind is int or kind is bool or kind is float or value is None:
+        return value
     if isinstance(value, dict):
         if _is_reference(value):
             pair = [value["id"], _label(value)]
@@ -169,6 +172,13 @@ def _clean(value: Any, cutter: _Cutter, as_pair: bool) -> Any:
 
 def render_cell(value: Any) -> str:
     """One cell of the text table: references as ``name #id``; one line, no column bars."""
+    kind = type(value)
+    if kind is str:
+        if "\n" in value or "|" in value or "\r" in value:
+            return value.replace("\r", "").replace("\n", " ⏎ ").replace("|", "¦")
+        return value
+    if kind is int or kind is float:
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, list) and len(value) == 2 and isinstance(value[0], int):

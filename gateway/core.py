@@ -727,7 +727,8 @@ class Gateway:
                 table = compact.compact_list(
                     body, requested, cut_long=requested is None, budget=self.text_budget
                 )
-                result.table = Table(columns=table.columns, rows=table.rows)
+                shaped = Table.model_construct(columns=table.columns, rows=table.rows)
+                result.with_table(shaped, table.lines)
                 count, cut = len(table.rows), table.cut_texts
             more = "next" in links or len(body) >= page_size
             next_params = None

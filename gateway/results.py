@@ -198,12 +198,19 @@ class ApiCallResult(_Result):
     notes: list[str] = Field(default_factory=list)
     saved_query_id: int | None = None
     _file: Any = PrivateAttr(default=None)
+    _table_lines: list[str] | None = PrivateAttr(default=None)
 
     @property
     def file(self) -> Any:
         """A file returned beside the result (``cwm_gateway.files.FileDownload``), never part
         of its JSON; the MCP layer sends it as an embedded resource."""
         return self._file
+
+    def with_table(self, table: Table, lines: list[str]) -> ApiCallResult:
+        """This result with a list answer's ``table`` and its already rendered text lines."""
+        self.table = table
+        self._table_lines = lines
+        return self
 
     def with_file(self, download: Any) -> ApiCallResult:
         """This result carrying ``download`` (see :attr:`file`)."""
@@ -223,8 +230,11 @@ class ApiCallResult(_Result):
                 nxt = json.dumps(s.next_page_params, ensure_ascii=False, separators=(",", ":"))
                 lines.append(f"next: params={nxt}")
         if self.table is not None:
-            lines.append(" | ".join(self.table.columns))
-            lines += [" | ".join(render_cell(v) for v in row) for row in self.table.rows]
+            # The lines compact_list rendered (to measure them) are these rows' text.
+            lines += self._table_lines or [
+                " | ".join(self.table.columns),
+                *(" | ".join(render_cell(v) for v in row) for row in self.table.rows),
+            ]
         elif isinstance(self.data, list):
             lines += [
                 json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -373,8 +373,7 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         # Python's parameter order.
         approval: Annotated[Approval, Resolve(_read_approval)] = None,  # pyright: ignore[reportArgumentType]
     ) -> CallToolResult:
-        """Read ConnectWise data (Read operations only), e.g. path='/service/tickets',
-        params={'conditions': 'closedFlag=false'}. Results as execute_api_call's."""
+        """execute_api_call for Read operations only (GETs, search POSTs)."""
         arguments = {"path": path, "method": method, "params": params, "data": data, "full": full}
         return await _run(
             lambda: gateway.execute(
@@ -439,7 +438,7 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         shared: Annotated[bool, Field(description="For the whole team")] = False,
         ctx: Context | None = None,
     ) -> CallToolResult:
-        """Save a query for reuse (yours, or the team's with shared=true)."""
+        """Save a query for reuse."""
         args = {
             "path": path,
             "method": method,

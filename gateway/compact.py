@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +61,8 @@ _FLAGS = ("closedFlag", "inactiveFlag", "activeFlag", "defaultFlag")
 @lru_cache(maxsize=1)
 def field_sets() -> dict[str, dict[str, tuple[str, ...]]]:
     """The curated field sets: model → {"list": (...), "record": (...)} (read once)."""
+    import tomllib
+
     with FIELDSETS_FILE.open("rb") as f:
         raw = tomllib.load(f)
     return {model: {k: tuple(v) for k, v in sets.items()} for model, sets in raw.items()}

@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from cwm_gateway import catalog, compact, identity, search
-from cwm_gateway.client import AsyncClient
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import ApiError, CWMError, Problem, RequestValidationError
 from cwm_gateway.files import FetchFile, download_of, max_download_bytes, prepare_upload
@@ -55,11 +54,14 @@ from cwm_gateway.results import (
     TagSummary,
     ToolFailure,
 )
-from cwm_gateway.transport import AttemptRecord
 from cwm_gateway.validation import CanonicalRequest, canonical_request, resolve
 from cwm_gateway.value_checks import check_request
 from cwm_generated.registry import BY_ID
 from cwm_generated.types import Operation, RequestSpec
+
+if TYPE_CHECKING:  # the client (httpx) loads on the first upstream call, not at start
+    from cwm_gateway.client import AsyncClient
+    from cwm_gateway.transport import AttemptRecord
 
 log = logging.getLogger(__name__)
 
@@ -395,6 +397,8 @@ class Gateway:
 
     async def _get_client(self) -> AsyncClient:
         """The client for the current grant: its own member keys, else the configured ones."""
+        from cwm_gateway.client import AsyncClient
+
         async with self._client_lock:
             if self._client is None:
                 settings = self._settings or self._settings_factory()

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 if TYPE_CHECKING:
+    import httpx  # imported where needed: the server starts without it
+
     from cwm_gateway.config import Settings
 
 
@@ -419,6 +419,8 @@ def error_from_exception(
         "path": path,
         "attempts": attempts,
     }
+    import httpx
+
     # httpx messages name host and port, never headers: safe to quote.
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     at = f" at {host}" if host else ""

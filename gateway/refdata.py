@@ -20,11 +20,13 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cwm_gateway.client import AsyncClient
 from cwm_gateway.errors import ApiError, CWMError, NotFoundError
 from cwm_gateway.validation import build_request
+
+if TYPE_CHECKING:
+    from cwm_gateway.client import AsyncClient  # httpx loads on the first call, not at start
 
 __all__ = ["KINDS", "Choices", "Kind", "RefItem", "ReferenceData", "reference_data"]
 

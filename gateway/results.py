@@ -7,6 +7,9 @@ schema, sends the model as structured content and :meth:`text` as the readable c
 from __future__ import annotations
 
 import json
+import types
+import typing
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr
@@ -303,31 +306,41 @@ class ToolFailure(BaseModel):
     status: int | None = None
 
 
+@cache
 def concise_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The JSON schema of a result as a tool's output schema, small enough to list.
 
     The top level with each property's type: nested objects and arrays are named, not spelled
-    out (the results' text and the tool descriptions explain them); titles and defaults are
-    dropped, and ``X | None`` becomes ``X``: results are sent without None values (the key is
-    missing), so the non-null type is the truth.
+    out (the results' text and the tool descriptions explain them), and ``X | None`` becomes
+    ``X``: results are sent without None values (the key is missing), so the non-null type is
+    the truth. Read from the fields' annotations: no schema generation at start-up.
     """
-    full = model.model_json_schema()
-    defs = full.get("$defs", {})
     properties: dict[str, Any] = {}
-    for name, prop in full["properties"].items():
-        if "$ref" in prop:
-            prop = defs[prop["$ref"].rsplit("/", 1)[-1]]
-        options = [o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"]
-        types = sorted(
-            {o["type"] for o in options if "type" in o} | {"object" for o in options if "$ref" in o}
-        )
-        if len(types) == 1 and len(options) == 1:
-            properties[name] = {"type": types[0]}
-        elif types and len(types) == len(options):
-            properties[name] = {"type": types}
-        else:
+    for name, info in model.model_fields.items():
+        types = sorted({t for t in _json_types(info.annotation) if t != "null"})
+        if "any" in types or not types:
             properties[name] = {}  # any JSON value
+        else:
+            properties[name] = {"type": types[0] if len(types) == 1 else types}
     return {"type": "object", "properties": properties}
+
+
+_SCALARS = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+
+
+def _json_types(annotation: Any) -> list[str]:
+    if annotation in _SCALARS:
+        return [_SCALARS[annotation]]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _json_types(arg)]
+    if origin in (list, tuple, set) or annotation in (list, tuple, set):
+        return ["array"]
+    if origin is dict or annotation is dict:
+        return ["object"]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return ["object"]
+    return ["any"]
 
 
 def concise_input_schema(schema: dict[str, Any]) -> dict[str, Any]:

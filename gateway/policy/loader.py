@@ -425,8 +425,9 @@ def load_policy(path: str | Path) -> Policy:
         import yaml
 
         try:
-            # JSON is YAML too, so .yaml/.yml/.policy/no extension all load here.
-            data = yaml.safe_load(text)
+            # JSON is YAML too, so .yaml/.yml/.policy/no extension all load here. libyaml's
+            # safe loader when PyYAML has it: the same documents, ~10x faster at start-up.
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -8,10 +8,11 @@ Fast Memory ids wherever a prompt or resource template takes one of those argume
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
 from mcp_types import Completion, CompletionArgument, CompletionContext
-from pydantic import Field
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -23,14 +24,35 @@ __all__ = ["add_completions", "add_prompts", "completion_values"]
 #: The most values one completion answer carries (the MCP limit).
 MAX_COMPLETIONS = 100
 
-TicketId = Annotated[str, Field(description="ConnectWise ticket number, e.g. 123")]
+TICKET_ID = ("ticket_id", "ConnectWise ticket number, e.g. 123", True)
 
 
 def add_prompts(server: MCPServer) -> None:
-    """Register the workflow prompts."""
+    """Register the workflow prompts.
 
-    @server.prompt(name="triage_ticket", title="Triage a service ticket")
-    def triage_ticket(ticket_id: TicketId) -> str:
+    Built as ``Prompt`` objects from their argument lists (every argument is text), not through
+    the SDK's decorator: that derives a validation model per prompt, a cost at every start.
+    """
+
+    def prompt(name: str, title: str, *arguments: tuple[str, str, bool]):
+        def register(fn: Callable[..., str]) -> Callable[..., str]:
+            server.add_prompt(
+                Prompt(
+                    name=name,
+                    title=title,
+                    description=" ".join((fn.__doc__ or "").split()),
+                    arguments=[
+                        PromptArgument(name=n, description=d, required=r) for n, d, r in arguments
+                    ],
+                    fn=fn,
+                )
+            )
+            return fn
+
+        return register
+
+    @prompt("triage_ticket", "Triage a service ticket", TICKET_ID)
+    def triage_ticket(ticket_id: str) -> str:
         """Read a ticket, its notes and its company's other open tickets; propose a triage."""
         return f"""Triage ConnectWise service ticket #{ticket_id}.
 1. read_api(path='/service/tickets/{ticket_id}') for the ticket (board, status, priority,
@@ -43,12 +65,14 @@ def add_prompts(server: MCPServer) -> None:
    Do not change anything until I confirm; then use execute_api_call with method='PATCH' and
    data=[{{'op': 'replace', 'path': 'priority', 'value': {{'id': <id>}}}}, ...]."""
 
-    @server.prompt(name="log_time_on_ticket", title="Log time on a ticket")
-    def log_time_on_ticket(
-        ticket_id: TicketId,
-        hours: Annotated[str, Field(description="Hours worked, e.g. 1.5")],
-        notes: Annotated[str, Field(description="What was done")],
-    ) -> str:
+    @prompt(
+        "log_time_on_ticket",
+        "Log time on a ticket",
+        TICKET_ID,
+        ("hours", "Hours worked, e.g. 1.5", True),
+        ("notes", "What was done", True),
+    )
+    def log_time_on_ticket(ticket_id: str, hours: str, notes: str) -> str:
         """Create a time entry charged to a ticket."""
         return f"""Log {hours} hours on ConnectWise ticket #{ticket_id} with the notes: {notes!r}.
 1. get_api_endpoint_details(path='/time/entries', method='POST', field_filter='time') for the
@@ -59,10 +83,12 @@ def add_prompts(server: MCPServer) -> None:
    the entry is for someone other than the API member.
 3. Report the new entry's id and hours. If the gateway refuses (policy, validation), say why."""
 
-    @server.prompt(name="company_open_tickets", title="A company's open tickets")
-    def company_open_tickets(
-        company: Annotated[str, Field(description="Company name or identifier")],
-    ) -> str:
+    @prompt(
+        "company_open_tickets",
+        "A company's open tickets",
+        ("company", "Company name or identifier", True),
+    )
+    def company_open_tickets(company: str) -> str:
         """Find a company and list its open service tickets."""
         return f"""List the open service tickets of the company {company!r}.
 1. read_api(path='/company/companies', params={{'conditions': 'name like "{company}%" or
@@ -71,11 +97,13 @@ def add_prompts(server: MCPServer) -> None:
    closedFlag=false', 'orderBy': 'priority/sort asc, id desc', 'pageSize': 50}}).
 3. Summarize by priority and status; follow the result's 'next' params if it says more."""
 
-    @server.prompt(name="close_ticket", title="Close a ticket with its board's closed status")
-    def close_ticket(
-        ticket_id: TicketId,
-        resolution: Annotated[str, Field(description="Resolution note for the customer")] = "",
-    ) -> str:
+    @prompt(
+        "close_ticket",
+        "Close a ticket with its board's closed status",
+        TICKET_ID,
+        ("resolution", "Resolution note for the customer", False),
+    )
+    def close_ticket(ticket_id: str, resolution: str = "") -> str:
         """Close a ticket using a closed status of the ticket's own board."""
         note = (
             f"\n3. execute_api_call(path='/service/tickets/{ticket_id}/notes', method='POST', "
@@ -93,11 +121,13 @@ def add_prompts(server: MCPServer) -> None:
 {last}. execute_api_call(path='/service/tickets/{ticket_id}', method='PATCH', data=[{{'op':
    'replace', 'path': 'status', 'value': {{'id': <closed status id>}}}}]) and report the result."""
 
-    @server.prompt(name="call_endpoint", title="Call an endpoint correctly")
-    def call_endpoint(
-        path: Annotated[str, Field(description="Path template, e.g. /service/tickets/{id}")],
-        goal: Annotated[str, Field(description="What the call should achieve")] = "",
-    ) -> str:
+    @prompt(
+        "call_endpoint",
+        "Call an endpoint correctly",
+        ("path", "Path template, e.g. /service/tickets/{id}", True),
+        ("goal", "What the call should achieve", False),
+    )
+    def call_endpoint(path: str, goal: str = "") -> str:
         """Read an operation's details, then call it."""
         aim = f" to {goal}" if goal else ""
         return f"""Call ConnectWise {path}{aim}.

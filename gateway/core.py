@@ -56,7 +56,6 @@ from cwm_gateway.results import (
 )
 from cwm_gateway.validation import CanonicalRequest, canonical_request, resolve
 from cwm_gateway.value_checks import check_request
-from cwm_generated.registry import BY_ID
 from cwm_generated.types import Operation, RequestSpec
 
 if TYPE_CHECKING:  # the client (httpx) loads on the first upstream call, not at start
@@ -170,6 +169,13 @@ def _details(op: Operation, field_filter: str | None) -> EndpointDetailsResult:
         field_filter=field_filter,
         example_body=details["example_body"],
     )
+
+
+def _operation(operation_id: str) -> Operation:
+    # The registry (3,000 operations) loads on first use, not at start-up: tools/list needs none.
+    from cwm_generated.registry import BY_ID
+
+    return BY_ID[operation_id]
 
 
 def _field_names(fields: Any) -> list[str] | None:
@@ -376,7 +382,7 @@ class Gateway:
             kind=found.kind,
             total=found.total,
             truncated=found.truncated,
-            endpoints=[_endpoint(BY_ID[e.operation_id]) for e in found.endpoints],
+            endpoints=[_endpoint(_operation(e.operation_id)) for e in found.endpoints],
         )
 
     def endpoint_details(

@@ -27,7 +27,6 @@ from mcp_types import (
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from cwm_gateway import __version__, identity
-from cwm_gateway.conditions.guide import GUIDE
 from cwm_gateway.core import Gateway, PreparedCall, ToolFailureError
 from cwm_gateway.policy.approval import ApprovalForm, ApprovalNotAsked, approval_question
 from cwm_gateway.prompts import add_completions, add_prompts
@@ -508,6 +507,8 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         mime_type="text/markdown",
     )
     def conditions_guide() -> str:
+        from cwm_gateway.conditions.guide import GUIDE
+
         return GUIDE
 
     @server.resource(

@@ -45,6 +45,7 @@ def add_prompts(server: MCPServer) -> None:
                         PromptArgument(name=n, description=d, required=r) for n, d, r in arguments
                     ],
                     fn=fn,
+                    context_kwarg=None,
                 )
             )
             return fn

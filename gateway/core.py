@@ -35,6 +35,7 @@ from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approv
 from cwm_gateway.policy.audit import OutputScrubber, Scrubber
 from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
 from cwm_gateway.policy.loader import load_default_policy, load_policy
+from cwm_gateway.policy.rules import UPSTREAM_TOOLS as POLICY_UPSTREAM_TOOLS
 from cwm_gateway.raw_request import parse_raw_request
 from cwm_gateway.refdata import reference_data
 from cwm_gateway.results import (
@@ -193,8 +194,8 @@ def _bounded(value: int, name: str, default: int) -> int:
     return min(value, MAX_RESULTS_CAP)
 
 
-#: The tools that reach ConnectWise; both carry one request and are judged alike.
-UPSTREAM_TOOLS = frozenset({"execute_api_call", "send_raw_api_request", "read_api"})
+#: The tools that reach ConnectWise; each carries one request and all are judged alike.
+UPSTREAM_TOOLS = frozenset(POLICY_UPSTREAM_TOOLS)
 
 
 class PreparedCall(NamedTuple):

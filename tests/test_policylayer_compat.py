@@ -590,7 +590,7 @@ def test_json_schema_covers_both_dialects_and_marks_extensions() -> None:
     assert '"x-extension": true' in text
     hosted = schema["$defs"]["HostedPolicy"]
     assert hosted["properties"]["read_only"]["x-extension"] is True
-    assert "both upstream tools" in hosted["properties"]["tools"]["description"]
+    assert "all three upstream tools" in hosted["properties"]["tools"]["description"]
     ops = schema["$defs"]["Condition"]["properties"]["op"]["enum"]
     assert {"eq", "neq", "in", "not_in", "exists", "regex", "contains"} <= set(ops)
 

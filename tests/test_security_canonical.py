@@ -233,6 +233,7 @@ async def test_tool_conditions_see_canonical_arguments(sandbox, tmp_path):
     for path in _SYSTEM_SPELLINGS:
         calls.append(("execute_api_call", {"path": path}))
         calls.append(("send_raw_api_request", {"raw_request": f"GET {path.strip()}"}))
+        calls.append(("read_api", {"path": path}))
     for method in ("post", "Post", "POST", "poſt", "POſT"):
         body = {"summary": "x", "company": {"id": 1}}
         calls.append(

@@ -548,7 +548,7 @@ class HostedPolicy(_Document):
         default_factory=dict,
         description="Per-tool entries. A key may be '*' (applies in addition to every tool's "
         "entry, never admits a tool) or, as an extension, a glob. An entry for "
-        "execute_api_call or send_raw_api_request applies to both upstream tools.",
+        "execute_api_call, send_raw_api_request or read_api applies to all three upstream tools.",
     )
 
     @field_validator("default", mode="before")
@@ -578,7 +578,8 @@ class InterceptPolicy(_Document):
     tools: dict[str, InterceptToolEntry] = Field(
         description="Per-tool rules. '*' rules apply to every tool call in addition to the "
         "tool's own (after them) and never admit an unlisted tool under default deny. An "
-        "entry for execute_api_call or send_raw_api_request applies to both upstream tools."
+        "entry for execute_api_call, send_raw_api_request or read_api applies to all three "
+        "upstream tools."
     )
 
     @field_validator("default", mode="before")
@@ -629,7 +630,7 @@ def json_schema() -> dict[str, Any]:
     schema["title"] = "cwm-gateway policy"
     schema["description"] = (
         "A PolicyLayer policy (hosted JSON or Intercept YAML) with cwm-gateway extensions "
-        "(marked x-extension). Tool entries for execute_api_call and send_raw_api_request "
-        "apply to both upstream tools."
+        "(marked x-extension). Tool entries for execute_api_call, send_raw_api_request and "
+        "read_api apply to all three upstream tools."
     )
     return schema

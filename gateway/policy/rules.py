@@ -44,9 +44,10 @@ try:  # The generated contract is the source of truth once it exists.
 except ImportError:  # pragma: no cover - only before the first code generation
     RISK_CLASSES = ("Read", "Write", "Execute", "Destructive", "Financial")
 
-#: The two tools that reach ConnectWise: a tool entry under either name applies to both, so the
-#: same request gets the same decision whichever tool carries it.
-UPSTREAM_TOOLS = ("execute_api_call", "send_raw_api_request")
+#: The tools that reach ConnectWise: a tool entry under any of these names applies to all of
+#: them, so the same request gets the same decision whichever tool carries it (``read_api``
+#: is execute_api_call restricted to reads; a rule written for one must hold for it too).
+UPSTREAM_TOOLS = ("execute_api_call", "send_raw_api_request", "read_api")
 SCOPES = ("grant", "tool", "operation", "global")
 ACTIONS = ("allow", "deny", "hide", "require_approval", "rate_limit")
 #: Attributes of the canonical request that conditions may read as ``request.<attr>``.

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,14 +25,19 @@ from cwm_gateway.errors import CWMError
 from cwm_gateway.identity import Identity, MemberKeys
 
 __all__ = [
+    "GRANT_COLUMNS",
     "KEY_PREFIX",
     "Grant",
     "GrantError",
     "GrantStore",
     "check_grant_name",
+    "grant_exists",
+    "grant_from_row",
+    "grant_insert",
     "hash_key",
     "looks_like_api_key",
     "new_api_key",
+    "new_grant",
 ]
 
 KEY_PREFIX = "cwmg_"
@@ -91,6 +98,54 @@ def check_grant_name(name: Any) -> str:
 def new_api_key() -> str:
     """A fresh API key: the prefix and 256 random bits, URL-safe."""
     return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+#: What every backend selects from its grants table, in the order :func:`grant_from_row` reads.
+GRANT_COLUMNS = "name, created, policy, member_public_key, member_private_key, revoked, key_hint"
+
+
+def grant_from_row(row: Sequence[Any]) -> Grant:
+    """A :class:`Grant` from a row selected as :data:`GRANT_COLUMNS`."""
+    name, created, policy, pub, priv, revoked, hint = row
+    return Grant(name, created, policy, pub, priv, revoked, hint)
+
+
+def grant_insert(placeholder: str) -> str:
+    """The INSERT of a new grant's row (:func:`new_grant`), with the driver's placeholder."""
+    return (
+        "INSERT INTO grants (name, key_hash, key_hint, created, policy, "
+        "member_public_key, member_private_key) VALUES (" + ", ".join([placeholder] * 7) + ")"
+    )
+
+
+def new_grant(
+    name: str,
+    *,
+    policy: str | None,
+    member_public_key: str | None,
+    member_private_key: str | None,
+) -> tuple[Grant, str, tuple[Any, ...]]:
+    """Check the name and make a key: the grant, its API key, and the row for :func:`grant_insert`."""
+    name = check_grant_name(name)
+    key = new_api_key()
+    grant = Grant(name, time.time(), policy, member_public_key, member_private_key, None, key[:9])
+    row = (
+        name,
+        hash_key(key),
+        grant.key_hint,
+        grant.created,
+        policy,
+        member_public_key,
+        member_private_key,
+    )
+    return grant, key, row
+
+
+def grant_exists(name: str) -> GrantError:
+    """The error for adding a name that is taken (every backend's unique-name violation)."""
+    return GrantError(
+        f"a grant named {name!r} exists already; revoke it first or pick another name"
+    )
 
 
 def looks_like_api_key(token: str) -> bool:

@@ -29,7 +29,15 @@ from cwm_gateway.policy.ratelimit import (
     RateLimitError,
     Reservation,
 )
-from cwm_gateway.state.grants import Grant, GrantError, check_grant_name, hash_key, new_api_key
+from cwm_gateway.state.grants import (
+    GRANT_COLUMNS,
+    Grant,
+    grant_exists,
+    grant_from_row,
+    grant_insert,
+    hash_key,
+    new_grant,
+)
 
 __all__ = [
     "MIGRATIONS",
@@ -616,12 +624,7 @@ class PostgresRateLimiter:
         """The pool belongs to the state."""
 
 
-_GRANT_COLUMNS = "name, created, policy, member_public_key, member_private_key, revoked, key_hint"
-
-
-def _grant(row: Sequence[Any]) -> Grant:
-    name, created, policy, pub, priv, revoked, hint = row
-    return Grant(name, created, policy, pub, priv, revoked, hint)
+_GRANT_INSERT = grant_insert("%s")
 
 
 class PostgresGrants:
@@ -640,40 +643,25 @@ class PostgresGrants:
     ) -> tuple[Grant, str]:
         import psycopg
 
-        name = check_grant_name(name)
-        key = new_api_key()
-        grant = Grant(
-            name, time.time(), policy, member_public_key, member_private_key, None, key[:9]
+        grant, key, row = new_grant(
+            name,
+            policy=policy,
+            member_public_key=member_public_key,
+            member_private_key=member_private_key,
         )
         try:
-            self._state.run(
-                "INSERT INTO grants (name, key_hash, key_hint, created, policy, "
-                "member_public_key, member_private_key) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    name,
-                    hash_key(key),
-                    grant.key_hint,
-                    grant.created,
-                    policy,
-                    member_public_key,
-                    member_private_key,
-                ),
-            )
+            self._state.run(_GRANT_INSERT, row)
         except psycopg.errors.UniqueViolation:
-            raise GrantError(
-                f"a grant named {name!r} exists already; revoke it first or pick another name"
-            ) from None
+            raise grant_exists(name) from None
         return grant, key
 
     def list(self) -> list[Grant]:
-        rows = self._state.run(f"SELECT {_GRANT_COLUMNS} FROM grants ORDER BY name", (), "all")
-        return [_grant(r) for r in rows]
+        rows = self._state.run(f"SELECT {GRANT_COLUMNS} FROM grants ORDER BY name", (), "all")
+        return [grant_from_row(r) for r in rows]
 
     def get(self, name: str) -> Grant | None:
-        row = self._state.run(
-            f"SELECT {_GRANT_COLUMNS} FROM grants WHERE name = %s", (name,), "one"
-        )
-        return _grant(row) if row else None
+        row = self._state.run(f"SELECT {GRANT_COLUMNS} FROM grants WHERE name = %s", (name,), "one")
+        return grant_from_row(row) if row else None
 
     def revoke(self, name: str) -> bool:
         return (
@@ -689,11 +677,11 @@ class PostgresGrants:
 
     def authenticate(self, api_key: str) -> Grant | None:
         row = self._state.run(
-            f"SELECT {_GRANT_COLUMNS} FROM grants WHERE key_hash = %s AND revoked IS NULL",
+            f"SELECT {GRANT_COLUMNS} FROM grants WHERE key_hash = %s AND revoked IS NULL",
             (hash_key(api_key),),
             "one",
         )
-        return _grant(row) if row else None
+        return grant_from_row(row) if row else None
 
 
 class PostgresApprovals:

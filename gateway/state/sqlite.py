@@ -16,7 +16,15 @@ from cwm_gateway.memory import FastMemory
 from cwm_gateway.policy.audit import AuditLog
 from cwm_gateway.policy.ratelimit import SqliteRateLimiter
 from cwm_gateway.sqlite_file import SQLiteFile
-from cwm_gateway.state.grants import Grant, GrantError, check_grant_name, hash_key, new_api_key
+from cwm_gateway.state.grants import (
+    GRANT_COLUMNS,
+    Grant,
+    grant_exists,
+    grant_from_row,
+    grant_insert,
+    hash_key,
+    new_grant,
+)
 
 __all__ = ["SqliteApprovals", "SqliteGrants", "SqliteState"]
 
@@ -50,12 +58,7 @@ CREATE TABLE IF NOT EXISTS shared_secrets (
 APPROVAL_RECORD_TTL_S = 86400.0
 _PRUNE_ONE_IN = 200
 
-_GRANT_COLUMNS = "name, created, policy, member_public_key, member_private_key, revoked, key_hint"
-
-
-def _grant(row: tuple) -> Grant:
-    name, created, policy, pub, priv, revoked, hint = row
-    return Grant(name, created, policy, pub, priv, revoked, hint)
+_GRANT_INSERT = grant_insert("?")
 
 
 class SqliteGrants:
@@ -72,42 +75,29 @@ class SqliteGrants:
         member_public_key: str | None = None,
         member_private_key: str | None = None,
     ) -> tuple[Grant, str]:
-        name = check_grant_name(name)
-        key = new_api_key()
-        grant = Grant(
-            name, time.time(), policy, member_public_key, member_private_key, None, key[:9]
+        grant, key, row = new_grant(
+            name,
+            policy=policy,
+            member_public_key=member_public_key,
+            member_private_key=member_private_key,
         )
         try:
-            self._db.conn().execute(
-                "INSERT INTO grants (name, key_hash, key_hint, created, policy, "
-                "member_public_key, member_private_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    name,
-                    hash_key(key),
-                    grant.key_hint,
-                    grant.created,
-                    policy,
-                    member_public_key,
-                    member_private_key,
-                ),
-            )
+            self._db.conn().execute(_GRANT_INSERT, row)
         except sqlite3.IntegrityError:
-            raise GrantError(
-                f"a grant named {name!r} exists already; revoke it first or pick another name"
-            ) from None
+            raise grant_exists(name) from None
         return grant, key
 
     def list(self) -> list[Grant]:
-        rows = self._db.conn().execute(f"SELECT {_GRANT_COLUMNS} FROM grants ORDER BY name")
-        return [_grant(r) for r in rows.fetchall()]
+        rows = self._db.conn().execute(f"SELECT {GRANT_COLUMNS} FROM grants ORDER BY name")
+        return [grant_from_row(r) for r in rows.fetchall()]
 
     def get(self, name: str) -> Grant | None:
         row = (
             self._db.conn()
-            .execute(f"SELECT {_GRANT_COLUMNS} FROM grants WHERE name = ?", (name,))
+            .execute(f"SELECT {GRANT_COLUMNS} FROM grants WHERE name = ?", (name,))
             .fetchone()
         )
-        return _grant(row) if row else None
+        return grant_from_row(row) if row else None
 
     def revoke(self, name: str) -> bool:
         cur = self._db.conn().execute(
@@ -124,12 +114,12 @@ class SqliteGrants:
         row = (
             self._db.conn()
             .execute(
-                f"SELECT {_GRANT_COLUMNS} FROM grants WHERE key_hash = ? AND revoked IS NULL",
+                f"SELECT {GRANT_COLUMNS} FROM grants WHERE key_hash = ? AND revoked IS NULL",
                 (hash_key(api_key),),
             )
             .fetchone()
         )
-        return _grant(row) if row else None
+        return grant_from_row(row) if row else None
 
 
 class SqliteApprovals:

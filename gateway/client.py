@@ -30,7 +30,7 @@ import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, Unpack, overload
 
 import httpx
 from pydantic import AliasChoices, BaseModel, ValidationError
@@ -38,6 +38,7 @@ from pydantic import AliasChoices, BaseModel, ValidationError
 from cwm_gateway import pagination
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import InvalidResponseError
+from cwm_gateway.pagination import PageLimits
 from cwm_gateway.transport import AsyncTransport, OnAttempt, RetryPolicy, SyncTransport
 from cwm_generated.models._base import CWModel
 from cwm_generated.operations import AsyncCategories, SyncCategories
@@ -406,20 +407,13 @@ class Client(SyncCategories):
     def pages(
         self,
         spec: RequestSpec[T],
-        *,
-        page_size: int | None = None,
-        max_items: int | None = None,
-        max_pages: int | None = None,
-        forward_only: bool = False,
+        **limits: Unpack[PageLimits],
     ) -> Iterator[ApiResponse[T]]:
         """Every page of a list operation, until the end or a limit (see :class:`~cwm_gateway.pagination.PagePlan`)."""
         return pagination.iter_pages(
             self,
             spec,
-            page_size=page_size,
-            max_items=max_items,
-            max_pages=max_pages,
-            forward_only=forward_only,
+            **limits,
         )  # type: ignore[arg-type]
 
     @overload
@@ -428,10 +422,7 @@ class Client(SyncCategories):
         spec: RequestSpec[list[T]],
         *,
         raw: Literal[False] = False,
-        page_size: int | None = None,
-        max_items: int | None = None,
-        max_pages: int | None = None,
-        forward_only: bool = False,
+        **limits: Unpack[PageLimits],
     ) -> Iterator[T]: ...
     @overload
     def paginate(
@@ -439,20 +430,14 @@ class Client(SyncCategories):
         spec: RequestSpec[list[T]],
         *,
         raw: Literal[True],
-        page_size: int | None = None,
-        max_items: int | None = None,
-        max_pages: int | None = None,
-        forward_only: bool = False,
+        **limits: Unpack[PageLimits],
     ) -> Iterator[dict[str, Any]]: ...
     def paginate(
         self,
         spec: RequestSpec[list[T]],
         *,
         raw: bool = False,
-        page_size: int | None = None,
-        max_items: int | None = None,
-        max_pages: int | None = None,
-        forward_only: bool = False,
+        **limits: Unpack[PageLimits],
     ) -> Iterator[Any]:
         """Every item of a list operation across pages, parsed leniently (``raw=True``: the
         dicts as received); ``max_items``/``max_pages`` bound it. Each page is validated and
@@ -461,10 +446,7 @@ class Client(SyncCategories):
             self,  # type: ignore[arg-type]
             spec,
             raw=raw,
-            page_size=page_size,
-            max_items=max_items,
-            max_pages=max_pages,
-            forward_only=forward_only,
+            **limits,
         )
 
     @property
@@ -556,20 +538,13 @@ class AsyncClient(AsyncCategories):
     def pages(
         self,
         spec: RequestSpec[T],
-        *,
-        page_size: int | None = None,
-        max_items: int | None = None,
-        max_pages: int | None = None,
-        forward_only: bool = False,
+        **limits: Unpack[PageLimits],
     ) -> AsyncIterator[ApiResponse[T]]:
         """Every page of a list operation, asynchronously."""
         return pagination.aiter_pages(
             self,
             spec,
-            page_size=page_size,
-            max_items=max_items,
-            max_pages=max_pages,
-            forward_only=forward_only,
+            **limits,
         )  # type: ignore[arg-type]
 
     @overload
@@ -578,10 +553,7 @@ class AsyncClient(AsyncCategories):
         spec: RequestSpec[list[T]],
         *,
         raw: Literal[False] = False,
-        page_size: int | None = None,
-        max_items: int | None = None,
-        max_pages: int | None = None,
-        forward_only: bool = False,
+        **limits: Unpack[PageLimits],
     ) -> AsyncIterator[T]: ...
     @overload
     def paginate(
@@ -589,30 +561,21 @@ class AsyncClient(AsyncCategories):
         spec: RequestSpec[list[T]],
         *,
         raw: Literal[True],
-        page_size: int | None = None,
-        max_items: int | None = None,
-        max_pages: int | None = None,
-        forward_only: bool = False,
+        **limits: Unpack[PageLimits],
     ) -> AsyncIterator[dict[str, Any]]: ...
     def paginate(
         self,
         spec: RequestSpec[list[T]],
         *,
         raw: bool = False,
-        page_size: int | None = None,
-        max_items: int | None = None,
-        max_pages: int | None = None,
-        forward_only: bool = False,
+        **limits: Unpack[PageLimits],
     ) -> AsyncIterator[Any]:
         """Every item of a list operation across pages, asynchronously (see :meth:`Client.paginate`)."""
         return pagination.aiter_items(
             self,  # type: ignore[arg-type]
             spec,
             raw=raw,
-            page_size=page_size,
-            max_items=max_items,
-            max_pages=max_pages,
-            forward_only=forward_only,
+            **limits,
         )
 
     @property

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import parse_qsl, urlsplit
 
 from cwm_gateway.errors import Problem, RequestValidationError
@@ -27,6 +27,19 @@ log = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 1000
 FORWARD_ONLY_HEADERS = {"pagination-type": "forward-only"}
 _PAGING_KEYS = ("page", "pageId")
+
+
+class PageLimits(TypedDict, total=False):
+    """The keyword options every paging method takes (sync and async alike; see :class:`PagePlan`)."""
+
+    page_size: int | None
+    """Items a page; default: the spec's ``pageSize``, else 1000."""
+    max_items: int | None
+    """Stop after this many items."""
+    max_pages: int | None
+    """Stop after this many pages."""
+    forward_only: bool
+    """Ask for ``pageId`` (keyset) navigation."""
 
 
 class PagePlan:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from cwm_gateway import examples
 from cwm_gateway.errors import CWMError, RequestValidationError
 from cwm_gateway.paths import normalize_path, template_operations
+from cwm_gateway.results import Category, CategoryEndpointsResult, Endpoint, TagSummary
 from cwm_gateway.validation import resolve
 
 if TYPE_CHECKING:
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CatalogLookupError",
-    "CategoryEndpoints",
-    "CategoryInfo",
-    "EndpointSummary",
-    "TagInfo",
     "category_endpoints",
     "endpoint_details",
     "example_body",
@@ -54,89 +51,6 @@ class CatalogLookupError(CWMError, LookupError):
 # --------------------------------------------------------------------------------------------
 # Result types
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TagInfo:
-    """A resource group (spec tag) inside a module."""
-
-    name: str
-    operation_count: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {"name": self.name, "operation_count": self.operation_count}
-
-
-@dataclass(frozen=True)
-class CategoryInfo:
-    """A module (first path segment) with its tags."""
-
-    name: str
-    operation_count: int
-    tags: tuple[TagInfo, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "name": self.name,
-            "operation_count": self.operation_count,
-            "tags": [t.to_dict() for t in self.tags],
-        }
-
-
-@dataclass(frozen=True)
-class EndpointSummary:
-    """One line of a listing."""
-
-    method: str
-    path: str
-    summary: str
-    operation_id: str
-    risk: str
-    tag: str
-
-    @classmethod
-    def of(cls, op: Operation) -> EndpointSummary:
-        """Summary line of an operation."""
-        return cls(op.method, op.path, _first_line(op.summary), op.operation_id, op.risk, op.tag)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "method": self.method,
-            "path": self.path,
-            "summary": self.summary,
-            "operation_id": self.operation_id,
-            "risk": self.risk,
-            "tag": self.tag,
-        }
-
-
-@dataclass(frozen=True)
-class CategoryEndpoints:
-    """The operations of one module or tag (``endpoints`` may be cut at ``max_results``)."""
-
-    name: str
-    kind: str
-    """``module`` or ``tag``."""
-    total: int
-    endpoints: tuple[EndpointSummary, ...] = field(default_factory=tuple)
-
-    @property
-    def truncated(self) -> bool:
-        """True when more operations exist than were returned."""
-        return self.total > len(self.endpoints)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "total": self.total,
-            "truncated": self.truncated,
-            "endpoints": [e.to_dict() for e in self.endpoints],
-        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,26 +119,29 @@ def _listing_order(op: Operation) -> tuple[int, str, int]:
 # --------------------------------------------------------------------------------------------
 
 
-def list_categories(visible: Visible | None = None) -> list[CategoryInfo]:
+def list_categories(visible: Visible | None = None) -> list[Category]:
     """Every module with its operation count and its tags (with per-module counts), by name.
 
     ``visible`` (optional) returns False for operations the caller must not show (policy);
     a module with no visible operation is left out.
     """
-    out: list[CategoryInfo] = []
+    out: list[Category] = []
     for name, all_ops in sorted(_views().modules.items()):
         ops = [op for op in all_ops if visible(op)] if visible is not None else all_ops
         if not ops:
             continue
         counts = Counter(op.tag for op in ops)
-        tags = tuple(TagInfo(t, n) for t, n in sorted(counts.items(), key=lambda kv: kv[0].lower()))
-        out.append(CategoryInfo(name, len(ops), tags))
+        tags = [
+            TagSummary(name=t, operation_count=n)
+            for t, n in sorted(counts.items(), key=lambda kv: kv[0].lower())
+        ]
+        out.append(Category(name=name, operation_count=len(ops), tags=tags))
     return out
 
 
 def category_endpoints(
     name: str, max_results: int = 20, visible: Visible | None = None
-) -> CategoryEndpoints:
+) -> CategoryEndpointsResult:
     """The operations of a module (``service``) or a tag (``Tickets``, ``ticket notes``).
 
     Names are matched case-insensitively; spaces and a trailing plural are forgiven. An exact
@@ -246,8 +163,12 @@ def category_endpoints(
     if visible is not None:
         ops = tuple(op for op in ops if visible(op))
     ordered = sorted(ops, key=_listing_order)
-    return CategoryEndpoints(
-        key, kind, len(ordered), tuple(EndpointSummary.of(op) for op in ordered[:max_results])
+    return CategoryEndpointsResult(
+        name=key,
+        kind=kind,
+        total=len(ordered),
+        truncated=len(ordered) > max_results,
+        endpoints=[Endpoint.of(op) for op in ordered[:max_results]],
     )
 
 

@@ -29,7 +29,7 @@ from cwm_gateway.input_limits import (
     json_size,
     summarize_arguments,
 )
-from cwm_gateway.memory import FastMemory, SavedQuery
+from cwm_gateway.memory import FastMemory
 from cwm_gateway.paths import canonical_method
 from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approval_outcome
 from cwm_gateway.policy.audit import OutputScrubber, Scrubber
@@ -41,9 +41,7 @@ from cwm_gateway.refdata import reference_data
 from cwm_gateway.results import (
     ApiCallResult,
     CategoriesResult,
-    Category,
     CategoryEndpointsResult,
-    Endpoint,
     EndpointDetailsResult,
     FieldList,
     ListSummary,
@@ -52,7 +50,6 @@ from cwm_gateway.results import (
     SavedQueryView,
     SearchResult,
     Table,
-    TagSummary,
     ToolFailure,
 )
 from cwm_gateway.validation import CanonicalRequest, canonical_request, resolve
@@ -91,35 +88,6 @@ def _fail(kind: str, message: str, **extra: Any) -> ToolFailureError:
 
 def _invalid(exc: RequestValidationError) -> ToolFailureError:
     return _fail("invalid_request", str(exc), problems=exc.to_dict()["problems"])
-
-
-def _endpoint(op: Operation, score: float | None = None, why: str | None = None) -> Endpoint:
-    summary = op.summary.splitlines()[0] if op.summary else op.operation_id
-    return Endpoint(
-        method=op.method,
-        path=op.path,
-        summary=summary,
-        operation_id=op.operation_id,
-        category=op.category,
-        tag=op.tag,
-        risk=op.risk,
-        score=round(score, 3) if score is not None else None,
-        why=why,
-    )
-
-
-def _view(q: SavedQuery) -> SavedQueryView:
-    return SavedQueryView(
-        id=q.id,
-        description=q.description,
-        path=q.path,
-        method=q.method,
-        params=q.params,
-        data=q.data,
-        last_used=q.last_used,
-        usage_count=q.usage_count,
-        shared=q.shared,
-    )
 
 
 def _details(op: Operation, field_filter: str | None) -> EndpointDetailsResult:
@@ -360,14 +328,7 @@ class Gateway:
         return search.search(query, limit, visible=self._visible, natural=natural)
 
     def list_categories(self) -> CategoriesResult:
-        categories = [
-            Category(
-                name=c.name,
-                operation_count=c.operation_count,
-                tags=[TagSummary(name=t.name, operation_count=t.operation_count) for t in c.tags],
-            )
-            for c in catalog.list_categories(visible=self._visible)
-        ]
+        categories = catalog.list_categories(visible=self._visible)
         return CategoriesResult(
             total_operations=sum(c.operation_count for c in categories), categories=categories
         )
@@ -375,16 +336,9 @@ class Gateway:
     def category_endpoints(self, category: str, max_results: int = 20) -> CategoryEndpointsResult:
         limit = _bounded(max_results, "max_results", 20)
         try:
-            found = catalog.category_endpoints(category, limit, visible=self._visible)
+            return catalog.category_endpoints(category, limit, visible=self._visible)
         except CWMError as exc:
             raise _fail("unknown_category", str(exc)) from None
-        return CategoryEndpointsResult(
-            name=found.name,
-            kind=found.kind,
-            total=found.total,
-            truncated=found.truncated,
-            endpoints=[_endpoint(_operation(e.operation_id)) for e in found.endpoints],
-        )
 
     def endpoint_details(
         self, path: str, method: str = "GET", field_filter: str | None = None
@@ -835,7 +789,7 @@ class Gateway:
         return MemoryChangeResult(
             action="saved",
             message=f"Saved as Fast Memory query #{saved.id}: {saved.method} {saved.path}{op}.",
-            query=_view(saved),
+            query=saved,
         )
 
     def memory_list(self, search_term: str | None = None) -> MemoryListResult:
@@ -846,7 +800,7 @@ class Gateway:
         views: list[SavedQueryView] = []
         budget = MEMORY_LIST_BUDGET_BYTES
         for q in queries:
-            view = _view(q)
+            view = q
             budget -= json_size(view.model_dump(mode="json"))
             if budget < 0 and views:
                 break

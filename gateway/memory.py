@@ -24,10 +24,11 @@ import os
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from cwm_gateway import identity
 from cwm_gateway.errors import CWMError
@@ -79,40 +80,28 @@ def default_memory_path() -> Path:
     return data_dir() / _DB_NAME
 
 
-@dataclass(frozen=True)
-class SavedQuery:
-    """One saved query."""
+class SavedQuery(BaseModel):
+    """One saved query, as stored and as the tools return it (one model for both)."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: int
     description: str
     path: str
     method: str
-    params: dict[str, Any] | None
-    data: Any
-    timestamp: float
+    params: dict[str, Any] | None = None
+    data: Any = None
+    timestamp: float = Field(exclude=True)
     """When the query was last saved or used (seconds since the epoch, UTC)."""
     usage_count: int
     shared: bool = False
     """True for an entry in the shared space (every grant sees it)."""
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def last_used(self) -> str:
         """``timestamp`` as an ISO 8601 UTC string."""
         return datetime.fromtimestamp(self.timestamp, UTC).isoformat(timespec="seconds")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for tool output."""
-        return {
-            "id": self.id,
-            "description": self.description,
-            "path": self.path,
-            "method": self.method,
-            "params": self.params,
-            "data": self.data,
-            "last_used": self.last_used,
-            "usage_count": self.usage_count,
-            "shared": self.shared,
-        }
 
 
 # Versioned migrations (see SQLiteFile); the PostgreSQL backend has its own in cwm_gateway.state.

@@ -10,11 +10,15 @@ import json
 import types
 import typing
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, PrivateAttr
 
 from cwm_gateway.compact import record_value, render_cell
+from cwm_gateway.memory import SavedQuery
+
+if TYPE_CHECKING:
+    from cwm_generated.types import Operation
 
 
 class _Result(BaseModel):
@@ -34,6 +38,21 @@ class Endpoint(BaseModel):
     risk: str
     score: float | None = None
     why: str | None = None
+
+    @classmethod
+    def of(cls, op: Operation, score: float | None = None, why: str | None = None) -> Endpoint:
+        """The listing line of a registry operation (first line of its summary)."""
+        return cls(
+            method=op.method,
+            path=op.path,
+            summary=op.summary.splitlines()[0] if op.summary else op.operation_id,
+            operation_id=op.operation_id,
+            category=op.category,
+            tag=op.tag,
+            risk=op.risk,
+            score=score,
+            why=why,
+        )
 
     def line(self) -> str:
         score = f"  [{self.why}]" if self.why else ""
@@ -251,17 +270,8 @@ class ApiCallResult(_Result):
         return "\n".join(lines)
 
 
-class SavedQueryView(BaseModel):
-    id: int
-    description: str
-    path: str
-    method: str
-    params: dict[str, Any] | None = None
-    data: Any = None
-    last_used: str
-    usage_count: int
-    shared: bool = False
-    """Saved for every grant (a team's shared entry) rather than for the caller alone."""
+#: A saved query as tools return it: the Fast Memory record itself.
+SavedQueryView = SavedQuery
 
 
 class MemoryListResult(_Result):

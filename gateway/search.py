@@ -261,18 +261,7 @@ class Hit(NamedTuple):
         """The tool-facing form of this hit (``results.Endpoint``)."""
         from cwm_gateway.results import Endpoint
 
-        op = self.operation
-        return Endpoint(
-            method=op.method,
-            path=op.path,
-            summary=op.summary.splitlines()[0] if op.summary else op.operation_id,
-            operation_id=op.operation_id,
-            category=op.category,
-            tag=op.tag,
-            risk=op.risk,
-            score=self.score,
-            why=self.why,
-        )
+        return Endpoint.of(self.operation, self.score, self.why)
 
 
 class _Query(NamedTuple):

@@ -39,7 +39,7 @@ def test_save_and_get_round_trip(mem: FastMemory) -> None:
     assert got == q
     assert got.params == {"conditions": "closedFlag=false", "pageSize": 25}
     assert got.data == {"note": "works"}
-    assert got.to_dict()["last_used"].endswith("+00:00")
+    assert got.model_dump()["last_used"].endswith("+00:00")
 
 
 def test_same_path_method_params_updates_instead_of_duplicating(mem: FastMemory) -> None:

@@ -94,7 +94,7 @@ def test_fast_memory_is_per_grant_with_shared_entries(state):
         assert memory.record_use(mine.id).usage_count == 1
         assert memory.list("alice")[0].id == mine.id
         shared = memory.list("companies")[0]
-        assert shared.shared is True and shared.to_dict()["shared"] is True
+        assert shared.shared is True and shared.model_dump()["shared"] is True
 
 
 def test_audit_records_grant_and_member_and_scrubs(state):

@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -65,6 +65,21 @@ class LimitRequest:
 def window_start(now: float, window_s: float) -> float:
     """Start of the calendar window holding ``now`` (UTC: the epoch starts at midnight UTC)."""
     return math.floor(now / window_s) * window_s
+
+
+def _fixed_check(
+    req: LimitRequest,
+    stored: Mapping[str, tuple[float, float]],
+    added: Mapping[str, float],
+    now: float,
+) -> tuple[float, float | None]:
+    """A fixed window's count (``stored``: key -> (window start, value), plus what earlier
+    requests of the same call add) and, when ``req`` would pass its max, the seconds until
+    the window resets (else None). Every backend that keeps fixed windows as rows checks so."""
+    start = window_start(now, req.window_s)
+    ws, value = stored.get(req.key, (start, 0.0))
+    value = (value if ws == start else 0.0) + added.get(req.key, 0)
+    return value, (start + req.window_s - now if value + req.amount > req.max else None)
 
 
 class Reservation:
@@ -153,11 +168,9 @@ class InMemoryRateLimiter:
                         oldest = log[min(max(k, 0), len(log) - 1)][0] if log else now
                         return AcquireResult(False, max(0.0, oldest + req.window_s - now), i, ())
                 else:
-                    start = window_start(now, req.window_s)
-                    ws, value = self._fixed.get(req.key, (start, 0.0))
-                    value = (value if ws == start else 0.0) + added.get(req.key, 0)
-                    if value + req.amount > req.max:
-                        return AcquireResult(False, start + req.window_s - now, i, ())
+                    value, retry = _fixed_check(req, self._fixed, added, now)
+                    if retry is not None:
+                        return AcquireResult(False, retry, i, ())
                 added[req.key] = added.get(req.key, 0) + req.amount
                 counts.append(value + req.amount)
             entries: list[tuple[str, float, float, int | None]] = []
@@ -311,11 +324,9 @@ class SqliteRateLimiter:
                     retry = max(0.0, row[0] + req.window_s - now) if row else req.window_s
                     return AcquireResult(False, retry, i, ())
             else:
-                start = window_start(now, req.window_s)
-                ws, value = stored.get(req.key, (start, 0.0))
-                value = (value if ws == start else 0.0) + added.get(req.key, 0)
-                if value + req.amount > req.max:
-                    return AcquireResult(False, start + req.window_s - now, i, ())
+                value, retry = _fixed_check(req, stored, added, now)
+                if retry is not None:
+                    return AcquireResult(False, retry, i, ())
             added[req.key] = added.get(req.key, 0) + req.amount
             counts.append(value + req.amount)
         entries: list[tuple[str, float, float, int | None]] = []

@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import (
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -104,6 +105,12 @@ def _choice(value: Any, choices: tuple[str, ...], what: str) -> Any:
         listed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
         raise _fail(f"{value!r} is not {what}; use {listed}.{hint}")
     return value
+
+
+#: A window field: an unknown window gets the list of the known ones (and a suggestion).
+_CheckedWindow = Annotated[
+    Window, BeforeValidator(lambda value: _choice(value, tuple(WINDOWS), "a window"))
+]
 
 
 def is_number(value: Any) -> bool:
@@ -249,7 +256,7 @@ class Limit(_Strict):
         description="Counter name; counted per tool entry (all_tools and '*': _global). "
         "Default: the tool name (or the rule id for operation rules).",
     )
-    window: Window = Field(description="Calendar-aligned UTC window (unless sliding).")
+    window: _CheckedWindow = Field(description="Calendar-aligned UTC window (unless sliding).")
     max: int = Field(ge=1, description="Calls allowed per window.")
     scope: Literal["grant", "tool", "operation", "global"] = Field(
         default="grant",
@@ -263,11 +270,6 @@ class Limit(_Strict):
         "PolicyLayer's calendar window.",
         json_schema_extra=_EXT,
     )
-
-    @field_validator("window", mode="before")
-    @classmethod
-    def _window(cls, value: Any) -> Any:
-        return _choice(value, tuple(WINDOWS), "a window")
 
     @field_validator("scope", mode="before")
     @classmethod
@@ -355,18 +357,13 @@ class State(_Strict):
     """A counter: read as ``state.<tool>.<counter>`` (``_global`` for ``"*"``)."""
 
     counter: str = Field(min_length=1)
-    window: Window = Field(description="Calendar-aligned UTC window: minute, hour or day.")
+    window: _CheckedWindow = Field(description="Calendar-aligned UTC window: minute, hour or day.")
     increment: int = Field(default=1, ge=1, description="Added on each allowed call.")
     increment_from: str | None = Field(
         default=None,
         pattern=r"^args\..+",
         description="Path of a tool argument (args.<x>) whose value is added instead.",
     )
-
-    @field_validator("window", mode="before")
-    @classmethod
-    def _window(cls, value: Any) -> Any:
-        return _choice(value, tuple(WINDOWS), "a window")
 
     @field_validator("increment_from", mode="before")
     @classmethod

@@ -533,6 +533,19 @@ class _Document(_Strict):
     def _none_section(cls, value: Any) -> Any:
         return {} if value is None else value
 
+    # Both dialects declare ``default`` and ``tools`` (with their own types); the checks are one.
+    @field_validator("default", mode="before", check_fields=False)
+    @classmethod
+    def _default(cls, value: Any) -> Any:
+        return _choice(value, ("allow", "deny"), "a default")
+
+    @field_validator("tools", mode="before", check_fields=False)
+    @classmethod
+    def _none_entries(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
 
 class HostedPolicy(_Document):
     """PolicyLayer's hosted JSON policy (plus the gateway's extensions)."""
@@ -548,22 +561,10 @@ class HostedPolicy(_Document):
         "execute_api_call, send_raw_api_request or read_api applies to all three upstream tools.",
     )
 
-    @field_validator("default", mode="before")
-    @classmethod
-    def _default(cls, value: Any) -> Any:
-        return _choice(value, ("allow", "deny"), "a default")
-
     @field_validator("tools", "all_tools", mode="before")
     @classmethod
     def _none_map(cls, value: Any) -> Any:
         return {} if value is None else value
-
-    @field_validator("tools", mode="before")
-    @classmethod
-    def _none_entries(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: ({} if v is None else v) for k, v in value.items()}
-        return value
 
 
 class InterceptPolicy(_Document):
@@ -578,18 +579,6 @@ class InterceptPolicy(_Document):
         "entry for execute_api_call, send_raw_api_request or read_api applies to all three "
         "upstream tools."
     )
-
-    @field_validator("default", mode="before")
-    @classmethod
-    def _default(cls, value: Any) -> Any:
-        return _choice(value, ("allow", "deny"), "a default")
-
-    @field_validator("tools", mode="before")
-    @classmethod
-    def _none_entries(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: ({} if v is None else v) for k, v in value.items()}
-        return value
 
 
 _HOSTED_TOOL_KEYS = frozenset({"require", "deny_if", "limits", "on_deny", "action", "reason"})

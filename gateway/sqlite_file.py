@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -43,19 +44,36 @@ class SQLiteFile:
         self._all_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self.conn()
-            conn.execute("PRAGMA journal_mode=WAL")
-            if isinstance(schema, str):
-                # One idempotent script (CREATE ... IF NOT EXISTS), run on every open; the
-                # file's version belongs to whoever uses migrations.
-                conn.executescript(schema)
-            else:
-                self._migrate(conn, list(schema))
+            self._open_schema(schema)
         except (OSError, sqlite3.Error) as exc:
             raise error(
                 f"Cannot open the {what} at {self.path}: {exc}. Set CWM_GATEWAY_DATA_DIR to a "
                 "writable directory or pass another path."
             ) from exc
+
+    def _open_schema(self, schema: str | Sequence[str]) -> None:
+        """WAL mode and the schema, retried while another process sets up the same new file.
+
+        Switching a fresh file to WAL takes a lock SQLite's busy handler does not wait for, so
+        several processes starting at once (a team's instances, a test's workers) can get
+        "database is locked" here although nothing is wrong; they wait their turn instead.
+        """
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            conn = self.conn()
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                if isinstance(schema, str):
+                    # One idempotent script (CREATE ... IF NOT EXISTS), run on every open; the
+                    # file's version belongs to whoever uses migrations.
+                    conn.executescript(schema)
+                else:
+                    self._migrate(conn, list(schema))
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection, migrations: list[str]) -> None:

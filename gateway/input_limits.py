@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from cwm_gateway.errors import ConfigError, Problem, RequestValidationError
+from cwm_gateway.paths import MAX_PATH_CHARS
 
 __all__ = ["InputLimits", "check_argument_sizes", "json_size", "summarize_arguments"]
 
@@ -23,8 +24,9 @@ __all__ = ["InputLimits", "check_argument_sizes", "json_size", "summarize_argume
 class InputLimits:
     """Caps on tool arguments and on Fast Memory (``CWM_GATEWAY_MAX_<NAME>`` overrides each)."""
 
-    path_chars: int = 2_000
-    """Characters in a path (ConnectWise's own paths are under 150)."""
+    path_chars: int = MAX_PATH_CHARS
+    """Characters in a path (ConnectWise's own paths are under 150); the router refuses
+    longer ones whatever this says."""
     query_params: int = 50
     """Query parameters in one request (an operation takes at most about 15)."""
     query_chars: int = 20_000

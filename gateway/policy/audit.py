@@ -90,6 +90,17 @@ class AuditError(CWMError):
     """The audit log could not be written or read."""
 
 
+def _usable_secrets(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Secrets worth scrubbing, longest first (so one that contains another goes whole);
+    values shorter than 4 characters would shred ordinary text and are ignored."""
+    found = {s for s in secrets if isinstance(s, str) and len(s) >= 4}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(re.escape(s) for s in secrets)) if secrets else None
+
+
 class Scrubber:
     """Removes secrets from values before they are stored or shown.
 
@@ -99,10 +110,7 @@ class Scrubber:
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        found = {s for s in secrets if isinstance(s, str) and len(s) >= 4}
-        # Longest first so a secret that contains another is removed whole.
-        ordered = sorted(found, key=len, reverse=True)
-        self._secrets = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+        self._secrets = _secrets_pattern(_usable_secrets(secrets))
 
     def text(self, value: str) -> str:
         """Scrub one string."""
@@ -145,10 +153,9 @@ class OutputScrubber:
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        found = sorted({s for s in secrets if isinstance(s, str) and len(s) >= 4}, key=len)
-        self._plain = tuple(reversed(found))
+        self._plain = _usable_secrets(secrets)
         self._bytes = tuple(s.encode() for s in self._plain)
-        self._re = re.compile("|".join(re.escape(s) for s in self._plain)) if found else None
+        self._re = _secrets_pattern(self._plain)
 
     def value(self, value: Any, raw: bytes | str | None = None) -> Any:
         """``value`` with every secret replaced; ``raw`` (its serialized form) skips clean data."""

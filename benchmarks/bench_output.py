@@ -163,6 +163,7 @@ async def _sizes(data_dir: str) -> None:
 
     from cwm_gateway.config import Settings
     from cwm_gateway.core import Gateway, GatewayOptions
+    from cwm_gateway.results import host_characters
     from cwm_gateway.server import build_server
 
     gw = Gateway.from_options(
@@ -171,12 +172,12 @@ async def _sizes(data_dir: str) -> None:
     )
     async with Client(build_server(gw)) as client:
         tools = await client.list_tools()
-        dumped = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools.tools]
+        dumped = tools.model_dump(mode="json", by_alias=True, exclude_none=True)
         wire = json.dumps(dumped, ensure_ascii=False, separators=(",", ":"))
-        spaced = json.dumps(dumped, ensure_ascii=False)
         print(
-            f"tools/list: {len(wire):,} characters as sent (compact JSON; {len(spaced):,} "
-            f"pretty) for {len(tools.tools)} tools (≤ 8,000)"
+            f"tools/list: {host_characters(tools):,} characters as a host counts them (whole "
+            f"response, spaced JSON; {len(wire):,} as sent compact) for {len(tools.tools)} "
+            "tools (≤ 8,000)"
         )
         page = await client.call_tool(
             "execute_api_call", {"path": "/service/tickets", "params": {"pageSize": 25}}

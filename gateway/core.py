@@ -135,7 +135,6 @@ def _details(op: Operation, field_filter: str | None) -> EndpointDetailsResult:
         body=body,
         response=response,
         default_fields=default.split(",") if default else None,
-        field_filter=field_filter,
         example_body=details["example_body"],
     )
 
@@ -667,13 +666,7 @@ class Gateway:
     ) -> ApiCallResult:
         """Shape an answer for a model (see :mod:`cwm_gateway.compact`) and note Fast Memory."""
         op = spec.operation
-        result = ApiCallResult(
-            operation_id=op.operation_id,
-            method=op.method,
-            path=spec.path,
-            status=status,
-            risk=op.risk,
-        )
+        result = ApiCallResult(method=op.method, path=spec.path, status=status)
         # The caller's params: the default fields the gateway added are not theirs to repeat.
         default = compact.default_fields_param(op)
         params = dict(spec.params)
@@ -740,7 +733,6 @@ class Gateway:
         )
         if saved is not None:
             self.memory.record_use(saved.id)
-            result.saved_query_id = saved.id
             notes.append(f"Fast Memory query #{saved.id} ({saved.usage_count + 1}× used).")
         elif op.method == "GET" and op.is_list and params.get("conditions"):
             notes.append("save_to_fast_memory keeps this query for reuse.")
@@ -787,7 +779,6 @@ class Gateway:
             raise _fail("invalid_argument", str(exc)) from None
         op = f" ({resolved.operation_id})"
         return MemoryChangeResult(
-            action="saved",
             message=f"Saved as Fast Memory query #{saved.id}: {saved.method} {saved.path}{op}.",
             query=saved,
         )
@@ -805,7 +796,7 @@ class Gateway:
             if budget < 0 and views:
                 break
             views.append(view)
-        result = MemoryListResult(search_term=search_term, queries=views)
+        result = MemoryListResult(queries=views)
         if len(views) < len(queries):
             result.message = (
                 f"Showing {len(views)} of {len(queries)} saved queries (the rest would not fit in "
@@ -823,12 +814,11 @@ class Gateway:
                 "not_found",
                 f"No saved query #{query_id}. list_fast_memory() shows the ids that exist.",
             )
-        return MemoryChangeResult(action="deleted", message=f"Deleted saved query #{query_id}.")
+        return MemoryChangeResult(message=f"Deleted saved query #{query_id}.")
 
     def memory_clear(self) -> MemoryChangeResult:
         count = self.memory.clear()
         return MemoryChangeResult(
-            action="cleared",
             message=f"Cleared Fast Memory ({count} saved queries removed).",
             count=count,
         )

@@ -60,16 +60,18 @@ class Endpoint(BaseModel):
 
 
 class SearchResult(_Result):
-    query: str
+    # Results do not echo the arguments: the model has them in its own call, and every
+    # character of a result (and of tools/list, where the output schema names each field)
+    # counts against its context.
     results: list[Endpoint]
 
     def text(self) -> str:
         if not self.results:
             return (
-                f"No operations match {self.query!r}. Try other words (e.g. 'tickets', "
-                "'time entries', 'companies') or list_api_categories()."
+                "No operations match. Try other words (e.g. 'tickets', 'time entries', "
+                "'companies') or list_api_categories()."
             )
-        lines = [f"{len(self.results)} operations for {self.query!r}:"]
+        lines = [f"{len(self.results)} operations:"]
         lines += [f"{i}. {e.line()}" for i, e in enumerate(self.results, 1)]
         lines.append("Next: get_api_endpoint_details(path, method) for parameters and body fields.")
         return "\n".join(lines)
@@ -145,7 +147,6 @@ class EndpointDetailsResult(_Result):
     response: FieldList | None = None
     default_fields: list[str] | None = None
     """The fields a compact result of this GET carries when the caller gives no ``fields``."""
-    field_filter: str | None = None
     example_body: Any = None
 
     def text(self) -> str:
@@ -169,10 +170,8 @@ class EndpointDetailsResult(_Result):
             what = f"{title}: {fields.model or '-'} ({fields.kind})"
             if not fields.lines and fields.total == 0:
                 pass
-            elif self.field_filter is not None:
-                what += (
-                    f"; {len(fields.lines)} of {fields.total} fields match {self.field_filter!r}"
-                )
+            elif len(fields.lines) < fields.total:  # a field_filter is set
+                what += f"; {len(fields.lines)} of {fields.total} fields match the filter"
             else:
                 what += f"; {fields.total} fields" if fields.total else ""
             if fields.note:
@@ -207,18 +206,18 @@ class Table(BaseModel):
 
 
 class ApiCallResult(_Result):
-    operation_id: str
+    # No operation id or risk class: the text never shows them, so a host that shows only the
+    # text would differ from one that shows structured content; details carry both.
     method: str
     path: str
     status: int
-    risk: str
     table: Table | None = None
     """Compact list answers (the default)."""
     data: Any = None
     """One record (compact unless full=true), full records of a list, or another answer."""
     list_summary: ListSummary | None = None
     notes: list[str] = Field(default_factory=list)
-    saved_query_id: int | None = None
+    """Hints in words; a saved Fast Memory query this call matched is named here (#id)."""
     _file: Any = PrivateAttr(default=None)
     _table_lines: list[str] | None = PrivateAttr(default=None)
 
@@ -275,15 +274,13 @@ SavedQueryView = SavedQuery
 
 
 class MemoryListResult(_Result):
-    search_term: str | None
     queries: list[SavedQueryView]
     message: str | None = None
     """Set when not every saved query fits in one answer."""
 
     def text(self) -> str:
         if not self.queries:
-            suffix = f" matching {self.search_term!r}" if self.search_term else ""
-            return f"No saved queries{suffix}. Save one with save_to_fast_memory(...)."
+            return "No saved queries match. Save one with save_to_fast_memory(...)."
         lines = [f"{len(self.queries)} saved queries (most used first):"]
         if self.message:
             lines.insert(0, self.message)
@@ -297,8 +294,8 @@ class MemoryListResult(_Result):
 
 
 class MemoryChangeResult(_Result):
-    action: str
     message: str
+    """What was done, in words (the tool's name says which change it was)."""
     query: SavedQueryView | None = None
     count: int | None = None
 
@@ -354,10 +351,11 @@ def _json_types(annotation: Any) -> list[str]:
 
 
 def concise_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A tool's input schema without titles, null options and null defaults.
+    """A tool's input schema without titles, null options, and null or false defaults.
 
-    Leaving an optional argument out means what null would; the argument model still accepts
-    null from clients that send it.
+    Leaving an optional argument out means what null would (and a flag left out is off, as
+    anyone reading a schema assumes); the argument model still accepts null from clients that
+    send it.
     """
 
     def walk(node: Any) -> Any:
@@ -372,6 +370,8 @@ def concise_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
             if rest.get("default", 0) is None:
                 rest.pop("default")
             node = {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
+        if node.get("type") == "boolean" and node.get("default") is False:
+            node = {k: v for k, v in node.items() if k != "default"}
         return {
             k: walk(v)
             for k, v in node.items()
@@ -381,3 +381,15 @@ def concise_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
         }
 
     return walk(schema)
+
+
+def host_characters(result: BaseModel) -> int:
+    """How many characters a JSON-RPC answer carrying ``result`` costs, counted as the most
+    generous host counts it: the whole response (envelope included) in Python's default JSON
+    (a space after every ``,`` and ``:``, non-ASCII written as ``\\uXXXX``).
+
+    The tools/list budget (8,000) is checked with this count, not with the compact form the
+    server sends, because hosts measure and show what they re-serialize.
+    """
+    body = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return len(json.dumps({"jsonrpc": "2.0", "id": 1, "result": body}))

@@ -927,7 +927,7 @@ def search(
     from cwm_gateway.results import SearchResult
 
     hits = rank(query, max_results, visible, natural=natural)
-    return SearchResult(query=query, results=[h.endpoint() for h in hits])
+    return SearchResult(results=[h.endpoint() for h in hits])
 
 
 def natural_language_search(

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.resolve import Resolve
 from mcp_types import (
     BlobResourceContents,
@@ -24,7 +25,7 @@ from mcp_types import (
     TextContent,
     ToolAnnotations,
 )
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, Field, ValidationError, WithJsonSchema
 
 from cwm_gateway import __version__, identity
 from cwm_gateway.core import Gateway, PreparedCall, ToolFailureError
@@ -42,6 +43,7 @@ from cwm_gateway.results import (
     concise_input_schema,
     concise_schema,
 )
+from cwm_gateway.tool_arguments import argument_failure, type_problems, unknown_arguments
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +56,19 @@ cwm://guides/conditions explains the conditions language. Writes may be
 rate-limited or need a person's approval, as the gateway's policy says."""
 
 # Per the MCP spec the destructive and idempotent hints mean something only for tools that are
-# not read-only, and the defaults of unset hints are the cautious ones (destructive, open world).
+# not read-only, and the defaults of unset hints are the cautious ones (not read-only,
+# destructive, not idempotent, open world). Only readOnlyHint (what hosts auto-approve on) and
+# hints that differ from those defaults are spelled out: every character of tools/list counts
+# against the model's context.
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 #: read_api reaches ConnectWise (open world) but only reads: hosts may auto-approve it.
 READ_API = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 #: execute_api_call and send_raw_api_request may create, change or delete records.
-UPSTREAM = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
-)
+UPSTREAM = ToolAnnotations(read_only_hint=False)
 LOCAL_WRITE = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
-LOCAL_DELETE = ToolAnnotations(destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+LOCAL_DELETE = ToolAnnotations(read_only_hint=False, idempotent_hint=True, open_world_hint=False)
 
 
 # Published as an enum; checked by the gateway, whose error names the allowed methods of the path.
@@ -78,12 +81,12 @@ MethodArg = Annotated[
 ReadMethodArg = Annotated[
     str,
     WithJsonSchema(
-        {"type": "string", "enum": ["GET", "POST"], "description": "POST: …/search only"}
+        {"type": "string", "enum": ["GET", "POST"], "description": "POST: .../search only"}
     ),
 ]
 PathArg = Annotated[str, Field(description="e.g. /service/tickets/42")]
 ParamsArg = Annotated[
-    dict[str, Any] | None, Field(description="conditions, orderBy, fields, pageSize…")
+    dict[str, Any] | None, Field(description="conditions, orderBy, fields, pageSize...")
 ]
 DataArg = Annotated[
     dict[str, Any] | list[Any] | None, Field(description="JSON body; PATCH: [{op, path, value}]")
@@ -249,6 +252,33 @@ def _read_approval(ctx: Context, prepared: Annotated[Any, Resolve(_prepared_read
 Approval = ElicitationResult[ApprovalForm]
 
 
+class GatewayServer(MCPServer):
+    """``MCPServer`` whose answer to arguments that do not fit a tool's schema is a tool error
+    in the gateway's words (see :mod:`cwm_gateway.tool_arguments`), with the same ``_meta``
+    as every other failure, instead of the SDK's pydantic report."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> Any:
+        registered = self._tool_manager.get_tool(name)
+        if registered is None:  # unknown (or hidden) tool: the SDK's answer is the right one
+            return await super().call_tool(name, arguments, context)
+        schema = registered.parameters
+        problems = unknown_arguments(name, arguments, schema)
+        if problems:
+            return _error(argument_failure(name, problems))
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            # Our tools and resolvers never raise (they return tool errors), so a validation
+            # error behind a ToolError is the SDK refusing the arguments.
+            if isinstance(exc, UnexpectedToolError) or not isinstance(
+                exc.__cause__, ValidationError
+            ):
+                raise
+            return _error(argument_failure(name, type_problems(exc.__cause__, arguments, schema)))
+
+
 def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
     """The MCP server with the tools, resources, prompts and completions.
 
@@ -256,7 +286,7 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
     ``token_verifier``, ``request_state_security``; see :func:`cwm_gateway.web.server_auth_options`).
     """
     # WARNING: at INFO the SDK's logging setup would log every upstream request line.
-    server = MCPServer(
+    server = GatewayServer(
         name="cwm-api-gateway",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -298,7 +328,7 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         max_results: MaxResults = 10,
         ctx: Context | None = None,
     ) -> CallToolResult:
-        """Find operations by keywords, e.g. 'ticket notes' (knows MSP words: client →
+        """Find operations by keywords, e.g. 'ticket notes' (knows MSP words: client =
         company)."""
         return await local(
             ctx,
@@ -323,7 +353,7 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
 
     @tool("list_api_categories", READ_ONLY, CategoriesResult)
     async def list_api_categories(ctx: Context | None = None) -> CallToolResult:
-        """The API's modules (service, company, finance…) with their resource tags."""
+        """The API's modules (service, company, finance...) and their tags."""
         return await local(ctx, "list_api_categories", {}, lambda: gateway.list_categories())
 
     @tool("get_category_endpoints", READ_ONLY, CategoryEndpointsResult)
@@ -345,12 +375,12 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         path: PathArg,
         method: MethodArg = "GET",
         field_filter: Annotated[
-            str | None, Field(description="Only fields whose name contains this")
+            str | None, Field(description="Only fields containing this")
         ] = None,
         ctx: Context | None = None,
     ) -> CallToolResult:
-        """How to call one operation: parameters, every body and response field, risk, a
-        minimal valid body."""
+        """One operation's parameters, body and response fields, risk and a minimal valid
+        body."""
         return await local(
             ctx,
             "get_api_endpoint_details",
@@ -394,9 +424,8 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         # Python's parameter order.
         approval: Annotated[Approval, Resolve(_execute_approval)] = None,  # pyright: ignore[reportArgumentType]
     ) -> CallToolResult:
-        """Call any ConnectWise operation. Validated and checked by policy first: invalid or
-        refused requests are never sent. Lists come back as a compact table with the next
-        page's params."""
+        """Call any ConnectWise operation; validated and policy-checked before sending. Lists
+        return a compact table and the next page's params."""
         arguments = {"path": path, "method": method, "params": params, "data": data, "full": full}
         return await _run(
             lambda: gateway.execute(
@@ -415,8 +444,7 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         # Python's parameter order.
         approval: Annotated[Approval, Resolve(_raw_approval)] = None,  # pyright: ignore[reportArgumentType]
     ) -> CallToolResult:
-        """Send e.g. 'POST /service/tickets/12/notes {"text": "Called"}'; as
-        execute_api_call."""
+        """Send e.g. 'GET /service/tickets?pageSize=5'; as execute_api_call."""
         return await _run(
             lambda: gateway.execute(
                 "send_raw_api_request",

@@ -47,6 +47,8 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("execute_api_call", {"path": "/service/tickets", "params": {"conditions": "summry='x'"}}),
     ("execute_api_call", {"path": "/service/tickets/99999"}),
     ("execute_api_call", {"path": "/service/tickets", "params": 5}),
+    ("execute_api_call", {"path": "/service/tickets", "body": {}}),
+    ("read_api", {}),
     (
         "execute_api_call",
         {
@@ -109,7 +111,13 @@ async def test_every_result_of_every_tool_fits_its_output_schema(sandbox, tmp_pa
             if result.is_error and FAILURE_META in (result.meta or {}):
                 kinds.add(result.meta[FAILURE_META]["error"])
     assert tools_called == set(schemas)
-    assert {"invalid_request", "invalid_argument", "policy_denied", "api_error"} <= kinds
+    assert {
+        "invalid_request",
+        "invalid_argument",
+        "invalid_arguments",
+        "policy_denied",
+        "api_error",
+    } <= kinds
 
 
 def _loopback_settings(url: str, **extra: Any) -> Settings:

@@ -526,7 +526,7 @@ def test_index_covers_every_operation() -> None:
 def test_search_returns_the_tool_result_model() -> None:
     result = search("create a ticket", 3)
     assert isinstance(result, SearchResult)
-    assert result.query == "create a ticket" and len(result.results) == 3
+    assert len(result.results) == 3
     first = result.results[0]
     assert (first.method, first.path) == ("POST", "/service/tickets")
     assert first.why and first.score is not None

@@ -84,8 +84,20 @@ CASES: list[tuple[str, dict, bool, str]] = [
         "5000 is out of range (1..1000)",
     ),
     ("execute_api_call", {"path": "/service/tickets/999999"}, True, "HTTP 404"),
-    # The SDK's own argument check: its message names the argument.
-    ("execute_api_call", {"path": "/service/tickets", "params": "pageSize=5"}, True, "params"),
+    # Arguments that do not fit the schema: the gateway's words, not pydantic's.
+    (
+        "execute_api_call",
+        {"path": "/service/tickets", "params": "pageSize=5"},
+        True,
+        "params: got text; expected a JSON object",
+    ),
+    (
+        "execute_api_call",
+        {"path": "/service/tickets", "param": {"pageSize": 5}},
+        True,
+        "did you mean 'params'?",
+    ),
+    ("read_api", {}, True, "path: missing; expected text"),
     ("send_raw_api_request", {"raw_request": "GET /service/boards?pageSize=2"}, False, "2 items"),
     ("send_raw_api_request", {"raw_request": "FETCH /service/boards"}, True, "'FETCH'"),
     (
@@ -101,7 +113,7 @@ CASES: list[tuple[str, dict, bool, str]] = [
         "no operation matches /service/nothing",
     ),
     ("list_fast_memory", {"search_term": "Boards"}, False, "GET /service/boards"),
-    ("list_fast_memory", {"search_term": 5}, True, "search_term"),
+    ("list_fast_memory", {"search_term": 5}, True, "search_term: got a number; expected text"),
     ("delete_from_fast_memory", {"query_id": "$saved_id"}, False, "Deleted saved query #"),
     ("delete_from_fast_memory", {"query_id": 99999}, True, "No saved query #99999"),
     ("clear_fast_memory", {}, False, "Cleared Fast Memory"),

@@ -101,6 +101,56 @@ def main() -> None:
     print(
         f"import every model (830):                    {every:7.1f} ms  {_cpu(all_models)}  (pyconnectwise: ~760 ms for 779)"
     )
+    _operations()
+
+
+def _size(folder: Path) -> tuple[int, int]:
+    files = sorted(folder.rglob("*.py"))
+    return sum(f.stat().st_size for f in files), sum(
+        f.read_text(encoding="utf-8").count("\n") for f in files
+    )
+
+
+#: Every category's operation module, then each one bound to a client (sync and async) with
+#: every resource made: what ``client.<category>.<resource>`` costs at most.
+_ALL_OPERATIONS = (
+    "import importlib\n"
+    "from cwm_generated.registry import CATEGORIES\n"
+    "mods = [importlib.import_module('cwm_generated.operations.' + c) for c in CATEGORIES]"
+)
+_BIND_ALL = (
+    "for m in mods:\n"
+    "    for cat in (m.SYNC_CATEGORY(print), m.ASYNC_CATEGORY(print)):\n"
+    "        for r in m.RESOURCES: getattr(cat, r)"
+)
+
+
+def _operations() -> None:
+    """Size of generated/ and the cost of the typed operation modules and the client."""
+    import cwm_generated
+
+    generated = Path(cwm_generated.__file__).parent
+    size, lines = _size(generated)
+    ops_size, ops_lines = _size(generated / "operations")
+    print(f"generated/ *.py:                 {size / 1e6:7.2f} MB  {lines:8,} lines")
+    print(f"generated/operations/*.py:       {ops_size / 1e6:7.2f} MB  {ops_lines:8,} lines")
+    ops = _timed_import("", _ALL_OPERATIONS)
+    print(f"import every operations module:              {ops:7.1f} ms  {_cpu(_ALL_OPERATIONS)}")
+    svc = "import cwm_generated.operations.service"
+    one = _timed_import("", svc)
+    print(f"import operations.service:                   {one:7.1f} ms  {_cpu(svc)}")
+    bind = _timed_import(_ALL_OPERATIONS, _BIND_ALL)
+    print(f"bind every category and resource (sync+async): {bind:5.1f} ms  {_cpu(_BIND_ALL)}")
+    client = "from cwm_gateway import Client"
+    imp = _timed_import("", client)
+    print(f"from cwm_gateway import Client:              {imp:7.1f} ms  {_cpu(client)}")
+    code = (
+        "import tracemalloc\ntracemalloc.start()\n"
+        f"{_ALL_OPERATIONS}\n{_BIND_ALL}\n"
+        "print(tracemalloc.get_traced_memory()[0] / 1e6)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    print(f"memory, every operations module bound:       {float(out.stdout):7.1f} MB (tracemalloc)")
 
 
 if __name__ == "__main__":

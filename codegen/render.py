@@ -330,14 +330,12 @@ class _Renderer:
         taken = {op.function for op in ops} | {n for _, names in type_imports for n in names}
         resources = group_resources(ops, taken)
         category_class = class_name_for(category)
-        bound = [
-            f"{kind}{name}"
-            for kind in ("Sync", "Async")
-            for name in (category_class, *(r.class_name for r in resources))
-        ]
-        clash = (set(bound) & (taken | {r.class_name for r in resources})) or (
-            len(set(bound)) != len(bound)
+        bound = dict(
+            base=f"{category_class}Operations",
+            sync=f"Sync{category_class}",
+            async_=f"Async{category_class}",
         )
+        clash = set(bound.values()) & (taken | {r.class_name for r in resources})
         if clash:
             raise RuntimeError(f"bound class names of {category!r} collide: {clash}")
         return self.render(
@@ -346,7 +344,7 @@ class _Renderer:
             ops=views,
             type_imports=type_imports,
             resources=resources,
-            bound=dict(category_class=category_class, sync=f"Sync{category_class}"),
+            bound=bound,
         )
 
 

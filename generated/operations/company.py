@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -14122,1923 +14124,1731 @@ def delete_company_tracks_by_parent_id_actions_by_id(
     )
 
 
-class AddressFormatInfos:
-    """The ``AddressFormatInfos`` resource."""
+class AddressFormatInfos(_Bound[_M]):
+    """The ``AddressFormatInfos`` resource: ``client.company.address_format_infos``."""
 
-    count = staticmethod(get_company_address_formats_info_count)
-    list = staticmethod(get_company_address_formats_info)
-    get_company_address_formats_info = staticmethod(get_company_address_formats_info)
-    get_company_address_formats_info_count = staticmethod(get_company_address_formats_info_count)
-    get_company_address_formats_by_id_info = staticmethod(get_company_address_formats_by_id_info)
-
-
-class AddressFormats:
-    """The ``AddressFormats`` resource."""
-
-    count = staticmethod(get_company_address_formats_count)
-    create = staticmethod(post_company_address_formats)
-    delete = staticmethod(delete_company_address_formats_by_id)
-    get = staticmethod(get_company_address_formats_by_id)
-    list = staticmethod(get_company_address_formats)
-    replace = staticmethod(put_company_address_formats_by_id)
-    update = staticmethod(patch_company_address_formats_by_id)
-    get_company_address_formats = staticmethod(get_company_address_formats)
-    post_company_address_formats = staticmethod(post_company_address_formats)
-    get_company_address_formats_count = staticmethod(get_company_address_formats_count)
-    get_company_address_formats_by_id = staticmethod(get_company_address_formats_by_id)
-    put_company_address_formats_by_id = staticmethod(put_company_address_formats_by_id)
-    patch_company_address_formats_by_id = staticmethod(patch_company_address_formats_by_id)
-    delete_company_address_formats_by_id = staticmethod(delete_company_address_formats_by_id)
+    count = _Op(get_company_address_formats_info_count)
+    list = _Op(get_company_address_formats_info)
+    get_company_address_formats_info = _Op(get_company_address_formats_info)
+    get_company_address_formats_info_count = _Op(get_company_address_formats_info_count)
+    get_company_address_formats_by_id_info = _Op(get_company_address_formats_by_id_info)
 
 
-class CommunicationTypeInfoResource:
-    """The ``CommunicationTypeInfo`` resource."""
+class AddressFormats(_Bound[_M]):
+    """The ``AddressFormats`` resource: ``client.company.address_formats``."""
 
-    count = staticmethod(get_company_communication_types_info_count)
-    list = staticmethod(get_company_communication_types_info)
-    get_company_communication_types_info = staticmethod(get_company_communication_types_info)
-    get_company_communication_types_info_count = staticmethod(
-        get_company_communication_types_info_count
-    )
-    get_company_communication_types_by_id_info = staticmethod(
-        get_company_communication_types_by_id_info
-    )
+    count = _Op(get_company_address_formats_count)
+    create = _Op(post_company_address_formats)
+    delete = _Op(delete_company_address_formats_by_id)
+    get = _Op(get_company_address_formats_by_id)
+    list = _Op(get_company_address_formats)
+    replace = _Op(put_company_address_formats_by_id)
+    update = _Op(patch_company_address_formats_by_id)
+    get_company_address_formats = _Op(get_company_address_formats)
+    post_company_address_formats = _Op(post_company_address_formats)
+    get_company_address_formats_count = _Op(get_company_address_formats_count)
+    get_company_address_formats_by_id = _Op(get_company_address_formats_by_id)
+    put_company_address_formats_by_id = _Op(put_company_address_formats_by_id)
+    patch_company_address_formats_by_id = _Op(patch_company_address_formats_by_id)
+    delete_company_address_formats_by_id = _Op(delete_company_address_formats_by_id)
 
 
-class CommunicationTypes:
-    """The ``CommunicationTypes`` resource."""
+class CommunicationTypeInfoResource(_Bound[_M]):
+    """The ``CommunicationTypeInfo`` resource: ``client.company.communication_type_info``."""
 
-    count = staticmethod(get_company_communication_types_count)
-    create = staticmethod(post_company_communication_types)
-    delete = staticmethod(delete_company_communication_types_by_id)
-    get = staticmethod(get_company_communication_types_by_id)
-    list = staticmethod(get_company_communication_types)
-    replace = staticmethod(put_company_communication_types_by_id)
-    update = staticmethod(patch_company_communication_types_by_id)
-    get_company_communication_types = staticmethod(get_company_communication_types)
-    post_company_communication_types = staticmethod(post_company_communication_types)
-    get_company_communication_types_count = staticmethod(get_company_communication_types_count)
-    get_company_communication_types_by_id = staticmethod(get_company_communication_types_by_id)
-    put_company_communication_types_by_id = staticmethod(put_company_communication_types_by_id)
-    patch_company_communication_types_by_id = staticmethod(patch_company_communication_types_by_id)
-    delete_company_communication_types_by_id = staticmethod(
-        delete_company_communication_types_by_id
-    )
-    get_company_communication_types_by_id_usages = staticmethod(
-        get_company_communication_types_by_id_usages
-    )
-    get_company_communication_types_by_id_usages_list = staticmethod(
+    count = _Op(get_company_communication_types_info_count)
+    list = _Op(get_company_communication_types_info)
+    get_company_communication_types_info = _Op(get_company_communication_types_info)
+    get_company_communication_types_info_count = _Op(get_company_communication_types_info_count)
+    get_company_communication_types_by_id_info = _Op(get_company_communication_types_by_id_info)
+
+
+class CommunicationTypes(_Bound[_M]):
+    """The ``CommunicationTypes`` resource: ``client.company.communication_types``."""
+
+    count = _Op(get_company_communication_types_count)
+    create = _Op(post_company_communication_types)
+    delete = _Op(delete_company_communication_types_by_id)
+    get = _Op(get_company_communication_types_by_id)
+    list = _Op(get_company_communication_types)
+    replace = _Op(put_company_communication_types_by_id)
+    update = _Op(patch_company_communication_types_by_id)
+    get_company_communication_types = _Op(get_company_communication_types)
+    post_company_communication_types = _Op(post_company_communication_types)
+    get_company_communication_types_count = _Op(get_company_communication_types_count)
+    get_company_communication_types_by_id = _Op(get_company_communication_types_by_id)
+    put_company_communication_types_by_id = _Op(put_company_communication_types_by_id)
+    patch_company_communication_types_by_id = _Op(patch_company_communication_types_by_id)
+    delete_company_communication_types_by_id = _Op(delete_company_communication_types_by_id)
+    get_company_communication_types_by_id_usages = _Op(get_company_communication_types_by_id_usages)
+    get_company_communication_types_by_id_usages_list = _Op(
         get_company_communication_types_by_id_usages_list
     )
 
 
-class Companies:
-    """The ``Companies`` resource."""
+class Companies(_Bound[_M]):
+    """The ``Companies`` resource: ``client.company.companies``."""
 
-    count = staticmethod(get_company_companies_count)
-    create = staticmethod(post_company_companies)
-    delete = staticmethod(delete_company_companies_by_id)
-    get = staticmethod(get_company_companies_by_id)
-    list = staticmethod(get_company_companies)
-    replace = staticmethod(put_company_companies_by_id)
-    update = staticmethod(patch_company_companies_by_id)
-    get_company_companies = staticmethod(get_company_companies)
-    post_company_companies = staticmethod(post_company_companies)
-    get_company_companies_count = staticmethod(get_company_companies_count)
-    get_company_companies_default = staticmethod(get_company_companies_default)
-    get_company_companies_by_id = staticmethod(get_company_companies_by_id)
-    put_company_companies_by_id = staticmethod(put_company_companies_by_id)
-    patch_company_companies_by_id = staticmethod(patch_company_companies_by_id)
-    delete_company_companies_by_id = staticmethod(delete_company_companies_by_id)
-    post_company_companies_by_id_merge = staticmethod(post_company_companies_by_id_merge)
-    get_company_companies_by_id_usages = staticmethod(get_company_companies_by_id_usages)
-    get_company_companies_by_id_usages_list = staticmethod(get_company_companies_by_id_usages_list)
+    count = _Op(get_company_companies_count)
+    create = _Op(post_company_companies)
+    delete = _Op(delete_company_companies_by_id)
+    get = _Op(get_company_companies_by_id)
+    list = _Op(get_company_companies)
+    replace = _Op(put_company_companies_by_id)
+    update = _Op(patch_company_companies_by_id)
+    get_company_companies = _Op(get_company_companies)
+    post_company_companies = _Op(post_company_companies)
+    get_company_companies_count = _Op(get_company_companies_count)
+    get_company_companies_default = _Op(get_company_companies_default)
+    get_company_companies_by_id = _Op(get_company_companies_by_id)
+    put_company_companies_by_id = _Op(put_company_companies_by_id)
+    patch_company_companies_by_id = _Op(patch_company_companies_by_id)
+    delete_company_companies_by_id = _Op(delete_company_companies_by_id)
+    post_company_companies_by_id_merge = _Op(post_company_companies_by_id_merge)
+    get_company_companies_by_id_usages = _Op(get_company_companies_by_id_usages)
+    get_company_companies_by_id_usages_list = _Op(get_company_companies_by_id_usages_list)
 
 
-class CompanyCompanyTypeAssociations:
-    """The ``CompanyCompanyTypeAssociations`` resource."""
+class CompanyCompanyTypeAssociations(_Bound[_M]):
+    """The ``CompanyCompanyTypeAssociations`` resource: ``client.company.company_company_type_associations``."""
 
-    count = staticmethod(get_company_companies_by_parent_id_type_associations_count)
-    create = staticmethod(post_company_companies_by_parent_id_type_associations)
-    delete = staticmethod(delete_company_companies_by_parent_id_type_associations_by_id)
-    get = staticmethod(get_company_companies_by_parent_id_type_associations_by_id)
-    list = staticmethod(get_company_companies_by_parent_id_type_associations)
-    replace = staticmethod(put_company_companies_by_parent_id_type_associations_by_id)
-    update = staticmethod(patch_company_companies_by_parent_id_type_associations_by_id)
-    get_company_companies_by_parent_id_type_associations = staticmethod(
+    count = _Op(get_company_companies_by_parent_id_type_associations_count)
+    create = _Op(post_company_companies_by_parent_id_type_associations)
+    delete = _Op(delete_company_companies_by_parent_id_type_associations_by_id)
+    get = _Op(get_company_companies_by_parent_id_type_associations_by_id)
+    list = _Op(get_company_companies_by_parent_id_type_associations)
+    replace = _Op(put_company_companies_by_parent_id_type_associations_by_id)
+    update = _Op(patch_company_companies_by_parent_id_type_associations_by_id)
+    get_company_companies_by_parent_id_type_associations = _Op(
         get_company_companies_by_parent_id_type_associations
     )
-    post_company_companies_by_parent_id_type_associations = staticmethod(
+    post_company_companies_by_parent_id_type_associations = _Op(
         post_company_companies_by_parent_id_type_associations
     )
-    get_company_companies_by_parent_id_type_associations_count = staticmethod(
+    get_company_companies_by_parent_id_type_associations_count = _Op(
         get_company_companies_by_parent_id_type_associations_count
     )
-    get_company_companies_by_parent_id_type_associations_by_id = staticmethod(
+    get_company_companies_by_parent_id_type_associations_by_id = _Op(
         get_company_companies_by_parent_id_type_associations_by_id
     )
-    put_company_companies_by_parent_id_type_associations_by_id = staticmethod(
+    put_company_companies_by_parent_id_type_associations_by_id = _Op(
         put_company_companies_by_parent_id_type_associations_by_id
     )
-    patch_company_companies_by_parent_id_type_associations_by_id = staticmethod(
+    patch_company_companies_by_parent_id_type_associations_by_id = _Op(
         patch_company_companies_by_parent_id_type_associations_by_id
     )
-    delete_company_companies_by_parent_id_type_associations_by_id = staticmethod(
+    delete_company_companies_by_parent_id_type_associations_by_id = _Op(
         delete_company_companies_by_parent_id_type_associations_by_id
     )
 
 
-class CompanyCustomNotes:
-    """The ``CompanyCustomNotes`` resource."""
+class CompanyCustomNotes(_Bound[_M]):
+    """The ``CompanyCustomNotes`` resource: ``client.company.company_custom_notes``."""
 
-    count = staticmethod(get_company_companies_by_parent_id_custom_status_notes_count)
-    create = staticmethod(post_company_companies_by_parent_id_custom_status_notes)
-    delete = staticmethod(delete_company_companies_by_parent_id_custom_status_notes_by_id)
-    get = staticmethod(get_company_companies_by_parent_id_custom_status_notes_by_id)
-    list = staticmethod(get_company_companies_by_parent_id_custom_status_notes)
-    replace = staticmethod(put_company_companies_by_parent_id_custom_status_notes_by_id)
-    update = staticmethod(patch_company_companies_by_parent_id_custom_status_notes_by_id)
-    get_company_companies_by_parent_id_custom_status_notes = staticmethod(
+    count = _Op(get_company_companies_by_parent_id_custom_status_notes_count)
+    create = _Op(post_company_companies_by_parent_id_custom_status_notes)
+    delete = _Op(delete_company_companies_by_parent_id_custom_status_notes_by_id)
+    get = _Op(get_company_companies_by_parent_id_custom_status_notes_by_id)
+    list = _Op(get_company_companies_by_parent_id_custom_status_notes)
+    replace = _Op(put_company_companies_by_parent_id_custom_status_notes_by_id)
+    update = _Op(patch_company_companies_by_parent_id_custom_status_notes_by_id)
+    get_company_companies_by_parent_id_custom_status_notes = _Op(
         get_company_companies_by_parent_id_custom_status_notes
     )
-    post_company_companies_by_parent_id_custom_status_notes = staticmethod(
+    post_company_companies_by_parent_id_custom_status_notes = _Op(
         post_company_companies_by_parent_id_custom_status_notes
     )
-    get_company_companies_by_parent_id_custom_status_notes_count = staticmethod(
+    get_company_companies_by_parent_id_custom_status_notes_count = _Op(
         get_company_companies_by_parent_id_custom_status_notes_count
     )
-    get_company_companies_by_parent_id_custom_status_notes_by_id = staticmethod(
+    get_company_companies_by_parent_id_custom_status_notes_by_id = _Op(
         get_company_companies_by_parent_id_custom_status_notes_by_id
     )
-    put_company_companies_by_parent_id_custom_status_notes_by_id = staticmethod(
+    put_company_companies_by_parent_id_custom_status_notes_by_id = _Op(
         put_company_companies_by_parent_id_custom_status_notes_by_id
     )
-    patch_company_companies_by_parent_id_custom_status_notes_by_id = staticmethod(
+    patch_company_companies_by_parent_id_custom_status_notes_by_id = _Op(
         patch_company_companies_by_parent_id_custom_status_notes_by_id
     )
-    delete_company_companies_by_parent_id_custom_status_notes_by_id = staticmethod(
+    delete_company_companies_by_parent_id_custom_status_notes_by_id = _Op(
         delete_company_companies_by_parent_id_custom_status_notes_by_id
     )
 
 
-class CompanyGroups:
-    """The ``CompanyGroups`` resource."""
+class CompanyGroups(_Bound[_M]):
+    """The ``CompanyGroups`` resource: ``client.company.company_groups``."""
 
-    count = staticmethod(get_company_companies_by_parent_id_groups_count)
-    create = staticmethod(post_company_companies_by_parent_id_groups)
-    delete = staticmethod(delete_company_companies_by_parent_id_groups_by_id)
-    get = staticmethod(get_company_companies_by_parent_id_groups_by_id)
-    list = staticmethod(get_company_companies_by_parent_id_groups)
-    replace = staticmethod(put_company_companies_by_parent_id_groups_by_id)
-    update = staticmethod(patch_company_companies_by_parent_id_groups_by_id)
-    get_company_companies_by_parent_id_groups = staticmethod(
-        get_company_companies_by_parent_id_groups
-    )
-    post_company_companies_by_parent_id_groups = staticmethod(
-        post_company_companies_by_parent_id_groups
-    )
-    get_company_companies_by_parent_id_groups_count = staticmethod(
+    count = _Op(get_company_companies_by_parent_id_groups_count)
+    create = _Op(post_company_companies_by_parent_id_groups)
+    delete = _Op(delete_company_companies_by_parent_id_groups_by_id)
+    get = _Op(get_company_companies_by_parent_id_groups_by_id)
+    list = _Op(get_company_companies_by_parent_id_groups)
+    replace = _Op(put_company_companies_by_parent_id_groups_by_id)
+    update = _Op(patch_company_companies_by_parent_id_groups_by_id)
+    get_company_companies_by_parent_id_groups = _Op(get_company_companies_by_parent_id_groups)
+    post_company_companies_by_parent_id_groups = _Op(post_company_companies_by_parent_id_groups)
+    get_company_companies_by_parent_id_groups_count = _Op(
         get_company_companies_by_parent_id_groups_count
     )
-    get_company_companies_by_parent_id_groups_by_id = staticmethod(
+    get_company_companies_by_parent_id_groups_by_id = _Op(
         get_company_companies_by_parent_id_groups_by_id
     )
-    put_company_companies_by_parent_id_groups_by_id = staticmethod(
+    put_company_companies_by_parent_id_groups_by_id = _Op(
         put_company_companies_by_parent_id_groups_by_id
     )
-    patch_company_companies_by_parent_id_groups_by_id = staticmethod(
+    patch_company_companies_by_parent_id_groups_by_id = _Op(
         patch_company_companies_by_parent_id_groups_by_id
     )
-    delete_company_companies_by_parent_id_groups_by_id = staticmethod(
+    delete_company_companies_by_parent_id_groups_by_id = _Op(
         delete_company_companies_by_parent_id_groups_by_id
     )
 
 
-class CompanyInfos:
-    """The ``CompanyInfos`` resource."""
+class CompanyInfos(_Bound[_M]):
+    """The ``CompanyInfos`` resource: ``client.company.company_infos``."""
 
-    count = staticmethod(get_company_companies_info_count)
-    list = staticmethod(get_company_companies_info)
-    get_company_companies_info = staticmethod(get_company_companies_info)
-    get_company_companies_info_count = staticmethod(get_company_companies_info_count)
+    count = _Op(get_company_companies_info_count)
+    list = _Op(get_company_companies_info)
+    get_company_companies_info = _Op(get_company_companies_info)
+    get_company_companies_info_count = _Op(get_company_companies_info_count)
 
 
-class CompanyManagementSummarys:
-    """The ``CompanyManagementSummarys`` resource."""
+class CompanyManagementSummarys(_Bound[_M]):
+    """The ``CompanyManagementSummarys`` resource: ``client.company.company_management_summarys``."""
 
-    count = staticmethod(get_company_companies_by_parent_id_management_summary_reports_count)
-    create = staticmethod(post_company_companies_by_parent_id_management_summary_reports)
-    delete = staticmethod(delete_company_companies_by_parent_id_management_summary_reports_by_id)
-    get = staticmethod(get_company_companies_by_parent_id_management_summary_reports_by_id)
-    list = staticmethod(get_company_companies_by_parent_id_management_summary_reports)
-    replace = staticmethod(put_company_companies_by_parent_id_management_summary_reports_by_id)
-    update = staticmethod(patch_company_companies_by_parent_id_management_summary_reports_by_id)
-    get_company_companies_by_parent_id_management_summary_reports = staticmethod(
+    count = _Op(get_company_companies_by_parent_id_management_summary_reports_count)
+    create = _Op(post_company_companies_by_parent_id_management_summary_reports)
+    delete = _Op(delete_company_companies_by_parent_id_management_summary_reports_by_id)
+    get = _Op(get_company_companies_by_parent_id_management_summary_reports_by_id)
+    list = _Op(get_company_companies_by_parent_id_management_summary_reports)
+    replace = _Op(put_company_companies_by_parent_id_management_summary_reports_by_id)
+    update = _Op(patch_company_companies_by_parent_id_management_summary_reports_by_id)
+    get_company_companies_by_parent_id_management_summary_reports = _Op(
         get_company_companies_by_parent_id_management_summary_reports
     )
-    post_company_companies_by_parent_id_management_summary_reports = staticmethod(
+    post_company_companies_by_parent_id_management_summary_reports = _Op(
         post_company_companies_by_parent_id_management_summary_reports
     )
-    get_company_companies_by_parent_id_management_summary_reports_count = staticmethod(
+    get_company_companies_by_parent_id_management_summary_reports_count = _Op(
         get_company_companies_by_parent_id_management_summary_reports_count
     )
-    get_company_companies_by_parent_id_management_summary_reports_by_id = staticmethod(
+    get_company_companies_by_parent_id_management_summary_reports_by_id = _Op(
         get_company_companies_by_parent_id_management_summary_reports_by_id
     )
-    put_company_companies_by_parent_id_management_summary_reports_by_id = staticmethod(
+    put_company_companies_by_parent_id_management_summary_reports_by_id = _Op(
         put_company_companies_by_parent_id_management_summary_reports_by_id
     )
-    patch_company_companies_by_parent_id_management_summary_reports_by_id = staticmethod(
+    patch_company_companies_by_parent_id_management_summary_reports_by_id = _Op(
         patch_company_companies_by_parent_id_management_summary_reports_by_id
     )
-    delete_company_companies_by_parent_id_management_summary_reports_by_id = staticmethod(
+    delete_company_companies_by_parent_id_management_summary_reports_by_id = _Op(
         delete_company_companies_by_parent_id_management_summary_reports_by_id
     )
 
 
-class CompanyMarketDescription:
-    """The ``CompanyMarketDescription`` resource."""
+class CompanyMarketDescription(_Bound[_M]):
+    """The ``CompanyMarketDescription`` resource: ``client.company.company_market_description``."""
 
-    count = staticmethod(get_company_market_descriptions_count)
-    create = staticmethod(post_company_market_descriptions)
-    delete = staticmethod(delete_company_market_descriptions_by_id)
-    get = staticmethod(get_company_market_descriptions_by_id)
-    list = staticmethod(get_company_market_descriptions)
-    replace = staticmethod(put_company_market_descriptions_by_id)
-    update = staticmethod(patch_company_market_descriptions_by_id)
-    get_company_market_descriptions = staticmethod(get_company_market_descriptions)
-    post_company_market_descriptions = staticmethod(post_company_market_descriptions)
-    get_company_market_descriptions_count = staticmethod(get_company_market_descriptions_count)
-    get_company_market_descriptions_by_id = staticmethod(get_company_market_descriptions_by_id)
-    put_company_market_descriptions_by_id = staticmethod(put_company_market_descriptions_by_id)
-    patch_company_market_descriptions_by_id = staticmethod(patch_company_market_descriptions_by_id)
-    delete_company_market_descriptions_by_id = staticmethod(
-        delete_company_market_descriptions_by_id
-    )
-    get_company_market_descriptions_by_id_usages = staticmethod(
-        get_company_market_descriptions_by_id_usages
-    )
-    get_company_market_descriptions_by_id_usages_list = staticmethod(
+    count = _Op(get_company_market_descriptions_count)
+    create = _Op(post_company_market_descriptions)
+    delete = _Op(delete_company_market_descriptions_by_id)
+    get = _Op(get_company_market_descriptions_by_id)
+    list = _Op(get_company_market_descriptions)
+    replace = _Op(put_company_market_descriptions_by_id)
+    update = _Op(patch_company_market_descriptions_by_id)
+    get_company_market_descriptions = _Op(get_company_market_descriptions)
+    post_company_market_descriptions = _Op(post_company_market_descriptions)
+    get_company_market_descriptions_count = _Op(get_company_market_descriptions_count)
+    get_company_market_descriptions_by_id = _Op(get_company_market_descriptions_by_id)
+    put_company_market_descriptions_by_id = _Op(put_company_market_descriptions_by_id)
+    patch_company_market_descriptions_by_id = _Op(patch_company_market_descriptions_by_id)
+    delete_company_market_descriptions_by_id = _Op(delete_company_market_descriptions_by_id)
+    get_company_market_descriptions_by_id_usages = _Op(get_company_market_descriptions_by_id_usages)
+    get_company_market_descriptions_by_id_usages_list = _Op(
         get_company_market_descriptions_by_id_usages_list
     )
 
 
-class CompanyNoteTypeInfoResource:
-    """The ``CompanyNoteTypeInfo`` resource."""
+class CompanyNoteTypeInfoResource(_Bound[_M]):
+    """The ``CompanyNoteTypeInfo`` resource: ``client.company.company_note_type_info``."""
 
-    list = staticmethod(get_company_note_types_info)
-    get_company_note_types_count_info = staticmethod(get_company_note_types_count_info)
-    get_company_note_types_info = staticmethod(get_company_note_types_info)
-    get_company_note_types_by_id_info = staticmethod(get_company_note_types_by_id_info)
-
-
-class CompanyNoteTypes:
-    """The ``CompanyNoteTypes`` resource."""
-
-    count = staticmethod(get_company_note_types_count)
-    create = staticmethod(post_company_note_types)
-    delete = staticmethod(delete_company_note_types_by_id)
-    get = staticmethod(get_company_note_types_by_id)
-    list = staticmethod(get_company_note_types)
-    replace = staticmethod(put_company_note_types_by_id)
-    update = staticmethod(patch_company_note_types_by_id)
-    get_company_note_types = staticmethod(get_company_note_types)
-    post_company_note_types = staticmethod(post_company_note_types)
-    get_company_note_types_count = staticmethod(get_company_note_types_count)
-    get_company_note_types_by_id = staticmethod(get_company_note_types_by_id)
-    put_company_note_types_by_id = staticmethod(put_company_note_types_by_id)
-    patch_company_note_types_by_id = staticmethod(patch_company_note_types_by_id)
-    delete_company_note_types_by_id = staticmethod(delete_company_note_types_by_id)
+    list = _Op(get_company_note_types_info)
+    get_company_note_types_count_info = _Op(get_company_note_types_count_info)
+    get_company_note_types_info = _Op(get_company_note_types_info)
+    get_company_note_types_by_id_info = _Op(get_company_note_types_by_id_info)
 
 
-class CompanyNotes:
-    """The ``CompanyNotes`` resource."""
+class CompanyNoteTypes(_Bound[_M]):
+    """The ``CompanyNoteTypes`` resource: ``client.company.company_note_types``."""
 
-    count = staticmethod(get_company_companies_by_parent_id_notes_count)
-    create = staticmethod(post_company_companies_by_parent_id_notes)
-    delete = staticmethod(delete_company_companies_by_parent_id_notes_by_id)
-    get = staticmethod(get_company_companies_by_parent_id_notes_by_id)
-    list = staticmethod(get_company_companies_by_parent_id_notes)
-    replace = staticmethod(put_company_companies_by_parent_id_notes_by_id)
-    update = staticmethod(patch_company_companies_by_parent_id_notes_by_id)
-    get_company_companies_by_parent_id_notes = staticmethod(
-        get_company_companies_by_parent_id_notes
-    )
-    post_company_companies_by_parent_id_notes = staticmethod(
-        post_company_companies_by_parent_id_notes
-    )
-    get_company_companies_by_parent_id_notes_count = staticmethod(
+    count = _Op(get_company_note_types_count)
+    create = _Op(post_company_note_types)
+    delete = _Op(delete_company_note_types_by_id)
+    get = _Op(get_company_note_types_by_id)
+    list = _Op(get_company_note_types)
+    replace = _Op(put_company_note_types_by_id)
+    update = _Op(patch_company_note_types_by_id)
+    get_company_note_types = _Op(get_company_note_types)
+    post_company_note_types = _Op(post_company_note_types)
+    get_company_note_types_count = _Op(get_company_note_types_count)
+    get_company_note_types_by_id = _Op(get_company_note_types_by_id)
+    put_company_note_types_by_id = _Op(put_company_note_types_by_id)
+    patch_company_note_types_by_id = _Op(patch_company_note_types_by_id)
+    delete_company_note_types_by_id = _Op(delete_company_note_types_by_id)
+
+
+class CompanyNotes(_Bound[_M]):
+    """The ``CompanyNotes`` resource: ``client.company.company_notes``."""
+
+    count = _Op(get_company_companies_by_parent_id_notes_count)
+    create = _Op(post_company_companies_by_parent_id_notes)
+    delete = _Op(delete_company_companies_by_parent_id_notes_by_id)
+    get = _Op(get_company_companies_by_parent_id_notes_by_id)
+    list = _Op(get_company_companies_by_parent_id_notes)
+    replace = _Op(put_company_companies_by_parent_id_notes_by_id)
+    update = _Op(patch_company_companies_by_parent_id_notes_by_id)
+    get_company_companies_by_parent_id_notes = _Op(get_company_companies_by_parent_id_notes)
+    post_company_companies_by_parent_id_notes = _Op(post_company_companies_by_parent_id_notes)
+    get_company_companies_by_parent_id_notes_count = _Op(
         get_company_companies_by_parent_id_notes_count
     )
-    get_company_companies_by_parent_id_notes_by_id = staticmethod(
+    get_company_companies_by_parent_id_notes_by_id = _Op(
         get_company_companies_by_parent_id_notes_by_id
     )
-    put_company_companies_by_parent_id_notes_by_id = staticmethod(
+    put_company_companies_by_parent_id_notes_by_id = _Op(
         put_company_companies_by_parent_id_notes_by_id
     )
-    patch_company_companies_by_parent_id_notes_by_id = staticmethod(
+    patch_company_companies_by_parent_id_notes_by_id = _Op(
         patch_company_companies_by_parent_id_notes_by_id
     )
-    delete_company_companies_by_parent_id_notes_by_id = staticmethod(
+    delete_company_companies_by_parent_id_notes_by_id = _Op(
         delete_company_companies_by_parent_id_notes_by_id
     )
 
 
-class CompanyOwnershipType:
-    """The ``CompanyOwnershipType`` resource."""
+class CompanyOwnershipType(_Bound[_M]):
+    """The ``CompanyOwnershipType`` resource: ``client.company.company_ownership_type``."""
 
-    count = staticmethod(get_company_ownership_types_count)
-    create = staticmethod(post_company_ownership_types)
-    delete = staticmethod(delete_company_ownership_types_by_id)
-    get = staticmethod(get_company_ownership_types_by_id)
-    list = staticmethod(get_company_ownership_types)
-    replace = staticmethod(put_company_ownership_types_by_id)
-    update = staticmethod(patch_company_ownership_types_by_id)
-    get_company_ownership_types = staticmethod(get_company_ownership_types)
-    post_company_ownership_types = staticmethod(post_company_ownership_types)
-    get_company_ownership_types_count = staticmethod(get_company_ownership_types_count)
-    get_company_ownership_types_by_id = staticmethod(get_company_ownership_types_by_id)
-    put_company_ownership_types_by_id = staticmethod(put_company_ownership_types_by_id)
-    patch_company_ownership_types_by_id = staticmethod(patch_company_ownership_types_by_id)
-    delete_company_ownership_types_by_id = staticmethod(delete_company_ownership_types_by_id)
-
-
-class CompanyPickerItems:
-    """The ``CompanyPickerItems`` resource."""
-
-    count = staticmethod(get_company_company_picker_items_count)
-    create = staticmethod(post_company_company_picker_items)
-    delete = staticmethod(delete_company_company_picker_items_by_id)
-    get = staticmethod(get_company_company_picker_items_by_id)
-    list = staticmethod(get_company_company_picker_items)
-    get_company_company_picker_items = staticmethod(get_company_company_picker_items)
-    post_company_company_picker_items = staticmethod(post_company_company_picker_items)
-    post_company_company_picker_items_clear = staticmethod(post_company_company_picker_items_clear)
-    get_company_company_picker_items_count = staticmethod(get_company_company_picker_items_count)
-    get_company_company_picker_items_by_id = staticmethod(get_company_company_picker_items_by_id)
-    delete_company_company_picker_items_by_id = staticmethod(
-        delete_company_company_picker_items_by_id
-    )
+    count = _Op(get_company_ownership_types_count)
+    create = _Op(post_company_ownership_types)
+    delete = _Op(delete_company_ownership_types_by_id)
+    get = _Op(get_company_ownership_types_by_id)
+    list = _Op(get_company_ownership_types)
+    replace = _Op(put_company_ownership_types_by_id)
+    update = _Op(patch_company_ownership_types_by_id)
+    get_company_ownership_types = _Op(get_company_ownership_types)
+    post_company_ownership_types = _Op(post_company_ownership_types)
+    get_company_ownership_types_count = _Op(get_company_ownership_types_count)
+    get_company_ownership_types_by_id = _Op(get_company_ownership_types_by_id)
+    put_company_ownership_types_by_id = _Op(put_company_ownership_types_by_id)
+    patch_company_ownership_types_by_id = _Op(patch_company_ownership_types_by_id)
+    delete_company_ownership_types_by_id = _Op(delete_company_ownership_types_by_id)
 
 
-class CompanySiteInfos:
-    """The ``CompanySiteInfos`` resource."""
+class CompanyPickerItems(_Bound[_M]):
+    """The ``CompanyPickerItems`` resource: ``client.company.company_picker_items``."""
 
-    count = staticmethod(get_company_companies_by_parent_id_sites_info_count)
-    list = staticmethod(get_company_companies_by_parent_id_sites_info)
-    get_company_companies_by_parent_id_sites_info = staticmethod(
+    count = _Op(get_company_company_picker_items_count)
+    create = _Op(post_company_company_picker_items)
+    delete = _Op(delete_company_company_picker_items_by_id)
+    get = _Op(get_company_company_picker_items_by_id)
+    list = _Op(get_company_company_picker_items)
+    get_company_company_picker_items = _Op(get_company_company_picker_items)
+    post_company_company_picker_items = _Op(post_company_company_picker_items)
+    post_company_company_picker_items_clear = _Op(post_company_company_picker_items_clear)
+    get_company_company_picker_items_count = _Op(get_company_company_picker_items_count)
+    get_company_company_picker_items_by_id = _Op(get_company_company_picker_items_by_id)
+    delete_company_company_picker_items_by_id = _Op(delete_company_company_picker_items_by_id)
+
+
+class CompanySiteInfos(_Bound[_M]):
+    """The ``CompanySiteInfos`` resource: ``client.company.company_site_infos``."""
+
+    count = _Op(get_company_companies_by_parent_id_sites_info_count)
+    list = _Op(get_company_companies_by_parent_id_sites_info)
+    get_company_companies_by_parent_id_sites_info = _Op(
         get_company_companies_by_parent_id_sites_info
     )
-    get_company_companies_by_parent_id_sites_info_count = staticmethod(
+    get_company_companies_by_parent_id_sites_info_count = _Op(
         get_company_companies_by_parent_id_sites_info_count
     )
-    get_company_companies_by_parent_id_sites_by_id_info = staticmethod(
+    get_company_companies_by_parent_id_sites_by_id_info = _Op(
         get_company_companies_by_parent_id_sites_by_id_info
     )
 
 
-class CompanySites:
-    """The ``CompanySites`` resource."""
+class CompanySites(_Bound[_M]):
+    """The ``CompanySites`` resource: ``client.company.company_sites``."""
 
-    count = staticmethod(get_company_companies_by_parent_id_sites_count)
-    create = staticmethod(post_company_companies_by_parent_id_sites)
-    delete = staticmethod(delete_company_companies_by_parent_id_sites_by_id)
-    get = staticmethod(get_company_companies_by_parent_id_sites_by_id)
-    list = staticmethod(get_company_companies_by_parent_id_sites)
-    replace = staticmethod(put_company_companies_by_parent_id_sites_by_id)
-    update = staticmethod(patch_company_companies_by_parent_id_sites_by_id)
-    get_company_companies_by_parent_id_sites = staticmethod(
-        get_company_companies_by_parent_id_sites
-    )
-    post_company_companies_by_parent_id_sites = staticmethod(
-        post_company_companies_by_parent_id_sites
-    )
-    get_company_companies_by_parent_id_sites_count = staticmethod(
+    count = _Op(get_company_companies_by_parent_id_sites_count)
+    create = _Op(post_company_companies_by_parent_id_sites)
+    delete = _Op(delete_company_companies_by_parent_id_sites_by_id)
+    get = _Op(get_company_companies_by_parent_id_sites_by_id)
+    list = _Op(get_company_companies_by_parent_id_sites)
+    replace = _Op(put_company_companies_by_parent_id_sites_by_id)
+    update = _Op(patch_company_companies_by_parent_id_sites_by_id)
+    get_company_companies_by_parent_id_sites = _Op(get_company_companies_by_parent_id_sites)
+    post_company_companies_by_parent_id_sites = _Op(post_company_companies_by_parent_id_sites)
+    get_company_companies_by_parent_id_sites_count = _Op(
         get_company_companies_by_parent_id_sites_count
     )
-    get_company_companies_by_parent_id_sites_by_id = staticmethod(
+    get_company_companies_by_parent_id_sites_by_id = _Op(
         get_company_companies_by_parent_id_sites_by_id
     )
-    put_company_companies_by_parent_id_sites_by_id = staticmethod(
+    put_company_companies_by_parent_id_sites_by_id = _Op(
         put_company_companies_by_parent_id_sites_by_id
     )
-    patch_company_companies_by_parent_id_sites_by_id = staticmethod(
+    patch_company_companies_by_parent_id_sites_by_id = _Op(
         patch_company_companies_by_parent_id_sites_by_id
     )
-    delete_company_companies_by_parent_id_sites_by_id = staticmethod(
+    delete_company_companies_by_parent_id_sites_by_id = _Op(
         delete_company_companies_by_parent_id_sites_by_id
     )
-    get_company_companies_by_parent_id_sites_by_id_usages = staticmethod(
+    get_company_companies_by_parent_id_sites_by_id_usages = _Op(
         get_company_companies_by_parent_id_sites_by_id_usages
     )
-    get_company_companies_by_parent_id_sites_by_id_usages_list = staticmethod(
+    get_company_companies_by_parent_id_sites_by_id_usages_list = _Op(
         get_company_companies_by_parent_id_sites_by_id_usages_list
     )
 
 
-class CompanyStatuses:
-    """The ``CompanyStatuses`` resource."""
+class CompanyStatuses(_Bound[_M]):
+    """The ``CompanyStatuses`` resource: ``client.company.company_statuses``."""
 
-    count = staticmethod(get_company_companies_statuses_count)
-    create = staticmethod(post_company_companies_statuses)
-    delete = staticmethod(delete_company_companies_statuses_by_id)
-    get = staticmethod(get_company_companies_statuses_by_id)
-    list = staticmethod(get_company_companies_statuses)
-    replace = staticmethod(put_company_companies_statuses_by_id)
-    update = staticmethod(patch_company_companies_statuses_by_id)
-    get_company_companies_statuses = staticmethod(get_company_companies_statuses)
-    post_company_companies_statuses = staticmethod(post_company_companies_statuses)
-    get_company_companies_statuses_count = staticmethod(get_company_companies_statuses_count)
-    get_company_companies_statuses_by_id = staticmethod(get_company_companies_statuses_by_id)
-    put_company_companies_statuses_by_id = staticmethod(put_company_companies_statuses_by_id)
-    patch_company_companies_statuses_by_id = staticmethod(patch_company_companies_statuses_by_id)
-    delete_company_companies_statuses_by_id = staticmethod(delete_company_companies_statuses_by_id)
-    get_company_companies_statuses_by_id_usages = staticmethod(
-        get_company_companies_statuses_by_id_usages
-    )
-    get_company_companies_statuses_by_id_usages_list = staticmethod(
+    count = _Op(get_company_companies_statuses_count)
+    create = _Op(post_company_companies_statuses)
+    delete = _Op(delete_company_companies_statuses_by_id)
+    get = _Op(get_company_companies_statuses_by_id)
+    list = _Op(get_company_companies_statuses)
+    replace = _Op(put_company_companies_statuses_by_id)
+    update = _Op(patch_company_companies_statuses_by_id)
+    get_company_companies_statuses = _Op(get_company_companies_statuses)
+    post_company_companies_statuses = _Op(post_company_companies_statuses)
+    get_company_companies_statuses_count = _Op(get_company_companies_statuses_count)
+    get_company_companies_statuses_by_id = _Op(get_company_companies_statuses_by_id)
+    put_company_companies_statuses_by_id = _Op(put_company_companies_statuses_by_id)
+    patch_company_companies_statuses_by_id = _Op(patch_company_companies_statuses_by_id)
+    delete_company_companies_statuses_by_id = _Op(delete_company_companies_statuses_by_id)
+    get_company_companies_statuses_by_id_usages = _Op(get_company_companies_statuses_by_id_usages)
+    get_company_companies_statuses_by_id_usages_list = _Op(
         get_company_companies_statuses_by_id_usages_list
     )
 
 
-class CompanySurveys:
-    """The ``CompanySurveys`` resource."""
+class CompanySurveys(_Bound[_M]):
+    """The ``CompanySurveys`` resource: ``client.company.company_surveys``."""
 
-    list = staticmethod(get_company_companies_by_parent_id_surveys_count)
-    get_company_companies_by_parent_id_surveys_count = staticmethod(
+    list = _Op(get_company_companies_by_parent_id_surveys_count)
+    get_company_companies_by_parent_id_surveys_count = _Op(
         get_company_companies_by_parent_id_surveys_count
     )
 
 
-class CompanyTeamRole:
-    """The ``CompanyTeamRole`` resource."""
+class CompanyTeamRole(_Bound[_M]):
+    """The ``CompanyTeamRole`` resource: ``client.company.company_team_role``."""
 
-    count = staticmethod(get_company_team_roles_count)
-    create = staticmethod(post_company_team_roles)
-    delete = staticmethod(delete_company_team_roles_by_id)
-    get = staticmethod(get_company_team_roles_by_id)
-    list = staticmethod(get_company_team_roles)
-    replace = staticmethod(put_company_team_roles_by_id)
-    update = staticmethod(patch_company_team_roles_by_id)
-    get_company_team_roles = staticmethod(get_company_team_roles)
-    post_company_team_roles = staticmethod(post_company_team_roles)
-    get_company_team_roles_count = staticmethod(get_company_team_roles_count)
-    get_company_team_roles_by_id = staticmethod(get_company_team_roles_by_id)
-    put_company_team_roles_by_id = staticmethod(put_company_team_roles_by_id)
-    patch_company_team_roles_by_id = staticmethod(patch_company_team_roles_by_id)
-    delete_company_team_roles_by_id = staticmethod(delete_company_team_roles_by_id)
-    get_company_team_roles_by_id_usages = staticmethod(get_company_team_roles_by_id_usages)
-    get_company_team_roles_by_id_usages_list = staticmethod(
-        get_company_team_roles_by_id_usages_list
-    )
+    count = _Op(get_company_team_roles_count)
+    create = _Op(post_company_team_roles)
+    delete = _Op(delete_company_team_roles_by_id)
+    get = _Op(get_company_team_roles_by_id)
+    list = _Op(get_company_team_roles)
+    replace = _Op(put_company_team_roles_by_id)
+    update = _Op(patch_company_team_roles_by_id)
+    get_company_team_roles = _Op(get_company_team_roles)
+    post_company_team_roles = _Op(post_company_team_roles)
+    get_company_team_roles_count = _Op(get_company_team_roles_count)
+    get_company_team_roles_by_id = _Op(get_company_team_roles_by_id)
+    put_company_team_roles_by_id = _Op(put_company_team_roles_by_id)
+    patch_company_team_roles_by_id = _Op(patch_company_team_roles_by_id)
+    delete_company_team_roles_by_id = _Op(delete_company_team_roles_by_id)
+    get_company_team_roles_by_id_usages = _Op(get_company_team_roles_by_id_usages)
+    get_company_team_roles_by_id_usages_list = _Op(get_company_team_roles_by_id_usages_list)
 
 
-class CompanyTeams:
-    """The ``CompanyTeams`` resource."""
+class CompanyTeams(_Bound[_M]):
+    """The ``CompanyTeams`` resource: ``client.company.company_teams``."""
 
-    count = staticmethod(get_company_companies_by_parent_id_teams_count)
-    create = staticmethod(post_company_companies_by_parent_id_teams)
-    delete = staticmethod(delete_company_companies_by_parent_id_teams_by_id)
-    get = staticmethod(get_company_companies_by_parent_id_teams_by_id)
-    list = staticmethod(get_company_companies_by_parent_id_teams)
-    replace = staticmethod(put_company_companies_by_parent_id_teams_by_id)
-    update = staticmethod(patch_company_companies_by_parent_id_teams_by_id)
-    get_company_companies_by_parent_id_teams = staticmethod(
-        get_company_companies_by_parent_id_teams
-    )
-    post_company_companies_by_parent_id_teams = staticmethod(
-        post_company_companies_by_parent_id_teams
-    )
-    get_company_companies_by_parent_id_teams_count = staticmethod(
+    count = _Op(get_company_companies_by_parent_id_teams_count)
+    create = _Op(post_company_companies_by_parent_id_teams)
+    delete = _Op(delete_company_companies_by_parent_id_teams_by_id)
+    get = _Op(get_company_companies_by_parent_id_teams_by_id)
+    list = _Op(get_company_companies_by_parent_id_teams)
+    replace = _Op(put_company_companies_by_parent_id_teams_by_id)
+    update = _Op(patch_company_companies_by_parent_id_teams_by_id)
+    get_company_companies_by_parent_id_teams = _Op(get_company_companies_by_parent_id_teams)
+    post_company_companies_by_parent_id_teams = _Op(post_company_companies_by_parent_id_teams)
+    get_company_companies_by_parent_id_teams_count = _Op(
         get_company_companies_by_parent_id_teams_count
     )
-    get_company_companies_by_parent_id_teams_by_id = staticmethod(
+    get_company_companies_by_parent_id_teams_by_id = _Op(
         get_company_companies_by_parent_id_teams_by_id
     )
-    put_company_companies_by_parent_id_teams_by_id = staticmethod(
+    put_company_companies_by_parent_id_teams_by_id = _Op(
         put_company_companies_by_parent_id_teams_by_id
     )
-    patch_company_companies_by_parent_id_teams_by_id = staticmethod(
+    patch_company_companies_by_parent_id_teams_by_id = _Op(
         patch_company_companies_by_parent_id_teams_by_id
     )
-    delete_company_companies_by_parent_id_teams_by_id = staticmethod(
+    delete_company_companies_by_parent_id_teams_by_id = _Op(
         delete_company_companies_by_parent_id_teams_by_id
     )
 
 
-class CompanyTracks:
-    """The ``CompanyTracks`` resource."""
+class CompanyTracks(_Bound[_M]):
+    """The ``CompanyTracks`` resource: ``client.company.company_tracks``."""
 
-    count = staticmethod(get_company_companies_by_parent_id_tracks_count)
-    create = staticmethod(post_company_companies_by_parent_id_tracks)
-    delete = staticmethod(delete_company_companies_by_parent_id_tracks_by_id)
-    get = staticmethod(get_company_companies_by_parent_id_tracks_by_id)
-    list = staticmethod(get_company_companies_by_parent_id_tracks)
-    get_company_companies_by_parent_id_tracks = staticmethod(
-        get_company_companies_by_parent_id_tracks
-    )
-    post_company_companies_by_parent_id_tracks = staticmethod(
-        post_company_companies_by_parent_id_tracks
-    )
-    get_company_companies_by_parent_id_tracks_count = staticmethod(
+    count = _Op(get_company_companies_by_parent_id_tracks_count)
+    create = _Op(post_company_companies_by_parent_id_tracks)
+    delete = _Op(delete_company_companies_by_parent_id_tracks_by_id)
+    get = _Op(get_company_companies_by_parent_id_tracks_by_id)
+    list = _Op(get_company_companies_by_parent_id_tracks)
+    get_company_companies_by_parent_id_tracks = _Op(get_company_companies_by_parent_id_tracks)
+    post_company_companies_by_parent_id_tracks = _Op(post_company_companies_by_parent_id_tracks)
+    get_company_companies_by_parent_id_tracks_count = _Op(
         get_company_companies_by_parent_id_tracks_count
     )
-    get_company_companies_by_parent_id_tracks_by_id = staticmethod(
+    get_company_companies_by_parent_id_tracks_by_id = _Op(
         get_company_companies_by_parent_id_tracks_by_id
     )
-    delete_company_companies_by_parent_id_tracks_by_id = staticmethod(
+    delete_company_companies_by_parent_id_tracks_by_id = _Op(
         delete_company_companies_by_parent_id_tracks_by_id
     )
 
 
-class CompanyTypeAssociations:
-    """The ``CompanyTypeAssociations`` resource."""
+class CompanyTypeAssociations(_Bound[_M]):
+    """The ``CompanyTypeAssociations`` resource: ``client.company.company_type_associations``."""
 
-    count = staticmethod(get_company_company_type_associations_count)
-    create = staticmethod(post_company_company_type_associations)
-    delete = staticmethod(delete_company_company_type_associations_by_id)
-    get = staticmethod(get_company_company_type_associations_by_id)
-    list = staticmethod(get_company_company_type_associations)
-    replace = staticmethod(put_company_company_type_associations_by_id)
-    update = staticmethod(patch_company_company_type_associations_by_id)
-    get_company_company_type_associations = staticmethod(get_company_company_type_associations)
-    post_company_company_type_associations = staticmethod(post_company_company_type_associations)
-    get_company_company_type_associations_count = staticmethod(
-        get_company_company_type_associations_count
-    )
-    get_company_company_type_associations_by_id = staticmethod(
-        get_company_company_type_associations_by_id
-    )
-    put_company_company_type_associations_by_id = staticmethod(
-        put_company_company_type_associations_by_id
-    )
-    patch_company_company_type_associations_by_id = staticmethod(
+    count = _Op(get_company_company_type_associations_count)
+    create = _Op(post_company_company_type_associations)
+    delete = _Op(delete_company_company_type_associations_by_id)
+    get = _Op(get_company_company_type_associations_by_id)
+    list = _Op(get_company_company_type_associations)
+    replace = _Op(put_company_company_type_associations_by_id)
+    update = _Op(patch_company_company_type_associations_by_id)
+    get_company_company_type_associations = _Op(get_company_company_type_associations)
+    post_company_company_type_associations = _Op(post_company_company_type_associations)
+    get_company_company_type_associations_count = _Op(get_company_company_type_associations_count)
+    get_company_company_type_associations_by_id = _Op(get_company_company_type_associations_by_id)
+    put_company_company_type_associations_by_id = _Op(put_company_company_type_associations_by_id)
+    patch_company_company_type_associations_by_id = _Op(
         patch_company_company_type_associations_by_id
     )
-    delete_company_company_type_associations_by_id = staticmethod(
+    delete_company_company_type_associations_by_id = _Op(
         delete_company_company_type_associations_by_id
     )
 
 
-class CompanyTypeInfos:
-    """The ``CompanyTypeInfos`` resource."""
+class CompanyTypeInfos(_Bound[_M]):
+    """The ``CompanyTypeInfos`` resource: ``client.company.company_type_infos``."""
 
-    count = staticmethod(get_company_companies_info_types_count)
-    get = staticmethod(get_company_companies_info_types_by_id)
-    list = staticmethod(get_company_companies_info_types)
-    get_company_companies_info_types = staticmethod(get_company_companies_info_types)
-    get_company_companies_info_types_count = staticmethod(get_company_companies_info_types_count)
-    get_company_companies_info_types_by_id = staticmethod(get_company_companies_info_types_by_id)
+    count = _Op(get_company_companies_info_types_count)
+    get = _Op(get_company_companies_info_types_by_id)
+    list = _Op(get_company_companies_info_types)
+    get_company_companies_info_types = _Op(get_company_companies_info_types)
+    get_company_companies_info_types_count = _Op(get_company_companies_info_types_count)
+    get_company_companies_info_types_by_id = _Op(get_company_companies_info_types_by_id)
 
 
-class CompanyTypes:
-    """The ``CompanyTypes`` resource."""
+class CompanyTypes(_Bound[_M]):
+    """The ``CompanyTypes`` resource: ``client.company.company_types``."""
 
-    count = staticmethod(get_company_companies_types_count)
-    create = staticmethod(post_company_companies_types)
-    delete = staticmethod(delete_company_companies_types_by_id)
-    get = staticmethod(get_company_companies_types_by_id)
-    list = staticmethod(get_company_companies_types)
-    replace = staticmethod(put_company_companies_types_by_id)
-    update = staticmethod(patch_company_companies_types_by_id)
-    get_company_companies_types = staticmethod(get_company_companies_types)
-    post_company_companies_types = staticmethod(post_company_companies_types)
-    get_company_companies_types_count = staticmethod(get_company_companies_types_count)
-    get_company_companies_types_by_id = staticmethod(get_company_companies_types_by_id)
-    put_company_companies_types_by_id = staticmethod(put_company_companies_types_by_id)
-    patch_company_companies_types_by_id = staticmethod(patch_company_companies_types_by_id)
-    delete_company_companies_types_by_id = staticmethod(delete_company_companies_types_by_id)
-    get_company_companies_types_by_id_usages = staticmethod(
-        get_company_companies_types_by_id_usages
-    )
-    get_company_companies_types_by_id_usages_list = staticmethod(
+    count = _Op(get_company_companies_types_count)
+    create = _Op(post_company_companies_types)
+    delete = _Op(delete_company_companies_types_by_id)
+    get = _Op(get_company_companies_types_by_id)
+    list = _Op(get_company_companies_types)
+    replace = _Op(put_company_companies_types_by_id)
+    update = _Op(patch_company_companies_types_by_id)
+    get_company_companies_types = _Op(get_company_companies_types)
+    post_company_companies_types = _Op(post_company_companies_types)
+    get_company_companies_types_count = _Op(get_company_companies_types_count)
+    get_company_companies_types_by_id = _Op(get_company_companies_types_by_id)
+    put_company_companies_types_by_id = _Op(put_company_companies_types_by_id)
+    patch_company_companies_types_by_id = _Op(patch_company_companies_types_by_id)
+    delete_company_companies_types_by_id = _Op(delete_company_companies_types_by_id)
+    get_company_companies_types_by_id_usages = _Op(get_company_companies_types_by_id_usages)
+    get_company_companies_types_by_id_usages_list = _Op(
         get_company_companies_types_by_id_usages_list
     )
 
 
-class ConfigurationStatusInfos:
-    """The ``ConfigurationStatusInfos`` resource."""
+class ConfigurationStatusInfos(_Bound[_M]):
+    """The ``ConfigurationStatusInfos`` resource: ``client.company.configuration_status_infos``."""
 
-    count = staticmethod(get_company_configurations_statuses_info_count)
-    list = staticmethod(get_company_configurations_statuses_info)
-    get_company_configurations_statuses_info = staticmethod(
-        get_company_configurations_statuses_info
-    )
-    get_company_configurations_statuses_info_count = staticmethod(
+    count = _Op(get_company_configurations_statuses_info_count)
+    list = _Op(get_company_configurations_statuses_info)
+    get_company_configurations_statuses_info = _Op(get_company_configurations_statuses_info)
+    get_company_configurations_statuses_info_count = _Op(
         get_company_configurations_statuses_info_count
     )
-    get_company_configurations_statuses_by_id_info = staticmethod(
+    get_company_configurations_statuses_by_id_info = _Op(
         get_company_configurations_statuses_by_id_info
     )
 
 
-class ConfigurationStatuses:
-    """The ``ConfigurationStatuses`` resource."""
+class ConfigurationStatuses(_Bound[_M]):
+    """The ``ConfigurationStatuses`` resource: ``client.company.configuration_statuses``."""
 
-    count = staticmethod(get_company_configurations_statuses_count)
-    create = staticmethod(post_company_configurations_statuses)
-    delete = staticmethod(delete_company_configurations_statuses_by_id)
-    get = staticmethod(get_company_configurations_statuses_by_id)
-    list = staticmethod(get_company_configurations_statuses)
-    replace = staticmethod(put_company_configurations_statuses_by_id)
-    update = staticmethod(patch_company_configurations_statuses_by_id)
-    get_company_configurations_statuses = staticmethod(get_company_configurations_statuses)
-    post_company_configurations_statuses = staticmethod(post_company_configurations_statuses)
-    get_company_configurations_statuses_count = staticmethod(
-        get_company_configurations_statuses_count
-    )
-    get_company_configurations_statuses_by_id = staticmethod(
-        get_company_configurations_statuses_by_id
-    )
-    put_company_configurations_statuses_by_id = staticmethod(
-        put_company_configurations_statuses_by_id
-    )
-    patch_company_configurations_statuses_by_id = staticmethod(
-        patch_company_configurations_statuses_by_id
-    )
-    delete_company_configurations_statuses_by_id = staticmethod(
-        delete_company_configurations_statuses_by_id
-    )
-    get_company_configurations_statuses_by_id_usages = staticmethod(
+    count = _Op(get_company_configurations_statuses_count)
+    create = _Op(post_company_configurations_statuses)
+    delete = _Op(delete_company_configurations_statuses_by_id)
+    get = _Op(get_company_configurations_statuses_by_id)
+    list = _Op(get_company_configurations_statuses)
+    replace = _Op(put_company_configurations_statuses_by_id)
+    update = _Op(patch_company_configurations_statuses_by_id)
+    get_company_configurations_statuses = _Op(get_company_configurations_statuses)
+    post_company_configurations_statuses = _Op(post_company_configurations_statuses)
+    get_company_configurations_statuses_count = _Op(get_company_configurations_statuses_count)
+    get_company_configurations_statuses_by_id = _Op(get_company_configurations_statuses_by_id)
+    put_company_configurations_statuses_by_id = _Op(put_company_configurations_statuses_by_id)
+    patch_company_configurations_statuses_by_id = _Op(patch_company_configurations_statuses_by_id)
+    delete_company_configurations_statuses_by_id = _Op(delete_company_configurations_statuses_by_id)
+    get_company_configurations_statuses_by_id_usages = _Op(
         get_company_configurations_statuses_by_id_usages
     )
-    get_company_configurations_statuses_by_id_usages_list = staticmethod(
+    get_company_configurations_statuses_by_id_usages_list = _Op(
         get_company_configurations_statuses_by_id_usages_list
     )
 
 
-class ConfigurationTypeInfos:
-    """The ``ConfigurationTypeInfos`` resource."""
+class ConfigurationTypeInfos(_Bound[_M]):
+    """The ``ConfigurationTypeInfos`` resource: ``client.company.configuration_type_infos``."""
 
-    list = staticmethod(get_company_configurations_types_by_id_info)
-    get_company_configurations_types_by_id_info = staticmethod(
-        get_company_configurations_types_by_id_info
-    )
+    list = _Op(get_company_configurations_types_by_id_info)
+    get_company_configurations_types_by_id_info = _Op(get_company_configurations_types_by_id_info)
 
 
-class ConfigurationTypeQuestionValues:
-    """The ``ConfigurationTypeQuestionValues`` resource."""
+class ConfigurationTypeQuestionValues(_Bound[_M]):
+    """The ``ConfigurationTypeQuestionValues`` resource: ``client.company.configuration_type_question_values``."""
 
-    count = staticmethod(
+    count = _Op(
         get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count
     )
-    create = staticmethod(
-        post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    delete = staticmethod(
+    create = _Op(post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values)
+    delete = _Op(
         delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    get = staticmethod(
+    get = _Op(
         get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    list = staticmethod(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    replace = staticmethod(
+    list = _Op(get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values)
+    replace = _Op(
         put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    update = staticmethod(
+    update = _Op(
         patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = staticmethod(
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _Op(
         get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
     )
-    post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = (
-        staticmethod(
-            post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-        )
+    post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _Op(
+        post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
     )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count = (
-        staticmethod(
-            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count
-        )
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count = _Op(
+        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count
     )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        staticmethod(
-            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
+        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        staticmethod(
-            put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
+    put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
+        put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        staticmethod(
-            patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
+    patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
+        patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = staticmethod(
+    delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages = staticmethod(
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages = _Op(
         get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages
     )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list = staticmethod(
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list = _Op(
         get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list
     )
 
 
-class ConfigurationTypeQuestions:
-    """The ``ConfigurationTypeQuestions`` resource."""
+class ConfigurationTypeQuestions(_Bound[_M]):
+    """The ``ConfigurationTypeQuestions`` resource: ``client.company.configuration_type_questions``."""
 
-    count = staticmethod(get_company_configurations_types_by_parent_id_questions_count)
-    create = staticmethod(post_company_configurations_types_by_parent_id_questions)
-    delete = staticmethod(delete_company_configurations_types_by_parent_id_questions_by_id)
-    get = staticmethod(get_company_configurations_types_by_parent_id_questions_by_id)
-    list = staticmethod(get_company_configurations_types_by_parent_id_questions)
-    replace = staticmethod(put_company_configurations_types_by_parent_id_questions_by_id)
-    update = staticmethod(patch_company_configurations_types_by_parent_id_questions_by_id)
-    get_company_configurations_types_by_parent_id_questions = staticmethod(
+    count = _Op(get_company_configurations_types_by_parent_id_questions_count)
+    create = _Op(post_company_configurations_types_by_parent_id_questions)
+    delete = _Op(delete_company_configurations_types_by_parent_id_questions_by_id)
+    get = _Op(get_company_configurations_types_by_parent_id_questions_by_id)
+    list = _Op(get_company_configurations_types_by_parent_id_questions)
+    replace = _Op(put_company_configurations_types_by_parent_id_questions_by_id)
+    update = _Op(patch_company_configurations_types_by_parent_id_questions_by_id)
+    get_company_configurations_types_by_parent_id_questions = _Op(
         get_company_configurations_types_by_parent_id_questions
     )
-    post_company_configurations_types_by_parent_id_questions = staticmethod(
+    post_company_configurations_types_by_parent_id_questions = _Op(
         post_company_configurations_types_by_parent_id_questions
     )
-    get_company_configurations_types_by_parent_id_questions_count = staticmethod(
+    get_company_configurations_types_by_parent_id_questions_count = _Op(
         get_company_configurations_types_by_parent_id_questions_count
     )
-    get_company_configurations_types_by_parent_id_questions_by_id = staticmethod(
+    get_company_configurations_types_by_parent_id_questions_by_id = _Op(
         get_company_configurations_types_by_parent_id_questions_by_id
     )
-    put_company_configurations_types_by_parent_id_questions_by_id = staticmethod(
+    put_company_configurations_types_by_parent_id_questions_by_id = _Op(
         put_company_configurations_types_by_parent_id_questions_by_id
     )
-    patch_company_configurations_types_by_parent_id_questions_by_id = staticmethod(
+    patch_company_configurations_types_by_parent_id_questions_by_id = _Op(
         patch_company_configurations_types_by_parent_id_questions_by_id
     )
-    delete_company_configurations_types_by_parent_id_questions_by_id = staticmethod(
+    delete_company_configurations_types_by_parent_id_questions_by_id = _Op(
         delete_company_configurations_types_by_parent_id_questions_by_id
     )
 
 
-class ConfigurationTypes:
-    """The ``ConfigurationTypes`` resource."""
+class ConfigurationTypes(_Bound[_M]):
+    """The ``ConfigurationTypes`` resource: ``client.company.configuration_types``."""
 
-    count = staticmethod(get_company_configurations_types_count)
-    create = staticmethod(post_company_configurations_types)
-    delete = staticmethod(delete_company_configurations_types_by_id)
-    get = staticmethod(get_company_configurations_types_by_id)
-    list = staticmethod(get_company_configurations_types)
-    replace = staticmethod(put_company_configurations_types_by_id)
-    update = staticmethod(patch_company_configurations_types_by_id)
-    get_company_configurations_types = staticmethod(get_company_configurations_types)
-    post_company_configurations_types = staticmethod(post_company_configurations_types)
-    post_company_configurations_types_copy = staticmethod(post_company_configurations_types_copy)
-    get_company_configurations_types_count = staticmethod(get_company_configurations_types_count)
-    get_company_configurations_types_by_id = staticmethod(get_company_configurations_types_by_id)
-    put_company_configurations_types_by_id = staticmethod(put_company_configurations_types_by_id)
-    patch_company_configurations_types_by_id = staticmethod(
-        patch_company_configurations_types_by_id
-    )
-    delete_company_configurations_types_by_id = staticmethod(
-        delete_company_configurations_types_by_id
-    )
-    get_company_configurations_types_by_id_usages = staticmethod(
+    count = _Op(get_company_configurations_types_count)
+    create = _Op(post_company_configurations_types)
+    delete = _Op(delete_company_configurations_types_by_id)
+    get = _Op(get_company_configurations_types_by_id)
+    list = _Op(get_company_configurations_types)
+    replace = _Op(put_company_configurations_types_by_id)
+    update = _Op(patch_company_configurations_types_by_id)
+    get_company_configurations_types = _Op(get_company_configurations_types)
+    post_company_configurations_types = _Op(post_company_configurations_types)
+    post_company_configurations_types_copy = _Op(post_company_configurations_types_copy)
+    get_company_configurations_types_count = _Op(get_company_configurations_types_count)
+    get_company_configurations_types_by_id = _Op(get_company_configurations_types_by_id)
+    put_company_configurations_types_by_id = _Op(put_company_configurations_types_by_id)
+    patch_company_configurations_types_by_id = _Op(patch_company_configurations_types_by_id)
+    delete_company_configurations_types_by_id = _Op(delete_company_configurations_types_by_id)
+    get_company_configurations_types_by_id_usages = _Op(
         get_company_configurations_types_by_id_usages
     )
-    get_company_configurations_types_by_id_usages_list = staticmethod(
+    get_company_configurations_types_by_id_usages_list = _Op(
         get_company_configurations_types_by_id_usages_list
     )
 
 
-class Configurations:
-    """The ``Configurations`` resource."""
+class Configurations(_Bound[_M]):
+    """The ``Configurations`` resource: ``client.company.configurations``."""
 
-    count = staticmethod(get_company_configurations_count)
-    create = staticmethod(post_company_configurations)
-    delete = staticmethod(delete_company_configurations_by_id)
-    get = staticmethod(get_company_configurations_by_id)
-    list = staticmethod(get_company_configurations)
-    replace = staticmethod(put_company_configurations_by_id)
-    update = staticmethod(patch_company_configurations_by_id)
-    get_company_configurations = staticmethod(get_company_configurations)
-    post_company_configurations = staticmethod(post_company_configurations)
-    post_company_configurations_bulk = staticmethod(post_company_configurations_bulk)
-    put_company_configurations_bulk = staticmethod(put_company_configurations_bulk)
-    delete_company_configurations_bulk = staticmethod(delete_company_configurations_bulk)
-    get_company_configurations_count = staticmethod(get_company_configurations_count)
-    get_company_configurations_by_id = staticmethod(get_company_configurations_by_id)
-    put_company_configurations_by_id = staticmethod(put_company_configurations_by_id)
-    patch_company_configurations_by_id = staticmethod(patch_company_configurations_by_id)
-    delete_company_configurations_by_id = staticmethod(delete_company_configurations_by_id)
-    patch_company_configurations_by_id_change_type = staticmethod(
+    count = _Op(get_company_configurations_count)
+    create = _Op(post_company_configurations)
+    delete = _Op(delete_company_configurations_by_id)
+    get = _Op(get_company_configurations_by_id)
+    list = _Op(get_company_configurations)
+    replace = _Op(put_company_configurations_by_id)
+    update = _Op(patch_company_configurations_by_id)
+    get_company_configurations = _Op(get_company_configurations)
+    post_company_configurations = _Op(post_company_configurations)
+    post_company_configurations_bulk = _Op(post_company_configurations_bulk)
+    put_company_configurations_bulk = _Op(put_company_configurations_bulk)
+    delete_company_configurations_bulk = _Op(delete_company_configurations_bulk)
+    get_company_configurations_count = _Op(get_company_configurations_count)
+    get_company_configurations_by_id = _Op(get_company_configurations_by_id)
+    put_company_configurations_by_id = _Op(put_company_configurations_by_id)
+    patch_company_configurations_by_id = _Op(patch_company_configurations_by_id)
+    delete_company_configurations_by_id = _Op(delete_company_configurations_by_id)
+    patch_company_configurations_by_id_change_type = _Op(
         patch_company_configurations_by_id_change_type
     )
-    get_company_configurations_by_id_quick_access_count = staticmethod(
+    get_company_configurations_by_id_quick_access_count = _Op(
         get_company_configurations_by_id_quick_access_count
     )
 
 
-class ContactTypes:
-    """The ``Contact Types`` resource."""
+class ContactTypes(_Bound[_M]):
+    """The ``Contact Types`` resource: ``client.company.contact_types``."""
 
-    list = staticmethod(get_company_contact_types_by_id_usages_list)
-    get_company_contact_types_by_id_usages_list = staticmethod(
-        get_company_contact_types_by_id_usages_list
-    )
+    list = _Op(get_company_contact_types_by_id_usages_list)
+    get_company_contact_types_by_id_usages_list = _Op(get_company_contact_types_by_id_usages_list)
 
 
-class ContactCommunications:
-    """The ``ContactCommunications`` resource."""
+class ContactCommunications(_Bound[_M]):
+    """The ``ContactCommunications`` resource: ``client.company.contact_communications``."""
 
-    count = staticmethod(get_company_contacts_by_parent_id_communications_count)
-    create = staticmethod(post_company_contacts_by_parent_id_communications)
-    delete = staticmethod(delete_company_contacts_by_parent_id_communications_by_id)
-    get = staticmethod(get_company_contacts_by_parent_id_communications_by_id)
-    list = staticmethod(get_company_contacts_by_parent_id_communications)
-    replace = staticmethod(put_company_contacts_by_parent_id_communications_by_id)
-    update = staticmethod(patch_company_contacts_by_parent_id_communications_by_id)
-    get_company_contacts_by_parent_id_communications = staticmethod(
+    count = _Op(get_company_contacts_by_parent_id_communications_count)
+    create = _Op(post_company_contacts_by_parent_id_communications)
+    delete = _Op(delete_company_contacts_by_parent_id_communications_by_id)
+    get = _Op(get_company_contacts_by_parent_id_communications_by_id)
+    list = _Op(get_company_contacts_by_parent_id_communications)
+    replace = _Op(put_company_contacts_by_parent_id_communications_by_id)
+    update = _Op(patch_company_contacts_by_parent_id_communications_by_id)
+    get_company_contacts_by_parent_id_communications = _Op(
         get_company_contacts_by_parent_id_communications
     )
-    post_company_contacts_by_parent_id_communications = staticmethod(
+    post_company_contacts_by_parent_id_communications = _Op(
         post_company_contacts_by_parent_id_communications
     )
-    get_company_contacts_by_parent_id_communications_count = staticmethod(
+    get_company_contacts_by_parent_id_communications_count = _Op(
         get_company_contacts_by_parent_id_communications_count
     )
-    get_company_contacts_by_parent_id_communications_by_id = staticmethod(
+    get_company_contacts_by_parent_id_communications_by_id = _Op(
         get_company_contacts_by_parent_id_communications_by_id
     )
-    put_company_contacts_by_parent_id_communications_by_id = staticmethod(
+    put_company_contacts_by_parent_id_communications_by_id = _Op(
         put_company_contacts_by_parent_id_communications_by_id
     )
-    patch_company_contacts_by_parent_id_communications_by_id = staticmethod(
+    patch_company_contacts_by_parent_id_communications_by_id = _Op(
         patch_company_contacts_by_parent_id_communications_by_id
     )
-    delete_company_contacts_by_parent_id_communications_by_id = staticmethod(
+    delete_company_contacts_by_parent_id_communications_by_id = _Op(
         delete_company_contacts_by_parent_id_communications_by_id
     )
 
 
-class ContactContactTypeAssociations:
-    """The ``ContactContactTypeAssociations`` resource."""
+class ContactContactTypeAssociations(_Bound[_M]):
+    """The ``ContactContactTypeAssociations`` resource: ``client.company.contact_contact_type_associations``."""
 
-    count = staticmethod(get_company_contacts_by_parent_id_type_associations_count)
-    create = staticmethod(post_company_contacts_by_parent_id_type_associations)
-    delete = staticmethod(delete_company_contacts_by_parent_id_type_associations_by_id)
-    get = staticmethod(get_company_contacts_by_parent_id_type_associations_by_id)
-    list = staticmethod(get_company_contacts_by_parent_id_type_associations)
-    replace = staticmethod(put_company_contacts_by_parent_id_type_associations_by_id)
-    update = staticmethod(patch_company_contacts_by_parent_id_type_associations_by_id)
-    get_company_contacts_by_parent_id_type_associations = staticmethod(
+    count = _Op(get_company_contacts_by_parent_id_type_associations_count)
+    create = _Op(post_company_contacts_by_parent_id_type_associations)
+    delete = _Op(delete_company_contacts_by_parent_id_type_associations_by_id)
+    get = _Op(get_company_contacts_by_parent_id_type_associations_by_id)
+    list = _Op(get_company_contacts_by_parent_id_type_associations)
+    replace = _Op(put_company_contacts_by_parent_id_type_associations_by_id)
+    update = _Op(patch_company_contacts_by_parent_id_type_associations_by_id)
+    get_company_contacts_by_parent_id_type_associations = _Op(
         get_company_contacts_by_parent_id_type_associations
     )
-    post_company_contacts_by_parent_id_type_associations = staticmethod(
+    post_company_contacts_by_parent_id_type_associations = _Op(
         post_company_contacts_by_parent_id_type_associations
     )
-    get_company_contacts_by_parent_id_type_associations_count = staticmethod(
+    get_company_contacts_by_parent_id_type_associations_count = _Op(
         get_company_contacts_by_parent_id_type_associations_count
     )
-    get_company_contacts_by_parent_id_type_associations_by_id = staticmethod(
+    get_company_contacts_by_parent_id_type_associations_by_id = _Op(
         get_company_contacts_by_parent_id_type_associations_by_id
     )
-    put_company_contacts_by_parent_id_type_associations_by_id = staticmethod(
+    put_company_contacts_by_parent_id_type_associations_by_id = _Op(
         put_company_contacts_by_parent_id_type_associations_by_id
     )
-    patch_company_contacts_by_parent_id_type_associations_by_id = staticmethod(
+    patch_company_contacts_by_parent_id_type_associations_by_id = _Op(
         patch_company_contacts_by_parent_id_type_associations_by_id
     )
-    delete_company_contacts_by_parent_id_type_associations_by_id = staticmethod(
+    delete_company_contacts_by_parent_id_type_associations_by_id = _Op(
         delete_company_contacts_by_parent_id_type_associations_by_id
     )
 
 
-class ContactDepartmentInfos:
-    """The ``ContactDepartmentInfos`` resource."""
+class ContactDepartmentInfos(_Bound[_M]):
+    """The ``ContactDepartmentInfos`` resource: ``client.company.contact_department_infos``."""
 
-    count = staticmethod(get_company_contacts_departments_info_count)
-    list = staticmethod(get_company_contacts_departments_info)
-    get_company_contacts_departments_info = staticmethod(get_company_contacts_departments_info)
-    get_company_contacts_departments_info_count = staticmethod(
-        get_company_contacts_departments_info_count
-    )
-    get_company_contacts_departments_by_id_info = staticmethod(
-        get_company_contacts_departments_by_id_info
-    )
+    count = _Op(get_company_contacts_departments_info_count)
+    list = _Op(get_company_contacts_departments_info)
+    get_company_contacts_departments_info = _Op(get_company_contacts_departments_info)
+    get_company_contacts_departments_info_count = _Op(get_company_contacts_departments_info_count)
+    get_company_contacts_departments_by_id_info = _Op(get_company_contacts_departments_by_id_info)
 
 
-class ContactDepartments:
-    """The ``ContactDepartments`` resource."""
+class ContactDepartments(_Bound[_M]):
+    """The ``ContactDepartments`` resource: ``client.company.contact_departments``."""
 
-    count = staticmethod(get_company_contacts_departments_count)
-    create = staticmethod(post_company_contacts_departments)
-    delete = staticmethod(delete_company_contacts_departments_by_id)
-    get = staticmethod(get_company_contacts_departments_by_id)
-    list = staticmethod(get_company_contacts_departments)
-    replace = staticmethod(put_company_contacts_departments_by_id)
-    update = staticmethod(patch_company_contacts_departments_by_id)
-    get_company_contacts_departments = staticmethod(get_company_contacts_departments)
-    post_company_contacts_departments = staticmethod(post_company_contacts_departments)
-    get_company_contacts_departments_count = staticmethod(get_company_contacts_departments_count)
-    get_company_contacts_departments_by_id = staticmethod(get_company_contacts_departments_by_id)
-    put_company_contacts_departments_by_id = staticmethod(put_company_contacts_departments_by_id)
-    patch_company_contacts_departments_by_id = staticmethod(
-        patch_company_contacts_departments_by_id
-    )
-    delete_company_contacts_departments_by_id = staticmethod(
-        delete_company_contacts_departments_by_id
-    )
-    get_company_contacts_departments_by_id_usages = staticmethod(
+    count = _Op(get_company_contacts_departments_count)
+    create = _Op(post_company_contacts_departments)
+    delete = _Op(delete_company_contacts_departments_by_id)
+    get = _Op(get_company_contacts_departments_by_id)
+    list = _Op(get_company_contacts_departments)
+    replace = _Op(put_company_contacts_departments_by_id)
+    update = _Op(patch_company_contacts_departments_by_id)
+    get_company_contacts_departments = _Op(get_company_contacts_departments)
+    post_company_contacts_departments = _Op(post_company_contacts_departments)
+    get_company_contacts_departments_count = _Op(get_company_contacts_departments_count)
+    get_company_contacts_departments_by_id = _Op(get_company_contacts_departments_by_id)
+    put_company_contacts_departments_by_id = _Op(put_company_contacts_departments_by_id)
+    patch_company_contacts_departments_by_id = _Op(patch_company_contacts_departments_by_id)
+    delete_company_contacts_departments_by_id = _Op(delete_company_contacts_departments_by_id)
+    get_company_contacts_departments_by_id_usages = _Op(
         get_company_contacts_departments_by_id_usages
     )
-    get_company_contacts_departments_by_id_usages_list = staticmethod(
+    get_company_contacts_departments_by_id_usages_list = _Op(
         get_company_contacts_departments_by_id_usages_list
     )
 
 
-class ContactGroups:
-    """The ``ContactGroups`` resource."""
+class ContactGroups(_Bound[_M]):
+    """The ``ContactGroups`` resource: ``client.company.contact_groups``."""
 
-    count = staticmethod(get_company_contacts_by_parent_id_groups_count)
-    create = staticmethod(post_company_contacts_by_parent_id_groups)
-    delete = staticmethod(delete_company_contacts_by_parent_id_groups_by_id)
-    get = staticmethod(get_company_contacts_by_parent_id_groups_by_id)
-    list = staticmethod(get_company_contacts_by_parent_id_groups)
-    replace = staticmethod(put_company_contacts_by_parent_id_groups_by_id)
-    update = staticmethod(patch_company_contacts_by_parent_id_groups_by_id)
-    get_company_contacts_by_parent_id_groups = staticmethod(
-        get_company_contacts_by_parent_id_groups
-    )
-    post_company_contacts_by_parent_id_groups = staticmethod(
-        post_company_contacts_by_parent_id_groups
-    )
-    get_company_contacts_by_parent_id_groups_count = staticmethod(
+    count = _Op(get_company_contacts_by_parent_id_groups_count)
+    create = _Op(post_company_contacts_by_parent_id_groups)
+    delete = _Op(delete_company_contacts_by_parent_id_groups_by_id)
+    get = _Op(get_company_contacts_by_parent_id_groups_by_id)
+    list = _Op(get_company_contacts_by_parent_id_groups)
+    replace = _Op(put_company_contacts_by_parent_id_groups_by_id)
+    update = _Op(patch_company_contacts_by_parent_id_groups_by_id)
+    get_company_contacts_by_parent_id_groups = _Op(get_company_contacts_by_parent_id_groups)
+    post_company_contacts_by_parent_id_groups = _Op(post_company_contacts_by_parent_id_groups)
+    get_company_contacts_by_parent_id_groups_count = _Op(
         get_company_contacts_by_parent_id_groups_count
     )
-    get_company_contacts_by_parent_id_groups_by_id = staticmethod(
+    get_company_contacts_by_parent_id_groups_by_id = _Op(
         get_company_contacts_by_parent_id_groups_by_id
     )
-    put_company_contacts_by_parent_id_groups_by_id = staticmethod(
+    put_company_contacts_by_parent_id_groups_by_id = _Op(
         put_company_contacts_by_parent_id_groups_by_id
     )
-    patch_company_contacts_by_parent_id_groups_by_id = staticmethod(
+    patch_company_contacts_by_parent_id_groups_by_id = _Op(
         patch_company_contacts_by_parent_id_groups_by_id
     )
-    delete_company_contacts_by_parent_id_groups_by_id = staticmethod(
+    delete_company_contacts_by_parent_id_groups_by_id = _Op(
         delete_company_contacts_by_parent_id_groups_by_id
     )
 
 
-class ContactInfos:
-    """The ``ContactInfos`` resource."""
+class ContactInfos(_Bound[_M]):
+    """The ``ContactInfos`` resource: ``client.company.contact_infos``."""
 
-    count = staticmethod(get_company_contacts_info_count)
-    list = staticmethod(get_company_contacts_info)
-    get_company_contacts_info = staticmethod(get_company_contacts_info)
-    get_company_contacts_info_count = staticmethod(get_company_contacts_info_count)
-    get_company_contacts_by_id_info = staticmethod(get_company_contacts_by_id_info)
+    count = _Op(get_company_contacts_info_count)
+    list = _Op(get_company_contacts_info)
+    get_company_contacts_info = _Op(get_company_contacts_info)
+    get_company_contacts_info_count = _Op(get_company_contacts_info_count)
+    get_company_contacts_by_id_info = _Op(get_company_contacts_by_id_info)
 
 
-class ContactNotes:
-    """The ``ContactNotes`` resource."""
+class ContactNotes(_Bound[_M]):
+    """The ``ContactNotes`` resource: ``client.company.contact_notes``."""
 
-    count = staticmethod(get_company_contacts_by_parent_id_notes_count)
-    create = staticmethod(post_company_contacts_by_parent_id_notes)
-    delete = staticmethod(delete_company_contacts_by_parent_id_notes_by_id)
-    get = staticmethod(get_company_contacts_by_parent_id_notes_by_id)
-    list = staticmethod(get_company_contacts_by_parent_id_notes)
-    replace = staticmethod(put_company_contacts_by_parent_id_notes_by_id)
-    update = staticmethod(patch_company_contacts_by_parent_id_notes_by_id)
-    get_company_contacts_by_parent_id_notes = staticmethod(get_company_contacts_by_parent_id_notes)
-    post_company_contacts_by_parent_id_notes = staticmethod(
-        post_company_contacts_by_parent_id_notes
-    )
-    get_company_contacts_by_parent_id_notes_count = staticmethod(
+    count = _Op(get_company_contacts_by_parent_id_notes_count)
+    create = _Op(post_company_contacts_by_parent_id_notes)
+    delete = _Op(delete_company_contacts_by_parent_id_notes_by_id)
+    get = _Op(get_company_contacts_by_parent_id_notes_by_id)
+    list = _Op(get_company_contacts_by_parent_id_notes)
+    replace = _Op(put_company_contacts_by_parent_id_notes_by_id)
+    update = _Op(patch_company_contacts_by_parent_id_notes_by_id)
+    get_company_contacts_by_parent_id_notes = _Op(get_company_contacts_by_parent_id_notes)
+    post_company_contacts_by_parent_id_notes = _Op(post_company_contacts_by_parent_id_notes)
+    get_company_contacts_by_parent_id_notes_count = _Op(
         get_company_contacts_by_parent_id_notes_count
     )
-    get_company_contacts_by_parent_id_notes_by_id = staticmethod(
+    get_company_contacts_by_parent_id_notes_by_id = _Op(
         get_company_contacts_by_parent_id_notes_by_id
     )
-    put_company_contacts_by_parent_id_notes_by_id = staticmethod(
+    put_company_contacts_by_parent_id_notes_by_id = _Op(
         put_company_contacts_by_parent_id_notes_by_id
     )
-    patch_company_contacts_by_parent_id_notes_by_id = staticmethod(
+    patch_company_contacts_by_parent_id_notes_by_id = _Op(
         patch_company_contacts_by_parent_id_notes_by_id
     )
-    delete_company_contacts_by_parent_id_notes_by_id = staticmethod(
+    delete_company_contacts_by_parent_id_notes_by_id = _Op(
         delete_company_contacts_by_parent_id_notes_by_id
     )
 
 
-class ContactRelationships:
-    """The ``ContactRelationships`` resource."""
+class ContactRelationships(_Bound[_M]):
+    """The ``ContactRelationships`` resource: ``client.company.contact_relationships``."""
 
-    count = staticmethod(get_company_contacts_relationships_count)
-    create = staticmethod(post_company_contacts_relationships)
-    delete = staticmethod(delete_company_contacts_relationships_by_id)
-    get = staticmethod(get_company_contacts_relationships_by_id)
-    list = staticmethod(get_company_contacts_relationships)
-    replace = staticmethod(put_company_contacts_relationships_by_id)
-    update = staticmethod(patch_company_contacts_relationships_by_id)
-    get_company_contacts_relationships = staticmethod(get_company_contacts_relationships)
-    post_company_contacts_relationships = staticmethod(post_company_contacts_relationships)
-    get_company_contacts_relationships_count = staticmethod(
-        get_company_contacts_relationships_count
-    )
-    get_company_contacts_relationships_by_id = staticmethod(
-        get_company_contacts_relationships_by_id
-    )
-    put_company_contacts_relationships_by_id = staticmethod(
-        put_company_contacts_relationships_by_id
-    )
-    patch_company_contacts_relationships_by_id = staticmethod(
-        patch_company_contacts_relationships_by_id
-    )
-    delete_company_contacts_relationships_by_id = staticmethod(
-        delete_company_contacts_relationships_by_id
-    )
+    count = _Op(get_company_contacts_relationships_count)
+    create = _Op(post_company_contacts_relationships)
+    delete = _Op(delete_company_contacts_relationships_by_id)
+    get = _Op(get_company_contacts_relationships_by_id)
+    list = _Op(get_company_contacts_relationships)
+    replace = _Op(put_company_contacts_relationships_by_id)
+    update = _Op(patch_company_contacts_relationships_by_id)
+    get_company_contacts_relationships = _Op(get_company_contacts_relationships)
+    post_company_contacts_relationships = _Op(post_company_contacts_relationships)
+    get_company_contacts_relationships_count = _Op(get_company_contacts_relationships_count)
+    get_company_contacts_relationships_by_id = _Op(get_company_contacts_relationships_by_id)
+    put_company_contacts_relationships_by_id = _Op(put_company_contacts_relationships_by_id)
+    patch_company_contacts_relationships_by_id = _Op(patch_company_contacts_relationships_by_id)
+    delete_company_contacts_relationships_by_id = _Op(delete_company_contacts_relationships_by_id)
 
 
-class ContactTracks:
-    """The ``ContactTracks`` resource."""
+class ContactTracks(_Bound[_M]):
+    """The ``ContactTracks`` resource: ``client.company.contact_tracks``."""
 
-    count = staticmethod(get_company_contacts_by_parent_id_tracks_count)
-    create = staticmethod(post_company_contacts_by_parent_id_tracks)
-    delete = staticmethod(delete_company_contacts_by_parent_id_tracks_by_id)
-    get = staticmethod(get_company_contacts_by_parent_id_tracks_by_id)
-    list = staticmethod(get_company_contacts_by_parent_id_tracks)
-    get_company_contacts_by_parent_id_tracks = staticmethod(
-        get_company_contacts_by_parent_id_tracks
-    )
-    post_company_contacts_by_parent_id_tracks = staticmethod(
-        post_company_contacts_by_parent_id_tracks
-    )
-    get_company_contacts_by_parent_id_tracks_count = staticmethod(
+    count = _Op(get_company_contacts_by_parent_id_tracks_count)
+    create = _Op(post_company_contacts_by_parent_id_tracks)
+    delete = _Op(delete_company_contacts_by_parent_id_tracks_by_id)
+    get = _Op(get_company_contacts_by_parent_id_tracks_by_id)
+    list = _Op(get_company_contacts_by_parent_id_tracks)
+    get_company_contacts_by_parent_id_tracks = _Op(get_company_contacts_by_parent_id_tracks)
+    post_company_contacts_by_parent_id_tracks = _Op(post_company_contacts_by_parent_id_tracks)
+    get_company_contacts_by_parent_id_tracks_count = _Op(
         get_company_contacts_by_parent_id_tracks_count
     )
-    get_company_contacts_by_parent_id_tracks_by_id = staticmethod(
+    get_company_contacts_by_parent_id_tracks_by_id = _Op(
         get_company_contacts_by_parent_id_tracks_by_id
     )
-    delete_company_contacts_by_parent_id_tracks_by_id = staticmethod(
+    delete_company_contacts_by_parent_id_tracks_by_id = _Op(
         delete_company_contacts_by_parent_id_tracks_by_id
     )
 
 
-class ContactTypeAssociations:
-    """The ``ContactTypeAssociations`` resource."""
+class ContactTypeAssociations(_Bound[_M]):
+    """The ``ContactTypeAssociations`` resource: ``client.company.contact_type_associations``."""
 
-    count = staticmethod(get_company_contact_type_associations_count)
-    create = staticmethod(post_company_contact_type_associations)
-    delete = staticmethod(delete_company_contact_type_associations_by_id)
-    get = staticmethod(get_company_contact_type_associations_by_id)
-    list = staticmethod(get_company_contact_type_associations)
-    replace = staticmethod(put_company_contact_type_associations_by_id)
-    update = staticmethod(patch_company_contact_type_associations_by_id)
-    get_company_contact_type_associations = staticmethod(get_company_contact_type_associations)
-    post_company_contact_type_associations = staticmethod(post_company_contact_type_associations)
-    get_company_contact_type_associations_count = staticmethod(
-        get_company_contact_type_associations_count
-    )
-    get_company_contact_type_associations_by_id = staticmethod(
-        get_company_contact_type_associations_by_id
-    )
-    put_company_contact_type_associations_by_id = staticmethod(
-        put_company_contact_type_associations_by_id
-    )
-    patch_company_contact_type_associations_by_id = staticmethod(
+    count = _Op(get_company_contact_type_associations_count)
+    create = _Op(post_company_contact_type_associations)
+    delete = _Op(delete_company_contact_type_associations_by_id)
+    get = _Op(get_company_contact_type_associations_by_id)
+    list = _Op(get_company_contact_type_associations)
+    replace = _Op(put_company_contact_type_associations_by_id)
+    update = _Op(patch_company_contact_type_associations_by_id)
+    get_company_contact_type_associations = _Op(get_company_contact_type_associations)
+    post_company_contact_type_associations = _Op(post_company_contact_type_associations)
+    get_company_contact_type_associations_count = _Op(get_company_contact_type_associations_count)
+    get_company_contact_type_associations_by_id = _Op(get_company_contact_type_associations_by_id)
+    put_company_contact_type_associations_by_id = _Op(put_company_contact_type_associations_by_id)
+    patch_company_contact_type_associations_by_id = _Op(
         patch_company_contact_type_associations_by_id
     )
-    delete_company_contact_type_associations_by_id = staticmethod(
+    delete_company_contact_type_associations_by_id = _Op(
         delete_company_contact_type_associations_by_id
     )
 
 
-class Contacts:
-    """The ``Contacts`` resource."""
+class Contacts(_Bound[_M]):
+    """The ``Contacts`` resource: ``client.company.contacts``."""
 
-    count = staticmethod(get_company_contacts_count)
-    create = staticmethod(post_company_contacts)
-    delete = staticmethod(delete_company_contacts_by_id)
-    get = staticmethod(get_company_contacts_by_id)
-    list = staticmethod(get_company_contacts)
-    replace = staticmethod(put_company_contacts_by_id)
-    update = staticmethod(patch_company_contacts_by_id)
-    get_company_contacts = staticmethod(get_company_contacts)
-    post_company_contacts = staticmethod(post_company_contacts)
-    get_company_contacts_count = staticmethod(get_company_contacts_count)
-    get_company_contacts_default = staticmethod(get_company_contacts_default)
-    post_company_contacts_request_password = staticmethod(post_company_contacts_request_password)
-    post_company_contacts_validate_portal_credentials = staticmethod(
+    count = _Op(get_company_contacts_count)
+    create = _Op(post_company_contacts)
+    delete = _Op(delete_company_contacts_by_id)
+    get = _Op(get_company_contacts_by_id)
+    list = _Op(get_company_contacts)
+    replace = _Op(put_company_contacts_by_id)
+    update = _Op(patch_company_contacts_by_id)
+    get_company_contacts = _Op(get_company_contacts)
+    post_company_contacts = _Op(post_company_contacts)
+    get_company_contacts_count = _Op(get_company_contacts_count)
+    get_company_contacts_default = _Op(get_company_contacts_default)
+    post_company_contacts_request_password = _Op(post_company_contacts_request_password)
+    post_company_contacts_validate_portal_credentials = _Op(
         post_company_contacts_validate_portal_credentials
     )
-    get_company_contacts_by_id = staticmethod(get_company_contacts_by_id)
-    put_company_contacts_by_id = staticmethod(put_company_contacts_by_id)
-    patch_company_contacts_by_id = staticmethod(patch_company_contacts_by_id)
-    delete_company_contacts_by_id = staticmethod(delete_company_contacts_by_id)
-    get_company_contacts_by_id_image = staticmethod(get_company_contacts_by_id_image)
-    get_company_contacts_by_id_portal_security = staticmethod(
-        get_company_contacts_by_id_portal_security
-    )
-    get_company_contacts_by_id_usages = staticmethod(get_company_contacts_by_id_usages)
-    get_company_contacts_by_id_usages_list = staticmethod(get_company_contacts_by_id_usages_list)
+    get_company_contacts_by_id = _Op(get_company_contacts_by_id)
+    put_company_contacts_by_id = _Op(put_company_contacts_by_id)
+    patch_company_contacts_by_id = _Op(patch_company_contacts_by_id)
+    delete_company_contacts_by_id = _Op(delete_company_contacts_by_id)
+    get_company_contacts_by_id_image = _Op(get_company_contacts_by_id_image)
+    get_company_contacts_by_id_portal_security = _Op(get_company_contacts_by_id_portal_security)
+    get_company_contacts_by_id_usages = _Op(get_company_contacts_by_id_usages)
+    get_company_contacts_by_id_usages_list = _Op(get_company_contacts_by_id_usages_list)
 
 
-class Countries:
-    """The ``Countries`` resource."""
+class Countries(_Bound[_M]):
+    """The ``Countries`` resource: ``client.company.countries``."""
 
-    count = staticmethod(get_company_countries_count)
-    create = staticmethod(post_company_countries)
-    delete = staticmethod(delete_company_countries_by_id)
-    get = staticmethod(get_company_countries_by_id)
-    list = staticmethod(get_company_countries)
-    replace = staticmethod(put_company_countries_by_id)
-    update = staticmethod(patch_company_countries_by_id)
-    get_company_countries = staticmethod(get_company_countries)
-    post_company_countries = staticmethod(post_company_countries)
-    get_company_countries_count = staticmethod(get_company_countries_count)
-    get_company_countries_by_id = staticmethod(get_company_countries_by_id)
-    put_company_countries_by_id = staticmethod(put_company_countries_by_id)
-    patch_company_countries_by_id = staticmethod(patch_company_countries_by_id)
-    delete_company_countries_by_id = staticmethod(delete_company_countries_by_id)
-
-
-class CountryInfos:
-    """The ``CountryInfos`` resource."""
-
-    count = staticmethod(get_company_countries_info_count)
-    list = staticmethod(get_company_countries_info)
-    get_company_countries_info = staticmethod(get_company_countries_info)
-    get_company_countries_info_count = staticmethod(get_company_countries_info_count)
-    get_company_countries_by_id_info = staticmethod(get_company_countries_by_id_info)
+    count = _Op(get_company_countries_count)
+    create = _Op(post_company_countries)
+    delete = _Op(delete_company_countries_by_id)
+    get = _Op(get_company_countries_by_id)
+    list = _Op(get_company_countries)
+    replace = _Op(put_company_countries_by_id)
+    update = _Op(patch_company_countries_by_id)
+    get_company_countries = _Op(get_company_countries)
+    post_company_countries = _Op(post_company_countries)
+    get_company_countries_count = _Op(get_company_countries_count)
+    get_company_countries_by_id = _Op(get_company_countries_by_id)
+    put_company_countries_by_id = _Op(put_company_countries_by_id)
+    patch_company_countries_by_id = _Op(patch_company_countries_by_id)
+    delete_company_countries_by_id = _Op(delete_company_countries_by_id)
 
 
-class EntityTypeInfos:
-    """The ``EntityTypeInfos`` resource."""
+class CountryInfos(_Bound[_M]):
+    """The ``CountryInfos`` resource: ``client.company.country_infos``."""
 
-    list = staticmethod(get_company_entitytypes_info)
-    get_company_entity_types_info_count = staticmethod(get_company_entity_types_info_count)
-    get_company_entitytypes_info = staticmethod(get_company_entitytypes_info)
-    get_company_entitytypes_by_id_info = staticmethod(get_company_entitytypes_by_id_info)
-
-
-class EntityTypes:
-    """The ``EntityTypes`` resource."""
-
-    count = staticmethod(get_company_entity_types_count)
-    get = staticmethod(get_company_entity_types_by_id)
-    list = staticmethod(get_company_entity_types)
-    get_company_entity_types = staticmethod(get_company_entity_types)
-    get_company_entity_types_count = staticmethod(get_company_entity_types_count)
-    get_company_entity_types_by_id = staticmethod(get_company_entity_types_by_id)
+    count = _Op(get_company_countries_info_count)
+    list = _Op(get_company_countries_info)
+    get_company_countries_info = _Op(get_company_countries_info)
+    get_company_countries_info_count = _Op(get_company_countries_info_count)
+    get_company_countries_by_id_info = _Op(get_company_countries_by_id_info)
 
 
-class ExpenseTypeInfos:
-    """The ``ExpenseTypeInfos`` resource."""
+class EntityTypeInfos(_Bound[_M]):
+    """The ``EntityTypeInfos`` resource: ``client.company.entity_type_infos``."""
 
-    list = staticmethod(get_company_expense_types_info_count)
-    get_company_expense_types_info_count = staticmethod(get_company_expense_types_info_count)
+    list = _Op(get_company_entitytypes_info)
+    get_company_entity_types_info_count = _Op(get_company_entity_types_info_count)
+    get_company_entitytypes_info = _Op(get_company_entitytypes_info)
+    get_company_entitytypes_by_id_info = _Op(get_company_entitytypes_by_id_info)
 
 
-class M365ContactSyncProperties:
-    """The ``M365ContactSyncProperties`` resource."""
+class EntityTypes(_Bound[_M]):
+    """The ``EntityTypes`` resource: ``client.company.entity_types``."""
 
-    count = staticmethod(get_company_m365contactsync_property_count)
-    create = staticmethod(post_company_m365contactsync_property)
-    post_company_m365contactsync_property = staticmethod(post_company_m365contactsync_property)
-    delete_company_m365contactsync_property = staticmethod(delete_company_m365contactsync_property)
-    get_company_m365contactsync_property_count = staticmethod(
-        get_company_m365contactsync_property_count
-    )
-    get_company_m365contactsync_property_excluded = staticmethod(
+    count = _Op(get_company_entity_types_count)
+    get = _Op(get_company_entity_types_by_id)
+    list = _Op(get_company_entity_types)
+    get_company_entity_types = _Op(get_company_entity_types)
+    get_company_entity_types_count = _Op(get_company_entity_types_count)
+    get_company_entity_types_by_id = _Op(get_company_entity_types_by_id)
+
+
+class ExpenseTypeInfos(_Bound[_M]):
+    """The ``ExpenseTypeInfos`` resource: ``client.company.expense_type_infos``."""
+
+    list = _Op(get_company_expense_types_info_count)
+    get_company_expense_types_info_count = _Op(get_company_expense_types_info_count)
+
+
+class M365ContactSyncProperties(_Bound[_M]):
+    """The ``M365ContactSyncProperties`` resource: ``client.company.m365_contact_sync_properties``."""
+
+    count = _Op(get_company_m365contactsync_property_count)
+    create = _Op(post_company_m365contactsync_property)
+    post_company_m365contactsync_property = _Op(post_company_m365contactsync_property)
+    delete_company_m365contactsync_property = _Op(delete_company_m365contactsync_property)
+    get_company_m365contactsync_property_count = _Op(get_company_m365contactsync_property_count)
+    get_company_m365contactsync_property_excluded = _Op(
         get_company_m365contactsync_property_excluded
     )
-    get_company_m365contactsync_property_included = staticmethod(
+    get_company_m365contactsync_property_included = _Op(
         get_company_m365contactsync_property_included
     )
-    get_company_m365contactsync_by_id_property = staticmethod(
-        get_company_m365contactsync_by_id_property
-    )
+    get_company_m365contactsync_by_id_property = _Op(get_company_m365contactsync_by_id_property)
 
 
-class M365Contacts:
-    """The ``M365Contacts`` resource."""
+class M365Contacts(_Bound[_M]):
+    """The ``M365Contacts`` resource: ``client.company.m365_contacts``."""
 
-    count = staticmethod(get_company_m365contact_count)
-    get = staticmethod(get_company_m365contact_by_id)
-    list = staticmethod(get_company_m365contact)
-    get_company_m365contact = staticmethod(get_company_m365contact)
-    get_company_m365contact_count = staticmethod(get_company_m365contact_count)
-    get_company_m365contact_by_id = staticmethod(get_company_m365contact_by_id)
+    count = _Op(get_company_m365contact_count)
+    get = _Op(get_company_m365contact_by_id)
+    list = _Op(get_company_m365contact)
+    get_company_m365contact = _Op(get_company_m365contact)
+    get_company_m365contact_count = _Op(get_company_m365contact_count)
+    get_company_m365contact_by_id = _Op(get_company_m365contact_by_id)
 
 
-class ManagedDevicesIntegrationCrossReferences:
-    """The ``ManagedDevicesIntegrationCrossReferences`` resource."""
+class ManagedDevicesIntegrationCrossReferences(_Bound[_M]):
+    """The ``ManagedDevicesIntegrationCrossReferences`` resource: ``client.company.managed_devices_integration_cross_references``."""
 
-    count = staticmethod(
-        get_company_managed_devices_integrations_by_parent_id_cross_references_count
-    )
-    create = staticmethod(post_company_managed_devices_integrations_by_parent_id_cross_references)
-    delete = staticmethod(
-        delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    get = staticmethod(get_company_managed_devices_integrations_by_parent_id_cross_references_by_id)
-    list = staticmethod(get_company_managed_devices_integrations_by_parent_id_cross_references)
-    replace = staticmethod(
-        put_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    update = staticmethod(
-        patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references = staticmethod(
+    count = _Op(get_company_managed_devices_integrations_by_parent_id_cross_references_count)
+    create = _Op(post_company_managed_devices_integrations_by_parent_id_cross_references)
+    delete = _Op(delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id)
+    get = _Op(get_company_managed_devices_integrations_by_parent_id_cross_references_by_id)
+    list = _Op(get_company_managed_devices_integrations_by_parent_id_cross_references)
+    replace = _Op(put_company_managed_devices_integrations_by_parent_id_cross_references_by_id)
+    update = _Op(patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id)
+    get_company_managed_devices_integrations_by_parent_id_cross_references = _Op(
         get_company_managed_devices_integrations_by_parent_id_cross_references
     )
-    post_company_managed_devices_integrations_by_parent_id_cross_references = staticmethod(
+    post_company_managed_devices_integrations_by_parent_id_cross_references = _Op(
         post_company_managed_devices_integrations_by_parent_id_cross_references
     )
-    get_company_managed_devices_integrations_by_parent_id_cross_references_count = staticmethod(
+    get_company_managed_devices_integrations_by_parent_id_cross_references_count = _Op(
         get_company_managed_devices_integrations_by_parent_id_cross_references_count
     )
-    get_company_managed_devices_integrations_by_parent_id_cross_references_by_id = staticmethod(
+    get_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _Op(
         get_company_managed_devices_integrations_by_parent_id_cross_references_by_id
     )
-    put_company_managed_devices_integrations_by_parent_id_cross_references_by_id = staticmethod(
+    put_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _Op(
         put_company_managed_devices_integrations_by_parent_id_cross_references_by_id
     )
-    patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id = staticmethod(
+    patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _Op(
         patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id
     )
-    delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id = staticmethod(
+    delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _Op(
         delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id
     )
 
 
-class ManagedDevicesIntegrationInfos:
-    """The ``ManagedDevicesIntegrationInfos`` resource."""
+class ManagedDevicesIntegrationInfos(_Bound[_M]):
+    """The ``ManagedDevicesIntegrationInfos`` resource: ``client.company.managed_devices_integration_infos``."""
 
-    count = staticmethod(get_company_managed_devices_integrations_info_count)
-    list = staticmethod(get_company_managed_devices_integrations_info)
-    get_company_managed_devices_integrations_info = staticmethod(
+    count = _Op(get_company_managed_devices_integrations_info_count)
+    list = _Op(get_company_managed_devices_integrations_info)
+    get_company_managed_devices_integrations_info = _Op(
         get_company_managed_devices_integrations_info
     )
-    get_company_managed_devices_integrations_info_count = staticmethod(
+    get_company_managed_devices_integrations_info_count = _Op(
         get_company_managed_devices_integrations_info_count
     )
-    get_company_managed_devices_integrations_by_id_info = staticmethod(
+    get_company_managed_devices_integrations_by_id_info = _Op(
         get_company_managed_devices_integrations_by_id_info
     )
 
 
-class ManagedDevicesIntegrationLogins:
-    """The ``ManagedDevicesIntegrationLogins`` resource."""
+class ManagedDevicesIntegrationLogins(_Bound[_M]):
+    """The ``ManagedDevicesIntegrationLogins`` resource: ``client.company.managed_devices_integration_logins``."""
 
-    count = staticmethod(get_company_managed_devices_integrations_by_parent_id_logins_count)
-    create = staticmethod(post_company_managed_devices_integrations_by_parent_id_logins)
-    delete = staticmethod(delete_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    get = staticmethod(get_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    list = staticmethod(get_company_managed_devices_integrations_by_parent_id_logins)
-    replace = staticmethod(put_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    update = staticmethod(patch_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    get_company_managed_devices_integrations_by_parent_id_logins = staticmethod(
+    count = _Op(get_company_managed_devices_integrations_by_parent_id_logins_count)
+    create = _Op(post_company_managed_devices_integrations_by_parent_id_logins)
+    delete = _Op(delete_company_managed_devices_integrations_by_parent_id_logins_by_id)
+    get = _Op(get_company_managed_devices_integrations_by_parent_id_logins_by_id)
+    list = _Op(get_company_managed_devices_integrations_by_parent_id_logins)
+    replace = _Op(put_company_managed_devices_integrations_by_parent_id_logins_by_id)
+    update = _Op(patch_company_managed_devices_integrations_by_parent_id_logins_by_id)
+    get_company_managed_devices_integrations_by_parent_id_logins = _Op(
         get_company_managed_devices_integrations_by_parent_id_logins
     )
-    post_company_managed_devices_integrations_by_parent_id_logins = staticmethod(
+    post_company_managed_devices_integrations_by_parent_id_logins = _Op(
         post_company_managed_devices_integrations_by_parent_id_logins
     )
-    get_company_managed_devices_integrations_by_parent_id_logins_count = staticmethod(
+    get_company_managed_devices_integrations_by_parent_id_logins_count = _Op(
         get_company_managed_devices_integrations_by_parent_id_logins_count
     )
-    get_company_managed_devices_integrations_by_parent_id_logins_by_id = staticmethod(
+    get_company_managed_devices_integrations_by_parent_id_logins_by_id = _Op(
         get_company_managed_devices_integrations_by_parent_id_logins_by_id
     )
-    put_company_managed_devices_integrations_by_parent_id_logins_by_id = staticmethod(
+    put_company_managed_devices_integrations_by_parent_id_logins_by_id = _Op(
         put_company_managed_devices_integrations_by_parent_id_logins_by_id
     )
-    patch_company_managed_devices_integrations_by_parent_id_logins_by_id = staticmethod(
+    patch_company_managed_devices_integrations_by_parent_id_logins_by_id = _Op(
         patch_company_managed_devices_integrations_by_parent_id_logins_by_id
     )
-    delete_company_managed_devices_integrations_by_parent_id_logins_by_id = staticmethod(
+    delete_company_managed_devices_integrations_by_parent_id_logins_by_id = _Op(
         delete_company_managed_devices_integrations_by_parent_id_logins_by_id
     )
 
 
-class ManagedDevicesIntegrationNotifications:
-    """The ``ManagedDevicesIntegrationNotifications`` resource."""
+class ManagedDevicesIntegrationNotifications(_Bound[_M]):
+    """The ``ManagedDevicesIntegrationNotifications`` resource: ``client.company.managed_devices_integration_notifications``."""
 
-    count = staticmethod(get_company_managed_devices_integrations_by_parent_id_notifications_count)
-    create = staticmethod(post_company_managed_devices_integrations_by_parent_id_notifications)
-    delete = staticmethod(
-        delete_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    get = staticmethod(get_company_managed_devices_integrations_by_parent_id_notifications_by_id)
-    list = staticmethod(get_company_managed_devices_integrations_by_parent_id_notifications)
-    replace = staticmethod(
-        put_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    update = staticmethod(
-        patch_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    get_company_managed_devices_integrations_by_parent_id_notifications = staticmethod(
+    count = _Op(get_company_managed_devices_integrations_by_parent_id_notifications_count)
+    create = _Op(post_company_managed_devices_integrations_by_parent_id_notifications)
+    delete = _Op(delete_company_managed_devices_integrations_by_parent_id_notifications_by_id)
+    get = _Op(get_company_managed_devices_integrations_by_parent_id_notifications_by_id)
+    list = _Op(get_company_managed_devices_integrations_by_parent_id_notifications)
+    replace = _Op(put_company_managed_devices_integrations_by_parent_id_notifications_by_id)
+    update = _Op(patch_company_managed_devices_integrations_by_parent_id_notifications_by_id)
+    get_company_managed_devices_integrations_by_parent_id_notifications = _Op(
         get_company_managed_devices_integrations_by_parent_id_notifications
     )
-    post_company_managed_devices_integrations_by_parent_id_notifications = staticmethod(
+    post_company_managed_devices_integrations_by_parent_id_notifications = _Op(
         post_company_managed_devices_integrations_by_parent_id_notifications
     )
-    get_company_managed_devices_integrations_by_parent_id_notifications_count = staticmethod(
+    get_company_managed_devices_integrations_by_parent_id_notifications_count = _Op(
         get_company_managed_devices_integrations_by_parent_id_notifications_count
     )
-    get_company_managed_devices_integrations_by_parent_id_notifications_by_id = staticmethod(
+    get_company_managed_devices_integrations_by_parent_id_notifications_by_id = _Op(
         get_company_managed_devices_integrations_by_parent_id_notifications_by_id
     )
-    put_company_managed_devices_integrations_by_parent_id_notifications_by_id = staticmethod(
+    put_company_managed_devices_integrations_by_parent_id_notifications_by_id = _Op(
         put_company_managed_devices_integrations_by_parent_id_notifications_by_id
     )
-    patch_company_managed_devices_integrations_by_parent_id_notifications_by_id = staticmethod(
+    patch_company_managed_devices_integrations_by_parent_id_notifications_by_id = _Op(
         patch_company_managed_devices_integrations_by_parent_id_notifications_by_id
     )
-    delete_company_managed_devices_integrations_by_parent_id_notifications_by_id = staticmethod(
+    delete_company_managed_devices_integrations_by_parent_id_notifications_by_id = _Op(
         delete_company_managed_devices_integrations_by_parent_id_notifications_by_id
     )
 
 
-class ManagedDevicesIntegrations:
-    """The ``ManagedDevicesIntegrations`` resource."""
+class ManagedDevicesIntegrations(_Bound[_M]):
+    """The ``ManagedDevicesIntegrations`` resource: ``client.company.managed_devices_integrations``."""
 
-    count = staticmethod(get_company_managed_devices_integrations_count)
-    create = staticmethod(post_company_managed_devices_integrations)
-    delete = staticmethod(delete_company_managed_devices_integrations_by_id)
-    get = staticmethod(get_company_managed_devices_integrations_by_id)
-    list = staticmethod(get_company_managed_devices_integrations)
-    replace = staticmethod(put_company_managed_devices_integrations_by_id)
-    update = staticmethod(patch_company_managed_devices_integrations_by_id)
-    get_company_managed_devices_integrations = staticmethod(
-        get_company_managed_devices_integrations
-    )
-    post_company_managed_devices_integrations = staticmethod(
-        post_company_managed_devices_integrations
-    )
-    get_company_managed_devices_integrations_count = staticmethod(
+    count = _Op(get_company_managed_devices_integrations_count)
+    create = _Op(post_company_managed_devices_integrations)
+    delete = _Op(delete_company_managed_devices_integrations_by_id)
+    get = _Op(get_company_managed_devices_integrations_by_id)
+    list = _Op(get_company_managed_devices_integrations)
+    replace = _Op(put_company_managed_devices_integrations_by_id)
+    update = _Op(patch_company_managed_devices_integrations_by_id)
+    get_company_managed_devices_integrations = _Op(get_company_managed_devices_integrations)
+    post_company_managed_devices_integrations = _Op(post_company_managed_devices_integrations)
+    get_company_managed_devices_integrations_count = _Op(
         get_company_managed_devices_integrations_count
     )
-    get_company_managed_devices_integrations_by_id = staticmethod(
+    get_company_managed_devices_integrations_by_id = _Op(
         get_company_managed_devices_integrations_by_id
     )
-    put_company_managed_devices_integrations_by_id = staticmethod(
+    put_company_managed_devices_integrations_by_id = _Op(
         put_company_managed_devices_integrations_by_id
     )
-    patch_company_managed_devices_integrations_by_id = staticmethod(
+    patch_company_managed_devices_integrations_by_id = _Op(
         patch_company_managed_devices_integrations_by_id
     )
-    delete_company_managed_devices_integrations_by_id = staticmethod(
+    delete_company_managed_devices_integrations_by_id = _Op(
         delete_company_managed_devices_integrations_by_id
     )
-    get_company_managed_devices_integrations_by_id_usages = staticmethod(
+    get_company_managed_devices_integrations_by_id_usages = _Op(
         get_company_managed_devices_integrations_by_id_usages
     )
-    get_company_managed_devices_integrations_by_id_usages_list = staticmethod(
+    get_company_managed_devices_integrations_by_id_usages_list = _Op(
         get_company_managed_devices_integrations_by_id_usages_list
     )
 
 
-class ManagementBackupResource:
-    """The ``ManagementBackup`` resource."""
+class ManagementBackupResource(_Bound[_M]):
+    """The ``ManagementBackup`` resource: ``client.company.management_backup``."""
 
-    count = staticmethod(get_company_management_backups_count)
-    create = staticmethod(post_company_management_backups)
-    delete = staticmethod(delete_company_management_backups_by_id)
-    get = staticmethod(get_company_management_backups_by_id)
-    list = staticmethod(get_company_management_backups)
-    replace = staticmethod(put_company_management_backups_by_id)
-    update = staticmethod(patch_company_management_backups_by_id)
-    get_company_management_backups = staticmethod(get_company_management_backups)
-    post_company_management_backups = staticmethod(post_company_management_backups)
-    get_company_management_backups_count = staticmethod(get_company_management_backups_count)
-    get_company_management_backups_by_id = staticmethod(get_company_management_backups_by_id)
-    put_company_management_backups_by_id = staticmethod(put_company_management_backups_by_id)
-    patch_company_management_backups_by_id = staticmethod(patch_company_management_backups_by_id)
-    delete_company_management_backups_by_id = staticmethod(delete_company_management_backups_by_id)
+    count = _Op(get_company_management_backups_count)
+    create = _Op(post_company_management_backups)
+    delete = _Op(delete_company_management_backups_by_id)
+    get = _Op(get_company_management_backups_by_id)
+    list = _Op(get_company_management_backups)
+    replace = _Op(put_company_management_backups_by_id)
+    update = _Op(patch_company_management_backups_by_id)
+    get_company_management_backups = _Op(get_company_management_backups)
+    post_company_management_backups = _Op(post_company_management_backups)
+    get_company_management_backups_count = _Op(get_company_management_backups_count)
+    get_company_management_backups_by_id = _Op(get_company_management_backups_by_id)
+    put_company_management_backups_by_id = _Op(put_company_management_backups_by_id)
+    patch_company_management_backups_by_id = _Op(patch_company_management_backups_by_id)
+    delete_company_management_backups_by_id = _Op(delete_company_management_backups_by_id)
 
 
-class ManagementExecuteManagedItSyncs:
-    """The ``ManagementExecuteManagedItSyncs`` resource."""
+class ManagementExecuteManagedItSyncs(_Bound[_M]):
+    """The ``ManagementExecuteManagedItSyncs`` resource: ``client.company.management_execute_managed_it_syncs``."""
 
-    create = staticmethod(post_company_management_by_id_execute_managed_it_sync)
-    post_company_management_by_id_execute_managed_it_sync = staticmethod(
+    create = _Op(post_company_management_by_id_execute_managed_it_sync)
+    post_company_management_by_id_execute_managed_it_sync = _Op(
         post_company_management_by_id_execute_managed_it_sync
     )
 
 
-class ManagementItSolutionAgreementInterfaceParameters:
-    """The ``ManagementItSolutionAgreementInterfaceParameters`` resource."""
+class ManagementItSolutionAgreementInterfaceParameters(_Bound[_M]):
+    """The ``ManagementItSolutionAgreementInterfaceParameters`` resource: ``client.company.management_it_solution_agreement_interface_parameters``."""
 
-    count = staticmethod(get_company_management_it_solutions_by_parent_id_management_products_count)
-    create = staticmethod(post_company_management_it_solutions_by_parent_id_management_products)
-    delete = staticmethod(
-        delete_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    get = staticmethod(get_company_management_it_solutions_by_parent_id_management_products_by_id)
-    list = staticmethod(get_company_management_it_solutions_by_parent_id_management_products)
-    replace = staticmethod(
-        put_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    update = staticmethod(
-        patch_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    get_company_management_it_solutions_by_parent_id_management_products = staticmethod(
+    count = _Op(get_company_management_it_solutions_by_parent_id_management_products_count)
+    create = _Op(post_company_management_it_solutions_by_parent_id_management_products)
+    delete = _Op(delete_company_management_it_solutions_by_parent_id_management_products_by_id)
+    get = _Op(get_company_management_it_solutions_by_parent_id_management_products_by_id)
+    list = _Op(get_company_management_it_solutions_by_parent_id_management_products)
+    replace = _Op(put_company_management_it_solutions_by_parent_id_management_products_by_id)
+    update = _Op(patch_company_management_it_solutions_by_parent_id_management_products_by_id)
+    get_company_management_it_solutions_by_parent_id_management_products = _Op(
         get_company_management_it_solutions_by_parent_id_management_products
     )
-    post_company_management_it_solutions_by_parent_id_management_products = staticmethod(
+    post_company_management_it_solutions_by_parent_id_management_products = _Op(
         post_company_management_it_solutions_by_parent_id_management_products
     )
-    get_company_management_it_solutions_by_parent_id_management_products_count = staticmethod(
+    get_company_management_it_solutions_by_parent_id_management_products_count = _Op(
         get_company_management_it_solutions_by_parent_id_management_products_count
     )
-    get_company_management_it_solutions_by_parent_id_management_products_by_id = staticmethod(
+    get_company_management_it_solutions_by_parent_id_management_products_by_id = _Op(
         get_company_management_it_solutions_by_parent_id_management_products_by_id
     )
-    put_company_management_it_solutions_by_parent_id_management_products_by_id = staticmethod(
+    put_company_management_it_solutions_by_parent_id_management_products_by_id = _Op(
         put_company_management_it_solutions_by_parent_id_management_products_by_id
     )
-    patch_company_management_it_solutions_by_parent_id_management_products_by_id = staticmethod(
+    patch_company_management_it_solutions_by_parent_id_management_products_by_id = _Op(
         patch_company_management_it_solutions_by_parent_id_management_products_by_id
     )
-    delete_company_management_it_solutions_by_parent_id_management_products_by_id = staticmethod(
+    delete_company_management_it_solutions_by_parent_id_management_products_by_id = _Op(
         delete_company_management_it_solutions_by_parent_id_management_products_by_id
     )
 
 
-class ManagementItSolutions:
-    """The ``ManagementItSolutions`` resource."""
+class ManagementItSolutions(_Bound[_M]):
+    """The ``ManagementItSolutions`` resource: ``client.company.management_it_solutions``."""
 
-    count = staticmethod(get_company_management_it_solutions_count)
-    create = staticmethod(post_company_management_it_solutions)
-    delete = staticmethod(delete_company_management_it_solutions_by_id)
-    get = staticmethod(get_company_management_it_solutions_by_id)
-    list = staticmethod(get_company_management_it_solutions)
-    replace = staticmethod(put_company_management_it_solutions_by_id)
-    update = staticmethod(patch_company_management_it_solutions_by_id)
-    get_company_management_it_solutions = staticmethod(get_company_management_it_solutions)
-    post_company_management_it_solutions = staticmethod(post_company_management_it_solutions)
-    get_company_management_it_solutions_count = staticmethod(
-        get_company_management_it_solutions_count
-    )
-    get_company_management_it_solutions_by_id = staticmethod(
-        get_company_management_it_solutions_by_id
-    )
-    put_company_management_it_solutions_by_id = staticmethod(
-        put_company_management_it_solutions_by_id
-    )
-    patch_company_management_it_solutions_by_id = staticmethod(
-        patch_company_management_it_solutions_by_id
-    )
-    delete_company_management_it_solutions_by_id = staticmethod(
-        delete_company_management_it_solutions_by_id
-    )
-    get_company_management_it_solutions_by_id_usages = staticmethod(
+    count = _Op(get_company_management_it_solutions_count)
+    create = _Op(post_company_management_it_solutions)
+    delete = _Op(delete_company_management_it_solutions_by_id)
+    get = _Op(get_company_management_it_solutions_by_id)
+    list = _Op(get_company_management_it_solutions)
+    replace = _Op(put_company_management_it_solutions_by_id)
+    update = _Op(patch_company_management_it_solutions_by_id)
+    get_company_management_it_solutions = _Op(get_company_management_it_solutions)
+    post_company_management_it_solutions = _Op(post_company_management_it_solutions)
+    get_company_management_it_solutions_count = _Op(get_company_management_it_solutions_count)
+    get_company_management_it_solutions_by_id = _Op(get_company_management_it_solutions_by_id)
+    put_company_management_it_solutions_by_id = _Op(put_company_management_it_solutions_by_id)
+    patch_company_management_it_solutions_by_id = _Op(patch_company_management_it_solutions_by_id)
+    delete_company_management_it_solutions_by_id = _Op(delete_company_management_it_solutions_by_id)
+    get_company_management_it_solutions_by_id_usages = _Op(
         get_company_management_it_solutions_by_id_usages
     )
-    get_company_management_it_solutions_by_id_usages_list = staticmethod(
+    get_company_management_it_solutions_by_id_usages_list = _Op(
         get_company_management_it_solutions_by_id_usages_list
     )
 
 
-class ManagementLogs:
-    """The ``ManagementLogs`` resource."""
+class ManagementLogs(_Bound[_M]):
+    """The ``ManagementLogs`` resource: ``client.company.management_logs``."""
 
-    list = staticmethod(get_company_management_by_id_logs)
-    get_company_management_by_id_log_download = staticmethod(
-        get_company_management_by_id_log_download
-    )
-    get_company_management_by_id_logs = staticmethod(get_company_management_by_id_logs)
+    list = _Op(get_company_management_by_id_logs)
+    get_company_management_by_id_log_download = _Op(get_company_management_by_id_log_download)
+    get_company_management_by_id_logs = _Op(get_company_management_by_id_logs)
 
 
-class ManagementReportNotifications:
-    """The ``ManagementReportNotifications`` resource."""
+class ManagementReportNotifications(_Bound[_M]):
+    """The ``ManagementReportNotifications`` resource: ``client.company.management_report_notifications``."""
 
-    count = staticmethod(get_company_companies_by_parent_id_management_report_notifications_count)
-    create = staticmethod(post_company_companies_by_parent_id_management_report_notifications)
-    delete = staticmethod(
-        delete_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    get = staticmethod(get_company_companies_by_parent_id_management_report_notifications_by_id)
-    list = staticmethod(get_company_companies_by_parent_id_management_report_notifications)
-    replace = staticmethod(put_company_companies_by_parent_id_management_report_notifications_by_id)
-    update = staticmethod(
-        patch_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    get_company_companies_by_parent_id_management_report_notifications = staticmethod(
+    count = _Op(get_company_companies_by_parent_id_management_report_notifications_count)
+    create = _Op(post_company_companies_by_parent_id_management_report_notifications)
+    delete = _Op(delete_company_companies_by_parent_id_management_report_notifications_by_id)
+    get = _Op(get_company_companies_by_parent_id_management_report_notifications_by_id)
+    list = _Op(get_company_companies_by_parent_id_management_report_notifications)
+    replace = _Op(put_company_companies_by_parent_id_management_report_notifications_by_id)
+    update = _Op(patch_company_companies_by_parent_id_management_report_notifications_by_id)
+    get_company_companies_by_parent_id_management_report_notifications = _Op(
         get_company_companies_by_parent_id_management_report_notifications
     )
-    post_company_companies_by_parent_id_management_report_notifications = staticmethod(
+    post_company_companies_by_parent_id_management_report_notifications = _Op(
         post_company_companies_by_parent_id_management_report_notifications
     )
-    get_company_companies_by_parent_id_management_report_notifications_count = staticmethod(
+    get_company_companies_by_parent_id_management_report_notifications_count = _Op(
         get_company_companies_by_parent_id_management_report_notifications_count
     )
-    get_company_companies_by_parent_id_management_report_notifications_by_id = staticmethod(
+    get_company_companies_by_parent_id_management_report_notifications_by_id = _Op(
         get_company_companies_by_parent_id_management_report_notifications_by_id
     )
-    put_company_companies_by_parent_id_management_report_notifications_by_id = staticmethod(
+    put_company_companies_by_parent_id_management_report_notifications_by_id = _Op(
         put_company_companies_by_parent_id_management_report_notifications_by_id
     )
-    patch_company_companies_by_parent_id_management_report_notifications_by_id = staticmethod(
+    patch_company_companies_by_parent_id_management_report_notifications_by_id = _Op(
         patch_company_companies_by_parent_id_management_report_notifications_by_id
     )
-    delete_company_companies_by_parent_id_management_report_notifications_by_id = staticmethod(
+    delete_company_companies_by_parent_id_management_report_notifications_by_id = _Op(
         delete_company_companies_by_parent_id_management_report_notifications_by_id
     )
-    get_company_management_by_parent_id_management_report_notifications = staticmethod(
+    get_company_management_by_parent_id_management_report_notifications = _Op(
         get_company_management_by_parent_id_management_report_notifications
     )
-    post_company_management_by_parent_id_management_report_notifications = staticmethod(
+    post_company_management_by_parent_id_management_report_notifications = _Op(
         post_company_management_by_parent_id_management_report_notifications
     )
-    get_company_management_by_parent_id_management_report_notifications_count = staticmethod(
+    get_company_management_by_parent_id_management_report_notifications_count = _Op(
         get_company_management_by_parent_id_management_report_notifications_count
     )
-    get_company_management_by_parent_id_management_report_notifications_by_id = staticmethod(
+    get_company_management_by_parent_id_management_report_notifications_by_id = _Op(
         get_company_management_by_parent_id_management_report_notifications_by_id
     )
-    put_company_management_by_parent_id_management_report_notifications_by_id = staticmethod(
+    put_company_management_by_parent_id_management_report_notifications_by_id = _Op(
         put_company_management_by_parent_id_management_report_notifications_by_id
     )
-    patch_company_management_by_parent_id_management_report_notifications_by_id = staticmethod(
+    patch_company_management_by_parent_id_management_report_notifications_by_id = _Op(
         patch_company_management_by_parent_id_management_report_notifications_by_id
     )
-    delete_company_management_by_parent_id_management_report_notifications_by_id = staticmethod(
+    delete_company_management_by_parent_id_management_report_notifications_by_id = _Op(
         delete_company_management_by_parent_id_management_report_notifications_by_id
     )
 
 
-class ManagementReportSetups:
-    """The ``ManagementReportSetups`` resource."""
+class ManagementReportSetups(_Bound[_M]):
+    """The ``ManagementReportSetups`` resource: ``client.company.management_report_setups``."""
 
-    create = staticmethod(post_company_companies_by_parent_id_management_report_setup)
-    list = staticmethod(get_company_companies_by_parent_id_management_report_setup)
-    replace = staticmethod(put_company_companies_by_parent_id_management_report_setup_by_id)
-    update = staticmethod(patch_company_companies_by_parent_id_management_report_setup_by_id)
-    get_company_companies_by_parent_id_management_report_setup = staticmethod(
+    create = _Op(post_company_companies_by_parent_id_management_report_setup)
+    list = _Op(get_company_companies_by_parent_id_management_report_setup)
+    replace = _Op(put_company_companies_by_parent_id_management_report_setup_by_id)
+    update = _Op(patch_company_companies_by_parent_id_management_report_setup_by_id)
+    get_company_companies_by_parent_id_management_report_setup = _Op(
         get_company_companies_by_parent_id_management_report_setup
     )
-    post_company_companies_by_parent_id_management_report_setup = staticmethod(
+    post_company_companies_by_parent_id_management_report_setup = _Op(
         post_company_companies_by_parent_id_management_report_setup
     )
-    put_company_companies_by_parent_id_management_report_setup_by_id = staticmethod(
+    put_company_companies_by_parent_id_management_report_setup_by_id = _Op(
         put_company_companies_by_parent_id_management_report_setup_by_id
     )
-    patch_company_companies_by_parent_id_management_report_setup_by_id = staticmethod(
+    patch_company_companies_by_parent_id_management_report_setup_by_id = _Op(
         patch_company_companies_by_parent_id_management_report_setup_by_id
     )
 
 
-class Managements:
-    """The ``Managements`` resource."""
+class Managements(_Bound[_M]):
+    """The ``Managements`` resource: ``client.company.managements``."""
 
-    count = staticmethod(get_company_management_count)
-    get = staticmethod(get_company_management_by_id)
-    list = staticmethod(get_company_management)
-    replace = staticmethod(put_company_management_by_id)
-    update = staticmethod(patch_company_management_by_id)
-    get_company_management = staticmethod(get_company_management)
-    get_company_management_count = staticmethod(get_company_management_count)
-    get_company_management_by_id = staticmethod(get_company_management_by_id)
-    put_company_management_by_id = staticmethod(put_company_management_by_id)
-    patch_company_management_by_id = staticmethod(patch_company_management_by_id)
-
-
-class MarketDescriptionInfos:
-    """The ``MarketDescriptionInfos`` resource."""
-
-    count = staticmethod(get_company_market_descriptions_info_count)
-    list = staticmethod(get_company_market_descriptions_info)
-    get_company_market_descriptions_info = staticmethod(get_company_market_descriptions_info)
-    get_company_market_descriptions_info_count = staticmethod(
-        get_company_market_descriptions_info_count
-    )
-    get_company_market_descriptions_by_id_info = staticmethod(
-        get_company_market_descriptions_by_id_info
-    )
+    count = _Op(get_company_management_count)
+    get = _Op(get_company_management_by_id)
+    list = _Op(get_company_management)
+    replace = _Op(put_company_management_by_id)
+    update = _Op(patch_company_management_by_id)
+    get_company_management = _Op(get_company_management)
+    get_company_management_count = _Op(get_company_management_count)
+    get_company_management_by_id = _Op(get_company_management_by_id)
+    put_company_management_by_id = _Op(put_company_management_by_id)
+    patch_company_management_by_id = _Op(patch_company_management_by_id)
 
 
-class OwnershipTypeInfos:
-    """The ``OwnershipTypeInfos`` resource."""
+class MarketDescriptionInfos(_Bound[_M]):
+    """The ``MarketDescriptionInfos`` resource: ``client.company.market_description_infos``."""
 
-    count = staticmethod(get_company_ownership_types_info_count)
-    list = staticmethod(get_company_ownership_types_info)
-    get_company_ownership_types_info = staticmethod(get_company_ownership_types_info)
-    get_company_ownership_types_info_count = staticmethod(get_company_ownership_types_info_count)
-    get_company_ownership_types_by_id_info = staticmethod(get_company_ownership_types_by_id_info)
-
-
-class PaymentTypeInfos:
-    """The ``PaymentTypeInfos`` resource."""
-
-    list = staticmethod(get_company_payment_types_info_count)
-    get_company_payment_types_info_count = staticmethod(get_company_payment_types_info_count)
+    count = _Op(get_company_market_descriptions_info_count)
+    list = _Op(get_company_market_descriptions_info)
+    get_company_market_descriptions_info = _Op(get_company_market_descriptions_info)
+    get_company_market_descriptions_info_count = _Op(get_company_market_descriptions_info_count)
+    get_company_market_descriptions_by_id_info = _Op(get_company_market_descriptions_by_id_info)
 
 
-class PortalConfigurationOpportunitySetups:
-    """The ``PortalConfigurationOpportunitySetups`` resource."""
+class OwnershipTypeInfos(_Bound[_M]):
+    """The ``OwnershipTypeInfos`` resource: ``client.company.ownership_type_infos``."""
 
-    get = staticmethod(get_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
-    list = staticmethod(get_company_portal_configurations_by_parent_id_opportunity_setups)
-    replace = staticmethod(put_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
-    update = staticmethod(patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
-    get_company_portal_configurations_by_parent_id_opportunity_setups = staticmethod(
+    count = _Op(get_company_ownership_types_info_count)
+    list = _Op(get_company_ownership_types_info)
+    get_company_ownership_types_info = _Op(get_company_ownership_types_info)
+    get_company_ownership_types_info_count = _Op(get_company_ownership_types_info_count)
+    get_company_ownership_types_by_id_info = _Op(get_company_ownership_types_by_id_info)
+
+
+class PaymentTypeInfos(_Bound[_M]):
+    """The ``PaymentTypeInfos`` resource: ``client.company.payment_type_infos``."""
+
+    list = _Op(get_company_payment_types_info_count)
+    get_company_payment_types_info_count = _Op(get_company_payment_types_info_count)
+
+
+class PortalConfigurationOpportunitySetups(_Bound[_M]):
+    """The ``PortalConfigurationOpportunitySetups`` resource: ``client.company.portal_configuration_opportunity_setups``."""
+
+    get = _Op(get_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
+    list = _Op(get_company_portal_configurations_by_parent_id_opportunity_setups)
+    replace = _Op(put_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
+    update = _Op(patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
+    get_company_portal_configurations_by_parent_id_opportunity_setups = _Op(
         get_company_portal_configurations_by_parent_id_opportunity_setups
     )
-    put_company_portal_configurations_by_parent_id_opportunity_setups = staticmethod(
+    put_company_portal_configurations_by_parent_id_opportunity_setups = _Op(
         put_company_portal_configurations_by_parent_id_opportunity_setups
     )
-    patch_company_portal_configurations_by_parent_id_opportunity_setups = staticmethod(
+    patch_company_portal_configurations_by_parent_id_opportunity_setups = _Op(
         patch_company_portal_configurations_by_parent_id_opportunity_setups
     )
-    get_company_portal_configurations_by_parent_id_opportunity_setups_by_id = staticmethod(
+    get_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _Op(
         get_company_portal_configurations_by_parent_id_opportunity_setups_by_id
     )
-    put_company_portal_configurations_by_parent_id_opportunity_setups_by_id = staticmethod(
+    put_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _Op(
         put_company_portal_configurations_by_parent_id_opportunity_setups_by_id
     )
-    patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id = staticmethod(
+    patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _Op(
         patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id
     )
 
 
-class PortalConfigurationPasswordEmailSetups:
-    """The ``PortalConfigurationPasswordEmailSetups`` resource."""
+class PortalConfigurationPasswordEmailSetups(_Bound[_M]):
+    """The ``PortalConfigurationPasswordEmailSetups`` resource: ``client.company.portal_configuration_password_email_setups``."""
 
-    get = staticmethod(get_company_portal_configurations_by_parent_id_password_email_setups_by_id)
-    list = staticmethod(get_company_portal_configurations_by_parent_id_password_email_setups)
-    replace = staticmethod(
-        put_company_portal_configurations_by_parent_id_password_email_setups_by_id
-    )
-    update = staticmethod(
-        patch_company_portal_configurations_by_parent_id_password_email_setups_by_id
-    )
-    get_company_portal_configurations_by_parent_id_password_email_setups = staticmethod(
+    get = _Op(get_company_portal_configurations_by_parent_id_password_email_setups_by_id)
+    list = _Op(get_company_portal_configurations_by_parent_id_password_email_setups)
+    replace = _Op(put_company_portal_configurations_by_parent_id_password_email_setups_by_id)
+    update = _Op(patch_company_portal_configurations_by_parent_id_password_email_setups_by_id)
+    get_company_portal_configurations_by_parent_id_password_email_setups = _Op(
         get_company_portal_configurations_by_parent_id_password_email_setups
     )
-    get_company_portal_configurations_by_parent_id_password_email_setups_by_id = staticmethod(
+    get_company_portal_configurations_by_parent_id_password_email_setups_by_id = _Op(
         get_company_portal_configurations_by_parent_id_password_email_setups_by_id
     )
-    put_company_portal_configurations_by_parent_id_password_email_setups_by_id = staticmethod(
+    put_company_portal_configurations_by_parent_id_password_email_setups_by_id = _Op(
         put_company_portal_configurations_by_parent_id_password_email_setups_by_id
     )
-    patch_company_portal_configurations_by_parent_id_password_email_setups_by_id = staticmethod(
+    patch_company_portal_configurations_by_parent_id_password_email_setups_by_id = _Op(
         patch_company_portal_configurations_by_parent_id_password_email_setups_by_id
     )
 
 
-class PortalConfigurationPaymentProcessors:
-    """The ``PortalConfigurationPaymentProcessors`` resource."""
+class PortalConfigurationPaymentProcessors(_Bound[_M]):
+    """The ``PortalConfigurationPaymentProcessors`` resource: ``client.company.portal_configuration_payment_processors``."""
 
-    count = staticmethod(get_company_portal_configurations_invoice_setup_payment_processors_count)
-    get = staticmethod(get_company_portal_configurations_invoice_setup_payment_processors_by_id)
-    list = staticmethod(get_company_portal_configurations_invoice_setup_payment_processors)
-    get_company_portal_configurations_invoice_setup_payment_processors = staticmethod(
+    count = _Op(get_company_portal_configurations_invoice_setup_payment_processors_count)
+    get = _Op(get_company_portal_configurations_invoice_setup_payment_processors_by_id)
+    list = _Op(get_company_portal_configurations_invoice_setup_payment_processors)
+    get_company_portal_configurations_invoice_setup_payment_processors = _Op(
         get_company_portal_configurations_invoice_setup_payment_processors
     )
-    get_company_portal_configurations_invoice_setup_payment_processors_count = staticmethod(
+    get_company_portal_configurations_invoice_setup_payment_processors_count = _Op(
         get_company_portal_configurations_invoice_setup_payment_processors_count
     )
-    get_company_portal_configurations_invoice_setup_payment_processors_by_id = staticmethod(
+    get_company_portal_configurations_invoice_setup_payment_processors_by_id = _Op(
         get_company_portal_configurations_invoice_setup_payment_processors_by_id
     )
 
 
-class PortalConfigurationProjectSetups:
-    """The ``PortalConfigurationProjectSetups`` resource."""
+class PortalConfigurationProjectSetups(_Bound[_M]):
+    """The ``PortalConfigurationProjectSetups`` resource: ``client.company.portal_configuration_project_setups``."""
 
-    count = staticmethod(get_company_portal_configurations_by_parent_id_project_setups_count)
-    get = staticmethod(get_company_portal_configurations_by_parent_id_project_setups_by_id)
-    list = staticmethod(get_company_portal_configurations_by_parent_id_project_setups)
-    replace = staticmethod(put_company_portal_configurations_by_parent_id_project_setups_by_id)
-    update = staticmethod(patch_company_portal_configurations_by_parent_id_project_setups_by_id)
-    get_company_portal_configurations_by_parent_id_project_setups = staticmethod(
+    count = _Op(get_company_portal_configurations_by_parent_id_project_setups_count)
+    get = _Op(get_company_portal_configurations_by_parent_id_project_setups_by_id)
+    list = _Op(get_company_portal_configurations_by_parent_id_project_setups)
+    replace = _Op(put_company_portal_configurations_by_parent_id_project_setups_by_id)
+    update = _Op(patch_company_portal_configurations_by_parent_id_project_setups_by_id)
+    get_company_portal_configurations_by_parent_id_project_setups = _Op(
         get_company_portal_configurations_by_parent_id_project_setups
     )
-    get_company_portal_configurations_by_parent_id_project_setups_count = staticmethod(
+    get_company_portal_configurations_by_parent_id_project_setups_count = _Op(
         get_company_portal_configurations_by_parent_id_project_setups_count
     )
-    get_company_portal_configurations_by_parent_id_project_setups_by_id = staticmethod(
+    get_company_portal_configurations_by_parent_id_project_setups_by_id = _Op(
         get_company_portal_configurations_by_parent_id_project_setups_by_id
     )
-    put_company_portal_configurations_by_parent_id_project_setups_by_id = staticmethod(
+    put_company_portal_configurations_by_parent_id_project_setups_by_id = _Op(
         put_company_portal_configurations_by_parent_id_project_setups_by_id
     )
-    patch_company_portal_configurations_by_parent_id_project_setups_by_id = staticmethod(
+    patch_company_portal_configurations_by_parent_id_project_setups_by_id = _Op(
         patch_company_portal_configurations_by_parent_id_project_setups_by_id
     )
 
 
-class PortalConfigurationServiceSetups:
-    """The ``PortalConfigurationServiceSetups`` resource."""
+class PortalConfigurationServiceSetups(_Bound[_M]):
+    """The ``PortalConfigurationServiceSetups`` resource: ``client.company.portal_configuration_service_setups``."""
 
-    count = staticmethod(get_company_portal_configurations_by_parent_id_service_setups_count)
-    get = staticmethod(get_company_portal_configurations_by_parent_id_service_setups_by_id)
-    list = staticmethod(get_company_portal_configurations_by_parent_id_service_setups)
-    replace = staticmethod(put_company_portal_configurations_by_parent_id_service_setups_by_id)
-    update = staticmethod(patch_company_portal_configurations_by_parent_id_service_setups_by_id)
-    get_company_portal_configurations_by_parent_id_service_setups = staticmethod(
+    count = _Op(get_company_portal_configurations_by_parent_id_service_setups_count)
+    get = _Op(get_company_portal_configurations_by_parent_id_service_setups_by_id)
+    list = _Op(get_company_portal_configurations_by_parent_id_service_setups)
+    replace = _Op(put_company_portal_configurations_by_parent_id_service_setups_by_id)
+    update = _Op(patch_company_portal_configurations_by_parent_id_service_setups_by_id)
+    get_company_portal_configurations_by_parent_id_service_setups = _Op(
         get_company_portal_configurations_by_parent_id_service_setups
     )
-    get_company_portal_configurations_by_parent_id_service_setups_count = staticmethod(
+    get_company_portal_configurations_by_parent_id_service_setups_count = _Op(
         get_company_portal_configurations_by_parent_id_service_setups_count
     )
-    get_company_portal_configurations_by_parent_id_service_setups_by_id = staticmethod(
+    get_company_portal_configurations_by_parent_id_service_setups_by_id = _Op(
         get_company_portal_configurations_by_parent_id_service_setups_by_id
     )
-    put_company_portal_configurations_by_parent_id_service_setups_by_id = staticmethod(
+    put_company_portal_configurations_by_parent_id_service_setups_by_id = _Op(
         put_company_portal_configurations_by_parent_id_service_setups_by_id
     )
-    patch_company_portal_configurations_by_parent_id_service_setups_by_id = staticmethod(
+    patch_company_portal_configurations_by_parent_id_service_setups_by_id = _Op(
         patch_company_portal_configurations_by_parent_id_service_setups_by_id
     )
 
 
-class PortalConfigurations:
-    """The ``PortalConfigurations`` resource."""
+class PortalConfigurations(_Bound[_M]):
+    """The ``PortalConfigurations`` resource: ``client.company.portal_configurations``."""
 
-    count = staticmethod(get_company_portal_configurations_count)
-    create = staticmethod(post_company_portal_configurations)
-    delete = staticmethod(delete_company_portal_configurations_by_id)
-    get = staticmethod(get_company_portal_configurations_by_id)
-    list = staticmethod(get_company_portal_configurations)
-    replace = staticmethod(put_company_portal_configurations_by_id)
-    update = staticmethod(patch_company_portal_configurations_by_id)
-    get_company_portal_configurations = staticmethod(get_company_portal_configurations)
-    post_company_portal_configurations = staticmethod(post_company_portal_configurations)
-    post_company_portal_configurations_copy = staticmethod(post_company_portal_configurations_copy)
-    get_company_portal_configurations_count = staticmethod(get_company_portal_configurations_count)
-    get_company_portal_configurations_by_id = staticmethod(get_company_portal_configurations_by_id)
-    put_company_portal_configurations_by_id = staticmethod(put_company_portal_configurations_by_id)
-    patch_company_portal_configurations_by_id = staticmethod(
-        patch_company_portal_configurations_by_id
-    )
-    delete_company_portal_configurations_by_id = staticmethod(
-        delete_company_portal_configurations_by_id
-    )
+    count = _Op(get_company_portal_configurations_count)
+    create = _Op(post_company_portal_configurations)
+    delete = _Op(delete_company_portal_configurations_by_id)
+    get = _Op(get_company_portal_configurations_by_id)
+    list = _Op(get_company_portal_configurations)
+    replace = _Op(put_company_portal_configurations_by_id)
+    update = _Op(patch_company_portal_configurations_by_id)
+    get_company_portal_configurations = _Op(get_company_portal_configurations)
+    post_company_portal_configurations = _Op(post_company_portal_configurations)
+    post_company_portal_configurations_copy = _Op(post_company_portal_configurations_copy)
+    get_company_portal_configurations_count = _Op(get_company_portal_configurations_count)
+    get_company_portal_configurations_by_id = _Op(get_company_portal_configurations_by_id)
+    put_company_portal_configurations_by_id = _Op(put_company_portal_configurations_by_id)
+    patch_company_portal_configurations_by_id = _Op(patch_company_portal_configurations_by_id)
+    delete_company_portal_configurations_by_id = _Op(delete_company_portal_configurations_by_id)
 
 
-class PortalConfigurationsInvoiceSetups:
-    """The ``PortalConfigurationsInvoiceSetups`` resource."""
+class PortalConfigurationsInvoiceSetups(_Bound[_M]):
+    """The ``PortalConfigurationsInvoiceSetups`` resource: ``client.company.portal_configurations_invoice_setups``."""
 
-    count = staticmethod(get_company_portal_configurations_by_parent_id_invoice_setups_count)
-    get = staticmethod(get_company_portal_configurations_by_parent_id_invoice_setups_by_id)
-    list = staticmethod(get_company_portal_configurations_by_parent_id_invoice_setups)
-    replace = staticmethod(put_company_portal_configurations_by_parent_id_invoice_setups_by_id)
-    update = staticmethod(patch_company_portal_configurations_by_parent_id_invoice_setups_by_id)
-    get_company_portal_configurations_by_parent_id_invoice_setups = staticmethod(
+    count = _Op(get_company_portal_configurations_by_parent_id_invoice_setups_count)
+    get = _Op(get_company_portal_configurations_by_parent_id_invoice_setups_by_id)
+    list = _Op(get_company_portal_configurations_by_parent_id_invoice_setups)
+    replace = _Op(put_company_portal_configurations_by_parent_id_invoice_setups_by_id)
+    update = _Op(patch_company_portal_configurations_by_parent_id_invoice_setups_by_id)
+    get_company_portal_configurations_by_parent_id_invoice_setups = _Op(
         get_company_portal_configurations_by_parent_id_invoice_setups
     )
-    get_company_portal_configurations_by_parent_id_invoice_setups_count = staticmethod(
+    get_company_portal_configurations_by_parent_id_invoice_setups_count = _Op(
         get_company_portal_configurations_by_parent_id_invoice_setups_count
     )
-    get_company_portal_configurations_by_parent_id_invoice_setups_by_id = staticmethod(
+    get_company_portal_configurations_by_parent_id_invoice_setups_by_id = _Op(
         get_company_portal_configurations_by_parent_id_invoice_setups_by_id
     )
-    put_company_portal_configurations_by_parent_id_invoice_setups_by_id = staticmethod(
+    put_company_portal_configurations_by_parent_id_invoice_setups_by_id = _Op(
         put_company_portal_configurations_by_parent_id_invoice_setups_by_id
     )
-    patch_company_portal_configurations_by_parent_id_invoice_setups_by_id = staticmethod(
+    patch_company_portal_configurations_by_parent_id_invoice_setups_by_id = _Op(
         patch_company_portal_configurations_by_parent_id_invoice_setups_by_id
     )
-    post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction = (
-        staticmethod(
-            post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction
-        )
+    post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction = _Op(
+        post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction
     )
 
 
-class PortalSecurityLevels:
-    """The ``PortalSecurityLevels`` resource."""
+class PortalSecurityLevels(_Bound[_M]):
+    """The ``PortalSecurityLevels`` resource: ``client.company.portal_security_levels``."""
 
-    count = staticmethod(get_company_portal_security_levels_count)
-    get = staticmethod(get_company_portal_security_levels_by_id)
-    list = staticmethod(get_company_portal_security_levels)
-    replace = staticmethod(put_company_portal_security_levels_by_id)
-    update = staticmethod(patch_company_portal_security_levels_by_id)
-    get_company_portal_security_levels = staticmethod(get_company_portal_security_levels)
-    get_company_portal_security_levels_count = staticmethod(
-        get_company_portal_security_levels_count
-    )
-    get_company_portal_security_levels_by_id = staticmethod(
-        get_company_portal_security_levels_by_id
-    )
-    put_company_portal_security_levels_by_id = staticmethod(
-        put_company_portal_security_levels_by_id
-    )
-    patch_company_portal_security_levels_by_id = staticmethod(
-        patch_company_portal_security_levels_by_id
-    )
+    count = _Op(get_company_portal_security_levels_count)
+    get = _Op(get_company_portal_security_levels_by_id)
+    list = _Op(get_company_portal_security_levels)
+    replace = _Op(put_company_portal_security_levels_by_id)
+    update = _Op(patch_company_portal_security_levels_by_id)
+    get_company_portal_security_levels = _Op(get_company_portal_security_levels)
+    get_company_portal_security_levels_count = _Op(get_company_portal_security_levels_count)
+    get_company_portal_security_levels_by_id = _Op(get_company_portal_security_levels_by_id)
+    put_company_portal_security_levels_by_id = _Op(put_company_portal_security_levels_by_id)
+    patch_company_portal_security_levels_by_id = _Op(patch_company_portal_security_levels_by_id)
 
 
-class PortalSecuritySettings:
-    """The ``PortalSecuritySettings`` resource."""
+class PortalSecuritySettings(_Bound[_M]):
+    """The ``PortalSecuritySettings`` resource: ``client.company.portal_security_settings``."""
 
-    count = staticmethod(get_company_portal_security_settings_count)
-    get = staticmethod(get_company_portal_security_settings_by_id)
-    list = staticmethod(get_company_portal_security_settings)
-    replace = staticmethod(put_company_portal_security_settings_by_id)
-    update = staticmethod(patch_company_portal_security_settings_by_id)
-    get_company_portal_security_settings = staticmethod(get_company_portal_security_settings)
-    get_company_portal_security_settings_count = staticmethod(
-        get_company_portal_security_settings_count
-    )
-    get_company_portal_security_settings_by_id = staticmethod(
-        get_company_portal_security_settings_by_id
-    )
-    put_company_portal_security_settings_by_id = staticmethod(
-        put_company_portal_security_settings_by_id
-    )
-    patch_company_portal_security_settings_by_id = staticmethod(
-        patch_company_portal_security_settings_by_id
-    )
+    count = _Op(get_company_portal_security_settings_count)
+    get = _Op(get_company_portal_security_settings_by_id)
+    list = _Op(get_company_portal_security_settings)
+    replace = _Op(put_company_portal_security_settings_by_id)
+    update = _Op(patch_company_portal_security_settings_by_id)
+    get_company_portal_security_settings = _Op(get_company_portal_security_settings)
+    get_company_portal_security_settings_count = _Op(get_company_portal_security_settings_count)
+    get_company_portal_security_settings_by_id = _Op(get_company_portal_security_settings_by_id)
+    put_company_portal_security_settings_by_id = _Op(put_company_portal_security_settings_by_id)
+    patch_company_portal_security_settings_by_id = _Op(patch_company_portal_security_settings_by_id)
 
 
-class StateInfos:
-    """The ``StateInfos`` resource."""
+class StateInfos(_Bound[_M]):
+    """The ``StateInfos`` resource: ``client.company.state_infos``."""
 
-    count = staticmethod(get_company_states_info_count)
-    list = staticmethod(get_company_states_info)
-    get_company_states_info = staticmethod(get_company_states_info)
-    get_company_states_info_count = staticmethod(get_company_states_info_count)
-    get_company_states_by_id_info = staticmethod(get_company_states_by_id_info)
-
-
-class States:
-    """The ``States`` resource."""
-
-    count = staticmethod(get_company_states_count)
-    create = staticmethod(post_company_states)
-    delete = staticmethod(delete_company_states_by_id)
-    get = staticmethod(get_company_states_by_id)
-    list = staticmethod(get_company_states)
-    replace = staticmethod(put_company_states_by_id)
-    update = staticmethod(patch_company_states_by_id)
-    get_company_states = staticmethod(get_company_states)
-    post_company_states = staticmethod(post_company_states)
-    get_company_states_count = staticmethod(get_company_states_count)
-    get_company_states_by_id = staticmethod(get_company_states_by_id)
-    put_company_states_by_id = staticmethod(put_company_states_by_id)
-    patch_company_states_by_id = staticmethod(patch_company_states_by_id)
-    delete_company_states_by_id = staticmethod(delete_company_states_by_id)
-    get_company_states_by_id_usages = staticmethod(get_company_states_by_id_usages)
-    get_company_states_by_id_usages_list = staticmethod(get_company_states_by_id_usages_list)
+    count = _Op(get_company_states_info_count)
+    list = _Op(get_company_states_info)
+    get_company_states_info = _Op(get_company_states_info)
+    get_company_states_info_count = _Op(get_company_states_info_count)
+    get_company_states_by_id_info = _Op(get_company_states_by_id_info)
 
 
-class TeamRoleInfos:
-    """The ``TeamRoleInfos`` resource."""
+class States(_Bound[_M]):
+    """The ``States`` resource: ``client.company.states``."""
 
-    count = staticmethod(get_company_team_roles_info_count)
-    list = staticmethod(get_company_team_roles_info)
-    get_company_team_roles_info = staticmethod(get_company_team_roles_info)
-    get_company_team_roles_info_count = staticmethod(get_company_team_roles_info_count)
-    get_company_team_roles_by_id_info = staticmethod(get_company_team_roles_by_id_info)
+    count = _Op(get_company_states_count)
+    create = _Op(post_company_states)
+    delete = _Op(delete_company_states_by_id)
+    get = _Op(get_company_states_by_id)
+    list = _Op(get_company_states)
+    replace = _Op(put_company_states_by_id)
+    update = _Op(patch_company_states_by_id)
+    get_company_states = _Op(get_company_states)
+    post_company_states = _Op(post_company_states)
+    get_company_states_count = _Op(get_company_states_count)
+    get_company_states_by_id = _Op(get_company_states_by_id)
+    put_company_states_by_id = _Op(put_company_states_by_id)
+    patch_company_states_by_id = _Op(patch_company_states_by_id)
+    delete_company_states_by_id = _Op(delete_company_states_by_id)
+    get_company_states_by_id_usages = _Op(get_company_states_by_id_usages)
+    get_company_states_by_id_usages_list = _Op(get_company_states_by_id_usages_list)
 
 
-class TrackActions:
-    """The ``TrackActions`` resource."""
+class TeamRoleInfos(_Bound[_M]):
+    """The ``TeamRoleInfos`` resource: ``client.company.team_role_infos``."""
 
-    count = staticmethod(get_company_tracks_by_parent_id_actions_count)
-    create = staticmethod(post_company_tracks_by_parent_id_actions)
-    delete = staticmethod(delete_company_tracks_by_parent_id_actions_by_id)
-    get = staticmethod(get_company_tracks_by_parent_id_actions_by_id)
-    list = staticmethod(get_company_tracks_by_parent_id_actions)
-    replace = staticmethod(put_company_tracks_by_parent_id_actions_by_id)
-    update = staticmethod(patch_company_tracks_by_parent_id_actions_by_id)
-    get_company_tracks_by_parent_id_actions = staticmethod(get_company_tracks_by_parent_id_actions)
-    post_company_tracks_by_parent_id_actions = staticmethod(
-        post_company_tracks_by_parent_id_actions
-    )
-    get_company_tracks_by_parent_id_actions_count = staticmethod(
+    count = _Op(get_company_team_roles_info_count)
+    list = _Op(get_company_team_roles_info)
+    get_company_team_roles_info = _Op(get_company_team_roles_info)
+    get_company_team_roles_info_count = _Op(get_company_team_roles_info_count)
+    get_company_team_roles_by_id_info = _Op(get_company_team_roles_by_id_info)
+
+
+class TrackActions(_Bound[_M]):
+    """The ``TrackActions`` resource: ``client.company.track_actions``."""
+
+    count = _Op(get_company_tracks_by_parent_id_actions_count)
+    create = _Op(post_company_tracks_by_parent_id_actions)
+    delete = _Op(delete_company_tracks_by_parent_id_actions_by_id)
+    get = _Op(get_company_tracks_by_parent_id_actions_by_id)
+    list = _Op(get_company_tracks_by_parent_id_actions)
+    replace = _Op(put_company_tracks_by_parent_id_actions_by_id)
+    update = _Op(patch_company_tracks_by_parent_id_actions_by_id)
+    get_company_tracks_by_parent_id_actions = _Op(get_company_tracks_by_parent_id_actions)
+    post_company_tracks_by_parent_id_actions = _Op(post_company_tracks_by_parent_id_actions)
+    get_company_tracks_by_parent_id_actions_count = _Op(
         get_company_tracks_by_parent_id_actions_count
     )
-    get_company_tracks_by_parent_id_actions_by_id = staticmethod(
+    get_company_tracks_by_parent_id_actions_by_id = _Op(
         get_company_tracks_by_parent_id_actions_by_id
     )
-    put_company_tracks_by_parent_id_actions_by_id = staticmethod(
+    put_company_tracks_by_parent_id_actions_by_id = _Op(
         put_company_tracks_by_parent_id_actions_by_id
     )
-    patch_company_tracks_by_parent_id_actions_by_id = staticmethod(
+    patch_company_tracks_by_parent_id_actions_by_id = _Op(
         patch_company_tracks_by_parent_id_actions_by_id
     )
-    delete_company_tracks_by_parent_id_actions_by_id = staticmethod(
+    delete_company_tracks_by_parent_id_actions_by_id = _Op(
         delete_company_tracks_by_parent_id_actions_by_id
     )
 
 
-class Tracks:
-    """The ``Tracks`` resource."""
+class Tracks(_Bound[_M]):
+    """The ``Tracks`` resource: ``client.company.tracks``."""
 
-    count = staticmethod(get_company_tracks_count)
-    create = staticmethod(post_company_tracks)
-    delete = staticmethod(delete_company_tracks_by_id)
-    get = staticmethod(get_company_tracks_by_id)
-    list = staticmethod(get_company_tracks)
-    replace = staticmethod(put_company_tracks_by_id)
-    update = staticmethod(patch_company_tracks_by_id)
-    get_company_tracks = staticmethod(get_company_tracks)
-    post_company_tracks = staticmethod(post_company_tracks)
-    get_company_tracks_count = staticmethod(get_company_tracks_count)
-    get_company_tracks_by_id = staticmethod(get_company_tracks_by_id)
-    put_company_tracks_by_id = staticmethod(put_company_tracks_by_id)
-    patch_company_tracks_by_id = staticmethod(patch_company_tracks_by_id)
-    delete_company_tracks_by_id = staticmethod(delete_company_tracks_by_id)
+    count = _Op(get_company_tracks_count)
+    create = _Op(post_company_tracks)
+    delete = _Op(delete_company_tracks_by_id)
+    get = _Op(get_company_tracks_by_id)
+    list = _Op(get_company_tracks)
+    replace = _Op(put_company_tracks_by_id)
+    update = _Op(patch_company_tracks_by_id)
+    get_company_tracks = _Op(get_company_tracks)
+    post_company_tracks = _Op(post_company_tracks)
+    get_company_tracks_count = _Op(get_company_tracks_count)
+    get_company_tracks_by_id = _Op(get_company_tracks_by_id)
+    put_company_tracks_by_id = _Op(put_company_tracks_by_id)
+    patch_company_tracks_by_id = _Op(patch_company_tracks_by_id)
+    delete_company_tracks_by_id = _Op(delete_company_tracks_by_id)
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "address_format_infos": AddressFormatInfos,
     "address_formats": AddressFormats,
@@ -16124,5722 +15934,1077 @@ RESOURCES: dict[str, type] = {
     "tracks": Tracks,
 }
 
-# Bound to a client: ``client.company`` is a SyncCompany, ``client.company.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class CompanyOperations(_Bound[_M]):
+    """The ``company`` operations of a client, by resource and by full name."""
 
-class SyncAddressFormatInfos(_Bound):
-    """The ``AddressFormatInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_address_formats_info_count)
-    list = _SyncOp(get_company_address_formats_info)
-    get_company_address_formats_info = _SyncOp(get_company_address_formats_info)
-    get_company_address_formats_info_count = _SyncOp(get_company_address_formats_info_count)
-    get_company_address_formats_by_id_info = _SyncOp(get_company_address_formats_by_id_info)
-
-
-class SyncAddressFormats(_Bound):
-    """The ``AddressFormats`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_address_formats_count)
-    create = _SyncOp(post_company_address_formats)
-    delete = _SyncOp(delete_company_address_formats_by_id)
-    get = _SyncOp(get_company_address_formats_by_id)
-    list = _SyncOp(get_company_address_formats)
-    replace = _SyncOp(put_company_address_formats_by_id)
-    update = _SyncOp(patch_company_address_formats_by_id)
-    get_company_address_formats = _SyncOp(get_company_address_formats)
-    post_company_address_formats = _SyncOp(post_company_address_formats)
-    get_company_address_formats_count = _SyncOp(get_company_address_formats_count)
-    get_company_address_formats_by_id = _SyncOp(get_company_address_formats_by_id)
-    put_company_address_formats_by_id = _SyncOp(put_company_address_formats_by_id)
-    patch_company_address_formats_by_id = _SyncOp(patch_company_address_formats_by_id)
-    delete_company_address_formats_by_id = _SyncOp(delete_company_address_formats_by_id)
-
-
-class SyncCommunicationTypeInfoResource(_Bound):
-    """The ``CommunicationTypeInfo`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_communication_types_info_count)
-    list = _SyncOp(get_company_communication_types_info)
-    get_company_communication_types_info = _SyncOp(get_company_communication_types_info)
-    get_company_communication_types_info_count = _SyncOp(get_company_communication_types_info_count)
-    get_company_communication_types_by_id_info = _SyncOp(get_company_communication_types_by_id_info)
-
-
-class SyncCommunicationTypes(_Bound):
-    """The ``CommunicationTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_communication_types_count)
-    create = _SyncOp(post_company_communication_types)
-    delete = _SyncOp(delete_company_communication_types_by_id)
-    get = _SyncOp(get_company_communication_types_by_id)
-    list = _SyncOp(get_company_communication_types)
-    replace = _SyncOp(put_company_communication_types_by_id)
-    update = _SyncOp(patch_company_communication_types_by_id)
-    get_company_communication_types = _SyncOp(get_company_communication_types)
-    post_company_communication_types = _SyncOp(post_company_communication_types)
-    get_company_communication_types_count = _SyncOp(get_company_communication_types_count)
-    get_company_communication_types_by_id = _SyncOp(get_company_communication_types_by_id)
-    put_company_communication_types_by_id = _SyncOp(put_company_communication_types_by_id)
-    patch_company_communication_types_by_id = _SyncOp(patch_company_communication_types_by_id)
-    delete_company_communication_types_by_id = _SyncOp(delete_company_communication_types_by_id)
-    get_company_communication_types_by_id_usages = _SyncOp(
-        get_company_communication_types_by_id_usages
+    address_format_infos: _Resource[AddressFormatInfos[_M]] = _Resource(AddressFormatInfos)
+    address_formats: _Resource[AddressFormats[_M]] = _Resource(AddressFormats)
+    communication_type_info: _Resource[CommunicationTypeInfoResource[_M]] = _Resource(
+        CommunicationTypeInfoResource
     )
-    get_company_communication_types_by_id_usages_list = _SyncOp(
+    communication_types: _Resource[CommunicationTypes[_M]] = _Resource(CommunicationTypes)
+    companies: _Resource[Companies[_M]] = _Resource(Companies)
+    company_company_type_associations: _Resource[CompanyCompanyTypeAssociations[_M]] = _Resource(
+        CompanyCompanyTypeAssociations
+    )
+    company_custom_notes: _Resource[CompanyCustomNotes[_M]] = _Resource(CompanyCustomNotes)
+    company_groups: _Resource[CompanyGroups[_M]] = _Resource(CompanyGroups)
+    company_infos: _Resource[CompanyInfos[_M]] = _Resource(CompanyInfos)
+    company_management_summarys: _Resource[CompanyManagementSummarys[_M]] = _Resource(
+        CompanyManagementSummarys
+    )
+    company_market_description: _Resource[CompanyMarketDescription[_M]] = _Resource(
+        CompanyMarketDescription
+    )
+    company_note_type_info: _Resource[CompanyNoteTypeInfoResource[_M]] = _Resource(
+        CompanyNoteTypeInfoResource
+    )
+    company_note_types: _Resource[CompanyNoteTypes[_M]] = _Resource(CompanyNoteTypes)
+    company_notes: _Resource[CompanyNotes[_M]] = _Resource(CompanyNotes)
+    company_ownership_type: _Resource[CompanyOwnershipType[_M]] = _Resource(CompanyOwnershipType)
+    company_picker_items: _Resource[CompanyPickerItems[_M]] = _Resource(CompanyPickerItems)
+    company_site_infos: _Resource[CompanySiteInfos[_M]] = _Resource(CompanySiteInfos)
+    company_sites: _Resource[CompanySites[_M]] = _Resource(CompanySites)
+    company_statuses: _Resource[CompanyStatuses[_M]] = _Resource(CompanyStatuses)
+    company_surveys: _Resource[CompanySurveys[_M]] = _Resource(CompanySurveys)
+    company_team_role: _Resource[CompanyTeamRole[_M]] = _Resource(CompanyTeamRole)
+    company_teams: _Resource[CompanyTeams[_M]] = _Resource(CompanyTeams)
+    company_tracks: _Resource[CompanyTracks[_M]] = _Resource(CompanyTracks)
+    company_type_associations: _Resource[CompanyTypeAssociations[_M]] = _Resource(
+        CompanyTypeAssociations
+    )
+    company_type_infos: _Resource[CompanyTypeInfos[_M]] = _Resource(CompanyTypeInfos)
+    company_types: _Resource[CompanyTypes[_M]] = _Resource(CompanyTypes)
+    configuration_status_infos: _Resource[ConfigurationStatusInfos[_M]] = _Resource(
+        ConfigurationStatusInfos
+    )
+    configuration_statuses: _Resource[ConfigurationStatuses[_M]] = _Resource(ConfigurationStatuses)
+    configuration_type_infos: _Resource[ConfigurationTypeInfos[_M]] = _Resource(
+        ConfigurationTypeInfos
+    )
+    configuration_type_question_values: _Resource[ConfigurationTypeQuestionValues[_M]] = _Resource(
+        ConfigurationTypeQuestionValues
+    )
+    configuration_type_questions: _Resource[ConfigurationTypeQuestions[_M]] = _Resource(
+        ConfigurationTypeQuestions
+    )
+    configuration_types: _Resource[ConfigurationTypes[_M]] = _Resource(ConfigurationTypes)
+    configurations: _Resource[Configurations[_M]] = _Resource(Configurations)
+    contact_types: _Resource[ContactTypes[_M]] = _Resource(ContactTypes)
+    contact_communications: _Resource[ContactCommunications[_M]] = _Resource(ContactCommunications)
+    contact_contact_type_associations: _Resource[ContactContactTypeAssociations[_M]] = _Resource(
+        ContactContactTypeAssociations
+    )
+    contact_department_infos: _Resource[ContactDepartmentInfos[_M]] = _Resource(
+        ContactDepartmentInfos
+    )
+    contact_departments: _Resource[ContactDepartments[_M]] = _Resource(ContactDepartments)
+    contact_groups: _Resource[ContactGroups[_M]] = _Resource(ContactGroups)
+    contact_infos: _Resource[ContactInfos[_M]] = _Resource(ContactInfos)
+    contact_notes: _Resource[ContactNotes[_M]] = _Resource(ContactNotes)
+    contact_relationships: _Resource[ContactRelationships[_M]] = _Resource(ContactRelationships)
+    contact_tracks: _Resource[ContactTracks[_M]] = _Resource(ContactTracks)
+    contact_type_associations: _Resource[ContactTypeAssociations[_M]] = _Resource(
+        ContactTypeAssociations
+    )
+    contacts: _Resource[Contacts[_M]] = _Resource(Contacts)
+    countries: _Resource[Countries[_M]] = _Resource(Countries)
+    country_infos: _Resource[CountryInfos[_M]] = _Resource(CountryInfos)
+    entity_type_infos: _Resource[EntityTypeInfos[_M]] = _Resource(EntityTypeInfos)
+    entity_types: _Resource[EntityTypes[_M]] = _Resource(EntityTypes)
+    expense_type_infos: _Resource[ExpenseTypeInfos[_M]] = _Resource(ExpenseTypeInfos)
+    m365_contact_sync_properties: _Resource[M365ContactSyncProperties[_M]] = _Resource(
+        M365ContactSyncProperties
+    )
+    m365_contacts: _Resource[M365Contacts[_M]] = _Resource(M365Contacts)
+    managed_devices_integration_cross_references: _Resource[
+        ManagedDevicesIntegrationCrossReferences[_M]
+    ] = _Resource(ManagedDevicesIntegrationCrossReferences)
+    managed_devices_integration_infos: _Resource[ManagedDevicesIntegrationInfos[_M]] = _Resource(
+        ManagedDevicesIntegrationInfos
+    )
+    managed_devices_integration_logins: _Resource[ManagedDevicesIntegrationLogins[_M]] = _Resource(
+        ManagedDevicesIntegrationLogins
+    )
+    managed_devices_integration_notifications: _Resource[
+        ManagedDevicesIntegrationNotifications[_M]
+    ] = _Resource(ManagedDevicesIntegrationNotifications)
+    managed_devices_integrations: _Resource[ManagedDevicesIntegrations[_M]] = _Resource(
+        ManagedDevicesIntegrations
+    )
+    management_backup: _Resource[ManagementBackupResource[_M]] = _Resource(ManagementBackupResource)
+    management_execute_managed_it_syncs: _Resource[ManagementExecuteManagedItSyncs[_M]] = _Resource(
+        ManagementExecuteManagedItSyncs
+    )
+    management_it_solution_agreement_interface_parameters: _Resource[
+        ManagementItSolutionAgreementInterfaceParameters[_M]
+    ] = _Resource(ManagementItSolutionAgreementInterfaceParameters)
+    management_it_solutions: _Resource[ManagementItSolutions[_M]] = _Resource(ManagementItSolutions)
+    management_logs: _Resource[ManagementLogs[_M]] = _Resource(ManagementLogs)
+    management_report_notifications: _Resource[ManagementReportNotifications[_M]] = _Resource(
+        ManagementReportNotifications
+    )
+    management_report_setups: _Resource[ManagementReportSetups[_M]] = _Resource(
+        ManagementReportSetups
+    )
+    managements: _Resource[Managements[_M]] = _Resource(Managements)
+    market_description_infos: _Resource[MarketDescriptionInfos[_M]] = _Resource(
+        MarketDescriptionInfos
+    )
+    ownership_type_infos: _Resource[OwnershipTypeInfos[_M]] = _Resource(OwnershipTypeInfos)
+    payment_type_infos: _Resource[PaymentTypeInfos[_M]] = _Resource(PaymentTypeInfos)
+    portal_configuration_opportunity_setups: _Resource[PortalConfigurationOpportunitySetups[_M]] = (
+        _Resource(PortalConfigurationOpportunitySetups)
+    )
+    portal_configuration_password_email_setups: _Resource[
+        PortalConfigurationPasswordEmailSetups[_M]
+    ] = _Resource(PortalConfigurationPasswordEmailSetups)
+    portal_configuration_payment_processors: _Resource[PortalConfigurationPaymentProcessors[_M]] = (
+        _Resource(PortalConfigurationPaymentProcessors)
+    )
+    portal_configuration_project_setups: _Resource[PortalConfigurationProjectSetups[_M]] = (
+        _Resource(PortalConfigurationProjectSetups)
+    )
+    portal_configuration_service_setups: _Resource[PortalConfigurationServiceSetups[_M]] = (
+        _Resource(PortalConfigurationServiceSetups)
+    )
+    portal_configurations: _Resource[PortalConfigurations[_M]] = _Resource(PortalConfigurations)
+    portal_configurations_invoice_setups: _Resource[PortalConfigurationsInvoiceSetups[_M]] = (
+        _Resource(PortalConfigurationsInvoiceSetups)
+    )
+    portal_security_levels: _Resource[PortalSecurityLevels[_M]] = _Resource(PortalSecurityLevels)
+    portal_security_settings: _Resource[PortalSecuritySettings[_M]] = _Resource(
+        PortalSecuritySettings
+    )
+    state_infos: _Resource[StateInfos[_M]] = _Resource(StateInfos)
+    states: _Resource[States[_M]] = _Resource(States)
+    team_role_infos: _Resource[TeamRoleInfos[_M]] = _Resource(TeamRoleInfos)
+    track_actions: _Resource[TrackActions[_M]] = _Resource(TrackActions)
+    tracks: _Resource[Tracks[_M]] = _Resource(Tracks)
+
+    get_company_address_formats = _Op(get_company_address_formats)
+    post_company_address_formats = _Op(post_company_address_formats)
+    get_company_address_formats_count = _Op(get_company_address_formats_count)
+    get_company_address_formats_info = _Op(get_company_address_formats_info)
+    get_company_address_formats_info_count = _Op(get_company_address_formats_info_count)
+    get_company_address_formats_by_id = _Op(get_company_address_formats_by_id)
+    put_company_address_formats_by_id = _Op(put_company_address_formats_by_id)
+    patch_company_address_formats_by_id = _Op(patch_company_address_formats_by_id)
+    delete_company_address_formats_by_id = _Op(delete_company_address_formats_by_id)
+    get_company_address_formats_by_id_info = _Op(get_company_address_formats_by_id_info)
+    get_company_communication_types = _Op(get_company_communication_types)
+    post_company_communication_types = _Op(post_company_communication_types)
+    get_company_communication_types_count = _Op(get_company_communication_types_count)
+    get_company_communication_types_info = _Op(get_company_communication_types_info)
+    get_company_communication_types_info_count = _Op(get_company_communication_types_info_count)
+    get_company_communication_types_by_id = _Op(get_company_communication_types_by_id)
+    put_company_communication_types_by_id = _Op(put_company_communication_types_by_id)
+    patch_company_communication_types_by_id = _Op(patch_company_communication_types_by_id)
+    delete_company_communication_types_by_id = _Op(delete_company_communication_types_by_id)
+    get_company_communication_types_by_id_info = _Op(get_company_communication_types_by_id_info)
+    get_company_communication_types_by_id_usages = _Op(get_company_communication_types_by_id_usages)
+    get_company_communication_types_by_id_usages_list = _Op(
         get_company_communication_types_by_id_usages_list
     )
-
-
-class SyncCompanies(_Bound):
-    """The ``Companies`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_count)
-    create = _SyncOp(post_company_companies)
-    delete = _SyncOp(delete_company_companies_by_id)
-    get = _SyncOp(get_company_companies_by_id)
-    list = _SyncOp(get_company_companies)
-    replace = _SyncOp(put_company_companies_by_id)
-    update = _SyncOp(patch_company_companies_by_id)
-    get_company_companies = _SyncOp(get_company_companies)
-    post_company_companies = _SyncOp(post_company_companies)
-    get_company_companies_count = _SyncOp(get_company_companies_count)
-    get_company_companies_default = _SyncOp(get_company_companies_default)
-    get_company_companies_by_id = _SyncOp(get_company_companies_by_id)
-    put_company_companies_by_id = _SyncOp(put_company_companies_by_id)
-    patch_company_companies_by_id = _SyncOp(patch_company_companies_by_id)
-    delete_company_companies_by_id = _SyncOp(delete_company_companies_by_id)
-    post_company_companies_by_id_merge = _SyncOp(post_company_companies_by_id_merge)
-    get_company_companies_by_id_usages = _SyncOp(get_company_companies_by_id_usages)
-    get_company_companies_by_id_usages_list = _SyncOp(get_company_companies_by_id_usages_list)
-
-
-class SyncCompanyCompanyTypeAssociations(_Bound):
-    """The ``CompanyCompanyTypeAssociations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_by_parent_id_type_associations_count)
-    create = _SyncOp(post_company_companies_by_parent_id_type_associations)
-    delete = _SyncOp(delete_company_companies_by_parent_id_type_associations_by_id)
-    get = _SyncOp(get_company_companies_by_parent_id_type_associations_by_id)
-    list = _SyncOp(get_company_companies_by_parent_id_type_associations)
-    replace = _SyncOp(put_company_companies_by_parent_id_type_associations_by_id)
-    update = _SyncOp(patch_company_companies_by_parent_id_type_associations_by_id)
-    get_company_companies_by_parent_id_type_associations = _SyncOp(
-        get_company_companies_by_parent_id_type_associations
-    )
-    post_company_companies_by_parent_id_type_associations = _SyncOp(
-        post_company_companies_by_parent_id_type_associations
-    )
-    get_company_companies_by_parent_id_type_associations_count = _SyncOp(
-        get_company_companies_by_parent_id_type_associations_count
-    )
-    get_company_companies_by_parent_id_type_associations_by_id = _SyncOp(
-        get_company_companies_by_parent_id_type_associations_by_id
-    )
-    put_company_companies_by_parent_id_type_associations_by_id = _SyncOp(
-        put_company_companies_by_parent_id_type_associations_by_id
-    )
-    patch_company_companies_by_parent_id_type_associations_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_type_associations_by_id
-    )
-    delete_company_companies_by_parent_id_type_associations_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_type_associations_by_id
-    )
-
-
-class SyncCompanyCustomNotes(_Bound):
-    """The ``CompanyCustomNotes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_by_parent_id_custom_status_notes_count)
-    create = _SyncOp(post_company_companies_by_parent_id_custom_status_notes)
-    delete = _SyncOp(delete_company_companies_by_parent_id_custom_status_notes_by_id)
-    get = _SyncOp(get_company_companies_by_parent_id_custom_status_notes_by_id)
-    list = _SyncOp(get_company_companies_by_parent_id_custom_status_notes)
-    replace = _SyncOp(put_company_companies_by_parent_id_custom_status_notes_by_id)
-    update = _SyncOp(patch_company_companies_by_parent_id_custom_status_notes_by_id)
-    get_company_companies_by_parent_id_custom_status_notes = _SyncOp(
-        get_company_companies_by_parent_id_custom_status_notes
-    )
-    post_company_companies_by_parent_id_custom_status_notes = _SyncOp(
-        post_company_companies_by_parent_id_custom_status_notes
-    )
-    get_company_companies_by_parent_id_custom_status_notes_count = _SyncOp(
-        get_company_companies_by_parent_id_custom_status_notes_count
-    )
-    get_company_companies_by_parent_id_custom_status_notes_by_id = _SyncOp(
-        get_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    put_company_companies_by_parent_id_custom_status_notes_by_id = _SyncOp(
-        put_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    patch_company_companies_by_parent_id_custom_status_notes_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    delete_company_companies_by_parent_id_custom_status_notes_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-
-
-class SyncCompanyGroups(_Bound):
-    """The ``CompanyGroups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_by_parent_id_groups_count)
-    create = _SyncOp(post_company_companies_by_parent_id_groups)
-    delete = _SyncOp(delete_company_companies_by_parent_id_groups_by_id)
-    get = _SyncOp(get_company_companies_by_parent_id_groups_by_id)
-    list = _SyncOp(get_company_companies_by_parent_id_groups)
-    replace = _SyncOp(put_company_companies_by_parent_id_groups_by_id)
-    update = _SyncOp(patch_company_companies_by_parent_id_groups_by_id)
-    get_company_companies_by_parent_id_groups = _SyncOp(get_company_companies_by_parent_id_groups)
-    post_company_companies_by_parent_id_groups = _SyncOp(post_company_companies_by_parent_id_groups)
-    get_company_companies_by_parent_id_groups_count = _SyncOp(
-        get_company_companies_by_parent_id_groups_count
-    )
-    get_company_companies_by_parent_id_groups_by_id = _SyncOp(
-        get_company_companies_by_parent_id_groups_by_id
-    )
-    put_company_companies_by_parent_id_groups_by_id = _SyncOp(
-        put_company_companies_by_parent_id_groups_by_id
-    )
-    patch_company_companies_by_parent_id_groups_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_groups_by_id
-    )
-    delete_company_companies_by_parent_id_groups_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_groups_by_id
-    )
-
-
-class SyncCompanyInfos(_Bound):
-    """The ``CompanyInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_info_count)
-    list = _SyncOp(get_company_companies_info)
-    get_company_companies_info = _SyncOp(get_company_companies_info)
-    get_company_companies_info_count = _SyncOp(get_company_companies_info_count)
-
-
-class SyncCompanyManagementSummarys(_Bound):
-    """The ``CompanyManagementSummarys`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_by_parent_id_management_summary_reports_count)
-    create = _SyncOp(post_company_companies_by_parent_id_management_summary_reports)
-    delete = _SyncOp(delete_company_companies_by_parent_id_management_summary_reports_by_id)
-    get = _SyncOp(get_company_companies_by_parent_id_management_summary_reports_by_id)
-    list = _SyncOp(get_company_companies_by_parent_id_management_summary_reports)
-    replace = _SyncOp(put_company_companies_by_parent_id_management_summary_reports_by_id)
-    update = _SyncOp(patch_company_companies_by_parent_id_management_summary_reports_by_id)
-    get_company_companies_by_parent_id_management_summary_reports = _SyncOp(
-        get_company_companies_by_parent_id_management_summary_reports
-    )
-    post_company_companies_by_parent_id_management_summary_reports = _SyncOp(
-        post_company_companies_by_parent_id_management_summary_reports
-    )
-    get_company_companies_by_parent_id_management_summary_reports_count = _SyncOp(
-        get_company_companies_by_parent_id_management_summary_reports_count
-    )
-    get_company_companies_by_parent_id_management_summary_reports_by_id = _SyncOp(
-        get_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    put_company_companies_by_parent_id_management_summary_reports_by_id = _SyncOp(
-        put_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    patch_company_companies_by_parent_id_management_summary_reports_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    delete_company_companies_by_parent_id_management_summary_reports_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-
-
-class SyncCompanyMarketDescription(_Bound):
-    """The ``CompanyMarketDescription`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_market_descriptions_count)
-    create = _SyncOp(post_company_market_descriptions)
-    delete = _SyncOp(delete_company_market_descriptions_by_id)
-    get = _SyncOp(get_company_market_descriptions_by_id)
-    list = _SyncOp(get_company_market_descriptions)
-    replace = _SyncOp(put_company_market_descriptions_by_id)
-    update = _SyncOp(patch_company_market_descriptions_by_id)
-    get_company_market_descriptions = _SyncOp(get_company_market_descriptions)
-    post_company_market_descriptions = _SyncOp(post_company_market_descriptions)
-    get_company_market_descriptions_count = _SyncOp(get_company_market_descriptions_count)
-    get_company_market_descriptions_by_id = _SyncOp(get_company_market_descriptions_by_id)
-    put_company_market_descriptions_by_id = _SyncOp(put_company_market_descriptions_by_id)
-    patch_company_market_descriptions_by_id = _SyncOp(patch_company_market_descriptions_by_id)
-    delete_company_market_descriptions_by_id = _SyncOp(delete_company_market_descriptions_by_id)
-    get_company_market_descriptions_by_id_usages = _SyncOp(
-        get_company_market_descriptions_by_id_usages
-    )
-    get_company_market_descriptions_by_id_usages_list = _SyncOp(
-        get_company_market_descriptions_by_id_usages_list
-    )
-
-
-class SyncCompanyNoteTypeInfoResource(_Bound):
-    """The ``CompanyNoteTypeInfo`` resource of a synchronous client."""
-
-    list = _SyncOp(get_company_note_types_info)
-    get_company_note_types_count_info = _SyncOp(get_company_note_types_count_info)
-    get_company_note_types_info = _SyncOp(get_company_note_types_info)
-    get_company_note_types_by_id_info = _SyncOp(get_company_note_types_by_id_info)
-
-
-class SyncCompanyNoteTypes(_Bound):
-    """The ``CompanyNoteTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_note_types_count)
-    create = _SyncOp(post_company_note_types)
-    delete = _SyncOp(delete_company_note_types_by_id)
-    get = _SyncOp(get_company_note_types_by_id)
-    list = _SyncOp(get_company_note_types)
-    replace = _SyncOp(put_company_note_types_by_id)
-    update = _SyncOp(patch_company_note_types_by_id)
-    get_company_note_types = _SyncOp(get_company_note_types)
-    post_company_note_types = _SyncOp(post_company_note_types)
-    get_company_note_types_count = _SyncOp(get_company_note_types_count)
-    get_company_note_types_by_id = _SyncOp(get_company_note_types_by_id)
-    put_company_note_types_by_id = _SyncOp(put_company_note_types_by_id)
-    patch_company_note_types_by_id = _SyncOp(patch_company_note_types_by_id)
-    delete_company_note_types_by_id = _SyncOp(delete_company_note_types_by_id)
-
-
-class SyncCompanyNotes(_Bound):
-    """The ``CompanyNotes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_by_parent_id_notes_count)
-    create = _SyncOp(post_company_companies_by_parent_id_notes)
-    delete = _SyncOp(delete_company_companies_by_parent_id_notes_by_id)
-    get = _SyncOp(get_company_companies_by_parent_id_notes_by_id)
-    list = _SyncOp(get_company_companies_by_parent_id_notes)
-    replace = _SyncOp(put_company_companies_by_parent_id_notes_by_id)
-    update = _SyncOp(patch_company_companies_by_parent_id_notes_by_id)
-    get_company_companies_by_parent_id_notes = _SyncOp(get_company_companies_by_parent_id_notes)
-    post_company_companies_by_parent_id_notes = _SyncOp(post_company_companies_by_parent_id_notes)
-    get_company_companies_by_parent_id_notes_count = _SyncOp(
-        get_company_companies_by_parent_id_notes_count
-    )
-    get_company_companies_by_parent_id_notes_by_id = _SyncOp(
-        get_company_companies_by_parent_id_notes_by_id
-    )
-    put_company_companies_by_parent_id_notes_by_id = _SyncOp(
-        put_company_companies_by_parent_id_notes_by_id
-    )
-    patch_company_companies_by_parent_id_notes_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_notes_by_id
-    )
-    delete_company_companies_by_parent_id_notes_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_notes_by_id
-    )
-
-
-class SyncCompanyOwnershipType(_Bound):
-    """The ``CompanyOwnershipType`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_ownership_types_count)
-    create = _SyncOp(post_company_ownership_types)
-    delete = _SyncOp(delete_company_ownership_types_by_id)
-    get = _SyncOp(get_company_ownership_types_by_id)
-    list = _SyncOp(get_company_ownership_types)
-    replace = _SyncOp(put_company_ownership_types_by_id)
-    update = _SyncOp(patch_company_ownership_types_by_id)
-    get_company_ownership_types = _SyncOp(get_company_ownership_types)
-    post_company_ownership_types = _SyncOp(post_company_ownership_types)
-    get_company_ownership_types_count = _SyncOp(get_company_ownership_types_count)
-    get_company_ownership_types_by_id = _SyncOp(get_company_ownership_types_by_id)
-    put_company_ownership_types_by_id = _SyncOp(put_company_ownership_types_by_id)
-    patch_company_ownership_types_by_id = _SyncOp(patch_company_ownership_types_by_id)
-    delete_company_ownership_types_by_id = _SyncOp(delete_company_ownership_types_by_id)
-
-
-class SyncCompanyPickerItems(_Bound):
-    """The ``CompanyPickerItems`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_company_picker_items_count)
-    create = _SyncOp(post_company_company_picker_items)
-    delete = _SyncOp(delete_company_company_picker_items_by_id)
-    get = _SyncOp(get_company_company_picker_items_by_id)
-    list = _SyncOp(get_company_company_picker_items)
-    get_company_company_picker_items = _SyncOp(get_company_company_picker_items)
-    post_company_company_picker_items = _SyncOp(post_company_company_picker_items)
-    post_company_company_picker_items_clear = _SyncOp(post_company_company_picker_items_clear)
-    get_company_company_picker_items_count = _SyncOp(get_company_company_picker_items_count)
-    get_company_company_picker_items_by_id = _SyncOp(get_company_company_picker_items_by_id)
-    delete_company_company_picker_items_by_id = _SyncOp(delete_company_company_picker_items_by_id)
-
-
-class SyncCompanySiteInfos(_Bound):
-    """The ``CompanySiteInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_by_parent_id_sites_info_count)
-    list = _SyncOp(get_company_companies_by_parent_id_sites_info)
-    get_company_companies_by_parent_id_sites_info = _SyncOp(
-        get_company_companies_by_parent_id_sites_info
-    )
-    get_company_companies_by_parent_id_sites_info_count = _SyncOp(
-        get_company_companies_by_parent_id_sites_info_count
-    )
-    get_company_companies_by_parent_id_sites_by_id_info = _SyncOp(
-        get_company_companies_by_parent_id_sites_by_id_info
-    )
-
-
-class SyncCompanySites(_Bound):
-    """The ``CompanySites`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_by_parent_id_sites_count)
-    create = _SyncOp(post_company_companies_by_parent_id_sites)
-    delete = _SyncOp(delete_company_companies_by_parent_id_sites_by_id)
-    get = _SyncOp(get_company_companies_by_parent_id_sites_by_id)
-    list = _SyncOp(get_company_companies_by_parent_id_sites)
-    replace = _SyncOp(put_company_companies_by_parent_id_sites_by_id)
-    update = _SyncOp(patch_company_companies_by_parent_id_sites_by_id)
-    get_company_companies_by_parent_id_sites = _SyncOp(get_company_companies_by_parent_id_sites)
-    post_company_companies_by_parent_id_sites = _SyncOp(post_company_companies_by_parent_id_sites)
-    get_company_companies_by_parent_id_sites_count = _SyncOp(
-        get_company_companies_by_parent_id_sites_count
-    )
-    get_company_companies_by_parent_id_sites_by_id = _SyncOp(
-        get_company_companies_by_parent_id_sites_by_id
-    )
-    put_company_companies_by_parent_id_sites_by_id = _SyncOp(
-        put_company_companies_by_parent_id_sites_by_id
-    )
-    patch_company_companies_by_parent_id_sites_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_sites_by_id
-    )
-    delete_company_companies_by_parent_id_sites_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_sites_by_id
-    )
-    get_company_companies_by_parent_id_sites_by_id_usages = _SyncOp(
-        get_company_companies_by_parent_id_sites_by_id_usages
-    )
-    get_company_companies_by_parent_id_sites_by_id_usages_list = _SyncOp(
-        get_company_companies_by_parent_id_sites_by_id_usages_list
-    )
-
-
-class SyncCompanyStatuses(_Bound):
-    """The ``CompanyStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_statuses_count)
-    create = _SyncOp(post_company_companies_statuses)
-    delete = _SyncOp(delete_company_companies_statuses_by_id)
-    get = _SyncOp(get_company_companies_statuses_by_id)
-    list = _SyncOp(get_company_companies_statuses)
-    replace = _SyncOp(put_company_companies_statuses_by_id)
-    update = _SyncOp(patch_company_companies_statuses_by_id)
-    get_company_companies_statuses = _SyncOp(get_company_companies_statuses)
-    post_company_companies_statuses = _SyncOp(post_company_companies_statuses)
-    get_company_companies_statuses_count = _SyncOp(get_company_companies_statuses_count)
-    get_company_companies_statuses_by_id = _SyncOp(get_company_companies_statuses_by_id)
-    put_company_companies_statuses_by_id = _SyncOp(put_company_companies_statuses_by_id)
-    patch_company_companies_statuses_by_id = _SyncOp(patch_company_companies_statuses_by_id)
-    delete_company_companies_statuses_by_id = _SyncOp(delete_company_companies_statuses_by_id)
-    get_company_companies_statuses_by_id_usages = _SyncOp(
-        get_company_companies_statuses_by_id_usages
-    )
-    get_company_companies_statuses_by_id_usages_list = _SyncOp(
+    get_company_companies = _Op(get_company_companies)
+    post_company_companies = _Op(post_company_companies)
+    get_company_companies_count = _Op(get_company_companies_count)
+    get_company_companies_default = _Op(get_company_companies_default)
+    get_company_companies_info = _Op(get_company_companies_info)
+    get_company_companies_info_count = _Op(get_company_companies_info_count)
+    get_company_companies_info_types = _Op(get_company_companies_info_types)
+    get_company_companies_info_types_count = _Op(get_company_companies_info_types_count)
+    get_company_companies_info_types_by_id = _Op(get_company_companies_info_types_by_id)
+    get_company_companies_statuses = _Op(get_company_companies_statuses)
+    post_company_companies_statuses = _Op(post_company_companies_statuses)
+    get_company_companies_statuses_count = _Op(get_company_companies_statuses_count)
+    get_company_companies_statuses_by_id = _Op(get_company_companies_statuses_by_id)
+    put_company_companies_statuses_by_id = _Op(put_company_companies_statuses_by_id)
+    patch_company_companies_statuses_by_id = _Op(patch_company_companies_statuses_by_id)
+    delete_company_companies_statuses_by_id = _Op(delete_company_companies_statuses_by_id)
+    get_company_companies_statuses_by_id_usages = _Op(get_company_companies_statuses_by_id_usages)
+    get_company_companies_statuses_by_id_usages_list = _Op(
         get_company_companies_statuses_by_id_usages_list
     )
-
-
-class SyncCompanySurveys(_Bound):
-    """The ``CompanySurveys`` resource of a synchronous client."""
-
-    list = _SyncOp(get_company_companies_by_parent_id_surveys_count)
-    get_company_companies_by_parent_id_surveys_count = _SyncOp(
-        get_company_companies_by_parent_id_surveys_count
-    )
-
-
-class SyncCompanyTeamRole(_Bound):
-    """The ``CompanyTeamRole`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_team_roles_count)
-    create = _SyncOp(post_company_team_roles)
-    delete = _SyncOp(delete_company_team_roles_by_id)
-    get = _SyncOp(get_company_team_roles_by_id)
-    list = _SyncOp(get_company_team_roles)
-    replace = _SyncOp(put_company_team_roles_by_id)
-    update = _SyncOp(patch_company_team_roles_by_id)
-    get_company_team_roles = _SyncOp(get_company_team_roles)
-    post_company_team_roles = _SyncOp(post_company_team_roles)
-    get_company_team_roles_count = _SyncOp(get_company_team_roles_count)
-    get_company_team_roles_by_id = _SyncOp(get_company_team_roles_by_id)
-    put_company_team_roles_by_id = _SyncOp(put_company_team_roles_by_id)
-    patch_company_team_roles_by_id = _SyncOp(patch_company_team_roles_by_id)
-    delete_company_team_roles_by_id = _SyncOp(delete_company_team_roles_by_id)
-    get_company_team_roles_by_id_usages = _SyncOp(get_company_team_roles_by_id_usages)
-    get_company_team_roles_by_id_usages_list = _SyncOp(get_company_team_roles_by_id_usages_list)
-
-
-class SyncCompanyTeams(_Bound):
-    """The ``CompanyTeams`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_by_parent_id_teams_count)
-    create = _SyncOp(post_company_companies_by_parent_id_teams)
-    delete = _SyncOp(delete_company_companies_by_parent_id_teams_by_id)
-    get = _SyncOp(get_company_companies_by_parent_id_teams_by_id)
-    list = _SyncOp(get_company_companies_by_parent_id_teams)
-    replace = _SyncOp(put_company_companies_by_parent_id_teams_by_id)
-    update = _SyncOp(patch_company_companies_by_parent_id_teams_by_id)
-    get_company_companies_by_parent_id_teams = _SyncOp(get_company_companies_by_parent_id_teams)
-    post_company_companies_by_parent_id_teams = _SyncOp(post_company_companies_by_parent_id_teams)
-    get_company_companies_by_parent_id_teams_count = _SyncOp(
-        get_company_companies_by_parent_id_teams_count
-    )
-    get_company_companies_by_parent_id_teams_by_id = _SyncOp(
-        get_company_companies_by_parent_id_teams_by_id
-    )
-    put_company_companies_by_parent_id_teams_by_id = _SyncOp(
-        put_company_companies_by_parent_id_teams_by_id
-    )
-    patch_company_companies_by_parent_id_teams_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_teams_by_id
-    )
-    delete_company_companies_by_parent_id_teams_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_teams_by_id
-    )
-
-
-class SyncCompanyTracks(_Bound):
-    """The ``CompanyTracks`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_by_parent_id_tracks_count)
-    create = _SyncOp(post_company_companies_by_parent_id_tracks)
-    delete = _SyncOp(delete_company_companies_by_parent_id_tracks_by_id)
-    get = _SyncOp(get_company_companies_by_parent_id_tracks_by_id)
-    list = _SyncOp(get_company_companies_by_parent_id_tracks)
-    get_company_companies_by_parent_id_tracks = _SyncOp(get_company_companies_by_parent_id_tracks)
-    post_company_companies_by_parent_id_tracks = _SyncOp(post_company_companies_by_parent_id_tracks)
-    get_company_companies_by_parent_id_tracks_count = _SyncOp(
-        get_company_companies_by_parent_id_tracks_count
-    )
-    get_company_companies_by_parent_id_tracks_by_id = _SyncOp(
-        get_company_companies_by_parent_id_tracks_by_id
-    )
-    delete_company_companies_by_parent_id_tracks_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_tracks_by_id
-    )
-
-
-class SyncCompanyTypeAssociations(_Bound):
-    """The ``CompanyTypeAssociations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_company_type_associations_count)
-    create = _SyncOp(post_company_company_type_associations)
-    delete = _SyncOp(delete_company_company_type_associations_by_id)
-    get = _SyncOp(get_company_company_type_associations_by_id)
-    list = _SyncOp(get_company_company_type_associations)
-    replace = _SyncOp(put_company_company_type_associations_by_id)
-    update = _SyncOp(patch_company_company_type_associations_by_id)
-    get_company_company_type_associations = _SyncOp(get_company_company_type_associations)
-    post_company_company_type_associations = _SyncOp(post_company_company_type_associations)
-    get_company_company_type_associations_count = _SyncOp(
-        get_company_company_type_associations_count
-    )
-    get_company_company_type_associations_by_id = _SyncOp(
-        get_company_company_type_associations_by_id
-    )
-    put_company_company_type_associations_by_id = _SyncOp(
-        put_company_company_type_associations_by_id
-    )
-    patch_company_company_type_associations_by_id = _SyncOp(
-        patch_company_company_type_associations_by_id
-    )
-    delete_company_company_type_associations_by_id = _SyncOp(
-        delete_company_company_type_associations_by_id
-    )
-
-
-class SyncCompanyTypeInfos(_Bound):
-    """The ``CompanyTypeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_info_types_count)
-    get = _SyncOp(get_company_companies_info_types_by_id)
-    list = _SyncOp(get_company_companies_info_types)
-    get_company_companies_info_types = _SyncOp(get_company_companies_info_types)
-    get_company_companies_info_types_count = _SyncOp(get_company_companies_info_types_count)
-    get_company_companies_info_types_by_id = _SyncOp(get_company_companies_info_types_by_id)
-
-
-class SyncCompanyTypes(_Bound):
-    """The ``CompanyTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_types_count)
-    create = _SyncOp(post_company_companies_types)
-    delete = _SyncOp(delete_company_companies_types_by_id)
-    get = _SyncOp(get_company_companies_types_by_id)
-    list = _SyncOp(get_company_companies_types)
-    replace = _SyncOp(put_company_companies_types_by_id)
-    update = _SyncOp(patch_company_companies_types_by_id)
-    get_company_companies_types = _SyncOp(get_company_companies_types)
-    post_company_companies_types = _SyncOp(post_company_companies_types)
-    get_company_companies_types_count = _SyncOp(get_company_companies_types_count)
-    get_company_companies_types_by_id = _SyncOp(get_company_companies_types_by_id)
-    put_company_companies_types_by_id = _SyncOp(put_company_companies_types_by_id)
-    patch_company_companies_types_by_id = _SyncOp(patch_company_companies_types_by_id)
-    delete_company_companies_types_by_id = _SyncOp(delete_company_companies_types_by_id)
-    get_company_companies_types_by_id_usages = _SyncOp(get_company_companies_types_by_id_usages)
-    get_company_companies_types_by_id_usages_list = _SyncOp(
+    get_company_companies_types = _Op(get_company_companies_types)
+    post_company_companies_types = _Op(post_company_companies_types)
+    get_company_companies_types_count = _Op(get_company_companies_types_count)
+    get_company_companies_types_by_id = _Op(get_company_companies_types_by_id)
+    put_company_companies_types_by_id = _Op(put_company_companies_types_by_id)
+    patch_company_companies_types_by_id = _Op(patch_company_companies_types_by_id)
+    delete_company_companies_types_by_id = _Op(delete_company_companies_types_by_id)
+    get_company_companies_types_by_id_usages = _Op(get_company_companies_types_by_id_usages)
+    get_company_companies_types_by_id_usages_list = _Op(
         get_company_companies_types_by_id_usages_list
     )
-
-
-class SyncConfigurationStatusInfos(_Bound):
-    """The ``ConfigurationStatusInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_configurations_statuses_info_count)
-    list = _SyncOp(get_company_configurations_statuses_info)
-    get_company_configurations_statuses_info = _SyncOp(get_company_configurations_statuses_info)
-    get_company_configurations_statuses_info_count = _SyncOp(
+    get_company_companies_by_id = _Op(get_company_companies_by_id)
+    put_company_companies_by_id = _Op(put_company_companies_by_id)
+    patch_company_companies_by_id = _Op(patch_company_companies_by_id)
+    delete_company_companies_by_id = _Op(delete_company_companies_by_id)
+    post_company_companies_by_id_merge = _Op(post_company_companies_by_id_merge)
+    get_company_companies_by_id_usages = _Op(get_company_companies_by_id_usages)
+    get_company_companies_by_id_usages_list = _Op(get_company_companies_by_id_usages_list)
+    get_company_companies_by_parent_id_custom_status_notes = _Op(
+        get_company_companies_by_parent_id_custom_status_notes
+    )
+    post_company_companies_by_parent_id_custom_status_notes = _Op(
+        post_company_companies_by_parent_id_custom_status_notes
+    )
+    get_company_companies_by_parent_id_custom_status_notes_count = _Op(
+        get_company_companies_by_parent_id_custom_status_notes_count
+    )
+    get_company_companies_by_parent_id_custom_status_notes_by_id = _Op(
+        get_company_companies_by_parent_id_custom_status_notes_by_id
+    )
+    put_company_companies_by_parent_id_custom_status_notes_by_id = _Op(
+        put_company_companies_by_parent_id_custom_status_notes_by_id
+    )
+    patch_company_companies_by_parent_id_custom_status_notes_by_id = _Op(
+        patch_company_companies_by_parent_id_custom_status_notes_by_id
+    )
+    delete_company_companies_by_parent_id_custom_status_notes_by_id = _Op(
+        delete_company_companies_by_parent_id_custom_status_notes_by_id
+    )
+    get_company_companies_by_parent_id_groups = _Op(get_company_companies_by_parent_id_groups)
+    post_company_companies_by_parent_id_groups = _Op(post_company_companies_by_parent_id_groups)
+    get_company_companies_by_parent_id_groups_count = _Op(
+        get_company_companies_by_parent_id_groups_count
+    )
+    get_company_companies_by_parent_id_groups_by_id = _Op(
+        get_company_companies_by_parent_id_groups_by_id
+    )
+    put_company_companies_by_parent_id_groups_by_id = _Op(
+        put_company_companies_by_parent_id_groups_by_id
+    )
+    patch_company_companies_by_parent_id_groups_by_id = _Op(
+        patch_company_companies_by_parent_id_groups_by_id
+    )
+    delete_company_companies_by_parent_id_groups_by_id = _Op(
+        delete_company_companies_by_parent_id_groups_by_id
+    )
+    get_company_companies_by_parent_id_management_report_notifications = _Op(
+        get_company_companies_by_parent_id_management_report_notifications
+    )
+    post_company_companies_by_parent_id_management_report_notifications = _Op(
+        post_company_companies_by_parent_id_management_report_notifications
+    )
+    get_company_companies_by_parent_id_management_report_notifications_count = _Op(
+        get_company_companies_by_parent_id_management_report_notifications_count
+    )
+    get_company_companies_by_parent_id_management_report_notifications_by_id = _Op(
+        get_company_companies_by_parent_id_management_report_notifications_by_id
+    )
+    put_company_companies_by_parent_id_management_report_notifications_by_id = _Op(
+        put_company_companies_by_parent_id_management_report_notifications_by_id
+    )
+    patch_company_companies_by_parent_id_management_report_notifications_by_id = _Op(
+        patch_company_companies_by_parent_id_management_report_notifications_by_id
+    )
+    delete_company_companies_by_parent_id_management_report_notifications_by_id = _Op(
+        delete_company_companies_by_parent_id_management_report_notifications_by_id
+    )
+    get_company_companies_by_parent_id_management_report_setup = _Op(
+        get_company_companies_by_parent_id_management_report_setup
+    )
+    post_company_companies_by_parent_id_management_report_setup = _Op(
+        post_company_companies_by_parent_id_management_report_setup
+    )
+    put_company_companies_by_parent_id_management_report_setup_by_id = _Op(
+        put_company_companies_by_parent_id_management_report_setup_by_id
+    )
+    patch_company_companies_by_parent_id_management_report_setup_by_id = _Op(
+        patch_company_companies_by_parent_id_management_report_setup_by_id
+    )
+    get_company_companies_by_parent_id_management_summary_reports = _Op(
+        get_company_companies_by_parent_id_management_summary_reports
+    )
+    post_company_companies_by_parent_id_management_summary_reports = _Op(
+        post_company_companies_by_parent_id_management_summary_reports
+    )
+    get_company_companies_by_parent_id_management_summary_reports_count = _Op(
+        get_company_companies_by_parent_id_management_summary_reports_count
+    )
+    get_company_companies_by_parent_id_management_summary_reports_by_id = _Op(
+        get_company_companies_by_parent_id_management_summary_reports_by_id
+    )
+    put_company_companies_by_parent_id_management_summary_reports_by_id = _Op(
+        put_company_companies_by_parent_id_management_summary_reports_by_id
+    )
+    patch_company_companies_by_parent_id_management_summary_reports_by_id = _Op(
+        patch_company_companies_by_parent_id_management_summary_reports_by_id
+    )
+    delete_company_companies_by_parent_id_management_summary_reports_by_id = _Op(
+        delete_company_companies_by_parent_id_management_summary_reports_by_id
+    )
+    get_company_companies_by_parent_id_notes = _Op(get_company_companies_by_parent_id_notes)
+    post_company_companies_by_parent_id_notes = _Op(post_company_companies_by_parent_id_notes)
+    get_company_companies_by_parent_id_notes_count = _Op(
+        get_company_companies_by_parent_id_notes_count
+    )
+    get_company_companies_by_parent_id_notes_by_id = _Op(
+        get_company_companies_by_parent_id_notes_by_id
+    )
+    put_company_companies_by_parent_id_notes_by_id = _Op(
+        put_company_companies_by_parent_id_notes_by_id
+    )
+    patch_company_companies_by_parent_id_notes_by_id = _Op(
+        patch_company_companies_by_parent_id_notes_by_id
+    )
+    delete_company_companies_by_parent_id_notes_by_id = _Op(
+        delete_company_companies_by_parent_id_notes_by_id
+    )
+    get_company_companies_by_parent_id_sites = _Op(get_company_companies_by_parent_id_sites)
+    post_company_companies_by_parent_id_sites = _Op(post_company_companies_by_parent_id_sites)
+    get_company_companies_by_parent_id_sites_count = _Op(
+        get_company_companies_by_parent_id_sites_count
+    )
+    get_company_companies_by_parent_id_sites_info = _Op(
+        get_company_companies_by_parent_id_sites_info
+    )
+    get_company_companies_by_parent_id_sites_info_count = _Op(
+        get_company_companies_by_parent_id_sites_info_count
+    )
+    get_company_companies_by_parent_id_sites_by_id = _Op(
+        get_company_companies_by_parent_id_sites_by_id
+    )
+    put_company_companies_by_parent_id_sites_by_id = _Op(
+        put_company_companies_by_parent_id_sites_by_id
+    )
+    patch_company_companies_by_parent_id_sites_by_id = _Op(
+        patch_company_companies_by_parent_id_sites_by_id
+    )
+    delete_company_companies_by_parent_id_sites_by_id = _Op(
+        delete_company_companies_by_parent_id_sites_by_id
+    )
+    get_company_companies_by_parent_id_sites_by_id_info = _Op(
+        get_company_companies_by_parent_id_sites_by_id_info
+    )
+    get_company_companies_by_parent_id_sites_by_id_usages = _Op(
+        get_company_companies_by_parent_id_sites_by_id_usages
+    )
+    get_company_companies_by_parent_id_sites_by_id_usages_list = _Op(
+        get_company_companies_by_parent_id_sites_by_id_usages_list
+    )
+    get_company_companies_by_parent_id_surveys_count = _Op(
+        get_company_companies_by_parent_id_surveys_count
+    )
+    get_company_companies_by_parent_id_teams = _Op(get_company_companies_by_parent_id_teams)
+    post_company_companies_by_parent_id_teams = _Op(post_company_companies_by_parent_id_teams)
+    get_company_companies_by_parent_id_teams_count = _Op(
+        get_company_companies_by_parent_id_teams_count
+    )
+    get_company_companies_by_parent_id_teams_by_id = _Op(
+        get_company_companies_by_parent_id_teams_by_id
+    )
+    put_company_companies_by_parent_id_teams_by_id = _Op(
+        put_company_companies_by_parent_id_teams_by_id
+    )
+    patch_company_companies_by_parent_id_teams_by_id = _Op(
+        patch_company_companies_by_parent_id_teams_by_id
+    )
+    delete_company_companies_by_parent_id_teams_by_id = _Op(
+        delete_company_companies_by_parent_id_teams_by_id
+    )
+    get_company_companies_by_parent_id_tracks = _Op(get_company_companies_by_parent_id_tracks)
+    post_company_companies_by_parent_id_tracks = _Op(post_company_companies_by_parent_id_tracks)
+    get_company_companies_by_parent_id_tracks_count = _Op(
+        get_company_companies_by_parent_id_tracks_count
+    )
+    get_company_companies_by_parent_id_tracks_by_id = _Op(
+        get_company_companies_by_parent_id_tracks_by_id
+    )
+    delete_company_companies_by_parent_id_tracks_by_id = _Op(
+        delete_company_companies_by_parent_id_tracks_by_id
+    )
+    get_company_companies_by_parent_id_type_associations = _Op(
+        get_company_companies_by_parent_id_type_associations
+    )
+    post_company_companies_by_parent_id_type_associations = _Op(
+        post_company_companies_by_parent_id_type_associations
+    )
+    get_company_companies_by_parent_id_type_associations_count = _Op(
+        get_company_companies_by_parent_id_type_associations_count
+    )
+    get_company_companies_by_parent_id_type_associations_by_id = _Op(
+        get_company_companies_by_parent_id_type_associations_by_id
+    )
+    put_company_companies_by_parent_id_type_associations_by_id = _Op(
+        put_company_companies_by_parent_id_type_associations_by_id
+    )
+    patch_company_companies_by_parent_id_type_associations_by_id = _Op(
+        patch_company_companies_by_parent_id_type_associations_by_id
+    )
+    delete_company_companies_by_parent_id_type_associations_by_id = _Op(
+        delete_company_companies_by_parent_id_type_associations_by_id
+    )
+    get_company_company_picker_items = _Op(get_company_company_picker_items)
+    post_company_company_picker_items = _Op(post_company_company_picker_items)
+    post_company_company_picker_items_clear = _Op(post_company_company_picker_items_clear)
+    get_company_company_picker_items_count = _Op(get_company_company_picker_items_count)
+    get_company_company_picker_items_by_id = _Op(get_company_company_picker_items_by_id)
+    delete_company_company_picker_items_by_id = _Op(delete_company_company_picker_items_by_id)
+    get_company_company_type_associations = _Op(get_company_company_type_associations)
+    post_company_company_type_associations = _Op(post_company_company_type_associations)
+    get_company_company_type_associations_count = _Op(get_company_company_type_associations_count)
+    get_company_company_type_associations_by_id = _Op(get_company_company_type_associations_by_id)
+    put_company_company_type_associations_by_id = _Op(put_company_company_type_associations_by_id)
+    patch_company_company_type_associations_by_id = _Op(
+        patch_company_company_type_associations_by_id
+    )
+    delete_company_company_type_associations_by_id = _Op(
+        delete_company_company_type_associations_by_id
+    )
+    get_company_configurations = _Op(get_company_configurations)
+    post_company_configurations = _Op(post_company_configurations)
+    post_company_configurations_bulk = _Op(post_company_configurations_bulk)
+    put_company_configurations_bulk = _Op(put_company_configurations_bulk)
+    delete_company_configurations_bulk = _Op(delete_company_configurations_bulk)
+    get_company_configurations_count = _Op(get_company_configurations_count)
+    get_company_configurations_statuses = _Op(get_company_configurations_statuses)
+    post_company_configurations_statuses = _Op(post_company_configurations_statuses)
+    get_company_configurations_statuses_count = _Op(get_company_configurations_statuses_count)
+    get_company_configurations_statuses_info = _Op(get_company_configurations_statuses_info)
+    get_company_configurations_statuses_info_count = _Op(
         get_company_configurations_statuses_info_count
     )
-    get_company_configurations_statuses_by_id_info = _SyncOp(
+    get_company_configurations_statuses_by_id = _Op(get_company_configurations_statuses_by_id)
+    put_company_configurations_statuses_by_id = _Op(put_company_configurations_statuses_by_id)
+    patch_company_configurations_statuses_by_id = _Op(patch_company_configurations_statuses_by_id)
+    delete_company_configurations_statuses_by_id = _Op(delete_company_configurations_statuses_by_id)
+    get_company_configurations_statuses_by_id_info = _Op(
         get_company_configurations_statuses_by_id_info
     )
-
-
-class SyncConfigurationStatuses(_Bound):
-    """The ``ConfigurationStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_configurations_statuses_count)
-    create = _SyncOp(post_company_configurations_statuses)
-    delete = _SyncOp(delete_company_configurations_statuses_by_id)
-    get = _SyncOp(get_company_configurations_statuses_by_id)
-    list = _SyncOp(get_company_configurations_statuses)
-    replace = _SyncOp(put_company_configurations_statuses_by_id)
-    update = _SyncOp(patch_company_configurations_statuses_by_id)
-    get_company_configurations_statuses = _SyncOp(get_company_configurations_statuses)
-    post_company_configurations_statuses = _SyncOp(post_company_configurations_statuses)
-    get_company_configurations_statuses_count = _SyncOp(get_company_configurations_statuses_count)
-    get_company_configurations_statuses_by_id = _SyncOp(get_company_configurations_statuses_by_id)
-    put_company_configurations_statuses_by_id = _SyncOp(put_company_configurations_statuses_by_id)
-    patch_company_configurations_statuses_by_id = _SyncOp(
-        patch_company_configurations_statuses_by_id
-    )
-    delete_company_configurations_statuses_by_id = _SyncOp(
-        delete_company_configurations_statuses_by_id
-    )
-    get_company_configurations_statuses_by_id_usages = _SyncOp(
+    get_company_configurations_statuses_by_id_usages = _Op(
         get_company_configurations_statuses_by_id_usages
     )
-    get_company_configurations_statuses_by_id_usages_list = _SyncOp(
+    get_company_configurations_statuses_by_id_usages_list = _Op(
         get_company_configurations_statuses_by_id_usages_list
     )
-
-
-class SyncConfigurationTypeInfos(_Bound):
-    """The ``ConfigurationTypeInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_company_configurations_types_by_id_info)
-    get_company_configurations_types_by_id_info = _SyncOp(
-        get_company_configurations_types_by_id_info
+    get_company_configurations_types = _Op(get_company_configurations_types)
+    post_company_configurations_types = _Op(post_company_configurations_types)
+    post_company_configurations_types_copy = _Op(post_company_configurations_types_copy)
+    get_company_configurations_types_count = _Op(get_company_configurations_types_count)
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _Op(
+        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
     )
-
-
-class SyncConfigurationTypeQuestionValues(_Bound):
-    """The ``ConfigurationTypeQuestionValues`` resource of a synchronous client."""
-
-    count = _SyncOp(
+    post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _Op(
+        post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
+    )
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count = _Op(
         get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count
     )
-    create = _SyncOp(
-        post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    delete = _SyncOp(
-        delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    get = _SyncOp(
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    list = _SyncOp(get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values)
-    replace = _SyncOp(
+    put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    update = _SyncOp(
+    patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _SyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _SyncOp(
-        post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count = (
-        _SyncOp(
-            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count
-        )
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _SyncOp(
-            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _SyncOp(
-            put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _SyncOp(
-            patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _SyncOp(
+    delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages = _SyncOp(
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages = _Op(
         get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages
     )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list = _SyncOp(
+    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list = _Op(
         get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list
     )
-
-
-class SyncConfigurationTypeQuestions(_Bound):
-    """The ``ConfigurationTypeQuestions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_configurations_types_by_parent_id_questions_count)
-    create = _SyncOp(post_company_configurations_types_by_parent_id_questions)
-    delete = _SyncOp(delete_company_configurations_types_by_parent_id_questions_by_id)
-    get = _SyncOp(get_company_configurations_types_by_parent_id_questions_by_id)
-    list = _SyncOp(get_company_configurations_types_by_parent_id_questions)
-    replace = _SyncOp(put_company_configurations_types_by_parent_id_questions_by_id)
-    update = _SyncOp(patch_company_configurations_types_by_parent_id_questions_by_id)
-    get_company_configurations_types_by_parent_id_questions = _SyncOp(
-        get_company_configurations_types_by_parent_id_questions
-    )
-    post_company_configurations_types_by_parent_id_questions = _SyncOp(
-        post_company_configurations_types_by_parent_id_questions
-    )
-    get_company_configurations_types_by_parent_id_questions_count = _SyncOp(
-        get_company_configurations_types_by_parent_id_questions_count
-    )
-    get_company_configurations_types_by_parent_id_questions_by_id = _SyncOp(
-        get_company_configurations_types_by_parent_id_questions_by_id
-    )
-    put_company_configurations_types_by_parent_id_questions_by_id = _SyncOp(
-        put_company_configurations_types_by_parent_id_questions_by_id
-    )
-    patch_company_configurations_types_by_parent_id_questions_by_id = _SyncOp(
-        patch_company_configurations_types_by_parent_id_questions_by_id
-    )
-    delete_company_configurations_types_by_parent_id_questions_by_id = _SyncOp(
-        delete_company_configurations_types_by_parent_id_questions_by_id
-    )
-
-
-class SyncConfigurationTypes(_Bound):
-    """The ``ConfigurationTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_configurations_types_count)
-    create = _SyncOp(post_company_configurations_types)
-    delete = _SyncOp(delete_company_configurations_types_by_id)
-    get = _SyncOp(get_company_configurations_types_by_id)
-    list = _SyncOp(get_company_configurations_types)
-    replace = _SyncOp(put_company_configurations_types_by_id)
-    update = _SyncOp(patch_company_configurations_types_by_id)
-    get_company_configurations_types = _SyncOp(get_company_configurations_types)
-    post_company_configurations_types = _SyncOp(post_company_configurations_types)
-    post_company_configurations_types_copy = _SyncOp(post_company_configurations_types_copy)
-    get_company_configurations_types_count = _SyncOp(get_company_configurations_types_count)
-    get_company_configurations_types_by_id = _SyncOp(get_company_configurations_types_by_id)
-    put_company_configurations_types_by_id = _SyncOp(put_company_configurations_types_by_id)
-    patch_company_configurations_types_by_id = _SyncOp(patch_company_configurations_types_by_id)
-    delete_company_configurations_types_by_id = _SyncOp(delete_company_configurations_types_by_id)
-    get_company_configurations_types_by_id_usages = _SyncOp(
+    get_company_configurations_types_by_id = _Op(get_company_configurations_types_by_id)
+    put_company_configurations_types_by_id = _Op(put_company_configurations_types_by_id)
+    patch_company_configurations_types_by_id = _Op(patch_company_configurations_types_by_id)
+    delete_company_configurations_types_by_id = _Op(delete_company_configurations_types_by_id)
+    get_company_configurations_types_by_id_info = _Op(get_company_configurations_types_by_id_info)
+    get_company_configurations_types_by_id_usages = _Op(
         get_company_configurations_types_by_id_usages
     )
-    get_company_configurations_types_by_id_usages_list = _SyncOp(
+    get_company_configurations_types_by_id_usages_list = _Op(
         get_company_configurations_types_by_id_usages_list
     )
-
-
-class SyncConfigurations(_Bound):
-    """The ``Configurations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_configurations_count)
-    create = _SyncOp(post_company_configurations)
-    delete = _SyncOp(delete_company_configurations_by_id)
-    get = _SyncOp(get_company_configurations_by_id)
-    list = _SyncOp(get_company_configurations)
-    replace = _SyncOp(put_company_configurations_by_id)
-    update = _SyncOp(patch_company_configurations_by_id)
-    get_company_configurations = _SyncOp(get_company_configurations)
-    post_company_configurations = _SyncOp(post_company_configurations)
-    post_company_configurations_bulk = _SyncOp(post_company_configurations_bulk)
-    put_company_configurations_bulk = _SyncOp(put_company_configurations_bulk)
-    delete_company_configurations_bulk = _SyncOp(delete_company_configurations_bulk)
-    get_company_configurations_count = _SyncOp(get_company_configurations_count)
-    get_company_configurations_by_id = _SyncOp(get_company_configurations_by_id)
-    put_company_configurations_by_id = _SyncOp(put_company_configurations_by_id)
-    patch_company_configurations_by_id = _SyncOp(patch_company_configurations_by_id)
-    delete_company_configurations_by_id = _SyncOp(delete_company_configurations_by_id)
-    patch_company_configurations_by_id_change_type = _SyncOp(
+    get_company_configurations_types_by_parent_id_questions = _Op(
+        get_company_configurations_types_by_parent_id_questions
+    )
+    post_company_configurations_types_by_parent_id_questions = _Op(
+        post_company_configurations_types_by_parent_id_questions
+    )
+    get_company_configurations_types_by_parent_id_questions_count = _Op(
+        get_company_configurations_types_by_parent_id_questions_count
+    )
+    get_company_configurations_types_by_parent_id_questions_by_id = _Op(
+        get_company_configurations_types_by_parent_id_questions_by_id
+    )
+    put_company_configurations_types_by_parent_id_questions_by_id = _Op(
+        put_company_configurations_types_by_parent_id_questions_by_id
+    )
+    patch_company_configurations_types_by_parent_id_questions_by_id = _Op(
+        patch_company_configurations_types_by_parent_id_questions_by_id
+    )
+    delete_company_configurations_types_by_parent_id_questions_by_id = _Op(
+        delete_company_configurations_types_by_parent_id_questions_by_id
+    )
+    get_company_configurations_by_id = _Op(get_company_configurations_by_id)
+    put_company_configurations_by_id = _Op(put_company_configurations_by_id)
+    patch_company_configurations_by_id = _Op(patch_company_configurations_by_id)
+    delete_company_configurations_by_id = _Op(delete_company_configurations_by_id)
+    patch_company_configurations_by_id_change_type = _Op(
         patch_company_configurations_by_id_change_type
     )
-    get_company_configurations_by_id_quick_access_count = _SyncOp(
+    get_company_configurations_by_id_quick_access_count = _Op(
         get_company_configurations_by_id_quick_access_count
     )
-
-
-class SyncContactTypes(_Bound):
-    """The ``Contact Types`` resource of a synchronous client."""
-
-    list = _SyncOp(get_company_contact_types_by_id_usages_list)
-    get_company_contact_types_by_id_usages_list = _SyncOp(
-        get_company_contact_types_by_id_usages_list
-    )
-
-
-class SyncContactCommunications(_Bound):
-    """The ``ContactCommunications`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_contacts_by_parent_id_communications_count)
-    create = _SyncOp(post_company_contacts_by_parent_id_communications)
-    delete = _SyncOp(delete_company_contacts_by_parent_id_communications_by_id)
-    get = _SyncOp(get_company_contacts_by_parent_id_communications_by_id)
-    list = _SyncOp(get_company_contacts_by_parent_id_communications)
-    replace = _SyncOp(put_company_contacts_by_parent_id_communications_by_id)
-    update = _SyncOp(patch_company_contacts_by_parent_id_communications_by_id)
-    get_company_contacts_by_parent_id_communications = _SyncOp(
-        get_company_contacts_by_parent_id_communications
-    )
-    post_company_contacts_by_parent_id_communications = _SyncOp(
-        post_company_contacts_by_parent_id_communications
-    )
-    get_company_contacts_by_parent_id_communications_count = _SyncOp(
-        get_company_contacts_by_parent_id_communications_count
-    )
-    get_company_contacts_by_parent_id_communications_by_id = _SyncOp(
-        get_company_contacts_by_parent_id_communications_by_id
-    )
-    put_company_contacts_by_parent_id_communications_by_id = _SyncOp(
-        put_company_contacts_by_parent_id_communications_by_id
-    )
-    patch_company_contacts_by_parent_id_communications_by_id = _SyncOp(
-        patch_company_contacts_by_parent_id_communications_by_id
-    )
-    delete_company_contacts_by_parent_id_communications_by_id = _SyncOp(
-        delete_company_contacts_by_parent_id_communications_by_id
-    )
-
-
-class SyncContactContactTypeAssociations(_Bound):
-    """The ``ContactContactTypeAssociations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_contacts_by_parent_id_type_associations_count)
-    create = _SyncOp(post_company_contacts_by_parent_id_type_associations)
-    delete = _SyncOp(delete_company_contacts_by_parent_id_type_associations_by_id)
-    get = _SyncOp(get_company_contacts_by_parent_id_type_associations_by_id)
-    list = _SyncOp(get_company_contacts_by_parent_id_type_associations)
-    replace = _SyncOp(put_company_contacts_by_parent_id_type_associations_by_id)
-    update = _SyncOp(patch_company_contacts_by_parent_id_type_associations_by_id)
-    get_company_contacts_by_parent_id_type_associations = _SyncOp(
-        get_company_contacts_by_parent_id_type_associations
-    )
-    post_company_contacts_by_parent_id_type_associations = _SyncOp(
-        post_company_contacts_by_parent_id_type_associations
-    )
-    get_company_contacts_by_parent_id_type_associations_count = _SyncOp(
-        get_company_contacts_by_parent_id_type_associations_count
-    )
-    get_company_contacts_by_parent_id_type_associations_by_id = _SyncOp(
-        get_company_contacts_by_parent_id_type_associations_by_id
-    )
-    put_company_contacts_by_parent_id_type_associations_by_id = _SyncOp(
-        put_company_contacts_by_parent_id_type_associations_by_id
-    )
-    patch_company_contacts_by_parent_id_type_associations_by_id = _SyncOp(
-        patch_company_contacts_by_parent_id_type_associations_by_id
-    )
-    delete_company_contacts_by_parent_id_type_associations_by_id = _SyncOp(
-        delete_company_contacts_by_parent_id_type_associations_by_id
-    )
-
-
-class SyncContactDepartmentInfos(_Bound):
-    """The ``ContactDepartmentInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_contacts_departments_info_count)
-    list = _SyncOp(get_company_contacts_departments_info)
-    get_company_contacts_departments_info = _SyncOp(get_company_contacts_departments_info)
-    get_company_contacts_departments_info_count = _SyncOp(
-        get_company_contacts_departments_info_count
-    )
-    get_company_contacts_departments_by_id_info = _SyncOp(
-        get_company_contacts_departments_by_id_info
-    )
-
-
-class SyncContactDepartments(_Bound):
-    """The ``ContactDepartments`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_contacts_departments_count)
-    create = _SyncOp(post_company_contacts_departments)
-    delete = _SyncOp(delete_company_contacts_departments_by_id)
-    get = _SyncOp(get_company_contacts_departments_by_id)
-    list = _SyncOp(get_company_contacts_departments)
-    replace = _SyncOp(put_company_contacts_departments_by_id)
-    update = _SyncOp(patch_company_contacts_departments_by_id)
-    get_company_contacts_departments = _SyncOp(get_company_contacts_departments)
-    post_company_contacts_departments = _SyncOp(post_company_contacts_departments)
-    get_company_contacts_departments_count = _SyncOp(get_company_contacts_departments_count)
-    get_company_contacts_departments_by_id = _SyncOp(get_company_contacts_departments_by_id)
-    put_company_contacts_departments_by_id = _SyncOp(put_company_contacts_departments_by_id)
-    patch_company_contacts_departments_by_id = _SyncOp(patch_company_contacts_departments_by_id)
-    delete_company_contacts_departments_by_id = _SyncOp(delete_company_contacts_departments_by_id)
-    get_company_contacts_departments_by_id_usages = _SyncOp(
-        get_company_contacts_departments_by_id_usages
-    )
-    get_company_contacts_departments_by_id_usages_list = _SyncOp(
-        get_company_contacts_departments_by_id_usages_list
-    )
-
-
-class SyncContactGroups(_Bound):
-    """The ``ContactGroups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_contacts_by_parent_id_groups_count)
-    create = _SyncOp(post_company_contacts_by_parent_id_groups)
-    delete = _SyncOp(delete_company_contacts_by_parent_id_groups_by_id)
-    get = _SyncOp(get_company_contacts_by_parent_id_groups_by_id)
-    list = _SyncOp(get_company_contacts_by_parent_id_groups)
-    replace = _SyncOp(put_company_contacts_by_parent_id_groups_by_id)
-    update = _SyncOp(patch_company_contacts_by_parent_id_groups_by_id)
-    get_company_contacts_by_parent_id_groups = _SyncOp(get_company_contacts_by_parent_id_groups)
-    post_company_contacts_by_parent_id_groups = _SyncOp(post_company_contacts_by_parent_id_groups)
-    get_company_contacts_by_parent_id_groups_count = _SyncOp(
-        get_company_contacts_by_parent_id_groups_count
-    )
-    get_company_contacts_by_parent_id_groups_by_id = _SyncOp(
-        get_company_contacts_by_parent_id_groups_by_id
-    )
-    put_company_contacts_by_parent_id_groups_by_id = _SyncOp(
-        put_company_contacts_by_parent_id_groups_by_id
-    )
-    patch_company_contacts_by_parent_id_groups_by_id = _SyncOp(
-        patch_company_contacts_by_parent_id_groups_by_id
-    )
-    delete_company_contacts_by_parent_id_groups_by_id = _SyncOp(
-        delete_company_contacts_by_parent_id_groups_by_id
-    )
-
-
-class SyncContactInfos(_Bound):
-    """The ``ContactInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_contacts_info_count)
-    list = _SyncOp(get_company_contacts_info)
-    get_company_contacts_info = _SyncOp(get_company_contacts_info)
-    get_company_contacts_info_count = _SyncOp(get_company_contacts_info_count)
-    get_company_contacts_by_id_info = _SyncOp(get_company_contacts_by_id_info)
-
-
-class SyncContactNotes(_Bound):
-    """The ``ContactNotes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_contacts_by_parent_id_notes_count)
-    create = _SyncOp(post_company_contacts_by_parent_id_notes)
-    delete = _SyncOp(delete_company_contacts_by_parent_id_notes_by_id)
-    get = _SyncOp(get_company_contacts_by_parent_id_notes_by_id)
-    list = _SyncOp(get_company_contacts_by_parent_id_notes)
-    replace = _SyncOp(put_company_contacts_by_parent_id_notes_by_id)
-    update = _SyncOp(patch_company_contacts_by_parent_id_notes_by_id)
-    get_company_contacts_by_parent_id_notes = _SyncOp(get_company_contacts_by_parent_id_notes)
-    post_company_contacts_by_parent_id_notes = _SyncOp(post_company_contacts_by_parent_id_notes)
-    get_company_contacts_by_parent_id_notes_count = _SyncOp(
-        get_company_contacts_by_parent_id_notes_count
-    )
-    get_company_contacts_by_parent_id_notes_by_id = _SyncOp(
-        get_company_contacts_by_parent_id_notes_by_id
-    )
-    put_company_contacts_by_parent_id_notes_by_id = _SyncOp(
-        put_company_contacts_by_parent_id_notes_by_id
-    )
-    patch_company_contacts_by_parent_id_notes_by_id = _SyncOp(
-        patch_company_contacts_by_parent_id_notes_by_id
-    )
-    delete_company_contacts_by_parent_id_notes_by_id = _SyncOp(
-        delete_company_contacts_by_parent_id_notes_by_id
-    )
-
-
-class SyncContactRelationships(_Bound):
-    """The ``ContactRelationships`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_contacts_relationships_count)
-    create = _SyncOp(post_company_contacts_relationships)
-    delete = _SyncOp(delete_company_contacts_relationships_by_id)
-    get = _SyncOp(get_company_contacts_relationships_by_id)
-    list = _SyncOp(get_company_contacts_relationships)
-    replace = _SyncOp(put_company_contacts_relationships_by_id)
-    update = _SyncOp(patch_company_contacts_relationships_by_id)
-    get_company_contacts_relationships = _SyncOp(get_company_contacts_relationships)
-    post_company_contacts_relationships = _SyncOp(post_company_contacts_relationships)
-    get_company_contacts_relationships_count = _SyncOp(get_company_contacts_relationships_count)
-    get_company_contacts_relationships_by_id = _SyncOp(get_company_contacts_relationships_by_id)
-    put_company_contacts_relationships_by_id = _SyncOp(put_company_contacts_relationships_by_id)
-    patch_company_contacts_relationships_by_id = _SyncOp(patch_company_contacts_relationships_by_id)
-    delete_company_contacts_relationships_by_id = _SyncOp(
-        delete_company_contacts_relationships_by_id
-    )
-
-
-class SyncContactTracks(_Bound):
-    """The ``ContactTracks`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_contacts_by_parent_id_tracks_count)
-    create = _SyncOp(post_company_contacts_by_parent_id_tracks)
-    delete = _SyncOp(delete_company_contacts_by_parent_id_tracks_by_id)
-    get = _SyncOp(get_company_contacts_by_parent_id_tracks_by_id)
-    list = _SyncOp(get_company_contacts_by_parent_id_tracks)
-    get_company_contacts_by_parent_id_tracks = _SyncOp(get_company_contacts_by_parent_id_tracks)
-    post_company_contacts_by_parent_id_tracks = _SyncOp(post_company_contacts_by_parent_id_tracks)
-    get_company_contacts_by_parent_id_tracks_count = _SyncOp(
-        get_company_contacts_by_parent_id_tracks_count
-    )
-    get_company_contacts_by_parent_id_tracks_by_id = _SyncOp(
-        get_company_contacts_by_parent_id_tracks_by_id
-    )
-    delete_company_contacts_by_parent_id_tracks_by_id = _SyncOp(
-        delete_company_contacts_by_parent_id_tracks_by_id
-    )
-
-
-class SyncContactTypeAssociations(_Bound):
-    """The ``ContactTypeAssociations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_contact_type_associations_count)
-    create = _SyncOp(post_company_contact_type_associations)
-    delete = _SyncOp(delete_company_contact_type_associations_by_id)
-    get = _SyncOp(get_company_contact_type_associations_by_id)
-    list = _SyncOp(get_company_contact_type_associations)
-    replace = _SyncOp(put_company_contact_type_associations_by_id)
-    update = _SyncOp(patch_company_contact_type_associations_by_id)
-    get_company_contact_type_associations = _SyncOp(get_company_contact_type_associations)
-    post_company_contact_type_associations = _SyncOp(post_company_contact_type_associations)
-    get_company_contact_type_associations_count = _SyncOp(
-        get_company_contact_type_associations_count
-    )
-    get_company_contact_type_associations_by_id = _SyncOp(
-        get_company_contact_type_associations_by_id
-    )
-    put_company_contact_type_associations_by_id = _SyncOp(
-        put_company_contact_type_associations_by_id
-    )
-    patch_company_contact_type_associations_by_id = _SyncOp(
+    get_company_contact_types_by_id_usages_list = _Op(get_company_contact_types_by_id_usages_list)
+    get_company_contact_type_associations = _Op(get_company_contact_type_associations)
+    post_company_contact_type_associations = _Op(post_company_contact_type_associations)
+    get_company_contact_type_associations_count = _Op(get_company_contact_type_associations_count)
+    get_company_contact_type_associations_by_id = _Op(get_company_contact_type_associations_by_id)
+    put_company_contact_type_associations_by_id = _Op(put_company_contact_type_associations_by_id)
+    patch_company_contact_type_associations_by_id = _Op(
         patch_company_contact_type_associations_by_id
     )
-    delete_company_contact_type_associations_by_id = _SyncOp(
+    delete_company_contact_type_associations_by_id = _Op(
         delete_company_contact_type_associations_by_id
     )
-
-
-class SyncContacts(_Bound):
-    """The ``Contacts`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_contacts_count)
-    create = _SyncOp(post_company_contacts)
-    delete = _SyncOp(delete_company_contacts_by_id)
-    get = _SyncOp(get_company_contacts_by_id)
-    list = _SyncOp(get_company_contacts)
-    replace = _SyncOp(put_company_contacts_by_id)
-    update = _SyncOp(patch_company_contacts_by_id)
-    get_company_contacts = _SyncOp(get_company_contacts)
-    post_company_contacts = _SyncOp(post_company_contacts)
-    get_company_contacts_count = _SyncOp(get_company_contacts_count)
-    get_company_contacts_default = _SyncOp(get_company_contacts_default)
-    post_company_contacts_request_password = _SyncOp(post_company_contacts_request_password)
-    post_company_contacts_validate_portal_credentials = _SyncOp(
+    get_company_contacts = _Op(get_company_contacts)
+    post_company_contacts = _Op(post_company_contacts)
+    get_company_contacts_count = _Op(get_company_contacts_count)
+    get_company_contacts_default = _Op(get_company_contacts_default)
+    get_company_contacts_departments = _Op(get_company_contacts_departments)
+    post_company_contacts_departments = _Op(post_company_contacts_departments)
+    get_company_contacts_departments_count = _Op(get_company_contacts_departments_count)
+    get_company_contacts_departments_info = _Op(get_company_contacts_departments_info)
+    get_company_contacts_departments_info_count = _Op(get_company_contacts_departments_info_count)
+    get_company_contacts_departments_by_id = _Op(get_company_contacts_departments_by_id)
+    put_company_contacts_departments_by_id = _Op(put_company_contacts_departments_by_id)
+    patch_company_contacts_departments_by_id = _Op(patch_company_contacts_departments_by_id)
+    delete_company_contacts_departments_by_id = _Op(delete_company_contacts_departments_by_id)
+    get_company_contacts_departments_by_id_info = _Op(get_company_contacts_departments_by_id_info)
+    get_company_contacts_departments_by_id_usages = _Op(
+        get_company_contacts_departments_by_id_usages
+    )
+    get_company_contacts_departments_by_id_usages_list = _Op(
+        get_company_contacts_departments_by_id_usages_list
+    )
+    get_company_contacts_info = _Op(get_company_contacts_info)
+    get_company_contacts_info_count = _Op(get_company_contacts_info_count)
+    get_company_contacts_relationships = _Op(get_company_contacts_relationships)
+    post_company_contacts_relationships = _Op(post_company_contacts_relationships)
+    get_company_contacts_relationships_count = _Op(get_company_contacts_relationships_count)
+    get_company_contacts_relationships_by_id = _Op(get_company_contacts_relationships_by_id)
+    put_company_contacts_relationships_by_id = _Op(put_company_contacts_relationships_by_id)
+    patch_company_contacts_relationships_by_id = _Op(patch_company_contacts_relationships_by_id)
+    delete_company_contacts_relationships_by_id = _Op(delete_company_contacts_relationships_by_id)
+    post_company_contacts_request_password = _Op(post_company_contacts_request_password)
+    get_company_contacts_types = _Op(get_company_contacts_types)
+    post_company_contacts_types = _Op(post_company_contacts_types)
+    get_company_contacts_types_count = _Op(get_company_contacts_types_count)
+    get_company_contacts_types_count_info = _Op(get_company_contacts_types_count_info)
+    get_company_contacts_types_info = _Op(get_company_contacts_types_info)
+    get_company_contacts_types_by_id = _Op(get_company_contacts_types_by_id)
+    put_company_contacts_types_by_id = _Op(put_company_contacts_types_by_id)
+    patch_company_contacts_types_by_id = _Op(patch_company_contacts_types_by_id)
+    delete_company_contacts_types_by_id = _Op(delete_company_contacts_types_by_id)
+    get_company_contacts_types_by_id_info = _Op(get_company_contacts_types_by_id_info)
+    post_company_contacts_validate_portal_credentials = _Op(
         post_company_contacts_validate_portal_credentials
     )
-    get_company_contacts_by_id = _SyncOp(get_company_contacts_by_id)
-    put_company_contacts_by_id = _SyncOp(put_company_contacts_by_id)
-    patch_company_contacts_by_id = _SyncOp(patch_company_contacts_by_id)
-    delete_company_contacts_by_id = _SyncOp(delete_company_contacts_by_id)
-    get_company_contacts_by_id_image = _SyncOp(get_company_contacts_by_id_image)
-    get_company_contacts_by_id_portal_security = _SyncOp(get_company_contacts_by_id_portal_security)
-    get_company_contacts_by_id_usages = _SyncOp(get_company_contacts_by_id_usages)
-    get_company_contacts_by_id_usages_list = _SyncOp(get_company_contacts_by_id_usages_list)
-
-
-class SyncCountries(_Bound):
-    """The ``Countries`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_countries_count)
-    create = _SyncOp(post_company_countries)
-    delete = _SyncOp(delete_company_countries_by_id)
-    get = _SyncOp(get_company_countries_by_id)
-    list = _SyncOp(get_company_countries)
-    replace = _SyncOp(put_company_countries_by_id)
-    update = _SyncOp(patch_company_countries_by_id)
-    get_company_countries = _SyncOp(get_company_countries)
-    post_company_countries = _SyncOp(post_company_countries)
-    get_company_countries_count = _SyncOp(get_company_countries_count)
-    get_company_countries_by_id = _SyncOp(get_company_countries_by_id)
-    put_company_countries_by_id = _SyncOp(put_company_countries_by_id)
-    patch_company_countries_by_id = _SyncOp(patch_company_countries_by_id)
-    delete_company_countries_by_id = _SyncOp(delete_company_countries_by_id)
-
-
-class SyncCountryInfos(_Bound):
-    """The ``CountryInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_countries_info_count)
-    list = _SyncOp(get_company_countries_info)
-    get_company_countries_info = _SyncOp(get_company_countries_info)
-    get_company_countries_info_count = _SyncOp(get_company_countries_info_count)
-    get_company_countries_by_id_info = _SyncOp(get_company_countries_by_id_info)
-
-
-class SyncEntityTypeInfos(_Bound):
-    """The ``EntityTypeInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_company_entitytypes_info)
-    get_company_entity_types_info_count = _SyncOp(get_company_entity_types_info_count)
-    get_company_entitytypes_info = _SyncOp(get_company_entitytypes_info)
-    get_company_entitytypes_by_id_info = _SyncOp(get_company_entitytypes_by_id_info)
-
-
-class SyncEntityTypes(_Bound):
-    """The ``EntityTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_entity_types_count)
-    get = _SyncOp(get_company_entity_types_by_id)
-    list = _SyncOp(get_company_entity_types)
-    get_company_entity_types = _SyncOp(get_company_entity_types)
-    get_company_entity_types_count = _SyncOp(get_company_entity_types_count)
-    get_company_entity_types_by_id = _SyncOp(get_company_entity_types_by_id)
-
-
-class SyncExpenseTypeInfos(_Bound):
-    """The ``ExpenseTypeInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_company_expense_types_info_count)
-    get_company_expense_types_info_count = _SyncOp(get_company_expense_types_info_count)
-
-
-class SyncM365ContactSyncProperties(_Bound):
-    """The ``M365ContactSyncProperties`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_m365contactsync_property_count)
-    create = _SyncOp(post_company_m365contactsync_property)
-    post_company_m365contactsync_property = _SyncOp(post_company_m365contactsync_property)
-    delete_company_m365contactsync_property = _SyncOp(delete_company_m365contactsync_property)
-    get_company_m365contactsync_property_count = _SyncOp(get_company_m365contactsync_property_count)
-    get_company_m365contactsync_property_excluded = _SyncOp(
+    get_company_contacts_by_id = _Op(get_company_contacts_by_id)
+    put_company_contacts_by_id = _Op(put_company_contacts_by_id)
+    patch_company_contacts_by_id = _Op(patch_company_contacts_by_id)
+    delete_company_contacts_by_id = _Op(delete_company_contacts_by_id)
+    get_company_contacts_by_id_image = _Op(get_company_contacts_by_id_image)
+    get_company_contacts_by_id_info = _Op(get_company_contacts_by_id_info)
+    get_company_contacts_by_id_portal_security = _Op(get_company_contacts_by_id_portal_security)
+    get_company_contacts_by_id_usages = _Op(get_company_contacts_by_id_usages)
+    get_company_contacts_by_id_usages_list = _Op(get_company_contacts_by_id_usages_list)
+    get_company_contacts_by_parent_id_communications = _Op(
+        get_company_contacts_by_parent_id_communications
+    )
+    post_company_contacts_by_parent_id_communications = _Op(
+        post_company_contacts_by_parent_id_communications
+    )
+    get_company_contacts_by_parent_id_communications_count = _Op(
+        get_company_contacts_by_parent_id_communications_count
+    )
+    get_company_contacts_by_parent_id_communications_by_id = _Op(
+        get_company_contacts_by_parent_id_communications_by_id
+    )
+    put_company_contacts_by_parent_id_communications_by_id = _Op(
+        put_company_contacts_by_parent_id_communications_by_id
+    )
+    patch_company_contacts_by_parent_id_communications_by_id = _Op(
+        patch_company_contacts_by_parent_id_communications_by_id
+    )
+    delete_company_contacts_by_parent_id_communications_by_id = _Op(
+        delete_company_contacts_by_parent_id_communications_by_id
+    )
+    get_company_contacts_by_parent_id_groups = _Op(get_company_contacts_by_parent_id_groups)
+    post_company_contacts_by_parent_id_groups = _Op(post_company_contacts_by_parent_id_groups)
+    get_company_contacts_by_parent_id_groups_count = _Op(
+        get_company_contacts_by_parent_id_groups_count
+    )
+    get_company_contacts_by_parent_id_groups_by_id = _Op(
+        get_company_contacts_by_parent_id_groups_by_id
+    )
+    put_company_contacts_by_parent_id_groups_by_id = _Op(
+        put_company_contacts_by_parent_id_groups_by_id
+    )
+    patch_company_contacts_by_parent_id_groups_by_id = _Op(
+        patch_company_contacts_by_parent_id_groups_by_id
+    )
+    delete_company_contacts_by_parent_id_groups_by_id = _Op(
+        delete_company_contacts_by_parent_id_groups_by_id
+    )
+    get_company_contacts_by_parent_id_notes = _Op(get_company_contacts_by_parent_id_notes)
+    post_company_contacts_by_parent_id_notes = _Op(post_company_contacts_by_parent_id_notes)
+    get_company_contacts_by_parent_id_notes_count = _Op(
+        get_company_contacts_by_parent_id_notes_count
+    )
+    get_company_contacts_by_parent_id_notes_by_id = _Op(
+        get_company_contacts_by_parent_id_notes_by_id
+    )
+    put_company_contacts_by_parent_id_notes_by_id = _Op(
+        put_company_contacts_by_parent_id_notes_by_id
+    )
+    patch_company_contacts_by_parent_id_notes_by_id = _Op(
+        patch_company_contacts_by_parent_id_notes_by_id
+    )
+    delete_company_contacts_by_parent_id_notes_by_id = _Op(
+        delete_company_contacts_by_parent_id_notes_by_id
+    )
+    get_company_contacts_by_parent_id_tracks = _Op(get_company_contacts_by_parent_id_tracks)
+    post_company_contacts_by_parent_id_tracks = _Op(post_company_contacts_by_parent_id_tracks)
+    get_company_contacts_by_parent_id_tracks_count = _Op(
+        get_company_contacts_by_parent_id_tracks_count
+    )
+    get_company_contacts_by_parent_id_tracks_by_id = _Op(
+        get_company_contacts_by_parent_id_tracks_by_id
+    )
+    delete_company_contacts_by_parent_id_tracks_by_id = _Op(
+        delete_company_contacts_by_parent_id_tracks_by_id
+    )
+    get_company_contacts_by_parent_id_type_associations = _Op(
+        get_company_contacts_by_parent_id_type_associations
+    )
+    post_company_contacts_by_parent_id_type_associations = _Op(
+        post_company_contacts_by_parent_id_type_associations
+    )
+    get_company_contacts_by_parent_id_type_associations_count = _Op(
+        get_company_contacts_by_parent_id_type_associations_count
+    )
+    get_company_contacts_by_parent_id_type_associations_by_id = _Op(
+        get_company_contacts_by_parent_id_type_associations_by_id
+    )
+    put_company_contacts_by_parent_id_type_associations_by_id = _Op(
+        put_company_contacts_by_parent_id_type_associations_by_id
+    )
+    patch_company_contacts_by_parent_id_type_associations_by_id = _Op(
+        patch_company_contacts_by_parent_id_type_associations_by_id
+    )
+    delete_company_contacts_by_parent_id_type_associations_by_id = _Op(
+        delete_company_contacts_by_parent_id_type_associations_by_id
+    )
+    get_company_countries = _Op(get_company_countries)
+    post_company_countries = _Op(post_company_countries)
+    get_company_countries_count = _Op(get_company_countries_count)
+    get_company_countries_info = _Op(get_company_countries_info)
+    get_company_countries_info_count = _Op(get_company_countries_info_count)
+    get_company_countries_by_id = _Op(get_company_countries_by_id)
+    put_company_countries_by_id = _Op(put_company_countries_by_id)
+    patch_company_countries_by_id = _Op(patch_company_countries_by_id)
+    delete_company_countries_by_id = _Op(delete_company_countries_by_id)
+    get_company_countries_by_id_info = _Op(get_company_countries_by_id_info)
+    get_company_entity_types = _Op(get_company_entity_types)
+    get_company_entity_types_count = _Op(get_company_entity_types_count)
+    get_company_entity_types_info_count = _Op(get_company_entity_types_info_count)
+    get_company_entity_types_by_id = _Op(get_company_entity_types_by_id)
+    get_company_entitytypes_info = _Op(get_company_entitytypes_info)
+    get_company_entitytypes_by_id_info = _Op(get_company_entitytypes_by_id_info)
+    get_company_expense_types_info_count = _Op(get_company_expense_types_info_count)
+    get_company_m365contact = _Op(get_company_m365contact)
+    get_company_m365contact_count = _Op(get_company_m365contact_count)
+    get_company_m365contact_by_id = _Op(get_company_m365contact_by_id)
+    post_company_m365contactsync_property = _Op(post_company_m365contactsync_property)
+    delete_company_m365contactsync_property = _Op(delete_company_m365contactsync_property)
+    get_company_m365contactsync_property_count = _Op(get_company_m365contactsync_property_count)
+    get_company_m365contactsync_property_excluded = _Op(
         get_company_m365contactsync_property_excluded
     )
-    get_company_m365contactsync_property_included = _SyncOp(
+    get_company_m365contactsync_property_included = _Op(
         get_company_m365contactsync_property_included
     )
-    get_company_m365contactsync_by_id_property = _SyncOp(get_company_m365contactsync_by_id_property)
-
-
-class SyncM365Contacts(_Bound):
-    """The ``M365Contacts`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_m365contact_count)
-    get = _SyncOp(get_company_m365contact_by_id)
-    list = _SyncOp(get_company_m365contact)
-    get_company_m365contact = _SyncOp(get_company_m365contact)
-    get_company_m365contact_count = _SyncOp(get_company_m365contact_count)
-    get_company_m365contact_by_id = _SyncOp(get_company_m365contact_by_id)
-
-
-class SyncManagedDevicesIntegrationCrossReferences(_Bound):
-    """The ``ManagedDevicesIntegrationCrossReferences`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_managed_devices_integrations_by_parent_id_cross_references_count)
-    create = _SyncOp(post_company_managed_devices_integrations_by_parent_id_cross_references)
-    delete = _SyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    get = _SyncOp(get_company_managed_devices_integrations_by_parent_id_cross_references_by_id)
-    list = _SyncOp(get_company_managed_devices_integrations_by_parent_id_cross_references)
-    replace = _SyncOp(put_company_managed_devices_integrations_by_parent_id_cross_references_by_id)
-    update = _SyncOp(patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id)
-    get_company_managed_devices_integrations_by_parent_id_cross_references = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references
-    )
-    post_company_managed_devices_integrations_by_parent_id_cross_references = _SyncOp(
-        post_company_managed_devices_integrations_by_parent_id_cross_references
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references_count = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _SyncOp(
-        put_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _SyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _SyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-
-
-class SyncManagedDevicesIntegrationInfos(_Bound):
-    """The ``ManagedDevicesIntegrationInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_managed_devices_integrations_info_count)
-    list = _SyncOp(get_company_managed_devices_integrations_info)
-    get_company_managed_devices_integrations_info = _SyncOp(
-        get_company_managed_devices_integrations_info
-    )
-    get_company_managed_devices_integrations_info_count = _SyncOp(
-        get_company_managed_devices_integrations_info_count
-    )
-    get_company_managed_devices_integrations_by_id_info = _SyncOp(
-        get_company_managed_devices_integrations_by_id_info
-    )
-
-
-class SyncManagedDevicesIntegrationLogins(_Bound):
-    """The ``ManagedDevicesIntegrationLogins`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_managed_devices_integrations_by_parent_id_logins_count)
-    create = _SyncOp(post_company_managed_devices_integrations_by_parent_id_logins)
-    delete = _SyncOp(delete_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    get = _SyncOp(get_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    list = _SyncOp(get_company_managed_devices_integrations_by_parent_id_logins)
-    replace = _SyncOp(put_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    update = _SyncOp(patch_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    get_company_managed_devices_integrations_by_parent_id_logins = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins
-    )
-    post_company_managed_devices_integrations_by_parent_id_logins = _SyncOp(
-        post_company_managed_devices_integrations_by_parent_id_logins
-    )
-    get_company_managed_devices_integrations_by_parent_id_logins_count = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_logins_by_id = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_logins_by_id = _SyncOp(
-        put_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_logins_by_id = _SyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_logins_by_id = _SyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-
-
-class SyncManagedDevicesIntegrationNotifications(_Bound):
-    """The ``ManagedDevicesIntegrationNotifications`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_managed_devices_integrations_by_parent_id_notifications_count)
-    create = _SyncOp(post_company_managed_devices_integrations_by_parent_id_notifications)
-    delete = _SyncOp(delete_company_managed_devices_integrations_by_parent_id_notifications_by_id)
-    get = _SyncOp(get_company_managed_devices_integrations_by_parent_id_notifications_by_id)
-    list = _SyncOp(get_company_managed_devices_integrations_by_parent_id_notifications)
-    replace = _SyncOp(put_company_managed_devices_integrations_by_parent_id_notifications_by_id)
-    update = _SyncOp(patch_company_managed_devices_integrations_by_parent_id_notifications_by_id)
-    get_company_managed_devices_integrations_by_parent_id_notifications = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications
-    )
-    post_company_managed_devices_integrations_by_parent_id_notifications = _SyncOp(
-        post_company_managed_devices_integrations_by_parent_id_notifications
-    )
-    get_company_managed_devices_integrations_by_parent_id_notifications_count = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_notifications_by_id = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_notifications_by_id = _SyncOp(
-        put_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_notifications_by_id = _SyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_notifications_by_id = _SyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-
-
-class SyncManagedDevicesIntegrations(_Bound):
-    """The ``ManagedDevicesIntegrations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_managed_devices_integrations_count)
-    create = _SyncOp(post_company_managed_devices_integrations)
-    delete = _SyncOp(delete_company_managed_devices_integrations_by_id)
-    get = _SyncOp(get_company_managed_devices_integrations_by_id)
-    list = _SyncOp(get_company_managed_devices_integrations)
-    replace = _SyncOp(put_company_managed_devices_integrations_by_id)
-    update = _SyncOp(patch_company_managed_devices_integrations_by_id)
-    get_company_managed_devices_integrations = _SyncOp(get_company_managed_devices_integrations)
-    post_company_managed_devices_integrations = _SyncOp(post_company_managed_devices_integrations)
-    get_company_managed_devices_integrations_count = _SyncOp(
+    get_company_m365contactsync_by_id_property = _Op(get_company_m365contactsync_by_id_property)
+    get_company_managed_devices_integrations = _Op(get_company_managed_devices_integrations)
+    post_company_managed_devices_integrations = _Op(post_company_managed_devices_integrations)
+    get_company_managed_devices_integrations_count = _Op(
         get_company_managed_devices_integrations_count
     )
-    get_company_managed_devices_integrations_by_id = _SyncOp(
+    get_company_managed_devices_integrations_info = _Op(
+        get_company_managed_devices_integrations_info
+    )
+    get_company_managed_devices_integrations_info_count = _Op(
+        get_company_managed_devices_integrations_info_count
+    )
+    get_company_managed_devices_integrations_by_id = _Op(
         get_company_managed_devices_integrations_by_id
     )
-    put_company_managed_devices_integrations_by_id = _SyncOp(
+    put_company_managed_devices_integrations_by_id = _Op(
         put_company_managed_devices_integrations_by_id
     )
-    patch_company_managed_devices_integrations_by_id = _SyncOp(
+    patch_company_managed_devices_integrations_by_id = _Op(
         patch_company_managed_devices_integrations_by_id
     )
-    delete_company_managed_devices_integrations_by_id = _SyncOp(
+    delete_company_managed_devices_integrations_by_id = _Op(
         delete_company_managed_devices_integrations_by_id
     )
-    get_company_managed_devices_integrations_by_id_usages = _SyncOp(
+    get_company_managed_devices_integrations_by_id_info = _Op(
+        get_company_managed_devices_integrations_by_id_info
+    )
+    get_company_managed_devices_integrations_by_id_usages = _Op(
         get_company_managed_devices_integrations_by_id_usages
     )
-    get_company_managed_devices_integrations_by_id_usages_list = _SyncOp(
+    get_company_managed_devices_integrations_by_id_usages_list = _Op(
         get_company_managed_devices_integrations_by_id_usages_list
     )
-
-
-class SyncManagementBackupResource(_Bound):
-    """The ``ManagementBackup`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_management_backups_count)
-    create = _SyncOp(post_company_management_backups)
-    delete = _SyncOp(delete_company_management_backups_by_id)
-    get = _SyncOp(get_company_management_backups_by_id)
-    list = _SyncOp(get_company_management_backups)
-    replace = _SyncOp(put_company_management_backups_by_id)
-    update = _SyncOp(patch_company_management_backups_by_id)
-    get_company_management_backups = _SyncOp(get_company_management_backups)
-    post_company_management_backups = _SyncOp(post_company_management_backups)
-    get_company_management_backups_count = _SyncOp(get_company_management_backups_count)
-    get_company_management_backups_by_id = _SyncOp(get_company_management_backups_by_id)
-    put_company_management_backups_by_id = _SyncOp(put_company_management_backups_by_id)
-    patch_company_management_backups_by_id = _SyncOp(patch_company_management_backups_by_id)
-    delete_company_management_backups_by_id = _SyncOp(delete_company_management_backups_by_id)
-
-
-class SyncManagementExecuteManagedItSyncs(_Bound):
-    """The ``ManagementExecuteManagedItSyncs`` resource of a synchronous client."""
-
-    create = _SyncOp(post_company_management_by_id_execute_managed_it_sync)
-    post_company_management_by_id_execute_managed_it_sync = _SyncOp(
+    get_company_managed_devices_integrations_by_parent_id_cross_references = _Op(
+        get_company_managed_devices_integrations_by_parent_id_cross_references
+    )
+    post_company_managed_devices_integrations_by_parent_id_cross_references = _Op(
+        post_company_managed_devices_integrations_by_parent_id_cross_references
+    )
+    get_company_managed_devices_integrations_by_parent_id_cross_references_count = _Op(
+        get_company_managed_devices_integrations_by_parent_id_cross_references_count
+    )
+    get_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _Op(
+        get_company_managed_devices_integrations_by_parent_id_cross_references_by_id
+    )
+    put_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _Op(
+        put_company_managed_devices_integrations_by_parent_id_cross_references_by_id
+    )
+    patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _Op(
+        patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id
+    )
+    delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _Op(
+        delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id
+    )
+    get_company_managed_devices_integrations_by_parent_id_logins = _Op(
+        get_company_managed_devices_integrations_by_parent_id_logins
+    )
+    post_company_managed_devices_integrations_by_parent_id_logins = _Op(
+        post_company_managed_devices_integrations_by_parent_id_logins
+    )
+    get_company_managed_devices_integrations_by_parent_id_logins_count = _Op(
+        get_company_managed_devices_integrations_by_parent_id_logins_count
+    )
+    get_company_managed_devices_integrations_by_parent_id_logins_by_id = _Op(
+        get_company_managed_devices_integrations_by_parent_id_logins_by_id
+    )
+    put_company_managed_devices_integrations_by_parent_id_logins_by_id = _Op(
+        put_company_managed_devices_integrations_by_parent_id_logins_by_id
+    )
+    patch_company_managed_devices_integrations_by_parent_id_logins_by_id = _Op(
+        patch_company_managed_devices_integrations_by_parent_id_logins_by_id
+    )
+    delete_company_managed_devices_integrations_by_parent_id_logins_by_id = _Op(
+        delete_company_managed_devices_integrations_by_parent_id_logins_by_id
+    )
+    get_company_managed_devices_integrations_by_parent_id_notifications = _Op(
+        get_company_managed_devices_integrations_by_parent_id_notifications
+    )
+    post_company_managed_devices_integrations_by_parent_id_notifications = _Op(
+        post_company_managed_devices_integrations_by_parent_id_notifications
+    )
+    get_company_managed_devices_integrations_by_parent_id_notifications_count = _Op(
+        get_company_managed_devices_integrations_by_parent_id_notifications_count
+    )
+    get_company_managed_devices_integrations_by_parent_id_notifications_by_id = _Op(
+        get_company_managed_devices_integrations_by_parent_id_notifications_by_id
+    )
+    put_company_managed_devices_integrations_by_parent_id_notifications_by_id = _Op(
+        put_company_managed_devices_integrations_by_parent_id_notifications_by_id
+    )
+    patch_company_managed_devices_integrations_by_parent_id_notifications_by_id = _Op(
+        patch_company_managed_devices_integrations_by_parent_id_notifications_by_id
+    )
+    delete_company_managed_devices_integrations_by_parent_id_notifications_by_id = _Op(
+        delete_company_managed_devices_integrations_by_parent_id_notifications_by_id
+    )
+    get_company_management = _Op(get_company_management)
+    get_company_management_count = _Op(get_company_management_count)
+    get_company_management_by_id = _Op(get_company_management_by_id)
+    put_company_management_by_id = _Op(put_company_management_by_id)
+    patch_company_management_by_id = _Op(patch_company_management_by_id)
+    post_company_management_by_id_execute_managed_it_sync = _Op(
         post_company_management_by_id_execute_managed_it_sync
     )
-
-
-class SyncManagementItSolutionAgreementInterfaceParameters(_Bound):
-    """The ``ManagementItSolutionAgreementInterfaceParameters`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_management_it_solutions_by_parent_id_management_products_count)
-    create = _SyncOp(post_company_management_it_solutions_by_parent_id_management_products)
-    delete = _SyncOp(delete_company_management_it_solutions_by_parent_id_management_products_by_id)
-    get = _SyncOp(get_company_management_it_solutions_by_parent_id_management_products_by_id)
-    list = _SyncOp(get_company_management_it_solutions_by_parent_id_management_products)
-    replace = _SyncOp(put_company_management_it_solutions_by_parent_id_management_products_by_id)
-    update = _SyncOp(patch_company_management_it_solutions_by_parent_id_management_products_by_id)
-    get_company_management_it_solutions_by_parent_id_management_products = _SyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products
-    )
-    post_company_management_it_solutions_by_parent_id_management_products = _SyncOp(
-        post_company_management_it_solutions_by_parent_id_management_products
-    )
-    get_company_management_it_solutions_by_parent_id_management_products_count = _SyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products_count
-    )
-    get_company_management_it_solutions_by_parent_id_management_products_by_id = _SyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    put_company_management_it_solutions_by_parent_id_management_products_by_id = _SyncOp(
-        put_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    patch_company_management_it_solutions_by_parent_id_management_products_by_id = _SyncOp(
-        patch_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    delete_company_management_it_solutions_by_parent_id_management_products_by_id = _SyncOp(
-        delete_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-
-
-class SyncManagementItSolutions(_Bound):
-    """The ``ManagementItSolutions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_management_it_solutions_count)
-    create = _SyncOp(post_company_management_it_solutions)
-    delete = _SyncOp(delete_company_management_it_solutions_by_id)
-    get = _SyncOp(get_company_management_it_solutions_by_id)
-    list = _SyncOp(get_company_management_it_solutions)
-    replace = _SyncOp(put_company_management_it_solutions_by_id)
-    update = _SyncOp(patch_company_management_it_solutions_by_id)
-    get_company_management_it_solutions = _SyncOp(get_company_management_it_solutions)
-    post_company_management_it_solutions = _SyncOp(post_company_management_it_solutions)
-    get_company_management_it_solutions_count = _SyncOp(get_company_management_it_solutions_count)
-    get_company_management_it_solutions_by_id = _SyncOp(get_company_management_it_solutions_by_id)
-    put_company_management_it_solutions_by_id = _SyncOp(put_company_management_it_solutions_by_id)
-    patch_company_management_it_solutions_by_id = _SyncOp(
-        patch_company_management_it_solutions_by_id
-    )
-    delete_company_management_it_solutions_by_id = _SyncOp(
-        delete_company_management_it_solutions_by_id
-    )
-    get_company_management_it_solutions_by_id_usages = _SyncOp(
-        get_company_management_it_solutions_by_id_usages
-    )
-    get_company_management_it_solutions_by_id_usages_list = _SyncOp(
-        get_company_management_it_solutions_by_id_usages_list
-    )
-
-
-class SyncManagementLogs(_Bound):
-    """The ``ManagementLogs`` resource of a synchronous client."""
-
-    list = _SyncOp(get_company_management_by_id_logs)
-    get_company_management_by_id_log_download = _SyncOp(get_company_management_by_id_log_download)
-    get_company_management_by_id_logs = _SyncOp(get_company_management_by_id_logs)
-
-
-class SyncManagementReportNotifications(_Bound):
-    """The ``ManagementReportNotifications`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_companies_by_parent_id_management_report_notifications_count)
-    create = _SyncOp(post_company_companies_by_parent_id_management_report_notifications)
-    delete = _SyncOp(delete_company_companies_by_parent_id_management_report_notifications_by_id)
-    get = _SyncOp(get_company_companies_by_parent_id_management_report_notifications_by_id)
-    list = _SyncOp(get_company_companies_by_parent_id_management_report_notifications)
-    replace = _SyncOp(put_company_companies_by_parent_id_management_report_notifications_by_id)
-    update = _SyncOp(patch_company_companies_by_parent_id_management_report_notifications_by_id)
-    get_company_companies_by_parent_id_management_report_notifications = _SyncOp(
-        get_company_companies_by_parent_id_management_report_notifications
-    )
-    post_company_companies_by_parent_id_management_report_notifications = _SyncOp(
-        post_company_companies_by_parent_id_management_report_notifications
-    )
-    get_company_companies_by_parent_id_management_report_notifications_count = _SyncOp(
-        get_company_companies_by_parent_id_management_report_notifications_count
-    )
-    get_company_companies_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        get_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    put_company_companies_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        put_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    patch_company_companies_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    delete_company_companies_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    get_company_management_by_parent_id_management_report_notifications = _SyncOp(
+    get_company_management_by_id_log_download = _Op(get_company_management_by_id_log_download)
+    get_company_management_by_id_logs = _Op(get_company_management_by_id_logs)
+    get_company_management_by_parent_id_management_report_notifications = _Op(
         get_company_management_by_parent_id_management_report_notifications
     )
-    post_company_management_by_parent_id_management_report_notifications = _SyncOp(
+    post_company_management_by_parent_id_management_report_notifications = _Op(
         post_company_management_by_parent_id_management_report_notifications
     )
-    get_company_management_by_parent_id_management_report_notifications_count = _SyncOp(
+    get_company_management_by_parent_id_management_report_notifications_count = _Op(
         get_company_management_by_parent_id_management_report_notifications_count
     )
-    get_company_management_by_parent_id_management_report_notifications_by_id = _SyncOp(
+    get_company_management_by_parent_id_management_report_notifications_by_id = _Op(
         get_company_management_by_parent_id_management_report_notifications_by_id
     )
-    put_company_management_by_parent_id_management_report_notifications_by_id = _SyncOp(
+    put_company_management_by_parent_id_management_report_notifications_by_id = _Op(
         put_company_management_by_parent_id_management_report_notifications_by_id
     )
-    patch_company_management_by_parent_id_management_report_notifications_by_id = _SyncOp(
+    patch_company_management_by_parent_id_management_report_notifications_by_id = _Op(
         patch_company_management_by_parent_id_management_report_notifications_by_id
     )
-    delete_company_management_by_parent_id_management_report_notifications_by_id = _SyncOp(
+    delete_company_management_by_parent_id_management_report_notifications_by_id = _Op(
         delete_company_management_by_parent_id_management_report_notifications_by_id
     )
-
-
-class SyncManagementReportSetups(_Bound):
-    """The ``ManagementReportSetups`` resource of a synchronous client."""
-
-    create = _SyncOp(post_company_companies_by_parent_id_management_report_setup)
-    list = _SyncOp(get_company_companies_by_parent_id_management_report_setup)
-    replace = _SyncOp(put_company_companies_by_parent_id_management_report_setup_by_id)
-    update = _SyncOp(patch_company_companies_by_parent_id_management_report_setup_by_id)
-    get_company_companies_by_parent_id_management_report_setup = _SyncOp(
-        get_company_companies_by_parent_id_management_report_setup
+    get_company_management_backups = _Op(get_company_management_backups)
+    post_company_management_backups = _Op(post_company_management_backups)
+    get_company_management_backups_count = _Op(get_company_management_backups_count)
+    get_company_management_backups_by_id = _Op(get_company_management_backups_by_id)
+    put_company_management_backups_by_id = _Op(put_company_management_backups_by_id)
+    patch_company_management_backups_by_id = _Op(patch_company_management_backups_by_id)
+    delete_company_management_backups_by_id = _Op(delete_company_management_backups_by_id)
+    get_company_management_it_solutions = _Op(get_company_management_it_solutions)
+    post_company_management_it_solutions = _Op(post_company_management_it_solutions)
+    get_company_management_it_solutions_count = _Op(get_company_management_it_solutions_count)
+    get_company_management_it_solutions_by_id = _Op(get_company_management_it_solutions_by_id)
+    put_company_management_it_solutions_by_id = _Op(put_company_management_it_solutions_by_id)
+    patch_company_management_it_solutions_by_id = _Op(patch_company_management_it_solutions_by_id)
+    delete_company_management_it_solutions_by_id = _Op(delete_company_management_it_solutions_by_id)
+    get_company_management_it_solutions_by_id_usages = _Op(
+        get_company_management_it_solutions_by_id_usages
     )
-    post_company_companies_by_parent_id_management_report_setup = _SyncOp(
-        post_company_companies_by_parent_id_management_report_setup
+    get_company_management_it_solutions_by_id_usages_list = _Op(
+        get_company_management_it_solutions_by_id_usages_list
     )
-    put_company_companies_by_parent_id_management_report_setup_by_id = _SyncOp(
-        put_company_companies_by_parent_id_management_report_setup_by_id
+    get_company_management_it_solutions_by_parent_id_management_products = _Op(
+        get_company_management_it_solutions_by_parent_id_management_products
     )
-    patch_company_companies_by_parent_id_management_report_setup_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_management_report_setup_by_id
+    post_company_management_it_solutions_by_parent_id_management_products = _Op(
+        post_company_management_it_solutions_by_parent_id_management_products
     )
-
-
-class SyncManagements(_Bound):
-    """The ``Managements`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_management_count)
-    get = _SyncOp(get_company_management_by_id)
-    list = _SyncOp(get_company_management)
-    replace = _SyncOp(put_company_management_by_id)
-    update = _SyncOp(patch_company_management_by_id)
-    get_company_management = _SyncOp(get_company_management)
-    get_company_management_count = _SyncOp(get_company_management_count)
-    get_company_management_by_id = _SyncOp(get_company_management_by_id)
-    put_company_management_by_id = _SyncOp(put_company_management_by_id)
-    patch_company_management_by_id = _SyncOp(patch_company_management_by_id)
-
-
-class SyncMarketDescriptionInfos(_Bound):
-    """The ``MarketDescriptionInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_market_descriptions_info_count)
-    list = _SyncOp(get_company_market_descriptions_info)
-    get_company_market_descriptions_info = _SyncOp(get_company_market_descriptions_info)
-    get_company_market_descriptions_info_count = _SyncOp(get_company_market_descriptions_info_count)
-    get_company_market_descriptions_by_id_info = _SyncOp(get_company_market_descriptions_by_id_info)
-
-
-class SyncOwnershipTypeInfos(_Bound):
-    """The ``OwnershipTypeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_ownership_types_info_count)
-    list = _SyncOp(get_company_ownership_types_info)
-    get_company_ownership_types_info = _SyncOp(get_company_ownership_types_info)
-    get_company_ownership_types_info_count = _SyncOp(get_company_ownership_types_info_count)
-    get_company_ownership_types_by_id_info = _SyncOp(get_company_ownership_types_by_id_info)
-
-
-class SyncPaymentTypeInfos(_Bound):
-    """The ``PaymentTypeInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_company_payment_types_info_count)
-    get_company_payment_types_info_count = _SyncOp(get_company_payment_types_info_count)
-
-
-class SyncPortalConfigurationOpportunitySetups(_Bound):
-    """The ``PortalConfigurationOpportunitySetups`` resource of a synchronous client."""
-
-    get = _SyncOp(get_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
-    list = _SyncOp(get_company_portal_configurations_by_parent_id_opportunity_setups)
-    replace = _SyncOp(put_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
-    update = _SyncOp(patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
-    get_company_portal_configurations_by_parent_id_opportunity_setups = _SyncOp(
-        get_company_portal_configurations_by_parent_id_opportunity_setups
+    get_company_management_it_solutions_by_parent_id_management_products_count = _Op(
+        get_company_management_it_solutions_by_parent_id_management_products_count
     )
-    put_company_portal_configurations_by_parent_id_opportunity_setups = _SyncOp(
-        put_company_portal_configurations_by_parent_id_opportunity_setups
+    get_company_management_it_solutions_by_parent_id_management_products_by_id = _Op(
+        get_company_management_it_solutions_by_parent_id_management_products_by_id
     )
-    patch_company_portal_configurations_by_parent_id_opportunity_setups = _SyncOp(
-        patch_company_portal_configurations_by_parent_id_opportunity_setups
+    put_company_management_it_solutions_by_parent_id_management_products_by_id = _Op(
+        put_company_management_it_solutions_by_parent_id_management_products_by_id
     )
-    get_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _SyncOp(
-        get_company_portal_configurations_by_parent_id_opportunity_setups_by_id
+    patch_company_management_it_solutions_by_parent_id_management_products_by_id = _Op(
+        patch_company_management_it_solutions_by_parent_id_management_products_by_id
     )
-    put_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _SyncOp(
-        put_company_portal_configurations_by_parent_id_opportunity_setups_by_id
+    delete_company_management_it_solutions_by_parent_id_management_products_by_id = _Op(
+        delete_company_management_it_solutions_by_parent_id_management_products_by_id
     )
-    patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _SyncOp(
-        patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id
+    get_company_market_descriptions = _Op(get_company_market_descriptions)
+    post_company_market_descriptions = _Op(post_company_market_descriptions)
+    get_company_market_descriptions_count = _Op(get_company_market_descriptions_count)
+    get_company_market_descriptions_info = _Op(get_company_market_descriptions_info)
+    get_company_market_descriptions_info_count = _Op(get_company_market_descriptions_info_count)
+    get_company_market_descriptions_by_id = _Op(get_company_market_descriptions_by_id)
+    put_company_market_descriptions_by_id = _Op(put_company_market_descriptions_by_id)
+    patch_company_market_descriptions_by_id = _Op(patch_company_market_descriptions_by_id)
+    delete_company_market_descriptions_by_id = _Op(delete_company_market_descriptions_by_id)
+    get_company_market_descriptions_by_id_info = _Op(get_company_market_descriptions_by_id_info)
+    get_company_market_descriptions_by_id_usages = _Op(get_company_market_descriptions_by_id_usages)
+    get_company_market_descriptions_by_id_usages_list = _Op(
+        get_company_market_descriptions_by_id_usages_list
     )
-
-
-class SyncPortalConfigurationPasswordEmailSetups(_Bound):
-    """The ``PortalConfigurationPasswordEmailSetups`` resource of a synchronous client."""
-
-    get = _SyncOp(get_company_portal_configurations_by_parent_id_password_email_setups_by_id)
-    list = _SyncOp(get_company_portal_configurations_by_parent_id_password_email_setups)
-    replace = _SyncOp(put_company_portal_configurations_by_parent_id_password_email_setups_by_id)
-    update = _SyncOp(patch_company_portal_configurations_by_parent_id_password_email_setups_by_id)
-    get_company_portal_configurations_by_parent_id_password_email_setups = _SyncOp(
-        get_company_portal_configurations_by_parent_id_password_email_setups
-    )
-    get_company_portal_configurations_by_parent_id_password_email_setups_by_id = _SyncOp(
-        get_company_portal_configurations_by_parent_id_password_email_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_password_email_setups_by_id = _SyncOp(
-        put_company_portal_configurations_by_parent_id_password_email_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_password_email_setups_by_id = _SyncOp(
-        patch_company_portal_configurations_by_parent_id_password_email_setups_by_id
-    )
-
-
-class SyncPortalConfigurationPaymentProcessors(_Bound):
-    """The ``PortalConfigurationPaymentProcessors`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_portal_configurations_invoice_setup_payment_processors_count)
-    get = _SyncOp(get_company_portal_configurations_invoice_setup_payment_processors_by_id)
-    list = _SyncOp(get_company_portal_configurations_invoice_setup_payment_processors)
-    get_company_portal_configurations_invoice_setup_payment_processors = _SyncOp(
+    get_company_note_types = _Op(get_company_note_types)
+    post_company_note_types = _Op(post_company_note_types)
+    get_company_note_types_count = _Op(get_company_note_types_count)
+    get_company_note_types_count_info = _Op(get_company_note_types_count_info)
+    get_company_note_types_info = _Op(get_company_note_types_info)
+    get_company_note_types_by_id = _Op(get_company_note_types_by_id)
+    put_company_note_types_by_id = _Op(put_company_note_types_by_id)
+    patch_company_note_types_by_id = _Op(patch_company_note_types_by_id)
+    delete_company_note_types_by_id = _Op(delete_company_note_types_by_id)
+    get_company_note_types_by_id_info = _Op(get_company_note_types_by_id_info)
+    get_company_ownership_types = _Op(get_company_ownership_types)
+    post_company_ownership_types = _Op(post_company_ownership_types)
+    get_company_ownership_types_count = _Op(get_company_ownership_types_count)
+    get_company_ownership_types_info = _Op(get_company_ownership_types_info)
+    get_company_ownership_types_info_count = _Op(get_company_ownership_types_info_count)
+    get_company_ownership_types_by_id = _Op(get_company_ownership_types_by_id)
+    put_company_ownership_types_by_id = _Op(put_company_ownership_types_by_id)
+    patch_company_ownership_types_by_id = _Op(patch_company_ownership_types_by_id)
+    delete_company_ownership_types_by_id = _Op(delete_company_ownership_types_by_id)
+    get_company_ownership_types_by_id_info = _Op(get_company_ownership_types_by_id_info)
+    get_company_payment_types_info_count = _Op(get_company_payment_types_info_count)
+    get_company_portal_configurations = _Op(get_company_portal_configurations)
+    post_company_portal_configurations = _Op(post_company_portal_configurations)
+    post_company_portal_configurations_copy = _Op(post_company_portal_configurations_copy)
+    get_company_portal_configurations_count = _Op(get_company_portal_configurations_count)
+    get_company_portal_configurations_invoice_setup_payment_processors = _Op(
         get_company_portal_configurations_invoice_setup_payment_processors
     )
-    get_company_portal_configurations_invoice_setup_payment_processors_count = _SyncOp(
+    get_company_portal_configurations_invoice_setup_payment_processors_count = _Op(
         get_company_portal_configurations_invoice_setup_payment_processors_count
     )
-    get_company_portal_configurations_invoice_setup_payment_processors_by_id = _SyncOp(
+    get_company_portal_configurations_invoice_setup_payment_processors_by_id = _Op(
         get_company_portal_configurations_invoice_setup_payment_processors_by_id
     )
-
-
-class SyncPortalConfigurationProjectSetups(_Bound):
-    """The ``PortalConfigurationProjectSetups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_portal_configurations_by_parent_id_project_setups_count)
-    get = _SyncOp(get_company_portal_configurations_by_parent_id_project_setups_by_id)
-    list = _SyncOp(get_company_portal_configurations_by_parent_id_project_setups)
-    replace = _SyncOp(put_company_portal_configurations_by_parent_id_project_setups_by_id)
-    update = _SyncOp(patch_company_portal_configurations_by_parent_id_project_setups_by_id)
-    get_company_portal_configurations_by_parent_id_project_setups = _SyncOp(
-        get_company_portal_configurations_by_parent_id_project_setups
-    )
-    get_company_portal_configurations_by_parent_id_project_setups_count = _SyncOp(
-        get_company_portal_configurations_by_parent_id_project_setups_count
-    )
-    get_company_portal_configurations_by_parent_id_project_setups_by_id = _SyncOp(
-        get_company_portal_configurations_by_parent_id_project_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_project_setups_by_id = _SyncOp(
-        put_company_portal_configurations_by_parent_id_project_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_project_setups_by_id = _SyncOp(
-        patch_company_portal_configurations_by_parent_id_project_setups_by_id
-    )
-
-
-class SyncPortalConfigurationServiceSetups(_Bound):
-    """The ``PortalConfigurationServiceSetups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_portal_configurations_by_parent_id_service_setups_count)
-    get = _SyncOp(get_company_portal_configurations_by_parent_id_service_setups_by_id)
-    list = _SyncOp(get_company_portal_configurations_by_parent_id_service_setups)
-    replace = _SyncOp(put_company_portal_configurations_by_parent_id_service_setups_by_id)
-    update = _SyncOp(patch_company_portal_configurations_by_parent_id_service_setups_by_id)
-    get_company_portal_configurations_by_parent_id_service_setups = _SyncOp(
-        get_company_portal_configurations_by_parent_id_service_setups
-    )
-    get_company_portal_configurations_by_parent_id_service_setups_count = _SyncOp(
-        get_company_portal_configurations_by_parent_id_service_setups_count
-    )
-    get_company_portal_configurations_by_parent_id_service_setups_by_id = _SyncOp(
-        get_company_portal_configurations_by_parent_id_service_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_service_setups_by_id = _SyncOp(
-        put_company_portal_configurations_by_parent_id_service_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_service_setups_by_id = _SyncOp(
-        patch_company_portal_configurations_by_parent_id_service_setups_by_id
-    )
-
-
-class SyncPortalConfigurations(_Bound):
-    """The ``PortalConfigurations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_portal_configurations_count)
-    create = _SyncOp(post_company_portal_configurations)
-    delete = _SyncOp(delete_company_portal_configurations_by_id)
-    get = _SyncOp(get_company_portal_configurations_by_id)
-    list = _SyncOp(get_company_portal_configurations)
-    replace = _SyncOp(put_company_portal_configurations_by_id)
-    update = _SyncOp(patch_company_portal_configurations_by_id)
-    get_company_portal_configurations = _SyncOp(get_company_portal_configurations)
-    post_company_portal_configurations = _SyncOp(post_company_portal_configurations)
-    post_company_portal_configurations_copy = _SyncOp(post_company_portal_configurations_copy)
-    get_company_portal_configurations_count = _SyncOp(get_company_portal_configurations_count)
-    get_company_portal_configurations_by_id = _SyncOp(get_company_portal_configurations_by_id)
-    put_company_portal_configurations_by_id = _SyncOp(put_company_portal_configurations_by_id)
-    patch_company_portal_configurations_by_id = _SyncOp(patch_company_portal_configurations_by_id)
-    delete_company_portal_configurations_by_id = _SyncOp(delete_company_portal_configurations_by_id)
-
-
-class SyncPortalConfigurationsInvoiceSetups(_Bound):
-    """The ``PortalConfigurationsInvoiceSetups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_portal_configurations_by_parent_id_invoice_setups_count)
-    get = _SyncOp(get_company_portal_configurations_by_parent_id_invoice_setups_by_id)
-    list = _SyncOp(get_company_portal_configurations_by_parent_id_invoice_setups)
-    replace = _SyncOp(put_company_portal_configurations_by_parent_id_invoice_setups_by_id)
-    update = _SyncOp(patch_company_portal_configurations_by_parent_id_invoice_setups_by_id)
-    get_company_portal_configurations_by_parent_id_invoice_setups = _SyncOp(
+    get_company_portal_configurations_by_id = _Op(get_company_portal_configurations_by_id)
+    put_company_portal_configurations_by_id = _Op(put_company_portal_configurations_by_id)
+    patch_company_portal_configurations_by_id = _Op(patch_company_portal_configurations_by_id)
+    delete_company_portal_configurations_by_id = _Op(delete_company_portal_configurations_by_id)
+    get_company_portal_configurations_by_parent_id_invoice_setups = _Op(
         get_company_portal_configurations_by_parent_id_invoice_setups
     )
-    get_company_portal_configurations_by_parent_id_invoice_setups_count = _SyncOp(
+    get_company_portal_configurations_by_parent_id_invoice_setups_count = _Op(
         get_company_portal_configurations_by_parent_id_invoice_setups_count
     )
-    get_company_portal_configurations_by_parent_id_invoice_setups_by_id = _SyncOp(
+    get_company_portal_configurations_by_parent_id_invoice_setups_by_id = _Op(
         get_company_portal_configurations_by_parent_id_invoice_setups_by_id
     )
-    put_company_portal_configurations_by_parent_id_invoice_setups_by_id = _SyncOp(
+    put_company_portal_configurations_by_parent_id_invoice_setups_by_id = _Op(
         put_company_portal_configurations_by_parent_id_invoice_setups_by_id
     )
-    patch_company_portal_configurations_by_parent_id_invoice_setups_by_id = _SyncOp(
+    patch_company_portal_configurations_by_parent_id_invoice_setups_by_id = _Op(
         patch_company_portal_configurations_by_parent_id_invoice_setups_by_id
     )
-    post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction = _SyncOp(
+    post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction = _Op(
         post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction
     )
-
-
-class SyncPortalSecurityLevels(_Bound):
-    """The ``PortalSecurityLevels`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_portal_security_levels_count)
-    get = _SyncOp(get_company_portal_security_levels_by_id)
-    list = _SyncOp(get_company_portal_security_levels)
-    replace = _SyncOp(put_company_portal_security_levels_by_id)
-    update = _SyncOp(patch_company_portal_security_levels_by_id)
-    get_company_portal_security_levels = _SyncOp(get_company_portal_security_levels)
-    get_company_portal_security_levels_count = _SyncOp(get_company_portal_security_levels_count)
-    get_company_portal_security_levels_by_id = _SyncOp(get_company_portal_security_levels_by_id)
-    put_company_portal_security_levels_by_id = _SyncOp(put_company_portal_security_levels_by_id)
-    patch_company_portal_security_levels_by_id = _SyncOp(patch_company_portal_security_levels_by_id)
-
-
-class SyncPortalSecuritySettings(_Bound):
-    """The ``PortalSecuritySettings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_portal_security_settings_count)
-    get = _SyncOp(get_company_portal_security_settings_by_id)
-    list = _SyncOp(get_company_portal_security_settings)
-    replace = _SyncOp(put_company_portal_security_settings_by_id)
-    update = _SyncOp(patch_company_portal_security_settings_by_id)
-    get_company_portal_security_settings = _SyncOp(get_company_portal_security_settings)
-    get_company_portal_security_settings_count = _SyncOp(get_company_portal_security_settings_count)
-    get_company_portal_security_settings_by_id = _SyncOp(get_company_portal_security_settings_by_id)
-    put_company_portal_security_settings_by_id = _SyncOp(put_company_portal_security_settings_by_id)
-    patch_company_portal_security_settings_by_id = _SyncOp(
-        patch_company_portal_security_settings_by_id
-    )
-
-
-class SyncStateInfos(_Bound):
-    """The ``StateInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_states_info_count)
-    list = _SyncOp(get_company_states_info)
-    get_company_states_info = _SyncOp(get_company_states_info)
-    get_company_states_info_count = _SyncOp(get_company_states_info_count)
-    get_company_states_by_id_info = _SyncOp(get_company_states_by_id_info)
-
-
-class SyncStates(_Bound):
-    """The ``States`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_states_count)
-    create = _SyncOp(post_company_states)
-    delete = _SyncOp(delete_company_states_by_id)
-    get = _SyncOp(get_company_states_by_id)
-    list = _SyncOp(get_company_states)
-    replace = _SyncOp(put_company_states_by_id)
-    update = _SyncOp(patch_company_states_by_id)
-    get_company_states = _SyncOp(get_company_states)
-    post_company_states = _SyncOp(post_company_states)
-    get_company_states_count = _SyncOp(get_company_states_count)
-    get_company_states_by_id = _SyncOp(get_company_states_by_id)
-    put_company_states_by_id = _SyncOp(put_company_states_by_id)
-    patch_company_states_by_id = _SyncOp(patch_company_states_by_id)
-    delete_company_states_by_id = _SyncOp(delete_company_states_by_id)
-    get_company_states_by_id_usages = _SyncOp(get_company_states_by_id_usages)
-    get_company_states_by_id_usages_list = _SyncOp(get_company_states_by_id_usages_list)
-
-
-class SyncTeamRoleInfos(_Bound):
-    """The ``TeamRoleInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_team_roles_info_count)
-    list = _SyncOp(get_company_team_roles_info)
-    get_company_team_roles_info = _SyncOp(get_company_team_roles_info)
-    get_company_team_roles_info_count = _SyncOp(get_company_team_roles_info_count)
-    get_company_team_roles_by_id_info = _SyncOp(get_company_team_roles_by_id_info)
-
-
-class SyncTrackActions(_Bound):
-    """The ``TrackActions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_tracks_by_parent_id_actions_count)
-    create = _SyncOp(post_company_tracks_by_parent_id_actions)
-    delete = _SyncOp(delete_company_tracks_by_parent_id_actions_by_id)
-    get = _SyncOp(get_company_tracks_by_parent_id_actions_by_id)
-    list = _SyncOp(get_company_tracks_by_parent_id_actions)
-    replace = _SyncOp(put_company_tracks_by_parent_id_actions_by_id)
-    update = _SyncOp(patch_company_tracks_by_parent_id_actions_by_id)
-    get_company_tracks_by_parent_id_actions = _SyncOp(get_company_tracks_by_parent_id_actions)
-    post_company_tracks_by_parent_id_actions = _SyncOp(post_company_tracks_by_parent_id_actions)
-    get_company_tracks_by_parent_id_actions_count = _SyncOp(
-        get_company_tracks_by_parent_id_actions_count
-    )
-    get_company_tracks_by_parent_id_actions_by_id = _SyncOp(
-        get_company_tracks_by_parent_id_actions_by_id
-    )
-    put_company_tracks_by_parent_id_actions_by_id = _SyncOp(
-        put_company_tracks_by_parent_id_actions_by_id
-    )
-    patch_company_tracks_by_parent_id_actions_by_id = _SyncOp(
-        patch_company_tracks_by_parent_id_actions_by_id
-    )
-    delete_company_tracks_by_parent_id_actions_by_id = _SyncOp(
-        delete_company_tracks_by_parent_id_actions_by_id
-    )
-
-
-class SyncTracks(_Bound):
-    """The ``Tracks`` resource of a synchronous client."""
-
-    count = _SyncOp(get_company_tracks_count)
-    create = _SyncOp(post_company_tracks)
-    delete = _SyncOp(delete_company_tracks_by_id)
-    get = _SyncOp(get_company_tracks_by_id)
-    list = _SyncOp(get_company_tracks)
-    replace = _SyncOp(put_company_tracks_by_id)
-    update = _SyncOp(patch_company_tracks_by_id)
-    get_company_tracks = _SyncOp(get_company_tracks)
-    post_company_tracks = _SyncOp(post_company_tracks)
-    get_company_tracks_count = _SyncOp(get_company_tracks_count)
-    get_company_tracks_by_id = _SyncOp(get_company_tracks_by_id)
-    put_company_tracks_by_id = _SyncOp(put_company_tracks_by_id)
-    patch_company_tracks_by_id = _SyncOp(patch_company_tracks_by_id)
-    delete_company_tracks_by_id = _SyncOp(delete_company_tracks_by_id)
-
-
-class SyncCompany(_Bound):
-    """The ``company`` operations of a synchronous client, by resource and by full name."""
-
-    address_format_infos = _Resource(SyncAddressFormatInfos)
-    address_formats = _Resource(SyncAddressFormats)
-    communication_type_info = _Resource(SyncCommunicationTypeInfoResource)
-    communication_types = _Resource(SyncCommunicationTypes)
-    companies = _Resource(SyncCompanies)
-    company_company_type_associations = _Resource(SyncCompanyCompanyTypeAssociations)
-    company_custom_notes = _Resource(SyncCompanyCustomNotes)
-    company_groups = _Resource(SyncCompanyGroups)
-    company_infos = _Resource(SyncCompanyInfos)
-    company_management_summarys = _Resource(SyncCompanyManagementSummarys)
-    company_market_description = _Resource(SyncCompanyMarketDescription)
-    company_note_type_info = _Resource(SyncCompanyNoteTypeInfoResource)
-    company_note_types = _Resource(SyncCompanyNoteTypes)
-    company_notes = _Resource(SyncCompanyNotes)
-    company_ownership_type = _Resource(SyncCompanyOwnershipType)
-    company_picker_items = _Resource(SyncCompanyPickerItems)
-    company_site_infos = _Resource(SyncCompanySiteInfos)
-    company_sites = _Resource(SyncCompanySites)
-    company_statuses = _Resource(SyncCompanyStatuses)
-    company_surveys = _Resource(SyncCompanySurveys)
-    company_team_role = _Resource(SyncCompanyTeamRole)
-    company_teams = _Resource(SyncCompanyTeams)
-    company_tracks = _Resource(SyncCompanyTracks)
-    company_type_associations = _Resource(SyncCompanyTypeAssociations)
-    company_type_infos = _Resource(SyncCompanyTypeInfos)
-    company_types = _Resource(SyncCompanyTypes)
-    configuration_status_infos = _Resource(SyncConfigurationStatusInfos)
-    configuration_statuses = _Resource(SyncConfigurationStatuses)
-    configuration_type_infos = _Resource(SyncConfigurationTypeInfos)
-    configuration_type_question_values = _Resource(SyncConfigurationTypeQuestionValues)
-    configuration_type_questions = _Resource(SyncConfigurationTypeQuestions)
-    configuration_types = _Resource(SyncConfigurationTypes)
-    configurations = _Resource(SyncConfigurations)
-    contact_types = _Resource(SyncContactTypes)
-    contact_communications = _Resource(SyncContactCommunications)
-    contact_contact_type_associations = _Resource(SyncContactContactTypeAssociations)
-    contact_department_infos = _Resource(SyncContactDepartmentInfos)
-    contact_departments = _Resource(SyncContactDepartments)
-    contact_groups = _Resource(SyncContactGroups)
-    contact_infos = _Resource(SyncContactInfos)
-    contact_notes = _Resource(SyncContactNotes)
-    contact_relationships = _Resource(SyncContactRelationships)
-    contact_tracks = _Resource(SyncContactTracks)
-    contact_type_associations = _Resource(SyncContactTypeAssociations)
-    contacts = _Resource(SyncContacts)
-    countries = _Resource(SyncCountries)
-    country_infos = _Resource(SyncCountryInfos)
-    entity_type_infos = _Resource(SyncEntityTypeInfos)
-    entity_types = _Resource(SyncEntityTypes)
-    expense_type_infos = _Resource(SyncExpenseTypeInfos)
-    m365_contact_sync_properties = _Resource(SyncM365ContactSyncProperties)
-    m365_contacts = _Resource(SyncM365Contacts)
-    managed_devices_integration_cross_references = _Resource(
-        SyncManagedDevicesIntegrationCrossReferences
-    )
-    managed_devices_integration_infos = _Resource(SyncManagedDevicesIntegrationInfos)
-    managed_devices_integration_logins = _Resource(SyncManagedDevicesIntegrationLogins)
-    managed_devices_integration_notifications = _Resource(
-        SyncManagedDevicesIntegrationNotifications
-    )
-    managed_devices_integrations = _Resource(SyncManagedDevicesIntegrations)
-    management_backup = _Resource(SyncManagementBackupResource)
-    management_execute_managed_it_syncs = _Resource(SyncManagementExecuteManagedItSyncs)
-    management_it_solution_agreement_interface_parameters = _Resource(
-        SyncManagementItSolutionAgreementInterfaceParameters
-    )
-    management_it_solutions = _Resource(SyncManagementItSolutions)
-    management_logs = _Resource(SyncManagementLogs)
-    management_report_notifications = _Resource(SyncManagementReportNotifications)
-    management_report_setups = _Resource(SyncManagementReportSetups)
-    managements = _Resource(SyncManagements)
-    market_description_infos = _Resource(SyncMarketDescriptionInfos)
-    ownership_type_infos = _Resource(SyncOwnershipTypeInfos)
-    payment_type_infos = _Resource(SyncPaymentTypeInfos)
-    portal_configuration_opportunity_setups = _Resource(SyncPortalConfigurationOpportunitySetups)
-    portal_configuration_password_email_setups = _Resource(
-        SyncPortalConfigurationPasswordEmailSetups
-    )
-    portal_configuration_payment_processors = _Resource(SyncPortalConfigurationPaymentProcessors)
-    portal_configuration_project_setups = _Resource(SyncPortalConfigurationProjectSetups)
-    portal_configuration_service_setups = _Resource(SyncPortalConfigurationServiceSetups)
-    portal_configurations = _Resource(SyncPortalConfigurations)
-    portal_configurations_invoice_setups = _Resource(SyncPortalConfigurationsInvoiceSetups)
-    portal_security_levels = _Resource(SyncPortalSecurityLevels)
-    portal_security_settings = _Resource(SyncPortalSecuritySettings)
-    state_infos = _Resource(SyncStateInfos)
-    states = _Resource(SyncStates)
-    team_role_infos = _Resource(SyncTeamRoleInfos)
-    track_actions = _Resource(SyncTrackActions)
-    tracks = _Resource(SyncTracks)
-
-    get_company_address_formats = _SyncOp(get_company_address_formats)
-    post_company_address_formats = _SyncOp(post_company_address_formats)
-    get_company_address_formats_count = _SyncOp(get_company_address_formats_count)
-    get_company_address_formats_info = _SyncOp(get_company_address_formats_info)
-    get_company_address_formats_info_count = _SyncOp(get_company_address_formats_info_count)
-    get_company_address_formats_by_id = _SyncOp(get_company_address_formats_by_id)
-    put_company_address_formats_by_id = _SyncOp(put_company_address_formats_by_id)
-    patch_company_address_formats_by_id = _SyncOp(patch_company_address_formats_by_id)
-    delete_company_address_formats_by_id = _SyncOp(delete_company_address_formats_by_id)
-    get_company_address_formats_by_id_info = _SyncOp(get_company_address_formats_by_id_info)
-    get_company_communication_types = _SyncOp(get_company_communication_types)
-    post_company_communication_types = _SyncOp(post_company_communication_types)
-    get_company_communication_types_count = _SyncOp(get_company_communication_types_count)
-    get_company_communication_types_info = _SyncOp(get_company_communication_types_info)
-    get_company_communication_types_info_count = _SyncOp(get_company_communication_types_info_count)
-    get_company_communication_types_by_id = _SyncOp(get_company_communication_types_by_id)
-    put_company_communication_types_by_id = _SyncOp(put_company_communication_types_by_id)
-    patch_company_communication_types_by_id = _SyncOp(patch_company_communication_types_by_id)
-    delete_company_communication_types_by_id = _SyncOp(delete_company_communication_types_by_id)
-    get_company_communication_types_by_id_info = _SyncOp(get_company_communication_types_by_id_info)
-    get_company_communication_types_by_id_usages = _SyncOp(
-        get_company_communication_types_by_id_usages
-    )
-    get_company_communication_types_by_id_usages_list = _SyncOp(
-        get_company_communication_types_by_id_usages_list
-    )
-    get_company_companies = _SyncOp(get_company_companies)
-    post_company_companies = _SyncOp(post_company_companies)
-    get_company_companies_count = _SyncOp(get_company_companies_count)
-    get_company_companies_default = _SyncOp(get_company_companies_default)
-    get_company_companies_info = _SyncOp(get_company_companies_info)
-    get_company_companies_info_count = _SyncOp(get_company_companies_info_count)
-    get_company_companies_info_types = _SyncOp(get_company_companies_info_types)
-    get_company_companies_info_types_count = _SyncOp(get_company_companies_info_types_count)
-    get_company_companies_info_types_by_id = _SyncOp(get_company_companies_info_types_by_id)
-    get_company_companies_statuses = _SyncOp(get_company_companies_statuses)
-    post_company_companies_statuses = _SyncOp(post_company_companies_statuses)
-    get_company_companies_statuses_count = _SyncOp(get_company_companies_statuses_count)
-    get_company_companies_statuses_by_id = _SyncOp(get_company_companies_statuses_by_id)
-    put_company_companies_statuses_by_id = _SyncOp(put_company_companies_statuses_by_id)
-    patch_company_companies_statuses_by_id = _SyncOp(patch_company_companies_statuses_by_id)
-    delete_company_companies_statuses_by_id = _SyncOp(delete_company_companies_statuses_by_id)
-    get_company_companies_statuses_by_id_usages = _SyncOp(
-        get_company_companies_statuses_by_id_usages
-    )
-    get_company_companies_statuses_by_id_usages_list = _SyncOp(
-        get_company_companies_statuses_by_id_usages_list
-    )
-    get_company_companies_types = _SyncOp(get_company_companies_types)
-    post_company_companies_types = _SyncOp(post_company_companies_types)
-    get_company_companies_types_count = _SyncOp(get_company_companies_types_count)
-    get_company_companies_types_by_id = _SyncOp(get_company_companies_types_by_id)
-    put_company_companies_types_by_id = _SyncOp(put_company_companies_types_by_id)
-    patch_company_companies_types_by_id = _SyncOp(patch_company_companies_types_by_id)
-    delete_company_companies_types_by_id = _SyncOp(delete_company_companies_types_by_id)
-    get_company_companies_types_by_id_usages = _SyncOp(get_company_companies_types_by_id_usages)
-    get_company_companies_types_by_id_usages_list = _SyncOp(
-        get_company_companies_types_by_id_usages_list
-    )
-    get_company_companies_by_id = _SyncOp(get_company_companies_by_id)
-    put_company_companies_by_id = _SyncOp(put_company_companies_by_id)
-    patch_company_companies_by_id = _SyncOp(patch_company_companies_by_id)
-    delete_company_companies_by_id = _SyncOp(delete_company_companies_by_id)
-    post_company_companies_by_id_merge = _SyncOp(post_company_companies_by_id_merge)
-    get_company_companies_by_id_usages = _SyncOp(get_company_companies_by_id_usages)
-    get_company_companies_by_id_usages_list = _SyncOp(get_company_companies_by_id_usages_list)
-    get_company_companies_by_parent_id_custom_status_notes = _SyncOp(
-        get_company_companies_by_parent_id_custom_status_notes
-    )
-    post_company_companies_by_parent_id_custom_status_notes = _SyncOp(
-        post_company_companies_by_parent_id_custom_status_notes
-    )
-    get_company_companies_by_parent_id_custom_status_notes_count = _SyncOp(
-        get_company_companies_by_parent_id_custom_status_notes_count
-    )
-    get_company_companies_by_parent_id_custom_status_notes_by_id = _SyncOp(
-        get_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    put_company_companies_by_parent_id_custom_status_notes_by_id = _SyncOp(
-        put_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    patch_company_companies_by_parent_id_custom_status_notes_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    delete_company_companies_by_parent_id_custom_status_notes_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    get_company_companies_by_parent_id_groups = _SyncOp(get_company_companies_by_parent_id_groups)
-    post_company_companies_by_parent_id_groups = _SyncOp(post_company_companies_by_parent_id_groups)
-    get_company_companies_by_parent_id_groups_count = _SyncOp(
-        get_company_companies_by_parent_id_groups_count
-    )
-    get_company_companies_by_parent_id_groups_by_id = _SyncOp(
-        get_company_companies_by_parent_id_groups_by_id
-    )
-    put_company_companies_by_parent_id_groups_by_id = _SyncOp(
-        put_company_companies_by_parent_id_groups_by_id
-    )
-    patch_company_companies_by_parent_id_groups_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_groups_by_id
-    )
-    delete_company_companies_by_parent_id_groups_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_groups_by_id
-    )
-    get_company_companies_by_parent_id_management_report_notifications = _SyncOp(
-        get_company_companies_by_parent_id_management_report_notifications
-    )
-    post_company_companies_by_parent_id_management_report_notifications = _SyncOp(
-        post_company_companies_by_parent_id_management_report_notifications
-    )
-    get_company_companies_by_parent_id_management_report_notifications_count = _SyncOp(
-        get_company_companies_by_parent_id_management_report_notifications_count
-    )
-    get_company_companies_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        get_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    put_company_companies_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        put_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    patch_company_companies_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    delete_company_companies_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    get_company_companies_by_parent_id_management_report_setup = _SyncOp(
-        get_company_companies_by_parent_id_management_report_setup
-    )
-    post_company_companies_by_parent_id_management_report_setup = _SyncOp(
-        post_company_companies_by_parent_id_management_report_setup
-    )
-    put_company_companies_by_parent_id_management_report_setup_by_id = _SyncOp(
-        put_company_companies_by_parent_id_management_report_setup_by_id
-    )
-    patch_company_companies_by_parent_id_management_report_setup_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_management_report_setup_by_id
-    )
-    get_company_companies_by_parent_id_management_summary_reports = _SyncOp(
-        get_company_companies_by_parent_id_management_summary_reports
-    )
-    post_company_companies_by_parent_id_management_summary_reports = _SyncOp(
-        post_company_companies_by_parent_id_management_summary_reports
-    )
-    get_company_companies_by_parent_id_management_summary_reports_count = _SyncOp(
-        get_company_companies_by_parent_id_management_summary_reports_count
-    )
-    get_company_companies_by_parent_id_management_summary_reports_by_id = _SyncOp(
-        get_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    put_company_companies_by_parent_id_management_summary_reports_by_id = _SyncOp(
-        put_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    patch_company_companies_by_parent_id_management_summary_reports_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    delete_company_companies_by_parent_id_management_summary_reports_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    get_company_companies_by_parent_id_notes = _SyncOp(get_company_companies_by_parent_id_notes)
-    post_company_companies_by_parent_id_notes = _SyncOp(post_company_companies_by_parent_id_notes)
-    get_company_companies_by_parent_id_notes_count = _SyncOp(
-        get_company_companies_by_parent_id_notes_count
-    )
-    get_company_companies_by_parent_id_notes_by_id = _SyncOp(
-        get_company_companies_by_parent_id_notes_by_id
-    )
-    put_company_companies_by_parent_id_notes_by_id = _SyncOp(
-        put_company_companies_by_parent_id_notes_by_id
-    )
-    patch_company_companies_by_parent_id_notes_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_notes_by_id
-    )
-    delete_company_companies_by_parent_id_notes_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_notes_by_id
-    )
-    get_company_companies_by_parent_id_sites = _SyncOp(get_company_companies_by_parent_id_sites)
-    post_company_companies_by_parent_id_sites = _SyncOp(post_company_companies_by_parent_id_sites)
-    get_company_companies_by_parent_id_sites_count = _SyncOp(
-        get_company_companies_by_parent_id_sites_count
-    )
-    get_company_companies_by_parent_id_sites_info = _SyncOp(
-        get_company_companies_by_parent_id_sites_info
-    )
-    get_company_companies_by_parent_id_sites_info_count = _SyncOp(
-        get_company_companies_by_parent_id_sites_info_count
-    )
-    get_company_companies_by_parent_id_sites_by_id = _SyncOp(
-        get_company_companies_by_parent_id_sites_by_id
-    )
-    put_company_companies_by_parent_id_sites_by_id = _SyncOp(
-        put_company_companies_by_parent_id_sites_by_id
-    )
-    patch_company_companies_by_parent_id_sites_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_sites_by_id
-    )
-    delete_company_companies_by_parent_id_sites_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_sites_by_id
-    )
-    get_company_companies_by_parent_id_sites_by_id_info = _SyncOp(
-        get_company_companies_by_parent_id_sites_by_id_info
-    )
-    get_company_companies_by_parent_id_sites_by_id_usages = _SyncOp(
-        get_company_companies_by_parent_id_sites_by_id_usages
-    )
-    get_company_companies_by_parent_id_sites_by_id_usages_list = _SyncOp(
-        get_company_companies_by_parent_id_sites_by_id_usages_list
-    )
-    get_company_companies_by_parent_id_surveys_count = _SyncOp(
-        get_company_companies_by_parent_id_surveys_count
-    )
-    get_company_companies_by_parent_id_teams = _SyncOp(get_company_companies_by_parent_id_teams)
-    post_company_companies_by_parent_id_teams = _SyncOp(post_company_companies_by_parent_id_teams)
-    get_company_companies_by_parent_id_teams_count = _SyncOp(
-        get_company_companies_by_parent_id_teams_count
-    )
-    get_company_companies_by_parent_id_teams_by_id = _SyncOp(
-        get_company_companies_by_parent_id_teams_by_id
-    )
-    put_company_companies_by_parent_id_teams_by_id = _SyncOp(
-        put_company_companies_by_parent_id_teams_by_id
-    )
-    patch_company_companies_by_parent_id_teams_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_teams_by_id
-    )
-    delete_company_companies_by_parent_id_teams_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_teams_by_id
-    )
-    get_company_companies_by_parent_id_tracks = _SyncOp(get_company_companies_by_parent_id_tracks)
-    post_company_companies_by_parent_id_tracks = _SyncOp(post_company_companies_by_parent_id_tracks)
-    get_company_companies_by_parent_id_tracks_count = _SyncOp(
-        get_company_companies_by_parent_id_tracks_count
-    )
-    get_company_companies_by_parent_id_tracks_by_id = _SyncOp(
-        get_company_companies_by_parent_id_tracks_by_id
-    )
-    delete_company_companies_by_parent_id_tracks_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_tracks_by_id
-    )
-    get_company_companies_by_parent_id_type_associations = _SyncOp(
-        get_company_companies_by_parent_id_type_associations
-    )
-    post_company_companies_by_parent_id_type_associations = _SyncOp(
-        post_company_companies_by_parent_id_type_associations
-    )
-    get_company_companies_by_parent_id_type_associations_count = _SyncOp(
-        get_company_companies_by_parent_id_type_associations_count
-    )
-    get_company_companies_by_parent_id_type_associations_by_id = _SyncOp(
-        get_company_companies_by_parent_id_type_associations_by_id
-    )
-    put_company_companies_by_parent_id_type_associations_by_id = _SyncOp(
-        put_company_companies_by_parent_id_type_associations_by_id
-    )
-    patch_company_companies_by_parent_id_type_associations_by_id = _SyncOp(
-        patch_company_companies_by_parent_id_type_associations_by_id
-    )
-    delete_company_companies_by_parent_id_type_associations_by_id = _SyncOp(
-        delete_company_companies_by_parent_id_type_associations_by_id
-    )
-    get_company_company_picker_items = _SyncOp(get_company_company_picker_items)
-    post_company_company_picker_items = _SyncOp(post_company_company_picker_items)
-    post_company_company_picker_items_clear = _SyncOp(post_company_company_picker_items_clear)
-    get_company_company_picker_items_count = _SyncOp(get_company_company_picker_items_count)
-    get_company_company_picker_items_by_id = _SyncOp(get_company_company_picker_items_by_id)
-    delete_company_company_picker_items_by_id = _SyncOp(delete_company_company_picker_items_by_id)
-    get_company_company_type_associations = _SyncOp(get_company_company_type_associations)
-    post_company_company_type_associations = _SyncOp(post_company_company_type_associations)
-    get_company_company_type_associations_count = _SyncOp(
-        get_company_company_type_associations_count
-    )
-    get_company_company_type_associations_by_id = _SyncOp(
-        get_company_company_type_associations_by_id
-    )
-    put_company_company_type_associations_by_id = _SyncOp(
-        put_company_company_type_associations_by_id
-    )
-    patch_company_company_type_associations_by_id = _SyncOp(
-        patch_company_company_type_associations_by_id
-    )
-    delete_company_company_type_associations_by_id = _SyncOp(
-        delete_company_company_type_associations_by_id
-    )
-    get_company_configurations = _SyncOp(get_company_configurations)
-    post_company_configurations = _SyncOp(post_company_configurations)
-    post_company_configurations_bulk = _SyncOp(post_company_configurations_bulk)
-    put_company_configurations_bulk = _SyncOp(put_company_configurations_bulk)
-    delete_company_configurations_bulk = _SyncOp(delete_company_configurations_bulk)
-    get_company_configurations_count = _SyncOp(get_company_configurations_count)
-    get_company_configurations_statuses = _SyncOp(get_company_configurations_statuses)
-    post_company_configurations_statuses = _SyncOp(post_company_configurations_statuses)
-    get_company_configurations_statuses_count = _SyncOp(get_company_configurations_statuses_count)
-    get_company_configurations_statuses_info = _SyncOp(get_company_configurations_statuses_info)
-    get_company_configurations_statuses_info_count = _SyncOp(
-        get_company_configurations_statuses_info_count
-    )
-    get_company_configurations_statuses_by_id = _SyncOp(get_company_configurations_statuses_by_id)
-    put_company_configurations_statuses_by_id = _SyncOp(put_company_configurations_statuses_by_id)
-    patch_company_configurations_statuses_by_id = _SyncOp(
-        patch_company_configurations_statuses_by_id
-    )
-    delete_company_configurations_statuses_by_id = _SyncOp(
-        delete_company_configurations_statuses_by_id
-    )
-    get_company_configurations_statuses_by_id_info = _SyncOp(
-        get_company_configurations_statuses_by_id_info
-    )
-    get_company_configurations_statuses_by_id_usages = _SyncOp(
-        get_company_configurations_statuses_by_id_usages
-    )
-    get_company_configurations_statuses_by_id_usages_list = _SyncOp(
-        get_company_configurations_statuses_by_id_usages_list
-    )
-    get_company_configurations_types = _SyncOp(get_company_configurations_types)
-    post_company_configurations_types = _SyncOp(post_company_configurations_types)
-    post_company_configurations_types_copy = _SyncOp(post_company_configurations_types_copy)
-    get_company_configurations_types_count = _SyncOp(get_company_configurations_types_count)
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _SyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _SyncOp(
-        post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count = (
-        _SyncOp(
-            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count
-        )
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _SyncOp(
-            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _SyncOp(
-            put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _SyncOp(
-            patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _SyncOp(
-        delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages = _SyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list = _SyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list
-    )
-    get_company_configurations_types_by_id = _SyncOp(get_company_configurations_types_by_id)
-    put_company_configurations_types_by_id = _SyncOp(put_company_configurations_types_by_id)
-    patch_company_configurations_types_by_id = _SyncOp(patch_company_configurations_types_by_id)
-    delete_company_configurations_types_by_id = _SyncOp(delete_company_configurations_types_by_id)
-    get_company_configurations_types_by_id_info = _SyncOp(
-        get_company_configurations_types_by_id_info
-    )
-    get_company_configurations_types_by_id_usages = _SyncOp(
-        get_company_configurations_types_by_id_usages
-    )
-    get_company_configurations_types_by_id_usages_list = _SyncOp(
-        get_company_configurations_types_by_id_usages_list
-    )
-    get_company_configurations_types_by_parent_id_questions = _SyncOp(
-        get_company_configurations_types_by_parent_id_questions
-    )
-    post_company_configurations_types_by_parent_id_questions = _SyncOp(
-        post_company_configurations_types_by_parent_id_questions
-    )
-    get_company_configurations_types_by_parent_id_questions_count = _SyncOp(
-        get_company_configurations_types_by_parent_id_questions_count
-    )
-    get_company_configurations_types_by_parent_id_questions_by_id = _SyncOp(
-        get_company_configurations_types_by_parent_id_questions_by_id
-    )
-    put_company_configurations_types_by_parent_id_questions_by_id = _SyncOp(
-        put_company_configurations_types_by_parent_id_questions_by_id
-    )
-    patch_company_configurations_types_by_parent_id_questions_by_id = _SyncOp(
-        patch_company_configurations_types_by_parent_id_questions_by_id
-    )
-    delete_company_configurations_types_by_parent_id_questions_by_id = _SyncOp(
-        delete_company_configurations_types_by_parent_id_questions_by_id
-    )
-    get_company_configurations_by_id = _SyncOp(get_company_configurations_by_id)
-    put_company_configurations_by_id = _SyncOp(put_company_configurations_by_id)
-    patch_company_configurations_by_id = _SyncOp(patch_company_configurations_by_id)
-    delete_company_configurations_by_id = _SyncOp(delete_company_configurations_by_id)
-    patch_company_configurations_by_id_change_type = _SyncOp(
-        patch_company_configurations_by_id_change_type
-    )
-    get_company_configurations_by_id_quick_access_count = _SyncOp(
-        get_company_configurations_by_id_quick_access_count
-    )
-    get_company_contact_types_by_id_usages_list = _SyncOp(
-        get_company_contact_types_by_id_usages_list
-    )
-    get_company_contact_type_associations = _SyncOp(get_company_contact_type_associations)
-    post_company_contact_type_associations = _SyncOp(post_company_contact_type_associations)
-    get_company_contact_type_associations_count = _SyncOp(
-        get_company_contact_type_associations_count
-    )
-    get_company_contact_type_associations_by_id = _SyncOp(
-        get_company_contact_type_associations_by_id
-    )
-    put_company_contact_type_associations_by_id = _SyncOp(
-        put_company_contact_type_associations_by_id
-    )
-    patch_company_contact_type_associations_by_id = _SyncOp(
-        patch_company_contact_type_associations_by_id
-    )
-    delete_company_contact_type_associations_by_id = _SyncOp(
-        delete_company_contact_type_associations_by_id
-    )
-    get_company_contacts = _SyncOp(get_company_contacts)
-    post_company_contacts = _SyncOp(post_company_contacts)
-    get_company_contacts_count = _SyncOp(get_company_contacts_count)
-    get_company_contacts_default = _SyncOp(get_company_contacts_default)
-    get_company_contacts_departments = _SyncOp(get_company_contacts_departments)
-    post_company_contacts_departments = _SyncOp(post_company_contacts_departments)
-    get_company_contacts_departments_count = _SyncOp(get_company_contacts_departments_count)
-    get_company_contacts_departments_info = _SyncOp(get_company_contacts_departments_info)
-    get_company_contacts_departments_info_count = _SyncOp(
-        get_company_contacts_departments_info_count
-    )
-    get_company_contacts_departments_by_id = _SyncOp(get_company_contacts_departments_by_id)
-    put_company_contacts_departments_by_id = _SyncOp(put_company_contacts_departments_by_id)
-    patch_company_contacts_departments_by_id = _SyncOp(patch_company_contacts_departments_by_id)
-    delete_company_contacts_departments_by_id = _SyncOp(delete_company_contacts_departments_by_id)
-    get_company_contacts_departments_by_id_info = _SyncOp(
-        get_company_contacts_departments_by_id_info
-    )
-    get_company_contacts_departments_by_id_usages = _SyncOp(
-        get_company_contacts_departments_by_id_usages
-    )
-    get_company_contacts_departments_by_id_usages_list = _SyncOp(
-        get_company_contacts_departments_by_id_usages_list
-    )
-    get_company_contacts_info = _SyncOp(get_company_contacts_info)
-    get_company_contacts_info_count = _SyncOp(get_company_contacts_info_count)
-    get_company_contacts_relationships = _SyncOp(get_company_contacts_relationships)
-    post_company_contacts_relationships = _SyncOp(post_company_contacts_relationships)
-    get_company_contacts_relationships_count = _SyncOp(get_company_contacts_relationships_count)
-    get_company_contacts_relationships_by_id = _SyncOp(get_company_contacts_relationships_by_id)
-    put_company_contacts_relationships_by_id = _SyncOp(put_company_contacts_relationships_by_id)
-    patch_company_contacts_relationships_by_id = _SyncOp(patch_company_contacts_relationships_by_id)
-    delete_company_contacts_relationships_by_id = _SyncOp(
-        delete_company_contacts_relationships_by_id
-    )
-    post_company_contacts_request_password = _SyncOp(post_company_contacts_request_password)
-    get_company_contacts_types = _SyncOp(get_company_contacts_types)
-    post_company_contacts_types = _SyncOp(post_company_contacts_types)
-    get_company_contacts_types_count = _SyncOp(get_company_contacts_types_count)
-    get_company_contacts_types_count_info = _SyncOp(get_company_contacts_types_count_info)
-    get_company_contacts_types_info = _SyncOp(get_company_contacts_types_info)
-    get_company_contacts_types_by_id = _SyncOp(get_company_contacts_types_by_id)
-    put_company_contacts_types_by_id = _SyncOp(put_company_contacts_types_by_id)
-    patch_company_contacts_types_by_id = _SyncOp(patch_company_contacts_types_by_id)
-    delete_company_contacts_types_by_id = _SyncOp(delete_company_contacts_types_by_id)
-    get_company_contacts_types_by_id_info = _SyncOp(get_company_contacts_types_by_id_info)
-    post_company_contacts_validate_portal_credentials = _SyncOp(
-        post_company_contacts_validate_portal_credentials
-    )
-    get_company_contacts_by_id = _SyncOp(get_company_contacts_by_id)
-    put_company_contacts_by_id = _SyncOp(put_company_contacts_by_id)
-    patch_company_contacts_by_id = _SyncOp(patch_company_contacts_by_id)
-    delete_company_contacts_by_id = _SyncOp(delete_company_contacts_by_id)
-    get_company_contacts_by_id_image = _SyncOp(get_company_contacts_by_id_image)
-    get_company_contacts_by_id_info = _SyncOp(get_company_contacts_by_id_info)
-    get_company_contacts_by_id_portal_security = _SyncOp(get_company_contacts_by_id_portal_security)
-    get_company_contacts_by_id_usages = _SyncOp(get_company_contacts_by_id_usages)
-    get_company_contacts_by_id_usages_list = _SyncOp(get_company_contacts_by_id_usages_list)
-    get_company_contacts_by_parent_id_communications = _SyncOp(
-        get_company_contacts_by_parent_id_communications
-    )
-    post_company_contacts_by_parent_id_communications = _SyncOp(
-        post_company_contacts_by_parent_id_communications
-    )
-    get_company_contacts_by_parent_id_communications_count = _SyncOp(
-        get_company_contacts_by_parent_id_communications_count
-    )
-    get_company_contacts_by_parent_id_communications_by_id = _SyncOp(
-        get_company_contacts_by_parent_id_communications_by_id
-    )
-    put_company_contacts_by_parent_id_communications_by_id = _SyncOp(
-        put_company_contacts_by_parent_id_communications_by_id
-    )
-    patch_company_contacts_by_parent_id_communications_by_id = _SyncOp(
-        patch_company_contacts_by_parent_id_communications_by_id
-    )
-    delete_company_contacts_by_parent_id_communications_by_id = _SyncOp(
-        delete_company_contacts_by_parent_id_communications_by_id
-    )
-    get_company_contacts_by_parent_id_groups = _SyncOp(get_company_contacts_by_parent_id_groups)
-    post_company_contacts_by_parent_id_groups = _SyncOp(post_company_contacts_by_parent_id_groups)
-    get_company_contacts_by_parent_id_groups_count = _SyncOp(
-        get_company_contacts_by_parent_id_groups_count
-    )
-    get_company_contacts_by_parent_id_groups_by_id = _SyncOp(
-        get_company_contacts_by_parent_id_groups_by_id
-    )
-    put_company_contacts_by_parent_id_groups_by_id = _SyncOp(
-        put_company_contacts_by_parent_id_groups_by_id
-    )
-    patch_company_contacts_by_parent_id_groups_by_id = _SyncOp(
-        patch_company_contacts_by_parent_id_groups_by_id
-    )
-    delete_company_contacts_by_parent_id_groups_by_id = _SyncOp(
-        delete_company_contacts_by_parent_id_groups_by_id
-    )
-    get_company_contacts_by_parent_id_notes = _SyncOp(get_company_contacts_by_parent_id_notes)
-    post_company_contacts_by_parent_id_notes = _SyncOp(post_company_contacts_by_parent_id_notes)
-    get_company_contacts_by_parent_id_notes_count = _SyncOp(
-        get_company_contacts_by_parent_id_notes_count
-    )
-    get_company_contacts_by_parent_id_notes_by_id = _SyncOp(
-        get_company_contacts_by_parent_id_notes_by_id
-    )
-    put_company_contacts_by_parent_id_notes_by_id = _SyncOp(
-        put_company_contacts_by_parent_id_notes_by_id
-    )
-    patch_company_contacts_by_parent_id_notes_by_id = _SyncOp(
-        patch_company_contacts_by_parent_id_notes_by_id
-    )
-    delete_company_contacts_by_parent_id_notes_by_id = _SyncOp(
-        delete_company_contacts_by_parent_id_notes_by_id
-    )
-    get_company_contacts_by_parent_id_tracks = _SyncOp(get_company_contacts_by_parent_id_tracks)
-    post_company_contacts_by_parent_id_tracks = _SyncOp(post_company_contacts_by_parent_id_tracks)
-    get_company_contacts_by_parent_id_tracks_count = _SyncOp(
-        get_company_contacts_by_parent_id_tracks_count
-    )
-    get_company_contacts_by_parent_id_tracks_by_id = _SyncOp(
-        get_company_contacts_by_parent_id_tracks_by_id
-    )
-    delete_company_contacts_by_parent_id_tracks_by_id = _SyncOp(
-        delete_company_contacts_by_parent_id_tracks_by_id
-    )
-    get_company_contacts_by_parent_id_type_associations = _SyncOp(
-        get_company_contacts_by_parent_id_type_associations
-    )
-    post_company_contacts_by_parent_id_type_associations = _SyncOp(
-        post_company_contacts_by_parent_id_type_associations
-    )
-    get_company_contacts_by_parent_id_type_associations_count = _SyncOp(
-        get_company_contacts_by_parent_id_type_associations_count
-    )
-    get_company_contacts_by_parent_id_type_associations_by_id = _SyncOp(
-        get_company_contacts_by_parent_id_type_associations_by_id
-    )
-    put_company_contacts_by_parent_id_type_associations_by_id = _SyncOp(
-        put_company_contacts_by_parent_id_type_associations_by_id
-    )
-    patch_company_contacts_by_parent_id_type_associations_by_id = _SyncOp(
-        patch_company_contacts_by_parent_id_type_associations_by_id
-    )
-    delete_company_contacts_by_parent_id_type_associations_by_id = _SyncOp(
-        delete_company_contacts_by_parent_id_type_associations_by_id
-    )
-    get_company_countries = _SyncOp(get_company_countries)
-    post_company_countries = _SyncOp(post_company_countries)
-    get_company_countries_count = _SyncOp(get_company_countries_count)
-    get_company_countries_info = _SyncOp(get_company_countries_info)
-    get_company_countries_info_count = _SyncOp(get_company_countries_info_count)
-    get_company_countries_by_id = _SyncOp(get_company_countries_by_id)
-    put_company_countries_by_id = _SyncOp(put_company_countries_by_id)
-    patch_company_countries_by_id = _SyncOp(patch_company_countries_by_id)
-    delete_company_countries_by_id = _SyncOp(delete_company_countries_by_id)
-    get_company_countries_by_id_info = _SyncOp(get_company_countries_by_id_info)
-    get_company_entity_types = _SyncOp(get_company_entity_types)
-    get_company_entity_types_count = _SyncOp(get_company_entity_types_count)
-    get_company_entity_types_info_count = _SyncOp(get_company_entity_types_info_count)
-    get_company_entity_types_by_id = _SyncOp(get_company_entity_types_by_id)
-    get_company_entitytypes_info = _SyncOp(get_company_entitytypes_info)
-    get_company_entitytypes_by_id_info = _SyncOp(get_company_entitytypes_by_id_info)
-    get_company_expense_types_info_count = _SyncOp(get_company_expense_types_info_count)
-    get_company_m365contact = _SyncOp(get_company_m365contact)
-    get_company_m365contact_count = _SyncOp(get_company_m365contact_count)
-    get_company_m365contact_by_id = _SyncOp(get_company_m365contact_by_id)
-    post_company_m365contactsync_property = _SyncOp(post_company_m365contactsync_property)
-    delete_company_m365contactsync_property = _SyncOp(delete_company_m365contactsync_property)
-    get_company_m365contactsync_property_count = _SyncOp(get_company_m365contactsync_property_count)
-    get_company_m365contactsync_property_excluded = _SyncOp(
-        get_company_m365contactsync_property_excluded
-    )
-    get_company_m365contactsync_property_included = _SyncOp(
-        get_company_m365contactsync_property_included
-    )
-    get_company_m365contactsync_by_id_property = _SyncOp(get_company_m365contactsync_by_id_property)
-    get_company_managed_devices_integrations = _SyncOp(get_company_managed_devices_integrations)
-    post_company_managed_devices_integrations = _SyncOp(post_company_managed_devices_integrations)
-    get_company_managed_devices_integrations_count = _SyncOp(
-        get_company_managed_devices_integrations_count
-    )
-    get_company_managed_devices_integrations_info = _SyncOp(
-        get_company_managed_devices_integrations_info
-    )
-    get_company_managed_devices_integrations_info_count = _SyncOp(
-        get_company_managed_devices_integrations_info_count
-    )
-    get_company_managed_devices_integrations_by_id = _SyncOp(
-        get_company_managed_devices_integrations_by_id
-    )
-    put_company_managed_devices_integrations_by_id = _SyncOp(
-        put_company_managed_devices_integrations_by_id
-    )
-    patch_company_managed_devices_integrations_by_id = _SyncOp(
-        patch_company_managed_devices_integrations_by_id
-    )
-    delete_company_managed_devices_integrations_by_id = _SyncOp(
-        delete_company_managed_devices_integrations_by_id
-    )
-    get_company_managed_devices_integrations_by_id_info = _SyncOp(
-        get_company_managed_devices_integrations_by_id_info
-    )
-    get_company_managed_devices_integrations_by_id_usages = _SyncOp(
-        get_company_managed_devices_integrations_by_id_usages
-    )
-    get_company_managed_devices_integrations_by_id_usages_list = _SyncOp(
-        get_company_managed_devices_integrations_by_id_usages_list
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references
-    )
-    post_company_managed_devices_integrations_by_parent_id_cross_references = _SyncOp(
-        post_company_managed_devices_integrations_by_parent_id_cross_references
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references_count = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _SyncOp(
-        put_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _SyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _SyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    get_company_managed_devices_integrations_by_parent_id_logins = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins
-    )
-    post_company_managed_devices_integrations_by_parent_id_logins = _SyncOp(
-        post_company_managed_devices_integrations_by_parent_id_logins
-    )
-    get_company_managed_devices_integrations_by_parent_id_logins_count = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_logins_by_id = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_logins_by_id = _SyncOp(
-        put_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_logins_by_id = _SyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_logins_by_id = _SyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    get_company_managed_devices_integrations_by_parent_id_notifications = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications
-    )
-    post_company_managed_devices_integrations_by_parent_id_notifications = _SyncOp(
-        post_company_managed_devices_integrations_by_parent_id_notifications
-    )
-    get_company_managed_devices_integrations_by_parent_id_notifications_count = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_notifications_by_id = _SyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_notifications_by_id = _SyncOp(
-        put_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_notifications_by_id = _SyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_notifications_by_id = _SyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    get_company_management = _SyncOp(get_company_management)
-    get_company_management_count = _SyncOp(get_company_management_count)
-    get_company_management_by_id = _SyncOp(get_company_management_by_id)
-    put_company_management_by_id = _SyncOp(put_company_management_by_id)
-    patch_company_management_by_id = _SyncOp(patch_company_management_by_id)
-    post_company_management_by_id_execute_managed_it_sync = _SyncOp(
-        post_company_management_by_id_execute_managed_it_sync
-    )
-    get_company_management_by_id_log_download = _SyncOp(get_company_management_by_id_log_download)
-    get_company_management_by_id_logs = _SyncOp(get_company_management_by_id_logs)
-    get_company_management_by_parent_id_management_report_notifications = _SyncOp(
-        get_company_management_by_parent_id_management_report_notifications
-    )
-    post_company_management_by_parent_id_management_report_notifications = _SyncOp(
-        post_company_management_by_parent_id_management_report_notifications
-    )
-    get_company_management_by_parent_id_management_report_notifications_count = _SyncOp(
-        get_company_management_by_parent_id_management_report_notifications_count
-    )
-    get_company_management_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        get_company_management_by_parent_id_management_report_notifications_by_id
-    )
-    put_company_management_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        put_company_management_by_parent_id_management_report_notifications_by_id
-    )
-    patch_company_management_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        patch_company_management_by_parent_id_management_report_notifications_by_id
-    )
-    delete_company_management_by_parent_id_management_report_notifications_by_id = _SyncOp(
-        delete_company_management_by_parent_id_management_report_notifications_by_id
-    )
-    get_company_management_backups = _SyncOp(get_company_management_backups)
-    post_company_management_backups = _SyncOp(post_company_management_backups)
-    get_company_management_backups_count = _SyncOp(get_company_management_backups_count)
-    get_company_management_backups_by_id = _SyncOp(get_company_management_backups_by_id)
-    put_company_management_backups_by_id = _SyncOp(put_company_management_backups_by_id)
-    patch_company_management_backups_by_id = _SyncOp(patch_company_management_backups_by_id)
-    delete_company_management_backups_by_id = _SyncOp(delete_company_management_backups_by_id)
-    get_company_management_it_solutions = _SyncOp(get_company_management_it_solutions)
-    post_company_management_it_solutions = _SyncOp(post_company_management_it_solutions)
-    get_company_management_it_solutions_count = _SyncOp(get_company_management_it_solutions_count)
-    get_company_management_it_solutions_by_id = _SyncOp(get_company_management_it_solutions_by_id)
-    put_company_management_it_solutions_by_id = _SyncOp(put_company_management_it_solutions_by_id)
-    patch_company_management_it_solutions_by_id = _SyncOp(
-        patch_company_management_it_solutions_by_id
-    )
-    delete_company_management_it_solutions_by_id = _SyncOp(
-        delete_company_management_it_solutions_by_id
-    )
-    get_company_management_it_solutions_by_id_usages = _SyncOp(
-        get_company_management_it_solutions_by_id_usages
-    )
-    get_company_management_it_solutions_by_id_usages_list = _SyncOp(
-        get_company_management_it_solutions_by_id_usages_list
-    )
-    get_company_management_it_solutions_by_parent_id_management_products = _SyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products
-    )
-    post_company_management_it_solutions_by_parent_id_management_products = _SyncOp(
-        post_company_management_it_solutions_by_parent_id_management_products
-    )
-    get_company_management_it_solutions_by_parent_id_management_products_count = _SyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products_count
-    )
-    get_company_management_it_solutions_by_parent_id_management_products_by_id = _SyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    put_company_management_it_solutions_by_parent_id_management_products_by_id = _SyncOp(
-        put_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    patch_company_management_it_solutions_by_parent_id_management_products_by_id = _SyncOp(
-        patch_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    delete_company_management_it_solutions_by_parent_id_management_products_by_id = _SyncOp(
-        delete_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    get_company_market_descriptions = _SyncOp(get_company_market_descriptions)
-    post_company_market_descriptions = _SyncOp(post_company_market_descriptions)
-    get_company_market_descriptions_count = _SyncOp(get_company_market_descriptions_count)
-    get_company_market_descriptions_info = _SyncOp(get_company_market_descriptions_info)
-    get_company_market_descriptions_info_count = _SyncOp(get_company_market_descriptions_info_count)
-    get_company_market_descriptions_by_id = _SyncOp(get_company_market_descriptions_by_id)
-    put_company_market_descriptions_by_id = _SyncOp(put_company_market_descriptions_by_id)
-    patch_company_market_descriptions_by_id = _SyncOp(patch_company_market_descriptions_by_id)
-    delete_company_market_descriptions_by_id = _SyncOp(delete_company_market_descriptions_by_id)
-    get_company_market_descriptions_by_id_info = _SyncOp(get_company_market_descriptions_by_id_info)
-    get_company_market_descriptions_by_id_usages = _SyncOp(
-        get_company_market_descriptions_by_id_usages
-    )
-    get_company_market_descriptions_by_id_usages_list = _SyncOp(
-        get_company_market_descriptions_by_id_usages_list
-    )
-    get_company_note_types = _SyncOp(get_company_note_types)
-    post_company_note_types = _SyncOp(post_company_note_types)
-    get_company_note_types_count = _SyncOp(get_company_note_types_count)
-    get_company_note_types_count_info = _SyncOp(get_company_note_types_count_info)
-    get_company_note_types_info = _SyncOp(get_company_note_types_info)
-    get_company_note_types_by_id = _SyncOp(get_company_note_types_by_id)
-    put_company_note_types_by_id = _SyncOp(put_company_note_types_by_id)
-    patch_company_note_types_by_id = _SyncOp(patch_company_note_types_by_id)
-    delete_company_note_types_by_id = _SyncOp(delete_company_note_types_by_id)
-    get_company_note_types_by_id_info = _SyncOp(get_company_note_types_by_id_info)
-    get_company_ownership_types = _SyncOp(get_company_ownership_types)
-    post_company_ownership_types = _SyncOp(post_company_ownership_types)
-    get_company_ownership_types_count = _SyncOp(get_company_ownership_types_count)
-    get_company_ownership_types_info = _SyncOp(get_company_ownership_types_info)
-    get_company_ownership_types_info_count = _SyncOp(get_company_ownership_types_info_count)
-    get_company_ownership_types_by_id = _SyncOp(get_company_ownership_types_by_id)
-    put_company_ownership_types_by_id = _SyncOp(put_company_ownership_types_by_id)
-    patch_company_ownership_types_by_id = _SyncOp(patch_company_ownership_types_by_id)
-    delete_company_ownership_types_by_id = _SyncOp(delete_company_ownership_types_by_id)
-    get_company_ownership_types_by_id_info = _SyncOp(get_company_ownership_types_by_id_info)
-    get_company_payment_types_info_count = _SyncOp(get_company_payment_types_info_count)
-    get_company_portal_configurations = _SyncOp(get_company_portal_configurations)
-    post_company_portal_configurations = _SyncOp(post_company_portal_configurations)
-    post_company_portal_configurations_copy = _SyncOp(post_company_portal_configurations_copy)
-    get_company_portal_configurations_count = _SyncOp(get_company_portal_configurations_count)
-    get_company_portal_configurations_invoice_setup_payment_processors = _SyncOp(
-        get_company_portal_configurations_invoice_setup_payment_processors
-    )
-    get_company_portal_configurations_invoice_setup_payment_processors_count = _SyncOp(
-        get_company_portal_configurations_invoice_setup_payment_processors_count
-    )
-    get_company_portal_configurations_invoice_setup_payment_processors_by_id = _SyncOp(
-        get_company_portal_configurations_invoice_setup_payment_processors_by_id
-    )
-    get_company_portal_configurations_by_id = _SyncOp(get_company_portal_configurations_by_id)
-    put_company_portal_configurations_by_id = _SyncOp(put_company_portal_configurations_by_id)
-    patch_company_portal_configurations_by_id = _SyncOp(patch_company_portal_configurations_by_id)
-    delete_company_portal_configurations_by_id = _SyncOp(delete_company_portal_configurations_by_id)
-    get_company_portal_configurations_by_parent_id_invoice_setups = _SyncOp(
-        get_company_portal_configurations_by_parent_id_invoice_setups
-    )
-    get_company_portal_configurations_by_parent_id_invoice_setups_count = _SyncOp(
-        get_company_portal_configurations_by_parent_id_invoice_setups_count
-    )
-    get_company_portal_configurations_by_parent_id_invoice_setups_by_id = _SyncOp(
-        get_company_portal_configurations_by_parent_id_invoice_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_invoice_setups_by_id = _SyncOp(
-        put_company_portal_configurations_by_parent_id_invoice_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_invoice_setups_by_id = _SyncOp(
-        patch_company_portal_configurations_by_parent_id_invoice_setups_by_id
-    )
-    post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction = _SyncOp(
-        post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction
-    )
-    get_company_portal_configurations_by_parent_id_opportunity_setups = _SyncOp(
+    get_company_portal_configurations_by_parent_id_opportunity_setups = _Op(
         get_company_portal_configurations_by_parent_id_opportunity_setups
     )
-    put_company_portal_configurations_by_parent_id_opportunity_setups = _SyncOp(
+    put_company_portal_configurations_by_parent_id_opportunity_setups = _Op(
         put_company_portal_configurations_by_parent_id_opportunity_setups
     )
-    patch_company_portal_configurations_by_parent_id_opportunity_setups = _SyncOp(
+    patch_company_portal_configurations_by_parent_id_opportunity_setups = _Op(
         patch_company_portal_configurations_by_parent_id_opportunity_setups
     )
-    get_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _SyncOp(
+    get_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _Op(
         get_company_portal_configurations_by_parent_id_opportunity_setups_by_id
     )
-    put_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _SyncOp(
+    put_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _Op(
         put_company_portal_configurations_by_parent_id_opportunity_setups_by_id
     )
-    patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _SyncOp(
+    patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _Op(
         patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id
     )
-    get_company_portal_configurations_by_parent_id_password_email_setups = _SyncOp(
+    get_company_portal_configurations_by_parent_id_password_email_setups = _Op(
         get_company_portal_configurations_by_parent_id_password_email_setups
     )
-    get_company_portal_configurations_by_parent_id_password_email_setups_by_id = _SyncOp(
+    get_company_portal_configurations_by_parent_id_password_email_setups_by_id = _Op(
         get_company_portal_configurations_by_parent_id_password_email_setups_by_id
     )
-    put_company_portal_configurations_by_parent_id_password_email_setups_by_id = _SyncOp(
+    put_company_portal_configurations_by_parent_id_password_email_setups_by_id = _Op(
         put_company_portal_configurations_by_parent_id_password_email_setups_by_id
     )
-    patch_company_portal_configurations_by_parent_id_password_email_setups_by_id = _SyncOp(
+    patch_company_portal_configurations_by_parent_id_password_email_setups_by_id = _Op(
         patch_company_portal_configurations_by_parent_id_password_email_setups_by_id
     )
-    get_company_portal_configurations_by_parent_id_project_setups = _SyncOp(
+    get_company_portal_configurations_by_parent_id_project_setups = _Op(
         get_company_portal_configurations_by_parent_id_project_setups
     )
-    get_company_portal_configurations_by_parent_id_project_setups_count = _SyncOp(
+    get_company_portal_configurations_by_parent_id_project_setups_count = _Op(
         get_company_portal_configurations_by_parent_id_project_setups_count
     )
-    get_company_portal_configurations_by_parent_id_project_setups_by_id = _SyncOp(
+    get_company_portal_configurations_by_parent_id_project_setups_by_id = _Op(
         get_company_portal_configurations_by_parent_id_project_setups_by_id
     )
-    put_company_portal_configurations_by_parent_id_project_setups_by_id = _SyncOp(
+    put_company_portal_configurations_by_parent_id_project_setups_by_id = _Op(
         put_company_portal_configurations_by_parent_id_project_setups_by_id
     )
-    patch_company_portal_configurations_by_parent_id_project_setups_by_id = _SyncOp(
+    patch_company_portal_configurations_by_parent_id_project_setups_by_id = _Op(
         patch_company_portal_configurations_by_parent_id_project_setups_by_id
     )
-    get_company_portal_configurations_by_parent_id_service_setups = _SyncOp(
+    get_company_portal_configurations_by_parent_id_service_setups = _Op(
         get_company_portal_configurations_by_parent_id_service_setups
     )
-    get_company_portal_configurations_by_parent_id_service_setups_count = _SyncOp(
+    get_company_portal_configurations_by_parent_id_service_setups_count = _Op(
         get_company_portal_configurations_by_parent_id_service_setups_count
     )
-    get_company_portal_configurations_by_parent_id_service_setups_by_id = _SyncOp(
+    get_company_portal_configurations_by_parent_id_service_setups_by_id = _Op(
         get_company_portal_configurations_by_parent_id_service_setups_by_id
     )
-    put_company_portal_configurations_by_parent_id_service_setups_by_id = _SyncOp(
+    put_company_portal_configurations_by_parent_id_service_setups_by_id = _Op(
         put_company_portal_configurations_by_parent_id_service_setups_by_id
     )
-    patch_company_portal_configurations_by_parent_id_service_setups_by_id = _SyncOp(
+    patch_company_portal_configurations_by_parent_id_service_setups_by_id = _Op(
         patch_company_portal_configurations_by_parent_id_service_setups_by_id
     )
-    get_company_portal_security_levels = _SyncOp(get_company_portal_security_levels)
-    get_company_portal_security_levels_count = _SyncOp(get_company_portal_security_levels_count)
-    get_company_portal_security_levels_by_id = _SyncOp(get_company_portal_security_levels_by_id)
-    put_company_portal_security_levels_by_id = _SyncOp(put_company_portal_security_levels_by_id)
-    patch_company_portal_security_levels_by_id = _SyncOp(patch_company_portal_security_levels_by_id)
-    get_company_portal_security_settings = _SyncOp(get_company_portal_security_settings)
-    get_company_portal_security_settings_count = _SyncOp(get_company_portal_security_settings_count)
-    get_company_portal_security_settings_by_id = _SyncOp(get_company_portal_security_settings_by_id)
-    put_company_portal_security_settings_by_id = _SyncOp(put_company_portal_security_settings_by_id)
-    patch_company_portal_security_settings_by_id = _SyncOp(
-        patch_company_portal_security_settings_by_id
-    )
-    get_company_states = _SyncOp(get_company_states)
-    post_company_states = _SyncOp(post_company_states)
-    get_company_states_count = _SyncOp(get_company_states_count)
-    get_company_states_info = _SyncOp(get_company_states_info)
-    get_company_states_info_count = _SyncOp(get_company_states_info_count)
-    get_company_states_by_id = _SyncOp(get_company_states_by_id)
-    put_company_states_by_id = _SyncOp(put_company_states_by_id)
-    patch_company_states_by_id = _SyncOp(patch_company_states_by_id)
-    delete_company_states_by_id = _SyncOp(delete_company_states_by_id)
-    get_company_states_by_id_info = _SyncOp(get_company_states_by_id_info)
-    get_company_states_by_id_usages = _SyncOp(get_company_states_by_id_usages)
-    get_company_states_by_id_usages_list = _SyncOp(get_company_states_by_id_usages_list)
-    get_company_team_roles = _SyncOp(get_company_team_roles)
-    post_company_team_roles = _SyncOp(post_company_team_roles)
-    get_company_team_roles_count = _SyncOp(get_company_team_roles_count)
-    get_company_team_roles_info = _SyncOp(get_company_team_roles_info)
-    get_company_team_roles_info_count = _SyncOp(get_company_team_roles_info_count)
-    get_company_team_roles_by_id = _SyncOp(get_company_team_roles_by_id)
-    put_company_team_roles_by_id = _SyncOp(put_company_team_roles_by_id)
-    patch_company_team_roles_by_id = _SyncOp(patch_company_team_roles_by_id)
-    delete_company_team_roles_by_id = _SyncOp(delete_company_team_roles_by_id)
-    get_company_team_roles_by_id_info = _SyncOp(get_company_team_roles_by_id_info)
-    get_company_team_roles_by_id_usages = _SyncOp(get_company_team_roles_by_id_usages)
-    get_company_team_roles_by_id_usages_list = _SyncOp(get_company_team_roles_by_id_usages_list)
-    get_company_tracks = _SyncOp(get_company_tracks)
-    post_company_tracks = _SyncOp(post_company_tracks)
-    get_company_tracks_count = _SyncOp(get_company_tracks_count)
-    get_company_tracks_by_id = _SyncOp(get_company_tracks_by_id)
-    put_company_tracks_by_id = _SyncOp(put_company_tracks_by_id)
-    patch_company_tracks_by_id = _SyncOp(patch_company_tracks_by_id)
-    delete_company_tracks_by_id = _SyncOp(delete_company_tracks_by_id)
-    get_company_tracks_by_parent_id_actions = _SyncOp(get_company_tracks_by_parent_id_actions)
-    post_company_tracks_by_parent_id_actions = _SyncOp(post_company_tracks_by_parent_id_actions)
-    get_company_tracks_by_parent_id_actions_count = _SyncOp(
+    get_company_portal_security_levels = _Op(get_company_portal_security_levels)
+    get_company_portal_security_levels_count = _Op(get_company_portal_security_levels_count)
+    get_company_portal_security_levels_by_id = _Op(get_company_portal_security_levels_by_id)
+    put_company_portal_security_levels_by_id = _Op(put_company_portal_security_levels_by_id)
+    patch_company_portal_security_levels_by_id = _Op(patch_company_portal_security_levels_by_id)
+    get_company_portal_security_settings = _Op(get_company_portal_security_settings)
+    get_company_portal_security_settings_count = _Op(get_company_portal_security_settings_count)
+    get_company_portal_security_settings_by_id = _Op(get_company_portal_security_settings_by_id)
+    put_company_portal_security_settings_by_id = _Op(put_company_portal_security_settings_by_id)
+    patch_company_portal_security_settings_by_id = _Op(patch_company_portal_security_settings_by_id)
+    get_company_states = _Op(get_company_states)
+    post_company_states = _Op(post_company_states)
+    get_company_states_count = _Op(get_company_states_count)
+    get_company_states_info = _Op(get_company_states_info)
+    get_company_states_info_count = _Op(get_company_states_info_count)
+    get_company_states_by_id = _Op(get_company_states_by_id)
+    put_company_states_by_id = _Op(put_company_states_by_id)
+    patch_company_states_by_id = _Op(patch_company_states_by_id)
+    delete_company_states_by_id = _Op(delete_company_states_by_id)
+    get_company_states_by_id_info = _Op(get_company_states_by_id_info)
+    get_company_states_by_id_usages = _Op(get_company_states_by_id_usages)
+    get_company_states_by_id_usages_list = _Op(get_company_states_by_id_usages_list)
+    get_company_team_roles = _Op(get_company_team_roles)
+    post_company_team_roles = _Op(post_company_team_roles)
+    get_company_team_roles_count = _Op(get_company_team_roles_count)
+    get_company_team_roles_info = _Op(get_company_team_roles_info)
+    get_company_team_roles_info_count = _Op(get_company_team_roles_info_count)
+    get_company_team_roles_by_id = _Op(get_company_team_roles_by_id)
+    put_company_team_roles_by_id = _Op(put_company_team_roles_by_id)
+    patch_company_team_roles_by_id = _Op(patch_company_team_roles_by_id)
+    delete_company_team_roles_by_id = _Op(delete_company_team_roles_by_id)
+    get_company_team_roles_by_id_info = _Op(get_company_team_roles_by_id_info)
+    get_company_team_roles_by_id_usages = _Op(get_company_team_roles_by_id_usages)
+    get_company_team_roles_by_id_usages_list = _Op(get_company_team_roles_by_id_usages_list)
+    get_company_tracks = _Op(get_company_tracks)
+    post_company_tracks = _Op(post_company_tracks)
+    get_company_tracks_count = _Op(get_company_tracks_count)
+    get_company_tracks_by_id = _Op(get_company_tracks_by_id)
+    put_company_tracks_by_id = _Op(put_company_tracks_by_id)
+    patch_company_tracks_by_id = _Op(patch_company_tracks_by_id)
+    delete_company_tracks_by_id = _Op(delete_company_tracks_by_id)
+    get_company_tracks_by_parent_id_actions = _Op(get_company_tracks_by_parent_id_actions)
+    post_company_tracks_by_parent_id_actions = _Op(post_company_tracks_by_parent_id_actions)
+    get_company_tracks_by_parent_id_actions_count = _Op(
         get_company_tracks_by_parent_id_actions_count
     )
-    get_company_tracks_by_parent_id_actions_by_id = _SyncOp(
+    get_company_tracks_by_parent_id_actions_by_id = _Op(
         get_company_tracks_by_parent_id_actions_by_id
     )
-    put_company_tracks_by_parent_id_actions_by_id = _SyncOp(
+    put_company_tracks_by_parent_id_actions_by_id = _Op(
         put_company_tracks_by_parent_id_actions_by_id
     )
-    patch_company_tracks_by_parent_id_actions_by_id = _SyncOp(
+    patch_company_tracks_by_parent_id_actions_by_id = _Op(
         patch_company_tracks_by_parent_id_actions_by_id
     )
-    delete_company_tracks_by_parent_id_actions_by_id = _SyncOp(
+    delete_company_tracks_by_parent_id_actions_by_id = _Op(
         delete_company_tracks_by_parent_id_actions_by_id
     )
 
 
-class AsyncAddressFormatInfos(_Bound):
-    """The ``AddressFormatInfos`` resource of an asynchronous client."""
+# Bound to a client: ``client.company`` is a SyncCompany (or AsyncCompany),
+# ``client.company.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
-    count = _AsyncOp(get_company_address_formats_info_count)
-    list = _AsyncOp(get_company_address_formats_info)
-    get_company_address_formats_info = _AsyncOp(get_company_address_formats_info)
-    get_company_address_formats_info_count = _AsyncOp(get_company_address_formats_info_count)
-    get_company_address_formats_by_id_info = _AsyncOp(get_company_address_formats_by_id_info)
 
+class SyncCompany(CompanyOperations[_Sync]):
+    """The ``company`` operations of a synchronous client."""
 
-class AsyncAddressFormats(_Bound):
-    """The ``AddressFormats`` resource of an asynchronous client."""
 
-    count = _AsyncOp(get_company_address_formats_count)
-    create = _AsyncOp(post_company_address_formats)
-    delete = _AsyncOp(delete_company_address_formats_by_id)
-    get = _AsyncOp(get_company_address_formats_by_id)
-    list = _AsyncOp(get_company_address_formats)
-    replace = _AsyncOp(put_company_address_formats_by_id)
-    update = _AsyncOp(patch_company_address_formats_by_id)
-    get_company_address_formats = _AsyncOp(get_company_address_formats)
-    post_company_address_formats = _AsyncOp(post_company_address_formats)
-    get_company_address_formats_count = _AsyncOp(get_company_address_formats_count)
-    get_company_address_formats_by_id = _AsyncOp(get_company_address_formats_by_id)
-    put_company_address_formats_by_id = _AsyncOp(put_company_address_formats_by_id)
-    patch_company_address_formats_by_id = _AsyncOp(patch_company_address_formats_by_id)
-    delete_company_address_formats_by_id = _AsyncOp(delete_company_address_formats_by_id)
+class AsyncCompany(CompanyOperations[_Async]):
+    """The ``company`` operations of an asynchronous client."""
 
-
-class AsyncCommunicationTypeInfoResource(_Bound):
-    """The ``CommunicationTypeInfo`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_communication_types_info_count)
-    list = _AsyncOp(get_company_communication_types_info)
-    get_company_communication_types_info = _AsyncOp(get_company_communication_types_info)
-    get_company_communication_types_info_count = _AsyncOp(
-        get_company_communication_types_info_count
-    )
-    get_company_communication_types_by_id_info = _AsyncOp(
-        get_company_communication_types_by_id_info
-    )
-
-
-class AsyncCommunicationTypes(_Bound):
-    """The ``CommunicationTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_communication_types_count)
-    create = _AsyncOp(post_company_communication_types)
-    delete = _AsyncOp(delete_company_communication_types_by_id)
-    get = _AsyncOp(get_company_communication_types_by_id)
-    list = _AsyncOp(get_company_communication_types)
-    replace = _AsyncOp(put_company_communication_types_by_id)
-    update = _AsyncOp(patch_company_communication_types_by_id)
-    get_company_communication_types = _AsyncOp(get_company_communication_types)
-    post_company_communication_types = _AsyncOp(post_company_communication_types)
-    get_company_communication_types_count = _AsyncOp(get_company_communication_types_count)
-    get_company_communication_types_by_id = _AsyncOp(get_company_communication_types_by_id)
-    put_company_communication_types_by_id = _AsyncOp(put_company_communication_types_by_id)
-    patch_company_communication_types_by_id = _AsyncOp(patch_company_communication_types_by_id)
-    delete_company_communication_types_by_id = _AsyncOp(delete_company_communication_types_by_id)
-    get_company_communication_types_by_id_usages = _AsyncOp(
-        get_company_communication_types_by_id_usages
-    )
-    get_company_communication_types_by_id_usages_list = _AsyncOp(
-        get_company_communication_types_by_id_usages_list
-    )
-
-
-class AsyncCompanies(_Bound):
-    """The ``Companies`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_count)
-    create = _AsyncOp(post_company_companies)
-    delete = _AsyncOp(delete_company_companies_by_id)
-    get = _AsyncOp(get_company_companies_by_id)
-    list = _AsyncOp(get_company_companies)
-    replace = _AsyncOp(put_company_companies_by_id)
-    update = _AsyncOp(patch_company_companies_by_id)
-    get_company_companies = _AsyncOp(get_company_companies)
-    post_company_companies = _AsyncOp(post_company_companies)
-    get_company_companies_count = _AsyncOp(get_company_companies_count)
-    get_company_companies_default = _AsyncOp(get_company_companies_default)
-    get_company_companies_by_id = _AsyncOp(get_company_companies_by_id)
-    put_company_companies_by_id = _AsyncOp(put_company_companies_by_id)
-    patch_company_companies_by_id = _AsyncOp(patch_company_companies_by_id)
-    delete_company_companies_by_id = _AsyncOp(delete_company_companies_by_id)
-    post_company_companies_by_id_merge = _AsyncOp(post_company_companies_by_id_merge)
-    get_company_companies_by_id_usages = _AsyncOp(get_company_companies_by_id_usages)
-    get_company_companies_by_id_usages_list = _AsyncOp(get_company_companies_by_id_usages_list)
-
-
-class AsyncCompanyCompanyTypeAssociations(_Bound):
-    """The ``CompanyCompanyTypeAssociations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_by_parent_id_type_associations_count)
-    create = _AsyncOp(post_company_companies_by_parent_id_type_associations)
-    delete = _AsyncOp(delete_company_companies_by_parent_id_type_associations_by_id)
-    get = _AsyncOp(get_company_companies_by_parent_id_type_associations_by_id)
-    list = _AsyncOp(get_company_companies_by_parent_id_type_associations)
-    replace = _AsyncOp(put_company_companies_by_parent_id_type_associations_by_id)
-    update = _AsyncOp(patch_company_companies_by_parent_id_type_associations_by_id)
-    get_company_companies_by_parent_id_type_associations = _AsyncOp(
-        get_company_companies_by_parent_id_type_associations
-    )
-    post_company_companies_by_parent_id_type_associations = _AsyncOp(
-        post_company_companies_by_parent_id_type_associations
-    )
-    get_company_companies_by_parent_id_type_associations_count = _AsyncOp(
-        get_company_companies_by_parent_id_type_associations_count
-    )
-    get_company_companies_by_parent_id_type_associations_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_type_associations_by_id
-    )
-    put_company_companies_by_parent_id_type_associations_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_type_associations_by_id
-    )
-    patch_company_companies_by_parent_id_type_associations_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_type_associations_by_id
-    )
-    delete_company_companies_by_parent_id_type_associations_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_type_associations_by_id
-    )
-
-
-class AsyncCompanyCustomNotes(_Bound):
-    """The ``CompanyCustomNotes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_by_parent_id_custom_status_notes_count)
-    create = _AsyncOp(post_company_companies_by_parent_id_custom_status_notes)
-    delete = _AsyncOp(delete_company_companies_by_parent_id_custom_status_notes_by_id)
-    get = _AsyncOp(get_company_companies_by_parent_id_custom_status_notes_by_id)
-    list = _AsyncOp(get_company_companies_by_parent_id_custom_status_notes)
-    replace = _AsyncOp(put_company_companies_by_parent_id_custom_status_notes_by_id)
-    update = _AsyncOp(patch_company_companies_by_parent_id_custom_status_notes_by_id)
-    get_company_companies_by_parent_id_custom_status_notes = _AsyncOp(
-        get_company_companies_by_parent_id_custom_status_notes
-    )
-    post_company_companies_by_parent_id_custom_status_notes = _AsyncOp(
-        post_company_companies_by_parent_id_custom_status_notes
-    )
-    get_company_companies_by_parent_id_custom_status_notes_count = _AsyncOp(
-        get_company_companies_by_parent_id_custom_status_notes_count
-    )
-    get_company_companies_by_parent_id_custom_status_notes_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    put_company_companies_by_parent_id_custom_status_notes_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    patch_company_companies_by_parent_id_custom_status_notes_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    delete_company_companies_by_parent_id_custom_status_notes_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-
-
-class AsyncCompanyGroups(_Bound):
-    """The ``CompanyGroups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_by_parent_id_groups_count)
-    create = _AsyncOp(post_company_companies_by_parent_id_groups)
-    delete = _AsyncOp(delete_company_companies_by_parent_id_groups_by_id)
-    get = _AsyncOp(get_company_companies_by_parent_id_groups_by_id)
-    list = _AsyncOp(get_company_companies_by_parent_id_groups)
-    replace = _AsyncOp(put_company_companies_by_parent_id_groups_by_id)
-    update = _AsyncOp(patch_company_companies_by_parent_id_groups_by_id)
-    get_company_companies_by_parent_id_groups = _AsyncOp(get_company_companies_by_parent_id_groups)
-    post_company_companies_by_parent_id_groups = _AsyncOp(
-        post_company_companies_by_parent_id_groups
-    )
-    get_company_companies_by_parent_id_groups_count = _AsyncOp(
-        get_company_companies_by_parent_id_groups_count
-    )
-    get_company_companies_by_parent_id_groups_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_groups_by_id
-    )
-    put_company_companies_by_parent_id_groups_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_groups_by_id
-    )
-    patch_company_companies_by_parent_id_groups_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_groups_by_id
-    )
-    delete_company_companies_by_parent_id_groups_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_groups_by_id
-    )
-
-
-class AsyncCompanyInfos(_Bound):
-    """The ``CompanyInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_info_count)
-    list = _AsyncOp(get_company_companies_info)
-    get_company_companies_info = _AsyncOp(get_company_companies_info)
-    get_company_companies_info_count = _AsyncOp(get_company_companies_info_count)
-
-
-class AsyncCompanyManagementSummarys(_Bound):
-    """The ``CompanyManagementSummarys`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_by_parent_id_management_summary_reports_count)
-    create = _AsyncOp(post_company_companies_by_parent_id_management_summary_reports)
-    delete = _AsyncOp(delete_company_companies_by_parent_id_management_summary_reports_by_id)
-    get = _AsyncOp(get_company_companies_by_parent_id_management_summary_reports_by_id)
-    list = _AsyncOp(get_company_companies_by_parent_id_management_summary_reports)
-    replace = _AsyncOp(put_company_companies_by_parent_id_management_summary_reports_by_id)
-    update = _AsyncOp(patch_company_companies_by_parent_id_management_summary_reports_by_id)
-    get_company_companies_by_parent_id_management_summary_reports = _AsyncOp(
-        get_company_companies_by_parent_id_management_summary_reports
-    )
-    post_company_companies_by_parent_id_management_summary_reports = _AsyncOp(
-        post_company_companies_by_parent_id_management_summary_reports
-    )
-    get_company_companies_by_parent_id_management_summary_reports_count = _AsyncOp(
-        get_company_companies_by_parent_id_management_summary_reports_count
-    )
-    get_company_companies_by_parent_id_management_summary_reports_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    put_company_companies_by_parent_id_management_summary_reports_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    patch_company_companies_by_parent_id_management_summary_reports_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    delete_company_companies_by_parent_id_management_summary_reports_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-
-
-class AsyncCompanyMarketDescription(_Bound):
-    """The ``CompanyMarketDescription`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_market_descriptions_count)
-    create = _AsyncOp(post_company_market_descriptions)
-    delete = _AsyncOp(delete_company_market_descriptions_by_id)
-    get = _AsyncOp(get_company_market_descriptions_by_id)
-    list = _AsyncOp(get_company_market_descriptions)
-    replace = _AsyncOp(put_company_market_descriptions_by_id)
-    update = _AsyncOp(patch_company_market_descriptions_by_id)
-    get_company_market_descriptions = _AsyncOp(get_company_market_descriptions)
-    post_company_market_descriptions = _AsyncOp(post_company_market_descriptions)
-    get_company_market_descriptions_count = _AsyncOp(get_company_market_descriptions_count)
-    get_company_market_descriptions_by_id = _AsyncOp(get_company_market_descriptions_by_id)
-    put_company_market_descriptions_by_id = _AsyncOp(put_company_market_descriptions_by_id)
-    patch_company_market_descriptions_by_id = _AsyncOp(patch_company_market_descriptions_by_id)
-    delete_company_market_descriptions_by_id = _AsyncOp(delete_company_market_descriptions_by_id)
-    get_company_market_descriptions_by_id_usages = _AsyncOp(
-        get_company_market_descriptions_by_id_usages
-    )
-    get_company_market_descriptions_by_id_usages_list = _AsyncOp(
-        get_company_market_descriptions_by_id_usages_list
-    )
-
-
-class AsyncCompanyNoteTypeInfoResource(_Bound):
-    """The ``CompanyNoteTypeInfo`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_company_note_types_info)
-    get_company_note_types_count_info = _AsyncOp(get_company_note_types_count_info)
-    get_company_note_types_info = _AsyncOp(get_company_note_types_info)
-    get_company_note_types_by_id_info = _AsyncOp(get_company_note_types_by_id_info)
-
-
-class AsyncCompanyNoteTypes(_Bound):
-    """The ``CompanyNoteTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_note_types_count)
-    create = _AsyncOp(post_company_note_types)
-    delete = _AsyncOp(delete_company_note_types_by_id)
-    get = _AsyncOp(get_company_note_types_by_id)
-    list = _AsyncOp(get_company_note_types)
-    replace = _AsyncOp(put_company_note_types_by_id)
-    update = _AsyncOp(patch_company_note_types_by_id)
-    get_company_note_types = _AsyncOp(get_company_note_types)
-    post_company_note_types = _AsyncOp(post_company_note_types)
-    get_company_note_types_count = _AsyncOp(get_company_note_types_count)
-    get_company_note_types_by_id = _AsyncOp(get_company_note_types_by_id)
-    put_company_note_types_by_id = _AsyncOp(put_company_note_types_by_id)
-    patch_company_note_types_by_id = _AsyncOp(patch_company_note_types_by_id)
-    delete_company_note_types_by_id = _AsyncOp(delete_company_note_types_by_id)
-
-
-class AsyncCompanyNotes(_Bound):
-    """The ``CompanyNotes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_by_parent_id_notes_count)
-    create = _AsyncOp(post_company_companies_by_parent_id_notes)
-    delete = _AsyncOp(delete_company_companies_by_parent_id_notes_by_id)
-    get = _AsyncOp(get_company_companies_by_parent_id_notes_by_id)
-    list = _AsyncOp(get_company_companies_by_parent_id_notes)
-    replace = _AsyncOp(put_company_companies_by_parent_id_notes_by_id)
-    update = _AsyncOp(patch_company_companies_by_parent_id_notes_by_id)
-    get_company_companies_by_parent_id_notes = _AsyncOp(get_company_companies_by_parent_id_notes)
-    post_company_companies_by_parent_id_notes = _AsyncOp(post_company_companies_by_parent_id_notes)
-    get_company_companies_by_parent_id_notes_count = _AsyncOp(
-        get_company_companies_by_parent_id_notes_count
-    )
-    get_company_companies_by_parent_id_notes_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_notes_by_id
-    )
-    put_company_companies_by_parent_id_notes_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_notes_by_id
-    )
-    patch_company_companies_by_parent_id_notes_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_notes_by_id
-    )
-    delete_company_companies_by_parent_id_notes_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_notes_by_id
-    )
-
-
-class AsyncCompanyOwnershipType(_Bound):
-    """The ``CompanyOwnershipType`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_ownership_types_count)
-    create = _AsyncOp(post_company_ownership_types)
-    delete = _AsyncOp(delete_company_ownership_types_by_id)
-    get = _AsyncOp(get_company_ownership_types_by_id)
-    list = _AsyncOp(get_company_ownership_types)
-    replace = _AsyncOp(put_company_ownership_types_by_id)
-    update = _AsyncOp(patch_company_ownership_types_by_id)
-    get_company_ownership_types = _AsyncOp(get_company_ownership_types)
-    post_company_ownership_types = _AsyncOp(post_company_ownership_types)
-    get_company_ownership_types_count = _AsyncOp(get_company_ownership_types_count)
-    get_company_ownership_types_by_id = _AsyncOp(get_company_ownership_types_by_id)
-    put_company_ownership_types_by_id = _AsyncOp(put_company_ownership_types_by_id)
-    patch_company_ownership_types_by_id = _AsyncOp(patch_company_ownership_types_by_id)
-    delete_company_ownership_types_by_id = _AsyncOp(delete_company_ownership_types_by_id)
-
-
-class AsyncCompanyPickerItems(_Bound):
-    """The ``CompanyPickerItems`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_company_picker_items_count)
-    create = _AsyncOp(post_company_company_picker_items)
-    delete = _AsyncOp(delete_company_company_picker_items_by_id)
-    get = _AsyncOp(get_company_company_picker_items_by_id)
-    list = _AsyncOp(get_company_company_picker_items)
-    get_company_company_picker_items = _AsyncOp(get_company_company_picker_items)
-    post_company_company_picker_items = _AsyncOp(post_company_company_picker_items)
-    post_company_company_picker_items_clear = _AsyncOp(post_company_company_picker_items_clear)
-    get_company_company_picker_items_count = _AsyncOp(get_company_company_picker_items_count)
-    get_company_company_picker_items_by_id = _AsyncOp(get_company_company_picker_items_by_id)
-    delete_company_company_picker_items_by_id = _AsyncOp(delete_company_company_picker_items_by_id)
-
-
-class AsyncCompanySiteInfos(_Bound):
-    """The ``CompanySiteInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_by_parent_id_sites_info_count)
-    list = _AsyncOp(get_company_companies_by_parent_id_sites_info)
-    get_company_companies_by_parent_id_sites_info = _AsyncOp(
-        get_company_companies_by_parent_id_sites_info
-    )
-    get_company_companies_by_parent_id_sites_info_count = _AsyncOp(
-        get_company_companies_by_parent_id_sites_info_count
-    )
-    get_company_companies_by_parent_id_sites_by_id_info = _AsyncOp(
-        get_company_companies_by_parent_id_sites_by_id_info
-    )
-
-
-class AsyncCompanySites(_Bound):
-    """The ``CompanySites`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_by_parent_id_sites_count)
-    create = _AsyncOp(post_company_companies_by_parent_id_sites)
-    delete = _AsyncOp(delete_company_companies_by_parent_id_sites_by_id)
-    get = _AsyncOp(get_company_companies_by_parent_id_sites_by_id)
-    list = _AsyncOp(get_company_companies_by_parent_id_sites)
-    replace = _AsyncOp(put_company_companies_by_parent_id_sites_by_id)
-    update = _AsyncOp(patch_company_companies_by_parent_id_sites_by_id)
-    get_company_companies_by_parent_id_sites = _AsyncOp(get_company_companies_by_parent_id_sites)
-    post_company_companies_by_parent_id_sites = _AsyncOp(post_company_companies_by_parent_id_sites)
-    get_company_companies_by_parent_id_sites_count = _AsyncOp(
-        get_company_companies_by_parent_id_sites_count
-    )
-    get_company_companies_by_parent_id_sites_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_sites_by_id
-    )
-    put_company_companies_by_parent_id_sites_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_sites_by_id
-    )
-    patch_company_companies_by_parent_id_sites_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_sites_by_id
-    )
-    delete_company_companies_by_parent_id_sites_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_sites_by_id
-    )
-    get_company_companies_by_parent_id_sites_by_id_usages = _AsyncOp(
-        get_company_companies_by_parent_id_sites_by_id_usages
-    )
-    get_company_companies_by_parent_id_sites_by_id_usages_list = _AsyncOp(
-        get_company_companies_by_parent_id_sites_by_id_usages_list
-    )
-
-
-class AsyncCompanyStatuses(_Bound):
-    """The ``CompanyStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_statuses_count)
-    create = _AsyncOp(post_company_companies_statuses)
-    delete = _AsyncOp(delete_company_companies_statuses_by_id)
-    get = _AsyncOp(get_company_companies_statuses_by_id)
-    list = _AsyncOp(get_company_companies_statuses)
-    replace = _AsyncOp(put_company_companies_statuses_by_id)
-    update = _AsyncOp(patch_company_companies_statuses_by_id)
-    get_company_companies_statuses = _AsyncOp(get_company_companies_statuses)
-    post_company_companies_statuses = _AsyncOp(post_company_companies_statuses)
-    get_company_companies_statuses_count = _AsyncOp(get_company_companies_statuses_count)
-    get_company_companies_statuses_by_id = _AsyncOp(get_company_companies_statuses_by_id)
-    put_company_companies_statuses_by_id = _AsyncOp(put_company_companies_statuses_by_id)
-    patch_company_companies_statuses_by_id = _AsyncOp(patch_company_companies_statuses_by_id)
-    delete_company_companies_statuses_by_id = _AsyncOp(delete_company_companies_statuses_by_id)
-    get_company_companies_statuses_by_id_usages = _AsyncOp(
-        get_company_companies_statuses_by_id_usages
-    )
-    get_company_companies_statuses_by_id_usages_list = _AsyncOp(
-        get_company_companies_statuses_by_id_usages_list
-    )
-
-
-class AsyncCompanySurveys(_Bound):
-    """The ``CompanySurveys`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_company_companies_by_parent_id_surveys_count)
-    get_company_companies_by_parent_id_surveys_count = _AsyncOp(
-        get_company_companies_by_parent_id_surveys_count
-    )
-
-
-class AsyncCompanyTeamRole(_Bound):
-    """The ``CompanyTeamRole`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_team_roles_count)
-    create = _AsyncOp(post_company_team_roles)
-    delete = _AsyncOp(delete_company_team_roles_by_id)
-    get = _AsyncOp(get_company_team_roles_by_id)
-    list = _AsyncOp(get_company_team_roles)
-    replace = _AsyncOp(put_company_team_roles_by_id)
-    update = _AsyncOp(patch_company_team_roles_by_id)
-    get_company_team_roles = _AsyncOp(get_company_team_roles)
-    post_company_team_roles = _AsyncOp(post_company_team_roles)
-    get_company_team_roles_count = _AsyncOp(get_company_team_roles_count)
-    get_company_team_roles_by_id = _AsyncOp(get_company_team_roles_by_id)
-    put_company_team_roles_by_id = _AsyncOp(put_company_team_roles_by_id)
-    patch_company_team_roles_by_id = _AsyncOp(patch_company_team_roles_by_id)
-    delete_company_team_roles_by_id = _AsyncOp(delete_company_team_roles_by_id)
-    get_company_team_roles_by_id_usages = _AsyncOp(get_company_team_roles_by_id_usages)
-    get_company_team_roles_by_id_usages_list = _AsyncOp(get_company_team_roles_by_id_usages_list)
-
-
-class AsyncCompanyTeams(_Bound):
-    """The ``CompanyTeams`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_by_parent_id_teams_count)
-    create = _AsyncOp(post_company_companies_by_parent_id_teams)
-    delete = _AsyncOp(delete_company_companies_by_parent_id_teams_by_id)
-    get = _AsyncOp(get_company_companies_by_parent_id_teams_by_id)
-    list = _AsyncOp(get_company_companies_by_parent_id_teams)
-    replace = _AsyncOp(put_company_companies_by_parent_id_teams_by_id)
-    update = _AsyncOp(patch_company_companies_by_parent_id_teams_by_id)
-    get_company_companies_by_parent_id_teams = _AsyncOp(get_company_companies_by_parent_id_teams)
-    post_company_companies_by_parent_id_teams = _AsyncOp(post_company_companies_by_parent_id_teams)
-    get_company_companies_by_parent_id_teams_count = _AsyncOp(
-        get_company_companies_by_parent_id_teams_count
-    )
-    get_company_companies_by_parent_id_teams_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_teams_by_id
-    )
-    put_company_companies_by_parent_id_teams_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_teams_by_id
-    )
-    patch_company_companies_by_parent_id_teams_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_teams_by_id
-    )
-    delete_company_companies_by_parent_id_teams_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_teams_by_id
-    )
-
-
-class AsyncCompanyTracks(_Bound):
-    """The ``CompanyTracks`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_by_parent_id_tracks_count)
-    create = _AsyncOp(post_company_companies_by_parent_id_tracks)
-    delete = _AsyncOp(delete_company_companies_by_parent_id_tracks_by_id)
-    get = _AsyncOp(get_company_companies_by_parent_id_tracks_by_id)
-    list = _AsyncOp(get_company_companies_by_parent_id_tracks)
-    get_company_companies_by_parent_id_tracks = _AsyncOp(get_company_companies_by_parent_id_tracks)
-    post_company_companies_by_parent_id_tracks = _AsyncOp(
-        post_company_companies_by_parent_id_tracks
-    )
-    get_company_companies_by_parent_id_tracks_count = _AsyncOp(
-        get_company_companies_by_parent_id_tracks_count
-    )
-    get_company_companies_by_parent_id_tracks_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_tracks_by_id
-    )
-    delete_company_companies_by_parent_id_tracks_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_tracks_by_id
-    )
-
-
-class AsyncCompanyTypeAssociations(_Bound):
-    """The ``CompanyTypeAssociations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_company_type_associations_count)
-    create = _AsyncOp(post_company_company_type_associations)
-    delete = _AsyncOp(delete_company_company_type_associations_by_id)
-    get = _AsyncOp(get_company_company_type_associations_by_id)
-    list = _AsyncOp(get_company_company_type_associations)
-    replace = _AsyncOp(put_company_company_type_associations_by_id)
-    update = _AsyncOp(patch_company_company_type_associations_by_id)
-    get_company_company_type_associations = _AsyncOp(get_company_company_type_associations)
-    post_company_company_type_associations = _AsyncOp(post_company_company_type_associations)
-    get_company_company_type_associations_count = _AsyncOp(
-        get_company_company_type_associations_count
-    )
-    get_company_company_type_associations_by_id = _AsyncOp(
-        get_company_company_type_associations_by_id
-    )
-    put_company_company_type_associations_by_id = _AsyncOp(
-        put_company_company_type_associations_by_id
-    )
-    patch_company_company_type_associations_by_id = _AsyncOp(
-        patch_company_company_type_associations_by_id
-    )
-    delete_company_company_type_associations_by_id = _AsyncOp(
-        delete_company_company_type_associations_by_id
-    )
-
-
-class AsyncCompanyTypeInfos(_Bound):
-    """The ``CompanyTypeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_info_types_count)
-    get = _AsyncOp(get_company_companies_info_types_by_id)
-    list = _AsyncOp(get_company_companies_info_types)
-    get_company_companies_info_types = _AsyncOp(get_company_companies_info_types)
-    get_company_companies_info_types_count = _AsyncOp(get_company_companies_info_types_count)
-    get_company_companies_info_types_by_id = _AsyncOp(get_company_companies_info_types_by_id)
-
-
-class AsyncCompanyTypes(_Bound):
-    """The ``CompanyTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_types_count)
-    create = _AsyncOp(post_company_companies_types)
-    delete = _AsyncOp(delete_company_companies_types_by_id)
-    get = _AsyncOp(get_company_companies_types_by_id)
-    list = _AsyncOp(get_company_companies_types)
-    replace = _AsyncOp(put_company_companies_types_by_id)
-    update = _AsyncOp(patch_company_companies_types_by_id)
-    get_company_companies_types = _AsyncOp(get_company_companies_types)
-    post_company_companies_types = _AsyncOp(post_company_companies_types)
-    get_company_companies_types_count = _AsyncOp(get_company_companies_types_count)
-    get_company_companies_types_by_id = _AsyncOp(get_company_companies_types_by_id)
-    put_company_companies_types_by_id = _AsyncOp(put_company_companies_types_by_id)
-    patch_company_companies_types_by_id = _AsyncOp(patch_company_companies_types_by_id)
-    delete_company_companies_types_by_id = _AsyncOp(delete_company_companies_types_by_id)
-    get_company_companies_types_by_id_usages = _AsyncOp(get_company_companies_types_by_id_usages)
-    get_company_companies_types_by_id_usages_list = _AsyncOp(
-        get_company_companies_types_by_id_usages_list
-    )
-
-
-class AsyncConfigurationStatusInfos(_Bound):
-    """The ``ConfigurationStatusInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_configurations_statuses_info_count)
-    list = _AsyncOp(get_company_configurations_statuses_info)
-    get_company_configurations_statuses_info = _AsyncOp(get_company_configurations_statuses_info)
-    get_company_configurations_statuses_info_count = _AsyncOp(
-        get_company_configurations_statuses_info_count
-    )
-    get_company_configurations_statuses_by_id_info = _AsyncOp(
-        get_company_configurations_statuses_by_id_info
-    )
-
-
-class AsyncConfigurationStatuses(_Bound):
-    """The ``ConfigurationStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_configurations_statuses_count)
-    create = _AsyncOp(post_company_configurations_statuses)
-    delete = _AsyncOp(delete_company_configurations_statuses_by_id)
-    get = _AsyncOp(get_company_configurations_statuses_by_id)
-    list = _AsyncOp(get_company_configurations_statuses)
-    replace = _AsyncOp(put_company_configurations_statuses_by_id)
-    update = _AsyncOp(patch_company_configurations_statuses_by_id)
-    get_company_configurations_statuses = _AsyncOp(get_company_configurations_statuses)
-    post_company_configurations_statuses = _AsyncOp(post_company_configurations_statuses)
-    get_company_configurations_statuses_count = _AsyncOp(get_company_configurations_statuses_count)
-    get_company_configurations_statuses_by_id = _AsyncOp(get_company_configurations_statuses_by_id)
-    put_company_configurations_statuses_by_id = _AsyncOp(put_company_configurations_statuses_by_id)
-    patch_company_configurations_statuses_by_id = _AsyncOp(
-        patch_company_configurations_statuses_by_id
-    )
-    delete_company_configurations_statuses_by_id = _AsyncOp(
-        delete_company_configurations_statuses_by_id
-    )
-    get_company_configurations_statuses_by_id_usages = _AsyncOp(
-        get_company_configurations_statuses_by_id_usages
-    )
-    get_company_configurations_statuses_by_id_usages_list = _AsyncOp(
-        get_company_configurations_statuses_by_id_usages_list
-    )
-
-
-class AsyncConfigurationTypeInfos(_Bound):
-    """The ``ConfigurationTypeInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_company_configurations_types_by_id_info)
-    get_company_configurations_types_by_id_info = _AsyncOp(
-        get_company_configurations_types_by_id_info
-    )
-
-
-class AsyncConfigurationTypeQuestionValues(_Bound):
-    """The ``ConfigurationTypeQuestionValues`` resource of an asynchronous client."""
-
-    count = _AsyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count
-    )
-    create = _AsyncOp(
-        post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    delete = _AsyncOp(
-        delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    get = _AsyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    list = _AsyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    replace = _AsyncOp(
-        put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    update = _AsyncOp(
-        patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _AsyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _AsyncOp(
-        post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count = (
-        _AsyncOp(
-            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count
-        )
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _AsyncOp(
-            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _AsyncOp(
-            put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _AsyncOp(
-            patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _AsyncOp(
-        delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages = _AsyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list = _AsyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list
-    )
-
-
-class AsyncConfigurationTypeQuestions(_Bound):
-    """The ``ConfigurationTypeQuestions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_configurations_types_by_parent_id_questions_count)
-    create = _AsyncOp(post_company_configurations_types_by_parent_id_questions)
-    delete = _AsyncOp(delete_company_configurations_types_by_parent_id_questions_by_id)
-    get = _AsyncOp(get_company_configurations_types_by_parent_id_questions_by_id)
-    list = _AsyncOp(get_company_configurations_types_by_parent_id_questions)
-    replace = _AsyncOp(put_company_configurations_types_by_parent_id_questions_by_id)
-    update = _AsyncOp(patch_company_configurations_types_by_parent_id_questions_by_id)
-    get_company_configurations_types_by_parent_id_questions = _AsyncOp(
-        get_company_configurations_types_by_parent_id_questions
-    )
-    post_company_configurations_types_by_parent_id_questions = _AsyncOp(
-        post_company_configurations_types_by_parent_id_questions
-    )
-    get_company_configurations_types_by_parent_id_questions_count = _AsyncOp(
-        get_company_configurations_types_by_parent_id_questions_count
-    )
-    get_company_configurations_types_by_parent_id_questions_by_id = _AsyncOp(
-        get_company_configurations_types_by_parent_id_questions_by_id
-    )
-    put_company_configurations_types_by_parent_id_questions_by_id = _AsyncOp(
-        put_company_configurations_types_by_parent_id_questions_by_id
-    )
-    patch_company_configurations_types_by_parent_id_questions_by_id = _AsyncOp(
-        patch_company_configurations_types_by_parent_id_questions_by_id
-    )
-    delete_company_configurations_types_by_parent_id_questions_by_id = _AsyncOp(
-        delete_company_configurations_types_by_parent_id_questions_by_id
-    )
-
-
-class AsyncConfigurationTypes(_Bound):
-    """The ``ConfigurationTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_configurations_types_count)
-    create = _AsyncOp(post_company_configurations_types)
-    delete = _AsyncOp(delete_company_configurations_types_by_id)
-    get = _AsyncOp(get_company_configurations_types_by_id)
-    list = _AsyncOp(get_company_configurations_types)
-    replace = _AsyncOp(put_company_configurations_types_by_id)
-    update = _AsyncOp(patch_company_configurations_types_by_id)
-    get_company_configurations_types = _AsyncOp(get_company_configurations_types)
-    post_company_configurations_types = _AsyncOp(post_company_configurations_types)
-    post_company_configurations_types_copy = _AsyncOp(post_company_configurations_types_copy)
-    get_company_configurations_types_count = _AsyncOp(get_company_configurations_types_count)
-    get_company_configurations_types_by_id = _AsyncOp(get_company_configurations_types_by_id)
-    put_company_configurations_types_by_id = _AsyncOp(put_company_configurations_types_by_id)
-    patch_company_configurations_types_by_id = _AsyncOp(patch_company_configurations_types_by_id)
-    delete_company_configurations_types_by_id = _AsyncOp(delete_company_configurations_types_by_id)
-    get_company_configurations_types_by_id_usages = _AsyncOp(
-        get_company_configurations_types_by_id_usages
-    )
-    get_company_configurations_types_by_id_usages_list = _AsyncOp(
-        get_company_configurations_types_by_id_usages_list
-    )
-
-
-class AsyncConfigurations(_Bound):
-    """The ``Configurations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_configurations_count)
-    create = _AsyncOp(post_company_configurations)
-    delete = _AsyncOp(delete_company_configurations_by_id)
-    get = _AsyncOp(get_company_configurations_by_id)
-    list = _AsyncOp(get_company_configurations)
-    replace = _AsyncOp(put_company_configurations_by_id)
-    update = _AsyncOp(patch_company_configurations_by_id)
-    get_company_configurations = _AsyncOp(get_company_configurations)
-    post_company_configurations = _AsyncOp(post_company_configurations)
-    post_company_configurations_bulk = _AsyncOp(post_company_configurations_bulk)
-    put_company_configurations_bulk = _AsyncOp(put_company_configurations_bulk)
-    delete_company_configurations_bulk = _AsyncOp(delete_company_configurations_bulk)
-    get_company_configurations_count = _AsyncOp(get_company_configurations_count)
-    get_company_configurations_by_id = _AsyncOp(get_company_configurations_by_id)
-    put_company_configurations_by_id = _AsyncOp(put_company_configurations_by_id)
-    patch_company_configurations_by_id = _AsyncOp(patch_company_configurations_by_id)
-    delete_company_configurations_by_id = _AsyncOp(delete_company_configurations_by_id)
-    patch_company_configurations_by_id_change_type = _AsyncOp(
-        patch_company_configurations_by_id_change_type
-    )
-    get_company_configurations_by_id_quick_access_count = _AsyncOp(
-        get_company_configurations_by_id_quick_access_count
-    )
-
-
-class AsyncContactTypes(_Bound):
-    """The ``Contact Types`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_company_contact_types_by_id_usages_list)
-    get_company_contact_types_by_id_usages_list = _AsyncOp(
-        get_company_contact_types_by_id_usages_list
-    )
-
-
-class AsyncContactCommunications(_Bound):
-    """The ``ContactCommunications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_contacts_by_parent_id_communications_count)
-    create = _AsyncOp(post_company_contacts_by_parent_id_communications)
-    delete = _AsyncOp(delete_company_contacts_by_parent_id_communications_by_id)
-    get = _AsyncOp(get_company_contacts_by_parent_id_communications_by_id)
-    list = _AsyncOp(get_company_contacts_by_parent_id_communications)
-    replace = _AsyncOp(put_company_contacts_by_parent_id_communications_by_id)
-    update = _AsyncOp(patch_company_contacts_by_parent_id_communications_by_id)
-    get_company_contacts_by_parent_id_communications = _AsyncOp(
-        get_company_contacts_by_parent_id_communications
-    )
-    post_company_contacts_by_parent_id_communications = _AsyncOp(
-        post_company_contacts_by_parent_id_communications
-    )
-    get_company_contacts_by_parent_id_communications_count = _AsyncOp(
-        get_company_contacts_by_parent_id_communications_count
-    )
-    get_company_contacts_by_parent_id_communications_by_id = _AsyncOp(
-        get_company_contacts_by_parent_id_communications_by_id
-    )
-    put_company_contacts_by_parent_id_communications_by_id = _AsyncOp(
-        put_company_contacts_by_parent_id_communications_by_id
-    )
-    patch_company_contacts_by_parent_id_communications_by_id = _AsyncOp(
-        patch_company_contacts_by_parent_id_communications_by_id
-    )
-    delete_company_contacts_by_parent_id_communications_by_id = _AsyncOp(
-        delete_company_contacts_by_parent_id_communications_by_id
-    )
-
-
-class AsyncContactContactTypeAssociations(_Bound):
-    """The ``ContactContactTypeAssociations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_contacts_by_parent_id_type_associations_count)
-    create = _AsyncOp(post_company_contacts_by_parent_id_type_associations)
-    delete = _AsyncOp(delete_company_contacts_by_parent_id_type_associations_by_id)
-    get = _AsyncOp(get_company_contacts_by_parent_id_type_associations_by_id)
-    list = _AsyncOp(get_company_contacts_by_parent_id_type_associations)
-    replace = _AsyncOp(put_company_contacts_by_parent_id_type_associations_by_id)
-    update = _AsyncOp(patch_company_contacts_by_parent_id_type_associations_by_id)
-    get_company_contacts_by_parent_id_type_associations = _AsyncOp(
-        get_company_contacts_by_parent_id_type_associations
-    )
-    post_company_contacts_by_parent_id_type_associations = _AsyncOp(
-        post_company_contacts_by_parent_id_type_associations
-    )
-    get_company_contacts_by_parent_id_type_associations_count = _AsyncOp(
-        get_company_contacts_by_parent_id_type_associations_count
-    )
-    get_company_contacts_by_parent_id_type_associations_by_id = _AsyncOp(
-        get_company_contacts_by_parent_id_type_associations_by_id
-    )
-    put_company_contacts_by_parent_id_type_associations_by_id = _AsyncOp(
-        put_company_contacts_by_parent_id_type_associations_by_id
-    )
-    patch_company_contacts_by_parent_id_type_associations_by_id = _AsyncOp(
-        patch_company_contacts_by_parent_id_type_associations_by_id
-    )
-    delete_company_contacts_by_parent_id_type_associations_by_id = _AsyncOp(
-        delete_company_contacts_by_parent_id_type_associations_by_id
-    )
-
-
-class AsyncContactDepartmentInfos(_Bound):
-    """The ``ContactDepartmentInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_contacts_departments_info_count)
-    list = _AsyncOp(get_company_contacts_departments_info)
-    get_company_contacts_departments_info = _AsyncOp(get_company_contacts_departments_info)
-    get_company_contacts_departments_info_count = _AsyncOp(
-        get_company_contacts_departments_info_count
-    )
-    get_company_contacts_departments_by_id_info = _AsyncOp(
-        get_company_contacts_departments_by_id_info
-    )
-
-
-class AsyncContactDepartments(_Bound):
-    """The ``ContactDepartments`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_contacts_departments_count)
-    create = _AsyncOp(post_company_contacts_departments)
-    delete = _AsyncOp(delete_company_contacts_departments_by_id)
-    get = _AsyncOp(get_company_contacts_departments_by_id)
-    list = _AsyncOp(get_company_contacts_departments)
-    replace = _AsyncOp(put_company_contacts_departments_by_id)
-    update = _AsyncOp(patch_company_contacts_departments_by_id)
-    get_company_contacts_departments = _AsyncOp(get_company_contacts_departments)
-    post_company_contacts_departments = _AsyncOp(post_company_contacts_departments)
-    get_company_contacts_departments_count = _AsyncOp(get_company_contacts_departments_count)
-    get_company_contacts_departments_by_id = _AsyncOp(get_company_contacts_departments_by_id)
-    put_company_contacts_departments_by_id = _AsyncOp(put_company_contacts_departments_by_id)
-    patch_company_contacts_departments_by_id = _AsyncOp(patch_company_contacts_departments_by_id)
-    delete_company_contacts_departments_by_id = _AsyncOp(delete_company_contacts_departments_by_id)
-    get_company_contacts_departments_by_id_usages = _AsyncOp(
-        get_company_contacts_departments_by_id_usages
-    )
-    get_company_contacts_departments_by_id_usages_list = _AsyncOp(
-        get_company_contacts_departments_by_id_usages_list
-    )
-
-
-class AsyncContactGroups(_Bound):
-    """The ``ContactGroups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_contacts_by_parent_id_groups_count)
-    create = _AsyncOp(post_company_contacts_by_parent_id_groups)
-    delete = _AsyncOp(delete_company_contacts_by_parent_id_groups_by_id)
-    get = _AsyncOp(get_company_contacts_by_parent_id_groups_by_id)
-    list = _AsyncOp(get_company_contacts_by_parent_id_groups)
-    replace = _AsyncOp(put_company_contacts_by_parent_id_groups_by_id)
-    update = _AsyncOp(patch_company_contacts_by_parent_id_groups_by_id)
-    get_company_contacts_by_parent_id_groups = _AsyncOp(get_company_contacts_by_parent_id_groups)
-    post_company_contacts_by_parent_id_groups = _AsyncOp(post_company_contacts_by_parent_id_groups)
-    get_company_contacts_by_parent_id_groups_count = _AsyncOp(
-        get_company_contacts_by_parent_id_groups_count
-    )
-    get_company_contacts_by_parent_id_groups_by_id = _AsyncOp(
-        get_company_contacts_by_parent_id_groups_by_id
-    )
-    put_company_contacts_by_parent_id_groups_by_id = _AsyncOp(
-        put_company_contacts_by_parent_id_groups_by_id
-    )
-    patch_company_contacts_by_parent_id_groups_by_id = _AsyncOp(
-        patch_company_contacts_by_parent_id_groups_by_id
-    )
-    delete_company_contacts_by_parent_id_groups_by_id = _AsyncOp(
-        delete_company_contacts_by_parent_id_groups_by_id
-    )
-
-
-class AsyncContactInfos(_Bound):
-    """The ``ContactInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_contacts_info_count)
-    list = _AsyncOp(get_company_contacts_info)
-    get_company_contacts_info = _AsyncOp(get_company_contacts_info)
-    get_company_contacts_info_count = _AsyncOp(get_company_contacts_info_count)
-    get_company_contacts_by_id_info = _AsyncOp(get_company_contacts_by_id_info)
-
-
-class AsyncContactNotes(_Bound):
-    """The ``ContactNotes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_contacts_by_parent_id_notes_count)
-    create = _AsyncOp(post_company_contacts_by_parent_id_notes)
-    delete = _AsyncOp(delete_company_contacts_by_parent_id_notes_by_id)
-    get = _AsyncOp(get_company_contacts_by_parent_id_notes_by_id)
-    list = _AsyncOp(get_company_contacts_by_parent_id_notes)
-    replace = _AsyncOp(put_company_contacts_by_parent_id_notes_by_id)
-    update = _AsyncOp(patch_company_contacts_by_parent_id_notes_by_id)
-    get_company_contacts_by_parent_id_notes = _AsyncOp(get_company_contacts_by_parent_id_notes)
-    post_company_contacts_by_parent_id_notes = _AsyncOp(post_company_contacts_by_parent_id_notes)
-    get_company_contacts_by_parent_id_notes_count = _AsyncOp(
-        get_company_contacts_by_parent_id_notes_count
-    )
-    get_company_contacts_by_parent_id_notes_by_id = _AsyncOp(
-        get_company_contacts_by_parent_id_notes_by_id
-    )
-    put_company_contacts_by_parent_id_notes_by_id = _AsyncOp(
-        put_company_contacts_by_parent_id_notes_by_id
-    )
-    patch_company_contacts_by_parent_id_notes_by_id = _AsyncOp(
-        patch_company_contacts_by_parent_id_notes_by_id
-    )
-    delete_company_contacts_by_parent_id_notes_by_id = _AsyncOp(
-        delete_company_contacts_by_parent_id_notes_by_id
-    )
-
-
-class AsyncContactRelationships(_Bound):
-    """The ``ContactRelationships`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_contacts_relationships_count)
-    create = _AsyncOp(post_company_contacts_relationships)
-    delete = _AsyncOp(delete_company_contacts_relationships_by_id)
-    get = _AsyncOp(get_company_contacts_relationships_by_id)
-    list = _AsyncOp(get_company_contacts_relationships)
-    replace = _AsyncOp(put_company_contacts_relationships_by_id)
-    update = _AsyncOp(patch_company_contacts_relationships_by_id)
-    get_company_contacts_relationships = _AsyncOp(get_company_contacts_relationships)
-    post_company_contacts_relationships = _AsyncOp(post_company_contacts_relationships)
-    get_company_contacts_relationships_count = _AsyncOp(get_company_contacts_relationships_count)
-    get_company_contacts_relationships_by_id = _AsyncOp(get_company_contacts_relationships_by_id)
-    put_company_contacts_relationships_by_id = _AsyncOp(put_company_contacts_relationships_by_id)
-    patch_company_contacts_relationships_by_id = _AsyncOp(
-        patch_company_contacts_relationships_by_id
-    )
-    delete_company_contacts_relationships_by_id = _AsyncOp(
-        delete_company_contacts_relationships_by_id
-    )
-
-
-class AsyncContactTracks(_Bound):
-    """The ``ContactTracks`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_contacts_by_parent_id_tracks_count)
-    create = _AsyncOp(post_company_contacts_by_parent_id_tracks)
-    delete = _AsyncOp(delete_company_contacts_by_parent_id_tracks_by_id)
-    get = _AsyncOp(get_company_contacts_by_parent_id_tracks_by_id)
-    list = _AsyncOp(get_company_contacts_by_parent_id_tracks)
-    get_company_contacts_by_parent_id_tracks = _AsyncOp(get_company_contacts_by_parent_id_tracks)
-    post_company_contacts_by_parent_id_tracks = _AsyncOp(post_company_contacts_by_parent_id_tracks)
-    get_company_contacts_by_parent_id_tracks_count = _AsyncOp(
-        get_company_contacts_by_parent_id_tracks_count
-    )
-    get_company_contacts_by_parent_id_tracks_by_id = _AsyncOp(
-        get_company_contacts_by_parent_id_tracks_by_id
-    )
-    delete_company_contacts_by_parent_id_tracks_by_id = _AsyncOp(
-        delete_company_contacts_by_parent_id_tracks_by_id
-    )
-
-
-class AsyncContactTypeAssociations(_Bound):
-    """The ``ContactTypeAssociations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_contact_type_associations_count)
-    create = _AsyncOp(post_company_contact_type_associations)
-    delete = _AsyncOp(delete_company_contact_type_associations_by_id)
-    get = _AsyncOp(get_company_contact_type_associations_by_id)
-    list = _AsyncOp(get_company_contact_type_associations)
-    replace = _AsyncOp(put_company_contact_type_associations_by_id)
-    update = _AsyncOp(patch_company_contact_type_associations_by_id)
-    get_company_contact_type_associations = _AsyncOp(get_company_contact_type_associations)
-    post_company_contact_type_associations = _AsyncOp(post_company_contact_type_associations)
-    get_company_contact_type_associations_count = _AsyncOp(
-        get_company_contact_type_associations_count
-    )
-    get_company_contact_type_associations_by_id = _AsyncOp(
-        get_company_contact_type_associations_by_id
-    )
-    put_company_contact_type_associations_by_id = _AsyncOp(
-        put_company_contact_type_associations_by_id
-    )
-    patch_company_contact_type_associations_by_id = _AsyncOp(
-        patch_company_contact_type_associations_by_id
-    )
-    delete_company_contact_type_associations_by_id = _AsyncOp(
-        delete_company_contact_type_associations_by_id
-    )
-
-
-class AsyncContacts(_Bound):
-    """The ``Contacts`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_contacts_count)
-    create = _AsyncOp(post_company_contacts)
-    delete = _AsyncOp(delete_company_contacts_by_id)
-    get = _AsyncOp(get_company_contacts_by_id)
-    list = _AsyncOp(get_company_contacts)
-    replace = _AsyncOp(put_company_contacts_by_id)
-    update = _AsyncOp(patch_company_contacts_by_id)
-    get_company_contacts = _AsyncOp(get_company_contacts)
-    post_company_contacts = _AsyncOp(post_company_contacts)
-    get_company_contacts_count = _AsyncOp(get_company_contacts_count)
-    get_company_contacts_default = _AsyncOp(get_company_contacts_default)
-    post_company_contacts_request_password = _AsyncOp(post_company_contacts_request_password)
-    post_company_contacts_validate_portal_credentials = _AsyncOp(
-        post_company_contacts_validate_portal_credentials
-    )
-    get_company_contacts_by_id = _AsyncOp(get_company_contacts_by_id)
-    put_company_contacts_by_id = _AsyncOp(put_company_contacts_by_id)
-    patch_company_contacts_by_id = _AsyncOp(patch_company_contacts_by_id)
-    delete_company_contacts_by_id = _AsyncOp(delete_company_contacts_by_id)
-    get_company_contacts_by_id_image = _AsyncOp(get_company_contacts_by_id_image)
-    get_company_contacts_by_id_portal_security = _AsyncOp(
-        get_company_contacts_by_id_portal_security
-    )
-    get_company_contacts_by_id_usages = _AsyncOp(get_company_contacts_by_id_usages)
-    get_company_contacts_by_id_usages_list = _AsyncOp(get_company_contacts_by_id_usages_list)
-
-
-class AsyncCountries(_Bound):
-    """The ``Countries`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_countries_count)
-    create = _AsyncOp(post_company_countries)
-    delete = _AsyncOp(delete_company_countries_by_id)
-    get = _AsyncOp(get_company_countries_by_id)
-    list = _AsyncOp(get_company_countries)
-    replace = _AsyncOp(put_company_countries_by_id)
-    update = _AsyncOp(patch_company_countries_by_id)
-    get_company_countries = _AsyncOp(get_company_countries)
-    post_company_countries = _AsyncOp(post_company_countries)
-    get_company_countries_count = _AsyncOp(get_company_countries_count)
-    get_company_countries_by_id = _AsyncOp(get_company_countries_by_id)
-    put_company_countries_by_id = _AsyncOp(put_company_countries_by_id)
-    patch_company_countries_by_id = _AsyncOp(patch_company_countries_by_id)
-    delete_company_countries_by_id = _AsyncOp(delete_company_countries_by_id)
-
-
-class AsyncCountryInfos(_Bound):
-    """The ``CountryInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_countries_info_count)
-    list = _AsyncOp(get_company_countries_info)
-    get_company_countries_info = _AsyncOp(get_company_countries_info)
-    get_company_countries_info_count = _AsyncOp(get_company_countries_info_count)
-    get_company_countries_by_id_info = _AsyncOp(get_company_countries_by_id_info)
-
-
-class AsyncEntityTypeInfos(_Bound):
-    """The ``EntityTypeInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_company_entitytypes_info)
-    get_company_entity_types_info_count = _AsyncOp(get_company_entity_types_info_count)
-    get_company_entitytypes_info = _AsyncOp(get_company_entitytypes_info)
-    get_company_entitytypes_by_id_info = _AsyncOp(get_company_entitytypes_by_id_info)
-
-
-class AsyncEntityTypes(_Bound):
-    """The ``EntityTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_entity_types_count)
-    get = _AsyncOp(get_company_entity_types_by_id)
-    list = _AsyncOp(get_company_entity_types)
-    get_company_entity_types = _AsyncOp(get_company_entity_types)
-    get_company_entity_types_count = _AsyncOp(get_company_entity_types_count)
-    get_company_entity_types_by_id = _AsyncOp(get_company_entity_types_by_id)
-
-
-class AsyncExpenseTypeInfos(_Bound):
-    """The ``ExpenseTypeInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_company_expense_types_info_count)
-    get_company_expense_types_info_count = _AsyncOp(get_company_expense_types_info_count)
-
-
-class AsyncM365ContactSyncProperties(_Bound):
-    """The ``M365ContactSyncProperties`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_m365contactsync_property_count)
-    create = _AsyncOp(post_company_m365contactsync_property)
-    post_company_m365contactsync_property = _AsyncOp(post_company_m365contactsync_property)
-    delete_company_m365contactsync_property = _AsyncOp(delete_company_m365contactsync_property)
-    get_company_m365contactsync_property_count = _AsyncOp(
-        get_company_m365contactsync_property_count
-    )
-    get_company_m365contactsync_property_excluded = _AsyncOp(
-        get_company_m365contactsync_property_excluded
-    )
-    get_company_m365contactsync_property_included = _AsyncOp(
-        get_company_m365contactsync_property_included
-    )
-    get_company_m365contactsync_by_id_property = _AsyncOp(
-        get_company_m365contactsync_by_id_property
-    )
-
-
-class AsyncM365Contacts(_Bound):
-    """The ``M365Contacts`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_m365contact_count)
-    get = _AsyncOp(get_company_m365contact_by_id)
-    list = _AsyncOp(get_company_m365contact)
-    get_company_m365contact = _AsyncOp(get_company_m365contact)
-    get_company_m365contact_count = _AsyncOp(get_company_m365contact_count)
-    get_company_m365contact_by_id = _AsyncOp(get_company_m365contact_by_id)
-
-
-class AsyncManagedDevicesIntegrationCrossReferences(_Bound):
-    """The ``ManagedDevicesIntegrationCrossReferences`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_managed_devices_integrations_by_parent_id_cross_references_count)
-    create = _AsyncOp(post_company_managed_devices_integrations_by_parent_id_cross_references)
-    delete = _AsyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    get = _AsyncOp(get_company_managed_devices_integrations_by_parent_id_cross_references_by_id)
-    list = _AsyncOp(get_company_managed_devices_integrations_by_parent_id_cross_references)
-    replace = _AsyncOp(put_company_managed_devices_integrations_by_parent_id_cross_references_by_id)
-    update = _AsyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references
-    )
-    post_company_managed_devices_integrations_by_parent_id_cross_references = _AsyncOp(
-        post_company_managed_devices_integrations_by_parent_id_cross_references
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references_count = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _AsyncOp(
-        put_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _AsyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _AsyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-
-
-class AsyncManagedDevicesIntegrationInfos(_Bound):
-    """The ``ManagedDevicesIntegrationInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_managed_devices_integrations_info_count)
-    list = _AsyncOp(get_company_managed_devices_integrations_info)
-    get_company_managed_devices_integrations_info = _AsyncOp(
-        get_company_managed_devices_integrations_info
-    )
-    get_company_managed_devices_integrations_info_count = _AsyncOp(
-        get_company_managed_devices_integrations_info_count
-    )
-    get_company_managed_devices_integrations_by_id_info = _AsyncOp(
-        get_company_managed_devices_integrations_by_id_info
-    )
-
-
-class AsyncManagedDevicesIntegrationLogins(_Bound):
-    """The ``ManagedDevicesIntegrationLogins`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_managed_devices_integrations_by_parent_id_logins_count)
-    create = _AsyncOp(post_company_managed_devices_integrations_by_parent_id_logins)
-    delete = _AsyncOp(delete_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    get = _AsyncOp(get_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    list = _AsyncOp(get_company_managed_devices_integrations_by_parent_id_logins)
-    replace = _AsyncOp(put_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    update = _AsyncOp(patch_company_managed_devices_integrations_by_parent_id_logins_by_id)
-    get_company_managed_devices_integrations_by_parent_id_logins = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins
-    )
-    post_company_managed_devices_integrations_by_parent_id_logins = _AsyncOp(
-        post_company_managed_devices_integrations_by_parent_id_logins
-    )
-    get_company_managed_devices_integrations_by_parent_id_logins_count = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_logins_by_id = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_logins_by_id = _AsyncOp(
-        put_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_logins_by_id = _AsyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_logins_by_id = _AsyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-
-
-class AsyncManagedDevicesIntegrationNotifications(_Bound):
-    """The ``ManagedDevicesIntegrationNotifications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_managed_devices_integrations_by_parent_id_notifications_count)
-    create = _AsyncOp(post_company_managed_devices_integrations_by_parent_id_notifications)
-    delete = _AsyncOp(delete_company_managed_devices_integrations_by_parent_id_notifications_by_id)
-    get = _AsyncOp(get_company_managed_devices_integrations_by_parent_id_notifications_by_id)
-    list = _AsyncOp(get_company_managed_devices_integrations_by_parent_id_notifications)
-    replace = _AsyncOp(put_company_managed_devices_integrations_by_parent_id_notifications_by_id)
-    update = _AsyncOp(patch_company_managed_devices_integrations_by_parent_id_notifications_by_id)
-    get_company_managed_devices_integrations_by_parent_id_notifications = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications
-    )
-    post_company_managed_devices_integrations_by_parent_id_notifications = _AsyncOp(
-        post_company_managed_devices_integrations_by_parent_id_notifications
-    )
-    get_company_managed_devices_integrations_by_parent_id_notifications_count = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_notifications_by_id = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_notifications_by_id = _AsyncOp(
-        put_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_notifications_by_id = _AsyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_notifications_by_id = _AsyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-
-
-class AsyncManagedDevicesIntegrations(_Bound):
-    """The ``ManagedDevicesIntegrations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_managed_devices_integrations_count)
-    create = _AsyncOp(post_company_managed_devices_integrations)
-    delete = _AsyncOp(delete_company_managed_devices_integrations_by_id)
-    get = _AsyncOp(get_company_managed_devices_integrations_by_id)
-    list = _AsyncOp(get_company_managed_devices_integrations)
-    replace = _AsyncOp(put_company_managed_devices_integrations_by_id)
-    update = _AsyncOp(patch_company_managed_devices_integrations_by_id)
-    get_company_managed_devices_integrations = _AsyncOp(get_company_managed_devices_integrations)
-    post_company_managed_devices_integrations = _AsyncOp(post_company_managed_devices_integrations)
-    get_company_managed_devices_integrations_count = _AsyncOp(
-        get_company_managed_devices_integrations_count
-    )
-    get_company_managed_devices_integrations_by_id = _AsyncOp(
-        get_company_managed_devices_integrations_by_id
-    )
-    put_company_managed_devices_integrations_by_id = _AsyncOp(
-        put_company_managed_devices_integrations_by_id
-    )
-    patch_company_managed_devices_integrations_by_id = _AsyncOp(
-        patch_company_managed_devices_integrations_by_id
-    )
-    delete_company_managed_devices_integrations_by_id = _AsyncOp(
-        delete_company_managed_devices_integrations_by_id
-    )
-    get_company_managed_devices_integrations_by_id_usages = _AsyncOp(
-        get_company_managed_devices_integrations_by_id_usages
-    )
-    get_company_managed_devices_integrations_by_id_usages_list = _AsyncOp(
-        get_company_managed_devices_integrations_by_id_usages_list
-    )
-
-
-class AsyncManagementBackupResource(_Bound):
-    """The ``ManagementBackup`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_management_backups_count)
-    create = _AsyncOp(post_company_management_backups)
-    delete = _AsyncOp(delete_company_management_backups_by_id)
-    get = _AsyncOp(get_company_management_backups_by_id)
-    list = _AsyncOp(get_company_management_backups)
-    replace = _AsyncOp(put_company_management_backups_by_id)
-    update = _AsyncOp(patch_company_management_backups_by_id)
-    get_company_management_backups = _AsyncOp(get_company_management_backups)
-    post_company_management_backups = _AsyncOp(post_company_management_backups)
-    get_company_management_backups_count = _AsyncOp(get_company_management_backups_count)
-    get_company_management_backups_by_id = _AsyncOp(get_company_management_backups_by_id)
-    put_company_management_backups_by_id = _AsyncOp(put_company_management_backups_by_id)
-    patch_company_management_backups_by_id = _AsyncOp(patch_company_management_backups_by_id)
-    delete_company_management_backups_by_id = _AsyncOp(delete_company_management_backups_by_id)
-
-
-class AsyncManagementExecuteManagedItSyncs(_Bound):
-    """The ``ManagementExecuteManagedItSyncs`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_company_management_by_id_execute_managed_it_sync)
-    post_company_management_by_id_execute_managed_it_sync = _AsyncOp(
-        post_company_management_by_id_execute_managed_it_sync
-    )
-
-
-class AsyncManagementItSolutionAgreementInterfaceParameters(_Bound):
-    """The ``ManagementItSolutionAgreementInterfaceParameters`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_management_it_solutions_by_parent_id_management_products_count)
-    create = _AsyncOp(post_company_management_it_solutions_by_parent_id_management_products)
-    delete = _AsyncOp(delete_company_management_it_solutions_by_parent_id_management_products_by_id)
-    get = _AsyncOp(get_company_management_it_solutions_by_parent_id_management_products_by_id)
-    list = _AsyncOp(get_company_management_it_solutions_by_parent_id_management_products)
-    replace = _AsyncOp(put_company_management_it_solutions_by_parent_id_management_products_by_id)
-    update = _AsyncOp(patch_company_management_it_solutions_by_parent_id_management_products_by_id)
-    get_company_management_it_solutions_by_parent_id_management_products = _AsyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products
-    )
-    post_company_management_it_solutions_by_parent_id_management_products = _AsyncOp(
-        post_company_management_it_solutions_by_parent_id_management_products
-    )
-    get_company_management_it_solutions_by_parent_id_management_products_count = _AsyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products_count
-    )
-    get_company_management_it_solutions_by_parent_id_management_products_by_id = _AsyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    put_company_management_it_solutions_by_parent_id_management_products_by_id = _AsyncOp(
-        put_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    patch_company_management_it_solutions_by_parent_id_management_products_by_id = _AsyncOp(
-        patch_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    delete_company_management_it_solutions_by_parent_id_management_products_by_id = _AsyncOp(
-        delete_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-
-
-class AsyncManagementItSolutions(_Bound):
-    """The ``ManagementItSolutions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_management_it_solutions_count)
-    create = _AsyncOp(post_company_management_it_solutions)
-    delete = _AsyncOp(delete_company_management_it_solutions_by_id)
-    get = _AsyncOp(get_company_management_it_solutions_by_id)
-    list = _AsyncOp(get_company_management_it_solutions)
-    replace = _AsyncOp(put_company_management_it_solutions_by_id)
-    update = _AsyncOp(patch_company_management_it_solutions_by_id)
-    get_company_management_it_solutions = _AsyncOp(get_company_management_it_solutions)
-    post_company_management_it_solutions = _AsyncOp(post_company_management_it_solutions)
-    get_company_management_it_solutions_count = _AsyncOp(get_company_management_it_solutions_count)
-    get_company_management_it_solutions_by_id = _AsyncOp(get_company_management_it_solutions_by_id)
-    put_company_management_it_solutions_by_id = _AsyncOp(put_company_management_it_solutions_by_id)
-    patch_company_management_it_solutions_by_id = _AsyncOp(
-        patch_company_management_it_solutions_by_id
-    )
-    delete_company_management_it_solutions_by_id = _AsyncOp(
-        delete_company_management_it_solutions_by_id
-    )
-    get_company_management_it_solutions_by_id_usages = _AsyncOp(
-        get_company_management_it_solutions_by_id_usages
-    )
-    get_company_management_it_solutions_by_id_usages_list = _AsyncOp(
-        get_company_management_it_solutions_by_id_usages_list
-    )
-
-
-class AsyncManagementLogs(_Bound):
-    """The ``ManagementLogs`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_company_management_by_id_logs)
-    get_company_management_by_id_log_download = _AsyncOp(get_company_management_by_id_log_download)
-    get_company_management_by_id_logs = _AsyncOp(get_company_management_by_id_logs)
-
-
-class AsyncManagementReportNotifications(_Bound):
-    """The ``ManagementReportNotifications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_companies_by_parent_id_management_report_notifications_count)
-    create = _AsyncOp(post_company_companies_by_parent_id_management_report_notifications)
-    delete = _AsyncOp(delete_company_companies_by_parent_id_management_report_notifications_by_id)
-    get = _AsyncOp(get_company_companies_by_parent_id_management_report_notifications_by_id)
-    list = _AsyncOp(get_company_companies_by_parent_id_management_report_notifications)
-    replace = _AsyncOp(put_company_companies_by_parent_id_management_report_notifications_by_id)
-    update = _AsyncOp(patch_company_companies_by_parent_id_management_report_notifications_by_id)
-    get_company_companies_by_parent_id_management_report_notifications = _AsyncOp(
-        get_company_companies_by_parent_id_management_report_notifications
-    )
-    post_company_companies_by_parent_id_management_report_notifications = _AsyncOp(
-        post_company_companies_by_parent_id_management_report_notifications
-    )
-    get_company_companies_by_parent_id_management_report_notifications_count = _AsyncOp(
-        get_company_companies_by_parent_id_management_report_notifications_count
-    )
-    get_company_companies_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    put_company_companies_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    patch_company_companies_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    delete_company_companies_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    get_company_management_by_parent_id_management_report_notifications = _AsyncOp(
-        get_company_management_by_parent_id_management_report_notifications
-    )
-    post_company_management_by_parent_id_management_report_notifications = _AsyncOp(
-        post_company_management_by_parent_id_management_report_notifications
-    )
-    get_company_management_by_parent_id_management_report_notifications_count = _AsyncOp(
-        get_company_management_by_parent_id_management_report_notifications_count
-    )
-    get_company_management_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        get_company_management_by_parent_id_management_report_notifications_by_id
-    )
-    put_company_management_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        put_company_management_by_parent_id_management_report_notifications_by_id
-    )
-    patch_company_management_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        patch_company_management_by_parent_id_management_report_notifications_by_id
-    )
-    delete_company_management_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        delete_company_management_by_parent_id_management_report_notifications_by_id
-    )
-
-
-class AsyncManagementReportSetups(_Bound):
-    """The ``ManagementReportSetups`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_company_companies_by_parent_id_management_report_setup)
-    list = _AsyncOp(get_company_companies_by_parent_id_management_report_setup)
-    replace = _AsyncOp(put_company_companies_by_parent_id_management_report_setup_by_id)
-    update = _AsyncOp(patch_company_companies_by_parent_id_management_report_setup_by_id)
-    get_company_companies_by_parent_id_management_report_setup = _AsyncOp(
-        get_company_companies_by_parent_id_management_report_setup
-    )
-    post_company_companies_by_parent_id_management_report_setup = _AsyncOp(
-        post_company_companies_by_parent_id_management_report_setup
-    )
-    put_company_companies_by_parent_id_management_report_setup_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_management_report_setup_by_id
-    )
-    patch_company_companies_by_parent_id_management_report_setup_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_management_report_setup_by_id
-    )
-
-
-class AsyncManagements(_Bound):
-    """The ``Managements`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_management_count)
-    get = _AsyncOp(get_company_management_by_id)
-    list = _AsyncOp(get_company_management)
-    replace = _AsyncOp(put_company_management_by_id)
-    update = _AsyncOp(patch_company_management_by_id)
-    get_company_management = _AsyncOp(get_company_management)
-    get_company_management_count = _AsyncOp(get_company_management_count)
-    get_company_management_by_id = _AsyncOp(get_company_management_by_id)
-    put_company_management_by_id = _AsyncOp(put_company_management_by_id)
-    patch_company_management_by_id = _AsyncOp(patch_company_management_by_id)
-
-
-class AsyncMarketDescriptionInfos(_Bound):
-    """The ``MarketDescriptionInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_market_descriptions_info_count)
-    list = _AsyncOp(get_company_market_descriptions_info)
-    get_company_market_descriptions_info = _AsyncOp(get_company_market_descriptions_info)
-    get_company_market_descriptions_info_count = _AsyncOp(
-        get_company_market_descriptions_info_count
-    )
-    get_company_market_descriptions_by_id_info = _AsyncOp(
-        get_company_market_descriptions_by_id_info
-    )
-
-
-class AsyncOwnershipTypeInfos(_Bound):
-    """The ``OwnershipTypeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_ownership_types_info_count)
-    list = _AsyncOp(get_company_ownership_types_info)
-    get_company_ownership_types_info = _AsyncOp(get_company_ownership_types_info)
-    get_company_ownership_types_info_count = _AsyncOp(get_company_ownership_types_info_count)
-    get_company_ownership_types_by_id_info = _AsyncOp(get_company_ownership_types_by_id_info)
-
-
-class AsyncPaymentTypeInfos(_Bound):
-    """The ``PaymentTypeInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_company_payment_types_info_count)
-    get_company_payment_types_info_count = _AsyncOp(get_company_payment_types_info_count)
-
-
-class AsyncPortalConfigurationOpportunitySetups(_Bound):
-    """The ``PortalConfigurationOpportunitySetups`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
-    list = _AsyncOp(get_company_portal_configurations_by_parent_id_opportunity_setups)
-    replace = _AsyncOp(put_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
-    update = _AsyncOp(patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id)
-    get_company_portal_configurations_by_parent_id_opportunity_setups = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_opportunity_setups
-    )
-    put_company_portal_configurations_by_parent_id_opportunity_setups = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_opportunity_setups
-    )
-    patch_company_portal_configurations_by_parent_id_opportunity_setups = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_opportunity_setups
-    )
-    get_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_opportunity_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_opportunity_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id
-    )
-
-
-class AsyncPortalConfigurationPasswordEmailSetups(_Bound):
-    """The ``PortalConfigurationPasswordEmailSetups`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_company_portal_configurations_by_parent_id_password_email_setups_by_id)
-    list = _AsyncOp(get_company_portal_configurations_by_parent_id_password_email_setups)
-    replace = _AsyncOp(put_company_portal_configurations_by_parent_id_password_email_setups_by_id)
-    update = _AsyncOp(patch_company_portal_configurations_by_parent_id_password_email_setups_by_id)
-    get_company_portal_configurations_by_parent_id_password_email_setups = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_password_email_setups
-    )
-    get_company_portal_configurations_by_parent_id_password_email_setups_by_id = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_password_email_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_password_email_setups_by_id = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_password_email_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_password_email_setups_by_id = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_password_email_setups_by_id
-    )
-
-
-class AsyncPortalConfigurationPaymentProcessors(_Bound):
-    """The ``PortalConfigurationPaymentProcessors`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_portal_configurations_invoice_setup_payment_processors_count)
-    get = _AsyncOp(get_company_portal_configurations_invoice_setup_payment_processors_by_id)
-    list = _AsyncOp(get_company_portal_configurations_invoice_setup_payment_processors)
-    get_company_portal_configurations_invoice_setup_payment_processors = _AsyncOp(
-        get_company_portal_configurations_invoice_setup_payment_processors
-    )
-    get_company_portal_configurations_invoice_setup_payment_processors_count = _AsyncOp(
-        get_company_portal_configurations_invoice_setup_payment_processors_count
-    )
-    get_company_portal_configurations_invoice_setup_payment_processors_by_id = _AsyncOp(
-        get_company_portal_configurations_invoice_setup_payment_processors_by_id
-    )
-
-
-class AsyncPortalConfigurationProjectSetups(_Bound):
-    """The ``PortalConfigurationProjectSetups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_portal_configurations_by_parent_id_project_setups_count)
-    get = _AsyncOp(get_company_portal_configurations_by_parent_id_project_setups_by_id)
-    list = _AsyncOp(get_company_portal_configurations_by_parent_id_project_setups)
-    replace = _AsyncOp(put_company_portal_configurations_by_parent_id_project_setups_by_id)
-    update = _AsyncOp(patch_company_portal_configurations_by_parent_id_project_setups_by_id)
-    get_company_portal_configurations_by_parent_id_project_setups = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_project_setups
-    )
-    get_company_portal_configurations_by_parent_id_project_setups_count = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_project_setups_count
-    )
-    get_company_portal_configurations_by_parent_id_project_setups_by_id = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_project_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_project_setups_by_id = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_project_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_project_setups_by_id = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_project_setups_by_id
-    )
-
-
-class AsyncPortalConfigurationServiceSetups(_Bound):
-    """The ``PortalConfigurationServiceSetups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_portal_configurations_by_parent_id_service_setups_count)
-    get = _AsyncOp(get_company_portal_configurations_by_parent_id_service_setups_by_id)
-    list = _AsyncOp(get_company_portal_configurations_by_parent_id_service_setups)
-    replace = _AsyncOp(put_company_portal_configurations_by_parent_id_service_setups_by_id)
-    update = _AsyncOp(patch_company_portal_configurations_by_parent_id_service_setups_by_id)
-    get_company_portal_configurations_by_parent_id_service_setups = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_service_setups
-    )
-    get_company_portal_configurations_by_parent_id_service_setups_count = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_service_setups_count
-    )
-    get_company_portal_configurations_by_parent_id_service_setups_by_id = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_service_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_service_setups_by_id = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_service_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_service_setups_by_id = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_service_setups_by_id
-    )
-
-
-class AsyncPortalConfigurations(_Bound):
-    """The ``PortalConfigurations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_portal_configurations_count)
-    create = _AsyncOp(post_company_portal_configurations)
-    delete = _AsyncOp(delete_company_portal_configurations_by_id)
-    get = _AsyncOp(get_company_portal_configurations_by_id)
-    list = _AsyncOp(get_company_portal_configurations)
-    replace = _AsyncOp(put_company_portal_configurations_by_id)
-    update = _AsyncOp(patch_company_portal_configurations_by_id)
-    get_company_portal_configurations = _AsyncOp(get_company_portal_configurations)
-    post_company_portal_configurations = _AsyncOp(post_company_portal_configurations)
-    post_company_portal_configurations_copy = _AsyncOp(post_company_portal_configurations_copy)
-    get_company_portal_configurations_count = _AsyncOp(get_company_portal_configurations_count)
-    get_company_portal_configurations_by_id = _AsyncOp(get_company_portal_configurations_by_id)
-    put_company_portal_configurations_by_id = _AsyncOp(put_company_portal_configurations_by_id)
-    patch_company_portal_configurations_by_id = _AsyncOp(patch_company_portal_configurations_by_id)
-    delete_company_portal_configurations_by_id = _AsyncOp(
-        delete_company_portal_configurations_by_id
-    )
-
-
-class AsyncPortalConfigurationsInvoiceSetups(_Bound):
-    """The ``PortalConfigurationsInvoiceSetups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_portal_configurations_by_parent_id_invoice_setups_count)
-    get = _AsyncOp(get_company_portal_configurations_by_parent_id_invoice_setups_by_id)
-    list = _AsyncOp(get_company_portal_configurations_by_parent_id_invoice_setups)
-    replace = _AsyncOp(put_company_portal_configurations_by_parent_id_invoice_setups_by_id)
-    update = _AsyncOp(patch_company_portal_configurations_by_parent_id_invoice_setups_by_id)
-    get_company_portal_configurations_by_parent_id_invoice_setups = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_invoice_setups
-    )
-    get_company_portal_configurations_by_parent_id_invoice_setups_count = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_invoice_setups_count
-    )
-    get_company_portal_configurations_by_parent_id_invoice_setups_by_id = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_invoice_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_invoice_setups_by_id = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_invoice_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_invoice_setups_by_id = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_invoice_setups_by_id
-    )
-    post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction = (
-        _AsyncOp(
-            post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction
-        )
-    )
-
-
-class AsyncPortalSecurityLevels(_Bound):
-    """The ``PortalSecurityLevels`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_portal_security_levels_count)
-    get = _AsyncOp(get_company_portal_security_levels_by_id)
-    list = _AsyncOp(get_company_portal_security_levels)
-    replace = _AsyncOp(put_company_portal_security_levels_by_id)
-    update = _AsyncOp(patch_company_portal_security_levels_by_id)
-    get_company_portal_security_levels = _AsyncOp(get_company_portal_security_levels)
-    get_company_portal_security_levels_count = _AsyncOp(get_company_portal_security_levels_count)
-    get_company_portal_security_levels_by_id = _AsyncOp(get_company_portal_security_levels_by_id)
-    put_company_portal_security_levels_by_id = _AsyncOp(put_company_portal_security_levels_by_id)
-    patch_company_portal_security_levels_by_id = _AsyncOp(
-        patch_company_portal_security_levels_by_id
-    )
-
-
-class AsyncPortalSecuritySettings(_Bound):
-    """The ``PortalSecuritySettings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_portal_security_settings_count)
-    get = _AsyncOp(get_company_portal_security_settings_by_id)
-    list = _AsyncOp(get_company_portal_security_settings)
-    replace = _AsyncOp(put_company_portal_security_settings_by_id)
-    update = _AsyncOp(patch_company_portal_security_settings_by_id)
-    get_company_portal_security_settings = _AsyncOp(get_company_portal_security_settings)
-    get_company_portal_security_settings_count = _AsyncOp(
-        get_company_portal_security_settings_count
-    )
-    get_company_portal_security_settings_by_id = _AsyncOp(
-        get_company_portal_security_settings_by_id
-    )
-    put_company_portal_security_settings_by_id = _AsyncOp(
-        put_company_portal_security_settings_by_id
-    )
-    patch_company_portal_security_settings_by_id = _AsyncOp(
-        patch_company_portal_security_settings_by_id
-    )
-
-
-class AsyncStateInfos(_Bound):
-    """The ``StateInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_states_info_count)
-    list = _AsyncOp(get_company_states_info)
-    get_company_states_info = _AsyncOp(get_company_states_info)
-    get_company_states_info_count = _AsyncOp(get_company_states_info_count)
-    get_company_states_by_id_info = _AsyncOp(get_company_states_by_id_info)
-
-
-class AsyncStates(_Bound):
-    """The ``States`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_states_count)
-    create = _AsyncOp(post_company_states)
-    delete = _AsyncOp(delete_company_states_by_id)
-    get = _AsyncOp(get_company_states_by_id)
-    list = _AsyncOp(get_company_states)
-    replace = _AsyncOp(put_company_states_by_id)
-    update = _AsyncOp(patch_company_states_by_id)
-    get_company_states = _AsyncOp(get_company_states)
-    post_company_states = _AsyncOp(post_company_states)
-    get_company_states_count = _AsyncOp(get_company_states_count)
-    get_company_states_by_id = _AsyncOp(get_company_states_by_id)
-    put_company_states_by_id = _AsyncOp(put_company_states_by_id)
-    patch_company_states_by_id = _AsyncOp(patch_company_states_by_id)
-    delete_company_states_by_id = _AsyncOp(delete_company_states_by_id)
-    get_company_states_by_id_usages = _AsyncOp(get_company_states_by_id_usages)
-    get_company_states_by_id_usages_list = _AsyncOp(get_company_states_by_id_usages_list)
-
-
-class AsyncTeamRoleInfos(_Bound):
-    """The ``TeamRoleInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_team_roles_info_count)
-    list = _AsyncOp(get_company_team_roles_info)
-    get_company_team_roles_info = _AsyncOp(get_company_team_roles_info)
-    get_company_team_roles_info_count = _AsyncOp(get_company_team_roles_info_count)
-    get_company_team_roles_by_id_info = _AsyncOp(get_company_team_roles_by_id_info)
-
-
-class AsyncTrackActions(_Bound):
-    """The ``TrackActions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_tracks_by_parent_id_actions_count)
-    create = _AsyncOp(post_company_tracks_by_parent_id_actions)
-    delete = _AsyncOp(delete_company_tracks_by_parent_id_actions_by_id)
-    get = _AsyncOp(get_company_tracks_by_parent_id_actions_by_id)
-    list = _AsyncOp(get_company_tracks_by_parent_id_actions)
-    replace = _AsyncOp(put_company_tracks_by_parent_id_actions_by_id)
-    update = _AsyncOp(patch_company_tracks_by_parent_id_actions_by_id)
-    get_company_tracks_by_parent_id_actions = _AsyncOp(get_company_tracks_by_parent_id_actions)
-    post_company_tracks_by_parent_id_actions = _AsyncOp(post_company_tracks_by_parent_id_actions)
-    get_company_tracks_by_parent_id_actions_count = _AsyncOp(
-        get_company_tracks_by_parent_id_actions_count
-    )
-    get_company_tracks_by_parent_id_actions_by_id = _AsyncOp(
-        get_company_tracks_by_parent_id_actions_by_id
-    )
-    put_company_tracks_by_parent_id_actions_by_id = _AsyncOp(
-        put_company_tracks_by_parent_id_actions_by_id
-    )
-    patch_company_tracks_by_parent_id_actions_by_id = _AsyncOp(
-        patch_company_tracks_by_parent_id_actions_by_id
-    )
-    delete_company_tracks_by_parent_id_actions_by_id = _AsyncOp(
-        delete_company_tracks_by_parent_id_actions_by_id
-    )
-
-
-class AsyncTracks(_Bound):
-    """The ``Tracks`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_company_tracks_count)
-    create = _AsyncOp(post_company_tracks)
-    delete = _AsyncOp(delete_company_tracks_by_id)
-    get = _AsyncOp(get_company_tracks_by_id)
-    list = _AsyncOp(get_company_tracks)
-    replace = _AsyncOp(put_company_tracks_by_id)
-    update = _AsyncOp(patch_company_tracks_by_id)
-    get_company_tracks = _AsyncOp(get_company_tracks)
-    post_company_tracks = _AsyncOp(post_company_tracks)
-    get_company_tracks_count = _AsyncOp(get_company_tracks_count)
-    get_company_tracks_by_id = _AsyncOp(get_company_tracks_by_id)
-    put_company_tracks_by_id = _AsyncOp(put_company_tracks_by_id)
-    patch_company_tracks_by_id = _AsyncOp(patch_company_tracks_by_id)
-    delete_company_tracks_by_id = _AsyncOp(delete_company_tracks_by_id)
-
-
-class AsyncCompany(_Bound):
-    """The ``company`` operations of an asynchronous client, by resource and by full name."""
-
-    address_format_infos = _Resource(AsyncAddressFormatInfos)
-    address_formats = _Resource(AsyncAddressFormats)
-    communication_type_info = _Resource(AsyncCommunicationTypeInfoResource)
-    communication_types = _Resource(AsyncCommunicationTypes)
-    companies = _Resource(AsyncCompanies)
-    company_company_type_associations = _Resource(AsyncCompanyCompanyTypeAssociations)
-    company_custom_notes = _Resource(AsyncCompanyCustomNotes)
-    company_groups = _Resource(AsyncCompanyGroups)
-    company_infos = _Resource(AsyncCompanyInfos)
-    company_management_summarys = _Resource(AsyncCompanyManagementSummarys)
-    company_market_description = _Resource(AsyncCompanyMarketDescription)
-    company_note_type_info = _Resource(AsyncCompanyNoteTypeInfoResource)
-    company_note_types = _Resource(AsyncCompanyNoteTypes)
-    company_notes = _Resource(AsyncCompanyNotes)
-    company_ownership_type = _Resource(AsyncCompanyOwnershipType)
-    company_picker_items = _Resource(AsyncCompanyPickerItems)
-    company_site_infos = _Resource(AsyncCompanySiteInfos)
-    company_sites = _Resource(AsyncCompanySites)
-    company_statuses = _Resource(AsyncCompanyStatuses)
-    company_surveys = _Resource(AsyncCompanySurveys)
-    company_team_role = _Resource(AsyncCompanyTeamRole)
-    company_teams = _Resource(AsyncCompanyTeams)
-    company_tracks = _Resource(AsyncCompanyTracks)
-    company_type_associations = _Resource(AsyncCompanyTypeAssociations)
-    company_type_infos = _Resource(AsyncCompanyTypeInfos)
-    company_types = _Resource(AsyncCompanyTypes)
-    configuration_status_infos = _Resource(AsyncConfigurationStatusInfos)
-    configuration_statuses = _Resource(AsyncConfigurationStatuses)
-    configuration_type_infos = _Resource(AsyncConfigurationTypeInfos)
-    configuration_type_question_values = _Resource(AsyncConfigurationTypeQuestionValues)
-    configuration_type_questions = _Resource(AsyncConfigurationTypeQuestions)
-    configuration_types = _Resource(AsyncConfigurationTypes)
-    configurations = _Resource(AsyncConfigurations)
-    contact_types = _Resource(AsyncContactTypes)
-    contact_communications = _Resource(AsyncContactCommunications)
-    contact_contact_type_associations = _Resource(AsyncContactContactTypeAssociations)
-    contact_department_infos = _Resource(AsyncContactDepartmentInfos)
-    contact_departments = _Resource(AsyncContactDepartments)
-    contact_groups = _Resource(AsyncContactGroups)
-    contact_infos = _Resource(AsyncContactInfos)
-    contact_notes = _Resource(AsyncContactNotes)
-    contact_relationships = _Resource(AsyncContactRelationships)
-    contact_tracks = _Resource(AsyncContactTracks)
-    contact_type_associations = _Resource(AsyncContactTypeAssociations)
-    contacts = _Resource(AsyncContacts)
-    countries = _Resource(AsyncCountries)
-    country_infos = _Resource(AsyncCountryInfos)
-    entity_type_infos = _Resource(AsyncEntityTypeInfos)
-    entity_types = _Resource(AsyncEntityTypes)
-    expense_type_infos = _Resource(AsyncExpenseTypeInfos)
-    m365_contact_sync_properties = _Resource(AsyncM365ContactSyncProperties)
-    m365_contacts = _Resource(AsyncM365Contacts)
-    managed_devices_integration_cross_references = _Resource(
-        AsyncManagedDevicesIntegrationCrossReferences
-    )
-    managed_devices_integration_infos = _Resource(AsyncManagedDevicesIntegrationInfos)
-    managed_devices_integration_logins = _Resource(AsyncManagedDevicesIntegrationLogins)
-    managed_devices_integration_notifications = _Resource(
-        AsyncManagedDevicesIntegrationNotifications
-    )
-    managed_devices_integrations = _Resource(AsyncManagedDevicesIntegrations)
-    management_backup = _Resource(AsyncManagementBackupResource)
-    management_execute_managed_it_syncs = _Resource(AsyncManagementExecuteManagedItSyncs)
-    management_it_solution_agreement_interface_parameters = _Resource(
-        AsyncManagementItSolutionAgreementInterfaceParameters
-    )
-    management_it_solutions = _Resource(AsyncManagementItSolutions)
-    management_logs = _Resource(AsyncManagementLogs)
-    management_report_notifications = _Resource(AsyncManagementReportNotifications)
-    management_report_setups = _Resource(AsyncManagementReportSetups)
-    managements = _Resource(AsyncManagements)
-    market_description_infos = _Resource(AsyncMarketDescriptionInfos)
-    ownership_type_infos = _Resource(AsyncOwnershipTypeInfos)
-    payment_type_infos = _Resource(AsyncPaymentTypeInfos)
-    portal_configuration_opportunity_setups = _Resource(AsyncPortalConfigurationOpportunitySetups)
-    portal_configuration_password_email_setups = _Resource(
-        AsyncPortalConfigurationPasswordEmailSetups
-    )
-    portal_configuration_payment_processors = _Resource(AsyncPortalConfigurationPaymentProcessors)
-    portal_configuration_project_setups = _Resource(AsyncPortalConfigurationProjectSetups)
-    portal_configuration_service_setups = _Resource(AsyncPortalConfigurationServiceSetups)
-    portal_configurations = _Resource(AsyncPortalConfigurations)
-    portal_configurations_invoice_setups = _Resource(AsyncPortalConfigurationsInvoiceSetups)
-    portal_security_levels = _Resource(AsyncPortalSecurityLevels)
-    portal_security_settings = _Resource(AsyncPortalSecuritySettings)
-    state_infos = _Resource(AsyncStateInfos)
-    states = _Resource(AsyncStates)
-    team_role_infos = _Resource(AsyncTeamRoleInfos)
-    track_actions = _Resource(AsyncTrackActions)
-    tracks = _Resource(AsyncTracks)
-
-    get_company_address_formats = _AsyncOp(get_company_address_formats)
-    post_company_address_formats = _AsyncOp(post_company_address_formats)
-    get_company_address_formats_count = _AsyncOp(get_company_address_formats_count)
-    get_company_address_formats_info = _AsyncOp(get_company_address_formats_info)
-    get_company_address_formats_info_count = _AsyncOp(get_company_address_formats_info_count)
-    get_company_address_formats_by_id = _AsyncOp(get_company_address_formats_by_id)
-    put_company_address_formats_by_id = _AsyncOp(put_company_address_formats_by_id)
-    patch_company_address_formats_by_id = _AsyncOp(patch_company_address_formats_by_id)
-    delete_company_address_formats_by_id = _AsyncOp(delete_company_address_formats_by_id)
-    get_company_address_formats_by_id_info = _AsyncOp(get_company_address_formats_by_id_info)
-    get_company_communication_types = _AsyncOp(get_company_communication_types)
-    post_company_communication_types = _AsyncOp(post_company_communication_types)
-    get_company_communication_types_count = _AsyncOp(get_company_communication_types_count)
-    get_company_communication_types_info = _AsyncOp(get_company_communication_types_info)
-    get_company_communication_types_info_count = _AsyncOp(
-        get_company_communication_types_info_count
-    )
-    get_company_communication_types_by_id = _AsyncOp(get_company_communication_types_by_id)
-    put_company_communication_types_by_id = _AsyncOp(put_company_communication_types_by_id)
-    patch_company_communication_types_by_id = _AsyncOp(patch_company_communication_types_by_id)
-    delete_company_communication_types_by_id = _AsyncOp(delete_company_communication_types_by_id)
-    get_company_communication_types_by_id_info = _AsyncOp(
-        get_company_communication_types_by_id_info
-    )
-    get_company_communication_types_by_id_usages = _AsyncOp(
-        get_company_communication_types_by_id_usages
-    )
-    get_company_communication_types_by_id_usages_list = _AsyncOp(
-        get_company_communication_types_by_id_usages_list
-    )
-    get_company_companies = _AsyncOp(get_company_companies)
-    post_company_companies = _AsyncOp(post_company_companies)
-    get_company_companies_count = _AsyncOp(get_company_companies_count)
-    get_company_companies_default = _AsyncOp(get_company_companies_default)
-    get_company_companies_info = _AsyncOp(get_company_companies_info)
-    get_company_companies_info_count = _AsyncOp(get_company_companies_info_count)
-    get_company_companies_info_types = _AsyncOp(get_company_companies_info_types)
-    get_company_companies_info_types_count = _AsyncOp(get_company_companies_info_types_count)
-    get_company_companies_info_types_by_id = _AsyncOp(get_company_companies_info_types_by_id)
-    get_company_companies_statuses = _AsyncOp(get_company_companies_statuses)
-    post_company_companies_statuses = _AsyncOp(post_company_companies_statuses)
-    get_company_companies_statuses_count = _AsyncOp(get_company_companies_statuses_count)
-    get_company_companies_statuses_by_id = _AsyncOp(get_company_companies_statuses_by_id)
-    put_company_companies_statuses_by_id = _AsyncOp(put_company_companies_statuses_by_id)
-    patch_company_companies_statuses_by_id = _AsyncOp(patch_company_companies_statuses_by_id)
-    delete_company_companies_statuses_by_id = _AsyncOp(delete_company_companies_statuses_by_id)
-    get_company_companies_statuses_by_id_usages = _AsyncOp(
-        get_company_companies_statuses_by_id_usages
-    )
-    get_company_companies_statuses_by_id_usages_list = _AsyncOp(
-        get_company_companies_statuses_by_id_usages_list
-    )
-    get_company_companies_types = _AsyncOp(get_company_companies_types)
-    post_company_companies_types = _AsyncOp(post_company_companies_types)
-    get_company_companies_types_count = _AsyncOp(get_company_companies_types_count)
-    get_company_companies_types_by_id = _AsyncOp(get_company_companies_types_by_id)
-    put_company_companies_types_by_id = _AsyncOp(put_company_companies_types_by_id)
-    patch_company_companies_types_by_id = _AsyncOp(patch_company_companies_types_by_id)
-    delete_company_companies_types_by_id = _AsyncOp(delete_company_companies_types_by_id)
-    get_company_companies_types_by_id_usages = _AsyncOp(get_company_companies_types_by_id_usages)
-    get_company_companies_types_by_id_usages_list = _AsyncOp(
-        get_company_companies_types_by_id_usages_list
-    )
-    get_company_companies_by_id = _AsyncOp(get_company_companies_by_id)
-    put_company_companies_by_id = _AsyncOp(put_company_companies_by_id)
-    patch_company_companies_by_id = _AsyncOp(patch_company_companies_by_id)
-    delete_company_companies_by_id = _AsyncOp(delete_company_companies_by_id)
-    post_company_companies_by_id_merge = _AsyncOp(post_company_companies_by_id_merge)
-    get_company_companies_by_id_usages = _AsyncOp(get_company_companies_by_id_usages)
-    get_company_companies_by_id_usages_list = _AsyncOp(get_company_companies_by_id_usages_list)
-    get_company_companies_by_parent_id_custom_status_notes = _AsyncOp(
-        get_company_companies_by_parent_id_custom_status_notes
-    )
-    post_company_companies_by_parent_id_custom_status_notes = _AsyncOp(
-        post_company_companies_by_parent_id_custom_status_notes
-    )
-    get_company_companies_by_parent_id_custom_status_notes_count = _AsyncOp(
-        get_company_companies_by_parent_id_custom_status_notes_count
-    )
-    get_company_companies_by_parent_id_custom_status_notes_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    put_company_companies_by_parent_id_custom_status_notes_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    patch_company_companies_by_parent_id_custom_status_notes_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    delete_company_companies_by_parent_id_custom_status_notes_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_custom_status_notes_by_id
-    )
-    get_company_companies_by_parent_id_groups = _AsyncOp(get_company_companies_by_parent_id_groups)
-    post_company_companies_by_parent_id_groups = _AsyncOp(
-        post_company_companies_by_parent_id_groups
-    )
-    get_company_companies_by_parent_id_groups_count = _AsyncOp(
-        get_company_companies_by_parent_id_groups_count
-    )
-    get_company_companies_by_parent_id_groups_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_groups_by_id
-    )
-    put_company_companies_by_parent_id_groups_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_groups_by_id
-    )
-    patch_company_companies_by_parent_id_groups_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_groups_by_id
-    )
-    delete_company_companies_by_parent_id_groups_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_groups_by_id
-    )
-    get_company_companies_by_parent_id_management_report_notifications = _AsyncOp(
-        get_company_companies_by_parent_id_management_report_notifications
-    )
-    post_company_companies_by_parent_id_management_report_notifications = _AsyncOp(
-        post_company_companies_by_parent_id_management_report_notifications
-    )
-    get_company_companies_by_parent_id_management_report_notifications_count = _AsyncOp(
-        get_company_companies_by_parent_id_management_report_notifications_count
-    )
-    get_company_companies_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    put_company_companies_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    patch_company_companies_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    delete_company_companies_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_management_report_notifications_by_id
-    )
-    get_company_companies_by_parent_id_management_report_setup = _AsyncOp(
-        get_company_companies_by_parent_id_management_report_setup
-    )
-    post_company_companies_by_parent_id_management_report_setup = _AsyncOp(
-        post_company_companies_by_parent_id_management_report_setup
-    )
-    put_company_companies_by_parent_id_management_report_setup_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_management_report_setup_by_id
-    )
-    patch_company_companies_by_parent_id_management_report_setup_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_management_report_setup_by_id
-    )
-    get_company_companies_by_parent_id_management_summary_reports = _AsyncOp(
-        get_company_companies_by_parent_id_management_summary_reports
-    )
-    post_company_companies_by_parent_id_management_summary_reports = _AsyncOp(
-        post_company_companies_by_parent_id_management_summary_reports
-    )
-    get_company_companies_by_parent_id_management_summary_reports_count = _AsyncOp(
-        get_company_companies_by_parent_id_management_summary_reports_count
-    )
-    get_company_companies_by_parent_id_management_summary_reports_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    put_company_companies_by_parent_id_management_summary_reports_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    patch_company_companies_by_parent_id_management_summary_reports_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    delete_company_companies_by_parent_id_management_summary_reports_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_management_summary_reports_by_id
-    )
-    get_company_companies_by_parent_id_notes = _AsyncOp(get_company_companies_by_parent_id_notes)
-    post_company_companies_by_parent_id_notes = _AsyncOp(post_company_companies_by_parent_id_notes)
-    get_company_companies_by_parent_id_notes_count = _AsyncOp(
-        get_company_companies_by_parent_id_notes_count
-    )
-    get_company_companies_by_parent_id_notes_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_notes_by_id
-    )
-    put_company_companies_by_parent_id_notes_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_notes_by_id
-    )
-    patch_company_companies_by_parent_id_notes_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_notes_by_id
-    )
-    delete_company_companies_by_parent_id_notes_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_notes_by_id
-    )
-    get_company_companies_by_parent_id_sites = _AsyncOp(get_company_companies_by_parent_id_sites)
-    post_company_companies_by_parent_id_sites = _AsyncOp(post_company_companies_by_parent_id_sites)
-    get_company_companies_by_parent_id_sites_count = _AsyncOp(
-        get_company_companies_by_parent_id_sites_count
-    )
-    get_company_companies_by_parent_id_sites_info = _AsyncOp(
-        get_company_companies_by_parent_id_sites_info
-    )
-    get_company_companies_by_parent_id_sites_info_count = _AsyncOp(
-        get_company_companies_by_parent_id_sites_info_count
-    )
-    get_company_companies_by_parent_id_sites_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_sites_by_id
-    )
-    put_company_companies_by_parent_id_sites_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_sites_by_id
-    )
-    patch_company_companies_by_parent_id_sites_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_sites_by_id
-    )
-    delete_company_companies_by_parent_id_sites_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_sites_by_id
-    )
-    get_company_companies_by_parent_id_sites_by_id_info = _AsyncOp(
-        get_company_companies_by_parent_id_sites_by_id_info
-    )
-    get_company_companies_by_parent_id_sites_by_id_usages = _AsyncOp(
-        get_company_companies_by_parent_id_sites_by_id_usages
-    )
-    get_company_companies_by_parent_id_sites_by_id_usages_list = _AsyncOp(
-        get_company_companies_by_parent_id_sites_by_id_usages_list
-    )
-    get_company_companies_by_parent_id_surveys_count = _AsyncOp(
-        get_company_companies_by_parent_id_surveys_count
-    )
-    get_company_companies_by_parent_id_teams = _AsyncOp(get_company_companies_by_parent_id_teams)
-    post_company_companies_by_parent_id_teams = _AsyncOp(post_company_companies_by_parent_id_teams)
-    get_company_companies_by_parent_id_teams_count = _AsyncOp(
-        get_company_companies_by_parent_id_teams_count
-    )
-    get_company_companies_by_parent_id_teams_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_teams_by_id
-    )
-    put_company_companies_by_parent_id_teams_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_teams_by_id
-    )
-    patch_company_companies_by_parent_id_teams_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_teams_by_id
-    )
-    delete_company_companies_by_parent_id_teams_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_teams_by_id
-    )
-    get_company_companies_by_parent_id_tracks = _AsyncOp(get_company_companies_by_parent_id_tracks)
-    post_company_companies_by_parent_id_tracks = _AsyncOp(
-        post_company_companies_by_parent_id_tracks
-    )
-    get_company_companies_by_parent_id_tracks_count = _AsyncOp(
-        get_company_companies_by_parent_id_tracks_count
-    )
-    get_company_companies_by_parent_id_tracks_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_tracks_by_id
-    )
-    delete_company_companies_by_parent_id_tracks_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_tracks_by_id
-    )
-    get_company_companies_by_parent_id_type_associations = _AsyncOp(
-        get_company_companies_by_parent_id_type_associations
-    )
-    post_company_companies_by_parent_id_type_associations = _AsyncOp(
-        post_company_companies_by_parent_id_type_associations
-    )
-    get_company_companies_by_parent_id_type_associations_count = _AsyncOp(
-        get_company_companies_by_parent_id_type_associations_count
-    )
-    get_company_companies_by_parent_id_type_associations_by_id = _AsyncOp(
-        get_company_companies_by_parent_id_type_associations_by_id
-    )
-    put_company_companies_by_parent_id_type_associations_by_id = _AsyncOp(
-        put_company_companies_by_parent_id_type_associations_by_id
-    )
-    patch_company_companies_by_parent_id_type_associations_by_id = _AsyncOp(
-        patch_company_companies_by_parent_id_type_associations_by_id
-    )
-    delete_company_companies_by_parent_id_type_associations_by_id = _AsyncOp(
-        delete_company_companies_by_parent_id_type_associations_by_id
-    )
-    get_company_company_picker_items = _AsyncOp(get_company_company_picker_items)
-    post_company_company_picker_items = _AsyncOp(post_company_company_picker_items)
-    post_company_company_picker_items_clear = _AsyncOp(post_company_company_picker_items_clear)
-    get_company_company_picker_items_count = _AsyncOp(get_company_company_picker_items_count)
-    get_company_company_picker_items_by_id = _AsyncOp(get_company_company_picker_items_by_id)
-    delete_company_company_picker_items_by_id = _AsyncOp(delete_company_company_picker_items_by_id)
-    get_company_company_type_associations = _AsyncOp(get_company_company_type_associations)
-    post_company_company_type_associations = _AsyncOp(post_company_company_type_associations)
-    get_company_company_type_associations_count = _AsyncOp(
-        get_company_company_type_associations_count
-    )
-    get_company_company_type_associations_by_id = _AsyncOp(
-        get_company_company_type_associations_by_id
-    )
-    put_company_company_type_associations_by_id = _AsyncOp(
-        put_company_company_type_associations_by_id
-    )
-    patch_company_company_type_associations_by_id = _AsyncOp(
-        patch_company_company_type_associations_by_id
-    )
-    delete_company_company_type_associations_by_id = _AsyncOp(
-        delete_company_company_type_associations_by_id
-    )
-    get_company_configurations = _AsyncOp(get_company_configurations)
-    post_company_configurations = _AsyncOp(post_company_configurations)
-    post_company_configurations_bulk = _AsyncOp(post_company_configurations_bulk)
-    put_company_configurations_bulk = _AsyncOp(put_company_configurations_bulk)
-    delete_company_configurations_bulk = _AsyncOp(delete_company_configurations_bulk)
-    get_company_configurations_count = _AsyncOp(get_company_configurations_count)
-    get_company_configurations_statuses = _AsyncOp(get_company_configurations_statuses)
-    post_company_configurations_statuses = _AsyncOp(post_company_configurations_statuses)
-    get_company_configurations_statuses_count = _AsyncOp(get_company_configurations_statuses_count)
-    get_company_configurations_statuses_info = _AsyncOp(get_company_configurations_statuses_info)
-    get_company_configurations_statuses_info_count = _AsyncOp(
-        get_company_configurations_statuses_info_count
-    )
-    get_company_configurations_statuses_by_id = _AsyncOp(get_company_configurations_statuses_by_id)
-    put_company_configurations_statuses_by_id = _AsyncOp(put_company_configurations_statuses_by_id)
-    patch_company_configurations_statuses_by_id = _AsyncOp(
-        patch_company_configurations_statuses_by_id
-    )
-    delete_company_configurations_statuses_by_id = _AsyncOp(
-        delete_company_configurations_statuses_by_id
-    )
-    get_company_configurations_statuses_by_id_info = _AsyncOp(
-        get_company_configurations_statuses_by_id_info
-    )
-    get_company_configurations_statuses_by_id_usages = _AsyncOp(
-        get_company_configurations_statuses_by_id_usages
-    )
-    get_company_configurations_statuses_by_id_usages_list = _AsyncOp(
-        get_company_configurations_statuses_by_id_usages_list
-    )
-    get_company_configurations_types = _AsyncOp(get_company_configurations_types)
-    post_company_configurations_types = _AsyncOp(post_company_configurations_types)
-    post_company_configurations_types_copy = _AsyncOp(post_company_configurations_types_copy)
-    get_company_configurations_types_count = _AsyncOp(get_company_configurations_types_count)
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _AsyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values = _AsyncOp(
-        post_company_configurations_types_by_grandparent_id_questions_by_parent_id_values
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count = (
-        _AsyncOp(
-            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_count
-        )
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _AsyncOp(
-            get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _AsyncOp(
-            put_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = (
-        _AsyncOp(
-            patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-        )
-    )
-    delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id = _AsyncOp(
-        delete_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages = _AsyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages
-    )
-    get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list = _AsyncOp(
-        get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_usages_list
-    )
-    get_company_configurations_types_by_id = _AsyncOp(get_company_configurations_types_by_id)
-    put_company_configurations_types_by_id = _AsyncOp(put_company_configurations_types_by_id)
-    patch_company_configurations_types_by_id = _AsyncOp(patch_company_configurations_types_by_id)
-    delete_company_configurations_types_by_id = _AsyncOp(delete_company_configurations_types_by_id)
-    get_company_configurations_types_by_id_info = _AsyncOp(
-        get_company_configurations_types_by_id_info
-    )
-    get_company_configurations_types_by_id_usages = _AsyncOp(
-        get_company_configurations_types_by_id_usages
-    )
-    get_company_configurations_types_by_id_usages_list = _AsyncOp(
-        get_company_configurations_types_by_id_usages_list
-    )
-    get_company_configurations_types_by_parent_id_questions = _AsyncOp(
-        get_company_configurations_types_by_parent_id_questions
-    )
-    post_company_configurations_types_by_parent_id_questions = _AsyncOp(
-        post_company_configurations_types_by_parent_id_questions
-    )
-    get_company_configurations_types_by_parent_id_questions_count = _AsyncOp(
-        get_company_configurations_types_by_parent_id_questions_count
-    )
-    get_company_configurations_types_by_parent_id_questions_by_id = _AsyncOp(
-        get_company_configurations_types_by_parent_id_questions_by_id
-    )
-    put_company_configurations_types_by_parent_id_questions_by_id = _AsyncOp(
-        put_company_configurations_types_by_parent_id_questions_by_id
-    )
-    patch_company_configurations_types_by_parent_id_questions_by_id = _AsyncOp(
-        patch_company_configurations_types_by_parent_id_questions_by_id
-    )
-    delete_company_configurations_types_by_parent_id_questions_by_id = _AsyncOp(
-        delete_company_configurations_types_by_parent_id_questions_by_id
-    )
-    get_company_configurations_by_id = _AsyncOp(get_company_configurations_by_id)
-    put_company_configurations_by_id = _AsyncOp(put_company_configurations_by_id)
-    patch_company_configurations_by_id = _AsyncOp(patch_company_configurations_by_id)
-    delete_company_configurations_by_id = _AsyncOp(delete_company_configurations_by_id)
-    patch_company_configurations_by_id_change_type = _AsyncOp(
-        patch_company_configurations_by_id_change_type
-    )
-    get_company_configurations_by_id_quick_access_count = _AsyncOp(
-        get_company_configurations_by_id_quick_access_count
-    )
-    get_company_contact_types_by_id_usages_list = _AsyncOp(
-        get_company_contact_types_by_id_usages_list
-    )
-    get_company_contact_type_associations = _AsyncOp(get_company_contact_type_associations)
-    post_company_contact_type_associations = _AsyncOp(post_company_contact_type_associations)
-    get_company_contact_type_associations_count = _AsyncOp(
-        get_company_contact_type_associations_count
-    )
-    get_company_contact_type_associations_by_id = _AsyncOp(
-        get_company_contact_type_associations_by_id
-    )
-    put_company_contact_type_associations_by_id = _AsyncOp(
-        put_company_contact_type_associations_by_id
-    )
-    patch_company_contact_type_associations_by_id = _AsyncOp(
-        patch_company_contact_type_associations_by_id
-    )
-    delete_company_contact_type_associations_by_id = _AsyncOp(
-        delete_company_contact_type_associations_by_id
-    )
-    get_company_contacts = _AsyncOp(get_company_contacts)
-    post_company_contacts = _AsyncOp(post_company_contacts)
-    get_company_contacts_count = _AsyncOp(get_company_contacts_count)
-    get_company_contacts_default = _AsyncOp(get_company_contacts_default)
-    get_company_contacts_departments = _AsyncOp(get_company_contacts_departments)
-    post_company_contacts_departments = _AsyncOp(post_company_contacts_departments)
-    get_company_contacts_departments_count = _AsyncOp(get_company_contacts_departments_count)
-    get_company_contacts_departments_info = _AsyncOp(get_company_contacts_departments_info)
-    get_company_contacts_departments_info_count = _AsyncOp(
-        get_company_contacts_departments_info_count
-    )
-    get_company_contacts_departments_by_id = _AsyncOp(get_company_contacts_departments_by_id)
-    put_company_contacts_departments_by_id = _AsyncOp(put_company_contacts_departments_by_id)
-    patch_company_contacts_departments_by_id = _AsyncOp(patch_company_contacts_departments_by_id)
-    delete_company_contacts_departments_by_id = _AsyncOp(delete_company_contacts_departments_by_id)
-    get_company_contacts_departments_by_id_info = _AsyncOp(
-        get_company_contacts_departments_by_id_info
-    )
-    get_company_contacts_departments_by_id_usages = _AsyncOp(
-        get_company_contacts_departments_by_id_usages
-    )
-    get_company_contacts_departments_by_id_usages_list = _AsyncOp(
-        get_company_contacts_departments_by_id_usages_list
-    )
-    get_company_contacts_info = _AsyncOp(get_company_contacts_info)
-    get_company_contacts_info_count = _AsyncOp(get_company_contacts_info_count)
-    get_company_contacts_relationships = _AsyncOp(get_company_contacts_relationships)
-    post_company_contacts_relationships = _AsyncOp(post_company_contacts_relationships)
-    get_company_contacts_relationships_count = _AsyncOp(get_company_contacts_relationships_count)
-    get_company_contacts_relationships_by_id = _AsyncOp(get_company_contacts_relationships_by_id)
-    put_company_contacts_relationships_by_id = _AsyncOp(put_company_contacts_relationships_by_id)
-    patch_company_contacts_relationships_by_id = _AsyncOp(
-        patch_company_contacts_relationships_by_id
-    )
-    delete_company_contacts_relationships_by_id = _AsyncOp(
-        delete_company_contacts_relationships_by_id
-    )
-    post_company_contacts_request_password = _AsyncOp(post_company_contacts_request_password)
-    get_company_contacts_types = _AsyncOp(get_company_contacts_types)
-    post_company_contacts_types = _AsyncOp(post_company_contacts_types)
-    get_company_contacts_types_count = _AsyncOp(get_company_contacts_types_count)
-    get_company_contacts_types_count_info = _AsyncOp(get_company_contacts_types_count_info)
-    get_company_contacts_types_info = _AsyncOp(get_company_contacts_types_info)
-    get_company_contacts_types_by_id = _AsyncOp(get_company_contacts_types_by_id)
-    put_company_contacts_types_by_id = _AsyncOp(put_company_contacts_types_by_id)
-    patch_company_contacts_types_by_id = _AsyncOp(patch_company_contacts_types_by_id)
-    delete_company_contacts_types_by_id = _AsyncOp(delete_company_contacts_types_by_id)
-    get_company_contacts_types_by_id_info = _AsyncOp(get_company_contacts_types_by_id_info)
-    post_company_contacts_validate_portal_credentials = _AsyncOp(
-        post_company_contacts_validate_portal_credentials
-    )
-    get_company_contacts_by_id = _AsyncOp(get_company_contacts_by_id)
-    put_company_contacts_by_id = _AsyncOp(put_company_contacts_by_id)
-    patch_company_contacts_by_id = _AsyncOp(patch_company_contacts_by_id)
-    delete_company_contacts_by_id = _AsyncOp(delete_company_contacts_by_id)
-    get_company_contacts_by_id_image = _AsyncOp(get_company_contacts_by_id_image)
-    get_company_contacts_by_id_info = _AsyncOp(get_company_contacts_by_id_info)
-    get_company_contacts_by_id_portal_security = _AsyncOp(
-        get_company_contacts_by_id_portal_security
-    )
-    get_company_contacts_by_id_usages = _AsyncOp(get_company_contacts_by_id_usages)
-    get_company_contacts_by_id_usages_list = _AsyncOp(get_company_contacts_by_id_usages_list)
-    get_company_contacts_by_parent_id_communications = _AsyncOp(
-        get_company_contacts_by_parent_id_communications
-    )
-    post_company_contacts_by_parent_id_communications = _AsyncOp(
-        post_company_contacts_by_parent_id_communications
-    )
-    get_company_contacts_by_parent_id_communications_count = _AsyncOp(
-        get_company_contacts_by_parent_id_communications_count
-    )
-    get_company_contacts_by_parent_id_communications_by_id = _AsyncOp(
-        get_company_contacts_by_parent_id_communications_by_id
-    )
-    put_company_contacts_by_parent_id_communications_by_id = _AsyncOp(
-        put_company_contacts_by_parent_id_communications_by_id
-    )
-    patch_company_contacts_by_parent_id_communications_by_id = _AsyncOp(
-        patch_company_contacts_by_parent_id_communications_by_id
-    )
-    delete_company_contacts_by_parent_id_communications_by_id = _AsyncOp(
-        delete_company_contacts_by_parent_id_communications_by_id
-    )
-    get_company_contacts_by_parent_id_groups = _AsyncOp(get_company_contacts_by_parent_id_groups)
-    post_company_contacts_by_parent_id_groups = _AsyncOp(post_company_contacts_by_parent_id_groups)
-    get_company_contacts_by_parent_id_groups_count = _AsyncOp(
-        get_company_contacts_by_parent_id_groups_count
-    )
-    get_company_contacts_by_parent_id_groups_by_id = _AsyncOp(
-        get_company_contacts_by_parent_id_groups_by_id
-    )
-    put_company_contacts_by_parent_id_groups_by_id = _AsyncOp(
-        put_company_contacts_by_parent_id_groups_by_id
-    )
-    patch_company_contacts_by_parent_id_groups_by_id = _AsyncOp(
-        patch_company_contacts_by_parent_id_groups_by_id
-    )
-    delete_company_contacts_by_parent_id_groups_by_id = _AsyncOp(
-        delete_company_contacts_by_parent_id_groups_by_id
-    )
-    get_company_contacts_by_parent_id_notes = _AsyncOp(get_company_contacts_by_parent_id_notes)
-    post_company_contacts_by_parent_id_notes = _AsyncOp(post_company_contacts_by_parent_id_notes)
-    get_company_contacts_by_parent_id_notes_count = _AsyncOp(
-        get_company_contacts_by_parent_id_notes_count
-    )
-    get_company_contacts_by_parent_id_notes_by_id = _AsyncOp(
-        get_company_contacts_by_parent_id_notes_by_id
-    )
-    put_company_contacts_by_parent_id_notes_by_id = _AsyncOp(
-        put_company_contacts_by_parent_id_notes_by_id
-    )
-    patch_company_contacts_by_parent_id_notes_by_id = _AsyncOp(
-        patch_company_contacts_by_parent_id_notes_by_id
-    )
-    delete_company_contacts_by_parent_id_notes_by_id = _AsyncOp(
-        delete_company_contacts_by_parent_id_notes_by_id
-    )
-    get_company_contacts_by_parent_id_tracks = _AsyncOp(get_company_contacts_by_parent_id_tracks)
-    post_company_contacts_by_parent_id_tracks = _AsyncOp(post_company_contacts_by_parent_id_tracks)
-    get_company_contacts_by_parent_id_tracks_count = _AsyncOp(
-        get_company_contacts_by_parent_id_tracks_count
-    )
-    get_company_contacts_by_parent_id_tracks_by_id = _AsyncOp(
-        get_company_contacts_by_parent_id_tracks_by_id
-    )
-    delete_company_contacts_by_parent_id_tracks_by_id = _AsyncOp(
-        delete_company_contacts_by_parent_id_tracks_by_id
-    )
-    get_company_contacts_by_parent_id_type_associations = _AsyncOp(
-        get_company_contacts_by_parent_id_type_associations
-    )
-    post_company_contacts_by_parent_id_type_associations = _AsyncOp(
-        post_company_contacts_by_parent_id_type_associations
-    )
-    get_company_contacts_by_parent_id_type_associations_count = _AsyncOp(
-        get_company_contacts_by_parent_id_type_associations_count
-    )
-    get_company_contacts_by_parent_id_type_associations_by_id = _AsyncOp(
-        get_company_contacts_by_parent_id_type_associations_by_id
-    )
-    put_company_contacts_by_parent_id_type_associations_by_id = _AsyncOp(
-        put_company_contacts_by_parent_id_type_associations_by_id
-    )
-    patch_company_contacts_by_parent_id_type_associations_by_id = _AsyncOp(
-        patch_company_contacts_by_parent_id_type_associations_by_id
-    )
-    delete_company_contacts_by_parent_id_type_associations_by_id = _AsyncOp(
-        delete_company_contacts_by_parent_id_type_associations_by_id
-    )
-    get_company_countries = _AsyncOp(get_company_countries)
-    post_company_countries = _AsyncOp(post_company_countries)
-    get_company_countries_count = _AsyncOp(get_company_countries_count)
-    get_company_countries_info = _AsyncOp(get_company_countries_info)
-    get_company_countries_info_count = _AsyncOp(get_company_countries_info_count)
-    get_company_countries_by_id = _AsyncOp(get_company_countries_by_id)
-    put_company_countries_by_id = _AsyncOp(put_company_countries_by_id)
-    patch_company_countries_by_id = _AsyncOp(patch_company_countries_by_id)
-    delete_company_countries_by_id = _AsyncOp(delete_company_countries_by_id)
-    get_company_countries_by_id_info = _AsyncOp(get_company_countries_by_id_info)
-    get_company_entity_types = _AsyncOp(get_company_entity_types)
-    get_company_entity_types_count = _AsyncOp(get_company_entity_types_count)
-    get_company_entity_types_info_count = _AsyncOp(get_company_entity_types_info_count)
-    get_company_entity_types_by_id = _AsyncOp(get_company_entity_types_by_id)
-    get_company_entitytypes_info = _AsyncOp(get_company_entitytypes_info)
-    get_company_entitytypes_by_id_info = _AsyncOp(get_company_entitytypes_by_id_info)
-    get_company_expense_types_info_count = _AsyncOp(get_company_expense_types_info_count)
-    get_company_m365contact = _AsyncOp(get_company_m365contact)
-    get_company_m365contact_count = _AsyncOp(get_company_m365contact_count)
-    get_company_m365contact_by_id = _AsyncOp(get_company_m365contact_by_id)
-    post_company_m365contactsync_property = _AsyncOp(post_company_m365contactsync_property)
-    delete_company_m365contactsync_property = _AsyncOp(delete_company_m365contactsync_property)
-    get_company_m365contactsync_property_count = _AsyncOp(
-        get_company_m365contactsync_property_count
-    )
-    get_company_m365contactsync_property_excluded = _AsyncOp(
-        get_company_m365contactsync_property_excluded
-    )
-    get_company_m365contactsync_property_included = _AsyncOp(
-        get_company_m365contactsync_property_included
-    )
-    get_company_m365contactsync_by_id_property = _AsyncOp(
-        get_company_m365contactsync_by_id_property
-    )
-    get_company_managed_devices_integrations = _AsyncOp(get_company_managed_devices_integrations)
-    post_company_managed_devices_integrations = _AsyncOp(post_company_managed_devices_integrations)
-    get_company_managed_devices_integrations_count = _AsyncOp(
-        get_company_managed_devices_integrations_count
-    )
-    get_company_managed_devices_integrations_info = _AsyncOp(
-        get_company_managed_devices_integrations_info
-    )
-    get_company_managed_devices_integrations_info_count = _AsyncOp(
-        get_company_managed_devices_integrations_info_count
-    )
-    get_company_managed_devices_integrations_by_id = _AsyncOp(
-        get_company_managed_devices_integrations_by_id
-    )
-    put_company_managed_devices_integrations_by_id = _AsyncOp(
-        put_company_managed_devices_integrations_by_id
-    )
-    patch_company_managed_devices_integrations_by_id = _AsyncOp(
-        patch_company_managed_devices_integrations_by_id
-    )
-    delete_company_managed_devices_integrations_by_id = _AsyncOp(
-        delete_company_managed_devices_integrations_by_id
-    )
-    get_company_managed_devices_integrations_by_id_info = _AsyncOp(
-        get_company_managed_devices_integrations_by_id_info
-    )
-    get_company_managed_devices_integrations_by_id_usages = _AsyncOp(
-        get_company_managed_devices_integrations_by_id_usages
-    )
-    get_company_managed_devices_integrations_by_id_usages_list = _AsyncOp(
-        get_company_managed_devices_integrations_by_id_usages_list
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references
-    )
-    post_company_managed_devices_integrations_by_parent_id_cross_references = _AsyncOp(
-        post_company_managed_devices_integrations_by_parent_id_cross_references
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references_count = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _AsyncOp(
-        put_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _AsyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id = _AsyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_cross_references_by_id
-    )
-    get_company_managed_devices_integrations_by_parent_id_logins = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins
-    )
-    post_company_managed_devices_integrations_by_parent_id_logins = _AsyncOp(
-        post_company_managed_devices_integrations_by_parent_id_logins
-    )
-    get_company_managed_devices_integrations_by_parent_id_logins_count = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_logins_by_id = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_logins_by_id = _AsyncOp(
-        put_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_logins_by_id = _AsyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_logins_by_id = _AsyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_logins_by_id
-    )
-    get_company_managed_devices_integrations_by_parent_id_notifications = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications
-    )
-    post_company_managed_devices_integrations_by_parent_id_notifications = _AsyncOp(
-        post_company_managed_devices_integrations_by_parent_id_notifications
-    )
-    get_company_managed_devices_integrations_by_parent_id_notifications_count = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications_count
-    )
-    get_company_managed_devices_integrations_by_parent_id_notifications_by_id = _AsyncOp(
-        get_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    put_company_managed_devices_integrations_by_parent_id_notifications_by_id = _AsyncOp(
-        put_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    patch_company_managed_devices_integrations_by_parent_id_notifications_by_id = _AsyncOp(
-        patch_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    delete_company_managed_devices_integrations_by_parent_id_notifications_by_id = _AsyncOp(
-        delete_company_managed_devices_integrations_by_parent_id_notifications_by_id
-    )
-    get_company_management = _AsyncOp(get_company_management)
-    get_company_management_count = _AsyncOp(get_company_management_count)
-    get_company_management_by_id = _AsyncOp(get_company_management_by_id)
-    put_company_management_by_id = _AsyncOp(put_company_management_by_id)
-    patch_company_management_by_id = _AsyncOp(patch_company_management_by_id)
-    post_company_management_by_id_execute_managed_it_sync = _AsyncOp(
-        post_company_management_by_id_execute_managed_it_sync
-    )
-    get_company_management_by_id_log_download = _AsyncOp(get_company_management_by_id_log_download)
-    get_company_management_by_id_logs = _AsyncOp(get_company_management_by_id_logs)
-    get_company_management_by_parent_id_management_report_notifications = _AsyncOp(
-        get_company_management_by_parent_id_management_report_notifications
-    )
-    post_company_management_by_parent_id_management_report_notifications = _AsyncOp(
-        post_company_management_by_parent_id_management_report_notifications
-    )
-    get_company_management_by_parent_id_management_report_notifications_count = _AsyncOp(
-        get_company_management_by_parent_id_management_report_notifications_count
-    )
-    get_company_management_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        get_company_management_by_parent_id_management_report_notifications_by_id
-    )
-    put_company_management_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        put_company_management_by_parent_id_management_report_notifications_by_id
-    )
-    patch_company_management_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        patch_company_management_by_parent_id_management_report_notifications_by_id
-    )
-    delete_company_management_by_parent_id_management_report_notifications_by_id = _AsyncOp(
-        delete_company_management_by_parent_id_management_report_notifications_by_id
-    )
-    get_company_management_backups = _AsyncOp(get_company_management_backups)
-    post_company_management_backups = _AsyncOp(post_company_management_backups)
-    get_company_management_backups_count = _AsyncOp(get_company_management_backups_count)
-    get_company_management_backups_by_id = _AsyncOp(get_company_management_backups_by_id)
-    put_company_management_backups_by_id = _AsyncOp(put_company_management_backups_by_id)
-    patch_company_management_backups_by_id = _AsyncOp(patch_company_management_backups_by_id)
-    delete_company_management_backups_by_id = _AsyncOp(delete_company_management_backups_by_id)
-    get_company_management_it_solutions = _AsyncOp(get_company_management_it_solutions)
-    post_company_management_it_solutions = _AsyncOp(post_company_management_it_solutions)
-    get_company_management_it_solutions_count = _AsyncOp(get_company_management_it_solutions_count)
-    get_company_management_it_solutions_by_id = _AsyncOp(get_company_management_it_solutions_by_id)
-    put_company_management_it_solutions_by_id = _AsyncOp(put_company_management_it_solutions_by_id)
-    patch_company_management_it_solutions_by_id = _AsyncOp(
-        patch_company_management_it_solutions_by_id
-    )
-    delete_company_management_it_solutions_by_id = _AsyncOp(
-        delete_company_management_it_solutions_by_id
-    )
-    get_company_management_it_solutions_by_id_usages = _AsyncOp(
-        get_company_management_it_solutions_by_id_usages
-    )
-    get_company_management_it_solutions_by_id_usages_list = _AsyncOp(
-        get_company_management_it_solutions_by_id_usages_list
-    )
-    get_company_management_it_solutions_by_parent_id_management_products = _AsyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products
-    )
-    post_company_management_it_solutions_by_parent_id_management_products = _AsyncOp(
-        post_company_management_it_solutions_by_parent_id_management_products
-    )
-    get_company_management_it_solutions_by_parent_id_management_products_count = _AsyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products_count
-    )
-    get_company_management_it_solutions_by_parent_id_management_products_by_id = _AsyncOp(
-        get_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    put_company_management_it_solutions_by_parent_id_management_products_by_id = _AsyncOp(
-        put_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    patch_company_management_it_solutions_by_parent_id_management_products_by_id = _AsyncOp(
-        patch_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    delete_company_management_it_solutions_by_parent_id_management_products_by_id = _AsyncOp(
-        delete_company_management_it_solutions_by_parent_id_management_products_by_id
-    )
-    get_company_market_descriptions = _AsyncOp(get_company_market_descriptions)
-    post_company_market_descriptions = _AsyncOp(post_company_market_descriptions)
-    get_company_market_descriptions_count = _AsyncOp(get_company_market_descriptions_count)
-    get_company_market_descriptions_info = _AsyncOp(get_company_market_descriptions_info)
-    get_company_market_descriptions_info_count = _AsyncOp(
-        get_company_market_descriptions_info_count
-    )
-    get_company_market_descriptions_by_id = _AsyncOp(get_company_market_descriptions_by_id)
-    put_company_market_descriptions_by_id = _AsyncOp(put_company_market_descriptions_by_id)
-    patch_company_market_descriptions_by_id = _AsyncOp(patch_company_market_descriptions_by_id)
-    delete_company_market_descriptions_by_id = _AsyncOp(delete_company_market_descriptions_by_id)
-    get_company_market_descriptions_by_id_info = _AsyncOp(
-        get_company_market_descriptions_by_id_info
-    )
-    get_company_market_descriptions_by_id_usages = _AsyncOp(
-        get_company_market_descriptions_by_id_usages
-    )
-    get_company_market_descriptions_by_id_usages_list = _AsyncOp(
-        get_company_market_descriptions_by_id_usages_list
-    )
-    get_company_note_types = _AsyncOp(get_company_note_types)
-    post_company_note_types = _AsyncOp(post_company_note_types)
-    get_company_note_types_count = _AsyncOp(get_company_note_types_count)
-    get_company_note_types_count_info = _AsyncOp(get_company_note_types_count_info)
-    get_company_note_types_info = _AsyncOp(get_company_note_types_info)
-    get_company_note_types_by_id = _AsyncOp(get_company_note_types_by_id)
-    put_company_note_types_by_id = _AsyncOp(put_company_note_types_by_id)
-    patch_company_note_types_by_id = _AsyncOp(patch_company_note_types_by_id)
-    delete_company_note_types_by_id = _AsyncOp(delete_company_note_types_by_id)
-    get_company_note_types_by_id_info = _AsyncOp(get_company_note_types_by_id_info)
-    get_company_ownership_types = _AsyncOp(get_company_ownership_types)
-    post_company_ownership_types = _AsyncOp(post_company_ownership_types)
-    get_company_ownership_types_count = _AsyncOp(get_company_ownership_types_count)
-    get_company_ownership_types_info = _AsyncOp(get_company_ownership_types_info)
-    get_company_ownership_types_info_count = _AsyncOp(get_company_ownership_types_info_count)
-    get_company_ownership_types_by_id = _AsyncOp(get_company_ownership_types_by_id)
-    put_company_ownership_types_by_id = _AsyncOp(put_company_ownership_types_by_id)
-    patch_company_ownership_types_by_id = _AsyncOp(patch_company_ownership_types_by_id)
-    delete_company_ownership_types_by_id = _AsyncOp(delete_company_ownership_types_by_id)
-    get_company_ownership_types_by_id_info = _AsyncOp(get_company_ownership_types_by_id_info)
-    get_company_payment_types_info_count = _AsyncOp(get_company_payment_types_info_count)
-    get_company_portal_configurations = _AsyncOp(get_company_portal_configurations)
-    post_company_portal_configurations = _AsyncOp(post_company_portal_configurations)
-    post_company_portal_configurations_copy = _AsyncOp(post_company_portal_configurations_copy)
-    get_company_portal_configurations_count = _AsyncOp(get_company_portal_configurations_count)
-    get_company_portal_configurations_invoice_setup_payment_processors = _AsyncOp(
-        get_company_portal_configurations_invoice_setup_payment_processors
-    )
-    get_company_portal_configurations_invoice_setup_payment_processors_count = _AsyncOp(
-        get_company_portal_configurations_invoice_setup_payment_processors_count
-    )
-    get_company_portal_configurations_invoice_setup_payment_processors_by_id = _AsyncOp(
-        get_company_portal_configurations_invoice_setup_payment_processors_by_id
-    )
-    get_company_portal_configurations_by_id = _AsyncOp(get_company_portal_configurations_by_id)
-    put_company_portal_configurations_by_id = _AsyncOp(put_company_portal_configurations_by_id)
-    patch_company_portal_configurations_by_id = _AsyncOp(patch_company_portal_configurations_by_id)
-    delete_company_portal_configurations_by_id = _AsyncOp(
-        delete_company_portal_configurations_by_id
-    )
-    get_company_portal_configurations_by_parent_id_invoice_setups = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_invoice_setups
-    )
-    get_company_portal_configurations_by_parent_id_invoice_setups_count = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_invoice_setups_count
-    )
-    get_company_portal_configurations_by_parent_id_invoice_setups_by_id = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_invoice_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_invoice_setups_by_id = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_invoice_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_invoice_setups_by_id = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_invoice_setups_by_id
-    )
-    post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction = (
-        _AsyncOp(
-            post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction
-        )
-    )
-    get_company_portal_configurations_by_parent_id_opportunity_setups = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_opportunity_setups
-    )
-    put_company_portal_configurations_by_parent_id_opportunity_setups = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_opportunity_setups
-    )
-    patch_company_portal_configurations_by_parent_id_opportunity_setups = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_opportunity_setups
-    )
-    get_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_opportunity_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_opportunity_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id
-    )
-    get_company_portal_configurations_by_parent_id_password_email_setups = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_password_email_setups
-    )
-    get_company_portal_configurations_by_parent_id_password_email_setups_by_id = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_password_email_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_password_email_setups_by_id = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_password_email_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_password_email_setups_by_id = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_password_email_setups_by_id
-    )
-    get_company_portal_configurations_by_parent_id_project_setups = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_project_setups
-    )
-    get_company_portal_configurations_by_parent_id_project_setups_count = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_project_setups_count
-    )
-    get_company_portal_configurations_by_parent_id_project_setups_by_id = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_project_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_project_setups_by_id = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_project_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_project_setups_by_id = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_project_setups_by_id
-    )
-    get_company_portal_configurations_by_parent_id_service_setups = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_service_setups
-    )
-    get_company_portal_configurations_by_parent_id_service_setups_count = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_service_setups_count
-    )
-    get_company_portal_configurations_by_parent_id_service_setups_by_id = _AsyncOp(
-        get_company_portal_configurations_by_parent_id_service_setups_by_id
-    )
-    put_company_portal_configurations_by_parent_id_service_setups_by_id = _AsyncOp(
-        put_company_portal_configurations_by_parent_id_service_setups_by_id
-    )
-    patch_company_portal_configurations_by_parent_id_service_setups_by_id = _AsyncOp(
-        patch_company_portal_configurations_by_parent_id_service_setups_by_id
-    )
-    get_company_portal_security_levels = _AsyncOp(get_company_portal_security_levels)
-    get_company_portal_security_levels_count = _AsyncOp(get_company_portal_security_levels_count)
-    get_company_portal_security_levels_by_id = _AsyncOp(get_company_portal_security_levels_by_id)
-    put_company_portal_security_levels_by_id = _AsyncOp(put_company_portal_security_levels_by_id)
-    patch_company_portal_security_levels_by_id = _AsyncOp(
-        patch_company_portal_security_levels_by_id
-    )
-    get_company_portal_security_settings = _AsyncOp(get_company_portal_security_settings)
-    get_company_portal_security_settings_count = _AsyncOp(
-        get_company_portal_security_settings_count
-    )
-    get_company_portal_security_settings_by_id = _AsyncOp(
-        get_company_portal_security_settings_by_id
-    )
-    put_company_portal_security_settings_by_id = _AsyncOp(
-        put_company_portal_security_settings_by_id
-    )
-    patch_company_portal_security_settings_by_id = _AsyncOp(
-        patch_company_portal_security_settings_by_id
-    )
-    get_company_states = _AsyncOp(get_company_states)
-    post_company_states = _AsyncOp(post_company_states)
-    get_company_states_count = _AsyncOp(get_company_states_count)
-    get_company_states_info = _AsyncOp(get_company_states_info)
-    get_company_states_info_count = _AsyncOp(get_company_states_info_count)
-    get_company_states_by_id = _AsyncOp(get_company_states_by_id)
-    put_company_states_by_id = _AsyncOp(put_company_states_by_id)
-    patch_company_states_by_id = _AsyncOp(patch_company_states_by_id)
-    delete_company_states_by_id = _AsyncOp(delete_company_states_by_id)
-    get_company_states_by_id_info = _AsyncOp(get_company_states_by_id_info)
-    get_company_states_by_id_usages = _AsyncOp(get_company_states_by_id_usages)
-    get_company_states_by_id_usages_list = _AsyncOp(get_company_states_by_id_usages_list)
-    get_company_team_roles = _AsyncOp(get_company_team_roles)
-    post_company_team_roles = _AsyncOp(post_company_team_roles)
-    get_company_team_roles_count = _AsyncOp(get_company_team_roles_count)
-    get_company_team_roles_info = _AsyncOp(get_company_team_roles_info)
-    get_company_team_roles_info_count = _AsyncOp(get_company_team_roles_info_count)
-    get_company_team_roles_by_id = _AsyncOp(get_company_team_roles_by_id)
-    put_company_team_roles_by_id = _AsyncOp(put_company_team_roles_by_id)
-    patch_company_team_roles_by_id = _AsyncOp(patch_company_team_roles_by_id)
-    delete_company_team_roles_by_id = _AsyncOp(delete_company_team_roles_by_id)
-    get_company_team_roles_by_id_info = _AsyncOp(get_company_team_roles_by_id_info)
-    get_company_team_roles_by_id_usages = _AsyncOp(get_company_team_roles_by_id_usages)
-    get_company_team_roles_by_id_usages_list = _AsyncOp(get_company_team_roles_by_id_usages_list)
-    get_company_tracks = _AsyncOp(get_company_tracks)
-    post_company_tracks = _AsyncOp(post_company_tracks)
-    get_company_tracks_count = _AsyncOp(get_company_tracks_count)
-    get_company_tracks_by_id = _AsyncOp(get_company_tracks_by_id)
-    put_company_tracks_by_id = _AsyncOp(put_company_tracks_by_id)
-    patch_company_tracks_by_id = _AsyncOp(patch_company_tracks_by_id)
-    delete_company_tracks_by_id = _AsyncOp(delete_company_tracks_by_id)
-    get_company_tracks_by_parent_id_actions = _AsyncOp(get_company_tracks_by_parent_id_actions)
-    post_company_tracks_by_parent_id_actions = _AsyncOp(post_company_tracks_by_parent_id_actions)
-    get_company_tracks_by_parent_id_actions_count = _AsyncOp(
-        get_company_tracks_by_parent_id_actions_count
-    )
-    get_company_tracks_by_parent_id_actions_by_id = _AsyncOp(
-        get_company_tracks_by_parent_id_actions_by_id
-    )
-    put_company_tracks_by_parent_id_actions_by_id = _AsyncOp(
-        put_company_tracks_by_parent_id_actions_by_id
-    )
-    patch_company_tracks_by_parent_id_actions_by_id = _AsyncOp(
-        patch_company_tracks_by_parent_id_actions_by_id
-    )
-    delete_company_tracks_by_parent_id_actions_by_id = _AsyncOp(
-        delete_company_tracks_by_parent_id_actions_by_id
-    )
+    _async = True
 
 
 #: The classes a client exposes as ``client.company``.

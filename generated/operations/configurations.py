@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -317,62 +319,54 @@ def get_configurations_types_by_parent_id_questions_by_id_info(
     )
 
 
-class ConfigurationTypeInfos:
-    """The ``ConfigurationTypeInfos`` resource."""
+class ConfigurationTypeInfos(_Bound[_M]):
+    """The ``ConfigurationTypeInfos`` resource: ``client.configurations.configuration_type_infos``."""
 
-    count = staticmethod(get_configurations_types_info_count)
-    list = staticmethod(get_configurations_types_info)
-    get_configurations_types_info = staticmethod(get_configurations_types_info)
-    get_configurations_types_info_count = staticmethod(get_configurations_types_info_count)
+    count = _Op(get_configurations_types_info_count)
+    list = _Op(get_configurations_types_info)
+    get_configurations_types_info = _Op(get_configurations_types_info)
+    get_configurations_types_info_count = _Op(get_configurations_types_info_count)
 
 
-class ConfigurationTypeQuestionInfoResource:
-    """The ``ConfigurationTypeQuestionInfo`` resource."""
+class ConfigurationTypeQuestionInfoResource(_Bound[_M]):
+    """The ``ConfigurationTypeQuestionInfo`` resource: ``client.configurations.configuration_type_question_info``."""
 
-    list = staticmethod(get_configurations_types_by_parent_id_questions_by_id_info)
-    get_configurations_types_by_parent_id_questions_by_id_info = staticmethod(
+    list = _Op(get_configurations_types_by_parent_id_questions_by_id_info)
+    get_configurations_types_by_parent_id_questions_by_id_info = _Op(
         get_configurations_types_by_parent_id_questions_by_id_info
     )
 
 
-class ConfigurationTypeQuestionInfos:
-    """The ``ConfigurationTypeQuestionInfos`` resource."""
+class ConfigurationTypeQuestionInfos(_Bound[_M]):
+    """The ``ConfigurationTypeQuestionInfos`` resource: ``client.configurations.configuration_type_question_infos``."""
 
-    count = staticmethod(get_configurations_types_by_parent_id_questions_info_count)
-    list = staticmethod(get_configurations_types_by_parent_id_questions_info)
-    get_configurations_types_by_parent_id_questions_info = staticmethod(
+    count = _Op(get_configurations_types_by_parent_id_questions_info_count)
+    list = _Op(get_configurations_types_by_parent_id_questions_info)
+    get_configurations_types_by_parent_id_questions_info = _Op(
         get_configurations_types_by_parent_id_questions_info
     )
-    get_configurations_types_by_parent_id_questions_info_count = staticmethod(
+    get_configurations_types_by_parent_id_questions_info_count = _Op(
         get_configurations_types_by_parent_id_questions_info_count
     )
 
 
-class ConfigurationTypeQuestionValueInfos:
-    """The ``ConfigurationTypeQuestionValueInfos`` resource."""
+class ConfigurationTypeQuestionValueInfos(_Bound[_M]):
+    """The ``ConfigurationTypeQuestionValueInfos`` resource: ``client.configurations.configuration_type_question_value_infos``."""
 
-    count = staticmethod(
+    count = _Op(get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count)
+    list = _Op(get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info)
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = _Op(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = _Op(
         get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
     )
-    list = staticmethod(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
-    )
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = staticmethod(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
-    )
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = (
-        staticmethod(
-            get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
-        )
-    )
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = (
-        staticmethod(
-            get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
-        )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = _Op(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
     )
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "configuration_type_infos": ConfigurationTypeInfos,
     "configuration_type_question_info": ConfigurationTypeQuestionInfoResource,
@@ -380,166 +374,58 @@ RESOURCES: dict[str, type] = {
     "configuration_type_question_value_infos": ConfigurationTypeQuestionValueInfos,
 }
 
-# Bound to a client: ``client.configurations`` is a SyncConfigurations, ``client.configurations.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class ConfigurationsOperations(_Bound[_M]):
+    """The ``configurations`` operations of a client, by resource and by full name."""
 
-class SyncConfigurationTypeInfos(_Bound):
-    """The ``ConfigurationTypeInfos`` resource of a synchronous client."""
+    configuration_type_infos: _Resource[ConfigurationTypeInfos[_M]] = _Resource(
+        ConfigurationTypeInfos
+    )
+    configuration_type_question_info: _Resource[ConfigurationTypeQuestionInfoResource[_M]] = (
+        _Resource(ConfigurationTypeQuestionInfoResource)
+    )
+    configuration_type_question_infos: _Resource[ConfigurationTypeQuestionInfos[_M]] = _Resource(
+        ConfigurationTypeQuestionInfos
+    )
+    configuration_type_question_value_infos: _Resource[ConfigurationTypeQuestionValueInfos[_M]] = (
+        _Resource(ConfigurationTypeQuestionValueInfos)
+    )
 
-    count = _SyncOp(get_configurations_types_info_count)
-    list = _SyncOp(get_configurations_types_info)
-    get_configurations_types_info = _SyncOp(get_configurations_types_info)
-    get_configurations_types_info_count = _SyncOp(get_configurations_types_info_count)
-
-
-class SyncConfigurationTypeQuestionInfoResource(_Bound):
-    """The ``ConfigurationTypeQuestionInfo`` resource of a synchronous client."""
-
-    list = _SyncOp(get_configurations_types_by_parent_id_questions_by_id_info)
-    get_configurations_types_by_parent_id_questions_by_id_info = _SyncOp(
+    get_configurations_types_info = _Op(get_configurations_types_info)
+    get_configurations_types_info_count = _Op(get_configurations_types_info_count)
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = _Op(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = _Op(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
+    )
+    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = _Op(
+        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
+    )
+    get_configurations_types_by_parent_id_questions_info = _Op(
+        get_configurations_types_by_parent_id_questions_info
+    )
+    get_configurations_types_by_parent_id_questions_info_count = _Op(
+        get_configurations_types_by_parent_id_questions_info_count
+    )
+    get_configurations_types_by_parent_id_questions_by_id_info = _Op(
         get_configurations_types_by_parent_id_questions_by_id_info
     )
 
 
-class SyncConfigurationTypeQuestionInfos(_Bound):
-    """The ``ConfigurationTypeQuestionInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_configurations_types_by_parent_id_questions_info_count)
-    list = _SyncOp(get_configurations_types_by_parent_id_questions_info)
-    get_configurations_types_by_parent_id_questions_info = _SyncOp(
-        get_configurations_types_by_parent_id_questions_info
-    )
-    get_configurations_types_by_parent_id_questions_info_count = _SyncOp(
-        get_configurations_types_by_parent_id_questions_info_count
-    )
+# Bound to a client: ``client.configurations`` is a SyncConfigurations (or AsyncConfigurations),
+# ``client.configurations.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
 
-class SyncConfigurationTypeQuestionValueInfos(_Bound):
-    """The ``ConfigurationTypeQuestionValueInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
-    )
-    list = _SyncOp(get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info)
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = _SyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
-    )
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = _SyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
-    )
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = _SyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
-    )
+class SyncConfigurations(ConfigurationsOperations[_Sync]):
+    """The ``configurations`` operations of a synchronous client."""
 
 
-class SyncConfigurations(_Bound):
-    """The ``configurations`` operations of a synchronous client, by resource and by full name."""
+class AsyncConfigurations(ConfigurationsOperations[_Async]):
+    """The ``configurations`` operations of an asynchronous client."""
 
-    configuration_type_infos = _Resource(SyncConfigurationTypeInfos)
-    configuration_type_question_info = _Resource(SyncConfigurationTypeQuestionInfoResource)
-    configuration_type_question_infos = _Resource(SyncConfigurationTypeQuestionInfos)
-    configuration_type_question_value_infos = _Resource(SyncConfigurationTypeQuestionValueInfos)
-
-    get_configurations_types_info = _SyncOp(get_configurations_types_info)
-    get_configurations_types_info_count = _SyncOp(get_configurations_types_info_count)
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = _SyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
-    )
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = _SyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
-    )
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = _SyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
-    )
-    get_configurations_types_by_parent_id_questions_info = _SyncOp(
-        get_configurations_types_by_parent_id_questions_info
-    )
-    get_configurations_types_by_parent_id_questions_info_count = _SyncOp(
-        get_configurations_types_by_parent_id_questions_info_count
-    )
-    get_configurations_types_by_parent_id_questions_by_id_info = _SyncOp(
-        get_configurations_types_by_parent_id_questions_by_id_info
-    )
-
-
-class AsyncConfigurationTypeInfos(_Bound):
-    """The ``ConfigurationTypeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_configurations_types_info_count)
-    list = _AsyncOp(get_configurations_types_info)
-    get_configurations_types_info = _AsyncOp(get_configurations_types_info)
-    get_configurations_types_info_count = _AsyncOp(get_configurations_types_info_count)
-
-
-class AsyncConfigurationTypeQuestionInfoResource(_Bound):
-    """The ``ConfigurationTypeQuestionInfo`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_configurations_types_by_parent_id_questions_by_id_info)
-    get_configurations_types_by_parent_id_questions_by_id_info = _AsyncOp(
-        get_configurations_types_by_parent_id_questions_by_id_info
-    )
-
-
-class AsyncConfigurationTypeQuestionInfos(_Bound):
-    """The ``ConfigurationTypeQuestionInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_configurations_types_by_parent_id_questions_info_count)
-    list = _AsyncOp(get_configurations_types_by_parent_id_questions_info)
-    get_configurations_types_by_parent_id_questions_info = _AsyncOp(
-        get_configurations_types_by_parent_id_questions_info
-    )
-    get_configurations_types_by_parent_id_questions_info_count = _AsyncOp(
-        get_configurations_types_by_parent_id_questions_info_count
-    )
-
-
-class AsyncConfigurationTypeQuestionValueInfos(_Bound):
-    """The ``ConfigurationTypeQuestionValueInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
-    )
-    list = _AsyncOp(get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info)
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = _AsyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
-    )
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = _AsyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
-    )
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = _AsyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
-    )
-
-
-class AsyncConfigurations(_Bound):
-    """The ``configurations`` operations of an asynchronous client, by resource and by full name."""
-
-    configuration_type_infos = _Resource(AsyncConfigurationTypeInfos)
-    configuration_type_question_info = _Resource(AsyncConfigurationTypeQuestionInfoResource)
-    configuration_type_question_infos = _Resource(AsyncConfigurationTypeQuestionInfos)
-    configuration_type_question_value_infos = _Resource(AsyncConfigurationTypeQuestionValueInfos)
-
-    get_configurations_types_info = _AsyncOp(get_configurations_types_info)
-    get_configurations_types_info_count = _AsyncOp(get_configurations_types_info_count)
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info = _AsyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info
-    )
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count = _AsyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info_count
-    )
-    get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info = _AsyncOp(
-        get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_id_info
-    )
-    get_configurations_types_by_parent_id_questions_info = _AsyncOp(
-        get_configurations_types_by_parent_id_questions_info
-    )
-    get_configurations_types_by_parent_id_questions_info_count = _AsyncOp(
-        get_configurations_types_by_parent_id_questions_info_count
-    )
-    get_configurations_types_by_parent_id_questions_by_id_info = _AsyncOp(
-        get_configurations_types_by_parent_id_questions_by_id_info
-    )
+    _async = True
 
 
 #: The classes a client exposes as ``client.configurations``.

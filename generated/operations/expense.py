@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -1308,147 +1310,147 @@ def get_expense_types_by_id_info(
     )
 
 
-class Classifications:
-    """The ``Classifications`` resource."""
+class Classifications(_Bound[_M]):
+    """The ``Classifications`` resource: ``client.expense.classifications``."""
 
-    count = staticmethod(get_expense_classifications_count)
-    get = staticmethod(get_expense_classifications_by_id)
-    list = staticmethod(get_expense_classifications)
-    get_expense_classifications = staticmethod(get_expense_classifications)
-    get_expense_classifications_count = staticmethod(get_expense_classifications_count)
-    get_expense_classifications_by_id = staticmethod(get_expense_classifications_by_id)
-
-
-class ExpenseEntries:
-    """The ``ExpenseEntries`` resource."""
-
-    count = staticmethod(get_expense_entries_count)
-    create = staticmethod(post_expense_entries)
-    delete = staticmethod(delete_expense_entries_by_id)
-    get = staticmethod(get_expense_entries_by_id)
-    list = staticmethod(get_expense_entries)
-    replace = staticmethod(put_expense_entries_by_id)
-    update = staticmethod(patch_expense_entries_by_id)
-    get_expense_entries = staticmethod(get_expense_entries)
-    post_expense_entries = staticmethod(post_expense_entries)
-    get_expense_entries_count = staticmethod(get_expense_entries_count)
-    get_expense_entries_by_id = staticmethod(get_expense_entries_by_id)
-    put_expense_entries_by_id = staticmethod(put_expense_entries_by_id)
-    patch_expense_entries_by_id = staticmethod(patch_expense_entries_by_id)
-    delete_expense_entries_by_id = staticmethod(delete_expense_entries_by_id)
+    count = _Op(get_expense_classifications_count)
+    get = _Op(get_expense_classifications_by_id)
+    list = _Op(get_expense_classifications)
+    get_expense_classifications = _Op(get_expense_classifications)
+    get_expense_classifications_count = _Op(get_expense_classifications_count)
+    get_expense_classifications_by_id = _Op(get_expense_classifications_by_id)
 
 
-class ExpenseEntryAudits:
-    """The ``ExpenseEntryAudits`` resource."""
+class ExpenseEntries(_Bound[_M]):
+    """The ``ExpenseEntries`` resource: ``client.expense.expense_entries``."""
 
-    count = staticmethod(get_expense_entries_by_parent_id_audits_count)
-    get = staticmethod(get_expense_entries_by_parent_id_audits_by_id)
-    list = staticmethod(get_expense_entries_by_parent_id_audits)
-    get_expense_entries_by_parent_id_audits = staticmethod(get_expense_entries_by_parent_id_audits)
-    get_expense_entries_by_parent_id_audits_count = staticmethod(
+    count = _Op(get_expense_entries_count)
+    create = _Op(post_expense_entries)
+    delete = _Op(delete_expense_entries_by_id)
+    get = _Op(get_expense_entries_by_id)
+    list = _Op(get_expense_entries)
+    replace = _Op(put_expense_entries_by_id)
+    update = _Op(patch_expense_entries_by_id)
+    get_expense_entries = _Op(get_expense_entries)
+    post_expense_entries = _Op(post_expense_entries)
+    get_expense_entries_count = _Op(get_expense_entries_count)
+    get_expense_entries_by_id = _Op(get_expense_entries_by_id)
+    put_expense_entries_by_id = _Op(put_expense_entries_by_id)
+    patch_expense_entries_by_id = _Op(patch_expense_entries_by_id)
+    delete_expense_entries_by_id = _Op(delete_expense_entries_by_id)
+
+
+class ExpenseEntryAudits(_Bound[_M]):
+    """The ``ExpenseEntryAudits`` resource: ``client.expense.expense_entry_audits``."""
+
+    count = _Op(get_expense_entries_by_parent_id_audits_count)
+    get = _Op(get_expense_entries_by_parent_id_audits_by_id)
+    list = _Op(get_expense_entries_by_parent_id_audits)
+    get_expense_entries_by_parent_id_audits = _Op(get_expense_entries_by_parent_id_audits)
+    get_expense_entries_by_parent_id_audits_count = _Op(
         get_expense_entries_by_parent_id_audits_count
     )
-    get_expense_entries_by_parent_id_audits_by_id = staticmethod(
+    get_expense_entries_by_parent_id_audits_by_id = _Op(
         get_expense_entries_by_parent_id_audits_by_id
     )
 
 
-class ExpenseReportAudits:
-    """The ``ExpenseReportAudits`` resource."""
+class ExpenseReportAudits(_Bound[_M]):
+    """The ``ExpenseReportAudits`` resource: ``client.expense.expense_report_audits``."""
 
-    count = staticmethod(get_expense_reports_by_parent_id_audits_count)
-    get = staticmethod(get_expense_reports_by_parent_id_audits_by_id)
-    list = staticmethod(get_expense_reports_by_parent_id_audits)
-    get_expense_reports_by_parent_id_audits = staticmethod(get_expense_reports_by_parent_id_audits)
-    get_expense_reports_by_parent_id_audits_count = staticmethod(
+    count = _Op(get_expense_reports_by_parent_id_audits_count)
+    get = _Op(get_expense_reports_by_parent_id_audits_by_id)
+    list = _Op(get_expense_reports_by_parent_id_audits)
+    get_expense_reports_by_parent_id_audits = _Op(get_expense_reports_by_parent_id_audits)
+    get_expense_reports_by_parent_id_audits_count = _Op(
         get_expense_reports_by_parent_id_audits_count
     )
-    get_expense_reports_by_parent_id_audits_by_id = staticmethod(
+    get_expense_reports_by_parent_id_audits_by_id = _Op(
         get_expense_reports_by_parent_id_audits_by_id
     )
 
 
-class ExpenseReports:
-    """The ``ExpenseReports`` resource."""
+class ExpenseReports(_Bound[_M]):
+    """The ``ExpenseReports`` resource: ``client.expense.expense_reports``."""
 
-    count = staticmethod(get_expense_reports_count)
-    get = staticmethod(get_expense_reports_by_id)
-    list = staticmethod(get_expense_reports)
-    get_expense_reports = staticmethod(get_expense_reports)
-    get_expense_reports_count = staticmethod(get_expense_reports_count)
-    get_expense_reports_by_id = staticmethod(get_expense_reports_by_id)
-    post_expense_reports_by_id_approve = staticmethod(post_expense_reports_by_id_approve)
-    post_expense_reports_by_id_reject = staticmethod(post_expense_reports_by_id_reject)
-    post_expense_reports_by_id_reverse = staticmethod(post_expense_reports_by_id_reverse)
-    post_expense_reports_by_id_submit = staticmethod(post_expense_reports_by_id_submit)
-
-
-class ExpenseTaxTypeInfos:
-    """The ``ExpenseTaxTypeInfos`` resource."""
-
-    count = staticmethod(get_expense_info_tax_types_count)
-    get = staticmethod(get_expense_info_tax_types_by_id)
-    list = staticmethod(get_expense_info_tax_types)
-    get_expense_info_tax_types = staticmethod(get_expense_info_tax_types)
-    get_expense_info_tax_types_count = staticmethod(get_expense_info_tax_types_count)
-    get_expense_info_tax_types_by_id = staticmethod(get_expense_info_tax_types_by_id)
+    count = _Op(get_expense_reports_count)
+    get = _Op(get_expense_reports_by_id)
+    list = _Op(get_expense_reports)
+    get_expense_reports = _Op(get_expense_reports)
+    get_expense_reports_count = _Op(get_expense_reports_count)
+    get_expense_reports_by_id = _Op(get_expense_reports_by_id)
+    post_expense_reports_by_id_approve = _Op(post_expense_reports_by_id_approve)
+    post_expense_reports_by_id_reject = _Op(post_expense_reports_by_id_reject)
+    post_expense_reports_by_id_reverse = _Op(post_expense_reports_by_id_reverse)
+    post_expense_reports_by_id_submit = _Op(post_expense_reports_by_id_submit)
 
 
-class ExpenseTypeInfos:
-    """The ``ExpenseTypeInfos`` resource."""
+class ExpenseTaxTypeInfos(_Bound[_M]):
+    """The ``ExpenseTaxTypeInfos`` resource: ``client.expense.expense_tax_type_infos``."""
 
-    list = staticmethod(get_expense_types_info)
-    get_expense_types_info = staticmethod(get_expense_types_info)
-    get_expense_types_by_id_info = staticmethod(get_expense_types_by_id_info)
-
-
-class ExpenseTypes:
-    """The ``ExpenseTypes`` resource."""
-
-    count = staticmethod(get_expense_types_count)
-    create = staticmethod(post_expense_types)
-    delete = staticmethod(delete_expense_types_by_id)
-    get = staticmethod(get_expense_types_by_id)
-    list = staticmethod(get_expense_types)
-    replace = staticmethod(put_expense_types_by_id)
-    update = staticmethod(patch_expense_types_by_id)
-    get_expense_types = staticmethod(get_expense_types)
-    post_expense_types = staticmethod(post_expense_types)
-    get_expense_types_count = staticmethod(get_expense_types_count)
-    get_expense_types_by_id = staticmethod(get_expense_types_by_id)
-    put_expense_types_by_id = staticmethod(put_expense_types_by_id)
-    patch_expense_types_by_id = staticmethod(patch_expense_types_by_id)
-    delete_expense_types_by_id = staticmethod(delete_expense_types_by_id)
+    count = _Op(get_expense_info_tax_types_count)
+    get = _Op(get_expense_info_tax_types_by_id)
+    list = _Op(get_expense_info_tax_types)
+    get_expense_info_tax_types = _Op(get_expense_info_tax_types)
+    get_expense_info_tax_types_count = _Op(get_expense_info_tax_types_count)
+    get_expense_info_tax_types_by_id = _Op(get_expense_info_tax_types_by_id)
 
 
-class PaymentTypeInfos:
-    """The ``PaymentTypeInfos`` resource."""
+class ExpenseTypeInfos(_Bound[_M]):
+    """The ``ExpenseTypeInfos`` resource: ``client.expense.expense_type_infos``."""
 
-    list = staticmethod(get_expense_payment_types_info)
-    get_expense_payment_types_info = staticmethod(get_expense_payment_types_info)
-    get_expense_payment_types_by_id_info = staticmethod(get_expense_payment_types_by_id_info)
-
-
-class PaymentTypes:
-    """The ``PaymentTypes`` resource."""
-
-    count = staticmethod(get_expense_payment_types_count)
-    create = staticmethod(post_expense_payment_types)
-    delete = staticmethod(delete_expense_payment_types_by_id)
-    get = staticmethod(get_expense_payment_types_by_id)
-    list = staticmethod(get_expense_payment_types)
-    replace = staticmethod(put_expense_payment_types_by_id)
-    update = staticmethod(patch_expense_payment_types_by_id)
-    get_expense_payment_types = staticmethod(get_expense_payment_types)
-    post_expense_payment_types = staticmethod(post_expense_payment_types)
-    get_expense_payment_types_count = staticmethod(get_expense_payment_types_count)
-    get_expense_payment_types_by_id = staticmethod(get_expense_payment_types_by_id)
-    put_expense_payment_types_by_id = staticmethod(put_expense_payment_types_by_id)
-    patch_expense_payment_types_by_id = staticmethod(patch_expense_payment_types_by_id)
-    delete_expense_payment_types_by_id = staticmethod(delete_expense_payment_types_by_id)
+    list = _Op(get_expense_types_info)
+    get_expense_types_info = _Op(get_expense_types_info)
+    get_expense_types_by_id_info = _Op(get_expense_types_by_id_info)
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+class ExpenseTypes(_Bound[_M]):
+    """The ``ExpenseTypes`` resource: ``client.expense.expense_types``."""
+
+    count = _Op(get_expense_types_count)
+    create = _Op(post_expense_types)
+    delete = _Op(delete_expense_types_by_id)
+    get = _Op(get_expense_types_by_id)
+    list = _Op(get_expense_types)
+    replace = _Op(put_expense_types_by_id)
+    update = _Op(patch_expense_types_by_id)
+    get_expense_types = _Op(get_expense_types)
+    post_expense_types = _Op(post_expense_types)
+    get_expense_types_count = _Op(get_expense_types_count)
+    get_expense_types_by_id = _Op(get_expense_types_by_id)
+    put_expense_types_by_id = _Op(put_expense_types_by_id)
+    patch_expense_types_by_id = _Op(patch_expense_types_by_id)
+    delete_expense_types_by_id = _Op(delete_expense_types_by_id)
+
+
+class PaymentTypeInfos(_Bound[_M]):
+    """The ``PaymentTypeInfos`` resource: ``client.expense.payment_type_infos``."""
+
+    list = _Op(get_expense_payment_types_info)
+    get_expense_payment_types_info = _Op(get_expense_payment_types_info)
+    get_expense_payment_types_by_id_info = _Op(get_expense_payment_types_by_id_info)
+
+
+class PaymentTypes(_Bound[_M]):
+    """The ``PaymentTypes`` resource: ``client.expense.payment_types``."""
+
+    count = _Op(get_expense_payment_types_count)
+    create = _Op(post_expense_payment_types)
+    delete = _Op(delete_expense_payment_types_by_id)
+    get = _Op(get_expense_payment_types_by_id)
+    list = _Op(get_expense_payment_types)
+    replace = _Op(put_expense_payment_types_by_id)
+    update = _Op(patch_expense_payment_types_by_id)
+    get_expense_payment_types = _Op(get_expense_payment_types)
+    post_expense_payment_types = _Op(post_expense_payment_types)
+    get_expense_payment_types_count = _Op(get_expense_payment_types_count)
+    get_expense_payment_types_by_id = _Op(get_expense_payment_types_by_id)
+    put_expense_payment_types_by_id = _Op(put_expense_payment_types_by_id)
+    patch_expense_payment_types_by_id = _Op(patch_expense_payment_types_by_id)
+    delete_expense_payment_types_by_id = _Op(delete_expense_payment_types_by_id)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "classifications": Classifications,
     "expense_entries": ExpenseEntries,
@@ -1462,424 +1464,88 @@ RESOURCES: dict[str, type] = {
     "payment_types": PaymentTypes,
 }
 
-# Bound to a client: ``client.expense`` is a SyncExpense, ``client.expense.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class ExpenseOperations(_Bound[_M]):
+    """The ``expense`` operations of a client, by resource and by full name."""
 
-class SyncClassifications(_Bound):
-    """The ``Classifications`` resource of a synchronous client."""
+    classifications: _Resource[Classifications[_M]] = _Resource(Classifications)
+    expense_entries: _Resource[ExpenseEntries[_M]] = _Resource(ExpenseEntries)
+    expense_entry_audits: _Resource[ExpenseEntryAudits[_M]] = _Resource(ExpenseEntryAudits)
+    expense_report_audits: _Resource[ExpenseReportAudits[_M]] = _Resource(ExpenseReportAudits)
+    expense_reports: _Resource[ExpenseReports[_M]] = _Resource(ExpenseReports)
+    expense_tax_type_infos: _Resource[ExpenseTaxTypeInfos[_M]] = _Resource(ExpenseTaxTypeInfos)
+    expense_type_infos: _Resource[ExpenseTypeInfos[_M]] = _Resource(ExpenseTypeInfos)
+    expense_types: _Resource[ExpenseTypes[_M]] = _Resource(ExpenseTypes)
+    payment_type_infos: _Resource[PaymentTypeInfos[_M]] = _Resource(PaymentTypeInfos)
+    payment_types: _Resource[PaymentTypes[_M]] = _Resource(PaymentTypes)
 
-    count = _SyncOp(get_expense_classifications_count)
-    get = _SyncOp(get_expense_classifications_by_id)
-    list = _SyncOp(get_expense_classifications)
-    get_expense_classifications = _SyncOp(get_expense_classifications)
-    get_expense_classifications_count = _SyncOp(get_expense_classifications_count)
-    get_expense_classifications_by_id = _SyncOp(get_expense_classifications_by_id)
-
-
-class SyncExpenseEntries(_Bound):
-    """The ``ExpenseEntries`` resource of a synchronous client."""
-
-    count = _SyncOp(get_expense_entries_count)
-    create = _SyncOp(post_expense_entries)
-    delete = _SyncOp(delete_expense_entries_by_id)
-    get = _SyncOp(get_expense_entries_by_id)
-    list = _SyncOp(get_expense_entries)
-    replace = _SyncOp(put_expense_entries_by_id)
-    update = _SyncOp(patch_expense_entries_by_id)
-    get_expense_entries = _SyncOp(get_expense_entries)
-    post_expense_entries = _SyncOp(post_expense_entries)
-    get_expense_entries_count = _SyncOp(get_expense_entries_count)
-    get_expense_entries_by_id = _SyncOp(get_expense_entries_by_id)
-    put_expense_entries_by_id = _SyncOp(put_expense_entries_by_id)
-    patch_expense_entries_by_id = _SyncOp(patch_expense_entries_by_id)
-    delete_expense_entries_by_id = _SyncOp(delete_expense_entries_by_id)
-
-
-class SyncExpenseEntryAudits(_Bound):
-    """The ``ExpenseEntryAudits`` resource of a synchronous client."""
-
-    count = _SyncOp(get_expense_entries_by_parent_id_audits_count)
-    get = _SyncOp(get_expense_entries_by_parent_id_audits_by_id)
-    list = _SyncOp(get_expense_entries_by_parent_id_audits)
-    get_expense_entries_by_parent_id_audits = _SyncOp(get_expense_entries_by_parent_id_audits)
-    get_expense_entries_by_parent_id_audits_count = _SyncOp(
+    get_expense_classifications = _Op(get_expense_classifications)
+    get_expense_classifications_count = _Op(get_expense_classifications_count)
+    get_expense_classifications_by_id = _Op(get_expense_classifications_by_id)
+    get_expense_entries = _Op(get_expense_entries)
+    post_expense_entries = _Op(post_expense_entries)
+    get_expense_entries_count = _Op(get_expense_entries_count)
+    get_expense_entries_by_id = _Op(get_expense_entries_by_id)
+    put_expense_entries_by_id = _Op(put_expense_entries_by_id)
+    patch_expense_entries_by_id = _Op(patch_expense_entries_by_id)
+    delete_expense_entries_by_id = _Op(delete_expense_entries_by_id)
+    get_expense_entries_by_parent_id_audits = _Op(get_expense_entries_by_parent_id_audits)
+    get_expense_entries_by_parent_id_audits_count = _Op(
         get_expense_entries_by_parent_id_audits_count
     )
-    get_expense_entries_by_parent_id_audits_by_id = _SyncOp(
+    get_expense_entries_by_parent_id_audits_by_id = _Op(
         get_expense_entries_by_parent_id_audits_by_id
     )
-
-
-class SyncExpenseReportAudits(_Bound):
-    """The ``ExpenseReportAudits`` resource of a synchronous client."""
-
-    count = _SyncOp(get_expense_reports_by_parent_id_audits_count)
-    get = _SyncOp(get_expense_reports_by_parent_id_audits_by_id)
-    list = _SyncOp(get_expense_reports_by_parent_id_audits)
-    get_expense_reports_by_parent_id_audits = _SyncOp(get_expense_reports_by_parent_id_audits)
-    get_expense_reports_by_parent_id_audits_count = _SyncOp(
+    get_expense_info_tax_types = _Op(get_expense_info_tax_types)
+    get_expense_info_tax_types_count = _Op(get_expense_info_tax_types_count)
+    get_expense_info_tax_types_by_id = _Op(get_expense_info_tax_types_by_id)
+    get_expense_payment_types = _Op(get_expense_payment_types)
+    post_expense_payment_types = _Op(post_expense_payment_types)
+    get_expense_payment_types_count = _Op(get_expense_payment_types_count)
+    get_expense_payment_types_info = _Op(get_expense_payment_types_info)
+    get_expense_payment_types_by_id = _Op(get_expense_payment_types_by_id)
+    put_expense_payment_types_by_id = _Op(put_expense_payment_types_by_id)
+    patch_expense_payment_types_by_id = _Op(patch_expense_payment_types_by_id)
+    delete_expense_payment_types_by_id = _Op(delete_expense_payment_types_by_id)
+    get_expense_payment_types_by_id_info = _Op(get_expense_payment_types_by_id_info)
+    get_expense_reports = _Op(get_expense_reports)
+    get_expense_reports_count = _Op(get_expense_reports_count)
+    get_expense_reports_by_id = _Op(get_expense_reports_by_id)
+    post_expense_reports_by_id_approve = _Op(post_expense_reports_by_id_approve)
+    post_expense_reports_by_id_reject = _Op(post_expense_reports_by_id_reject)
+    post_expense_reports_by_id_reverse = _Op(post_expense_reports_by_id_reverse)
+    post_expense_reports_by_id_submit = _Op(post_expense_reports_by_id_submit)
+    get_expense_reports_by_parent_id_audits = _Op(get_expense_reports_by_parent_id_audits)
+    get_expense_reports_by_parent_id_audits_count = _Op(
         get_expense_reports_by_parent_id_audits_count
     )
-    get_expense_reports_by_parent_id_audits_by_id = _SyncOp(
+    get_expense_reports_by_parent_id_audits_by_id = _Op(
         get_expense_reports_by_parent_id_audits_by_id
     )
+    get_expense_types = _Op(get_expense_types)
+    post_expense_types = _Op(post_expense_types)
+    get_expense_types_count = _Op(get_expense_types_count)
+    get_expense_types_info = _Op(get_expense_types_info)
+    get_expense_types_by_id = _Op(get_expense_types_by_id)
+    put_expense_types_by_id = _Op(put_expense_types_by_id)
+    patch_expense_types_by_id = _Op(patch_expense_types_by_id)
+    delete_expense_types_by_id = _Op(delete_expense_types_by_id)
+    get_expense_types_by_id_info = _Op(get_expense_types_by_id_info)
 
 
-class SyncExpenseReports(_Bound):
-    """The ``ExpenseReports`` resource of a synchronous client."""
-
-    count = _SyncOp(get_expense_reports_count)
-    get = _SyncOp(get_expense_reports_by_id)
-    list = _SyncOp(get_expense_reports)
-    get_expense_reports = _SyncOp(get_expense_reports)
-    get_expense_reports_count = _SyncOp(get_expense_reports_count)
-    get_expense_reports_by_id = _SyncOp(get_expense_reports_by_id)
-    post_expense_reports_by_id_approve = _SyncOp(post_expense_reports_by_id_approve)
-    post_expense_reports_by_id_reject = _SyncOp(post_expense_reports_by_id_reject)
-    post_expense_reports_by_id_reverse = _SyncOp(post_expense_reports_by_id_reverse)
-    post_expense_reports_by_id_submit = _SyncOp(post_expense_reports_by_id_submit)
+# Bound to a client: ``client.expense`` is a SyncExpense (or AsyncExpense),
+# ``client.expense.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
 
-class SyncExpenseTaxTypeInfos(_Bound):
-    """The ``ExpenseTaxTypeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_expense_info_tax_types_count)
-    get = _SyncOp(get_expense_info_tax_types_by_id)
-    list = _SyncOp(get_expense_info_tax_types)
-    get_expense_info_tax_types = _SyncOp(get_expense_info_tax_types)
-    get_expense_info_tax_types_count = _SyncOp(get_expense_info_tax_types_count)
-    get_expense_info_tax_types_by_id = _SyncOp(get_expense_info_tax_types_by_id)
+class SyncExpense(ExpenseOperations[_Sync]):
+    """The ``expense`` operations of a synchronous client."""
 
 
-class SyncExpenseTypeInfos(_Bound):
-    """The ``ExpenseTypeInfos`` resource of a synchronous client."""
+class AsyncExpense(ExpenseOperations[_Async]):
+    """The ``expense`` operations of an asynchronous client."""
 
-    list = _SyncOp(get_expense_types_info)
-    get_expense_types_info = _SyncOp(get_expense_types_info)
-    get_expense_types_by_id_info = _SyncOp(get_expense_types_by_id_info)
-
-
-class SyncExpenseTypes(_Bound):
-    """The ``ExpenseTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_expense_types_count)
-    create = _SyncOp(post_expense_types)
-    delete = _SyncOp(delete_expense_types_by_id)
-    get = _SyncOp(get_expense_types_by_id)
-    list = _SyncOp(get_expense_types)
-    replace = _SyncOp(put_expense_types_by_id)
-    update = _SyncOp(patch_expense_types_by_id)
-    get_expense_types = _SyncOp(get_expense_types)
-    post_expense_types = _SyncOp(post_expense_types)
-    get_expense_types_count = _SyncOp(get_expense_types_count)
-    get_expense_types_by_id = _SyncOp(get_expense_types_by_id)
-    put_expense_types_by_id = _SyncOp(put_expense_types_by_id)
-    patch_expense_types_by_id = _SyncOp(patch_expense_types_by_id)
-    delete_expense_types_by_id = _SyncOp(delete_expense_types_by_id)
-
-
-class SyncPaymentTypeInfos(_Bound):
-    """The ``PaymentTypeInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_expense_payment_types_info)
-    get_expense_payment_types_info = _SyncOp(get_expense_payment_types_info)
-    get_expense_payment_types_by_id_info = _SyncOp(get_expense_payment_types_by_id_info)
-
-
-class SyncPaymentTypes(_Bound):
-    """The ``PaymentTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_expense_payment_types_count)
-    create = _SyncOp(post_expense_payment_types)
-    delete = _SyncOp(delete_expense_payment_types_by_id)
-    get = _SyncOp(get_expense_payment_types_by_id)
-    list = _SyncOp(get_expense_payment_types)
-    replace = _SyncOp(put_expense_payment_types_by_id)
-    update = _SyncOp(patch_expense_payment_types_by_id)
-    get_expense_payment_types = _SyncOp(get_expense_payment_types)
-    post_expense_payment_types = _SyncOp(post_expense_payment_types)
-    get_expense_payment_types_count = _SyncOp(get_expense_payment_types_count)
-    get_expense_payment_types_by_id = _SyncOp(get_expense_payment_types_by_id)
-    put_expense_payment_types_by_id = _SyncOp(put_expense_payment_types_by_id)
-    patch_expense_payment_types_by_id = _SyncOp(patch_expense_payment_types_by_id)
-    delete_expense_payment_types_by_id = _SyncOp(delete_expense_payment_types_by_id)
-
-
-class SyncExpense(_Bound):
-    """The ``expense`` operations of a synchronous client, by resource and by full name."""
-
-    classifications = _Resource(SyncClassifications)
-    expense_entries = _Resource(SyncExpenseEntries)
-    expense_entry_audits = _Resource(SyncExpenseEntryAudits)
-    expense_report_audits = _Resource(SyncExpenseReportAudits)
-    expense_reports = _Resource(SyncExpenseReports)
-    expense_tax_type_infos = _Resource(SyncExpenseTaxTypeInfos)
-    expense_type_infos = _Resource(SyncExpenseTypeInfos)
-    expense_types = _Resource(SyncExpenseTypes)
-    payment_type_infos = _Resource(SyncPaymentTypeInfos)
-    payment_types = _Resource(SyncPaymentTypes)
-
-    get_expense_classifications = _SyncOp(get_expense_classifications)
-    get_expense_classifications_count = _SyncOp(get_expense_classifications_count)
-    get_expense_classifications_by_id = _SyncOp(get_expense_classifications_by_id)
-    get_expense_entries = _SyncOp(get_expense_entries)
-    post_expense_entries = _SyncOp(post_expense_entries)
-    get_expense_entries_count = _SyncOp(get_expense_entries_count)
-    get_expense_entries_by_id = _SyncOp(get_expense_entries_by_id)
-    put_expense_entries_by_id = _SyncOp(put_expense_entries_by_id)
-    patch_expense_entries_by_id = _SyncOp(patch_expense_entries_by_id)
-    delete_expense_entries_by_id = _SyncOp(delete_expense_entries_by_id)
-    get_expense_entries_by_parent_id_audits = _SyncOp(get_expense_entries_by_parent_id_audits)
-    get_expense_entries_by_parent_id_audits_count = _SyncOp(
-        get_expense_entries_by_parent_id_audits_count
-    )
-    get_expense_entries_by_parent_id_audits_by_id = _SyncOp(
-        get_expense_entries_by_parent_id_audits_by_id
-    )
-    get_expense_info_tax_types = _SyncOp(get_expense_info_tax_types)
-    get_expense_info_tax_types_count = _SyncOp(get_expense_info_tax_types_count)
-    get_expense_info_tax_types_by_id = _SyncOp(get_expense_info_tax_types_by_id)
-    get_expense_payment_types = _SyncOp(get_expense_payment_types)
-    post_expense_payment_types = _SyncOp(post_expense_payment_types)
-    get_expense_payment_types_count = _SyncOp(get_expense_payment_types_count)
-    get_expense_payment_types_info = _SyncOp(get_expense_payment_types_info)
-    get_expense_payment_types_by_id = _SyncOp(get_expense_payment_types_by_id)
-    put_expense_payment_types_by_id = _SyncOp(put_expense_payment_types_by_id)
-    patch_expense_payment_types_by_id = _SyncOp(patch_expense_payment_types_by_id)
-    delete_expense_payment_types_by_id = _SyncOp(delete_expense_payment_types_by_id)
-    get_expense_payment_types_by_id_info = _SyncOp(get_expense_payment_types_by_id_info)
-    get_expense_reports = _SyncOp(get_expense_reports)
-    get_expense_reports_count = _SyncOp(get_expense_reports_count)
-    get_expense_reports_by_id = _SyncOp(get_expense_reports_by_id)
-    post_expense_reports_by_id_approve = _SyncOp(post_expense_reports_by_id_approve)
-    post_expense_reports_by_id_reject = _SyncOp(post_expense_reports_by_id_reject)
-    post_expense_reports_by_id_reverse = _SyncOp(post_expense_reports_by_id_reverse)
-    post_expense_reports_by_id_submit = _SyncOp(post_expense_reports_by_id_submit)
-    get_expense_reports_by_parent_id_audits = _SyncOp(get_expense_reports_by_parent_id_audits)
-    get_expense_reports_by_parent_id_audits_count = _SyncOp(
-        get_expense_reports_by_parent_id_audits_count
-    )
-    get_expense_reports_by_parent_id_audits_by_id = _SyncOp(
-        get_expense_reports_by_parent_id_audits_by_id
-    )
-    get_expense_types = _SyncOp(get_expense_types)
-    post_expense_types = _SyncOp(post_expense_types)
-    get_expense_types_count = _SyncOp(get_expense_types_count)
-    get_expense_types_info = _SyncOp(get_expense_types_info)
-    get_expense_types_by_id = _SyncOp(get_expense_types_by_id)
-    put_expense_types_by_id = _SyncOp(put_expense_types_by_id)
-    patch_expense_types_by_id = _SyncOp(patch_expense_types_by_id)
-    delete_expense_types_by_id = _SyncOp(delete_expense_types_by_id)
-    get_expense_types_by_id_info = _SyncOp(get_expense_types_by_id_info)
-
-
-class AsyncClassifications(_Bound):
-    """The ``Classifications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_expense_classifications_count)
-    get = _AsyncOp(get_expense_classifications_by_id)
-    list = _AsyncOp(get_expense_classifications)
-    get_expense_classifications = _AsyncOp(get_expense_classifications)
-    get_expense_classifications_count = _AsyncOp(get_expense_classifications_count)
-    get_expense_classifications_by_id = _AsyncOp(get_expense_classifications_by_id)
-
-
-class AsyncExpenseEntries(_Bound):
-    """The ``ExpenseEntries`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_expense_entries_count)
-    create = _AsyncOp(post_expense_entries)
-    delete = _AsyncOp(delete_expense_entries_by_id)
-    get = _AsyncOp(get_expense_entries_by_id)
-    list = _AsyncOp(get_expense_entries)
-    replace = _AsyncOp(put_expense_entries_by_id)
-    update = _AsyncOp(patch_expense_entries_by_id)
-    get_expense_entries = _AsyncOp(get_expense_entries)
-    post_expense_entries = _AsyncOp(post_expense_entries)
-    get_expense_entries_count = _AsyncOp(get_expense_entries_count)
-    get_expense_entries_by_id = _AsyncOp(get_expense_entries_by_id)
-    put_expense_entries_by_id = _AsyncOp(put_expense_entries_by_id)
-    patch_expense_entries_by_id = _AsyncOp(patch_expense_entries_by_id)
-    delete_expense_entries_by_id = _AsyncOp(delete_expense_entries_by_id)
-
-
-class AsyncExpenseEntryAudits(_Bound):
-    """The ``ExpenseEntryAudits`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_expense_entries_by_parent_id_audits_count)
-    get = _AsyncOp(get_expense_entries_by_parent_id_audits_by_id)
-    list = _AsyncOp(get_expense_entries_by_parent_id_audits)
-    get_expense_entries_by_parent_id_audits = _AsyncOp(get_expense_entries_by_parent_id_audits)
-    get_expense_entries_by_parent_id_audits_count = _AsyncOp(
-        get_expense_entries_by_parent_id_audits_count
-    )
-    get_expense_entries_by_parent_id_audits_by_id = _AsyncOp(
-        get_expense_entries_by_parent_id_audits_by_id
-    )
-
-
-class AsyncExpenseReportAudits(_Bound):
-    """The ``ExpenseReportAudits`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_expense_reports_by_parent_id_audits_count)
-    get = _AsyncOp(get_expense_reports_by_parent_id_audits_by_id)
-    list = _AsyncOp(get_expense_reports_by_parent_id_audits)
-    get_expense_reports_by_parent_id_audits = _AsyncOp(get_expense_reports_by_parent_id_audits)
-    get_expense_reports_by_parent_id_audits_count = _AsyncOp(
-        get_expense_reports_by_parent_id_audits_count
-    )
-    get_expense_reports_by_parent_id_audits_by_id = _AsyncOp(
-        get_expense_reports_by_parent_id_audits_by_id
-    )
-
-
-class AsyncExpenseReports(_Bound):
-    """The ``ExpenseReports`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_expense_reports_count)
-    get = _AsyncOp(get_expense_reports_by_id)
-    list = _AsyncOp(get_expense_reports)
-    get_expense_reports = _AsyncOp(get_expense_reports)
-    get_expense_reports_count = _AsyncOp(get_expense_reports_count)
-    get_expense_reports_by_id = _AsyncOp(get_expense_reports_by_id)
-    post_expense_reports_by_id_approve = _AsyncOp(post_expense_reports_by_id_approve)
-    post_expense_reports_by_id_reject = _AsyncOp(post_expense_reports_by_id_reject)
-    post_expense_reports_by_id_reverse = _AsyncOp(post_expense_reports_by_id_reverse)
-    post_expense_reports_by_id_submit = _AsyncOp(post_expense_reports_by_id_submit)
-
-
-class AsyncExpenseTaxTypeInfos(_Bound):
-    """The ``ExpenseTaxTypeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_expense_info_tax_types_count)
-    get = _AsyncOp(get_expense_info_tax_types_by_id)
-    list = _AsyncOp(get_expense_info_tax_types)
-    get_expense_info_tax_types = _AsyncOp(get_expense_info_tax_types)
-    get_expense_info_tax_types_count = _AsyncOp(get_expense_info_tax_types_count)
-    get_expense_info_tax_types_by_id = _AsyncOp(get_expense_info_tax_types_by_id)
-
-
-class AsyncExpenseTypeInfos(_Bound):
-    """The ``ExpenseTypeInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_expense_types_info)
-    get_expense_types_info = _AsyncOp(get_expense_types_info)
-    get_expense_types_by_id_info = _AsyncOp(get_expense_types_by_id_info)
-
-
-class AsyncExpenseTypes(_Bound):
-    """The ``ExpenseTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_expense_types_count)
-    create = _AsyncOp(post_expense_types)
-    delete = _AsyncOp(delete_expense_types_by_id)
-    get = _AsyncOp(get_expense_types_by_id)
-    list = _AsyncOp(get_expense_types)
-    replace = _AsyncOp(put_expense_types_by_id)
-    update = _AsyncOp(patch_expense_types_by_id)
-    get_expense_types = _AsyncOp(get_expense_types)
-    post_expense_types = _AsyncOp(post_expense_types)
-    get_expense_types_count = _AsyncOp(get_expense_types_count)
-    get_expense_types_by_id = _AsyncOp(get_expense_types_by_id)
-    put_expense_types_by_id = _AsyncOp(put_expense_types_by_id)
-    patch_expense_types_by_id = _AsyncOp(patch_expense_types_by_id)
-    delete_expense_types_by_id = _AsyncOp(delete_expense_types_by_id)
-
-
-class AsyncPaymentTypeInfos(_Bound):
-    """The ``PaymentTypeInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_expense_payment_types_info)
-    get_expense_payment_types_info = _AsyncOp(get_expense_payment_types_info)
-    get_expense_payment_types_by_id_info = _AsyncOp(get_expense_payment_types_by_id_info)
-
-
-class AsyncPaymentTypes(_Bound):
-    """The ``PaymentTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_expense_payment_types_count)
-    create = _AsyncOp(post_expense_payment_types)
-    delete = _AsyncOp(delete_expense_payment_types_by_id)
-    get = _AsyncOp(get_expense_payment_types_by_id)
-    list = _AsyncOp(get_expense_payment_types)
-    replace = _AsyncOp(put_expense_payment_types_by_id)
-    update = _AsyncOp(patch_expense_payment_types_by_id)
-    get_expense_payment_types = _AsyncOp(get_expense_payment_types)
-    post_expense_payment_types = _AsyncOp(post_expense_payment_types)
-    get_expense_payment_types_count = _AsyncOp(get_expense_payment_types_count)
-    get_expense_payment_types_by_id = _AsyncOp(get_expense_payment_types_by_id)
-    put_expense_payment_types_by_id = _AsyncOp(put_expense_payment_types_by_id)
-    patch_expense_payment_types_by_id = _AsyncOp(patch_expense_payment_types_by_id)
-    delete_expense_payment_types_by_id = _AsyncOp(delete_expense_payment_types_by_id)
-
-
-class AsyncExpense(_Bound):
-    """The ``expense`` operations of an asynchronous client, by resource and by full name."""
-
-    classifications = _Resource(AsyncClassifications)
-    expense_entries = _Resource(AsyncExpenseEntries)
-    expense_entry_audits = _Resource(AsyncExpenseEntryAudits)
-    expense_report_audits = _Resource(AsyncExpenseReportAudits)
-    expense_reports = _Resource(AsyncExpenseReports)
-    expense_tax_type_infos = _Resource(AsyncExpenseTaxTypeInfos)
-    expense_type_infos = _Resource(AsyncExpenseTypeInfos)
-    expense_types = _Resource(AsyncExpenseTypes)
-    payment_type_infos = _Resource(AsyncPaymentTypeInfos)
-    payment_types = _Resource(AsyncPaymentTypes)
-
-    get_expense_classifications = _AsyncOp(get_expense_classifications)
-    get_expense_classifications_count = _AsyncOp(get_expense_classifications_count)
-    get_expense_classifications_by_id = _AsyncOp(get_expense_classifications_by_id)
-    get_expense_entries = _AsyncOp(get_expense_entries)
-    post_expense_entries = _AsyncOp(post_expense_entries)
-    get_expense_entries_count = _AsyncOp(get_expense_entries_count)
-    get_expense_entries_by_id = _AsyncOp(get_expense_entries_by_id)
-    put_expense_entries_by_id = _AsyncOp(put_expense_entries_by_id)
-    patch_expense_entries_by_id = _AsyncOp(patch_expense_entries_by_id)
-    delete_expense_entries_by_id = _AsyncOp(delete_expense_entries_by_id)
-    get_expense_entries_by_parent_id_audits = _AsyncOp(get_expense_entries_by_parent_id_audits)
-    get_expense_entries_by_parent_id_audits_count = _AsyncOp(
-        get_expense_entries_by_parent_id_audits_count
-    )
-    get_expense_entries_by_parent_id_audits_by_id = _AsyncOp(
-        get_expense_entries_by_parent_id_audits_by_id
-    )
-    get_expense_info_tax_types = _AsyncOp(get_expense_info_tax_types)
-    get_expense_info_tax_types_count = _AsyncOp(get_expense_info_tax_types_count)
-    get_expense_info_tax_types_by_id = _AsyncOp(get_expense_info_tax_types_by_id)
-    get_expense_payment_types = _AsyncOp(get_expense_payment_types)
-    post_expense_payment_types = _AsyncOp(post_expense_payment_types)
-    get_expense_payment_types_count = _AsyncOp(get_expense_payment_types_count)
-    get_expense_payment_types_info = _AsyncOp(get_expense_payment_types_info)
-    get_expense_payment_types_by_id = _AsyncOp(get_expense_payment_types_by_id)
-    put_expense_payment_types_by_id = _AsyncOp(put_expense_payment_types_by_id)
-    patch_expense_payment_types_by_id = _AsyncOp(patch_expense_payment_types_by_id)
-    delete_expense_payment_types_by_id = _AsyncOp(delete_expense_payment_types_by_id)
-    get_expense_payment_types_by_id_info = _AsyncOp(get_expense_payment_types_by_id_info)
-    get_expense_reports = _AsyncOp(get_expense_reports)
-    get_expense_reports_count = _AsyncOp(get_expense_reports_count)
-    get_expense_reports_by_id = _AsyncOp(get_expense_reports_by_id)
-    post_expense_reports_by_id_approve = _AsyncOp(post_expense_reports_by_id_approve)
-    post_expense_reports_by_id_reject = _AsyncOp(post_expense_reports_by_id_reject)
-    post_expense_reports_by_id_reverse = _AsyncOp(post_expense_reports_by_id_reverse)
-    post_expense_reports_by_id_submit = _AsyncOp(post_expense_reports_by_id_submit)
-    get_expense_reports_by_parent_id_audits = _AsyncOp(get_expense_reports_by_parent_id_audits)
-    get_expense_reports_by_parent_id_audits_count = _AsyncOp(
-        get_expense_reports_by_parent_id_audits_count
-    )
-    get_expense_reports_by_parent_id_audits_by_id = _AsyncOp(
-        get_expense_reports_by_parent_id_audits_by_id
-    )
-    get_expense_types = _AsyncOp(get_expense_types)
-    post_expense_types = _AsyncOp(post_expense_types)
-    get_expense_types_count = _AsyncOp(get_expense_types_count)
-    get_expense_types_info = _AsyncOp(get_expense_types_info)
-    get_expense_types_by_id = _AsyncOp(get_expense_types_by_id)
-    put_expense_types_by_id = _AsyncOp(put_expense_types_by_id)
-    patch_expense_types_by_id = _AsyncOp(patch_expense_types_by_id)
-    delete_expense_types_by_id = _AsyncOp(delete_expense_types_by_id)
-    get_expense_types_by_id_info = _AsyncOp(get_expense_types_by_id_info)
+    _async = True
 
 
 #: The classes a client exposes as ``client.expense``.

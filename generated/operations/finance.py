@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -11742,1637 +11744,1577 @@ def patch_finance_tax_integrations_by_id(
     )
 
 
-class AccountingBatches:
-    """The ``AccountingBatches`` resource."""
+class AccountingBatches(_Bound[_M]):
+    """The ``AccountingBatches`` resource: ``client.finance.accounting_batches``."""
 
-    count = staticmethod(get_finance_accounting_batches_count)
-    create = staticmethod(post_finance_accounting_batches)
-    delete = staticmethod(delete_finance_accounting_batches_by_id)
-    get = staticmethod(get_finance_accounting_batches_by_id)
-    list = staticmethod(get_finance_accounting_batches)
-    get_finance_accounting_batches = staticmethod(get_finance_accounting_batches)
-    post_finance_accounting_batches = staticmethod(post_finance_accounting_batches)
-    get_finance_accounting_batches_count = staticmethod(get_finance_accounting_batches_count)
-    get_finance_accounting_batches_by_id = staticmethod(get_finance_accounting_batches_by_id)
-    delete_finance_accounting_batches_by_id = staticmethod(delete_finance_accounting_batches_by_id)
-    post_finance_accounting_batches_by_id_export = staticmethod(
-        post_finance_accounting_batches_by_id_export
-    )
-    post_finance_accounting_export = staticmethod(post_finance_accounting_export)
+    count = _Op(get_finance_accounting_batches_count)
+    create = _Op(post_finance_accounting_batches)
+    delete = _Op(delete_finance_accounting_batches_by_id)
+    get = _Op(get_finance_accounting_batches_by_id)
+    list = _Op(get_finance_accounting_batches)
+    get_finance_accounting_batches = _Op(get_finance_accounting_batches)
+    post_finance_accounting_batches = _Op(post_finance_accounting_batches)
+    get_finance_accounting_batches_count = _Op(get_finance_accounting_batches_count)
+    get_finance_accounting_batches_by_id = _Op(get_finance_accounting_batches_by_id)
+    delete_finance_accounting_batches_by_id = _Op(delete_finance_accounting_batches_by_id)
+    post_finance_accounting_batches_by_id_export = _Op(post_finance_accounting_batches_by_id_export)
+    post_finance_accounting_export = _Op(post_finance_accounting_export)
 
 
-class AccountingPackageSetups:
-    """The ``AccountingPackageSetups`` resource."""
+class AccountingPackageSetups(_Bound[_M]):
+    """The ``AccountingPackageSetups`` resource: ``client.finance.accounting_package_setups``."""
 
-    count = staticmethod(get_finance_accounting_package_setup_count)
-    get = staticmethod(get_finance_accounting_package_setup_by_id)
-    list = staticmethod(get_finance_accounting_package_setup)
-    replace = staticmethod(put_finance_accounting_package_setup_by_id)
-    update = staticmethod(patch_finance_accounting_package_setup_by_id)
-    get_finance_accounting_package_setup = staticmethod(get_finance_accounting_package_setup)
-    get_finance_accounting_package_setup_count = staticmethod(
-        get_finance_accounting_package_setup_count
-    )
-    get_finance_accounting_package_setup_by_id = staticmethod(
-        get_finance_accounting_package_setup_by_id
-    )
-    put_finance_accounting_package_setup_by_id = staticmethod(
-        put_finance_accounting_package_setup_by_id
-    )
-    patch_finance_accounting_package_setup_by_id = staticmethod(
-        patch_finance_accounting_package_setup_by_id
-    )
+    count = _Op(get_finance_accounting_package_setup_count)
+    get = _Op(get_finance_accounting_package_setup_by_id)
+    list = _Op(get_finance_accounting_package_setup)
+    replace = _Op(put_finance_accounting_package_setup_by_id)
+    update = _Op(patch_finance_accounting_package_setup_by_id)
+    get_finance_accounting_package_setup = _Op(get_finance_accounting_package_setup)
+    get_finance_accounting_package_setup_count = _Op(get_finance_accounting_package_setup_count)
+    get_finance_accounting_package_setup_by_id = _Op(get_finance_accounting_package_setup_by_id)
+    put_finance_accounting_package_setup_by_id = _Op(put_finance_accounting_package_setup_by_id)
+    patch_finance_accounting_package_setup_by_id = _Op(patch_finance_accounting_package_setup_by_id)
 
 
-class AccountingPackages:
-    """The ``AccountingPackages`` resource."""
+class AccountingPackages(_Bound[_M]):
+    """The ``AccountingPackages`` resource: ``client.finance.accounting_packages``."""
 
-    count = staticmethod(get_finance_accounting_packages_count)
-    get = staticmethod(get_finance_accounting_packages_by_id)
-    list = staticmethod(get_finance_accounting_packages)
-    get_finance_accounting_packages = staticmethod(get_finance_accounting_packages)
-    get_finance_accounting_packages_count = staticmethod(get_finance_accounting_packages_count)
-    get_finance_accounting_packages_by_id = staticmethod(get_finance_accounting_packages_by_id)
+    count = _Op(get_finance_accounting_packages_count)
+    get = _Op(get_finance_accounting_packages_by_id)
+    list = _Op(get_finance_accounting_packages)
+    get_finance_accounting_packages = _Op(get_finance_accounting_packages)
+    get_finance_accounting_packages_count = _Op(get_finance_accounting_packages_count)
+    get_finance_accounting_packages_by_id = _Op(get_finance_accounting_packages_by_id)
 
 
-class AccountingUnpostedExpenseTaxableLevels:
-    """The ``AccountingUnpostedExpenseTaxableLevels`` resource."""
+class AccountingUnpostedExpenseTaxableLevels(_Bound[_M]):
+    """The ``AccountingUnpostedExpenseTaxableLevels`` resource: ``client.finance.accounting_unposted_expense_taxable_levels``."""
 
-    count = staticmethod(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count)
-    get = staticmethod(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id)
-    list = staticmethod(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels)
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels = staticmethod(
+    count = _Op(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count)
+    get = _Op(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id)
+    list = _Op(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels)
+    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels = _Op(
         get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels
     )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count = staticmethod(
+    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count = _Op(
         get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count
     )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id = staticmethod(
+    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id = _Op(
         get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id
     )
 
 
-class AccountingUnpostedExpenses:
-    """The ``AccountingUnpostedExpenses`` resource."""
+class AccountingUnpostedExpenses(_Bound[_M]):
+    """The ``AccountingUnpostedExpenses`` resource: ``client.finance.accounting_unposted_expenses``."""
 
-    count = staticmethod(get_finance_accounting_unpostedexpenses_count)
-    get = staticmethod(get_finance_accounting_unpostedexpenses_by_id)
-    list = staticmethod(get_finance_accounting_unpostedexpenses)
-    get_finance_accounting_unpostedexpenses = staticmethod(get_finance_accounting_unpostedexpenses)
-    get_finance_accounting_unpostedexpenses_count = staticmethod(
+    count = _Op(get_finance_accounting_unpostedexpenses_count)
+    get = _Op(get_finance_accounting_unpostedexpenses_by_id)
+    list = _Op(get_finance_accounting_unpostedexpenses)
+    get_finance_accounting_unpostedexpenses = _Op(get_finance_accounting_unpostedexpenses)
+    get_finance_accounting_unpostedexpenses_count = _Op(
         get_finance_accounting_unpostedexpenses_count
     )
-    get_finance_accounting_unpostedexpenses_by_id = staticmethod(
+    get_finance_accounting_unpostedexpenses_by_id = _Op(
         get_finance_accounting_unpostedexpenses_by_id
     )
 
 
-class AccountingUnpostedInvoiceTaxableLevels:
-    """The ``AccountingUnpostedInvoiceTaxableLevels`` resource."""
+class AccountingUnpostedInvoiceTaxableLevels(_Bound[_M]):
+    """The ``AccountingUnpostedInvoiceTaxableLevels`` resource: ``client.finance.accounting_unposted_invoice_taxable_levels``."""
 
-    count = staticmethod(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count)
-    get = staticmethod(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id)
-    list = staticmethod(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels)
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels = staticmethod(
+    count = _Op(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count)
+    get = _Op(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id)
+    list = _Op(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels)
+    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels = _Op(
         get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels
     )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count = staticmethod(
+    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count = _Op(
         get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count
     )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id = staticmethod(
+    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id = _Op(
         get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id
     )
 
 
-class AccountingUnpostedInvoices:
-    """The ``AccountingUnpostedInvoices`` resource."""
+class AccountingUnpostedInvoices(_Bound[_M]):
+    """The ``AccountingUnpostedInvoices`` resource: ``client.finance.accounting_unposted_invoices``."""
 
-    count = staticmethod(get_finance_accounting_unpostedinvoices_count)
-    get = staticmethod(get_finance_accounting_unpostedinvoices_by_id)
-    list = staticmethod(get_finance_accounting_unpostedinvoices)
-    get_finance_accounting_unpostedinvoices = staticmethod(get_finance_accounting_unpostedinvoices)
-    get_finance_accounting_unpostedinvoices_count = staticmethod(
+    count = _Op(get_finance_accounting_unpostedinvoices_count)
+    get = _Op(get_finance_accounting_unpostedinvoices_by_id)
+    list = _Op(get_finance_accounting_unpostedinvoices)
+    get_finance_accounting_unpostedinvoices = _Op(get_finance_accounting_unpostedinvoices)
+    get_finance_accounting_unpostedinvoices_count = _Op(
         get_finance_accounting_unpostedinvoices_count
     )
-    get_finance_accounting_unpostedinvoices_by_id = staticmethod(
+    get_finance_accounting_unpostedinvoices_by_id = _Op(
         get_finance_accounting_unpostedinvoices_by_id
     )
 
 
-class AccountingUnpostedPayments:
-    """The ``AccountingUnpostedPayments`` resource."""
+class AccountingUnpostedPayments(_Bound[_M]):
+    """The ``AccountingUnpostedPayments`` resource: ``client.finance.accounting_unposted_payments``."""
 
-    list = staticmethod(get_finance_accounting_unpostedpayments)
-    get_finance_accounting_unposted_payments_count = staticmethod(
+    list = _Op(get_finance_accounting_unpostedpayments)
+    get_finance_accounting_unposted_payments_count = _Op(
         get_finance_accounting_unposted_payments_count
     )
-    get_finance_accounting_unposted_payments_by_id = staticmethod(
+    get_finance_accounting_unposted_payments_by_id = _Op(
         get_finance_accounting_unposted_payments_by_id
     )
-    get_finance_accounting_unpostedpayments = staticmethod(get_finance_accounting_unpostedpayments)
+    get_finance_accounting_unpostedpayments = _Op(get_finance_accounting_unpostedpayments)
 
 
-class AccountingUnpostedProcurementTaxableLevels:
-    """The ``AccountingUnpostedProcurementTaxableLevels`` resource."""
+class AccountingUnpostedProcurementTaxableLevels(_Bound[_M]):
+    """The ``AccountingUnpostedProcurementTaxableLevels`` resource: ``client.finance.accounting_unposted_procurement_taxable_levels``."""
 
-    count = staticmethod(
-        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count
-    )
-    get = staticmethod(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id)
-    list = staticmethod(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels)
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels = staticmethod(
+    count = _Op(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count)
+    get = _Op(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id)
+    list = _Op(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels)
+    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels = _Op(
         get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels
     )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count = staticmethod(
+    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count = _Op(
         get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count
     )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id = staticmethod(
+    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id = _Op(
         get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id
     )
 
 
-class AccountingUnpostedProcurements:
-    """The ``AccountingUnpostedProcurements`` resource."""
+class AccountingUnpostedProcurements(_Bound[_M]):
+    """The ``AccountingUnpostedProcurements`` resource: ``client.finance.accounting_unposted_procurements``."""
 
-    count = staticmethod(get_finance_accounting_unpostedprocurement_count)
-    get = staticmethod(get_finance_accounting_unpostedprocurement_by_id)
-    list = staticmethod(get_finance_accounting_unpostedprocurement)
-    get_finance_accounting_unpostedprocurement = staticmethod(
-        get_finance_accounting_unpostedprocurement
-    )
-    get_finance_accounting_unpostedprocurement_count = staticmethod(
+    count = _Op(get_finance_accounting_unpostedprocurement_count)
+    get = _Op(get_finance_accounting_unpostedprocurement_by_id)
+    list = _Op(get_finance_accounting_unpostedprocurement)
+    get_finance_accounting_unpostedprocurement = _Op(get_finance_accounting_unpostedprocurement)
+    get_finance_accounting_unpostedprocurement_count = _Op(
         get_finance_accounting_unpostedprocurement_count
     )
-    get_finance_accounting_unpostedprocurement_by_id = staticmethod(
+    get_finance_accounting_unpostedprocurement_by_id = _Op(
         get_finance_accounting_unpostedprocurement_by_id
     )
 
 
-class AgreementAdditions:
-    """The ``AgreementAdditions`` resource."""
+class AgreementAdditions(_Bound[_M]):
+    """The ``AgreementAdditions`` resource: ``client.finance.agreement_additions``."""
 
-    count = staticmethod(get_finance_agreements_by_parent_id_additions_count)
-    create = staticmethod(post_finance_agreements_by_parent_id_additions)
-    delete = staticmethod(delete_finance_agreements_by_parent_id_additions_by_id)
-    get = staticmethod(get_finance_agreements_by_parent_id_additions_by_id)
-    list = staticmethod(get_finance_agreements_by_parent_id_additions)
-    replace = staticmethod(put_finance_agreements_by_parent_id_additions_by_id)
-    update = staticmethod(patch_finance_agreements_by_parent_id_additions_by_id)
-    get_finance_agreements_by_parent_id_additions = staticmethod(
+    count = _Op(get_finance_agreements_by_parent_id_additions_count)
+    create = _Op(post_finance_agreements_by_parent_id_additions)
+    delete = _Op(delete_finance_agreements_by_parent_id_additions_by_id)
+    get = _Op(get_finance_agreements_by_parent_id_additions_by_id)
+    list = _Op(get_finance_agreements_by_parent_id_additions)
+    replace = _Op(put_finance_agreements_by_parent_id_additions_by_id)
+    update = _Op(patch_finance_agreements_by_parent_id_additions_by_id)
+    get_finance_agreements_by_parent_id_additions = _Op(
         get_finance_agreements_by_parent_id_additions
     )
-    post_finance_agreements_by_parent_id_additions = staticmethod(
+    post_finance_agreements_by_parent_id_additions = _Op(
         post_finance_agreements_by_parent_id_additions
     )
-    get_finance_agreements_by_parent_id_additions_count = staticmethod(
+    get_finance_agreements_by_parent_id_additions_count = _Op(
         get_finance_agreements_by_parent_id_additions_count
     )
-    get_finance_agreements_by_parent_id_additions_by_id = staticmethod(
+    get_finance_agreements_by_parent_id_additions_by_id = _Op(
         get_finance_agreements_by_parent_id_additions_by_id
     )
-    put_finance_agreements_by_parent_id_additions_by_id = staticmethod(
+    put_finance_agreements_by_parent_id_additions_by_id = _Op(
         put_finance_agreements_by_parent_id_additions_by_id
     )
-    patch_finance_agreements_by_parent_id_additions_by_id = staticmethod(
+    patch_finance_agreements_by_parent_id_additions_by_id = _Op(
         patch_finance_agreements_by_parent_id_additions_by_id
     )
-    delete_finance_agreements_by_parent_id_additions_by_id = staticmethod(
+    delete_finance_agreements_by_parent_id_additions_by_id = _Op(
         delete_finance_agreements_by_parent_id_additions_by_id
     )
 
 
-class AgreementAdjustments:
-    """The ``AgreementAdjustments`` resource."""
+class AgreementAdjustments(_Bound[_M]):
+    """The ``AgreementAdjustments`` resource: ``client.finance.agreement_adjustments``."""
 
-    count = staticmethod(get_finance_agreements_by_parent_id_adjustments_count)
-    create = staticmethod(post_finance_agreements_by_parent_id_adjustments)
-    delete = staticmethod(delete_finance_agreements_by_parent_id_adjustments_by_id)
-    get = staticmethod(get_finance_agreements_by_parent_id_adjustments_by_id)
-    list = staticmethod(get_finance_agreements_by_parent_id_adjustments)
-    replace = staticmethod(put_finance_agreements_by_parent_id_adjustments_by_id)
-    update = staticmethod(patch_finance_agreements_by_parent_id_adjustments_by_id)
-    get_finance_agreements_by_parent_id_adjustments = staticmethod(
+    count = _Op(get_finance_agreements_by_parent_id_adjustments_count)
+    create = _Op(post_finance_agreements_by_parent_id_adjustments)
+    delete = _Op(delete_finance_agreements_by_parent_id_adjustments_by_id)
+    get = _Op(get_finance_agreements_by_parent_id_adjustments_by_id)
+    list = _Op(get_finance_agreements_by_parent_id_adjustments)
+    replace = _Op(put_finance_agreements_by_parent_id_adjustments_by_id)
+    update = _Op(patch_finance_agreements_by_parent_id_adjustments_by_id)
+    get_finance_agreements_by_parent_id_adjustments = _Op(
         get_finance_agreements_by_parent_id_adjustments
     )
-    post_finance_agreements_by_parent_id_adjustments = staticmethod(
+    post_finance_agreements_by_parent_id_adjustments = _Op(
         post_finance_agreements_by_parent_id_adjustments
     )
-    get_finance_agreements_by_parent_id_adjustments_count = staticmethod(
+    get_finance_agreements_by_parent_id_adjustments_count = _Op(
         get_finance_agreements_by_parent_id_adjustments_count
     )
-    get_finance_agreements_by_parent_id_adjustments_by_id = staticmethod(
+    get_finance_agreements_by_parent_id_adjustments_by_id = _Op(
         get_finance_agreements_by_parent_id_adjustments_by_id
     )
-    put_finance_agreements_by_parent_id_adjustments_by_id = staticmethod(
+    put_finance_agreements_by_parent_id_adjustments_by_id = _Op(
         put_finance_agreements_by_parent_id_adjustments_by_id
     )
-    patch_finance_agreements_by_parent_id_adjustments_by_id = staticmethod(
+    patch_finance_agreements_by_parent_id_adjustments_by_id = _Op(
         patch_finance_agreements_by_parent_id_adjustments_by_id
     )
-    delete_finance_agreements_by_parent_id_adjustments_by_id = staticmethod(
+    delete_finance_agreements_by_parent_id_adjustments_by_id = _Op(
         delete_finance_agreements_by_parent_id_adjustments_by_id
     )
 
 
-class AgreementBatchSetupResource:
-    """The ``AgreementBatchSetup`` resource."""
+class AgreementBatchSetupResource(_Bound[_M]):
+    """The ``AgreementBatchSetup`` resource: ``client.finance.agreement_batch_setup``."""
 
-    count = staticmethod(get_finance_batch_setups_count)
-    get = staticmethod(get_finance_batch_setups_by_id)
-    list = staticmethod(get_finance_batch_setups)
-    replace = staticmethod(put_finance_batch_setups_by_id)
-    update = staticmethod(patch_finance_batch_setups_by_id)
-    get_finance_batch_setups = staticmethod(get_finance_batch_setups)
-    get_finance_batch_setups_count = staticmethod(get_finance_batch_setups_count)
-    get_finance_batch_setups_by_id = staticmethod(get_finance_batch_setups_by_id)
-    put_finance_batch_setups_by_id = staticmethod(put_finance_batch_setups_by_id)
-    patch_finance_batch_setups_by_id = staticmethod(patch_finance_batch_setups_by_id)
+    count = _Op(get_finance_batch_setups_count)
+    get = _Op(get_finance_batch_setups_by_id)
+    list = _Op(get_finance_batch_setups)
+    replace = _Op(put_finance_batch_setups_by_id)
+    update = _Op(patch_finance_batch_setups_by_id)
+    get_finance_batch_setups = _Op(get_finance_batch_setups)
+    get_finance_batch_setups_count = _Op(get_finance_batch_setups_count)
+    get_finance_batch_setups_by_id = _Op(get_finance_batch_setups_by_id)
+    put_finance_batch_setups_by_id = _Op(put_finance_batch_setups_by_id)
+    patch_finance_batch_setups_by_id = _Op(patch_finance_batch_setups_by_id)
 
 
-class AgreementBoardDefaults:
-    """The ``AgreementBoardDefaults`` resource."""
+class AgreementBoardDefaults(_Bound[_M]):
+    """The ``AgreementBoardDefaults`` resource: ``client.finance.agreement_board_defaults``."""
 
-    count = staticmethod(get_finance_agreements_by_parent_id_board_defaults_count)
-    create = staticmethod(post_finance_agreements_by_parent_id_board_defaults)
-    delete = staticmethod(delete_finance_agreements_by_parent_id_board_defaults_by_id)
-    get = staticmethod(get_finance_agreements_by_parent_id_board_defaults_by_id)
-    list = staticmethod(get_finance_agreements_by_parent_id_board_defaults)
-    replace = staticmethod(put_finance_agreements_by_parent_id_board_defaults_by_id)
-    update = staticmethod(patch_finance_agreements_by_parent_id_board_defaults_by_id)
-    get_finance_agreements_by_parent_id_board_defaults = staticmethod(
+    count = _Op(get_finance_agreements_by_parent_id_board_defaults_count)
+    create = _Op(post_finance_agreements_by_parent_id_board_defaults)
+    delete = _Op(delete_finance_agreements_by_parent_id_board_defaults_by_id)
+    get = _Op(get_finance_agreements_by_parent_id_board_defaults_by_id)
+    list = _Op(get_finance_agreements_by_parent_id_board_defaults)
+    replace = _Op(put_finance_agreements_by_parent_id_board_defaults_by_id)
+    update = _Op(patch_finance_agreements_by_parent_id_board_defaults_by_id)
+    get_finance_agreements_by_parent_id_board_defaults = _Op(
         get_finance_agreements_by_parent_id_board_defaults
     )
-    post_finance_agreements_by_parent_id_board_defaults = staticmethod(
+    post_finance_agreements_by_parent_id_board_defaults = _Op(
         post_finance_agreements_by_parent_id_board_defaults
     )
-    get_finance_agreements_by_parent_id_board_defaults_count = staticmethod(
+    get_finance_agreements_by_parent_id_board_defaults_count = _Op(
         get_finance_agreements_by_parent_id_board_defaults_count
     )
-    get_finance_agreements_by_parent_id_board_defaults_by_id = staticmethod(
+    get_finance_agreements_by_parent_id_board_defaults_by_id = _Op(
         get_finance_agreements_by_parent_id_board_defaults_by_id
     )
-    put_finance_agreements_by_parent_id_board_defaults_by_id = staticmethod(
+    put_finance_agreements_by_parent_id_board_defaults_by_id = _Op(
         put_finance_agreements_by_parent_id_board_defaults_by_id
     )
-    patch_finance_agreements_by_parent_id_board_defaults_by_id = staticmethod(
+    patch_finance_agreements_by_parent_id_board_defaults_by_id = _Op(
         patch_finance_agreements_by_parent_id_board_defaults_by_id
     )
-    delete_finance_agreements_by_parent_id_board_defaults_by_id = staticmethod(
+    delete_finance_agreements_by_parent_id_board_defaults_by_id = _Op(
         delete_finance_agreements_by_parent_id_board_defaults_by_id
     )
 
 
-class AgreementRecaps:
-    """The ``AgreementRecaps`` resource."""
+class AgreementRecaps(_Bound[_M]):
+    """The ``AgreementRecaps`` resource: ``client.finance.agreement_recaps``."""
 
-    get = staticmethod(get_finance_agreementrecap_by_id)
-    list = staticmethod(get_finance_agreementrecap)
-    get_finance_agreementrecap = staticmethod(get_finance_agreementrecap)
-    get_finance_agreementrecap_by_id = staticmethod(get_finance_agreementrecap_by_id)
+    get = _Op(get_finance_agreementrecap_by_id)
+    list = _Op(get_finance_agreementrecap)
+    get_finance_agreementrecap = _Op(get_finance_agreementrecap)
+    get_finance_agreementrecap_by_id = _Op(get_finance_agreementrecap_by_id)
 
 
-class AgreementSites:
-    """The ``AgreementSites`` resource."""
+class AgreementSites(_Bound[_M]):
+    """The ``AgreementSites`` resource: ``client.finance.agreement_sites``."""
 
-    count = staticmethod(get_finance_agreements_by_parent_id_sites_count)
-    create = staticmethod(post_finance_agreements_by_parent_id_sites)
-    delete = staticmethod(delete_finance_agreements_by_parent_id_sites_by_id)
-    get = staticmethod(get_finance_agreements_by_parent_id_sites_by_id)
-    list = staticmethod(get_finance_agreements_by_parent_id_sites)
-    replace = staticmethod(put_finance_agreements_by_parent_id_sites_by_id)
-    update = staticmethod(patch_finance_agreements_by_parent_id_sites_by_id)
-    get_finance_agreements_by_parent_id_sites = staticmethod(
-        get_finance_agreements_by_parent_id_sites
-    )
-    post_finance_agreements_by_parent_id_sites = staticmethod(
-        post_finance_agreements_by_parent_id_sites
-    )
-    get_finance_agreements_by_parent_id_sites_count = staticmethod(
+    count = _Op(get_finance_agreements_by_parent_id_sites_count)
+    create = _Op(post_finance_agreements_by_parent_id_sites)
+    delete = _Op(delete_finance_agreements_by_parent_id_sites_by_id)
+    get = _Op(get_finance_agreements_by_parent_id_sites_by_id)
+    list = _Op(get_finance_agreements_by_parent_id_sites)
+    replace = _Op(put_finance_agreements_by_parent_id_sites_by_id)
+    update = _Op(patch_finance_agreements_by_parent_id_sites_by_id)
+    get_finance_agreements_by_parent_id_sites = _Op(get_finance_agreements_by_parent_id_sites)
+    post_finance_agreements_by_parent_id_sites = _Op(post_finance_agreements_by_parent_id_sites)
+    get_finance_agreements_by_parent_id_sites_count = _Op(
         get_finance_agreements_by_parent_id_sites_count
     )
-    get_finance_agreements_by_parent_id_sites_by_id = staticmethod(
+    get_finance_agreements_by_parent_id_sites_by_id = _Op(
         get_finance_agreements_by_parent_id_sites_by_id
     )
-    put_finance_agreements_by_parent_id_sites_by_id = staticmethod(
+    put_finance_agreements_by_parent_id_sites_by_id = _Op(
         put_finance_agreements_by_parent_id_sites_by_id
     )
-    patch_finance_agreements_by_parent_id_sites_by_id = staticmethod(
+    patch_finance_agreements_by_parent_id_sites_by_id = _Op(
         patch_finance_agreements_by_parent_id_sites_by_id
     )
-    delete_finance_agreements_by_parent_id_sites_by_id = staticmethod(
+    delete_finance_agreements_by_parent_id_sites_by_id = _Op(
         delete_finance_agreements_by_parent_id_sites_by_id
     )
 
 
-class AgreementTypeResource:
-    """The ``AgreementType`` resource."""
+class AgreementTypeResource(_Bound[_M]):
+    """The ``AgreementType`` resource: ``client.finance.agreement_type``."""
 
-    create = staticmethod(post_finance_agreements_by_id_copy)
-    post_finance_agreements_by_id_copy = staticmethod(post_finance_agreements_by_id_copy)
+    create = _Op(post_finance_agreements_by_id_copy)
+    post_finance_agreements_by_id_copy = _Op(post_finance_agreements_by_id_copy)
 
 
-class AgreementTypeBoardDefaults:
-    """The ``AgreementTypeBoardDefaults`` resource."""
+class AgreementTypeBoardDefaults(_Bound[_M]):
+    """The ``AgreementTypeBoardDefaults`` resource: ``client.finance.agreement_type_board_defaults``."""
 
-    count = staticmethod(get_finance_agreement_types_by_parent_id_board_defaults_count)
-    create = staticmethod(post_finance_agreement_types_by_parent_id_board_defaults)
-    delete = staticmethod(delete_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    get = staticmethod(get_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    list = staticmethod(get_finance_agreement_types_by_parent_id_board_defaults)
-    replace = staticmethod(put_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    update = staticmethod(patch_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    get_finance_agreement_types_by_parent_id_board_defaults = staticmethod(
+    count = _Op(get_finance_agreement_types_by_parent_id_board_defaults_count)
+    create = _Op(post_finance_agreement_types_by_parent_id_board_defaults)
+    delete = _Op(delete_finance_agreement_types_by_parent_id_board_defaults_by_id)
+    get = _Op(get_finance_agreement_types_by_parent_id_board_defaults_by_id)
+    list = _Op(get_finance_agreement_types_by_parent_id_board_defaults)
+    replace = _Op(put_finance_agreement_types_by_parent_id_board_defaults_by_id)
+    update = _Op(patch_finance_agreement_types_by_parent_id_board_defaults_by_id)
+    get_finance_agreement_types_by_parent_id_board_defaults = _Op(
         get_finance_agreement_types_by_parent_id_board_defaults
     )
-    post_finance_agreement_types_by_parent_id_board_defaults = staticmethod(
+    post_finance_agreement_types_by_parent_id_board_defaults = _Op(
         post_finance_agreement_types_by_parent_id_board_defaults
     )
-    get_finance_agreement_types_by_parent_id_board_defaults_count = staticmethod(
+    get_finance_agreement_types_by_parent_id_board_defaults_count = _Op(
         get_finance_agreement_types_by_parent_id_board_defaults_count
     )
-    get_finance_agreement_types_by_parent_id_board_defaults_by_id = staticmethod(
+    get_finance_agreement_types_by_parent_id_board_defaults_by_id = _Op(
         get_finance_agreement_types_by_parent_id_board_defaults_by_id
     )
-    put_finance_agreement_types_by_parent_id_board_defaults_by_id = staticmethod(
+    put_finance_agreement_types_by_parent_id_board_defaults_by_id = _Op(
         put_finance_agreement_types_by_parent_id_board_defaults_by_id
     )
-    patch_finance_agreement_types_by_parent_id_board_defaults_by_id = staticmethod(
+    patch_finance_agreement_types_by_parent_id_board_defaults_by_id = _Op(
         patch_finance_agreement_types_by_parent_id_board_defaults_by_id
     )
-    delete_finance_agreement_types_by_parent_id_board_defaults_by_id = staticmethod(
+    delete_finance_agreement_types_by_parent_id_board_defaults_by_id = _Op(
         delete_finance_agreement_types_by_parent_id_board_defaults_by_id
     )
 
 
-class AgreementTypeWorkRoleExclusions:
-    """The ``AgreementTypeWorkRoleExclusions`` resource."""
+class AgreementTypeWorkRoleExclusions(_Bound[_M]):
+    """The ``AgreementTypeWorkRoleExclusions`` resource: ``client.finance.agreement_type_work_role_exclusions``."""
 
-    count = staticmethod(get_finance_agreement_types_by_parent_id_work_role_exclusions_count)
-    create = staticmethod(post_finance_agreement_types_by_parent_id_work_role_exclusions)
-    delete = staticmethod(delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id)
-    get = staticmethod(get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id)
-    list = staticmethod(get_finance_agreement_types_by_parent_id_work_role_exclusions)
-    get_finance_agreement_types_by_parent_id_work_role_exclusions = staticmethod(
+    count = _Op(get_finance_agreement_types_by_parent_id_work_role_exclusions_count)
+    create = _Op(post_finance_agreement_types_by_parent_id_work_role_exclusions)
+    delete = _Op(delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id)
+    get = _Op(get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id)
+    list = _Op(get_finance_agreement_types_by_parent_id_work_role_exclusions)
+    get_finance_agreement_types_by_parent_id_work_role_exclusions = _Op(
         get_finance_agreement_types_by_parent_id_work_role_exclusions
     )
-    post_finance_agreement_types_by_parent_id_work_role_exclusions = staticmethod(
+    post_finance_agreement_types_by_parent_id_work_role_exclusions = _Op(
         post_finance_agreement_types_by_parent_id_work_role_exclusions
     )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions_count = staticmethod(
+    get_finance_agreement_types_by_parent_id_work_role_exclusions_count = _Op(
         get_finance_agreement_types_by_parent_id_work_role_exclusions_count
     )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = staticmethod(
+    get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _Op(
         get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
     )
-    delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = staticmethod(
+    delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _Op(
         delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
     )
 
 
-class AgreementTypeWorkRoles:
-    """The ``AgreementTypeWorkRoles`` resource."""
+class AgreementTypeWorkRoles(_Bound[_M]):
+    """The ``AgreementTypeWorkRoles`` resource: ``client.finance.agreement_type_work_roles``."""
 
-    count = staticmethod(get_finance_agreement_types_by_parent_id_workroles_count)
-    create = staticmethod(post_finance_agreement_types_by_parent_id_workroles)
-    delete = staticmethod(delete_finance_agreement_types_by_parent_id_workroles_by_id)
-    get = staticmethod(get_finance_agreement_types_by_parent_id_workroles_by_id)
-    list = staticmethod(get_finance_agreement_types_by_parent_id_workroles)
-    replace = staticmethod(put_finance_agreement_types_by_parent_id_workroles_by_id)
-    update = staticmethod(patch_finance_agreement_types_by_parent_id_workroles_by_id)
-    get_finance_agreement_types_by_parent_id_workroles = staticmethod(
+    count = _Op(get_finance_agreement_types_by_parent_id_workroles_count)
+    create = _Op(post_finance_agreement_types_by_parent_id_workroles)
+    delete = _Op(delete_finance_agreement_types_by_parent_id_workroles_by_id)
+    get = _Op(get_finance_agreement_types_by_parent_id_workroles_by_id)
+    list = _Op(get_finance_agreement_types_by_parent_id_workroles)
+    replace = _Op(put_finance_agreement_types_by_parent_id_workroles_by_id)
+    update = _Op(patch_finance_agreement_types_by_parent_id_workroles_by_id)
+    get_finance_agreement_types_by_parent_id_workroles = _Op(
         get_finance_agreement_types_by_parent_id_workroles
     )
-    post_finance_agreement_types_by_parent_id_workroles = staticmethod(
+    post_finance_agreement_types_by_parent_id_workroles = _Op(
         post_finance_agreement_types_by_parent_id_workroles
     )
-    get_finance_agreement_types_by_parent_id_workroles_count = staticmethod(
+    get_finance_agreement_types_by_parent_id_workroles_count = _Op(
         get_finance_agreement_types_by_parent_id_workroles_count
     )
-    get_finance_agreement_types_by_parent_id_workroles_info = staticmethod(
+    get_finance_agreement_types_by_parent_id_workroles_info = _Op(
         get_finance_agreement_types_by_parent_id_workroles_info
     )
-    get_finance_agreement_types_by_parent_id_workroles_info_count = staticmethod(
+    get_finance_agreement_types_by_parent_id_workroles_info_count = _Op(
         get_finance_agreement_types_by_parent_id_workroles_info_count
     )
-    get_finance_agreement_types_by_parent_id_workroles_info_by_id = staticmethod(
+    get_finance_agreement_types_by_parent_id_workroles_info_by_id = _Op(
         get_finance_agreement_types_by_parent_id_workroles_info_by_id
     )
-    get_finance_agreement_types_by_parent_id_workroles_by_id = staticmethod(
+    get_finance_agreement_types_by_parent_id_workroles_by_id = _Op(
         get_finance_agreement_types_by_parent_id_workroles_by_id
     )
-    put_finance_agreement_types_by_parent_id_workroles_by_id = staticmethod(
+    put_finance_agreement_types_by_parent_id_workroles_by_id = _Op(
         put_finance_agreement_types_by_parent_id_workroles_by_id
     )
-    patch_finance_agreement_types_by_parent_id_workroles_by_id = staticmethod(
+    patch_finance_agreement_types_by_parent_id_workroles_by_id = _Op(
         patch_finance_agreement_types_by_parent_id_workroles_by_id
     )
-    delete_finance_agreement_types_by_parent_id_workroles_by_id = staticmethod(
+    delete_finance_agreement_types_by_parent_id_workroles_by_id = _Op(
         delete_finance_agreement_types_by_parent_id_workroles_by_id
     )
 
 
-class AgreementTypeWorkTypeExclusions:
-    """The ``AgreementTypeWorkTypeExclusions`` resource."""
+class AgreementTypeWorkTypeExclusions(_Bound[_M]):
+    """The ``AgreementTypeWorkTypeExclusions`` resource: ``client.finance.agreement_type_work_type_exclusions``."""
 
-    count = staticmethod(get_finance_agreement_types_by_parent_id_work_type_exclusions_count)
-    create = staticmethod(post_finance_agreement_types_by_parent_id_work_type_exclusions)
-    delete = staticmethod(delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id)
-    get = staticmethod(get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id)
-    list = staticmethod(get_finance_agreement_types_by_parent_id_work_type_exclusions)
-    get_finance_agreement_types_by_parent_id_work_type_exclusions = staticmethod(
+    count = _Op(get_finance_agreement_types_by_parent_id_work_type_exclusions_count)
+    create = _Op(post_finance_agreement_types_by_parent_id_work_type_exclusions)
+    delete = _Op(delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id)
+    get = _Op(get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id)
+    list = _Op(get_finance_agreement_types_by_parent_id_work_type_exclusions)
+    get_finance_agreement_types_by_parent_id_work_type_exclusions = _Op(
         get_finance_agreement_types_by_parent_id_work_type_exclusions
     )
-    post_finance_agreement_types_by_parent_id_work_type_exclusions = staticmethod(
+    post_finance_agreement_types_by_parent_id_work_type_exclusions = _Op(
         post_finance_agreement_types_by_parent_id_work_type_exclusions
     )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions_count = staticmethod(
+    get_finance_agreement_types_by_parent_id_work_type_exclusions_count = _Op(
         get_finance_agreement_types_by_parent_id_work_type_exclusions_count
     )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = staticmethod(
+    get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _Op(
         get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
     )
-    delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = staticmethod(
+    delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _Op(
         delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
     )
 
 
-class AgreementTypeWorkTypes:
-    """The ``AgreementTypeWorkTypes`` resource."""
+class AgreementTypeWorkTypes(_Bound[_M]):
+    """The ``AgreementTypeWorkTypes`` resource: ``client.finance.agreement_type_work_types``."""
 
-    count = staticmethod(get_finance_agreement_types_by_parent_id_worktypes_count)
-    create = staticmethod(post_finance_agreement_types_by_parent_id_worktypes)
-    delete = staticmethod(delete_finance_agreement_types_by_parent_id_worktypes_by_id)
-    get = staticmethod(get_finance_agreement_types_by_parent_id_worktypes_by_id)
-    list = staticmethod(get_finance_agreement_types_by_parent_id_worktypes)
-    replace = staticmethod(put_finance_agreement_types_by_parent_id_worktypes_by_id)
-    update = staticmethod(patch_finance_agreement_types_by_parent_id_worktypes_by_id)
-    get_finance_agreement_types_by_parent_id_worktypes = staticmethod(
+    count = _Op(get_finance_agreement_types_by_parent_id_worktypes_count)
+    create = _Op(post_finance_agreement_types_by_parent_id_worktypes)
+    delete = _Op(delete_finance_agreement_types_by_parent_id_worktypes_by_id)
+    get = _Op(get_finance_agreement_types_by_parent_id_worktypes_by_id)
+    list = _Op(get_finance_agreement_types_by_parent_id_worktypes)
+    replace = _Op(put_finance_agreement_types_by_parent_id_worktypes_by_id)
+    update = _Op(patch_finance_agreement_types_by_parent_id_worktypes_by_id)
+    get_finance_agreement_types_by_parent_id_worktypes = _Op(
         get_finance_agreement_types_by_parent_id_worktypes
     )
-    post_finance_agreement_types_by_parent_id_worktypes = staticmethod(
+    post_finance_agreement_types_by_parent_id_worktypes = _Op(
         post_finance_agreement_types_by_parent_id_worktypes
     )
-    get_finance_agreement_types_by_parent_id_worktypes_count = staticmethod(
+    get_finance_agreement_types_by_parent_id_worktypes_count = _Op(
         get_finance_agreement_types_by_parent_id_worktypes_count
     )
-    get_finance_agreement_types_by_parent_id_worktypes_by_id = staticmethod(
+    get_finance_agreement_types_by_parent_id_worktypes_by_id = _Op(
         get_finance_agreement_types_by_parent_id_worktypes_by_id
     )
-    put_finance_agreement_types_by_parent_id_worktypes_by_id = staticmethod(
+    put_finance_agreement_types_by_parent_id_worktypes_by_id = _Op(
         put_finance_agreement_types_by_parent_id_worktypes_by_id
     )
-    patch_finance_agreement_types_by_parent_id_worktypes_by_id = staticmethod(
+    patch_finance_agreement_types_by_parent_id_worktypes_by_id = _Op(
         patch_finance_agreement_types_by_parent_id_worktypes_by_id
     )
-    delete_finance_agreement_types_by_parent_id_worktypes_by_id = staticmethod(
+    delete_finance_agreement_types_by_parent_id_worktypes_by_id = _Op(
         delete_finance_agreement_types_by_parent_id_worktypes_by_id
     )
 
 
-class AgreementTypes:
-    """The ``AgreementTypes`` resource."""
+class AgreementTypes(_Bound[_M]):
+    """The ``AgreementTypes`` resource: ``client.finance.agreement_types``."""
 
-    count = staticmethod(get_finance_agreements_types_count)
-    create = staticmethod(post_finance_agreements_types)
-    delete = staticmethod(delete_finance_agreements_types_by_id)
-    get = staticmethod(get_finance_agreements_types_by_id)
-    list = staticmethod(get_finance_agreements_types)
-    replace = staticmethod(put_finance_agreements_types_by_id)
-    update = staticmethod(patch_finance_agreements_types_by_id)
-    get_finance_agreements_types = staticmethod(get_finance_agreements_types)
-    post_finance_agreements_types = staticmethod(post_finance_agreements_types)
-    get_finance_agreements_types_count = staticmethod(get_finance_agreements_types_count)
-    get_finance_agreements_types_info = staticmethod(get_finance_agreements_types_info)
-    get_finance_agreements_types_info_count = staticmethod(get_finance_agreements_types_info_count)
-    get_finance_agreements_types_by_id = staticmethod(get_finance_agreements_types_by_id)
-    put_finance_agreements_types_by_id = staticmethod(put_finance_agreements_types_by_id)
-    patch_finance_agreements_types_by_id = staticmethod(patch_finance_agreements_types_by_id)
-    delete_finance_agreements_types_by_id = staticmethod(delete_finance_agreements_types_by_id)
-    get_finance_agreements_types_by_id_info = staticmethod(get_finance_agreements_types_by_id_info)
-    get_finance_agreements_types_by_id_usages = staticmethod(
-        get_finance_agreements_types_by_id_usages
-    )
-    get_finance_agreements_types_by_id_usages_list = staticmethod(
+    count = _Op(get_finance_agreements_types_count)
+    create = _Op(post_finance_agreements_types)
+    delete = _Op(delete_finance_agreements_types_by_id)
+    get = _Op(get_finance_agreements_types_by_id)
+    list = _Op(get_finance_agreements_types)
+    replace = _Op(put_finance_agreements_types_by_id)
+    update = _Op(patch_finance_agreements_types_by_id)
+    get_finance_agreements_types = _Op(get_finance_agreements_types)
+    post_finance_agreements_types = _Op(post_finance_agreements_types)
+    get_finance_agreements_types_count = _Op(get_finance_agreements_types_count)
+    get_finance_agreements_types_info = _Op(get_finance_agreements_types_info)
+    get_finance_agreements_types_info_count = _Op(get_finance_agreements_types_info_count)
+    get_finance_agreements_types_by_id = _Op(get_finance_agreements_types_by_id)
+    put_finance_agreements_types_by_id = _Op(put_finance_agreements_types_by_id)
+    patch_finance_agreements_types_by_id = _Op(patch_finance_agreements_types_by_id)
+    delete_finance_agreements_types_by_id = _Op(delete_finance_agreements_types_by_id)
+    get_finance_agreements_types_by_id_info = _Op(get_finance_agreements_types_by_id_info)
+    get_finance_agreements_types_by_id_usages = _Op(get_finance_agreements_types_by_id_usages)
+    get_finance_agreements_types_by_id_usages_list = _Op(
         get_finance_agreements_types_by_id_usages_list
     )
 
 
-class AgreementWorkRoleExclusions:
-    """The ``AgreementWorkRoleExclusions`` resource."""
+class AgreementWorkRoleExclusions(_Bound[_M]):
+    """The ``AgreementWorkRoleExclusions`` resource: ``client.finance.agreement_work_role_exclusions``."""
 
-    count = staticmethod(get_finance_agreements_by_parent_id_work_role_exclusions_count)
-    create = staticmethod(post_finance_agreements_by_parent_id_work_role_exclusions)
-    delete = staticmethod(delete_finance_agreements_by_parent_id_work_role_exclusions_by_id)
-    list = staticmethod(get_finance_agreements_by_parent_id_work_role_exclusions)
-    get_finance_agreements_by_parent_id_work_role_exclusions = staticmethod(
+    count = _Op(get_finance_agreements_by_parent_id_work_role_exclusions_count)
+    create = _Op(post_finance_agreements_by_parent_id_work_role_exclusions)
+    delete = _Op(delete_finance_agreements_by_parent_id_work_role_exclusions_by_id)
+    list = _Op(get_finance_agreements_by_parent_id_work_role_exclusions)
+    get_finance_agreements_by_parent_id_work_role_exclusions = _Op(
         get_finance_agreements_by_parent_id_work_role_exclusions
     )
-    post_finance_agreements_by_parent_id_work_role_exclusions = staticmethod(
+    post_finance_agreements_by_parent_id_work_role_exclusions = _Op(
         post_finance_agreements_by_parent_id_work_role_exclusions
     )
-    get_finance_agreements_by_parent_id_work_role_exclusions_count = staticmethod(
+    get_finance_agreements_by_parent_id_work_role_exclusions_count = _Op(
         get_finance_agreements_by_parent_id_work_role_exclusions_count
     )
-    delete_finance_agreements_by_parent_id_work_role_exclusions_by_id = staticmethod(
+    delete_finance_agreements_by_parent_id_work_role_exclusions_by_id = _Op(
         delete_finance_agreements_by_parent_id_work_role_exclusions_by_id
     )
 
 
-class AgreementWorkRoles:
-    """The ``AgreementWorkRoles`` resource."""
+class AgreementWorkRoles(_Bound[_M]):
+    """The ``AgreementWorkRoles`` resource: ``client.finance.agreement_work_roles``."""
 
-    count = staticmethod(get_finance_agreements_by_parent_id_workroles_count)
-    create = staticmethod(post_finance_agreements_by_parent_id_workroles)
-    delete = staticmethod(delete_finance_agreements_by_parent_id_workroles_by_id)
-    get = staticmethod(get_finance_agreements_by_parent_id_workroles_by_id)
-    list = staticmethod(get_finance_agreements_by_parent_id_workroles)
-    replace = staticmethod(put_finance_agreements_by_parent_id_workroles_by_id)
-    update = staticmethod(patch_finance_agreements_by_parent_id_workroles_by_id)
-    get_finance_agreements_by_parent_id_workroles = staticmethod(
+    count = _Op(get_finance_agreements_by_parent_id_workroles_count)
+    create = _Op(post_finance_agreements_by_parent_id_workroles)
+    delete = _Op(delete_finance_agreements_by_parent_id_workroles_by_id)
+    get = _Op(get_finance_agreements_by_parent_id_workroles_by_id)
+    list = _Op(get_finance_agreements_by_parent_id_workroles)
+    replace = _Op(put_finance_agreements_by_parent_id_workroles_by_id)
+    update = _Op(patch_finance_agreements_by_parent_id_workroles_by_id)
+    get_finance_agreements_by_parent_id_workroles = _Op(
         get_finance_agreements_by_parent_id_workroles
     )
-    post_finance_agreements_by_parent_id_workroles = staticmethod(
+    post_finance_agreements_by_parent_id_workroles = _Op(
         post_finance_agreements_by_parent_id_workroles
     )
-    get_finance_agreements_by_parent_id_workroles_count = staticmethod(
+    get_finance_agreements_by_parent_id_workroles_count = _Op(
         get_finance_agreements_by_parent_id_workroles_count
     )
-    get_finance_agreements_by_parent_id_workroles_by_id = staticmethod(
+    get_finance_agreements_by_parent_id_workroles_by_id = _Op(
         get_finance_agreements_by_parent_id_workroles_by_id
     )
-    put_finance_agreements_by_parent_id_workroles_by_id = staticmethod(
+    put_finance_agreements_by_parent_id_workroles_by_id = _Op(
         put_finance_agreements_by_parent_id_workroles_by_id
     )
-    patch_finance_agreements_by_parent_id_workroles_by_id = staticmethod(
+    patch_finance_agreements_by_parent_id_workroles_by_id = _Op(
         patch_finance_agreements_by_parent_id_workroles_by_id
     )
-    delete_finance_agreements_by_parent_id_workroles_by_id = staticmethod(
+    delete_finance_agreements_by_parent_id_workroles_by_id = _Op(
         delete_finance_agreements_by_parent_id_workroles_by_id
     )
 
 
-class AgreementWorkTypeExclusions:
-    """The ``AgreementWorkTypeExclusions`` resource."""
+class AgreementWorkTypeExclusions(_Bound[_M]):
+    """The ``AgreementWorkTypeExclusions`` resource: ``client.finance.agreement_work_type_exclusions``."""
 
-    count = staticmethod(get_finance_agreements_by_parent_id_work_type_exclusions_count)
-    create = staticmethod(post_finance_agreements_by_parent_id_work_type_exclusions)
-    delete = staticmethod(delete_finance_agreements_by_parent_id_work_type_exclusions_by_id)
-    list = staticmethod(get_finance_agreements_by_parent_id_work_type_exclusions)
-    get_finance_agreements_by_parent_id_work_type_exclusions = staticmethod(
+    count = _Op(get_finance_agreements_by_parent_id_work_type_exclusions_count)
+    create = _Op(post_finance_agreements_by_parent_id_work_type_exclusions)
+    delete = _Op(delete_finance_agreements_by_parent_id_work_type_exclusions_by_id)
+    list = _Op(get_finance_agreements_by_parent_id_work_type_exclusions)
+    get_finance_agreements_by_parent_id_work_type_exclusions = _Op(
         get_finance_agreements_by_parent_id_work_type_exclusions
     )
-    post_finance_agreements_by_parent_id_work_type_exclusions = staticmethod(
+    post_finance_agreements_by_parent_id_work_type_exclusions = _Op(
         post_finance_agreements_by_parent_id_work_type_exclusions
     )
-    get_finance_agreements_by_parent_id_work_type_exclusions_count = staticmethod(
+    get_finance_agreements_by_parent_id_work_type_exclusions_count = _Op(
         get_finance_agreements_by_parent_id_work_type_exclusions_count
     )
-    delete_finance_agreements_by_parent_id_work_type_exclusions_by_id = staticmethod(
+    delete_finance_agreements_by_parent_id_work_type_exclusions_by_id = _Op(
         delete_finance_agreements_by_parent_id_work_type_exclusions_by_id
     )
 
 
-class AgreementWorkTypes:
-    """The ``AgreementWorkTypes`` resource."""
+class AgreementWorkTypes(_Bound[_M]):
+    """The ``AgreementWorkTypes`` resource: ``client.finance.agreement_work_types``."""
 
-    count = staticmethod(get_finance_agreements_by_parent_id_worktypes_count)
-    create = staticmethod(post_finance_agreements_by_parent_id_worktypes)
-    delete = staticmethod(delete_finance_agreements_by_parent_id_worktypes_by_id)
-    get = staticmethod(get_finance_agreements_by_parent_id_worktypes_by_id)
-    list = staticmethod(get_finance_agreements_by_parent_id_worktypes)
-    replace = staticmethod(put_finance_agreements_by_parent_id_worktypes_by_id)
-    update = staticmethod(patch_finance_agreements_by_parent_id_worktypes_by_id)
-    get_finance_agreements_by_parent_id_worktypes = staticmethod(
+    count = _Op(get_finance_agreements_by_parent_id_worktypes_count)
+    create = _Op(post_finance_agreements_by_parent_id_worktypes)
+    delete = _Op(delete_finance_agreements_by_parent_id_worktypes_by_id)
+    get = _Op(get_finance_agreements_by_parent_id_worktypes_by_id)
+    list = _Op(get_finance_agreements_by_parent_id_worktypes)
+    replace = _Op(put_finance_agreements_by_parent_id_worktypes_by_id)
+    update = _Op(patch_finance_agreements_by_parent_id_worktypes_by_id)
+    get_finance_agreements_by_parent_id_worktypes = _Op(
         get_finance_agreements_by_parent_id_worktypes
     )
-    post_finance_agreements_by_parent_id_worktypes = staticmethod(
+    post_finance_agreements_by_parent_id_worktypes = _Op(
         post_finance_agreements_by_parent_id_worktypes
     )
-    get_finance_agreements_by_parent_id_worktypes_count = staticmethod(
+    get_finance_agreements_by_parent_id_worktypes_count = _Op(
         get_finance_agreements_by_parent_id_worktypes_count
     )
-    get_finance_agreements_by_parent_id_worktypes_by_id = staticmethod(
+    get_finance_agreements_by_parent_id_worktypes_by_id = _Op(
         get_finance_agreements_by_parent_id_worktypes_by_id
     )
-    put_finance_agreements_by_parent_id_worktypes_by_id = staticmethod(
+    put_finance_agreements_by_parent_id_worktypes_by_id = _Op(
         put_finance_agreements_by_parent_id_worktypes_by_id
     )
-    patch_finance_agreements_by_parent_id_worktypes_by_id = staticmethod(
+    patch_finance_agreements_by_parent_id_worktypes_by_id = _Op(
         patch_finance_agreements_by_parent_id_worktypes_by_id
     )
-    delete_finance_agreements_by_parent_id_worktypes_by_id = staticmethod(
+    delete_finance_agreements_by_parent_id_worktypes_by_id = _Op(
         delete_finance_agreements_by_parent_id_worktypes_by_id
     )
 
 
-class Agreements:
-    """The ``Agreements`` resource."""
+class Agreements(_Bound[_M]):
+    """The ``Agreements`` resource: ``client.finance.agreements``."""
 
-    count = staticmethod(get_finance_agreements_count)
-    create = staticmethod(post_finance_agreements)
-    delete = staticmethod(delete_finance_agreements_by_id)
-    get = staticmethod(get_finance_agreements_by_id)
-    list = staticmethod(get_finance_agreements)
-    replace = staticmethod(put_finance_agreements_by_id)
-    update = staticmethod(patch_finance_agreements_by_id)
-    get_finance_agreements = staticmethod(get_finance_agreements)
-    post_finance_agreements = staticmethod(post_finance_agreements)
-    get_finance_agreements_count = staticmethod(get_finance_agreements_count)
-    get_finance_agreements_by_id = staticmethod(get_finance_agreements_by_id)
-    put_finance_agreements_by_id = staticmethod(put_finance_agreements_by_id)
-    patch_finance_agreements_by_id = staticmethod(patch_finance_agreements_by_id)
-    delete_finance_agreements_by_id = staticmethod(delete_finance_agreements_by_id)
-    get_finance_agreements_by_id_application_parameters_by_pod_id = staticmethod(
+    count = _Op(get_finance_agreements_count)
+    create = _Op(post_finance_agreements)
+    delete = _Op(delete_finance_agreements_by_id)
+    get = _Op(get_finance_agreements_by_id)
+    list = _Op(get_finance_agreements)
+    replace = _Op(put_finance_agreements_by_id)
+    update = _Op(patch_finance_agreements_by_id)
+    get_finance_agreements = _Op(get_finance_agreements)
+    post_finance_agreements = _Op(post_finance_agreements)
+    get_finance_agreements_count = _Op(get_finance_agreements_count)
+    get_finance_agreements_by_id = _Op(get_finance_agreements_by_id)
+    put_finance_agreements_by_id = _Op(put_finance_agreements_by_id)
+    patch_finance_agreements_by_id = _Op(patch_finance_agreements_by_id)
+    delete_finance_agreements_by_id = _Op(delete_finance_agreements_by_id)
+    get_finance_agreements_by_id_application_parameters_by_pod_id = _Op(
         get_finance_agreements_by_id_application_parameters_by_pod_id
     )
-    post_finance_agreements_by_id_invoice = staticmethod(post_finance_agreements_by_id_invoice)
-    get_finance_agreements_by_id_quick_access_count = staticmethod(
+    post_finance_agreements_by_id_invoice = _Op(post_finance_agreements_by_id_invoice)
+    get_finance_agreements_by_id_quick_access_count = _Op(
         get_finance_agreements_by_id_quick_access_count
     )
-    get_finance_agreements_by_id_recurring_parameters_by_pod_id = staticmethod(
+    get_finance_agreements_by_id_recurring_parameters_by_pod_id = _Op(
         get_finance_agreements_by_id_recurring_parameters_by_pod_id
     )
-    get_finance_agreements_by_parent_id_configurations = staticmethod(
+    get_finance_agreements_by_parent_id_configurations = _Op(
         get_finance_agreements_by_parent_id_configurations
     )
-    post_finance_agreements_by_parent_id_configurations = staticmethod(
+    post_finance_agreements_by_parent_id_configurations = _Op(
         post_finance_agreements_by_parent_id_configurations
     )
-    get_finance_agreements_by_parent_id_configurations_count = staticmethod(
+    get_finance_agreements_by_parent_id_configurations_count = _Op(
         get_finance_agreements_by_parent_id_configurations_count
     )
-    get_finance_agreements_by_parent_id_configurations_by_id = staticmethod(
+    get_finance_agreements_by_parent_id_configurations_by_id = _Op(
         get_finance_agreements_by_parent_id_configurations_by_id
     )
-    delete_finance_agreements_by_parent_id_configurations_by_id = staticmethod(
+    delete_finance_agreements_by_parent_id_configurations_by_id = _Op(
         delete_finance_agreements_by_parent_id_configurations_by_id
     )
-    post_finance_agreements_by_parent_id_copy = staticmethod(
-        post_finance_agreements_by_parent_id_copy
-    )
+    post_finance_agreements_by_parent_id_copy = _Op(post_finance_agreements_by_parent_id_copy)
 
 
-class BatchEntries:
-    """The ``BatchEntries`` resource."""
+class BatchEntries(_Bound[_M]):
+    """The ``BatchEntries`` resource: ``client.finance.batch_entries``."""
 
-    count = staticmethod(get_finance_accounting_batches_by_parent_id_entries_count)
-    get = staticmethod(get_finance_accounting_batches_by_parent_id_entries_by_id)
-    list = staticmethod(get_finance_accounting_batches_by_parent_id_entries)
-    get_finance_accounting_batches_by_parent_id_entries = staticmethod(
+    count = _Op(get_finance_accounting_batches_by_parent_id_entries_count)
+    get = _Op(get_finance_accounting_batches_by_parent_id_entries_by_id)
+    list = _Op(get_finance_accounting_batches_by_parent_id_entries)
+    get_finance_accounting_batches_by_parent_id_entries = _Op(
         get_finance_accounting_batches_by_parent_id_entries
     )
-    get_finance_accounting_batches_by_parent_id_entries_count = staticmethod(
+    get_finance_accounting_batches_by_parent_id_entries_count = _Op(
         get_finance_accounting_batches_by_parent_id_entries_count
     )
-    get_finance_accounting_batches_by_parent_id_entries_by_id = staticmethod(
+    get_finance_accounting_batches_by_parent_id_entries_by_id = _Op(
         get_finance_accounting_batches_by_parent_id_entries_by_id
     )
 
 
-class BillingCycleInfos:
-    """The ``BillingCycleInfos`` resource."""
+class BillingCycleInfos(_Bound[_M]):
+    """The ``BillingCycleInfos`` resource: ``client.finance.billing_cycle_infos``."""
 
-    count = staticmethod(get_finance_billing_cycles_info_count)
-    list = staticmethod(get_finance_billing_cycles_info)
-    get_finance_billing_cycles_info = staticmethod(get_finance_billing_cycles_info)
-    get_finance_billing_cycles_info_count = staticmethod(get_finance_billing_cycles_info_count)
-    get_finance_billing_cycles_by_id_info = staticmethod(get_finance_billing_cycles_by_id_info)
-
-
-class BillingCycles:
-    """The ``BillingCycles`` resource."""
-
-    count = staticmethod(get_finance_billing_cycles_count)
-    create = staticmethod(post_finance_billing_cycles)
-    delete = staticmethod(delete_finance_billing_cycles_by_id)
-    get = staticmethod(get_finance_billing_cycles_by_id)
-    list = staticmethod(get_finance_billing_cycles)
-    replace = staticmethod(put_finance_billing_cycles_by_id)
-    update = staticmethod(patch_finance_billing_cycles_by_id)
-    get_finance_billing_cycles = staticmethod(get_finance_billing_cycles)
-    post_finance_billing_cycles = staticmethod(post_finance_billing_cycles)
-    get_finance_billing_cycles_count = staticmethod(get_finance_billing_cycles_count)
-    get_finance_billing_cycles_by_id = staticmethod(get_finance_billing_cycles_by_id)
-    put_finance_billing_cycles_by_id = staticmethod(put_finance_billing_cycles_by_id)
-    patch_finance_billing_cycles_by_id = staticmethod(patch_finance_billing_cycles_by_id)
-    delete_finance_billing_cycles_by_id = staticmethod(delete_finance_billing_cycles_by_id)
-    get_finance_billing_cycles_by_id_usages = staticmethod(get_finance_billing_cycles_by_id_usages)
-    get_finance_billing_cycles_by_id_usages_list = staticmethod(
-        get_finance_billing_cycles_by_id_usages_list
-    )
+    count = _Op(get_finance_billing_cycles_info_count)
+    list = _Op(get_finance_billing_cycles_info)
+    get_finance_billing_cycles_info = _Op(get_finance_billing_cycles_info)
+    get_finance_billing_cycles_info_count = _Op(get_finance_billing_cycles_info_count)
+    get_finance_billing_cycles_by_id_info = _Op(get_finance_billing_cycles_by_id_info)
 
 
-class BillingSetupInfos:
-    """The ``BillingSetupInfos`` resource."""
+class BillingCycles(_Bound[_M]):
+    """The ``BillingCycles`` resource: ``client.finance.billing_cycles``."""
 
-    count = staticmethod(get_finance_billing_setups_info_count)
-    list = staticmethod(get_finance_billing_setups_info)
-    get_finance_billing_setups_info = staticmethod(get_finance_billing_setups_info)
-    get_finance_billing_setups_info_count = staticmethod(get_finance_billing_setups_info_count)
-    get_finance_billing_setups_by_id_info = staticmethod(get_finance_billing_setups_by_id_info)
+    count = _Op(get_finance_billing_cycles_count)
+    create = _Op(post_finance_billing_cycles)
+    delete = _Op(delete_finance_billing_cycles_by_id)
+    get = _Op(get_finance_billing_cycles_by_id)
+    list = _Op(get_finance_billing_cycles)
+    replace = _Op(put_finance_billing_cycles_by_id)
+    update = _Op(patch_finance_billing_cycles_by_id)
+    get_finance_billing_cycles = _Op(get_finance_billing_cycles)
+    post_finance_billing_cycles = _Op(post_finance_billing_cycles)
+    get_finance_billing_cycles_count = _Op(get_finance_billing_cycles_count)
+    get_finance_billing_cycles_by_id = _Op(get_finance_billing_cycles_by_id)
+    put_finance_billing_cycles_by_id = _Op(put_finance_billing_cycles_by_id)
+    patch_finance_billing_cycles_by_id = _Op(patch_finance_billing_cycles_by_id)
+    delete_finance_billing_cycles_by_id = _Op(delete_finance_billing_cycles_by_id)
+    get_finance_billing_cycles_by_id_usages = _Op(get_finance_billing_cycles_by_id_usages)
+    get_finance_billing_cycles_by_id_usages_list = _Op(get_finance_billing_cycles_by_id_usages_list)
 
 
-class BillingSetupRoutings:
-    """The ``BillingSetupRoutings`` resource."""
+class BillingSetupInfos(_Bound[_M]):
+    """The ``BillingSetupInfos`` resource: ``client.finance.billing_setup_infos``."""
 
-    count = staticmethod(get_finance_billing_setups_by_parent_id_routings_count)
-    create = staticmethod(post_finance_billing_setups_by_parent_id_routings)
-    delete = staticmethod(delete_finance_billing_setups_by_parent_id_routings_by_id)
-    get = staticmethod(get_finance_billing_setups_by_parent_id_routings_by_id)
-    list = staticmethod(get_finance_billing_setups_by_parent_id_routings)
-    replace = staticmethod(put_finance_billing_setups_by_parent_id_routings_by_id)
-    update = staticmethod(patch_finance_billing_setups_by_parent_id_routings_by_id)
-    get_finance_billing_setups_by_parent_id_routings = staticmethod(
+    count = _Op(get_finance_billing_setups_info_count)
+    list = _Op(get_finance_billing_setups_info)
+    get_finance_billing_setups_info = _Op(get_finance_billing_setups_info)
+    get_finance_billing_setups_info_count = _Op(get_finance_billing_setups_info_count)
+    get_finance_billing_setups_by_id_info = _Op(get_finance_billing_setups_by_id_info)
+
+
+class BillingSetupRoutings(_Bound[_M]):
+    """The ``BillingSetupRoutings`` resource: ``client.finance.billing_setup_routings``."""
+
+    count = _Op(get_finance_billing_setups_by_parent_id_routings_count)
+    create = _Op(post_finance_billing_setups_by_parent_id_routings)
+    delete = _Op(delete_finance_billing_setups_by_parent_id_routings_by_id)
+    get = _Op(get_finance_billing_setups_by_parent_id_routings_by_id)
+    list = _Op(get_finance_billing_setups_by_parent_id_routings)
+    replace = _Op(put_finance_billing_setups_by_parent_id_routings_by_id)
+    update = _Op(patch_finance_billing_setups_by_parent_id_routings_by_id)
+    get_finance_billing_setups_by_parent_id_routings = _Op(
         get_finance_billing_setups_by_parent_id_routings
     )
-    post_finance_billing_setups_by_parent_id_routings = staticmethod(
+    post_finance_billing_setups_by_parent_id_routings = _Op(
         post_finance_billing_setups_by_parent_id_routings
     )
-    get_finance_billing_setups_by_parent_id_routings_count = staticmethod(
+    get_finance_billing_setups_by_parent_id_routings_count = _Op(
         get_finance_billing_setups_by_parent_id_routings_count
     )
-    get_finance_billing_setups_by_parent_id_routings_by_id = staticmethod(
+    get_finance_billing_setups_by_parent_id_routings_by_id = _Op(
         get_finance_billing_setups_by_parent_id_routings_by_id
     )
-    put_finance_billing_setups_by_parent_id_routings_by_id = staticmethod(
+    put_finance_billing_setups_by_parent_id_routings_by_id = _Op(
         put_finance_billing_setups_by_parent_id_routings_by_id
     )
-    patch_finance_billing_setups_by_parent_id_routings_by_id = staticmethod(
+    patch_finance_billing_setups_by_parent_id_routings_by_id = _Op(
         patch_finance_billing_setups_by_parent_id_routings_by_id
     )
-    delete_finance_billing_setups_by_parent_id_routings_by_id = staticmethod(
+    delete_finance_billing_setups_by_parent_id_routings_by_id = _Op(
         delete_finance_billing_setups_by_parent_id_routings_by_id
     )
 
 
-class BillingSetups:
-    """The ``BillingSetups`` resource."""
+class BillingSetups(_Bound[_M]):
+    """The ``BillingSetups`` resource: ``client.finance.billing_setups``."""
 
-    count = staticmethod(get_finance_billing_setups_count)
-    create = staticmethod(post_finance_billing_setups)
-    delete = staticmethod(delete_finance_billing_setups_by_id)
-    get = staticmethod(get_finance_billing_setups_by_id)
-    list = staticmethod(get_finance_billing_setups)
-    replace = staticmethod(put_finance_billing_setups_by_id)
-    update = staticmethod(patch_finance_billing_setups_by_id)
-    get_finance_billing_setups = staticmethod(get_finance_billing_setups)
-    post_finance_billing_setups = staticmethod(post_finance_billing_setups)
-    get_finance_billing_setups_count = staticmethod(get_finance_billing_setups_count)
-    get_finance_billing_setups_by_id = staticmethod(get_finance_billing_setups_by_id)
-    put_finance_billing_setups_by_id = staticmethod(put_finance_billing_setups_by_id)
-    patch_finance_billing_setups_by_id = staticmethod(patch_finance_billing_setups_by_id)
-    delete_finance_billing_setups_by_id = staticmethod(delete_finance_billing_setups_by_id)
-
-
-class BillingStatusInfos:
-    """The ``BillingStatusInfos`` resource."""
-
-    count = staticmethod(get_finance_billing_statuses_info_count)
-    list = staticmethod(get_finance_billing_statuses_info)
-    get_finance_billing_statuses_info = staticmethod(get_finance_billing_statuses_info)
-    get_finance_billing_statuses_info_count = staticmethod(get_finance_billing_statuses_info_count)
-    get_finance_billing_statuses_by_id_info = staticmethod(get_finance_billing_statuses_by_id_info)
+    count = _Op(get_finance_billing_setups_count)
+    create = _Op(post_finance_billing_setups)
+    delete = _Op(delete_finance_billing_setups_by_id)
+    get = _Op(get_finance_billing_setups_by_id)
+    list = _Op(get_finance_billing_setups)
+    replace = _Op(put_finance_billing_setups_by_id)
+    update = _Op(patch_finance_billing_setups_by_id)
+    get_finance_billing_setups = _Op(get_finance_billing_setups)
+    post_finance_billing_setups = _Op(post_finance_billing_setups)
+    get_finance_billing_setups_count = _Op(get_finance_billing_setups_count)
+    get_finance_billing_setups_by_id = _Op(get_finance_billing_setups_by_id)
+    put_finance_billing_setups_by_id = _Op(put_finance_billing_setups_by_id)
+    patch_finance_billing_setups_by_id = _Op(patch_finance_billing_setups_by_id)
+    delete_finance_billing_setups_by_id = _Op(delete_finance_billing_setups_by_id)
 
 
-class BillingStatuses:
-    """The ``BillingStatuses`` resource."""
+class BillingStatusInfos(_Bound[_M]):
+    """The ``BillingStatusInfos`` resource: ``client.finance.billing_status_infos``."""
 
-    count = staticmethod(get_finance_billing_statuses_count)
-    create = staticmethod(post_finance_billing_statuses)
-    delete = staticmethod(delete_finance_billing_statuses_by_id)
-    get = staticmethod(get_finance_billing_statuses_by_id)
-    list = staticmethod(get_finance_billing_statuses)
-    replace = staticmethod(put_finance_billing_statuses_by_id)
-    update = staticmethod(patch_finance_billing_statuses_by_id)
-    get_finance_billing_statuses = staticmethod(get_finance_billing_statuses)
-    post_finance_billing_statuses = staticmethod(post_finance_billing_statuses)
-    get_finance_billing_statuses_count = staticmethod(get_finance_billing_statuses_count)
-    get_finance_billing_statuses_by_id = staticmethod(get_finance_billing_statuses_by_id)
-    put_finance_billing_statuses_by_id = staticmethod(put_finance_billing_statuses_by_id)
-    patch_finance_billing_statuses_by_id = staticmethod(patch_finance_billing_statuses_by_id)
-    delete_finance_billing_statuses_by_id = staticmethod(delete_finance_billing_statuses_by_id)
-    get_finance_billing_statuses_by_id_usages = staticmethod(
-        get_finance_billing_statuses_by_id_usages
-    )
-    get_finance_billing_statuses_by_id_usages_list = staticmethod(
+    count = _Op(get_finance_billing_statuses_info_count)
+    list = _Op(get_finance_billing_statuses_info)
+    get_finance_billing_statuses_info = _Op(get_finance_billing_statuses_info)
+    get_finance_billing_statuses_info_count = _Op(get_finance_billing_statuses_info_count)
+    get_finance_billing_statuses_by_id_info = _Op(get_finance_billing_statuses_by_id_info)
+
+
+class BillingStatuses(_Bound[_M]):
+    """The ``BillingStatuses`` resource: ``client.finance.billing_statuses``."""
+
+    count = _Op(get_finance_billing_statuses_count)
+    create = _Op(post_finance_billing_statuses)
+    delete = _Op(delete_finance_billing_statuses_by_id)
+    get = _Op(get_finance_billing_statuses_by_id)
+    list = _Op(get_finance_billing_statuses)
+    replace = _Op(put_finance_billing_statuses_by_id)
+    update = _Op(patch_finance_billing_statuses_by_id)
+    get_finance_billing_statuses = _Op(get_finance_billing_statuses)
+    post_finance_billing_statuses = _Op(post_finance_billing_statuses)
+    get_finance_billing_statuses_count = _Op(get_finance_billing_statuses_count)
+    get_finance_billing_statuses_by_id = _Op(get_finance_billing_statuses_by_id)
+    put_finance_billing_statuses_by_id = _Op(put_finance_billing_statuses_by_id)
+    patch_finance_billing_statuses_by_id = _Op(patch_finance_billing_statuses_by_id)
+    delete_finance_billing_statuses_by_id = _Op(delete_finance_billing_statuses_by_id)
+    get_finance_billing_statuses_by_id_usages = _Op(get_finance_billing_statuses_by_id_usages)
+    get_finance_billing_statuses_by_id_usages_list = _Op(
         get_finance_billing_statuses_by_id_usages_list
     )
 
 
-class BillingTermInfos:
-    """The ``BillingTermInfos`` resource."""
+class BillingTermInfos(_Bound[_M]):
+    """The ``BillingTermInfos`` resource: ``client.finance.billing_term_infos``."""
 
-    count = staticmethod(get_finance_billing_terms_info_count)
-    list = staticmethod(get_finance_billing_terms_info)
-    get_finance_billing_terms_info = staticmethod(get_finance_billing_terms_info)
-    get_finance_billing_terms_info_count = staticmethod(get_finance_billing_terms_info_count)
-    get_finance_billing_terms_by_id_info = staticmethod(get_finance_billing_terms_by_id_info)
-
-
-class BillingTerms:
-    """The ``BillingTerms`` resource."""
-
-    count = staticmethod(get_finance_billing_terms_count)
-    create = staticmethod(post_finance_billing_terms)
-    delete = staticmethod(delete_finance_billing_terms_by_id)
-    get = staticmethod(get_finance_billing_terms_by_id)
-    list = staticmethod(get_finance_billing_terms)
-    replace = staticmethod(put_finance_billing_terms_by_id)
-    update = staticmethod(patch_finance_billing_terms_by_id)
-    get_finance_billing_terms = staticmethod(get_finance_billing_terms)
-    post_finance_billing_terms = staticmethod(post_finance_billing_terms)
-    get_finance_billing_terms_count = staticmethod(get_finance_billing_terms_count)
-    get_finance_billing_terms_by_id = staticmethod(get_finance_billing_terms_by_id)
-    put_finance_billing_terms_by_id = staticmethod(put_finance_billing_terms_by_id)
-    patch_finance_billing_terms_by_id = staticmethod(patch_finance_billing_terms_by_id)
-    delete_finance_billing_terms_by_id = staticmethod(delete_finance_billing_terms_by_id)
-    get_finance_billing_terms_by_id_usages = staticmethod(get_finance_billing_terms_by_id_usages)
-    get_finance_billing_terms_by_id_usages_list = staticmethod(
-        get_finance_billing_terms_by_id_usages_list
-    )
+    count = _Op(get_finance_billing_terms_info_count)
+    list = _Op(get_finance_billing_terms_info)
+    get_finance_billing_terms_info = _Op(get_finance_billing_terms_info)
+    get_finance_billing_terms_info_count = _Op(get_finance_billing_terms_info_count)
+    get_finance_billing_terms_by_id_info = _Op(get_finance_billing_terms_by_id_info)
 
 
-class ClosedInvoices:
-    """The ``ClosedInvoices`` resource."""
+class BillingTerms(_Bound[_M]):
+    """The ``BillingTerms`` resource: ``client.finance.billing_terms``."""
 
-    put_finance_closed_invoices_by_id = staticmethod(put_finance_closed_invoices_by_id)
-    patch_finance_closed_invoices_by_id = staticmethod(patch_finance_closed_invoices_by_id)
-
-
-class CompanyFinances:
-    """The ``CompanyFinances`` resource."""
-
-    count = staticmethod(get_finance_company_finance_count)
-    get = staticmethod(get_finance_company_finance_by_id)
-    list = staticmethod(get_finance_company_finance)
-    replace = staticmethod(put_finance_company_finance_by_id)
-    update = staticmethod(patch_finance_company_finance_by_id)
-    get_finance_company_finance = staticmethod(get_finance_company_finance)
-    get_finance_company_finance_count = staticmethod(get_finance_company_finance_count)
-    get_finance_company_finance_by_id = staticmethod(get_finance_company_finance_by_id)
-    put_finance_company_finance_by_id = staticmethod(put_finance_company_finance_by_id)
-    patch_finance_company_finance_by_id = staticmethod(patch_finance_company_finance_by_id)
-
-
-class Currencies:
-    """The ``Currencies`` resource."""
-
-    count = staticmethod(get_finance_currencies_count)
-    create = staticmethod(post_finance_currencies)
-    delete = staticmethod(delete_finance_currencies_by_id)
-    get = staticmethod(get_finance_currencies_by_id)
-    list = staticmethod(get_finance_currencies)
-    replace = staticmethod(put_finance_currencies_by_id)
-    update = staticmethod(patch_finance_currencies_by_id)
-    get_finance_currencies = staticmethod(get_finance_currencies)
-    post_finance_currencies = staticmethod(post_finance_currencies)
-    get_finance_currencies_count = staticmethod(get_finance_currencies_count)
-    get_finance_currencies_by_id = staticmethod(get_finance_currencies_by_id)
-    put_finance_currencies_by_id = staticmethod(put_finance_currencies_by_id)
-    patch_finance_currencies_by_id = staticmethod(patch_finance_currencies_by_id)
-    delete_finance_currencies_by_id = staticmethod(delete_finance_currencies_by_id)
-    get_finance_currencies_by_id_usages = staticmethod(get_finance_currencies_by_id_usages)
-    get_finance_currencies_by_id_usages_list = staticmethod(
-        get_finance_currencies_by_id_usages_list
-    )
+    count = _Op(get_finance_billing_terms_count)
+    create = _Op(post_finance_billing_terms)
+    delete = _Op(delete_finance_billing_terms_by_id)
+    get = _Op(get_finance_billing_terms_by_id)
+    list = _Op(get_finance_billing_terms)
+    replace = _Op(put_finance_billing_terms_by_id)
+    update = _Op(patch_finance_billing_terms_by_id)
+    get_finance_billing_terms = _Op(get_finance_billing_terms)
+    post_finance_billing_terms = _Op(post_finance_billing_terms)
+    get_finance_billing_terms_count = _Op(get_finance_billing_terms_count)
+    get_finance_billing_terms_by_id = _Op(get_finance_billing_terms_by_id)
+    put_finance_billing_terms_by_id = _Op(put_finance_billing_terms_by_id)
+    patch_finance_billing_terms_by_id = _Op(patch_finance_billing_terms_by_id)
+    delete_finance_billing_terms_by_id = _Op(delete_finance_billing_terms_by_id)
+    get_finance_billing_terms_by_id_usages = _Op(get_finance_billing_terms_by_id_usages)
+    get_finance_billing_terms_by_id_usages_list = _Op(get_finance_billing_terms_by_id_usages_list)
 
 
-class CurrencyCodes:
-    """The ``CurrencyCodes`` resource."""
+class ClosedInvoices(_Bound[_M]):
+    """The ``ClosedInvoices`` resource: ``client.finance.closed_invoices``."""
 
-    count = staticmethod(get_finance_info_currency_codes_count)
-    get = staticmethod(get_finance_info_currency_codes_by_id)
-    list = staticmethod(get_finance_info_currency_codes)
-    get_finance_info_currency_codes = staticmethod(get_finance_info_currency_codes)
-    get_finance_info_currency_codes_count = staticmethod(get_finance_info_currency_codes_count)
-    get_finance_info_currency_codes_by_id = staticmethod(get_finance_info_currency_codes_by_id)
+    put_finance_closed_invoices_by_id = _Op(put_finance_closed_invoices_by_id)
+    patch_finance_closed_invoices_by_id = _Op(patch_finance_closed_invoices_by_id)
 
 
-class CurrencyInfos:
-    """The ``CurrencyInfos`` resource."""
+class CompanyFinances(_Bound[_M]):
+    """The ``CompanyFinances`` resource: ``client.finance.company_finances``."""
 
-    count = staticmethod(get_finance_currencies_info_count)
-    list = staticmethod(get_finance_currencies_info)
-    get_finance_currencies_info = staticmethod(get_finance_currencies_info)
-    get_finance_currencies_info_count = staticmethod(get_finance_currencies_info_count)
-    get_finance_currencies_by_id_info = staticmethod(get_finance_currencies_by_id_info)
-
-
-class DeliveryMethodResource:
-    """The ``DeliveryMethod`` resource."""
-
-    count = staticmethod(get_finance_delivery_methods_count)
-    create = staticmethod(post_finance_delivery_methods)
-    delete = staticmethod(delete_finance_delivery_methods_by_id)
-    get = staticmethod(get_finance_delivery_methods_by_id)
-    list = staticmethod(get_finance_delivery_methods)
-    replace = staticmethod(put_finance_delivery_methods_by_id)
-    update = staticmethod(patch_finance_delivery_methods_by_id)
-    get_finance_delivery_methods = staticmethod(get_finance_delivery_methods)
-    post_finance_delivery_methods = staticmethod(post_finance_delivery_methods)
-    get_finance_delivery_methods_count = staticmethod(get_finance_delivery_methods_count)
-    get_finance_delivery_methods_by_id = staticmethod(get_finance_delivery_methods_by_id)
-    put_finance_delivery_methods_by_id = staticmethod(put_finance_delivery_methods_by_id)
-    patch_finance_delivery_methods_by_id = staticmethod(patch_finance_delivery_methods_by_id)
-    delete_finance_delivery_methods_by_id = staticmethod(delete_finance_delivery_methods_by_id)
+    count = _Op(get_finance_company_finance_count)
+    get = _Op(get_finance_company_finance_by_id)
+    list = _Op(get_finance_company_finance)
+    replace = _Op(put_finance_company_finance_by_id)
+    update = _Op(patch_finance_company_finance_by_id)
+    get_finance_company_finance = _Op(get_finance_company_finance)
+    get_finance_company_finance_count = _Op(get_finance_company_finance_count)
+    get_finance_company_finance_by_id = _Op(get_finance_company_finance_by_id)
+    put_finance_company_finance_by_id = _Op(put_finance_company_finance_by_id)
+    patch_finance_company_finance_by_id = _Op(patch_finance_company_finance_by_id)
 
 
-class GLAccounts:
-    """The ``GLAccounts`` resource."""
+class Currencies(_Bound[_M]):
+    """The ``Currencies`` resource: ``client.finance.currencies``."""
 
-    count = staticmethod(get_finance_gl_accounts_count)
-    create = staticmethod(post_finance_gl_accounts)
-    delete = staticmethod(delete_finance_gl_accounts_by_id)
-    get = staticmethod(get_finance_gl_accounts_by_id)
-    list = staticmethod(get_finance_gl_accounts)
-    replace = staticmethod(put_finance_gl_accounts_by_id)
-    update = staticmethod(patch_finance_gl_accounts_by_id)
-    get_finance_gl_accounts = staticmethod(get_finance_gl_accounts)
-    post_finance_gl_accounts = staticmethod(post_finance_gl_accounts)
-    get_finance_gl_accounts_count = staticmethod(get_finance_gl_accounts_count)
-    get_finance_gl_accounts_by_id = staticmethod(get_finance_gl_accounts_by_id)
-    put_finance_gl_accounts_by_id = staticmethod(put_finance_gl_accounts_by_id)
-    patch_finance_gl_accounts_by_id = staticmethod(patch_finance_gl_accounts_by_id)
-    delete_finance_gl_accounts_by_id = staticmethod(delete_finance_gl_accounts_by_id)
-
-
-class GLCaptions:
-    """The ``GLCaptions`` resource."""
-
-    count = staticmethod(get_finance_gl_captions_count)
-    get = staticmethod(get_finance_gl_captions_by_id)
-    list = staticmethod(get_finance_gl_captions)
-    replace = staticmethod(put_finance_gl_captions_by_id)
-    update = staticmethod(patch_finance_gl_captions_by_id)
-    get_finance_gl_captions = staticmethod(get_finance_gl_captions)
-    get_finance_gl_captions_count = staticmethod(get_finance_gl_captions_count)
-    get_finance_gl_captions_by_id = staticmethod(get_finance_gl_captions_by_id)
-    put_finance_gl_captions_by_id = staticmethod(put_finance_gl_captions_by_id)
-    patch_finance_gl_captions_by_id = staticmethod(patch_finance_gl_captions_by_id)
+    count = _Op(get_finance_currencies_count)
+    create = _Op(post_finance_currencies)
+    delete = _Op(delete_finance_currencies_by_id)
+    get = _Op(get_finance_currencies_by_id)
+    list = _Op(get_finance_currencies)
+    replace = _Op(put_finance_currencies_by_id)
+    update = _Op(patch_finance_currencies_by_id)
+    get_finance_currencies = _Op(get_finance_currencies)
+    post_finance_currencies = _Op(post_finance_currencies)
+    get_finance_currencies_count = _Op(get_finance_currencies_count)
+    get_finance_currencies_by_id = _Op(get_finance_currencies_by_id)
+    put_finance_currencies_by_id = _Op(put_finance_currencies_by_id)
+    patch_finance_currencies_by_id = _Op(patch_finance_currencies_by_id)
+    delete_finance_currencies_by_id = _Op(delete_finance_currencies_by_id)
+    get_finance_currencies_by_id_usages = _Op(get_finance_currencies_by_id_usages)
+    get_finance_currencies_by_id_usages_list = _Op(get_finance_currencies_by_id_usages_list)
 
 
-class GLEntries:
-    """The ``GLEntries`` resource."""
+class CurrencyCodes(_Bound[_M]):
+    """The ``CurrencyCodes`` resource: ``client.finance.currency_codes``."""
 
-    get = staticmethod(get_finance_invoices_by_parent_id_gl_entries_by_id)
-    list = staticmethod(get_finance_invoices_by_parent_id_gl_entries)
-    replace = staticmethod(put_finance_invoices_by_parent_id_gl_entries_by_id)
-    update = staticmethod(patch_finance_invoices_by_parent_id_gl_entries_by_id)
-    get_finance_invoices_by_parent_id_gl_entries = staticmethod(
-        get_finance_invoices_by_parent_id_gl_entries
-    )
-    get_finance_invoices_by_parent_id_gl_entries_by_id = staticmethod(
+    count = _Op(get_finance_info_currency_codes_count)
+    get = _Op(get_finance_info_currency_codes_by_id)
+    list = _Op(get_finance_info_currency_codes)
+    get_finance_info_currency_codes = _Op(get_finance_info_currency_codes)
+    get_finance_info_currency_codes_count = _Op(get_finance_info_currency_codes_count)
+    get_finance_info_currency_codes_by_id = _Op(get_finance_info_currency_codes_by_id)
+
+
+class CurrencyInfos(_Bound[_M]):
+    """The ``CurrencyInfos`` resource: ``client.finance.currency_infos``."""
+
+    count = _Op(get_finance_currencies_info_count)
+    list = _Op(get_finance_currencies_info)
+    get_finance_currencies_info = _Op(get_finance_currencies_info)
+    get_finance_currencies_info_count = _Op(get_finance_currencies_info_count)
+    get_finance_currencies_by_id_info = _Op(get_finance_currencies_by_id_info)
+
+
+class DeliveryMethodResource(_Bound[_M]):
+    """The ``DeliveryMethod`` resource: ``client.finance.delivery_method``."""
+
+    count = _Op(get_finance_delivery_methods_count)
+    create = _Op(post_finance_delivery_methods)
+    delete = _Op(delete_finance_delivery_methods_by_id)
+    get = _Op(get_finance_delivery_methods_by_id)
+    list = _Op(get_finance_delivery_methods)
+    replace = _Op(put_finance_delivery_methods_by_id)
+    update = _Op(patch_finance_delivery_methods_by_id)
+    get_finance_delivery_methods = _Op(get_finance_delivery_methods)
+    post_finance_delivery_methods = _Op(post_finance_delivery_methods)
+    get_finance_delivery_methods_count = _Op(get_finance_delivery_methods_count)
+    get_finance_delivery_methods_by_id = _Op(get_finance_delivery_methods_by_id)
+    put_finance_delivery_methods_by_id = _Op(put_finance_delivery_methods_by_id)
+    patch_finance_delivery_methods_by_id = _Op(patch_finance_delivery_methods_by_id)
+    delete_finance_delivery_methods_by_id = _Op(delete_finance_delivery_methods_by_id)
+
+
+class GLAccounts(_Bound[_M]):
+    """The ``GLAccounts`` resource: ``client.finance.gl_accounts``."""
+
+    count = _Op(get_finance_gl_accounts_count)
+    create = _Op(post_finance_gl_accounts)
+    delete = _Op(delete_finance_gl_accounts_by_id)
+    get = _Op(get_finance_gl_accounts_by_id)
+    list = _Op(get_finance_gl_accounts)
+    replace = _Op(put_finance_gl_accounts_by_id)
+    update = _Op(patch_finance_gl_accounts_by_id)
+    get_finance_gl_accounts = _Op(get_finance_gl_accounts)
+    post_finance_gl_accounts = _Op(post_finance_gl_accounts)
+    get_finance_gl_accounts_count = _Op(get_finance_gl_accounts_count)
+    get_finance_gl_accounts_by_id = _Op(get_finance_gl_accounts_by_id)
+    put_finance_gl_accounts_by_id = _Op(put_finance_gl_accounts_by_id)
+    patch_finance_gl_accounts_by_id = _Op(patch_finance_gl_accounts_by_id)
+    delete_finance_gl_accounts_by_id = _Op(delete_finance_gl_accounts_by_id)
+
+
+class GLCaptions(_Bound[_M]):
+    """The ``GLCaptions`` resource: ``client.finance.gl_captions``."""
+
+    count = _Op(get_finance_gl_captions_count)
+    get = _Op(get_finance_gl_captions_by_id)
+    list = _Op(get_finance_gl_captions)
+    replace = _Op(put_finance_gl_captions_by_id)
+    update = _Op(patch_finance_gl_captions_by_id)
+    get_finance_gl_captions = _Op(get_finance_gl_captions)
+    get_finance_gl_captions_count = _Op(get_finance_gl_captions_count)
+    get_finance_gl_captions_by_id = _Op(get_finance_gl_captions_by_id)
+    put_finance_gl_captions_by_id = _Op(put_finance_gl_captions_by_id)
+    patch_finance_gl_captions_by_id = _Op(patch_finance_gl_captions_by_id)
+
+
+class GLEntries(_Bound[_M]):
+    """The ``GLEntries`` resource: ``client.finance.gl_entries``."""
+
+    get = _Op(get_finance_invoices_by_parent_id_gl_entries_by_id)
+    list = _Op(get_finance_invoices_by_parent_id_gl_entries)
+    replace = _Op(put_finance_invoices_by_parent_id_gl_entries_by_id)
+    update = _Op(patch_finance_invoices_by_parent_id_gl_entries_by_id)
+    get_finance_invoices_by_parent_id_gl_entries = _Op(get_finance_invoices_by_parent_id_gl_entries)
+    get_finance_invoices_by_parent_id_gl_entries_by_id = _Op(
         get_finance_invoices_by_parent_id_gl_entries_by_id
     )
-    put_finance_invoices_by_parent_id_gl_entries_by_id = staticmethod(
+    put_finance_invoices_by_parent_id_gl_entries_by_id = _Op(
         put_finance_invoices_by_parent_id_gl_entries_by_id
     )
-    patch_finance_invoices_by_parent_id_gl_entries_by_id = staticmethod(
+    patch_finance_invoices_by_parent_id_gl_entries_by_id = _Op(
         patch_finance_invoices_by_parent_id_gl_entries_by_id
     )
 
 
-class GLPaths:
-    """The ``GLPaths`` resource."""
+class GLPaths(_Bound[_M]):
+    """The ``GLPaths`` resource: ``client.finance.gl_paths``."""
 
-    count = staticmethod(get_finance_glpaths_count)
-    create = staticmethod(post_finance_glpaths)
-    delete = staticmethod(delete_finance_glpaths_by_id)
-    get = staticmethod(get_finance_glpaths_by_id)
-    list = staticmethod(get_finance_glpaths)
-    replace = staticmethod(put_finance_glpaths_by_id)
-    update = staticmethod(patch_finance_glpaths_by_id)
-    get_finance_glpaths = staticmethod(get_finance_glpaths)
-    post_finance_glpaths = staticmethod(post_finance_glpaths)
-    get_finance_glpaths_count = staticmethod(get_finance_glpaths_count)
-    get_finance_glpaths_by_id = staticmethod(get_finance_glpaths_by_id)
-    put_finance_glpaths_by_id = staticmethod(put_finance_glpaths_by_id)
-    patch_finance_glpaths_by_id = staticmethod(patch_finance_glpaths_by_id)
-    delete_finance_glpaths_by_id = staticmethod(delete_finance_glpaths_by_id)
+    count = _Op(get_finance_glpaths_count)
+    create = _Op(post_finance_glpaths)
+    delete = _Op(delete_finance_glpaths_by_id)
+    get = _Op(get_finance_glpaths_by_id)
+    list = _Op(get_finance_glpaths)
+    replace = _Op(put_finance_glpaths_by_id)
+    update = _Op(patch_finance_glpaths_by_id)
+    get_finance_glpaths = _Op(get_finance_glpaths)
+    post_finance_glpaths = _Op(post_finance_glpaths)
+    get_finance_glpaths_count = _Op(get_finance_glpaths_count)
+    get_finance_glpaths_by_id = _Op(get_finance_glpaths_by_id)
+    put_finance_glpaths_by_id = _Op(put_finance_glpaths_by_id)
+    patch_finance_glpaths_by_id = _Op(patch_finance_glpaths_by_id)
+    delete_finance_glpaths_by_id = _Op(delete_finance_glpaths_by_id)
 
 
-class InvoiceRoutings:
-    """The ``Invoice Routings`` resource."""
+class InvoiceRoutings(_Bound[_M]):
+    """The ``Invoice Routings`` resource: ``client.finance.invoice_routings``."""
 
-    count = staticmethod(get_finance_invoices_by_parent_id_routings_count)
-    create = staticmethod(post_finance_invoices_by_parent_id_routings)
-    delete = staticmethod(delete_finance_invoices_by_parent_id_routings_by_id)
-    get = staticmethod(get_finance_invoices_by_parent_id_routings_by_id)
-    list = staticmethod(get_finance_invoices_by_parent_id_routings)
-    replace = staticmethod(put_finance_invoices_by_parent_id_routings_by_id)
-    update = staticmethod(patch_finance_invoices_by_parent_id_routings_by_id)
-    get_finance_invoices_by_parent_id_routings = staticmethod(
-        get_finance_invoices_by_parent_id_routings
-    )
-    post_finance_invoices_by_parent_id_routings = staticmethod(
-        post_finance_invoices_by_parent_id_routings
-    )
-    get_finance_invoices_by_parent_id_routings_count = staticmethod(
+    count = _Op(get_finance_invoices_by_parent_id_routings_count)
+    create = _Op(post_finance_invoices_by_parent_id_routings)
+    delete = _Op(delete_finance_invoices_by_parent_id_routings_by_id)
+    get = _Op(get_finance_invoices_by_parent_id_routings_by_id)
+    list = _Op(get_finance_invoices_by_parent_id_routings)
+    replace = _Op(put_finance_invoices_by_parent_id_routings_by_id)
+    update = _Op(patch_finance_invoices_by_parent_id_routings_by_id)
+    get_finance_invoices_by_parent_id_routings = _Op(get_finance_invoices_by_parent_id_routings)
+    post_finance_invoices_by_parent_id_routings = _Op(post_finance_invoices_by_parent_id_routings)
+    get_finance_invoices_by_parent_id_routings_count = _Op(
         get_finance_invoices_by_parent_id_routings_count
     )
-    get_finance_invoices_by_parent_id_routings_by_id = staticmethod(
+    get_finance_invoices_by_parent_id_routings_by_id = _Op(
         get_finance_invoices_by_parent_id_routings_by_id
     )
-    put_finance_invoices_by_parent_id_routings_by_id = staticmethod(
+    put_finance_invoices_by_parent_id_routings_by_id = _Op(
         put_finance_invoices_by_parent_id_routings_by_id
     )
-    patch_finance_invoices_by_parent_id_routings_by_id = staticmethod(
+    patch_finance_invoices_by_parent_id_routings_by_id = _Op(
         patch_finance_invoices_by_parent_id_routings_by_id
     )
-    delete_finance_invoices_by_parent_id_routings_by_id = staticmethod(
+    delete_finance_invoices_by_parent_id_routings_by_id = _Op(
         delete_finance_invoices_by_parent_id_routings_by_id
     )
 
 
-class InvoiceCommissions:
-    """The ``InvoiceCommissions`` resource."""
+class InvoiceCommissions(_Bound[_M]):
+    """The ``InvoiceCommissions`` resource: ``client.finance.invoice_commissions``."""
 
-    get = staticmethod(get_finance_invoices_by_parent_id_commissions_by_id)
-    list = staticmethod(get_finance_invoices_by_parent_id_commissions)
-    update = staticmethod(patch_finance_invoices_by_parent_id_commissions_by_id)
-    get_finance_invoices_by_parent_id_commissions = staticmethod(
+    get = _Op(get_finance_invoices_by_parent_id_commissions_by_id)
+    list = _Op(get_finance_invoices_by_parent_id_commissions)
+    update = _Op(patch_finance_invoices_by_parent_id_commissions_by_id)
+    get_finance_invoices_by_parent_id_commissions = _Op(
         get_finance_invoices_by_parent_id_commissions
     )
-    post_finance_invoices_by_parent_id_commissions_recalculate = staticmethod(
+    post_finance_invoices_by_parent_id_commissions_recalculate = _Op(
         post_finance_invoices_by_parent_id_commissions_recalculate
     )
-    get_finance_invoices_by_parent_id_commissions_by_id = staticmethod(
+    get_finance_invoices_by_parent_id_commissions_by_id = _Op(
         get_finance_invoices_by_parent_id_commissions_by_id
     )
-    patch_finance_invoices_by_parent_id_commissions_by_id = staticmethod(
+    patch_finance_invoices_by_parent_id_commissions_by_id = _Op(
         patch_finance_invoices_by_parent_id_commissions_by_id
     )
 
 
-class InvoiceEmailTemplateInfos:
-    """The ``InvoiceEmailTemplateInfos`` resource."""
+class InvoiceEmailTemplateInfos(_Bound[_M]):
+    """The ``InvoiceEmailTemplateInfos`` resource: ``client.finance.invoice_email_template_infos``."""
 
-    count = staticmethod(get_finance_invoice_email_templates_info_count)
-    list = staticmethod(get_finance_invoice_email_templates_info)
-    get_finance_invoice_email_templates_info = staticmethod(
-        get_finance_invoice_email_templates_info
-    )
-    get_finance_invoice_email_templates_info_count = staticmethod(
+    count = _Op(get_finance_invoice_email_templates_info_count)
+    list = _Op(get_finance_invoice_email_templates_info)
+    get_finance_invoice_email_templates_info = _Op(get_finance_invoice_email_templates_info)
+    get_finance_invoice_email_templates_info_count = _Op(
         get_finance_invoice_email_templates_info_count
     )
-    get_finance_invoice_email_templates_by_id_info = staticmethod(
+    get_finance_invoice_email_templates_by_id_info = _Op(
         get_finance_invoice_email_templates_by_id_info
     )
 
 
-class InvoiceEmailTemplates:
-    """The ``InvoiceEmailTemplates`` resource."""
+class InvoiceEmailTemplates(_Bound[_M]):
+    """The ``InvoiceEmailTemplates`` resource: ``client.finance.invoice_email_templates``."""
 
-    count = staticmethod(get_finance_invoice_email_templates_count)
-    create = staticmethod(post_finance_invoice_email_templates)
-    delete = staticmethod(delete_finance_invoice_email_templates_by_id)
-    get = staticmethod(get_finance_invoice_email_templates_by_id)
-    list = staticmethod(get_finance_invoice_email_templates)
-    replace = staticmethod(put_finance_invoice_email_templates_by_id)
-    update = staticmethod(patch_finance_invoice_email_templates_by_id)
-    get_finance_invoice_email_templates = staticmethod(get_finance_invoice_email_templates)
-    post_finance_invoice_email_templates = staticmethod(post_finance_invoice_email_templates)
-    get_finance_invoice_email_templates_count = staticmethod(
-        get_finance_invoice_email_templates_count
-    )
-    get_finance_invoice_email_templates_by_id = staticmethod(
-        get_finance_invoice_email_templates_by_id
-    )
-    put_finance_invoice_email_templates_by_id = staticmethod(
-        put_finance_invoice_email_templates_by_id
-    )
-    patch_finance_invoice_email_templates_by_id = staticmethod(
-        patch_finance_invoice_email_templates_by_id
-    )
-    delete_finance_invoice_email_templates_by_id = staticmethod(
-        delete_finance_invoice_email_templates_by_id
-    )
-    get_finance_invoice_email_templates_by_id_usages = staticmethod(
+    count = _Op(get_finance_invoice_email_templates_count)
+    create = _Op(post_finance_invoice_email_templates)
+    delete = _Op(delete_finance_invoice_email_templates_by_id)
+    get = _Op(get_finance_invoice_email_templates_by_id)
+    list = _Op(get_finance_invoice_email_templates)
+    replace = _Op(put_finance_invoice_email_templates_by_id)
+    update = _Op(patch_finance_invoice_email_templates_by_id)
+    get_finance_invoice_email_templates = _Op(get_finance_invoice_email_templates)
+    post_finance_invoice_email_templates = _Op(post_finance_invoice_email_templates)
+    get_finance_invoice_email_templates_count = _Op(get_finance_invoice_email_templates_count)
+    get_finance_invoice_email_templates_by_id = _Op(get_finance_invoice_email_templates_by_id)
+    put_finance_invoice_email_templates_by_id = _Op(put_finance_invoice_email_templates_by_id)
+    patch_finance_invoice_email_templates_by_id = _Op(patch_finance_invoice_email_templates_by_id)
+    delete_finance_invoice_email_templates_by_id = _Op(delete_finance_invoice_email_templates_by_id)
+    get_finance_invoice_email_templates_by_id_usages = _Op(
         get_finance_invoice_email_templates_by_id_usages
     )
-    get_finance_invoice_email_templates_by_id_usages_list = staticmethod(
+    get_finance_invoice_email_templates_by_id_usages_list = _Op(
         get_finance_invoice_email_templates_by_id_usages_list
     )
 
 
-class InvoiceInfos:
-    """The ``InvoiceInfos`` resource."""
+class InvoiceInfos(_Bound[_M]):
+    """The ``InvoiceInfos`` resource: ``client.finance.invoice_infos``."""
 
-    get_finance_info_invoice_by_id = staticmethod(get_finance_info_invoice_by_id)
+    get_finance_info_invoice_by_id = _Op(get_finance_info_invoice_by_id)
 
 
-class InvoicePayments:
-    """The ``InvoicePayments`` resource."""
+class InvoicePayments(_Bound[_M]):
+    """The ``InvoicePayments`` resource: ``client.finance.invoice_payments``."""
 
-    create = staticmethod(post_finance_invoices_by_parent_id_payments)
-    delete = staticmethod(delete_finance_invoices_by_parent_id_payments_by_id)
-    get = staticmethod(get_finance_invoices_by_parent_id_payments_by_id)
-    list = staticmethod(get_finance_invoices_by_parent_id_payments)
-    replace = staticmethod(put_finance_invoices_by_parent_id_payments_by_id)
-    update = staticmethod(patch_finance_invoices_by_parent_id_payments_by_id)
-    get_finance_invoices_by_parent_id_payments = staticmethod(
-        get_finance_invoices_by_parent_id_payments
-    )
-    post_finance_invoices_by_parent_id_payments = staticmethod(
-        post_finance_invoices_by_parent_id_payments
-    )
-    get_finance_invoices_by_parent_id_payments_by_id = staticmethod(
+    create = _Op(post_finance_invoices_by_parent_id_payments)
+    delete = _Op(delete_finance_invoices_by_parent_id_payments_by_id)
+    get = _Op(get_finance_invoices_by_parent_id_payments_by_id)
+    list = _Op(get_finance_invoices_by_parent_id_payments)
+    replace = _Op(put_finance_invoices_by_parent_id_payments_by_id)
+    update = _Op(patch_finance_invoices_by_parent_id_payments_by_id)
+    get_finance_invoices_by_parent_id_payments = _Op(get_finance_invoices_by_parent_id_payments)
+    post_finance_invoices_by_parent_id_payments = _Op(post_finance_invoices_by_parent_id_payments)
+    get_finance_invoices_by_parent_id_payments_by_id = _Op(
         get_finance_invoices_by_parent_id_payments_by_id
     )
-    put_finance_invoices_by_parent_id_payments_by_id = staticmethod(
+    put_finance_invoices_by_parent_id_payments_by_id = _Op(
         put_finance_invoices_by_parent_id_payments_by_id
     )
-    patch_finance_invoices_by_parent_id_payments_by_id = staticmethod(
+    patch_finance_invoices_by_parent_id_payments_by_id = _Op(
         patch_finance_invoices_by_parent_id_payments_by_id
     )
-    delete_finance_invoices_by_parent_id_payments_by_id = staticmethod(
+    delete_finance_invoices_by_parent_id_payments_by_id = _Op(
         delete_finance_invoices_by_parent_id_payments_by_id
     )
 
 
-class InvoiceTemplateSetups:
-    """The ``InvoiceTemplateSetups`` resource."""
+class InvoiceTemplateSetups(_Bound[_M]):
+    """The ``InvoiceTemplateSetups`` resource: ``client.finance.invoice_template_setups``."""
 
-    count = staticmethod(get_finance_invoice_template_setups_count)
-    get = staticmethod(get_finance_invoice_template_setups_by_id)
-    list = staticmethod(get_finance_invoice_template_setups)
-    get_finance_invoice_template_setups = staticmethod(get_finance_invoice_template_setups)
-    get_finance_invoice_template_setups_count = staticmethod(
-        get_finance_invoice_template_setups_count
-    )
-    get_finance_invoice_template_setups_by_id = staticmethod(
-        get_finance_invoice_template_setups_by_id
-    )
+    count = _Op(get_finance_invoice_template_setups_count)
+    get = _Op(get_finance_invoice_template_setups_by_id)
+    list = _Op(get_finance_invoice_template_setups)
+    get_finance_invoice_template_setups = _Op(get_finance_invoice_template_setups)
+    get_finance_invoice_template_setups_count = _Op(get_finance_invoice_template_setups_count)
+    get_finance_invoice_template_setups_by_id = _Op(get_finance_invoice_template_setups_by_id)
 
 
-class InvoiceTemplates:
-    """The ``InvoiceTemplates`` resource."""
+class InvoiceTemplates(_Bound[_M]):
+    """The ``InvoiceTemplates`` resource: ``client.finance.invoice_templates``."""
 
-    count = staticmethod(get_finance_invoice_templates_count)
-    create = staticmethod(post_finance_invoice_templates)
-    delete = staticmethod(delete_finance_invoice_templates_by_id)
-    get = staticmethod(get_finance_invoice_templates_by_id)
-    list = staticmethod(get_finance_invoice_templates)
-    replace = staticmethod(put_finance_invoice_templates_by_id)
-    update = staticmethod(patch_finance_invoice_templates_by_id)
-    get_finance_invoice_templates = staticmethod(get_finance_invoice_templates)
-    post_finance_invoice_templates = staticmethod(post_finance_invoice_templates)
-    get_finance_invoice_templates_count = staticmethod(get_finance_invoice_templates_count)
-    get_finance_invoice_templates_by_id = staticmethod(get_finance_invoice_templates_by_id)
-    put_finance_invoice_templates_by_id = staticmethod(put_finance_invoice_templates_by_id)
-    patch_finance_invoice_templates_by_id = staticmethod(patch_finance_invoice_templates_by_id)
-    delete_finance_invoice_templates_by_id = staticmethod(delete_finance_invoice_templates_by_id)
-    get_finance_invoice_templates_by_id_usages = staticmethod(
-        get_finance_invoice_templates_by_id_usages
-    )
-    get_finance_invoice_templates_by_id_usages_list = staticmethod(
+    count = _Op(get_finance_invoice_templates_count)
+    create = _Op(post_finance_invoice_templates)
+    delete = _Op(delete_finance_invoice_templates_by_id)
+    get = _Op(get_finance_invoice_templates_by_id)
+    list = _Op(get_finance_invoice_templates)
+    replace = _Op(put_finance_invoice_templates_by_id)
+    update = _Op(patch_finance_invoice_templates_by_id)
+    get_finance_invoice_templates = _Op(get_finance_invoice_templates)
+    post_finance_invoice_templates = _Op(post_finance_invoice_templates)
+    get_finance_invoice_templates_count = _Op(get_finance_invoice_templates_count)
+    get_finance_invoice_templates_by_id = _Op(get_finance_invoice_templates_by_id)
+    put_finance_invoice_templates_by_id = _Op(put_finance_invoice_templates_by_id)
+    patch_finance_invoice_templates_by_id = _Op(patch_finance_invoice_templates_by_id)
+    delete_finance_invoice_templates_by_id = _Op(delete_finance_invoice_templates_by_id)
+    get_finance_invoice_templates_by_id_usages = _Op(get_finance_invoice_templates_by_id_usages)
+    get_finance_invoice_templates_by_id_usages_list = _Op(
         get_finance_invoice_templates_by_id_usages_list
     )
 
 
-class Invoices:
-    """The ``Invoices`` resource."""
+class Invoices(_Bound[_M]):
+    """The ``Invoices`` resource: ``client.finance.invoices``."""
 
-    count = staticmethod(get_finance_invoices_count)
-    create = staticmethod(post_finance_invoices)
-    delete = staticmethod(delete_finance_invoices_by_id)
-    get = staticmethod(get_finance_invoices_by_id)
-    list = staticmethod(get_finance_invoices)
-    replace = staticmethod(put_finance_invoices_by_id)
-    update = staticmethod(patch_finance_invoices_by_id)
-    get_finance_invoices = staticmethod(get_finance_invoices)
-    post_finance_invoices = staticmethod(post_finance_invoices)
-    get_finance_invoices_count = staticmethod(get_finance_invoices_count)
-    get_finance_invoices_by_id = staticmethod(get_finance_invoices_by_id)
-    put_finance_invoices_by_id = staticmethod(put_finance_invoices_by_id)
-    patch_finance_invoices_by_id = staticmethod(patch_finance_invoices_by_id)
-    delete_finance_invoices_by_id = staticmethod(delete_finance_invoices_by_id)
-    get_finance_invoices_by_id_pdf = staticmethod(get_finance_invoices_by_id_pdf)
-
-
-class MappedTypes:
-    """The ``MappedTypes`` resource."""
-
-    count = staticmethod(get_finance_gl_accounts_mapped_types_count)
-    list = staticmethod(get_finance_gl_accounts_mapped_types)
-    get_finance_gl_accounts_mapped_types = staticmethod(get_finance_gl_accounts_mapped_types)
-    get_finance_gl_accounts_mapped_types_count = staticmethod(
-        get_finance_gl_accounts_mapped_types_count
-    )
+    count = _Op(get_finance_invoices_count)
+    create = _Op(post_finance_invoices)
+    delete = _Op(delete_finance_invoices_by_id)
+    get = _Op(get_finance_invoices_by_id)
+    list = _Op(get_finance_invoices)
+    replace = _Op(put_finance_invoices_by_id)
+    update = _Op(patch_finance_invoices_by_id)
+    get_finance_invoices = _Op(get_finance_invoices)
+    post_finance_invoices = _Op(post_finance_invoices)
+    get_finance_invoices_count = _Op(get_finance_invoices_count)
+    get_finance_invoices_by_id = _Op(get_finance_invoices_by_id)
+    put_finance_invoices_by_id = _Op(put_finance_invoices_by_id)
+    patch_finance_invoices_by_id = _Op(patch_finance_invoices_by_id)
+    delete_finance_invoices_by_id = _Op(delete_finance_invoices_by_id)
+    get_finance_invoices_by_id_pdf = _Op(get_finance_invoices_by_id_pdf)
 
 
-class TaxCodeExpenseTypeExemptions:
-    """The ``TaxCodeExpenseTypeExemptions`` resource."""
+class MappedTypes(_Bound[_M]):
+    """The ``MappedTypes`` resource: ``client.finance.mapped_types``."""
 
-    count = staticmethod(get_finance_tax_codes_by_parent_id_expense_type_exemptions_count)
-    create = staticmethod(post_finance_tax_codes_by_parent_id_expense_type_exemptions)
-    delete = staticmethod(delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    get = staticmethod(get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    list = staticmethod(get_finance_tax_codes_by_parent_id_expense_type_exemptions)
-    replace = staticmethod(put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    update = staticmethod(patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions = staticmethod(
+    count = _Op(get_finance_gl_accounts_mapped_types_count)
+    list = _Op(get_finance_gl_accounts_mapped_types)
+    get_finance_gl_accounts_mapped_types = _Op(get_finance_gl_accounts_mapped_types)
+    get_finance_gl_accounts_mapped_types_count = _Op(get_finance_gl_accounts_mapped_types_count)
+
+
+class TaxCodeExpenseTypeExemptions(_Bound[_M]):
+    """The ``TaxCodeExpenseTypeExemptions`` resource: ``client.finance.tax_code_expense_type_exemptions``."""
+
+    count = _Op(get_finance_tax_codes_by_parent_id_expense_type_exemptions_count)
+    create = _Op(post_finance_tax_codes_by_parent_id_expense_type_exemptions)
+    delete = _Op(delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
+    get = _Op(get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
+    list = _Op(get_finance_tax_codes_by_parent_id_expense_type_exemptions)
+    replace = _Op(put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
+    update = _Op(patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
+    get_finance_tax_codes_by_parent_id_expense_type_exemptions = _Op(
         get_finance_tax_codes_by_parent_id_expense_type_exemptions
     )
-    post_finance_tax_codes_by_parent_id_expense_type_exemptions = staticmethod(
+    post_finance_tax_codes_by_parent_id_expense_type_exemptions = _Op(
         post_finance_tax_codes_by_parent_id_expense_type_exemptions
     )
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions_count = staticmethod(
+    get_finance_tax_codes_by_parent_id_expense_type_exemptions_count = _Op(
         get_finance_tax_codes_by_parent_id_expense_type_exemptions_count
     )
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = staticmethod(
+    get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _Op(
         get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
     )
-    put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = staticmethod(
+    put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _Op(
         put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
     )
-    patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = staticmethod(
+    patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _Op(
         patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
     )
-    delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = staticmethod(
+    delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _Op(
         delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
     )
 
 
-class TaxCodeInfos:
-    """The ``TaxCodeInfos`` resource."""
+class TaxCodeInfos(_Bound[_M]):
+    """The ``TaxCodeInfos`` resource: ``client.finance.tax_code_infos``."""
 
-    count = staticmethod(get_finance_tax_codes_info_count)
-    list = staticmethod(get_finance_tax_codes_info)
-    get_finance_tax_codes_info = staticmethod(get_finance_tax_codes_info)
-    get_finance_tax_codes_info_count = staticmethod(get_finance_tax_codes_info_count)
-    get_finance_tax_codes_by_id_info = staticmethod(get_finance_tax_codes_by_id_info)
+    count = _Op(get_finance_tax_codes_info_count)
+    list = _Op(get_finance_tax_codes_info)
+    get_finance_tax_codes_info = _Op(get_finance_tax_codes_info)
+    get_finance_tax_codes_info_count = _Op(get_finance_tax_codes_info_count)
+    get_finance_tax_codes_by_id_info = _Op(get_finance_tax_codes_by_id_info)
 
 
-class TaxCodeLevels:
-    """The ``TaxCodeLevels`` resource."""
+class TaxCodeLevels(_Bound[_M]):
+    """The ``TaxCodeLevels`` resource: ``client.finance.tax_code_levels``."""
 
-    count = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_levels_count)
-    create = staticmethod(post_finance_tax_codes_by_parent_id_tax_code_levels)
-    delete = staticmethod(delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    get = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    list = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_levels)
-    replace = staticmethod(put_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    update = staticmethod(patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    get_finance_tax_codes_by_parent_id_tax_code_levels = staticmethod(
+    count = _Op(get_finance_tax_codes_by_parent_id_tax_code_levels_count)
+    create = _Op(post_finance_tax_codes_by_parent_id_tax_code_levels)
+    delete = _Op(delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
+    get = _Op(get_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
+    list = _Op(get_finance_tax_codes_by_parent_id_tax_code_levels)
+    replace = _Op(put_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
+    update = _Op(patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
+    get_finance_tax_codes_by_parent_id_tax_code_levels = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_levels
     )
-    post_finance_tax_codes_by_parent_id_tax_code_levels = staticmethod(
+    post_finance_tax_codes_by_parent_id_tax_code_levels = _Op(
         post_finance_tax_codes_by_parent_id_tax_code_levels
     )
-    get_finance_tax_codes_by_parent_id_tax_code_levels_count = staticmethod(
+    get_finance_tax_codes_by_parent_id_tax_code_levels_count = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_levels_count
     )
-    get_finance_tax_codes_by_parent_id_tax_code_levels_by_id = staticmethod(
+    get_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_levels_by_id
     )
-    put_finance_tax_codes_by_parent_id_tax_code_levels_by_id = staticmethod(
+    put_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _Op(
         put_finance_tax_codes_by_parent_id_tax_code_levels_by_id
     )
-    patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id = staticmethod(
+    patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _Op(
         patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id
     )
-    delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id = staticmethod(
+    delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _Op(
         delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id
     )
 
 
-class TaxCodeProductTypeExemptions:
-    """The ``TaxCodeProductTypeExemptions`` resource."""
+class TaxCodeProductTypeExemptions(_Bound[_M]):
+    """The ``TaxCodeProductTypeExemptions`` resource: ``client.finance.tax_code_product_type_exemptions``."""
 
-    count = staticmethod(get_finance_tax_codes_by_parent_id_product_type_exemptions_count)
-    create = staticmethod(post_finance_tax_codes_by_parent_id_product_type_exemptions)
-    delete = staticmethod(delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    get = staticmethod(get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    list = staticmethod(get_finance_tax_codes_by_parent_id_product_type_exemptions)
-    replace = staticmethod(put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    update = staticmethod(patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    get_finance_tax_codes_by_parent_id_product_type_exemptions = staticmethod(
+    count = _Op(get_finance_tax_codes_by_parent_id_product_type_exemptions_count)
+    create = _Op(post_finance_tax_codes_by_parent_id_product_type_exemptions)
+    delete = _Op(delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
+    get = _Op(get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
+    list = _Op(get_finance_tax_codes_by_parent_id_product_type_exemptions)
+    replace = _Op(put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
+    update = _Op(patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
+    get_finance_tax_codes_by_parent_id_product_type_exemptions = _Op(
         get_finance_tax_codes_by_parent_id_product_type_exemptions
     )
-    post_finance_tax_codes_by_parent_id_product_type_exemptions = staticmethod(
+    post_finance_tax_codes_by_parent_id_product_type_exemptions = _Op(
         post_finance_tax_codes_by_parent_id_product_type_exemptions
     )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions_count = staticmethod(
+    get_finance_tax_codes_by_parent_id_product_type_exemptions_count = _Op(
         get_finance_tax_codes_by_parent_id_product_type_exemptions_count
     )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = staticmethod(
+    get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _Op(
         get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
     )
-    put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = staticmethod(
+    put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _Op(
         put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
     )
-    patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = staticmethod(
+    patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _Op(
         patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
     )
-    delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = staticmethod(
+    delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _Op(
         delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
     )
 
 
-class TaxCodeWorkRoleExemptions:
-    """The ``TaxCodeWorkRoleExemptions`` resource."""
+class TaxCodeWorkRoleExemptions(_Bound[_M]):
+    """The ``TaxCodeWorkRoleExemptions`` resource: ``client.finance.tax_code_work_role_exemptions``."""
 
-    count = staticmethod(get_finance_tax_codes_by_parent_id_work_role_exemptions_count)
-    create = staticmethod(post_finance_tax_codes_by_parent_id_work_role_exemptions)
-    delete = staticmethod(delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    get = staticmethod(get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    list = staticmethod(get_finance_tax_codes_by_parent_id_work_role_exemptions)
-    replace = staticmethod(put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    update = staticmethod(patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    get_finance_tax_codes_by_parent_id_work_role_exemptions = staticmethod(
+    count = _Op(get_finance_tax_codes_by_parent_id_work_role_exemptions_count)
+    create = _Op(post_finance_tax_codes_by_parent_id_work_role_exemptions)
+    delete = _Op(delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
+    get = _Op(get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
+    list = _Op(get_finance_tax_codes_by_parent_id_work_role_exemptions)
+    replace = _Op(put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
+    update = _Op(patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
+    get_finance_tax_codes_by_parent_id_work_role_exemptions = _Op(
         get_finance_tax_codes_by_parent_id_work_role_exemptions
     )
-    post_finance_tax_codes_by_parent_id_work_role_exemptions = staticmethod(
+    post_finance_tax_codes_by_parent_id_work_role_exemptions = _Op(
         post_finance_tax_codes_by_parent_id_work_role_exemptions
     )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions_count = staticmethod(
+    get_finance_tax_codes_by_parent_id_work_role_exemptions_count = _Op(
         get_finance_tax_codes_by_parent_id_work_role_exemptions_count
     )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = staticmethod(
+    get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _Op(
         get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
     )
-    put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = staticmethod(
+    put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _Op(
         put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
     )
-    patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = staticmethod(
+    patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _Op(
         patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
     )
-    delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = staticmethod(
+    delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _Op(
         delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
     )
 
 
-class TaxCodeXRefs:
-    """The ``TaxCodeXRefs`` resource."""
+class TaxCodeXRefs(_Bound[_M]):
+    """The ``TaxCodeXRefs`` resource: ``client.finance.tax_code_x_refs``."""
 
-    count = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_x_refs_count)
-    create = staticmethod(post_finance_tax_codes_by_parent_id_tax_code_x_refs)
-    delete = staticmethod(delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    get = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    list = staticmethod(get_finance_tax_codes_by_parent_id_tax_code_x_refs)
-    replace = staticmethod(put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    update = staticmethod(patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs = staticmethod(
+    count = _Op(get_finance_tax_codes_by_parent_id_tax_code_x_refs_count)
+    create = _Op(post_finance_tax_codes_by_parent_id_tax_code_x_refs)
+    delete = _Op(delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
+    get = _Op(get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
+    list = _Op(get_finance_tax_codes_by_parent_id_tax_code_x_refs)
+    replace = _Op(put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
+    update = _Op(patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
+    get_finance_tax_codes_by_parent_id_tax_code_x_refs = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_x_refs
     )
-    post_finance_tax_codes_by_parent_id_tax_code_x_refs = staticmethod(
+    post_finance_tax_codes_by_parent_id_tax_code_x_refs = _Op(
         post_finance_tax_codes_by_parent_id_tax_code_x_refs
     )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs_count = staticmethod(
+    get_finance_tax_codes_by_parent_id_tax_code_x_refs_count = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_x_refs_count
     )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = staticmethod(
+    get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
     )
-    put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = staticmethod(
+    put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _Op(
         put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
     )
-    patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = staticmethod(
+    patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _Op(
         patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
     )
-    delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = staticmethod(
+    delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _Op(
         delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
     )
 
 
-class TaxCodes:
-    """The ``TaxCodes`` resource."""
+class TaxCodes(_Bound[_M]):
+    """The ``TaxCodes`` resource: ``client.finance.tax_codes``."""
 
-    count = staticmethod(get_finance_tax_codes_count)
-    create = staticmethod(post_finance_tax_codes)
-    delete = staticmethod(delete_finance_tax_codes_by_id)
-    get = staticmethod(get_finance_tax_codes_by_id)
-    list = staticmethod(get_finance_tax_codes)
-    replace = staticmethod(put_finance_tax_codes_by_id)
-    update = staticmethod(patch_finance_tax_codes_by_id)
-    get_finance_tax_codes = staticmethod(get_finance_tax_codes)
-    post_finance_tax_codes = staticmethod(post_finance_tax_codes)
-    get_finance_tax_codes_count = staticmethod(get_finance_tax_codes_count)
-    get_finance_tax_codes_by_id = staticmethod(get_finance_tax_codes_by_id)
-    put_finance_tax_codes_by_id = staticmethod(put_finance_tax_codes_by_id)
-    patch_finance_tax_codes_by_id = staticmethod(patch_finance_tax_codes_by_id)
-    delete_finance_tax_codes_by_id = staticmethod(delete_finance_tax_codes_by_id)
-    post_finance_tax_codes_by_id_copy = staticmethod(post_finance_tax_codes_by_id_copy)
-    get_finance_tax_codes_by_id_usages = staticmethod(get_finance_tax_codes_by_id_usages)
-    get_finance_tax_codes_by_id_usages_list = staticmethod(get_finance_tax_codes_by_id_usages_list)
-
-
-class TaxIntegrationInfos:
-    """The ``TaxIntegrationInfos`` resource."""
-
-    count = staticmethod(get_finance_info_tax_integrations_count)
-    get = staticmethod(get_finance_info_tax_integrations_by_id)
-    list = staticmethod(get_finance_info_tax_integrations)
-    get_finance_info_tax_integrations = staticmethod(get_finance_info_tax_integrations)
-    get_finance_info_tax_integrations_count = staticmethod(get_finance_info_tax_integrations_count)
-    get_finance_info_tax_integrations_by_id = staticmethod(get_finance_info_tax_integrations_by_id)
+    count = _Op(get_finance_tax_codes_count)
+    create = _Op(post_finance_tax_codes)
+    delete = _Op(delete_finance_tax_codes_by_id)
+    get = _Op(get_finance_tax_codes_by_id)
+    list = _Op(get_finance_tax_codes)
+    replace = _Op(put_finance_tax_codes_by_id)
+    update = _Op(patch_finance_tax_codes_by_id)
+    get_finance_tax_codes = _Op(get_finance_tax_codes)
+    post_finance_tax_codes = _Op(post_finance_tax_codes)
+    get_finance_tax_codes_count = _Op(get_finance_tax_codes_count)
+    get_finance_tax_codes_by_id = _Op(get_finance_tax_codes_by_id)
+    put_finance_tax_codes_by_id = _Op(put_finance_tax_codes_by_id)
+    patch_finance_tax_codes_by_id = _Op(patch_finance_tax_codes_by_id)
+    delete_finance_tax_codes_by_id = _Op(delete_finance_tax_codes_by_id)
+    post_finance_tax_codes_by_id_copy = _Op(post_finance_tax_codes_by_id_copy)
+    get_finance_tax_codes_by_id_usages = _Op(get_finance_tax_codes_by_id_usages)
+    get_finance_tax_codes_by_id_usages_list = _Op(get_finance_tax_codes_by_id_usages_list)
 
 
-class TaxIntegrations:
-    """The ``TaxIntegrations`` resource."""
+class TaxIntegrationInfos(_Bound[_M]):
+    """The ``TaxIntegrationInfos`` resource: ``client.finance.tax_integration_infos``."""
 
-    count = staticmethod(get_finance_tax_integrations_count)
-    get = staticmethod(get_finance_tax_integrations_by_id)
-    list = staticmethod(get_finance_tax_integrations)
-    replace = staticmethod(put_finance_tax_integrations_by_id)
-    update = staticmethod(patch_finance_tax_integrations_by_id)
-    get_finance_tax_integrations = staticmethod(get_finance_tax_integrations)
-    get_finance_tax_integrations_count = staticmethod(get_finance_tax_integrations_count)
-    get_finance_tax_integrations_by_id = staticmethod(get_finance_tax_integrations_by_id)
-    put_finance_tax_integrations_by_id = staticmethod(put_finance_tax_integrations_by_id)
-    patch_finance_tax_integrations_by_id = staticmethod(patch_finance_tax_integrations_by_id)
+    count = _Op(get_finance_info_tax_integrations_count)
+    get = _Op(get_finance_info_tax_integrations_by_id)
+    list = _Op(get_finance_info_tax_integrations)
+    get_finance_info_tax_integrations = _Op(get_finance_info_tax_integrations)
+    get_finance_info_tax_integrations_count = _Op(get_finance_info_tax_integrations_count)
+    get_finance_info_tax_integrations_by_id = _Op(get_finance_info_tax_integrations_by_id)
 
 
-class TaxableExpenseTypeLevels:
-    """The ``TaxableExpenseTypeLevels`` resource."""
+class TaxIntegrations(_Bound[_M]):
+    """The ``TaxIntegrations`` resource: ``client.finance.tax_integrations``."""
 
-    count = staticmethod(
+    count = _Op(get_finance_tax_integrations_count)
+    get = _Op(get_finance_tax_integrations_by_id)
+    list = _Op(get_finance_tax_integrations)
+    replace = _Op(put_finance_tax_integrations_by_id)
+    update = _Op(patch_finance_tax_integrations_by_id)
+    get_finance_tax_integrations = _Op(get_finance_tax_integrations)
+    get_finance_tax_integrations_count = _Op(get_finance_tax_integrations_count)
+    get_finance_tax_integrations_by_id = _Op(get_finance_tax_integrations_by_id)
+    put_finance_tax_integrations_by_id = _Op(put_finance_tax_integrations_by_id)
+    patch_finance_tax_integrations_by_id = _Op(patch_finance_tax_integrations_by_id)
+
+
+class TaxableExpenseTypeLevels(_Bound[_M]):
+    """The ``TaxableExpenseTypeLevels`` resource: ``client.finance.taxable_expense_type_levels``."""
+
+    count = _Op(
         get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count
     )
-    create = staticmethod(
+    create = _Op(
         post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
     )
-    delete = staticmethod(
+    delete = _Op(
         delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
-    get = staticmethod(
+    get = _Op(
         get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
-    list = staticmethod(
+    list = _Op(
         get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
     )
-    replace = staticmethod(
+    replace = _Op(
         put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
-    update = staticmethod(
+    update = _Op(
         patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _Op(
         get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
     )
-    post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = staticmethod(
+    post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _Op(
         post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
     )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count = _Op(
         get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count
     )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _Op(
         get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
-    put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = staticmethod(
+    put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _Op(
         put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
-    patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = staticmethod(
+    patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _Op(
         patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
-    delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = staticmethod(
+    delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _Op(
         delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
 
 
-class TaxableProductTypeLevels:
-    """The ``TaxableProductTypeLevels`` resource."""
+class TaxableProductTypeLevels(_Bound[_M]):
+    """The ``TaxableProductTypeLevels`` resource: ``client.finance.taxable_product_type_levels``."""
 
-    count = staticmethod(
+    count = _Op(
         get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count
     )
-    create = staticmethod(
+    create = _Op(
         post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
     )
-    delete = staticmethod(
+    delete = _Op(
         delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
-    get = staticmethod(
+    get = _Op(
         get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
-    list = staticmethod(
+    list = _Op(
         get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
     )
-    replace = staticmethod(
+    replace = _Op(
         put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
-    update = staticmethod(
+    update = _Op(
         patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _Op(
         get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
     )
-    post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = staticmethod(
+    post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _Op(
         post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
     )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count = _Op(
         get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count
     )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _Op(
         get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
-    put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = staticmethod(
+    put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _Op(
         put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
-    patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = staticmethod(
+    patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _Op(
         patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
-    delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = staticmethod(
+    delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _Op(
         delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
 
 
-class TaxableWorkRoleLevels:
-    """The ``TaxableWorkRoleLevels`` resource."""
+class TaxableWorkRoleLevels(_Bound[_M]):
+    """The ``TaxableWorkRoleLevels`` resource: ``client.finance.taxable_work_role_levels``."""
 
-    count = staticmethod(
+    count = _Op(
         get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count
     )
-    create = staticmethod(
+    create = _Op(
         post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
     )
-    delete = staticmethod(
+    delete = _Op(
         delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
-    get = staticmethod(
+    get = _Op(
         get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
-    list = staticmethod(
+    list = _Op(
         get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
     )
-    replace = staticmethod(
+    replace = _Op(
         put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
-    update = staticmethod(
+    update = _Op(
         patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _Op(
         get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
     )
-    post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = staticmethod(
+    post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _Op(
         post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
     )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count = _Op(
         get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count
     )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _Op(
         get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
-    put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = staticmethod(
+    put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _Op(
         put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
-    patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = staticmethod(
+    patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _Op(
         patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
-    delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = staticmethod(
+    delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _Op(
         delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
 
 
-class TaxableXRefLevels:
-    """The ``TaxableXRefLevels`` resource."""
+class TaxableXRefLevels(_Bound[_M]):
+    """The ``TaxableXRefLevels`` resource: ``client.finance.taxable_x_ref_levels``."""
 
-    count = staticmethod(
+    count = _Op(
         get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count
     )
-    create = staticmethod(
+    create = _Op(
         post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
     )
-    delete = staticmethod(
+    delete = _Op(
         delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
-    get = staticmethod(
+    get = _Op(
         get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
-    list = staticmethod(
+    list = _Op(
         get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
     )
-    replace = staticmethod(
+    replace = _Op(
         put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
-    update = staticmethod(
+    update = _Op(
         patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _Op(
         get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
     )
-    post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = staticmethod(
+    post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _Op(
         post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
     )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count = _Op(
         get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count
     )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = staticmethod(
+    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _Op(
         get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
-    put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = staticmethod(
+    put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _Op(
         put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
-    patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = staticmethod(
+    patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _Op(
         patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
-    delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = staticmethod(
+    delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _Op(
         delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "accounting_batches": AccountingBatches,
     "accounting_package_setups": AccountingPackageSetups,
@@ -13447,5036 +13389,952 @@ RESOURCES: dict[str, type] = {
     "taxable_x_ref_levels": TaxableXRefLevels,
 }
 
-# Bound to a client: ``client.finance`` is a SyncFinance, ``client.finance.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
-
-class SyncAccountingBatches(_Bound):
-    """The ``AccountingBatches`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_accounting_batches_count)
-    create = _SyncOp(post_finance_accounting_batches)
-    delete = _SyncOp(delete_finance_accounting_batches_by_id)
-    get = _SyncOp(get_finance_accounting_batches_by_id)
-    list = _SyncOp(get_finance_accounting_batches)
-    get_finance_accounting_batches = _SyncOp(get_finance_accounting_batches)
-    post_finance_accounting_batches = _SyncOp(post_finance_accounting_batches)
-    get_finance_accounting_batches_count = _SyncOp(get_finance_accounting_batches_count)
-    get_finance_accounting_batches_by_id = _SyncOp(get_finance_accounting_batches_by_id)
-    delete_finance_accounting_batches_by_id = _SyncOp(delete_finance_accounting_batches_by_id)
-    post_finance_accounting_batches_by_id_export = _SyncOp(
-        post_finance_accounting_batches_by_id_export
-    )
-    post_finance_accounting_export = _SyncOp(post_finance_accounting_export)
-
-
-class SyncAccountingPackageSetups(_Bound):
-    """The ``AccountingPackageSetups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_accounting_package_setup_count)
-    get = _SyncOp(get_finance_accounting_package_setup_by_id)
-    list = _SyncOp(get_finance_accounting_package_setup)
-    replace = _SyncOp(put_finance_accounting_package_setup_by_id)
-    update = _SyncOp(patch_finance_accounting_package_setup_by_id)
-    get_finance_accounting_package_setup = _SyncOp(get_finance_accounting_package_setup)
-    get_finance_accounting_package_setup_count = _SyncOp(get_finance_accounting_package_setup_count)
-    get_finance_accounting_package_setup_by_id = _SyncOp(get_finance_accounting_package_setup_by_id)
-    put_finance_accounting_package_setup_by_id = _SyncOp(put_finance_accounting_package_setup_by_id)
-    patch_finance_accounting_package_setup_by_id = _SyncOp(
-        patch_finance_accounting_package_setup_by_id
-    )
-
-
-class SyncAccountingPackages(_Bound):
-    """The ``AccountingPackages`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_accounting_packages_count)
-    get = _SyncOp(get_finance_accounting_packages_by_id)
-    list = _SyncOp(get_finance_accounting_packages)
-    get_finance_accounting_packages = _SyncOp(get_finance_accounting_packages)
-    get_finance_accounting_packages_count = _SyncOp(get_finance_accounting_packages_count)
-    get_finance_accounting_packages_by_id = _SyncOp(get_finance_accounting_packages_by_id)
-
-
-class SyncAccountingUnpostedExpenseTaxableLevels(_Bound):
-    """The ``AccountingUnpostedExpenseTaxableLevels`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count)
-    get = _SyncOp(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id)
-    list = _SyncOp(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels)
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels = _SyncOp(
-        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels
-    )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count = _SyncOp(
-        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count
-    )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id = _SyncOp(
-        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id
-    )
-
-
-class SyncAccountingUnpostedExpenses(_Bound):
-    """The ``AccountingUnpostedExpenses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_accounting_unpostedexpenses_count)
-    get = _SyncOp(get_finance_accounting_unpostedexpenses_by_id)
-    list = _SyncOp(get_finance_accounting_unpostedexpenses)
-    get_finance_accounting_unpostedexpenses = _SyncOp(get_finance_accounting_unpostedexpenses)
-    get_finance_accounting_unpostedexpenses_count = _SyncOp(
-        get_finance_accounting_unpostedexpenses_count
-    )
-    get_finance_accounting_unpostedexpenses_by_id = _SyncOp(
-        get_finance_accounting_unpostedexpenses_by_id
-    )
-
-
-class SyncAccountingUnpostedInvoiceTaxableLevels(_Bound):
-    """The ``AccountingUnpostedInvoiceTaxableLevels`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count)
-    get = _SyncOp(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id)
-    list = _SyncOp(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels)
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels = _SyncOp(
-        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels
-    )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count = _SyncOp(
-        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count
-    )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id = _SyncOp(
-        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id
-    )
-
-
-class SyncAccountingUnpostedInvoices(_Bound):
-    """The ``AccountingUnpostedInvoices`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_accounting_unpostedinvoices_count)
-    get = _SyncOp(get_finance_accounting_unpostedinvoices_by_id)
-    list = _SyncOp(get_finance_accounting_unpostedinvoices)
-    get_finance_accounting_unpostedinvoices = _SyncOp(get_finance_accounting_unpostedinvoices)
-    get_finance_accounting_unpostedinvoices_count = _SyncOp(
-        get_finance_accounting_unpostedinvoices_count
-    )
-    get_finance_accounting_unpostedinvoices_by_id = _SyncOp(
-        get_finance_accounting_unpostedinvoices_by_id
-    )
-
-
-class SyncAccountingUnpostedPayments(_Bound):
-    """The ``AccountingUnpostedPayments`` resource of a synchronous client."""
-
-    list = _SyncOp(get_finance_accounting_unpostedpayments)
-    get_finance_accounting_unposted_payments_count = _SyncOp(
-        get_finance_accounting_unposted_payments_count
-    )
-    get_finance_accounting_unposted_payments_by_id = _SyncOp(
-        get_finance_accounting_unposted_payments_by_id
-    )
-    get_finance_accounting_unpostedpayments = _SyncOp(get_finance_accounting_unpostedpayments)
-
-
-class SyncAccountingUnpostedProcurementTaxableLevels(_Bound):
-    """The ``AccountingUnpostedProcurementTaxableLevels`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count)
-    get = _SyncOp(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id)
-    list = _SyncOp(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels)
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels = _SyncOp(
-        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels
-    )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count = _SyncOp(
-        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count
-    )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id = _SyncOp(
-        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id
-    )
-
-
-class SyncAccountingUnpostedProcurements(_Bound):
-    """The ``AccountingUnpostedProcurements`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_accounting_unpostedprocurement_count)
-    get = _SyncOp(get_finance_accounting_unpostedprocurement_by_id)
-    list = _SyncOp(get_finance_accounting_unpostedprocurement)
-    get_finance_accounting_unpostedprocurement = _SyncOp(get_finance_accounting_unpostedprocurement)
-    get_finance_accounting_unpostedprocurement_count = _SyncOp(
-        get_finance_accounting_unpostedprocurement_count
-    )
-    get_finance_accounting_unpostedprocurement_by_id = _SyncOp(
-        get_finance_accounting_unpostedprocurement_by_id
-    )
-
-
-class SyncAgreementAdditions(_Bound):
-    """The ``AgreementAdditions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreements_by_parent_id_additions_count)
-    create = _SyncOp(post_finance_agreements_by_parent_id_additions)
-    delete = _SyncOp(delete_finance_agreements_by_parent_id_additions_by_id)
-    get = _SyncOp(get_finance_agreements_by_parent_id_additions_by_id)
-    list = _SyncOp(get_finance_agreements_by_parent_id_additions)
-    replace = _SyncOp(put_finance_agreements_by_parent_id_additions_by_id)
-    update = _SyncOp(patch_finance_agreements_by_parent_id_additions_by_id)
-    get_finance_agreements_by_parent_id_additions = _SyncOp(
-        get_finance_agreements_by_parent_id_additions
-    )
-    post_finance_agreements_by_parent_id_additions = _SyncOp(
-        post_finance_agreements_by_parent_id_additions
-    )
-    get_finance_agreements_by_parent_id_additions_count = _SyncOp(
-        get_finance_agreements_by_parent_id_additions_count
-    )
-    get_finance_agreements_by_parent_id_additions_by_id = _SyncOp(
-        get_finance_agreements_by_parent_id_additions_by_id
-    )
-    put_finance_agreements_by_parent_id_additions_by_id = _SyncOp(
-        put_finance_agreements_by_parent_id_additions_by_id
-    )
-    patch_finance_agreements_by_parent_id_additions_by_id = _SyncOp(
-        patch_finance_agreements_by_parent_id_additions_by_id
-    )
-    delete_finance_agreements_by_parent_id_additions_by_id = _SyncOp(
-        delete_finance_agreements_by_parent_id_additions_by_id
-    )
-
-
-class SyncAgreementAdjustments(_Bound):
-    """The ``AgreementAdjustments`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreements_by_parent_id_adjustments_count)
-    create = _SyncOp(post_finance_agreements_by_parent_id_adjustments)
-    delete = _SyncOp(delete_finance_agreements_by_parent_id_adjustments_by_id)
-    get = _SyncOp(get_finance_agreements_by_parent_id_adjustments_by_id)
-    list = _SyncOp(get_finance_agreements_by_parent_id_adjustments)
-    replace = _SyncOp(put_finance_agreements_by_parent_id_adjustments_by_id)
-    update = _SyncOp(patch_finance_agreements_by_parent_id_adjustments_by_id)
-    get_finance_agreements_by_parent_id_adjustments = _SyncOp(
-        get_finance_agreements_by_parent_id_adjustments
-    )
-    post_finance_agreements_by_parent_id_adjustments = _SyncOp(
-        post_finance_agreements_by_parent_id_adjustments
-    )
-    get_finance_agreements_by_parent_id_adjustments_count = _SyncOp(
-        get_finance_agreements_by_parent_id_adjustments_count
-    )
-    get_finance_agreements_by_parent_id_adjustments_by_id = _SyncOp(
-        get_finance_agreements_by_parent_id_adjustments_by_id
-    )
-    put_finance_agreements_by_parent_id_adjustments_by_id = _SyncOp(
-        put_finance_agreements_by_parent_id_adjustments_by_id
-    )
-    patch_finance_agreements_by_parent_id_adjustments_by_id = _SyncOp(
-        patch_finance_agreements_by_parent_id_adjustments_by_id
-    )
-    delete_finance_agreements_by_parent_id_adjustments_by_id = _SyncOp(
-        delete_finance_agreements_by_parent_id_adjustments_by_id
-    )
-
-
-class SyncAgreementBatchSetupResource(_Bound):
-    """The ``AgreementBatchSetup`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_batch_setups_count)
-    get = _SyncOp(get_finance_batch_setups_by_id)
-    list = _SyncOp(get_finance_batch_setups)
-    replace = _SyncOp(put_finance_batch_setups_by_id)
-    update = _SyncOp(patch_finance_batch_setups_by_id)
-    get_finance_batch_setups = _SyncOp(get_finance_batch_setups)
-    get_finance_batch_setups_count = _SyncOp(get_finance_batch_setups_count)
-    get_finance_batch_setups_by_id = _SyncOp(get_finance_batch_setups_by_id)
-    put_finance_batch_setups_by_id = _SyncOp(put_finance_batch_setups_by_id)
-    patch_finance_batch_setups_by_id = _SyncOp(patch_finance_batch_setups_by_id)
-
-
-class SyncAgreementBoardDefaults(_Bound):
-    """The ``AgreementBoardDefaults`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreements_by_parent_id_board_defaults_count)
-    create = _SyncOp(post_finance_agreements_by_parent_id_board_defaults)
-    delete = _SyncOp(delete_finance_agreements_by_parent_id_board_defaults_by_id)
-    get = _SyncOp(get_finance_agreements_by_parent_id_board_defaults_by_id)
-    list = _SyncOp(get_finance_agreements_by_parent_id_board_defaults)
-    replace = _SyncOp(put_finance_agreements_by_parent_id_board_defaults_by_id)
-    update = _SyncOp(patch_finance_agreements_by_parent_id_board_defaults_by_id)
-    get_finance_agreements_by_parent_id_board_defaults = _SyncOp(
-        get_finance_agreements_by_parent_id_board_defaults
-    )
-    post_finance_agreements_by_parent_id_board_defaults = _SyncOp(
-        post_finance_agreements_by_parent_id_board_defaults
-    )
-    get_finance_agreements_by_parent_id_board_defaults_count = _SyncOp(
-        get_finance_agreements_by_parent_id_board_defaults_count
-    )
-    get_finance_agreements_by_parent_id_board_defaults_by_id = _SyncOp(
-        get_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-    put_finance_agreements_by_parent_id_board_defaults_by_id = _SyncOp(
-        put_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-    patch_finance_agreements_by_parent_id_board_defaults_by_id = _SyncOp(
-        patch_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-    delete_finance_agreements_by_parent_id_board_defaults_by_id = _SyncOp(
-        delete_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-
-
-class SyncAgreementRecaps(_Bound):
-    """The ``AgreementRecaps`` resource of a synchronous client."""
-
-    get = _SyncOp(get_finance_agreementrecap_by_id)
-    list = _SyncOp(get_finance_agreementrecap)
-    get_finance_agreementrecap = _SyncOp(get_finance_agreementrecap)
-    get_finance_agreementrecap_by_id = _SyncOp(get_finance_agreementrecap_by_id)
-
-
-class SyncAgreementSites(_Bound):
-    """The ``AgreementSites`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreements_by_parent_id_sites_count)
-    create = _SyncOp(post_finance_agreements_by_parent_id_sites)
-    delete = _SyncOp(delete_finance_agreements_by_parent_id_sites_by_id)
-    get = _SyncOp(get_finance_agreements_by_parent_id_sites_by_id)
-    list = _SyncOp(get_finance_agreements_by_parent_id_sites)
-    replace = _SyncOp(put_finance_agreements_by_parent_id_sites_by_id)
-    update = _SyncOp(patch_finance_agreements_by_parent_id_sites_by_id)
-    get_finance_agreements_by_parent_id_sites = _SyncOp(get_finance_agreements_by_parent_id_sites)
-    post_finance_agreements_by_parent_id_sites = _SyncOp(post_finance_agreements_by_parent_id_sites)
-    get_finance_agreements_by_parent_id_sites_count = _SyncOp(
-        get_finance_agreements_by_parent_id_sites_count
-    )
-    get_finance_agreements_by_parent_id_sites_by_id = _SyncOp(
-        get_finance_agreements_by_parent_id_sites_by_id
-    )
-    put_finance_agreements_by_parent_id_sites_by_id = _SyncOp(
-        put_finance_agreements_by_parent_id_sites_by_id
-    )
-    patch_finance_agreements_by_parent_id_sites_by_id = _SyncOp(
-        patch_finance_agreements_by_parent_id_sites_by_id
-    )
-    delete_finance_agreements_by_parent_id_sites_by_id = _SyncOp(
-        delete_finance_agreements_by_parent_id_sites_by_id
-    )
-
-
-class SyncAgreementTypeResource(_Bound):
-    """The ``AgreementType`` resource of a synchronous client."""
-
-    create = _SyncOp(post_finance_agreements_by_id_copy)
-    post_finance_agreements_by_id_copy = _SyncOp(post_finance_agreements_by_id_copy)
-
-
-class SyncAgreementTypeBoardDefaults(_Bound):
-    """The ``AgreementTypeBoardDefaults`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreement_types_by_parent_id_board_defaults_count)
-    create = _SyncOp(post_finance_agreement_types_by_parent_id_board_defaults)
-    delete = _SyncOp(delete_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    get = _SyncOp(get_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    list = _SyncOp(get_finance_agreement_types_by_parent_id_board_defaults)
-    replace = _SyncOp(put_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    update = _SyncOp(patch_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    get_finance_agreement_types_by_parent_id_board_defaults = _SyncOp(
-        get_finance_agreement_types_by_parent_id_board_defaults
-    )
-    post_finance_agreement_types_by_parent_id_board_defaults = _SyncOp(
-        post_finance_agreement_types_by_parent_id_board_defaults
-    )
-    get_finance_agreement_types_by_parent_id_board_defaults_count = _SyncOp(
-        get_finance_agreement_types_by_parent_id_board_defaults_count
-    )
-    get_finance_agreement_types_by_parent_id_board_defaults_by_id = _SyncOp(
-        get_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-    put_finance_agreement_types_by_parent_id_board_defaults_by_id = _SyncOp(
-        put_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-    patch_finance_agreement_types_by_parent_id_board_defaults_by_id = _SyncOp(
-        patch_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_board_defaults_by_id = _SyncOp(
-        delete_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-
-
-class SyncAgreementTypeWorkRoleExclusions(_Bound):
-    """The ``AgreementTypeWorkRoleExclusions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreement_types_by_parent_id_work_role_exclusions_count)
-    create = _SyncOp(post_finance_agreement_types_by_parent_id_work_role_exclusions)
-    delete = _SyncOp(delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id)
-    get = _SyncOp(get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id)
-    list = _SyncOp(get_finance_agreement_types_by_parent_id_work_role_exclusions)
-    get_finance_agreement_types_by_parent_id_work_role_exclusions = _SyncOp(
-        get_finance_agreement_types_by_parent_id_work_role_exclusions
-    )
-    post_finance_agreement_types_by_parent_id_work_role_exclusions = _SyncOp(
-        post_finance_agreement_types_by_parent_id_work_role_exclusions
-    )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions_count = _SyncOp(
-        get_finance_agreement_types_by_parent_id_work_role_exclusions_count
-    )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _SyncOp(
-        get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _SyncOp(
-        delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
-    )
-
-
-class SyncAgreementTypeWorkRoles(_Bound):
-    """The ``AgreementTypeWorkRoles`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreement_types_by_parent_id_workroles_count)
-    create = _SyncOp(post_finance_agreement_types_by_parent_id_workroles)
-    delete = _SyncOp(delete_finance_agreement_types_by_parent_id_workroles_by_id)
-    get = _SyncOp(get_finance_agreement_types_by_parent_id_workroles_by_id)
-    list = _SyncOp(get_finance_agreement_types_by_parent_id_workroles)
-    replace = _SyncOp(put_finance_agreement_types_by_parent_id_workroles_by_id)
-    update = _SyncOp(patch_finance_agreement_types_by_parent_id_workroles_by_id)
-    get_finance_agreement_types_by_parent_id_workroles = _SyncOp(
-        get_finance_agreement_types_by_parent_id_workroles
-    )
-    post_finance_agreement_types_by_parent_id_workroles = _SyncOp(
-        post_finance_agreement_types_by_parent_id_workroles
-    )
-    get_finance_agreement_types_by_parent_id_workroles_count = _SyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_count
-    )
-    get_finance_agreement_types_by_parent_id_workroles_info = _SyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_info
-    )
-    get_finance_agreement_types_by_parent_id_workroles_info_count = _SyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_info_count
-    )
-    get_finance_agreement_types_by_parent_id_workroles_info_by_id = _SyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_info_by_id
-    )
-    get_finance_agreement_types_by_parent_id_workroles_by_id = _SyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-    put_finance_agreement_types_by_parent_id_workroles_by_id = _SyncOp(
-        put_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-    patch_finance_agreement_types_by_parent_id_workroles_by_id = _SyncOp(
-        patch_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_workroles_by_id = _SyncOp(
-        delete_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-
-
-class SyncAgreementTypeWorkTypeExclusions(_Bound):
-    """The ``AgreementTypeWorkTypeExclusions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreement_types_by_parent_id_work_type_exclusions_count)
-    create = _SyncOp(post_finance_agreement_types_by_parent_id_work_type_exclusions)
-    delete = _SyncOp(delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id)
-    get = _SyncOp(get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id)
-    list = _SyncOp(get_finance_agreement_types_by_parent_id_work_type_exclusions)
-    get_finance_agreement_types_by_parent_id_work_type_exclusions = _SyncOp(
-        get_finance_agreement_types_by_parent_id_work_type_exclusions
-    )
-    post_finance_agreement_types_by_parent_id_work_type_exclusions = _SyncOp(
-        post_finance_agreement_types_by_parent_id_work_type_exclusions
-    )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions_count = _SyncOp(
-        get_finance_agreement_types_by_parent_id_work_type_exclusions_count
-    )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _SyncOp(
-        get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _SyncOp(
-        delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
-    )
-
-
-class SyncAgreementTypeWorkTypes(_Bound):
-    """The ``AgreementTypeWorkTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreement_types_by_parent_id_worktypes_count)
-    create = _SyncOp(post_finance_agreement_types_by_parent_id_worktypes)
-    delete = _SyncOp(delete_finance_agreement_types_by_parent_id_worktypes_by_id)
-    get = _SyncOp(get_finance_agreement_types_by_parent_id_worktypes_by_id)
-    list = _SyncOp(get_finance_agreement_types_by_parent_id_worktypes)
-    replace = _SyncOp(put_finance_agreement_types_by_parent_id_worktypes_by_id)
-    update = _SyncOp(patch_finance_agreement_types_by_parent_id_worktypes_by_id)
-    get_finance_agreement_types_by_parent_id_worktypes = _SyncOp(
-        get_finance_agreement_types_by_parent_id_worktypes
-    )
-    post_finance_agreement_types_by_parent_id_worktypes = _SyncOp(
-        post_finance_agreement_types_by_parent_id_worktypes
-    )
-    get_finance_agreement_types_by_parent_id_worktypes_count = _SyncOp(
-        get_finance_agreement_types_by_parent_id_worktypes_count
-    )
-    get_finance_agreement_types_by_parent_id_worktypes_by_id = _SyncOp(
-        get_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-    put_finance_agreement_types_by_parent_id_worktypes_by_id = _SyncOp(
-        put_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-    patch_finance_agreement_types_by_parent_id_worktypes_by_id = _SyncOp(
-        patch_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_worktypes_by_id = _SyncOp(
-        delete_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-
-
-class SyncAgreementTypes(_Bound):
-    """The ``AgreementTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreements_types_count)
-    create = _SyncOp(post_finance_agreements_types)
-    delete = _SyncOp(delete_finance_agreements_types_by_id)
-    get = _SyncOp(get_finance_agreements_types_by_id)
-    list = _SyncOp(get_finance_agreements_types)
-    replace = _SyncOp(put_finance_agreements_types_by_id)
-    update = _SyncOp(patch_finance_agreements_types_by_id)
-    get_finance_agreements_types = _SyncOp(get_finance_agreements_types)
-    post_finance_agreements_types = _SyncOp(post_finance_agreements_types)
-    get_finance_agreements_types_count = _SyncOp(get_finance_agreements_types_count)
-    get_finance_agreements_types_info = _SyncOp(get_finance_agreements_types_info)
-    get_finance_agreements_types_info_count = _SyncOp(get_finance_agreements_types_info_count)
-    get_finance_agreements_types_by_id = _SyncOp(get_finance_agreements_types_by_id)
-    put_finance_agreements_types_by_id = _SyncOp(put_finance_agreements_types_by_id)
-    patch_finance_agreements_types_by_id = _SyncOp(patch_finance_agreements_types_by_id)
-    delete_finance_agreements_types_by_id = _SyncOp(delete_finance_agreements_types_by_id)
-    get_finance_agreements_types_by_id_info = _SyncOp(get_finance_agreements_types_by_id_info)
-    get_finance_agreements_types_by_id_usages = _SyncOp(get_finance_agreements_types_by_id_usages)
-    get_finance_agreements_types_by_id_usages_list = _SyncOp(
-        get_finance_agreements_types_by_id_usages_list
-    )
-
-
-class SyncAgreementWorkRoleExclusions(_Bound):
-    """The ``AgreementWorkRoleExclusions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreements_by_parent_id_work_role_exclusions_count)
-    create = _SyncOp(post_finance_agreements_by_parent_id_work_role_exclusions)
-    delete = _SyncOp(delete_finance_agreements_by_parent_id_work_role_exclusions_by_id)
-    list = _SyncOp(get_finance_agreements_by_parent_id_work_role_exclusions)
-    get_finance_agreements_by_parent_id_work_role_exclusions = _SyncOp(
-        get_finance_agreements_by_parent_id_work_role_exclusions
-    )
-    post_finance_agreements_by_parent_id_work_role_exclusions = _SyncOp(
-        post_finance_agreements_by_parent_id_work_role_exclusions
-    )
-    get_finance_agreements_by_parent_id_work_role_exclusions_count = _SyncOp(
-        get_finance_agreements_by_parent_id_work_role_exclusions_count
-    )
-    delete_finance_agreements_by_parent_id_work_role_exclusions_by_id = _SyncOp(
-        delete_finance_agreements_by_parent_id_work_role_exclusions_by_id
-    )
-
-
-class SyncAgreementWorkRoles(_Bound):
-    """The ``AgreementWorkRoles`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreements_by_parent_id_workroles_count)
-    create = _SyncOp(post_finance_agreements_by_parent_id_workroles)
-    delete = _SyncOp(delete_finance_agreements_by_parent_id_workroles_by_id)
-    get = _SyncOp(get_finance_agreements_by_parent_id_workroles_by_id)
-    list = _SyncOp(get_finance_agreements_by_parent_id_workroles)
-    replace = _SyncOp(put_finance_agreements_by_parent_id_workroles_by_id)
-    update = _SyncOp(patch_finance_agreements_by_parent_id_workroles_by_id)
-    get_finance_agreements_by_parent_id_workroles = _SyncOp(
-        get_finance_agreements_by_parent_id_workroles
-    )
-    post_finance_agreements_by_parent_id_workroles = _SyncOp(
-        post_finance_agreements_by_parent_id_workroles
-    )
-    get_finance_agreements_by_parent_id_workroles_count = _SyncOp(
-        get_finance_agreements_by_parent_id_workroles_count
-    )
-    get_finance_agreements_by_parent_id_workroles_by_id = _SyncOp(
-        get_finance_agreements_by_parent_id_workroles_by_id
-    )
-    put_finance_agreements_by_parent_id_workroles_by_id = _SyncOp(
-        put_finance_agreements_by_parent_id_workroles_by_id
-    )
-    patch_finance_agreements_by_parent_id_workroles_by_id = _SyncOp(
-        patch_finance_agreements_by_parent_id_workroles_by_id
-    )
-    delete_finance_agreements_by_parent_id_workroles_by_id = _SyncOp(
-        delete_finance_agreements_by_parent_id_workroles_by_id
-    )
-
-
-class SyncAgreementWorkTypeExclusions(_Bound):
-    """The ``AgreementWorkTypeExclusions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreements_by_parent_id_work_type_exclusions_count)
-    create = _SyncOp(post_finance_agreements_by_parent_id_work_type_exclusions)
-    delete = _SyncOp(delete_finance_agreements_by_parent_id_work_type_exclusions_by_id)
-    list = _SyncOp(get_finance_agreements_by_parent_id_work_type_exclusions)
-    get_finance_agreements_by_parent_id_work_type_exclusions = _SyncOp(
-        get_finance_agreements_by_parent_id_work_type_exclusions
-    )
-    post_finance_agreements_by_parent_id_work_type_exclusions = _SyncOp(
-        post_finance_agreements_by_parent_id_work_type_exclusions
-    )
-    get_finance_agreements_by_parent_id_work_type_exclusions_count = _SyncOp(
-        get_finance_agreements_by_parent_id_work_type_exclusions_count
-    )
-    delete_finance_agreements_by_parent_id_work_type_exclusions_by_id = _SyncOp(
-        delete_finance_agreements_by_parent_id_work_type_exclusions_by_id
-    )
-
-
-class SyncAgreementWorkTypes(_Bound):
-    """The ``AgreementWorkTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreements_by_parent_id_worktypes_count)
-    create = _SyncOp(post_finance_agreements_by_parent_id_worktypes)
-    delete = _SyncOp(delete_finance_agreements_by_parent_id_worktypes_by_id)
-    get = _SyncOp(get_finance_agreements_by_parent_id_worktypes_by_id)
-    list = _SyncOp(get_finance_agreements_by_parent_id_worktypes)
-    replace = _SyncOp(put_finance_agreements_by_parent_id_worktypes_by_id)
-    update = _SyncOp(patch_finance_agreements_by_parent_id_worktypes_by_id)
-    get_finance_agreements_by_parent_id_worktypes = _SyncOp(
-        get_finance_agreements_by_parent_id_worktypes
-    )
-    post_finance_agreements_by_parent_id_worktypes = _SyncOp(
-        post_finance_agreements_by_parent_id_worktypes
-    )
-    get_finance_agreements_by_parent_id_worktypes_count = _SyncOp(
-        get_finance_agreements_by_parent_id_worktypes_count
-    )
-    get_finance_agreements_by_parent_id_worktypes_by_id = _SyncOp(
-        get_finance_agreements_by_parent_id_worktypes_by_id
-    )
-    put_finance_agreements_by_parent_id_worktypes_by_id = _SyncOp(
-        put_finance_agreements_by_parent_id_worktypes_by_id
-    )
-    patch_finance_agreements_by_parent_id_worktypes_by_id = _SyncOp(
-        patch_finance_agreements_by_parent_id_worktypes_by_id
-    )
-    delete_finance_agreements_by_parent_id_worktypes_by_id = _SyncOp(
-        delete_finance_agreements_by_parent_id_worktypes_by_id
-    )
-
-
-class SyncAgreements(_Bound):
-    """The ``Agreements`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_agreements_count)
-    create = _SyncOp(post_finance_agreements)
-    delete = _SyncOp(delete_finance_agreements_by_id)
-    get = _SyncOp(get_finance_agreements_by_id)
-    list = _SyncOp(get_finance_agreements)
-    replace = _SyncOp(put_finance_agreements_by_id)
-    update = _SyncOp(patch_finance_agreements_by_id)
-    get_finance_agreements = _SyncOp(get_finance_agreements)
-    post_finance_agreements = _SyncOp(post_finance_agreements)
-    get_finance_agreements_count = _SyncOp(get_finance_agreements_count)
-    get_finance_agreements_by_id = _SyncOp(get_finance_agreements_by_id)
-    put_finance_agreements_by_id = _SyncOp(put_finance_agreements_by_id)
-    patch_finance_agreements_by_id = _SyncOp(patch_finance_agreements_by_id)
-    delete_finance_agreements_by_id = _SyncOp(delete_finance_agreements_by_id)
-    get_finance_agreements_by_id_application_parameters_by_pod_id = _SyncOp(
-        get_finance_agreements_by_id_application_parameters_by_pod_id
-    )
-    post_finance_agreements_by_id_invoice = _SyncOp(post_finance_agreements_by_id_invoice)
-    get_finance_agreements_by_id_quick_access_count = _SyncOp(
-        get_finance_agreements_by_id_quick_access_count
-    )
-    get_finance_agreements_by_id_recurring_parameters_by_pod_id = _SyncOp(
-        get_finance_agreements_by_id_recurring_parameters_by_pod_id
-    )
-    get_finance_agreements_by_parent_id_configurations = _SyncOp(
-        get_finance_agreements_by_parent_id_configurations
-    )
-    post_finance_agreements_by_parent_id_configurations = _SyncOp(
-        post_finance_agreements_by_parent_id_configurations
-    )
-    get_finance_agreements_by_parent_id_configurations_count = _SyncOp(
-        get_finance_agreements_by_parent_id_configurations_count
-    )
-    get_finance_agreements_by_parent_id_configurations_by_id = _SyncOp(
-        get_finance_agreements_by_parent_id_configurations_by_id
-    )
-    delete_finance_agreements_by_parent_id_configurations_by_id = _SyncOp(
-        delete_finance_agreements_by_parent_id_configurations_by_id
-    )
-    post_finance_agreements_by_parent_id_copy = _SyncOp(post_finance_agreements_by_parent_id_copy)
-
-
-class SyncBatchEntries(_Bound):
-    """The ``BatchEntries`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_accounting_batches_by_parent_id_entries_count)
-    get = _SyncOp(get_finance_accounting_batches_by_parent_id_entries_by_id)
-    list = _SyncOp(get_finance_accounting_batches_by_parent_id_entries)
-    get_finance_accounting_batches_by_parent_id_entries = _SyncOp(
+class FinanceOperations(_Bound[_M]):
+    """The ``finance`` operations of a client, by resource and by full name."""
+
+    accounting_batches: _Resource[AccountingBatches[_M]] = _Resource(AccountingBatches)
+    accounting_package_setups: _Resource[AccountingPackageSetups[_M]] = _Resource(
+        AccountingPackageSetups
+    )
+    accounting_packages: _Resource[AccountingPackages[_M]] = _Resource(AccountingPackages)
+    accounting_unposted_expense_taxable_levels: _Resource[
+        AccountingUnpostedExpenseTaxableLevels[_M]
+    ] = _Resource(AccountingUnpostedExpenseTaxableLevels)
+    accounting_unposted_expenses: _Resource[AccountingUnpostedExpenses[_M]] = _Resource(
+        AccountingUnpostedExpenses
+    )
+    accounting_unposted_invoice_taxable_levels: _Resource[
+        AccountingUnpostedInvoiceTaxableLevels[_M]
+    ] = _Resource(AccountingUnpostedInvoiceTaxableLevels)
+    accounting_unposted_invoices: _Resource[AccountingUnpostedInvoices[_M]] = _Resource(
+        AccountingUnpostedInvoices
+    )
+    accounting_unposted_payments: _Resource[AccountingUnpostedPayments[_M]] = _Resource(
+        AccountingUnpostedPayments
+    )
+    accounting_unposted_procurement_taxable_levels: _Resource[
+        AccountingUnpostedProcurementTaxableLevels[_M]
+    ] = _Resource(AccountingUnpostedProcurementTaxableLevels)
+    accounting_unposted_procurements: _Resource[AccountingUnpostedProcurements[_M]] = _Resource(
+        AccountingUnpostedProcurements
+    )
+    agreement_additions: _Resource[AgreementAdditions[_M]] = _Resource(AgreementAdditions)
+    agreement_adjustments: _Resource[AgreementAdjustments[_M]] = _Resource(AgreementAdjustments)
+    agreement_batch_setup: _Resource[AgreementBatchSetupResource[_M]] = _Resource(
+        AgreementBatchSetupResource
+    )
+    agreement_board_defaults: _Resource[AgreementBoardDefaults[_M]] = _Resource(
+        AgreementBoardDefaults
+    )
+    agreement_recaps: _Resource[AgreementRecaps[_M]] = _Resource(AgreementRecaps)
+    agreement_sites: _Resource[AgreementSites[_M]] = _Resource(AgreementSites)
+    agreement_type: _Resource[AgreementTypeResource[_M]] = _Resource(AgreementTypeResource)
+    agreement_type_board_defaults: _Resource[AgreementTypeBoardDefaults[_M]] = _Resource(
+        AgreementTypeBoardDefaults
+    )
+    agreement_type_work_role_exclusions: _Resource[AgreementTypeWorkRoleExclusions[_M]] = _Resource(
+        AgreementTypeWorkRoleExclusions
+    )
+    agreement_type_work_roles: _Resource[AgreementTypeWorkRoles[_M]] = _Resource(
+        AgreementTypeWorkRoles
+    )
+    agreement_type_work_type_exclusions: _Resource[AgreementTypeWorkTypeExclusions[_M]] = _Resource(
+        AgreementTypeWorkTypeExclusions
+    )
+    agreement_type_work_types: _Resource[AgreementTypeWorkTypes[_M]] = _Resource(
+        AgreementTypeWorkTypes
+    )
+    agreement_types: _Resource[AgreementTypes[_M]] = _Resource(AgreementTypes)
+    agreement_work_role_exclusions: _Resource[AgreementWorkRoleExclusions[_M]] = _Resource(
+        AgreementWorkRoleExclusions
+    )
+    agreement_work_roles: _Resource[AgreementWorkRoles[_M]] = _Resource(AgreementWorkRoles)
+    agreement_work_type_exclusions: _Resource[AgreementWorkTypeExclusions[_M]] = _Resource(
+        AgreementWorkTypeExclusions
+    )
+    agreement_work_types: _Resource[AgreementWorkTypes[_M]] = _Resource(AgreementWorkTypes)
+    agreements: _Resource[Agreements[_M]] = _Resource(Agreements)
+    batch_entries: _Resource[BatchEntries[_M]] = _Resource(BatchEntries)
+    billing_cycle_infos: _Resource[BillingCycleInfos[_M]] = _Resource(BillingCycleInfos)
+    billing_cycles: _Resource[BillingCycles[_M]] = _Resource(BillingCycles)
+    billing_setup_infos: _Resource[BillingSetupInfos[_M]] = _Resource(BillingSetupInfos)
+    billing_setup_routings: _Resource[BillingSetupRoutings[_M]] = _Resource(BillingSetupRoutings)
+    billing_setups: _Resource[BillingSetups[_M]] = _Resource(BillingSetups)
+    billing_status_infos: _Resource[BillingStatusInfos[_M]] = _Resource(BillingStatusInfos)
+    billing_statuses: _Resource[BillingStatuses[_M]] = _Resource(BillingStatuses)
+    billing_term_infos: _Resource[BillingTermInfos[_M]] = _Resource(BillingTermInfos)
+    billing_terms: _Resource[BillingTerms[_M]] = _Resource(BillingTerms)
+    closed_invoices: _Resource[ClosedInvoices[_M]] = _Resource(ClosedInvoices)
+    company_finances: _Resource[CompanyFinances[_M]] = _Resource(CompanyFinances)
+    currencies: _Resource[Currencies[_M]] = _Resource(Currencies)
+    currency_codes: _Resource[CurrencyCodes[_M]] = _Resource(CurrencyCodes)
+    currency_infos: _Resource[CurrencyInfos[_M]] = _Resource(CurrencyInfos)
+    delivery_method: _Resource[DeliveryMethodResource[_M]] = _Resource(DeliveryMethodResource)
+    gl_accounts: _Resource[GLAccounts[_M]] = _Resource(GLAccounts)
+    gl_captions: _Resource[GLCaptions[_M]] = _Resource(GLCaptions)
+    gl_entries: _Resource[GLEntries[_M]] = _Resource(GLEntries)
+    gl_paths: _Resource[GLPaths[_M]] = _Resource(GLPaths)
+    invoice_routings: _Resource[InvoiceRoutings[_M]] = _Resource(InvoiceRoutings)
+    invoice_commissions: _Resource[InvoiceCommissions[_M]] = _Resource(InvoiceCommissions)
+    invoice_email_template_infos: _Resource[InvoiceEmailTemplateInfos[_M]] = _Resource(
+        InvoiceEmailTemplateInfos
+    )
+    invoice_email_templates: _Resource[InvoiceEmailTemplates[_M]] = _Resource(InvoiceEmailTemplates)
+    invoice_infos: _Resource[InvoiceInfos[_M]] = _Resource(InvoiceInfos)
+    invoice_payments: _Resource[InvoicePayments[_M]] = _Resource(InvoicePayments)
+    invoice_template_setups: _Resource[InvoiceTemplateSetups[_M]] = _Resource(InvoiceTemplateSetups)
+    invoice_templates: _Resource[InvoiceTemplates[_M]] = _Resource(InvoiceTemplates)
+    invoices: _Resource[Invoices[_M]] = _Resource(Invoices)
+    mapped_types: _Resource[MappedTypes[_M]] = _Resource(MappedTypes)
+    tax_code_expense_type_exemptions: _Resource[TaxCodeExpenseTypeExemptions[_M]] = _Resource(
+        TaxCodeExpenseTypeExemptions
+    )
+    tax_code_infos: _Resource[TaxCodeInfos[_M]] = _Resource(TaxCodeInfos)
+    tax_code_levels: _Resource[TaxCodeLevels[_M]] = _Resource(TaxCodeLevels)
+    tax_code_product_type_exemptions: _Resource[TaxCodeProductTypeExemptions[_M]] = _Resource(
+        TaxCodeProductTypeExemptions
+    )
+    tax_code_work_role_exemptions: _Resource[TaxCodeWorkRoleExemptions[_M]] = _Resource(
+        TaxCodeWorkRoleExemptions
+    )
+    tax_code_x_refs: _Resource[TaxCodeXRefs[_M]] = _Resource(TaxCodeXRefs)
+    tax_codes: _Resource[TaxCodes[_M]] = _Resource(TaxCodes)
+    tax_integration_infos: _Resource[TaxIntegrationInfos[_M]] = _Resource(TaxIntegrationInfos)
+    tax_integrations: _Resource[TaxIntegrations[_M]] = _Resource(TaxIntegrations)
+    taxable_expense_type_levels: _Resource[TaxableExpenseTypeLevels[_M]] = _Resource(
+        TaxableExpenseTypeLevels
+    )
+    taxable_product_type_levels: _Resource[TaxableProductTypeLevels[_M]] = _Resource(
+        TaxableProductTypeLevels
+    )
+    taxable_work_role_levels: _Resource[TaxableWorkRoleLevels[_M]] = _Resource(
+        TaxableWorkRoleLevels
+    )
+    taxable_x_ref_levels: _Resource[TaxableXRefLevels[_M]] = _Resource(TaxableXRefLevels)
+
+    get_finance_accounting_batches = _Op(get_finance_accounting_batches)
+    post_finance_accounting_batches = _Op(post_finance_accounting_batches)
+    get_finance_accounting_batches_count = _Op(get_finance_accounting_batches_count)
+    get_finance_accounting_batches_by_id = _Op(get_finance_accounting_batches_by_id)
+    delete_finance_accounting_batches_by_id = _Op(delete_finance_accounting_batches_by_id)
+    post_finance_accounting_batches_by_id_export = _Op(post_finance_accounting_batches_by_id_export)
+    get_finance_accounting_batches_by_parent_id_entries = _Op(
         get_finance_accounting_batches_by_parent_id_entries
     )
-    get_finance_accounting_batches_by_parent_id_entries_count = _SyncOp(
+    get_finance_accounting_batches_by_parent_id_entries_count = _Op(
         get_finance_accounting_batches_by_parent_id_entries_count
     )
-    get_finance_accounting_batches_by_parent_id_entries_by_id = _SyncOp(
+    get_finance_accounting_batches_by_parent_id_entries_by_id = _Op(
         get_finance_accounting_batches_by_parent_id_entries_by_id
     )
-
-
-class SyncBillingCycleInfos(_Bound):
-    """The ``BillingCycleInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_billing_cycles_info_count)
-    list = _SyncOp(get_finance_billing_cycles_info)
-    get_finance_billing_cycles_info = _SyncOp(get_finance_billing_cycles_info)
-    get_finance_billing_cycles_info_count = _SyncOp(get_finance_billing_cycles_info_count)
-    get_finance_billing_cycles_by_id_info = _SyncOp(get_finance_billing_cycles_by_id_info)
-
-
-class SyncBillingCycles(_Bound):
-    """The ``BillingCycles`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_billing_cycles_count)
-    create = _SyncOp(post_finance_billing_cycles)
-    delete = _SyncOp(delete_finance_billing_cycles_by_id)
-    get = _SyncOp(get_finance_billing_cycles_by_id)
-    list = _SyncOp(get_finance_billing_cycles)
-    replace = _SyncOp(put_finance_billing_cycles_by_id)
-    update = _SyncOp(patch_finance_billing_cycles_by_id)
-    get_finance_billing_cycles = _SyncOp(get_finance_billing_cycles)
-    post_finance_billing_cycles = _SyncOp(post_finance_billing_cycles)
-    get_finance_billing_cycles_count = _SyncOp(get_finance_billing_cycles_count)
-    get_finance_billing_cycles_by_id = _SyncOp(get_finance_billing_cycles_by_id)
-    put_finance_billing_cycles_by_id = _SyncOp(put_finance_billing_cycles_by_id)
-    patch_finance_billing_cycles_by_id = _SyncOp(patch_finance_billing_cycles_by_id)
-    delete_finance_billing_cycles_by_id = _SyncOp(delete_finance_billing_cycles_by_id)
-    get_finance_billing_cycles_by_id_usages = _SyncOp(get_finance_billing_cycles_by_id_usages)
-    get_finance_billing_cycles_by_id_usages_list = _SyncOp(
-        get_finance_billing_cycles_by_id_usages_list
-    )
-
-
-class SyncBillingSetupInfos(_Bound):
-    """The ``BillingSetupInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_billing_setups_info_count)
-    list = _SyncOp(get_finance_billing_setups_info)
-    get_finance_billing_setups_info = _SyncOp(get_finance_billing_setups_info)
-    get_finance_billing_setups_info_count = _SyncOp(get_finance_billing_setups_info_count)
-    get_finance_billing_setups_by_id_info = _SyncOp(get_finance_billing_setups_by_id_info)
-
-
-class SyncBillingSetupRoutings(_Bound):
-    """The ``BillingSetupRoutings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_billing_setups_by_parent_id_routings_count)
-    create = _SyncOp(post_finance_billing_setups_by_parent_id_routings)
-    delete = _SyncOp(delete_finance_billing_setups_by_parent_id_routings_by_id)
-    get = _SyncOp(get_finance_billing_setups_by_parent_id_routings_by_id)
-    list = _SyncOp(get_finance_billing_setups_by_parent_id_routings)
-    replace = _SyncOp(put_finance_billing_setups_by_parent_id_routings_by_id)
-    update = _SyncOp(patch_finance_billing_setups_by_parent_id_routings_by_id)
-    get_finance_billing_setups_by_parent_id_routings = _SyncOp(
-        get_finance_billing_setups_by_parent_id_routings
-    )
-    post_finance_billing_setups_by_parent_id_routings = _SyncOp(
-        post_finance_billing_setups_by_parent_id_routings
-    )
-    get_finance_billing_setups_by_parent_id_routings_count = _SyncOp(
-        get_finance_billing_setups_by_parent_id_routings_count
-    )
-    get_finance_billing_setups_by_parent_id_routings_by_id = _SyncOp(
-        get_finance_billing_setups_by_parent_id_routings_by_id
-    )
-    put_finance_billing_setups_by_parent_id_routings_by_id = _SyncOp(
-        put_finance_billing_setups_by_parent_id_routings_by_id
-    )
-    patch_finance_billing_setups_by_parent_id_routings_by_id = _SyncOp(
-        patch_finance_billing_setups_by_parent_id_routings_by_id
-    )
-    delete_finance_billing_setups_by_parent_id_routings_by_id = _SyncOp(
-        delete_finance_billing_setups_by_parent_id_routings_by_id
-    )
-
-
-class SyncBillingSetups(_Bound):
-    """The ``BillingSetups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_billing_setups_count)
-    create = _SyncOp(post_finance_billing_setups)
-    delete = _SyncOp(delete_finance_billing_setups_by_id)
-    get = _SyncOp(get_finance_billing_setups_by_id)
-    list = _SyncOp(get_finance_billing_setups)
-    replace = _SyncOp(put_finance_billing_setups_by_id)
-    update = _SyncOp(patch_finance_billing_setups_by_id)
-    get_finance_billing_setups = _SyncOp(get_finance_billing_setups)
-    post_finance_billing_setups = _SyncOp(post_finance_billing_setups)
-    get_finance_billing_setups_count = _SyncOp(get_finance_billing_setups_count)
-    get_finance_billing_setups_by_id = _SyncOp(get_finance_billing_setups_by_id)
-    put_finance_billing_setups_by_id = _SyncOp(put_finance_billing_setups_by_id)
-    patch_finance_billing_setups_by_id = _SyncOp(patch_finance_billing_setups_by_id)
-    delete_finance_billing_setups_by_id = _SyncOp(delete_finance_billing_setups_by_id)
-
-
-class SyncBillingStatusInfos(_Bound):
-    """The ``BillingStatusInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_billing_statuses_info_count)
-    list = _SyncOp(get_finance_billing_statuses_info)
-    get_finance_billing_statuses_info = _SyncOp(get_finance_billing_statuses_info)
-    get_finance_billing_statuses_info_count = _SyncOp(get_finance_billing_statuses_info_count)
-    get_finance_billing_statuses_by_id_info = _SyncOp(get_finance_billing_statuses_by_id_info)
-
-
-class SyncBillingStatuses(_Bound):
-    """The ``BillingStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_billing_statuses_count)
-    create = _SyncOp(post_finance_billing_statuses)
-    delete = _SyncOp(delete_finance_billing_statuses_by_id)
-    get = _SyncOp(get_finance_billing_statuses_by_id)
-    list = _SyncOp(get_finance_billing_statuses)
-    replace = _SyncOp(put_finance_billing_statuses_by_id)
-    update = _SyncOp(patch_finance_billing_statuses_by_id)
-    get_finance_billing_statuses = _SyncOp(get_finance_billing_statuses)
-    post_finance_billing_statuses = _SyncOp(post_finance_billing_statuses)
-    get_finance_billing_statuses_count = _SyncOp(get_finance_billing_statuses_count)
-    get_finance_billing_statuses_by_id = _SyncOp(get_finance_billing_statuses_by_id)
-    put_finance_billing_statuses_by_id = _SyncOp(put_finance_billing_statuses_by_id)
-    patch_finance_billing_statuses_by_id = _SyncOp(patch_finance_billing_statuses_by_id)
-    delete_finance_billing_statuses_by_id = _SyncOp(delete_finance_billing_statuses_by_id)
-    get_finance_billing_statuses_by_id_usages = _SyncOp(get_finance_billing_statuses_by_id_usages)
-    get_finance_billing_statuses_by_id_usages_list = _SyncOp(
-        get_finance_billing_statuses_by_id_usages_list
-    )
-
-
-class SyncBillingTermInfos(_Bound):
-    """The ``BillingTermInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_billing_terms_info_count)
-    list = _SyncOp(get_finance_billing_terms_info)
-    get_finance_billing_terms_info = _SyncOp(get_finance_billing_terms_info)
-    get_finance_billing_terms_info_count = _SyncOp(get_finance_billing_terms_info_count)
-    get_finance_billing_terms_by_id_info = _SyncOp(get_finance_billing_terms_by_id_info)
-
-
-class SyncBillingTerms(_Bound):
-    """The ``BillingTerms`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_billing_terms_count)
-    create = _SyncOp(post_finance_billing_terms)
-    delete = _SyncOp(delete_finance_billing_terms_by_id)
-    get = _SyncOp(get_finance_billing_terms_by_id)
-    list = _SyncOp(get_finance_billing_terms)
-    replace = _SyncOp(put_finance_billing_terms_by_id)
-    update = _SyncOp(patch_finance_billing_terms_by_id)
-    get_finance_billing_terms = _SyncOp(get_finance_billing_terms)
-    post_finance_billing_terms = _SyncOp(post_finance_billing_terms)
-    get_finance_billing_terms_count = _SyncOp(get_finance_billing_terms_count)
-    get_finance_billing_terms_by_id = _SyncOp(get_finance_billing_terms_by_id)
-    put_finance_billing_terms_by_id = _SyncOp(put_finance_billing_terms_by_id)
-    patch_finance_billing_terms_by_id = _SyncOp(patch_finance_billing_terms_by_id)
-    delete_finance_billing_terms_by_id = _SyncOp(delete_finance_billing_terms_by_id)
-    get_finance_billing_terms_by_id_usages = _SyncOp(get_finance_billing_terms_by_id_usages)
-    get_finance_billing_terms_by_id_usages_list = _SyncOp(
-        get_finance_billing_terms_by_id_usages_list
-    )
-
-
-class SyncClosedInvoices(_Bound):
-    """The ``ClosedInvoices`` resource of a synchronous client."""
-
-    put_finance_closed_invoices_by_id = _SyncOp(put_finance_closed_invoices_by_id)
-    patch_finance_closed_invoices_by_id = _SyncOp(patch_finance_closed_invoices_by_id)
-
-
-class SyncCompanyFinances(_Bound):
-    """The ``CompanyFinances`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_company_finance_count)
-    get = _SyncOp(get_finance_company_finance_by_id)
-    list = _SyncOp(get_finance_company_finance)
-    replace = _SyncOp(put_finance_company_finance_by_id)
-    update = _SyncOp(patch_finance_company_finance_by_id)
-    get_finance_company_finance = _SyncOp(get_finance_company_finance)
-    get_finance_company_finance_count = _SyncOp(get_finance_company_finance_count)
-    get_finance_company_finance_by_id = _SyncOp(get_finance_company_finance_by_id)
-    put_finance_company_finance_by_id = _SyncOp(put_finance_company_finance_by_id)
-    patch_finance_company_finance_by_id = _SyncOp(patch_finance_company_finance_by_id)
-
-
-class SyncCurrencies(_Bound):
-    """The ``Currencies`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_currencies_count)
-    create = _SyncOp(post_finance_currencies)
-    delete = _SyncOp(delete_finance_currencies_by_id)
-    get = _SyncOp(get_finance_currencies_by_id)
-    list = _SyncOp(get_finance_currencies)
-    replace = _SyncOp(put_finance_currencies_by_id)
-    update = _SyncOp(patch_finance_currencies_by_id)
-    get_finance_currencies = _SyncOp(get_finance_currencies)
-    post_finance_currencies = _SyncOp(post_finance_currencies)
-    get_finance_currencies_count = _SyncOp(get_finance_currencies_count)
-    get_finance_currencies_by_id = _SyncOp(get_finance_currencies_by_id)
-    put_finance_currencies_by_id = _SyncOp(put_finance_currencies_by_id)
-    patch_finance_currencies_by_id = _SyncOp(patch_finance_currencies_by_id)
-    delete_finance_currencies_by_id = _SyncOp(delete_finance_currencies_by_id)
-    get_finance_currencies_by_id_usages = _SyncOp(get_finance_currencies_by_id_usages)
-    get_finance_currencies_by_id_usages_list = _SyncOp(get_finance_currencies_by_id_usages_list)
-
-
-class SyncCurrencyCodes(_Bound):
-    """The ``CurrencyCodes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_info_currency_codes_count)
-    get = _SyncOp(get_finance_info_currency_codes_by_id)
-    list = _SyncOp(get_finance_info_currency_codes)
-    get_finance_info_currency_codes = _SyncOp(get_finance_info_currency_codes)
-    get_finance_info_currency_codes_count = _SyncOp(get_finance_info_currency_codes_count)
-    get_finance_info_currency_codes_by_id = _SyncOp(get_finance_info_currency_codes_by_id)
-
-
-class SyncCurrencyInfos(_Bound):
-    """The ``CurrencyInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_currencies_info_count)
-    list = _SyncOp(get_finance_currencies_info)
-    get_finance_currencies_info = _SyncOp(get_finance_currencies_info)
-    get_finance_currencies_info_count = _SyncOp(get_finance_currencies_info_count)
-    get_finance_currencies_by_id_info = _SyncOp(get_finance_currencies_by_id_info)
-
-
-class SyncDeliveryMethodResource(_Bound):
-    """The ``DeliveryMethod`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_delivery_methods_count)
-    create = _SyncOp(post_finance_delivery_methods)
-    delete = _SyncOp(delete_finance_delivery_methods_by_id)
-    get = _SyncOp(get_finance_delivery_methods_by_id)
-    list = _SyncOp(get_finance_delivery_methods)
-    replace = _SyncOp(put_finance_delivery_methods_by_id)
-    update = _SyncOp(patch_finance_delivery_methods_by_id)
-    get_finance_delivery_methods = _SyncOp(get_finance_delivery_methods)
-    post_finance_delivery_methods = _SyncOp(post_finance_delivery_methods)
-    get_finance_delivery_methods_count = _SyncOp(get_finance_delivery_methods_count)
-    get_finance_delivery_methods_by_id = _SyncOp(get_finance_delivery_methods_by_id)
-    put_finance_delivery_methods_by_id = _SyncOp(put_finance_delivery_methods_by_id)
-    patch_finance_delivery_methods_by_id = _SyncOp(patch_finance_delivery_methods_by_id)
-    delete_finance_delivery_methods_by_id = _SyncOp(delete_finance_delivery_methods_by_id)
-
-
-class SyncGLAccounts(_Bound):
-    """The ``GLAccounts`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_gl_accounts_count)
-    create = _SyncOp(post_finance_gl_accounts)
-    delete = _SyncOp(delete_finance_gl_accounts_by_id)
-    get = _SyncOp(get_finance_gl_accounts_by_id)
-    list = _SyncOp(get_finance_gl_accounts)
-    replace = _SyncOp(put_finance_gl_accounts_by_id)
-    update = _SyncOp(patch_finance_gl_accounts_by_id)
-    get_finance_gl_accounts = _SyncOp(get_finance_gl_accounts)
-    post_finance_gl_accounts = _SyncOp(post_finance_gl_accounts)
-    get_finance_gl_accounts_count = _SyncOp(get_finance_gl_accounts_count)
-    get_finance_gl_accounts_by_id = _SyncOp(get_finance_gl_accounts_by_id)
-    put_finance_gl_accounts_by_id = _SyncOp(put_finance_gl_accounts_by_id)
-    patch_finance_gl_accounts_by_id = _SyncOp(patch_finance_gl_accounts_by_id)
-    delete_finance_gl_accounts_by_id = _SyncOp(delete_finance_gl_accounts_by_id)
-
-
-class SyncGLCaptions(_Bound):
-    """The ``GLCaptions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_gl_captions_count)
-    get = _SyncOp(get_finance_gl_captions_by_id)
-    list = _SyncOp(get_finance_gl_captions)
-    replace = _SyncOp(put_finance_gl_captions_by_id)
-    update = _SyncOp(patch_finance_gl_captions_by_id)
-    get_finance_gl_captions = _SyncOp(get_finance_gl_captions)
-    get_finance_gl_captions_count = _SyncOp(get_finance_gl_captions_count)
-    get_finance_gl_captions_by_id = _SyncOp(get_finance_gl_captions_by_id)
-    put_finance_gl_captions_by_id = _SyncOp(put_finance_gl_captions_by_id)
-    patch_finance_gl_captions_by_id = _SyncOp(patch_finance_gl_captions_by_id)
-
-
-class SyncGLEntries(_Bound):
-    """The ``GLEntries`` resource of a synchronous client."""
-
-    get = _SyncOp(get_finance_invoices_by_parent_id_gl_entries_by_id)
-    list = _SyncOp(get_finance_invoices_by_parent_id_gl_entries)
-    replace = _SyncOp(put_finance_invoices_by_parent_id_gl_entries_by_id)
-    update = _SyncOp(patch_finance_invoices_by_parent_id_gl_entries_by_id)
-    get_finance_invoices_by_parent_id_gl_entries = _SyncOp(
-        get_finance_invoices_by_parent_id_gl_entries
-    )
-    get_finance_invoices_by_parent_id_gl_entries_by_id = _SyncOp(
-        get_finance_invoices_by_parent_id_gl_entries_by_id
-    )
-    put_finance_invoices_by_parent_id_gl_entries_by_id = _SyncOp(
-        put_finance_invoices_by_parent_id_gl_entries_by_id
-    )
-    patch_finance_invoices_by_parent_id_gl_entries_by_id = _SyncOp(
-        patch_finance_invoices_by_parent_id_gl_entries_by_id
-    )
-
-
-class SyncGLPaths(_Bound):
-    """The ``GLPaths`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_glpaths_count)
-    create = _SyncOp(post_finance_glpaths)
-    delete = _SyncOp(delete_finance_glpaths_by_id)
-    get = _SyncOp(get_finance_glpaths_by_id)
-    list = _SyncOp(get_finance_glpaths)
-    replace = _SyncOp(put_finance_glpaths_by_id)
-    update = _SyncOp(patch_finance_glpaths_by_id)
-    get_finance_glpaths = _SyncOp(get_finance_glpaths)
-    post_finance_glpaths = _SyncOp(post_finance_glpaths)
-    get_finance_glpaths_count = _SyncOp(get_finance_glpaths_count)
-    get_finance_glpaths_by_id = _SyncOp(get_finance_glpaths_by_id)
-    put_finance_glpaths_by_id = _SyncOp(put_finance_glpaths_by_id)
-    patch_finance_glpaths_by_id = _SyncOp(patch_finance_glpaths_by_id)
-    delete_finance_glpaths_by_id = _SyncOp(delete_finance_glpaths_by_id)
-
-
-class SyncInvoiceRoutings(_Bound):
-    """The ``Invoice Routings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_invoices_by_parent_id_routings_count)
-    create = _SyncOp(post_finance_invoices_by_parent_id_routings)
-    delete = _SyncOp(delete_finance_invoices_by_parent_id_routings_by_id)
-    get = _SyncOp(get_finance_invoices_by_parent_id_routings_by_id)
-    list = _SyncOp(get_finance_invoices_by_parent_id_routings)
-    replace = _SyncOp(put_finance_invoices_by_parent_id_routings_by_id)
-    update = _SyncOp(patch_finance_invoices_by_parent_id_routings_by_id)
-    get_finance_invoices_by_parent_id_routings = _SyncOp(get_finance_invoices_by_parent_id_routings)
-    post_finance_invoices_by_parent_id_routings = _SyncOp(
-        post_finance_invoices_by_parent_id_routings
-    )
-    get_finance_invoices_by_parent_id_routings_count = _SyncOp(
-        get_finance_invoices_by_parent_id_routings_count
-    )
-    get_finance_invoices_by_parent_id_routings_by_id = _SyncOp(
-        get_finance_invoices_by_parent_id_routings_by_id
-    )
-    put_finance_invoices_by_parent_id_routings_by_id = _SyncOp(
-        put_finance_invoices_by_parent_id_routings_by_id
-    )
-    patch_finance_invoices_by_parent_id_routings_by_id = _SyncOp(
-        patch_finance_invoices_by_parent_id_routings_by_id
-    )
-    delete_finance_invoices_by_parent_id_routings_by_id = _SyncOp(
-        delete_finance_invoices_by_parent_id_routings_by_id
-    )
-
-
-class SyncInvoiceCommissions(_Bound):
-    """The ``InvoiceCommissions`` resource of a synchronous client."""
-
-    get = _SyncOp(get_finance_invoices_by_parent_id_commissions_by_id)
-    list = _SyncOp(get_finance_invoices_by_parent_id_commissions)
-    update = _SyncOp(patch_finance_invoices_by_parent_id_commissions_by_id)
-    get_finance_invoices_by_parent_id_commissions = _SyncOp(
-        get_finance_invoices_by_parent_id_commissions
-    )
-    post_finance_invoices_by_parent_id_commissions_recalculate = _SyncOp(
-        post_finance_invoices_by_parent_id_commissions_recalculate
-    )
-    get_finance_invoices_by_parent_id_commissions_by_id = _SyncOp(
-        get_finance_invoices_by_parent_id_commissions_by_id
-    )
-    patch_finance_invoices_by_parent_id_commissions_by_id = _SyncOp(
-        patch_finance_invoices_by_parent_id_commissions_by_id
-    )
-
-
-class SyncInvoiceEmailTemplateInfos(_Bound):
-    """The ``InvoiceEmailTemplateInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_invoice_email_templates_info_count)
-    list = _SyncOp(get_finance_invoice_email_templates_info)
-    get_finance_invoice_email_templates_info = _SyncOp(get_finance_invoice_email_templates_info)
-    get_finance_invoice_email_templates_info_count = _SyncOp(
-        get_finance_invoice_email_templates_info_count
-    )
-    get_finance_invoice_email_templates_by_id_info = _SyncOp(
-        get_finance_invoice_email_templates_by_id_info
-    )
-
-
-class SyncInvoiceEmailTemplates(_Bound):
-    """The ``InvoiceEmailTemplates`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_invoice_email_templates_count)
-    create = _SyncOp(post_finance_invoice_email_templates)
-    delete = _SyncOp(delete_finance_invoice_email_templates_by_id)
-    get = _SyncOp(get_finance_invoice_email_templates_by_id)
-    list = _SyncOp(get_finance_invoice_email_templates)
-    replace = _SyncOp(put_finance_invoice_email_templates_by_id)
-    update = _SyncOp(patch_finance_invoice_email_templates_by_id)
-    get_finance_invoice_email_templates = _SyncOp(get_finance_invoice_email_templates)
-    post_finance_invoice_email_templates = _SyncOp(post_finance_invoice_email_templates)
-    get_finance_invoice_email_templates_count = _SyncOp(get_finance_invoice_email_templates_count)
-    get_finance_invoice_email_templates_by_id = _SyncOp(get_finance_invoice_email_templates_by_id)
-    put_finance_invoice_email_templates_by_id = _SyncOp(put_finance_invoice_email_templates_by_id)
-    patch_finance_invoice_email_templates_by_id = _SyncOp(
-        patch_finance_invoice_email_templates_by_id
-    )
-    delete_finance_invoice_email_templates_by_id = _SyncOp(
-        delete_finance_invoice_email_templates_by_id
-    )
-    get_finance_invoice_email_templates_by_id_usages = _SyncOp(
-        get_finance_invoice_email_templates_by_id_usages
-    )
-    get_finance_invoice_email_templates_by_id_usages_list = _SyncOp(
-        get_finance_invoice_email_templates_by_id_usages_list
-    )
-
-
-class SyncInvoiceInfos(_Bound):
-    """The ``InvoiceInfos`` resource of a synchronous client."""
-
-    get_finance_info_invoice_by_id = _SyncOp(get_finance_info_invoice_by_id)
-
-
-class SyncInvoicePayments(_Bound):
-    """The ``InvoicePayments`` resource of a synchronous client."""
-
-    create = _SyncOp(post_finance_invoices_by_parent_id_payments)
-    delete = _SyncOp(delete_finance_invoices_by_parent_id_payments_by_id)
-    get = _SyncOp(get_finance_invoices_by_parent_id_payments_by_id)
-    list = _SyncOp(get_finance_invoices_by_parent_id_payments)
-    replace = _SyncOp(put_finance_invoices_by_parent_id_payments_by_id)
-    update = _SyncOp(patch_finance_invoices_by_parent_id_payments_by_id)
-    get_finance_invoices_by_parent_id_payments = _SyncOp(get_finance_invoices_by_parent_id_payments)
-    post_finance_invoices_by_parent_id_payments = _SyncOp(
-        post_finance_invoices_by_parent_id_payments
-    )
-    get_finance_invoices_by_parent_id_payments_by_id = _SyncOp(
-        get_finance_invoices_by_parent_id_payments_by_id
-    )
-    put_finance_invoices_by_parent_id_payments_by_id = _SyncOp(
-        put_finance_invoices_by_parent_id_payments_by_id
-    )
-    patch_finance_invoices_by_parent_id_payments_by_id = _SyncOp(
-        patch_finance_invoices_by_parent_id_payments_by_id
-    )
-    delete_finance_invoices_by_parent_id_payments_by_id = _SyncOp(
-        delete_finance_invoices_by_parent_id_payments_by_id
-    )
-
-
-class SyncInvoiceTemplateSetups(_Bound):
-    """The ``InvoiceTemplateSetups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_invoice_template_setups_count)
-    get = _SyncOp(get_finance_invoice_template_setups_by_id)
-    list = _SyncOp(get_finance_invoice_template_setups)
-    get_finance_invoice_template_setups = _SyncOp(get_finance_invoice_template_setups)
-    get_finance_invoice_template_setups_count = _SyncOp(get_finance_invoice_template_setups_count)
-    get_finance_invoice_template_setups_by_id = _SyncOp(get_finance_invoice_template_setups_by_id)
-
-
-class SyncInvoiceTemplates(_Bound):
-    """The ``InvoiceTemplates`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_invoice_templates_count)
-    create = _SyncOp(post_finance_invoice_templates)
-    delete = _SyncOp(delete_finance_invoice_templates_by_id)
-    get = _SyncOp(get_finance_invoice_templates_by_id)
-    list = _SyncOp(get_finance_invoice_templates)
-    replace = _SyncOp(put_finance_invoice_templates_by_id)
-    update = _SyncOp(patch_finance_invoice_templates_by_id)
-    get_finance_invoice_templates = _SyncOp(get_finance_invoice_templates)
-    post_finance_invoice_templates = _SyncOp(post_finance_invoice_templates)
-    get_finance_invoice_templates_count = _SyncOp(get_finance_invoice_templates_count)
-    get_finance_invoice_templates_by_id = _SyncOp(get_finance_invoice_templates_by_id)
-    put_finance_invoice_templates_by_id = _SyncOp(put_finance_invoice_templates_by_id)
-    patch_finance_invoice_templates_by_id = _SyncOp(patch_finance_invoice_templates_by_id)
-    delete_finance_invoice_templates_by_id = _SyncOp(delete_finance_invoice_templates_by_id)
-    get_finance_invoice_templates_by_id_usages = _SyncOp(get_finance_invoice_templates_by_id_usages)
-    get_finance_invoice_templates_by_id_usages_list = _SyncOp(
-        get_finance_invoice_templates_by_id_usages_list
-    )
-
-
-class SyncInvoices(_Bound):
-    """The ``Invoices`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_invoices_count)
-    create = _SyncOp(post_finance_invoices)
-    delete = _SyncOp(delete_finance_invoices_by_id)
-    get = _SyncOp(get_finance_invoices_by_id)
-    list = _SyncOp(get_finance_invoices)
-    replace = _SyncOp(put_finance_invoices_by_id)
-    update = _SyncOp(patch_finance_invoices_by_id)
-    get_finance_invoices = _SyncOp(get_finance_invoices)
-    post_finance_invoices = _SyncOp(post_finance_invoices)
-    get_finance_invoices_count = _SyncOp(get_finance_invoices_count)
-    get_finance_invoices_by_id = _SyncOp(get_finance_invoices_by_id)
-    put_finance_invoices_by_id = _SyncOp(put_finance_invoices_by_id)
-    patch_finance_invoices_by_id = _SyncOp(patch_finance_invoices_by_id)
-    delete_finance_invoices_by_id = _SyncOp(delete_finance_invoices_by_id)
-    get_finance_invoices_by_id_pdf = _SyncOp(get_finance_invoices_by_id_pdf)
-
-
-class SyncMappedTypes(_Bound):
-    """The ``MappedTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_gl_accounts_mapped_types_count)
-    list = _SyncOp(get_finance_gl_accounts_mapped_types)
-    get_finance_gl_accounts_mapped_types = _SyncOp(get_finance_gl_accounts_mapped_types)
-    get_finance_gl_accounts_mapped_types_count = _SyncOp(get_finance_gl_accounts_mapped_types_count)
-
-
-class SyncTaxCodeExpenseTypeExemptions(_Bound):
-    """The ``TaxCodeExpenseTypeExemptions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_tax_codes_by_parent_id_expense_type_exemptions_count)
-    create = _SyncOp(post_finance_tax_codes_by_parent_id_expense_type_exemptions)
-    delete = _SyncOp(delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    get = _SyncOp(get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    list = _SyncOp(get_finance_tax_codes_by_parent_id_expense_type_exemptions)
-    replace = _SyncOp(put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    update = _SyncOp(patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions = _SyncOp(
-        get_finance_tax_codes_by_parent_id_expense_type_exemptions
-    )
-    post_finance_tax_codes_by_parent_id_expense_type_exemptions = _SyncOp(
-        post_finance_tax_codes_by_parent_id_expense_type_exemptions
-    )
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions_count = _SyncOp(
-        get_finance_tax_codes_by_parent_id_expense_type_exemptions_count
-    )
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _SyncOp(
-        get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-    put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _SyncOp(
-        put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _SyncOp(
-        patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _SyncOp(
-        delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-
-
-class SyncTaxCodeInfos(_Bound):
-    """The ``TaxCodeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_tax_codes_info_count)
-    list = _SyncOp(get_finance_tax_codes_info)
-    get_finance_tax_codes_info = _SyncOp(get_finance_tax_codes_info)
-    get_finance_tax_codes_info_count = _SyncOp(get_finance_tax_codes_info_count)
-    get_finance_tax_codes_by_id_info = _SyncOp(get_finance_tax_codes_by_id_info)
-
-
-class SyncTaxCodeLevels(_Bound):
-    """The ``TaxCodeLevels`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_tax_codes_by_parent_id_tax_code_levels_count)
-    create = _SyncOp(post_finance_tax_codes_by_parent_id_tax_code_levels)
-    delete = _SyncOp(delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    get = _SyncOp(get_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    list = _SyncOp(get_finance_tax_codes_by_parent_id_tax_code_levels)
-    replace = _SyncOp(put_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    update = _SyncOp(patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    get_finance_tax_codes_by_parent_id_tax_code_levels = _SyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_levels
-    )
-    post_finance_tax_codes_by_parent_id_tax_code_levels = _SyncOp(
-        post_finance_tax_codes_by_parent_id_tax_code_levels
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_levels_count = _SyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_levels_count
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _SyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-    put_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _SyncOp(
-        put_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _SyncOp(
-        patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _SyncOp(
-        delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-
-
-class SyncTaxCodeProductTypeExemptions(_Bound):
-    """The ``TaxCodeProductTypeExemptions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_tax_codes_by_parent_id_product_type_exemptions_count)
-    create = _SyncOp(post_finance_tax_codes_by_parent_id_product_type_exemptions)
-    delete = _SyncOp(delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    get = _SyncOp(get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    list = _SyncOp(get_finance_tax_codes_by_parent_id_product_type_exemptions)
-    replace = _SyncOp(put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    update = _SyncOp(patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    get_finance_tax_codes_by_parent_id_product_type_exemptions = _SyncOp(
-        get_finance_tax_codes_by_parent_id_product_type_exemptions
-    )
-    post_finance_tax_codes_by_parent_id_product_type_exemptions = _SyncOp(
-        post_finance_tax_codes_by_parent_id_product_type_exemptions
-    )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions_count = _SyncOp(
-        get_finance_tax_codes_by_parent_id_product_type_exemptions_count
-    )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _SyncOp(
-        get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-    put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _SyncOp(
-        put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _SyncOp(
-        patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _SyncOp(
-        delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-
-
-class SyncTaxCodeWorkRoleExemptions(_Bound):
-    """The ``TaxCodeWorkRoleExemptions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_tax_codes_by_parent_id_work_role_exemptions_count)
-    create = _SyncOp(post_finance_tax_codes_by_parent_id_work_role_exemptions)
-    delete = _SyncOp(delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    get = _SyncOp(get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    list = _SyncOp(get_finance_tax_codes_by_parent_id_work_role_exemptions)
-    replace = _SyncOp(put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    update = _SyncOp(patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    get_finance_tax_codes_by_parent_id_work_role_exemptions = _SyncOp(
-        get_finance_tax_codes_by_parent_id_work_role_exemptions
-    )
-    post_finance_tax_codes_by_parent_id_work_role_exemptions = _SyncOp(
-        post_finance_tax_codes_by_parent_id_work_role_exemptions
-    )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions_count = _SyncOp(
-        get_finance_tax_codes_by_parent_id_work_role_exemptions_count
-    )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _SyncOp(
-        get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-    put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _SyncOp(
-        put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _SyncOp(
-        patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _SyncOp(
-        delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-
-
-class SyncTaxCodeXRefs(_Bound):
-    """The ``TaxCodeXRefs`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_tax_codes_by_parent_id_tax_code_x_refs_count)
-    create = _SyncOp(post_finance_tax_codes_by_parent_id_tax_code_x_refs)
-    delete = _SyncOp(delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    get = _SyncOp(get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    list = _SyncOp(get_finance_tax_codes_by_parent_id_tax_code_x_refs)
-    replace = _SyncOp(put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    update = _SyncOp(patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs = _SyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_x_refs
-    )
-    post_finance_tax_codes_by_parent_id_tax_code_x_refs = _SyncOp(
-        post_finance_tax_codes_by_parent_id_tax_code_x_refs
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs_count = _SyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_x_refs_count
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _SyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-    put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _SyncOp(
-        put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _SyncOp(
-        patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _SyncOp(
-        delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-
-
-class SyncTaxCodes(_Bound):
-    """The ``TaxCodes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_tax_codes_count)
-    create = _SyncOp(post_finance_tax_codes)
-    delete = _SyncOp(delete_finance_tax_codes_by_id)
-    get = _SyncOp(get_finance_tax_codes_by_id)
-    list = _SyncOp(get_finance_tax_codes)
-    replace = _SyncOp(put_finance_tax_codes_by_id)
-    update = _SyncOp(patch_finance_tax_codes_by_id)
-    get_finance_tax_codes = _SyncOp(get_finance_tax_codes)
-    post_finance_tax_codes = _SyncOp(post_finance_tax_codes)
-    get_finance_tax_codes_count = _SyncOp(get_finance_tax_codes_count)
-    get_finance_tax_codes_by_id = _SyncOp(get_finance_tax_codes_by_id)
-    put_finance_tax_codes_by_id = _SyncOp(put_finance_tax_codes_by_id)
-    patch_finance_tax_codes_by_id = _SyncOp(patch_finance_tax_codes_by_id)
-    delete_finance_tax_codes_by_id = _SyncOp(delete_finance_tax_codes_by_id)
-    post_finance_tax_codes_by_id_copy = _SyncOp(post_finance_tax_codes_by_id_copy)
-    get_finance_tax_codes_by_id_usages = _SyncOp(get_finance_tax_codes_by_id_usages)
-    get_finance_tax_codes_by_id_usages_list = _SyncOp(get_finance_tax_codes_by_id_usages_list)
-
-
-class SyncTaxIntegrationInfos(_Bound):
-    """The ``TaxIntegrationInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_info_tax_integrations_count)
-    get = _SyncOp(get_finance_info_tax_integrations_by_id)
-    list = _SyncOp(get_finance_info_tax_integrations)
-    get_finance_info_tax_integrations = _SyncOp(get_finance_info_tax_integrations)
-    get_finance_info_tax_integrations_count = _SyncOp(get_finance_info_tax_integrations_count)
-    get_finance_info_tax_integrations_by_id = _SyncOp(get_finance_info_tax_integrations_by_id)
-
-
-class SyncTaxIntegrations(_Bound):
-    """The ``TaxIntegrations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_finance_tax_integrations_count)
-    get = _SyncOp(get_finance_tax_integrations_by_id)
-    list = _SyncOp(get_finance_tax_integrations)
-    replace = _SyncOp(put_finance_tax_integrations_by_id)
-    update = _SyncOp(patch_finance_tax_integrations_by_id)
-    get_finance_tax_integrations = _SyncOp(get_finance_tax_integrations)
-    get_finance_tax_integrations_count = _SyncOp(get_finance_tax_integrations_count)
-    get_finance_tax_integrations_by_id = _SyncOp(get_finance_tax_integrations_by_id)
-    put_finance_tax_integrations_by_id = _SyncOp(put_finance_tax_integrations_by_id)
-    patch_finance_tax_integrations_by_id = _SyncOp(patch_finance_tax_integrations_by_id)
-
-
-class SyncTaxableExpenseTypeLevels(_Bound):
-    """The ``TaxableExpenseTypeLevels`` resource of a synchronous client."""
-
-    count = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count
-    )
-    create = _SyncOp(
-        post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
-    )
-    delete = _SyncOp(
-        delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    get = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    list = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
-    )
-    replace = _SyncOp(
-        put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    update = _SyncOp(
-        patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _SyncOp(
-        post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _SyncOp(
-        put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _SyncOp(
-        patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _SyncOp(
-        delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-
-
-class SyncTaxableProductTypeLevels(_Bound):
-    """The ``TaxableProductTypeLevels`` resource of a synchronous client."""
-
-    count = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count
-    )
-    create = _SyncOp(
-        post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
-    )
-    delete = _SyncOp(
-        delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    get = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    list = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
-    )
-    replace = _SyncOp(
-        put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    update = _SyncOp(
-        patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _SyncOp(
-        post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _SyncOp(
-        put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _SyncOp(
-        patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _SyncOp(
-        delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-
-
-class SyncTaxableWorkRoleLevels(_Bound):
-    """The ``TaxableWorkRoleLevels`` resource of a synchronous client."""
-
-    count = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count
-    )
-    create = _SyncOp(
-        post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
-    )
-    delete = _SyncOp(
-        delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    get = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    list = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
-    )
-    replace = _SyncOp(
-        put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    update = _SyncOp(
-        patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _SyncOp(
-        post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _SyncOp(
-        put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _SyncOp(
-        patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _SyncOp(
-        delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-
-
-class SyncTaxableXRefLevels(_Bound):
-    """The ``TaxableXRefLevels`` resource of a synchronous client."""
-
-    count = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count
-    )
-    create = _SyncOp(
-        post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
-    )
-    delete = _SyncOp(
-        delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    get = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    list = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
-    )
-    replace = _SyncOp(
-        put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    update = _SyncOp(
-        patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _SyncOp(
-        post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _SyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _SyncOp(
-        put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _SyncOp(
-        patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _SyncOp(
-        delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-
-
-class SyncFinance(_Bound):
-    """The ``finance`` operations of a synchronous client, by resource and by full name."""
-
-    accounting_batches = _Resource(SyncAccountingBatches)
-    accounting_package_setups = _Resource(SyncAccountingPackageSetups)
-    accounting_packages = _Resource(SyncAccountingPackages)
-    accounting_unposted_expense_taxable_levels = _Resource(
-        SyncAccountingUnpostedExpenseTaxableLevels
-    )
-    accounting_unposted_expenses = _Resource(SyncAccountingUnpostedExpenses)
-    accounting_unposted_invoice_taxable_levels = _Resource(
-        SyncAccountingUnpostedInvoiceTaxableLevels
-    )
-    accounting_unposted_invoices = _Resource(SyncAccountingUnpostedInvoices)
-    accounting_unposted_payments = _Resource(SyncAccountingUnpostedPayments)
-    accounting_unposted_procurement_taxable_levels = _Resource(
-        SyncAccountingUnpostedProcurementTaxableLevels
-    )
-    accounting_unposted_procurements = _Resource(SyncAccountingUnpostedProcurements)
-    agreement_additions = _Resource(SyncAgreementAdditions)
-    agreement_adjustments = _Resource(SyncAgreementAdjustments)
-    agreement_batch_setup = _Resource(SyncAgreementBatchSetupResource)
-    agreement_board_defaults = _Resource(SyncAgreementBoardDefaults)
-    agreement_recaps = _Resource(SyncAgreementRecaps)
-    agreement_sites = _Resource(SyncAgreementSites)
-    agreement_type = _Resource(SyncAgreementTypeResource)
-    agreement_type_board_defaults = _Resource(SyncAgreementTypeBoardDefaults)
-    agreement_type_work_role_exclusions = _Resource(SyncAgreementTypeWorkRoleExclusions)
-    agreement_type_work_roles = _Resource(SyncAgreementTypeWorkRoles)
-    agreement_type_work_type_exclusions = _Resource(SyncAgreementTypeWorkTypeExclusions)
-    agreement_type_work_types = _Resource(SyncAgreementTypeWorkTypes)
-    agreement_types = _Resource(SyncAgreementTypes)
-    agreement_work_role_exclusions = _Resource(SyncAgreementWorkRoleExclusions)
-    agreement_work_roles = _Resource(SyncAgreementWorkRoles)
-    agreement_work_type_exclusions = _Resource(SyncAgreementWorkTypeExclusions)
-    agreement_work_types = _Resource(SyncAgreementWorkTypes)
-    agreements = _Resource(SyncAgreements)
-    batch_entries = _Resource(SyncBatchEntries)
-    billing_cycle_infos = _Resource(SyncBillingCycleInfos)
-    billing_cycles = _Resource(SyncBillingCycles)
-    billing_setup_infos = _Resource(SyncBillingSetupInfos)
-    billing_setup_routings = _Resource(SyncBillingSetupRoutings)
-    billing_setups = _Resource(SyncBillingSetups)
-    billing_status_infos = _Resource(SyncBillingStatusInfos)
-    billing_statuses = _Resource(SyncBillingStatuses)
-    billing_term_infos = _Resource(SyncBillingTermInfos)
-    billing_terms = _Resource(SyncBillingTerms)
-    closed_invoices = _Resource(SyncClosedInvoices)
-    company_finances = _Resource(SyncCompanyFinances)
-    currencies = _Resource(SyncCurrencies)
-    currency_codes = _Resource(SyncCurrencyCodes)
-    currency_infos = _Resource(SyncCurrencyInfos)
-    delivery_method = _Resource(SyncDeliveryMethodResource)
-    gl_accounts = _Resource(SyncGLAccounts)
-    gl_captions = _Resource(SyncGLCaptions)
-    gl_entries = _Resource(SyncGLEntries)
-    gl_paths = _Resource(SyncGLPaths)
-    invoice_routings = _Resource(SyncInvoiceRoutings)
-    invoice_commissions = _Resource(SyncInvoiceCommissions)
-    invoice_email_template_infos = _Resource(SyncInvoiceEmailTemplateInfos)
-    invoice_email_templates = _Resource(SyncInvoiceEmailTemplates)
-    invoice_infos = _Resource(SyncInvoiceInfos)
-    invoice_payments = _Resource(SyncInvoicePayments)
-    invoice_template_setups = _Resource(SyncInvoiceTemplateSetups)
-    invoice_templates = _Resource(SyncInvoiceTemplates)
-    invoices = _Resource(SyncInvoices)
-    mapped_types = _Resource(SyncMappedTypes)
-    tax_code_expense_type_exemptions = _Resource(SyncTaxCodeExpenseTypeExemptions)
-    tax_code_infos = _Resource(SyncTaxCodeInfos)
-    tax_code_levels = _Resource(SyncTaxCodeLevels)
-    tax_code_product_type_exemptions = _Resource(SyncTaxCodeProductTypeExemptions)
-    tax_code_work_role_exemptions = _Resource(SyncTaxCodeWorkRoleExemptions)
-    tax_code_x_refs = _Resource(SyncTaxCodeXRefs)
-    tax_codes = _Resource(SyncTaxCodes)
-    tax_integration_infos = _Resource(SyncTaxIntegrationInfos)
-    tax_integrations = _Resource(SyncTaxIntegrations)
-    taxable_expense_type_levels = _Resource(SyncTaxableExpenseTypeLevels)
-    taxable_product_type_levels = _Resource(SyncTaxableProductTypeLevels)
-    taxable_work_role_levels = _Resource(SyncTaxableWorkRoleLevels)
-    taxable_x_ref_levels = _Resource(SyncTaxableXRefLevels)
-
-    get_finance_accounting_batches = _SyncOp(get_finance_accounting_batches)
-    post_finance_accounting_batches = _SyncOp(post_finance_accounting_batches)
-    get_finance_accounting_batches_count = _SyncOp(get_finance_accounting_batches_count)
-    get_finance_accounting_batches_by_id = _SyncOp(get_finance_accounting_batches_by_id)
-    delete_finance_accounting_batches_by_id = _SyncOp(delete_finance_accounting_batches_by_id)
-    post_finance_accounting_batches_by_id_export = _SyncOp(
-        post_finance_accounting_batches_by_id_export
-    )
-    get_finance_accounting_batches_by_parent_id_entries = _SyncOp(
-        get_finance_accounting_batches_by_parent_id_entries
-    )
-    get_finance_accounting_batches_by_parent_id_entries_count = _SyncOp(
-        get_finance_accounting_batches_by_parent_id_entries_count
-    )
-    get_finance_accounting_batches_by_parent_id_entries_by_id = _SyncOp(
-        get_finance_accounting_batches_by_parent_id_entries_by_id
-    )
-    post_finance_accounting_export = _SyncOp(post_finance_accounting_export)
-    get_finance_accounting_unposted_payments_count = _SyncOp(
+    post_finance_accounting_export = _Op(post_finance_accounting_export)
+    get_finance_accounting_unposted_payments_count = _Op(
         get_finance_accounting_unposted_payments_count
     )
-    get_finance_accounting_unposted_payments_by_id = _SyncOp(
+    get_finance_accounting_unposted_payments_by_id = _Op(
         get_finance_accounting_unposted_payments_by_id
     )
-    get_finance_accounting_unpostedexpenses = _SyncOp(get_finance_accounting_unpostedexpenses)
-    get_finance_accounting_unpostedexpenses_count = _SyncOp(
+    get_finance_accounting_unpostedexpenses = _Op(get_finance_accounting_unpostedexpenses)
+    get_finance_accounting_unpostedexpenses_count = _Op(
         get_finance_accounting_unpostedexpenses_count
     )
-    get_finance_accounting_unpostedexpenses_by_id = _SyncOp(
+    get_finance_accounting_unpostedexpenses_by_id = _Op(
         get_finance_accounting_unpostedexpenses_by_id
     )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels = _SyncOp(
+    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels = _Op(
         get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels
     )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count = _SyncOp(
+    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count = _Op(
         get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count
     )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id = _SyncOp(
+    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id = _Op(
         get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id
     )
-    get_finance_accounting_unpostedinvoices = _SyncOp(get_finance_accounting_unpostedinvoices)
-    get_finance_accounting_unpostedinvoices_count = _SyncOp(
+    get_finance_accounting_unpostedinvoices = _Op(get_finance_accounting_unpostedinvoices)
+    get_finance_accounting_unpostedinvoices_count = _Op(
         get_finance_accounting_unpostedinvoices_count
     )
-    get_finance_accounting_unpostedinvoices_by_id = _SyncOp(
+    get_finance_accounting_unpostedinvoices_by_id = _Op(
         get_finance_accounting_unpostedinvoices_by_id
     )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels = _SyncOp(
+    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels = _Op(
         get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels
     )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count = _SyncOp(
+    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count = _Op(
         get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count
     )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id = _SyncOp(
+    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id = _Op(
         get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id
     )
-    get_finance_accounting_unpostedpayments = _SyncOp(get_finance_accounting_unpostedpayments)
-    get_finance_accounting_unpostedprocurement = _SyncOp(get_finance_accounting_unpostedprocurement)
-    get_finance_accounting_unpostedprocurement_count = _SyncOp(
+    get_finance_accounting_unpostedpayments = _Op(get_finance_accounting_unpostedpayments)
+    get_finance_accounting_unpostedprocurement = _Op(get_finance_accounting_unpostedprocurement)
+    get_finance_accounting_unpostedprocurement_count = _Op(
         get_finance_accounting_unpostedprocurement_count
     )
-    get_finance_accounting_unpostedprocurement_by_id = _SyncOp(
+    get_finance_accounting_unpostedprocurement_by_id = _Op(
         get_finance_accounting_unpostedprocurement_by_id
     )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels = _SyncOp(
+    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels = _Op(
         get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels
     )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count = _SyncOp(
+    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count = _Op(
         get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count
     )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id = _SyncOp(
+    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id = _Op(
         get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id
     )
-    get_finance_accounting_package_setup = _SyncOp(get_finance_accounting_package_setup)
-    get_finance_accounting_package_setup_count = _SyncOp(get_finance_accounting_package_setup_count)
-    get_finance_accounting_package_setup_by_id = _SyncOp(get_finance_accounting_package_setup_by_id)
-    put_finance_accounting_package_setup_by_id = _SyncOp(put_finance_accounting_package_setup_by_id)
-    patch_finance_accounting_package_setup_by_id = _SyncOp(
-        patch_finance_accounting_package_setup_by_id
-    )
-    get_finance_accounting_packages = _SyncOp(get_finance_accounting_packages)
-    get_finance_accounting_packages_count = _SyncOp(get_finance_accounting_packages_count)
-    get_finance_accounting_packages_by_id = _SyncOp(get_finance_accounting_packages_by_id)
-    get_finance_agreement_types_by_parent_id_board_defaults = _SyncOp(
+    get_finance_accounting_package_setup = _Op(get_finance_accounting_package_setup)
+    get_finance_accounting_package_setup_count = _Op(get_finance_accounting_package_setup_count)
+    get_finance_accounting_package_setup_by_id = _Op(get_finance_accounting_package_setup_by_id)
+    put_finance_accounting_package_setup_by_id = _Op(put_finance_accounting_package_setup_by_id)
+    patch_finance_accounting_package_setup_by_id = _Op(patch_finance_accounting_package_setup_by_id)
+    get_finance_accounting_packages = _Op(get_finance_accounting_packages)
+    get_finance_accounting_packages_count = _Op(get_finance_accounting_packages_count)
+    get_finance_accounting_packages_by_id = _Op(get_finance_accounting_packages_by_id)
+    get_finance_agreement_types_by_parent_id_board_defaults = _Op(
         get_finance_agreement_types_by_parent_id_board_defaults
     )
-    post_finance_agreement_types_by_parent_id_board_defaults = _SyncOp(
+    post_finance_agreement_types_by_parent_id_board_defaults = _Op(
         post_finance_agreement_types_by_parent_id_board_defaults
     )
-    get_finance_agreement_types_by_parent_id_board_defaults_count = _SyncOp(
+    get_finance_agreement_types_by_parent_id_board_defaults_count = _Op(
         get_finance_agreement_types_by_parent_id_board_defaults_count
     )
-    get_finance_agreement_types_by_parent_id_board_defaults_by_id = _SyncOp(
+    get_finance_agreement_types_by_parent_id_board_defaults_by_id = _Op(
         get_finance_agreement_types_by_parent_id_board_defaults_by_id
     )
-    put_finance_agreement_types_by_parent_id_board_defaults_by_id = _SyncOp(
+    put_finance_agreement_types_by_parent_id_board_defaults_by_id = _Op(
         put_finance_agreement_types_by_parent_id_board_defaults_by_id
     )
-    patch_finance_agreement_types_by_parent_id_board_defaults_by_id = _SyncOp(
+    patch_finance_agreement_types_by_parent_id_board_defaults_by_id = _Op(
         patch_finance_agreement_types_by_parent_id_board_defaults_by_id
     )
-    delete_finance_agreement_types_by_parent_id_board_defaults_by_id = _SyncOp(
+    delete_finance_agreement_types_by_parent_id_board_defaults_by_id = _Op(
         delete_finance_agreement_types_by_parent_id_board_defaults_by_id
     )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions = _SyncOp(
+    get_finance_agreement_types_by_parent_id_work_role_exclusions = _Op(
         get_finance_agreement_types_by_parent_id_work_role_exclusions
     )
-    post_finance_agreement_types_by_parent_id_work_role_exclusions = _SyncOp(
+    post_finance_agreement_types_by_parent_id_work_role_exclusions = _Op(
         post_finance_agreement_types_by_parent_id_work_role_exclusions
     )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions_count = _SyncOp(
+    get_finance_agreement_types_by_parent_id_work_role_exclusions_count = _Op(
         get_finance_agreement_types_by_parent_id_work_role_exclusions_count
     )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _SyncOp(
+    get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _Op(
         get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
     )
-    delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _SyncOp(
+    delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _Op(
         delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
     )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions = _SyncOp(
+    get_finance_agreement_types_by_parent_id_work_type_exclusions = _Op(
         get_finance_agreement_types_by_parent_id_work_type_exclusions
     )
-    post_finance_agreement_types_by_parent_id_work_type_exclusions = _SyncOp(
+    post_finance_agreement_types_by_parent_id_work_type_exclusions = _Op(
         post_finance_agreement_types_by_parent_id_work_type_exclusions
     )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions_count = _SyncOp(
+    get_finance_agreement_types_by_parent_id_work_type_exclusions_count = _Op(
         get_finance_agreement_types_by_parent_id_work_type_exclusions_count
     )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _SyncOp(
+    get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _Op(
         get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
     )
-    delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _SyncOp(
+    delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _Op(
         delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
     )
-    get_finance_agreement_types_by_parent_id_workroles = _SyncOp(
+    get_finance_agreement_types_by_parent_id_workroles = _Op(
         get_finance_agreement_types_by_parent_id_workroles
     )
-    post_finance_agreement_types_by_parent_id_workroles = _SyncOp(
+    post_finance_agreement_types_by_parent_id_workroles = _Op(
         post_finance_agreement_types_by_parent_id_workroles
     )
-    get_finance_agreement_types_by_parent_id_workroles_count = _SyncOp(
+    get_finance_agreement_types_by_parent_id_workroles_count = _Op(
         get_finance_agreement_types_by_parent_id_workroles_count
     )
-    get_finance_agreement_types_by_parent_id_workroles_info = _SyncOp(
+    get_finance_agreement_types_by_parent_id_workroles_info = _Op(
         get_finance_agreement_types_by_parent_id_workroles_info
     )
-    get_finance_agreement_types_by_parent_id_workroles_info_count = _SyncOp(
+    get_finance_agreement_types_by_parent_id_workroles_info_count = _Op(
         get_finance_agreement_types_by_parent_id_workroles_info_count
     )
-    get_finance_agreement_types_by_parent_id_workroles_info_by_id = _SyncOp(
+    get_finance_agreement_types_by_parent_id_workroles_info_by_id = _Op(
         get_finance_agreement_types_by_parent_id_workroles_info_by_id
     )
-    get_finance_agreement_types_by_parent_id_workroles_by_id = _SyncOp(
+    get_finance_agreement_types_by_parent_id_workroles_by_id = _Op(
         get_finance_agreement_types_by_parent_id_workroles_by_id
     )
-    put_finance_agreement_types_by_parent_id_workroles_by_id = _SyncOp(
+    put_finance_agreement_types_by_parent_id_workroles_by_id = _Op(
         put_finance_agreement_types_by_parent_id_workroles_by_id
     )
-    patch_finance_agreement_types_by_parent_id_workroles_by_id = _SyncOp(
+    patch_finance_agreement_types_by_parent_id_workroles_by_id = _Op(
         patch_finance_agreement_types_by_parent_id_workroles_by_id
     )
-    delete_finance_agreement_types_by_parent_id_workroles_by_id = _SyncOp(
+    delete_finance_agreement_types_by_parent_id_workroles_by_id = _Op(
         delete_finance_agreement_types_by_parent_id_workroles_by_id
     )
-    get_finance_agreement_types_by_parent_id_worktypes = _SyncOp(
+    get_finance_agreement_types_by_parent_id_worktypes = _Op(
         get_finance_agreement_types_by_parent_id_worktypes
     )
-    post_finance_agreement_types_by_parent_id_worktypes = _SyncOp(
+    post_finance_agreement_types_by_parent_id_worktypes = _Op(
         post_finance_agreement_types_by_parent_id_worktypes
     )
-    get_finance_agreement_types_by_parent_id_worktypes_count = _SyncOp(
+    get_finance_agreement_types_by_parent_id_worktypes_count = _Op(
         get_finance_agreement_types_by_parent_id_worktypes_count
     )
-    get_finance_agreement_types_by_parent_id_worktypes_by_id = _SyncOp(
+    get_finance_agreement_types_by_parent_id_worktypes_by_id = _Op(
         get_finance_agreement_types_by_parent_id_worktypes_by_id
     )
-    put_finance_agreement_types_by_parent_id_worktypes_by_id = _SyncOp(
+    put_finance_agreement_types_by_parent_id_worktypes_by_id = _Op(
         put_finance_agreement_types_by_parent_id_worktypes_by_id
     )
-    patch_finance_agreement_types_by_parent_id_worktypes_by_id = _SyncOp(
+    patch_finance_agreement_types_by_parent_id_worktypes_by_id = _Op(
         patch_finance_agreement_types_by_parent_id_worktypes_by_id
     )
-    delete_finance_agreement_types_by_parent_id_worktypes_by_id = _SyncOp(
+    delete_finance_agreement_types_by_parent_id_worktypes_by_id = _Op(
         delete_finance_agreement_types_by_parent_id_worktypes_by_id
     )
-    get_finance_agreementrecap = _SyncOp(get_finance_agreementrecap)
-    get_finance_agreementrecap_by_id = _SyncOp(get_finance_agreementrecap_by_id)
-    get_finance_agreements = _SyncOp(get_finance_agreements)
-    post_finance_agreements = _SyncOp(post_finance_agreements)
-    get_finance_agreements_count = _SyncOp(get_finance_agreements_count)
-    get_finance_agreements_types = _SyncOp(get_finance_agreements_types)
-    post_finance_agreements_types = _SyncOp(post_finance_agreements_types)
-    get_finance_agreements_types_count = _SyncOp(get_finance_agreements_types_count)
-    get_finance_agreements_types_info = _SyncOp(get_finance_agreements_types_info)
-    get_finance_agreements_types_info_count = _SyncOp(get_finance_agreements_types_info_count)
-    get_finance_agreements_types_by_id = _SyncOp(get_finance_agreements_types_by_id)
-    put_finance_agreements_types_by_id = _SyncOp(put_finance_agreements_types_by_id)
-    patch_finance_agreements_types_by_id = _SyncOp(patch_finance_agreements_types_by_id)
-    delete_finance_agreements_types_by_id = _SyncOp(delete_finance_agreements_types_by_id)
-    get_finance_agreements_types_by_id_info = _SyncOp(get_finance_agreements_types_by_id_info)
-    get_finance_agreements_types_by_id_usages = _SyncOp(get_finance_agreements_types_by_id_usages)
-    get_finance_agreements_types_by_id_usages_list = _SyncOp(
+    get_finance_agreementrecap = _Op(get_finance_agreementrecap)
+    get_finance_agreementrecap_by_id = _Op(get_finance_agreementrecap_by_id)
+    get_finance_agreements = _Op(get_finance_agreements)
+    post_finance_agreements = _Op(post_finance_agreements)
+    get_finance_agreements_count = _Op(get_finance_agreements_count)
+    get_finance_agreements_types = _Op(get_finance_agreements_types)
+    post_finance_agreements_types = _Op(post_finance_agreements_types)
+    get_finance_agreements_types_count = _Op(get_finance_agreements_types_count)
+    get_finance_agreements_types_info = _Op(get_finance_agreements_types_info)
+    get_finance_agreements_types_info_count = _Op(get_finance_agreements_types_info_count)
+    get_finance_agreements_types_by_id = _Op(get_finance_agreements_types_by_id)
+    put_finance_agreements_types_by_id = _Op(put_finance_agreements_types_by_id)
+    patch_finance_agreements_types_by_id = _Op(patch_finance_agreements_types_by_id)
+    delete_finance_agreements_types_by_id = _Op(delete_finance_agreements_types_by_id)
+    get_finance_agreements_types_by_id_info = _Op(get_finance_agreements_types_by_id_info)
+    get_finance_agreements_types_by_id_usages = _Op(get_finance_agreements_types_by_id_usages)
+    get_finance_agreements_types_by_id_usages_list = _Op(
         get_finance_agreements_types_by_id_usages_list
     )
-    post_finance_agreements_by_id_copy = _SyncOp(post_finance_agreements_by_id_copy)
-    get_finance_agreements_by_id = _SyncOp(get_finance_agreements_by_id)
-    put_finance_agreements_by_id = _SyncOp(put_finance_agreements_by_id)
-    patch_finance_agreements_by_id = _SyncOp(patch_finance_agreements_by_id)
-    delete_finance_agreements_by_id = _SyncOp(delete_finance_agreements_by_id)
-    get_finance_agreements_by_id_application_parameters_by_pod_id = _SyncOp(
+    post_finance_agreements_by_id_copy = _Op(post_finance_agreements_by_id_copy)
+    get_finance_agreements_by_id = _Op(get_finance_agreements_by_id)
+    put_finance_agreements_by_id = _Op(put_finance_agreements_by_id)
+    patch_finance_agreements_by_id = _Op(patch_finance_agreements_by_id)
+    delete_finance_agreements_by_id = _Op(delete_finance_agreements_by_id)
+    get_finance_agreements_by_id_application_parameters_by_pod_id = _Op(
         get_finance_agreements_by_id_application_parameters_by_pod_id
     )
-    post_finance_agreements_by_id_invoice = _SyncOp(post_finance_agreements_by_id_invoice)
-    get_finance_agreements_by_id_quick_access_count = _SyncOp(
+    post_finance_agreements_by_id_invoice = _Op(post_finance_agreements_by_id_invoice)
+    get_finance_agreements_by_id_quick_access_count = _Op(
         get_finance_agreements_by_id_quick_access_count
     )
-    get_finance_agreements_by_id_recurring_parameters_by_pod_id = _SyncOp(
+    get_finance_agreements_by_id_recurring_parameters_by_pod_id = _Op(
         get_finance_agreements_by_id_recurring_parameters_by_pod_id
     )
-    get_finance_agreements_by_parent_id_additions = _SyncOp(
+    get_finance_agreements_by_parent_id_additions = _Op(
         get_finance_agreements_by_parent_id_additions
     )
-    post_finance_agreements_by_parent_id_additions = _SyncOp(
+    post_finance_agreements_by_parent_id_additions = _Op(
         post_finance_agreements_by_parent_id_additions
     )
-    get_finance_agreements_by_parent_id_additions_count = _SyncOp(
+    get_finance_agreements_by_parent_id_additions_count = _Op(
         get_finance_agreements_by_parent_id_additions_count
     )
-    get_finance_agreements_by_parent_id_additions_by_id = _SyncOp(
+    get_finance_agreements_by_parent_id_additions_by_id = _Op(
         get_finance_agreements_by_parent_id_additions_by_id
     )
-    put_finance_agreements_by_parent_id_additions_by_id = _SyncOp(
+    put_finance_agreements_by_parent_id_additions_by_id = _Op(
         put_finance_agreements_by_parent_id_additions_by_id
     )
-    patch_finance_agreements_by_parent_id_additions_by_id = _SyncOp(
+    patch_finance_agreements_by_parent_id_additions_by_id = _Op(
         patch_finance_agreements_by_parent_id_additions_by_id
     )
-    delete_finance_agreements_by_parent_id_additions_by_id = _SyncOp(
+    delete_finance_agreements_by_parent_id_additions_by_id = _Op(
         delete_finance_agreements_by_parent_id_additions_by_id
     )
-    get_finance_agreements_by_parent_id_adjustments = _SyncOp(
+    get_finance_agreements_by_parent_id_adjustments = _Op(
         get_finance_agreements_by_parent_id_adjustments
     )
-    post_finance_agreements_by_parent_id_adjustments = _SyncOp(
+    post_finance_agreements_by_parent_id_adjustments = _Op(
         post_finance_agreements_by_parent_id_adjustments
     )
-    get_finance_agreements_by_parent_id_adjustments_count = _SyncOp(
+    get_finance_agreements_by_parent_id_adjustments_count = _Op(
         get_finance_agreements_by_parent_id_adjustments_count
     )
-    get_finance_agreements_by_parent_id_adjustments_by_id = _SyncOp(
+    get_finance_agreements_by_parent_id_adjustments_by_id = _Op(
         get_finance_agreements_by_parent_id_adjustments_by_id
     )
-    put_finance_agreements_by_parent_id_adjustments_by_id = _SyncOp(
+    put_finance_agreements_by_parent_id_adjustments_by_id = _Op(
         put_finance_agreements_by_parent_id_adjustments_by_id
     )
-    patch_finance_agreements_by_parent_id_adjustments_by_id = _SyncOp(
+    patch_finance_agreements_by_parent_id_adjustments_by_id = _Op(
         patch_finance_agreements_by_parent_id_adjustments_by_id
     )
-    delete_finance_agreements_by_parent_id_adjustments_by_id = _SyncOp(
+    delete_finance_agreements_by_parent_id_adjustments_by_id = _Op(
         delete_finance_agreements_by_parent_id_adjustments_by_id
     )
-    get_finance_agreements_by_parent_id_board_defaults = _SyncOp(
+    get_finance_agreements_by_parent_id_board_defaults = _Op(
         get_finance_agreements_by_parent_id_board_defaults
     )
-    post_finance_agreements_by_parent_id_board_defaults = _SyncOp(
+    post_finance_agreements_by_parent_id_board_defaults = _Op(
         post_finance_agreements_by_parent_id_board_defaults
     )
-    get_finance_agreements_by_parent_id_board_defaults_count = _SyncOp(
+    get_finance_agreements_by_parent_id_board_defaults_count = _Op(
         get_finance_agreements_by_parent_id_board_defaults_count
     )
-    get_finance_agreements_by_parent_id_board_defaults_by_id = _SyncOp(
+    get_finance_agreements_by_parent_id_board_defaults_by_id = _Op(
         get_finance_agreements_by_parent_id_board_defaults_by_id
     )
-    put_finance_agreements_by_parent_id_board_defaults_by_id = _SyncOp(
+    put_finance_agreements_by_parent_id_board_defaults_by_id = _Op(
         put_finance_agreements_by_parent_id_board_defaults_by_id
     )
-    patch_finance_agreements_by_parent_id_board_defaults_by_id = _SyncOp(
+    patch_finance_agreements_by_parent_id_board_defaults_by_id = _Op(
         patch_finance_agreements_by_parent_id_board_defaults_by_id
     )
-    delete_finance_agreements_by_parent_id_board_defaults_by_id = _SyncOp(
+    delete_finance_agreements_by_parent_id_board_defaults_by_id = _Op(
         delete_finance_agreements_by_parent_id_board_defaults_by_id
     )
-    get_finance_agreements_by_parent_id_configurations = _SyncOp(
+    get_finance_agreements_by_parent_id_configurations = _Op(
         get_finance_agreements_by_parent_id_configurations
     )
-    post_finance_agreements_by_parent_id_configurations = _SyncOp(
+    post_finance_agreements_by_parent_id_configurations = _Op(
         post_finance_agreements_by_parent_id_configurations
     )
-    get_finance_agreements_by_parent_id_configurations_count = _SyncOp(
+    get_finance_agreements_by_parent_id_configurations_count = _Op(
         get_finance_agreements_by_parent_id_configurations_count
     )
-    get_finance_agreements_by_parent_id_configurations_by_id = _SyncOp(
+    get_finance_agreements_by_parent_id_configurations_by_id = _Op(
         get_finance_agreements_by_parent_id_configurations_by_id
     )
-    delete_finance_agreements_by_parent_id_configurations_by_id = _SyncOp(
+    delete_finance_agreements_by_parent_id_configurations_by_id = _Op(
         delete_finance_agreements_by_parent_id_configurations_by_id
     )
-    post_finance_agreements_by_parent_id_copy = _SyncOp(post_finance_agreements_by_parent_id_copy)
-    get_finance_agreements_by_parent_id_sites = _SyncOp(get_finance_agreements_by_parent_id_sites)
-    post_finance_agreements_by_parent_id_sites = _SyncOp(post_finance_agreements_by_parent_id_sites)
-    get_finance_agreements_by_parent_id_sites_count = _SyncOp(
+    post_finance_agreements_by_parent_id_copy = _Op(post_finance_agreements_by_parent_id_copy)
+    get_finance_agreements_by_parent_id_sites = _Op(get_finance_agreements_by_parent_id_sites)
+    post_finance_agreements_by_parent_id_sites = _Op(post_finance_agreements_by_parent_id_sites)
+    get_finance_agreements_by_parent_id_sites_count = _Op(
         get_finance_agreements_by_parent_id_sites_count
     )
-    get_finance_agreements_by_parent_id_sites_by_id = _SyncOp(
+    get_finance_agreements_by_parent_id_sites_by_id = _Op(
         get_finance_agreements_by_parent_id_sites_by_id
     )
-    put_finance_agreements_by_parent_id_sites_by_id = _SyncOp(
+    put_finance_agreements_by_parent_id_sites_by_id = _Op(
         put_finance_agreements_by_parent_id_sites_by_id
     )
-    patch_finance_agreements_by_parent_id_sites_by_id = _SyncOp(
+    patch_finance_agreements_by_parent_id_sites_by_id = _Op(
         patch_finance_agreements_by_parent_id_sites_by_id
     )
-    delete_finance_agreements_by_parent_id_sites_by_id = _SyncOp(
+    delete_finance_agreements_by_parent_id_sites_by_id = _Op(
         delete_finance_agreements_by_parent_id_sites_by_id
     )
-    get_finance_agreements_by_parent_id_work_role_exclusions = _SyncOp(
+    get_finance_agreements_by_parent_id_work_role_exclusions = _Op(
         get_finance_agreements_by_parent_id_work_role_exclusions
     )
-    post_finance_agreements_by_parent_id_work_role_exclusions = _SyncOp(
+    post_finance_agreements_by_parent_id_work_role_exclusions = _Op(
         post_finance_agreements_by_parent_id_work_role_exclusions
     )
-    get_finance_agreements_by_parent_id_work_role_exclusions_count = _SyncOp(
+    get_finance_agreements_by_parent_id_work_role_exclusions_count = _Op(
         get_finance_agreements_by_parent_id_work_role_exclusions_count
     )
-    delete_finance_agreements_by_parent_id_work_role_exclusions_by_id = _SyncOp(
+    delete_finance_agreements_by_parent_id_work_role_exclusions_by_id = _Op(
         delete_finance_agreements_by_parent_id_work_role_exclusions_by_id
     )
-    get_finance_agreements_by_parent_id_work_type_exclusions = _SyncOp(
+    get_finance_agreements_by_parent_id_work_type_exclusions = _Op(
         get_finance_agreements_by_parent_id_work_type_exclusions
     )
-    post_finance_agreements_by_parent_id_work_type_exclusions = _SyncOp(
+    post_finance_agreements_by_parent_id_work_type_exclusions = _Op(
         post_finance_agreements_by_parent_id_work_type_exclusions
     )
-    get_finance_agreements_by_parent_id_work_type_exclusions_count = _SyncOp(
+    get_finance_agreements_by_parent_id_work_type_exclusions_count = _Op(
         get_finance_agreements_by_parent_id_work_type_exclusions_count
     )
-    delete_finance_agreements_by_parent_id_work_type_exclusions_by_id = _SyncOp(
+    delete_finance_agreements_by_parent_id_work_type_exclusions_by_id = _Op(
         delete_finance_agreements_by_parent_id_work_type_exclusions_by_id
     )
-    get_finance_agreements_by_parent_id_workroles = _SyncOp(
+    get_finance_agreements_by_parent_id_workroles = _Op(
         get_finance_agreements_by_parent_id_workroles
     )
-    post_finance_agreements_by_parent_id_workroles = _SyncOp(
+    post_finance_agreements_by_parent_id_workroles = _Op(
         post_finance_agreements_by_parent_id_workroles
     )
-    get_finance_agreements_by_parent_id_workroles_count = _SyncOp(
+    get_finance_agreements_by_parent_id_workroles_count = _Op(
         get_finance_agreements_by_parent_id_workroles_count
     )
-    get_finance_agreements_by_parent_id_workroles_by_id = _SyncOp(
+    get_finance_agreements_by_parent_id_workroles_by_id = _Op(
         get_finance_agreements_by_parent_id_workroles_by_id
     )
-    put_finance_agreements_by_parent_id_workroles_by_id = _SyncOp(
+    put_finance_agreements_by_parent_id_workroles_by_id = _Op(
         put_finance_agreements_by_parent_id_workroles_by_id
     )
-    patch_finance_agreements_by_parent_id_workroles_by_id = _SyncOp(
+    patch_finance_agreements_by_parent_id_workroles_by_id = _Op(
         patch_finance_agreements_by_parent_id_workroles_by_id
     )
-    delete_finance_agreements_by_parent_id_workroles_by_id = _SyncOp(
+    delete_finance_agreements_by_parent_id_workroles_by_id = _Op(
         delete_finance_agreements_by_parent_id_workroles_by_id
     )
-    get_finance_agreements_by_parent_id_worktypes = _SyncOp(
+    get_finance_agreements_by_parent_id_worktypes = _Op(
         get_finance_agreements_by_parent_id_worktypes
     )
-    post_finance_agreements_by_parent_id_worktypes = _SyncOp(
+    post_finance_agreements_by_parent_id_worktypes = _Op(
         post_finance_agreements_by_parent_id_worktypes
     )
-    get_finance_agreements_by_parent_id_worktypes_count = _SyncOp(
+    get_finance_agreements_by_parent_id_worktypes_count = _Op(
         get_finance_agreements_by_parent_id_worktypes_count
     )
-    get_finance_agreements_by_parent_id_worktypes_by_id = _SyncOp(
+    get_finance_agreements_by_parent_id_worktypes_by_id = _Op(
         get_finance_agreements_by_parent_id_worktypes_by_id
     )
-    put_finance_agreements_by_parent_id_worktypes_by_id = _SyncOp(
+    put_finance_agreements_by_parent_id_worktypes_by_id = _Op(
         put_finance_agreements_by_parent_id_worktypes_by_id
     )
-    patch_finance_agreements_by_parent_id_worktypes_by_id = _SyncOp(
+    patch_finance_agreements_by_parent_id_worktypes_by_id = _Op(
         patch_finance_agreements_by_parent_id_worktypes_by_id
     )
-    delete_finance_agreements_by_parent_id_worktypes_by_id = _SyncOp(
+    delete_finance_agreements_by_parent_id_worktypes_by_id = _Op(
         delete_finance_agreements_by_parent_id_worktypes_by_id
     )
-    get_finance_batch_setups = _SyncOp(get_finance_batch_setups)
-    get_finance_batch_setups_count = _SyncOp(get_finance_batch_setups_count)
-    get_finance_batch_setups_by_id = _SyncOp(get_finance_batch_setups_by_id)
-    put_finance_batch_setups_by_id = _SyncOp(put_finance_batch_setups_by_id)
-    patch_finance_batch_setups_by_id = _SyncOp(patch_finance_batch_setups_by_id)
-    get_finance_billing_cycles = _SyncOp(get_finance_billing_cycles)
-    post_finance_billing_cycles = _SyncOp(post_finance_billing_cycles)
-    get_finance_billing_cycles_count = _SyncOp(get_finance_billing_cycles_count)
-    get_finance_billing_cycles_info = _SyncOp(get_finance_billing_cycles_info)
-    get_finance_billing_cycles_info_count = _SyncOp(get_finance_billing_cycles_info_count)
-    get_finance_billing_cycles_by_id = _SyncOp(get_finance_billing_cycles_by_id)
-    put_finance_billing_cycles_by_id = _SyncOp(put_finance_billing_cycles_by_id)
-    patch_finance_billing_cycles_by_id = _SyncOp(patch_finance_billing_cycles_by_id)
-    delete_finance_billing_cycles_by_id = _SyncOp(delete_finance_billing_cycles_by_id)
-    get_finance_billing_cycles_by_id_info = _SyncOp(get_finance_billing_cycles_by_id_info)
-    get_finance_billing_cycles_by_id_usages = _SyncOp(get_finance_billing_cycles_by_id_usages)
-    get_finance_billing_cycles_by_id_usages_list = _SyncOp(
-        get_finance_billing_cycles_by_id_usages_list
-    )
-    get_finance_billing_setups = _SyncOp(get_finance_billing_setups)
-    post_finance_billing_setups = _SyncOp(post_finance_billing_setups)
-    get_finance_billing_setups_count = _SyncOp(get_finance_billing_setups_count)
-    get_finance_billing_setups_info = _SyncOp(get_finance_billing_setups_info)
-    get_finance_billing_setups_info_count = _SyncOp(get_finance_billing_setups_info_count)
-    get_finance_billing_setups_by_id = _SyncOp(get_finance_billing_setups_by_id)
-    put_finance_billing_setups_by_id = _SyncOp(put_finance_billing_setups_by_id)
-    patch_finance_billing_setups_by_id = _SyncOp(patch_finance_billing_setups_by_id)
-    delete_finance_billing_setups_by_id = _SyncOp(delete_finance_billing_setups_by_id)
-    get_finance_billing_setups_by_id_info = _SyncOp(get_finance_billing_setups_by_id_info)
-    get_finance_billing_setups_by_parent_id_routings = _SyncOp(
+    get_finance_batch_setups = _Op(get_finance_batch_setups)
+    get_finance_batch_setups_count = _Op(get_finance_batch_setups_count)
+    get_finance_batch_setups_by_id = _Op(get_finance_batch_setups_by_id)
+    put_finance_batch_setups_by_id = _Op(put_finance_batch_setups_by_id)
+    patch_finance_batch_setups_by_id = _Op(patch_finance_batch_setups_by_id)
+    get_finance_billing_cycles = _Op(get_finance_billing_cycles)
+    post_finance_billing_cycles = _Op(post_finance_billing_cycles)
+    get_finance_billing_cycles_count = _Op(get_finance_billing_cycles_count)
+    get_finance_billing_cycles_info = _Op(get_finance_billing_cycles_info)
+    get_finance_billing_cycles_info_count = _Op(get_finance_billing_cycles_info_count)
+    get_finance_billing_cycles_by_id = _Op(get_finance_billing_cycles_by_id)
+    put_finance_billing_cycles_by_id = _Op(put_finance_billing_cycles_by_id)
+    patch_finance_billing_cycles_by_id = _Op(patch_finance_billing_cycles_by_id)
+    delete_finance_billing_cycles_by_id = _Op(delete_finance_billing_cycles_by_id)
+    get_finance_billing_cycles_by_id_info = _Op(get_finance_billing_cycles_by_id_info)
+    get_finance_billing_cycles_by_id_usages = _Op(get_finance_billing_cycles_by_id_usages)
+    get_finance_billing_cycles_by_id_usages_list = _Op(get_finance_billing_cycles_by_id_usages_list)
+    get_finance_billing_setups = _Op(get_finance_billing_setups)
+    post_finance_billing_setups = _Op(post_finance_billing_setups)
+    get_finance_billing_setups_count = _Op(get_finance_billing_setups_count)
+    get_finance_billing_setups_info = _Op(get_finance_billing_setups_info)
+    get_finance_billing_setups_info_count = _Op(get_finance_billing_setups_info_count)
+    get_finance_billing_setups_by_id = _Op(get_finance_billing_setups_by_id)
+    put_finance_billing_setups_by_id = _Op(put_finance_billing_setups_by_id)
+    patch_finance_billing_setups_by_id = _Op(patch_finance_billing_setups_by_id)
+    delete_finance_billing_setups_by_id = _Op(delete_finance_billing_setups_by_id)
+    get_finance_billing_setups_by_id_info = _Op(get_finance_billing_setups_by_id_info)
+    get_finance_billing_setups_by_parent_id_routings = _Op(
         get_finance_billing_setups_by_parent_id_routings
     )
-    post_finance_billing_setups_by_parent_id_routings = _SyncOp(
+    post_finance_billing_setups_by_parent_id_routings = _Op(
         post_finance_billing_setups_by_parent_id_routings
     )
-    get_finance_billing_setups_by_parent_id_routings_count = _SyncOp(
+    get_finance_billing_setups_by_parent_id_routings_count = _Op(
         get_finance_billing_setups_by_parent_id_routings_count
     )
-    get_finance_billing_setups_by_parent_id_routings_by_id = _SyncOp(
+    get_finance_billing_setups_by_parent_id_routings_by_id = _Op(
         get_finance_billing_setups_by_parent_id_routings_by_id
     )
-    put_finance_billing_setups_by_parent_id_routings_by_id = _SyncOp(
+    put_finance_billing_setups_by_parent_id_routings_by_id = _Op(
         put_finance_billing_setups_by_parent_id_routings_by_id
     )
-    patch_finance_billing_setups_by_parent_id_routings_by_id = _SyncOp(
+    patch_finance_billing_setups_by_parent_id_routings_by_id = _Op(
         patch_finance_billing_setups_by_parent_id_routings_by_id
     )
-    delete_finance_billing_setups_by_parent_id_routings_by_id = _SyncOp(
+    delete_finance_billing_setups_by_parent_id_routings_by_id = _Op(
         delete_finance_billing_setups_by_parent_id_routings_by_id
     )
-    get_finance_billing_statuses = _SyncOp(get_finance_billing_statuses)
-    post_finance_billing_statuses = _SyncOp(post_finance_billing_statuses)
-    get_finance_billing_statuses_count = _SyncOp(get_finance_billing_statuses_count)
-    get_finance_billing_statuses_info = _SyncOp(get_finance_billing_statuses_info)
-    get_finance_billing_statuses_info_count = _SyncOp(get_finance_billing_statuses_info_count)
-    get_finance_billing_statuses_by_id = _SyncOp(get_finance_billing_statuses_by_id)
-    put_finance_billing_statuses_by_id = _SyncOp(put_finance_billing_statuses_by_id)
-    patch_finance_billing_statuses_by_id = _SyncOp(patch_finance_billing_statuses_by_id)
-    delete_finance_billing_statuses_by_id = _SyncOp(delete_finance_billing_statuses_by_id)
-    get_finance_billing_statuses_by_id_info = _SyncOp(get_finance_billing_statuses_by_id_info)
-    get_finance_billing_statuses_by_id_usages = _SyncOp(get_finance_billing_statuses_by_id_usages)
-    get_finance_billing_statuses_by_id_usages_list = _SyncOp(
+    get_finance_billing_statuses = _Op(get_finance_billing_statuses)
+    post_finance_billing_statuses = _Op(post_finance_billing_statuses)
+    get_finance_billing_statuses_count = _Op(get_finance_billing_statuses_count)
+    get_finance_billing_statuses_info = _Op(get_finance_billing_statuses_info)
+    get_finance_billing_statuses_info_count = _Op(get_finance_billing_statuses_info_count)
+    get_finance_billing_statuses_by_id = _Op(get_finance_billing_statuses_by_id)
+    put_finance_billing_statuses_by_id = _Op(put_finance_billing_statuses_by_id)
+    patch_finance_billing_statuses_by_id = _Op(patch_finance_billing_statuses_by_id)
+    delete_finance_billing_statuses_by_id = _Op(delete_finance_billing_statuses_by_id)
+    get_finance_billing_statuses_by_id_info = _Op(get_finance_billing_statuses_by_id_info)
+    get_finance_billing_statuses_by_id_usages = _Op(get_finance_billing_statuses_by_id_usages)
+    get_finance_billing_statuses_by_id_usages_list = _Op(
         get_finance_billing_statuses_by_id_usages_list
     )
-    get_finance_billing_terms = _SyncOp(get_finance_billing_terms)
-    post_finance_billing_terms = _SyncOp(post_finance_billing_terms)
-    get_finance_billing_terms_count = _SyncOp(get_finance_billing_terms_count)
-    get_finance_billing_terms_info = _SyncOp(get_finance_billing_terms_info)
-    get_finance_billing_terms_info_count = _SyncOp(get_finance_billing_terms_info_count)
-    get_finance_billing_terms_by_id = _SyncOp(get_finance_billing_terms_by_id)
-    put_finance_billing_terms_by_id = _SyncOp(put_finance_billing_terms_by_id)
-    patch_finance_billing_terms_by_id = _SyncOp(patch_finance_billing_terms_by_id)
-    delete_finance_billing_terms_by_id = _SyncOp(delete_finance_billing_terms_by_id)
-    get_finance_billing_terms_by_id_info = _SyncOp(get_finance_billing_terms_by_id_info)
-    get_finance_billing_terms_by_id_usages = _SyncOp(get_finance_billing_terms_by_id_usages)
-    get_finance_billing_terms_by_id_usages_list = _SyncOp(
-        get_finance_billing_terms_by_id_usages_list
-    )
-    put_finance_closed_invoices_by_id = _SyncOp(put_finance_closed_invoices_by_id)
-    patch_finance_closed_invoices_by_id = _SyncOp(patch_finance_closed_invoices_by_id)
-    get_finance_company_finance = _SyncOp(get_finance_company_finance)
-    get_finance_company_finance_count = _SyncOp(get_finance_company_finance_count)
-    get_finance_company_finance_by_id = _SyncOp(get_finance_company_finance_by_id)
-    put_finance_company_finance_by_id = _SyncOp(put_finance_company_finance_by_id)
-    patch_finance_company_finance_by_id = _SyncOp(patch_finance_company_finance_by_id)
-    get_finance_currencies = _SyncOp(get_finance_currencies)
-    post_finance_currencies = _SyncOp(post_finance_currencies)
-    get_finance_currencies_count = _SyncOp(get_finance_currencies_count)
-    get_finance_currencies_info = _SyncOp(get_finance_currencies_info)
-    get_finance_currencies_info_count = _SyncOp(get_finance_currencies_info_count)
-    get_finance_currencies_by_id = _SyncOp(get_finance_currencies_by_id)
-    put_finance_currencies_by_id = _SyncOp(put_finance_currencies_by_id)
-    patch_finance_currencies_by_id = _SyncOp(patch_finance_currencies_by_id)
-    delete_finance_currencies_by_id = _SyncOp(delete_finance_currencies_by_id)
-    get_finance_currencies_by_id_info = _SyncOp(get_finance_currencies_by_id_info)
-    get_finance_currencies_by_id_usages = _SyncOp(get_finance_currencies_by_id_usages)
-    get_finance_currencies_by_id_usages_list = _SyncOp(get_finance_currencies_by_id_usages_list)
-    get_finance_delivery_methods = _SyncOp(get_finance_delivery_methods)
-    post_finance_delivery_methods = _SyncOp(post_finance_delivery_methods)
-    get_finance_delivery_methods_count = _SyncOp(get_finance_delivery_methods_count)
-    get_finance_delivery_methods_by_id = _SyncOp(get_finance_delivery_methods_by_id)
-    put_finance_delivery_methods_by_id = _SyncOp(put_finance_delivery_methods_by_id)
-    patch_finance_delivery_methods_by_id = _SyncOp(patch_finance_delivery_methods_by_id)
-    delete_finance_delivery_methods_by_id = _SyncOp(delete_finance_delivery_methods_by_id)
-    get_finance_gl_accounts = _SyncOp(get_finance_gl_accounts)
-    post_finance_gl_accounts = _SyncOp(post_finance_gl_accounts)
-    get_finance_gl_accounts_count = _SyncOp(get_finance_gl_accounts_count)
-    get_finance_gl_accounts_mapped_types = _SyncOp(get_finance_gl_accounts_mapped_types)
-    get_finance_gl_accounts_mapped_types_count = _SyncOp(get_finance_gl_accounts_mapped_types_count)
-    get_finance_gl_accounts_by_id = _SyncOp(get_finance_gl_accounts_by_id)
-    put_finance_gl_accounts_by_id = _SyncOp(put_finance_gl_accounts_by_id)
-    patch_finance_gl_accounts_by_id = _SyncOp(patch_finance_gl_accounts_by_id)
-    delete_finance_gl_accounts_by_id = _SyncOp(delete_finance_gl_accounts_by_id)
-    get_finance_gl_captions = _SyncOp(get_finance_gl_captions)
-    get_finance_gl_captions_count = _SyncOp(get_finance_gl_captions_count)
-    get_finance_gl_captions_by_id = _SyncOp(get_finance_gl_captions_by_id)
-    put_finance_gl_captions_by_id = _SyncOp(put_finance_gl_captions_by_id)
-    patch_finance_gl_captions_by_id = _SyncOp(patch_finance_gl_captions_by_id)
-    get_finance_glpaths = _SyncOp(get_finance_glpaths)
-    post_finance_glpaths = _SyncOp(post_finance_glpaths)
-    get_finance_glpaths_count = _SyncOp(get_finance_glpaths_count)
-    get_finance_glpaths_by_id = _SyncOp(get_finance_glpaths_by_id)
-    put_finance_glpaths_by_id = _SyncOp(put_finance_glpaths_by_id)
-    patch_finance_glpaths_by_id = _SyncOp(patch_finance_glpaths_by_id)
-    delete_finance_glpaths_by_id = _SyncOp(delete_finance_glpaths_by_id)
-    get_finance_info_currency_codes = _SyncOp(get_finance_info_currency_codes)
-    get_finance_info_currency_codes_count = _SyncOp(get_finance_info_currency_codes_count)
-    get_finance_info_currency_codes_by_id = _SyncOp(get_finance_info_currency_codes_by_id)
-    get_finance_info_invoice_by_id = _SyncOp(get_finance_info_invoice_by_id)
-    get_finance_info_tax_integrations = _SyncOp(get_finance_info_tax_integrations)
-    get_finance_info_tax_integrations_count = _SyncOp(get_finance_info_tax_integrations_count)
-    get_finance_info_tax_integrations_by_id = _SyncOp(get_finance_info_tax_integrations_by_id)
-    get_finance_invoice_email_templates = _SyncOp(get_finance_invoice_email_templates)
-    post_finance_invoice_email_templates = _SyncOp(post_finance_invoice_email_templates)
-    get_finance_invoice_email_templates_count = _SyncOp(get_finance_invoice_email_templates_count)
-    get_finance_invoice_email_templates_info = _SyncOp(get_finance_invoice_email_templates_info)
-    get_finance_invoice_email_templates_info_count = _SyncOp(
+    get_finance_billing_terms = _Op(get_finance_billing_terms)
+    post_finance_billing_terms = _Op(post_finance_billing_terms)
+    get_finance_billing_terms_count = _Op(get_finance_billing_terms_count)
+    get_finance_billing_terms_info = _Op(get_finance_billing_terms_info)
+    get_finance_billing_terms_info_count = _Op(get_finance_billing_terms_info_count)
+    get_finance_billing_terms_by_id = _Op(get_finance_billing_terms_by_id)
+    put_finance_billing_terms_by_id = _Op(put_finance_billing_terms_by_id)
+    patch_finance_billing_terms_by_id = _Op(patch_finance_billing_terms_by_id)
+    delete_finance_billing_terms_by_id = _Op(delete_finance_billing_terms_by_id)
+    get_finance_billing_terms_by_id_info = _Op(get_finance_billing_terms_by_id_info)
+    get_finance_billing_terms_by_id_usages = _Op(get_finance_billing_terms_by_id_usages)
+    get_finance_billing_terms_by_id_usages_list = _Op(get_finance_billing_terms_by_id_usages_list)
+    put_finance_closed_invoices_by_id = _Op(put_finance_closed_invoices_by_id)
+    patch_finance_closed_invoices_by_id = _Op(patch_finance_closed_invoices_by_id)
+    get_finance_company_finance = _Op(get_finance_company_finance)
+    get_finance_company_finance_count = _Op(get_finance_company_finance_count)
+    get_finance_company_finance_by_id = _Op(get_finance_company_finance_by_id)
+    put_finance_company_finance_by_id = _Op(put_finance_company_finance_by_id)
+    patch_finance_company_finance_by_id = _Op(patch_finance_company_finance_by_id)
+    get_finance_currencies = _Op(get_finance_currencies)
+    post_finance_currencies = _Op(post_finance_currencies)
+    get_finance_currencies_count = _Op(get_finance_currencies_count)
+    get_finance_currencies_info = _Op(get_finance_currencies_info)
+    get_finance_currencies_info_count = _Op(get_finance_currencies_info_count)
+    get_finance_currencies_by_id = _Op(get_finance_currencies_by_id)
+    put_finance_currencies_by_id = _Op(put_finance_currencies_by_id)
+    patch_finance_currencies_by_id = _Op(patch_finance_currencies_by_id)
+    delete_finance_currencies_by_id = _Op(delete_finance_currencies_by_id)
+    get_finance_currencies_by_id_info = _Op(get_finance_currencies_by_id_info)
+    get_finance_currencies_by_id_usages = _Op(get_finance_currencies_by_id_usages)
+    get_finance_currencies_by_id_usages_list = _Op(get_finance_currencies_by_id_usages_list)
+    get_finance_delivery_methods = _Op(get_finance_delivery_methods)
+    post_finance_delivery_methods = _Op(post_finance_delivery_methods)
+    get_finance_delivery_methods_count = _Op(get_finance_delivery_methods_count)
+    get_finance_delivery_methods_by_id = _Op(get_finance_delivery_methods_by_id)
+    put_finance_delivery_methods_by_id = _Op(put_finance_delivery_methods_by_id)
+    patch_finance_delivery_methods_by_id = _Op(patch_finance_delivery_methods_by_id)
+    delete_finance_delivery_methods_by_id = _Op(delete_finance_delivery_methods_by_id)
+    get_finance_gl_accounts = _Op(get_finance_gl_accounts)
+    post_finance_gl_accounts = _Op(post_finance_gl_accounts)
+    get_finance_gl_accounts_count = _Op(get_finance_gl_accounts_count)
+    get_finance_gl_accounts_mapped_types = _Op(get_finance_gl_accounts_mapped_types)
+    get_finance_gl_accounts_mapped_types_count = _Op(get_finance_gl_accounts_mapped_types_count)
+    get_finance_gl_accounts_by_id = _Op(get_finance_gl_accounts_by_id)
+    put_finance_gl_accounts_by_id = _Op(put_finance_gl_accounts_by_id)
+    patch_finance_gl_accounts_by_id = _Op(patch_finance_gl_accounts_by_id)
+    delete_finance_gl_accounts_by_id = _Op(delete_finance_gl_accounts_by_id)
+    get_finance_gl_captions = _Op(get_finance_gl_captions)
+    get_finance_gl_captions_count = _Op(get_finance_gl_captions_count)
+    get_finance_gl_captions_by_id = _Op(get_finance_gl_captions_by_id)
+    put_finance_gl_captions_by_id = _Op(put_finance_gl_captions_by_id)
+    patch_finance_gl_captions_by_id = _Op(patch_finance_gl_captions_by_id)
+    get_finance_glpaths = _Op(get_finance_glpaths)
+    post_finance_glpaths = _Op(post_finance_glpaths)
+    get_finance_glpaths_count = _Op(get_finance_glpaths_count)
+    get_finance_glpaths_by_id = _Op(get_finance_glpaths_by_id)
+    put_finance_glpaths_by_id = _Op(put_finance_glpaths_by_id)
+    patch_finance_glpaths_by_id = _Op(patch_finance_glpaths_by_id)
+    delete_finance_glpaths_by_id = _Op(delete_finance_glpaths_by_id)
+    get_finance_info_currency_codes = _Op(get_finance_info_currency_codes)
+    get_finance_info_currency_codes_count = _Op(get_finance_info_currency_codes_count)
+    get_finance_info_currency_codes_by_id = _Op(get_finance_info_currency_codes_by_id)
+    get_finance_info_invoice_by_id = _Op(get_finance_info_invoice_by_id)
+    get_finance_info_tax_integrations = _Op(get_finance_info_tax_integrations)
+    get_finance_info_tax_integrations_count = _Op(get_finance_info_tax_integrations_count)
+    get_finance_info_tax_integrations_by_id = _Op(get_finance_info_tax_integrations_by_id)
+    get_finance_invoice_email_templates = _Op(get_finance_invoice_email_templates)
+    post_finance_invoice_email_templates = _Op(post_finance_invoice_email_templates)
+    get_finance_invoice_email_templates_count = _Op(get_finance_invoice_email_templates_count)
+    get_finance_invoice_email_templates_info = _Op(get_finance_invoice_email_templates_info)
+    get_finance_invoice_email_templates_info_count = _Op(
         get_finance_invoice_email_templates_info_count
     )
-    get_finance_invoice_email_templates_by_id = _SyncOp(get_finance_invoice_email_templates_by_id)
-    put_finance_invoice_email_templates_by_id = _SyncOp(put_finance_invoice_email_templates_by_id)
-    patch_finance_invoice_email_templates_by_id = _SyncOp(
-        patch_finance_invoice_email_templates_by_id
-    )
-    delete_finance_invoice_email_templates_by_id = _SyncOp(
-        delete_finance_invoice_email_templates_by_id
-    )
-    get_finance_invoice_email_templates_by_id_info = _SyncOp(
+    get_finance_invoice_email_templates_by_id = _Op(get_finance_invoice_email_templates_by_id)
+    put_finance_invoice_email_templates_by_id = _Op(put_finance_invoice_email_templates_by_id)
+    patch_finance_invoice_email_templates_by_id = _Op(patch_finance_invoice_email_templates_by_id)
+    delete_finance_invoice_email_templates_by_id = _Op(delete_finance_invoice_email_templates_by_id)
+    get_finance_invoice_email_templates_by_id_info = _Op(
         get_finance_invoice_email_templates_by_id_info
     )
-    get_finance_invoice_email_templates_by_id_usages = _SyncOp(
+    get_finance_invoice_email_templates_by_id_usages = _Op(
         get_finance_invoice_email_templates_by_id_usages
     )
-    get_finance_invoice_email_templates_by_id_usages_list = _SyncOp(
+    get_finance_invoice_email_templates_by_id_usages_list = _Op(
         get_finance_invoice_email_templates_by_id_usages_list
     )
-    get_finance_invoice_template_setups = _SyncOp(get_finance_invoice_template_setups)
-    get_finance_invoice_template_setups_count = _SyncOp(get_finance_invoice_template_setups_count)
-    get_finance_invoice_template_setups_by_id = _SyncOp(get_finance_invoice_template_setups_by_id)
-    get_finance_invoice_templates = _SyncOp(get_finance_invoice_templates)
-    post_finance_invoice_templates = _SyncOp(post_finance_invoice_templates)
-    get_finance_invoice_templates_count = _SyncOp(get_finance_invoice_templates_count)
-    get_finance_invoice_templates_by_id = _SyncOp(get_finance_invoice_templates_by_id)
-    put_finance_invoice_templates_by_id = _SyncOp(put_finance_invoice_templates_by_id)
-    patch_finance_invoice_templates_by_id = _SyncOp(patch_finance_invoice_templates_by_id)
-    delete_finance_invoice_templates_by_id = _SyncOp(delete_finance_invoice_templates_by_id)
-    get_finance_invoice_templates_by_id_usages = _SyncOp(get_finance_invoice_templates_by_id_usages)
-    get_finance_invoice_templates_by_id_usages_list = _SyncOp(
+    get_finance_invoice_template_setups = _Op(get_finance_invoice_template_setups)
+    get_finance_invoice_template_setups_count = _Op(get_finance_invoice_template_setups_count)
+    get_finance_invoice_template_setups_by_id = _Op(get_finance_invoice_template_setups_by_id)
+    get_finance_invoice_templates = _Op(get_finance_invoice_templates)
+    post_finance_invoice_templates = _Op(post_finance_invoice_templates)
+    get_finance_invoice_templates_count = _Op(get_finance_invoice_templates_count)
+    get_finance_invoice_templates_by_id = _Op(get_finance_invoice_templates_by_id)
+    put_finance_invoice_templates_by_id = _Op(put_finance_invoice_templates_by_id)
+    patch_finance_invoice_templates_by_id = _Op(patch_finance_invoice_templates_by_id)
+    delete_finance_invoice_templates_by_id = _Op(delete_finance_invoice_templates_by_id)
+    get_finance_invoice_templates_by_id_usages = _Op(get_finance_invoice_templates_by_id_usages)
+    get_finance_invoice_templates_by_id_usages_list = _Op(
         get_finance_invoice_templates_by_id_usages_list
     )
-    get_finance_invoices = _SyncOp(get_finance_invoices)
-    post_finance_invoices = _SyncOp(post_finance_invoices)
-    get_finance_invoices_count = _SyncOp(get_finance_invoices_count)
-    get_finance_invoices_by_id = _SyncOp(get_finance_invoices_by_id)
-    put_finance_invoices_by_id = _SyncOp(put_finance_invoices_by_id)
-    patch_finance_invoices_by_id = _SyncOp(patch_finance_invoices_by_id)
-    delete_finance_invoices_by_id = _SyncOp(delete_finance_invoices_by_id)
-    get_finance_invoices_by_id_pdf = _SyncOp(get_finance_invoices_by_id_pdf)
-    get_finance_invoices_by_parent_id_commissions = _SyncOp(
+    get_finance_invoices = _Op(get_finance_invoices)
+    post_finance_invoices = _Op(post_finance_invoices)
+    get_finance_invoices_count = _Op(get_finance_invoices_count)
+    get_finance_invoices_by_id = _Op(get_finance_invoices_by_id)
+    put_finance_invoices_by_id = _Op(put_finance_invoices_by_id)
+    patch_finance_invoices_by_id = _Op(patch_finance_invoices_by_id)
+    delete_finance_invoices_by_id = _Op(delete_finance_invoices_by_id)
+    get_finance_invoices_by_id_pdf = _Op(get_finance_invoices_by_id_pdf)
+    get_finance_invoices_by_parent_id_commissions = _Op(
         get_finance_invoices_by_parent_id_commissions
     )
-    post_finance_invoices_by_parent_id_commissions_recalculate = _SyncOp(
+    post_finance_invoices_by_parent_id_commissions_recalculate = _Op(
         post_finance_invoices_by_parent_id_commissions_recalculate
     )
-    get_finance_invoices_by_parent_id_commissions_by_id = _SyncOp(
+    get_finance_invoices_by_parent_id_commissions_by_id = _Op(
         get_finance_invoices_by_parent_id_commissions_by_id
     )
-    patch_finance_invoices_by_parent_id_commissions_by_id = _SyncOp(
+    patch_finance_invoices_by_parent_id_commissions_by_id = _Op(
         patch_finance_invoices_by_parent_id_commissions_by_id
     )
-    get_finance_invoices_by_parent_id_gl_entries = _SyncOp(
-        get_finance_invoices_by_parent_id_gl_entries
-    )
-    get_finance_invoices_by_parent_id_gl_entries_by_id = _SyncOp(
+    get_finance_invoices_by_parent_id_gl_entries = _Op(get_finance_invoices_by_parent_id_gl_entries)
+    get_finance_invoices_by_parent_id_gl_entries_by_id = _Op(
         get_finance_invoices_by_parent_id_gl_entries_by_id
     )
-    put_finance_invoices_by_parent_id_gl_entries_by_id = _SyncOp(
+    put_finance_invoices_by_parent_id_gl_entries_by_id = _Op(
         put_finance_invoices_by_parent_id_gl_entries_by_id
     )
-    patch_finance_invoices_by_parent_id_gl_entries_by_id = _SyncOp(
+    patch_finance_invoices_by_parent_id_gl_entries_by_id = _Op(
         patch_finance_invoices_by_parent_id_gl_entries_by_id
     )
-    get_finance_invoices_by_parent_id_payments = _SyncOp(get_finance_invoices_by_parent_id_payments)
-    post_finance_invoices_by_parent_id_payments = _SyncOp(
-        post_finance_invoices_by_parent_id_payments
-    )
-    get_finance_invoices_by_parent_id_payments_by_id = _SyncOp(
+    get_finance_invoices_by_parent_id_payments = _Op(get_finance_invoices_by_parent_id_payments)
+    post_finance_invoices_by_parent_id_payments = _Op(post_finance_invoices_by_parent_id_payments)
+    get_finance_invoices_by_parent_id_payments_by_id = _Op(
         get_finance_invoices_by_parent_id_payments_by_id
     )
-    put_finance_invoices_by_parent_id_payments_by_id = _SyncOp(
+    put_finance_invoices_by_parent_id_payments_by_id = _Op(
         put_finance_invoices_by_parent_id_payments_by_id
     )
-    patch_finance_invoices_by_parent_id_payments_by_id = _SyncOp(
+    patch_finance_invoices_by_parent_id_payments_by_id = _Op(
         patch_finance_invoices_by_parent_id_payments_by_id
     )
-    delete_finance_invoices_by_parent_id_payments_by_id = _SyncOp(
+    delete_finance_invoices_by_parent_id_payments_by_id = _Op(
         delete_finance_invoices_by_parent_id_payments_by_id
     )
-    get_finance_invoices_by_parent_id_routings = _SyncOp(get_finance_invoices_by_parent_id_routings)
-    post_finance_invoices_by_parent_id_routings = _SyncOp(
-        post_finance_invoices_by_parent_id_routings
-    )
-    get_finance_invoices_by_parent_id_routings_count = _SyncOp(
+    get_finance_invoices_by_parent_id_routings = _Op(get_finance_invoices_by_parent_id_routings)
+    post_finance_invoices_by_parent_id_routings = _Op(post_finance_invoices_by_parent_id_routings)
+    get_finance_invoices_by_parent_id_routings_count = _Op(
         get_finance_invoices_by_parent_id_routings_count
     )
-    get_finance_invoices_by_parent_id_routings_by_id = _SyncOp(
+    get_finance_invoices_by_parent_id_routings_by_id = _Op(
         get_finance_invoices_by_parent_id_routings_by_id
     )
-    put_finance_invoices_by_parent_id_routings_by_id = _SyncOp(
+    put_finance_invoices_by_parent_id_routings_by_id = _Op(
         put_finance_invoices_by_parent_id_routings_by_id
     )
-    patch_finance_invoices_by_parent_id_routings_by_id = _SyncOp(
+    patch_finance_invoices_by_parent_id_routings_by_id = _Op(
         patch_finance_invoices_by_parent_id_routings_by_id
     )
-    delete_finance_invoices_by_parent_id_routings_by_id = _SyncOp(
+    delete_finance_invoices_by_parent_id_routings_by_id = _Op(
         delete_finance_invoices_by_parent_id_routings_by_id
     )
-    get_finance_tax_codes = _SyncOp(get_finance_tax_codes)
-    post_finance_tax_codes = _SyncOp(post_finance_tax_codes)
-    get_finance_tax_codes_count = _SyncOp(get_finance_tax_codes_count)
-    get_finance_tax_codes_info = _SyncOp(get_finance_tax_codes_info)
-    get_finance_tax_codes_info_count = _SyncOp(get_finance_tax_codes_info_count)
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _SyncOp(
+    get_finance_tax_codes = _Op(get_finance_tax_codes)
+    post_finance_tax_codes = _Op(post_finance_tax_codes)
+    get_finance_tax_codes_count = _Op(get_finance_tax_codes_count)
+    get_finance_tax_codes_info = _Op(get_finance_tax_codes_info)
+    get_finance_tax_codes_info_count = _Op(get_finance_tax_codes_info_count)
+    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _Op(
         get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
     )
-    post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _SyncOp(
+    post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _Op(
         post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
     )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count = _SyncOp(
+    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count = _Op(
         get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count
     )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _SyncOp(
+    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _Op(
         get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
-    put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _SyncOp(
+    put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _Op(
         put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
-    patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _SyncOp(
+    patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _Op(
         patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
-    delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _SyncOp(
+    delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _Op(
         delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
     )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _SyncOp(
+    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _Op(
         get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
     )
-    post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _SyncOp(
+    post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _Op(
         post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
     )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count = _SyncOp(
+    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count = _Op(
         get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count
     )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _SyncOp(
+    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _Op(
         get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
-    put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _SyncOp(
+    put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _Op(
         put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
-    patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _SyncOp(
+    patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _Op(
         patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
-    delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _SyncOp(
+    delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _Op(
         delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
     )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _SyncOp(
+    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _Op(
         get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
     )
-    post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _SyncOp(
+    post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _Op(
         post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
     )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count = _SyncOp(
+    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count = _Op(
         get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count
     )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _SyncOp(
+    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _Op(
         get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
-    put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _SyncOp(
+    put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _Op(
         put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
-    patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _SyncOp(
+    patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _Op(
         patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
-    delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _SyncOp(
+    delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _Op(
         delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
     )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _SyncOp(
+    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _Op(
         get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
     )
-    post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _SyncOp(
+    post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _Op(
         post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
     )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count = _SyncOp(
+    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count = _Op(
         get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count
     )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _SyncOp(
+    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _Op(
         get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
-    put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _SyncOp(
+    put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _Op(
         put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
-    patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _SyncOp(
+    patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _Op(
         patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
-    delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _SyncOp(
+    delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _Op(
         delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
     )
-    get_finance_tax_codes_by_id = _SyncOp(get_finance_tax_codes_by_id)
-    put_finance_tax_codes_by_id = _SyncOp(put_finance_tax_codes_by_id)
-    patch_finance_tax_codes_by_id = _SyncOp(patch_finance_tax_codes_by_id)
-    delete_finance_tax_codes_by_id = _SyncOp(delete_finance_tax_codes_by_id)
-    post_finance_tax_codes_by_id_copy = _SyncOp(post_finance_tax_codes_by_id_copy)
-    get_finance_tax_codes_by_id_info = _SyncOp(get_finance_tax_codes_by_id_info)
-    get_finance_tax_codes_by_id_usages = _SyncOp(get_finance_tax_codes_by_id_usages)
-    get_finance_tax_codes_by_id_usages_list = _SyncOp(get_finance_tax_codes_by_id_usages_list)
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions = _SyncOp(
+    get_finance_tax_codes_by_id = _Op(get_finance_tax_codes_by_id)
+    put_finance_tax_codes_by_id = _Op(put_finance_tax_codes_by_id)
+    patch_finance_tax_codes_by_id = _Op(patch_finance_tax_codes_by_id)
+    delete_finance_tax_codes_by_id = _Op(delete_finance_tax_codes_by_id)
+    post_finance_tax_codes_by_id_copy = _Op(post_finance_tax_codes_by_id_copy)
+    get_finance_tax_codes_by_id_info = _Op(get_finance_tax_codes_by_id_info)
+    get_finance_tax_codes_by_id_usages = _Op(get_finance_tax_codes_by_id_usages)
+    get_finance_tax_codes_by_id_usages_list = _Op(get_finance_tax_codes_by_id_usages_list)
+    get_finance_tax_codes_by_parent_id_expense_type_exemptions = _Op(
         get_finance_tax_codes_by_parent_id_expense_type_exemptions
     )
-    post_finance_tax_codes_by_parent_id_expense_type_exemptions = _SyncOp(
+    post_finance_tax_codes_by_parent_id_expense_type_exemptions = _Op(
         post_finance_tax_codes_by_parent_id_expense_type_exemptions
     )
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions_count = _SyncOp(
+    get_finance_tax_codes_by_parent_id_expense_type_exemptions_count = _Op(
         get_finance_tax_codes_by_parent_id_expense_type_exemptions_count
     )
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _SyncOp(
+    get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _Op(
         get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
     )
-    put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _SyncOp(
+    put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _Op(
         put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
     )
-    patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _SyncOp(
+    patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _Op(
         patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
     )
-    delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _SyncOp(
+    delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _Op(
         delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
     )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions = _SyncOp(
+    get_finance_tax_codes_by_parent_id_product_type_exemptions = _Op(
         get_finance_tax_codes_by_parent_id_product_type_exemptions
     )
-    post_finance_tax_codes_by_parent_id_product_type_exemptions = _SyncOp(
+    post_finance_tax_codes_by_parent_id_product_type_exemptions = _Op(
         post_finance_tax_codes_by_parent_id_product_type_exemptions
     )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions_count = _SyncOp(
+    get_finance_tax_codes_by_parent_id_product_type_exemptions_count = _Op(
         get_finance_tax_codes_by_parent_id_product_type_exemptions_count
     )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _SyncOp(
+    get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _Op(
         get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
     )
-    put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _SyncOp(
+    put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _Op(
         put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
     )
-    patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _SyncOp(
+    patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _Op(
         patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
     )
-    delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _SyncOp(
+    delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _Op(
         delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
     )
-    get_finance_tax_codes_by_parent_id_tax_code_levels = _SyncOp(
+    get_finance_tax_codes_by_parent_id_tax_code_levels = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_levels
     )
-    post_finance_tax_codes_by_parent_id_tax_code_levels = _SyncOp(
+    post_finance_tax_codes_by_parent_id_tax_code_levels = _Op(
         post_finance_tax_codes_by_parent_id_tax_code_levels
     )
-    get_finance_tax_codes_by_parent_id_tax_code_levels_count = _SyncOp(
+    get_finance_tax_codes_by_parent_id_tax_code_levels_count = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_levels_count
     )
-    get_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _SyncOp(
+    get_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_levels_by_id
     )
-    put_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _SyncOp(
+    put_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _Op(
         put_finance_tax_codes_by_parent_id_tax_code_levels_by_id
     )
-    patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _SyncOp(
+    patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _Op(
         patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id
     )
-    delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _SyncOp(
+    delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _Op(
         delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id
     )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs = _SyncOp(
+    get_finance_tax_codes_by_parent_id_tax_code_x_refs = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_x_refs
     )
-    post_finance_tax_codes_by_parent_id_tax_code_x_refs = _SyncOp(
+    post_finance_tax_codes_by_parent_id_tax_code_x_refs = _Op(
         post_finance_tax_codes_by_parent_id_tax_code_x_refs
     )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs_count = _SyncOp(
+    get_finance_tax_codes_by_parent_id_tax_code_x_refs_count = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_x_refs_count
     )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _SyncOp(
+    get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _Op(
         get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
     )
-    put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _SyncOp(
+    put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _Op(
         put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
     )
-    patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _SyncOp(
+    patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _Op(
         patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
     )
-    delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _SyncOp(
+    delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _Op(
         delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
     )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions = _SyncOp(
+    get_finance_tax_codes_by_parent_id_work_role_exemptions = _Op(
         get_finance_tax_codes_by_parent_id_work_role_exemptions
     )
-    post_finance_tax_codes_by_parent_id_work_role_exemptions = _SyncOp(
+    post_finance_tax_codes_by_parent_id_work_role_exemptions = _Op(
         post_finance_tax_codes_by_parent_id_work_role_exemptions
     )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions_count = _SyncOp(
+    get_finance_tax_codes_by_parent_id_work_role_exemptions_count = _Op(
         get_finance_tax_codes_by_parent_id_work_role_exemptions_count
     )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _SyncOp(
+    get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _Op(
         get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
     )
-    put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _SyncOp(
+    put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _Op(
         put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
     )
-    patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _SyncOp(
+    patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _Op(
         patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
     )
-    delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _SyncOp(
+    delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _Op(
         delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
     )
-    get_finance_tax_integrations = _SyncOp(get_finance_tax_integrations)
-    get_finance_tax_integrations_count = _SyncOp(get_finance_tax_integrations_count)
-    get_finance_tax_integrations_by_id = _SyncOp(get_finance_tax_integrations_by_id)
-    put_finance_tax_integrations_by_id = _SyncOp(put_finance_tax_integrations_by_id)
-    patch_finance_tax_integrations_by_id = _SyncOp(patch_finance_tax_integrations_by_id)
+    get_finance_tax_integrations = _Op(get_finance_tax_integrations)
+    get_finance_tax_integrations_count = _Op(get_finance_tax_integrations_count)
+    get_finance_tax_integrations_by_id = _Op(get_finance_tax_integrations_by_id)
+    put_finance_tax_integrations_by_id = _Op(put_finance_tax_integrations_by_id)
+    patch_finance_tax_integrations_by_id = _Op(patch_finance_tax_integrations_by_id)
 
 
-class AsyncAccountingBatches(_Bound):
-    """The ``AccountingBatches`` resource of an asynchronous client."""
+# Bound to a client: ``client.finance`` is a SyncFinance (or AsyncFinance),
+# ``client.finance.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
-    count = _AsyncOp(get_finance_accounting_batches_count)
-    create = _AsyncOp(post_finance_accounting_batches)
-    delete = _AsyncOp(delete_finance_accounting_batches_by_id)
-    get = _AsyncOp(get_finance_accounting_batches_by_id)
-    list = _AsyncOp(get_finance_accounting_batches)
-    get_finance_accounting_batches = _AsyncOp(get_finance_accounting_batches)
-    post_finance_accounting_batches = _AsyncOp(post_finance_accounting_batches)
-    get_finance_accounting_batches_count = _AsyncOp(get_finance_accounting_batches_count)
-    get_finance_accounting_batches_by_id = _AsyncOp(get_finance_accounting_batches_by_id)
-    delete_finance_accounting_batches_by_id = _AsyncOp(delete_finance_accounting_batches_by_id)
-    post_finance_accounting_batches_by_id_export = _AsyncOp(
-        post_finance_accounting_batches_by_id_export
-    )
-    post_finance_accounting_export = _AsyncOp(post_finance_accounting_export)
 
+class SyncFinance(FinanceOperations[_Sync]):
+    """The ``finance`` operations of a synchronous client."""
 
-class AsyncAccountingPackageSetups(_Bound):
-    """The ``AccountingPackageSetups`` resource of an asynchronous client."""
 
-    count = _AsyncOp(get_finance_accounting_package_setup_count)
-    get = _AsyncOp(get_finance_accounting_package_setup_by_id)
-    list = _AsyncOp(get_finance_accounting_package_setup)
-    replace = _AsyncOp(put_finance_accounting_package_setup_by_id)
-    update = _AsyncOp(patch_finance_accounting_package_setup_by_id)
-    get_finance_accounting_package_setup = _AsyncOp(get_finance_accounting_package_setup)
-    get_finance_accounting_package_setup_count = _AsyncOp(
-        get_finance_accounting_package_setup_count
-    )
-    get_finance_accounting_package_setup_by_id = _AsyncOp(
-        get_finance_accounting_package_setup_by_id
-    )
-    put_finance_accounting_package_setup_by_id = _AsyncOp(
-        put_finance_accounting_package_setup_by_id
-    )
-    patch_finance_accounting_package_setup_by_id = _AsyncOp(
-        patch_finance_accounting_package_setup_by_id
-    )
+class AsyncFinance(FinanceOperations[_Async]):
+    """The ``finance`` operations of an asynchronous client."""
 
-
-class AsyncAccountingPackages(_Bound):
-    """The ``AccountingPackages`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_accounting_packages_count)
-    get = _AsyncOp(get_finance_accounting_packages_by_id)
-    list = _AsyncOp(get_finance_accounting_packages)
-    get_finance_accounting_packages = _AsyncOp(get_finance_accounting_packages)
-    get_finance_accounting_packages_count = _AsyncOp(get_finance_accounting_packages_count)
-    get_finance_accounting_packages_by_id = _AsyncOp(get_finance_accounting_packages_by_id)
-
-
-class AsyncAccountingUnpostedExpenseTaxableLevels(_Bound):
-    """The ``AccountingUnpostedExpenseTaxableLevels`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count)
-    get = _AsyncOp(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id)
-    list = _AsyncOp(get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels)
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels = _AsyncOp(
-        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels
-    )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count = _AsyncOp(
-        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count
-    )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id = _AsyncOp(
-        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id
-    )
-
-
-class AsyncAccountingUnpostedExpenses(_Bound):
-    """The ``AccountingUnpostedExpenses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_accounting_unpostedexpenses_count)
-    get = _AsyncOp(get_finance_accounting_unpostedexpenses_by_id)
-    list = _AsyncOp(get_finance_accounting_unpostedexpenses)
-    get_finance_accounting_unpostedexpenses = _AsyncOp(get_finance_accounting_unpostedexpenses)
-    get_finance_accounting_unpostedexpenses_count = _AsyncOp(
-        get_finance_accounting_unpostedexpenses_count
-    )
-    get_finance_accounting_unpostedexpenses_by_id = _AsyncOp(
-        get_finance_accounting_unpostedexpenses_by_id
-    )
-
-
-class AsyncAccountingUnpostedInvoiceTaxableLevels(_Bound):
-    """The ``AccountingUnpostedInvoiceTaxableLevels`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count)
-    get = _AsyncOp(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id)
-    list = _AsyncOp(get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels)
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels = _AsyncOp(
-        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels
-    )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count = _AsyncOp(
-        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count
-    )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id = _AsyncOp(
-        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id
-    )
-
-
-class AsyncAccountingUnpostedInvoices(_Bound):
-    """The ``AccountingUnpostedInvoices`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_accounting_unpostedinvoices_count)
-    get = _AsyncOp(get_finance_accounting_unpostedinvoices_by_id)
-    list = _AsyncOp(get_finance_accounting_unpostedinvoices)
-    get_finance_accounting_unpostedinvoices = _AsyncOp(get_finance_accounting_unpostedinvoices)
-    get_finance_accounting_unpostedinvoices_count = _AsyncOp(
-        get_finance_accounting_unpostedinvoices_count
-    )
-    get_finance_accounting_unpostedinvoices_by_id = _AsyncOp(
-        get_finance_accounting_unpostedinvoices_by_id
-    )
-
-
-class AsyncAccountingUnpostedPayments(_Bound):
-    """The ``AccountingUnpostedPayments`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_finance_accounting_unpostedpayments)
-    get_finance_accounting_unposted_payments_count = _AsyncOp(
-        get_finance_accounting_unposted_payments_count
-    )
-    get_finance_accounting_unposted_payments_by_id = _AsyncOp(
-        get_finance_accounting_unposted_payments_by_id
-    )
-    get_finance_accounting_unpostedpayments = _AsyncOp(get_finance_accounting_unpostedpayments)
-
-
-class AsyncAccountingUnpostedProcurementTaxableLevels(_Bound):
-    """The ``AccountingUnpostedProcurementTaxableLevels`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count)
-    get = _AsyncOp(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id)
-    list = _AsyncOp(get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels)
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels = _AsyncOp(
-        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels
-    )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count = _AsyncOp(
-        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count
-    )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id = _AsyncOp(
-        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id
-    )
-
-
-class AsyncAccountingUnpostedProcurements(_Bound):
-    """The ``AccountingUnpostedProcurements`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_accounting_unpostedprocurement_count)
-    get = _AsyncOp(get_finance_accounting_unpostedprocurement_by_id)
-    list = _AsyncOp(get_finance_accounting_unpostedprocurement)
-    get_finance_accounting_unpostedprocurement = _AsyncOp(
-        get_finance_accounting_unpostedprocurement
-    )
-    get_finance_accounting_unpostedprocurement_count = _AsyncOp(
-        get_finance_accounting_unpostedprocurement_count
-    )
-    get_finance_accounting_unpostedprocurement_by_id = _AsyncOp(
-        get_finance_accounting_unpostedprocurement_by_id
-    )
-
-
-class AsyncAgreementAdditions(_Bound):
-    """The ``AgreementAdditions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreements_by_parent_id_additions_count)
-    create = _AsyncOp(post_finance_agreements_by_parent_id_additions)
-    delete = _AsyncOp(delete_finance_agreements_by_parent_id_additions_by_id)
-    get = _AsyncOp(get_finance_agreements_by_parent_id_additions_by_id)
-    list = _AsyncOp(get_finance_agreements_by_parent_id_additions)
-    replace = _AsyncOp(put_finance_agreements_by_parent_id_additions_by_id)
-    update = _AsyncOp(patch_finance_agreements_by_parent_id_additions_by_id)
-    get_finance_agreements_by_parent_id_additions = _AsyncOp(
-        get_finance_agreements_by_parent_id_additions
-    )
-    post_finance_agreements_by_parent_id_additions = _AsyncOp(
-        post_finance_agreements_by_parent_id_additions
-    )
-    get_finance_agreements_by_parent_id_additions_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_additions_count
-    )
-    get_finance_agreements_by_parent_id_additions_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_additions_by_id
-    )
-    put_finance_agreements_by_parent_id_additions_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_additions_by_id
-    )
-    patch_finance_agreements_by_parent_id_additions_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_additions_by_id
-    )
-    delete_finance_agreements_by_parent_id_additions_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_additions_by_id
-    )
-
-
-class AsyncAgreementAdjustments(_Bound):
-    """The ``AgreementAdjustments`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreements_by_parent_id_adjustments_count)
-    create = _AsyncOp(post_finance_agreements_by_parent_id_adjustments)
-    delete = _AsyncOp(delete_finance_agreements_by_parent_id_adjustments_by_id)
-    get = _AsyncOp(get_finance_agreements_by_parent_id_adjustments_by_id)
-    list = _AsyncOp(get_finance_agreements_by_parent_id_adjustments)
-    replace = _AsyncOp(put_finance_agreements_by_parent_id_adjustments_by_id)
-    update = _AsyncOp(patch_finance_agreements_by_parent_id_adjustments_by_id)
-    get_finance_agreements_by_parent_id_adjustments = _AsyncOp(
-        get_finance_agreements_by_parent_id_adjustments
-    )
-    post_finance_agreements_by_parent_id_adjustments = _AsyncOp(
-        post_finance_agreements_by_parent_id_adjustments
-    )
-    get_finance_agreements_by_parent_id_adjustments_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_adjustments_count
-    )
-    get_finance_agreements_by_parent_id_adjustments_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_adjustments_by_id
-    )
-    put_finance_agreements_by_parent_id_adjustments_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_adjustments_by_id
-    )
-    patch_finance_agreements_by_parent_id_adjustments_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_adjustments_by_id
-    )
-    delete_finance_agreements_by_parent_id_adjustments_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_adjustments_by_id
-    )
-
-
-class AsyncAgreementBatchSetupResource(_Bound):
-    """The ``AgreementBatchSetup`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_batch_setups_count)
-    get = _AsyncOp(get_finance_batch_setups_by_id)
-    list = _AsyncOp(get_finance_batch_setups)
-    replace = _AsyncOp(put_finance_batch_setups_by_id)
-    update = _AsyncOp(patch_finance_batch_setups_by_id)
-    get_finance_batch_setups = _AsyncOp(get_finance_batch_setups)
-    get_finance_batch_setups_count = _AsyncOp(get_finance_batch_setups_count)
-    get_finance_batch_setups_by_id = _AsyncOp(get_finance_batch_setups_by_id)
-    put_finance_batch_setups_by_id = _AsyncOp(put_finance_batch_setups_by_id)
-    patch_finance_batch_setups_by_id = _AsyncOp(patch_finance_batch_setups_by_id)
-
-
-class AsyncAgreementBoardDefaults(_Bound):
-    """The ``AgreementBoardDefaults`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreements_by_parent_id_board_defaults_count)
-    create = _AsyncOp(post_finance_agreements_by_parent_id_board_defaults)
-    delete = _AsyncOp(delete_finance_agreements_by_parent_id_board_defaults_by_id)
-    get = _AsyncOp(get_finance_agreements_by_parent_id_board_defaults_by_id)
-    list = _AsyncOp(get_finance_agreements_by_parent_id_board_defaults)
-    replace = _AsyncOp(put_finance_agreements_by_parent_id_board_defaults_by_id)
-    update = _AsyncOp(patch_finance_agreements_by_parent_id_board_defaults_by_id)
-    get_finance_agreements_by_parent_id_board_defaults = _AsyncOp(
-        get_finance_agreements_by_parent_id_board_defaults
-    )
-    post_finance_agreements_by_parent_id_board_defaults = _AsyncOp(
-        post_finance_agreements_by_parent_id_board_defaults
-    )
-    get_finance_agreements_by_parent_id_board_defaults_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_board_defaults_count
-    )
-    get_finance_agreements_by_parent_id_board_defaults_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-    put_finance_agreements_by_parent_id_board_defaults_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-    patch_finance_agreements_by_parent_id_board_defaults_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-    delete_finance_agreements_by_parent_id_board_defaults_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-
-
-class AsyncAgreementRecaps(_Bound):
-    """The ``AgreementRecaps`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_finance_agreementrecap_by_id)
-    list = _AsyncOp(get_finance_agreementrecap)
-    get_finance_agreementrecap = _AsyncOp(get_finance_agreementrecap)
-    get_finance_agreementrecap_by_id = _AsyncOp(get_finance_agreementrecap_by_id)
-
-
-class AsyncAgreementSites(_Bound):
-    """The ``AgreementSites`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreements_by_parent_id_sites_count)
-    create = _AsyncOp(post_finance_agreements_by_parent_id_sites)
-    delete = _AsyncOp(delete_finance_agreements_by_parent_id_sites_by_id)
-    get = _AsyncOp(get_finance_agreements_by_parent_id_sites_by_id)
-    list = _AsyncOp(get_finance_agreements_by_parent_id_sites)
-    replace = _AsyncOp(put_finance_agreements_by_parent_id_sites_by_id)
-    update = _AsyncOp(patch_finance_agreements_by_parent_id_sites_by_id)
-    get_finance_agreements_by_parent_id_sites = _AsyncOp(get_finance_agreements_by_parent_id_sites)
-    post_finance_agreements_by_parent_id_sites = _AsyncOp(
-        post_finance_agreements_by_parent_id_sites
-    )
-    get_finance_agreements_by_parent_id_sites_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_sites_count
-    )
-    get_finance_agreements_by_parent_id_sites_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_sites_by_id
-    )
-    put_finance_agreements_by_parent_id_sites_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_sites_by_id
-    )
-    patch_finance_agreements_by_parent_id_sites_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_sites_by_id
-    )
-    delete_finance_agreements_by_parent_id_sites_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_sites_by_id
-    )
-
-
-class AsyncAgreementTypeResource(_Bound):
-    """The ``AgreementType`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_finance_agreements_by_id_copy)
-    post_finance_agreements_by_id_copy = _AsyncOp(post_finance_agreements_by_id_copy)
-
-
-class AsyncAgreementTypeBoardDefaults(_Bound):
-    """The ``AgreementTypeBoardDefaults`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreement_types_by_parent_id_board_defaults_count)
-    create = _AsyncOp(post_finance_agreement_types_by_parent_id_board_defaults)
-    delete = _AsyncOp(delete_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    get = _AsyncOp(get_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    list = _AsyncOp(get_finance_agreement_types_by_parent_id_board_defaults)
-    replace = _AsyncOp(put_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    update = _AsyncOp(patch_finance_agreement_types_by_parent_id_board_defaults_by_id)
-    get_finance_agreement_types_by_parent_id_board_defaults = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_board_defaults
-    )
-    post_finance_agreement_types_by_parent_id_board_defaults = _AsyncOp(
-        post_finance_agreement_types_by_parent_id_board_defaults
-    )
-    get_finance_agreement_types_by_parent_id_board_defaults_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_board_defaults_count
-    )
-    get_finance_agreement_types_by_parent_id_board_defaults_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-    put_finance_agreement_types_by_parent_id_board_defaults_by_id = _AsyncOp(
-        put_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-    patch_finance_agreement_types_by_parent_id_board_defaults_by_id = _AsyncOp(
-        patch_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_board_defaults_by_id = _AsyncOp(
-        delete_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-
-
-class AsyncAgreementTypeWorkRoleExclusions(_Bound):
-    """The ``AgreementTypeWorkRoleExclusions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreement_types_by_parent_id_work_role_exclusions_count)
-    create = _AsyncOp(post_finance_agreement_types_by_parent_id_work_role_exclusions)
-    delete = _AsyncOp(delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id)
-    get = _AsyncOp(get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id)
-    list = _AsyncOp(get_finance_agreement_types_by_parent_id_work_role_exclusions)
-    get_finance_agreement_types_by_parent_id_work_role_exclusions = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_role_exclusions
-    )
-    post_finance_agreement_types_by_parent_id_work_role_exclusions = _AsyncOp(
-        post_finance_agreement_types_by_parent_id_work_role_exclusions
-    )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_role_exclusions_count
-    )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _AsyncOp(
-        delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
-    )
-
-
-class AsyncAgreementTypeWorkRoles(_Bound):
-    """The ``AgreementTypeWorkRoles`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreement_types_by_parent_id_workroles_count)
-    create = _AsyncOp(post_finance_agreement_types_by_parent_id_workroles)
-    delete = _AsyncOp(delete_finance_agreement_types_by_parent_id_workroles_by_id)
-    get = _AsyncOp(get_finance_agreement_types_by_parent_id_workroles_by_id)
-    list = _AsyncOp(get_finance_agreement_types_by_parent_id_workroles)
-    replace = _AsyncOp(put_finance_agreement_types_by_parent_id_workroles_by_id)
-    update = _AsyncOp(patch_finance_agreement_types_by_parent_id_workroles_by_id)
-    get_finance_agreement_types_by_parent_id_workroles = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles
-    )
-    post_finance_agreement_types_by_parent_id_workroles = _AsyncOp(
-        post_finance_agreement_types_by_parent_id_workroles
-    )
-    get_finance_agreement_types_by_parent_id_workroles_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_count
-    )
-    get_finance_agreement_types_by_parent_id_workroles_info = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_info
-    )
-    get_finance_agreement_types_by_parent_id_workroles_info_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_info_count
-    )
-    get_finance_agreement_types_by_parent_id_workroles_info_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_info_by_id
-    )
-    get_finance_agreement_types_by_parent_id_workroles_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-    put_finance_agreement_types_by_parent_id_workroles_by_id = _AsyncOp(
-        put_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-    patch_finance_agreement_types_by_parent_id_workroles_by_id = _AsyncOp(
-        patch_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_workroles_by_id = _AsyncOp(
-        delete_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-
-
-class AsyncAgreementTypeWorkTypeExclusions(_Bound):
-    """The ``AgreementTypeWorkTypeExclusions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreement_types_by_parent_id_work_type_exclusions_count)
-    create = _AsyncOp(post_finance_agreement_types_by_parent_id_work_type_exclusions)
-    delete = _AsyncOp(delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id)
-    get = _AsyncOp(get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id)
-    list = _AsyncOp(get_finance_agreement_types_by_parent_id_work_type_exclusions)
-    get_finance_agreement_types_by_parent_id_work_type_exclusions = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_type_exclusions
-    )
-    post_finance_agreement_types_by_parent_id_work_type_exclusions = _AsyncOp(
-        post_finance_agreement_types_by_parent_id_work_type_exclusions
-    )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_type_exclusions_count
-    )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _AsyncOp(
-        delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
-    )
-
-
-class AsyncAgreementTypeWorkTypes(_Bound):
-    """The ``AgreementTypeWorkTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreement_types_by_parent_id_worktypes_count)
-    create = _AsyncOp(post_finance_agreement_types_by_parent_id_worktypes)
-    delete = _AsyncOp(delete_finance_agreement_types_by_parent_id_worktypes_by_id)
-    get = _AsyncOp(get_finance_agreement_types_by_parent_id_worktypes_by_id)
-    list = _AsyncOp(get_finance_agreement_types_by_parent_id_worktypes)
-    replace = _AsyncOp(put_finance_agreement_types_by_parent_id_worktypes_by_id)
-    update = _AsyncOp(patch_finance_agreement_types_by_parent_id_worktypes_by_id)
-    get_finance_agreement_types_by_parent_id_worktypes = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_worktypes
-    )
-    post_finance_agreement_types_by_parent_id_worktypes = _AsyncOp(
-        post_finance_agreement_types_by_parent_id_worktypes
-    )
-    get_finance_agreement_types_by_parent_id_worktypes_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_worktypes_count
-    )
-    get_finance_agreement_types_by_parent_id_worktypes_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-    put_finance_agreement_types_by_parent_id_worktypes_by_id = _AsyncOp(
-        put_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-    patch_finance_agreement_types_by_parent_id_worktypes_by_id = _AsyncOp(
-        patch_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_worktypes_by_id = _AsyncOp(
-        delete_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-
-
-class AsyncAgreementTypes(_Bound):
-    """The ``AgreementTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreements_types_count)
-    create = _AsyncOp(post_finance_agreements_types)
-    delete = _AsyncOp(delete_finance_agreements_types_by_id)
-    get = _AsyncOp(get_finance_agreements_types_by_id)
-    list = _AsyncOp(get_finance_agreements_types)
-    replace = _AsyncOp(put_finance_agreements_types_by_id)
-    update = _AsyncOp(patch_finance_agreements_types_by_id)
-    get_finance_agreements_types = _AsyncOp(get_finance_agreements_types)
-    post_finance_agreements_types = _AsyncOp(post_finance_agreements_types)
-    get_finance_agreements_types_count = _AsyncOp(get_finance_agreements_types_count)
-    get_finance_agreements_types_info = _AsyncOp(get_finance_agreements_types_info)
-    get_finance_agreements_types_info_count = _AsyncOp(get_finance_agreements_types_info_count)
-    get_finance_agreements_types_by_id = _AsyncOp(get_finance_agreements_types_by_id)
-    put_finance_agreements_types_by_id = _AsyncOp(put_finance_agreements_types_by_id)
-    patch_finance_agreements_types_by_id = _AsyncOp(patch_finance_agreements_types_by_id)
-    delete_finance_agreements_types_by_id = _AsyncOp(delete_finance_agreements_types_by_id)
-    get_finance_agreements_types_by_id_info = _AsyncOp(get_finance_agreements_types_by_id_info)
-    get_finance_agreements_types_by_id_usages = _AsyncOp(get_finance_agreements_types_by_id_usages)
-    get_finance_agreements_types_by_id_usages_list = _AsyncOp(
-        get_finance_agreements_types_by_id_usages_list
-    )
-
-
-class AsyncAgreementWorkRoleExclusions(_Bound):
-    """The ``AgreementWorkRoleExclusions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreements_by_parent_id_work_role_exclusions_count)
-    create = _AsyncOp(post_finance_agreements_by_parent_id_work_role_exclusions)
-    delete = _AsyncOp(delete_finance_agreements_by_parent_id_work_role_exclusions_by_id)
-    list = _AsyncOp(get_finance_agreements_by_parent_id_work_role_exclusions)
-    get_finance_agreements_by_parent_id_work_role_exclusions = _AsyncOp(
-        get_finance_agreements_by_parent_id_work_role_exclusions
-    )
-    post_finance_agreements_by_parent_id_work_role_exclusions = _AsyncOp(
-        post_finance_agreements_by_parent_id_work_role_exclusions
-    )
-    get_finance_agreements_by_parent_id_work_role_exclusions_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_work_role_exclusions_count
-    )
-    delete_finance_agreements_by_parent_id_work_role_exclusions_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_work_role_exclusions_by_id
-    )
-
-
-class AsyncAgreementWorkRoles(_Bound):
-    """The ``AgreementWorkRoles`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreements_by_parent_id_workroles_count)
-    create = _AsyncOp(post_finance_agreements_by_parent_id_workroles)
-    delete = _AsyncOp(delete_finance_agreements_by_parent_id_workroles_by_id)
-    get = _AsyncOp(get_finance_agreements_by_parent_id_workroles_by_id)
-    list = _AsyncOp(get_finance_agreements_by_parent_id_workroles)
-    replace = _AsyncOp(put_finance_agreements_by_parent_id_workroles_by_id)
-    update = _AsyncOp(patch_finance_agreements_by_parent_id_workroles_by_id)
-    get_finance_agreements_by_parent_id_workroles = _AsyncOp(
-        get_finance_agreements_by_parent_id_workroles
-    )
-    post_finance_agreements_by_parent_id_workroles = _AsyncOp(
-        post_finance_agreements_by_parent_id_workroles
-    )
-    get_finance_agreements_by_parent_id_workroles_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_workroles_count
-    )
-    get_finance_agreements_by_parent_id_workroles_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_workroles_by_id
-    )
-    put_finance_agreements_by_parent_id_workroles_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_workroles_by_id
-    )
-    patch_finance_agreements_by_parent_id_workroles_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_workroles_by_id
-    )
-    delete_finance_agreements_by_parent_id_workroles_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_workroles_by_id
-    )
-
-
-class AsyncAgreementWorkTypeExclusions(_Bound):
-    """The ``AgreementWorkTypeExclusions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreements_by_parent_id_work_type_exclusions_count)
-    create = _AsyncOp(post_finance_agreements_by_parent_id_work_type_exclusions)
-    delete = _AsyncOp(delete_finance_agreements_by_parent_id_work_type_exclusions_by_id)
-    list = _AsyncOp(get_finance_agreements_by_parent_id_work_type_exclusions)
-    get_finance_agreements_by_parent_id_work_type_exclusions = _AsyncOp(
-        get_finance_agreements_by_parent_id_work_type_exclusions
-    )
-    post_finance_agreements_by_parent_id_work_type_exclusions = _AsyncOp(
-        post_finance_agreements_by_parent_id_work_type_exclusions
-    )
-    get_finance_agreements_by_parent_id_work_type_exclusions_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_work_type_exclusions_count
-    )
-    delete_finance_agreements_by_parent_id_work_type_exclusions_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_work_type_exclusions_by_id
-    )
-
-
-class AsyncAgreementWorkTypes(_Bound):
-    """The ``AgreementWorkTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreements_by_parent_id_worktypes_count)
-    create = _AsyncOp(post_finance_agreements_by_parent_id_worktypes)
-    delete = _AsyncOp(delete_finance_agreements_by_parent_id_worktypes_by_id)
-    get = _AsyncOp(get_finance_agreements_by_parent_id_worktypes_by_id)
-    list = _AsyncOp(get_finance_agreements_by_parent_id_worktypes)
-    replace = _AsyncOp(put_finance_agreements_by_parent_id_worktypes_by_id)
-    update = _AsyncOp(patch_finance_agreements_by_parent_id_worktypes_by_id)
-    get_finance_agreements_by_parent_id_worktypes = _AsyncOp(
-        get_finance_agreements_by_parent_id_worktypes
-    )
-    post_finance_agreements_by_parent_id_worktypes = _AsyncOp(
-        post_finance_agreements_by_parent_id_worktypes
-    )
-    get_finance_agreements_by_parent_id_worktypes_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_worktypes_count
-    )
-    get_finance_agreements_by_parent_id_worktypes_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_worktypes_by_id
-    )
-    put_finance_agreements_by_parent_id_worktypes_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_worktypes_by_id
-    )
-    patch_finance_agreements_by_parent_id_worktypes_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_worktypes_by_id
-    )
-    delete_finance_agreements_by_parent_id_worktypes_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_worktypes_by_id
-    )
-
-
-class AsyncAgreements(_Bound):
-    """The ``Agreements`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_agreements_count)
-    create = _AsyncOp(post_finance_agreements)
-    delete = _AsyncOp(delete_finance_agreements_by_id)
-    get = _AsyncOp(get_finance_agreements_by_id)
-    list = _AsyncOp(get_finance_agreements)
-    replace = _AsyncOp(put_finance_agreements_by_id)
-    update = _AsyncOp(patch_finance_agreements_by_id)
-    get_finance_agreements = _AsyncOp(get_finance_agreements)
-    post_finance_agreements = _AsyncOp(post_finance_agreements)
-    get_finance_agreements_count = _AsyncOp(get_finance_agreements_count)
-    get_finance_agreements_by_id = _AsyncOp(get_finance_agreements_by_id)
-    put_finance_agreements_by_id = _AsyncOp(put_finance_agreements_by_id)
-    patch_finance_agreements_by_id = _AsyncOp(patch_finance_agreements_by_id)
-    delete_finance_agreements_by_id = _AsyncOp(delete_finance_agreements_by_id)
-    get_finance_agreements_by_id_application_parameters_by_pod_id = _AsyncOp(
-        get_finance_agreements_by_id_application_parameters_by_pod_id
-    )
-    post_finance_agreements_by_id_invoice = _AsyncOp(post_finance_agreements_by_id_invoice)
-    get_finance_agreements_by_id_quick_access_count = _AsyncOp(
-        get_finance_agreements_by_id_quick_access_count
-    )
-    get_finance_agreements_by_id_recurring_parameters_by_pod_id = _AsyncOp(
-        get_finance_agreements_by_id_recurring_parameters_by_pod_id
-    )
-    get_finance_agreements_by_parent_id_configurations = _AsyncOp(
-        get_finance_agreements_by_parent_id_configurations
-    )
-    post_finance_agreements_by_parent_id_configurations = _AsyncOp(
-        post_finance_agreements_by_parent_id_configurations
-    )
-    get_finance_agreements_by_parent_id_configurations_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_configurations_count
-    )
-    get_finance_agreements_by_parent_id_configurations_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_configurations_by_id
-    )
-    delete_finance_agreements_by_parent_id_configurations_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_configurations_by_id
-    )
-    post_finance_agreements_by_parent_id_copy = _AsyncOp(post_finance_agreements_by_parent_id_copy)
-
-
-class AsyncBatchEntries(_Bound):
-    """The ``BatchEntries`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_accounting_batches_by_parent_id_entries_count)
-    get = _AsyncOp(get_finance_accounting_batches_by_parent_id_entries_by_id)
-    list = _AsyncOp(get_finance_accounting_batches_by_parent_id_entries)
-    get_finance_accounting_batches_by_parent_id_entries = _AsyncOp(
-        get_finance_accounting_batches_by_parent_id_entries
-    )
-    get_finance_accounting_batches_by_parent_id_entries_count = _AsyncOp(
-        get_finance_accounting_batches_by_parent_id_entries_count
-    )
-    get_finance_accounting_batches_by_parent_id_entries_by_id = _AsyncOp(
-        get_finance_accounting_batches_by_parent_id_entries_by_id
-    )
-
-
-class AsyncBillingCycleInfos(_Bound):
-    """The ``BillingCycleInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_billing_cycles_info_count)
-    list = _AsyncOp(get_finance_billing_cycles_info)
-    get_finance_billing_cycles_info = _AsyncOp(get_finance_billing_cycles_info)
-    get_finance_billing_cycles_info_count = _AsyncOp(get_finance_billing_cycles_info_count)
-    get_finance_billing_cycles_by_id_info = _AsyncOp(get_finance_billing_cycles_by_id_info)
-
-
-class AsyncBillingCycles(_Bound):
-    """The ``BillingCycles`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_billing_cycles_count)
-    create = _AsyncOp(post_finance_billing_cycles)
-    delete = _AsyncOp(delete_finance_billing_cycles_by_id)
-    get = _AsyncOp(get_finance_billing_cycles_by_id)
-    list = _AsyncOp(get_finance_billing_cycles)
-    replace = _AsyncOp(put_finance_billing_cycles_by_id)
-    update = _AsyncOp(patch_finance_billing_cycles_by_id)
-    get_finance_billing_cycles = _AsyncOp(get_finance_billing_cycles)
-    post_finance_billing_cycles = _AsyncOp(post_finance_billing_cycles)
-    get_finance_billing_cycles_count = _AsyncOp(get_finance_billing_cycles_count)
-    get_finance_billing_cycles_by_id = _AsyncOp(get_finance_billing_cycles_by_id)
-    put_finance_billing_cycles_by_id = _AsyncOp(put_finance_billing_cycles_by_id)
-    patch_finance_billing_cycles_by_id = _AsyncOp(patch_finance_billing_cycles_by_id)
-    delete_finance_billing_cycles_by_id = _AsyncOp(delete_finance_billing_cycles_by_id)
-    get_finance_billing_cycles_by_id_usages = _AsyncOp(get_finance_billing_cycles_by_id_usages)
-    get_finance_billing_cycles_by_id_usages_list = _AsyncOp(
-        get_finance_billing_cycles_by_id_usages_list
-    )
-
-
-class AsyncBillingSetupInfos(_Bound):
-    """The ``BillingSetupInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_billing_setups_info_count)
-    list = _AsyncOp(get_finance_billing_setups_info)
-    get_finance_billing_setups_info = _AsyncOp(get_finance_billing_setups_info)
-    get_finance_billing_setups_info_count = _AsyncOp(get_finance_billing_setups_info_count)
-    get_finance_billing_setups_by_id_info = _AsyncOp(get_finance_billing_setups_by_id_info)
-
-
-class AsyncBillingSetupRoutings(_Bound):
-    """The ``BillingSetupRoutings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_billing_setups_by_parent_id_routings_count)
-    create = _AsyncOp(post_finance_billing_setups_by_parent_id_routings)
-    delete = _AsyncOp(delete_finance_billing_setups_by_parent_id_routings_by_id)
-    get = _AsyncOp(get_finance_billing_setups_by_parent_id_routings_by_id)
-    list = _AsyncOp(get_finance_billing_setups_by_parent_id_routings)
-    replace = _AsyncOp(put_finance_billing_setups_by_parent_id_routings_by_id)
-    update = _AsyncOp(patch_finance_billing_setups_by_parent_id_routings_by_id)
-    get_finance_billing_setups_by_parent_id_routings = _AsyncOp(
-        get_finance_billing_setups_by_parent_id_routings
-    )
-    post_finance_billing_setups_by_parent_id_routings = _AsyncOp(
-        post_finance_billing_setups_by_parent_id_routings
-    )
-    get_finance_billing_setups_by_parent_id_routings_count = _AsyncOp(
-        get_finance_billing_setups_by_parent_id_routings_count
-    )
-    get_finance_billing_setups_by_parent_id_routings_by_id = _AsyncOp(
-        get_finance_billing_setups_by_parent_id_routings_by_id
-    )
-    put_finance_billing_setups_by_parent_id_routings_by_id = _AsyncOp(
-        put_finance_billing_setups_by_parent_id_routings_by_id
-    )
-    patch_finance_billing_setups_by_parent_id_routings_by_id = _AsyncOp(
-        patch_finance_billing_setups_by_parent_id_routings_by_id
-    )
-    delete_finance_billing_setups_by_parent_id_routings_by_id = _AsyncOp(
-        delete_finance_billing_setups_by_parent_id_routings_by_id
-    )
-
-
-class AsyncBillingSetups(_Bound):
-    """The ``BillingSetups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_billing_setups_count)
-    create = _AsyncOp(post_finance_billing_setups)
-    delete = _AsyncOp(delete_finance_billing_setups_by_id)
-    get = _AsyncOp(get_finance_billing_setups_by_id)
-    list = _AsyncOp(get_finance_billing_setups)
-    replace = _AsyncOp(put_finance_billing_setups_by_id)
-    update = _AsyncOp(patch_finance_billing_setups_by_id)
-    get_finance_billing_setups = _AsyncOp(get_finance_billing_setups)
-    post_finance_billing_setups = _AsyncOp(post_finance_billing_setups)
-    get_finance_billing_setups_count = _AsyncOp(get_finance_billing_setups_count)
-    get_finance_billing_setups_by_id = _AsyncOp(get_finance_billing_setups_by_id)
-    put_finance_billing_setups_by_id = _AsyncOp(put_finance_billing_setups_by_id)
-    patch_finance_billing_setups_by_id = _AsyncOp(patch_finance_billing_setups_by_id)
-    delete_finance_billing_setups_by_id = _AsyncOp(delete_finance_billing_setups_by_id)
-
-
-class AsyncBillingStatusInfos(_Bound):
-    """The ``BillingStatusInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_billing_statuses_info_count)
-    list = _AsyncOp(get_finance_billing_statuses_info)
-    get_finance_billing_statuses_info = _AsyncOp(get_finance_billing_statuses_info)
-    get_finance_billing_statuses_info_count = _AsyncOp(get_finance_billing_statuses_info_count)
-    get_finance_billing_statuses_by_id_info = _AsyncOp(get_finance_billing_statuses_by_id_info)
-
-
-class AsyncBillingStatuses(_Bound):
-    """The ``BillingStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_billing_statuses_count)
-    create = _AsyncOp(post_finance_billing_statuses)
-    delete = _AsyncOp(delete_finance_billing_statuses_by_id)
-    get = _AsyncOp(get_finance_billing_statuses_by_id)
-    list = _AsyncOp(get_finance_billing_statuses)
-    replace = _AsyncOp(put_finance_billing_statuses_by_id)
-    update = _AsyncOp(patch_finance_billing_statuses_by_id)
-    get_finance_billing_statuses = _AsyncOp(get_finance_billing_statuses)
-    post_finance_billing_statuses = _AsyncOp(post_finance_billing_statuses)
-    get_finance_billing_statuses_count = _AsyncOp(get_finance_billing_statuses_count)
-    get_finance_billing_statuses_by_id = _AsyncOp(get_finance_billing_statuses_by_id)
-    put_finance_billing_statuses_by_id = _AsyncOp(put_finance_billing_statuses_by_id)
-    patch_finance_billing_statuses_by_id = _AsyncOp(patch_finance_billing_statuses_by_id)
-    delete_finance_billing_statuses_by_id = _AsyncOp(delete_finance_billing_statuses_by_id)
-    get_finance_billing_statuses_by_id_usages = _AsyncOp(get_finance_billing_statuses_by_id_usages)
-    get_finance_billing_statuses_by_id_usages_list = _AsyncOp(
-        get_finance_billing_statuses_by_id_usages_list
-    )
-
-
-class AsyncBillingTermInfos(_Bound):
-    """The ``BillingTermInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_billing_terms_info_count)
-    list = _AsyncOp(get_finance_billing_terms_info)
-    get_finance_billing_terms_info = _AsyncOp(get_finance_billing_terms_info)
-    get_finance_billing_terms_info_count = _AsyncOp(get_finance_billing_terms_info_count)
-    get_finance_billing_terms_by_id_info = _AsyncOp(get_finance_billing_terms_by_id_info)
-
-
-class AsyncBillingTerms(_Bound):
-    """The ``BillingTerms`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_billing_terms_count)
-    create = _AsyncOp(post_finance_billing_terms)
-    delete = _AsyncOp(delete_finance_billing_terms_by_id)
-    get = _AsyncOp(get_finance_billing_terms_by_id)
-    list = _AsyncOp(get_finance_billing_terms)
-    replace = _AsyncOp(put_finance_billing_terms_by_id)
-    update = _AsyncOp(patch_finance_billing_terms_by_id)
-    get_finance_billing_terms = _AsyncOp(get_finance_billing_terms)
-    post_finance_billing_terms = _AsyncOp(post_finance_billing_terms)
-    get_finance_billing_terms_count = _AsyncOp(get_finance_billing_terms_count)
-    get_finance_billing_terms_by_id = _AsyncOp(get_finance_billing_terms_by_id)
-    put_finance_billing_terms_by_id = _AsyncOp(put_finance_billing_terms_by_id)
-    patch_finance_billing_terms_by_id = _AsyncOp(patch_finance_billing_terms_by_id)
-    delete_finance_billing_terms_by_id = _AsyncOp(delete_finance_billing_terms_by_id)
-    get_finance_billing_terms_by_id_usages = _AsyncOp(get_finance_billing_terms_by_id_usages)
-    get_finance_billing_terms_by_id_usages_list = _AsyncOp(
-        get_finance_billing_terms_by_id_usages_list
-    )
-
-
-class AsyncClosedInvoices(_Bound):
-    """The ``ClosedInvoices`` resource of an asynchronous client."""
-
-    put_finance_closed_invoices_by_id = _AsyncOp(put_finance_closed_invoices_by_id)
-    patch_finance_closed_invoices_by_id = _AsyncOp(patch_finance_closed_invoices_by_id)
-
-
-class AsyncCompanyFinances(_Bound):
-    """The ``CompanyFinances`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_company_finance_count)
-    get = _AsyncOp(get_finance_company_finance_by_id)
-    list = _AsyncOp(get_finance_company_finance)
-    replace = _AsyncOp(put_finance_company_finance_by_id)
-    update = _AsyncOp(patch_finance_company_finance_by_id)
-    get_finance_company_finance = _AsyncOp(get_finance_company_finance)
-    get_finance_company_finance_count = _AsyncOp(get_finance_company_finance_count)
-    get_finance_company_finance_by_id = _AsyncOp(get_finance_company_finance_by_id)
-    put_finance_company_finance_by_id = _AsyncOp(put_finance_company_finance_by_id)
-    patch_finance_company_finance_by_id = _AsyncOp(patch_finance_company_finance_by_id)
-
-
-class AsyncCurrencies(_Bound):
-    """The ``Currencies`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_currencies_count)
-    create = _AsyncOp(post_finance_currencies)
-    delete = _AsyncOp(delete_finance_currencies_by_id)
-    get = _AsyncOp(get_finance_currencies_by_id)
-    list = _AsyncOp(get_finance_currencies)
-    replace = _AsyncOp(put_finance_currencies_by_id)
-    update = _AsyncOp(patch_finance_currencies_by_id)
-    get_finance_currencies = _AsyncOp(get_finance_currencies)
-    post_finance_currencies = _AsyncOp(post_finance_currencies)
-    get_finance_currencies_count = _AsyncOp(get_finance_currencies_count)
-    get_finance_currencies_by_id = _AsyncOp(get_finance_currencies_by_id)
-    put_finance_currencies_by_id = _AsyncOp(put_finance_currencies_by_id)
-    patch_finance_currencies_by_id = _AsyncOp(patch_finance_currencies_by_id)
-    delete_finance_currencies_by_id = _AsyncOp(delete_finance_currencies_by_id)
-    get_finance_currencies_by_id_usages = _AsyncOp(get_finance_currencies_by_id_usages)
-    get_finance_currencies_by_id_usages_list = _AsyncOp(get_finance_currencies_by_id_usages_list)
-
-
-class AsyncCurrencyCodes(_Bound):
-    """The ``CurrencyCodes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_info_currency_codes_count)
-    get = _AsyncOp(get_finance_info_currency_codes_by_id)
-    list = _AsyncOp(get_finance_info_currency_codes)
-    get_finance_info_currency_codes = _AsyncOp(get_finance_info_currency_codes)
-    get_finance_info_currency_codes_count = _AsyncOp(get_finance_info_currency_codes_count)
-    get_finance_info_currency_codes_by_id = _AsyncOp(get_finance_info_currency_codes_by_id)
-
-
-class AsyncCurrencyInfos(_Bound):
-    """The ``CurrencyInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_currencies_info_count)
-    list = _AsyncOp(get_finance_currencies_info)
-    get_finance_currencies_info = _AsyncOp(get_finance_currencies_info)
-    get_finance_currencies_info_count = _AsyncOp(get_finance_currencies_info_count)
-    get_finance_currencies_by_id_info = _AsyncOp(get_finance_currencies_by_id_info)
-
-
-class AsyncDeliveryMethodResource(_Bound):
-    """The ``DeliveryMethod`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_delivery_methods_count)
-    create = _AsyncOp(post_finance_delivery_methods)
-    delete = _AsyncOp(delete_finance_delivery_methods_by_id)
-    get = _AsyncOp(get_finance_delivery_methods_by_id)
-    list = _AsyncOp(get_finance_delivery_methods)
-    replace = _AsyncOp(put_finance_delivery_methods_by_id)
-    update = _AsyncOp(patch_finance_delivery_methods_by_id)
-    get_finance_delivery_methods = _AsyncOp(get_finance_delivery_methods)
-    post_finance_delivery_methods = _AsyncOp(post_finance_delivery_methods)
-    get_finance_delivery_methods_count = _AsyncOp(get_finance_delivery_methods_count)
-    get_finance_delivery_methods_by_id = _AsyncOp(get_finance_delivery_methods_by_id)
-    put_finance_delivery_methods_by_id = _AsyncOp(put_finance_delivery_methods_by_id)
-    patch_finance_delivery_methods_by_id = _AsyncOp(patch_finance_delivery_methods_by_id)
-    delete_finance_delivery_methods_by_id = _AsyncOp(delete_finance_delivery_methods_by_id)
-
-
-class AsyncGLAccounts(_Bound):
-    """The ``GLAccounts`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_gl_accounts_count)
-    create = _AsyncOp(post_finance_gl_accounts)
-    delete = _AsyncOp(delete_finance_gl_accounts_by_id)
-    get = _AsyncOp(get_finance_gl_accounts_by_id)
-    list = _AsyncOp(get_finance_gl_accounts)
-    replace = _AsyncOp(put_finance_gl_accounts_by_id)
-    update = _AsyncOp(patch_finance_gl_accounts_by_id)
-    get_finance_gl_accounts = _AsyncOp(get_finance_gl_accounts)
-    post_finance_gl_accounts = _AsyncOp(post_finance_gl_accounts)
-    get_finance_gl_accounts_count = _AsyncOp(get_finance_gl_accounts_count)
-    get_finance_gl_accounts_by_id = _AsyncOp(get_finance_gl_accounts_by_id)
-    put_finance_gl_accounts_by_id = _AsyncOp(put_finance_gl_accounts_by_id)
-    patch_finance_gl_accounts_by_id = _AsyncOp(patch_finance_gl_accounts_by_id)
-    delete_finance_gl_accounts_by_id = _AsyncOp(delete_finance_gl_accounts_by_id)
-
-
-class AsyncGLCaptions(_Bound):
-    """The ``GLCaptions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_gl_captions_count)
-    get = _AsyncOp(get_finance_gl_captions_by_id)
-    list = _AsyncOp(get_finance_gl_captions)
-    replace = _AsyncOp(put_finance_gl_captions_by_id)
-    update = _AsyncOp(patch_finance_gl_captions_by_id)
-    get_finance_gl_captions = _AsyncOp(get_finance_gl_captions)
-    get_finance_gl_captions_count = _AsyncOp(get_finance_gl_captions_count)
-    get_finance_gl_captions_by_id = _AsyncOp(get_finance_gl_captions_by_id)
-    put_finance_gl_captions_by_id = _AsyncOp(put_finance_gl_captions_by_id)
-    patch_finance_gl_captions_by_id = _AsyncOp(patch_finance_gl_captions_by_id)
-
-
-class AsyncGLEntries(_Bound):
-    """The ``GLEntries`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_finance_invoices_by_parent_id_gl_entries_by_id)
-    list = _AsyncOp(get_finance_invoices_by_parent_id_gl_entries)
-    replace = _AsyncOp(put_finance_invoices_by_parent_id_gl_entries_by_id)
-    update = _AsyncOp(patch_finance_invoices_by_parent_id_gl_entries_by_id)
-    get_finance_invoices_by_parent_id_gl_entries = _AsyncOp(
-        get_finance_invoices_by_parent_id_gl_entries
-    )
-    get_finance_invoices_by_parent_id_gl_entries_by_id = _AsyncOp(
-        get_finance_invoices_by_parent_id_gl_entries_by_id
-    )
-    put_finance_invoices_by_parent_id_gl_entries_by_id = _AsyncOp(
-        put_finance_invoices_by_parent_id_gl_entries_by_id
-    )
-    patch_finance_invoices_by_parent_id_gl_entries_by_id = _AsyncOp(
-        patch_finance_invoices_by_parent_id_gl_entries_by_id
-    )
-
-
-class AsyncGLPaths(_Bound):
-    """The ``GLPaths`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_glpaths_count)
-    create = _AsyncOp(post_finance_glpaths)
-    delete = _AsyncOp(delete_finance_glpaths_by_id)
-    get = _AsyncOp(get_finance_glpaths_by_id)
-    list = _AsyncOp(get_finance_glpaths)
-    replace = _AsyncOp(put_finance_glpaths_by_id)
-    update = _AsyncOp(patch_finance_glpaths_by_id)
-    get_finance_glpaths = _AsyncOp(get_finance_glpaths)
-    post_finance_glpaths = _AsyncOp(post_finance_glpaths)
-    get_finance_glpaths_count = _AsyncOp(get_finance_glpaths_count)
-    get_finance_glpaths_by_id = _AsyncOp(get_finance_glpaths_by_id)
-    put_finance_glpaths_by_id = _AsyncOp(put_finance_glpaths_by_id)
-    patch_finance_glpaths_by_id = _AsyncOp(patch_finance_glpaths_by_id)
-    delete_finance_glpaths_by_id = _AsyncOp(delete_finance_glpaths_by_id)
-
-
-class AsyncInvoiceRoutings(_Bound):
-    """The ``Invoice Routings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_invoices_by_parent_id_routings_count)
-    create = _AsyncOp(post_finance_invoices_by_parent_id_routings)
-    delete = _AsyncOp(delete_finance_invoices_by_parent_id_routings_by_id)
-    get = _AsyncOp(get_finance_invoices_by_parent_id_routings_by_id)
-    list = _AsyncOp(get_finance_invoices_by_parent_id_routings)
-    replace = _AsyncOp(put_finance_invoices_by_parent_id_routings_by_id)
-    update = _AsyncOp(patch_finance_invoices_by_parent_id_routings_by_id)
-    get_finance_invoices_by_parent_id_routings = _AsyncOp(
-        get_finance_invoices_by_parent_id_routings
-    )
-    post_finance_invoices_by_parent_id_routings = _AsyncOp(
-        post_finance_invoices_by_parent_id_routings
-    )
-    get_finance_invoices_by_parent_id_routings_count = _AsyncOp(
-        get_finance_invoices_by_parent_id_routings_count
-    )
-    get_finance_invoices_by_parent_id_routings_by_id = _AsyncOp(
-        get_finance_invoices_by_parent_id_routings_by_id
-    )
-    put_finance_invoices_by_parent_id_routings_by_id = _AsyncOp(
-        put_finance_invoices_by_parent_id_routings_by_id
-    )
-    patch_finance_invoices_by_parent_id_routings_by_id = _AsyncOp(
-        patch_finance_invoices_by_parent_id_routings_by_id
-    )
-    delete_finance_invoices_by_parent_id_routings_by_id = _AsyncOp(
-        delete_finance_invoices_by_parent_id_routings_by_id
-    )
-
-
-class AsyncInvoiceCommissions(_Bound):
-    """The ``InvoiceCommissions`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_finance_invoices_by_parent_id_commissions_by_id)
-    list = _AsyncOp(get_finance_invoices_by_parent_id_commissions)
-    update = _AsyncOp(patch_finance_invoices_by_parent_id_commissions_by_id)
-    get_finance_invoices_by_parent_id_commissions = _AsyncOp(
-        get_finance_invoices_by_parent_id_commissions
-    )
-    post_finance_invoices_by_parent_id_commissions_recalculate = _AsyncOp(
-        post_finance_invoices_by_parent_id_commissions_recalculate
-    )
-    get_finance_invoices_by_parent_id_commissions_by_id = _AsyncOp(
-        get_finance_invoices_by_parent_id_commissions_by_id
-    )
-    patch_finance_invoices_by_parent_id_commissions_by_id = _AsyncOp(
-        patch_finance_invoices_by_parent_id_commissions_by_id
-    )
-
-
-class AsyncInvoiceEmailTemplateInfos(_Bound):
-    """The ``InvoiceEmailTemplateInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_invoice_email_templates_info_count)
-    list = _AsyncOp(get_finance_invoice_email_templates_info)
-    get_finance_invoice_email_templates_info = _AsyncOp(get_finance_invoice_email_templates_info)
-    get_finance_invoice_email_templates_info_count = _AsyncOp(
-        get_finance_invoice_email_templates_info_count
-    )
-    get_finance_invoice_email_templates_by_id_info = _AsyncOp(
-        get_finance_invoice_email_templates_by_id_info
-    )
-
-
-class AsyncInvoiceEmailTemplates(_Bound):
-    """The ``InvoiceEmailTemplates`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_invoice_email_templates_count)
-    create = _AsyncOp(post_finance_invoice_email_templates)
-    delete = _AsyncOp(delete_finance_invoice_email_templates_by_id)
-    get = _AsyncOp(get_finance_invoice_email_templates_by_id)
-    list = _AsyncOp(get_finance_invoice_email_templates)
-    replace = _AsyncOp(put_finance_invoice_email_templates_by_id)
-    update = _AsyncOp(patch_finance_invoice_email_templates_by_id)
-    get_finance_invoice_email_templates = _AsyncOp(get_finance_invoice_email_templates)
-    post_finance_invoice_email_templates = _AsyncOp(post_finance_invoice_email_templates)
-    get_finance_invoice_email_templates_count = _AsyncOp(get_finance_invoice_email_templates_count)
-    get_finance_invoice_email_templates_by_id = _AsyncOp(get_finance_invoice_email_templates_by_id)
-    put_finance_invoice_email_templates_by_id = _AsyncOp(put_finance_invoice_email_templates_by_id)
-    patch_finance_invoice_email_templates_by_id = _AsyncOp(
-        patch_finance_invoice_email_templates_by_id
-    )
-    delete_finance_invoice_email_templates_by_id = _AsyncOp(
-        delete_finance_invoice_email_templates_by_id
-    )
-    get_finance_invoice_email_templates_by_id_usages = _AsyncOp(
-        get_finance_invoice_email_templates_by_id_usages
-    )
-    get_finance_invoice_email_templates_by_id_usages_list = _AsyncOp(
-        get_finance_invoice_email_templates_by_id_usages_list
-    )
-
-
-class AsyncInvoiceInfos(_Bound):
-    """The ``InvoiceInfos`` resource of an asynchronous client."""
-
-    get_finance_info_invoice_by_id = _AsyncOp(get_finance_info_invoice_by_id)
-
-
-class AsyncInvoicePayments(_Bound):
-    """The ``InvoicePayments`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_finance_invoices_by_parent_id_payments)
-    delete = _AsyncOp(delete_finance_invoices_by_parent_id_payments_by_id)
-    get = _AsyncOp(get_finance_invoices_by_parent_id_payments_by_id)
-    list = _AsyncOp(get_finance_invoices_by_parent_id_payments)
-    replace = _AsyncOp(put_finance_invoices_by_parent_id_payments_by_id)
-    update = _AsyncOp(patch_finance_invoices_by_parent_id_payments_by_id)
-    get_finance_invoices_by_parent_id_payments = _AsyncOp(
-        get_finance_invoices_by_parent_id_payments
-    )
-    post_finance_invoices_by_parent_id_payments = _AsyncOp(
-        post_finance_invoices_by_parent_id_payments
-    )
-    get_finance_invoices_by_parent_id_payments_by_id = _AsyncOp(
-        get_finance_invoices_by_parent_id_payments_by_id
-    )
-    put_finance_invoices_by_parent_id_payments_by_id = _AsyncOp(
-        put_finance_invoices_by_parent_id_payments_by_id
-    )
-    patch_finance_invoices_by_parent_id_payments_by_id = _AsyncOp(
-        patch_finance_invoices_by_parent_id_payments_by_id
-    )
-    delete_finance_invoices_by_parent_id_payments_by_id = _AsyncOp(
-        delete_finance_invoices_by_parent_id_payments_by_id
-    )
-
-
-class AsyncInvoiceTemplateSetups(_Bound):
-    """The ``InvoiceTemplateSetups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_invoice_template_setups_count)
-    get = _AsyncOp(get_finance_invoice_template_setups_by_id)
-    list = _AsyncOp(get_finance_invoice_template_setups)
-    get_finance_invoice_template_setups = _AsyncOp(get_finance_invoice_template_setups)
-    get_finance_invoice_template_setups_count = _AsyncOp(get_finance_invoice_template_setups_count)
-    get_finance_invoice_template_setups_by_id = _AsyncOp(get_finance_invoice_template_setups_by_id)
-
-
-class AsyncInvoiceTemplates(_Bound):
-    """The ``InvoiceTemplates`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_invoice_templates_count)
-    create = _AsyncOp(post_finance_invoice_templates)
-    delete = _AsyncOp(delete_finance_invoice_templates_by_id)
-    get = _AsyncOp(get_finance_invoice_templates_by_id)
-    list = _AsyncOp(get_finance_invoice_templates)
-    replace = _AsyncOp(put_finance_invoice_templates_by_id)
-    update = _AsyncOp(patch_finance_invoice_templates_by_id)
-    get_finance_invoice_templates = _AsyncOp(get_finance_invoice_templates)
-    post_finance_invoice_templates = _AsyncOp(post_finance_invoice_templates)
-    get_finance_invoice_templates_count = _AsyncOp(get_finance_invoice_templates_count)
-    get_finance_invoice_templates_by_id = _AsyncOp(get_finance_invoice_templates_by_id)
-    put_finance_invoice_templates_by_id = _AsyncOp(put_finance_invoice_templates_by_id)
-    patch_finance_invoice_templates_by_id = _AsyncOp(patch_finance_invoice_templates_by_id)
-    delete_finance_invoice_templates_by_id = _AsyncOp(delete_finance_invoice_templates_by_id)
-    get_finance_invoice_templates_by_id_usages = _AsyncOp(
-        get_finance_invoice_templates_by_id_usages
-    )
-    get_finance_invoice_templates_by_id_usages_list = _AsyncOp(
-        get_finance_invoice_templates_by_id_usages_list
-    )
-
-
-class AsyncInvoices(_Bound):
-    """The ``Invoices`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_invoices_count)
-    create = _AsyncOp(post_finance_invoices)
-    delete = _AsyncOp(delete_finance_invoices_by_id)
-    get = _AsyncOp(get_finance_invoices_by_id)
-    list = _AsyncOp(get_finance_invoices)
-    replace = _AsyncOp(put_finance_invoices_by_id)
-    update = _AsyncOp(patch_finance_invoices_by_id)
-    get_finance_invoices = _AsyncOp(get_finance_invoices)
-    post_finance_invoices = _AsyncOp(post_finance_invoices)
-    get_finance_invoices_count = _AsyncOp(get_finance_invoices_count)
-    get_finance_invoices_by_id = _AsyncOp(get_finance_invoices_by_id)
-    put_finance_invoices_by_id = _AsyncOp(put_finance_invoices_by_id)
-    patch_finance_invoices_by_id = _AsyncOp(patch_finance_invoices_by_id)
-    delete_finance_invoices_by_id = _AsyncOp(delete_finance_invoices_by_id)
-    get_finance_invoices_by_id_pdf = _AsyncOp(get_finance_invoices_by_id_pdf)
-
-
-class AsyncMappedTypes(_Bound):
-    """The ``MappedTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_gl_accounts_mapped_types_count)
-    list = _AsyncOp(get_finance_gl_accounts_mapped_types)
-    get_finance_gl_accounts_mapped_types = _AsyncOp(get_finance_gl_accounts_mapped_types)
-    get_finance_gl_accounts_mapped_types_count = _AsyncOp(
-        get_finance_gl_accounts_mapped_types_count
-    )
-
-
-class AsyncTaxCodeExpenseTypeExemptions(_Bound):
-    """The ``TaxCodeExpenseTypeExemptions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_tax_codes_by_parent_id_expense_type_exemptions_count)
-    create = _AsyncOp(post_finance_tax_codes_by_parent_id_expense_type_exemptions)
-    delete = _AsyncOp(delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    get = _AsyncOp(get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    list = _AsyncOp(get_finance_tax_codes_by_parent_id_expense_type_exemptions)
-    replace = _AsyncOp(put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    update = _AsyncOp(patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id)
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_expense_type_exemptions
-    )
-    post_finance_tax_codes_by_parent_id_expense_type_exemptions = _AsyncOp(
-        post_finance_tax_codes_by_parent_id_expense_type_exemptions
-    )
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions_count = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_expense_type_exemptions_count
-    )
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-    put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _AsyncOp(
-        put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-
-
-class AsyncTaxCodeInfos(_Bound):
-    """The ``TaxCodeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_tax_codes_info_count)
-    list = _AsyncOp(get_finance_tax_codes_info)
-    get_finance_tax_codes_info = _AsyncOp(get_finance_tax_codes_info)
-    get_finance_tax_codes_info_count = _AsyncOp(get_finance_tax_codes_info_count)
-    get_finance_tax_codes_by_id_info = _AsyncOp(get_finance_tax_codes_by_id_info)
-
-
-class AsyncTaxCodeLevels(_Bound):
-    """The ``TaxCodeLevels`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_tax_codes_by_parent_id_tax_code_levels_count)
-    create = _AsyncOp(post_finance_tax_codes_by_parent_id_tax_code_levels)
-    delete = _AsyncOp(delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    get = _AsyncOp(get_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    list = _AsyncOp(get_finance_tax_codes_by_parent_id_tax_code_levels)
-    replace = _AsyncOp(put_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    update = _AsyncOp(patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id)
-    get_finance_tax_codes_by_parent_id_tax_code_levels = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_levels
-    )
-    post_finance_tax_codes_by_parent_id_tax_code_levels = _AsyncOp(
-        post_finance_tax_codes_by_parent_id_tax_code_levels
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_levels_count = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_levels_count
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-    put_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _AsyncOp(
-        put_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-
-
-class AsyncTaxCodeProductTypeExemptions(_Bound):
-    """The ``TaxCodeProductTypeExemptions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_tax_codes_by_parent_id_product_type_exemptions_count)
-    create = _AsyncOp(post_finance_tax_codes_by_parent_id_product_type_exemptions)
-    delete = _AsyncOp(delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    get = _AsyncOp(get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    list = _AsyncOp(get_finance_tax_codes_by_parent_id_product_type_exemptions)
-    replace = _AsyncOp(put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    update = _AsyncOp(patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id)
-    get_finance_tax_codes_by_parent_id_product_type_exemptions = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_product_type_exemptions
-    )
-    post_finance_tax_codes_by_parent_id_product_type_exemptions = _AsyncOp(
-        post_finance_tax_codes_by_parent_id_product_type_exemptions
-    )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions_count = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_product_type_exemptions_count
-    )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-    put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _AsyncOp(
-        put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-
-
-class AsyncTaxCodeWorkRoleExemptions(_Bound):
-    """The ``TaxCodeWorkRoleExemptions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_tax_codes_by_parent_id_work_role_exemptions_count)
-    create = _AsyncOp(post_finance_tax_codes_by_parent_id_work_role_exemptions)
-    delete = _AsyncOp(delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    get = _AsyncOp(get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    list = _AsyncOp(get_finance_tax_codes_by_parent_id_work_role_exemptions)
-    replace = _AsyncOp(put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    update = _AsyncOp(patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id)
-    get_finance_tax_codes_by_parent_id_work_role_exemptions = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_work_role_exemptions
-    )
-    post_finance_tax_codes_by_parent_id_work_role_exemptions = _AsyncOp(
-        post_finance_tax_codes_by_parent_id_work_role_exemptions
-    )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions_count = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_work_role_exemptions_count
-    )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-    put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _AsyncOp(
-        put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-
-
-class AsyncTaxCodeXRefs(_Bound):
-    """The ``TaxCodeXRefs`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_tax_codes_by_parent_id_tax_code_x_refs_count)
-    create = _AsyncOp(post_finance_tax_codes_by_parent_id_tax_code_x_refs)
-    delete = _AsyncOp(delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    get = _AsyncOp(get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    list = _AsyncOp(get_finance_tax_codes_by_parent_id_tax_code_x_refs)
-    replace = _AsyncOp(put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    update = _AsyncOp(patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id)
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_x_refs
-    )
-    post_finance_tax_codes_by_parent_id_tax_code_x_refs = _AsyncOp(
-        post_finance_tax_codes_by_parent_id_tax_code_x_refs
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs_count = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_x_refs_count
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-    put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _AsyncOp(
-        put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-
-
-class AsyncTaxCodes(_Bound):
-    """The ``TaxCodes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_tax_codes_count)
-    create = _AsyncOp(post_finance_tax_codes)
-    delete = _AsyncOp(delete_finance_tax_codes_by_id)
-    get = _AsyncOp(get_finance_tax_codes_by_id)
-    list = _AsyncOp(get_finance_tax_codes)
-    replace = _AsyncOp(put_finance_tax_codes_by_id)
-    update = _AsyncOp(patch_finance_tax_codes_by_id)
-    get_finance_tax_codes = _AsyncOp(get_finance_tax_codes)
-    post_finance_tax_codes = _AsyncOp(post_finance_tax_codes)
-    get_finance_tax_codes_count = _AsyncOp(get_finance_tax_codes_count)
-    get_finance_tax_codes_by_id = _AsyncOp(get_finance_tax_codes_by_id)
-    put_finance_tax_codes_by_id = _AsyncOp(put_finance_tax_codes_by_id)
-    patch_finance_tax_codes_by_id = _AsyncOp(patch_finance_tax_codes_by_id)
-    delete_finance_tax_codes_by_id = _AsyncOp(delete_finance_tax_codes_by_id)
-    post_finance_tax_codes_by_id_copy = _AsyncOp(post_finance_tax_codes_by_id_copy)
-    get_finance_tax_codes_by_id_usages = _AsyncOp(get_finance_tax_codes_by_id_usages)
-    get_finance_tax_codes_by_id_usages_list = _AsyncOp(get_finance_tax_codes_by_id_usages_list)
-
-
-class AsyncTaxIntegrationInfos(_Bound):
-    """The ``TaxIntegrationInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_info_tax_integrations_count)
-    get = _AsyncOp(get_finance_info_tax_integrations_by_id)
-    list = _AsyncOp(get_finance_info_tax_integrations)
-    get_finance_info_tax_integrations = _AsyncOp(get_finance_info_tax_integrations)
-    get_finance_info_tax_integrations_count = _AsyncOp(get_finance_info_tax_integrations_count)
-    get_finance_info_tax_integrations_by_id = _AsyncOp(get_finance_info_tax_integrations_by_id)
-
-
-class AsyncTaxIntegrations(_Bound):
-    """The ``TaxIntegrations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_finance_tax_integrations_count)
-    get = _AsyncOp(get_finance_tax_integrations_by_id)
-    list = _AsyncOp(get_finance_tax_integrations)
-    replace = _AsyncOp(put_finance_tax_integrations_by_id)
-    update = _AsyncOp(patch_finance_tax_integrations_by_id)
-    get_finance_tax_integrations = _AsyncOp(get_finance_tax_integrations)
-    get_finance_tax_integrations_count = _AsyncOp(get_finance_tax_integrations_count)
-    get_finance_tax_integrations_by_id = _AsyncOp(get_finance_tax_integrations_by_id)
-    put_finance_tax_integrations_by_id = _AsyncOp(put_finance_tax_integrations_by_id)
-    patch_finance_tax_integrations_by_id = _AsyncOp(patch_finance_tax_integrations_by_id)
-
-
-class AsyncTaxableExpenseTypeLevels(_Bound):
-    """The ``TaxableExpenseTypeLevels`` resource of an asynchronous client."""
-
-    count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count
-    )
-    create = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
-    )
-    delete = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    get = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    list = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
-    )
-    replace = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    update = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-
-
-class AsyncTaxableProductTypeLevels(_Bound):
-    """The ``TaxableProductTypeLevels`` resource of an asynchronous client."""
-
-    count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count
-    )
-    create = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
-    )
-    delete = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    get = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    list = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
-    )
-    replace = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    update = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-
-
-class AsyncTaxableWorkRoleLevels(_Bound):
-    """The ``TaxableWorkRoleLevels`` resource of an asynchronous client."""
-
-    count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count
-    )
-    create = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
-    )
-    delete = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    get = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    list = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
-    )
-    replace = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    update = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-
-
-class AsyncTaxableXRefLevels(_Bound):
-    """The ``TaxableXRefLevels`` resource of an asynchronous client."""
-
-    count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count
-    )
-    create = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
-    )
-    delete = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    get = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    list = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
-    )
-    replace = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    update = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-
-
-class AsyncFinance(_Bound):
-    """The ``finance`` operations of an asynchronous client, by resource and by full name."""
-
-    accounting_batches = _Resource(AsyncAccountingBatches)
-    accounting_package_setups = _Resource(AsyncAccountingPackageSetups)
-    accounting_packages = _Resource(AsyncAccountingPackages)
-    accounting_unposted_expense_taxable_levels = _Resource(
-        AsyncAccountingUnpostedExpenseTaxableLevels
-    )
-    accounting_unposted_expenses = _Resource(AsyncAccountingUnpostedExpenses)
-    accounting_unposted_invoice_taxable_levels = _Resource(
-        AsyncAccountingUnpostedInvoiceTaxableLevels
-    )
-    accounting_unposted_invoices = _Resource(AsyncAccountingUnpostedInvoices)
-    accounting_unposted_payments = _Resource(AsyncAccountingUnpostedPayments)
-    accounting_unposted_procurement_taxable_levels = _Resource(
-        AsyncAccountingUnpostedProcurementTaxableLevels
-    )
-    accounting_unposted_procurements = _Resource(AsyncAccountingUnpostedProcurements)
-    agreement_additions = _Resource(AsyncAgreementAdditions)
-    agreement_adjustments = _Resource(AsyncAgreementAdjustments)
-    agreement_batch_setup = _Resource(AsyncAgreementBatchSetupResource)
-    agreement_board_defaults = _Resource(AsyncAgreementBoardDefaults)
-    agreement_recaps = _Resource(AsyncAgreementRecaps)
-    agreement_sites = _Resource(AsyncAgreementSites)
-    agreement_type = _Resource(AsyncAgreementTypeResource)
-    agreement_type_board_defaults = _Resource(AsyncAgreementTypeBoardDefaults)
-    agreement_type_work_role_exclusions = _Resource(AsyncAgreementTypeWorkRoleExclusions)
-    agreement_type_work_roles = _Resource(AsyncAgreementTypeWorkRoles)
-    agreement_type_work_type_exclusions = _Resource(AsyncAgreementTypeWorkTypeExclusions)
-    agreement_type_work_types = _Resource(AsyncAgreementTypeWorkTypes)
-    agreement_types = _Resource(AsyncAgreementTypes)
-    agreement_work_role_exclusions = _Resource(AsyncAgreementWorkRoleExclusions)
-    agreement_work_roles = _Resource(AsyncAgreementWorkRoles)
-    agreement_work_type_exclusions = _Resource(AsyncAgreementWorkTypeExclusions)
-    agreement_work_types = _Resource(AsyncAgreementWorkTypes)
-    agreements = _Resource(AsyncAgreements)
-    batch_entries = _Resource(AsyncBatchEntries)
-    billing_cycle_infos = _Resource(AsyncBillingCycleInfos)
-    billing_cycles = _Resource(AsyncBillingCycles)
-    billing_setup_infos = _Resource(AsyncBillingSetupInfos)
-    billing_setup_routings = _Resource(AsyncBillingSetupRoutings)
-    billing_setups = _Resource(AsyncBillingSetups)
-    billing_status_infos = _Resource(AsyncBillingStatusInfos)
-    billing_statuses = _Resource(AsyncBillingStatuses)
-    billing_term_infos = _Resource(AsyncBillingTermInfos)
-    billing_terms = _Resource(AsyncBillingTerms)
-    closed_invoices = _Resource(AsyncClosedInvoices)
-    company_finances = _Resource(AsyncCompanyFinances)
-    currencies = _Resource(AsyncCurrencies)
-    currency_codes = _Resource(AsyncCurrencyCodes)
-    currency_infos = _Resource(AsyncCurrencyInfos)
-    delivery_method = _Resource(AsyncDeliveryMethodResource)
-    gl_accounts = _Resource(AsyncGLAccounts)
-    gl_captions = _Resource(AsyncGLCaptions)
-    gl_entries = _Resource(AsyncGLEntries)
-    gl_paths = _Resource(AsyncGLPaths)
-    invoice_routings = _Resource(AsyncInvoiceRoutings)
-    invoice_commissions = _Resource(AsyncInvoiceCommissions)
-    invoice_email_template_infos = _Resource(AsyncInvoiceEmailTemplateInfos)
-    invoice_email_templates = _Resource(AsyncInvoiceEmailTemplates)
-    invoice_infos = _Resource(AsyncInvoiceInfos)
-    invoice_payments = _Resource(AsyncInvoicePayments)
-    invoice_template_setups = _Resource(AsyncInvoiceTemplateSetups)
-    invoice_templates = _Resource(AsyncInvoiceTemplates)
-    invoices = _Resource(AsyncInvoices)
-    mapped_types = _Resource(AsyncMappedTypes)
-    tax_code_expense_type_exemptions = _Resource(AsyncTaxCodeExpenseTypeExemptions)
-    tax_code_infos = _Resource(AsyncTaxCodeInfos)
-    tax_code_levels = _Resource(AsyncTaxCodeLevels)
-    tax_code_product_type_exemptions = _Resource(AsyncTaxCodeProductTypeExemptions)
-    tax_code_work_role_exemptions = _Resource(AsyncTaxCodeWorkRoleExemptions)
-    tax_code_x_refs = _Resource(AsyncTaxCodeXRefs)
-    tax_codes = _Resource(AsyncTaxCodes)
-    tax_integration_infos = _Resource(AsyncTaxIntegrationInfos)
-    tax_integrations = _Resource(AsyncTaxIntegrations)
-    taxable_expense_type_levels = _Resource(AsyncTaxableExpenseTypeLevels)
-    taxable_product_type_levels = _Resource(AsyncTaxableProductTypeLevels)
-    taxable_work_role_levels = _Resource(AsyncTaxableWorkRoleLevels)
-    taxable_x_ref_levels = _Resource(AsyncTaxableXRefLevels)
-
-    get_finance_accounting_batches = _AsyncOp(get_finance_accounting_batches)
-    post_finance_accounting_batches = _AsyncOp(post_finance_accounting_batches)
-    get_finance_accounting_batches_count = _AsyncOp(get_finance_accounting_batches_count)
-    get_finance_accounting_batches_by_id = _AsyncOp(get_finance_accounting_batches_by_id)
-    delete_finance_accounting_batches_by_id = _AsyncOp(delete_finance_accounting_batches_by_id)
-    post_finance_accounting_batches_by_id_export = _AsyncOp(
-        post_finance_accounting_batches_by_id_export
-    )
-    get_finance_accounting_batches_by_parent_id_entries = _AsyncOp(
-        get_finance_accounting_batches_by_parent_id_entries
-    )
-    get_finance_accounting_batches_by_parent_id_entries_count = _AsyncOp(
-        get_finance_accounting_batches_by_parent_id_entries_count
-    )
-    get_finance_accounting_batches_by_parent_id_entries_by_id = _AsyncOp(
-        get_finance_accounting_batches_by_parent_id_entries_by_id
-    )
-    post_finance_accounting_export = _AsyncOp(post_finance_accounting_export)
-    get_finance_accounting_unposted_payments_count = _AsyncOp(
-        get_finance_accounting_unposted_payments_count
-    )
-    get_finance_accounting_unposted_payments_by_id = _AsyncOp(
-        get_finance_accounting_unposted_payments_by_id
-    )
-    get_finance_accounting_unpostedexpenses = _AsyncOp(get_finance_accounting_unpostedexpenses)
-    get_finance_accounting_unpostedexpenses_count = _AsyncOp(
-        get_finance_accounting_unpostedexpenses_count
-    )
-    get_finance_accounting_unpostedexpenses_by_id = _AsyncOp(
-        get_finance_accounting_unpostedexpenses_by_id
-    )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels = _AsyncOp(
-        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels
-    )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count = _AsyncOp(
-        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count
-    )
-    get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id = _AsyncOp(
-        get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id
-    )
-    get_finance_accounting_unpostedinvoices = _AsyncOp(get_finance_accounting_unpostedinvoices)
-    get_finance_accounting_unpostedinvoices_count = _AsyncOp(
-        get_finance_accounting_unpostedinvoices_count
-    )
-    get_finance_accounting_unpostedinvoices_by_id = _AsyncOp(
-        get_finance_accounting_unpostedinvoices_by_id
-    )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels = _AsyncOp(
-        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels
-    )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count = _AsyncOp(
-        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count
-    )
-    get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id = _AsyncOp(
-        get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id
-    )
-    get_finance_accounting_unpostedpayments = _AsyncOp(get_finance_accounting_unpostedpayments)
-    get_finance_accounting_unpostedprocurement = _AsyncOp(
-        get_finance_accounting_unpostedprocurement
-    )
-    get_finance_accounting_unpostedprocurement_count = _AsyncOp(
-        get_finance_accounting_unpostedprocurement_count
-    )
-    get_finance_accounting_unpostedprocurement_by_id = _AsyncOp(
-        get_finance_accounting_unpostedprocurement_by_id
-    )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels = _AsyncOp(
-        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels
-    )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count = _AsyncOp(
-        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count
-    )
-    get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id = _AsyncOp(
-        get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id
-    )
-    get_finance_accounting_package_setup = _AsyncOp(get_finance_accounting_package_setup)
-    get_finance_accounting_package_setup_count = _AsyncOp(
-        get_finance_accounting_package_setup_count
-    )
-    get_finance_accounting_package_setup_by_id = _AsyncOp(
-        get_finance_accounting_package_setup_by_id
-    )
-    put_finance_accounting_package_setup_by_id = _AsyncOp(
-        put_finance_accounting_package_setup_by_id
-    )
-    patch_finance_accounting_package_setup_by_id = _AsyncOp(
-        patch_finance_accounting_package_setup_by_id
-    )
-    get_finance_accounting_packages = _AsyncOp(get_finance_accounting_packages)
-    get_finance_accounting_packages_count = _AsyncOp(get_finance_accounting_packages_count)
-    get_finance_accounting_packages_by_id = _AsyncOp(get_finance_accounting_packages_by_id)
-    get_finance_agreement_types_by_parent_id_board_defaults = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_board_defaults
-    )
-    post_finance_agreement_types_by_parent_id_board_defaults = _AsyncOp(
-        post_finance_agreement_types_by_parent_id_board_defaults
-    )
-    get_finance_agreement_types_by_parent_id_board_defaults_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_board_defaults_count
-    )
-    get_finance_agreement_types_by_parent_id_board_defaults_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-    put_finance_agreement_types_by_parent_id_board_defaults_by_id = _AsyncOp(
-        put_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-    patch_finance_agreement_types_by_parent_id_board_defaults_by_id = _AsyncOp(
-        patch_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_board_defaults_by_id = _AsyncOp(
-        delete_finance_agreement_types_by_parent_id_board_defaults_by_id
-    )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_role_exclusions
-    )
-    post_finance_agreement_types_by_parent_id_work_role_exclusions = _AsyncOp(
-        post_finance_agreement_types_by_parent_id_work_role_exclusions
-    )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_role_exclusions_count
-    )
-    get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id = _AsyncOp(
-        delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id
-    )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_type_exclusions
-    )
-    post_finance_agreement_types_by_parent_id_work_type_exclusions = _AsyncOp(
-        post_finance_agreement_types_by_parent_id_work_type_exclusions
-    )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_type_exclusions_count
-    )
-    get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id = _AsyncOp(
-        delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id
-    )
-    get_finance_agreement_types_by_parent_id_workroles = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles
-    )
-    post_finance_agreement_types_by_parent_id_workroles = _AsyncOp(
-        post_finance_agreement_types_by_parent_id_workroles
-    )
-    get_finance_agreement_types_by_parent_id_workroles_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_count
-    )
-    get_finance_agreement_types_by_parent_id_workroles_info = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_info
-    )
-    get_finance_agreement_types_by_parent_id_workroles_info_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_info_count
-    )
-    get_finance_agreement_types_by_parent_id_workroles_info_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_info_by_id
-    )
-    get_finance_agreement_types_by_parent_id_workroles_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-    put_finance_agreement_types_by_parent_id_workroles_by_id = _AsyncOp(
-        put_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-    patch_finance_agreement_types_by_parent_id_workroles_by_id = _AsyncOp(
-        patch_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_workroles_by_id = _AsyncOp(
-        delete_finance_agreement_types_by_parent_id_workroles_by_id
-    )
-    get_finance_agreement_types_by_parent_id_worktypes = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_worktypes
-    )
-    post_finance_agreement_types_by_parent_id_worktypes = _AsyncOp(
-        post_finance_agreement_types_by_parent_id_worktypes
-    )
-    get_finance_agreement_types_by_parent_id_worktypes_count = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_worktypes_count
-    )
-    get_finance_agreement_types_by_parent_id_worktypes_by_id = _AsyncOp(
-        get_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-    put_finance_agreement_types_by_parent_id_worktypes_by_id = _AsyncOp(
-        put_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-    patch_finance_agreement_types_by_parent_id_worktypes_by_id = _AsyncOp(
-        patch_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-    delete_finance_agreement_types_by_parent_id_worktypes_by_id = _AsyncOp(
-        delete_finance_agreement_types_by_parent_id_worktypes_by_id
-    )
-    get_finance_agreementrecap = _AsyncOp(get_finance_agreementrecap)
-    get_finance_agreementrecap_by_id = _AsyncOp(get_finance_agreementrecap_by_id)
-    get_finance_agreements = _AsyncOp(get_finance_agreements)
-    post_finance_agreements = _AsyncOp(post_finance_agreements)
-    get_finance_agreements_count = _AsyncOp(get_finance_agreements_count)
-    get_finance_agreements_types = _AsyncOp(get_finance_agreements_types)
-    post_finance_agreements_types = _AsyncOp(post_finance_agreements_types)
-    get_finance_agreements_types_count = _AsyncOp(get_finance_agreements_types_count)
-    get_finance_agreements_types_info = _AsyncOp(get_finance_agreements_types_info)
-    get_finance_agreements_types_info_count = _AsyncOp(get_finance_agreements_types_info_count)
-    get_finance_agreements_types_by_id = _AsyncOp(get_finance_agreements_types_by_id)
-    put_finance_agreements_types_by_id = _AsyncOp(put_finance_agreements_types_by_id)
-    patch_finance_agreements_types_by_id = _AsyncOp(patch_finance_agreements_types_by_id)
-    delete_finance_agreements_types_by_id = _AsyncOp(delete_finance_agreements_types_by_id)
-    get_finance_agreements_types_by_id_info = _AsyncOp(get_finance_agreements_types_by_id_info)
-    get_finance_agreements_types_by_id_usages = _AsyncOp(get_finance_agreements_types_by_id_usages)
-    get_finance_agreements_types_by_id_usages_list = _AsyncOp(
-        get_finance_agreements_types_by_id_usages_list
-    )
-    post_finance_agreements_by_id_copy = _AsyncOp(post_finance_agreements_by_id_copy)
-    get_finance_agreements_by_id = _AsyncOp(get_finance_agreements_by_id)
-    put_finance_agreements_by_id = _AsyncOp(put_finance_agreements_by_id)
-    patch_finance_agreements_by_id = _AsyncOp(patch_finance_agreements_by_id)
-    delete_finance_agreements_by_id = _AsyncOp(delete_finance_agreements_by_id)
-    get_finance_agreements_by_id_application_parameters_by_pod_id = _AsyncOp(
-        get_finance_agreements_by_id_application_parameters_by_pod_id
-    )
-    post_finance_agreements_by_id_invoice = _AsyncOp(post_finance_agreements_by_id_invoice)
-    get_finance_agreements_by_id_quick_access_count = _AsyncOp(
-        get_finance_agreements_by_id_quick_access_count
-    )
-    get_finance_agreements_by_id_recurring_parameters_by_pod_id = _AsyncOp(
-        get_finance_agreements_by_id_recurring_parameters_by_pod_id
-    )
-    get_finance_agreements_by_parent_id_additions = _AsyncOp(
-        get_finance_agreements_by_parent_id_additions
-    )
-    post_finance_agreements_by_parent_id_additions = _AsyncOp(
-        post_finance_agreements_by_parent_id_additions
-    )
-    get_finance_agreements_by_parent_id_additions_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_additions_count
-    )
-    get_finance_agreements_by_parent_id_additions_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_additions_by_id
-    )
-    put_finance_agreements_by_parent_id_additions_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_additions_by_id
-    )
-    patch_finance_agreements_by_parent_id_additions_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_additions_by_id
-    )
-    delete_finance_agreements_by_parent_id_additions_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_additions_by_id
-    )
-    get_finance_agreements_by_parent_id_adjustments = _AsyncOp(
-        get_finance_agreements_by_parent_id_adjustments
-    )
-    post_finance_agreements_by_parent_id_adjustments = _AsyncOp(
-        post_finance_agreements_by_parent_id_adjustments
-    )
-    get_finance_agreements_by_parent_id_adjustments_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_adjustments_count
-    )
-    get_finance_agreements_by_parent_id_adjustments_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_adjustments_by_id
-    )
-    put_finance_agreements_by_parent_id_adjustments_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_adjustments_by_id
-    )
-    patch_finance_agreements_by_parent_id_adjustments_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_adjustments_by_id
-    )
-    delete_finance_agreements_by_parent_id_adjustments_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_adjustments_by_id
-    )
-    get_finance_agreements_by_parent_id_board_defaults = _AsyncOp(
-        get_finance_agreements_by_parent_id_board_defaults
-    )
-    post_finance_agreements_by_parent_id_board_defaults = _AsyncOp(
-        post_finance_agreements_by_parent_id_board_defaults
-    )
-    get_finance_agreements_by_parent_id_board_defaults_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_board_defaults_count
-    )
-    get_finance_agreements_by_parent_id_board_defaults_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-    put_finance_agreements_by_parent_id_board_defaults_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-    patch_finance_agreements_by_parent_id_board_defaults_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-    delete_finance_agreements_by_parent_id_board_defaults_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_board_defaults_by_id
-    )
-    get_finance_agreements_by_parent_id_configurations = _AsyncOp(
-        get_finance_agreements_by_parent_id_configurations
-    )
-    post_finance_agreements_by_parent_id_configurations = _AsyncOp(
-        post_finance_agreements_by_parent_id_configurations
-    )
-    get_finance_agreements_by_parent_id_configurations_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_configurations_count
-    )
-    get_finance_agreements_by_parent_id_configurations_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_configurations_by_id
-    )
-    delete_finance_agreements_by_parent_id_configurations_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_configurations_by_id
-    )
-    post_finance_agreements_by_parent_id_copy = _AsyncOp(post_finance_agreements_by_parent_id_copy)
-    get_finance_agreements_by_parent_id_sites = _AsyncOp(get_finance_agreements_by_parent_id_sites)
-    post_finance_agreements_by_parent_id_sites = _AsyncOp(
-        post_finance_agreements_by_parent_id_sites
-    )
-    get_finance_agreements_by_parent_id_sites_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_sites_count
-    )
-    get_finance_agreements_by_parent_id_sites_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_sites_by_id
-    )
-    put_finance_agreements_by_parent_id_sites_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_sites_by_id
-    )
-    patch_finance_agreements_by_parent_id_sites_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_sites_by_id
-    )
-    delete_finance_agreements_by_parent_id_sites_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_sites_by_id
-    )
-    get_finance_agreements_by_parent_id_work_role_exclusions = _AsyncOp(
-        get_finance_agreements_by_parent_id_work_role_exclusions
-    )
-    post_finance_agreements_by_parent_id_work_role_exclusions = _AsyncOp(
-        post_finance_agreements_by_parent_id_work_role_exclusions
-    )
-    get_finance_agreements_by_parent_id_work_role_exclusions_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_work_role_exclusions_count
-    )
-    delete_finance_agreements_by_parent_id_work_role_exclusions_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_work_role_exclusions_by_id
-    )
-    get_finance_agreements_by_parent_id_work_type_exclusions = _AsyncOp(
-        get_finance_agreements_by_parent_id_work_type_exclusions
-    )
-    post_finance_agreements_by_parent_id_work_type_exclusions = _AsyncOp(
-        post_finance_agreements_by_parent_id_work_type_exclusions
-    )
-    get_finance_agreements_by_parent_id_work_type_exclusions_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_work_type_exclusions_count
-    )
-    delete_finance_agreements_by_parent_id_work_type_exclusions_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_work_type_exclusions_by_id
-    )
-    get_finance_agreements_by_parent_id_workroles = _AsyncOp(
-        get_finance_agreements_by_parent_id_workroles
-    )
-    post_finance_agreements_by_parent_id_workroles = _AsyncOp(
-        post_finance_agreements_by_parent_id_workroles
-    )
-    get_finance_agreements_by_parent_id_workroles_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_workroles_count
-    )
-    get_finance_agreements_by_parent_id_workroles_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_workroles_by_id
-    )
-    put_finance_agreements_by_parent_id_workroles_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_workroles_by_id
-    )
-    patch_finance_agreements_by_parent_id_workroles_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_workroles_by_id
-    )
-    delete_finance_agreements_by_parent_id_workroles_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_workroles_by_id
-    )
-    get_finance_agreements_by_parent_id_worktypes = _AsyncOp(
-        get_finance_agreements_by_parent_id_worktypes
-    )
-    post_finance_agreements_by_parent_id_worktypes = _AsyncOp(
-        post_finance_agreements_by_parent_id_worktypes
-    )
-    get_finance_agreements_by_parent_id_worktypes_count = _AsyncOp(
-        get_finance_agreements_by_parent_id_worktypes_count
-    )
-    get_finance_agreements_by_parent_id_worktypes_by_id = _AsyncOp(
-        get_finance_agreements_by_parent_id_worktypes_by_id
-    )
-    put_finance_agreements_by_parent_id_worktypes_by_id = _AsyncOp(
-        put_finance_agreements_by_parent_id_worktypes_by_id
-    )
-    patch_finance_agreements_by_parent_id_worktypes_by_id = _AsyncOp(
-        patch_finance_agreements_by_parent_id_worktypes_by_id
-    )
-    delete_finance_agreements_by_parent_id_worktypes_by_id = _AsyncOp(
-        delete_finance_agreements_by_parent_id_worktypes_by_id
-    )
-    get_finance_batch_setups = _AsyncOp(get_finance_batch_setups)
-    get_finance_batch_setups_count = _AsyncOp(get_finance_batch_setups_count)
-    get_finance_batch_setups_by_id = _AsyncOp(get_finance_batch_setups_by_id)
-    put_finance_batch_setups_by_id = _AsyncOp(put_finance_batch_setups_by_id)
-    patch_finance_batch_setups_by_id = _AsyncOp(patch_finance_batch_setups_by_id)
-    get_finance_billing_cycles = _AsyncOp(get_finance_billing_cycles)
-    post_finance_billing_cycles = _AsyncOp(post_finance_billing_cycles)
-    get_finance_billing_cycles_count = _AsyncOp(get_finance_billing_cycles_count)
-    get_finance_billing_cycles_info = _AsyncOp(get_finance_billing_cycles_info)
-    get_finance_billing_cycles_info_count = _AsyncOp(get_finance_billing_cycles_info_count)
-    get_finance_billing_cycles_by_id = _AsyncOp(get_finance_billing_cycles_by_id)
-    put_finance_billing_cycles_by_id = _AsyncOp(put_finance_billing_cycles_by_id)
-    patch_finance_billing_cycles_by_id = _AsyncOp(patch_finance_billing_cycles_by_id)
-    delete_finance_billing_cycles_by_id = _AsyncOp(delete_finance_billing_cycles_by_id)
-    get_finance_billing_cycles_by_id_info = _AsyncOp(get_finance_billing_cycles_by_id_info)
-    get_finance_billing_cycles_by_id_usages = _AsyncOp(get_finance_billing_cycles_by_id_usages)
-    get_finance_billing_cycles_by_id_usages_list = _AsyncOp(
-        get_finance_billing_cycles_by_id_usages_list
-    )
-    get_finance_billing_setups = _AsyncOp(get_finance_billing_setups)
-    post_finance_billing_setups = _AsyncOp(post_finance_billing_setups)
-    get_finance_billing_setups_count = _AsyncOp(get_finance_billing_setups_count)
-    get_finance_billing_setups_info = _AsyncOp(get_finance_billing_setups_info)
-    get_finance_billing_setups_info_count = _AsyncOp(get_finance_billing_setups_info_count)
-    get_finance_billing_setups_by_id = _AsyncOp(get_finance_billing_setups_by_id)
-    put_finance_billing_setups_by_id = _AsyncOp(put_finance_billing_setups_by_id)
-    patch_finance_billing_setups_by_id = _AsyncOp(patch_finance_billing_setups_by_id)
-    delete_finance_billing_setups_by_id = _AsyncOp(delete_finance_billing_setups_by_id)
-    get_finance_billing_setups_by_id_info = _AsyncOp(get_finance_billing_setups_by_id_info)
-    get_finance_billing_setups_by_parent_id_routings = _AsyncOp(
-        get_finance_billing_setups_by_parent_id_routings
-    )
-    post_finance_billing_setups_by_parent_id_routings = _AsyncOp(
-        post_finance_billing_setups_by_parent_id_routings
-    )
-    get_finance_billing_setups_by_parent_id_routings_count = _AsyncOp(
-        get_finance_billing_setups_by_parent_id_routings_count
-    )
-    get_finance_billing_setups_by_parent_id_routings_by_id = _AsyncOp(
-        get_finance_billing_setups_by_parent_id_routings_by_id
-    )
-    put_finance_billing_setups_by_parent_id_routings_by_id = _AsyncOp(
-        put_finance_billing_setups_by_parent_id_routings_by_id
-    )
-    patch_finance_billing_setups_by_parent_id_routings_by_id = _AsyncOp(
-        patch_finance_billing_setups_by_parent_id_routings_by_id
-    )
-    delete_finance_billing_setups_by_parent_id_routings_by_id = _AsyncOp(
-        delete_finance_billing_setups_by_parent_id_routings_by_id
-    )
-    get_finance_billing_statuses = _AsyncOp(get_finance_billing_statuses)
-    post_finance_billing_statuses = _AsyncOp(post_finance_billing_statuses)
-    get_finance_billing_statuses_count = _AsyncOp(get_finance_billing_statuses_count)
-    get_finance_billing_statuses_info = _AsyncOp(get_finance_billing_statuses_info)
-    get_finance_billing_statuses_info_count = _AsyncOp(get_finance_billing_statuses_info_count)
-    get_finance_billing_statuses_by_id = _AsyncOp(get_finance_billing_statuses_by_id)
-    put_finance_billing_statuses_by_id = _AsyncOp(put_finance_billing_statuses_by_id)
-    patch_finance_billing_statuses_by_id = _AsyncOp(patch_finance_billing_statuses_by_id)
-    delete_finance_billing_statuses_by_id = _AsyncOp(delete_finance_billing_statuses_by_id)
-    get_finance_billing_statuses_by_id_info = _AsyncOp(get_finance_billing_statuses_by_id_info)
-    get_finance_billing_statuses_by_id_usages = _AsyncOp(get_finance_billing_statuses_by_id_usages)
-    get_finance_billing_statuses_by_id_usages_list = _AsyncOp(
-        get_finance_billing_statuses_by_id_usages_list
-    )
-    get_finance_billing_terms = _AsyncOp(get_finance_billing_terms)
-    post_finance_billing_terms = _AsyncOp(post_finance_billing_terms)
-    get_finance_billing_terms_count = _AsyncOp(get_finance_billing_terms_count)
-    get_finance_billing_terms_info = _AsyncOp(get_finance_billing_terms_info)
-    get_finance_billing_terms_info_count = _AsyncOp(get_finance_billing_terms_info_count)
-    get_finance_billing_terms_by_id = _AsyncOp(get_finance_billing_terms_by_id)
-    put_finance_billing_terms_by_id = _AsyncOp(put_finance_billing_terms_by_id)
-    patch_finance_billing_terms_by_id = _AsyncOp(patch_finance_billing_terms_by_id)
-    delete_finance_billing_terms_by_id = _AsyncOp(delete_finance_billing_terms_by_id)
-    get_finance_billing_terms_by_id_info = _AsyncOp(get_finance_billing_terms_by_id_info)
-    get_finance_billing_terms_by_id_usages = _AsyncOp(get_finance_billing_terms_by_id_usages)
-    get_finance_billing_terms_by_id_usages_list = _AsyncOp(
-        get_finance_billing_terms_by_id_usages_list
-    )
-    put_finance_closed_invoices_by_id = _AsyncOp(put_finance_closed_invoices_by_id)
-    patch_finance_closed_invoices_by_id = _AsyncOp(patch_finance_closed_invoices_by_id)
-    get_finance_company_finance = _AsyncOp(get_finance_company_finance)
-    get_finance_company_finance_count = _AsyncOp(get_finance_company_finance_count)
-    get_finance_company_finance_by_id = _AsyncOp(get_finance_company_finance_by_id)
-    put_finance_company_finance_by_id = _AsyncOp(put_finance_company_finance_by_id)
-    patch_finance_company_finance_by_id = _AsyncOp(patch_finance_company_finance_by_id)
-    get_finance_currencies = _AsyncOp(get_finance_currencies)
-    post_finance_currencies = _AsyncOp(post_finance_currencies)
-    get_finance_currencies_count = _AsyncOp(get_finance_currencies_count)
-    get_finance_currencies_info = _AsyncOp(get_finance_currencies_info)
-    get_finance_currencies_info_count = _AsyncOp(get_finance_currencies_info_count)
-    get_finance_currencies_by_id = _AsyncOp(get_finance_currencies_by_id)
-    put_finance_currencies_by_id = _AsyncOp(put_finance_currencies_by_id)
-    patch_finance_currencies_by_id = _AsyncOp(patch_finance_currencies_by_id)
-    delete_finance_currencies_by_id = _AsyncOp(delete_finance_currencies_by_id)
-    get_finance_currencies_by_id_info = _AsyncOp(get_finance_currencies_by_id_info)
-    get_finance_currencies_by_id_usages = _AsyncOp(get_finance_currencies_by_id_usages)
-    get_finance_currencies_by_id_usages_list = _AsyncOp(get_finance_currencies_by_id_usages_list)
-    get_finance_delivery_methods = _AsyncOp(get_finance_delivery_methods)
-    post_finance_delivery_methods = _AsyncOp(post_finance_delivery_methods)
-    get_finance_delivery_methods_count = _AsyncOp(get_finance_delivery_methods_count)
-    get_finance_delivery_methods_by_id = _AsyncOp(get_finance_delivery_methods_by_id)
-    put_finance_delivery_methods_by_id = _AsyncOp(put_finance_delivery_methods_by_id)
-    patch_finance_delivery_methods_by_id = _AsyncOp(patch_finance_delivery_methods_by_id)
-    delete_finance_delivery_methods_by_id = _AsyncOp(delete_finance_delivery_methods_by_id)
-    get_finance_gl_accounts = _AsyncOp(get_finance_gl_accounts)
-    post_finance_gl_accounts = _AsyncOp(post_finance_gl_accounts)
-    get_finance_gl_accounts_count = _AsyncOp(get_finance_gl_accounts_count)
-    get_finance_gl_accounts_mapped_types = _AsyncOp(get_finance_gl_accounts_mapped_types)
-    get_finance_gl_accounts_mapped_types_count = _AsyncOp(
-        get_finance_gl_accounts_mapped_types_count
-    )
-    get_finance_gl_accounts_by_id = _AsyncOp(get_finance_gl_accounts_by_id)
-    put_finance_gl_accounts_by_id = _AsyncOp(put_finance_gl_accounts_by_id)
-    patch_finance_gl_accounts_by_id = _AsyncOp(patch_finance_gl_accounts_by_id)
-    delete_finance_gl_accounts_by_id = _AsyncOp(delete_finance_gl_accounts_by_id)
-    get_finance_gl_captions = _AsyncOp(get_finance_gl_captions)
-    get_finance_gl_captions_count = _AsyncOp(get_finance_gl_captions_count)
-    get_finance_gl_captions_by_id = _AsyncOp(get_finance_gl_captions_by_id)
-    put_finance_gl_captions_by_id = _AsyncOp(put_finance_gl_captions_by_id)
-    patch_finance_gl_captions_by_id = _AsyncOp(patch_finance_gl_captions_by_id)
-    get_finance_glpaths = _AsyncOp(get_finance_glpaths)
-    post_finance_glpaths = _AsyncOp(post_finance_glpaths)
-    get_finance_glpaths_count = _AsyncOp(get_finance_glpaths_count)
-    get_finance_glpaths_by_id = _AsyncOp(get_finance_glpaths_by_id)
-    put_finance_glpaths_by_id = _AsyncOp(put_finance_glpaths_by_id)
-    patch_finance_glpaths_by_id = _AsyncOp(patch_finance_glpaths_by_id)
-    delete_finance_glpaths_by_id = _AsyncOp(delete_finance_glpaths_by_id)
-    get_finance_info_currency_codes = _AsyncOp(get_finance_info_currency_codes)
-    get_finance_info_currency_codes_count = _AsyncOp(get_finance_info_currency_codes_count)
-    get_finance_info_currency_codes_by_id = _AsyncOp(get_finance_info_currency_codes_by_id)
-    get_finance_info_invoice_by_id = _AsyncOp(get_finance_info_invoice_by_id)
-    get_finance_info_tax_integrations = _AsyncOp(get_finance_info_tax_integrations)
-    get_finance_info_tax_integrations_count = _AsyncOp(get_finance_info_tax_integrations_count)
-    get_finance_info_tax_integrations_by_id = _AsyncOp(get_finance_info_tax_integrations_by_id)
-    get_finance_invoice_email_templates = _AsyncOp(get_finance_invoice_email_templates)
-    post_finance_invoice_email_templates = _AsyncOp(post_finance_invoice_email_templates)
-    get_finance_invoice_email_templates_count = _AsyncOp(get_finance_invoice_email_templates_count)
-    get_finance_invoice_email_templates_info = _AsyncOp(get_finance_invoice_email_templates_info)
-    get_finance_invoice_email_templates_info_count = _AsyncOp(
-        get_finance_invoice_email_templates_info_count
-    )
-    get_finance_invoice_email_templates_by_id = _AsyncOp(get_finance_invoice_email_templates_by_id)
-    put_finance_invoice_email_templates_by_id = _AsyncOp(put_finance_invoice_email_templates_by_id)
-    patch_finance_invoice_email_templates_by_id = _AsyncOp(
-        patch_finance_invoice_email_templates_by_id
-    )
-    delete_finance_invoice_email_templates_by_id = _AsyncOp(
-        delete_finance_invoice_email_templates_by_id
-    )
-    get_finance_invoice_email_templates_by_id_info = _AsyncOp(
-        get_finance_invoice_email_templates_by_id_info
-    )
-    get_finance_invoice_email_templates_by_id_usages = _AsyncOp(
-        get_finance_invoice_email_templates_by_id_usages
-    )
-    get_finance_invoice_email_templates_by_id_usages_list = _AsyncOp(
-        get_finance_invoice_email_templates_by_id_usages_list
-    )
-    get_finance_invoice_template_setups = _AsyncOp(get_finance_invoice_template_setups)
-    get_finance_invoice_template_setups_count = _AsyncOp(get_finance_invoice_template_setups_count)
-    get_finance_invoice_template_setups_by_id = _AsyncOp(get_finance_invoice_template_setups_by_id)
-    get_finance_invoice_templates = _AsyncOp(get_finance_invoice_templates)
-    post_finance_invoice_templates = _AsyncOp(post_finance_invoice_templates)
-    get_finance_invoice_templates_count = _AsyncOp(get_finance_invoice_templates_count)
-    get_finance_invoice_templates_by_id = _AsyncOp(get_finance_invoice_templates_by_id)
-    put_finance_invoice_templates_by_id = _AsyncOp(put_finance_invoice_templates_by_id)
-    patch_finance_invoice_templates_by_id = _AsyncOp(patch_finance_invoice_templates_by_id)
-    delete_finance_invoice_templates_by_id = _AsyncOp(delete_finance_invoice_templates_by_id)
-    get_finance_invoice_templates_by_id_usages = _AsyncOp(
-        get_finance_invoice_templates_by_id_usages
-    )
-    get_finance_invoice_templates_by_id_usages_list = _AsyncOp(
-        get_finance_invoice_templates_by_id_usages_list
-    )
-    get_finance_invoices = _AsyncOp(get_finance_invoices)
-    post_finance_invoices = _AsyncOp(post_finance_invoices)
-    get_finance_invoices_count = _AsyncOp(get_finance_invoices_count)
-    get_finance_invoices_by_id = _AsyncOp(get_finance_invoices_by_id)
-    put_finance_invoices_by_id = _AsyncOp(put_finance_invoices_by_id)
-    patch_finance_invoices_by_id = _AsyncOp(patch_finance_invoices_by_id)
-    delete_finance_invoices_by_id = _AsyncOp(delete_finance_invoices_by_id)
-    get_finance_invoices_by_id_pdf = _AsyncOp(get_finance_invoices_by_id_pdf)
-    get_finance_invoices_by_parent_id_commissions = _AsyncOp(
-        get_finance_invoices_by_parent_id_commissions
-    )
-    post_finance_invoices_by_parent_id_commissions_recalculate = _AsyncOp(
-        post_finance_invoices_by_parent_id_commissions_recalculate
-    )
-    get_finance_invoices_by_parent_id_commissions_by_id = _AsyncOp(
-        get_finance_invoices_by_parent_id_commissions_by_id
-    )
-    patch_finance_invoices_by_parent_id_commissions_by_id = _AsyncOp(
-        patch_finance_invoices_by_parent_id_commissions_by_id
-    )
-    get_finance_invoices_by_parent_id_gl_entries = _AsyncOp(
-        get_finance_invoices_by_parent_id_gl_entries
-    )
-    get_finance_invoices_by_parent_id_gl_entries_by_id = _AsyncOp(
-        get_finance_invoices_by_parent_id_gl_entries_by_id
-    )
-    put_finance_invoices_by_parent_id_gl_entries_by_id = _AsyncOp(
-        put_finance_invoices_by_parent_id_gl_entries_by_id
-    )
-    patch_finance_invoices_by_parent_id_gl_entries_by_id = _AsyncOp(
-        patch_finance_invoices_by_parent_id_gl_entries_by_id
-    )
-    get_finance_invoices_by_parent_id_payments = _AsyncOp(
-        get_finance_invoices_by_parent_id_payments
-    )
-    post_finance_invoices_by_parent_id_payments = _AsyncOp(
-        post_finance_invoices_by_parent_id_payments
-    )
-    get_finance_invoices_by_parent_id_payments_by_id = _AsyncOp(
-        get_finance_invoices_by_parent_id_payments_by_id
-    )
-    put_finance_invoices_by_parent_id_payments_by_id = _AsyncOp(
-        put_finance_invoices_by_parent_id_payments_by_id
-    )
-    patch_finance_invoices_by_parent_id_payments_by_id = _AsyncOp(
-        patch_finance_invoices_by_parent_id_payments_by_id
-    )
-    delete_finance_invoices_by_parent_id_payments_by_id = _AsyncOp(
-        delete_finance_invoices_by_parent_id_payments_by_id
-    )
-    get_finance_invoices_by_parent_id_routings = _AsyncOp(
-        get_finance_invoices_by_parent_id_routings
-    )
-    post_finance_invoices_by_parent_id_routings = _AsyncOp(
-        post_finance_invoices_by_parent_id_routings
-    )
-    get_finance_invoices_by_parent_id_routings_count = _AsyncOp(
-        get_finance_invoices_by_parent_id_routings_count
-    )
-    get_finance_invoices_by_parent_id_routings_by_id = _AsyncOp(
-        get_finance_invoices_by_parent_id_routings_by_id
-    )
-    put_finance_invoices_by_parent_id_routings_by_id = _AsyncOp(
-        put_finance_invoices_by_parent_id_routings_by_id
-    )
-    patch_finance_invoices_by_parent_id_routings_by_id = _AsyncOp(
-        patch_finance_invoices_by_parent_id_routings_by_id
-    )
-    delete_finance_invoices_by_parent_id_routings_by_id = _AsyncOp(
-        delete_finance_invoices_by_parent_id_routings_by_id
-    )
-    get_finance_tax_codes = _AsyncOp(get_finance_tax_codes)
-    post_finance_tax_codes = _AsyncOp(post_finance_tax_codes)
-    get_finance_tax_codes_count = _AsyncOp(get_finance_tax_codes_count)
-    get_finance_tax_codes_info = _AsyncOp(get_finance_tax_codes_info)
-    get_finance_tax_codes_info_count = _AsyncOp(get_finance_tax_codes_info_count)
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels_by_id
-    )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id_taxable_product_type_levels_by_id
-    )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable_x_ref_levels_by_id
-    )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
-    )
-    post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels = _AsyncOp(
-        post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels
-    )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_count
-    )
-    get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _AsyncOp(
-        get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _AsyncOp(
-        put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_taxable_work_role_levels_by_id
-    )
-    get_finance_tax_codes_by_id = _AsyncOp(get_finance_tax_codes_by_id)
-    put_finance_tax_codes_by_id = _AsyncOp(put_finance_tax_codes_by_id)
-    patch_finance_tax_codes_by_id = _AsyncOp(patch_finance_tax_codes_by_id)
-    delete_finance_tax_codes_by_id = _AsyncOp(delete_finance_tax_codes_by_id)
-    post_finance_tax_codes_by_id_copy = _AsyncOp(post_finance_tax_codes_by_id_copy)
-    get_finance_tax_codes_by_id_info = _AsyncOp(get_finance_tax_codes_by_id_info)
-    get_finance_tax_codes_by_id_usages = _AsyncOp(get_finance_tax_codes_by_id_usages)
-    get_finance_tax_codes_by_id_usages_list = _AsyncOp(get_finance_tax_codes_by_id_usages_list)
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_expense_type_exemptions
-    )
-    post_finance_tax_codes_by_parent_id_expense_type_exemptions = _AsyncOp(
-        post_finance_tax_codes_by_parent_id_expense_type_exemptions
-    )
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions_count = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_expense_type_exemptions_count
-    )
-    get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-    put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _AsyncOp(
-        put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id
-    )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_product_type_exemptions
-    )
-    post_finance_tax_codes_by_parent_id_product_type_exemptions = _AsyncOp(
-        post_finance_tax_codes_by_parent_id_product_type_exemptions
-    )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions_count = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_product_type_exemptions_count
-    )
-    get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-    put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _AsyncOp(
-        put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_levels = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_levels
-    )
-    post_finance_tax_codes_by_parent_id_tax_code_levels = _AsyncOp(
-        post_finance_tax_codes_by_parent_id_tax_code_levels
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_levels_count = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_levels_count
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-    put_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _AsyncOp(
-        put_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_x_refs
-    )
-    post_finance_tax_codes_by_parent_id_tax_code_x_refs = _AsyncOp(
-        post_finance_tax_codes_by_parent_id_tax_code_x_refs
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs_count = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_x_refs_count
-    )
-    get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-    put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _AsyncOp(
-        put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id
-    )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_work_role_exemptions
-    )
-    post_finance_tax_codes_by_parent_id_work_role_exemptions = _AsyncOp(
-        post_finance_tax_codes_by_parent_id_work_role_exemptions
-    )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions_count = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_work_role_exemptions_count
-    )
-    get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _AsyncOp(
-        get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-    put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _AsyncOp(
-        put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-    patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _AsyncOp(
-        patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-    delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id = _AsyncOp(
-        delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id
-    )
-    get_finance_tax_integrations = _AsyncOp(get_finance_tax_integrations)
-    get_finance_tax_integrations_count = _AsyncOp(get_finance_tax_integrations_count)
-    get_finance_tax_integrations_by_id = _AsyncOp(get_finance_tax_integrations_by_id)
-    put_finance_tax_integrations_by_id = _AsyncOp(put_finance_tax_integrations_by_id)
-    patch_finance_tax_integrations_by_id = _AsyncOp(patch_finance_tax_integrations_by_id)
+    _async = True
 
 
 #: The classes a client exposes as ``client.finance``.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -2633,363 +2635,335 @@ def delete_marketing_groups_by_parent_id_contacts_by_id(
     )
 
 
-class CampaignAudits:
-    """The ``CampaignAudits`` resource."""
+class CampaignAudits(_Bound[_M]):
+    """The ``CampaignAudits`` resource: ``client.marketing.campaign_audits``."""
 
-    count = staticmethod(get_marketing_campaigns_by_parent_id_audits_count)
-    create = staticmethod(post_marketing_campaigns_by_parent_id_audits)
-    delete = staticmethod(delete_marketing_campaigns_by_parent_id_audits_by_id)
-    get = staticmethod(get_marketing_campaigns_by_parent_id_audits_by_id)
-    list = staticmethod(get_marketing_campaigns_by_parent_id_audits)
-    replace = staticmethod(put_marketing_campaigns_by_parent_id_audits_by_id)
-    update = staticmethod(patch_marketing_campaigns_by_parent_id_audits_by_id)
-    get_marketing_campaigns_by_parent_id_audits = staticmethod(
-        get_marketing_campaigns_by_parent_id_audits
-    )
-    post_marketing_campaigns_by_parent_id_audits = staticmethod(
-        post_marketing_campaigns_by_parent_id_audits
-    )
-    get_marketing_campaigns_by_parent_id_audits_count = staticmethod(
+    count = _Op(get_marketing_campaigns_by_parent_id_audits_count)
+    create = _Op(post_marketing_campaigns_by_parent_id_audits)
+    delete = _Op(delete_marketing_campaigns_by_parent_id_audits_by_id)
+    get = _Op(get_marketing_campaigns_by_parent_id_audits_by_id)
+    list = _Op(get_marketing_campaigns_by_parent_id_audits)
+    replace = _Op(put_marketing_campaigns_by_parent_id_audits_by_id)
+    update = _Op(patch_marketing_campaigns_by_parent_id_audits_by_id)
+    get_marketing_campaigns_by_parent_id_audits = _Op(get_marketing_campaigns_by_parent_id_audits)
+    post_marketing_campaigns_by_parent_id_audits = _Op(post_marketing_campaigns_by_parent_id_audits)
+    get_marketing_campaigns_by_parent_id_audits_count = _Op(
         get_marketing_campaigns_by_parent_id_audits_count
     )
-    get_marketing_campaigns_by_parent_id_audits_by_id = staticmethod(
+    get_marketing_campaigns_by_parent_id_audits_by_id = _Op(
         get_marketing_campaigns_by_parent_id_audits_by_id
     )
-    put_marketing_campaigns_by_parent_id_audits_by_id = staticmethod(
+    put_marketing_campaigns_by_parent_id_audits_by_id = _Op(
         put_marketing_campaigns_by_parent_id_audits_by_id
     )
-    patch_marketing_campaigns_by_parent_id_audits_by_id = staticmethod(
+    patch_marketing_campaigns_by_parent_id_audits_by_id = _Op(
         patch_marketing_campaigns_by_parent_id_audits_by_id
     )
-    delete_marketing_campaigns_by_parent_id_audits_by_id = staticmethod(
+    delete_marketing_campaigns_by_parent_id_audits_by_id = _Op(
         delete_marketing_campaigns_by_parent_id_audits_by_id
     )
 
 
-class CampaignEmailsOpened:
-    """The ``CampaignEmailsOpened`` resource."""
+class CampaignEmailsOpened(_Bound[_M]):
+    """The ``CampaignEmailsOpened`` resource: ``client.marketing.campaign_emails_opened``."""
 
-    count = staticmethod(get_marketing_campaigns_by_parent_id_emails_opened_count)
-    create = staticmethod(post_marketing_campaigns_by_parent_id_emails_opened)
-    delete = staticmethod(delete_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    get = staticmethod(get_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    list = staticmethod(get_marketing_campaigns_by_parent_id_emails_opened)
-    replace = staticmethod(put_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    update = staticmethod(patch_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    get_marketing_campaigns_by_parent_id_emails_opened = staticmethod(
+    count = _Op(get_marketing_campaigns_by_parent_id_emails_opened_count)
+    create = _Op(post_marketing_campaigns_by_parent_id_emails_opened)
+    delete = _Op(delete_marketing_campaigns_by_parent_id_emails_opened_by_id)
+    get = _Op(get_marketing_campaigns_by_parent_id_emails_opened_by_id)
+    list = _Op(get_marketing_campaigns_by_parent_id_emails_opened)
+    replace = _Op(put_marketing_campaigns_by_parent_id_emails_opened_by_id)
+    update = _Op(patch_marketing_campaigns_by_parent_id_emails_opened_by_id)
+    get_marketing_campaigns_by_parent_id_emails_opened = _Op(
         get_marketing_campaigns_by_parent_id_emails_opened
     )
-    post_marketing_campaigns_by_parent_id_emails_opened = staticmethod(
+    post_marketing_campaigns_by_parent_id_emails_opened = _Op(
         post_marketing_campaigns_by_parent_id_emails_opened
     )
-    get_marketing_campaigns_by_parent_id_emails_opened_count = staticmethod(
+    get_marketing_campaigns_by_parent_id_emails_opened_count = _Op(
         get_marketing_campaigns_by_parent_id_emails_opened_count
     )
-    get_marketing_campaigns_by_parent_id_emails_opened_by_id = staticmethod(
+    get_marketing_campaigns_by_parent_id_emails_opened_by_id = _Op(
         get_marketing_campaigns_by_parent_id_emails_opened_by_id
     )
-    put_marketing_campaigns_by_parent_id_emails_opened_by_id = staticmethod(
+    put_marketing_campaigns_by_parent_id_emails_opened_by_id = _Op(
         put_marketing_campaigns_by_parent_id_emails_opened_by_id
     )
-    patch_marketing_campaigns_by_parent_id_emails_opened_by_id = staticmethod(
+    patch_marketing_campaigns_by_parent_id_emails_opened_by_id = _Op(
         patch_marketing_campaigns_by_parent_id_emails_opened_by_id
     )
-    delete_marketing_campaigns_by_parent_id_emails_opened_by_id = staticmethod(
+    delete_marketing_campaigns_by_parent_id_emails_opened_by_id = _Op(
         delete_marketing_campaigns_by_parent_id_emails_opened_by_id
     )
 
 
-class CampaignFormsSubmitted:
-    """The ``CampaignFormsSubmitted`` resource."""
+class CampaignFormsSubmitted(_Bound[_M]):
+    """The ``CampaignFormsSubmitted`` resource: ``client.marketing.campaign_forms_submitted``."""
 
-    count = staticmethod(get_marketing_campaigns_by_parent_id_forms_submitted_count)
-    create = staticmethod(post_marketing_campaigns_by_parent_id_forms_submitted)
-    delete = staticmethod(delete_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    get = staticmethod(get_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    list = staticmethod(get_marketing_campaigns_by_parent_id_forms_submitted)
-    replace = staticmethod(put_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    update = staticmethod(patch_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    get_marketing_campaigns_by_parent_id_forms_submitted = staticmethod(
+    count = _Op(get_marketing_campaigns_by_parent_id_forms_submitted_count)
+    create = _Op(post_marketing_campaigns_by_parent_id_forms_submitted)
+    delete = _Op(delete_marketing_campaigns_by_parent_id_forms_submitted_by_id)
+    get = _Op(get_marketing_campaigns_by_parent_id_forms_submitted_by_id)
+    list = _Op(get_marketing_campaigns_by_parent_id_forms_submitted)
+    replace = _Op(put_marketing_campaigns_by_parent_id_forms_submitted_by_id)
+    update = _Op(patch_marketing_campaigns_by_parent_id_forms_submitted_by_id)
+    get_marketing_campaigns_by_parent_id_forms_submitted = _Op(
         get_marketing_campaigns_by_parent_id_forms_submitted
     )
-    post_marketing_campaigns_by_parent_id_forms_submitted = staticmethod(
+    post_marketing_campaigns_by_parent_id_forms_submitted = _Op(
         post_marketing_campaigns_by_parent_id_forms_submitted
     )
-    get_marketing_campaigns_by_parent_id_forms_submitted_count = staticmethod(
+    get_marketing_campaigns_by_parent_id_forms_submitted_count = _Op(
         get_marketing_campaigns_by_parent_id_forms_submitted_count
     )
-    get_marketing_campaigns_by_parent_id_forms_submitted_by_id = staticmethod(
+    get_marketing_campaigns_by_parent_id_forms_submitted_by_id = _Op(
         get_marketing_campaigns_by_parent_id_forms_submitted_by_id
     )
-    put_marketing_campaigns_by_parent_id_forms_submitted_by_id = staticmethod(
+    put_marketing_campaigns_by_parent_id_forms_submitted_by_id = _Op(
         put_marketing_campaigns_by_parent_id_forms_submitted_by_id
     )
-    patch_marketing_campaigns_by_parent_id_forms_submitted_by_id = staticmethod(
+    patch_marketing_campaigns_by_parent_id_forms_submitted_by_id = _Op(
         patch_marketing_campaigns_by_parent_id_forms_submitted_by_id
     )
-    delete_marketing_campaigns_by_parent_id_forms_submitted_by_id = staticmethod(
+    delete_marketing_campaigns_by_parent_id_forms_submitted_by_id = _Op(
         delete_marketing_campaigns_by_parent_id_forms_submitted_by_id
     )
 
 
-class CampaignLinksClicked:
-    """The ``CampaignLinksClicked`` resource."""
+class CampaignLinksClicked(_Bound[_M]):
+    """The ``CampaignLinksClicked`` resource: ``client.marketing.campaign_links_clicked``."""
 
-    count = staticmethod(get_marketing_campaigns_by_parent_id_links_clicked_count)
-    create = staticmethod(post_marketing_campaigns_by_parent_id_links_clicked)
-    delete = staticmethod(delete_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    get = staticmethod(get_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    list = staticmethod(get_marketing_campaigns_by_parent_id_links_clicked)
-    replace = staticmethod(put_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    update = staticmethod(patch_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    get_marketing_campaigns_by_parent_id_links_clicked = staticmethod(
+    count = _Op(get_marketing_campaigns_by_parent_id_links_clicked_count)
+    create = _Op(post_marketing_campaigns_by_parent_id_links_clicked)
+    delete = _Op(delete_marketing_campaigns_by_parent_id_links_clicked_by_id)
+    get = _Op(get_marketing_campaigns_by_parent_id_links_clicked_by_id)
+    list = _Op(get_marketing_campaigns_by_parent_id_links_clicked)
+    replace = _Op(put_marketing_campaigns_by_parent_id_links_clicked_by_id)
+    update = _Op(patch_marketing_campaigns_by_parent_id_links_clicked_by_id)
+    get_marketing_campaigns_by_parent_id_links_clicked = _Op(
         get_marketing_campaigns_by_parent_id_links_clicked
     )
-    post_marketing_campaigns_by_parent_id_links_clicked = staticmethod(
+    post_marketing_campaigns_by_parent_id_links_clicked = _Op(
         post_marketing_campaigns_by_parent_id_links_clicked
     )
-    get_marketing_campaigns_by_parent_id_links_clicked_count = staticmethod(
+    get_marketing_campaigns_by_parent_id_links_clicked_count = _Op(
         get_marketing_campaigns_by_parent_id_links_clicked_count
     )
-    get_marketing_campaigns_by_parent_id_links_clicked_by_id = staticmethod(
+    get_marketing_campaigns_by_parent_id_links_clicked_by_id = _Op(
         get_marketing_campaigns_by_parent_id_links_clicked_by_id
     )
-    put_marketing_campaigns_by_parent_id_links_clicked_by_id = staticmethod(
+    put_marketing_campaigns_by_parent_id_links_clicked_by_id = _Op(
         put_marketing_campaigns_by_parent_id_links_clicked_by_id
     )
-    patch_marketing_campaigns_by_parent_id_links_clicked_by_id = staticmethod(
+    patch_marketing_campaigns_by_parent_id_links_clicked_by_id = _Op(
         patch_marketing_campaigns_by_parent_id_links_clicked_by_id
     )
-    delete_marketing_campaigns_by_parent_id_links_clicked_by_id = staticmethod(
+    delete_marketing_campaigns_by_parent_id_links_clicked_by_id = _Op(
         delete_marketing_campaigns_by_parent_id_links_clicked_by_id
     )
 
 
-class CampaignStatuses:
-    """The ``CampaignStatuses`` resource."""
+class CampaignStatuses(_Bound[_M]):
+    """The ``CampaignStatuses`` resource: ``client.marketing.campaign_statuses``."""
 
-    count = staticmethod(get_marketing_campaigns_statuses_count)
-    create = staticmethod(post_marketing_campaigns_statuses)
-    delete = staticmethod(delete_marketing_campaigns_statuses_by_id)
-    get = staticmethod(get_marketing_campaigns_statuses_by_id)
-    list = staticmethod(get_marketing_campaigns_statuses)
-    replace = staticmethod(put_marketing_campaigns_statuses_by_id)
-    update = staticmethod(patch_marketing_campaigns_statuses_by_id)
-    get_marketing_campaigns_statuses = staticmethod(get_marketing_campaigns_statuses)
-    post_marketing_campaigns_statuses = staticmethod(post_marketing_campaigns_statuses)
-    get_marketing_campaigns_statuses_count = staticmethod(get_marketing_campaigns_statuses_count)
-    get_marketing_campaigns_statuses_by_id = staticmethod(get_marketing_campaigns_statuses_by_id)
-    put_marketing_campaigns_statuses_by_id = staticmethod(put_marketing_campaigns_statuses_by_id)
-    patch_marketing_campaigns_statuses_by_id = staticmethod(
-        patch_marketing_campaigns_statuses_by_id
-    )
-    delete_marketing_campaigns_statuses_by_id = staticmethod(
-        delete_marketing_campaigns_statuses_by_id
-    )
+    count = _Op(get_marketing_campaigns_statuses_count)
+    create = _Op(post_marketing_campaigns_statuses)
+    delete = _Op(delete_marketing_campaigns_statuses_by_id)
+    get = _Op(get_marketing_campaigns_statuses_by_id)
+    list = _Op(get_marketing_campaigns_statuses)
+    replace = _Op(put_marketing_campaigns_statuses_by_id)
+    update = _Op(patch_marketing_campaigns_statuses_by_id)
+    get_marketing_campaigns_statuses = _Op(get_marketing_campaigns_statuses)
+    post_marketing_campaigns_statuses = _Op(post_marketing_campaigns_statuses)
+    get_marketing_campaigns_statuses_count = _Op(get_marketing_campaigns_statuses_count)
+    get_marketing_campaigns_statuses_by_id = _Op(get_marketing_campaigns_statuses_by_id)
+    put_marketing_campaigns_statuses_by_id = _Op(put_marketing_campaigns_statuses_by_id)
+    patch_marketing_campaigns_statuses_by_id = _Op(patch_marketing_campaigns_statuses_by_id)
+    delete_marketing_campaigns_statuses_by_id = _Op(delete_marketing_campaigns_statuses_by_id)
 
 
-class CampaignSubTypes:
-    """The ``CampaignSubTypes`` resource."""
+class CampaignSubTypes(_Bound[_M]):
+    """The ``CampaignSubTypes`` resource: ``client.marketing.campaign_sub_types``."""
 
-    count = staticmethod(get_marketing_campaigns_sub_types_count)
-    create = staticmethod(post_marketing_campaigns_sub_types)
-    delete = staticmethod(delete_marketing_campaigns_sub_types_by_id)
-    get = staticmethod(get_marketing_campaigns_sub_types_by_id)
-    list = staticmethod(get_marketing_campaigns_sub_types)
-    replace = staticmethod(put_marketing_campaigns_sub_types_by_id)
-    update = staticmethod(patch_marketing_campaigns_sub_types_by_id)
-    get_marketing_campaigns_sub_types = staticmethod(get_marketing_campaigns_sub_types)
-    post_marketing_campaigns_sub_types = staticmethod(post_marketing_campaigns_sub_types)
-    get_marketing_campaigns_sub_types_count = staticmethod(get_marketing_campaigns_sub_types_count)
-    get_marketing_campaigns_sub_types_by_id = staticmethod(get_marketing_campaigns_sub_types_by_id)
-    put_marketing_campaigns_sub_types_by_id = staticmethod(put_marketing_campaigns_sub_types_by_id)
-    patch_marketing_campaigns_sub_types_by_id = staticmethod(
-        patch_marketing_campaigns_sub_types_by_id
-    )
-    delete_marketing_campaigns_sub_types_by_id = staticmethod(
-        delete_marketing_campaigns_sub_types_by_id
-    )
+    count = _Op(get_marketing_campaigns_sub_types_count)
+    create = _Op(post_marketing_campaigns_sub_types)
+    delete = _Op(delete_marketing_campaigns_sub_types_by_id)
+    get = _Op(get_marketing_campaigns_sub_types_by_id)
+    list = _Op(get_marketing_campaigns_sub_types)
+    replace = _Op(put_marketing_campaigns_sub_types_by_id)
+    update = _Op(patch_marketing_campaigns_sub_types_by_id)
+    get_marketing_campaigns_sub_types = _Op(get_marketing_campaigns_sub_types)
+    post_marketing_campaigns_sub_types = _Op(post_marketing_campaigns_sub_types)
+    get_marketing_campaigns_sub_types_count = _Op(get_marketing_campaigns_sub_types_count)
+    get_marketing_campaigns_sub_types_by_id = _Op(get_marketing_campaigns_sub_types_by_id)
+    put_marketing_campaigns_sub_types_by_id = _Op(put_marketing_campaigns_sub_types_by_id)
+    patch_marketing_campaigns_sub_types_by_id = _Op(patch_marketing_campaigns_sub_types_by_id)
+    delete_marketing_campaigns_sub_types_by_id = _Op(delete_marketing_campaigns_sub_types_by_id)
 
 
-class CampaignTypeInfos:
-    """The ``CampaignTypeInfos`` resource."""
+class CampaignTypeInfos(_Bound[_M]):
+    """The ``CampaignTypeInfos`` resource: ``client.marketing.campaign_type_infos``."""
 
-    count = staticmethod(get_marketing_campaigns_types_info_count)
-    list = staticmethod(get_marketing_campaigns_types_info)
-    get_marketing_campaigns_types_info = staticmethod(get_marketing_campaigns_types_info)
-    get_marketing_campaigns_types_info_count = staticmethod(
-        get_marketing_campaigns_types_info_count
-    )
-    get_marketing_campaigns_types_by_id_info = staticmethod(
-        get_marketing_campaigns_types_by_id_info
-    )
+    count = _Op(get_marketing_campaigns_types_info_count)
+    list = _Op(get_marketing_campaigns_types_info)
+    get_marketing_campaigns_types_info = _Op(get_marketing_campaigns_types_info)
+    get_marketing_campaigns_types_info_count = _Op(get_marketing_campaigns_types_info_count)
+    get_marketing_campaigns_types_by_id_info = _Op(get_marketing_campaigns_types_by_id_info)
 
 
-class CampaignTypes:
-    """The ``CampaignTypes`` resource."""
+class CampaignTypes(_Bound[_M]):
+    """The ``CampaignTypes`` resource: ``client.marketing.campaign_types``."""
 
-    count = staticmethod(get_marketing_campaigns_types_count)
-    create = staticmethod(post_marketing_campaigns_types)
-    delete = staticmethod(delete_marketing_campaigns_types_by_id)
-    get = staticmethod(get_marketing_campaigns_types_by_id)
-    list = staticmethod(get_marketing_campaigns_types)
-    replace = staticmethod(put_marketing_campaigns_types_by_id)
-    update = staticmethod(patch_marketing_campaigns_types_by_id)
-    get_marketing_campaigns_types = staticmethod(get_marketing_campaigns_types)
-    post_marketing_campaigns_types = staticmethod(post_marketing_campaigns_types)
-    get_marketing_campaigns_types_count = staticmethod(get_marketing_campaigns_types_count)
-    get_marketing_campaigns_types_by_id = staticmethod(get_marketing_campaigns_types_by_id)
-    put_marketing_campaigns_types_by_id = staticmethod(put_marketing_campaigns_types_by_id)
-    patch_marketing_campaigns_types_by_id = staticmethod(patch_marketing_campaigns_types_by_id)
-    delete_marketing_campaigns_types_by_id = staticmethod(delete_marketing_campaigns_types_by_id)
+    count = _Op(get_marketing_campaigns_types_count)
+    create = _Op(post_marketing_campaigns_types)
+    delete = _Op(delete_marketing_campaigns_types_by_id)
+    get = _Op(get_marketing_campaigns_types_by_id)
+    list = _Op(get_marketing_campaigns_types)
+    replace = _Op(put_marketing_campaigns_types_by_id)
+    update = _Op(patch_marketing_campaigns_types_by_id)
+    get_marketing_campaigns_types = _Op(get_marketing_campaigns_types)
+    post_marketing_campaigns_types = _Op(post_marketing_campaigns_types)
+    get_marketing_campaigns_types_count = _Op(get_marketing_campaigns_types_count)
+    get_marketing_campaigns_types_by_id = _Op(get_marketing_campaigns_types_by_id)
+    put_marketing_campaigns_types_by_id = _Op(put_marketing_campaigns_types_by_id)
+    patch_marketing_campaigns_types_by_id = _Op(patch_marketing_campaigns_types_by_id)
+    delete_marketing_campaigns_types_by_id = _Op(delete_marketing_campaigns_types_by_id)
 
 
-class Campaigns:
-    """The ``Campaigns`` resource."""
+class Campaigns(_Bound[_M]):
+    """The ``Campaigns`` resource: ``client.marketing.campaigns``."""
 
-    count = staticmethod(get_marketing_campaigns_count)
-    create = staticmethod(post_marketing_campaigns)
-    delete = staticmethod(delete_marketing_campaigns_by_id)
-    get = staticmethod(get_marketing_campaigns_by_id)
-    list = staticmethod(get_marketing_campaigns)
-    replace = staticmethod(put_marketing_campaigns_by_id)
-    update = staticmethod(patch_marketing_campaigns_by_id)
-    get_marketing_campaigns = staticmethod(get_marketing_campaigns)
-    post_marketing_campaigns = staticmethod(post_marketing_campaigns)
-    get_marketing_campaigns_count = staticmethod(get_marketing_campaigns_count)
-    get_marketing_campaigns_by_id = staticmethod(get_marketing_campaigns_by_id)
-    put_marketing_campaigns_by_id = staticmethod(put_marketing_campaigns_by_id)
-    patch_marketing_campaigns_by_id = staticmethod(patch_marketing_campaigns_by_id)
-    delete_marketing_campaigns_by_id = staticmethod(delete_marketing_campaigns_by_id)
-    get_marketing_campaigns_by_id_activities = staticmethod(
-        get_marketing_campaigns_by_id_activities
-    )
-    get_marketing_campaigns_by_id_activities_count = staticmethod(
+    count = _Op(get_marketing_campaigns_count)
+    create = _Op(post_marketing_campaigns)
+    delete = _Op(delete_marketing_campaigns_by_id)
+    get = _Op(get_marketing_campaigns_by_id)
+    list = _Op(get_marketing_campaigns)
+    replace = _Op(put_marketing_campaigns_by_id)
+    update = _Op(patch_marketing_campaigns_by_id)
+    get_marketing_campaigns = _Op(get_marketing_campaigns)
+    post_marketing_campaigns = _Op(post_marketing_campaigns)
+    get_marketing_campaigns_count = _Op(get_marketing_campaigns_count)
+    get_marketing_campaigns_by_id = _Op(get_marketing_campaigns_by_id)
+    put_marketing_campaigns_by_id = _Op(put_marketing_campaigns_by_id)
+    patch_marketing_campaigns_by_id = _Op(patch_marketing_campaigns_by_id)
+    delete_marketing_campaigns_by_id = _Op(delete_marketing_campaigns_by_id)
+    get_marketing_campaigns_by_id_activities = _Op(get_marketing_campaigns_by_id_activities)
+    get_marketing_campaigns_by_id_activities_count = _Op(
         get_marketing_campaigns_by_id_activities_count
     )
-    get_marketing_campaigns_by_id_opportunities = staticmethod(
-        get_marketing_campaigns_by_id_opportunities
-    )
-    get_marketing_campaigns_by_id_opportunities_count = staticmethod(
+    get_marketing_campaigns_by_id_opportunities = _Op(get_marketing_campaigns_by_id_opportunities)
+    get_marketing_campaigns_by_id_opportunities_count = _Op(
         get_marketing_campaigns_by_id_opportunities_count
     )
 
 
-class GroupInfos:
-    """The ``GroupInfos`` resource."""
+class GroupInfos(_Bound[_M]):
+    """The ``GroupInfos`` resource: ``client.marketing.group_infos``."""
 
-    count = staticmethod(get_marketing_groups_info_count)
-    list = staticmethod(get_marketing_groups_info)
-    get_marketing_groups_info = staticmethod(get_marketing_groups_info)
-    get_marketing_groups_info_count = staticmethod(get_marketing_groups_info_count)
-    get_marketing_groups_by_id_info = staticmethod(get_marketing_groups_by_id_info)
-
-
-class Groups:
-    """The ``Groups`` resource."""
-
-    count = staticmethod(get_marketing_groups_count)
-    create = staticmethod(post_marketing_groups)
-    delete = staticmethod(delete_marketing_groups_by_id)
-    get = staticmethod(get_marketing_groups_by_id)
-    list = staticmethod(get_marketing_groups)
-    replace = staticmethod(put_marketing_groups_by_id)
-    update = staticmethod(patch_marketing_groups_by_id)
-    get_marketing_groups = staticmethod(get_marketing_groups)
-    post_marketing_groups = staticmethod(post_marketing_groups)
-    get_marketing_groups_count = staticmethod(get_marketing_groups_count)
-    get_marketing_groups_by_id = staticmethod(get_marketing_groups_by_id)
-    put_marketing_groups_by_id = staticmethod(put_marketing_groups_by_id)
-    patch_marketing_groups_by_id = staticmethod(patch_marketing_groups_by_id)
-    delete_marketing_groups_by_id = staticmethod(delete_marketing_groups_by_id)
-    get_marketing_groups_by_id_usages = staticmethod(get_marketing_groups_by_id_usages)
-    get_marketing_groups_by_id_usages_list = staticmethod(get_marketing_groups_by_id_usages_list)
+    count = _Op(get_marketing_groups_info_count)
+    list = _Op(get_marketing_groups_info)
+    get_marketing_groups_info = _Op(get_marketing_groups_info)
+    get_marketing_groups_info_count = _Op(get_marketing_groups_info_count)
+    get_marketing_groups_by_id_info = _Op(get_marketing_groups_by_id_info)
 
 
-class LegacyCampaignSubTypes:
-    """The ``LegacyCampaignSubTypes`` resource."""
+class Groups(_Bound[_M]):
+    """The ``Groups`` resource: ``client.marketing.groups``."""
 
-    count = staticmethod(get_marketing_campaigns_types_by_parent_id_sub_types_count)
-    get = staticmethod(get_marketing_campaigns_types_by_parent_id_sub_types_by_id)
-    list = staticmethod(get_marketing_campaigns_types_by_parent_id_sub_types)
-    get_marketing_campaigns_types_by_parent_id_sub_types = staticmethod(
+    count = _Op(get_marketing_groups_count)
+    create = _Op(post_marketing_groups)
+    delete = _Op(delete_marketing_groups_by_id)
+    get = _Op(get_marketing_groups_by_id)
+    list = _Op(get_marketing_groups)
+    replace = _Op(put_marketing_groups_by_id)
+    update = _Op(patch_marketing_groups_by_id)
+    get_marketing_groups = _Op(get_marketing_groups)
+    post_marketing_groups = _Op(post_marketing_groups)
+    get_marketing_groups_count = _Op(get_marketing_groups_count)
+    get_marketing_groups_by_id = _Op(get_marketing_groups_by_id)
+    put_marketing_groups_by_id = _Op(put_marketing_groups_by_id)
+    patch_marketing_groups_by_id = _Op(patch_marketing_groups_by_id)
+    delete_marketing_groups_by_id = _Op(delete_marketing_groups_by_id)
+    get_marketing_groups_by_id_usages = _Op(get_marketing_groups_by_id_usages)
+    get_marketing_groups_by_id_usages_list = _Op(get_marketing_groups_by_id_usages_list)
+
+
+class LegacyCampaignSubTypes(_Bound[_M]):
+    """The ``LegacyCampaignSubTypes`` resource: ``client.marketing.legacy_campaign_sub_types``."""
+
+    count = _Op(get_marketing_campaigns_types_by_parent_id_sub_types_count)
+    get = _Op(get_marketing_campaigns_types_by_parent_id_sub_types_by_id)
+    list = _Op(get_marketing_campaigns_types_by_parent_id_sub_types)
+    get_marketing_campaigns_types_by_parent_id_sub_types = _Op(
         get_marketing_campaigns_types_by_parent_id_sub_types
     )
-    get_marketing_campaigns_types_by_parent_id_sub_types_count = staticmethod(
+    get_marketing_campaigns_types_by_parent_id_sub_types_count = _Op(
         get_marketing_campaigns_types_by_parent_id_sub_types_count
     )
-    get_marketing_campaigns_types_by_parent_id_sub_types_by_id = staticmethod(
+    get_marketing_campaigns_types_by_parent_id_sub_types_by_id = _Op(
         get_marketing_campaigns_types_by_parent_id_sub_types_by_id
     )
 
 
-class MarketingCompanies:
-    """The ``MarketingCompanies`` resource."""
+class MarketingCompanies(_Bound[_M]):
+    """The ``MarketingCompanies`` resource: ``client.marketing.marketing_companies``."""
 
-    count = staticmethod(get_marketing_groups_by_parent_id_companies_count)
-    create = staticmethod(post_marketing_groups_by_parent_id_companies)
-    delete = staticmethod(delete_marketing_groups_by_parent_id_companies_by_id)
-    get = staticmethod(get_marketing_groups_by_parent_id_companies_by_id)
-    list = staticmethod(get_marketing_groups_by_parent_id_companies)
-    replace = staticmethod(put_marketing_groups_by_parent_id_companies_by_id)
-    update = staticmethod(patch_marketing_groups_by_parent_id_companies_by_id)
-    get_marketing_groups_by_parent_id_companies = staticmethod(
-        get_marketing_groups_by_parent_id_companies
-    )
-    post_marketing_groups_by_parent_id_companies = staticmethod(
-        post_marketing_groups_by_parent_id_companies
-    )
-    get_marketing_groups_by_parent_id_companies_count = staticmethod(
+    count = _Op(get_marketing_groups_by_parent_id_companies_count)
+    create = _Op(post_marketing_groups_by_parent_id_companies)
+    delete = _Op(delete_marketing_groups_by_parent_id_companies_by_id)
+    get = _Op(get_marketing_groups_by_parent_id_companies_by_id)
+    list = _Op(get_marketing_groups_by_parent_id_companies)
+    replace = _Op(put_marketing_groups_by_parent_id_companies_by_id)
+    update = _Op(patch_marketing_groups_by_parent_id_companies_by_id)
+    get_marketing_groups_by_parent_id_companies = _Op(get_marketing_groups_by_parent_id_companies)
+    post_marketing_groups_by_parent_id_companies = _Op(post_marketing_groups_by_parent_id_companies)
+    get_marketing_groups_by_parent_id_companies_count = _Op(
         get_marketing_groups_by_parent_id_companies_count
     )
-    get_marketing_groups_by_parent_id_companies_by_id = staticmethod(
+    get_marketing_groups_by_parent_id_companies_by_id = _Op(
         get_marketing_groups_by_parent_id_companies_by_id
     )
-    put_marketing_groups_by_parent_id_companies_by_id = staticmethod(
+    put_marketing_groups_by_parent_id_companies_by_id = _Op(
         put_marketing_groups_by_parent_id_companies_by_id
     )
-    patch_marketing_groups_by_parent_id_companies_by_id = staticmethod(
+    patch_marketing_groups_by_parent_id_companies_by_id = _Op(
         patch_marketing_groups_by_parent_id_companies_by_id
     )
-    delete_marketing_groups_by_parent_id_companies_by_id = staticmethod(
+    delete_marketing_groups_by_parent_id_companies_by_id = _Op(
         delete_marketing_groups_by_parent_id_companies_by_id
     )
 
 
-class MarketingContacts:
-    """The ``MarketingContacts`` resource."""
+class MarketingContacts(_Bound[_M]):
+    """The ``MarketingContacts`` resource: ``client.marketing.marketing_contacts``."""
 
-    count = staticmethod(get_marketing_groups_by_parent_id_contacts_count)
-    create = staticmethod(post_marketing_groups_by_parent_id_contacts)
-    delete = staticmethod(delete_marketing_groups_by_parent_id_contacts_by_id)
-    get = staticmethod(get_marketing_groups_by_parent_id_contacts_by_id)
-    list = staticmethod(get_marketing_groups_by_parent_id_contacts)
-    replace = staticmethod(put_marketing_groups_by_parent_id_contacts_by_id)
-    update = staticmethod(patch_marketing_groups_by_parent_id_contacts_by_id)
-    get_marketing_groups_by_parent_id_contacts = staticmethod(
-        get_marketing_groups_by_parent_id_contacts
-    )
-    post_marketing_groups_by_parent_id_contacts = staticmethod(
-        post_marketing_groups_by_parent_id_contacts
-    )
-    get_marketing_groups_by_parent_id_contacts_count = staticmethod(
+    count = _Op(get_marketing_groups_by_parent_id_contacts_count)
+    create = _Op(post_marketing_groups_by_parent_id_contacts)
+    delete = _Op(delete_marketing_groups_by_parent_id_contacts_by_id)
+    get = _Op(get_marketing_groups_by_parent_id_contacts_by_id)
+    list = _Op(get_marketing_groups_by_parent_id_contacts)
+    replace = _Op(put_marketing_groups_by_parent_id_contacts_by_id)
+    update = _Op(patch_marketing_groups_by_parent_id_contacts_by_id)
+    get_marketing_groups_by_parent_id_contacts = _Op(get_marketing_groups_by_parent_id_contacts)
+    post_marketing_groups_by_parent_id_contacts = _Op(post_marketing_groups_by_parent_id_contacts)
+    get_marketing_groups_by_parent_id_contacts_count = _Op(
         get_marketing_groups_by_parent_id_contacts_count
     )
-    get_marketing_groups_by_parent_id_contacts_by_id = staticmethod(
+    get_marketing_groups_by_parent_id_contacts_by_id = _Op(
         get_marketing_groups_by_parent_id_contacts_by_id
     )
-    put_marketing_groups_by_parent_id_contacts_by_id = staticmethod(
+    put_marketing_groups_by_parent_id_contacts_by_id = _Op(
         put_marketing_groups_by_parent_id_contacts_by_id
     )
-    patch_marketing_groups_by_parent_id_contacts_by_id = staticmethod(
+    patch_marketing_groups_by_parent_id_contacts_by_id = _Op(
         patch_marketing_groups_by_parent_id_contacts_by_id
     )
-    delete_marketing_groups_by_parent_id_contacts_by_id = staticmethod(
+    delete_marketing_groups_by_parent_id_contacts_by_id = _Op(
         delete_marketing_groups_by_parent_id_contacts_by_id
     )
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "campaign_audits": CampaignAudits,
     "campaign_emails_opened": CampaignEmailsOpened,
@@ -3007,1108 +2981,218 @@ RESOURCES: dict[str, type] = {
     "marketing_contacts": MarketingContacts,
 }
 
-# Bound to a client: ``client.marketing`` is a SyncMarketing, ``client.marketing.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class MarketingOperations(_Bound[_M]):
+    """The ``marketing`` operations of a client, by resource and by full name."""
 
-class SyncCampaignAudits(_Bound):
-    """The ``CampaignAudits`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_campaigns_by_parent_id_audits_count)
-    create = _SyncOp(post_marketing_campaigns_by_parent_id_audits)
-    delete = _SyncOp(delete_marketing_campaigns_by_parent_id_audits_by_id)
-    get = _SyncOp(get_marketing_campaigns_by_parent_id_audits_by_id)
-    list = _SyncOp(get_marketing_campaigns_by_parent_id_audits)
-    replace = _SyncOp(put_marketing_campaigns_by_parent_id_audits_by_id)
-    update = _SyncOp(patch_marketing_campaigns_by_parent_id_audits_by_id)
-    get_marketing_campaigns_by_parent_id_audits = _SyncOp(
-        get_marketing_campaigns_by_parent_id_audits
+    campaign_audits: _Resource[CampaignAudits[_M]] = _Resource(CampaignAudits)
+    campaign_emails_opened: _Resource[CampaignEmailsOpened[_M]] = _Resource(CampaignEmailsOpened)
+    campaign_forms_submitted: _Resource[CampaignFormsSubmitted[_M]] = _Resource(
+        CampaignFormsSubmitted
     )
-    post_marketing_campaigns_by_parent_id_audits = _SyncOp(
-        post_marketing_campaigns_by_parent_id_audits
+    campaign_links_clicked: _Resource[CampaignLinksClicked[_M]] = _Resource(CampaignLinksClicked)
+    campaign_statuses: _Resource[CampaignStatuses[_M]] = _Resource(CampaignStatuses)
+    campaign_sub_types: _Resource[CampaignSubTypes[_M]] = _Resource(CampaignSubTypes)
+    campaign_type_infos: _Resource[CampaignTypeInfos[_M]] = _Resource(CampaignTypeInfos)
+    campaign_types: _Resource[CampaignTypes[_M]] = _Resource(CampaignTypes)
+    campaigns: _Resource[Campaigns[_M]] = _Resource(Campaigns)
+    group_infos: _Resource[GroupInfos[_M]] = _Resource(GroupInfos)
+    groups: _Resource[Groups[_M]] = _Resource(Groups)
+    legacy_campaign_sub_types: _Resource[LegacyCampaignSubTypes[_M]] = _Resource(
+        LegacyCampaignSubTypes
     )
-    get_marketing_campaigns_by_parent_id_audits_count = _SyncOp(
-        get_marketing_campaigns_by_parent_id_audits_count
-    )
-    get_marketing_campaigns_by_parent_id_audits_by_id = _SyncOp(
-        get_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    put_marketing_campaigns_by_parent_id_audits_by_id = _SyncOp(
-        put_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_audits_by_id = _SyncOp(
-        patch_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_audits_by_id = _SyncOp(
-        delete_marketing_campaigns_by_parent_id_audits_by_id
-    )
+    marketing_companies: _Resource[MarketingCompanies[_M]] = _Resource(MarketingCompanies)
+    marketing_contacts: _Resource[MarketingContacts[_M]] = _Resource(MarketingContacts)
 
-
-class SyncCampaignEmailsOpened(_Bound):
-    """The ``CampaignEmailsOpened`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_campaigns_by_parent_id_emails_opened_count)
-    create = _SyncOp(post_marketing_campaigns_by_parent_id_emails_opened)
-    delete = _SyncOp(delete_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    get = _SyncOp(get_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    list = _SyncOp(get_marketing_campaigns_by_parent_id_emails_opened)
-    replace = _SyncOp(put_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    update = _SyncOp(patch_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    get_marketing_campaigns_by_parent_id_emails_opened = _SyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened
-    )
-    post_marketing_campaigns_by_parent_id_emails_opened = _SyncOp(
-        post_marketing_campaigns_by_parent_id_emails_opened
-    )
-    get_marketing_campaigns_by_parent_id_emails_opened_count = _SyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened_count
-    )
-    get_marketing_campaigns_by_parent_id_emails_opened_by_id = _SyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    put_marketing_campaigns_by_parent_id_emails_opened_by_id = _SyncOp(
-        put_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_emails_opened_by_id = _SyncOp(
-        patch_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_emails_opened_by_id = _SyncOp(
-        delete_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-
-
-class SyncCampaignFormsSubmitted(_Bound):
-    """The ``CampaignFormsSubmitted`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_campaigns_by_parent_id_forms_submitted_count)
-    create = _SyncOp(post_marketing_campaigns_by_parent_id_forms_submitted)
-    delete = _SyncOp(delete_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    get = _SyncOp(get_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    list = _SyncOp(get_marketing_campaigns_by_parent_id_forms_submitted)
-    replace = _SyncOp(put_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    update = _SyncOp(patch_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    get_marketing_campaigns_by_parent_id_forms_submitted = _SyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted
-    )
-    post_marketing_campaigns_by_parent_id_forms_submitted = _SyncOp(
-        post_marketing_campaigns_by_parent_id_forms_submitted
-    )
-    get_marketing_campaigns_by_parent_id_forms_submitted_count = _SyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted_count
-    )
-    get_marketing_campaigns_by_parent_id_forms_submitted_by_id = _SyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    put_marketing_campaigns_by_parent_id_forms_submitted_by_id = _SyncOp(
-        put_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_forms_submitted_by_id = _SyncOp(
-        patch_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_forms_submitted_by_id = _SyncOp(
-        delete_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-
-
-class SyncCampaignLinksClicked(_Bound):
-    """The ``CampaignLinksClicked`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_campaigns_by_parent_id_links_clicked_count)
-    create = _SyncOp(post_marketing_campaigns_by_parent_id_links_clicked)
-    delete = _SyncOp(delete_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    get = _SyncOp(get_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    list = _SyncOp(get_marketing_campaigns_by_parent_id_links_clicked)
-    replace = _SyncOp(put_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    update = _SyncOp(patch_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    get_marketing_campaigns_by_parent_id_links_clicked = _SyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked
-    )
-    post_marketing_campaigns_by_parent_id_links_clicked = _SyncOp(
-        post_marketing_campaigns_by_parent_id_links_clicked
-    )
-    get_marketing_campaigns_by_parent_id_links_clicked_count = _SyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked_count
-    )
-    get_marketing_campaigns_by_parent_id_links_clicked_by_id = _SyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    put_marketing_campaigns_by_parent_id_links_clicked_by_id = _SyncOp(
-        put_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_links_clicked_by_id = _SyncOp(
-        patch_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_links_clicked_by_id = _SyncOp(
-        delete_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-
-
-class SyncCampaignStatuses(_Bound):
-    """The ``CampaignStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_campaigns_statuses_count)
-    create = _SyncOp(post_marketing_campaigns_statuses)
-    delete = _SyncOp(delete_marketing_campaigns_statuses_by_id)
-    get = _SyncOp(get_marketing_campaigns_statuses_by_id)
-    list = _SyncOp(get_marketing_campaigns_statuses)
-    replace = _SyncOp(put_marketing_campaigns_statuses_by_id)
-    update = _SyncOp(patch_marketing_campaigns_statuses_by_id)
-    get_marketing_campaigns_statuses = _SyncOp(get_marketing_campaigns_statuses)
-    post_marketing_campaigns_statuses = _SyncOp(post_marketing_campaigns_statuses)
-    get_marketing_campaigns_statuses_count = _SyncOp(get_marketing_campaigns_statuses_count)
-    get_marketing_campaigns_statuses_by_id = _SyncOp(get_marketing_campaigns_statuses_by_id)
-    put_marketing_campaigns_statuses_by_id = _SyncOp(put_marketing_campaigns_statuses_by_id)
-    patch_marketing_campaigns_statuses_by_id = _SyncOp(patch_marketing_campaigns_statuses_by_id)
-    delete_marketing_campaigns_statuses_by_id = _SyncOp(delete_marketing_campaigns_statuses_by_id)
-
-
-class SyncCampaignSubTypes(_Bound):
-    """The ``CampaignSubTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_campaigns_sub_types_count)
-    create = _SyncOp(post_marketing_campaigns_sub_types)
-    delete = _SyncOp(delete_marketing_campaigns_sub_types_by_id)
-    get = _SyncOp(get_marketing_campaigns_sub_types_by_id)
-    list = _SyncOp(get_marketing_campaigns_sub_types)
-    replace = _SyncOp(put_marketing_campaigns_sub_types_by_id)
-    update = _SyncOp(patch_marketing_campaigns_sub_types_by_id)
-    get_marketing_campaigns_sub_types = _SyncOp(get_marketing_campaigns_sub_types)
-    post_marketing_campaigns_sub_types = _SyncOp(post_marketing_campaigns_sub_types)
-    get_marketing_campaigns_sub_types_count = _SyncOp(get_marketing_campaigns_sub_types_count)
-    get_marketing_campaigns_sub_types_by_id = _SyncOp(get_marketing_campaigns_sub_types_by_id)
-    put_marketing_campaigns_sub_types_by_id = _SyncOp(put_marketing_campaigns_sub_types_by_id)
-    patch_marketing_campaigns_sub_types_by_id = _SyncOp(patch_marketing_campaigns_sub_types_by_id)
-    delete_marketing_campaigns_sub_types_by_id = _SyncOp(delete_marketing_campaigns_sub_types_by_id)
-
-
-class SyncCampaignTypeInfos(_Bound):
-    """The ``CampaignTypeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_campaigns_types_info_count)
-    list = _SyncOp(get_marketing_campaigns_types_info)
-    get_marketing_campaigns_types_info = _SyncOp(get_marketing_campaigns_types_info)
-    get_marketing_campaigns_types_info_count = _SyncOp(get_marketing_campaigns_types_info_count)
-    get_marketing_campaigns_types_by_id_info = _SyncOp(get_marketing_campaigns_types_by_id_info)
-
-
-class SyncCampaignTypes(_Bound):
-    """The ``CampaignTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_campaigns_types_count)
-    create = _SyncOp(post_marketing_campaigns_types)
-    delete = _SyncOp(delete_marketing_campaigns_types_by_id)
-    get = _SyncOp(get_marketing_campaigns_types_by_id)
-    list = _SyncOp(get_marketing_campaigns_types)
-    replace = _SyncOp(put_marketing_campaigns_types_by_id)
-    update = _SyncOp(patch_marketing_campaigns_types_by_id)
-    get_marketing_campaigns_types = _SyncOp(get_marketing_campaigns_types)
-    post_marketing_campaigns_types = _SyncOp(post_marketing_campaigns_types)
-    get_marketing_campaigns_types_count = _SyncOp(get_marketing_campaigns_types_count)
-    get_marketing_campaigns_types_by_id = _SyncOp(get_marketing_campaigns_types_by_id)
-    put_marketing_campaigns_types_by_id = _SyncOp(put_marketing_campaigns_types_by_id)
-    patch_marketing_campaigns_types_by_id = _SyncOp(patch_marketing_campaigns_types_by_id)
-    delete_marketing_campaigns_types_by_id = _SyncOp(delete_marketing_campaigns_types_by_id)
-
-
-class SyncCampaigns(_Bound):
-    """The ``Campaigns`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_campaigns_count)
-    create = _SyncOp(post_marketing_campaigns)
-    delete = _SyncOp(delete_marketing_campaigns_by_id)
-    get = _SyncOp(get_marketing_campaigns_by_id)
-    list = _SyncOp(get_marketing_campaigns)
-    replace = _SyncOp(put_marketing_campaigns_by_id)
-    update = _SyncOp(patch_marketing_campaigns_by_id)
-    get_marketing_campaigns = _SyncOp(get_marketing_campaigns)
-    post_marketing_campaigns = _SyncOp(post_marketing_campaigns)
-    get_marketing_campaigns_count = _SyncOp(get_marketing_campaigns_count)
-    get_marketing_campaigns_by_id = _SyncOp(get_marketing_campaigns_by_id)
-    put_marketing_campaigns_by_id = _SyncOp(put_marketing_campaigns_by_id)
-    patch_marketing_campaigns_by_id = _SyncOp(patch_marketing_campaigns_by_id)
-    delete_marketing_campaigns_by_id = _SyncOp(delete_marketing_campaigns_by_id)
-    get_marketing_campaigns_by_id_activities = _SyncOp(get_marketing_campaigns_by_id_activities)
-    get_marketing_campaigns_by_id_activities_count = _SyncOp(
-        get_marketing_campaigns_by_id_activities_count
-    )
-    get_marketing_campaigns_by_id_opportunities = _SyncOp(
-        get_marketing_campaigns_by_id_opportunities
-    )
-    get_marketing_campaigns_by_id_opportunities_count = _SyncOp(
-        get_marketing_campaigns_by_id_opportunities_count
-    )
-
-
-class SyncGroupInfos(_Bound):
-    """The ``GroupInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_groups_info_count)
-    list = _SyncOp(get_marketing_groups_info)
-    get_marketing_groups_info = _SyncOp(get_marketing_groups_info)
-    get_marketing_groups_info_count = _SyncOp(get_marketing_groups_info_count)
-    get_marketing_groups_by_id_info = _SyncOp(get_marketing_groups_by_id_info)
-
-
-class SyncGroups(_Bound):
-    """The ``Groups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_groups_count)
-    create = _SyncOp(post_marketing_groups)
-    delete = _SyncOp(delete_marketing_groups_by_id)
-    get = _SyncOp(get_marketing_groups_by_id)
-    list = _SyncOp(get_marketing_groups)
-    replace = _SyncOp(put_marketing_groups_by_id)
-    update = _SyncOp(patch_marketing_groups_by_id)
-    get_marketing_groups = _SyncOp(get_marketing_groups)
-    post_marketing_groups = _SyncOp(post_marketing_groups)
-    get_marketing_groups_count = _SyncOp(get_marketing_groups_count)
-    get_marketing_groups_by_id = _SyncOp(get_marketing_groups_by_id)
-    put_marketing_groups_by_id = _SyncOp(put_marketing_groups_by_id)
-    patch_marketing_groups_by_id = _SyncOp(patch_marketing_groups_by_id)
-    delete_marketing_groups_by_id = _SyncOp(delete_marketing_groups_by_id)
-    get_marketing_groups_by_id_usages = _SyncOp(get_marketing_groups_by_id_usages)
-    get_marketing_groups_by_id_usages_list = _SyncOp(get_marketing_groups_by_id_usages_list)
-
-
-class SyncLegacyCampaignSubTypes(_Bound):
-    """The ``LegacyCampaignSubTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_campaigns_types_by_parent_id_sub_types_count)
-    get = _SyncOp(get_marketing_campaigns_types_by_parent_id_sub_types_by_id)
-    list = _SyncOp(get_marketing_campaigns_types_by_parent_id_sub_types)
-    get_marketing_campaigns_types_by_parent_id_sub_types = _SyncOp(
+    get_marketing_campaigns = _Op(get_marketing_campaigns)
+    post_marketing_campaigns = _Op(post_marketing_campaigns)
+    get_marketing_campaigns_count = _Op(get_marketing_campaigns_count)
+    get_marketing_campaigns_statuses = _Op(get_marketing_campaigns_statuses)
+    post_marketing_campaigns_statuses = _Op(post_marketing_campaigns_statuses)
+    get_marketing_campaigns_statuses_count = _Op(get_marketing_campaigns_statuses_count)
+    get_marketing_campaigns_statuses_by_id = _Op(get_marketing_campaigns_statuses_by_id)
+    put_marketing_campaigns_statuses_by_id = _Op(put_marketing_campaigns_statuses_by_id)
+    patch_marketing_campaigns_statuses_by_id = _Op(patch_marketing_campaigns_statuses_by_id)
+    delete_marketing_campaigns_statuses_by_id = _Op(delete_marketing_campaigns_statuses_by_id)
+    get_marketing_campaigns_sub_types = _Op(get_marketing_campaigns_sub_types)
+    post_marketing_campaigns_sub_types = _Op(post_marketing_campaigns_sub_types)
+    get_marketing_campaigns_sub_types_count = _Op(get_marketing_campaigns_sub_types_count)
+    get_marketing_campaigns_sub_types_by_id = _Op(get_marketing_campaigns_sub_types_by_id)
+    put_marketing_campaigns_sub_types_by_id = _Op(put_marketing_campaigns_sub_types_by_id)
+    patch_marketing_campaigns_sub_types_by_id = _Op(patch_marketing_campaigns_sub_types_by_id)
+    delete_marketing_campaigns_sub_types_by_id = _Op(delete_marketing_campaigns_sub_types_by_id)
+    get_marketing_campaigns_types = _Op(get_marketing_campaigns_types)
+    post_marketing_campaigns_types = _Op(post_marketing_campaigns_types)
+    get_marketing_campaigns_types_count = _Op(get_marketing_campaigns_types_count)
+    get_marketing_campaigns_types_info = _Op(get_marketing_campaigns_types_info)
+    get_marketing_campaigns_types_info_count = _Op(get_marketing_campaigns_types_info_count)
+    get_marketing_campaigns_types_by_id = _Op(get_marketing_campaigns_types_by_id)
+    put_marketing_campaigns_types_by_id = _Op(put_marketing_campaigns_types_by_id)
+    patch_marketing_campaigns_types_by_id = _Op(patch_marketing_campaigns_types_by_id)
+    delete_marketing_campaigns_types_by_id = _Op(delete_marketing_campaigns_types_by_id)
+    get_marketing_campaigns_types_by_id_info = _Op(get_marketing_campaigns_types_by_id_info)
+    get_marketing_campaigns_types_by_parent_id_sub_types = _Op(
         get_marketing_campaigns_types_by_parent_id_sub_types
     )
-    get_marketing_campaigns_types_by_parent_id_sub_types_count = _SyncOp(
+    get_marketing_campaigns_types_by_parent_id_sub_types_count = _Op(
         get_marketing_campaigns_types_by_parent_id_sub_types_count
     )
-    get_marketing_campaigns_types_by_parent_id_sub_types_by_id = _SyncOp(
+    get_marketing_campaigns_types_by_parent_id_sub_types_by_id = _Op(
         get_marketing_campaigns_types_by_parent_id_sub_types_by_id
     )
-
-
-class SyncMarketingCompanies(_Bound):
-    """The ``MarketingCompanies`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_groups_by_parent_id_companies_count)
-    create = _SyncOp(post_marketing_groups_by_parent_id_companies)
-    delete = _SyncOp(delete_marketing_groups_by_parent_id_companies_by_id)
-    get = _SyncOp(get_marketing_groups_by_parent_id_companies_by_id)
-    list = _SyncOp(get_marketing_groups_by_parent_id_companies)
-    replace = _SyncOp(put_marketing_groups_by_parent_id_companies_by_id)
-    update = _SyncOp(patch_marketing_groups_by_parent_id_companies_by_id)
-    get_marketing_groups_by_parent_id_companies = _SyncOp(
-        get_marketing_groups_by_parent_id_companies
+    get_marketing_campaigns_by_id = _Op(get_marketing_campaigns_by_id)
+    put_marketing_campaigns_by_id = _Op(put_marketing_campaigns_by_id)
+    patch_marketing_campaigns_by_id = _Op(patch_marketing_campaigns_by_id)
+    delete_marketing_campaigns_by_id = _Op(delete_marketing_campaigns_by_id)
+    get_marketing_campaigns_by_id_activities = _Op(get_marketing_campaigns_by_id_activities)
+    get_marketing_campaigns_by_id_activities_count = _Op(
+        get_marketing_campaigns_by_id_activities_count
     )
-    post_marketing_groups_by_parent_id_companies = _SyncOp(
-        post_marketing_groups_by_parent_id_companies
+    get_marketing_campaigns_by_id_opportunities = _Op(get_marketing_campaigns_by_id_opportunities)
+    get_marketing_campaigns_by_id_opportunities_count = _Op(
+        get_marketing_campaigns_by_id_opportunities_count
     )
-    get_marketing_groups_by_parent_id_companies_count = _SyncOp(
+    get_marketing_campaigns_by_parent_id_audits = _Op(get_marketing_campaigns_by_parent_id_audits)
+    post_marketing_campaigns_by_parent_id_audits = _Op(post_marketing_campaigns_by_parent_id_audits)
+    get_marketing_campaigns_by_parent_id_audits_count = _Op(
+        get_marketing_campaigns_by_parent_id_audits_count
+    )
+    get_marketing_campaigns_by_parent_id_audits_by_id = _Op(
+        get_marketing_campaigns_by_parent_id_audits_by_id
+    )
+    put_marketing_campaigns_by_parent_id_audits_by_id = _Op(
+        put_marketing_campaigns_by_parent_id_audits_by_id
+    )
+    patch_marketing_campaigns_by_parent_id_audits_by_id = _Op(
+        patch_marketing_campaigns_by_parent_id_audits_by_id
+    )
+    delete_marketing_campaigns_by_parent_id_audits_by_id = _Op(
+        delete_marketing_campaigns_by_parent_id_audits_by_id
+    )
+    get_marketing_campaigns_by_parent_id_emails_opened = _Op(
+        get_marketing_campaigns_by_parent_id_emails_opened
+    )
+    post_marketing_campaigns_by_parent_id_emails_opened = _Op(
+        post_marketing_campaigns_by_parent_id_emails_opened
+    )
+    get_marketing_campaigns_by_parent_id_emails_opened_count = _Op(
+        get_marketing_campaigns_by_parent_id_emails_opened_count
+    )
+    get_marketing_campaigns_by_parent_id_emails_opened_by_id = _Op(
+        get_marketing_campaigns_by_parent_id_emails_opened_by_id
+    )
+    put_marketing_campaigns_by_parent_id_emails_opened_by_id = _Op(
+        put_marketing_campaigns_by_parent_id_emails_opened_by_id
+    )
+    patch_marketing_campaigns_by_parent_id_emails_opened_by_id = _Op(
+        patch_marketing_campaigns_by_parent_id_emails_opened_by_id
+    )
+    delete_marketing_campaigns_by_parent_id_emails_opened_by_id = _Op(
+        delete_marketing_campaigns_by_parent_id_emails_opened_by_id
+    )
+    get_marketing_campaigns_by_parent_id_forms_submitted = _Op(
+        get_marketing_campaigns_by_parent_id_forms_submitted
+    )
+    post_marketing_campaigns_by_parent_id_forms_submitted = _Op(
+        post_marketing_campaigns_by_parent_id_forms_submitted
+    )
+    get_marketing_campaigns_by_parent_id_forms_submitted_count = _Op(
+        get_marketing_campaigns_by_parent_id_forms_submitted_count
+    )
+    get_marketing_campaigns_by_parent_id_forms_submitted_by_id = _Op(
+        get_marketing_campaigns_by_parent_id_forms_submitted_by_id
+    )
+    put_marketing_campaigns_by_parent_id_forms_submitted_by_id = _Op(
+        put_marketing_campaigns_by_parent_id_forms_submitted_by_id
+    )
+    patch_marketing_campaigns_by_parent_id_forms_submitted_by_id = _Op(
+        patch_marketing_campaigns_by_parent_id_forms_submitted_by_id
+    )
+    delete_marketing_campaigns_by_parent_id_forms_submitted_by_id = _Op(
+        delete_marketing_campaigns_by_parent_id_forms_submitted_by_id
+    )
+    get_marketing_campaigns_by_parent_id_links_clicked = _Op(
+        get_marketing_campaigns_by_parent_id_links_clicked
+    )
+    post_marketing_campaigns_by_parent_id_links_clicked = _Op(
+        post_marketing_campaigns_by_parent_id_links_clicked
+    )
+    get_marketing_campaigns_by_parent_id_links_clicked_count = _Op(
+        get_marketing_campaigns_by_parent_id_links_clicked_count
+    )
+    get_marketing_campaigns_by_parent_id_links_clicked_by_id = _Op(
+        get_marketing_campaigns_by_parent_id_links_clicked_by_id
+    )
+    put_marketing_campaigns_by_parent_id_links_clicked_by_id = _Op(
+        put_marketing_campaigns_by_parent_id_links_clicked_by_id
+    )
+    patch_marketing_campaigns_by_parent_id_links_clicked_by_id = _Op(
+        patch_marketing_campaigns_by_parent_id_links_clicked_by_id
+    )
+    delete_marketing_campaigns_by_parent_id_links_clicked_by_id = _Op(
+        delete_marketing_campaigns_by_parent_id_links_clicked_by_id
+    )
+    get_marketing_groups = _Op(get_marketing_groups)
+    post_marketing_groups = _Op(post_marketing_groups)
+    get_marketing_groups_count = _Op(get_marketing_groups_count)
+    get_marketing_groups_info = _Op(get_marketing_groups_info)
+    get_marketing_groups_info_count = _Op(get_marketing_groups_info_count)
+    get_marketing_groups_by_id = _Op(get_marketing_groups_by_id)
+    put_marketing_groups_by_id = _Op(put_marketing_groups_by_id)
+    patch_marketing_groups_by_id = _Op(patch_marketing_groups_by_id)
+    delete_marketing_groups_by_id = _Op(delete_marketing_groups_by_id)
+    get_marketing_groups_by_id_info = _Op(get_marketing_groups_by_id_info)
+    get_marketing_groups_by_id_usages = _Op(get_marketing_groups_by_id_usages)
+    get_marketing_groups_by_id_usages_list = _Op(get_marketing_groups_by_id_usages_list)
+    get_marketing_groups_by_parent_id_companies = _Op(get_marketing_groups_by_parent_id_companies)
+    post_marketing_groups_by_parent_id_companies = _Op(post_marketing_groups_by_parent_id_companies)
+    get_marketing_groups_by_parent_id_companies_count = _Op(
         get_marketing_groups_by_parent_id_companies_count
     )
-    get_marketing_groups_by_parent_id_companies_by_id = _SyncOp(
+    get_marketing_groups_by_parent_id_companies_by_id = _Op(
         get_marketing_groups_by_parent_id_companies_by_id
     )
-    put_marketing_groups_by_parent_id_companies_by_id = _SyncOp(
+    put_marketing_groups_by_parent_id_companies_by_id = _Op(
         put_marketing_groups_by_parent_id_companies_by_id
     )
-    patch_marketing_groups_by_parent_id_companies_by_id = _SyncOp(
+    patch_marketing_groups_by_parent_id_companies_by_id = _Op(
         patch_marketing_groups_by_parent_id_companies_by_id
     )
-    delete_marketing_groups_by_parent_id_companies_by_id = _SyncOp(
+    delete_marketing_groups_by_parent_id_companies_by_id = _Op(
         delete_marketing_groups_by_parent_id_companies_by_id
     )
-
-
-class SyncMarketingContacts(_Bound):
-    """The ``MarketingContacts`` resource of a synchronous client."""
-
-    count = _SyncOp(get_marketing_groups_by_parent_id_contacts_count)
-    create = _SyncOp(post_marketing_groups_by_parent_id_contacts)
-    delete = _SyncOp(delete_marketing_groups_by_parent_id_contacts_by_id)
-    get = _SyncOp(get_marketing_groups_by_parent_id_contacts_by_id)
-    list = _SyncOp(get_marketing_groups_by_parent_id_contacts)
-    replace = _SyncOp(put_marketing_groups_by_parent_id_contacts_by_id)
-    update = _SyncOp(patch_marketing_groups_by_parent_id_contacts_by_id)
-    get_marketing_groups_by_parent_id_contacts = _SyncOp(get_marketing_groups_by_parent_id_contacts)
-    post_marketing_groups_by_parent_id_contacts = _SyncOp(
-        post_marketing_groups_by_parent_id_contacts
-    )
-    get_marketing_groups_by_parent_id_contacts_count = _SyncOp(
+    get_marketing_groups_by_parent_id_contacts = _Op(get_marketing_groups_by_parent_id_contacts)
+    post_marketing_groups_by_parent_id_contacts = _Op(post_marketing_groups_by_parent_id_contacts)
+    get_marketing_groups_by_parent_id_contacts_count = _Op(
         get_marketing_groups_by_parent_id_contacts_count
     )
-    get_marketing_groups_by_parent_id_contacts_by_id = _SyncOp(
+    get_marketing_groups_by_parent_id_contacts_by_id = _Op(
         get_marketing_groups_by_parent_id_contacts_by_id
     )
-    put_marketing_groups_by_parent_id_contacts_by_id = _SyncOp(
+    put_marketing_groups_by_parent_id_contacts_by_id = _Op(
         put_marketing_groups_by_parent_id_contacts_by_id
     )
-    patch_marketing_groups_by_parent_id_contacts_by_id = _SyncOp(
+    patch_marketing_groups_by_parent_id_contacts_by_id = _Op(
         patch_marketing_groups_by_parent_id_contacts_by_id
     )
-    delete_marketing_groups_by_parent_id_contacts_by_id = _SyncOp(
+    delete_marketing_groups_by_parent_id_contacts_by_id = _Op(
         delete_marketing_groups_by_parent_id_contacts_by_id
     )
 
 
-class SyncMarketing(_Bound):
-    """The ``marketing`` operations of a synchronous client, by resource and by full name."""
-
-    campaign_audits = _Resource(SyncCampaignAudits)
-    campaign_emails_opened = _Resource(SyncCampaignEmailsOpened)
-    campaign_forms_submitted = _Resource(SyncCampaignFormsSubmitted)
-    campaign_links_clicked = _Resource(SyncCampaignLinksClicked)
-    campaign_statuses = _Resource(SyncCampaignStatuses)
-    campaign_sub_types = _Resource(SyncCampaignSubTypes)
-    campaign_type_infos = _Resource(SyncCampaignTypeInfos)
-    campaign_types = _Resource(SyncCampaignTypes)
-    campaigns = _Resource(SyncCampaigns)
-    group_infos = _Resource(SyncGroupInfos)
-    groups = _Resource(SyncGroups)
-    legacy_campaign_sub_types = _Resource(SyncLegacyCampaignSubTypes)
-    marketing_companies = _Resource(SyncMarketingCompanies)
-    marketing_contacts = _Resource(SyncMarketingContacts)
-
-    get_marketing_campaigns = _SyncOp(get_marketing_campaigns)
-    post_marketing_campaigns = _SyncOp(post_marketing_campaigns)
-    get_marketing_campaigns_count = _SyncOp(get_marketing_campaigns_count)
-    get_marketing_campaigns_statuses = _SyncOp(get_marketing_campaigns_statuses)
-    post_marketing_campaigns_statuses = _SyncOp(post_marketing_campaigns_statuses)
-    get_marketing_campaigns_statuses_count = _SyncOp(get_marketing_campaigns_statuses_count)
-    get_marketing_campaigns_statuses_by_id = _SyncOp(get_marketing_campaigns_statuses_by_id)
-    put_marketing_campaigns_statuses_by_id = _SyncOp(put_marketing_campaigns_statuses_by_id)
-    patch_marketing_campaigns_statuses_by_id = _SyncOp(patch_marketing_campaigns_statuses_by_id)
-    delete_marketing_campaigns_statuses_by_id = _SyncOp(delete_marketing_campaigns_statuses_by_id)
-    get_marketing_campaigns_sub_types = _SyncOp(get_marketing_campaigns_sub_types)
-    post_marketing_campaigns_sub_types = _SyncOp(post_marketing_campaigns_sub_types)
-    get_marketing_campaigns_sub_types_count = _SyncOp(get_marketing_campaigns_sub_types_count)
-    get_marketing_campaigns_sub_types_by_id = _SyncOp(get_marketing_campaigns_sub_types_by_id)
-    put_marketing_campaigns_sub_types_by_id = _SyncOp(put_marketing_campaigns_sub_types_by_id)
-    patch_marketing_campaigns_sub_types_by_id = _SyncOp(patch_marketing_campaigns_sub_types_by_id)
-    delete_marketing_campaigns_sub_types_by_id = _SyncOp(delete_marketing_campaigns_sub_types_by_id)
-    get_marketing_campaigns_types = _SyncOp(get_marketing_campaigns_types)
-    post_marketing_campaigns_types = _SyncOp(post_marketing_campaigns_types)
-    get_marketing_campaigns_types_count = _SyncOp(get_marketing_campaigns_types_count)
-    get_marketing_campaigns_types_info = _SyncOp(get_marketing_campaigns_types_info)
-    get_marketing_campaigns_types_info_count = _SyncOp(get_marketing_campaigns_types_info_count)
-    get_marketing_campaigns_types_by_id = _SyncOp(get_marketing_campaigns_types_by_id)
-    put_marketing_campaigns_types_by_id = _SyncOp(put_marketing_campaigns_types_by_id)
-    patch_marketing_campaigns_types_by_id = _SyncOp(patch_marketing_campaigns_types_by_id)
-    delete_marketing_campaigns_types_by_id = _SyncOp(delete_marketing_campaigns_types_by_id)
-    get_marketing_campaigns_types_by_id_info = _SyncOp(get_marketing_campaigns_types_by_id_info)
-    get_marketing_campaigns_types_by_parent_id_sub_types = _SyncOp(
-        get_marketing_campaigns_types_by_parent_id_sub_types
-    )
-    get_marketing_campaigns_types_by_parent_id_sub_types_count = _SyncOp(
-        get_marketing_campaigns_types_by_parent_id_sub_types_count
-    )
-    get_marketing_campaigns_types_by_parent_id_sub_types_by_id = _SyncOp(
-        get_marketing_campaigns_types_by_parent_id_sub_types_by_id
-    )
-    get_marketing_campaigns_by_id = _SyncOp(get_marketing_campaigns_by_id)
-    put_marketing_campaigns_by_id = _SyncOp(put_marketing_campaigns_by_id)
-    patch_marketing_campaigns_by_id = _SyncOp(patch_marketing_campaigns_by_id)
-    delete_marketing_campaigns_by_id = _SyncOp(delete_marketing_campaigns_by_id)
-    get_marketing_campaigns_by_id_activities = _SyncOp(get_marketing_campaigns_by_id_activities)
-    get_marketing_campaigns_by_id_activities_count = _SyncOp(
-        get_marketing_campaigns_by_id_activities_count
-    )
-    get_marketing_campaigns_by_id_opportunities = _SyncOp(
-        get_marketing_campaigns_by_id_opportunities
-    )
-    get_marketing_campaigns_by_id_opportunities_count = _SyncOp(
-        get_marketing_campaigns_by_id_opportunities_count
-    )
-    get_marketing_campaigns_by_parent_id_audits = _SyncOp(
-        get_marketing_campaigns_by_parent_id_audits
-    )
-    post_marketing_campaigns_by_parent_id_audits = _SyncOp(
-        post_marketing_campaigns_by_parent_id_audits
-    )
-    get_marketing_campaigns_by_parent_id_audits_count = _SyncOp(
-        get_marketing_campaigns_by_parent_id_audits_count
-    )
-    get_marketing_campaigns_by_parent_id_audits_by_id = _SyncOp(
-        get_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    put_marketing_campaigns_by_parent_id_audits_by_id = _SyncOp(
-        put_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_audits_by_id = _SyncOp(
-        patch_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_audits_by_id = _SyncOp(
-        delete_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    get_marketing_campaigns_by_parent_id_emails_opened = _SyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened
-    )
-    post_marketing_campaigns_by_parent_id_emails_opened = _SyncOp(
-        post_marketing_campaigns_by_parent_id_emails_opened
-    )
-    get_marketing_campaigns_by_parent_id_emails_opened_count = _SyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened_count
-    )
-    get_marketing_campaigns_by_parent_id_emails_opened_by_id = _SyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    put_marketing_campaigns_by_parent_id_emails_opened_by_id = _SyncOp(
-        put_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_emails_opened_by_id = _SyncOp(
-        patch_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_emails_opened_by_id = _SyncOp(
-        delete_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    get_marketing_campaigns_by_parent_id_forms_submitted = _SyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted
-    )
-    post_marketing_campaigns_by_parent_id_forms_submitted = _SyncOp(
-        post_marketing_campaigns_by_parent_id_forms_submitted
-    )
-    get_marketing_campaigns_by_parent_id_forms_submitted_count = _SyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted_count
-    )
-    get_marketing_campaigns_by_parent_id_forms_submitted_by_id = _SyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    put_marketing_campaigns_by_parent_id_forms_submitted_by_id = _SyncOp(
-        put_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_forms_submitted_by_id = _SyncOp(
-        patch_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_forms_submitted_by_id = _SyncOp(
-        delete_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    get_marketing_campaigns_by_parent_id_links_clicked = _SyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked
-    )
-    post_marketing_campaigns_by_parent_id_links_clicked = _SyncOp(
-        post_marketing_campaigns_by_parent_id_links_clicked
-    )
-    get_marketing_campaigns_by_parent_id_links_clicked_count = _SyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked_count
-    )
-    get_marketing_campaigns_by_parent_id_links_clicked_by_id = _SyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    put_marketing_campaigns_by_parent_id_links_clicked_by_id = _SyncOp(
-        put_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_links_clicked_by_id = _SyncOp(
-        patch_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_links_clicked_by_id = _SyncOp(
-        delete_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    get_marketing_groups = _SyncOp(get_marketing_groups)
-    post_marketing_groups = _SyncOp(post_marketing_groups)
-    get_marketing_groups_count = _SyncOp(get_marketing_groups_count)
-    get_marketing_groups_info = _SyncOp(get_marketing_groups_info)
-    get_marketing_groups_info_count = _SyncOp(get_marketing_groups_info_count)
-    get_marketing_groups_by_id = _SyncOp(get_marketing_groups_by_id)
-    put_marketing_groups_by_id = _SyncOp(put_marketing_groups_by_id)
-    patch_marketing_groups_by_id = _SyncOp(patch_marketing_groups_by_id)
-    delete_marketing_groups_by_id = _SyncOp(delete_marketing_groups_by_id)
-    get_marketing_groups_by_id_info = _SyncOp(get_marketing_groups_by_id_info)
-    get_marketing_groups_by_id_usages = _SyncOp(get_marketing_groups_by_id_usages)
-    get_marketing_groups_by_id_usages_list = _SyncOp(get_marketing_groups_by_id_usages_list)
-    get_marketing_groups_by_parent_id_companies = _SyncOp(
-        get_marketing_groups_by_parent_id_companies
-    )
-    post_marketing_groups_by_parent_id_companies = _SyncOp(
-        post_marketing_groups_by_parent_id_companies
-    )
-    get_marketing_groups_by_parent_id_companies_count = _SyncOp(
-        get_marketing_groups_by_parent_id_companies_count
-    )
-    get_marketing_groups_by_parent_id_companies_by_id = _SyncOp(
-        get_marketing_groups_by_parent_id_companies_by_id
-    )
-    put_marketing_groups_by_parent_id_companies_by_id = _SyncOp(
-        put_marketing_groups_by_parent_id_companies_by_id
-    )
-    patch_marketing_groups_by_parent_id_companies_by_id = _SyncOp(
-        patch_marketing_groups_by_parent_id_companies_by_id
-    )
-    delete_marketing_groups_by_parent_id_companies_by_id = _SyncOp(
-        delete_marketing_groups_by_parent_id_companies_by_id
-    )
-    get_marketing_groups_by_parent_id_contacts = _SyncOp(get_marketing_groups_by_parent_id_contacts)
-    post_marketing_groups_by_parent_id_contacts = _SyncOp(
-        post_marketing_groups_by_parent_id_contacts
-    )
-    get_marketing_groups_by_parent_id_contacts_count = _SyncOp(
-        get_marketing_groups_by_parent_id_contacts_count
-    )
-    get_marketing_groups_by_parent_id_contacts_by_id = _SyncOp(
-        get_marketing_groups_by_parent_id_contacts_by_id
-    )
-    put_marketing_groups_by_parent_id_contacts_by_id = _SyncOp(
-        put_marketing_groups_by_parent_id_contacts_by_id
-    )
-    patch_marketing_groups_by_parent_id_contacts_by_id = _SyncOp(
-        patch_marketing_groups_by_parent_id_contacts_by_id
-    )
-    delete_marketing_groups_by_parent_id_contacts_by_id = _SyncOp(
-        delete_marketing_groups_by_parent_id_contacts_by_id
-    )
+# Bound to a client: ``client.marketing`` is a SyncMarketing (or AsyncMarketing),
+# ``client.marketing.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
 
-class AsyncCampaignAudits(_Bound):
-    """The ``CampaignAudits`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_campaigns_by_parent_id_audits_count)
-    create = _AsyncOp(post_marketing_campaigns_by_parent_id_audits)
-    delete = _AsyncOp(delete_marketing_campaigns_by_parent_id_audits_by_id)
-    get = _AsyncOp(get_marketing_campaigns_by_parent_id_audits_by_id)
-    list = _AsyncOp(get_marketing_campaigns_by_parent_id_audits)
-    replace = _AsyncOp(put_marketing_campaigns_by_parent_id_audits_by_id)
-    update = _AsyncOp(patch_marketing_campaigns_by_parent_id_audits_by_id)
-    get_marketing_campaigns_by_parent_id_audits = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_audits
-    )
-    post_marketing_campaigns_by_parent_id_audits = _AsyncOp(
-        post_marketing_campaigns_by_parent_id_audits
-    )
-    get_marketing_campaigns_by_parent_id_audits_count = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_audits_count
-    )
-    get_marketing_campaigns_by_parent_id_audits_by_id = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    put_marketing_campaigns_by_parent_id_audits_by_id = _AsyncOp(
-        put_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_audits_by_id = _AsyncOp(
-        patch_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_audits_by_id = _AsyncOp(
-        delete_marketing_campaigns_by_parent_id_audits_by_id
-    )
+class SyncMarketing(MarketingOperations[_Sync]):
+    """The ``marketing`` operations of a synchronous client."""
 
 
-class AsyncCampaignEmailsOpened(_Bound):
-    """The ``CampaignEmailsOpened`` resource of an asynchronous client."""
+class AsyncMarketing(MarketingOperations[_Async]):
+    """The ``marketing`` operations of an asynchronous client."""
 
-    count = _AsyncOp(get_marketing_campaigns_by_parent_id_emails_opened_count)
-    create = _AsyncOp(post_marketing_campaigns_by_parent_id_emails_opened)
-    delete = _AsyncOp(delete_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    get = _AsyncOp(get_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    list = _AsyncOp(get_marketing_campaigns_by_parent_id_emails_opened)
-    replace = _AsyncOp(put_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    update = _AsyncOp(patch_marketing_campaigns_by_parent_id_emails_opened_by_id)
-    get_marketing_campaigns_by_parent_id_emails_opened = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened
-    )
-    post_marketing_campaigns_by_parent_id_emails_opened = _AsyncOp(
-        post_marketing_campaigns_by_parent_id_emails_opened
-    )
-    get_marketing_campaigns_by_parent_id_emails_opened_count = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened_count
-    )
-    get_marketing_campaigns_by_parent_id_emails_opened_by_id = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    put_marketing_campaigns_by_parent_id_emails_opened_by_id = _AsyncOp(
-        put_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_emails_opened_by_id = _AsyncOp(
-        patch_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_emails_opened_by_id = _AsyncOp(
-        delete_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-
-
-class AsyncCampaignFormsSubmitted(_Bound):
-    """The ``CampaignFormsSubmitted`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_campaigns_by_parent_id_forms_submitted_count)
-    create = _AsyncOp(post_marketing_campaigns_by_parent_id_forms_submitted)
-    delete = _AsyncOp(delete_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    get = _AsyncOp(get_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    list = _AsyncOp(get_marketing_campaigns_by_parent_id_forms_submitted)
-    replace = _AsyncOp(put_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    update = _AsyncOp(patch_marketing_campaigns_by_parent_id_forms_submitted_by_id)
-    get_marketing_campaigns_by_parent_id_forms_submitted = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted
-    )
-    post_marketing_campaigns_by_parent_id_forms_submitted = _AsyncOp(
-        post_marketing_campaigns_by_parent_id_forms_submitted
-    )
-    get_marketing_campaigns_by_parent_id_forms_submitted_count = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted_count
-    )
-    get_marketing_campaigns_by_parent_id_forms_submitted_by_id = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    put_marketing_campaigns_by_parent_id_forms_submitted_by_id = _AsyncOp(
-        put_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_forms_submitted_by_id = _AsyncOp(
-        patch_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_forms_submitted_by_id = _AsyncOp(
-        delete_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-
-
-class AsyncCampaignLinksClicked(_Bound):
-    """The ``CampaignLinksClicked`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_campaigns_by_parent_id_links_clicked_count)
-    create = _AsyncOp(post_marketing_campaigns_by_parent_id_links_clicked)
-    delete = _AsyncOp(delete_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    get = _AsyncOp(get_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    list = _AsyncOp(get_marketing_campaigns_by_parent_id_links_clicked)
-    replace = _AsyncOp(put_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    update = _AsyncOp(patch_marketing_campaigns_by_parent_id_links_clicked_by_id)
-    get_marketing_campaigns_by_parent_id_links_clicked = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked
-    )
-    post_marketing_campaigns_by_parent_id_links_clicked = _AsyncOp(
-        post_marketing_campaigns_by_parent_id_links_clicked
-    )
-    get_marketing_campaigns_by_parent_id_links_clicked_count = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked_count
-    )
-    get_marketing_campaigns_by_parent_id_links_clicked_by_id = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    put_marketing_campaigns_by_parent_id_links_clicked_by_id = _AsyncOp(
-        put_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_links_clicked_by_id = _AsyncOp(
-        patch_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_links_clicked_by_id = _AsyncOp(
-        delete_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-
-
-class AsyncCampaignStatuses(_Bound):
-    """The ``CampaignStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_campaigns_statuses_count)
-    create = _AsyncOp(post_marketing_campaigns_statuses)
-    delete = _AsyncOp(delete_marketing_campaigns_statuses_by_id)
-    get = _AsyncOp(get_marketing_campaigns_statuses_by_id)
-    list = _AsyncOp(get_marketing_campaigns_statuses)
-    replace = _AsyncOp(put_marketing_campaigns_statuses_by_id)
-    update = _AsyncOp(patch_marketing_campaigns_statuses_by_id)
-    get_marketing_campaigns_statuses = _AsyncOp(get_marketing_campaigns_statuses)
-    post_marketing_campaigns_statuses = _AsyncOp(post_marketing_campaigns_statuses)
-    get_marketing_campaigns_statuses_count = _AsyncOp(get_marketing_campaigns_statuses_count)
-    get_marketing_campaigns_statuses_by_id = _AsyncOp(get_marketing_campaigns_statuses_by_id)
-    put_marketing_campaigns_statuses_by_id = _AsyncOp(put_marketing_campaigns_statuses_by_id)
-    patch_marketing_campaigns_statuses_by_id = _AsyncOp(patch_marketing_campaigns_statuses_by_id)
-    delete_marketing_campaigns_statuses_by_id = _AsyncOp(delete_marketing_campaigns_statuses_by_id)
-
-
-class AsyncCampaignSubTypes(_Bound):
-    """The ``CampaignSubTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_campaigns_sub_types_count)
-    create = _AsyncOp(post_marketing_campaigns_sub_types)
-    delete = _AsyncOp(delete_marketing_campaigns_sub_types_by_id)
-    get = _AsyncOp(get_marketing_campaigns_sub_types_by_id)
-    list = _AsyncOp(get_marketing_campaigns_sub_types)
-    replace = _AsyncOp(put_marketing_campaigns_sub_types_by_id)
-    update = _AsyncOp(patch_marketing_campaigns_sub_types_by_id)
-    get_marketing_campaigns_sub_types = _AsyncOp(get_marketing_campaigns_sub_types)
-    post_marketing_campaigns_sub_types = _AsyncOp(post_marketing_campaigns_sub_types)
-    get_marketing_campaigns_sub_types_count = _AsyncOp(get_marketing_campaigns_sub_types_count)
-    get_marketing_campaigns_sub_types_by_id = _AsyncOp(get_marketing_campaigns_sub_types_by_id)
-    put_marketing_campaigns_sub_types_by_id = _AsyncOp(put_marketing_campaigns_sub_types_by_id)
-    patch_marketing_campaigns_sub_types_by_id = _AsyncOp(patch_marketing_campaigns_sub_types_by_id)
-    delete_marketing_campaigns_sub_types_by_id = _AsyncOp(
-        delete_marketing_campaigns_sub_types_by_id
-    )
-
-
-class AsyncCampaignTypeInfos(_Bound):
-    """The ``CampaignTypeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_campaigns_types_info_count)
-    list = _AsyncOp(get_marketing_campaigns_types_info)
-    get_marketing_campaigns_types_info = _AsyncOp(get_marketing_campaigns_types_info)
-    get_marketing_campaigns_types_info_count = _AsyncOp(get_marketing_campaigns_types_info_count)
-    get_marketing_campaigns_types_by_id_info = _AsyncOp(get_marketing_campaigns_types_by_id_info)
-
-
-class AsyncCampaignTypes(_Bound):
-    """The ``CampaignTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_campaigns_types_count)
-    create = _AsyncOp(post_marketing_campaigns_types)
-    delete = _AsyncOp(delete_marketing_campaigns_types_by_id)
-    get = _AsyncOp(get_marketing_campaigns_types_by_id)
-    list = _AsyncOp(get_marketing_campaigns_types)
-    replace = _AsyncOp(put_marketing_campaigns_types_by_id)
-    update = _AsyncOp(patch_marketing_campaigns_types_by_id)
-    get_marketing_campaigns_types = _AsyncOp(get_marketing_campaigns_types)
-    post_marketing_campaigns_types = _AsyncOp(post_marketing_campaigns_types)
-    get_marketing_campaigns_types_count = _AsyncOp(get_marketing_campaigns_types_count)
-    get_marketing_campaigns_types_by_id = _AsyncOp(get_marketing_campaigns_types_by_id)
-    put_marketing_campaigns_types_by_id = _AsyncOp(put_marketing_campaigns_types_by_id)
-    patch_marketing_campaigns_types_by_id = _AsyncOp(patch_marketing_campaigns_types_by_id)
-    delete_marketing_campaigns_types_by_id = _AsyncOp(delete_marketing_campaigns_types_by_id)
-
-
-class AsyncCampaigns(_Bound):
-    """The ``Campaigns`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_campaigns_count)
-    create = _AsyncOp(post_marketing_campaigns)
-    delete = _AsyncOp(delete_marketing_campaigns_by_id)
-    get = _AsyncOp(get_marketing_campaigns_by_id)
-    list = _AsyncOp(get_marketing_campaigns)
-    replace = _AsyncOp(put_marketing_campaigns_by_id)
-    update = _AsyncOp(patch_marketing_campaigns_by_id)
-    get_marketing_campaigns = _AsyncOp(get_marketing_campaigns)
-    post_marketing_campaigns = _AsyncOp(post_marketing_campaigns)
-    get_marketing_campaigns_count = _AsyncOp(get_marketing_campaigns_count)
-    get_marketing_campaigns_by_id = _AsyncOp(get_marketing_campaigns_by_id)
-    put_marketing_campaigns_by_id = _AsyncOp(put_marketing_campaigns_by_id)
-    patch_marketing_campaigns_by_id = _AsyncOp(patch_marketing_campaigns_by_id)
-    delete_marketing_campaigns_by_id = _AsyncOp(delete_marketing_campaigns_by_id)
-    get_marketing_campaigns_by_id_activities = _AsyncOp(get_marketing_campaigns_by_id_activities)
-    get_marketing_campaigns_by_id_activities_count = _AsyncOp(
-        get_marketing_campaigns_by_id_activities_count
-    )
-    get_marketing_campaigns_by_id_opportunities = _AsyncOp(
-        get_marketing_campaigns_by_id_opportunities
-    )
-    get_marketing_campaigns_by_id_opportunities_count = _AsyncOp(
-        get_marketing_campaigns_by_id_opportunities_count
-    )
-
-
-class AsyncGroupInfos(_Bound):
-    """The ``GroupInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_groups_info_count)
-    list = _AsyncOp(get_marketing_groups_info)
-    get_marketing_groups_info = _AsyncOp(get_marketing_groups_info)
-    get_marketing_groups_info_count = _AsyncOp(get_marketing_groups_info_count)
-    get_marketing_groups_by_id_info = _AsyncOp(get_marketing_groups_by_id_info)
-
-
-class AsyncGroups(_Bound):
-    """The ``Groups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_groups_count)
-    create = _AsyncOp(post_marketing_groups)
-    delete = _AsyncOp(delete_marketing_groups_by_id)
-    get = _AsyncOp(get_marketing_groups_by_id)
-    list = _AsyncOp(get_marketing_groups)
-    replace = _AsyncOp(put_marketing_groups_by_id)
-    update = _AsyncOp(patch_marketing_groups_by_id)
-    get_marketing_groups = _AsyncOp(get_marketing_groups)
-    post_marketing_groups = _AsyncOp(post_marketing_groups)
-    get_marketing_groups_count = _AsyncOp(get_marketing_groups_count)
-    get_marketing_groups_by_id = _AsyncOp(get_marketing_groups_by_id)
-    put_marketing_groups_by_id = _AsyncOp(put_marketing_groups_by_id)
-    patch_marketing_groups_by_id = _AsyncOp(patch_marketing_groups_by_id)
-    delete_marketing_groups_by_id = _AsyncOp(delete_marketing_groups_by_id)
-    get_marketing_groups_by_id_usages = _AsyncOp(get_marketing_groups_by_id_usages)
-    get_marketing_groups_by_id_usages_list = _AsyncOp(get_marketing_groups_by_id_usages_list)
-
-
-class AsyncLegacyCampaignSubTypes(_Bound):
-    """The ``LegacyCampaignSubTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_campaigns_types_by_parent_id_sub_types_count)
-    get = _AsyncOp(get_marketing_campaigns_types_by_parent_id_sub_types_by_id)
-    list = _AsyncOp(get_marketing_campaigns_types_by_parent_id_sub_types)
-    get_marketing_campaigns_types_by_parent_id_sub_types = _AsyncOp(
-        get_marketing_campaigns_types_by_parent_id_sub_types
-    )
-    get_marketing_campaigns_types_by_parent_id_sub_types_count = _AsyncOp(
-        get_marketing_campaigns_types_by_parent_id_sub_types_count
-    )
-    get_marketing_campaigns_types_by_parent_id_sub_types_by_id = _AsyncOp(
-        get_marketing_campaigns_types_by_parent_id_sub_types_by_id
-    )
-
-
-class AsyncMarketingCompanies(_Bound):
-    """The ``MarketingCompanies`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_groups_by_parent_id_companies_count)
-    create = _AsyncOp(post_marketing_groups_by_parent_id_companies)
-    delete = _AsyncOp(delete_marketing_groups_by_parent_id_companies_by_id)
-    get = _AsyncOp(get_marketing_groups_by_parent_id_companies_by_id)
-    list = _AsyncOp(get_marketing_groups_by_parent_id_companies)
-    replace = _AsyncOp(put_marketing_groups_by_parent_id_companies_by_id)
-    update = _AsyncOp(patch_marketing_groups_by_parent_id_companies_by_id)
-    get_marketing_groups_by_parent_id_companies = _AsyncOp(
-        get_marketing_groups_by_parent_id_companies
-    )
-    post_marketing_groups_by_parent_id_companies = _AsyncOp(
-        post_marketing_groups_by_parent_id_companies
-    )
-    get_marketing_groups_by_parent_id_companies_count = _AsyncOp(
-        get_marketing_groups_by_parent_id_companies_count
-    )
-    get_marketing_groups_by_parent_id_companies_by_id = _AsyncOp(
-        get_marketing_groups_by_parent_id_companies_by_id
-    )
-    put_marketing_groups_by_parent_id_companies_by_id = _AsyncOp(
-        put_marketing_groups_by_parent_id_companies_by_id
-    )
-    patch_marketing_groups_by_parent_id_companies_by_id = _AsyncOp(
-        patch_marketing_groups_by_parent_id_companies_by_id
-    )
-    delete_marketing_groups_by_parent_id_companies_by_id = _AsyncOp(
-        delete_marketing_groups_by_parent_id_companies_by_id
-    )
-
-
-class AsyncMarketingContacts(_Bound):
-    """The ``MarketingContacts`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_marketing_groups_by_parent_id_contacts_count)
-    create = _AsyncOp(post_marketing_groups_by_parent_id_contacts)
-    delete = _AsyncOp(delete_marketing_groups_by_parent_id_contacts_by_id)
-    get = _AsyncOp(get_marketing_groups_by_parent_id_contacts_by_id)
-    list = _AsyncOp(get_marketing_groups_by_parent_id_contacts)
-    replace = _AsyncOp(put_marketing_groups_by_parent_id_contacts_by_id)
-    update = _AsyncOp(patch_marketing_groups_by_parent_id_contacts_by_id)
-    get_marketing_groups_by_parent_id_contacts = _AsyncOp(
-        get_marketing_groups_by_parent_id_contacts
-    )
-    post_marketing_groups_by_parent_id_contacts = _AsyncOp(
-        post_marketing_groups_by_parent_id_contacts
-    )
-    get_marketing_groups_by_parent_id_contacts_count = _AsyncOp(
-        get_marketing_groups_by_parent_id_contacts_count
-    )
-    get_marketing_groups_by_parent_id_contacts_by_id = _AsyncOp(
-        get_marketing_groups_by_parent_id_contacts_by_id
-    )
-    put_marketing_groups_by_parent_id_contacts_by_id = _AsyncOp(
-        put_marketing_groups_by_parent_id_contacts_by_id
-    )
-    patch_marketing_groups_by_parent_id_contacts_by_id = _AsyncOp(
-        patch_marketing_groups_by_parent_id_contacts_by_id
-    )
-    delete_marketing_groups_by_parent_id_contacts_by_id = _AsyncOp(
-        delete_marketing_groups_by_parent_id_contacts_by_id
-    )
-
-
-class AsyncMarketing(_Bound):
-    """The ``marketing`` operations of an asynchronous client, by resource and by full name."""
-
-    campaign_audits = _Resource(AsyncCampaignAudits)
-    campaign_emails_opened = _Resource(AsyncCampaignEmailsOpened)
-    campaign_forms_submitted = _Resource(AsyncCampaignFormsSubmitted)
-    campaign_links_clicked = _Resource(AsyncCampaignLinksClicked)
-    campaign_statuses = _Resource(AsyncCampaignStatuses)
-    campaign_sub_types = _Resource(AsyncCampaignSubTypes)
-    campaign_type_infos = _Resource(AsyncCampaignTypeInfos)
-    campaign_types = _Resource(AsyncCampaignTypes)
-    campaigns = _Resource(AsyncCampaigns)
-    group_infos = _Resource(AsyncGroupInfos)
-    groups = _Resource(AsyncGroups)
-    legacy_campaign_sub_types = _Resource(AsyncLegacyCampaignSubTypes)
-    marketing_companies = _Resource(AsyncMarketingCompanies)
-    marketing_contacts = _Resource(AsyncMarketingContacts)
-
-    get_marketing_campaigns = _AsyncOp(get_marketing_campaigns)
-    post_marketing_campaigns = _AsyncOp(post_marketing_campaigns)
-    get_marketing_campaigns_count = _AsyncOp(get_marketing_campaigns_count)
-    get_marketing_campaigns_statuses = _AsyncOp(get_marketing_campaigns_statuses)
-    post_marketing_campaigns_statuses = _AsyncOp(post_marketing_campaigns_statuses)
-    get_marketing_campaigns_statuses_count = _AsyncOp(get_marketing_campaigns_statuses_count)
-    get_marketing_campaigns_statuses_by_id = _AsyncOp(get_marketing_campaigns_statuses_by_id)
-    put_marketing_campaigns_statuses_by_id = _AsyncOp(put_marketing_campaigns_statuses_by_id)
-    patch_marketing_campaigns_statuses_by_id = _AsyncOp(patch_marketing_campaigns_statuses_by_id)
-    delete_marketing_campaigns_statuses_by_id = _AsyncOp(delete_marketing_campaigns_statuses_by_id)
-    get_marketing_campaigns_sub_types = _AsyncOp(get_marketing_campaigns_sub_types)
-    post_marketing_campaigns_sub_types = _AsyncOp(post_marketing_campaigns_sub_types)
-    get_marketing_campaigns_sub_types_count = _AsyncOp(get_marketing_campaigns_sub_types_count)
-    get_marketing_campaigns_sub_types_by_id = _AsyncOp(get_marketing_campaigns_sub_types_by_id)
-    put_marketing_campaigns_sub_types_by_id = _AsyncOp(put_marketing_campaigns_sub_types_by_id)
-    patch_marketing_campaigns_sub_types_by_id = _AsyncOp(patch_marketing_campaigns_sub_types_by_id)
-    delete_marketing_campaigns_sub_types_by_id = _AsyncOp(
-        delete_marketing_campaigns_sub_types_by_id
-    )
-    get_marketing_campaigns_types = _AsyncOp(get_marketing_campaigns_types)
-    post_marketing_campaigns_types = _AsyncOp(post_marketing_campaigns_types)
-    get_marketing_campaigns_types_count = _AsyncOp(get_marketing_campaigns_types_count)
-    get_marketing_campaigns_types_info = _AsyncOp(get_marketing_campaigns_types_info)
-    get_marketing_campaigns_types_info_count = _AsyncOp(get_marketing_campaigns_types_info_count)
-    get_marketing_campaigns_types_by_id = _AsyncOp(get_marketing_campaigns_types_by_id)
-    put_marketing_campaigns_types_by_id = _AsyncOp(put_marketing_campaigns_types_by_id)
-    patch_marketing_campaigns_types_by_id = _AsyncOp(patch_marketing_campaigns_types_by_id)
-    delete_marketing_campaigns_types_by_id = _AsyncOp(delete_marketing_campaigns_types_by_id)
-    get_marketing_campaigns_types_by_id_info = _AsyncOp(get_marketing_campaigns_types_by_id_info)
-    get_marketing_campaigns_types_by_parent_id_sub_types = _AsyncOp(
-        get_marketing_campaigns_types_by_parent_id_sub_types
-    )
-    get_marketing_campaigns_types_by_parent_id_sub_types_count = _AsyncOp(
-        get_marketing_campaigns_types_by_parent_id_sub_types_count
-    )
-    get_marketing_campaigns_types_by_parent_id_sub_types_by_id = _AsyncOp(
-        get_marketing_campaigns_types_by_parent_id_sub_types_by_id
-    )
-    get_marketing_campaigns_by_id = _AsyncOp(get_marketing_campaigns_by_id)
-    put_marketing_campaigns_by_id = _AsyncOp(put_marketing_campaigns_by_id)
-    patch_marketing_campaigns_by_id = _AsyncOp(patch_marketing_campaigns_by_id)
-    delete_marketing_campaigns_by_id = _AsyncOp(delete_marketing_campaigns_by_id)
-    get_marketing_campaigns_by_id_activities = _AsyncOp(get_marketing_campaigns_by_id_activities)
-    get_marketing_campaigns_by_id_activities_count = _AsyncOp(
-        get_marketing_campaigns_by_id_activities_count
-    )
-    get_marketing_campaigns_by_id_opportunities = _AsyncOp(
-        get_marketing_campaigns_by_id_opportunities
-    )
-    get_marketing_campaigns_by_id_opportunities_count = _AsyncOp(
-        get_marketing_campaigns_by_id_opportunities_count
-    )
-    get_marketing_campaigns_by_parent_id_audits = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_audits
-    )
-    post_marketing_campaigns_by_parent_id_audits = _AsyncOp(
-        post_marketing_campaigns_by_parent_id_audits
-    )
-    get_marketing_campaigns_by_parent_id_audits_count = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_audits_count
-    )
-    get_marketing_campaigns_by_parent_id_audits_by_id = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    put_marketing_campaigns_by_parent_id_audits_by_id = _AsyncOp(
-        put_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_audits_by_id = _AsyncOp(
-        patch_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_audits_by_id = _AsyncOp(
-        delete_marketing_campaigns_by_parent_id_audits_by_id
-    )
-    get_marketing_campaigns_by_parent_id_emails_opened = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened
-    )
-    post_marketing_campaigns_by_parent_id_emails_opened = _AsyncOp(
-        post_marketing_campaigns_by_parent_id_emails_opened
-    )
-    get_marketing_campaigns_by_parent_id_emails_opened_count = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened_count
-    )
-    get_marketing_campaigns_by_parent_id_emails_opened_by_id = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    put_marketing_campaigns_by_parent_id_emails_opened_by_id = _AsyncOp(
-        put_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_emails_opened_by_id = _AsyncOp(
-        patch_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_emails_opened_by_id = _AsyncOp(
-        delete_marketing_campaigns_by_parent_id_emails_opened_by_id
-    )
-    get_marketing_campaigns_by_parent_id_forms_submitted = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted
-    )
-    post_marketing_campaigns_by_parent_id_forms_submitted = _AsyncOp(
-        post_marketing_campaigns_by_parent_id_forms_submitted
-    )
-    get_marketing_campaigns_by_parent_id_forms_submitted_count = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted_count
-    )
-    get_marketing_campaigns_by_parent_id_forms_submitted_by_id = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    put_marketing_campaigns_by_parent_id_forms_submitted_by_id = _AsyncOp(
-        put_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_forms_submitted_by_id = _AsyncOp(
-        patch_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_forms_submitted_by_id = _AsyncOp(
-        delete_marketing_campaigns_by_parent_id_forms_submitted_by_id
-    )
-    get_marketing_campaigns_by_parent_id_links_clicked = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked
-    )
-    post_marketing_campaigns_by_parent_id_links_clicked = _AsyncOp(
-        post_marketing_campaigns_by_parent_id_links_clicked
-    )
-    get_marketing_campaigns_by_parent_id_links_clicked_count = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked_count
-    )
-    get_marketing_campaigns_by_parent_id_links_clicked_by_id = _AsyncOp(
-        get_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    put_marketing_campaigns_by_parent_id_links_clicked_by_id = _AsyncOp(
-        put_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    patch_marketing_campaigns_by_parent_id_links_clicked_by_id = _AsyncOp(
-        patch_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    delete_marketing_campaigns_by_parent_id_links_clicked_by_id = _AsyncOp(
-        delete_marketing_campaigns_by_parent_id_links_clicked_by_id
-    )
-    get_marketing_groups = _AsyncOp(get_marketing_groups)
-    post_marketing_groups = _AsyncOp(post_marketing_groups)
-    get_marketing_groups_count = _AsyncOp(get_marketing_groups_count)
-    get_marketing_groups_info = _AsyncOp(get_marketing_groups_info)
-    get_marketing_groups_info_count = _AsyncOp(get_marketing_groups_info_count)
-    get_marketing_groups_by_id = _AsyncOp(get_marketing_groups_by_id)
-    put_marketing_groups_by_id = _AsyncOp(put_marketing_groups_by_id)
-    patch_marketing_groups_by_id = _AsyncOp(patch_marketing_groups_by_id)
-    delete_marketing_groups_by_id = _AsyncOp(delete_marketing_groups_by_id)
-    get_marketing_groups_by_id_info = _AsyncOp(get_marketing_groups_by_id_info)
-    get_marketing_groups_by_id_usages = _AsyncOp(get_marketing_groups_by_id_usages)
-    get_marketing_groups_by_id_usages_list = _AsyncOp(get_marketing_groups_by_id_usages_list)
-    get_marketing_groups_by_parent_id_companies = _AsyncOp(
-        get_marketing_groups_by_parent_id_companies
-    )
-    post_marketing_groups_by_parent_id_companies = _AsyncOp(
-        post_marketing_groups_by_parent_id_companies
-    )
-    get_marketing_groups_by_parent_id_companies_count = _AsyncOp(
-        get_marketing_groups_by_parent_id_companies_count
-    )
-    get_marketing_groups_by_parent_id_companies_by_id = _AsyncOp(
-        get_marketing_groups_by_parent_id_companies_by_id
-    )
-    put_marketing_groups_by_parent_id_companies_by_id = _AsyncOp(
-        put_marketing_groups_by_parent_id_companies_by_id
-    )
-    patch_marketing_groups_by_parent_id_companies_by_id = _AsyncOp(
-        patch_marketing_groups_by_parent_id_companies_by_id
-    )
-    delete_marketing_groups_by_parent_id_companies_by_id = _AsyncOp(
-        delete_marketing_groups_by_parent_id_companies_by_id
-    )
-    get_marketing_groups_by_parent_id_contacts = _AsyncOp(
-        get_marketing_groups_by_parent_id_contacts
-    )
-    post_marketing_groups_by_parent_id_contacts = _AsyncOp(
-        post_marketing_groups_by_parent_id_contacts
-    )
-    get_marketing_groups_by_parent_id_contacts_count = _AsyncOp(
-        get_marketing_groups_by_parent_id_contacts_count
-    )
-    get_marketing_groups_by_parent_id_contacts_by_id = _AsyncOp(
-        get_marketing_groups_by_parent_id_contacts_by_id
-    )
-    put_marketing_groups_by_parent_id_contacts_by_id = _AsyncOp(
-        put_marketing_groups_by_parent_id_contacts_by_id
-    )
-    patch_marketing_groups_by_parent_id_contacts_by_id = _AsyncOp(
-        patch_marketing_groups_by_parent_id_contacts_by_id
-    )
-    delete_marketing_groups_by_parent_id_contacts_by_id = _AsyncOp(
-        delete_marketing_groups_by_parent_id_contacts_by_id
-    )
+    _async = True
 
 
 #: The classes a client exposes as ``client.marketing``.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -9784,1267 +9786,1173 @@ def get_procurement_warehouses_by_id_info(
     )
 
 
-class AdjustmentDetails:
-    """The ``AdjustmentDetails`` resource."""
+class AdjustmentDetails(_Bound[_M]):
+    """The ``AdjustmentDetails`` resource: ``client.procurement.adjustment_details``."""
 
-    count = staticmethod(get_procurement_adjustments_by_parent_id_details_count)
-    create = staticmethod(post_procurement_adjustments_by_parent_id_details)
-    delete = staticmethod(delete_procurement_adjustments_by_parent_id_details_by_id)
-    get = staticmethod(get_procurement_adjustments_by_parent_id_details_by_id)
-    list = staticmethod(get_procurement_adjustments_by_parent_id_details)
-    get_procurement_adjustments_by_parent_id_details = staticmethod(
+    count = _Op(get_procurement_adjustments_by_parent_id_details_count)
+    create = _Op(post_procurement_adjustments_by_parent_id_details)
+    delete = _Op(delete_procurement_adjustments_by_parent_id_details_by_id)
+    get = _Op(get_procurement_adjustments_by_parent_id_details_by_id)
+    list = _Op(get_procurement_adjustments_by_parent_id_details)
+    get_procurement_adjustments_by_parent_id_details = _Op(
         get_procurement_adjustments_by_parent_id_details
     )
-    post_procurement_adjustments_by_parent_id_details = staticmethod(
+    post_procurement_adjustments_by_parent_id_details = _Op(
         post_procurement_adjustments_by_parent_id_details
     )
-    get_procurement_adjustments_by_parent_id_details_count = staticmethod(
+    get_procurement_adjustments_by_parent_id_details_count = _Op(
         get_procurement_adjustments_by_parent_id_details_count
     )
-    get_procurement_adjustments_by_parent_id_details_by_id = staticmethod(
+    get_procurement_adjustments_by_parent_id_details_by_id = _Op(
         get_procurement_adjustments_by_parent_id_details_by_id
     )
-    delete_procurement_adjustments_by_parent_id_details_by_id = staticmethod(
+    delete_procurement_adjustments_by_parent_id_details_by_id = _Op(
         delete_procurement_adjustments_by_parent_id_details_by_id
     )
 
 
-class AdjustmentTypeInfos:
-    """The ``AdjustmentTypeInfos`` resource."""
+class AdjustmentTypeInfos(_Bound[_M]):
+    """The ``AdjustmentTypeInfos`` resource: ``client.procurement.adjustment_type_infos``."""
 
-    count = staticmethod(get_procurement_adjustments_types_info_count)
-    list = staticmethod(get_procurement_adjustments_types_info)
-    get_procurement_adjustments_types_info = staticmethod(get_procurement_adjustments_types_info)
-    get_procurement_adjustments_types_info_count = staticmethod(
-        get_procurement_adjustments_types_info_count
-    )
-    get_procurement_adjustments_types_by_id_info = staticmethod(
-        get_procurement_adjustments_types_by_id_info
-    )
+    count = _Op(get_procurement_adjustments_types_info_count)
+    list = _Op(get_procurement_adjustments_types_info)
+    get_procurement_adjustments_types_info = _Op(get_procurement_adjustments_types_info)
+    get_procurement_adjustments_types_info_count = _Op(get_procurement_adjustments_types_info_count)
+    get_procurement_adjustments_types_by_id_info = _Op(get_procurement_adjustments_types_by_id_info)
 
 
-class AdjustmentTypes:
-    """The ``AdjustmentTypes`` resource."""
+class AdjustmentTypes(_Bound[_M]):
+    """The ``AdjustmentTypes`` resource: ``client.procurement.adjustment_types``."""
 
-    count = staticmethod(get_procurement_adjustments_types_count)
-    create = staticmethod(post_procurement_adjustments_types)
-    delete = staticmethod(delete_procurement_adjustments_types_by_id)
-    get = staticmethod(get_procurement_adjustments_types_by_id)
-    list = staticmethod(get_procurement_adjustments_types)
-    replace = staticmethod(put_procurement_adjustments_types_by_id)
-    update = staticmethod(patch_procurement_adjustments_types_by_id)
-    get_procurement_adjustments_types = staticmethod(get_procurement_adjustments_types)
-    post_procurement_adjustments_types = staticmethod(post_procurement_adjustments_types)
-    get_procurement_adjustments_types_count = staticmethod(get_procurement_adjustments_types_count)
-    get_procurement_adjustments_types_by_id = staticmethod(get_procurement_adjustments_types_by_id)
-    put_procurement_adjustments_types_by_id = staticmethod(put_procurement_adjustments_types_by_id)
-    patch_procurement_adjustments_types_by_id = staticmethod(
-        patch_procurement_adjustments_types_by_id
-    )
-    delete_procurement_adjustments_types_by_id = staticmethod(
-        delete_procurement_adjustments_types_by_id
-    )
-    get_procurement_adjustments_types_by_id_usages = staticmethod(
+    count = _Op(get_procurement_adjustments_types_count)
+    create = _Op(post_procurement_adjustments_types)
+    delete = _Op(delete_procurement_adjustments_types_by_id)
+    get = _Op(get_procurement_adjustments_types_by_id)
+    list = _Op(get_procurement_adjustments_types)
+    replace = _Op(put_procurement_adjustments_types_by_id)
+    update = _Op(patch_procurement_adjustments_types_by_id)
+    get_procurement_adjustments_types = _Op(get_procurement_adjustments_types)
+    post_procurement_adjustments_types = _Op(post_procurement_adjustments_types)
+    get_procurement_adjustments_types_count = _Op(get_procurement_adjustments_types_count)
+    get_procurement_adjustments_types_by_id = _Op(get_procurement_adjustments_types_by_id)
+    put_procurement_adjustments_types_by_id = _Op(put_procurement_adjustments_types_by_id)
+    patch_procurement_adjustments_types_by_id = _Op(patch_procurement_adjustments_types_by_id)
+    delete_procurement_adjustments_types_by_id = _Op(delete_procurement_adjustments_types_by_id)
+    get_procurement_adjustments_types_by_id_usages = _Op(
         get_procurement_adjustments_types_by_id_usages
     )
-    get_procurement_adjustments_types_by_id_usages_list = staticmethod(
+    get_procurement_adjustments_types_by_id_usages_list = _Op(
         get_procurement_adjustments_types_by_id_usages_list
     )
 
 
-class BillingCycles:
-    """The ``BillingCycles`` resource."""
+class BillingCycles(_Bound[_M]):
+    """The ``BillingCycles`` resource: ``client.procurement.billing_cycles``."""
 
-    patch_procurement_catalog_by_parent_id_vendors_by_id_by_id = staticmethod(
+    patch_procurement_catalog_by_parent_id_vendors_by_id_by_id = _Op(
         patch_procurement_catalog_by_parent_id_vendors_by_id_by_id
     )
 
 
-class CatalogComponents:
-    """The ``CatalogComponents`` resource."""
+class CatalogComponents(_Bound[_M]):
+    """The ``CatalogComponents`` resource: ``client.procurement.catalog_components``."""
 
-    count = staticmethod(get_procurement_catalog_by_parent_id_components_count)
-    create = staticmethod(post_procurement_catalog_by_parent_id_components)
-    delete = staticmethod(delete_procurement_catalog_by_parent_id_components_by_id)
-    get = staticmethod(get_procurement_catalog_by_parent_id_components_by_id)
-    list = staticmethod(get_procurement_catalog_by_parent_id_components)
-    replace = staticmethod(put_procurement_catalog_by_parent_id_components_by_id)
-    update = staticmethod(patch_procurement_catalog_by_parent_id_components_by_id)
-    get_procurement_catalog_by_parent_id_components = staticmethod(
+    count = _Op(get_procurement_catalog_by_parent_id_components_count)
+    create = _Op(post_procurement_catalog_by_parent_id_components)
+    delete = _Op(delete_procurement_catalog_by_parent_id_components_by_id)
+    get = _Op(get_procurement_catalog_by_parent_id_components_by_id)
+    list = _Op(get_procurement_catalog_by_parent_id_components)
+    replace = _Op(put_procurement_catalog_by_parent_id_components_by_id)
+    update = _Op(patch_procurement_catalog_by_parent_id_components_by_id)
+    get_procurement_catalog_by_parent_id_components = _Op(
         get_procurement_catalog_by_parent_id_components
     )
-    post_procurement_catalog_by_parent_id_components = staticmethod(
+    post_procurement_catalog_by_parent_id_components = _Op(
         post_procurement_catalog_by_parent_id_components
     )
-    get_procurement_catalog_by_parent_id_components_count = staticmethod(
+    get_procurement_catalog_by_parent_id_components_count = _Op(
         get_procurement_catalog_by_parent_id_components_count
     )
-    get_procurement_catalog_by_parent_id_components_by_id = staticmethod(
+    get_procurement_catalog_by_parent_id_components_by_id = _Op(
         get_procurement_catalog_by_parent_id_components_by_id
     )
-    put_procurement_catalog_by_parent_id_components_by_id = staticmethod(
+    put_procurement_catalog_by_parent_id_components_by_id = _Op(
         put_procurement_catalog_by_parent_id_components_by_id
     )
-    patch_procurement_catalog_by_parent_id_components_by_id = staticmethod(
+    patch_procurement_catalog_by_parent_id_components_by_id = _Op(
         patch_procurement_catalog_by_parent_id_components_by_id
     )
-    delete_procurement_catalog_by_parent_id_components_by_id = staticmethod(
+    delete_procurement_catalog_by_parent_id_components_by_id = _Op(
         delete_procurement_catalog_by_parent_id_components_by_id
     )
 
 
-class CatalogInventories:
-    """The ``CatalogInventories`` resource."""
+class CatalogInventories(_Bound[_M]):
+    """The ``CatalogInventories`` resource: ``client.procurement.catalog_inventories``."""
 
-    count = staticmethod(get_procurement_catalog_by_parent_id_inventory_count)
-    get = staticmethod(get_procurement_catalog_by_parent_id_inventory_by_id)
-    list = staticmethod(get_procurement_catalog_by_parent_id_inventory)
-    get_procurement_catalog_by_parent_id_inventory = staticmethod(
+    count = _Op(get_procurement_catalog_by_parent_id_inventory_count)
+    get = _Op(get_procurement_catalog_by_parent_id_inventory_by_id)
+    list = _Op(get_procurement_catalog_by_parent_id_inventory)
+    get_procurement_catalog_by_parent_id_inventory = _Op(
         get_procurement_catalog_by_parent_id_inventory
     )
-    get_procurement_catalog_by_parent_id_inventory_count = staticmethod(
+    get_procurement_catalog_by_parent_id_inventory_count = _Op(
         get_procurement_catalog_by_parent_id_inventory_count
     )
-    get_procurement_catalog_by_parent_id_inventory_by_id = staticmethod(
+    get_procurement_catalog_by_parent_id_inventory_by_id = _Op(
         get_procurement_catalog_by_parent_id_inventory_by_id
     )
 
 
-class CatalogsItem:
-    """The ``CatalogsItem`` resource."""
+class CatalogsItem(_Bound[_M]):
+    """The ``CatalogsItem`` resource: ``client.procurement.catalogs_item``."""
 
-    count = staticmethod(get_procurement_catalog_count)
-    create = staticmethod(post_procurement_catalog)
-    delete = staticmethod(delete_procurement_catalog_by_id)
-    get = staticmethod(get_procurement_catalog_by_id)
-    list = staticmethod(get_procurement_catalog)
-    replace = staticmethod(put_procurement_catalog_by_id)
-    update = staticmethod(patch_procurement_catalog_by_id)
-    get_procurement_catalog = staticmethod(get_procurement_catalog)
-    post_procurement_catalog = staticmethod(post_procurement_catalog)
-    get_procurement_catalog_count = staticmethod(get_procurement_catalog_count)
-    get_procurement_catalog_info = staticmethod(get_procurement_catalog_info)
-    get_procurement_catalog_info_count = staticmethod(get_procurement_catalog_info_count)
-    post_procurement_catalog_vendors = staticmethod(post_procurement_catalog_vendors)
-    get_procurement_catalog_vendors_by_parent_id = staticmethod(
-        get_procurement_catalog_vendors_by_parent_id
-    )
-    get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand = staticmethod(
+    count = _Op(get_procurement_catalog_count)
+    create = _Op(post_procurement_catalog)
+    delete = _Op(delete_procurement_catalog_by_id)
+    get = _Op(get_procurement_catalog_by_id)
+    list = _Op(get_procurement_catalog)
+    replace = _Op(put_procurement_catalog_by_id)
+    update = _Op(patch_procurement_catalog_by_id)
+    get_procurement_catalog = _Op(get_procurement_catalog)
+    post_procurement_catalog = _Op(post_procurement_catalog)
+    get_procurement_catalog_count = _Op(get_procurement_catalog_count)
+    get_procurement_catalog_info = _Op(get_procurement_catalog_info)
+    get_procurement_catalog_info_count = _Op(get_procurement_catalog_info_count)
+    post_procurement_catalog_vendors = _Op(post_procurement_catalog_vendors)
+    get_procurement_catalog_vendors_by_parent_id = _Op(get_procurement_catalog_vendors_by_parent_id)
+    get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand = _Op(
         get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand
     )
-    get_procurement_catalog_by_id = staticmethod(get_procurement_catalog_by_id)
-    put_procurement_catalog_by_id = staticmethod(put_procurement_catalog_by_id)
-    patch_procurement_catalog_by_id = staticmethod(patch_procurement_catalog_by_id)
-    delete_procurement_catalog_by_id = staticmethod(delete_procurement_catalog_by_id)
-    post_procurement_catalog_by_id_copy = staticmethod(post_procurement_catalog_by_id_copy)
-    get_procurement_catalog_by_id_info = staticmethod(get_procurement_catalog_by_id_info)
-    post_procurement_catalog_by_id_pricing = staticmethod(post_procurement_catalog_by_id_pricing)
-    put_procurement_catalog_by_parent_id_vendors_by_id = staticmethod(
+    get_procurement_catalog_by_id = _Op(get_procurement_catalog_by_id)
+    put_procurement_catalog_by_id = _Op(put_procurement_catalog_by_id)
+    patch_procurement_catalog_by_id = _Op(patch_procurement_catalog_by_id)
+    delete_procurement_catalog_by_id = _Op(delete_procurement_catalog_by_id)
+    post_procurement_catalog_by_id_copy = _Op(post_procurement_catalog_by_id_copy)
+    get_procurement_catalog_by_id_info = _Op(get_procurement_catalog_by_id_info)
+    post_procurement_catalog_by_id_pricing = _Op(post_procurement_catalog_by_id_pricing)
+    put_procurement_catalog_by_parent_id_vendors_by_id = _Op(
         put_procurement_catalog_by_parent_id_vendors_by_id
     )
-    delete_procurement_catalog_by_parent_id_vendors_by_id = staticmethod(
+    delete_procurement_catalog_by_parent_id_vendors_by_id = _Op(
         delete_procurement_catalog_by_parent_id_vendors_by_id
     )
 
 
-class Categories:
-    """The ``Categories`` resource."""
+class Categories(_Bound[_M]):
+    """The ``Categories`` resource: ``client.procurement.categories``."""
 
-    count = staticmethod(get_procurement_categories_count)
-    create = staticmethod(post_procurement_categories)
-    delete = staticmethod(delete_procurement_categories_by_id)
-    get = staticmethod(get_procurement_categories_by_id)
-    list = staticmethod(get_procurement_categories)
-    replace = staticmethod(put_procurement_categories_by_id)
-    update = staticmethod(patch_procurement_categories_by_id)
-    get_procurement_categories = staticmethod(get_procurement_categories)
-    post_procurement_categories = staticmethod(post_procurement_categories)
-    get_procurement_categories_count = staticmethod(get_procurement_categories_count)
-    get_procurement_categories_info = staticmethod(get_procurement_categories_info)
-    get_procurement_categories_info_count = staticmethod(get_procurement_categories_info_count)
-    get_procurement_categories_by_id = staticmethod(get_procurement_categories_by_id)
-    put_procurement_categories_by_id = staticmethod(put_procurement_categories_by_id)
-    patch_procurement_categories_by_id = staticmethod(patch_procurement_categories_by_id)
-    delete_procurement_categories_by_id = staticmethod(delete_procurement_categories_by_id)
-    get_procurement_categories_by_id_info = staticmethod(get_procurement_categories_by_id_info)
-
-
-class ChangeOrderResource:
-    """The ``ChangeOrder`` resource."""
-
-    create = staticmethod(post_procurement_changeorder)
-    delete = staticmethod(delete_procurement_changeorder_by_id)
-    list = staticmethod(get_procurement_changeorder)
-    update = staticmethod(patch_procurement_changeorder_by_id)
-    get_procurement_changeorder = staticmethod(get_procurement_changeorder)
-    post_procurement_changeorder = staticmethod(post_procurement_changeorder)
-    patch_procurement_changeorder_by_id = staticmethod(patch_procurement_changeorder_by_id)
-    delete_procurement_changeorder_by_id = staticmethod(delete_procurement_changeorder_by_id)
-    get_procurement_changeorders_count = staticmethod(get_procurement_changeorders_count)
+    count = _Op(get_procurement_categories_count)
+    create = _Op(post_procurement_categories)
+    delete = _Op(delete_procurement_categories_by_id)
+    get = _Op(get_procurement_categories_by_id)
+    list = _Op(get_procurement_categories)
+    replace = _Op(put_procurement_categories_by_id)
+    update = _Op(patch_procurement_categories_by_id)
+    get_procurement_categories = _Op(get_procurement_categories)
+    post_procurement_categories = _Op(post_procurement_categories)
+    get_procurement_categories_count = _Op(get_procurement_categories_count)
+    get_procurement_categories_info = _Op(get_procurement_categories_info)
+    get_procurement_categories_info_count = _Op(get_procurement_categories_info_count)
+    get_procurement_categories_by_id = _Op(get_procurement_categories_by_id)
+    put_procurement_categories_by_id = _Op(put_procurement_categories_by_id)
+    patch_procurement_categories_by_id = _Op(patch_procurement_categories_by_id)
+    delete_procurement_categories_by_id = _Op(delete_procurement_categories_by_id)
+    get_procurement_categories_by_id_info = _Op(get_procurement_categories_by_id_info)
 
 
-class DirectionalSyncs:
-    """The ``DirectionalSyncs`` resource."""
+class ChangeOrderResource(_Bound[_M]):
+    """The ``ChangeOrder`` resource: ``client.procurement.change_order``."""
 
-    count = staticmethod(get_procurement_directional_syncs_count)
-    create = staticmethod(post_procurement_directional_syncs)
-    delete = staticmethod(delete_procurement_directional_syncs_by_id)
-    get = staticmethod(get_procurement_directional_syncs_by_id)
-    list = staticmethod(get_procurement_directional_syncs)
-    replace = staticmethod(put_procurement_directional_syncs_by_id)
-    update = staticmethod(patch_procurement_directional_syncs_by_id)
-    get_procurement_directional_syncs = staticmethod(get_procurement_directional_syncs)
-    post_procurement_directional_syncs = staticmethod(post_procurement_directional_syncs)
-    get_procurement_directional_syncs_count = staticmethod(get_procurement_directional_syncs_count)
-    get_procurement_directional_syncs_by_id = staticmethod(get_procurement_directional_syncs_by_id)
-    put_procurement_directional_syncs_by_id = staticmethod(put_procurement_directional_syncs_by_id)
-    patch_procurement_directional_syncs_by_id = staticmethod(
-        patch_procurement_directional_syncs_by_id
-    )
-    delete_procurement_directional_syncs_by_id = staticmethod(
-        delete_procurement_directional_syncs_by_id
-    )
+    create = _Op(post_procurement_changeorder)
+    delete = _Op(delete_procurement_changeorder_by_id)
+    list = _Op(get_procurement_changeorder)
+    update = _Op(patch_procurement_changeorder_by_id)
+    get_procurement_changeorder = _Op(get_procurement_changeorder)
+    post_procurement_changeorder = _Op(post_procurement_changeorder)
+    patch_procurement_changeorder_by_id = _Op(patch_procurement_changeorder_by_id)
+    delete_procurement_changeorder_by_id = _Op(delete_procurement_changeorder_by_id)
+    get_procurement_changeorders_count = _Op(get_procurement_changeorders_count)
 
 
-class InventoryOnHands:
-    """The ``InventoryOnHands`` resource."""
+class DirectionalSyncs(_Bound[_M]):
+    """The ``DirectionalSyncs`` resource: ``client.procurement.directional_syncs``."""
 
-    count = staticmethod(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count)
-    get = staticmethod(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id)
-    list = staticmethod(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand)
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand = staticmethod(
+    count = _Op(get_procurement_directional_syncs_count)
+    create = _Op(post_procurement_directional_syncs)
+    delete = _Op(delete_procurement_directional_syncs_by_id)
+    get = _Op(get_procurement_directional_syncs_by_id)
+    list = _Op(get_procurement_directional_syncs)
+    replace = _Op(put_procurement_directional_syncs_by_id)
+    update = _Op(patch_procurement_directional_syncs_by_id)
+    get_procurement_directional_syncs = _Op(get_procurement_directional_syncs)
+    post_procurement_directional_syncs = _Op(post_procurement_directional_syncs)
+    get_procurement_directional_syncs_count = _Op(get_procurement_directional_syncs_count)
+    get_procurement_directional_syncs_by_id = _Op(get_procurement_directional_syncs_by_id)
+    put_procurement_directional_syncs_by_id = _Op(put_procurement_directional_syncs_by_id)
+    patch_procurement_directional_syncs_by_id = _Op(patch_procurement_directional_syncs_by_id)
+    delete_procurement_directional_syncs_by_id = _Op(delete_procurement_directional_syncs_by_id)
+
+
+class InventoryOnHands(_Bound[_M]):
+    """The ``InventoryOnHands`` resource: ``client.procurement.inventory_on_hands``."""
+
+    count = _Op(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count)
+    get = _Op(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id)
+    list = _Op(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand)
+    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand = _Op(
         get_procurement_warehouse_bins_by_parent_id_inventory_on_hand
     )
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count = staticmethod(
+    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count = _Op(
         get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count
     )
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id = staticmethod(
+    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id = _Op(
         get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id
     )
 
 
-class InvoiceGroupings:
-    """The ``InvoiceGroupings`` resource."""
+class InvoiceGroupings(_Bound[_M]):
+    """The ``InvoiceGroupings`` resource: ``client.procurement.invoice_groupings``."""
 
-    count = staticmethod(get_procurement_invoicegrouping_count)
-    delete = staticmethod(delete_procurement_invoicegrouping_by_id)
-    get = staticmethod(get_procurement_invoicegrouping_by_id)
-    list = staticmethod(get_procurement_invoicegrouping)
-    replace = staticmethod(put_procurement_invoicegrouping_by_id)
-    update = staticmethod(patch_procurement_invoicegrouping_by_id)
-    get_procurement_invoicegrouping = staticmethod(get_procurement_invoicegrouping)
-    get_procurement_invoicegrouping_count = staticmethod(get_procurement_invoicegrouping_count)
-    post_procurement_invoicegrouping_count = staticmethod(post_procurement_invoicegrouping_count)
-    get_procurement_invoicegrouping_by_id = staticmethod(get_procurement_invoicegrouping_by_id)
-    put_procurement_invoicegrouping_by_id = staticmethod(put_procurement_invoicegrouping_by_id)
-    patch_procurement_invoicegrouping_by_id = staticmethod(patch_procurement_invoicegrouping_by_id)
-    delete_procurement_invoicegrouping_by_id = staticmethod(
-        delete_procurement_invoicegrouping_by_id
-    )
-    get_procurement_invoicegrouping_by_id_usages = staticmethod(
-        get_procurement_invoicegrouping_by_id_usages
-    )
-    get_procurement_invoicegrouping_by_id_usages_list = staticmethod(
+    count = _Op(get_procurement_invoicegrouping_count)
+    delete = _Op(delete_procurement_invoicegrouping_by_id)
+    get = _Op(get_procurement_invoicegrouping_by_id)
+    list = _Op(get_procurement_invoicegrouping)
+    replace = _Op(put_procurement_invoicegrouping_by_id)
+    update = _Op(patch_procurement_invoicegrouping_by_id)
+    get_procurement_invoicegrouping = _Op(get_procurement_invoicegrouping)
+    get_procurement_invoicegrouping_count = _Op(get_procurement_invoicegrouping_count)
+    post_procurement_invoicegrouping_count = _Op(post_procurement_invoicegrouping_count)
+    get_procurement_invoicegrouping_by_id = _Op(get_procurement_invoicegrouping_by_id)
+    put_procurement_invoicegrouping_by_id = _Op(put_procurement_invoicegrouping_by_id)
+    patch_procurement_invoicegrouping_by_id = _Op(patch_procurement_invoicegrouping_by_id)
+    delete_procurement_invoicegrouping_by_id = _Op(delete_procurement_invoicegrouping_by_id)
+    get_procurement_invoicegrouping_by_id_usages = _Op(get_procurement_invoicegrouping_by_id_usages)
+    get_procurement_invoicegrouping_by_id_usages_list = _Op(
         get_procurement_invoicegrouping_by_id_usages_list
     )
 
 
-class LegacySubCategories:
-    """The ``LegacySubCategories`` resource."""
+class LegacySubCategories(_Bound[_M]):
+    """The ``LegacySubCategories`` resource: ``client.procurement.legacy_sub_categories``."""
 
-    count = staticmethod(get_procurement_categories_by_parent_id_subcategories_count)
-    create = staticmethod(post_procurement_categories_by_parent_id_subcategories)
-    delete = staticmethod(delete_procurement_categories_by_parent_id_subcategories_by_id)
-    get = staticmethod(get_procurement_categories_by_parent_id_subcategories_by_id)
-    list = staticmethod(get_procurement_categories_by_parent_id_subcategories)
-    replace = staticmethod(put_procurement_categories_by_parent_id_subcategories_by_id)
-    update = staticmethod(patch_procurement_categories_by_parent_id_subcategories_by_id)
-    get_procurement_categories_by_parent_id_subcategories = staticmethod(
+    count = _Op(get_procurement_categories_by_parent_id_subcategories_count)
+    create = _Op(post_procurement_categories_by_parent_id_subcategories)
+    delete = _Op(delete_procurement_categories_by_parent_id_subcategories_by_id)
+    get = _Op(get_procurement_categories_by_parent_id_subcategories_by_id)
+    list = _Op(get_procurement_categories_by_parent_id_subcategories)
+    replace = _Op(put_procurement_categories_by_parent_id_subcategories_by_id)
+    update = _Op(patch_procurement_categories_by_parent_id_subcategories_by_id)
+    get_procurement_categories_by_parent_id_subcategories = _Op(
         get_procurement_categories_by_parent_id_subcategories
     )
-    post_procurement_categories_by_parent_id_subcategories = staticmethod(
+    post_procurement_categories_by_parent_id_subcategories = _Op(
         post_procurement_categories_by_parent_id_subcategories
     )
-    get_procurement_categories_by_parent_id_subcategories_count = staticmethod(
+    get_procurement_categories_by_parent_id_subcategories_count = _Op(
         get_procurement_categories_by_parent_id_subcategories_count
     )
-    get_procurement_categories_by_parent_id_subcategories_by_id = staticmethod(
+    get_procurement_categories_by_parent_id_subcategories_by_id = _Op(
         get_procurement_categories_by_parent_id_subcategories_by_id
     )
-    put_procurement_categories_by_parent_id_subcategories_by_id = staticmethod(
+    put_procurement_categories_by_parent_id_subcategories_by_id = _Op(
         put_procurement_categories_by_parent_id_subcategories_by_id
     )
-    patch_procurement_categories_by_parent_id_subcategories_by_id = staticmethod(
+    patch_procurement_categories_by_parent_id_subcategories_by_id = _Op(
         patch_procurement_categories_by_parent_id_subcategories_by_id
     )
-    delete_procurement_categories_by_parent_id_subcategories_by_id = staticmethod(
+    delete_procurement_categories_by_parent_id_subcategories_by_id = _Op(
         delete_procurement_categories_by_parent_id_subcategories_by_id
     )
 
 
-class LegacySubCategoryInfos:
-    """The ``LegacySubCategoryInfos`` resource."""
+class LegacySubCategoryInfos(_Bound[_M]):
+    """The ``LegacySubCategoryInfos`` resource: ``client.procurement.legacy_sub_category_infos``."""
 
-    count = staticmethod(get_procurement_categories_by_parent_id_subcategories_info_count)
-    list = staticmethod(get_procurement_categories_by_parent_id_subcategories_info)
-    get_procurement_categories_by_parent_id_subcategories_info = staticmethod(
+    count = _Op(get_procurement_categories_by_parent_id_subcategories_info_count)
+    list = _Op(get_procurement_categories_by_parent_id_subcategories_info)
+    get_procurement_categories_by_parent_id_subcategories_info = _Op(
         get_procurement_categories_by_parent_id_subcategories_info
     )
-    get_procurement_categories_by_parent_id_subcategories_info_count = staticmethod(
+    get_procurement_categories_by_parent_id_subcategories_info_count = _Op(
         get_procurement_categories_by_parent_id_subcategories_info_count
     )
-    get_procurement_categories_by_parent_id_subcategories_by_id_info = staticmethod(
+    get_procurement_categories_by_parent_id_subcategories_by_id_info = _Op(
         get_procurement_categories_by_parent_id_subcategories_by_id_info
     )
 
 
-class Manufacturers:
-    """The ``Manufacturers`` resource."""
+class Manufacturers(_Bound[_M]):
+    """The ``Manufacturers`` resource: ``client.procurement.manufacturers``."""
 
-    count = staticmethod(get_procurement_manufacturers_count)
-    create = staticmethod(post_procurement_manufacturers)
-    delete = staticmethod(delete_procurement_manufacturers_by_id)
-    get = staticmethod(get_procurement_manufacturers_by_id)
-    list = staticmethod(get_procurement_manufacturers)
-    replace = staticmethod(put_procurement_manufacturers_by_id)
-    update = staticmethod(patch_procurement_manufacturers_by_id)
-    get_procurement_manufacturers = staticmethod(get_procurement_manufacturers)
-    post_procurement_manufacturers = staticmethod(post_procurement_manufacturers)
-    get_procurement_manufacturers_count = staticmethod(get_procurement_manufacturers_count)
-    get_procurement_manufacturers_by_id = staticmethod(get_procurement_manufacturers_by_id)
-    put_procurement_manufacturers_by_id = staticmethod(put_procurement_manufacturers_by_id)
-    patch_procurement_manufacturers_by_id = staticmethod(patch_procurement_manufacturers_by_id)
-    delete_procurement_manufacturers_by_id = staticmethod(delete_procurement_manufacturers_by_id)
-
-
-class ManufacturersInfo:
-    """The ``ManufacturersInfo`` resource."""
-
-    list = staticmethod(get_procurement_manufacturers_info)
-    get_procurement_manufacturers_count_info = staticmethod(
-        get_procurement_manufacturers_count_info
-    )
-    get_procurement_manufacturers_info = staticmethod(get_procurement_manufacturers_info)
-    get_procurement_manufacturers_by_id_info = staticmethod(
-        get_procurement_manufacturers_by_id_info
-    )
+    count = _Op(get_procurement_manufacturers_count)
+    create = _Op(post_procurement_manufacturers)
+    delete = _Op(delete_procurement_manufacturers_by_id)
+    get = _Op(get_procurement_manufacturers_by_id)
+    list = _Op(get_procurement_manufacturers)
+    replace = _Op(put_procurement_manufacturers_by_id)
+    update = _Op(patch_procurement_manufacturers_by_id)
+    get_procurement_manufacturers = _Op(get_procurement_manufacturers)
+    post_procurement_manufacturers = _Op(post_procurement_manufacturers)
+    get_procurement_manufacturers_count = _Op(get_procurement_manufacturers_count)
+    get_procurement_manufacturers_by_id = _Op(get_procurement_manufacturers_by_id)
+    put_procurement_manufacturers_by_id = _Op(put_procurement_manufacturers_by_id)
+    patch_procurement_manufacturers_by_id = _Op(patch_procurement_manufacturers_by_id)
+    delete_procurement_manufacturers_by_id = _Op(delete_procurement_manufacturers_by_id)
 
 
-class MinimumStockByWarehouses:
-    """The ``MinimumStockByWarehouses`` resource."""
+class ManufacturersInfo(_Bound[_M]):
+    """The ``ManufacturersInfo`` resource: ``client.procurement.manufacturers_info``."""
 
-    count = staticmethod(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count)
-    create = staticmethod(post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse)
-    delete = staticmethod(delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    get = staticmethod(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    list = staticmethod(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse)
-    replace = staticmethod(put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    update = staticmethod(patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = staticmethod(
+    list = _Op(get_procurement_manufacturers_info)
+    get_procurement_manufacturers_count_info = _Op(get_procurement_manufacturers_count_info)
+    get_procurement_manufacturers_info = _Op(get_procurement_manufacturers_info)
+    get_procurement_manufacturers_by_id_info = _Op(get_procurement_manufacturers_by_id_info)
+
+
+class MinimumStockByWarehouses(_Bound[_M]):
+    """The ``MinimumStockByWarehouses`` resource: ``client.procurement.minimum_stock_by_warehouses``."""
+
+    count = _Op(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count)
+    create = _Op(post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse)
+    delete = _Op(delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
+    get = _Op(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
+    list = _Op(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse)
+    replace = _Op(put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
+    update = _Op(patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
+    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _Op(
         get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
     )
-    post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = staticmethod(
+    post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _Op(
         post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
     )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count = staticmethod(
+    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count = _Op(
         get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count
     )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = staticmethod(
+    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _Op(
         get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
     )
-    put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = staticmethod(
+    put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _Op(
         put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
     )
-    patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = staticmethod(
+    patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _Op(
         patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
     )
-    delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = staticmethod(
+    delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _Op(
         delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
     )
 
 
-class OnHandSerialNumberses:
-    """The ``OnHandSerialNumberses`` resource."""
+class OnHandSerialNumberses(_Bound[_M]):
+    """The ``OnHandSerialNumberses`` resource: ``client.procurement.on_hand_serial_numberses``."""
 
-    count = staticmethod(get_procurement_onhandserialnumbers_count)
-    get = staticmethod(get_procurement_onhandserialnumbers_by_id)
-    list = staticmethod(get_procurement_onhandserialnumbers)
-    get_procurement_onhandserialnumbers = staticmethod(get_procurement_onhandserialnumbers)
-    get_procurement_onhandserialnumbers_count = staticmethod(
-        get_procurement_onhandserialnumbers_count
-    )
-    get_procurement_onhandserialnumbers_by_id = staticmethod(
-        get_procurement_onhandserialnumbers_by_id
-    )
+    count = _Op(get_procurement_onhandserialnumbers_count)
+    get = _Op(get_procurement_onhandserialnumbers_by_id)
+    list = _Op(get_procurement_onhandserialnumbers)
+    get_procurement_onhandserialnumbers = _Op(get_procurement_onhandserialnumbers)
+    get_procurement_onhandserialnumbers_count = _Op(get_procurement_onhandserialnumbers_count)
+    get_procurement_onhandserialnumbers_by_id = _Op(get_procurement_onhandserialnumbers_by_id)
 
 
-class PricingBreaks:
-    """The ``PricingBreaks`` resource."""
+class PricingBreaks(_Bound[_M]):
+    """The ``PricingBreaks`` resource: ``client.procurement.pricing_breaks``."""
 
-    count = staticmethod(
+    count = _Op(
         get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
     )
-    create = staticmethod(
-        post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
-    )
-    delete = staticmethod(
+    create = _Op(post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks)
+    delete = _Op(
         delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
     )
-    get = staticmethod(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    list = staticmethod(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
-    )
-    replace = staticmethod(
+    get = _Op(get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id)
+    list = _Op(get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks)
+    replace = _Op(
         put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
     )
-    update = staticmethod(
+    update = _Op(
         patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
     )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = staticmethod(
+    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _Op(
         get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
     )
-    post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = staticmethod(
+    post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _Op(
         post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
     )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count = (
-        staticmethod(
-            get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
-        )
+    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count = _Op(
+        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
     )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        staticmethod(
-            get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
+    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _Op(
+        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
     )
-    put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        staticmethod(
-            put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
+    put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _Op(
+        put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
     )
-    patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        staticmethod(
-            patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
+    patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _Op(
+        patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
     )
-    delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        staticmethod(
-            delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
+    delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _Op(
+        delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
     )
 
 
-class PricingDetails:
-    """The ``PricingDetails`` resource."""
+class PricingDetails(_Bound[_M]):
+    """The ``PricingDetails`` resource: ``client.procurement.pricing_details``."""
 
-    count = staticmethod(get_procurement_pricingschedules_by_parent_id_details_count)
-    create = staticmethod(post_procurement_pricingschedules_by_parent_id_details)
-    delete = staticmethod(delete_procurement_pricingschedules_by_parent_id_details_by_id)
-    get = staticmethod(get_procurement_pricingschedules_by_parent_id_details_by_id)
-    list = staticmethod(get_procurement_pricingschedules_by_parent_id_details)
-    replace = staticmethod(put_procurement_pricingschedules_by_parent_id_details_by_id)
-    update = staticmethod(patch_procurement_pricingschedules_by_parent_id_details_by_id)
-    get_procurement_pricingschedules_by_parent_id_details = staticmethod(
+    count = _Op(get_procurement_pricingschedules_by_parent_id_details_count)
+    create = _Op(post_procurement_pricingschedules_by_parent_id_details)
+    delete = _Op(delete_procurement_pricingschedules_by_parent_id_details_by_id)
+    get = _Op(get_procurement_pricingschedules_by_parent_id_details_by_id)
+    list = _Op(get_procurement_pricingschedules_by_parent_id_details)
+    replace = _Op(put_procurement_pricingschedules_by_parent_id_details_by_id)
+    update = _Op(patch_procurement_pricingschedules_by_parent_id_details_by_id)
+    get_procurement_pricingschedules_by_parent_id_details = _Op(
         get_procurement_pricingschedules_by_parent_id_details
     )
-    post_procurement_pricingschedules_by_parent_id_details = staticmethod(
+    post_procurement_pricingschedules_by_parent_id_details = _Op(
         post_procurement_pricingschedules_by_parent_id_details
     )
-    get_procurement_pricingschedules_by_parent_id_details_count = staticmethod(
+    get_procurement_pricingschedules_by_parent_id_details_count = _Op(
         get_procurement_pricingschedules_by_parent_id_details_count
     )
-    get_procurement_pricingschedules_by_parent_id_details_by_id = staticmethod(
+    get_procurement_pricingschedules_by_parent_id_details_by_id = _Op(
         get_procurement_pricingschedules_by_parent_id_details_by_id
     )
-    put_procurement_pricingschedules_by_parent_id_details_by_id = staticmethod(
+    put_procurement_pricingschedules_by_parent_id_details_by_id = _Op(
         put_procurement_pricingschedules_by_parent_id_details_by_id
     )
-    patch_procurement_pricingschedules_by_parent_id_details_by_id = staticmethod(
+    patch_procurement_pricingschedules_by_parent_id_details_by_id = _Op(
         patch_procurement_pricingschedules_by_parent_id_details_by_id
     )
-    delete_procurement_pricingschedules_by_parent_id_details_by_id = staticmethod(
+    delete_procurement_pricingschedules_by_parent_id_details_by_id = _Op(
         delete_procurement_pricingschedules_by_parent_id_details_by_id
     )
 
 
-class PricingSchedules:
-    """The ``PricingSchedules`` resource."""
+class PricingSchedules(_Bound[_M]):
+    """The ``PricingSchedules`` resource: ``client.procurement.pricing_schedules``."""
 
-    count = staticmethod(get_procurement_pricingschedules_count)
-    create = staticmethod(post_procurement_pricingschedules)
-    delete = staticmethod(delete_procurement_pricingschedules_by_id)
-    get = staticmethod(get_procurement_pricingschedules_by_id)
-    list = staticmethod(get_procurement_pricingschedules)
-    replace = staticmethod(put_procurement_pricingschedules_by_id)
-    update = staticmethod(patch_procurement_pricingschedules_by_id)
-    get_procurement_pricingschedules = staticmethod(get_procurement_pricingschedules)
-    post_procurement_pricingschedules = staticmethod(post_procurement_pricingschedules)
-    get_procurement_pricingschedules_count = staticmethod(get_procurement_pricingschedules_count)
-    get_procurement_pricingschedules_by_id = staticmethod(get_procurement_pricingschedules_by_id)
-    put_procurement_pricingschedules_by_id = staticmethod(put_procurement_pricingschedules_by_id)
-    patch_procurement_pricingschedules_by_id = staticmethod(
-        patch_procurement_pricingschedules_by_id
-    )
-    delete_procurement_pricingschedules_by_id = staticmethod(
-        delete_procurement_pricingschedules_by_id
-    )
+    count = _Op(get_procurement_pricingschedules_count)
+    create = _Op(post_procurement_pricingschedules)
+    delete = _Op(delete_procurement_pricingschedules_by_id)
+    get = _Op(get_procurement_pricingschedules_by_id)
+    list = _Op(get_procurement_pricingschedules)
+    replace = _Op(put_procurement_pricingschedules_by_id)
+    update = _Op(patch_procurement_pricingschedules_by_id)
+    get_procurement_pricingschedules = _Op(get_procurement_pricingschedules)
+    post_procurement_pricingschedules = _Op(post_procurement_pricingschedules)
+    get_procurement_pricingschedules_count = _Op(get_procurement_pricingschedules_count)
+    get_procurement_pricingschedules_by_id = _Op(get_procurement_pricingschedules_by_id)
+    put_procurement_pricingschedules_by_id = _Op(put_procurement_pricingschedules_by_id)
+    patch_procurement_pricingschedules_by_id = _Op(patch_procurement_pricingschedules_by_id)
+    delete_procurement_pricingschedules_by_id = _Op(delete_procurement_pricingschedules_by_id)
 
 
-class ProcurementAdjustments:
-    """The ``ProcurementAdjustments`` resource."""
+class ProcurementAdjustments(_Bound[_M]):
+    """The ``ProcurementAdjustments`` resource: ``client.procurement.procurement_adjustments``."""
 
-    count = staticmethod(get_procurement_adjustments_count)
-    create = staticmethod(post_procurement_adjustments)
-    delete = staticmethod(delete_procurement_adjustments_by_id)
-    get = staticmethod(get_procurement_adjustments_by_id)
-    list = staticmethod(get_procurement_adjustments)
-    replace = staticmethod(put_procurement_adjustments_by_id)
-    update = staticmethod(patch_procurement_adjustments_by_id)
-    get_procurement_adjustments = staticmethod(get_procurement_adjustments)
-    post_procurement_adjustments = staticmethod(post_procurement_adjustments)
-    get_procurement_adjustments_count = staticmethod(get_procurement_adjustments_count)
-    get_procurement_adjustments_by_id = staticmethod(get_procurement_adjustments_by_id)
-    put_procurement_adjustments_by_id = staticmethod(put_procurement_adjustments_by_id)
-    patch_procurement_adjustments_by_id = staticmethod(patch_procurement_adjustments_by_id)
-    delete_procurement_adjustments_by_id = staticmethod(delete_procurement_adjustments_by_id)
-
-
-class ProcurementSettings:
-    """The ``ProcurementSettings`` resource."""
-
-    count = staticmethod(get_procurement_settings_count)
-    get = staticmethod(get_procurement_settings_by_id)
-    list = staticmethod(get_procurement_settings)
-    replace = staticmethod(put_procurement_settings_by_id)
-    update = staticmethod(patch_procurement_settings_by_id)
-    get_procurement_settings = staticmethod(get_procurement_settings)
-    get_procurement_settings_count = staticmethod(get_procurement_settings_count)
-    get_procurement_settings_by_id = staticmethod(get_procurement_settings_by_id)
-    put_procurement_settings_by_id = staticmethod(put_procurement_settings_by_id)
-    patch_procurement_settings_by_id = staticmethod(patch_procurement_settings_by_id)
+    count = _Op(get_procurement_adjustments_count)
+    create = _Op(post_procurement_adjustments)
+    delete = _Op(delete_procurement_adjustments_by_id)
+    get = _Op(get_procurement_adjustments_by_id)
+    list = _Op(get_procurement_adjustments)
+    replace = _Op(put_procurement_adjustments_by_id)
+    update = _Op(patch_procurement_adjustments_by_id)
+    get_procurement_adjustments = _Op(get_procurement_adjustments)
+    post_procurement_adjustments = _Op(post_procurement_adjustments)
+    get_procurement_adjustments_count = _Op(get_procurement_adjustments_count)
+    get_procurement_adjustments_by_id = _Op(get_procurement_adjustments_by_id)
+    put_procurement_adjustments_by_id = _Op(put_procurement_adjustments_by_id)
+    patch_procurement_adjustments_by_id = _Op(patch_procurement_adjustments_by_id)
+    delete_procurement_adjustments_by_id = _Op(delete_procurement_adjustments_by_id)
 
 
-class ProductComponents:
-    """The ``ProductComponents`` resource."""
+class ProcurementSettings(_Bound[_M]):
+    """The ``ProcurementSettings`` resource: ``client.procurement.procurement_settings``."""
 
-    count = staticmethod(get_procurement_products_by_parent_id_components_count)
-    create = staticmethod(post_procurement_products_by_parent_id_components)
-    delete = staticmethod(delete_procurement_products_by_parent_id_components_by_id)
-    get = staticmethod(get_procurement_products_by_parent_id_components_by_id)
-    list = staticmethod(get_procurement_products_by_parent_id_components)
-    replace = staticmethod(put_procurement_products_by_parent_id_components_by_id)
-    update = staticmethod(patch_procurement_products_by_parent_id_components_by_id)
-    get_procurement_products_by_parent_id_components = staticmethod(
+    count = _Op(get_procurement_settings_count)
+    get = _Op(get_procurement_settings_by_id)
+    list = _Op(get_procurement_settings)
+    replace = _Op(put_procurement_settings_by_id)
+    update = _Op(patch_procurement_settings_by_id)
+    get_procurement_settings = _Op(get_procurement_settings)
+    get_procurement_settings_count = _Op(get_procurement_settings_count)
+    get_procurement_settings_by_id = _Op(get_procurement_settings_by_id)
+    put_procurement_settings_by_id = _Op(put_procurement_settings_by_id)
+    patch_procurement_settings_by_id = _Op(patch_procurement_settings_by_id)
+
+
+class ProductComponents(_Bound[_M]):
+    """The ``ProductComponents`` resource: ``client.procurement.product_components``."""
+
+    count = _Op(get_procurement_products_by_parent_id_components_count)
+    create = _Op(post_procurement_products_by_parent_id_components)
+    delete = _Op(delete_procurement_products_by_parent_id_components_by_id)
+    get = _Op(get_procurement_products_by_parent_id_components_by_id)
+    list = _Op(get_procurement_products_by_parent_id_components)
+    replace = _Op(put_procurement_products_by_parent_id_components_by_id)
+    update = _Op(patch_procurement_products_by_parent_id_components_by_id)
+    get_procurement_products_by_parent_id_components = _Op(
         get_procurement_products_by_parent_id_components
     )
-    post_procurement_products_by_parent_id_components = staticmethod(
+    post_procurement_products_by_parent_id_components = _Op(
         post_procurement_products_by_parent_id_components
     )
-    get_procurement_products_by_parent_id_components_count = staticmethod(
+    get_procurement_products_by_parent_id_components_count = _Op(
         get_procurement_products_by_parent_id_components_count
     )
-    get_procurement_products_by_parent_id_components_by_id = staticmethod(
+    get_procurement_products_by_parent_id_components_by_id = _Op(
         get_procurement_products_by_parent_id_components_by_id
     )
-    put_procurement_products_by_parent_id_components_by_id = staticmethod(
+    put_procurement_products_by_parent_id_components_by_id = _Op(
         put_procurement_products_by_parent_id_components_by_id
     )
-    patch_procurement_products_by_parent_id_components_by_id = staticmethod(
+    patch_procurement_products_by_parent_id_components_by_id = _Op(
         patch_procurement_products_by_parent_id_components_by_id
     )
-    delete_procurement_products_by_parent_id_components_by_id = staticmethod(
+    delete_procurement_products_by_parent_id_components_by_id = _Op(
         delete_procurement_products_by_parent_id_components_by_id
     )
 
 
-class ProductPickingShippingDetails:
-    """The ``ProductPickingShippingDetails`` resource."""
+class ProductPickingShippingDetails(_Bound[_M]):
+    """The ``ProductPickingShippingDetails`` resource: ``client.procurement.product_picking_shipping_details``."""
 
-    count = staticmethod(get_procurement_products_by_parent_id_picking_shipping_details_count)
-    create = staticmethod(post_procurement_products_by_parent_id_picking_shipping_details)
-    delete = staticmethod(delete_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    get = staticmethod(get_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    list = staticmethod(get_procurement_products_by_parent_id_picking_shipping_details)
-    replace = staticmethod(put_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    update = staticmethod(patch_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    get_procurement_products_by_parent_id_picking_shipping_details = staticmethod(
+    count = _Op(get_procurement_products_by_parent_id_picking_shipping_details_count)
+    create = _Op(post_procurement_products_by_parent_id_picking_shipping_details)
+    delete = _Op(delete_procurement_products_by_parent_id_picking_shipping_details_by_id)
+    get = _Op(get_procurement_products_by_parent_id_picking_shipping_details_by_id)
+    list = _Op(get_procurement_products_by_parent_id_picking_shipping_details)
+    replace = _Op(put_procurement_products_by_parent_id_picking_shipping_details_by_id)
+    update = _Op(patch_procurement_products_by_parent_id_picking_shipping_details_by_id)
+    get_procurement_products_by_parent_id_picking_shipping_details = _Op(
         get_procurement_products_by_parent_id_picking_shipping_details
     )
-    post_procurement_products_by_parent_id_picking_shipping_details = staticmethod(
+    post_procurement_products_by_parent_id_picking_shipping_details = _Op(
         post_procurement_products_by_parent_id_picking_shipping_details
     )
-    get_procurement_products_by_parent_id_picking_shipping_details_count = staticmethod(
+    get_procurement_products_by_parent_id_picking_shipping_details_count = _Op(
         get_procurement_products_by_parent_id_picking_shipping_details_count
     )
-    get_procurement_products_by_parent_id_picking_shipping_details_by_id = staticmethod(
+    get_procurement_products_by_parent_id_picking_shipping_details_by_id = _Op(
         get_procurement_products_by_parent_id_picking_shipping_details_by_id
     )
-    put_procurement_products_by_parent_id_picking_shipping_details_by_id = staticmethod(
+    put_procurement_products_by_parent_id_picking_shipping_details_by_id = _Op(
         put_procurement_products_by_parent_id_picking_shipping_details_by_id
     )
-    patch_procurement_products_by_parent_id_picking_shipping_details_by_id = staticmethod(
+    patch_procurement_products_by_parent_id_picking_shipping_details_by_id = _Op(
         patch_procurement_products_by_parent_id_picking_shipping_details_by_id
     )
-    delete_procurement_products_by_parent_id_picking_shipping_details_by_id = staticmethod(
+    delete_procurement_products_by_parent_id_picking_shipping_details_by_id = _Op(
         delete_procurement_products_by_parent_id_picking_shipping_details_by_id
     )
 
 
-class ProductTypes:
-    """The ``ProductTypes`` resource."""
+class ProductTypes(_Bound[_M]):
+    """The ``ProductTypes`` resource: ``client.procurement.product_types``."""
 
-    count = staticmethod(get_procurement_types_count)
-    create = staticmethod(post_procurement_types)
-    delete = staticmethod(delete_procurement_types_by_id)
-    get = staticmethod(get_procurement_types_by_id)
-    list = staticmethod(get_procurement_types)
-    replace = staticmethod(put_procurement_types_by_id)
-    update = staticmethod(patch_procurement_types_by_id)
-    get_procurement_types = staticmethod(get_procurement_types)
-    post_procurement_types = staticmethod(post_procurement_types)
-    get_procurement_types_count = staticmethod(get_procurement_types_count)
-    get_procurement_types_info = staticmethod(get_procurement_types_info)
-    get_procurement_types_info_count = staticmethod(get_procurement_types_info_count)
-    get_procurement_types_by_id = staticmethod(get_procurement_types_by_id)
-    put_procurement_types_by_id = staticmethod(put_procurement_types_by_id)
-    patch_procurement_types_by_id = staticmethod(patch_procurement_types_by_id)
-    delete_procurement_types_by_id = staticmethod(delete_procurement_types_by_id)
-    get_procurement_types_by_id_info = staticmethod(get_procurement_types_by_id_info)
-    get_procurement_types_by_id_usages = staticmethod(get_procurement_types_by_id_usages)
-    get_procurement_types_by_id_usages_list = staticmethod(get_procurement_types_by_id_usages_list)
-
-
-class ProductsItem:
-    """The ``ProductsItem`` resource."""
-
-    count = staticmethod(get_procurement_products_count)
-    create = staticmethod(post_procurement_products)
-    delete = staticmethod(delete_procurement_products_by_id)
-    get = staticmethod(get_procurement_products_by_id)
-    list = staticmethod(get_procurement_products)
-    replace = staticmethod(put_procurement_products_by_id)
-    update = staticmethod(patch_procurement_products_by_id)
-    get_procurement_products = staticmethod(get_procurement_products)
-    post_procurement_products = staticmethod(post_procurement_products)
-    get_procurement_products_count = staticmethod(get_procurement_products_count)
-    get_procurement_products_by_id = staticmethod(get_procurement_products_by_id)
-    put_procurement_products_by_id = staticmethod(put_procurement_products_by_id)
-    patch_procurement_products_by_id = staticmethod(patch_procurement_products_by_id)
-    delete_procurement_products_by_id = staticmethod(delete_procurement_products_by_id)
-    post_procurement_products_by_id_detach = staticmethod(post_procurement_products_by_id_detach)
+    count = _Op(get_procurement_types_count)
+    create = _Op(post_procurement_types)
+    delete = _Op(delete_procurement_types_by_id)
+    get = _Op(get_procurement_types_by_id)
+    list = _Op(get_procurement_types)
+    replace = _Op(put_procurement_types_by_id)
+    update = _Op(patch_procurement_types_by_id)
+    get_procurement_types = _Op(get_procurement_types)
+    post_procurement_types = _Op(post_procurement_types)
+    get_procurement_types_count = _Op(get_procurement_types_count)
+    get_procurement_types_info = _Op(get_procurement_types_info)
+    get_procurement_types_info_count = _Op(get_procurement_types_info_count)
+    get_procurement_types_by_id = _Op(get_procurement_types_by_id)
+    put_procurement_types_by_id = _Op(put_procurement_types_by_id)
+    patch_procurement_types_by_id = _Op(patch_procurement_types_by_id)
+    delete_procurement_types_by_id = _Op(delete_procurement_types_by_id)
+    get_procurement_types_by_id_info = _Op(get_procurement_types_by_id_info)
+    get_procurement_types_by_id_usages = _Op(get_procurement_types_by_id_usages)
+    get_procurement_types_by_id_usages_list = _Op(get_procurement_types_by_id_usages_list)
 
 
-class PurchaseOrderLineItems:
-    """The ``PurchaseOrderLineItems`` resource."""
+class ProductsItem(_Bound[_M]):
+    """The ``ProductsItem`` resource: ``client.procurement.products_item``."""
 
-    count = staticmethod(get_procurement_purchaseorders_by_parent_id_lineitems_count)
-    create = staticmethod(post_procurement_purchaseorders_by_parent_id_lineitems)
-    get = staticmethod(get_procurement_purchaseorders_by_parent_id_lineitems_by_id)
-    list = staticmethod(get_procurement_purchaseorders_by_parent_id_lineitems)
-    replace = staticmethod(put_procurement_purchaseorders_by_parent_id_lineitems_by_id)
-    update = staticmethod(patch_procurement_purchaseorders_by_parent_id_lineitems_by_id)
-    get_procurement_purchaseorders_by_parent_id_lineitems = staticmethod(
+    count = _Op(get_procurement_products_count)
+    create = _Op(post_procurement_products)
+    delete = _Op(delete_procurement_products_by_id)
+    get = _Op(get_procurement_products_by_id)
+    list = _Op(get_procurement_products)
+    replace = _Op(put_procurement_products_by_id)
+    update = _Op(patch_procurement_products_by_id)
+    get_procurement_products = _Op(get_procurement_products)
+    post_procurement_products = _Op(post_procurement_products)
+    get_procurement_products_count = _Op(get_procurement_products_count)
+    get_procurement_products_by_id = _Op(get_procurement_products_by_id)
+    put_procurement_products_by_id = _Op(put_procurement_products_by_id)
+    patch_procurement_products_by_id = _Op(patch_procurement_products_by_id)
+    delete_procurement_products_by_id = _Op(delete_procurement_products_by_id)
+    post_procurement_products_by_id_detach = _Op(post_procurement_products_by_id_detach)
+
+
+class PurchaseOrderLineItems(_Bound[_M]):
+    """The ``PurchaseOrderLineItems`` resource: ``client.procurement.purchase_order_line_items``."""
+
+    count = _Op(get_procurement_purchaseorders_by_parent_id_lineitems_count)
+    create = _Op(post_procurement_purchaseorders_by_parent_id_lineitems)
+    get = _Op(get_procurement_purchaseorders_by_parent_id_lineitems_by_id)
+    list = _Op(get_procurement_purchaseorders_by_parent_id_lineitems)
+    replace = _Op(put_procurement_purchaseorders_by_parent_id_lineitems_by_id)
+    update = _Op(patch_procurement_purchaseorders_by_parent_id_lineitems_by_id)
+    get_procurement_purchaseorders_by_parent_id_lineitems = _Op(
         get_procurement_purchaseorders_by_parent_id_lineitems
     )
-    post_procurement_purchaseorders_by_parent_id_lineitems = staticmethod(
+    post_procurement_purchaseorders_by_parent_id_lineitems = _Op(
         post_procurement_purchaseorders_by_parent_id_lineitems
     )
-    delete_procurement_purchaseorders_by_parent_id_lineitems = staticmethod(
+    delete_procurement_purchaseorders_by_parent_id_lineitems = _Op(
         delete_procurement_purchaseorders_by_parent_id_lineitems
     )
-    post_procurement_purchaseorders_by_parent_id_lineitems_bulk = staticmethod(
+    post_procurement_purchaseorders_by_parent_id_lineitems_bulk = _Op(
         post_procurement_purchaseorders_by_parent_id_lineitems_bulk
     )
-    put_procurement_purchaseorders_by_parent_id_lineitems_bulk = staticmethod(
+    put_procurement_purchaseorders_by_parent_id_lineitems_bulk = _Op(
         put_procurement_purchaseorders_by_parent_id_lineitems_bulk
     )
-    delete_procurement_purchaseorders_by_parent_id_lineitems_bulk = staticmethod(
+    delete_procurement_purchaseorders_by_parent_id_lineitems_bulk = _Op(
         delete_procurement_purchaseorders_by_parent_id_lineitems_bulk
     )
-    get_procurement_purchaseorders_by_parent_id_lineitems_count = staticmethod(
+    get_procurement_purchaseorders_by_parent_id_lineitems_count = _Op(
         get_procurement_purchaseorders_by_parent_id_lineitems_count
     )
-    get_procurement_purchaseorders_by_parent_id_lineitems_by_id = staticmethod(
+    get_procurement_purchaseorders_by_parent_id_lineitems_by_id = _Op(
         get_procurement_purchaseorders_by_parent_id_lineitems_by_id
     )
-    put_procurement_purchaseorders_by_parent_id_lineitems_by_id = staticmethod(
+    put_procurement_purchaseorders_by_parent_id_lineitems_by_id = _Op(
         put_procurement_purchaseorders_by_parent_id_lineitems_by_id
     )
-    patch_procurement_purchaseorders_by_parent_id_lineitems_by_id = staticmethod(
+    patch_procurement_purchaseorders_by_parent_id_lineitems_by_id = _Op(
         patch_procurement_purchaseorders_by_parent_id_lineitems_by_id
     )
 
 
-class PurchaseOrderStatusEmailTemplates:
-    """The ``PurchaseOrderStatusEmailTemplates`` resource."""
+class PurchaseOrderStatusEmailTemplates(_Bound[_M]):
+    """The ``PurchaseOrderStatusEmailTemplates`` resource: ``client.procurement.purchase_order_status_email_templates``."""
 
-    count = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count)
-    create = staticmethod(post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates)
-    delete = staticmethod(
-        delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-    get = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
-    list = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates)
-    replace = staticmethod(put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
-    update = staticmethod(patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = staticmethod(
+    count = _Op(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count)
+    create = _Op(post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates)
+    delete = _Op(delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
+    get = _Op(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
+    list = _Op(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates)
+    replace = _Op(put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
+    update = _Op(patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
+    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
     )
-    post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = staticmethod(
+    post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _Op(
         post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
     )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count = staticmethod(
+    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count
     )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
     )
-    put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _Op(
         put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
     )
-    patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _Op(
         patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
     )
-    delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _Op(
         delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
     )
 
 
-class PurchaseOrderStatusNotifications:
-    """The ``PurchaseOrderStatusNotifications`` resource."""
+class PurchaseOrderStatusNotifications(_Bound[_M]):
+    """The ``PurchaseOrderStatusNotifications`` resource: ``client.procurement.purchase_order_status_notifications``."""
 
-    count = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_notifications_count)
-    create = staticmethod(post_procurement_purchaseorderstatuses_by_parent_id_notifications)
-    delete = staticmethod(delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    get = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    list = staticmethod(get_procurement_purchaseorderstatuses_by_parent_id_notifications)
-    replace = staticmethod(put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    update = staticmethod(patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications = staticmethod(
+    count = _Op(get_procurement_purchaseorderstatuses_by_parent_id_notifications_count)
+    create = _Op(post_procurement_purchaseorderstatuses_by_parent_id_notifications)
+    delete = _Op(delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
+    get = _Op(get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
+    list = _Op(get_procurement_purchaseorderstatuses_by_parent_id_notifications)
+    replace = _Op(put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
+    update = _Op(patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
+    get_procurement_purchaseorderstatuses_by_parent_id_notifications = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_notifications
     )
-    post_procurement_purchaseorderstatuses_by_parent_id_notifications = staticmethod(
+    post_procurement_purchaseorderstatuses_by_parent_id_notifications = _Op(
         post_procurement_purchaseorderstatuses_by_parent_id_notifications
     )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications_count = staticmethod(
+    get_procurement_purchaseorderstatuses_by_parent_id_notifications_count = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_notifications_count
     )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = staticmethod(
+    get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
     )
-    put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = staticmethod(
+    put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _Op(
         put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
     )
-    patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = staticmethod(
+    patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _Op(
         patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
     )
-    delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = staticmethod(
+    delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _Op(
         delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
     )
 
 
-class PurchaseOrderStatuses:
-    """The ``PurchaseOrderStatuses`` resource."""
+class PurchaseOrderStatuses(_Bound[_M]):
+    """The ``PurchaseOrderStatuses`` resource: ``client.procurement.purchase_order_statuses``."""
 
-    count = staticmethod(get_procurement_purchaseorderstatuses_count)
-    create = staticmethod(post_procurement_purchaseorderstatuses)
-    delete = staticmethod(delete_procurement_purchaseorderstatuses_by_id)
-    get = staticmethod(get_procurement_purchaseorderstatuses_by_id)
-    list = staticmethod(get_procurement_purchaseorderstatuses)
-    replace = staticmethod(put_procurement_purchaseorderstatuses_by_id)
-    update = staticmethod(patch_procurement_purchaseorderstatuses_by_id)
-    get_procurement_purchaseorderstatuses = staticmethod(get_procurement_purchaseorderstatuses)
-    post_procurement_purchaseorderstatuses = staticmethod(post_procurement_purchaseorderstatuses)
-    get_procurement_purchaseorderstatuses_info_count = staticmethod(
+    count = _Op(get_procurement_purchaseorderstatuses_count)
+    create = _Op(post_procurement_purchaseorderstatuses)
+    delete = _Op(delete_procurement_purchaseorderstatuses_by_id)
+    get = _Op(get_procurement_purchaseorderstatuses_by_id)
+    list = _Op(get_procurement_purchaseorderstatuses)
+    replace = _Op(put_procurement_purchaseorderstatuses_by_id)
+    update = _Op(patch_procurement_purchaseorderstatuses_by_id)
+    get_procurement_purchaseorderstatuses = _Op(get_procurement_purchaseorderstatuses)
+    post_procurement_purchaseorderstatuses = _Op(post_procurement_purchaseorderstatuses)
+    get_procurement_purchaseorderstatuses_info_count = _Op(
         get_procurement_purchaseorderstatuses_info_count
     )
-    get_procurement_purchaseorderstatuses_count = staticmethod(
-        get_procurement_purchaseorderstatuses_count
-    )
-    get_procurement_purchaseorderstatuses_info = staticmethod(
-        get_procurement_purchaseorderstatuses_info
-    )
-    get_procurement_purchaseorderstatuses_by_id = staticmethod(
-        get_procurement_purchaseorderstatuses_by_id
-    )
-    put_procurement_purchaseorderstatuses_by_id = staticmethod(
-        put_procurement_purchaseorderstatuses_by_id
-    )
-    patch_procurement_purchaseorderstatuses_by_id = staticmethod(
+    get_procurement_purchaseorderstatuses_count = _Op(get_procurement_purchaseorderstatuses_count)
+    get_procurement_purchaseorderstatuses_info = _Op(get_procurement_purchaseorderstatuses_info)
+    get_procurement_purchaseorderstatuses_by_id = _Op(get_procurement_purchaseorderstatuses_by_id)
+    put_procurement_purchaseorderstatuses_by_id = _Op(put_procurement_purchaseorderstatuses_by_id)
+    patch_procurement_purchaseorderstatuses_by_id = _Op(
         patch_procurement_purchaseorderstatuses_by_id
     )
-    delete_procurement_purchaseorderstatuses_by_id = staticmethod(
+    delete_procurement_purchaseorderstatuses_by_id = _Op(
         delete_procurement_purchaseorderstatuses_by_id
     )
-    get_procurement_purchaseorderstatuses_by_id_info = staticmethod(
+    get_procurement_purchaseorderstatuses_by_id_info = _Op(
         get_procurement_purchaseorderstatuses_by_id_info
     )
-    get_procurement_purchaseorderstatuses_by_id_usages = staticmethod(
+    get_procurement_purchaseorderstatuses_by_id_usages = _Op(
         get_procurement_purchaseorderstatuses_by_id_usages
     )
-    get_procurement_purchaseorderstatuses_by_id_usages_list = staticmethod(
+    get_procurement_purchaseorderstatuses_by_id_usages_list = _Op(
         get_procurement_purchaseorderstatuses_by_id_usages_list
     )
 
 
-class PurchaseOrders:
-    """The ``PurchaseOrders`` resource."""
+class PurchaseOrders(_Bound[_M]):
+    """The ``PurchaseOrders`` resource: ``client.procurement.purchase_orders``."""
 
-    count = staticmethod(get_procurement_purchaseorders_count)
-    create = staticmethod(post_procurement_purchaseorders)
-    delete = staticmethod(delete_procurement_purchaseorders_by_id)
-    get = staticmethod(get_procurement_purchaseorders_by_id)
-    list = staticmethod(get_procurement_purchaseorders)
-    replace = staticmethod(put_procurement_purchaseorders_by_id)
-    update = staticmethod(patch_procurement_purchaseorders_by_id)
-    get_procurement_purchaseorders = staticmethod(get_procurement_purchaseorders)
-    post_procurement_purchaseorders = staticmethod(post_procurement_purchaseorders)
-    get_procurement_purchaseorders_count = staticmethod(get_procurement_purchaseorders_count)
-    get_procurement_purchaseorders_by_id = staticmethod(get_procurement_purchaseorders_by_id)
-    put_procurement_purchaseorders_by_id = staticmethod(put_procurement_purchaseorders_by_id)
-    patch_procurement_purchaseorders_by_id = staticmethod(patch_procurement_purchaseorders_by_id)
-    delete_procurement_purchaseorders_by_id = staticmethod(delete_procurement_purchaseorders_by_id)
-    post_procurement_purchaseorders_by_id_copy = staticmethod(
-        post_procurement_purchaseorders_by_id_copy
-    )
-    get_procurement_purchaseorders_by_id_quick_access_count = staticmethod(
+    count = _Op(get_procurement_purchaseorders_count)
+    create = _Op(post_procurement_purchaseorders)
+    delete = _Op(delete_procurement_purchaseorders_by_id)
+    get = _Op(get_procurement_purchaseorders_by_id)
+    list = _Op(get_procurement_purchaseorders)
+    replace = _Op(put_procurement_purchaseorders_by_id)
+    update = _Op(patch_procurement_purchaseorders_by_id)
+    get_procurement_purchaseorders = _Op(get_procurement_purchaseorders)
+    post_procurement_purchaseorders = _Op(post_procurement_purchaseorders)
+    get_procurement_purchaseorders_count = _Op(get_procurement_purchaseorders_count)
+    get_procurement_purchaseorders_by_id = _Op(get_procurement_purchaseorders_by_id)
+    put_procurement_purchaseorders_by_id = _Op(put_procurement_purchaseorders_by_id)
+    patch_procurement_purchaseorders_by_id = _Op(patch_procurement_purchaseorders_by_id)
+    delete_procurement_purchaseorders_by_id = _Op(delete_procurement_purchaseorders_by_id)
+    post_procurement_purchaseorders_by_id_copy = _Op(post_procurement_purchaseorders_by_id_copy)
+    get_procurement_purchaseorders_by_id_quick_access_count = _Op(
         get_procurement_purchaseorders_by_id_quick_access_count
     )
-    post_procurement_purchaseorders_by_id_rebatch = staticmethod(
+    post_procurement_purchaseorders_by_id_rebatch = _Op(
         post_procurement_purchaseorders_by_id_rebatch
     )
-    post_procurement_purchaseorders_by_id_unbatch = staticmethod(
+    post_procurement_purchaseorders_by_id_unbatch = _Op(
         post_procurement_purchaseorders_by_id_unbatch
     )
-    get_procurement_purchaseorders_by_parent_id_notes = staticmethod(
+    get_procurement_purchaseorders_by_parent_id_notes = _Op(
         get_procurement_purchaseorders_by_parent_id_notes
     )
 
 
-class PurchaseOrdersInfo:
-    """The ``PurchaseOrdersInfo`` resource."""
+class PurchaseOrdersInfo(_Bound[_M]):
+    """The ``PurchaseOrdersInfo`` resource: ``client.procurement.purchase_orders_info``."""
 
-    count = staticmethod(get_procurement_purchaseorders_info_count)
-    list = staticmethod(get_procurement_purchaseorders_info)
-    get_procurement_purchaseorders_info = staticmethod(get_procurement_purchaseorders_info)
-    get_procurement_purchaseorders_info_count = staticmethod(
-        get_procurement_purchaseorders_info_count
-    )
-    get_procurement_purchaseorders_by_id_info = staticmethod(
-        get_procurement_purchaseorders_by_id_info
-    )
+    count = _Op(get_procurement_purchaseorders_info_count)
+    list = _Op(get_procurement_purchaseorders_info)
+    get_procurement_purchaseorders_info = _Op(get_procurement_purchaseorders_info)
+    get_procurement_purchaseorders_info_count = _Op(get_procurement_purchaseorders_info_count)
+    get_procurement_purchaseorders_by_id_info = _Op(get_procurement_purchaseorders_by_id_info)
 
 
-class PurchaseOrdersNote:
-    """The ``PurchaseOrdersNote`` resource."""
+class PurchaseOrdersNote(_Bound[_M]):
+    """The ``PurchaseOrdersNote`` resource: ``client.procurement.purchase_orders_note``."""
 
-    count = staticmethod(get_procurement_purchaseorders_by_parent_id_notes_count)
-    create = staticmethod(post_procurement_purchaseorders_by_parent_id_notes)
-    delete = staticmethod(delete_procurement_purchaseorders_by_parent_id_notes_by_id)
-    get = staticmethod(get_procurement_purchaseorders_by_parent_id_notes_by_id)
-    replace = staticmethod(put_procurement_purchaseorders_by_parent_id_notes_by_id)
-    update = staticmethod(patch_procurement_purchaseorders_by_parent_id_notes_by_id)
-    post_procurement_purchaseorders_by_parent_id_notes = staticmethod(
+    count = _Op(get_procurement_purchaseorders_by_parent_id_notes_count)
+    create = _Op(post_procurement_purchaseorders_by_parent_id_notes)
+    delete = _Op(delete_procurement_purchaseorders_by_parent_id_notes_by_id)
+    get = _Op(get_procurement_purchaseorders_by_parent_id_notes_by_id)
+    replace = _Op(put_procurement_purchaseorders_by_parent_id_notes_by_id)
+    update = _Op(patch_procurement_purchaseorders_by_parent_id_notes_by_id)
+    post_procurement_purchaseorders_by_parent_id_notes = _Op(
         post_procurement_purchaseorders_by_parent_id_notes
     )
-    get_procurement_purchaseorders_by_parent_id_notes_count = staticmethod(
+    get_procurement_purchaseorders_by_parent_id_notes_count = _Op(
         get_procurement_purchaseorders_by_parent_id_notes_count
     )
-    get_procurement_purchaseorders_by_parent_id_notes_by_id = staticmethod(
+    get_procurement_purchaseorders_by_parent_id_notes_by_id = _Op(
         get_procurement_purchaseorders_by_parent_id_notes_by_id
     )
-    put_procurement_purchaseorders_by_parent_id_notes_by_id = staticmethod(
+    put_procurement_purchaseorders_by_parent_id_notes_by_id = _Op(
         put_procurement_purchaseorders_by_parent_id_notes_by_id
     )
-    patch_procurement_purchaseorders_by_parent_id_notes_by_id = staticmethod(
+    patch_procurement_purchaseorders_by_parent_id_notes_by_id = _Op(
         patch_procurement_purchaseorders_by_parent_id_notes_by_id
     )
-    delete_procurement_purchaseorders_by_parent_id_notes_by_id = staticmethod(
+    delete_procurement_purchaseorders_by_parent_id_notes_by_id = _Op(
         delete_procurement_purchaseorders_by_parent_id_notes_by_id
     )
 
 
-class PurchasingDemands:
-    """The ``PurchasingDemands`` resource."""
+class PurchasingDemands(_Bound[_M]):
+    """The ``PurchasingDemands`` resource: ``client.procurement.purchasing_demands``."""
 
-    create = staticmethod(post_procurement_purchasing_demands)
-    post_procurement_purchasing_demands = staticmethod(post_procurement_purchasing_demands)
-
-
-class RMAActions:
-    """The ``RMAActions`` resource."""
-
-    count = staticmethod(get_procurement_rma_actions_count)
-    create = staticmethod(post_procurement_rma_actions)
-    delete = staticmethod(delete_procurement_rma_actions_by_id)
-    get = staticmethod(get_procurement_rma_actions_by_id)
-    list = staticmethod(get_procurement_rma_actions)
-    replace = staticmethod(put_procurement_rma_actions_by_id)
-    update = staticmethod(patch_procurement_rma_actions_by_id)
-    get_procurement_rma_actions = staticmethod(get_procurement_rma_actions)
-    post_procurement_rma_actions = staticmethod(post_procurement_rma_actions)
-    get_procurement_rma_actions_count = staticmethod(get_procurement_rma_actions_count)
-    get_procurement_rma_actions_by_id = staticmethod(get_procurement_rma_actions_by_id)
-    put_procurement_rma_actions_by_id = staticmethod(put_procurement_rma_actions_by_id)
-    patch_procurement_rma_actions_by_id = staticmethod(patch_procurement_rma_actions_by_id)
-    delete_procurement_rma_actions_by_id = staticmethod(delete_procurement_rma_actions_by_id)
+    create = _Op(post_procurement_purchasing_demands)
+    post_procurement_purchasing_demands = _Op(post_procurement_purchasing_demands)
 
 
-class RMADispositions:
-    """The ``RMADispositions`` resource."""
+class RMAActions(_Bound[_M]):
+    """The ``RMAActions`` resource: ``client.procurement.rma_actions``."""
 
-    count = staticmethod(get_procurement_rma_dispositions_count)
-    create = staticmethod(post_procurement_rma_dispositions)
-    delete = staticmethod(delete_procurement_rma_dispositions_by_id)
-    get = staticmethod(get_procurement_rma_dispositions_by_id)
-    list = staticmethod(get_procurement_rma_dispositions)
-    replace = staticmethod(put_procurement_rma_dispositions_by_id)
-    update = staticmethod(patch_procurement_rma_dispositions_by_id)
-    get_procurement_rma_dispositions = staticmethod(get_procurement_rma_dispositions)
-    post_procurement_rma_dispositions = staticmethod(post_procurement_rma_dispositions)
-    get_procurement_rma_dispositions_count = staticmethod(get_procurement_rma_dispositions_count)
-    get_procurement_rma_dispositions_by_id = staticmethod(get_procurement_rma_dispositions_by_id)
-    put_procurement_rma_dispositions_by_id = staticmethod(put_procurement_rma_dispositions_by_id)
-    patch_procurement_rma_dispositions_by_id = staticmethod(
-        patch_procurement_rma_dispositions_by_id
-    )
-    delete_procurement_rma_dispositions_by_id = staticmethod(
-        delete_procurement_rma_dispositions_by_id
-    )
+    count = _Op(get_procurement_rma_actions_count)
+    create = _Op(post_procurement_rma_actions)
+    delete = _Op(delete_procurement_rma_actions_by_id)
+    get = _Op(get_procurement_rma_actions_by_id)
+    list = _Op(get_procurement_rma_actions)
+    replace = _Op(put_procurement_rma_actions_by_id)
+    update = _Op(patch_procurement_rma_actions_by_id)
+    get_procurement_rma_actions = _Op(get_procurement_rma_actions)
+    post_procurement_rma_actions = _Op(post_procurement_rma_actions)
+    get_procurement_rma_actions_count = _Op(get_procurement_rma_actions_count)
+    get_procurement_rma_actions_by_id = _Op(get_procurement_rma_actions_by_id)
+    put_procurement_rma_actions_by_id = _Op(put_procurement_rma_actions_by_id)
+    patch_procurement_rma_actions_by_id = _Op(patch_procurement_rma_actions_by_id)
+    delete_procurement_rma_actions_by_id = _Op(delete_procurement_rma_actions_by_id)
 
 
-class RmaActionInfos:
-    """The ``RmaActionInfos`` resource."""
+class RMADispositions(_Bound[_M]):
+    """The ``RMADispositions`` resource: ``client.procurement.rma_dispositions``."""
 
-    count = staticmethod(get_procurement_rma_actions_info_count)
-    list = staticmethod(get_procurement_rma_actions_info)
-    get_procurement_rma_actions_info = staticmethod(get_procurement_rma_actions_info)
-    get_procurement_rma_actions_info_count = staticmethod(get_procurement_rma_actions_info_count)
-    get_procurement_rma_actions_by_id_info = staticmethod(get_procurement_rma_actions_by_id_info)
-
-
-class RmaDispositionInfos:
-    """The ``RmaDispositionInfos`` resource."""
-
-    count = staticmethod(get_procurement_rma_dispositions_info_count)
-    list = staticmethod(get_procurement_rma_dispositions_info)
-    get_procurement_rma_dispositions_info = staticmethod(get_procurement_rma_dispositions_info)
-    get_procurement_rma_dispositions_info_count = staticmethod(
-        get_procurement_rma_dispositions_info_count
-    )
-    get_procurement_rma_dispositions_by_id_info = staticmethod(
-        get_procurement_rma_dispositions_by_id_info
-    )
+    count = _Op(get_procurement_rma_dispositions_count)
+    create = _Op(post_procurement_rma_dispositions)
+    delete = _Op(delete_procurement_rma_dispositions_by_id)
+    get = _Op(get_procurement_rma_dispositions_by_id)
+    list = _Op(get_procurement_rma_dispositions)
+    replace = _Op(put_procurement_rma_dispositions_by_id)
+    update = _Op(patch_procurement_rma_dispositions_by_id)
+    get_procurement_rma_dispositions = _Op(get_procurement_rma_dispositions)
+    post_procurement_rma_dispositions = _Op(post_procurement_rma_dispositions)
+    get_procurement_rma_dispositions_count = _Op(get_procurement_rma_dispositions_count)
+    get_procurement_rma_dispositions_by_id = _Op(get_procurement_rma_dispositions_by_id)
+    put_procurement_rma_dispositions_by_id = _Op(put_procurement_rma_dispositions_by_id)
+    patch_procurement_rma_dispositions_by_id = _Op(patch_procurement_rma_dispositions_by_id)
+    delete_procurement_rma_dispositions_by_id = _Op(delete_procurement_rma_dispositions_by_id)
 
 
-class RmaStatusEmailTemplates:
-    """The ``RmaStatusEmailTemplates`` resource."""
+class RmaActionInfos(_Bound[_M]):
+    """The ``RmaActionInfos`` resource: ``client.procurement.rma_action_infos``."""
 
-    list = staticmethod(get_procurement_rma_statuses_by_parent_id_email_templates)
-    get_procurement_rma_statuses_by_parent_id_email_templates = staticmethod(
+    count = _Op(get_procurement_rma_actions_info_count)
+    list = _Op(get_procurement_rma_actions_info)
+    get_procurement_rma_actions_info = _Op(get_procurement_rma_actions_info)
+    get_procurement_rma_actions_info_count = _Op(get_procurement_rma_actions_info_count)
+    get_procurement_rma_actions_by_id_info = _Op(get_procurement_rma_actions_by_id_info)
+
+
+class RmaDispositionInfos(_Bound[_M]):
+    """The ``RmaDispositionInfos`` resource: ``client.procurement.rma_disposition_infos``."""
+
+    count = _Op(get_procurement_rma_dispositions_info_count)
+    list = _Op(get_procurement_rma_dispositions_info)
+    get_procurement_rma_dispositions_info = _Op(get_procurement_rma_dispositions_info)
+    get_procurement_rma_dispositions_info_count = _Op(get_procurement_rma_dispositions_info_count)
+    get_procurement_rma_dispositions_by_id_info = _Op(get_procurement_rma_dispositions_by_id_info)
+
+
+class RmaStatusEmailTemplates(_Bound[_M]):
+    """The ``RmaStatusEmailTemplates`` resource: ``client.procurement.rma_status_email_templates``."""
+
+    list = _Op(get_procurement_rma_statuses_by_parent_id_email_templates)
+    get_procurement_rma_statuses_by_parent_id_email_templates = _Op(
         get_procurement_rma_statuses_by_parent_id_email_templates
     )
-    post_procurement_rma_statuses_by_parent_id_emailtemplates = staticmethod(
+    post_procurement_rma_statuses_by_parent_id_emailtemplates = _Op(
         post_procurement_rma_statuses_by_parent_id_emailtemplates
     )
-    get_procurement_rma_statuses_by_parent_id_emailtemplates_count = staticmethod(
+    get_procurement_rma_statuses_by_parent_id_emailtemplates_count = _Op(
         get_procurement_rma_statuses_by_parent_id_emailtemplates_count
     )
-    get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _Op(
         get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
     )
-    put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _Op(
         put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
     )
-    patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _Op(
         patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
     )
-    delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _Op(
         delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
     )
 
 
-class RmaStatusInfos:
-    """The ``RmaStatusInfos`` resource."""
+class RmaStatusInfos(_Bound[_M]):
+    """The ``RmaStatusInfos`` resource: ``client.procurement.rma_status_infos``."""
 
-    count = staticmethod(get_procurement_rma_statuses_info_count)
-    list = staticmethod(get_procurement_rma_statuses_info)
-    get_procurement_rma_statuses_info = staticmethod(get_procurement_rma_statuses_info)
-    get_procurement_rma_statuses_info_count = staticmethod(get_procurement_rma_statuses_info_count)
-    get_procurement_rma_statuses_by_id_info = staticmethod(get_procurement_rma_statuses_by_id_info)
+    count = _Op(get_procurement_rma_statuses_info_count)
+    list = _Op(get_procurement_rma_statuses_info)
+    get_procurement_rma_statuses_info = _Op(get_procurement_rma_statuses_info)
+    get_procurement_rma_statuses_info_count = _Op(get_procurement_rma_statuses_info_count)
+    get_procurement_rma_statuses_by_id_info = _Op(get_procurement_rma_statuses_by_id_info)
 
 
-class RmaStatusNotifications:
-    """The ``RmaStatusNotifications`` resource."""
+class RmaStatusNotifications(_Bound[_M]):
+    """The ``RmaStatusNotifications`` resource: ``client.procurement.rma_status_notifications``."""
 
-    count = staticmethod(get_procurement_rma_statuses_by_parent_id_notifications_count)
-    create = staticmethod(post_procurement_rma_statuses_by_parent_id_notifications)
-    delete = staticmethod(delete_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    get = staticmethod(get_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    list = staticmethod(get_procurement_rma_statuses_by_parent_id_notifications)
-    replace = staticmethod(put_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    update = staticmethod(patch_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    get_procurement_rma_statuses_by_parent_id_notifications = staticmethod(
+    count = _Op(get_procurement_rma_statuses_by_parent_id_notifications_count)
+    create = _Op(post_procurement_rma_statuses_by_parent_id_notifications)
+    delete = _Op(delete_procurement_rma_statuses_by_parent_id_notifications_by_id)
+    get = _Op(get_procurement_rma_statuses_by_parent_id_notifications_by_id)
+    list = _Op(get_procurement_rma_statuses_by_parent_id_notifications)
+    replace = _Op(put_procurement_rma_statuses_by_parent_id_notifications_by_id)
+    update = _Op(patch_procurement_rma_statuses_by_parent_id_notifications_by_id)
+    get_procurement_rma_statuses_by_parent_id_notifications = _Op(
         get_procurement_rma_statuses_by_parent_id_notifications
     )
-    post_procurement_rma_statuses_by_parent_id_notifications = staticmethod(
+    post_procurement_rma_statuses_by_parent_id_notifications = _Op(
         post_procurement_rma_statuses_by_parent_id_notifications
     )
-    get_procurement_rma_statuses_by_parent_id_notifications_count = staticmethod(
+    get_procurement_rma_statuses_by_parent_id_notifications_count = _Op(
         get_procurement_rma_statuses_by_parent_id_notifications_count
     )
-    get_procurement_rma_statuses_by_parent_id_notifications_by_id = staticmethod(
+    get_procurement_rma_statuses_by_parent_id_notifications_by_id = _Op(
         get_procurement_rma_statuses_by_parent_id_notifications_by_id
     )
-    put_procurement_rma_statuses_by_parent_id_notifications_by_id = staticmethod(
+    put_procurement_rma_statuses_by_parent_id_notifications_by_id = _Op(
         put_procurement_rma_statuses_by_parent_id_notifications_by_id
     )
-    patch_procurement_rma_statuses_by_parent_id_notifications_by_id = staticmethod(
+    patch_procurement_rma_statuses_by_parent_id_notifications_by_id = _Op(
         patch_procurement_rma_statuses_by_parent_id_notifications_by_id
     )
-    delete_procurement_rma_statuses_by_parent_id_notifications_by_id = staticmethod(
+    delete_procurement_rma_statuses_by_parent_id_notifications_by_id = _Op(
         delete_procurement_rma_statuses_by_parent_id_notifications_by_id
     )
 
 
-class RmaStatuses:
-    """The ``RmaStatuses`` resource."""
+class RmaStatuses(_Bound[_M]):
+    """The ``RmaStatuses`` resource: ``client.procurement.rma_statuses``."""
 
-    count = staticmethod(get_procurement_rma_statuses_count)
-    create = staticmethod(post_procurement_rma_statuses)
-    delete = staticmethod(delete_procurement_rma_statuses_by_id)
-    get = staticmethod(get_procurement_rma_statuses_by_id)
-    list = staticmethod(get_procurement_rma_statuses)
-    replace = staticmethod(put_procurement_rma_statuses_by_id)
-    update = staticmethod(patch_procurement_rma_statuses_by_id)
-    get_procurement_rma_statuses = staticmethod(get_procurement_rma_statuses)
-    post_procurement_rma_statuses = staticmethod(post_procurement_rma_statuses)
-    get_procurement_rma_statuses_count = staticmethod(get_procurement_rma_statuses_count)
-    get_procurement_rma_statuses_by_id = staticmethod(get_procurement_rma_statuses_by_id)
-    put_procurement_rma_statuses_by_id = staticmethod(put_procurement_rma_statuses_by_id)
-    patch_procurement_rma_statuses_by_id = staticmethod(patch_procurement_rma_statuses_by_id)
-    delete_procurement_rma_statuses_by_id = staticmethod(delete_procurement_rma_statuses_by_id)
-    get_procurement_rma_statuses_by_id_usages = staticmethod(
-        get_procurement_rma_statuses_by_id_usages
-    )
-    get_procurement_rma_statuses_by_id_usages_list = staticmethod(
+    count = _Op(get_procurement_rma_statuses_count)
+    create = _Op(post_procurement_rma_statuses)
+    delete = _Op(delete_procurement_rma_statuses_by_id)
+    get = _Op(get_procurement_rma_statuses_by_id)
+    list = _Op(get_procurement_rma_statuses)
+    replace = _Op(put_procurement_rma_statuses_by_id)
+    update = _Op(patch_procurement_rma_statuses_by_id)
+    get_procurement_rma_statuses = _Op(get_procurement_rma_statuses)
+    post_procurement_rma_statuses = _Op(post_procurement_rma_statuses)
+    get_procurement_rma_statuses_count = _Op(get_procurement_rma_statuses_count)
+    get_procurement_rma_statuses_by_id = _Op(get_procurement_rma_statuses_by_id)
+    put_procurement_rma_statuses_by_id = _Op(put_procurement_rma_statuses_by_id)
+    patch_procurement_rma_statuses_by_id = _Op(patch_procurement_rma_statuses_by_id)
+    delete_procurement_rma_statuses_by_id = _Op(delete_procurement_rma_statuses_by_id)
+    get_procurement_rma_statuses_by_id_usages = _Op(get_procurement_rma_statuses_by_id_usages)
+    get_procurement_rma_statuses_by_id_usages_list = _Op(
         get_procurement_rma_statuses_by_id_usages_list
     )
 
 
-class RmaTags:
-    """The ``RmaTags`` resource."""
+class RmaTags(_Bound[_M]):
+    """The ``RmaTags`` resource: ``client.procurement.rma_tags``."""
 
-    count = staticmethod(get_procurement_rma_tags_count)
-    create = staticmethod(post_procurement_rma_tags)
-    delete = staticmethod(delete_procurement_rma_tags_by_id)
-    get = staticmethod(get_procurement_rma_tags_by_id)
-    list = staticmethod(get_procurement_rma_tags)
-    replace = staticmethod(put_procurement_rma_tags_by_id)
-    update = staticmethod(patch_procurement_rma_tags_by_id)
-    get_procurement_rma_tags = staticmethod(get_procurement_rma_tags)
-    post_procurement_rma_tags = staticmethod(post_procurement_rma_tags)
-    get_procurement_rma_tags_count = staticmethod(get_procurement_rma_tags_count)
-    get_procurement_rma_tags_default = staticmethod(get_procurement_rma_tags_default)
-    get_procurement_rma_tags_by_id = staticmethod(get_procurement_rma_tags_by_id)
-    put_procurement_rma_tags_by_id = staticmethod(put_procurement_rma_tags_by_id)
-    patch_procurement_rma_tags_by_id = staticmethod(patch_procurement_rma_tags_by_id)
-    delete_procurement_rma_tags_by_id = staticmethod(delete_procurement_rma_tags_by_id)
-
-
-class ShipmentMethodInfos:
-    """The ``ShipmentMethodInfos`` resource."""
-
-    count = staticmethod(get_procurement_shipmentmethods_info_count)
-    list = staticmethod(get_procurement_shipmentmethods_info)
-    get_procurement_shipmentmethods_info = staticmethod(get_procurement_shipmentmethods_info)
-    get_procurement_shipmentmethods_info_count = staticmethod(
-        get_procurement_shipmentmethods_info_count
-    )
-    get_procurement_shipmentmethods_by_id_info = staticmethod(
-        get_procurement_shipmentmethods_by_id_info
-    )
+    count = _Op(get_procurement_rma_tags_count)
+    create = _Op(post_procurement_rma_tags)
+    delete = _Op(delete_procurement_rma_tags_by_id)
+    get = _Op(get_procurement_rma_tags_by_id)
+    list = _Op(get_procurement_rma_tags)
+    replace = _Op(put_procurement_rma_tags_by_id)
+    update = _Op(patch_procurement_rma_tags_by_id)
+    get_procurement_rma_tags = _Op(get_procurement_rma_tags)
+    post_procurement_rma_tags = _Op(post_procurement_rma_tags)
+    get_procurement_rma_tags_count = _Op(get_procurement_rma_tags_count)
+    get_procurement_rma_tags_default = _Op(get_procurement_rma_tags_default)
+    get_procurement_rma_tags_by_id = _Op(get_procurement_rma_tags_by_id)
+    put_procurement_rma_tags_by_id = _Op(put_procurement_rma_tags_by_id)
+    patch_procurement_rma_tags_by_id = _Op(patch_procurement_rma_tags_by_id)
+    delete_procurement_rma_tags_by_id = _Op(delete_procurement_rma_tags_by_id)
 
 
-class ShipmentMethods:
-    """The ``ShipmentMethods`` resource."""
+class ShipmentMethodInfos(_Bound[_M]):
+    """The ``ShipmentMethodInfos`` resource: ``client.procurement.shipment_method_infos``."""
 
-    count = staticmethod(get_procurement_shipmentmethods_count)
-    create = staticmethod(post_procurement_shipmentmethods)
-    delete = staticmethod(delete_procurement_shipmentmethods_by_id)
-    get = staticmethod(get_procurement_shipmentmethods_by_id)
-    list = staticmethod(get_procurement_shipmentmethods)
-    replace = staticmethod(put_procurement_shipmentmethods_by_id)
-    update = staticmethod(patch_procurement_shipmentmethods_by_id)
-    get_procurement_shipmentmethods = staticmethod(get_procurement_shipmentmethods)
-    post_procurement_shipmentmethods = staticmethod(post_procurement_shipmentmethods)
-    get_procurement_shipmentmethods_count = staticmethod(get_procurement_shipmentmethods_count)
-    get_procurement_shipmentmethods_by_id = staticmethod(get_procurement_shipmentmethods_by_id)
-    put_procurement_shipmentmethods_by_id = staticmethod(put_procurement_shipmentmethods_by_id)
-    patch_procurement_shipmentmethods_by_id = staticmethod(patch_procurement_shipmentmethods_by_id)
-    delete_procurement_shipmentmethods_by_id = staticmethod(
-        delete_procurement_shipmentmethods_by_id
-    )
-    get_procurement_shipmentmethods_by_id_usages = staticmethod(
-        get_procurement_shipmentmethods_by_id_usages
-    )
-    get_procurement_shipmentmethods_by_id_usages_list = staticmethod(
+    count = _Op(get_procurement_shipmentmethods_info_count)
+    list = _Op(get_procurement_shipmentmethods_info)
+    get_procurement_shipmentmethods_info = _Op(get_procurement_shipmentmethods_info)
+    get_procurement_shipmentmethods_info_count = _Op(get_procurement_shipmentmethods_info_count)
+    get_procurement_shipmentmethods_by_id_info = _Op(get_procurement_shipmentmethods_by_id_info)
+
+
+class ShipmentMethods(_Bound[_M]):
+    """The ``ShipmentMethods`` resource: ``client.procurement.shipment_methods``."""
+
+    count = _Op(get_procurement_shipmentmethods_count)
+    create = _Op(post_procurement_shipmentmethods)
+    delete = _Op(delete_procurement_shipmentmethods_by_id)
+    get = _Op(get_procurement_shipmentmethods_by_id)
+    list = _Op(get_procurement_shipmentmethods)
+    replace = _Op(put_procurement_shipmentmethods_by_id)
+    update = _Op(patch_procurement_shipmentmethods_by_id)
+    get_procurement_shipmentmethods = _Op(get_procurement_shipmentmethods)
+    post_procurement_shipmentmethods = _Op(post_procurement_shipmentmethods)
+    get_procurement_shipmentmethods_count = _Op(get_procurement_shipmentmethods_count)
+    get_procurement_shipmentmethods_by_id = _Op(get_procurement_shipmentmethods_by_id)
+    put_procurement_shipmentmethods_by_id = _Op(put_procurement_shipmentmethods_by_id)
+    patch_procurement_shipmentmethods_by_id = _Op(patch_procurement_shipmentmethods_by_id)
+    delete_procurement_shipmentmethods_by_id = _Op(delete_procurement_shipmentmethods_by_id)
+    get_procurement_shipmentmethods_by_id_usages = _Op(get_procurement_shipmentmethods_by_id_usages)
+    get_procurement_shipmentmethods_by_id_usages_list = _Op(
         get_procurement_shipmentmethods_by_id_usages_list
     )
 
 
-class SubCategories:
-    """The ``SubCategories`` resource."""
+class SubCategories(_Bound[_M]):
+    """The ``SubCategories`` resource: ``client.procurement.sub_categories``."""
 
-    count = staticmethod(get_procurement_subcategories_count)
-    create = staticmethod(post_procurement_subcategories)
-    delete = staticmethod(delete_procurement_subcategories_by_id)
-    get = staticmethod(get_procurement_subcategories_by_id)
-    list = staticmethod(get_procurement_subcategories)
-    replace = staticmethod(put_procurement_subcategories_by_id)
-    update = staticmethod(patch_procurement_subcategories_by_id)
-    get_procurement_subcategories = staticmethod(get_procurement_subcategories)
-    post_procurement_subcategories = staticmethod(post_procurement_subcategories)
-    get_procurement_subcategories_count = staticmethod(get_procurement_subcategories_count)
-    get_procurement_subcategories_info = staticmethod(get_procurement_subcategories_info)
-    get_procurement_subcategories_info_count = staticmethod(
-        get_procurement_subcategories_info_count
-    )
-    get_procurement_subcategories_by_id = staticmethod(get_procurement_subcategories_by_id)
-    put_procurement_subcategories_by_id = staticmethod(put_procurement_subcategories_by_id)
-    patch_procurement_subcategories_by_id = staticmethod(patch_procurement_subcategories_by_id)
-    delete_procurement_subcategories_by_id = staticmethod(delete_procurement_subcategories_by_id)
-    get_procurement_subcategories_by_id_info = staticmethod(
-        get_procurement_subcategories_by_id_info
-    )
-    get_procurement_subcategories_by_id_usages = staticmethod(
-        get_procurement_subcategories_by_id_usages
-    )
-    get_procurement_subcategories_by_id_usages_list = staticmethod(
+    count = _Op(get_procurement_subcategories_count)
+    create = _Op(post_procurement_subcategories)
+    delete = _Op(delete_procurement_subcategories_by_id)
+    get = _Op(get_procurement_subcategories_by_id)
+    list = _Op(get_procurement_subcategories)
+    replace = _Op(put_procurement_subcategories_by_id)
+    update = _Op(patch_procurement_subcategories_by_id)
+    get_procurement_subcategories = _Op(get_procurement_subcategories)
+    post_procurement_subcategories = _Op(post_procurement_subcategories)
+    get_procurement_subcategories_count = _Op(get_procurement_subcategories_count)
+    get_procurement_subcategories_info = _Op(get_procurement_subcategories_info)
+    get_procurement_subcategories_info_count = _Op(get_procurement_subcategories_info_count)
+    get_procurement_subcategories_by_id = _Op(get_procurement_subcategories_by_id)
+    put_procurement_subcategories_by_id = _Op(put_procurement_subcategories_by_id)
+    patch_procurement_subcategories_by_id = _Op(patch_procurement_subcategories_by_id)
+    delete_procurement_subcategories_by_id = _Op(delete_procurement_subcategories_by_id)
+    get_procurement_subcategories_by_id_info = _Op(get_procurement_subcategories_by_id_info)
+    get_procurement_subcategories_by_id_usages = _Op(get_procurement_subcategories_by_id_usages)
+    get_procurement_subcategories_by_id_usages_list = _Op(
         get_procurement_subcategories_by_id_usages_list
     )
 
 
-class UnitOfMeasureConversions:
-    """The ``UnitOfMeasureConversions`` resource."""
+class UnitOfMeasureConversions(_Bound[_M]):
+    """The ``UnitOfMeasureConversions`` resource: ``client.procurement.unit_of_measure_conversions``."""
 
-    count = staticmethod(get_procurement_unit_of_measures_by_parent_id_conversions_count)
-    create = staticmethod(post_procurement_unit_of_measures_by_parent_id_conversions)
-    delete = staticmethod(delete_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    get = staticmethod(get_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    list = staticmethod(get_procurement_unit_of_measures_by_parent_id_conversions)
-    replace = staticmethod(put_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    update = staticmethod(patch_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    get_procurement_unit_of_measures_by_parent_id_conversions = staticmethod(
+    count = _Op(get_procurement_unit_of_measures_by_parent_id_conversions_count)
+    create = _Op(post_procurement_unit_of_measures_by_parent_id_conversions)
+    delete = _Op(delete_procurement_unit_of_measures_by_parent_id_conversions_by_id)
+    get = _Op(get_procurement_unit_of_measures_by_parent_id_conversions_by_id)
+    list = _Op(get_procurement_unit_of_measures_by_parent_id_conversions)
+    replace = _Op(put_procurement_unit_of_measures_by_parent_id_conversions_by_id)
+    update = _Op(patch_procurement_unit_of_measures_by_parent_id_conversions_by_id)
+    get_procurement_unit_of_measures_by_parent_id_conversions = _Op(
         get_procurement_unit_of_measures_by_parent_id_conversions
     )
-    post_procurement_unit_of_measures_by_parent_id_conversions = staticmethod(
+    post_procurement_unit_of_measures_by_parent_id_conversions = _Op(
         post_procurement_unit_of_measures_by_parent_id_conversions
     )
-    get_procurement_unit_of_measures_by_parent_id_conversions_count = staticmethod(
+    get_procurement_unit_of_measures_by_parent_id_conversions_count = _Op(
         get_procurement_unit_of_measures_by_parent_id_conversions_count
     )
-    get_procurement_unit_of_measures_by_parent_id_conversions_by_id = staticmethod(
+    get_procurement_unit_of_measures_by_parent_id_conversions_by_id = _Op(
         get_procurement_unit_of_measures_by_parent_id_conversions_by_id
     )
-    put_procurement_unit_of_measures_by_parent_id_conversions_by_id = staticmethod(
+    put_procurement_unit_of_measures_by_parent_id_conversions_by_id = _Op(
         put_procurement_unit_of_measures_by_parent_id_conversions_by_id
     )
-    patch_procurement_unit_of_measures_by_parent_id_conversions_by_id = staticmethod(
+    patch_procurement_unit_of_measures_by_parent_id_conversions_by_id = _Op(
         patch_procurement_unit_of_measures_by_parent_id_conversions_by_id
     )
-    delete_procurement_unit_of_measures_by_parent_id_conversions_by_id = staticmethod(
+    delete_procurement_unit_of_measures_by_parent_id_conversions_by_id = _Op(
         delete_procurement_unit_of_measures_by_parent_id_conversions_by_id
     )
 
 
-class UnitOfMeasures:
-    """The ``UnitOfMeasures`` resource."""
+class UnitOfMeasures(_Bound[_M]):
+    """The ``UnitOfMeasures`` resource: ``client.procurement.unit_of_measures``."""
 
-    count = staticmethod(get_procurement_unit_of_measures_count)
-    create = staticmethod(post_procurement_unit_of_measures)
-    delete = staticmethod(delete_procurement_unit_of_measures_by_id)
-    get = staticmethod(get_procurement_unit_of_measures_by_id)
-    list = staticmethod(get_procurement_unit_of_measures)
-    replace = staticmethod(put_procurement_unit_of_measures_by_id)
-    update = staticmethod(patch_procurement_unit_of_measures_by_id)
-    get_procurement_unit_of_measures = staticmethod(get_procurement_unit_of_measures)
-    post_procurement_unit_of_measures = staticmethod(post_procurement_unit_of_measures)
-    get_procurement_unit_of_measures_count = staticmethod(get_procurement_unit_of_measures_count)
-    get_procurement_unit_of_measures_by_id = staticmethod(get_procurement_unit_of_measures_by_id)
-    put_procurement_unit_of_measures_by_id = staticmethod(put_procurement_unit_of_measures_by_id)
-    patch_procurement_unit_of_measures_by_id = staticmethod(
-        patch_procurement_unit_of_measures_by_id
-    )
-    delete_procurement_unit_of_measures_by_id = staticmethod(
-        delete_procurement_unit_of_measures_by_id
-    )
+    count = _Op(get_procurement_unit_of_measures_count)
+    create = _Op(post_procurement_unit_of_measures)
+    delete = _Op(delete_procurement_unit_of_measures_by_id)
+    get = _Op(get_procurement_unit_of_measures_by_id)
+    list = _Op(get_procurement_unit_of_measures)
+    replace = _Op(put_procurement_unit_of_measures_by_id)
+    update = _Op(patch_procurement_unit_of_measures_by_id)
+    get_procurement_unit_of_measures = _Op(get_procurement_unit_of_measures)
+    post_procurement_unit_of_measures = _Op(post_procurement_unit_of_measures)
+    get_procurement_unit_of_measures_count = _Op(get_procurement_unit_of_measures_count)
+    get_procurement_unit_of_measures_by_id = _Op(get_procurement_unit_of_measures_by_id)
+    put_procurement_unit_of_measures_by_id = _Op(put_procurement_unit_of_measures_by_id)
+    patch_procurement_unit_of_measures_by_id = _Op(patch_procurement_unit_of_measures_by_id)
+    delete_procurement_unit_of_measures_by_id = _Op(delete_procurement_unit_of_measures_by_id)
 
 
-class WarehouseBinInfos:
-    """The ``WarehouseBinInfos`` resource."""
+class WarehouseBinInfos(_Bound[_M]):
+    """The ``WarehouseBinInfos`` resource: ``client.procurement.warehouse_bin_infos``."""
 
-    count = staticmethod(get_procurement_warehouse_bins_info_count)
-    list = staticmethod(get_procurement_warehouse_bins_info)
-    get_procurement_warehouse_bins_info = staticmethod(get_procurement_warehouse_bins_info)
-    get_procurement_warehouse_bins_info_count = staticmethod(
-        get_procurement_warehouse_bins_info_count
-    )
-    get_procurement_warehouse_bins_by_id_info = staticmethod(
-        get_procurement_warehouse_bins_by_id_info
-    )
+    count = _Op(get_procurement_warehouse_bins_info_count)
+    list = _Op(get_procurement_warehouse_bins_info)
+    get_procurement_warehouse_bins_info = _Op(get_procurement_warehouse_bins_info)
+    get_procurement_warehouse_bins_info_count = _Op(get_procurement_warehouse_bins_info_count)
+    get_procurement_warehouse_bins_by_id_info = _Op(get_procurement_warehouse_bins_by_id_info)
 
 
-class WarehouseBins:
-    """The ``WarehouseBins`` resource."""
+class WarehouseBins(_Bound[_M]):
+    """The ``WarehouseBins`` resource: ``client.procurement.warehouse_bins``."""
 
-    count = staticmethod(get_procurement_warehouse_bins_count)
-    create = staticmethod(post_procurement_warehouse_bins)
-    delete = staticmethod(delete_procurement_warehouse_bins_by_id)
-    get = staticmethod(get_procurement_warehouse_bins_by_id)
-    list = staticmethod(get_procurement_warehouse_bins)
-    replace = staticmethod(put_procurement_warehouse_bins_by_id)
-    update = staticmethod(patch_procurement_warehouse_bins_by_id)
-    get_procurement_warehouse_bins = staticmethod(get_procurement_warehouse_bins)
-    post_procurement_warehouse_bins = staticmethod(post_procurement_warehouse_bins)
-    get_procurement_warehouse_bins_count = staticmethod(get_procurement_warehouse_bins_count)
-    get_procurement_warehouse_bins_by_id = staticmethod(get_procurement_warehouse_bins_by_id)
-    put_procurement_warehouse_bins_by_id = staticmethod(put_procurement_warehouse_bins_by_id)
-    patch_procurement_warehouse_bins_by_id = staticmethod(patch_procurement_warehouse_bins_by_id)
-    delete_procurement_warehouse_bins_by_id = staticmethod(delete_procurement_warehouse_bins_by_id)
-
-
-class WarehouseInfos:
-    """The ``WarehouseInfos`` resource."""
-
-    count = staticmethod(get_procurement_warehouses_info_count)
-    list = staticmethod(get_procurement_warehouses_info)
-    get_procurement_warehouses_info = staticmethod(get_procurement_warehouses_info)
-    get_procurement_warehouses_info_count = staticmethod(get_procurement_warehouses_info_count)
-    get_procurement_warehouses_by_id_info = staticmethod(get_procurement_warehouses_by_id_info)
+    count = _Op(get_procurement_warehouse_bins_count)
+    create = _Op(post_procurement_warehouse_bins)
+    delete = _Op(delete_procurement_warehouse_bins_by_id)
+    get = _Op(get_procurement_warehouse_bins_by_id)
+    list = _Op(get_procurement_warehouse_bins)
+    replace = _Op(put_procurement_warehouse_bins_by_id)
+    update = _Op(patch_procurement_warehouse_bins_by_id)
+    get_procurement_warehouse_bins = _Op(get_procurement_warehouse_bins)
+    post_procurement_warehouse_bins = _Op(post_procurement_warehouse_bins)
+    get_procurement_warehouse_bins_count = _Op(get_procurement_warehouse_bins_count)
+    get_procurement_warehouse_bins_by_id = _Op(get_procurement_warehouse_bins_by_id)
+    put_procurement_warehouse_bins_by_id = _Op(put_procurement_warehouse_bins_by_id)
+    patch_procurement_warehouse_bins_by_id = _Op(patch_procurement_warehouse_bins_by_id)
+    delete_procurement_warehouse_bins_by_id = _Op(delete_procurement_warehouse_bins_by_id)
 
 
-class Warehouses:
-    """The ``Warehouses`` resource."""
+class WarehouseInfos(_Bound[_M]):
+    """The ``WarehouseInfos`` resource: ``client.procurement.warehouse_infos``."""
 
-    count = staticmethod(get_procurement_warehouses_count)
-    create = staticmethod(post_procurement_warehouses)
-    delete = staticmethod(delete_procurement_warehouses_by_id)
-    get = staticmethod(get_procurement_warehouses_by_id)
-    list = staticmethod(get_procurement_warehouses)
-    replace = staticmethod(put_procurement_warehouses_by_id)
-    update = staticmethod(patch_procurement_warehouses_by_id)
-    get_procurement_warehouses = staticmethod(get_procurement_warehouses)
-    post_procurement_warehouses = staticmethod(post_procurement_warehouses)
-    get_procurement_warehouses_count = staticmethod(get_procurement_warehouses_count)
-    get_procurement_warehouses_by_id = staticmethod(get_procurement_warehouses_by_id)
-    put_procurement_warehouses_by_id = staticmethod(put_procurement_warehouses_by_id)
-    patch_procurement_warehouses_by_id = staticmethod(patch_procurement_warehouses_by_id)
-    delete_procurement_warehouses_by_id = staticmethod(delete_procurement_warehouses_by_id)
+    count = _Op(get_procurement_warehouses_info_count)
+    list = _Op(get_procurement_warehouses_info)
+    get_procurement_warehouses_info = _Op(get_procurement_warehouses_info)
+    get_procurement_warehouses_info_count = _Op(get_procurement_warehouses_info_count)
+    get_procurement_warehouses_by_id_info = _Op(get_procurement_warehouses_by_id_info)
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+class Warehouses(_Bound[_M]):
+    """The ``Warehouses`` resource: ``client.procurement.warehouses``."""
+
+    count = _Op(get_procurement_warehouses_count)
+    create = _Op(post_procurement_warehouses)
+    delete = _Op(delete_procurement_warehouses_by_id)
+    get = _Op(get_procurement_warehouses_by_id)
+    list = _Op(get_procurement_warehouses)
+    replace = _Op(put_procurement_warehouses_by_id)
+    update = _Op(patch_procurement_warehouses_by_id)
+    get_procurement_warehouses = _Op(get_procurement_warehouses)
+    post_procurement_warehouses = _Op(post_procurement_warehouses)
+    get_procurement_warehouses_count = _Op(get_procurement_warehouses_count)
+    get_procurement_warehouses_by_id = _Op(get_procurement_warehouses_by_id)
+    put_procurement_warehouses_by_id = _Op(put_procurement_warehouses_by_id)
+    patch_procurement_warehouses_by_id = _Op(patch_procurement_warehouses_by_id)
+    delete_procurement_warehouses_by_id = _Op(delete_procurement_warehouses_by_id)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "adjustment_details": AdjustmentDetails,
     "adjustment_type_infos": AdjustmentTypeInfos,
@@ -11101,3818 +11009,715 @@ RESOURCES: dict[str, type] = {
     "warehouses": Warehouses,
 }
 
-# Bound to a client: ``client.procurement`` is a SyncProcurement, ``client.procurement.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class ProcurementOperations(_Bound[_M]):
+    """The ``procurement`` operations of a client, by resource and by full name."""
 
-class SyncAdjustmentDetails(_Bound):
-    """The ``AdjustmentDetails`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_adjustments_by_parent_id_details_count)
-    create = _SyncOp(post_procurement_adjustments_by_parent_id_details)
-    delete = _SyncOp(delete_procurement_adjustments_by_parent_id_details_by_id)
-    get = _SyncOp(get_procurement_adjustments_by_parent_id_details_by_id)
-    list = _SyncOp(get_procurement_adjustments_by_parent_id_details)
-    get_procurement_adjustments_by_parent_id_details = _SyncOp(
-        get_procurement_adjustments_by_parent_id_details
+    adjustment_details: _Resource[AdjustmentDetails[_M]] = _Resource(AdjustmentDetails)
+    adjustment_type_infos: _Resource[AdjustmentTypeInfos[_M]] = _Resource(AdjustmentTypeInfos)
+    adjustment_types: _Resource[AdjustmentTypes[_M]] = _Resource(AdjustmentTypes)
+    billing_cycles: _Resource[BillingCycles[_M]] = _Resource(BillingCycles)
+    catalog_components: _Resource[CatalogComponents[_M]] = _Resource(CatalogComponents)
+    catalog_inventories: _Resource[CatalogInventories[_M]] = _Resource(CatalogInventories)
+    catalogs_item: _Resource[CatalogsItem[_M]] = _Resource(CatalogsItem)
+    categories: _Resource[Categories[_M]] = _Resource(Categories)
+    change_order: _Resource[ChangeOrderResource[_M]] = _Resource(ChangeOrderResource)
+    directional_syncs: _Resource[DirectionalSyncs[_M]] = _Resource(DirectionalSyncs)
+    inventory_on_hands: _Resource[InventoryOnHands[_M]] = _Resource(InventoryOnHands)
+    invoice_groupings: _Resource[InvoiceGroupings[_M]] = _Resource(InvoiceGroupings)
+    legacy_sub_categories: _Resource[LegacySubCategories[_M]] = _Resource(LegacySubCategories)
+    legacy_sub_category_infos: _Resource[LegacySubCategoryInfos[_M]] = _Resource(
+        LegacySubCategoryInfos
     )
-    post_procurement_adjustments_by_parent_id_details = _SyncOp(
-        post_procurement_adjustments_by_parent_id_details
+    manufacturers: _Resource[Manufacturers[_M]] = _Resource(Manufacturers)
+    manufacturers_info: _Resource[ManufacturersInfo[_M]] = _Resource(ManufacturersInfo)
+    minimum_stock_by_warehouses: _Resource[MinimumStockByWarehouses[_M]] = _Resource(
+        MinimumStockByWarehouses
     )
-    get_procurement_adjustments_by_parent_id_details_count = _SyncOp(
-        get_procurement_adjustments_by_parent_id_details_count
+    on_hand_serial_numberses: _Resource[OnHandSerialNumberses[_M]] = _Resource(
+        OnHandSerialNumberses
     )
-    get_procurement_adjustments_by_parent_id_details_by_id = _SyncOp(
-        get_procurement_adjustments_by_parent_id_details_by_id
+    pricing_breaks: _Resource[PricingBreaks[_M]] = _Resource(PricingBreaks)
+    pricing_details: _Resource[PricingDetails[_M]] = _Resource(PricingDetails)
+    pricing_schedules: _Resource[PricingSchedules[_M]] = _Resource(PricingSchedules)
+    procurement_adjustments: _Resource[ProcurementAdjustments[_M]] = _Resource(
+        ProcurementAdjustments
     )
-    delete_procurement_adjustments_by_parent_id_details_by_id = _SyncOp(
-        delete_procurement_adjustments_by_parent_id_details_by_id
+    procurement_settings: _Resource[ProcurementSettings[_M]] = _Resource(ProcurementSettings)
+    product_components: _Resource[ProductComponents[_M]] = _Resource(ProductComponents)
+    product_picking_shipping_details: _Resource[ProductPickingShippingDetails[_M]] = _Resource(
+        ProductPickingShippingDetails
     )
-
-
-class SyncAdjustmentTypeInfos(_Bound):
-    """The ``AdjustmentTypeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_adjustments_types_info_count)
-    list = _SyncOp(get_procurement_adjustments_types_info)
-    get_procurement_adjustments_types_info = _SyncOp(get_procurement_adjustments_types_info)
-    get_procurement_adjustments_types_info_count = _SyncOp(
-        get_procurement_adjustments_types_info_count
+    product_types: _Resource[ProductTypes[_M]] = _Resource(ProductTypes)
+    products_item: _Resource[ProductsItem[_M]] = _Resource(ProductsItem)
+    purchase_order_line_items: _Resource[PurchaseOrderLineItems[_M]] = _Resource(
+        PurchaseOrderLineItems
     )
-    get_procurement_adjustments_types_by_id_info = _SyncOp(
-        get_procurement_adjustments_types_by_id_info
+    purchase_order_status_email_templates: _Resource[PurchaseOrderStatusEmailTemplates[_M]] = (
+        _Resource(PurchaseOrderStatusEmailTemplates)
     )
+    purchase_order_status_notifications: _Resource[PurchaseOrderStatusNotifications[_M]] = (
+        _Resource(PurchaseOrderStatusNotifications)
+    )
+    purchase_order_statuses: _Resource[PurchaseOrderStatuses[_M]] = _Resource(PurchaseOrderStatuses)
+    purchase_orders: _Resource[PurchaseOrders[_M]] = _Resource(PurchaseOrders)
+    purchase_orders_info: _Resource[PurchaseOrdersInfo[_M]] = _Resource(PurchaseOrdersInfo)
+    purchase_orders_note: _Resource[PurchaseOrdersNote[_M]] = _Resource(PurchaseOrdersNote)
+    purchasing_demands: _Resource[PurchasingDemands[_M]] = _Resource(PurchasingDemands)
+    rma_actions: _Resource[RMAActions[_M]] = _Resource(RMAActions)
+    rma_dispositions: _Resource[RMADispositions[_M]] = _Resource(RMADispositions)
+    rma_action_infos: _Resource[RmaActionInfos[_M]] = _Resource(RmaActionInfos)
+    rma_disposition_infos: _Resource[RmaDispositionInfos[_M]] = _Resource(RmaDispositionInfos)
+    rma_status_email_templates: _Resource[RmaStatusEmailTemplates[_M]] = _Resource(
+        RmaStatusEmailTemplates
+    )
+    rma_status_infos: _Resource[RmaStatusInfos[_M]] = _Resource(RmaStatusInfos)
+    rma_status_notifications: _Resource[RmaStatusNotifications[_M]] = _Resource(
+        RmaStatusNotifications
+    )
+    rma_statuses: _Resource[RmaStatuses[_M]] = _Resource(RmaStatuses)
+    rma_tags: _Resource[RmaTags[_M]] = _Resource(RmaTags)
+    shipment_method_infos: _Resource[ShipmentMethodInfos[_M]] = _Resource(ShipmentMethodInfos)
+    shipment_methods: _Resource[ShipmentMethods[_M]] = _Resource(ShipmentMethods)
+    sub_categories: _Resource[SubCategories[_M]] = _Resource(SubCategories)
+    unit_of_measure_conversions: _Resource[UnitOfMeasureConversions[_M]] = _Resource(
+        UnitOfMeasureConversions
+    )
+    unit_of_measures: _Resource[UnitOfMeasures[_M]] = _Resource(UnitOfMeasures)
+    warehouse_bin_infos: _Resource[WarehouseBinInfos[_M]] = _Resource(WarehouseBinInfos)
+    warehouse_bins: _Resource[WarehouseBins[_M]] = _Resource(WarehouseBins)
+    warehouse_infos: _Resource[WarehouseInfos[_M]] = _Resource(WarehouseInfos)
+    warehouses: _Resource[Warehouses[_M]] = _Resource(Warehouses)
 
-
-class SyncAdjustmentTypes(_Bound):
-    """The ``AdjustmentTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_adjustments_types_count)
-    create = _SyncOp(post_procurement_adjustments_types)
-    delete = _SyncOp(delete_procurement_adjustments_types_by_id)
-    get = _SyncOp(get_procurement_adjustments_types_by_id)
-    list = _SyncOp(get_procurement_adjustments_types)
-    replace = _SyncOp(put_procurement_adjustments_types_by_id)
-    update = _SyncOp(patch_procurement_adjustments_types_by_id)
-    get_procurement_adjustments_types = _SyncOp(get_procurement_adjustments_types)
-    post_procurement_adjustments_types = _SyncOp(post_procurement_adjustments_types)
-    get_procurement_adjustments_types_count = _SyncOp(get_procurement_adjustments_types_count)
-    get_procurement_adjustments_types_by_id = _SyncOp(get_procurement_adjustments_types_by_id)
-    put_procurement_adjustments_types_by_id = _SyncOp(put_procurement_adjustments_types_by_id)
-    patch_procurement_adjustments_types_by_id = _SyncOp(patch_procurement_adjustments_types_by_id)
-    delete_procurement_adjustments_types_by_id = _SyncOp(delete_procurement_adjustments_types_by_id)
-    get_procurement_adjustments_types_by_id_usages = _SyncOp(
+    get_procurement_rma_dispositions = _Op(get_procurement_rma_dispositions)
+    post_procurement_rma_dispositions = _Op(post_procurement_rma_dispositions)
+    get_procurement_rma_dispositions_count = _Op(get_procurement_rma_dispositions_count)
+    get_procurement_rma_dispositions_info = _Op(get_procurement_rma_dispositions_info)
+    get_procurement_rma_dispositions_info_count = _Op(get_procurement_rma_dispositions_info_count)
+    get_procurement_rma_dispositions_by_id = _Op(get_procurement_rma_dispositions_by_id)
+    put_procurement_rma_dispositions_by_id = _Op(put_procurement_rma_dispositions_by_id)
+    patch_procurement_rma_dispositions_by_id = _Op(patch_procurement_rma_dispositions_by_id)
+    delete_procurement_rma_dispositions_by_id = _Op(delete_procurement_rma_dispositions_by_id)
+    get_procurement_rma_dispositions_by_id_info = _Op(get_procurement_rma_dispositions_by_id_info)
+    get_procurement_adjustments = _Op(get_procurement_adjustments)
+    post_procurement_adjustments = _Op(post_procurement_adjustments)
+    get_procurement_adjustments_count = _Op(get_procurement_adjustments_count)
+    get_procurement_adjustments_types = _Op(get_procurement_adjustments_types)
+    post_procurement_adjustments_types = _Op(post_procurement_adjustments_types)
+    get_procurement_adjustments_types_count = _Op(get_procurement_adjustments_types_count)
+    get_procurement_adjustments_types_info = _Op(get_procurement_adjustments_types_info)
+    get_procurement_adjustments_types_info_count = _Op(get_procurement_adjustments_types_info_count)
+    get_procurement_adjustments_types_by_id = _Op(get_procurement_adjustments_types_by_id)
+    put_procurement_adjustments_types_by_id = _Op(put_procurement_adjustments_types_by_id)
+    patch_procurement_adjustments_types_by_id = _Op(patch_procurement_adjustments_types_by_id)
+    delete_procurement_adjustments_types_by_id = _Op(delete_procurement_adjustments_types_by_id)
+    get_procurement_adjustments_types_by_id_info = _Op(get_procurement_adjustments_types_by_id_info)
+    get_procurement_adjustments_types_by_id_usages = _Op(
         get_procurement_adjustments_types_by_id_usages
     )
-    get_procurement_adjustments_types_by_id_usages_list = _SyncOp(
+    get_procurement_adjustments_types_by_id_usages_list = _Op(
         get_procurement_adjustments_types_by_id_usages_list
     )
-
-
-class SyncBillingCycles(_Bound):
-    """The ``BillingCycles`` resource of a synchronous client."""
-
-    patch_procurement_catalog_by_parent_id_vendors_by_id_by_id = _SyncOp(
-        patch_procurement_catalog_by_parent_id_vendors_by_id_by_id
+    get_procurement_adjustments_by_id = _Op(get_procurement_adjustments_by_id)
+    put_procurement_adjustments_by_id = _Op(put_procurement_adjustments_by_id)
+    patch_procurement_adjustments_by_id = _Op(patch_procurement_adjustments_by_id)
+    delete_procurement_adjustments_by_id = _Op(delete_procurement_adjustments_by_id)
+    get_procurement_adjustments_by_parent_id_details = _Op(
+        get_procurement_adjustments_by_parent_id_details
     )
-
-
-class SyncCatalogComponents(_Bound):
-    """The ``CatalogComponents`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_catalog_by_parent_id_components_count)
-    create = _SyncOp(post_procurement_catalog_by_parent_id_components)
-    delete = _SyncOp(delete_procurement_catalog_by_parent_id_components_by_id)
-    get = _SyncOp(get_procurement_catalog_by_parent_id_components_by_id)
-    list = _SyncOp(get_procurement_catalog_by_parent_id_components)
-    replace = _SyncOp(put_procurement_catalog_by_parent_id_components_by_id)
-    update = _SyncOp(patch_procurement_catalog_by_parent_id_components_by_id)
-    get_procurement_catalog_by_parent_id_components = _SyncOp(
-        get_procurement_catalog_by_parent_id_components
+    post_procurement_adjustments_by_parent_id_details = _Op(
+        post_procurement_adjustments_by_parent_id_details
     )
-    post_procurement_catalog_by_parent_id_components = _SyncOp(
-        post_procurement_catalog_by_parent_id_components
+    get_procurement_adjustments_by_parent_id_details_count = _Op(
+        get_procurement_adjustments_by_parent_id_details_count
     )
-    get_procurement_catalog_by_parent_id_components_count = _SyncOp(
-        get_procurement_catalog_by_parent_id_components_count
+    get_procurement_adjustments_by_parent_id_details_by_id = _Op(
+        get_procurement_adjustments_by_parent_id_details_by_id
     )
-    get_procurement_catalog_by_parent_id_components_by_id = _SyncOp(
-        get_procurement_catalog_by_parent_id_components_by_id
+    delete_procurement_adjustments_by_parent_id_details_by_id = _Op(
+        delete_procurement_adjustments_by_parent_id_details_by_id
     )
-    put_procurement_catalog_by_parent_id_components_by_id = _SyncOp(
-        put_procurement_catalog_by_parent_id_components_by_id
-    )
-    patch_procurement_catalog_by_parent_id_components_by_id = _SyncOp(
-        patch_procurement_catalog_by_parent_id_components_by_id
-    )
-    delete_procurement_catalog_by_parent_id_components_by_id = _SyncOp(
-        delete_procurement_catalog_by_parent_id_components_by_id
-    )
-
-
-class SyncCatalogInventories(_Bound):
-    """The ``CatalogInventories`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_catalog_by_parent_id_inventory_count)
-    get = _SyncOp(get_procurement_catalog_by_parent_id_inventory_by_id)
-    list = _SyncOp(get_procurement_catalog_by_parent_id_inventory)
-    get_procurement_catalog_by_parent_id_inventory = _SyncOp(
-        get_procurement_catalog_by_parent_id_inventory
-    )
-    get_procurement_catalog_by_parent_id_inventory_count = _SyncOp(
-        get_procurement_catalog_by_parent_id_inventory_count
-    )
-    get_procurement_catalog_by_parent_id_inventory_by_id = _SyncOp(
-        get_procurement_catalog_by_parent_id_inventory_by_id
-    )
-
-
-class SyncCatalogsItem(_Bound):
-    """The ``CatalogsItem`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_catalog_count)
-    create = _SyncOp(post_procurement_catalog)
-    delete = _SyncOp(delete_procurement_catalog_by_id)
-    get = _SyncOp(get_procurement_catalog_by_id)
-    list = _SyncOp(get_procurement_catalog)
-    replace = _SyncOp(put_procurement_catalog_by_id)
-    update = _SyncOp(patch_procurement_catalog_by_id)
-    get_procurement_catalog = _SyncOp(get_procurement_catalog)
-    post_procurement_catalog = _SyncOp(post_procurement_catalog)
-    get_procurement_catalog_count = _SyncOp(get_procurement_catalog_count)
-    get_procurement_catalog_info = _SyncOp(get_procurement_catalog_info)
-    get_procurement_catalog_info_count = _SyncOp(get_procurement_catalog_info_count)
-    post_procurement_catalog_vendors = _SyncOp(post_procurement_catalog_vendors)
-    get_procurement_catalog_vendors_by_parent_id = _SyncOp(
-        get_procurement_catalog_vendors_by_parent_id
-    )
-    get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand = _SyncOp(
+    get_procurement_catalog = _Op(get_procurement_catalog)
+    post_procurement_catalog = _Op(post_procurement_catalog)
+    get_procurement_catalog_count = _Op(get_procurement_catalog_count)
+    get_procurement_catalog_info = _Op(get_procurement_catalog_info)
+    get_procurement_catalog_info_count = _Op(get_procurement_catalog_info_count)
+    post_procurement_catalog_vendors = _Op(post_procurement_catalog_vendors)
+    get_procurement_catalog_vendors_by_parent_id = _Op(get_procurement_catalog_vendors_by_parent_id)
+    get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand = _Op(
         get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand
     )
-    get_procurement_catalog_by_id = _SyncOp(get_procurement_catalog_by_id)
-    put_procurement_catalog_by_id = _SyncOp(put_procurement_catalog_by_id)
-    patch_procurement_catalog_by_id = _SyncOp(patch_procurement_catalog_by_id)
-    delete_procurement_catalog_by_id = _SyncOp(delete_procurement_catalog_by_id)
-    post_procurement_catalog_by_id_copy = _SyncOp(post_procurement_catalog_by_id_copy)
-    get_procurement_catalog_by_id_info = _SyncOp(get_procurement_catalog_by_id_info)
-    post_procurement_catalog_by_id_pricing = _SyncOp(post_procurement_catalog_by_id_pricing)
-    put_procurement_catalog_by_parent_id_vendors_by_id = _SyncOp(
-        put_procurement_catalog_by_parent_id_vendors_by_id
+    get_procurement_catalog_by_id = _Op(get_procurement_catalog_by_id)
+    put_procurement_catalog_by_id = _Op(put_procurement_catalog_by_id)
+    patch_procurement_catalog_by_id = _Op(patch_procurement_catalog_by_id)
+    delete_procurement_catalog_by_id = _Op(delete_procurement_catalog_by_id)
+    post_procurement_catalog_by_id_copy = _Op(post_procurement_catalog_by_id_copy)
+    get_procurement_catalog_by_id_info = _Op(get_procurement_catalog_by_id_info)
+    post_procurement_catalog_by_id_pricing = _Op(post_procurement_catalog_by_id_pricing)
+    get_procurement_catalog_by_parent_id_components = _Op(
+        get_procurement_catalog_by_parent_id_components
     )
-    delete_procurement_catalog_by_parent_id_vendors_by_id = _SyncOp(
-        delete_procurement_catalog_by_parent_id_vendors_by_id
+    post_procurement_catalog_by_parent_id_components = _Op(
+        post_procurement_catalog_by_parent_id_components
     )
-
-
-class SyncCategories(_Bound):
-    """The ``Categories`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_categories_count)
-    create = _SyncOp(post_procurement_categories)
-    delete = _SyncOp(delete_procurement_categories_by_id)
-    get = _SyncOp(get_procurement_categories_by_id)
-    list = _SyncOp(get_procurement_categories)
-    replace = _SyncOp(put_procurement_categories_by_id)
-    update = _SyncOp(patch_procurement_categories_by_id)
-    get_procurement_categories = _SyncOp(get_procurement_categories)
-    post_procurement_categories = _SyncOp(post_procurement_categories)
-    get_procurement_categories_count = _SyncOp(get_procurement_categories_count)
-    get_procurement_categories_info = _SyncOp(get_procurement_categories_info)
-    get_procurement_categories_info_count = _SyncOp(get_procurement_categories_info_count)
-    get_procurement_categories_by_id = _SyncOp(get_procurement_categories_by_id)
-    put_procurement_categories_by_id = _SyncOp(put_procurement_categories_by_id)
-    patch_procurement_categories_by_id = _SyncOp(patch_procurement_categories_by_id)
-    delete_procurement_categories_by_id = _SyncOp(delete_procurement_categories_by_id)
-    get_procurement_categories_by_id_info = _SyncOp(get_procurement_categories_by_id_info)
-
-
-class SyncChangeOrderResource(_Bound):
-    """The ``ChangeOrder`` resource of a synchronous client."""
-
-    create = _SyncOp(post_procurement_changeorder)
-    delete = _SyncOp(delete_procurement_changeorder_by_id)
-    list = _SyncOp(get_procurement_changeorder)
-    update = _SyncOp(patch_procurement_changeorder_by_id)
-    get_procurement_changeorder = _SyncOp(get_procurement_changeorder)
-    post_procurement_changeorder = _SyncOp(post_procurement_changeorder)
-    patch_procurement_changeorder_by_id = _SyncOp(patch_procurement_changeorder_by_id)
-    delete_procurement_changeorder_by_id = _SyncOp(delete_procurement_changeorder_by_id)
-    get_procurement_changeorders_count = _SyncOp(get_procurement_changeorders_count)
-
-
-class SyncDirectionalSyncs(_Bound):
-    """The ``DirectionalSyncs`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_directional_syncs_count)
-    create = _SyncOp(post_procurement_directional_syncs)
-    delete = _SyncOp(delete_procurement_directional_syncs_by_id)
-    get = _SyncOp(get_procurement_directional_syncs_by_id)
-    list = _SyncOp(get_procurement_directional_syncs)
-    replace = _SyncOp(put_procurement_directional_syncs_by_id)
-    update = _SyncOp(patch_procurement_directional_syncs_by_id)
-    get_procurement_directional_syncs = _SyncOp(get_procurement_directional_syncs)
-    post_procurement_directional_syncs = _SyncOp(post_procurement_directional_syncs)
-    get_procurement_directional_syncs_count = _SyncOp(get_procurement_directional_syncs_count)
-    get_procurement_directional_syncs_by_id = _SyncOp(get_procurement_directional_syncs_by_id)
-    put_procurement_directional_syncs_by_id = _SyncOp(put_procurement_directional_syncs_by_id)
-    patch_procurement_directional_syncs_by_id = _SyncOp(patch_procurement_directional_syncs_by_id)
-    delete_procurement_directional_syncs_by_id = _SyncOp(delete_procurement_directional_syncs_by_id)
-
-
-class SyncInventoryOnHands(_Bound):
-    """The ``InventoryOnHands`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count)
-    get = _SyncOp(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id)
-    list = _SyncOp(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand)
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand = _SyncOp(
-        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand
+    get_procurement_catalog_by_parent_id_components_count = _Op(
+        get_procurement_catalog_by_parent_id_components_count
     )
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count = _SyncOp(
-        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count
+    get_procurement_catalog_by_parent_id_components_by_id = _Op(
+        get_procurement_catalog_by_parent_id_components_by_id
     )
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id = _SyncOp(
-        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id
+    put_procurement_catalog_by_parent_id_components_by_id = _Op(
+        put_procurement_catalog_by_parent_id_components_by_id
     )
-
-
-class SyncInvoiceGroupings(_Bound):
-    """The ``InvoiceGroupings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_invoicegrouping_count)
-    delete = _SyncOp(delete_procurement_invoicegrouping_by_id)
-    get = _SyncOp(get_procurement_invoicegrouping_by_id)
-    list = _SyncOp(get_procurement_invoicegrouping)
-    replace = _SyncOp(put_procurement_invoicegrouping_by_id)
-    update = _SyncOp(patch_procurement_invoicegrouping_by_id)
-    get_procurement_invoicegrouping = _SyncOp(get_procurement_invoicegrouping)
-    get_procurement_invoicegrouping_count = _SyncOp(get_procurement_invoicegrouping_count)
-    post_procurement_invoicegrouping_count = _SyncOp(post_procurement_invoicegrouping_count)
-    get_procurement_invoicegrouping_by_id = _SyncOp(get_procurement_invoicegrouping_by_id)
-    put_procurement_invoicegrouping_by_id = _SyncOp(put_procurement_invoicegrouping_by_id)
-    patch_procurement_invoicegrouping_by_id = _SyncOp(patch_procurement_invoicegrouping_by_id)
-    delete_procurement_invoicegrouping_by_id = _SyncOp(delete_procurement_invoicegrouping_by_id)
-    get_procurement_invoicegrouping_by_id_usages = _SyncOp(
-        get_procurement_invoicegrouping_by_id_usages
+    patch_procurement_catalog_by_parent_id_components_by_id = _Op(
+        patch_procurement_catalog_by_parent_id_components_by_id
     )
-    get_procurement_invoicegrouping_by_id_usages_list = _SyncOp(
-        get_procurement_invoicegrouping_by_id_usages_list
+    delete_procurement_catalog_by_parent_id_components_by_id = _Op(
+        delete_procurement_catalog_by_parent_id_components_by_id
     )
-
-
-class SyncLegacySubCategories(_Bound):
-    """The ``LegacySubCategories`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_categories_by_parent_id_subcategories_count)
-    create = _SyncOp(post_procurement_categories_by_parent_id_subcategories)
-    delete = _SyncOp(delete_procurement_categories_by_parent_id_subcategories_by_id)
-    get = _SyncOp(get_procurement_categories_by_parent_id_subcategories_by_id)
-    list = _SyncOp(get_procurement_categories_by_parent_id_subcategories)
-    replace = _SyncOp(put_procurement_categories_by_parent_id_subcategories_by_id)
-    update = _SyncOp(patch_procurement_categories_by_parent_id_subcategories_by_id)
-    get_procurement_categories_by_parent_id_subcategories = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories
+    get_procurement_catalog_by_parent_id_inventory = _Op(
+        get_procurement_catalog_by_parent_id_inventory
     )
-    post_procurement_categories_by_parent_id_subcategories = _SyncOp(
-        post_procurement_categories_by_parent_id_subcategories
+    get_procurement_catalog_by_parent_id_inventory_count = _Op(
+        get_procurement_catalog_by_parent_id_inventory_count
     )
-    get_procurement_categories_by_parent_id_subcategories_count = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories_count
+    get_procurement_catalog_by_parent_id_inventory_by_id = _Op(
+        get_procurement_catalog_by_parent_id_inventory_by_id
     )
-    get_procurement_categories_by_parent_id_subcategories_by_id = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    put_procurement_categories_by_parent_id_subcategories_by_id = _SyncOp(
-        put_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    patch_procurement_categories_by_parent_id_subcategories_by_id = _SyncOp(
-        patch_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    delete_procurement_categories_by_parent_id_subcategories_by_id = _SyncOp(
-        delete_procurement_categories_by_parent_id_subcategories_by_id
-    )
-
-
-class SyncLegacySubCategoryInfos(_Bound):
-    """The ``LegacySubCategoryInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_categories_by_parent_id_subcategories_info_count)
-    list = _SyncOp(get_procurement_categories_by_parent_id_subcategories_info)
-    get_procurement_categories_by_parent_id_subcategories_info = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories_info
-    )
-    get_procurement_categories_by_parent_id_subcategories_info_count = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories_info_count
-    )
-    get_procurement_categories_by_parent_id_subcategories_by_id_info = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories_by_id_info
-    )
-
-
-class SyncManufacturers(_Bound):
-    """The ``Manufacturers`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_manufacturers_count)
-    create = _SyncOp(post_procurement_manufacturers)
-    delete = _SyncOp(delete_procurement_manufacturers_by_id)
-    get = _SyncOp(get_procurement_manufacturers_by_id)
-    list = _SyncOp(get_procurement_manufacturers)
-    replace = _SyncOp(put_procurement_manufacturers_by_id)
-    update = _SyncOp(patch_procurement_manufacturers_by_id)
-    get_procurement_manufacturers = _SyncOp(get_procurement_manufacturers)
-    post_procurement_manufacturers = _SyncOp(post_procurement_manufacturers)
-    get_procurement_manufacturers_count = _SyncOp(get_procurement_manufacturers_count)
-    get_procurement_manufacturers_by_id = _SyncOp(get_procurement_manufacturers_by_id)
-    put_procurement_manufacturers_by_id = _SyncOp(put_procurement_manufacturers_by_id)
-    patch_procurement_manufacturers_by_id = _SyncOp(patch_procurement_manufacturers_by_id)
-    delete_procurement_manufacturers_by_id = _SyncOp(delete_procurement_manufacturers_by_id)
-
-
-class SyncManufacturersInfo(_Bound):
-    """The ``ManufacturersInfo`` resource of a synchronous client."""
-
-    list = _SyncOp(get_procurement_manufacturers_info)
-    get_procurement_manufacturers_count_info = _SyncOp(get_procurement_manufacturers_count_info)
-    get_procurement_manufacturers_info = _SyncOp(get_procurement_manufacturers_info)
-    get_procurement_manufacturers_by_id_info = _SyncOp(get_procurement_manufacturers_by_id_info)
-
-
-class SyncMinimumStockByWarehouses(_Bound):
-    """The ``MinimumStockByWarehouses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count)
-    create = _SyncOp(post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse)
-    delete = _SyncOp(delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    get = _SyncOp(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    list = _SyncOp(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse)
-    replace = _SyncOp(put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    update = _SyncOp(patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _SyncOp(
+    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _Op(
         get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
     )
-    post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _SyncOp(
+    post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _Op(
         post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
     )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count = _SyncOp(
+    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count = _Op(
         get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count
     )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _SyncOp(
+    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _Op(
         get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
     )
-    put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _SyncOp(
+    put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _Op(
         put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
     )
-    patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _SyncOp(
+    patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _Op(
         patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
     )
-    delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _SyncOp(
+    delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _Op(
         delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
     )
-
-
-class SyncOnHandSerialNumberses(_Bound):
-    """The ``OnHandSerialNumberses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_onhandserialnumbers_count)
-    get = _SyncOp(get_procurement_onhandserialnumbers_by_id)
-    list = _SyncOp(get_procurement_onhandserialnumbers)
-    get_procurement_onhandserialnumbers = _SyncOp(get_procurement_onhandserialnumbers)
-    get_procurement_onhandserialnumbers_count = _SyncOp(get_procurement_onhandserialnumbers_count)
-    get_procurement_onhandserialnumbers_by_id = _SyncOp(get_procurement_onhandserialnumbers_by_id)
-
-
-class SyncPricingBreaks(_Bound):
-    """The ``PricingBreaks`` resource of a synchronous client."""
-
-    count = _SyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
+    put_procurement_catalog_by_parent_id_vendors_by_id = _Op(
+        put_procurement_catalog_by_parent_id_vendors_by_id
     )
-    create = _SyncOp(
+    patch_procurement_catalog_by_parent_id_vendors_by_id_by_id = _Op(
+        patch_procurement_catalog_by_parent_id_vendors_by_id_by_id
+    )
+    delete_procurement_catalog_by_parent_id_vendors_by_id = _Op(
+        delete_procurement_catalog_by_parent_id_vendors_by_id
+    )
+    get_procurement_categories = _Op(get_procurement_categories)
+    post_procurement_categories = _Op(post_procurement_categories)
+    get_procurement_categories_count = _Op(get_procurement_categories_count)
+    get_procurement_categories_info = _Op(get_procurement_categories_info)
+    get_procurement_categories_info_count = _Op(get_procurement_categories_info_count)
+    get_procurement_categories_by_id = _Op(get_procurement_categories_by_id)
+    put_procurement_categories_by_id = _Op(put_procurement_categories_by_id)
+    patch_procurement_categories_by_id = _Op(patch_procurement_categories_by_id)
+    delete_procurement_categories_by_id = _Op(delete_procurement_categories_by_id)
+    get_procurement_categories_by_id_info = _Op(get_procurement_categories_by_id_info)
+    get_procurement_categories_by_parent_id_subcategories = _Op(
+        get_procurement_categories_by_parent_id_subcategories
+    )
+    post_procurement_categories_by_parent_id_subcategories = _Op(
+        post_procurement_categories_by_parent_id_subcategories
+    )
+    get_procurement_categories_by_parent_id_subcategories_count = _Op(
+        get_procurement_categories_by_parent_id_subcategories_count
+    )
+    get_procurement_categories_by_parent_id_subcategories_info = _Op(
+        get_procurement_categories_by_parent_id_subcategories_info
+    )
+    get_procurement_categories_by_parent_id_subcategories_info_count = _Op(
+        get_procurement_categories_by_parent_id_subcategories_info_count
+    )
+    get_procurement_categories_by_parent_id_subcategories_by_id = _Op(
+        get_procurement_categories_by_parent_id_subcategories_by_id
+    )
+    put_procurement_categories_by_parent_id_subcategories_by_id = _Op(
+        put_procurement_categories_by_parent_id_subcategories_by_id
+    )
+    patch_procurement_categories_by_parent_id_subcategories_by_id = _Op(
+        patch_procurement_categories_by_parent_id_subcategories_by_id
+    )
+    delete_procurement_categories_by_parent_id_subcategories_by_id = _Op(
+        delete_procurement_categories_by_parent_id_subcategories_by_id
+    )
+    get_procurement_categories_by_parent_id_subcategories_by_id_info = _Op(
+        get_procurement_categories_by_parent_id_subcategories_by_id_info
+    )
+    get_procurement_changeorder = _Op(get_procurement_changeorder)
+    post_procurement_changeorder = _Op(post_procurement_changeorder)
+    patch_procurement_changeorder_by_id = _Op(patch_procurement_changeorder_by_id)
+    delete_procurement_changeorder_by_id = _Op(delete_procurement_changeorder_by_id)
+    get_procurement_changeorders_count = _Op(get_procurement_changeorders_count)
+    get_procurement_directional_syncs = _Op(get_procurement_directional_syncs)
+    post_procurement_directional_syncs = _Op(post_procurement_directional_syncs)
+    get_procurement_directional_syncs_count = _Op(get_procurement_directional_syncs_count)
+    get_procurement_directional_syncs_by_id = _Op(get_procurement_directional_syncs_by_id)
+    put_procurement_directional_syncs_by_id = _Op(put_procurement_directional_syncs_by_id)
+    patch_procurement_directional_syncs_by_id = _Op(patch_procurement_directional_syncs_by_id)
+    delete_procurement_directional_syncs_by_id = _Op(delete_procurement_directional_syncs_by_id)
+    get_procurement_invoicegrouping = _Op(get_procurement_invoicegrouping)
+    get_procurement_invoicegrouping_count = _Op(get_procurement_invoicegrouping_count)
+    post_procurement_invoicegrouping_count = _Op(post_procurement_invoicegrouping_count)
+    get_procurement_invoicegrouping_by_id = _Op(get_procurement_invoicegrouping_by_id)
+    put_procurement_invoicegrouping_by_id = _Op(put_procurement_invoicegrouping_by_id)
+    patch_procurement_invoicegrouping_by_id = _Op(patch_procurement_invoicegrouping_by_id)
+    delete_procurement_invoicegrouping_by_id = _Op(delete_procurement_invoicegrouping_by_id)
+    get_procurement_invoicegrouping_by_id_usages = _Op(get_procurement_invoicegrouping_by_id_usages)
+    get_procurement_invoicegrouping_by_id_usages_list = _Op(
+        get_procurement_invoicegrouping_by_id_usages_list
+    )
+    get_procurement_manufacturers = _Op(get_procurement_manufacturers)
+    post_procurement_manufacturers = _Op(post_procurement_manufacturers)
+    get_procurement_manufacturers_count = _Op(get_procurement_manufacturers_count)
+    get_procurement_manufacturers_count_info = _Op(get_procurement_manufacturers_count_info)
+    get_procurement_manufacturers_info = _Op(get_procurement_manufacturers_info)
+    get_procurement_manufacturers_by_id = _Op(get_procurement_manufacturers_by_id)
+    put_procurement_manufacturers_by_id = _Op(put_procurement_manufacturers_by_id)
+    patch_procurement_manufacturers_by_id = _Op(patch_procurement_manufacturers_by_id)
+    delete_procurement_manufacturers_by_id = _Op(delete_procurement_manufacturers_by_id)
+    get_procurement_manufacturers_by_id_info = _Op(get_procurement_manufacturers_by_id_info)
+    get_procurement_onhandserialnumbers = _Op(get_procurement_onhandserialnumbers)
+    get_procurement_onhandserialnumbers_count = _Op(get_procurement_onhandserialnumbers_count)
+    get_procurement_onhandserialnumbers_by_id = _Op(get_procurement_onhandserialnumbers_by_id)
+    get_procurement_pricingschedules = _Op(get_procurement_pricingschedules)
+    post_procurement_pricingschedules = _Op(post_procurement_pricingschedules)
+    get_procurement_pricingschedules_count = _Op(get_procurement_pricingschedules_count)
+    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _Op(
+        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
+    )
+    post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _Op(
         post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
     )
-    delete = _SyncOp(
-        delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
+    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count = _Op(
+        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
     )
-    get = _SyncOp(
+    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _Op(
         get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
     )
-    list = _SyncOp(get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks)
-    replace = _SyncOp(
+    put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _Op(
         put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
     )
-    update = _SyncOp(
+    patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _Op(
         patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
     )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _SyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
-    )
-    post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _SyncOp(
-        post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
-    )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count = _SyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
-    )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _SyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _SyncOp(
-        put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        _SyncOp(
-            patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
-    )
-    delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        _SyncOp(
-            delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
-    )
-
-
-class SyncPricingDetails(_Bound):
-    """The ``PricingDetails`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_pricingschedules_by_parent_id_details_count)
-    create = _SyncOp(post_procurement_pricingschedules_by_parent_id_details)
-    delete = _SyncOp(delete_procurement_pricingschedules_by_parent_id_details_by_id)
-    get = _SyncOp(get_procurement_pricingschedules_by_parent_id_details_by_id)
-    list = _SyncOp(get_procurement_pricingschedules_by_parent_id_details)
-    replace = _SyncOp(put_procurement_pricingschedules_by_parent_id_details_by_id)
-    update = _SyncOp(patch_procurement_pricingschedules_by_parent_id_details_by_id)
-    get_procurement_pricingschedules_by_parent_id_details = _SyncOp(
-        get_procurement_pricingschedules_by_parent_id_details
-    )
-    post_procurement_pricingschedules_by_parent_id_details = _SyncOp(
-        post_procurement_pricingschedules_by_parent_id_details
-    )
-    get_procurement_pricingschedules_by_parent_id_details_count = _SyncOp(
-        get_procurement_pricingschedules_by_parent_id_details_count
-    )
-    get_procurement_pricingschedules_by_parent_id_details_by_id = _SyncOp(
-        get_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-    put_procurement_pricingschedules_by_parent_id_details_by_id = _SyncOp(
-        put_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-    patch_procurement_pricingschedules_by_parent_id_details_by_id = _SyncOp(
-        patch_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-    delete_procurement_pricingschedules_by_parent_id_details_by_id = _SyncOp(
-        delete_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-
-
-class SyncPricingSchedules(_Bound):
-    """The ``PricingSchedules`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_pricingschedules_count)
-    create = _SyncOp(post_procurement_pricingschedules)
-    delete = _SyncOp(delete_procurement_pricingschedules_by_id)
-    get = _SyncOp(get_procurement_pricingschedules_by_id)
-    list = _SyncOp(get_procurement_pricingschedules)
-    replace = _SyncOp(put_procurement_pricingschedules_by_id)
-    update = _SyncOp(patch_procurement_pricingschedules_by_id)
-    get_procurement_pricingschedules = _SyncOp(get_procurement_pricingschedules)
-    post_procurement_pricingschedules = _SyncOp(post_procurement_pricingschedules)
-    get_procurement_pricingschedules_count = _SyncOp(get_procurement_pricingschedules_count)
-    get_procurement_pricingschedules_by_id = _SyncOp(get_procurement_pricingschedules_by_id)
-    put_procurement_pricingschedules_by_id = _SyncOp(put_procurement_pricingschedules_by_id)
-    patch_procurement_pricingschedules_by_id = _SyncOp(patch_procurement_pricingschedules_by_id)
-    delete_procurement_pricingschedules_by_id = _SyncOp(delete_procurement_pricingschedules_by_id)
-
-
-class SyncProcurementAdjustments(_Bound):
-    """The ``ProcurementAdjustments`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_adjustments_count)
-    create = _SyncOp(post_procurement_adjustments)
-    delete = _SyncOp(delete_procurement_adjustments_by_id)
-    get = _SyncOp(get_procurement_adjustments_by_id)
-    list = _SyncOp(get_procurement_adjustments)
-    replace = _SyncOp(put_procurement_adjustments_by_id)
-    update = _SyncOp(patch_procurement_adjustments_by_id)
-    get_procurement_adjustments = _SyncOp(get_procurement_adjustments)
-    post_procurement_adjustments = _SyncOp(post_procurement_adjustments)
-    get_procurement_adjustments_count = _SyncOp(get_procurement_adjustments_count)
-    get_procurement_adjustments_by_id = _SyncOp(get_procurement_adjustments_by_id)
-    put_procurement_adjustments_by_id = _SyncOp(put_procurement_adjustments_by_id)
-    patch_procurement_adjustments_by_id = _SyncOp(patch_procurement_adjustments_by_id)
-    delete_procurement_adjustments_by_id = _SyncOp(delete_procurement_adjustments_by_id)
-
-
-class SyncProcurementSettings(_Bound):
-    """The ``ProcurementSettings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_settings_count)
-    get = _SyncOp(get_procurement_settings_by_id)
-    list = _SyncOp(get_procurement_settings)
-    replace = _SyncOp(put_procurement_settings_by_id)
-    update = _SyncOp(patch_procurement_settings_by_id)
-    get_procurement_settings = _SyncOp(get_procurement_settings)
-    get_procurement_settings_count = _SyncOp(get_procurement_settings_count)
-    get_procurement_settings_by_id = _SyncOp(get_procurement_settings_by_id)
-    put_procurement_settings_by_id = _SyncOp(put_procurement_settings_by_id)
-    patch_procurement_settings_by_id = _SyncOp(patch_procurement_settings_by_id)
-
-
-class SyncProductComponents(_Bound):
-    """The ``ProductComponents`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_products_by_parent_id_components_count)
-    create = _SyncOp(post_procurement_products_by_parent_id_components)
-    delete = _SyncOp(delete_procurement_products_by_parent_id_components_by_id)
-    get = _SyncOp(get_procurement_products_by_parent_id_components_by_id)
-    list = _SyncOp(get_procurement_products_by_parent_id_components)
-    replace = _SyncOp(put_procurement_products_by_parent_id_components_by_id)
-    update = _SyncOp(patch_procurement_products_by_parent_id_components_by_id)
-    get_procurement_products_by_parent_id_components = _SyncOp(
-        get_procurement_products_by_parent_id_components
-    )
-    post_procurement_products_by_parent_id_components = _SyncOp(
-        post_procurement_products_by_parent_id_components
-    )
-    get_procurement_products_by_parent_id_components_count = _SyncOp(
-        get_procurement_products_by_parent_id_components_count
-    )
-    get_procurement_products_by_parent_id_components_by_id = _SyncOp(
-        get_procurement_products_by_parent_id_components_by_id
-    )
-    put_procurement_products_by_parent_id_components_by_id = _SyncOp(
-        put_procurement_products_by_parent_id_components_by_id
-    )
-    patch_procurement_products_by_parent_id_components_by_id = _SyncOp(
-        patch_procurement_products_by_parent_id_components_by_id
-    )
-    delete_procurement_products_by_parent_id_components_by_id = _SyncOp(
-        delete_procurement_products_by_parent_id_components_by_id
-    )
-
-
-class SyncProductPickingShippingDetails(_Bound):
-    """The ``ProductPickingShippingDetails`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_products_by_parent_id_picking_shipping_details_count)
-    create = _SyncOp(post_procurement_products_by_parent_id_picking_shipping_details)
-    delete = _SyncOp(delete_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    get = _SyncOp(get_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    list = _SyncOp(get_procurement_products_by_parent_id_picking_shipping_details)
-    replace = _SyncOp(put_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    update = _SyncOp(patch_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    get_procurement_products_by_parent_id_picking_shipping_details = _SyncOp(
-        get_procurement_products_by_parent_id_picking_shipping_details
-    )
-    post_procurement_products_by_parent_id_picking_shipping_details = _SyncOp(
-        post_procurement_products_by_parent_id_picking_shipping_details
-    )
-    get_procurement_products_by_parent_id_picking_shipping_details_count = _SyncOp(
-        get_procurement_products_by_parent_id_picking_shipping_details_count
-    )
-    get_procurement_products_by_parent_id_picking_shipping_details_by_id = _SyncOp(
-        get_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-    put_procurement_products_by_parent_id_picking_shipping_details_by_id = _SyncOp(
-        put_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-    patch_procurement_products_by_parent_id_picking_shipping_details_by_id = _SyncOp(
-        patch_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-    delete_procurement_products_by_parent_id_picking_shipping_details_by_id = _SyncOp(
-        delete_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-
-
-class SyncProductTypes(_Bound):
-    """The ``ProductTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_types_count)
-    create = _SyncOp(post_procurement_types)
-    delete = _SyncOp(delete_procurement_types_by_id)
-    get = _SyncOp(get_procurement_types_by_id)
-    list = _SyncOp(get_procurement_types)
-    replace = _SyncOp(put_procurement_types_by_id)
-    update = _SyncOp(patch_procurement_types_by_id)
-    get_procurement_types = _SyncOp(get_procurement_types)
-    post_procurement_types = _SyncOp(post_procurement_types)
-    get_procurement_types_count = _SyncOp(get_procurement_types_count)
-    get_procurement_types_info = _SyncOp(get_procurement_types_info)
-    get_procurement_types_info_count = _SyncOp(get_procurement_types_info_count)
-    get_procurement_types_by_id = _SyncOp(get_procurement_types_by_id)
-    put_procurement_types_by_id = _SyncOp(put_procurement_types_by_id)
-    patch_procurement_types_by_id = _SyncOp(patch_procurement_types_by_id)
-    delete_procurement_types_by_id = _SyncOp(delete_procurement_types_by_id)
-    get_procurement_types_by_id_info = _SyncOp(get_procurement_types_by_id_info)
-    get_procurement_types_by_id_usages = _SyncOp(get_procurement_types_by_id_usages)
-    get_procurement_types_by_id_usages_list = _SyncOp(get_procurement_types_by_id_usages_list)
-
-
-class SyncProductsItem(_Bound):
-    """The ``ProductsItem`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_products_count)
-    create = _SyncOp(post_procurement_products)
-    delete = _SyncOp(delete_procurement_products_by_id)
-    get = _SyncOp(get_procurement_products_by_id)
-    list = _SyncOp(get_procurement_products)
-    replace = _SyncOp(put_procurement_products_by_id)
-    update = _SyncOp(patch_procurement_products_by_id)
-    get_procurement_products = _SyncOp(get_procurement_products)
-    post_procurement_products = _SyncOp(post_procurement_products)
-    get_procurement_products_count = _SyncOp(get_procurement_products_count)
-    get_procurement_products_by_id = _SyncOp(get_procurement_products_by_id)
-    put_procurement_products_by_id = _SyncOp(put_procurement_products_by_id)
-    patch_procurement_products_by_id = _SyncOp(patch_procurement_products_by_id)
-    delete_procurement_products_by_id = _SyncOp(delete_procurement_products_by_id)
-    post_procurement_products_by_id_detach = _SyncOp(post_procurement_products_by_id_detach)
-
-
-class SyncPurchaseOrderLineItems(_Bound):
-    """The ``PurchaseOrderLineItems`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_purchaseorders_by_parent_id_lineitems_count)
-    create = _SyncOp(post_procurement_purchaseorders_by_parent_id_lineitems)
-    get = _SyncOp(get_procurement_purchaseorders_by_parent_id_lineitems_by_id)
-    list = _SyncOp(get_procurement_purchaseorders_by_parent_id_lineitems)
-    replace = _SyncOp(put_procurement_purchaseorders_by_parent_id_lineitems_by_id)
-    update = _SyncOp(patch_procurement_purchaseorders_by_parent_id_lineitems_by_id)
-    get_procurement_purchaseorders_by_parent_id_lineitems = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_lineitems
-    )
-    post_procurement_purchaseorders_by_parent_id_lineitems = _SyncOp(
-        post_procurement_purchaseorders_by_parent_id_lineitems
-    )
-    delete_procurement_purchaseorders_by_parent_id_lineitems = _SyncOp(
-        delete_procurement_purchaseorders_by_parent_id_lineitems
-    )
-    post_procurement_purchaseorders_by_parent_id_lineitems_bulk = _SyncOp(
-        post_procurement_purchaseorders_by_parent_id_lineitems_bulk
-    )
-    put_procurement_purchaseorders_by_parent_id_lineitems_bulk = _SyncOp(
-        put_procurement_purchaseorders_by_parent_id_lineitems_bulk
-    )
-    delete_procurement_purchaseorders_by_parent_id_lineitems_bulk = _SyncOp(
-        delete_procurement_purchaseorders_by_parent_id_lineitems_bulk
-    )
-    get_procurement_purchaseorders_by_parent_id_lineitems_count = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_lineitems_count
-    )
-    get_procurement_purchaseorders_by_parent_id_lineitems_by_id = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_lineitems_by_id
-    )
-    put_procurement_purchaseorders_by_parent_id_lineitems_by_id = _SyncOp(
-        put_procurement_purchaseorders_by_parent_id_lineitems_by_id
-    )
-    patch_procurement_purchaseorders_by_parent_id_lineitems_by_id = _SyncOp(
-        patch_procurement_purchaseorders_by_parent_id_lineitems_by_id
-    )
-
-
-class SyncPurchaseOrderStatusEmailTemplates(_Bound):
-    """The ``PurchaseOrderStatusEmailTemplates`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count)
-    create = _SyncOp(post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates)
-    delete = _SyncOp(delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
-    get = _SyncOp(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
-    list = _SyncOp(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates)
-    replace = _SyncOp(put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
-    update = _SyncOp(patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
-    )
-    post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _SyncOp(
-        post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-    put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-    patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-    delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-
-
-class SyncPurchaseOrderStatusNotifications(_Bound):
-    """The ``PurchaseOrderStatusNotifications`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_purchaseorderstatuses_by_parent_id_notifications_count)
-    create = _SyncOp(post_procurement_purchaseorderstatuses_by_parent_id_notifications)
-    delete = _SyncOp(delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    get = _SyncOp(get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    list = _SyncOp(get_procurement_purchaseorderstatuses_by_parent_id_notifications)
-    replace = _SyncOp(put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    update = _SyncOp(patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_notifications
-    )
-    post_procurement_purchaseorderstatuses_by_parent_id_notifications = _SyncOp(
-        post_procurement_purchaseorderstatuses_by_parent_id_notifications
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications_count = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_notifications_count
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-    put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _SyncOp(
-        put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-    patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _SyncOp(
-        patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-    delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _SyncOp(
-        delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-
-
-class SyncPurchaseOrderStatuses(_Bound):
-    """The ``PurchaseOrderStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_purchaseorderstatuses_count)
-    create = _SyncOp(post_procurement_purchaseorderstatuses)
-    delete = _SyncOp(delete_procurement_purchaseorderstatuses_by_id)
-    get = _SyncOp(get_procurement_purchaseorderstatuses_by_id)
-    list = _SyncOp(get_procurement_purchaseorderstatuses)
-    replace = _SyncOp(put_procurement_purchaseorderstatuses_by_id)
-    update = _SyncOp(patch_procurement_purchaseorderstatuses_by_id)
-    get_procurement_purchaseorderstatuses = _SyncOp(get_procurement_purchaseorderstatuses)
-    post_procurement_purchaseorderstatuses = _SyncOp(post_procurement_purchaseorderstatuses)
-    get_procurement_purchaseorderstatuses_info_count = _SyncOp(
-        get_procurement_purchaseorderstatuses_info_count
-    )
-    get_procurement_purchaseorderstatuses_count = _SyncOp(
-        get_procurement_purchaseorderstatuses_count
-    )
-    get_procurement_purchaseorderstatuses_info = _SyncOp(get_procurement_purchaseorderstatuses_info)
-    get_procurement_purchaseorderstatuses_by_id = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_id
-    )
-    put_procurement_purchaseorderstatuses_by_id = _SyncOp(
-        put_procurement_purchaseorderstatuses_by_id
-    )
-    patch_procurement_purchaseorderstatuses_by_id = _SyncOp(
-        patch_procurement_purchaseorderstatuses_by_id
-    )
-    delete_procurement_purchaseorderstatuses_by_id = _SyncOp(
-        delete_procurement_purchaseorderstatuses_by_id
-    )
-    get_procurement_purchaseorderstatuses_by_id_info = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_id_info
-    )
-    get_procurement_purchaseorderstatuses_by_id_usages = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_id_usages
-    )
-    get_procurement_purchaseorderstatuses_by_id_usages_list = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_id_usages_list
-    )
-
-
-class SyncPurchaseOrders(_Bound):
-    """The ``PurchaseOrders`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_purchaseorders_count)
-    create = _SyncOp(post_procurement_purchaseorders)
-    delete = _SyncOp(delete_procurement_purchaseorders_by_id)
-    get = _SyncOp(get_procurement_purchaseorders_by_id)
-    list = _SyncOp(get_procurement_purchaseorders)
-    replace = _SyncOp(put_procurement_purchaseorders_by_id)
-    update = _SyncOp(patch_procurement_purchaseorders_by_id)
-    get_procurement_purchaseorders = _SyncOp(get_procurement_purchaseorders)
-    post_procurement_purchaseorders = _SyncOp(post_procurement_purchaseorders)
-    get_procurement_purchaseorders_count = _SyncOp(get_procurement_purchaseorders_count)
-    get_procurement_purchaseorders_by_id = _SyncOp(get_procurement_purchaseorders_by_id)
-    put_procurement_purchaseorders_by_id = _SyncOp(put_procurement_purchaseorders_by_id)
-    patch_procurement_purchaseorders_by_id = _SyncOp(patch_procurement_purchaseorders_by_id)
-    delete_procurement_purchaseorders_by_id = _SyncOp(delete_procurement_purchaseorders_by_id)
-    post_procurement_purchaseorders_by_id_copy = _SyncOp(post_procurement_purchaseorders_by_id_copy)
-    get_procurement_purchaseorders_by_id_quick_access_count = _SyncOp(
-        get_procurement_purchaseorders_by_id_quick_access_count
-    )
-    post_procurement_purchaseorders_by_id_rebatch = _SyncOp(
-        post_procurement_purchaseorders_by_id_rebatch
-    )
-    post_procurement_purchaseorders_by_id_unbatch = _SyncOp(
-        post_procurement_purchaseorders_by_id_unbatch
-    )
-    get_procurement_purchaseorders_by_parent_id_notes = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_notes
-    )
-
-
-class SyncPurchaseOrdersInfo(_Bound):
-    """The ``PurchaseOrdersInfo`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_purchaseorders_info_count)
-    list = _SyncOp(get_procurement_purchaseorders_info)
-    get_procurement_purchaseorders_info = _SyncOp(get_procurement_purchaseorders_info)
-    get_procurement_purchaseorders_info_count = _SyncOp(get_procurement_purchaseorders_info_count)
-    get_procurement_purchaseorders_by_id_info = _SyncOp(get_procurement_purchaseorders_by_id_info)
-
-
-class SyncPurchaseOrdersNote(_Bound):
-    """The ``PurchaseOrdersNote`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_purchaseorders_by_parent_id_notes_count)
-    create = _SyncOp(post_procurement_purchaseorders_by_parent_id_notes)
-    delete = _SyncOp(delete_procurement_purchaseorders_by_parent_id_notes_by_id)
-    get = _SyncOp(get_procurement_purchaseorders_by_parent_id_notes_by_id)
-    replace = _SyncOp(put_procurement_purchaseorders_by_parent_id_notes_by_id)
-    update = _SyncOp(patch_procurement_purchaseorders_by_parent_id_notes_by_id)
-    post_procurement_purchaseorders_by_parent_id_notes = _SyncOp(
-        post_procurement_purchaseorders_by_parent_id_notes
-    )
-    get_procurement_purchaseorders_by_parent_id_notes_count = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_notes_count
-    )
-    get_procurement_purchaseorders_by_parent_id_notes_by_id = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-    put_procurement_purchaseorders_by_parent_id_notes_by_id = _SyncOp(
-        put_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-    patch_procurement_purchaseorders_by_parent_id_notes_by_id = _SyncOp(
-        patch_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-    delete_procurement_purchaseorders_by_parent_id_notes_by_id = _SyncOp(
-        delete_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-
-
-class SyncPurchasingDemands(_Bound):
-    """The ``PurchasingDemands`` resource of a synchronous client."""
-
-    create = _SyncOp(post_procurement_purchasing_demands)
-    post_procurement_purchasing_demands = _SyncOp(post_procurement_purchasing_demands)
-
-
-class SyncRMAActions(_Bound):
-    """The ``RMAActions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_rma_actions_count)
-    create = _SyncOp(post_procurement_rma_actions)
-    delete = _SyncOp(delete_procurement_rma_actions_by_id)
-    get = _SyncOp(get_procurement_rma_actions_by_id)
-    list = _SyncOp(get_procurement_rma_actions)
-    replace = _SyncOp(put_procurement_rma_actions_by_id)
-    update = _SyncOp(patch_procurement_rma_actions_by_id)
-    get_procurement_rma_actions = _SyncOp(get_procurement_rma_actions)
-    post_procurement_rma_actions = _SyncOp(post_procurement_rma_actions)
-    get_procurement_rma_actions_count = _SyncOp(get_procurement_rma_actions_count)
-    get_procurement_rma_actions_by_id = _SyncOp(get_procurement_rma_actions_by_id)
-    put_procurement_rma_actions_by_id = _SyncOp(put_procurement_rma_actions_by_id)
-    patch_procurement_rma_actions_by_id = _SyncOp(patch_procurement_rma_actions_by_id)
-    delete_procurement_rma_actions_by_id = _SyncOp(delete_procurement_rma_actions_by_id)
-
-
-class SyncRMADispositions(_Bound):
-    """The ``RMADispositions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_rma_dispositions_count)
-    create = _SyncOp(post_procurement_rma_dispositions)
-    delete = _SyncOp(delete_procurement_rma_dispositions_by_id)
-    get = _SyncOp(get_procurement_rma_dispositions_by_id)
-    list = _SyncOp(get_procurement_rma_dispositions)
-    replace = _SyncOp(put_procurement_rma_dispositions_by_id)
-    update = _SyncOp(patch_procurement_rma_dispositions_by_id)
-    get_procurement_rma_dispositions = _SyncOp(get_procurement_rma_dispositions)
-    post_procurement_rma_dispositions = _SyncOp(post_procurement_rma_dispositions)
-    get_procurement_rma_dispositions_count = _SyncOp(get_procurement_rma_dispositions_count)
-    get_procurement_rma_dispositions_by_id = _SyncOp(get_procurement_rma_dispositions_by_id)
-    put_procurement_rma_dispositions_by_id = _SyncOp(put_procurement_rma_dispositions_by_id)
-    patch_procurement_rma_dispositions_by_id = _SyncOp(patch_procurement_rma_dispositions_by_id)
-    delete_procurement_rma_dispositions_by_id = _SyncOp(delete_procurement_rma_dispositions_by_id)
-
-
-class SyncRmaActionInfos(_Bound):
-    """The ``RmaActionInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_rma_actions_info_count)
-    list = _SyncOp(get_procurement_rma_actions_info)
-    get_procurement_rma_actions_info = _SyncOp(get_procurement_rma_actions_info)
-    get_procurement_rma_actions_info_count = _SyncOp(get_procurement_rma_actions_info_count)
-    get_procurement_rma_actions_by_id_info = _SyncOp(get_procurement_rma_actions_by_id_info)
-
-
-class SyncRmaDispositionInfos(_Bound):
-    """The ``RmaDispositionInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_rma_dispositions_info_count)
-    list = _SyncOp(get_procurement_rma_dispositions_info)
-    get_procurement_rma_dispositions_info = _SyncOp(get_procurement_rma_dispositions_info)
-    get_procurement_rma_dispositions_info_count = _SyncOp(
-        get_procurement_rma_dispositions_info_count
-    )
-    get_procurement_rma_dispositions_by_id_info = _SyncOp(
-        get_procurement_rma_dispositions_by_id_info
-    )
-
-
-class SyncRmaStatusEmailTemplates(_Bound):
-    """The ``RmaStatusEmailTemplates`` resource of a synchronous client."""
-
-    list = _SyncOp(get_procurement_rma_statuses_by_parent_id_email_templates)
-    get_procurement_rma_statuses_by_parent_id_email_templates = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_email_templates
-    )
-    post_procurement_rma_statuses_by_parent_id_emailtemplates = _SyncOp(
-        post_procurement_rma_statuses_by_parent_id_emailtemplates
-    )
-    get_procurement_rma_statuses_by_parent_id_emailtemplates_count = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_emailtemplates_count
-    )
-    get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-    put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-    patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-    delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-
-
-class SyncRmaStatusInfos(_Bound):
-    """The ``RmaStatusInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_rma_statuses_info_count)
-    list = _SyncOp(get_procurement_rma_statuses_info)
-    get_procurement_rma_statuses_info = _SyncOp(get_procurement_rma_statuses_info)
-    get_procurement_rma_statuses_info_count = _SyncOp(get_procurement_rma_statuses_info_count)
-    get_procurement_rma_statuses_by_id_info = _SyncOp(get_procurement_rma_statuses_by_id_info)
-
-
-class SyncRmaStatusNotifications(_Bound):
-    """The ``RmaStatusNotifications`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_rma_statuses_by_parent_id_notifications_count)
-    create = _SyncOp(post_procurement_rma_statuses_by_parent_id_notifications)
-    delete = _SyncOp(delete_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    get = _SyncOp(get_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    list = _SyncOp(get_procurement_rma_statuses_by_parent_id_notifications)
-    replace = _SyncOp(put_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    update = _SyncOp(patch_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    get_procurement_rma_statuses_by_parent_id_notifications = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_notifications
-    )
-    post_procurement_rma_statuses_by_parent_id_notifications = _SyncOp(
-        post_procurement_rma_statuses_by_parent_id_notifications
-    )
-    get_procurement_rma_statuses_by_parent_id_notifications_count = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_notifications_count
-    )
-    get_procurement_rma_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-    put_procurement_rma_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        put_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-    patch_procurement_rma_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        patch_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-    delete_procurement_rma_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        delete_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-
-
-class SyncRmaStatuses(_Bound):
-    """The ``RmaStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_rma_statuses_count)
-    create = _SyncOp(post_procurement_rma_statuses)
-    delete = _SyncOp(delete_procurement_rma_statuses_by_id)
-    get = _SyncOp(get_procurement_rma_statuses_by_id)
-    list = _SyncOp(get_procurement_rma_statuses)
-    replace = _SyncOp(put_procurement_rma_statuses_by_id)
-    update = _SyncOp(patch_procurement_rma_statuses_by_id)
-    get_procurement_rma_statuses = _SyncOp(get_procurement_rma_statuses)
-    post_procurement_rma_statuses = _SyncOp(post_procurement_rma_statuses)
-    get_procurement_rma_statuses_count = _SyncOp(get_procurement_rma_statuses_count)
-    get_procurement_rma_statuses_by_id = _SyncOp(get_procurement_rma_statuses_by_id)
-    put_procurement_rma_statuses_by_id = _SyncOp(put_procurement_rma_statuses_by_id)
-    patch_procurement_rma_statuses_by_id = _SyncOp(patch_procurement_rma_statuses_by_id)
-    delete_procurement_rma_statuses_by_id = _SyncOp(delete_procurement_rma_statuses_by_id)
-    get_procurement_rma_statuses_by_id_usages = _SyncOp(get_procurement_rma_statuses_by_id_usages)
-    get_procurement_rma_statuses_by_id_usages_list = _SyncOp(
-        get_procurement_rma_statuses_by_id_usages_list
-    )
-
-
-class SyncRmaTags(_Bound):
-    """The ``RmaTags`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_rma_tags_count)
-    create = _SyncOp(post_procurement_rma_tags)
-    delete = _SyncOp(delete_procurement_rma_tags_by_id)
-    get = _SyncOp(get_procurement_rma_tags_by_id)
-    list = _SyncOp(get_procurement_rma_tags)
-    replace = _SyncOp(put_procurement_rma_tags_by_id)
-    update = _SyncOp(patch_procurement_rma_tags_by_id)
-    get_procurement_rma_tags = _SyncOp(get_procurement_rma_tags)
-    post_procurement_rma_tags = _SyncOp(post_procurement_rma_tags)
-    get_procurement_rma_tags_count = _SyncOp(get_procurement_rma_tags_count)
-    get_procurement_rma_tags_default = _SyncOp(get_procurement_rma_tags_default)
-    get_procurement_rma_tags_by_id = _SyncOp(get_procurement_rma_tags_by_id)
-    put_procurement_rma_tags_by_id = _SyncOp(put_procurement_rma_tags_by_id)
-    patch_procurement_rma_tags_by_id = _SyncOp(patch_procurement_rma_tags_by_id)
-    delete_procurement_rma_tags_by_id = _SyncOp(delete_procurement_rma_tags_by_id)
-
-
-class SyncShipmentMethodInfos(_Bound):
-    """The ``ShipmentMethodInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_shipmentmethods_info_count)
-    list = _SyncOp(get_procurement_shipmentmethods_info)
-    get_procurement_shipmentmethods_info = _SyncOp(get_procurement_shipmentmethods_info)
-    get_procurement_shipmentmethods_info_count = _SyncOp(get_procurement_shipmentmethods_info_count)
-    get_procurement_shipmentmethods_by_id_info = _SyncOp(get_procurement_shipmentmethods_by_id_info)
-
-
-class SyncShipmentMethods(_Bound):
-    """The ``ShipmentMethods`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_shipmentmethods_count)
-    create = _SyncOp(post_procurement_shipmentmethods)
-    delete = _SyncOp(delete_procurement_shipmentmethods_by_id)
-    get = _SyncOp(get_procurement_shipmentmethods_by_id)
-    list = _SyncOp(get_procurement_shipmentmethods)
-    replace = _SyncOp(put_procurement_shipmentmethods_by_id)
-    update = _SyncOp(patch_procurement_shipmentmethods_by_id)
-    get_procurement_shipmentmethods = _SyncOp(get_procurement_shipmentmethods)
-    post_procurement_shipmentmethods = _SyncOp(post_procurement_shipmentmethods)
-    get_procurement_shipmentmethods_count = _SyncOp(get_procurement_shipmentmethods_count)
-    get_procurement_shipmentmethods_by_id = _SyncOp(get_procurement_shipmentmethods_by_id)
-    put_procurement_shipmentmethods_by_id = _SyncOp(put_procurement_shipmentmethods_by_id)
-    patch_procurement_shipmentmethods_by_id = _SyncOp(patch_procurement_shipmentmethods_by_id)
-    delete_procurement_shipmentmethods_by_id = _SyncOp(delete_procurement_shipmentmethods_by_id)
-    get_procurement_shipmentmethods_by_id_usages = _SyncOp(
-        get_procurement_shipmentmethods_by_id_usages
-    )
-    get_procurement_shipmentmethods_by_id_usages_list = _SyncOp(
-        get_procurement_shipmentmethods_by_id_usages_list
-    )
-
-
-class SyncSubCategories(_Bound):
-    """The ``SubCategories`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_subcategories_count)
-    create = _SyncOp(post_procurement_subcategories)
-    delete = _SyncOp(delete_procurement_subcategories_by_id)
-    get = _SyncOp(get_procurement_subcategories_by_id)
-    list = _SyncOp(get_procurement_subcategories)
-    replace = _SyncOp(put_procurement_subcategories_by_id)
-    update = _SyncOp(patch_procurement_subcategories_by_id)
-    get_procurement_subcategories = _SyncOp(get_procurement_subcategories)
-    post_procurement_subcategories = _SyncOp(post_procurement_subcategories)
-    get_procurement_subcategories_count = _SyncOp(get_procurement_subcategories_count)
-    get_procurement_subcategories_info = _SyncOp(get_procurement_subcategories_info)
-    get_procurement_subcategories_info_count = _SyncOp(get_procurement_subcategories_info_count)
-    get_procurement_subcategories_by_id = _SyncOp(get_procurement_subcategories_by_id)
-    put_procurement_subcategories_by_id = _SyncOp(put_procurement_subcategories_by_id)
-    patch_procurement_subcategories_by_id = _SyncOp(patch_procurement_subcategories_by_id)
-    delete_procurement_subcategories_by_id = _SyncOp(delete_procurement_subcategories_by_id)
-    get_procurement_subcategories_by_id_info = _SyncOp(get_procurement_subcategories_by_id_info)
-    get_procurement_subcategories_by_id_usages = _SyncOp(get_procurement_subcategories_by_id_usages)
-    get_procurement_subcategories_by_id_usages_list = _SyncOp(
-        get_procurement_subcategories_by_id_usages_list
-    )
-
-
-class SyncUnitOfMeasureConversions(_Bound):
-    """The ``UnitOfMeasureConversions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_unit_of_measures_by_parent_id_conversions_count)
-    create = _SyncOp(post_procurement_unit_of_measures_by_parent_id_conversions)
-    delete = _SyncOp(delete_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    get = _SyncOp(get_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    list = _SyncOp(get_procurement_unit_of_measures_by_parent_id_conversions)
-    replace = _SyncOp(put_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    update = _SyncOp(patch_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    get_procurement_unit_of_measures_by_parent_id_conversions = _SyncOp(
-        get_procurement_unit_of_measures_by_parent_id_conversions
-    )
-    post_procurement_unit_of_measures_by_parent_id_conversions = _SyncOp(
-        post_procurement_unit_of_measures_by_parent_id_conversions
-    )
-    get_procurement_unit_of_measures_by_parent_id_conversions_count = _SyncOp(
-        get_procurement_unit_of_measures_by_parent_id_conversions_count
-    )
-    get_procurement_unit_of_measures_by_parent_id_conversions_by_id = _SyncOp(
-        get_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-    put_procurement_unit_of_measures_by_parent_id_conversions_by_id = _SyncOp(
-        put_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-    patch_procurement_unit_of_measures_by_parent_id_conversions_by_id = _SyncOp(
-        patch_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-    delete_procurement_unit_of_measures_by_parent_id_conversions_by_id = _SyncOp(
-        delete_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-
-
-class SyncUnitOfMeasures(_Bound):
-    """The ``UnitOfMeasures`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_unit_of_measures_count)
-    create = _SyncOp(post_procurement_unit_of_measures)
-    delete = _SyncOp(delete_procurement_unit_of_measures_by_id)
-    get = _SyncOp(get_procurement_unit_of_measures_by_id)
-    list = _SyncOp(get_procurement_unit_of_measures)
-    replace = _SyncOp(put_procurement_unit_of_measures_by_id)
-    update = _SyncOp(patch_procurement_unit_of_measures_by_id)
-    get_procurement_unit_of_measures = _SyncOp(get_procurement_unit_of_measures)
-    post_procurement_unit_of_measures = _SyncOp(post_procurement_unit_of_measures)
-    get_procurement_unit_of_measures_count = _SyncOp(get_procurement_unit_of_measures_count)
-    get_procurement_unit_of_measures_by_id = _SyncOp(get_procurement_unit_of_measures_by_id)
-    put_procurement_unit_of_measures_by_id = _SyncOp(put_procurement_unit_of_measures_by_id)
-    patch_procurement_unit_of_measures_by_id = _SyncOp(patch_procurement_unit_of_measures_by_id)
-    delete_procurement_unit_of_measures_by_id = _SyncOp(delete_procurement_unit_of_measures_by_id)
-
-
-class SyncWarehouseBinInfos(_Bound):
-    """The ``WarehouseBinInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_warehouse_bins_info_count)
-    list = _SyncOp(get_procurement_warehouse_bins_info)
-    get_procurement_warehouse_bins_info = _SyncOp(get_procurement_warehouse_bins_info)
-    get_procurement_warehouse_bins_info_count = _SyncOp(get_procurement_warehouse_bins_info_count)
-    get_procurement_warehouse_bins_by_id_info = _SyncOp(get_procurement_warehouse_bins_by_id_info)
-
-
-class SyncWarehouseBins(_Bound):
-    """The ``WarehouseBins`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_warehouse_bins_count)
-    create = _SyncOp(post_procurement_warehouse_bins)
-    delete = _SyncOp(delete_procurement_warehouse_bins_by_id)
-    get = _SyncOp(get_procurement_warehouse_bins_by_id)
-    list = _SyncOp(get_procurement_warehouse_bins)
-    replace = _SyncOp(put_procurement_warehouse_bins_by_id)
-    update = _SyncOp(patch_procurement_warehouse_bins_by_id)
-    get_procurement_warehouse_bins = _SyncOp(get_procurement_warehouse_bins)
-    post_procurement_warehouse_bins = _SyncOp(post_procurement_warehouse_bins)
-    get_procurement_warehouse_bins_count = _SyncOp(get_procurement_warehouse_bins_count)
-    get_procurement_warehouse_bins_by_id = _SyncOp(get_procurement_warehouse_bins_by_id)
-    put_procurement_warehouse_bins_by_id = _SyncOp(put_procurement_warehouse_bins_by_id)
-    patch_procurement_warehouse_bins_by_id = _SyncOp(patch_procurement_warehouse_bins_by_id)
-    delete_procurement_warehouse_bins_by_id = _SyncOp(delete_procurement_warehouse_bins_by_id)
-
-
-class SyncWarehouseInfos(_Bound):
-    """The ``WarehouseInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_warehouses_info_count)
-    list = _SyncOp(get_procurement_warehouses_info)
-    get_procurement_warehouses_info = _SyncOp(get_procurement_warehouses_info)
-    get_procurement_warehouses_info_count = _SyncOp(get_procurement_warehouses_info_count)
-    get_procurement_warehouses_by_id_info = _SyncOp(get_procurement_warehouses_by_id_info)
-
-
-class SyncWarehouses(_Bound):
-    """The ``Warehouses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_procurement_warehouses_count)
-    create = _SyncOp(post_procurement_warehouses)
-    delete = _SyncOp(delete_procurement_warehouses_by_id)
-    get = _SyncOp(get_procurement_warehouses_by_id)
-    list = _SyncOp(get_procurement_warehouses)
-    replace = _SyncOp(put_procurement_warehouses_by_id)
-    update = _SyncOp(patch_procurement_warehouses_by_id)
-    get_procurement_warehouses = _SyncOp(get_procurement_warehouses)
-    post_procurement_warehouses = _SyncOp(post_procurement_warehouses)
-    get_procurement_warehouses_count = _SyncOp(get_procurement_warehouses_count)
-    get_procurement_warehouses_by_id = _SyncOp(get_procurement_warehouses_by_id)
-    put_procurement_warehouses_by_id = _SyncOp(put_procurement_warehouses_by_id)
-    patch_procurement_warehouses_by_id = _SyncOp(patch_procurement_warehouses_by_id)
-    delete_procurement_warehouses_by_id = _SyncOp(delete_procurement_warehouses_by_id)
-
-
-class SyncProcurement(_Bound):
-    """The ``procurement`` operations of a synchronous client, by resource and by full name."""
-
-    adjustment_details = _Resource(SyncAdjustmentDetails)
-    adjustment_type_infos = _Resource(SyncAdjustmentTypeInfos)
-    adjustment_types = _Resource(SyncAdjustmentTypes)
-    billing_cycles = _Resource(SyncBillingCycles)
-    catalog_components = _Resource(SyncCatalogComponents)
-    catalog_inventories = _Resource(SyncCatalogInventories)
-    catalogs_item = _Resource(SyncCatalogsItem)
-    categories = _Resource(SyncCategories)
-    change_order = _Resource(SyncChangeOrderResource)
-    directional_syncs = _Resource(SyncDirectionalSyncs)
-    inventory_on_hands = _Resource(SyncInventoryOnHands)
-    invoice_groupings = _Resource(SyncInvoiceGroupings)
-    legacy_sub_categories = _Resource(SyncLegacySubCategories)
-    legacy_sub_category_infos = _Resource(SyncLegacySubCategoryInfos)
-    manufacturers = _Resource(SyncManufacturers)
-    manufacturers_info = _Resource(SyncManufacturersInfo)
-    minimum_stock_by_warehouses = _Resource(SyncMinimumStockByWarehouses)
-    on_hand_serial_numberses = _Resource(SyncOnHandSerialNumberses)
-    pricing_breaks = _Resource(SyncPricingBreaks)
-    pricing_details = _Resource(SyncPricingDetails)
-    pricing_schedules = _Resource(SyncPricingSchedules)
-    procurement_adjustments = _Resource(SyncProcurementAdjustments)
-    procurement_settings = _Resource(SyncProcurementSettings)
-    product_components = _Resource(SyncProductComponents)
-    product_picking_shipping_details = _Resource(SyncProductPickingShippingDetails)
-    product_types = _Resource(SyncProductTypes)
-    products_item = _Resource(SyncProductsItem)
-    purchase_order_line_items = _Resource(SyncPurchaseOrderLineItems)
-    purchase_order_status_email_templates = _Resource(SyncPurchaseOrderStatusEmailTemplates)
-    purchase_order_status_notifications = _Resource(SyncPurchaseOrderStatusNotifications)
-    purchase_order_statuses = _Resource(SyncPurchaseOrderStatuses)
-    purchase_orders = _Resource(SyncPurchaseOrders)
-    purchase_orders_info = _Resource(SyncPurchaseOrdersInfo)
-    purchase_orders_note = _Resource(SyncPurchaseOrdersNote)
-    purchasing_demands = _Resource(SyncPurchasingDemands)
-    rma_actions = _Resource(SyncRMAActions)
-    rma_dispositions = _Resource(SyncRMADispositions)
-    rma_action_infos = _Resource(SyncRmaActionInfos)
-    rma_disposition_infos = _Resource(SyncRmaDispositionInfos)
-    rma_status_email_templates = _Resource(SyncRmaStatusEmailTemplates)
-    rma_status_infos = _Resource(SyncRmaStatusInfos)
-    rma_status_notifications = _Resource(SyncRmaStatusNotifications)
-    rma_statuses = _Resource(SyncRmaStatuses)
-    rma_tags = _Resource(SyncRmaTags)
-    shipment_method_infos = _Resource(SyncShipmentMethodInfos)
-    shipment_methods = _Resource(SyncShipmentMethods)
-    sub_categories = _Resource(SyncSubCategories)
-    unit_of_measure_conversions = _Resource(SyncUnitOfMeasureConversions)
-    unit_of_measures = _Resource(SyncUnitOfMeasures)
-    warehouse_bin_infos = _Resource(SyncWarehouseBinInfos)
-    warehouse_bins = _Resource(SyncWarehouseBins)
-    warehouse_infos = _Resource(SyncWarehouseInfos)
-    warehouses = _Resource(SyncWarehouses)
-
-    get_procurement_rma_dispositions = _SyncOp(get_procurement_rma_dispositions)
-    post_procurement_rma_dispositions = _SyncOp(post_procurement_rma_dispositions)
-    get_procurement_rma_dispositions_count = _SyncOp(get_procurement_rma_dispositions_count)
-    get_procurement_rma_dispositions_info = _SyncOp(get_procurement_rma_dispositions_info)
-    get_procurement_rma_dispositions_info_count = _SyncOp(
-        get_procurement_rma_dispositions_info_count
-    )
-    get_procurement_rma_dispositions_by_id = _SyncOp(get_procurement_rma_dispositions_by_id)
-    put_procurement_rma_dispositions_by_id = _SyncOp(put_procurement_rma_dispositions_by_id)
-    patch_procurement_rma_dispositions_by_id = _SyncOp(patch_procurement_rma_dispositions_by_id)
-    delete_procurement_rma_dispositions_by_id = _SyncOp(delete_procurement_rma_dispositions_by_id)
-    get_procurement_rma_dispositions_by_id_info = _SyncOp(
-        get_procurement_rma_dispositions_by_id_info
-    )
-    get_procurement_adjustments = _SyncOp(get_procurement_adjustments)
-    post_procurement_adjustments = _SyncOp(post_procurement_adjustments)
-    get_procurement_adjustments_count = _SyncOp(get_procurement_adjustments_count)
-    get_procurement_adjustments_types = _SyncOp(get_procurement_adjustments_types)
-    post_procurement_adjustments_types = _SyncOp(post_procurement_adjustments_types)
-    get_procurement_adjustments_types_count = _SyncOp(get_procurement_adjustments_types_count)
-    get_procurement_adjustments_types_info = _SyncOp(get_procurement_adjustments_types_info)
-    get_procurement_adjustments_types_info_count = _SyncOp(
-        get_procurement_adjustments_types_info_count
-    )
-    get_procurement_adjustments_types_by_id = _SyncOp(get_procurement_adjustments_types_by_id)
-    put_procurement_adjustments_types_by_id = _SyncOp(put_procurement_adjustments_types_by_id)
-    patch_procurement_adjustments_types_by_id = _SyncOp(patch_procurement_adjustments_types_by_id)
-    delete_procurement_adjustments_types_by_id = _SyncOp(delete_procurement_adjustments_types_by_id)
-    get_procurement_adjustments_types_by_id_info = _SyncOp(
-        get_procurement_adjustments_types_by_id_info
-    )
-    get_procurement_adjustments_types_by_id_usages = _SyncOp(
-        get_procurement_adjustments_types_by_id_usages
-    )
-    get_procurement_adjustments_types_by_id_usages_list = _SyncOp(
-        get_procurement_adjustments_types_by_id_usages_list
-    )
-    get_procurement_adjustments_by_id = _SyncOp(get_procurement_adjustments_by_id)
-    put_procurement_adjustments_by_id = _SyncOp(put_procurement_adjustments_by_id)
-    patch_procurement_adjustments_by_id = _SyncOp(patch_procurement_adjustments_by_id)
-    delete_procurement_adjustments_by_id = _SyncOp(delete_procurement_adjustments_by_id)
-    get_procurement_adjustments_by_parent_id_details = _SyncOp(
-        get_procurement_adjustments_by_parent_id_details
-    )
-    post_procurement_adjustments_by_parent_id_details = _SyncOp(
-        post_procurement_adjustments_by_parent_id_details
-    )
-    get_procurement_adjustments_by_parent_id_details_count = _SyncOp(
-        get_procurement_adjustments_by_parent_id_details_count
-    )
-    get_procurement_adjustments_by_parent_id_details_by_id = _SyncOp(
-        get_procurement_adjustments_by_parent_id_details_by_id
-    )
-    delete_procurement_adjustments_by_parent_id_details_by_id = _SyncOp(
-        delete_procurement_adjustments_by_parent_id_details_by_id
-    )
-    get_procurement_catalog = _SyncOp(get_procurement_catalog)
-    post_procurement_catalog = _SyncOp(post_procurement_catalog)
-    get_procurement_catalog_count = _SyncOp(get_procurement_catalog_count)
-    get_procurement_catalog_info = _SyncOp(get_procurement_catalog_info)
-    get_procurement_catalog_info_count = _SyncOp(get_procurement_catalog_info_count)
-    post_procurement_catalog_vendors = _SyncOp(post_procurement_catalog_vendors)
-    get_procurement_catalog_vendors_by_parent_id = _SyncOp(
-        get_procurement_catalog_vendors_by_parent_id
-    )
-    get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand = _SyncOp(
-        get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand
-    )
-    get_procurement_catalog_by_id = _SyncOp(get_procurement_catalog_by_id)
-    put_procurement_catalog_by_id = _SyncOp(put_procurement_catalog_by_id)
-    patch_procurement_catalog_by_id = _SyncOp(patch_procurement_catalog_by_id)
-    delete_procurement_catalog_by_id = _SyncOp(delete_procurement_catalog_by_id)
-    post_procurement_catalog_by_id_copy = _SyncOp(post_procurement_catalog_by_id_copy)
-    get_procurement_catalog_by_id_info = _SyncOp(get_procurement_catalog_by_id_info)
-    post_procurement_catalog_by_id_pricing = _SyncOp(post_procurement_catalog_by_id_pricing)
-    get_procurement_catalog_by_parent_id_components = _SyncOp(
-        get_procurement_catalog_by_parent_id_components
-    )
-    post_procurement_catalog_by_parent_id_components = _SyncOp(
-        post_procurement_catalog_by_parent_id_components
-    )
-    get_procurement_catalog_by_parent_id_components_count = _SyncOp(
-        get_procurement_catalog_by_parent_id_components_count
-    )
-    get_procurement_catalog_by_parent_id_components_by_id = _SyncOp(
-        get_procurement_catalog_by_parent_id_components_by_id
-    )
-    put_procurement_catalog_by_parent_id_components_by_id = _SyncOp(
-        put_procurement_catalog_by_parent_id_components_by_id
-    )
-    patch_procurement_catalog_by_parent_id_components_by_id = _SyncOp(
-        patch_procurement_catalog_by_parent_id_components_by_id
-    )
-    delete_procurement_catalog_by_parent_id_components_by_id = _SyncOp(
-        delete_procurement_catalog_by_parent_id_components_by_id
-    )
-    get_procurement_catalog_by_parent_id_inventory = _SyncOp(
-        get_procurement_catalog_by_parent_id_inventory
-    )
-    get_procurement_catalog_by_parent_id_inventory_count = _SyncOp(
-        get_procurement_catalog_by_parent_id_inventory_count
-    )
-    get_procurement_catalog_by_parent_id_inventory_by_id = _SyncOp(
-        get_procurement_catalog_by_parent_id_inventory_by_id
-    )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _SyncOp(
-        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
-    )
-    post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _SyncOp(
-        post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
-    )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count = _SyncOp(
-        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count
-    )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _SyncOp(
-        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-    put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _SyncOp(
-        put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-    patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _SyncOp(
-        patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-    delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _SyncOp(
-        delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-    put_procurement_catalog_by_parent_id_vendors_by_id = _SyncOp(
-        put_procurement_catalog_by_parent_id_vendors_by_id
-    )
-    patch_procurement_catalog_by_parent_id_vendors_by_id_by_id = _SyncOp(
-        patch_procurement_catalog_by_parent_id_vendors_by_id_by_id
-    )
-    delete_procurement_catalog_by_parent_id_vendors_by_id = _SyncOp(
-        delete_procurement_catalog_by_parent_id_vendors_by_id
-    )
-    get_procurement_categories = _SyncOp(get_procurement_categories)
-    post_procurement_categories = _SyncOp(post_procurement_categories)
-    get_procurement_categories_count = _SyncOp(get_procurement_categories_count)
-    get_procurement_categories_info = _SyncOp(get_procurement_categories_info)
-    get_procurement_categories_info_count = _SyncOp(get_procurement_categories_info_count)
-    get_procurement_categories_by_id = _SyncOp(get_procurement_categories_by_id)
-    put_procurement_categories_by_id = _SyncOp(put_procurement_categories_by_id)
-    patch_procurement_categories_by_id = _SyncOp(patch_procurement_categories_by_id)
-    delete_procurement_categories_by_id = _SyncOp(delete_procurement_categories_by_id)
-    get_procurement_categories_by_id_info = _SyncOp(get_procurement_categories_by_id_info)
-    get_procurement_categories_by_parent_id_subcategories = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories
-    )
-    post_procurement_categories_by_parent_id_subcategories = _SyncOp(
-        post_procurement_categories_by_parent_id_subcategories
-    )
-    get_procurement_categories_by_parent_id_subcategories_count = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories_count
-    )
-    get_procurement_categories_by_parent_id_subcategories_info = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories_info
-    )
-    get_procurement_categories_by_parent_id_subcategories_info_count = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories_info_count
-    )
-    get_procurement_categories_by_parent_id_subcategories_by_id = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    put_procurement_categories_by_parent_id_subcategories_by_id = _SyncOp(
-        put_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    patch_procurement_categories_by_parent_id_subcategories_by_id = _SyncOp(
-        patch_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    delete_procurement_categories_by_parent_id_subcategories_by_id = _SyncOp(
-        delete_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    get_procurement_categories_by_parent_id_subcategories_by_id_info = _SyncOp(
-        get_procurement_categories_by_parent_id_subcategories_by_id_info
-    )
-    get_procurement_changeorder = _SyncOp(get_procurement_changeorder)
-    post_procurement_changeorder = _SyncOp(post_procurement_changeorder)
-    patch_procurement_changeorder_by_id = _SyncOp(patch_procurement_changeorder_by_id)
-    delete_procurement_changeorder_by_id = _SyncOp(delete_procurement_changeorder_by_id)
-    get_procurement_changeorders_count = _SyncOp(get_procurement_changeorders_count)
-    get_procurement_directional_syncs = _SyncOp(get_procurement_directional_syncs)
-    post_procurement_directional_syncs = _SyncOp(post_procurement_directional_syncs)
-    get_procurement_directional_syncs_count = _SyncOp(get_procurement_directional_syncs_count)
-    get_procurement_directional_syncs_by_id = _SyncOp(get_procurement_directional_syncs_by_id)
-    put_procurement_directional_syncs_by_id = _SyncOp(put_procurement_directional_syncs_by_id)
-    patch_procurement_directional_syncs_by_id = _SyncOp(patch_procurement_directional_syncs_by_id)
-    delete_procurement_directional_syncs_by_id = _SyncOp(delete_procurement_directional_syncs_by_id)
-    get_procurement_invoicegrouping = _SyncOp(get_procurement_invoicegrouping)
-    get_procurement_invoicegrouping_count = _SyncOp(get_procurement_invoicegrouping_count)
-    post_procurement_invoicegrouping_count = _SyncOp(post_procurement_invoicegrouping_count)
-    get_procurement_invoicegrouping_by_id = _SyncOp(get_procurement_invoicegrouping_by_id)
-    put_procurement_invoicegrouping_by_id = _SyncOp(put_procurement_invoicegrouping_by_id)
-    patch_procurement_invoicegrouping_by_id = _SyncOp(patch_procurement_invoicegrouping_by_id)
-    delete_procurement_invoicegrouping_by_id = _SyncOp(delete_procurement_invoicegrouping_by_id)
-    get_procurement_invoicegrouping_by_id_usages = _SyncOp(
-        get_procurement_invoicegrouping_by_id_usages
-    )
-    get_procurement_invoicegrouping_by_id_usages_list = _SyncOp(
-        get_procurement_invoicegrouping_by_id_usages_list
-    )
-    get_procurement_manufacturers = _SyncOp(get_procurement_manufacturers)
-    post_procurement_manufacturers = _SyncOp(post_procurement_manufacturers)
-    get_procurement_manufacturers_count = _SyncOp(get_procurement_manufacturers_count)
-    get_procurement_manufacturers_count_info = _SyncOp(get_procurement_manufacturers_count_info)
-    get_procurement_manufacturers_info = _SyncOp(get_procurement_manufacturers_info)
-    get_procurement_manufacturers_by_id = _SyncOp(get_procurement_manufacturers_by_id)
-    put_procurement_manufacturers_by_id = _SyncOp(put_procurement_manufacturers_by_id)
-    patch_procurement_manufacturers_by_id = _SyncOp(patch_procurement_manufacturers_by_id)
-    delete_procurement_manufacturers_by_id = _SyncOp(delete_procurement_manufacturers_by_id)
-    get_procurement_manufacturers_by_id_info = _SyncOp(get_procurement_manufacturers_by_id_info)
-    get_procurement_onhandserialnumbers = _SyncOp(get_procurement_onhandserialnumbers)
-    get_procurement_onhandserialnumbers_count = _SyncOp(get_procurement_onhandserialnumbers_count)
-    get_procurement_onhandserialnumbers_by_id = _SyncOp(get_procurement_onhandserialnumbers_by_id)
-    get_procurement_pricingschedules = _SyncOp(get_procurement_pricingschedules)
-    post_procurement_pricingschedules = _SyncOp(post_procurement_pricingschedules)
-    get_procurement_pricingschedules_count = _SyncOp(get_procurement_pricingschedules_count)
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _SyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
-    )
-    post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _SyncOp(
-        post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
-    )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count = _SyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
-    )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _SyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _SyncOp(
-        put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        _SyncOp(
-            patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
-    )
-    delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        _SyncOp(
-            delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
-    )
-    get_procurement_pricingschedules_by_id = _SyncOp(get_procurement_pricingschedules_by_id)
-    put_procurement_pricingschedules_by_id = _SyncOp(put_procurement_pricingschedules_by_id)
-    patch_procurement_pricingschedules_by_id = _SyncOp(patch_procurement_pricingschedules_by_id)
-    delete_procurement_pricingschedules_by_id = _SyncOp(delete_procurement_pricingschedules_by_id)
-    get_procurement_pricingschedules_by_parent_id_details = _SyncOp(
-        get_procurement_pricingschedules_by_parent_id_details
-    )
-    post_procurement_pricingschedules_by_parent_id_details = _SyncOp(
-        post_procurement_pricingschedules_by_parent_id_details
-    )
-    get_procurement_pricingschedules_by_parent_id_details_count = _SyncOp(
-        get_procurement_pricingschedules_by_parent_id_details_count
-    )
-    get_procurement_pricingschedules_by_parent_id_details_by_id = _SyncOp(
-        get_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-    put_procurement_pricingschedules_by_parent_id_details_by_id = _SyncOp(
-        put_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-    patch_procurement_pricingschedules_by_parent_id_details_by_id = _SyncOp(
-        patch_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-    delete_procurement_pricingschedules_by_parent_id_details_by_id = _SyncOp(
-        delete_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-    get_procurement_products = _SyncOp(get_procurement_products)
-    post_procurement_products = _SyncOp(post_procurement_products)
-    get_procurement_products_count = _SyncOp(get_procurement_products_count)
-    get_procurement_products_by_id = _SyncOp(get_procurement_products_by_id)
-    put_procurement_products_by_id = _SyncOp(put_procurement_products_by_id)
-    patch_procurement_products_by_id = _SyncOp(patch_procurement_products_by_id)
-    delete_procurement_products_by_id = _SyncOp(delete_procurement_products_by_id)
-    post_procurement_products_by_id_detach = _SyncOp(post_procurement_products_by_id_detach)
-    get_procurement_products_by_parent_id_components = _SyncOp(
-        get_procurement_products_by_parent_id_components
-    )
-    post_procurement_products_by_parent_id_components = _SyncOp(
-        post_procurement_products_by_parent_id_components
-    )
-    get_procurement_products_by_parent_id_components_count = _SyncOp(
-        get_procurement_products_by_parent_id_components_count
-    )
-    get_procurement_products_by_parent_id_components_by_id = _SyncOp(
-        get_procurement_products_by_parent_id_components_by_id
-    )
-    put_procurement_products_by_parent_id_components_by_id = _SyncOp(
-        put_procurement_products_by_parent_id_components_by_id
-    )
-    patch_procurement_products_by_parent_id_components_by_id = _SyncOp(
-        patch_procurement_products_by_parent_id_components_by_id
-    )
-    delete_procurement_products_by_parent_id_components_by_id = _SyncOp(
-        delete_procurement_products_by_parent_id_components_by_id
-    )
-    get_procurement_products_by_parent_id_picking_shipping_details = _SyncOp(
-        get_procurement_products_by_parent_id_picking_shipping_details
-    )
-    post_procurement_products_by_parent_id_picking_shipping_details = _SyncOp(
-        post_procurement_products_by_parent_id_picking_shipping_details
-    )
-    get_procurement_products_by_parent_id_picking_shipping_details_count = _SyncOp(
-        get_procurement_products_by_parent_id_picking_shipping_details_count
-    )
-    get_procurement_products_by_parent_id_picking_shipping_details_by_id = _SyncOp(
-        get_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-    put_procurement_products_by_parent_id_picking_shipping_details_by_id = _SyncOp(
-        put_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-    patch_procurement_products_by_parent_id_picking_shipping_details_by_id = _SyncOp(
-        patch_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-    delete_procurement_products_by_parent_id_picking_shipping_details_by_id = _SyncOp(
-        delete_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-    get_procurement_purchaseorders = _SyncOp(get_procurement_purchaseorders)
-    post_procurement_purchaseorders = _SyncOp(post_procurement_purchaseorders)
-    get_procurement_purchaseorders_count = _SyncOp(get_procurement_purchaseorders_count)
-    get_procurement_purchaseorders_info = _SyncOp(get_procurement_purchaseorders_info)
-    get_procurement_purchaseorders_info_count = _SyncOp(get_procurement_purchaseorders_info_count)
-    get_procurement_purchaseorders_by_id = _SyncOp(get_procurement_purchaseorders_by_id)
-    put_procurement_purchaseorders_by_id = _SyncOp(put_procurement_purchaseorders_by_id)
-    patch_procurement_purchaseorders_by_id = _SyncOp(patch_procurement_purchaseorders_by_id)
-    delete_procurement_purchaseorders_by_id = _SyncOp(delete_procurement_purchaseorders_by_id)
-    post_procurement_purchaseorders_by_id_copy = _SyncOp(post_procurement_purchaseorders_by_id_copy)
-    get_procurement_purchaseorders_by_id_info = _SyncOp(get_procurement_purchaseorders_by_id_info)
-    get_procurement_purchaseorders_by_id_quick_access_count = _SyncOp(
-        get_procurement_purchaseorders_by_id_quick_access_count
-    )
-    post_procurement_purchaseorders_by_id_rebatch = _SyncOp(
-        post_procurement_purchaseorders_by_id_rebatch
-    )
-    post_procurement_purchaseorders_by_id_unbatch = _SyncOp(
-        post_procurement_purchaseorders_by_id_unbatch
-    )
-    get_procurement_purchaseorders_by_parent_id_lineitems = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_lineitems
-    )
-    post_procurement_purchaseorders_by_parent_id_lineitems = _SyncOp(
-        post_procurement_purchaseorders_by_parent_id_lineitems
-    )
-    delete_procurement_purchaseorders_by_parent_id_lineitems = _SyncOp(
-        delete_procurement_purchaseorders_by_parent_id_lineitems
-    )
-    post_procurement_purchaseorders_by_parent_id_lineitems_bulk = _SyncOp(
-        post_procurement_purchaseorders_by_parent_id_lineitems_bulk
-    )
-    put_procurement_purchaseorders_by_parent_id_lineitems_bulk = _SyncOp(
-        put_procurement_purchaseorders_by_parent_id_lineitems_bulk
-    )
-    delete_procurement_purchaseorders_by_parent_id_lineitems_bulk = _SyncOp(
-        delete_procurement_purchaseorders_by_parent_id_lineitems_bulk
-    )
-    get_procurement_purchaseorders_by_parent_id_lineitems_count = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_lineitems_count
-    )
-    get_procurement_purchaseorders_by_parent_id_lineitems_by_id = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_lineitems_by_id
-    )
-    put_procurement_purchaseorders_by_parent_id_lineitems_by_id = _SyncOp(
-        put_procurement_purchaseorders_by_parent_id_lineitems_by_id
-    )
-    patch_procurement_purchaseorders_by_parent_id_lineitems_by_id = _SyncOp(
-        patch_procurement_purchaseorders_by_parent_id_lineitems_by_id
-    )
-    get_procurement_purchaseorders_by_parent_id_notes = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_notes
-    )
-    post_procurement_purchaseorders_by_parent_id_notes = _SyncOp(
-        post_procurement_purchaseorders_by_parent_id_notes
-    )
-    get_procurement_purchaseorders_by_parent_id_notes_count = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_notes_count
-    )
-    get_procurement_purchaseorders_by_parent_id_notes_by_id = _SyncOp(
-        get_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-    put_procurement_purchaseorders_by_parent_id_notes_by_id = _SyncOp(
-        put_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-    patch_procurement_purchaseorders_by_parent_id_notes_by_id = _SyncOp(
-        patch_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-    delete_procurement_purchaseorders_by_parent_id_notes_by_id = _SyncOp(
-        delete_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-    get_procurement_purchaseorderstatuses = _SyncOp(get_procurement_purchaseorderstatuses)
-    post_procurement_purchaseorderstatuses = _SyncOp(post_procurement_purchaseorderstatuses)
-    get_procurement_purchaseorderstatuses_info_count = _SyncOp(
-        get_procurement_purchaseorderstatuses_info_count
-    )
-    get_procurement_purchaseorderstatuses_count = _SyncOp(
-        get_procurement_purchaseorderstatuses_count
-    )
-    get_procurement_purchaseorderstatuses_info = _SyncOp(get_procurement_purchaseorderstatuses_info)
-    get_procurement_purchaseorderstatuses_by_id = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_id
-    )
-    put_procurement_purchaseorderstatuses_by_id = _SyncOp(
-        put_procurement_purchaseorderstatuses_by_id
-    )
-    patch_procurement_purchaseorderstatuses_by_id = _SyncOp(
-        patch_procurement_purchaseorderstatuses_by_id
-    )
-    delete_procurement_purchaseorderstatuses_by_id = _SyncOp(
-        delete_procurement_purchaseorderstatuses_by_id
-    )
-    get_procurement_purchaseorderstatuses_by_id_info = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_id_info
-    )
-    get_procurement_purchaseorderstatuses_by_id_usages = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_id_usages
-    )
-    get_procurement_purchaseorderstatuses_by_id_usages_list = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_id_usages_list
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
-    )
-    post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _SyncOp(
-        post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-    put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-    patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-    delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_notifications
-    )
-    post_procurement_purchaseorderstatuses_by_parent_id_notifications = _SyncOp(
-        post_procurement_purchaseorderstatuses_by_parent_id_notifications
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications_count = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_notifications_count
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _SyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-    put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _SyncOp(
-        put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-    patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _SyncOp(
-        patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-    delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _SyncOp(
-        delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-    post_procurement_purchasing_demands = _SyncOp(post_procurement_purchasing_demands)
-    get_procurement_rma_actions = _SyncOp(get_procurement_rma_actions)
-    post_procurement_rma_actions = _SyncOp(post_procurement_rma_actions)
-    get_procurement_rma_actions_count = _SyncOp(get_procurement_rma_actions_count)
-    get_procurement_rma_actions_info = _SyncOp(get_procurement_rma_actions_info)
-    get_procurement_rma_actions_info_count = _SyncOp(get_procurement_rma_actions_info_count)
-    get_procurement_rma_actions_by_id = _SyncOp(get_procurement_rma_actions_by_id)
-    put_procurement_rma_actions_by_id = _SyncOp(put_procurement_rma_actions_by_id)
-    patch_procurement_rma_actions_by_id = _SyncOp(patch_procurement_rma_actions_by_id)
-    delete_procurement_rma_actions_by_id = _SyncOp(delete_procurement_rma_actions_by_id)
-    get_procurement_rma_actions_by_id_info = _SyncOp(get_procurement_rma_actions_by_id_info)
-    get_procurement_rma_statuses = _SyncOp(get_procurement_rma_statuses)
-    post_procurement_rma_statuses = _SyncOp(post_procurement_rma_statuses)
-    get_procurement_rma_statuses_count = _SyncOp(get_procurement_rma_statuses_count)
-    get_procurement_rma_statuses_info = _SyncOp(get_procurement_rma_statuses_info)
-    get_procurement_rma_statuses_info_count = _SyncOp(get_procurement_rma_statuses_info_count)
-    get_procurement_rma_statuses_by_id = _SyncOp(get_procurement_rma_statuses_by_id)
-    put_procurement_rma_statuses_by_id = _SyncOp(put_procurement_rma_statuses_by_id)
-    patch_procurement_rma_statuses_by_id = _SyncOp(patch_procurement_rma_statuses_by_id)
-    delete_procurement_rma_statuses_by_id = _SyncOp(delete_procurement_rma_statuses_by_id)
-    get_procurement_rma_statuses_by_id_info = _SyncOp(get_procurement_rma_statuses_by_id_info)
-    get_procurement_rma_statuses_by_id_usages = _SyncOp(get_procurement_rma_statuses_by_id_usages)
-    get_procurement_rma_statuses_by_id_usages_list = _SyncOp(
-        get_procurement_rma_statuses_by_id_usages_list
-    )
-    get_procurement_rma_statuses_by_parent_id_email_templates = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_email_templates
-    )
-    post_procurement_rma_statuses_by_parent_id_emailtemplates = _SyncOp(
-        post_procurement_rma_statuses_by_parent_id_emailtemplates
-    )
-    get_procurement_rma_statuses_by_parent_id_emailtemplates_count = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_emailtemplates_count
-    )
-    get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-    put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-    patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-    delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-    get_procurement_rma_statuses_by_parent_id_notifications = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_notifications
-    )
-    post_procurement_rma_statuses_by_parent_id_notifications = _SyncOp(
-        post_procurement_rma_statuses_by_parent_id_notifications
-    )
-    get_procurement_rma_statuses_by_parent_id_notifications_count = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_notifications_count
-    )
-    get_procurement_rma_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        get_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-    put_procurement_rma_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        put_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-    patch_procurement_rma_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        patch_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-    delete_procurement_rma_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        delete_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-    get_procurement_rma_tags = _SyncOp(get_procurement_rma_tags)
-    post_procurement_rma_tags = _SyncOp(post_procurement_rma_tags)
-    get_procurement_rma_tags_count = _SyncOp(get_procurement_rma_tags_count)
-    get_procurement_rma_tags_default = _SyncOp(get_procurement_rma_tags_default)
-    get_procurement_rma_tags_by_id = _SyncOp(get_procurement_rma_tags_by_id)
-    put_procurement_rma_tags_by_id = _SyncOp(put_procurement_rma_tags_by_id)
-    patch_procurement_rma_tags_by_id = _SyncOp(patch_procurement_rma_tags_by_id)
-    delete_procurement_rma_tags_by_id = _SyncOp(delete_procurement_rma_tags_by_id)
-    get_procurement_settings = _SyncOp(get_procurement_settings)
-    get_procurement_settings_count = _SyncOp(get_procurement_settings_count)
-    get_procurement_settings_by_id = _SyncOp(get_procurement_settings_by_id)
-    put_procurement_settings_by_id = _SyncOp(put_procurement_settings_by_id)
-    patch_procurement_settings_by_id = _SyncOp(patch_procurement_settings_by_id)
-    get_procurement_shipmentmethods = _SyncOp(get_procurement_shipmentmethods)
-    post_procurement_shipmentmethods = _SyncOp(post_procurement_shipmentmethods)
-    get_procurement_shipmentmethods_count = _SyncOp(get_procurement_shipmentmethods_count)
-    get_procurement_shipmentmethods_info = _SyncOp(get_procurement_shipmentmethods_info)
-    get_procurement_shipmentmethods_info_count = _SyncOp(get_procurement_shipmentmethods_info_count)
-    get_procurement_shipmentmethods_by_id = _SyncOp(get_procurement_shipmentmethods_by_id)
-    put_procurement_shipmentmethods_by_id = _SyncOp(put_procurement_shipmentmethods_by_id)
-    patch_procurement_shipmentmethods_by_id = _SyncOp(patch_procurement_shipmentmethods_by_id)
-    delete_procurement_shipmentmethods_by_id = _SyncOp(delete_procurement_shipmentmethods_by_id)
-    get_procurement_shipmentmethods_by_id_info = _SyncOp(get_procurement_shipmentmethods_by_id_info)
-    get_procurement_shipmentmethods_by_id_usages = _SyncOp(
-        get_procurement_shipmentmethods_by_id_usages
-    )
-    get_procurement_shipmentmethods_by_id_usages_list = _SyncOp(
-        get_procurement_shipmentmethods_by_id_usages_list
-    )
-    get_procurement_subcategories = _SyncOp(get_procurement_subcategories)
-    post_procurement_subcategories = _SyncOp(post_procurement_subcategories)
-    get_procurement_subcategories_count = _SyncOp(get_procurement_subcategories_count)
-    get_procurement_subcategories_info = _SyncOp(get_procurement_subcategories_info)
-    get_procurement_subcategories_info_count = _SyncOp(get_procurement_subcategories_info_count)
-    get_procurement_subcategories_by_id = _SyncOp(get_procurement_subcategories_by_id)
-    put_procurement_subcategories_by_id = _SyncOp(put_procurement_subcategories_by_id)
-    patch_procurement_subcategories_by_id = _SyncOp(patch_procurement_subcategories_by_id)
-    delete_procurement_subcategories_by_id = _SyncOp(delete_procurement_subcategories_by_id)
-    get_procurement_subcategories_by_id_info = _SyncOp(get_procurement_subcategories_by_id_info)
-    get_procurement_subcategories_by_id_usages = _SyncOp(get_procurement_subcategories_by_id_usages)
-    get_procurement_subcategories_by_id_usages_list = _SyncOp(
-        get_procurement_subcategories_by_id_usages_list
-    )
-    get_procurement_types = _SyncOp(get_procurement_types)
-    post_procurement_types = _SyncOp(post_procurement_types)
-    get_procurement_types_count = _SyncOp(get_procurement_types_count)
-    get_procurement_types_info = _SyncOp(get_procurement_types_info)
-    get_procurement_types_info_count = _SyncOp(get_procurement_types_info_count)
-    get_procurement_types_by_id = _SyncOp(get_procurement_types_by_id)
-    put_procurement_types_by_id = _SyncOp(put_procurement_types_by_id)
-    patch_procurement_types_by_id = _SyncOp(patch_procurement_types_by_id)
-    delete_procurement_types_by_id = _SyncOp(delete_procurement_types_by_id)
-    get_procurement_types_by_id_info = _SyncOp(get_procurement_types_by_id_info)
-    get_procurement_types_by_id_usages = _SyncOp(get_procurement_types_by_id_usages)
-    get_procurement_types_by_id_usages_list = _SyncOp(get_procurement_types_by_id_usages_list)
-    get_procurement_unit_of_measures = _SyncOp(get_procurement_unit_of_measures)
-    post_procurement_unit_of_measures = _SyncOp(post_procurement_unit_of_measures)
-    get_procurement_unit_of_measures_count = _SyncOp(get_procurement_unit_of_measures_count)
-    get_procurement_unit_of_measures_by_id = _SyncOp(get_procurement_unit_of_measures_by_id)
-    put_procurement_unit_of_measures_by_id = _SyncOp(put_procurement_unit_of_measures_by_id)
-    patch_procurement_unit_of_measures_by_id = _SyncOp(patch_procurement_unit_of_measures_by_id)
-    delete_procurement_unit_of_measures_by_id = _SyncOp(delete_procurement_unit_of_measures_by_id)
-    get_procurement_unit_of_measures_by_parent_id_conversions = _SyncOp(
-        get_procurement_unit_of_measures_by_parent_id_conversions
-    )
-    post_procurement_unit_of_measures_by_parent_id_conversions = _SyncOp(
-        post_procurement_unit_of_measures_by_parent_id_conversions
-    )
-    get_procurement_unit_of_measures_by_parent_id_conversions_count = _SyncOp(
-        get_procurement_unit_of_measures_by_parent_id_conversions_count
-    )
-    get_procurement_unit_of_measures_by_parent_id_conversions_by_id = _SyncOp(
-        get_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-    put_procurement_unit_of_measures_by_parent_id_conversions_by_id = _SyncOp(
-        put_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-    patch_procurement_unit_of_measures_by_parent_id_conversions_by_id = _SyncOp(
-        patch_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-    delete_procurement_unit_of_measures_by_parent_id_conversions_by_id = _SyncOp(
-        delete_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-    get_procurement_warehouse_bins = _SyncOp(get_procurement_warehouse_bins)
-    post_procurement_warehouse_bins = _SyncOp(post_procurement_warehouse_bins)
-    get_procurement_warehouse_bins_count = _SyncOp(get_procurement_warehouse_bins_count)
-    get_procurement_warehouse_bins_info = _SyncOp(get_procurement_warehouse_bins_info)
-    get_procurement_warehouse_bins_info_count = _SyncOp(get_procurement_warehouse_bins_info_count)
-    get_procurement_warehouse_bins_by_id = _SyncOp(get_procurement_warehouse_bins_by_id)
-    put_procurement_warehouse_bins_by_id = _SyncOp(put_procurement_warehouse_bins_by_id)
-    patch_procurement_warehouse_bins_by_id = _SyncOp(patch_procurement_warehouse_bins_by_id)
-    delete_procurement_warehouse_bins_by_id = _SyncOp(delete_procurement_warehouse_bins_by_id)
-    get_procurement_warehouse_bins_by_id_info = _SyncOp(get_procurement_warehouse_bins_by_id_info)
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand = _SyncOp(
-        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand
-    )
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count = _SyncOp(
-        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count
-    )
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id = _SyncOp(
-        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id
-    )
-    get_procurement_warehouses = _SyncOp(get_procurement_warehouses)
-    post_procurement_warehouses = _SyncOp(post_procurement_warehouses)
-    get_procurement_warehouses_count = _SyncOp(get_procurement_warehouses_count)
-    get_procurement_warehouses_info = _SyncOp(get_procurement_warehouses_info)
-    get_procurement_warehouses_info_count = _SyncOp(get_procurement_warehouses_info_count)
-    get_procurement_warehouses_by_id = _SyncOp(get_procurement_warehouses_by_id)
-    put_procurement_warehouses_by_id = _SyncOp(put_procurement_warehouses_by_id)
-    patch_procurement_warehouses_by_id = _SyncOp(patch_procurement_warehouses_by_id)
-    delete_procurement_warehouses_by_id = _SyncOp(delete_procurement_warehouses_by_id)
-    get_procurement_warehouses_by_id_info = _SyncOp(get_procurement_warehouses_by_id_info)
-
-
-class AsyncAdjustmentDetails(_Bound):
-    """The ``AdjustmentDetails`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_adjustments_by_parent_id_details_count)
-    create = _AsyncOp(post_procurement_adjustments_by_parent_id_details)
-    delete = _AsyncOp(delete_procurement_adjustments_by_parent_id_details_by_id)
-    get = _AsyncOp(get_procurement_adjustments_by_parent_id_details_by_id)
-    list = _AsyncOp(get_procurement_adjustments_by_parent_id_details)
-    get_procurement_adjustments_by_parent_id_details = _AsyncOp(
-        get_procurement_adjustments_by_parent_id_details
-    )
-    post_procurement_adjustments_by_parent_id_details = _AsyncOp(
-        post_procurement_adjustments_by_parent_id_details
-    )
-    get_procurement_adjustments_by_parent_id_details_count = _AsyncOp(
-        get_procurement_adjustments_by_parent_id_details_count
-    )
-    get_procurement_adjustments_by_parent_id_details_by_id = _AsyncOp(
-        get_procurement_adjustments_by_parent_id_details_by_id
-    )
-    delete_procurement_adjustments_by_parent_id_details_by_id = _AsyncOp(
-        delete_procurement_adjustments_by_parent_id_details_by_id
-    )
-
-
-class AsyncAdjustmentTypeInfos(_Bound):
-    """The ``AdjustmentTypeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_adjustments_types_info_count)
-    list = _AsyncOp(get_procurement_adjustments_types_info)
-    get_procurement_adjustments_types_info = _AsyncOp(get_procurement_adjustments_types_info)
-    get_procurement_adjustments_types_info_count = _AsyncOp(
-        get_procurement_adjustments_types_info_count
-    )
-    get_procurement_adjustments_types_by_id_info = _AsyncOp(
-        get_procurement_adjustments_types_by_id_info
-    )
-
-
-class AsyncAdjustmentTypes(_Bound):
-    """The ``AdjustmentTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_adjustments_types_count)
-    create = _AsyncOp(post_procurement_adjustments_types)
-    delete = _AsyncOp(delete_procurement_adjustments_types_by_id)
-    get = _AsyncOp(get_procurement_adjustments_types_by_id)
-    list = _AsyncOp(get_procurement_adjustments_types)
-    replace = _AsyncOp(put_procurement_adjustments_types_by_id)
-    update = _AsyncOp(patch_procurement_adjustments_types_by_id)
-    get_procurement_adjustments_types = _AsyncOp(get_procurement_adjustments_types)
-    post_procurement_adjustments_types = _AsyncOp(post_procurement_adjustments_types)
-    get_procurement_adjustments_types_count = _AsyncOp(get_procurement_adjustments_types_count)
-    get_procurement_adjustments_types_by_id = _AsyncOp(get_procurement_adjustments_types_by_id)
-    put_procurement_adjustments_types_by_id = _AsyncOp(put_procurement_adjustments_types_by_id)
-    patch_procurement_adjustments_types_by_id = _AsyncOp(patch_procurement_adjustments_types_by_id)
-    delete_procurement_adjustments_types_by_id = _AsyncOp(
-        delete_procurement_adjustments_types_by_id
-    )
-    get_procurement_adjustments_types_by_id_usages = _AsyncOp(
-        get_procurement_adjustments_types_by_id_usages
-    )
-    get_procurement_adjustments_types_by_id_usages_list = _AsyncOp(
-        get_procurement_adjustments_types_by_id_usages_list
-    )
-
-
-class AsyncBillingCycles(_Bound):
-    """The ``BillingCycles`` resource of an asynchronous client."""
-
-    patch_procurement_catalog_by_parent_id_vendors_by_id_by_id = _AsyncOp(
-        patch_procurement_catalog_by_parent_id_vendors_by_id_by_id
-    )
-
-
-class AsyncCatalogComponents(_Bound):
-    """The ``CatalogComponents`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_catalog_by_parent_id_components_count)
-    create = _AsyncOp(post_procurement_catalog_by_parent_id_components)
-    delete = _AsyncOp(delete_procurement_catalog_by_parent_id_components_by_id)
-    get = _AsyncOp(get_procurement_catalog_by_parent_id_components_by_id)
-    list = _AsyncOp(get_procurement_catalog_by_parent_id_components)
-    replace = _AsyncOp(put_procurement_catalog_by_parent_id_components_by_id)
-    update = _AsyncOp(patch_procurement_catalog_by_parent_id_components_by_id)
-    get_procurement_catalog_by_parent_id_components = _AsyncOp(
-        get_procurement_catalog_by_parent_id_components
-    )
-    post_procurement_catalog_by_parent_id_components = _AsyncOp(
-        post_procurement_catalog_by_parent_id_components
-    )
-    get_procurement_catalog_by_parent_id_components_count = _AsyncOp(
-        get_procurement_catalog_by_parent_id_components_count
-    )
-    get_procurement_catalog_by_parent_id_components_by_id = _AsyncOp(
-        get_procurement_catalog_by_parent_id_components_by_id
-    )
-    put_procurement_catalog_by_parent_id_components_by_id = _AsyncOp(
-        put_procurement_catalog_by_parent_id_components_by_id
-    )
-    patch_procurement_catalog_by_parent_id_components_by_id = _AsyncOp(
-        patch_procurement_catalog_by_parent_id_components_by_id
-    )
-    delete_procurement_catalog_by_parent_id_components_by_id = _AsyncOp(
-        delete_procurement_catalog_by_parent_id_components_by_id
-    )
-
-
-class AsyncCatalogInventories(_Bound):
-    """The ``CatalogInventories`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_catalog_by_parent_id_inventory_count)
-    get = _AsyncOp(get_procurement_catalog_by_parent_id_inventory_by_id)
-    list = _AsyncOp(get_procurement_catalog_by_parent_id_inventory)
-    get_procurement_catalog_by_parent_id_inventory = _AsyncOp(
-        get_procurement_catalog_by_parent_id_inventory
-    )
-    get_procurement_catalog_by_parent_id_inventory_count = _AsyncOp(
-        get_procurement_catalog_by_parent_id_inventory_count
-    )
-    get_procurement_catalog_by_parent_id_inventory_by_id = _AsyncOp(
-        get_procurement_catalog_by_parent_id_inventory_by_id
-    )
-
-
-class AsyncCatalogsItem(_Bound):
-    """The ``CatalogsItem`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_catalog_count)
-    create = _AsyncOp(post_procurement_catalog)
-    delete = _AsyncOp(delete_procurement_catalog_by_id)
-    get = _AsyncOp(get_procurement_catalog_by_id)
-    list = _AsyncOp(get_procurement_catalog)
-    replace = _AsyncOp(put_procurement_catalog_by_id)
-    update = _AsyncOp(patch_procurement_catalog_by_id)
-    get_procurement_catalog = _AsyncOp(get_procurement_catalog)
-    post_procurement_catalog = _AsyncOp(post_procurement_catalog)
-    get_procurement_catalog_count = _AsyncOp(get_procurement_catalog_count)
-    get_procurement_catalog_info = _AsyncOp(get_procurement_catalog_info)
-    get_procurement_catalog_info_count = _AsyncOp(get_procurement_catalog_info_count)
-    post_procurement_catalog_vendors = _AsyncOp(post_procurement_catalog_vendors)
-    get_procurement_catalog_vendors_by_parent_id = _AsyncOp(
-        get_procurement_catalog_vendors_by_parent_id
-    )
-    get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand = _AsyncOp(
-        get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand
-    )
-    get_procurement_catalog_by_id = _AsyncOp(get_procurement_catalog_by_id)
-    put_procurement_catalog_by_id = _AsyncOp(put_procurement_catalog_by_id)
-    patch_procurement_catalog_by_id = _AsyncOp(patch_procurement_catalog_by_id)
-    delete_procurement_catalog_by_id = _AsyncOp(delete_procurement_catalog_by_id)
-    post_procurement_catalog_by_id_copy = _AsyncOp(post_procurement_catalog_by_id_copy)
-    get_procurement_catalog_by_id_info = _AsyncOp(get_procurement_catalog_by_id_info)
-    post_procurement_catalog_by_id_pricing = _AsyncOp(post_procurement_catalog_by_id_pricing)
-    put_procurement_catalog_by_parent_id_vendors_by_id = _AsyncOp(
-        put_procurement_catalog_by_parent_id_vendors_by_id
-    )
-    delete_procurement_catalog_by_parent_id_vendors_by_id = _AsyncOp(
-        delete_procurement_catalog_by_parent_id_vendors_by_id
-    )
-
-
-class AsyncCategories(_Bound):
-    """The ``Categories`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_categories_count)
-    create = _AsyncOp(post_procurement_categories)
-    delete = _AsyncOp(delete_procurement_categories_by_id)
-    get = _AsyncOp(get_procurement_categories_by_id)
-    list = _AsyncOp(get_procurement_categories)
-    replace = _AsyncOp(put_procurement_categories_by_id)
-    update = _AsyncOp(patch_procurement_categories_by_id)
-    get_procurement_categories = _AsyncOp(get_procurement_categories)
-    post_procurement_categories = _AsyncOp(post_procurement_categories)
-    get_procurement_categories_count = _AsyncOp(get_procurement_categories_count)
-    get_procurement_categories_info = _AsyncOp(get_procurement_categories_info)
-    get_procurement_categories_info_count = _AsyncOp(get_procurement_categories_info_count)
-    get_procurement_categories_by_id = _AsyncOp(get_procurement_categories_by_id)
-    put_procurement_categories_by_id = _AsyncOp(put_procurement_categories_by_id)
-    patch_procurement_categories_by_id = _AsyncOp(patch_procurement_categories_by_id)
-    delete_procurement_categories_by_id = _AsyncOp(delete_procurement_categories_by_id)
-    get_procurement_categories_by_id_info = _AsyncOp(get_procurement_categories_by_id_info)
-
-
-class AsyncChangeOrderResource(_Bound):
-    """The ``ChangeOrder`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_procurement_changeorder)
-    delete = _AsyncOp(delete_procurement_changeorder_by_id)
-    list = _AsyncOp(get_procurement_changeorder)
-    update = _AsyncOp(patch_procurement_changeorder_by_id)
-    get_procurement_changeorder = _AsyncOp(get_procurement_changeorder)
-    post_procurement_changeorder = _AsyncOp(post_procurement_changeorder)
-    patch_procurement_changeorder_by_id = _AsyncOp(patch_procurement_changeorder_by_id)
-    delete_procurement_changeorder_by_id = _AsyncOp(delete_procurement_changeorder_by_id)
-    get_procurement_changeorders_count = _AsyncOp(get_procurement_changeorders_count)
-
-
-class AsyncDirectionalSyncs(_Bound):
-    """The ``DirectionalSyncs`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_directional_syncs_count)
-    create = _AsyncOp(post_procurement_directional_syncs)
-    delete = _AsyncOp(delete_procurement_directional_syncs_by_id)
-    get = _AsyncOp(get_procurement_directional_syncs_by_id)
-    list = _AsyncOp(get_procurement_directional_syncs)
-    replace = _AsyncOp(put_procurement_directional_syncs_by_id)
-    update = _AsyncOp(patch_procurement_directional_syncs_by_id)
-    get_procurement_directional_syncs = _AsyncOp(get_procurement_directional_syncs)
-    post_procurement_directional_syncs = _AsyncOp(post_procurement_directional_syncs)
-    get_procurement_directional_syncs_count = _AsyncOp(get_procurement_directional_syncs_count)
-    get_procurement_directional_syncs_by_id = _AsyncOp(get_procurement_directional_syncs_by_id)
-    put_procurement_directional_syncs_by_id = _AsyncOp(put_procurement_directional_syncs_by_id)
-    patch_procurement_directional_syncs_by_id = _AsyncOp(patch_procurement_directional_syncs_by_id)
-    delete_procurement_directional_syncs_by_id = _AsyncOp(
-        delete_procurement_directional_syncs_by_id
-    )
-
-
-class AsyncInventoryOnHands(_Bound):
-    """The ``InventoryOnHands`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count)
-    get = _AsyncOp(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id)
-    list = _AsyncOp(get_procurement_warehouse_bins_by_parent_id_inventory_on_hand)
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand = _AsyncOp(
-        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand
-    )
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count = _AsyncOp(
-        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count
-    )
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id = _AsyncOp(
-        get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id
-    )
-
-
-class AsyncInvoiceGroupings(_Bound):
-    """The ``InvoiceGroupings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_invoicegrouping_count)
-    delete = _AsyncOp(delete_procurement_invoicegrouping_by_id)
-    get = _AsyncOp(get_procurement_invoicegrouping_by_id)
-    list = _AsyncOp(get_procurement_invoicegrouping)
-    replace = _AsyncOp(put_procurement_invoicegrouping_by_id)
-    update = _AsyncOp(patch_procurement_invoicegrouping_by_id)
-    get_procurement_invoicegrouping = _AsyncOp(get_procurement_invoicegrouping)
-    get_procurement_invoicegrouping_count = _AsyncOp(get_procurement_invoicegrouping_count)
-    post_procurement_invoicegrouping_count = _AsyncOp(post_procurement_invoicegrouping_count)
-    get_procurement_invoicegrouping_by_id = _AsyncOp(get_procurement_invoicegrouping_by_id)
-    put_procurement_invoicegrouping_by_id = _AsyncOp(put_procurement_invoicegrouping_by_id)
-    patch_procurement_invoicegrouping_by_id = _AsyncOp(patch_procurement_invoicegrouping_by_id)
-    delete_procurement_invoicegrouping_by_id = _AsyncOp(delete_procurement_invoicegrouping_by_id)
-    get_procurement_invoicegrouping_by_id_usages = _AsyncOp(
-        get_procurement_invoicegrouping_by_id_usages
-    )
-    get_procurement_invoicegrouping_by_id_usages_list = _AsyncOp(
-        get_procurement_invoicegrouping_by_id_usages_list
-    )
-
-
-class AsyncLegacySubCategories(_Bound):
-    """The ``LegacySubCategories`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_categories_by_parent_id_subcategories_count)
-    create = _AsyncOp(post_procurement_categories_by_parent_id_subcategories)
-    delete = _AsyncOp(delete_procurement_categories_by_parent_id_subcategories_by_id)
-    get = _AsyncOp(get_procurement_categories_by_parent_id_subcategories_by_id)
-    list = _AsyncOp(get_procurement_categories_by_parent_id_subcategories)
-    replace = _AsyncOp(put_procurement_categories_by_parent_id_subcategories_by_id)
-    update = _AsyncOp(patch_procurement_categories_by_parent_id_subcategories_by_id)
-    get_procurement_categories_by_parent_id_subcategories = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories
-    )
-    post_procurement_categories_by_parent_id_subcategories = _AsyncOp(
-        post_procurement_categories_by_parent_id_subcategories
-    )
-    get_procurement_categories_by_parent_id_subcategories_count = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories_count
-    )
-    get_procurement_categories_by_parent_id_subcategories_by_id = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    put_procurement_categories_by_parent_id_subcategories_by_id = _AsyncOp(
-        put_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    patch_procurement_categories_by_parent_id_subcategories_by_id = _AsyncOp(
-        patch_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    delete_procurement_categories_by_parent_id_subcategories_by_id = _AsyncOp(
-        delete_procurement_categories_by_parent_id_subcategories_by_id
-    )
-
-
-class AsyncLegacySubCategoryInfos(_Bound):
-    """The ``LegacySubCategoryInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_categories_by_parent_id_subcategories_info_count)
-    list = _AsyncOp(get_procurement_categories_by_parent_id_subcategories_info)
-    get_procurement_categories_by_parent_id_subcategories_info = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories_info
-    )
-    get_procurement_categories_by_parent_id_subcategories_info_count = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories_info_count
-    )
-    get_procurement_categories_by_parent_id_subcategories_by_id_info = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories_by_id_info
-    )
-
-
-class AsyncManufacturers(_Bound):
-    """The ``Manufacturers`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_manufacturers_count)
-    create = _AsyncOp(post_procurement_manufacturers)
-    delete = _AsyncOp(delete_procurement_manufacturers_by_id)
-    get = _AsyncOp(get_procurement_manufacturers_by_id)
-    list = _AsyncOp(get_procurement_manufacturers)
-    replace = _AsyncOp(put_procurement_manufacturers_by_id)
-    update = _AsyncOp(patch_procurement_manufacturers_by_id)
-    get_procurement_manufacturers = _AsyncOp(get_procurement_manufacturers)
-    post_procurement_manufacturers = _AsyncOp(post_procurement_manufacturers)
-    get_procurement_manufacturers_count = _AsyncOp(get_procurement_manufacturers_count)
-    get_procurement_manufacturers_by_id = _AsyncOp(get_procurement_manufacturers_by_id)
-    put_procurement_manufacturers_by_id = _AsyncOp(put_procurement_manufacturers_by_id)
-    patch_procurement_manufacturers_by_id = _AsyncOp(patch_procurement_manufacturers_by_id)
-    delete_procurement_manufacturers_by_id = _AsyncOp(delete_procurement_manufacturers_by_id)
-
-
-class AsyncManufacturersInfo(_Bound):
-    """The ``ManufacturersInfo`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_procurement_manufacturers_info)
-    get_procurement_manufacturers_count_info = _AsyncOp(get_procurement_manufacturers_count_info)
-    get_procurement_manufacturers_info = _AsyncOp(get_procurement_manufacturers_info)
-    get_procurement_manufacturers_by_id_info = _AsyncOp(get_procurement_manufacturers_by_id_info)
-
-
-class AsyncMinimumStockByWarehouses(_Bound):
-    """The ``MinimumStockByWarehouses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count)
-    create = _AsyncOp(post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse)
-    delete = _AsyncOp(delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    get = _AsyncOp(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    list = _AsyncOp(get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse)
-    replace = _AsyncOp(put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    update = _AsyncOp(patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id)
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _AsyncOp(
-        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
-    )
-    post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _AsyncOp(
-        post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
-    )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count = _AsyncOp(
-        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count
-    )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _AsyncOp(
-        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-    put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _AsyncOp(
-        put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-    patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _AsyncOp(
-        patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-    delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _AsyncOp(
-        delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-
-
-class AsyncOnHandSerialNumberses(_Bound):
-    """The ``OnHandSerialNumberses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_onhandserialnumbers_count)
-    get = _AsyncOp(get_procurement_onhandserialnumbers_by_id)
-    list = _AsyncOp(get_procurement_onhandserialnumbers)
-    get_procurement_onhandserialnumbers = _AsyncOp(get_procurement_onhandserialnumbers)
-    get_procurement_onhandserialnumbers_count = _AsyncOp(get_procurement_onhandserialnumbers_count)
-    get_procurement_onhandserialnumbers_by_id = _AsyncOp(get_procurement_onhandserialnumbers_by_id)
-
-
-class AsyncPricingBreaks(_Bound):
-    """The ``PricingBreaks`` resource of an asynchronous client."""
-
-    count = _AsyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
-    )
-    create = _AsyncOp(
-        post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
-    )
-    delete = _AsyncOp(
+    delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _Op(
         delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
     )
-    get = _AsyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    list = _AsyncOp(get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks)
-    replace = _AsyncOp(
-        put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    update = _AsyncOp(
-        patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _AsyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
-    )
-    post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _AsyncOp(
-        post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
-    )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count = _AsyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
-    )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _AsyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _AsyncOp(
-        put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        _AsyncOp(
-            patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
-    )
-    delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        _AsyncOp(
-            delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
-    )
-
-
-class AsyncPricingDetails(_Bound):
-    """The ``PricingDetails`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_pricingschedules_by_parent_id_details_count)
-    create = _AsyncOp(post_procurement_pricingschedules_by_parent_id_details)
-    delete = _AsyncOp(delete_procurement_pricingschedules_by_parent_id_details_by_id)
-    get = _AsyncOp(get_procurement_pricingschedules_by_parent_id_details_by_id)
-    list = _AsyncOp(get_procurement_pricingschedules_by_parent_id_details)
-    replace = _AsyncOp(put_procurement_pricingschedules_by_parent_id_details_by_id)
-    update = _AsyncOp(patch_procurement_pricingschedules_by_parent_id_details_by_id)
-    get_procurement_pricingschedules_by_parent_id_details = _AsyncOp(
+    get_procurement_pricingschedules_by_id = _Op(get_procurement_pricingschedules_by_id)
+    put_procurement_pricingschedules_by_id = _Op(put_procurement_pricingschedules_by_id)
+    patch_procurement_pricingschedules_by_id = _Op(patch_procurement_pricingschedules_by_id)
+    delete_procurement_pricingschedules_by_id = _Op(delete_procurement_pricingschedules_by_id)
+    get_procurement_pricingschedules_by_parent_id_details = _Op(
         get_procurement_pricingschedules_by_parent_id_details
     )
-    post_procurement_pricingschedules_by_parent_id_details = _AsyncOp(
+    post_procurement_pricingschedules_by_parent_id_details = _Op(
         post_procurement_pricingschedules_by_parent_id_details
     )
-    get_procurement_pricingschedules_by_parent_id_details_count = _AsyncOp(
+    get_procurement_pricingschedules_by_parent_id_details_count = _Op(
         get_procurement_pricingschedules_by_parent_id_details_count
     )
-    get_procurement_pricingschedules_by_parent_id_details_by_id = _AsyncOp(
+    get_procurement_pricingschedules_by_parent_id_details_by_id = _Op(
         get_procurement_pricingschedules_by_parent_id_details_by_id
     )
-    put_procurement_pricingschedules_by_parent_id_details_by_id = _AsyncOp(
+    put_procurement_pricingschedules_by_parent_id_details_by_id = _Op(
         put_procurement_pricingschedules_by_parent_id_details_by_id
     )
-    patch_procurement_pricingschedules_by_parent_id_details_by_id = _AsyncOp(
+    patch_procurement_pricingschedules_by_parent_id_details_by_id = _Op(
         patch_procurement_pricingschedules_by_parent_id_details_by_id
     )
-    delete_procurement_pricingschedules_by_parent_id_details_by_id = _AsyncOp(
+    delete_procurement_pricingschedules_by_parent_id_details_by_id = _Op(
         delete_procurement_pricingschedules_by_parent_id_details_by_id
     )
-
-
-class AsyncPricingSchedules(_Bound):
-    """The ``PricingSchedules`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_pricingschedules_count)
-    create = _AsyncOp(post_procurement_pricingschedules)
-    delete = _AsyncOp(delete_procurement_pricingschedules_by_id)
-    get = _AsyncOp(get_procurement_pricingschedules_by_id)
-    list = _AsyncOp(get_procurement_pricingschedules)
-    replace = _AsyncOp(put_procurement_pricingschedules_by_id)
-    update = _AsyncOp(patch_procurement_pricingschedules_by_id)
-    get_procurement_pricingschedules = _AsyncOp(get_procurement_pricingschedules)
-    post_procurement_pricingschedules = _AsyncOp(post_procurement_pricingschedules)
-    get_procurement_pricingschedules_count = _AsyncOp(get_procurement_pricingschedules_count)
-    get_procurement_pricingschedules_by_id = _AsyncOp(get_procurement_pricingschedules_by_id)
-    put_procurement_pricingschedules_by_id = _AsyncOp(put_procurement_pricingschedules_by_id)
-    patch_procurement_pricingschedules_by_id = _AsyncOp(patch_procurement_pricingschedules_by_id)
-    delete_procurement_pricingschedules_by_id = _AsyncOp(delete_procurement_pricingschedules_by_id)
-
-
-class AsyncProcurementAdjustments(_Bound):
-    """The ``ProcurementAdjustments`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_adjustments_count)
-    create = _AsyncOp(post_procurement_adjustments)
-    delete = _AsyncOp(delete_procurement_adjustments_by_id)
-    get = _AsyncOp(get_procurement_adjustments_by_id)
-    list = _AsyncOp(get_procurement_adjustments)
-    replace = _AsyncOp(put_procurement_adjustments_by_id)
-    update = _AsyncOp(patch_procurement_adjustments_by_id)
-    get_procurement_adjustments = _AsyncOp(get_procurement_adjustments)
-    post_procurement_adjustments = _AsyncOp(post_procurement_adjustments)
-    get_procurement_adjustments_count = _AsyncOp(get_procurement_adjustments_count)
-    get_procurement_adjustments_by_id = _AsyncOp(get_procurement_adjustments_by_id)
-    put_procurement_adjustments_by_id = _AsyncOp(put_procurement_adjustments_by_id)
-    patch_procurement_adjustments_by_id = _AsyncOp(patch_procurement_adjustments_by_id)
-    delete_procurement_adjustments_by_id = _AsyncOp(delete_procurement_adjustments_by_id)
-
-
-class AsyncProcurementSettings(_Bound):
-    """The ``ProcurementSettings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_settings_count)
-    get = _AsyncOp(get_procurement_settings_by_id)
-    list = _AsyncOp(get_procurement_settings)
-    replace = _AsyncOp(put_procurement_settings_by_id)
-    update = _AsyncOp(patch_procurement_settings_by_id)
-    get_procurement_settings = _AsyncOp(get_procurement_settings)
-    get_procurement_settings_count = _AsyncOp(get_procurement_settings_count)
-    get_procurement_settings_by_id = _AsyncOp(get_procurement_settings_by_id)
-    put_procurement_settings_by_id = _AsyncOp(put_procurement_settings_by_id)
-    patch_procurement_settings_by_id = _AsyncOp(patch_procurement_settings_by_id)
-
-
-class AsyncProductComponents(_Bound):
-    """The ``ProductComponents`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_products_by_parent_id_components_count)
-    create = _AsyncOp(post_procurement_products_by_parent_id_components)
-    delete = _AsyncOp(delete_procurement_products_by_parent_id_components_by_id)
-    get = _AsyncOp(get_procurement_products_by_parent_id_components_by_id)
-    list = _AsyncOp(get_procurement_products_by_parent_id_components)
-    replace = _AsyncOp(put_procurement_products_by_parent_id_components_by_id)
-    update = _AsyncOp(patch_procurement_products_by_parent_id_components_by_id)
-    get_procurement_products_by_parent_id_components = _AsyncOp(
+    get_procurement_products = _Op(get_procurement_products)
+    post_procurement_products = _Op(post_procurement_products)
+    get_procurement_products_count = _Op(get_procurement_products_count)
+    get_procurement_products_by_id = _Op(get_procurement_products_by_id)
+    put_procurement_products_by_id = _Op(put_procurement_products_by_id)
+    patch_procurement_products_by_id = _Op(patch_procurement_products_by_id)
+    delete_procurement_products_by_id = _Op(delete_procurement_products_by_id)
+    post_procurement_products_by_id_detach = _Op(post_procurement_products_by_id_detach)
+    get_procurement_products_by_parent_id_components = _Op(
         get_procurement_products_by_parent_id_components
     )
-    post_procurement_products_by_parent_id_components = _AsyncOp(
+    post_procurement_products_by_parent_id_components = _Op(
         post_procurement_products_by_parent_id_components
     )
-    get_procurement_products_by_parent_id_components_count = _AsyncOp(
+    get_procurement_products_by_parent_id_components_count = _Op(
         get_procurement_products_by_parent_id_components_count
     )
-    get_procurement_products_by_parent_id_components_by_id = _AsyncOp(
+    get_procurement_products_by_parent_id_components_by_id = _Op(
         get_procurement_products_by_parent_id_components_by_id
     )
-    put_procurement_products_by_parent_id_components_by_id = _AsyncOp(
+    put_procurement_products_by_parent_id_components_by_id = _Op(
         put_procurement_products_by_parent_id_components_by_id
     )
-    patch_procurement_products_by_parent_id_components_by_id = _AsyncOp(
+    patch_procurement_products_by_parent_id_components_by_id = _Op(
         patch_procurement_products_by_parent_id_components_by_id
     )
-    delete_procurement_products_by_parent_id_components_by_id = _AsyncOp(
+    delete_procurement_products_by_parent_id_components_by_id = _Op(
         delete_procurement_products_by_parent_id_components_by_id
     )
-
-
-class AsyncProductPickingShippingDetails(_Bound):
-    """The ``ProductPickingShippingDetails`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_products_by_parent_id_picking_shipping_details_count)
-    create = _AsyncOp(post_procurement_products_by_parent_id_picking_shipping_details)
-    delete = _AsyncOp(delete_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    get = _AsyncOp(get_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    list = _AsyncOp(get_procurement_products_by_parent_id_picking_shipping_details)
-    replace = _AsyncOp(put_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    update = _AsyncOp(patch_procurement_products_by_parent_id_picking_shipping_details_by_id)
-    get_procurement_products_by_parent_id_picking_shipping_details = _AsyncOp(
+    get_procurement_products_by_parent_id_picking_shipping_details = _Op(
         get_procurement_products_by_parent_id_picking_shipping_details
     )
-    post_procurement_products_by_parent_id_picking_shipping_details = _AsyncOp(
+    post_procurement_products_by_parent_id_picking_shipping_details = _Op(
         post_procurement_products_by_parent_id_picking_shipping_details
     )
-    get_procurement_products_by_parent_id_picking_shipping_details_count = _AsyncOp(
+    get_procurement_products_by_parent_id_picking_shipping_details_count = _Op(
         get_procurement_products_by_parent_id_picking_shipping_details_count
     )
-    get_procurement_products_by_parent_id_picking_shipping_details_by_id = _AsyncOp(
+    get_procurement_products_by_parent_id_picking_shipping_details_by_id = _Op(
         get_procurement_products_by_parent_id_picking_shipping_details_by_id
     )
-    put_procurement_products_by_parent_id_picking_shipping_details_by_id = _AsyncOp(
+    put_procurement_products_by_parent_id_picking_shipping_details_by_id = _Op(
         put_procurement_products_by_parent_id_picking_shipping_details_by_id
     )
-    patch_procurement_products_by_parent_id_picking_shipping_details_by_id = _AsyncOp(
+    patch_procurement_products_by_parent_id_picking_shipping_details_by_id = _Op(
         patch_procurement_products_by_parent_id_picking_shipping_details_by_id
     )
-    delete_procurement_products_by_parent_id_picking_shipping_details_by_id = _AsyncOp(
+    delete_procurement_products_by_parent_id_picking_shipping_details_by_id = _Op(
         delete_procurement_products_by_parent_id_picking_shipping_details_by_id
     )
-
-
-class AsyncProductTypes(_Bound):
-    """The ``ProductTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_types_count)
-    create = _AsyncOp(post_procurement_types)
-    delete = _AsyncOp(delete_procurement_types_by_id)
-    get = _AsyncOp(get_procurement_types_by_id)
-    list = _AsyncOp(get_procurement_types)
-    replace = _AsyncOp(put_procurement_types_by_id)
-    update = _AsyncOp(patch_procurement_types_by_id)
-    get_procurement_types = _AsyncOp(get_procurement_types)
-    post_procurement_types = _AsyncOp(post_procurement_types)
-    get_procurement_types_count = _AsyncOp(get_procurement_types_count)
-    get_procurement_types_info = _AsyncOp(get_procurement_types_info)
-    get_procurement_types_info_count = _AsyncOp(get_procurement_types_info_count)
-    get_procurement_types_by_id = _AsyncOp(get_procurement_types_by_id)
-    put_procurement_types_by_id = _AsyncOp(put_procurement_types_by_id)
-    patch_procurement_types_by_id = _AsyncOp(patch_procurement_types_by_id)
-    delete_procurement_types_by_id = _AsyncOp(delete_procurement_types_by_id)
-    get_procurement_types_by_id_info = _AsyncOp(get_procurement_types_by_id_info)
-    get_procurement_types_by_id_usages = _AsyncOp(get_procurement_types_by_id_usages)
-    get_procurement_types_by_id_usages_list = _AsyncOp(get_procurement_types_by_id_usages_list)
-
-
-class AsyncProductsItem(_Bound):
-    """The ``ProductsItem`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_products_count)
-    create = _AsyncOp(post_procurement_products)
-    delete = _AsyncOp(delete_procurement_products_by_id)
-    get = _AsyncOp(get_procurement_products_by_id)
-    list = _AsyncOp(get_procurement_products)
-    replace = _AsyncOp(put_procurement_products_by_id)
-    update = _AsyncOp(patch_procurement_products_by_id)
-    get_procurement_products = _AsyncOp(get_procurement_products)
-    post_procurement_products = _AsyncOp(post_procurement_products)
-    get_procurement_products_count = _AsyncOp(get_procurement_products_count)
-    get_procurement_products_by_id = _AsyncOp(get_procurement_products_by_id)
-    put_procurement_products_by_id = _AsyncOp(put_procurement_products_by_id)
-    patch_procurement_products_by_id = _AsyncOp(patch_procurement_products_by_id)
-    delete_procurement_products_by_id = _AsyncOp(delete_procurement_products_by_id)
-    post_procurement_products_by_id_detach = _AsyncOp(post_procurement_products_by_id_detach)
-
-
-class AsyncPurchaseOrderLineItems(_Bound):
-    """The ``PurchaseOrderLineItems`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_purchaseorders_by_parent_id_lineitems_count)
-    create = _AsyncOp(post_procurement_purchaseorders_by_parent_id_lineitems)
-    get = _AsyncOp(get_procurement_purchaseorders_by_parent_id_lineitems_by_id)
-    list = _AsyncOp(get_procurement_purchaseorders_by_parent_id_lineitems)
-    replace = _AsyncOp(put_procurement_purchaseorders_by_parent_id_lineitems_by_id)
-    update = _AsyncOp(patch_procurement_purchaseorders_by_parent_id_lineitems_by_id)
-    get_procurement_purchaseorders_by_parent_id_lineitems = _AsyncOp(
-        get_procurement_purchaseorders_by_parent_id_lineitems
-    )
-    post_procurement_purchaseorders_by_parent_id_lineitems = _AsyncOp(
-        post_procurement_purchaseorders_by_parent_id_lineitems
-    )
-    delete_procurement_purchaseorders_by_parent_id_lineitems = _AsyncOp(
-        delete_procurement_purchaseorders_by_parent_id_lineitems
-    )
-    post_procurement_purchaseorders_by_parent_id_lineitems_bulk = _AsyncOp(
-        post_procurement_purchaseorders_by_parent_id_lineitems_bulk
-    )
-    put_procurement_purchaseorders_by_parent_id_lineitems_bulk = _AsyncOp(
-        put_procurement_purchaseorders_by_parent_id_lineitems_bulk
-    )
-    delete_procurement_purchaseorders_by_parent_id_lineitems_bulk = _AsyncOp(
-        delete_procurement_purchaseorders_by_parent_id_lineitems_bulk
-    )
-    get_procurement_purchaseorders_by_parent_id_lineitems_count = _AsyncOp(
-        get_procurement_purchaseorders_by_parent_id_lineitems_count
-    )
-    get_procurement_purchaseorders_by_parent_id_lineitems_by_id = _AsyncOp(
-        get_procurement_purchaseorders_by_parent_id_lineitems_by_id
-    )
-    put_procurement_purchaseorders_by_parent_id_lineitems_by_id = _AsyncOp(
-        put_procurement_purchaseorders_by_parent_id_lineitems_by_id
-    )
-    patch_procurement_purchaseorders_by_parent_id_lineitems_by_id = _AsyncOp(
-        patch_procurement_purchaseorders_by_parent_id_lineitems_by_id
-    )
-
-
-class AsyncPurchaseOrderStatusEmailTemplates(_Bound):
-    """The ``PurchaseOrderStatusEmailTemplates`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count)
-    create = _AsyncOp(post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates)
-    delete = _AsyncOp(delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
-    get = _AsyncOp(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
-    list = _AsyncOp(get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates)
-    replace = _AsyncOp(put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
-    update = _AsyncOp(patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id)
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _AsyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
-    )
-    post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _AsyncOp(
-        post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count = _AsyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-    put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-    patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-    delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
-    )
-
-
-class AsyncPurchaseOrderStatusNotifications(_Bound):
-    """The ``PurchaseOrderStatusNotifications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_purchaseorderstatuses_by_parent_id_notifications_count)
-    create = _AsyncOp(post_procurement_purchaseorderstatuses_by_parent_id_notifications)
-    delete = _AsyncOp(delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    get = _AsyncOp(get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    list = _AsyncOp(get_procurement_purchaseorderstatuses_by_parent_id_notifications)
-    replace = _AsyncOp(put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    update = _AsyncOp(patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id)
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications = _AsyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_notifications
-    )
-    post_procurement_purchaseorderstatuses_by_parent_id_notifications = _AsyncOp(
-        post_procurement_purchaseorderstatuses_by_parent_id_notifications
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications_count = _AsyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_notifications_count
-    )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _AsyncOp(
-        get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-    put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _AsyncOp(
-        put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-    patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _AsyncOp(
-        patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-    delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _AsyncOp(
-        delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
-    )
-
-
-class AsyncPurchaseOrderStatuses(_Bound):
-    """The ``PurchaseOrderStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_purchaseorderstatuses_count)
-    create = _AsyncOp(post_procurement_purchaseorderstatuses)
-    delete = _AsyncOp(delete_procurement_purchaseorderstatuses_by_id)
-    get = _AsyncOp(get_procurement_purchaseorderstatuses_by_id)
-    list = _AsyncOp(get_procurement_purchaseorderstatuses)
-    replace = _AsyncOp(put_procurement_purchaseorderstatuses_by_id)
-    update = _AsyncOp(patch_procurement_purchaseorderstatuses_by_id)
-    get_procurement_purchaseorderstatuses = _AsyncOp(get_procurement_purchaseorderstatuses)
-    post_procurement_purchaseorderstatuses = _AsyncOp(post_procurement_purchaseorderstatuses)
-    get_procurement_purchaseorderstatuses_info_count = _AsyncOp(
-        get_procurement_purchaseorderstatuses_info_count
-    )
-    get_procurement_purchaseorderstatuses_count = _AsyncOp(
-        get_procurement_purchaseorderstatuses_count
-    )
-    get_procurement_purchaseorderstatuses_info = _AsyncOp(
-        get_procurement_purchaseorderstatuses_info
-    )
-    get_procurement_purchaseorderstatuses_by_id = _AsyncOp(
-        get_procurement_purchaseorderstatuses_by_id
-    )
-    put_procurement_purchaseorderstatuses_by_id = _AsyncOp(
-        put_procurement_purchaseorderstatuses_by_id
-    )
-    patch_procurement_purchaseorderstatuses_by_id = _AsyncOp(
-        patch_procurement_purchaseorderstatuses_by_id
-    )
-    delete_procurement_purchaseorderstatuses_by_id = _AsyncOp(
-        delete_procurement_purchaseorderstatuses_by_id
-    )
-    get_procurement_purchaseorderstatuses_by_id_info = _AsyncOp(
-        get_procurement_purchaseorderstatuses_by_id_info
-    )
-    get_procurement_purchaseorderstatuses_by_id_usages = _AsyncOp(
-        get_procurement_purchaseorderstatuses_by_id_usages
-    )
-    get_procurement_purchaseorderstatuses_by_id_usages_list = _AsyncOp(
-        get_procurement_purchaseorderstatuses_by_id_usages_list
-    )
-
-
-class AsyncPurchaseOrders(_Bound):
-    """The ``PurchaseOrders`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_purchaseorders_count)
-    create = _AsyncOp(post_procurement_purchaseorders)
-    delete = _AsyncOp(delete_procurement_purchaseorders_by_id)
-    get = _AsyncOp(get_procurement_purchaseorders_by_id)
-    list = _AsyncOp(get_procurement_purchaseorders)
-    replace = _AsyncOp(put_procurement_purchaseorders_by_id)
-    update = _AsyncOp(patch_procurement_purchaseorders_by_id)
-    get_procurement_purchaseorders = _AsyncOp(get_procurement_purchaseorders)
-    post_procurement_purchaseorders = _AsyncOp(post_procurement_purchaseorders)
-    get_procurement_purchaseorders_count = _AsyncOp(get_procurement_purchaseorders_count)
-    get_procurement_purchaseorders_by_id = _AsyncOp(get_procurement_purchaseorders_by_id)
-    put_procurement_purchaseorders_by_id = _AsyncOp(put_procurement_purchaseorders_by_id)
-    patch_procurement_purchaseorders_by_id = _AsyncOp(patch_procurement_purchaseorders_by_id)
-    delete_procurement_purchaseorders_by_id = _AsyncOp(delete_procurement_purchaseorders_by_id)
-    post_procurement_purchaseorders_by_id_copy = _AsyncOp(
-        post_procurement_purchaseorders_by_id_copy
-    )
-    get_procurement_purchaseorders_by_id_quick_access_count = _AsyncOp(
+    get_procurement_purchaseorders = _Op(get_procurement_purchaseorders)
+    post_procurement_purchaseorders = _Op(post_procurement_purchaseorders)
+    get_procurement_purchaseorders_count = _Op(get_procurement_purchaseorders_count)
+    get_procurement_purchaseorders_info = _Op(get_procurement_purchaseorders_info)
+    get_procurement_purchaseorders_info_count = _Op(get_procurement_purchaseorders_info_count)
+    get_procurement_purchaseorders_by_id = _Op(get_procurement_purchaseorders_by_id)
+    put_procurement_purchaseorders_by_id = _Op(put_procurement_purchaseorders_by_id)
+    patch_procurement_purchaseorders_by_id = _Op(patch_procurement_purchaseorders_by_id)
+    delete_procurement_purchaseorders_by_id = _Op(delete_procurement_purchaseorders_by_id)
+    post_procurement_purchaseorders_by_id_copy = _Op(post_procurement_purchaseorders_by_id_copy)
+    get_procurement_purchaseorders_by_id_info = _Op(get_procurement_purchaseorders_by_id_info)
+    get_procurement_purchaseorders_by_id_quick_access_count = _Op(
         get_procurement_purchaseorders_by_id_quick_access_count
     )
-    post_procurement_purchaseorders_by_id_rebatch = _AsyncOp(
+    post_procurement_purchaseorders_by_id_rebatch = _Op(
         post_procurement_purchaseorders_by_id_rebatch
     )
-    post_procurement_purchaseorders_by_id_unbatch = _AsyncOp(
+    post_procurement_purchaseorders_by_id_unbatch = _Op(
         post_procurement_purchaseorders_by_id_unbatch
     )
-    get_procurement_purchaseorders_by_parent_id_notes = _AsyncOp(
-        get_procurement_purchaseorders_by_parent_id_notes
-    )
-
-
-class AsyncPurchaseOrdersInfo(_Bound):
-    """The ``PurchaseOrdersInfo`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_purchaseorders_info_count)
-    list = _AsyncOp(get_procurement_purchaseorders_info)
-    get_procurement_purchaseorders_info = _AsyncOp(get_procurement_purchaseorders_info)
-    get_procurement_purchaseorders_info_count = _AsyncOp(get_procurement_purchaseorders_info_count)
-    get_procurement_purchaseorders_by_id_info = _AsyncOp(get_procurement_purchaseorders_by_id_info)
-
-
-class AsyncPurchaseOrdersNote(_Bound):
-    """The ``PurchaseOrdersNote`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_purchaseorders_by_parent_id_notes_count)
-    create = _AsyncOp(post_procurement_purchaseorders_by_parent_id_notes)
-    delete = _AsyncOp(delete_procurement_purchaseorders_by_parent_id_notes_by_id)
-    get = _AsyncOp(get_procurement_purchaseorders_by_parent_id_notes_by_id)
-    replace = _AsyncOp(put_procurement_purchaseorders_by_parent_id_notes_by_id)
-    update = _AsyncOp(patch_procurement_purchaseorders_by_parent_id_notes_by_id)
-    post_procurement_purchaseorders_by_parent_id_notes = _AsyncOp(
-        post_procurement_purchaseorders_by_parent_id_notes
-    )
-    get_procurement_purchaseorders_by_parent_id_notes_count = _AsyncOp(
-        get_procurement_purchaseorders_by_parent_id_notes_count
-    )
-    get_procurement_purchaseorders_by_parent_id_notes_by_id = _AsyncOp(
-        get_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-    put_procurement_purchaseorders_by_parent_id_notes_by_id = _AsyncOp(
-        put_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-    patch_procurement_purchaseorders_by_parent_id_notes_by_id = _AsyncOp(
-        patch_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-    delete_procurement_purchaseorders_by_parent_id_notes_by_id = _AsyncOp(
-        delete_procurement_purchaseorders_by_parent_id_notes_by_id
-    )
-
-
-class AsyncPurchasingDemands(_Bound):
-    """The ``PurchasingDemands`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_procurement_purchasing_demands)
-    post_procurement_purchasing_demands = _AsyncOp(post_procurement_purchasing_demands)
-
-
-class AsyncRMAActions(_Bound):
-    """The ``RMAActions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_rma_actions_count)
-    create = _AsyncOp(post_procurement_rma_actions)
-    delete = _AsyncOp(delete_procurement_rma_actions_by_id)
-    get = _AsyncOp(get_procurement_rma_actions_by_id)
-    list = _AsyncOp(get_procurement_rma_actions)
-    replace = _AsyncOp(put_procurement_rma_actions_by_id)
-    update = _AsyncOp(patch_procurement_rma_actions_by_id)
-    get_procurement_rma_actions = _AsyncOp(get_procurement_rma_actions)
-    post_procurement_rma_actions = _AsyncOp(post_procurement_rma_actions)
-    get_procurement_rma_actions_count = _AsyncOp(get_procurement_rma_actions_count)
-    get_procurement_rma_actions_by_id = _AsyncOp(get_procurement_rma_actions_by_id)
-    put_procurement_rma_actions_by_id = _AsyncOp(put_procurement_rma_actions_by_id)
-    patch_procurement_rma_actions_by_id = _AsyncOp(patch_procurement_rma_actions_by_id)
-    delete_procurement_rma_actions_by_id = _AsyncOp(delete_procurement_rma_actions_by_id)
-
-
-class AsyncRMADispositions(_Bound):
-    """The ``RMADispositions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_rma_dispositions_count)
-    create = _AsyncOp(post_procurement_rma_dispositions)
-    delete = _AsyncOp(delete_procurement_rma_dispositions_by_id)
-    get = _AsyncOp(get_procurement_rma_dispositions_by_id)
-    list = _AsyncOp(get_procurement_rma_dispositions)
-    replace = _AsyncOp(put_procurement_rma_dispositions_by_id)
-    update = _AsyncOp(patch_procurement_rma_dispositions_by_id)
-    get_procurement_rma_dispositions = _AsyncOp(get_procurement_rma_dispositions)
-    post_procurement_rma_dispositions = _AsyncOp(post_procurement_rma_dispositions)
-    get_procurement_rma_dispositions_count = _AsyncOp(get_procurement_rma_dispositions_count)
-    get_procurement_rma_dispositions_by_id = _AsyncOp(get_procurement_rma_dispositions_by_id)
-    put_procurement_rma_dispositions_by_id = _AsyncOp(put_procurement_rma_dispositions_by_id)
-    patch_procurement_rma_dispositions_by_id = _AsyncOp(patch_procurement_rma_dispositions_by_id)
-    delete_procurement_rma_dispositions_by_id = _AsyncOp(delete_procurement_rma_dispositions_by_id)
-
-
-class AsyncRmaActionInfos(_Bound):
-    """The ``RmaActionInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_rma_actions_info_count)
-    list = _AsyncOp(get_procurement_rma_actions_info)
-    get_procurement_rma_actions_info = _AsyncOp(get_procurement_rma_actions_info)
-    get_procurement_rma_actions_info_count = _AsyncOp(get_procurement_rma_actions_info_count)
-    get_procurement_rma_actions_by_id_info = _AsyncOp(get_procurement_rma_actions_by_id_info)
-
-
-class AsyncRmaDispositionInfos(_Bound):
-    """The ``RmaDispositionInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_rma_dispositions_info_count)
-    list = _AsyncOp(get_procurement_rma_dispositions_info)
-    get_procurement_rma_dispositions_info = _AsyncOp(get_procurement_rma_dispositions_info)
-    get_procurement_rma_dispositions_info_count = _AsyncOp(
-        get_procurement_rma_dispositions_info_count
-    )
-    get_procurement_rma_dispositions_by_id_info = _AsyncOp(
-        get_procurement_rma_dispositions_by_id_info
-    )
-
-
-class AsyncRmaStatusEmailTemplates(_Bound):
-    """The ``RmaStatusEmailTemplates`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_procurement_rma_statuses_by_parent_id_email_templates)
-    get_procurement_rma_statuses_by_parent_id_email_templates = _AsyncOp(
-        get_procurement_rma_statuses_by_parent_id_email_templates
-    )
-    post_procurement_rma_statuses_by_parent_id_emailtemplates = _AsyncOp(
-        post_procurement_rma_statuses_by_parent_id_emailtemplates
-    )
-    get_procurement_rma_statuses_by_parent_id_emailtemplates_count = _AsyncOp(
-        get_procurement_rma_statuses_by_parent_id_emailtemplates_count
-    )
-    get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-    put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-    patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-    delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
-    )
-
-
-class AsyncRmaStatusInfos(_Bound):
-    """The ``RmaStatusInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_rma_statuses_info_count)
-    list = _AsyncOp(get_procurement_rma_statuses_info)
-    get_procurement_rma_statuses_info = _AsyncOp(get_procurement_rma_statuses_info)
-    get_procurement_rma_statuses_info_count = _AsyncOp(get_procurement_rma_statuses_info_count)
-    get_procurement_rma_statuses_by_id_info = _AsyncOp(get_procurement_rma_statuses_by_id_info)
-
-
-class AsyncRmaStatusNotifications(_Bound):
-    """The ``RmaStatusNotifications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_rma_statuses_by_parent_id_notifications_count)
-    create = _AsyncOp(post_procurement_rma_statuses_by_parent_id_notifications)
-    delete = _AsyncOp(delete_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    get = _AsyncOp(get_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    list = _AsyncOp(get_procurement_rma_statuses_by_parent_id_notifications)
-    replace = _AsyncOp(put_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    update = _AsyncOp(patch_procurement_rma_statuses_by_parent_id_notifications_by_id)
-    get_procurement_rma_statuses_by_parent_id_notifications = _AsyncOp(
-        get_procurement_rma_statuses_by_parent_id_notifications
-    )
-    post_procurement_rma_statuses_by_parent_id_notifications = _AsyncOp(
-        post_procurement_rma_statuses_by_parent_id_notifications
-    )
-    get_procurement_rma_statuses_by_parent_id_notifications_count = _AsyncOp(
-        get_procurement_rma_statuses_by_parent_id_notifications_count
-    )
-    get_procurement_rma_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        get_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-    put_procurement_rma_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        put_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-    patch_procurement_rma_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        patch_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-    delete_procurement_rma_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        delete_procurement_rma_statuses_by_parent_id_notifications_by_id
-    )
-
-
-class AsyncRmaStatuses(_Bound):
-    """The ``RmaStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_rma_statuses_count)
-    create = _AsyncOp(post_procurement_rma_statuses)
-    delete = _AsyncOp(delete_procurement_rma_statuses_by_id)
-    get = _AsyncOp(get_procurement_rma_statuses_by_id)
-    list = _AsyncOp(get_procurement_rma_statuses)
-    replace = _AsyncOp(put_procurement_rma_statuses_by_id)
-    update = _AsyncOp(patch_procurement_rma_statuses_by_id)
-    get_procurement_rma_statuses = _AsyncOp(get_procurement_rma_statuses)
-    post_procurement_rma_statuses = _AsyncOp(post_procurement_rma_statuses)
-    get_procurement_rma_statuses_count = _AsyncOp(get_procurement_rma_statuses_count)
-    get_procurement_rma_statuses_by_id = _AsyncOp(get_procurement_rma_statuses_by_id)
-    put_procurement_rma_statuses_by_id = _AsyncOp(put_procurement_rma_statuses_by_id)
-    patch_procurement_rma_statuses_by_id = _AsyncOp(patch_procurement_rma_statuses_by_id)
-    delete_procurement_rma_statuses_by_id = _AsyncOp(delete_procurement_rma_statuses_by_id)
-    get_procurement_rma_statuses_by_id_usages = _AsyncOp(get_procurement_rma_statuses_by_id_usages)
-    get_procurement_rma_statuses_by_id_usages_list = _AsyncOp(
-        get_procurement_rma_statuses_by_id_usages_list
-    )
-
-
-class AsyncRmaTags(_Bound):
-    """The ``RmaTags`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_rma_tags_count)
-    create = _AsyncOp(post_procurement_rma_tags)
-    delete = _AsyncOp(delete_procurement_rma_tags_by_id)
-    get = _AsyncOp(get_procurement_rma_tags_by_id)
-    list = _AsyncOp(get_procurement_rma_tags)
-    replace = _AsyncOp(put_procurement_rma_tags_by_id)
-    update = _AsyncOp(patch_procurement_rma_tags_by_id)
-    get_procurement_rma_tags = _AsyncOp(get_procurement_rma_tags)
-    post_procurement_rma_tags = _AsyncOp(post_procurement_rma_tags)
-    get_procurement_rma_tags_count = _AsyncOp(get_procurement_rma_tags_count)
-    get_procurement_rma_tags_default = _AsyncOp(get_procurement_rma_tags_default)
-    get_procurement_rma_tags_by_id = _AsyncOp(get_procurement_rma_tags_by_id)
-    put_procurement_rma_tags_by_id = _AsyncOp(put_procurement_rma_tags_by_id)
-    patch_procurement_rma_tags_by_id = _AsyncOp(patch_procurement_rma_tags_by_id)
-    delete_procurement_rma_tags_by_id = _AsyncOp(delete_procurement_rma_tags_by_id)
-
-
-class AsyncShipmentMethodInfos(_Bound):
-    """The ``ShipmentMethodInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_shipmentmethods_info_count)
-    list = _AsyncOp(get_procurement_shipmentmethods_info)
-    get_procurement_shipmentmethods_info = _AsyncOp(get_procurement_shipmentmethods_info)
-    get_procurement_shipmentmethods_info_count = _AsyncOp(
-        get_procurement_shipmentmethods_info_count
-    )
-    get_procurement_shipmentmethods_by_id_info = _AsyncOp(
-        get_procurement_shipmentmethods_by_id_info
-    )
-
-
-class AsyncShipmentMethods(_Bound):
-    """The ``ShipmentMethods`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_shipmentmethods_count)
-    create = _AsyncOp(post_procurement_shipmentmethods)
-    delete = _AsyncOp(delete_procurement_shipmentmethods_by_id)
-    get = _AsyncOp(get_procurement_shipmentmethods_by_id)
-    list = _AsyncOp(get_procurement_shipmentmethods)
-    replace = _AsyncOp(put_procurement_shipmentmethods_by_id)
-    update = _AsyncOp(patch_procurement_shipmentmethods_by_id)
-    get_procurement_shipmentmethods = _AsyncOp(get_procurement_shipmentmethods)
-    post_procurement_shipmentmethods = _AsyncOp(post_procurement_shipmentmethods)
-    get_procurement_shipmentmethods_count = _AsyncOp(get_procurement_shipmentmethods_count)
-    get_procurement_shipmentmethods_by_id = _AsyncOp(get_procurement_shipmentmethods_by_id)
-    put_procurement_shipmentmethods_by_id = _AsyncOp(put_procurement_shipmentmethods_by_id)
-    patch_procurement_shipmentmethods_by_id = _AsyncOp(patch_procurement_shipmentmethods_by_id)
-    delete_procurement_shipmentmethods_by_id = _AsyncOp(delete_procurement_shipmentmethods_by_id)
-    get_procurement_shipmentmethods_by_id_usages = _AsyncOp(
-        get_procurement_shipmentmethods_by_id_usages
-    )
-    get_procurement_shipmentmethods_by_id_usages_list = _AsyncOp(
-        get_procurement_shipmentmethods_by_id_usages_list
-    )
-
-
-class AsyncSubCategories(_Bound):
-    """The ``SubCategories`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_subcategories_count)
-    create = _AsyncOp(post_procurement_subcategories)
-    delete = _AsyncOp(delete_procurement_subcategories_by_id)
-    get = _AsyncOp(get_procurement_subcategories_by_id)
-    list = _AsyncOp(get_procurement_subcategories)
-    replace = _AsyncOp(put_procurement_subcategories_by_id)
-    update = _AsyncOp(patch_procurement_subcategories_by_id)
-    get_procurement_subcategories = _AsyncOp(get_procurement_subcategories)
-    post_procurement_subcategories = _AsyncOp(post_procurement_subcategories)
-    get_procurement_subcategories_count = _AsyncOp(get_procurement_subcategories_count)
-    get_procurement_subcategories_info = _AsyncOp(get_procurement_subcategories_info)
-    get_procurement_subcategories_info_count = _AsyncOp(get_procurement_subcategories_info_count)
-    get_procurement_subcategories_by_id = _AsyncOp(get_procurement_subcategories_by_id)
-    put_procurement_subcategories_by_id = _AsyncOp(put_procurement_subcategories_by_id)
-    patch_procurement_subcategories_by_id = _AsyncOp(patch_procurement_subcategories_by_id)
-    delete_procurement_subcategories_by_id = _AsyncOp(delete_procurement_subcategories_by_id)
-    get_procurement_subcategories_by_id_info = _AsyncOp(get_procurement_subcategories_by_id_info)
-    get_procurement_subcategories_by_id_usages = _AsyncOp(
-        get_procurement_subcategories_by_id_usages
-    )
-    get_procurement_subcategories_by_id_usages_list = _AsyncOp(
-        get_procurement_subcategories_by_id_usages_list
-    )
-
-
-class AsyncUnitOfMeasureConversions(_Bound):
-    """The ``UnitOfMeasureConversions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_unit_of_measures_by_parent_id_conversions_count)
-    create = _AsyncOp(post_procurement_unit_of_measures_by_parent_id_conversions)
-    delete = _AsyncOp(delete_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    get = _AsyncOp(get_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    list = _AsyncOp(get_procurement_unit_of_measures_by_parent_id_conversions)
-    replace = _AsyncOp(put_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    update = _AsyncOp(patch_procurement_unit_of_measures_by_parent_id_conversions_by_id)
-    get_procurement_unit_of_measures_by_parent_id_conversions = _AsyncOp(
-        get_procurement_unit_of_measures_by_parent_id_conversions
-    )
-    post_procurement_unit_of_measures_by_parent_id_conversions = _AsyncOp(
-        post_procurement_unit_of_measures_by_parent_id_conversions
-    )
-    get_procurement_unit_of_measures_by_parent_id_conversions_count = _AsyncOp(
-        get_procurement_unit_of_measures_by_parent_id_conversions_count
-    )
-    get_procurement_unit_of_measures_by_parent_id_conversions_by_id = _AsyncOp(
-        get_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-    put_procurement_unit_of_measures_by_parent_id_conversions_by_id = _AsyncOp(
-        put_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-    patch_procurement_unit_of_measures_by_parent_id_conversions_by_id = _AsyncOp(
-        patch_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-    delete_procurement_unit_of_measures_by_parent_id_conversions_by_id = _AsyncOp(
-        delete_procurement_unit_of_measures_by_parent_id_conversions_by_id
-    )
-
-
-class AsyncUnitOfMeasures(_Bound):
-    """The ``UnitOfMeasures`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_unit_of_measures_count)
-    create = _AsyncOp(post_procurement_unit_of_measures)
-    delete = _AsyncOp(delete_procurement_unit_of_measures_by_id)
-    get = _AsyncOp(get_procurement_unit_of_measures_by_id)
-    list = _AsyncOp(get_procurement_unit_of_measures)
-    replace = _AsyncOp(put_procurement_unit_of_measures_by_id)
-    update = _AsyncOp(patch_procurement_unit_of_measures_by_id)
-    get_procurement_unit_of_measures = _AsyncOp(get_procurement_unit_of_measures)
-    post_procurement_unit_of_measures = _AsyncOp(post_procurement_unit_of_measures)
-    get_procurement_unit_of_measures_count = _AsyncOp(get_procurement_unit_of_measures_count)
-    get_procurement_unit_of_measures_by_id = _AsyncOp(get_procurement_unit_of_measures_by_id)
-    put_procurement_unit_of_measures_by_id = _AsyncOp(put_procurement_unit_of_measures_by_id)
-    patch_procurement_unit_of_measures_by_id = _AsyncOp(patch_procurement_unit_of_measures_by_id)
-    delete_procurement_unit_of_measures_by_id = _AsyncOp(delete_procurement_unit_of_measures_by_id)
-
-
-class AsyncWarehouseBinInfos(_Bound):
-    """The ``WarehouseBinInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_warehouse_bins_info_count)
-    list = _AsyncOp(get_procurement_warehouse_bins_info)
-    get_procurement_warehouse_bins_info = _AsyncOp(get_procurement_warehouse_bins_info)
-    get_procurement_warehouse_bins_info_count = _AsyncOp(get_procurement_warehouse_bins_info_count)
-    get_procurement_warehouse_bins_by_id_info = _AsyncOp(get_procurement_warehouse_bins_by_id_info)
-
-
-class AsyncWarehouseBins(_Bound):
-    """The ``WarehouseBins`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_warehouse_bins_count)
-    create = _AsyncOp(post_procurement_warehouse_bins)
-    delete = _AsyncOp(delete_procurement_warehouse_bins_by_id)
-    get = _AsyncOp(get_procurement_warehouse_bins_by_id)
-    list = _AsyncOp(get_procurement_warehouse_bins)
-    replace = _AsyncOp(put_procurement_warehouse_bins_by_id)
-    update = _AsyncOp(patch_procurement_warehouse_bins_by_id)
-    get_procurement_warehouse_bins = _AsyncOp(get_procurement_warehouse_bins)
-    post_procurement_warehouse_bins = _AsyncOp(post_procurement_warehouse_bins)
-    get_procurement_warehouse_bins_count = _AsyncOp(get_procurement_warehouse_bins_count)
-    get_procurement_warehouse_bins_by_id = _AsyncOp(get_procurement_warehouse_bins_by_id)
-    put_procurement_warehouse_bins_by_id = _AsyncOp(put_procurement_warehouse_bins_by_id)
-    patch_procurement_warehouse_bins_by_id = _AsyncOp(patch_procurement_warehouse_bins_by_id)
-    delete_procurement_warehouse_bins_by_id = _AsyncOp(delete_procurement_warehouse_bins_by_id)
-
-
-class AsyncWarehouseInfos(_Bound):
-    """The ``WarehouseInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_warehouses_info_count)
-    list = _AsyncOp(get_procurement_warehouses_info)
-    get_procurement_warehouses_info = _AsyncOp(get_procurement_warehouses_info)
-    get_procurement_warehouses_info_count = _AsyncOp(get_procurement_warehouses_info_count)
-    get_procurement_warehouses_by_id_info = _AsyncOp(get_procurement_warehouses_by_id_info)
-
-
-class AsyncWarehouses(_Bound):
-    """The ``Warehouses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_procurement_warehouses_count)
-    create = _AsyncOp(post_procurement_warehouses)
-    delete = _AsyncOp(delete_procurement_warehouses_by_id)
-    get = _AsyncOp(get_procurement_warehouses_by_id)
-    list = _AsyncOp(get_procurement_warehouses)
-    replace = _AsyncOp(put_procurement_warehouses_by_id)
-    update = _AsyncOp(patch_procurement_warehouses_by_id)
-    get_procurement_warehouses = _AsyncOp(get_procurement_warehouses)
-    post_procurement_warehouses = _AsyncOp(post_procurement_warehouses)
-    get_procurement_warehouses_count = _AsyncOp(get_procurement_warehouses_count)
-    get_procurement_warehouses_by_id = _AsyncOp(get_procurement_warehouses_by_id)
-    put_procurement_warehouses_by_id = _AsyncOp(put_procurement_warehouses_by_id)
-    patch_procurement_warehouses_by_id = _AsyncOp(patch_procurement_warehouses_by_id)
-    delete_procurement_warehouses_by_id = _AsyncOp(delete_procurement_warehouses_by_id)
-
-
-class AsyncProcurement(_Bound):
-    """The ``procurement`` operations of an asynchronous client, by resource and by full name."""
-
-    adjustment_details = _Resource(AsyncAdjustmentDetails)
-    adjustment_type_infos = _Resource(AsyncAdjustmentTypeInfos)
-    adjustment_types = _Resource(AsyncAdjustmentTypes)
-    billing_cycles = _Resource(AsyncBillingCycles)
-    catalog_components = _Resource(AsyncCatalogComponents)
-    catalog_inventories = _Resource(AsyncCatalogInventories)
-    catalogs_item = _Resource(AsyncCatalogsItem)
-    categories = _Resource(AsyncCategories)
-    change_order = _Resource(AsyncChangeOrderResource)
-    directional_syncs = _Resource(AsyncDirectionalSyncs)
-    inventory_on_hands = _Resource(AsyncInventoryOnHands)
-    invoice_groupings = _Resource(AsyncInvoiceGroupings)
-    legacy_sub_categories = _Resource(AsyncLegacySubCategories)
-    legacy_sub_category_infos = _Resource(AsyncLegacySubCategoryInfos)
-    manufacturers = _Resource(AsyncManufacturers)
-    manufacturers_info = _Resource(AsyncManufacturersInfo)
-    minimum_stock_by_warehouses = _Resource(AsyncMinimumStockByWarehouses)
-    on_hand_serial_numberses = _Resource(AsyncOnHandSerialNumberses)
-    pricing_breaks = _Resource(AsyncPricingBreaks)
-    pricing_details = _Resource(AsyncPricingDetails)
-    pricing_schedules = _Resource(AsyncPricingSchedules)
-    procurement_adjustments = _Resource(AsyncProcurementAdjustments)
-    procurement_settings = _Resource(AsyncProcurementSettings)
-    product_components = _Resource(AsyncProductComponents)
-    product_picking_shipping_details = _Resource(AsyncProductPickingShippingDetails)
-    product_types = _Resource(AsyncProductTypes)
-    products_item = _Resource(AsyncProductsItem)
-    purchase_order_line_items = _Resource(AsyncPurchaseOrderLineItems)
-    purchase_order_status_email_templates = _Resource(AsyncPurchaseOrderStatusEmailTemplates)
-    purchase_order_status_notifications = _Resource(AsyncPurchaseOrderStatusNotifications)
-    purchase_order_statuses = _Resource(AsyncPurchaseOrderStatuses)
-    purchase_orders = _Resource(AsyncPurchaseOrders)
-    purchase_orders_info = _Resource(AsyncPurchaseOrdersInfo)
-    purchase_orders_note = _Resource(AsyncPurchaseOrdersNote)
-    purchasing_demands = _Resource(AsyncPurchasingDemands)
-    rma_actions = _Resource(AsyncRMAActions)
-    rma_dispositions = _Resource(AsyncRMADispositions)
-    rma_action_infos = _Resource(AsyncRmaActionInfos)
-    rma_disposition_infos = _Resource(AsyncRmaDispositionInfos)
-    rma_status_email_templates = _Resource(AsyncRmaStatusEmailTemplates)
-    rma_status_infos = _Resource(AsyncRmaStatusInfos)
-    rma_status_notifications = _Resource(AsyncRmaStatusNotifications)
-    rma_statuses = _Resource(AsyncRmaStatuses)
-    rma_tags = _Resource(AsyncRmaTags)
-    shipment_method_infos = _Resource(AsyncShipmentMethodInfos)
-    shipment_methods = _Resource(AsyncShipmentMethods)
-    sub_categories = _Resource(AsyncSubCategories)
-    unit_of_measure_conversions = _Resource(AsyncUnitOfMeasureConversions)
-    unit_of_measures = _Resource(AsyncUnitOfMeasures)
-    warehouse_bin_infos = _Resource(AsyncWarehouseBinInfos)
-    warehouse_bins = _Resource(AsyncWarehouseBins)
-    warehouse_infos = _Resource(AsyncWarehouseInfos)
-    warehouses = _Resource(AsyncWarehouses)
-
-    get_procurement_rma_dispositions = _AsyncOp(get_procurement_rma_dispositions)
-    post_procurement_rma_dispositions = _AsyncOp(post_procurement_rma_dispositions)
-    get_procurement_rma_dispositions_count = _AsyncOp(get_procurement_rma_dispositions_count)
-    get_procurement_rma_dispositions_info = _AsyncOp(get_procurement_rma_dispositions_info)
-    get_procurement_rma_dispositions_info_count = _AsyncOp(
-        get_procurement_rma_dispositions_info_count
-    )
-    get_procurement_rma_dispositions_by_id = _AsyncOp(get_procurement_rma_dispositions_by_id)
-    put_procurement_rma_dispositions_by_id = _AsyncOp(put_procurement_rma_dispositions_by_id)
-    patch_procurement_rma_dispositions_by_id = _AsyncOp(patch_procurement_rma_dispositions_by_id)
-    delete_procurement_rma_dispositions_by_id = _AsyncOp(delete_procurement_rma_dispositions_by_id)
-    get_procurement_rma_dispositions_by_id_info = _AsyncOp(
-        get_procurement_rma_dispositions_by_id_info
-    )
-    get_procurement_adjustments = _AsyncOp(get_procurement_adjustments)
-    post_procurement_adjustments = _AsyncOp(post_procurement_adjustments)
-    get_procurement_adjustments_count = _AsyncOp(get_procurement_adjustments_count)
-    get_procurement_adjustments_types = _AsyncOp(get_procurement_adjustments_types)
-    post_procurement_adjustments_types = _AsyncOp(post_procurement_adjustments_types)
-    get_procurement_adjustments_types_count = _AsyncOp(get_procurement_adjustments_types_count)
-    get_procurement_adjustments_types_info = _AsyncOp(get_procurement_adjustments_types_info)
-    get_procurement_adjustments_types_info_count = _AsyncOp(
-        get_procurement_adjustments_types_info_count
-    )
-    get_procurement_adjustments_types_by_id = _AsyncOp(get_procurement_adjustments_types_by_id)
-    put_procurement_adjustments_types_by_id = _AsyncOp(put_procurement_adjustments_types_by_id)
-    patch_procurement_adjustments_types_by_id = _AsyncOp(patch_procurement_adjustments_types_by_id)
-    delete_procurement_adjustments_types_by_id = _AsyncOp(
-        delete_procurement_adjustments_types_by_id
-    )
-    get_procurement_adjustments_types_by_id_info = _AsyncOp(
-        get_procurement_adjustments_types_by_id_info
-    )
-    get_procurement_adjustments_types_by_id_usages = _AsyncOp(
-        get_procurement_adjustments_types_by_id_usages
-    )
-    get_procurement_adjustments_types_by_id_usages_list = _AsyncOp(
-        get_procurement_adjustments_types_by_id_usages_list
-    )
-    get_procurement_adjustments_by_id = _AsyncOp(get_procurement_adjustments_by_id)
-    put_procurement_adjustments_by_id = _AsyncOp(put_procurement_adjustments_by_id)
-    patch_procurement_adjustments_by_id = _AsyncOp(patch_procurement_adjustments_by_id)
-    delete_procurement_adjustments_by_id = _AsyncOp(delete_procurement_adjustments_by_id)
-    get_procurement_adjustments_by_parent_id_details = _AsyncOp(
-        get_procurement_adjustments_by_parent_id_details
-    )
-    post_procurement_adjustments_by_parent_id_details = _AsyncOp(
-        post_procurement_adjustments_by_parent_id_details
-    )
-    get_procurement_adjustments_by_parent_id_details_count = _AsyncOp(
-        get_procurement_adjustments_by_parent_id_details_count
-    )
-    get_procurement_adjustments_by_parent_id_details_by_id = _AsyncOp(
-        get_procurement_adjustments_by_parent_id_details_by_id
-    )
-    delete_procurement_adjustments_by_parent_id_details_by_id = _AsyncOp(
-        delete_procurement_adjustments_by_parent_id_details_by_id
-    )
-    get_procurement_catalog = _AsyncOp(get_procurement_catalog)
-    post_procurement_catalog = _AsyncOp(post_procurement_catalog)
-    get_procurement_catalog_count = _AsyncOp(get_procurement_catalog_count)
-    get_procurement_catalog_info = _AsyncOp(get_procurement_catalog_info)
-    get_procurement_catalog_info_count = _AsyncOp(get_procurement_catalog_info_count)
-    post_procurement_catalog_vendors = _AsyncOp(post_procurement_catalog_vendors)
-    get_procurement_catalog_vendors_by_parent_id = _AsyncOp(
-        get_procurement_catalog_vendors_by_parent_id
-    )
-    get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand = _AsyncOp(
-        get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand
-    )
-    get_procurement_catalog_by_id = _AsyncOp(get_procurement_catalog_by_id)
-    put_procurement_catalog_by_id = _AsyncOp(put_procurement_catalog_by_id)
-    patch_procurement_catalog_by_id = _AsyncOp(patch_procurement_catalog_by_id)
-    delete_procurement_catalog_by_id = _AsyncOp(delete_procurement_catalog_by_id)
-    post_procurement_catalog_by_id_copy = _AsyncOp(post_procurement_catalog_by_id_copy)
-    get_procurement_catalog_by_id_info = _AsyncOp(get_procurement_catalog_by_id_info)
-    post_procurement_catalog_by_id_pricing = _AsyncOp(post_procurement_catalog_by_id_pricing)
-    get_procurement_catalog_by_parent_id_components = _AsyncOp(
-        get_procurement_catalog_by_parent_id_components
-    )
-    post_procurement_catalog_by_parent_id_components = _AsyncOp(
-        post_procurement_catalog_by_parent_id_components
-    )
-    get_procurement_catalog_by_parent_id_components_count = _AsyncOp(
-        get_procurement_catalog_by_parent_id_components_count
-    )
-    get_procurement_catalog_by_parent_id_components_by_id = _AsyncOp(
-        get_procurement_catalog_by_parent_id_components_by_id
-    )
-    put_procurement_catalog_by_parent_id_components_by_id = _AsyncOp(
-        put_procurement_catalog_by_parent_id_components_by_id
-    )
-    patch_procurement_catalog_by_parent_id_components_by_id = _AsyncOp(
-        patch_procurement_catalog_by_parent_id_components_by_id
-    )
-    delete_procurement_catalog_by_parent_id_components_by_id = _AsyncOp(
-        delete_procurement_catalog_by_parent_id_components_by_id
-    )
-    get_procurement_catalog_by_parent_id_inventory = _AsyncOp(
-        get_procurement_catalog_by_parent_id_inventory
-    )
-    get_procurement_catalog_by_parent_id_inventory_count = _AsyncOp(
-        get_procurement_catalog_by_parent_id_inventory_count
-    )
-    get_procurement_catalog_by_parent_id_inventory_by_id = _AsyncOp(
-        get_procurement_catalog_by_parent_id_inventory_by_id
-    )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _AsyncOp(
-        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
-    )
-    post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse = _AsyncOp(
-        post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse
-    )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count = _AsyncOp(
-        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count
-    )
-    get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _AsyncOp(
-        get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-    put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _AsyncOp(
-        put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-    patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _AsyncOp(
-        patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-    delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id = _AsyncOp(
-        delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id
-    )
-    put_procurement_catalog_by_parent_id_vendors_by_id = _AsyncOp(
-        put_procurement_catalog_by_parent_id_vendors_by_id
-    )
-    patch_procurement_catalog_by_parent_id_vendors_by_id_by_id = _AsyncOp(
-        patch_procurement_catalog_by_parent_id_vendors_by_id_by_id
-    )
-    delete_procurement_catalog_by_parent_id_vendors_by_id = _AsyncOp(
-        delete_procurement_catalog_by_parent_id_vendors_by_id
-    )
-    get_procurement_categories = _AsyncOp(get_procurement_categories)
-    post_procurement_categories = _AsyncOp(post_procurement_categories)
-    get_procurement_categories_count = _AsyncOp(get_procurement_categories_count)
-    get_procurement_categories_info = _AsyncOp(get_procurement_categories_info)
-    get_procurement_categories_info_count = _AsyncOp(get_procurement_categories_info_count)
-    get_procurement_categories_by_id = _AsyncOp(get_procurement_categories_by_id)
-    put_procurement_categories_by_id = _AsyncOp(put_procurement_categories_by_id)
-    patch_procurement_categories_by_id = _AsyncOp(patch_procurement_categories_by_id)
-    delete_procurement_categories_by_id = _AsyncOp(delete_procurement_categories_by_id)
-    get_procurement_categories_by_id_info = _AsyncOp(get_procurement_categories_by_id_info)
-    get_procurement_categories_by_parent_id_subcategories = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories
-    )
-    post_procurement_categories_by_parent_id_subcategories = _AsyncOp(
-        post_procurement_categories_by_parent_id_subcategories
-    )
-    get_procurement_categories_by_parent_id_subcategories_count = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories_count
-    )
-    get_procurement_categories_by_parent_id_subcategories_info = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories_info
-    )
-    get_procurement_categories_by_parent_id_subcategories_info_count = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories_info_count
-    )
-    get_procurement_categories_by_parent_id_subcategories_by_id = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    put_procurement_categories_by_parent_id_subcategories_by_id = _AsyncOp(
-        put_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    patch_procurement_categories_by_parent_id_subcategories_by_id = _AsyncOp(
-        patch_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    delete_procurement_categories_by_parent_id_subcategories_by_id = _AsyncOp(
-        delete_procurement_categories_by_parent_id_subcategories_by_id
-    )
-    get_procurement_categories_by_parent_id_subcategories_by_id_info = _AsyncOp(
-        get_procurement_categories_by_parent_id_subcategories_by_id_info
-    )
-    get_procurement_changeorder = _AsyncOp(get_procurement_changeorder)
-    post_procurement_changeorder = _AsyncOp(post_procurement_changeorder)
-    patch_procurement_changeorder_by_id = _AsyncOp(patch_procurement_changeorder_by_id)
-    delete_procurement_changeorder_by_id = _AsyncOp(delete_procurement_changeorder_by_id)
-    get_procurement_changeorders_count = _AsyncOp(get_procurement_changeorders_count)
-    get_procurement_directional_syncs = _AsyncOp(get_procurement_directional_syncs)
-    post_procurement_directional_syncs = _AsyncOp(post_procurement_directional_syncs)
-    get_procurement_directional_syncs_count = _AsyncOp(get_procurement_directional_syncs_count)
-    get_procurement_directional_syncs_by_id = _AsyncOp(get_procurement_directional_syncs_by_id)
-    put_procurement_directional_syncs_by_id = _AsyncOp(put_procurement_directional_syncs_by_id)
-    patch_procurement_directional_syncs_by_id = _AsyncOp(patch_procurement_directional_syncs_by_id)
-    delete_procurement_directional_syncs_by_id = _AsyncOp(
-        delete_procurement_directional_syncs_by_id
-    )
-    get_procurement_invoicegrouping = _AsyncOp(get_procurement_invoicegrouping)
-    get_procurement_invoicegrouping_count = _AsyncOp(get_procurement_invoicegrouping_count)
-    post_procurement_invoicegrouping_count = _AsyncOp(post_procurement_invoicegrouping_count)
-    get_procurement_invoicegrouping_by_id = _AsyncOp(get_procurement_invoicegrouping_by_id)
-    put_procurement_invoicegrouping_by_id = _AsyncOp(put_procurement_invoicegrouping_by_id)
-    patch_procurement_invoicegrouping_by_id = _AsyncOp(patch_procurement_invoicegrouping_by_id)
-    delete_procurement_invoicegrouping_by_id = _AsyncOp(delete_procurement_invoicegrouping_by_id)
-    get_procurement_invoicegrouping_by_id_usages = _AsyncOp(
-        get_procurement_invoicegrouping_by_id_usages
-    )
-    get_procurement_invoicegrouping_by_id_usages_list = _AsyncOp(
-        get_procurement_invoicegrouping_by_id_usages_list
-    )
-    get_procurement_manufacturers = _AsyncOp(get_procurement_manufacturers)
-    post_procurement_manufacturers = _AsyncOp(post_procurement_manufacturers)
-    get_procurement_manufacturers_count = _AsyncOp(get_procurement_manufacturers_count)
-    get_procurement_manufacturers_count_info = _AsyncOp(get_procurement_manufacturers_count_info)
-    get_procurement_manufacturers_info = _AsyncOp(get_procurement_manufacturers_info)
-    get_procurement_manufacturers_by_id = _AsyncOp(get_procurement_manufacturers_by_id)
-    put_procurement_manufacturers_by_id = _AsyncOp(put_procurement_manufacturers_by_id)
-    patch_procurement_manufacturers_by_id = _AsyncOp(patch_procurement_manufacturers_by_id)
-    delete_procurement_manufacturers_by_id = _AsyncOp(delete_procurement_manufacturers_by_id)
-    get_procurement_manufacturers_by_id_info = _AsyncOp(get_procurement_manufacturers_by_id_info)
-    get_procurement_onhandserialnumbers = _AsyncOp(get_procurement_onhandserialnumbers)
-    get_procurement_onhandserialnumbers_count = _AsyncOp(get_procurement_onhandserialnumbers_count)
-    get_procurement_onhandserialnumbers_by_id = _AsyncOp(get_procurement_onhandserialnumbers_by_id)
-    get_procurement_pricingschedules = _AsyncOp(get_procurement_pricingschedules)
-    post_procurement_pricingschedules = _AsyncOp(post_procurement_pricingschedules)
-    get_procurement_pricingschedules_count = _AsyncOp(get_procurement_pricingschedules_count)
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _AsyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
-    )
-    post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks = _AsyncOp(
-        post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks
-    )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count = _AsyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_count
-    )
-    get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _AsyncOp(
-        get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = _AsyncOp(
-        put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-    )
-    patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        _AsyncOp(
-            patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
-    )
-    delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id = (
-        _AsyncOp(
-            delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks_by_id
-        )
-    )
-    get_procurement_pricingschedules_by_id = _AsyncOp(get_procurement_pricingschedules_by_id)
-    put_procurement_pricingschedules_by_id = _AsyncOp(put_procurement_pricingschedules_by_id)
-    patch_procurement_pricingschedules_by_id = _AsyncOp(patch_procurement_pricingschedules_by_id)
-    delete_procurement_pricingschedules_by_id = _AsyncOp(delete_procurement_pricingschedules_by_id)
-    get_procurement_pricingschedules_by_parent_id_details = _AsyncOp(
-        get_procurement_pricingschedules_by_parent_id_details
-    )
-    post_procurement_pricingschedules_by_parent_id_details = _AsyncOp(
-        post_procurement_pricingschedules_by_parent_id_details
-    )
-    get_procurement_pricingschedules_by_parent_id_details_count = _AsyncOp(
-        get_procurement_pricingschedules_by_parent_id_details_count
-    )
-    get_procurement_pricingschedules_by_parent_id_details_by_id = _AsyncOp(
-        get_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-    put_procurement_pricingschedules_by_parent_id_details_by_id = _AsyncOp(
-        put_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-    patch_procurement_pricingschedules_by_parent_id_details_by_id = _AsyncOp(
-        patch_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-    delete_procurement_pricingschedules_by_parent_id_details_by_id = _AsyncOp(
-        delete_procurement_pricingschedules_by_parent_id_details_by_id
-    )
-    get_procurement_products = _AsyncOp(get_procurement_products)
-    post_procurement_products = _AsyncOp(post_procurement_products)
-    get_procurement_products_count = _AsyncOp(get_procurement_products_count)
-    get_procurement_products_by_id = _AsyncOp(get_procurement_products_by_id)
-    put_procurement_products_by_id = _AsyncOp(put_procurement_products_by_id)
-    patch_procurement_products_by_id = _AsyncOp(patch_procurement_products_by_id)
-    delete_procurement_products_by_id = _AsyncOp(delete_procurement_products_by_id)
-    post_procurement_products_by_id_detach = _AsyncOp(post_procurement_products_by_id_detach)
-    get_procurement_products_by_parent_id_components = _AsyncOp(
-        get_procurement_products_by_parent_id_components
-    )
-    post_procurement_products_by_parent_id_components = _AsyncOp(
-        post_procurement_products_by_parent_id_components
-    )
-    get_procurement_products_by_parent_id_components_count = _AsyncOp(
-        get_procurement_products_by_parent_id_components_count
-    )
-    get_procurement_products_by_parent_id_components_by_id = _AsyncOp(
-        get_procurement_products_by_parent_id_components_by_id
-    )
-    put_procurement_products_by_parent_id_components_by_id = _AsyncOp(
-        put_procurement_products_by_parent_id_components_by_id
-    )
-    patch_procurement_products_by_parent_id_components_by_id = _AsyncOp(
-        patch_procurement_products_by_parent_id_components_by_id
-    )
-    delete_procurement_products_by_parent_id_components_by_id = _AsyncOp(
-        delete_procurement_products_by_parent_id_components_by_id
-    )
-    get_procurement_products_by_parent_id_picking_shipping_details = _AsyncOp(
-        get_procurement_products_by_parent_id_picking_shipping_details
-    )
-    post_procurement_products_by_parent_id_picking_shipping_details = _AsyncOp(
-        post_procurement_products_by_parent_id_picking_shipping_details
-    )
-    get_procurement_products_by_parent_id_picking_shipping_details_count = _AsyncOp(
-        get_procurement_products_by_parent_id_picking_shipping_details_count
-    )
-    get_procurement_products_by_parent_id_picking_shipping_details_by_id = _AsyncOp(
-        get_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-    put_procurement_products_by_parent_id_picking_shipping_details_by_id = _AsyncOp(
-        put_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-    patch_procurement_products_by_parent_id_picking_shipping_details_by_id = _AsyncOp(
-        patch_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-    delete_procurement_products_by_parent_id_picking_shipping_details_by_id = _AsyncOp(
-        delete_procurement_products_by_parent_id_picking_shipping_details_by_id
-    )
-    get_procurement_purchaseorders = _AsyncOp(get_procurement_purchaseorders)
-    post_procurement_purchaseorders = _AsyncOp(post_procurement_purchaseorders)
-    get_procurement_purchaseorders_count = _AsyncOp(get_procurement_purchaseorders_count)
-    get_procurement_purchaseorders_info = _AsyncOp(get_procurement_purchaseorders_info)
-    get_procurement_purchaseorders_info_count = _AsyncOp(get_procurement_purchaseorders_info_count)
-    get_procurement_purchaseorders_by_id = _AsyncOp(get_procurement_purchaseorders_by_id)
-    put_procurement_purchaseorders_by_id = _AsyncOp(put_procurement_purchaseorders_by_id)
-    patch_procurement_purchaseorders_by_id = _AsyncOp(patch_procurement_purchaseorders_by_id)
-    delete_procurement_purchaseorders_by_id = _AsyncOp(delete_procurement_purchaseorders_by_id)
-    post_procurement_purchaseorders_by_id_copy = _AsyncOp(
-        post_procurement_purchaseorders_by_id_copy
-    )
-    get_procurement_purchaseorders_by_id_info = _AsyncOp(get_procurement_purchaseorders_by_id_info)
-    get_procurement_purchaseorders_by_id_quick_access_count = _AsyncOp(
-        get_procurement_purchaseorders_by_id_quick_access_count
-    )
-    post_procurement_purchaseorders_by_id_rebatch = _AsyncOp(
-        post_procurement_purchaseorders_by_id_rebatch
-    )
-    post_procurement_purchaseorders_by_id_unbatch = _AsyncOp(
-        post_procurement_purchaseorders_by_id_unbatch
-    )
-    get_procurement_purchaseorders_by_parent_id_lineitems = _AsyncOp(
+    get_procurement_purchaseorders_by_parent_id_lineitems = _Op(
         get_procurement_purchaseorders_by_parent_id_lineitems
     )
-    post_procurement_purchaseorders_by_parent_id_lineitems = _AsyncOp(
+    post_procurement_purchaseorders_by_parent_id_lineitems = _Op(
         post_procurement_purchaseorders_by_parent_id_lineitems
     )
-    delete_procurement_purchaseorders_by_parent_id_lineitems = _AsyncOp(
+    delete_procurement_purchaseorders_by_parent_id_lineitems = _Op(
         delete_procurement_purchaseorders_by_parent_id_lineitems
     )
-    post_procurement_purchaseorders_by_parent_id_lineitems_bulk = _AsyncOp(
+    post_procurement_purchaseorders_by_parent_id_lineitems_bulk = _Op(
         post_procurement_purchaseorders_by_parent_id_lineitems_bulk
     )
-    put_procurement_purchaseorders_by_parent_id_lineitems_bulk = _AsyncOp(
+    put_procurement_purchaseorders_by_parent_id_lineitems_bulk = _Op(
         put_procurement_purchaseorders_by_parent_id_lineitems_bulk
     )
-    delete_procurement_purchaseorders_by_parent_id_lineitems_bulk = _AsyncOp(
+    delete_procurement_purchaseorders_by_parent_id_lineitems_bulk = _Op(
         delete_procurement_purchaseorders_by_parent_id_lineitems_bulk
     )
-    get_procurement_purchaseorders_by_parent_id_lineitems_count = _AsyncOp(
+    get_procurement_purchaseorders_by_parent_id_lineitems_count = _Op(
         get_procurement_purchaseorders_by_parent_id_lineitems_count
     )
-    get_procurement_purchaseorders_by_parent_id_lineitems_by_id = _AsyncOp(
+    get_procurement_purchaseorders_by_parent_id_lineitems_by_id = _Op(
         get_procurement_purchaseorders_by_parent_id_lineitems_by_id
     )
-    put_procurement_purchaseorders_by_parent_id_lineitems_by_id = _AsyncOp(
+    put_procurement_purchaseorders_by_parent_id_lineitems_by_id = _Op(
         put_procurement_purchaseorders_by_parent_id_lineitems_by_id
     )
-    patch_procurement_purchaseorders_by_parent_id_lineitems_by_id = _AsyncOp(
+    patch_procurement_purchaseorders_by_parent_id_lineitems_by_id = _Op(
         patch_procurement_purchaseorders_by_parent_id_lineitems_by_id
     )
-    get_procurement_purchaseorders_by_parent_id_notes = _AsyncOp(
+    get_procurement_purchaseorders_by_parent_id_notes = _Op(
         get_procurement_purchaseorders_by_parent_id_notes
     )
-    post_procurement_purchaseorders_by_parent_id_notes = _AsyncOp(
+    post_procurement_purchaseorders_by_parent_id_notes = _Op(
         post_procurement_purchaseorders_by_parent_id_notes
     )
-    get_procurement_purchaseorders_by_parent_id_notes_count = _AsyncOp(
+    get_procurement_purchaseorders_by_parent_id_notes_count = _Op(
         get_procurement_purchaseorders_by_parent_id_notes_count
     )
-    get_procurement_purchaseorders_by_parent_id_notes_by_id = _AsyncOp(
+    get_procurement_purchaseorders_by_parent_id_notes_by_id = _Op(
         get_procurement_purchaseorders_by_parent_id_notes_by_id
     )
-    put_procurement_purchaseorders_by_parent_id_notes_by_id = _AsyncOp(
+    put_procurement_purchaseorders_by_parent_id_notes_by_id = _Op(
         put_procurement_purchaseorders_by_parent_id_notes_by_id
     )
-    patch_procurement_purchaseorders_by_parent_id_notes_by_id = _AsyncOp(
+    patch_procurement_purchaseorders_by_parent_id_notes_by_id = _Op(
         patch_procurement_purchaseorders_by_parent_id_notes_by_id
     )
-    delete_procurement_purchaseorders_by_parent_id_notes_by_id = _AsyncOp(
+    delete_procurement_purchaseorders_by_parent_id_notes_by_id = _Op(
         delete_procurement_purchaseorders_by_parent_id_notes_by_id
     )
-    get_procurement_purchaseorderstatuses = _AsyncOp(get_procurement_purchaseorderstatuses)
-    post_procurement_purchaseorderstatuses = _AsyncOp(post_procurement_purchaseorderstatuses)
-    get_procurement_purchaseorderstatuses_info_count = _AsyncOp(
+    get_procurement_purchaseorderstatuses = _Op(get_procurement_purchaseorderstatuses)
+    post_procurement_purchaseorderstatuses = _Op(post_procurement_purchaseorderstatuses)
+    get_procurement_purchaseorderstatuses_info_count = _Op(
         get_procurement_purchaseorderstatuses_info_count
     )
-    get_procurement_purchaseorderstatuses_count = _AsyncOp(
-        get_procurement_purchaseorderstatuses_count
-    )
-    get_procurement_purchaseorderstatuses_info = _AsyncOp(
-        get_procurement_purchaseorderstatuses_info
-    )
-    get_procurement_purchaseorderstatuses_by_id = _AsyncOp(
-        get_procurement_purchaseorderstatuses_by_id
-    )
-    put_procurement_purchaseorderstatuses_by_id = _AsyncOp(
-        put_procurement_purchaseorderstatuses_by_id
-    )
-    patch_procurement_purchaseorderstatuses_by_id = _AsyncOp(
+    get_procurement_purchaseorderstatuses_count = _Op(get_procurement_purchaseorderstatuses_count)
+    get_procurement_purchaseorderstatuses_info = _Op(get_procurement_purchaseorderstatuses_info)
+    get_procurement_purchaseorderstatuses_by_id = _Op(get_procurement_purchaseorderstatuses_by_id)
+    put_procurement_purchaseorderstatuses_by_id = _Op(put_procurement_purchaseorderstatuses_by_id)
+    patch_procurement_purchaseorderstatuses_by_id = _Op(
         patch_procurement_purchaseorderstatuses_by_id
     )
-    delete_procurement_purchaseorderstatuses_by_id = _AsyncOp(
+    delete_procurement_purchaseorderstatuses_by_id = _Op(
         delete_procurement_purchaseorderstatuses_by_id
     )
-    get_procurement_purchaseorderstatuses_by_id_info = _AsyncOp(
+    get_procurement_purchaseorderstatuses_by_id_info = _Op(
         get_procurement_purchaseorderstatuses_by_id_info
     )
-    get_procurement_purchaseorderstatuses_by_id_usages = _AsyncOp(
+    get_procurement_purchaseorderstatuses_by_id_usages = _Op(
         get_procurement_purchaseorderstatuses_by_id_usages
     )
-    get_procurement_purchaseorderstatuses_by_id_usages_list = _AsyncOp(
+    get_procurement_purchaseorderstatuses_by_id_usages_list = _Op(
         get_procurement_purchaseorderstatuses_by_id_usages_list
     )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _AsyncOp(
+    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
     )
-    post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _AsyncOp(
+    post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates = _Op(
         post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates
     )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count = _AsyncOp(
+    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count
     )
-    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+    get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
     )
-    put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+    put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _Op(
         put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
     )
-    patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+    patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _Op(
         patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
     )
-    delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+    delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id = _Op(
         delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id
     )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications = _AsyncOp(
+    get_procurement_purchaseorderstatuses_by_parent_id_notifications = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_notifications
     )
-    post_procurement_purchaseorderstatuses_by_parent_id_notifications = _AsyncOp(
+    post_procurement_purchaseorderstatuses_by_parent_id_notifications = _Op(
         post_procurement_purchaseorderstatuses_by_parent_id_notifications
     )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications_count = _AsyncOp(
+    get_procurement_purchaseorderstatuses_by_parent_id_notifications_count = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_notifications_count
     )
-    get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _AsyncOp(
+    get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _Op(
         get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
     )
-    put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _AsyncOp(
+    put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _Op(
         put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
     )
-    patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _AsyncOp(
+    patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _Op(
         patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
     )
-    delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _AsyncOp(
+    delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id = _Op(
         delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id
     )
-    post_procurement_purchasing_demands = _AsyncOp(post_procurement_purchasing_demands)
-    get_procurement_rma_actions = _AsyncOp(get_procurement_rma_actions)
-    post_procurement_rma_actions = _AsyncOp(post_procurement_rma_actions)
-    get_procurement_rma_actions_count = _AsyncOp(get_procurement_rma_actions_count)
-    get_procurement_rma_actions_info = _AsyncOp(get_procurement_rma_actions_info)
-    get_procurement_rma_actions_info_count = _AsyncOp(get_procurement_rma_actions_info_count)
-    get_procurement_rma_actions_by_id = _AsyncOp(get_procurement_rma_actions_by_id)
-    put_procurement_rma_actions_by_id = _AsyncOp(put_procurement_rma_actions_by_id)
-    patch_procurement_rma_actions_by_id = _AsyncOp(patch_procurement_rma_actions_by_id)
-    delete_procurement_rma_actions_by_id = _AsyncOp(delete_procurement_rma_actions_by_id)
-    get_procurement_rma_actions_by_id_info = _AsyncOp(get_procurement_rma_actions_by_id_info)
-    get_procurement_rma_statuses = _AsyncOp(get_procurement_rma_statuses)
-    post_procurement_rma_statuses = _AsyncOp(post_procurement_rma_statuses)
-    get_procurement_rma_statuses_count = _AsyncOp(get_procurement_rma_statuses_count)
-    get_procurement_rma_statuses_info = _AsyncOp(get_procurement_rma_statuses_info)
-    get_procurement_rma_statuses_info_count = _AsyncOp(get_procurement_rma_statuses_info_count)
-    get_procurement_rma_statuses_by_id = _AsyncOp(get_procurement_rma_statuses_by_id)
-    put_procurement_rma_statuses_by_id = _AsyncOp(put_procurement_rma_statuses_by_id)
-    patch_procurement_rma_statuses_by_id = _AsyncOp(patch_procurement_rma_statuses_by_id)
-    delete_procurement_rma_statuses_by_id = _AsyncOp(delete_procurement_rma_statuses_by_id)
-    get_procurement_rma_statuses_by_id_info = _AsyncOp(get_procurement_rma_statuses_by_id_info)
-    get_procurement_rma_statuses_by_id_usages = _AsyncOp(get_procurement_rma_statuses_by_id_usages)
-    get_procurement_rma_statuses_by_id_usages_list = _AsyncOp(
+    post_procurement_purchasing_demands = _Op(post_procurement_purchasing_demands)
+    get_procurement_rma_actions = _Op(get_procurement_rma_actions)
+    post_procurement_rma_actions = _Op(post_procurement_rma_actions)
+    get_procurement_rma_actions_count = _Op(get_procurement_rma_actions_count)
+    get_procurement_rma_actions_info = _Op(get_procurement_rma_actions_info)
+    get_procurement_rma_actions_info_count = _Op(get_procurement_rma_actions_info_count)
+    get_procurement_rma_actions_by_id = _Op(get_procurement_rma_actions_by_id)
+    put_procurement_rma_actions_by_id = _Op(put_procurement_rma_actions_by_id)
+    patch_procurement_rma_actions_by_id = _Op(patch_procurement_rma_actions_by_id)
+    delete_procurement_rma_actions_by_id = _Op(delete_procurement_rma_actions_by_id)
+    get_procurement_rma_actions_by_id_info = _Op(get_procurement_rma_actions_by_id_info)
+    get_procurement_rma_statuses = _Op(get_procurement_rma_statuses)
+    post_procurement_rma_statuses = _Op(post_procurement_rma_statuses)
+    get_procurement_rma_statuses_count = _Op(get_procurement_rma_statuses_count)
+    get_procurement_rma_statuses_info = _Op(get_procurement_rma_statuses_info)
+    get_procurement_rma_statuses_info_count = _Op(get_procurement_rma_statuses_info_count)
+    get_procurement_rma_statuses_by_id = _Op(get_procurement_rma_statuses_by_id)
+    put_procurement_rma_statuses_by_id = _Op(put_procurement_rma_statuses_by_id)
+    patch_procurement_rma_statuses_by_id = _Op(patch_procurement_rma_statuses_by_id)
+    delete_procurement_rma_statuses_by_id = _Op(delete_procurement_rma_statuses_by_id)
+    get_procurement_rma_statuses_by_id_info = _Op(get_procurement_rma_statuses_by_id_info)
+    get_procurement_rma_statuses_by_id_usages = _Op(get_procurement_rma_statuses_by_id_usages)
+    get_procurement_rma_statuses_by_id_usages_list = _Op(
         get_procurement_rma_statuses_by_id_usages_list
     )
-    get_procurement_rma_statuses_by_parent_id_email_templates = _AsyncOp(
+    get_procurement_rma_statuses_by_parent_id_email_templates = _Op(
         get_procurement_rma_statuses_by_parent_id_email_templates
     )
-    post_procurement_rma_statuses_by_parent_id_emailtemplates = _AsyncOp(
+    post_procurement_rma_statuses_by_parent_id_emailtemplates = _Op(
         post_procurement_rma_statuses_by_parent_id_emailtemplates
     )
-    get_procurement_rma_statuses_by_parent_id_emailtemplates_count = _AsyncOp(
+    get_procurement_rma_statuses_by_parent_id_emailtemplates_count = _Op(
         get_procurement_rma_statuses_by_parent_id_emailtemplates_count
     )
-    get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+    get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _Op(
         get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
     )
-    put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+    put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _Op(
         put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
     )
-    patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+    patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _Op(
         patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
     )
-    delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
+    delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id = _Op(
         delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id
     )
-    get_procurement_rma_statuses_by_parent_id_notifications = _AsyncOp(
+    get_procurement_rma_statuses_by_parent_id_notifications = _Op(
         get_procurement_rma_statuses_by_parent_id_notifications
     )
-    post_procurement_rma_statuses_by_parent_id_notifications = _AsyncOp(
+    post_procurement_rma_statuses_by_parent_id_notifications = _Op(
         post_procurement_rma_statuses_by_parent_id_notifications
     )
-    get_procurement_rma_statuses_by_parent_id_notifications_count = _AsyncOp(
+    get_procurement_rma_statuses_by_parent_id_notifications_count = _Op(
         get_procurement_rma_statuses_by_parent_id_notifications_count
     )
-    get_procurement_rma_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+    get_procurement_rma_statuses_by_parent_id_notifications_by_id = _Op(
         get_procurement_rma_statuses_by_parent_id_notifications_by_id
     )
-    put_procurement_rma_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+    put_procurement_rma_statuses_by_parent_id_notifications_by_id = _Op(
         put_procurement_rma_statuses_by_parent_id_notifications_by_id
     )
-    patch_procurement_rma_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+    patch_procurement_rma_statuses_by_parent_id_notifications_by_id = _Op(
         patch_procurement_rma_statuses_by_parent_id_notifications_by_id
     )
-    delete_procurement_rma_statuses_by_parent_id_notifications_by_id = _AsyncOp(
+    delete_procurement_rma_statuses_by_parent_id_notifications_by_id = _Op(
         delete_procurement_rma_statuses_by_parent_id_notifications_by_id
     )
-    get_procurement_rma_tags = _AsyncOp(get_procurement_rma_tags)
-    post_procurement_rma_tags = _AsyncOp(post_procurement_rma_tags)
-    get_procurement_rma_tags_count = _AsyncOp(get_procurement_rma_tags_count)
-    get_procurement_rma_tags_default = _AsyncOp(get_procurement_rma_tags_default)
-    get_procurement_rma_tags_by_id = _AsyncOp(get_procurement_rma_tags_by_id)
-    put_procurement_rma_tags_by_id = _AsyncOp(put_procurement_rma_tags_by_id)
-    patch_procurement_rma_tags_by_id = _AsyncOp(patch_procurement_rma_tags_by_id)
-    delete_procurement_rma_tags_by_id = _AsyncOp(delete_procurement_rma_tags_by_id)
-    get_procurement_settings = _AsyncOp(get_procurement_settings)
-    get_procurement_settings_count = _AsyncOp(get_procurement_settings_count)
-    get_procurement_settings_by_id = _AsyncOp(get_procurement_settings_by_id)
-    put_procurement_settings_by_id = _AsyncOp(put_procurement_settings_by_id)
-    patch_procurement_settings_by_id = _AsyncOp(patch_procurement_settings_by_id)
-    get_procurement_shipmentmethods = _AsyncOp(get_procurement_shipmentmethods)
-    post_procurement_shipmentmethods = _AsyncOp(post_procurement_shipmentmethods)
-    get_procurement_shipmentmethods_count = _AsyncOp(get_procurement_shipmentmethods_count)
-    get_procurement_shipmentmethods_info = _AsyncOp(get_procurement_shipmentmethods_info)
-    get_procurement_shipmentmethods_info_count = _AsyncOp(
-        get_procurement_shipmentmethods_info_count
-    )
-    get_procurement_shipmentmethods_by_id = _AsyncOp(get_procurement_shipmentmethods_by_id)
-    put_procurement_shipmentmethods_by_id = _AsyncOp(put_procurement_shipmentmethods_by_id)
-    patch_procurement_shipmentmethods_by_id = _AsyncOp(patch_procurement_shipmentmethods_by_id)
-    delete_procurement_shipmentmethods_by_id = _AsyncOp(delete_procurement_shipmentmethods_by_id)
-    get_procurement_shipmentmethods_by_id_info = _AsyncOp(
-        get_procurement_shipmentmethods_by_id_info
-    )
-    get_procurement_shipmentmethods_by_id_usages = _AsyncOp(
-        get_procurement_shipmentmethods_by_id_usages
-    )
-    get_procurement_shipmentmethods_by_id_usages_list = _AsyncOp(
+    get_procurement_rma_tags = _Op(get_procurement_rma_tags)
+    post_procurement_rma_tags = _Op(post_procurement_rma_tags)
+    get_procurement_rma_tags_count = _Op(get_procurement_rma_tags_count)
+    get_procurement_rma_tags_default = _Op(get_procurement_rma_tags_default)
+    get_procurement_rma_tags_by_id = _Op(get_procurement_rma_tags_by_id)
+    put_procurement_rma_tags_by_id = _Op(put_procurement_rma_tags_by_id)
+    patch_procurement_rma_tags_by_id = _Op(patch_procurement_rma_tags_by_id)
+    delete_procurement_rma_tags_by_id = _Op(delete_procurement_rma_tags_by_id)
+    get_procurement_settings = _Op(get_procurement_settings)
+    get_procurement_settings_count = _Op(get_procurement_settings_count)
+    get_procurement_settings_by_id = _Op(get_procurement_settings_by_id)
+    put_procurement_settings_by_id = _Op(put_procurement_settings_by_id)
+    patch_procurement_settings_by_id = _Op(patch_procurement_settings_by_id)
+    get_procurement_shipmentmethods = _Op(get_procurement_shipmentmethods)
+    post_procurement_shipmentmethods = _Op(post_procurement_shipmentmethods)
+    get_procurement_shipmentmethods_count = _Op(get_procurement_shipmentmethods_count)
+    get_procurement_shipmentmethods_info = _Op(get_procurement_shipmentmethods_info)
+    get_procurement_shipmentmethods_info_count = _Op(get_procurement_shipmentmethods_info_count)
+    get_procurement_shipmentmethods_by_id = _Op(get_procurement_shipmentmethods_by_id)
+    put_procurement_shipmentmethods_by_id = _Op(put_procurement_shipmentmethods_by_id)
+    patch_procurement_shipmentmethods_by_id = _Op(patch_procurement_shipmentmethods_by_id)
+    delete_procurement_shipmentmethods_by_id = _Op(delete_procurement_shipmentmethods_by_id)
+    get_procurement_shipmentmethods_by_id_info = _Op(get_procurement_shipmentmethods_by_id_info)
+    get_procurement_shipmentmethods_by_id_usages = _Op(get_procurement_shipmentmethods_by_id_usages)
+    get_procurement_shipmentmethods_by_id_usages_list = _Op(
         get_procurement_shipmentmethods_by_id_usages_list
     )
-    get_procurement_subcategories = _AsyncOp(get_procurement_subcategories)
-    post_procurement_subcategories = _AsyncOp(post_procurement_subcategories)
-    get_procurement_subcategories_count = _AsyncOp(get_procurement_subcategories_count)
-    get_procurement_subcategories_info = _AsyncOp(get_procurement_subcategories_info)
-    get_procurement_subcategories_info_count = _AsyncOp(get_procurement_subcategories_info_count)
-    get_procurement_subcategories_by_id = _AsyncOp(get_procurement_subcategories_by_id)
-    put_procurement_subcategories_by_id = _AsyncOp(put_procurement_subcategories_by_id)
-    patch_procurement_subcategories_by_id = _AsyncOp(patch_procurement_subcategories_by_id)
-    delete_procurement_subcategories_by_id = _AsyncOp(delete_procurement_subcategories_by_id)
-    get_procurement_subcategories_by_id_info = _AsyncOp(get_procurement_subcategories_by_id_info)
-    get_procurement_subcategories_by_id_usages = _AsyncOp(
-        get_procurement_subcategories_by_id_usages
-    )
-    get_procurement_subcategories_by_id_usages_list = _AsyncOp(
+    get_procurement_subcategories = _Op(get_procurement_subcategories)
+    post_procurement_subcategories = _Op(post_procurement_subcategories)
+    get_procurement_subcategories_count = _Op(get_procurement_subcategories_count)
+    get_procurement_subcategories_info = _Op(get_procurement_subcategories_info)
+    get_procurement_subcategories_info_count = _Op(get_procurement_subcategories_info_count)
+    get_procurement_subcategories_by_id = _Op(get_procurement_subcategories_by_id)
+    put_procurement_subcategories_by_id = _Op(put_procurement_subcategories_by_id)
+    patch_procurement_subcategories_by_id = _Op(patch_procurement_subcategories_by_id)
+    delete_procurement_subcategories_by_id = _Op(delete_procurement_subcategories_by_id)
+    get_procurement_subcategories_by_id_info = _Op(get_procurement_subcategories_by_id_info)
+    get_procurement_subcategories_by_id_usages = _Op(get_procurement_subcategories_by_id_usages)
+    get_procurement_subcategories_by_id_usages_list = _Op(
         get_procurement_subcategories_by_id_usages_list
     )
-    get_procurement_types = _AsyncOp(get_procurement_types)
-    post_procurement_types = _AsyncOp(post_procurement_types)
-    get_procurement_types_count = _AsyncOp(get_procurement_types_count)
-    get_procurement_types_info = _AsyncOp(get_procurement_types_info)
-    get_procurement_types_info_count = _AsyncOp(get_procurement_types_info_count)
-    get_procurement_types_by_id = _AsyncOp(get_procurement_types_by_id)
-    put_procurement_types_by_id = _AsyncOp(put_procurement_types_by_id)
-    patch_procurement_types_by_id = _AsyncOp(patch_procurement_types_by_id)
-    delete_procurement_types_by_id = _AsyncOp(delete_procurement_types_by_id)
-    get_procurement_types_by_id_info = _AsyncOp(get_procurement_types_by_id_info)
-    get_procurement_types_by_id_usages = _AsyncOp(get_procurement_types_by_id_usages)
-    get_procurement_types_by_id_usages_list = _AsyncOp(get_procurement_types_by_id_usages_list)
-    get_procurement_unit_of_measures = _AsyncOp(get_procurement_unit_of_measures)
-    post_procurement_unit_of_measures = _AsyncOp(post_procurement_unit_of_measures)
-    get_procurement_unit_of_measures_count = _AsyncOp(get_procurement_unit_of_measures_count)
-    get_procurement_unit_of_measures_by_id = _AsyncOp(get_procurement_unit_of_measures_by_id)
-    put_procurement_unit_of_measures_by_id = _AsyncOp(put_procurement_unit_of_measures_by_id)
-    patch_procurement_unit_of_measures_by_id = _AsyncOp(patch_procurement_unit_of_measures_by_id)
-    delete_procurement_unit_of_measures_by_id = _AsyncOp(delete_procurement_unit_of_measures_by_id)
-    get_procurement_unit_of_measures_by_parent_id_conversions = _AsyncOp(
+    get_procurement_types = _Op(get_procurement_types)
+    post_procurement_types = _Op(post_procurement_types)
+    get_procurement_types_count = _Op(get_procurement_types_count)
+    get_procurement_types_info = _Op(get_procurement_types_info)
+    get_procurement_types_info_count = _Op(get_procurement_types_info_count)
+    get_procurement_types_by_id = _Op(get_procurement_types_by_id)
+    put_procurement_types_by_id = _Op(put_procurement_types_by_id)
+    patch_procurement_types_by_id = _Op(patch_procurement_types_by_id)
+    delete_procurement_types_by_id = _Op(delete_procurement_types_by_id)
+    get_procurement_types_by_id_info = _Op(get_procurement_types_by_id_info)
+    get_procurement_types_by_id_usages = _Op(get_procurement_types_by_id_usages)
+    get_procurement_types_by_id_usages_list = _Op(get_procurement_types_by_id_usages_list)
+    get_procurement_unit_of_measures = _Op(get_procurement_unit_of_measures)
+    post_procurement_unit_of_measures = _Op(post_procurement_unit_of_measures)
+    get_procurement_unit_of_measures_count = _Op(get_procurement_unit_of_measures_count)
+    get_procurement_unit_of_measures_by_id = _Op(get_procurement_unit_of_measures_by_id)
+    put_procurement_unit_of_measures_by_id = _Op(put_procurement_unit_of_measures_by_id)
+    patch_procurement_unit_of_measures_by_id = _Op(patch_procurement_unit_of_measures_by_id)
+    delete_procurement_unit_of_measures_by_id = _Op(delete_procurement_unit_of_measures_by_id)
+    get_procurement_unit_of_measures_by_parent_id_conversions = _Op(
         get_procurement_unit_of_measures_by_parent_id_conversions
     )
-    post_procurement_unit_of_measures_by_parent_id_conversions = _AsyncOp(
+    post_procurement_unit_of_measures_by_parent_id_conversions = _Op(
         post_procurement_unit_of_measures_by_parent_id_conversions
     )
-    get_procurement_unit_of_measures_by_parent_id_conversions_count = _AsyncOp(
+    get_procurement_unit_of_measures_by_parent_id_conversions_count = _Op(
         get_procurement_unit_of_measures_by_parent_id_conversions_count
     )
-    get_procurement_unit_of_measures_by_parent_id_conversions_by_id = _AsyncOp(
+    get_procurement_unit_of_measures_by_parent_id_conversions_by_id = _Op(
         get_procurement_unit_of_measures_by_parent_id_conversions_by_id
     )
-    put_procurement_unit_of_measures_by_parent_id_conversions_by_id = _AsyncOp(
+    put_procurement_unit_of_measures_by_parent_id_conversions_by_id = _Op(
         put_procurement_unit_of_measures_by_parent_id_conversions_by_id
     )
-    patch_procurement_unit_of_measures_by_parent_id_conversions_by_id = _AsyncOp(
+    patch_procurement_unit_of_measures_by_parent_id_conversions_by_id = _Op(
         patch_procurement_unit_of_measures_by_parent_id_conversions_by_id
     )
-    delete_procurement_unit_of_measures_by_parent_id_conversions_by_id = _AsyncOp(
+    delete_procurement_unit_of_measures_by_parent_id_conversions_by_id = _Op(
         delete_procurement_unit_of_measures_by_parent_id_conversions_by_id
     )
-    get_procurement_warehouse_bins = _AsyncOp(get_procurement_warehouse_bins)
-    post_procurement_warehouse_bins = _AsyncOp(post_procurement_warehouse_bins)
-    get_procurement_warehouse_bins_count = _AsyncOp(get_procurement_warehouse_bins_count)
-    get_procurement_warehouse_bins_info = _AsyncOp(get_procurement_warehouse_bins_info)
-    get_procurement_warehouse_bins_info_count = _AsyncOp(get_procurement_warehouse_bins_info_count)
-    get_procurement_warehouse_bins_by_id = _AsyncOp(get_procurement_warehouse_bins_by_id)
-    put_procurement_warehouse_bins_by_id = _AsyncOp(put_procurement_warehouse_bins_by_id)
-    patch_procurement_warehouse_bins_by_id = _AsyncOp(patch_procurement_warehouse_bins_by_id)
-    delete_procurement_warehouse_bins_by_id = _AsyncOp(delete_procurement_warehouse_bins_by_id)
-    get_procurement_warehouse_bins_by_id_info = _AsyncOp(get_procurement_warehouse_bins_by_id_info)
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand = _AsyncOp(
+    get_procurement_warehouse_bins = _Op(get_procurement_warehouse_bins)
+    post_procurement_warehouse_bins = _Op(post_procurement_warehouse_bins)
+    get_procurement_warehouse_bins_count = _Op(get_procurement_warehouse_bins_count)
+    get_procurement_warehouse_bins_info = _Op(get_procurement_warehouse_bins_info)
+    get_procurement_warehouse_bins_info_count = _Op(get_procurement_warehouse_bins_info_count)
+    get_procurement_warehouse_bins_by_id = _Op(get_procurement_warehouse_bins_by_id)
+    put_procurement_warehouse_bins_by_id = _Op(put_procurement_warehouse_bins_by_id)
+    patch_procurement_warehouse_bins_by_id = _Op(patch_procurement_warehouse_bins_by_id)
+    delete_procurement_warehouse_bins_by_id = _Op(delete_procurement_warehouse_bins_by_id)
+    get_procurement_warehouse_bins_by_id_info = _Op(get_procurement_warehouse_bins_by_id_info)
+    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand = _Op(
         get_procurement_warehouse_bins_by_parent_id_inventory_on_hand
     )
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count = _AsyncOp(
+    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count = _Op(
         get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count
     )
-    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id = _AsyncOp(
+    get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id = _Op(
         get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id
     )
-    get_procurement_warehouses = _AsyncOp(get_procurement_warehouses)
-    post_procurement_warehouses = _AsyncOp(post_procurement_warehouses)
-    get_procurement_warehouses_count = _AsyncOp(get_procurement_warehouses_count)
-    get_procurement_warehouses_info = _AsyncOp(get_procurement_warehouses_info)
-    get_procurement_warehouses_info_count = _AsyncOp(get_procurement_warehouses_info_count)
-    get_procurement_warehouses_by_id = _AsyncOp(get_procurement_warehouses_by_id)
-    put_procurement_warehouses_by_id = _AsyncOp(put_procurement_warehouses_by_id)
-    patch_procurement_warehouses_by_id = _AsyncOp(patch_procurement_warehouses_by_id)
-    delete_procurement_warehouses_by_id = _AsyncOp(delete_procurement_warehouses_by_id)
-    get_procurement_warehouses_by_id_info = _AsyncOp(get_procurement_warehouses_by_id_info)
+    get_procurement_warehouses = _Op(get_procurement_warehouses)
+    post_procurement_warehouses = _Op(post_procurement_warehouses)
+    get_procurement_warehouses_count = _Op(get_procurement_warehouses_count)
+    get_procurement_warehouses_info = _Op(get_procurement_warehouses_info)
+    get_procurement_warehouses_info_count = _Op(get_procurement_warehouses_info_count)
+    get_procurement_warehouses_by_id = _Op(get_procurement_warehouses_by_id)
+    put_procurement_warehouses_by_id = _Op(put_procurement_warehouses_by_id)
+    patch_procurement_warehouses_by_id = _Op(patch_procurement_warehouses_by_id)
+    delete_procurement_warehouses_by_id = _Op(delete_procurement_warehouses_by_id)
+    get_procurement_warehouses_by_id_info = _Op(get_procurement_warehouses_by_id_info)
+
+
+# Bound to a client: ``client.procurement`` is a SyncProcurement (or AsyncProcurement),
+# ``client.procurement.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
+
+
+class SyncProcurement(ProcurementOperations[_Sync]):
+    """The ``procurement`` operations of a synchronous client."""
+
+
+class AsyncProcurement(ProcurementOperations[_Async]):
+    """The ``procurement`` operations of an asynchronous client."""
+
+    _async = True
 
 
 #: The classes a client exposes as ``client.procurement``.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -5473,695 +5475,639 @@ def delete_project_by_parent_id_billing_rates_by_id(
     )
 
 
-class PhaseStatusInfos:
-    """The ``PhaseStatusInfos`` resource."""
+class PhaseStatusInfos(_Bound[_M]):
+    """The ``PhaseStatusInfos`` resource: ``client.project.phase_status_infos``."""
 
-    list = staticmethod(get_project_phase_statuses_info)
-    get_project_phase_statuses_info = staticmethod(get_project_phase_statuses_info)
-    get_project_phase_statuses_by_id_info = staticmethod(get_project_phase_statuses_by_id_info)
-
-
-class PhaseStatuses:
-    """The ``PhaseStatuses`` resource."""
-
-    count = staticmethod(get_project_phase_statuses_count)
-    create = staticmethod(post_project_phase_statuses)
-    delete = staticmethod(delete_project_phase_statuses_by_id)
-    get = staticmethod(get_project_phase_statuses_by_id)
-    list = staticmethod(get_project_phase_statuses)
-    replace = staticmethod(put_project_phase_statuses_by_id)
-    update = staticmethod(patch_project_phase_statuses_by_id)
-    get_project_phase_statuses = staticmethod(get_project_phase_statuses)
-    post_project_phase_statuses = staticmethod(post_project_phase_statuses)
-    get_project_phase_statuses_count = staticmethod(get_project_phase_statuses_count)
-    get_project_phase_statuses_by_id = staticmethod(get_project_phase_statuses_by_id)
-    put_project_phase_statuses_by_id = staticmethod(put_project_phase_statuses_by_id)
-    patch_project_phase_statuses_by_id = staticmethod(patch_project_phase_statuses_by_id)
-    delete_project_phase_statuses_by_id = staticmethod(delete_project_phase_statuses_by_id)
-    get_project_phase_statuses_by_id_usages = staticmethod(get_project_phase_statuses_by_id_usages)
-    get_project_phase_statuses_by_id_usages_list = staticmethod(
-        get_project_phase_statuses_by_id_usages_list
-    )
+    list = _Op(get_project_phase_statuses_info)
+    get_project_phase_statuses_info = _Op(get_project_phase_statuses_info)
+    get_project_phase_statuses_by_id_info = _Op(get_project_phase_statuses_by_id_info)
 
 
-class ProjectBillingRates:
-    """The ``ProjectBillingRates`` resource."""
+class PhaseStatuses(_Bound[_M]):
+    """The ``PhaseStatuses`` resource: ``client.project.phase_statuses``."""
 
-    count = staticmethod(get_project_by_parent_id_billing_rates_count)
-    create = staticmethod(post_project_by_parent_id_billing_rates)
-    delete = staticmethod(delete_project_by_parent_id_billing_rates_by_id)
-    get = staticmethod(get_project_by_parent_id_billing_rates_by_id)
-    list = staticmethod(get_project_by_parent_id_billing_rates)
-    replace = staticmethod(put_project_by_parent_id_billing_rates_by_id)
-    patch_project_billing_rates_by_parent_id_billing_rates_by_id = staticmethod(
+    count = _Op(get_project_phase_statuses_count)
+    create = _Op(post_project_phase_statuses)
+    delete = _Op(delete_project_phase_statuses_by_id)
+    get = _Op(get_project_phase_statuses_by_id)
+    list = _Op(get_project_phase_statuses)
+    replace = _Op(put_project_phase_statuses_by_id)
+    update = _Op(patch_project_phase_statuses_by_id)
+    get_project_phase_statuses = _Op(get_project_phase_statuses)
+    post_project_phase_statuses = _Op(post_project_phase_statuses)
+    get_project_phase_statuses_count = _Op(get_project_phase_statuses_count)
+    get_project_phase_statuses_by_id = _Op(get_project_phase_statuses_by_id)
+    put_project_phase_statuses_by_id = _Op(put_project_phase_statuses_by_id)
+    patch_project_phase_statuses_by_id = _Op(patch_project_phase_statuses_by_id)
+    delete_project_phase_statuses_by_id = _Op(delete_project_phase_statuses_by_id)
+    get_project_phase_statuses_by_id_usages = _Op(get_project_phase_statuses_by_id_usages)
+    get_project_phase_statuses_by_id_usages_list = _Op(get_project_phase_statuses_by_id_usages_list)
+
+
+class ProjectBillingRates(_Bound[_M]):
+    """The ``ProjectBillingRates`` resource: ``client.project.project_billing_rates``."""
+
+    count = _Op(get_project_by_parent_id_billing_rates_count)
+    create = _Op(post_project_by_parent_id_billing_rates)
+    delete = _Op(delete_project_by_parent_id_billing_rates_by_id)
+    get = _Op(get_project_by_parent_id_billing_rates_by_id)
+    list = _Op(get_project_by_parent_id_billing_rates)
+    replace = _Op(put_project_by_parent_id_billing_rates_by_id)
+    patch_project_billing_rates_by_parent_id_billing_rates_by_id = _Op(
         patch_project_billing_rates_by_parent_id_billing_rates_by_id
     )
-    get_project_by_parent_id_billing_rates = staticmethod(get_project_by_parent_id_billing_rates)
-    post_project_by_parent_id_billing_rates = staticmethod(post_project_by_parent_id_billing_rates)
-    get_project_by_parent_id_billing_rates_count = staticmethod(
-        get_project_by_parent_id_billing_rates_count
-    )
-    get_project_by_parent_id_billing_rates_by_id = staticmethod(
-        get_project_by_parent_id_billing_rates_by_id
-    )
-    put_project_by_parent_id_billing_rates_by_id = staticmethod(
-        put_project_by_parent_id_billing_rates_by_id
-    )
-    delete_project_by_parent_id_billing_rates_by_id = staticmethod(
+    get_project_by_parent_id_billing_rates = _Op(get_project_by_parent_id_billing_rates)
+    post_project_by_parent_id_billing_rates = _Op(post_project_by_parent_id_billing_rates)
+    get_project_by_parent_id_billing_rates_count = _Op(get_project_by_parent_id_billing_rates_count)
+    get_project_by_parent_id_billing_rates_by_id = _Op(get_project_by_parent_id_billing_rates_by_id)
+    put_project_by_parent_id_billing_rates_by_id = _Op(put_project_by_parent_id_billing_rates_by_id)
+    delete_project_by_parent_id_billing_rates_by_id = _Op(
         delete_project_by_parent_id_billing_rates_by_id
     )
 
 
-class ProjectBoardKanbanSettings:
-    """The ``ProjectBoardKanbanSettings`` resource."""
+class ProjectBoardKanbanSettings(_Bound[_M]):
+    """The ``ProjectBoardKanbanSettings`` resource: ``client.project.project_board_kanban_settings``."""
 
-    create = staticmethod(post_project_boards_by_parent_id_kanban_settings)
-    delete = staticmethod(delete_project_boards_by_parent_id_kanban_settings_by_id)
-    get = staticmethod(get_project_boards_by_parent_id_kanban_settings_by_id)
-    list = staticmethod(get_project_boards_by_parent_id_kanban_settings)
-    replace = staticmethod(put_project_boards_by_parent_id_kanban_settings_by_id)
-    update = staticmethod(patch_project_boards_by_parent_id_kanban_settings_by_id)
-    get_project_boards_by_parent_id_kanban_settings = staticmethod(
+    create = _Op(post_project_boards_by_parent_id_kanban_settings)
+    delete = _Op(delete_project_boards_by_parent_id_kanban_settings_by_id)
+    get = _Op(get_project_boards_by_parent_id_kanban_settings_by_id)
+    list = _Op(get_project_boards_by_parent_id_kanban_settings)
+    replace = _Op(put_project_boards_by_parent_id_kanban_settings_by_id)
+    update = _Op(patch_project_boards_by_parent_id_kanban_settings_by_id)
+    get_project_boards_by_parent_id_kanban_settings = _Op(
         get_project_boards_by_parent_id_kanban_settings
     )
-    post_project_boards_by_parent_id_kanban_settings = staticmethod(
+    post_project_boards_by_parent_id_kanban_settings = _Op(
         post_project_boards_by_parent_id_kanban_settings
     )
-    get_project_boards_by_parent_id_kanban_settings_by_id = staticmethod(
+    get_project_boards_by_parent_id_kanban_settings_by_id = _Op(
         get_project_boards_by_parent_id_kanban_settings_by_id
     )
-    put_project_boards_by_parent_id_kanban_settings_by_id = staticmethod(
+    put_project_boards_by_parent_id_kanban_settings_by_id = _Op(
         put_project_boards_by_parent_id_kanban_settings_by_id
     )
-    patch_project_boards_by_parent_id_kanban_settings_by_id = staticmethod(
+    patch_project_boards_by_parent_id_kanban_settings_by_id = _Op(
         patch_project_boards_by_parent_id_kanban_settings_by_id
     )
-    delete_project_boards_by_parent_id_kanban_settings_by_id = staticmethod(
+    delete_project_boards_by_parent_id_kanban_settings_by_id = _Op(
         delete_project_boards_by_parent_id_kanban_settings_by_id
     )
 
 
-class ProjectBoardTeamInfos:
-    """The ``ProjectBoardTeamInfos`` resource."""
+class ProjectBoardTeamInfos(_Bound[_M]):
+    """The ``ProjectBoardTeamInfos`` resource: ``client.project.project_board_team_infos``."""
 
-    list = staticmethod(get_project_boards_by_parent_id_teams_info)
-    get_project_boards_by_parent_id_teams_info = staticmethod(
-        get_project_boards_by_parent_id_teams_info
-    )
-    get_project_boards_by_parent_id_teams_by_id_info = staticmethod(
+    list = _Op(get_project_boards_by_parent_id_teams_info)
+    get_project_boards_by_parent_id_teams_info = _Op(get_project_boards_by_parent_id_teams_info)
+    get_project_boards_by_parent_id_teams_by_id_info = _Op(
         get_project_boards_by_parent_id_teams_by_id_info
     )
-    get_project_boards_by_parent_id_teams_by_id_info_count = staticmethod(
+    get_project_boards_by_parent_id_teams_by_id_info_count = _Op(
         get_project_boards_by_parent_id_teams_by_id_info_count
     )
 
 
-class ProjectBoardTeamMembers:
-    """The ``ProjectBoardTeamMembers`` resource."""
+class ProjectBoardTeamMembers(_Bound[_M]):
+    """The ``ProjectBoardTeamMembers`` resource: ``client.project.project_board_team_members``."""
 
-    create = staticmethod(post_project_boards_by_grandparent_id_teams_by_parent_id_members)
-    delete = staticmethod(delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    get = staticmethod(get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    list = staticmethod(get_project_boards_by_grandparent_id_teams_by_parent_id_members)
-    replace = staticmethod(put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    update = staticmethod(patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    get_project_boards_by_grandparent_id_teams_by_parent_id_members = staticmethod(
+    create = _Op(post_project_boards_by_grandparent_id_teams_by_parent_id_members)
+    delete = _Op(delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    get = _Op(get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    list = _Op(get_project_boards_by_grandparent_id_teams_by_parent_id_members)
+    replace = _Op(put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    update = _Op(patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members = _Op(
         get_project_boards_by_grandparent_id_teams_by_parent_id_members
     )
-    post_project_boards_by_grandparent_id_teams_by_parent_id_members = staticmethod(
+    post_project_boards_by_grandparent_id_teams_by_parent_id_members = _Op(
         post_project_boards_by_grandparent_id_teams_by_parent_id_members
     )
-    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = staticmethod(
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _Op(
         get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
     )
-    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = staticmethod(
+    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _Op(
         put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
     )
-    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = staticmethod(
+    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _Op(
         patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
     )
-    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = staticmethod(
+    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _Op(
         delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
     )
 
 
-class ProjectBoardTeams:
-    """The ``ProjectBoardTeams`` resource."""
+class ProjectBoardTeams(_Bound[_M]):
+    """The ``ProjectBoardTeams`` resource: ``client.project.project_board_teams``."""
 
-    count = staticmethod(get_project_boards_by_parent_id_teams_count)
-    create = staticmethod(post_project_boards_by_parent_id_teams)
-    delete = staticmethod(delete_project_boards_by_parent_id_teams_by_id)
-    get = staticmethod(get_project_boards_by_parent_id_teams_by_id)
-    list = staticmethod(get_project_boards_by_parent_id_teams)
-    replace = staticmethod(put_project_boards_by_parent_id_teams_by_id)
-    update = staticmethod(patch_project_boards_by_parent_id_teams_by_id)
-    get_project_boards_by_parent_id_teams = staticmethod(get_project_boards_by_parent_id_teams)
-    post_project_boards_by_parent_id_teams = staticmethod(post_project_boards_by_parent_id_teams)
-    get_project_boards_by_parent_id_teams_count = staticmethod(
-        get_project_boards_by_parent_id_teams_count
-    )
-    get_project_boards_by_parent_id_teams_by_id = staticmethod(
-        get_project_boards_by_parent_id_teams_by_id
-    )
-    put_project_boards_by_parent_id_teams_by_id = staticmethod(
-        put_project_boards_by_parent_id_teams_by_id
-    )
-    patch_project_boards_by_parent_id_teams_by_id = staticmethod(
+    count = _Op(get_project_boards_by_parent_id_teams_count)
+    create = _Op(post_project_boards_by_parent_id_teams)
+    delete = _Op(delete_project_boards_by_parent_id_teams_by_id)
+    get = _Op(get_project_boards_by_parent_id_teams_by_id)
+    list = _Op(get_project_boards_by_parent_id_teams)
+    replace = _Op(put_project_boards_by_parent_id_teams_by_id)
+    update = _Op(patch_project_boards_by_parent_id_teams_by_id)
+    get_project_boards_by_parent_id_teams = _Op(get_project_boards_by_parent_id_teams)
+    post_project_boards_by_parent_id_teams = _Op(post_project_boards_by_parent_id_teams)
+    get_project_boards_by_parent_id_teams_count = _Op(get_project_boards_by_parent_id_teams_count)
+    get_project_boards_by_parent_id_teams_by_id = _Op(get_project_boards_by_parent_id_teams_by_id)
+    put_project_boards_by_parent_id_teams_by_id = _Op(put_project_boards_by_parent_id_teams_by_id)
+    patch_project_boards_by_parent_id_teams_by_id = _Op(
         patch_project_boards_by_parent_id_teams_by_id
     )
-    delete_project_boards_by_parent_id_teams_by_id = staticmethod(
+    delete_project_boards_by_parent_id_teams_by_id = _Op(
         delete_project_boards_by_parent_id_teams_by_id
     )
 
 
-class ProjectContacts:
-    """The ``ProjectContacts`` resource."""
+class ProjectContacts(_Bound[_M]):
+    """The ``ProjectContacts`` resource: ``client.project.project_contacts``."""
 
-    create = staticmethod(post_project_projects_by_parent_id_contacts)
-    delete = staticmethod(delete_project_projects_by_parent_id_contacts_by_id)
-    get = staticmethod(get_project_projects_by_parent_id_contacts_by_id)
-    list = staticmethod(get_project_projects_by_parent_id_contacts)
-    get_project_projects_by_parent_id_contacts = staticmethod(
-        get_project_projects_by_parent_id_contacts
-    )
-    post_project_projects_by_parent_id_contacts = staticmethod(
-        post_project_projects_by_parent_id_contacts
-    )
-    get_project_projects_by_parent_id_contacts_by_id = staticmethod(
+    create = _Op(post_project_projects_by_parent_id_contacts)
+    delete = _Op(delete_project_projects_by_parent_id_contacts_by_id)
+    get = _Op(get_project_projects_by_parent_id_contacts_by_id)
+    list = _Op(get_project_projects_by_parent_id_contacts)
+    get_project_projects_by_parent_id_contacts = _Op(get_project_projects_by_parent_id_contacts)
+    post_project_projects_by_parent_id_contacts = _Op(post_project_projects_by_parent_id_contacts)
+    get_project_projects_by_parent_id_contacts_by_id = _Op(
         get_project_projects_by_parent_id_contacts_by_id
     )
-    delete_project_projects_by_parent_id_contacts_by_id = staticmethod(
+    delete_project_projects_by_parent_id_contacts_by_id = _Op(
         delete_project_projects_by_parent_id_contacts_by_id
     )
 
 
-class ProjectNotes:
-    """The ``ProjectNotes`` resource."""
+class ProjectNotes(_Bound[_M]):
+    """The ``ProjectNotes`` resource: ``client.project.project_notes``."""
 
-    count = staticmethod(get_project_projects_by_parent_id_notes_count)
-    create = staticmethod(post_project_projects_by_parent_id_notes)
-    delete = staticmethod(delete_project_projects_by_parent_id_notes_by_id)
-    get = staticmethod(get_project_projects_by_parent_id_notes_by_id)
-    list = staticmethod(get_project_projects_by_parent_id_notes)
-    replace = staticmethod(put_project_projects_by_parent_id_notes_by_id)
-    update = staticmethod(patch_project_projects_by_parent_id_notes_by_id)
-    get_project_projects_by_parent_id_notes = staticmethod(get_project_projects_by_parent_id_notes)
-    post_project_projects_by_parent_id_notes = staticmethod(
-        post_project_projects_by_parent_id_notes
-    )
-    get_project_projects_by_parent_id_notes_count = staticmethod(
+    count = _Op(get_project_projects_by_parent_id_notes_count)
+    create = _Op(post_project_projects_by_parent_id_notes)
+    delete = _Op(delete_project_projects_by_parent_id_notes_by_id)
+    get = _Op(get_project_projects_by_parent_id_notes_by_id)
+    list = _Op(get_project_projects_by_parent_id_notes)
+    replace = _Op(put_project_projects_by_parent_id_notes_by_id)
+    update = _Op(patch_project_projects_by_parent_id_notes_by_id)
+    get_project_projects_by_parent_id_notes = _Op(get_project_projects_by_parent_id_notes)
+    post_project_projects_by_parent_id_notes = _Op(post_project_projects_by_parent_id_notes)
+    get_project_projects_by_parent_id_notes_count = _Op(
         get_project_projects_by_parent_id_notes_count
     )
-    get_project_projects_by_parent_id_notes_by_id = staticmethod(
+    get_project_projects_by_parent_id_notes_by_id = _Op(
         get_project_projects_by_parent_id_notes_by_id
     )
-    put_project_projects_by_parent_id_notes_by_id = staticmethod(
+    put_project_projects_by_parent_id_notes_by_id = _Op(
         put_project_projects_by_parent_id_notes_by_id
     )
-    patch_project_projects_by_parent_id_notes_by_id = staticmethod(
+    patch_project_projects_by_parent_id_notes_by_id = _Op(
         patch_project_projects_by_parent_id_notes_by_id
     )
-    delete_project_projects_by_parent_id_notes_by_id = staticmethod(
+    delete_project_projects_by_parent_id_notes_by_id = _Op(
         delete_project_projects_by_parent_id_notes_by_id
     )
 
 
-class ProjectPhases:
-    """The ``ProjectPhases`` resource."""
+class ProjectPhases(_Bound[_M]):
+    """The ``ProjectPhases`` resource: ``client.project.project_phases``."""
 
-    count = staticmethod(get_project_projects_by_parent_id_phases_count)
-    create = staticmethod(post_project_projects_by_parent_id_phases)
-    delete = staticmethod(delete_project_projects_by_parent_id_phases_by_id)
-    get = staticmethod(get_project_projects_by_parent_id_phases_by_id)
-    list = staticmethod(get_project_projects_by_parent_id_phases)
-    replace = staticmethod(put_project_projects_by_parent_id_phases_by_id)
-    update = staticmethod(patch_project_projects_by_parent_id_phases_by_id)
-    get_project_projects_by_parent_id_phases = staticmethod(
-        get_project_projects_by_parent_id_phases
-    )
-    post_project_projects_by_parent_id_phases = staticmethod(
-        post_project_projects_by_parent_id_phases
-    )
-    get_project_projects_by_parent_id_phases_count = staticmethod(
+    count = _Op(get_project_projects_by_parent_id_phases_count)
+    create = _Op(post_project_projects_by_parent_id_phases)
+    delete = _Op(delete_project_projects_by_parent_id_phases_by_id)
+    get = _Op(get_project_projects_by_parent_id_phases_by_id)
+    list = _Op(get_project_projects_by_parent_id_phases)
+    replace = _Op(put_project_projects_by_parent_id_phases_by_id)
+    update = _Op(patch_project_projects_by_parent_id_phases_by_id)
+    get_project_projects_by_parent_id_phases = _Op(get_project_projects_by_parent_id_phases)
+    post_project_projects_by_parent_id_phases = _Op(post_project_projects_by_parent_id_phases)
+    get_project_projects_by_parent_id_phases_count = _Op(
         get_project_projects_by_parent_id_phases_count
     )
-    get_project_projects_by_parent_id_phases_by_id = staticmethod(
+    get_project_projects_by_parent_id_phases_by_id = _Op(
         get_project_projects_by_parent_id_phases_by_id
     )
-    put_project_projects_by_parent_id_phases_by_id = staticmethod(
+    put_project_projects_by_parent_id_phases_by_id = _Op(
         put_project_projects_by_parent_id_phases_by_id
     )
-    patch_project_projects_by_parent_id_phases_by_id = staticmethod(
+    patch_project_projects_by_parent_id_phases_by_id = _Op(
         patch_project_projects_by_parent_id_phases_by_id
     )
-    delete_project_projects_by_parent_id_phases_by_id = staticmethod(
+    delete_project_projects_by_parent_id_phases_by_id = _Op(
         delete_project_projects_by_parent_id_phases_by_id
     )
 
 
-class ProjectSecurityRoleInfos:
-    """The ``ProjectSecurityRoleInfos`` resource."""
+class ProjectSecurityRoleInfos(_Bound[_M]):
+    """The ``ProjectSecurityRoleInfos`` resource: ``client.project.project_security_role_infos``."""
 
-    list = staticmethod(get_project_security_roles_info)
-    get_project_security_roles_info = staticmethod(get_project_security_roles_info)
-    get_project_security_roles_by_id_info = staticmethod(get_project_security_roles_by_id_info)
+    list = _Op(get_project_security_roles_info)
+    get_project_security_roles_info = _Op(get_project_security_roles_info)
+    get_project_security_roles_by_id_info = _Op(get_project_security_roles_by_id_info)
 
 
-class ProjectSecurityRoleSettings:
-    """The ``ProjectSecurityRoleSettings`` resource."""
+class ProjectSecurityRoleSettings(_Bound[_M]):
+    """The ``ProjectSecurityRoleSettings`` resource: ``client.project.project_security_role_settings``."""
 
-    count = staticmethod(get_project_security_roles_by_parent_id_settings_count)
-    get = staticmethod(get_project_security_roles_by_parent_id_settings_by_id)
-    list = staticmethod(get_project_security_roles_by_parent_id_settings)
-    replace = staticmethod(put_project_security_roles_by_parent_id_settings_by_id)
-    update = staticmethod(patch_project_security_roles_by_parent_id_settings_by_id)
-    get_project_security_roles_by_parent_id_settings = staticmethod(
+    count = _Op(get_project_security_roles_by_parent_id_settings_count)
+    get = _Op(get_project_security_roles_by_parent_id_settings_by_id)
+    list = _Op(get_project_security_roles_by_parent_id_settings)
+    replace = _Op(put_project_security_roles_by_parent_id_settings_by_id)
+    update = _Op(patch_project_security_roles_by_parent_id_settings_by_id)
+    get_project_security_roles_by_parent_id_settings = _Op(
         get_project_security_roles_by_parent_id_settings
     )
-    get_project_security_roles_by_parent_id_settings_count = staticmethod(
+    get_project_security_roles_by_parent_id_settings_count = _Op(
         get_project_security_roles_by_parent_id_settings_count
     )
-    get_project_security_roles_by_parent_id_settings_by_id = staticmethod(
+    get_project_security_roles_by_parent_id_settings_by_id = _Op(
         get_project_security_roles_by_parent_id_settings_by_id
     )
-    put_project_security_roles_by_parent_id_settings_by_id = staticmethod(
+    put_project_security_roles_by_parent_id_settings_by_id = _Op(
         put_project_security_roles_by_parent_id_settings_by_id
     )
-    patch_project_security_roles_by_parent_id_settings_by_id = staticmethod(
+    patch_project_security_roles_by_parent_id_settings_by_id = _Op(
         patch_project_security_roles_by_parent_id_settings_by_id
     )
 
 
-class ProjectSecurityRoles:
-    """The ``ProjectSecurityRoles`` resource."""
+class ProjectSecurityRoles(_Bound[_M]):
+    """The ``ProjectSecurityRoles`` resource: ``client.project.project_security_roles``."""
 
-    count = staticmethod(get_project_security_roles_count)
-    create = staticmethod(post_project_security_roles)
-    delete = staticmethod(delete_project_security_roles_by_id)
-    get = staticmethod(get_project_security_roles_by_id)
-    list = staticmethod(get_project_security_roles)
-    replace = staticmethod(put_project_security_roles_by_id)
-    update = staticmethod(patch_project_security_roles_by_id)
-    get_project_security_roles = staticmethod(get_project_security_roles)
-    post_project_security_roles = staticmethod(post_project_security_roles)
-    get_project_security_roles_count = staticmethod(get_project_security_roles_count)
-    get_project_security_roles_by_id = staticmethod(get_project_security_roles_by_id)
-    put_project_security_roles_by_id = staticmethod(put_project_security_roles_by_id)
-    patch_project_security_roles_by_id = staticmethod(patch_project_security_roles_by_id)
-    delete_project_security_roles_by_id = staticmethod(delete_project_security_roles_by_id)
-
-
-class ProjectStatuses:
-    """The ``ProjectStatuses`` resource."""
-
-    count = staticmethod(get_project_statuses_count)
-    create = staticmethod(post_project_statuses)
-    delete = staticmethod(delete_project_statuses_by_id)
-    get = staticmethod(get_project_statuses_by_id)
-    list = staticmethod(get_project_statuses)
-    replace = staticmethod(put_project_statuses_by_id)
-    update = staticmethod(patch_project_statuses_by_id)
-    get_project_statuses = staticmethod(get_project_statuses)
-    post_project_statuses = staticmethod(post_project_statuses)
-    get_project_statuses_count = staticmethod(get_project_statuses_count)
-    get_project_statuses_by_id = staticmethod(get_project_statuses_by_id)
-    put_project_statuses_by_id = staticmethod(put_project_statuses_by_id)
-    patch_project_statuses_by_id = staticmethod(patch_project_statuses_by_id)
-    delete_project_statuses_by_id = staticmethod(delete_project_statuses_by_id)
+    count = _Op(get_project_security_roles_count)
+    create = _Op(post_project_security_roles)
+    delete = _Op(delete_project_security_roles_by_id)
+    get = _Op(get_project_security_roles_by_id)
+    list = _Op(get_project_security_roles)
+    replace = _Op(put_project_security_roles_by_id)
+    update = _Op(patch_project_security_roles_by_id)
+    get_project_security_roles = _Op(get_project_security_roles)
+    post_project_security_roles = _Op(post_project_security_roles)
+    get_project_security_roles_count = _Op(get_project_security_roles_count)
+    get_project_security_roles_by_id = _Op(get_project_security_roles_by_id)
+    put_project_security_roles_by_id = _Op(put_project_security_roles_by_id)
+    patch_project_security_roles_by_id = _Op(patch_project_security_roles_by_id)
+    delete_project_security_roles_by_id = _Op(delete_project_security_roles_by_id)
 
 
-class ProjectStatusesInfo:
-    """The ``ProjectStatusesInfo`` resource."""
+class ProjectStatuses(_Bound[_M]):
+    """The ``ProjectStatuses`` resource: ``client.project.project_statuses``."""
 
-    count = staticmethod(get_project_statuses_info_count)
-    list = staticmethod(get_project_statuses_info)
-    get_project_statuses_info = staticmethod(get_project_statuses_info)
-    get_project_statuses_info_count = staticmethod(get_project_statuses_info_count)
-    get_project_statuses_by_id_info = staticmethod(get_project_statuses_by_id_info)
+    count = _Op(get_project_statuses_count)
+    create = _Op(post_project_statuses)
+    delete = _Op(delete_project_statuses_by_id)
+    get = _Op(get_project_statuses_by_id)
+    list = _Op(get_project_statuses)
+    replace = _Op(put_project_statuses_by_id)
+    update = _Op(patch_project_statuses_by_id)
+    get_project_statuses = _Op(get_project_statuses)
+    post_project_statuses = _Op(post_project_statuses)
+    get_project_statuses_count = _Op(get_project_statuses_count)
+    get_project_statuses_by_id = _Op(get_project_statuses_by_id)
+    put_project_statuses_by_id = _Op(put_project_statuses_by_id)
+    patch_project_statuses_by_id = _Op(patch_project_statuses_by_id)
+    delete_project_statuses_by_id = _Op(delete_project_statuses_by_id)
 
 
-class ProjectTemplatePhases:
-    """The ``ProjectTemplatePhases`` resource."""
+class ProjectStatusesInfo(_Bound[_M]):
+    """The ``ProjectStatusesInfo`` resource: ``client.project.project_statuses_info``."""
 
-    list = staticmethod(get_project_project_templates_project_template_phases)
-    get_project_project_templates_project_template_phases = staticmethod(
+    count = _Op(get_project_statuses_info_count)
+    list = _Op(get_project_statuses_info)
+    get_project_statuses_info = _Op(get_project_statuses_info)
+    get_project_statuses_info_count = _Op(get_project_statuses_info_count)
+    get_project_statuses_by_id_info = _Op(get_project_statuses_by_id_info)
+
+
+class ProjectTemplatePhases(_Bound[_M]):
+    """The ``ProjectTemplatePhases`` resource: ``client.project.project_template_phases``."""
+
+    list = _Op(get_project_project_templates_project_template_phases)
+    get_project_project_templates_project_template_phases = _Op(
         get_project_project_templates_project_template_phases
     )
-    get_project_project_templates_by_parent_id_project_template_phases = staticmethod(
+    get_project_project_templates_by_parent_id_project_template_phases = _Op(
         get_project_project_templates_by_parent_id_project_template_phases
     )
-    post_project_project_templates_by_parent_id_project_template_phases = staticmethod(
+    post_project_project_templates_by_parent_id_project_template_phases = _Op(
         post_project_project_templates_by_parent_id_project_template_phases
     )
-    get_project_project_templates_by_parent_id_project_template_phases_by_id = staticmethod(
+    get_project_project_templates_by_parent_id_project_template_phases_by_id = _Op(
         get_project_project_templates_by_parent_id_project_template_phases_by_id
     )
-    put_project_project_templates_by_parent_id_project_template_phases_by_id = staticmethod(
+    put_project_project_templates_by_parent_id_project_template_phases_by_id = _Op(
         put_project_project_templates_by_parent_id_project_template_phases_by_id
     )
-    patch_project_project_templates_by_parent_id_project_template_phases_by_id = staticmethod(
+    patch_project_project_templates_by_parent_id_project_template_phases_by_id = _Op(
         patch_project_project_templates_by_parent_id_project_template_phases_by_id
     )
-    delete_project_project_templates_by_parent_id_project_template_phases_by_id = staticmethod(
+    delete_project_project_templates_by_parent_id_project_template_phases_by_id = _Op(
         delete_project_project_templates_by_parent_id_project_template_phases_by_id
     )
 
 
-class ProjectTemplateTasks:
-    """The ``ProjectTemplateTasks`` resource."""
+class ProjectTemplateTasks(_Bound[_M]):
+    """The ``ProjectTemplateTasks`` resource: ``client.project.project_template_tasks``."""
 
-    list = staticmethod(get_project_project_templates_project_template_tickets_tasks)
-    get_project_project_templates_project_template_tickets_tasks = staticmethod(
+    list = _Op(get_project_project_templates_project_template_tickets_tasks)
+    get_project_project_templates_project_template_tickets_tasks = _Op(
         get_project_project_templates_project_template_tickets_tasks
     )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = staticmethod(
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _Op(
         get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
     )
-    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = staticmethod(
+    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _Op(
         post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
     )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = staticmethod(
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = _Op(
         get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count
     )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = staticmethod(
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _Op(
         get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
     )
-    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = staticmethod(
+    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _Op(
         put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
     )
-    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = staticmethod(
+    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _Op(
         patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
     )
-    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = staticmethod(
+    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _Op(
         delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
     )
 
 
-class ProjectTemplateTickets:
-    """The ``ProjectTemplateTickets`` resource."""
+class ProjectTemplateTickets(_Bound[_M]):
+    """The ``ProjectTemplateTickets`` resource: ``client.project.project_template_tickets``."""
 
-    list = staticmethod(get_project_project_templates_project_template_tickets)
-    get_project_project_templates_project_template_tickets = staticmethod(
+    list = _Op(get_project_project_templates_project_template_tickets)
+    get_project_project_templates_project_template_tickets = _Op(
         get_project_project_templates_project_template_tickets
     )
-    get_project_project_templates_by_parent_id_project_template_tickets = staticmethod(
+    get_project_project_templates_by_parent_id_project_template_tickets = _Op(
         get_project_project_templates_by_parent_id_project_template_tickets
     )
-    post_project_project_templates_by_parent_id_project_template_tickets = staticmethod(
+    post_project_project_templates_by_parent_id_project_template_tickets = _Op(
         post_project_project_templates_by_parent_id_project_template_tickets
     )
-    get_project_project_templates_by_parent_id_project_template_tickets_count = staticmethod(
+    get_project_project_templates_by_parent_id_project_template_tickets_count = _Op(
         get_project_project_templates_by_parent_id_project_template_tickets_count
     )
-    get_project_project_templates_by_parent_id_project_template_tickets_by_id = staticmethod(
+    get_project_project_templates_by_parent_id_project_template_tickets_by_id = _Op(
         get_project_project_templates_by_parent_id_project_template_tickets_by_id
     )
-    put_project_project_templates_by_parent_id_project_template_tickets_by_id = staticmethod(
+    put_project_project_templates_by_parent_id_project_template_tickets_by_id = _Op(
         put_project_project_templates_by_parent_id_project_template_tickets_by_id
     )
-    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = staticmethod(
+    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = _Op(
         patch_project_project_templates_by_parent_id_project_template_tickets_by_id
     )
-    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = staticmethod(
+    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = _Op(
         delete_project_project_templates_by_parent_id_project_template_tickets_by_id
     )
 
 
-class ProjectTemplates:
-    """The ``ProjectTemplates`` resource."""
+class ProjectTemplates(_Bound[_M]):
+    """The ``ProjectTemplates`` resource: ``client.project.project_templates``."""
 
-    count = staticmethod(get_project_project_templates_count)
-    create = staticmethod(post_project_project_templates)
-    delete = staticmethod(delete_project_project_templates_by_id)
-    get = staticmethod(get_project_project_templates_by_id)
-    list = staticmethod(get_project_project_templates)
-    replace = staticmethod(put_project_project_templates_by_id)
-    update = staticmethod(patch_project_project_templates_by_id)
-    get_project_project_templates = staticmethod(get_project_project_templates)
-    post_project_project_templates = staticmethod(post_project_project_templates)
-    get_project_project_templates_count = staticmethod(get_project_project_templates_count)
-    post_project_project_templates_create_from_project_by_id = staticmethod(
+    count = _Op(get_project_project_templates_count)
+    create = _Op(post_project_project_templates)
+    delete = _Op(delete_project_project_templates_by_id)
+    get = _Op(get_project_project_templates_by_id)
+    list = _Op(get_project_project_templates)
+    replace = _Op(put_project_project_templates_by_id)
+    update = _Op(patch_project_project_templates_by_id)
+    get_project_project_templates = _Op(get_project_project_templates)
+    post_project_project_templates = _Op(post_project_project_templates)
+    get_project_project_templates_count = _Op(get_project_project_templates_count)
+    post_project_project_templates_create_from_project_by_id = _Op(
         post_project_project_templates_create_from_project_by_id
     )
-    get_project_project_templates_by_id = staticmethod(get_project_project_templates_by_id)
-    put_project_project_templates_by_id = staticmethod(put_project_project_templates_by_id)
-    patch_project_project_templates_by_id = staticmethod(patch_project_project_templates_by_id)
-    delete_project_project_templates_by_id = staticmethod(delete_project_project_templates_by_id)
-    get_project_project_templates_by_id_workplan = staticmethod(
-        get_project_project_templates_by_id_workplan
-    )
+    get_project_project_templates_by_id = _Op(get_project_project_templates_by_id)
+    put_project_project_templates_by_id = _Op(put_project_project_templates_by_id)
+    patch_project_project_templates_by_id = _Op(patch_project_project_templates_by_id)
+    delete_project_project_templates_by_id = _Op(delete_project_project_templates_by_id)
+    get_project_project_templates_by_id_workplan = _Op(get_project_project_templates_by_id_workplan)
 
 
-class ProjectTicketNotes:
-    """The ``ProjectTicketNotes`` resource."""
+class ProjectTicketNotes(_Bound[_M]):
+    """The ``ProjectTicketNotes`` resource: ``client.project.project_ticket_notes``."""
 
-    create = staticmethod(post_project_ticket_note_by_id_mark_as)
-    post_project_ticket_note_by_id_mark_as = staticmethod(post_project_ticket_note_by_id_mark_as)
-    get_project_tickets_by_parent_id_all_notes = staticmethod(
-        get_project_tickets_by_parent_id_all_notes
-    )
+    create = _Op(post_project_ticket_note_by_id_mark_as)
+    post_project_ticket_note_by_id_mark_as = _Op(post_project_ticket_note_by_id_mark_as)
+    get_project_tickets_by_parent_id_all_notes = _Op(get_project_tickets_by_parent_id_all_notes)
 
 
-class ProjectTickets:
-    """The ``ProjectTickets`` resource."""
+class ProjectTickets(_Bound[_M]):
+    """The ``ProjectTickets`` resource: ``client.project.project_tickets``."""
 
-    count = staticmethod(get_project_tickets_count)
-    create = staticmethod(post_project_tickets)
-    delete = staticmethod(delete_project_tickets_by_id)
-    get = staticmethod(get_project_tickets_by_id)
-    list = staticmethod(get_project_tickets)
-    replace = staticmethod(put_project_tickets_by_id)
-    update = staticmethod(patch_project_tickets_by_id)
-    get_project_tickets = staticmethod(get_project_tickets)
-    post_project_tickets = staticmethod(post_project_tickets)
-    get_project_tickets_count = staticmethod(get_project_tickets_count)
-    post_project_tickets_search = staticmethod(post_project_tickets_search)
-    get_project_tickets_by_id = staticmethod(get_project_tickets_by_id)
-    put_project_tickets_by_id = staticmethod(put_project_tickets_by_id)
-    patch_project_tickets_by_id = staticmethod(patch_project_tickets_by_id)
-    delete_project_tickets_by_id = staticmethod(delete_project_tickets_by_id)
-    get_project_tickets_by_parent_id_activities = staticmethod(
-        get_project_tickets_by_parent_id_activities
-    )
-    get_project_tickets_by_parent_id_activities_count = staticmethod(
+    count = _Op(get_project_tickets_count)
+    create = _Op(post_project_tickets)
+    delete = _Op(delete_project_tickets_by_id)
+    get = _Op(get_project_tickets_by_id)
+    list = _Op(get_project_tickets)
+    replace = _Op(put_project_tickets_by_id)
+    update = _Op(patch_project_tickets_by_id)
+    get_project_tickets = _Op(get_project_tickets)
+    post_project_tickets = _Op(post_project_tickets)
+    get_project_tickets_count = _Op(get_project_tickets_count)
+    post_project_tickets_search = _Op(post_project_tickets_search)
+    get_project_tickets_by_id = _Op(get_project_tickets_by_id)
+    put_project_tickets_by_id = _Op(put_project_tickets_by_id)
+    patch_project_tickets_by_id = _Op(patch_project_tickets_by_id)
+    delete_project_tickets_by_id = _Op(delete_project_tickets_by_id)
+    get_project_tickets_by_parent_id_activities = _Op(get_project_tickets_by_parent_id_activities)
+    get_project_tickets_by_parent_id_activities_count = _Op(
         get_project_tickets_by_parent_id_activities_count
     )
-    get_project_tickets_by_parent_id_configurations = staticmethod(
+    get_project_tickets_by_parent_id_configurations = _Op(
         get_project_tickets_by_parent_id_configurations
     )
-    post_project_tickets_by_parent_id_configurations = staticmethod(
+    post_project_tickets_by_parent_id_configurations = _Op(
         post_project_tickets_by_parent_id_configurations
     )
-    get_project_tickets_by_parent_id_configurations_count = staticmethod(
+    get_project_tickets_by_parent_id_configurations_count = _Op(
         get_project_tickets_by_parent_id_configurations_count
     )
-    get_project_tickets_by_parent_id_configurations_by_id = staticmethod(
+    get_project_tickets_by_parent_id_configurations_by_id = _Op(
         get_project_tickets_by_parent_id_configurations_by_id
     )
-    delete_project_tickets_by_parent_id_configurations_by_id = staticmethod(
+    delete_project_tickets_by_parent_id_configurations_by_id = _Op(
         delete_project_tickets_by_parent_id_configurations_by_id
     )
-    post_project_tickets_by_parent_id_convert = staticmethod(
-        post_project_tickets_by_parent_id_convert
-    )
-    get_project_tickets_by_parent_id_documents = staticmethod(
-        get_project_tickets_by_parent_id_documents
-    )
-    get_project_tickets_by_parent_id_documents_count = staticmethod(
+    post_project_tickets_by_parent_id_convert = _Op(post_project_tickets_by_parent_id_convert)
+    get_project_tickets_by_parent_id_documents = _Op(get_project_tickets_by_parent_id_documents)
+    get_project_tickets_by_parent_id_documents_count = _Op(
         get_project_tickets_by_parent_id_documents_count
     )
-    get_project_tickets_by_parent_id_products = staticmethod(
-        get_project_tickets_by_parent_id_products
-    )
-    get_project_tickets_by_parent_id_products_count = staticmethod(
+    get_project_tickets_by_parent_id_products = _Op(get_project_tickets_by_parent_id_products)
+    get_project_tickets_by_parent_id_products_count = _Op(
         get_project_tickets_by_parent_id_products_count
     )
-    get_project_tickets_by_parent_id_scheduleentries = staticmethod(
+    get_project_tickets_by_parent_id_scheduleentries = _Op(
         get_project_tickets_by_parent_id_scheduleentries
     )
-    get_project_tickets_by_parent_id_scheduleentries_count = staticmethod(
+    get_project_tickets_by_parent_id_scheduleentries_count = _Op(
         get_project_tickets_by_parent_id_scheduleentries_count
     )
-    get_project_tickets_by_parent_id_timeentries = staticmethod(
-        get_project_tickets_by_parent_id_timeentries
-    )
-    get_project_tickets_by_parent_id_timeentries_count = staticmethod(
+    get_project_tickets_by_parent_id_timeentries = _Op(get_project_tickets_by_parent_id_timeentries)
+    get_project_tickets_by_parent_id_timeentries_count = _Op(
         get_project_tickets_by_parent_id_timeentries_count
     )
 
 
-class ProjectTypeInfos:
-    """The ``ProjectTypeInfos`` resource."""
+class ProjectTypeInfos(_Bound[_M]):
+    """The ``ProjectTypeInfos`` resource: ``client.project.project_type_infos``."""
 
-    count = staticmethod(get_project_project_types_info_count)
-    list = staticmethod(get_project_project_types_info)
-    get_project_project_types_info = staticmethod(get_project_project_types_info)
-    get_project_project_types_info_count = staticmethod(get_project_project_types_info_count)
-    get_project_project_types_by_id_info = staticmethod(get_project_project_types_by_id_info)
-
-
-class ProjectTypes:
-    """The ``ProjectTypes`` resource."""
-
-    count = staticmethod(get_project_project_types_count)
-    create = staticmethod(post_project_project_types)
-    delete = staticmethod(delete_project_project_types_by_id)
-    get = staticmethod(get_project_project_types_by_id)
-    list = staticmethod(get_project_project_types)
-    replace = staticmethod(put_project_project_types_by_id)
-    update = staticmethod(patch_project_project_types_by_id)
-    get_project_project_types = staticmethod(get_project_project_types)
-    post_project_project_types = staticmethod(post_project_project_types)
-    get_project_project_types_count = staticmethod(get_project_project_types_count)
-    get_project_project_types_by_id = staticmethod(get_project_project_types_by_id)
-    put_project_project_types_by_id = staticmethod(put_project_project_types_by_id)
-    patch_project_project_types_by_id = staticmethod(patch_project_project_types_by_id)
-    delete_project_project_types_by_id = staticmethod(delete_project_project_types_by_id)
-    get_project_project_types_by_id_usages = staticmethod(get_project_project_types_by_id_usages)
-    get_project_project_types_by_id_usages_list = staticmethod(
-        get_project_project_types_by_id_usages_list
-    )
+    count = _Op(get_project_project_types_info_count)
+    list = _Op(get_project_project_types_info)
+    get_project_project_types_info = _Op(get_project_project_types_info)
+    get_project_project_types_info_count = _Op(get_project_project_types_info_count)
+    get_project_project_types_by_id_info = _Op(get_project_project_types_by_id_info)
 
 
-class Projects:
-    """The ``Projects`` resource."""
+class ProjectTypes(_Bound[_M]):
+    """The ``ProjectTypes`` resource: ``client.project.project_types``."""
 
-    count = staticmethod(get_project_projects_count)
-    create = staticmethod(post_project_projects)
-    delete = staticmethod(delete_project_projects_by_id)
-    get = staticmethod(get_project_projects_by_id)
-    list = staticmethod(get_project_projects)
-    replace = staticmethod(put_project_projects_by_id)
-    update = staticmethod(patch_project_projects_by_id)
-    get_project_projects = staticmethod(get_project_projects)
-    post_project_projects = staticmethod(post_project_projects)
-    get_project_projects_count = staticmethod(get_project_projects_count)
-    get_project_projects_by_id = staticmethod(get_project_projects_by_id)
-    put_project_projects_by_id = staticmethod(put_project_projects_by_id)
-    patch_project_projects_by_id = staticmethod(patch_project_projects_by_id)
-    delete_project_projects_by_id = staticmethod(delete_project_projects_by_id)
-    get_project_projects_by_id_project_workplan = staticmethod(
-        get_project_projects_by_id_project_workplan
-    )
-    post_project_projects_by_parent_id_apply_template_by_id = staticmethod(
+    count = _Op(get_project_project_types_count)
+    create = _Op(post_project_project_types)
+    delete = _Op(delete_project_project_types_by_id)
+    get = _Op(get_project_project_types_by_id)
+    list = _Op(get_project_project_types)
+    replace = _Op(put_project_project_types_by_id)
+    update = _Op(patch_project_project_types_by_id)
+    get_project_project_types = _Op(get_project_project_types)
+    post_project_project_types = _Op(post_project_project_types)
+    get_project_project_types_count = _Op(get_project_project_types_count)
+    get_project_project_types_by_id = _Op(get_project_project_types_by_id)
+    put_project_project_types_by_id = _Op(put_project_project_types_by_id)
+    patch_project_project_types_by_id = _Op(patch_project_project_types_by_id)
+    delete_project_project_types_by_id = _Op(delete_project_project_types_by_id)
+    get_project_project_types_by_id_usages = _Op(get_project_project_types_by_id_usages)
+    get_project_project_types_by_id_usages_list = _Op(get_project_project_types_by_id_usages_list)
+
+
+class Projects(_Bound[_M]):
+    """The ``Projects`` resource: ``client.project.projects``."""
+
+    count = _Op(get_project_projects_count)
+    create = _Op(post_project_projects)
+    delete = _Op(delete_project_projects_by_id)
+    get = _Op(get_project_projects_by_id)
+    list = _Op(get_project_projects)
+    replace = _Op(put_project_projects_by_id)
+    update = _Op(patch_project_projects_by_id)
+    get_project_projects = _Op(get_project_projects)
+    post_project_projects = _Op(post_project_projects)
+    get_project_projects_count = _Op(get_project_projects_count)
+    get_project_projects_by_id = _Op(get_project_projects_by_id)
+    put_project_projects_by_id = _Op(put_project_projects_by_id)
+    patch_project_projects_by_id = _Op(patch_project_projects_by_id)
+    delete_project_projects_by_id = _Op(delete_project_projects_by_id)
+    get_project_projects_by_id_project_workplan = _Op(get_project_projects_by_id_project_workplan)
+    post_project_projects_by_parent_id_apply_template_by_id = _Op(
         post_project_projects_by_parent_id_apply_template_by_id
     )
-    post_project_projects_by_parent_id_apply_templates = staticmethod(
+    post_project_projects_by_parent_id_apply_templates = _Op(
         post_project_projects_by_parent_id_apply_templates
     )
 
 
-class ProjectsTeamMembers:
-    """The ``ProjectsTeamMembers`` resource."""
+class ProjectsTeamMembers(_Bound[_M]):
+    """The ``ProjectsTeamMembers`` resource: ``client.project.projects_team_members``."""
 
-    count = staticmethod(get_project_projects_by_parent_id_team_members_count)
-    create = staticmethod(post_project_projects_by_parent_id_team_members)
-    delete = staticmethod(delete_project_projects_by_parent_id_team_members_by_id)
-    get = staticmethod(get_project_projects_by_parent_id_team_members_by_id)
-    list = staticmethod(get_project_projects_by_parent_id_team_members)
-    replace = staticmethod(put_project_projects_by_parent_id_team_members_by_id)
-    update = staticmethod(patch_project_projects_by_parent_id_team_members_by_id)
-    get_project_projects_by_parent_id_team_members = staticmethod(
+    count = _Op(get_project_projects_by_parent_id_team_members_count)
+    create = _Op(post_project_projects_by_parent_id_team_members)
+    delete = _Op(delete_project_projects_by_parent_id_team_members_by_id)
+    get = _Op(get_project_projects_by_parent_id_team_members_by_id)
+    list = _Op(get_project_projects_by_parent_id_team_members)
+    replace = _Op(put_project_projects_by_parent_id_team_members_by_id)
+    update = _Op(patch_project_projects_by_parent_id_team_members_by_id)
+    get_project_projects_by_parent_id_team_members = _Op(
         get_project_projects_by_parent_id_team_members
     )
-    post_project_projects_by_parent_id_team_members = staticmethod(
+    post_project_projects_by_parent_id_team_members = _Op(
         post_project_projects_by_parent_id_team_members
     )
-    get_project_projects_by_parent_id_team_members_count = staticmethod(
+    get_project_projects_by_parent_id_team_members_count = _Op(
         get_project_projects_by_parent_id_team_members_count
     )
-    get_project_projects_by_parent_id_team_members_by_id = staticmethod(
+    get_project_projects_by_parent_id_team_members_by_id = _Op(
         get_project_projects_by_parent_id_team_members_by_id
     )
-    put_project_projects_by_parent_id_team_members_by_id = staticmethod(
+    put_project_projects_by_parent_id_team_members_by_id = _Op(
         put_project_projects_by_parent_id_team_members_by_id
     )
-    patch_project_projects_by_parent_id_team_members_by_id = staticmethod(
+    patch_project_projects_by_parent_id_team_members_by_id = _Op(
         patch_project_projects_by_parent_id_team_members_by_id
     )
-    delete_project_projects_by_parent_id_team_members_by_id = staticmethod(
+    delete_project_projects_by_parent_id_team_members_by_id = _Op(
         delete_project_projects_by_parent_id_team_members_by_id
     )
 
 
-class StatusIndicators:
-    """The ``StatusIndicators`` resource."""
+class StatusIndicators(_Bound[_M]):
+    """The ``StatusIndicators`` resource: ``client.project.status_indicators``."""
 
-    count = staticmethod(get_project_status_indicators_count)
-    get = staticmethod(get_project_status_indicators_by_id)
-    list = staticmethod(get_project_status_indicators)
-    get_project_status_indicators = staticmethod(get_project_status_indicators)
-    get_project_status_indicators_count = staticmethod(get_project_status_indicators_count)
-    get_project_status_indicators_by_id = staticmethod(get_project_status_indicators_by_id)
-
-
-class Statuses:
-    """The ``Statuses`` resource."""
-
-    list = staticmethod(get_project_statuses_by_id_usages)
-    get_project_statuses_by_id_usages = staticmethod(get_project_statuses_by_id_usages)
-    get_project_statuses_by_id_usages_list = staticmethod(get_project_statuses_by_id_usages_list)
+    count = _Op(get_project_status_indicators_count)
+    get = _Op(get_project_status_indicators_by_id)
+    list = _Op(get_project_status_indicators)
+    get_project_status_indicators = _Op(get_project_status_indicators)
+    get_project_status_indicators_count = _Op(get_project_status_indicators_count)
+    get_project_status_indicators_by_id = _Op(get_project_status_indicators_by_id)
 
 
-class TicketNotes:
-    """The ``TicketNotes`` resource."""
+class Statuses(_Bound[_M]):
+    """The ``Statuses`` resource: ``client.project.statuses``."""
 
-    count = staticmethod(get_project_tickets_by_parent_id_notes_count)
-    create = staticmethod(post_project_tickets_by_parent_id_notes)
-    delete = staticmethod(delete_project_tickets_by_parent_id_notes_by_id)
-    get = staticmethod(get_project_tickets_by_parent_id_notes_by_id)
-    list = staticmethod(get_project_tickets_by_parent_id_notes)
-    replace = staticmethod(put_project_tickets_by_parent_id_notes_by_id)
-    update = staticmethod(patch_project_tickets_by_parent_id_notes_by_id)
-    get_project_tickets_by_parent_id_notes = staticmethod(get_project_tickets_by_parent_id_notes)
-    post_project_tickets_by_parent_id_notes = staticmethod(post_project_tickets_by_parent_id_notes)
-    get_project_tickets_by_parent_id_notes_count = staticmethod(
-        get_project_tickets_by_parent_id_notes_count
-    )
-    get_project_tickets_by_parent_id_notes_by_id = staticmethod(
-        get_project_tickets_by_parent_id_notes_by_id
-    )
-    put_project_tickets_by_parent_id_notes_by_id = staticmethod(
-        put_project_tickets_by_parent_id_notes_by_id
-    )
-    patch_project_tickets_by_parent_id_notes_by_id = staticmethod(
+    list = _Op(get_project_statuses_by_id_usages)
+    get_project_statuses_by_id_usages = _Op(get_project_statuses_by_id_usages)
+    get_project_statuses_by_id_usages_list = _Op(get_project_statuses_by_id_usages_list)
+
+
+class TicketNotes(_Bound[_M]):
+    """The ``TicketNotes`` resource: ``client.project.ticket_notes``."""
+
+    count = _Op(get_project_tickets_by_parent_id_notes_count)
+    create = _Op(post_project_tickets_by_parent_id_notes)
+    delete = _Op(delete_project_tickets_by_parent_id_notes_by_id)
+    get = _Op(get_project_tickets_by_parent_id_notes_by_id)
+    list = _Op(get_project_tickets_by_parent_id_notes)
+    replace = _Op(put_project_tickets_by_parent_id_notes_by_id)
+    update = _Op(patch_project_tickets_by_parent_id_notes_by_id)
+    get_project_tickets_by_parent_id_notes = _Op(get_project_tickets_by_parent_id_notes)
+    post_project_tickets_by_parent_id_notes = _Op(post_project_tickets_by_parent_id_notes)
+    get_project_tickets_by_parent_id_notes_count = _Op(get_project_tickets_by_parent_id_notes_count)
+    get_project_tickets_by_parent_id_notes_by_id = _Op(get_project_tickets_by_parent_id_notes_by_id)
+    put_project_tickets_by_parent_id_notes_by_id = _Op(put_project_tickets_by_parent_id_notes_by_id)
+    patch_project_tickets_by_parent_id_notes_by_id = _Op(
         patch_project_tickets_by_parent_id_notes_by_id
     )
-    delete_project_tickets_by_parent_id_notes_by_id = staticmethod(
+    delete_project_tickets_by_parent_id_notes_by_id = _Op(
         delete_project_tickets_by_parent_id_notes_by_id
     )
 
 
-class TicketTasks:
-    """The ``TicketTasks`` resource."""
+class TicketTasks(_Bound[_M]):
+    """The ``TicketTasks`` resource: ``client.project.ticket_tasks``."""
 
-    count = staticmethod(get_project_tickets_by_parent_id_tasks_count)
-    create = staticmethod(post_project_tickets_by_parent_id_tasks)
-    delete = staticmethod(delete_project_tickets_by_parent_id_tasks_by_id)
-    get = staticmethod(get_project_tickets_by_parent_id_tasks_by_id)
-    list = staticmethod(get_project_tickets_by_parent_id_tasks)
-    replace = staticmethod(put_project_tickets_by_parent_id_tasks_by_id)
-    update = staticmethod(patch_project_tickets_by_parent_id_tasks_by_id)
-    get_project_tickets_by_parent_id_tasks = staticmethod(get_project_tickets_by_parent_id_tasks)
-    post_project_tickets_by_parent_id_tasks = staticmethod(post_project_tickets_by_parent_id_tasks)
-    get_project_tickets_by_parent_id_tasks_count = staticmethod(
-        get_project_tickets_by_parent_id_tasks_count
-    )
-    get_project_tickets_by_parent_id_tasks_by_id = staticmethod(
-        get_project_tickets_by_parent_id_tasks_by_id
-    )
-    put_project_tickets_by_parent_id_tasks_by_id = staticmethod(
-        put_project_tickets_by_parent_id_tasks_by_id
-    )
-    patch_project_tickets_by_parent_id_tasks_by_id = staticmethod(
+    count = _Op(get_project_tickets_by_parent_id_tasks_count)
+    create = _Op(post_project_tickets_by_parent_id_tasks)
+    delete = _Op(delete_project_tickets_by_parent_id_tasks_by_id)
+    get = _Op(get_project_tickets_by_parent_id_tasks_by_id)
+    list = _Op(get_project_tickets_by_parent_id_tasks)
+    replace = _Op(put_project_tickets_by_parent_id_tasks_by_id)
+    update = _Op(patch_project_tickets_by_parent_id_tasks_by_id)
+    get_project_tickets_by_parent_id_tasks = _Op(get_project_tickets_by_parent_id_tasks)
+    post_project_tickets_by_parent_id_tasks = _Op(post_project_tickets_by_parent_id_tasks)
+    get_project_tickets_by_parent_id_tasks_count = _Op(get_project_tickets_by_parent_id_tasks_count)
+    get_project_tickets_by_parent_id_tasks_by_id = _Op(get_project_tickets_by_parent_id_tasks_by_id)
+    put_project_tickets_by_parent_id_tasks_by_id = _Op(put_project_tickets_by_parent_id_tasks_by_id)
+    patch_project_tickets_by_parent_id_tasks_by_id = _Op(
         patch_project_tickets_by_parent_id_tasks_by_id
     )
-    delete_project_tickets_by_parent_id_tasks_by_id = staticmethod(
+    delete_project_tickets_by_parent_id_tasks_by_id = _Op(
         delete_project_tickets_by_parent_id_tasks_by_id
     )
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "phase_status_infos": PhaseStatusInfos,
     "phase_statuses": PhaseStatuses,
@@ -6194,2218 +6140,421 @@ RESOURCES: dict[str, type] = {
     "ticket_tasks": TicketTasks,
 }
 
-# Bound to a client: ``client.project`` is a SyncProject, ``client.project.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class ProjectOperations(_Bound[_M]):
+    """The ``project`` operations of a client, by resource and by full name."""
 
-class SyncPhaseStatusInfos(_Bound):
-    """The ``PhaseStatusInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_project_phase_statuses_info)
-    get_project_phase_statuses_info = _SyncOp(get_project_phase_statuses_info)
-    get_project_phase_statuses_by_id_info = _SyncOp(get_project_phase_statuses_by_id_info)
-
-
-class SyncPhaseStatuses(_Bound):
-    """The ``PhaseStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_phase_statuses_count)
-    create = _SyncOp(post_project_phase_statuses)
-    delete = _SyncOp(delete_project_phase_statuses_by_id)
-    get = _SyncOp(get_project_phase_statuses_by_id)
-    list = _SyncOp(get_project_phase_statuses)
-    replace = _SyncOp(put_project_phase_statuses_by_id)
-    update = _SyncOp(patch_project_phase_statuses_by_id)
-    get_project_phase_statuses = _SyncOp(get_project_phase_statuses)
-    post_project_phase_statuses = _SyncOp(post_project_phase_statuses)
-    get_project_phase_statuses_count = _SyncOp(get_project_phase_statuses_count)
-    get_project_phase_statuses_by_id = _SyncOp(get_project_phase_statuses_by_id)
-    put_project_phase_statuses_by_id = _SyncOp(put_project_phase_statuses_by_id)
-    patch_project_phase_statuses_by_id = _SyncOp(patch_project_phase_statuses_by_id)
-    delete_project_phase_statuses_by_id = _SyncOp(delete_project_phase_statuses_by_id)
-    get_project_phase_statuses_by_id_usages = _SyncOp(get_project_phase_statuses_by_id_usages)
-    get_project_phase_statuses_by_id_usages_list = _SyncOp(
-        get_project_phase_statuses_by_id_usages_list
+    phase_status_infos: _Resource[PhaseStatusInfos[_M]] = _Resource(PhaseStatusInfos)
+    phase_statuses: _Resource[PhaseStatuses[_M]] = _Resource(PhaseStatuses)
+    project_billing_rates: _Resource[ProjectBillingRates[_M]] = _Resource(ProjectBillingRates)
+    project_board_kanban_settings: _Resource[ProjectBoardKanbanSettings[_M]] = _Resource(
+        ProjectBoardKanbanSettings
     )
+    project_board_team_infos: _Resource[ProjectBoardTeamInfos[_M]] = _Resource(
+        ProjectBoardTeamInfos
+    )
+    project_board_team_members: _Resource[ProjectBoardTeamMembers[_M]] = _Resource(
+        ProjectBoardTeamMembers
+    )
+    project_board_teams: _Resource[ProjectBoardTeams[_M]] = _Resource(ProjectBoardTeams)
+    project_contacts: _Resource[ProjectContacts[_M]] = _Resource(ProjectContacts)
+    project_notes: _Resource[ProjectNotes[_M]] = _Resource(ProjectNotes)
+    project_phases: _Resource[ProjectPhases[_M]] = _Resource(ProjectPhases)
+    project_security_role_infos: _Resource[ProjectSecurityRoleInfos[_M]] = _Resource(
+        ProjectSecurityRoleInfos
+    )
+    project_security_role_settings: _Resource[ProjectSecurityRoleSettings[_M]] = _Resource(
+        ProjectSecurityRoleSettings
+    )
+    project_security_roles: _Resource[ProjectSecurityRoles[_M]] = _Resource(ProjectSecurityRoles)
+    project_statuses: _Resource[ProjectStatuses[_M]] = _Resource(ProjectStatuses)
+    project_statuses_info: _Resource[ProjectStatusesInfo[_M]] = _Resource(ProjectStatusesInfo)
+    project_template_phases: _Resource[ProjectTemplatePhases[_M]] = _Resource(ProjectTemplatePhases)
+    project_template_tasks: _Resource[ProjectTemplateTasks[_M]] = _Resource(ProjectTemplateTasks)
+    project_template_tickets: _Resource[ProjectTemplateTickets[_M]] = _Resource(
+        ProjectTemplateTickets
+    )
+    project_templates: _Resource[ProjectTemplates[_M]] = _Resource(ProjectTemplates)
+    project_ticket_notes: _Resource[ProjectTicketNotes[_M]] = _Resource(ProjectTicketNotes)
+    project_tickets: _Resource[ProjectTickets[_M]] = _Resource(ProjectTickets)
+    project_type_infos: _Resource[ProjectTypeInfos[_M]] = _Resource(ProjectTypeInfos)
+    project_types: _Resource[ProjectTypes[_M]] = _Resource(ProjectTypes)
+    projects: _Resource[Projects[_M]] = _Resource(Projects)
+    projects_team_members: _Resource[ProjectsTeamMembers[_M]] = _Resource(ProjectsTeamMembers)
+    status_indicators: _Resource[StatusIndicators[_M]] = _Resource(StatusIndicators)
+    statuses: _Resource[Statuses[_M]] = _Resource(Statuses)
+    ticket_notes: _Resource[TicketNotes[_M]] = _Resource(TicketNotes)
+    ticket_tasks: _Resource[TicketTasks[_M]] = _Resource(TicketTasks)
 
-
-class SyncProjectBillingRates(_Bound):
-    """The ``ProjectBillingRates`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_by_parent_id_billing_rates_count)
-    create = _SyncOp(post_project_by_parent_id_billing_rates)
-    delete = _SyncOp(delete_project_by_parent_id_billing_rates_by_id)
-    get = _SyncOp(get_project_by_parent_id_billing_rates_by_id)
-    list = _SyncOp(get_project_by_parent_id_billing_rates)
-    replace = _SyncOp(put_project_by_parent_id_billing_rates_by_id)
-    patch_project_billing_rates_by_parent_id_billing_rates_by_id = _SyncOp(
+    patch_project_billing_rates_by_parent_id_billing_rates_by_id = _Op(
         patch_project_billing_rates_by_parent_id_billing_rates_by_id
     )
-    get_project_by_parent_id_billing_rates = _SyncOp(get_project_by_parent_id_billing_rates)
-    post_project_by_parent_id_billing_rates = _SyncOp(post_project_by_parent_id_billing_rates)
-    get_project_by_parent_id_billing_rates_count = _SyncOp(
-        get_project_by_parent_id_billing_rates_count
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members = _Op(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members
     )
-    get_project_by_parent_id_billing_rates_by_id = _SyncOp(
-        get_project_by_parent_id_billing_rates_by_id
+    post_project_boards_by_grandparent_id_teams_by_parent_id_members = _Op(
+        post_project_boards_by_grandparent_id_teams_by_parent_id_members
     )
-    put_project_by_parent_id_billing_rates_by_id = _SyncOp(
-        put_project_by_parent_id_billing_rates_by_id
+    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _Op(
+        get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
     )
-    delete_project_by_parent_id_billing_rates_by_id = _SyncOp(
+    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _Op(
+        put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _Op(
+        patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _Op(
+        delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
+    )
+    get_project_boards_by_parent_id_kanban_settings = _Op(
+        get_project_boards_by_parent_id_kanban_settings
+    )
+    post_project_boards_by_parent_id_kanban_settings = _Op(
+        post_project_boards_by_parent_id_kanban_settings
+    )
+    get_project_boards_by_parent_id_kanban_settings_by_id = _Op(
+        get_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    put_project_boards_by_parent_id_kanban_settings_by_id = _Op(
+        put_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    patch_project_boards_by_parent_id_kanban_settings_by_id = _Op(
+        patch_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    delete_project_boards_by_parent_id_kanban_settings_by_id = _Op(
+        delete_project_boards_by_parent_id_kanban_settings_by_id
+    )
+    get_project_boards_by_parent_id_teams = _Op(get_project_boards_by_parent_id_teams)
+    post_project_boards_by_parent_id_teams = _Op(post_project_boards_by_parent_id_teams)
+    get_project_boards_by_parent_id_teams_count = _Op(get_project_boards_by_parent_id_teams_count)
+    get_project_boards_by_parent_id_teams_info = _Op(get_project_boards_by_parent_id_teams_info)
+    get_project_boards_by_parent_id_teams_by_id = _Op(get_project_boards_by_parent_id_teams_by_id)
+    put_project_boards_by_parent_id_teams_by_id = _Op(put_project_boards_by_parent_id_teams_by_id)
+    patch_project_boards_by_parent_id_teams_by_id = _Op(
+        patch_project_boards_by_parent_id_teams_by_id
+    )
+    delete_project_boards_by_parent_id_teams_by_id = _Op(
+        delete_project_boards_by_parent_id_teams_by_id
+    )
+    get_project_boards_by_parent_id_teams_by_id_info = _Op(
+        get_project_boards_by_parent_id_teams_by_id_info
+    )
+    get_project_boards_by_parent_id_teams_by_id_info_count = _Op(
+        get_project_boards_by_parent_id_teams_by_id_info_count
+    )
+    get_project_phase_statuses = _Op(get_project_phase_statuses)
+    post_project_phase_statuses = _Op(post_project_phase_statuses)
+    get_project_phase_statuses_count = _Op(get_project_phase_statuses_count)
+    get_project_phase_statuses_info = _Op(get_project_phase_statuses_info)
+    get_project_phase_statuses_by_id = _Op(get_project_phase_statuses_by_id)
+    put_project_phase_statuses_by_id = _Op(put_project_phase_statuses_by_id)
+    patch_project_phase_statuses_by_id = _Op(patch_project_phase_statuses_by_id)
+    delete_project_phase_statuses_by_id = _Op(delete_project_phase_statuses_by_id)
+    get_project_phase_statuses_by_id_info = _Op(get_project_phase_statuses_by_id_info)
+    get_project_phase_statuses_by_id_usages = _Op(get_project_phase_statuses_by_id_usages)
+    get_project_phase_statuses_by_id_usages_list = _Op(get_project_phase_statuses_by_id_usages_list)
+    get_project_project_templates = _Op(get_project_project_templates)
+    post_project_project_templates = _Op(post_project_project_templates)
+    get_project_project_templates_count = _Op(get_project_project_templates_count)
+    post_project_project_templates_create_from_project_by_id = _Op(
+        post_project_project_templates_create_from_project_by_id
+    )
+    get_project_project_templates_project_template_phases = _Op(
+        get_project_project_templates_project_template_phases
+    )
+    get_project_project_templates_project_template_tickets = _Op(
+        get_project_project_templates_project_template_tickets
+    )
+    get_project_project_templates_project_template_tickets_tasks = _Op(
+        get_project_project_templates_project_template_tickets_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _Op(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _Op(
+        post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = _Op(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count
+    )
+    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _Op(
+        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _Op(
+        put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _Op(
+        patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _Op(
+        delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
+    )
+    get_project_project_templates_by_id = _Op(get_project_project_templates_by_id)
+    put_project_project_templates_by_id = _Op(put_project_project_templates_by_id)
+    patch_project_project_templates_by_id = _Op(patch_project_project_templates_by_id)
+    delete_project_project_templates_by_id = _Op(delete_project_project_templates_by_id)
+    get_project_project_templates_by_id_workplan = _Op(get_project_project_templates_by_id_workplan)
+    get_project_project_templates_by_parent_id_project_template_phases = _Op(
+        get_project_project_templates_by_parent_id_project_template_phases
+    )
+    post_project_project_templates_by_parent_id_project_template_phases = _Op(
+        post_project_project_templates_by_parent_id_project_template_phases
+    )
+    get_project_project_templates_by_parent_id_project_template_phases_by_id = _Op(
+        get_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_phases_by_id = _Op(
+        put_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_phases_by_id = _Op(
+        patch_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_phases_by_id = _Op(
+        delete_project_project_templates_by_parent_id_project_template_phases_by_id
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets = _Op(
+        get_project_project_templates_by_parent_id_project_template_tickets
+    )
+    post_project_project_templates_by_parent_id_project_template_tickets = _Op(
+        post_project_project_templates_by_parent_id_project_template_tickets
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_count = _Op(
+        get_project_project_templates_by_parent_id_project_template_tickets_count
+    )
+    get_project_project_templates_by_parent_id_project_template_tickets_by_id = _Op(
+        get_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    put_project_project_templates_by_parent_id_project_template_tickets_by_id = _Op(
+        put_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = _Op(
+        patch_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = _Op(
+        delete_project_project_templates_by_parent_id_project_template_tickets_by_id
+    )
+    get_project_project_types = _Op(get_project_project_types)
+    post_project_project_types = _Op(post_project_project_types)
+    get_project_project_types_count = _Op(get_project_project_types_count)
+    get_project_project_types_info = _Op(get_project_project_types_info)
+    get_project_project_types_info_count = _Op(get_project_project_types_info_count)
+    get_project_project_types_by_id = _Op(get_project_project_types_by_id)
+    put_project_project_types_by_id = _Op(put_project_project_types_by_id)
+    patch_project_project_types_by_id = _Op(patch_project_project_types_by_id)
+    delete_project_project_types_by_id = _Op(delete_project_project_types_by_id)
+    get_project_project_types_by_id_info = _Op(get_project_project_types_by_id_info)
+    get_project_project_types_by_id_usages = _Op(get_project_project_types_by_id_usages)
+    get_project_project_types_by_id_usages_list = _Op(get_project_project_types_by_id_usages_list)
+    get_project_projects = _Op(get_project_projects)
+    post_project_projects = _Op(post_project_projects)
+    get_project_projects_count = _Op(get_project_projects_count)
+    get_project_projects_by_id = _Op(get_project_projects_by_id)
+    put_project_projects_by_id = _Op(put_project_projects_by_id)
+    patch_project_projects_by_id = _Op(patch_project_projects_by_id)
+    delete_project_projects_by_id = _Op(delete_project_projects_by_id)
+    get_project_projects_by_id_project_workplan = _Op(get_project_projects_by_id_project_workplan)
+    post_project_projects_by_parent_id_apply_template_by_id = _Op(
+        post_project_projects_by_parent_id_apply_template_by_id
+    )
+    post_project_projects_by_parent_id_apply_templates = _Op(
+        post_project_projects_by_parent_id_apply_templates
+    )
+    get_project_projects_by_parent_id_contacts = _Op(get_project_projects_by_parent_id_contacts)
+    post_project_projects_by_parent_id_contacts = _Op(post_project_projects_by_parent_id_contacts)
+    get_project_projects_by_parent_id_contacts_by_id = _Op(
+        get_project_projects_by_parent_id_contacts_by_id
+    )
+    delete_project_projects_by_parent_id_contacts_by_id = _Op(
+        delete_project_projects_by_parent_id_contacts_by_id
+    )
+    get_project_projects_by_parent_id_notes = _Op(get_project_projects_by_parent_id_notes)
+    post_project_projects_by_parent_id_notes = _Op(post_project_projects_by_parent_id_notes)
+    get_project_projects_by_parent_id_notes_count = _Op(
+        get_project_projects_by_parent_id_notes_count
+    )
+    get_project_projects_by_parent_id_notes_by_id = _Op(
+        get_project_projects_by_parent_id_notes_by_id
+    )
+    put_project_projects_by_parent_id_notes_by_id = _Op(
+        put_project_projects_by_parent_id_notes_by_id
+    )
+    patch_project_projects_by_parent_id_notes_by_id = _Op(
+        patch_project_projects_by_parent_id_notes_by_id
+    )
+    delete_project_projects_by_parent_id_notes_by_id = _Op(
+        delete_project_projects_by_parent_id_notes_by_id
+    )
+    get_project_projects_by_parent_id_phases = _Op(get_project_projects_by_parent_id_phases)
+    post_project_projects_by_parent_id_phases = _Op(post_project_projects_by_parent_id_phases)
+    get_project_projects_by_parent_id_phases_count = _Op(
+        get_project_projects_by_parent_id_phases_count
+    )
+    get_project_projects_by_parent_id_phases_by_id = _Op(
+        get_project_projects_by_parent_id_phases_by_id
+    )
+    put_project_projects_by_parent_id_phases_by_id = _Op(
+        put_project_projects_by_parent_id_phases_by_id
+    )
+    patch_project_projects_by_parent_id_phases_by_id = _Op(
+        patch_project_projects_by_parent_id_phases_by_id
+    )
+    delete_project_projects_by_parent_id_phases_by_id = _Op(
+        delete_project_projects_by_parent_id_phases_by_id
+    )
+    get_project_projects_by_parent_id_team_members = _Op(
+        get_project_projects_by_parent_id_team_members
+    )
+    post_project_projects_by_parent_id_team_members = _Op(
+        post_project_projects_by_parent_id_team_members
+    )
+    get_project_projects_by_parent_id_team_members_count = _Op(
+        get_project_projects_by_parent_id_team_members_count
+    )
+    get_project_projects_by_parent_id_team_members_by_id = _Op(
+        get_project_projects_by_parent_id_team_members_by_id
+    )
+    put_project_projects_by_parent_id_team_members_by_id = _Op(
+        put_project_projects_by_parent_id_team_members_by_id
+    )
+    patch_project_projects_by_parent_id_team_members_by_id = _Op(
+        patch_project_projects_by_parent_id_team_members_by_id
+    )
+    delete_project_projects_by_parent_id_team_members_by_id = _Op(
+        delete_project_projects_by_parent_id_team_members_by_id
+    )
+    get_project_security_roles = _Op(get_project_security_roles)
+    post_project_security_roles = _Op(post_project_security_roles)
+    get_project_security_roles_count = _Op(get_project_security_roles_count)
+    get_project_security_roles_info = _Op(get_project_security_roles_info)
+    get_project_security_roles_by_id = _Op(get_project_security_roles_by_id)
+    put_project_security_roles_by_id = _Op(put_project_security_roles_by_id)
+    patch_project_security_roles_by_id = _Op(patch_project_security_roles_by_id)
+    delete_project_security_roles_by_id = _Op(delete_project_security_roles_by_id)
+    get_project_security_roles_by_id_info = _Op(get_project_security_roles_by_id_info)
+    get_project_security_roles_by_parent_id_settings = _Op(
+        get_project_security_roles_by_parent_id_settings
+    )
+    get_project_security_roles_by_parent_id_settings_count = _Op(
+        get_project_security_roles_by_parent_id_settings_count
+    )
+    get_project_security_roles_by_parent_id_settings_by_id = _Op(
+        get_project_security_roles_by_parent_id_settings_by_id
+    )
+    put_project_security_roles_by_parent_id_settings_by_id = _Op(
+        put_project_security_roles_by_parent_id_settings_by_id
+    )
+    patch_project_security_roles_by_parent_id_settings_by_id = _Op(
+        patch_project_security_roles_by_parent_id_settings_by_id
+    )
+    get_project_status_indicators = _Op(get_project_status_indicators)
+    get_project_status_indicators_count = _Op(get_project_status_indicators_count)
+    get_project_status_indicators_by_id = _Op(get_project_status_indicators_by_id)
+    get_project_statuses = _Op(get_project_statuses)
+    post_project_statuses = _Op(post_project_statuses)
+    get_project_statuses_count = _Op(get_project_statuses_count)
+    get_project_statuses_info = _Op(get_project_statuses_info)
+    get_project_statuses_info_count = _Op(get_project_statuses_info_count)
+    get_project_statuses_by_id = _Op(get_project_statuses_by_id)
+    put_project_statuses_by_id = _Op(put_project_statuses_by_id)
+    patch_project_statuses_by_id = _Op(patch_project_statuses_by_id)
+    delete_project_statuses_by_id = _Op(delete_project_statuses_by_id)
+    get_project_statuses_by_id_info = _Op(get_project_statuses_by_id_info)
+    get_project_statuses_by_id_usages = _Op(get_project_statuses_by_id_usages)
+    get_project_statuses_by_id_usages_list = _Op(get_project_statuses_by_id_usages_list)
+    post_project_ticket_note_by_id_mark_as = _Op(post_project_ticket_note_by_id_mark_as)
+    get_project_tickets = _Op(get_project_tickets)
+    post_project_tickets = _Op(post_project_tickets)
+    get_project_tickets_count = _Op(get_project_tickets_count)
+    post_project_tickets_search = _Op(post_project_tickets_search)
+    get_project_tickets_by_id = _Op(get_project_tickets_by_id)
+    put_project_tickets_by_id = _Op(put_project_tickets_by_id)
+    patch_project_tickets_by_id = _Op(patch_project_tickets_by_id)
+    delete_project_tickets_by_id = _Op(delete_project_tickets_by_id)
+    get_project_tickets_by_parent_id_activities = _Op(get_project_tickets_by_parent_id_activities)
+    get_project_tickets_by_parent_id_activities_count = _Op(
+        get_project_tickets_by_parent_id_activities_count
+    )
+    get_project_tickets_by_parent_id_all_notes = _Op(get_project_tickets_by_parent_id_all_notes)
+    get_project_tickets_by_parent_id_configurations = _Op(
+        get_project_tickets_by_parent_id_configurations
+    )
+    post_project_tickets_by_parent_id_configurations = _Op(
+        post_project_tickets_by_parent_id_configurations
+    )
+    get_project_tickets_by_parent_id_configurations_count = _Op(
+        get_project_tickets_by_parent_id_configurations_count
+    )
+    get_project_tickets_by_parent_id_configurations_by_id = _Op(
+        get_project_tickets_by_parent_id_configurations_by_id
+    )
+    delete_project_tickets_by_parent_id_configurations_by_id = _Op(
+        delete_project_tickets_by_parent_id_configurations_by_id
+    )
+    post_project_tickets_by_parent_id_convert = _Op(post_project_tickets_by_parent_id_convert)
+    get_project_tickets_by_parent_id_documents = _Op(get_project_tickets_by_parent_id_documents)
+    get_project_tickets_by_parent_id_documents_count = _Op(
+        get_project_tickets_by_parent_id_documents_count
+    )
+    get_project_tickets_by_parent_id_notes = _Op(get_project_tickets_by_parent_id_notes)
+    post_project_tickets_by_parent_id_notes = _Op(post_project_tickets_by_parent_id_notes)
+    get_project_tickets_by_parent_id_notes_count = _Op(get_project_tickets_by_parent_id_notes_count)
+    get_project_tickets_by_parent_id_notes_by_id = _Op(get_project_tickets_by_parent_id_notes_by_id)
+    put_project_tickets_by_parent_id_notes_by_id = _Op(put_project_tickets_by_parent_id_notes_by_id)
+    patch_project_tickets_by_parent_id_notes_by_id = _Op(
+        patch_project_tickets_by_parent_id_notes_by_id
+    )
+    delete_project_tickets_by_parent_id_notes_by_id = _Op(
+        delete_project_tickets_by_parent_id_notes_by_id
+    )
+    get_project_tickets_by_parent_id_products = _Op(get_project_tickets_by_parent_id_products)
+    get_project_tickets_by_parent_id_products_count = _Op(
+        get_project_tickets_by_parent_id_products_count
+    )
+    get_project_tickets_by_parent_id_scheduleentries = _Op(
+        get_project_tickets_by_parent_id_scheduleentries
+    )
+    get_project_tickets_by_parent_id_scheduleentries_count = _Op(
+        get_project_tickets_by_parent_id_scheduleentries_count
+    )
+    get_project_tickets_by_parent_id_tasks = _Op(get_project_tickets_by_parent_id_tasks)
+    post_project_tickets_by_parent_id_tasks = _Op(post_project_tickets_by_parent_id_tasks)
+    get_project_tickets_by_parent_id_tasks_count = _Op(get_project_tickets_by_parent_id_tasks_count)
+    get_project_tickets_by_parent_id_tasks_by_id = _Op(get_project_tickets_by_parent_id_tasks_by_id)
+    put_project_tickets_by_parent_id_tasks_by_id = _Op(put_project_tickets_by_parent_id_tasks_by_id)
+    patch_project_tickets_by_parent_id_tasks_by_id = _Op(
+        patch_project_tickets_by_parent_id_tasks_by_id
+    )
+    delete_project_tickets_by_parent_id_tasks_by_id = _Op(
+        delete_project_tickets_by_parent_id_tasks_by_id
+    )
+    get_project_tickets_by_parent_id_timeentries = _Op(get_project_tickets_by_parent_id_timeentries)
+    get_project_tickets_by_parent_id_timeentries_count = _Op(
+        get_project_tickets_by_parent_id_timeentries_count
+    )
+    get_project_by_parent_id_billing_rates = _Op(get_project_by_parent_id_billing_rates)
+    post_project_by_parent_id_billing_rates = _Op(post_project_by_parent_id_billing_rates)
+    get_project_by_parent_id_billing_rates_count = _Op(get_project_by_parent_id_billing_rates_count)
+    get_project_by_parent_id_billing_rates_by_id = _Op(get_project_by_parent_id_billing_rates_by_id)
+    put_project_by_parent_id_billing_rates_by_id = _Op(put_project_by_parent_id_billing_rates_by_id)
+    delete_project_by_parent_id_billing_rates_by_id = _Op(
         delete_project_by_parent_id_billing_rates_by_id
     )
 
 
-class SyncProjectBoardKanbanSettings(_Bound):
-    """The ``ProjectBoardKanbanSettings`` resource of a synchronous client."""
+# Bound to a client: ``client.project`` is a SyncProject (or AsyncProject),
+# ``client.project.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
-    create = _SyncOp(post_project_boards_by_parent_id_kanban_settings)
-    delete = _SyncOp(delete_project_boards_by_parent_id_kanban_settings_by_id)
-    get = _SyncOp(get_project_boards_by_parent_id_kanban_settings_by_id)
-    list = _SyncOp(get_project_boards_by_parent_id_kanban_settings)
-    replace = _SyncOp(put_project_boards_by_parent_id_kanban_settings_by_id)
-    update = _SyncOp(patch_project_boards_by_parent_id_kanban_settings_by_id)
-    get_project_boards_by_parent_id_kanban_settings = _SyncOp(
-        get_project_boards_by_parent_id_kanban_settings
-    )
-    post_project_boards_by_parent_id_kanban_settings = _SyncOp(
-        post_project_boards_by_parent_id_kanban_settings
-    )
-    get_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
-        get_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    put_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
-        put_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    patch_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
-        patch_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    delete_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
-        delete_project_boards_by_parent_id_kanban_settings_by_id
-    )
 
+class SyncProject(ProjectOperations[_Sync]):
+    """The ``project`` operations of a synchronous client."""
 
-class SyncProjectBoardTeamInfos(_Bound):
-    """The ``ProjectBoardTeamInfos`` resource of a synchronous client."""
 
-    list = _SyncOp(get_project_boards_by_parent_id_teams_info)
-    get_project_boards_by_parent_id_teams_info = _SyncOp(get_project_boards_by_parent_id_teams_info)
-    get_project_boards_by_parent_id_teams_by_id_info = _SyncOp(
-        get_project_boards_by_parent_id_teams_by_id_info
-    )
-    get_project_boards_by_parent_id_teams_by_id_info_count = _SyncOp(
-        get_project_boards_by_parent_id_teams_by_id_info_count
-    )
+class AsyncProject(ProjectOperations[_Async]):
+    """The ``project`` operations of an asynchronous client."""
 
-
-class SyncProjectBoardTeamMembers(_Bound):
-    """The ``ProjectBoardTeamMembers`` resource of a synchronous client."""
-
-    create = _SyncOp(post_project_boards_by_grandparent_id_teams_by_parent_id_members)
-    delete = _SyncOp(delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    get = _SyncOp(get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    list = _SyncOp(get_project_boards_by_grandparent_id_teams_by_parent_id_members)
-    replace = _SyncOp(put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    update = _SyncOp(patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    get_project_boards_by_grandparent_id_teams_by_parent_id_members = _SyncOp(
-        get_project_boards_by_grandparent_id_teams_by_parent_id_members
-    )
-    post_project_boards_by_grandparent_id_teams_by_parent_id_members = _SyncOp(
-        post_project_boards_by_grandparent_id_teams_by_parent_id_members
-    )
-    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
-        get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
-        put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
-        patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
-        delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-
-
-class SyncProjectBoardTeams(_Bound):
-    """The ``ProjectBoardTeams`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_boards_by_parent_id_teams_count)
-    create = _SyncOp(post_project_boards_by_parent_id_teams)
-    delete = _SyncOp(delete_project_boards_by_parent_id_teams_by_id)
-    get = _SyncOp(get_project_boards_by_parent_id_teams_by_id)
-    list = _SyncOp(get_project_boards_by_parent_id_teams)
-    replace = _SyncOp(put_project_boards_by_parent_id_teams_by_id)
-    update = _SyncOp(patch_project_boards_by_parent_id_teams_by_id)
-    get_project_boards_by_parent_id_teams = _SyncOp(get_project_boards_by_parent_id_teams)
-    post_project_boards_by_parent_id_teams = _SyncOp(post_project_boards_by_parent_id_teams)
-    get_project_boards_by_parent_id_teams_count = _SyncOp(
-        get_project_boards_by_parent_id_teams_count
-    )
-    get_project_boards_by_parent_id_teams_by_id = _SyncOp(
-        get_project_boards_by_parent_id_teams_by_id
-    )
-    put_project_boards_by_parent_id_teams_by_id = _SyncOp(
-        put_project_boards_by_parent_id_teams_by_id
-    )
-    patch_project_boards_by_parent_id_teams_by_id = _SyncOp(
-        patch_project_boards_by_parent_id_teams_by_id
-    )
-    delete_project_boards_by_parent_id_teams_by_id = _SyncOp(
-        delete_project_boards_by_parent_id_teams_by_id
-    )
-
-
-class SyncProjectContacts(_Bound):
-    """The ``ProjectContacts`` resource of a synchronous client."""
-
-    create = _SyncOp(post_project_projects_by_parent_id_contacts)
-    delete = _SyncOp(delete_project_projects_by_parent_id_contacts_by_id)
-    get = _SyncOp(get_project_projects_by_parent_id_contacts_by_id)
-    list = _SyncOp(get_project_projects_by_parent_id_contacts)
-    get_project_projects_by_parent_id_contacts = _SyncOp(get_project_projects_by_parent_id_contacts)
-    post_project_projects_by_parent_id_contacts = _SyncOp(
-        post_project_projects_by_parent_id_contacts
-    )
-    get_project_projects_by_parent_id_contacts_by_id = _SyncOp(
-        get_project_projects_by_parent_id_contacts_by_id
-    )
-    delete_project_projects_by_parent_id_contacts_by_id = _SyncOp(
-        delete_project_projects_by_parent_id_contacts_by_id
-    )
-
-
-class SyncProjectNotes(_Bound):
-    """The ``ProjectNotes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_projects_by_parent_id_notes_count)
-    create = _SyncOp(post_project_projects_by_parent_id_notes)
-    delete = _SyncOp(delete_project_projects_by_parent_id_notes_by_id)
-    get = _SyncOp(get_project_projects_by_parent_id_notes_by_id)
-    list = _SyncOp(get_project_projects_by_parent_id_notes)
-    replace = _SyncOp(put_project_projects_by_parent_id_notes_by_id)
-    update = _SyncOp(patch_project_projects_by_parent_id_notes_by_id)
-    get_project_projects_by_parent_id_notes = _SyncOp(get_project_projects_by_parent_id_notes)
-    post_project_projects_by_parent_id_notes = _SyncOp(post_project_projects_by_parent_id_notes)
-    get_project_projects_by_parent_id_notes_count = _SyncOp(
-        get_project_projects_by_parent_id_notes_count
-    )
-    get_project_projects_by_parent_id_notes_by_id = _SyncOp(
-        get_project_projects_by_parent_id_notes_by_id
-    )
-    put_project_projects_by_parent_id_notes_by_id = _SyncOp(
-        put_project_projects_by_parent_id_notes_by_id
-    )
-    patch_project_projects_by_parent_id_notes_by_id = _SyncOp(
-        patch_project_projects_by_parent_id_notes_by_id
-    )
-    delete_project_projects_by_parent_id_notes_by_id = _SyncOp(
-        delete_project_projects_by_parent_id_notes_by_id
-    )
-
-
-class SyncProjectPhases(_Bound):
-    """The ``ProjectPhases`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_projects_by_parent_id_phases_count)
-    create = _SyncOp(post_project_projects_by_parent_id_phases)
-    delete = _SyncOp(delete_project_projects_by_parent_id_phases_by_id)
-    get = _SyncOp(get_project_projects_by_parent_id_phases_by_id)
-    list = _SyncOp(get_project_projects_by_parent_id_phases)
-    replace = _SyncOp(put_project_projects_by_parent_id_phases_by_id)
-    update = _SyncOp(patch_project_projects_by_parent_id_phases_by_id)
-    get_project_projects_by_parent_id_phases = _SyncOp(get_project_projects_by_parent_id_phases)
-    post_project_projects_by_parent_id_phases = _SyncOp(post_project_projects_by_parent_id_phases)
-    get_project_projects_by_parent_id_phases_count = _SyncOp(
-        get_project_projects_by_parent_id_phases_count
-    )
-    get_project_projects_by_parent_id_phases_by_id = _SyncOp(
-        get_project_projects_by_parent_id_phases_by_id
-    )
-    put_project_projects_by_parent_id_phases_by_id = _SyncOp(
-        put_project_projects_by_parent_id_phases_by_id
-    )
-    patch_project_projects_by_parent_id_phases_by_id = _SyncOp(
-        patch_project_projects_by_parent_id_phases_by_id
-    )
-    delete_project_projects_by_parent_id_phases_by_id = _SyncOp(
-        delete_project_projects_by_parent_id_phases_by_id
-    )
-
-
-class SyncProjectSecurityRoleInfos(_Bound):
-    """The ``ProjectSecurityRoleInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_project_security_roles_info)
-    get_project_security_roles_info = _SyncOp(get_project_security_roles_info)
-    get_project_security_roles_by_id_info = _SyncOp(get_project_security_roles_by_id_info)
-
-
-class SyncProjectSecurityRoleSettings(_Bound):
-    """The ``ProjectSecurityRoleSettings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_security_roles_by_parent_id_settings_count)
-    get = _SyncOp(get_project_security_roles_by_parent_id_settings_by_id)
-    list = _SyncOp(get_project_security_roles_by_parent_id_settings)
-    replace = _SyncOp(put_project_security_roles_by_parent_id_settings_by_id)
-    update = _SyncOp(patch_project_security_roles_by_parent_id_settings_by_id)
-    get_project_security_roles_by_parent_id_settings = _SyncOp(
-        get_project_security_roles_by_parent_id_settings
-    )
-    get_project_security_roles_by_parent_id_settings_count = _SyncOp(
-        get_project_security_roles_by_parent_id_settings_count
-    )
-    get_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
-        get_project_security_roles_by_parent_id_settings_by_id
-    )
-    put_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
-        put_project_security_roles_by_parent_id_settings_by_id
-    )
-    patch_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
-        patch_project_security_roles_by_parent_id_settings_by_id
-    )
-
-
-class SyncProjectSecurityRoles(_Bound):
-    """The ``ProjectSecurityRoles`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_security_roles_count)
-    create = _SyncOp(post_project_security_roles)
-    delete = _SyncOp(delete_project_security_roles_by_id)
-    get = _SyncOp(get_project_security_roles_by_id)
-    list = _SyncOp(get_project_security_roles)
-    replace = _SyncOp(put_project_security_roles_by_id)
-    update = _SyncOp(patch_project_security_roles_by_id)
-    get_project_security_roles = _SyncOp(get_project_security_roles)
-    post_project_security_roles = _SyncOp(post_project_security_roles)
-    get_project_security_roles_count = _SyncOp(get_project_security_roles_count)
-    get_project_security_roles_by_id = _SyncOp(get_project_security_roles_by_id)
-    put_project_security_roles_by_id = _SyncOp(put_project_security_roles_by_id)
-    patch_project_security_roles_by_id = _SyncOp(patch_project_security_roles_by_id)
-    delete_project_security_roles_by_id = _SyncOp(delete_project_security_roles_by_id)
-
-
-class SyncProjectStatuses(_Bound):
-    """The ``ProjectStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_statuses_count)
-    create = _SyncOp(post_project_statuses)
-    delete = _SyncOp(delete_project_statuses_by_id)
-    get = _SyncOp(get_project_statuses_by_id)
-    list = _SyncOp(get_project_statuses)
-    replace = _SyncOp(put_project_statuses_by_id)
-    update = _SyncOp(patch_project_statuses_by_id)
-    get_project_statuses = _SyncOp(get_project_statuses)
-    post_project_statuses = _SyncOp(post_project_statuses)
-    get_project_statuses_count = _SyncOp(get_project_statuses_count)
-    get_project_statuses_by_id = _SyncOp(get_project_statuses_by_id)
-    put_project_statuses_by_id = _SyncOp(put_project_statuses_by_id)
-    patch_project_statuses_by_id = _SyncOp(patch_project_statuses_by_id)
-    delete_project_statuses_by_id = _SyncOp(delete_project_statuses_by_id)
-
-
-class SyncProjectStatusesInfo(_Bound):
-    """The ``ProjectStatusesInfo`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_statuses_info_count)
-    list = _SyncOp(get_project_statuses_info)
-    get_project_statuses_info = _SyncOp(get_project_statuses_info)
-    get_project_statuses_info_count = _SyncOp(get_project_statuses_info_count)
-    get_project_statuses_by_id_info = _SyncOp(get_project_statuses_by_id_info)
-
-
-class SyncProjectTemplatePhases(_Bound):
-    """The ``ProjectTemplatePhases`` resource of a synchronous client."""
-
-    list = _SyncOp(get_project_project_templates_project_template_phases)
-    get_project_project_templates_project_template_phases = _SyncOp(
-        get_project_project_templates_project_template_phases
-    )
-    get_project_project_templates_by_parent_id_project_template_phases = _SyncOp(
-        get_project_project_templates_by_parent_id_project_template_phases
-    )
-    post_project_project_templates_by_parent_id_project_template_phases = _SyncOp(
-        post_project_project_templates_by_parent_id_project_template_phases
-    )
-    get_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
-        get_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    put_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
-        put_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    patch_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
-        patch_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    delete_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
-        delete_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-
-
-class SyncProjectTemplateTasks(_Bound):
-    """The ``ProjectTemplateTasks`` resource of a synchronous client."""
-
-    list = _SyncOp(get_project_project_templates_project_template_tickets_tasks)
-    get_project_project_templates_project_template_tickets_tasks = _SyncOp(
-        get_project_project_templates_project_template_tickets_tasks
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _SyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
-    )
-    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _SyncOp(
-        post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = _SyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-
-
-class SyncProjectTemplateTickets(_Bound):
-    """The ``ProjectTemplateTickets`` resource of a synchronous client."""
-
-    list = _SyncOp(get_project_project_templates_project_template_tickets)
-    get_project_project_templates_project_template_tickets = _SyncOp(
-        get_project_project_templates_project_template_tickets
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets = _SyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets
-    )
-    post_project_project_templates_by_parent_id_project_template_tickets = _SyncOp(
-        post_project_project_templates_by_parent_id_project_template_tickets
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets_count = _SyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets_count
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    put_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
-        put_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
-        patch_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
-        delete_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-
-
-class SyncProjectTemplates(_Bound):
-    """The ``ProjectTemplates`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_project_templates_count)
-    create = _SyncOp(post_project_project_templates)
-    delete = _SyncOp(delete_project_project_templates_by_id)
-    get = _SyncOp(get_project_project_templates_by_id)
-    list = _SyncOp(get_project_project_templates)
-    replace = _SyncOp(put_project_project_templates_by_id)
-    update = _SyncOp(patch_project_project_templates_by_id)
-    get_project_project_templates = _SyncOp(get_project_project_templates)
-    post_project_project_templates = _SyncOp(post_project_project_templates)
-    get_project_project_templates_count = _SyncOp(get_project_project_templates_count)
-    post_project_project_templates_create_from_project_by_id = _SyncOp(
-        post_project_project_templates_create_from_project_by_id
-    )
-    get_project_project_templates_by_id = _SyncOp(get_project_project_templates_by_id)
-    put_project_project_templates_by_id = _SyncOp(put_project_project_templates_by_id)
-    patch_project_project_templates_by_id = _SyncOp(patch_project_project_templates_by_id)
-    delete_project_project_templates_by_id = _SyncOp(delete_project_project_templates_by_id)
-    get_project_project_templates_by_id_workplan = _SyncOp(
-        get_project_project_templates_by_id_workplan
-    )
-
-
-class SyncProjectTicketNotes(_Bound):
-    """The ``ProjectTicketNotes`` resource of a synchronous client."""
-
-    create = _SyncOp(post_project_ticket_note_by_id_mark_as)
-    post_project_ticket_note_by_id_mark_as = _SyncOp(post_project_ticket_note_by_id_mark_as)
-    get_project_tickets_by_parent_id_all_notes = _SyncOp(get_project_tickets_by_parent_id_all_notes)
-
-
-class SyncProjectTickets(_Bound):
-    """The ``ProjectTickets`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_tickets_count)
-    create = _SyncOp(post_project_tickets)
-    delete = _SyncOp(delete_project_tickets_by_id)
-    get = _SyncOp(get_project_tickets_by_id)
-    list = _SyncOp(get_project_tickets)
-    replace = _SyncOp(put_project_tickets_by_id)
-    update = _SyncOp(patch_project_tickets_by_id)
-    get_project_tickets = _SyncOp(get_project_tickets)
-    post_project_tickets = _SyncOp(post_project_tickets)
-    get_project_tickets_count = _SyncOp(get_project_tickets_count)
-    post_project_tickets_search = _SyncOp(post_project_tickets_search)
-    get_project_tickets_by_id = _SyncOp(get_project_tickets_by_id)
-    put_project_tickets_by_id = _SyncOp(put_project_tickets_by_id)
-    patch_project_tickets_by_id = _SyncOp(patch_project_tickets_by_id)
-    delete_project_tickets_by_id = _SyncOp(delete_project_tickets_by_id)
-    get_project_tickets_by_parent_id_activities = _SyncOp(
-        get_project_tickets_by_parent_id_activities
-    )
-    get_project_tickets_by_parent_id_activities_count = _SyncOp(
-        get_project_tickets_by_parent_id_activities_count
-    )
-    get_project_tickets_by_parent_id_configurations = _SyncOp(
-        get_project_tickets_by_parent_id_configurations
-    )
-    post_project_tickets_by_parent_id_configurations = _SyncOp(
-        post_project_tickets_by_parent_id_configurations
-    )
-    get_project_tickets_by_parent_id_configurations_count = _SyncOp(
-        get_project_tickets_by_parent_id_configurations_count
-    )
-    get_project_tickets_by_parent_id_configurations_by_id = _SyncOp(
-        get_project_tickets_by_parent_id_configurations_by_id
-    )
-    delete_project_tickets_by_parent_id_configurations_by_id = _SyncOp(
-        delete_project_tickets_by_parent_id_configurations_by_id
-    )
-    post_project_tickets_by_parent_id_convert = _SyncOp(post_project_tickets_by_parent_id_convert)
-    get_project_tickets_by_parent_id_documents = _SyncOp(get_project_tickets_by_parent_id_documents)
-    get_project_tickets_by_parent_id_documents_count = _SyncOp(
-        get_project_tickets_by_parent_id_documents_count
-    )
-    get_project_tickets_by_parent_id_products = _SyncOp(get_project_tickets_by_parent_id_products)
-    get_project_tickets_by_parent_id_products_count = _SyncOp(
-        get_project_tickets_by_parent_id_products_count
-    )
-    get_project_tickets_by_parent_id_scheduleentries = _SyncOp(
-        get_project_tickets_by_parent_id_scheduleentries
-    )
-    get_project_tickets_by_parent_id_scheduleentries_count = _SyncOp(
-        get_project_tickets_by_parent_id_scheduleentries_count
-    )
-    get_project_tickets_by_parent_id_timeentries = _SyncOp(
-        get_project_tickets_by_parent_id_timeentries
-    )
-    get_project_tickets_by_parent_id_timeentries_count = _SyncOp(
-        get_project_tickets_by_parent_id_timeentries_count
-    )
-
-
-class SyncProjectTypeInfos(_Bound):
-    """The ``ProjectTypeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_project_types_info_count)
-    list = _SyncOp(get_project_project_types_info)
-    get_project_project_types_info = _SyncOp(get_project_project_types_info)
-    get_project_project_types_info_count = _SyncOp(get_project_project_types_info_count)
-    get_project_project_types_by_id_info = _SyncOp(get_project_project_types_by_id_info)
-
-
-class SyncProjectTypes(_Bound):
-    """The ``ProjectTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_project_types_count)
-    create = _SyncOp(post_project_project_types)
-    delete = _SyncOp(delete_project_project_types_by_id)
-    get = _SyncOp(get_project_project_types_by_id)
-    list = _SyncOp(get_project_project_types)
-    replace = _SyncOp(put_project_project_types_by_id)
-    update = _SyncOp(patch_project_project_types_by_id)
-    get_project_project_types = _SyncOp(get_project_project_types)
-    post_project_project_types = _SyncOp(post_project_project_types)
-    get_project_project_types_count = _SyncOp(get_project_project_types_count)
-    get_project_project_types_by_id = _SyncOp(get_project_project_types_by_id)
-    put_project_project_types_by_id = _SyncOp(put_project_project_types_by_id)
-    patch_project_project_types_by_id = _SyncOp(patch_project_project_types_by_id)
-    delete_project_project_types_by_id = _SyncOp(delete_project_project_types_by_id)
-    get_project_project_types_by_id_usages = _SyncOp(get_project_project_types_by_id_usages)
-    get_project_project_types_by_id_usages_list = _SyncOp(
-        get_project_project_types_by_id_usages_list
-    )
-
-
-class SyncProjects(_Bound):
-    """The ``Projects`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_projects_count)
-    create = _SyncOp(post_project_projects)
-    delete = _SyncOp(delete_project_projects_by_id)
-    get = _SyncOp(get_project_projects_by_id)
-    list = _SyncOp(get_project_projects)
-    replace = _SyncOp(put_project_projects_by_id)
-    update = _SyncOp(patch_project_projects_by_id)
-    get_project_projects = _SyncOp(get_project_projects)
-    post_project_projects = _SyncOp(post_project_projects)
-    get_project_projects_count = _SyncOp(get_project_projects_count)
-    get_project_projects_by_id = _SyncOp(get_project_projects_by_id)
-    put_project_projects_by_id = _SyncOp(put_project_projects_by_id)
-    patch_project_projects_by_id = _SyncOp(patch_project_projects_by_id)
-    delete_project_projects_by_id = _SyncOp(delete_project_projects_by_id)
-    get_project_projects_by_id_project_workplan = _SyncOp(
-        get_project_projects_by_id_project_workplan
-    )
-    post_project_projects_by_parent_id_apply_template_by_id = _SyncOp(
-        post_project_projects_by_parent_id_apply_template_by_id
-    )
-    post_project_projects_by_parent_id_apply_templates = _SyncOp(
-        post_project_projects_by_parent_id_apply_templates
-    )
-
-
-class SyncProjectsTeamMembers(_Bound):
-    """The ``ProjectsTeamMembers`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_projects_by_parent_id_team_members_count)
-    create = _SyncOp(post_project_projects_by_parent_id_team_members)
-    delete = _SyncOp(delete_project_projects_by_parent_id_team_members_by_id)
-    get = _SyncOp(get_project_projects_by_parent_id_team_members_by_id)
-    list = _SyncOp(get_project_projects_by_parent_id_team_members)
-    replace = _SyncOp(put_project_projects_by_parent_id_team_members_by_id)
-    update = _SyncOp(patch_project_projects_by_parent_id_team_members_by_id)
-    get_project_projects_by_parent_id_team_members = _SyncOp(
-        get_project_projects_by_parent_id_team_members
-    )
-    post_project_projects_by_parent_id_team_members = _SyncOp(
-        post_project_projects_by_parent_id_team_members
-    )
-    get_project_projects_by_parent_id_team_members_count = _SyncOp(
-        get_project_projects_by_parent_id_team_members_count
-    )
-    get_project_projects_by_parent_id_team_members_by_id = _SyncOp(
-        get_project_projects_by_parent_id_team_members_by_id
-    )
-    put_project_projects_by_parent_id_team_members_by_id = _SyncOp(
-        put_project_projects_by_parent_id_team_members_by_id
-    )
-    patch_project_projects_by_parent_id_team_members_by_id = _SyncOp(
-        patch_project_projects_by_parent_id_team_members_by_id
-    )
-    delete_project_projects_by_parent_id_team_members_by_id = _SyncOp(
-        delete_project_projects_by_parent_id_team_members_by_id
-    )
-
-
-class SyncStatusIndicators(_Bound):
-    """The ``StatusIndicators`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_status_indicators_count)
-    get = _SyncOp(get_project_status_indicators_by_id)
-    list = _SyncOp(get_project_status_indicators)
-    get_project_status_indicators = _SyncOp(get_project_status_indicators)
-    get_project_status_indicators_count = _SyncOp(get_project_status_indicators_count)
-    get_project_status_indicators_by_id = _SyncOp(get_project_status_indicators_by_id)
-
-
-class SyncStatuses(_Bound):
-    """The ``Statuses`` resource of a synchronous client."""
-
-    list = _SyncOp(get_project_statuses_by_id_usages)
-    get_project_statuses_by_id_usages = _SyncOp(get_project_statuses_by_id_usages)
-    get_project_statuses_by_id_usages_list = _SyncOp(get_project_statuses_by_id_usages_list)
-
-
-class SyncTicketNotes(_Bound):
-    """The ``TicketNotes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_tickets_by_parent_id_notes_count)
-    create = _SyncOp(post_project_tickets_by_parent_id_notes)
-    delete = _SyncOp(delete_project_tickets_by_parent_id_notes_by_id)
-    get = _SyncOp(get_project_tickets_by_parent_id_notes_by_id)
-    list = _SyncOp(get_project_tickets_by_parent_id_notes)
-    replace = _SyncOp(put_project_tickets_by_parent_id_notes_by_id)
-    update = _SyncOp(patch_project_tickets_by_parent_id_notes_by_id)
-    get_project_tickets_by_parent_id_notes = _SyncOp(get_project_tickets_by_parent_id_notes)
-    post_project_tickets_by_parent_id_notes = _SyncOp(post_project_tickets_by_parent_id_notes)
-    get_project_tickets_by_parent_id_notes_count = _SyncOp(
-        get_project_tickets_by_parent_id_notes_count
-    )
-    get_project_tickets_by_parent_id_notes_by_id = _SyncOp(
-        get_project_tickets_by_parent_id_notes_by_id
-    )
-    put_project_tickets_by_parent_id_notes_by_id = _SyncOp(
-        put_project_tickets_by_parent_id_notes_by_id
-    )
-    patch_project_tickets_by_parent_id_notes_by_id = _SyncOp(
-        patch_project_tickets_by_parent_id_notes_by_id
-    )
-    delete_project_tickets_by_parent_id_notes_by_id = _SyncOp(
-        delete_project_tickets_by_parent_id_notes_by_id
-    )
-
-
-class SyncTicketTasks(_Bound):
-    """The ``TicketTasks`` resource of a synchronous client."""
-
-    count = _SyncOp(get_project_tickets_by_parent_id_tasks_count)
-    create = _SyncOp(post_project_tickets_by_parent_id_tasks)
-    delete = _SyncOp(delete_project_tickets_by_parent_id_tasks_by_id)
-    get = _SyncOp(get_project_tickets_by_parent_id_tasks_by_id)
-    list = _SyncOp(get_project_tickets_by_parent_id_tasks)
-    replace = _SyncOp(put_project_tickets_by_parent_id_tasks_by_id)
-    update = _SyncOp(patch_project_tickets_by_parent_id_tasks_by_id)
-    get_project_tickets_by_parent_id_tasks = _SyncOp(get_project_tickets_by_parent_id_tasks)
-    post_project_tickets_by_parent_id_tasks = _SyncOp(post_project_tickets_by_parent_id_tasks)
-    get_project_tickets_by_parent_id_tasks_count = _SyncOp(
-        get_project_tickets_by_parent_id_tasks_count
-    )
-    get_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        get_project_tickets_by_parent_id_tasks_by_id
-    )
-    put_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        put_project_tickets_by_parent_id_tasks_by_id
-    )
-    patch_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        patch_project_tickets_by_parent_id_tasks_by_id
-    )
-    delete_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        delete_project_tickets_by_parent_id_tasks_by_id
-    )
-
-
-class SyncProject(_Bound):
-    """The ``project`` operations of a synchronous client, by resource and by full name."""
-
-    phase_status_infos = _Resource(SyncPhaseStatusInfos)
-    phase_statuses = _Resource(SyncPhaseStatuses)
-    project_billing_rates = _Resource(SyncProjectBillingRates)
-    project_board_kanban_settings = _Resource(SyncProjectBoardKanbanSettings)
-    project_board_team_infos = _Resource(SyncProjectBoardTeamInfos)
-    project_board_team_members = _Resource(SyncProjectBoardTeamMembers)
-    project_board_teams = _Resource(SyncProjectBoardTeams)
-    project_contacts = _Resource(SyncProjectContacts)
-    project_notes = _Resource(SyncProjectNotes)
-    project_phases = _Resource(SyncProjectPhases)
-    project_security_role_infos = _Resource(SyncProjectSecurityRoleInfos)
-    project_security_role_settings = _Resource(SyncProjectSecurityRoleSettings)
-    project_security_roles = _Resource(SyncProjectSecurityRoles)
-    project_statuses = _Resource(SyncProjectStatuses)
-    project_statuses_info = _Resource(SyncProjectStatusesInfo)
-    project_template_phases = _Resource(SyncProjectTemplatePhases)
-    project_template_tasks = _Resource(SyncProjectTemplateTasks)
-    project_template_tickets = _Resource(SyncProjectTemplateTickets)
-    project_templates = _Resource(SyncProjectTemplates)
-    project_ticket_notes = _Resource(SyncProjectTicketNotes)
-    project_tickets = _Resource(SyncProjectTickets)
-    project_type_infos = _Resource(SyncProjectTypeInfos)
-    project_types = _Resource(SyncProjectTypes)
-    projects = _Resource(SyncProjects)
-    projects_team_members = _Resource(SyncProjectsTeamMembers)
-    status_indicators = _Resource(SyncStatusIndicators)
-    statuses = _Resource(SyncStatuses)
-    ticket_notes = _Resource(SyncTicketNotes)
-    ticket_tasks = _Resource(SyncTicketTasks)
-
-    patch_project_billing_rates_by_parent_id_billing_rates_by_id = _SyncOp(
-        patch_project_billing_rates_by_parent_id_billing_rates_by_id
-    )
-    get_project_boards_by_grandparent_id_teams_by_parent_id_members = _SyncOp(
-        get_project_boards_by_grandparent_id_teams_by_parent_id_members
-    )
-    post_project_boards_by_grandparent_id_teams_by_parent_id_members = _SyncOp(
-        post_project_boards_by_grandparent_id_teams_by_parent_id_members
-    )
-    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
-        get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
-        put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
-        patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _SyncOp(
-        delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    get_project_boards_by_parent_id_kanban_settings = _SyncOp(
-        get_project_boards_by_parent_id_kanban_settings
-    )
-    post_project_boards_by_parent_id_kanban_settings = _SyncOp(
-        post_project_boards_by_parent_id_kanban_settings
-    )
-    get_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
-        get_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    put_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
-        put_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    patch_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
-        patch_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    delete_project_boards_by_parent_id_kanban_settings_by_id = _SyncOp(
-        delete_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    get_project_boards_by_parent_id_teams = _SyncOp(get_project_boards_by_parent_id_teams)
-    post_project_boards_by_parent_id_teams = _SyncOp(post_project_boards_by_parent_id_teams)
-    get_project_boards_by_parent_id_teams_count = _SyncOp(
-        get_project_boards_by_parent_id_teams_count
-    )
-    get_project_boards_by_parent_id_teams_info = _SyncOp(get_project_boards_by_parent_id_teams_info)
-    get_project_boards_by_parent_id_teams_by_id = _SyncOp(
-        get_project_boards_by_parent_id_teams_by_id
-    )
-    put_project_boards_by_parent_id_teams_by_id = _SyncOp(
-        put_project_boards_by_parent_id_teams_by_id
-    )
-    patch_project_boards_by_parent_id_teams_by_id = _SyncOp(
-        patch_project_boards_by_parent_id_teams_by_id
-    )
-    delete_project_boards_by_parent_id_teams_by_id = _SyncOp(
-        delete_project_boards_by_parent_id_teams_by_id
-    )
-    get_project_boards_by_parent_id_teams_by_id_info = _SyncOp(
-        get_project_boards_by_parent_id_teams_by_id_info
-    )
-    get_project_boards_by_parent_id_teams_by_id_info_count = _SyncOp(
-        get_project_boards_by_parent_id_teams_by_id_info_count
-    )
-    get_project_phase_statuses = _SyncOp(get_project_phase_statuses)
-    post_project_phase_statuses = _SyncOp(post_project_phase_statuses)
-    get_project_phase_statuses_count = _SyncOp(get_project_phase_statuses_count)
-    get_project_phase_statuses_info = _SyncOp(get_project_phase_statuses_info)
-    get_project_phase_statuses_by_id = _SyncOp(get_project_phase_statuses_by_id)
-    put_project_phase_statuses_by_id = _SyncOp(put_project_phase_statuses_by_id)
-    patch_project_phase_statuses_by_id = _SyncOp(patch_project_phase_statuses_by_id)
-    delete_project_phase_statuses_by_id = _SyncOp(delete_project_phase_statuses_by_id)
-    get_project_phase_statuses_by_id_info = _SyncOp(get_project_phase_statuses_by_id_info)
-    get_project_phase_statuses_by_id_usages = _SyncOp(get_project_phase_statuses_by_id_usages)
-    get_project_phase_statuses_by_id_usages_list = _SyncOp(
-        get_project_phase_statuses_by_id_usages_list
-    )
-    get_project_project_templates = _SyncOp(get_project_project_templates)
-    post_project_project_templates = _SyncOp(post_project_project_templates)
-    get_project_project_templates_count = _SyncOp(get_project_project_templates_count)
-    post_project_project_templates_create_from_project_by_id = _SyncOp(
-        post_project_project_templates_create_from_project_by_id
-    )
-    get_project_project_templates_project_template_phases = _SyncOp(
-        get_project_project_templates_project_template_phases
-    )
-    get_project_project_templates_project_template_tickets = _SyncOp(
-        get_project_project_templates_project_template_tickets
-    )
-    get_project_project_templates_project_template_tickets_tasks = _SyncOp(
-        get_project_project_templates_project_template_tickets_tasks
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _SyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
-    )
-    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _SyncOp(
-        post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = _SyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    get_project_project_templates_by_id = _SyncOp(get_project_project_templates_by_id)
-    put_project_project_templates_by_id = _SyncOp(put_project_project_templates_by_id)
-    patch_project_project_templates_by_id = _SyncOp(patch_project_project_templates_by_id)
-    delete_project_project_templates_by_id = _SyncOp(delete_project_project_templates_by_id)
-    get_project_project_templates_by_id_workplan = _SyncOp(
-        get_project_project_templates_by_id_workplan
-    )
-    get_project_project_templates_by_parent_id_project_template_phases = _SyncOp(
-        get_project_project_templates_by_parent_id_project_template_phases
-    )
-    post_project_project_templates_by_parent_id_project_template_phases = _SyncOp(
-        post_project_project_templates_by_parent_id_project_template_phases
-    )
-    get_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
-        get_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    put_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
-        put_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    patch_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
-        patch_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    delete_project_project_templates_by_parent_id_project_template_phases_by_id = _SyncOp(
-        delete_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets = _SyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets
-    )
-    post_project_project_templates_by_parent_id_project_template_tickets = _SyncOp(
-        post_project_project_templates_by_parent_id_project_template_tickets
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets_count = _SyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets_count
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    put_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
-        put_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
-        patch_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = _SyncOp(
-        delete_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    get_project_project_types = _SyncOp(get_project_project_types)
-    post_project_project_types = _SyncOp(post_project_project_types)
-    get_project_project_types_count = _SyncOp(get_project_project_types_count)
-    get_project_project_types_info = _SyncOp(get_project_project_types_info)
-    get_project_project_types_info_count = _SyncOp(get_project_project_types_info_count)
-    get_project_project_types_by_id = _SyncOp(get_project_project_types_by_id)
-    put_project_project_types_by_id = _SyncOp(put_project_project_types_by_id)
-    patch_project_project_types_by_id = _SyncOp(patch_project_project_types_by_id)
-    delete_project_project_types_by_id = _SyncOp(delete_project_project_types_by_id)
-    get_project_project_types_by_id_info = _SyncOp(get_project_project_types_by_id_info)
-    get_project_project_types_by_id_usages = _SyncOp(get_project_project_types_by_id_usages)
-    get_project_project_types_by_id_usages_list = _SyncOp(
-        get_project_project_types_by_id_usages_list
-    )
-    get_project_projects = _SyncOp(get_project_projects)
-    post_project_projects = _SyncOp(post_project_projects)
-    get_project_projects_count = _SyncOp(get_project_projects_count)
-    get_project_projects_by_id = _SyncOp(get_project_projects_by_id)
-    put_project_projects_by_id = _SyncOp(put_project_projects_by_id)
-    patch_project_projects_by_id = _SyncOp(patch_project_projects_by_id)
-    delete_project_projects_by_id = _SyncOp(delete_project_projects_by_id)
-    get_project_projects_by_id_project_workplan = _SyncOp(
-        get_project_projects_by_id_project_workplan
-    )
-    post_project_projects_by_parent_id_apply_template_by_id = _SyncOp(
-        post_project_projects_by_parent_id_apply_template_by_id
-    )
-    post_project_projects_by_parent_id_apply_templates = _SyncOp(
-        post_project_projects_by_parent_id_apply_templates
-    )
-    get_project_projects_by_parent_id_contacts = _SyncOp(get_project_projects_by_parent_id_contacts)
-    post_project_projects_by_parent_id_contacts = _SyncOp(
-        post_project_projects_by_parent_id_contacts
-    )
-    get_project_projects_by_parent_id_contacts_by_id = _SyncOp(
-        get_project_projects_by_parent_id_contacts_by_id
-    )
-    delete_project_projects_by_parent_id_contacts_by_id = _SyncOp(
-        delete_project_projects_by_parent_id_contacts_by_id
-    )
-    get_project_projects_by_parent_id_notes = _SyncOp(get_project_projects_by_parent_id_notes)
-    post_project_projects_by_parent_id_notes = _SyncOp(post_project_projects_by_parent_id_notes)
-    get_project_projects_by_parent_id_notes_count = _SyncOp(
-        get_project_projects_by_parent_id_notes_count
-    )
-    get_project_projects_by_parent_id_notes_by_id = _SyncOp(
-        get_project_projects_by_parent_id_notes_by_id
-    )
-    put_project_projects_by_parent_id_notes_by_id = _SyncOp(
-        put_project_projects_by_parent_id_notes_by_id
-    )
-    patch_project_projects_by_parent_id_notes_by_id = _SyncOp(
-        patch_project_projects_by_parent_id_notes_by_id
-    )
-    delete_project_projects_by_parent_id_notes_by_id = _SyncOp(
-        delete_project_projects_by_parent_id_notes_by_id
-    )
-    get_project_projects_by_parent_id_phases = _SyncOp(get_project_projects_by_parent_id_phases)
-    post_project_projects_by_parent_id_phases = _SyncOp(post_project_projects_by_parent_id_phases)
-    get_project_projects_by_parent_id_phases_count = _SyncOp(
-        get_project_projects_by_parent_id_phases_count
-    )
-    get_project_projects_by_parent_id_phases_by_id = _SyncOp(
-        get_project_projects_by_parent_id_phases_by_id
-    )
-    put_project_projects_by_parent_id_phases_by_id = _SyncOp(
-        put_project_projects_by_parent_id_phases_by_id
-    )
-    patch_project_projects_by_parent_id_phases_by_id = _SyncOp(
-        patch_project_projects_by_parent_id_phases_by_id
-    )
-    delete_project_projects_by_parent_id_phases_by_id = _SyncOp(
-        delete_project_projects_by_parent_id_phases_by_id
-    )
-    get_project_projects_by_parent_id_team_members = _SyncOp(
-        get_project_projects_by_parent_id_team_members
-    )
-    post_project_projects_by_parent_id_team_members = _SyncOp(
-        post_project_projects_by_parent_id_team_members
-    )
-    get_project_projects_by_parent_id_team_members_count = _SyncOp(
-        get_project_projects_by_parent_id_team_members_count
-    )
-    get_project_projects_by_parent_id_team_members_by_id = _SyncOp(
-        get_project_projects_by_parent_id_team_members_by_id
-    )
-    put_project_projects_by_parent_id_team_members_by_id = _SyncOp(
-        put_project_projects_by_parent_id_team_members_by_id
-    )
-    patch_project_projects_by_parent_id_team_members_by_id = _SyncOp(
-        patch_project_projects_by_parent_id_team_members_by_id
-    )
-    delete_project_projects_by_parent_id_team_members_by_id = _SyncOp(
-        delete_project_projects_by_parent_id_team_members_by_id
-    )
-    get_project_security_roles = _SyncOp(get_project_security_roles)
-    post_project_security_roles = _SyncOp(post_project_security_roles)
-    get_project_security_roles_count = _SyncOp(get_project_security_roles_count)
-    get_project_security_roles_info = _SyncOp(get_project_security_roles_info)
-    get_project_security_roles_by_id = _SyncOp(get_project_security_roles_by_id)
-    put_project_security_roles_by_id = _SyncOp(put_project_security_roles_by_id)
-    patch_project_security_roles_by_id = _SyncOp(patch_project_security_roles_by_id)
-    delete_project_security_roles_by_id = _SyncOp(delete_project_security_roles_by_id)
-    get_project_security_roles_by_id_info = _SyncOp(get_project_security_roles_by_id_info)
-    get_project_security_roles_by_parent_id_settings = _SyncOp(
-        get_project_security_roles_by_parent_id_settings
-    )
-    get_project_security_roles_by_parent_id_settings_count = _SyncOp(
-        get_project_security_roles_by_parent_id_settings_count
-    )
-    get_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
-        get_project_security_roles_by_parent_id_settings_by_id
-    )
-    put_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
-        put_project_security_roles_by_parent_id_settings_by_id
-    )
-    patch_project_security_roles_by_parent_id_settings_by_id = _SyncOp(
-        patch_project_security_roles_by_parent_id_settings_by_id
-    )
-    get_project_status_indicators = _SyncOp(get_project_status_indicators)
-    get_project_status_indicators_count = _SyncOp(get_project_status_indicators_count)
-    get_project_status_indicators_by_id = _SyncOp(get_project_status_indicators_by_id)
-    get_project_statuses = _SyncOp(get_project_statuses)
-    post_project_statuses = _SyncOp(post_project_statuses)
-    get_project_statuses_count = _SyncOp(get_project_statuses_count)
-    get_project_statuses_info = _SyncOp(get_project_statuses_info)
-    get_project_statuses_info_count = _SyncOp(get_project_statuses_info_count)
-    get_project_statuses_by_id = _SyncOp(get_project_statuses_by_id)
-    put_project_statuses_by_id = _SyncOp(put_project_statuses_by_id)
-    patch_project_statuses_by_id = _SyncOp(patch_project_statuses_by_id)
-    delete_project_statuses_by_id = _SyncOp(delete_project_statuses_by_id)
-    get_project_statuses_by_id_info = _SyncOp(get_project_statuses_by_id_info)
-    get_project_statuses_by_id_usages = _SyncOp(get_project_statuses_by_id_usages)
-    get_project_statuses_by_id_usages_list = _SyncOp(get_project_statuses_by_id_usages_list)
-    post_project_ticket_note_by_id_mark_as = _SyncOp(post_project_ticket_note_by_id_mark_as)
-    get_project_tickets = _SyncOp(get_project_tickets)
-    post_project_tickets = _SyncOp(post_project_tickets)
-    get_project_tickets_count = _SyncOp(get_project_tickets_count)
-    post_project_tickets_search = _SyncOp(post_project_tickets_search)
-    get_project_tickets_by_id = _SyncOp(get_project_tickets_by_id)
-    put_project_tickets_by_id = _SyncOp(put_project_tickets_by_id)
-    patch_project_tickets_by_id = _SyncOp(patch_project_tickets_by_id)
-    delete_project_tickets_by_id = _SyncOp(delete_project_tickets_by_id)
-    get_project_tickets_by_parent_id_activities = _SyncOp(
-        get_project_tickets_by_parent_id_activities
-    )
-    get_project_tickets_by_parent_id_activities_count = _SyncOp(
-        get_project_tickets_by_parent_id_activities_count
-    )
-    get_project_tickets_by_parent_id_all_notes = _SyncOp(get_project_tickets_by_parent_id_all_notes)
-    get_project_tickets_by_parent_id_configurations = _SyncOp(
-        get_project_tickets_by_parent_id_configurations
-    )
-    post_project_tickets_by_parent_id_configurations = _SyncOp(
-        post_project_tickets_by_parent_id_configurations
-    )
-    get_project_tickets_by_parent_id_configurations_count = _SyncOp(
-        get_project_tickets_by_parent_id_configurations_count
-    )
-    get_project_tickets_by_parent_id_configurations_by_id = _SyncOp(
-        get_project_tickets_by_parent_id_configurations_by_id
-    )
-    delete_project_tickets_by_parent_id_configurations_by_id = _SyncOp(
-        delete_project_tickets_by_parent_id_configurations_by_id
-    )
-    post_project_tickets_by_parent_id_convert = _SyncOp(post_project_tickets_by_parent_id_convert)
-    get_project_tickets_by_parent_id_documents = _SyncOp(get_project_tickets_by_parent_id_documents)
-    get_project_tickets_by_parent_id_documents_count = _SyncOp(
-        get_project_tickets_by_parent_id_documents_count
-    )
-    get_project_tickets_by_parent_id_notes = _SyncOp(get_project_tickets_by_parent_id_notes)
-    post_project_tickets_by_parent_id_notes = _SyncOp(post_project_tickets_by_parent_id_notes)
-    get_project_tickets_by_parent_id_notes_count = _SyncOp(
-        get_project_tickets_by_parent_id_notes_count
-    )
-    get_project_tickets_by_parent_id_notes_by_id = _SyncOp(
-        get_project_tickets_by_parent_id_notes_by_id
-    )
-    put_project_tickets_by_parent_id_notes_by_id = _SyncOp(
-        put_project_tickets_by_parent_id_notes_by_id
-    )
-    patch_project_tickets_by_parent_id_notes_by_id = _SyncOp(
-        patch_project_tickets_by_parent_id_notes_by_id
-    )
-    delete_project_tickets_by_parent_id_notes_by_id = _SyncOp(
-        delete_project_tickets_by_parent_id_notes_by_id
-    )
-    get_project_tickets_by_parent_id_products = _SyncOp(get_project_tickets_by_parent_id_products)
-    get_project_tickets_by_parent_id_products_count = _SyncOp(
-        get_project_tickets_by_parent_id_products_count
-    )
-    get_project_tickets_by_parent_id_scheduleentries = _SyncOp(
-        get_project_tickets_by_parent_id_scheduleentries
-    )
-    get_project_tickets_by_parent_id_scheduleentries_count = _SyncOp(
-        get_project_tickets_by_parent_id_scheduleentries_count
-    )
-    get_project_tickets_by_parent_id_tasks = _SyncOp(get_project_tickets_by_parent_id_tasks)
-    post_project_tickets_by_parent_id_tasks = _SyncOp(post_project_tickets_by_parent_id_tasks)
-    get_project_tickets_by_parent_id_tasks_count = _SyncOp(
-        get_project_tickets_by_parent_id_tasks_count
-    )
-    get_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        get_project_tickets_by_parent_id_tasks_by_id
-    )
-    put_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        put_project_tickets_by_parent_id_tasks_by_id
-    )
-    patch_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        patch_project_tickets_by_parent_id_tasks_by_id
-    )
-    delete_project_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        delete_project_tickets_by_parent_id_tasks_by_id
-    )
-    get_project_tickets_by_parent_id_timeentries = _SyncOp(
-        get_project_tickets_by_parent_id_timeentries
-    )
-    get_project_tickets_by_parent_id_timeentries_count = _SyncOp(
-        get_project_tickets_by_parent_id_timeentries_count
-    )
-    get_project_by_parent_id_billing_rates = _SyncOp(get_project_by_parent_id_billing_rates)
-    post_project_by_parent_id_billing_rates = _SyncOp(post_project_by_parent_id_billing_rates)
-    get_project_by_parent_id_billing_rates_count = _SyncOp(
-        get_project_by_parent_id_billing_rates_count
-    )
-    get_project_by_parent_id_billing_rates_by_id = _SyncOp(
-        get_project_by_parent_id_billing_rates_by_id
-    )
-    put_project_by_parent_id_billing_rates_by_id = _SyncOp(
-        put_project_by_parent_id_billing_rates_by_id
-    )
-    delete_project_by_parent_id_billing_rates_by_id = _SyncOp(
-        delete_project_by_parent_id_billing_rates_by_id
-    )
-
-
-class AsyncPhaseStatusInfos(_Bound):
-    """The ``PhaseStatusInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_project_phase_statuses_info)
-    get_project_phase_statuses_info = _AsyncOp(get_project_phase_statuses_info)
-    get_project_phase_statuses_by_id_info = _AsyncOp(get_project_phase_statuses_by_id_info)
-
-
-class AsyncPhaseStatuses(_Bound):
-    """The ``PhaseStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_phase_statuses_count)
-    create = _AsyncOp(post_project_phase_statuses)
-    delete = _AsyncOp(delete_project_phase_statuses_by_id)
-    get = _AsyncOp(get_project_phase_statuses_by_id)
-    list = _AsyncOp(get_project_phase_statuses)
-    replace = _AsyncOp(put_project_phase_statuses_by_id)
-    update = _AsyncOp(patch_project_phase_statuses_by_id)
-    get_project_phase_statuses = _AsyncOp(get_project_phase_statuses)
-    post_project_phase_statuses = _AsyncOp(post_project_phase_statuses)
-    get_project_phase_statuses_count = _AsyncOp(get_project_phase_statuses_count)
-    get_project_phase_statuses_by_id = _AsyncOp(get_project_phase_statuses_by_id)
-    put_project_phase_statuses_by_id = _AsyncOp(put_project_phase_statuses_by_id)
-    patch_project_phase_statuses_by_id = _AsyncOp(patch_project_phase_statuses_by_id)
-    delete_project_phase_statuses_by_id = _AsyncOp(delete_project_phase_statuses_by_id)
-    get_project_phase_statuses_by_id_usages = _AsyncOp(get_project_phase_statuses_by_id_usages)
-    get_project_phase_statuses_by_id_usages_list = _AsyncOp(
-        get_project_phase_statuses_by_id_usages_list
-    )
-
-
-class AsyncProjectBillingRates(_Bound):
-    """The ``ProjectBillingRates`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_by_parent_id_billing_rates_count)
-    create = _AsyncOp(post_project_by_parent_id_billing_rates)
-    delete = _AsyncOp(delete_project_by_parent_id_billing_rates_by_id)
-    get = _AsyncOp(get_project_by_parent_id_billing_rates_by_id)
-    list = _AsyncOp(get_project_by_parent_id_billing_rates)
-    replace = _AsyncOp(put_project_by_parent_id_billing_rates_by_id)
-    patch_project_billing_rates_by_parent_id_billing_rates_by_id = _AsyncOp(
-        patch_project_billing_rates_by_parent_id_billing_rates_by_id
-    )
-    get_project_by_parent_id_billing_rates = _AsyncOp(get_project_by_parent_id_billing_rates)
-    post_project_by_parent_id_billing_rates = _AsyncOp(post_project_by_parent_id_billing_rates)
-    get_project_by_parent_id_billing_rates_count = _AsyncOp(
-        get_project_by_parent_id_billing_rates_count
-    )
-    get_project_by_parent_id_billing_rates_by_id = _AsyncOp(
-        get_project_by_parent_id_billing_rates_by_id
-    )
-    put_project_by_parent_id_billing_rates_by_id = _AsyncOp(
-        put_project_by_parent_id_billing_rates_by_id
-    )
-    delete_project_by_parent_id_billing_rates_by_id = _AsyncOp(
-        delete_project_by_parent_id_billing_rates_by_id
-    )
-
-
-class AsyncProjectBoardKanbanSettings(_Bound):
-    """The ``ProjectBoardKanbanSettings`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_project_boards_by_parent_id_kanban_settings)
-    delete = _AsyncOp(delete_project_boards_by_parent_id_kanban_settings_by_id)
-    get = _AsyncOp(get_project_boards_by_parent_id_kanban_settings_by_id)
-    list = _AsyncOp(get_project_boards_by_parent_id_kanban_settings)
-    replace = _AsyncOp(put_project_boards_by_parent_id_kanban_settings_by_id)
-    update = _AsyncOp(patch_project_boards_by_parent_id_kanban_settings_by_id)
-    get_project_boards_by_parent_id_kanban_settings = _AsyncOp(
-        get_project_boards_by_parent_id_kanban_settings
-    )
-    post_project_boards_by_parent_id_kanban_settings = _AsyncOp(
-        post_project_boards_by_parent_id_kanban_settings
-    )
-    get_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
-        get_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    put_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
-        put_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    patch_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
-        patch_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    delete_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
-        delete_project_boards_by_parent_id_kanban_settings_by_id
-    )
-
-
-class AsyncProjectBoardTeamInfos(_Bound):
-    """The ``ProjectBoardTeamInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_project_boards_by_parent_id_teams_info)
-    get_project_boards_by_parent_id_teams_info = _AsyncOp(
-        get_project_boards_by_parent_id_teams_info
-    )
-    get_project_boards_by_parent_id_teams_by_id_info = _AsyncOp(
-        get_project_boards_by_parent_id_teams_by_id_info
-    )
-    get_project_boards_by_parent_id_teams_by_id_info_count = _AsyncOp(
-        get_project_boards_by_parent_id_teams_by_id_info_count
-    )
-
-
-class AsyncProjectBoardTeamMembers(_Bound):
-    """The ``ProjectBoardTeamMembers`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_project_boards_by_grandparent_id_teams_by_parent_id_members)
-    delete = _AsyncOp(delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    get = _AsyncOp(get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    list = _AsyncOp(get_project_boards_by_grandparent_id_teams_by_parent_id_members)
-    replace = _AsyncOp(put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    update = _AsyncOp(patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id)
-    get_project_boards_by_grandparent_id_teams_by_parent_id_members = _AsyncOp(
-        get_project_boards_by_grandparent_id_teams_by_parent_id_members
-    )
-    post_project_boards_by_grandparent_id_teams_by_parent_id_members = _AsyncOp(
-        post_project_boards_by_grandparent_id_teams_by_parent_id_members
-    )
-    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
-        get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
-        put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
-        patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
-        delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-
-
-class AsyncProjectBoardTeams(_Bound):
-    """The ``ProjectBoardTeams`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_boards_by_parent_id_teams_count)
-    create = _AsyncOp(post_project_boards_by_parent_id_teams)
-    delete = _AsyncOp(delete_project_boards_by_parent_id_teams_by_id)
-    get = _AsyncOp(get_project_boards_by_parent_id_teams_by_id)
-    list = _AsyncOp(get_project_boards_by_parent_id_teams)
-    replace = _AsyncOp(put_project_boards_by_parent_id_teams_by_id)
-    update = _AsyncOp(patch_project_boards_by_parent_id_teams_by_id)
-    get_project_boards_by_parent_id_teams = _AsyncOp(get_project_boards_by_parent_id_teams)
-    post_project_boards_by_parent_id_teams = _AsyncOp(post_project_boards_by_parent_id_teams)
-    get_project_boards_by_parent_id_teams_count = _AsyncOp(
-        get_project_boards_by_parent_id_teams_count
-    )
-    get_project_boards_by_parent_id_teams_by_id = _AsyncOp(
-        get_project_boards_by_parent_id_teams_by_id
-    )
-    put_project_boards_by_parent_id_teams_by_id = _AsyncOp(
-        put_project_boards_by_parent_id_teams_by_id
-    )
-    patch_project_boards_by_parent_id_teams_by_id = _AsyncOp(
-        patch_project_boards_by_parent_id_teams_by_id
-    )
-    delete_project_boards_by_parent_id_teams_by_id = _AsyncOp(
-        delete_project_boards_by_parent_id_teams_by_id
-    )
-
-
-class AsyncProjectContacts(_Bound):
-    """The ``ProjectContacts`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_project_projects_by_parent_id_contacts)
-    delete = _AsyncOp(delete_project_projects_by_parent_id_contacts_by_id)
-    get = _AsyncOp(get_project_projects_by_parent_id_contacts_by_id)
-    list = _AsyncOp(get_project_projects_by_parent_id_contacts)
-    get_project_projects_by_parent_id_contacts = _AsyncOp(
-        get_project_projects_by_parent_id_contacts
-    )
-    post_project_projects_by_parent_id_contacts = _AsyncOp(
-        post_project_projects_by_parent_id_contacts
-    )
-    get_project_projects_by_parent_id_contacts_by_id = _AsyncOp(
-        get_project_projects_by_parent_id_contacts_by_id
-    )
-    delete_project_projects_by_parent_id_contacts_by_id = _AsyncOp(
-        delete_project_projects_by_parent_id_contacts_by_id
-    )
-
-
-class AsyncProjectNotes(_Bound):
-    """The ``ProjectNotes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_projects_by_parent_id_notes_count)
-    create = _AsyncOp(post_project_projects_by_parent_id_notes)
-    delete = _AsyncOp(delete_project_projects_by_parent_id_notes_by_id)
-    get = _AsyncOp(get_project_projects_by_parent_id_notes_by_id)
-    list = _AsyncOp(get_project_projects_by_parent_id_notes)
-    replace = _AsyncOp(put_project_projects_by_parent_id_notes_by_id)
-    update = _AsyncOp(patch_project_projects_by_parent_id_notes_by_id)
-    get_project_projects_by_parent_id_notes = _AsyncOp(get_project_projects_by_parent_id_notes)
-    post_project_projects_by_parent_id_notes = _AsyncOp(post_project_projects_by_parent_id_notes)
-    get_project_projects_by_parent_id_notes_count = _AsyncOp(
-        get_project_projects_by_parent_id_notes_count
-    )
-    get_project_projects_by_parent_id_notes_by_id = _AsyncOp(
-        get_project_projects_by_parent_id_notes_by_id
-    )
-    put_project_projects_by_parent_id_notes_by_id = _AsyncOp(
-        put_project_projects_by_parent_id_notes_by_id
-    )
-    patch_project_projects_by_parent_id_notes_by_id = _AsyncOp(
-        patch_project_projects_by_parent_id_notes_by_id
-    )
-    delete_project_projects_by_parent_id_notes_by_id = _AsyncOp(
-        delete_project_projects_by_parent_id_notes_by_id
-    )
-
-
-class AsyncProjectPhases(_Bound):
-    """The ``ProjectPhases`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_projects_by_parent_id_phases_count)
-    create = _AsyncOp(post_project_projects_by_parent_id_phases)
-    delete = _AsyncOp(delete_project_projects_by_parent_id_phases_by_id)
-    get = _AsyncOp(get_project_projects_by_parent_id_phases_by_id)
-    list = _AsyncOp(get_project_projects_by_parent_id_phases)
-    replace = _AsyncOp(put_project_projects_by_parent_id_phases_by_id)
-    update = _AsyncOp(patch_project_projects_by_parent_id_phases_by_id)
-    get_project_projects_by_parent_id_phases = _AsyncOp(get_project_projects_by_parent_id_phases)
-    post_project_projects_by_parent_id_phases = _AsyncOp(post_project_projects_by_parent_id_phases)
-    get_project_projects_by_parent_id_phases_count = _AsyncOp(
-        get_project_projects_by_parent_id_phases_count
-    )
-    get_project_projects_by_parent_id_phases_by_id = _AsyncOp(
-        get_project_projects_by_parent_id_phases_by_id
-    )
-    put_project_projects_by_parent_id_phases_by_id = _AsyncOp(
-        put_project_projects_by_parent_id_phases_by_id
-    )
-    patch_project_projects_by_parent_id_phases_by_id = _AsyncOp(
-        patch_project_projects_by_parent_id_phases_by_id
-    )
-    delete_project_projects_by_parent_id_phases_by_id = _AsyncOp(
-        delete_project_projects_by_parent_id_phases_by_id
-    )
-
-
-class AsyncProjectSecurityRoleInfos(_Bound):
-    """The ``ProjectSecurityRoleInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_project_security_roles_info)
-    get_project_security_roles_info = _AsyncOp(get_project_security_roles_info)
-    get_project_security_roles_by_id_info = _AsyncOp(get_project_security_roles_by_id_info)
-
-
-class AsyncProjectSecurityRoleSettings(_Bound):
-    """The ``ProjectSecurityRoleSettings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_security_roles_by_parent_id_settings_count)
-    get = _AsyncOp(get_project_security_roles_by_parent_id_settings_by_id)
-    list = _AsyncOp(get_project_security_roles_by_parent_id_settings)
-    replace = _AsyncOp(put_project_security_roles_by_parent_id_settings_by_id)
-    update = _AsyncOp(patch_project_security_roles_by_parent_id_settings_by_id)
-    get_project_security_roles_by_parent_id_settings = _AsyncOp(
-        get_project_security_roles_by_parent_id_settings
-    )
-    get_project_security_roles_by_parent_id_settings_count = _AsyncOp(
-        get_project_security_roles_by_parent_id_settings_count
-    )
-    get_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
-        get_project_security_roles_by_parent_id_settings_by_id
-    )
-    put_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
-        put_project_security_roles_by_parent_id_settings_by_id
-    )
-    patch_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
-        patch_project_security_roles_by_parent_id_settings_by_id
-    )
-
-
-class AsyncProjectSecurityRoles(_Bound):
-    """The ``ProjectSecurityRoles`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_security_roles_count)
-    create = _AsyncOp(post_project_security_roles)
-    delete = _AsyncOp(delete_project_security_roles_by_id)
-    get = _AsyncOp(get_project_security_roles_by_id)
-    list = _AsyncOp(get_project_security_roles)
-    replace = _AsyncOp(put_project_security_roles_by_id)
-    update = _AsyncOp(patch_project_security_roles_by_id)
-    get_project_security_roles = _AsyncOp(get_project_security_roles)
-    post_project_security_roles = _AsyncOp(post_project_security_roles)
-    get_project_security_roles_count = _AsyncOp(get_project_security_roles_count)
-    get_project_security_roles_by_id = _AsyncOp(get_project_security_roles_by_id)
-    put_project_security_roles_by_id = _AsyncOp(put_project_security_roles_by_id)
-    patch_project_security_roles_by_id = _AsyncOp(patch_project_security_roles_by_id)
-    delete_project_security_roles_by_id = _AsyncOp(delete_project_security_roles_by_id)
-
-
-class AsyncProjectStatuses(_Bound):
-    """The ``ProjectStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_statuses_count)
-    create = _AsyncOp(post_project_statuses)
-    delete = _AsyncOp(delete_project_statuses_by_id)
-    get = _AsyncOp(get_project_statuses_by_id)
-    list = _AsyncOp(get_project_statuses)
-    replace = _AsyncOp(put_project_statuses_by_id)
-    update = _AsyncOp(patch_project_statuses_by_id)
-    get_project_statuses = _AsyncOp(get_project_statuses)
-    post_project_statuses = _AsyncOp(post_project_statuses)
-    get_project_statuses_count = _AsyncOp(get_project_statuses_count)
-    get_project_statuses_by_id = _AsyncOp(get_project_statuses_by_id)
-    put_project_statuses_by_id = _AsyncOp(put_project_statuses_by_id)
-    patch_project_statuses_by_id = _AsyncOp(patch_project_statuses_by_id)
-    delete_project_statuses_by_id = _AsyncOp(delete_project_statuses_by_id)
-
-
-class AsyncProjectStatusesInfo(_Bound):
-    """The ``ProjectStatusesInfo`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_statuses_info_count)
-    list = _AsyncOp(get_project_statuses_info)
-    get_project_statuses_info = _AsyncOp(get_project_statuses_info)
-    get_project_statuses_info_count = _AsyncOp(get_project_statuses_info_count)
-    get_project_statuses_by_id_info = _AsyncOp(get_project_statuses_by_id_info)
-
-
-class AsyncProjectTemplatePhases(_Bound):
-    """The ``ProjectTemplatePhases`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_project_project_templates_project_template_phases)
-    get_project_project_templates_project_template_phases = _AsyncOp(
-        get_project_project_templates_project_template_phases
-    )
-    get_project_project_templates_by_parent_id_project_template_phases = _AsyncOp(
-        get_project_project_templates_by_parent_id_project_template_phases
-    )
-    post_project_project_templates_by_parent_id_project_template_phases = _AsyncOp(
-        post_project_project_templates_by_parent_id_project_template_phases
-    )
-    get_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
-        get_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    put_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
-        put_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    patch_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
-        patch_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    delete_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
-        delete_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-
-
-class AsyncProjectTemplateTasks(_Bound):
-    """The ``ProjectTemplateTasks`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_project_project_templates_project_template_tickets_tasks)
-    get_project_project_templates_project_template_tickets_tasks = _AsyncOp(
-        get_project_project_templates_project_template_tickets_tasks
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _AsyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
-    )
-    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _AsyncOp(
-        post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = _AsyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-
-
-class AsyncProjectTemplateTickets(_Bound):
-    """The ``ProjectTemplateTickets`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_project_project_templates_project_template_tickets)
-    get_project_project_templates_project_template_tickets = _AsyncOp(
-        get_project_project_templates_project_template_tickets
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets = _AsyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets
-    )
-    post_project_project_templates_by_parent_id_project_template_tickets = _AsyncOp(
-        post_project_project_templates_by_parent_id_project_template_tickets
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets_count = _AsyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets_count
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    put_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
-        put_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
-        patch_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
-        delete_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-
-
-class AsyncProjectTemplates(_Bound):
-    """The ``ProjectTemplates`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_project_templates_count)
-    create = _AsyncOp(post_project_project_templates)
-    delete = _AsyncOp(delete_project_project_templates_by_id)
-    get = _AsyncOp(get_project_project_templates_by_id)
-    list = _AsyncOp(get_project_project_templates)
-    replace = _AsyncOp(put_project_project_templates_by_id)
-    update = _AsyncOp(patch_project_project_templates_by_id)
-    get_project_project_templates = _AsyncOp(get_project_project_templates)
-    post_project_project_templates = _AsyncOp(post_project_project_templates)
-    get_project_project_templates_count = _AsyncOp(get_project_project_templates_count)
-    post_project_project_templates_create_from_project_by_id = _AsyncOp(
-        post_project_project_templates_create_from_project_by_id
-    )
-    get_project_project_templates_by_id = _AsyncOp(get_project_project_templates_by_id)
-    put_project_project_templates_by_id = _AsyncOp(put_project_project_templates_by_id)
-    patch_project_project_templates_by_id = _AsyncOp(patch_project_project_templates_by_id)
-    delete_project_project_templates_by_id = _AsyncOp(delete_project_project_templates_by_id)
-    get_project_project_templates_by_id_workplan = _AsyncOp(
-        get_project_project_templates_by_id_workplan
-    )
-
-
-class AsyncProjectTicketNotes(_Bound):
-    """The ``ProjectTicketNotes`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_project_ticket_note_by_id_mark_as)
-    post_project_ticket_note_by_id_mark_as = _AsyncOp(post_project_ticket_note_by_id_mark_as)
-    get_project_tickets_by_parent_id_all_notes = _AsyncOp(
-        get_project_tickets_by_parent_id_all_notes
-    )
-
-
-class AsyncProjectTickets(_Bound):
-    """The ``ProjectTickets`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_tickets_count)
-    create = _AsyncOp(post_project_tickets)
-    delete = _AsyncOp(delete_project_tickets_by_id)
-    get = _AsyncOp(get_project_tickets_by_id)
-    list = _AsyncOp(get_project_tickets)
-    replace = _AsyncOp(put_project_tickets_by_id)
-    update = _AsyncOp(patch_project_tickets_by_id)
-    get_project_tickets = _AsyncOp(get_project_tickets)
-    post_project_tickets = _AsyncOp(post_project_tickets)
-    get_project_tickets_count = _AsyncOp(get_project_tickets_count)
-    post_project_tickets_search = _AsyncOp(post_project_tickets_search)
-    get_project_tickets_by_id = _AsyncOp(get_project_tickets_by_id)
-    put_project_tickets_by_id = _AsyncOp(put_project_tickets_by_id)
-    patch_project_tickets_by_id = _AsyncOp(patch_project_tickets_by_id)
-    delete_project_tickets_by_id = _AsyncOp(delete_project_tickets_by_id)
-    get_project_tickets_by_parent_id_activities = _AsyncOp(
-        get_project_tickets_by_parent_id_activities
-    )
-    get_project_tickets_by_parent_id_activities_count = _AsyncOp(
-        get_project_tickets_by_parent_id_activities_count
-    )
-    get_project_tickets_by_parent_id_configurations = _AsyncOp(
-        get_project_tickets_by_parent_id_configurations
-    )
-    post_project_tickets_by_parent_id_configurations = _AsyncOp(
-        post_project_tickets_by_parent_id_configurations
-    )
-    get_project_tickets_by_parent_id_configurations_count = _AsyncOp(
-        get_project_tickets_by_parent_id_configurations_count
-    )
-    get_project_tickets_by_parent_id_configurations_by_id = _AsyncOp(
-        get_project_tickets_by_parent_id_configurations_by_id
-    )
-    delete_project_tickets_by_parent_id_configurations_by_id = _AsyncOp(
-        delete_project_tickets_by_parent_id_configurations_by_id
-    )
-    post_project_tickets_by_parent_id_convert = _AsyncOp(post_project_tickets_by_parent_id_convert)
-    get_project_tickets_by_parent_id_documents = _AsyncOp(
-        get_project_tickets_by_parent_id_documents
-    )
-    get_project_tickets_by_parent_id_documents_count = _AsyncOp(
-        get_project_tickets_by_parent_id_documents_count
-    )
-    get_project_tickets_by_parent_id_products = _AsyncOp(get_project_tickets_by_parent_id_products)
-    get_project_tickets_by_parent_id_products_count = _AsyncOp(
-        get_project_tickets_by_parent_id_products_count
-    )
-    get_project_tickets_by_parent_id_scheduleentries = _AsyncOp(
-        get_project_tickets_by_parent_id_scheduleentries
-    )
-    get_project_tickets_by_parent_id_scheduleentries_count = _AsyncOp(
-        get_project_tickets_by_parent_id_scheduleentries_count
-    )
-    get_project_tickets_by_parent_id_timeentries = _AsyncOp(
-        get_project_tickets_by_parent_id_timeentries
-    )
-    get_project_tickets_by_parent_id_timeentries_count = _AsyncOp(
-        get_project_tickets_by_parent_id_timeentries_count
-    )
-
-
-class AsyncProjectTypeInfos(_Bound):
-    """The ``ProjectTypeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_project_types_info_count)
-    list = _AsyncOp(get_project_project_types_info)
-    get_project_project_types_info = _AsyncOp(get_project_project_types_info)
-    get_project_project_types_info_count = _AsyncOp(get_project_project_types_info_count)
-    get_project_project_types_by_id_info = _AsyncOp(get_project_project_types_by_id_info)
-
-
-class AsyncProjectTypes(_Bound):
-    """The ``ProjectTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_project_types_count)
-    create = _AsyncOp(post_project_project_types)
-    delete = _AsyncOp(delete_project_project_types_by_id)
-    get = _AsyncOp(get_project_project_types_by_id)
-    list = _AsyncOp(get_project_project_types)
-    replace = _AsyncOp(put_project_project_types_by_id)
-    update = _AsyncOp(patch_project_project_types_by_id)
-    get_project_project_types = _AsyncOp(get_project_project_types)
-    post_project_project_types = _AsyncOp(post_project_project_types)
-    get_project_project_types_count = _AsyncOp(get_project_project_types_count)
-    get_project_project_types_by_id = _AsyncOp(get_project_project_types_by_id)
-    put_project_project_types_by_id = _AsyncOp(put_project_project_types_by_id)
-    patch_project_project_types_by_id = _AsyncOp(patch_project_project_types_by_id)
-    delete_project_project_types_by_id = _AsyncOp(delete_project_project_types_by_id)
-    get_project_project_types_by_id_usages = _AsyncOp(get_project_project_types_by_id_usages)
-    get_project_project_types_by_id_usages_list = _AsyncOp(
-        get_project_project_types_by_id_usages_list
-    )
-
-
-class AsyncProjects(_Bound):
-    """The ``Projects`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_projects_count)
-    create = _AsyncOp(post_project_projects)
-    delete = _AsyncOp(delete_project_projects_by_id)
-    get = _AsyncOp(get_project_projects_by_id)
-    list = _AsyncOp(get_project_projects)
-    replace = _AsyncOp(put_project_projects_by_id)
-    update = _AsyncOp(patch_project_projects_by_id)
-    get_project_projects = _AsyncOp(get_project_projects)
-    post_project_projects = _AsyncOp(post_project_projects)
-    get_project_projects_count = _AsyncOp(get_project_projects_count)
-    get_project_projects_by_id = _AsyncOp(get_project_projects_by_id)
-    put_project_projects_by_id = _AsyncOp(put_project_projects_by_id)
-    patch_project_projects_by_id = _AsyncOp(patch_project_projects_by_id)
-    delete_project_projects_by_id = _AsyncOp(delete_project_projects_by_id)
-    get_project_projects_by_id_project_workplan = _AsyncOp(
-        get_project_projects_by_id_project_workplan
-    )
-    post_project_projects_by_parent_id_apply_template_by_id = _AsyncOp(
-        post_project_projects_by_parent_id_apply_template_by_id
-    )
-    post_project_projects_by_parent_id_apply_templates = _AsyncOp(
-        post_project_projects_by_parent_id_apply_templates
-    )
-
-
-class AsyncProjectsTeamMembers(_Bound):
-    """The ``ProjectsTeamMembers`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_projects_by_parent_id_team_members_count)
-    create = _AsyncOp(post_project_projects_by_parent_id_team_members)
-    delete = _AsyncOp(delete_project_projects_by_parent_id_team_members_by_id)
-    get = _AsyncOp(get_project_projects_by_parent_id_team_members_by_id)
-    list = _AsyncOp(get_project_projects_by_parent_id_team_members)
-    replace = _AsyncOp(put_project_projects_by_parent_id_team_members_by_id)
-    update = _AsyncOp(patch_project_projects_by_parent_id_team_members_by_id)
-    get_project_projects_by_parent_id_team_members = _AsyncOp(
-        get_project_projects_by_parent_id_team_members
-    )
-    post_project_projects_by_parent_id_team_members = _AsyncOp(
-        post_project_projects_by_parent_id_team_members
-    )
-    get_project_projects_by_parent_id_team_members_count = _AsyncOp(
-        get_project_projects_by_parent_id_team_members_count
-    )
-    get_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
-        get_project_projects_by_parent_id_team_members_by_id
-    )
-    put_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
-        put_project_projects_by_parent_id_team_members_by_id
-    )
-    patch_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
-        patch_project_projects_by_parent_id_team_members_by_id
-    )
-    delete_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
-        delete_project_projects_by_parent_id_team_members_by_id
-    )
-
-
-class AsyncStatusIndicators(_Bound):
-    """The ``StatusIndicators`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_status_indicators_count)
-    get = _AsyncOp(get_project_status_indicators_by_id)
-    list = _AsyncOp(get_project_status_indicators)
-    get_project_status_indicators = _AsyncOp(get_project_status_indicators)
-    get_project_status_indicators_count = _AsyncOp(get_project_status_indicators_count)
-    get_project_status_indicators_by_id = _AsyncOp(get_project_status_indicators_by_id)
-
-
-class AsyncStatuses(_Bound):
-    """The ``Statuses`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_project_statuses_by_id_usages)
-    get_project_statuses_by_id_usages = _AsyncOp(get_project_statuses_by_id_usages)
-    get_project_statuses_by_id_usages_list = _AsyncOp(get_project_statuses_by_id_usages_list)
-
-
-class AsyncTicketNotes(_Bound):
-    """The ``TicketNotes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_tickets_by_parent_id_notes_count)
-    create = _AsyncOp(post_project_tickets_by_parent_id_notes)
-    delete = _AsyncOp(delete_project_tickets_by_parent_id_notes_by_id)
-    get = _AsyncOp(get_project_tickets_by_parent_id_notes_by_id)
-    list = _AsyncOp(get_project_tickets_by_parent_id_notes)
-    replace = _AsyncOp(put_project_tickets_by_parent_id_notes_by_id)
-    update = _AsyncOp(patch_project_tickets_by_parent_id_notes_by_id)
-    get_project_tickets_by_parent_id_notes = _AsyncOp(get_project_tickets_by_parent_id_notes)
-    post_project_tickets_by_parent_id_notes = _AsyncOp(post_project_tickets_by_parent_id_notes)
-    get_project_tickets_by_parent_id_notes_count = _AsyncOp(
-        get_project_tickets_by_parent_id_notes_count
-    )
-    get_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        get_project_tickets_by_parent_id_notes_by_id
-    )
-    put_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        put_project_tickets_by_parent_id_notes_by_id
-    )
-    patch_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        patch_project_tickets_by_parent_id_notes_by_id
-    )
-    delete_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        delete_project_tickets_by_parent_id_notes_by_id
-    )
-
-
-class AsyncTicketTasks(_Bound):
-    """The ``TicketTasks`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_project_tickets_by_parent_id_tasks_count)
-    create = _AsyncOp(post_project_tickets_by_parent_id_tasks)
-    delete = _AsyncOp(delete_project_tickets_by_parent_id_tasks_by_id)
-    get = _AsyncOp(get_project_tickets_by_parent_id_tasks_by_id)
-    list = _AsyncOp(get_project_tickets_by_parent_id_tasks)
-    replace = _AsyncOp(put_project_tickets_by_parent_id_tasks_by_id)
-    update = _AsyncOp(patch_project_tickets_by_parent_id_tasks_by_id)
-    get_project_tickets_by_parent_id_tasks = _AsyncOp(get_project_tickets_by_parent_id_tasks)
-    post_project_tickets_by_parent_id_tasks = _AsyncOp(post_project_tickets_by_parent_id_tasks)
-    get_project_tickets_by_parent_id_tasks_count = _AsyncOp(
-        get_project_tickets_by_parent_id_tasks_count
-    )
-    get_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        get_project_tickets_by_parent_id_tasks_by_id
-    )
-    put_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        put_project_tickets_by_parent_id_tasks_by_id
-    )
-    patch_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        patch_project_tickets_by_parent_id_tasks_by_id
-    )
-    delete_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        delete_project_tickets_by_parent_id_tasks_by_id
-    )
-
-
-class AsyncProject(_Bound):
-    """The ``project`` operations of an asynchronous client, by resource and by full name."""
-
-    phase_status_infos = _Resource(AsyncPhaseStatusInfos)
-    phase_statuses = _Resource(AsyncPhaseStatuses)
-    project_billing_rates = _Resource(AsyncProjectBillingRates)
-    project_board_kanban_settings = _Resource(AsyncProjectBoardKanbanSettings)
-    project_board_team_infos = _Resource(AsyncProjectBoardTeamInfos)
-    project_board_team_members = _Resource(AsyncProjectBoardTeamMembers)
-    project_board_teams = _Resource(AsyncProjectBoardTeams)
-    project_contacts = _Resource(AsyncProjectContacts)
-    project_notes = _Resource(AsyncProjectNotes)
-    project_phases = _Resource(AsyncProjectPhases)
-    project_security_role_infos = _Resource(AsyncProjectSecurityRoleInfos)
-    project_security_role_settings = _Resource(AsyncProjectSecurityRoleSettings)
-    project_security_roles = _Resource(AsyncProjectSecurityRoles)
-    project_statuses = _Resource(AsyncProjectStatuses)
-    project_statuses_info = _Resource(AsyncProjectStatusesInfo)
-    project_template_phases = _Resource(AsyncProjectTemplatePhases)
-    project_template_tasks = _Resource(AsyncProjectTemplateTasks)
-    project_template_tickets = _Resource(AsyncProjectTemplateTickets)
-    project_templates = _Resource(AsyncProjectTemplates)
-    project_ticket_notes = _Resource(AsyncProjectTicketNotes)
-    project_tickets = _Resource(AsyncProjectTickets)
-    project_type_infos = _Resource(AsyncProjectTypeInfos)
-    project_types = _Resource(AsyncProjectTypes)
-    projects = _Resource(AsyncProjects)
-    projects_team_members = _Resource(AsyncProjectsTeamMembers)
-    status_indicators = _Resource(AsyncStatusIndicators)
-    statuses = _Resource(AsyncStatuses)
-    ticket_notes = _Resource(AsyncTicketNotes)
-    ticket_tasks = _Resource(AsyncTicketTasks)
-
-    patch_project_billing_rates_by_parent_id_billing_rates_by_id = _AsyncOp(
-        patch_project_billing_rates_by_parent_id_billing_rates_by_id
-    )
-    get_project_boards_by_grandparent_id_teams_by_parent_id_members = _AsyncOp(
-        get_project_boards_by_grandparent_id_teams_by_parent_id_members
-    )
-    post_project_boards_by_grandparent_id_teams_by_parent_id_members = _AsyncOp(
-        post_project_boards_by_grandparent_id_teams_by_parent_id_members
-    )
-    get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
-        get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
-        put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
-        patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id = _AsyncOp(
-        delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id
-    )
-    get_project_boards_by_parent_id_kanban_settings = _AsyncOp(
-        get_project_boards_by_parent_id_kanban_settings
-    )
-    post_project_boards_by_parent_id_kanban_settings = _AsyncOp(
-        post_project_boards_by_parent_id_kanban_settings
-    )
-    get_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
-        get_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    put_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
-        put_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    patch_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
-        patch_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    delete_project_boards_by_parent_id_kanban_settings_by_id = _AsyncOp(
-        delete_project_boards_by_parent_id_kanban_settings_by_id
-    )
-    get_project_boards_by_parent_id_teams = _AsyncOp(get_project_boards_by_parent_id_teams)
-    post_project_boards_by_parent_id_teams = _AsyncOp(post_project_boards_by_parent_id_teams)
-    get_project_boards_by_parent_id_teams_count = _AsyncOp(
-        get_project_boards_by_parent_id_teams_count
-    )
-    get_project_boards_by_parent_id_teams_info = _AsyncOp(
-        get_project_boards_by_parent_id_teams_info
-    )
-    get_project_boards_by_parent_id_teams_by_id = _AsyncOp(
-        get_project_boards_by_parent_id_teams_by_id
-    )
-    put_project_boards_by_parent_id_teams_by_id = _AsyncOp(
-        put_project_boards_by_parent_id_teams_by_id
-    )
-    patch_project_boards_by_parent_id_teams_by_id = _AsyncOp(
-        patch_project_boards_by_parent_id_teams_by_id
-    )
-    delete_project_boards_by_parent_id_teams_by_id = _AsyncOp(
-        delete_project_boards_by_parent_id_teams_by_id
-    )
-    get_project_boards_by_parent_id_teams_by_id_info = _AsyncOp(
-        get_project_boards_by_parent_id_teams_by_id_info
-    )
-    get_project_boards_by_parent_id_teams_by_id_info_count = _AsyncOp(
-        get_project_boards_by_parent_id_teams_by_id_info_count
-    )
-    get_project_phase_statuses = _AsyncOp(get_project_phase_statuses)
-    post_project_phase_statuses = _AsyncOp(post_project_phase_statuses)
-    get_project_phase_statuses_count = _AsyncOp(get_project_phase_statuses_count)
-    get_project_phase_statuses_info = _AsyncOp(get_project_phase_statuses_info)
-    get_project_phase_statuses_by_id = _AsyncOp(get_project_phase_statuses_by_id)
-    put_project_phase_statuses_by_id = _AsyncOp(put_project_phase_statuses_by_id)
-    patch_project_phase_statuses_by_id = _AsyncOp(patch_project_phase_statuses_by_id)
-    delete_project_phase_statuses_by_id = _AsyncOp(delete_project_phase_statuses_by_id)
-    get_project_phase_statuses_by_id_info = _AsyncOp(get_project_phase_statuses_by_id_info)
-    get_project_phase_statuses_by_id_usages = _AsyncOp(get_project_phase_statuses_by_id_usages)
-    get_project_phase_statuses_by_id_usages_list = _AsyncOp(
-        get_project_phase_statuses_by_id_usages_list
-    )
-    get_project_project_templates = _AsyncOp(get_project_project_templates)
-    post_project_project_templates = _AsyncOp(post_project_project_templates)
-    get_project_project_templates_count = _AsyncOp(get_project_project_templates_count)
-    post_project_project_templates_create_from_project_by_id = _AsyncOp(
-        post_project_project_templates_create_from_project_by_id
-    )
-    get_project_project_templates_project_template_phases = _AsyncOp(
-        get_project_project_templates_project_template_phases
-    )
-    get_project_project_templates_project_template_tickets = _AsyncOp(
-        get_project_project_templates_project_template_tickets
-    )
-    get_project_project_templates_project_template_tickets_tasks = _AsyncOp(
-        get_project_project_templates_project_template_tickets_tasks
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _AsyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
-    )
-    post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks = _AsyncOp(
-        post_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count = _AsyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_count
-    )
-    get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        put_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        patch_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        delete_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks_by_id
-    )
-    get_project_project_templates_by_id = _AsyncOp(get_project_project_templates_by_id)
-    put_project_project_templates_by_id = _AsyncOp(put_project_project_templates_by_id)
-    patch_project_project_templates_by_id = _AsyncOp(patch_project_project_templates_by_id)
-    delete_project_project_templates_by_id = _AsyncOp(delete_project_project_templates_by_id)
-    get_project_project_templates_by_id_workplan = _AsyncOp(
-        get_project_project_templates_by_id_workplan
-    )
-    get_project_project_templates_by_parent_id_project_template_phases = _AsyncOp(
-        get_project_project_templates_by_parent_id_project_template_phases
-    )
-    post_project_project_templates_by_parent_id_project_template_phases = _AsyncOp(
-        post_project_project_templates_by_parent_id_project_template_phases
-    )
-    get_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
-        get_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    put_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
-        put_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    patch_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
-        patch_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    delete_project_project_templates_by_parent_id_project_template_phases_by_id = _AsyncOp(
-        delete_project_project_templates_by_parent_id_project_template_phases_by_id
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets = _AsyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets
-    )
-    post_project_project_templates_by_parent_id_project_template_tickets = _AsyncOp(
-        post_project_project_templates_by_parent_id_project_template_tickets
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets_count = _AsyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets_count
-    )
-    get_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
-        get_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    put_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
-        put_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    patch_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
-        patch_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    delete_project_project_templates_by_parent_id_project_template_tickets_by_id = _AsyncOp(
-        delete_project_project_templates_by_parent_id_project_template_tickets_by_id
-    )
-    get_project_project_types = _AsyncOp(get_project_project_types)
-    post_project_project_types = _AsyncOp(post_project_project_types)
-    get_project_project_types_count = _AsyncOp(get_project_project_types_count)
-    get_project_project_types_info = _AsyncOp(get_project_project_types_info)
-    get_project_project_types_info_count = _AsyncOp(get_project_project_types_info_count)
-    get_project_project_types_by_id = _AsyncOp(get_project_project_types_by_id)
-    put_project_project_types_by_id = _AsyncOp(put_project_project_types_by_id)
-    patch_project_project_types_by_id = _AsyncOp(patch_project_project_types_by_id)
-    delete_project_project_types_by_id = _AsyncOp(delete_project_project_types_by_id)
-    get_project_project_types_by_id_info = _AsyncOp(get_project_project_types_by_id_info)
-    get_project_project_types_by_id_usages = _AsyncOp(get_project_project_types_by_id_usages)
-    get_project_project_types_by_id_usages_list = _AsyncOp(
-        get_project_project_types_by_id_usages_list
-    )
-    get_project_projects = _AsyncOp(get_project_projects)
-    post_project_projects = _AsyncOp(post_project_projects)
-    get_project_projects_count = _AsyncOp(get_project_projects_count)
-    get_project_projects_by_id = _AsyncOp(get_project_projects_by_id)
-    put_project_projects_by_id = _AsyncOp(put_project_projects_by_id)
-    patch_project_projects_by_id = _AsyncOp(patch_project_projects_by_id)
-    delete_project_projects_by_id = _AsyncOp(delete_project_projects_by_id)
-    get_project_projects_by_id_project_workplan = _AsyncOp(
-        get_project_projects_by_id_project_workplan
-    )
-    post_project_projects_by_parent_id_apply_template_by_id = _AsyncOp(
-        post_project_projects_by_parent_id_apply_template_by_id
-    )
-    post_project_projects_by_parent_id_apply_templates = _AsyncOp(
-        post_project_projects_by_parent_id_apply_templates
-    )
-    get_project_projects_by_parent_id_contacts = _AsyncOp(
-        get_project_projects_by_parent_id_contacts
-    )
-    post_project_projects_by_parent_id_contacts = _AsyncOp(
-        post_project_projects_by_parent_id_contacts
-    )
-    get_project_projects_by_parent_id_contacts_by_id = _AsyncOp(
-        get_project_projects_by_parent_id_contacts_by_id
-    )
-    delete_project_projects_by_parent_id_contacts_by_id = _AsyncOp(
-        delete_project_projects_by_parent_id_contacts_by_id
-    )
-    get_project_projects_by_parent_id_notes = _AsyncOp(get_project_projects_by_parent_id_notes)
-    post_project_projects_by_parent_id_notes = _AsyncOp(post_project_projects_by_parent_id_notes)
-    get_project_projects_by_parent_id_notes_count = _AsyncOp(
-        get_project_projects_by_parent_id_notes_count
-    )
-    get_project_projects_by_parent_id_notes_by_id = _AsyncOp(
-        get_project_projects_by_parent_id_notes_by_id
-    )
-    put_project_projects_by_parent_id_notes_by_id = _AsyncOp(
-        put_project_projects_by_parent_id_notes_by_id
-    )
-    patch_project_projects_by_parent_id_notes_by_id = _AsyncOp(
-        patch_project_projects_by_parent_id_notes_by_id
-    )
-    delete_project_projects_by_parent_id_notes_by_id = _AsyncOp(
-        delete_project_projects_by_parent_id_notes_by_id
-    )
-    get_project_projects_by_parent_id_phases = _AsyncOp(get_project_projects_by_parent_id_phases)
-    post_project_projects_by_parent_id_phases = _AsyncOp(post_project_projects_by_parent_id_phases)
-    get_project_projects_by_parent_id_phases_count = _AsyncOp(
-        get_project_projects_by_parent_id_phases_count
-    )
-    get_project_projects_by_parent_id_phases_by_id = _AsyncOp(
-        get_project_projects_by_parent_id_phases_by_id
-    )
-    put_project_projects_by_parent_id_phases_by_id = _AsyncOp(
-        put_project_projects_by_parent_id_phases_by_id
-    )
-    patch_project_projects_by_parent_id_phases_by_id = _AsyncOp(
-        patch_project_projects_by_parent_id_phases_by_id
-    )
-    delete_project_projects_by_parent_id_phases_by_id = _AsyncOp(
-        delete_project_projects_by_parent_id_phases_by_id
-    )
-    get_project_projects_by_parent_id_team_members = _AsyncOp(
-        get_project_projects_by_parent_id_team_members
-    )
-    post_project_projects_by_parent_id_team_members = _AsyncOp(
-        post_project_projects_by_parent_id_team_members
-    )
-    get_project_projects_by_parent_id_team_members_count = _AsyncOp(
-        get_project_projects_by_parent_id_team_members_count
-    )
-    get_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
-        get_project_projects_by_parent_id_team_members_by_id
-    )
-    put_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
-        put_project_projects_by_parent_id_team_members_by_id
-    )
-    patch_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
-        patch_project_projects_by_parent_id_team_members_by_id
-    )
-    delete_project_projects_by_parent_id_team_members_by_id = _AsyncOp(
-        delete_project_projects_by_parent_id_team_members_by_id
-    )
-    get_project_security_roles = _AsyncOp(get_project_security_roles)
-    post_project_security_roles = _AsyncOp(post_project_security_roles)
-    get_project_security_roles_count = _AsyncOp(get_project_security_roles_count)
-    get_project_security_roles_info = _AsyncOp(get_project_security_roles_info)
-    get_project_security_roles_by_id = _AsyncOp(get_project_security_roles_by_id)
-    put_project_security_roles_by_id = _AsyncOp(put_project_security_roles_by_id)
-    patch_project_security_roles_by_id = _AsyncOp(patch_project_security_roles_by_id)
-    delete_project_security_roles_by_id = _AsyncOp(delete_project_security_roles_by_id)
-    get_project_security_roles_by_id_info = _AsyncOp(get_project_security_roles_by_id_info)
-    get_project_security_roles_by_parent_id_settings = _AsyncOp(
-        get_project_security_roles_by_parent_id_settings
-    )
-    get_project_security_roles_by_parent_id_settings_count = _AsyncOp(
-        get_project_security_roles_by_parent_id_settings_count
-    )
-    get_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
-        get_project_security_roles_by_parent_id_settings_by_id
-    )
-    put_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
-        put_project_security_roles_by_parent_id_settings_by_id
-    )
-    patch_project_security_roles_by_parent_id_settings_by_id = _AsyncOp(
-        patch_project_security_roles_by_parent_id_settings_by_id
-    )
-    get_project_status_indicators = _AsyncOp(get_project_status_indicators)
-    get_project_status_indicators_count = _AsyncOp(get_project_status_indicators_count)
-    get_project_status_indicators_by_id = _AsyncOp(get_project_status_indicators_by_id)
-    get_project_statuses = _AsyncOp(get_project_statuses)
-    post_project_statuses = _AsyncOp(post_project_statuses)
-    get_project_statuses_count = _AsyncOp(get_project_statuses_count)
-    get_project_statuses_info = _AsyncOp(get_project_statuses_info)
-    get_project_statuses_info_count = _AsyncOp(get_project_statuses_info_count)
-    get_project_statuses_by_id = _AsyncOp(get_project_statuses_by_id)
-    put_project_statuses_by_id = _AsyncOp(put_project_statuses_by_id)
-    patch_project_statuses_by_id = _AsyncOp(patch_project_statuses_by_id)
-    delete_project_statuses_by_id = _AsyncOp(delete_project_statuses_by_id)
-    get_project_statuses_by_id_info = _AsyncOp(get_project_statuses_by_id_info)
-    get_project_statuses_by_id_usages = _AsyncOp(get_project_statuses_by_id_usages)
-    get_project_statuses_by_id_usages_list = _AsyncOp(get_project_statuses_by_id_usages_list)
-    post_project_ticket_note_by_id_mark_as = _AsyncOp(post_project_ticket_note_by_id_mark_as)
-    get_project_tickets = _AsyncOp(get_project_tickets)
-    post_project_tickets = _AsyncOp(post_project_tickets)
-    get_project_tickets_count = _AsyncOp(get_project_tickets_count)
-    post_project_tickets_search = _AsyncOp(post_project_tickets_search)
-    get_project_tickets_by_id = _AsyncOp(get_project_tickets_by_id)
-    put_project_tickets_by_id = _AsyncOp(put_project_tickets_by_id)
-    patch_project_tickets_by_id = _AsyncOp(patch_project_tickets_by_id)
-    delete_project_tickets_by_id = _AsyncOp(delete_project_tickets_by_id)
-    get_project_tickets_by_parent_id_activities = _AsyncOp(
-        get_project_tickets_by_parent_id_activities
-    )
-    get_project_tickets_by_parent_id_activities_count = _AsyncOp(
-        get_project_tickets_by_parent_id_activities_count
-    )
-    get_project_tickets_by_parent_id_all_notes = _AsyncOp(
-        get_project_tickets_by_parent_id_all_notes
-    )
-    get_project_tickets_by_parent_id_configurations = _AsyncOp(
-        get_project_tickets_by_parent_id_configurations
-    )
-    post_project_tickets_by_parent_id_configurations = _AsyncOp(
-        post_project_tickets_by_parent_id_configurations
-    )
-    get_project_tickets_by_parent_id_configurations_count = _AsyncOp(
-        get_project_tickets_by_parent_id_configurations_count
-    )
-    get_project_tickets_by_parent_id_configurations_by_id = _AsyncOp(
-        get_project_tickets_by_parent_id_configurations_by_id
-    )
-    delete_project_tickets_by_parent_id_configurations_by_id = _AsyncOp(
-        delete_project_tickets_by_parent_id_configurations_by_id
-    )
-    post_project_tickets_by_parent_id_convert = _AsyncOp(post_project_tickets_by_parent_id_convert)
-    get_project_tickets_by_parent_id_documents = _AsyncOp(
-        get_project_tickets_by_parent_id_documents
-    )
-    get_project_tickets_by_parent_id_documents_count = _AsyncOp(
-        get_project_tickets_by_parent_id_documents_count
-    )
-    get_project_tickets_by_parent_id_notes = _AsyncOp(get_project_tickets_by_parent_id_notes)
-    post_project_tickets_by_parent_id_notes = _AsyncOp(post_project_tickets_by_parent_id_notes)
-    get_project_tickets_by_parent_id_notes_count = _AsyncOp(
-        get_project_tickets_by_parent_id_notes_count
-    )
-    get_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        get_project_tickets_by_parent_id_notes_by_id
-    )
-    put_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        put_project_tickets_by_parent_id_notes_by_id
-    )
-    patch_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        patch_project_tickets_by_parent_id_notes_by_id
-    )
-    delete_project_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        delete_project_tickets_by_parent_id_notes_by_id
-    )
-    get_project_tickets_by_parent_id_products = _AsyncOp(get_project_tickets_by_parent_id_products)
-    get_project_tickets_by_parent_id_products_count = _AsyncOp(
-        get_project_tickets_by_parent_id_products_count
-    )
-    get_project_tickets_by_parent_id_scheduleentries = _AsyncOp(
-        get_project_tickets_by_parent_id_scheduleentries
-    )
-    get_project_tickets_by_parent_id_scheduleentries_count = _AsyncOp(
-        get_project_tickets_by_parent_id_scheduleentries_count
-    )
-    get_project_tickets_by_parent_id_tasks = _AsyncOp(get_project_tickets_by_parent_id_tasks)
-    post_project_tickets_by_parent_id_tasks = _AsyncOp(post_project_tickets_by_parent_id_tasks)
-    get_project_tickets_by_parent_id_tasks_count = _AsyncOp(
-        get_project_tickets_by_parent_id_tasks_count
-    )
-    get_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        get_project_tickets_by_parent_id_tasks_by_id
-    )
-    put_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        put_project_tickets_by_parent_id_tasks_by_id
-    )
-    patch_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        patch_project_tickets_by_parent_id_tasks_by_id
-    )
-    delete_project_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        delete_project_tickets_by_parent_id_tasks_by_id
-    )
-    get_project_tickets_by_parent_id_timeentries = _AsyncOp(
-        get_project_tickets_by_parent_id_timeentries
-    )
-    get_project_tickets_by_parent_id_timeentries_count = _AsyncOp(
-        get_project_tickets_by_parent_id_timeentries_count
-    )
-    get_project_by_parent_id_billing_rates = _AsyncOp(get_project_by_parent_id_billing_rates)
-    post_project_by_parent_id_billing_rates = _AsyncOp(post_project_by_parent_id_billing_rates)
-    get_project_by_parent_id_billing_rates_count = _AsyncOp(
-        get_project_by_parent_id_billing_rates_count
-    )
-    get_project_by_parent_id_billing_rates_by_id = _AsyncOp(
-        get_project_by_parent_id_billing_rates_by_id
-    )
-    put_project_by_parent_id_billing_rates_by_id = _AsyncOp(
-        put_project_by_parent_id_billing_rates_by_id
-    )
-    delete_project_by_parent_id_billing_rates_by_id = _AsyncOp(
-        delete_project_by_parent_id_billing_rates_by_id
-    )
+    _async = True
 
 
 #: The classes a client exposes as ``client.project``.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -5888,725 +5890,679 @@ def get_sales_stages_by_id_usages_list(
     )
 
 
-class Activities:
-    """The ``Activities`` resource."""
+class Activities(_Bound[_M]):
+    """The ``Activities`` resource: ``client.sales.activities``."""
 
-    count = staticmethod(get_sales_activities_count)
-    create = staticmethod(post_sales_activities)
-    delete = staticmethod(delete_sales_activities_by_id)
-    get = staticmethod(get_sales_activities_by_id)
-    list = staticmethod(get_sales_activities)
-    replace = staticmethod(put_sales_activities_by_id)
-    update = staticmethod(patch_sales_activities_by_id)
-    get_sales_activities = staticmethod(get_sales_activities)
-    post_sales_activities = staticmethod(post_sales_activities)
-    get_sales_activities_count = staticmethod(get_sales_activities_count)
-    get_sales_activities_by_id = staticmethod(get_sales_activities_by_id)
-    put_sales_activities_by_id = staticmethod(put_sales_activities_by_id)
-    patch_sales_activities_by_id = staticmethod(patch_sales_activities_by_id)
-    delete_sales_activities_by_id = staticmethod(delete_sales_activities_by_id)
-
-
-class ActivityStatusInfos:
-    """The ``ActivityStatusInfos`` resource."""
-
-    count = staticmethod(get_sales_activities_statuses_info_count)
-    list = staticmethod(get_sales_activities_statuses_info)
-    get_sales_activities_statuses_info = staticmethod(get_sales_activities_statuses_info)
-    get_sales_activities_statuses_info_count = staticmethod(
-        get_sales_activities_statuses_info_count
-    )
-    get_sales_activities_statuses_by_id_info = staticmethod(
-        get_sales_activities_statuses_by_id_info
-    )
+    count = _Op(get_sales_activities_count)
+    create = _Op(post_sales_activities)
+    delete = _Op(delete_sales_activities_by_id)
+    get = _Op(get_sales_activities_by_id)
+    list = _Op(get_sales_activities)
+    replace = _Op(put_sales_activities_by_id)
+    update = _Op(patch_sales_activities_by_id)
+    get_sales_activities = _Op(get_sales_activities)
+    post_sales_activities = _Op(post_sales_activities)
+    get_sales_activities_count = _Op(get_sales_activities_count)
+    get_sales_activities_by_id = _Op(get_sales_activities_by_id)
+    put_sales_activities_by_id = _Op(put_sales_activities_by_id)
+    patch_sales_activities_by_id = _Op(patch_sales_activities_by_id)
+    delete_sales_activities_by_id = _Op(delete_sales_activities_by_id)
 
 
-class ActivityStatuses:
-    """The ``ActivityStatuses`` resource."""
+class ActivityStatusInfos(_Bound[_M]):
+    """The ``ActivityStatusInfos`` resource: ``client.sales.activity_status_infos``."""
 
-    count = staticmethod(get_sales_activities_statuses_count)
-    create = staticmethod(post_sales_activities_statuses)
-    delete = staticmethod(delete_sales_activities_statuses_by_id)
-    get = staticmethod(get_sales_activities_statuses_by_id)
-    list = staticmethod(get_sales_activities_statuses)
-    replace = staticmethod(put_sales_activities_statuses_by_id)
-    update = staticmethod(patch_sales_activities_statuses_by_id)
-    get_sales_activities_statuses = staticmethod(get_sales_activities_statuses)
-    post_sales_activities_statuses = staticmethod(post_sales_activities_statuses)
-    get_sales_activities_statuses_count = staticmethod(get_sales_activities_statuses_count)
-    get_sales_activities_statuses_by_id = staticmethod(get_sales_activities_statuses_by_id)
-    put_sales_activities_statuses_by_id = staticmethod(put_sales_activities_statuses_by_id)
-    patch_sales_activities_statuses_by_id = staticmethod(patch_sales_activities_statuses_by_id)
-    delete_sales_activities_statuses_by_id = staticmethod(delete_sales_activities_statuses_by_id)
+    count = _Op(get_sales_activities_statuses_info_count)
+    list = _Op(get_sales_activities_statuses_info)
+    get_sales_activities_statuses_info = _Op(get_sales_activities_statuses_info)
+    get_sales_activities_statuses_info_count = _Op(get_sales_activities_statuses_info_count)
+    get_sales_activities_statuses_by_id_info = _Op(get_sales_activities_statuses_by_id_info)
 
 
-class ActivityTypes:
-    """The ``ActivityTypes`` resource."""
+class ActivityStatuses(_Bound[_M]):
+    """The ``ActivityStatuses`` resource: ``client.sales.activity_statuses``."""
 
-    count = staticmethod(get_sales_activities_types_count)
-    create = staticmethod(post_sales_activities_types)
-    delete = staticmethod(delete_sales_activities_types_by_id)
-    get = staticmethod(get_sales_activities_types_by_id)
-    list = staticmethod(get_sales_activities_types)
-    replace = staticmethod(put_sales_activities_types_by_id)
-    update = staticmethod(patch_sales_activities_types_by_id)
-    get_sales_activities_types = staticmethod(get_sales_activities_types)
-    post_sales_activities_types = staticmethod(post_sales_activities_types)
-    get_sales_activities_types_count = staticmethod(get_sales_activities_types_count)
-    get_sales_activities_types_by_id = staticmethod(get_sales_activities_types_by_id)
-    put_sales_activities_types_by_id = staticmethod(put_sales_activities_types_by_id)
-    patch_sales_activities_types_by_id = staticmethod(patch_sales_activities_types_by_id)
-    delete_sales_activities_types_by_id = staticmethod(delete_sales_activities_types_by_id)
-    get_sales_activities_types_by_id_usages = staticmethod(get_sales_activities_types_by_id_usages)
-    get_sales_activities_types_by_id_usages_list = staticmethod(
-        get_sales_activities_types_by_id_usages_list
-    )
+    count = _Op(get_sales_activities_statuses_count)
+    create = _Op(post_sales_activities_statuses)
+    delete = _Op(delete_sales_activities_statuses_by_id)
+    get = _Op(get_sales_activities_statuses_by_id)
+    list = _Op(get_sales_activities_statuses)
+    replace = _Op(put_sales_activities_statuses_by_id)
+    update = _Op(patch_sales_activities_statuses_by_id)
+    get_sales_activities_statuses = _Op(get_sales_activities_statuses)
+    post_sales_activities_statuses = _Op(post_sales_activities_statuses)
+    get_sales_activities_statuses_count = _Op(get_sales_activities_statuses_count)
+    get_sales_activities_statuses_by_id = _Op(get_sales_activities_statuses_by_id)
+    put_sales_activities_statuses_by_id = _Op(put_sales_activities_statuses_by_id)
+    patch_sales_activities_statuses_by_id = _Op(patch_sales_activities_statuses_by_id)
+    delete_sales_activities_statuses_by_id = _Op(delete_sales_activities_statuses_by_id)
 
 
-class Commissions:
-    """The ``Commissions`` resource."""
+class ActivityTypes(_Bound[_M]):
+    """The ``ActivityTypes`` resource: ``client.sales.activity_types``."""
 
-    count = staticmethod(get_sales_commissions_count)
-    create = staticmethod(post_sales_commissions)
-    delete = staticmethod(delete_sales_commissions_by_id)
-    get = staticmethod(get_sales_commissions_by_id)
-    list = staticmethod(get_sales_commissions)
-    replace = staticmethod(put_sales_commissions_by_id)
-    update = staticmethod(patch_sales_commissions_by_id)
-    get_sales_commissions = staticmethod(get_sales_commissions)
-    post_sales_commissions = staticmethod(post_sales_commissions)
-    get_sales_commissions_count = staticmethod(get_sales_commissions_count)
-    get_sales_commissions_by_id = staticmethod(get_sales_commissions_by_id)
-    put_sales_commissions_by_id = staticmethod(put_sales_commissions_by_id)
-    patch_sales_commissions_by_id = staticmethod(patch_sales_commissions_by_id)
-    delete_sales_commissions_by_id = staticmethod(delete_sales_commissions_by_id)
-    get_sales_commissions_by_id_usages = staticmethod(get_sales_commissions_by_id_usages)
-    get_sales_commissions_by_id_usages_list = staticmethod(get_sales_commissions_by_id_usages_list)
+    count = _Op(get_sales_activities_types_count)
+    create = _Op(post_sales_activities_types)
+    delete = _Op(delete_sales_activities_types_by_id)
+    get = _Op(get_sales_activities_types_by_id)
+    list = _Op(get_sales_activities_types)
+    replace = _Op(put_sales_activities_types_by_id)
+    update = _Op(patch_sales_activities_types_by_id)
+    get_sales_activities_types = _Op(get_sales_activities_types)
+    post_sales_activities_types = _Op(post_sales_activities_types)
+    get_sales_activities_types_count = _Op(get_sales_activities_types_count)
+    get_sales_activities_types_by_id = _Op(get_sales_activities_types_by_id)
+    put_sales_activities_types_by_id = _Op(put_sales_activities_types_by_id)
+    patch_sales_activities_types_by_id = _Op(patch_sales_activities_types_by_id)
+    delete_sales_activities_types_by_id = _Op(delete_sales_activities_types_by_id)
+    get_sales_activities_types_by_id_usages = _Op(get_sales_activities_types_by_id_usages)
+    get_sales_activities_types_by_id_usages_list = _Op(get_sales_activities_types_by_id_usages_list)
 
 
-class HolidayInfos:
-    """The ``HolidayInfos`` resource."""
+class Commissions(_Bound[_M]):
+    """The ``Commissions`` resource: ``client.sales.commissions``."""
 
-    list = staticmethod(get_sales_schedule_holidaylists_by_parent_id_holidays_info_count)
-    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = staticmethod(
+    count = _Op(get_sales_commissions_count)
+    create = _Op(post_sales_commissions)
+    delete = _Op(delete_sales_commissions_by_id)
+    get = _Op(get_sales_commissions_by_id)
+    list = _Op(get_sales_commissions)
+    replace = _Op(put_sales_commissions_by_id)
+    update = _Op(patch_sales_commissions_by_id)
+    get_sales_commissions = _Op(get_sales_commissions)
+    post_sales_commissions = _Op(post_sales_commissions)
+    get_sales_commissions_count = _Op(get_sales_commissions_count)
+    get_sales_commissions_by_id = _Op(get_sales_commissions_by_id)
+    put_sales_commissions_by_id = _Op(put_sales_commissions_by_id)
+    patch_sales_commissions_by_id = _Op(patch_sales_commissions_by_id)
+    delete_sales_commissions_by_id = _Op(delete_sales_commissions_by_id)
+    get_sales_commissions_by_id_usages = _Op(get_sales_commissions_by_id_usages)
+    get_sales_commissions_by_id_usages_list = _Op(get_sales_commissions_by_id_usages_list)
+
+
+class HolidayInfos(_Bound[_M]):
+    """The ``HolidayInfos`` resource: ``client.sales.holiday_infos``."""
+
+    list = _Op(get_sales_schedule_holidaylists_by_parent_id_holidays_info_count)
+    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = _Op(
         get_sales_schedule_holidaylists_by_parent_id_holidays_info_count
     )
 
 
-class HolidayListInfos:
-    """The ``HolidayListInfos`` resource."""
+class HolidayListInfos(_Bound[_M]):
+    """The ``HolidayListInfos`` resource: ``client.sales.holiday_list_infos``."""
 
-    list = staticmethod(get_sales_schedule_holidaylists_info_count)
-    get_sales_schedule_holidaylists_info_count = staticmethod(
-        get_sales_schedule_holidaylists_info_count
-    )
+    list = _Op(get_sales_schedule_holidaylists_info_count)
+    get_sales_schedule_holidaylists_info_count = _Op(get_sales_schedule_holidaylists_info_count)
 
 
-class Opportunities:
-    """The ``Opportunities`` resource."""
+class Opportunities(_Bound[_M]):
+    """The ``Opportunities`` resource: ``client.sales.opportunities``."""
 
-    count = staticmethod(get_sales_opportunities_count)
-    create = staticmethod(post_sales_opportunities)
-    delete = staticmethod(delete_sales_opportunities_by_id)
-    get = staticmethod(get_sales_opportunities_by_id)
-    list = staticmethod(get_sales_opportunities)
-    replace = staticmethod(put_sales_opportunities_by_id)
-    update = staticmethod(patch_sales_opportunities_by_id)
-    get_sales_opportunities = staticmethod(get_sales_opportunities)
-    post_sales_opportunities = staticmethod(post_sales_opportunities)
-    get_sales_opportunities_conversions_by_id = staticmethod(
-        get_sales_opportunities_conversions_by_id
-    )
-    get_sales_opportunities_count = staticmethod(get_sales_opportunities_count)
-    get_sales_opportunities_default = staticmethod(get_sales_opportunities_default)
-    get_sales_opportunities_by_id = staticmethod(get_sales_opportunities_by_id)
-    put_sales_opportunities_by_id = staticmethod(put_sales_opportunities_by_id)
-    patch_sales_opportunities_by_id = staticmethod(patch_sales_opportunities_by_id)
-    delete_sales_opportunities_by_id = staticmethod(delete_sales_opportunities_by_id)
-    post_sales_opportunities_by_id_convert_to_agreement = staticmethod(
+    count = _Op(get_sales_opportunities_count)
+    create = _Op(post_sales_opportunities)
+    delete = _Op(delete_sales_opportunities_by_id)
+    get = _Op(get_sales_opportunities_by_id)
+    list = _Op(get_sales_opportunities)
+    replace = _Op(put_sales_opportunities_by_id)
+    update = _Op(patch_sales_opportunities_by_id)
+    get_sales_opportunities = _Op(get_sales_opportunities)
+    post_sales_opportunities = _Op(post_sales_opportunities)
+    get_sales_opportunities_conversions_by_id = _Op(get_sales_opportunities_conversions_by_id)
+    get_sales_opportunities_count = _Op(get_sales_opportunities_count)
+    get_sales_opportunities_default = _Op(get_sales_opportunities_default)
+    get_sales_opportunities_by_id = _Op(get_sales_opportunities_by_id)
+    put_sales_opportunities_by_id = _Op(put_sales_opportunities_by_id)
+    patch_sales_opportunities_by_id = _Op(patch_sales_opportunities_by_id)
+    delete_sales_opportunities_by_id = _Op(delete_sales_opportunities_by_id)
+    post_sales_opportunities_by_id_convert_to_agreement = _Op(
         post_sales_opportunities_by_id_convert_to_agreement
     )
-    post_sales_opportunities_by_id_convert_to_project = staticmethod(
+    post_sales_opportunities_by_id_convert_to_project = _Op(
         post_sales_opportunities_by_id_convert_to_project
     )
-    post_sales_opportunities_by_id_convert_to_sales_order = staticmethod(
+    post_sales_opportunities_by_id_convert_to_sales_order = _Op(
         post_sales_opportunities_by_id_convert_to_sales_order
     )
-    post_sales_opportunities_by_id_convert_to_service_ticket = staticmethod(
+    post_sales_opportunities_by_id_convert_to_service_ticket = _Op(
         post_sales_opportunities_by_id_convert_to_service_ticket
     )
 
 
-class OpportunityContacts:
-    """The ``OpportunityContacts`` resource."""
+class OpportunityContacts(_Bound[_M]):
+    """The ``OpportunityContacts`` resource: ``client.sales.opportunity_contacts``."""
 
-    count = staticmethod(get_sales_opportunities_by_parent_id_contacts_count)
-    create = staticmethod(post_sales_opportunities_by_parent_id_contacts)
-    delete = staticmethod(delete_sales_opportunities_by_parent_id_contacts_by_id)
-    get = staticmethod(get_sales_opportunities_by_parent_id_contacts_by_id)
-    list = staticmethod(get_sales_opportunities_by_parent_id_contacts)
-    replace = staticmethod(put_sales_opportunities_by_parent_id_contacts_by_id)
-    update = staticmethod(patch_sales_opportunities_by_parent_id_contacts_by_id)
-    get_sales_opportunities_by_parent_id_contacts = staticmethod(
+    count = _Op(get_sales_opportunities_by_parent_id_contacts_count)
+    create = _Op(post_sales_opportunities_by_parent_id_contacts)
+    delete = _Op(delete_sales_opportunities_by_parent_id_contacts_by_id)
+    get = _Op(get_sales_opportunities_by_parent_id_contacts_by_id)
+    list = _Op(get_sales_opportunities_by_parent_id_contacts)
+    replace = _Op(put_sales_opportunities_by_parent_id_contacts_by_id)
+    update = _Op(patch_sales_opportunities_by_parent_id_contacts_by_id)
+    get_sales_opportunities_by_parent_id_contacts = _Op(
         get_sales_opportunities_by_parent_id_contacts
     )
-    post_sales_opportunities_by_parent_id_contacts = staticmethod(
+    post_sales_opportunities_by_parent_id_contacts = _Op(
         post_sales_opportunities_by_parent_id_contacts
     )
-    get_sales_opportunities_by_parent_id_contacts_count = staticmethod(
+    get_sales_opportunities_by_parent_id_contacts_count = _Op(
         get_sales_opportunities_by_parent_id_contacts_count
     )
-    get_sales_opportunities_by_parent_id_contacts_by_id = staticmethod(
+    get_sales_opportunities_by_parent_id_contacts_by_id = _Op(
         get_sales_opportunities_by_parent_id_contacts_by_id
     )
-    put_sales_opportunities_by_parent_id_contacts_by_id = staticmethod(
+    put_sales_opportunities_by_parent_id_contacts_by_id = _Op(
         put_sales_opportunities_by_parent_id_contacts_by_id
     )
-    patch_sales_opportunities_by_parent_id_contacts_by_id = staticmethod(
+    patch_sales_opportunities_by_parent_id_contacts_by_id = _Op(
         patch_sales_opportunities_by_parent_id_contacts_by_id
     )
-    delete_sales_opportunities_by_parent_id_contacts_by_id = staticmethod(
+    delete_sales_opportunities_by_parent_id_contacts_by_id = _Op(
         delete_sales_opportunities_by_parent_id_contacts_by_id
     )
 
 
-class OpportunityForecastItems:
-    """The ``OpportunityForecastItems`` resource."""
+class OpportunityForecastItems(_Bound[_M]):
+    """The ``OpportunityForecastItems`` resource: ``client.sales.opportunity_forecast_items``."""
 
-    get_sales_opportunities_by_parent_id_forecast_by_id = staticmethod(
+    get_sales_opportunities_by_parent_id_forecast_by_id = _Op(
         get_sales_opportunities_by_parent_id_forecast_by_id
     )
-    post_sales_opportunities_by_parent_id_forecast_by_id = staticmethod(
+    post_sales_opportunities_by_parent_id_forecast_by_id = _Op(
         post_sales_opportunities_by_parent_id_forecast_by_id
     )
-    put_sales_opportunities_by_parent_id_forecast_by_id = staticmethod(
+    put_sales_opportunities_by_parent_id_forecast_by_id = _Op(
         put_sales_opportunities_by_parent_id_forecast_by_id
     )
-    patch_sales_opportunities_by_parent_id_forecast_by_id = staticmethod(
+    patch_sales_opportunities_by_parent_id_forecast_by_id = _Op(
         patch_sales_opportunities_by_parent_id_forecast_by_id
     )
-    delete_sales_opportunities_by_parent_id_forecast_by_id = staticmethod(
+    delete_sales_opportunities_by_parent_id_forecast_by_id = _Op(
         delete_sales_opportunities_by_parent_id_forecast_by_id
     )
 
 
-class OpportunityForecasts:
-    """The ``OpportunityForecasts`` resource."""
+class OpportunityForecasts(_Bound[_M]):
+    """The ``OpportunityForecasts`` resource: ``client.sales.opportunity_forecasts``."""
 
-    count = staticmethod(get_sales_opportunities_by_parent_id_forecast_count)
-    create = staticmethod(post_sales_opportunities_by_parent_id_forecast)
-    list = staticmethod(get_sales_opportunities_by_parent_id_forecast)
-    get_sales_opportunities_by_parent_id_forecast = staticmethod(
+    count = _Op(get_sales_opportunities_by_parent_id_forecast_count)
+    create = _Op(post_sales_opportunities_by_parent_id_forecast)
+    list = _Op(get_sales_opportunities_by_parent_id_forecast)
+    get_sales_opportunities_by_parent_id_forecast = _Op(
         get_sales_opportunities_by_parent_id_forecast
     )
-    post_sales_opportunities_by_parent_id_forecast = staticmethod(
+    post_sales_opportunities_by_parent_id_forecast = _Op(
         post_sales_opportunities_by_parent_id_forecast
     )
-    put_sales_opportunities_by_parent_id_forecast = staticmethod(
+    put_sales_opportunities_by_parent_id_forecast = _Op(
         put_sales_opportunities_by_parent_id_forecast
     )
-    patch_sales_opportunities_by_parent_id_forecast = staticmethod(
+    patch_sales_opportunities_by_parent_id_forecast = _Op(
         patch_sales_opportunities_by_parent_id_forecast
     )
-    delete_sales_opportunities_by_parent_id_forecast = staticmethod(
+    delete_sales_opportunities_by_parent_id_forecast = _Op(
         delete_sales_opportunities_by_parent_id_forecast
     )
-    post_sales_opportunities_by_parent_id_forecast_copy_by_id = staticmethod(
+    post_sales_opportunities_by_parent_id_forecast_copy_by_id = _Op(
         post_sales_opportunities_by_parent_id_forecast_copy_by_id
     )
-    get_sales_opportunities_by_parent_id_forecast_count = staticmethod(
+    get_sales_opportunities_by_parent_id_forecast_count = _Op(
         get_sales_opportunities_by_parent_id_forecast_count
     )
 
 
-class OpportunityNotes:
-    """The ``OpportunityNotes`` resource."""
+class OpportunityNotes(_Bound[_M]):
+    """The ``OpportunityNotes`` resource: ``client.sales.opportunity_notes``."""
 
-    count = staticmethod(get_sales_opportunities_by_parent_id_notes_count)
-    create = staticmethod(post_sales_opportunities_by_parent_id_notes)
-    delete = staticmethod(delete_sales_opportunities_by_parent_id_notes_by_id)
-    get = staticmethod(get_sales_opportunities_by_parent_id_notes_by_id)
-    list = staticmethod(get_sales_opportunities_by_parent_id_notes)
-    replace = staticmethod(put_sales_opportunities_by_parent_id_notes_by_id)
-    update = staticmethod(patch_sales_opportunities_by_parent_id_notes_by_id)
-    get_sales_opportunities_by_parent_id_notes = staticmethod(
-        get_sales_opportunities_by_parent_id_notes
-    )
-    post_sales_opportunities_by_parent_id_notes = staticmethod(
-        post_sales_opportunities_by_parent_id_notes
-    )
-    get_sales_opportunities_by_parent_id_notes_count = staticmethod(
+    count = _Op(get_sales_opportunities_by_parent_id_notes_count)
+    create = _Op(post_sales_opportunities_by_parent_id_notes)
+    delete = _Op(delete_sales_opportunities_by_parent_id_notes_by_id)
+    get = _Op(get_sales_opportunities_by_parent_id_notes_by_id)
+    list = _Op(get_sales_opportunities_by_parent_id_notes)
+    replace = _Op(put_sales_opportunities_by_parent_id_notes_by_id)
+    update = _Op(patch_sales_opportunities_by_parent_id_notes_by_id)
+    get_sales_opportunities_by_parent_id_notes = _Op(get_sales_opportunities_by_parent_id_notes)
+    post_sales_opportunities_by_parent_id_notes = _Op(post_sales_opportunities_by_parent_id_notes)
+    get_sales_opportunities_by_parent_id_notes_count = _Op(
         get_sales_opportunities_by_parent_id_notes_count
     )
-    get_sales_opportunities_by_parent_id_notes_by_id = staticmethod(
+    get_sales_opportunities_by_parent_id_notes_by_id = _Op(
         get_sales_opportunities_by_parent_id_notes_by_id
     )
-    put_sales_opportunities_by_parent_id_notes_by_id = staticmethod(
+    put_sales_opportunities_by_parent_id_notes_by_id = _Op(
         put_sales_opportunities_by_parent_id_notes_by_id
     )
-    patch_sales_opportunities_by_parent_id_notes_by_id = staticmethod(
+    patch_sales_opportunities_by_parent_id_notes_by_id = _Op(
         patch_sales_opportunities_by_parent_id_notes_by_id
     )
-    delete_sales_opportunities_by_parent_id_notes_by_id = staticmethod(
+    delete_sales_opportunities_by_parent_id_notes_by_id = _Op(
         delete_sales_opportunities_by_parent_id_notes_by_id
     )
 
 
-class OpportunityRatings:
-    """The ``OpportunityRatings`` resource."""
+class OpportunityRatings(_Bound[_M]):
+    """The ``OpportunityRatings`` resource: ``client.sales.opportunity_ratings``."""
 
-    count = staticmethod(get_sales_opportunities_ratings_count)
-    create = staticmethod(post_sales_opportunities_ratings)
-    delete = staticmethod(delete_sales_opportunities_ratings_by_id)
-    get = staticmethod(get_sales_opportunities_ratings_by_id)
-    list = staticmethod(get_sales_opportunities_ratings)
-    replace = staticmethod(put_sales_opportunities_ratings_by_id)
-    update = staticmethod(patch_sales_opportunities_ratings_by_id)
-    get_sales_opportunities_ratings = staticmethod(get_sales_opportunities_ratings)
-    post_sales_opportunities_ratings = staticmethod(post_sales_opportunities_ratings)
-    get_sales_opportunities_ratings_count = staticmethod(get_sales_opportunities_ratings_count)
-    get_sales_opportunities_ratings_info = staticmethod(get_sales_opportunities_ratings_info)
-    get_sales_opportunities_ratings_info_count = staticmethod(
-        get_sales_opportunities_ratings_info_count
-    )
-    get_sales_opportunities_ratings_by_id = staticmethod(get_sales_opportunities_ratings_by_id)
-    put_sales_opportunities_ratings_by_id = staticmethod(put_sales_opportunities_ratings_by_id)
-    patch_sales_opportunities_ratings_by_id = staticmethod(patch_sales_opportunities_ratings_by_id)
-    delete_sales_opportunities_ratings_by_id = staticmethod(
-        delete_sales_opportunities_ratings_by_id
-    )
-    get_sales_opportunities_ratings_by_id_info = staticmethod(
-        get_sales_opportunities_ratings_by_id_info
-    )
+    count = _Op(get_sales_opportunities_ratings_count)
+    create = _Op(post_sales_opportunities_ratings)
+    delete = _Op(delete_sales_opportunities_ratings_by_id)
+    get = _Op(get_sales_opportunities_ratings_by_id)
+    list = _Op(get_sales_opportunities_ratings)
+    replace = _Op(put_sales_opportunities_ratings_by_id)
+    update = _Op(patch_sales_opportunities_ratings_by_id)
+    get_sales_opportunities_ratings = _Op(get_sales_opportunities_ratings)
+    post_sales_opportunities_ratings = _Op(post_sales_opportunities_ratings)
+    get_sales_opportunities_ratings_count = _Op(get_sales_opportunities_ratings_count)
+    get_sales_opportunities_ratings_info = _Op(get_sales_opportunities_ratings_info)
+    get_sales_opportunities_ratings_info_count = _Op(get_sales_opportunities_ratings_info_count)
+    get_sales_opportunities_ratings_by_id = _Op(get_sales_opportunities_ratings_by_id)
+    put_sales_opportunities_ratings_by_id = _Op(put_sales_opportunities_ratings_by_id)
+    patch_sales_opportunities_ratings_by_id = _Op(patch_sales_opportunities_ratings_by_id)
+    delete_sales_opportunities_ratings_by_id = _Op(delete_sales_opportunities_ratings_by_id)
+    get_sales_opportunities_ratings_by_id_info = _Op(get_sales_opportunities_ratings_by_id_info)
 
 
-class OpportunityStages:
-    """The ``OpportunityStages`` resource."""
+class OpportunityStages(_Bound[_M]):
+    """The ``OpportunityStages`` resource: ``client.sales.opportunity_stages``."""
 
-    count = staticmethod(get_sales_stages_count)
-    create = staticmethod(post_sales_stages)
-    delete = staticmethod(delete_sales_stages_by_id)
-    get = staticmethod(get_sales_stages_by_id)
-    list = staticmethod(get_sales_stages)
-    replace = staticmethod(put_sales_stages_by_id)
-    update = staticmethod(patch_sales_stages_by_id)
-    get_sales_stages = staticmethod(get_sales_stages)
-    post_sales_stages = staticmethod(post_sales_stages)
-    get_sales_stages_count = staticmethod(get_sales_stages_count)
-    get_sales_stages_by_id = staticmethod(get_sales_stages_by_id)
-    put_sales_stages_by_id = staticmethod(put_sales_stages_by_id)
-    patch_sales_stages_by_id = staticmethod(patch_sales_stages_by_id)
-    delete_sales_stages_by_id = staticmethod(delete_sales_stages_by_id)
-    get_sales_stages_by_id_usages = staticmethod(get_sales_stages_by_id_usages)
-    get_sales_stages_by_id_usages_list = staticmethod(get_sales_stages_by_id_usages_list)
-
-
-class OpportunityStagesInfo:
-    """The ``OpportunityStagesInfo`` resource."""
-
-    count = staticmethod(get_sales_stages_info_count)
-    list = staticmethod(get_sales_stages_info)
-    get_sales_stages_info = staticmethod(get_sales_stages_info)
-    get_sales_stages_info_count = staticmethod(get_sales_stages_info_count)
-    get_sales_stages_by_id_info = staticmethod(get_sales_stages_by_id_info)
+    count = _Op(get_sales_stages_count)
+    create = _Op(post_sales_stages)
+    delete = _Op(delete_sales_stages_by_id)
+    get = _Op(get_sales_stages_by_id)
+    list = _Op(get_sales_stages)
+    replace = _Op(put_sales_stages_by_id)
+    update = _Op(patch_sales_stages_by_id)
+    get_sales_stages = _Op(get_sales_stages)
+    post_sales_stages = _Op(post_sales_stages)
+    get_sales_stages_count = _Op(get_sales_stages_count)
+    get_sales_stages_by_id = _Op(get_sales_stages_by_id)
+    put_sales_stages_by_id = _Op(put_sales_stages_by_id)
+    patch_sales_stages_by_id = _Op(patch_sales_stages_by_id)
+    delete_sales_stages_by_id = _Op(delete_sales_stages_by_id)
+    get_sales_stages_by_id_usages = _Op(get_sales_stages_by_id_usages)
+    get_sales_stages_by_id_usages_list = _Op(get_sales_stages_by_id_usages_list)
 
 
-class OpportunityStatusInfos:
-    """The ``OpportunityStatusInfos`` resource."""
+class OpportunityStagesInfo(_Bound[_M]):
+    """The ``OpportunityStagesInfo`` resource: ``client.sales.opportunity_stages_info``."""
 
-    count = staticmethod(get_sales_opportunities_statuses_info_count)
-    list = staticmethod(get_sales_opportunities_statuses_info)
-    get_sales_opportunities_statuses_info = staticmethod(get_sales_opportunities_statuses_info)
-    get_sales_opportunities_statuses_info_count = staticmethod(
-        get_sales_opportunities_statuses_info_count
-    )
-    get_sales_opportunities_statuses_by_id_info = staticmethod(
-        get_sales_opportunities_statuses_by_id_info
-    )
+    count = _Op(get_sales_stages_info_count)
+    list = _Op(get_sales_stages_info)
+    get_sales_stages_info = _Op(get_sales_stages_info)
+    get_sales_stages_info_count = _Op(get_sales_stages_info_count)
+    get_sales_stages_by_id_info = _Op(get_sales_stages_by_id_info)
 
 
-class OpportunityStatuses:
-    """The ``OpportunityStatuses`` resource."""
+class OpportunityStatusInfos(_Bound[_M]):
+    """The ``OpportunityStatusInfos`` resource: ``client.sales.opportunity_status_infos``."""
 
-    count = staticmethod(get_sales_opportunities_statuses_count)
-    create = staticmethod(post_sales_opportunities_statuses)
-    delete = staticmethod(delete_sales_opportunities_statuses_by_id)
-    get = staticmethod(get_sales_opportunities_statuses_by_id)
-    list = staticmethod(get_sales_opportunities_statuses)
-    replace = staticmethod(put_sales_opportunities_statuses_by_id)
-    update = staticmethod(patch_sales_opportunities_statuses_by_id)
-    get_sales_opportunities_statuses = staticmethod(get_sales_opportunities_statuses)
-    post_sales_opportunities_statuses = staticmethod(post_sales_opportunities_statuses)
-    get_sales_opportunities_statuses_count = staticmethod(get_sales_opportunities_statuses_count)
-    get_sales_opportunities_statuses_by_id = staticmethod(get_sales_opportunities_statuses_by_id)
-    put_sales_opportunities_statuses_by_id = staticmethod(put_sales_opportunities_statuses_by_id)
-    patch_sales_opportunities_statuses_by_id = staticmethod(
-        patch_sales_opportunities_statuses_by_id
-    )
-    delete_sales_opportunities_statuses_by_id = staticmethod(
-        delete_sales_opportunities_statuses_by_id
-    )
-    get_sales_opportunities_statuses_by_id_usages = staticmethod(
+    count = _Op(get_sales_opportunities_statuses_info_count)
+    list = _Op(get_sales_opportunities_statuses_info)
+    get_sales_opportunities_statuses_info = _Op(get_sales_opportunities_statuses_info)
+    get_sales_opportunities_statuses_info_count = _Op(get_sales_opportunities_statuses_info_count)
+    get_sales_opportunities_statuses_by_id_info = _Op(get_sales_opportunities_statuses_by_id_info)
+
+
+class OpportunityStatuses(_Bound[_M]):
+    """The ``OpportunityStatuses`` resource: ``client.sales.opportunity_statuses``."""
+
+    count = _Op(get_sales_opportunities_statuses_count)
+    create = _Op(post_sales_opportunities_statuses)
+    delete = _Op(delete_sales_opportunities_statuses_by_id)
+    get = _Op(get_sales_opportunities_statuses_by_id)
+    list = _Op(get_sales_opportunities_statuses)
+    replace = _Op(put_sales_opportunities_statuses_by_id)
+    update = _Op(patch_sales_opportunities_statuses_by_id)
+    get_sales_opportunities_statuses = _Op(get_sales_opportunities_statuses)
+    post_sales_opportunities_statuses = _Op(post_sales_opportunities_statuses)
+    get_sales_opportunities_statuses_count = _Op(get_sales_opportunities_statuses_count)
+    get_sales_opportunities_statuses_by_id = _Op(get_sales_opportunities_statuses_by_id)
+    put_sales_opportunities_statuses_by_id = _Op(put_sales_opportunities_statuses_by_id)
+    patch_sales_opportunities_statuses_by_id = _Op(patch_sales_opportunities_statuses_by_id)
+    delete_sales_opportunities_statuses_by_id = _Op(delete_sales_opportunities_statuses_by_id)
+    get_sales_opportunities_statuses_by_id_usages = _Op(
         get_sales_opportunities_statuses_by_id_usages
     )
-    get_sales_opportunities_statuses_by_id_usages_list = staticmethod(
+    get_sales_opportunities_statuses_by_id_usages_list = _Op(
         get_sales_opportunities_statuses_by_id_usages_list
     )
 
 
-class OpportunityTeams:
-    """The ``OpportunityTeams`` resource."""
+class OpportunityTeams(_Bound[_M]):
+    """The ``OpportunityTeams`` resource: ``client.sales.opportunity_teams``."""
 
-    count = staticmethod(get_sales_opportunities_by_parent_id_team_count)
-    create = staticmethod(post_sales_opportunities_by_parent_id_team)
-    delete = staticmethod(delete_sales_opportunities_by_parent_id_team_by_id)
-    get = staticmethod(get_sales_opportunities_by_parent_id_team_by_id)
-    list = staticmethod(get_sales_opportunities_by_parent_id_team)
-    replace = staticmethod(put_sales_opportunities_by_parent_id_team_by_id)
-    update = staticmethod(patch_sales_opportunities_by_parent_id_team_by_id)
-    get_sales_opportunities_by_parent_id_team = staticmethod(
-        get_sales_opportunities_by_parent_id_team
-    )
-    post_sales_opportunities_by_parent_id_team = staticmethod(
-        post_sales_opportunities_by_parent_id_team
-    )
-    get_sales_opportunities_by_parent_id_team_count = staticmethod(
+    count = _Op(get_sales_opportunities_by_parent_id_team_count)
+    create = _Op(post_sales_opportunities_by_parent_id_team)
+    delete = _Op(delete_sales_opportunities_by_parent_id_team_by_id)
+    get = _Op(get_sales_opportunities_by_parent_id_team_by_id)
+    list = _Op(get_sales_opportunities_by_parent_id_team)
+    replace = _Op(put_sales_opportunities_by_parent_id_team_by_id)
+    update = _Op(patch_sales_opportunities_by_parent_id_team_by_id)
+    get_sales_opportunities_by_parent_id_team = _Op(get_sales_opportunities_by_parent_id_team)
+    post_sales_opportunities_by_parent_id_team = _Op(post_sales_opportunities_by_parent_id_team)
+    get_sales_opportunities_by_parent_id_team_count = _Op(
         get_sales_opportunities_by_parent_id_team_count
     )
-    get_sales_opportunities_by_parent_id_team_by_id = staticmethod(
+    get_sales_opportunities_by_parent_id_team_by_id = _Op(
         get_sales_opportunities_by_parent_id_team_by_id
     )
-    put_sales_opportunities_by_parent_id_team_by_id = staticmethod(
+    put_sales_opportunities_by_parent_id_team_by_id = _Op(
         put_sales_opportunities_by_parent_id_team_by_id
     )
-    patch_sales_opportunities_by_parent_id_team_by_id = staticmethod(
+    patch_sales_opportunities_by_parent_id_team_by_id = _Op(
         patch_sales_opportunities_by_parent_id_team_by_id
     )
-    delete_sales_opportunities_by_parent_id_team_by_id = staticmethod(
+    delete_sales_opportunities_by_parent_id_team_by_id = _Op(
         delete_sales_opportunities_by_parent_id_team_by_id
     )
 
 
-class OpportunityTypeInfos:
-    """The ``OpportunityTypeInfos`` resource."""
+class OpportunityTypeInfos(_Bound[_M]):
+    """The ``OpportunityTypeInfos`` resource: ``client.sales.opportunity_type_infos``."""
 
-    count = staticmethod(get_sales_opportunities_types_info_count)
-    list = staticmethod(get_sales_opportunities_types_info)
-    get_sales_opportunities_types_info = staticmethod(get_sales_opportunities_types_info)
-    get_sales_opportunities_types_info_count = staticmethod(
-        get_sales_opportunities_types_info_count
-    )
-    get_sales_opportunities_types_by_id_info = staticmethod(
-        get_sales_opportunities_types_by_id_info
-    )
+    count = _Op(get_sales_opportunities_types_info_count)
+    list = _Op(get_sales_opportunities_types_info)
+    get_sales_opportunities_types_info = _Op(get_sales_opportunities_types_info)
+    get_sales_opportunities_types_info_count = _Op(get_sales_opportunities_types_info_count)
+    get_sales_opportunities_types_by_id_info = _Op(get_sales_opportunities_types_by_id_info)
 
 
-class OpportunityTypes:
-    """The ``OpportunityTypes`` resource."""
+class OpportunityTypes(_Bound[_M]):
+    """The ``OpportunityTypes`` resource: ``client.sales.opportunity_types``."""
 
-    count = staticmethod(get_sales_opportunities_types_count)
-    create = staticmethod(post_sales_opportunities_types)
-    delete = staticmethod(delete_sales_opportunities_types_by_id)
-    get = staticmethod(get_sales_opportunities_types_by_id)
-    list = staticmethod(get_sales_opportunities_types)
-    replace = staticmethod(put_sales_opportunities_types_by_id)
-    update = staticmethod(patch_sales_opportunities_types_by_id)
-    get_sales_opportunities_types = staticmethod(get_sales_opportunities_types)
-    post_sales_opportunities_types = staticmethod(post_sales_opportunities_types)
-    get_sales_opportunities_types_count = staticmethod(get_sales_opportunities_types_count)
-    get_sales_opportunities_types_by_id = staticmethod(get_sales_opportunities_types_by_id)
-    put_sales_opportunities_types_by_id = staticmethod(put_sales_opportunities_types_by_id)
-    patch_sales_opportunities_types_by_id = staticmethod(patch_sales_opportunities_types_by_id)
-    delete_sales_opportunities_types_by_id = staticmethod(delete_sales_opportunities_types_by_id)
-    get_sales_opportunities_types_by_id_usages = staticmethod(
-        get_sales_opportunities_types_by_id_usages
-    )
-    get_sales_opportunities_types_by_id_usages_list = staticmethod(
+    count = _Op(get_sales_opportunities_types_count)
+    create = _Op(post_sales_opportunities_types)
+    delete = _Op(delete_sales_opportunities_types_by_id)
+    get = _Op(get_sales_opportunities_types_by_id)
+    list = _Op(get_sales_opportunities_types)
+    replace = _Op(put_sales_opportunities_types_by_id)
+    update = _Op(patch_sales_opportunities_types_by_id)
+    get_sales_opportunities_types = _Op(get_sales_opportunities_types)
+    post_sales_opportunities_types = _Op(post_sales_opportunities_types)
+    get_sales_opportunities_types_count = _Op(get_sales_opportunities_types_count)
+    get_sales_opportunities_types_by_id = _Op(get_sales_opportunities_types_by_id)
+    put_sales_opportunities_types_by_id = _Op(put_sales_opportunities_types_by_id)
+    patch_sales_opportunities_types_by_id = _Op(patch_sales_opportunities_types_by_id)
+    delete_sales_opportunities_types_by_id = _Op(delete_sales_opportunities_types_by_id)
+    get_sales_opportunities_types_by_id_usages = _Op(get_sales_opportunities_types_by_id_usages)
+    get_sales_opportunities_types_by_id_usages_list = _Op(
         get_sales_opportunities_types_by_id_usages_list
     )
 
 
-class OrderStatusInfos:
-    """The ``OrderStatusInfos`` resource."""
+class OrderStatusInfos(_Bound[_M]):
+    """The ``OrderStatusInfos`` resource: ``client.sales.order_status_infos``."""
 
-    count = staticmethod(get_sales_orders_statuses_info_count)
-    list = staticmethod(get_sales_orders_statuses_info)
-    get_sales_orders_statuses_info = staticmethod(get_sales_orders_statuses_info)
-    get_sales_orders_statuses_info_count = staticmethod(get_sales_orders_statuses_info_count)
-    get_sales_orders_statuses_by_id_info = staticmethod(get_sales_orders_statuses_by_id_info)
-    get_sales_service_priority_info_count = staticmethod(get_sales_service_priority_info_count)
+    count = _Op(get_sales_orders_statuses_info_count)
+    list = _Op(get_sales_orders_statuses_info)
+    get_sales_orders_statuses_info = _Op(get_sales_orders_statuses_info)
+    get_sales_orders_statuses_info_count = _Op(get_sales_orders_statuses_info_count)
+    get_sales_orders_statuses_by_id_info = _Op(get_sales_orders_statuses_by_id_info)
+    get_sales_service_priority_info_count = _Op(get_sales_service_priority_info_count)
 
 
-class OrderStatusNotifications:
-    """The ``OrderStatusNotifications`` resource."""
+class OrderStatusNotifications(_Bound[_M]):
+    """The ``OrderStatusNotifications`` resource: ``client.sales.order_status_notifications``."""
 
-    count = staticmethod(get_sales_orders_statuses_by_parent_id_notifications_count)
-    create = staticmethod(post_sales_orders_statuses_by_parent_id_notifications)
-    delete = staticmethod(delete_sales_orders_statuses_by_parent_id_notifications_by_id)
-    get = staticmethod(get_sales_orders_statuses_by_parent_id_notifications_by_id)
-    list = staticmethod(get_sales_orders_statuses_by_parent_id_notifications)
-    replace = staticmethod(put_sales_orders_statuses_by_parent_id_notifications_by_id)
-    update = staticmethod(patch_sales_orders_statuses_by_parent_id_notifications_by_id)
-    get_sales_orders_statuses_by_parent_id_notifications = staticmethod(
+    count = _Op(get_sales_orders_statuses_by_parent_id_notifications_count)
+    create = _Op(post_sales_orders_statuses_by_parent_id_notifications)
+    delete = _Op(delete_sales_orders_statuses_by_parent_id_notifications_by_id)
+    get = _Op(get_sales_orders_statuses_by_parent_id_notifications_by_id)
+    list = _Op(get_sales_orders_statuses_by_parent_id_notifications)
+    replace = _Op(put_sales_orders_statuses_by_parent_id_notifications_by_id)
+    update = _Op(patch_sales_orders_statuses_by_parent_id_notifications_by_id)
+    get_sales_orders_statuses_by_parent_id_notifications = _Op(
         get_sales_orders_statuses_by_parent_id_notifications
     )
-    post_sales_orders_statuses_by_parent_id_notifications = staticmethod(
+    post_sales_orders_statuses_by_parent_id_notifications = _Op(
         post_sales_orders_statuses_by_parent_id_notifications
     )
-    get_sales_orders_statuses_by_parent_id_notifications_count = staticmethod(
+    get_sales_orders_statuses_by_parent_id_notifications_count = _Op(
         get_sales_orders_statuses_by_parent_id_notifications_count
     )
-    get_sales_orders_statuses_by_parent_id_notifications_by_id = staticmethod(
+    get_sales_orders_statuses_by_parent_id_notifications_by_id = _Op(
         get_sales_orders_statuses_by_parent_id_notifications_by_id
     )
-    put_sales_orders_statuses_by_parent_id_notifications_by_id = staticmethod(
+    put_sales_orders_statuses_by_parent_id_notifications_by_id = _Op(
         put_sales_orders_statuses_by_parent_id_notifications_by_id
     )
-    patch_sales_orders_statuses_by_parent_id_notifications_by_id = staticmethod(
+    patch_sales_orders_statuses_by_parent_id_notifications_by_id = _Op(
         patch_sales_orders_statuses_by_parent_id_notifications_by_id
     )
-    delete_sales_orders_statuses_by_parent_id_notifications_by_id = staticmethod(
+    delete_sales_orders_statuses_by_parent_id_notifications_by_id = _Op(
         delete_sales_orders_statuses_by_parent_id_notifications_by_id
     )
 
 
-class OrderStatuses:
-    """The ``OrderStatuses`` resource."""
+class OrderStatuses(_Bound[_M]):
+    """The ``OrderStatuses`` resource: ``client.sales.order_statuses``."""
 
-    count = staticmethod(get_sales_orders_statuses_count)
-    create = staticmethod(post_sales_orders_statuses)
-    delete = staticmethod(delete_sales_orders_statuses_by_id)
-    get = staticmethod(get_sales_orders_statuses_by_id)
-    list = staticmethod(get_sales_orders_statuses)
-    replace = staticmethod(put_sales_orders_statuses_by_id)
-    update = staticmethod(patch_sales_orders_statuses_by_id)
-    get_sales_orders_statuses = staticmethod(get_sales_orders_statuses)
-    post_sales_orders_statuses = staticmethod(post_sales_orders_statuses)
-    get_sales_orders_statuses_count = staticmethod(get_sales_orders_statuses_count)
-    get_sales_orders_statuses_by_id = staticmethod(get_sales_orders_statuses_by_id)
-    put_sales_orders_statuses_by_id = staticmethod(put_sales_orders_statuses_by_id)
-    patch_sales_orders_statuses_by_id = staticmethod(patch_sales_orders_statuses_by_id)
-    delete_sales_orders_statuses_by_id = staticmethod(delete_sales_orders_statuses_by_id)
-    get_sales_orders_statuses_by_id_usages = staticmethod(get_sales_orders_statuses_by_id_usages)
-    get_sales_orders_statuses_by_id_usages_list = staticmethod(
-        get_sales_orders_statuses_by_id_usages_list
-    )
+    count = _Op(get_sales_orders_statuses_count)
+    create = _Op(post_sales_orders_statuses)
+    delete = _Op(delete_sales_orders_statuses_by_id)
+    get = _Op(get_sales_orders_statuses_by_id)
+    list = _Op(get_sales_orders_statuses)
+    replace = _Op(put_sales_orders_statuses_by_id)
+    update = _Op(patch_sales_orders_statuses_by_id)
+    get_sales_orders_statuses = _Op(get_sales_orders_statuses)
+    post_sales_orders_statuses = _Op(post_sales_orders_statuses)
+    get_sales_orders_statuses_count = _Op(get_sales_orders_statuses_count)
+    get_sales_orders_statuses_by_id = _Op(get_sales_orders_statuses_by_id)
+    put_sales_orders_statuses_by_id = _Op(put_sales_orders_statuses_by_id)
+    patch_sales_orders_statuses_by_id = _Op(patch_sales_orders_statuses_by_id)
+    delete_sales_orders_statuses_by_id = _Op(delete_sales_orders_statuses_by_id)
+    get_sales_orders_statuses_by_id_usages = _Op(get_sales_orders_statuses_by_id_usages)
+    get_sales_orders_statuses_by_id_usages_list = _Op(get_sales_orders_statuses_by_id_usages_list)
 
 
-class OrderStatusesEmailTemplate:
-    """The ``OrderStatusesEmailTemplate`` resource."""
+class OrderStatusesEmailTemplate(_Bound[_M]):
+    """The ``OrderStatusesEmailTemplate`` resource: ``client.sales.order_statuses_email_template``."""
 
-    count = staticmethod(get_sales_orders_statuses_by_parent_id_emailtemplates_count)
-    create = staticmethod(post_sales_orders_statuses_by_parent_id_emailtemplates)
-    delete = staticmethod(delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    get = staticmethod(get_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    list = staticmethod(get_sales_orders_statuses_by_parent_id_emailtemplates)
-    replace = staticmethod(put_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    update = staticmethod(patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    get_sales_orders_statuses_by_parent_id_emailtemplates = staticmethod(
+    count = _Op(get_sales_orders_statuses_by_parent_id_emailtemplates_count)
+    create = _Op(post_sales_orders_statuses_by_parent_id_emailtemplates)
+    delete = _Op(delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    get = _Op(get_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    list = _Op(get_sales_orders_statuses_by_parent_id_emailtemplates)
+    replace = _Op(put_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    update = _Op(patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
+    get_sales_orders_statuses_by_parent_id_emailtemplates = _Op(
         get_sales_orders_statuses_by_parent_id_emailtemplates
     )
-    post_sales_orders_statuses_by_parent_id_emailtemplates = staticmethod(
+    post_sales_orders_statuses_by_parent_id_emailtemplates = _Op(
         post_sales_orders_statuses_by_parent_id_emailtemplates
     )
-    get_sales_orders_statuses_by_parent_id_emailtemplates_count = staticmethod(
+    get_sales_orders_statuses_by_parent_id_emailtemplates_count = _Op(
         get_sales_orders_statuses_by_parent_id_emailtemplates_count
     )
-    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _Op(
         get_sales_orders_statuses_by_parent_id_emailtemplates_by_id
     )
-    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _Op(
         put_sales_orders_statuses_by_parent_id_emailtemplates_by_id
     )
-    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _Op(
         patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id
     )
-    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = staticmethod(
+    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _Op(
         delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id
     )
 
 
-class Orders:
-    """The ``Orders`` resource."""
+class Orders(_Bound[_M]):
+    """The ``Orders`` resource: ``client.sales.orders``."""
 
-    count = staticmethod(get_sales_orders_count)
-    create = staticmethod(post_sales_orders)
-    delete = staticmethod(delete_sales_orders_by_id)
-    get = staticmethod(get_sales_orders_by_id)
-    list = staticmethod(get_sales_orders)
-    replace = staticmethod(put_sales_orders_by_id)
-    update = staticmethod(patch_sales_orders_by_id)
-    get_sales_orders = staticmethod(get_sales_orders)
-    post_sales_orders = staticmethod(post_sales_orders)
-    get_sales_orders_conversions_by_id = staticmethod(get_sales_orders_conversions_by_id)
-    get_sales_orders_count = staticmethod(get_sales_orders_count)
-    get_sales_orders_by_id = staticmethod(get_sales_orders_by_id)
-    put_sales_orders_by_id = staticmethod(put_sales_orders_by_id)
-    patch_sales_orders_by_id = staticmethod(patch_sales_orders_by_id)
-    delete_sales_orders_by_id = staticmethod(delete_sales_orders_by_id)
-    post_sales_orders_by_id_convert_to_service_ticket = staticmethod(
+    count = _Op(get_sales_orders_count)
+    create = _Op(post_sales_orders)
+    delete = _Op(delete_sales_orders_by_id)
+    get = _Op(get_sales_orders_by_id)
+    list = _Op(get_sales_orders)
+    replace = _Op(put_sales_orders_by_id)
+    update = _Op(patch_sales_orders_by_id)
+    get_sales_orders = _Op(get_sales_orders)
+    post_sales_orders = _Op(post_sales_orders)
+    get_sales_orders_conversions_by_id = _Op(get_sales_orders_conversions_by_id)
+    get_sales_orders_count = _Op(get_sales_orders_count)
+    get_sales_orders_by_id = _Op(get_sales_orders_by_id)
+    put_sales_orders_by_id = _Op(put_sales_orders_by_id)
+    patch_sales_orders_by_id = _Op(patch_sales_orders_by_id)
+    delete_sales_orders_by_id = _Op(delete_sales_orders_by_id)
+    post_sales_orders_by_id_convert_to_service_ticket = _Op(
         post_sales_orders_by_id_convert_to_service_ticket
     )
 
 
-class Roles:
-    """The ``Roles`` resource."""
+class Roles(_Bound[_M]):
+    """The ``Roles`` resource: ``client.sales.roles``."""
 
-    count = staticmethod(get_sales_roles_count)
-    create = staticmethod(post_sales_roles)
-    delete = staticmethod(delete_sales_roles_by_id)
-    get = staticmethod(get_sales_roles_by_id)
-    list = staticmethod(get_sales_roles)
-    replace = staticmethod(put_sales_roles_by_id)
-    update = staticmethod(patch_sales_roles_by_id)
-    get_sales_roles = staticmethod(get_sales_roles)
-    post_sales_roles = staticmethod(post_sales_roles)
-    get_sales_roles_count = staticmethod(get_sales_roles_count)
-    get_sales_roles_by_id = staticmethod(get_sales_roles_by_id)
-    put_sales_roles_by_id = staticmethod(put_sales_roles_by_id)
-    patch_sales_roles_by_id = staticmethod(patch_sales_roles_by_id)
-    delete_sales_roles_by_id = staticmethod(delete_sales_roles_by_id)
-
-
-class SalesOrderRecaps:
-    """The ``SalesOrderRecaps`` resource."""
-
-    list = staticmethod(get_sales_orders_by_id_financialrecap)
-    get_sales_orders_by_id_financialrecap = staticmethod(get_sales_orders_by_id_financialrecap)
+    count = _Op(get_sales_roles_count)
+    create = _Op(post_sales_roles)
+    delete = _Op(delete_sales_roles_by_id)
+    get = _Op(get_sales_roles_by_id)
+    list = _Op(get_sales_roles)
+    replace = _Op(put_sales_roles_by_id)
+    update = _Op(patch_sales_roles_by_id)
+    get_sales_roles = _Op(get_sales_roles)
+    post_sales_roles = _Op(post_sales_roles)
+    get_sales_roles_count = _Op(get_sales_roles_count)
+    get_sales_roles_by_id = _Op(get_sales_roles_by_id)
+    put_sales_roles_by_id = _Op(put_sales_roles_by_id)
+    patch_sales_roles_by_id = _Op(patch_sales_roles_by_id)
+    delete_sales_roles_by_id = _Op(delete_sales_roles_by_id)
 
 
-class SalesOrdersLineItems:
-    """The ``SalesOrdersLineItems`` resource."""
+class SalesOrderRecaps(_Bound[_M]):
+    """The ``SalesOrderRecaps`` resource: ``client.sales.sales_order_recaps``."""
 
-    count = staticmethod(get_sales_orders_by_parent_id_lineitems_count)
-    create = staticmethod(post_sales_orders_by_parent_id_lineitems)
-    delete = staticmethod(delete_sales_orders_by_parent_id_lineitems_by_id)
-    get = staticmethod(get_sales_orders_by_parent_id_lineitems_by_id)
-    list = staticmethod(get_sales_orders_by_parent_id_lineitems)
-    replace = staticmethod(put_sales_orders_by_parent_id_lineitems_by_id)
-    update = staticmethod(patch_sales_orders_by_parent_id_lineitems_by_id)
-    get_sales_orders_by_parent_id_lineitems = staticmethod(get_sales_orders_by_parent_id_lineitems)
-    post_sales_orders_by_parent_id_lineitems = staticmethod(
-        post_sales_orders_by_parent_id_lineitems
-    )
-    get_sales_orders_by_parent_id_lineitems_count = staticmethod(
+    list = _Op(get_sales_orders_by_id_financialrecap)
+    get_sales_orders_by_id_financialrecap = _Op(get_sales_orders_by_id_financialrecap)
+
+
+class SalesOrdersLineItems(_Bound[_M]):
+    """The ``SalesOrdersLineItems`` resource: ``client.sales.sales_orders_line_items``."""
+
+    count = _Op(get_sales_orders_by_parent_id_lineitems_count)
+    create = _Op(post_sales_orders_by_parent_id_lineitems)
+    delete = _Op(delete_sales_orders_by_parent_id_lineitems_by_id)
+    get = _Op(get_sales_orders_by_parent_id_lineitems_by_id)
+    list = _Op(get_sales_orders_by_parent_id_lineitems)
+    replace = _Op(put_sales_orders_by_parent_id_lineitems_by_id)
+    update = _Op(patch_sales_orders_by_parent_id_lineitems_by_id)
+    get_sales_orders_by_parent_id_lineitems = _Op(get_sales_orders_by_parent_id_lineitems)
+    post_sales_orders_by_parent_id_lineitems = _Op(post_sales_orders_by_parent_id_lineitems)
+    get_sales_orders_by_parent_id_lineitems_count = _Op(
         get_sales_orders_by_parent_id_lineitems_count
     )
-    get_sales_orders_by_parent_id_lineitems_by_id = staticmethod(
+    get_sales_orders_by_parent_id_lineitems_by_id = _Op(
         get_sales_orders_by_parent_id_lineitems_by_id
     )
-    put_sales_orders_by_parent_id_lineitems_by_id = staticmethod(
+    put_sales_orders_by_parent_id_lineitems_by_id = _Op(
         put_sales_orders_by_parent_id_lineitems_by_id
     )
-    patch_sales_orders_by_parent_id_lineitems_by_id = staticmethod(
+    patch_sales_orders_by_parent_id_lineitems_by_id = _Op(
         patch_sales_orders_by_parent_id_lineitems_by_id
     )
-    delete_sales_orders_by_parent_id_lineitems_by_id = staticmethod(
+    delete_sales_orders_by_parent_id_lineitems_by_id = _Op(
         delete_sales_orders_by_parent_id_lineitems_by_id
     )
 
 
-class SalesProbabilities:
-    """The ``SalesProbabilities`` resource."""
+class SalesProbabilities(_Bound[_M]):
+    """The ``SalesProbabilities`` resource: ``client.sales.sales_probabilities``."""
 
-    count = staticmethod(get_sales_probabilities_count)
-    create = staticmethod(post_sales_probabilities)
-    delete = staticmethod(delete_sales_probabilities_by_id)
-    get = staticmethod(get_sales_probabilities_by_id)
-    list = staticmethod(get_sales_probabilities)
-    replace = staticmethod(put_sales_probabilities_by_id)
-    update = staticmethod(patch_sales_probabilities_by_id)
-    get_sales_probabilities = staticmethod(get_sales_probabilities)
-    post_sales_probabilities = staticmethod(post_sales_probabilities)
-    get_sales_probabilities_count = staticmethod(get_sales_probabilities_count)
-    get_sales_probabilities_by_id = staticmethod(get_sales_probabilities_by_id)
-    put_sales_probabilities_by_id = staticmethod(put_sales_probabilities_by_id)
-    patch_sales_probabilities_by_id = staticmethod(patch_sales_probabilities_by_id)
-    delete_sales_probabilities_by_id = staticmethod(delete_sales_probabilities_by_id)
-
-
-class SalesProbabilityInfos:
-    """The ``SalesProbabilityInfos`` resource."""
-
-    count = staticmethod(get_sales_probabilities_info_count)
-    list = staticmethod(get_sales_probabilities_info)
-    get_sales_probabilities_info = staticmethod(get_sales_probabilities_info)
-    get_sales_probabilities_info_count = staticmethod(get_sales_probabilities_info_count)
-    get_sales_probabilities_by_id_info = staticmethod(get_sales_probabilities_by_id_info)
+    count = _Op(get_sales_probabilities_count)
+    create = _Op(post_sales_probabilities)
+    delete = _Op(delete_sales_probabilities_by_id)
+    get = _Op(get_sales_probabilities_by_id)
+    list = _Op(get_sales_probabilities)
+    replace = _Op(put_sales_probabilities_by_id)
+    update = _Op(patch_sales_probabilities_by_id)
+    get_sales_probabilities = _Op(get_sales_probabilities)
+    post_sales_probabilities = _Op(post_sales_probabilities)
+    get_sales_probabilities_count = _Op(get_sales_probabilities_count)
+    get_sales_probabilities_by_id = _Op(get_sales_probabilities_by_id)
+    put_sales_probabilities_by_id = _Op(put_sales_probabilities_by_id)
+    patch_sales_probabilities_by_id = _Op(patch_sales_probabilities_by_id)
+    delete_sales_probabilities_by_id = _Op(delete_sales_probabilities_by_id)
 
 
-class SalesQuotas:
-    """The ``SalesQuotas`` resource."""
+class SalesProbabilityInfos(_Bound[_M]):
+    """The ``SalesProbabilityInfos`` resource: ``client.sales.sales_probability_infos``."""
 
-    count = staticmethod(get_sales_quotas_count)
-    create = staticmethod(post_sales_quotas)
-    delete = staticmethod(delete_sales_quotas_by_id)
-    get = staticmethod(get_sales_quotas_by_id)
-    list = staticmethod(get_sales_quotas)
-    replace = staticmethod(put_sales_quotas_by_id)
-    update = staticmethod(patch_sales_quotas_by_id)
-    get_sales_quotas = staticmethod(get_sales_quotas)
-    post_sales_quotas = staticmethod(post_sales_quotas)
-    get_sales_quotas_count = staticmethod(get_sales_quotas_count)
-    get_sales_quotas_by_id = staticmethod(get_sales_quotas_by_id)
-    put_sales_quotas_by_id = staticmethod(put_sales_quotas_by_id)
-    patch_sales_quotas_by_id = staticmethod(patch_sales_quotas_by_id)
-    delete_sales_quotas_by_id = staticmethod(delete_sales_quotas_by_id)
+    count = _Op(get_sales_probabilities_info_count)
+    list = _Op(get_sales_probabilities_info)
+    get_sales_probabilities_info = _Op(get_sales_probabilities_info)
+    get_sales_probabilities_info_count = _Op(get_sales_probabilities_info_count)
+    get_sales_probabilities_by_id_info = _Op(get_sales_probabilities_by_id_info)
 
 
-class SalesTeamMembers:
-    """The ``SalesTeamMembers`` resource."""
+class SalesQuotas(_Bound[_M]):
+    """The ``SalesQuotas`` resource: ``client.sales.sales_quotas``."""
 
-    count = staticmethod(get_sales_sales_teams_by_parent_id_members_count)
-    create = staticmethod(post_sales_sales_teams_by_parent_id_members)
-    delete = staticmethod(delete_sales_sales_teams_by_parent_id_members_by_id)
-    get = staticmethod(get_sales_sales_teams_by_parent_id_members_by_id)
-    list = staticmethod(get_sales_sales_teams_by_parent_id_members)
-    replace = staticmethod(put_sales_sales_teams_by_parent_id_members_by_id)
-    update = staticmethod(patch_sales_sales_teams_by_parent_id_members_by_id)
-    get_sales_sales_teams_by_parent_id_members = staticmethod(
-        get_sales_sales_teams_by_parent_id_members
-    )
-    post_sales_sales_teams_by_parent_id_members = staticmethod(
-        post_sales_sales_teams_by_parent_id_members
-    )
-    get_sales_sales_teams_by_parent_id_members_count = staticmethod(
+    count = _Op(get_sales_quotas_count)
+    create = _Op(post_sales_quotas)
+    delete = _Op(delete_sales_quotas_by_id)
+    get = _Op(get_sales_quotas_by_id)
+    list = _Op(get_sales_quotas)
+    replace = _Op(put_sales_quotas_by_id)
+    update = _Op(patch_sales_quotas_by_id)
+    get_sales_quotas = _Op(get_sales_quotas)
+    post_sales_quotas = _Op(post_sales_quotas)
+    get_sales_quotas_count = _Op(get_sales_quotas_count)
+    get_sales_quotas_by_id = _Op(get_sales_quotas_by_id)
+    put_sales_quotas_by_id = _Op(put_sales_quotas_by_id)
+    patch_sales_quotas_by_id = _Op(patch_sales_quotas_by_id)
+    delete_sales_quotas_by_id = _Op(delete_sales_quotas_by_id)
+
+
+class SalesTeamMembers(_Bound[_M]):
+    """The ``SalesTeamMembers`` resource: ``client.sales.sales_team_members``."""
+
+    count = _Op(get_sales_sales_teams_by_parent_id_members_count)
+    create = _Op(post_sales_sales_teams_by_parent_id_members)
+    delete = _Op(delete_sales_sales_teams_by_parent_id_members_by_id)
+    get = _Op(get_sales_sales_teams_by_parent_id_members_by_id)
+    list = _Op(get_sales_sales_teams_by_parent_id_members)
+    replace = _Op(put_sales_sales_teams_by_parent_id_members_by_id)
+    update = _Op(patch_sales_sales_teams_by_parent_id_members_by_id)
+    get_sales_sales_teams_by_parent_id_members = _Op(get_sales_sales_teams_by_parent_id_members)
+    post_sales_sales_teams_by_parent_id_members = _Op(post_sales_sales_teams_by_parent_id_members)
+    get_sales_sales_teams_by_parent_id_members_count = _Op(
         get_sales_sales_teams_by_parent_id_members_count
     )
-    get_sales_sales_teams_by_parent_id_members_by_id = staticmethod(
+    get_sales_sales_teams_by_parent_id_members_by_id = _Op(
         get_sales_sales_teams_by_parent_id_members_by_id
     )
-    put_sales_sales_teams_by_parent_id_members_by_id = staticmethod(
+    put_sales_sales_teams_by_parent_id_members_by_id = _Op(
         put_sales_sales_teams_by_parent_id_members_by_id
     )
-    patch_sales_sales_teams_by_parent_id_members_by_id = staticmethod(
+    patch_sales_sales_teams_by_parent_id_members_by_id = _Op(
         patch_sales_sales_teams_by_parent_id_members_by_id
     )
-    delete_sales_sales_teams_by_parent_id_members_by_id = staticmethod(
+    delete_sales_sales_teams_by_parent_id_members_by_id = _Op(
         delete_sales_sales_teams_by_parent_id_members_by_id
     )
 
 
-class SalesTeams:
-    """The ``SalesTeams`` resource."""
+class SalesTeams(_Bound[_M]):
+    """The ``SalesTeams`` resource: ``client.sales.sales_teams``."""
 
-    count = staticmethod(get_sales_sales_teams_count)
-    create = staticmethod(post_sales_sales_teams)
-    delete = staticmethod(delete_sales_sales_teams_by_id)
-    get = staticmethod(get_sales_sales_teams_by_id)
-    list = staticmethod(get_sales_sales_teams)
-    replace = staticmethod(put_sales_sales_teams_by_id)
-    update = staticmethod(patch_sales_sales_teams_by_id)
-    get_sales_sales_teams = staticmethod(get_sales_sales_teams)
-    post_sales_sales_teams = staticmethod(post_sales_sales_teams)
-    get_sales_sales_teams_count = staticmethod(get_sales_sales_teams_count)
-    get_sales_sales_teams_by_id = staticmethod(get_sales_sales_teams_by_id)
-    put_sales_sales_teams_by_id = staticmethod(put_sales_sales_teams_by_id)
-    patch_sales_sales_teams_by_id = staticmethod(patch_sales_sales_teams_by_id)
-    delete_sales_sales_teams_by_id = staticmethod(delete_sales_sales_teams_by_id)
+    count = _Op(get_sales_sales_teams_count)
+    create = _Op(post_sales_sales_teams)
+    delete = _Op(delete_sales_sales_teams_by_id)
+    get = _Op(get_sales_sales_teams_by_id)
+    list = _Op(get_sales_sales_teams)
+    replace = _Op(put_sales_sales_teams_by_id)
+    update = _Op(patch_sales_sales_teams_by_id)
+    get_sales_sales_teams = _Op(get_sales_sales_teams)
+    post_sales_sales_teams = _Op(post_sales_sales_teams)
+    get_sales_sales_teams_count = _Op(get_sales_sales_teams_count)
+    get_sales_sales_teams_by_id = _Op(get_sales_sales_teams_by_id)
+    put_sales_sales_teams_by_id = _Op(put_sales_sales_teams_by_id)
+    patch_sales_sales_teams_by_id = _Op(patch_sales_sales_teams_by_id)
+    delete_sales_sales_teams_by_id = _Op(delete_sales_sales_teams_by_id)
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "activities": Activities,
     "activity_status_infos": ActivityStatusInfos,
@@ -6643,2176 +6599,402 @@ RESOURCES: dict[str, type] = {
     "sales_teams": SalesTeams,
 }
 
-# Bound to a client: ``client.sales`` is a SyncSales, ``client.sales.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class SalesOperations(_Bound[_M]):
+    """The ``sales`` operations of a client, by resource and by full name."""
 
-class SyncActivities(_Bound):
-    """The ``Activities`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_activities_count)
-    create = _SyncOp(post_sales_activities)
-    delete = _SyncOp(delete_sales_activities_by_id)
-    get = _SyncOp(get_sales_activities_by_id)
-    list = _SyncOp(get_sales_activities)
-    replace = _SyncOp(put_sales_activities_by_id)
-    update = _SyncOp(patch_sales_activities_by_id)
-    get_sales_activities = _SyncOp(get_sales_activities)
-    post_sales_activities = _SyncOp(post_sales_activities)
-    get_sales_activities_count = _SyncOp(get_sales_activities_count)
-    get_sales_activities_by_id = _SyncOp(get_sales_activities_by_id)
-    put_sales_activities_by_id = _SyncOp(put_sales_activities_by_id)
-    patch_sales_activities_by_id = _SyncOp(patch_sales_activities_by_id)
-    delete_sales_activities_by_id = _SyncOp(delete_sales_activities_by_id)
-
-
-class SyncActivityStatusInfos(_Bound):
-    """The ``ActivityStatusInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_activities_statuses_info_count)
-    list = _SyncOp(get_sales_activities_statuses_info)
-    get_sales_activities_statuses_info = _SyncOp(get_sales_activities_statuses_info)
-    get_sales_activities_statuses_info_count = _SyncOp(get_sales_activities_statuses_info_count)
-    get_sales_activities_statuses_by_id_info = _SyncOp(get_sales_activities_statuses_by_id_info)
-
-
-class SyncActivityStatuses(_Bound):
-    """The ``ActivityStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_activities_statuses_count)
-    create = _SyncOp(post_sales_activities_statuses)
-    delete = _SyncOp(delete_sales_activities_statuses_by_id)
-    get = _SyncOp(get_sales_activities_statuses_by_id)
-    list = _SyncOp(get_sales_activities_statuses)
-    replace = _SyncOp(put_sales_activities_statuses_by_id)
-    update = _SyncOp(patch_sales_activities_statuses_by_id)
-    get_sales_activities_statuses = _SyncOp(get_sales_activities_statuses)
-    post_sales_activities_statuses = _SyncOp(post_sales_activities_statuses)
-    get_sales_activities_statuses_count = _SyncOp(get_sales_activities_statuses_count)
-    get_sales_activities_statuses_by_id = _SyncOp(get_sales_activities_statuses_by_id)
-    put_sales_activities_statuses_by_id = _SyncOp(put_sales_activities_statuses_by_id)
-    patch_sales_activities_statuses_by_id = _SyncOp(patch_sales_activities_statuses_by_id)
-    delete_sales_activities_statuses_by_id = _SyncOp(delete_sales_activities_statuses_by_id)
-
-
-class SyncActivityTypes(_Bound):
-    """The ``ActivityTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_activities_types_count)
-    create = _SyncOp(post_sales_activities_types)
-    delete = _SyncOp(delete_sales_activities_types_by_id)
-    get = _SyncOp(get_sales_activities_types_by_id)
-    list = _SyncOp(get_sales_activities_types)
-    replace = _SyncOp(put_sales_activities_types_by_id)
-    update = _SyncOp(patch_sales_activities_types_by_id)
-    get_sales_activities_types = _SyncOp(get_sales_activities_types)
-    post_sales_activities_types = _SyncOp(post_sales_activities_types)
-    get_sales_activities_types_count = _SyncOp(get_sales_activities_types_count)
-    get_sales_activities_types_by_id = _SyncOp(get_sales_activities_types_by_id)
-    put_sales_activities_types_by_id = _SyncOp(put_sales_activities_types_by_id)
-    patch_sales_activities_types_by_id = _SyncOp(patch_sales_activities_types_by_id)
-    delete_sales_activities_types_by_id = _SyncOp(delete_sales_activities_types_by_id)
-    get_sales_activities_types_by_id_usages = _SyncOp(get_sales_activities_types_by_id_usages)
-    get_sales_activities_types_by_id_usages_list = _SyncOp(
-        get_sales_activities_types_by_id_usages_list
+    activities: _Resource[Activities[_M]] = _Resource(Activities)
+    activity_status_infos: _Resource[ActivityStatusInfos[_M]] = _Resource(ActivityStatusInfos)
+    activity_statuses: _Resource[ActivityStatuses[_M]] = _Resource(ActivityStatuses)
+    activity_types: _Resource[ActivityTypes[_M]] = _Resource(ActivityTypes)
+    commissions: _Resource[Commissions[_M]] = _Resource(Commissions)
+    holiday_infos: _Resource[HolidayInfos[_M]] = _Resource(HolidayInfos)
+    holiday_list_infos: _Resource[HolidayListInfos[_M]] = _Resource(HolidayListInfos)
+    opportunities: _Resource[Opportunities[_M]] = _Resource(Opportunities)
+    opportunity_contacts: _Resource[OpportunityContacts[_M]] = _Resource(OpportunityContacts)
+    opportunity_forecast_items: _Resource[OpportunityForecastItems[_M]] = _Resource(
+        OpportunityForecastItems
     )
-
-
-class SyncCommissions(_Bound):
-    """The ``Commissions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_commissions_count)
-    create = _SyncOp(post_sales_commissions)
-    delete = _SyncOp(delete_sales_commissions_by_id)
-    get = _SyncOp(get_sales_commissions_by_id)
-    list = _SyncOp(get_sales_commissions)
-    replace = _SyncOp(put_sales_commissions_by_id)
-    update = _SyncOp(patch_sales_commissions_by_id)
-    get_sales_commissions = _SyncOp(get_sales_commissions)
-    post_sales_commissions = _SyncOp(post_sales_commissions)
-    get_sales_commissions_count = _SyncOp(get_sales_commissions_count)
-    get_sales_commissions_by_id = _SyncOp(get_sales_commissions_by_id)
-    put_sales_commissions_by_id = _SyncOp(put_sales_commissions_by_id)
-    patch_sales_commissions_by_id = _SyncOp(patch_sales_commissions_by_id)
-    delete_sales_commissions_by_id = _SyncOp(delete_sales_commissions_by_id)
-    get_sales_commissions_by_id_usages = _SyncOp(get_sales_commissions_by_id_usages)
-    get_sales_commissions_by_id_usages_list = _SyncOp(get_sales_commissions_by_id_usages_list)
-
-
-class SyncHolidayInfos(_Bound):
-    """The ``HolidayInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_sales_schedule_holidaylists_by_parent_id_holidays_info_count)
-    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = _SyncOp(
-        get_sales_schedule_holidaylists_by_parent_id_holidays_info_count
+    opportunity_forecasts: _Resource[OpportunityForecasts[_M]] = _Resource(OpportunityForecasts)
+    opportunity_notes: _Resource[OpportunityNotes[_M]] = _Resource(OpportunityNotes)
+    opportunity_ratings: _Resource[OpportunityRatings[_M]] = _Resource(OpportunityRatings)
+    opportunity_stages: _Resource[OpportunityStages[_M]] = _Resource(OpportunityStages)
+    opportunity_stages_info: _Resource[OpportunityStagesInfo[_M]] = _Resource(OpportunityStagesInfo)
+    opportunity_status_infos: _Resource[OpportunityStatusInfos[_M]] = _Resource(
+        OpportunityStatusInfos
     )
-
-
-class SyncHolidayListInfos(_Bound):
-    """The ``HolidayListInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_sales_schedule_holidaylists_info_count)
-    get_sales_schedule_holidaylists_info_count = _SyncOp(get_sales_schedule_holidaylists_info_count)
-
-
-class SyncOpportunities(_Bound):
-    """The ``Opportunities`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_opportunities_count)
-    create = _SyncOp(post_sales_opportunities)
-    delete = _SyncOp(delete_sales_opportunities_by_id)
-    get = _SyncOp(get_sales_opportunities_by_id)
-    list = _SyncOp(get_sales_opportunities)
-    replace = _SyncOp(put_sales_opportunities_by_id)
-    update = _SyncOp(patch_sales_opportunities_by_id)
-    get_sales_opportunities = _SyncOp(get_sales_opportunities)
-    post_sales_opportunities = _SyncOp(post_sales_opportunities)
-    get_sales_opportunities_conversions_by_id = _SyncOp(get_sales_opportunities_conversions_by_id)
-    get_sales_opportunities_count = _SyncOp(get_sales_opportunities_count)
-    get_sales_opportunities_default = _SyncOp(get_sales_opportunities_default)
-    get_sales_opportunities_by_id = _SyncOp(get_sales_opportunities_by_id)
-    put_sales_opportunities_by_id = _SyncOp(put_sales_opportunities_by_id)
-    patch_sales_opportunities_by_id = _SyncOp(patch_sales_opportunities_by_id)
-    delete_sales_opportunities_by_id = _SyncOp(delete_sales_opportunities_by_id)
-    post_sales_opportunities_by_id_convert_to_agreement = _SyncOp(
-        post_sales_opportunities_by_id_convert_to_agreement
+    opportunity_statuses: _Resource[OpportunityStatuses[_M]] = _Resource(OpportunityStatuses)
+    opportunity_teams: _Resource[OpportunityTeams[_M]] = _Resource(OpportunityTeams)
+    opportunity_type_infos: _Resource[OpportunityTypeInfos[_M]] = _Resource(OpportunityTypeInfos)
+    opportunity_types: _Resource[OpportunityTypes[_M]] = _Resource(OpportunityTypes)
+    order_status_infos: _Resource[OrderStatusInfos[_M]] = _Resource(OrderStatusInfos)
+    order_status_notifications: _Resource[OrderStatusNotifications[_M]] = _Resource(
+        OrderStatusNotifications
     )
-    post_sales_opportunities_by_id_convert_to_project = _SyncOp(
-        post_sales_opportunities_by_id_convert_to_project
+    order_statuses: _Resource[OrderStatuses[_M]] = _Resource(OrderStatuses)
+    order_statuses_email_template: _Resource[OrderStatusesEmailTemplate[_M]] = _Resource(
+        OrderStatusesEmailTemplate
     )
-    post_sales_opportunities_by_id_convert_to_sales_order = _SyncOp(
-        post_sales_opportunities_by_id_convert_to_sales_order
-    )
-    post_sales_opportunities_by_id_convert_to_service_ticket = _SyncOp(
-        post_sales_opportunities_by_id_convert_to_service_ticket
-    )
+    orders: _Resource[Orders[_M]] = _Resource(Orders)
+    roles: _Resource[Roles[_M]] = _Resource(Roles)
+    sales_order_recaps: _Resource[SalesOrderRecaps[_M]] = _Resource(SalesOrderRecaps)
+    sales_orders_line_items: _Resource[SalesOrdersLineItems[_M]] = _Resource(SalesOrdersLineItems)
+    sales_probabilities: _Resource[SalesProbabilities[_M]] = _Resource(SalesProbabilities)
+    sales_probability_infos: _Resource[SalesProbabilityInfos[_M]] = _Resource(SalesProbabilityInfos)
+    sales_quotas: _Resource[SalesQuotas[_M]] = _Resource(SalesQuotas)
+    sales_team_members: _Resource[SalesTeamMembers[_M]] = _Resource(SalesTeamMembers)
+    sales_teams: _Resource[SalesTeams[_M]] = _Resource(SalesTeams)
 
-
-class SyncOpportunityContacts(_Bound):
-    """The ``OpportunityContacts`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_opportunities_by_parent_id_contacts_count)
-    create = _SyncOp(post_sales_opportunities_by_parent_id_contacts)
-    delete = _SyncOp(delete_sales_opportunities_by_parent_id_contacts_by_id)
-    get = _SyncOp(get_sales_opportunities_by_parent_id_contacts_by_id)
-    list = _SyncOp(get_sales_opportunities_by_parent_id_contacts)
-    replace = _SyncOp(put_sales_opportunities_by_parent_id_contacts_by_id)
-    update = _SyncOp(patch_sales_opportunities_by_parent_id_contacts_by_id)
-    get_sales_opportunities_by_parent_id_contacts = _SyncOp(
-        get_sales_opportunities_by_parent_id_contacts
-    )
-    post_sales_opportunities_by_parent_id_contacts = _SyncOp(
-        post_sales_opportunities_by_parent_id_contacts
-    )
-    get_sales_opportunities_by_parent_id_contacts_count = _SyncOp(
-        get_sales_opportunities_by_parent_id_contacts_count
-    )
-    get_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
-        get_sales_opportunities_by_parent_id_contacts_by_id
-    )
-    put_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
-        put_sales_opportunities_by_parent_id_contacts_by_id
-    )
-    patch_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
-        patch_sales_opportunities_by_parent_id_contacts_by_id
-    )
-    delete_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
-        delete_sales_opportunities_by_parent_id_contacts_by_id
-    )
-
-
-class SyncOpportunityForecastItems(_Bound):
-    """The ``OpportunityForecastItems`` resource of a synchronous client."""
-
-    get_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
-        get_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    post_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
-        post_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    put_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
-        put_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    patch_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
-        patch_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    delete_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
-        delete_sales_opportunities_by_parent_id_forecast_by_id
-    )
-
-
-class SyncOpportunityForecasts(_Bound):
-    """The ``OpportunityForecasts`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_opportunities_by_parent_id_forecast_count)
-    create = _SyncOp(post_sales_opportunities_by_parent_id_forecast)
-    list = _SyncOp(get_sales_opportunities_by_parent_id_forecast)
-    get_sales_opportunities_by_parent_id_forecast = _SyncOp(
-        get_sales_opportunities_by_parent_id_forecast
-    )
-    post_sales_opportunities_by_parent_id_forecast = _SyncOp(
-        post_sales_opportunities_by_parent_id_forecast
-    )
-    put_sales_opportunities_by_parent_id_forecast = _SyncOp(
-        put_sales_opportunities_by_parent_id_forecast
-    )
-    patch_sales_opportunities_by_parent_id_forecast = _SyncOp(
-        patch_sales_opportunities_by_parent_id_forecast
-    )
-    delete_sales_opportunities_by_parent_id_forecast = _SyncOp(
-        delete_sales_opportunities_by_parent_id_forecast
-    )
-    post_sales_opportunities_by_parent_id_forecast_copy_by_id = _SyncOp(
-        post_sales_opportunities_by_parent_id_forecast_copy_by_id
-    )
-    get_sales_opportunities_by_parent_id_forecast_count = _SyncOp(
-        get_sales_opportunities_by_parent_id_forecast_count
-    )
-
-
-class SyncOpportunityNotes(_Bound):
-    """The ``OpportunityNotes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_opportunities_by_parent_id_notes_count)
-    create = _SyncOp(post_sales_opportunities_by_parent_id_notes)
-    delete = _SyncOp(delete_sales_opportunities_by_parent_id_notes_by_id)
-    get = _SyncOp(get_sales_opportunities_by_parent_id_notes_by_id)
-    list = _SyncOp(get_sales_opportunities_by_parent_id_notes)
-    replace = _SyncOp(put_sales_opportunities_by_parent_id_notes_by_id)
-    update = _SyncOp(patch_sales_opportunities_by_parent_id_notes_by_id)
-    get_sales_opportunities_by_parent_id_notes = _SyncOp(get_sales_opportunities_by_parent_id_notes)
-    post_sales_opportunities_by_parent_id_notes = _SyncOp(
-        post_sales_opportunities_by_parent_id_notes
-    )
-    get_sales_opportunities_by_parent_id_notes_count = _SyncOp(
-        get_sales_opportunities_by_parent_id_notes_count
-    )
-    get_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
-        get_sales_opportunities_by_parent_id_notes_by_id
-    )
-    put_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
-        put_sales_opportunities_by_parent_id_notes_by_id
-    )
-    patch_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
-        patch_sales_opportunities_by_parent_id_notes_by_id
-    )
-    delete_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
-        delete_sales_opportunities_by_parent_id_notes_by_id
-    )
-
-
-class SyncOpportunityRatings(_Bound):
-    """The ``OpportunityRatings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_opportunities_ratings_count)
-    create = _SyncOp(post_sales_opportunities_ratings)
-    delete = _SyncOp(delete_sales_opportunities_ratings_by_id)
-    get = _SyncOp(get_sales_opportunities_ratings_by_id)
-    list = _SyncOp(get_sales_opportunities_ratings)
-    replace = _SyncOp(put_sales_opportunities_ratings_by_id)
-    update = _SyncOp(patch_sales_opportunities_ratings_by_id)
-    get_sales_opportunities_ratings = _SyncOp(get_sales_opportunities_ratings)
-    post_sales_opportunities_ratings = _SyncOp(post_sales_opportunities_ratings)
-    get_sales_opportunities_ratings_count = _SyncOp(get_sales_opportunities_ratings_count)
-    get_sales_opportunities_ratings_info = _SyncOp(get_sales_opportunities_ratings_info)
-    get_sales_opportunities_ratings_info_count = _SyncOp(get_sales_opportunities_ratings_info_count)
-    get_sales_opportunities_ratings_by_id = _SyncOp(get_sales_opportunities_ratings_by_id)
-    put_sales_opportunities_ratings_by_id = _SyncOp(put_sales_opportunities_ratings_by_id)
-    patch_sales_opportunities_ratings_by_id = _SyncOp(patch_sales_opportunities_ratings_by_id)
-    delete_sales_opportunities_ratings_by_id = _SyncOp(delete_sales_opportunities_ratings_by_id)
-    get_sales_opportunities_ratings_by_id_info = _SyncOp(get_sales_opportunities_ratings_by_id_info)
-
-
-class SyncOpportunityStages(_Bound):
-    """The ``OpportunityStages`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_stages_count)
-    create = _SyncOp(post_sales_stages)
-    delete = _SyncOp(delete_sales_stages_by_id)
-    get = _SyncOp(get_sales_stages_by_id)
-    list = _SyncOp(get_sales_stages)
-    replace = _SyncOp(put_sales_stages_by_id)
-    update = _SyncOp(patch_sales_stages_by_id)
-    get_sales_stages = _SyncOp(get_sales_stages)
-    post_sales_stages = _SyncOp(post_sales_stages)
-    get_sales_stages_count = _SyncOp(get_sales_stages_count)
-    get_sales_stages_by_id = _SyncOp(get_sales_stages_by_id)
-    put_sales_stages_by_id = _SyncOp(put_sales_stages_by_id)
-    patch_sales_stages_by_id = _SyncOp(patch_sales_stages_by_id)
-    delete_sales_stages_by_id = _SyncOp(delete_sales_stages_by_id)
-    get_sales_stages_by_id_usages = _SyncOp(get_sales_stages_by_id_usages)
-    get_sales_stages_by_id_usages_list = _SyncOp(get_sales_stages_by_id_usages_list)
-
-
-class SyncOpportunityStagesInfo(_Bound):
-    """The ``OpportunityStagesInfo`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_stages_info_count)
-    list = _SyncOp(get_sales_stages_info)
-    get_sales_stages_info = _SyncOp(get_sales_stages_info)
-    get_sales_stages_info_count = _SyncOp(get_sales_stages_info_count)
-    get_sales_stages_by_id_info = _SyncOp(get_sales_stages_by_id_info)
-
-
-class SyncOpportunityStatusInfos(_Bound):
-    """The ``OpportunityStatusInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_opportunities_statuses_info_count)
-    list = _SyncOp(get_sales_opportunities_statuses_info)
-    get_sales_opportunities_statuses_info = _SyncOp(get_sales_opportunities_statuses_info)
-    get_sales_opportunities_statuses_info_count = _SyncOp(
-        get_sales_opportunities_statuses_info_count
-    )
-    get_sales_opportunities_statuses_by_id_info = _SyncOp(
-        get_sales_opportunities_statuses_by_id_info
-    )
-
-
-class SyncOpportunityStatuses(_Bound):
-    """The ``OpportunityStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_opportunities_statuses_count)
-    create = _SyncOp(post_sales_opportunities_statuses)
-    delete = _SyncOp(delete_sales_opportunities_statuses_by_id)
-    get = _SyncOp(get_sales_opportunities_statuses_by_id)
-    list = _SyncOp(get_sales_opportunities_statuses)
-    replace = _SyncOp(put_sales_opportunities_statuses_by_id)
-    update = _SyncOp(patch_sales_opportunities_statuses_by_id)
-    get_sales_opportunities_statuses = _SyncOp(get_sales_opportunities_statuses)
-    post_sales_opportunities_statuses = _SyncOp(post_sales_opportunities_statuses)
-    get_sales_opportunities_statuses_count = _SyncOp(get_sales_opportunities_statuses_count)
-    get_sales_opportunities_statuses_by_id = _SyncOp(get_sales_opportunities_statuses_by_id)
-    put_sales_opportunities_statuses_by_id = _SyncOp(put_sales_opportunities_statuses_by_id)
-    patch_sales_opportunities_statuses_by_id = _SyncOp(patch_sales_opportunities_statuses_by_id)
-    delete_sales_opportunities_statuses_by_id = _SyncOp(delete_sales_opportunities_statuses_by_id)
-    get_sales_opportunities_statuses_by_id_usages = _SyncOp(
+    get_sales_activities = _Op(get_sales_activities)
+    post_sales_activities = _Op(post_sales_activities)
+    get_sales_activities_count = _Op(get_sales_activities_count)
+    get_sales_activities_statuses = _Op(get_sales_activities_statuses)
+    post_sales_activities_statuses = _Op(post_sales_activities_statuses)
+    get_sales_activities_statuses_count = _Op(get_sales_activities_statuses_count)
+    get_sales_activities_statuses_info = _Op(get_sales_activities_statuses_info)
+    get_sales_activities_statuses_info_count = _Op(get_sales_activities_statuses_info_count)
+    get_sales_activities_statuses_by_id = _Op(get_sales_activities_statuses_by_id)
+    put_sales_activities_statuses_by_id = _Op(put_sales_activities_statuses_by_id)
+    patch_sales_activities_statuses_by_id = _Op(patch_sales_activities_statuses_by_id)
+    delete_sales_activities_statuses_by_id = _Op(delete_sales_activities_statuses_by_id)
+    get_sales_activities_statuses_by_id_info = _Op(get_sales_activities_statuses_by_id_info)
+    get_sales_activities_types = _Op(get_sales_activities_types)
+    post_sales_activities_types = _Op(post_sales_activities_types)
+    get_sales_activities_types_count = _Op(get_sales_activities_types_count)
+    get_sales_activities_types_by_id = _Op(get_sales_activities_types_by_id)
+    put_sales_activities_types_by_id = _Op(put_sales_activities_types_by_id)
+    patch_sales_activities_types_by_id = _Op(patch_sales_activities_types_by_id)
+    delete_sales_activities_types_by_id = _Op(delete_sales_activities_types_by_id)
+    get_sales_activities_types_by_id_usages = _Op(get_sales_activities_types_by_id_usages)
+    get_sales_activities_types_by_id_usages_list = _Op(get_sales_activities_types_by_id_usages_list)
+    get_sales_activities_by_id = _Op(get_sales_activities_by_id)
+    put_sales_activities_by_id = _Op(put_sales_activities_by_id)
+    patch_sales_activities_by_id = _Op(patch_sales_activities_by_id)
+    delete_sales_activities_by_id = _Op(delete_sales_activities_by_id)
+    get_sales_commissions = _Op(get_sales_commissions)
+    post_sales_commissions = _Op(post_sales_commissions)
+    get_sales_commissions_count = _Op(get_sales_commissions_count)
+    get_sales_commissions_by_id = _Op(get_sales_commissions_by_id)
+    put_sales_commissions_by_id = _Op(put_sales_commissions_by_id)
+    patch_sales_commissions_by_id = _Op(patch_sales_commissions_by_id)
+    delete_sales_commissions_by_id = _Op(delete_sales_commissions_by_id)
+    get_sales_commissions_by_id_usages = _Op(get_sales_commissions_by_id_usages)
+    get_sales_commissions_by_id_usages_list = _Op(get_sales_commissions_by_id_usages_list)
+    get_sales_opportunities = _Op(get_sales_opportunities)
+    post_sales_opportunities = _Op(post_sales_opportunities)
+    get_sales_opportunities_conversions_by_id = _Op(get_sales_opportunities_conversions_by_id)
+    get_sales_opportunities_count = _Op(get_sales_opportunities_count)
+    get_sales_opportunities_default = _Op(get_sales_opportunities_default)
+    get_sales_opportunities_ratings = _Op(get_sales_opportunities_ratings)
+    post_sales_opportunities_ratings = _Op(post_sales_opportunities_ratings)
+    get_sales_opportunities_ratings_count = _Op(get_sales_opportunities_ratings_count)
+    get_sales_opportunities_ratings_info = _Op(get_sales_opportunities_ratings_info)
+    get_sales_opportunities_ratings_info_count = _Op(get_sales_opportunities_ratings_info_count)
+    get_sales_opportunities_ratings_by_id = _Op(get_sales_opportunities_ratings_by_id)
+    put_sales_opportunities_ratings_by_id = _Op(put_sales_opportunities_ratings_by_id)
+    patch_sales_opportunities_ratings_by_id = _Op(patch_sales_opportunities_ratings_by_id)
+    delete_sales_opportunities_ratings_by_id = _Op(delete_sales_opportunities_ratings_by_id)
+    get_sales_opportunities_ratings_by_id_info = _Op(get_sales_opportunities_ratings_by_id_info)
+    get_sales_opportunities_statuses = _Op(get_sales_opportunities_statuses)
+    post_sales_opportunities_statuses = _Op(post_sales_opportunities_statuses)
+    get_sales_opportunities_statuses_count = _Op(get_sales_opportunities_statuses_count)
+    get_sales_opportunities_statuses_info = _Op(get_sales_opportunities_statuses_info)
+    get_sales_opportunities_statuses_info_count = _Op(get_sales_opportunities_statuses_info_count)
+    get_sales_opportunities_statuses_by_id = _Op(get_sales_opportunities_statuses_by_id)
+    put_sales_opportunities_statuses_by_id = _Op(put_sales_opportunities_statuses_by_id)
+    patch_sales_opportunities_statuses_by_id = _Op(patch_sales_opportunities_statuses_by_id)
+    delete_sales_opportunities_statuses_by_id = _Op(delete_sales_opportunities_statuses_by_id)
+    get_sales_opportunities_statuses_by_id_info = _Op(get_sales_opportunities_statuses_by_id_info)
+    get_sales_opportunities_statuses_by_id_usages = _Op(
         get_sales_opportunities_statuses_by_id_usages
     )
-    get_sales_opportunities_statuses_by_id_usages_list = _SyncOp(
+    get_sales_opportunities_statuses_by_id_usages_list = _Op(
         get_sales_opportunities_statuses_by_id_usages_list
     )
-
-
-class SyncOpportunityTeams(_Bound):
-    """The ``OpportunityTeams`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_opportunities_by_parent_id_team_count)
-    create = _SyncOp(post_sales_opportunities_by_parent_id_team)
-    delete = _SyncOp(delete_sales_opportunities_by_parent_id_team_by_id)
-    get = _SyncOp(get_sales_opportunities_by_parent_id_team_by_id)
-    list = _SyncOp(get_sales_opportunities_by_parent_id_team)
-    replace = _SyncOp(put_sales_opportunities_by_parent_id_team_by_id)
-    update = _SyncOp(patch_sales_opportunities_by_parent_id_team_by_id)
-    get_sales_opportunities_by_parent_id_team = _SyncOp(get_sales_opportunities_by_parent_id_team)
-    post_sales_opportunities_by_parent_id_team = _SyncOp(post_sales_opportunities_by_parent_id_team)
-    get_sales_opportunities_by_parent_id_team_count = _SyncOp(
-        get_sales_opportunities_by_parent_id_team_count
-    )
-    get_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
-        get_sales_opportunities_by_parent_id_team_by_id
-    )
-    put_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
-        put_sales_opportunities_by_parent_id_team_by_id
-    )
-    patch_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
-        patch_sales_opportunities_by_parent_id_team_by_id
-    )
-    delete_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
-        delete_sales_opportunities_by_parent_id_team_by_id
-    )
-
-
-class SyncOpportunityTypeInfos(_Bound):
-    """The ``OpportunityTypeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_opportunities_types_info_count)
-    list = _SyncOp(get_sales_opportunities_types_info)
-    get_sales_opportunities_types_info = _SyncOp(get_sales_opportunities_types_info)
-    get_sales_opportunities_types_info_count = _SyncOp(get_sales_opportunities_types_info_count)
-    get_sales_opportunities_types_by_id_info = _SyncOp(get_sales_opportunities_types_by_id_info)
-
-
-class SyncOpportunityTypes(_Bound):
-    """The ``OpportunityTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_opportunities_types_count)
-    create = _SyncOp(post_sales_opportunities_types)
-    delete = _SyncOp(delete_sales_opportunities_types_by_id)
-    get = _SyncOp(get_sales_opportunities_types_by_id)
-    list = _SyncOp(get_sales_opportunities_types)
-    replace = _SyncOp(put_sales_opportunities_types_by_id)
-    update = _SyncOp(patch_sales_opportunities_types_by_id)
-    get_sales_opportunities_types = _SyncOp(get_sales_opportunities_types)
-    post_sales_opportunities_types = _SyncOp(post_sales_opportunities_types)
-    get_sales_opportunities_types_count = _SyncOp(get_sales_opportunities_types_count)
-    get_sales_opportunities_types_by_id = _SyncOp(get_sales_opportunities_types_by_id)
-    put_sales_opportunities_types_by_id = _SyncOp(put_sales_opportunities_types_by_id)
-    patch_sales_opportunities_types_by_id = _SyncOp(patch_sales_opportunities_types_by_id)
-    delete_sales_opportunities_types_by_id = _SyncOp(delete_sales_opportunities_types_by_id)
-    get_sales_opportunities_types_by_id_usages = _SyncOp(get_sales_opportunities_types_by_id_usages)
-    get_sales_opportunities_types_by_id_usages_list = _SyncOp(
+    get_sales_opportunities_types = _Op(get_sales_opportunities_types)
+    post_sales_opportunities_types = _Op(post_sales_opportunities_types)
+    get_sales_opportunities_types_count = _Op(get_sales_opportunities_types_count)
+    get_sales_opportunities_types_info = _Op(get_sales_opportunities_types_info)
+    get_sales_opportunities_types_info_count = _Op(get_sales_opportunities_types_info_count)
+    get_sales_opportunities_types_by_id = _Op(get_sales_opportunities_types_by_id)
+    put_sales_opportunities_types_by_id = _Op(put_sales_opportunities_types_by_id)
+    patch_sales_opportunities_types_by_id = _Op(patch_sales_opportunities_types_by_id)
+    delete_sales_opportunities_types_by_id = _Op(delete_sales_opportunities_types_by_id)
+    get_sales_opportunities_types_by_id_info = _Op(get_sales_opportunities_types_by_id_info)
+    get_sales_opportunities_types_by_id_usages = _Op(get_sales_opportunities_types_by_id_usages)
+    get_sales_opportunities_types_by_id_usages_list = _Op(
         get_sales_opportunities_types_by_id_usages_list
     )
-
-
-class SyncOrderStatusInfos(_Bound):
-    """The ``OrderStatusInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_orders_statuses_info_count)
-    list = _SyncOp(get_sales_orders_statuses_info)
-    get_sales_orders_statuses_info = _SyncOp(get_sales_orders_statuses_info)
-    get_sales_orders_statuses_info_count = _SyncOp(get_sales_orders_statuses_info_count)
-    get_sales_orders_statuses_by_id_info = _SyncOp(get_sales_orders_statuses_by_id_info)
-    get_sales_service_priority_info_count = _SyncOp(get_sales_service_priority_info_count)
-
-
-class SyncOrderStatusNotifications(_Bound):
-    """The ``OrderStatusNotifications`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_orders_statuses_by_parent_id_notifications_count)
-    create = _SyncOp(post_sales_orders_statuses_by_parent_id_notifications)
-    delete = _SyncOp(delete_sales_orders_statuses_by_parent_id_notifications_by_id)
-    get = _SyncOp(get_sales_orders_statuses_by_parent_id_notifications_by_id)
-    list = _SyncOp(get_sales_orders_statuses_by_parent_id_notifications)
-    replace = _SyncOp(put_sales_orders_statuses_by_parent_id_notifications_by_id)
-    update = _SyncOp(patch_sales_orders_statuses_by_parent_id_notifications_by_id)
-    get_sales_orders_statuses_by_parent_id_notifications = _SyncOp(
-        get_sales_orders_statuses_by_parent_id_notifications
-    )
-    post_sales_orders_statuses_by_parent_id_notifications = _SyncOp(
-        post_sales_orders_statuses_by_parent_id_notifications
-    )
-    get_sales_orders_statuses_by_parent_id_notifications_count = _SyncOp(
-        get_sales_orders_statuses_by_parent_id_notifications_count
-    )
-    get_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        get_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-    put_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        put_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-    patch_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        patch_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-    delete_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        delete_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-
-
-class SyncOrderStatuses(_Bound):
-    """The ``OrderStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_orders_statuses_count)
-    create = _SyncOp(post_sales_orders_statuses)
-    delete = _SyncOp(delete_sales_orders_statuses_by_id)
-    get = _SyncOp(get_sales_orders_statuses_by_id)
-    list = _SyncOp(get_sales_orders_statuses)
-    replace = _SyncOp(put_sales_orders_statuses_by_id)
-    update = _SyncOp(patch_sales_orders_statuses_by_id)
-    get_sales_orders_statuses = _SyncOp(get_sales_orders_statuses)
-    post_sales_orders_statuses = _SyncOp(post_sales_orders_statuses)
-    get_sales_orders_statuses_count = _SyncOp(get_sales_orders_statuses_count)
-    get_sales_orders_statuses_by_id = _SyncOp(get_sales_orders_statuses_by_id)
-    put_sales_orders_statuses_by_id = _SyncOp(put_sales_orders_statuses_by_id)
-    patch_sales_orders_statuses_by_id = _SyncOp(patch_sales_orders_statuses_by_id)
-    delete_sales_orders_statuses_by_id = _SyncOp(delete_sales_orders_statuses_by_id)
-    get_sales_orders_statuses_by_id_usages = _SyncOp(get_sales_orders_statuses_by_id_usages)
-    get_sales_orders_statuses_by_id_usages_list = _SyncOp(
-        get_sales_orders_statuses_by_id_usages_list
-    )
-
-
-class SyncOrderStatusesEmailTemplate(_Bound):
-    """The ``OrderStatusesEmailTemplate`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates_count)
-    create = _SyncOp(post_sales_orders_statuses_by_parent_id_emailtemplates)
-    delete = _SyncOp(delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    get = _SyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    list = _SyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates)
-    replace = _SyncOp(put_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    update = _SyncOp(patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    get_sales_orders_statuses_by_parent_id_emailtemplates = _SyncOp(
-        get_sales_orders_statuses_by_parent_id_emailtemplates
-    )
-    post_sales_orders_statuses_by_parent_id_emailtemplates = _SyncOp(
-        post_sales_orders_statuses_by_parent_id_emailtemplates
-    )
-    get_sales_orders_statuses_by_parent_id_emailtemplates_count = _SyncOp(
-        get_sales_orders_statuses_by_parent_id_emailtemplates_count
-    )
-    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        get_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        put_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
-        delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-
-
-class SyncOrders(_Bound):
-    """The ``Orders`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_orders_count)
-    create = _SyncOp(post_sales_orders)
-    delete = _SyncOp(delete_sales_orders_by_id)
-    get = _SyncOp(get_sales_orders_by_id)
-    list = _SyncOp(get_sales_orders)
-    replace = _SyncOp(put_sales_orders_by_id)
-    update = _SyncOp(patch_sales_orders_by_id)
-    get_sales_orders = _SyncOp(get_sales_orders)
-    post_sales_orders = _SyncOp(post_sales_orders)
-    get_sales_orders_conversions_by_id = _SyncOp(get_sales_orders_conversions_by_id)
-    get_sales_orders_count = _SyncOp(get_sales_orders_count)
-    get_sales_orders_by_id = _SyncOp(get_sales_orders_by_id)
-    put_sales_orders_by_id = _SyncOp(put_sales_orders_by_id)
-    patch_sales_orders_by_id = _SyncOp(patch_sales_orders_by_id)
-    delete_sales_orders_by_id = _SyncOp(delete_sales_orders_by_id)
-    post_sales_orders_by_id_convert_to_service_ticket = _SyncOp(
-        post_sales_orders_by_id_convert_to_service_ticket
-    )
-
-
-class SyncRoles(_Bound):
-    """The ``Roles`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_roles_count)
-    create = _SyncOp(post_sales_roles)
-    delete = _SyncOp(delete_sales_roles_by_id)
-    get = _SyncOp(get_sales_roles_by_id)
-    list = _SyncOp(get_sales_roles)
-    replace = _SyncOp(put_sales_roles_by_id)
-    update = _SyncOp(patch_sales_roles_by_id)
-    get_sales_roles = _SyncOp(get_sales_roles)
-    post_sales_roles = _SyncOp(post_sales_roles)
-    get_sales_roles_count = _SyncOp(get_sales_roles_count)
-    get_sales_roles_by_id = _SyncOp(get_sales_roles_by_id)
-    put_sales_roles_by_id = _SyncOp(put_sales_roles_by_id)
-    patch_sales_roles_by_id = _SyncOp(patch_sales_roles_by_id)
-    delete_sales_roles_by_id = _SyncOp(delete_sales_roles_by_id)
-
-
-class SyncSalesOrderRecaps(_Bound):
-    """The ``SalesOrderRecaps`` resource of a synchronous client."""
-
-    list = _SyncOp(get_sales_orders_by_id_financialrecap)
-    get_sales_orders_by_id_financialrecap = _SyncOp(get_sales_orders_by_id_financialrecap)
-
-
-class SyncSalesOrdersLineItems(_Bound):
-    """The ``SalesOrdersLineItems`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_orders_by_parent_id_lineitems_count)
-    create = _SyncOp(post_sales_orders_by_parent_id_lineitems)
-    delete = _SyncOp(delete_sales_orders_by_parent_id_lineitems_by_id)
-    get = _SyncOp(get_sales_orders_by_parent_id_lineitems_by_id)
-    list = _SyncOp(get_sales_orders_by_parent_id_lineitems)
-    replace = _SyncOp(put_sales_orders_by_parent_id_lineitems_by_id)
-    update = _SyncOp(patch_sales_orders_by_parent_id_lineitems_by_id)
-    get_sales_orders_by_parent_id_lineitems = _SyncOp(get_sales_orders_by_parent_id_lineitems)
-    post_sales_orders_by_parent_id_lineitems = _SyncOp(post_sales_orders_by_parent_id_lineitems)
-    get_sales_orders_by_parent_id_lineitems_count = _SyncOp(
-        get_sales_orders_by_parent_id_lineitems_count
-    )
-    get_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
-        get_sales_orders_by_parent_id_lineitems_by_id
-    )
-    put_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
-        put_sales_orders_by_parent_id_lineitems_by_id
-    )
-    patch_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
-        patch_sales_orders_by_parent_id_lineitems_by_id
-    )
-    delete_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
-        delete_sales_orders_by_parent_id_lineitems_by_id
-    )
-
-
-class SyncSalesProbabilities(_Bound):
-    """The ``SalesProbabilities`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_probabilities_count)
-    create = _SyncOp(post_sales_probabilities)
-    delete = _SyncOp(delete_sales_probabilities_by_id)
-    get = _SyncOp(get_sales_probabilities_by_id)
-    list = _SyncOp(get_sales_probabilities)
-    replace = _SyncOp(put_sales_probabilities_by_id)
-    update = _SyncOp(patch_sales_probabilities_by_id)
-    get_sales_probabilities = _SyncOp(get_sales_probabilities)
-    post_sales_probabilities = _SyncOp(post_sales_probabilities)
-    get_sales_probabilities_count = _SyncOp(get_sales_probabilities_count)
-    get_sales_probabilities_by_id = _SyncOp(get_sales_probabilities_by_id)
-    put_sales_probabilities_by_id = _SyncOp(put_sales_probabilities_by_id)
-    patch_sales_probabilities_by_id = _SyncOp(patch_sales_probabilities_by_id)
-    delete_sales_probabilities_by_id = _SyncOp(delete_sales_probabilities_by_id)
-
-
-class SyncSalesProbabilityInfos(_Bound):
-    """The ``SalesProbabilityInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_probabilities_info_count)
-    list = _SyncOp(get_sales_probabilities_info)
-    get_sales_probabilities_info = _SyncOp(get_sales_probabilities_info)
-    get_sales_probabilities_info_count = _SyncOp(get_sales_probabilities_info_count)
-    get_sales_probabilities_by_id_info = _SyncOp(get_sales_probabilities_by_id_info)
-
-
-class SyncSalesQuotas(_Bound):
-    """The ``SalesQuotas`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_quotas_count)
-    create = _SyncOp(post_sales_quotas)
-    delete = _SyncOp(delete_sales_quotas_by_id)
-    get = _SyncOp(get_sales_quotas_by_id)
-    list = _SyncOp(get_sales_quotas)
-    replace = _SyncOp(put_sales_quotas_by_id)
-    update = _SyncOp(patch_sales_quotas_by_id)
-    get_sales_quotas = _SyncOp(get_sales_quotas)
-    post_sales_quotas = _SyncOp(post_sales_quotas)
-    get_sales_quotas_count = _SyncOp(get_sales_quotas_count)
-    get_sales_quotas_by_id = _SyncOp(get_sales_quotas_by_id)
-    put_sales_quotas_by_id = _SyncOp(put_sales_quotas_by_id)
-    patch_sales_quotas_by_id = _SyncOp(patch_sales_quotas_by_id)
-    delete_sales_quotas_by_id = _SyncOp(delete_sales_quotas_by_id)
-
-
-class SyncSalesTeamMembers(_Bound):
-    """The ``SalesTeamMembers`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_sales_teams_by_parent_id_members_count)
-    create = _SyncOp(post_sales_sales_teams_by_parent_id_members)
-    delete = _SyncOp(delete_sales_sales_teams_by_parent_id_members_by_id)
-    get = _SyncOp(get_sales_sales_teams_by_parent_id_members_by_id)
-    list = _SyncOp(get_sales_sales_teams_by_parent_id_members)
-    replace = _SyncOp(put_sales_sales_teams_by_parent_id_members_by_id)
-    update = _SyncOp(patch_sales_sales_teams_by_parent_id_members_by_id)
-    get_sales_sales_teams_by_parent_id_members = _SyncOp(get_sales_sales_teams_by_parent_id_members)
-    post_sales_sales_teams_by_parent_id_members = _SyncOp(
-        post_sales_sales_teams_by_parent_id_members
-    )
-    get_sales_sales_teams_by_parent_id_members_count = _SyncOp(
-        get_sales_sales_teams_by_parent_id_members_count
-    )
-    get_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
-        get_sales_sales_teams_by_parent_id_members_by_id
-    )
-    put_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
-        put_sales_sales_teams_by_parent_id_members_by_id
-    )
-    patch_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
-        patch_sales_sales_teams_by_parent_id_members_by_id
-    )
-    delete_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
-        delete_sales_sales_teams_by_parent_id_members_by_id
-    )
-
-
-class SyncSalesTeams(_Bound):
-    """The ``SalesTeams`` resource of a synchronous client."""
-
-    count = _SyncOp(get_sales_sales_teams_count)
-    create = _SyncOp(post_sales_sales_teams)
-    delete = _SyncOp(delete_sales_sales_teams_by_id)
-    get = _SyncOp(get_sales_sales_teams_by_id)
-    list = _SyncOp(get_sales_sales_teams)
-    replace = _SyncOp(put_sales_sales_teams_by_id)
-    update = _SyncOp(patch_sales_sales_teams_by_id)
-    get_sales_sales_teams = _SyncOp(get_sales_sales_teams)
-    post_sales_sales_teams = _SyncOp(post_sales_sales_teams)
-    get_sales_sales_teams_count = _SyncOp(get_sales_sales_teams_count)
-    get_sales_sales_teams_by_id = _SyncOp(get_sales_sales_teams_by_id)
-    put_sales_sales_teams_by_id = _SyncOp(put_sales_sales_teams_by_id)
-    patch_sales_sales_teams_by_id = _SyncOp(patch_sales_sales_teams_by_id)
-    delete_sales_sales_teams_by_id = _SyncOp(delete_sales_sales_teams_by_id)
-
-
-class SyncSales(_Bound):
-    """The ``sales`` operations of a synchronous client, by resource and by full name."""
-
-    activities = _Resource(SyncActivities)
-    activity_status_infos = _Resource(SyncActivityStatusInfos)
-    activity_statuses = _Resource(SyncActivityStatuses)
-    activity_types = _Resource(SyncActivityTypes)
-    commissions = _Resource(SyncCommissions)
-    holiday_infos = _Resource(SyncHolidayInfos)
-    holiday_list_infos = _Resource(SyncHolidayListInfos)
-    opportunities = _Resource(SyncOpportunities)
-    opportunity_contacts = _Resource(SyncOpportunityContacts)
-    opportunity_forecast_items = _Resource(SyncOpportunityForecastItems)
-    opportunity_forecasts = _Resource(SyncOpportunityForecasts)
-    opportunity_notes = _Resource(SyncOpportunityNotes)
-    opportunity_ratings = _Resource(SyncOpportunityRatings)
-    opportunity_stages = _Resource(SyncOpportunityStages)
-    opportunity_stages_info = _Resource(SyncOpportunityStagesInfo)
-    opportunity_status_infos = _Resource(SyncOpportunityStatusInfos)
-    opportunity_statuses = _Resource(SyncOpportunityStatuses)
-    opportunity_teams = _Resource(SyncOpportunityTeams)
-    opportunity_type_infos = _Resource(SyncOpportunityTypeInfos)
-    opportunity_types = _Resource(SyncOpportunityTypes)
-    order_status_infos = _Resource(SyncOrderStatusInfos)
-    order_status_notifications = _Resource(SyncOrderStatusNotifications)
-    order_statuses = _Resource(SyncOrderStatuses)
-    order_statuses_email_template = _Resource(SyncOrderStatusesEmailTemplate)
-    orders = _Resource(SyncOrders)
-    roles = _Resource(SyncRoles)
-    sales_order_recaps = _Resource(SyncSalesOrderRecaps)
-    sales_orders_line_items = _Resource(SyncSalesOrdersLineItems)
-    sales_probabilities = _Resource(SyncSalesProbabilities)
-    sales_probability_infos = _Resource(SyncSalesProbabilityInfos)
-    sales_quotas = _Resource(SyncSalesQuotas)
-    sales_team_members = _Resource(SyncSalesTeamMembers)
-    sales_teams = _Resource(SyncSalesTeams)
-
-    get_sales_activities = _SyncOp(get_sales_activities)
-    post_sales_activities = _SyncOp(post_sales_activities)
-    get_sales_activities_count = _SyncOp(get_sales_activities_count)
-    get_sales_activities_statuses = _SyncOp(get_sales_activities_statuses)
-    post_sales_activities_statuses = _SyncOp(post_sales_activities_statuses)
-    get_sales_activities_statuses_count = _SyncOp(get_sales_activities_statuses_count)
-    get_sales_activities_statuses_info = _SyncOp(get_sales_activities_statuses_info)
-    get_sales_activities_statuses_info_count = _SyncOp(get_sales_activities_statuses_info_count)
-    get_sales_activities_statuses_by_id = _SyncOp(get_sales_activities_statuses_by_id)
-    put_sales_activities_statuses_by_id = _SyncOp(put_sales_activities_statuses_by_id)
-    patch_sales_activities_statuses_by_id = _SyncOp(patch_sales_activities_statuses_by_id)
-    delete_sales_activities_statuses_by_id = _SyncOp(delete_sales_activities_statuses_by_id)
-    get_sales_activities_statuses_by_id_info = _SyncOp(get_sales_activities_statuses_by_id_info)
-    get_sales_activities_types = _SyncOp(get_sales_activities_types)
-    post_sales_activities_types = _SyncOp(post_sales_activities_types)
-    get_sales_activities_types_count = _SyncOp(get_sales_activities_types_count)
-    get_sales_activities_types_by_id = _SyncOp(get_sales_activities_types_by_id)
-    put_sales_activities_types_by_id = _SyncOp(put_sales_activities_types_by_id)
-    patch_sales_activities_types_by_id = _SyncOp(patch_sales_activities_types_by_id)
-    delete_sales_activities_types_by_id = _SyncOp(delete_sales_activities_types_by_id)
-    get_sales_activities_types_by_id_usages = _SyncOp(get_sales_activities_types_by_id_usages)
-    get_sales_activities_types_by_id_usages_list = _SyncOp(
-        get_sales_activities_types_by_id_usages_list
-    )
-    get_sales_activities_by_id = _SyncOp(get_sales_activities_by_id)
-    put_sales_activities_by_id = _SyncOp(put_sales_activities_by_id)
-    patch_sales_activities_by_id = _SyncOp(patch_sales_activities_by_id)
-    delete_sales_activities_by_id = _SyncOp(delete_sales_activities_by_id)
-    get_sales_commissions = _SyncOp(get_sales_commissions)
-    post_sales_commissions = _SyncOp(post_sales_commissions)
-    get_sales_commissions_count = _SyncOp(get_sales_commissions_count)
-    get_sales_commissions_by_id = _SyncOp(get_sales_commissions_by_id)
-    put_sales_commissions_by_id = _SyncOp(put_sales_commissions_by_id)
-    patch_sales_commissions_by_id = _SyncOp(patch_sales_commissions_by_id)
-    delete_sales_commissions_by_id = _SyncOp(delete_sales_commissions_by_id)
-    get_sales_commissions_by_id_usages = _SyncOp(get_sales_commissions_by_id_usages)
-    get_sales_commissions_by_id_usages_list = _SyncOp(get_sales_commissions_by_id_usages_list)
-    get_sales_opportunities = _SyncOp(get_sales_opportunities)
-    post_sales_opportunities = _SyncOp(post_sales_opportunities)
-    get_sales_opportunities_conversions_by_id = _SyncOp(get_sales_opportunities_conversions_by_id)
-    get_sales_opportunities_count = _SyncOp(get_sales_opportunities_count)
-    get_sales_opportunities_default = _SyncOp(get_sales_opportunities_default)
-    get_sales_opportunities_ratings = _SyncOp(get_sales_opportunities_ratings)
-    post_sales_opportunities_ratings = _SyncOp(post_sales_opportunities_ratings)
-    get_sales_opportunities_ratings_count = _SyncOp(get_sales_opportunities_ratings_count)
-    get_sales_opportunities_ratings_info = _SyncOp(get_sales_opportunities_ratings_info)
-    get_sales_opportunities_ratings_info_count = _SyncOp(get_sales_opportunities_ratings_info_count)
-    get_sales_opportunities_ratings_by_id = _SyncOp(get_sales_opportunities_ratings_by_id)
-    put_sales_opportunities_ratings_by_id = _SyncOp(put_sales_opportunities_ratings_by_id)
-    patch_sales_opportunities_ratings_by_id = _SyncOp(patch_sales_opportunities_ratings_by_id)
-    delete_sales_opportunities_ratings_by_id = _SyncOp(delete_sales_opportunities_ratings_by_id)
-    get_sales_opportunities_ratings_by_id_info = _SyncOp(get_sales_opportunities_ratings_by_id_info)
-    get_sales_opportunities_statuses = _SyncOp(get_sales_opportunities_statuses)
-    post_sales_opportunities_statuses = _SyncOp(post_sales_opportunities_statuses)
-    get_sales_opportunities_statuses_count = _SyncOp(get_sales_opportunities_statuses_count)
-    get_sales_opportunities_statuses_info = _SyncOp(get_sales_opportunities_statuses_info)
-    get_sales_opportunities_statuses_info_count = _SyncOp(
-        get_sales_opportunities_statuses_info_count
-    )
-    get_sales_opportunities_statuses_by_id = _SyncOp(get_sales_opportunities_statuses_by_id)
-    put_sales_opportunities_statuses_by_id = _SyncOp(put_sales_opportunities_statuses_by_id)
-    patch_sales_opportunities_statuses_by_id = _SyncOp(patch_sales_opportunities_statuses_by_id)
-    delete_sales_opportunities_statuses_by_id = _SyncOp(delete_sales_opportunities_statuses_by_id)
-    get_sales_opportunities_statuses_by_id_info = _SyncOp(
-        get_sales_opportunities_statuses_by_id_info
-    )
-    get_sales_opportunities_statuses_by_id_usages = _SyncOp(
-        get_sales_opportunities_statuses_by_id_usages
-    )
-    get_sales_opportunities_statuses_by_id_usages_list = _SyncOp(
-        get_sales_opportunities_statuses_by_id_usages_list
-    )
-    get_sales_opportunities_types = _SyncOp(get_sales_opportunities_types)
-    post_sales_opportunities_types = _SyncOp(post_sales_opportunities_types)
-    get_sales_opportunities_types_count = _SyncOp(get_sales_opportunities_types_count)
-    get_sales_opportunities_types_info = _SyncOp(get_sales_opportunities_types_info)
-    get_sales_opportunities_types_info_count = _SyncOp(get_sales_opportunities_types_info_count)
-    get_sales_opportunities_types_by_id = _SyncOp(get_sales_opportunities_types_by_id)
-    put_sales_opportunities_types_by_id = _SyncOp(put_sales_opportunities_types_by_id)
-    patch_sales_opportunities_types_by_id = _SyncOp(patch_sales_opportunities_types_by_id)
-    delete_sales_opportunities_types_by_id = _SyncOp(delete_sales_opportunities_types_by_id)
-    get_sales_opportunities_types_by_id_info = _SyncOp(get_sales_opportunities_types_by_id_info)
-    get_sales_opportunities_types_by_id_usages = _SyncOp(get_sales_opportunities_types_by_id_usages)
-    get_sales_opportunities_types_by_id_usages_list = _SyncOp(
-        get_sales_opportunities_types_by_id_usages_list
-    )
-    get_sales_opportunities_by_id = _SyncOp(get_sales_opportunities_by_id)
-    put_sales_opportunities_by_id = _SyncOp(put_sales_opportunities_by_id)
-    patch_sales_opportunities_by_id = _SyncOp(patch_sales_opportunities_by_id)
-    delete_sales_opportunities_by_id = _SyncOp(delete_sales_opportunities_by_id)
-    post_sales_opportunities_by_id_convert_to_agreement = _SyncOp(
+    get_sales_opportunities_by_id = _Op(get_sales_opportunities_by_id)
+    put_sales_opportunities_by_id = _Op(put_sales_opportunities_by_id)
+    patch_sales_opportunities_by_id = _Op(patch_sales_opportunities_by_id)
+    delete_sales_opportunities_by_id = _Op(delete_sales_opportunities_by_id)
+    post_sales_opportunities_by_id_convert_to_agreement = _Op(
         post_sales_opportunities_by_id_convert_to_agreement
     )
-    post_sales_opportunities_by_id_convert_to_project = _SyncOp(
+    post_sales_opportunities_by_id_convert_to_project = _Op(
         post_sales_opportunities_by_id_convert_to_project
     )
-    post_sales_opportunities_by_id_convert_to_sales_order = _SyncOp(
+    post_sales_opportunities_by_id_convert_to_sales_order = _Op(
         post_sales_opportunities_by_id_convert_to_sales_order
     )
-    post_sales_opportunities_by_id_convert_to_service_ticket = _SyncOp(
+    post_sales_opportunities_by_id_convert_to_service_ticket = _Op(
         post_sales_opportunities_by_id_convert_to_service_ticket
     )
-    get_sales_opportunities_by_parent_id_contacts = _SyncOp(
+    get_sales_opportunities_by_parent_id_contacts = _Op(
         get_sales_opportunities_by_parent_id_contacts
     )
-    post_sales_opportunities_by_parent_id_contacts = _SyncOp(
+    post_sales_opportunities_by_parent_id_contacts = _Op(
         post_sales_opportunities_by_parent_id_contacts
     )
-    get_sales_opportunities_by_parent_id_contacts_count = _SyncOp(
+    get_sales_opportunities_by_parent_id_contacts_count = _Op(
         get_sales_opportunities_by_parent_id_contacts_count
     )
-    get_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+    get_sales_opportunities_by_parent_id_contacts_by_id = _Op(
         get_sales_opportunities_by_parent_id_contacts_by_id
     )
-    put_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+    put_sales_opportunities_by_parent_id_contacts_by_id = _Op(
         put_sales_opportunities_by_parent_id_contacts_by_id
     )
-    patch_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+    patch_sales_opportunities_by_parent_id_contacts_by_id = _Op(
         patch_sales_opportunities_by_parent_id_contacts_by_id
     )
-    delete_sales_opportunities_by_parent_id_contacts_by_id = _SyncOp(
+    delete_sales_opportunities_by_parent_id_contacts_by_id = _Op(
         delete_sales_opportunities_by_parent_id_contacts_by_id
     )
-    get_sales_opportunities_by_parent_id_forecast = _SyncOp(
+    get_sales_opportunities_by_parent_id_forecast = _Op(
         get_sales_opportunities_by_parent_id_forecast
     )
-    post_sales_opportunities_by_parent_id_forecast = _SyncOp(
+    post_sales_opportunities_by_parent_id_forecast = _Op(
         post_sales_opportunities_by_parent_id_forecast
     )
-    put_sales_opportunities_by_parent_id_forecast = _SyncOp(
+    put_sales_opportunities_by_parent_id_forecast = _Op(
         put_sales_opportunities_by_parent_id_forecast
     )
-    patch_sales_opportunities_by_parent_id_forecast = _SyncOp(
+    patch_sales_opportunities_by_parent_id_forecast = _Op(
         patch_sales_opportunities_by_parent_id_forecast
     )
-    delete_sales_opportunities_by_parent_id_forecast = _SyncOp(
+    delete_sales_opportunities_by_parent_id_forecast = _Op(
         delete_sales_opportunities_by_parent_id_forecast
     )
-    post_sales_opportunities_by_parent_id_forecast_copy_by_id = _SyncOp(
+    post_sales_opportunities_by_parent_id_forecast_copy_by_id = _Op(
         post_sales_opportunities_by_parent_id_forecast_copy_by_id
     )
-    get_sales_opportunities_by_parent_id_forecast_count = _SyncOp(
+    get_sales_opportunities_by_parent_id_forecast_count = _Op(
         get_sales_opportunities_by_parent_id_forecast_count
     )
-    get_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+    get_sales_opportunities_by_parent_id_forecast_by_id = _Op(
         get_sales_opportunities_by_parent_id_forecast_by_id
     )
-    post_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+    post_sales_opportunities_by_parent_id_forecast_by_id = _Op(
         post_sales_opportunities_by_parent_id_forecast_by_id
     )
-    put_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+    put_sales_opportunities_by_parent_id_forecast_by_id = _Op(
         put_sales_opportunities_by_parent_id_forecast_by_id
     )
-    patch_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+    patch_sales_opportunities_by_parent_id_forecast_by_id = _Op(
         patch_sales_opportunities_by_parent_id_forecast_by_id
     )
-    delete_sales_opportunities_by_parent_id_forecast_by_id = _SyncOp(
+    delete_sales_opportunities_by_parent_id_forecast_by_id = _Op(
         delete_sales_opportunities_by_parent_id_forecast_by_id
     )
-    get_sales_opportunities_by_parent_id_notes = _SyncOp(get_sales_opportunities_by_parent_id_notes)
-    post_sales_opportunities_by_parent_id_notes = _SyncOp(
-        post_sales_opportunities_by_parent_id_notes
-    )
-    get_sales_opportunities_by_parent_id_notes_count = _SyncOp(
+    get_sales_opportunities_by_parent_id_notes = _Op(get_sales_opportunities_by_parent_id_notes)
+    post_sales_opportunities_by_parent_id_notes = _Op(post_sales_opportunities_by_parent_id_notes)
+    get_sales_opportunities_by_parent_id_notes_count = _Op(
         get_sales_opportunities_by_parent_id_notes_count
     )
-    get_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+    get_sales_opportunities_by_parent_id_notes_by_id = _Op(
         get_sales_opportunities_by_parent_id_notes_by_id
     )
-    put_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+    put_sales_opportunities_by_parent_id_notes_by_id = _Op(
         put_sales_opportunities_by_parent_id_notes_by_id
     )
-    patch_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+    patch_sales_opportunities_by_parent_id_notes_by_id = _Op(
         patch_sales_opportunities_by_parent_id_notes_by_id
     )
-    delete_sales_opportunities_by_parent_id_notes_by_id = _SyncOp(
+    delete_sales_opportunities_by_parent_id_notes_by_id = _Op(
         delete_sales_opportunities_by_parent_id_notes_by_id
     )
-    get_sales_opportunities_by_parent_id_team = _SyncOp(get_sales_opportunities_by_parent_id_team)
-    post_sales_opportunities_by_parent_id_team = _SyncOp(post_sales_opportunities_by_parent_id_team)
-    get_sales_opportunities_by_parent_id_team_count = _SyncOp(
+    get_sales_opportunities_by_parent_id_team = _Op(get_sales_opportunities_by_parent_id_team)
+    post_sales_opportunities_by_parent_id_team = _Op(post_sales_opportunities_by_parent_id_team)
+    get_sales_opportunities_by_parent_id_team_count = _Op(
         get_sales_opportunities_by_parent_id_team_count
     )
-    get_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+    get_sales_opportunities_by_parent_id_team_by_id = _Op(
         get_sales_opportunities_by_parent_id_team_by_id
     )
-    put_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+    put_sales_opportunities_by_parent_id_team_by_id = _Op(
         put_sales_opportunities_by_parent_id_team_by_id
     )
-    patch_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+    patch_sales_opportunities_by_parent_id_team_by_id = _Op(
         patch_sales_opportunities_by_parent_id_team_by_id
     )
-    delete_sales_opportunities_by_parent_id_team_by_id = _SyncOp(
+    delete_sales_opportunities_by_parent_id_team_by_id = _Op(
         delete_sales_opportunities_by_parent_id_team_by_id
     )
-    get_sales_orders = _SyncOp(get_sales_orders)
-    post_sales_orders = _SyncOp(post_sales_orders)
-    get_sales_orders_conversions_by_id = _SyncOp(get_sales_orders_conversions_by_id)
-    get_sales_orders_count = _SyncOp(get_sales_orders_count)
-    get_sales_orders_statuses = _SyncOp(get_sales_orders_statuses)
-    post_sales_orders_statuses = _SyncOp(post_sales_orders_statuses)
-    get_sales_orders_statuses_count = _SyncOp(get_sales_orders_statuses_count)
-    get_sales_orders_statuses_info = _SyncOp(get_sales_orders_statuses_info)
-    get_sales_orders_statuses_info_count = _SyncOp(get_sales_orders_statuses_info_count)
-    get_sales_orders_statuses_by_id = _SyncOp(get_sales_orders_statuses_by_id)
-    put_sales_orders_statuses_by_id = _SyncOp(put_sales_orders_statuses_by_id)
-    patch_sales_orders_statuses_by_id = _SyncOp(patch_sales_orders_statuses_by_id)
-    delete_sales_orders_statuses_by_id = _SyncOp(delete_sales_orders_statuses_by_id)
-    get_sales_orders_statuses_by_id_info = _SyncOp(get_sales_orders_statuses_by_id_info)
-    get_sales_orders_statuses_by_id_usages = _SyncOp(get_sales_orders_statuses_by_id_usages)
-    get_sales_orders_statuses_by_id_usages_list = _SyncOp(
-        get_sales_orders_statuses_by_id_usages_list
-    )
-    get_sales_orders_statuses_by_parent_id_emailtemplates = _SyncOp(
+    get_sales_orders = _Op(get_sales_orders)
+    post_sales_orders = _Op(post_sales_orders)
+    get_sales_orders_conversions_by_id = _Op(get_sales_orders_conversions_by_id)
+    get_sales_orders_count = _Op(get_sales_orders_count)
+    get_sales_orders_statuses = _Op(get_sales_orders_statuses)
+    post_sales_orders_statuses = _Op(post_sales_orders_statuses)
+    get_sales_orders_statuses_count = _Op(get_sales_orders_statuses_count)
+    get_sales_orders_statuses_info = _Op(get_sales_orders_statuses_info)
+    get_sales_orders_statuses_info_count = _Op(get_sales_orders_statuses_info_count)
+    get_sales_orders_statuses_by_id = _Op(get_sales_orders_statuses_by_id)
+    put_sales_orders_statuses_by_id = _Op(put_sales_orders_statuses_by_id)
+    patch_sales_orders_statuses_by_id = _Op(patch_sales_orders_statuses_by_id)
+    delete_sales_orders_statuses_by_id = _Op(delete_sales_orders_statuses_by_id)
+    get_sales_orders_statuses_by_id_info = _Op(get_sales_orders_statuses_by_id_info)
+    get_sales_orders_statuses_by_id_usages = _Op(get_sales_orders_statuses_by_id_usages)
+    get_sales_orders_statuses_by_id_usages_list = _Op(get_sales_orders_statuses_by_id_usages_list)
+    get_sales_orders_statuses_by_parent_id_emailtemplates = _Op(
         get_sales_orders_statuses_by_parent_id_emailtemplates
     )
-    post_sales_orders_statuses_by_parent_id_emailtemplates = _SyncOp(
+    post_sales_orders_statuses_by_parent_id_emailtemplates = _Op(
         post_sales_orders_statuses_by_parent_id_emailtemplates
     )
-    get_sales_orders_statuses_by_parent_id_emailtemplates_count = _SyncOp(
+    get_sales_orders_statuses_by_parent_id_emailtemplates_count = _Op(
         get_sales_orders_statuses_by_parent_id_emailtemplates_count
     )
-    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _Op(
         get_sales_orders_statuses_by_parent_id_emailtemplates_by_id
     )
-    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _Op(
         put_sales_orders_statuses_by_parent_id_emailtemplates_by_id
     )
-    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _Op(
         patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id
     )
-    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _SyncOp(
+    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _Op(
         delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id
     )
-    get_sales_orders_statuses_by_parent_id_notifications = _SyncOp(
+    get_sales_orders_statuses_by_parent_id_notifications = _Op(
         get_sales_orders_statuses_by_parent_id_notifications
     )
-    post_sales_orders_statuses_by_parent_id_notifications = _SyncOp(
+    post_sales_orders_statuses_by_parent_id_notifications = _Op(
         post_sales_orders_statuses_by_parent_id_notifications
     )
-    get_sales_orders_statuses_by_parent_id_notifications_count = _SyncOp(
+    get_sales_orders_statuses_by_parent_id_notifications_count = _Op(
         get_sales_orders_statuses_by_parent_id_notifications_count
     )
-    get_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+    get_sales_orders_statuses_by_parent_id_notifications_by_id = _Op(
         get_sales_orders_statuses_by_parent_id_notifications_by_id
     )
-    put_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+    put_sales_orders_statuses_by_parent_id_notifications_by_id = _Op(
         put_sales_orders_statuses_by_parent_id_notifications_by_id
     )
-    patch_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+    patch_sales_orders_statuses_by_parent_id_notifications_by_id = _Op(
         patch_sales_orders_statuses_by_parent_id_notifications_by_id
     )
-    delete_sales_orders_statuses_by_parent_id_notifications_by_id = _SyncOp(
+    delete_sales_orders_statuses_by_parent_id_notifications_by_id = _Op(
         delete_sales_orders_statuses_by_parent_id_notifications_by_id
     )
-    get_sales_orders_by_id = _SyncOp(get_sales_orders_by_id)
-    put_sales_orders_by_id = _SyncOp(put_sales_orders_by_id)
-    patch_sales_orders_by_id = _SyncOp(patch_sales_orders_by_id)
-    delete_sales_orders_by_id = _SyncOp(delete_sales_orders_by_id)
-    post_sales_orders_by_id_convert_to_service_ticket = _SyncOp(
+    get_sales_orders_by_id = _Op(get_sales_orders_by_id)
+    put_sales_orders_by_id = _Op(put_sales_orders_by_id)
+    patch_sales_orders_by_id = _Op(patch_sales_orders_by_id)
+    delete_sales_orders_by_id = _Op(delete_sales_orders_by_id)
+    post_sales_orders_by_id_convert_to_service_ticket = _Op(
         post_sales_orders_by_id_convert_to_service_ticket
     )
-    get_sales_orders_by_id_financialrecap = _SyncOp(get_sales_orders_by_id_financialrecap)
-    get_sales_orders_by_parent_id_lineitems = _SyncOp(get_sales_orders_by_parent_id_lineitems)
-    post_sales_orders_by_parent_id_lineitems = _SyncOp(post_sales_orders_by_parent_id_lineitems)
-    get_sales_orders_by_parent_id_lineitems_count = _SyncOp(
+    get_sales_orders_by_id_financialrecap = _Op(get_sales_orders_by_id_financialrecap)
+    get_sales_orders_by_parent_id_lineitems = _Op(get_sales_orders_by_parent_id_lineitems)
+    post_sales_orders_by_parent_id_lineitems = _Op(post_sales_orders_by_parent_id_lineitems)
+    get_sales_orders_by_parent_id_lineitems_count = _Op(
         get_sales_orders_by_parent_id_lineitems_count
     )
-    get_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+    get_sales_orders_by_parent_id_lineitems_by_id = _Op(
         get_sales_orders_by_parent_id_lineitems_by_id
     )
-    put_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+    put_sales_orders_by_parent_id_lineitems_by_id = _Op(
         put_sales_orders_by_parent_id_lineitems_by_id
     )
-    patch_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+    patch_sales_orders_by_parent_id_lineitems_by_id = _Op(
         patch_sales_orders_by_parent_id_lineitems_by_id
     )
-    delete_sales_orders_by_parent_id_lineitems_by_id = _SyncOp(
+    delete_sales_orders_by_parent_id_lineitems_by_id = _Op(
         delete_sales_orders_by_parent_id_lineitems_by_id
     )
-    get_sales_probabilities = _SyncOp(get_sales_probabilities)
-    post_sales_probabilities = _SyncOp(post_sales_probabilities)
-    get_sales_probabilities_count = _SyncOp(get_sales_probabilities_count)
-    get_sales_probabilities_info = _SyncOp(get_sales_probabilities_info)
-    get_sales_probabilities_info_count = _SyncOp(get_sales_probabilities_info_count)
-    get_sales_probabilities_by_id = _SyncOp(get_sales_probabilities_by_id)
-    put_sales_probabilities_by_id = _SyncOp(put_sales_probabilities_by_id)
-    patch_sales_probabilities_by_id = _SyncOp(patch_sales_probabilities_by_id)
-    delete_sales_probabilities_by_id = _SyncOp(delete_sales_probabilities_by_id)
-    get_sales_probabilities_by_id_info = _SyncOp(get_sales_probabilities_by_id_info)
-    get_sales_quotas = _SyncOp(get_sales_quotas)
-    post_sales_quotas = _SyncOp(post_sales_quotas)
-    get_sales_quotas_count = _SyncOp(get_sales_quotas_count)
-    get_sales_quotas_by_id = _SyncOp(get_sales_quotas_by_id)
-    put_sales_quotas_by_id = _SyncOp(put_sales_quotas_by_id)
-    patch_sales_quotas_by_id = _SyncOp(patch_sales_quotas_by_id)
-    delete_sales_quotas_by_id = _SyncOp(delete_sales_quotas_by_id)
-    get_sales_roles = _SyncOp(get_sales_roles)
-    post_sales_roles = _SyncOp(post_sales_roles)
-    get_sales_roles_count = _SyncOp(get_sales_roles_count)
-    get_sales_roles_by_id = _SyncOp(get_sales_roles_by_id)
-    put_sales_roles_by_id = _SyncOp(put_sales_roles_by_id)
-    patch_sales_roles_by_id = _SyncOp(patch_sales_roles_by_id)
-    delete_sales_roles_by_id = _SyncOp(delete_sales_roles_by_id)
-    get_sales_sales_teams = _SyncOp(get_sales_sales_teams)
-    post_sales_sales_teams = _SyncOp(post_sales_sales_teams)
-    get_sales_sales_teams_count = _SyncOp(get_sales_sales_teams_count)
-    get_sales_sales_teams_by_id = _SyncOp(get_sales_sales_teams_by_id)
-    put_sales_sales_teams_by_id = _SyncOp(put_sales_sales_teams_by_id)
-    patch_sales_sales_teams_by_id = _SyncOp(patch_sales_sales_teams_by_id)
-    delete_sales_sales_teams_by_id = _SyncOp(delete_sales_sales_teams_by_id)
-    get_sales_sales_teams_by_parent_id_members = _SyncOp(get_sales_sales_teams_by_parent_id_members)
-    post_sales_sales_teams_by_parent_id_members = _SyncOp(
-        post_sales_sales_teams_by_parent_id_members
-    )
-    get_sales_sales_teams_by_parent_id_members_count = _SyncOp(
+    get_sales_probabilities = _Op(get_sales_probabilities)
+    post_sales_probabilities = _Op(post_sales_probabilities)
+    get_sales_probabilities_count = _Op(get_sales_probabilities_count)
+    get_sales_probabilities_info = _Op(get_sales_probabilities_info)
+    get_sales_probabilities_info_count = _Op(get_sales_probabilities_info_count)
+    get_sales_probabilities_by_id = _Op(get_sales_probabilities_by_id)
+    put_sales_probabilities_by_id = _Op(put_sales_probabilities_by_id)
+    patch_sales_probabilities_by_id = _Op(patch_sales_probabilities_by_id)
+    delete_sales_probabilities_by_id = _Op(delete_sales_probabilities_by_id)
+    get_sales_probabilities_by_id_info = _Op(get_sales_probabilities_by_id_info)
+    get_sales_quotas = _Op(get_sales_quotas)
+    post_sales_quotas = _Op(post_sales_quotas)
+    get_sales_quotas_count = _Op(get_sales_quotas_count)
+    get_sales_quotas_by_id = _Op(get_sales_quotas_by_id)
+    put_sales_quotas_by_id = _Op(put_sales_quotas_by_id)
+    patch_sales_quotas_by_id = _Op(patch_sales_quotas_by_id)
+    delete_sales_quotas_by_id = _Op(delete_sales_quotas_by_id)
+    get_sales_roles = _Op(get_sales_roles)
+    post_sales_roles = _Op(post_sales_roles)
+    get_sales_roles_count = _Op(get_sales_roles_count)
+    get_sales_roles_by_id = _Op(get_sales_roles_by_id)
+    put_sales_roles_by_id = _Op(put_sales_roles_by_id)
+    patch_sales_roles_by_id = _Op(patch_sales_roles_by_id)
+    delete_sales_roles_by_id = _Op(delete_sales_roles_by_id)
+    get_sales_sales_teams = _Op(get_sales_sales_teams)
+    post_sales_sales_teams = _Op(post_sales_sales_teams)
+    get_sales_sales_teams_count = _Op(get_sales_sales_teams_count)
+    get_sales_sales_teams_by_id = _Op(get_sales_sales_teams_by_id)
+    put_sales_sales_teams_by_id = _Op(put_sales_sales_teams_by_id)
+    patch_sales_sales_teams_by_id = _Op(patch_sales_sales_teams_by_id)
+    delete_sales_sales_teams_by_id = _Op(delete_sales_sales_teams_by_id)
+    get_sales_sales_teams_by_parent_id_members = _Op(get_sales_sales_teams_by_parent_id_members)
+    post_sales_sales_teams_by_parent_id_members = _Op(post_sales_sales_teams_by_parent_id_members)
+    get_sales_sales_teams_by_parent_id_members_count = _Op(
         get_sales_sales_teams_by_parent_id_members_count
     )
-    get_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+    get_sales_sales_teams_by_parent_id_members_by_id = _Op(
         get_sales_sales_teams_by_parent_id_members_by_id
     )
-    put_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+    put_sales_sales_teams_by_parent_id_members_by_id = _Op(
         put_sales_sales_teams_by_parent_id_members_by_id
     )
-    patch_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+    patch_sales_sales_teams_by_parent_id_members_by_id = _Op(
         patch_sales_sales_teams_by_parent_id_members_by_id
     )
-    delete_sales_sales_teams_by_parent_id_members_by_id = _SyncOp(
+    delete_sales_sales_teams_by_parent_id_members_by_id = _Op(
         delete_sales_sales_teams_by_parent_id_members_by_id
     )
-    get_sales_schedule_holidaylists_info_count = _SyncOp(get_sales_schedule_holidaylists_info_count)
-    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = _SyncOp(
+    get_sales_schedule_holidaylists_info_count = _Op(get_sales_schedule_holidaylists_info_count)
+    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = _Op(
         get_sales_schedule_holidaylists_by_parent_id_holidays_info_count
     )
-    get_sales_service_priority_info_count = _SyncOp(get_sales_service_priority_info_count)
-    get_sales_stages = _SyncOp(get_sales_stages)
-    post_sales_stages = _SyncOp(post_sales_stages)
-    get_sales_stages_count = _SyncOp(get_sales_stages_count)
-    get_sales_stages_info = _SyncOp(get_sales_stages_info)
-    get_sales_stages_info_count = _SyncOp(get_sales_stages_info_count)
-    get_sales_stages_by_id = _SyncOp(get_sales_stages_by_id)
-    put_sales_stages_by_id = _SyncOp(put_sales_stages_by_id)
-    patch_sales_stages_by_id = _SyncOp(patch_sales_stages_by_id)
-    delete_sales_stages_by_id = _SyncOp(delete_sales_stages_by_id)
-    get_sales_stages_by_id_info = _SyncOp(get_sales_stages_by_id_info)
-    get_sales_stages_by_id_usages = _SyncOp(get_sales_stages_by_id_usages)
-    get_sales_stages_by_id_usages_list = _SyncOp(get_sales_stages_by_id_usages_list)
+    get_sales_service_priority_info_count = _Op(get_sales_service_priority_info_count)
+    get_sales_stages = _Op(get_sales_stages)
+    post_sales_stages = _Op(post_sales_stages)
+    get_sales_stages_count = _Op(get_sales_stages_count)
+    get_sales_stages_info = _Op(get_sales_stages_info)
+    get_sales_stages_info_count = _Op(get_sales_stages_info_count)
+    get_sales_stages_by_id = _Op(get_sales_stages_by_id)
+    put_sales_stages_by_id = _Op(put_sales_stages_by_id)
+    patch_sales_stages_by_id = _Op(patch_sales_stages_by_id)
+    delete_sales_stages_by_id = _Op(delete_sales_stages_by_id)
+    get_sales_stages_by_id_info = _Op(get_sales_stages_by_id_info)
+    get_sales_stages_by_id_usages = _Op(get_sales_stages_by_id_usages)
+    get_sales_stages_by_id_usages_list = _Op(get_sales_stages_by_id_usages_list)
 
 
-class AsyncActivities(_Bound):
-    """The ``Activities`` resource of an asynchronous client."""
+# Bound to a client: ``client.sales`` is a SyncSales (or AsyncSales),
+# ``client.sales.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
-    count = _AsyncOp(get_sales_activities_count)
-    create = _AsyncOp(post_sales_activities)
-    delete = _AsyncOp(delete_sales_activities_by_id)
-    get = _AsyncOp(get_sales_activities_by_id)
-    list = _AsyncOp(get_sales_activities)
-    replace = _AsyncOp(put_sales_activities_by_id)
-    update = _AsyncOp(patch_sales_activities_by_id)
-    get_sales_activities = _AsyncOp(get_sales_activities)
-    post_sales_activities = _AsyncOp(post_sales_activities)
-    get_sales_activities_count = _AsyncOp(get_sales_activities_count)
-    get_sales_activities_by_id = _AsyncOp(get_sales_activities_by_id)
-    put_sales_activities_by_id = _AsyncOp(put_sales_activities_by_id)
-    patch_sales_activities_by_id = _AsyncOp(patch_sales_activities_by_id)
-    delete_sales_activities_by_id = _AsyncOp(delete_sales_activities_by_id)
 
+class SyncSales(SalesOperations[_Sync]):
+    """The ``sales`` operations of a synchronous client."""
 
-class AsyncActivityStatusInfos(_Bound):
-    """The ``ActivityStatusInfos`` resource of an asynchronous client."""
 
-    count = _AsyncOp(get_sales_activities_statuses_info_count)
-    list = _AsyncOp(get_sales_activities_statuses_info)
-    get_sales_activities_statuses_info = _AsyncOp(get_sales_activities_statuses_info)
-    get_sales_activities_statuses_info_count = _AsyncOp(get_sales_activities_statuses_info_count)
-    get_sales_activities_statuses_by_id_info = _AsyncOp(get_sales_activities_statuses_by_id_info)
+class AsyncSales(SalesOperations[_Async]):
+    """The ``sales`` operations of an asynchronous client."""
 
-
-class AsyncActivityStatuses(_Bound):
-    """The ``ActivityStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_activities_statuses_count)
-    create = _AsyncOp(post_sales_activities_statuses)
-    delete = _AsyncOp(delete_sales_activities_statuses_by_id)
-    get = _AsyncOp(get_sales_activities_statuses_by_id)
-    list = _AsyncOp(get_sales_activities_statuses)
-    replace = _AsyncOp(put_sales_activities_statuses_by_id)
-    update = _AsyncOp(patch_sales_activities_statuses_by_id)
-    get_sales_activities_statuses = _AsyncOp(get_sales_activities_statuses)
-    post_sales_activities_statuses = _AsyncOp(post_sales_activities_statuses)
-    get_sales_activities_statuses_count = _AsyncOp(get_sales_activities_statuses_count)
-    get_sales_activities_statuses_by_id = _AsyncOp(get_sales_activities_statuses_by_id)
-    put_sales_activities_statuses_by_id = _AsyncOp(put_sales_activities_statuses_by_id)
-    patch_sales_activities_statuses_by_id = _AsyncOp(patch_sales_activities_statuses_by_id)
-    delete_sales_activities_statuses_by_id = _AsyncOp(delete_sales_activities_statuses_by_id)
-
-
-class AsyncActivityTypes(_Bound):
-    """The ``ActivityTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_activities_types_count)
-    create = _AsyncOp(post_sales_activities_types)
-    delete = _AsyncOp(delete_sales_activities_types_by_id)
-    get = _AsyncOp(get_sales_activities_types_by_id)
-    list = _AsyncOp(get_sales_activities_types)
-    replace = _AsyncOp(put_sales_activities_types_by_id)
-    update = _AsyncOp(patch_sales_activities_types_by_id)
-    get_sales_activities_types = _AsyncOp(get_sales_activities_types)
-    post_sales_activities_types = _AsyncOp(post_sales_activities_types)
-    get_sales_activities_types_count = _AsyncOp(get_sales_activities_types_count)
-    get_sales_activities_types_by_id = _AsyncOp(get_sales_activities_types_by_id)
-    put_sales_activities_types_by_id = _AsyncOp(put_sales_activities_types_by_id)
-    patch_sales_activities_types_by_id = _AsyncOp(patch_sales_activities_types_by_id)
-    delete_sales_activities_types_by_id = _AsyncOp(delete_sales_activities_types_by_id)
-    get_sales_activities_types_by_id_usages = _AsyncOp(get_sales_activities_types_by_id_usages)
-    get_sales_activities_types_by_id_usages_list = _AsyncOp(
-        get_sales_activities_types_by_id_usages_list
-    )
-
-
-class AsyncCommissions(_Bound):
-    """The ``Commissions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_commissions_count)
-    create = _AsyncOp(post_sales_commissions)
-    delete = _AsyncOp(delete_sales_commissions_by_id)
-    get = _AsyncOp(get_sales_commissions_by_id)
-    list = _AsyncOp(get_sales_commissions)
-    replace = _AsyncOp(put_sales_commissions_by_id)
-    update = _AsyncOp(patch_sales_commissions_by_id)
-    get_sales_commissions = _AsyncOp(get_sales_commissions)
-    post_sales_commissions = _AsyncOp(post_sales_commissions)
-    get_sales_commissions_count = _AsyncOp(get_sales_commissions_count)
-    get_sales_commissions_by_id = _AsyncOp(get_sales_commissions_by_id)
-    put_sales_commissions_by_id = _AsyncOp(put_sales_commissions_by_id)
-    patch_sales_commissions_by_id = _AsyncOp(patch_sales_commissions_by_id)
-    delete_sales_commissions_by_id = _AsyncOp(delete_sales_commissions_by_id)
-    get_sales_commissions_by_id_usages = _AsyncOp(get_sales_commissions_by_id_usages)
-    get_sales_commissions_by_id_usages_list = _AsyncOp(get_sales_commissions_by_id_usages_list)
-
-
-class AsyncHolidayInfos(_Bound):
-    """The ``HolidayInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_sales_schedule_holidaylists_by_parent_id_holidays_info_count)
-    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = _AsyncOp(
-        get_sales_schedule_holidaylists_by_parent_id_holidays_info_count
-    )
-
-
-class AsyncHolidayListInfos(_Bound):
-    """The ``HolidayListInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_sales_schedule_holidaylists_info_count)
-    get_sales_schedule_holidaylists_info_count = _AsyncOp(
-        get_sales_schedule_holidaylists_info_count
-    )
-
-
-class AsyncOpportunities(_Bound):
-    """The ``Opportunities`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_opportunities_count)
-    create = _AsyncOp(post_sales_opportunities)
-    delete = _AsyncOp(delete_sales_opportunities_by_id)
-    get = _AsyncOp(get_sales_opportunities_by_id)
-    list = _AsyncOp(get_sales_opportunities)
-    replace = _AsyncOp(put_sales_opportunities_by_id)
-    update = _AsyncOp(patch_sales_opportunities_by_id)
-    get_sales_opportunities = _AsyncOp(get_sales_opportunities)
-    post_sales_opportunities = _AsyncOp(post_sales_opportunities)
-    get_sales_opportunities_conversions_by_id = _AsyncOp(get_sales_opportunities_conversions_by_id)
-    get_sales_opportunities_count = _AsyncOp(get_sales_opportunities_count)
-    get_sales_opportunities_default = _AsyncOp(get_sales_opportunities_default)
-    get_sales_opportunities_by_id = _AsyncOp(get_sales_opportunities_by_id)
-    put_sales_opportunities_by_id = _AsyncOp(put_sales_opportunities_by_id)
-    patch_sales_opportunities_by_id = _AsyncOp(patch_sales_opportunities_by_id)
-    delete_sales_opportunities_by_id = _AsyncOp(delete_sales_opportunities_by_id)
-    post_sales_opportunities_by_id_convert_to_agreement = _AsyncOp(
-        post_sales_opportunities_by_id_convert_to_agreement
-    )
-    post_sales_opportunities_by_id_convert_to_project = _AsyncOp(
-        post_sales_opportunities_by_id_convert_to_project
-    )
-    post_sales_opportunities_by_id_convert_to_sales_order = _AsyncOp(
-        post_sales_opportunities_by_id_convert_to_sales_order
-    )
-    post_sales_opportunities_by_id_convert_to_service_ticket = _AsyncOp(
-        post_sales_opportunities_by_id_convert_to_service_ticket
-    )
-
-
-class AsyncOpportunityContacts(_Bound):
-    """The ``OpportunityContacts`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_opportunities_by_parent_id_contacts_count)
-    create = _AsyncOp(post_sales_opportunities_by_parent_id_contacts)
-    delete = _AsyncOp(delete_sales_opportunities_by_parent_id_contacts_by_id)
-    get = _AsyncOp(get_sales_opportunities_by_parent_id_contacts_by_id)
-    list = _AsyncOp(get_sales_opportunities_by_parent_id_contacts)
-    replace = _AsyncOp(put_sales_opportunities_by_parent_id_contacts_by_id)
-    update = _AsyncOp(patch_sales_opportunities_by_parent_id_contacts_by_id)
-    get_sales_opportunities_by_parent_id_contacts = _AsyncOp(
-        get_sales_opportunities_by_parent_id_contacts
-    )
-    post_sales_opportunities_by_parent_id_contacts = _AsyncOp(
-        post_sales_opportunities_by_parent_id_contacts
-    )
-    get_sales_opportunities_by_parent_id_contacts_count = _AsyncOp(
-        get_sales_opportunities_by_parent_id_contacts_count
-    )
-    get_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
-        get_sales_opportunities_by_parent_id_contacts_by_id
-    )
-    put_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
-        put_sales_opportunities_by_parent_id_contacts_by_id
-    )
-    patch_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
-        patch_sales_opportunities_by_parent_id_contacts_by_id
-    )
-    delete_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
-        delete_sales_opportunities_by_parent_id_contacts_by_id
-    )
-
-
-class AsyncOpportunityForecastItems(_Bound):
-    """The ``OpportunityForecastItems`` resource of an asynchronous client."""
-
-    get_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
-        get_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    post_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
-        post_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    put_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
-        put_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    patch_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
-        patch_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    delete_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
-        delete_sales_opportunities_by_parent_id_forecast_by_id
-    )
-
-
-class AsyncOpportunityForecasts(_Bound):
-    """The ``OpportunityForecasts`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_opportunities_by_parent_id_forecast_count)
-    create = _AsyncOp(post_sales_opportunities_by_parent_id_forecast)
-    list = _AsyncOp(get_sales_opportunities_by_parent_id_forecast)
-    get_sales_opportunities_by_parent_id_forecast = _AsyncOp(
-        get_sales_opportunities_by_parent_id_forecast
-    )
-    post_sales_opportunities_by_parent_id_forecast = _AsyncOp(
-        post_sales_opportunities_by_parent_id_forecast
-    )
-    put_sales_opportunities_by_parent_id_forecast = _AsyncOp(
-        put_sales_opportunities_by_parent_id_forecast
-    )
-    patch_sales_opportunities_by_parent_id_forecast = _AsyncOp(
-        patch_sales_opportunities_by_parent_id_forecast
-    )
-    delete_sales_opportunities_by_parent_id_forecast = _AsyncOp(
-        delete_sales_opportunities_by_parent_id_forecast
-    )
-    post_sales_opportunities_by_parent_id_forecast_copy_by_id = _AsyncOp(
-        post_sales_opportunities_by_parent_id_forecast_copy_by_id
-    )
-    get_sales_opportunities_by_parent_id_forecast_count = _AsyncOp(
-        get_sales_opportunities_by_parent_id_forecast_count
-    )
-
-
-class AsyncOpportunityNotes(_Bound):
-    """The ``OpportunityNotes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_opportunities_by_parent_id_notes_count)
-    create = _AsyncOp(post_sales_opportunities_by_parent_id_notes)
-    delete = _AsyncOp(delete_sales_opportunities_by_parent_id_notes_by_id)
-    get = _AsyncOp(get_sales_opportunities_by_parent_id_notes_by_id)
-    list = _AsyncOp(get_sales_opportunities_by_parent_id_notes)
-    replace = _AsyncOp(put_sales_opportunities_by_parent_id_notes_by_id)
-    update = _AsyncOp(patch_sales_opportunities_by_parent_id_notes_by_id)
-    get_sales_opportunities_by_parent_id_notes = _AsyncOp(
-        get_sales_opportunities_by_parent_id_notes
-    )
-    post_sales_opportunities_by_parent_id_notes = _AsyncOp(
-        post_sales_opportunities_by_parent_id_notes
-    )
-    get_sales_opportunities_by_parent_id_notes_count = _AsyncOp(
-        get_sales_opportunities_by_parent_id_notes_count
-    )
-    get_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
-        get_sales_opportunities_by_parent_id_notes_by_id
-    )
-    put_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
-        put_sales_opportunities_by_parent_id_notes_by_id
-    )
-    patch_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
-        patch_sales_opportunities_by_parent_id_notes_by_id
-    )
-    delete_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
-        delete_sales_opportunities_by_parent_id_notes_by_id
-    )
-
-
-class AsyncOpportunityRatings(_Bound):
-    """The ``OpportunityRatings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_opportunities_ratings_count)
-    create = _AsyncOp(post_sales_opportunities_ratings)
-    delete = _AsyncOp(delete_sales_opportunities_ratings_by_id)
-    get = _AsyncOp(get_sales_opportunities_ratings_by_id)
-    list = _AsyncOp(get_sales_opportunities_ratings)
-    replace = _AsyncOp(put_sales_opportunities_ratings_by_id)
-    update = _AsyncOp(patch_sales_opportunities_ratings_by_id)
-    get_sales_opportunities_ratings = _AsyncOp(get_sales_opportunities_ratings)
-    post_sales_opportunities_ratings = _AsyncOp(post_sales_opportunities_ratings)
-    get_sales_opportunities_ratings_count = _AsyncOp(get_sales_opportunities_ratings_count)
-    get_sales_opportunities_ratings_info = _AsyncOp(get_sales_opportunities_ratings_info)
-    get_sales_opportunities_ratings_info_count = _AsyncOp(
-        get_sales_opportunities_ratings_info_count
-    )
-    get_sales_opportunities_ratings_by_id = _AsyncOp(get_sales_opportunities_ratings_by_id)
-    put_sales_opportunities_ratings_by_id = _AsyncOp(put_sales_opportunities_ratings_by_id)
-    patch_sales_opportunities_ratings_by_id = _AsyncOp(patch_sales_opportunities_ratings_by_id)
-    delete_sales_opportunities_ratings_by_id = _AsyncOp(delete_sales_opportunities_ratings_by_id)
-    get_sales_opportunities_ratings_by_id_info = _AsyncOp(
-        get_sales_opportunities_ratings_by_id_info
-    )
-
-
-class AsyncOpportunityStages(_Bound):
-    """The ``OpportunityStages`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_stages_count)
-    create = _AsyncOp(post_sales_stages)
-    delete = _AsyncOp(delete_sales_stages_by_id)
-    get = _AsyncOp(get_sales_stages_by_id)
-    list = _AsyncOp(get_sales_stages)
-    replace = _AsyncOp(put_sales_stages_by_id)
-    update = _AsyncOp(patch_sales_stages_by_id)
-    get_sales_stages = _AsyncOp(get_sales_stages)
-    post_sales_stages = _AsyncOp(post_sales_stages)
-    get_sales_stages_count = _AsyncOp(get_sales_stages_count)
-    get_sales_stages_by_id = _AsyncOp(get_sales_stages_by_id)
-    put_sales_stages_by_id = _AsyncOp(put_sales_stages_by_id)
-    patch_sales_stages_by_id = _AsyncOp(patch_sales_stages_by_id)
-    delete_sales_stages_by_id = _AsyncOp(delete_sales_stages_by_id)
-    get_sales_stages_by_id_usages = _AsyncOp(get_sales_stages_by_id_usages)
-    get_sales_stages_by_id_usages_list = _AsyncOp(get_sales_stages_by_id_usages_list)
-
-
-class AsyncOpportunityStagesInfo(_Bound):
-    """The ``OpportunityStagesInfo`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_stages_info_count)
-    list = _AsyncOp(get_sales_stages_info)
-    get_sales_stages_info = _AsyncOp(get_sales_stages_info)
-    get_sales_stages_info_count = _AsyncOp(get_sales_stages_info_count)
-    get_sales_stages_by_id_info = _AsyncOp(get_sales_stages_by_id_info)
-
-
-class AsyncOpportunityStatusInfos(_Bound):
-    """The ``OpportunityStatusInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_opportunities_statuses_info_count)
-    list = _AsyncOp(get_sales_opportunities_statuses_info)
-    get_sales_opportunities_statuses_info = _AsyncOp(get_sales_opportunities_statuses_info)
-    get_sales_opportunities_statuses_info_count = _AsyncOp(
-        get_sales_opportunities_statuses_info_count
-    )
-    get_sales_opportunities_statuses_by_id_info = _AsyncOp(
-        get_sales_opportunities_statuses_by_id_info
-    )
-
-
-class AsyncOpportunityStatuses(_Bound):
-    """The ``OpportunityStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_opportunities_statuses_count)
-    create = _AsyncOp(post_sales_opportunities_statuses)
-    delete = _AsyncOp(delete_sales_opportunities_statuses_by_id)
-    get = _AsyncOp(get_sales_opportunities_statuses_by_id)
-    list = _AsyncOp(get_sales_opportunities_statuses)
-    replace = _AsyncOp(put_sales_opportunities_statuses_by_id)
-    update = _AsyncOp(patch_sales_opportunities_statuses_by_id)
-    get_sales_opportunities_statuses = _AsyncOp(get_sales_opportunities_statuses)
-    post_sales_opportunities_statuses = _AsyncOp(post_sales_opportunities_statuses)
-    get_sales_opportunities_statuses_count = _AsyncOp(get_sales_opportunities_statuses_count)
-    get_sales_opportunities_statuses_by_id = _AsyncOp(get_sales_opportunities_statuses_by_id)
-    put_sales_opportunities_statuses_by_id = _AsyncOp(put_sales_opportunities_statuses_by_id)
-    patch_sales_opportunities_statuses_by_id = _AsyncOp(patch_sales_opportunities_statuses_by_id)
-    delete_sales_opportunities_statuses_by_id = _AsyncOp(delete_sales_opportunities_statuses_by_id)
-    get_sales_opportunities_statuses_by_id_usages = _AsyncOp(
-        get_sales_opportunities_statuses_by_id_usages
-    )
-    get_sales_opportunities_statuses_by_id_usages_list = _AsyncOp(
-        get_sales_opportunities_statuses_by_id_usages_list
-    )
-
-
-class AsyncOpportunityTeams(_Bound):
-    """The ``OpportunityTeams`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_opportunities_by_parent_id_team_count)
-    create = _AsyncOp(post_sales_opportunities_by_parent_id_team)
-    delete = _AsyncOp(delete_sales_opportunities_by_parent_id_team_by_id)
-    get = _AsyncOp(get_sales_opportunities_by_parent_id_team_by_id)
-    list = _AsyncOp(get_sales_opportunities_by_parent_id_team)
-    replace = _AsyncOp(put_sales_opportunities_by_parent_id_team_by_id)
-    update = _AsyncOp(patch_sales_opportunities_by_parent_id_team_by_id)
-    get_sales_opportunities_by_parent_id_team = _AsyncOp(get_sales_opportunities_by_parent_id_team)
-    post_sales_opportunities_by_parent_id_team = _AsyncOp(
-        post_sales_opportunities_by_parent_id_team
-    )
-    get_sales_opportunities_by_parent_id_team_count = _AsyncOp(
-        get_sales_opportunities_by_parent_id_team_count
-    )
-    get_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
-        get_sales_opportunities_by_parent_id_team_by_id
-    )
-    put_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
-        put_sales_opportunities_by_parent_id_team_by_id
-    )
-    patch_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
-        patch_sales_opportunities_by_parent_id_team_by_id
-    )
-    delete_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
-        delete_sales_opportunities_by_parent_id_team_by_id
-    )
-
-
-class AsyncOpportunityTypeInfos(_Bound):
-    """The ``OpportunityTypeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_opportunities_types_info_count)
-    list = _AsyncOp(get_sales_opportunities_types_info)
-    get_sales_opportunities_types_info = _AsyncOp(get_sales_opportunities_types_info)
-    get_sales_opportunities_types_info_count = _AsyncOp(get_sales_opportunities_types_info_count)
-    get_sales_opportunities_types_by_id_info = _AsyncOp(get_sales_opportunities_types_by_id_info)
-
-
-class AsyncOpportunityTypes(_Bound):
-    """The ``OpportunityTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_opportunities_types_count)
-    create = _AsyncOp(post_sales_opportunities_types)
-    delete = _AsyncOp(delete_sales_opportunities_types_by_id)
-    get = _AsyncOp(get_sales_opportunities_types_by_id)
-    list = _AsyncOp(get_sales_opportunities_types)
-    replace = _AsyncOp(put_sales_opportunities_types_by_id)
-    update = _AsyncOp(patch_sales_opportunities_types_by_id)
-    get_sales_opportunities_types = _AsyncOp(get_sales_opportunities_types)
-    post_sales_opportunities_types = _AsyncOp(post_sales_opportunities_types)
-    get_sales_opportunities_types_count = _AsyncOp(get_sales_opportunities_types_count)
-    get_sales_opportunities_types_by_id = _AsyncOp(get_sales_opportunities_types_by_id)
-    put_sales_opportunities_types_by_id = _AsyncOp(put_sales_opportunities_types_by_id)
-    patch_sales_opportunities_types_by_id = _AsyncOp(patch_sales_opportunities_types_by_id)
-    delete_sales_opportunities_types_by_id = _AsyncOp(delete_sales_opportunities_types_by_id)
-    get_sales_opportunities_types_by_id_usages = _AsyncOp(
-        get_sales_opportunities_types_by_id_usages
-    )
-    get_sales_opportunities_types_by_id_usages_list = _AsyncOp(
-        get_sales_opportunities_types_by_id_usages_list
-    )
-
-
-class AsyncOrderStatusInfos(_Bound):
-    """The ``OrderStatusInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_orders_statuses_info_count)
-    list = _AsyncOp(get_sales_orders_statuses_info)
-    get_sales_orders_statuses_info = _AsyncOp(get_sales_orders_statuses_info)
-    get_sales_orders_statuses_info_count = _AsyncOp(get_sales_orders_statuses_info_count)
-    get_sales_orders_statuses_by_id_info = _AsyncOp(get_sales_orders_statuses_by_id_info)
-    get_sales_service_priority_info_count = _AsyncOp(get_sales_service_priority_info_count)
-
-
-class AsyncOrderStatusNotifications(_Bound):
-    """The ``OrderStatusNotifications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_orders_statuses_by_parent_id_notifications_count)
-    create = _AsyncOp(post_sales_orders_statuses_by_parent_id_notifications)
-    delete = _AsyncOp(delete_sales_orders_statuses_by_parent_id_notifications_by_id)
-    get = _AsyncOp(get_sales_orders_statuses_by_parent_id_notifications_by_id)
-    list = _AsyncOp(get_sales_orders_statuses_by_parent_id_notifications)
-    replace = _AsyncOp(put_sales_orders_statuses_by_parent_id_notifications_by_id)
-    update = _AsyncOp(patch_sales_orders_statuses_by_parent_id_notifications_by_id)
-    get_sales_orders_statuses_by_parent_id_notifications = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_notifications
-    )
-    post_sales_orders_statuses_by_parent_id_notifications = _AsyncOp(
-        post_sales_orders_statuses_by_parent_id_notifications
-    )
-    get_sales_orders_statuses_by_parent_id_notifications_count = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_notifications_count
-    )
-    get_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-    put_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        put_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-    patch_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        patch_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-    delete_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        delete_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-
-
-class AsyncOrderStatuses(_Bound):
-    """The ``OrderStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_orders_statuses_count)
-    create = _AsyncOp(post_sales_orders_statuses)
-    delete = _AsyncOp(delete_sales_orders_statuses_by_id)
-    get = _AsyncOp(get_sales_orders_statuses_by_id)
-    list = _AsyncOp(get_sales_orders_statuses)
-    replace = _AsyncOp(put_sales_orders_statuses_by_id)
-    update = _AsyncOp(patch_sales_orders_statuses_by_id)
-    get_sales_orders_statuses = _AsyncOp(get_sales_orders_statuses)
-    post_sales_orders_statuses = _AsyncOp(post_sales_orders_statuses)
-    get_sales_orders_statuses_count = _AsyncOp(get_sales_orders_statuses_count)
-    get_sales_orders_statuses_by_id = _AsyncOp(get_sales_orders_statuses_by_id)
-    put_sales_orders_statuses_by_id = _AsyncOp(put_sales_orders_statuses_by_id)
-    patch_sales_orders_statuses_by_id = _AsyncOp(patch_sales_orders_statuses_by_id)
-    delete_sales_orders_statuses_by_id = _AsyncOp(delete_sales_orders_statuses_by_id)
-    get_sales_orders_statuses_by_id_usages = _AsyncOp(get_sales_orders_statuses_by_id_usages)
-    get_sales_orders_statuses_by_id_usages_list = _AsyncOp(
-        get_sales_orders_statuses_by_id_usages_list
-    )
-
-
-class AsyncOrderStatusesEmailTemplate(_Bound):
-    """The ``OrderStatusesEmailTemplate`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates_count)
-    create = _AsyncOp(post_sales_orders_statuses_by_parent_id_emailtemplates)
-    delete = _AsyncOp(delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    get = _AsyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    list = _AsyncOp(get_sales_orders_statuses_by_parent_id_emailtemplates)
-    replace = _AsyncOp(put_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    update = _AsyncOp(patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id)
-    get_sales_orders_statuses_by_parent_id_emailtemplates = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_emailtemplates
-    )
-    post_sales_orders_statuses_by_parent_id_emailtemplates = _AsyncOp(
-        post_sales_orders_statuses_by_parent_id_emailtemplates
-    )
-    get_sales_orders_statuses_by_parent_id_emailtemplates_count = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_emailtemplates_count
-    )
-    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        put_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-
-
-class AsyncOrders(_Bound):
-    """The ``Orders`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_orders_count)
-    create = _AsyncOp(post_sales_orders)
-    delete = _AsyncOp(delete_sales_orders_by_id)
-    get = _AsyncOp(get_sales_orders_by_id)
-    list = _AsyncOp(get_sales_orders)
-    replace = _AsyncOp(put_sales_orders_by_id)
-    update = _AsyncOp(patch_sales_orders_by_id)
-    get_sales_orders = _AsyncOp(get_sales_orders)
-    post_sales_orders = _AsyncOp(post_sales_orders)
-    get_sales_orders_conversions_by_id = _AsyncOp(get_sales_orders_conversions_by_id)
-    get_sales_orders_count = _AsyncOp(get_sales_orders_count)
-    get_sales_orders_by_id = _AsyncOp(get_sales_orders_by_id)
-    put_sales_orders_by_id = _AsyncOp(put_sales_orders_by_id)
-    patch_sales_orders_by_id = _AsyncOp(patch_sales_orders_by_id)
-    delete_sales_orders_by_id = _AsyncOp(delete_sales_orders_by_id)
-    post_sales_orders_by_id_convert_to_service_ticket = _AsyncOp(
-        post_sales_orders_by_id_convert_to_service_ticket
-    )
-
-
-class AsyncRoles(_Bound):
-    """The ``Roles`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_roles_count)
-    create = _AsyncOp(post_sales_roles)
-    delete = _AsyncOp(delete_sales_roles_by_id)
-    get = _AsyncOp(get_sales_roles_by_id)
-    list = _AsyncOp(get_sales_roles)
-    replace = _AsyncOp(put_sales_roles_by_id)
-    update = _AsyncOp(patch_sales_roles_by_id)
-    get_sales_roles = _AsyncOp(get_sales_roles)
-    post_sales_roles = _AsyncOp(post_sales_roles)
-    get_sales_roles_count = _AsyncOp(get_sales_roles_count)
-    get_sales_roles_by_id = _AsyncOp(get_sales_roles_by_id)
-    put_sales_roles_by_id = _AsyncOp(put_sales_roles_by_id)
-    patch_sales_roles_by_id = _AsyncOp(patch_sales_roles_by_id)
-    delete_sales_roles_by_id = _AsyncOp(delete_sales_roles_by_id)
-
-
-class AsyncSalesOrderRecaps(_Bound):
-    """The ``SalesOrderRecaps`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_sales_orders_by_id_financialrecap)
-    get_sales_orders_by_id_financialrecap = _AsyncOp(get_sales_orders_by_id_financialrecap)
-
-
-class AsyncSalesOrdersLineItems(_Bound):
-    """The ``SalesOrdersLineItems`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_orders_by_parent_id_lineitems_count)
-    create = _AsyncOp(post_sales_orders_by_parent_id_lineitems)
-    delete = _AsyncOp(delete_sales_orders_by_parent_id_lineitems_by_id)
-    get = _AsyncOp(get_sales_orders_by_parent_id_lineitems_by_id)
-    list = _AsyncOp(get_sales_orders_by_parent_id_lineitems)
-    replace = _AsyncOp(put_sales_orders_by_parent_id_lineitems_by_id)
-    update = _AsyncOp(patch_sales_orders_by_parent_id_lineitems_by_id)
-    get_sales_orders_by_parent_id_lineitems = _AsyncOp(get_sales_orders_by_parent_id_lineitems)
-    post_sales_orders_by_parent_id_lineitems = _AsyncOp(post_sales_orders_by_parent_id_lineitems)
-    get_sales_orders_by_parent_id_lineitems_count = _AsyncOp(
-        get_sales_orders_by_parent_id_lineitems_count
-    )
-    get_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
-        get_sales_orders_by_parent_id_lineitems_by_id
-    )
-    put_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
-        put_sales_orders_by_parent_id_lineitems_by_id
-    )
-    patch_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
-        patch_sales_orders_by_parent_id_lineitems_by_id
-    )
-    delete_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
-        delete_sales_orders_by_parent_id_lineitems_by_id
-    )
-
-
-class AsyncSalesProbabilities(_Bound):
-    """The ``SalesProbabilities`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_probabilities_count)
-    create = _AsyncOp(post_sales_probabilities)
-    delete = _AsyncOp(delete_sales_probabilities_by_id)
-    get = _AsyncOp(get_sales_probabilities_by_id)
-    list = _AsyncOp(get_sales_probabilities)
-    replace = _AsyncOp(put_sales_probabilities_by_id)
-    update = _AsyncOp(patch_sales_probabilities_by_id)
-    get_sales_probabilities = _AsyncOp(get_sales_probabilities)
-    post_sales_probabilities = _AsyncOp(post_sales_probabilities)
-    get_sales_probabilities_count = _AsyncOp(get_sales_probabilities_count)
-    get_sales_probabilities_by_id = _AsyncOp(get_sales_probabilities_by_id)
-    put_sales_probabilities_by_id = _AsyncOp(put_sales_probabilities_by_id)
-    patch_sales_probabilities_by_id = _AsyncOp(patch_sales_probabilities_by_id)
-    delete_sales_probabilities_by_id = _AsyncOp(delete_sales_probabilities_by_id)
-
-
-class AsyncSalesProbabilityInfos(_Bound):
-    """The ``SalesProbabilityInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_probabilities_info_count)
-    list = _AsyncOp(get_sales_probabilities_info)
-    get_sales_probabilities_info = _AsyncOp(get_sales_probabilities_info)
-    get_sales_probabilities_info_count = _AsyncOp(get_sales_probabilities_info_count)
-    get_sales_probabilities_by_id_info = _AsyncOp(get_sales_probabilities_by_id_info)
-
-
-class AsyncSalesQuotas(_Bound):
-    """The ``SalesQuotas`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_quotas_count)
-    create = _AsyncOp(post_sales_quotas)
-    delete = _AsyncOp(delete_sales_quotas_by_id)
-    get = _AsyncOp(get_sales_quotas_by_id)
-    list = _AsyncOp(get_sales_quotas)
-    replace = _AsyncOp(put_sales_quotas_by_id)
-    update = _AsyncOp(patch_sales_quotas_by_id)
-    get_sales_quotas = _AsyncOp(get_sales_quotas)
-    post_sales_quotas = _AsyncOp(post_sales_quotas)
-    get_sales_quotas_count = _AsyncOp(get_sales_quotas_count)
-    get_sales_quotas_by_id = _AsyncOp(get_sales_quotas_by_id)
-    put_sales_quotas_by_id = _AsyncOp(put_sales_quotas_by_id)
-    patch_sales_quotas_by_id = _AsyncOp(patch_sales_quotas_by_id)
-    delete_sales_quotas_by_id = _AsyncOp(delete_sales_quotas_by_id)
-
-
-class AsyncSalesTeamMembers(_Bound):
-    """The ``SalesTeamMembers`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_sales_teams_by_parent_id_members_count)
-    create = _AsyncOp(post_sales_sales_teams_by_parent_id_members)
-    delete = _AsyncOp(delete_sales_sales_teams_by_parent_id_members_by_id)
-    get = _AsyncOp(get_sales_sales_teams_by_parent_id_members_by_id)
-    list = _AsyncOp(get_sales_sales_teams_by_parent_id_members)
-    replace = _AsyncOp(put_sales_sales_teams_by_parent_id_members_by_id)
-    update = _AsyncOp(patch_sales_sales_teams_by_parent_id_members_by_id)
-    get_sales_sales_teams_by_parent_id_members = _AsyncOp(
-        get_sales_sales_teams_by_parent_id_members
-    )
-    post_sales_sales_teams_by_parent_id_members = _AsyncOp(
-        post_sales_sales_teams_by_parent_id_members
-    )
-    get_sales_sales_teams_by_parent_id_members_count = _AsyncOp(
-        get_sales_sales_teams_by_parent_id_members_count
-    )
-    get_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
-        get_sales_sales_teams_by_parent_id_members_by_id
-    )
-    put_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
-        put_sales_sales_teams_by_parent_id_members_by_id
-    )
-    patch_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
-        patch_sales_sales_teams_by_parent_id_members_by_id
-    )
-    delete_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
-        delete_sales_sales_teams_by_parent_id_members_by_id
-    )
-
-
-class AsyncSalesTeams(_Bound):
-    """The ``SalesTeams`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_sales_sales_teams_count)
-    create = _AsyncOp(post_sales_sales_teams)
-    delete = _AsyncOp(delete_sales_sales_teams_by_id)
-    get = _AsyncOp(get_sales_sales_teams_by_id)
-    list = _AsyncOp(get_sales_sales_teams)
-    replace = _AsyncOp(put_sales_sales_teams_by_id)
-    update = _AsyncOp(patch_sales_sales_teams_by_id)
-    get_sales_sales_teams = _AsyncOp(get_sales_sales_teams)
-    post_sales_sales_teams = _AsyncOp(post_sales_sales_teams)
-    get_sales_sales_teams_count = _AsyncOp(get_sales_sales_teams_count)
-    get_sales_sales_teams_by_id = _AsyncOp(get_sales_sales_teams_by_id)
-    put_sales_sales_teams_by_id = _AsyncOp(put_sales_sales_teams_by_id)
-    patch_sales_sales_teams_by_id = _AsyncOp(patch_sales_sales_teams_by_id)
-    delete_sales_sales_teams_by_id = _AsyncOp(delete_sales_sales_teams_by_id)
-
-
-class AsyncSales(_Bound):
-    """The ``sales`` operations of an asynchronous client, by resource and by full name."""
-
-    activities = _Resource(AsyncActivities)
-    activity_status_infos = _Resource(AsyncActivityStatusInfos)
-    activity_statuses = _Resource(AsyncActivityStatuses)
-    activity_types = _Resource(AsyncActivityTypes)
-    commissions = _Resource(AsyncCommissions)
-    holiday_infos = _Resource(AsyncHolidayInfos)
-    holiday_list_infos = _Resource(AsyncHolidayListInfos)
-    opportunities = _Resource(AsyncOpportunities)
-    opportunity_contacts = _Resource(AsyncOpportunityContacts)
-    opportunity_forecast_items = _Resource(AsyncOpportunityForecastItems)
-    opportunity_forecasts = _Resource(AsyncOpportunityForecasts)
-    opportunity_notes = _Resource(AsyncOpportunityNotes)
-    opportunity_ratings = _Resource(AsyncOpportunityRatings)
-    opportunity_stages = _Resource(AsyncOpportunityStages)
-    opportunity_stages_info = _Resource(AsyncOpportunityStagesInfo)
-    opportunity_status_infos = _Resource(AsyncOpportunityStatusInfos)
-    opportunity_statuses = _Resource(AsyncOpportunityStatuses)
-    opportunity_teams = _Resource(AsyncOpportunityTeams)
-    opportunity_type_infos = _Resource(AsyncOpportunityTypeInfos)
-    opportunity_types = _Resource(AsyncOpportunityTypes)
-    order_status_infos = _Resource(AsyncOrderStatusInfos)
-    order_status_notifications = _Resource(AsyncOrderStatusNotifications)
-    order_statuses = _Resource(AsyncOrderStatuses)
-    order_statuses_email_template = _Resource(AsyncOrderStatusesEmailTemplate)
-    orders = _Resource(AsyncOrders)
-    roles = _Resource(AsyncRoles)
-    sales_order_recaps = _Resource(AsyncSalesOrderRecaps)
-    sales_orders_line_items = _Resource(AsyncSalesOrdersLineItems)
-    sales_probabilities = _Resource(AsyncSalesProbabilities)
-    sales_probability_infos = _Resource(AsyncSalesProbabilityInfos)
-    sales_quotas = _Resource(AsyncSalesQuotas)
-    sales_team_members = _Resource(AsyncSalesTeamMembers)
-    sales_teams = _Resource(AsyncSalesTeams)
-
-    get_sales_activities = _AsyncOp(get_sales_activities)
-    post_sales_activities = _AsyncOp(post_sales_activities)
-    get_sales_activities_count = _AsyncOp(get_sales_activities_count)
-    get_sales_activities_statuses = _AsyncOp(get_sales_activities_statuses)
-    post_sales_activities_statuses = _AsyncOp(post_sales_activities_statuses)
-    get_sales_activities_statuses_count = _AsyncOp(get_sales_activities_statuses_count)
-    get_sales_activities_statuses_info = _AsyncOp(get_sales_activities_statuses_info)
-    get_sales_activities_statuses_info_count = _AsyncOp(get_sales_activities_statuses_info_count)
-    get_sales_activities_statuses_by_id = _AsyncOp(get_sales_activities_statuses_by_id)
-    put_sales_activities_statuses_by_id = _AsyncOp(put_sales_activities_statuses_by_id)
-    patch_sales_activities_statuses_by_id = _AsyncOp(patch_sales_activities_statuses_by_id)
-    delete_sales_activities_statuses_by_id = _AsyncOp(delete_sales_activities_statuses_by_id)
-    get_sales_activities_statuses_by_id_info = _AsyncOp(get_sales_activities_statuses_by_id_info)
-    get_sales_activities_types = _AsyncOp(get_sales_activities_types)
-    post_sales_activities_types = _AsyncOp(post_sales_activities_types)
-    get_sales_activities_types_count = _AsyncOp(get_sales_activities_types_count)
-    get_sales_activities_types_by_id = _AsyncOp(get_sales_activities_types_by_id)
-    put_sales_activities_types_by_id = _AsyncOp(put_sales_activities_types_by_id)
-    patch_sales_activities_types_by_id = _AsyncOp(patch_sales_activities_types_by_id)
-    delete_sales_activities_types_by_id = _AsyncOp(delete_sales_activities_types_by_id)
-    get_sales_activities_types_by_id_usages = _AsyncOp(get_sales_activities_types_by_id_usages)
-    get_sales_activities_types_by_id_usages_list = _AsyncOp(
-        get_sales_activities_types_by_id_usages_list
-    )
-    get_sales_activities_by_id = _AsyncOp(get_sales_activities_by_id)
-    put_sales_activities_by_id = _AsyncOp(put_sales_activities_by_id)
-    patch_sales_activities_by_id = _AsyncOp(patch_sales_activities_by_id)
-    delete_sales_activities_by_id = _AsyncOp(delete_sales_activities_by_id)
-    get_sales_commissions = _AsyncOp(get_sales_commissions)
-    post_sales_commissions = _AsyncOp(post_sales_commissions)
-    get_sales_commissions_count = _AsyncOp(get_sales_commissions_count)
-    get_sales_commissions_by_id = _AsyncOp(get_sales_commissions_by_id)
-    put_sales_commissions_by_id = _AsyncOp(put_sales_commissions_by_id)
-    patch_sales_commissions_by_id = _AsyncOp(patch_sales_commissions_by_id)
-    delete_sales_commissions_by_id = _AsyncOp(delete_sales_commissions_by_id)
-    get_sales_commissions_by_id_usages = _AsyncOp(get_sales_commissions_by_id_usages)
-    get_sales_commissions_by_id_usages_list = _AsyncOp(get_sales_commissions_by_id_usages_list)
-    get_sales_opportunities = _AsyncOp(get_sales_opportunities)
-    post_sales_opportunities = _AsyncOp(post_sales_opportunities)
-    get_sales_opportunities_conversions_by_id = _AsyncOp(get_sales_opportunities_conversions_by_id)
-    get_sales_opportunities_count = _AsyncOp(get_sales_opportunities_count)
-    get_sales_opportunities_default = _AsyncOp(get_sales_opportunities_default)
-    get_sales_opportunities_ratings = _AsyncOp(get_sales_opportunities_ratings)
-    post_sales_opportunities_ratings = _AsyncOp(post_sales_opportunities_ratings)
-    get_sales_opportunities_ratings_count = _AsyncOp(get_sales_opportunities_ratings_count)
-    get_sales_opportunities_ratings_info = _AsyncOp(get_sales_opportunities_ratings_info)
-    get_sales_opportunities_ratings_info_count = _AsyncOp(
-        get_sales_opportunities_ratings_info_count
-    )
-    get_sales_opportunities_ratings_by_id = _AsyncOp(get_sales_opportunities_ratings_by_id)
-    put_sales_opportunities_ratings_by_id = _AsyncOp(put_sales_opportunities_ratings_by_id)
-    patch_sales_opportunities_ratings_by_id = _AsyncOp(patch_sales_opportunities_ratings_by_id)
-    delete_sales_opportunities_ratings_by_id = _AsyncOp(delete_sales_opportunities_ratings_by_id)
-    get_sales_opportunities_ratings_by_id_info = _AsyncOp(
-        get_sales_opportunities_ratings_by_id_info
-    )
-    get_sales_opportunities_statuses = _AsyncOp(get_sales_opportunities_statuses)
-    post_sales_opportunities_statuses = _AsyncOp(post_sales_opportunities_statuses)
-    get_sales_opportunities_statuses_count = _AsyncOp(get_sales_opportunities_statuses_count)
-    get_sales_opportunities_statuses_info = _AsyncOp(get_sales_opportunities_statuses_info)
-    get_sales_opportunities_statuses_info_count = _AsyncOp(
-        get_sales_opportunities_statuses_info_count
-    )
-    get_sales_opportunities_statuses_by_id = _AsyncOp(get_sales_opportunities_statuses_by_id)
-    put_sales_opportunities_statuses_by_id = _AsyncOp(put_sales_opportunities_statuses_by_id)
-    patch_sales_opportunities_statuses_by_id = _AsyncOp(patch_sales_opportunities_statuses_by_id)
-    delete_sales_opportunities_statuses_by_id = _AsyncOp(delete_sales_opportunities_statuses_by_id)
-    get_sales_opportunities_statuses_by_id_info = _AsyncOp(
-        get_sales_opportunities_statuses_by_id_info
-    )
-    get_sales_opportunities_statuses_by_id_usages = _AsyncOp(
-        get_sales_opportunities_statuses_by_id_usages
-    )
-    get_sales_opportunities_statuses_by_id_usages_list = _AsyncOp(
-        get_sales_opportunities_statuses_by_id_usages_list
-    )
-    get_sales_opportunities_types = _AsyncOp(get_sales_opportunities_types)
-    post_sales_opportunities_types = _AsyncOp(post_sales_opportunities_types)
-    get_sales_opportunities_types_count = _AsyncOp(get_sales_opportunities_types_count)
-    get_sales_opportunities_types_info = _AsyncOp(get_sales_opportunities_types_info)
-    get_sales_opportunities_types_info_count = _AsyncOp(get_sales_opportunities_types_info_count)
-    get_sales_opportunities_types_by_id = _AsyncOp(get_sales_opportunities_types_by_id)
-    put_sales_opportunities_types_by_id = _AsyncOp(put_sales_opportunities_types_by_id)
-    patch_sales_opportunities_types_by_id = _AsyncOp(patch_sales_opportunities_types_by_id)
-    delete_sales_opportunities_types_by_id = _AsyncOp(delete_sales_opportunities_types_by_id)
-    get_sales_opportunities_types_by_id_info = _AsyncOp(get_sales_opportunities_types_by_id_info)
-    get_sales_opportunities_types_by_id_usages = _AsyncOp(
-        get_sales_opportunities_types_by_id_usages
-    )
-    get_sales_opportunities_types_by_id_usages_list = _AsyncOp(
-        get_sales_opportunities_types_by_id_usages_list
-    )
-    get_sales_opportunities_by_id = _AsyncOp(get_sales_opportunities_by_id)
-    put_sales_opportunities_by_id = _AsyncOp(put_sales_opportunities_by_id)
-    patch_sales_opportunities_by_id = _AsyncOp(patch_sales_opportunities_by_id)
-    delete_sales_opportunities_by_id = _AsyncOp(delete_sales_opportunities_by_id)
-    post_sales_opportunities_by_id_convert_to_agreement = _AsyncOp(
-        post_sales_opportunities_by_id_convert_to_agreement
-    )
-    post_sales_opportunities_by_id_convert_to_project = _AsyncOp(
-        post_sales_opportunities_by_id_convert_to_project
-    )
-    post_sales_opportunities_by_id_convert_to_sales_order = _AsyncOp(
-        post_sales_opportunities_by_id_convert_to_sales_order
-    )
-    post_sales_opportunities_by_id_convert_to_service_ticket = _AsyncOp(
-        post_sales_opportunities_by_id_convert_to_service_ticket
-    )
-    get_sales_opportunities_by_parent_id_contacts = _AsyncOp(
-        get_sales_opportunities_by_parent_id_contacts
-    )
-    post_sales_opportunities_by_parent_id_contacts = _AsyncOp(
-        post_sales_opportunities_by_parent_id_contacts
-    )
-    get_sales_opportunities_by_parent_id_contacts_count = _AsyncOp(
-        get_sales_opportunities_by_parent_id_contacts_count
-    )
-    get_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
-        get_sales_opportunities_by_parent_id_contacts_by_id
-    )
-    put_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
-        put_sales_opportunities_by_parent_id_contacts_by_id
-    )
-    patch_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
-        patch_sales_opportunities_by_parent_id_contacts_by_id
-    )
-    delete_sales_opportunities_by_parent_id_contacts_by_id = _AsyncOp(
-        delete_sales_opportunities_by_parent_id_contacts_by_id
-    )
-    get_sales_opportunities_by_parent_id_forecast = _AsyncOp(
-        get_sales_opportunities_by_parent_id_forecast
-    )
-    post_sales_opportunities_by_parent_id_forecast = _AsyncOp(
-        post_sales_opportunities_by_parent_id_forecast
-    )
-    put_sales_opportunities_by_parent_id_forecast = _AsyncOp(
-        put_sales_opportunities_by_parent_id_forecast
-    )
-    patch_sales_opportunities_by_parent_id_forecast = _AsyncOp(
-        patch_sales_opportunities_by_parent_id_forecast
-    )
-    delete_sales_opportunities_by_parent_id_forecast = _AsyncOp(
-        delete_sales_opportunities_by_parent_id_forecast
-    )
-    post_sales_opportunities_by_parent_id_forecast_copy_by_id = _AsyncOp(
-        post_sales_opportunities_by_parent_id_forecast_copy_by_id
-    )
-    get_sales_opportunities_by_parent_id_forecast_count = _AsyncOp(
-        get_sales_opportunities_by_parent_id_forecast_count
-    )
-    get_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
-        get_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    post_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
-        post_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    put_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
-        put_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    patch_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
-        patch_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    delete_sales_opportunities_by_parent_id_forecast_by_id = _AsyncOp(
-        delete_sales_opportunities_by_parent_id_forecast_by_id
-    )
-    get_sales_opportunities_by_parent_id_notes = _AsyncOp(
-        get_sales_opportunities_by_parent_id_notes
-    )
-    post_sales_opportunities_by_parent_id_notes = _AsyncOp(
-        post_sales_opportunities_by_parent_id_notes
-    )
-    get_sales_opportunities_by_parent_id_notes_count = _AsyncOp(
-        get_sales_opportunities_by_parent_id_notes_count
-    )
-    get_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
-        get_sales_opportunities_by_parent_id_notes_by_id
-    )
-    put_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
-        put_sales_opportunities_by_parent_id_notes_by_id
-    )
-    patch_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
-        patch_sales_opportunities_by_parent_id_notes_by_id
-    )
-    delete_sales_opportunities_by_parent_id_notes_by_id = _AsyncOp(
-        delete_sales_opportunities_by_parent_id_notes_by_id
-    )
-    get_sales_opportunities_by_parent_id_team = _AsyncOp(get_sales_opportunities_by_parent_id_team)
-    post_sales_opportunities_by_parent_id_team = _AsyncOp(
-        post_sales_opportunities_by_parent_id_team
-    )
-    get_sales_opportunities_by_parent_id_team_count = _AsyncOp(
-        get_sales_opportunities_by_parent_id_team_count
-    )
-    get_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
-        get_sales_opportunities_by_parent_id_team_by_id
-    )
-    put_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
-        put_sales_opportunities_by_parent_id_team_by_id
-    )
-    patch_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
-        patch_sales_opportunities_by_parent_id_team_by_id
-    )
-    delete_sales_opportunities_by_parent_id_team_by_id = _AsyncOp(
-        delete_sales_opportunities_by_parent_id_team_by_id
-    )
-    get_sales_orders = _AsyncOp(get_sales_orders)
-    post_sales_orders = _AsyncOp(post_sales_orders)
-    get_sales_orders_conversions_by_id = _AsyncOp(get_sales_orders_conversions_by_id)
-    get_sales_orders_count = _AsyncOp(get_sales_orders_count)
-    get_sales_orders_statuses = _AsyncOp(get_sales_orders_statuses)
-    post_sales_orders_statuses = _AsyncOp(post_sales_orders_statuses)
-    get_sales_orders_statuses_count = _AsyncOp(get_sales_orders_statuses_count)
-    get_sales_orders_statuses_info = _AsyncOp(get_sales_orders_statuses_info)
-    get_sales_orders_statuses_info_count = _AsyncOp(get_sales_orders_statuses_info_count)
-    get_sales_orders_statuses_by_id = _AsyncOp(get_sales_orders_statuses_by_id)
-    put_sales_orders_statuses_by_id = _AsyncOp(put_sales_orders_statuses_by_id)
-    patch_sales_orders_statuses_by_id = _AsyncOp(patch_sales_orders_statuses_by_id)
-    delete_sales_orders_statuses_by_id = _AsyncOp(delete_sales_orders_statuses_by_id)
-    get_sales_orders_statuses_by_id_info = _AsyncOp(get_sales_orders_statuses_by_id_info)
-    get_sales_orders_statuses_by_id_usages = _AsyncOp(get_sales_orders_statuses_by_id_usages)
-    get_sales_orders_statuses_by_id_usages_list = _AsyncOp(
-        get_sales_orders_statuses_by_id_usages_list
-    )
-    get_sales_orders_statuses_by_parent_id_emailtemplates = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_emailtemplates
-    )
-    post_sales_orders_statuses_by_parent_id_emailtemplates = _AsyncOp(
-        post_sales_orders_statuses_by_parent_id_emailtemplates
-    )
-    get_sales_orders_statuses_by_parent_id_emailtemplates_count = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_emailtemplates_count
-    )
-    get_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-    put_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        put_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-    patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-    delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id = _AsyncOp(
-        delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id
-    )
-    get_sales_orders_statuses_by_parent_id_notifications = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_notifications
-    )
-    post_sales_orders_statuses_by_parent_id_notifications = _AsyncOp(
-        post_sales_orders_statuses_by_parent_id_notifications
-    )
-    get_sales_orders_statuses_by_parent_id_notifications_count = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_notifications_count
-    )
-    get_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        get_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-    put_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        put_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-    patch_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        patch_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-    delete_sales_orders_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        delete_sales_orders_statuses_by_parent_id_notifications_by_id
-    )
-    get_sales_orders_by_id = _AsyncOp(get_sales_orders_by_id)
-    put_sales_orders_by_id = _AsyncOp(put_sales_orders_by_id)
-    patch_sales_orders_by_id = _AsyncOp(patch_sales_orders_by_id)
-    delete_sales_orders_by_id = _AsyncOp(delete_sales_orders_by_id)
-    post_sales_orders_by_id_convert_to_service_ticket = _AsyncOp(
-        post_sales_orders_by_id_convert_to_service_ticket
-    )
-    get_sales_orders_by_id_financialrecap = _AsyncOp(get_sales_orders_by_id_financialrecap)
-    get_sales_orders_by_parent_id_lineitems = _AsyncOp(get_sales_orders_by_parent_id_lineitems)
-    post_sales_orders_by_parent_id_lineitems = _AsyncOp(post_sales_orders_by_parent_id_lineitems)
-    get_sales_orders_by_parent_id_lineitems_count = _AsyncOp(
-        get_sales_orders_by_parent_id_lineitems_count
-    )
-    get_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
-        get_sales_orders_by_parent_id_lineitems_by_id
-    )
-    put_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
-        put_sales_orders_by_parent_id_lineitems_by_id
-    )
-    patch_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
-        patch_sales_orders_by_parent_id_lineitems_by_id
-    )
-    delete_sales_orders_by_parent_id_lineitems_by_id = _AsyncOp(
-        delete_sales_orders_by_parent_id_lineitems_by_id
-    )
-    get_sales_probabilities = _AsyncOp(get_sales_probabilities)
-    post_sales_probabilities = _AsyncOp(post_sales_probabilities)
-    get_sales_probabilities_count = _AsyncOp(get_sales_probabilities_count)
-    get_sales_probabilities_info = _AsyncOp(get_sales_probabilities_info)
-    get_sales_probabilities_info_count = _AsyncOp(get_sales_probabilities_info_count)
-    get_sales_probabilities_by_id = _AsyncOp(get_sales_probabilities_by_id)
-    put_sales_probabilities_by_id = _AsyncOp(put_sales_probabilities_by_id)
-    patch_sales_probabilities_by_id = _AsyncOp(patch_sales_probabilities_by_id)
-    delete_sales_probabilities_by_id = _AsyncOp(delete_sales_probabilities_by_id)
-    get_sales_probabilities_by_id_info = _AsyncOp(get_sales_probabilities_by_id_info)
-    get_sales_quotas = _AsyncOp(get_sales_quotas)
-    post_sales_quotas = _AsyncOp(post_sales_quotas)
-    get_sales_quotas_count = _AsyncOp(get_sales_quotas_count)
-    get_sales_quotas_by_id = _AsyncOp(get_sales_quotas_by_id)
-    put_sales_quotas_by_id = _AsyncOp(put_sales_quotas_by_id)
-    patch_sales_quotas_by_id = _AsyncOp(patch_sales_quotas_by_id)
-    delete_sales_quotas_by_id = _AsyncOp(delete_sales_quotas_by_id)
-    get_sales_roles = _AsyncOp(get_sales_roles)
-    post_sales_roles = _AsyncOp(post_sales_roles)
-    get_sales_roles_count = _AsyncOp(get_sales_roles_count)
-    get_sales_roles_by_id = _AsyncOp(get_sales_roles_by_id)
-    put_sales_roles_by_id = _AsyncOp(put_sales_roles_by_id)
-    patch_sales_roles_by_id = _AsyncOp(patch_sales_roles_by_id)
-    delete_sales_roles_by_id = _AsyncOp(delete_sales_roles_by_id)
-    get_sales_sales_teams = _AsyncOp(get_sales_sales_teams)
-    post_sales_sales_teams = _AsyncOp(post_sales_sales_teams)
-    get_sales_sales_teams_count = _AsyncOp(get_sales_sales_teams_count)
-    get_sales_sales_teams_by_id = _AsyncOp(get_sales_sales_teams_by_id)
-    put_sales_sales_teams_by_id = _AsyncOp(put_sales_sales_teams_by_id)
-    patch_sales_sales_teams_by_id = _AsyncOp(patch_sales_sales_teams_by_id)
-    delete_sales_sales_teams_by_id = _AsyncOp(delete_sales_sales_teams_by_id)
-    get_sales_sales_teams_by_parent_id_members = _AsyncOp(
-        get_sales_sales_teams_by_parent_id_members
-    )
-    post_sales_sales_teams_by_parent_id_members = _AsyncOp(
-        post_sales_sales_teams_by_parent_id_members
-    )
-    get_sales_sales_teams_by_parent_id_members_count = _AsyncOp(
-        get_sales_sales_teams_by_parent_id_members_count
-    )
-    get_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
-        get_sales_sales_teams_by_parent_id_members_by_id
-    )
-    put_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
-        put_sales_sales_teams_by_parent_id_members_by_id
-    )
-    patch_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
-        patch_sales_sales_teams_by_parent_id_members_by_id
-    )
-    delete_sales_sales_teams_by_parent_id_members_by_id = _AsyncOp(
-        delete_sales_sales_teams_by_parent_id_members_by_id
-    )
-    get_sales_schedule_holidaylists_info_count = _AsyncOp(
-        get_sales_schedule_holidaylists_info_count
-    )
-    get_sales_schedule_holidaylists_by_parent_id_holidays_info_count = _AsyncOp(
-        get_sales_schedule_holidaylists_by_parent_id_holidays_info_count
-    )
-    get_sales_service_priority_info_count = _AsyncOp(get_sales_service_priority_info_count)
-    get_sales_stages = _AsyncOp(get_sales_stages)
-    post_sales_stages = _AsyncOp(post_sales_stages)
-    get_sales_stages_count = _AsyncOp(get_sales_stages_count)
-    get_sales_stages_info = _AsyncOp(get_sales_stages_info)
-    get_sales_stages_info_count = _AsyncOp(get_sales_stages_info_count)
-    get_sales_stages_by_id = _AsyncOp(get_sales_stages_by_id)
-    put_sales_stages_by_id = _AsyncOp(put_sales_stages_by_id)
-    patch_sales_stages_by_id = _AsyncOp(patch_sales_stages_by_id)
-    delete_sales_stages_by_id = _AsyncOp(delete_sales_stages_by_id)
-    get_sales_stages_by_id_info = _AsyncOp(get_sales_stages_by_id_info)
-    get_sales_stages_by_id_usages = _AsyncOp(get_sales_stages_by_id_usages)
-    get_sales_stages_by_id_usages_list = _AsyncOp(get_sales_stages_by_id_usages_list)
+    _async = True
 
 
 #: The classes a client exposes as ``client.sales``.

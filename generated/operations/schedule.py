@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -2517,280 +2519,274 @@ def get_schedule_types_by_id_usages_list(
     )
 
 
-class CalendarInfos:
-    """The ``CalendarInfos`` resource."""
+class CalendarInfos(_Bound[_M]):
+    """The ``CalendarInfos`` resource: ``client.schedule.calendar_infos``."""
 
-    count = staticmethod(get_schedule_calendars_info_count)
-    list = staticmethod(get_schedule_calendars_info)
-    get_schedule_calendars_info = staticmethod(get_schedule_calendars_info)
-    get_schedule_calendars_info_count = staticmethod(get_schedule_calendars_info_count)
-    get_schedule_calendars_by_id_info = staticmethod(get_schedule_calendars_by_id_info)
-
-
-class Calendars:
-    """The ``Calendars`` resource."""
-
-    count = staticmethod(get_schedule_calendars_count)
-    create = staticmethod(post_schedule_calendars)
-    delete = staticmethod(delete_schedule_calendars_by_id)
-    get = staticmethod(get_schedule_calendars_by_id)
-    list = staticmethod(get_schedule_calendars)
-    replace = staticmethod(put_schedule_calendars_by_id)
-    update = staticmethod(patch_schedule_calendars_by_id)
-    get_schedule_calendars = staticmethod(get_schedule_calendars)
-    post_schedule_calendars = staticmethod(post_schedule_calendars)
-    get_schedule_calendars_count = staticmethod(get_schedule_calendars_count)
-    get_schedule_calendars_by_id = staticmethod(get_schedule_calendars_by_id)
-    put_schedule_calendars_by_id = staticmethod(put_schedule_calendars_by_id)
-    patch_schedule_calendars_by_id = staticmethod(patch_schedule_calendars_by_id)
-    delete_schedule_calendars_by_id = staticmethod(delete_schedule_calendars_by_id)
-    post_schedule_calendars_by_id_copy = staticmethod(post_schedule_calendars_by_id_copy)
-    get_schedule_calendars_by_id_usages = staticmethod(get_schedule_calendars_by_id_usages)
-    get_schedule_calendars_by_id_usages_list = staticmethod(
-        get_schedule_calendars_by_id_usages_list
-    )
+    count = _Op(get_schedule_calendars_info_count)
+    list = _Op(get_schedule_calendars_info)
+    get_schedule_calendars_info = _Op(get_schedule_calendars_info)
+    get_schedule_calendars_info_count = _Op(get_schedule_calendars_info_count)
+    get_schedule_calendars_by_id_info = _Op(get_schedule_calendars_by_id_info)
 
 
-class HolidayInfos:
-    """The ``HolidayInfos`` resource."""
+class Calendars(_Bound[_M]):
+    """The ``Calendars`` resource: ``client.schedule.calendars``."""
 
-    list = staticmethod(get_schedule_holidaylists_by_parent_id_holidays_info)
-    get_schedule_holidaylists_by_parent_id_holidays_info = staticmethod(
+    count = _Op(get_schedule_calendars_count)
+    create = _Op(post_schedule_calendars)
+    delete = _Op(delete_schedule_calendars_by_id)
+    get = _Op(get_schedule_calendars_by_id)
+    list = _Op(get_schedule_calendars)
+    replace = _Op(put_schedule_calendars_by_id)
+    update = _Op(patch_schedule_calendars_by_id)
+    get_schedule_calendars = _Op(get_schedule_calendars)
+    post_schedule_calendars = _Op(post_schedule_calendars)
+    get_schedule_calendars_count = _Op(get_schedule_calendars_count)
+    get_schedule_calendars_by_id = _Op(get_schedule_calendars_by_id)
+    put_schedule_calendars_by_id = _Op(put_schedule_calendars_by_id)
+    patch_schedule_calendars_by_id = _Op(patch_schedule_calendars_by_id)
+    delete_schedule_calendars_by_id = _Op(delete_schedule_calendars_by_id)
+    post_schedule_calendars_by_id_copy = _Op(post_schedule_calendars_by_id_copy)
+    get_schedule_calendars_by_id_usages = _Op(get_schedule_calendars_by_id_usages)
+    get_schedule_calendars_by_id_usages_list = _Op(get_schedule_calendars_by_id_usages_list)
+
+
+class HolidayInfos(_Bound[_M]):
+    """The ``HolidayInfos`` resource: ``client.schedule.holiday_infos``."""
+
+    list = _Op(get_schedule_holidaylists_by_parent_id_holidays_info)
+    get_schedule_holidaylists_by_parent_id_holidays_info = _Op(
         get_schedule_holidaylists_by_parent_id_holidays_info
     )
-    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = staticmethod(
+    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = _Op(
         get_schedule_holidaylists_by_parent_id_holidays_by_id_info
     )
 
 
-class HolidayListInfos:
-    """The ``HolidayListInfos`` resource."""
+class HolidayListInfos(_Bound[_M]):
+    """The ``HolidayListInfos`` resource: ``client.schedule.holiday_list_infos``."""
 
-    list = staticmethod(get_schedule_holidaylists_info)
-    get_schedule_holidaylists_info = staticmethod(get_schedule_holidaylists_info)
-    get_schedule_holidaylists_by_id_info = staticmethod(get_schedule_holidaylists_by_id_info)
-
-
-class HolidayLists:
-    """The ``HolidayLists`` resource."""
-
-    count = staticmethod(get_schedule_holiday_lists_count)
-    create = staticmethod(post_schedule_holiday_lists)
-    delete = staticmethod(delete_schedule_holiday_lists_by_id)
-    get = staticmethod(get_schedule_holiday_lists_by_id)
-    list = staticmethod(get_schedule_holiday_lists)
-    replace = staticmethod(put_schedule_holiday_lists_by_id)
-    update = staticmethod(patch_schedule_holiday_lists_by_id)
-    get_schedule_holiday_lists = staticmethod(get_schedule_holiday_lists)
-    post_schedule_holiday_lists = staticmethod(post_schedule_holiday_lists)
-    post_schedule_holiday_lists_copy = staticmethod(post_schedule_holiday_lists_copy)
-    get_schedule_holiday_lists_count = staticmethod(get_schedule_holiday_lists_count)
-    get_schedule_holiday_lists_by_id = staticmethod(get_schedule_holiday_lists_by_id)
-    put_schedule_holiday_lists_by_id = staticmethod(put_schedule_holiday_lists_by_id)
-    patch_schedule_holiday_lists_by_id = staticmethod(patch_schedule_holiday_lists_by_id)
-    delete_schedule_holiday_lists_by_id = staticmethod(delete_schedule_holiday_lists_by_id)
-    get_schedule_holiday_lists_by_id_usages = staticmethod(get_schedule_holiday_lists_by_id_usages)
-    get_schedule_holiday_lists_by_id_usages_list = staticmethod(
-        get_schedule_holiday_lists_by_id_usages_list
-    )
+    list = _Op(get_schedule_holidaylists_info)
+    get_schedule_holidaylists_info = _Op(get_schedule_holidaylists_info)
+    get_schedule_holidaylists_by_id_info = _Op(get_schedule_holidaylists_by_id_info)
 
 
-class Holidays:
-    """The ``Holidays`` resource."""
+class HolidayLists(_Bound[_M]):
+    """The ``HolidayLists`` resource: ``client.schedule.holiday_lists``."""
 
-    count = staticmethod(get_schedule_holiday_lists_by_parent_id_holidays_count)
-    create = staticmethod(post_schedule_holiday_lists_by_parent_id_holidays)
-    delete = staticmethod(delete_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    get = staticmethod(get_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    list = staticmethod(get_schedule_holiday_lists_by_parent_id_holidays)
-    replace = staticmethod(put_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    update = staticmethod(patch_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    get_schedule_holiday_lists_by_parent_id_holidays = staticmethod(
+    count = _Op(get_schedule_holiday_lists_count)
+    create = _Op(post_schedule_holiday_lists)
+    delete = _Op(delete_schedule_holiday_lists_by_id)
+    get = _Op(get_schedule_holiday_lists_by_id)
+    list = _Op(get_schedule_holiday_lists)
+    replace = _Op(put_schedule_holiday_lists_by_id)
+    update = _Op(patch_schedule_holiday_lists_by_id)
+    get_schedule_holiday_lists = _Op(get_schedule_holiday_lists)
+    post_schedule_holiday_lists = _Op(post_schedule_holiday_lists)
+    post_schedule_holiday_lists_copy = _Op(post_schedule_holiday_lists_copy)
+    get_schedule_holiday_lists_count = _Op(get_schedule_holiday_lists_count)
+    get_schedule_holiday_lists_by_id = _Op(get_schedule_holiday_lists_by_id)
+    put_schedule_holiday_lists_by_id = _Op(put_schedule_holiday_lists_by_id)
+    patch_schedule_holiday_lists_by_id = _Op(patch_schedule_holiday_lists_by_id)
+    delete_schedule_holiday_lists_by_id = _Op(delete_schedule_holiday_lists_by_id)
+    get_schedule_holiday_lists_by_id_usages = _Op(get_schedule_holiday_lists_by_id_usages)
+    get_schedule_holiday_lists_by_id_usages_list = _Op(get_schedule_holiday_lists_by_id_usages_list)
+
+
+class Holidays(_Bound[_M]):
+    """The ``Holidays`` resource: ``client.schedule.holidays``."""
+
+    count = _Op(get_schedule_holiday_lists_by_parent_id_holidays_count)
+    create = _Op(post_schedule_holiday_lists_by_parent_id_holidays)
+    delete = _Op(delete_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    get = _Op(get_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    list = _Op(get_schedule_holiday_lists_by_parent_id_holidays)
+    replace = _Op(put_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    update = _Op(patch_schedule_holiday_lists_by_parent_id_holidays_by_id)
+    get_schedule_holiday_lists_by_parent_id_holidays = _Op(
         get_schedule_holiday_lists_by_parent_id_holidays
     )
-    post_schedule_holiday_lists_by_parent_id_holidays = staticmethod(
+    post_schedule_holiday_lists_by_parent_id_holidays = _Op(
         post_schedule_holiday_lists_by_parent_id_holidays
     )
-    get_schedule_holiday_lists_by_parent_id_holidays_count = staticmethod(
+    get_schedule_holiday_lists_by_parent_id_holidays_count = _Op(
         get_schedule_holiday_lists_by_parent_id_holidays_count
     )
-    get_schedule_holiday_lists_by_parent_id_holidays_by_id = staticmethod(
+    get_schedule_holiday_lists_by_parent_id_holidays_by_id = _Op(
         get_schedule_holiday_lists_by_parent_id_holidays_by_id
     )
-    put_schedule_holiday_lists_by_parent_id_holidays_by_id = staticmethod(
+    put_schedule_holiday_lists_by_parent_id_holidays_by_id = _Op(
         put_schedule_holiday_lists_by_parent_id_holidays_by_id
     )
-    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = staticmethod(
+    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = _Op(
         patch_schedule_holiday_lists_by_parent_id_holidays_by_id
     )
-    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = staticmethod(
+    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = _Op(
         delete_schedule_holiday_lists_by_parent_id_holidays_by_id
     )
 
 
-class PortalCalendars:
-    """The ``PortalCalendars`` resource."""
+class PortalCalendars(_Bound[_M]):
+    """The ``PortalCalendars`` resource: ``client.schedule.portal_calendars``."""
 
-    count = staticmethod(get_schedule_portalcalendars_count)
-    get = staticmethod(get_schedule_portalcalendars_by_id)
-    list = staticmethod(get_schedule_portalcalendars)
-    replace = staticmethod(put_schedule_portalcalendars_by_id)
-    update = staticmethod(patch_schedule_portalcalendars_by_id)
-    get_schedule_portalcalendars = staticmethod(get_schedule_portalcalendars)
-    get_schedule_portalcalendars_count = staticmethod(get_schedule_portalcalendars_count)
-    get_schedule_portalcalendars_by_id = staticmethod(get_schedule_portalcalendars_by_id)
-    put_schedule_portalcalendars_by_id = staticmethod(put_schedule_portalcalendars_by_id)
-    patch_schedule_portalcalendars_by_id = staticmethod(patch_schedule_portalcalendars_by_id)
-
-
-class ScheduleColors:
-    """The ``ScheduleColors`` resource."""
-
-    count = staticmethod(get_schedule_colors_count)
-    get = staticmethod(get_schedule_colors_by_id)
-    list = staticmethod(get_schedule_colors)
-    replace = staticmethod(put_schedule_colors_by_id)
-    update = staticmethod(patch_schedule_colors_by_id)
-    get_schedule_colors = staticmethod(get_schedule_colors)
-    get_schedule_colors_count = staticmethod(get_schedule_colors_count)
-    post_schedule_colors_reset = staticmethod(post_schedule_colors_reset)
-    get_schedule_colors_by_id = staticmethod(get_schedule_colors_by_id)
-    put_schedule_colors_by_id = staticmethod(put_schedule_colors_by_id)
-    patch_schedule_colors_by_id = staticmethod(patch_schedule_colors_by_id)
-    post_schedule_colors_by_id_clear = staticmethod(post_schedule_colors_by_id_clear)
+    count = _Op(get_schedule_portalcalendars_count)
+    get = _Op(get_schedule_portalcalendars_by_id)
+    list = _Op(get_schedule_portalcalendars)
+    replace = _Op(put_schedule_portalcalendars_by_id)
+    update = _Op(patch_schedule_portalcalendars_by_id)
+    get_schedule_portalcalendars = _Op(get_schedule_portalcalendars)
+    get_schedule_portalcalendars_count = _Op(get_schedule_portalcalendars_count)
+    get_schedule_portalcalendars_by_id = _Op(get_schedule_portalcalendars_by_id)
+    put_schedule_portalcalendars_by_id = _Op(put_schedule_portalcalendars_by_id)
+    patch_schedule_portalcalendars_by_id = _Op(patch_schedule_portalcalendars_by_id)
 
 
-class ScheduleDetails:
-    """The ``ScheduleDetails`` resource."""
+class ScheduleColors(_Bound[_M]):
+    """The ``ScheduleColors`` resource: ``client.schedule.schedule_colors``."""
 
-    count = staticmethod(get_schedule_entries_by_parent_id_details_count)
-    get = staticmethod(get_schedule_entries_by_parent_id_details_by_id)
-    list = staticmethod(get_schedule_entries_by_parent_id_details)
-    get_schedule_entries_by_parent_id_details = staticmethod(
-        get_schedule_entries_by_parent_id_details
-    )
-    get_schedule_entries_by_parent_id_details_count = staticmethod(
+    count = _Op(get_schedule_colors_count)
+    get = _Op(get_schedule_colors_by_id)
+    list = _Op(get_schedule_colors)
+    replace = _Op(put_schedule_colors_by_id)
+    update = _Op(patch_schedule_colors_by_id)
+    get_schedule_colors = _Op(get_schedule_colors)
+    get_schedule_colors_count = _Op(get_schedule_colors_count)
+    post_schedule_colors_reset = _Op(post_schedule_colors_reset)
+    get_schedule_colors_by_id = _Op(get_schedule_colors_by_id)
+    put_schedule_colors_by_id = _Op(put_schedule_colors_by_id)
+    patch_schedule_colors_by_id = _Op(patch_schedule_colors_by_id)
+    post_schedule_colors_by_id_clear = _Op(post_schedule_colors_by_id_clear)
+
+
+class ScheduleDetails(_Bound[_M]):
+    """The ``ScheduleDetails`` resource: ``client.schedule.schedule_details``."""
+
+    count = _Op(get_schedule_entries_by_parent_id_details_count)
+    get = _Op(get_schedule_entries_by_parent_id_details_by_id)
+    list = _Op(get_schedule_entries_by_parent_id_details)
+    get_schedule_entries_by_parent_id_details = _Op(get_schedule_entries_by_parent_id_details)
+    get_schedule_entries_by_parent_id_details_count = _Op(
         get_schedule_entries_by_parent_id_details_count
     )
-    get_schedule_entries_by_parent_id_details_by_id = staticmethod(
+    get_schedule_entries_by_parent_id_details_by_id = _Op(
         get_schedule_entries_by_parent_id_details_by_id
     )
 
 
-class ScheduleEntries:
-    """The ``ScheduleEntries`` resource."""
+class ScheduleEntries(_Bound[_M]):
+    """The ``ScheduleEntries`` resource: ``client.schedule.schedule_entries``."""
 
-    count = staticmethod(get_schedule_entries_count)
-    create = staticmethod(post_schedule_entries)
-    delete = staticmethod(delete_schedule_entries_by_id)
-    get = staticmethod(get_schedule_entries_by_id)
-    list = staticmethod(get_schedule_entries)
-    replace = staticmethod(put_schedule_entries_by_id)
-    update = staticmethod(patch_schedule_entries_by_id)
-    get_schedule_entries = staticmethod(get_schedule_entries)
-    post_schedule_entries = staticmethod(post_schedule_entries)
-    get_schedule_entries_count = staticmethod(get_schedule_entries_count)
-    get_schedule_entries_by_id = staticmethod(get_schedule_entries_by_id)
-    put_schedule_entries_by_id = staticmethod(put_schedule_entries_by_id)
-    patch_schedule_entries_by_id = staticmethod(patch_schedule_entries_by_id)
-    delete_schedule_entries_by_id = staticmethod(delete_schedule_entries_by_id)
-    delete_schedule_entries_by_id_by_notify_resource = staticmethod(
+    count = _Op(get_schedule_entries_count)
+    create = _Op(post_schedule_entries)
+    delete = _Op(delete_schedule_entries_by_id)
+    get = _Op(get_schedule_entries_by_id)
+    list = _Op(get_schedule_entries)
+    replace = _Op(put_schedule_entries_by_id)
+    update = _Op(patch_schedule_entries_by_id)
+    get_schedule_entries = _Op(get_schedule_entries)
+    post_schedule_entries = _Op(post_schedule_entries)
+    get_schedule_entries_count = _Op(get_schedule_entries_count)
+    get_schedule_entries_by_id = _Op(get_schedule_entries_by_id)
+    put_schedule_entries_by_id = _Op(put_schedule_entries_by_id)
+    patch_schedule_entries_by_id = _Op(patch_schedule_entries_by_id)
+    delete_schedule_entries_by_id = _Op(delete_schedule_entries_by_id)
+    delete_schedule_entries_by_id_by_notify_resource = _Op(
         delete_schedule_entries_by_id_by_notify_resource
     )
 
 
-class ScheduleEntryDetails:
-    """The ``ScheduleEntryDetails`` resource."""
+class ScheduleEntryDetails(_Bound[_M]):
+    """The ``ScheduleEntryDetails`` resource: ``client.schedule.schedule_entry_details``."""
 
-    count = staticmethod(get_schedule_details_count)
-    get = staticmethod(get_schedule_details_by_id)
-    list = staticmethod(get_schedule_details)
-    get_schedule_details = staticmethod(get_schedule_details)
-    get_schedule_details_count = staticmethod(get_schedule_details_count)
-    get_schedule_details_by_id = staticmethod(get_schedule_details_by_id)
-
-
-class ScheduleReminderTimeResource:
-    """The ``ScheduleReminderTime`` resource."""
-
-    count = staticmethod(get_schedule_reminder_times_count)
-    get = staticmethod(get_schedule_reminder_times_by_id)
-    list = staticmethod(get_schedule_reminder_times)
-    replace = staticmethod(put_schedule_reminder_times_by_id)
-    update = staticmethod(patch_schedule_reminder_times_by_id)
-    get_schedule_reminder_times = staticmethod(get_schedule_reminder_times)
-    get_schedule_reminder_times_count = staticmethod(get_schedule_reminder_times_count)
-    get_schedule_reminder_times_by_id = staticmethod(get_schedule_reminder_times_by_id)
-    put_schedule_reminder_times_by_id = staticmethod(put_schedule_reminder_times_by_id)
-    patch_schedule_reminder_times_by_id = staticmethod(patch_schedule_reminder_times_by_id)
+    count = _Op(get_schedule_details_count)
+    get = _Op(get_schedule_details_by_id)
+    list = _Op(get_schedule_details)
+    get_schedule_details = _Op(get_schedule_details)
+    get_schedule_details_count = _Op(get_schedule_details_count)
+    get_schedule_details_by_id = _Op(get_schedule_details_by_id)
 
 
-class ScheduleStatusInfos:
-    """The ``ScheduleStatusInfos`` resource."""
+class ScheduleReminderTimeResource(_Bound[_M]):
+    """The ``ScheduleReminderTime`` resource: ``client.schedule.schedule_reminder_time``."""
 
-    list = staticmethod(get_schedule_statuses_info)
-    get_schedule_statuses_info = staticmethod(get_schedule_statuses_info)
-    get_schedule_statuses_by_id_info = staticmethod(get_schedule_statuses_by_id_info)
-
-
-class ScheduleStatuses:
-    """The ``ScheduleStatuses`` resource."""
-
-    count = staticmethod(get_schedule_statuses_count)
-    create = staticmethod(post_schedule_statuses)
-    delete = staticmethod(delete_schedule_statuses_by_id)
-    get = staticmethod(get_schedule_statuses_by_id)
-    list = staticmethod(get_schedule_statuses)
-    replace = staticmethod(put_schedule_statuses_by_id)
-    update = staticmethod(patch_schedule_statuses_by_id)
-    get_schedule_statuses = staticmethod(get_schedule_statuses)
-    post_schedule_statuses = staticmethod(post_schedule_statuses)
-    get_schedule_statuses_count = staticmethod(get_schedule_statuses_count)
-    get_schedule_statuses_by_id = staticmethod(get_schedule_statuses_by_id)
-    put_schedule_statuses_by_id = staticmethod(put_schedule_statuses_by_id)
-    patch_schedule_statuses_by_id = staticmethod(patch_schedule_statuses_by_id)
-    delete_schedule_statuses_by_id = staticmethod(delete_schedule_statuses_by_id)
+    count = _Op(get_schedule_reminder_times_count)
+    get = _Op(get_schedule_reminder_times_by_id)
+    list = _Op(get_schedule_reminder_times)
+    replace = _Op(put_schedule_reminder_times_by_id)
+    update = _Op(patch_schedule_reminder_times_by_id)
+    get_schedule_reminder_times = _Op(get_schedule_reminder_times)
+    get_schedule_reminder_times_count = _Op(get_schedule_reminder_times_count)
+    get_schedule_reminder_times_by_id = _Op(get_schedule_reminder_times_by_id)
+    put_schedule_reminder_times_by_id = _Op(put_schedule_reminder_times_by_id)
+    patch_schedule_reminder_times_by_id = _Op(patch_schedule_reminder_times_by_id)
 
 
-class ScheduleStatusesInfos:
-    """The ``ScheduleStatusesInfos`` resource."""
+class ScheduleStatusInfos(_Bound[_M]):
+    """The ``ScheduleStatusInfos`` resource: ``client.schedule.schedule_status_infos``."""
 
-    list = staticmethod(get_schedule_statuses_info_count)
-    get_schedule_statuses_info_count = staticmethod(get_schedule_statuses_info_count)
-
-
-class ScheduleTypes:
-    """The ``ScheduleTypes`` resource."""
-
-    count = staticmethod(get_schedule_types_count)
-    create = staticmethod(post_schedule_types)
-    delete = staticmethod(delete_schedule_types_by_id)
-    get = staticmethod(get_schedule_types_by_id)
-    list = staticmethod(get_schedule_types)
-    replace = staticmethod(put_schedule_types_by_id)
-    update = staticmethod(patch_schedule_types_by_id)
-    get_schedule_types = staticmethod(get_schedule_types)
-    post_schedule_types = staticmethod(post_schedule_types)
-    get_schedule_types_count = staticmethod(get_schedule_types_count)
-    get_schedule_types_by_id = staticmethod(get_schedule_types_by_id)
-    put_schedule_types_by_id = staticmethod(put_schedule_types_by_id)
-    patch_schedule_types_by_id = staticmethod(patch_schedule_types_by_id)
-    delete_schedule_types_by_id = staticmethod(delete_schedule_types_by_id)
-    get_schedule_types_by_id_usages = staticmethod(get_schedule_types_by_id_usages)
-    get_schedule_types_by_id_usages_list = staticmethod(get_schedule_types_by_id_usages_list)
+    list = _Op(get_schedule_statuses_info)
+    get_schedule_statuses_info = _Op(get_schedule_statuses_info)
+    get_schedule_statuses_by_id_info = _Op(get_schedule_statuses_by_id_info)
 
 
-class ScheduleTypesInfo:
-    """The ``ScheduleTypesInfo`` resource."""
+class ScheduleStatuses(_Bound[_M]):
+    """The ``ScheduleStatuses`` resource: ``client.schedule.schedule_statuses``."""
 
-    count = staticmethod(get_schedule_types_info_count)
-    list = staticmethod(get_schedule_types_info)
-    get_schedule_types_info = staticmethod(get_schedule_types_info)
-    get_schedule_types_info_count = staticmethod(get_schedule_types_info_count)
-    get_schedule_types_by_id_info = staticmethod(get_schedule_types_by_id_info)
+    count = _Op(get_schedule_statuses_count)
+    create = _Op(post_schedule_statuses)
+    delete = _Op(delete_schedule_statuses_by_id)
+    get = _Op(get_schedule_statuses_by_id)
+    list = _Op(get_schedule_statuses)
+    replace = _Op(put_schedule_statuses_by_id)
+    update = _Op(patch_schedule_statuses_by_id)
+    get_schedule_statuses = _Op(get_schedule_statuses)
+    post_schedule_statuses = _Op(post_schedule_statuses)
+    get_schedule_statuses_count = _Op(get_schedule_statuses_count)
+    get_schedule_statuses_by_id = _Op(get_schedule_statuses_by_id)
+    put_schedule_statuses_by_id = _Op(put_schedule_statuses_by_id)
+    patch_schedule_statuses_by_id = _Op(patch_schedule_statuses_by_id)
+    delete_schedule_statuses_by_id = _Op(delete_schedule_statuses_by_id)
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+class ScheduleStatusesInfos(_Bound[_M]):
+    """The ``ScheduleStatusesInfos`` resource: ``client.schedule.schedule_statuses_infos``."""
+
+    list = _Op(get_schedule_statuses_info_count)
+    get_schedule_statuses_info_count = _Op(get_schedule_statuses_info_count)
+
+
+class ScheduleTypes(_Bound[_M]):
+    """The ``ScheduleTypes`` resource: ``client.schedule.schedule_types``."""
+
+    count = _Op(get_schedule_types_count)
+    create = _Op(post_schedule_types)
+    delete = _Op(delete_schedule_types_by_id)
+    get = _Op(get_schedule_types_by_id)
+    list = _Op(get_schedule_types)
+    replace = _Op(put_schedule_types_by_id)
+    update = _Op(patch_schedule_types_by_id)
+    get_schedule_types = _Op(get_schedule_types)
+    post_schedule_types = _Op(post_schedule_types)
+    get_schedule_types_count = _Op(get_schedule_types_count)
+    get_schedule_types_by_id = _Op(get_schedule_types_by_id)
+    put_schedule_types_by_id = _Op(put_schedule_types_by_id)
+    patch_schedule_types_by_id = _Op(patch_schedule_types_by_id)
+    delete_schedule_types_by_id = _Op(delete_schedule_types_by_id)
+    get_schedule_types_by_id_usages = _Op(get_schedule_types_by_id_usages)
+    get_schedule_types_by_id_usages_list = _Op(get_schedule_types_by_id_usages_list)
+
+
+class ScheduleTypesInfo(_Bound[_M]):
+    """The ``ScheduleTypesInfo`` resource: ``client.schedule.schedule_types_info``."""
+
+    count = _Op(get_schedule_types_info_count)
+    list = _Op(get_schedule_types_info)
+    get_schedule_types_info = _Op(get_schedule_types_info)
+    get_schedule_types_info_count = _Op(get_schedule_types_info_count)
+    get_schedule_types_by_id_info = _Op(get_schedule_types_by_id_info)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "calendar_infos": CalendarInfos,
     "calendars": Calendars,
@@ -2811,818 +2807,156 @@ RESOURCES: dict[str, type] = {
     "schedule_types_info": ScheduleTypesInfo,
 }
 
-# Bound to a client: ``client.schedule`` is a SyncSchedule, ``client.schedule.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class ScheduleOperations(_Bound[_M]):
+    """The ``schedule`` operations of a client, by resource and by full name."""
 
-class SyncCalendarInfos(_Bound):
-    """The ``CalendarInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_calendars_info_count)
-    list = _SyncOp(get_schedule_calendars_info)
-    get_schedule_calendars_info = _SyncOp(get_schedule_calendars_info)
-    get_schedule_calendars_info_count = _SyncOp(get_schedule_calendars_info_count)
-    get_schedule_calendars_by_id_info = _SyncOp(get_schedule_calendars_by_id_info)
-
-
-class SyncCalendars(_Bound):
-    """The ``Calendars`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_calendars_count)
-    create = _SyncOp(post_schedule_calendars)
-    delete = _SyncOp(delete_schedule_calendars_by_id)
-    get = _SyncOp(get_schedule_calendars_by_id)
-    list = _SyncOp(get_schedule_calendars)
-    replace = _SyncOp(put_schedule_calendars_by_id)
-    update = _SyncOp(patch_schedule_calendars_by_id)
-    get_schedule_calendars = _SyncOp(get_schedule_calendars)
-    post_schedule_calendars = _SyncOp(post_schedule_calendars)
-    get_schedule_calendars_count = _SyncOp(get_schedule_calendars_count)
-    get_schedule_calendars_by_id = _SyncOp(get_schedule_calendars_by_id)
-    put_schedule_calendars_by_id = _SyncOp(put_schedule_calendars_by_id)
-    patch_schedule_calendars_by_id = _SyncOp(patch_schedule_calendars_by_id)
-    delete_schedule_calendars_by_id = _SyncOp(delete_schedule_calendars_by_id)
-    post_schedule_calendars_by_id_copy = _SyncOp(post_schedule_calendars_by_id_copy)
-    get_schedule_calendars_by_id_usages = _SyncOp(get_schedule_calendars_by_id_usages)
-    get_schedule_calendars_by_id_usages_list = _SyncOp(get_schedule_calendars_by_id_usages_list)
-
-
-class SyncHolidayInfos(_Bound):
-    """The ``HolidayInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_schedule_holidaylists_by_parent_id_holidays_info)
-    get_schedule_holidaylists_by_parent_id_holidays_info = _SyncOp(
-        get_schedule_holidaylists_by_parent_id_holidays_info
+    calendar_infos: _Resource[CalendarInfos[_M]] = _Resource(CalendarInfos)
+    calendars: _Resource[Calendars[_M]] = _Resource(Calendars)
+    holiday_infos: _Resource[HolidayInfos[_M]] = _Resource(HolidayInfos)
+    holiday_list_infos: _Resource[HolidayListInfos[_M]] = _Resource(HolidayListInfos)
+    holiday_lists: _Resource[HolidayLists[_M]] = _Resource(HolidayLists)
+    holidays: _Resource[Holidays[_M]] = _Resource(Holidays)
+    portal_calendars: _Resource[PortalCalendars[_M]] = _Resource(PortalCalendars)
+    schedule_colors: _Resource[ScheduleColors[_M]] = _Resource(ScheduleColors)
+    schedule_details: _Resource[ScheduleDetails[_M]] = _Resource(ScheduleDetails)
+    schedule_entries: _Resource[ScheduleEntries[_M]] = _Resource(ScheduleEntries)
+    schedule_entry_details: _Resource[ScheduleEntryDetails[_M]] = _Resource(ScheduleEntryDetails)
+    schedule_reminder_time: _Resource[ScheduleReminderTimeResource[_M]] = _Resource(
+        ScheduleReminderTimeResource
     )
-    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = _SyncOp(
-        get_schedule_holidaylists_by_parent_id_holidays_by_id_info
-    )
+    schedule_status_infos: _Resource[ScheduleStatusInfos[_M]] = _Resource(ScheduleStatusInfos)
+    schedule_statuses: _Resource[ScheduleStatuses[_M]] = _Resource(ScheduleStatuses)
+    schedule_statuses_infos: _Resource[ScheduleStatusesInfos[_M]] = _Resource(ScheduleStatusesInfos)
+    schedule_types: _Resource[ScheduleTypes[_M]] = _Resource(ScheduleTypes)
+    schedule_types_info: _Resource[ScheduleTypesInfo[_M]] = _Resource(ScheduleTypesInfo)
 
-
-class SyncHolidayListInfos(_Bound):
-    """The ``HolidayListInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_schedule_holidaylists_info)
-    get_schedule_holidaylists_info = _SyncOp(get_schedule_holidaylists_info)
-    get_schedule_holidaylists_by_id_info = _SyncOp(get_schedule_holidaylists_by_id_info)
-
-
-class SyncHolidayLists(_Bound):
-    """The ``HolidayLists`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_holiday_lists_count)
-    create = _SyncOp(post_schedule_holiday_lists)
-    delete = _SyncOp(delete_schedule_holiday_lists_by_id)
-    get = _SyncOp(get_schedule_holiday_lists_by_id)
-    list = _SyncOp(get_schedule_holiday_lists)
-    replace = _SyncOp(put_schedule_holiday_lists_by_id)
-    update = _SyncOp(patch_schedule_holiday_lists_by_id)
-    get_schedule_holiday_lists = _SyncOp(get_schedule_holiday_lists)
-    post_schedule_holiday_lists = _SyncOp(post_schedule_holiday_lists)
-    post_schedule_holiday_lists_copy = _SyncOp(post_schedule_holiday_lists_copy)
-    get_schedule_holiday_lists_count = _SyncOp(get_schedule_holiday_lists_count)
-    get_schedule_holiday_lists_by_id = _SyncOp(get_schedule_holiday_lists_by_id)
-    put_schedule_holiday_lists_by_id = _SyncOp(put_schedule_holiday_lists_by_id)
-    patch_schedule_holiday_lists_by_id = _SyncOp(patch_schedule_holiday_lists_by_id)
-    delete_schedule_holiday_lists_by_id = _SyncOp(delete_schedule_holiday_lists_by_id)
-    get_schedule_holiday_lists_by_id_usages = _SyncOp(get_schedule_holiday_lists_by_id_usages)
-    get_schedule_holiday_lists_by_id_usages_list = _SyncOp(
-        get_schedule_holiday_lists_by_id_usages_list
-    )
-
-
-class SyncHolidays(_Bound):
-    """The ``Holidays`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_holiday_lists_by_parent_id_holidays_count)
-    create = _SyncOp(post_schedule_holiday_lists_by_parent_id_holidays)
-    delete = _SyncOp(delete_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    get = _SyncOp(get_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    list = _SyncOp(get_schedule_holiday_lists_by_parent_id_holidays)
-    replace = _SyncOp(put_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    update = _SyncOp(patch_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    get_schedule_holiday_lists_by_parent_id_holidays = _SyncOp(
-        get_schedule_holiday_lists_by_parent_id_holidays
-    )
-    post_schedule_holiday_lists_by_parent_id_holidays = _SyncOp(
-        post_schedule_holiday_lists_by_parent_id_holidays
-    )
-    get_schedule_holiday_lists_by_parent_id_holidays_count = _SyncOp(
-        get_schedule_holiday_lists_by_parent_id_holidays_count
-    )
-    get_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
-        get_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-    put_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
-        put_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
-        patch_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
-        delete_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-
-
-class SyncPortalCalendars(_Bound):
-    """The ``PortalCalendars`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_portalcalendars_count)
-    get = _SyncOp(get_schedule_portalcalendars_by_id)
-    list = _SyncOp(get_schedule_portalcalendars)
-    replace = _SyncOp(put_schedule_portalcalendars_by_id)
-    update = _SyncOp(patch_schedule_portalcalendars_by_id)
-    get_schedule_portalcalendars = _SyncOp(get_schedule_portalcalendars)
-    get_schedule_portalcalendars_count = _SyncOp(get_schedule_portalcalendars_count)
-    get_schedule_portalcalendars_by_id = _SyncOp(get_schedule_portalcalendars_by_id)
-    put_schedule_portalcalendars_by_id = _SyncOp(put_schedule_portalcalendars_by_id)
-    patch_schedule_portalcalendars_by_id = _SyncOp(patch_schedule_portalcalendars_by_id)
-
-
-class SyncScheduleColors(_Bound):
-    """The ``ScheduleColors`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_colors_count)
-    get = _SyncOp(get_schedule_colors_by_id)
-    list = _SyncOp(get_schedule_colors)
-    replace = _SyncOp(put_schedule_colors_by_id)
-    update = _SyncOp(patch_schedule_colors_by_id)
-    get_schedule_colors = _SyncOp(get_schedule_colors)
-    get_schedule_colors_count = _SyncOp(get_schedule_colors_count)
-    post_schedule_colors_reset = _SyncOp(post_schedule_colors_reset)
-    get_schedule_colors_by_id = _SyncOp(get_schedule_colors_by_id)
-    put_schedule_colors_by_id = _SyncOp(put_schedule_colors_by_id)
-    patch_schedule_colors_by_id = _SyncOp(patch_schedule_colors_by_id)
-    post_schedule_colors_by_id_clear = _SyncOp(post_schedule_colors_by_id_clear)
-
-
-class SyncScheduleDetails(_Bound):
-    """The ``ScheduleDetails`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_entries_by_parent_id_details_count)
-    get = _SyncOp(get_schedule_entries_by_parent_id_details_by_id)
-    list = _SyncOp(get_schedule_entries_by_parent_id_details)
-    get_schedule_entries_by_parent_id_details = _SyncOp(get_schedule_entries_by_parent_id_details)
-    get_schedule_entries_by_parent_id_details_count = _SyncOp(
-        get_schedule_entries_by_parent_id_details_count
-    )
-    get_schedule_entries_by_parent_id_details_by_id = _SyncOp(
-        get_schedule_entries_by_parent_id_details_by_id
-    )
-
-
-class SyncScheduleEntries(_Bound):
-    """The ``ScheduleEntries`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_entries_count)
-    create = _SyncOp(post_schedule_entries)
-    delete = _SyncOp(delete_schedule_entries_by_id)
-    get = _SyncOp(get_schedule_entries_by_id)
-    list = _SyncOp(get_schedule_entries)
-    replace = _SyncOp(put_schedule_entries_by_id)
-    update = _SyncOp(patch_schedule_entries_by_id)
-    get_schedule_entries = _SyncOp(get_schedule_entries)
-    post_schedule_entries = _SyncOp(post_schedule_entries)
-    get_schedule_entries_count = _SyncOp(get_schedule_entries_count)
-    get_schedule_entries_by_id = _SyncOp(get_schedule_entries_by_id)
-    put_schedule_entries_by_id = _SyncOp(put_schedule_entries_by_id)
-    patch_schedule_entries_by_id = _SyncOp(patch_schedule_entries_by_id)
-    delete_schedule_entries_by_id = _SyncOp(delete_schedule_entries_by_id)
-    delete_schedule_entries_by_id_by_notify_resource = _SyncOp(
+    get_schedule_calendars = _Op(get_schedule_calendars)
+    post_schedule_calendars = _Op(post_schedule_calendars)
+    get_schedule_calendars_count = _Op(get_schedule_calendars_count)
+    get_schedule_calendars_info = _Op(get_schedule_calendars_info)
+    get_schedule_calendars_info_count = _Op(get_schedule_calendars_info_count)
+    get_schedule_calendars_by_id = _Op(get_schedule_calendars_by_id)
+    put_schedule_calendars_by_id = _Op(put_schedule_calendars_by_id)
+    patch_schedule_calendars_by_id = _Op(patch_schedule_calendars_by_id)
+    delete_schedule_calendars_by_id = _Op(delete_schedule_calendars_by_id)
+    post_schedule_calendars_by_id_copy = _Op(post_schedule_calendars_by_id_copy)
+    get_schedule_calendars_by_id_info = _Op(get_schedule_calendars_by_id_info)
+    get_schedule_calendars_by_id_usages = _Op(get_schedule_calendars_by_id_usages)
+    get_schedule_calendars_by_id_usages_list = _Op(get_schedule_calendars_by_id_usages_list)
+    get_schedule_colors = _Op(get_schedule_colors)
+    get_schedule_colors_count = _Op(get_schedule_colors_count)
+    post_schedule_colors_reset = _Op(post_schedule_colors_reset)
+    get_schedule_colors_by_id = _Op(get_schedule_colors_by_id)
+    put_schedule_colors_by_id = _Op(put_schedule_colors_by_id)
+    patch_schedule_colors_by_id = _Op(patch_schedule_colors_by_id)
+    post_schedule_colors_by_id_clear = _Op(post_schedule_colors_by_id_clear)
+    get_schedule_details = _Op(get_schedule_details)
+    get_schedule_details_count = _Op(get_schedule_details_count)
+    get_schedule_details_by_id = _Op(get_schedule_details_by_id)
+    get_schedule_entries = _Op(get_schedule_entries)
+    post_schedule_entries = _Op(post_schedule_entries)
+    get_schedule_entries_count = _Op(get_schedule_entries_count)
+    get_schedule_entries_by_id = _Op(get_schedule_entries_by_id)
+    put_schedule_entries_by_id = _Op(put_schedule_entries_by_id)
+    patch_schedule_entries_by_id = _Op(patch_schedule_entries_by_id)
+    delete_schedule_entries_by_id = _Op(delete_schedule_entries_by_id)
+    delete_schedule_entries_by_id_by_notify_resource = _Op(
         delete_schedule_entries_by_id_by_notify_resource
     )
-
-
-class SyncScheduleEntryDetails(_Bound):
-    """The ``ScheduleEntryDetails`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_details_count)
-    get = _SyncOp(get_schedule_details_by_id)
-    list = _SyncOp(get_schedule_details)
-    get_schedule_details = _SyncOp(get_schedule_details)
-    get_schedule_details_count = _SyncOp(get_schedule_details_count)
-    get_schedule_details_by_id = _SyncOp(get_schedule_details_by_id)
-
-
-class SyncScheduleReminderTimeResource(_Bound):
-    """The ``ScheduleReminderTime`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_reminder_times_count)
-    get = _SyncOp(get_schedule_reminder_times_by_id)
-    list = _SyncOp(get_schedule_reminder_times)
-    replace = _SyncOp(put_schedule_reminder_times_by_id)
-    update = _SyncOp(patch_schedule_reminder_times_by_id)
-    get_schedule_reminder_times = _SyncOp(get_schedule_reminder_times)
-    get_schedule_reminder_times_count = _SyncOp(get_schedule_reminder_times_count)
-    get_schedule_reminder_times_by_id = _SyncOp(get_schedule_reminder_times_by_id)
-    put_schedule_reminder_times_by_id = _SyncOp(put_schedule_reminder_times_by_id)
-    patch_schedule_reminder_times_by_id = _SyncOp(patch_schedule_reminder_times_by_id)
-
-
-class SyncScheduleStatusInfos(_Bound):
-    """The ``ScheduleStatusInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_schedule_statuses_info)
-    get_schedule_statuses_info = _SyncOp(get_schedule_statuses_info)
-    get_schedule_statuses_by_id_info = _SyncOp(get_schedule_statuses_by_id_info)
-
-
-class SyncScheduleStatuses(_Bound):
-    """The ``ScheduleStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_statuses_count)
-    create = _SyncOp(post_schedule_statuses)
-    delete = _SyncOp(delete_schedule_statuses_by_id)
-    get = _SyncOp(get_schedule_statuses_by_id)
-    list = _SyncOp(get_schedule_statuses)
-    replace = _SyncOp(put_schedule_statuses_by_id)
-    update = _SyncOp(patch_schedule_statuses_by_id)
-    get_schedule_statuses = _SyncOp(get_schedule_statuses)
-    post_schedule_statuses = _SyncOp(post_schedule_statuses)
-    get_schedule_statuses_count = _SyncOp(get_schedule_statuses_count)
-    get_schedule_statuses_by_id = _SyncOp(get_schedule_statuses_by_id)
-    put_schedule_statuses_by_id = _SyncOp(put_schedule_statuses_by_id)
-    patch_schedule_statuses_by_id = _SyncOp(patch_schedule_statuses_by_id)
-    delete_schedule_statuses_by_id = _SyncOp(delete_schedule_statuses_by_id)
-
-
-class SyncScheduleStatusesInfos(_Bound):
-    """The ``ScheduleStatusesInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_schedule_statuses_info_count)
-    get_schedule_statuses_info_count = _SyncOp(get_schedule_statuses_info_count)
-
-
-class SyncScheduleTypes(_Bound):
-    """The ``ScheduleTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_types_count)
-    create = _SyncOp(post_schedule_types)
-    delete = _SyncOp(delete_schedule_types_by_id)
-    get = _SyncOp(get_schedule_types_by_id)
-    list = _SyncOp(get_schedule_types)
-    replace = _SyncOp(put_schedule_types_by_id)
-    update = _SyncOp(patch_schedule_types_by_id)
-    get_schedule_types = _SyncOp(get_schedule_types)
-    post_schedule_types = _SyncOp(post_schedule_types)
-    get_schedule_types_count = _SyncOp(get_schedule_types_count)
-    get_schedule_types_by_id = _SyncOp(get_schedule_types_by_id)
-    put_schedule_types_by_id = _SyncOp(put_schedule_types_by_id)
-    patch_schedule_types_by_id = _SyncOp(patch_schedule_types_by_id)
-    delete_schedule_types_by_id = _SyncOp(delete_schedule_types_by_id)
-    get_schedule_types_by_id_usages = _SyncOp(get_schedule_types_by_id_usages)
-    get_schedule_types_by_id_usages_list = _SyncOp(get_schedule_types_by_id_usages_list)
-
-
-class SyncScheduleTypesInfo(_Bound):
-    """The ``ScheduleTypesInfo`` resource of a synchronous client."""
-
-    count = _SyncOp(get_schedule_types_info_count)
-    list = _SyncOp(get_schedule_types_info)
-    get_schedule_types_info = _SyncOp(get_schedule_types_info)
-    get_schedule_types_info_count = _SyncOp(get_schedule_types_info_count)
-    get_schedule_types_by_id_info = _SyncOp(get_schedule_types_by_id_info)
-
-
-class SyncSchedule(_Bound):
-    """The ``schedule`` operations of a synchronous client, by resource and by full name."""
-
-    calendar_infos = _Resource(SyncCalendarInfos)
-    calendars = _Resource(SyncCalendars)
-    holiday_infos = _Resource(SyncHolidayInfos)
-    holiday_list_infos = _Resource(SyncHolidayListInfos)
-    holiday_lists = _Resource(SyncHolidayLists)
-    holidays = _Resource(SyncHolidays)
-    portal_calendars = _Resource(SyncPortalCalendars)
-    schedule_colors = _Resource(SyncScheduleColors)
-    schedule_details = _Resource(SyncScheduleDetails)
-    schedule_entries = _Resource(SyncScheduleEntries)
-    schedule_entry_details = _Resource(SyncScheduleEntryDetails)
-    schedule_reminder_time = _Resource(SyncScheduleReminderTimeResource)
-    schedule_status_infos = _Resource(SyncScheduleStatusInfos)
-    schedule_statuses = _Resource(SyncScheduleStatuses)
-    schedule_statuses_infos = _Resource(SyncScheduleStatusesInfos)
-    schedule_types = _Resource(SyncScheduleTypes)
-    schedule_types_info = _Resource(SyncScheduleTypesInfo)
-
-    get_schedule_calendars = _SyncOp(get_schedule_calendars)
-    post_schedule_calendars = _SyncOp(post_schedule_calendars)
-    get_schedule_calendars_count = _SyncOp(get_schedule_calendars_count)
-    get_schedule_calendars_info = _SyncOp(get_schedule_calendars_info)
-    get_schedule_calendars_info_count = _SyncOp(get_schedule_calendars_info_count)
-    get_schedule_calendars_by_id = _SyncOp(get_schedule_calendars_by_id)
-    put_schedule_calendars_by_id = _SyncOp(put_schedule_calendars_by_id)
-    patch_schedule_calendars_by_id = _SyncOp(patch_schedule_calendars_by_id)
-    delete_schedule_calendars_by_id = _SyncOp(delete_schedule_calendars_by_id)
-    post_schedule_calendars_by_id_copy = _SyncOp(post_schedule_calendars_by_id_copy)
-    get_schedule_calendars_by_id_info = _SyncOp(get_schedule_calendars_by_id_info)
-    get_schedule_calendars_by_id_usages = _SyncOp(get_schedule_calendars_by_id_usages)
-    get_schedule_calendars_by_id_usages_list = _SyncOp(get_schedule_calendars_by_id_usages_list)
-    get_schedule_colors = _SyncOp(get_schedule_colors)
-    get_schedule_colors_count = _SyncOp(get_schedule_colors_count)
-    post_schedule_colors_reset = _SyncOp(post_schedule_colors_reset)
-    get_schedule_colors_by_id = _SyncOp(get_schedule_colors_by_id)
-    put_schedule_colors_by_id = _SyncOp(put_schedule_colors_by_id)
-    patch_schedule_colors_by_id = _SyncOp(patch_schedule_colors_by_id)
-    post_schedule_colors_by_id_clear = _SyncOp(post_schedule_colors_by_id_clear)
-    get_schedule_details = _SyncOp(get_schedule_details)
-    get_schedule_details_count = _SyncOp(get_schedule_details_count)
-    get_schedule_details_by_id = _SyncOp(get_schedule_details_by_id)
-    get_schedule_entries = _SyncOp(get_schedule_entries)
-    post_schedule_entries = _SyncOp(post_schedule_entries)
-    get_schedule_entries_count = _SyncOp(get_schedule_entries_count)
-    get_schedule_entries_by_id = _SyncOp(get_schedule_entries_by_id)
-    put_schedule_entries_by_id = _SyncOp(put_schedule_entries_by_id)
-    patch_schedule_entries_by_id = _SyncOp(patch_schedule_entries_by_id)
-    delete_schedule_entries_by_id = _SyncOp(delete_schedule_entries_by_id)
-    delete_schedule_entries_by_id_by_notify_resource = _SyncOp(
-        delete_schedule_entries_by_id_by_notify_resource
-    )
-    get_schedule_entries_by_parent_id_details = _SyncOp(get_schedule_entries_by_parent_id_details)
-    get_schedule_entries_by_parent_id_details_count = _SyncOp(
+    get_schedule_entries_by_parent_id_details = _Op(get_schedule_entries_by_parent_id_details)
+    get_schedule_entries_by_parent_id_details_count = _Op(
         get_schedule_entries_by_parent_id_details_count
     )
-    get_schedule_entries_by_parent_id_details_by_id = _SyncOp(
+    get_schedule_entries_by_parent_id_details_by_id = _Op(
         get_schedule_entries_by_parent_id_details_by_id
     )
-    get_schedule_holiday_lists = _SyncOp(get_schedule_holiday_lists)
-    post_schedule_holiday_lists = _SyncOp(post_schedule_holiday_lists)
-    post_schedule_holiday_lists_copy = _SyncOp(post_schedule_holiday_lists_copy)
-    get_schedule_holiday_lists_count = _SyncOp(get_schedule_holiday_lists_count)
-    get_schedule_holiday_lists_by_id = _SyncOp(get_schedule_holiday_lists_by_id)
-    put_schedule_holiday_lists_by_id = _SyncOp(put_schedule_holiday_lists_by_id)
-    patch_schedule_holiday_lists_by_id = _SyncOp(patch_schedule_holiday_lists_by_id)
-    delete_schedule_holiday_lists_by_id = _SyncOp(delete_schedule_holiday_lists_by_id)
-    get_schedule_holiday_lists_by_id_usages = _SyncOp(get_schedule_holiday_lists_by_id_usages)
-    get_schedule_holiday_lists_by_id_usages_list = _SyncOp(
-        get_schedule_holiday_lists_by_id_usages_list
-    )
-    get_schedule_holiday_lists_by_parent_id_holidays = _SyncOp(
+    get_schedule_holiday_lists = _Op(get_schedule_holiday_lists)
+    post_schedule_holiday_lists = _Op(post_schedule_holiday_lists)
+    post_schedule_holiday_lists_copy = _Op(post_schedule_holiday_lists_copy)
+    get_schedule_holiday_lists_count = _Op(get_schedule_holiday_lists_count)
+    get_schedule_holiday_lists_by_id = _Op(get_schedule_holiday_lists_by_id)
+    put_schedule_holiday_lists_by_id = _Op(put_schedule_holiday_lists_by_id)
+    patch_schedule_holiday_lists_by_id = _Op(patch_schedule_holiday_lists_by_id)
+    delete_schedule_holiday_lists_by_id = _Op(delete_schedule_holiday_lists_by_id)
+    get_schedule_holiday_lists_by_id_usages = _Op(get_schedule_holiday_lists_by_id_usages)
+    get_schedule_holiday_lists_by_id_usages_list = _Op(get_schedule_holiday_lists_by_id_usages_list)
+    get_schedule_holiday_lists_by_parent_id_holidays = _Op(
         get_schedule_holiday_lists_by_parent_id_holidays
     )
-    post_schedule_holiday_lists_by_parent_id_holidays = _SyncOp(
+    post_schedule_holiday_lists_by_parent_id_holidays = _Op(
         post_schedule_holiday_lists_by_parent_id_holidays
     )
-    get_schedule_holiday_lists_by_parent_id_holidays_count = _SyncOp(
+    get_schedule_holiday_lists_by_parent_id_holidays_count = _Op(
         get_schedule_holiday_lists_by_parent_id_holidays_count
     )
-    get_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+    get_schedule_holiday_lists_by_parent_id_holidays_by_id = _Op(
         get_schedule_holiday_lists_by_parent_id_holidays_by_id
     )
-    put_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+    put_schedule_holiday_lists_by_parent_id_holidays_by_id = _Op(
         put_schedule_holiday_lists_by_parent_id_holidays_by_id
     )
-    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = _Op(
         patch_schedule_holiday_lists_by_parent_id_holidays_by_id
     )
-    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = _SyncOp(
+    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = _Op(
         delete_schedule_holiday_lists_by_parent_id_holidays_by_id
     )
-    get_schedule_holidaylists_info = _SyncOp(get_schedule_holidaylists_info)
-    get_schedule_holidaylists_by_id_info = _SyncOp(get_schedule_holidaylists_by_id_info)
-    get_schedule_holidaylists_by_parent_id_holidays_info = _SyncOp(
+    get_schedule_holidaylists_info = _Op(get_schedule_holidaylists_info)
+    get_schedule_holidaylists_by_id_info = _Op(get_schedule_holidaylists_by_id_info)
+    get_schedule_holidaylists_by_parent_id_holidays_info = _Op(
         get_schedule_holidaylists_by_parent_id_holidays_info
     )
-    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = _SyncOp(
+    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = _Op(
         get_schedule_holidaylists_by_parent_id_holidays_by_id_info
     )
-    get_schedule_portalcalendars = _SyncOp(get_schedule_portalcalendars)
-    get_schedule_portalcalendars_count = _SyncOp(get_schedule_portalcalendars_count)
-    get_schedule_portalcalendars_by_id = _SyncOp(get_schedule_portalcalendars_by_id)
-    put_schedule_portalcalendars_by_id = _SyncOp(put_schedule_portalcalendars_by_id)
-    patch_schedule_portalcalendars_by_id = _SyncOp(patch_schedule_portalcalendars_by_id)
-    get_schedule_reminder_times = _SyncOp(get_schedule_reminder_times)
-    get_schedule_reminder_times_count = _SyncOp(get_schedule_reminder_times_count)
-    get_schedule_reminder_times_by_id = _SyncOp(get_schedule_reminder_times_by_id)
-    put_schedule_reminder_times_by_id = _SyncOp(put_schedule_reminder_times_by_id)
-    patch_schedule_reminder_times_by_id = _SyncOp(patch_schedule_reminder_times_by_id)
-    get_schedule_statuses = _SyncOp(get_schedule_statuses)
-    post_schedule_statuses = _SyncOp(post_schedule_statuses)
-    get_schedule_statuses_count = _SyncOp(get_schedule_statuses_count)
-    get_schedule_statuses_info = _SyncOp(get_schedule_statuses_info)
-    get_schedule_statuses_info_count = _SyncOp(get_schedule_statuses_info_count)
-    get_schedule_statuses_by_id = _SyncOp(get_schedule_statuses_by_id)
-    put_schedule_statuses_by_id = _SyncOp(put_schedule_statuses_by_id)
-    patch_schedule_statuses_by_id = _SyncOp(patch_schedule_statuses_by_id)
-    delete_schedule_statuses_by_id = _SyncOp(delete_schedule_statuses_by_id)
-    get_schedule_statuses_by_id_info = _SyncOp(get_schedule_statuses_by_id_info)
-    get_schedule_types = _SyncOp(get_schedule_types)
-    post_schedule_types = _SyncOp(post_schedule_types)
-    get_schedule_types_count = _SyncOp(get_schedule_types_count)
-    get_schedule_types_info = _SyncOp(get_schedule_types_info)
-    get_schedule_types_info_count = _SyncOp(get_schedule_types_info_count)
-    get_schedule_types_by_id = _SyncOp(get_schedule_types_by_id)
-    put_schedule_types_by_id = _SyncOp(put_schedule_types_by_id)
-    patch_schedule_types_by_id = _SyncOp(patch_schedule_types_by_id)
-    delete_schedule_types_by_id = _SyncOp(delete_schedule_types_by_id)
-    get_schedule_types_by_id_info = _SyncOp(get_schedule_types_by_id_info)
-    get_schedule_types_by_id_usages = _SyncOp(get_schedule_types_by_id_usages)
-    get_schedule_types_by_id_usages_list = _SyncOp(get_schedule_types_by_id_usages_list)
+    get_schedule_portalcalendars = _Op(get_schedule_portalcalendars)
+    get_schedule_portalcalendars_count = _Op(get_schedule_portalcalendars_count)
+    get_schedule_portalcalendars_by_id = _Op(get_schedule_portalcalendars_by_id)
+    put_schedule_portalcalendars_by_id = _Op(put_schedule_portalcalendars_by_id)
+    patch_schedule_portalcalendars_by_id = _Op(patch_schedule_portalcalendars_by_id)
+    get_schedule_reminder_times = _Op(get_schedule_reminder_times)
+    get_schedule_reminder_times_count = _Op(get_schedule_reminder_times_count)
+    get_schedule_reminder_times_by_id = _Op(get_schedule_reminder_times_by_id)
+    put_schedule_reminder_times_by_id = _Op(put_schedule_reminder_times_by_id)
+    patch_schedule_reminder_times_by_id = _Op(patch_schedule_reminder_times_by_id)
+    get_schedule_statuses = _Op(get_schedule_statuses)
+    post_schedule_statuses = _Op(post_schedule_statuses)
+    get_schedule_statuses_count = _Op(get_schedule_statuses_count)
+    get_schedule_statuses_info = _Op(get_schedule_statuses_info)
+    get_schedule_statuses_info_count = _Op(get_schedule_statuses_info_count)
+    get_schedule_statuses_by_id = _Op(get_schedule_statuses_by_id)
+    put_schedule_statuses_by_id = _Op(put_schedule_statuses_by_id)
+    patch_schedule_statuses_by_id = _Op(patch_schedule_statuses_by_id)
+    delete_schedule_statuses_by_id = _Op(delete_schedule_statuses_by_id)
+    get_schedule_statuses_by_id_info = _Op(get_schedule_statuses_by_id_info)
+    get_schedule_types = _Op(get_schedule_types)
+    post_schedule_types = _Op(post_schedule_types)
+    get_schedule_types_count = _Op(get_schedule_types_count)
+    get_schedule_types_info = _Op(get_schedule_types_info)
+    get_schedule_types_info_count = _Op(get_schedule_types_info_count)
+    get_schedule_types_by_id = _Op(get_schedule_types_by_id)
+    put_schedule_types_by_id = _Op(put_schedule_types_by_id)
+    patch_schedule_types_by_id = _Op(patch_schedule_types_by_id)
+    delete_schedule_types_by_id = _Op(delete_schedule_types_by_id)
+    get_schedule_types_by_id_info = _Op(get_schedule_types_by_id_info)
+    get_schedule_types_by_id_usages = _Op(get_schedule_types_by_id_usages)
+    get_schedule_types_by_id_usages_list = _Op(get_schedule_types_by_id_usages_list)
 
 
-class AsyncCalendarInfos(_Bound):
-    """The ``CalendarInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_calendars_info_count)
-    list = _AsyncOp(get_schedule_calendars_info)
-    get_schedule_calendars_info = _AsyncOp(get_schedule_calendars_info)
-    get_schedule_calendars_info_count = _AsyncOp(get_schedule_calendars_info_count)
-    get_schedule_calendars_by_id_info = _AsyncOp(get_schedule_calendars_by_id_info)
+# Bound to a client: ``client.schedule`` is a SyncSchedule (or AsyncSchedule),
+# ``client.schedule.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
 
-class AsyncCalendars(_Bound):
-    """The ``Calendars`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_calendars_count)
-    create = _AsyncOp(post_schedule_calendars)
-    delete = _AsyncOp(delete_schedule_calendars_by_id)
-    get = _AsyncOp(get_schedule_calendars_by_id)
-    list = _AsyncOp(get_schedule_calendars)
-    replace = _AsyncOp(put_schedule_calendars_by_id)
-    update = _AsyncOp(patch_schedule_calendars_by_id)
-    get_schedule_calendars = _AsyncOp(get_schedule_calendars)
-    post_schedule_calendars = _AsyncOp(post_schedule_calendars)
-    get_schedule_calendars_count = _AsyncOp(get_schedule_calendars_count)
-    get_schedule_calendars_by_id = _AsyncOp(get_schedule_calendars_by_id)
-    put_schedule_calendars_by_id = _AsyncOp(put_schedule_calendars_by_id)
-    patch_schedule_calendars_by_id = _AsyncOp(patch_schedule_calendars_by_id)
-    delete_schedule_calendars_by_id = _AsyncOp(delete_schedule_calendars_by_id)
-    post_schedule_calendars_by_id_copy = _AsyncOp(post_schedule_calendars_by_id_copy)
-    get_schedule_calendars_by_id_usages = _AsyncOp(get_schedule_calendars_by_id_usages)
-    get_schedule_calendars_by_id_usages_list = _AsyncOp(get_schedule_calendars_by_id_usages_list)
+class SyncSchedule(ScheduleOperations[_Sync]):
+    """The ``schedule`` operations of a synchronous client."""
 
 
-class AsyncHolidayInfos(_Bound):
-    """The ``HolidayInfos`` resource of an asynchronous client."""
+class AsyncSchedule(ScheduleOperations[_Async]):
+    """The ``schedule`` operations of an asynchronous client."""
 
-    list = _AsyncOp(get_schedule_holidaylists_by_parent_id_holidays_info)
-    get_schedule_holidaylists_by_parent_id_holidays_info = _AsyncOp(
-        get_schedule_holidaylists_by_parent_id_holidays_info
-    )
-    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = _AsyncOp(
-        get_schedule_holidaylists_by_parent_id_holidays_by_id_info
-    )
-
-
-class AsyncHolidayListInfos(_Bound):
-    """The ``HolidayListInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_schedule_holidaylists_info)
-    get_schedule_holidaylists_info = _AsyncOp(get_schedule_holidaylists_info)
-    get_schedule_holidaylists_by_id_info = _AsyncOp(get_schedule_holidaylists_by_id_info)
-
-
-class AsyncHolidayLists(_Bound):
-    """The ``HolidayLists`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_holiday_lists_count)
-    create = _AsyncOp(post_schedule_holiday_lists)
-    delete = _AsyncOp(delete_schedule_holiday_lists_by_id)
-    get = _AsyncOp(get_schedule_holiday_lists_by_id)
-    list = _AsyncOp(get_schedule_holiday_lists)
-    replace = _AsyncOp(put_schedule_holiday_lists_by_id)
-    update = _AsyncOp(patch_schedule_holiday_lists_by_id)
-    get_schedule_holiday_lists = _AsyncOp(get_schedule_holiday_lists)
-    post_schedule_holiday_lists = _AsyncOp(post_schedule_holiday_lists)
-    post_schedule_holiday_lists_copy = _AsyncOp(post_schedule_holiday_lists_copy)
-    get_schedule_holiday_lists_count = _AsyncOp(get_schedule_holiday_lists_count)
-    get_schedule_holiday_lists_by_id = _AsyncOp(get_schedule_holiday_lists_by_id)
-    put_schedule_holiday_lists_by_id = _AsyncOp(put_schedule_holiday_lists_by_id)
-    patch_schedule_holiday_lists_by_id = _AsyncOp(patch_schedule_holiday_lists_by_id)
-    delete_schedule_holiday_lists_by_id = _AsyncOp(delete_schedule_holiday_lists_by_id)
-    get_schedule_holiday_lists_by_id_usages = _AsyncOp(get_schedule_holiday_lists_by_id_usages)
-    get_schedule_holiday_lists_by_id_usages_list = _AsyncOp(
-        get_schedule_holiday_lists_by_id_usages_list
-    )
-
-
-class AsyncHolidays(_Bound):
-    """The ``Holidays`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_holiday_lists_by_parent_id_holidays_count)
-    create = _AsyncOp(post_schedule_holiday_lists_by_parent_id_holidays)
-    delete = _AsyncOp(delete_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    get = _AsyncOp(get_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    list = _AsyncOp(get_schedule_holiday_lists_by_parent_id_holidays)
-    replace = _AsyncOp(put_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    update = _AsyncOp(patch_schedule_holiday_lists_by_parent_id_holidays_by_id)
-    get_schedule_holiday_lists_by_parent_id_holidays = _AsyncOp(
-        get_schedule_holiday_lists_by_parent_id_holidays
-    )
-    post_schedule_holiday_lists_by_parent_id_holidays = _AsyncOp(
-        post_schedule_holiday_lists_by_parent_id_holidays
-    )
-    get_schedule_holiday_lists_by_parent_id_holidays_count = _AsyncOp(
-        get_schedule_holiday_lists_by_parent_id_holidays_count
-    )
-    get_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
-        get_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-    put_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
-        put_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
-        patch_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
-        delete_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-
-
-class AsyncPortalCalendars(_Bound):
-    """The ``PortalCalendars`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_portalcalendars_count)
-    get = _AsyncOp(get_schedule_portalcalendars_by_id)
-    list = _AsyncOp(get_schedule_portalcalendars)
-    replace = _AsyncOp(put_schedule_portalcalendars_by_id)
-    update = _AsyncOp(patch_schedule_portalcalendars_by_id)
-    get_schedule_portalcalendars = _AsyncOp(get_schedule_portalcalendars)
-    get_schedule_portalcalendars_count = _AsyncOp(get_schedule_portalcalendars_count)
-    get_schedule_portalcalendars_by_id = _AsyncOp(get_schedule_portalcalendars_by_id)
-    put_schedule_portalcalendars_by_id = _AsyncOp(put_schedule_portalcalendars_by_id)
-    patch_schedule_portalcalendars_by_id = _AsyncOp(patch_schedule_portalcalendars_by_id)
-
-
-class AsyncScheduleColors(_Bound):
-    """The ``ScheduleColors`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_colors_count)
-    get = _AsyncOp(get_schedule_colors_by_id)
-    list = _AsyncOp(get_schedule_colors)
-    replace = _AsyncOp(put_schedule_colors_by_id)
-    update = _AsyncOp(patch_schedule_colors_by_id)
-    get_schedule_colors = _AsyncOp(get_schedule_colors)
-    get_schedule_colors_count = _AsyncOp(get_schedule_colors_count)
-    post_schedule_colors_reset = _AsyncOp(post_schedule_colors_reset)
-    get_schedule_colors_by_id = _AsyncOp(get_schedule_colors_by_id)
-    put_schedule_colors_by_id = _AsyncOp(put_schedule_colors_by_id)
-    patch_schedule_colors_by_id = _AsyncOp(patch_schedule_colors_by_id)
-    post_schedule_colors_by_id_clear = _AsyncOp(post_schedule_colors_by_id_clear)
-
-
-class AsyncScheduleDetails(_Bound):
-    """The ``ScheduleDetails`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_entries_by_parent_id_details_count)
-    get = _AsyncOp(get_schedule_entries_by_parent_id_details_by_id)
-    list = _AsyncOp(get_schedule_entries_by_parent_id_details)
-    get_schedule_entries_by_parent_id_details = _AsyncOp(get_schedule_entries_by_parent_id_details)
-    get_schedule_entries_by_parent_id_details_count = _AsyncOp(
-        get_schedule_entries_by_parent_id_details_count
-    )
-    get_schedule_entries_by_parent_id_details_by_id = _AsyncOp(
-        get_schedule_entries_by_parent_id_details_by_id
-    )
-
-
-class AsyncScheduleEntries(_Bound):
-    """The ``ScheduleEntries`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_entries_count)
-    create = _AsyncOp(post_schedule_entries)
-    delete = _AsyncOp(delete_schedule_entries_by_id)
-    get = _AsyncOp(get_schedule_entries_by_id)
-    list = _AsyncOp(get_schedule_entries)
-    replace = _AsyncOp(put_schedule_entries_by_id)
-    update = _AsyncOp(patch_schedule_entries_by_id)
-    get_schedule_entries = _AsyncOp(get_schedule_entries)
-    post_schedule_entries = _AsyncOp(post_schedule_entries)
-    get_schedule_entries_count = _AsyncOp(get_schedule_entries_count)
-    get_schedule_entries_by_id = _AsyncOp(get_schedule_entries_by_id)
-    put_schedule_entries_by_id = _AsyncOp(put_schedule_entries_by_id)
-    patch_schedule_entries_by_id = _AsyncOp(patch_schedule_entries_by_id)
-    delete_schedule_entries_by_id = _AsyncOp(delete_schedule_entries_by_id)
-    delete_schedule_entries_by_id_by_notify_resource = _AsyncOp(
-        delete_schedule_entries_by_id_by_notify_resource
-    )
-
-
-class AsyncScheduleEntryDetails(_Bound):
-    """The ``ScheduleEntryDetails`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_details_count)
-    get = _AsyncOp(get_schedule_details_by_id)
-    list = _AsyncOp(get_schedule_details)
-    get_schedule_details = _AsyncOp(get_schedule_details)
-    get_schedule_details_count = _AsyncOp(get_schedule_details_count)
-    get_schedule_details_by_id = _AsyncOp(get_schedule_details_by_id)
-
-
-class AsyncScheduleReminderTimeResource(_Bound):
-    """The ``ScheduleReminderTime`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_reminder_times_count)
-    get = _AsyncOp(get_schedule_reminder_times_by_id)
-    list = _AsyncOp(get_schedule_reminder_times)
-    replace = _AsyncOp(put_schedule_reminder_times_by_id)
-    update = _AsyncOp(patch_schedule_reminder_times_by_id)
-    get_schedule_reminder_times = _AsyncOp(get_schedule_reminder_times)
-    get_schedule_reminder_times_count = _AsyncOp(get_schedule_reminder_times_count)
-    get_schedule_reminder_times_by_id = _AsyncOp(get_schedule_reminder_times_by_id)
-    put_schedule_reminder_times_by_id = _AsyncOp(put_schedule_reminder_times_by_id)
-    patch_schedule_reminder_times_by_id = _AsyncOp(patch_schedule_reminder_times_by_id)
-
-
-class AsyncScheduleStatusInfos(_Bound):
-    """The ``ScheduleStatusInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_schedule_statuses_info)
-    get_schedule_statuses_info = _AsyncOp(get_schedule_statuses_info)
-    get_schedule_statuses_by_id_info = _AsyncOp(get_schedule_statuses_by_id_info)
-
-
-class AsyncScheduleStatuses(_Bound):
-    """The ``ScheduleStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_statuses_count)
-    create = _AsyncOp(post_schedule_statuses)
-    delete = _AsyncOp(delete_schedule_statuses_by_id)
-    get = _AsyncOp(get_schedule_statuses_by_id)
-    list = _AsyncOp(get_schedule_statuses)
-    replace = _AsyncOp(put_schedule_statuses_by_id)
-    update = _AsyncOp(patch_schedule_statuses_by_id)
-    get_schedule_statuses = _AsyncOp(get_schedule_statuses)
-    post_schedule_statuses = _AsyncOp(post_schedule_statuses)
-    get_schedule_statuses_count = _AsyncOp(get_schedule_statuses_count)
-    get_schedule_statuses_by_id = _AsyncOp(get_schedule_statuses_by_id)
-    put_schedule_statuses_by_id = _AsyncOp(put_schedule_statuses_by_id)
-    patch_schedule_statuses_by_id = _AsyncOp(patch_schedule_statuses_by_id)
-    delete_schedule_statuses_by_id = _AsyncOp(delete_schedule_statuses_by_id)
-
-
-class AsyncScheduleStatusesInfos(_Bound):
-    """The ``ScheduleStatusesInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_schedule_statuses_info_count)
-    get_schedule_statuses_info_count = _AsyncOp(get_schedule_statuses_info_count)
-
-
-class AsyncScheduleTypes(_Bound):
-    """The ``ScheduleTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_types_count)
-    create = _AsyncOp(post_schedule_types)
-    delete = _AsyncOp(delete_schedule_types_by_id)
-    get = _AsyncOp(get_schedule_types_by_id)
-    list = _AsyncOp(get_schedule_types)
-    replace = _AsyncOp(put_schedule_types_by_id)
-    update = _AsyncOp(patch_schedule_types_by_id)
-    get_schedule_types = _AsyncOp(get_schedule_types)
-    post_schedule_types = _AsyncOp(post_schedule_types)
-    get_schedule_types_count = _AsyncOp(get_schedule_types_count)
-    get_schedule_types_by_id = _AsyncOp(get_schedule_types_by_id)
-    put_schedule_types_by_id = _AsyncOp(put_schedule_types_by_id)
-    patch_schedule_types_by_id = _AsyncOp(patch_schedule_types_by_id)
-    delete_schedule_types_by_id = _AsyncOp(delete_schedule_types_by_id)
-    get_schedule_types_by_id_usages = _AsyncOp(get_schedule_types_by_id_usages)
-    get_schedule_types_by_id_usages_list = _AsyncOp(get_schedule_types_by_id_usages_list)
-
-
-class AsyncScheduleTypesInfo(_Bound):
-    """The ``ScheduleTypesInfo`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_schedule_types_info_count)
-    list = _AsyncOp(get_schedule_types_info)
-    get_schedule_types_info = _AsyncOp(get_schedule_types_info)
-    get_schedule_types_info_count = _AsyncOp(get_schedule_types_info_count)
-    get_schedule_types_by_id_info = _AsyncOp(get_schedule_types_by_id_info)
-
-
-class AsyncSchedule(_Bound):
-    """The ``schedule`` operations of an asynchronous client, by resource and by full name."""
-
-    calendar_infos = _Resource(AsyncCalendarInfos)
-    calendars = _Resource(AsyncCalendars)
-    holiday_infos = _Resource(AsyncHolidayInfos)
-    holiday_list_infos = _Resource(AsyncHolidayListInfos)
-    holiday_lists = _Resource(AsyncHolidayLists)
-    holidays = _Resource(AsyncHolidays)
-    portal_calendars = _Resource(AsyncPortalCalendars)
-    schedule_colors = _Resource(AsyncScheduleColors)
-    schedule_details = _Resource(AsyncScheduleDetails)
-    schedule_entries = _Resource(AsyncScheduleEntries)
-    schedule_entry_details = _Resource(AsyncScheduleEntryDetails)
-    schedule_reminder_time = _Resource(AsyncScheduleReminderTimeResource)
-    schedule_status_infos = _Resource(AsyncScheduleStatusInfos)
-    schedule_statuses = _Resource(AsyncScheduleStatuses)
-    schedule_statuses_infos = _Resource(AsyncScheduleStatusesInfos)
-    schedule_types = _Resource(AsyncScheduleTypes)
-    schedule_types_info = _Resource(AsyncScheduleTypesInfo)
-
-    get_schedule_calendars = _AsyncOp(get_schedule_calendars)
-    post_schedule_calendars = _AsyncOp(post_schedule_calendars)
-    get_schedule_calendars_count = _AsyncOp(get_schedule_calendars_count)
-    get_schedule_calendars_info = _AsyncOp(get_schedule_calendars_info)
-    get_schedule_calendars_info_count = _AsyncOp(get_schedule_calendars_info_count)
-    get_schedule_calendars_by_id = _AsyncOp(get_schedule_calendars_by_id)
-    put_schedule_calendars_by_id = _AsyncOp(put_schedule_calendars_by_id)
-    patch_schedule_calendars_by_id = _AsyncOp(patch_schedule_calendars_by_id)
-    delete_schedule_calendars_by_id = _AsyncOp(delete_schedule_calendars_by_id)
-    post_schedule_calendars_by_id_copy = _AsyncOp(post_schedule_calendars_by_id_copy)
-    get_schedule_calendars_by_id_info = _AsyncOp(get_schedule_calendars_by_id_info)
-    get_schedule_calendars_by_id_usages = _AsyncOp(get_schedule_calendars_by_id_usages)
-    get_schedule_calendars_by_id_usages_list = _AsyncOp(get_schedule_calendars_by_id_usages_list)
-    get_schedule_colors = _AsyncOp(get_schedule_colors)
-    get_schedule_colors_count = _AsyncOp(get_schedule_colors_count)
-    post_schedule_colors_reset = _AsyncOp(post_schedule_colors_reset)
-    get_schedule_colors_by_id = _AsyncOp(get_schedule_colors_by_id)
-    put_schedule_colors_by_id = _AsyncOp(put_schedule_colors_by_id)
-    patch_schedule_colors_by_id = _AsyncOp(patch_schedule_colors_by_id)
-    post_schedule_colors_by_id_clear = _AsyncOp(post_schedule_colors_by_id_clear)
-    get_schedule_details = _AsyncOp(get_schedule_details)
-    get_schedule_details_count = _AsyncOp(get_schedule_details_count)
-    get_schedule_details_by_id = _AsyncOp(get_schedule_details_by_id)
-    get_schedule_entries = _AsyncOp(get_schedule_entries)
-    post_schedule_entries = _AsyncOp(post_schedule_entries)
-    get_schedule_entries_count = _AsyncOp(get_schedule_entries_count)
-    get_schedule_entries_by_id = _AsyncOp(get_schedule_entries_by_id)
-    put_schedule_entries_by_id = _AsyncOp(put_schedule_entries_by_id)
-    patch_schedule_entries_by_id = _AsyncOp(patch_schedule_entries_by_id)
-    delete_schedule_entries_by_id = _AsyncOp(delete_schedule_entries_by_id)
-    delete_schedule_entries_by_id_by_notify_resource = _AsyncOp(
-        delete_schedule_entries_by_id_by_notify_resource
-    )
-    get_schedule_entries_by_parent_id_details = _AsyncOp(get_schedule_entries_by_parent_id_details)
-    get_schedule_entries_by_parent_id_details_count = _AsyncOp(
-        get_schedule_entries_by_parent_id_details_count
-    )
-    get_schedule_entries_by_parent_id_details_by_id = _AsyncOp(
-        get_schedule_entries_by_parent_id_details_by_id
-    )
-    get_schedule_holiday_lists = _AsyncOp(get_schedule_holiday_lists)
-    post_schedule_holiday_lists = _AsyncOp(post_schedule_holiday_lists)
-    post_schedule_holiday_lists_copy = _AsyncOp(post_schedule_holiday_lists_copy)
-    get_schedule_holiday_lists_count = _AsyncOp(get_schedule_holiday_lists_count)
-    get_schedule_holiday_lists_by_id = _AsyncOp(get_schedule_holiday_lists_by_id)
-    put_schedule_holiday_lists_by_id = _AsyncOp(put_schedule_holiday_lists_by_id)
-    patch_schedule_holiday_lists_by_id = _AsyncOp(patch_schedule_holiday_lists_by_id)
-    delete_schedule_holiday_lists_by_id = _AsyncOp(delete_schedule_holiday_lists_by_id)
-    get_schedule_holiday_lists_by_id_usages = _AsyncOp(get_schedule_holiday_lists_by_id_usages)
-    get_schedule_holiday_lists_by_id_usages_list = _AsyncOp(
-        get_schedule_holiday_lists_by_id_usages_list
-    )
-    get_schedule_holiday_lists_by_parent_id_holidays = _AsyncOp(
-        get_schedule_holiday_lists_by_parent_id_holidays
-    )
-    post_schedule_holiday_lists_by_parent_id_holidays = _AsyncOp(
-        post_schedule_holiday_lists_by_parent_id_holidays
-    )
-    get_schedule_holiday_lists_by_parent_id_holidays_count = _AsyncOp(
-        get_schedule_holiday_lists_by_parent_id_holidays_count
-    )
-    get_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
-        get_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-    put_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
-        put_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-    patch_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
-        patch_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-    delete_schedule_holiday_lists_by_parent_id_holidays_by_id = _AsyncOp(
-        delete_schedule_holiday_lists_by_parent_id_holidays_by_id
-    )
-    get_schedule_holidaylists_info = _AsyncOp(get_schedule_holidaylists_info)
-    get_schedule_holidaylists_by_id_info = _AsyncOp(get_schedule_holidaylists_by_id_info)
-    get_schedule_holidaylists_by_parent_id_holidays_info = _AsyncOp(
-        get_schedule_holidaylists_by_parent_id_holidays_info
-    )
-    get_schedule_holidaylists_by_parent_id_holidays_by_id_info = _AsyncOp(
-        get_schedule_holidaylists_by_parent_id_holidays_by_id_info
-    )
-    get_schedule_portalcalendars = _AsyncOp(get_schedule_portalcalendars)
-    get_schedule_portalcalendars_count = _AsyncOp(get_schedule_portalcalendars_count)
-    get_schedule_portalcalendars_by_id = _AsyncOp(get_schedule_portalcalendars_by_id)
-    put_schedule_portalcalendars_by_id = _AsyncOp(put_schedule_portalcalendars_by_id)
-    patch_schedule_portalcalendars_by_id = _AsyncOp(patch_schedule_portalcalendars_by_id)
-    get_schedule_reminder_times = _AsyncOp(get_schedule_reminder_times)
-    get_schedule_reminder_times_count = _AsyncOp(get_schedule_reminder_times_count)
-    get_schedule_reminder_times_by_id = _AsyncOp(get_schedule_reminder_times_by_id)
-    put_schedule_reminder_times_by_id = _AsyncOp(put_schedule_reminder_times_by_id)
-    patch_schedule_reminder_times_by_id = _AsyncOp(patch_schedule_reminder_times_by_id)
-    get_schedule_statuses = _AsyncOp(get_schedule_statuses)
-    post_schedule_statuses = _AsyncOp(post_schedule_statuses)
-    get_schedule_statuses_count = _AsyncOp(get_schedule_statuses_count)
-    get_schedule_statuses_info = _AsyncOp(get_schedule_statuses_info)
-    get_schedule_statuses_info_count = _AsyncOp(get_schedule_statuses_info_count)
-    get_schedule_statuses_by_id = _AsyncOp(get_schedule_statuses_by_id)
-    put_schedule_statuses_by_id = _AsyncOp(put_schedule_statuses_by_id)
-    patch_schedule_statuses_by_id = _AsyncOp(patch_schedule_statuses_by_id)
-    delete_schedule_statuses_by_id = _AsyncOp(delete_schedule_statuses_by_id)
-    get_schedule_statuses_by_id_info = _AsyncOp(get_schedule_statuses_by_id_info)
-    get_schedule_types = _AsyncOp(get_schedule_types)
-    post_schedule_types = _AsyncOp(post_schedule_types)
-    get_schedule_types_count = _AsyncOp(get_schedule_types_count)
-    get_schedule_types_info = _AsyncOp(get_schedule_types_info)
-    get_schedule_types_info_count = _AsyncOp(get_schedule_types_info_count)
-    get_schedule_types_by_id = _AsyncOp(get_schedule_types_by_id)
-    put_schedule_types_by_id = _AsyncOp(put_schedule_types_by_id)
-    patch_schedule_types_by_id = _AsyncOp(patch_schedule_types_by_id)
-    delete_schedule_types_by_id = _AsyncOp(delete_schedule_types_by_id)
-    get_schedule_types_by_id_info = _AsyncOp(get_schedule_types_by_id_info)
-    get_schedule_types_by_id_usages = _AsyncOp(get_schedule_types_by_id_usages)
-    get_schedule_types_by_id_usages_list = _AsyncOp(get_schedule_types_by_id_usages_list)
+    _async = True
 
 
 #: The classes a client exposes as ``client.schedule``.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -10391,1330 +10393,1212 @@ def get_service_tickets_by_parent_id_timeentries_count(
     )
 
 
-class BoardAutoAssignResources:
-    """The ``BoardAutoAssignResources`` resource."""
+class BoardAutoAssignResources(_Bound[_M]):
+    """The ``BoardAutoAssignResources`` resource: ``client.service.board_auto_assign_resources``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_auto_assign_resources_count)
-    create = staticmethod(post_service_boards_by_parent_id_auto_assign_resources)
-    delete = staticmethod(delete_service_boards_by_parent_id_auto_assign_resources_by_id)
-    get = staticmethod(get_service_boards_by_parent_id_auto_assign_resources_by_id)
-    list = staticmethod(get_service_boards_by_parent_id_auto_assign_resources)
-    replace = staticmethod(put_service_boards_by_parent_id_auto_assign_resources_by_id)
-    update = staticmethod(patch_service_boards_by_parent_id_auto_assign_resources_by_id)
-    get_service_boards_by_parent_id_auto_assign_resources = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_auto_assign_resources_count)
+    create = _Op(post_service_boards_by_parent_id_auto_assign_resources)
+    delete = _Op(delete_service_boards_by_parent_id_auto_assign_resources_by_id)
+    get = _Op(get_service_boards_by_parent_id_auto_assign_resources_by_id)
+    list = _Op(get_service_boards_by_parent_id_auto_assign_resources)
+    replace = _Op(put_service_boards_by_parent_id_auto_assign_resources_by_id)
+    update = _Op(patch_service_boards_by_parent_id_auto_assign_resources_by_id)
+    get_service_boards_by_parent_id_auto_assign_resources = _Op(
         get_service_boards_by_parent_id_auto_assign_resources
     )
-    post_service_boards_by_parent_id_auto_assign_resources = staticmethod(
+    post_service_boards_by_parent_id_auto_assign_resources = _Op(
         post_service_boards_by_parent_id_auto_assign_resources
     )
-    get_service_boards_by_parent_id_auto_assign_resources_count = staticmethod(
+    get_service_boards_by_parent_id_auto_assign_resources_count = _Op(
         get_service_boards_by_parent_id_auto_assign_resources_count
     )
-    get_service_boards_by_parent_id_auto_assign_resources_by_id = staticmethod(
+    get_service_boards_by_parent_id_auto_assign_resources_by_id = _Op(
         get_service_boards_by_parent_id_auto_assign_resources_by_id
     )
-    put_service_boards_by_parent_id_auto_assign_resources_by_id = staticmethod(
+    put_service_boards_by_parent_id_auto_assign_resources_by_id = _Op(
         put_service_boards_by_parent_id_auto_assign_resources_by_id
     )
-    patch_service_boards_by_parent_id_auto_assign_resources_by_id = staticmethod(
+    patch_service_boards_by_parent_id_auto_assign_resources_by_id = _Op(
         patch_service_boards_by_parent_id_auto_assign_resources_by_id
     )
-    delete_service_boards_by_parent_id_auto_assign_resources_by_id = staticmethod(
+    delete_service_boards_by_parent_id_auto_assign_resources_by_id = _Op(
         delete_service_boards_by_parent_id_auto_assign_resources_by_id
     )
 
 
-class BoardAutoTemplates:
-    """The ``BoardAutoTemplates`` resource."""
+class BoardAutoTemplates(_Bound[_M]):
+    """The ``BoardAutoTemplates`` resource: ``client.service.board_auto_templates``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_auto_templates_count)
-    create = staticmethod(post_service_boards_by_parent_id_auto_templates)
-    delete = staticmethod(delete_service_boards_by_parent_id_auto_templates_by_id)
-    get = staticmethod(get_service_boards_by_parent_id_auto_templates_by_id)
-    list = staticmethod(get_service_boards_by_parent_id_auto_templates)
-    replace = staticmethod(put_service_boards_by_parent_id_auto_templates_by_id)
-    update = staticmethod(patch_service_boards_by_parent_id_auto_templates_by_id)
-    get_service_boards_by_parent_id_auto_templates = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_auto_templates_count)
+    create = _Op(post_service_boards_by_parent_id_auto_templates)
+    delete = _Op(delete_service_boards_by_parent_id_auto_templates_by_id)
+    get = _Op(get_service_boards_by_parent_id_auto_templates_by_id)
+    list = _Op(get_service_boards_by_parent_id_auto_templates)
+    replace = _Op(put_service_boards_by_parent_id_auto_templates_by_id)
+    update = _Op(patch_service_boards_by_parent_id_auto_templates_by_id)
+    get_service_boards_by_parent_id_auto_templates = _Op(
         get_service_boards_by_parent_id_auto_templates
     )
-    post_service_boards_by_parent_id_auto_templates = staticmethod(
+    post_service_boards_by_parent_id_auto_templates = _Op(
         post_service_boards_by_parent_id_auto_templates
     )
-    get_service_boards_by_parent_id_auto_templates_count = staticmethod(
+    get_service_boards_by_parent_id_auto_templates_count = _Op(
         get_service_boards_by_parent_id_auto_templates_count
     )
-    get_service_boards_by_parent_id_auto_templates_by_id = staticmethod(
+    get_service_boards_by_parent_id_auto_templates_by_id = _Op(
         get_service_boards_by_parent_id_auto_templates_by_id
     )
-    put_service_boards_by_parent_id_auto_templates_by_id = staticmethod(
+    put_service_boards_by_parent_id_auto_templates_by_id = _Op(
         put_service_boards_by_parent_id_auto_templates_by_id
     )
-    patch_service_boards_by_parent_id_auto_templates_by_id = staticmethod(
+    patch_service_boards_by_parent_id_auto_templates_by_id = _Op(
         patch_service_boards_by_parent_id_auto_templates_by_id
     )
-    delete_service_boards_by_parent_id_auto_templates_by_id = staticmethod(
+    delete_service_boards_by_parent_id_auto_templates_by_id = _Op(
         delete_service_boards_by_parent_id_auto_templates_by_id
     )
 
 
-class BoardExcludedMembers:
-    """The ``BoardExcludedMembers`` resource."""
+class BoardExcludedMembers(_Bound[_M]):
+    """The ``BoardExcludedMembers`` resource: ``client.service.board_excluded_members``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_excluded_members_count)
-    create = staticmethod(post_service_boards_by_parent_id_excluded_members)
-    delete = staticmethod(delete_service_boards_by_parent_id_excluded_members_by_id)
-    get = staticmethod(get_service_boards_by_parent_id_excluded_members_by_id)
-    list = staticmethod(get_service_boards_by_parent_id_excluded_members)
-    get_service_boards_by_parent_id_excluded_members = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_excluded_members_count)
+    create = _Op(post_service_boards_by_parent_id_excluded_members)
+    delete = _Op(delete_service_boards_by_parent_id_excluded_members_by_id)
+    get = _Op(get_service_boards_by_parent_id_excluded_members_by_id)
+    list = _Op(get_service_boards_by_parent_id_excluded_members)
+    get_service_boards_by_parent_id_excluded_members = _Op(
         get_service_boards_by_parent_id_excluded_members
     )
-    post_service_boards_by_parent_id_excluded_members = staticmethod(
+    post_service_boards_by_parent_id_excluded_members = _Op(
         post_service_boards_by_parent_id_excluded_members
     )
-    get_service_boards_by_parent_id_excluded_members_count = staticmethod(
+    get_service_boards_by_parent_id_excluded_members_count = _Op(
         get_service_boards_by_parent_id_excluded_members_count
     )
-    get_service_boards_by_parent_id_excluded_members_by_id = staticmethod(
+    get_service_boards_by_parent_id_excluded_members_by_id = _Op(
         get_service_boards_by_parent_id_excluded_members_by_id
     )
-    delete_service_boards_by_parent_id_excluded_members_by_id = staticmethod(
+    delete_service_boards_by_parent_id_excluded_members_by_id = _Op(
         delete_service_boards_by_parent_id_excluded_members_by_id
     )
 
 
-class BoardInfos:
-    """The ``BoardInfos`` resource."""
+class BoardInfos(_Bound[_M]):
+    """The ``BoardInfos`` resource: ``client.service.board_infos``."""
 
-    count = staticmethod(get_service_info_boards_count)
-    get = staticmethod(get_service_info_boards_by_id)
-    list = staticmethod(get_service_info_boards)
-    get_service_info_boards = staticmethod(get_service_info_boards)
-    get_service_info_boards_active = staticmethod(get_service_info_boards_active)
-    get_service_info_boards_count = staticmethod(get_service_info_boards_count)
-    get_service_info_boards_by_id = staticmethod(get_service_info_boards_by_id)
+    count = _Op(get_service_info_boards_count)
+    get = _Op(get_service_info_boards_by_id)
+    list = _Op(get_service_info_boards)
+    get_service_info_boards = _Op(get_service_info_boards)
+    get_service_info_boards_active = _Op(get_service_info_boards_active)
+    get_service_info_boards_count = _Op(get_service_info_boards_count)
+    get_service_info_boards_by_id = _Op(get_service_info_boards_by_id)
 
 
-class BoardItemAssociations:
-    """The ``BoardItemAssociations`` resource."""
+class BoardItemAssociations(_Bound[_M]):
+    """The ``BoardItemAssociations`` resource: ``client.service.board_item_associations``."""
 
-    count = staticmethod(get_service_boards_by_grandparent_id_items_by_parent_id_associations_count)
-    get = staticmethod(get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id)
-    list = staticmethod(get_service_boards_by_grandparent_id_items_by_parent_id_associations)
-    replace = staticmethod(
-        put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    update = staticmethod(
-        patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations = staticmethod(
+    count = _Op(get_service_boards_by_grandparent_id_items_by_parent_id_associations_count)
+    get = _Op(get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id)
+    list = _Op(get_service_boards_by_grandparent_id_items_by_parent_id_associations)
+    replace = _Op(put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id)
+    update = _Op(patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id)
+    get_service_boards_by_grandparent_id_items_by_parent_id_associations = _Op(
         get_service_boards_by_grandparent_id_items_by_parent_id_associations
     )
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations_count = staticmethod(
+    get_service_boards_by_grandparent_id_items_by_parent_id_associations_count = _Op(
         get_service_boards_by_grandparent_id_items_by_parent_id_associations_count
     )
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = staticmethod(
+    get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _Op(
         get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
     )
-    put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = staticmethod(
+    put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _Op(
         put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
     )
-    patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = staticmethod(
+    patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _Op(
         patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
     )
 
 
-class BoardItems:
-    """The ``BoardItems`` resource."""
+class BoardItems(_Bound[_M]):
+    """The ``BoardItems`` resource: ``client.service.board_items``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_items_count)
-    create = staticmethod(post_service_boards_by_parent_id_items)
-    delete = staticmethod(delete_service_boards_by_parent_id_items_by_id)
-    get = staticmethod(get_service_boards_by_parent_id_items_by_id)
-    list = staticmethod(get_service_boards_by_parent_id_items)
-    replace = staticmethod(put_service_boards_by_parent_id_items_by_id)
-    update = staticmethod(patch_service_boards_by_parent_id_items_by_id)
-    get_service_boards_by_parent_id_items = staticmethod(get_service_boards_by_parent_id_items)
-    post_service_boards_by_parent_id_items = staticmethod(post_service_boards_by_parent_id_items)
-    get_service_boards_by_parent_id_items_count = staticmethod(
-        get_service_boards_by_parent_id_items_count
-    )
-    get_service_boards_by_parent_id_items_by_id = staticmethod(
-        get_service_boards_by_parent_id_items_by_id
-    )
-    put_service_boards_by_parent_id_items_by_id = staticmethod(
-        put_service_boards_by_parent_id_items_by_id
-    )
-    patch_service_boards_by_parent_id_items_by_id = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_items_count)
+    create = _Op(post_service_boards_by_parent_id_items)
+    delete = _Op(delete_service_boards_by_parent_id_items_by_id)
+    get = _Op(get_service_boards_by_parent_id_items_by_id)
+    list = _Op(get_service_boards_by_parent_id_items)
+    replace = _Op(put_service_boards_by_parent_id_items_by_id)
+    update = _Op(patch_service_boards_by_parent_id_items_by_id)
+    get_service_boards_by_parent_id_items = _Op(get_service_boards_by_parent_id_items)
+    post_service_boards_by_parent_id_items = _Op(post_service_boards_by_parent_id_items)
+    get_service_boards_by_parent_id_items_count = _Op(get_service_boards_by_parent_id_items_count)
+    get_service_boards_by_parent_id_items_by_id = _Op(get_service_boards_by_parent_id_items_by_id)
+    put_service_boards_by_parent_id_items_by_id = _Op(put_service_boards_by_parent_id_items_by_id)
+    patch_service_boards_by_parent_id_items_by_id = _Op(
         patch_service_boards_by_parent_id_items_by_id
     )
-    delete_service_boards_by_parent_id_items_by_id = staticmethod(
+    delete_service_boards_by_parent_id_items_by_id = _Op(
         delete_service_boards_by_parent_id_items_by_id
     )
-    get_service_boards_by_parent_id_items_by_id_usages = staticmethod(
+    get_service_boards_by_parent_id_items_by_id_usages = _Op(
         get_service_boards_by_parent_id_items_by_id_usages
     )
-    get_service_boards_by_parent_id_items_by_id_usages_list = staticmethod(
+    get_service_boards_by_parent_id_items_by_id_usages_list = _Op(
         get_service_boards_by_parent_id_items_by_id_usages_list
     )
 
 
-class BoardNotifications:
-    """The ``BoardNotifications`` resource."""
+class BoardNotifications(_Bound[_M]):
+    """The ``BoardNotifications`` resource: ``client.service.board_notifications``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_notifications_count)
-    create = staticmethod(post_service_boards_by_parent_id_notifications)
-    delete = staticmethod(delete_service_boards_by_parent_id_notifications_by_id)
-    get = staticmethod(get_service_boards_by_parent_id_notifications_by_id)
-    list = staticmethod(get_service_boards_by_parent_id_notifications)
-    replace = staticmethod(put_service_boards_by_parent_id_notifications_by_id)
-    update = staticmethod(patch_service_boards_by_parent_id_notifications_by_id)
-    get_service_boards_by_parent_id_notifications = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_notifications_count)
+    create = _Op(post_service_boards_by_parent_id_notifications)
+    delete = _Op(delete_service_boards_by_parent_id_notifications_by_id)
+    get = _Op(get_service_boards_by_parent_id_notifications_by_id)
+    list = _Op(get_service_boards_by_parent_id_notifications)
+    replace = _Op(put_service_boards_by_parent_id_notifications_by_id)
+    update = _Op(patch_service_boards_by_parent_id_notifications_by_id)
+    get_service_boards_by_parent_id_notifications = _Op(
         get_service_boards_by_parent_id_notifications
     )
-    post_service_boards_by_parent_id_notifications = staticmethod(
+    post_service_boards_by_parent_id_notifications = _Op(
         post_service_boards_by_parent_id_notifications
     )
-    get_service_boards_by_parent_id_notifications_count = staticmethod(
+    get_service_boards_by_parent_id_notifications_count = _Op(
         get_service_boards_by_parent_id_notifications_count
     )
-    get_service_boards_by_parent_id_notifications_by_id = staticmethod(
+    get_service_boards_by_parent_id_notifications_by_id = _Op(
         get_service_boards_by_parent_id_notifications_by_id
     )
-    put_service_boards_by_parent_id_notifications_by_id = staticmethod(
+    put_service_boards_by_parent_id_notifications_by_id = _Op(
         put_service_boards_by_parent_id_notifications_by_id
     )
-    patch_service_boards_by_parent_id_notifications_by_id = staticmethod(
+    patch_service_boards_by_parent_id_notifications_by_id = _Op(
         patch_service_boards_by_parent_id_notifications_by_id
     )
-    delete_service_boards_by_parent_id_notifications_by_id = staticmethod(
+    delete_service_boards_by_parent_id_notifications_by_id = _Op(
         delete_service_boards_by_parent_id_notifications_by_id
     )
 
 
-class BoardSkillMappings:
-    """The ``BoardSkillMappings`` resource."""
+class BoardSkillMappings(_Bound[_M]):
+    """The ``BoardSkillMappings`` resource: ``client.service.board_skill_mappings``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_skill_mappings_count)
-    create = staticmethod(post_service_boards_by_parent_id_skill_mappings)
-    delete = staticmethod(delete_service_boards_by_parent_id_skill_mappings_by_id)
-    get = staticmethod(get_service_boards_by_parent_id_skill_mappings_by_id)
-    list = staticmethod(get_service_boards_by_parent_id_skill_mappings)
-    replace = staticmethod(put_service_boards_by_parent_id_skill_mappings_by_id)
-    update = staticmethod(patch_service_boards_by_parent_id_skill_mappings_by_id)
-    get_service_boards_by_parent_id_skill_mappings = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_skill_mappings_count)
+    create = _Op(post_service_boards_by_parent_id_skill_mappings)
+    delete = _Op(delete_service_boards_by_parent_id_skill_mappings_by_id)
+    get = _Op(get_service_boards_by_parent_id_skill_mappings_by_id)
+    list = _Op(get_service_boards_by_parent_id_skill_mappings)
+    replace = _Op(put_service_boards_by_parent_id_skill_mappings_by_id)
+    update = _Op(patch_service_boards_by_parent_id_skill_mappings_by_id)
+    get_service_boards_by_parent_id_skill_mappings = _Op(
         get_service_boards_by_parent_id_skill_mappings
     )
-    post_service_boards_by_parent_id_skill_mappings = staticmethod(
+    post_service_boards_by_parent_id_skill_mappings = _Op(
         post_service_boards_by_parent_id_skill_mappings
     )
-    get_service_boards_by_parent_id_skill_mappings_count = staticmethod(
+    get_service_boards_by_parent_id_skill_mappings_count = _Op(
         get_service_boards_by_parent_id_skill_mappings_count
     )
-    get_service_boards_by_parent_id_skill_mappings_by_id = staticmethod(
+    get_service_boards_by_parent_id_skill_mappings_by_id = _Op(
         get_service_boards_by_parent_id_skill_mappings_by_id
     )
-    put_service_boards_by_parent_id_skill_mappings_by_id = staticmethod(
+    put_service_boards_by_parent_id_skill_mappings_by_id = _Op(
         put_service_boards_by_parent_id_skill_mappings_by_id
     )
-    patch_service_boards_by_parent_id_skill_mappings_by_id = staticmethod(
+    patch_service_boards_by_parent_id_skill_mappings_by_id = _Op(
         patch_service_boards_by_parent_id_skill_mappings_by_id
     )
-    delete_service_boards_by_parent_id_skill_mappings_by_id = staticmethod(
+    delete_service_boards_by_parent_id_skill_mappings_by_id = _Op(
         delete_service_boards_by_parent_id_skill_mappings_by_id
     )
 
 
-class BoardStatusInfoResource:
-    """The ``BoardStatusInfo`` resource."""
+class BoardStatusInfoResource(_Bound[_M]):
+    """The ``BoardStatusInfo`` resource: ``client.service.board_status_info``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_statuses_info_count)
-    list = staticmethod(get_service_boards_by_parent_id_statuses_info)
-    get_service_boards_by_parent_id_statuses_info = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_statuses_info_count)
+    list = _Op(get_service_boards_by_parent_id_statuses_info)
+    get_service_boards_by_parent_id_statuses_info = _Op(
         get_service_boards_by_parent_id_statuses_info
     )
-    get_service_boards_by_parent_id_statuses_info_count = staticmethod(
+    get_service_boards_by_parent_id_statuses_info_count = _Op(
         get_service_boards_by_parent_id_statuses_info_count
     )
-    get_service_boards_by_parent_id_statuses_by_id_info = staticmethod(
+    get_service_boards_by_parent_id_statuses_by_id_info = _Op(
         get_service_boards_by_parent_id_statuses_by_id_info
     )
 
 
-class BoardStatusNotifications:
-    """The ``BoardStatusNotifications`` resource."""
+class BoardStatusNotifications(_Bound[_M]):
+    """The ``BoardStatusNotifications`` resource: ``client.service.board_status_notifications``."""
 
-    count = staticmethod(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count
-    )
-    create = staticmethod(post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications)
-    delete = staticmethod(
-        delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    get = staticmethod(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    list = staticmethod(get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications)
-    replace = staticmethod(
-        put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    update = staticmethod(
-        patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = staticmethod(
+    count = _Op(get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count)
+    create = _Op(post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications)
+    delete = _Op(delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id)
+    get = _Op(get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id)
+    list = _Op(get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications)
+    replace = _Op(put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id)
+    update = _Op(patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id)
+    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _Op(
         get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
     )
-    post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = staticmethod(
+    post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _Op(
         post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
     )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count = staticmethod(
+    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count = _Op(
         get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count
     )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = staticmethod(
+    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _Op(
         get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
     )
-    put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = staticmethod(
+    put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _Op(
         put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
     )
-    patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = staticmethod(
+    patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _Op(
         patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
     )
-    delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = (
-        staticmethod(
-            delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-        )
+    delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _Op(
+        delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
     )
 
 
-class BoardStatuses:
-    """The ``BoardStatuses`` resource."""
+class BoardStatuses(_Bound[_M]):
+    """The ``BoardStatuses`` resource: ``client.service.board_statuses``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_statuses_count)
-    create = staticmethod(post_service_boards_by_parent_id_statuses)
-    delete = staticmethod(delete_service_boards_by_parent_id_statuses_by_id)
-    get = staticmethod(get_service_boards_by_parent_id_statuses_by_id)
-    list = staticmethod(get_service_boards_by_parent_id_statuses)
-    replace = staticmethod(put_service_boards_by_parent_id_statuses_by_id)
-    update = staticmethod(patch_service_boards_by_parent_id_statuses_by_id)
-    get_service_boards_by_parent_id_statuses = staticmethod(
-        get_service_boards_by_parent_id_statuses
-    )
-    post_service_boards_by_parent_id_statuses = staticmethod(
-        post_service_boards_by_parent_id_statuses
-    )
-    get_service_boards_by_parent_id_statuses_count = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_statuses_count)
+    create = _Op(post_service_boards_by_parent_id_statuses)
+    delete = _Op(delete_service_boards_by_parent_id_statuses_by_id)
+    get = _Op(get_service_boards_by_parent_id_statuses_by_id)
+    list = _Op(get_service_boards_by_parent_id_statuses)
+    replace = _Op(put_service_boards_by_parent_id_statuses_by_id)
+    update = _Op(patch_service_boards_by_parent_id_statuses_by_id)
+    get_service_boards_by_parent_id_statuses = _Op(get_service_boards_by_parent_id_statuses)
+    post_service_boards_by_parent_id_statuses = _Op(post_service_boards_by_parent_id_statuses)
+    get_service_boards_by_parent_id_statuses_count = _Op(
         get_service_boards_by_parent_id_statuses_count
     )
-    get_service_boards_by_parent_id_statuses_by_id = staticmethod(
+    get_service_boards_by_parent_id_statuses_by_id = _Op(
         get_service_boards_by_parent_id_statuses_by_id
     )
-    put_service_boards_by_parent_id_statuses_by_id = staticmethod(
+    put_service_boards_by_parent_id_statuses_by_id = _Op(
         put_service_boards_by_parent_id_statuses_by_id
     )
-    patch_service_boards_by_parent_id_statuses_by_id = staticmethod(
+    patch_service_boards_by_parent_id_statuses_by_id = _Op(
         patch_service_boards_by_parent_id_statuses_by_id
     )
-    delete_service_boards_by_parent_id_statuses_by_id = staticmethod(
+    delete_service_boards_by_parent_id_statuses_by_id = _Op(
         delete_service_boards_by_parent_id_statuses_by_id
     )
-    get_service_boards_by_parent_id_statuses_by_id_usages = staticmethod(
+    get_service_boards_by_parent_id_statuses_by_id_usages = _Op(
         get_service_boards_by_parent_id_statuses_by_id_usages
     )
-    get_service_boards_by_parent_id_statuses_by_id_usages_list = staticmethod(
+    get_service_boards_by_parent_id_statuses_by_id_usages_list = _Op(
         get_service_boards_by_parent_id_statuses_by_id_usages_list
     )
 
 
-class BoardSubTypeInfos:
-    """The ``BoardSubTypeInfos`` resource."""
+class BoardSubTypeInfos(_Bound[_M]):
+    """The ``BoardSubTypeInfos`` resource: ``client.service.board_sub_type_infos``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_subtypes_info_count)
-    list = staticmethod(get_service_boards_by_parent_id_subtypes_info)
-    get_service_boards_by_parent_id_subtypes_info = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_subtypes_info_count)
+    list = _Op(get_service_boards_by_parent_id_subtypes_info)
+    get_service_boards_by_parent_id_subtypes_info = _Op(
         get_service_boards_by_parent_id_subtypes_info
     )
-    get_service_boards_by_parent_id_subtypes_info_count = staticmethod(
+    get_service_boards_by_parent_id_subtypes_info_count = _Op(
         get_service_boards_by_parent_id_subtypes_info_count
     )
-    get_service_boards_by_parent_id_subtypes_by_id_info = staticmethod(
+    get_service_boards_by_parent_id_subtypes_by_id_info = _Op(
         get_service_boards_by_parent_id_subtypes_by_id_info
     )
 
 
-class BoardSubTypes:
-    """The ``BoardSubTypes`` resource."""
+class BoardSubTypes(_Bound[_M]):
+    """The ``BoardSubTypes`` resource: ``client.service.board_sub_types``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_subtypes_count)
-    create = staticmethod(post_service_boards_by_parent_id_subtypes)
-    delete = staticmethod(delete_service_boards_by_parent_id_subtypes_by_id)
-    get = staticmethod(get_service_boards_by_parent_id_subtypes_by_id)
-    list = staticmethod(get_service_boards_by_parent_id_subtypes)
-    replace = staticmethod(put_service_boards_by_parent_id_subtypes_by_id)
-    update = staticmethod(patch_service_boards_by_parent_id_subtypes_by_id)
-    get_service_boards_by_parent_id_subtypes = staticmethod(
-        get_service_boards_by_parent_id_subtypes
-    )
-    post_service_boards_by_parent_id_subtypes = staticmethod(
-        post_service_boards_by_parent_id_subtypes
-    )
-    get_service_boards_by_parent_id_subtypes_count = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_subtypes_count)
+    create = _Op(post_service_boards_by_parent_id_subtypes)
+    delete = _Op(delete_service_boards_by_parent_id_subtypes_by_id)
+    get = _Op(get_service_boards_by_parent_id_subtypes_by_id)
+    list = _Op(get_service_boards_by_parent_id_subtypes)
+    replace = _Op(put_service_boards_by_parent_id_subtypes_by_id)
+    update = _Op(patch_service_boards_by_parent_id_subtypes_by_id)
+    get_service_boards_by_parent_id_subtypes = _Op(get_service_boards_by_parent_id_subtypes)
+    post_service_boards_by_parent_id_subtypes = _Op(post_service_boards_by_parent_id_subtypes)
+    get_service_boards_by_parent_id_subtypes_count = _Op(
         get_service_boards_by_parent_id_subtypes_count
     )
-    get_service_boards_by_parent_id_subtypes_by_id = staticmethod(
+    get_service_boards_by_parent_id_subtypes_by_id = _Op(
         get_service_boards_by_parent_id_subtypes_by_id
     )
-    put_service_boards_by_parent_id_subtypes_by_id = staticmethod(
+    put_service_boards_by_parent_id_subtypes_by_id = _Op(
         put_service_boards_by_parent_id_subtypes_by_id
     )
-    patch_service_boards_by_parent_id_subtypes_by_id = staticmethod(
+    patch_service_boards_by_parent_id_subtypes_by_id = _Op(
         patch_service_boards_by_parent_id_subtypes_by_id
     )
-    delete_service_boards_by_parent_id_subtypes_by_id = staticmethod(
+    delete_service_boards_by_parent_id_subtypes_by_id = _Op(
         delete_service_boards_by_parent_id_subtypes_by_id
     )
-    get_service_boards_by_parent_id_subtypes_by_id_usages = staticmethod(
+    get_service_boards_by_parent_id_subtypes_by_id_usages = _Op(
         get_service_boards_by_parent_id_subtypes_by_id_usages
     )
-    get_service_boards_by_parent_id_subtypes_by_id_usages_list = staticmethod(
+    get_service_boards_by_parent_id_subtypes_by_id_usages_list = _Op(
         get_service_boards_by_parent_id_subtypes_by_id_usages_list
     )
 
 
-class BoardTeamInfos:
-    """The ``BoardTeamInfos`` resource."""
+class BoardTeamInfos(_Bound[_M]):
+    """The ``BoardTeamInfos`` resource: ``client.service.board_team_infos``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_teams_info_count)
-    list = staticmethod(get_service_boards_by_parent_id_teams_info)
-    get_service_boards_by_parent_id_teams_info = staticmethod(
-        get_service_boards_by_parent_id_teams_info
-    )
-    get_service_boards_by_parent_id_teams_info_count = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_teams_info_count)
+    list = _Op(get_service_boards_by_parent_id_teams_info)
+    get_service_boards_by_parent_id_teams_info = _Op(get_service_boards_by_parent_id_teams_info)
+    get_service_boards_by_parent_id_teams_info_count = _Op(
         get_service_boards_by_parent_id_teams_info_count
     )
-    get_service_boards_by_parent_id_teams_by_id_info = staticmethod(
+    get_service_boards_by_parent_id_teams_by_id_info = _Op(
         get_service_boards_by_parent_id_teams_by_id_info
     )
 
 
-class BoardTeams:
-    """The ``BoardTeams`` resource."""
+class BoardTeams(_Bound[_M]):
+    """The ``BoardTeams`` resource: ``client.service.board_teams``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_teams_count)
-    create = staticmethod(post_service_boards_by_parent_id_teams)
-    delete = staticmethod(delete_service_boards_by_parent_id_teams_by_id)
-    get = staticmethod(get_service_boards_by_parent_id_teams_by_id)
-    list = staticmethod(get_service_boards_by_parent_id_teams)
-    replace = staticmethod(put_service_boards_by_parent_id_teams_by_id)
-    update = staticmethod(patch_service_boards_by_parent_id_teams_by_id)
-    get_service_boards_by_parent_id_teams = staticmethod(get_service_boards_by_parent_id_teams)
-    post_service_boards_by_parent_id_teams = staticmethod(post_service_boards_by_parent_id_teams)
-    get_service_boards_by_parent_id_teams_count = staticmethod(
-        get_service_boards_by_parent_id_teams_count
-    )
-    get_service_boards_by_parent_id_teams_by_id = staticmethod(
-        get_service_boards_by_parent_id_teams_by_id
-    )
-    put_service_boards_by_parent_id_teams_by_id = staticmethod(
-        put_service_boards_by_parent_id_teams_by_id
-    )
-    patch_service_boards_by_parent_id_teams_by_id = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_teams_count)
+    create = _Op(post_service_boards_by_parent_id_teams)
+    delete = _Op(delete_service_boards_by_parent_id_teams_by_id)
+    get = _Op(get_service_boards_by_parent_id_teams_by_id)
+    list = _Op(get_service_boards_by_parent_id_teams)
+    replace = _Op(put_service_boards_by_parent_id_teams_by_id)
+    update = _Op(patch_service_boards_by_parent_id_teams_by_id)
+    get_service_boards_by_parent_id_teams = _Op(get_service_boards_by_parent_id_teams)
+    post_service_boards_by_parent_id_teams = _Op(post_service_boards_by_parent_id_teams)
+    get_service_boards_by_parent_id_teams_count = _Op(get_service_boards_by_parent_id_teams_count)
+    get_service_boards_by_parent_id_teams_by_id = _Op(get_service_boards_by_parent_id_teams_by_id)
+    put_service_boards_by_parent_id_teams_by_id = _Op(put_service_boards_by_parent_id_teams_by_id)
+    patch_service_boards_by_parent_id_teams_by_id = _Op(
         patch_service_boards_by_parent_id_teams_by_id
     )
-    delete_service_boards_by_parent_id_teams_by_id = staticmethod(
+    delete_service_boards_by_parent_id_teams_by_id = _Op(
         delete_service_boards_by_parent_id_teams_by_id
     )
-    get_service_boards_by_parent_id_teams_by_id_usages_list = staticmethod(
+    get_service_boards_by_parent_id_teams_by_id_usages_list = _Op(
         get_service_boards_by_parent_id_teams_by_id_usages_list
     )
 
 
-class BoardTypeInfos:
-    """The ``BoardTypeInfos`` resource."""
+class BoardTypeInfos(_Bound[_M]):
+    """The ``BoardTypeInfos`` resource: ``client.service.board_type_infos``."""
 
-    count = staticmethod(get_service_info_boardtypes_count)
-    get = staticmethod(get_service_info_boardtypes_by_id)
-    list = staticmethod(get_service_info_boardtypes)
-    get_service_info_boardtypes = staticmethod(get_service_info_boardtypes)
-    get_service_info_boardtypes_count = staticmethod(get_service_info_boardtypes_count)
-    get_service_info_boardtypes_by_id = staticmethod(get_service_info_boardtypes_by_id)
+    count = _Op(get_service_info_boardtypes_count)
+    get = _Op(get_service_info_boardtypes_by_id)
+    list = _Op(get_service_info_boardtypes)
+    get_service_info_boardtypes = _Op(get_service_info_boardtypes)
+    get_service_info_boardtypes_count = _Op(get_service_info_boardtypes_count)
+    get_service_info_boardtypes_by_id = _Op(get_service_info_boardtypes_by_id)
 
 
-class BoardTypeSubTypeItemAssociationResource:
-    """The ``BoardTypeSubTypeItemAssociation`` resource."""
+class BoardTypeSubTypeItemAssociationResource(_Bound[_M]):
+    """The ``BoardTypeSubTypeItemAssociation`` resource: ``client.service.board_type_sub_type_item_association``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_type_sub_type_item_associations_count)
-    get = staticmethod(get_service_boards_by_parent_id_type_sub_type_item_associations_by_id)
-    list = staticmethod(get_service_boards_by_parent_id_type_sub_type_item_associations)
-    get_service_boards_by_parent_id_type_sub_type_item_associations = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_type_sub_type_item_associations_count)
+    get = _Op(get_service_boards_by_parent_id_type_sub_type_item_associations_by_id)
+    list = _Op(get_service_boards_by_parent_id_type_sub_type_item_associations)
+    get_service_boards_by_parent_id_type_sub_type_item_associations = _Op(
         get_service_boards_by_parent_id_type_sub_type_item_associations
     )
-    get_service_boards_by_parent_id_type_sub_type_item_associations_count = staticmethod(
+    get_service_boards_by_parent_id_type_sub_type_item_associations_count = _Op(
         get_service_boards_by_parent_id_type_sub_type_item_associations_count
     )
-    get_service_boards_by_parent_id_type_sub_type_item_associations_by_id = staticmethod(
+    get_service_boards_by_parent_id_type_sub_type_item_associations_by_id = _Op(
         get_service_boards_by_parent_id_type_sub_type_item_associations_by_id
     )
 
 
-class BoardTypes:
-    """The ``BoardTypes`` resource."""
+class BoardTypes(_Bound[_M]):
+    """The ``BoardTypes`` resource: ``client.service.board_types``."""
 
-    count = staticmethod(get_service_boards_by_parent_id_types_count)
-    create = staticmethod(post_service_boards_by_parent_id_types)
-    delete = staticmethod(delete_service_boards_by_parent_id_types_by_id)
-    get = staticmethod(get_service_boards_by_parent_id_types_by_id)
-    list = staticmethod(get_service_boards_by_parent_id_types)
-    replace = staticmethod(put_service_boards_by_parent_id_types_by_id)
-    update = staticmethod(patch_service_boards_by_parent_id_types_by_id)
-    get_service_boards_by_parent_id_types = staticmethod(get_service_boards_by_parent_id_types)
-    post_service_boards_by_parent_id_types = staticmethod(post_service_boards_by_parent_id_types)
-    get_service_boards_by_parent_id_types_count = staticmethod(
-        get_service_boards_by_parent_id_types_count
-    )
-    get_service_boards_by_parent_id_types_by_id = staticmethod(
-        get_service_boards_by_parent_id_types_by_id
-    )
-    put_service_boards_by_parent_id_types_by_id = staticmethod(
-        put_service_boards_by_parent_id_types_by_id
-    )
-    patch_service_boards_by_parent_id_types_by_id = staticmethod(
+    count = _Op(get_service_boards_by_parent_id_types_count)
+    create = _Op(post_service_boards_by_parent_id_types)
+    delete = _Op(delete_service_boards_by_parent_id_types_by_id)
+    get = _Op(get_service_boards_by_parent_id_types_by_id)
+    list = _Op(get_service_boards_by_parent_id_types)
+    replace = _Op(put_service_boards_by_parent_id_types_by_id)
+    update = _Op(patch_service_boards_by_parent_id_types_by_id)
+    get_service_boards_by_parent_id_types = _Op(get_service_boards_by_parent_id_types)
+    post_service_boards_by_parent_id_types = _Op(post_service_boards_by_parent_id_types)
+    get_service_boards_by_parent_id_types_count = _Op(get_service_boards_by_parent_id_types_count)
+    get_service_boards_by_parent_id_types_by_id = _Op(get_service_boards_by_parent_id_types_by_id)
+    put_service_boards_by_parent_id_types_by_id = _Op(put_service_boards_by_parent_id_types_by_id)
+    patch_service_boards_by_parent_id_types_by_id = _Op(
         patch_service_boards_by_parent_id_types_by_id
     )
-    delete_service_boards_by_parent_id_types_by_id = staticmethod(
+    delete_service_boards_by_parent_id_types_by_id = _Op(
         delete_service_boards_by_parent_id_types_by_id
     )
-    get_service_boards_by_parent_id_types_by_id_usages = staticmethod(
+    get_service_boards_by_parent_id_types_by_id_usages = _Op(
         get_service_boards_by_parent_id_types_by_id_usages
     )
-    get_service_boards_by_parent_id_types_by_id_usages_list = staticmethod(
+    get_service_boards_by_parent_id_types_by_id_usages_list = _Op(
         get_service_boards_by_parent_id_types_by_id_usages_list
     )
 
 
-class Boards:
-    """The ``Boards`` resource."""
+class Boards(_Bound[_M]):
+    """The ``Boards`` resource: ``client.service.boards``."""
 
-    count = staticmethod(get_service_boards_count)
-    create = staticmethod(post_service_boards)
-    delete = staticmethod(delete_service_boards_by_id)
-    get = staticmethod(get_service_boards_by_id)
-    list = staticmethod(get_service_boards)
-    replace = staticmethod(put_service_boards_by_id)
-    update = staticmethod(patch_service_boards_by_id)
-    get_service_boards = staticmethod(get_service_boards)
-    post_service_boards = staticmethod(post_service_boards)
-    post_service_boards_copy = staticmethod(post_service_boards_copy)
-    get_service_boards_count = staticmethod(get_service_boards_count)
-    get_service_boards_by_id = staticmethod(get_service_boards_by_id)
-    put_service_boards_by_id = staticmethod(put_service_boards_by_id)
-    patch_service_boards_by_id = staticmethod(patch_service_boards_by_id)
-    delete_service_boards_by_id = staticmethod(delete_service_boards_by_id)
-    get_service_boards_by_id_usages = staticmethod(get_service_boards_by_id_usages)
-    get_service_boards_by_id_usages_list = staticmethod(get_service_boards_by_id_usages_list)
-
-
-class Codes:
-    """The ``Codes`` resource."""
-
-    count = staticmethod(get_service_codes_count)
-    create = staticmethod(post_service_codes)
-    delete = staticmethod(delete_service_codes_by_id)
-    get = staticmethod(get_service_codes_by_id)
-    list = staticmethod(get_service_codes)
-    replace = staticmethod(put_service_codes_by_id)
-    update = staticmethod(patch_service_codes_by_id)
-    get_service_codes = staticmethod(get_service_codes)
-    post_service_codes = staticmethod(post_service_codes)
-    get_service_codes_count = staticmethod(get_service_codes_count)
-    get_service_codes_by_id = staticmethod(get_service_codes_by_id)
-    put_service_codes_by_id = staticmethod(put_service_codes_by_id)
-    patch_service_codes_by_id = staticmethod(patch_service_codes_by_id)
-    delete_service_codes_by_id = staticmethod(delete_service_codes_by_id)
+    count = _Op(get_service_boards_count)
+    create = _Op(post_service_boards)
+    delete = _Op(delete_service_boards_by_id)
+    get = _Op(get_service_boards_by_id)
+    list = _Op(get_service_boards)
+    replace = _Op(put_service_boards_by_id)
+    update = _Op(patch_service_boards_by_id)
+    get_service_boards = _Op(get_service_boards)
+    post_service_boards = _Op(post_service_boards)
+    post_service_boards_copy = _Op(post_service_boards_copy)
+    get_service_boards_count = _Op(get_service_boards_count)
+    get_service_boards_by_id = _Op(get_service_boards_by_id)
+    put_service_boards_by_id = _Op(put_service_boards_by_id)
+    patch_service_boards_by_id = _Op(patch_service_boards_by_id)
+    delete_service_boards_by_id = _Op(delete_service_boards_by_id)
+    get_service_boards_by_id_usages = _Op(get_service_boards_by_id_usages)
+    get_service_boards_by_id_usages_list = _Op(get_service_boards_by_id_usages_list)
 
 
-class Impacts:
-    """The ``Impacts`` resource."""
+class Codes(_Bound[_M]):
+    """The ``Codes`` resource: ``client.service.codes``."""
 
-    count = staticmethod(get_service_impacts_count)
-    get = staticmethod(get_service_impacts_by_id)
-    list = staticmethod(get_service_impacts)
-    replace = staticmethod(put_service_impacts_by_id)
-    update = staticmethod(patch_service_impacts_by_id)
-    get_service_impacts = staticmethod(get_service_impacts)
-    get_service_impacts_count = staticmethod(get_service_impacts_count)
-    get_service_impacts_by_id = staticmethod(get_service_impacts_by_id)
-    put_service_impacts_by_id = staticmethod(put_service_impacts_by_id)
-    patch_service_impacts_by_id = staticmethod(patch_service_impacts_by_id)
-
-
-class KnowledgeBaseArticles:
-    """The ``KnowledgeBaseArticles`` resource."""
-
-    count = staticmethod(get_service_knowledge_base_articles_count)
-    create = staticmethod(post_service_knowledge_base_articles)
-    delete = staticmethod(delete_service_knowledge_base_articles_by_id)
-    get = staticmethod(get_service_knowledge_base_articles_by_id)
-    list = staticmethod(get_service_knowledge_base_articles)
-    replace = staticmethod(put_service_knowledge_base_articles_by_id)
-    update = staticmethod(patch_service_knowledge_base_articles_by_id)
-    get_service_knowledge_base_articles = staticmethod(get_service_knowledge_base_articles)
-    post_service_knowledge_base_articles = staticmethod(post_service_knowledge_base_articles)
-    get_service_knowledge_base_articles_count = staticmethod(
-        get_service_knowledge_base_articles_count
-    )
-    get_service_knowledge_base_articles_by_id = staticmethod(
-        get_service_knowledge_base_articles_by_id
-    )
-    put_service_knowledge_base_articles_by_id = staticmethod(
-        put_service_knowledge_base_articles_by_id
-    )
-    patch_service_knowledge_base_articles_by_id = staticmethod(
-        patch_service_knowledge_base_articles_by_id
-    )
-    delete_service_knowledge_base_articles_by_id = staticmethod(
-        delete_service_knowledge_base_articles_by_id
-    )
+    count = _Op(get_service_codes_count)
+    create = _Op(post_service_codes)
+    delete = _Op(delete_service_codes_by_id)
+    get = _Op(get_service_codes_by_id)
+    list = _Op(get_service_codes)
+    replace = _Op(put_service_codes_by_id)
+    update = _Op(patch_service_codes_by_id)
+    get_service_codes = _Op(get_service_codes)
+    post_service_codes = _Op(post_service_codes)
+    get_service_codes_count = _Op(get_service_codes_count)
+    get_service_codes_by_id = _Op(get_service_codes_by_id)
+    put_service_codes_by_id = _Op(put_service_codes_by_id)
+    patch_service_codes_by_id = _Op(patch_service_codes_by_id)
+    delete_service_codes_by_id = _Op(delete_service_codes_by_id)
 
 
-class KnowledgeBaseCategories:
-    """The ``KnowledgeBaseCategories`` resource."""
+class Impacts(_Bound[_M]):
+    """The ``Impacts`` resource: ``client.service.impacts``."""
 
-    count = staticmethod(get_service_knowledge_base_categories_count)
-    create = staticmethod(post_service_knowledge_base_categories)
-    delete = staticmethod(delete_service_knowledge_base_categories_by_id)
-    get = staticmethod(get_service_knowledge_base_categories_by_id)
-    list = staticmethod(get_service_knowledge_base_categories)
-    replace = staticmethod(put_service_knowledge_base_categories_by_id)
-    update = staticmethod(patch_service_knowledge_base_categories_by_id)
-    get_service_knowledge_base_categories = staticmethod(get_service_knowledge_base_categories)
-    post_service_knowledge_base_categories = staticmethod(post_service_knowledge_base_categories)
-    get_service_knowledge_base_categories_count = staticmethod(
-        get_service_knowledge_base_categories_count
-    )
-    get_service_knowledge_base_categories_by_id = staticmethod(
-        get_service_knowledge_base_categories_by_id
-    )
-    put_service_knowledge_base_categories_by_id = staticmethod(
-        put_service_knowledge_base_categories_by_id
-    )
-    patch_service_knowledge_base_categories_by_id = staticmethod(
+    count = _Op(get_service_impacts_count)
+    get = _Op(get_service_impacts_by_id)
+    list = _Op(get_service_impacts)
+    replace = _Op(put_service_impacts_by_id)
+    update = _Op(patch_service_impacts_by_id)
+    get_service_impacts = _Op(get_service_impacts)
+    get_service_impacts_count = _Op(get_service_impacts_count)
+    get_service_impacts_by_id = _Op(get_service_impacts_by_id)
+    put_service_impacts_by_id = _Op(put_service_impacts_by_id)
+    patch_service_impacts_by_id = _Op(patch_service_impacts_by_id)
+
+
+class KnowledgeBaseArticles(_Bound[_M]):
+    """The ``KnowledgeBaseArticles`` resource: ``client.service.knowledge_base_articles``."""
+
+    count = _Op(get_service_knowledge_base_articles_count)
+    create = _Op(post_service_knowledge_base_articles)
+    delete = _Op(delete_service_knowledge_base_articles_by_id)
+    get = _Op(get_service_knowledge_base_articles_by_id)
+    list = _Op(get_service_knowledge_base_articles)
+    replace = _Op(put_service_knowledge_base_articles_by_id)
+    update = _Op(patch_service_knowledge_base_articles_by_id)
+    get_service_knowledge_base_articles = _Op(get_service_knowledge_base_articles)
+    post_service_knowledge_base_articles = _Op(post_service_knowledge_base_articles)
+    get_service_knowledge_base_articles_count = _Op(get_service_knowledge_base_articles_count)
+    get_service_knowledge_base_articles_by_id = _Op(get_service_knowledge_base_articles_by_id)
+    put_service_knowledge_base_articles_by_id = _Op(put_service_knowledge_base_articles_by_id)
+    patch_service_knowledge_base_articles_by_id = _Op(patch_service_knowledge_base_articles_by_id)
+    delete_service_knowledge_base_articles_by_id = _Op(delete_service_knowledge_base_articles_by_id)
+
+
+class KnowledgeBaseCategories(_Bound[_M]):
+    """The ``KnowledgeBaseCategories`` resource: ``client.service.knowledge_base_categories``."""
+
+    count = _Op(get_service_knowledge_base_categories_count)
+    create = _Op(post_service_knowledge_base_categories)
+    delete = _Op(delete_service_knowledge_base_categories_by_id)
+    get = _Op(get_service_knowledge_base_categories_by_id)
+    list = _Op(get_service_knowledge_base_categories)
+    replace = _Op(put_service_knowledge_base_categories_by_id)
+    update = _Op(patch_service_knowledge_base_categories_by_id)
+    get_service_knowledge_base_categories = _Op(get_service_knowledge_base_categories)
+    post_service_knowledge_base_categories = _Op(post_service_knowledge_base_categories)
+    get_service_knowledge_base_categories_count = _Op(get_service_knowledge_base_categories_count)
+    get_service_knowledge_base_categories_by_id = _Op(get_service_knowledge_base_categories_by_id)
+    put_service_knowledge_base_categories_by_id = _Op(put_service_knowledge_base_categories_by_id)
+    patch_service_knowledge_base_categories_by_id = _Op(
         patch_service_knowledge_base_categories_by_id
     )
-    delete_service_knowledge_base_categories_by_id = staticmethod(
+    delete_service_knowledge_base_categories_by_id = _Op(
         delete_service_knowledge_base_categories_by_id
     )
 
 
-class KnowledgeBaseSettingses:
-    """The ``KnowledgeBaseSettingses`` resource."""
+class KnowledgeBaseSettingses(_Bound[_M]):
+    """The ``KnowledgeBaseSettingses`` resource: ``client.service.knowledge_base_settingses``."""
 
-    create = staticmethod(post_service_knowledgebasesettings)
-    get = staticmethod(get_service_knowledgebasesettings_by_id)
-    list = staticmethod(get_service_knowledgebasesettings)
-    replace = staticmethod(put_service_knowledgebasesettings_by_id)
-    update = staticmethod(patch_service_knowledgebasesettings_by_id)
-    get_service_knowledgebasesettings = staticmethod(get_service_knowledgebasesettings)
-    post_service_knowledgebasesettings = staticmethod(post_service_knowledgebasesettings)
-    get_service_knowledgebasesettings_by_id = staticmethod(get_service_knowledgebasesettings_by_id)
-    put_service_knowledgebasesettings_by_id = staticmethod(put_service_knowledgebasesettings_by_id)
-    patch_service_knowledgebasesettings_by_id = staticmethod(
-        patch_service_knowledgebasesettings_by_id
-    )
+    create = _Op(post_service_knowledgebasesettings)
+    get = _Op(get_service_knowledgebasesettings_by_id)
+    list = _Op(get_service_knowledgebasesettings)
+    replace = _Op(put_service_knowledgebasesettings_by_id)
+    update = _Op(patch_service_knowledgebasesettings_by_id)
+    get_service_knowledgebasesettings = _Op(get_service_knowledgebasesettings)
+    post_service_knowledgebasesettings = _Op(post_service_knowledgebasesettings)
+    get_service_knowledgebasesettings_by_id = _Op(get_service_knowledgebasesettings_by_id)
+    put_service_knowledgebasesettings_by_id = _Op(put_service_knowledgebasesettings_by_id)
+    patch_service_knowledgebasesettings_by_id = _Op(patch_service_knowledgebasesettings_by_id)
 
 
-class KnowledgeBaseSubCategories:
-    """The ``KnowledgeBaseSubCategories`` resource."""
+class KnowledgeBaseSubCategories(_Bound[_M]):
+    """The ``KnowledgeBaseSubCategories`` resource: ``client.service.knowledge_base_sub_categories``."""
 
-    count = staticmethod(get_service_knowledge_base_sub_categories_count)
-    create = staticmethod(post_service_knowledge_base_sub_categories)
-    delete = staticmethod(delete_service_knowledge_base_sub_categories_by_id)
-    get = staticmethod(get_service_knowledge_base_sub_categories_by_id)
-    list = staticmethod(get_service_knowledge_base_sub_categories)
-    replace = staticmethod(put_service_knowledge_base_sub_categories_by_id)
-    update = staticmethod(patch_service_knowledge_base_sub_categories_by_id)
-    get_service_knowledge_base_sub_categories = staticmethod(
-        get_service_knowledge_base_sub_categories
-    )
-    post_service_knowledge_base_sub_categories = staticmethod(
-        post_service_knowledge_base_sub_categories
-    )
-    get_service_knowledge_base_sub_categories_count = staticmethod(
+    count = _Op(get_service_knowledge_base_sub_categories_count)
+    create = _Op(post_service_knowledge_base_sub_categories)
+    delete = _Op(delete_service_knowledge_base_sub_categories_by_id)
+    get = _Op(get_service_knowledge_base_sub_categories_by_id)
+    list = _Op(get_service_knowledge_base_sub_categories)
+    replace = _Op(put_service_knowledge_base_sub_categories_by_id)
+    update = _Op(patch_service_knowledge_base_sub_categories_by_id)
+    get_service_knowledge_base_sub_categories = _Op(get_service_knowledge_base_sub_categories)
+    post_service_knowledge_base_sub_categories = _Op(post_service_knowledge_base_sub_categories)
+    get_service_knowledge_base_sub_categories_count = _Op(
         get_service_knowledge_base_sub_categories_count
     )
-    get_service_knowledge_base_sub_categories_by_id = staticmethod(
+    get_service_knowledge_base_sub_categories_by_id = _Op(
         get_service_knowledge_base_sub_categories_by_id
     )
-    put_service_knowledge_base_sub_categories_by_id = staticmethod(
+    put_service_knowledge_base_sub_categories_by_id = _Op(
         put_service_knowledge_base_sub_categories_by_id
     )
-    patch_service_knowledge_base_sub_categories_by_id = staticmethod(
+    patch_service_knowledge_base_sub_categories_by_id = _Op(
         patch_service_knowledge_base_sub_categories_by_id
     )
-    delete_service_knowledge_base_sub_categories_by_id = staticmethod(
+    delete_service_knowledge_base_sub_categories_by_id = _Op(
         delete_service_knowledge_base_sub_categories_by_id
     )
-    get_service_knowledge_base_sub_categories_by_id_usages = staticmethod(
+    get_service_knowledge_base_sub_categories_by_id_usages = _Op(
         get_service_knowledge_base_sub_categories_by_id_usages
     )
-    get_service_knowledge_base_sub_categories_by_id_usages_list = staticmethod(
+    get_service_knowledge_base_sub_categories_by_id_usages_list = _Op(
         get_service_knowledge_base_sub_categories_by_id_usages_list
     )
 
 
-class Priorities:
-    """The ``Priorities`` resource."""
+class Priorities(_Bound[_M]):
+    """The ``Priorities`` resource: ``client.service.priorities``."""
 
-    count = staticmethod(get_service_priorities_count)
-    create = staticmethod(post_service_priorities)
-    delete = staticmethod(delete_service_priorities_by_id)
-    get = staticmethod(get_service_priorities_by_id)
-    list = staticmethod(get_service_priorities)
-    replace = staticmethod(put_service_priorities_by_id)
-    update = staticmethod(patch_service_priorities_by_id)
-    get_service_priorities = staticmethod(get_service_priorities)
-    post_service_priorities = staticmethod(post_service_priorities)
-    get_service_priorities_count = staticmethod(get_service_priorities_count)
-    get_service_priorities_by_id = staticmethod(get_service_priorities_by_id)
-    put_service_priorities_by_id = staticmethod(put_service_priorities_by_id)
-    patch_service_priorities_by_id = staticmethod(patch_service_priorities_by_id)
-    delete_service_priorities_by_id = staticmethod(delete_service_priorities_by_id)
-    get_service_priorities_by_id_image = staticmethod(get_service_priorities_by_id_image)
-    get_service_priorities_by_id_usages = staticmethod(get_service_priorities_by_id_usages)
-    get_service_priorities_by_id_usages_list = staticmethod(
-        get_service_priorities_by_id_usages_list
-    )
+    count = _Op(get_service_priorities_count)
+    create = _Op(post_service_priorities)
+    delete = _Op(delete_service_priorities_by_id)
+    get = _Op(get_service_priorities_by_id)
+    list = _Op(get_service_priorities)
+    replace = _Op(put_service_priorities_by_id)
+    update = _Op(patch_service_priorities_by_id)
+    get_service_priorities = _Op(get_service_priorities)
+    post_service_priorities = _Op(post_service_priorities)
+    get_service_priorities_count = _Op(get_service_priorities_count)
+    get_service_priorities_by_id = _Op(get_service_priorities_by_id)
+    put_service_priorities_by_id = _Op(put_service_priorities_by_id)
+    patch_service_priorities_by_id = _Op(patch_service_priorities_by_id)
+    delete_service_priorities_by_id = _Op(delete_service_priorities_by_id)
+    get_service_priorities_by_id_image = _Op(get_service_priorities_by_id_image)
+    get_service_priorities_by_id_usages = _Op(get_service_priorities_by_id_usages)
+    get_service_priorities_by_id_usages_list = _Op(get_service_priorities_by_id_usages_list)
 
 
-class PriorityInfos:
-    """The ``PriorityInfos`` resource."""
+class PriorityInfos(_Bound[_M]):
+    """The ``PriorityInfos`` resource: ``client.service.priority_infos``."""
 
-    list = staticmethod(get_service_priority_info)
-    get_service_priority_info = staticmethod(get_service_priority_info)
-    get_service_priority_by_id_info = staticmethod(get_service_priority_by_id_info)
-
-
-class SLAInfos:
-    """The ``SLAInfos`` resource."""
-
-    list = staticmethod(get_service_slas_info)
-    get_service_slas_info_count = staticmethod(get_service_slas_info_count)
-    get_service_slas_info = staticmethod(get_service_slas_info)
-    get_service_slas_by_id_info = staticmethod(get_service_slas_by_id_info)
+    list = _Op(get_service_priority_info)
+    get_service_priority_info = _Op(get_service_priority_info)
+    get_service_priority_by_id_info = _Op(get_service_priority_by_id_info)
 
 
-class SLAPriorities:
-    """The ``SLAPriorities`` resource."""
+class SLAInfos(_Bound[_M]):
+    """The ``SLAInfos`` resource: ``client.service.sla_infos``."""
 
-    count = staticmethod(get_service_slas_by_parent_id_priorities_count)
-    create = staticmethod(post_service_slas_by_parent_id_priorities)
-    delete = staticmethod(delete_service_slas_by_parent_id_priorities_by_id)
-    get = staticmethod(get_service_slas_by_parent_id_priorities_by_id)
-    list = staticmethod(get_service_slas_by_parent_id_priorities)
-    replace = staticmethod(put_service_slas_by_parent_id_priorities_by_id)
-    update = staticmethod(patch_service_slas_by_parent_id_priorities_by_id)
-    get_service_slas_by_parent_id_priorities = staticmethod(
-        get_service_slas_by_parent_id_priorities
-    )
-    post_service_slas_by_parent_id_priorities = staticmethod(
-        post_service_slas_by_parent_id_priorities
-    )
-    get_service_slas_by_parent_id_priorities_count = staticmethod(
+    list = _Op(get_service_slas_info)
+    get_service_slas_info_count = _Op(get_service_slas_info_count)
+    get_service_slas_info = _Op(get_service_slas_info)
+    get_service_slas_by_id_info = _Op(get_service_slas_by_id_info)
+
+
+class SLAPriorities(_Bound[_M]):
+    """The ``SLAPriorities`` resource: ``client.service.sla_priorities``."""
+
+    count = _Op(get_service_slas_by_parent_id_priorities_count)
+    create = _Op(post_service_slas_by_parent_id_priorities)
+    delete = _Op(delete_service_slas_by_parent_id_priorities_by_id)
+    get = _Op(get_service_slas_by_parent_id_priorities_by_id)
+    list = _Op(get_service_slas_by_parent_id_priorities)
+    replace = _Op(put_service_slas_by_parent_id_priorities_by_id)
+    update = _Op(patch_service_slas_by_parent_id_priorities_by_id)
+    get_service_slas_by_parent_id_priorities = _Op(get_service_slas_by_parent_id_priorities)
+    post_service_slas_by_parent_id_priorities = _Op(post_service_slas_by_parent_id_priorities)
+    get_service_slas_by_parent_id_priorities_count = _Op(
         get_service_slas_by_parent_id_priorities_count
     )
-    get_service_slas_by_parent_id_priorities_by_id = staticmethod(
+    get_service_slas_by_parent_id_priorities_by_id = _Op(
         get_service_slas_by_parent_id_priorities_by_id
     )
-    put_service_slas_by_parent_id_priorities_by_id = staticmethod(
+    put_service_slas_by_parent_id_priorities_by_id = _Op(
         put_service_slas_by_parent_id_priorities_by_id
     )
-    patch_service_slas_by_parent_id_priorities_by_id = staticmethod(
+    patch_service_slas_by_parent_id_priorities_by_id = _Op(
         patch_service_slas_by_parent_id_priorities_by_id
     )
-    delete_service_slas_by_parent_id_priorities_by_id = staticmethod(
+    delete_service_slas_by_parent_id_priorities_by_id = _Op(
         delete_service_slas_by_parent_id_priorities_by_id
     )
 
 
-class SLAs:
-    """The ``SLAs`` resource."""
+class SLAs(_Bound[_M]):
+    """The ``SLAs`` resource: ``client.service.slas``."""
 
-    count = staticmethod(get_service_slas_count)
-    create = staticmethod(post_service_slas)
-    delete = staticmethod(delete_service_slas_by_id)
-    get = staticmethod(get_service_slas_by_id)
-    list = staticmethod(get_service_slas)
-    replace = staticmethod(put_service_slas_by_id)
-    update = staticmethod(patch_service_slas_by_id)
-    get_service_slas = staticmethod(get_service_slas)
-    post_service_slas = staticmethod(post_service_slas)
-    get_service_slas_count = staticmethod(get_service_slas_count)
-    get_service_slas_by_id = staticmethod(get_service_slas_by_id)
-    put_service_slas_by_id = staticmethod(put_service_slas_by_id)
-    patch_service_slas_by_id = staticmethod(patch_service_slas_by_id)
-    delete_service_slas_by_id = staticmethod(delete_service_slas_by_id)
-    get_service_slas_by_id_usages = staticmethod(get_service_slas_by_id_usages)
-    get_service_slas_by_id_usages_list = staticmethod(get_service_slas_by_id_usages_list)
-
-
-class SchedulingMemberInfos:
-    """The ``SchedulingMemberInfos`` resource."""
-
-    count = staticmethod(get_service_scheduling_members_info_count)
-    list = staticmethod(get_service_scheduling_members_info)
-    get_service_scheduling_members_info = staticmethod(get_service_scheduling_members_info)
-    get_service_scheduling_members_info_count = staticmethod(
-        get_service_scheduling_members_info_count
-    )
-    get_service_scheduling_members_by_id_info = staticmethod(
-        get_service_scheduling_members_by_id_info
-    )
+    count = _Op(get_service_slas_count)
+    create = _Op(post_service_slas)
+    delete = _Op(delete_service_slas_by_id)
+    get = _Op(get_service_slas_by_id)
+    list = _Op(get_service_slas)
+    replace = _Op(put_service_slas_by_id)
+    update = _Op(patch_service_slas_by_id)
+    get_service_slas = _Op(get_service_slas)
+    post_service_slas = _Op(post_service_slas)
+    get_service_slas_count = _Op(get_service_slas_count)
+    get_service_slas_by_id = _Op(get_service_slas_by_id)
+    put_service_slas_by_id = _Op(put_service_slas_by_id)
+    patch_service_slas_by_id = _Op(patch_service_slas_by_id)
+    delete_service_slas_by_id = _Op(delete_service_slas_by_id)
+    get_service_slas_by_id_usages = _Op(get_service_slas_by_id_usages)
+    get_service_slas_by_id_usages_list = _Op(get_service_slas_by_id_usages_list)
 
 
-class ServiceEmailTemplates:
-    """The ``ServiceEmailTemplates`` resource."""
+class SchedulingMemberInfos(_Bound[_M]):
+    """The ``SchedulingMemberInfos`` resource: ``client.service.scheduling_member_infos``."""
 
-    count = staticmethod(get_service_email_templates_count)
-    create = staticmethod(post_service_email_templates)
-    delete = staticmethod(delete_service_email_templates_by_id)
-    get = staticmethod(get_service_email_templates_by_id)
-    list = staticmethod(get_service_email_templates)
-    replace = staticmethod(put_service_email_templates_by_id)
-    update = staticmethod(patch_service_email_templates_by_id)
-    get_service_email_templates = staticmethod(get_service_email_templates)
-    post_service_email_templates = staticmethod(post_service_email_templates)
-    get_service_email_templates_count = staticmethod(get_service_email_templates_count)
-    get_service_email_templates_by_id = staticmethod(get_service_email_templates_by_id)
-    put_service_email_templates_by_id = staticmethod(put_service_email_templates_by_id)
-    patch_service_email_templates_by_id = staticmethod(patch_service_email_templates_by_id)
-    delete_service_email_templates_by_id = staticmethod(delete_service_email_templates_by_id)
-    get_service_email_templates_by_id_usages = staticmethod(
-        get_service_email_templates_by_id_usages
-    )
-    get_service_email_templates_by_id_usages_list = staticmethod(
+    count = _Op(get_service_scheduling_members_info_count)
+    list = _Op(get_service_scheduling_members_info)
+    get_service_scheduling_members_info = _Op(get_service_scheduling_members_info)
+    get_service_scheduling_members_info_count = _Op(get_service_scheduling_members_info_count)
+    get_service_scheduling_members_by_id_info = _Op(get_service_scheduling_members_by_id_info)
+
+
+class ServiceEmailTemplates(_Bound[_M]):
+    """The ``ServiceEmailTemplates`` resource: ``client.service.service_email_templates``."""
+
+    count = _Op(get_service_email_templates_count)
+    create = _Op(post_service_email_templates)
+    delete = _Op(delete_service_email_templates_by_id)
+    get = _Op(get_service_email_templates_by_id)
+    list = _Op(get_service_email_templates)
+    replace = _Op(put_service_email_templates_by_id)
+    update = _Op(patch_service_email_templates_by_id)
+    get_service_email_templates = _Op(get_service_email_templates)
+    post_service_email_templates = _Op(post_service_email_templates)
+    get_service_email_templates_count = _Op(get_service_email_templates_count)
+    get_service_email_templates_by_id = _Op(get_service_email_templates_by_id)
+    put_service_email_templates_by_id = _Op(put_service_email_templates_by_id)
+    patch_service_email_templates_by_id = _Op(patch_service_email_templates_by_id)
+    delete_service_email_templates_by_id = _Op(delete_service_email_templates_by_id)
+    get_service_email_templates_by_id_usages = _Op(get_service_email_templates_by_id_usages)
+    get_service_email_templates_by_id_usages_list = _Op(
         get_service_email_templates_by_id_usages_list
     )
 
 
-class ServiceLocationInfos:
-    """The ``ServiceLocationInfos`` resource."""
+class ServiceLocationInfos(_Bound[_M]):
+    """The ``ServiceLocationInfos`` resource: ``client.service.service_location_infos``."""
 
-    count = staticmethod(get_service_locations_info_count)
-    list = staticmethod(get_service_locations_info)
-    get_service_locations_info = staticmethod(get_service_locations_info)
-    get_service_locations_info_count = staticmethod(get_service_locations_info_count)
-    get_service_locations_by_id_info = staticmethod(get_service_locations_by_id_info)
-
-
-class ServiceLocations:
-    """The ``ServiceLocations`` resource."""
-
-    count = staticmethod(get_service_locations_count)
-    create = staticmethod(post_service_locations)
-    delete = staticmethod(delete_service_locations_by_id)
-    get = staticmethod(get_service_locations_by_id)
-    list = staticmethod(get_service_locations)
-    replace = staticmethod(put_service_locations_by_id)
-    update = staticmethod(patch_service_locations_by_id)
-    get_service_locations = staticmethod(get_service_locations)
-    post_service_locations = staticmethod(post_service_locations)
-    get_service_locations_count = staticmethod(get_service_locations_count)
-    get_service_locations_by_id = staticmethod(get_service_locations_by_id)
-    put_service_locations_by_id = staticmethod(put_service_locations_by_id)
-    patch_service_locations_by_id = staticmethod(patch_service_locations_by_id)
-    delete_service_locations_by_id = staticmethod(delete_service_locations_by_id)
+    count = _Op(get_service_locations_info_count)
+    list = _Op(get_service_locations_info)
+    get_service_locations_info = _Op(get_service_locations_info)
+    get_service_locations_info_count = _Op(get_service_locations_info_count)
+    get_service_locations_by_id_info = _Op(get_service_locations_by_id_info)
 
 
-class ServiceSignoffCustomFieldResource:
-    """The ``ServiceSignoffCustomField`` resource."""
+class ServiceLocations(_Bound[_M]):
+    """The ``ServiceLocations`` resource: ``client.service.service_locations``."""
 
-    count = staticmethod(get_service_service_signoff_by_parent_id_signoffcustomfields_count)
-    create = staticmethod(post_service_service_signoff_by_parent_id_signoffcustomfields)
-    delete = staticmethod(delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    get = staticmethod(get_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    list = staticmethod(get_service_service_signoff_by_parent_id_signoffcustomfields)
-    replace = staticmethod(put_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    update = staticmethod(patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    get_service_service_signoff_by_parent_id_signoffcustomfields = staticmethod(
+    count = _Op(get_service_locations_count)
+    create = _Op(post_service_locations)
+    delete = _Op(delete_service_locations_by_id)
+    get = _Op(get_service_locations_by_id)
+    list = _Op(get_service_locations)
+    replace = _Op(put_service_locations_by_id)
+    update = _Op(patch_service_locations_by_id)
+    get_service_locations = _Op(get_service_locations)
+    post_service_locations = _Op(post_service_locations)
+    get_service_locations_count = _Op(get_service_locations_count)
+    get_service_locations_by_id = _Op(get_service_locations_by_id)
+    put_service_locations_by_id = _Op(put_service_locations_by_id)
+    patch_service_locations_by_id = _Op(patch_service_locations_by_id)
+    delete_service_locations_by_id = _Op(delete_service_locations_by_id)
+
+
+class ServiceSignoffCustomFieldResource(_Bound[_M]):
+    """The ``ServiceSignoffCustomField`` resource: ``client.service.service_signoff_custom_field``."""
+
+    count = _Op(get_service_service_signoff_by_parent_id_signoffcustomfields_count)
+    create = _Op(post_service_service_signoff_by_parent_id_signoffcustomfields)
+    delete = _Op(delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
+    get = _Op(get_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
+    list = _Op(get_service_service_signoff_by_parent_id_signoffcustomfields)
+    replace = _Op(put_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
+    update = _Op(patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
+    get_service_service_signoff_by_parent_id_signoffcustomfields = _Op(
         get_service_service_signoff_by_parent_id_signoffcustomfields
     )
-    post_service_service_signoff_by_parent_id_signoffcustomfields = staticmethod(
+    post_service_service_signoff_by_parent_id_signoffcustomfields = _Op(
         post_service_service_signoff_by_parent_id_signoffcustomfields
     )
-    get_service_service_signoff_by_parent_id_signoffcustomfields_count = staticmethod(
+    get_service_service_signoff_by_parent_id_signoffcustomfields_count = _Op(
         get_service_service_signoff_by_parent_id_signoffcustomfields_count
     )
-    get_service_service_signoff_by_parent_id_signoffcustomfields_by_id = staticmethod(
+    get_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _Op(
         get_service_service_signoff_by_parent_id_signoffcustomfields_by_id
     )
-    put_service_service_signoff_by_parent_id_signoffcustomfields_by_id = staticmethod(
+    put_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _Op(
         put_service_service_signoff_by_parent_id_signoffcustomfields_by_id
     )
-    patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id = staticmethod(
+    patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _Op(
         patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id
     )
-    delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id = staticmethod(
+    delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _Op(
         delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id
     )
 
 
-class ServiceSignoffInfos:
-    """The ``ServiceSignoffInfos`` resource."""
+class ServiceSignoffInfos(_Bound[_M]):
+    """The ``ServiceSignoffInfos`` resource: ``client.service.service_signoff_infos``."""
 
-    count = staticmethod(get_service_service_signoff_info_count)
-    list = staticmethod(get_service_service_signoff_info)
-    get_service_service_signoff_info = staticmethod(get_service_service_signoff_info)
-    get_service_service_signoff_info_count = staticmethod(get_service_service_signoff_info_count)
-    get_service_service_signoff_by_id_info = staticmethod(get_service_service_signoff_by_id_info)
+    count = _Op(get_service_service_signoff_info_count)
+    list = _Op(get_service_service_signoff_info)
+    get_service_service_signoff_info = _Op(get_service_service_signoff_info)
+    get_service_service_signoff_info_count = _Op(get_service_service_signoff_info_count)
+    get_service_service_signoff_by_id_info = _Op(get_service_service_signoff_by_id_info)
 
 
-class ServiceSignoffs:
-    """The ``ServiceSignoffs`` resource."""
+class ServiceSignoffs(_Bound[_M]):
+    """The ``ServiceSignoffs`` resource: ``client.service.service_signoffs``."""
 
-    count = staticmethod(get_service_service_signoff_count)
-    create = staticmethod(post_service_service_signoff)
-    delete = staticmethod(delete_service_service_signoff_by_id)
-    get = staticmethod(get_service_service_signoff_by_id)
-    list = staticmethod(get_service_service_signoff)
-    replace = staticmethod(put_service_service_signoff_by_id)
-    update = staticmethod(patch_service_service_signoff_by_id)
-    get_service_service_signoff = staticmethod(get_service_service_signoff)
-    post_service_service_signoff = staticmethod(post_service_service_signoff)
-    get_service_service_signoff_count = staticmethod(get_service_service_signoff_count)
-    get_service_service_signoff_by_id = staticmethod(get_service_service_signoff_by_id)
-    put_service_service_signoff_by_id = staticmethod(put_service_service_signoff_by_id)
-    patch_service_service_signoff_by_id = staticmethod(patch_service_service_signoff_by_id)
-    delete_service_service_signoff_by_id = staticmethod(delete_service_service_signoff_by_id)
-    get_service_service_signoff_by_id_usages = staticmethod(
-        get_service_service_signoff_by_id_usages
-    )
-    get_service_service_signoff_by_id_usages_list = staticmethod(
+    count = _Op(get_service_service_signoff_count)
+    create = _Op(post_service_service_signoff)
+    delete = _Op(delete_service_service_signoff_by_id)
+    get = _Op(get_service_service_signoff_by_id)
+    list = _Op(get_service_service_signoff)
+    replace = _Op(put_service_service_signoff_by_id)
+    update = _Op(patch_service_service_signoff_by_id)
+    get_service_service_signoff = _Op(get_service_service_signoff)
+    post_service_service_signoff = _Op(post_service_service_signoff)
+    get_service_service_signoff_count = _Op(get_service_service_signoff_count)
+    get_service_service_signoff_by_id = _Op(get_service_service_signoff_by_id)
+    put_service_service_signoff_by_id = _Op(put_service_service_signoff_by_id)
+    patch_service_service_signoff_by_id = _Op(patch_service_service_signoff_by_id)
+    delete_service_service_signoff_by_id = _Op(delete_service_service_signoff_by_id)
+    get_service_service_signoff_by_id_usages = _Op(get_service_service_signoff_by_id_usages)
+    get_service_service_signoff_by_id_usages_list = _Op(
         get_service_service_signoff_by_id_usages_list
     )
 
 
-class ServiceSurveyQuestions:
-    """The ``ServiceSurveyQuestions`` resource."""
+class ServiceSurveyQuestions(_Bound[_M]):
+    """The ``ServiceSurveyQuestions`` resource: ``client.service.service_survey_questions``."""
 
-    count = staticmethod(get_service_surveys_by_parent_id_questions_count)
-    create = staticmethod(post_service_surveys_by_parent_id_questions)
-    delete = staticmethod(delete_service_surveys_by_parent_id_questions_by_id)
-    get = staticmethod(get_service_surveys_by_parent_id_questions_by_id)
-    list = staticmethod(get_service_surveys_by_parent_id_questions)
-    replace = staticmethod(put_service_surveys_by_parent_id_questions_by_id)
-    update = staticmethod(patch_service_surveys_by_parent_id_questions_by_id)
-    get_service_surveys_by_parent_id_questions = staticmethod(
-        get_service_surveys_by_parent_id_questions
-    )
-    post_service_surveys_by_parent_id_questions = staticmethod(
-        post_service_surveys_by_parent_id_questions
-    )
-    get_service_surveys_by_parent_id_questions_count = staticmethod(
+    count = _Op(get_service_surveys_by_parent_id_questions_count)
+    create = _Op(post_service_surveys_by_parent_id_questions)
+    delete = _Op(delete_service_surveys_by_parent_id_questions_by_id)
+    get = _Op(get_service_surveys_by_parent_id_questions_by_id)
+    list = _Op(get_service_surveys_by_parent_id_questions)
+    replace = _Op(put_service_surveys_by_parent_id_questions_by_id)
+    update = _Op(patch_service_surveys_by_parent_id_questions_by_id)
+    get_service_surveys_by_parent_id_questions = _Op(get_service_surveys_by_parent_id_questions)
+    post_service_surveys_by_parent_id_questions = _Op(post_service_surveys_by_parent_id_questions)
+    get_service_surveys_by_parent_id_questions_count = _Op(
         get_service_surveys_by_parent_id_questions_count
     )
-    get_service_surveys_by_parent_id_questions_by_id = staticmethod(
+    get_service_surveys_by_parent_id_questions_by_id = _Op(
         get_service_surveys_by_parent_id_questions_by_id
     )
-    put_service_surveys_by_parent_id_questions_by_id = staticmethod(
+    put_service_surveys_by_parent_id_questions_by_id = _Op(
         put_service_surveys_by_parent_id_questions_by_id
     )
-    patch_service_surveys_by_parent_id_questions_by_id = staticmethod(
+    patch_service_surveys_by_parent_id_questions_by_id = _Op(
         patch_service_surveys_by_parent_id_questions_by_id
     )
-    delete_service_surveys_by_parent_id_questions_by_id = staticmethod(
+    delete_service_surveys_by_parent_id_questions_by_id = _Op(
         delete_service_surveys_by_parent_id_questions_by_id
     )
-    post_service_surveys_by_parent_id_questions_by_id_copy = staticmethod(
+    post_service_surveys_by_parent_id_questions_by_id_copy = _Op(
         post_service_surveys_by_parent_id_questions_by_id_copy
     )
 
 
-class ServiceSurveys:
-    """The ``ServiceSurveys`` resource."""
+class ServiceSurveys(_Bound[_M]):
+    """The ``ServiceSurveys`` resource: ``client.service.service_surveys``."""
 
-    count = staticmethod(get_service_surveys_count)
-    create = staticmethod(post_service_surveys)
-    delete = staticmethod(delete_service_surveys_by_id)
-    get = staticmethod(get_service_surveys_by_id)
-    list = staticmethod(get_service_surveys)
-    replace = staticmethod(put_service_surveys_by_id)
-    update = staticmethod(patch_service_surveys_by_id)
-    get_service_surveys = staticmethod(get_service_surveys)
-    post_service_surveys = staticmethod(post_service_surveys)
-    get_service_surveys_count = staticmethod(get_service_surveys_count)
-    get_service_surveys_by_id = staticmethod(get_service_surveys_by_id)
-    put_service_surveys_by_id = staticmethod(put_service_surveys_by_id)
-    patch_service_surveys_by_id = staticmethod(patch_service_surveys_by_id)
-    delete_service_surveys_by_id = staticmethod(delete_service_surveys_by_id)
-    post_service_surveys_by_id_copy = staticmethod(post_service_surveys_by_id_copy)
-    get_service_surveys_by_id_usages = staticmethod(get_service_surveys_by_id_usages)
-    get_service_surveys_by_id_usages_list = staticmethod(get_service_surveys_by_id_usages_list)
-
-
-class ServiceTeams:
-    """The ``ServiceTeams`` resource."""
-
-    count = staticmethod(get_service_teams_count)
-    get = staticmethod(get_service_teams_by_id)
-    list = staticmethod(get_service_teams)
-    get_service_teams = staticmethod(get_service_teams)
-    get_service_teams_count = staticmethod(get_service_teams_count)
-    get_service_teams_by_id = staticmethod(get_service_teams_by_id)
+    count = _Op(get_service_surveys_count)
+    create = _Op(post_service_surveys)
+    delete = _Op(delete_service_surveys_by_id)
+    get = _Op(get_service_surveys_by_id)
+    list = _Op(get_service_surveys)
+    replace = _Op(put_service_surveys_by_id)
+    update = _Op(patch_service_surveys_by_id)
+    get_service_surveys = _Op(get_service_surveys)
+    post_service_surveys = _Op(post_service_surveys)
+    get_service_surveys_count = _Op(get_service_surveys_count)
+    get_service_surveys_by_id = _Op(get_service_surveys_by_id)
+    put_service_surveys_by_id = _Op(put_service_surveys_by_id)
+    patch_service_surveys_by_id = _Op(patch_service_surveys_by_id)
+    delete_service_surveys_by_id = _Op(delete_service_surveys_by_id)
+    post_service_surveys_by_id_copy = _Op(post_service_surveys_by_id_copy)
+    get_service_surveys_by_id_usages = _Op(get_service_surveys_by_id_usages)
+    get_service_surveys_by_id_usages_list = _Op(get_service_surveys_by_id_usages_list)
 
 
-class ServiceTemplateInfos:
-    """The ``ServiceTemplateInfos`` resource."""
+class ServiceTeams(_Bound[_M]):
+    """The ``ServiceTeams`` resource: ``client.service.service_teams``."""
 
-    count = staticmethod(get_service_templates_info_count)
-    list = staticmethod(get_service_templates_info)
-    get_service_templates_info = staticmethod(get_service_templates_info)
-    get_service_templates_info_count = staticmethod(get_service_templates_info_count)
-    get_service_templates_by_id_info = staticmethod(get_service_templates_by_id_info)
-
-
-class ServiceTemplates:
-    """The ``ServiceTemplates`` resource."""
-
-    count = staticmethod(get_service_templates_count)
-    get = staticmethod(get_service_templates_by_id)
-    list = staticmethod(get_service_templates)
-    get_service_templates = staticmethod(get_service_templates)
-    get_service_templates_count = staticmethod(get_service_templates_count)
-    get_service_templates_by_id = staticmethod(get_service_templates_by_id)
-    post_service_templates_by_id_generate = staticmethod(post_service_templates_by_id_generate)
+    count = _Op(get_service_teams_count)
+    get = _Op(get_service_teams_by_id)
+    list = _Op(get_service_teams)
+    get_service_teams = _Op(get_service_teams)
+    get_service_teams_count = _Op(get_service_teams_count)
+    get_service_teams_by_id = _Op(get_service_teams_by_id)
 
 
-class ServiceTicketLinkInfos:
-    """The ``ServiceTicketLinkInfos`` resource."""
+class ServiceTemplateInfos(_Bound[_M]):
+    """The ``ServiceTemplateInfos`` resource: ``client.service.service_template_infos``."""
 
-    count = staticmethod(get_service_ticket_links_info_count)
-    list = staticmethod(get_service_ticket_links_info)
-    get_service_ticket_links_info = staticmethod(get_service_ticket_links_info)
-    get_service_ticket_links_info_count = staticmethod(get_service_ticket_links_info_count)
-    get_service_ticket_links_by_id_info = staticmethod(get_service_ticket_links_by_id_info)
-
-
-class ServiceTicketLinks:
-    """The ``ServiceTicketLinks`` resource."""
-
-    count = staticmethod(get_service_ticket_links_count)
-    create = staticmethod(post_service_ticket_links)
-    delete = staticmethod(delete_service_ticket_links_by_id)
-    get = staticmethod(get_service_ticket_links_by_id)
-    list = staticmethod(get_service_ticket_links)
-    replace = staticmethod(put_service_ticket_links_by_id)
-    update = staticmethod(patch_service_ticket_links_by_id)
-    get_service_ticket_links = staticmethod(get_service_ticket_links)
-    post_service_ticket_links = staticmethod(post_service_ticket_links)
-    get_service_ticket_links_count = staticmethod(get_service_ticket_links_count)
-    get_service_ticket_links_by_id = staticmethod(get_service_ticket_links_by_id)
-    put_service_ticket_links_by_id = staticmethod(put_service_ticket_links_by_id)
-    patch_service_ticket_links_by_id = staticmethod(patch_service_ticket_links_by_id)
-    delete_service_ticket_links_by_id = staticmethod(delete_service_ticket_links_by_id)
+    count = _Op(get_service_templates_info_count)
+    list = _Op(get_service_templates_info)
+    get_service_templates_info = _Op(get_service_templates_info)
+    get_service_templates_info_count = _Op(get_service_templates_info_count)
+    get_service_templates_by_id_info = _Op(get_service_templates_by_id_info)
 
 
-class ServiceTicketNotes:
-    """The ``ServiceTicketNotes`` resource."""
+class ServiceTemplates(_Bound[_M]):
+    """The ``ServiceTemplates`` resource: ``client.service.service_templates``."""
 
-    list = staticmethod(get_service_tickets_by_parent_id_all_notes)
-    get_service_tickets_by_parent_id_all_notes = staticmethod(
-        get_service_tickets_by_parent_id_all_notes
-    )
-
-
-class Severities:
-    """The ``Severities`` resource."""
-
-    count = staticmethod(get_service_severities_count)
-    get = staticmethod(get_service_severities_by_id)
-    list = staticmethod(get_service_severities)
-    replace = staticmethod(put_service_severities_by_id)
-    update = staticmethod(patch_service_severities_by_id)
-    get_service_severities = staticmethod(get_service_severities)
-    get_service_severities_count = staticmethod(get_service_severities_count)
-    get_service_severities_by_id = staticmethod(get_service_severities_by_id)
-    put_service_severities_by_id = staticmethod(put_service_severities_by_id)
-    patch_service_severities_by_id = staticmethod(patch_service_severities_by_id)
+    count = _Op(get_service_templates_count)
+    get = _Op(get_service_templates_by_id)
+    list = _Op(get_service_templates)
+    get_service_templates = _Op(get_service_templates)
+    get_service_templates_count = _Op(get_service_templates_count)
+    get_service_templates_by_id = _Op(get_service_templates_by_id)
+    post_service_templates_by_id_generate = _Op(post_service_templates_by_id_generate)
 
 
-class SourceInfos:
-    """The ``SourceInfos`` resource."""
+class ServiceTicketLinkInfos(_Bound[_M]):
+    """The ``ServiceTicketLinkInfos`` resource: ``client.service.service_ticket_link_infos``."""
 
-    count = staticmethod(get_service_sources_info_count)
-    list = staticmethod(get_service_sources_info)
-    get_service_sources_info = staticmethod(get_service_sources_info)
-    get_service_sources_info_count = staticmethod(get_service_sources_info_count)
-    get_service_sources_by_id_info = staticmethod(get_service_sources_by_id_info)
-
-
-class Sources:
-    """The ``Sources`` resource."""
-
-    count = staticmethod(get_service_sources_count)
-    create = staticmethod(post_service_sources)
-    delete = staticmethod(delete_service_sources_by_id)
-    get = staticmethod(get_service_sources_by_id)
-    list = staticmethod(get_service_sources)
-    replace = staticmethod(put_service_sources_by_id)
-    update = staticmethod(patch_service_sources_by_id)
-    get_service_sources = staticmethod(get_service_sources)
-    post_service_sources = staticmethod(post_service_sources)
-    get_service_sources_count = staticmethod(get_service_sources_count)
-    get_service_sources_by_id = staticmethod(get_service_sources_by_id)
-    put_service_sources_by_id = staticmethod(put_service_sources_by_id)
-    patch_service_sources_by_id = staticmethod(patch_service_sources_by_id)
-    delete_service_sources_by_id = staticmethod(delete_service_sources_by_id)
-    get_service_sources_by_id_usages = staticmethod(get_service_sources_by_id_usages)
-    get_service_sources_by_id_usages_list = staticmethod(get_service_sources_by_id_usages_list)
+    count = _Op(get_service_ticket_links_info_count)
+    list = _Op(get_service_ticket_links_info)
+    get_service_ticket_links_info = _Op(get_service_ticket_links_info)
+    get_service_ticket_links_info_count = _Op(get_service_ticket_links_info_count)
+    get_service_ticket_links_by_id_info = _Op(get_service_ticket_links_by_id_info)
 
 
-class SurveyOptions:
-    """The ``SurveyOptions`` resource."""
+class ServiceTicketLinks(_Bound[_M]):
+    """The ``ServiceTicketLinks`` resource: ``client.service.service_ticket_links``."""
 
-    count = staticmethod(get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count)
-    create = staticmethod(post_service_surveys_by_grandparent_id_questions_by_parent_id_options)
-    delete = staticmethod(
-        delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    get = staticmethod(get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
-    list = staticmethod(get_service_surveys_by_grandparent_id_questions_by_parent_id_options)
-    replace = staticmethod(
-        put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    update = staticmethod(
-        patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options = staticmethod(
+    count = _Op(get_service_ticket_links_count)
+    create = _Op(post_service_ticket_links)
+    delete = _Op(delete_service_ticket_links_by_id)
+    get = _Op(get_service_ticket_links_by_id)
+    list = _Op(get_service_ticket_links)
+    replace = _Op(put_service_ticket_links_by_id)
+    update = _Op(patch_service_ticket_links_by_id)
+    get_service_ticket_links = _Op(get_service_ticket_links)
+    post_service_ticket_links = _Op(post_service_ticket_links)
+    get_service_ticket_links_count = _Op(get_service_ticket_links_count)
+    get_service_ticket_links_by_id = _Op(get_service_ticket_links_by_id)
+    put_service_ticket_links_by_id = _Op(put_service_ticket_links_by_id)
+    patch_service_ticket_links_by_id = _Op(patch_service_ticket_links_by_id)
+    delete_service_ticket_links_by_id = _Op(delete_service_ticket_links_by_id)
+
+
+class ServiceTicketNotes(_Bound[_M]):
+    """The ``ServiceTicketNotes`` resource: ``client.service.service_ticket_notes``."""
+
+    list = _Op(get_service_tickets_by_parent_id_all_notes)
+    get_service_tickets_by_parent_id_all_notes = _Op(get_service_tickets_by_parent_id_all_notes)
+
+
+class Severities(_Bound[_M]):
+    """The ``Severities`` resource: ``client.service.severities``."""
+
+    count = _Op(get_service_severities_count)
+    get = _Op(get_service_severities_by_id)
+    list = _Op(get_service_severities)
+    replace = _Op(put_service_severities_by_id)
+    update = _Op(patch_service_severities_by_id)
+    get_service_severities = _Op(get_service_severities)
+    get_service_severities_count = _Op(get_service_severities_count)
+    get_service_severities_by_id = _Op(get_service_severities_by_id)
+    put_service_severities_by_id = _Op(put_service_severities_by_id)
+    patch_service_severities_by_id = _Op(patch_service_severities_by_id)
+
+
+class SourceInfos(_Bound[_M]):
+    """The ``SourceInfos`` resource: ``client.service.source_infos``."""
+
+    count = _Op(get_service_sources_info_count)
+    list = _Op(get_service_sources_info)
+    get_service_sources_info = _Op(get_service_sources_info)
+    get_service_sources_info_count = _Op(get_service_sources_info_count)
+    get_service_sources_by_id_info = _Op(get_service_sources_by_id_info)
+
+
+class Sources(_Bound[_M]):
+    """The ``Sources`` resource: ``client.service.sources``."""
+
+    count = _Op(get_service_sources_count)
+    create = _Op(post_service_sources)
+    delete = _Op(delete_service_sources_by_id)
+    get = _Op(get_service_sources_by_id)
+    list = _Op(get_service_sources)
+    replace = _Op(put_service_sources_by_id)
+    update = _Op(patch_service_sources_by_id)
+    get_service_sources = _Op(get_service_sources)
+    post_service_sources = _Op(post_service_sources)
+    get_service_sources_count = _Op(get_service_sources_count)
+    get_service_sources_by_id = _Op(get_service_sources_by_id)
+    put_service_sources_by_id = _Op(put_service_sources_by_id)
+    patch_service_sources_by_id = _Op(patch_service_sources_by_id)
+    delete_service_sources_by_id = _Op(delete_service_sources_by_id)
+    get_service_sources_by_id_usages = _Op(get_service_sources_by_id_usages)
+    get_service_sources_by_id_usages_list = _Op(get_service_sources_by_id_usages_list)
+
+
+class SurveyOptions(_Bound[_M]):
+    """The ``SurveyOptions`` resource: ``client.service.survey_options``."""
+
+    count = _Op(get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count)
+    create = _Op(post_service_surveys_by_grandparent_id_questions_by_parent_id_options)
+    delete = _Op(delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
+    get = _Op(get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
+    list = _Op(get_service_surveys_by_grandparent_id_questions_by_parent_id_options)
+    replace = _Op(put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
+    update = _Op(patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
+    get_service_surveys_by_grandparent_id_questions_by_parent_id_options = _Op(
         get_service_surveys_by_grandparent_id_questions_by_parent_id_options
     )
-    post_service_surveys_by_grandparent_id_questions_by_parent_id_options = staticmethod(
+    post_service_surveys_by_grandparent_id_questions_by_parent_id_options = _Op(
         post_service_surveys_by_grandparent_id_questions_by_parent_id_options
     )
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count = staticmethod(
+    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count = _Op(
         get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count
     )
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = staticmethod(
+    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _Op(
         get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
     )
-    put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = staticmethod(
+    put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _Op(
         put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
     )
-    patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = staticmethod(
+    patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _Op(
         patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
     )
-    delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = staticmethod(
+    delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _Op(
         delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
     )
 
 
-class SurveyResults:
-    """The ``SurveyResults`` resource."""
+class SurveyResults(_Bound[_M]):
+    """The ``SurveyResults`` resource: ``client.service.survey_results``."""
 
-    count = staticmethod(get_service_surveys_by_parent_id_results_count)
-    create = staticmethod(post_service_surveys_by_parent_id_results)
-    delete = staticmethod(delete_service_surveys_by_parent_id_results_by_id)
-    get = staticmethod(get_service_surveys_by_parent_id_results_by_id)
-    list = staticmethod(get_service_surveys_by_parent_id_results)
-    replace = staticmethod(put_service_surveys_by_parent_id_results_by_id)
-    update = staticmethod(patch_service_surveys_by_parent_id_results_by_id)
-    get_service_surveys_by_parent_id_results = staticmethod(
-        get_service_surveys_by_parent_id_results
-    )
-    post_service_surveys_by_parent_id_results = staticmethod(
-        post_service_surveys_by_parent_id_results
-    )
-    get_service_surveys_by_parent_id_results_count = staticmethod(
+    count = _Op(get_service_surveys_by_parent_id_results_count)
+    create = _Op(post_service_surveys_by_parent_id_results)
+    delete = _Op(delete_service_surveys_by_parent_id_results_by_id)
+    get = _Op(get_service_surveys_by_parent_id_results_by_id)
+    list = _Op(get_service_surveys_by_parent_id_results)
+    replace = _Op(put_service_surveys_by_parent_id_results_by_id)
+    update = _Op(patch_service_surveys_by_parent_id_results_by_id)
+    get_service_surveys_by_parent_id_results = _Op(get_service_surveys_by_parent_id_results)
+    post_service_surveys_by_parent_id_results = _Op(post_service_surveys_by_parent_id_results)
+    get_service_surveys_by_parent_id_results_count = _Op(
         get_service_surveys_by_parent_id_results_count
     )
-    get_service_surveys_by_parent_id_results_by_id = staticmethod(
+    get_service_surveys_by_parent_id_results_by_id = _Op(
         get_service_surveys_by_parent_id_results_by_id
     )
-    put_service_surveys_by_parent_id_results_by_id = staticmethod(
+    put_service_surveys_by_parent_id_results_by_id = _Op(
         put_service_surveys_by_parent_id_results_by_id
     )
-    patch_service_surveys_by_parent_id_results_by_id = staticmethod(
+    patch_service_surveys_by_parent_id_results_by_id = _Op(
         patch_service_surveys_by_parent_id_results_by_id
     )
-    delete_service_surveys_by_parent_id_results_by_id = staticmethod(
+    delete_service_surveys_by_parent_id_results_by_id = _Op(
         delete_service_surveys_by_parent_id_results_by_id
     )
 
 
-class TeamMembers:
-    """The ``TeamMembers`` resource."""
+class TeamMembers(_Bound[_M]):
+    """The ``TeamMembers`` resource: ``client.service.team_members``."""
 
-    create = staticmethod(post_service_team_members)
-    post_service_team_members = staticmethod(post_service_team_members)
-
-
-class TicketChangeLogResource:
-    """The ``TicketChangeLog`` resource."""
-
-    list = staticmethod(get_service_tickets_changelogs)
-    get_service_tickets_changelogs = staticmethod(get_service_tickets_changelogs)
-    delete_service_tickets_changelogs = staticmethod(delete_service_tickets_changelogs)
+    create = _Op(post_service_team_members)
+    post_service_team_members = _Op(post_service_team_members)
 
 
-class TicketInfos:
-    """The ``TicketInfos`` resource."""
+class TicketChangeLogResource(_Bound[_M]):
+    """The ``TicketChangeLog`` resource: ``client.service.ticket_change_log``."""
 
-    count = staticmethod(get_service_tickets_info_count)
-    list = staticmethod(get_service_tickets_info)
-    get_service_tickets_info = staticmethod(get_service_tickets_info)
-    get_service_tickets_info_count = staticmethod(get_service_tickets_info_count)
-    get_service_tickets_by_id_info = staticmethod(get_service_tickets_by_id_info)
+    list = _Op(get_service_tickets_changelogs)
+    get_service_tickets_changelogs = _Op(get_service_tickets_changelogs)
+    delete_service_tickets_changelogs = _Op(delete_service_tickets_changelogs)
 
 
-class TicketNotes:
-    """The ``TicketNotes`` resource."""
+class TicketInfos(_Bound[_M]):
+    """The ``TicketInfos`` resource: ``client.service.ticket_infos``."""
 
-    count = staticmethod(get_service_tickets_by_parent_id_notes_count)
-    create = staticmethod(post_service_tickets_by_parent_id_notes)
-    delete = staticmethod(delete_service_tickets_by_parent_id_notes_by_id)
-    get = staticmethod(get_service_tickets_by_parent_id_notes_by_id)
-    list = staticmethod(get_service_tickets_by_parent_id_notes)
-    replace = staticmethod(put_service_tickets_by_parent_id_notes_by_id)
-    update = staticmethod(patch_service_tickets_by_parent_id_notes_by_id)
-    get_service_tickets_by_parent_id_notes = staticmethod(get_service_tickets_by_parent_id_notes)
-    post_service_tickets_by_parent_id_notes = staticmethod(post_service_tickets_by_parent_id_notes)
-    get_service_tickets_by_parent_id_notes_count = staticmethod(
-        get_service_tickets_by_parent_id_notes_count
-    )
-    get_service_tickets_by_parent_id_notes_by_id = staticmethod(
-        get_service_tickets_by_parent_id_notes_by_id
-    )
-    put_service_tickets_by_parent_id_notes_by_id = staticmethod(
-        put_service_tickets_by_parent_id_notes_by_id
-    )
-    patch_service_tickets_by_parent_id_notes_by_id = staticmethod(
+    count = _Op(get_service_tickets_info_count)
+    list = _Op(get_service_tickets_info)
+    get_service_tickets_info = _Op(get_service_tickets_info)
+    get_service_tickets_info_count = _Op(get_service_tickets_info_count)
+    get_service_tickets_by_id_info = _Op(get_service_tickets_by_id_info)
+
+
+class TicketNotes(_Bound[_M]):
+    """The ``TicketNotes`` resource: ``client.service.ticket_notes``."""
+
+    count = _Op(get_service_tickets_by_parent_id_notes_count)
+    create = _Op(post_service_tickets_by_parent_id_notes)
+    delete = _Op(delete_service_tickets_by_parent_id_notes_by_id)
+    get = _Op(get_service_tickets_by_parent_id_notes_by_id)
+    list = _Op(get_service_tickets_by_parent_id_notes)
+    replace = _Op(put_service_tickets_by_parent_id_notes_by_id)
+    update = _Op(patch_service_tickets_by_parent_id_notes_by_id)
+    get_service_tickets_by_parent_id_notes = _Op(get_service_tickets_by_parent_id_notes)
+    post_service_tickets_by_parent_id_notes = _Op(post_service_tickets_by_parent_id_notes)
+    get_service_tickets_by_parent_id_notes_count = _Op(get_service_tickets_by_parent_id_notes_count)
+    get_service_tickets_by_parent_id_notes_by_id = _Op(get_service_tickets_by_parent_id_notes_by_id)
+    put_service_tickets_by_parent_id_notes_by_id = _Op(put_service_tickets_by_parent_id_notes_by_id)
+    patch_service_tickets_by_parent_id_notes_by_id = _Op(
         patch_service_tickets_by_parent_id_notes_by_id
     )
-    delete_service_tickets_by_parent_id_notes_by_id = staticmethod(
+    delete_service_tickets_by_parent_id_notes_by_id = _Op(
         delete_service_tickets_by_parent_id_notes_by_id
     )
 
 
-class TicketSyncs:
-    """The ``TicketSyncs`` resource."""
+class TicketSyncs(_Bound[_M]):
+    """The ``TicketSyncs`` resource: ``client.service.ticket_syncs``."""
 
-    count = staticmethod(get_service_ticket_syncs_count)
-    create = staticmethod(post_service_ticket_syncs)
-    delete = staticmethod(delete_service_ticket_syncs_by_id)
-    get = staticmethod(get_service_ticket_syncs_by_id)
-    list = staticmethod(get_service_ticket_syncs)
-    replace = staticmethod(put_service_ticket_syncs_by_id)
-    update = staticmethod(patch_service_ticket_syncs_by_id)
-    get_service_ticket_syncs = staticmethod(get_service_ticket_syncs)
-    post_service_ticket_syncs = staticmethod(post_service_ticket_syncs)
-    get_service_ticket_syncs_count = staticmethod(get_service_ticket_syncs_count)
-    get_service_ticket_syncs_by_id = staticmethod(get_service_ticket_syncs_by_id)
-    put_service_ticket_syncs_by_id = staticmethod(put_service_ticket_syncs_by_id)
-    patch_service_ticket_syncs_by_id = staticmethod(patch_service_ticket_syncs_by_id)
-    delete_service_ticket_syncs_by_id = staticmethod(delete_service_ticket_syncs_by_id)
+    count = _Op(get_service_ticket_syncs_count)
+    create = _Op(post_service_ticket_syncs)
+    delete = _Op(delete_service_ticket_syncs_by_id)
+    get = _Op(get_service_ticket_syncs_by_id)
+    list = _Op(get_service_ticket_syncs)
+    replace = _Op(put_service_ticket_syncs_by_id)
+    update = _Op(patch_service_ticket_syncs_by_id)
+    get_service_ticket_syncs = _Op(get_service_ticket_syncs)
+    post_service_ticket_syncs = _Op(post_service_ticket_syncs)
+    get_service_ticket_syncs_count = _Op(get_service_ticket_syncs_count)
+    get_service_ticket_syncs_by_id = _Op(get_service_ticket_syncs_by_id)
+    put_service_ticket_syncs_by_id = _Op(put_service_ticket_syncs_by_id)
+    patch_service_ticket_syncs_by_id = _Op(patch_service_ticket_syncs_by_id)
+    delete_service_ticket_syncs_by_id = _Op(delete_service_ticket_syncs_by_id)
 
 
-class TicketTasks:
-    """The ``TicketTasks`` resource."""
+class TicketTasks(_Bound[_M]):
+    """The ``TicketTasks`` resource: ``client.service.ticket_tasks``."""
 
-    count = staticmethod(get_service_tickets_by_parent_id_tasks_count)
-    create = staticmethod(post_service_tickets_by_parent_id_tasks)
-    delete = staticmethod(delete_service_tickets_by_parent_id_tasks_by_id)
-    get = staticmethod(get_service_tickets_by_parent_id_tasks_by_id)
-    list = staticmethod(get_service_tickets_by_parent_id_tasks)
-    replace = staticmethod(put_service_tickets_by_parent_id_tasks_by_id)
-    update = staticmethod(patch_service_tickets_by_parent_id_tasks_by_id)
-    get_service_tickets_by_parent_id_tasks = staticmethod(get_service_tickets_by_parent_id_tasks)
-    post_service_tickets_by_parent_id_tasks = staticmethod(post_service_tickets_by_parent_id_tasks)
-    get_service_tickets_by_parent_id_tasks_count = staticmethod(
-        get_service_tickets_by_parent_id_tasks_count
-    )
-    get_service_tickets_by_parent_id_tasks_by_id = staticmethod(
-        get_service_tickets_by_parent_id_tasks_by_id
-    )
-    put_service_tickets_by_parent_id_tasks_by_id = staticmethod(
-        put_service_tickets_by_parent_id_tasks_by_id
-    )
-    patch_service_tickets_by_parent_id_tasks_by_id = staticmethod(
+    count = _Op(get_service_tickets_by_parent_id_tasks_count)
+    create = _Op(post_service_tickets_by_parent_id_tasks)
+    delete = _Op(delete_service_tickets_by_parent_id_tasks_by_id)
+    get = _Op(get_service_tickets_by_parent_id_tasks_by_id)
+    list = _Op(get_service_tickets_by_parent_id_tasks)
+    replace = _Op(put_service_tickets_by_parent_id_tasks_by_id)
+    update = _Op(patch_service_tickets_by_parent_id_tasks_by_id)
+    get_service_tickets_by_parent_id_tasks = _Op(get_service_tickets_by_parent_id_tasks)
+    post_service_tickets_by_parent_id_tasks = _Op(post_service_tickets_by_parent_id_tasks)
+    get_service_tickets_by_parent_id_tasks_count = _Op(get_service_tickets_by_parent_id_tasks_count)
+    get_service_tickets_by_parent_id_tasks_by_id = _Op(get_service_tickets_by_parent_id_tasks_by_id)
+    put_service_tickets_by_parent_id_tasks_by_id = _Op(put_service_tickets_by_parent_id_tasks_by_id)
+    patch_service_tickets_by_parent_id_tasks_by_id = _Op(
         patch_service_tickets_by_parent_id_tasks_by_id
     )
-    delete_service_tickets_by_parent_id_tasks_by_id = staticmethod(
+    delete_service_tickets_by_parent_id_tasks_by_id = _Op(
         delete_service_tickets_by_parent_id_tasks_by_id
     )
 
 
-class Tickets:
-    """The ``Tickets`` resource."""
+class Tickets(_Bound[_M]):
+    """The ``Tickets`` resource: ``client.service.tickets``."""
 
-    count = staticmethod(get_service_tickets_count)
-    create = staticmethod(post_service_tickets)
-    delete = staticmethod(delete_service_tickets_by_id)
-    get = staticmethod(get_service_tickets_by_id)
-    list = staticmethod(get_service_tickets)
-    replace = staticmethod(put_service_tickets_by_id)
-    update = staticmethod(patch_service_tickets_by_id)
-    get_service_tickets = staticmethod(get_service_tickets)
-    post_service_tickets = staticmethod(post_service_tickets)
-    get_service_tickets_calculate_sla = staticmethod(get_service_tickets_calculate_sla)
-    get_service_tickets_count = staticmethod(get_service_tickets_count)
-    post_service_tickets_search = staticmethod(post_service_tickets_search)
-    get_service_tickets_by_id = staticmethod(get_service_tickets_by_id)
-    put_service_tickets_by_id = staticmethod(put_service_tickets_by_id)
-    patch_service_tickets_by_id = staticmethod(patch_service_tickets_by_id)
-    delete_service_tickets_by_id = staticmethod(delete_service_tickets_by_id)
-    post_service_tickets_by_id_copy = staticmethod(post_service_tickets_by_id_copy)
-    get_service_tickets_by_parent_id_activities = staticmethod(
-        get_service_tickets_by_parent_id_activities
-    )
-    get_service_tickets_by_parent_id_activities_count = staticmethod(
+    count = _Op(get_service_tickets_count)
+    create = _Op(post_service_tickets)
+    delete = _Op(delete_service_tickets_by_id)
+    get = _Op(get_service_tickets_by_id)
+    list = _Op(get_service_tickets)
+    replace = _Op(put_service_tickets_by_id)
+    update = _Op(patch_service_tickets_by_id)
+    get_service_tickets = _Op(get_service_tickets)
+    post_service_tickets = _Op(post_service_tickets)
+    get_service_tickets_calculate_sla = _Op(get_service_tickets_calculate_sla)
+    get_service_tickets_count = _Op(get_service_tickets_count)
+    post_service_tickets_search = _Op(post_service_tickets_search)
+    get_service_tickets_by_id = _Op(get_service_tickets_by_id)
+    put_service_tickets_by_id = _Op(put_service_tickets_by_id)
+    patch_service_tickets_by_id = _Op(patch_service_tickets_by_id)
+    delete_service_tickets_by_id = _Op(delete_service_tickets_by_id)
+    post_service_tickets_by_id_copy = _Op(post_service_tickets_by_id_copy)
+    get_service_tickets_by_parent_id_activities = _Op(get_service_tickets_by_parent_id_activities)
+    get_service_tickets_by_parent_id_activities_count = _Op(
         get_service_tickets_by_parent_id_activities_count
     )
-    post_service_tickets_by_parent_id_attach_children = staticmethod(
+    post_service_tickets_by_parent_id_attach_children = _Op(
         post_service_tickets_by_parent_id_attach_children
     )
-    get_service_tickets_by_parent_id_configurations = staticmethod(
+    get_service_tickets_by_parent_id_configurations = _Op(
         get_service_tickets_by_parent_id_configurations
     )
-    post_service_tickets_by_parent_id_configurations = staticmethod(
+    post_service_tickets_by_parent_id_configurations = _Op(
         post_service_tickets_by_parent_id_configurations
     )
-    get_service_tickets_by_parent_id_configurations_count = staticmethod(
+    get_service_tickets_by_parent_id_configurations_count = _Op(
         get_service_tickets_by_parent_id_configurations_count
     )
-    get_service_tickets_by_parent_id_configurations_by_id = staticmethod(
+    get_service_tickets_by_parent_id_configurations_by_id = _Op(
         get_service_tickets_by_parent_id_configurations_by_id
     )
-    delete_service_tickets_by_parent_id_configurations_by_id = staticmethod(
+    delete_service_tickets_by_parent_id_configurations_by_id = _Op(
         delete_service_tickets_by_parent_id_configurations_by_id
     )
-    post_service_tickets_by_parent_id_convert = staticmethod(
-        post_service_tickets_by_parent_id_convert
-    )
-    get_service_tickets_by_parent_id_documents = staticmethod(
-        get_service_tickets_by_parent_id_documents
-    )
-    get_service_tickets_by_parent_id_documents_count = staticmethod(
+    post_service_tickets_by_parent_id_convert = _Op(post_service_tickets_by_parent_id_convert)
+    get_service_tickets_by_parent_id_documents = _Op(get_service_tickets_by_parent_id_documents)
+    get_service_tickets_by_parent_id_documents_count = _Op(
         get_service_tickets_by_parent_id_documents_count
     )
-    post_service_tickets_by_parent_id_merge = staticmethod(post_service_tickets_by_parent_id_merge)
-    get_service_tickets_by_parent_id_products = staticmethod(
-        get_service_tickets_by_parent_id_products
-    )
-    get_service_tickets_by_parent_id_products_count = staticmethod(
+    post_service_tickets_by_parent_id_merge = _Op(post_service_tickets_by_parent_id_merge)
+    get_service_tickets_by_parent_id_products = _Op(get_service_tickets_by_parent_id_products)
+    get_service_tickets_by_parent_id_products_count = _Op(
         get_service_tickets_by_parent_id_products_count
     )
-    get_service_tickets_by_parent_id_scheduleentries = staticmethod(
+    get_service_tickets_by_parent_id_scheduleentries = _Op(
         get_service_tickets_by_parent_id_scheduleentries
     )
-    get_service_tickets_by_parent_id_scheduleentries_count = staticmethod(
+    get_service_tickets_by_parent_id_scheduleentries_count = _Op(
         get_service_tickets_by_parent_id_scheduleentries_count
     )
-    get_service_tickets_by_parent_id_timeentries = staticmethod(
-        get_service_tickets_by_parent_id_timeentries
-    )
-    get_service_tickets_by_parent_id_timeentries_count = staticmethod(
+    get_service_tickets_by_parent_id_timeentries = _Op(get_service_tickets_by_parent_id_timeentries)
+    get_service_tickets_by_parent_id_timeentries_count = _Op(
         get_service_tickets_by_parent_id_timeentries_count
     )
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "board_auto_assign_resources": BoardAutoAssignResources,
     "board_auto_templates": BoardAutoTemplates,
@@ -11775,4022 +11659,732 @@ RESOURCES: dict[str, type] = {
     "tickets": Tickets,
 }
 
-# Bound to a client: ``client.service`` is a SyncService, ``client.service.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
-
-class SyncBoardAutoAssignResources(_Bound):
-    """The ``BoardAutoAssignResources`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_auto_assign_resources_count)
-    create = _SyncOp(post_service_boards_by_parent_id_auto_assign_resources)
-    delete = _SyncOp(delete_service_boards_by_parent_id_auto_assign_resources_by_id)
-    get = _SyncOp(get_service_boards_by_parent_id_auto_assign_resources_by_id)
-    list = _SyncOp(get_service_boards_by_parent_id_auto_assign_resources)
-    replace = _SyncOp(put_service_boards_by_parent_id_auto_assign_resources_by_id)
-    update = _SyncOp(patch_service_boards_by_parent_id_auto_assign_resources_by_id)
-    get_service_boards_by_parent_id_auto_assign_resources = _SyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources
-    )
-    post_service_boards_by_parent_id_auto_assign_resources = _SyncOp(
-        post_service_boards_by_parent_id_auto_assign_resources
-    )
-    get_service_boards_by_parent_id_auto_assign_resources_count = _SyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources_count
-    )
-    get_service_boards_by_parent_id_auto_assign_resources_by_id = _SyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    put_service_boards_by_parent_id_auto_assign_resources_by_id = _SyncOp(
-        put_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    patch_service_boards_by_parent_id_auto_assign_resources_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    delete_service_boards_by_parent_id_auto_assign_resources_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-
-
-class SyncBoardAutoTemplates(_Bound):
-    """The ``BoardAutoTemplates`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_auto_templates_count)
-    create = _SyncOp(post_service_boards_by_parent_id_auto_templates)
-    delete = _SyncOp(delete_service_boards_by_parent_id_auto_templates_by_id)
-    get = _SyncOp(get_service_boards_by_parent_id_auto_templates_by_id)
-    list = _SyncOp(get_service_boards_by_parent_id_auto_templates)
-    replace = _SyncOp(put_service_boards_by_parent_id_auto_templates_by_id)
-    update = _SyncOp(patch_service_boards_by_parent_id_auto_templates_by_id)
-    get_service_boards_by_parent_id_auto_templates = _SyncOp(
-        get_service_boards_by_parent_id_auto_templates
-    )
-    post_service_boards_by_parent_id_auto_templates = _SyncOp(
-        post_service_boards_by_parent_id_auto_templates
-    )
-    get_service_boards_by_parent_id_auto_templates_count = _SyncOp(
-        get_service_boards_by_parent_id_auto_templates_count
-    )
-    get_service_boards_by_parent_id_auto_templates_by_id = _SyncOp(
-        get_service_boards_by_parent_id_auto_templates_by_id
-    )
-    put_service_boards_by_parent_id_auto_templates_by_id = _SyncOp(
-        put_service_boards_by_parent_id_auto_templates_by_id
-    )
-    patch_service_boards_by_parent_id_auto_templates_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_auto_templates_by_id
-    )
-    delete_service_boards_by_parent_id_auto_templates_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_auto_templates_by_id
-    )
-
-
-class SyncBoardExcludedMembers(_Bound):
-    """The ``BoardExcludedMembers`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_excluded_members_count)
-    create = _SyncOp(post_service_boards_by_parent_id_excluded_members)
-    delete = _SyncOp(delete_service_boards_by_parent_id_excluded_members_by_id)
-    get = _SyncOp(get_service_boards_by_parent_id_excluded_members_by_id)
-    list = _SyncOp(get_service_boards_by_parent_id_excluded_members)
-    get_service_boards_by_parent_id_excluded_members = _SyncOp(
-        get_service_boards_by_parent_id_excluded_members
-    )
-    post_service_boards_by_parent_id_excluded_members = _SyncOp(
-        post_service_boards_by_parent_id_excluded_members
-    )
-    get_service_boards_by_parent_id_excluded_members_count = _SyncOp(
-        get_service_boards_by_parent_id_excluded_members_count
-    )
-    get_service_boards_by_parent_id_excluded_members_by_id = _SyncOp(
-        get_service_boards_by_parent_id_excluded_members_by_id
-    )
-    delete_service_boards_by_parent_id_excluded_members_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_excluded_members_by_id
-    )
-
-
-class SyncBoardInfos(_Bound):
-    """The ``BoardInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_info_boards_count)
-    get = _SyncOp(get_service_info_boards_by_id)
-    list = _SyncOp(get_service_info_boards)
-    get_service_info_boards = _SyncOp(get_service_info_boards)
-    get_service_info_boards_active = _SyncOp(get_service_info_boards_active)
-    get_service_info_boards_count = _SyncOp(get_service_info_boards_count)
-    get_service_info_boards_by_id = _SyncOp(get_service_info_boards_by_id)
-
-
-class SyncBoardItemAssociations(_Bound):
-    """The ``BoardItemAssociations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_grandparent_id_items_by_parent_id_associations_count)
-    get = _SyncOp(get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id)
-    list = _SyncOp(get_service_boards_by_grandparent_id_items_by_parent_id_associations)
-    replace = _SyncOp(put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id)
-    update = _SyncOp(patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id)
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations = _SyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations
-    )
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations_count = _SyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations_count
-    )
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _SyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _SyncOp(
-        put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _SyncOp(
-        patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-
-
-class SyncBoardItems(_Bound):
-    """The ``BoardItems`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_items_count)
-    create = _SyncOp(post_service_boards_by_parent_id_items)
-    delete = _SyncOp(delete_service_boards_by_parent_id_items_by_id)
-    get = _SyncOp(get_service_boards_by_parent_id_items_by_id)
-    list = _SyncOp(get_service_boards_by_parent_id_items)
-    replace = _SyncOp(put_service_boards_by_parent_id_items_by_id)
-    update = _SyncOp(patch_service_boards_by_parent_id_items_by_id)
-    get_service_boards_by_parent_id_items = _SyncOp(get_service_boards_by_parent_id_items)
-    post_service_boards_by_parent_id_items = _SyncOp(post_service_boards_by_parent_id_items)
-    get_service_boards_by_parent_id_items_count = _SyncOp(
-        get_service_boards_by_parent_id_items_count
-    )
-    get_service_boards_by_parent_id_items_by_id = _SyncOp(
-        get_service_boards_by_parent_id_items_by_id
-    )
-    put_service_boards_by_parent_id_items_by_id = _SyncOp(
-        put_service_boards_by_parent_id_items_by_id
-    )
-    patch_service_boards_by_parent_id_items_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_items_by_id
-    )
-    delete_service_boards_by_parent_id_items_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_items_by_id
-    )
-    get_service_boards_by_parent_id_items_by_id_usages = _SyncOp(
-        get_service_boards_by_parent_id_items_by_id_usages
-    )
-    get_service_boards_by_parent_id_items_by_id_usages_list = _SyncOp(
-        get_service_boards_by_parent_id_items_by_id_usages_list
-    )
-
-
-class SyncBoardNotifications(_Bound):
-    """The ``BoardNotifications`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_notifications_count)
-    create = _SyncOp(post_service_boards_by_parent_id_notifications)
-    delete = _SyncOp(delete_service_boards_by_parent_id_notifications_by_id)
-    get = _SyncOp(get_service_boards_by_parent_id_notifications_by_id)
-    list = _SyncOp(get_service_boards_by_parent_id_notifications)
-    replace = _SyncOp(put_service_boards_by_parent_id_notifications_by_id)
-    update = _SyncOp(patch_service_boards_by_parent_id_notifications_by_id)
-    get_service_boards_by_parent_id_notifications = _SyncOp(
-        get_service_boards_by_parent_id_notifications
-    )
-    post_service_boards_by_parent_id_notifications = _SyncOp(
-        post_service_boards_by_parent_id_notifications
-    )
-    get_service_boards_by_parent_id_notifications_count = _SyncOp(
-        get_service_boards_by_parent_id_notifications_count
-    )
-    get_service_boards_by_parent_id_notifications_by_id = _SyncOp(
-        get_service_boards_by_parent_id_notifications_by_id
-    )
-    put_service_boards_by_parent_id_notifications_by_id = _SyncOp(
-        put_service_boards_by_parent_id_notifications_by_id
-    )
-    patch_service_boards_by_parent_id_notifications_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_notifications_by_id
-    )
-    delete_service_boards_by_parent_id_notifications_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_notifications_by_id
-    )
-
-
-class SyncBoardSkillMappings(_Bound):
-    """The ``BoardSkillMappings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_skill_mappings_count)
-    create = _SyncOp(post_service_boards_by_parent_id_skill_mappings)
-    delete = _SyncOp(delete_service_boards_by_parent_id_skill_mappings_by_id)
-    get = _SyncOp(get_service_boards_by_parent_id_skill_mappings_by_id)
-    list = _SyncOp(get_service_boards_by_parent_id_skill_mappings)
-    replace = _SyncOp(put_service_boards_by_parent_id_skill_mappings_by_id)
-    update = _SyncOp(patch_service_boards_by_parent_id_skill_mappings_by_id)
-    get_service_boards_by_parent_id_skill_mappings = _SyncOp(
-        get_service_boards_by_parent_id_skill_mappings
-    )
-    post_service_boards_by_parent_id_skill_mappings = _SyncOp(
-        post_service_boards_by_parent_id_skill_mappings
-    )
-    get_service_boards_by_parent_id_skill_mappings_count = _SyncOp(
-        get_service_boards_by_parent_id_skill_mappings_count
-    )
-    get_service_boards_by_parent_id_skill_mappings_by_id = _SyncOp(
-        get_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    put_service_boards_by_parent_id_skill_mappings_by_id = _SyncOp(
-        put_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    patch_service_boards_by_parent_id_skill_mappings_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    delete_service_boards_by_parent_id_skill_mappings_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_skill_mappings_by_id
-    )
-
-
-class SyncBoardStatusInfoResource(_Bound):
-    """The ``BoardStatusInfo`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_statuses_info_count)
-    list = _SyncOp(get_service_boards_by_parent_id_statuses_info)
-    get_service_boards_by_parent_id_statuses_info = _SyncOp(
-        get_service_boards_by_parent_id_statuses_info
-    )
-    get_service_boards_by_parent_id_statuses_info_count = _SyncOp(
-        get_service_boards_by_parent_id_statuses_info_count
-    )
-    get_service_boards_by_parent_id_statuses_by_id_info = _SyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_info
-    )
-
-
-class SyncBoardStatusNotifications(_Bound):
-    """The ``BoardStatusNotifications`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count)
-    create = _SyncOp(post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications)
-    delete = _SyncOp(
-        delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    get = _SyncOp(get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id)
-    list = _SyncOp(get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications)
-    replace = _SyncOp(
-        put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    update = _SyncOp(
-        patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _SyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
-    )
-    post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _SyncOp(
-        post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count = _SyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-
-
-class SyncBoardStatuses(_Bound):
-    """The ``BoardStatuses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_statuses_count)
-    create = _SyncOp(post_service_boards_by_parent_id_statuses)
-    delete = _SyncOp(delete_service_boards_by_parent_id_statuses_by_id)
-    get = _SyncOp(get_service_boards_by_parent_id_statuses_by_id)
-    list = _SyncOp(get_service_boards_by_parent_id_statuses)
-    replace = _SyncOp(put_service_boards_by_parent_id_statuses_by_id)
-    update = _SyncOp(patch_service_boards_by_parent_id_statuses_by_id)
-    get_service_boards_by_parent_id_statuses = _SyncOp(get_service_boards_by_parent_id_statuses)
-    post_service_boards_by_parent_id_statuses = _SyncOp(post_service_boards_by_parent_id_statuses)
-    get_service_boards_by_parent_id_statuses_count = _SyncOp(
-        get_service_boards_by_parent_id_statuses_count
-    )
-    get_service_boards_by_parent_id_statuses_by_id = _SyncOp(
-        get_service_boards_by_parent_id_statuses_by_id
-    )
-    put_service_boards_by_parent_id_statuses_by_id = _SyncOp(
-        put_service_boards_by_parent_id_statuses_by_id
-    )
-    patch_service_boards_by_parent_id_statuses_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_statuses_by_id
-    )
-    delete_service_boards_by_parent_id_statuses_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_statuses_by_id
-    )
-    get_service_boards_by_parent_id_statuses_by_id_usages = _SyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_usages
-    )
-    get_service_boards_by_parent_id_statuses_by_id_usages_list = _SyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_usages_list
-    )
-
-
-class SyncBoardSubTypeInfos(_Bound):
-    """The ``BoardSubTypeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_subtypes_info_count)
-    list = _SyncOp(get_service_boards_by_parent_id_subtypes_info)
-    get_service_boards_by_parent_id_subtypes_info = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_info
-    )
-    get_service_boards_by_parent_id_subtypes_info_count = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_info_count
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_info = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_info
-    )
-
-
-class SyncBoardSubTypes(_Bound):
-    """The ``BoardSubTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_subtypes_count)
-    create = _SyncOp(post_service_boards_by_parent_id_subtypes)
-    delete = _SyncOp(delete_service_boards_by_parent_id_subtypes_by_id)
-    get = _SyncOp(get_service_boards_by_parent_id_subtypes_by_id)
-    list = _SyncOp(get_service_boards_by_parent_id_subtypes)
-    replace = _SyncOp(put_service_boards_by_parent_id_subtypes_by_id)
-    update = _SyncOp(patch_service_boards_by_parent_id_subtypes_by_id)
-    get_service_boards_by_parent_id_subtypes = _SyncOp(get_service_boards_by_parent_id_subtypes)
-    post_service_boards_by_parent_id_subtypes = _SyncOp(post_service_boards_by_parent_id_subtypes)
-    get_service_boards_by_parent_id_subtypes_count = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_count
-    )
-    get_service_boards_by_parent_id_subtypes_by_id = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id
-    )
-    put_service_boards_by_parent_id_subtypes_by_id = _SyncOp(
-        put_service_boards_by_parent_id_subtypes_by_id
-    )
-    patch_service_boards_by_parent_id_subtypes_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_subtypes_by_id
-    )
-    delete_service_boards_by_parent_id_subtypes_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_subtypes_by_id
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_usages = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_usages
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_usages_list = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_usages_list
-    )
-
-
-class SyncBoardTeamInfos(_Bound):
-    """The ``BoardTeamInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_teams_info_count)
-    list = _SyncOp(get_service_boards_by_parent_id_teams_info)
-    get_service_boards_by_parent_id_teams_info = _SyncOp(get_service_boards_by_parent_id_teams_info)
-    get_service_boards_by_parent_id_teams_info_count = _SyncOp(
-        get_service_boards_by_parent_id_teams_info_count
-    )
-    get_service_boards_by_parent_id_teams_by_id_info = _SyncOp(
-        get_service_boards_by_parent_id_teams_by_id_info
-    )
-
-
-class SyncBoardTeams(_Bound):
-    """The ``BoardTeams`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_teams_count)
-    create = _SyncOp(post_service_boards_by_parent_id_teams)
-    delete = _SyncOp(delete_service_boards_by_parent_id_teams_by_id)
-    get = _SyncOp(get_service_boards_by_parent_id_teams_by_id)
-    list = _SyncOp(get_service_boards_by_parent_id_teams)
-    replace = _SyncOp(put_service_boards_by_parent_id_teams_by_id)
-    update = _SyncOp(patch_service_boards_by_parent_id_teams_by_id)
-    get_service_boards_by_parent_id_teams = _SyncOp(get_service_boards_by_parent_id_teams)
-    post_service_boards_by_parent_id_teams = _SyncOp(post_service_boards_by_parent_id_teams)
-    get_service_boards_by_parent_id_teams_count = _SyncOp(
-        get_service_boards_by_parent_id_teams_count
-    )
-    get_service_boards_by_parent_id_teams_by_id = _SyncOp(
-        get_service_boards_by_parent_id_teams_by_id
-    )
-    put_service_boards_by_parent_id_teams_by_id = _SyncOp(
-        put_service_boards_by_parent_id_teams_by_id
-    )
-    patch_service_boards_by_parent_id_teams_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_teams_by_id
-    )
-    delete_service_boards_by_parent_id_teams_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_teams_by_id
-    )
-    get_service_boards_by_parent_id_teams_by_id_usages_list = _SyncOp(
-        get_service_boards_by_parent_id_teams_by_id_usages_list
-    )
-
-
-class SyncBoardTypeInfos(_Bound):
-    """The ``BoardTypeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_info_boardtypes_count)
-    get = _SyncOp(get_service_info_boardtypes_by_id)
-    list = _SyncOp(get_service_info_boardtypes)
-    get_service_info_boardtypes = _SyncOp(get_service_info_boardtypes)
-    get_service_info_boardtypes_count = _SyncOp(get_service_info_boardtypes_count)
-    get_service_info_boardtypes_by_id = _SyncOp(get_service_info_boardtypes_by_id)
-
-
-class SyncBoardTypeSubTypeItemAssociationResource(_Bound):
-    """The ``BoardTypeSubTypeItemAssociation`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_type_sub_type_item_associations_count)
-    get = _SyncOp(get_service_boards_by_parent_id_type_sub_type_item_associations_by_id)
-    list = _SyncOp(get_service_boards_by_parent_id_type_sub_type_item_associations)
-    get_service_boards_by_parent_id_type_sub_type_item_associations = _SyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations
-    )
-    get_service_boards_by_parent_id_type_sub_type_item_associations_count = _SyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations_count
-    )
-    get_service_boards_by_parent_id_type_sub_type_item_associations_by_id = _SyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations_by_id
-    )
-
-
-class SyncBoardTypes(_Bound):
-    """The ``BoardTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_by_parent_id_types_count)
-    create = _SyncOp(post_service_boards_by_parent_id_types)
-    delete = _SyncOp(delete_service_boards_by_parent_id_types_by_id)
-    get = _SyncOp(get_service_boards_by_parent_id_types_by_id)
-    list = _SyncOp(get_service_boards_by_parent_id_types)
-    replace = _SyncOp(put_service_boards_by_parent_id_types_by_id)
-    update = _SyncOp(patch_service_boards_by_parent_id_types_by_id)
-    get_service_boards_by_parent_id_types = _SyncOp(get_service_boards_by_parent_id_types)
-    post_service_boards_by_parent_id_types = _SyncOp(post_service_boards_by_parent_id_types)
-    get_service_boards_by_parent_id_types_count = _SyncOp(
-        get_service_boards_by_parent_id_types_count
-    )
-    get_service_boards_by_parent_id_types_by_id = _SyncOp(
-        get_service_boards_by_parent_id_types_by_id
-    )
-    put_service_boards_by_parent_id_types_by_id = _SyncOp(
-        put_service_boards_by_parent_id_types_by_id
-    )
-    patch_service_boards_by_parent_id_types_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_types_by_id
-    )
-    delete_service_boards_by_parent_id_types_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_types_by_id
-    )
-    get_service_boards_by_parent_id_types_by_id_usages = _SyncOp(
-        get_service_boards_by_parent_id_types_by_id_usages
-    )
-    get_service_boards_by_parent_id_types_by_id_usages_list = _SyncOp(
-        get_service_boards_by_parent_id_types_by_id_usages_list
-    )
-
-
-class SyncBoards(_Bound):
-    """The ``Boards`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_boards_count)
-    create = _SyncOp(post_service_boards)
-    delete = _SyncOp(delete_service_boards_by_id)
-    get = _SyncOp(get_service_boards_by_id)
-    list = _SyncOp(get_service_boards)
-    replace = _SyncOp(put_service_boards_by_id)
-    update = _SyncOp(patch_service_boards_by_id)
-    get_service_boards = _SyncOp(get_service_boards)
-    post_service_boards = _SyncOp(post_service_boards)
-    post_service_boards_copy = _SyncOp(post_service_boards_copy)
-    get_service_boards_count = _SyncOp(get_service_boards_count)
-    get_service_boards_by_id = _SyncOp(get_service_boards_by_id)
-    put_service_boards_by_id = _SyncOp(put_service_boards_by_id)
-    patch_service_boards_by_id = _SyncOp(patch_service_boards_by_id)
-    delete_service_boards_by_id = _SyncOp(delete_service_boards_by_id)
-    get_service_boards_by_id_usages = _SyncOp(get_service_boards_by_id_usages)
-    get_service_boards_by_id_usages_list = _SyncOp(get_service_boards_by_id_usages_list)
-
-
-class SyncCodes(_Bound):
-    """The ``Codes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_codes_count)
-    create = _SyncOp(post_service_codes)
-    delete = _SyncOp(delete_service_codes_by_id)
-    get = _SyncOp(get_service_codes_by_id)
-    list = _SyncOp(get_service_codes)
-    replace = _SyncOp(put_service_codes_by_id)
-    update = _SyncOp(patch_service_codes_by_id)
-    get_service_codes = _SyncOp(get_service_codes)
-    post_service_codes = _SyncOp(post_service_codes)
-    get_service_codes_count = _SyncOp(get_service_codes_count)
-    get_service_codes_by_id = _SyncOp(get_service_codes_by_id)
-    put_service_codes_by_id = _SyncOp(put_service_codes_by_id)
-    patch_service_codes_by_id = _SyncOp(patch_service_codes_by_id)
-    delete_service_codes_by_id = _SyncOp(delete_service_codes_by_id)
-
-
-class SyncImpacts(_Bound):
-    """The ``Impacts`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_impacts_count)
-    get = _SyncOp(get_service_impacts_by_id)
-    list = _SyncOp(get_service_impacts)
-    replace = _SyncOp(put_service_impacts_by_id)
-    update = _SyncOp(patch_service_impacts_by_id)
-    get_service_impacts = _SyncOp(get_service_impacts)
-    get_service_impacts_count = _SyncOp(get_service_impacts_count)
-    get_service_impacts_by_id = _SyncOp(get_service_impacts_by_id)
-    put_service_impacts_by_id = _SyncOp(put_service_impacts_by_id)
-    patch_service_impacts_by_id = _SyncOp(patch_service_impacts_by_id)
-
-
-class SyncKnowledgeBaseArticles(_Bound):
-    """The ``KnowledgeBaseArticles`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_knowledge_base_articles_count)
-    create = _SyncOp(post_service_knowledge_base_articles)
-    delete = _SyncOp(delete_service_knowledge_base_articles_by_id)
-    get = _SyncOp(get_service_knowledge_base_articles_by_id)
-    list = _SyncOp(get_service_knowledge_base_articles)
-    replace = _SyncOp(put_service_knowledge_base_articles_by_id)
-    update = _SyncOp(patch_service_knowledge_base_articles_by_id)
-    get_service_knowledge_base_articles = _SyncOp(get_service_knowledge_base_articles)
-    post_service_knowledge_base_articles = _SyncOp(post_service_knowledge_base_articles)
-    get_service_knowledge_base_articles_count = _SyncOp(get_service_knowledge_base_articles_count)
-    get_service_knowledge_base_articles_by_id = _SyncOp(get_service_knowledge_base_articles_by_id)
-    put_service_knowledge_base_articles_by_id = _SyncOp(put_service_knowledge_base_articles_by_id)
-    patch_service_knowledge_base_articles_by_id = _SyncOp(
-        patch_service_knowledge_base_articles_by_id
-    )
-    delete_service_knowledge_base_articles_by_id = _SyncOp(
-        delete_service_knowledge_base_articles_by_id
-    )
-
-
-class SyncKnowledgeBaseCategories(_Bound):
-    """The ``KnowledgeBaseCategories`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_knowledge_base_categories_count)
-    create = _SyncOp(post_service_knowledge_base_categories)
-    delete = _SyncOp(delete_service_knowledge_base_categories_by_id)
-    get = _SyncOp(get_service_knowledge_base_categories_by_id)
-    list = _SyncOp(get_service_knowledge_base_categories)
-    replace = _SyncOp(put_service_knowledge_base_categories_by_id)
-    update = _SyncOp(patch_service_knowledge_base_categories_by_id)
-    get_service_knowledge_base_categories = _SyncOp(get_service_knowledge_base_categories)
-    post_service_knowledge_base_categories = _SyncOp(post_service_knowledge_base_categories)
-    get_service_knowledge_base_categories_count = _SyncOp(
-        get_service_knowledge_base_categories_count
-    )
-    get_service_knowledge_base_categories_by_id = _SyncOp(
-        get_service_knowledge_base_categories_by_id
-    )
-    put_service_knowledge_base_categories_by_id = _SyncOp(
-        put_service_knowledge_base_categories_by_id
-    )
-    patch_service_knowledge_base_categories_by_id = _SyncOp(
-        patch_service_knowledge_base_categories_by_id
-    )
-    delete_service_knowledge_base_categories_by_id = _SyncOp(
-        delete_service_knowledge_base_categories_by_id
-    )
-
-
-class SyncKnowledgeBaseSettingses(_Bound):
-    """The ``KnowledgeBaseSettingses`` resource of a synchronous client."""
-
-    create = _SyncOp(post_service_knowledgebasesettings)
-    get = _SyncOp(get_service_knowledgebasesettings_by_id)
-    list = _SyncOp(get_service_knowledgebasesettings)
-    replace = _SyncOp(put_service_knowledgebasesettings_by_id)
-    update = _SyncOp(patch_service_knowledgebasesettings_by_id)
-    get_service_knowledgebasesettings = _SyncOp(get_service_knowledgebasesettings)
-    post_service_knowledgebasesettings = _SyncOp(post_service_knowledgebasesettings)
-    get_service_knowledgebasesettings_by_id = _SyncOp(get_service_knowledgebasesettings_by_id)
-    put_service_knowledgebasesettings_by_id = _SyncOp(put_service_knowledgebasesettings_by_id)
-    patch_service_knowledgebasesettings_by_id = _SyncOp(patch_service_knowledgebasesettings_by_id)
-
-
-class SyncKnowledgeBaseSubCategories(_Bound):
-    """The ``KnowledgeBaseSubCategories`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_knowledge_base_sub_categories_count)
-    create = _SyncOp(post_service_knowledge_base_sub_categories)
-    delete = _SyncOp(delete_service_knowledge_base_sub_categories_by_id)
-    get = _SyncOp(get_service_knowledge_base_sub_categories_by_id)
-    list = _SyncOp(get_service_knowledge_base_sub_categories)
-    replace = _SyncOp(put_service_knowledge_base_sub_categories_by_id)
-    update = _SyncOp(patch_service_knowledge_base_sub_categories_by_id)
-    get_service_knowledge_base_sub_categories = _SyncOp(get_service_knowledge_base_sub_categories)
-    post_service_knowledge_base_sub_categories = _SyncOp(post_service_knowledge_base_sub_categories)
-    get_service_knowledge_base_sub_categories_count = _SyncOp(
-        get_service_knowledge_base_sub_categories_count
-    )
-    get_service_knowledge_base_sub_categories_by_id = _SyncOp(
-        get_service_knowledge_base_sub_categories_by_id
-    )
-    put_service_knowledge_base_sub_categories_by_id = _SyncOp(
-        put_service_knowledge_base_sub_categories_by_id
-    )
-    patch_service_knowledge_base_sub_categories_by_id = _SyncOp(
-        patch_service_knowledge_base_sub_categories_by_id
-    )
-    delete_service_knowledge_base_sub_categories_by_id = _SyncOp(
-        delete_service_knowledge_base_sub_categories_by_id
-    )
-    get_service_knowledge_base_sub_categories_by_id_usages = _SyncOp(
-        get_service_knowledge_base_sub_categories_by_id_usages
-    )
-    get_service_knowledge_base_sub_categories_by_id_usages_list = _SyncOp(
-        get_service_knowledge_base_sub_categories_by_id_usages_list
-    )
-
-
-class SyncPriorities(_Bound):
-    """The ``Priorities`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_priorities_count)
-    create = _SyncOp(post_service_priorities)
-    delete = _SyncOp(delete_service_priorities_by_id)
-    get = _SyncOp(get_service_priorities_by_id)
-    list = _SyncOp(get_service_priorities)
-    replace = _SyncOp(put_service_priorities_by_id)
-    update = _SyncOp(patch_service_priorities_by_id)
-    get_service_priorities = _SyncOp(get_service_priorities)
-    post_service_priorities = _SyncOp(post_service_priorities)
-    get_service_priorities_count = _SyncOp(get_service_priorities_count)
-    get_service_priorities_by_id = _SyncOp(get_service_priorities_by_id)
-    put_service_priorities_by_id = _SyncOp(put_service_priorities_by_id)
-    patch_service_priorities_by_id = _SyncOp(patch_service_priorities_by_id)
-    delete_service_priorities_by_id = _SyncOp(delete_service_priorities_by_id)
-    get_service_priorities_by_id_image = _SyncOp(get_service_priorities_by_id_image)
-    get_service_priorities_by_id_usages = _SyncOp(get_service_priorities_by_id_usages)
-    get_service_priorities_by_id_usages_list = _SyncOp(get_service_priorities_by_id_usages_list)
-
-
-class SyncPriorityInfos(_Bound):
-    """The ``PriorityInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_service_priority_info)
-    get_service_priority_info = _SyncOp(get_service_priority_info)
-    get_service_priority_by_id_info = _SyncOp(get_service_priority_by_id_info)
-
-
-class SyncSLAInfos(_Bound):
-    """The ``SLAInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_service_slas_info)
-    get_service_slas_info_count = _SyncOp(get_service_slas_info_count)
-    get_service_slas_info = _SyncOp(get_service_slas_info)
-    get_service_slas_by_id_info = _SyncOp(get_service_slas_by_id_info)
-
-
-class SyncSLAPriorities(_Bound):
-    """The ``SLAPriorities`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_slas_by_parent_id_priorities_count)
-    create = _SyncOp(post_service_slas_by_parent_id_priorities)
-    delete = _SyncOp(delete_service_slas_by_parent_id_priorities_by_id)
-    get = _SyncOp(get_service_slas_by_parent_id_priorities_by_id)
-    list = _SyncOp(get_service_slas_by_parent_id_priorities)
-    replace = _SyncOp(put_service_slas_by_parent_id_priorities_by_id)
-    update = _SyncOp(patch_service_slas_by_parent_id_priorities_by_id)
-    get_service_slas_by_parent_id_priorities = _SyncOp(get_service_slas_by_parent_id_priorities)
-    post_service_slas_by_parent_id_priorities = _SyncOp(post_service_slas_by_parent_id_priorities)
-    get_service_slas_by_parent_id_priorities_count = _SyncOp(
+class ServiceOperations(_Bound[_M]):
+    """The ``service`` operations of a client, by resource and by full name."""
+
+    board_auto_assign_resources: _Resource[BoardAutoAssignResources[_M]] = _Resource(
+        BoardAutoAssignResources
+    )
+    board_auto_templates: _Resource[BoardAutoTemplates[_M]] = _Resource(BoardAutoTemplates)
+    board_excluded_members: _Resource[BoardExcludedMembers[_M]] = _Resource(BoardExcludedMembers)
+    board_infos: _Resource[BoardInfos[_M]] = _Resource(BoardInfos)
+    board_item_associations: _Resource[BoardItemAssociations[_M]] = _Resource(BoardItemAssociations)
+    board_items: _Resource[BoardItems[_M]] = _Resource(BoardItems)
+    board_notifications: _Resource[BoardNotifications[_M]] = _Resource(BoardNotifications)
+    board_skill_mappings: _Resource[BoardSkillMappings[_M]] = _Resource(BoardSkillMappings)
+    board_status_info: _Resource[BoardStatusInfoResource[_M]] = _Resource(BoardStatusInfoResource)
+    board_status_notifications: _Resource[BoardStatusNotifications[_M]] = _Resource(
+        BoardStatusNotifications
+    )
+    board_statuses: _Resource[BoardStatuses[_M]] = _Resource(BoardStatuses)
+    board_sub_type_infos: _Resource[BoardSubTypeInfos[_M]] = _Resource(BoardSubTypeInfos)
+    board_sub_types: _Resource[BoardSubTypes[_M]] = _Resource(BoardSubTypes)
+    board_team_infos: _Resource[BoardTeamInfos[_M]] = _Resource(BoardTeamInfos)
+    board_teams: _Resource[BoardTeams[_M]] = _Resource(BoardTeams)
+    board_type_infos: _Resource[BoardTypeInfos[_M]] = _Resource(BoardTypeInfos)
+    board_type_sub_type_item_association: _Resource[BoardTypeSubTypeItemAssociationResource[_M]] = (
+        _Resource(BoardTypeSubTypeItemAssociationResource)
+    )
+    board_types: _Resource[BoardTypes[_M]] = _Resource(BoardTypes)
+    boards: _Resource[Boards[_M]] = _Resource(Boards)
+    codes: _Resource[Codes[_M]] = _Resource(Codes)
+    impacts: _Resource[Impacts[_M]] = _Resource(Impacts)
+    knowledge_base_articles: _Resource[KnowledgeBaseArticles[_M]] = _Resource(KnowledgeBaseArticles)
+    knowledge_base_categories: _Resource[KnowledgeBaseCategories[_M]] = _Resource(
+        KnowledgeBaseCategories
+    )
+    knowledge_base_settingses: _Resource[KnowledgeBaseSettingses[_M]] = _Resource(
+        KnowledgeBaseSettingses
+    )
+    knowledge_base_sub_categories: _Resource[KnowledgeBaseSubCategories[_M]] = _Resource(
+        KnowledgeBaseSubCategories
+    )
+    priorities: _Resource[Priorities[_M]] = _Resource(Priorities)
+    priority_infos: _Resource[PriorityInfos[_M]] = _Resource(PriorityInfos)
+    sla_infos: _Resource[SLAInfos[_M]] = _Resource(SLAInfos)
+    sla_priorities: _Resource[SLAPriorities[_M]] = _Resource(SLAPriorities)
+    slas: _Resource[SLAs[_M]] = _Resource(SLAs)
+    scheduling_member_infos: _Resource[SchedulingMemberInfos[_M]] = _Resource(SchedulingMemberInfos)
+    service_email_templates: _Resource[ServiceEmailTemplates[_M]] = _Resource(ServiceEmailTemplates)
+    service_location_infos: _Resource[ServiceLocationInfos[_M]] = _Resource(ServiceLocationInfos)
+    service_locations: _Resource[ServiceLocations[_M]] = _Resource(ServiceLocations)
+    service_signoff_custom_field: _Resource[ServiceSignoffCustomFieldResource[_M]] = _Resource(
+        ServiceSignoffCustomFieldResource
+    )
+    service_signoff_infos: _Resource[ServiceSignoffInfos[_M]] = _Resource(ServiceSignoffInfos)
+    service_signoffs: _Resource[ServiceSignoffs[_M]] = _Resource(ServiceSignoffs)
+    service_survey_questions: _Resource[ServiceSurveyQuestions[_M]] = _Resource(
+        ServiceSurveyQuestions
+    )
+    service_surveys: _Resource[ServiceSurveys[_M]] = _Resource(ServiceSurveys)
+    service_teams: _Resource[ServiceTeams[_M]] = _Resource(ServiceTeams)
+    service_template_infos: _Resource[ServiceTemplateInfos[_M]] = _Resource(ServiceTemplateInfos)
+    service_templates: _Resource[ServiceTemplates[_M]] = _Resource(ServiceTemplates)
+    service_ticket_link_infos: _Resource[ServiceTicketLinkInfos[_M]] = _Resource(
+        ServiceTicketLinkInfos
+    )
+    service_ticket_links: _Resource[ServiceTicketLinks[_M]] = _Resource(ServiceTicketLinks)
+    service_ticket_notes: _Resource[ServiceTicketNotes[_M]] = _Resource(ServiceTicketNotes)
+    severities: _Resource[Severities[_M]] = _Resource(Severities)
+    source_infos: _Resource[SourceInfos[_M]] = _Resource(SourceInfos)
+    sources: _Resource[Sources[_M]] = _Resource(Sources)
+    survey_options: _Resource[SurveyOptions[_M]] = _Resource(SurveyOptions)
+    survey_results: _Resource[SurveyResults[_M]] = _Resource(SurveyResults)
+    team_members: _Resource[TeamMembers[_M]] = _Resource(TeamMembers)
+    ticket_change_log: _Resource[TicketChangeLogResource[_M]] = _Resource(TicketChangeLogResource)
+    ticket_infos: _Resource[TicketInfos[_M]] = _Resource(TicketInfos)
+    ticket_notes: _Resource[TicketNotes[_M]] = _Resource(TicketNotes)
+    ticket_syncs: _Resource[TicketSyncs[_M]] = _Resource(TicketSyncs)
+    ticket_tasks: _Resource[TicketTasks[_M]] = _Resource(TicketTasks)
+    tickets: _Resource[Tickets[_M]] = _Resource(Tickets)
+
+    get_service_slas = _Op(get_service_slas)
+    post_service_slas = _Op(post_service_slas)
+    get_service_slas_count = _Op(get_service_slas_count)
+    get_service_slas_info_count = _Op(get_service_slas_info_count)
+    get_service_slas_by_id = _Op(get_service_slas_by_id)
+    put_service_slas_by_id = _Op(put_service_slas_by_id)
+    patch_service_slas_by_id = _Op(patch_service_slas_by_id)
+    delete_service_slas_by_id = _Op(delete_service_slas_by_id)
+    get_service_slas_by_id_usages = _Op(get_service_slas_by_id_usages)
+    get_service_slas_by_id_usages_list = _Op(get_service_slas_by_id_usages_list)
+    get_service_slas_by_parent_id_priorities = _Op(get_service_slas_by_parent_id_priorities)
+    post_service_slas_by_parent_id_priorities = _Op(post_service_slas_by_parent_id_priorities)
+    get_service_slas_by_parent_id_priorities_count = _Op(
         get_service_slas_by_parent_id_priorities_count
     )
-    get_service_slas_by_parent_id_priorities_by_id = _SyncOp(
+    get_service_slas_by_parent_id_priorities_by_id = _Op(
         get_service_slas_by_parent_id_priorities_by_id
     )
-    put_service_slas_by_parent_id_priorities_by_id = _SyncOp(
+    put_service_slas_by_parent_id_priorities_by_id = _Op(
         put_service_slas_by_parent_id_priorities_by_id
     )
-    patch_service_slas_by_parent_id_priorities_by_id = _SyncOp(
+    patch_service_slas_by_parent_id_priorities_by_id = _Op(
         patch_service_slas_by_parent_id_priorities_by_id
     )
-    delete_service_slas_by_parent_id_priorities_by_id = _SyncOp(
+    delete_service_slas_by_parent_id_priorities_by_id = _Op(
         delete_service_slas_by_parent_id_priorities_by_id
     )
-
-
-class SyncSLAs(_Bound):
-    """The ``SLAs`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_slas_count)
-    create = _SyncOp(post_service_slas)
-    delete = _SyncOp(delete_service_slas_by_id)
-    get = _SyncOp(get_service_slas_by_id)
-    list = _SyncOp(get_service_slas)
-    replace = _SyncOp(put_service_slas_by_id)
-    update = _SyncOp(patch_service_slas_by_id)
-    get_service_slas = _SyncOp(get_service_slas)
-    post_service_slas = _SyncOp(post_service_slas)
-    get_service_slas_count = _SyncOp(get_service_slas_count)
-    get_service_slas_by_id = _SyncOp(get_service_slas_by_id)
-    put_service_slas_by_id = _SyncOp(put_service_slas_by_id)
-    patch_service_slas_by_id = _SyncOp(patch_service_slas_by_id)
-    delete_service_slas_by_id = _SyncOp(delete_service_slas_by_id)
-    get_service_slas_by_id_usages = _SyncOp(get_service_slas_by_id_usages)
-    get_service_slas_by_id_usages_list = _SyncOp(get_service_slas_by_id_usages_list)
-
-
-class SyncSchedulingMemberInfos(_Bound):
-    """The ``SchedulingMemberInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_scheduling_members_info_count)
-    list = _SyncOp(get_service_scheduling_members_info)
-    get_service_scheduling_members_info = _SyncOp(get_service_scheduling_members_info)
-    get_service_scheduling_members_info_count = _SyncOp(get_service_scheduling_members_info_count)
-    get_service_scheduling_members_by_id_info = _SyncOp(get_service_scheduling_members_by_id_info)
-
-
-class SyncServiceEmailTemplates(_Bound):
-    """The ``ServiceEmailTemplates`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_email_templates_count)
-    create = _SyncOp(post_service_email_templates)
-    delete = _SyncOp(delete_service_email_templates_by_id)
-    get = _SyncOp(get_service_email_templates_by_id)
-    list = _SyncOp(get_service_email_templates)
-    replace = _SyncOp(put_service_email_templates_by_id)
-    update = _SyncOp(patch_service_email_templates_by_id)
-    get_service_email_templates = _SyncOp(get_service_email_templates)
-    post_service_email_templates = _SyncOp(post_service_email_templates)
-    get_service_email_templates_count = _SyncOp(get_service_email_templates_count)
-    get_service_email_templates_by_id = _SyncOp(get_service_email_templates_by_id)
-    put_service_email_templates_by_id = _SyncOp(put_service_email_templates_by_id)
-    patch_service_email_templates_by_id = _SyncOp(patch_service_email_templates_by_id)
-    delete_service_email_templates_by_id = _SyncOp(delete_service_email_templates_by_id)
-    get_service_email_templates_by_id_usages = _SyncOp(get_service_email_templates_by_id_usages)
-    get_service_email_templates_by_id_usages_list = _SyncOp(
+    get_service_boards = _Op(get_service_boards)
+    post_service_boards = _Op(post_service_boards)
+    post_service_boards_copy = _Op(post_service_boards_copy)
+    get_service_boards_count = _Op(get_service_boards_count)
+    get_service_boards_by_grandparent_id_items_by_parent_id_associations = _Op(
+        get_service_boards_by_grandparent_id_items_by_parent_id_associations
+    )
+    get_service_boards_by_grandparent_id_items_by_parent_id_associations_count = _Op(
+        get_service_boards_by_grandparent_id_items_by_parent_id_associations_count
+    )
+    get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _Op(
+        get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
+    )
+    put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _Op(
+        put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
+    )
+    patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _Op(
+        patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
+    )
+    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _Op(
+        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
+    )
+    post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _Op(
+        post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
+    )
+    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count = _Op(
+        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count
+    )
+    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _Op(
+        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+    )
+    put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _Op(
+        put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+    )
+    patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _Op(
+        patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+    )
+    delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _Op(
+        delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
+    )
+    get_service_boards_by_id = _Op(get_service_boards_by_id)
+    put_service_boards_by_id = _Op(put_service_boards_by_id)
+    patch_service_boards_by_id = _Op(patch_service_boards_by_id)
+    delete_service_boards_by_id = _Op(delete_service_boards_by_id)
+    get_service_boards_by_id_usages = _Op(get_service_boards_by_id_usages)
+    get_service_boards_by_id_usages_list = _Op(get_service_boards_by_id_usages_list)
+    get_service_boards_by_parent_id_auto_assign_resources = _Op(
+        get_service_boards_by_parent_id_auto_assign_resources
+    )
+    post_service_boards_by_parent_id_auto_assign_resources = _Op(
+        post_service_boards_by_parent_id_auto_assign_resources
+    )
+    get_service_boards_by_parent_id_auto_assign_resources_count = _Op(
+        get_service_boards_by_parent_id_auto_assign_resources_count
+    )
+    get_service_boards_by_parent_id_auto_assign_resources_by_id = _Op(
+        get_service_boards_by_parent_id_auto_assign_resources_by_id
+    )
+    put_service_boards_by_parent_id_auto_assign_resources_by_id = _Op(
+        put_service_boards_by_parent_id_auto_assign_resources_by_id
+    )
+    patch_service_boards_by_parent_id_auto_assign_resources_by_id = _Op(
+        patch_service_boards_by_parent_id_auto_assign_resources_by_id
+    )
+    delete_service_boards_by_parent_id_auto_assign_resources_by_id = _Op(
+        delete_service_boards_by_parent_id_auto_assign_resources_by_id
+    )
+    get_service_boards_by_parent_id_auto_templates = _Op(
+        get_service_boards_by_parent_id_auto_templates
+    )
+    post_service_boards_by_parent_id_auto_templates = _Op(
+        post_service_boards_by_parent_id_auto_templates
+    )
+    get_service_boards_by_parent_id_auto_templates_count = _Op(
+        get_service_boards_by_parent_id_auto_templates_count
+    )
+    get_service_boards_by_parent_id_auto_templates_by_id = _Op(
+        get_service_boards_by_parent_id_auto_templates_by_id
+    )
+    put_service_boards_by_parent_id_auto_templates_by_id = _Op(
+        put_service_boards_by_parent_id_auto_templates_by_id
+    )
+    patch_service_boards_by_parent_id_auto_templates_by_id = _Op(
+        patch_service_boards_by_parent_id_auto_templates_by_id
+    )
+    delete_service_boards_by_parent_id_auto_templates_by_id = _Op(
+        delete_service_boards_by_parent_id_auto_templates_by_id
+    )
+    get_service_boards_by_parent_id_excluded_members = _Op(
+        get_service_boards_by_parent_id_excluded_members
+    )
+    post_service_boards_by_parent_id_excluded_members = _Op(
+        post_service_boards_by_parent_id_excluded_members
+    )
+    get_service_boards_by_parent_id_excluded_members_count = _Op(
+        get_service_boards_by_parent_id_excluded_members_count
+    )
+    get_service_boards_by_parent_id_excluded_members_by_id = _Op(
+        get_service_boards_by_parent_id_excluded_members_by_id
+    )
+    delete_service_boards_by_parent_id_excluded_members_by_id = _Op(
+        delete_service_boards_by_parent_id_excluded_members_by_id
+    )
+    get_service_boards_by_parent_id_items = _Op(get_service_boards_by_parent_id_items)
+    post_service_boards_by_parent_id_items = _Op(post_service_boards_by_parent_id_items)
+    get_service_boards_by_parent_id_items_count = _Op(get_service_boards_by_parent_id_items_count)
+    get_service_boards_by_parent_id_items_by_id = _Op(get_service_boards_by_parent_id_items_by_id)
+    put_service_boards_by_parent_id_items_by_id = _Op(put_service_boards_by_parent_id_items_by_id)
+    patch_service_boards_by_parent_id_items_by_id = _Op(
+        patch_service_boards_by_parent_id_items_by_id
+    )
+    delete_service_boards_by_parent_id_items_by_id = _Op(
+        delete_service_boards_by_parent_id_items_by_id
+    )
+    get_service_boards_by_parent_id_items_by_id_usages = _Op(
+        get_service_boards_by_parent_id_items_by_id_usages
+    )
+    get_service_boards_by_parent_id_items_by_id_usages_list = _Op(
+        get_service_boards_by_parent_id_items_by_id_usages_list
+    )
+    get_service_boards_by_parent_id_notifications = _Op(
+        get_service_boards_by_parent_id_notifications
+    )
+    post_service_boards_by_parent_id_notifications = _Op(
+        post_service_boards_by_parent_id_notifications
+    )
+    get_service_boards_by_parent_id_notifications_count = _Op(
+        get_service_boards_by_parent_id_notifications_count
+    )
+    get_service_boards_by_parent_id_notifications_by_id = _Op(
+        get_service_boards_by_parent_id_notifications_by_id
+    )
+    put_service_boards_by_parent_id_notifications_by_id = _Op(
+        put_service_boards_by_parent_id_notifications_by_id
+    )
+    patch_service_boards_by_parent_id_notifications_by_id = _Op(
+        patch_service_boards_by_parent_id_notifications_by_id
+    )
+    delete_service_boards_by_parent_id_notifications_by_id = _Op(
+        delete_service_boards_by_parent_id_notifications_by_id
+    )
+    get_service_boards_by_parent_id_skill_mappings = _Op(
+        get_service_boards_by_parent_id_skill_mappings
+    )
+    post_service_boards_by_parent_id_skill_mappings = _Op(
+        post_service_boards_by_parent_id_skill_mappings
+    )
+    get_service_boards_by_parent_id_skill_mappings_count = _Op(
+        get_service_boards_by_parent_id_skill_mappings_count
+    )
+    get_service_boards_by_parent_id_skill_mappings_by_id = _Op(
+        get_service_boards_by_parent_id_skill_mappings_by_id
+    )
+    put_service_boards_by_parent_id_skill_mappings_by_id = _Op(
+        put_service_boards_by_parent_id_skill_mappings_by_id
+    )
+    patch_service_boards_by_parent_id_skill_mappings_by_id = _Op(
+        patch_service_boards_by_parent_id_skill_mappings_by_id
+    )
+    delete_service_boards_by_parent_id_skill_mappings_by_id = _Op(
+        delete_service_boards_by_parent_id_skill_mappings_by_id
+    )
+    get_service_boards_by_parent_id_statuses = _Op(get_service_boards_by_parent_id_statuses)
+    post_service_boards_by_parent_id_statuses = _Op(post_service_boards_by_parent_id_statuses)
+    get_service_boards_by_parent_id_statuses_count = _Op(
+        get_service_boards_by_parent_id_statuses_count
+    )
+    get_service_boards_by_parent_id_statuses_info = _Op(
+        get_service_boards_by_parent_id_statuses_info
+    )
+    get_service_boards_by_parent_id_statuses_info_count = _Op(
+        get_service_boards_by_parent_id_statuses_info_count
+    )
+    get_service_boards_by_parent_id_statuses_by_id = _Op(
+        get_service_boards_by_parent_id_statuses_by_id
+    )
+    put_service_boards_by_parent_id_statuses_by_id = _Op(
+        put_service_boards_by_parent_id_statuses_by_id
+    )
+    patch_service_boards_by_parent_id_statuses_by_id = _Op(
+        patch_service_boards_by_parent_id_statuses_by_id
+    )
+    delete_service_boards_by_parent_id_statuses_by_id = _Op(
+        delete_service_boards_by_parent_id_statuses_by_id
+    )
+    get_service_boards_by_parent_id_statuses_by_id_info = _Op(
+        get_service_boards_by_parent_id_statuses_by_id_info
+    )
+    get_service_boards_by_parent_id_statuses_by_id_usages = _Op(
+        get_service_boards_by_parent_id_statuses_by_id_usages
+    )
+    get_service_boards_by_parent_id_statuses_by_id_usages_list = _Op(
+        get_service_boards_by_parent_id_statuses_by_id_usages_list
+    )
+    get_service_boards_by_parent_id_subtypes = _Op(get_service_boards_by_parent_id_subtypes)
+    post_service_boards_by_parent_id_subtypes = _Op(post_service_boards_by_parent_id_subtypes)
+    get_service_boards_by_parent_id_subtypes_count = _Op(
+        get_service_boards_by_parent_id_subtypes_count
+    )
+    get_service_boards_by_parent_id_subtypes_info = _Op(
+        get_service_boards_by_parent_id_subtypes_info
+    )
+    get_service_boards_by_parent_id_subtypes_info_count = _Op(
+        get_service_boards_by_parent_id_subtypes_info_count
+    )
+    get_service_boards_by_parent_id_subtypes_by_id = _Op(
+        get_service_boards_by_parent_id_subtypes_by_id
+    )
+    put_service_boards_by_parent_id_subtypes_by_id = _Op(
+        put_service_boards_by_parent_id_subtypes_by_id
+    )
+    patch_service_boards_by_parent_id_subtypes_by_id = _Op(
+        patch_service_boards_by_parent_id_subtypes_by_id
+    )
+    delete_service_boards_by_parent_id_subtypes_by_id = _Op(
+        delete_service_boards_by_parent_id_subtypes_by_id
+    )
+    get_service_boards_by_parent_id_subtypes_by_id_info = _Op(
+        get_service_boards_by_parent_id_subtypes_by_id_info
+    )
+    get_service_boards_by_parent_id_subtypes_by_id_usages = _Op(
+        get_service_boards_by_parent_id_subtypes_by_id_usages
+    )
+    get_service_boards_by_parent_id_subtypes_by_id_usages_list = _Op(
+        get_service_boards_by_parent_id_subtypes_by_id_usages_list
+    )
+    get_service_boards_by_parent_id_teams = _Op(get_service_boards_by_parent_id_teams)
+    post_service_boards_by_parent_id_teams = _Op(post_service_boards_by_parent_id_teams)
+    get_service_boards_by_parent_id_teams_count = _Op(get_service_boards_by_parent_id_teams_count)
+    get_service_boards_by_parent_id_teams_info = _Op(get_service_boards_by_parent_id_teams_info)
+    get_service_boards_by_parent_id_teams_info_count = _Op(
+        get_service_boards_by_parent_id_teams_info_count
+    )
+    get_service_boards_by_parent_id_teams_by_id = _Op(get_service_boards_by_parent_id_teams_by_id)
+    put_service_boards_by_parent_id_teams_by_id = _Op(put_service_boards_by_parent_id_teams_by_id)
+    patch_service_boards_by_parent_id_teams_by_id = _Op(
+        patch_service_boards_by_parent_id_teams_by_id
+    )
+    delete_service_boards_by_parent_id_teams_by_id = _Op(
+        delete_service_boards_by_parent_id_teams_by_id
+    )
+    get_service_boards_by_parent_id_teams_by_id_info = _Op(
+        get_service_boards_by_parent_id_teams_by_id_info
+    )
+    get_service_boards_by_parent_id_teams_by_id_usages_list = _Op(
+        get_service_boards_by_parent_id_teams_by_id_usages_list
+    )
+    get_service_boards_by_parent_id_type_sub_type_item_associations = _Op(
+        get_service_boards_by_parent_id_type_sub_type_item_associations
+    )
+    get_service_boards_by_parent_id_type_sub_type_item_associations_count = _Op(
+        get_service_boards_by_parent_id_type_sub_type_item_associations_count
+    )
+    get_service_boards_by_parent_id_type_sub_type_item_associations_by_id = _Op(
+        get_service_boards_by_parent_id_type_sub_type_item_associations_by_id
+    )
+    get_service_boards_by_parent_id_types = _Op(get_service_boards_by_parent_id_types)
+    post_service_boards_by_parent_id_types = _Op(post_service_boards_by_parent_id_types)
+    get_service_boards_by_parent_id_types_count = _Op(get_service_boards_by_parent_id_types_count)
+    get_service_boards_by_parent_id_types_by_id = _Op(get_service_boards_by_parent_id_types_by_id)
+    put_service_boards_by_parent_id_types_by_id = _Op(put_service_boards_by_parent_id_types_by_id)
+    patch_service_boards_by_parent_id_types_by_id = _Op(
+        patch_service_boards_by_parent_id_types_by_id
+    )
+    delete_service_boards_by_parent_id_types_by_id = _Op(
+        delete_service_boards_by_parent_id_types_by_id
+    )
+    get_service_boards_by_parent_id_types_by_id_usages = _Op(
+        get_service_boards_by_parent_id_types_by_id_usages
+    )
+    get_service_boards_by_parent_id_types_by_id_usages_list = _Op(
+        get_service_boards_by_parent_id_types_by_id_usages_list
+    )
+    get_service_codes = _Op(get_service_codes)
+    post_service_codes = _Op(post_service_codes)
+    get_service_codes_count = _Op(get_service_codes_count)
+    get_service_codes_by_id = _Op(get_service_codes_by_id)
+    put_service_codes_by_id = _Op(put_service_codes_by_id)
+    patch_service_codes_by_id = _Op(patch_service_codes_by_id)
+    delete_service_codes_by_id = _Op(delete_service_codes_by_id)
+    get_service_email_templates = _Op(get_service_email_templates)
+    post_service_email_templates = _Op(post_service_email_templates)
+    get_service_email_templates_count = _Op(get_service_email_templates_count)
+    get_service_email_templates_by_id = _Op(get_service_email_templates_by_id)
+    put_service_email_templates_by_id = _Op(put_service_email_templates_by_id)
+    patch_service_email_templates_by_id = _Op(patch_service_email_templates_by_id)
+    delete_service_email_templates_by_id = _Op(delete_service_email_templates_by_id)
+    get_service_email_templates_by_id_usages = _Op(get_service_email_templates_by_id_usages)
+    get_service_email_templates_by_id_usages_list = _Op(
         get_service_email_templates_by_id_usages_list
     )
-
-
-class SyncServiceLocationInfos(_Bound):
-    """The ``ServiceLocationInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_locations_info_count)
-    list = _SyncOp(get_service_locations_info)
-    get_service_locations_info = _SyncOp(get_service_locations_info)
-    get_service_locations_info_count = _SyncOp(get_service_locations_info_count)
-    get_service_locations_by_id_info = _SyncOp(get_service_locations_by_id_info)
-
-
-class SyncServiceLocations(_Bound):
-    """The ``ServiceLocations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_locations_count)
-    create = _SyncOp(post_service_locations)
-    delete = _SyncOp(delete_service_locations_by_id)
-    get = _SyncOp(get_service_locations_by_id)
-    list = _SyncOp(get_service_locations)
-    replace = _SyncOp(put_service_locations_by_id)
-    update = _SyncOp(patch_service_locations_by_id)
-    get_service_locations = _SyncOp(get_service_locations)
-    post_service_locations = _SyncOp(post_service_locations)
-    get_service_locations_count = _SyncOp(get_service_locations_count)
-    get_service_locations_by_id = _SyncOp(get_service_locations_by_id)
-    put_service_locations_by_id = _SyncOp(put_service_locations_by_id)
-    patch_service_locations_by_id = _SyncOp(patch_service_locations_by_id)
-    delete_service_locations_by_id = _SyncOp(delete_service_locations_by_id)
-
-
-class SyncServiceSignoffCustomFieldResource(_Bound):
-    """The ``ServiceSignoffCustomField`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_service_signoff_by_parent_id_signoffcustomfields_count)
-    create = _SyncOp(post_service_service_signoff_by_parent_id_signoffcustomfields)
-    delete = _SyncOp(delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    get = _SyncOp(get_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    list = _SyncOp(get_service_service_signoff_by_parent_id_signoffcustomfields)
-    replace = _SyncOp(put_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    update = _SyncOp(patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    get_service_service_signoff_by_parent_id_signoffcustomfields = _SyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields
+    get_service_impacts = _Op(get_service_impacts)
+    get_service_impacts_count = _Op(get_service_impacts_count)
+    get_service_impacts_by_id = _Op(get_service_impacts_by_id)
+    put_service_impacts_by_id = _Op(put_service_impacts_by_id)
+    patch_service_impacts_by_id = _Op(patch_service_impacts_by_id)
+    get_service_info_boards = _Op(get_service_info_boards)
+    get_service_info_boards_active = _Op(get_service_info_boards_active)
+    get_service_info_boards_count = _Op(get_service_info_boards_count)
+    get_service_info_boards_by_id = _Op(get_service_info_boards_by_id)
+    get_service_info_boardtypes = _Op(get_service_info_boardtypes)
+    get_service_info_boardtypes_count = _Op(get_service_info_boardtypes_count)
+    get_service_info_boardtypes_by_id = _Op(get_service_info_boardtypes_by_id)
+    get_service_knowledge_base_articles = _Op(get_service_knowledge_base_articles)
+    post_service_knowledge_base_articles = _Op(post_service_knowledge_base_articles)
+    get_service_knowledge_base_articles_count = _Op(get_service_knowledge_base_articles_count)
+    get_service_knowledge_base_articles_by_id = _Op(get_service_knowledge_base_articles_by_id)
+    put_service_knowledge_base_articles_by_id = _Op(put_service_knowledge_base_articles_by_id)
+    patch_service_knowledge_base_articles_by_id = _Op(patch_service_knowledge_base_articles_by_id)
+    delete_service_knowledge_base_articles_by_id = _Op(delete_service_knowledge_base_articles_by_id)
+    get_service_knowledge_base_categories = _Op(get_service_knowledge_base_categories)
+    post_service_knowledge_base_categories = _Op(post_service_knowledge_base_categories)
+    get_service_knowledge_base_categories_count = _Op(get_service_knowledge_base_categories_count)
+    get_service_knowledge_base_categories_by_id = _Op(get_service_knowledge_base_categories_by_id)
+    put_service_knowledge_base_categories_by_id = _Op(put_service_knowledge_base_categories_by_id)
+    patch_service_knowledge_base_categories_by_id = _Op(
+        patch_service_knowledge_base_categories_by_id
     )
-    post_service_service_signoff_by_parent_id_signoffcustomfields = _SyncOp(
-        post_service_service_signoff_by_parent_id_signoffcustomfields
+    delete_service_knowledge_base_categories_by_id = _Op(
+        delete_service_knowledge_base_categories_by_id
     )
-    get_service_service_signoff_by_parent_id_signoffcustomfields_count = _SyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields_count
+    get_service_knowledge_base_sub_categories = _Op(get_service_knowledge_base_sub_categories)
+    post_service_knowledge_base_sub_categories = _Op(post_service_knowledge_base_sub_categories)
+    get_service_knowledge_base_sub_categories_count = _Op(
+        get_service_knowledge_base_sub_categories_count
     )
-    get_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _SyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields_by_id
+    get_service_knowledge_base_sub_categories_by_id = _Op(
+        get_service_knowledge_base_sub_categories_by_id
     )
-    put_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _SyncOp(
-        put_service_service_signoff_by_parent_id_signoffcustomfields_by_id
+    put_service_knowledge_base_sub_categories_by_id = _Op(
+        put_service_knowledge_base_sub_categories_by_id
     )
-    patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _SyncOp(
-        patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id
+    patch_service_knowledge_base_sub_categories_by_id = _Op(
+        patch_service_knowledge_base_sub_categories_by_id
     )
-    delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _SyncOp(
-        delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id
+    delete_service_knowledge_base_sub_categories_by_id = _Op(
+        delete_service_knowledge_base_sub_categories_by_id
     )
-
-
-class SyncServiceSignoffInfos(_Bound):
-    """The ``ServiceSignoffInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_service_signoff_info_count)
-    list = _SyncOp(get_service_service_signoff_info)
-    get_service_service_signoff_info = _SyncOp(get_service_service_signoff_info)
-    get_service_service_signoff_info_count = _SyncOp(get_service_service_signoff_info_count)
-    get_service_service_signoff_by_id_info = _SyncOp(get_service_service_signoff_by_id_info)
-
-
-class SyncServiceSignoffs(_Bound):
-    """The ``ServiceSignoffs`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_service_signoff_count)
-    create = _SyncOp(post_service_service_signoff)
-    delete = _SyncOp(delete_service_service_signoff_by_id)
-    get = _SyncOp(get_service_service_signoff_by_id)
-    list = _SyncOp(get_service_service_signoff)
-    replace = _SyncOp(put_service_service_signoff_by_id)
-    update = _SyncOp(patch_service_service_signoff_by_id)
-    get_service_service_signoff = _SyncOp(get_service_service_signoff)
-    post_service_service_signoff = _SyncOp(post_service_service_signoff)
-    get_service_service_signoff_count = _SyncOp(get_service_service_signoff_count)
-    get_service_service_signoff_by_id = _SyncOp(get_service_service_signoff_by_id)
-    put_service_service_signoff_by_id = _SyncOp(put_service_service_signoff_by_id)
-    patch_service_service_signoff_by_id = _SyncOp(patch_service_service_signoff_by_id)
-    delete_service_service_signoff_by_id = _SyncOp(delete_service_service_signoff_by_id)
-    get_service_service_signoff_by_id_usages = _SyncOp(get_service_service_signoff_by_id_usages)
-    get_service_service_signoff_by_id_usages_list = _SyncOp(
+    get_service_knowledge_base_sub_categories_by_id_usages = _Op(
+        get_service_knowledge_base_sub_categories_by_id_usages
+    )
+    get_service_knowledge_base_sub_categories_by_id_usages_list = _Op(
+        get_service_knowledge_base_sub_categories_by_id_usages_list
+    )
+    get_service_knowledgebasesettings = _Op(get_service_knowledgebasesettings)
+    post_service_knowledgebasesettings = _Op(post_service_knowledgebasesettings)
+    get_service_knowledgebasesettings_by_id = _Op(get_service_knowledgebasesettings_by_id)
+    put_service_knowledgebasesettings_by_id = _Op(put_service_knowledgebasesettings_by_id)
+    patch_service_knowledgebasesettings_by_id = _Op(patch_service_knowledgebasesettings_by_id)
+    get_service_locations = _Op(get_service_locations)
+    post_service_locations = _Op(post_service_locations)
+    get_service_locations_count = _Op(get_service_locations_count)
+    get_service_locations_info = _Op(get_service_locations_info)
+    get_service_locations_info_count = _Op(get_service_locations_info_count)
+    get_service_locations_by_id = _Op(get_service_locations_by_id)
+    put_service_locations_by_id = _Op(put_service_locations_by_id)
+    patch_service_locations_by_id = _Op(patch_service_locations_by_id)
+    delete_service_locations_by_id = _Op(delete_service_locations_by_id)
+    get_service_locations_by_id_info = _Op(get_service_locations_by_id_info)
+    get_service_priorities = _Op(get_service_priorities)
+    post_service_priorities = _Op(post_service_priorities)
+    get_service_priorities_count = _Op(get_service_priorities_count)
+    get_service_priorities_by_id = _Op(get_service_priorities_by_id)
+    put_service_priorities_by_id = _Op(put_service_priorities_by_id)
+    patch_service_priorities_by_id = _Op(patch_service_priorities_by_id)
+    delete_service_priorities_by_id = _Op(delete_service_priorities_by_id)
+    get_service_priorities_by_id_image = _Op(get_service_priorities_by_id_image)
+    get_service_priorities_by_id_usages = _Op(get_service_priorities_by_id_usages)
+    get_service_priorities_by_id_usages_list = _Op(get_service_priorities_by_id_usages_list)
+    get_service_priority_info = _Op(get_service_priority_info)
+    get_service_priority_by_id_info = _Op(get_service_priority_by_id_info)
+    get_service_scheduling_members_info = _Op(get_service_scheduling_members_info)
+    get_service_scheduling_members_info_count = _Op(get_service_scheduling_members_info_count)
+    get_service_scheduling_members_by_id_info = _Op(get_service_scheduling_members_by_id_info)
+    get_service_service_signoff = _Op(get_service_service_signoff)
+    post_service_service_signoff = _Op(post_service_service_signoff)
+    get_service_service_signoff_count = _Op(get_service_service_signoff_count)
+    get_service_service_signoff_info = _Op(get_service_service_signoff_info)
+    get_service_service_signoff_info_count = _Op(get_service_service_signoff_info_count)
+    get_service_service_signoff_by_id = _Op(get_service_service_signoff_by_id)
+    put_service_service_signoff_by_id = _Op(put_service_service_signoff_by_id)
+    patch_service_service_signoff_by_id = _Op(patch_service_service_signoff_by_id)
+    delete_service_service_signoff_by_id = _Op(delete_service_service_signoff_by_id)
+    get_service_service_signoff_by_id_info = _Op(get_service_service_signoff_by_id_info)
+    get_service_service_signoff_by_id_usages = _Op(get_service_service_signoff_by_id_usages)
+    get_service_service_signoff_by_id_usages_list = _Op(
         get_service_service_signoff_by_id_usages_list
     )
-
-
-class SyncServiceSurveyQuestions(_Bound):
-    """The ``ServiceSurveyQuestions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_surveys_by_parent_id_questions_count)
-    create = _SyncOp(post_service_surveys_by_parent_id_questions)
-    delete = _SyncOp(delete_service_surveys_by_parent_id_questions_by_id)
-    get = _SyncOp(get_service_surveys_by_parent_id_questions_by_id)
-    list = _SyncOp(get_service_surveys_by_parent_id_questions)
-    replace = _SyncOp(put_service_surveys_by_parent_id_questions_by_id)
-    update = _SyncOp(patch_service_surveys_by_parent_id_questions_by_id)
-    get_service_surveys_by_parent_id_questions = _SyncOp(get_service_surveys_by_parent_id_questions)
-    post_service_surveys_by_parent_id_questions = _SyncOp(
-        post_service_surveys_by_parent_id_questions
+    get_service_service_signoff_by_parent_id_signoffcustomfields = _Op(
+        get_service_service_signoff_by_parent_id_signoffcustomfields
     )
-    get_service_surveys_by_parent_id_questions_count = _SyncOp(
-        get_service_surveys_by_parent_id_questions_count
+    post_service_service_signoff_by_parent_id_signoffcustomfields = _Op(
+        post_service_service_signoff_by_parent_id_signoffcustomfields
     )
-    get_service_surveys_by_parent_id_questions_by_id = _SyncOp(
-        get_service_surveys_by_parent_id_questions_by_id
+    get_service_service_signoff_by_parent_id_signoffcustomfields_count = _Op(
+        get_service_service_signoff_by_parent_id_signoffcustomfields_count
     )
-    put_service_surveys_by_parent_id_questions_by_id = _SyncOp(
-        put_service_surveys_by_parent_id_questions_by_id
+    get_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _Op(
+        get_service_service_signoff_by_parent_id_signoffcustomfields_by_id
     )
-    patch_service_surveys_by_parent_id_questions_by_id = _SyncOp(
-        patch_service_surveys_by_parent_id_questions_by_id
+    put_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _Op(
+        put_service_service_signoff_by_parent_id_signoffcustomfields_by_id
     )
-    delete_service_surveys_by_parent_id_questions_by_id = _SyncOp(
-        delete_service_surveys_by_parent_id_questions_by_id
+    patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _Op(
+        patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id
     )
-    post_service_surveys_by_parent_id_questions_by_id_copy = _SyncOp(
-        post_service_surveys_by_parent_id_questions_by_id_copy
+    delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _Op(
+        delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id
     )
-
-
-class SyncServiceSurveys(_Bound):
-    """The ``ServiceSurveys`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_surveys_count)
-    create = _SyncOp(post_service_surveys)
-    delete = _SyncOp(delete_service_surveys_by_id)
-    get = _SyncOp(get_service_surveys_by_id)
-    list = _SyncOp(get_service_surveys)
-    replace = _SyncOp(put_service_surveys_by_id)
-    update = _SyncOp(patch_service_surveys_by_id)
-    get_service_surveys = _SyncOp(get_service_surveys)
-    post_service_surveys = _SyncOp(post_service_surveys)
-    get_service_surveys_count = _SyncOp(get_service_surveys_count)
-    get_service_surveys_by_id = _SyncOp(get_service_surveys_by_id)
-    put_service_surveys_by_id = _SyncOp(put_service_surveys_by_id)
-    patch_service_surveys_by_id = _SyncOp(patch_service_surveys_by_id)
-    delete_service_surveys_by_id = _SyncOp(delete_service_surveys_by_id)
-    post_service_surveys_by_id_copy = _SyncOp(post_service_surveys_by_id_copy)
-    get_service_surveys_by_id_usages = _SyncOp(get_service_surveys_by_id_usages)
-    get_service_surveys_by_id_usages_list = _SyncOp(get_service_surveys_by_id_usages_list)
-
-
-class SyncServiceTeams(_Bound):
-    """The ``ServiceTeams`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_teams_count)
-    get = _SyncOp(get_service_teams_by_id)
-    list = _SyncOp(get_service_teams)
-    get_service_teams = _SyncOp(get_service_teams)
-    get_service_teams_count = _SyncOp(get_service_teams_count)
-    get_service_teams_by_id = _SyncOp(get_service_teams_by_id)
-
-
-class SyncServiceTemplateInfos(_Bound):
-    """The ``ServiceTemplateInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_templates_info_count)
-    list = _SyncOp(get_service_templates_info)
-    get_service_templates_info = _SyncOp(get_service_templates_info)
-    get_service_templates_info_count = _SyncOp(get_service_templates_info_count)
-    get_service_templates_by_id_info = _SyncOp(get_service_templates_by_id_info)
-
-
-class SyncServiceTemplates(_Bound):
-    """The ``ServiceTemplates`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_templates_count)
-    get = _SyncOp(get_service_templates_by_id)
-    list = _SyncOp(get_service_templates)
-    get_service_templates = _SyncOp(get_service_templates)
-    get_service_templates_count = _SyncOp(get_service_templates_count)
-    get_service_templates_by_id = _SyncOp(get_service_templates_by_id)
-    post_service_templates_by_id_generate = _SyncOp(post_service_templates_by_id_generate)
-
-
-class SyncServiceTicketLinkInfos(_Bound):
-    """The ``ServiceTicketLinkInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_ticket_links_info_count)
-    list = _SyncOp(get_service_ticket_links_info)
-    get_service_ticket_links_info = _SyncOp(get_service_ticket_links_info)
-    get_service_ticket_links_info_count = _SyncOp(get_service_ticket_links_info_count)
-    get_service_ticket_links_by_id_info = _SyncOp(get_service_ticket_links_by_id_info)
-
-
-class SyncServiceTicketLinks(_Bound):
-    """The ``ServiceTicketLinks`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_ticket_links_count)
-    create = _SyncOp(post_service_ticket_links)
-    delete = _SyncOp(delete_service_ticket_links_by_id)
-    get = _SyncOp(get_service_ticket_links_by_id)
-    list = _SyncOp(get_service_ticket_links)
-    replace = _SyncOp(put_service_ticket_links_by_id)
-    update = _SyncOp(patch_service_ticket_links_by_id)
-    get_service_ticket_links = _SyncOp(get_service_ticket_links)
-    post_service_ticket_links = _SyncOp(post_service_ticket_links)
-    get_service_ticket_links_count = _SyncOp(get_service_ticket_links_count)
-    get_service_ticket_links_by_id = _SyncOp(get_service_ticket_links_by_id)
-    put_service_ticket_links_by_id = _SyncOp(put_service_ticket_links_by_id)
-    patch_service_ticket_links_by_id = _SyncOp(patch_service_ticket_links_by_id)
-    delete_service_ticket_links_by_id = _SyncOp(delete_service_ticket_links_by_id)
-
-
-class SyncServiceTicketNotes(_Bound):
-    """The ``ServiceTicketNotes`` resource of a synchronous client."""
-
-    list = _SyncOp(get_service_tickets_by_parent_id_all_notes)
-    get_service_tickets_by_parent_id_all_notes = _SyncOp(get_service_tickets_by_parent_id_all_notes)
-
-
-class SyncSeverities(_Bound):
-    """The ``Severities`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_severities_count)
-    get = _SyncOp(get_service_severities_by_id)
-    list = _SyncOp(get_service_severities)
-    replace = _SyncOp(put_service_severities_by_id)
-    update = _SyncOp(patch_service_severities_by_id)
-    get_service_severities = _SyncOp(get_service_severities)
-    get_service_severities_count = _SyncOp(get_service_severities_count)
-    get_service_severities_by_id = _SyncOp(get_service_severities_by_id)
-    put_service_severities_by_id = _SyncOp(put_service_severities_by_id)
-    patch_service_severities_by_id = _SyncOp(patch_service_severities_by_id)
-
-
-class SyncSourceInfos(_Bound):
-    """The ``SourceInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_sources_info_count)
-    list = _SyncOp(get_service_sources_info)
-    get_service_sources_info = _SyncOp(get_service_sources_info)
-    get_service_sources_info_count = _SyncOp(get_service_sources_info_count)
-    get_service_sources_by_id_info = _SyncOp(get_service_sources_by_id_info)
-
-
-class SyncSources(_Bound):
-    """The ``Sources`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_sources_count)
-    create = _SyncOp(post_service_sources)
-    delete = _SyncOp(delete_service_sources_by_id)
-    get = _SyncOp(get_service_sources_by_id)
-    list = _SyncOp(get_service_sources)
-    replace = _SyncOp(put_service_sources_by_id)
-    update = _SyncOp(patch_service_sources_by_id)
-    get_service_sources = _SyncOp(get_service_sources)
-    post_service_sources = _SyncOp(post_service_sources)
-    get_service_sources_count = _SyncOp(get_service_sources_count)
-    get_service_sources_by_id = _SyncOp(get_service_sources_by_id)
-    put_service_sources_by_id = _SyncOp(put_service_sources_by_id)
-    patch_service_sources_by_id = _SyncOp(patch_service_sources_by_id)
-    delete_service_sources_by_id = _SyncOp(delete_service_sources_by_id)
-    get_service_sources_by_id_usages = _SyncOp(get_service_sources_by_id_usages)
-    get_service_sources_by_id_usages_list = _SyncOp(get_service_sources_by_id_usages_list)
-
-
-class SyncSurveyOptions(_Bound):
-    """The ``SurveyOptions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count)
-    create = _SyncOp(post_service_surveys_by_grandparent_id_questions_by_parent_id_options)
-    delete = _SyncOp(delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
-    get = _SyncOp(get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
-    list = _SyncOp(get_service_surveys_by_grandparent_id_questions_by_parent_id_options)
-    replace = _SyncOp(put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
-    update = _SyncOp(patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options = _SyncOp(
+    get_service_severities = _Op(get_service_severities)
+    get_service_severities_count = _Op(get_service_severities_count)
+    get_service_severities_by_id = _Op(get_service_severities_by_id)
+    put_service_severities_by_id = _Op(put_service_severities_by_id)
+    patch_service_severities_by_id = _Op(patch_service_severities_by_id)
+    get_service_slas_info = _Op(get_service_slas_info)
+    get_service_slas_by_id_info = _Op(get_service_slas_by_id_info)
+    get_service_sources = _Op(get_service_sources)
+    post_service_sources = _Op(post_service_sources)
+    get_service_sources_count = _Op(get_service_sources_count)
+    get_service_sources_info = _Op(get_service_sources_info)
+    get_service_sources_info_count = _Op(get_service_sources_info_count)
+    get_service_sources_by_id = _Op(get_service_sources_by_id)
+    put_service_sources_by_id = _Op(put_service_sources_by_id)
+    patch_service_sources_by_id = _Op(patch_service_sources_by_id)
+    delete_service_sources_by_id = _Op(delete_service_sources_by_id)
+    get_service_sources_by_id_info = _Op(get_service_sources_by_id_info)
+    get_service_sources_by_id_usages = _Op(get_service_sources_by_id_usages)
+    get_service_sources_by_id_usages_list = _Op(get_service_sources_by_id_usages_list)
+    get_service_surveys = _Op(get_service_surveys)
+    post_service_surveys = _Op(post_service_surveys)
+    get_service_surveys_count = _Op(get_service_surveys_count)
+    get_service_surveys_by_grandparent_id_questions_by_parent_id_options = _Op(
         get_service_surveys_by_grandparent_id_questions_by_parent_id_options
     )
-    post_service_surveys_by_grandparent_id_questions_by_parent_id_options = _SyncOp(
+    post_service_surveys_by_grandparent_id_questions_by_parent_id_options = _Op(
         post_service_surveys_by_grandparent_id_questions_by_parent_id_options
     )
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count = _SyncOp(
+    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count = _Op(
         get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count
     )
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _SyncOp(
+    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _Op(
         get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
     )
-    put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _SyncOp(
+    put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _Op(
         put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
     )
-    patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _SyncOp(
+    patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _Op(
         patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
     )
-    delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _SyncOp(
+    delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _Op(
         delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
     )
-
-
-class SyncSurveyResults(_Bound):
-    """The ``SurveyResults`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_surveys_by_parent_id_results_count)
-    create = _SyncOp(post_service_surveys_by_parent_id_results)
-    delete = _SyncOp(delete_service_surveys_by_parent_id_results_by_id)
-    get = _SyncOp(get_service_surveys_by_parent_id_results_by_id)
-    list = _SyncOp(get_service_surveys_by_parent_id_results)
-    replace = _SyncOp(put_service_surveys_by_parent_id_results_by_id)
-    update = _SyncOp(patch_service_surveys_by_parent_id_results_by_id)
-    get_service_surveys_by_parent_id_results = _SyncOp(get_service_surveys_by_parent_id_results)
-    post_service_surveys_by_parent_id_results = _SyncOp(post_service_surveys_by_parent_id_results)
-    get_service_surveys_by_parent_id_results_count = _SyncOp(
+    get_service_surveys_by_id = _Op(get_service_surveys_by_id)
+    put_service_surveys_by_id = _Op(put_service_surveys_by_id)
+    patch_service_surveys_by_id = _Op(patch_service_surveys_by_id)
+    delete_service_surveys_by_id = _Op(delete_service_surveys_by_id)
+    post_service_surveys_by_id_copy = _Op(post_service_surveys_by_id_copy)
+    get_service_surveys_by_id_usages = _Op(get_service_surveys_by_id_usages)
+    get_service_surveys_by_id_usages_list = _Op(get_service_surveys_by_id_usages_list)
+    get_service_surveys_by_parent_id_questions = _Op(get_service_surveys_by_parent_id_questions)
+    post_service_surveys_by_parent_id_questions = _Op(post_service_surveys_by_parent_id_questions)
+    get_service_surveys_by_parent_id_questions_count = _Op(
+        get_service_surveys_by_parent_id_questions_count
+    )
+    get_service_surveys_by_parent_id_questions_by_id = _Op(
+        get_service_surveys_by_parent_id_questions_by_id
+    )
+    put_service_surveys_by_parent_id_questions_by_id = _Op(
+        put_service_surveys_by_parent_id_questions_by_id
+    )
+    patch_service_surveys_by_parent_id_questions_by_id = _Op(
+        patch_service_surveys_by_parent_id_questions_by_id
+    )
+    delete_service_surveys_by_parent_id_questions_by_id = _Op(
+        delete_service_surveys_by_parent_id_questions_by_id
+    )
+    post_service_surveys_by_parent_id_questions_by_id_copy = _Op(
+        post_service_surveys_by_parent_id_questions_by_id_copy
+    )
+    get_service_surveys_by_parent_id_results = _Op(get_service_surveys_by_parent_id_results)
+    post_service_surveys_by_parent_id_results = _Op(post_service_surveys_by_parent_id_results)
+    get_service_surveys_by_parent_id_results_count = _Op(
         get_service_surveys_by_parent_id_results_count
     )
-    get_service_surveys_by_parent_id_results_by_id = _SyncOp(
+    get_service_surveys_by_parent_id_results_by_id = _Op(
         get_service_surveys_by_parent_id_results_by_id
     )
-    put_service_surveys_by_parent_id_results_by_id = _SyncOp(
+    put_service_surveys_by_parent_id_results_by_id = _Op(
         put_service_surveys_by_parent_id_results_by_id
     )
-    patch_service_surveys_by_parent_id_results_by_id = _SyncOp(
+    patch_service_surveys_by_parent_id_results_by_id = _Op(
         patch_service_surveys_by_parent_id_results_by_id
     )
-    delete_service_surveys_by_parent_id_results_by_id = _SyncOp(
+    delete_service_surveys_by_parent_id_results_by_id = _Op(
         delete_service_surveys_by_parent_id_results_by_id
     )
-
-
-class SyncTeamMembers(_Bound):
-    """The ``TeamMembers`` resource of a synchronous client."""
-
-    create = _SyncOp(post_service_team_members)
-    post_service_team_members = _SyncOp(post_service_team_members)
-
-
-class SyncTicketChangeLogResource(_Bound):
-    """The ``TicketChangeLog`` resource of a synchronous client."""
-
-    list = _SyncOp(get_service_tickets_changelogs)
-    get_service_tickets_changelogs = _SyncOp(get_service_tickets_changelogs)
-    delete_service_tickets_changelogs = _SyncOp(delete_service_tickets_changelogs)
-
-
-class SyncTicketInfos(_Bound):
-    """The ``TicketInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_tickets_info_count)
-    list = _SyncOp(get_service_tickets_info)
-    get_service_tickets_info = _SyncOp(get_service_tickets_info)
-    get_service_tickets_info_count = _SyncOp(get_service_tickets_info_count)
-    get_service_tickets_by_id_info = _SyncOp(get_service_tickets_by_id_info)
-
-
-class SyncTicketNotes(_Bound):
-    """The ``TicketNotes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_tickets_by_parent_id_notes_count)
-    create = _SyncOp(post_service_tickets_by_parent_id_notes)
-    delete = _SyncOp(delete_service_tickets_by_parent_id_notes_by_id)
-    get = _SyncOp(get_service_tickets_by_parent_id_notes_by_id)
-    list = _SyncOp(get_service_tickets_by_parent_id_notes)
-    replace = _SyncOp(put_service_tickets_by_parent_id_notes_by_id)
-    update = _SyncOp(patch_service_tickets_by_parent_id_notes_by_id)
-    get_service_tickets_by_parent_id_notes = _SyncOp(get_service_tickets_by_parent_id_notes)
-    post_service_tickets_by_parent_id_notes = _SyncOp(post_service_tickets_by_parent_id_notes)
-    get_service_tickets_by_parent_id_notes_count = _SyncOp(
-        get_service_tickets_by_parent_id_notes_count
-    )
-    get_service_tickets_by_parent_id_notes_by_id = _SyncOp(
-        get_service_tickets_by_parent_id_notes_by_id
-    )
-    put_service_tickets_by_parent_id_notes_by_id = _SyncOp(
-        put_service_tickets_by_parent_id_notes_by_id
-    )
-    patch_service_tickets_by_parent_id_notes_by_id = _SyncOp(
-        patch_service_tickets_by_parent_id_notes_by_id
-    )
-    delete_service_tickets_by_parent_id_notes_by_id = _SyncOp(
-        delete_service_tickets_by_parent_id_notes_by_id
-    )
-
-
-class SyncTicketSyncs(_Bound):
-    """The ``TicketSyncs`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_ticket_syncs_count)
-    create = _SyncOp(post_service_ticket_syncs)
-    delete = _SyncOp(delete_service_ticket_syncs_by_id)
-    get = _SyncOp(get_service_ticket_syncs_by_id)
-    list = _SyncOp(get_service_ticket_syncs)
-    replace = _SyncOp(put_service_ticket_syncs_by_id)
-    update = _SyncOp(patch_service_ticket_syncs_by_id)
-    get_service_ticket_syncs = _SyncOp(get_service_ticket_syncs)
-    post_service_ticket_syncs = _SyncOp(post_service_ticket_syncs)
-    get_service_ticket_syncs_count = _SyncOp(get_service_ticket_syncs_count)
-    get_service_ticket_syncs_by_id = _SyncOp(get_service_ticket_syncs_by_id)
-    put_service_ticket_syncs_by_id = _SyncOp(put_service_ticket_syncs_by_id)
-    patch_service_ticket_syncs_by_id = _SyncOp(patch_service_ticket_syncs_by_id)
-    delete_service_ticket_syncs_by_id = _SyncOp(delete_service_ticket_syncs_by_id)
-
-
-class SyncTicketTasks(_Bound):
-    """The ``TicketTasks`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_tickets_by_parent_id_tasks_count)
-    create = _SyncOp(post_service_tickets_by_parent_id_tasks)
-    delete = _SyncOp(delete_service_tickets_by_parent_id_tasks_by_id)
-    get = _SyncOp(get_service_tickets_by_parent_id_tasks_by_id)
-    list = _SyncOp(get_service_tickets_by_parent_id_tasks)
-    replace = _SyncOp(put_service_tickets_by_parent_id_tasks_by_id)
-    update = _SyncOp(patch_service_tickets_by_parent_id_tasks_by_id)
-    get_service_tickets_by_parent_id_tasks = _SyncOp(get_service_tickets_by_parent_id_tasks)
-    post_service_tickets_by_parent_id_tasks = _SyncOp(post_service_tickets_by_parent_id_tasks)
-    get_service_tickets_by_parent_id_tasks_count = _SyncOp(
-        get_service_tickets_by_parent_id_tasks_count
-    )
-    get_service_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        get_service_tickets_by_parent_id_tasks_by_id
-    )
-    put_service_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        put_service_tickets_by_parent_id_tasks_by_id
-    )
-    patch_service_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        patch_service_tickets_by_parent_id_tasks_by_id
-    )
-    delete_service_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        delete_service_tickets_by_parent_id_tasks_by_id
-    )
-
-
-class SyncTickets(_Bound):
-    """The ``Tickets`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_tickets_count)
-    create = _SyncOp(post_service_tickets)
-    delete = _SyncOp(delete_service_tickets_by_id)
-    get = _SyncOp(get_service_tickets_by_id)
-    list = _SyncOp(get_service_tickets)
-    replace = _SyncOp(put_service_tickets_by_id)
-    update = _SyncOp(patch_service_tickets_by_id)
-    get_service_tickets = _SyncOp(get_service_tickets)
-    post_service_tickets = _SyncOp(post_service_tickets)
-    get_service_tickets_calculate_sla = _SyncOp(get_service_tickets_calculate_sla)
-    get_service_tickets_count = _SyncOp(get_service_tickets_count)
-    post_service_tickets_search = _SyncOp(post_service_tickets_search)
-    get_service_tickets_by_id = _SyncOp(get_service_tickets_by_id)
-    put_service_tickets_by_id = _SyncOp(put_service_tickets_by_id)
-    patch_service_tickets_by_id = _SyncOp(patch_service_tickets_by_id)
-    delete_service_tickets_by_id = _SyncOp(delete_service_tickets_by_id)
-    post_service_tickets_by_id_copy = _SyncOp(post_service_tickets_by_id_copy)
-    get_service_tickets_by_parent_id_activities = _SyncOp(
-        get_service_tickets_by_parent_id_activities
-    )
-    get_service_tickets_by_parent_id_activities_count = _SyncOp(
+    post_service_team_members = _Op(post_service_team_members)
+    get_service_teams = _Op(get_service_teams)
+    get_service_teams_count = _Op(get_service_teams_count)
+    get_service_teams_by_id = _Op(get_service_teams_by_id)
+    get_service_templates = _Op(get_service_templates)
+    get_service_templates_count = _Op(get_service_templates_count)
+    get_service_templates_info = _Op(get_service_templates_info)
+    get_service_templates_info_count = _Op(get_service_templates_info_count)
+    get_service_templates_by_id = _Op(get_service_templates_by_id)
+    post_service_templates_by_id_generate = _Op(post_service_templates_by_id_generate)
+    get_service_templates_by_id_info = _Op(get_service_templates_by_id_info)
+    get_service_ticket_links = _Op(get_service_ticket_links)
+    post_service_ticket_links = _Op(post_service_ticket_links)
+    get_service_ticket_links_count = _Op(get_service_ticket_links_count)
+    get_service_ticket_links_info = _Op(get_service_ticket_links_info)
+    get_service_ticket_links_info_count = _Op(get_service_ticket_links_info_count)
+    get_service_ticket_links_by_id = _Op(get_service_ticket_links_by_id)
+    put_service_ticket_links_by_id = _Op(put_service_ticket_links_by_id)
+    patch_service_ticket_links_by_id = _Op(patch_service_ticket_links_by_id)
+    delete_service_ticket_links_by_id = _Op(delete_service_ticket_links_by_id)
+    get_service_ticket_links_by_id_info = _Op(get_service_ticket_links_by_id_info)
+    get_service_ticket_syncs = _Op(get_service_ticket_syncs)
+    post_service_ticket_syncs = _Op(post_service_ticket_syncs)
+    get_service_ticket_syncs_count = _Op(get_service_ticket_syncs_count)
+    get_service_ticket_syncs_by_id = _Op(get_service_ticket_syncs_by_id)
+    put_service_ticket_syncs_by_id = _Op(put_service_ticket_syncs_by_id)
+    patch_service_ticket_syncs_by_id = _Op(patch_service_ticket_syncs_by_id)
+    delete_service_ticket_syncs_by_id = _Op(delete_service_ticket_syncs_by_id)
+    get_service_tickets = _Op(get_service_tickets)
+    post_service_tickets = _Op(post_service_tickets)
+    get_service_tickets_calculate_sla = _Op(get_service_tickets_calculate_sla)
+    get_service_tickets_changelogs = _Op(get_service_tickets_changelogs)
+    delete_service_tickets_changelogs = _Op(delete_service_tickets_changelogs)
+    get_service_tickets_count = _Op(get_service_tickets_count)
+    get_service_tickets_info = _Op(get_service_tickets_info)
+    get_service_tickets_info_count = _Op(get_service_tickets_info_count)
+    post_service_tickets_search = _Op(post_service_tickets_search)
+    get_service_tickets_by_id = _Op(get_service_tickets_by_id)
+    put_service_tickets_by_id = _Op(put_service_tickets_by_id)
+    patch_service_tickets_by_id = _Op(patch_service_tickets_by_id)
+    delete_service_tickets_by_id = _Op(delete_service_tickets_by_id)
+    post_service_tickets_by_id_copy = _Op(post_service_tickets_by_id_copy)
+    get_service_tickets_by_id_info = _Op(get_service_tickets_by_id_info)
+    get_service_tickets_by_parent_id_activities = _Op(get_service_tickets_by_parent_id_activities)
+    get_service_tickets_by_parent_id_activities_count = _Op(
         get_service_tickets_by_parent_id_activities_count
     )
-    post_service_tickets_by_parent_id_attach_children = _SyncOp(
+    get_service_tickets_by_parent_id_all_notes = _Op(get_service_tickets_by_parent_id_all_notes)
+    post_service_tickets_by_parent_id_attach_children = _Op(
         post_service_tickets_by_parent_id_attach_children
     )
-    get_service_tickets_by_parent_id_configurations = _SyncOp(
+    get_service_tickets_by_parent_id_configurations = _Op(
         get_service_tickets_by_parent_id_configurations
     )
-    post_service_tickets_by_parent_id_configurations = _SyncOp(
+    post_service_tickets_by_parent_id_configurations = _Op(
         post_service_tickets_by_parent_id_configurations
     )
-    get_service_tickets_by_parent_id_configurations_count = _SyncOp(
+    get_service_tickets_by_parent_id_configurations_count = _Op(
         get_service_tickets_by_parent_id_configurations_count
     )
-    get_service_tickets_by_parent_id_configurations_by_id = _SyncOp(
+    get_service_tickets_by_parent_id_configurations_by_id = _Op(
         get_service_tickets_by_parent_id_configurations_by_id
     )
-    delete_service_tickets_by_parent_id_configurations_by_id = _SyncOp(
+    delete_service_tickets_by_parent_id_configurations_by_id = _Op(
         delete_service_tickets_by_parent_id_configurations_by_id
     )
-    post_service_tickets_by_parent_id_convert = _SyncOp(post_service_tickets_by_parent_id_convert)
-    get_service_tickets_by_parent_id_documents = _SyncOp(get_service_tickets_by_parent_id_documents)
-    get_service_tickets_by_parent_id_documents_count = _SyncOp(
+    post_service_tickets_by_parent_id_convert = _Op(post_service_tickets_by_parent_id_convert)
+    get_service_tickets_by_parent_id_documents = _Op(get_service_tickets_by_parent_id_documents)
+    get_service_tickets_by_parent_id_documents_count = _Op(
         get_service_tickets_by_parent_id_documents_count
     )
-    post_service_tickets_by_parent_id_merge = _SyncOp(post_service_tickets_by_parent_id_merge)
-    get_service_tickets_by_parent_id_products = _SyncOp(get_service_tickets_by_parent_id_products)
-    get_service_tickets_by_parent_id_products_count = _SyncOp(
+    post_service_tickets_by_parent_id_merge = _Op(post_service_tickets_by_parent_id_merge)
+    get_service_tickets_by_parent_id_notes = _Op(get_service_tickets_by_parent_id_notes)
+    post_service_tickets_by_parent_id_notes = _Op(post_service_tickets_by_parent_id_notes)
+    get_service_tickets_by_parent_id_notes_count = _Op(get_service_tickets_by_parent_id_notes_count)
+    get_service_tickets_by_parent_id_notes_by_id = _Op(get_service_tickets_by_parent_id_notes_by_id)
+    put_service_tickets_by_parent_id_notes_by_id = _Op(put_service_tickets_by_parent_id_notes_by_id)
+    patch_service_tickets_by_parent_id_notes_by_id = _Op(
+        patch_service_tickets_by_parent_id_notes_by_id
+    )
+    delete_service_tickets_by_parent_id_notes_by_id = _Op(
+        delete_service_tickets_by_parent_id_notes_by_id
+    )
+    get_service_tickets_by_parent_id_products = _Op(get_service_tickets_by_parent_id_products)
+    get_service_tickets_by_parent_id_products_count = _Op(
         get_service_tickets_by_parent_id_products_count
     )
-    get_service_tickets_by_parent_id_scheduleentries = _SyncOp(
+    get_service_tickets_by_parent_id_scheduleentries = _Op(
         get_service_tickets_by_parent_id_scheduleentries
     )
-    get_service_tickets_by_parent_id_scheduleentries_count = _SyncOp(
+    get_service_tickets_by_parent_id_scheduleentries_count = _Op(
         get_service_tickets_by_parent_id_scheduleentries_count
     )
-    get_service_tickets_by_parent_id_timeentries = _SyncOp(
-        get_service_tickets_by_parent_id_timeentries
+    get_service_tickets_by_parent_id_tasks = _Op(get_service_tickets_by_parent_id_tasks)
+    post_service_tickets_by_parent_id_tasks = _Op(post_service_tickets_by_parent_id_tasks)
+    get_service_tickets_by_parent_id_tasks_count = _Op(get_service_tickets_by_parent_id_tasks_count)
+    get_service_tickets_by_parent_id_tasks_by_id = _Op(get_service_tickets_by_parent_id_tasks_by_id)
+    put_service_tickets_by_parent_id_tasks_by_id = _Op(put_service_tickets_by_parent_id_tasks_by_id)
+    patch_service_tickets_by_parent_id_tasks_by_id = _Op(
+        patch_service_tickets_by_parent_id_tasks_by_id
     )
-    get_service_tickets_by_parent_id_timeentries_count = _SyncOp(
+    delete_service_tickets_by_parent_id_tasks_by_id = _Op(
+        delete_service_tickets_by_parent_id_tasks_by_id
+    )
+    get_service_tickets_by_parent_id_timeentries = _Op(get_service_tickets_by_parent_id_timeentries)
+    get_service_tickets_by_parent_id_timeentries_count = _Op(
         get_service_tickets_by_parent_id_timeentries_count
     )
 
 
-class SyncService(_Bound):
-    """The ``service`` operations of a synchronous client, by resource and by full name."""
+# Bound to a client: ``client.service`` is a SyncService (or AsyncService),
+# ``client.service.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
-    board_auto_assign_resources = _Resource(SyncBoardAutoAssignResources)
-    board_auto_templates = _Resource(SyncBoardAutoTemplates)
-    board_excluded_members = _Resource(SyncBoardExcludedMembers)
-    board_infos = _Resource(SyncBoardInfos)
-    board_item_associations = _Resource(SyncBoardItemAssociations)
-    board_items = _Resource(SyncBoardItems)
-    board_notifications = _Resource(SyncBoardNotifications)
-    board_skill_mappings = _Resource(SyncBoardSkillMappings)
-    board_status_info = _Resource(SyncBoardStatusInfoResource)
-    board_status_notifications = _Resource(SyncBoardStatusNotifications)
-    board_statuses = _Resource(SyncBoardStatuses)
-    board_sub_type_infos = _Resource(SyncBoardSubTypeInfos)
-    board_sub_types = _Resource(SyncBoardSubTypes)
-    board_team_infos = _Resource(SyncBoardTeamInfos)
-    board_teams = _Resource(SyncBoardTeams)
-    board_type_infos = _Resource(SyncBoardTypeInfos)
-    board_type_sub_type_item_association = _Resource(SyncBoardTypeSubTypeItemAssociationResource)
-    board_types = _Resource(SyncBoardTypes)
-    boards = _Resource(SyncBoards)
-    codes = _Resource(SyncCodes)
-    impacts = _Resource(SyncImpacts)
-    knowledge_base_articles = _Resource(SyncKnowledgeBaseArticles)
-    knowledge_base_categories = _Resource(SyncKnowledgeBaseCategories)
-    knowledge_base_settingses = _Resource(SyncKnowledgeBaseSettingses)
-    knowledge_base_sub_categories = _Resource(SyncKnowledgeBaseSubCategories)
-    priorities = _Resource(SyncPriorities)
-    priority_infos = _Resource(SyncPriorityInfos)
-    sla_infos = _Resource(SyncSLAInfos)
-    sla_priorities = _Resource(SyncSLAPriorities)
-    slas = _Resource(SyncSLAs)
-    scheduling_member_infos = _Resource(SyncSchedulingMemberInfos)
-    service_email_templates = _Resource(SyncServiceEmailTemplates)
-    service_location_infos = _Resource(SyncServiceLocationInfos)
-    service_locations = _Resource(SyncServiceLocations)
-    service_signoff_custom_field = _Resource(SyncServiceSignoffCustomFieldResource)
-    service_signoff_infos = _Resource(SyncServiceSignoffInfos)
-    service_signoffs = _Resource(SyncServiceSignoffs)
-    service_survey_questions = _Resource(SyncServiceSurveyQuestions)
-    service_surveys = _Resource(SyncServiceSurveys)
-    service_teams = _Resource(SyncServiceTeams)
-    service_template_infos = _Resource(SyncServiceTemplateInfos)
-    service_templates = _Resource(SyncServiceTemplates)
-    service_ticket_link_infos = _Resource(SyncServiceTicketLinkInfos)
-    service_ticket_links = _Resource(SyncServiceTicketLinks)
-    service_ticket_notes = _Resource(SyncServiceTicketNotes)
-    severities = _Resource(SyncSeverities)
-    source_infos = _Resource(SyncSourceInfos)
-    sources = _Resource(SyncSources)
-    survey_options = _Resource(SyncSurveyOptions)
-    survey_results = _Resource(SyncSurveyResults)
-    team_members = _Resource(SyncTeamMembers)
-    ticket_change_log = _Resource(SyncTicketChangeLogResource)
-    ticket_infos = _Resource(SyncTicketInfos)
-    ticket_notes = _Resource(SyncTicketNotes)
-    ticket_syncs = _Resource(SyncTicketSyncs)
-    ticket_tasks = _Resource(SyncTicketTasks)
-    tickets = _Resource(SyncTickets)
 
-    get_service_slas = _SyncOp(get_service_slas)
-    post_service_slas = _SyncOp(post_service_slas)
-    get_service_slas_count = _SyncOp(get_service_slas_count)
-    get_service_slas_info_count = _SyncOp(get_service_slas_info_count)
-    get_service_slas_by_id = _SyncOp(get_service_slas_by_id)
-    put_service_slas_by_id = _SyncOp(put_service_slas_by_id)
-    patch_service_slas_by_id = _SyncOp(patch_service_slas_by_id)
-    delete_service_slas_by_id = _SyncOp(delete_service_slas_by_id)
-    get_service_slas_by_id_usages = _SyncOp(get_service_slas_by_id_usages)
-    get_service_slas_by_id_usages_list = _SyncOp(get_service_slas_by_id_usages_list)
-    get_service_slas_by_parent_id_priorities = _SyncOp(get_service_slas_by_parent_id_priorities)
-    post_service_slas_by_parent_id_priorities = _SyncOp(post_service_slas_by_parent_id_priorities)
-    get_service_slas_by_parent_id_priorities_count = _SyncOp(
-        get_service_slas_by_parent_id_priorities_count
-    )
-    get_service_slas_by_parent_id_priorities_by_id = _SyncOp(
-        get_service_slas_by_parent_id_priorities_by_id
-    )
-    put_service_slas_by_parent_id_priorities_by_id = _SyncOp(
-        put_service_slas_by_parent_id_priorities_by_id
-    )
-    patch_service_slas_by_parent_id_priorities_by_id = _SyncOp(
-        patch_service_slas_by_parent_id_priorities_by_id
-    )
-    delete_service_slas_by_parent_id_priorities_by_id = _SyncOp(
-        delete_service_slas_by_parent_id_priorities_by_id
-    )
-    get_service_boards = _SyncOp(get_service_boards)
-    post_service_boards = _SyncOp(post_service_boards)
-    post_service_boards_copy = _SyncOp(post_service_boards_copy)
-    get_service_boards_count = _SyncOp(get_service_boards_count)
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations = _SyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations
-    )
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations_count = _SyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations_count
-    )
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _SyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _SyncOp(
-        put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _SyncOp(
-        patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _SyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
-    )
-    post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _SyncOp(
-        post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count = _SyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _SyncOp(
-        delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    get_service_boards_by_id = _SyncOp(get_service_boards_by_id)
-    put_service_boards_by_id = _SyncOp(put_service_boards_by_id)
-    patch_service_boards_by_id = _SyncOp(patch_service_boards_by_id)
-    delete_service_boards_by_id = _SyncOp(delete_service_boards_by_id)
-    get_service_boards_by_id_usages = _SyncOp(get_service_boards_by_id_usages)
-    get_service_boards_by_id_usages_list = _SyncOp(get_service_boards_by_id_usages_list)
-    get_service_boards_by_parent_id_auto_assign_resources = _SyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources
-    )
-    post_service_boards_by_parent_id_auto_assign_resources = _SyncOp(
-        post_service_boards_by_parent_id_auto_assign_resources
-    )
-    get_service_boards_by_parent_id_auto_assign_resources_count = _SyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources_count
-    )
-    get_service_boards_by_parent_id_auto_assign_resources_by_id = _SyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    put_service_boards_by_parent_id_auto_assign_resources_by_id = _SyncOp(
-        put_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    patch_service_boards_by_parent_id_auto_assign_resources_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    delete_service_boards_by_parent_id_auto_assign_resources_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    get_service_boards_by_parent_id_auto_templates = _SyncOp(
-        get_service_boards_by_parent_id_auto_templates
-    )
-    post_service_boards_by_parent_id_auto_templates = _SyncOp(
-        post_service_boards_by_parent_id_auto_templates
-    )
-    get_service_boards_by_parent_id_auto_templates_count = _SyncOp(
-        get_service_boards_by_parent_id_auto_templates_count
-    )
-    get_service_boards_by_parent_id_auto_templates_by_id = _SyncOp(
-        get_service_boards_by_parent_id_auto_templates_by_id
-    )
-    put_service_boards_by_parent_id_auto_templates_by_id = _SyncOp(
-        put_service_boards_by_parent_id_auto_templates_by_id
-    )
-    patch_service_boards_by_parent_id_auto_templates_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_auto_templates_by_id
-    )
-    delete_service_boards_by_parent_id_auto_templates_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_auto_templates_by_id
-    )
-    get_service_boards_by_parent_id_excluded_members = _SyncOp(
-        get_service_boards_by_parent_id_excluded_members
-    )
-    post_service_boards_by_parent_id_excluded_members = _SyncOp(
-        post_service_boards_by_parent_id_excluded_members
-    )
-    get_service_boards_by_parent_id_excluded_members_count = _SyncOp(
-        get_service_boards_by_parent_id_excluded_members_count
-    )
-    get_service_boards_by_parent_id_excluded_members_by_id = _SyncOp(
-        get_service_boards_by_parent_id_excluded_members_by_id
-    )
-    delete_service_boards_by_parent_id_excluded_members_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_excluded_members_by_id
-    )
-    get_service_boards_by_parent_id_items = _SyncOp(get_service_boards_by_parent_id_items)
-    post_service_boards_by_parent_id_items = _SyncOp(post_service_boards_by_parent_id_items)
-    get_service_boards_by_parent_id_items_count = _SyncOp(
-        get_service_boards_by_parent_id_items_count
-    )
-    get_service_boards_by_parent_id_items_by_id = _SyncOp(
-        get_service_boards_by_parent_id_items_by_id
-    )
-    put_service_boards_by_parent_id_items_by_id = _SyncOp(
-        put_service_boards_by_parent_id_items_by_id
-    )
-    patch_service_boards_by_parent_id_items_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_items_by_id
-    )
-    delete_service_boards_by_parent_id_items_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_items_by_id
-    )
-    get_service_boards_by_parent_id_items_by_id_usages = _SyncOp(
-        get_service_boards_by_parent_id_items_by_id_usages
-    )
-    get_service_boards_by_parent_id_items_by_id_usages_list = _SyncOp(
-        get_service_boards_by_parent_id_items_by_id_usages_list
-    )
-    get_service_boards_by_parent_id_notifications = _SyncOp(
-        get_service_boards_by_parent_id_notifications
-    )
-    post_service_boards_by_parent_id_notifications = _SyncOp(
-        post_service_boards_by_parent_id_notifications
-    )
-    get_service_boards_by_parent_id_notifications_count = _SyncOp(
-        get_service_boards_by_parent_id_notifications_count
-    )
-    get_service_boards_by_parent_id_notifications_by_id = _SyncOp(
-        get_service_boards_by_parent_id_notifications_by_id
-    )
-    put_service_boards_by_parent_id_notifications_by_id = _SyncOp(
-        put_service_boards_by_parent_id_notifications_by_id
-    )
-    patch_service_boards_by_parent_id_notifications_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_notifications_by_id
-    )
-    delete_service_boards_by_parent_id_notifications_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_notifications_by_id
-    )
-    get_service_boards_by_parent_id_skill_mappings = _SyncOp(
-        get_service_boards_by_parent_id_skill_mappings
-    )
-    post_service_boards_by_parent_id_skill_mappings = _SyncOp(
-        post_service_boards_by_parent_id_skill_mappings
-    )
-    get_service_boards_by_parent_id_skill_mappings_count = _SyncOp(
-        get_service_boards_by_parent_id_skill_mappings_count
-    )
-    get_service_boards_by_parent_id_skill_mappings_by_id = _SyncOp(
-        get_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    put_service_boards_by_parent_id_skill_mappings_by_id = _SyncOp(
-        put_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    patch_service_boards_by_parent_id_skill_mappings_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    delete_service_boards_by_parent_id_skill_mappings_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    get_service_boards_by_parent_id_statuses = _SyncOp(get_service_boards_by_parent_id_statuses)
-    post_service_boards_by_parent_id_statuses = _SyncOp(post_service_boards_by_parent_id_statuses)
-    get_service_boards_by_parent_id_statuses_count = _SyncOp(
-        get_service_boards_by_parent_id_statuses_count
-    )
-    get_service_boards_by_parent_id_statuses_info = _SyncOp(
-        get_service_boards_by_parent_id_statuses_info
-    )
-    get_service_boards_by_parent_id_statuses_info_count = _SyncOp(
-        get_service_boards_by_parent_id_statuses_info_count
-    )
-    get_service_boards_by_parent_id_statuses_by_id = _SyncOp(
-        get_service_boards_by_parent_id_statuses_by_id
-    )
-    put_service_boards_by_parent_id_statuses_by_id = _SyncOp(
-        put_service_boards_by_parent_id_statuses_by_id
-    )
-    patch_service_boards_by_parent_id_statuses_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_statuses_by_id
-    )
-    delete_service_boards_by_parent_id_statuses_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_statuses_by_id
-    )
-    get_service_boards_by_parent_id_statuses_by_id_info = _SyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_info
-    )
-    get_service_boards_by_parent_id_statuses_by_id_usages = _SyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_usages
-    )
-    get_service_boards_by_parent_id_statuses_by_id_usages_list = _SyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_usages_list
-    )
-    get_service_boards_by_parent_id_subtypes = _SyncOp(get_service_boards_by_parent_id_subtypes)
-    post_service_boards_by_parent_id_subtypes = _SyncOp(post_service_boards_by_parent_id_subtypes)
-    get_service_boards_by_parent_id_subtypes_count = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_count
-    )
-    get_service_boards_by_parent_id_subtypes_info = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_info
-    )
-    get_service_boards_by_parent_id_subtypes_info_count = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_info_count
-    )
-    get_service_boards_by_parent_id_subtypes_by_id = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id
-    )
-    put_service_boards_by_parent_id_subtypes_by_id = _SyncOp(
-        put_service_boards_by_parent_id_subtypes_by_id
-    )
-    patch_service_boards_by_parent_id_subtypes_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_subtypes_by_id
-    )
-    delete_service_boards_by_parent_id_subtypes_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_subtypes_by_id
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_info = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_info
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_usages = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_usages
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_usages_list = _SyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_usages_list
-    )
-    get_service_boards_by_parent_id_teams = _SyncOp(get_service_boards_by_parent_id_teams)
-    post_service_boards_by_parent_id_teams = _SyncOp(post_service_boards_by_parent_id_teams)
-    get_service_boards_by_parent_id_teams_count = _SyncOp(
-        get_service_boards_by_parent_id_teams_count
-    )
-    get_service_boards_by_parent_id_teams_info = _SyncOp(get_service_boards_by_parent_id_teams_info)
-    get_service_boards_by_parent_id_teams_info_count = _SyncOp(
-        get_service_boards_by_parent_id_teams_info_count
-    )
-    get_service_boards_by_parent_id_teams_by_id = _SyncOp(
-        get_service_boards_by_parent_id_teams_by_id
-    )
-    put_service_boards_by_parent_id_teams_by_id = _SyncOp(
-        put_service_boards_by_parent_id_teams_by_id
-    )
-    patch_service_boards_by_parent_id_teams_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_teams_by_id
-    )
-    delete_service_boards_by_parent_id_teams_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_teams_by_id
-    )
-    get_service_boards_by_parent_id_teams_by_id_info = _SyncOp(
-        get_service_boards_by_parent_id_teams_by_id_info
-    )
-    get_service_boards_by_parent_id_teams_by_id_usages_list = _SyncOp(
-        get_service_boards_by_parent_id_teams_by_id_usages_list
-    )
-    get_service_boards_by_parent_id_type_sub_type_item_associations = _SyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations
-    )
-    get_service_boards_by_parent_id_type_sub_type_item_associations_count = _SyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations_count
-    )
-    get_service_boards_by_parent_id_type_sub_type_item_associations_by_id = _SyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations_by_id
-    )
-    get_service_boards_by_parent_id_types = _SyncOp(get_service_boards_by_parent_id_types)
-    post_service_boards_by_parent_id_types = _SyncOp(post_service_boards_by_parent_id_types)
-    get_service_boards_by_parent_id_types_count = _SyncOp(
-        get_service_boards_by_parent_id_types_count
-    )
-    get_service_boards_by_parent_id_types_by_id = _SyncOp(
-        get_service_boards_by_parent_id_types_by_id
-    )
-    put_service_boards_by_parent_id_types_by_id = _SyncOp(
-        put_service_boards_by_parent_id_types_by_id
-    )
-    patch_service_boards_by_parent_id_types_by_id = _SyncOp(
-        patch_service_boards_by_parent_id_types_by_id
-    )
-    delete_service_boards_by_parent_id_types_by_id = _SyncOp(
-        delete_service_boards_by_parent_id_types_by_id
-    )
-    get_service_boards_by_parent_id_types_by_id_usages = _SyncOp(
-        get_service_boards_by_parent_id_types_by_id_usages
-    )
-    get_service_boards_by_parent_id_types_by_id_usages_list = _SyncOp(
-        get_service_boards_by_parent_id_types_by_id_usages_list
-    )
-    get_service_codes = _SyncOp(get_service_codes)
-    post_service_codes = _SyncOp(post_service_codes)
-    get_service_codes_count = _SyncOp(get_service_codes_count)
-    get_service_codes_by_id = _SyncOp(get_service_codes_by_id)
-    put_service_codes_by_id = _SyncOp(put_service_codes_by_id)
-    patch_service_codes_by_id = _SyncOp(patch_service_codes_by_id)
-    delete_service_codes_by_id = _SyncOp(delete_service_codes_by_id)
-    get_service_email_templates = _SyncOp(get_service_email_templates)
-    post_service_email_templates = _SyncOp(post_service_email_templates)
-    get_service_email_templates_count = _SyncOp(get_service_email_templates_count)
-    get_service_email_templates_by_id = _SyncOp(get_service_email_templates_by_id)
-    put_service_email_templates_by_id = _SyncOp(put_service_email_templates_by_id)
-    patch_service_email_templates_by_id = _SyncOp(patch_service_email_templates_by_id)
-    delete_service_email_templates_by_id = _SyncOp(delete_service_email_templates_by_id)
-    get_service_email_templates_by_id_usages = _SyncOp(get_service_email_templates_by_id_usages)
-    get_service_email_templates_by_id_usages_list = _SyncOp(
-        get_service_email_templates_by_id_usages_list
-    )
-    get_service_impacts = _SyncOp(get_service_impacts)
-    get_service_impacts_count = _SyncOp(get_service_impacts_count)
-    get_service_impacts_by_id = _SyncOp(get_service_impacts_by_id)
-    put_service_impacts_by_id = _SyncOp(put_service_impacts_by_id)
-    patch_service_impacts_by_id = _SyncOp(patch_service_impacts_by_id)
-    get_service_info_boards = _SyncOp(get_service_info_boards)
-    get_service_info_boards_active = _SyncOp(get_service_info_boards_active)
-    get_service_info_boards_count = _SyncOp(get_service_info_boards_count)
-    get_service_info_boards_by_id = _SyncOp(get_service_info_boards_by_id)
-    get_service_info_boardtypes = _SyncOp(get_service_info_boardtypes)
-    get_service_info_boardtypes_count = _SyncOp(get_service_info_boardtypes_count)
-    get_service_info_boardtypes_by_id = _SyncOp(get_service_info_boardtypes_by_id)
-    get_service_knowledge_base_articles = _SyncOp(get_service_knowledge_base_articles)
-    post_service_knowledge_base_articles = _SyncOp(post_service_knowledge_base_articles)
-    get_service_knowledge_base_articles_count = _SyncOp(get_service_knowledge_base_articles_count)
-    get_service_knowledge_base_articles_by_id = _SyncOp(get_service_knowledge_base_articles_by_id)
-    put_service_knowledge_base_articles_by_id = _SyncOp(put_service_knowledge_base_articles_by_id)
-    patch_service_knowledge_base_articles_by_id = _SyncOp(
-        patch_service_knowledge_base_articles_by_id
-    )
-    delete_service_knowledge_base_articles_by_id = _SyncOp(
-        delete_service_knowledge_base_articles_by_id
-    )
-    get_service_knowledge_base_categories = _SyncOp(get_service_knowledge_base_categories)
-    post_service_knowledge_base_categories = _SyncOp(post_service_knowledge_base_categories)
-    get_service_knowledge_base_categories_count = _SyncOp(
-        get_service_knowledge_base_categories_count
-    )
-    get_service_knowledge_base_categories_by_id = _SyncOp(
-        get_service_knowledge_base_categories_by_id
-    )
-    put_service_knowledge_base_categories_by_id = _SyncOp(
-        put_service_knowledge_base_categories_by_id
-    )
-    patch_service_knowledge_base_categories_by_id = _SyncOp(
-        patch_service_knowledge_base_categories_by_id
-    )
-    delete_service_knowledge_base_categories_by_id = _SyncOp(
-        delete_service_knowledge_base_categories_by_id
-    )
-    get_service_knowledge_base_sub_categories = _SyncOp(get_service_knowledge_base_sub_categories)
-    post_service_knowledge_base_sub_categories = _SyncOp(post_service_knowledge_base_sub_categories)
-    get_service_knowledge_base_sub_categories_count = _SyncOp(
-        get_service_knowledge_base_sub_categories_count
-    )
-    get_service_knowledge_base_sub_categories_by_id = _SyncOp(
-        get_service_knowledge_base_sub_categories_by_id
-    )
-    put_service_knowledge_base_sub_categories_by_id = _SyncOp(
-        put_service_knowledge_base_sub_categories_by_id
-    )
-    patch_service_knowledge_base_sub_categories_by_id = _SyncOp(
-        patch_service_knowledge_base_sub_categories_by_id
-    )
-    delete_service_knowledge_base_sub_categories_by_id = _SyncOp(
-        delete_service_knowledge_base_sub_categories_by_id
-    )
-    get_service_knowledge_base_sub_categories_by_id_usages = _SyncOp(
-        get_service_knowledge_base_sub_categories_by_id_usages
-    )
-    get_service_knowledge_base_sub_categories_by_id_usages_list = _SyncOp(
-        get_service_knowledge_base_sub_categories_by_id_usages_list
-    )
-    get_service_knowledgebasesettings = _SyncOp(get_service_knowledgebasesettings)
-    post_service_knowledgebasesettings = _SyncOp(post_service_knowledgebasesettings)
-    get_service_knowledgebasesettings_by_id = _SyncOp(get_service_knowledgebasesettings_by_id)
-    put_service_knowledgebasesettings_by_id = _SyncOp(put_service_knowledgebasesettings_by_id)
-    patch_service_knowledgebasesettings_by_id = _SyncOp(patch_service_knowledgebasesettings_by_id)
-    get_service_locations = _SyncOp(get_service_locations)
-    post_service_locations = _SyncOp(post_service_locations)
-    get_service_locations_count = _SyncOp(get_service_locations_count)
-    get_service_locations_info = _SyncOp(get_service_locations_info)
-    get_service_locations_info_count = _SyncOp(get_service_locations_info_count)
-    get_service_locations_by_id = _SyncOp(get_service_locations_by_id)
-    put_service_locations_by_id = _SyncOp(put_service_locations_by_id)
-    patch_service_locations_by_id = _SyncOp(patch_service_locations_by_id)
-    delete_service_locations_by_id = _SyncOp(delete_service_locations_by_id)
-    get_service_locations_by_id_info = _SyncOp(get_service_locations_by_id_info)
-    get_service_priorities = _SyncOp(get_service_priorities)
-    post_service_priorities = _SyncOp(post_service_priorities)
-    get_service_priorities_count = _SyncOp(get_service_priorities_count)
-    get_service_priorities_by_id = _SyncOp(get_service_priorities_by_id)
-    put_service_priorities_by_id = _SyncOp(put_service_priorities_by_id)
-    patch_service_priorities_by_id = _SyncOp(patch_service_priorities_by_id)
-    delete_service_priorities_by_id = _SyncOp(delete_service_priorities_by_id)
-    get_service_priorities_by_id_image = _SyncOp(get_service_priorities_by_id_image)
-    get_service_priorities_by_id_usages = _SyncOp(get_service_priorities_by_id_usages)
-    get_service_priorities_by_id_usages_list = _SyncOp(get_service_priorities_by_id_usages_list)
-    get_service_priority_info = _SyncOp(get_service_priority_info)
-    get_service_priority_by_id_info = _SyncOp(get_service_priority_by_id_info)
-    get_service_scheduling_members_info = _SyncOp(get_service_scheduling_members_info)
-    get_service_scheduling_members_info_count = _SyncOp(get_service_scheduling_members_info_count)
-    get_service_scheduling_members_by_id_info = _SyncOp(get_service_scheduling_members_by_id_info)
-    get_service_service_signoff = _SyncOp(get_service_service_signoff)
-    post_service_service_signoff = _SyncOp(post_service_service_signoff)
-    get_service_service_signoff_count = _SyncOp(get_service_service_signoff_count)
-    get_service_service_signoff_info = _SyncOp(get_service_service_signoff_info)
-    get_service_service_signoff_info_count = _SyncOp(get_service_service_signoff_info_count)
-    get_service_service_signoff_by_id = _SyncOp(get_service_service_signoff_by_id)
-    put_service_service_signoff_by_id = _SyncOp(put_service_service_signoff_by_id)
-    patch_service_service_signoff_by_id = _SyncOp(patch_service_service_signoff_by_id)
-    delete_service_service_signoff_by_id = _SyncOp(delete_service_service_signoff_by_id)
-    get_service_service_signoff_by_id_info = _SyncOp(get_service_service_signoff_by_id_info)
-    get_service_service_signoff_by_id_usages = _SyncOp(get_service_service_signoff_by_id_usages)
-    get_service_service_signoff_by_id_usages_list = _SyncOp(
-        get_service_service_signoff_by_id_usages_list
-    )
-    get_service_service_signoff_by_parent_id_signoffcustomfields = _SyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields
-    )
-    post_service_service_signoff_by_parent_id_signoffcustomfields = _SyncOp(
-        post_service_service_signoff_by_parent_id_signoffcustomfields
-    )
-    get_service_service_signoff_by_parent_id_signoffcustomfields_count = _SyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields_count
-    )
-    get_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _SyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-    put_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _SyncOp(
-        put_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-    patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _SyncOp(
-        patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-    delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _SyncOp(
-        delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-    get_service_severities = _SyncOp(get_service_severities)
-    get_service_severities_count = _SyncOp(get_service_severities_count)
-    get_service_severities_by_id = _SyncOp(get_service_severities_by_id)
-    put_service_severities_by_id = _SyncOp(put_service_severities_by_id)
-    patch_service_severities_by_id = _SyncOp(patch_service_severities_by_id)
-    get_service_slas_info = _SyncOp(get_service_slas_info)
-    get_service_slas_by_id_info = _SyncOp(get_service_slas_by_id_info)
-    get_service_sources = _SyncOp(get_service_sources)
-    post_service_sources = _SyncOp(post_service_sources)
-    get_service_sources_count = _SyncOp(get_service_sources_count)
-    get_service_sources_info = _SyncOp(get_service_sources_info)
-    get_service_sources_info_count = _SyncOp(get_service_sources_info_count)
-    get_service_sources_by_id = _SyncOp(get_service_sources_by_id)
-    put_service_sources_by_id = _SyncOp(put_service_sources_by_id)
-    patch_service_sources_by_id = _SyncOp(patch_service_sources_by_id)
-    delete_service_sources_by_id = _SyncOp(delete_service_sources_by_id)
-    get_service_sources_by_id_info = _SyncOp(get_service_sources_by_id_info)
-    get_service_sources_by_id_usages = _SyncOp(get_service_sources_by_id_usages)
-    get_service_sources_by_id_usages_list = _SyncOp(get_service_sources_by_id_usages_list)
-    get_service_surveys = _SyncOp(get_service_surveys)
-    post_service_surveys = _SyncOp(post_service_surveys)
-    get_service_surveys_count = _SyncOp(get_service_surveys_count)
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options = _SyncOp(
-        get_service_surveys_by_grandparent_id_questions_by_parent_id_options
-    )
-    post_service_surveys_by_grandparent_id_questions_by_parent_id_options = _SyncOp(
-        post_service_surveys_by_grandparent_id_questions_by_parent_id_options
-    )
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count = _SyncOp(
-        get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count
-    )
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _SyncOp(
-        get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _SyncOp(
-        put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _SyncOp(
-        patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _SyncOp(
-        delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    get_service_surveys_by_id = _SyncOp(get_service_surveys_by_id)
-    put_service_surveys_by_id = _SyncOp(put_service_surveys_by_id)
-    patch_service_surveys_by_id = _SyncOp(patch_service_surveys_by_id)
-    delete_service_surveys_by_id = _SyncOp(delete_service_surveys_by_id)
-    post_service_surveys_by_id_copy = _SyncOp(post_service_surveys_by_id_copy)
-    get_service_surveys_by_id_usages = _SyncOp(get_service_surveys_by_id_usages)
-    get_service_surveys_by_id_usages_list = _SyncOp(get_service_surveys_by_id_usages_list)
-    get_service_surveys_by_parent_id_questions = _SyncOp(get_service_surveys_by_parent_id_questions)
-    post_service_surveys_by_parent_id_questions = _SyncOp(
-        post_service_surveys_by_parent_id_questions
-    )
-    get_service_surveys_by_parent_id_questions_count = _SyncOp(
-        get_service_surveys_by_parent_id_questions_count
-    )
-    get_service_surveys_by_parent_id_questions_by_id = _SyncOp(
-        get_service_surveys_by_parent_id_questions_by_id
-    )
-    put_service_surveys_by_parent_id_questions_by_id = _SyncOp(
-        put_service_surveys_by_parent_id_questions_by_id
-    )
-    patch_service_surveys_by_parent_id_questions_by_id = _SyncOp(
-        patch_service_surveys_by_parent_id_questions_by_id
-    )
-    delete_service_surveys_by_parent_id_questions_by_id = _SyncOp(
-        delete_service_surveys_by_parent_id_questions_by_id
-    )
-    post_service_surveys_by_parent_id_questions_by_id_copy = _SyncOp(
-        post_service_surveys_by_parent_id_questions_by_id_copy
-    )
-    get_service_surveys_by_parent_id_results = _SyncOp(get_service_surveys_by_parent_id_results)
-    post_service_surveys_by_parent_id_results = _SyncOp(post_service_surveys_by_parent_id_results)
-    get_service_surveys_by_parent_id_results_count = _SyncOp(
-        get_service_surveys_by_parent_id_results_count
-    )
-    get_service_surveys_by_parent_id_results_by_id = _SyncOp(
-        get_service_surveys_by_parent_id_results_by_id
-    )
-    put_service_surveys_by_parent_id_results_by_id = _SyncOp(
-        put_service_surveys_by_parent_id_results_by_id
-    )
-    patch_service_surveys_by_parent_id_results_by_id = _SyncOp(
-        patch_service_surveys_by_parent_id_results_by_id
-    )
-    delete_service_surveys_by_parent_id_results_by_id = _SyncOp(
-        delete_service_surveys_by_parent_id_results_by_id
-    )
-    post_service_team_members = _SyncOp(post_service_team_members)
-    get_service_teams = _SyncOp(get_service_teams)
-    get_service_teams_count = _SyncOp(get_service_teams_count)
-    get_service_teams_by_id = _SyncOp(get_service_teams_by_id)
-    get_service_templates = _SyncOp(get_service_templates)
-    get_service_templates_count = _SyncOp(get_service_templates_count)
-    get_service_templates_info = _SyncOp(get_service_templates_info)
-    get_service_templates_info_count = _SyncOp(get_service_templates_info_count)
-    get_service_templates_by_id = _SyncOp(get_service_templates_by_id)
-    post_service_templates_by_id_generate = _SyncOp(post_service_templates_by_id_generate)
-    get_service_templates_by_id_info = _SyncOp(get_service_templates_by_id_info)
-    get_service_ticket_links = _SyncOp(get_service_ticket_links)
-    post_service_ticket_links = _SyncOp(post_service_ticket_links)
-    get_service_ticket_links_count = _SyncOp(get_service_ticket_links_count)
-    get_service_ticket_links_info = _SyncOp(get_service_ticket_links_info)
-    get_service_ticket_links_info_count = _SyncOp(get_service_ticket_links_info_count)
-    get_service_ticket_links_by_id = _SyncOp(get_service_ticket_links_by_id)
-    put_service_ticket_links_by_id = _SyncOp(put_service_ticket_links_by_id)
-    patch_service_ticket_links_by_id = _SyncOp(patch_service_ticket_links_by_id)
-    delete_service_ticket_links_by_id = _SyncOp(delete_service_ticket_links_by_id)
-    get_service_ticket_links_by_id_info = _SyncOp(get_service_ticket_links_by_id_info)
-    get_service_ticket_syncs = _SyncOp(get_service_ticket_syncs)
-    post_service_ticket_syncs = _SyncOp(post_service_ticket_syncs)
-    get_service_ticket_syncs_count = _SyncOp(get_service_ticket_syncs_count)
-    get_service_ticket_syncs_by_id = _SyncOp(get_service_ticket_syncs_by_id)
-    put_service_ticket_syncs_by_id = _SyncOp(put_service_ticket_syncs_by_id)
-    patch_service_ticket_syncs_by_id = _SyncOp(patch_service_ticket_syncs_by_id)
-    delete_service_ticket_syncs_by_id = _SyncOp(delete_service_ticket_syncs_by_id)
-    get_service_tickets = _SyncOp(get_service_tickets)
-    post_service_tickets = _SyncOp(post_service_tickets)
-    get_service_tickets_calculate_sla = _SyncOp(get_service_tickets_calculate_sla)
-    get_service_tickets_changelogs = _SyncOp(get_service_tickets_changelogs)
-    delete_service_tickets_changelogs = _SyncOp(delete_service_tickets_changelogs)
-    get_service_tickets_count = _SyncOp(get_service_tickets_count)
-    get_service_tickets_info = _SyncOp(get_service_tickets_info)
-    get_service_tickets_info_count = _SyncOp(get_service_tickets_info_count)
-    post_service_tickets_search = _SyncOp(post_service_tickets_search)
-    get_service_tickets_by_id = _SyncOp(get_service_tickets_by_id)
-    put_service_tickets_by_id = _SyncOp(put_service_tickets_by_id)
-    patch_service_tickets_by_id = _SyncOp(patch_service_tickets_by_id)
-    delete_service_tickets_by_id = _SyncOp(delete_service_tickets_by_id)
-    post_service_tickets_by_id_copy = _SyncOp(post_service_tickets_by_id_copy)
-    get_service_tickets_by_id_info = _SyncOp(get_service_tickets_by_id_info)
-    get_service_tickets_by_parent_id_activities = _SyncOp(
-        get_service_tickets_by_parent_id_activities
-    )
-    get_service_tickets_by_parent_id_activities_count = _SyncOp(
-        get_service_tickets_by_parent_id_activities_count
-    )
-    get_service_tickets_by_parent_id_all_notes = _SyncOp(get_service_tickets_by_parent_id_all_notes)
-    post_service_tickets_by_parent_id_attach_children = _SyncOp(
-        post_service_tickets_by_parent_id_attach_children
-    )
-    get_service_tickets_by_parent_id_configurations = _SyncOp(
-        get_service_tickets_by_parent_id_configurations
-    )
-    post_service_tickets_by_parent_id_configurations = _SyncOp(
-        post_service_tickets_by_parent_id_configurations
-    )
-    get_service_tickets_by_parent_id_configurations_count = _SyncOp(
-        get_service_tickets_by_parent_id_configurations_count
-    )
-    get_service_tickets_by_parent_id_configurations_by_id = _SyncOp(
-        get_service_tickets_by_parent_id_configurations_by_id
-    )
-    delete_service_tickets_by_parent_id_configurations_by_id = _SyncOp(
-        delete_service_tickets_by_parent_id_configurations_by_id
-    )
-    post_service_tickets_by_parent_id_convert = _SyncOp(post_service_tickets_by_parent_id_convert)
-    get_service_tickets_by_parent_id_documents = _SyncOp(get_service_tickets_by_parent_id_documents)
-    get_service_tickets_by_parent_id_documents_count = _SyncOp(
-        get_service_tickets_by_parent_id_documents_count
-    )
-    post_service_tickets_by_parent_id_merge = _SyncOp(post_service_tickets_by_parent_id_merge)
-    get_service_tickets_by_parent_id_notes = _SyncOp(get_service_tickets_by_parent_id_notes)
-    post_service_tickets_by_parent_id_notes = _SyncOp(post_service_tickets_by_parent_id_notes)
-    get_service_tickets_by_parent_id_notes_count = _SyncOp(
-        get_service_tickets_by_parent_id_notes_count
-    )
-    get_service_tickets_by_parent_id_notes_by_id = _SyncOp(
-        get_service_tickets_by_parent_id_notes_by_id
-    )
-    put_service_tickets_by_parent_id_notes_by_id = _SyncOp(
-        put_service_tickets_by_parent_id_notes_by_id
-    )
-    patch_service_tickets_by_parent_id_notes_by_id = _SyncOp(
-        patch_service_tickets_by_parent_id_notes_by_id
-    )
-    delete_service_tickets_by_parent_id_notes_by_id = _SyncOp(
-        delete_service_tickets_by_parent_id_notes_by_id
-    )
-    get_service_tickets_by_parent_id_products = _SyncOp(get_service_tickets_by_parent_id_products)
-    get_service_tickets_by_parent_id_products_count = _SyncOp(
-        get_service_tickets_by_parent_id_products_count
-    )
-    get_service_tickets_by_parent_id_scheduleentries = _SyncOp(
-        get_service_tickets_by_parent_id_scheduleentries
-    )
-    get_service_tickets_by_parent_id_scheduleentries_count = _SyncOp(
-        get_service_tickets_by_parent_id_scheduleentries_count
-    )
-    get_service_tickets_by_parent_id_tasks = _SyncOp(get_service_tickets_by_parent_id_tasks)
-    post_service_tickets_by_parent_id_tasks = _SyncOp(post_service_tickets_by_parent_id_tasks)
-    get_service_tickets_by_parent_id_tasks_count = _SyncOp(
-        get_service_tickets_by_parent_id_tasks_count
-    )
-    get_service_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        get_service_tickets_by_parent_id_tasks_by_id
-    )
-    put_service_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        put_service_tickets_by_parent_id_tasks_by_id
-    )
-    patch_service_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        patch_service_tickets_by_parent_id_tasks_by_id
-    )
-    delete_service_tickets_by_parent_id_tasks_by_id = _SyncOp(
-        delete_service_tickets_by_parent_id_tasks_by_id
-    )
-    get_service_tickets_by_parent_id_timeentries = _SyncOp(
-        get_service_tickets_by_parent_id_timeentries
-    )
-    get_service_tickets_by_parent_id_timeentries_count = _SyncOp(
-        get_service_tickets_by_parent_id_timeentries_count
-    )
+class SyncService(ServiceOperations[_Sync]):
+    """The ``service`` operations of a synchronous client."""
 
 
-class AsyncBoardAutoAssignResources(_Bound):
-    """The ``BoardAutoAssignResources`` resource of an asynchronous client."""
+class AsyncService(ServiceOperations[_Async]):
+    """The ``service`` operations of an asynchronous client."""
 
-    count = _AsyncOp(get_service_boards_by_parent_id_auto_assign_resources_count)
-    create = _AsyncOp(post_service_boards_by_parent_id_auto_assign_resources)
-    delete = _AsyncOp(delete_service_boards_by_parent_id_auto_assign_resources_by_id)
-    get = _AsyncOp(get_service_boards_by_parent_id_auto_assign_resources_by_id)
-    list = _AsyncOp(get_service_boards_by_parent_id_auto_assign_resources)
-    replace = _AsyncOp(put_service_boards_by_parent_id_auto_assign_resources_by_id)
-    update = _AsyncOp(patch_service_boards_by_parent_id_auto_assign_resources_by_id)
-    get_service_boards_by_parent_id_auto_assign_resources = _AsyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources
-    )
-    post_service_boards_by_parent_id_auto_assign_resources = _AsyncOp(
-        post_service_boards_by_parent_id_auto_assign_resources
-    )
-    get_service_boards_by_parent_id_auto_assign_resources_count = _AsyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources_count
-    )
-    get_service_boards_by_parent_id_auto_assign_resources_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    put_service_boards_by_parent_id_auto_assign_resources_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    patch_service_boards_by_parent_id_auto_assign_resources_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    delete_service_boards_by_parent_id_auto_assign_resources_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-
-
-class AsyncBoardAutoTemplates(_Bound):
-    """The ``BoardAutoTemplates`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_auto_templates_count)
-    create = _AsyncOp(post_service_boards_by_parent_id_auto_templates)
-    delete = _AsyncOp(delete_service_boards_by_parent_id_auto_templates_by_id)
-    get = _AsyncOp(get_service_boards_by_parent_id_auto_templates_by_id)
-    list = _AsyncOp(get_service_boards_by_parent_id_auto_templates)
-    replace = _AsyncOp(put_service_boards_by_parent_id_auto_templates_by_id)
-    update = _AsyncOp(patch_service_boards_by_parent_id_auto_templates_by_id)
-    get_service_boards_by_parent_id_auto_templates = _AsyncOp(
-        get_service_boards_by_parent_id_auto_templates
-    )
-    post_service_boards_by_parent_id_auto_templates = _AsyncOp(
-        post_service_boards_by_parent_id_auto_templates
-    )
-    get_service_boards_by_parent_id_auto_templates_count = _AsyncOp(
-        get_service_boards_by_parent_id_auto_templates_count
-    )
-    get_service_boards_by_parent_id_auto_templates_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_auto_templates_by_id
-    )
-    put_service_boards_by_parent_id_auto_templates_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_auto_templates_by_id
-    )
-    patch_service_boards_by_parent_id_auto_templates_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_auto_templates_by_id
-    )
-    delete_service_boards_by_parent_id_auto_templates_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_auto_templates_by_id
-    )
-
-
-class AsyncBoardExcludedMembers(_Bound):
-    """The ``BoardExcludedMembers`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_excluded_members_count)
-    create = _AsyncOp(post_service_boards_by_parent_id_excluded_members)
-    delete = _AsyncOp(delete_service_boards_by_parent_id_excluded_members_by_id)
-    get = _AsyncOp(get_service_boards_by_parent_id_excluded_members_by_id)
-    list = _AsyncOp(get_service_boards_by_parent_id_excluded_members)
-    get_service_boards_by_parent_id_excluded_members = _AsyncOp(
-        get_service_boards_by_parent_id_excluded_members
-    )
-    post_service_boards_by_parent_id_excluded_members = _AsyncOp(
-        post_service_boards_by_parent_id_excluded_members
-    )
-    get_service_boards_by_parent_id_excluded_members_count = _AsyncOp(
-        get_service_boards_by_parent_id_excluded_members_count
-    )
-    get_service_boards_by_parent_id_excluded_members_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_excluded_members_by_id
-    )
-    delete_service_boards_by_parent_id_excluded_members_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_excluded_members_by_id
-    )
-
-
-class AsyncBoardInfos(_Bound):
-    """The ``BoardInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_info_boards_count)
-    get = _AsyncOp(get_service_info_boards_by_id)
-    list = _AsyncOp(get_service_info_boards)
-    get_service_info_boards = _AsyncOp(get_service_info_boards)
-    get_service_info_boards_active = _AsyncOp(get_service_info_boards_active)
-    get_service_info_boards_count = _AsyncOp(get_service_info_boards_count)
-    get_service_info_boards_by_id = _AsyncOp(get_service_info_boards_by_id)
-
-
-class AsyncBoardItemAssociations(_Bound):
-    """The ``BoardItemAssociations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_grandparent_id_items_by_parent_id_associations_count)
-    get = _AsyncOp(get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id)
-    list = _AsyncOp(get_service_boards_by_grandparent_id_items_by_parent_id_associations)
-    replace = _AsyncOp(put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id)
-    update = _AsyncOp(patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id)
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations = _AsyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations
-    )
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations_count = _AsyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations_count
-    )
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _AsyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _AsyncOp(
-        put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _AsyncOp(
-        patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-
-
-class AsyncBoardItems(_Bound):
-    """The ``BoardItems`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_items_count)
-    create = _AsyncOp(post_service_boards_by_parent_id_items)
-    delete = _AsyncOp(delete_service_boards_by_parent_id_items_by_id)
-    get = _AsyncOp(get_service_boards_by_parent_id_items_by_id)
-    list = _AsyncOp(get_service_boards_by_parent_id_items)
-    replace = _AsyncOp(put_service_boards_by_parent_id_items_by_id)
-    update = _AsyncOp(patch_service_boards_by_parent_id_items_by_id)
-    get_service_boards_by_parent_id_items = _AsyncOp(get_service_boards_by_parent_id_items)
-    post_service_boards_by_parent_id_items = _AsyncOp(post_service_boards_by_parent_id_items)
-    get_service_boards_by_parent_id_items_count = _AsyncOp(
-        get_service_boards_by_parent_id_items_count
-    )
-    get_service_boards_by_parent_id_items_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_items_by_id
-    )
-    put_service_boards_by_parent_id_items_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_items_by_id
-    )
-    patch_service_boards_by_parent_id_items_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_items_by_id
-    )
-    delete_service_boards_by_parent_id_items_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_items_by_id
-    )
-    get_service_boards_by_parent_id_items_by_id_usages = _AsyncOp(
-        get_service_boards_by_parent_id_items_by_id_usages
-    )
-    get_service_boards_by_parent_id_items_by_id_usages_list = _AsyncOp(
-        get_service_boards_by_parent_id_items_by_id_usages_list
-    )
-
-
-class AsyncBoardNotifications(_Bound):
-    """The ``BoardNotifications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_notifications_count)
-    create = _AsyncOp(post_service_boards_by_parent_id_notifications)
-    delete = _AsyncOp(delete_service_boards_by_parent_id_notifications_by_id)
-    get = _AsyncOp(get_service_boards_by_parent_id_notifications_by_id)
-    list = _AsyncOp(get_service_boards_by_parent_id_notifications)
-    replace = _AsyncOp(put_service_boards_by_parent_id_notifications_by_id)
-    update = _AsyncOp(patch_service_boards_by_parent_id_notifications_by_id)
-    get_service_boards_by_parent_id_notifications = _AsyncOp(
-        get_service_boards_by_parent_id_notifications
-    )
-    post_service_boards_by_parent_id_notifications = _AsyncOp(
-        post_service_boards_by_parent_id_notifications
-    )
-    get_service_boards_by_parent_id_notifications_count = _AsyncOp(
-        get_service_boards_by_parent_id_notifications_count
-    )
-    get_service_boards_by_parent_id_notifications_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_notifications_by_id
-    )
-    put_service_boards_by_parent_id_notifications_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_notifications_by_id
-    )
-    patch_service_boards_by_parent_id_notifications_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_notifications_by_id
-    )
-    delete_service_boards_by_parent_id_notifications_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_notifications_by_id
-    )
-
-
-class AsyncBoardSkillMappings(_Bound):
-    """The ``BoardSkillMappings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_skill_mappings_count)
-    create = _AsyncOp(post_service_boards_by_parent_id_skill_mappings)
-    delete = _AsyncOp(delete_service_boards_by_parent_id_skill_mappings_by_id)
-    get = _AsyncOp(get_service_boards_by_parent_id_skill_mappings_by_id)
-    list = _AsyncOp(get_service_boards_by_parent_id_skill_mappings)
-    replace = _AsyncOp(put_service_boards_by_parent_id_skill_mappings_by_id)
-    update = _AsyncOp(patch_service_boards_by_parent_id_skill_mappings_by_id)
-    get_service_boards_by_parent_id_skill_mappings = _AsyncOp(
-        get_service_boards_by_parent_id_skill_mappings
-    )
-    post_service_boards_by_parent_id_skill_mappings = _AsyncOp(
-        post_service_boards_by_parent_id_skill_mappings
-    )
-    get_service_boards_by_parent_id_skill_mappings_count = _AsyncOp(
-        get_service_boards_by_parent_id_skill_mappings_count
-    )
-    get_service_boards_by_parent_id_skill_mappings_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    put_service_boards_by_parent_id_skill_mappings_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    patch_service_boards_by_parent_id_skill_mappings_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    delete_service_boards_by_parent_id_skill_mappings_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_skill_mappings_by_id
-    )
-
-
-class AsyncBoardStatusInfoResource(_Bound):
-    """The ``BoardStatusInfo`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_statuses_info_count)
-    list = _AsyncOp(get_service_boards_by_parent_id_statuses_info)
-    get_service_boards_by_parent_id_statuses_info = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_info
-    )
-    get_service_boards_by_parent_id_statuses_info_count = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_info_count
-    )
-    get_service_boards_by_parent_id_statuses_by_id_info = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_info
-    )
-
-
-class AsyncBoardStatusNotifications(_Bound):
-    """The ``BoardStatusNotifications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count)
-    create = _AsyncOp(post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications)
-    delete = _AsyncOp(
-        delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    get = _AsyncOp(get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id)
-    list = _AsyncOp(get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications)
-    replace = _AsyncOp(
-        put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    update = _AsyncOp(
-        patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _AsyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
-    )
-    post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _AsyncOp(
-        post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count = _AsyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-
-
-class AsyncBoardStatuses(_Bound):
-    """The ``BoardStatuses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_statuses_count)
-    create = _AsyncOp(post_service_boards_by_parent_id_statuses)
-    delete = _AsyncOp(delete_service_boards_by_parent_id_statuses_by_id)
-    get = _AsyncOp(get_service_boards_by_parent_id_statuses_by_id)
-    list = _AsyncOp(get_service_boards_by_parent_id_statuses)
-    replace = _AsyncOp(put_service_boards_by_parent_id_statuses_by_id)
-    update = _AsyncOp(patch_service_boards_by_parent_id_statuses_by_id)
-    get_service_boards_by_parent_id_statuses = _AsyncOp(get_service_boards_by_parent_id_statuses)
-    post_service_boards_by_parent_id_statuses = _AsyncOp(post_service_boards_by_parent_id_statuses)
-    get_service_boards_by_parent_id_statuses_count = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_count
-    )
-    get_service_boards_by_parent_id_statuses_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_by_id
-    )
-    put_service_boards_by_parent_id_statuses_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_statuses_by_id
-    )
-    patch_service_boards_by_parent_id_statuses_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_statuses_by_id
-    )
-    delete_service_boards_by_parent_id_statuses_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_statuses_by_id
-    )
-    get_service_boards_by_parent_id_statuses_by_id_usages = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_usages
-    )
-    get_service_boards_by_parent_id_statuses_by_id_usages_list = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_usages_list
-    )
-
-
-class AsyncBoardSubTypeInfos(_Bound):
-    """The ``BoardSubTypeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_subtypes_info_count)
-    list = _AsyncOp(get_service_boards_by_parent_id_subtypes_info)
-    get_service_boards_by_parent_id_subtypes_info = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_info
-    )
-    get_service_boards_by_parent_id_subtypes_info_count = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_info_count
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_info = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_info
-    )
-
-
-class AsyncBoardSubTypes(_Bound):
-    """The ``BoardSubTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_subtypes_count)
-    create = _AsyncOp(post_service_boards_by_parent_id_subtypes)
-    delete = _AsyncOp(delete_service_boards_by_parent_id_subtypes_by_id)
-    get = _AsyncOp(get_service_boards_by_parent_id_subtypes_by_id)
-    list = _AsyncOp(get_service_boards_by_parent_id_subtypes)
-    replace = _AsyncOp(put_service_boards_by_parent_id_subtypes_by_id)
-    update = _AsyncOp(patch_service_boards_by_parent_id_subtypes_by_id)
-    get_service_boards_by_parent_id_subtypes = _AsyncOp(get_service_boards_by_parent_id_subtypes)
-    post_service_boards_by_parent_id_subtypes = _AsyncOp(post_service_boards_by_parent_id_subtypes)
-    get_service_boards_by_parent_id_subtypes_count = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_count
-    )
-    get_service_boards_by_parent_id_subtypes_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id
-    )
-    put_service_boards_by_parent_id_subtypes_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_subtypes_by_id
-    )
-    patch_service_boards_by_parent_id_subtypes_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_subtypes_by_id
-    )
-    delete_service_boards_by_parent_id_subtypes_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_subtypes_by_id
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_usages = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_usages
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_usages_list = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_usages_list
-    )
-
-
-class AsyncBoardTeamInfos(_Bound):
-    """The ``BoardTeamInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_teams_info_count)
-    list = _AsyncOp(get_service_boards_by_parent_id_teams_info)
-    get_service_boards_by_parent_id_teams_info = _AsyncOp(
-        get_service_boards_by_parent_id_teams_info
-    )
-    get_service_boards_by_parent_id_teams_info_count = _AsyncOp(
-        get_service_boards_by_parent_id_teams_info_count
-    )
-    get_service_boards_by_parent_id_teams_by_id_info = _AsyncOp(
-        get_service_boards_by_parent_id_teams_by_id_info
-    )
-
-
-class AsyncBoardTeams(_Bound):
-    """The ``BoardTeams`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_teams_count)
-    create = _AsyncOp(post_service_boards_by_parent_id_teams)
-    delete = _AsyncOp(delete_service_boards_by_parent_id_teams_by_id)
-    get = _AsyncOp(get_service_boards_by_parent_id_teams_by_id)
-    list = _AsyncOp(get_service_boards_by_parent_id_teams)
-    replace = _AsyncOp(put_service_boards_by_parent_id_teams_by_id)
-    update = _AsyncOp(patch_service_boards_by_parent_id_teams_by_id)
-    get_service_boards_by_parent_id_teams = _AsyncOp(get_service_boards_by_parent_id_teams)
-    post_service_boards_by_parent_id_teams = _AsyncOp(post_service_boards_by_parent_id_teams)
-    get_service_boards_by_parent_id_teams_count = _AsyncOp(
-        get_service_boards_by_parent_id_teams_count
-    )
-    get_service_boards_by_parent_id_teams_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_teams_by_id
-    )
-    put_service_boards_by_parent_id_teams_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_teams_by_id
-    )
-    patch_service_boards_by_parent_id_teams_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_teams_by_id
-    )
-    delete_service_boards_by_parent_id_teams_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_teams_by_id
-    )
-    get_service_boards_by_parent_id_teams_by_id_usages_list = _AsyncOp(
-        get_service_boards_by_parent_id_teams_by_id_usages_list
-    )
-
-
-class AsyncBoardTypeInfos(_Bound):
-    """The ``BoardTypeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_info_boardtypes_count)
-    get = _AsyncOp(get_service_info_boardtypes_by_id)
-    list = _AsyncOp(get_service_info_boardtypes)
-    get_service_info_boardtypes = _AsyncOp(get_service_info_boardtypes)
-    get_service_info_boardtypes_count = _AsyncOp(get_service_info_boardtypes_count)
-    get_service_info_boardtypes_by_id = _AsyncOp(get_service_info_boardtypes_by_id)
-
-
-class AsyncBoardTypeSubTypeItemAssociationResource(_Bound):
-    """The ``BoardTypeSubTypeItemAssociation`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_type_sub_type_item_associations_count)
-    get = _AsyncOp(get_service_boards_by_parent_id_type_sub_type_item_associations_by_id)
-    list = _AsyncOp(get_service_boards_by_parent_id_type_sub_type_item_associations)
-    get_service_boards_by_parent_id_type_sub_type_item_associations = _AsyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations
-    )
-    get_service_boards_by_parent_id_type_sub_type_item_associations_count = _AsyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations_count
-    )
-    get_service_boards_by_parent_id_type_sub_type_item_associations_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations_by_id
-    )
-
-
-class AsyncBoardTypes(_Bound):
-    """The ``BoardTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_by_parent_id_types_count)
-    create = _AsyncOp(post_service_boards_by_parent_id_types)
-    delete = _AsyncOp(delete_service_boards_by_parent_id_types_by_id)
-    get = _AsyncOp(get_service_boards_by_parent_id_types_by_id)
-    list = _AsyncOp(get_service_boards_by_parent_id_types)
-    replace = _AsyncOp(put_service_boards_by_parent_id_types_by_id)
-    update = _AsyncOp(patch_service_boards_by_parent_id_types_by_id)
-    get_service_boards_by_parent_id_types = _AsyncOp(get_service_boards_by_parent_id_types)
-    post_service_boards_by_parent_id_types = _AsyncOp(post_service_boards_by_parent_id_types)
-    get_service_boards_by_parent_id_types_count = _AsyncOp(
-        get_service_boards_by_parent_id_types_count
-    )
-    get_service_boards_by_parent_id_types_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_types_by_id
-    )
-    put_service_boards_by_parent_id_types_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_types_by_id
-    )
-    patch_service_boards_by_parent_id_types_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_types_by_id
-    )
-    delete_service_boards_by_parent_id_types_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_types_by_id
-    )
-    get_service_boards_by_parent_id_types_by_id_usages = _AsyncOp(
-        get_service_boards_by_parent_id_types_by_id_usages
-    )
-    get_service_boards_by_parent_id_types_by_id_usages_list = _AsyncOp(
-        get_service_boards_by_parent_id_types_by_id_usages_list
-    )
-
-
-class AsyncBoards(_Bound):
-    """The ``Boards`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_boards_count)
-    create = _AsyncOp(post_service_boards)
-    delete = _AsyncOp(delete_service_boards_by_id)
-    get = _AsyncOp(get_service_boards_by_id)
-    list = _AsyncOp(get_service_boards)
-    replace = _AsyncOp(put_service_boards_by_id)
-    update = _AsyncOp(patch_service_boards_by_id)
-    get_service_boards = _AsyncOp(get_service_boards)
-    post_service_boards = _AsyncOp(post_service_boards)
-    post_service_boards_copy = _AsyncOp(post_service_boards_copy)
-    get_service_boards_count = _AsyncOp(get_service_boards_count)
-    get_service_boards_by_id = _AsyncOp(get_service_boards_by_id)
-    put_service_boards_by_id = _AsyncOp(put_service_boards_by_id)
-    patch_service_boards_by_id = _AsyncOp(patch_service_boards_by_id)
-    delete_service_boards_by_id = _AsyncOp(delete_service_boards_by_id)
-    get_service_boards_by_id_usages = _AsyncOp(get_service_boards_by_id_usages)
-    get_service_boards_by_id_usages_list = _AsyncOp(get_service_boards_by_id_usages_list)
-
-
-class AsyncCodes(_Bound):
-    """The ``Codes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_codes_count)
-    create = _AsyncOp(post_service_codes)
-    delete = _AsyncOp(delete_service_codes_by_id)
-    get = _AsyncOp(get_service_codes_by_id)
-    list = _AsyncOp(get_service_codes)
-    replace = _AsyncOp(put_service_codes_by_id)
-    update = _AsyncOp(patch_service_codes_by_id)
-    get_service_codes = _AsyncOp(get_service_codes)
-    post_service_codes = _AsyncOp(post_service_codes)
-    get_service_codes_count = _AsyncOp(get_service_codes_count)
-    get_service_codes_by_id = _AsyncOp(get_service_codes_by_id)
-    put_service_codes_by_id = _AsyncOp(put_service_codes_by_id)
-    patch_service_codes_by_id = _AsyncOp(patch_service_codes_by_id)
-    delete_service_codes_by_id = _AsyncOp(delete_service_codes_by_id)
-
-
-class AsyncImpacts(_Bound):
-    """The ``Impacts`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_impacts_count)
-    get = _AsyncOp(get_service_impacts_by_id)
-    list = _AsyncOp(get_service_impacts)
-    replace = _AsyncOp(put_service_impacts_by_id)
-    update = _AsyncOp(patch_service_impacts_by_id)
-    get_service_impacts = _AsyncOp(get_service_impacts)
-    get_service_impacts_count = _AsyncOp(get_service_impacts_count)
-    get_service_impacts_by_id = _AsyncOp(get_service_impacts_by_id)
-    put_service_impacts_by_id = _AsyncOp(put_service_impacts_by_id)
-    patch_service_impacts_by_id = _AsyncOp(patch_service_impacts_by_id)
-
-
-class AsyncKnowledgeBaseArticles(_Bound):
-    """The ``KnowledgeBaseArticles`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_knowledge_base_articles_count)
-    create = _AsyncOp(post_service_knowledge_base_articles)
-    delete = _AsyncOp(delete_service_knowledge_base_articles_by_id)
-    get = _AsyncOp(get_service_knowledge_base_articles_by_id)
-    list = _AsyncOp(get_service_knowledge_base_articles)
-    replace = _AsyncOp(put_service_knowledge_base_articles_by_id)
-    update = _AsyncOp(patch_service_knowledge_base_articles_by_id)
-    get_service_knowledge_base_articles = _AsyncOp(get_service_knowledge_base_articles)
-    post_service_knowledge_base_articles = _AsyncOp(post_service_knowledge_base_articles)
-    get_service_knowledge_base_articles_count = _AsyncOp(get_service_knowledge_base_articles_count)
-    get_service_knowledge_base_articles_by_id = _AsyncOp(get_service_knowledge_base_articles_by_id)
-    put_service_knowledge_base_articles_by_id = _AsyncOp(put_service_knowledge_base_articles_by_id)
-    patch_service_knowledge_base_articles_by_id = _AsyncOp(
-        patch_service_knowledge_base_articles_by_id
-    )
-    delete_service_knowledge_base_articles_by_id = _AsyncOp(
-        delete_service_knowledge_base_articles_by_id
-    )
-
-
-class AsyncKnowledgeBaseCategories(_Bound):
-    """The ``KnowledgeBaseCategories`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_knowledge_base_categories_count)
-    create = _AsyncOp(post_service_knowledge_base_categories)
-    delete = _AsyncOp(delete_service_knowledge_base_categories_by_id)
-    get = _AsyncOp(get_service_knowledge_base_categories_by_id)
-    list = _AsyncOp(get_service_knowledge_base_categories)
-    replace = _AsyncOp(put_service_knowledge_base_categories_by_id)
-    update = _AsyncOp(patch_service_knowledge_base_categories_by_id)
-    get_service_knowledge_base_categories = _AsyncOp(get_service_knowledge_base_categories)
-    post_service_knowledge_base_categories = _AsyncOp(post_service_knowledge_base_categories)
-    get_service_knowledge_base_categories_count = _AsyncOp(
-        get_service_knowledge_base_categories_count
-    )
-    get_service_knowledge_base_categories_by_id = _AsyncOp(
-        get_service_knowledge_base_categories_by_id
-    )
-    put_service_knowledge_base_categories_by_id = _AsyncOp(
-        put_service_knowledge_base_categories_by_id
-    )
-    patch_service_knowledge_base_categories_by_id = _AsyncOp(
-        patch_service_knowledge_base_categories_by_id
-    )
-    delete_service_knowledge_base_categories_by_id = _AsyncOp(
-        delete_service_knowledge_base_categories_by_id
-    )
-
-
-class AsyncKnowledgeBaseSettingses(_Bound):
-    """The ``KnowledgeBaseSettingses`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_service_knowledgebasesettings)
-    get = _AsyncOp(get_service_knowledgebasesettings_by_id)
-    list = _AsyncOp(get_service_knowledgebasesettings)
-    replace = _AsyncOp(put_service_knowledgebasesettings_by_id)
-    update = _AsyncOp(patch_service_knowledgebasesettings_by_id)
-    get_service_knowledgebasesettings = _AsyncOp(get_service_knowledgebasesettings)
-    post_service_knowledgebasesettings = _AsyncOp(post_service_knowledgebasesettings)
-    get_service_knowledgebasesettings_by_id = _AsyncOp(get_service_knowledgebasesettings_by_id)
-    put_service_knowledgebasesettings_by_id = _AsyncOp(put_service_knowledgebasesettings_by_id)
-    patch_service_knowledgebasesettings_by_id = _AsyncOp(patch_service_knowledgebasesettings_by_id)
-
-
-class AsyncKnowledgeBaseSubCategories(_Bound):
-    """The ``KnowledgeBaseSubCategories`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_knowledge_base_sub_categories_count)
-    create = _AsyncOp(post_service_knowledge_base_sub_categories)
-    delete = _AsyncOp(delete_service_knowledge_base_sub_categories_by_id)
-    get = _AsyncOp(get_service_knowledge_base_sub_categories_by_id)
-    list = _AsyncOp(get_service_knowledge_base_sub_categories)
-    replace = _AsyncOp(put_service_knowledge_base_sub_categories_by_id)
-    update = _AsyncOp(patch_service_knowledge_base_sub_categories_by_id)
-    get_service_knowledge_base_sub_categories = _AsyncOp(get_service_knowledge_base_sub_categories)
-    post_service_knowledge_base_sub_categories = _AsyncOp(
-        post_service_knowledge_base_sub_categories
-    )
-    get_service_knowledge_base_sub_categories_count = _AsyncOp(
-        get_service_knowledge_base_sub_categories_count
-    )
-    get_service_knowledge_base_sub_categories_by_id = _AsyncOp(
-        get_service_knowledge_base_sub_categories_by_id
-    )
-    put_service_knowledge_base_sub_categories_by_id = _AsyncOp(
-        put_service_knowledge_base_sub_categories_by_id
-    )
-    patch_service_knowledge_base_sub_categories_by_id = _AsyncOp(
-        patch_service_knowledge_base_sub_categories_by_id
-    )
-    delete_service_knowledge_base_sub_categories_by_id = _AsyncOp(
-        delete_service_knowledge_base_sub_categories_by_id
-    )
-    get_service_knowledge_base_sub_categories_by_id_usages = _AsyncOp(
-        get_service_knowledge_base_sub_categories_by_id_usages
-    )
-    get_service_knowledge_base_sub_categories_by_id_usages_list = _AsyncOp(
-        get_service_knowledge_base_sub_categories_by_id_usages_list
-    )
-
-
-class AsyncPriorities(_Bound):
-    """The ``Priorities`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_priorities_count)
-    create = _AsyncOp(post_service_priorities)
-    delete = _AsyncOp(delete_service_priorities_by_id)
-    get = _AsyncOp(get_service_priorities_by_id)
-    list = _AsyncOp(get_service_priorities)
-    replace = _AsyncOp(put_service_priorities_by_id)
-    update = _AsyncOp(patch_service_priorities_by_id)
-    get_service_priorities = _AsyncOp(get_service_priorities)
-    post_service_priorities = _AsyncOp(post_service_priorities)
-    get_service_priorities_count = _AsyncOp(get_service_priorities_count)
-    get_service_priorities_by_id = _AsyncOp(get_service_priorities_by_id)
-    put_service_priorities_by_id = _AsyncOp(put_service_priorities_by_id)
-    patch_service_priorities_by_id = _AsyncOp(patch_service_priorities_by_id)
-    delete_service_priorities_by_id = _AsyncOp(delete_service_priorities_by_id)
-    get_service_priorities_by_id_image = _AsyncOp(get_service_priorities_by_id_image)
-    get_service_priorities_by_id_usages = _AsyncOp(get_service_priorities_by_id_usages)
-    get_service_priorities_by_id_usages_list = _AsyncOp(get_service_priorities_by_id_usages_list)
-
-
-class AsyncPriorityInfos(_Bound):
-    """The ``PriorityInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_service_priority_info)
-    get_service_priority_info = _AsyncOp(get_service_priority_info)
-    get_service_priority_by_id_info = _AsyncOp(get_service_priority_by_id_info)
-
-
-class AsyncSLAInfos(_Bound):
-    """The ``SLAInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_service_slas_info)
-    get_service_slas_info_count = _AsyncOp(get_service_slas_info_count)
-    get_service_slas_info = _AsyncOp(get_service_slas_info)
-    get_service_slas_by_id_info = _AsyncOp(get_service_slas_by_id_info)
-
-
-class AsyncSLAPriorities(_Bound):
-    """The ``SLAPriorities`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_slas_by_parent_id_priorities_count)
-    create = _AsyncOp(post_service_slas_by_parent_id_priorities)
-    delete = _AsyncOp(delete_service_slas_by_parent_id_priorities_by_id)
-    get = _AsyncOp(get_service_slas_by_parent_id_priorities_by_id)
-    list = _AsyncOp(get_service_slas_by_parent_id_priorities)
-    replace = _AsyncOp(put_service_slas_by_parent_id_priorities_by_id)
-    update = _AsyncOp(patch_service_slas_by_parent_id_priorities_by_id)
-    get_service_slas_by_parent_id_priorities = _AsyncOp(get_service_slas_by_parent_id_priorities)
-    post_service_slas_by_parent_id_priorities = _AsyncOp(post_service_slas_by_parent_id_priorities)
-    get_service_slas_by_parent_id_priorities_count = _AsyncOp(
-        get_service_slas_by_parent_id_priorities_count
-    )
-    get_service_slas_by_parent_id_priorities_by_id = _AsyncOp(
-        get_service_slas_by_parent_id_priorities_by_id
-    )
-    put_service_slas_by_parent_id_priorities_by_id = _AsyncOp(
-        put_service_slas_by_parent_id_priorities_by_id
-    )
-    patch_service_slas_by_parent_id_priorities_by_id = _AsyncOp(
-        patch_service_slas_by_parent_id_priorities_by_id
-    )
-    delete_service_slas_by_parent_id_priorities_by_id = _AsyncOp(
-        delete_service_slas_by_parent_id_priorities_by_id
-    )
-
-
-class AsyncSLAs(_Bound):
-    """The ``SLAs`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_slas_count)
-    create = _AsyncOp(post_service_slas)
-    delete = _AsyncOp(delete_service_slas_by_id)
-    get = _AsyncOp(get_service_slas_by_id)
-    list = _AsyncOp(get_service_slas)
-    replace = _AsyncOp(put_service_slas_by_id)
-    update = _AsyncOp(patch_service_slas_by_id)
-    get_service_slas = _AsyncOp(get_service_slas)
-    post_service_slas = _AsyncOp(post_service_slas)
-    get_service_slas_count = _AsyncOp(get_service_slas_count)
-    get_service_slas_by_id = _AsyncOp(get_service_slas_by_id)
-    put_service_slas_by_id = _AsyncOp(put_service_slas_by_id)
-    patch_service_slas_by_id = _AsyncOp(patch_service_slas_by_id)
-    delete_service_slas_by_id = _AsyncOp(delete_service_slas_by_id)
-    get_service_slas_by_id_usages = _AsyncOp(get_service_slas_by_id_usages)
-    get_service_slas_by_id_usages_list = _AsyncOp(get_service_slas_by_id_usages_list)
-
-
-class AsyncSchedulingMemberInfos(_Bound):
-    """The ``SchedulingMemberInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_scheduling_members_info_count)
-    list = _AsyncOp(get_service_scheduling_members_info)
-    get_service_scheduling_members_info = _AsyncOp(get_service_scheduling_members_info)
-    get_service_scheduling_members_info_count = _AsyncOp(get_service_scheduling_members_info_count)
-    get_service_scheduling_members_by_id_info = _AsyncOp(get_service_scheduling_members_by_id_info)
-
-
-class AsyncServiceEmailTemplates(_Bound):
-    """The ``ServiceEmailTemplates`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_email_templates_count)
-    create = _AsyncOp(post_service_email_templates)
-    delete = _AsyncOp(delete_service_email_templates_by_id)
-    get = _AsyncOp(get_service_email_templates_by_id)
-    list = _AsyncOp(get_service_email_templates)
-    replace = _AsyncOp(put_service_email_templates_by_id)
-    update = _AsyncOp(patch_service_email_templates_by_id)
-    get_service_email_templates = _AsyncOp(get_service_email_templates)
-    post_service_email_templates = _AsyncOp(post_service_email_templates)
-    get_service_email_templates_count = _AsyncOp(get_service_email_templates_count)
-    get_service_email_templates_by_id = _AsyncOp(get_service_email_templates_by_id)
-    put_service_email_templates_by_id = _AsyncOp(put_service_email_templates_by_id)
-    patch_service_email_templates_by_id = _AsyncOp(patch_service_email_templates_by_id)
-    delete_service_email_templates_by_id = _AsyncOp(delete_service_email_templates_by_id)
-    get_service_email_templates_by_id_usages = _AsyncOp(get_service_email_templates_by_id_usages)
-    get_service_email_templates_by_id_usages_list = _AsyncOp(
-        get_service_email_templates_by_id_usages_list
-    )
-
-
-class AsyncServiceLocationInfos(_Bound):
-    """The ``ServiceLocationInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_locations_info_count)
-    list = _AsyncOp(get_service_locations_info)
-    get_service_locations_info = _AsyncOp(get_service_locations_info)
-    get_service_locations_info_count = _AsyncOp(get_service_locations_info_count)
-    get_service_locations_by_id_info = _AsyncOp(get_service_locations_by_id_info)
-
-
-class AsyncServiceLocations(_Bound):
-    """The ``ServiceLocations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_locations_count)
-    create = _AsyncOp(post_service_locations)
-    delete = _AsyncOp(delete_service_locations_by_id)
-    get = _AsyncOp(get_service_locations_by_id)
-    list = _AsyncOp(get_service_locations)
-    replace = _AsyncOp(put_service_locations_by_id)
-    update = _AsyncOp(patch_service_locations_by_id)
-    get_service_locations = _AsyncOp(get_service_locations)
-    post_service_locations = _AsyncOp(post_service_locations)
-    get_service_locations_count = _AsyncOp(get_service_locations_count)
-    get_service_locations_by_id = _AsyncOp(get_service_locations_by_id)
-    put_service_locations_by_id = _AsyncOp(put_service_locations_by_id)
-    patch_service_locations_by_id = _AsyncOp(patch_service_locations_by_id)
-    delete_service_locations_by_id = _AsyncOp(delete_service_locations_by_id)
-
-
-class AsyncServiceSignoffCustomFieldResource(_Bound):
-    """The ``ServiceSignoffCustomField`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_service_signoff_by_parent_id_signoffcustomfields_count)
-    create = _AsyncOp(post_service_service_signoff_by_parent_id_signoffcustomfields)
-    delete = _AsyncOp(delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    get = _AsyncOp(get_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    list = _AsyncOp(get_service_service_signoff_by_parent_id_signoffcustomfields)
-    replace = _AsyncOp(put_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    update = _AsyncOp(patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id)
-    get_service_service_signoff_by_parent_id_signoffcustomfields = _AsyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields
-    )
-    post_service_service_signoff_by_parent_id_signoffcustomfields = _AsyncOp(
-        post_service_service_signoff_by_parent_id_signoffcustomfields
-    )
-    get_service_service_signoff_by_parent_id_signoffcustomfields_count = _AsyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields_count
-    )
-    get_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _AsyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-    put_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _AsyncOp(
-        put_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-    patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _AsyncOp(
-        patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-    delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _AsyncOp(
-        delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-
-
-class AsyncServiceSignoffInfos(_Bound):
-    """The ``ServiceSignoffInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_service_signoff_info_count)
-    list = _AsyncOp(get_service_service_signoff_info)
-    get_service_service_signoff_info = _AsyncOp(get_service_service_signoff_info)
-    get_service_service_signoff_info_count = _AsyncOp(get_service_service_signoff_info_count)
-    get_service_service_signoff_by_id_info = _AsyncOp(get_service_service_signoff_by_id_info)
-
-
-class AsyncServiceSignoffs(_Bound):
-    """The ``ServiceSignoffs`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_service_signoff_count)
-    create = _AsyncOp(post_service_service_signoff)
-    delete = _AsyncOp(delete_service_service_signoff_by_id)
-    get = _AsyncOp(get_service_service_signoff_by_id)
-    list = _AsyncOp(get_service_service_signoff)
-    replace = _AsyncOp(put_service_service_signoff_by_id)
-    update = _AsyncOp(patch_service_service_signoff_by_id)
-    get_service_service_signoff = _AsyncOp(get_service_service_signoff)
-    post_service_service_signoff = _AsyncOp(post_service_service_signoff)
-    get_service_service_signoff_count = _AsyncOp(get_service_service_signoff_count)
-    get_service_service_signoff_by_id = _AsyncOp(get_service_service_signoff_by_id)
-    put_service_service_signoff_by_id = _AsyncOp(put_service_service_signoff_by_id)
-    patch_service_service_signoff_by_id = _AsyncOp(patch_service_service_signoff_by_id)
-    delete_service_service_signoff_by_id = _AsyncOp(delete_service_service_signoff_by_id)
-    get_service_service_signoff_by_id_usages = _AsyncOp(get_service_service_signoff_by_id_usages)
-    get_service_service_signoff_by_id_usages_list = _AsyncOp(
-        get_service_service_signoff_by_id_usages_list
-    )
-
-
-class AsyncServiceSurveyQuestions(_Bound):
-    """The ``ServiceSurveyQuestions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_surveys_by_parent_id_questions_count)
-    create = _AsyncOp(post_service_surveys_by_parent_id_questions)
-    delete = _AsyncOp(delete_service_surveys_by_parent_id_questions_by_id)
-    get = _AsyncOp(get_service_surveys_by_parent_id_questions_by_id)
-    list = _AsyncOp(get_service_surveys_by_parent_id_questions)
-    replace = _AsyncOp(put_service_surveys_by_parent_id_questions_by_id)
-    update = _AsyncOp(patch_service_surveys_by_parent_id_questions_by_id)
-    get_service_surveys_by_parent_id_questions = _AsyncOp(
-        get_service_surveys_by_parent_id_questions
-    )
-    post_service_surveys_by_parent_id_questions = _AsyncOp(
-        post_service_surveys_by_parent_id_questions
-    )
-    get_service_surveys_by_parent_id_questions_count = _AsyncOp(
-        get_service_surveys_by_parent_id_questions_count
-    )
-    get_service_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        get_service_surveys_by_parent_id_questions_by_id
-    )
-    put_service_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        put_service_surveys_by_parent_id_questions_by_id
-    )
-    patch_service_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        patch_service_surveys_by_parent_id_questions_by_id
-    )
-    delete_service_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        delete_service_surveys_by_parent_id_questions_by_id
-    )
-    post_service_surveys_by_parent_id_questions_by_id_copy = _AsyncOp(
-        post_service_surveys_by_parent_id_questions_by_id_copy
-    )
-
-
-class AsyncServiceSurveys(_Bound):
-    """The ``ServiceSurveys`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_surveys_count)
-    create = _AsyncOp(post_service_surveys)
-    delete = _AsyncOp(delete_service_surveys_by_id)
-    get = _AsyncOp(get_service_surveys_by_id)
-    list = _AsyncOp(get_service_surveys)
-    replace = _AsyncOp(put_service_surveys_by_id)
-    update = _AsyncOp(patch_service_surveys_by_id)
-    get_service_surveys = _AsyncOp(get_service_surveys)
-    post_service_surveys = _AsyncOp(post_service_surveys)
-    get_service_surveys_count = _AsyncOp(get_service_surveys_count)
-    get_service_surveys_by_id = _AsyncOp(get_service_surveys_by_id)
-    put_service_surveys_by_id = _AsyncOp(put_service_surveys_by_id)
-    patch_service_surveys_by_id = _AsyncOp(patch_service_surveys_by_id)
-    delete_service_surveys_by_id = _AsyncOp(delete_service_surveys_by_id)
-    post_service_surveys_by_id_copy = _AsyncOp(post_service_surveys_by_id_copy)
-    get_service_surveys_by_id_usages = _AsyncOp(get_service_surveys_by_id_usages)
-    get_service_surveys_by_id_usages_list = _AsyncOp(get_service_surveys_by_id_usages_list)
-
-
-class AsyncServiceTeams(_Bound):
-    """The ``ServiceTeams`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_teams_count)
-    get = _AsyncOp(get_service_teams_by_id)
-    list = _AsyncOp(get_service_teams)
-    get_service_teams = _AsyncOp(get_service_teams)
-    get_service_teams_count = _AsyncOp(get_service_teams_count)
-    get_service_teams_by_id = _AsyncOp(get_service_teams_by_id)
-
-
-class AsyncServiceTemplateInfos(_Bound):
-    """The ``ServiceTemplateInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_templates_info_count)
-    list = _AsyncOp(get_service_templates_info)
-    get_service_templates_info = _AsyncOp(get_service_templates_info)
-    get_service_templates_info_count = _AsyncOp(get_service_templates_info_count)
-    get_service_templates_by_id_info = _AsyncOp(get_service_templates_by_id_info)
-
-
-class AsyncServiceTemplates(_Bound):
-    """The ``ServiceTemplates`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_templates_count)
-    get = _AsyncOp(get_service_templates_by_id)
-    list = _AsyncOp(get_service_templates)
-    get_service_templates = _AsyncOp(get_service_templates)
-    get_service_templates_count = _AsyncOp(get_service_templates_count)
-    get_service_templates_by_id = _AsyncOp(get_service_templates_by_id)
-    post_service_templates_by_id_generate = _AsyncOp(post_service_templates_by_id_generate)
-
-
-class AsyncServiceTicketLinkInfos(_Bound):
-    """The ``ServiceTicketLinkInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_ticket_links_info_count)
-    list = _AsyncOp(get_service_ticket_links_info)
-    get_service_ticket_links_info = _AsyncOp(get_service_ticket_links_info)
-    get_service_ticket_links_info_count = _AsyncOp(get_service_ticket_links_info_count)
-    get_service_ticket_links_by_id_info = _AsyncOp(get_service_ticket_links_by_id_info)
-
-
-class AsyncServiceTicketLinks(_Bound):
-    """The ``ServiceTicketLinks`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_ticket_links_count)
-    create = _AsyncOp(post_service_ticket_links)
-    delete = _AsyncOp(delete_service_ticket_links_by_id)
-    get = _AsyncOp(get_service_ticket_links_by_id)
-    list = _AsyncOp(get_service_ticket_links)
-    replace = _AsyncOp(put_service_ticket_links_by_id)
-    update = _AsyncOp(patch_service_ticket_links_by_id)
-    get_service_ticket_links = _AsyncOp(get_service_ticket_links)
-    post_service_ticket_links = _AsyncOp(post_service_ticket_links)
-    get_service_ticket_links_count = _AsyncOp(get_service_ticket_links_count)
-    get_service_ticket_links_by_id = _AsyncOp(get_service_ticket_links_by_id)
-    put_service_ticket_links_by_id = _AsyncOp(put_service_ticket_links_by_id)
-    patch_service_ticket_links_by_id = _AsyncOp(patch_service_ticket_links_by_id)
-    delete_service_ticket_links_by_id = _AsyncOp(delete_service_ticket_links_by_id)
-
-
-class AsyncServiceTicketNotes(_Bound):
-    """The ``ServiceTicketNotes`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_service_tickets_by_parent_id_all_notes)
-    get_service_tickets_by_parent_id_all_notes = _AsyncOp(
-        get_service_tickets_by_parent_id_all_notes
-    )
-
-
-class AsyncSeverities(_Bound):
-    """The ``Severities`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_severities_count)
-    get = _AsyncOp(get_service_severities_by_id)
-    list = _AsyncOp(get_service_severities)
-    replace = _AsyncOp(put_service_severities_by_id)
-    update = _AsyncOp(patch_service_severities_by_id)
-    get_service_severities = _AsyncOp(get_service_severities)
-    get_service_severities_count = _AsyncOp(get_service_severities_count)
-    get_service_severities_by_id = _AsyncOp(get_service_severities_by_id)
-    put_service_severities_by_id = _AsyncOp(put_service_severities_by_id)
-    patch_service_severities_by_id = _AsyncOp(patch_service_severities_by_id)
-
-
-class AsyncSourceInfos(_Bound):
-    """The ``SourceInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_sources_info_count)
-    list = _AsyncOp(get_service_sources_info)
-    get_service_sources_info = _AsyncOp(get_service_sources_info)
-    get_service_sources_info_count = _AsyncOp(get_service_sources_info_count)
-    get_service_sources_by_id_info = _AsyncOp(get_service_sources_by_id_info)
-
-
-class AsyncSources(_Bound):
-    """The ``Sources`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_sources_count)
-    create = _AsyncOp(post_service_sources)
-    delete = _AsyncOp(delete_service_sources_by_id)
-    get = _AsyncOp(get_service_sources_by_id)
-    list = _AsyncOp(get_service_sources)
-    replace = _AsyncOp(put_service_sources_by_id)
-    update = _AsyncOp(patch_service_sources_by_id)
-    get_service_sources = _AsyncOp(get_service_sources)
-    post_service_sources = _AsyncOp(post_service_sources)
-    get_service_sources_count = _AsyncOp(get_service_sources_count)
-    get_service_sources_by_id = _AsyncOp(get_service_sources_by_id)
-    put_service_sources_by_id = _AsyncOp(put_service_sources_by_id)
-    patch_service_sources_by_id = _AsyncOp(patch_service_sources_by_id)
-    delete_service_sources_by_id = _AsyncOp(delete_service_sources_by_id)
-    get_service_sources_by_id_usages = _AsyncOp(get_service_sources_by_id_usages)
-    get_service_sources_by_id_usages_list = _AsyncOp(get_service_sources_by_id_usages_list)
-
-
-class AsyncSurveyOptions(_Bound):
-    """The ``SurveyOptions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count)
-    create = _AsyncOp(post_service_surveys_by_grandparent_id_questions_by_parent_id_options)
-    delete = _AsyncOp(delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
-    get = _AsyncOp(get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
-    list = _AsyncOp(get_service_surveys_by_grandparent_id_questions_by_parent_id_options)
-    replace = _AsyncOp(put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
-    update = _AsyncOp(patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id)
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options = _AsyncOp(
-        get_service_surveys_by_grandparent_id_questions_by_parent_id_options
-    )
-    post_service_surveys_by_grandparent_id_questions_by_parent_id_options = _AsyncOp(
-        post_service_surveys_by_grandparent_id_questions_by_parent_id_options
-    )
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count = _AsyncOp(
-        get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count
-    )
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _AsyncOp(
-        get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _AsyncOp(
-        put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _AsyncOp(
-        patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _AsyncOp(
-        delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-
-
-class AsyncSurveyResults(_Bound):
-    """The ``SurveyResults`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_surveys_by_parent_id_results_count)
-    create = _AsyncOp(post_service_surveys_by_parent_id_results)
-    delete = _AsyncOp(delete_service_surveys_by_parent_id_results_by_id)
-    get = _AsyncOp(get_service_surveys_by_parent_id_results_by_id)
-    list = _AsyncOp(get_service_surveys_by_parent_id_results)
-    replace = _AsyncOp(put_service_surveys_by_parent_id_results_by_id)
-    update = _AsyncOp(patch_service_surveys_by_parent_id_results_by_id)
-    get_service_surveys_by_parent_id_results = _AsyncOp(get_service_surveys_by_parent_id_results)
-    post_service_surveys_by_parent_id_results = _AsyncOp(post_service_surveys_by_parent_id_results)
-    get_service_surveys_by_parent_id_results_count = _AsyncOp(
-        get_service_surveys_by_parent_id_results_count
-    )
-    get_service_surveys_by_parent_id_results_by_id = _AsyncOp(
-        get_service_surveys_by_parent_id_results_by_id
-    )
-    put_service_surveys_by_parent_id_results_by_id = _AsyncOp(
-        put_service_surveys_by_parent_id_results_by_id
-    )
-    patch_service_surveys_by_parent_id_results_by_id = _AsyncOp(
-        patch_service_surveys_by_parent_id_results_by_id
-    )
-    delete_service_surveys_by_parent_id_results_by_id = _AsyncOp(
-        delete_service_surveys_by_parent_id_results_by_id
-    )
-
-
-class AsyncTeamMembers(_Bound):
-    """The ``TeamMembers`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_service_team_members)
-    post_service_team_members = _AsyncOp(post_service_team_members)
-
-
-class AsyncTicketChangeLogResource(_Bound):
-    """The ``TicketChangeLog`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_service_tickets_changelogs)
-    get_service_tickets_changelogs = _AsyncOp(get_service_tickets_changelogs)
-    delete_service_tickets_changelogs = _AsyncOp(delete_service_tickets_changelogs)
-
-
-class AsyncTicketInfos(_Bound):
-    """The ``TicketInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_tickets_info_count)
-    list = _AsyncOp(get_service_tickets_info)
-    get_service_tickets_info = _AsyncOp(get_service_tickets_info)
-    get_service_tickets_info_count = _AsyncOp(get_service_tickets_info_count)
-    get_service_tickets_by_id_info = _AsyncOp(get_service_tickets_by_id_info)
-
-
-class AsyncTicketNotes(_Bound):
-    """The ``TicketNotes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_tickets_by_parent_id_notes_count)
-    create = _AsyncOp(post_service_tickets_by_parent_id_notes)
-    delete = _AsyncOp(delete_service_tickets_by_parent_id_notes_by_id)
-    get = _AsyncOp(get_service_tickets_by_parent_id_notes_by_id)
-    list = _AsyncOp(get_service_tickets_by_parent_id_notes)
-    replace = _AsyncOp(put_service_tickets_by_parent_id_notes_by_id)
-    update = _AsyncOp(patch_service_tickets_by_parent_id_notes_by_id)
-    get_service_tickets_by_parent_id_notes = _AsyncOp(get_service_tickets_by_parent_id_notes)
-    post_service_tickets_by_parent_id_notes = _AsyncOp(post_service_tickets_by_parent_id_notes)
-    get_service_tickets_by_parent_id_notes_count = _AsyncOp(
-        get_service_tickets_by_parent_id_notes_count
-    )
-    get_service_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        get_service_tickets_by_parent_id_notes_by_id
-    )
-    put_service_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        put_service_tickets_by_parent_id_notes_by_id
-    )
-    patch_service_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        patch_service_tickets_by_parent_id_notes_by_id
-    )
-    delete_service_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        delete_service_tickets_by_parent_id_notes_by_id
-    )
-
-
-class AsyncTicketSyncs(_Bound):
-    """The ``TicketSyncs`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_ticket_syncs_count)
-    create = _AsyncOp(post_service_ticket_syncs)
-    delete = _AsyncOp(delete_service_ticket_syncs_by_id)
-    get = _AsyncOp(get_service_ticket_syncs_by_id)
-    list = _AsyncOp(get_service_ticket_syncs)
-    replace = _AsyncOp(put_service_ticket_syncs_by_id)
-    update = _AsyncOp(patch_service_ticket_syncs_by_id)
-    get_service_ticket_syncs = _AsyncOp(get_service_ticket_syncs)
-    post_service_ticket_syncs = _AsyncOp(post_service_ticket_syncs)
-    get_service_ticket_syncs_count = _AsyncOp(get_service_ticket_syncs_count)
-    get_service_ticket_syncs_by_id = _AsyncOp(get_service_ticket_syncs_by_id)
-    put_service_ticket_syncs_by_id = _AsyncOp(put_service_ticket_syncs_by_id)
-    patch_service_ticket_syncs_by_id = _AsyncOp(patch_service_ticket_syncs_by_id)
-    delete_service_ticket_syncs_by_id = _AsyncOp(delete_service_ticket_syncs_by_id)
-
-
-class AsyncTicketTasks(_Bound):
-    """The ``TicketTasks`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_tickets_by_parent_id_tasks_count)
-    create = _AsyncOp(post_service_tickets_by_parent_id_tasks)
-    delete = _AsyncOp(delete_service_tickets_by_parent_id_tasks_by_id)
-    get = _AsyncOp(get_service_tickets_by_parent_id_tasks_by_id)
-    list = _AsyncOp(get_service_tickets_by_parent_id_tasks)
-    replace = _AsyncOp(put_service_tickets_by_parent_id_tasks_by_id)
-    update = _AsyncOp(patch_service_tickets_by_parent_id_tasks_by_id)
-    get_service_tickets_by_parent_id_tasks = _AsyncOp(get_service_tickets_by_parent_id_tasks)
-    post_service_tickets_by_parent_id_tasks = _AsyncOp(post_service_tickets_by_parent_id_tasks)
-    get_service_tickets_by_parent_id_tasks_count = _AsyncOp(
-        get_service_tickets_by_parent_id_tasks_count
-    )
-    get_service_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        get_service_tickets_by_parent_id_tasks_by_id
-    )
-    put_service_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        put_service_tickets_by_parent_id_tasks_by_id
-    )
-    patch_service_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        patch_service_tickets_by_parent_id_tasks_by_id
-    )
-    delete_service_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        delete_service_tickets_by_parent_id_tasks_by_id
-    )
-
-
-class AsyncTickets(_Bound):
-    """The ``Tickets`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_tickets_count)
-    create = _AsyncOp(post_service_tickets)
-    delete = _AsyncOp(delete_service_tickets_by_id)
-    get = _AsyncOp(get_service_tickets_by_id)
-    list = _AsyncOp(get_service_tickets)
-    replace = _AsyncOp(put_service_tickets_by_id)
-    update = _AsyncOp(patch_service_tickets_by_id)
-    get_service_tickets = _AsyncOp(get_service_tickets)
-    post_service_tickets = _AsyncOp(post_service_tickets)
-    get_service_tickets_calculate_sla = _AsyncOp(get_service_tickets_calculate_sla)
-    get_service_tickets_count = _AsyncOp(get_service_tickets_count)
-    post_service_tickets_search = _AsyncOp(post_service_tickets_search)
-    get_service_tickets_by_id = _AsyncOp(get_service_tickets_by_id)
-    put_service_tickets_by_id = _AsyncOp(put_service_tickets_by_id)
-    patch_service_tickets_by_id = _AsyncOp(patch_service_tickets_by_id)
-    delete_service_tickets_by_id = _AsyncOp(delete_service_tickets_by_id)
-    post_service_tickets_by_id_copy = _AsyncOp(post_service_tickets_by_id_copy)
-    get_service_tickets_by_parent_id_activities = _AsyncOp(
-        get_service_tickets_by_parent_id_activities
-    )
-    get_service_tickets_by_parent_id_activities_count = _AsyncOp(
-        get_service_tickets_by_parent_id_activities_count
-    )
-    post_service_tickets_by_parent_id_attach_children = _AsyncOp(
-        post_service_tickets_by_parent_id_attach_children
-    )
-    get_service_tickets_by_parent_id_configurations = _AsyncOp(
-        get_service_tickets_by_parent_id_configurations
-    )
-    post_service_tickets_by_parent_id_configurations = _AsyncOp(
-        post_service_tickets_by_parent_id_configurations
-    )
-    get_service_tickets_by_parent_id_configurations_count = _AsyncOp(
-        get_service_tickets_by_parent_id_configurations_count
-    )
-    get_service_tickets_by_parent_id_configurations_by_id = _AsyncOp(
-        get_service_tickets_by_parent_id_configurations_by_id
-    )
-    delete_service_tickets_by_parent_id_configurations_by_id = _AsyncOp(
-        delete_service_tickets_by_parent_id_configurations_by_id
-    )
-    post_service_tickets_by_parent_id_convert = _AsyncOp(post_service_tickets_by_parent_id_convert)
-    get_service_tickets_by_parent_id_documents = _AsyncOp(
-        get_service_tickets_by_parent_id_documents
-    )
-    get_service_tickets_by_parent_id_documents_count = _AsyncOp(
-        get_service_tickets_by_parent_id_documents_count
-    )
-    post_service_tickets_by_parent_id_merge = _AsyncOp(post_service_tickets_by_parent_id_merge)
-    get_service_tickets_by_parent_id_products = _AsyncOp(get_service_tickets_by_parent_id_products)
-    get_service_tickets_by_parent_id_products_count = _AsyncOp(
-        get_service_tickets_by_parent_id_products_count
-    )
-    get_service_tickets_by_parent_id_scheduleentries = _AsyncOp(
-        get_service_tickets_by_parent_id_scheduleentries
-    )
-    get_service_tickets_by_parent_id_scheduleentries_count = _AsyncOp(
-        get_service_tickets_by_parent_id_scheduleentries_count
-    )
-    get_service_tickets_by_parent_id_timeentries = _AsyncOp(
-        get_service_tickets_by_parent_id_timeentries
-    )
-    get_service_tickets_by_parent_id_timeentries_count = _AsyncOp(
-        get_service_tickets_by_parent_id_timeentries_count
-    )
-
-
-class AsyncService(_Bound):
-    """The ``service`` operations of an asynchronous client, by resource and by full name."""
-
-    board_auto_assign_resources = _Resource(AsyncBoardAutoAssignResources)
-    board_auto_templates = _Resource(AsyncBoardAutoTemplates)
-    board_excluded_members = _Resource(AsyncBoardExcludedMembers)
-    board_infos = _Resource(AsyncBoardInfos)
-    board_item_associations = _Resource(AsyncBoardItemAssociations)
-    board_items = _Resource(AsyncBoardItems)
-    board_notifications = _Resource(AsyncBoardNotifications)
-    board_skill_mappings = _Resource(AsyncBoardSkillMappings)
-    board_status_info = _Resource(AsyncBoardStatusInfoResource)
-    board_status_notifications = _Resource(AsyncBoardStatusNotifications)
-    board_statuses = _Resource(AsyncBoardStatuses)
-    board_sub_type_infos = _Resource(AsyncBoardSubTypeInfos)
-    board_sub_types = _Resource(AsyncBoardSubTypes)
-    board_team_infos = _Resource(AsyncBoardTeamInfos)
-    board_teams = _Resource(AsyncBoardTeams)
-    board_type_infos = _Resource(AsyncBoardTypeInfos)
-    board_type_sub_type_item_association = _Resource(AsyncBoardTypeSubTypeItemAssociationResource)
-    board_types = _Resource(AsyncBoardTypes)
-    boards = _Resource(AsyncBoards)
-    codes = _Resource(AsyncCodes)
-    impacts = _Resource(AsyncImpacts)
-    knowledge_base_articles = _Resource(AsyncKnowledgeBaseArticles)
-    knowledge_base_categories = _Resource(AsyncKnowledgeBaseCategories)
-    knowledge_base_settingses = _Resource(AsyncKnowledgeBaseSettingses)
-    knowledge_base_sub_categories = _Resource(AsyncKnowledgeBaseSubCategories)
-    priorities = _Resource(AsyncPriorities)
-    priority_infos = _Resource(AsyncPriorityInfos)
-    sla_infos = _Resource(AsyncSLAInfos)
-    sla_priorities = _Resource(AsyncSLAPriorities)
-    slas = _Resource(AsyncSLAs)
-    scheduling_member_infos = _Resource(AsyncSchedulingMemberInfos)
-    service_email_templates = _Resource(AsyncServiceEmailTemplates)
-    service_location_infos = _Resource(AsyncServiceLocationInfos)
-    service_locations = _Resource(AsyncServiceLocations)
-    service_signoff_custom_field = _Resource(AsyncServiceSignoffCustomFieldResource)
-    service_signoff_infos = _Resource(AsyncServiceSignoffInfos)
-    service_signoffs = _Resource(AsyncServiceSignoffs)
-    service_survey_questions = _Resource(AsyncServiceSurveyQuestions)
-    service_surveys = _Resource(AsyncServiceSurveys)
-    service_teams = _Resource(AsyncServiceTeams)
-    service_template_infos = _Resource(AsyncServiceTemplateInfos)
-    service_templates = _Resource(AsyncServiceTemplates)
-    service_ticket_link_infos = _Resource(AsyncServiceTicketLinkInfos)
-    service_ticket_links = _Resource(AsyncServiceTicketLinks)
-    service_ticket_notes = _Resource(AsyncServiceTicketNotes)
-    severities = _Resource(AsyncSeverities)
-    source_infos = _Resource(AsyncSourceInfos)
-    sources = _Resource(AsyncSources)
-    survey_options = _Resource(AsyncSurveyOptions)
-    survey_results = _Resource(AsyncSurveyResults)
-    team_members = _Resource(AsyncTeamMembers)
-    ticket_change_log = _Resource(AsyncTicketChangeLogResource)
-    ticket_infos = _Resource(AsyncTicketInfos)
-    ticket_notes = _Resource(AsyncTicketNotes)
-    ticket_syncs = _Resource(AsyncTicketSyncs)
-    ticket_tasks = _Resource(AsyncTicketTasks)
-    tickets = _Resource(AsyncTickets)
-
-    get_service_slas = _AsyncOp(get_service_slas)
-    post_service_slas = _AsyncOp(post_service_slas)
-    get_service_slas_count = _AsyncOp(get_service_slas_count)
-    get_service_slas_info_count = _AsyncOp(get_service_slas_info_count)
-    get_service_slas_by_id = _AsyncOp(get_service_slas_by_id)
-    put_service_slas_by_id = _AsyncOp(put_service_slas_by_id)
-    patch_service_slas_by_id = _AsyncOp(patch_service_slas_by_id)
-    delete_service_slas_by_id = _AsyncOp(delete_service_slas_by_id)
-    get_service_slas_by_id_usages = _AsyncOp(get_service_slas_by_id_usages)
-    get_service_slas_by_id_usages_list = _AsyncOp(get_service_slas_by_id_usages_list)
-    get_service_slas_by_parent_id_priorities = _AsyncOp(get_service_slas_by_parent_id_priorities)
-    post_service_slas_by_parent_id_priorities = _AsyncOp(post_service_slas_by_parent_id_priorities)
-    get_service_slas_by_parent_id_priorities_count = _AsyncOp(
-        get_service_slas_by_parent_id_priorities_count
-    )
-    get_service_slas_by_parent_id_priorities_by_id = _AsyncOp(
-        get_service_slas_by_parent_id_priorities_by_id
-    )
-    put_service_slas_by_parent_id_priorities_by_id = _AsyncOp(
-        put_service_slas_by_parent_id_priorities_by_id
-    )
-    patch_service_slas_by_parent_id_priorities_by_id = _AsyncOp(
-        patch_service_slas_by_parent_id_priorities_by_id
-    )
-    delete_service_slas_by_parent_id_priorities_by_id = _AsyncOp(
-        delete_service_slas_by_parent_id_priorities_by_id
-    )
-    get_service_boards = _AsyncOp(get_service_boards)
-    post_service_boards = _AsyncOp(post_service_boards)
-    post_service_boards_copy = _AsyncOp(post_service_boards_copy)
-    get_service_boards_count = _AsyncOp(get_service_boards_count)
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations = _AsyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations
-    )
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations_count = _AsyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations_count
-    )
-    get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _AsyncOp(
-        get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _AsyncOp(
-        put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id = _AsyncOp(
-        patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _AsyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
-    )
-    post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications = _AsyncOp(
-        post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count = _AsyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count
-    )
-    get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id = _AsyncOp(
-        delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_id
-    )
-    get_service_boards_by_id = _AsyncOp(get_service_boards_by_id)
-    put_service_boards_by_id = _AsyncOp(put_service_boards_by_id)
-    patch_service_boards_by_id = _AsyncOp(patch_service_boards_by_id)
-    delete_service_boards_by_id = _AsyncOp(delete_service_boards_by_id)
-    get_service_boards_by_id_usages = _AsyncOp(get_service_boards_by_id_usages)
-    get_service_boards_by_id_usages_list = _AsyncOp(get_service_boards_by_id_usages_list)
-    get_service_boards_by_parent_id_auto_assign_resources = _AsyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources
-    )
-    post_service_boards_by_parent_id_auto_assign_resources = _AsyncOp(
-        post_service_boards_by_parent_id_auto_assign_resources
-    )
-    get_service_boards_by_parent_id_auto_assign_resources_count = _AsyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources_count
-    )
-    get_service_boards_by_parent_id_auto_assign_resources_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    put_service_boards_by_parent_id_auto_assign_resources_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    patch_service_boards_by_parent_id_auto_assign_resources_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    delete_service_boards_by_parent_id_auto_assign_resources_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_auto_assign_resources_by_id
-    )
-    get_service_boards_by_parent_id_auto_templates = _AsyncOp(
-        get_service_boards_by_parent_id_auto_templates
-    )
-    post_service_boards_by_parent_id_auto_templates = _AsyncOp(
-        post_service_boards_by_parent_id_auto_templates
-    )
-    get_service_boards_by_parent_id_auto_templates_count = _AsyncOp(
-        get_service_boards_by_parent_id_auto_templates_count
-    )
-    get_service_boards_by_parent_id_auto_templates_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_auto_templates_by_id
-    )
-    put_service_boards_by_parent_id_auto_templates_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_auto_templates_by_id
-    )
-    patch_service_boards_by_parent_id_auto_templates_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_auto_templates_by_id
-    )
-    delete_service_boards_by_parent_id_auto_templates_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_auto_templates_by_id
-    )
-    get_service_boards_by_parent_id_excluded_members = _AsyncOp(
-        get_service_boards_by_parent_id_excluded_members
-    )
-    post_service_boards_by_parent_id_excluded_members = _AsyncOp(
-        post_service_boards_by_parent_id_excluded_members
-    )
-    get_service_boards_by_parent_id_excluded_members_count = _AsyncOp(
-        get_service_boards_by_parent_id_excluded_members_count
-    )
-    get_service_boards_by_parent_id_excluded_members_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_excluded_members_by_id
-    )
-    delete_service_boards_by_parent_id_excluded_members_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_excluded_members_by_id
-    )
-    get_service_boards_by_parent_id_items = _AsyncOp(get_service_boards_by_parent_id_items)
-    post_service_boards_by_parent_id_items = _AsyncOp(post_service_boards_by_parent_id_items)
-    get_service_boards_by_parent_id_items_count = _AsyncOp(
-        get_service_boards_by_parent_id_items_count
-    )
-    get_service_boards_by_parent_id_items_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_items_by_id
-    )
-    put_service_boards_by_parent_id_items_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_items_by_id
-    )
-    patch_service_boards_by_parent_id_items_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_items_by_id
-    )
-    delete_service_boards_by_parent_id_items_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_items_by_id
-    )
-    get_service_boards_by_parent_id_items_by_id_usages = _AsyncOp(
-        get_service_boards_by_parent_id_items_by_id_usages
-    )
-    get_service_boards_by_parent_id_items_by_id_usages_list = _AsyncOp(
-        get_service_boards_by_parent_id_items_by_id_usages_list
-    )
-    get_service_boards_by_parent_id_notifications = _AsyncOp(
-        get_service_boards_by_parent_id_notifications
-    )
-    post_service_boards_by_parent_id_notifications = _AsyncOp(
-        post_service_boards_by_parent_id_notifications
-    )
-    get_service_boards_by_parent_id_notifications_count = _AsyncOp(
-        get_service_boards_by_parent_id_notifications_count
-    )
-    get_service_boards_by_parent_id_notifications_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_notifications_by_id
-    )
-    put_service_boards_by_parent_id_notifications_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_notifications_by_id
-    )
-    patch_service_boards_by_parent_id_notifications_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_notifications_by_id
-    )
-    delete_service_boards_by_parent_id_notifications_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_notifications_by_id
-    )
-    get_service_boards_by_parent_id_skill_mappings = _AsyncOp(
-        get_service_boards_by_parent_id_skill_mappings
-    )
-    post_service_boards_by_parent_id_skill_mappings = _AsyncOp(
-        post_service_boards_by_parent_id_skill_mappings
-    )
-    get_service_boards_by_parent_id_skill_mappings_count = _AsyncOp(
-        get_service_boards_by_parent_id_skill_mappings_count
-    )
-    get_service_boards_by_parent_id_skill_mappings_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    put_service_boards_by_parent_id_skill_mappings_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    patch_service_boards_by_parent_id_skill_mappings_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    delete_service_boards_by_parent_id_skill_mappings_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_skill_mappings_by_id
-    )
-    get_service_boards_by_parent_id_statuses = _AsyncOp(get_service_boards_by_parent_id_statuses)
-    post_service_boards_by_parent_id_statuses = _AsyncOp(post_service_boards_by_parent_id_statuses)
-    get_service_boards_by_parent_id_statuses_count = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_count
-    )
-    get_service_boards_by_parent_id_statuses_info = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_info
-    )
-    get_service_boards_by_parent_id_statuses_info_count = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_info_count
-    )
-    get_service_boards_by_parent_id_statuses_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_by_id
-    )
-    put_service_boards_by_parent_id_statuses_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_statuses_by_id
-    )
-    patch_service_boards_by_parent_id_statuses_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_statuses_by_id
-    )
-    delete_service_boards_by_parent_id_statuses_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_statuses_by_id
-    )
-    get_service_boards_by_parent_id_statuses_by_id_info = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_info
-    )
-    get_service_boards_by_parent_id_statuses_by_id_usages = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_usages
-    )
-    get_service_boards_by_parent_id_statuses_by_id_usages_list = _AsyncOp(
-        get_service_boards_by_parent_id_statuses_by_id_usages_list
-    )
-    get_service_boards_by_parent_id_subtypes = _AsyncOp(get_service_boards_by_parent_id_subtypes)
-    post_service_boards_by_parent_id_subtypes = _AsyncOp(post_service_boards_by_parent_id_subtypes)
-    get_service_boards_by_parent_id_subtypes_count = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_count
-    )
-    get_service_boards_by_parent_id_subtypes_info = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_info
-    )
-    get_service_boards_by_parent_id_subtypes_info_count = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_info_count
-    )
-    get_service_boards_by_parent_id_subtypes_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id
-    )
-    put_service_boards_by_parent_id_subtypes_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_subtypes_by_id
-    )
-    patch_service_boards_by_parent_id_subtypes_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_subtypes_by_id
-    )
-    delete_service_boards_by_parent_id_subtypes_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_subtypes_by_id
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_info = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_info
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_usages = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_usages
-    )
-    get_service_boards_by_parent_id_subtypes_by_id_usages_list = _AsyncOp(
-        get_service_boards_by_parent_id_subtypes_by_id_usages_list
-    )
-    get_service_boards_by_parent_id_teams = _AsyncOp(get_service_boards_by_parent_id_teams)
-    post_service_boards_by_parent_id_teams = _AsyncOp(post_service_boards_by_parent_id_teams)
-    get_service_boards_by_parent_id_teams_count = _AsyncOp(
-        get_service_boards_by_parent_id_teams_count
-    )
-    get_service_boards_by_parent_id_teams_info = _AsyncOp(
-        get_service_boards_by_parent_id_teams_info
-    )
-    get_service_boards_by_parent_id_teams_info_count = _AsyncOp(
-        get_service_boards_by_parent_id_teams_info_count
-    )
-    get_service_boards_by_parent_id_teams_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_teams_by_id
-    )
-    put_service_boards_by_parent_id_teams_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_teams_by_id
-    )
-    patch_service_boards_by_parent_id_teams_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_teams_by_id
-    )
-    delete_service_boards_by_parent_id_teams_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_teams_by_id
-    )
-    get_service_boards_by_parent_id_teams_by_id_info = _AsyncOp(
-        get_service_boards_by_parent_id_teams_by_id_info
-    )
-    get_service_boards_by_parent_id_teams_by_id_usages_list = _AsyncOp(
-        get_service_boards_by_parent_id_teams_by_id_usages_list
-    )
-    get_service_boards_by_parent_id_type_sub_type_item_associations = _AsyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations
-    )
-    get_service_boards_by_parent_id_type_sub_type_item_associations_count = _AsyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations_count
-    )
-    get_service_boards_by_parent_id_type_sub_type_item_associations_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_type_sub_type_item_associations_by_id
-    )
-    get_service_boards_by_parent_id_types = _AsyncOp(get_service_boards_by_parent_id_types)
-    post_service_boards_by_parent_id_types = _AsyncOp(post_service_boards_by_parent_id_types)
-    get_service_boards_by_parent_id_types_count = _AsyncOp(
-        get_service_boards_by_parent_id_types_count
-    )
-    get_service_boards_by_parent_id_types_by_id = _AsyncOp(
-        get_service_boards_by_parent_id_types_by_id
-    )
-    put_service_boards_by_parent_id_types_by_id = _AsyncOp(
-        put_service_boards_by_parent_id_types_by_id
-    )
-    patch_service_boards_by_parent_id_types_by_id = _AsyncOp(
-        patch_service_boards_by_parent_id_types_by_id
-    )
-    delete_service_boards_by_parent_id_types_by_id = _AsyncOp(
-        delete_service_boards_by_parent_id_types_by_id
-    )
-    get_service_boards_by_parent_id_types_by_id_usages = _AsyncOp(
-        get_service_boards_by_parent_id_types_by_id_usages
-    )
-    get_service_boards_by_parent_id_types_by_id_usages_list = _AsyncOp(
-        get_service_boards_by_parent_id_types_by_id_usages_list
-    )
-    get_service_codes = _AsyncOp(get_service_codes)
-    post_service_codes = _AsyncOp(post_service_codes)
-    get_service_codes_count = _AsyncOp(get_service_codes_count)
-    get_service_codes_by_id = _AsyncOp(get_service_codes_by_id)
-    put_service_codes_by_id = _AsyncOp(put_service_codes_by_id)
-    patch_service_codes_by_id = _AsyncOp(patch_service_codes_by_id)
-    delete_service_codes_by_id = _AsyncOp(delete_service_codes_by_id)
-    get_service_email_templates = _AsyncOp(get_service_email_templates)
-    post_service_email_templates = _AsyncOp(post_service_email_templates)
-    get_service_email_templates_count = _AsyncOp(get_service_email_templates_count)
-    get_service_email_templates_by_id = _AsyncOp(get_service_email_templates_by_id)
-    put_service_email_templates_by_id = _AsyncOp(put_service_email_templates_by_id)
-    patch_service_email_templates_by_id = _AsyncOp(patch_service_email_templates_by_id)
-    delete_service_email_templates_by_id = _AsyncOp(delete_service_email_templates_by_id)
-    get_service_email_templates_by_id_usages = _AsyncOp(get_service_email_templates_by_id_usages)
-    get_service_email_templates_by_id_usages_list = _AsyncOp(
-        get_service_email_templates_by_id_usages_list
-    )
-    get_service_impacts = _AsyncOp(get_service_impacts)
-    get_service_impacts_count = _AsyncOp(get_service_impacts_count)
-    get_service_impacts_by_id = _AsyncOp(get_service_impacts_by_id)
-    put_service_impacts_by_id = _AsyncOp(put_service_impacts_by_id)
-    patch_service_impacts_by_id = _AsyncOp(patch_service_impacts_by_id)
-    get_service_info_boards = _AsyncOp(get_service_info_boards)
-    get_service_info_boards_active = _AsyncOp(get_service_info_boards_active)
-    get_service_info_boards_count = _AsyncOp(get_service_info_boards_count)
-    get_service_info_boards_by_id = _AsyncOp(get_service_info_boards_by_id)
-    get_service_info_boardtypes = _AsyncOp(get_service_info_boardtypes)
-    get_service_info_boardtypes_count = _AsyncOp(get_service_info_boardtypes_count)
-    get_service_info_boardtypes_by_id = _AsyncOp(get_service_info_boardtypes_by_id)
-    get_service_knowledge_base_articles = _AsyncOp(get_service_knowledge_base_articles)
-    post_service_knowledge_base_articles = _AsyncOp(post_service_knowledge_base_articles)
-    get_service_knowledge_base_articles_count = _AsyncOp(get_service_knowledge_base_articles_count)
-    get_service_knowledge_base_articles_by_id = _AsyncOp(get_service_knowledge_base_articles_by_id)
-    put_service_knowledge_base_articles_by_id = _AsyncOp(put_service_knowledge_base_articles_by_id)
-    patch_service_knowledge_base_articles_by_id = _AsyncOp(
-        patch_service_knowledge_base_articles_by_id
-    )
-    delete_service_knowledge_base_articles_by_id = _AsyncOp(
-        delete_service_knowledge_base_articles_by_id
-    )
-    get_service_knowledge_base_categories = _AsyncOp(get_service_knowledge_base_categories)
-    post_service_knowledge_base_categories = _AsyncOp(post_service_knowledge_base_categories)
-    get_service_knowledge_base_categories_count = _AsyncOp(
-        get_service_knowledge_base_categories_count
-    )
-    get_service_knowledge_base_categories_by_id = _AsyncOp(
-        get_service_knowledge_base_categories_by_id
-    )
-    put_service_knowledge_base_categories_by_id = _AsyncOp(
-        put_service_knowledge_base_categories_by_id
-    )
-    patch_service_knowledge_base_categories_by_id = _AsyncOp(
-        patch_service_knowledge_base_categories_by_id
-    )
-    delete_service_knowledge_base_categories_by_id = _AsyncOp(
-        delete_service_knowledge_base_categories_by_id
-    )
-    get_service_knowledge_base_sub_categories = _AsyncOp(get_service_knowledge_base_sub_categories)
-    post_service_knowledge_base_sub_categories = _AsyncOp(
-        post_service_knowledge_base_sub_categories
-    )
-    get_service_knowledge_base_sub_categories_count = _AsyncOp(
-        get_service_knowledge_base_sub_categories_count
-    )
-    get_service_knowledge_base_sub_categories_by_id = _AsyncOp(
-        get_service_knowledge_base_sub_categories_by_id
-    )
-    put_service_knowledge_base_sub_categories_by_id = _AsyncOp(
-        put_service_knowledge_base_sub_categories_by_id
-    )
-    patch_service_knowledge_base_sub_categories_by_id = _AsyncOp(
-        patch_service_knowledge_base_sub_categories_by_id
-    )
-    delete_service_knowledge_base_sub_categories_by_id = _AsyncOp(
-        delete_service_knowledge_base_sub_categories_by_id
-    )
-    get_service_knowledge_base_sub_categories_by_id_usages = _AsyncOp(
-        get_service_knowledge_base_sub_categories_by_id_usages
-    )
-    get_service_knowledge_base_sub_categories_by_id_usages_list = _AsyncOp(
-        get_service_knowledge_base_sub_categories_by_id_usages_list
-    )
-    get_service_knowledgebasesettings = _AsyncOp(get_service_knowledgebasesettings)
-    post_service_knowledgebasesettings = _AsyncOp(post_service_knowledgebasesettings)
-    get_service_knowledgebasesettings_by_id = _AsyncOp(get_service_knowledgebasesettings_by_id)
-    put_service_knowledgebasesettings_by_id = _AsyncOp(put_service_knowledgebasesettings_by_id)
-    patch_service_knowledgebasesettings_by_id = _AsyncOp(patch_service_knowledgebasesettings_by_id)
-    get_service_locations = _AsyncOp(get_service_locations)
-    post_service_locations = _AsyncOp(post_service_locations)
-    get_service_locations_count = _AsyncOp(get_service_locations_count)
-    get_service_locations_info = _AsyncOp(get_service_locations_info)
-    get_service_locations_info_count = _AsyncOp(get_service_locations_info_count)
-    get_service_locations_by_id = _AsyncOp(get_service_locations_by_id)
-    put_service_locations_by_id = _AsyncOp(put_service_locations_by_id)
-    patch_service_locations_by_id = _AsyncOp(patch_service_locations_by_id)
-    delete_service_locations_by_id = _AsyncOp(delete_service_locations_by_id)
-    get_service_locations_by_id_info = _AsyncOp(get_service_locations_by_id_info)
-    get_service_priorities = _AsyncOp(get_service_priorities)
-    post_service_priorities = _AsyncOp(post_service_priorities)
-    get_service_priorities_count = _AsyncOp(get_service_priorities_count)
-    get_service_priorities_by_id = _AsyncOp(get_service_priorities_by_id)
-    put_service_priorities_by_id = _AsyncOp(put_service_priorities_by_id)
-    patch_service_priorities_by_id = _AsyncOp(patch_service_priorities_by_id)
-    delete_service_priorities_by_id = _AsyncOp(delete_service_priorities_by_id)
-    get_service_priorities_by_id_image = _AsyncOp(get_service_priorities_by_id_image)
-    get_service_priorities_by_id_usages = _AsyncOp(get_service_priorities_by_id_usages)
-    get_service_priorities_by_id_usages_list = _AsyncOp(get_service_priorities_by_id_usages_list)
-    get_service_priority_info = _AsyncOp(get_service_priority_info)
-    get_service_priority_by_id_info = _AsyncOp(get_service_priority_by_id_info)
-    get_service_scheduling_members_info = _AsyncOp(get_service_scheduling_members_info)
-    get_service_scheduling_members_info_count = _AsyncOp(get_service_scheduling_members_info_count)
-    get_service_scheduling_members_by_id_info = _AsyncOp(get_service_scheduling_members_by_id_info)
-    get_service_service_signoff = _AsyncOp(get_service_service_signoff)
-    post_service_service_signoff = _AsyncOp(post_service_service_signoff)
-    get_service_service_signoff_count = _AsyncOp(get_service_service_signoff_count)
-    get_service_service_signoff_info = _AsyncOp(get_service_service_signoff_info)
-    get_service_service_signoff_info_count = _AsyncOp(get_service_service_signoff_info_count)
-    get_service_service_signoff_by_id = _AsyncOp(get_service_service_signoff_by_id)
-    put_service_service_signoff_by_id = _AsyncOp(put_service_service_signoff_by_id)
-    patch_service_service_signoff_by_id = _AsyncOp(patch_service_service_signoff_by_id)
-    delete_service_service_signoff_by_id = _AsyncOp(delete_service_service_signoff_by_id)
-    get_service_service_signoff_by_id_info = _AsyncOp(get_service_service_signoff_by_id_info)
-    get_service_service_signoff_by_id_usages = _AsyncOp(get_service_service_signoff_by_id_usages)
-    get_service_service_signoff_by_id_usages_list = _AsyncOp(
-        get_service_service_signoff_by_id_usages_list
-    )
-    get_service_service_signoff_by_parent_id_signoffcustomfields = _AsyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields
-    )
-    post_service_service_signoff_by_parent_id_signoffcustomfields = _AsyncOp(
-        post_service_service_signoff_by_parent_id_signoffcustomfields
-    )
-    get_service_service_signoff_by_parent_id_signoffcustomfields_count = _AsyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields_count
-    )
-    get_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _AsyncOp(
-        get_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-    put_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _AsyncOp(
-        put_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-    patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _AsyncOp(
-        patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-    delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id = _AsyncOp(
-        delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id
-    )
-    get_service_severities = _AsyncOp(get_service_severities)
-    get_service_severities_count = _AsyncOp(get_service_severities_count)
-    get_service_severities_by_id = _AsyncOp(get_service_severities_by_id)
-    put_service_severities_by_id = _AsyncOp(put_service_severities_by_id)
-    patch_service_severities_by_id = _AsyncOp(patch_service_severities_by_id)
-    get_service_slas_info = _AsyncOp(get_service_slas_info)
-    get_service_slas_by_id_info = _AsyncOp(get_service_slas_by_id_info)
-    get_service_sources = _AsyncOp(get_service_sources)
-    post_service_sources = _AsyncOp(post_service_sources)
-    get_service_sources_count = _AsyncOp(get_service_sources_count)
-    get_service_sources_info = _AsyncOp(get_service_sources_info)
-    get_service_sources_info_count = _AsyncOp(get_service_sources_info_count)
-    get_service_sources_by_id = _AsyncOp(get_service_sources_by_id)
-    put_service_sources_by_id = _AsyncOp(put_service_sources_by_id)
-    patch_service_sources_by_id = _AsyncOp(patch_service_sources_by_id)
-    delete_service_sources_by_id = _AsyncOp(delete_service_sources_by_id)
-    get_service_sources_by_id_info = _AsyncOp(get_service_sources_by_id_info)
-    get_service_sources_by_id_usages = _AsyncOp(get_service_sources_by_id_usages)
-    get_service_sources_by_id_usages_list = _AsyncOp(get_service_sources_by_id_usages_list)
-    get_service_surveys = _AsyncOp(get_service_surveys)
-    post_service_surveys = _AsyncOp(post_service_surveys)
-    get_service_surveys_count = _AsyncOp(get_service_surveys_count)
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options = _AsyncOp(
-        get_service_surveys_by_grandparent_id_questions_by_parent_id_options
-    )
-    post_service_surveys_by_grandparent_id_questions_by_parent_id_options = _AsyncOp(
-        post_service_surveys_by_grandparent_id_questions_by_parent_id_options
-    )
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count = _AsyncOp(
-        get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count
-    )
-    get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _AsyncOp(
-        get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _AsyncOp(
-        put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _AsyncOp(
-        patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id = _AsyncOp(
-        delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
-    )
-    get_service_surveys_by_id = _AsyncOp(get_service_surveys_by_id)
-    put_service_surveys_by_id = _AsyncOp(put_service_surveys_by_id)
-    patch_service_surveys_by_id = _AsyncOp(patch_service_surveys_by_id)
-    delete_service_surveys_by_id = _AsyncOp(delete_service_surveys_by_id)
-    post_service_surveys_by_id_copy = _AsyncOp(post_service_surveys_by_id_copy)
-    get_service_surveys_by_id_usages = _AsyncOp(get_service_surveys_by_id_usages)
-    get_service_surveys_by_id_usages_list = _AsyncOp(get_service_surveys_by_id_usages_list)
-    get_service_surveys_by_parent_id_questions = _AsyncOp(
-        get_service_surveys_by_parent_id_questions
-    )
-    post_service_surveys_by_parent_id_questions = _AsyncOp(
-        post_service_surveys_by_parent_id_questions
-    )
-    get_service_surveys_by_parent_id_questions_count = _AsyncOp(
-        get_service_surveys_by_parent_id_questions_count
-    )
-    get_service_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        get_service_surveys_by_parent_id_questions_by_id
-    )
-    put_service_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        put_service_surveys_by_parent_id_questions_by_id
-    )
-    patch_service_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        patch_service_surveys_by_parent_id_questions_by_id
-    )
-    delete_service_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        delete_service_surveys_by_parent_id_questions_by_id
-    )
-    post_service_surveys_by_parent_id_questions_by_id_copy = _AsyncOp(
-        post_service_surveys_by_parent_id_questions_by_id_copy
-    )
-    get_service_surveys_by_parent_id_results = _AsyncOp(get_service_surveys_by_parent_id_results)
-    post_service_surveys_by_parent_id_results = _AsyncOp(post_service_surveys_by_parent_id_results)
-    get_service_surveys_by_parent_id_results_count = _AsyncOp(
-        get_service_surveys_by_parent_id_results_count
-    )
-    get_service_surveys_by_parent_id_results_by_id = _AsyncOp(
-        get_service_surveys_by_parent_id_results_by_id
-    )
-    put_service_surveys_by_parent_id_results_by_id = _AsyncOp(
-        put_service_surveys_by_parent_id_results_by_id
-    )
-    patch_service_surveys_by_parent_id_results_by_id = _AsyncOp(
-        patch_service_surveys_by_parent_id_results_by_id
-    )
-    delete_service_surveys_by_parent_id_results_by_id = _AsyncOp(
-        delete_service_surveys_by_parent_id_results_by_id
-    )
-    post_service_team_members = _AsyncOp(post_service_team_members)
-    get_service_teams = _AsyncOp(get_service_teams)
-    get_service_teams_count = _AsyncOp(get_service_teams_count)
-    get_service_teams_by_id = _AsyncOp(get_service_teams_by_id)
-    get_service_templates = _AsyncOp(get_service_templates)
-    get_service_templates_count = _AsyncOp(get_service_templates_count)
-    get_service_templates_info = _AsyncOp(get_service_templates_info)
-    get_service_templates_info_count = _AsyncOp(get_service_templates_info_count)
-    get_service_templates_by_id = _AsyncOp(get_service_templates_by_id)
-    post_service_templates_by_id_generate = _AsyncOp(post_service_templates_by_id_generate)
-    get_service_templates_by_id_info = _AsyncOp(get_service_templates_by_id_info)
-    get_service_ticket_links = _AsyncOp(get_service_ticket_links)
-    post_service_ticket_links = _AsyncOp(post_service_ticket_links)
-    get_service_ticket_links_count = _AsyncOp(get_service_ticket_links_count)
-    get_service_ticket_links_info = _AsyncOp(get_service_ticket_links_info)
-    get_service_ticket_links_info_count = _AsyncOp(get_service_ticket_links_info_count)
-    get_service_ticket_links_by_id = _AsyncOp(get_service_ticket_links_by_id)
-    put_service_ticket_links_by_id = _AsyncOp(put_service_ticket_links_by_id)
-    patch_service_ticket_links_by_id = _AsyncOp(patch_service_ticket_links_by_id)
-    delete_service_ticket_links_by_id = _AsyncOp(delete_service_ticket_links_by_id)
-    get_service_ticket_links_by_id_info = _AsyncOp(get_service_ticket_links_by_id_info)
-    get_service_ticket_syncs = _AsyncOp(get_service_ticket_syncs)
-    post_service_ticket_syncs = _AsyncOp(post_service_ticket_syncs)
-    get_service_ticket_syncs_count = _AsyncOp(get_service_ticket_syncs_count)
-    get_service_ticket_syncs_by_id = _AsyncOp(get_service_ticket_syncs_by_id)
-    put_service_ticket_syncs_by_id = _AsyncOp(put_service_ticket_syncs_by_id)
-    patch_service_ticket_syncs_by_id = _AsyncOp(patch_service_ticket_syncs_by_id)
-    delete_service_ticket_syncs_by_id = _AsyncOp(delete_service_ticket_syncs_by_id)
-    get_service_tickets = _AsyncOp(get_service_tickets)
-    post_service_tickets = _AsyncOp(post_service_tickets)
-    get_service_tickets_calculate_sla = _AsyncOp(get_service_tickets_calculate_sla)
-    get_service_tickets_changelogs = _AsyncOp(get_service_tickets_changelogs)
-    delete_service_tickets_changelogs = _AsyncOp(delete_service_tickets_changelogs)
-    get_service_tickets_count = _AsyncOp(get_service_tickets_count)
-    get_service_tickets_info = _AsyncOp(get_service_tickets_info)
-    get_service_tickets_info_count = _AsyncOp(get_service_tickets_info_count)
-    post_service_tickets_search = _AsyncOp(post_service_tickets_search)
-    get_service_tickets_by_id = _AsyncOp(get_service_tickets_by_id)
-    put_service_tickets_by_id = _AsyncOp(put_service_tickets_by_id)
-    patch_service_tickets_by_id = _AsyncOp(patch_service_tickets_by_id)
-    delete_service_tickets_by_id = _AsyncOp(delete_service_tickets_by_id)
-    post_service_tickets_by_id_copy = _AsyncOp(post_service_tickets_by_id_copy)
-    get_service_tickets_by_id_info = _AsyncOp(get_service_tickets_by_id_info)
-    get_service_tickets_by_parent_id_activities = _AsyncOp(
-        get_service_tickets_by_parent_id_activities
-    )
-    get_service_tickets_by_parent_id_activities_count = _AsyncOp(
-        get_service_tickets_by_parent_id_activities_count
-    )
-    get_service_tickets_by_parent_id_all_notes = _AsyncOp(
-        get_service_tickets_by_parent_id_all_notes
-    )
-    post_service_tickets_by_parent_id_attach_children = _AsyncOp(
-        post_service_tickets_by_parent_id_attach_children
-    )
-    get_service_tickets_by_parent_id_configurations = _AsyncOp(
-        get_service_tickets_by_parent_id_configurations
-    )
-    post_service_tickets_by_parent_id_configurations = _AsyncOp(
-        post_service_tickets_by_parent_id_configurations
-    )
-    get_service_tickets_by_parent_id_configurations_count = _AsyncOp(
-        get_service_tickets_by_parent_id_configurations_count
-    )
-    get_service_tickets_by_parent_id_configurations_by_id = _AsyncOp(
-        get_service_tickets_by_parent_id_configurations_by_id
-    )
-    delete_service_tickets_by_parent_id_configurations_by_id = _AsyncOp(
-        delete_service_tickets_by_parent_id_configurations_by_id
-    )
-    post_service_tickets_by_parent_id_convert = _AsyncOp(post_service_tickets_by_parent_id_convert)
-    get_service_tickets_by_parent_id_documents = _AsyncOp(
-        get_service_tickets_by_parent_id_documents
-    )
-    get_service_tickets_by_parent_id_documents_count = _AsyncOp(
-        get_service_tickets_by_parent_id_documents_count
-    )
-    post_service_tickets_by_parent_id_merge = _AsyncOp(post_service_tickets_by_parent_id_merge)
-    get_service_tickets_by_parent_id_notes = _AsyncOp(get_service_tickets_by_parent_id_notes)
-    post_service_tickets_by_parent_id_notes = _AsyncOp(post_service_tickets_by_parent_id_notes)
-    get_service_tickets_by_parent_id_notes_count = _AsyncOp(
-        get_service_tickets_by_parent_id_notes_count
-    )
-    get_service_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        get_service_tickets_by_parent_id_notes_by_id
-    )
-    put_service_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        put_service_tickets_by_parent_id_notes_by_id
-    )
-    patch_service_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        patch_service_tickets_by_parent_id_notes_by_id
-    )
-    delete_service_tickets_by_parent_id_notes_by_id = _AsyncOp(
-        delete_service_tickets_by_parent_id_notes_by_id
-    )
-    get_service_tickets_by_parent_id_products = _AsyncOp(get_service_tickets_by_parent_id_products)
-    get_service_tickets_by_parent_id_products_count = _AsyncOp(
-        get_service_tickets_by_parent_id_products_count
-    )
-    get_service_tickets_by_parent_id_scheduleentries = _AsyncOp(
-        get_service_tickets_by_parent_id_scheduleentries
-    )
-    get_service_tickets_by_parent_id_scheduleentries_count = _AsyncOp(
-        get_service_tickets_by_parent_id_scheduleentries_count
-    )
-    get_service_tickets_by_parent_id_tasks = _AsyncOp(get_service_tickets_by_parent_id_tasks)
-    post_service_tickets_by_parent_id_tasks = _AsyncOp(post_service_tickets_by_parent_id_tasks)
-    get_service_tickets_by_parent_id_tasks_count = _AsyncOp(
-        get_service_tickets_by_parent_id_tasks_count
-    )
-    get_service_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        get_service_tickets_by_parent_id_tasks_by_id
-    )
-    put_service_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        put_service_tickets_by_parent_id_tasks_by_id
-    )
-    patch_service_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        patch_service_tickets_by_parent_id_tasks_by_id
-    )
-    delete_service_tickets_by_parent_id_tasks_by_id = _AsyncOp(
-        delete_service_tickets_by_parent_id_tasks_by_id
-    )
-    get_service_tickets_by_parent_id_timeentries = _AsyncOp(
-        get_service_tickets_by_parent_id_timeentries
-    )
-    get_service_tickets_by_parent_id_timeentries_count = _AsyncOp(
-        get_service_tickets_by_parent_id_timeentries_count
-    )
+    _async = True
 
 
 #: The classes a client exposes as ``client.service``.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -20456,2461 +20458,2323 @@ def get_system_workflows_by_parent_id_triggers_count(
     )
 
 
-class AllowedFileTypeResource:
-    """The ``AllowedFileType`` resource."""
+class AllowedFileTypeResource(_Bound[_M]):
+    """The ``AllowedFileType`` resource: ``client.system.allowed_file_type``."""
 
-    create = staticmethod(post_system_allowed_file_types)
-    post_system_allowed_file_types = staticmethod(post_system_allowed_file_types)
-    get_system_allowedfiletypes = staticmethod(get_system_allowedfiletypes)
-    get_system_allowedfiletypes_count = staticmethod(get_system_allowedfiletypes_count)
-    get_system_allowedfiletypes_by_id = staticmethod(get_system_allowedfiletypes_by_id)
-    put_system_allowedfiletypes_by_id = staticmethod(put_system_allowedfiletypes_by_id)
-    patch_system_allowedfiletypes_by_id = staticmethod(patch_system_allowedfiletypes_by_id)
-    delete_system_allowedfiletypes_by_id = staticmethod(delete_system_allowedfiletypes_by_id)
-
-
-class AllowedOrigins:
-    """The ``AllowedOrigins`` resource."""
-
-    count = staticmethod(get_system_allowedorigins_count)
-    create = staticmethod(post_system_allowedorigins)
-    delete = staticmethod(delete_system_allowedorigins_by_id)
-    get = staticmethod(get_system_allowedorigins_by_id)
-    list = staticmethod(get_system_allowedorigins)
-    replace = staticmethod(put_system_allowedorigins_by_id)
-    update = staticmethod(patch_system_allowedorigins_by_id)
-    get_system_allowedorigins = staticmethod(get_system_allowedorigins)
-    post_system_allowedorigins = staticmethod(post_system_allowedorigins)
-    get_system_allowedorigins_count = staticmethod(get_system_allowedorigins_count)
-    get_system_allowedorigins_by_id = staticmethod(get_system_allowedorigins_by_id)
-    put_system_allowedorigins_by_id = staticmethod(put_system_allowedorigins_by_id)
-    patch_system_allowedorigins_by_id = staticmethod(patch_system_allowedorigins_by_id)
-    delete_system_allowedorigins_by_id = staticmethod(delete_system_allowedorigins_by_id)
+    create = _Op(post_system_allowed_file_types)
+    post_system_allowed_file_types = _Op(post_system_allowed_file_types)
+    get_system_allowedfiletypes = _Op(get_system_allowedfiletypes)
+    get_system_allowedfiletypes_count = _Op(get_system_allowedfiletypes_count)
+    get_system_allowedfiletypes_by_id = _Op(get_system_allowedfiletypes_by_id)
+    put_system_allowedfiletypes_by_id = _Op(put_system_allowedfiletypes_by_id)
+    patch_system_allowedfiletypes_by_id = _Op(patch_system_allowedfiletypes_by_id)
+    delete_system_allowedfiletypes_by_id = _Op(delete_system_allowedfiletypes_by_id)
 
 
-class ApiMembers:
-    """The ``ApiMembers`` resource."""
+class AllowedOrigins(_Bound[_M]):
+    """The ``AllowedOrigins`` resource: ``client.system.allowed_origins``."""
 
-    count = staticmethod(get_system_api_members_count)
-    create = staticmethod(post_system_api_members)
-    get = staticmethod(get_system_api_members_by_id)
-    list = staticmethod(get_system_api_members)
-    replace = staticmethod(put_system_api_members_by_id)
-    update = staticmethod(patch_system_api_members_by_id)
-    get_system_api_members = staticmethod(get_system_api_members)
-    post_system_api_members = staticmethod(post_system_api_members)
-    get_system_api_members_count = staticmethod(get_system_api_members_count)
-    get_system_api_members_default = staticmethod(get_system_api_members_default)
-    get_system_api_members_by_id = staticmethod(get_system_api_members_by_id)
-    put_system_api_members_by_id = staticmethod(put_system_api_members_by_id)
-    patch_system_api_members_by_id = staticmethod(patch_system_api_members_by_id)
-
-
-class AuditTrail:
-    """The ``AuditTrail`` resource."""
-
-    count = staticmethod(get_system_audittrail_count)
-    list = staticmethod(get_system_audittrail)
-    get_system_audittrail = staticmethod(get_system_audittrail)
-    get_system_audittrail_count = staticmethod(get_system_audittrail_count)
+    count = _Op(get_system_allowedorigins_count)
+    create = _Op(post_system_allowedorigins)
+    delete = _Op(delete_system_allowedorigins_by_id)
+    get = _Op(get_system_allowedorigins_by_id)
+    list = _Op(get_system_allowedorigins)
+    replace = _Op(put_system_allowedorigins_by_id)
+    update = _Op(patch_system_allowedorigins_by_id)
+    get_system_allowedorigins = _Op(get_system_allowedorigins)
+    post_system_allowedorigins = _Op(post_system_allowedorigins)
+    get_system_allowedorigins_count = _Op(get_system_allowedorigins_count)
+    get_system_allowedorigins_by_id = _Op(get_system_allowedorigins_by_id)
+    put_system_allowedorigins_by_id = _Op(put_system_allowedorigins_by_id)
+    patch_system_allowedorigins_by_id = _Op(patch_system_allowedorigins_by_id)
+    delete_system_allowedorigins_by_id = _Op(delete_system_allowedorigins_by_id)
 
 
-class AuthAnvils:
-    """The ``AuthAnvils`` resource."""
+class ApiMembers(_Bound[_M]):
+    """The ``ApiMembers`` resource: ``client.system.api_members``."""
 
-    count = staticmethod(get_system_auth_anvils_count)
-    get = staticmethod(get_system_auth_anvils_by_id)
-    list = staticmethod(get_system_auth_anvils)
-    replace = staticmethod(put_system_auth_anvils_by_id)
-    update = staticmethod(patch_system_auth_anvils_by_id)
-    get_system_auth_anvils = staticmethod(get_system_auth_anvils)
-    get_system_auth_anvils_count = staticmethod(get_system_auth_anvils_count)
-    get_system_auth_anvils_test_connection = staticmethod(get_system_auth_anvils_test_connection)
-    get_system_auth_anvils_by_id = staticmethod(get_system_auth_anvils_by_id)
-    put_system_auth_anvils_by_id = staticmethod(put_system_auth_anvils_by_id)
-    patch_system_auth_anvils_by_id = staticmethod(patch_system_auth_anvils_by_id)
-
-
-class AutoSyncTimes:
-    """The ``AutoSyncTimes`` resource."""
-
-    count = staticmethod(get_system_auto_sync_time_count)
-    create = staticmethod(post_system_auto_sync_time)
-    delete = staticmethod(delete_system_auto_sync_time_by_id)
-    get = staticmethod(get_system_auto_sync_time_by_id)
-    list = staticmethod(get_system_auto_sync_time)
-    replace = staticmethod(put_system_auto_sync_time_by_id)
-    update = staticmethod(patch_system_auto_sync_time_by_id)
-    get_system_auto_sync_time = staticmethod(get_system_auto_sync_time)
-    post_system_auto_sync_time = staticmethod(post_system_auto_sync_time)
-    get_system_auto_sync_time_count = staticmethod(get_system_auto_sync_time_count)
-    get_system_auto_sync_time_by_id = staticmethod(get_system_auto_sync_time_by_id)
-    put_system_auto_sync_time_by_id = staticmethod(put_system_auto_sync_time_by_id)
-    patch_system_auto_sync_time_by_id = staticmethod(patch_system_auto_sync_time_by_id)
-    delete_system_auto_sync_time_by_id = staticmethod(delete_system_auto_sync_time_by_id)
+    count = _Op(get_system_api_members_count)
+    create = _Op(post_system_api_members)
+    get = _Op(get_system_api_members_by_id)
+    list = _Op(get_system_api_members)
+    replace = _Op(put_system_api_members_by_id)
+    update = _Op(patch_system_api_members_by_id)
+    get_system_api_members = _Op(get_system_api_members)
+    post_system_api_members = _Op(post_system_api_members)
+    get_system_api_members_count = _Op(get_system_api_members_count)
+    get_system_api_members_default = _Op(get_system_api_members_default)
+    get_system_api_members_by_id = _Op(get_system_api_members_by_id)
+    put_system_api_members_by_id = _Op(put_system_api_members_by_id)
+    patch_system_api_members_by_id = _Op(patch_system_api_members_by_id)
 
 
-class BillableOptionsInfos:
-    """The ``BillableOptionsInfos`` resource."""
+class AuditTrail(_Bound[_M]):
+    """The ``AuditTrail`` resource: ``client.system.audit_trail``."""
 
-    list = staticmethod(get_system_billable_options_info)
-    get_system_billable_options_info = staticmethod(get_system_billable_options_info)
-
-
-class Bundles:
-    """The ``Bundles`` resource."""
-
-    create = staticmethod(post_system_bundles)
-    post_system_bundles = staticmethod(post_system_bundles)
-    post_system_bundles_count = staticmethod(post_system_bundles_count)
+    count = _Op(get_system_audittrail_count)
+    list = _Op(get_system_audittrail)
+    get_system_audittrail = _Op(get_system_audittrail)
+    get_system_audittrail_count = _Op(get_system_audittrail_count)
 
 
-class CallbackEntries:
-    """The ``CallbackEntries`` resource."""
+class AuthAnvils(_Bound[_M]):
+    """The ``AuthAnvils`` resource: ``client.system.auth_anvils``."""
 
-    count = staticmethod(get_system_callbacks_count)
-    create = staticmethod(post_system_callbacks)
-    delete = staticmethod(delete_system_callbacks_by_id)
-    get = staticmethod(get_system_callbacks_by_id)
-    list = staticmethod(get_system_callbacks)
-    replace = staticmethod(put_system_callbacks_by_id)
-    update = staticmethod(patch_system_callbacks_by_id)
-    get_system_callbacks = staticmethod(get_system_callbacks)
-    post_system_callbacks = staticmethod(post_system_callbacks)
-    get_system_callbacks_count = staticmethod(get_system_callbacks_count)
-    get_system_callbacks_by_id = staticmethod(get_system_callbacks_by_id)
-    put_system_callbacks_by_id = staticmethod(put_system_callbacks_by_id)
-    patch_system_callbacks_by_id = staticmethod(patch_system_callbacks_by_id)
-    delete_system_callbacks_by_id = staticmethod(delete_system_callbacks_by_id)
+    count = _Op(get_system_auth_anvils_count)
+    get = _Op(get_system_auth_anvils_by_id)
+    list = _Op(get_system_auth_anvils)
+    replace = _Op(put_system_auth_anvils_by_id)
+    update = _Op(patch_system_auth_anvils_by_id)
+    get_system_auth_anvils = _Op(get_system_auth_anvils)
+    get_system_auth_anvils_count = _Op(get_system_auth_anvils_count)
+    get_system_auth_anvils_test_connection = _Op(get_system_auth_anvils_test_connection)
+    get_system_auth_anvils_by_id = _Op(get_system_auth_anvils_by_id)
+    put_system_auth_anvils_by_id = _Op(put_system_auth_anvils_by_id)
+    patch_system_auth_anvils_by_id = _Op(patch_system_auth_anvils_by_id)
 
 
-class Certifications:
-    """The ``Certifications`` resource."""
+class AutoSyncTimes(_Bound[_M]):
+    """The ``AutoSyncTimes`` resource: ``client.system.auto_sync_times``."""
 
-    count = staticmethod(get_system_certifications_count)
-    create = staticmethod(post_system_certifications)
-    delete = staticmethod(delete_system_certifications_by_id)
-    get = staticmethod(get_system_certifications_by_id)
-    list = staticmethod(get_system_certifications)
-    replace = staticmethod(put_system_certifications_by_id)
-    update = staticmethod(patch_system_certifications_by_id)
-    get_system_certifications = staticmethod(get_system_certifications)
-    post_system_certifications = staticmethod(post_system_certifications)
-    get_system_certifications_count = staticmethod(get_system_certifications_count)
-    get_system_certifications_by_id = staticmethod(get_system_certifications_by_id)
-    put_system_certifications_by_id = staticmethod(put_system_certifications_by_id)
-    patch_system_certifications_by_id = staticmethod(patch_system_certifications_by_id)
-    delete_system_certifications_by_id = staticmethod(delete_system_certifications_by_id)
-    get_system_certifications_by_id_usages = staticmethod(get_system_certifications_by_id_usages)
-    get_system_certifications_by_id_usages_list = staticmethod(
-        get_system_certifications_by_id_usages_list
-    )
+    count = _Op(get_system_auto_sync_time_count)
+    create = _Op(post_system_auto_sync_time)
+    delete = _Op(delete_system_auto_sync_time_by_id)
+    get = _Op(get_system_auto_sync_time_by_id)
+    list = _Op(get_system_auto_sync_time)
+    replace = _Op(put_system_auto_sync_time_by_id)
+    update = _Op(patch_system_auto_sync_time_by_id)
+    get_system_auto_sync_time = _Op(get_system_auto_sync_time)
+    post_system_auto_sync_time = _Op(post_system_auto_sync_time)
+    get_system_auto_sync_time_count = _Op(get_system_auto_sync_time_count)
+    get_system_auto_sync_time_by_id = _Op(get_system_auto_sync_time_by_id)
+    put_system_auto_sync_time_by_id = _Op(put_system_auto_sync_time_by_id)
+    patch_system_auto_sync_time_by_id = _Op(patch_system_auto_sync_time_by_id)
+    delete_system_auto_sync_time_by_id = _Op(delete_system_auto_sync_time_by_id)
 
 
-class ConnectWiseHostedScreens:
-    """The ``ConnectWiseHostedScreens`` resource."""
+class BillableOptionsInfos(_Bound[_M]):
+    """The ``BillableOptionsInfos`` resource: ``client.system.billable_options_infos``."""
 
-    count = staticmethod(get_system_connect_wise_hosted_screens_count)
-    get = staticmethod(get_system_connect_wise_hosted_screens_by_id)
-    list = staticmethod(get_system_connect_wise_hosted_screens)
-    get_system_connect_wise_hosted_screens = staticmethod(get_system_connect_wise_hosted_screens)
-    get_system_connect_wise_hosted_screens_count = staticmethod(
-        get_system_connect_wise_hosted_screens_count
-    )
-    get_system_connect_wise_hosted_screens_by_id = staticmethod(
-        get_system_connect_wise_hosted_screens_by_id
-    )
+    list = _Op(get_system_billable_options_info)
+    get_system_billable_options_info = _Op(get_system_billable_options_info)
 
 
-class ConnectWiseHostedSetups:
-    """The ``ConnectWiseHostedSetups`` resource."""
+class Bundles(_Bound[_M]):
+    """The ``Bundles`` resource: ``client.system.bundles``."""
 
-    count = staticmethod(get_system_connectwisehostedsetups_count)
-    create = staticmethod(post_system_connectwisehostedsetups)
-    delete = staticmethod(delete_system_connectwisehostedsetups_by_id)
-    get = staticmethod(get_system_connectwisehostedsetups_by_id)
-    list = staticmethod(get_system_connectwisehostedsetups)
-    replace = staticmethod(put_system_connectwisehostedsetups_by_id)
-    update = staticmethod(patch_system_connectwisehostedsetups_by_id)
-    get_system_connectwisehostedsetups = staticmethod(get_system_connectwisehostedsetups)
-    post_system_connectwisehostedsetups = staticmethod(post_system_connectwisehostedsetups)
-    get_system_connectwisehostedsetups_count = staticmethod(
-        get_system_connectwisehostedsetups_count
-    )
-    get_system_connectwisehostedsetups_by_id = staticmethod(
-        get_system_connectwisehostedsetups_by_id
-    )
-    put_system_connectwisehostedsetups_by_id = staticmethod(
-        put_system_connectwisehostedsetups_by_id
-    )
-    patch_system_connectwisehostedsetups_by_id = staticmethod(
-        patch_system_connectwisehostedsetups_by_id
-    )
-    delete_system_connectwisehostedsetups_by_id = staticmethod(
-        delete_system_connectwisehostedsetups_by_id
-    )
+    create = _Op(post_system_bundles)
+    post_system_bundles = _Op(post_system_bundles)
+    post_system_bundles_count = _Op(post_system_bundles_count)
 
 
-class CorporateStructureInfos:
-    """The ``CorporateStructureInfos`` resource."""
+class CallbackEntries(_Bound[_M]):
+    """The ``CallbackEntries`` resource: ``client.system.callback_entries``."""
 
-    count = staticmethod(get_system_my_company_corporate_structure_info_count)
-    list = staticmethod(get_system_my_company_corporate_structure_info)
-    get_system_my_company_corporate_structure_info = staticmethod(
+    count = _Op(get_system_callbacks_count)
+    create = _Op(post_system_callbacks)
+    delete = _Op(delete_system_callbacks_by_id)
+    get = _Op(get_system_callbacks_by_id)
+    list = _Op(get_system_callbacks)
+    replace = _Op(put_system_callbacks_by_id)
+    update = _Op(patch_system_callbacks_by_id)
+    get_system_callbacks = _Op(get_system_callbacks)
+    post_system_callbacks = _Op(post_system_callbacks)
+    get_system_callbacks_count = _Op(get_system_callbacks_count)
+    get_system_callbacks_by_id = _Op(get_system_callbacks_by_id)
+    put_system_callbacks_by_id = _Op(put_system_callbacks_by_id)
+    patch_system_callbacks_by_id = _Op(patch_system_callbacks_by_id)
+    delete_system_callbacks_by_id = _Op(delete_system_callbacks_by_id)
+
+
+class Certifications(_Bound[_M]):
+    """The ``Certifications`` resource: ``client.system.certifications``."""
+
+    count = _Op(get_system_certifications_count)
+    create = _Op(post_system_certifications)
+    delete = _Op(delete_system_certifications_by_id)
+    get = _Op(get_system_certifications_by_id)
+    list = _Op(get_system_certifications)
+    replace = _Op(put_system_certifications_by_id)
+    update = _Op(patch_system_certifications_by_id)
+    get_system_certifications = _Op(get_system_certifications)
+    post_system_certifications = _Op(post_system_certifications)
+    get_system_certifications_count = _Op(get_system_certifications_count)
+    get_system_certifications_by_id = _Op(get_system_certifications_by_id)
+    put_system_certifications_by_id = _Op(put_system_certifications_by_id)
+    patch_system_certifications_by_id = _Op(patch_system_certifications_by_id)
+    delete_system_certifications_by_id = _Op(delete_system_certifications_by_id)
+    get_system_certifications_by_id_usages = _Op(get_system_certifications_by_id_usages)
+    get_system_certifications_by_id_usages_list = _Op(get_system_certifications_by_id_usages_list)
+
+
+class ConnectWiseHostedScreens(_Bound[_M]):
+    """The ``ConnectWiseHostedScreens`` resource: ``client.system.connect_wise_hosted_screens``."""
+
+    count = _Op(get_system_connect_wise_hosted_screens_count)
+    get = _Op(get_system_connect_wise_hosted_screens_by_id)
+    list = _Op(get_system_connect_wise_hosted_screens)
+    get_system_connect_wise_hosted_screens = _Op(get_system_connect_wise_hosted_screens)
+    get_system_connect_wise_hosted_screens_count = _Op(get_system_connect_wise_hosted_screens_count)
+    get_system_connect_wise_hosted_screens_by_id = _Op(get_system_connect_wise_hosted_screens_by_id)
+
+
+class ConnectWiseHostedSetups(_Bound[_M]):
+    """The ``ConnectWiseHostedSetups`` resource: ``client.system.connect_wise_hosted_setups``."""
+
+    count = _Op(get_system_connectwisehostedsetups_count)
+    create = _Op(post_system_connectwisehostedsetups)
+    delete = _Op(delete_system_connectwisehostedsetups_by_id)
+    get = _Op(get_system_connectwisehostedsetups_by_id)
+    list = _Op(get_system_connectwisehostedsetups)
+    replace = _Op(put_system_connectwisehostedsetups_by_id)
+    update = _Op(patch_system_connectwisehostedsetups_by_id)
+    get_system_connectwisehostedsetups = _Op(get_system_connectwisehostedsetups)
+    post_system_connectwisehostedsetups = _Op(post_system_connectwisehostedsetups)
+    get_system_connectwisehostedsetups_count = _Op(get_system_connectwisehostedsetups_count)
+    get_system_connectwisehostedsetups_by_id = _Op(get_system_connectwisehostedsetups_by_id)
+    put_system_connectwisehostedsetups_by_id = _Op(put_system_connectwisehostedsetups_by_id)
+    patch_system_connectwisehostedsetups_by_id = _Op(patch_system_connectwisehostedsetups_by_id)
+    delete_system_connectwisehostedsetups_by_id = _Op(delete_system_connectwisehostedsetups_by_id)
+
+
+class CorporateStructureInfos(_Bound[_M]):
+    """The ``CorporateStructureInfos`` resource: ``client.system.corporate_structure_infos``."""
+
+    count = _Op(get_system_my_company_corporate_structure_info_count)
+    list = _Op(get_system_my_company_corporate_structure_info)
+    get_system_my_company_corporate_structure_info = _Op(
         get_system_my_company_corporate_structure_info
     )
-    get_system_my_company_corporate_structure_info_count = staticmethod(
+    get_system_my_company_corporate_structure_info_count = _Op(
         get_system_my_company_corporate_structure_info_count
     )
-    get_system_my_company_corporate_structure_by_id_info = staticmethod(
+    get_system_my_company_corporate_structure_by_id_info = _Op(
         get_system_my_company_corporate_structure_by_id_info
     )
 
 
-class CorporateStructureLevels:
-    """The ``CorporateStructureLevels`` resource."""
+class CorporateStructureLevels(_Bound[_M]):
+    """The ``CorporateStructureLevels`` resource: ``client.system.corporate_structure_levels``."""
 
-    count = staticmethod(get_system_my_company_corporate_structure_levels_count)
-    get = staticmethod(get_system_my_company_corporate_structure_levels_by_id)
-    list = staticmethod(get_system_my_company_corporate_structure_levels)
-    get_system_my_company_corporate_structure_levels = staticmethod(
+    count = _Op(get_system_my_company_corporate_structure_levels_count)
+    get = _Op(get_system_my_company_corporate_structure_levels_by_id)
+    list = _Op(get_system_my_company_corporate_structure_levels)
+    get_system_my_company_corporate_structure_levels = _Op(
         get_system_my_company_corporate_structure_levels
     )
-    get_system_my_company_corporate_structure_levels_count = staticmethod(
+    get_system_my_company_corporate_structure_levels_count = _Op(
         get_system_my_company_corporate_structure_levels_count
     )
-    get_system_my_company_corporate_structure_levels_by_id = staticmethod(
+    get_system_my_company_corporate_structure_levels_by_id = _Op(
         get_system_my_company_corporate_structure_levels_by_id
     )
 
 
-class CorporateStructures:
-    """The ``CorporateStructures`` resource."""
+class CorporateStructures(_Bound[_M]):
+    """The ``CorporateStructures`` resource: ``client.system.corporate_structures``."""
 
-    count = staticmethod(get_system_my_company_corporate_structure_count)
-    get = staticmethod(get_system_my_company_corporate_structure_by_id)
-    list = staticmethod(get_system_my_company_corporate_structure)
-    replace = staticmethod(put_system_my_company_corporate_structure_by_id)
-    update = staticmethod(patch_system_my_company_corporate_structure_by_id)
-    get_system_my_company_corporate_structure = staticmethod(
-        get_system_my_company_corporate_structure
-    )
-    get_system_my_company_corporate_structure_count = staticmethod(
+    count = _Op(get_system_my_company_corporate_structure_count)
+    get = _Op(get_system_my_company_corporate_structure_by_id)
+    list = _Op(get_system_my_company_corporate_structure)
+    replace = _Op(put_system_my_company_corporate_structure_by_id)
+    update = _Op(patch_system_my_company_corporate_structure_by_id)
+    get_system_my_company_corporate_structure = _Op(get_system_my_company_corporate_structure)
+    get_system_my_company_corporate_structure_count = _Op(
         get_system_my_company_corporate_structure_count
     )
-    get_system_my_company_corporate_structure_by_id = staticmethod(
+    get_system_my_company_corporate_structure_by_id = _Op(
         get_system_my_company_corporate_structure_by_id
     )
-    put_system_my_company_corporate_structure_by_id = staticmethod(
+    put_system_my_company_corporate_structure_by_id = _Op(
         put_system_my_company_corporate_structure_by_id
     )
-    patch_system_my_company_corporate_structure_by_id = staticmethod(
+    patch_system_my_company_corporate_structure_by_id = _Op(
         patch_system_my_company_corporate_structure_by_id
     )
 
 
-class CrmInfos:
-    """The ``CrmInfos`` resource."""
+class CrmInfos(_Bound[_M]):
+    """The ``CrmInfos`` resource: ``client.system.crm_infos``."""
 
-    count = staticmethod(get_system_my_company_crm_info_count)
-    list = staticmethod(get_system_my_company_crm_info)
-    get_system_my_company_crm_info = staticmethod(get_system_my_company_crm_info)
-    get_system_my_company_crm_info_count = staticmethod(get_system_my_company_crm_info_count)
-    get_system_my_company_crm_by_id_info = staticmethod(get_system_my_company_crm_by_id_info)
-
-
-class Crms:
-    """The ``Crms`` resource."""
-
-    count = staticmethod(get_system_my_company_crm_count)
-    get = staticmethod(get_system_my_company_crm_by_id)
-    list = staticmethod(get_system_my_company_crm)
-    replace = staticmethod(put_system_my_company_crm_by_id)
-    update = staticmethod(patch_system_my_company_crm_by_id)
-    get_system_my_company_crm = staticmethod(get_system_my_company_crm)
-    get_system_my_company_crm_count = staticmethod(get_system_my_company_crm_count)
-    get_system_my_company_crm_by_id = staticmethod(get_system_my_company_crm_by_id)
-    put_system_my_company_crm_by_id = staticmethod(put_system_my_company_crm_by_id)
-    patch_system_my_company_crm_by_id = staticmethod(patch_system_my_company_crm_by_id)
+    count = _Op(get_system_my_company_crm_info_count)
+    list = _Op(get_system_my_company_crm_info)
+    get_system_my_company_crm_info = _Op(get_system_my_company_crm_info)
+    get_system_my_company_crm_info_count = _Op(get_system_my_company_crm_info_count)
+    get_system_my_company_crm_by_id_info = _Op(get_system_my_company_crm_by_id_info)
 
 
-class CustomReportParameters:
-    """The ``CustomReportParameters`` resource."""
+class Crms(_Bound[_M]):
+    """The ``Crms`` resource: ``client.system.crms``."""
 
-    count = staticmethod(get_system_custom_reports_by_parent_id_parameters_count)
-    create = staticmethod(post_system_custom_reports_by_parent_id_parameters)
-    delete = staticmethod(delete_system_custom_reports_by_parent_id_parameters_by_id)
-    get = staticmethod(get_system_custom_reports_by_parent_id_parameters_by_id)
-    list = staticmethod(get_system_custom_reports_by_parent_id_parameters)
-    replace = staticmethod(put_system_custom_reports_by_parent_id_parameters_by_id)
-    update = staticmethod(patch_system_custom_reports_by_parent_id_parameters_by_id)
-    get_system_custom_reports_by_parent_id_parameters = staticmethod(
+    count = _Op(get_system_my_company_crm_count)
+    get = _Op(get_system_my_company_crm_by_id)
+    list = _Op(get_system_my_company_crm)
+    replace = _Op(put_system_my_company_crm_by_id)
+    update = _Op(patch_system_my_company_crm_by_id)
+    get_system_my_company_crm = _Op(get_system_my_company_crm)
+    get_system_my_company_crm_count = _Op(get_system_my_company_crm_count)
+    get_system_my_company_crm_by_id = _Op(get_system_my_company_crm_by_id)
+    put_system_my_company_crm_by_id = _Op(put_system_my_company_crm_by_id)
+    patch_system_my_company_crm_by_id = _Op(patch_system_my_company_crm_by_id)
+
+
+class CustomReportParameters(_Bound[_M]):
+    """The ``CustomReportParameters`` resource: ``client.system.custom_report_parameters``."""
+
+    count = _Op(get_system_custom_reports_by_parent_id_parameters_count)
+    create = _Op(post_system_custom_reports_by_parent_id_parameters)
+    delete = _Op(delete_system_custom_reports_by_parent_id_parameters_by_id)
+    get = _Op(get_system_custom_reports_by_parent_id_parameters_by_id)
+    list = _Op(get_system_custom_reports_by_parent_id_parameters)
+    replace = _Op(put_system_custom_reports_by_parent_id_parameters_by_id)
+    update = _Op(patch_system_custom_reports_by_parent_id_parameters_by_id)
+    get_system_custom_reports_by_parent_id_parameters = _Op(
         get_system_custom_reports_by_parent_id_parameters
     )
-    post_system_custom_reports_by_parent_id_parameters = staticmethod(
+    post_system_custom_reports_by_parent_id_parameters = _Op(
         post_system_custom_reports_by_parent_id_parameters
     )
-    get_system_custom_reports_by_parent_id_parameters_count = staticmethod(
+    get_system_custom_reports_by_parent_id_parameters_count = _Op(
         get_system_custom_reports_by_parent_id_parameters_count
     )
-    get_system_custom_reports_by_parent_id_parameters_by_id = staticmethod(
+    get_system_custom_reports_by_parent_id_parameters_by_id = _Op(
         get_system_custom_reports_by_parent_id_parameters_by_id
     )
-    put_system_custom_reports_by_parent_id_parameters_by_id = staticmethod(
+    put_system_custom_reports_by_parent_id_parameters_by_id = _Op(
         put_system_custom_reports_by_parent_id_parameters_by_id
     )
-    patch_system_custom_reports_by_parent_id_parameters_by_id = staticmethod(
+    patch_system_custom_reports_by_parent_id_parameters_by_id = _Op(
         patch_system_custom_reports_by_parent_id_parameters_by_id
     )
-    delete_system_custom_reports_by_parent_id_parameters_by_id = staticmethod(
+    delete_system_custom_reports_by_parent_id_parameters_by_id = _Op(
         delete_system_custom_reports_by_parent_id_parameters_by_id
     )
 
 
-class CustomReports:
-    """The ``CustomReports`` resource."""
+class CustomReports(_Bound[_M]):
+    """The ``CustomReports`` resource: ``client.system.custom_reports``."""
 
-    count = staticmethod(get_system_custom_reports_count)
-    create = staticmethod(post_system_custom_reports)
-    delete = staticmethod(delete_system_custom_reports_by_id)
-    get = staticmethod(get_system_custom_reports_by_id)
-    list = staticmethod(get_system_custom_reports)
-    replace = staticmethod(put_system_custom_reports_by_id)
-    update = staticmethod(patch_system_custom_reports_by_id)
-    get_system_custom_reports = staticmethod(get_system_custom_reports)
-    post_system_custom_reports = staticmethod(post_system_custom_reports)
-    get_system_custom_reports_count = staticmethod(get_system_custom_reports_count)
-    get_system_custom_reports_by_id = staticmethod(get_system_custom_reports_by_id)
-    put_system_custom_reports_by_id = staticmethod(put_system_custom_reports_by_id)
-    patch_system_custom_reports_by_id = staticmethod(patch_system_custom_reports_by_id)
-    delete_system_custom_reports_by_id = staticmethod(delete_system_custom_reports_by_id)
-
-
-class CwTimeZones:
-    """The ``CwTimeZones`` resource."""
-
-    count = staticmethod(get_system_cw_time_zones_count)
-    get = staticmethod(get_system_cw_time_zones_by_id)
-    list = staticmethod(get_system_cw_time_zones)
-    get_system_cw_time_zones = staticmethod(get_system_cw_time_zones)
-    get_system_cw_time_zones_count = staticmethod(get_system_cw_time_zones_count)
-    get_system_cw_time_zones_by_id = staticmethod(get_system_cw_time_zones_by_id)
+    count = _Op(get_system_custom_reports_count)
+    create = _Op(post_system_custom_reports)
+    delete = _Op(delete_system_custom_reports_by_id)
+    get = _Op(get_system_custom_reports_by_id)
+    list = _Op(get_system_custom_reports)
+    replace = _Op(put_system_custom_reports_by_id)
+    update = _Op(patch_system_custom_reports_by_id)
+    get_system_custom_reports = _Op(get_system_custom_reports)
+    post_system_custom_reports = _Op(post_system_custom_reports)
+    get_system_custom_reports_count = _Op(get_system_custom_reports_count)
+    get_system_custom_reports_by_id = _Op(get_system_custom_reports_by_id)
+    put_system_custom_reports_by_id = _Op(put_system_custom_reports_by_id)
+    patch_system_custom_reports_by_id = _Op(patch_system_custom_reports_by_id)
+    delete_system_custom_reports_by_id = _Op(delete_system_custom_reports_by_id)
 
 
-class DepartmentInfos:
-    """The ``DepartmentInfos`` resource."""
+class CwTimeZones(_Bound[_M]):
+    """The ``CwTimeZones`` resource: ``client.system.cw_time_zones``."""
 
-    count = staticmethod(get_system_info_departments_count)
-    get = staticmethod(get_system_info_departments_by_id)
-    list = staticmethod(get_system_info_departments)
-    get_system_info_departments = staticmethod(get_system_info_departments)
-    get_system_info_departments_count = staticmethod(get_system_info_departments_count)
-    get_system_info_departments_by_id = staticmethod(get_system_info_departments_by_id)
-
-
-class DepartmentLocationInfos:
-    """The ``DepartmentLocationInfos`` resource."""
-
-    count = staticmethod(get_system_info_departmentlocations_count)
-    get = staticmethod(get_system_info_departmentlocations_by_id)
-    list = staticmethod(get_system_info_departmentlocations)
-    get_system_info_departmentlocations = staticmethod(get_system_info_departmentlocations)
-    get_system_info_departmentlocations_count = staticmethod(
-        get_system_info_departmentlocations_count
-    )
-    get_system_info_departmentlocations_by_id = staticmethod(
-        get_system_info_departmentlocations_by_id
-    )
+    count = _Op(get_system_cw_time_zones_count)
+    get = _Op(get_system_cw_time_zones_by_id)
+    list = _Op(get_system_cw_time_zones)
+    get_system_cw_time_zones = _Op(get_system_cw_time_zones)
+    get_system_cw_time_zones_count = _Op(get_system_cw_time_zones_count)
+    get_system_cw_time_zones_by_id = _Op(get_system_cw_time_zones_by_id)
 
 
-class DepartmentLocations:
-    """The ``DepartmentLocations`` resource."""
+class DepartmentInfos(_Bound[_M]):
+    """The ``DepartmentInfos`` resource: ``client.system.department_infos``."""
 
-    count = staticmethod(get_system_departments_by_parent_id_locations_count)
-    create = staticmethod(post_system_departments_by_parent_id_locations)
-    delete = staticmethod(delete_system_departments_by_parent_id_locations_by_id)
-    get = staticmethod(get_system_departments_by_parent_id_locations_by_id)
-    list = staticmethod(get_system_departments_by_parent_id_locations)
-    replace = staticmethod(put_system_departments_by_parent_id_locations_by_id)
-    update = staticmethod(patch_system_departments_by_parent_id_locations_by_id)
-    get_system_departments_by_parent_id_locations = staticmethod(
+    count = _Op(get_system_info_departments_count)
+    get = _Op(get_system_info_departments_by_id)
+    list = _Op(get_system_info_departments)
+    get_system_info_departments = _Op(get_system_info_departments)
+    get_system_info_departments_count = _Op(get_system_info_departments_count)
+    get_system_info_departments_by_id = _Op(get_system_info_departments_by_id)
+
+
+class DepartmentLocationInfos(_Bound[_M]):
+    """The ``DepartmentLocationInfos`` resource: ``client.system.department_location_infos``."""
+
+    count = _Op(get_system_info_departmentlocations_count)
+    get = _Op(get_system_info_departmentlocations_by_id)
+    list = _Op(get_system_info_departmentlocations)
+    get_system_info_departmentlocations = _Op(get_system_info_departmentlocations)
+    get_system_info_departmentlocations_count = _Op(get_system_info_departmentlocations_count)
+    get_system_info_departmentlocations_by_id = _Op(get_system_info_departmentlocations_by_id)
+
+
+class DepartmentLocations(_Bound[_M]):
+    """The ``DepartmentLocations`` resource: ``client.system.department_locations``."""
+
+    count = _Op(get_system_departments_by_parent_id_locations_count)
+    create = _Op(post_system_departments_by_parent_id_locations)
+    delete = _Op(delete_system_departments_by_parent_id_locations_by_id)
+    get = _Op(get_system_departments_by_parent_id_locations_by_id)
+    list = _Op(get_system_departments_by_parent_id_locations)
+    replace = _Op(put_system_departments_by_parent_id_locations_by_id)
+    update = _Op(patch_system_departments_by_parent_id_locations_by_id)
+    get_system_departments_by_parent_id_locations = _Op(
         get_system_departments_by_parent_id_locations
     )
-    post_system_departments_by_parent_id_locations = staticmethod(
+    post_system_departments_by_parent_id_locations = _Op(
         post_system_departments_by_parent_id_locations
     )
-    get_system_departments_by_parent_id_locations_count = staticmethod(
+    get_system_departments_by_parent_id_locations_count = _Op(
         get_system_departments_by_parent_id_locations_count
     )
-    get_system_departments_by_parent_id_locations_by_id = staticmethod(
+    get_system_departments_by_parent_id_locations_by_id = _Op(
         get_system_departments_by_parent_id_locations_by_id
     )
-    put_system_departments_by_parent_id_locations_by_id = staticmethod(
+    put_system_departments_by_parent_id_locations_by_id = _Op(
         put_system_departments_by_parent_id_locations_by_id
     )
-    patch_system_departments_by_parent_id_locations_by_id = staticmethod(
+    patch_system_departments_by_parent_id_locations_by_id = _Op(
         patch_system_departments_by_parent_id_locations_by_id
     )
-    delete_system_departments_by_parent_id_locations_by_id = staticmethod(
+    delete_system_departments_by_parent_id_locations_by_id = _Op(
         delete_system_departments_by_parent_id_locations_by_id
     )
 
 
-class Departments:
-    """The ``Departments`` resource."""
+class Departments(_Bound[_M]):
+    """The ``Departments`` resource: ``client.system.departments``."""
 
-    count = staticmethod(get_system_departments_count)
-    create = staticmethod(post_system_departments)
-    delete = staticmethod(delete_system_departments_by_id)
-    get = staticmethod(get_system_departments_by_id)
-    list = staticmethod(get_system_departments)
-    replace = staticmethod(put_system_departments_by_id)
-    update = staticmethod(patch_system_departments_by_id)
-    get_system_departments = staticmethod(get_system_departments)
-    post_system_departments = staticmethod(post_system_departments)
-    get_system_departments_count = staticmethod(get_system_departments_count)
-    get_system_departments_by_id = staticmethod(get_system_departments_by_id)
-    put_system_departments_by_id = staticmethod(put_system_departments_by_id)
-    patch_system_departments_by_id = staticmethod(patch_system_departments_by_id)
-    delete_system_departments_by_id = staticmethod(delete_system_departments_by_id)
-    get_system_departments_by_id_usages = staticmethod(get_system_departments_by_id_usages)
-    get_system_departments_by_id_usages_list = staticmethod(
-        get_system_departments_by_id_usages_list
-    )
+    count = _Op(get_system_departments_count)
+    create = _Op(post_system_departments)
+    delete = _Op(delete_system_departments_by_id)
+    get = _Op(get_system_departments_by_id)
+    list = _Op(get_system_departments)
+    replace = _Op(put_system_departments_by_id)
+    update = _Op(patch_system_departments_by_id)
+    get_system_departments = _Op(get_system_departments)
+    post_system_departments = _Op(post_system_departments)
+    get_system_departments_count = _Op(get_system_departments_count)
+    get_system_departments_by_id = _Op(get_system_departments_by_id)
+    put_system_departments_by_id = _Op(put_system_departments_by_id)
+    patch_system_departments_by_id = _Op(patch_system_departments_by_id)
+    delete_system_departments_by_id = _Op(delete_system_departments_by_id)
+    get_system_departments_by_id_usages = _Op(get_system_departments_by_id_usages)
+    get_system_departments_by_id_usages_list = _Op(get_system_departments_by_id_usages_list)
 
 
-class DirectionalSyncInfos:
-    """The ``DirectionalSyncInfos`` resource."""
+class DirectionalSyncInfos(_Bound[_M]):
+    """The ``DirectionalSyncInfos`` resource: ``client.system.directional_sync_infos``."""
 
-    count = staticmethod(get_system_directional_syncs_info_count)
-    list = staticmethod(get_system_directional_syncs_info)
-    get_system_directional_syncs_info = staticmethod(get_system_directional_syncs_info)
-    get_system_directional_syncs_info_count = staticmethod(get_system_directional_syncs_info_count)
-    get_system_directional_syncs_by_id_info = staticmethod(get_system_directional_syncs_by_id_info)
-
-
-class DocumentTypes:
-    """The ``DocumentTypes`` resource."""
-
-    count = staticmethod(get_system_document_types_info_count)
-    list = staticmethod(get_system_document_types_info)
-    get_system_document_types_info = staticmethod(get_system_document_types_info)
-    get_system_document_types_info_count = staticmethod(get_system_document_types_info_count)
-    get_system_document_types_by_id_info = staticmethod(get_system_document_types_by_id_info)
+    count = _Op(get_system_directional_syncs_info_count)
+    list = _Op(get_system_directional_syncs_info)
+    get_system_directional_syncs_info = _Op(get_system_directional_syncs_info)
+    get_system_directional_syncs_info_count = _Op(get_system_directional_syncs_info_count)
+    get_system_directional_syncs_by_id_info = _Op(get_system_directional_syncs_by_id_info)
 
 
-class Documents:
-    """The ``Documents`` resource."""
+class DocumentTypes(_Bound[_M]):
+    """The ``DocumentTypes`` resource: ``client.system.document_types``."""
 
-    count = staticmethod(get_system_documents_count)
-    create = staticmethod(post_system_documents)
-    delete = staticmethod(delete_system_documents_by_id)
-    get = staticmethod(get_system_documents_by_id)
-    list = staticmethod(get_system_documents)
-    get_system_documents = staticmethod(get_system_documents)
-    post_system_documents = staticmethod(post_system_documents)
-    get_system_documents_count = staticmethod(get_system_documents_count)
-    get_system_documents_uploadsample = staticmethod(get_system_documents_uploadsample)
-    get_system_documents_by_id = staticmethod(get_system_documents_by_id)
-    post_system_documents_by_id = staticmethod(post_system_documents_by_id)
-    delete_system_documents_by_id = staticmethod(delete_system_documents_by_id)
-    get_system_documents_by_id_download = staticmethod(get_system_documents_by_id_download)
-    get_system_documents_by_id_thumbnail = staticmethod(get_system_documents_by_id_thumbnail)
+    count = _Op(get_system_document_types_info_count)
+    list = _Op(get_system_document_types_info)
+    get_system_document_types_info = _Op(get_system_document_types_info)
+    get_system_document_types_info_count = _Op(get_system_document_types_info_count)
+    get_system_document_types_by_id_info = _Op(get_system_document_types_by_id_info)
 
 
-class EPayConfigurations:
-    """The ``EPayConfigurations`` resource."""
+class Documents(_Bound[_M]):
+    """The ``Documents`` resource: ``client.system.documents``."""
 
-    count = staticmethod(get_system_e_pay_configurations_count)
-    create = staticmethod(post_system_e_pay_configurations)
-    delete = staticmethod(delete_system_e_pay_configurations_by_id)
-    get = staticmethod(get_system_e_pay_configurations_by_id)
-    list = staticmethod(get_system_e_pay_configurations)
-    replace = staticmethod(put_system_e_pay_configurations_by_id)
-    update = staticmethod(patch_system_e_pay_configurations_by_id)
-    get_system_e_pay_configurations = staticmethod(get_system_e_pay_configurations)
-    post_system_e_pay_configurations = staticmethod(post_system_e_pay_configurations)
-    get_system_e_pay_configurations_count = staticmethod(get_system_e_pay_configurations_count)
-    get_system_e_pay_configurations_by_id = staticmethod(get_system_e_pay_configurations_by_id)
-    put_system_e_pay_configurations_by_id = staticmethod(put_system_e_pay_configurations_by_id)
-    patch_system_e_pay_configurations_by_id = staticmethod(patch_system_e_pay_configurations_by_id)
-    delete_system_e_pay_configurations_by_id = staticmethod(
-        delete_system_e_pay_configurations_by_id
-    )
+    count = _Op(get_system_documents_count)
+    create = _Op(post_system_documents)
+    delete = _Op(delete_system_documents_by_id)
+    get = _Op(get_system_documents_by_id)
+    list = _Op(get_system_documents)
+    get_system_documents = _Op(get_system_documents)
+    post_system_documents = _Op(post_system_documents)
+    get_system_documents_count = _Op(get_system_documents_count)
+    get_system_documents_uploadsample = _Op(get_system_documents_uploadsample)
+    get_system_documents_by_id = _Op(get_system_documents_by_id)
+    post_system_documents_by_id = _Op(post_system_documents_by_id)
+    delete_system_documents_by_id = _Op(delete_system_documents_by_id)
+    get_system_documents_by_id_download = _Op(get_system_documents_by_id_download)
+    get_system_documents_by_id_thumbnail = _Op(get_system_documents_by_id_thumbnail)
 
 
-class EmailConnectorInfos:
-    """The ``EmailConnectorInfos`` resource."""
+class EPayConfigurations(_Bound[_M]):
+    """The ``EPayConfigurations`` resource: ``client.system.e_pay_configurations``."""
 
-    count = staticmethod(get_system_email_connectors_info_count)
-    list = staticmethod(get_system_email_connectors_info)
-    get_system_email_connectors_info = staticmethod(get_system_email_connectors_info)
-    get_system_email_connectors_info_count = staticmethod(get_system_email_connectors_info_count)
-    get_system_email_connectors_by_id_info = staticmethod(get_system_email_connectors_by_id_info)
+    count = _Op(get_system_e_pay_configurations_count)
+    create = _Op(post_system_e_pay_configurations)
+    delete = _Op(delete_system_e_pay_configurations_by_id)
+    get = _Op(get_system_e_pay_configurations_by_id)
+    list = _Op(get_system_e_pay_configurations)
+    replace = _Op(put_system_e_pay_configurations_by_id)
+    update = _Op(patch_system_e_pay_configurations_by_id)
+    get_system_e_pay_configurations = _Op(get_system_e_pay_configurations)
+    post_system_e_pay_configurations = _Op(post_system_e_pay_configurations)
+    get_system_e_pay_configurations_count = _Op(get_system_e_pay_configurations_count)
+    get_system_e_pay_configurations_by_id = _Op(get_system_e_pay_configurations_by_id)
+    put_system_e_pay_configurations_by_id = _Op(put_system_e_pay_configurations_by_id)
+    patch_system_e_pay_configurations_by_id = _Op(patch_system_e_pay_configurations_by_id)
+    delete_system_e_pay_configurations_by_id = _Op(delete_system_e_pay_configurations_by_id)
 
 
-class EmailConnectorParsingRules:
-    """The ``EmailConnectorParsingRules`` resource."""
+class EmailConnectorInfos(_Bound[_M]):
+    """The ``EmailConnectorInfos`` resource: ``client.system.email_connector_infos``."""
 
-    count = staticmethod(
+    count = _Op(get_system_email_connectors_info_count)
+    list = _Op(get_system_email_connectors_info)
+    get_system_email_connectors_info = _Op(get_system_email_connectors_info)
+    get_system_email_connectors_info_count = _Op(get_system_email_connectors_info_count)
+    get_system_email_connectors_by_id_info = _Op(get_system_email_connectors_by_id_info)
+
+
+class EmailConnectorParsingRules(_Bound[_M]):
+    """The ``EmailConnectorParsingRules`` resource: ``client.system.email_connector_parsing_rules``."""
+
+    count = _Op(
         get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count
     )
-    create = staticmethod(
+    create = _Op(
         post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
     )
-    delete = staticmethod(
+    delete = _Op(
         delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
-    get = staticmethod(
+    get = _Op(
         get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
-    list = staticmethod(
+    list = _Op(
         get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
     )
-    replace = staticmethod(
+    replace = _Op(
         put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
-    update = staticmethod(
+    update = _Op(
         patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
-        staticmethod(
-            get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-        )
+    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = _Op(
+        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
     )
-    post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
-        staticmethod(
-            post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-        )
+    post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = _Op(
+        post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
     )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count = staticmethod(
+    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count = _Op(
         get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count
     )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = staticmethod(
+    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _Op(
         get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
-    put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = staticmethod(
+    put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _Op(
         put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
-    patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = staticmethod(
+    patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _Op(
         patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
-    delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = staticmethod(
+    delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _Op(
         delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
 
 
-class EmailConnectorParsingStyles:
-    """The ``EmailConnectorParsingStyles`` resource."""
+class EmailConnectorParsingStyles(_Bound[_M]):
+    """The ``EmailConnectorParsingStyles`` resource: ``client.system.email_connector_parsing_styles``."""
 
-    count = staticmethod(get_system_email_connectors_by_parent_id_parsing_styles_count)
-    create = staticmethod(post_system_email_connectors_by_parent_id_parsing_styles)
-    delete = staticmethod(delete_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    get = staticmethod(get_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    list = staticmethod(get_system_email_connectors_by_parent_id_parsing_styles)
-    replace = staticmethod(put_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    update = staticmethod(patch_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    get_system_email_connectors_by_parent_id_parsing_styles = staticmethod(
+    count = _Op(get_system_email_connectors_by_parent_id_parsing_styles_count)
+    create = _Op(post_system_email_connectors_by_parent_id_parsing_styles)
+    delete = _Op(delete_system_email_connectors_by_parent_id_parsing_styles_by_id)
+    get = _Op(get_system_email_connectors_by_parent_id_parsing_styles_by_id)
+    list = _Op(get_system_email_connectors_by_parent_id_parsing_styles)
+    replace = _Op(put_system_email_connectors_by_parent_id_parsing_styles_by_id)
+    update = _Op(patch_system_email_connectors_by_parent_id_parsing_styles_by_id)
+    get_system_email_connectors_by_parent_id_parsing_styles = _Op(
         get_system_email_connectors_by_parent_id_parsing_styles
     )
-    post_system_email_connectors_by_parent_id_parsing_styles = staticmethod(
+    post_system_email_connectors_by_parent_id_parsing_styles = _Op(
         post_system_email_connectors_by_parent_id_parsing_styles
     )
-    get_system_email_connectors_by_parent_id_parsing_styles_count = staticmethod(
+    get_system_email_connectors_by_parent_id_parsing_styles_count = _Op(
         get_system_email_connectors_by_parent_id_parsing_styles_count
     )
-    get_system_email_connectors_by_parent_id_parsing_styles_by_id = staticmethod(
+    get_system_email_connectors_by_parent_id_parsing_styles_by_id = _Op(
         get_system_email_connectors_by_parent_id_parsing_styles_by_id
     )
-    put_system_email_connectors_by_parent_id_parsing_styles_by_id = staticmethod(
+    put_system_email_connectors_by_parent_id_parsing_styles_by_id = _Op(
         put_system_email_connectors_by_parent_id_parsing_styles_by_id
     )
-    patch_system_email_connectors_by_parent_id_parsing_styles_by_id = staticmethod(
+    patch_system_email_connectors_by_parent_id_parsing_styles_by_id = _Op(
         patch_system_email_connectors_by_parent_id_parsing_styles_by_id
     )
-    delete_system_email_connectors_by_parent_id_parsing_styles_by_id = staticmethod(
+    delete_system_email_connectors_by_parent_id_parsing_styles_by_id = _Op(
         delete_system_email_connectors_by_parent_id_parsing_styles_by_id
     )
 
 
-class EmailConnectors:
-    """The ``EmailConnectors`` resource."""
+class EmailConnectors(_Bound[_M]):
+    """The ``EmailConnectors`` resource: ``client.system.email_connectors``."""
 
-    count = staticmethod(get_system_email_connectors_count)
-    create = staticmethod(post_system_email_connectors)
-    delete = staticmethod(delete_system_email_connectors_by_id)
-    get = staticmethod(get_system_email_connectors_by_id)
-    list = staticmethod(get_system_email_connectors)
-    replace = staticmethod(put_system_email_connectors_by_id)
-    update = staticmethod(patch_system_email_connectors_by_id)
-    get_system_email_connectors = staticmethod(get_system_email_connectors)
-    post_system_email_connectors = staticmethod(post_system_email_connectors)
-    get_system_email_connectors_count = staticmethod(get_system_email_connectors_count)
-    get_system_email_connectors_by_id = staticmethod(get_system_email_connectors_by_id)
-    put_system_email_connectors_by_id = staticmethod(put_system_email_connectors_by_id)
-    patch_system_email_connectors_by_id = staticmethod(patch_system_email_connectors_by_id)
-    delete_system_email_connectors_by_id = staticmethod(delete_system_email_connectors_by_id)
-
-
-class EmailExclusions:
-    """The ``EmailExclusions`` resource."""
-
-    count = staticmethod(get_system_email_exclusions_count)
-    create = staticmethod(post_system_email_exclusions)
-    delete = staticmethod(delete_system_email_exclusions_by_id)
-    get = staticmethod(get_system_email_exclusions_by_id)
-    list = staticmethod(get_system_email_exclusions)
-    replace = staticmethod(put_system_email_exclusions_by_id)
-    update = staticmethod(patch_system_email_exclusions_by_id)
-    get_system_email_exclusions = staticmethod(get_system_email_exclusions)
-    post_system_email_exclusions = staticmethod(post_system_email_exclusions)
-    get_system_email_exclusions_count = staticmethod(get_system_email_exclusions_count)
-    get_system_email_exclusions_by_id = staticmethod(get_system_email_exclusions_by_id)
-    put_system_email_exclusions_by_id = staticmethod(put_system_email_exclusions_by_id)
-    patch_system_email_exclusions_by_id = staticmethod(patch_system_email_exclusions_by_id)
-    delete_system_email_exclusions_by_id = staticmethod(delete_system_email_exclusions_by_id)
+    count = _Op(get_system_email_connectors_count)
+    create = _Op(post_system_email_connectors)
+    delete = _Op(delete_system_email_connectors_by_id)
+    get = _Op(get_system_email_connectors_by_id)
+    list = _Op(get_system_email_connectors)
+    replace = _Op(put_system_email_connectors_by_id)
+    update = _Op(patch_system_email_connectors_by_id)
+    get_system_email_connectors = _Op(get_system_email_connectors)
+    post_system_email_connectors = _Op(post_system_email_connectors)
+    get_system_email_connectors_count = _Op(get_system_email_connectors_count)
+    get_system_email_connectors_by_id = _Op(get_system_email_connectors_by_id)
+    put_system_email_connectors_by_id = _Op(put_system_email_connectors_by_id)
+    patch_system_email_connectors_by_id = _Op(patch_system_email_connectors_by_id)
+    delete_system_email_connectors_by_id = _Op(delete_system_email_connectors_by_id)
 
 
-class EmailTokens:
-    """The ``EmailTokens`` resource."""
+class EmailExclusions(_Bound[_M]):
+    """The ``EmailExclusions`` resource: ``client.system.email_exclusions``."""
 
-    count = staticmethod(get_system_email_tokens_count)
-    get = staticmethod(get_system_email_tokens_by_id)
-    list = staticmethod(get_system_email_tokens)
-    get_system_email_tokens = staticmethod(get_system_email_tokens)
-    get_system_email_tokens_count = staticmethod(get_system_email_tokens_count)
-    get_system_email_tokens_by_id = staticmethod(get_system_email_tokens_by_id)
-
-
-class Experiments:
-    """The ``Experiments`` resource."""
-
-    count = staticmethod(get_system_experiments_count)
-    get = staticmethod(get_system_experiments_by_id)
-    list = staticmethod(get_system_experiments)
-    get_system_experiments = staticmethod(get_system_experiments)
-    get_system_experiments_count = staticmethod(get_system_experiments_count)
-    get_system_experiments_by_id = staticmethod(get_system_experiments_by_id)
+    count = _Op(get_system_email_exclusions_count)
+    create = _Op(post_system_email_exclusions)
+    delete = _Op(delete_system_email_exclusions_by_id)
+    get = _Op(get_system_email_exclusions_by_id)
+    list = _Op(get_system_email_exclusions)
+    replace = _Op(put_system_email_exclusions_by_id)
+    update = _Op(patch_system_email_exclusions_by_id)
+    get_system_email_exclusions = _Op(get_system_email_exclusions)
+    post_system_email_exclusions = _Op(post_system_email_exclusions)
+    get_system_email_exclusions_count = _Op(get_system_email_exclusions_count)
+    get_system_email_exclusions_by_id = _Op(get_system_email_exclusions_by_id)
+    put_system_email_exclusions_by_id = _Op(put_system_email_exclusions_by_id)
+    patch_system_email_exclusions_by_id = _Op(patch_system_email_exclusions_by_id)
+    delete_system_email_exclusions_by_id = _Op(delete_system_email_exclusions_by_id)
 
 
-class FileUploadSettings:
-    """The ``FileUploadSettings`` resource."""
+class EmailTokens(_Bound[_M]):
+    """The ``EmailTokens`` resource: ``client.system.email_tokens``."""
 
-    count = staticmethod(get_system_fileuploadsettings_count)
-    get = staticmethod(get_system_fileuploadsettings_by_id)
-    list = staticmethod(get_system_fileuploadsettings)
-    replace = staticmethod(put_system_fileuploadsettings_by_id)
-    update = staticmethod(patch_system_fileuploadsettings_by_id)
-    get_system_fileuploadsettings = staticmethod(get_system_fileuploadsettings)
-    get_system_fileuploadsettings_count = staticmethod(get_system_fileuploadsettings_count)
-    get_system_fileuploadsettings_by_id = staticmethod(get_system_fileuploadsettings_by_id)
-    put_system_fileuploadsettings_by_id = staticmethod(put_system_fileuploadsettings_by_id)
-    patch_system_fileuploadsettings_by_id = staticmethod(patch_system_fileuploadsettings_by_id)
+    count = _Op(get_system_email_tokens_count)
+    get = _Op(get_system_email_tokens_by_id)
+    list = _Op(get_system_email_tokens)
+    get_system_email_tokens = _Op(get_system_email_tokens)
+    get_system_email_tokens_count = _Op(get_system_email_tokens_count)
+    get_system_email_tokens_by_id = _Op(get_system_email_tokens_by_id)
 
 
-class GoogleEmailSetups:
-    """The ``GoogleEmailSetups`` resource."""
+class Experiments(_Bound[_M]):
+    """The ``Experiments`` resource: ``client.system.experiments``."""
 
-    count = staticmethod(get_system_googleemailsetup_count)
-    create = staticmethod(post_system_googleemailsetup)
-    delete = staticmethod(delete_system_googleemailsetup_by_id)
-    get = staticmethod(get_system_googleemailsetup_by_id)
-    list = staticmethod(get_system_googleemailsetup)
-    replace = staticmethod(put_system_googleemailsetup_by_id)
-    update = staticmethod(patch_system_googleemailsetup_by_id)
-    get_system_googleemailsetup = staticmethod(get_system_googleemailsetup)
-    post_system_googleemailsetup = staticmethod(post_system_googleemailsetup)
-    get_system_googleemailsetup_count = staticmethod(get_system_googleemailsetup_count)
-    get_system_googleemailsetup_by_id = staticmethod(get_system_googleemailsetup_by_id)
-    put_system_googleemailsetup_by_id = staticmethod(put_system_googleemailsetup_by_id)
-    patch_system_googleemailsetup_by_id = staticmethod(patch_system_googleemailsetup_by_id)
-    delete_system_googleemailsetup_by_id = staticmethod(delete_system_googleemailsetup_by_id)
-    post_system_googleemailsetup_by_id_test_connection = staticmethod(
+    count = _Op(get_system_experiments_count)
+    get = _Op(get_system_experiments_by_id)
+    list = _Op(get_system_experiments)
+    get_system_experiments = _Op(get_system_experiments)
+    get_system_experiments_count = _Op(get_system_experiments_count)
+    get_system_experiments_by_id = _Op(get_system_experiments_by_id)
+
+
+class FileUploadSettings(_Bound[_M]):
+    """The ``FileUploadSettings`` resource: ``client.system.file_upload_settings``."""
+
+    count = _Op(get_system_fileuploadsettings_count)
+    get = _Op(get_system_fileuploadsettings_by_id)
+    list = _Op(get_system_fileuploadsettings)
+    replace = _Op(put_system_fileuploadsettings_by_id)
+    update = _Op(patch_system_fileuploadsettings_by_id)
+    get_system_fileuploadsettings = _Op(get_system_fileuploadsettings)
+    get_system_fileuploadsettings_count = _Op(get_system_fileuploadsettings_count)
+    get_system_fileuploadsettings_by_id = _Op(get_system_fileuploadsettings_by_id)
+    put_system_fileuploadsettings_by_id = _Op(put_system_fileuploadsettings_by_id)
+    patch_system_fileuploadsettings_by_id = _Op(patch_system_fileuploadsettings_by_id)
+
+
+class GoogleEmailSetups(_Bound[_M]):
+    """The ``GoogleEmailSetups`` resource: ``client.system.google_email_setups``."""
+
+    count = _Op(get_system_googleemailsetup_count)
+    create = _Op(post_system_googleemailsetup)
+    delete = _Op(delete_system_googleemailsetup_by_id)
+    get = _Op(get_system_googleemailsetup_by_id)
+    list = _Op(get_system_googleemailsetup)
+    replace = _Op(put_system_googleemailsetup_by_id)
+    update = _Op(patch_system_googleemailsetup_by_id)
+    get_system_googleemailsetup = _Op(get_system_googleemailsetup)
+    post_system_googleemailsetup = _Op(post_system_googleemailsetup)
+    get_system_googleemailsetup_count = _Op(get_system_googleemailsetup_count)
+    get_system_googleemailsetup_by_id = _Op(get_system_googleemailsetup_by_id)
+    put_system_googleemailsetup_by_id = _Op(put_system_googleemailsetup_by_id)
+    patch_system_googleemailsetup_by_id = _Op(patch_system_googleemailsetup_by_id)
+    delete_system_googleemailsetup_by_id = _Op(delete_system_googleemailsetup_by_id)
+    post_system_googleemailsetup_by_id_test_connection = _Op(
         post_system_googleemailsetup_by_id_test_connection
     )
 
 
-class ImapInfos:
-    """The ``ImapInfos`` resource."""
+class ImapInfos(_Bound[_M]):
+    """The ``ImapInfos`` resource: ``client.system.imap_infos``."""
 
-    count = staticmethod(get_system_imaps_info_count)
-    list = staticmethod(get_system_imaps_info)
-    get_system_imaps_info = staticmethod(get_system_imaps_info)
-    get_system_imaps_info_count = staticmethod(get_system_imaps_info_count)
-    get_system_imaps_by_id_info = staticmethod(get_system_imaps_by_id_info)
-
-
-class Imaps:
-    """The ``Imaps`` resource."""
-
-    count = staticmethod(get_system_imaps_count)
-    create = staticmethod(post_system_imaps)
-    delete = staticmethod(delete_system_imaps_by_id)
-    get = staticmethod(get_system_imaps_by_id)
-    list = staticmethod(get_system_imaps)
-    replace = staticmethod(put_system_imaps_by_id)
-    update = staticmethod(patch_system_imaps_by_id)
-    get_system_imaps = staticmethod(get_system_imaps)
-    post_system_imaps = staticmethod(post_system_imaps)
-    get_system_imaps_count = staticmethod(get_system_imaps_count)
-    get_system_imaps_by_id = staticmethod(get_system_imaps_by_id)
-    put_system_imaps_by_id = staticmethod(put_system_imaps_by_id)
-    patch_system_imaps_by_id = staticmethod(patch_system_imaps_by_id)
-    delete_system_imaps_by_id = staticmethod(delete_system_imaps_by_id)
+    count = _Op(get_system_imaps_info_count)
+    list = _Op(get_system_imaps_info)
+    get_system_imaps_info = _Op(get_system_imaps_info)
+    get_system_imaps_info_count = _Op(get_system_imaps_info_count)
+    get_system_imaps_by_id_info = _Op(get_system_imaps_by_id_info)
 
 
-class ImportsMassMaintenance:
-    """The ``ImportsMassMaintenance`` resource."""
+class Imaps(_Bound[_M]):
+    """The ``Imaps`` resource: ``client.system.imaps``."""
 
-    post_system_import_mass_maintenance_by_id = staticmethod(
-        post_system_import_mass_maintenance_by_id
-    )
-
-
-class InOutBoards:
-    """The ``InOutBoards`` resource."""
-
-    count = staticmethod(get_system_in_out_boards_count)
-    create = staticmethod(post_system_in_out_boards)
-    delete = staticmethod(delete_system_in_out_boards_by_id)
-    get = staticmethod(get_system_in_out_boards_by_id)
-    list = staticmethod(get_system_in_out_boards)
-    replace = staticmethod(put_system_in_out_boards_by_id)
-    update = staticmethod(patch_system_in_out_boards_by_id)
-    get_system_in_out_boards = staticmethod(get_system_in_out_boards)
-    post_system_in_out_boards = staticmethod(post_system_in_out_boards)
-    get_system_in_out_boards_count = staticmethod(get_system_in_out_boards_count)
-    get_system_in_out_boards_by_id = staticmethod(get_system_in_out_boards_by_id)
-    put_system_in_out_boards_by_id = staticmethod(put_system_in_out_boards_by_id)
-    patch_system_in_out_boards_by_id = staticmethod(patch_system_in_out_boards_by_id)
-    delete_system_in_out_boards_by_id = staticmethod(delete_system_in_out_boards_by_id)
+    count = _Op(get_system_imaps_count)
+    create = _Op(post_system_imaps)
+    delete = _Op(delete_system_imaps_by_id)
+    get = _Op(get_system_imaps_by_id)
+    list = _Op(get_system_imaps)
+    replace = _Op(put_system_imaps_by_id)
+    update = _Op(patch_system_imaps_by_id)
+    get_system_imaps = _Op(get_system_imaps)
+    post_system_imaps = _Op(post_system_imaps)
+    get_system_imaps_count = _Op(get_system_imaps_count)
+    get_system_imaps_by_id = _Op(get_system_imaps_by_id)
+    put_system_imaps_by_id = _Op(put_system_imaps_by_id)
+    patch_system_imaps_by_id = _Op(patch_system_imaps_by_id)
+    delete_system_imaps_by_id = _Op(delete_system_imaps_by_id)
 
 
-class InOutTypes:
-    """The ``InOutTypes`` resource."""
+class ImportsMassMaintenance(_Bound[_M]):
+    """The ``ImportsMassMaintenance`` resource: ``client.system.imports_mass_maintenance``."""
 
-    count = staticmethod(get_system_in_out_types_count)
-    create = staticmethod(post_system_in_out_types)
-    delete = staticmethod(delete_system_in_out_types_by_id)
-    get = staticmethod(get_system_in_out_types_by_id)
-    list = staticmethod(get_system_in_out_types)
-    replace = staticmethod(put_system_in_out_types_by_id)
-    update = staticmethod(patch_system_in_out_types_by_id)
-    get_system_in_out_types = staticmethod(get_system_in_out_types)
-    post_system_in_out_types = staticmethod(post_system_in_out_types)
-    get_system_in_out_types_count = staticmethod(get_system_in_out_types_count)
-    get_system_in_out_types_by_id = staticmethod(get_system_in_out_types_by_id)
-    put_system_in_out_types_by_id = staticmethod(put_system_in_out_types_by_id)
-    patch_system_in_out_types_by_id = staticmethod(patch_system_in_out_types_by_id)
-    delete_system_in_out_types_by_id = staticmethod(delete_system_in_out_types_by_id)
+    post_system_import_mass_maintenance_by_id = _Op(post_system_import_mass_maintenance_by_id)
 
 
-class InOutTypesInfo:
-    """The ``InOutTypesInfo`` resource."""
+class InOutBoards(_Bound[_M]):
+    """The ``InOutBoards`` resource: ``client.system.in_out_boards``."""
 
-    list = staticmethod(get_system_in_out_types_info)
-    get_system_in_out_types_count_info = staticmethod(get_system_in_out_types_count_info)
-    get_system_in_out_types_info = staticmethod(get_system_in_out_types_info)
-    get_system_in_out_types_by_id_info = staticmethod(get_system_in_out_types_by_id_info)
-
-
-class InfoResource:
-    """The ``Info`` resource."""
-
-    list = staticmethod(get_system_info)
-    get_system_info = staticmethod(get_system_info)
-
-
-class IntegratorLogins:
-    """The ``IntegratorLogins`` resource."""
-
-    count = staticmethod(get_system_integratorlogins_count)
-    create = staticmethod(post_system_integratorlogins)
-    delete = staticmethod(delete_system_integratorlogins_by_id)
-    get = staticmethod(get_system_integratorlogins_by_id)
-    list = staticmethod(get_system_integratorlogins)
-    replace = staticmethod(put_system_integratorlogins_by_id)
-    update = staticmethod(patch_system_integratorlogins_by_id)
-    get_system_integratorlogins = staticmethod(get_system_integratorlogins)
-    post_system_integratorlogins = staticmethod(post_system_integratorlogins)
-    get_system_integratorlogins_count = staticmethod(get_system_integratorlogins_count)
-    get_system_integratorlogins_by_id = staticmethod(get_system_integratorlogins_by_id)
-    put_system_integratorlogins_by_id = staticmethod(put_system_integratorlogins_by_id)
-    patch_system_integratorlogins_by_id = staticmethod(patch_system_integratorlogins_by_id)
-    delete_system_integratorlogins_by_id = staticmethod(delete_system_integratorlogins_by_id)
+    count = _Op(get_system_in_out_boards_count)
+    create = _Op(post_system_in_out_boards)
+    delete = _Op(delete_system_in_out_boards_by_id)
+    get = _Op(get_system_in_out_boards_by_id)
+    list = _Op(get_system_in_out_boards)
+    replace = _Op(put_system_in_out_boards_by_id)
+    update = _Op(patch_system_in_out_boards_by_id)
+    get_system_in_out_boards = _Op(get_system_in_out_boards)
+    post_system_in_out_boards = _Op(post_system_in_out_boards)
+    get_system_in_out_boards_count = _Op(get_system_in_out_boards_count)
+    get_system_in_out_boards_by_id = _Op(get_system_in_out_boards_by_id)
+    put_system_in_out_boards_by_id = _Op(put_system_in_out_boards_by_id)
+    patch_system_in_out_boards_by_id = _Op(patch_system_in_out_boards_by_id)
+    delete_system_in_out_boards_by_id = _Op(delete_system_in_out_boards_by_id)
 
 
-class IntegratorTags:
-    """The ``IntegratorTags`` resource."""
+class InOutTypes(_Bound[_M]):
+    """The ``InOutTypes`` resource: ``client.system.in_out_types``."""
 
-    count = staticmethod(get_system_integrator_tags_count)
-    create = staticmethod(post_system_integrator_tags)
-    delete = staticmethod(delete_system_integrator_tags_by_id)
-    get = staticmethod(get_system_integrator_tags_by_id)
-    list = staticmethod(get_system_integrator_tags)
-    replace = staticmethod(put_system_integrator_tags_by_id)
-    update = staticmethod(patch_system_integrator_tags_by_id)
-    get_system_integrator_tags = staticmethod(get_system_integrator_tags)
-    post_system_integrator_tags = staticmethod(post_system_integrator_tags)
-    get_system_integrator_tags_count = staticmethod(get_system_integrator_tags_count)
-    get_system_integrator_tags_by_id = staticmethod(get_system_integrator_tags_by_id)
-    put_system_integrator_tags_by_id = staticmethod(put_system_integrator_tags_by_id)
-    patch_system_integrator_tags_by_id = staticmethod(patch_system_integrator_tags_by_id)
-    delete_system_integrator_tags_by_id = staticmethod(delete_system_integrator_tags_by_id)
-
-
-class KPICategories:
-    """The ``KPICategories`` resource."""
-
-    count = staticmethod(get_system_kpi_categories_count)
-    get = staticmethod(get_system_kpi_categories_by_id)
-    list = staticmethod(get_system_kpi_categories)
-    get_system_kpi_categories = staticmethod(get_system_kpi_categories)
-    get_system_kpi_categories_count = staticmethod(get_system_kpi_categories_count)
-    get_system_kpi_categories_by_id = staticmethod(get_system_kpi_categories_by_id)
+    count = _Op(get_system_in_out_types_count)
+    create = _Op(post_system_in_out_types)
+    delete = _Op(delete_system_in_out_types_by_id)
+    get = _Op(get_system_in_out_types_by_id)
+    list = _Op(get_system_in_out_types)
+    replace = _Op(put_system_in_out_types_by_id)
+    update = _Op(patch_system_in_out_types_by_id)
+    get_system_in_out_types = _Op(get_system_in_out_types)
+    post_system_in_out_types = _Op(post_system_in_out_types)
+    get_system_in_out_types_count = _Op(get_system_in_out_types_count)
+    get_system_in_out_types_by_id = _Op(get_system_in_out_types_by_id)
+    put_system_in_out_types_by_id = _Op(put_system_in_out_types_by_id)
+    patch_system_in_out_types_by_id = _Op(patch_system_in_out_types_by_id)
+    delete_system_in_out_types_by_id = _Op(delete_system_in_out_types_by_id)
 
 
-class KPIs:
-    """The ``KPIs`` resource."""
+class InOutTypesInfo(_Bound[_M]):
+    """The ``InOutTypesInfo`` resource: ``client.system.in_out_types_info``."""
 
-    count = staticmethod(get_system_kpis_count)
-    get = staticmethod(get_system_kpis_by_id)
-    list = staticmethod(get_system_kpis)
-    get_system_kpis = staticmethod(get_system_kpis)
-    get_system_kpis_count = staticmethod(get_system_kpis_count)
-    get_system_kpis_by_id = staticmethod(get_system_kpis_by_id)
+    list = _Op(get_system_in_out_types_info)
+    get_system_in_out_types_count_info = _Op(get_system_in_out_types_count_info)
+    get_system_in_out_types_info = _Op(get_system_in_out_types_info)
+    get_system_in_out_types_by_id_info = _Op(get_system_in_out_types_by_id_info)
 
 
-class LdapConfigurationInfos:
-    """The ``LdapConfigurationInfos`` resource."""
+class InfoResource(_Bound[_M]):
+    """The ``Info`` resource: ``client.system.info``."""
 
-    count = staticmethod(get_system_ldap_configurations_info_count)
-    list = staticmethod(get_system_ldap_configurations_info)
-    get_system_ldap_configurations_info = staticmethod(get_system_ldap_configurations_info)
-    get_system_ldap_configurations_info_count = staticmethod(
-        get_system_ldap_configurations_info_count
-    )
-    get_system_ldap_configurations_by_id_info = staticmethod(
-        get_system_ldap_configurations_by_id_info
-    )
+    list = _Op(get_system_info)
+    get_system_info = _Op(get_system_info)
 
 
-class LdapConfigurations:
-    """The ``LdapConfigurations`` resource."""
+class IntegratorLogins(_Bound[_M]):
+    """The ``IntegratorLogins`` resource: ``client.system.integrator_logins``."""
 
-    count = staticmethod(get_system_ldap_configurations_count)
-    create = staticmethod(post_system_ldap_configurations)
-    delete = staticmethod(delete_system_ldap_configurations_by_id)
-    get = staticmethod(get_system_ldap_configurations_by_id)
-    list = staticmethod(get_system_ldap_configurations)
-    replace = staticmethod(put_system_ldap_configurations_by_id)
-    update = staticmethod(patch_system_ldap_configurations_by_id)
-    get_system_ldap_configurations = staticmethod(get_system_ldap_configurations)
-    post_system_ldap_configurations = staticmethod(post_system_ldap_configurations)
-    get_system_ldap_configurations_count = staticmethod(get_system_ldap_configurations_count)
-    post_system_ldap_configurations_test_link = staticmethod(
-        post_system_ldap_configurations_test_link
-    )
-    get_system_ldap_configurations_by_id = staticmethod(get_system_ldap_configurations_by_id)
-    put_system_ldap_configurations_by_id = staticmethod(put_system_ldap_configurations_by_id)
-    patch_system_ldap_configurations_by_id = staticmethod(patch_system_ldap_configurations_by_id)
-    delete_system_ldap_configurations_by_id = staticmethod(delete_system_ldap_configurations_by_id)
+    count = _Op(get_system_integratorlogins_count)
+    create = _Op(post_system_integratorlogins)
+    delete = _Op(delete_system_integratorlogins_by_id)
+    get = _Op(get_system_integratorlogins_by_id)
+    list = _Op(get_system_integratorlogins)
+    replace = _Op(put_system_integratorlogins_by_id)
+    update = _Op(patch_system_integratorlogins_by_id)
+    get_system_integratorlogins = _Op(get_system_integratorlogins)
+    post_system_integratorlogins = _Op(post_system_integratorlogins)
+    get_system_integratorlogins_count = _Op(get_system_integratorlogins_count)
+    get_system_integratorlogins_by_id = _Op(get_system_integratorlogins_by_id)
+    put_system_integratorlogins_by_id = _Op(put_system_integratorlogins_by_id)
+    patch_system_integratorlogins_by_id = _Op(patch_system_integratorlogins_by_id)
+    delete_system_integratorlogins_by_id = _Op(delete_system_integratorlogins_by_id)
 
 
-class LinkInfos:
-    """The ``LinkInfos`` resource."""
+class IntegratorTags(_Bound[_M]):
+    """The ``IntegratorTags`` resource: ``client.system.integrator_tags``."""
 
-    count = staticmethod(get_system_info_links_count)
-    get = staticmethod(get_system_info_links_by_id)
-    list = staticmethod(get_system_info_links)
-    get_system_info_links = staticmethod(get_system_info_links)
-    get_system_info_links_count = staticmethod(get_system_info_links_count)
-    get_system_info_links_by_id = staticmethod(get_system_info_links_by_id)
-    post_system_info_links_by_id_resolveurl = staticmethod(post_system_info_links_by_id_resolveurl)
-
-
-class Links:
-    """The ``Links`` resource."""
-
-    count = staticmethod(get_system_links_count)
-    create = staticmethod(post_system_links)
-    delete = staticmethod(delete_system_links_by_id)
-    get = staticmethod(get_system_links_by_id)
-    list = staticmethod(get_system_links)
-    replace = staticmethod(put_system_links_by_id)
-    update = staticmethod(patch_system_links_by_id)
-    get_system_links = staticmethod(get_system_links)
-    post_system_links = staticmethod(post_system_links)
-    get_system_links_count = staticmethod(get_system_links_count)
-    get_system_links_by_id = staticmethod(get_system_links_by_id)
-    put_system_links_by_id = staticmethod(put_system_links_by_id)
-    patch_system_links_by_id = staticmethod(patch_system_links_by_id)
-    delete_system_links_by_id = staticmethod(delete_system_links_by_id)
+    count = _Op(get_system_integrator_tags_count)
+    create = _Op(post_system_integrator_tags)
+    delete = _Op(delete_system_integrator_tags_by_id)
+    get = _Op(get_system_integrator_tags_by_id)
+    list = _Op(get_system_integrator_tags)
+    replace = _Op(put_system_integrator_tags_by_id)
+    update = _Op(patch_system_integrator_tags_by_id)
+    get_system_integrator_tags = _Op(get_system_integrator_tags)
+    post_system_integrator_tags = _Op(post_system_integrator_tags)
+    get_system_integrator_tags_count = _Op(get_system_integrator_tags_count)
+    get_system_integrator_tags_by_id = _Op(get_system_integrator_tags_by_id)
+    put_system_integrator_tags_by_id = _Op(put_system_integrator_tags_by_id)
+    patch_system_integrator_tags_by_id = _Op(patch_system_integrator_tags_by_id)
+    delete_system_integrator_tags_by_id = _Op(delete_system_integrator_tags_by_id)
 
 
-class LocaleInfos:
-    """The ``LocaleInfos`` resource."""
+class KPICategories(_Bound[_M]):
+    """The ``KPICategories`` resource: ``client.system.kpi_categories``."""
 
-    count = staticmethod(get_system_info_locales_count)
-    get = staticmethod(get_system_info_locales_by_id)
-    list = staticmethod(get_system_info_locales)
-    get_system_info_locales = staticmethod(get_system_info_locales)
-    get_system_info_locales_count = staticmethod(get_system_info_locales_count)
-    get_system_info_locales_by_id = staticmethod(get_system_info_locales_by_id)
+    count = _Op(get_system_kpi_categories_count)
+    get = _Op(get_system_kpi_categories_by_id)
+    list = _Op(get_system_kpi_categories)
+    get_system_kpi_categories = _Op(get_system_kpi_categories)
+    get_system_kpi_categories_count = _Op(get_system_kpi_categories_count)
+    get_system_kpi_categories_by_id = _Op(get_system_kpi_categories_by_id)
 
 
-class LocationDepartments:
-    """The ``LocationDepartments`` resource."""
+class KPIs(_Bound[_M]):
+    """The ``KPIs`` resource: ``client.system.kpis``."""
 
-    count = staticmethod(get_system_locations_by_parent_id_departments_count)
-    get = staticmethod(get_system_locations_by_parent_id_departments_by_id)
-    list = staticmethod(get_system_locations_by_parent_id_departments)
-    get_system_locations_by_parent_id_departments = staticmethod(
+    count = _Op(get_system_kpis_count)
+    get = _Op(get_system_kpis_by_id)
+    list = _Op(get_system_kpis)
+    get_system_kpis = _Op(get_system_kpis)
+    get_system_kpis_count = _Op(get_system_kpis_count)
+    get_system_kpis_by_id = _Op(get_system_kpis_by_id)
+
+
+class LdapConfigurationInfos(_Bound[_M]):
+    """The ``LdapConfigurationInfos`` resource: ``client.system.ldap_configuration_infos``."""
+
+    count = _Op(get_system_ldap_configurations_info_count)
+    list = _Op(get_system_ldap_configurations_info)
+    get_system_ldap_configurations_info = _Op(get_system_ldap_configurations_info)
+    get_system_ldap_configurations_info_count = _Op(get_system_ldap_configurations_info_count)
+    get_system_ldap_configurations_by_id_info = _Op(get_system_ldap_configurations_by_id_info)
+
+
+class LdapConfigurations(_Bound[_M]):
+    """The ``LdapConfigurations`` resource: ``client.system.ldap_configurations``."""
+
+    count = _Op(get_system_ldap_configurations_count)
+    create = _Op(post_system_ldap_configurations)
+    delete = _Op(delete_system_ldap_configurations_by_id)
+    get = _Op(get_system_ldap_configurations_by_id)
+    list = _Op(get_system_ldap_configurations)
+    replace = _Op(put_system_ldap_configurations_by_id)
+    update = _Op(patch_system_ldap_configurations_by_id)
+    get_system_ldap_configurations = _Op(get_system_ldap_configurations)
+    post_system_ldap_configurations = _Op(post_system_ldap_configurations)
+    get_system_ldap_configurations_count = _Op(get_system_ldap_configurations_count)
+    post_system_ldap_configurations_test_link = _Op(post_system_ldap_configurations_test_link)
+    get_system_ldap_configurations_by_id = _Op(get_system_ldap_configurations_by_id)
+    put_system_ldap_configurations_by_id = _Op(put_system_ldap_configurations_by_id)
+    patch_system_ldap_configurations_by_id = _Op(patch_system_ldap_configurations_by_id)
+    delete_system_ldap_configurations_by_id = _Op(delete_system_ldap_configurations_by_id)
+
+
+class LinkInfos(_Bound[_M]):
+    """The ``LinkInfos`` resource: ``client.system.link_infos``."""
+
+    count = _Op(get_system_info_links_count)
+    get = _Op(get_system_info_links_by_id)
+    list = _Op(get_system_info_links)
+    get_system_info_links = _Op(get_system_info_links)
+    get_system_info_links_count = _Op(get_system_info_links_count)
+    get_system_info_links_by_id = _Op(get_system_info_links_by_id)
+    post_system_info_links_by_id_resolveurl = _Op(post_system_info_links_by_id_resolveurl)
+
+
+class Links(_Bound[_M]):
+    """The ``Links`` resource: ``client.system.links``."""
+
+    count = _Op(get_system_links_count)
+    create = _Op(post_system_links)
+    delete = _Op(delete_system_links_by_id)
+    get = _Op(get_system_links_by_id)
+    list = _Op(get_system_links)
+    replace = _Op(put_system_links_by_id)
+    update = _Op(patch_system_links_by_id)
+    get_system_links = _Op(get_system_links)
+    post_system_links = _Op(post_system_links)
+    get_system_links_count = _Op(get_system_links_count)
+    get_system_links_by_id = _Op(get_system_links_by_id)
+    put_system_links_by_id = _Op(put_system_links_by_id)
+    patch_system_links_by_id = _Op(patch_system_links_by_id)
+    delete_system_links_by_id = _Op(delete_system_links_by_id)
+
+
+class LocaleInfos(_Bound[_M]):
+    """The ``LocaleInfos`` resource: ``client.system.locale_infos``."""
+
+    count = _Op(get_system_info_locales_count)
+    get = _Op(get_system_info_locales_by_id)
+    list = _Op(get_system_info_locales)
+    get_system_info_locales = _Op(get_system_info_locales)
+    get_system_info_locales_count = _Op(get_system_info_locales_count)
+    get_system_info_locales_by_id = _Op(get_system_info_locales_by_id)
+
+
+class LocationDepartments(_Bound[_M]):
+    """The ``LocationDepartments`` resource: ``client.system.location_departments``."""
+
+    count = _Op(get_system_locations_by_parent_id_departments_count)
+    get = _Op(get_system_locations_by_parent_id_departments_by_id)
+    list = _Op(get_system_locations_by_parent_id_departments)
+    get_system_locations_by_parent_id_departments = _Op(
         get_system_locations_by_parent_id_departments
     )
-    get_system_locations_by_parent_id_departments_count = staticmethod(
+    get_system_locations_by_parent_id_departments_count = _Op(
         get_system_locations_by_parent_id_departments_count
     )
-    get_system_locations_by_parent_id_departments_by_id = staticmethod(
+    get_system_locations_by_parent_id_departments_by_id = _Op(
         get_system_locations_by_parent_id_departments_by_id
     )
 
 
-class LocationInfos:
-    """The ``LocationInfos`` resource."""
+class LocationInfos(_Bound[_M]):
+    """The ``LocationInfos`` resource: ``client.system.location_infos``."""
 
-    count = staticmethod(get_system_info_locations_count)
-    get = staticmethod(get_system_info_locations_by_id)
-    list = staticmethod(get_system_info_locations)
-    get_system_info_locations = staticmethod(get_system_info_locations)
-    get_system_info_locations_count = staticmethod(get_system_info_locations_count)
-    get_system_info_locations_by_id = staticmethod(get_system_info_locations_by_id)
+    count = _Op(get_system_info_locations_count)
+    get = _Op(get_system_info_locations_by_id)
+    list = _Op(get_system_info_locations)
+    get_system_info_locations = _Op(get_system_info_locations)
+    get_system_info_locations_count = _Op(get_system_info_locations_count)
+    get_system_info_locations_by_id = _Op(get_system_info_locations_by_id)
 
 
-class LocationWorkRoles:
-    """The ``LocationWorkRoles`` resource."""
+class LocationWorkRoles(_Bound[_M]):
+    """The ``LocationWorkRoles`` resource: ``client.system.location_work_roles``."""
 
-    count = staticmethod(get_system_locations_by_parent_id_work_roles_count)
-    get = staticmethod(get_system_locations_by_parent_id_work_roles_by_id)
-    list = staticmethod(get_system_locations_by_parent_id_work_roles)
-    get_system_locations_by_parent_id_work_roles = staticmethod(
-        get_system_locations_by_parent_id_work_roles
-    )
-    get_system_locations_by_parent_id_work_roles_count = staticmethod(
+    count = _Op(get_system_locations_by_parent_id_work_roles_count)
+    get = _Op(get_system_locations_by_parent_id_work_roles_by_id)
+    list = _Op(get_system_locations_by_parent_id_work_roles)
+    get_system_locations_by_parent_id_work_roles = _Op(get_system_locations_by_parent_id_work_roles)
+    get_system_locations_by_parent_id_work_roles_count = _Op(
         get_system_locations_by_parent_id_work_roles_count
     )
-    get_system_locations_by_parent_id_work_roles_by_id = staticmethod(
+    get_system_locations_by_parent_id_work_roles_by_id = _Op(
         get_system_locations_by_parent_id_work_roles_by_id
     )
 
 
-class Locations:
-    """The ``Locations`` resource."""
+class Locations(_Bound[_M]):
+    """The ``Locations`` resource: ``client.system.locations``."""
 
-    count = staticmethod(get_system_locations_count)
-    create = staticmethod(post_system_locations)
-    delete = staticmethod(delete_system_locations_by_id)
-    get = staticmethod(get_system_locations_by_id)
-    list = staticmethod(get_system_locations)
-    replace = staticmethod(put_system_locations_by_id)
-    update = staticmethod(patch_system_locations_by_id)
-    get_system_locations = staticmethod(get_system_locations)
-    post_system_locations = staticmethod(post_system_locations)
-    get_system_locations_count = staticmethod(get_system_locations_count)
-    get_system_locations_by_id = staticmethod(get_system_locations_by_id)
-    put_system_locations_by_id = staticmethod(put_system_locations_by_id)
-    patch_system_locations_by_id = staticmethod(patch_system_locations_by_id)
-    delete_system_locations_by_id = staticmethod(delete_system_locations_by_id)
-    get_system_locations_by_id_usages = staticmethod(get_system_locations_by_id_usages)
-    get_system_locations_by_id_usages_list = staticmethod(get_system_locations_by_id_usages_list)
-
-
-class M365ContactSyncInfos:
-    """The ``M365ContactSyncInfos`` resource."""
-
-    count = staticmethod(get_system_m365contactsync_info_count)
-    list = staticmethod(get_system_m365contactsync_info)
-    get_system_m365contactsync_info = staticmethod(get_system_m365contactsync_info)
-    get_system_m365contactsync_info_count = staticmethod(get_system_m365contactsync_info_count)
-    get_system_m365contactsync_by_id_info = staticmethod(get_system_m365contactsync_by_id_info)
+    count = _Op(get_system_locations_count)
+    create = _Op(post_system_locations)
+    delete = _Op(delete_system_locations_by_id)
+    get = _Op(get_system_locations_by_id)
+    list = _Op(get_system_locations)
+    replace = _Op(put_system_locations_by_id)
+    update = _Op(patch_system_locations_by_id)
+    get_system_locations = _Op(get_system_locations)
+    post_system_locations = _Op(post_system_locations)
+    get_system_locations_count = _Op(get_system_locations_count)
+    get_system_locations_by_id = _Op(get_system_locations_by_id)
+    put_system_locations_by_id = _Op(put_system_locations_by_id)
+    patch_system_locations_by_id = _Op(patch_system_locations_by_id)
+    delete_system_locations_by_id = _Op(delete_system_locations_by_id)
+    get_system_locations_by_id_usages = _Op(get_system_locations_by_id_usages)
+    get_system_locations_by_id_usages_list = _Op(get_system_locations_by_id_usages_list)
 
 
-class M365ContactSyncMonitorings:
-    """The ``M365ContactSyncMonitorings`` resource."""
+class M365ContactSyncInfos(_Bound[_M]):
+    """The ``M365ContactSyncInfos`` resource: ``client.system.m365_contact_sync_infos``."""
 
-    count = staticmethod(get_system_contactsync_monitoring_count)
-    create = staticmethod(post_system_contactsync_monitoring)
-    get = staticmethod(get_system_contactsync_monitoring_by_id)
-    list = staticmethod(get_system_contactsync_monitoring)
-    get_system_contactsync_monitoring = staticmethod(get_system_contactsync_monitoring)
-    post_system_contactsync_monitoring = staticmethod(post_system_contactsync_monitoring)
-    patch_system_contactsync_monitoring = staticmethod(patch_system_contactsync_monitoring)
-    get_system_contactsync_monitoring_count = staticmethod(get_system_contactsync_monitoring_count)
-    get_system_contactsync_monitoring_notificationtype = staticmethod(
+    count = _Op(get_system_m365contactsync_info_count)
+    list = _Op(get_system_m365contactsync_info)
+    get_system_m365contactsync_info = _Op(get_system_m365contactsync_info)
+    get_system_m365contactsync_info_count = _Op(get_system_m365contactsync_info_count)
+    get_system_m365contactsync_by_id_info = _Op(get_system_m365contactsync_by_id_info)
+
+
+class M365ContactSyncMonitorings(_Bound[_M]):
+    """The ``M365ContactSyncMonitorings`` resource: ``client.system.m365_contact_sync_monitorings``."""
+
+    count = _Op(get_system_contactsync_monitoring_count)
+    create = _Op(post_system_contactsync_monitoring)
+    get = _Op(get_system_contactsync_monitoring_by_id)
+    list = _Op(get_system_contactsync_monitoring)
+    get_system_contactsync_monitoring = _Op(get_system_contactsync_monitoring)
+    post_system_contactsync_monitoring = _Op(post_system_contactsync_monitoring)
+    patch_system_contactsync_monitoring = _Op(patch_system_contactsync_monitoring)
+    get_system_contactsync_monitoring_count = _Op(get_system_contactsync_monitoring_count)
+    get_system_contactsync_monitoring_notificationtype = _Op(
         get_system_contactsync_monitoring_notificationtype
     )
-    get_system_contactsync_monitoring_type_by_id = staticmethod(
-        get_system_contactsync_monitoring_type_by_id
-    )
-    delete_system_contactsync_monitoring_type_by_id = staticmethod(
+    get_system_contactsync_monitoring_type_by_id = _Op(get_system_contactsync_monitoring_type_by_id)
+    delete_system_contactsync_monitoring_type_by_id = _Op(
         delete_system_contactsync_monitoring_type_by_id
     )
-    get_system_contactsync_monitoring_by_id = staticmethod(get_system_contactsync_monitoring_by_id)
+    get_system_contactsync_monitoring_by_id = _Op(get_system_contactsync_monitoring_by_id)
 
 
-class ManagedDeviceAccounts:
-    """The ``ManagedDeviceAccounts`` resource."""
+class ManagedDeviceAccounts(_Bound[_M]):
+    """The ``ManagedDeviceAccounts`` resource: ``client.system.managed_device_accounts``."""
 
-    list = staticmethod(get_system_members_by_parent_id_managed_device_accounts)
-    get_system_members_by_parent_id_managed_device_accounts = staticmethod(
+    list = _Op(get_system_members_by_parent_id_managed_device_accounts)
+    get_system_members_by_parent_id_managed_device_accounts = _Op(
         get_system_members_by_parent_id_managed_device_accounts
     )
-    put_system_members_by_parent_id_managed_device_accounts_bulk = staticmethod(
+    put_system_members_by_parent_id_managed_device_accounts_bulk = _Op(
         put_system_members_by_parent_id_managed_device_accounts_bulk
     )
-    delete_system_members_by_parent_id_managed_device_accounts_bulk = staticmethod(
+    delete_system_members_by_parent_id_managed_device_accounts_bulk = _Op(
         delete_system_members_by_parent_id_managed_device_accounts_bulk
     )
 
 
-class ManagementNetworksSecurity:
-    """The ``ManagementNetworksSecurity`` resource."""
+class ManagementNetworksSecurity(_Bound[_M]):
+    """The ``ManagementNetworksSecurity`` resource: ``client.system.management_networks_security``."""
 
-    count = staticmethod(get_system_management_network_securities_count)
-    create = staticmethod(post_system_management_network_securities)
-    delete = staticmethod(delete_system_management_network_securities_by_id)
-    get = staticmethod(get_system_management_network_securities_by_id)
-    list = staticmethod(get_system_management_network_securities)
-    replace = staticmethod(put_system_management_network_securities_by_id)
-    update = staticmethod(patch_system_management_network_securities_by_id)
-    get_system_management_network_securities = staticmethod(
-        get_system_management_network_securities
-    )
-    post_system_management_network_securities = staticmethod(
-        post_system_management_network_securities
-    )
-    get_system_management_network_securities_count = staticmethod(
+    count = _Op(get_system_management_network_securities_count)
+    create = _Op(post_system_management_network_securities)
+    delete = _Op(delete_system_management_network_securities_by_id)
+    get = _Op(get_system_management_network_securities_by_id)
+    list = _Op(get_system_management_network_securities)
+    replace = _Op(put_system_management_network_securities_by_id)
+    update = _Op(patch_system_management_network_securities_by_id)
+    get_system_management_network_securities = _Op(get_system_management_network_securities)
+    post_system_management_network_securities = _Op(post_system_management_network_securities)
+    get_system_management_network_securities_count = _Op(
         get_system_management_network_securities_count
     )
-    get_system_management_network_securities_by_id = staticmethod(
+    get_system_management_network_securities_by_id = _Op(
         get_system_management_network_securities_by_id
     )
-    put_system_management_network_securities_by_id = staticmethod(
+    put_system_management_network_securities_by_id = _Op(
         put_system_management_network_securities_by_id
     )
-    patch_system_management_network_securities_by_id = staticmethod(
+    patch_system_management_network_securities_by_id = _Op(
         patch_system_management_network_securities_by_id
     )
-    delete_system_management_network_securities_by_id = staticmethod(
+    delete_system_management_network_securities_by_id = _Op(
         delete_system_management_network_securities_by_id
     )
-    get_system_management_network_securities_by_id_test_credentials = staticmethod(
+    get_system_management_network_securities_by_id_test_credentials = _Op(
         get_system_management_network_securities_by_id_test_credentials
     )
 
 
-class MarketplaceImports:
-    """The ``MarketplaceImports`` resource."""
+class MarketplaceImports(_Bound[_M]):
+    """The ``MarketplaceImports`` resource: ``client.system.marketplace_imports``."""
 
-    create = staticmethod(post_system_marketplaceimport_import)
-    get_system_marketplaceimport_getdefinition_by_id = staticmethod(
+    create = _Op(post_system_marketplaceimport_import)
+    get_system_marketplaceimport_getdefinition_by_id = _Op(
         get_system_marketplaceimport_getdefinition_by_id
     )
-    post_system_marketplaceimport_import = staticmethod(post_system_marketplaceimport_import)
+    post_system_marketplaceimport_import = _Op(post_system_marketplaceimport_import)
 
 
-class MemberAccruals:
-    """The ``MemberAccruals`` resource."""
+class MemberAccruals(_Bound[_M]):
+    """The ``MemberAccruals`` resource: ``client.system.member_accruals``."""
 
-    count = staticmethod(get_system_members_by_parent_id_accruals_count)
-    create = staticmethod(post_system_members_by_parent_id_accruals)
-    delete = staticmethod(delete_system_members_by_parent_id_accruals_by_id)
-    get = staticmethod(get_system_members_by_parent_id_accruals_by_id)
-    list = staticmethod(get_system_members_by_parent_id_accruals)
-    replace = staticmethod(put_system_members_by_parent_id_accruals_by_id)
-    update = staticmethod(patch_system_members_by_parent_id_accruals_by_id)
-    get_system_members_by_parent_id_accruals = staticmethod(
-        get_system_members_by_parent_id_accruals
-    )
-    post_system_members_by_parent_id_accruals = staticmethod(
-        post_system_members_by_parent_id_accruals
-    )
-    get_system_members_by_parent_id_accruals_count = staticmethod(
+    count = _Op(get_system_members_by_parent_id_accruals_count)
+    create = _Op(post_system_members_by_parent_id_accruals)
+    delete = _Op(delete_system_members_by_parent_id_accruals_by_id)
+    get = _Op(get_system_members_by_parent_id_accruals_by_id)
+    list = _Op(get_system_members_by_parent_id_accruals)
+    replace = _Op(put_system_members_by_parent_id_accruals_by_id)
+    update = _Op(patch_system_members_by_parent_id_accruals_by_id)
+    get_system_members_by_parent_id_accruals = _Op(get_system_members_by_parent_id_accruals)
+    post_system_members_by_parent_id_accruals = _Op(post_system_members_by_parent_id_accruals)
+    get_system_members_by_parent_id_accruals_count = _Op(
         get_system_members_by_parent_id_accruals_count
     )
-    get_system_members_by_parent_id_accruals_by_id = staticmethod(
+    get_system_members_by_parent_id_accruals_by_id = _Op(
         get_system_members_by_parent_id_accruals_by_id
     )
-    put_system_members_by_parent_id_accruals_by_id = staticmethod(
+    put_system_members_by_parent_id_accruals_by_id = _Op(
         put_system_members_by_parent_id_accruals_by_id
     )
-    patch_system_members_by_parent_id_accruals_by_id = staticmethod(
+    patch_system_members_by_parent_id_accruals_by_id = _Op(
         patch_system_members_by_parent_id_accruals_by_id
     )
-    delete_system_members_by_parent_id_accruals_by_id = staticmethod(
+    delete_system_members_by_parent_id_accruals_by_id = _Op(
         delete_system_members_by_parent_id_accruals_by_id
     )
 
 
-class MemberCertifications:
-    """The ``MemberCertifications`` resource."""
+class MemberCertifications(_Bound[_M]):
+    """The ``MemberCertifications`` resource: ``client.system.member_certifications``."""
 
-    count = staticmethod(get_system_members_by_parent_id_certifications_count)
-    create = staticmethod(post_system_members_by_parent_id_certifications)
-    delete = staticmethod(delete_system_members_by_parent_id_certifications_by_id)
-    get = staticmethod(get_system_members_by_parent_id_certifications_by_id)
-    list = staticmethod(get_system_members_by_parent_id_certifications)
-    replace = staticmethod(put_system_members_by_parent_id_certifications_by_id)
-    update = staticmethod(patch_system_members_by_parent_id_certifications_by_id)
-    get_system_members_by_parent_id_certifications = staticmethod(
+    count = _Op(get_system_members_by_parent_id_certifications_count)
+    create = _Op(post_system_members_by_parent_id_certifications)
+    delete = _Op(delete_system_members_by_parent_id_certifications_by_id)
+    get = _Op(get_system_members_by_parent_id_certifications_by_id)
+    list = _Op(get_system_members_by_parent_id_certifications)
+    replace = _Op(put_system_members_by_parent_id_certifications_by_id)
+    update = _Op(patch_system_members_by_parent_id_certifications_by_id)
+    get_system_members_by_parent_id_certifications = _Op(
         get_system_members_by_parent_id_certifications
     )
-    post_system_members_by_parent_id_certifications = staticmethod(
+    post_system_members_by_parent_id_certifications = _Op(
         post_system_members_by_parent_id_certifications
     )
-    get_system_members_by_parent_id_certifications_count = staticmethod(
+    get_system_members_by_parent_id_certifications_count = _Op(
         get_system_members_by_parent_id_certifications_count
     )
-    get_system_members_by_parent_id_certifications_by_id = staticmethod(
+    get_system_members_by_parent_id_certifications_by_id = _Op(
         get_system_members_by_parent_id_certifications_by_id
     )
-    put_system_members_by_parent_id_certifications_by_id = staticmethod(
+    put_system_members_by_parent_id_certifications_by_id = _Op(
         put_system_members_by_parent_id_certifications_by_id
     )
-    patch_system_members_by_parent_id_certifications_by_id = staticmethod(
+    patch_system_members_by_parent_id_certifications_by_id = _Op(
         patch_system_members_by_parent_id_certifications_by_id
     )
-    delete_system_members_by_parent_id_certifications_by_id = staticmethod(
+    delete_system_members_by_parent_id_certifications_by_id = _Op(
         delete_system_members_by_parent_id_certifications_by_id
     )
 
 
-class MemberDelegations:
-    """The ``MemberDelegations`` resource."""
+class MemberDelegations(_Bound[_M]):
+    """The ``MemberDelegations`` resource: ``client.system.member_delegations``."""
 
-    count = staticmethod(get_system_members_by_parent_id_delegations_count)
-    create = staticmethod(post_system_members_by_parent_id_delegations)
-    delete = staticmethod(delete_system_members_by_parent_id_delegations_by_id)
-    get = staticmethod(get_system_members_by_parent_id_delegations_by_id)
-    list = staticmethod(get_system_members_by_parent_id_delegations)
-    replace = staticmethod(put_system_members_by_parent_id_delegations_by_id)
-    update = staticmethod(patch_system_members_by_parent_id_delegations_by_id)
-    get_system_members_by_parent_id_delegations = staticmethod(
-        get_system_members_by_parent_id_delegations
-    )
-    post_system_members_by_parent_id_delegations = staticmethod(
-        post_system_members_by_parent_id_delegations
-    )
-    get_system_members_by_parent_id_delegations_count = staticmethod(
+    count = _Op(get_system_members_by_parent_id_delegations_count)
+    create = _Op(post_system_members_by_parent_id_delegations)
+    delete = _Op(delete_system_members_by_parent_id_delegations_by_id)
+    get = _Op(get_system_members_by_parent_id_delegations_by_id)
+    list = _Op(get_system_members_by_parent_id_delegations)
+    replace = _Op(put_system_members_by_parent_id_delegations_by_id)
+    update = _Op(patch_system_members_by_parent_id_delegations_by_id)
+    get_system_members_by_parent_id_delegations = _Op(get_system_members_by_parent_id_delegations)
+    post_system_members_by_parent_id_delegations = _Op(post_system_members_by_parent_id_delegations)
+    get_system_members_by_parent_id_delegations_count = _Op(
         get_system_members_by_parent_id_delegations_count
     )
-    get_system_members_by_parent_id_delegations_by_id = staticmethod(
+    get_system_members_by_parent_id_delegations_by_id = _Op(
         get_system_members_by_parent_id_delegations_by_id
     )
-    put_system_members_by_parent_id_delegations_by_id = staticmethod(
+    put_system_members_by_parent_id_delegations_by_id = _Op(
         put_system_members_by_parent_id_delegations_by_id
     )
-    patch_system_members_by_parent_id_delegations_by_id = staticmethod(
+    patch_system_members_by_parent_id_delegations_by_id = _Op(
         patch_system_members_by_parent_id_delegations_by_id
     )
-    delete_system_members_by_parent_id_delegations_by_id = staticmethod(
+    delete_system_members_by_parent_id_delegations_by_id = _Op(
         delete_system_members_by_parent_id_delegations_by_id
     )
-    get_system_my_account_by_parent_id_delegations = staticmethod(
+    get_system_my_account_by_parent_id_delegations = _Op(
         get_system_my_account_by_parent_id_delegations
     )
-    post_system_my_account_by_parent_id_delegations = staticmethod(
+    post_system_my_account_by_parent_id_delegations = _Op(
         post_system_my_account_by_parent_id_delegations
     )
-    get_system_my_account_by_parent_id_delegations_count = staticmethod(
+    get_system_my_account_by_parent_id_delegations_count = _Op(
         get_system_my_account_by_parent_id_delegations_count
     )
-    get_system_my_account_by_parent_id_delegations_by_id = staticmethod(
+    get_system_my_account_by_parent_id_delegations_by_id = _Op(
         get_system_my_account_by_parent_id_delegations_by_id
     )
-    put_system_my_account_by_parent_id_delegations_by_id = staticmethod(
+    put_system_my_account_by_parent_id_delegations_by_id = _Op(
         put_system_my_account_by_parent_id_delegations_by_id
     )
-    patch_system_my_account_by_parent_id_delegations_by_id = staticmethod(
+    patch_system_my_account_by_parent_id_delegations_by_id = _Op(
         patch_system_my_account_by_parent_id_delegations_by_id
     )
-    delete_system_my_account_by_parent_id_delegations_by_id = staticmethod(
+    delete_system_my_account_by_parent_id_delegations_by_id = _Op(
         delete_system_my_account_by_parent_id_delegations_by_id
     )
 
 
-class MemberImages:
-    """The ``MemberImages`` resource."""
+class MemberImages(_Bound[_M]):
+    """The ``MemberImages`` resource: ``client.system.member_images``."""
 
-    list = staticmethod(get_system_members_by_id_image)
-    get_system_members_by_id_image = staticmethod(get_system_members_by_id_image)
+    list = _Op(get_system_members_by_id_image)
+    get_system_members_by_id_image = _Op(get_system_members_by_id_image)
 
 
-class MemberInfos:
-    """The ``MemberInfos`` resource."""
+class MemberInfos(_Bound[_M]):
+    """The ``MemberInfos`` resource: ``client.system.member_infos``."""
 
-    count = staticmethod(get_system_info_members_count)
-    list = staticmethod(get_system_info_members)
-    get_system_info_members = staticmethod(get_system_info_members)
-    get_system_info_members_count = staticmethod(get_system_info_members_count)
-    get_system_info_members_by_id = staticmethod(get_system_info_members_by_id)
-    get_system_info_membersmember_identifierregextypes = staticmethod(
+    count = _Op(get_system_info_members_count)
+    list = _Op(get_system_info_members)
+    get_system_info_members = _Op(get_system_info_members)
+    get_system_info_members_count = _Op(get_system_info_members_count)
+    get_system_info_members_by_id = _Op(get_system_info_members_by_id)
+    get_system_info_membersmember_identifierregextypes = _Op(
         get_system_info_membersmember_identifierregextypes
     )
 
 
-class MemberNotificationSettings:
-    """The ``MemberNotificationSettings`` resource."""
+class MemberNotificationSettings(_Bound[_M]):
+    """The ``MemberNotificationSettings`` resource: ``client.system.member_notification_settings``."""
 
-    count = staticmethod(get_system_members_by_parent_id_notification_settings_count)
-    create = staticmethod(post_system_members_by_parent_id_notification_settings)
-    delete = staticmethod(delete_system_members_by_parent_id_notification_settings_by_id)
-    get = staticmethod(get_system_members_by_parent_id_notification_settings_by_id)
-    list = staticmethod(get_system_members_by_parent_id_notification_settings)
-    replace = staticmethod(put_system_members_by_parent_id_notification_settings_by_id)
-    update = staticmethod(patch_system_members_by_parent_id_notification_settings_by_id)
-    get_system_members_by_parent_id_notification_settings = staticmethod(
+    count = _Op(get_system_members_by_parent_id_notification_settings_count)
+    create = _Op(post_system_members_by_parent_id_notification_settings)
+    delete = _Op(delete_system_members_by_parent_id_notification_settings_by_id)
+    get = _Op(get_system_members_by_parent_id_notification_settings_by_id)
+    list = _Op(get_system_members_by_parent_id_notification_settings)
+    replace = _Op(put_system_members_by_parent_id_notification_settings_by_id)
+    update = _Op(patch_system_members_by_parent_id_notification_settings_by_id)
+    get_system_members_by_parent_id_notification_settings = _Op(
         get_system_members_by_parent_id_notification_settings
     )
-    post_system_members_by_parent_id_notification_settings = staticmethod(
+    post_system_members_by_parent_id_notification_settings = _Op(
         post_system_members_by_parent_id_notification_settings
     )
-    get_system_members_by_parent_id_notification_settings_count = staticmethod(
+    get_system_members_by_parent_id_notification_settings_count = _Op(
         get_system_members_by_parent_id_notification_settings_count
     )
-    get_system_members_by_parent_id_notification_settings_by_id = staticmethod(
+    get_system_members_by_parent_id_notification_settings_by_id = _Op(
         get_system_members_by_parent_id_notification_settings_by_id
     )
-    put_system_members_by_parent_id_notification_settings_by_id = staticmethod(
+    put_system_members_by_parent_id_notification_settings_by_id = _Op(
         put_system_members_by_parent_id_notification_settings_by_id
     )
-    patch_system_members_by_parent_id_notification_settings_by_id = staticmethod(
+    patch_system_members_by_parent_id_notification_settings_by_id = _Op(
         patch_system_members_by_parent_id_notification_settings_by_id
     )
-    delete_system_members_by_parent_id_notification_settings_by_id = staticmethod(
+    delete_system_members_by_parent_id_notification_settings_by_id = _Op(
         delete_system_members_by_parent_id_notification_settings_by_id
     )
 
 
-class MemberPersonas:
-    """The ``MemberPersonas`` resource."""
+class MemberPersonas(_Bound[_M]):
+    """The ``MemberPersonas`` resource: ``client.system.member_personas``."""
 
-    count = staticmethod(get_system_members_by_parent_id_personas_count)
-    create = staticmethod(post_system_members_by_parent_id_personas)
-    delete = staticmethod(delete_system_members_by_parent_id_personas_by_id)
-    get = staticmethod(get_system_members_by_parent_id_personas_by_id)
-    list = staticmethod(get_system_members_by_parent_id_personas)
-    replace = staticmethod(put_system_members_by_parent_id_personas_by_id)
-    update = staticmethod(patch_system_members_by_parent_id_personas_by_id)
-    get_system_members_by_parent_id_personas = staticmethod(
-        get_system_members_by_parent_id_personas
-    )
-    post_system_members_by_parent_id_personas = staticmethod(
-        post_system_members_by_parent_id_personas
-    )
-    get_system_members_by_parent_id_personas_count = staticmethod(
+    count = _Op(get_system_members_by_parent_id_personas_count)
+    create = _Op(post_system_members_by_parent_id_personas)
+    delete = _Op(delete_system_members_by_parent_id_personas_by_id)
+    get = _Op(get_system_members_by_parent_id_personas_by_id)
+    list = _Op(get_system_members_by_parent_id_personas)
+    replace = _Op(put_system_members_by_parent_id_personas_by_id)
+    update = _Op(patch_system_members_by_parent_id_personas_by_id)
+    get_system_members_by_parent_id_personas = _Op(get_system_members_by_parent_id_personas)
+    post_system_members_by_parent_id_personas = _Op(post_system_members_by_parent_id_personas)
+    get_system_members_by_parent_id_personas_count = _Op(
         get_system_members_by_parent_id_personas_count
     )
-    get_system_members_by_parent_id_personas_by_id = staticmethod(
+    get_system_members_by_parent_id_personas_by_id = _Op(
         get_system_members_by_parent_id_personas_by_id
     )
-    put_system_members_by_parent_id_personas_by_id = staticmethod(
+    put_system_members_by_parent_id_personas_by_id = _Op(
         put_system_members_by_parent_id_personas_by_id
     )
-    patch_system_members_by_parent_id_personas_by_id = staticmethod(
+    patch_system_members_by_parent_id_personas_by_id = _Op(
         patch_system_members_by_parent_id_personas_by_id
     )
-    delete_system_members_by_parent_id_personas_by_id = staticmethod(
+    delete_system_members_by_parent_id_personas_by_id = _Op(
         delete_system_members_by_parent_id_personas_by_id
     )
 
 
-class MemberSkills:
-    """The ``MemberSkills`` resource."""
+class MemberSkills(_Bound[_M]):
+    """The ``MemberSkills`` resource: ``client.system.member_skills``."""
 
-    count = staticmethod(get_system_members_by_parent_id_skills_count)
-    create = staticmethod(post_system_members_by_parent_id_skills)
-    delete = staticmethod(delete_system_members_by_parent_id_skills_by_id)
-    get = staticmethod(get_system_members_by_parent_id_skills_by_id)
-    list = staticmethod(get_system_members_by_parent_id_skills)
-    replace = staticmethod(put_system_members_by_parent_id_skills_by_id)
-    update = staticmethod(patch_system_members_by_parent_id_skills_by_id)
-    get_system_members_by_parent_id_skills = staticmethod(get_system_members_by_parent_id_skills)
-    post_system_members_by_parent_id_skills = staticmethod(post_system_members_by_parent_id_skills)
-    get_system_members_by_parent_id_skills_count = staticmethod(
-        get_system_members_by_parent_id_skills_count
-    )
-    get_system_members_by_parent_id_skills_by_id = staticmethod(
-        get_system_members_by_parent_id_skills_by_id
-    )
-    put_system_members_by_parent_id_skills_by_id = staticmethod(
-        put_system_members_by_parent_id_skills_by_id
-    )
-    patch_system_members_by_parent_id_skills_by_id = staticmethod(
+    count = _Op(get_system_members_by_parent_id_skills_count)
+    create = _Op(post_system_members_by_parent_id_skills)
+    delete = _Op(delete_system_members_by_parent_id_skills_by_id)
+    get = _Op(get_system_members_by_parent_id_skills_by_id)
+    list = _Op(get_system_members_by_parent_id_skills)
+    replace = _Op(put_system_members_by_parent_id_skills_by_id)
+    update = _Op(patch_system_members_by_parent_id_skills_by_id)
+    get_system_members_by_parent_id_skills = _Op(get_system_members_by_parent_id_skills)
+    post_system_members_by_parent_id_skills = _Op(post_system_members_by_parent_id_skills)
+    get_system_members_by_parent_id_skills_count = _Op(get_system_members_by_parent_id_skills_count)
+    get_system_members_by_parent_id_skills_by_id = _Op(get_system_members_by_parent_id_skills_by_id)
+    put_system_members_by_parent_id_skills_by_id = _Op(put_system_members_by_parent_id_skills_by_id)
+    patch_system_members_by_parent_id_skills_by_id = _Op(
         patch_system_members_by_parent_id_skills_by_id
     )
-    delete_system_members_by_parent_id_skills_by_id = staticmethod(
+    delete_system_members_by_parent_id_skills_by_id = _Op(
         delete_system_members_by_parent_id_skills_by_id
     )
-    get_system_my_account_by_parent_id_skills = staticmethod(
-        get_system_my_account_by_parent_id_skills
-    )
-    post_system_my_account_by_parent_id_skills = staticmethod(
-        post_system_my_account_by_parent_id_skills
-    )
-    get_system_my_account_by_parent_id_skills_count = staticmethod(
+    get_system_my_account_by_parent_id_skills = _Op(get_system_my_account_by_parent_id_skills)
+    post_system_my_account_by_parent_id_skills = _Op(post_system_my_account_by_parent_id_skills)
+    get_system_my_account_by_parent_id_skills_count = _Op(
         get_system_my_account_by_parent_id_skills_count
     )
-    get_system_my_account_by_parent_id_skills_by_id = staticmethod(
+    get_system_my_account_by_parent_id_skills_by_id = _Op(
         get_system_my_account_by_parent_id_skills_by_id
     )
-    put_system_my_account_by_parent_id_skills_by_id = staticmethod(
+    put_system_my_account_by_parent_id_skills_by_id = _Op(
         put_system_my_account_by_parent_id_skills_by_id
     )
-    patch_system_my_account_by_parent_id_skills_by_id = staticmethod(
+    patch_system_my_account_by_parent_id_skills_by_id = _Op(
         patch_system_my_account_by_parent_id_skills_by_id
     )
-    delete_system_my_account_by_parent_id_skills_by_id = staticmethod(
+    delete_system_my_account_by_parent_id_skills_by_id = _Op(
         delete_system_my_account_by_parent_id_skills_by_id
     )
 
 
-class MemberTemplates:
-    """The ``MemberTemplates`` resource."""
+class MemberTemplates(_Bound[_M]):
+    """The ``MemberTemplates`` resource: ``client.system.member_templates``."""
 
-    count = staticmethod(get_system_membertemplates_count)
-    create = staticmethod(post_system_membertemplates)
-    get = staticmethod(get_system_membertemplates_by_id)
-    list = staticmethod(get_system_membertemplates)
-    update = staticmethod(patch_system_membertemplates_by_id)
-    get_system_membertemplates = staticmethod(get_system_membertemplates)
-    post_system_membertemplates = staticmethod(post_system_membertemplates)
-    get_system_membertemplates_count = staticmethod(get_system_membertemplates_count)
-    get_system_membertemplates_by_id = staticmethod(get_system_membertemplates_by_id)
-    patch_system_membertemplates_by_id = staticmethod(patch_system_membertemplates_by_id)
-
-
-class MemberTypes:
-    """The ``MemberTypes`` resource."""
-
-    count = staticmethod(get_system_members_types_count)
-    create = staticmethod(post_system_members_types)
-    delete = staticmethod(delete_system_members_types_by_id)
-    get = staticmethod(get_system_members_types_by_id)
-    list = staticmethod(get_system_members_types)
-    replace = staticmethod(put_system_members_types_by_id)
-    update = staticmethod(patch_system_members_types_by_id)
-    get_system_members_types = staticmethod(get_system_members_types)
-    post_system_members_types = staticmethod(post_system_members_types)
-    get_system_members_types_count = staticmethod(get_system_members_types_count)
-    get_system_members_types_info = staticmethod(get_system_members_types_info)
-    get_system_members_types_info_count = staticmethod(get_system_members_types_info_count)
-    get_system_members_types_by_id = staticmethod(get_system_members_types_by_id)
-    put_system_members_types_by_id = staticmethod(put_system_members_types_by_id)
-    patch_system_members_types_by_id = staticmethod(patch_system_members_types_by_id)
-    delete_system_members_types_by_id = staticmethod(delete_system_members_types_by_id)
-    get_system_members_types_by_id_info = staticmethod(get_system_members_types_by_id_info)
+    count = _Op(get_system_membertemplates_count)
+    create = _Op(post_system_membertemplates)
+    get = _Op(get_system_membertemplates_by_id)
+    list = _Op(get_system_membertemplates)
+    update = _Op(patch_system_membertemplates_by_id)
+    get_system_membertemplates = _Op(get_system_membertemplates)
+    post_system_membertemplates = _Op(post_system_membertemplates)
+    get_system_membertemplates_count = _Op(get_system_membertemplates_count)
+    get_system_membertemplates_by_id = _Op(get_system_membertemplates_by_id)
+    patch_system_membertemplates_by_id = _Op(patch_system_membertemplates_by_id)
 
 
-class Members:
-    """The ``Members`` resource."""
+class MemberTypes(_Bound[_M]):
+    """The ``MemberTypes`` resource: ``client.system.member_types``."""
 
-    count = staticmethod(get_system_members_count)
-    create = staticmethod(post_system_members)
-    list = staticmethod(get_system_members)
-    replace = staticmethod(put_system_members_by_id)
-    update = staticmethod(patch_system_members_by_id)
-    get_system_members = staticmethod(get_system_members)
-    post_system_members = staticmethod(post_system_members)
-    get_system_members_calendarsync = staticmethod(get_system_members_calendarsync)
-    get_system_members_count = staticmethod(get_system_members_count)
-    get_system_members_with_sso = staticmethod(get_system_members_with_sso)
-    get_system_members_by_id = staticmethod(get_system_members_by_id)
-    put_system_members_by_id = staticmethod(put_system_members_by_id)
-    patch_system_members_by_id = staticmethod(patch_system_members_by_id)
-    post_system_members_by_id_deactivate = staticmethod(post_system_members_by_id_deactivate)
-    post_system_members_by_id_link_sso_user = staticmethod(post_system_members_by_id_link_sso_user)
-    post_system_members_by_id_submit = staticmethod(post_system_members_by_id_submit)
-    post_system_members_by_id_unlink_sso_user = staticmethod(
-        post_system_members_by_id_unlink_sso_user
-    )
-    delete_system_members_by_id_unused_time_sheets = staticmethod(
+    count = _Op(get_system_members_types_count)
+    create = _Op(post_system_members_types)
+    delete = _Op(delete_system_members_types_by_id)
+    get = _Op(get_system_members_types_by_id)
+    list = _Op(get_system_members_types)
+    replace = _Op(put_system_members_types_by_id)
+    update = _Op(patch_system_members_types_by_id)
+    get_system_members_types = _Op(get_system_members_types)
+    post_system_members_types = _Op(post_system_members_types)
+    get_system_members_types_count = _Op(get_system_members_types_count)
+    get_system_members_types_info = _Op(get_system_members_types_info)
+    get_system_members_types_info_count = _Op(get_system_members_types_info_count)
+    get_system_members_types_by_id = _Op(get_system_members_types_by_id)
+    put_system_members_types_by_id = _Op(put_system_members_types_by_id)
+    patch_system_members_types_by_id = _Op(patch_system_members_types_by_id)
+    delete_system_members_types_by_id = _Op(delete_system_members_types_by_id)
+    get_system_members_types_by_id_info = _Op(get_system_members_types_by_id_info)
+
+
+class Members(_Bound[_M]):
+    """The ``Members`` resource: ``client.system.members``."""
+
+    count = _Op(get_system_members_count)
+    create = _Op(post_system_members)
+    list = _Op(get_system_members)
+    replace = _Op(put_system_members_by_id)
+    update = _Op(patch_system_members_by_id)
+    get_system_members = _Op(get_system_members)
+    post_system_members = _Op(post_system_members)
+    get_system_members_calendarsync = _Op(get_system_members_calendarsync)
+    get_system_members_count = _Op(get_system_members_count)
+    get_system_members_with_sso = _Op(get_system_members_with_sso)
+    get_system_members_by_id = _Op(get_system_members_by_id)
+    put_system_members_by_id = _Op(put_system_members_by_id)
+    patch_system_members_by_id = _Op(patch_system_members_by_id)
+    post_system_members_by_id_deactivate = _Op(post_system_members_by_id_deactivate)
+    post_system_members_by_id_link_sso_user = _Op(post_system_members_by_id_link_sso_user)
+    post_system_members_by_id_submit = _Op(post_system_members_by_id_submit)
+    post_system_members_by_id_unlink_sso_user = _Op(post_system_members_by_id_unlink_sso_user)
+    delete_system_members_by_id_unused_time_sheets = _Op(
         delete_system_members_by_id_unused_time_sheets
     )
-    get_system_members_by_id_usages = staticmethod(get_system_members_by_id_usages)
-    get_system_members_by_id_usages_list = staticmethod(get_system_members_by_id_usages_list)
-    get_system_membersmember_identifierregextypes = staticmethod(
+    get_system_members_by_id_usages = _Op(get_system_members_by_id_usages)
+    get_system_members_by_id_usages_list = _Op(get_system_members_by_id_usages_list)
+    get_system_membersmember_identifierregextypes = _Op(
         get_system_membersmember_identifierregextypes
     )
-    post_system_members_by_member_identifier_tokens = staticmethod(
+    post_system_members_by_member_identifier_tokens = _Op(
         post_system_members_by_member_identifier_tokens
     )
-    post_system_members_by_ssoid_deactivate_iam_member = staticmethod(
+    post_system_members_by_ssoid_deactivate_iam_member = _Op(
         post_system_members_by_ssoid_deactivate_iam_member
     )
 
 
-class MenuEntries:
-    """The ``MenuEntries`` resource."""
+class MenuEntries(_Bound[_M]):
+    """The ``MenuEntries`` resource: ``client.system.menu_entries``."""
 
-    count = staticmethod(get_system_menuentries_count)
-    create = staticmethod(post_system_menuentries)
-    delete = staticmethod(delete_system_menuentries_by_id)
-    get = staticmethod(get_system_menuentries_by_id)
-    list = staticmethod(get_system_menuentries)
-    replace = staticmethod(put_system_menuentries_by_id)
-    update = staticmethod(patch_system_menuentries_by_id)
-    get_system_menuentries = staticmethod(get_system_menuentries)
-    post_system_menuentries = staticmethod(post_system_menuentries)
-    get_system_menuentries_count = staticmethod(get_system_menuentries_count)
-    get_system_menuentries_by_id = staticmethod(get_system_menuentries_by_id)
-    put_system_menuentries_by_id = staticmethod(put_system_menuentries_by_id)
-    patch_system_menuentries_by_id = staticmethod(patch_system_menuentries_by_id)
-    delete_system_menuentries_by_id = staticmethod(delete_system_menuentries_by_id)
-    get_system_menuentries_by_id_image = staticmethod(get_system_menuentries_by_id_image)
-    post_system_menuentries_by_id_image = staticmethod(post_system_menuentries_by_id_image)
+    count = _Op(get_system_menuentries_count)
+    create = _Op(post_system_menuentries)
+    delete = _Op(delete_system_menuentries_by_id)
+    get = _Op(get_system_menuentries_by_id)
+    list = _Op(get_system_menuentries)
+    replace = _Op(put_system_menuentries_by_id)
+    update = _Op(patch_system_menuentries_by_id)
+    get_system_menuentries = _Op(get_system_menuentries)
+    post_system_menuentries = _Op(post_system_menuentries)
+    get_system_menuentries_count = _Op(get_system_menuentries_count)
+    get_system_menuentries_by_id = _Op(get_system_menuentries_by_id)
+    put_system_menuentries_by_id = _Op(put_system_menuentries_by_id)
+    patch_system_menuentries_by_id = _Op(patch_system_menuentries_by_id)
+    delete_system_menuentries_by_id = _Op(delete_system_menuentries_by_id)
+    get_system_menuentries_by_id_image = _Op(get_system_menuentries_by_id_image)
+    post_system_menuentries_by_id_image = _Op(post_system_menuentries_by_id_image)
 
 
-class MenuEntryLocations:
-    """The ``MenuEntryLocations`` resource."""
+class MenuEntryLocations(_Bound[_M]):
+    """The ``MenuEntryLocations`` resource: ``client.system.menu_entry_locations``."""
 
-    count = staticmethod(get_system_menu_entries_by_parent_id_locations_count)
-    create = staticmethod(post_system_menu_entries_by_parent_id_locations)
-    delete = staticmethod(delete_system_menu_entries_by_parent_id_locations_by_id)
-    get = staticmethod(get_system_menu_entries_by_parent_id_locations_by_id)
-    list = staticmethod(get_system_menu_entries_by_parent_id_locations)
-    get_system_menu_entries_by_parent_id_locations = staticmethod(
+    count = _Op(get_system_menu_entries_by_parent_id_locations_count)
+    create = _Op(post_system_menu_entries_by_parent_id_locations)
+    delete = _Op(delete_system_menu_entries_by_parent_id_locations_by_id)
+    get = _Op(get_system_menu_entries_by_parent_id_locations_by_id)
+    list = _Op(get_system_menu_entries_by_parent_id_locations)
+    get_system_menu_entries_by_parent_id_locations = _Op(
         get_system_menu_entries_by_parent_id_locations
     )
-    post_system_menu_entries_by_parent_id_locations = staticmethod(
+    post_system_menu_entries_by_parent_id_locations = _Op(
         post_system_menu_entries_by_parent_id_locations
     )
-    get_system_menu_entries_by_parent_id_locations_count = staticmethod(
+    get_system_menu_entries_by_parent_id_locations_count = _Op(
         get_system_menu_entries_by_parent_id_locations_count
     )
-    get_system_menu_entries_by_parent_id_locations_by_id = staticmethod(
+    get_system_menu_entries_by_parent_id_locations_by_id = _Op(
         get_system_menu_entries_by_parent_id_locations_by_id
     )
-    delete_system_menu_entries_by_parent_id_locations_by_id = staticmethod(
+    delete_system_menu_entries_by_parent_id_locations_by_id = _Op(
         delete_system_menu_entries_by_parent_id_locations_by_id
     )
 
 
-class MyAccounts:
-    """The ``MyAccounts`` resource."""
+class MyAccounts(_Bound[_M]):
+    """The ``MyAccounts`` resource: ``client.system.my_accounts``."""
 
-    get_system_my_account_by_id = staticmethod(get_system_my_account_by_id)
-    put_system_my_account_by_id = staticmethod(put_system_my_account_by_id)
-    patch_system_my_account_by_id = staticmethod(patch_system_my_account_by_id)
-
-
-class MyCompanyDocumentSetup:
-    """The ``MyCompanyDocumentSetup`` resource."""
-
-    get = staticmethod(get_system_mycompany_documents_by_id)
-    list = staticmethod(get_system_mycompany_documents)
-    replace = staticmethod(put_system_mycompany_documents_by_id)
-    update = staticmethod(patch_system_mycompany_documents_by_id)
-    get_system_mycompany_documents = staticmethod(get_system_mycompany_documents)
-    get_system_mycompany_documents_by_id = staticmethod(get_system_mycompany_documents_by_id)
-    put_system_mycompany_documents_by_id = staticmethod(put_system_mycompany_documents_by_id)
-    patch_system_mycompany_documents_by_id = staticmethod(patch_system_mycompany_documents_by_id)
+    get_system_my_account_by_id = _Op(get_system_my_account_by_id)
+    put_system_my_account_by_id = _Op(put_system_my_account_by_id)
+    patch_system_my_account_by_id = _Op(patch_system_my_account_by_id)
 
 
-class MyCompanyServiceInfos:
-    """The ``MyCompanyServiceInfos`` resource."""
+class MyCompanyDocumentSetup(_Bound[_M]):
+    """The ``MyCompanyDocumentSetup`` resource: ``client.system.my_company_document_setup``."""
 
-    get = staticmethod(get_system_mycompany_info_services_by_id)
-    list = staticmethod(get_system_mycompany_info_services)
-    get_system_mycompany_info_services = staticmethod(get_system_mycompany_info_services)
-    get_system_mycompany_info_services_by_id = staticmethod(
-        get_system_mycompany_info_services_by_id
-    )
-
-
-class MyCompanyServices:
-    """The ``MyCompanyServices`` resource."""
-
-    get = staticmethod(get_system_mycompany_services_by_id)
-    list = staticmethod(get_system_mycompany_services)
-    replace = staticmethod(put_system_mycompany_services_by_id)
-    update = staticmethod(patch_system_mycompany_services_by_id)
-    get_system_mycompany_services = staticmethod(get_system_mycompany_services)
-    get_system_mycompany_services_by_id = staticmethod(get_system_mycompany_services_by_id)
-    put_system_mycompany_services_by_id = staticmethod(put_system_mycompany_services_by_id)
-    patch_system_mycompany_services_by_id = staticmethod(patch_system_mycompany_services_by_id)
+    get = _Op(get_system_mycompany_documents_by_id)
+    list = _Op(get_system_mycompany_documents)
+    replace = _Op(put_system_mycompany_documents_by_id)
+    update = _Op(patch_system_mycompany_documents_by_id)
+    get_system_mycompany_documents = _Op(get_system_mycompany_documents)
+    get_system_mycompany_documents_by_id = _Op(get_system_mycompany_documents_by_id)
+    put_system_mycompany_documents_by_id = _Op(put_system_mycompany_documents_by_id)
+    patch_system_mycompany_documents_by_id = _Op(patch_system_mycompany_documents_by_id)
 
 
-class MyMemberCertifications:
-    """The ``MyMemberCertifications`` resource."""
+class MyCompanyServiceInfos(_Bound[_M]):
+    """The ``MyCompanyServiceInfos`` resource: ``client.system.my_company_service_infos``."""
 
-    count = staticmethod(get_system_members_by_parent_id_mycertifications_count)
-    create = staticmethod(post_system_members_by_parent_id_mycertifications)
-    delete = staticmethod(delete_system_members_by_parent_id_mycertifications_by_id)
-    get = staticmethod(get_system_members_by_parent_id_mycertifications_by_id)
-    list = staticmethod(get_system_members_by_parent_id_mycertifications)
-    replace = staticmethod(put_system_members_by_parent_id_mycertifications_by_id)
-    update = staticmethod(patch_system_members_by_parent_id_mycertifications_by_id)
-    get_system_members_by_parent_id_mycertifications = staticmethod(
+    get = _Op(get_system_mycompany_info_services_by_id)
+    list = _Op(get_system_mycompany_info_services)
+    get_system_mycompany_info_services = _Op(get_system_mycompany_info_services)
+    get_system_mycompany_info_services_by_id = _Op(get_system_mycompany_info_services_by_id)
+
+
+class MyCompanyServices(_Bound[_M]):
+    """The ``MyCompanyServices`` resource: ``client.system.my_company_services``."""
+
+    get = _Op(get_system_mycompany_services_by_id)
+    list = _Op(get_system_mycompany_services)
+    replace = _Op(put_system_mycompany_services_by_id)
+    update = _Op(patch_system_mycompany_services_by_id)
+    get_system_mycompany_services = _Op(get_system_mycompany_services)
+    get_system_mycompany_services_by_id = _Op(get_system_mycompany_services_by_id)
+    put_system_mycompany_services_by_id = _Op(put_system_mycompany_services_by_id)
+    patch_system_mycompany_services_by_id = _Op(patch_system_mycompany_services_by_id)
+
+
+class MyMemberCertifications(_Bound[_M]):
+    """The ``MyMemberCertifications`` resource: ``client.system.my_member_certifications``."""
+
+    count = _Op(get_system_members_by_parent_id_mycertifications_count)
+    create = _Op(post_system_members_by_parent_id_mycertifications)
+    delete = _Op(delete_system_members_by_parent_id_mycertifications_by_id)
+    get = _Op(get_system_members_by_parent_id_mycertifications_by_id)
+    list = _Op(get_system_members_by_parent_id_mycertifications)
+    replace = _Op(put_system_members_by_parent_id_mycertifications_by_id)
+    update = _Op(patch_system_members_by_parent_id_mycertifications_by_id)
+    get_system_members_by_parent_id_mycertifications = _Op(
         get_system_members_by_parent_id_mycertifications
     )
-    post_system_members_by_parent_id_mycertifications = staticmethod(
+    post_system_members_by_parent_id_mycertifications = _Op(
         post_system_members_by_parent_id_mycertifications
     )
-    get_system_members_by_parent_id_mycertifications_count = staticmethod(
+    get_system_members_by_parent_id_mycertifications_count = _Op(
         get_system_members_by_parent_id_mycertifications_count
     )
-    get_system_members_by_parent_id_mycertifications_by_id = staticmethod(
+    get_system_members_by_parent_id_mycertifications_by_id = _Op(
         get_system_members_by_parent_id_mycertifications_by_id
     )
-    put_system_members_by_parent_id_mycertifications_by_id = staticmethod(
+    put_system_members_by_parent_id_mycertifications_by_id = _Op(
         put_system_members_by_parent_id_mycertifications_by_id
     )
-    patch_system_members_by_parent_id_mycertifications_by_id = staticmethod(
+    patch_system_members_by_parent_id_mycertifications_by_id = _Op(
         patch_system_members_by_parent_id_mycertifications_by_id
     )
-    delete_system_members_by_parent_id_mycertifications_by_id = staticmethod(
+    delete_system_members_by_parent_id_mycertifications_by_id = _Op(
         delete_system_members_by_parent_id_mycertifications_by_id
     )
 
 
-class MyMemberInfos:
-    """The ``MyMemberInfos`` resource."""
+class MyMemberInfos(_Bound[_M]):
+    """The ``MyMemberInfos`` resource: ``client.system.my_member_infos``."""
 
-    list = staticmethod(get_system_my_members_info)
-    get_system_my_members_info = staticmethod(get_system_my_members_info)
-
-
-class MyMembers:
-    """The ``MyMembers`` resource."""
-
-    list = staticmethod(get_system_my_members)
-    get_system_my_members = staticmethod(get_system_my_members)
+    list = _Op(get_system_my_members_info)
+    get_system_my_members_info = _Op(get_system_my_members_info)
 
 
-class MySecurityCustomizeItems:
-    """The ``MySecurityCustomizeItems`` resource."""
+class MyMembers(_Bound[_M]):
+    """The ``MyMembers`` resource: ``client.system.my_members``."""
 
-    list = staticmethod(get_system_my_security_customize_items)
-    get_system_my_security_customize_items = staticmethod(get_system_my_security_customize_items)
-
-
-class MySecuritys:
-    """The ``MySecuritys`` resource."""
-
-    list = staticmethod(get_system_my_security)
-    get_system_my_security = staticmethod(get_system_my_security)
+    list = _Op(get_system_my_members)
+    get_system_my_members = _Op(get_system_my_members)
 
 
-class NotificationRecipients:
-    """The ``NotificationRecipients`` resource."""
+class MySecurityCustomizeItems(_Bound[_M]):
+    """The ``MySecurityCustomizeItems`` resource: ``client.system.my_security_customize_items``."""
 
-    count = staticmethod(get_system_notification_recipients_count)
-    get = staticmethod(get_system_notification_recipients_by_id)
-    list = staticmethod(get_system_notification_recipients)
-    get_system_notification_recipients = staticmethod(get_system_notification_recipients)
-    get_system_notification_recipients_count = staticmethod(
-        get_system_notification_recipients_count
-    )
-    get_system_notification_recipients_by_id = staticmethod(
-        get_system_notification_recipients_by_id
-    )
+    list = _Op(get_system_my_security_customize_items)
+    get_system_my_security_customize_items = _Op(get_system_my_security_customize_items)
 
 
-class Office365EmailApplicationInfos:
-    """The ``Office365EmailApplicationInfos`` resource."""
+class MySecuritys(_Bound[_M]):
+    """The ``MySecuritys`` resource: ``client.system.my_securitys``."""
 
-    count = staticmethod(get_system_office365_application_info_count)
-    list = staticmethod(get_system_office365_application_info)
-    get_system_office365_application_info = staticmethod(get_system_office365_application_info)
-    get_system_office365_application_info_count = staticmethod(
-        get_system_office365_application_info_count
-    )
-    get_system_office365_application_by_id_info = staticmethod(
-        get_system_office365_application_by_id_info
-    )
+    list = _Op(get_system_my_security)
+    get_system_my_security = _Op(get_system_my_security)
 
 
-class Office365EmailSetups:
-    """The ``Office365EmailSetups`` resource."""
+class NotificationRecipients(_Bound[_M]):
+    """The ``NotificationRecipients`` resource: ``client.system.notification_recipients``."""
 
-    count = staticmethod(get_system_office365_email_setups_count)
-    create = staticmethod(post_system_office365_email_setups)
-    delete = staticmethod(delete_system_office365_email_setups_by_id)
-    get = staticmethod(get_system_office365_email_setups_by_id)
-    list = staticmethod(get_system_office365_email_setups)
-    replace = staticmethod(put_system_office365_email_setups_by_id)
-    update = staticmethod(patch_system_office365_email_setups_by_id)
-    get_system_office365_email_setups = staticmethod(get_system_office365_email_setups)
-    post_system_office365_email_setups = staticmethod(post_system_office365_email_setups)
-    get_system_office365_email_setups_count = staticmethod(get_system_office365_email_setups_count)
-    get_system_office365_email_setups_by_id = staticmethod(get_system_office365_email_setups_by_id)
-    put_system_office365_email_setups_by_id = staticmethod(put_system_office365_email_setups_by_id)
-    patch_system_office365_email_setups_by_id = staticmethod(
-        patch_system_office365_email_setups_by_id
-    )
-    delete_system_office365_email_setups_by_id = staticmethod(
-        delete_system_office365_email_setups_by_id
-    )
-    post_system_office365_email_setups_by_id_authorize = staticmethod(
+    count = _Op(get_system_notification_recipients_count)
+    get = _Op(get_system_notification_recipients_by_id)
+    list = _Op(get_system_notification_recipients)
+    get_system_notification_recipients = _Op(get_system_notification_recipients)
+    get_system_notification_recipients_count = _Op(get_system_notification_recipients_count)
+    get_system_notification_recipients_by_id = _Op(get_system_notification_recipients_by_id)
+
+
+class Office365EmailApplicationInfos(_Bound[_M]):
+    """The ``Office365EmailApplicationInfos`` resource: ``client.system.office365_email_application_infos``."""
+
+    count = _Op(get_system_office365_application_info_count)
+    list = _Op(get_system_office365_application_info)
+    get_system_office365_application_info = _Op(get_system_office365_application_info)
+    get_system_office365_application_info_count = _Op(get_system_office365_application_info_count)
+    get_system_office365_application_by_id_info = _Op(get_system_office365_application_by_id_info)
+
+
+class Office365EmailSetups(_Bound[_M]):
+    """The ``Office365EmailSetups`` resource: ``client.system.office365_email_setups``."""
+
+    count = _Op(get_system_office365_email_setups_count)
+    create = _Op(post_system_office365_email_setups)
+    delete = _Op(delete_system_office365_email_setups_by_id)
+    get = _Op(get_system_office365_email_setups_by_id)
+    list = _Op(get_system_office365_email_setups)
+    replace = _Op(put_system_office365_email_setups_by_id)
+    update = _Op(patch_system_office365_email_setups_by_id)
+    get_system_office365_email_setups = _Op(get_system_office365_email_setups)
+    post_system_office365_email_setups = _Op(post_system_office365_email_setups)
+    get_system_office365_email_setups_count = _Op(get_system_office365_email_setups_count)
+    get_system_office365_email_setups_by_id = _Op(get_system_office365_email_setups_by_id)
+    put_system_office365_email_setups_by_id = _Op(put_system_office365_email_setups_by_id)
+    patch_system_office365_email_setups_by_id = _Op(patch_system_office365_email_setups_by_id)
+    delete_system_office365_email_setups_by_id = _Op(delete_system_office365_email_setups_by_id)
+    post_system_office365_email_setups_by_id_authorize = _Op(
         post_system_office365_email_setups_by_id_authorize
     )
-    get_system_office365_email_setups_by_id_get_emails = staticmethod(
+    get_system_office365_email_setups_by_id_get_emails = _Op(
         get_system_office365_email_setups_by_id_get_emails
     )
-    post_system_office365_email_setups_by_id_test_connection = staticmethod(
+    post_system_office365_email_setups_by_id_test_connection = _Op(
         post_system_office365_email_setups_by_id_test_connection
     )
 
 
-class OnPremiseSearchSettings:
-    """The ``OnPremiseSearchSettings`` resource."""
+class OnPremiseSearchSettings(_Bound[_M]):
+    """The ``OnPremiseSearchSettings`` resource: ``client.system.on_premise_search_settings``."""
 
-    count = staticmethod(get_system_on_premise_search_setting_count)
-    get = staticmethod(get_system_on_premise_search_setting_by_id)
-    list = staticmethod(get_system_on_premise_search_setting)
-    replace = staticmethod(put_system_on_premise_search_setting_by_id)
-    update = staticmethod(patch_system_on_premise_search_setting_by_id)
-    get_system_on_premise_search_setting = staticmethod(get_system_on_premise_search_setting)
-    get_system_on_premise_search_setting_count = staticmethod(
-        get_system_on_premise_search_setting_count
-    )
-    get_system_on_premise_search_setting_by_id = staticmethod(
-        get_system_on_premise_search_setting_by_id
-    )
-    put_system_on_premise_search_setting_by_id = staticmethod(
-        put_system_on_premise_search_setting_by_id
-    )
-    patch_system_on_premise_search_setting_by_id = staticmethod(
-        patch_system_on_premise_search_setting_by_id
-    )
+    count = _Op(get_system_on_premise_search_setting_count)
+    get = _Op(get_system_on_premise_search_setting_by_id)
+    list = _Op(get_system_on_premise_search_setting)
+    replace = _Op(put_system_on_premise_search_setting_by_id)
+    update = _Op(patch_system_on_premise_search_setting_by_id)
+    get_system_on_premise_search_setting = _Op(get_system_on_premise_search_setting)
+    get_system_on_premise_search_setting_count = _Op(get_system_on_premise_search_setting_count)
+    get_system_on_premise_search_setting_by_id = _Op(get_system_on_premise_search_setting_by_id)
+    put_system_on_premise_search_setting_by_id = _Op(put_system_on_premise_search_setting_by_id)
+    patch_system_on_premise_search_setting_by_id = _Op(patch_system_on_premise_search_setting_by_id)
 
 
-class OsGradeWeights:
-    """The ``OsGradeWeights`` resource."""
+class OsGradeWeights(_Bound[_M]):
+    """The ``OsGradeWeights`` resource: ``client.system.os_grade_weights``."""
 
-    count = staticmethod(get_system_osgradeweights_count)
-    get = staticmethod(get_system_osgradeweights_by_id)
-    list = staticmethod(get_system_osgradeweights)
-    replace = staticmethod(put_system_osgradeweights_by_id)
-    update = staticmethod(patch_system_osgradeweights_by_id)
-    get_system_osgradeweights = staticmethod(get_system_osgradeweights)
-    get_system_osgradeweights_count = staticmethod(get_system_osgradeweights_count)
-    get_system_osgradeweights_by_id = staticmethod(get_system_osgradeweights_by_id)
-    put_system_osgradeweights_by_id = staticmethod(put_system_osgradeweights_by_id)
-    patch_system_osgradeweights_by_id = staticmethod(patch_system_osgradeweights_by_id)
-
-
-class Others:
-    """The ``Others`` resource."""
-
-    count = staticmethod(get_system_my_company_other_count)
-    get = staticmethod(get_system_my_company_other_by_id)
-    list = staticmethod(get_system_my_company_other)
-    replace = staticmethod(put_system_my_company_other_by_id)
-    update = staticmethod(patch_system_my_company_other_by_id)
-    get_system_my_company_other = staticmethod(get_system_my_company_other)
-    get_system_my_company_other_count = staticmethod(get_system_my_company_other_count)
-    get_system_my_company_other_by_id = staticmethod(get_system_my_company_other_by_id)
-    put_system_my_company_other_by_id = staticmethod(put_system_my_company_other_by_id)
-    patch_system_my_company_other_by_id = staticmethod(patch_system_my_company_other_by_id)
+    count = _Op(get_system_osgradeweights_count)
+    get = _Op(get_system_osgradeweights_by_id)
+    list = _Op(get_system_osgradeweights)
+    replace = _Op(put_system_osgradeweights_by_id)
+    update = _Op(patch_system_osgradeweights_by_id)
+    get_system_osgradeweights = _Op(get_system_osgradeweights)
+    get_system_osgradeweights_count = _Op(get_system_osgradeweights_count)
+    get_system_osgradeweights_by_id = _Op(get_system_osgradeweights_by_id)
+    put_system_osgradeweights_by_id = _Op(put_system_osgradeweights_by_id)
+    patch_system_osgradeweights_by_id = _Op(patch_system_osgradeweights_by_id)
 
 
-class ParsingTypes:
-    """The ``ParsingTypes`` resource."""
+class Others(_Bound[_M]):
+    """The ``Others`` resource: ``client.system.others``."""
 
-    count = staticmethod(get_system_parsing_types_count)
-    get = staticmethod(get_system_parsing_types_by_id)
-    list = staticmethod(get_system_parsing_types)
-    get_system_parsing_types = staticmethod(get_system_parsing_types)
-    get_system_parsing_types_count = staticmethod(get_system_parsing_types_count)
-    get_system_parsing_types_by_id = staticmethod(get_system_parsing_types_by_id)
-
-
-class ParsingVariables:
-    """The ``ParsingVariables`` resource."""
-
-    count = staticmethod(get_system_parsing_variables_count)
-    get = staticmethod(get_system_parsing_variables_by_id)
-    list = staticmethod(get_system_parsing_variables)
-    get_system_parsing_variables = staticmethod(get_system_parsing_variables)
-    get_system_parsing_variables_count = staticmethod(get_system_parsing_variables_count)
-    get_system_parsing_variables_by_id = staticmethod(get_system_parsing_variables_by_id)
+    count = _Op(get_system_my_company_other_count)
+    get = _Op(get_system_my_company_other_by_id)
+    list = _Op(get_system_my_company_other)
+    replace = _Op(put_system_my_company_other_by_id)
+    update = _Op(patch_system_my_company_other_by_id)
+    get_system_my_company_other = _Op(get_system_my_company_other)
+    get_system_my_company_other_count = _Op(get_system_my_company_other_count)
+    get_system_my_company_other_by_id = _Op(get_system_my_company_other_by_id)
+    put_system_my_company_other_by_id = _Op(put_system_my_company_other_by_id)
+    patch_system_my_company_other_by_id = _Op(patch_system_my_company_other_by_id)
 
 
-class PersonasInfos:
-    """The ``PersonasInfos`` resource."""
+class ParsingTypes(_Bound[_M]):
+    """The ``ParsingTypes`` resource: ``client.system.parsing_types``."""
 
-    count = staticmethod(get_system_info_personas_count)
-    get = staticmethod(get_system_info_personas_by_id)
-    list = staticmethod(get_system_info_personas)
-    get_system_info_personas = staticmethod(get_system_info_personas)
-    get_system_info_personas_count = staticmethod(get_system_info_personas_count)
-    get_system_info_personas_by_id = staticmethod(get_system_info_personas_by_id)
-
-
-class PortalReports:
-    """The ``PortalReports`` resource."""
-
-    count = staticmethod(get_system_portal_reports_count)
-    create = staticmethod(post_system_portal_reports)
-    delete = staticmethod(delete_system_portal_reports_by_id)
-    get = staticmethod(get_system_portal_reports_by_id)
-    list = staticmethod(get_system_portal_reports)
-    replace = staticmethod(put_system_portal_reports_by_id)
-    update = staticmethod(patch_system_portal_reports_by_id)
-    get_system_portal_reports = staticmethod(get_system_portal_reports)
-    post_system_portal_reports = staticmethod(post_system_portal_reports)
-    get_system_portal_reports_count = staticmethod(get_system_portal_reports_count)
-    get_system_portal_reports_by_id = staticmethod(get_system_portal_reports_by_id)
-    put_system_portal_reports_by_id = staticmethod(put_system_portal_reports_by_id)
-    patch_system_portal_reports_by_id = staticmethod(patch_system_portal_reports_by_id)
-    delete_system_portal_reports_by_id = staticmethod(delete_system_portal_reports_by_id)
+    count = _Op(get_system_parsing_types_count)
+    get = _Op(get_system_parsing_types_by_id)
+    list = _Op(get_system_parsing_types)
+    get_system_parsing_types = _Op(get_system_parsing_types)
+    get_system_parsing_types_count = _Op(get_system_parsing_types_count)
+    get_system_parsing_types_by_id = _Op(get_system_parsing_types_by_id)
 
 
-class QuoteLinks:
-    """The ``QuoteLinks`` resource."""
+class ParsingVariables(_Bound[_M]):
+    """The ``ParsingVariables`` resource: ``client.system.parsing_variables``."""
 
-    count = staticmethod(get_system_quote_link_setup_count)
-    create = staticmethod(post_system_quote_link_setup)
-    delete = staticmethod(delete_system_quote_link_setup_by_id)
-    get = staticmethod(get_system_quote_link_setup_by_id)
-    list = staticmethod(get_system_quote_link_setup)
-    replace = staticmethod(put_system_quote_link_setup_by_id)
-    update = staticmethod(patch_system_quote_link_setup_by_id)
-    get_system_quote_link_setup = staticmethod(get_system_quote_link_setup)
-    post_system_quote_link_setup = staticmethod(post_system_quote_link_setup)
-    get_system_quote_link_setup_count = staticmethod(get_system_quote_link_setup_count)
-    get_system_quote_link_setup_test_connection = staticmethod(
-        get_system_quote_link_setup_test_connection
-    )
-    get_system_quote_link_setup_by_id = staticmethod(get_system_quote_link_setup_by_id)
-    put_system_quote_link_setup_by_id = staticmethod(put_system_quote_link_setup_by_id)
-    patch_system_quote_link_setup_by_id = staticmethod(patch_system_quote_link_setup_by_id)
-    delete_system_quote_link_setup_by_id = staticmethod(delete_system_quote_link_setup_by_id)
+    count = _Op(get_system_parsing_variables_count)
+    get = _Op(get_system_parsing_variables_by_id)
+    list = _Op(get_system_parsing_variables)
+    get_system_parsing_variables = _Op(get_system_parsing_variables)
+    get_system_parsing_variables_count = _Op(get_system_parsing_variables_count)
+    get_system_parsing_variables_by_id = _Op(get_system_parsing_variables_by_id)
 
 
-class ReportCardDetails:
-    """The ``ReportCardDetails`` resource."""
+class PersonasInfos(_Bound[_M]):
+    """The ``PersonasInfos`` resource: ``client.system.personas_infos``."""
 
-    count = staticmethod(get_system_report_cards_by_parent_id_details_count)
-    create = staticmethod(post_system_report_cards_by_parent_id_details)
-    delete = staticmethod(delete_system_report_cards_by_parent_id_details_by_id)
-    get = staticmethod(get_system_report_cards_by_parent_id_details_by_id)
-    list = staticmethod(get_system_report_cards_by_parent_id_details)
-    replace = staticmethod(put_system_report_cards_by_parent_id_details_by_id)
-    update = staticmethod(patch_system_report_cards_by_parent_id_details_by_id)
-    get_system_report_cards_by_parent_id_details = staticmethod(
-        get_system_report_cards_by_parent_id_details
-    )
-    post_system_report_cards_by_parent_id_details = staticmethod(
+    count = _Op(get_system_info_personas_count)
+    get = _Op(get_system_info_personas_by_id)
+    list = _Op(get_system_info_personas)
+    get_system_info_personas = _Op(get_system_info_personas)
+    get_system_info_personas_count = _Op(get_system_info_personas_count)
+    get_system_info_personas_by_id = _Op(get_system_info_personas_by_id)
+
+
+class PortalReports(_Bound[_M]):
+    """The ``PortalReports`` resource: ``client.system.portal_reports``."""
+
+    count = _Op(get_system_portal_reports_count)
+    create = _Op(post_system_portal_reports)
+    delete = _Op(delete_system_portal_reports_by_id)
+    get = _Op(get_system_portal_reports_by_id)
+    list = _Op(get_system_portal_reports)
+    replace = _Op(put_system_portal_reports_by_id)
+    update = _Op(patch_system_portal_reports_by_id)
+    get_system_portal_reports = _Op(get_system_portal_reports)
+    post_system_portal_reports = _Op(post_system_portal_reports)
+    get_system_portal_reports_count = _Op(get_system_portal_reports_count)
+    get_system_portal_reports_by_id = _Op(get_system_portal_reports_by_id)
+    put_system_portal_reports_by_id = _Op(put_system_portal_reports_by_id)
+    patch_system_portal_reports_by_id = _Op(patch_system_portal_reports_by_id)
+    delete_system_portal_reports_by_id = _Op(delete_system_portal_reports_by_id)
+
+
+class QuoteLinks(_Bound[_M]):
+    """The ``QuoteLinks`` resource: ``client.system.quote_links``."""
+
+    count = _Op(get_system_quote_link_setup_count)
+    create = _Op(post_system_quote_link_setup)
+    delete = _Op(delete_system_quote_link_setup_by_id)
+    get = _Op(get_system_quote_link_setup_by_id)
+    list = _Op(get_system_quote_link_setup)
+    replace = _Op(put_system_quote_link_setup_by_id)
+    update = _Op(patch_system_quote_link_setup_by_id)
+    get_system_quote_link_setup = _Op(get_system_quote_link_setup)
+    post_system_quote_link_setup = _Op(post_system_quote_link_setup)
+    get_system_quote_link_setup_count = _Op(get_system_quote_link_setup_count)
+    get_system_quote_link_setup_test_connection = _Op(get_system_quote_link_setup_test_connection)
+    get_system_quote_link_setup_by_id = _Op(get_system_quote_link_setup_by_id)
+    put_system_quote_link_setup_by_id = _Op(put_system_quote_link_setup_by_id)
+    patch_system_quote_link_setup_by_id = _Op(patch_system_quote_link_setup_by_id)
+    delete_system_quote_link_setup_by_id = _Op(delete_system_quote_link_setup_by_id)
+
+
+class ReportCardDetails(_Bound[_M]):
+    """The ``ReportCardDetails`` resource: ``client.system.report_card_details``."""
+
+    count = _Op(get_system_report_cards_by_parent_id_details_count)
+    create = _Op(post_system_report_cards_by_parent_id_details)
+    delete = _Op(delete_system_report_cards_by_parent_id_details_by_id)
+    get = _Op(get_system_report_cards_by_parent_id_details_by_id)
+    list = _Op(get_system_report_cards_by_parent_id_details)
+    replace = _Op(put_system_report_cards_by_parent_id_details_by_id)
+    update = _Op(patch_system_report_cards_by_parent_id_details_by_id)
+    get_system_report_cards_by_parent_id_details = _Op(get_system_report_cards_by_parent_id_details)
+    post_system_report_cards_by_parent_id_details = _Op(
         post_system_report_cards_by_parent_id_details
     )
-    get_system_report_cards_by_parent_id_details_count = staticmethod(
+    get_system_report_cards_by_parent_id_details_count = _Op(
         get_system_report_cards_by_parent_id_details_count
     )
-    get_system_report_cards_by_parent_id_details_by_id = staticmethod(
+    get_system_report_cards_by_parent_id_details_by_id = _Op(
         get_system_report_cards_by_parent_id_details_by_id
     )
-    put_system_report_cards_by_parent_id_details_by_id = staticmethod(
+    put_system_report_cards_by_parent_id_details_by_id = _Op(
         put_system_report_cards_by_parent_id_details_by_id
     )
-    patch_system_report_cards_by_parent_id_details_by_id = staticmethod(
+    patch_system_report_cards_by_parent_id_details_by_id = _Op(
         patch_system_report_cards_by_parent_id_details_by_id
     )
-    delete_system_report_cards_by_parent_id_details_by_id = staticmethod(
+    delete_system_report_cards_by_parent_id_details_by_id = _Op(
         delete_system_report_cards_by_parent_id_details_by_id
     )
 
 
-class ReportCardInfos:
-    """The ``ReportCardInfos`` resource."""
+class ReportCardInfos(_Bound[_M]):
+    """The ``ReportCardInfos`` resource: ``client.system.report_card_infos``."""
 
-    count = staticmethod(get_system_report_cards_info_count)
-    list = staticmethod(get_system_report_cards_info)
-    get_system_report_cards_info = staticmethod(get_system_report_cards_info)
-    get_system_report_cards_info_count = staticmethod(get_system_report_cards_info_count)
-    get_system_report_cards_by_id_info = staticmethod(get_system_report_cards_by_id_info)
-
-
-class ReportCards:
-    """The ``ReportCards`` resource."""
-
-    count = staticmethod(get_system_report_cards_count)
-    create = staticmethod(post_system_report_cards)
-    delete = staticmethod(delete_system_report_cards_by_id)
-    get = staticmethod(get_system_report_cards_by_id)
-    list = staticmethod(get_system_report_cards)
-    replace = staticmethod(put_system_report_cards_by_id)
-    update = staticmethod(patch_system_report_cards_by_id)
-    get_system_report_cards = staticmethod(get_system_report_cards)
-    post_system_report_cards = staticmethod(post_system_report_cards)
-    get_system_report_cards_count = staticmethod(get_system_report_cards_count)
-    get_system_report_cards_by_id = staticmethod(get_system_report_cards_by_id)
-    put_system_report_cards_by_id = staticmethod(put_system_report_cards_by_id)
-    patch_system_report_cards_by_id = staticmethod(patch_system_report_cards_by_id)
-    delete_system_report_cards_by_id = staticmethod(delete_system_report_cards_by_id)
+    count = _Op(get_system_report_cards_info_count)
+    list = _Op(get_system_report_cards_info)
+    get_system_report_cards_info = _Op(get_system_report_cards_info)
+    get_system_report_cards_info_count = _Op(get_system_report_cards_info_count)
+    get_system_report_cards_by_id_info = _Op(get_system_report_cards_by_id_info)
 
 
-class ReportingServices:
-    """The ``ReportingServices`` resource."""
+class ReportCards(_Bound[_M]):
+    """The ``ReportCards`` resource: ``client.system.report_cards``."""
 
-    get = staticmethod(get_system_mycompany_reporting_services_by_id)
-    list = staticmethod(get_system_mycompany_reporting_services)
-    replace = staticmethod(put_system_mycompany_reporting_services_by_id)
-    update = staticmethod(patch_system_mycompany_reporting_services_by_id)
-    get_system_mycompany_reporting_services = staticmethod(get_system_mycompany_reporting_services)
-    get_system_mycompany_reporting_services_by_id = staticmethod(
+    count = _Op(get_system_report_cards_count)
+    create = _Op(post_system_report_cards)
+    delete = _Op(delete_system_report_cards_by_id)
+    get = _Op(get_system_report_cards_by_id)
+    list = _Op(get_system_report_cards)
+    replace = _Op(put_system_report_cards_by_id)
+    update = _Op(patch_system_report_cards_by_id)
+    get_system_report_cards = _Op(get_system_report_cards)
+    post_system_report_cards = _Op(post_system_report_cards)
+    get_system_report_cards_count = _Op(get_system_report_cards_count)
+    get_system_report_cards_by_id = _Op(get_system_report_cards_by_id)
+    put_system_report_cards_by_id = _Op(put_system_report_cards_by_id)
+    patch_system_report_cards_by_id = _Op(patch_system_report_cards_by_id)
+    delete_system_report_cards_by_id = _Op(delete_system_report_cards_by_id)
+
+
+class ReportingServices(_Bound[_M]):
+    """The ``ReportingServices`` resource: ``client.system.reporting_services``."""
+
+    get = _Op(get_system_mycompany_reporting_services_by_id)
+    list = _Op(get_system_mycompany_reporting_services)
+    replace = _Op(put_system_mycompany_reporting_services_by_id)
+    update = _Op(patch_system_mycompany_reporting_services_by_id)
+    get_system_mycompany_reporting_services = _Op(get_system_mycompany_reporting_services)
+    get_system_mycompany_reporting_services_by_id = _Op(
         get_system_mycompany_reporting_services_by_id
     )
-    put_system_mycompany_reporting_services_by_id = staticmethod(
+    put_system_mycompany_reporting_services_by_id = _Op(
         put_system_mycompany_reporting_services_by_id
     )
-    patch_system_mycompany_reporting_services_by_id = staticmethod(
+    patch_system_mycompany_reporting_services_by_id = _Op(
         patch_system_mycompany_reporting_services_by_id
     )
-    post_system_mycompany_reporting_services_by_id_test_connection = staticmethod(
+    post_system_mycompany_reporting_services_by_id_test_connection = _Op(
         post_system_mycompany_reporting_services_by_id_test_connection
     )
 
 
-class Reports:
-    """The ``Reports`` resource."""
+class Reports(_Bound[_M]):
+    """The ``Reports`` resource: ``client.system.reports``."""
 
-    get = staticmethod(get_system_reports_by_report_name)
-    list = staticmethod(get_system_reports)
-    get_system_reports = staticmethod(get_system_reports)
-    get_system_reports_by_report_name = staticmethod(get_system_reports_by_report_name)
-    get_system_reports_by_report_name_columns = staticmethod(
-        get_system_reports_by_report_name_columns
-    )
-    get_system_reports_by_report_name_count = staticmethod(get_system_reports_by_report_name_count)
+    get = _Op(get_system_reports_by_report_name)
+    list = _Op(get_system_reports)
+    get_system_reports = _Op(get_system_reports)
+    get_system_reports_by_report_name = _Op(get_system_reports_by_report_name)
+    get_system_reports_by_report_name_columns = _Op(get_system_reports_by_report_name_columns)
+    get_system_reports_by_report_name_count = _Op(get_system_reports_by_report_name_count)
 
 
-class SecurityRoleInfos:
-    """The ``SecurityRoleInfos`` resource."""
+class SecurityRoleInfos(_Bound[_M]):
+    """The ``SecurityRoleInfos`` resource: ``client.system.security_role_infos``."""
 
-    count = staticmethod(get_system_securityroles_info_count)
-    list = staticmethod(get_system_securityroles_info)
-    get_system_securityroles_info = staticmethod(get_system_securityroles_info)
-    get_system_securityroles_info_count = staticmethod(get_system_securityroles_info_count)
-    get_system_securityroles_by_id_info = staticmethod(get_system_securityroles_by_id_info)
+    count = _Op(get_system_securityroles_info_count)
+    list = _Op(get_system_securityroles_info)
+    get_system_securityroles_info = _Op(get_system_securityroles_info)
+    get_system_securityroles_info_count = _Op(get_system_securityroles_info_count)
+    get_system_securityroles_by_id_info = _Op(get_system_securityroles_by_id_info)
 
 
-class SecurityRoleSettings:
-    """The ``SecurityRoleSettings`` resource."""
+class SecurityRoleSettings(_Bound[_M]):
+    """The ``SecurityRoleSettings`` resource: ``client.system.security_role_settings``."""
 
-    count = staticmethod(get_system_security_roles_by_parent_id_settings_count)
-    get = staticmethod(get_system_security_roles_by_parent_id_settings_by_id)
-    list = staticmethod(get_system_security_roles_by_parent_id_settings)
-    get_system_security_roles_by_parent_id_settings = staticmethod(
+    count = _Op(get_system_security_roles_by_parent_id_settings_count)
+    get = _Op(get_system_security_roles_by_parent_id_settings_by_id)
+    list = _Op(get_system_security_roles_by_parent_id_settings)
+    get_system_security_roles_by_parent_id_settings = _Op(
         get_system_security_roles_by_parent_id_settings
     )
-    get_system_security_roles_by_parent_id_settings_count = staticmethod(
+    get_system_security_roles_by_parent_id_settings_count = _Op(
         get_system_security_roles_by_parent_id_settings_count
     )
-    get_system_security_roles_by_parent_id_settings_by_id = staticmethod(
+    get_system_security_roles_by_parent_id_settings_by_id = _Op(
         get_system_security_roles_by_parent_id_settings_by_id
     )
 
 
-class SecurityRoles:
-    """The ``SecurityRoles`` resource."""
+class SecurityRoles(_Bound[_M]):
+    """The ``SecurityRoles`` resource: ``client.system.security_roles``."""
 
-    count = staticmethod(get_system_securityroles_count)
-    create = staticmethod(post_system_securityroles)
-    delete = staticmethod(delete_system_securityroles_by_id)
-    get = staticmethod(get_system_securityroles_by_id)
-    list = staticmethod(get_system_securityroles)
-    get_system_securityroles = staticmethod(get_system_securityroles)
-    post_system_securityroles = staticmethod(post_system_securityroles)
-    get_system_securityroles_count = staticmethod(get_system_securityroles_count)
-    get_system_securityroles_by_id = staticmethod(get_system_securityroles_by_id)
-    delete_system_securityroles_by_id = staticmethod(delete_system_securityroles_by_id)
-
-
-class SetupScreens:
-    """The ``SetupScreens`` resource."""
-
-    count = staticmethod(get_system_setup_screens_count)
-    get = staticmethod(get_system_setup_screens_by_id)
-    list = staticmethod(get_system_setup_screens)
-    get_system_setup_screens = staticmethod(get_system_setup_screens)
-    get_system_setup_screens_count = staticmethod(get_system_setup_screens_count)
-    get_system_setup_screens_by_id = staticmethod(get_system_setup_screens_by_id)
+    count = _Op(get_system_securityroles_count)
+    create = _Op(post_system_securityroles)
+    delete = _Op(delete_system_securityroles_by_id)
+    get = _Op(get_system_securityroles_by_id)
+    list = _Op(get_system_securityroles)
+    get_system_securityroles = _Op(get_system_securityroles)
+    post_system_securityroles = _Op(post_system_securityroles)
+    get_system_securityroles_count = _Op(get_system_securityroles_count)
+    get_system_securityroles_by_id = _Op(get_system_securityroles_by_id)
+    delete_system_securityroles_by_id = _Op(delete_system_securityroles_by_id)
 
 
-class SkillCategories:
-    """The ``SkillCategories`` resource."""
+class SetupScreens(_Bound[_M]):
+    """The ``SetupScreens`` resource: ``client.system.setup_screens``."""
 
-    count = staticmethod(get_system_skill_categories_count)
-    create = staticmethod(post_system_skill_categories)
-    delete = staticmethod(delete_system_skill_categories_by_id)
-    get = staticmethod(get_system_skill_categories_by_id)
-    list = staticmethod(get_system_skill_categories)
-    replace = staticmethod(put_system_skill_categories_by_id)
-    update = staticmethod(patch_system_skill_categories_by_id)
-    get_system_skill_categories = staticmethod(get_system_skill_categories)
-    post_system_skill_categories = staticmethod(post_system_skill_categories)
-    get_system_skill_categories_count = staticmethod(get_system_skill_categories_count)
-    get_system_skill_categories_by_id = staticmethod(get_system_skill_categories_by_id)
-    put_system_skill_categories_by_id = staticmethod(put_system_skill_categories_by_id)
-    patch_system_skill_categories_by_id = staticmethod(patch_system_skill_categories_by_id)
-    delete_system_skill_categories_by_id = staticmethod(delete_system_skill_categories_by_id)
+    count = _Op(get_system_setup_screens_count)
+    get = _Op(get_system_setup_screens_by_id)
+    list = _Op(get_system_setup_screens)
+    get_system_setup_screens = _Op(get_system_setup_screens)
+    get_system_setup_screens_count = _Op(get_system_setup_screens_count)
+    get_system_setup_screens_by_id = _Op(get_system_setup_screens_by_id)
 
 
-class SkillInfos:
-    """The ``SkillInfos`` resource."""
+class SkillCategories(_Bound[_M]):
+    """The ``SkillCategories`` resource: ``client.system.skill_categories``."""
 
-    count = staticmethod(get_system_skills_info_count)
-    list = staticmethod(get_system_skills_info)
-    get_system_skills_info = staticmethod(get_system_skills_info)
-    get_system_skills_info_count = staticmethod(get_system_skills_info_count)
-    get_system_skills_by_id_info = staticmethod(get_system_skills_by_id_info)
-
-
-class Skills:
-    """The ``Skills`` resource."""
-
-    count = staticmethod(get_system_skills_count)
-    create = staticmethod(post_system_skills)
-    delete = staticmethod(delete_system_skills_by_id)
-    get = staticmethod(get_system_skills_by_id)
-    list = staticmethod(get_system_skills)
-    replace = staticmethod(put_system_skills_by_id)
-    update = staticmethod(patch_system_skills_by_id)
-    get_system_skills = staticmethod(get_system_skills)
-    post_system_skills = staticmethod(post_system_skills)
-    get_system_skills_count = staticmethod(get_system_skills_count)
-    get_system_skills_by_id = staticmethod(get_system_skills_by_id)
-    put_system_skills_by_id = staticmethod(put_system_skills_by_id)
-    patch_system_skills_by_id = staticmethod(patch_system_skills_by_id)
-    delete_system_skills_by_id = staticmethod(delete_system_skills_by_id)
+    count = _Op(get_system_skill_categories_count)
+    create = _Op(post_system_skill_categories)
+    delete = _Op(delete_system_skill_categories_by_id)
+    get = _Op(get_system_skill_categories_by_id)
+    list = _Op(get_system_skill_categories)
+    replace = _Op(put_system_skill_categories_by_id)
+    update = _Op(patch_system_skill_categories_by_id)
+    get_system_skill_categories = _Op(get_system_skill_categories)
+    post_system_skill_categories = _Op(post_system_skill_categories)
+    get_system_skill_categories_count = _Op(get_system_skill_categories_count)
+    get_system_skill_categories_by_id = _Op(get_system_skill_categories_by_id)
+    put_system_skill_categories_by_id = _Op(put_system_skill_categories_by_id)
+    patch_system_skill_categories_by_id = _Op(patch_system_skill_categories_by_id)
+    delete_system_skill_categories_by_id = _Op(delete_system_skill_categories_by_id)
 
 
-class SsoConfigurations:
-    """The ``SsoConfigurations`` resource."""
+class SkillInfos(_Bound[_M]):
+    """The ``SkillInfos`` resource: ``client.system.skill_infos``."""
 
-    count = staticmethod(get_system_sso_configurations_count)
-    create = staticmethod(post_system_sso_configurations)
-    delete = staticmethod(delete_system_sso_configurations_by_id)
-    get = staticmethod(get_system_sso_configurations_by_id)
-    list = staticmethod(get_system_sso_configurations)
-    replace = staticmethod(put_system_sso_configurations_by_id)
-    update = staticmethod(patch_system_sso_configurations_by_id)
-    get_system_sso_configurations = staticmethod(get_system_sso_configurations)
-    post_system_sso_configurations = staticmethod(post_system_sso_configurations)
-    get_system_sso_configurations_count = staticmethod(get_system_sso_configurations_count)
-    get_system_sso_configurations_by_id = staticmethod(get_system_sso_configurations_by_id)
-    put_system_sso_configurations_by_id = staticmethod(put_system_sso_configurations_by_id)
-    patch_system_sso_configurations_by_id = staticmethod(patch_system_sso_configurations_by_id)
-    delete_system_sso_configurations_by_id = staticmethod(delete_system_sso_configurations_by_id)
-    post_system_sso_configurations_by_id_registertoken = staticmethod(
+    count = _Op(get_system_skills_info_count)
+    list = _Op(get_system_skills_info)
+    get_system_skills_info = _Op(get_system_skills_info)
+    get_system_skills_info_count = _Op(get_system_skills_info_count)
+    get_system_skills_by_id_info = _Op(get_system_skills_by_id_info)
+
+
+class Skills(_Bound[_M]):
+    """The ``Skills`` resource: ``client.system.skills``."""
+
+    count = _Op(get_system_skills_count)
+    create = _Op(post_system_skills)
+    delete = _Op(delete_system_skills_by_id)
+    get = _Op(get_system_skills_by_id)
+    list = _Op(get_system_skills)
+    replace = _Op(put_system_skills_by_id)
+    update = _Op(patch_system_skills_by_id)
+    get_system_skills = _Op(get_system_skills)
+    post_system_skills = _Op(post_system_skills)
+    get_system_skills_count = _Op(get_system_skills_count)
+    get_system_skills_by_id = _Op(get_system_skills_by_id)
+    put_system_skills_by_id = _Op(put_system_skills_by_id)
+    patch_system_skills_by_id = _Op(patch_system_skills_by_id)
+    delete_system_skills_by_id = _Op(delete_system_skills_by_id)
+
+
+class SsoConfigurations(_Bound[_M]):
+    """The ``SsoConfigurations`` resource: ``client.system.sso_configurations``."""
+
+    count = _Op(get_system_sso_configurations_count)
+    create = _Op(post_system_sso_configurations)
+    delete = _Op(delete_system_sso_configurations_by_id)
+    get = _Op(get_system_sso_configurations_by_id)
+    list = _Op(get_system_sso_configurations)
+    replace = _Op(put_system_sso_configurations_by_id)
+    update = _Op(patch_system_sso_configurations_by_id)
+    get_system_sso_configurations = _Op(get_system_sso_configurations)
+    post_system_sso_configurations = _Op(post_system_sso_configurations)
+    get_system_sso_configurations_count = _Op(get_system_sso_configurations_count)
+    get_system_sso_configurations_by_id = _Op(get_system_sso_configurations_by_id)
+    put_system_sso_configurations_by_id = _Op(put_system_sso_configurations_by_id)
+    patch_system_sso_configurations_by_id = _Op(patch_system_sso_configurations_by_id)
+    delete_system_sso_configurations_by_id = _Op(delete_system_sso_configurations_by_id)
+    post_system_sso_configurations_by_id_registertoken = _Op(
         post_system_sso_configurations_by_id_registertoken
     )
-    post_system_sso_configurations_by_id_submitmembers = staticmethod(
+    post_system_sso_configurations_by_id_submitmembers = _Op(
         post_system_sso_configurations_by_id_submitmembers
     )
 
 
-class SsoUsers:
-    """The ``SsoUsers`` resource."""
+class SsoUsers(_Bound[_M]):
+    """The ``SsoUsers`` resource: ``client.system.sso_users``."""
 
-    count = staticmethod(get_system_sso_users_count)
-    get = staticmethod(get_system_sso_users_by_external_id)
-    list = staticmethod(get_system_sso_users)
-    get_system_sso_users = staticmethod(get_system_sso_users)
-    get_system_sso_users_count = staticmethod(get_system_sso_users_count)
-    get_system_sso_users_by_external_id = staticmethod(get_system_sso_users_by_external_id)
-
-
-class StandardNoteInfos:
-    """The ``StandardNoteInfos`` resource."""
-
-    count = staticmethod(get_system_info_standard_notes_count)
-    get = staticmethod(get_system_info_standard_notes_by_id)
-    list = staticmethod(get_system_info_standard_notes)
-    get_system_info_standard_notes = staticmethod(get_system_info_standard_notes)
-    get_system_info_standard_notes_count = staticmethod(get_system_info_standard_notes_count)
-    get_system_info_standard_notes_by_id = staticmethod(get_system_info_standard_notes_by_id)
+    count = _Op(get_system_sso_users_count)
+    get = _Op(get_system_sso_users_by_external_id)
+    list = _Op(get_system_sso_users)
+    get_system_sso_users = _Op(get_system_sso_users)
+    get_system_sso_users_count = _Op(get_system_sso_users_count)
+    get_system_sso_users_by_external_id = _Op(get_system_sso_users_by_external_id)
 
 
-class StandardNotes:
-    """The ``StandardNotes`` resource."""
+class StandardNoteInfos(_Bound[_M]):
+    """The ``StandardNoteInfos`` resource: ``client.system.standard_note_infos``."""
 
-    count = staticmethod(get_system_standard_notes_count)
-    create = staticmethod(post_system_standard_notes)
-    delete = staticmethod(delete_system_standard_notes_by_id)
-    get = staticmethod(get_system_standard_notes_by_id)
-    list = staticmethod(get_system_standard_notes)
-    replace = staticmethod(put_system_standard_notes_by_id)
-    update = staticmethod(patch_system_standard_notes_by_id)
-    get_system_standard_notes = staticmethod(get_system_standard_notes)
-    post_system_standard_notes = staticmethod(post_system_standard_notes)
-    get_system_standard_notes_count = staticmethod(get_system_standard_notes_count)
-    get_system_standard_notes_by_id = staticmethod(get_system_standard_notes_by_id)
-    put_system_standard_notes_by_id = staticmethod(put_system_standard_notes_by_id)
-    patch_system_standard_notes_by_id = staticmethod(patch_system_standard_notes_by_id)
-    delete_system_standard_notes_by_id = staticmethod(delete_system_standard_notes_by_id)
+    count = _Op(get_system_info_standard_notes_count)
+    get = _Op(get_system_info_standard_notes_by_id)
+    list = _Op(get_system_info_standard_notes)
+    get_system_info_standard_notes = _Op(get_system_info_standard_notes)
+    get_system_info_standard_notes_count = _Op(get_system_info_standard_notes_count)
+    get_system_info_standard_notes_by_id = _Op(get_system_info_standard_notes_by_id)
 
 
-class SurveyInfos:
-    """The ``SurveyInfos`` resource."""
+class StandardNotes(_Bound[_M]):
+    """The ``StandardNotes`` resource: ``client.system.standard_notes``."""
 
-    count = staticmethod(get_system_surveys_info_count)
-    list = staticmethod(get_system_surveys_info)
-    get_system_surveys_info = staticmethod(get_system_surveys_info)
-    get_system_surveys_info_count = staticmethod(get_system_surveys_info_count)
-    get_system_surveys_by_id_info = staticmethod(get_system_surveys_by_id_info)
+    count = _Op(get_system_standard_notes_count)
+    create = _Op(post_system_standard_notes)
+    delete = _Op(delete_system_standard_notes_by_id)
+    get = _Op(get_system_standard_notes_by_id)
+    list = _Op(get_system_standard_notes)
+    replace = _Op(put_system_standard_notes_by_id)
+    update = _Op(patch_system_standard_notes_by_id)
+    get_system_standard_notes = _Op(get_system_standard_notes)
+    post_system_standard_notes = _Op(post_system_standard_notes)
+    get_system_standard_notes_count = _Op(get_system_standard_notes_count)
+    get_system_standard_notes_by_id = _Op(get_system_standard_notes_by_id)
+    put_system_standard_notes_by_id = _Op(put_system_standard_notes_by_id)
+    patch_system_standard_notes_by_id = _Op(patch_system_standard_notes_by_id)
+    delete_system_standard_notes_by_id = _Op(delete_system_standard_notes_by_id)
 
 
-class SurveyQuestionValues:
-    """The ``SurveyQuestionValues`` resource."""
+class SurveyInfos(_Bound[_M]):
+    """The ``SurveyInfos`` resource: ``client.system.survey_infos``."""
 
-    create = staticmethod(post_system_surveys_by_grandparent_id_questions_by_parent_id_values)
-    delete = staticmethod(
-        delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    get = staticmethod(get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
-    list = staticmethod(get_system_surveys_by_grandparent_id_questions_by_parent_id_values)
-    replace = staticmethod(put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
-    update = staticmethod(
-        patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    get_system_surveys_by_grandparent_id_questions_by_parent_id_values = staticmethod(
+    count = _Op(get_system_surveys_info_count)
+    list = _Op(get_system_surveys_info)
+    get_system_surveys_info = _Op(get_system_surveys_info)
+    get_system_surveys_info_count = _Op(get_system_surveys_info_count)
+    get_system_surveys_by_id_info = _Op(get_system_surveys_by_id_info)
+
+
+class SurveyQuestionValues(_Bound[_M]):
+    """The ``SurveyQuestionValues`` resource: ``client.system.survey_question_values``."""
+
+    create = _Op(post_system_surveys_by_grandparent_id_questions_by_parent_id_values)
+    delete = _Op(delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
+    get = _Op(get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
+    list = _Op(get_system_surveys_by_grandparent_id_questions_by_parent_id_values)
+    replace = _Op(put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
+    update = _Op(patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
+    get_system_surveys_by_grandparent_id_questions_by_parent_id_values = _Op(
         get_system_surveys_by_grandparent_id_questions_by_parent_id_values
     )
-    post_system_surveys_by_grandparent_id_questions_by_parent_id_values = staticmethod(
+    post_system_surveys_by_grandparent_id_questions_by_parent_id_values = _Op(
         post_system_surveys_by_grandparent_id_questions_by_parent_id_values
     )
-    get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = staticmethod(
+    get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = staticmethod(
+    put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = staticmethod(
+    patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = staticmethod(
+    delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
     )
 
 
-class SurveyQuestions:
-    """The ``SurveyQuestions`` resource."""
+class SurveyQuestions(_Bound[_M]):
+    """The ``SurveyQuestions`` resource: ``client.system.survey_questions``."""
 
-    count = staticmethod(get_system_surveys_by_parent_id_questions_count)
-    create = staticmethod(post_system_surveys_by_parent_id_questions)
-    delete = staticmethod(delete_system_surveys_by_parent_id_questions_by_id)
-    get = staticmethod(get_system_surveys_by_parent_id_questions_by_id)
-    list = staticmethod(get_system_surveys_by_parent_id_questions)
-    replace = staticmethod(put_system_surveys_by_parent_id_questions_by_id)
-    update = staticmethod(patch_system_surveys_by_parent_id_questions_by_id)
-    get_system_surveys_by_parent_id_questions = staticmethod(
-        get_system_surveys_by_parent_id_questions
-    )
-    post_system_surveys_by_parent_id_questions = staticmethod(
-        post_system_surveys_by_parent_id_questions
-    )
-    get_system_surveys_by_parent_id_questions_count = staticmethod(
+    count = _Op(get_system_surveys_by_parent_id_questions_count)
+    create = _Op(post_system_surveys_by_parent_id_questions)
+    delete = _Op(delete_system_surveys_by_parent_id_questions_by_id)
+    get = _Op(get_system_surveys_by_parent_id_questions_by_id)
+    list = _Op(get_system_surveys_by_parent_id_questions)
+    replace = _Op(put_system_surveys_by_parent_id_questions_by_id)
+    update = _Op(patch_system_surveys_by_parent_id_questions_by_id)
+    get_system_surveys_by_parent_id_questions = _Op(get_system_surveys_by_parent_id_questions)
+    post_system_surveys_by_parent_id_questions = _Op(post_system_surveys_by_parent_id_questions)
+    get_system_surveys_by_parent_id_questions_count = _Op(
         get_system_surveys_by_parent_id_questions_count
     )
-    get_system_surveys_by_parent_id_questions_by_id = staticmethod(
+    get_system_surveys_by_parent_id_questions_by_id = _Op(
         get_system_surveys_by_parent_id_questions_by_id
     )
-    put_system_surveys_by_parent_id_questions_by_id = staticmethod(
+    put_system_surveys_by_parent_id_questions_by_id = _Op(
         put_system_surveys_by_parent_id_questions_by_id
     )
-    patch_system_surveys_by_parent_id_questions_by_id = staticmethod(
+    patch_system_surveys_by_parent_id_questions_by_id = _Op(
         patch_system_surveys_by_parent_id_questions_by_id
     )
-    delete_system_surveys_by_parent_id_questions_by_id = staticmethod(
+    delete_system_surveys_by_parent_id_questions_by_id = _Op(
         delete_system_surveys_by_parent_id_questions_by_id
     )
 
 
-class Surveys:
-    """The ``Surveys`` resource."""
+class Surveys(_Bound[_M]):
+    """The ``Surveys`` resource: ``client.system.surveys``."""
 
-    count = staticmethod(get_system_surveys_count)
-    create = staticmethod(post_system_surveys)
-    delete = staticmethod(delete_system_surveys_by_id)
-    get = staticmethod(get_system_surveys_by_id)
-    list = staticmethod(get_system_surveys)
-    replace = staticmethod(put_system_surveys_by_id)
-    update = staticmethod(patch_system_surveys_by_id)
-    get_system_surveys = staticmethod(get_system_surveys)
-    post_system_surveys = staticmethod(post_system_surveys)
-    get_system_surveys_count = staticmethod(get_system_surveys_count)
-    get_system_surveys_by_id = staticmethod(get_system_surveys_by_id)
-    put_system_surveys_by_id = staticmethod(put_system_surveys_by_id)
-    patch_system_surveys_by_id = staticmethod(patch_system_surveys_by_id)
-    delete_system_surveys_by_id = staticmethod(delete_system_surveys_by_id)
-    post_system_surveys_by_id_copy = staticmethod(post_system_surveys_by_id_copy)
-
-
-class SystemSettings:
-    """The ``SystemSettings`` resource."""
-
-    count = staticmethod(get_system_settings_count)
-    get = staticmethod(get_system_settings_by_id)
-    list = staticmethod(get_system_settings)
-    replace = staticmethod(put_system_settings_by_id)
-    update = staticmethod(patch_system_settings_by_id)
-    get_system_settings = staticmethod(get_system_settings)
-    get_system_settings_count = staticmethod(get_system_settings_count)
-    get_system_settings_by_id = staticmethod(get_system_settings_by_id)
-    put_system_settings_by_id = staticmethod(put_system_settings_by_id)
-    patch_system_settings_by_id = staticmethod(patch_system_settings_by_id)
+    count = _Op(get_system_surveys_count)
+    create = _Op(post_system_surveys)
+    delete = _Op(delete_system_surveys_by_id)
+    get = _Op(get_system_surveys_by_id)
+    list = _Op(get_system_surveys)
+    replace = _Op(put_system_surveys_by_id)
+    update = _Op(patch_system_surveys_by_id)
+    get_system_surveys = _Op(get_system_surveys)
+    post_system_surveys = _Op(post_system_surveys)
+    get_system_surveys_count = _Op(get_system_surveys_count)
+    get_system_surveys_by_id = _Op(get_system_surveys_by_id)
+    put_system_surveys_by_id = _Op(put_system_surveys_by_id)
+    patch_system_surveys_by_id = _Op(patch_system_surveys_by_id)
+    delete_system_surveys_by_id = _Op(delete_system_surveys_by_id)
+    post_system_surveys_by_id_copy = _Op(post_system_surveys_by_id_copy)
 
 
-class TimeExpenses:
-    """The ``TimeExpenses`` resource."""
+class SystemSettings(_Bound[_M]):
+    """The ``SystemSettings`` resource: ``client.system.system_settings``."""
 
-    count = staticmethod(get_system_my_company_time_expense_count)
-    get = staticmethod(get_system_my_company_time_expense_by_id)
-    list = staticmethod(get_system_my_company_time_expense)
-    replace = staticmethod(put_system_my_company_time_expense_by_id)
-    update = staticmethod(patch_system_my_company_time_expense_by_id)
-    get_system_my_company_time_expense = staticmethod(get_system_my_company_time_expense)
-    get_system_my_company_time_expense_count = staticmethod(
-        get_system_my_company_time_expense_count
-    )
-    get_system_my_company_time_expense_by_id = staticmethod(
-        get_system_my_company_time_expense_by_id
-    )
-    put_system_my_company_time_expense_by_id = staticmethod(
-        put_system_my_company_time_expense_by_id
-    )
-    patch_system_my_company_time_expense_by_id = staticmethod(
-        patch_system_my_company_time_expense_by_id
-    )
+    count = _Op(get_system_settings_count)
+    get = _Op(get_system_settings_by_id)
+    list = _Op(get_system_settings)
+    replace = _Op(put_system_settings_by_id)
+    update = _Op(patch_system_settings_by_id)
+    get_system_settings = _Op(get_system_settings)
+    get_system_settings_count = _Op(get_system_settings_count)
+    get_system_settings_by_id = _Op(get_system_settings_by_id)
+    put_system_settings_by_id = _Op(put_system_settings_by_id)
+    patch_system_settings_by_id = _Op(patch_system_settings_by_id)
 
 
-class TimeZoneSetupInfos:
-    """The ``TimeZoneSetupInfos`` resource."""
+class TimeExpenses(_Bound[_M]):
+    """The ``TimeExpenses`` resource: ``client.system.time_expenses``."""
 
-    count = staticmethod(get_system_time_zone_setups_info_count)
-    list = staticmethod(get_system_time_zone_setups_info)
-    get_system_time_zone_setups_info = staticmethod(get_system_time_zone_setups_info)
-    get_system_time_zone_setups_info_count = staticmethod(get_system_time_zone_setups_info_count)
-    get_system_time_zone_setups_by_id_info = staticmethod(get_system_time_zone_setups_by_id_info)
-
-
-class TimeZoneSetups:
-    """The ``TimeZoneSetups`` resource."""
-
-    count = staticmethod(get_system_time_zone_setups_count)
-    create = staticmethod(post_system_time_zone_setups)
-    delete = staticmethod(delete_system_time_zone_setups_by_id)
-    get = staticmethod(get_system_time_zone_setups_by_id)
-    list = staticmethod(get_system_time_zone_setups)
-    replace = staticmethod(put_system_time_zone_setups_by_id)
-    update = staticmethod(patch_system_time_zone_setups_by_id)
-    get_system_time_zone_setups = staticmethod(get_system_time_zone_setups)
-    post_system_time_zone_setups = staticmethod(post_system_time_zone_setups)
-    get_system_time_zone_setups_count = staticmethod(get_system_time_zone_setups_count)
-    get_system_time_zone_setups_by_id = staticmethod(get_system_time_zone_setups_by_id)
-    put_system_time_zone_setups_by_id = staticmethod(put_system_time_zone_setups_by_id)
-    patch_system_time_zone_setups_by_id = staticmethod(patch_system_time_zone_setups_by_id)
-    delete_system_time_zone_setups_by_id = staticmethod(delete_system_time_zone_setups_by_id)
+    count = _Op(get_system_my_company_time_expense_count)
+    get = _Op(get_system_my_company_time_expense_by_id)
+    list = _Op(get_system_my_company_time_expense)
+    replace = _Op(put_system_my_company_time_expense_by_id)
+    update = _Op(patch_system_my_company_time_expense_by_id)
+    get_system_my_company_time_expense = _Op(get_system_my_company_time_expense)
+    get_system_my_company_time_expense_count = _Op(get_system_my_company_time_expense_count)
+    get_system_my_company_time_expense_by_id = _Op(get_system_my_company_time_expense_by_id)
+    put_system_my_company_time_expense_by_id = _Op(put_system_my_company_time_expense_by_id)
+    patch_system_my_company_time_expense_by_id = _Op(patch_system_my_company_time_expense_by_id)
 
 
-class TodayPageCategories:
-    """The ``TodayPageCategories`` resource."""
+class TimeZoneSetupInfos(_Bound[_M]):
+    """The ``TimeZoneSetupInfos`` resource: ``client.system.time_zone_setup_infos``."""
 
-    count = staticmethod(get_system_today_page_categories_count)
-    create = staticmethod(post_system_today_page_categories)
-    delete = staticmethod(delete_system_today_page_categories_by_id)
-    get = staticmethod(get_system_today_page_categories_by_id)
-    list = staticmethod(get_system_today_page_categories)
-    replace = staticmethod(put_system_today_page_categories_by_id)
-    update = staticmethod(patch_system_today_page_categories_by_id)
-    get_system_today_page_categories = staticmethod(get_system_today_page_categories)
-    post_system_today_page_categories = staticmethod(post_system_today_page_categories)
-    get_system_today_page_categories_count = staticmethod(get_system_today_page_categories_count)
-    get_system_today_page_categories_by_id = staticmethod(get_system_today_page_categories_by_id)
-    put_system_today_page_categories_by_id = staticmethod(put_system_today_page_categories_by_id)
-    patch_system_today_page_categories_by_id = staticmethod(
-        patch_system_today_page_categories_by_id
-    )
-    delete_system_today_page_categories_by_id = staticmethod(
-        delete_system_today_page_categories_by_id
-    )
+    count = _Op(get_system_time_zone_setups_info_count)
+    list = _Op(get_system_time_zone_setups_info)
+    get_system_time_zone_setups_info = _Op(get_system_time_zone_setups_info)
+    get_system_time_zone_setups_info_count = _Op(get_system_time_zone_setups_info_count)
+    get_system_time_zone_setups_by_id_info = _Op(get_system_time_zone_setups_by_id_info)
 
 
-class UserDefinedFieldInfos:
-    """The ``UserDefinedFieldInfos`` resource."""
+class TimeZoneSetups(_Bound[_M]):
+    """The ``TimeZoneSetups`` resource: ``client.system.time_zone_setups``."""
 
-    count = staticmethod(get_system_user_defined_fields_info_count)
-    list = staticmethod(get_system_user_defined_fields_info)
-    get_system_user_defined_fields_info = staticmethod(get_system_user_defined_fields_info)
-    get_system_user_defined_fields_info_count = staticmethod(
-        get_system_user_defined_fields_info_count
-    )
-    get_system_user_defined_fields_by_id_info = staticmethod(
-        get_system_user_defined_fields_by_id_info
-    )
-
-
-class UserDefinedFields:
-    """The ``UserDefinedFields`` resource."""
-
-    count = staticmethod(get_system_user_defined_fields_count)
-    create = staticmethod(post_system_user_defined_fields)
-    delete = staticmethod(delete_system_user_defined_fields_by_id)
-    get = staticmethod(get_system_user_defined_fields_by_id)
-    list = staticmethod(get_system_user_defined_fields)
-    replace = staticmethod(put_system_user_defined_fields_by_id)
-    update = staticmethod(patch_system_user_defined_fields_by_id)
-    get_system_user_defined_fields = staticmethod(get_system_user_defined_fields)
-    post_system_user_defined_fields = staticmethod(post_system_user_defined_fields)
-    get_system_user_defined_fields_count = staticmethod(get_system_user_defined_fields_count)
-    get_system_user_defined_fields_by_id = staticmethod(get_system_user_defined_fields_by_id)
-    put_system_user_defined_fields_by_id = staticmethod(put_system_user_defined_fields_by_id)
-    patch_system_user_defined_fields_by_id = staticmethod(patch_system_user_defined_fields_by_id)
-    delete_system_user_defined_fields_by_id = staticmethod(delete_system_user_defined_fields_by_id)
+    count = _Op(get_system_time_zone_setups_count)
+    create = _Op(post_system_time_zone_setups)
+    delete = _Op(delete_system_time_zone_setups_by_id)
+    get = _Op(get_system_time_zone_setups_by_id)
+    list = _Op(get_system_time_zone_setups)
+    replace = _Op(put_system_time_zone_setups_by_id)
+    update = _Op(patch_system_time_zone_setups_by_id)
+    get_system_time_zone_setups = _Op(get_system_time_zone_setups)
+    post_system_time_zone_setups = _Op(post_system_time_zone_setups)
+    get_system_time_zone_setups_count = _Op(get_system_time_zone_setups_count)
+    get_system_time_zone_setups_by_id = _Op(get_system_time_zone_setups_by_id)
+    put_system_time_zone_setups_by_id = _Op(put_system_time_zone_setups_by_id)
+    patch_system_time_zone_setups_by_id = _Op(patch_system_time_zone_setups_by_id)
+    delete_system_time_zone_setups_by_id = _Op(delete_system_time_zone_setups_by_id)
 
 
-class WorkflowActionAutomateParameters:
-    """The ``WorkflowActionAutomateParameters`` resource."""
+class TodayPageCategories(_Bound[_M]):
+    """The ``TodayPageCategories`` resource: ``client.system.today_page_categories``."""
 
-    get = staticmethod(get_system_workflow_actions_automate_parameters_by_id)
-    list = staticmethod(get_system_workflow_actions_automate_parameters)
-    get_system_workflow_actions_automate_parameters = staticmethod(
+    count = _Op(get_system_today_page_categories_count)
+    create = _Op(post_system_today_page_categories)
+    delete = _Op(delete_system_today_page_categories_by_id)
+    get = _Op(get_system_today_page_categories_by_id)
+    list = _Op(get_system_today_page_categories)
+    replace = _Op(put_system_today_page_categories_by_id)
+    update = _Op(patch_system_today_page_categories_by_id)
+    get_system_today_page_categories = _Op(get_system_today_page_categories)
+    post_system_today_page_categories = _Op(post_system_today_page_categories)
+    get_system_today_page_categories_count = _Op(get_system_today_page_categories_count)
+    get_system_today_page_categories_by_id = _Op(get_system_today_page_categories_by_id)
+    put_system_today_page_categories_by_id = _Op(put_system_today_page_categories_by_id)
+    patch_system_today_page_categories_by_id = _Op(patch_system_today_page_categories_by_id)
+    delete_system_today_page_categories_by_id = _Op(delete_system_today_page_categories_by_id)
+
+
+class UserDefinedFieldInfos(_Bound[_M]):
+    """The ``UserDefinedFieldInfos`` resource: ``client.system.user_defined_field_infos``."""
+
+    count = _Op(get_system_user_defined_fields_info_count)
+    list = _Op(get_system_user_defined_fields_info)
+    get_system_user_defined_fields_info = _Op(get_system_user_defined_fields_info)
+    get_system_user_defined_fields_info_count = _Op(get_system_user_defined_fields_info_count)
+    get_system_user_defined_fields_by_id_info = _Op(get_system_user_defined_fields_by_id_info)
+
+
+class UserDefinedFields(_Bound[_M]):
+    """The ``UserDefinedFields`` resource: ``client.system.user_defined_fields``."""
+
+    count = _Op(get_system_user_defined_fields_count)
+    create = _Op(post_system_user_defined_fields)
+    delete = _Op(delete_system_user_defined_fields_by_id)
+    get = _Op(get_system_user_defined_fields_by_id)
+    list = _Op(get_system_user_defined_fields)
+    replace = _Op(put_system_user_defined_fields_by_id)
+    update = _Op(patch_system_user_defined_fields_by_id)
+    get_system_user_defined_fields = _Op(get_system_user_defined_fields)
+    post_system_user_defined_fields = _Op(post_system_user_defined_fields)
+    get_system_user_defined_fields_count = _Op(get_system_user_defined_fields_count)
+    get_system_user_defined_fields_by_id = _Op(get_system_user_defined_fields_by_id)
+    put_system_user_defined_fields_by_id = _Op(put_system_user_defined_fields_by_id)
+    patch_system_user_defined_fields_by_id = _Op(patch_system_user_defined_fields_by_id)
+    delete_system_user_defined_fields_by_id = _Op(delete_system_user_defined_fields_by_id)
+
+
+class WorkflowActionAutomateParameters(_Bound[_M]):
+    """The ``WorkflowActionAutomateParameters`` resource: ``client.system.workflow_action_automate_parameters``."""
+
+    get = _Op(get_system_workflow_actions_automate_parameters_by_id)
+    list = _Op(get_system_workflow_actions_automate_parameters)
+    get_system_workflow_actions_automate_parameters = _Op(
         get_system_workflow_actions_automate_parameters
     )
-    get_system_workflow_actions_automate_parameters_by_id = staticmethod(
+    get_system_workflow_actions_automate_parameters_by_id = _Op(
         get_system_workflow_actions_automate_parameters_by_id
     )
-    get_system_workflow_actions_by_parent_id_automate_parameters = staticmethod(
+    get_system_workflow_actions_by_parent_id_automate_parameters = _Op(
         get_system_workflow_actions_by_parent_id_automate_parameters
     )
-    post_system_workflow_actions_by_parent_id_automate_parameters = staticmethod(
+    post_system_workflow_actions_by_parent_id_automate_parameters = _Op(
         post_system_workflow_actions_by_parent_id_automate_parameters
     )
-    get_system_workflow_actions_by_parent_id_automate_parameters_count = staticmethod(
+    get_system_workflow_actions_by_parent_id_automate_parameters_count = _Op(
         get_system_workflow_actions_by_parent_id_automate_parameters_count
     )
-    get_system_workflow_actions_by_parent_id_automate_parameters_by_id = staticmethod(
+    get_system_workflow_actions_by_parent_id_automate_parameters_by_id = _Op(
         get_system_workflow_actions_by_parent_id_automate_parameters_by_id
     )
-    put_system_workflow_actions_by_parent_id_automate_parameters_by_id = staticmethod(
+    put_system_workflow_actions_by_parent_id_automate_parameters_by_id = _Op(
         put_system_workflow_actions_by_parent_id_automate_parameters_by_id
     )
-    patch_system_workflow_actions_by_parent_id_automate_parameters_by_id = staticmethod(
+    patch_system_workflow_actions_by_parent_id_automate_parameters_by_id = _Op(
         patch_system_workflow_actions_by_parent_id_automate_parameters_by_id
     )
-    delete_system_workflow_actions_by_parent_id_automate_parameters_by_id = staticmethod(
+    delete_system_workflow_actions_by_parent_id_automate_parameters_by_id = _Op(
         delete_system_workflow_actions_by_parent_id_automate_parameters_by_id
     )
 
 
-class WorkflowActionUserDefinedFields:
-    """The ``WorkflowActionUserDefinedFields`` resource."""
+class WorkflowActionUserDefinedFields(_Bound[_M]):
+    """The ``WorkflowActionUserDefinedFields`` resource: ``client.system.workflow_action_user_defined_fields``."""
 
-    list = staticmethod(get_system_workflows_userdefinedfields_events_actions)
-    delete_system_workflows_userdefinedfields_actions_by_parent_id = staticmethod(
+    list = _Op(get_system_workflows_userdefinedfields_events_actions)
+    delete_system_workflows_userdefinedfields_actions_by_parent_id = _Op(
         delete_system_workflows_userdefinedfields_actions_by_parent_id
     )
-    get_system_workflows_userdefinedfields_events_actions = staticmethod(
+    get_system_workflows_userdefinedfields_events_actions = _Op(
         get_system_workflows_userdefinedfields_events_actions
     )
-    post_system_workflows_userdefinedfields_events_by_grandparent_id = staticmethod(
+    post_system_workflows_userdefinedfields_events_by_grandparent_id = _Op(
         post_system_workflows_userdefinedfields_events_by_grandparent_id
     )
-    get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id = (
-        staticmethod(
-            get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id
-        )
+    get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id = _Op(
+        get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id
     )
-    put_system_workflows_userdefinedfields_by_id = staticmethod(
-        put_system_workflows_userdefinedfields_by_id
-    )
-    patch_system_workflows_userdefinedfields_by_id = staticmethod(
+    put_system_workflows_userdefinedfields_by_id = _Op(put_system_workflows_userdefinedfields_by_id)
+    patch_system_workflows_userdefinedfields_by_id = _Op(
         patch_system_workflows_userdefinedfields_by_id
     )
 
 
-class WorkflowActions:
-    """The ``WorkflowActions`` resource."""
+class WorkflowActions(_Bound[_M]):
+    """The ``WorkflowActions`` resource: ``client.system.workflow_actions``."""
 
-    get = staticmethod(get_system_workflows_events_actions_by_id)
-    list = staticmethod(get_system_workflows_events_actions)
-    get_system_workflows_events_actions = staticmethod(get_system_workflows_events_actions)
-    get_system_workflows_events_actions_by_id = staticmethod(
-        get_system_workflows_events_actions_by_id
-    )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions = staticmethod(
+    get = _Op(get_system_workflows_events_actions_by_id)
+    list = _Op(get_system_workflows_events_actions)
+    get_system_workflows_events_actions = _Op(get_system_workflows_events_actions)
+    get_system_workflows_events_actions_by_id = _Op(get_system_workflows_events_actions_by_id)
+    get_system_workflows_by_grandparent_id_events_by_parent_id_actions = _Op(
         get_system_workflows_by_grandparent_id_events_by_parent_id_actions
     )
-    post_system_workflows_by_grandparent_id_events_by_parent_id_actions = staticmethod(
+    post_system_workflows_by_grandparent_id_events_by_parent_id_actions = _Op(
         post_system_workflows_by_grandparent_id_events_by_parent_id_actions
     )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count = staticmethod(
+    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count = _Op(
         get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count
     )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = staticmethod(
+    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _Op(
         get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
     )
-    put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = staticmethod(
+    put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _Op(
         put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
     )
-    patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = staticmethod(
+    patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _Op(
         patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
     )
-    delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = staticmethod(
+    delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _Op(
         delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
     )
 
 
-class WorkflowAttachments:
-    """The ``WorkflowAttachments`` resource."""
+class WorkflowAttachments(_Bound[_M]):
+    """The ``WorkflowAttachments`` resource: ``client.system.workflow_attachments``."""
 
-    get = staticmethod(get_system_workflows_attachments_by_id)
-    list = staticmethod(get_system_workflows_attachments)
-    get_system_workflows_attachments = staticmethod(get_system_workflows_attachments)
-    get_system_workflows_attachments_by_id = staticmethod(get_system_workflows_attachments_by_id)
-    get_system_workflows_by_parent_id_attachments = staticmethod(
+    get = _Op(get_system_workflows_attachments_by_id)
+    list = _Op(get_system_workflows_attachments)
+    get_system_workflows_attachments = _Op(get_system_workflows_attachments)
+    get_system_workflows_attachments_by_id = _Op(get_system_workflows_attachments_by_id)
+    get_system_workflows_by_parent_id_attachments = _Op(
         get_system_workflows_by_parent_id_attachments
     )
-    get_system_workflows_by_parent_id_attachments_count = staticmethod(
+    get_system_workflows_by_parent_id_attachments_count = _Op(
         get_system_workflows_by_parent_id_attachments_count
     )
-    get_system_workflows_by_parent_id_attachments_by_id = staticmethod(
+    get_system_workflows_by_parent_id_attachments_by_id = _Op(
         get_system_workflows_by_parent_id_attachments_by_id
     )
 
 
-class WorkflowEvents:
-    """The ``WorkflowEvents`` resource."""
+class WorkflowEvents(_Bound[_M]):
+    """The ``WorkflowEvents`` resource: ``client.system.workflow_events``."""
 
-    get = staticmethod(get_system_workflows_events_by_id)
-    list = staticmethod(get_system_workflows_events)
-    get_system_workflows_events = staticmethod(get_system_workflows_events)
-    get_system_workflows_events_by_id = staticmethod(get_system_workflows_events_by_id)
-    get_system_workflows_by_parent_id_events = staticmethod(
-        get_system_workflows_by_parent_id_events
-    )
-    post_system_workflows_by_parent_id_events = staticmethod(
-        post_system_workflows_by_parent_id_events
-    )
-    get_system_workflows_by_parent_id_events_count = staticmethod(
+    get = _Op(get_system_workflows_events_by_id)
+    list = _Op(get_system_workflows_events)
+    get_system_workflows_events = _Op(get_system_workflows_events)
+    get_system_workflows_events_by_id = _Op(get_system_workflows_events_by_id)
+    get_system_workflows_by_parent_id_events = _Op(get_system_workflows_by_parent_id_events)
+    post_system_workflows_by_parent_id_events = _Op(post_system_workflows_by_parent_id_events)
+    get_system_workflows_by_parent_id_events_count = _Op(
         get_system_workflows_by_parent_id_events_count
     )
-    get_system_workflows_by_parent_id_events_by_id = staticmethod(
+    get_system_workflows_by_parent_id_events_by_id = _Op(
         get_system_workflows_by_parent_id_events_by_id
     )
-    put_system_workflows_by_parent_id_events_by_id = staticmethod(
+    put_system_workflows_by_parent_id_events_by_id = _Op(
         put_system_workflows_by_parent_id_events_by_id
     )
-    patch_system_workflows_by_parent_id_events_by_id = staticmethod(
+    patch_system_workflows_by_parent_id_events_by_id = _Op(
         patch_system_workflows_by_parent_id_events_by_id
     )
-    delete_system_workflows_by_parent_id_events_by_id = staticmethod(
+    delete_system_workflows_by_parent_id_events_by_id = _Op(
         delete_system_workflows_by_parent_id_events_by_id
     )
-    post_system_workflows_by_parent_id_events_by_id_copy = staticmethod(
+    post_system_workflows_by_parent_id_events_by_id_copy = _Op(
         post_system_workflows_by_parent_id_events_by_id_copy
     )
-    get_system_workflows_by_parent_id_events_by_id_test = staticmethod(
+    get_system_workflows_by_parent_id_events_by_id_test = _Op(
         get_system_workflows_by_parent_id_events_by_id_test
     )
 
 
-class WorkflowNotifyTypes:
-    """The ``WorkflowNotifyTypes`` resource."""
+class WorkflowNotifyTypes(_Bound[_M]):
+    """The ``WorkflowNotifyTypes`` resource: ``client.system.workflow_notify_types``."""
 
-    get = staticmethod(get_system_workflows_notify_types_by_id)
-    list = staticmethod(get_system_workflows_notify_types)
-    get_system_workflows_notify_types = staticmethod(get_system_workflows_notify_types)
-    get_system_workflows_notify_types_by_id = staticmethod(get_system_workflows_notify_types_by_id)
-    get_system_workflows_by_parent_id_notify_types = staticmethod(
+    get = _Op(get_system_workflows_notify_types_by_id)
+    list = _Op(get_system_workflows_notify_types)
+    get_system_workflows_notify_types = _Op(get_system_workflows_notify_types)
+    get_system_workflows_notify_types_by_id = _Op(get_system_workflows_notify_types_by_id)
+    get_system_workflows_by_parent_id_notify_types = _Op(
         get_system_workflows_by_parent_id_notify_types
     )
-    get_system_workflows_by_parent_id_notify_types_count = staticmethod(
+    get_system_workflows_by_parent_id_notify_types_count = _Op(
         get_system_workflows_by_parent_id_notify_types_count
     )
-    get_system_workflows_by_parent_id_notify_types_info = staticmethod(
+    get_system_workflows_by_parent_id_notify_types_info = _Op(
         get_system_workflows_by_parent_id_notify_types_info
     )
-    get_system_workflows_by_parent_id_notify_types_info_count = staticmethod(
+    get_system_workflows_by_parent_id_notify_types_info_count = _Op(
         get_system_workflows_by_parent_id_notify_types_info_count
     )
-    get_system_workflows_by_parent_id_notify_types_by_id = staticmethod(
+    get_system_workflows_by_parent_id_notify_types_by_id = _Op(
         get_system_workflows_by_parent_id_notify_types_by_id
     )
-    get_system_workflows_by_parent_id_notify_types_by_id_info = staticmethod(
+    get_system_workflows_by_parent_id_notify_types_by_id_info = _Op(
         get_system_workflows_by_parent_id_notify_types_by_id_info
     )
 
 
-class WorkflowTableTypes:
-    """The ``WorkflowTableTypes`` resource."""
+class WorkflowTableTypes(_Bound[_M]):
+    """The ``WorkflowTableTypes`` resource: ``client.system.workflow_table_types``."""
 
-    count = staticmethod(get_system_workflows_table_types_count)
-    get = staticmethod(get_system_workflows_table_types_by_id)
-    list = staticmethod(get_system_workflows_table_types)
-    get_system_workflows_table_types = staticmethod(get_system_workflows_table_types)
-    get_system_workflows_table_types_count = staticmethod(get_system_workflows_table_types_count)
-    get_system_workflows_table_types_info = staticmethod(get_system_workflows_table_types_info)
-    get_system_workflows_table_types_info_count = staticmethod(
-        get_system_workflows_table_types_info_count
-    )
-    get_system_workflows_table_types_by_id = staticmethod(get_system_workflows_table_types_by_id)
-    get_system_workflows_table_types_by_id_info = staticmethod(
-        get_system_workflows_table_types_by_id_info
-    )
+    count = _Op(get_system_workflows_table_types_count)
+    get = _Op(get_system_workflows_table_types_by_id)
+    list = _Op(get_system_workflows_table_types)
+    get_system_workflows_table_types = _Op(get_system_workflows_table_types)
+    get_system_workflows_table_types_count = _Op(get_system_workflows_table_types_count)
+    get_system_workflows_table_types_info = _Op(get_system_workflows_table_types_info)
+    get_system_workflows_table_types_info_count = _Op(get_system_workflows_table_types_info_count)
+    get_system_workflows_table_types_by_id = _Op(get_system_workflows_table_types_by_id)
+    get_system_workflows_table_types_by_id_info = _Op(get_system_workflows_table_types_by_id_info)
 
 
-class WorkflowTriggerOptions:
-    """The ``WorkflowTriggerOptions`` resource."""
+class WorkflowTriggerOptions(_Bound[_M]):
+    """The ``WorkflowTriggerOptions`` resource: ``client.system.workflow_trigger_options``."""
 
-    list = staticmethod(get_system_workflows_triggers_options)
-    get_system_workflows_triggers_options = staticmethod(get_system_workflows_triggers_options)
-    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options = staticmethod(
+    list = _Op(get_system_workflows_triggers_options)
+    get_system_workflows_triggers_options = _Op(get_system_workflows_triggers_options)
+    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options = _Op(
         get_system_workflows_by_grandparent_id_triggers_by_parent_id_options
     )
-    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count = staticmethod(
+    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count = _Op(
         get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count
     )
 
 
-class WorkflowTriggers:
-    """The ``WorkflowTriggers`` resource."""
+class WorkflowTriggers(_Bound[_M]):
+    """The ``WorkflowTriggers`` resource: ``client.system.workflow_triggers``."""
 
-    list = staticmethod(get_system_workflows_triggers)
-    get_system_workflows_triggers = staticmethod(get_system_workflows_triggers)
-    get_system_workflows_by_parent_id_triggers = staticmethod(
-        get_system_workflows_by_parent_id_triggers
-    )
-    get_system_workflows_by_parent_id_triggers_count = staticmethod(
+    list = _Op(get_system_workflows_triggers)
+    get_system_workflows_triggers = _Op(get_system_workflows_triggers)
+    get_system_workflows_by_parent_id_triggers = _Op(get_system_workflows_by_parent_id_triggers)
+    get_system_workflows_by_parent_id_triggers_count = _Op(
         get_system_workflows_by_parent_id_triggers_count
     )
 
 
-class Workflows:
-    """The ``Workflows`` resource."""
+class Workflows(_Bound[_M]):
+    """The ``Workflows`` resource: ``client.system.workflows``."""
 
-    count = staticmethod(get_system_workflows_count)
-    create = staticmethod(post_system_workflows)
-    delete = staticmethod(delete_system_workflows_by_id)
-    get = staticmethod(get_system_workflows_by_id)
-    list = staticmethod(get_system_workflows)
-    replace = staticmethod(put_system_workflows_by_id)
-    update = staticmethod(patch_system_workflows_by_id)
-    get_system_workflows = staticmethod(get_system_workflows)
-    post_system_workflows = staticmethod(post_system_workflows)
-    get_system_workflows_count = staticmethod(get_system_workflows_count)
-    get_system_workflows_by_id = staticmethod(get_system_workflows_by_id)
-    put_system_workflows_by_id = staticmethod(put_system_workflows_by_id)
-    patch_system_workflows_by_id = staticmethod(patch_system_workflows_by_id)
-    delete_system_workflows_by_id = staticmethod(delete_system_workflows_by_id)
-    post_system_workflows_by_id_copy = staticmethod(post_system_workflows_by_id_copy)
+    count = _Op(get_system_workflows_count)
+    create = _Op(post_system_workflows)
+    delete = _Op(delete_system_workflows_by_id)
+    get = _Op(get_system_workflows_by_id)
+    list = _Op(get_system_workflows)
+    replace = _Op(put_system_workflows_by_id)
+    update = _Op(patch_system_workflows_by_id)
+    get_system_workflows = _Op(get_system_workflows)
+    post_system_workflows = _Op(post_system_workflows)
+    get_system_workflows_count = _Op(get_system_workflows_count)
+    get_system_workflows_by_id = _Op(get_system_workflows_by_id)
+    put_system_workflows_by_id = _Op(put_system_workflows_by_id)
+    patch_system_workflows_by_id = _Op(patch_system_workflows_by_id)
+    delete_system_workflows_by_id = _Op(delete_system_workflows_by_id)
+    post_system_workflows_by_id_copy = _Op(post_system_workflows_by_id_copy)
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "allowed_file_type": AllowedFileTypeResource,
     "allowed_origins": AllowedOrigins,
@@ -23046,7272 +22910,1282 @@ RESOURCES: dict[str, type] = {
     "workflows": Workflows,
 }
 
-# Bound to a client: ``client.system`` is a SyncSystem, ``client.system.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class SystemOperations(_Bound[_M]):
+    """The ``system`` operations of a client, by resource and by full name."""
 
-class SyncAllowedFileTypeResource(_Bound):
-    """The ``AllowedFileType`` resource of a synchronous client."""
-
-    create = _SyncOp(post_system_allowed_file_types)
-    post_system_allowed_file_types = _SyncOp(post_system_allowed_file_types)
-    get_system_allowedfiletypes = _SyncOp(get_system_allowedfiletypes)
-    get_system_allowedfiletypes_count = _SyncOp(get_system_allowedfiletypes_count)
-    get_system_allowedfiletypes_by_id = _SyncOp(get_system_allowedfiletypes_by_id)
-    put_system_allowedfiletypes_by_id = _SyncOp(put_system_allowedfiletypes_by_id)
-    patch_system_allowedfiletypes_by_id = _SyncOp(patch_system_allowedfiletypes_by_id)
-    delete_system_allowedfiletypes_by_id = _SyncOp(delete_system_allowedfiletypes_by_id)
-
-
-class SyncAllowedOrigins(_Bound):
-    """The ``AllowedOrigins`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_allowedorigins_count)
-    create = _SyncOp(post_system_allowedorigins)
-    delete = _SyncOp(delete_system_allowedorigins_by_id)
-    get = _SyncOp(get_system_allowedorigins_by_id)
-    list = _SyncOp(get_system_allowedorigins)
-    replace = _SyncOp(put_system_allowedorigins_by_id)
-    update = _SyncOp(patch_system_allowedorigins_by_id)
-    get_system_allowedorigins = _SyncOp(get_system_allowedorigins)
-    post_system_allowedorigins = _SyncOp(post_system_allowedorigins)
-    get_system_allowedorigins_count = _SyncOp(get_system_allowedorigins_count)
-    get_system_allowedorigins_by_id = _SyncOp(get_system_allowedorigins_by_id)
-    put_system_allowedorigins_by_id = _SyncOp(put_system_allowedorigins_by_id)
-    patch_system_allowedorigins_by_id = _SyncOp(patch_system_allowedorigins_by_id)
-    delete_system_allowedorigins_by_id = _SyncOp(delete_system_allowedorigins_by_id)
-
-
-class SyncApiMembers(_Bound):
-    """The ``ApiMembers`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_api_members_count)
-    create = _SyncOp(post_system_api_members)
-    get = _SyncOp(get_system_api_members_by_id)
-    list = _SyncOp(get_system_api_members)
-    replace = _SyncOp(put_system_api_members_by_id)
-    update = _SyncOp(patch_system_api_members_by_id)
-    get_system_api_members = _SyncOp(get_system_api_members)
-    post_system_api_members = _SyncOp(post_system_api_members)
-    get_system_api_members_count = _SyncOp(get_system_api_members_count)
-    get_system_api_members_default = _SyncOp(get_system_api_members_default)
-    get_system_api_members_by_id = _SyncOp(get_system_api_members_by_id)
-    put_system_api_members_by_id = _SyncOp(put_system_api_members_by_id)
-    patch_system_api_members_by_id = _SyncOp(patch_system_api_members_by_id)
-
-
-class SyncAuditTrail(_Bound):
-    """The ``AuditTrail`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_audittrail_count)
-    list = _SyncOp(get_system_audittrail)
-    get_system_audittrail = _SyncOp(get_system_audittrail)
-    get_system_audittrail_count = _SyncOp(get_system_audittrail_count)
-
-
-class SyncAuthAnvils(_Bound):
-    """The ``AuthAnvils`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_auth_anvils_count)
-    get = _SyncOp(get_system_auth_anvils_by_id)
-    list = _SyncOp(get_system_auth_anvils)
-    replace = _SyncOp(put_system_auth_anvils_by_id)
-    update = _SyncOp(patch_system_auth_anvils_by_id)
-    get_system_auth_anvils = _SyncOp(get_system_auth_anvils)
-    get_system_auth_anvils_count = _SyncOp(get_system_auth_anvils_count)
-    get_system_auth_anvils_test_connection = _SyncOp(get_system_auth_anvils_test_connection)
-    get_system_auth_anvils_by_id = _SyncOp(get_system_auth_anvils_by_id)
-    put_system_auth_anvils_by_id = _SyncOp(put_system_auth_anvils_by_id)
-    patch_system_auth_anvils_by_id = _SyncOp(patch_system_auth_anvils_by_id)
-
-
-class SyncAutoSyncTimes(_Bound):
-    """The ``AutoSyncTimes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_auto_sync_time_count)
-    create = _SyncOp(post_system_auto_sync_time)
-    delete = _SyncOp(delete_system_auto_sync_time_by_id)
-    get = _SyncOp(get_system_auto_sync_time_by_id)
-    list = _SyncOp(get_system_auto_sync_time)
-    replace = _SyncOp(put_system_auto_sync_time_by_id)
-    update = _SyncOp(patch_system_auto_sync_time_by_id)
-    get_system_auto_sync_time = _SyncOp(get_system_auto_sync_time)
-    post_system_auto_sync_time = _SyncOp(post_system_auto_sync_time)
-    get_system_auto_sync_time_count = _SyncOp(get_system_auto_sync_time_count)
-    get_system_auto_sync_time_by_id = _SyncOp(get_system_auto_sync_time_by_id)
-    put_system_auto_sync_time_by_id = _SyncOp(put_system_auto_sync_time_by_id)
-    patch_system_auto_sync_time_by_id = _SyncOp(patch_system_auto_sync_time_by_id)
-    delete_system_auto_sync_time_by_id = _SyncOp(delete_system_auto_sync_time_by_id)
-
-
-class SyncBillableOptionsInfos(_Bound):
-    """The ``BillableOptionsInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_billable_options_info)
-    get_system_billable_options_info = _SyncOp(get_system_billable_options_info)
-
-
-class SyncBundles(_Bound):
-    """The ``Bundles`` resource of a synchronous client."""
-
-    create = _SyncOp(post_system_bundles)
-    post_system_bundles = _SyncOp(post_system_bundles)
-    post_system_bundles_count = _SyncOp(post_system_bundles_count)
-
-
-class SyncCallbackEntries(_Bound):
-    """The ``CallbackEntries`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_callbacks_count)
-    create = _SyncOp(post_system_callbacks)
-    delete = _SyncOp(delete_system_callbacks_by_id)
-    get = _SyncOp(get_system_callbacks_by_id)
-    list = _SyncOp(get_system_callbacks)
-    replace = _SyncOp(put_system_callbacks_by_id)
-    update = _SyncOp(patch_system_callbacks_by_id)
-    get_system_callbacks = _SyncOp(get_system_callbacks)
-    post_system_callbacks = _SyncOp(post_system_callbacks)
-    get_system_callbacks_count = _SyncOp(get_system_callbacks_count)
-    get_system_callbacks_by_id = _SyncOp(get_system_callbacks_by_id)
-    put_system_callbacks_by_id = _SyncOp(put_system_callbacks_by_id)
-    patch_system_callbacks_by_id = _SyncOp(patch_system_callbacks_by_id)
-    delete_system_callbacks_by_id = _SyncOp(delete_system_callbacks_by_id)
-
-
-class SyncCertifications(_Bound):
-    """The ``Certifications`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_certifications_count)
-    create = _SyncOp(post_system_certifications)
-    delete = _SyncOp(delete_system_certifications_by_id)
-    get = _SyncOp(get_system_certifications_by_id)
-    list = _SyncOp(get_system_certifications)
-    replace = _SyncOp(put_system_certifications_by_id)
-    update = _SyncOp(patch_system_certifications_by_id)
-    get_system_certifications = _SyncOp(get_system_certifications)
-    post_system_certifications = _SyncOp(post_system_certifications)
-    get_system_certifications_count = _SyncOp(get_system_certifications_count)
-    get_system_certifications_by_id = _SyncOp(get_system_certifications_by_id)
-    put_system_certifications_by_id = _SyncOp(put_system_certifications_by_id)
-    patch_system_certifications_by_id = _SyncOp(patch_system_certifications_by_id)
-    delete_system_certifications_by_id = _SyncOp(delete_system_certifications_by_id)
-    get_system_certifications_by_id_usages = _SyncOp(get_system_certifications_by_id_usages)
-    get_system_certifications_by_id_usages_list = _SyncOp(
-        get_system_certifications_by_id_usages_list
+    allowed_file_type: _Resource[AllowedFileTypeResource[_M]] = _Resource(AllowedFileTypeResource)
+    allowed_origins: _Resource[AllowedOrigins[_M]] = _Resource(AllowedOrigins)
+    api_members: _Resource[ApiMembers[_M]] = _Resource(ApiMembers)
+    audit_trail: _Resource[AuditTrail[_M]] = _Resource(AuditTrail)
+    auth_anvils: _Resource[AuthAnvils[_M]] = _Resource(AuthAnvils)
+    auto_sync_times: _Resource[AutoSyncTimes[_M]] = _Resource(AutoSyncTimes)
+    billable_options_infos: _Resource[BillableOptionsInfos[_M]] = _Resource(BillableOptionsInfos)
+    bundles: _Resource[Bundles[_M]] = _Resource(Bundles)
+    callback_entries: _Resource[CallbackEntries[_M]] = _Resource(CallbackEntries)
+    certifications: _Resource[Certifications[_M]] = _Resource(Certifications)
+    connect_wise_hosted_screens: _Resource[ConnectWiseHostedScreens[_M]] = _Resource(
+        ConnectWiseHostedScreens
     )
-
-
-class SyncConnectWiseHostedScreens(_Bound):
-    """The ``ConnectWiseHostedScreens`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_connect_wise_hosted_screens_count)
-    get = _SyncOp(get_system_connect_wise_hosted_screens_by_id)
-    list = _SyncOp(get_system_connect_wise_hosted_screens)
-    get_system_connect_wise_hosted_screens = _SyncOp(get_system_connect_wise_hosted_screens)
-    get_system_connect_wise_hosted_screens_count = _SyncOp(
-        get_system_connect_wise_hosted_screens_count
+    connect_wise_hosted_setups: _Resource[ConnectWiseHostedSetups[_M]] = _Resource(
+        ConnectWiseHostedSetups
     )
-    get_system_connect_wise_hosted_screens_by_id = _SyncOp(
-        get_system_connect_wise_hosted_screens_by_id
+    corporate_structure_infos: _Resource[CorporateStructureInfos[_M]] = _Resource(
+        CorporateStructureInfos
     )
-
-
-class SyncConnectWiseHostedSetups(_Bound):
-    """The ``ConnectWiseHostedSetups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_connectwisehostedsetups_count)
-    create = _SyncOp(post_system_connectwisehostedsetups)
-    delete = _SyncOp(delete_system_connectwisehostedsetups_by_id)
-    get = _SyncOp(get_system_connectwisehostedsetups_by_id)
-    list = _SyncOp(get_system_connectwisehostedsetups)
-    replace = _SyncOp(put_system_connectwisehostedsetups_by_id)
-    update = _SyncOp(patch_system_connectwisehostedsetups_by_id)
-    get_system_connectwisehostedsetups = _SyncOp(get_system_connectwisehostedsetups)
-    post_system_connectwisehostedsetups = _SyncOp(post_system_connectwisehostedsetups)
-    get_system_connectwisehostedsetups_count = _SyncOp(get_system_connectwisehostedsetups_count)
-    get_system_connectwisehostedsetups_by_id = _SyncOp(get_system_connectwisehostedsetups_by_id)
-    put_system_connectwisehostedsetups_by_id = _SyncOp(put_system_connectwisehostedsetups_by_id)
-    patch_system_connectwisehostedsetups_by_id = _SyncOp(patch_system_connectwisehostedsetups_by_id)
-    delete_system_connectwisehostedsetups_by_id = _SyncOp(
-        delete_system_connectwisehostedsetups_by_id
+    corporate_structure_levels: _Resource[CorporateStructureLevels[_M]] = _Resource(
+        CorporateStructureLevels
     )
-
-
-class SyncCorporateStructureInfos(_Bound):
-    """The ``CorporateStructureInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_my_company_corporate_structure_info_count)
-    list = _SyncOp(get_system_my_company_corporate_structure_info)
-    get_system_my_company_corporate_structure_info = _SyncOp(
-        get_system_my_company_corporate_structure_info
+    corporate_structures: _Resource[CorporateStructures[_M]] = _Resource(CorporateStructures)
+    crm_infos: _Resource[CrmInfos[_M]] = _Resource(CrmInfos)
+    crms: _Resource[Crms[_M]] = _Resource(Crms)
+    custom_report_parameters: _Resource[CustomReportParameters[_M]] = _Resource(
+        CustomReportParameters
     )
-    get_system_my_company_corporate_structure_info_count = _SyncOp(
-        get_system_my_company_corporate_structure_info_count
+    custom_reports: _Resource[CustomReports[_M]] = _Resource(CustomReports)
+    cw_time_zones: _Resource[CwTimeZones[_M]] = _Resource(CwTimeZones)
+    department_infos: _Resource[DepartmentInfos[_M]] = _Resource(DepartmentInfos)
+    department_location_infos: _Resource[DepartmentLocationInfos[_M]] = _Resource(
+        DepartmentLocationInfos
     )
-    get_system_my_company_corporate_structure_by_id_info = _SyncOp(
-        get_system_my_company_corporate_structure_by_id_info
+    department_locations: _Resource[DepartmentLocations[_M]] = _Resource(DepartmentLocations)
+    departments: _Resource[Departments[_M]] = _Resource(Departments)
+    directional_sync_infos: _Resource[DirectionalSyncInfos[_M]] = _Resource(DirectionalSyncInfos)
+    document_types: _Resource[DocumentTypes[_M]] = _Resource(DocumentTypes)
+    documents: _Resource[Documents[_M]] = _Resource(Documents)
+    e_pay_configurations: _Resource[EPayConfigurations[_M]] = _Resource(EPayConfigurations)
+    email_connector_infos: _Resource[EmailConnectorInfos[_M]] = _Resource(EmailConnectorInfos)
+    email_connector_parsing_rules: _Resource[EmailConnectorParsingRules[_M]] = _Resource(
+        EmailConnectorParsingRules
     )
-
-
-class SyncCorporateStructureLevels(_Bound):
-    """The ``CorporateStructureLevels`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_my_company_corporate_structure_levels_count)
-    get = _SyncOp(get_system_my_company_corporate_structure_levels_by_id)
-    list = _SyncOp(get_system_my_company_corporate_structure_levels)
-    get_system_my_company_corporate_structure_levels = _SyncOp(
-        get_system_my_company_corporate_structure_levels
+    email_connector_parsing_styles: _Resource[EmailConnectorParsingStyles[_M]] = _Resource(
+        EmailConnectorParsingStyles
     )
-    get_system_my_company_corporate_structure_levels_count = _SyncOp(
-        get_system_my_company_corporate_structure_levels_count
+    email_connectors: _Resource[EmailConnectors[_M]] = _Resource(EmailConnectors)
+    email_exclusions: _Resource[EmailExclusions[_M]] = _Resource(EmailExclusions)
+    email_tokens: _Resource[EmailTokens[_M]] = _Resource(EmailTokens)
+    experiments: _Resource[Experiments[_M]] = _Resource(Experiments)
+    file_upload_settings: _Resource[FileUploadSettings[_M]] = _Resource(FileUploadSettings)
+    google_email_setups: _Resource[GoogleEmailSetups[_M]] = _Resource(GoogleEmailSetups)
+    imap_infos: _Resource[ImapInfos[_M]] = _Resource(ImapInfos)
+    imaps: _Resource[Imaps[_M]] = _Resource(Imaps)
+    imports_mass_maintenance: _Resource[ImportsMassMaintenance[_M]] = _Resource(
+        ImportsMassMaintenance
     )
-    get_system_my_company_corporate_structure_levels_by_id = _SyncOp(
-        get_system_my_company_corporate_structure_levels_by_id
+    in_out_boards: _Resource[InOutBoards[_M]] = _Resource(InOutBoards)
+    in_out_types: _Resource[InOutTypes[_M]] = _Resource(InOutTypes)
+    in_out_types_info: _Resource[InOutTypesInfo[_M]] = _Resource(InOutTypesInfo)
+    info: _Resource[InfoResource[_M]] = _Resource(InfoResource)
+    integrator_logins: _Resource[IntegratorLogins[_M]] = _Resource(IntegratorLogins)
+    integrator_tags: _Resource[IntegratorTags[_M]] = _Resource(IntegratorTags)
+    kpi_categories: _Resource[KPICategories[_M]] = _Resource(KPICategories)
+    kpis: _Resource[KPIs[_M]] = _Resource(KPIs)
+    ldap_configuration_infos: _Resource[LdapConfigurationInfos[_M]] = _Resource(
+        LdapConfigurationInfos
     )
-
-
-class SyncCorporateStructures(_Bound):
-    """The ``CorporateStructures`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_my_company_corporate_structure_count)
-    get = _SyncOp(get_system_my_company_corporate_structure_by_id)
-    list = _SyncOp(get_system_my_company_corporate_structure)
-    replace = _SyncOp(put_system_my_company_corporate_structure_by_id)
-    update = _SyncOp(patch_system_my_company_corporate_structure_by_id)
-    get_system_my_company_corporate_structure = _SyncOp(get_system_my_company_corporate_structure)
-    get_system_my_company_corporate_structure_count = _SyncOp(
-        get_system_my_company_corporate_structure_count
+    ldap_configurations: _Resource[LdapConfigurations[_M]] = _Resource(LdapConfigurations)
+    link_infos: _Resource[LinkInfos[_M]] = _Resource(LinkInfos)
+    links: _Resource[Links[_M]] = _Resource(Links)
+    locale_infos: _Resource[LocaleInfos[_M]] = _Resource(LocaleInfos)
+    location_departments: _Resource[LocationDepartments[_M]] = _Resource(LocationDepartments)
+    location_infos: _Resource[LocationInfos[_M]] = _Resource(LocationInfos)
+    location_work_roles: _Resource[LocationWorkRoles[_M]] = _Resource(LocationWorkRoles)
+    locations: _Resource[Locations[_M]] = _Resource(Locations)
+    m365_contact_sync_infos: _Resource[M365ContactSyncInfos[_M]] = _Resource(M365ContactSyncInfos)
+    m365_contact_sync_monitorings: _Resource[M365ContactSyncMonitorings[_M]] = _Resource(
+        M365ContactSyncMonitorings
     )
-    get_system_my_company_corporate_structure_by_id = _SyncOp(
-        get_system_my_company_corporate_structure_by_id
+    managed_device_accounts: _Resource[ManagedDeviceAccounts[_M]] = _Resource(ManagedDeviceAccounts)
+    management_networks_security: _Resource[ManagementNetworksSecurity[_M]] = _Resource(
+        ManagementNetworksSecurity
     )
-    put_system_my_company_corporate_structure_by_id = _SyncOp(
-        put_system_my_company_corporate_structure_by_id
+    marketplace_imports: _Resource[MarketplaceImports[_M]] = _Resource(MarketplaceImports)
+    member_accruals: _Resource[MemberAccruals[_M]] = _Resource(MemberAccruals)
+    member_certifications: _Resource[MemberCertifications[_M]] = _Resource(MemberCertifications)
+    member_delegations: _Resource[MemberDelegations[_M]] = _Resource(MemberDelegations)
+    member_images: _Resource[MemberImages[_M]] = _Resource(MemberImages)
+    member_infos: _Resource[MemberInfos[_M]] = _Resource(MemberInfos)
+    member_notification_settings: _Resource[MemberNotificationSettings[_M]] = _Resource(
+        MemberNotificationSettings
     )
-    patch_system_my_company_corporate_structure_by_id = _SyncOp(
-        patch_system_my_company_corporate_structure_by_id
+    member_personas: _Resource[MemberPersonas[_M]] = _Resource(MemberPersonas)
+    member_skills: _Resource[MemberSkills[_M]] = _Resource(MemberSkills)
+    member_templates: _Resource[MemberTemplates[_M]] = _Resource(MemberTemplates)
+    member_types: _Resource[MemberTypes[_M]] = _Resource(MemberTypes)
+    members: _Resource[Members[_M]] = _Resource(Members)
+    menu_entries: _Resource[MenuEntries[_M]] = _Resource(MenuEntries)
+    menu_entry_locations: _Resource[MenuEntryLocations[_M]] = _Resource(MenuEntryLocations)
+    my_accounts: _Resource[MyAccounts[_M]] = _Resource(MyAccounts)
+    my_company_document_setup: _Resource[MyCompanyDocumentSetup[_M]] = _Resource(
+        MyCompanyDocumentSetup
     )
+    my_company_service_infos: _Resource[MyCompanyServiceInfos[_M]] = _Resource(
+        MyCompanyServiceInfos
+    )
+    my_company_services: _Resource[MyCompanyServices[_M]] = _Resource(MyCompanyServices)
+    my_member_certifications: _Resource[MyMemberCertifications[_M]] = _Resource(
+        MyMemberCertifications
+    )
+    my_member_infos: _Resource[MyMemberInfos[_M]] = _Resource(MyMemberInfos)
+    my_members: _Resource[MyMembers[_M]] = _Resource(MyMembers)
+    my_security_customize_items: _Resource[MySecurityCustomizeItems[_M]] = _Resource(
+        MySecurityCustomizeItems
+    )
+    my_securitys: _Resource[MySecuritys[_M]] = _Resource(MySecuritys)
+    notification_recipients: _Resource[NotificationRecipients[_M]] = _Resource(
+        NotificationRecipients
+    )
+    office365_email_application_infos: _Resource[Office365EmailApplicationInfos[_M]] = _Resource(
+        Office365EmailApplicationInfos
+    )
+    office365_email_setups: _Resource[Office365EmailSetups[_M]] = _Resource(Office365EmailSetups)
+    on_premise_search_settings: _Resource[OnPremiseSearchSettings[_M]] = _Resource(
+        OnPremiseSearchSettings
+    )
+    os_grade_weights: _Resource[OsGradeWeights[_M]] = _Resource(OsGradeWeights)
+    others: _Resource[Others[_M]] = _Resource(Others)
+    parsing_types: _Resource[ParsingTypes[_M]] = _Resource(ParsingTypes)
+    parsing_variables: _Resource[ParsingVariables[_M]] = _Resource(ParsingVariables)
+    personas_infos: _Resource[PersonasInfos[_M]] = _Resource(PersonasInfos)
+    portal_reports: _Resource[PortalReports[_M]] = _Resource(PortalReports)
+    quote_links: _Resource[QuoteLinks[_M]] = _Resource(QuoteLinks)
+    report_card_details: _Resource[ReportCardDetails[_M]] = _Resource(ReportCardDetails)
+    report_card_infos: _Resource[ReportCardInfos[_M]] = _Resource(ReportCardInfos)
+    report_cards: _Resource[ReportCards[_M]] = _Resource(ReportCards)
+    reporting_services: _Resource[ReportingServices[_M]] = _Resource(ReportingServices)
+    reports: _Resource[Reports[_M]] = _Resource(Reports)
+    security_role_infos: _Resource[SecurityRoleInfos[_M]] = _Resource(SecurityRoleInfos)
+    security_role_settings: _Resource[SecurityRoleSettings[_M]] = _Resource(SecurityRoleSettings)
+    security_roles: _Resource[SecurityRoles[_M]] = _Resource(SecurityRoles)
+    setup_screens: _Resource[SetupScreens[_M]] = _Resource(SetupScreens)
+    skill_categories: _Resource[SkillCategories[_M]] = _Resource(SkillCategories)
+    skill_infos: _Resource[SkillInfos[_M]] = _Resource(SkillInfos)
+    skills: _Resource[Skills[_M]] = _Resource(Skills)
+    sso_configurations: _Resource[SsoConfigurations[_M]] = _Resource(SsoConfigurations)
+    sso_users: _Resource[SsoUsers[_M]] = _Resource(SsoUsers)
+    standard_note_infos: _Resource[StandardNoteInfos[_M]] = _Resource(StandardNoteInfos)
+    standard_notes: _Resource[StandardNotes[_M]] = _Resource(StandardNotes)
+    survey_infos: _Resource[SurveyInfos[_M]] = _Resource(SurveyInfos)
+    survey_question_values: _Resource[SurveyQuestionValues[_M]] = _Resource(SurveyQuestionValues)
+    survey_questions: _Resource[SurveyQuestions[_M]] = _Resource(SurveyQuestions)
+    surveys: _Resource[Surveys[_M]] = _Resource(Surveys)
+    system_settings: _Resource[SystemSettings[_M]] = _Resource(SystemSettings)
+    time_expenses: _Resource[TimeExpenses[_M]] = _Resource(TimeExpenses)
+    time_zone_setup_infos: _Resource[TimeZoneSetupInfos[_M]] = _Resource(TimeZoneSetupInfos)
+    time_zone_setups: _Resource[TimeZoneSetups[_M]] = _Resource(TimeZoneSetups)
+    today_page_categories: _Resource[TodayPageCategories[_M]] = _Resource(TodayPageCategories)
+    user_defined_field_infos: _Resource[UserDefinedFieldInfos[_M]] = _Resource(
+        UserDefinedFieldInfos
+    )
+    user_defined_fields: _Resource[UserDefinedFields[_M]] = _Resource(UserDefinedFields)
+    workflow_action_automate_parameters: _Resource[WorkflowActionAutomateParameters[_M]] = (
+        _Resource(WorkflowActionAutomateParameters)
+    )
+    workflow_action_user_defined_fields: _Resource[WorkflowActionUserDefinedFields[_M]] = _Resource(
+        WorkflowActionUserDefinedFields
+    )
+    workflow_actions: _Resource[WorkflowActions[_M]] = _Resource(WorkflowActions)
+    workflow_attachments: _Resource[WorkflowAttachments[_M]] = _Resource(WorkflowAttachments)
+    workflow_events: _Resource[WorkflowEvents[_M]] = _Resource(WorkflowEvents)
+    workflow_notify_types: _Resource[WorkflowNotifyTypes[_M]] = _Resource(WorkflowNotifyTypes)
+    workflow_table_types: _Resource[WorkflowTableTypes[_M]] = _Resource(WorkflowTableTypes)
+    workflow_trigger_options: _Resource[WorkflowTriggerOptions[_M]] = _Resource(
+        WorkflowTriggerOptions
+    )
+    workflow_triggers: _Resource[WorkflowTriggers[_M]] = _Resource(WorkflowTriggers)
+    workflows: _Resource[Workflows[_M]] = _Resource(Workflows)
 
-
-class SyncCrmInfos(_Bound):
-    """The ``CrmInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_my_company_crm_info_count)
-    list = _SyncOp(get_system_my_company_crm_info)
-    get_system_my_company_crm_info = _SyncOp(get_system_my_company_crm_info)
-    get_system_my_company_crm_info_count = _SyncOp(get_system_my_company_crm_info_count)
-    get_system_my_company_crm_by_id_info = _SyncOp(get_system_my_company_crm_by_id_info)
-
-
-class SyncCrms(_Bound):
-    """The ``Crms`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_my_company_crm_count)
-    get = _SyncOp(get_system_my_company_crm_by_id)
-    list = _SyncOp(get_system_my_company_crm)
-    replace = _SyncOp(put_system_my_company_crm_by_id)
-    update = _SyncOp(patch_system_my_company_crm_by_id)
-    get_system_my_company_crm = _SyncOp(get_system_my_company_crm)
-    get_system_my_company_crm_count = _SyncOp(get_system_my_company_crm_count)
-    get_system_my_company_crm_by_id = _SyncOp(get_system_my_company_crm_by_id)
-    put_system_my_company_crm_by_id = _SyncOp(put_system_my_company_crm_by_id)
-    patch_system_my_company_crm_by_id = _SyncOp(patch_system_my_company_crm_by_id)
-
-
-class SyncCustomReportParameters(_Bound):
-    """The ``CustomReportParameters`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_custom_reports_by_parent_id_parameters_count)
-    create = _SyncOp(post_system_custom_reports_by_parent_id_parameters)
-    delete = _SyncOp(delete_system_custom_reports_by_parent_id_parameters_by_id)
-    get = _SyncOp(get_system_custom_reports_by_parent_id_parameters_by_id)
-    list = _SyncOp(get_system_custom_reports_by_parent_id_parameters)
-    replace = _SyncOp(put_system_custom_reports_by_parent_id_parameters_by_id)
-    update = _SyncOp(patch_system_custom_reports_by_parent_id_parameters_by_id)
-    get_system_custom_reports_by_parent_id_parameters = _SyncOp(
+    post_system_allowed_file_types = _Op(post_system_allowed_file_types)
+    get_system_billable_options_info = _Op(get_system_billable_options_info)
+    get_system_allowedfiletypes = _Op(get_system_allowedfiletypes)
+    get_system_allowedfiletypes_count = _Op(get_system_allowedfiletypes_count)
+    get_system_allowedfiletypes_by_id = _Op(get_system_allowedfiletypes_by_id)
+    put_system_allowedfiletypes_by_id = _Op(put_system_allowedfiletypes_by_id)
+    patch_system_allowedfiletypes_by_id = _Op(patch_system_allowedfiletypes_by_id)
+    delete_system_allowedfiletypes_by_id = _Op(delete_system_allowedfiletypes_by_id)
+    get_system_allowedorigins = _Op(get_system_allowedorigins)
+    post_system_allowedorigins = _Op(post_system_allowedorigins)
+    get_system_allowedorigins_count = _Op(get_system_allowedorigins_count)
+    get_system_allowedorigins_by_id = _Op(get_system_allowedorigins_by_id)
+    put_system_allowedorigins_by_id = _Op(put_system_allowedorigins_by_id)
+    patch_system_allowedorigins_by_id = _Op(patch_system_allowedorigins_by_id)
+    delete_system_allowedorigins_by_id = _Op(delete_system_allowedorigins_by_id)
+    get_system_api_members = _Op(get_system_api_members)
+    post_system_api_members = _Op(post_system_api_members)
+    get_system_api_members_count = _Op(get_system_api_members_count)
+    get_system_api_members_default = _Op(get_system_api_members_default)
+    get_system_api_members_by_id = _Op(get_system_api_members_by_id)
+    put_system_api_members_by_id = _Op(put_system_api_members_by_id)
+    patch_system_api_members_by_id = _Op(patch_system_api_members_by_id)
+    get_system_audittrail = _Op(get_system_audittrail)
+    get_system_audittrail_count = _Op(get_system_audittrail_count)
+    get_system_auth_anvils = _Op(get_system_auth_anvils)
+    get_system_auth_anvils_count = _Op(get_system_auth_anvils_count)
+    get_system_auth_anvils_test_connection = _Op(get_system_auth_anvils_test_connection)
+    get_system_auth_anvils_by_id = _Op(get_system_auth_anvils_by_id)
+    put_system_auth_anvils_by_id = _Op(put_system_auth_anvils_by_id)
+    patch_system_auth_anvils_by_id = _Op(patch_system_auth_anvils_by_id)
+    get_system_auto_sync_time = _Op(get_system_auto_sync_time)
+    post_system_auto_sync_time = _Op(post_system_auto_sync_time)
+    get_system_auto_sync_time_count = _Op(get_system_auto_sync_time_count)
+    get_system_auto_sync_time_by_id = _Op(get_system_auto_sync_time_by_id)
+    put_system_auto_sync_time_by_id = _Op(put_system_auto_sync_time_by_id)
+    patch_system_auto_sync_time_by_id = _Op(patch_system_auto_sync_time_by_id)
+    delete_system_auto_sync_time_by_id = _Op(delete_system_auto_sync_time_by_id)
+    post_system_bundles = _Op(post_system_bundles)
+    post_system_bundles_count = _Op(post_system_bundles_count)
+    get_system_callbacks = _Op(get_system_callbacks)
+    post_system_callbacks = _Op(post_system_callbacks)
+    get_system_callbacks_count = _Op(get_system_callbacks_count)
+    get_system_callbacks_by_id = _Op(get_system_callbacks_by_id)
+    put_system_callbacks_by_id = _Op(put_system_callbacks_by_id)
+    patch_system_callbacks_by_id = _Op(patch_system_callbacks_by_id)
+    delete_system_callbacks_by_id = _Op(delete_system_callbacks_by_id)
+    get_system_certifications = _Op(get_system_certifications)
+    post_system_certifications = _Op(post_system_certifications)
+    get_system_certifications_count = _Op(get_system_certifications_count)
+    get_system_certifications_by_id = _Op(get_system_certifications_by_id)
+    put_system_certifications_by_id = _Op(put_system_certifications_by_id)
+    patch_system_certifications_by_id = _Op(patch_system_certifications_by_id)
+    delete_system_certifications_by_id = _Op(delete_system_certifications_by_id)
+    get_system_certifications_by_id_usages = _Op(get_system_certifications_by_id_usages)
+    get_system_certifications_by_id_usages_list = _Op(get_system_certifications_by_id_usages_list)
+    get_system_connect_wise_hosted_screens = _Op(get_system_connect_wise_hosted_screens)
+    get_system_connect_wise_hosted_screens_count = _Op(get_system_connect_wise_hosted_screens_count)
+    get_system_connect_wise_hosted_screens_by_id = _Op(get_system_connect_wise_hosted_screens_by_id)
+    get_system_connectwisehostedsetups = _Op(get_system_connectwisehostedsetups)
+    post_system_connectwisehostedsetups = _Op(post_system_connectwisehostedsetups)
+    get_system_connectwisehostedsetups_count = _Op(get_system_connectwisehostedsetups_count)
+    get_system_connectwisehostedsetups_by_id = _Op(get_system_connectwisehostedsetups_by_id)
+    put_system_connectwisehostedsetups_by_id = _Op(put_system_connectwisehostedsetups_by_id)
+    patch_system_connectwisehostedsetups_by_id = _Op(patch_system_connectwisehostedsetups_by_id)
+    delete_system_connectwisehostedsetups_by_id = _Op(delete_system_connectwisehostedsetups_by_id)
+    get_system_contactsync_monitoring = _Op(get_system_contactsync_monitoring)
+    post_system_contactsync_monitoring = _Op(post_system_contactsync_monitoring)
+    patch_system_contactsync_monitoring = _Op(patch_system_contactsync_monitoring)
+    get_system_contactsync_monitoring_count = _Op(get_system_contactsync_monitoring_count)
+    get_system_contactsync_monitoring_notificationtype = _Op(
+        get_system_contactsync_monitoring_notificationtype
+    )
+    get_system_contactsync_monitoring_type_by_id = _Op(get_system_contactsync_monitoring_type_by_id)
+    delete_system_contactsync_monitoring_type_by_id = _Op(
+        delete_system_contactsync_monitoring_type_by_id
+    )
+    get_system_contactsync_monitoring_by_id = _Op(get_system_contactsync_monitoring_by_id)
+    get_system_custom_reports = _Op(get_system_custom_reports)
+    post_system_custom_reports = _Op(post_system_custom_reports)
+    get_system_custom_reports_count = _Op(get_system_custom_reports_count)
+    get_system_custom_reports_by_id = _Op(get_system_custom_reports_by_id)
+    put_system_custom_reports_by_id = _Op(put_system_custom_reports_by_id)
+    patch_system_custom_reports_by_id = _Op(patch_system_custom_reports_by_id)
+    delete_system_custom_reports_by_id = _Op(delete_system_custom_reports_by_id)
+    get_system_custom_reports_by_parent_id_parameters = _Op(
         get_system_custom_reports_by_parent_id_parameters
     )
-    post_system_custom_reports_by_parent_id_parameters = _SyncOp(
+    post_system_custom_reports_by_parent_id_parameters = _Op(
         post_system_custom_reports_by_parent_id_parameters
     )
-    get_system_custom_reports_by_parent_id_parameters_count = _SyncOp(
+    get_system_custom_reports_by_parent_id_parameters_count = _Op(
         get_system_custom_reports_by_parent_id_parameters_count
     )
-    get_system_custom_reports_by_parent_id_parameters_by_id = _SyncOp(
+    get_system_custom_reports_by_parent_id_parameters_by_id = _Op(
         get_system_custom_reports_by_parent_id_parameters_by_id
     )
-    put_system_custom_reports_by_parent_id_parameters_by_id = _SyncOp(
+    put_system_custom_reports_by_parent_id_parameters_by_id = _Op(
         put_system_custom_reports_by_parent_id_parameters_by_id
     )
-    patch_system_custom_reports_by_parent_id_parameters_by_id = _SyncOp(
+    patch_system_custom_reports_by_parent_id_parameters_by_id = _Op(
         patch_system_custom_reports_by_parent_id_parameters_by_id
     )
-    delete_system_custom_reports_by_parent_id_parameters_by_id = _SyncOp(
+    delete_system_custom_reports_by_parent_id_parameters_by_id = _Op(
         delete_system_custom_reports_by_parent_id_parameters_by_id
     )
-
-
-class SyncCustomReports(_Bound):
-    """The ``CustomReports`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_custom_reports_count)
-    create = _SyncOp(post_system_custom_reports)
-    delete = _SyncOp(delete_system_custom_reports_by_id)
-    get = _SyncOp(get_system_custom_reports_by_id)
-    list = _SyncOp(get_system_custom_reports)
-    replace = _SyncOp(put_system_custom_reports_by_id)
-    update = _SyncOp(patch_system_custom_reports_by_id)
-    get_system_custom_reports = _SyncOp(get_system_custom_reports)
-    post_system_custom_reports = _SyncOp(post_system_custom_reports)
-    get_system_custom_reports_count = _SyncOp(get_system_custom_reports_count)
-    get_system_custom_reports_by_id = _SyncOp(get_system_custom_reports_by_id)
-    put_system_custom_reports_by_id = _SyncOp(put_system_custom_reports_by_id)
-    patch_system_custom_reports_by_id = _SyncOp(patch_system_custom_reports_by_id)
-    delete_system_custom_reports_by_id = _SyncOp(delete_system_custom_reports_by_id)
-
-
-class SyncCwTimeZones(_Bound):
-    """The ``CwTimeZones`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_cw_time_zones_count)
-    get = _SyncOp(get_system_cw_time_zones_by_id)
-    list = _SyncOp(get_system_cw_time_zones)
-    get_system_cw_time_zones = _SyncOp(get_system_cw_time_zones)
-    get_system_cw_time_zones_count = _SyncOp(get_system_cw_time_zones_count)
-    get_system_cw_time_zones_by_id = _SyncOp(get_system_cw_time_zones_by_id)
-
-
-class SyncDepartmentInfos(_Bound):
-    """The ``DepartmentInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_info_departments_count)
-    get = _SyncOp(get_system_info_departments_by_id)
-    list = _SyncOp(get_system_info_departments)
-    get_system_info_departments = _SyncOp(get_system_info_departments)
-    get_system_info_departments_count = _SyncOp(get_system_info_departments_count)
-    get_system_info_departments_by_id = _SyncOp(get_system_info_departments_by_id)
-
-
-class SyncDepartmentLocationInfos(_Bound):
-    """The ``DepartmentLocationInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_info_departmentlocations_count)
-    get = _SyncOp(get_system_info_departmentlocations_by_id)
-    list = _SyncOp(get_system_info_departmentlocations)
-    get_system_info_departmentlocations = _SyncOp(get_system_info_departmentlocations)
-    get_system_info_departmentlocations_count = _SyncOp(get_system_info_departmentlocations_count)
-    get_system_info_departmentlocations_by_id = _SyncOp(get_system_info_departmentlocations_by_id)
-
-
-class SyncDepartmentLocations(_Bound):
-    """The ``DepartmentLocations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_departments_by_parent_id_locations_count)
-    create = _SyncOp(post_system_departments_by_parent_id_locations)
-    delete = _SyncOp(delete_system_departments_by_parent_id_locations_by_id)
-    get = _SyncOp(get_system_departments_by_parent_id_locations_by_id)
-    list = _SyncOp(get_system_departments_by_parent_id_locations)
-    replace = _SyncOp(put_system_departments_by_parent_id_locations_by_id)
-    update = _SyncOp(patch_system_departments_by_parent_id_locations_by_id)
-    get_system_departments_by_parent_id_locations = _SyncOp(
+    get_system_cw_time_zones = _Op(get_system_cw_time_zones)
+    get_system_cw_time_zones_count = _Op(get_system_cw_time_zones_count)
+    get_system_cw_time_zones_by_id = _Op(get_system_cw_time_zones_by_id)
+    get_system_departments = _Op(get_system_departments)
+    post_system_departments = _Op(post_system_departments)
+    get_system_departments_count = _Op(get_system_departments_count)
+    get_system_departments_by_id = _Op(get_system_departments_by_id)
+    put_system_departments_by_id = _Op(put_system_departments_by_id)
+    patch_system_departments_by_id = _Op(patch_system_departments_by_id)
+    delete_system_departments_by_id = _Op(delete_system_departments_by_id)
+    get_system_departments_by_id_usages = _Op(get_system_departments_by_id_usages)
+    get_system_departments_by_id_usages_list = _Op(get_system_departments_by_id_usages_list)
+    get_system_departments_by_parent_id_locations = _Op(
         get_system_departments_by_parent_id_locations
     )
-    post_system_departments_by_parent_id_locations = _SyncOp(
+    post_system_departments_by_parent_id_locations = _Op(
         post_system_departments_by_parent_id_locations
     )
-    get_system_departments_by_parent_id_locations_count = _SyncOp(
+    get_system_departments_by_parent_id_locations_count = _Op(
         get_system_departments_by_parent_id_locations_count
     )
-    get_system_departments_by_parent_id_locations_by_id = _SyncOp(
+    get_system_departments_by_parent_id_locations_by_id = _Op(
         get_system_departments_by_parent_id_locations_by_id
     )
-    put_system_departments_by_parent_id_locations_by_id = _SyncOp(
+    put_system_departments_by_parent_id_locations_by_id = _Op(
         put_system_departments_by_parent_id_locations_by_id
     )
-    patch_system_departments_by_parent_id_locations_by_id = _SyncOp(
+    patch_system_departments_by_parent_id_locations_by_id = _Op(
         patch_system_departments_by_parent_id_locations_by_id
     )
-    delete_system_departments_by_parent_id_locations_by_id = _SyncOp(
+    delete_system_departments_by_parent_id_locations_by_id = _Op(
         delete_system_departments_by_parent_id_locations_by_id
     )
-
-
-class SyncDepartments(_Bound):
-    """The ``Departments`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_departments_count)
-    create = _SyncOp(post_system_departments)
-    delete = _SyncOp(delete_system_departments_by_id)
-    get = _SyncOp(get_system_departments_by_id)
-    list = _SyncOp(get_system_departments)
-    replace = _SyncOp(put_system_departments_by_id)
-    update = _SyncOp(patch_system_departments_by_id)
-    get_system_departments = _SyncOp(get_system_departments)
-    post_system_departments = _SyncOp(post_system_departments)
-    get_system_departments_count = _SyncOp(get_system_departments_count)
-    get_system_departments_by_id = _SyncOp(get_system_departments_by_id)
-    put_system_departments_by_id = _SyncOp(put_system_departments_by_id)
-    patch_system_departments_by_id = _SyncOp(patch_system_departments_by_id)
-    delete_system_departments_by_id = _SyncOp(delete_system_departments_by_id)
-    get_system_departments_by_id_usages = _SyncOp(get_system_departments_by_id_usages)
-    get_system_departments_by_id_usages_list = _SyncOp(get_system_departments_by_id_usages_list)
-
-
-class SyncDirectionalSyncInfos(_Bound):
-    """The ``DirectionalSyncInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_directional_syncs_info_count)
-    list = _SyncOp(get_system_directional_syncs_info)
-    get_system_directional_syncs_info = _SyncOp(get_system_directional_syncs_info)
-    get_system_directional_syncs_info_count = _SyncOp(get_system_directional_syncs_info_count)
-    get_system_directional_syncs_by_id_info = _SyncOp(get_system_directional_syncs_by_id_info)
-
-
-class SyncDocumentTypes(_Bound):
-    """The ``DocumentTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_document_types_info_count)
-    list = _SyncOp(get_system_document_types_info)
-    get_system_document_types_info = _SyncOp(get_system_document_types_info)
-    get_system_document_types_info_count = _SyncOp(get_system_document_types_info_count)
-    get_system_document_types_by_id_info = _SyncOp(get_system_document_types_by_id_info)
-
-
-class SyncDocuments(_Bound):
-    """The ``Documents`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_documents_count)
-    create = _SyncOp(post_system_documents)
-    delete = _SyncOp(delete_system_documents_by_id)
-    get = _SyncOp(get_system_documents_by_id)
-    list = _SyncOp(get_system_documents)
-    get_system_documents = _SyncOp(get_system_documents)
-    post_system_documents = _SyncOp(post_system_documents)
-    get_system_documents_count = _SyncOp(get_system_documents_count)
-    get_system_documents_uploadsample = _SyncOp(get_system_documents_uploadsample)
-    get_system_documents_by_id = _SyncOp(get_system_documents_by_id)
-    post_system_documents_by_id = _SyncOp(post_system_documents_by_id)
-    delete_system_documents_by_id = _SyncOp(delete_system_documents_by_id)
-    get_system_documents_by_id_download = _SyncOp(get_system_documents_by_id_download)
-    get_system_documents_by_id_thumbnail = _SyncOp(get_system_documents_by_id_thumbnail)
-
-
-class SyncEPayConfigurations(_Bound):
-    """The ``EPayConfigurations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_e_pay_configurations_count)
-    create = _SyncOp(post_system_e_pay_configurations)
-    delete = _SyncOp(delete_system_e_pay_configurations_by_id)
-    get = _SyncOp(get_system_e_pay_configurations_by_id)
-    list = _SyncOp(get_system_e_pay_configurations)
-    replace = _SyncOp(put_system_e_pay_configurations_by_id)
-    update = _SyncOp(patch_system_e_pay_configurations_by_id)
-    get_system_e_pay_configurations = _SyncOp(get_system_e_pay_configurations)
-    post_system_e_pay_configurations = _SyncOp(post_system_e_pay_configurations)
-    get_system_e_pay_configurations_count = _SyncOp(get_system_e_pay_configurations_count)
-    get_system_e_pay_configurations_by_id = _SyncOp(get_system_e_pay_configurations_by_id)
-    put_system_e_pay_configurations_by_id = _SyncOp(put_system_e_pay_configurations_by_id)
-    patch_system_e_pay_configurations_by_id = _SyncOp(patch_system_e_pay_configurations_by_id)
-    delete_system_e_pay_configurations_by_id = _SyncOp(delete_system_e_pay_configurations_by_id)
-
-
-class SyncEmailConnectorInfos(_Bound):
-    """The ``EmailConnectorInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_email_connectors_info_count)
-    list = _SyncOp(get_system_email_connectors_info)
-    get_system_email_connectors_info = _SyncOp(get_system_email_connectors_info)
-    get_system_email_connectors_info_count = _SyncOp(get_system_email_connectors_info_count)
-    get_system_email_connectors_by_id_info = _SyncOp(get_system_email_connectors_by_id_info)
-
-
-class SyncEmailConnectorParsingRules(_Bound):
-    """The ``EmailConnectorParsingRules`` resource of a synchronous client."""
-
-    count = _SyncOp(
-        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count
-    )
-    create = _SyncOp(
-        post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-    )
-    delete = _SyncOp(
-        delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    get = _SyncOp(
-        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    list = _SyncOp(
+    get_system_directional_syncs_info = _Op(get_system_directional_syncs_info)
+    get_system_directional_syncs_info_count = _Op(get_system_directional_syncs_info_count)
+    get_system_directional_syncs_by_id_info = _Op(get_system_directional_syncs_by_id_info)
+    get_system_document_types_info = _Op(get_system_document_types_info)
+    get_system_document_types_info_count = _Op(get_system_document_types_info_count)
+    get_system_document_types_by_id_info = _Op(get_system_document_types_by_id_info)
+    get_system_documents = _Op(get_system_documents)
+    post_system_documents = _Op(post_system_documents)
+    get_system_documents_count = _Op(get_system_documents_count)
+    get_system_documents_uploadsample = _Op(get_system_documents_uploadsample)
+    get_system_documents_by_id = _Op(get_system_documents_by_id)
+    post_system_documents_by_id = _Op(post_system_documents_by_id)
+    delete_system_documents_by_id = _Op(delete_system_documents_by_id)
+    get_system_documents_by_id_download = _Op(get_system_documents_by_id_download)
+    get_system_documents_by_id_thumbnail = _Op(get_system_documents_by_id_thumbnail)
+    get_system_e_pay_configurations = _Op(get_system_e_pay_configurations)
+    post_system_e_pay_configurations = _Op(post_system_e_pay_configurations)
+    get_system_e_pay_configurations_count = _Op(get_system_e_pay_configurations_count)
+    get_system_e_pay_configurations_by_id = _Op(get_system_e_pay_configurations_by_id)
+    put_system_e_pay_configurations_by_id = _Op(put_system_e_pay_configurations_by_id)
+    patch_system_e_pay_configurations_by_id = _Op(patch_system_e_pay_configurations_by_id)
+    delete_system_e_pay_configurations_by_id = _Op(delete_system_e_pay_configurations_by_id)
+    get_system_email_connectors = _Op(get_system_email_connectors)
+    post_system_email_connectors = _Op(post_system_email_connectors)
+    get_system_email_connectors_count = _Op(get_system_email_connectors_count)
+    get_system_email_connectors_info = _Op(get_system_email_connectors_info)
+    get_system_email_connectors_info_count = _Op(get_system_email_connectors_info_count)
+    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = _Op(
         get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
     )
-    replace = _SyncOp(
-        put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    update = _SyncOp(
-        patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
-        _SyncOp(
-            get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-        )
-    )
-    post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
-        _SyncOp(
-            post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-        )
-    )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count = _SyncOp(
-        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count
-    )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _SyncOp(
-        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _SyncOp(
-        put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _SyncOp(
-        patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _SyncOp(
-        delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-
-
-class SyncEmailConnectorParsingStyles(_Bound):
-    """The ``EmailConnectorParsingStyles`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_email_connectors_by_parent_id_parsing_styles_count)
-    create = _SyncOp(post_system_email_connectors_by_parent_id_parsing_styles)
-    delete = _SyncOp(delete_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    get = _SyncOp(get_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    list = _SyncOp(get_system_email_connectors_by_parent_id_parsing_styles)
-    replace = _SyncOp(put_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    update = _SyncOp(patch_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    get_system_email_connectors_by_parent_id_parsing_styles = _SyncOp(
-        get_system_email_connectors_by_parent_id_parsing_styles
-    )
-    post_system_email_connectors_by_parent_id_parsing_styles = _SyncOp(
-        post_system_email_connectors_by_parent_id_parsing_styles
-    )
-    get_system_email_connectors_by_parent_id_parsing_styles_count = _SyncOp(
-        get_system_email_connectors_by_parent_id_parsing_styles_count
-    )
-    get_system_email_connectors_by_parent_id_parsing_styles_by_id = _SyncOp(
-        get_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-    put_system_email_connectors_by_parent_id_parsing_styles_by_id = _SyncOp(
-        put_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-    patch_system_email_connectors_by_parent_id_parsing_styles_by_id = _SyncOp(
-        patch_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-    delete_system_email_connectors_by_parent_id_parsing_styles_by_id = _SyncOp(
-        delete_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-
-
-class SyncEmailConnectors(_Bound):
-    """The ``EmailConnectors`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_email_connectors_count)
-    create = _SyncOp(post_system_email_connectors)
-    delete = _SyncOp(delete_system_email_connectors_by_id)
-    get = _SyncOp(get_system_email_connectors_by_id)
-    list = _SyncOp(get_system_email_connectors)
-    replace = _SyncOp(put_system_email_connectors_by_id)
-    update = _SyncOp(patch_system_email_connectors_by_id)
-    get_system_email_connectors = _SyncOp(get_system_email_connectors)
-    post_system_email_connectors = _SyncOp(post_system_email_connectors)
-    get_system_email_connectors_count = _SyncOp(get_system_email_connectors_count)
-    get_system_email_connectors_by_id = _SyncOp(get_system_email_connectors_by_id)
-    put_system_email_connectors_by_id = _SyncOp(put_system_email_connectors_by_id)
-    patch_system_email_connectors_by_id = _SyncOp(patch_system_email_connectors_by_id)
-    delete_system_email_connectors_by_id = _SyncOp(delete_system_email_connectors_by_id)
-
-
-class SyncEmailExclusions(_Bound):
-    """The ``EmailExclusions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_email_exclusions_count)
-    create = _SyncOp(post_system_email_exclusions)
-    delete = _SyncOp(delete_system_email_exclusions_by_id)
-    get = _SyncOp(get_system_email_exclusions_by_id)
-    list = _SyncOp(get_system_email_exclusions)
-    replace = _SyncOp(put_system_email_exclusions_by_id)
-    update = _SyncOp(patch_system_email_exclusions_by_id)
-    get_system_email_exclusions = _SyncOp(get_system_email_exclusions)
-    post_system_email_exclusions = _SyncOp(post_system_email_exclusions)
-    get_system_email_exclusions_count = _SyncOp(get_system_email_exclusions_count)
-    get_system_email_exclusions_by_id = _SyncOp(get_system_email_exclusions_by_id)
-    put_system_email_exclusions_by_id = _SyncOp(put_system_email_exclusions_by_id)
-    patch_system_email_exclusions_by_id = _SyncOp(patch_system_email_exclusions_by_id)
-    delete_system_email_exclusions_by_id = _SyncOp(delete_system_email_exclusions_by_id)
-
-
-class SyncEmailTokens(_Bound):
-    """The ``EmailTokens`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_email_tokens_count)
-    get = _SyncOp(get_system_email_tokens_by_id)
-    list = _SyncOp(get_system_email_tokens)
-    get_system_email_tokens = _SyncOp(get_system_email_tokens)
-    get_system_email_tokens_count = _SyncOp(get_system_email_tokens_count)
-    get_system_email_tokens_by_id = _SyncOp(get_system_email_tokens_by_id)
-
-
-class SyncExperiments(_Bound):
-    """The ``Experiments`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_experiments_count)
-    get = _SyncOp(get_system_experiments_by_id)
-    list = _SyncOp(get_system_experiments)
-    get_system_experiments = _SyncOp(get_system_experiments)
-    get_system_experiments_count = _SyncOp(get_system_experiments_count)
-    get_system_experiments_by_id = _SyncOp(get_system_experiments_by_id)
-
-
-class SyncFileUploadSettings(_Bound):
-    """The ``FileUploadSettings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_fileuploadsettings_count)
-    get = _SyncOp(get_system_fileuploadsettings_by_id)
-    list = _SyncOp(get_system_fileuploadsettings)
-    replace = _SyncOp(put_system_fileuploadsettings_by_id)
-    update = _SyncOp(patch_system_fileuploadsettings_by_id)
-    get_system_fileuploadsettings = _SyncOp(get_system_fileuploadsettings)
-    get_system_fileuploadsettings_count = _SyncOp(get_system_fileuploadsettings_count)
-    get_system_fileuploadsettings_by_id = _SyncOp(get_system_fileuploadsettings_by_id)
-    put_system_fileuploadsettings_by_id = _SyncOp(put_system_fileuploadsettings_by_id)
-    patch_system_fileuploadsettings_by_id = _SyncOp(patch_system_fileuploadsettings_by_id)
-
-
-class SyncGoogleEmailSetups(_Bound):
-    """The ``GoogleEmailSetups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_googleemailsetup_count)
-    create = _SyncOp(post_system_googleemailsetup)
-    delete = _SyncOp(delete_system_googleemailsetup_by_id)
-    get = _SyncOp(get_system_googleemailsetup_by_id)
-    list = _SyncOp(get_system_googleemailsetup)
-    replace = _SyncOp(put_system_googleemailsetup_by_id)
-    update = _SyncOp(patch_system_googleemailsetup_by_id)
-    get_system_googleemailsetup = _SyncOp(get_system_googleemailsetup)
-    post_system_googleemailsetup = _SyncOp(post_system_googleemailsetup)
-    get_system_googleemailsetup_count = _SyncOp(get_system_googleemailsetup_count)
-    get_system_googleemailsetup_by_id = _SyncOp(get_system_googleemailsetup_by_id)
-    put_system_googleemailsetup_by_id = _SyncOp(put_system_googleemailsetup_by_id)
-    patch_system_googleemailsetup_by_id = _SyncOp(patch_system_googleemailsetup_by_id)
-    delete_system_googleemailsetup_by_id = _SyncOp(delete_system_googleemailsetup_by_id)
-    post_system_googleemailsetup_by_id_test_connection = _SyncOp(
-        post_system_googleemailsetup_by_id_test_connection
-    )
-
-
-class SyncImapInfos(_Bound):
-    """The ``ImapInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_imaps_info_count)
-    list = _SyncOp(get_system_imaps_info)
-    get_system_imaps_info = _SyncOp(get_system_imaps_info)
-    get_system_imaps_info_count = _SyncOp(get_system_imaps_info_count)
-    get_system_imaps_by_id_info = _SyncOp(get_system_imaps_by_id_info)
-
-
-class SyncImaps(_Bound):
-    """The ``Imaps`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_imaps_count)
-    create = _SyncOp(post_system_imaps)
-    delete = _SyncOp(delete_system_imaps_by_id)
-    get = _SyncOp(get_system_imaps_by_id)
-    list = _SyncOp(get_system_imaps)
-    replace = _SyncOp(put_system_imaps_by_id)
-    update = _SyncOp(patch_system_imaps_by_id)
-    get_system_imaps = _SyncOp(get_system_imaps)
-    post_system_imaps = _SyncOp(post_system_imaps)
-    get_system_imaps_count = _SyncOp(get_system_imaps_count)
-    get_system_imaps_by_id = _SyncOp(get_system_imaps_by_id)
-    put_system_imaps_by_id = _SyncOp(put_system_imaps_by_id)
-    patch_system_imaps_by_id = _SyncOp(patch_system_imaps_by_id)
-    delete_system_imaps_by_id = _SyncOp(delete_system_imaps_by_id)
-
-
-class SyncImportsMassMaintenance(_Bound):
-    """The ``ImportsMassMaintenance`` resource of a synchronous client."""
-
-    post_system_import_mass_maintenance_by_id = _SyncOp(post_system_import_mass_maintenance_by_id)
-
-
-class SyncInOutBoards(_Bound):
-    """The ``InOutBoards`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_in_out_boards_count)
-    create = _SyncOp(post_system_in_out_boards)
-    delete = _SyncOp(delete_system_in_out_boards_by_id)
-    get = _SyncOp(get_system_in_out_boards_by_id)
-    list = _SyncOp(get_system_in_out_boards)
-    replace = _SyncOp(put_system_in_out_boards_by_id)
-    update = _SyncOp(patch_system_in_out_boards_by_id)
-    get_system_in_out_boards = _SyncOp(get_system_in_out_boards)
-    post_system_in_out_boards = _SyncOp(post_system_in_out_boards)
-    get_system_in_out_boards_count = _SyncOp(get_system_in_out_boards_count)
-    get_system_in_out_boards_by_id = _SyncOp(get_system_in_out_boards_by_id)
-    put_system_in_out_boards_by_id = _SyncOp(put_system_in_out_boards_by_id)
-    patch_system_in_out_boards_by_id = _SyncOp(patch_system_in_out_boards_by_id)
-    delete_system_in_out_boards_by_id = _SyncOp(delete_system_in_out_boards_by_id)
-
-
-class SyncInOutTypes(_Bound):
-    """The ``InOutTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_in_out_types_count)
-    create = _SyncOp(post_system_in_out_types)
-    delete = _SyncOp(delete_system_in_out_types_by_id)
-    get = _SyncOp(get_system_in_out_types_by_id)
-    list = _SyncOp(get_system_in_out_types)
-    replace = _SyncOp(put_system_in_out_types_by_id)
-    update = _SyncOp(patch_system_in_out_types_by_id)
-    get_system_in_out_types = _SyncOp(get_system_in_out_types)
-    post_system_in_out_types = _SyncOp(post_system_in_out_types)
-    get_system_in_out_types_count = _SyncOp(get_system_in_out_types_count)
-    get_system_in_out_types_by_id = _SyncOp(get_system_in_out_types_by_id)
-    put_system_in_out_types_by_id = _SyncOp(put_system_in_out_types_by_id)
-    patch_system_in_out_types_by_id = _SyncOp(patch_system_in_out_types_by_id)
-    delete_system_in_out_types_by_id = _SyncOp(delete_system_in_out_types_by_id)
-
-
-class SyncInOutTypesInfo(_Bound):
-    """The ``InOutTypesInfo`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_in_out_types_info)
-    get_system_in_out_types_count_info = _SyncOp(get_system_in_out_types_count_info)
-    get_system_in_out_types_info = _SyncOp(get_system_in_out_types_info)
-    get_system_in_out_types_by_id_info = _SyncOp(get_system_in_out_types_by_id_info)
-
-
-class SyncInfoResource(_Bound):
-    """The ``Info`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_info)
-    get_system_info = _SyncOp(get_system_info)
-
-
-class SyncIntegratorLogins(_Bound):
-    """The ``IntegratorLogins`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_integratorlogins_count)
-    create = _SyncOp(post_system_integratorlogins)
-    delete = _SyncOp(delete_system_integratorlogins_by_id)
-    get = _SyncOp(get_system_integratorlogins_by_id)
-    list = _SyncOp(get_system_integratorlogins)
-    replace = _SyncOp(put_system_integratorlogins_by_id)
-    update = _SyncOp(patch_system_integratorlogins_by_id)
-    get_system_integratorlogins = _SyncOp(get_system_integratorlogins)
-    post_system_integratorlogins = _SyncOp(post_system_integratorlogins)
-    get_system_integratorlogins_count = _SyncOp(get_system_integratorlogins_count)
-    get_system_integratorlogins_by_id = _SyncOp(get_system_integratorlogins_by_id)
-    put_system_integratorlogins_by_id = _SyncOp(put_system_integratorlogins_by_id)
-    patch_system_integratorlogins_by_id = _SyncOp(patch_system_integratorlogins_by_id)
-    delete_system_integratorlogins_by_id = _SyncOp(delete_system_integratorlogins_by_id)
-
-
-class SyncIntegratorTags(_Bound):
-    """The ``IntegratorTags`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_integrator_tags_count)
-    create = _SyncOp(post_system_integrator_tags)
-    delete = _SyncOp(delete_system_integrator_tags_by_id)
-    get = _SyncOp(get_system_integrator_tags_by_id)
-    list = _SyncOp(get_system_integrator_tags)
-    replace = _SyncOp(put_system_integrator_tags_by_id)
-    update = _SyncOp(patch_system_integrator_tags_by_id)
-    get_system_integrator_tags = _SyncOp(get_system_integrator_tags)
-    post_system_integrator_tags = _SyncOp(post_system_integrator_tags)
-    get_system_integrator_tags_count = _SyncOp(get_system_integrator_tags_count)
-    get_system_integrator_tags_by_id = _SyncOp(get_system_integrator_tags_by_id)
-    put_system_integrator_tags_by_id = _SyncOp(put_system_integrator_tags_by_id)
-    patch_system_integrator_tags_by_id = _SyncOp(patch_system_integrator_tags_by_id)
-    delete_system_integrator_tags_by_id = _SyncOp(delete_system_integrator_tags_by_id)
-
-
-class SyncKPICategories(_Bound):
-    """The ``KPICategories`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_kpi_categories_count)
-    get = _SyncOp(get_system_kpi_categories_by_id)
-    list = _SyncOp(get_system_kpi_categories)
-    get_system_kpi_categories = _SyncOp(get_system_kpi_categories)
-    get_system_kpi_categories_count = _SyncOp(get_system_kpi_categories_count)
-    get_system_kpi_categories_by_id = _SyncOp(get_system_kpi_categories_by_id)
-
-
-class SyncKPIs(_Bound):
-    """The ``KPIs`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_kpis_count)
-    get = _SyncOp(get_system_kpis_by_id)
-    list = _SyncOp(get_system_kpis)
-    get_system_kpis = _SyncOp(get_system_kpis)
-    get_system_kpis_count = _SyncOp(get_system_kpis_count)
-    get_system_kpis_by_id = _SyncOp(get_system_kpis_by_id)
-
-
-class SyncLdapConfigurationInfos(_Bound):
-    """The ``LdapConfigurationInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_ldap_configurations_info_count)
-    list = _SyncOp(get_system_ldap_configurations_info)
-    get_system_ldap_configurations_info = _SyncOp(get_system_ldap_configurations_info)
-    get_system_ldap_configurations_info_count = _SyncOp(get_system_ldap_configurations_info_count)
-    get_system_ldap_configurations_by_id_info = _SyncOp(get_system_ldap_configurations_by_id_info)
-
-
-class SyncLdapConfigurations(_Bound):
-    """The ``LdapConfigurations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_ldap_configurations_count)
-    create = _SyncOp(post_system_ldap_configurations)
-    delete = _SyncOp(delete_system_ldap_configurations_by_id)
-    get = _SyncOp(get_system_ldap_configurations_by_id)
-    list = _SyncOp(get_system_ldap_configurations)
-    replace = _SyncOp(put_system_ldap_configurations_by_id)
-    update = _SyncOp(patch_system_ldap_configurations_by_id)
-    get_system_ldap_configurations = _SyncOp(get_system_ldap_configurations)
-    post_system_ldap_configurations = _SyncOp(post_system_ldap_configurations)
-    get_system_ldap_configurations_count = _SyncOp(get_system_ldap_configurations_count)
-    post_system_ldap_configurations_test_link = _SyncOp(post_system_ldap_configurations_test_link)
-    get_system_ldap_configurations_by_id = _SyncOp(get_system_ldap_configurations_by_id)
-    put_system_ldap_configurations_by_id = _SyncOp(put_system_ldap_configurations_by_id)
-    patch_system_ldap_configurations_by_id = _SyncOp(patch_system_ldap_configurations_by_id)
-    delete_system_ldap_configurations_by_id = _SyncOp(delete_system_ldap_configurations_by_id)
-
-
-class SyncLinkInfos(_Bound):
-    """The ``LinkInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_info_links_count)
-    get = _SyncOp(get_system_info_links_by_id)
-    list = _SyncOp(get_system_info_links)
-    get_system_info_links = _SyncOp(get_system_info_links)
-    get_system_info_links_count = _SyncOp(get_system_info_links_count)
-    get_system_info_links_by_id = _SyncOp(get_system_info_links_by_id)
-    post_system_info_links_by_id_resolveurl = _SyncOp(post_system_info_links_by_id_resolveurl)
-
-
-class SyncLinks(_Bound):
-    """The ``Links`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_links_count)
-    create = _SyncOp(post_system_links)
-    delete = _SyncOp(delete_system_links_by_id)
-    get = _SyncOp(get_system_links_by_id)
-    list = _SyncOp(get_system_links)
-    replace = _SyncOp(put_system_links_by_id)
-    update = _SyncOp(patch_system_links_by_id)
-    get_system_links = _SyncOp(get_system_links)
-    post_system_links = _SyncOp(post_system_links)
-    get_system_links_count = _SyncOp(get_system_links_count)
-    get_system_links_by_id = _SyncOp(get_system_links_by_id)
-    put_system_links_by_id = _SyncOp(put_system_links_by_id)
-    patch_system_links_by_id = _SyncOp(patch_system_links_by_id)
-    delete_system_links_by_id = _SyncOp(delete_system_links_by_id)
-
-
-class SyncLocaleInfos(_Bound):
-    """The ``LocaleInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_info_locales_count)
-    get = _SyncOp(get_system_info_locales_by_id)
-    list = _SyncOp(get_system_info_locales)
-    get_system_info_locales = _SyncOp(get_system_info_locales)
-    get_system_info_locales_count = _SyncOp(get_system_info_locales_count)
-    get_system_info_locales_by_id = _SyncOp(get_system_info_locales_by_id)
-
-
-class SyncLocationDepartments(_Bound):
-    """The ``LocationDepartments`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_locations_by_parent_id_departments_count)
-    get = _SyncOp(get_system_locations_by_parent_id_departments_by_id)
-    list = _SyncOp(get_system_locations_by_parent_id_departments)
-    get_system_locations_by_parent_id_departments = _SyncOp(
-        get_system_locations_by_parent_id_departments
-    )
-    get_system_locations_by_parent_id_departments_count = _SyncOp(
-        get_system_locations_by_parent_id_departments_count
-    )
-    get_system_locations_by_parent_id_departments_by_id = _SyncOp(
-        get_system_locations_by_parent_id_departments_by_id
-    )
-
-
-class SyncLocationInfos(_Bound):
-    """The ``LocationInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_info_locations_count)
-    get = _SyncOp(get_system_info_locations_by_id)
-    list = _SyncOp(get_system_info_locations)
-    get_system_info_locations = _SyncOp(get_system_info_locations)
-    get_system_info_locations_count = _SyncOp(get_system_info_locations_count)
-    get_system_info_locations_by_id = _SyncOp(get_system_info_locations_by_id)
-
-
-class SyncLocationWorkRoles(_Bound):
-    """The ``LocationWorkRoles`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_locations_by_parent_id_work_roles_count)
-    get = _SyncOp(get_system_locations_by_parent_id_work_roles_by_id)
-    list = _SyncOp(get_system_locations_by_parent_id_work_roles)
-    get_system_locations_by_parent_id_work_roles = _SyncOp(
-        get_system_locations_by_parent_id_work_roles
-    )
-    get_system_locations_by_parent_id_work_roles_count = _SyncOp(
-        get_system_locations_by_parent_id_work_roles_count
-    )
-    get_system_locations_by_parent_id_work_roles_by_id = _SyncOp(
-        get_system_locations_by_parent_id_work_roles_by_id
-    )
-
-
-class SyncLocations(_Bound):
-    """The ``Locations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_locations_count)
-    create = _SyncOp(post_system_locations)
-    delete = _SyncOp(delete_system_locations_by_id)
-    get = _SyncOp(get_system_locations_by_id)
-    list = _SyncOp(get_system_locations)
-    replace = _SyncOp(put_system_locations_by_id)
-    update = _SyncOp(patch_system_locations_by_id)
-    get_system_locations = _SyncOp(get_system_locations)
-    post_system_locations = _SyncOp(post_system_locations)
-    get_system_locations_count = _SyncOp(get_system_locations_count)
-    get_system_locations_by_id = _SyncOp(get_system_locations_by_id)
-    put_system_locations_by_id = _SyncOp(put_system_locations_by_id)
-    patch_system_locations_by_id = _SyncOp(patch_system_locations_by_id)
-    delete_system_locations_by_id = _SyncOp(delete_system_locations_by_id)
-    get_system_locations_by_id_usages = _SyncOp(get_system_locations_by_id_usages)
-    get_system_locations_by_id_usages_list = _SyncOp(get_system_locations_by_id_usages_list)
-
-
-class SyncM365ContactSyncInfos(_Bound):
-    """The ``M365ContactSyncInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_m365contactsync_info_count)
-    list = _SyncOp(get_system_m365contactsync_info)
-    get_system_m365contactsync_info = _SyncOp(get_system_m365contactsync_info)
-    get_system_m365contactsync_info_count = _SyncOp(get_system_m365contactsync_info_count)
-    get_system_m365contactsync_by_id_info = _SyncOp(get_system_m365contactsync_by_id_info)
-
-
-class SyncM365ContactSyncMonitorings(_Bound):
-    """The ``M365ContactSyncMonitorings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_contactsync_monitoring_count)
-    create = _SyncOp(post_system_contactsync_monitoring)
-    get = _SyncOp(get_system_contactsync_monitoring_by_id)
-    list = _SyncOp(get_system_contactsync_monitoring)
-    get_system_contactsync_monitoring = _SyncOp(get_system_contactsync_monitoring)
-    post_system_contactsync_monitoring = _SyncOp(post_system_contactsync_monitoring)
-    patch_system_contactsync_monitoring = _SyncOp(patch_system_contactsync_monitoring)
-    get_system_contactsync_monitoring_count = _SyncOp(get_system_contactsync_monitoring_count)
-    get_system_contactsync_monitoring_notificationtype = _SyncOp(
-        get_system_contactsync_monitoring_notificationtype
-    )
-    get_system_contactsync_monitoring_type_by_id = _SyncOp(
-        get_system_contactsync_monitoring_type_by_id
-    )
-    delete_system_contactsync_monitoring_type_by_id = _SyncOp(
-        delete_system_contactsync_monitoring_type_by_id
-    )
-    get_system_contactsync_monitoring_by_id = _SyncOp(get_system_contactsync_monitoring_by_id)
-
-
-class SyncManagedDeviceAccounts(_Bound):
-    """The ``ManagedDeviceAccounts`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_members_by_parent_id_managed_device_accounts)
-    get_system_members_by_parent_id_managed_device_accounts = _SyncOp(
-        get_system_members_by_parent_id_managed_device_accounts
-    )
-    put_system_members_by_parent_id_managed_device_accounts_bulk = _SyncOp(
-        put_system_members_by_parent_id_managed_device_accounts_bulk
-    )
-    delete_system_members_by_parent_id_managed_device_accounts_bulk = _SyncOp(
-        delete_system_members_by_parent_id_managed_device_accounts_bulk
-    )
-
-
-class SyncManagementNetworksSecurity(_Bound):
-    """The ``ManagementNetworksSecurity`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_management_network_securities_count)
-    create = _SyncOp(post_system_management_network_securities)
-    delete = _SyncOp(delete_system_management_network_securities_by_id)
-    get = _SyncOp(get_system_management_network_securities_by_id)
-    list = _SyncOp(get_system_management_network_securities)
-    replace = _SyncOp(put_system_management_network_securities_by_id)
-    update = _SyncOp(patch_system_management_network_securities_by_id)
-    get_system_management_network_securities = _SyncOp(get_system_management_network_securities)
-    post_system_management_network_securities = _SyncOp(post_system_management_network_securities)
-    get_system_management_network_securities_count = _SyncOp(
-        get_system_management_network_securities_count
-    )
-    get_system_management_network_securities_by_id = _SyncOp(
-        get_system_management_network_securities_by_id
-    )
-    put_system_management_network_securities_by_id = _SyncOp(
-        put_system_management_network_securities_by_id
-    )
-    patch_system_management_network_securities_by_id = _SyncOp(
-        patch_system_management_network_securities_by_id
-    )
-    delete_system_management_network_securities_by_id = _SyncOp(
-        delete_system_management_network_securities_by_id
-    )
-    get_system_management_network_securities_by_id_test_credentials = _SyncOp(
-        get_system_management_network_securities_by_id_test_credentials
-    )
-
-
-class SyncMarketplaceImports(_Bound):
-    """The ``MarketplaceImports`` resource of a synchronous client."""
-
-    create = _SyncOp(post_system_marketplaceimport_import)
-    get_system_marketplaceimport_getdefinition_by_id = _SyncOp(
-        get_system_marketplaceimport_getdefinition_by_id
-    )
-    post_system_marketplaceimport_import = _SyncOp(post_system_marketplaceimport_import)
-
-
-class SyncMemberAccruals(_Bound):
-    """The ``MemberAccruals`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_members_by_parent_id_accruals_count)
-    create = _SyncOp(post_system_members_by_parent_id_accruals)
-    delete = _SyncOp(delete_system_members_by_parent_id_accruals_by_id)
-    get = _SyncOp(get_system_members_by_parent_id_accruals_by_id)
-    list = _SyncOp(get_system_members_by_parent_id_accruals)
-    replace = _SyncOp(put_system_members_by_parent_id_accruals_by_id)
-    update = _SyncOp(patch_system_members_by_parent_id_accruals_by_id)
-    get_system_members_by_parent_id_accruals = _SyncOp(get_system_members_by_parent_id_accruals)
-    post_system_members_by_parent_id_accruals = _SyncOp(post_system_members_by_parent_id_accruals)
-    get_system_members_by_parent_id_accruals_count = _SyncOp(
-        get_system_members_by_parent_id_accruals_count
-    )
-    get_system_members_by_parent_id_accruals_by_id = _SyncOp(
-        get_system_members_by_parent_id_accruals_by_id
-    )
-    put_system_members_by_parent_id_accruals_by_id = _SyncOp(
-        put_system_members_by_parent_id_accruals_by_id
-    )
-    patch_system_members_by_parent_id_accruals_by_id = _SyncOp(
-        patch_system_members_by_parent_id_accruals_by_id
-    )
-    delete_system_members_by_parent_id_accruals_by_id = _SyncOp(
-        delete_system_members_by_parent_id_accruals_by_id
-    )
-
-
-class SyncMemberCertifications(_Bound):
-    """The ``MemberCertifications`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_members_by_parent_id_certifications_count)
-    create = _SyncOp(post_system_members_by_parent_id_certifications)
-    delete = _SyncOp(delete_system_members_by_parent_id_certifications_by_id)
-    get = _SyncOp(get_system_members_by_parent_id_certifications_by_id)
-    list = _SyncOp(get_system_members_by_parent_id_certifications)
-    replace = _SyncOp(put_system_members_by_parent_id_certifications_by_id)
-    update = _SyncOp(patch_system_members_by_parent_id_certifications_by_id)
-    get_system_members_by_parent_id_certifications = _SyncOp(
-        get_system_members_by_parent_id_certifications
-    )
-    post_system_members_by_parent_id_certifications = _SyncOp(
-        post_system_members_by_parent_id_certifications
-    )
-    get_system_members_by_parent_id_certifications_count = _SyncOp(
-        get_system_members_by_parent_id_certifications_count
-    )
-    get_system_members_by_parent_id_certifications_by_id = _SyncOp(
-        get_system_members_by_parent_id_certifications_by_id
-    )
-    put_system_members_by_parent_id_certifications_by_id = _SyncOp(
-        put_system_members_by_parent_id_certifications_by_id
-    )
-    patch_system_members_by_parent_id_certifications_by_id = _SyncOp(
-        patch_system_members_by_parent_id_certifications_by_id
-    )
-    delete_system_members_by_parent_id_certifications_by_id = _SyncOp(
-        delete_system_members_by_parent_id_certifications_by_id
-    )
-
-
-class SyncMemberDelegations(_Bound):
-    """The ``MemberDelegations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_members_by_parent_id_delegations_count)
-    create = _SyncOp(post_system_members_by_parent_id_delegations)
-    delete = _SyncOp(delete_system_members_by_parent_id_delegations_by_id)
-    get = _SyncOp(get_system_members_by_parent_id_delegations_by_id)
-    list = _SyncOp(get_system_members_by_parent_id_delegations)
-    replace = _SyncOp(put_system_members_by_parent_id_delegations_by_id)
-    update = _SyncOp(patch_system_members_by_parent_id_delegations_by_id)
-    get_system_members_by_parent_id_delegations = _SyncOp(
-        get_system_members_by_parent_id_delegations
-    )
-    post_system_members_by_parent_id_delegations = _SyncOp(
-        post_system_members_by_parent_id_delegations
-    )
-    get_system_members_by_parent_id_delegations_count = _SyncOp(
-        get_system_members_by_parent_id_delegations_count
-    )
-    get_system_members_by_parent_id_delegations_by_id = _SyncOp(
-        get_system_members_by_parent_id_delegations_by_id
-    )
-    put_system_members_by_parent_id_delegations_by_id = _SyncOp(
-        put_system_members_by_parent_id_delegations_by_id
-    )
-    patch_system_members_by_parent_id_delegations_by_id = _SyncOp(
-        patch_system_members_by_parent_id_delegations_by_id
-    )
-    delete_system_members_by_parent_id_delegations_by_id = _SyncOp(
-        delete_system_members_by_parent_id_delegations_by_id
-    )
-    get_system_my_account_by_parent_id_delegations = _SyncOp(
-        get_system_my_account_by_parent_id_delegations
-    )
-    post_system_my_account_by_parent_id_delegations = _SyncOp(
-        post_system_my_account_by_parent_id_delegations
-    )
-    get_system_my_account_by_parent_id_delegations_count = _SyncOp(
-        get_system_my_account_by_parent_id_delegations_count
-    )
-    get_system_my_account_by_parent_id_delegations_by_id = _SyncOp(
-        get_system_my_account_by_parent_id_delegations_by_id
-    )
-    put_system_my_account_by_parent_id_delegations_by_id = _SyncOp(
-        put_system_my_account_by_parent_id_delegations_by_id
-    )
-    patch_system_my_account_by_parent_id_delegations_by_id = _SyncOp(
-        patch_system_my_account_by_parent_id_delegations_by_id
-    )
-    delete_system_my_account_by_parent_id_delegations_by_id = _SyncOp(
-        delete_system_my_account_by_parent_id_delegations_by_id
-    )
-
-
-class SyncMemberImages(_Bound):
-    """The ``MemberImages`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_members_by_id_image)
-    get_system_members_by_id_image = _SyncOp(get_system_members_by_id_image)
-
-
-class SyncMemberInfos(_Bound):
-    """The ``MemberInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_info_members_count)
-    list = _SyncOp(get_system_info_members)
-    get_system_info_members = _SyncOp(get_system_info_members)
-    get_system_info_members_count = _SyncOp(get_system_info_members_count)
-    get_system_info_members_by_id = _SyncOp(get_system_info_members_by_id)
-    get_system_info_membersmember_identifierregextypes = _SyncOp(
-        get_system_info_membersmember_identifierregextypes
-    )
-
-
-class SyncMemberNotificationSettings(_Bound):
-    """The ``MemberNotificationSettings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_members_by_parent_id_notification_settings_count)
-    create = _SyncOp(post_system_members_by_parent_id_notification_settings)
-    delete = _SyncOp(delete_system_members_by_parent_id_notification_settings_by_id)
-    get = _SyncOp(get_system_members_by_parent_id_notification_settings_by_id)
-    list = _SyncOp(get_system_members_by_parent_id_notification_settings)
-    replace = _SyncOp(put_system_members_by_parent_id_notification_settings_by_id)
-    update = _SyncOp(patch_system_members_by_parent_id_notification_settings_by_id)
-    get_system_members_by_parent_id_notification_settings = _SyncOp(
-        get_system_members_by_parent_id_notification_settings
-    )
-    post_system_members_by_parent_id_notification_settings = _SyncOp(
-        post_system_members_by_parent_id_notification_settings
-    )
-    get_system_members_by_parent_id_notification_settings_count = _SyncOp(
-        get_system_members_by_parent_id_notification_settings_count
-    )
-    get_system_members_by_parent_id_notification_settings_by_id = _SyncOp(
-        get_system_members_by_parent_id_notification_settings_by_id
-    )
-    put_system_members_by_parent_id_notification_settings_by_id = _SyncOp(
-        put_system_members_by_parent_id_notification_settings_by_id
-    )
-    patch_system_members_by_parent_id_notification_settings_by_id = _SyncOp(
-        patch_system_members_by_parent_id_notification_settings_by_id
-    )
-    delete_system_members_by_parent_id_notification_settings_by_id = _SyncOp(
-        delete_system_members_by_parent_id_notification_settings_by_id
-    )
-
-
-class SyncMemberPersonas(_Bound):
-    """The ``MemberPersonas`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_members_by_parent_id_personas_count)
-    create = _SyncOp(post_system_members_by_parent_id_personas)
-    delete = _SyncOp(delete_system_members_by_parent_id_personas_by_id)
-    get = _SyncOp(get_system_members_by_parent_id_personas_by_id)
-    list = _SyncOp(get_system_members_by_parent_id_personas)
-    replace = _SyncOp(put_system_members_by_parent_id_personas_by_id)
-    update = _SyncOp(patch_system_members_by_parent_id_personas_by_id)
-    get_system_members_by_parent_id_personas = _SyncOp(get_system_members_by_parent_id_personas)
-    post_system_members_by_parent_id_personas = _SyncOp(post_system_members_by_parent_id_personas)
-    get_system_members_by_parent_id_personas_count = _SyncOp(
-        get_system_members_by_parent_id_personas_count
-    )
-    get_system_members_by_parent_id_personas_by_id = _SyncOp(
-        get_system_members_by_parent_id_personas_by_id
-    )
-    put_system_members_by_parent_id_personas_by_id = _SyncOp(
-        put_system_members_by_parent_id_personas_by_id
-    )
-    patch_system_members_by_parent_id_personas_by_id = _SyncOp(
-        patch_system_members_by_parent_id_personas_by_id
-    )
-    delete_system_members_by_parent_id_personas_by_id = _SyncOp(
-        delete_system_members_by_parent_id_personas_by_id
-    )
-
-
-class SyncMemberSkills(_Bound):
-    """The ``MemberSkills`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_members_by_parent_id_skills_count)
-    create = _SyncOp(post_system_members_by_parent_id_skills)
-    delete = _SyncOp(delete_system_members_by_parent_id_skills_by_id)
-    get = _SyncOp(get_system_members_by_parent_id_skills_by_id)
-    list = _SyncOp(get_system_members_by_parent_id_skills)
-    replace = _SyncOp(put_system_members_by_parent_id_skills_by_id)
-    update = _SyncOp(patch_system_members_by_parent_id_skills_by_id)
-    get_system_members_by_parent_id_skills = _SyncOp(get_system_members_by_parent_id_skills)
-    post_system_members_by_parent_id_skills = _SyncOp(post_system_members_by_parent_id_skills)
-    get_system_members_by_parent_id_skills_count = _SyncOp(
-        get_system_members_by_parent_id_skills_count
-    )
-    get_system_members_by_parent_id_skills_by_id = _SyncOp(
-        get_system_members_by_parent_id_skills_by_id
-    )
-    put_system_members_by_parent_id_skills_by_id = _SyncOp(
-        put_system_members_by_parent_id_skills_by_id
-    )
-    patch_system_members_by_parent_id_skills_by_id = _SyncOp(
-        patch_system_members_by_parent_id_skills_by_id
-    )
-    delete_system_members_by_parent_id_skills_by_id = _SyncOp(
-        delete_system_members_by_parent_id_skills_by_id
-    )
-    get_system_my_account_by_parent_id_skills = _SyncOp(get_system_my_account_by_parent_id_skills)
-    post_system_my_account_by_parent_id_skills = _SyncOp(post_system_my_account_by_parent_id_skills)
-    get_system_my_account_by_parent_id_skills_count = _SyncOp(
-        get_system_my_account_by_parent_id_skills_count
-    )
-    get_system_my_account_by_parent_id_skills_by_id = _SyncOp(
-        get_system_my_account_by_parent_id_skills_by_id
-    )
-    put_system_my_account_by_parent_id_skills_by_id = _SyncOp(
-        put_system_my_account_by_parent_id_skills_by_id
-    )
-    patch_system_my_account_by_parent_id_skills_by_id = _SyncOp(
-        patch_system_my_account_by_parent_id_skills_by_id
-    )
-    delete_system_my_account_by_parent_id_skills_by_id = _SyncOp(
-        delete_system_my_account_by_parent_id_skills_by_id
-    )
-
-
-class SyncMemberTemplates(_Bound):
-    """The ``MemberTemplates`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_membertemplates_count)
-    create = _SyncOp(post_system_membertemplates)
-    get = _SyncOp(get_system_membertemplates_by_id)
-    list = _SyncOp(get_system_membertemplates)
-    update = _SyncOp(patch_system_membertemplates_by_id)
-    get_system_membertemplates = _SyncOp(get_system_membertemplates)
-    post_system_membertemplates = _SyncOp(post_system_membertemplates)
-    get_system_membertemplates_count = _SyncOp(get_system_membertemplates_count)
-    get_system_membertemplates_by_id = _SyncOp(get_system_membertemplates_by_id)
-    patch_system_membertemplates_by_id = _SyncOp(patch_system_membertemplates_by_id)
-
-
-class SyncMemberTypes(_Bound):
-    """The ``MemberTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_members_types_count)
-    create = _SyncOp(post_system_members_types)
-    delete = _SyncOp(delete_system_members_types_by_id)
-    get = _SyncOp(get_system_members_types_by_id)
-    list = _SyncOp(get_system_members_types)
-    replace = _SyncOp(put_system_members_types_by_id)
-    update = _SyncOp(patch_system_members_types_by_id)
-    get_system_members_types = _SyncOp(get_system_members_types)
-    post_system_members_types = _SyncOp(post_system_members_types)
-    get_system_members_types_count = _SyncOp(get_system_members_types_count)
-    get_system_members_types_info = _SyncOp(get_system_members_types_info)
-    get_system_members_types_info_count = _SyncOp(get_system_members_types_info_count)
-    get_system_members_types_by_id = _SyncOp(get_system_members_types_by_id)
-    put_system_members_types_by_id = _SyncOp(put_system_members_types_by_id)
-    patch_system_members_types_by_id = _SyncOp(patch_system_members_types_by_id)
-    delete_system_members_types_by_id = _SyncOp(delete_system_members_types_by_id)
-    get_system_members_types_by_id_info = _SyncOp(get_system_members_types_by_id_info)
-
-
-class SyncMembers(_Bound):
-    """The ``Members`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_members_count)
-    create = _SyncOp(post_system_members)
-    list = _SyncOp(get_system_members)
-    replace = _SyncOp(put_system_members_by_id)
-    update = _SyncOp(patch_system_members_by_id)
-    get_system_members = _SyncOp(get_system_members)
-    post_system_members = _SyncOp(post_system_members)
-    get_system_members_calendarsync = _SyncOp(get_system_members_calendarsync)
-    get_system_members_count = _SyncOp(get_system_members_count)
-    get_system_members_with_sso = _SyncOp(get_system_members_with_sso)
-    get_system_members_by_id = _SyncOp(get_system_members_by_id)
-    put_system_members_by_id = _SyncOp(put_system_members_by_id)
-    patch_system_members_by_id = _SyncOp(patch_system_members_by_id)
-    post_system_members_by_id_deactivate = _SyncOp(post_system_members_by_id_deactivate)
-    post_system_members_by_id_link_sso_user = _SyncOp(post_system_members_by_id_link_sso_user)
-    post_system_members_by_id_submit = _SyncOp(post_system_members_by_id_submit)
-    post_system_members_by_id_unlink_sso_user = _SyncOp(post_system_members_by_id_unlink_sso_user)
-    delete_system_members_by_id_unused_time_sheets = _SyncOp(
-        delete_system_members_by_id_unused_time_sheets
-    )
-    get_system_members_by_id_usages = _SyncOp(get_system_members_by_id_usages)
-    get_system_members_by_id_usages_list = _SyncOp(get_system_members_by_id_usages_list)
-    get_system_membersmember_identifierregextypes = _SyncOp(
-        get_system_membersmember_identifierregextypes
-    )
-    post_system_members_by_member_identifier_tokens = _SyncOp(
-        post_system_members_by_member_identifier_tokens
-    )
-    post_system_members_by_ssoid_deactivate_iam_member = _SyncOp(
-        post_system_members_by_ssoid_deactivate_iam_member
-    )
-
-
-class SyncMenuEntries(_Bound):
-    """The ``MenuEntries`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_menuentries_count)
-    create = _SyncOp(post_system_menuentries)
-    delete = _SyncOp(delete_system_menuentries_by_id)
-    get = _SyncOp(get_system_menuentries_by_id)
-    list = _SyncOp(get_system_menuentries)
-    replace = _SyncOp(put_system_menuentries_by_id)
-    update = _SyncOp(patch_system_menuentries_by_id)
-    get_system_menuentries = _SyncOp(get_system_menuentries)
-    post_system_menuentries = _SyncOp(post_system_menuentries)
-    get_system_menuentries_count = _SyncOp(get_system_menuentries_count)
-    get_system_menuentries_by_id = _SyncOp(get_system_menuentries_by_id)
-    put_system_menuentries_by_id = _SyncOp(put_system_menuentries_by_id)
-    patch_system_menuentries_by_id = _SyncOp(patch_system_menuentries_by_id)
-    delete_system_menuentries_by_id = _SyncOp(delete_system_menuentries_by_id)
-    get_system_menuentries_by_id_image = _SyncOp(get_system_menuentries_by_id_image)
-    post_system_menuentries_by_id_image = _SyncOp(post_system_menuentries_by_id_image)
-
-
-class SyncMenuEntryLocations(_Bound):
-    """The ``MenuEntryLocations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_menu_entries_by_parent_id_locations_count)
-    create = _SyncOp(post_system_menu_entries_by_parent_id_locations)
-    delete = _SyncOp(delete_system_menu_entries_by_parent_id_locations_by_id)
-    get = _SyncOp(get_system_menu_entries_by_parent_id_locations_by_id)
-    list = _SyncOp(get_system_menu_entries_by_parent_id_locations)
-    get_system_menu_entries_by_parent_id_locations = _SyncOp(
-        get_system_menu_entries_by_parent_id_locations
-    )
-    post_system_menu_entries_by_parent_id_locations = _SyncOp(
-        post_system_menu_entries_by_parent_id_locations
-    )
-    get_system_menu_entries_by_parent_id_locations_count = _SyncOp(
-        get_system_menu_entries_by_parent_id_locations_count
-    )
-    get_system_menu_entries_by_parent_id_locations_by_id = _SyncOp(
-        get_system_menu_entries_by_parent_id_locations_by_id
-    )
-    delete_system_menu_entries_by_parent_id_locations_by_id = _SyncOp(
-        delete_system_menu_entries_by_parent_id_locations_by_id
-    )
-
-
-class SyncMyAccounts(_Bound):
-    """The ``MyAccounts`` resource of a synchronous client."""
-
-    get_system_my_account_by_id = _SyncOp(get_system_my_account_by_id)
-    put_system_my_account_by_id = _SyncOp(put_system_my_account_by_id)
-    patch_system_my_account_by_id = _SyncOp(patch_system_my_account_by_id)
-
-
-class SyncMyCompanyDocumentSetup(_Bound):
-    """The ``MyCompanyDocumentSetup`` resource of a synchronous client."""
-
-    get = _SyncOp(get_system_mycompany_documents_by_id)
-    list = _SyncOp(get_system_mycompany_documents)
-    replace = _SyncOp(put_system_mycompany_documents_by_id)
-    update = _SyncOp(patch_system_mycompany_documents_by_id)
-    get_system_mycompany_documents = _SyncOp(get_system_mycompany_documents)
-    get_system_mycompany_documents_by_id = _SyncOp(get_system_mycompany_documents_by_id)
-    put_system_mycompany_documents_by_id = _SyncOp(put_system_mycompany_documents_by_id)
-    patch_system_mycompany_documents_by_id = _SyncOp(patch_system_mycompany_documents_by_id)
-
-
-class SyncMyCompanyServiceInfos(_Bound):
-    """The ``MyCompanyServiceInfos`` resource of a synchronous client."""
-
-    get = _SyncOp(get_system_mycompany_info_services_by_id)
-    list = _SyncOp(get_system_mycompany_info_services)
-    get_system_mycompany_info_services = _SyncOp(get_system_mycompany_info_services)
-    get_system_mycompany_info_services_by_id = _SyncOp(get_system_mycompany_info_services_by_id)
-
-
-class SyncMyCompanyServices(_Bound):
-    """The ``MyCompanyServices`` resource of a synchronous client."""
-
-    get = _SyncOp(get_system_mycompany_services_by_id)
-    list = _SyncOp(get_system_mycompany_services)
-    replace = _SyncOp(put_system_mycompany_services_by_id)
-    update = _SyncOp(patch_system_mycompany_services_by_id)
-    get_system_mycompany_services = _SyncOp(get_system_mycompany_services)
-    get_system_mycompany_services_by_id = _SyncOp(get_system_mycompany_services_by_id)
-    put_system_mycompany_services_by_id = _SyncOp(put_system_mycompany_services_by_id)
-    patch_system_mycompany_services_by_id = _SyncOp(patch_system_mycompany_services_by_id)
-
-
-class SyncMyMemberCertifications(_Bound):
-    """The ``MyMemberCertifications`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_members_by_parent_id_mycertifications_count)
-    create = _SyncOp(post_system_members_by_parent_id_mycertifications)
-    delete = _SyncOp(delete_system_members_by_parent_id_mycertifications_by_id)
-    get = _SyncOp(get_system_members_by_parent_id_mycertifications_by_id)
-    list = _SyncOp(get_system_members_by_parent_id_mycertifications)
-    replace = _SyncOp(put_system_members_by_parent_id_mycertifications_by_id)
-    update = _SyncOp(patch_system_members_by_parent_id_mycertifications_by_id)
-    get_system_members_by_parent_id_mycertifications = _SyncOp(
-        get_system_members_by_parent_id_mycertifications
-    )
-    post_system_members_by_parent_id_mycertifications = _SyncOp(
-        post_system_members_by_parent_id_mycertifications
-    )
-    get_system_members_by_parent_id_mycertifications_count = _SyncOp(
-        get_system_members_by_parent_id_mycertifications_count
-    )
-    get_system_members_by_parent_id_mycertifications_by_id = _SyncOp(
-        get_system_members_by_parent_id_mycertifications_by_id
-    )
-    put_system_members_by_parent_id_mycertifications_by_id = _SyncOp(
-        put_system_members_by_parent_id_mycertifications_by_id
-    )
-    patch_system_members_by_parent_id_mycertifications_by_id = _SyncOp(
-        patch_system_members_by_parent_id_mycertifications_by_id
-    )
-    delete_system_members_by_parent_id_mycertifications_by_id = _SyncOp(
-        delete_system_members_by_parent_id_mycertifications_by_id
-    )
-
-
-class SyncMyMemberInfos(_Bound):
-    """The ``MyMemberInfos`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_my_members_info)
-    get_system_my_members_info = _SyncOp(get_system_my_members_info)
-
-
-class SyncMyMembers(_Bound):
-    """The ``MyMembers`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_my_members)
-    get_system_my_members = _SyncOp(get_system_my_members)
-
-
-class SyncMySecurityCustomizeItems(_Bound):
-    """The ``MySecurityCustomizeItems`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_my_security_customize_items)
-    get_system_my_security_customize_items = _SyncOp(get_system_my_security_customize_items)
-
-
-class SyncMySecuritys(_Bound):
-    """The ``MySecuritys`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_my_security)
-    get_system_my_security = _SyncOp(get_system_my_security)
-
-
-class SyncNotificationRecipients(_Bound):
-    """The ``NotificationRecipients`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_notification_recipients_count)
-    get = _SyncOp(get_system_notification_recipients_by_id)
-    list = _SyncOp(get_system_notification_recipients)
-    get_system_notification_recipients = _SyncOp(get_system_notification_recipients)
-    get_system_notification_recipients_count = _SyncOp(get_system_notification_recipients_count)
-    get_system_notification_recipients_by_id = _SyncOp(get_system_notification_recipients_by_id)
-
-
-class SyncOffice365EmailApplicationInfos(_Bound):
-    """The ``Office365EmailApplicationInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_office365_application_info_count)
-    list = _SyncOp(get_system_office365_application_info)
-    get_system_office365_application_info = _SyncOp(get_system_office365_application_info)
-    get_system_office365_application_info_count = _SyncOp(
-        get_system_office365_application_info_count
-    )
-    get_system_office365_application_by_id_info = _SyncOp(
-        get_system_office365_application_by_id_info
-    )
-
-
-class SyncOffice365EmailSetups(_Bound):
-    """The ``Office365EmailSetups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_office365_email_setups_count)
-    create = _SyncOp(post_system_office365_email_setups)
-    delete = _SyncOp(delete_system_office365_email_setups_by_id)
-    get = _SyncOp(get_system_office365_email_setups_by_id)
-    list = _SyncOp(get_system_office365_email_setups)
-    replace = _SyncOp(put_system_office365_email_setups_by_id)
-    update = _SyncOp(patch_system_office365_email_setups_by_id)
-    get_system_office365_email_setups = _SyncOp(get_system_office365_email_setups)
-    post_system_office365_email_setups = _SyncOp(post_system_office365_email_setups)
-    get_system_office365_email_setups_count = _SyncOp(get_system_office365_email_setups_count)
-    get_system_office365_email_setups_by_id = _SyncOp(get_system_office365_email_setups_by_id)
-    put_system_office365_email_setups_by_id = _SyncOp(put_system_office365_email_setups_by_id)
-    patch_system_office365_email_setups_by_id = _SyncOp(patch_system_office365_email_setups_by_id)
-    delete_system_office365_email_setups_by_id = _SyncOp(delete_system_office365_email_setups_by_id)
-    post_system_office365_email_setups_by_id_authorize = _SyncOp(
-        post_system_office365_email_setups_by_id_authorize
-    )
-    get_system_office365_email_setups_by_id_get_emails = _SyncOp(
-        get_system_office365_email_setups_by_id_get_emails
-    )
-    post_system_office365_email_setups_by_id_test_connection = _SyncOp(
-        post_system_office365_email_setups_by_id_test_connection
-    )
-
-
-class SyncOnPremiseSearchSettings(_Bound):
-    """The ``OnPremiseSearchSettings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_on_premise_search_setting_count)
-    get = _SyncOp(get_system_on_premise_search_setting_by_id)
-    list = _SyncOp(get_system_on_premise_search_setting)
-    replace = _SyncOp(put_system_on_premise_search_setting_by_id)
-    update = _SyncOp(patch_system_on_premise_search_setting_by_id)
-    get_system_on_premise_search_setting = _SyncOp(get_system_on_premise_search_setting)
-    get_system_on_premise_search_setting_count = _SyncOp(get_system_on_premise_search_setting_count)
-    get_system_on_premise_search_setting_by_id = _SyncOp(get_system_on_premise_search_setting_by_id)
-    put_system_on_premise_search_setting_by_id = _SyncOp(put_system_on_premise_search_setting_by_id)
-    patch_system_on_premise_search_setting_by_id = _SyncOp(
-        patch_system_on_premise_search_setting_by_id
-    )
-
-
-class SyncOsGradeWeights(_Bound):
-    """The ``OsGradeWeights`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_osgradeweights_count)
-    get = _SyncOp(get_system_osgradeweights_by_id)
-    list = _SyncOp(get_system_osgradeweights)
-    replace = _SyncOp(put_system_osgradeweights_by_id)
-    update = _SyncOp(patch_system_osgradeweights_by_id)
-    get_system_osgradeweights = _SyncOp(get_system_osgradeweights)
-    get_system_osgradeweights_count = _SyncOp(get_system_osgradeweights_count)
-    get_system_osgradeweights_by_id = _SyncOp(get_system_osgradeweights_by_id)
-    put_system_osgradeweights_by_id = _SyncOp(put_system_osgradeweights_by_id)
-    patch_system_osgradeweights_by_id = _SyncOp(patch_system_osgradeweights_by_id)
-
-
-class SyncOthers(_Bound):
-    """The ``Others`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_my_company_other_count)
-    get = _SyncOp(get_system_my_company_other_by_id)
-    list = _SyncOp(get_system_my_company_other)
-    replace = _SyncOp(put_system_my_company_other_by_id)
-    update = _SyncOp(patch_system_my_company_other_by_id)
-    get_system_my_company_other = _SyncOp(get_system_my_company_other)
-    get_system_my_company_other_count = _SyncOp(get_system_my_company_other_count)
-    get_system_my_company_other_by_id = _SyncOp(get_system_my_company_other_by_id)
-    put_system_my_company_other_by_id = _SyncOp(put_system_my_company_other_by_id)
-    patch_system_my_company_other_by_id = _SyncOp(patch_system_my_company_other_by_id)
-
-
-class SyncParsingTypes(_Bound):
-    """The ``ParsingTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_parsing_types_count)
-    get = _SyncOp(get_system_parsing_types_by_id)
-    list = _SyncOp(get_system_parsing_types)
-    get_system_parsing_types = _SyncOp(get_system_parsing_types)
-    get_system_parsing_types_count = _SyncOp(get_system_parsing_types_count)
-    get_system_parsing_types_by_id = _SyncOp(get_system_parsing_types_by_id)
-
-
-class SyncParsingVariables(_Bound):
-    """The ``ParsingVariables`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_parsing_variables_count)
-    get = _SyncOp(get_system_parsing_variables_by_id)
-    list = _SyncOp(get_system_parsing_variables)
-    get_system_parsing_variables = _SyncOp(get_system_parsing_variables)
-    get_system_parsing_variables_count = _SyncOp(get_system_parsing_variables_count)
-    get_system_parsing_variables_by_id = _SyncOp(get_system_parsing_variables_by_id)
-
-
-class SyncPersonasInfos(_Bound):
-    """The ``PersonasInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_info_personas_count)
-    get = _SyncOp(get_system_info_personas_by_id)
-    list = _SyncOp(get_system_info_personas)
-    get_system_info_personas = _SyncOp(get_system_info_personas)
-    get_system_info_personas_count = _SyncOp(get_system_info_personas_count)
-    get_system_info_personas_by_id = _SyncOp(get_system_info_personas_by_id)
-
-
-class SyncPortalReports(_Bound):
-    """The ``PortalReports`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_portal_reports_count)
-    create = _SyncOp(post_system_portal_reports)
-    delete = _SyncOp(delete_system_portal_reports_by_id)
-    get = _SyncOp(get_system_portal_reports_by_id)
-    list = _SyncOp(get_system_portal_reports)
-    replace = _SyncOp(put_system_portal_reports_by_id)
-    update = _SyncOp(patch_system_portal_reports_by_id)
-    get_system_portal_reports = _SyncOp(get_system_portal_reports)
-    post_system_portal_reports = _SyncOp(post_system_portal_reports)
-    get_system_portal_reports_count = _SyncOp(get_system_portal_reports_count)
-    get_system_portal_reports_by_id = _SyncOp(get_system_portal_reports_by_id)
-    put_system_portal_reports_by_id = _SyncOp(put_system_portal_reports_by_id)
-    patch_system_portal_reports_by_id = _SyncOp(patch_system_portal_reports_by_id)
-    delete_system_portal_reports_by_id = _SyncOp(delete_system_portal_reports_by_id)
-
-
-class SyncQuoteLinks(_Bound):
-    """The ``QuoteLinks`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_quote_link_setup_count)
-    create = _SyncOp(post_system_quote_link_setup)
-    delete = _SyncOp(delete_system_quote_link_setup_by_id)
-    get = _SyncOp(get_system_quote_link_setup_by_id)
-    list = _SyncOp(get_system_quote_link_setup)
-    replace = _SyncOp(put_system_quote_link_setup_by_id)
-    update = _SyncOp(patch_system_quote_link_setup_by_id)
-    get_system_quote_link_setup = _SyncOp(get_system_quote_link_setup)
-    post_system_quote_link_setup = _SyncOp(post_system_quote_link_setup)
-    get_system_quote_link_setup_count = _SyncOp(get_system_quote_link_setup_count)
-    get_system_quote_link_setup_test_connection = _SyncOp(
-        get_system_quote_link_setup_test_connection
-    )
-    get_system_quote_link_setup_by_id = _SyncOp(get_system_quote_link_setup_by_id)
-    put_system_quote_link_setup_by_id = _SyncOp(put_system_quote_link_setup_by_id)
-    patch_system_quote_link_setup_by_id = _SyncOp(patch_system_quote_link_setup_by_id)
-    delete_system_quote_link_setup_by_id = _SyncOp(delete_system_quote_link_setup_by_id)
-
-
-class SyncReportCardDetails(_Bound):
-    """The ``ReportCardDetails`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_report_cards_by_parent_id_details_count)
-    create = _SyncOp(post_system_report_cards_by_parent_id_details)
-    delete = _SyncOp(delete_system_report_cards_by_parent_id_details_by_id)
-    get = _SyncOp(get_system_report_cards_by_parent_id_details_by_id)
-    list = _SyncOp(get_system_report_cards_by_parent_id_details)
-    replace = _SyncOp(put_system_report_cards_by_parent_id_details_by_id)
-    update = _SyncOp(patch_system_report_cards_by_parent_id_details_by_id)
-    get_system_report_cards_by_parent_id_details = _SyncOp(
-        get_system_report_cards_by_parent_id_details
-    )
-    post_system_report_cards_by_parent_id_details = _SyncOp(
-        post_system_report_cards_by_parent_id_details
-    )
-    get_system_report_cards_by_parent_id_details_count = _SyncOp(
-        get_system_report_cards_by_parent_id_details_count
-    )
-    get_system_report_cards_by_parent_id_details_by_id = _SyncOp(
-        get_system_report_cards_by_parent_id_details_by_id
-    )
-    put_system_report_cards_by_parent_id_details_by_id = _SyncOp(
-        put_system_report_cards_by_parent_id_details_by_id
-    )
-    patch_system_report_cards_by_parent_id_details_by_id = _SyncOp(
-        patch_system_report_cards_by_parent_id_details_by_id
-    )
-    delete_system_report_cards_by_parent_id_details_by_id = _SyncOp(
-        delete_system_report_cards_by_parent_id_details_by_id
-    )
-
-
-class SyncReportCardInfos(_Bound):
-    """The ``ReportCardInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_report_cards_info_count)
-    list = _SyncOp(get_system_report_cards_info)
-    get_system_report_cards_info = _SyncOp(get_system_report_cards_info)
-    get_system_report_cards_info_count = _SyncOp(get_system_report_cards_info_count)
-    get_system_report_cards_by_id_info = _SyncOp(get_system_report_cards_by_id_info)
-
-
-class SyncReportCards(_Bound):
-    """The ``ReportCards`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_report_cards_count)
-    create = _SyncOp(post_system_report_cards)
-    delete = _SyncOp(delete_system_report_cards_by_id)
-    get = _SyncOp(get_system_report_cards_by_id)
-    list = _SyncOp(get_system_report_cards)
-    replace = _SyncOp(put_system_report_cards_by_id)
-    update = _SyncOp(patch_system_report_cards_by_id)
-    get_system_report_cards = _SyncOp(get_system_report_cards)
-    post_system_report_cards = _SyncOp(post_system_report_cards)
-    get_system_report_cards_count = _SyncOp(get_system_report_cards_count)
-    get_system_report_cards_by_id = _SyncOp(get_system_report_cards_by_id)
-    put_system_report_cards_by_id = _SyncOp(put_system_report_cards_by_id)
-    patch_system_report_cards_by_id = _SyncOp(patch_system_report_cards_by_id)
-    delete_system_report_cards_by_id = _SyncOp(delete_system_report_cards_by_id)
-
-
-class SyncReportingServices(_Bound):
-    """The ``ReportingServices`` resource of a synchronous client."""
-
-    get = _SyncOp(get_system_mycompany_reporting_services_by_id)
-    list = _SyncOp(get_system_mycompany_reporting_services)
-    replace = _SyncOp(put_system_mycompany_reporting_services_by_id)
-    update = _SyncOp(patch_system_mycompany_reporting_services_by_id)
-    get_system_mycompany_reporting_services = _SyncOp(get_system_mycompany_reporting_services)
-    get_system_mycompany_reporting_services_by_id = _SyncOp(
-        get_system_mycompany_reporting_services_by_id
-    )
-    put_system_mycompany_reporting_services_by_id = _SyncOp(
-        put_system_mycompany_reporting_services_by_id
-    )
-    patch_system_mycompany_reporting_services_by_id = _SyncOp(
-        patch_system_mycompany_reporting_services_by_id
-    )
-    post_system_mycompany_reporting_services_by_id_test_connection = _SyncOp(
-        post_system_mycompany_reporting_services_by_id_test_connection
-    )
-
-
-class SyncReports(_Bound):
-    """The ``Reports`` resource of a synchronous client."""
-
-    get = _SyncOp(get_system_reports_by_report_name)
-    list = _SyncOp(get_system_reports)
-    get_system_reports = _SyncOp(get_system_reports)
-    get_system_reports_by_report_name = _SyncOp(get_system_reports_by_report_name)
-    get_system_reports_by_report_name_columns = _SyncOp(get_system_reports_by_report_name_columns)
-    get_system_reports_by_report_name_count = _SyncOp(get_system_reports_by_report_name_count)
-
-
-class SyncSecurityRoleInfos(_Bound):
-    """The ``SecurityRoleInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_securityroles_info_count)
-    list = _SyncOp(get_system_securityroles_info)
-    get_system_securityroles_info = _SyncOp(get_system_securityroles_info)
-    get_system_securityroles_info_count = _SyncOp(get_system_securityroles_info_count)
-    get_system_securityroles_by_id_info = _SyncOp(get_system_securityroles_by_id_info)
-
-
-class SyncSecurityRoleSettings(_Bound):
-    """The ``SecurityRoleSettings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_security_roles_by_parent_id_settings_count)
-    get = _SyncOp(get_system_security_roles_by_parent_id_settings_by_id)
-    list = _SyncOp(get_system_security_roles_by_parent_id_settings)
-    get_system_security_roles_by_parent_id_settings = _SyncOp(
-        get_system_security_roles_by_parent_id_settings
-    )
-    get_system_security_roles_by_parent_id_settings_count = _SyncOp(
-        get_system_security_roles_by_parent_id_settings_count
-    )
-    get_system_security_roles_by_parent_id_settings_by_id = _SyncOp(
-        get_system_security_roles_by_parent_id_settings_by_id
-    )
-
-
-class SyncSecurityRoles(_Bound):
-    """The ``SecurityRoles`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_securityroles_count)
-    create = _SyncOp(post_system_securityroles)
-    delete = _SyncOp(delete_system_securityroles_by_id)
-    get = _SyncOp(get_system_securityroles_by_id)
-    list = _SyncOp(get_system_securityroles)
-    get_system_securityroles = _SyncOp(get_system_securityroles)
-    post_system_securityroles = _SyncOp(post_system_securityroles)
-    get_system_securityroles_count = _SyncOp(get_system_securityroles_count)
-    get_system_securityroles_by_id = _SyncOp(get_system_securityroles_by_id)
-    delete_system_securityroles_by_id = _SyncOp(delete_system_securityroles_by_id)
-
-
-class SyncSetupScreens(_Bound):
-    """The ``SetupScreens`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_setup_screens_count)
-    get = _SyncOp(get_system_setup_screens_by_id)
-    list = _SyncOp(get_system_setup_screens)
-    get_system_setup_screens = _SyncOp(get_system_setup_screens)
-    get_system_setup_screens_count = _SyncOp(get_system_setup_screens_count)
-    get_system_setup_screens_by_id = _SyncOp(get_system_setup_screens_by_id)
-
-
-class SyncSkillCategories(_Bound):
-    """The ``SkillCategories`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_skill_categories_count)
-    create = _SyncOp(post_system_skill_categories)
-    delete = _SyncOp(delete_system_skill_categories_by_id)
-    get = _SyncOp(get_system_skill_categories_by_id)
-    list = _SyncOp(get_system_skill_categories)
-    replace = _SyncOp(put_system_skill_categories_by_id)
-    update = _SyncOp(patch_system_skill_categories_by_id)
-    get_system_skill_categories = _SyncOp(get_system_skill_categories)
-    post_system_skill_categories = _SyncOp(post_system_skill_categories)
-    get_system_skill_categories_count = _SyncOp(get_system_skill_categories_count)
-    get_system_skill_categories_by_id = _SyncOp(get_system_skill_categories_by_id)
-    put_system_skill_categories_by_id = _SyncOp(put_system_skill_categories_by_id)
-    patch_system_skill_categories_by_id = _SyncOp(patch_system_skill_categories_by_id)
-    delete_system_skill_categories_by_id = _SyncOp(delete_system_skill_categories_by_id)
-
-
-class SyncSkillInfos(_Bound):
-    """The ``SkillInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_skills_info_count)
-    list = _SyncOp(get_system_skills_info)
-    get_system_skills_info = _SyncOp(get_system_skills_info)
-    get_system_skills_info_count = _SyncOp(get_system_skills_info_count)
-    get_system_skills_by_id_info = _SyncOp(get_system_skills_by_id_info)
-
-
-class SyncSkills(_Bound):
-    """The ``Skills`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_skills_count)
-    create = _SyncOp(post_system_skills)
-    delete = _SyncOp(delete_system_skills_by_id)
-    get = _SyncOp(get_system_skills_by_id)
-    list = _SyncOp(get_system_skills)
-    replace = _SyncOp(put_system_skills_by_id)
-    update = _SyncOp(patch_system_skills_by_id)
-    get_system_skills = _SyncOp(get_system_skills)
-    post_system_skills = _SyncOp(post_system_skills)
-    get_system_skills_count = _SyncOp(get_system_skills_count)
-    get_system_skills_by_id = _SyncOp(get_system_skills_by_id)
-    put_system_skills_by_id = _SyncOp(put_system_skills_by_id)
-    patch_system_skills_by_id = _SyncOp(patch_system_skills_by_id)
-    delete_system_skills_by_id = _SyncOp(delete_system_skills_by_id)
-
-
-class SyncSsoConfigurations(_Bound):
-    """The ``SsoConfigurations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_sso_configurations_count)
-    create = _SyncOp(post_system_sso_configurations)
-    delete = _SyncOp(delete_system_sso_configurations_by_id)
-    get = _SyncOp(get_system_sso_configurations_by_id)
-    list = _SyncOp(get_system_sso_configurations)
-    replace = _SyncOp(put_system_sso_configurations_by_id)
-    update = _SyncOp(patch_system_sso_configurations_by_id)
-    get_system_sso_configurations = _SyncOp(get_system_sso_configurations)
-    post_system_sso_configurations = _SyncOp(post_system_sso_configurations)
-    get_system_sso_configurations_count = _SyncOp(get_system_sso_configurations_count)
-    get_system_sso_configurations_by_id = _SyncOp(get_system_sso_configurations_by_id)
-    put_system_sso_configurations_by_id = _SyncOp(put_system_sso_configurations_by_id)
-    patch_system_sso_configurations_by_id = _SyncOp(patch_system_sso_configurations_by_id)
-    delete_system_sso_configurations_by_id = _SyncOp(delete_system_sso_configurations_by_id)
-    post_system_sso_configurations_by_id_registertoken = _SyncOp(
-        post_system_sso_configurations_by_id_registertoken
-    )
-    post_system_sso_configurations_by_id_submitmembers = _SyncOp(
-        post_system_sso_configurations_by_id_submitmembers
-    )
-
-
-class SyncSsoUsers(_Bound):
-    """The ``SsoUsers`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_sso_users_count)
-    get = _SyncOp(get_system_sso_users_by_external_id)
-    list = _SyncOp(get_system_sso_users)
-    get_system_sso_users = _SyncOp(get_system_sso_users)
-    get_system_sso_users_count = _SyncOp(get_system_sso_users_count)
-    get_system_sso_users_by_external_id = _SyncOp(get_system_sso_users_by_external_id)
-
-
-class SyncStandardNoteInfos(_Bound):
-    """The ``StandardNoteInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_info_standard_notes_count)
-    get = _SyncOp(get_system_info_standard_notes_by_id)
-    list = _SyncOp(get_system_info_standard_notes)
-    get_system_info_standard_notes = _SyncOp(get_system_info_standard_notes)
-    get_system_info_standard_notes_count = _SyncOp(get_system_info_standard_notes_count)
-    get_system_info_standard_notes_by_id = _SyncOp(get_system_info_standard_notes_by_id)
-
-
-class SyncStandardNotes(_Bound):
-    """The ``StandardNotes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_standard_notes_count)
-    create = _SyncOp(post_system_standard_notes)
-    delete = _SyncOp(delete_system_standard_notes_by_id)
-    get = _SyncOp(get_system_standard_notes_by_id)
-    list = _SyncOp(get_system_standard_notes)
-    replace = _SyncOp(put_system_standard_notes_by_id)
-    update = _SyncOp(patch_system_standard_notes_by_id)
-    get_system_standard_notes = _SyncOp(get_system_standard_notes)
-    post_system_standard_notes = _SyncOp(post_system_standard_notes)
-    get_system_standard_notes_count = _SyncOp(get_system_standard_notes_count)
-    get_system_standard_notes_by_id = _SyncOp(get_system_standard_notes_by_id)
-    put_system_standard_notes_by_id = _SyncOp(put_system_standard_notes_by_id)
-    patch_system_standard_notes_by_id = _SyncOp(patch_system_standard_notes_by_id)
-    delete_system_standard_notes_by_id = _SyncOp(delete_system_standard_notes_by_id)
-
-
-class SyncSurveyInfos(_Bound):
-    """The ``SurveyInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_surveys_info_count)
-    list = _SyncOp(get_system_surveys_info)
-    get_system_surveys_info = _SyncOp(get_system_surveys_info)
-    get_system_surveys_info_count = _SyncOp(get_system_surveys_info_count)
-    get_system_surveys_by_id_info = _SyncOp(get_system_surveys_by_id_info)
-
-
-class SyncSurveyQuestionValues(_Bound):
-    """The ``SurveyQuestionValues`` resource of a synchronous client."""
-
-    create = _SyncOp(post_system_surveys_by_grandparent_id_questions_by_parent_id_values)
-    delete = _SyncOp(delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
-    get = _SyncOp(get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
-    list = _SyncOp(get_system_surveys_by_grandparent_id_questions_by_parent_id_values)
-    replace = _SyncOp(put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
-    update = _SyncOp(patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
-    get_system_surveys_by_grandparent_id_questions_by_parent_id_values = _SyncOp(
-        get_system_surveys_by_grandparent_id_questions_by_parent_id_values
-    )
-    post_system_surveys_by_grandparent_id_questions_by_parent_id_values = _SyncOp(
-        post_system_surveys_by_grandparent_id_questions_by_parent_id_values
-    )
-    get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _SyncOp(
-        get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _SyncOp(
-        put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _SyncOp(
-        patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _SyncOp(
-        delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-
-
-class SyncSurveyQuestions(_Bound):
-    """The ``SurveyQuestions`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_surveys_by_parent_id_questions_count)
-    create = _SyncOp(post_system_surveys_by_parent_id_questions)
-    delete = _SyncOp(delete_system_surveys_by_parent_id_questions_by_id)
-    get = _SyncOp(get_system_surveys_by_parent_id_questions_by_id)
-    list = _SyncOp(get_system_surveys_by_parent_id_questions)
-    replace = _SyncOp(put_system_surveys_by_parent_id_questions_by_id)
-    update = _SyncOp(patch_system_surveys_by_parent_id_questions_by_id)
-    get_system_surveys_by_parent_id_questions = _SyncOp(get_system_surveys_by_parent_id_questions)
-    post_system_surveys_by_parent_id_questions = _SyncOp(post_system_surveys_by_parent_id_questions)
-    get_system_surveys_by_parent_id_questions_count = _SyncOp(
-        get_system_surveys_by_parent_id_questions_count
-    )
-    get_system_surveys_by_parent_id_questions_by_id = _SyncOp(
-        get_system_surveys_by_parent_id_questions_by_id
-    )
-    put_system_surveys_by_parent_id_questions_by_id = _SyncOp(
-        put_system_surveys_by_parent_id_questions_by_id
-    )
-    patch_system_surveys_by_parent_id_questions_by_id = _SyncOp(
-        patch_system_surveys_by_parent_id_questions_by_id
-    )
-    delete_system_surveys_by_parent_id_questions_by_id = _SyncOp(
-        delete_system_surveys_by_parent_id_questions_by_id
-    )
-
-
-class SyncSurveys(_Bound):
-    """The ``Surveys`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_surveys_count)
-    create = _SyncOp(post_system_surveys)
-    delete = _SyncOp(delete_system_surveys_by_id)
-    get = _SyncOp(get_system_surveys_by_id)
-    list = _SyncOp(get_system_surveys)
-    replace = _SyncOp(put_system_surveys_by_id)
-    update = _SyncOp(patch_system_surveys_by_id)
-    get_system_surveys = _SyncOp(get_system_surveys)
-    post_system_surveys = _SyncOp(post_system_surveys)
-    get_system_surveys_count = _SyncOp(get_system_surveys_count)
-    get_system_surveys_by_id = _SyncOp(get_system_surveys_by_id)
-    put_system_surveys_by_id = _SyncOp(put_system_surveys_by_id)
-    patch_system_surveys_by_id = _SyncOp(patch_system_surveys_by_id)
-    delete_system_surveys_by_id = _SyncOp(delete_system_surveys_by_id)
-    post_system_surveys_by_id_copy = _SyncOp(post_system_surveys_by_id_copy)
-
-
-class SyncSystemSettings(_Bound):
-    """The ``SystemSettings`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_settings_count)
-    get = _SyncOp(get_system_settings_by_id)
-    list = _SyncOp(get_system_settings)
-    replace = _SyncOp(put_system_settings_by_id)
-    update = _SyncOp(patch_system_settings_by_id)
-    get_system_settings = _SyncOp(get_system_settings)
-    get_system_settings_count = _SyncOp(get_system_settings_count)
-    get_system_settings_by_id = _SyncOp(get_system_settings_by_id)
-    put_system_settings_by_id = _SyncOp(put_system_settings_by_id)
-    patch_system_settings_by_id = _SyncOp(patch_system_settings_by_id)
-
-
-class SyncTimeExpenses(_Bound):
-    """The ``TimeExpenses`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_my_company_time_expense_count)
-    get = _SyncOp(get_system_my_company_time_expense_by_id)
-    list = _SyncOp(get_system_my_company_time_expense)
-    replace = _SyncOp(put_system_my_company_time_expense_by_id)
-    update = _SyncOp(patch_system_my_company_time_expense_by_id)
-    get_system_my_company_time_expense = _SyncOp(get_system_my_company_time_expense)
-    get_system_my_company_time_expense_count = _SyncOp(get_system_my_company_time_expense_count)
-    get_system_my_company_time_expense_by_id = _SyncOp(get_system_my_company_time_expense_by_id)
-    put_system_my_company_time_expense_by_id = _SyncOp(put_system_my_company_time_expense_by_id)
-    patch_system_my_company_time_expense_by_id = _SyncOp(patch_system_my_company_time_expense_by_id)
-
-
-class SyncTimeZoneSetupInfos(_Bound):
-    """The ``TimeZoneSetupInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_time_zone_setups_info_count)
-    list = _SyncOp(get_system_time_zone_setups_info)
-    get_system_time_zone_setups_info = _SyncOp(get_system_time_zone_setups_info)
-    get_system_time_zone_setups_info_count = _SyncOp(get_system_time_zone_setups_info_count)
-    get_system_time_zone_setups_by_id_info = _SyncOp(get_system_time_zone_setups_by_id_info)
-
-
-class SyncTimeZoneSetups(_Bound):
-    """The ``TimeZoneSetups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_time_zone_setups_count)
-    create = _SyncOp(post_system_time_zone_setups)
-    delete = _SyncOp(delete_system_time_zone_setups_by_id)
-    get = _SyncOp(get_system_time_zone_setups_by_id)
-    list = _SyncOp(get_system_time_zone_setups)
-    replace = _SyncOp(put_system_time_zone_setups_by_id)
-    update = _SyncOp(patch_system_time_zone_setups_by_id)
-    get_system_time_zone_setups = _SyncOp(get_system_time_zone_setups)
-    post_system_time_zone_setups = _SyncOp(post_system_time_zone_setups)
-    get_system_time_zone_setups_count = _SyncOp(get_system_time_zone_setups_count)
-    get_system_time_zone_setups_by_id = _SyncOp(get_system_time_zone_setups_by_id)
-    put_system_time_zone_setups_by_id = _SyncOp(put_system_time_zone_setups_by_id)
-    patch_system_time_zone_setups_by_id = _SyncOp(patch_system_time_zone_setups_by_id)
-    delete_system_time_zone_setups_by_id = _SyncOp(delete_system_time_zone_setups_by_id)
-
-
-class SyncTodayPageCategories(_Bound):
-    """The ``TodayPageCategories`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_today_page_categories_count)
-    create = _SyncOp(post_system_today_page_categories)
-    delete = _SyncOp(delete_system_today_page_categories_by_id)
-    get = _SyncOp(get_system_today_page_categories_by_id)
-    list = _SyncOp(get_system_today_page_categories)
-    replace = _SyncOp(put_system_today_page_categories_by_id)
-    update = _SyncOp(patch_system_today_page_categories_by_id)
-    get_system_today_page_categories = _SyncOp(get_system_today_page_categories)
-    post_system_today_page_categories = _SyncOp(post_system_today_page_categories)
-    get_system_today_page_categories_count = _SyncOp(get_system_today_page_categories_count)
-    get_system_today_page_categories_by_id = _SyncOp(get_system_today_page_categories_by_id)
-    put_system_today_page_categories_by_id = _SyncOp(put_system_today_page_categories_by_id)
-    patch_system_today_page_categories_by_id = _SyncOp(patch_system_today_page_categories_by_id)
-    delete_system_today_page_categories_by_id = _SyncOp(delete_system_today_page_categories_by_id)
-
-
-class SyncUserDefinedFieldInfos(_Bound):
-    """The ``UserDefinedFieldInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_user_defined_fields_info_count)
-    list = _SyncOp(get_system_user_defined_fields_info)
-    get_system_user_defined_fields_info = _SyncOp(get_system_user_defined_fields_info)
-    get_system_user_defined_fields_info_count = _SyncOp(get_system_user_defined_fields_info_count)
-    get_system_user_defined_fields_by_id_info = _SyncOp(get_system_user_defined_fields_by_id_info)
-
-
-class SyncUserDefinedFields(_Bound):
-    """The ``UserDefinedFields`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_user_defined_fields_count)
-    create = _SyncOp(post_system_user_defined_fields)
-    delete = _SyncOp(delete_system_user_defined_fields_by_id)
-    get = _SyncOp(get_system_user_defined_fields_by_id)
-    list = _SyncOp(get_system_user_defined_fields)
-    replace = _SyncOp(put_system_user_defined_fields_by_id)
-    update = _SyncOp(patch_system_user_defined_fields_by_id)
-    get_system_user_defined_fields = _SyncOp(get_system_user_defined_fields)
-    post_system_user_defined_fields = _SyncOp(post_system_user_defined_fields)
-    get_system_user_defined_fields_count = _SyncOp(get_system_user_defined_fields_count)
-    get_system_user_defined_fields_by_id = _SyncOp(get_system_user_defined_fields_by_id)
-    put_system_user_defined_fields_by_id = _SyncOp(put_system_user_defined_fields_by_id)
-    patch_system_user_defined_fields_by_id = _SyncOp(patch_system_user_defined_fields_by_id)
-    delete_system_user_defined_fields_by_id = _SyncOp(delete_system_user_defined_fields_by_id)
-
-
-class SyncWorkflowActionAutomateParameters(_Bound):
-    """The ``WorkflowActionAutomateParameters`` resource of a synchronous client."""
-
-    get = _SyncOp(get_system_workflow_actions_automate_parameters_by_id)
-    list = _SyncOp(get_system_workflow_actions_automate_parameters)
-    get_system_workflow_actions_automate_parameters = _SyncOp(
-        get_system_workflow_actions_automate_parameters
-    )
-    get_system_workflow_actions_automate_parameters_by_id = _SyncOp(
-        get_system_workflow_actions_automate_parameters_by_id
-    )
-    get_system_workflow_actions_by_parent_id_automate_parameters = _SyncOp(
-        get_system_workflow_actions_by_parent_id_automate_parameters
-    )
-    post_system_workflow_actions_by_parent_id_automate_parameters = _SyncOp(
-        post_system_workflow_actions_by_parent_id_automate_parameters
-    )
-    get_system_workflow_actions_by_parent_id_automate_parameters_count = _SyncOp(
-        get_system_workflow_actions_by_parent_id_automate_parameters_count
-    )
-    get_system_workflow_actions_by_parent_id_automate_parameters_by_id = _SyncOp(
-        get_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-    put_system_workflow_actions_by_parent_id_automate_parameters_by_id = _SyncOp(
-        put_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-    patch_system_workflow_actions_by_parent_id_automate_parameters_by_id = _SyncOp(
-        patch_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-    delete_system_workflow_actions_by_parent_id_automate_parameters_by_id = _SyncOp(
-        delete_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-
-
-class SyncWorkflowActionUserDefinedFields(_Bound):
-    """The ``WorkflowActionUserDefinedFields`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_workflows_userdefinedfields_events_actions)
-    delete_system_workflows_userdefinedfields_actions_by_parent_id = _SyncOp(
-        delete_system_workflows_userdefinedfields_actions_by_parent_id
-    )
-    get_system_workflows_userdefinedfields_events_actions = _SyncOp(
-        get_system_workflows_userdefinedfields_events_actions
-    )
-    post_system_workflows_userdefinedfields_events_by_grandparent_id = _SyncOp(
-        post_system_workflows_userdefinedfields_events_by_grandparent_id
-    )
-    get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id = _SyncOp(
-        get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id
-    )
-    put_system_workflows_userdefinedfields_by_id = _SyncOp(
-        put_system_workflows_userdefinedfields_by_id
-    )
-    patch_system_workflows_userdefinedfields_by_id = _SyncOp(
-        patch_system_workflows_userdefinedfields_by_id
-    )
-
-
-class SyncWorkflowActions(_Bound):
-    """The ``WorkflowActions`` resource of a synchronous client."""
-
-    get = _SyncOp(get_system_workflows_events_actions_by_id)
-    list = _SyncOp(get_system_workflows_events_actions)
-    get_system_workflows_events_actions = _SyncOp(get_system_workflows_events_actions)
-    get_system_workflows_events_actions_by_id = _SyncOp(get_system_workflows_events_actions_by_id)
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions = _SyncOp(
-        get_system_workflows_by_grandparent_id_events_by_parent_id_actions
-    )
-    post_system_workflows_by_grandparent_id_events_by_parent_id_actions = _SyncOp(
-        post_system_workflows_by_grandparent_id_events_by_parent_id_actions
-    )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count = _SyncOp(
-        get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count
-    )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _SyncOp(
-        get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-    put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _SyncOp(
-        put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-    patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _SyncOp(
-        patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-    delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _SyncOp(
-        delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-
-
-class SyncWorkflowAttachments(_Bound):
-    """The ``WorkflowAttachments`` resource of a synchronous client."""
-
-    get = _SyncOp(get_system_workflows_attachments_by_id)
-    list = _SyncOp(get_system_workflows_attachments)
-    get_system_workflows_attachments = _SyncOp(get_system_workflows_attachments)
-    get_system_workflows_attachments_by_id = _SyncOp(get_system_workflows_attachments_by_id)
-    get_system_workflows_by_parent_id_attachments = _SyncOp(
-        get_system_workflows_by_parent_id_attachments
-    )
-    get_system_workflows_by_parent_id_attachments_count = _SyncOp(
-        get_system_workflows_by_parent_id_attachments_count
-    )
-    get_system_workflows_by_parent_id_attachments_by_id = _SyncOp(
-        get_system_workflows_by_parent_id_attachments_by_id
-    )
-
-
-class SyncWorkflowEvents(_Bound):
-    """The ``WorkflowEvents`` resource of a synchronous client."""
-
-    get = _SyncOp(get_system_workflows_events_by_id)
-    list = _SyncOp(get_system_workflows_events)
-    get_system_workflows_events = _SyncOp(get_system_workflows_events)
-    get_system_workflows_events_by_id = _SyncOp(get_system_workflows_events_by_id)
-    get_system_workflows_by_parent_id_events = _SyncOp(get_system_workflows_by_parent_id_events)
-    post_system_workflows_by_parent_id_events = _SyncOp(post_system_workflows_by_parent_id_events)
-    get_system_workflows_by_parent_id_events_count = _SyncOp(
-        get_system_workflows_by_parent_id_events_count
-    )
-    get_system_workflows_by_parent_id_events_by_id = _SyncOp(
-        get_system_workflows_by_parent_id_events_by_id
-    )
-    put_system_workflows_by_parent_id_events_by_id = _SyncOp(
-        put_system_workflows_by_parent_id_events_by_id
-    )
-    patch_system_workflows_by_parent_id_events_by_id = _SyncOp(
-        patch_system_workflows_by_parent_id_events_by_id
-    )
-    delete_system_workflows_by_parent_id_events_by_id = _SyncOp(
-        delete_system_workflows_by_parent_id_events_by_id
-    )
-    post_system_workflows_by_parent_id_events_by_id_copy = _SyncOp(
-        post_system_workflows_by_parent_id_events_by_id_copy
-    )
-    get_system_workflows_by_parent_id_events_by_id_test = _SyncOp(
-        get_system_workflows_by_parent_id_events_by_id_test
-    )
-
-
-class SyncWorkflowNotifyTypes(_Bound):
-    """The ``WorkflowNotifyTypes`` resource of a synchronous client."""
-
-    get = _SyncOp(get_system_workflows_notify_types_by_id)
-    list = _SyncOp(get_system_workflows_notify_types)
-    get_system_workflows_notify_types = _SyncOp(get_system_workflows_notify_types)
-    get_system_workflows_notify_types_by_id = _SyncOp(get_system_workflows_notify_types_by_id)
-    get_system_workflows_by_parent_id_notify_types = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types
-    )
-    get_system_workflows_by_parent_id_notify_types_count = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types_count
-    )
-    get_system_workflows_by_parent_id_notify_types_info = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types_info
-    )
-    get_system_workflows_by_parent_id_notify_types_info_count = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types_info_count
-    )
-    get_system_workflows_by_parent_id_notify_types_by_id = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types_by_id
-    )
-    get_system_workflows_by_parent_id_notify_types_by_id_info = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types_by_id_info
-    )
-
-
-class SyncWorkflowTableTypes(_Bound):
-    """The ``WorkflowTableTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_workflows_table_types_count)
-    get = _SyncOp(get_system_workflows_table_types_by_id)
-    list = _SyncOp(get_system_workflows_table_types)
-    get_system_workflows_table_types = _SyncOp(get_system_workflows_table_types)
-    get_system_workflows_table_types_count = _SyncOp(get_system_workflows_table_types_count)
-    get_system_workflows_table_types_info = _SyncOp(get_system_workflows_table_types_info)
-    get_system_workflows_table_types_info_count = _SyncOp(
-        get_system_workflows_table_types_info_count
-    )
-    get_system_workflows_table_types_by_id = _SyncOp(get_system_workflows_table_types_by_id)
-    get_system_workflows_table_types_by_id_info = _SyncOp(
-        get_system_workflows_table_types_by_id_info
-    )
-
-
-class SyncWorkflowTriggerOptions(_Bound):
-    """The ``WorkflowTriggerOptions`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_workflows_triggers_options)
-    get_system_workflows_triggers_options = _SyncOp(get_system_workflows_triggers_options)
-    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options = _SyncOp(
-        get_system_workflows_by_grandparent_id_triggers_by_parent_id_options
-    )
-    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count = _SyncOp(
-        get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count
-    )
-
-
-class SyncWorkflowTriggers(_Bound):
-    """The ``WorkflowTriggers`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_workflows_triggers)
-    get_system_workflows_triggers = _SyncOp(get_system_workflows_triggers)
-    get_system_workflows_by_parent_id_triggers = _SyncOp(get_system_workflows_by_parent_id_triggers)
-    get_system_workflows_by_parent_id_triggers_count = _SyncOp(
-        get_system_workflows_by_parent_id_triggers_count
-    )
-
-
-class SyncWorkflows(_Bound):
-    """The ``Workflows`` resource of a synchronous client."""
-
-    count = _SyncOp(get_system_workflows_count)
-    create = _SyncOp(post_system_workflows)
-    delete = _SyncOp(delete_system_workflows_by_id)
-    get = _SyncOp(get_system_workflows_by_id)
-    list = _SyncOp(get_system_workflows)
-    replace = _SyncOp(put_system_workflows_by_id)
-    update = _SyncOp(patch_system_workflows_by_id)
-    get_system_workflows = _SyncOp(get_system_workflows)
-    post_system_workflows = _SyncOp(post_system_workflows)
-    get_system_workflows_count = _SyncOp(get_system_workflows_count)
-    get_system_workflows_by_id = _SyncOp(get_system_workflows_by_id)
-    put_system_workflows_by_id = _SyncOp(put_system_workflows_by_id)
-    patch_system_workflows_by_id = _SyncOp(patch_system_workflows_by_id)
-    delete_system_workflows_by_id = _SyncOp(delete_system_workflows_by_id)
-    post_system_workflows_by_id_copy = _SyncOp(post_system_workflows_by_id_copy)
-
-
-class SyncSystem(_Bound):
-    """The ``system`` operations of a synchronous client, by resource and by full name."""
-
-    allowed_file_type = _Resource(SyncAllowedFileTypeResource)
-    allowed_origins = _Resource(SyncAllowedOrigins)
-    api_members = _Resource(SyncApiMembers)
-    audit_trail = _Resource(SyncAuditTrail)
-    auth_anvils = _Resource(SyncAuthAnvils)
-    auto_sync_times = _Resource(SyncAutoSyncTimes)
-    billable_options_infos = _Resource(SyncBillableOptionsInfos)
-    bundles = _Resource(SyncBundles)
-    callback_entries = _Resource(SyncCallbackEntries)
-    certifications = _Resource(SyncCertifications)
-    connect_wise_hosted_screens = _Resource(SyncConnectWiseHostedScreens)
-    connect_wise_hosted_setups = _Resource(SyncConnectWiseHostedSetups)
-    corporate_structure_infos = _Resource(SyncCorporateStructureInfos)
-    corporate_structure_levels = _Resource(SyncCorporateStructureLevels)
-    corporate_structures = _Resource(SyncCorporateStructures)
-    crm_infos = _Resource(SyncCrmInfos)
-    crms = _Resource(SyncCrms)
-    custom_report_parameters = _Resource(SyncCustomReportParameters)
-    custom_reports = _Resource(SyncCustomReports)
-    cw_time_zones = _Resource(SyncCwTimeZones)
-    department_infos = _Resource(SyncDepartmentInfos)
-    department_location_infos = _Resource(SyncDepartmentLocationInfos)
-    department_locations = _Resource(SyncDepartmentLocations)
-    departments = _Resource(SyncDepartments)
-    directional_sync_infos = _Resource(SyncDirectionalSyncInfos)
-    document_types = _Resource(SyncDocumentTypes)
-    documents = _Resource(SyncDocuments)
-    e_pay_configurations = _Resource(SyncEPayConfigurations)
-    email_connector_infos = _Resource(SyncEmailConnectorInfos)
-    email_connector_parsing_rules = _Resource(SyncEmailConnectorParsingRules)
-    email_connector_parsing_styles = _Resource(SyncEmailConnectorParsingStyles)
-    email_connectors = _Resource(SyncEmailConnectors)
-    email_exclusions = _Resource(SyncEmailExclusions)
-    email_tokens = _Resource(SyncEmailTokens)
-    experiments = _Resource(SyncExperiments)
-    file_upload_settings = _Resource(SyncFileUploadSettings)
-    google_email_setups = _Resource(SyncGoogleEmailSetups)
-    imap_infos = _Resource(SyncImapInfos)
-    imaps = _Resource(SyncImaps)
-    imports_mass_maintenance = _Resource(SyncImportsMassMaintenance)
-    in_out_boards = _Resource(SyncInOutBoards)
-    in_out_types = _Resource(SyncInOutTypes)
-    in_out_types_info = _Resource(SyncInOutTypesInfo)
-    info = _Resource(SyncInfoResource)
-    integrator_logins = _Resource(SyncIntegratorLogins)
-    integrator_tags = _Resource(SyncIntegratorTags)
-    kpi_categories = _Resource(SyncKPICategories)
-    kpis = _Resource(SyncKPIs)
-    ldap_configuration_infos = _Resource(SyncLdapConfigurationInfos)
-    ldap_configurations = _Resource(SyncLdapConfigurations)
-    link_infos = _Resource(SyncLinkInfos)
-    links = _Resource(SyncLinks)
-    locale_infos = _Resource(SyncLocaleInfos)
-    location_departments = _Resource(SyncLocationDepartments)
-    location_infos = _Resource(SyncLocationInfos)
-    location_work_roles = _Resource(SyncLocationWorkRoles)
-    locations = _Resource(SyncLocations)
-    m365_contact_sync_infos = _Resource(SyncM365ContactSyncInfos)
-    m365_contact_sync_monitorings = _Resource(SyncM365ContactSyncMonitorings)
-    managed_device_accounts = _Resource(SyncManagedDeviceAccounts)
-    management_networks_security = _Resource(SyncManagementNetworksSecurity)
-    marketplace_imports = _Resource(SyncMarketplaceImports)
-    member_accruals = _Resource(SyncMemberAccruals)
-    member_certifications = _Resource(SyncMemberCertifications)
-    member_delegations = _Resource(SyncMemberDelegations)
-    member_images = _Resource(SyncMemberImages)
-    member_infos = _Resource(SyncMemberInfos)
-    member_notification_settings = _Resource(SyncMemberNotificationSettings)
-    member_personas = _Resource(SyncMemberPersonas)
-    member_skills = _Resource(SyncMemberSkills)
-    member_templates = _Resource(SyncMemberTemplates)
-    member_types = _Resource(SyncMemberTypes)
-    members = _Resource(SyncMembers)
-    menu_entries = _Resource(SyncMenuEntries)
-    menu_entry_locations = _Resource(SyncMenuEntryLocations)
-    my_accounts = _Resource(SyncMyAccounts)
-    my_company_document_setup = _Resource(SyncMyCompanyDocumentSetup)
-    my_company_service_infos = _Resource(SyncMyCompanyServiceInfos)
-    my_company_services = _Resource(SyncMyCompanyServices)
-    my_member_certifications = _Resource(SyncMyMemberCertifications)
-    my_member_infos = _Resource(SyncMyMemberInfos)
-    my_members = _Resource(SyncMyMembers)
-    my_security_customize_items = _Resource(SyncMySecurityCustomizeItems)
-    my_securitys = _Resource(SyncMySecuritys)
-    notification_recipients = _Resource(SyncNotificationRecipients)
-    office365_email_application_infos = _Resource(SyncOffice365EmailApplicationInfos)
-    office365_email_setups = _Resource(SyncOffice365EmailSetups)
-    on_premise_search_settings = _Resource(SyncOnPremiseSearchSettings)
-    os_grade_weights = _Resource(SyncOsGradeWeights)
-    others = _Resource(SyncOthers)
-    parsing_types = _Resource(SyncParsingTypes)
-    parsing_variables = _Resource(SyncParsingVariables)
-    personas_infos = _Resource(SyncPersonasInfos)
-    portal_reports = _Resource(SyncPortalReports)
-    quote_links = _Resource(SyncQuoteLinks)
-    report_card_details = _Resource(SyncReportCardDetails)
-    report_card_infos = _Resource(SyncReportCardInfos)
-    report_cards = _Resource(SyncReportCards)
-    reporting_services = _Resource(SyncReportingServices)
-    reports = _Resource(SyncReports)
-    security_role_infos = _Resource(SyncSecurityRoleInfos)
-    security_role_settings = _Resource(SyncSecurityRoleSettings)
-    security_roles = _Resource(SyncSecurityRoles)
-    setup_screens = _Resource(SyncSetupScreens)
-    skill_categories = _Resource(SyncSkillCategories)
-    skill_infos = _Resource(SyncSkillInfos)
-    skills = _Resource(SyncSkills)
-    sso_configurations = _Resource(SyncSsoConfigurations)
-    sso_users = _Resource(SyncSsoUsers)
-    standard_note_infos = _Resource(SyncStandardNoteInfos)
-    standard_notes = _Resource(SyncStandardNotes)
-    survey_infos = _Resource(SyncSurveyInfos)
-    survey_question_values = _Resource(SyncSurveyQuestionValues)
-    survey_questions = _Resource(SyncSurveyQuestions)
-    surveys = _Resource(SyncSurveys)
-    system_settings = _Resource(SyncSystemSettings)
-    time_expenses = _Resource(SyncTimeExpenses)
-    time_zone_setup_infos = _Resource(SyncTimeZoneSetupInfos)
-    time_zone_setups = _Resource(SyncTimeZoneSetups)
-    today_page_categories = _Resource(SyncTodayPageCategories)
-    user_defined_field_infos = _Resource(SyncUserDefinedFieldInfos)
-    user_defined_fields = _Resource(SyncUserDefinedFields)
-    workflow_action_automate_parameters = _Resource(SyncWorkflowActionAutomateParameters)
-    workflow_action_user_defined_fields = _Resource(SyncWorkflowActionUserDefinedFields)
-    workflow_actions = _Resource(SyncWorkflowActions)
-    workflow_attachments = _Resource(SyncWorkflowAttachments)
-    workflow_events = _Resource(SyncWorkflowEvents)
-    workflow_notify_types = _Resource(SyncWorkflowNotifyTypes)
-    workflow_table_types = _Resource(SyncWorkflowTableTypes)
-    workflow_trigger_options = _Resource(SyncWorkflowTriggerOptions)
-    workflow_triggers = _Resource(SyncWorkflowTriggers)
-    workflows = _Resource(SyncWorkflows)
-
-    post_system_allowed_file_types = _SyncOp(post_system_allowed_file_types)
-    get_system_billable_options_info = _SyncOp(get_system_billable_options_info)
-    get_system_allowedfiletypes = _SyncOp(get_system_allowedfiletypes)
-    get_system_allowedfiletypes_count = _SyncOp(get_system_allowedfiletypes_count)
-    get_system_allowedfiletypes_by_id = _SyncOp(get_system_allowedfiletypes_by_id)
-    put_system_allowedfiletypes_by_id = _SyncOp(put_system_allowedfiletypes_by_id)
-    patch_system_allowedfiletypes_by_id = _SyncOp(patch_system_allowedfiletypes_by_id)
-    delete_system_allowedfiletypes_by_id = _SyncOp(delete_system_allowedfiletypes_by_id)
-    get_system_allowedorigins = _SyncOp(get_system_allowedorigins)
-    post_system_allowedorigins = _SyncOp(post_system_allowedorigins)
-    get_system_allowedorigins_count = _SyncOp(get_system_allowedorigins_count)
-    get_system_allowedorigins_by_id = _SyncOp(get_system_allowedorigins_by_id)
-    put_system_allowedorigins_by_id = _SyncOp(put_system_allowedorigins_by_id)
-    patch_system_allowedorigins_by_id = _SyncOp(patch_system_allowedorigins_by_id)
-    delete_system_allowedorigins_by_id = _SyncOp(delete_system_allowedorigins_by_id)
-    get_system_api_members = _SyncOp(get_system_api_members)
-    post_system_api_members = _SyncOp(post_system_api_members)
-    get_system_api_members_count = _SyncOp(get_system_api_members_count)
-    get_system_api_members_default = _SyncOp(get_system_api_members_default)
-    get_system_api_members_by_id = _SyncOp(get_system_api_members_by_id)
-    put_system_api_members_by_id = _SyncOp(put_system_api_members_by_id)
-    patch_system_api_members_by_id = _SyncOp(patch_system_api_members_by_id)
-    get_system_audittrail = _SyncOp(get_system_audittrail)
-    get_system_audittrail_count = _SyncOp(get_system_audittrail_count)
-    get_system_auth_anvils = _SyncOp(get_system_auth_anvils)
-    get_system_auth_anvils_count = _SyncOp(get_system_auth_anvils_count)
-    get_system_auth_anvils_test_connection = _SyncOp(get_system_auth_anvils_test_connection)
-    get_system_auth_anvils_by_id = _SyncOp(get_system_auth_anvils_by_id)
-    put_system_auth_anvils_by_id = _SyncOp(put_system_auth_anvils_by_id)
-    patch_system_auth_anvils_by_id = _SyncOp(patch_system_auth_anvils_by_id)
-    get_system_auto_sync_time = _SyncOp(get_system_auto_sync_time)
-    post_system_auto_sync_time = _SyncOp(post_system_auto_sync_time)
-    get_system_auto_sync_time_count = _SyncOp(get_system_auto_sync_time_count)
-    get_system_auto_sync_time_by_id = _SyncOp(get_system_auto_sync_time_by_id)
-    put_system_auto_sync_time_by_id = _SyncOp(put_system_auto_sync_time_by_id)
-    patch_system_auto_sync_time_by_id = _SyncOp(patch_system_auto_sync_time_by_id)
-    delete_system_auto_sync_time_by_id = _SyncOp(delete_system_auto_sync_time_by_id)
-    post_system_bundles = _SyncOp(post_system_bundles)
-    post_system_bundles_count = _SyncOp(post_system_bundles_count)
-    get_system_callbacks = _SyncOp(get_system_callbacks)
-    post_system_callbacks = _SyncOp(post_system_callbacks)
-    get_system_callbacks_count = _SyncOp(get_system_callbacks_count)
-    get_system_callbacks_by_id = _SyncOp(get_system_callbacks_by_id)
-    put_system_callbacks_by_id = _SyncOp(put_system_callbacks_by_id)
-    patch_system_callbacks_by_id = _SyncOp(patch_system_callbacks_by_id)
-    delete_system_callbacks_by_id = _SyncOp(delete_system_callbacks_by_id)
-    get_system_certifications = _SyncOp(get_system_certifications)
-    post_system_certifications = _SyncOp(post_system_certifications)
-    get_system_certifications_count = _SyncOp(get_system_certifications_count)
-    get_system_certifications_by_id = _SyncOp(get_system_certifications_by_id)
-    put_system_certifications_by_id = _SyncOp(put_system_certifications_by_id)
-    patch_system_certifications_by_id = _SyncOp(patch_system_certifications_by_id)
-    delete_system_certifications_by_id = _SyncOp(delete_system_certifications_by_id)
-    get_system_certifications_by_id_usages = _SyncOp(get_system_certifications_by_id_usages)
-    get_system_certifications_by_id_usages_list = _SyncOp(
-        get_system_certifications_by_id_usages_list
-    )
-    get_system_connect_wise_hosted_screens = _SyncOp(get_system_connect_wise_hosted_screens)
-    get_system_connect_wise_hosted_screens_count = _SyncOp(
-        get_system_connect_wise_hosted_screens_count
-    )
-    get_system_connect_wise_hosted_screens_by_id = _SyncOp(
-        get_system_connect_wise_hosted_screens_by_id
-    )
-    get_system_connectwisehostedsetups = _SyncOp(get_system_connectwisehostedsetups)
-    post_system_connectwisehostedsetups = _SyncOp(post_system_connectwisehostedsetups)
-    get_system_connectwisehostedsetups_count = _SyncOp(get_system_connectwisehostedsetups_count)
-    get_system_connectwisehostedsetups_by_id = _SyncOp(get_system_connectwisehostedsetups_by_id)
-    put_system_connectwisehostedsetups_by_id = _SyncOp(put_system_connectwisehostedsetups_by_id)
-    patch_system_connectwisehostedsetups_by_id = _SyncOp(patch_system_connectwisehostedsetups_by_id)
-    delete_system_connectwisehostedsetups_by_id = _SyncOp(
-        delete_system_connectwisehostedsetups_by_id
-    )
-    get_system_contactsync_monitoring = _SyncOp(get_system_contactsync_monitoring)
-    post_system_contactsync_monitoring = _SyncOp(post_system_contactsync_monitoring)
-    patch_system_contactsync_monitoring = _SyncOp(patch_system_contactsync_monitoring)
-    get_system_contactsync_monitoring_count = _SyncOp(get_system_contactsync_monitoring_count)
-    get_system_contactsync_monitoring_notificationtype = _SyncOp(
-        get_system_contactsync_monitoring_notificationtype
-    )
-    get_system_contactsync_monitoring_type_by_id = _SyncOp(
-        get_system_contactsync_monitoring_type_by_id
-    )
-    delete_system_contactsync_monitoring_type_by_id = _SyncOp(
-        delete_system_contactsync_monitoring_type_by_id
-    )
-    get_system_contactsync_monitoring_by_id = _SyncOp(get_system_contactsync_monitoring_by_id)
-    get_system_custom_reports = _SyncOp(get_system_custom_reports)
-    post_system_custom_reports = _SyncOp(post_system_custom_reports)
-    get_system_custom_reports_count = _SyncOp(get_system_custom_reports_count)
-    get_system_custom_reports_by_id = _SyncOp(get_system_custom_reports_by_id)
-    put_system_custom_reports_by_id = _SyncOp(put_system_custom_reports_by_id)
-    patch_system_custom_reports_by_id = _SyncOp(patch_system_custom_reports_by_id)
-    delete_system_custom_reports_by_id = _SyncOp(delete_system_custom_reports_by_id)
-    get_system_custom_reports_by_parent_id_parameters = _SyncOp(
-        get_system_custom_reports_by_parent_id_parameters
-    )
-    post_system_custom_reports_by_parent_id_parameters = _SyncOp(
-        post_system_custom_reports_by_parent_id_parameters
-    )
-    get_system_custom_reports_by_parent_id_parameters_count = _SyncOp(
-        get_system_custom_reports_by_parent_id_parameters_count
-    )
-    get_system_custom_reports_by_parent_id_parameters_by_id = _SyncOp(
-        get_system_custom_reports_by_parent_id_parameters_by_id
-    )
-    put_system_custom_reports_by_parent_id_parameters_by_id = _SyncOp(
-        put_system_custom_reports_by_parent_id_parameters_by_id
-    )
-    patch_system_custom_reports_by_parent_id_parameters_by_id = _SyncOp(
-        patch_system_custom_reports_by_parent_id_parameters_by_id
-    )
-    delete_system_custom_reports_by_parent_id_parameters_by_id = _SyncOp(
-        delete_system_custom_reports_by_parent_id_parameters_by_id
-    )
-    get_system_cw_time_zones = _SyncOp(get_system_cw_time_zones)
-    get_system_cw_time_zones_count = _SyncOp(get_system_cw_time_zones_count)
-    get_system_cw_time_zones_by_id = _SyncOp(get_system_cw_time_zones_by_id)
-    get_system_departments = _SyncOp(get_system_departments)
-    post_system_departments = _SyncOp(post_system_departments)
-    get_system_departments_count = _SyncOp(get_system_departments_count)
-    get_system_departments_by_id = _SyncOp(get_system_departments_by_id)
-    put_system_departments_by_id = _SyncOp(put_system_departments_by_id)
-    patch_system_departments_by_id = _SyncOp(patch_system_departments_by_id)
-    delete_system_departments_by_id = _SyncOp(delete_system_departments_by_id)
-    get_system_departments_by_id_usages = _SyncOp(get_system_departments_by_id_usages)
-    get_system_departments_by_id_usages_list = _SyncOp(get_system_departments_by_id_usages_list)
-    get_system_departments_by_parent_id_locations = _SyncOp(
-        get_system_departments_by_parent_id_locations
-    )
-    post_system_departments_by_parent_id_locations = _SyncOp(
-        post_system_departments_by_parent_id_locations
-    )
-    get_system_departments_by_parent_id_locations_count = _SyncOp(
-        get_system_departments_by_parent_id_locations_count
-    )
-    get_system_departments_by_parent_id_locations_by_id = _SyncOp(
-        get_system_departments_by_parent_id_locations_by_id
-    )
-    put_system_departments_by_parent_id_locations_by_id = _SyncOp(
-        put_system_departments_by_parent_id_locations_by_id
-    )
-    patch_system_departments_by_parent_id_locations_by_id = _SyncOp(
-        patch_system_departments_by_parent_id_locations_by_id
-    )
-    delete_system_departments_by_parent_id_locations_by_id = _SyncOp(
-        delete_system_departments_by_parent_id_locations_by_id
-    )
-    get_system_directional_syncs_info = _SyncOp(get_system_directional_syncs_info)
-    get_system_directional_syncs_info_count = _SyncOp(get_system_directional_syncs_info_count)
-    get_system_directional_syncs_by_id_info = _SyncOp(get_system_directional_syncs_by_id_info)
-    get_system_document_types_info = _SyncOp(get_system_document_types_info)
-    get_system_document_types_info_count = _SyncOp(get_system_document_types_info_count)
-    get_system_document_types_by_id_info = _SyncOp(get_system_document_types_by_id_info)
-    get_system_documents = _SyncOp(get_system_documents)
-    post_system_documents = _SyncOp(post_system_documents)
-    get_system_documents_count = _SyncOp(get_system_documents_count)
-    get_system_documents_uploadsample = _SyncOp(get_system_documents_uploadsample)
-    get_system_documents_by_id = _SyncOp(get_system_documents_by_id)
-    post_system_documents_by_id = _SyncOp(post_system_documents_by_id)
-    delete_system_documents_by_id = _SyncOp(delete_system_documents_by_id)
-    get_system_documents_by_id_download = _SyncOp(get_system_documents_by_id_download)
-    get_system_documents_by_id_thumbnail = _SyncOp(get_system_documents_by_id_thumbnail)
-    get_system_e_pay_configurations = _SyncOp(get_system_e_pay_configurations)
-    post_system_e_pay_configurations = _SyncOp(post_system_e_pay_configurations)
-    get_system_e_pay_configurations_count = _SyncOp(get_system_e_pay_configurations_count)
-    get_system_e_pay_configurations_by_id = _SyncOp(get_system_e_pay_configurations_by_id)
-    put_system_e_pay_configurations_by_id = _SyncOp(put_system_e_pay_configurations_by_id)
-    patch_system_e_pay_configurations_by_id = _SyncOp(patch_system_e_pay_configurations_by_id)
-    delete_system_e_pay_configurations_by_id = _SyncOp(delete_system_e_pay_configurations_by_id)
-    get_system_email_connectors = _SyncOp(get_system_email_connectors)
-    post_system_email_connectors = _SyncOp(post_system_email_connectors)
-    get_system_email_connectors_count = _SyncOp(get_system_email_connectors_count)
-    get_system_email_connectors_info = _SyncOp(get_system_email_connectors_info)
-    get_system_email_connectors_info_count = _SyncOp(get_system_email_connectors_info_count)
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
-        _SyncOp(
-            get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-        )
-    )
-    post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
-        _SyncOp(
-            post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-        )
-    )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count = _SyncOp(
-        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count
-    )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _SyncOp(
-        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _SyncOp(
-        put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _SyncOp(
-        patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _SyncOp(
-        delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    get_system_email_connectors_by_id = _SyncOp(get_system_email_connectors_by_id)
-    put_system_email_connectors_by_id = _SyncOp(put_system_email_connectors_by_id)
-    patch_system_email_connectors_by_id = _SyncOp(patch_system_email_connectors_by_id)
-    delete_system_email_connectors_by_id = _SyncOp(delete_system_email_connectors_by_id)
-    get_system_email_connectors_by_id_info = _SyncOp(get_system_email_connectors_by_id_info)
-    get_system_email_connectors_by_parent_id_parsing_styles = _SyncOp(
-        get_system_email_connectors_by_parent_id_parsing_styles
-    )
-    post_system_email_connectors_by_parent_id_parsing_styles = _SyncOp(
-        post_system_email_connectors_by_parent_id_parsing_styles
-    )
-    get_system_email_connectors_by_parent_id_parsing_styles_count = _SyncOp(
-        get_system_email_connectors_by_parent_id_parsing_styles_count
-    )
-    get_system_email_connectors_by_parent_id_parsing_styles_by_id = _SyncOp(
-        get_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-    put_system_email_connectors_by_parent_id_parsing_styles_by_id = _SyncOp(
-        put_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-    patch_system_email_connectors_by_parent_id_parsing_styles_by_id = _SyncOp(
-        patch_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-    delete_system_email_connectors_by_parent_id_parsing_styles_by_id = _SyncOp(
-        delete_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-    get_system_email_exclusions = _SyncOp(get_system_email_exclusions)
-    post_system_email_exclusions = _SyncOp(post_system_email_exclusions)
-    get_system_email_exclusions_count = _SyncOp(get_system_email_exclusions_count)
-    get_system_email_exclusions_by_id = _SyncOp(get_system_email_exclusions_by_id)
-    put_system_email_exclusions_by_id = _SyncOp(put_system_email_exclusions_by_id)
-    patch_system_email_exclusions_by_id = _SyncOp(patch_system_email_exclusions_by_id)
-    delete_system_email_exclusions_by_id = _SyncOp(delete_system_email_exclusions_by_id)
-    get_system_email_tokens = _SyncOp(get_system_email_tokens)
-    get_system_email_tokens_count = _SyncOp(get_system_email_tokens_count)
-    get_system_email_tokens_by_id = _SyncOp(get_system_email_tokens_by_id)
-    get_system_experiments = _SyncOp(get_system_experiments)
-    get_system_experiments_count = _SyncOp(get_system_experiments_count)
-    get_system_experiments_by_id = _SyncOp(get_system_experiments_by_id)
-    get_system_fileuploadsettings = _SyncOp(get_system_fileuploadsettings)
-    get_system_fileuploadsettings_count = _SyncOp(get_system_fileuploadsettings_count)
-    get_system_fileuploadsettings_by_id = _SyncOp(get_system_fileuploadsettings_by_id)
-    put_system_fileuploadsettings_by_id = _SyncOp(put_system_fileuploadsettings_by_id)
-    patch_system_fileuploadsettings_by_id = _SyncOp(patch_system_fileuploadsettings_by_id)
-    get_system_googleemailsetup = _SyncOp(get_system_googleemailsetup)
-    post_system_googleemailsetup = _SyncOp(post_system_googleemailsetup)
-    get_system_googleemailsetup_count = _SyncOp(get_system_googleemailsetup_count)
-    get_system_googleemailsetup_by_id = _SyncOp(get_system_googleemailsetup_by_id)
-    put_system_googleemailsetup_by_id = _SyncOp(put_system_googleemailsetup_by_id)
-    patch_system_googleemailsetup_by_id = _SyncOp(patch_system_googleemailsetup_by_id)
-    delete_system_googleemailsetup_by_id = _SyncOp(delete_system_googleemailsetup_by_id)
-    post_system_googleemailsetup_by_id_test_connection = _SyncOp(
-        post_system_googleemailsetup_by_id_test_connection
-    )
-    get_system_imaps = _SyncOp(get_system_imaps)
-    post_system_imaps = _SyncOp(post_system_imaps)
-    get_system_imaps_count = _SyncOp(get_system_imaps_count)
-    get_system_imaps_info = _SyncOp(get_system_imaps_info)
-    get_system_imaps_info_count = _SyncOp(get_system_imaps_info_count)
-    get_system_imaps_by_id = _SyncOp(get_system_imaps_by_id)
-    put_system_imaps_by_id = _SyncOp(put_system_imaps_by_id)
-    patch_system_imaps_by_id = _SyncOp(patch_system_imaps_by_id)
-    delete_system_imaps_by_id = _SyncOp(delete_system_imaps_by_id)
-    get_system_imaps_by_id_info = _SyncOp(get_system_imaps_by_id_info)
-    post_system_import_mass_maintenance_by_id = _SyncOp(post_system_import_mass_maintenance_by_id)
-    get_system_in_out_boards = _SyncOp(get_system_in_out_boards)
-    post_system_in_out_boards = _SyncOp(post_system_in_out_boards)
-    get_system_in_out_boards_count = _SyncOp(get_system_in_out_boards_count)
-    get_system_in_out_boards_by_id = _SyncOp(get_system_in_out_boards_by_id)
-    put_system_in_out_boards_by_id = _SyncOp(put_system_in_out_boards_by_id)
-    patch_system_in_out_boards_by_id = _SyncOp(patch_system_in_out_boards_by_id)
-    delete_system_in_out_boards_by_id = _SyncOp(delete_system_in_out_boards_by_id)
-    get_system_in_out_types = _SyncOp(get_system_in_out_types)
-    post_system_in_out_types = _SyncOp(post_system_in_out_types)
-    get_system_in_out_types_count = _SyncOp(get_system_in_out_types_count)
-    get_system_in_out_types_count_info = _SyncOp(get_system_in_out_types_count_info)
-    get_system_in_out_types_info = _SyncOp(get_system_in_out_types_info)
-    get_system_in_out_types_by_id = _SyncOp(get_system_in_out_types_by_id)
-    put_system_in_out_types_by_id = _SyncOp(put_system_in_out_types_by_id)
-    patch_system_in_out_types_by_id = _SyncOp(patch_system_in_out_types_by_id)
-    delete_system_in_out_types_by_id = _SyncOp(delete_system_in_out_types_by_id)
-    get_system_in_out_types_by_id_info = _SyncOp(get_system_in_out_types_by_id_info)
-    get_system_info = _SyncOp(get_system_info)
-    get_system_info_departmentlocations = _SyncOp(get_system_info_departmentlocations)
-    get_system_info_departmentlocations_count = _SyncOp(get_system_info_departmentlocations_count)
-    get_system_info_departmentlocations_by_id = _SyncOp(get_system_info_departmentlocations_by_id)
-    get_system_info_departments = _SyncOp(get_system_info_departments)
-    get_system_info_departments_count = _SyncOp(get_system_info_departments_count)
-    get_system_info_departments_by_id = _SyncOp(get_system_info_departments_by_id)
-    get_system_info_links = _SyncOp(get_system_info_links)
-    get_system_info_links_count = _SyncOp(get_system_info_links_count)
-    get_system_info_links_by_id = _SyncOp(get_system_info_links_by_id)
-    post_system_info_links_by_id_resolveurl = _SyncOp(post_system_info_links_by_id_resolveurl)
-    get_system_info_locales = _SyncOp(get_system_info_locales)
-    get_system_info_locales_count = _SyncOp(get_system_info_locales_count)
-    get_system_info_locales_by_id = _SyncOp(get_system_info_locales_by_id)
-    get_system_info_locations = _SyncOp(get_system_info_locations)
-    get_system_info_locations_count = _SyncOp(get_system_info_locations_count)
-    get_system_info_locations_by_id = _SyncOp(get_system_info_locations_by_id)
-    get_system_info_members = _SyncOp(get_system_info_members)
-    get_system_info_members_count = _SyncOp(get_system_info_members_count)
-    get_system_info_members_by_id = _SyncOp(get_system_info_members_by_id)
-    get_system_info_membersmember_identifierregextypes = _SyncOp(
-        get_system_info_membersmember_identifierregextypes
-    )
-    get_system_info_personas = _SyncOp(get_system_info_personas)
-    get_system_info_personas_count = _SyncOp(get_system_info_personas_count)
-    get_system_info_personas_by_id = _SyncOp(get_system_info_personas_by_id)
-    get_system_info_standard_notes = _SyncOp(get_system_info_standard_notes)
-    get_system_info_standard_notes_count = _SyncOp(get_system_info_standard_notes_count)
-    get_system_info_standard_notes_by_id = _SyncOp(get_system_info_standard_notes_by_id)
-    get_system_integrator_tags = _SyncOp(get_system_integrator_tags)
-    post_system_integrator_tags = _SyncOp(post_system_integrator_tags)
-    get_system_integrator_tags_count = _SyncOp(get_system_integrator_tags_count)
-    get_system_integrator_tags_by_id = _SyncOp(get_system_integrator_tags_by_id)
-    put_system_integrator_tags_by_id = _SyncOp(put_system_integrator_tags_by_id)
-    patch_system_integrator_tags_by_id = _SyncOp(patch_system_integrator_tags_by_id)
-    delete_system_integrator_tags_by_id = _SyncOp(delete_system_integrator_tags_by_id)
-    get_system_integratorlogins = _SyncOp(get_system_integratorlogins)
-    post_system_integratorlogins = _SyncOp(post_system_integratorlogins)
-    get_system_integratorlogins_count = _SyncOp(get_system_integratorlogins_count)
-    get_system_integratorlogins_by_id = _SyncOp(get_system_integratorlogins_by_id)
-    put_system_integratorlogins_by_id = _SyncOp(put_system_integratorlogins_by_id)
-    patch_system_integratorlogins_by_id = _SyncOp(patch_system_integratorlogins_by_id)
-    delete_system_integratorlogins_by_id = _SyncOp(delete_system_integratorlogins_by_id)
-    get_system_kpi_categories = _SyncOp(get_system_kpi_categories)
-    get_system_kpi_categories_count = _SyncOp(get_system_kpi_categories_count)
-    get_system_kpi_categories_by_id = _SyncOp(get_system_kpi_categories_by_id)
-    get_system_kpis = _SyncOp(get_system_kpis)
-    get_system_kpis_count = _SyncOp(get_system_kpis_count)
-    get_system_kpis_by_id = _SyncOp(get_system_kpis_by_id)
-    get_system_ldap_configurations = _SyncOp(get_system_ldap_configurations)
-    post_system_ldap_configurations = _SyncOp(post_system_ldap_configurations)
-    get_system_ldap_configurations_count = _SyncOp(get_system_ldap_configurations_count)
-    get_system_ldap_configurations_info = _SyncOp(get_system_ldap_configurations_info)
-    get_system_ldap_configurations_info_count = _SyncOp(get_system_ldap_configurations_info_count)
-    post_system_ldap_configurations_test_link = _SyncOp(post_system_ldap_configurations_test_link)
-    get_system_ldap_configurations_by_id = _SyncOp(get_system_ldap_configurations_by_id)
-    put_system_ldap_configurations_by_id = _SyncOp(put_system_ldap_configurations_by_id)
-    patch_system_ldap_configurations_by_id = _SyncOp(patch_system_ldap_configurations_by_id)
-    delete_system_ldap_configurations_by_id = _SyncOp(delete_system_ldap_configurations_by_id)
-    get_system_ldap_configurations_by_id_info = _SyncOp(get_system_ldap_configurations_by_id_info)
-    get_system_links = _SyncOp(get_system_links)
-    post_system_links = _SyncOp(post_system_links)
-    get_system_links_count = _SyncOp(get_system_links_count)
-    get_system_links_by_id = _SyncOp(get_system_links_by_id)
-    put_system_links_by_id = _SyncOp(put_system_links_by_id)
-    patch_system_links_by_id = _SyncOp(patch_system_links_by_id)
-    delete_system_links_by_id = _SyncOp(delete_system_links_by_id)
-    get_system_locations = _SyncOp(get_system_locations)
-    post_system_locations = _SyncOp(post_system_locations)
-    get_system_locations_count = _SyncOp(get_system_locations_count)
-    get_system_locations_by_id = _SyncOp(get_system_locations_by_id)
-    put_system_locations_by_id = _SyncOp(put_system_locations_by_id)
-    patch_system_locations_by_id = _SyncOp(patch_system_locations_by_id)
-    delete_system_locations_by_id = _SyncOp(delete_system_locations_by_id)
-    get_system_locations_by_id_usages = _SyncOp(get_system_locations_by_id_usages)
-    get_system_locations_by_id_usages_list = _SyncOp(get_system_locations_by_id_usages_list)
-    get_system_locations_by_parent_id_departments = _SyncOp(
-        get_system_locations_by_parent_id_departments
-    )
-    get_system_locations_by_parent_id_departments_count = _SyncOp(
-        get_system_locations_by_parent_id_departments_count
-    )
-    get_system_locations_by_parent_id_departments_by_id = _SyncOp(
-        get_system_locations_by_parent_id_departments_by_id
-    )
-    get_system_locations_by_parent_id_work_roles = _SyncOp(
-        get_system_locations_by_parent_id_work_roles
-    )
-    get_system_locations_by_parent_id_work_roles_count = _SyncOp(
-        get_system_locations_by_parent_id_work_roles_count
-    )
-    get_system_locations_by_parent_id_work_roles_by_id = _SyncOp(
-        get_system_locations_by_parent_id_work_roles_by_id
-    )
-    get_system_m365contactsync_info = _SyncOp(get_system_m365contactsync_info)
-    get_system_m365contactsync_info_count = _SyncOp(get_system_m365contactsync_info_count)
-    get_system_m365contactsync_by_id_info = _SyncOp(get_system_m365contactsync_by_id_info)
-    get_system_management_network_securities = _SyncOp(get_system_management_network_securities)
-    post_system_management_network_securities = _SyncOp(post_system_management_network_securities)
-    get_system_management_network_securities_count = _SyncOp(
-        get_system_management_network_securities_count
-    )
-    get_system_management_network_securities_by_id = _SyncOp(
-        get_system_management_network_securities_by_id
-    )
-    put_system_management_network_securities_by_id = _SyncOp(
-        put_system_management_network_securities_by_id
-    )
-    patch_system_management_network_securities_by_id = _SyncOp(
-        patch_system_management_network_securities_by_id
-    )
-    delete_system_management_network_securities_by_id = _SyncOp(
-        delete_system_management_network_securities_by_id
-    )
-    get_system_management_network_securities_by_id_test_credentials = _SyncOp(
-        get_system_management_network_securities_by_id_test_credentials
-    )
-    get_system_marketplaceimport_getdefinition_by_id = _SyncOp(
-        get_system_marketplaceimport_getdefinition_by_id
-    )
-    post_system_marketplaceimport_import = _SyncOp(post_system_marketplaceimport_import)
-    get_system_members = _SyncOp(get_system_members)
-    post_system_members = _SyncOp(post_system_members)
-    get_system_members_calendarsync = _SyncOp(get_system_members_calendarsync)
-    get_system_members_count = _SyncOp(get_system_members_count)
-    get_system_members_types = _SyncOp(get_system_members_types)
-    post_system_members_types = _SyncOp(post_system_members_types)
-    get_system_members_types_count = _SyncOp(get_system_members_types_count)
-    get_system_members_types_info = _SyncOp(get_system_members_types_info)
-    get_system_members_types_info_count = _SyncOp(get_system_members_types_info_count)
-    get_system_members_types_by_id = _SyncOp(get_system_members_types_by_id)
-    put_system_members_types_by_id = _SyncOp(put_system_members_types_by_id)
-    patch_system_members_types_by_id = _SyncOp(patch_system_members_types_by_id)
-    delete_system_members_types_by_id = _SyncOp(delete_system_members_types_by_id)
-    get_system_members_types_by_id_info = _SyncOp(get_system_members_types_by_id_info)
-    get_system_members_with_sso = _SyncOp(get_system_members_with_sso)
-    get_system_members_by_id = _SyncOp(get_system_members_by_id)
-    put_system_members_by_id = _SyncOp(put_system_members_by_id)
-    patch_system_members_by_id = _SyncOp(patch_system_members_by_id)
-    post_system_members_by_id_deactivate = _SyncOp(post_system_members_by_id_deactivate)
-    get_system_members_by_id_image = _SyncOp(get_system_members_by_id_image)
-    post_system_members_by_id_link_sso_user = _SyncOp(post_system_members_by_id_link_sso_user)
-    post_system_members_by_id_submit = _SyncOp(post_system_members_by_id_submit)
-    post_system_members_by_id_unlink_sso_user = _SyncOp(post_system_members_by_id_unlink_sso_user)
-    delete_system_members_by_id_unused_time_sheets = _SyncOp(
-        delete_system_members_by_id_unused_time_sheets
-    )
-    get_system_members_by_id_usages = _SyncOp(get_system_members_by_id_usages)
-    get_system_members_by_id_usages_list = _SyncOp(get_system_members_by_id_usages_list)
-    get_system_membersmember_identifierregextypes = _SyncOp(
-        get_system_membersmember_identifierregextypes
-    )
-    post_system_members_by_member_identifier_tokens = _SyncOp(
-        post_system_members_by_member_identifier_tokens
-    )
-    get_system_members_by_parent_id_accruals = _SyncOp(get_system_members_by_parent_id_accruals)
-    post_system_members_by_parent_id_accruals = _SyncOp(post_system_members_by_parent_id_accruals)
-    get_system_members_by_parent_id_accruals_count = _SyncOp(
-        get_system_members_by_parent_id_accruals_count
-    )
-    get_system_members_by_parent_id_accruals_by_id = _SyncOp(
-        get_system_members_by_parent_id_accruals_by_id
-    )
-    put_system_members_by_parent_id_accruals_by_id = _SyncOp(
-        put_system_members_by_parent_id_accruals_by_id
-    )
-    patch_system_members_by_parent_id_accruals_by_id = _SyncOp(
-        patch_system_members_by_parent_id_accruals_by_id
-    )
-    delete_system_members_by_parent_id_accruals_by_id = _SyncOp(
-        delete_system_members_by_parent_id_accruals_by_id
-    )
-    get_system_members_by_parent_id_certifications = _SyncOp(
-        get_system_members_by_parent_id_certifications
-    )
-    post_system_members_by_parent_id_certifications = _SyncOp(
-        post_system_members_by_parent_id_certifications
-    )
-    get_system_members_by_parent_id_certifications_count = _SyncOp(
-        get_system_members_by_parent_id_certifications_count
-    )
-    get_system_members_by_parent_id_certifications_by_id = _SyncOp(
-        get_system_members_by_parent_id_certifications_by_id
-    )
-    put_system_members_by_parent_id_certifications_by_id = _SyncOp(
-        put_system_members_by_parent_id_certifications_by_id
-    )
-    patch_system_members_by_parent_id_certifications_by_id = _SyncOp(
-        patch_system_members_by_parent_id_certifications_by_id
-    )
-    delete_system_members_by_parent_id_certifications_by_id = _SyncOp(
-        delete_system_members_by_parent_id_certifications_by_id
-    )
-    get_system_members_by_parent_id_delegations = _SyncOp(
-        get_system_members_by_parent_id_delegations
-    )
-    post_system_members_by_parent_id_delegations = _SyncOp(
-        post_system_members_by_parent_id_delegations
-    )
-    get_system_members_by_parent_id_delegations_count = _SyncOp(
-        get_system_members_by_parent_id_delegations_count
-    )
-    get_system_members_by_parent_id_delegations_by_id = _SyncOp(
-        get_system_members_by_parent_id_delegations_by_id
-    )
-    put_system_members_by_parent_id_delegations_by_id = _SyncOp(
-        put_system_members_by_parent_id_delegations_by_id
-    )
-    patch_system_members_by_parent_id_delegations_by_id = _SyncOp(
-        patch_system_members_by_parent_id_delegations_by_id
-    )
-    delete_system_members_by_parent_id_delegations_by_id = _SyncOp(
-        delete_system_members_by_parent_id_delegations_by_id
-    )
-    get_system_members_by_parent_id_managed_device_accounts = _SyncOp(
-        get_system_members_by_parent_id_managed_device_accounts
-    )
-    put_system_members_by_parent_id_managed_device_accounts_bulk = _SyncOp(
-        put_system_members_by_parent_id_managed_device_accounts_bulk
-    )
-    delete_system_members_by_parent_id_managed_device_accounts_bulk = _SyncOp(
-        delete_system_members_by_parent_id_managed_device_accounts_bulk
-    )
-    get_system_members_by_parent_id_mycertifications = _SyncOp(
-        get_system_members_by_parent_id_mycertifications
-    )
-    post_system_members_by_parent_id_mycertifications = _SyncOp(
-        post_system_members_by_parent_id_mycertifications
-    )
-    get_system_members_by_parent_id_mycertifications_count = _SyncOp(
-        get_system_members_by_parent_id_mycertifications_count
-    )
-    get_system_members_by_parent_id_mycertifications_by_id = _SyncOp(
-        get_system_members_by_parent_id_mycertifications_by_id
-    )
-    put_system_members_by_parent_id_mycertifications_by_id = _SyncOp(
-        put_system_members_by_parent_id_mycertifications_by_id
-    )
-    patch_system_members_by_parent_id_mycertifications_by_id = _SyncOp(
-        patch_system_members_by_parent_id_mycertifications_by_id
-    )
-    delete_system_members_by_parent_id_mycertifications_by_id = _SyncOp(
-        delete_system_members_by_parent_id_mycertifications_by_id
-    )
-    get_system_members_by_parent_id_notification_settings = _SyncOp(
-        get_system_members_by_parent_id_notification_settings
-    )
-    post_system_members_by_parent_id_notification_settings = _SyncOp(
-        post_system_members_by_parent_id_notification_settings
-    )
-    get_system_members_by_parent_id_notification_settings_count = _SyncOp(
-        get_system_members_by_parent_id_notification_settings_count
-    )
-    get_system_members_by_parent_id_notification_settings_by_id = _SyncOp(
-        get_system_members_by_parent_id_notification_settings_by_id
-    )
-    put_system_members_by_parent_id_notification_settings_by_id = _SyncOp(
-        put_system_members_by_parent_id_notification_settings_by_id
-    )
-    patch_system_members_by_parent_id_notification_settings_by_id = _SyncOp(
-        patch_system_members_by_parent_id_notification_settings_by_id
-    )
-    delete_system_members_by_parent_id_notification_settings_by_id = _SyncOp(
-        delete_system_members_by_parent_id_notification_settings_by_id
-    )
-    get_system_members_by_parent_id_personas = _SyncOp(get_system_members_by_parent_id_personas)
-    post_system_members_by_parent_id_personas = _SyncOp(post_system_members_by_parent_id_personas)
-    get_system_members_by_parent_id_personas_count = _SyncOp(
-        get_system_members_by_parent_id_personas_count
-    )
-    get_system_members_by_parent_id_personas_by_id = _SyncOp(
-        get_system_members_by_parent_id_personas_by_id
-    )
-    put_system_members_by_parent_id_personas_by_id = _SyncOp(
-        put_system_members_by_parent_id_personas_by_id
-    )
-    patch_system_members_by_parent_id_personas_by_id = _SyncOp(
-        patch_system_members_by_parent_id_personas_by_id
-    )
-    delete_system_members_by_parent_id_personas_by_id = _SyncOp(
-        delete_system_members_by_parent_id_personas_by_id
-    )
-    get_system_members_by_parent_id_skills = _SyncOp(get_system_members_by_parent_id_skills)
-    post_system_members_by_parent_id_skills = _SyncOp(post_system_members_by_parent_id_skills)
-    get_system_members_by_parent_id_skills_count = _SyncOp(
-        get_system_members_by_parent_id_skills_count
-    )
-    get_system_members_by_parent_id_skills_by_id = _SyncOp(
-        get_system_members_by_parent_id_skills_by_id
-    )
-    put_system_members_by_parent_id_skills_by_id = _SyncOp(
-        put_system_members_by_parent_id_skills_by_id
-    )
-    patch_system_members_by_parent_id_skills_by_id = _SyncOp(
-        patch_system_members_by_parent_id_skills_by_id
-    )
-    delete_system_members_by_parent_id_skills_by_id = _SyncOp(
-        delete_system_members_by_parent_id_skills_by_id
-    )
-    post_system_members_by_ssoid_deactivate_iam_member = _SyncOp(
-        post_system_members_by_ssoid_deactivate_iam_member
-    )
-    get_system_membertemplates = _SyncOp(get_system_membertemplates)
-    post_system_membertemplates = _SyncOp(post_system_membertemplates)
-    get_system_membertemplates_count = _SyncOp(get_system_membertemplates_count)
-    get_system_membertemplates_by_id = _SyncOp(get_system_membertemplates_by_id)
-    patch_system_membertemplates_by_id = _SyncOp(patch_system_membertemplates_by_id)
-    get_system_menu_entries_by_parent_id_locations = _SyncOp(
-        get_system_menu_entries_by_parent_id_locations
-    )
-    post_system_menu_entries_by_parent_id_locations = _SyncOp(
-        post_system_menu_entries_by_parent_id_locations
-    )
-    get_system_menu_entries_by_parent_id_locations_count = _SyncOp(
-        get_system_menu_entries_by_parent_id_locations_count
-    )
-    get_system_menu_entries_by_parent_id_locations_by_id = _SyncOp(
-        get_system_menu_entries_by_parent_id_locations_by_id
-    )
-    delete_system_menu_entries_by_parent_id_locations_by_id = _SyncOp(
-        delete_system_menu_entries_by_parent_id_locations_by_id
-    )
-    get_system_menuentries = _SyncOp(get_system_menuentries)
-    post_system_menuentries = _SyncOp(post_system_menuentries)
-    get_system_menuentries_count = _SyncOp(get_system_menuentries_count)
-    get_system_menuentries_by_id = _SyncOp(get_system_menuentries_by_id)
-    put_system_menuentries_by_id = _SyncOp(put_system_menuentries_by_id)
-    patch_system_menuentries_by_id = _SyncOp(patch_system_menuentries_by_id)
-    delete_system_menuentries_by_id = _SyncOp(delete_system_menuentries_by_id)
-    get_system_menuentries_by_id_image = _SyncOp(get_system_menuentries_by_id_image)
-    post_system_menuentries_by_id_image = _SyncOp(post_system_menuentries_by_id_image)
-    get_system_my_account_by_id = _SyncOp(get_system_my_account_by_id)
-    put_system_my_account_by_id = _SyncOp(put_system_my_account_by_id)
-    patch_system_my_account_by_id = _SyncOp(patch_system_my_account_by_id)
-    get_system_my_account_by_parent_id_delegations = _SyncOp(
-        get_system_my_account_by_parent_id_delegations
-    )
-    post_system_my_account_by_parent_id_delegations = _SyncOp(
-        post_system_my_account_by_parent_id_delegations
-    )
-    get_system_my_account_by_parent_id_delegations_count = _SyncOp(
-        get_system_my_account_by_parent_id_delegations_count
-    )
-    get_system_my_account_by_parent_id_delegations_by_id = _SyncOp(
-        get_system_my_account_by_parent_id_delegations_by_id
-    )
-    put_system_my_account_by_parent_id_delegations_by_id = _SyncOp(
-        put_system_my_account_by_parent_id_delegations_by_id
-    )
-    patch_system_my_account_by_parent_id_delegations_by_id = _SyncOp(
-        patch_system_my_account_by_parent_id_delegations_by_id
-    )
-    delete_system_my_account_by_parent_id_delegations_by_id = _SyncOp(
-        delete_system_my_account_by_parent_id_delegations_by_id
-    )
-    get_system_my_account_by_parent_id_skills = _SyncOp(get_system_my_account_by_parent_id_skills)
-    post_system_my_account_by_parent_id_skills = _SyncOp(post_system_my_account_by_parent_id_skills)
-    get_system_my_account_by_parent_id_skills_count = _SyncOp(
-        get_system_my_account_by_parent_id_skills_count
-    )
-    get_system_my_account_by_parent_id_skills_by_id = _SyncOp(
-        get_system_my_account_by_parent_id_skills_by_id
-    )
-    put_system_my_account_by_parent_id_skills_by_id = _SyncOp(
-        put_system_my_account_by_parent_id_skills_by_id
-    )
-    patch_system_my_account_by_parent_id_skills_by_id = _SyncOp(
-        patch_system_my_account_by_parent_id_skills_by_id
-    )
-    delete_system_my_account_by_parent_id_skills_by_id = _SyncOp(
-        delete_system_my_account_by_parent_id_skills_by_id
-    )
-    get_system_my_company_corporate_structure = _SyncOp(get_system_my_company_corporate_structure)
-    get_system_my_company_corporate_structure_count = _SyncOp(
-        get_system_my_company_corporate_structure_count
-    )
-    get_system_my_company_corporate_structure_info = _SyncOp(
-        get_system_my_company_corporate_structure_info
-    )
-    get_system_my_company_corporate_structure_info_count = _SyncOp(
-        get_system_my_company_corporate_structure_info_count
-    )
-    get_system_my_company_corporate_structure_by_id = _SyncOp(
-        get_system_my_company_corporate_structure_by_id
-    )
-    put_system_my_company_corporate_structure_by_id = _SyncOp(
-        put_system_my_company_corporate_structure_by_id
-    )
-    patch_system_my_company_corporate_structure_by_id = _SyncOp(
-        patch_system_my_company_corporate_structure_by_id
-    )
-    get_system_my_company_corporate_structure_by_id_info = _SyncOp(
-        get_system_my_company_corporate_structure_by_id_info
-    )
-    get_system_my_company_corporate_structure_levels = _SyncOp(
-        get_system_my_company_corporate_structure_levels
-    )
-    get_system_my_company_corporate_structure_levels_count = _SyncOp(
-        get_system_my_company_corporate_structure_levels_count
-    )
-    get_system_my_company_corporate_structure_levels_by_id = _SyncOp(
-        get_system_my_company_corporate_structure_levels_by_id
-    )
-    get_system_my_company_crm = _SyncOp(get_system_my_company_crm)
-    get_system_my_company_crm_count = _SyncOp(get_system_my_company_crm_count)
-    get_system_my_company_crm_info = _SyncOp(get_system_my_company_crm_info)
-    get_system_my_company_crm_info_count = _SyncOp(get_system_my_company_crm_info_count)
-    get_system_my_company_crm_by_id = _SyncOp(get_system_my_company_crm_by_id)
-    put_system_my_company_crm_by_id = _SyncOp(put_system_my_company_crm_by_id)
-    patch_system_my_company_crm_by_id = _SyncOp(patch_system_my_company_crm_by_id)
-    get_system_my_company_crm_by_id_info = _SyncOp(get_system_my_company_crm_by_id_info)
-    get_system_my_company_other = _SyncOp(get_system_my_company_other)
-    get_system_my_company_other_count = _SyncOp(get_system_my_company_other_count)
-    get_system_my_company_other_by_id = _SyncOp(get_system_my_company_other_by_id)
-    put_system_my_company_other_by_id = _SyncOp(put_system_my_company_other_by_id)
-    patch_system_my_company_other_by_id = _SyncOp(patch_system_my_company_other_by_id)
-    get_system_my_company_time_expense = _SyncOp(get_system_my_company_time_expense)
-    get_system_my_company_time_expense_count = _SyncOp(get_system_my_company_time_expense_count)
-    get_system_my_company_time_expense_by_id = _SyncOp(get_system_my_company_time_expense_by_id)
-    put_system_my_company_time_expense_by_id = _SyncOp(put_system_my_company_time_expense_by_id)
-    patch_system_my_company_time_expense_by_id = _SyncOp(patch_system_my_company_time_expense_by_id)
-    get_system_my_members = _SyncOp(get_system_my_members)
-    get_system_my_members_info = _SyncOp(get_system_my_members_info)
-    get_system_my_security = _SyncOp(get_system_my_security)
-    get_system_my_security_customize_items = _SyncOp(get_system_my_security_customize_items)
-    get_system_mycompany_documents = _SyncOp(get_system_mycompany_documents)
-    get_system_mycompany_documents_by_id = _SyncOp(get_system_mycompany_documents_by_id)
-    put_system_mycompany_documents_by_id = _SyncOp(put_system_mycompany_documents_by_id)
-    patch_system_mycompany_documents_by_id = _SyncOp(patch_system_mycompany_documents_by_id)
-    get_system_mycompany_info_services = _SyncOp(get_system_mycompany_info_services)
-    get_system_mycompany_info_services_by_id = _SyncOp(get_system_mycompany_info_services_by_id)
-    get_system_mycompany_reporting_services = _SyncOp(get_system_mycompany_reporting_services)
-    get_system_mycompany_reporting_services_by_id = _SyncOp(
-        get_system_mycompany_reporting_services_by_id
-    )
-    put_system_mycompany_reporting_services_by_id = _SyncOp(
-        put_system_mycompany_reporting_services_by_id
-    )
-    patch_system_mycompany_reporting_services_by_id = _SyncOp(
-        patch_system_mycompany_reporting_services_by_id
-    )
-    post_system_mycompany_reporting_services_by_id_test_connection = _SyncOp(
-        post_system_mycompany_reporting_services_by_id_test_connection
-    )
-    get_system_mycompany_services = _SyncOp(get_system_mycompany_services)
-    get_system_mycompany_services_by_id = _SyncOp(get_system_mycompany_services_by_id)
-    put_system_mycompany_services_by_id = _SyncOp(put_system_mycompany_services_by_id)
-    patch_system_mycompany_services_by_id = _SyncOp(patch_system_mycompany_services_by_id)
-    get_system_notification_recipients = _SyncOp(get_system_notification_recipients)
-    get_system_notification_recipients_count = _SyncOp(get_system_notification_recipients_count)
-    get_system_notification_recipients_by_id = _SyncOp(get_system_notification_recipients_by_id)
-    get_system_office365_application_info = _SyncOp(get_system_office365_application_info)
-    get_system_office365_application_info_count = _SyncOp(
-        get_system_office365_application_info_count
-    )
-    get_system_office365_application_by_id_info = _SyncOp(
-        get_system_office365_application_by_id_info
-    )
-    get_system_office365_email_setups = _SyncOp(get_system_office365_email_setups)
-    post_system_office365_email_setups = _SyncOp(post_system_office365_email_setups)
-    get_system_office365_email_setups_count = _SyncOp(get_system_office365_email_setups_count)
-    get_system_office365_email_setups_by_id = _SyncOp(get_system_office365_email_setups_by_id)
-    put_system_office365_email_setups_by_id = _SyncOp(put_system_office365_email_setups_by_id)
-    patch_system_office365_email_setups_by_id = _SyncOp(patch_system_office365_email_setups_by_id)
-    delete_system_office365_email_setups_by_id = _SyncOp(delete_system_office365_email_setups_by_id)
-    post_system_office365_email_setups_by_id_authorize = _SyncOp(
-        post_system_office365_email_setups_by_id_authorize
-    )
-    get_system_office365_email_setups_by_id_get_emails = _SyncOp(
-        get_system_office365_email_setups_by_id_get_emails
-    )
-    post_system_office365_email_setups_by_id_test_connection = _SyncOp(
-        post_system_office365_email_setups_by_id_test_connection
-    )
-    get_system_on_premise_search_setting = _SyncOp(get_system_on_premise_search_setting)
-    get_system_on_premise_search_setting_count = _SyncOp(get_system_on_premise_search_setting_count)
-    get_system_on_premise_search_setting_by_id = _SyncOp(get_system_on_premise_search_setting_by_id)
-    put_system_on_premise_search_setting_by_id = _SyncOp(put_system_on_premise_search_setting_by_id)
-    patch_system_on_premise_search_setting_by_id = _SyncOp(
-        patch_system_on_premise_search_setting_by_id
-    )
-    get_system_osgradeweights = _SyncOp(get_system_osgradeweights)
-    get_system_osgradeweights_count = _SyncOp(get_system_osgradeweights_count)
-    get_system_osgradeweights_by_id = _SyncOp(get_system_osgradeweights_by_id)
-    put_system_osgradeweights_by_id = _SyncOp(put_system_osgradeweights_by_id)
-    patch_system_osgradeweights_by_id = _SyncOp(patch_system_osgradeweights_by_id)
-    get_system_parsing_types = _SyncOp(get_system_parsing_types)
-    get_system_parsing_types_count = _SyncOp(get_system_parsing_types_count)
-    get_system_parsing_types_by_id = _SyncOp(get_system_parsing_types_by_id)
-    get_system_parsing_variables = _SyncOp(get_system_parsing_variables)
-    get_system_parsing_variables_count = _SyncOp(get_system_parsing_variables_count)
-    get_system_parsing_variables_by_id = _SyncOp(get_system_parsing_variables_by_id)
-    get_system_portal_reports = _SyncOp(get_system_portal_reports)
-    post_system_portal_reports = _SyncOp(post_system_portal_reports)
-    get_system_portal_reports_count = _SyncOp(get_system_portal_reports_count)
-    get_system_portal_reports_by_id = _SyncOp(get_system_portal_reports_by_id)
-    put_system_portal_reports_by_id = _SyncOp(put_system_portal_reports_by_id)
-    patch_system_portal_reports_by_id = _SyncOp(patch_system_portal_reports_by_id)
-    delete_system_portal_reports_by_id = _SyncOp(delete_system_portal_reports_by_id)
-    get_system_quote_link_setup = _SyncOp(get_system_quote_link_setup)
-    post_system_quote_link_setup = _SyncOp(post_system_quote_link_setup)
-    get_system_quote_link_setup_count = _SyncOp(get_system_quote_link_setup_count)
-    get_system_quote_link_setup_test_connection = _SyncOp(
-        get_system_quote_link_setup_test_connection
-    )
-    get_system_quote_link_setup_by_id = _SyncOp(get_system_quote_link_setup_by_id)
-    put_system_quote_link_setup_by_id = _SyncOp(put_system_quote_link_setup_by_id)
-    patch_system_quote_link_setup_by_id = _SyncOp(patch_system_quote_link_setup_by_id)
-    delete_system_quote_link_setup_by_id = _SyncOp(delete_system_quote_link_setup_by_id)
-    get_system_report_cards = _SyncOp(get_system_report_cards)
-    post_system_report_cards = _SyncOp(post_system_report_cards)
-    get_system_report_cards_count = _SyncOp(get_system_report_cards_count)
-    get_system_report_cards_info = _SyncOp(get_system_report_cards_info)
-    get_system_report_cards_info_count = _SyncOp(get_system_report_cards_info_count)
-    get_system_report_cards_by_id = _SyncOp(get_system_report_cards_by_id)
-    put_system_report_cards_by_id = _SyncOp(put_system_report_cards_by_id)
-    patch_system_report_cards_by_id = _SyncOp(patch_system_report_cards_by_id)
-    delete_system_report_cards_by_id = _SyncOp(delete_system_report_cards_by_id)
-    get_system_report_cards_by_id_info = _SyncOp(get_system_report_cards_by_id_info)
-    get_system_report_cards_by_parent_id_details = _SyncOp(
-        get_system_report_cards_by_parent_id_details
-    )
-    post_system_report_cards_by_parent_id_details = _SyncOp(
-        post_system_report_cards_by_parent_id_details
-    )
-    get_system_report_cards_by_parent_id_details_count = _SyncOp(
-        get_system_report_cards_by_parent_id_details_count
-    )
-    get_system_report_cards_by_parent_id_details_by_id = _SyncOp(
-        get_system_report_cards_by_parent_id_details_by_id
-    )
-    put_system_report_cards_by_parent_id_details_by_id = _SyncOp(
-        put_system_report_cards_by_parent_id_details_by_id
-    )
-    patch_system_report_cards_by_parent_id_details_by_id = _SyncOp(
-        patch_system_report_cards_by_parent_id_details_by_id
-    )
-    delete_system_report_cards_by_parent_id_details_by_id = _SyncOp(
-        delete_system_report_cards_by_parent_id_details_by_id
-    )
-    get_system_reports = _SyncOp(get_system_reports)
-    get_system_reports_by_report_name = _SyncOp(get_system_reports_by_report_name)
-    get_system_reports_by_report_name_columns = _SyncOp(get_system_reports_by_report_name_columns)
-    get_system_reports_by_report_name_count = _SyncOp(get_system_reports_by_report_name_count)
-    get_system_security_roles_by_parent_id_settings = _SyncOp(
-        get_system_security_roles_by_parent_id_settings
-    )
-    get_system_security_roles_by_parent_id_settings_count = _SyncOp(
-        get_system_security_roles_by_parent_id_settings_count
-    )
-    get_system_security_roles_by_parent_id_settings_by_id = _SyncOp(
-        get_system_security_roles_by_parent_id_settings_by_id
-    )
-    get_system_securityroles = _SyncOp(get_system_securityroles)
-    post_system_securityroles = _SyncOp(post_system_securityroles)
-    get_system_securityroles_count = _SyncOp(get_system_securityroles_count)
-    get_system_securityroles_info = _SyncOp(get_system_securityroles_info)
-    get_system_securityroles_info_count = _SyncOp(get_system_securityroles_info_count)
-    get_system_securityroles_by_id = _SyncOp(get_system_securityroles_by_id)
-    delete_system_securityroles_by_id = _SyncOp(delete_system_securityroles_by_id)
-    get_system_securityroles_by_id_info = _SyncOp(get_system_securityroles_by_id_info)
-    get_system_settings = _SyncOp(get_system_settings)
-    get_system_settings_count = _SyncOp(get_system_settings_count)
-    get_system_settings_by_id = _SyncOp(get_system_settings_by_id)
-    put_system_settings_by_id = _SyncOp(put_system_settings_by_id)
-    patch_system_settings_by_id = _SyncOp(patch_system_settings_by_id)
-    get_system_setup_screens = _SyncOp(get_system_setup_screens)
-    get_system_setup_screens_count = _SyncOp(get_system_setup_screens_count)
-    get_system_setup_screens_by_id = _SyncOp(get_system_setup_screens_by_id)
-    get_system_skill_categories = _SyncOp(get_system_skill_categories)
-    post_system_skill_categories = _SyncOp(post_system_skill_categories)
-    get_system_skill_categories_count = _SyncOp(get_system_skill_categories_count)
-    get_system_skill_categories_by_id = _SyncOp(get_system_skill_categories_by_id)
-    put_system_skill_categories_by_id = _SyncOp(put_system_skill_categories_by_id)
-    patch_system_skill_categories_by_id = _SyncOp(patch_system_skill_categories_by_id)
-    delete_system_skill_categories_by_id = _SyncOp(delete_system_skill_categories_by_id)
-    get_system_skills = _SyncOp(get_system_skills)
-    post_system_skills = _SyncOp(post_system_skills)
-    get_system_skills_count = _SyncOp(get_system_skills_count)
-    get_system_skills_info = _SyncOp(get_system_skills_info)
-    get_system_skills_info_count = _SyncOp(get_system_skills_info_count)
-    get_system_skills_by_id = _SyncOp(get_system_skills_by_id)
-    put_system_skills_by_id = _SyncOp(put_system_skills_by_id)
-    patch_system_skills_by_id = _SyncOp(patch_system_skills_by_id)
-    delete_system_skills_by_id = _SyncOp(delete_system_skills_by_id)
-    get_system_skills_by_id_info = _SyncOp(get_system_skills_by_id_info)
-    get_system_sso_configurations = _SyncOp(get_system_sso_configurations)
-    post_system_sso_configurations = _SyncOp(post_system_sso_configurations)
-    get_system_sso_configurations_count = _SyncOp(get_system_sso_configurations_count)
-    get_system_sso_configurations_by_id = _SyncOp(get_system_sso_configurations_by_id)
-    put_system_sso_configurations_by_id = _SyncOp(put_system_sso_configurations_by_id)
-    patch_system_sso_configurations_by_id = _SyncOp(patch_system_sso_configurations_by_id)
-    delete_system_sso_configurations_by_id = _SyncOp(delete_system_sso_configurations_by_id)
-    post_system_sso_configurations_by_id_registertoken = _SyncOp(
-        post_system_sso_configurations_by_id_registertoken
-    )
-    post_system_sso_configurations_by_id_submitmembers = _SyncOp(
-        post_system_sso_configurations_by_id_submitmembers
-    )
-    get_system_sso_users = _SyncOp(get_system_sso_users)
-    get_system_sso_users_count = _SyncOp(get_system_sso_users_count)
-    get_system_sso_users_by_external_id = _SyncOp(get_system_sso_users_by_external_id)
-    get_system_standard_notes = _SyncOp(get_system_standard_notes)
-    post_system_standard_notes = _SyncOp(post_system_standard_notes)
-    get_system_standard_notes_count = _SyncOp(get_system_standard_notes_count)
-    get_system_standard_notes_by_id = _SyncOp(get_system_standard_notes_by_id)
-    put_system_standard_notes_by_id = _SyncOp(put_system_standard_notes_by_id)
-    patch_system_standard_notes_by_id = _SyncOp(patch_system_standard_notes_by_id)
-    delete_system_standard_notes_by_id = _SyncOp(delete_system_standard_notes_by_id)
-    get_system_surveys = _SyncOp(get_system_surveys)
-    post_system_surveys = _SyncOp(post_system_surveys)
-    get_system_surveys_count = _SyncOp(get_system_surveys_count)
-    get_system_surveys_info = _SyncOp(get_system_surveys_info)
-    get_system_surveys_info_count = _SyncOp(get_system_surveys_info_count)
-    get_system_surveys_by_grandparent_id_questions_by_parent_id_values = _SyncOp(
-        get_system_surveys_by_grandparent_id_questions_by_parent_id_values
-    )
-    post_system_surveys_by_grandparent_id_questions_by_parent_id_values = _SyncOp(
-        post_system_surveys_by_grandparent_id_questions_by_parent_id_values
-    )
-    get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _SyncOp(
-        get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _SyncOp(
-        put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _SyncOp(
-        patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _SyncOp(
-        delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    get_system_surveys_by_id = _SyncOp(get_system_surveys_by_id)
-    put_system_surveys_by_id = _SyncOp(put_system_surveys_by_id)
-    patch_system_surveys_by_id = _SyncOp(patch_system_surveys_by_id)
-    delete_system_surveys_by_id = _SyncOp(delete_system_surveys_by_id)
-    post_system_surveys_by_id_copy = _SyncOp(post_system_surveys_by_id_copy)
-    get_system_surveys_by_id_info = _SyncOp(get_system_surveys_by_id_info)
-    get_system_surveys_by_parent_id_questions = _SyncOp(get_system_surveys_by_parent_id_questions)
-    post_system_surveys_by_parent_id_questions = _SyncOp(post_system_surveys_by_parent_id_questions)
-    get_system_surveys_by_parent_id_questions_count = _SyncOp(
-        get_system_surveys_by_parent_id_questions_count
-    )
-    get_system_surveys_by_parent_id_questions_by_id = _SyncOp(
-        get_system_surveys_by_parent_id_questions_by_id
-    )
-    put_system_surveys_by_parent_id_questions_by_id = _SyncOp(
-        put_system_surveys_by_parent_id_questions_by_id
-    )
-    patch_system_surveys_by_parent_id_questions_by_id = _SyncOp(
-        patch_system_surveys_by_parent_id_questions_by_id
-    )
-    delete_system_surveys_by_parent_id_questions_by_id = _SyncOp(
-        delete_system_surveys_by_parent_id_questions_by_id
-    )
-    get_system_time_zone_setups = _SyncOp(get_system_time_zone_setups)
-    post_system_time_zone_setups = _SyncOp(post_system_time_zone_setups)
-    get_system_time_zone_setups_count = _SyncOp(get_system_time_zone_setups_count)
-    get_system_time_zone_setups_info = _SyncOp(get_system_time_zone_setups_info)
-    get_system_time_zone_setups_info_count = _SyncOp(get_system_time_zone_setups_info_count)
-    get_system_time_zone_setups_by_id = _SyncOp(get_system_time_zone_setups_by_id)
-    put_system_time_zone_setups_by_id = _SyncOp(put_system_time_zone_setups_by_id)
-    patch_system_time_zone_setups_by_id = _SyncOp(patch_system_time_zone_setups_by_id)
-    delete_system_time_zone_setups_by_id = _SyncOp(delete_system_time_zone_setups_by_id)
-    get_system_time_zone_setups_by_id_info = _SyncOp(get_system_time_zone_setups_by_id_info)
-    get_system_today_page_categories = _SyncOp(get_system_today_page_categories)
-    post_system_today_page_categories = _SyncOp(post_system_today_page_categories)
-    get_system_today_page_categories_count = _SyncOp(get_system_today_page_categories_count)
-    get_system_today_page_categories_by_id = _SyncOp(get_system_today_page_categories_by_id)
-    put_system_today_page_categories_by_id = _SyncOp(put_system_today_page_categories_by_id)
-    patch_system_today_page_categories_by_id = _SyncOp(patch_system_today_page_categories_by_id)
-    delete_system_today_page_categories_by_id = _SyncOp(delete_system_today_page_categories_by_id)
-    get_system_user_defined_fields = _SyncOp(get_system_user_defined_fields)
-    post_system_user_defined_fields = _SyncOp(post_system_user_defined_fields)
-    get_system_user_defined_fields_count = _SyncOp(get_system_user_defined_fields_count)
-    get_system_user_defined_fields_info = _SyncOp(get_system_user_defined_fields_info)
-    get_system_user_defined_fields_info_count = _SyncOp(get_system_user_defined_fields_info_count)
-    get_system_user_defined_fields_by_id = _SyncOp(get_system_user_defined_fields_by_id)
-    put_system_user_defined_fields_by_id = _SyncOp(put_system_user_defined_fields_by_id)
-    patch_system_user_defined_fields_by_id = _SyncOp(patch_system_user_defined_fields_by_id)
-    delete_system_user_defined_fields_by_id = _SyncOp(delete_system_user_defined_fields_by_id)
-    get_system_user_defined_fields_by_id_info = _SyncOp(get_system_user_defined_fields_by_id_info)
-    get_system_workflow_actions_automate_parameters = _SyncOp(
-        get_system_workflow_actions_automate_parameters
-    )
-    get_system_workflow_actions_automate_parameters_by_id = _SyncOp(
-        get_system_workflow_actions_automate_parameters_by_id
-    )
-    get_system_workflow_actions_by_parent_id_automate_parameters = _SyncOp(
-        get_system_workflow_actions_by_parent_id_automate_parameters
-    )
-    post_system_workflow_actions_by_parent_id_automate_parameters = _SyncOp(
-        post_system_workflow_actions_by_parent_id_automate_parameters
-    )
-    get_system_workflow_actions_by_parent_id_automate_parameters_count = _SyncOp(
-        get_system_workflow_actions_by_parent_id_automate_parameters_count
-    )
-    get_system_workflow_actions_by_parent_id_automate_parameters_by_id = _SyncOp(
-        get_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-    put_system_workflow_actions_by_parent_id_automate_parameters_by_id = _SyncOp(
-        put_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-    patch_system_workflow_actions_by_parent_id_automate_parameters_by_id = _SyncOp(
-        patch_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-    delete_system_workflow_actions_by_parent_id_automate_parameters_by_id = _SyncOp(
-        delete_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-    get_system_workflows = _SyncOp(get_system_workflows)
-    post_system_workflows = _SyncOp(post_system_workflows)
-    get_system_workflows_attachments = _SyncOp(get_system_workflows_attachments)
-    get_system_workflows_attachments_by_id = _SyncOp(get_system_workflows_attachments_by_id)
-    get_system_workflows_count = _SyncOp(get_system_workflows_count)
-    get_system_workflows_events = _SyncOp(get_system_workflows_events)
-    get_system_workflows_events_actions = _SyncOp(get_system_workflows_events_actions)
-    get_system_workflows_events_actions_by_id = _SyncOp(get_system_workflows_events_actions_by_id)
-    get_system_workflows_events_by_id = _SyncOp(get_system_workflows_events_by_id)
-    get_system_workflows_notify_types = _SyncOp(get_system_workflows_notify_types)
-    get_system_workflows_notify_types_by_id = _SyncOp(get_system_workflows_notify_types_by_id)
-    get_system_workflows_table_types = _SyncOp(get_system_workflows_table_types)
-    get_system_workflows_table_types_count = _SyncOp(get_system_workflows_table_types_count)
-    get_system_workflows_table_types_info = _SyncOp(get_system_workflows_table_types_info)
-    get_system_workflows_table_types_info_count = _SyncOp(
-        get_system_workflows_table_types_info_count
-    )
-    get_system_workflows_table_types_by_id = _SyncOp(get_system_workflows_table_types_by_id)
-    get_system_workflows_table_types_by_id_info = _SyncOp(
-        get_system_workflows_table_types_by_id_info
-    )
-    get_system_workflows_triggers = _SyncOp(get_system_workflows_triggers)
-    get_system_workflows_triggers_options = _SyncOp(get_system_workflows_triggers_options)
-    delete_system_workflows_userdefinedfields_actions_by_parent_id = _SyncOp(
-        delete_system_workflows_userdefinedfields_actions_by_parent_id
-    )
-    get_system_workflows_userdefinedfields_events_actions = _SyncOp(
-        get_system_workflows_userdefinedfields_events_actions
-    )
-    post_system_workflows_userdefinedfields_events_by_grandparent_id = _SyncOp(
-        post_system_workflows_userdefinedfields_events_by_grandparent_id
-    )
-    get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id = _SyncOp(
-        get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id
-    )
-    put_system_workflows_userdefinedfields_by_id = _SyncOp(
-        put_system_workflows_userdefinedfields_by_id
-    )
-    patch_system_workflows_userdefinedfields_by_id = _SyncOp(
-        patch_system_workflows_userdefinedfields_by_id
-    )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions = _SyncOp(
-        get_system_workflows_by_grandparent_id_events_by_parent_id_actions
-    )
-    post_system_workflows_by_grandparent_id_events_by_parent_id_actions = _SyncOp(
-        post_system_workflows_by_grandparent_id_events_by_parent_id_actions
-    )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count = _SyncOp(
-        get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count
-    )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _SyncOp(
-        get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-    put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _SyncOp(
-        put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-    patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _SyncOp(
-        patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-    delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _SyncOp(
-        delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options = _SyncOp(
-        get_system_workflows_by_grandparent_id_triggers_by_parent_id_options
-    )
-    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count = _SyncOp(
-        get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count
-    )
-    get_system_workflows_by_id = _SyncOp(get_system_workflows_by_id)
-    put_system_workflows_by_id = _SyncOp(put_system_workflows_by_id)
-    patch_system_workflows_by_id = _SyncOp(patch_system_workflows_by_id)
-    delete_system_workflows_by_id = _SyncOp(delete_system_workflows_by_id)
-    post_system_workflows_by_id_copy = _SyncOp(post_system_workflows_by_id_copy)
-    get_system_workflows_by_parent_id_attachments = _SyncOp(
-        get_system_workflows_by_parent_id_attachments
-    )
-    get_system_workflows_by_parent_id_attachments_count = _SyncOp(
-        get_system_workflows_by_parent_id_attachments_count
-    )
-    get_system_workflows_by_parent_id_attachments_by_id = _SyncOp(
-        get_system_workflows_by_parent_id_attachments_by_id
-    )
-    get_system_workflows_by_parent_id_events = _SyncOp(get_system_workflows_by_parent_id_events)
-    post_system_workflows_by_parent_id_events = _SyncOp(post_system_workflows_by_parent_id_events)
-    get_system_workflows_by_parent_id_events_count = _SyncOp(
-        get_system_workflows_by_parent_id_events_count
-    )
-    get_system_workflows_by_parent_id_events_by_id = _SyncOp(
-        get_system_workflows_by_parent_id_events_by_id
-    )
-    put_system_workflows_by_parent_id_events_by_id = _SyncOp(
-        put_system_workflows_by_parent_id_events_by_id
-    )
-    patch_system_workflows_by_parent_id_events_by_id = _SyncOp(
-        patch_system_workflows_by_parent_id_events_by_id
-    )
-    delete_system_workflows_by_parent_id_events_by_id = _SyncOp(
-        delete_system_workflows_by_parent_id_events_by_id
-    )
-    post_system_workflows_by_parent_id_events_by_id_copy = _SyncOp(
-        post_system_workflows_by_parent_id_events_by_id_copy
-    )
-    get_system_workflows_by_parent_id_events_by_id_test = _SyncOp(
-        get_system_workflows_by_parent_id_events_by_id_test
-    )
-    get_system_workflows_by_parent_id_notify_types = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types
-    )
-    get_system_workflows_by_parent_id_notify_types_count = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types_count
-    )
-    get_system_workflows_by_parent_id_notify_types_info = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types_info
-    )
-    get_system_workflows_by_parent_id_notify_types_info_count = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types_info_count
-    )
-    get_system_workflows_by_parent_id_notify_types_by_id = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types_by_id
-    )
-    get_system_workflows_by_parent_id_notify_types_by_id_info = _SyncOp(
-        get_system_workflows_by_parent_id_notify_types_by_id_info
-    )
-    get_system_workflows_by_parent_id_triggers = _SyncOp(get_system_workflows_by_parent_id_triggers)
-    get_system_workflows_by_parent_id_triggers_count = _SyncOp(
-        get_system_workflows_by_parent_id_triggers_count
-    )
-
-
-class AsyncAllowedFileTypeResource(_Bound):
-    """The ``AllowedFileType`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_system_allowed_file_types)
-    post_system_allowed_file_types = _AsyncOp(post_system_allowed_file_types)
-    get_system_allowedfiletypes = _AsyncOp(get_system_allowedfiletypes)
-    get_system_allowedfiletypes_count = _AsyncOp(get_system_allowedfiletypes_count)
-    get_system_allowedfiletypes_by_id = _AsyncOp(get_system_allowedfiletypes_by_id)
-    put_system_allowedfiletypes_by_id = _AsyncOp(put_system_allowedfiletypes_by_id)
-    patch_system_allowedfiletypes_by_id = _AsyncOp(patch_system_allowedfiletypes_by_id)
-    delete_system_allowedfiletypes_by_id = _AsyncOp(delete_system_allowedfiletypes_by_id)
-
-
-class AsyncAllowedOrigins(_Bound):
-    """The ``AllowedOrigins`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_allowedorigins_count)
-    create = _AsyncOp(post_system_allowedorigins)
-    delete = _AsyncOp(delete_system_allowedorigins_by_id)
-    get = _AsyncOp(get_system_allowedorigins_by_id)
-    list = _AsyncOp(get_system_allowedorigins)
-    replace = _AsyncOp(put_system_allowedorigins_by_id)
-    update = _AsyncOp(patch_system_allowedorigins_by_id)
-    get_system_allowedorigins = _AsyncOp(get_system_allowedorigins)
-    post_system_allowedorigins = _AsyncOp(post_system_allowedorigins)
-    get_system_allowedorigins_count = _AsyncOp(get_system_allowedorigins_count)
-    get_system_allowedorigins_by_id = _AsyncOp(get_system_allowedorigins_by_id)
-    put_system_allowedorigins_by_id = _AsyncOp(put_system_allowedorigins_by_id)
-    patch_system_allowedorigins_by_id = _AsyncOp(patch_system_allowedorigins_by_id)
-    delete_system_allowedorigins_by_id = _AsyncOp(delete_system_allowedorigins_by_id)
-
-
-class AsyncApiMembers(_Bound):
-    """The ``ApiMembers`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_api_members_count)
-    create = _AsyncOp(post_system_api_members)
-    get = _AsyncOp(get_system_api_members_by_id)
-    list = _AsyncOp(get_system_api_members)
-    replace = _AsyncOp(put_system_api_members_by_id)
-    update = _AsyncOp(patch_system_api_members_by_id)
-    get_system_api_members = _AsyncOp(get_system_api_members)
-    post_system_api_members = _AsyncOp(post_system_api_members)
-    get_system_api_members_count = _AsyncOp(get_system_api_members_count)
-    get_system_api_members_default = _AsyncOp(get_system_api_members_default)
-    get_system_api_members_by_id = _AsyncOp(get_system_api_members_by_id)
-    put_system_api_members_by_id = _AsyncOp(put_system_api_members_by_id)
-    patch_system_api_members_by_id = _AsyncOp(patch_system_api_members_by_id)
-
-
-class AsyncAuditTrail(_Bound):
-    """The ``AuditTrail`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_audittrail_count)
-    list = _AsyncOp(get_system_audittrail)
-    get_system_audittrail = _AsyncOp(get_system_audittrail)
-    get_system_audittrail_count = _AsyncOp(get_system_audittrail_count)
-
-
-class AsyncAuthAnvils(_Bound):
-    """The ``AuthAnvils`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_auth_anvils_count)
-    get = _AsyncOp(get_system_auth_anvils_by_id)
-    list = _AsyncOp(get_system_auth_anvils)
-    replace = _AsyncOp(put_system_auth_anvils_by_id)
-    update = _AsyncOp(patch_system_auth_anvils_by_id)
-    get_system_auth_anvils = _AsyncOp(get_system_auth_anvils)
-    get_system_auth_anvils_count = _AsyncOp(get_system_auth_anvils_count)
-    get_system_auth_anvils_test_connection = _AsyncOp(get_system_auth_anvils_test_connection)
-    get_system_auth_anvils_by_id = _AsyncOp(get_system_auth_anvils_by_id)
-    put_system_auth_anvils_by_id = _AsyncOp(put_system_auth_anvils_by_id)
-    patch_system_auth_anvils_by_id = _AsyncOp(patch_system_auth_anvils_by_id)
-
-
-class AsyncAutoSyncTimes(_Bound):
-    """The ``AutoSyncTimes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_auto_sync_time_count)
-    create = _AsyncOp(post_system_auto_sync_time)
-    delete = _AsyncOp(delete_system_auto_sync_time_by_id)
-    get = _AsyncOp(get_system_auto_sync_time_by_id)
-    list = _AsyncOp(get_system_auto_sync_time)
-    replace = _AsyncOp(put_system_auto_sync_time_by_id)
-    update = _AsyncOp(patch_system_auto_sync_time_by_id)
-    get_system_auto_sync_time = _AsyncOp(get_system_auto_sync_time)
-    post_system_auto_sync_time = _AsyncOp(post_system_auto_sync_time)
-    get_system_auto_sync_time_count = _AsyncOp(get_system_auto_sync_time_count)
-    get_system_auto_sync_time_by_id = _AsyncOp(get_system_auto_sync_time_by_id)
-    put_system_auto_sync_time_by_id = _AsyncOp(put_system_auto_sync_time_by_id)
-    patch_system_auto_sync_time_by_id = _AsyncOp(patch_system_auto_sync_time_by_id)
-    delete_system_auto_sync_time_by_id = _AsyncOp(delete_system_auto_sync_time_by_id)
-
-
-class AsyncBillableOptionsInfos(_Bound):
-    """The ``BillableOptionsInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_billable_options_info)
-    get_system_billable_options_info = _AsyncOp(get_system_billable_options_info)
-
-
-class AsyncBundles(_Bound):
-    """The ``Bundles`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_system_bundles)
-    post_system_bundles = _AsyncOp(post_system_bundles)
-    post_system_bundles_count = _AsyncOp(post_system_bundles_count)
-
-
-class AsyncCallbackEntries(_Bound):
-    """The ``CallbackEntries`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_callbacks_count)
-    create = _AsyncOp(post_system_callbacks)
-    delete = _AsyncOp(delete_system_callbacks_by_id)
-    get = _AsyncOp(get_system_callbacks_by_id)
-    list = _AsyncOp(get_system_callbacks)
-    replace = _AsyncOp(put_system_callbacks_by_id)
-    update = _AsyncOp(patch_system_callbacks_by_id)
-    get_system_callbacks = _AsyncOp(get_system_callbacks)
-    post_system_callbacks = _AsyncOp(post_system_callbacks)
-    get_system_callbacks_count = _AsyncOp(get_system_callbacks_count)
-    get_system_callbacks_by_id = _AsyncOp(get_system_callbacks_by_id)
-    put_system_callbacks_by_id = _AsyncOp(put_system_callbacks_by_id)
-    patch_system_callbacks_by_id = _AsyncOp(patch_system_callbacks_by_id)
-    delete_system_callbacks_by_id = _AsyncOp(delete_system_callbacks_by_id)
-
-
-class AsyncCertifications(_Bound):
-    """The ``Certifications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_certifications_count)
-    create = _AsyncOp(post_system_certifications)
-    delete = _AsyncOp(delete_system_certifications_by_id)
-    get = _AsyncOp(get_system_certifications_by_id)
-    list = _AsyncOp(get_system_certifications)
-    replace = _AsyncOp(put_system_certifications_by_id)
-    update = _AsyncOp(patch_system_certifications_by_id)
-    get_system_certifications = _AsyncOp(get_system_certifications)
-    post_system_certifications = _AsyncOp(post_system_certifications)
-    get_system_certifications_count = _AsyncOp(get_system_certifications_count)
-    get_system_certifications_by_id = _AsyncOp(get_system_certifications_by_id)
-    put_system_certifications_by_id = _AsyncOp(put_system_certifications_by_id)
-    patch_system_certifications_by_id = _AsyncOp(patch_system_certifications_by_id)
-    delete_system_certifications_by_id = _AsyncOp(delete_system_certifications_by_id)
-    get_system_certifications_by_id_usages = _AsyncOp(get_system_certifications_by_id_usages)
-    get_system_certifications_by_id_usages_list = _AsyncOp(
-        get_system_certifications_by_id_usages_list
-    )
-
-
-class AsyncConnectWiseHostedScreens(_Bound):
-    """The ``ConnectWiseHostedScreens`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_connect_wise_hosted_screens_count)
-    get = _AsyncOp(get_system_connect_wise_hosted_screens_by_id)
-    list = _AsyncOp(get_system_connect_wise_hosted_screens)
-    get_system_connect_wise_hosted_screens = _AsyncOp(get_system_connect_wise_hosted_screens)
-    get_system_connect_wise_hosted_screens_count = _AsyncOp(
-        get_system_connect_wise_hosted_screens_count
-    )
-    get_system_connect_wise_hosted_screens_by_id = _AsyncOp(
-        get_system_connect_wise_hosted_screens_by_id
-    )
-
-
-class AsyncConnectWiseHostedSetups(_Bound):
-    """The ``ConnectWiseHostedSetups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_connectwisehostedsetups_count)
-    create = _AsyncOp(post_system_connectwisehostedsetups)
-    delete = _AsyncOp(delete_system_connectwisehostedsetups_by_id)
-    get = _AsyncOp(get_system_connectwisehostedsetups_by_id)
-    list = _AsyncOp(get_system_connectwisehostedsetups)
-    replace = _AsyncOp(put_system_connectwisehostedsetups_by_id)
-    update = _AsyncOp(patch_system_connectwisehostedsetups_by_id)
-    get_system_connectwisehostedsetups = _AsyncOp(get_system_connectwisehostedsetups)
-    post_system_connectwisehostedsetups = _AsyncOp(post_system_connectwisehostedsetups)
-    get_system_connectwisehostedsetups_count = _AsyncOp(get_system_connectwisehostedsetups_count)
-    get_system_connectwisehostedsetups_by_id = _AsyncOp(get_system_connectwisehostedsetups_by_id)
-    put_system_connectwisehostedsetups_by_id = _AsyncOp(put_system_connectwisehostedsetups_by_id)
-    patch_system_connectwisehostedsetups_by_id = _AsyncOp(
-        patch_system_connectwisehostedsetups_by_id
-    )
-    delete_system_connectwisehostedsetups_by_id = _AsyncOp(
-        delete_system_connectwisehostedsetups_by_id
-    )
-
-
-class AsyncCorporateStructureInfos(_Bound):
-    """The ``CorporateStructureInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_my_company_corporate_structure_info_count)
-    list = _AsyncOp(get_system_my_company_corporate_structure_info)
-    get_system_my_company_corporate_structure_info = _AsyncOp(
-        get_system_my_company_corporate_structure_info
-    )
-    get_system_my_company_corporate_structure_info_count = _AsyncOp(
-        get_system_my_company_corporate_structure_info_count
-    )
-    get_system_my_company_corporate_structure_by_id_info = _AsyncOp(
-        get_system_my_company_corporate_structure_by_id_info
-    )
-
-
-class AsyncCorporateStructureLevels(_Bound):
-    """The ``CorporateStructureLevels`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_my_company_corporate_structure_levels_count)
-    get = _AsyncOp(get_system_my_company_corporate_structure_levels_by_id)
-    list = _AsyncOp(get_system_my_company_corporate_structure_levels)
-    get_system_my_company_corporate_structure_levels = _AsyncOp(
-        get_system_my_company_corporate_structure_levels
-    )
-    get_system_my_company_corporate_structure_levels_count = _AsyncOp(
-        get_system_my_company_corporate_structure_levels_count
-    )
-    get_system_my_company_corporate_structure_levels_by_id = _AsyncOp(
-        get_system_my_company_corporate_structure_levels_by_id
-    )
-
-
-class AsyncCorporateStructures(_Bound):
-    """The ``CorporateStructures`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_my_company_corporate_structure_count)
-    get = _AsyncOp(get_system_my_company_corporate_structure_by_id)
-    list = _AsyncOp(get_system_my_company_corporate_structure)
-    replace = _AsyncOp(put_system_my_company_corporate_structure_by_id)
-    update = _AsyncOp(patch_system_my_company_corporate_structure_by_id)
-    get_system_my_company_corporate_structure = _AsyncOp(get_system_my_company_corporate_structure)
-    get_system_my_company_corporate_structure_count = _AsyncOp(
-        get_system_my_company_corporate_structure_count
-    )
-    get_system_my_company_corporate_structure_by_id = _AsyncOp(
-        get_system_my_company_corporate_structure_by_id
-    )
-    put_system_my_company_corporate_structure_by_id = _AsyncOp(
-        put_system_my_company_corporate_structure_by_id
-    )
-    patch_system_my_company_corporate_structure_by_id = _AsyncOp(
-        patch_system_my_company_corporate_structure_by_id
-    )
-
-
-class AsyncCrmInfos(_Bound):
-    """The ``CrmInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_my_company_crm_info_count)
-    list = _AsyncOp(get_system_my_company_crm_info)
-    get_system_my_company_crm_info = _AsyncOp(get_system_my_company_crm_info)
-    get_system_my_company_crm_info_count = _AsyncOp(get_system_my_company_crm_info_count)
-    get_system_my_company_crm_by_id_info = _AsyncOp(get_system_my_company_crm_by_id_info)
-
-
-class AsyncCrms(_Bound):
-    """The ``Crms`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_my_company_crm_count)
-    get = _AsyncOp(get_system_my_company_crm_by_id)
-    list = _AsyncOp(get_system_my_company_crm)
-    replace = _AsyncOp(put_system_my_company_crm_by_id)
-    update = _AsyncOp(patch_system_my_company_crm_by_id)
-    get_system_my_company_crm = _AsyncOp(get_system_my_company_crm)
-    get_system_my_company_crm_count = _AsyncOp(get_system_my_company_crm_count)
-    get_system_my_company_crm_by_id = _AsyncOp(get_system_my_company_crm_by_id)
-    put_system_my_company_crm_by_id = _AsyncOp(put_system_my_company_crm_by_id)
-    patch_system_my_company_crm_by_id = _AsyncOp(patch_system_my_company_crm_by_id)
-
-
-class AsyncCustomReportParameters(_Bound):
-    """The ``CustomReportParameters`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_custom_reports_by_parent_id_parameters_count)
-    create = _AsyncOp(post_system_custom_reports_by_parent_id_parameters)
-    delete = _AsyncOp(delete_system_custom_reports_by_parent_id_parameters_by_id)
-    get = _AsyncOp(get_system_custom_reports_by_parent_id_parameters_by_id)
-    list = _AsyncOp(get_system_custom_reports_by_parent_id_parameters)
-    replace = _AsyncOp(put_system_custom_reports_by_parent_id_parameters_by_id)
-    update = _AsyncOp(patch_system_custom_reports_by_parent_id_parameters_by_id)
-    get_system_custom_reports_by_parent_id_parameters = _AsyncOp(
-        get_system_custom_reports_by_parent_id_parameters
-    )
-    post_system_custom_reports_by_parent_id_parameters = _AsyncOp(
-        post_system_custom_reports_by_parent_id_parameters
-    )
-    get_system_custom_reports_by_parent_id_parameters_count = _AsyncOp(
-        get_system_custom_reports_by_parent_id_parameters_count
-    )
-    get_system_custom_reports_by_parent_id_parameters_by_id = _AsyncOp(
-        get_system_custom_reports_by_parent_id_parameters_by_id
-    )
-    put_system_custom_reports_by_parent_id_parameters_by_id = _AsyncOp(
-        put_system_custom_reports_by_parent_id_parameters_by_id
-    )
-    patch_system_custom_reports_by_parent_id_parameters_by_id = _AsyncOp(
-        patch_system_custom_reports_by_parent_id_parameters_by_id
-    )
-    delete_system_custom_reports_by_parent_id_parameters_by_id = _AsyncOp(
-        delete_system_custom_reports_by_parent_id_parameters_by_id
-    )
-
-
-class AsyncCustomReports(_Bound):
-    """The ``CustomReports`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_custom_reports_count)
-    create = _AsyncOp(post_system_custom_reports)
-    delete = _AsyncOp(delete_system_custom_reports_by_id)
-    get = _AsyncOp(get_system_custom_reports_by_id)
-    list = _AsyncOp(get_system_custom_reports)
-    replace = _AsyncOp(put_system_custom_reports_by_id)
-    update = _AsyncOp(patch_system_custom_reports_by_id)
-    get_system_custom_reports = _AsyncOp(get_system_custom_reports)
-    post_system_custom_reports = _AsyncOp(post_system_custom_reports)
-    get_system_custom_reports_count = _AsyncOp(get_system_custom_reports_count)
-    get_system_custom_reports_by_id = _AsyncOp(get_system_custom_reports_by_id)
-    put_system_custom_reports_by_id = _AsyncOp(put_system_custom_reports_by_id)
-    patch_system_custom_reports_by_id = _AsyncOp(patch_system_custom_reports_by_id)
-    delete_system_custom_reports_by_id = _AsyncOp(delete_system_custom_reports_by_id)
-
-
-class AsyncCwTimeZones(_Bound):
-    """The ``CwTimeZones`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_cw_time_zones_count)
-    get = _AsyncOp(get_system_cw_time_zones_by_id)
-    list = _AsyncOp(get_system_cw_time_zones)
-    get_system_cw_time_zones = _AsyncOp(get_system_cw_time_zones)
-    get_system_cw_time_zones_count = _AsyncOp(get_system_cw_time_zones_count)
-    get_system_cw_time_zones_by_id = _AsyncOp(get_system_cw_time_zones_by_id)
-
-
-class AsyncDepartmentInfos(_Bound):
-    """The ``DepartmentInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_info_departments_count)
-    get = _AsyncOp(get_system_info_departments_by_id)
-    list = _AsyncOp(get_system_info_departments)
-    get_system_info_departments = _AsyncOp(get_system_info_departments)
-    get_system_info_departments_count = _AsyncOp(get_system_info_departments_count)
-    get_system_info_departments_by_id = _AsyncOp(get_system_info_departments_by_id)
-
-
-class AsyncDepartmentLocationInfos(_Bound):
-    """The ``DepartmentLocationInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_info_departmentlocations_count)
-    get = _AsyncOp(get_system_info_departmentlocations_by_id)
-    list = _AsyncOp(get_system_info_departmentlocations)
-    get_system_info_departmentlocations = _AsyncOp(get_system_info_departmentlocations)
-    get_system_info_departmentlocations_count = _AsyncOp(get_system_info_departmentlocations_count)
-    get_system_info_departmentlocations_by_id = _AsyncOp(get_system_info_departmentlocations_by_id)
-
-
-class AsyncDepartmentLocations(_Bound):
-    """The ``DepartmentLocations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_departments_by_parent_id_locations_count)
-    create = _AsyncOp(post_system_departments_by_parent_id_locations)
-    delete = _AsyncOp(delete_system_departments_by_parent_id_locations_by_id)
-    get = _AsyncOp(get_system_departments_by_parent_id_locations_by_id)
-    list = _AsyncOp(get_system_departments_by_parent_id_locations)
-    replace = _AsyncOp(put_system_departments_by_parent_id_locations_by_id)
-    update = _AsyncOp(patch_system_departments_by_parent_id_locations_by_id)
-    get_system_departments_by_parent_id_locations = _AsyncOp(
-        get_system_departments_by_parent_id_locations
-    )
-    post_system_departments_by_parent_id_locations = _AsyncOp(
-        post_system_departments_by_parent_id_locations
-    )
-    get_system_departments_by_parent_id_locations_count = _AsyncOp(
-        get_system_departments_by_parent_id_locations_count
-    )
-    get_system_departments_by_parent_id_locations_by_id = _AsyncOp(
-        get_system_departments_by_parent_id_locations_by_id
-    )
-    put_system_departments_by_parent_id_locations_by_id = _AsyncOp(
-        put_system_departments_by_parent_id_locations_by_id
-    )
-    patch_system_departments_by_parent_id_locations_by_id = _AsyncOp(
-        patch_system_departments_by_parent_id_locations_by_id
-    )
-    delete_system_departments_by_parent_id_locations_by_id = _AsyncOp(
-        delete_system_departments_by_parent_id_locations_by_id
-    )
-
-
-class AsyncDepartments(_Bound):
-    """The ``Departments`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_departments_count)
-    create = _AsyncOp(post_system_departments)
-    delete = _AsyncOp(delete_system_departments_by_id)
-    get = _AsyncOp(get_system_departments_by_id)
-    list = _AsyncOp(get_system_departments)
-    replace = _AsyncOp(put_system_departments_by_id)
-    update = _AsyncOp(patch_system_departments_by_id)
-    get_system_departments = _AsyncOp(get_system_departments)
-    post_system_departments = _AsyncOp(post_system_departments)
-    get_system_departments_count = _AsyncOp(get_system_departments_count)
-    get_system_departments_by_id = _AsyncOp(get_system_departments_by_id)
-    put_system_departments_by_id = _AsyncOp(put_system_departments_by_id)
-    patch_system_departments_by_id = _AsyncOp(patch_system_departments_by_id)
-    delete_system_departments_by_id = _AsyncOp(delete_system_departments_by_id)
-    get_system_departments_by_id_usages = _AsyncOp(get_system_departments_by_id_usages)
-    get_system_departments_by_id_usages_list = _AsyncOp(get_system_departments_by_id_usages_list)
-
-
-class AsyncDirectionalSyncInfos(_Bound):
-    """The ``DirectionalSyncInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_directional_syncs_info_count)
-    list = _AsyncOp(get_system_directional_syncs_info)
-    get_system_directional_syncs_info = _AsyncOp(get_system_directional_syncs_info)
-    get_system_directional_syncs_info_count = _AsyncOp(get_system_directional_syncs_info_count)
-    get_system_directional_syncs_by_id_info = _AsyncOp(get_system_directional_syncs_by_id_info)
-
-
-class AsyncDocumentTypes(_Bound):
-    """The ``DocumentTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_document_types_info_count)
-    list = _AsyncOp(get_system_document_types_info)
-    get_system_document_types_info = _AsyncOp(get_system_document_types_info)
-    get_system_document_types_info_count = _AsyncOp(get_system_document_types_info_count)
-    get_system_document_types_by_id_info = _AsyncOp(get_system_document_types_by_id_info)
-
-
-class AsyncDocuments(_Bound):
-    """The ``Documents`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_documents_count)
-    create = _AsyncOp(post_system_documents)
-    delete = _AsyncOp(delete_system_documents_by_id)
-    get = _AsyncOp(get_system_documents_by_id)
-    list = _AsyncOp(get_system_documents)
-    get_system_documents = _AsyncOp(get_system_documents)
-    post_system_documents = _AsyncOp(post_system_documents)
-    get_system_documents_count = _AsyncOp(get_system_documents_count)
-    get_system_documents_uploadsample = _AsyncOp(get_system_documents_uploadsample)
-    get_system_documents_by_id = _AsyncOp(get_system_documents_by_id)
-    post_system_documents_by_id = _AsyncOp(post_system_documents_by_id)
-    delete_system_documents_by_id = _AsyncOp(delete_system_documents_by_id)
-    get_system_documents_by_id_download = _AsyncOp(get_system_documents_by_id_download)
-    get_system_documents_by_id_thumbnail = _AsyncOp(get_system_documents_by_id_thumbnail)
-
-
-class AsyncEPayConfigurations(_Bound):
-    """The ``EPayConfigurations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_e_pay_configurations_count)
-    create = _AsyncOp(post_system_e_pay_configurations)
-    delete = _AsyncOp(delete_system_e_pay_configurations_by_id)
-    get = _AsyncOp(get_system_e_pay_configurations_by_id)
-    list = _AsyncOp(get_system_e_pay_configurations)
-    replace = _AsyncOp(put_system_e_pay_configurations_by_id)
-    update = _AsyncOp(patch_system_e_pay_configurations_by_id)
-    get_system_e_pay_configurations = _AsyncOp(get_system_e_pay_configurations)
-    post_system_e_pay_configurations = _AsyncOp(post_system_e_pay_configurations)
-    get_system_e_pay_configurations_count = _AsyncOp(get_system_e_pay_configurations_count)
-    get_system_e_pay_configurations_by_id = _AsyncOp(get_system_e_pay_configurations_by_id)
-    put_system_e_pay_configurations_by_id = _AsyncOp(put_system_e_pay_configurations_by_id)
-    patch_system_e_pay_configurations_by_id = _AsyncOp(patch_system_e_pay_configurations_by_id)
-    delete_system_e_pay_configurations_by_id = _AsyncOp(delete_system_e_pay_configurations_by_id)
-
-
-class AsyncEmailConnectorInfos(_Bound):
-    """The ``EmailConnectorInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_email_connectors_info_count)
-    list = _AsyncOp(get_system_email_connectors_info)
-    get_system_email_connectors_info = _AsyncOp(get_system_email_connectors_info)
-    get_system_email_connectors_info_count = _AsyncOp(get_system_email_connectors_info_count)
-    get_system_email_connectors_by_id_info = _AsyncOp(get_system_email_connectors_by_id_info)
-
-
-class AsyncEmailConnectorParsingRules(_Bound):
-    """The ``EmailConnectorParsingRules`` resource of an asynchronous client."""
-
-    count = _AsyncOp(
-        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count
-    )
-    create = _AsyncOp(
+    post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = _Op(
         post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
     )
-    delete = _AsyncOp(
-        delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    get = _AsyncOp(
-        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    list = _AsyncOp(
-        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-    )
-    replace = _AsyncOp(
-        put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    update = _AsyncOp(
-        patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
-        _AsyncOp(
-            get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-        )
-    )
-    post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
-        _AsyncOp(
-            post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-        )
-    )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count = _AsyncOp(
+    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count = _Op(
         get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count
     )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _AsyncOp(
+    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _Op(
         get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
-    put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _AsyncOp(
+    put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _Op(
         put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
-    patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _AsyncOp(
+    patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _Op(
         patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
-    delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _AsyncOp(
+    delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _Op(
         delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
     )
-
-
-class AsyncEmailConnectorParsingStyles(_Bound):
-    """The ``EmailConnectorParsingStyles`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_email_connectors_by_parent_id_parsing_styles_count)
-    create = _AsyncOp(post_system_email_connectors_by_parent_id_parsing_styles)
-    delete = _AsyncOp(delete_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    get = _AsyncOp(get_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    list = _AsyncOp(get_system_email_connectors_by_parent_id_parsing_styles)
-    replace = _AsyncOp(put_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    update = _AsyncOp(patch_system_email_connectors_by_parent_id_parsing_styles_by_id)
-    get_system_email_connectors_by_parent_id_parsing_styles = _AsyncOp(
+    get_system_email_connectors_by_id = _Op(get_system_email_connectors_by_id)
+    put_system_email_connectors_by_id = _Op(put_system_email_connectors_by_id)
+    patch_system_email_connectors_by_id = _Op(patch_system_email_connectors_by_id)
+    delete_system_email_connectors_by_id = _Op(delete_system_email_connectors_by_id)
+    get_system_email_connectors_by_id_info = _Op(get_system_email_connectors_by_id_info)
+    get_system_email_connectors_by_parent_id_parsing_styles = _Op(
         get_system_email_connectors_by_parent_id_parsing_styles
     )
-    post_system_email_connectors_by_parent_id_parsing_styles = _AsyncOp(
+    post_system_email_connectors_by_parent_id_parsing_styles = _Op(
         post_system_email_connectors_by_parent_id_parsing_styles
     )
-    get_system_email_connectors_by_parent_id_parsing_styles_count = _AsyncOp(
+    get_system_email_connectors_by_parent_id_parsing_styles_count = _Op(
         get_system_email_connectors_by_parent_id_parsing_styles_count
     )
-    get_system_email_connectors_by_parent_id_parsing_styles_by_id = _AsyncOp(
+    get_system_email_connectors_by_parent_id_parsing_styles_by_id = _Op(
         get_system_email_connectors_by_parent_id_parsing_styles_by_id
     )
-    put_system_email_connectors_by_parent_id_parsing_styles_by_id = _AsyncOp(
+    put_system_email_connectors_by_parent_id_parsing_styles_by_id = _Op(
         put_system_email_connectors_by_parent_id_parsing_styles_by_id
     )
-    patch_system_email_connectors_by_parent_id_parsing_styles_by_id = _AsyncOp(
+    patch_system_email_connectors_by_parent_id_parsing_styles_by_id = _Op(
         patch_system_email_connectors_by_parent_id_parsing_styles_by_id
     )
-    delete_system_email_connectors_by_parent_id_parsing_styles_by_id = _AsyncOp(
+    delete_system_email_connectors_by_parent_id_parsing_styles_by_id = _Op(
         delete_system_email_connectors_by_parent_id_parsing_styles_by_id
     )
-
-
-class AsyncEmailConnectors(_Bound):
-    """The ``EmailConnectors`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_email_connectors_count)
-    create = _AsyncOp(post_system_email_connectors)
-    delete = _AsyncOp(delete_system_email_connectors_by_id)
-    get = _AsyncOp(get_system_email_connectors_by_id)
-    list = _AsyncOp(get_system_email_connectors)
-    replace = _AsyncOp(put_system_email_connectors_by_id)
-    update = _AsyncOp(patch_system_email_connectors_by_id)
-    get_system_email_connectors = _AsyncOp(get_system_email_connectors)
-    post_system_email_connectors = _AsyncOp(post_system_email_connectors)
-    get_system_email_connectors_count = _AsyncOp(get_system_email_connectors_count)
-    get_system_email_connectors_by_id = _AsyncOp(get_system_email_connectors_by_id)
-    put_system_email_connectors_by_id = _AsyncOp(put_system_email_connectors_by_id)
-    patch_system_email_connectors_by_id = _AsyncOp(patch_system_email_connectors_by_id)
-    delete_system_email_connectors_by_id = _AsyncOp(delete_system_email_connectors_by_id)
-
-
-class AsyncEmailExclusions(_Bound):
-    """The ``EmailExclusions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_email_exclusions_count)
-    create = _AsyncOp(post_system_email_exclusions)
-    delete = _AsyncOp(delete_system_email_exclusions_by_id)
-    get = _AsyncOp(get_system_email_exclusions_by_id)
-    list = _AsyncOp(get_system_email_exclusions)
-    replace = _AsyncOp(put_system_email_exclusions_by_id)
-    update = _AsyncOp(patch_system_email_exclusions_by_id)
-    get_system_email_exclusions = _AsyncOp(get_system_email_exclusions)
-    post_system_email_exclusions = _AsyncOp(post_system_email_exclusions)
-    get_system_email_exclusions_count = _AsyncOp(get_system_email_exclusions_count)
-    get_system_email_exclusions_by_id = _AsyncOp(get_system_email_exclusions_by_id)
-    put_system_email_exclusions_by_id = _AsyncOp(put_system_email_exclusions_by_id)
-    patch_system_email_exclusions_by_id = _AsyncOp(patch_system_email_exclusions_by_id)
-    delete_system_email_exclusions_by_id = _AsyncOp(delete_system_email_exclusions_by_id)
-
-
-class AsyncEmailTokens(_Bound):
-    """The ``EmailTokens`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_email_tokens_count)
-    get = _AsyncOp(get_system_email_tokens_by_id)
-    list = _AsyncOp(get_system_email_tokens)
-    get_system_email_tokens = _AsyncOp(get_system_email_tokens)
-    get_system_email_tokens_count = _AsyncOp(get_system_email_tokens_count)
-    get_system_email_tokens_by_id = _AsyncOp(get_system_email_tokens_by_id)
-
-
-class AsyncExperiments(_Bound):
-    """The ``Experiments`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_experiments_count)
-    get = _AsyncOp(get_system_experiments_by_id)
-    list = _AsyncOp(get_system_experiments)
-    get_system_experiments = _AsyncOp(get_system_experiments)
-    get_system_experiments_count = _AsyncOp(get_system_experiments_count)
-    get_system_experiments_by_id = _AsyncOp(get_system_experiments_by_id)
-
-
-class AsyncFileUploadSettings(_Bound):
-    """The ``FileUploadSettings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_fileuploadsettings_count)
-    get = _AsyncOp(get_system_fileuploadsettings_by_id)
-    list = _AsyncOp(get_system_fileuploadsettings)
-    replace = _AsyncOp(put_system_fileuploadsettings_by_id)
-    update = _AsyncOp(patch_system_fileuploadsettings_by_id)
-    get_system_fileuploadsettings = _AsyncOp(get_system_fileuploadsettings)
-    get_system_fileuploadsettings_count = _AsyncOp(get_system_fileuploadsettings_count)
-    get_system_fileuploadsettings_by_id = _AsyncOp(get_system_fileuploadsettings_by_id)
-    put_system_fileuploadsettings_by_id = _AsyncOp(put_system_fileuploadsettings_by_id)
-    patch_system_fileuploadsettings_by_id = _AsyncOp(patch_system_fileuploadsettings_by_id)
-
-
-class AsyncGoogleEmailSetups(_Bound):
-    """The ``GoogleEmailSetups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_googleemailsetup_count)
-    create = _AsyncOp(post_system_googleemailsetup)
-    delete = _AsyncOp(delete_system_googleemailsetup_by_id)
-    get = _AsyncOp(get_system_googleemailsetup_by_id)
-    list = _AsyncOp(get_system_googleemailsetup)
-    replace = _AsyncOp(put_system_googleemailsetup_by_id)
-    update = _AsyncOp(patch_system_googleemailsetup_by_id)
-    get_system_googleemailsetup = _AsyncOp(get_system_googleemailsetup)
-    post_system_googleemailsetup = _AsyncOp(post_system_googleemailsetup)
-    get_system_googleemailsetup_count = _AsyncOp(get_system_googleemailsetup_count)
-    get_system_googleemailsetup_by_id = _AsyncOp(get_system_googleemailsetup_by_id)
-    put_system_googleemailsetup_by_id = _AsyncOp(put_system_googleemailsetup_by_id)
-    patch_system_googleemailsetup_by_id = _AsyncOp(patch_system_googleemailsetup_by_id)
-    delete_system_googleemailsetup_by_id = _AsyncOp(delete_system_googleemailsetup_by_id)
-    post_system_googleemailsetup_by_id_test_connection = _AsyncOp(
+    get_system_email_exclusions = _Op(get_system_email_exclusions)
+    post_system_email_exclusions = _Op(post_system_email_exclusions)
+    get_system_email_exclusions_count = _Op(get_system_email_exclusions_count)
+    get_system_email_exclusions_by_id = _Op(get_system_email_exclusions_by_id)
+    put_system_email_exclusions_by_id = _Op(put_system_email_exclusions_by_id)
+    patch_system_email_exclusions_by_id = _Op(patch_system_email_exclusions_by_id)
+    delete_system_email_exclusions_by_id = _Op(delete_system_email_exclusions_by_id)
+    get_system_email_tokens = _Op(get_system_email_tokens)
+    get_system_email_tokens_count = _Op(get_system_email_tokens_count)
+    get_system_email_tokens_by_id = _Op(get_system_email_tokens_by_id)
+    get_system_experiments = _Op(get_system_experiments)
+    get_system_experiments_count = _Op(get_system_experiments_count)
+    get_system_experiments_by_id = _Op(get_system_experiments_by_id)
+    get_system_fileuploadsettings = _Op(get_system_fileuploadsettings)
+    get_system_fileuploadsettings_count = _Op(get_system_fileuploadsettings_count)
+    get_system_fileuploadsettings_by_id = _Op(get_system_fileuploadsettings_by_id)
+    put_system_fileuploadsettings_by_id = _Op(put_system_fileuploadsettings_by_id)
+    patch_system_fileuploadsettings_by_id = _Op(patch_system_fileuploadsettings_by_id)
+    get_system_googleemailsetup = _Op(get_system_googleemailsetup)
+    post_system_googleemailsetup = _Op(post_system_googleemailsetup)
+    get_system_googleemailsetup_count = _Op(get_system_googleemailsetup_count)
+    get_system_googleemailsetup_by_id = _Op(get_system_googleemailsetup_by_id)
+    put_system_googleemailsetup_by_id = _Op(put_system_googleemailsetup_by_id)
+    patch_system_googleemailsetup_by_id = _Op(patch_system_googleemailsetup_by_id)
+    delete_system_googleemailsetup_by_id = _Op(delete_system_googleemailsetup_by_id)
+    post_system_googleemailsetup_by_id_test_connection = _Op(
         post_system_googleemailsetup_by_id_test_connection
     )
-
-
-class AsyncImapInfos(_Bound):
-    """The ``ImapInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_imaps_info_count)
-    list = _AsyncOp(get_system_imaps_info)
-    get_system_imaps_info = _AsyncOp(get_system_imaps_info)
-    get_system_imaps_info_count = _AsyncOp(get_system_imaps_info_count)
-    get_system_imaps_by_id_info = _AsyncOp(get_system_imaps_by_id_info)
-
-
-class AsyncImaps(_Bound):
-    """The ``Imaps`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_imaps_count)
-    create = _AsyncOp(post_system_imaps)
-    delete = _AsyncOp(delete_system_imaps_by_id)
-    get = _AsyncOp(get_system_imaps_by_id)
-    list = _AsyncOp(get_system_imaps)
-    replace = _AsyncOp(put_system_imaps_by_id)
-    update = _AsyncOp(patch_system_imaps_by_id)
-    get_system_imaps = _AsyncOp(get_system_imaps)
-    post_system_imaps = _AsyncOp(post_system_imaps)
-    get_system_imaps_count = _AsyncOp(get_system_imaps_count)
-    get_system_imaps_by_id = _AsyncOp(get_system_imaps_by_id)
-    put_system_imaps_by_id = _AsyncOp(put_system_imaps_by_id)
-    patch_system_imaps_by_id = _AsyncOp(patch_system_imaps_by_id)
-    delete_system_imaps_by_id = _AsyncOp(delete_system_imaps_by_id)
-
-
-class AsyncImportsMassMaintenance(_Bound):
-    """The ``ImportsMassMaintenance`` resource of an asynchronous client."""
-
-    post_system_import_mass_maintenance_by_id = _AsyncOp(post_system_import_mass_maintenance_by_id)
-
-
-class AsyncInOutBoards(_Bound):
-    """The ``InOutBoards`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_in_out_boards_count)
-    create = _AsyncOp(post_system_in_out_boards)
-    delete = _AsyncOp(delete_system_in_out_boards_by_id)
-    get = _AsyncOp(get_system_in_out_boards_by_id)
-    list = _AsyncOp(get_system_in_out_boards)
-    replace = _AsyncOp(put_system_in_out_boards_by_id)
-    update = _AsyncOp(patch_system_in_out_boards_by_id)
-    get_system_in_out_boards = _AsyncOp(get_system_in_out_boards)
-    post_system_in_out_boards = _AsyncOp(post_system_in_out_boards)
-    get_system_in_out_boards_count = _AsyncOp(get_system_in_out_boards_count)
-    get_system_in_out_boards_by_id = _AsyncOp(get_system_in_out_boards_by_id)
-    put_system_in_out_boards_by_id = _AsyncOp(put_system_in_out_boards_by_id)
-    patch_system_in_out_boards_by_id = _AsyncOp(patch_system_in_out_boards_by_id)
-    delete_system_in_out_boards_by_id = _AsyncOp(delete_system_in_out_boards_by_id)
-
-
-class AsyncInOutTypes(_Bound):
-    """The ``InOutTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_in_out_types_count)
-    create = _AsyncOp(post_system_in_out_types)
-    delete = _AsyncOp(delete_system_in_out_types_by_id)
-    get = _AsyncOp(get_system_in_out_types_by_id)
-    list = _AsyncOp(get_system_in_out_types)
-    replace = _AsyncOp(put_system_in_out_types_by_id)
-    update = _AsyncOp(patch_system_in_out_types_by_id)
-    get_system_in_out_types = _AsyncOp(get_system_in_out_types)
-    post_system_in_out_types = _AsyncOp(post_system_in_out_types)
-    get_system_in_out_types_count = _AsyncOp(get_system_in_out_types_count)
-    get_system_in_out_types_by_id = _AsyncOp(get_system_in_out_types_by_id)
-    put_system_in_out_types_by_id = _AsyncOp(put_system_in_out_types_by_id)
-    patch_system_in_out_types_by_id = _AsyncOp(patch_system_in_out_types_by_id)
-    delete_system_in_out_types_by_id = _AsyncOp(delete_system_in_out_types_by_id)
-
-
-class AsyncInOutTypesInfo(_Bound):
-    """The ``InOutTypesInfo`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_in_out_types_info)
-    get_system_in_out_types_count_info = _AsyncOp(get_system_in_out_types_count_info)
-    get_system_in_out_types_info = _AsyncOp(get_system_in_out_types_info)
-    get_system_in_out_types_by_id_info = _AsyncOp(get_system_in_out_types_by_id_info)
-
-
-class AsyncInfoResource(_Bound):
-    """The ``Info`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_info)
-    get_system_info = _AsyncOp(get_system_info)
-
-
-class AsyncIntegratorLogins(_Bound):
-    """The ``IntegratorLogins`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_integratorlogins_count)
-    create = _AsyncOp(post_system_integratorlogins)
-    delete = _AsyncOp(delete_system_integratorlogins_by_id)
-    get = _AsyncOp(get_system_integratorlogins_by_id)
-    list = _AsyncOp(get_system_integratorlogins)
-    replace = _AsyncOp(put_system_integratorlogins_by_id)
-    update = _AsyncOp(patch_system_integratorlogins_by_id)
-    get_system_integratorlogins = _AsyncOp(get_system_integratorlogins)
-    post_system_integratorlogins = _AsyncOp(post_system_integratorlogins)
-    get_system_integratorlogins_count = _AsyncOp(get_system_integratorlogins_count)
-    get_system_integratorlogins_by_id = _AsyncOp(get_system_integratorlogins_by_id)
-    put_system_integratorlogins_by_id = _AsyncOp(put_system_integratorlogins_by_id)
-    patch_system_integratorlogins_by_id = _AsyncOp(patch_system_integratorlogins_by_id)
-    delete_system_integratorlogins_by_id = _AsyncOp(delete_system_integratorlogins_by_id)
-
-
-class AsyncIntegratorTags(_Bound):
-    """The ``IntegratorTags`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_integrator_tags_count)
-    create = _AsyncOp(post_system_integrator_tags)
-    delete = _AsyncOp(delete_system_integrator_tags_by_id)
-    get = _AsyncOp(get_system_integrator_tags_by_id)
-    list = _AsyncOp(get_system_integrator_tags)
-    replace = _AsyncOp(put_system_integrator_tags_by_id)
-    update = _AsyncOp(patch_system_integrator_tags_by_id)
-    get_system_integrator_tags = _AsyncOp(get_system_integrator_tags)
-    post_system_integrator_tags = _AsyncOp(post_system_integrator_tags)
-    get_system_integrator_tags_count = _AsyncOp(get_system_integrator_tags_count)
-    get_system_integrator_tags_by_id = _AsyncOp(get_system_integrator_tags_by_id)
-    put_system_integrator_tags_by_id = _AsyncOp(put_system_integrator_tags_by_id)
-    patch_system_integrator_tags_by_id = _AsyncOp(patch_system_integrator_tags_by_id)
-    delete_system_integrator_tags_by_id = _AsyncOp(delete_system_integrator_tags_by_id)
-
-
-class AsyncKPICategories(_Bound):
-    """The ``KPICategories`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_kpi_categories_count)
-    get = _AsyncOp(get_system_kpi_categories_by_id)
-    list = _AsyncOp(get_system_kpi_categories)
-    get_system_kpi_categories = _AsyncOp(get_system_kpi_categories)
-    get_system_kpi_categories_count = _AsyncOp(get_system_kpi_categories_count)
-    get_system_kpi_categories_by_id = _AsyncOp(get_system_kpi_categories_by_id)
-
-
-class AsyncKPIs(_Bound):
-    """The ``KPIs`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_kpis_count)
-    get = _AsyncOp(get_system_kpis_by_id)
-    list = _AsyncOp(get_system_kpis)
-    get_system_kpis = _AsyncOp(get_system_kpis)
-    get_system_kpis_count = _AsyncOp(get_system_kpis_count)
-    get_system_kpis_by_id = _AsyncOp(get_system_kpis_by_id)
-
-
-class AsyncLdapConfigurationInfos(_Bound):
-    """The ``LdapConfigurationInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_ldap_configurations_info_count)
-    list = _AsyncOp(get_system_ldap_configurations_info)
-    get_system_ldap_configurations_info = _AsyncOp(get_system_ldap_configurations_info)
-    get_system_ldap_configurations_info_count = _AsyncOp(get_system_ldap_configurations_info_count)
-    get_system_ldap_configurations_by_id_info = _AsyncOp(get_system_ldap_configurations_by_id_info)
-
-
-class AsyncLdapConfigurations(_Bound):
-    """The ``LdapConfigurations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_ldap_configurations_count)
-    create = _AsyncOp(post_system_ldap_configurations)
-    delete = _AsyncOp(delete_system_ldap_configurations_by_id)
-    get = _AsyncOp(get_system_ldap_configurations_by_id)
-    list = _AsyncOp(get_system_ldap_configurations)
-    replace = _AsyncOp(put_system_ldap_configurations_by_id)
-    update = _AsyncOp(patch_system_ldap_configurations_by_id)
-    get_system_ldap_configurations = _AsyncOp(get_system_ldap_configurations)
-    post_system_ldap_configurations = _AsyncOp(post_system_ldap_configurations)
-    get_system_ldap_configurations_count = _AsyncOp(get_system_ldap_configurations_count)
-    post_system_ldap_configurations_test_link = _AsyncOp(post_system_ldap_configurations_test_link)
-    get_system_ldap_configurations_by_id = _AsyncOp(get_system_ldap_configurations_by_id)
-    put_system_ldap_configurations_by_id = _AsyncOp(put_system_ldap_configurations_by_id)
-    patch_system_ldap_configurations_by_id = _AsyncOp(patch_system_ldap_configurations_by_id)
-    delete_system_ldap_configurations_by_id = _AsyncOp(delete_system_ldap_configurations_by_id)
-
-
-class AsyncLinkInfos(_Bound):
-    """The ``LinkInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_info_links_count)
-    get = _AsyncOp(get_system_info_links_by_id)
-    list = _AsyncOp(get_system_info_links)
-    get_system_info_links = _AsyncOp(get_system_info_links)
-    get_system_info_links_count = _AsyncOp(get_system_info_links_count)
-    get_system_info_links_by_id = _AsyncOp(get_system_info_links_by_id)
-    post_system_info_links_by_id_resolveurl = _AsyncOp(post_system_info_links_by_id_resolveurl)
-
-
-class AsyncLinks(_Bound):
-    """The ``Links`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_links_count)
-    create = _AsyncOp(post_system_links)
-    delete = _AsyncOp(delete_system_links_by_id)
-    get = _AsyncOp(get_system_links_by_id)
-    list = _AsyncOp(get_system_links)
-    replace = _AsyncOp(put_system_links_by_id)
-    update = _AsyncOp(patch_system_links_by_id)
-    get_system_links = _AsyncOp(get_system_links)
-    post_system_links = _AsyncOp(post_system_links)
-    get_system_links_count = _AsyncOp(get_system_links_count)
-    get_system_links_by_id = _AsyncOp(get_system_links_by_id)
-    put_system_links_by_id = _AsyncOp(put_system_links_by_id)
-    patch_system_links_by_id = _AsyncOp(patch_system_links_by_id)
-    delete_system_links_by_id = _AsyncOp(delete_system_links_by_id)
-
-
-class AsyncLocaleInfos(_Bound):
-    """The ``LocaleInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_info_locales_count)
-    get = _AsyncOp(get_system_info_locales_by_id)
-    list = _AsyncOp(get_system_info_locales)
-    get_system_info_locales = _AsyncOp(get_system_info_locales)
-    get_system_info_locales_count = _AsyncOp(get_system_info_locales_count)
-    get_system_info_locales_by_id = _AsyncOp(get_system_info_locales_by_id)
-
-
-class AsyncLocationDepartments(_Bound):
-    """The ``LocationDepartments`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_locations_by_parent_id_departments_count)
-    get = _AsyncOp(get_system_locations_by_parent_id_departments_by_id)
-    list = _AsyncOp(get_system_locations_by_parent_id_departments)
-    get_system_locations_by_parent_id_departments = _AsyncOp(
-        get_system_locations_by_parent_id_departments
-    )
-    get_system_locations_by_parent_id_departments_count = _AsyncOp(
-        get_system_locations_by_parent_id_departments_count
-    )
-    get_system_locations_by_parent_id_departments_by_id = _AsyncOp(
-        get_system_locations_by_parent_id_departments_by_id
-    )
-
-
-class AsyncLocationInfos(_Bound):
-    """The ``LocationInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_info_locations_count)
-    get = _AsyncOp(get_system_info_locations_by_id)
-    list = _AsyncOp(get_system_info_locations)
-    get_system_info_locations = _AsyncOp(get_system_info_locations)
-    get_system_info_locations_count = _AsyncOp(get_system_info_locations_count)
-    get_system_info_locations_by_id = _AsyncOp(get_system_info_locations_by_id)
-
-
-class AsyncLocationWorkRoles(_Bound):
-    """The ``LocationWorkRoles`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_locations_by_parent_id_work_roles_count)
-    get = _AsyncOp(get_system_locations_by_parent_id_work_roles_by_id)
-    list = _AsyncOp(get_system_locations_by_parent_id_work_roles)
-    get_system_locations_by_parent_id_work_roles = _AsyncOp(
-        get_system_locations_by_parent_id_work_roles
-    )
-    get_system_locations_by_parent_id_work_roles_count = _AsyncOp(
-        get_system_locations_by_parent_id_work_roles_count
-    )
-    get_system_locations_by_parent_id_work_roles_by_id = _AsyncOp(
-        get_system_locations_by_parent_id_work_roles_by_id
-    )
-
-
-class AsyncLocations(_Bound):
-    """The ``Locations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_locations_count)
-    create = _AsyncOp(post_system_locations)
-    delete = _AsyncOp(delete_system_locations_by_id)
-    get = _AsyncOp(get_system_locations_by_id)
-    list = _AsyncOp(get_system_locations)
-    replace = _AsyncOp(put_system_locations_by_id)
-    update = _AsyncOp(patch_system_locations_by_id)
-    get_system_locations = _AsyncOp(get_system_locations)
-    post_system_locations = _AsyncOp(post_system_locations)
-    get_system_locations_count = _AsyncOp(get_system_locations_count)
-    get_system_locations_by_id = _AsyncOp(get_system_locations_by_id)
-    put_system_locations_by_id = _AsyncOp(put_system_locations_by_id)
-    patch_system_locations_by_id = _AsyncOp(patch_system_locations_by_id)
-    delete_system_locations_by_id = _AsyncOp(delete_system_locations_by_id)
-    get_system_locations_by_id_usages = _AsyncOp(get_system_locations_by_id_usages)
-    get_system_locations_by_id_usages_list = _AsyncOp(get_system_locations_by_id_usages_list)
-
-
-class AsyncM365ContactSyncInfos(_Bound):
-    """The ``M365ContactSyncInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_m365contactsync_info_count)
-    list = _AsyncOp(get_system_m365contactsync_info)
-    get_system_m365contactsync_info = _AsyncOp(get_system_m365contactsync_info)
-    get_system_m365contactsync_info_count = _AsyncOp(get_system_m365contactsync_info_count)
-    get_system_m365contactsync_by_id_info = _AsyncOp(get_system_m365contactsync_by_id_info)
-
-
-class AsyncM365ContactSyncMonitorings(_Bound):
-    """The ``M365ContactSyncMonitorings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_contactsync_monitoring_count)
-    create = _AsyncOp(post_system_contactsync_monitoring)
-    get = _AsyncOp(get_system_contactsync_monitoring_by_id)
-    list = _AsyncOp(get_system_contactsync_monitoring)
-    get_system_contactsync_monitoring = _AsyncOp(get_system_contactsync_monitoring)
-    post_system_contactsync_monitoring = _AsyncOp(post_system_contactsync_monitoring)
-    patch_system_contactsync_monitoring = _AsyncOp(patch_system_contactsync_monitoring)
-    get_system_contactsync_monitoring_count = _AsyncOp(get_system_contactsync_monitoring_count)
-    get_system_contactsync_monitoring_notificationtype = _AsyncOp(
-        get_system_contactsync_monitoring_notificationtype
-    )
-    get_system_contactsync_monitoring_type_by_id = _AsyncOp(
-        get_system_contactsync_monitoring_type_by_id
-    )
-    delete_system_contactsync_monitoring_type_by_id = _AsyncOp(
-        delete_system_contactsync_monitoring_type_by_id
-    )
-    get_system_contactsync_monitoring_by_id = _AsyncOp(get_system_contactsync_monitoring_by_id)
-
-
-class AsyncManagedDeviceAccounts(_Bound):
-    """The ``ManagedDeviceAccounts`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_members_by_parent_id_managed_device_accounts)
-    get_system_members_by_parent_id_managed_device_accounts = _AsyncOp(
-        get_system_members_by_parent_id_managed_device_accounts
-    )
-    put_system_members_by_parent_id_managed_device_accounts_bulk = _AsyncOp(
-        put_system_members_by_parent_id_managed_device_accounts_bulk
-    )
-    delete_system_members_by_parent_id_managed_device_accounts_bulk = _AsyncOp(
-        delete_system_members_by_parent_id_managed_device_accounts_bulk
-    )
-
-
-class AsyncManagementNetworksSecurity(_Bound):
-    """The ``ManagementNetworksSecurity`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_management_network_securities_count)
-    create = _AsyncOp(post_system_management_network_securities)
-    delete = _AsyncOp(delete_system_management_network_securities_by_id)
-    get = _AsyncOp(get_system_management_network_securities_by_id)
-    list = _AsyncOp(get_system_management_network_securities)
-    replace = _AsyncOp(put_system_management_network_securities_by_id)
-    update = _AsyncOp(patch_system_management_network_securities_by_id)
-    get_system_management_network_securities = _AsyncOp(get_system_management_network_securities)
-    post_system_management_network_securities = _AsyncOp(post_system_management_network_securities)
-    get_system_management_network_securities_count = _AsyncOp(
-        get_system_management_network_securities_count
-    )
-    get_system_management_network_securities_by_id = _AsyncOp(
-        get_system_management_network_securities_by_id
-    )
-    put_system_management_network_securities_by_id = _AsyncOp(
-        put_system_management_network_securities_by_id
-    )
-    patch_system_management_network_securities_by_id = _AsyncOp(
-        patch_system_management_network_securities_by_id
-    )
-    delete_system_management_network_securities_by_id = _AsyncOp(
-        delete_system_management_network_securities_by_id
-    )
-    get_system_management_network_securities_by_id_test_credentials = _AsyncOp(
-        get_system_management_network_securities_by_id_test_credentials
-    )
-
-
-class AsyncMarketplaceImports(_Bound):
-    """The ``MarketplaceImports`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_system_marketplaceimport_import)
-    get_system_marketplaceimport_getdefinition_by_id = _AsyncOp(
-        get_system_marketplaceimport_getdefinition_by_id
-    )
-    post_system_marketplaceimport_import = _AsyncOp(post_system_marketplaceimport_import)
-
-
-class AsyncMemberAccruals(_Bound):
-    """The ``MemberAccruals`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_members_by_parent_id_accruals_count)
-    create = _AsyncOp(post_system_members_by_parent_id_accruals)
-    delete = _AsyncOp(delete_system_members_by_parent_id_accruals_by_id)
-    get = _AsyncOp(get_system_members_by_parent_id_accruals_by_id)
-    list = _AsyncOp(get_system_members_by_parent_id_accruals)
-    replace = _AsyncOp(put_system_members_by_parent_id_accruals_by_id)
-    update = _AsyncOp(patch_system_members_by_parent_id_accruals_by_id)
-    get_system_members_by_parent_id_accruals = _AsyncOp(get_system_members_by_parent_id_accruals)
-    post_system_members_by_parent_id_accruals = _AsyncOp(post_system_members_by_parent_id_accruals)
-    get_system_members_by_parent_id_accruals_count = _AsyncOp(
-        get_system_members_by_parent_id_accruals_count
-    )
-    get_system_members_by_parent_id_accruals_by_id = _AsyncOp(
-        get_system_members_by_parent_id_accruals_by_id
-    )
-    put_system_members_by_parent_id_accruals_by_id = _AsyncOp(
-        put_system_members_by_parent_id_accruals_by_id
-    )
-    patch_system_members_by_parent_id_accruals_by_id = _AsyncOp(
-        patch_system_members_by_parent_id_accruals_by_id
-    )
-    delete_system_members_by_parent_id_accruals_by_id = _AsyncOp(
-        delete_system_members_by_parent_id_accruals_by_id
-    )
-
-
-class AsyncMemberCertifications(_Bound):
-    """The ``MemberCertifications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_members_by_parent_id_certifications_count)
-    create = _AsyncOp(post_system_members_by_parent_id_certifications)
-    delete = _AsyncOp(delete_system_members_by_parent_id_certifications_by_id)
-    get = _AsyncOp(get_system_members_by_parent_id_certifications_by_id)
-    list = _AsyncOp(get_system_members_by_parent_id_certifications)
-    replace = _AsyncOp(put_system_members_by_parent_id_certifications_by_id)
-    update = _AsyncOp(patch_system_members_by_parent_id_certifications_by_id)
-    get_system_members_by_parent_id_certifications = _AsyncOp(
-        get_system_members_by_parent_id_certifications
-    )
-    post_system_members_by_parent_id_certifications = _AsyncOp(
-        post_system_members_by_parent_id_certifications
-    )
-    get_system_members_by_parent_id_certifications_count = _AsyncOp(
-        get_system_members_by_parent_id_certifications_count
-    )
-    get_system_members_by_parent_id_certifications_by_id = _AsyncOp(
-        get_system_members_by_parent_id_certifications_by_id
-    )
-    put_system_members_by_parent_id_certifications_by_id = _AsyncOp(
-        put_system_members_by_parent_id_certifications_by_id
-    )
-    patch_system_members_by_parent_id_certifications_by_id = _AsyncOp(
-        patch_system_members_by_parent_id_certifications_by_id
-    )
-    delete_system_members_by_parent_id_certifications_by_id = _AsyncOp(
-        delete_system_members_by_parent_id_certifications_by_id
-    )
-
-
-class AsyncMemberDelegations(_Bound):
-    """The ``MemberDelegations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_members_by_parent_id_delegations_count)
-    create = _AsyncOp(post_system_members_by_parent_id_delegations)
-    delete = _AsyncOp(delete_system_members_by_parent_id_delegations_by_id)
-    get = _AsyncOp(get_system_members_by_parent_id_delegations_by_id)
-    list = _AsyncOp(get_system_members_by_parent_id_delegations)
-    replace = _AsyncOp(put_system_members_by_parent_id_delegations_by_id)
-    update = _AsyncOp(patch_system_members_by_parent_id_delegations_by_id)
-    get_system_members_by_parent_id_delegations = _AsyncOp(
-        get_system_members_by_parent_id_delegations
-    )
-    post_system_members_by_parent_id_delegations = _AsyncOp(
-        post_system_members_by_parent_id_delegations
-    )
-    get_system_members_by_parent_id_delegations_count = _AsyncOp(
-        get_system_members_by_parent_id_delegations_count
-    )
-    get_system_members_by_parent_id_delegations_by_id = _AsyncOp(
-        get_system_members_by_parent_id_delegations_by_id
-    )
-    put_system_members_by_parent_id_delegations_by_id = _AsyncOp(
-        put_system_members_by_parent_id_delegations_by_id
-    )
-    patch_system_members_by_parent_id_delegations_by_id = _AsyncOp(
-        patch_system_members_by_parent_id_delegations_by_id
-    )
-    delete_system_members_by_parent_id_delegations_by_id = _AsyncOp(
-        delete_system_members_by_parent_id_delegations_by_id
-    )
-    get_system_my_account_by_parent_id_delegations = _AsyncOp(
-        get_system_my_account_by_parent_id_delegations
-    )
-    post_system_my_account_by_parent_id_delegations = _AsyncOp(
-        post_system_my_account_by_parent_id_delegations
-    )
-    get_system_my_account_by_parent_id_delegations_count = _AsyncOp(
-        get_system_my_account_by_parent_id_delegations_count
-    )
-    get_system_my_account_by_parent_id_delegations_by_id = _AsyncOp(
-        get_system_my_account_by_parent_id_delegations_by_id
-    )
-    put_system_my_account_by_parent_id_delegations_by_id = _AsyncOp(
-        put_system_my_account_by_parent_id_delegations_by_id
-    )
-    patch_system_my_account_by_parent_id_delegations_by_id = _AsyncOp(
-        patch_system_my_account_by_parent_id_delegations_by_id
-    )
-    delete_system_my_account_by_parent_id_delegations_by_id = _AsyncOp(
-        delete_system_my_account_by_parent_id_delegations_by_id
-    )
-
-
-class AsyncMemberImages(_Bound):
-    """The ``MemberImages`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_members_by_id_image)
-    get_system_members_by_id_image = _AsyncOp(get_system_members_by_id_image)
-
-
-class AsyncMemberInfos(_Bound):
-    """The ``MemberInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_info_members_count)
-    list = _AsyncOp(get_system_info_members)
-    get_system_info_members = _AsyncOp(get_system_info_members)
-    get_system_info_members_count = _AsyncOp(get_system_info_members_count)
-    get_system_info_members_by_id = _AsyncOp(get_system_info_members_by_id)
-    get_system_info_membersmember_identifierregextypes = _AsyncOp(
+    get_system_imaps = _Op(get_system_imaps)
+    post_system_imaps = _Op(post_system_imaps)
+    get_system_imaps_count = _Op(get_system_imaps_count)
+    get_system_imaps_info = _Op(get_system_imaps_info)
+    get_system_imaps_info_count = _Op(get_system_imaps_info_count)
+    get_system_imaps_by_id = _Op(get_system_imaps_by_id)
+    put_system_imaps_by_id = _Op(put_system_imaps_by_id)
+    patch_system_imaps_by_id = _Op(patch_system_imaps_by_id)
+    delete_system_imaps_by_id = _Op(delete_system_imaps_by_id)
+    get_system_imaps_by_id_info = _Op(get_system_imaps_by_id_info)
+    post_system_import_mass_maintenance_by_id = _Op(post_system_import_mass_maintenance_by_id)
+    get_system_in_out_boards = _Op(get_system_in_out_boards)
+    post_system_in_out_boards = _Op(post_system_in_out_boards)
+    get_system_in_out_boards_count = _Op(get_system_in_out_boards_count)
+    get_system_in_out_boards_by_id = _Op(get_system_in_out_boards_by_id)
+    put_system_in_out_boards_by_id = _Op(put_system_in_out_boards_by_id)
+    patch_system_in_out_boards_by_id = _Op(patch_system_in_out_boards_by_id)
+    delete_system_in_out_boards_by_id = _Op(delete_system_in_out_boards_by_id)
+    get_system_in_out_types = _Op(get_system_in_out_types)
+    post_system_in_out_types = _Op(post_system_in_out_types)
+    get_system_in_out_types_count = _Op(get_system_in_out_types_count)
+    get_system_in_out_types_count_info = _Op(get_system_in_out_types_count_info)
+    get_system_in_out_types_info = _Op(get_system_in_out_types_info)
+    get_system_in_out_types_by_id = _Op(get_system_in_out_types_by_id)
+    put_system_in_out_types_by_id = _Op(put_system_in_out_types_by_id)
+    patch_system_in_out_types_by_id = _Op(patch_system_in_out_types_by_id)
+    delete_system_in_out_types_by_id = _Op(delete_system_in_out_types_by_id)
+    get_system_in_out_types_by_id_info = _Op(get_system_in_out_types_by_id_info)
+    get_system_info = _Op(get_system_info)
+    get_system_info_departmentlocations = _Op(get_system_info_departmentlocations)
+    get_system_info_departmentlocations_count = _Op(get_system_info_departmentlocations_count)
+    get_system_info_departmentlocations_by_id = _Op(get_system_info_departmentlocations_by_id)
+    get_system_info_departments = _Op(get_system_info_departments)
+    get_system_info_departments_count = _Op(get_system_info_departments_count)
+    get_system_info_departments_by_id = _Op(get_system_info_departments_by_id)
+    get_system_info_links = _Op(get_system_info_links)
+    get_system_info_links_count = _Op(get_system_info_links_count)
+    get_system_info_links_by_id = _Op(get_system_info_links_by_id)
+    post_system_info_links_by_id_resolveurl = _Op(post_system_info_links_by_id_resolveurl)
+    get_system_info_locales = _Op(get_system_info_locales)
+    get_system_info_locales_count = _Op(get_system_info_locales_count)
+    get_system_info_locales_by_id = _Op(get_system_info_locales_by_id)
+    get_system_info_locations = _Op(get_system_info_locations)
+    get_system_info_locations_count = _Op(get_system_info_locations_count)
+    get_system_info_locations_by_id = _Op(get_system_info_locations_by_id)
+    get_system_info_members = _Op(get_system_info_members)
+    get_system_info_members_count = _Op(get_system_info_members_count)
+    get_system_info_members_by_id = _Op(get_system_info_members_by_id)
+    get_system_info_membersmember_identifierregextypes = _Op(
         get_system_info_membersmember_identifierregextypes
     )
-
-
-class AsyncMemberNotificationSettings(_Bound):
-    """The ``MemberNotificationSettings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_members_by_parent_id_notification_settings_count)
-    create = _AsyncOp(post_system_members_by_parent_id_notification_settings)
-    delete = _AsyncOp(delete_system_members_by_parent_id_notification_settings_by_id)
-    get = _AsyncOp(get_system_members_by_parent_id_notification_settings_by_id)
-    list = _AsyncOp(get_system_members_by_parent_id_notification_settings)
-    replace = _AsyncOp(put_system_members_by_parent_id_notification_settings_by_id)
-    update = _AsyncOp(patch_system_members_by_parent_id_notification_settings_by_id)
-    get_system_members_by_parent_id_notification_settings = _AsyncOp(
-        get_system_members_by_parent_id_notification_settings
-    )
-    post_system_members_by_parent_id_notification_settings = _AsyncOp(
-        post_system_members_by_parent_id_notification_settings
-    )
-    get_system_members_by_parent_id_notification_settings_count = _AsyncOp(
-        get_system_members_by_parent_id_notification_settings_count
-    )
-    get_system_members_by_parent_id_notification_settings_by_id = _AsyncOp(
-        get_system_members_by_parent_id_notification_settings_by_id
-    )
-    put_system_members_by_parent_id_notification_settings_by_id = _AsyncOp(
-        put_system_members_by_parent_id_notification_settings_by_id
-    )
-    patch_system_members_by_parent_id_notification_settings_by_id = _AsyncOp(
-        patch_system_members_by_parent_id_notification_settings_by_id
-    )
-    delete_system_members_by_parent_id_notification_settings_by_id = _AsyncOp(
-        delete_system_members_by_parent_id_notification_settings_by_id
-    )
-
-
-class AsyncMemberPersonas(_Bound):
-    """The ``MemberPersonas`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_members_by_parent_id_personas_count)
-    create = _AsyncOp(post_system_members_by_parent_id_personas)
-    delete = _AsyncOp(delete_system_members_by_parent_id_personas_by_id)
-    get = _AsyncOp(get_system_members_by_parent_id_personas_by_id)
-    list = _AsyncOp(get_system_members_by_parent_id_personas)
-    replace = _AsyncOp(put_system_members_by_parent_id_personas_by_id)
-    update = _AsyncOp(patch_system_members_by_parent_id_personas_by_id)
-    get_system_members_by_parent_id_personas = _AsyncOp(get_system_members_by_parent_id_personas)
-    post_system_members_by_parent_id_personas = _AsyncOp(post_system_members_by_parent_id_personas)
-    get_system_members_by_parent_id_personas_count = _AsyncOp(
-        get_system_members_by_parent_id_personas_count
-    )
-    get_system_members_by_parent_id_personas_by_id = _AsyncOp(
-        get_system_members_by_parent_id_personas_by_id
-    )
-    put_system_members_by_parent_id_personas_by_id = _AsyncOp(
-        put_system_members_by_parent_id_personas_by_id
-    )
-    patch_system_members_by_parent_id_personas_by_id = _AsyncOp(
-        patch_system_members_by_parent_id_personas_by_id
-    )
-    delete_system_members_by_parent_id_personas_by_id = _AsyncOp(
-        delete_system_members_by_parent_id_personas_by_id
-    )
-
-
-class AsyncMemberSkills(_Bound):
-    """The ``MemberSkills`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_members_by_parent_id_skills_count)
-    create = _AsyncOp(post_system_members_by_parent_id_skills)
-    delete = _AsyncOp(delete_system_members_by_parent_id_skills_by_id)
-    get = _AsyncOp(get_system_members_by_parent_id_skills_by_id)
-    list = _AsyncOp(get_system_members_by_parent_id_skills)
-    replace = _AsyncOp(put_system_members_by_parent_id_skills_by_id)
-    update = _AsyncOp(patch_system_members_by_parent_id_skills_by_id)
-    get_system_members_by_parent_id_skills = _AsyncOp(get_system_members_by_parent_id_skills)
-    post_system_members_by_parent_id_skills = _AsyncOp(post_system_members_by_parent_id_skills)
-    get_system_members_by_parent_id_skills_count = _AsyncOp(
-        get_system_members_by_parent_id_skills_count
-    )
-    get_system_members_by_parent_id_skills_by_id = _AsyncOp(
-        get_system_members_by_parent_id_skills_by_id
-    )
-    put_system_members_by_parent_id_skills_by_id = _AsyncOp(
-        put_system_members_by_parent_id_skills_by_id
-    )
-    patch_system_members_by_parent_id_skills_by_id = _AsyncOp(
-        patch_system_members_by_parent_id_skills_by_id
-    )
-    delete_system_members_by_parent_id_skills_by_id = _AsyncOp(
-        delete_system_members_by_parent_id_skills_by_id
-    )
-    get_system_my_account_by_parent_id_skills = _AsyncOp(get_system_my_account_by_parent_id_skills)
-    post_system_my_account_by_parent_id_skills = _AsyncOp(
-        post_system_my_account_by_parent_id_skills
-    )
-    get_system_my_account_by_parent_id_skills_count = _AsyncOp(
-        get_system_my_account_by_parent_id_skills_count
-    )
-    get_system_my_account_by_parent_id_skills_by_id = _AsyncOp(
-        get_system_my_account_by_parent_id_skills_by_id
-    )
-    put_system_my_account_by_parent_id_skills_by_id = _AsyncOp(
-        put_system_my_account_by_parent_id_skills_by_id
-    )
-    patch_system_my_account_by_parent_id_skills_by_id = _AsyncOp(
-        patch_system_my_account_by_parent_id_skills_by_id
-    )
-    delete_system_my_account_by_parent_id_skills_by_id = _AsyncOp(
-        delete_system_my_account_by_parent_id_skills_by_id
-    )
-
-
-class AsyncMemberTemplates(_Bound):
-    """The ``MemberTemplates`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_membertemplates_count)
-    create = _AsyncOp(post_system_membertemplates)
-    get = _AsyncOp(get_system_membertemplates_by_id)
-    list = _AsyncOp(get_system_membertemplates)
-    update = _AsyncOp(patch_system_membertemplates_by_id)
-    get_system_membertemplates = _AsyncOp(get_system_membertemplates)
-    post_system_membertemplates = _AsyncOp(post_system_membertemplates)
-    get_system_membertemplates_count = _AsyncOp(get_system_membertemplates_count)
-    get_system_membertemplates_by_id = _AsyncOp(get_system_membertemplates_by_id)
-    patch_system_membertemplates_by_id = _AsyncOp(patch_system_membertemplates_by_id)
-
-
-class AsyncMemberTypes(_Bound):
-    """The ``MemberTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_members_types_count)
-    create = _AsyncOp(post_system_members_types)
-    delete = _AsyncOp(delete_system_members_types_by_id)
-    get = _AsyncOp(get_system_members_types_by_id)
-    list = _AsyncOp(get_system_members_types)
-    replace = _AsyncOp(put_system_members_types_by_id)
-    update = _AsyncOp(patch_system_members_types_by_id)
-    get_system_members_types = _AsyncOp(get_system_members_types)
-    post_system_members_types = _AsyncOp(post_system_members_types)
-    get_system_members_types_count = _AsyncOp(get_system_members_types_count)
-    get_system_members_types_info = _AsyncOp(get_system_members_types_info)
-    get_system_members_types_info_count = _AsyncOp(get_system_members_types_info_count)
-    get_system_members_types_by_id = _AsyncOp(get_system_members_types_by_id)
-    put_system_members_types_by_id = _AsyncOp(put_system_members_types_by_id)
-    patch_system_members_types_by_id = _AsyncOp(patch_system_members_types_by_id)
-    delete_system_members_types_by_id = _AsyncOp(delete_system_members_types_by_id)
-    get_system_members_types_by_id_info = _AsyncOp(get_system_members_types_by_id_info)
-
-
-class AsyncMembers(_Bound):
-    """The ``Members`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_members_count)
-    create = _AsyncOp(post_system_members)
-    list = _AsyncOp(get_system_members)
-    replace = _AsyncOp(put_system_members_by_id)
-    update = _AsyncOp(patch_system_members_by_id)
-    get_system_members = _AsyncOp(get_system_members)
-    post_system_members = _AsyncOp(post_system_members)
-    get_system_members_calendarsync = _AsyncOp(get_system_members_calendarsync)
-    get_system_members_count = _AsyncOp(get_system_members_count)
-    get_system_members_with_sso = _AsyncOp(get_system_members_with_sso)
-    get_system_members_by_id = _AsyncOp(get_system_members_by_id)
-    put_system_members_by_id = _AsyncOp(put_system_members_by_id)
-    patch_system_members_by_id = _AsyncOp(patch_system_members_by_id)
-    post_system_members_by_id_deactivate = _AsyncOp(post_system_members_by_id_deactivate)
-    post_system_members_by_id_link_sso_user = _AsyncOp(post_system_members_by_id_link_sso_user)
-    post_system_members_by_id_submit = _AsyncOp(post_system_members_by_id_submit)
-    post_system_members_by_id_unlink_sso_user = _AsyncOp(post_system_members_by_id_unlink_sso_user)
-    delete_system_members_by_id_unused_time_sheets = _AsyncOp(
-        delete_system_members_by_id_unused_time_sheets
-    )
-    get_system_members_by_id_usages = _AsyncOp(get_system_members_by_id_usages)
-    get_system_members_by_id_usages_list = _AsyncOp(get_system_members_by_id_usages_list)
-    get_system_membersmember_identifierregextypes = _AsyncOp(
-        get_system_membersmember_identifierregextypes
-    )
-    post_system_members_by_member_identifier_tokens = _AsyncOp(
-        post_system_members_by_member_identifier_tokens
-    )
-    post_system_members_by_ssoid_deactivate_iam_member = _AsyncOp(
-        post_system_members_by_ssoid_deactivate_iam_member
-    )
-
-
-class AsyncMenuEntries(_Bound):
-    """The ``MenuEntries`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_menuentries_count)
-    create = _AsyncOp(post_system_menuentries)
-    delete = _AsyncOp(delete_system_menuentries_by_id)
-    get = _AsyncOp(get_system_menuentries_by_id)
-    list = _AsyncOp(get_system_menuentries)
-    replace = _AsyncOp(put_system_menuentries_by_id)
-    update = _AsyncOp(patch_system_menuentries_by_id)
-    get_system_menuentries = _AsyncOp(get_system_menuentries)
-    post_system_menuentries = _AsyncOp(post_system_menuentries)
-    get_system_menuentries_count = _AsyncOp(get_system_menuentries_count)
-    get_system_menuentries_by_id = _AsyncOp(get_system_menuentries_by_id)
-    put_system_menuentries_by_id = _AsyncOp(put_system_menuentries_by_id)
-    patch_system_menuentries_by_id = _AsyncOp(patch_system_menuentries_by_id)
-    delete_system_menuentries_by_id = _AsyncOp(delete_system_menuentries_by_id)
-    get_system_menuentries_by_id_image = _AsyncOp(get_system_menuentries_by_id_image)
-    post_system_menuentries_by_id_image = _AsyncOp(post_system_menuentries_by_id_image)
-
-
-class AsyncMenuEntryLocations(_Bound):
-    """The ``MenuEntryLocations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_menu_entries_by_parent_id_locations_count)
-    create = _AsyncOp(post_system_menu_entries_by_parent_id_locations)
-    delete = _AsyncOp(delete_system_menu_entries_by_parent_id_locations_by_id)
-    get = _AsyncOp(get_system_menu_entries_by_parent_id_locations_by_id)
-    list = _AsyncOp(get_system_menu_entries_by_parent_id_locations)
-    get_system_menu_entries_by_parent_id_locations = _AsyncOp(
-        get_system_menu_entries_by_parent_id_locations
-    )
-    post_system_menu_entries_by_parent_id_locations = _AsyncOp(
-        post_system_menu_entries_by_parent_id_locations
-    )
-    get_system_menu_entries_by_parent_id_locations_count = _AsyncOp(
-        get_system_menu_entries_by_parent_id_locations_count
-    )
-    get_system_menu_entries_by_parent_id_locations_by_id = _AsyncOp(
-        get_system_menu_entries_by_parent_id_locations_by_id
-    )
-    delete_system_menu_entries_by_parent_id_locations_by_id = _AsyncOp(
-        delete_system_menu_entries_by_parent_id_locations_by_id
-    )
-
-
-class AsyncMyAccounts(_Bound):
-    """The ``MyAccounts`` resource of an asynchronous client."""
-
-    get_system_my_account_by_id = _AsyncOp(get_system_my_account_by_id)
-    put_system_my_account_by_id = _AsyncOp(put_system_my_account_by_id)
-    patch_system_my_account_by_id = _AsyncOp(patch_system_my_account_by_id)
-
-
-class AsyncMyCompanyDocumentSetup(_Bound):
-    """The ``MyCompanyDocumentSetup`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_system_mycompany_documents_by_id)
-    list = _AsyncOp(get_system_mycompany_documents)
-    replace = _AsyncOp(put_system_mycompany_documents_by_id)
-    update = _AsyncOp(patch_system_mycompany_documents_by_id)
-    get_system_mycompany_documents = _AsyncOp(get_system_mycompany_documents)
-    get_system_mycompany_documents_by_id = _AsyncOp(get_system_mycompany_documents_by_id)
-    put_system_mycompany_documents_by_id = _AsyncOp(put_system_mycompany_documents_by_id)
-    patch_system_mycompany_documents_by_id = _AsyncOp(patch_system_mycompany_documents_by_id)
-
-
-class AsyncMyCompanyServiceInfos(_Bound):
-    """The ``MyCompanyServiceInfos`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_system_mycompany_info_services_by_id)
-    list = _AsyncOp(get_system_mycompany_info_services)
-    get_system_mycompany_info_services = _AsyncOp(get_system_mycompany_info_services)
-    get_system_mycompany_info_services_by_id = _AsyncOp(get_system_mycompany_info_services_by_id)
-
-
-class AsyncMyCompanyServices(_Bound):
-    """The ``MyCompanyServices`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_system_mycompany_services_by_id)
-    list = _AsyncOp(get_system_mycompany_services)
-    replace = _AsyncOp(put_system_mycompany_services_by_id)
-    update = _AsyncOp(patch_system_mycompany_services_by_id)
-    get_system_mycompany_services = _AsyncOp(get_system_mycompany_services)
-    get_system_mycompany_services_by_id = _AsyncOp(get_system_mycompany_services_by_id)
-    put_system_mycompany_services_by_id = _AsyncOp(put_system_mycompany_services_by_id)
-    patch_system_mycompany_services_by_id = _AsyncOp(patch_system_mycompany_services_by_id)
-
-
-class AsyncMyMemberCertifications(_Bound):
-    """The ``MyMemberCertifications`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_members_by_parent_id_mycertifications_count)
-    create = _AsyncOp(post_system_members_by_parent_id_mycertifications)
-    delete = _AsyncOp(delete_system_members_by_parent_id_mycertifications_by_id)
-    get = _AsyncOp(get_system_members_by_parent_id_mycertifications_by_id)
-    list = _AsyncOp(get_system_members_by_parent_id_mycertifications)
-    replace = _AsyncOp(put_system_members_by_parent_id_mycertifications_by_id)
-    update = _AsyncOp(patch_system_members_by_parent_id_mycertifications_by_id)
-    get_system_members_by_parent_id_mycertifications = _AsyncOp(
-        get_system_members_by_parent_id_mycertifications
-    )
-    post_system_members_by_parent_id_mycertifications = _AsyncOp(
-        post_system_members_by_parent_id_mycertifications
-    )
-    get_system_members_by_parent_id_mycertifications_count = _AsyncOp(
-        get_system_members_by_parent_id_mycertifications_count
-    )
-    get_system_members_by_parent_id_mycertifications_by_id = _AsyncOp(
-        get_system_members_by_parent_id_mycertifications_by_id
-    )
-    put_system_members_by_parent_id_mycertifications_by_id = _AsyncOp(
-        put_system_members_by_parent_id_mycertifications_by_id
-    )
-    patch_system_members_by_parent_id_mycertifications_by_id = _AsyncOp(
-        patch_system_members_by_parent_id_mycertifications_by_id
-    )
-    delete_system_members_by_parent_id_mycertifications_by_id = _AsyncOp(
-        delete_system_members_by_parent_id_mycertifications_by_id
-    )
-
-
-class AsyncMyMemberInfos(_Bound):
-    """The ``MyMemberInfos`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_my_members_info)
-    get_system_my_members_info = _AsyncOp(get_system_my_members_info)
-
-
-class AsyncMyMembers(_Bound):
-    """The ``MyMembers`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_my_members)
-    get_system_my_members = _AsyncOp(get_system_my_members)
-
-
-class AsyncMySecurityCustomizeItems(_Bound):
-    """The ``MySecurityCustomizeItems`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_my_security_customize_items)
-    get_system_my_security_customize_items = _AsyncOp(get_system_my_security_customize_items)
-
-
-class AsyncMySecuritys(_Bound):
-    """The ``MySecuritys`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_my_security)
-    get_system_my_security = _AsyncOp(get_system_my_security)
-
-
-class AsyncNotificationRecipients(_Bound):
-    """The ``NotificationRecipients`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_notification_recipients_count)
-    get = _AsyncOp(get_system_notification_recipients_by_id)
-    list = _AsyncOp(get_system_notification_recipients)
-    get_system_notification_recipients = _AsyncOp(get_system_notification_recipients)
-    get_system_notification_recipients_count = _AsyncOp(get_system_notification_recipients_count)
-    get_system_notification_recipients_by_id = _AsyncOp(get_system_notification_recipients_by_id)
-
-
-class AsyncOffice365EmailApplicationInfos(_Bound):
-    """The ``Office365EmailApplicationInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_office365_application_info_count)
-    list = _AsyncOp(get_system_office365_application_info)
-    get_system_office365_application_info = _AsyncOp(get_system_office365_application_info)
-    get_system_office365_application_info_count = _AsyncOp(
-        get_system_office365_application_info_count
-    )
-    get_system_office365_application_by_id_info = _AsyncOp(
-        get_system_office365_application_by_id_info
-    )
-
-
-class AsyncOffice365EmailSetups(_Bound):
-    """The ``Office365EmailSetups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_office365_email_setups_count)
-    create = _AsyncOp(post_system_office365_email_setups)
-    delete = _AsyncOp(delete_system_office365_email_setups_by_id)
-    get = _AsyncOp(get_system_office365_email_setups_by_id)
-    list = _AsyncOp(get_system_office365_email_setups)
-    replace = _AsyncOp(put_system_office365_email_setups_by_id)
-    update = _AsyncOp(patch_system_office365_email_setups_by_id)
-    get_system_office365_email_setups = _AsyncOp(get_system_office365_email_setups)
-    post_system_office365_email_setups = _AsyncOp(post_system_office365_email_setups)
-    get_system_office365_email_setups_count = _AsyncOp(get_system_office365_email_setups_count)
-    get_system_office365_email_setups_by_id = _AsyncOp(get_system_office365_email_setups_by_id)
-    put_system_office365_email_setups_by_id = _AsyncOp(put_system_office365_email_setups_by_id)
-    patch_system_office365_email_setups_by_id = _AsyncOp(patch_system_office365_email_setups_by_id)
-    delete_system_office365_email_setups_by_id = _AsyncOp(
-        delete_system_office365_email_setups_by_id
-    )
-    post_system_office365_email_setups_by_id_authorize = _AsyncOp(
-        post_system_office365_email_setups_by_id_authorize
-    )
-    get_system_office365_email_setups_by_id_get_emails = _AsyncOp(
-        get_system_office365_email_setups_by_id_get_emails
-    )
-    post_system_office365_email_setups_by_id_test_connection = _AsyncOp(
-        post_system_office365_email_setups_by_id_test_connection
-    )
-
-
-class AsyncOnPremiseSearchSettings(_Bound):
-    """The ``OnPremiseSearchSettings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_on_premise_search_setting_count)
-    get = _AsyncOp(get_system_on_premise_search_setting_by_id)
-    list = _AsyncOp(get_system_on_premise_search_setting)
-    replace = _AsyncOp(put_system_on_premise_search_setting_by_id)
-    update = _AsyncOp(patch_system_on_premise_search_setting_by_id)
-    get_system_on_premise_search_setting = _AsyncOp(get_system_on_premise_search_setting)
-    get_system_on_premise_search_setting_count = _AsyncOp(
-        get_system_on_premise_search_setting_count
-    )
-    get_system_on_premise_search_setting_by_id = _AsyncOp(
-        get_system_on_premise_search_setting_by_id
-    )
-    put_system_on_premise_search_setting_by_id = _AsyncOp(
-        put_system_on_premise_search_setting_by_id
-    )
-    patch_system_on_premise_search_setting_by_id = _AsyncOp(
-        patch_system_on_premise_search_setting_by_id
-    )
-
-
-class AsyncOsGradeWeights(_Bound):
-    """The ``OsGradeWeights`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_osgradeweights_count)
-    get = _AsyncOp(get_system_osgradeweights_by_id)
-    list = _AsyncOp(get_system_osgradeweights)
-    replace = _AsyncOp(put_system_osgradeweights_by_id)
-    update = _AsyncOp(patch_system_osgradeweights_by_id)
-    get_system_osgradeweights = _AsyncOp(get_system_osgradeweights)
-    get_system_osgradeweights_count = _AsyncOp(get_system_osgradeweights_count)
-    get_system_osgradeweights_by_id = _AsyncOp(get_system_osgradeweights_by_id)
-    put_system_osgradeweights_by_id = _AsyncOp(put_system_osgradeweights_by_id)
-    patch_system_osgradeweights_by_id = _AsyncOp(patch_system_osgradeweights_by_id)
-
-
-class AsyncOthers(_Bound):
-    """The ``Others`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_my_company_other_count)
-    get = _AsyncOp(get_system_my_company_other_by_id)
-    list = _AsyncOp(get_system_my_company_other)
-    replace = _AsyncOp(put_system_my_company_other_by_id)
-    update = _AsyncOp(patch_system_my_company_other_by_id)
-    get_system_my_company_other = _AsyncOp(get_system_my_company_other)
-    get_system_my_company_other_count = _AsyncOp(get_system_my_company_other_count)
-    get_system_my_company_other_by_id = _AsyncOp(get_system_my_company_other_by_id)
-    put_system_my_company_other_by_id = _AsyncOp(put_system_my_company_other_by_id)
-    patch_system_my_company_other_by_id = _AsyncOp(patch_system_my_company_other_by_id)
-
-
-class AsyncParsingTypes(_Bound):
-    """The ``ParsingTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_parsing_types_count)
-    get = _AsyncOp(get_system_parsing_types_by_id)
-    list = _AsyncOp(get_system_parsing_types)
-    get_system_parsing_types = _AsyncOp(get_system_parsing_types)
-    get_system_parsing_types_count = _AsyncOp(get_system_parsing_types_count)
-    get_system_parsing_types_by_id = _AsyncOp(get_system_parsing_types_by_id)
-
-
-class AsyncParsingVariables(_Bound):
-    """The ``ParsingVariables`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_parsing_variables_count)
-    get = _AsyncOp(get_system_parsing_variables_by_id)
-    list = _AsyncOp(get_system_parsing_variables)
-    get_system_parsing_variables = _AsyncOp(get_system_parsing_variables)
-    get_system_parsing_variables_count = _AsyncOp(get_system_parsing_variables_count)
-    get_system_parsing_variables_by_id = _AsyncOp(get_system_parsing_variables_by_id)
-
-
-class AsyncPersonasInfos(_Bound):
-    """The ``PersonasInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_info_personas_count)
-    get = _AsyncOp(get_system_info_personas_by_id)
-    list = _AsyncOp(get_system_info_personas)
-    get_system_info_personas = _AsyncOp(get_system_info_personas)
-    get_system_info_personas_count = _AsyncOp(get_system_info_personas_count)
-    get_system_info_personas_by_id = _AsyncOp(get_system_info_personas_by_id)
-
-
-class AsyncPortalReports(_Bound):
-    """The ``PortalReports`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_portal_reports_count)
-    create = _AsyncOp(post_system_portal_reports)
-    delete = _AsyncOp(delete_system_portal_reports_by_id)
-    get = _AsyncOp(get_system_portal_reports_by_id)
-    list = _AsyncOp(get_system_portal_reports)
-    replace = _AsyncOp(put_system_portal_reports_by_id)
-    update = _AsyncOp(patch_system_portal_reports_by_id)
-    get_system_portal_reports = _AsyncOp(get_system_portal_reports)
-    post_system_portal_reports = _AsyncOp(post_system_portal_reports)
-    get_system_portal_reports_count = _AsyncOp(get_system_portal_reports_count)
-    get_system_portal_reports_by_id = _AsyncOp(get_system_portal_reports_by_id)
-    put_system_portal_reports_by_id = _AsyncOp(put_system_portal_reports_by_id)
-    patch_system_portal_reports_by_id = _AsyncOp(patch_system_portal_reports_by_id)
-    delete_system_portal_reports_by_id = _AsyncOp(delete_system_portal_reports_by_id)
-
-
-class AsyncQuoteLinks(_Bound):
-    """The ``QuoteLinks`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_quote_link_setup_count)
-    create = _AsyncOp(post_system_quote_link_setup)
-    delete = _AsyncOp(delete_system_quote_link_setup_by_id)
-    get = _AsyncOp(get_system_quote_link_setup_by_id)
-    list = _AsyncOp(get_system_quote_link_setup)
-    replace = _AsyncOp(put_system_quote_link_setup_by_id)
-    update = _AsyncOp(patch_system_quote_link_setup_by_id)
-    get_system_quote_link_setup = _AsyncOp(get_system_quote_link_setup)
-    post_system_quote_link_setup = _AsyncOp(post_system_quote_link_setup)
-    get_system_quote_link_setup_count = _AsyncOp(get_system_quote_link_setup_count)
-    get_system_quote_link_setup_test_connection = _AsyncOp(
-        get_system_quote_link_setup_test_connection
-    )
-    get_system_quote_link_setup_by_id = _AsyncOp(get_system_quote_link_setup_by_id)
-    put_system_quote_link_setup_by_id = _AsyncOp(put_system_quote_link_setup_by_id)
-    patch_system_quote_link_setup_by_id = _AsyncOp(patch_system_quote_link_setup_by_id)
-    delete_system_quote_link_setup_by_id = _AsyncOp(delete_system_quote_link_setup_by_id)
-
-
-class AsyncReportCardDetails(_Bound):
-    """The ``ReportCardDetails`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_report_cards_by_parent_id_details_count)
-    create = _AsyncOp(post_system_report_cards_by_parent_id_details)
-    delete = _AsyncOp(delete_system_report_cards_by_parent_id_details_by_id)
-    get = _AsyncOp(get_system_report_cards_by_parent_id_details_by_id)
-    list = _AsyncOp(get_system_report_cards_by_parent_id_details)
-    replace = _AsyncOp(put_system_report_cards_by_parent_id_details_by_id)
-    update = _AsyncOp(patch_system_report_cards_by_parent_id_details_by_id)
-    get_system_report_cards_by_parent_id_details = _AsyncOp(
-        get_system_report_cards_by_parent_id_details
-    )
-    post_system_report_cards_by_parent_id_details = _AsyncOp(
-        post_system_report_cards_by_parent_id_details
-    )
-    get_system_report_cards_by_parent_id_details_count = _AsyncOp(
-        get_system_report_cards_by_parent_id_details_count
-    )
-    get_system_report_cards_by_parent_id_details_by_id = _AsyncOp(
-        get_system_report_cards_by_parent_id_details_by_id
-    )
-    put_system_report_cards_by_parent_id_details_by_id = _AsyncOp(
-        put_system_report_cards_by_parent_id_details_by_id
-    )
-    patch_system_report_cards_by_parent_id_details_by_id = _AsyncOp(
-        patch_system_report_cards_by_parent_id_details_by_id
-    )
-    delete_system_report_cards_by_parent_id_details_by_id = _AsyncOp(
-        delete_system_report_cards_by_parent_id_details_by_id
-    )
-
-
-class AsyncReportCardInfos(_Bound):
-    """The ``ReportCardInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_report_cards_info_count)
-    list = _AsyncOp(get_system_report_cards_info)
-    get_system_report_cards_info = _AsyncOp(get_system_report_cards_info)
-    get_system_report_cards_info_count = _AsyncOp(get_system_report_cards_info_count)
-    get_system_report_cards_by_id_info = _AsyncOp(get_system_report_cards_by_id_info)
-
-
-class AsyncReportCards(_Bound):
-    """The ``ReportCards`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_report_cards_count)
-    create = _AsyncOp(post_system_report_cards)
-    delete = _AsyncOp(delete_system_report_cards_by_id)
-    get = _AsyncOp(get_system_report_cards_by_id)
-    list = _AsyncOp(get_system_report_cards)
-    replace = _AsyncOp(put_system_report_cards_by_id)
-    update = _AsyncOp(patch_system_report_cards_by_id)
-    get_system_report_cards = _AsyncOp(get_system_report_cards)
-    post_system_report_cards = _AsyncOp(post_system_report_cards)
-    get_system_report_cards_count = _AsyncOp(get_system_report_cards_count)
-    get_system_report_cards_by_id = _AsyncOp(get_system_report_cards_by_id)
-    put_system_report_cards_by_id = _AsyncOp(put_system_report_cards_by_id)
-    patch_system_report_cards_by_id = _AsyncOp(patch_system_report_cards_by_id)
-    delete_system_report_cards_by_id = _AsyncOp(delete_system_report_cards_by_id)
-
-
-class AsyncReportingServices(_Bound):
-    """The ``ReportingServices`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_system_mycompany_reporting_services_by_id)
-    list = _AsyncOp(get_system_mycompany_reporting_services)
-    replace = _AsyncOp(put_system_mycompany_reporting_services_by_id)
-    update = _AsyncOp(patch_system_mycompany_reporting_services_by_id)
-    get_system_mycompany_reporting_services = _AsyncOp(get_system_mycompany_reporting_services)
-    get_system_mycompany_reporting_services_by_id = _AsyncOp(
-        get_system_mycompany_reporting_services_by_id
-    )
-    put_system_mycompany_reporting_services_by_id = _AsyncOp(
-        put_system_mycompany_reporting_services_by_id
-    )
-    patch_system_mycompany_reporting_services_by_id = _AsyncOp(
-        patch_system_mycompany_reporting_services_by_id
-    )
-    post_system_mycompany_reporting_services_by_id_test_connection = _AsyncOp(
-        post_system_mycompany_reporting_services_by_id_test_connection
-    )
-
-
-class AsyncReports(_Bound):
-    """The ``Reports`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_system_reports_by_report_name)
-    list = _AsyncOp(get_system_reports)
-    get_system_reports = _AsyncOp(get_system_reports)
-    get_system_reports_by_report_name = _AsyncOp(get_system_reports_by_report_name)
-    get_system_reports_by_report_name_columns = _AsyncOp(get_system_reports_by_report_name_columns)
-    get_system_reports_by_report_name_count = _AsyncOp(get_system_reports_by_report_name_count)
-
-
-class AsyncSecurityRoleInfos(_Bound):
-    """The ``SecurityRoleInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_securityroles_info_count)
-    list = _AsyncOp(get_system_securityroles_info)
-    get_system_securityroles_info = _AsyncOp(get_system_securityroles_info)
-    get_system_securityroles_info_count = _AsyncOp(get_system_securityroles_info_count)
-    get_system_securityroles_by_id_info = _AsyncOp(get_system_securityroles_by_id_info)
-
-
-class AsyncSecurityRoleSettings(_Bound):
-    """The ``SecurityRoleSettings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_security_roles_by_parent_id_settings_count)
-    get = _AsyncOp(get_system_security_roles_by_parent_id_settings_by_id)
-    list = _AsyncOp(get_system_security_roles_by_parent_id_settings)
-    get_system_security_roles_by_parent_id_settings = _AsyncOp(
-        get_system_security_roles_by_parent_id_settings
-    )
-    get_system_security_roles_by_parent_id_settings_count = _AsyncOp(
-        get_system_security_roles_by_parent_id_settings_count
-    )
-    get_system_security_roles_by_parent_id_settings_by_id = _AsyncOp(
-        get_system_security_roles_by_parent_id_settings_by_id
-    )
-
-
-class AsyncSecurityRoles(_Bound):
-    """The ``SecurityRoles`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_securityroles_count)
-    create = _AsyncOp(post_system_securityroles)
-    delete = _AsyncOp(delete_system_securityroles_by_id)
-    get = _AsyncOp(get_system_securityroles_by_id)
-    list = _AsyncOp(get_system_securityroles)
-    get_system_securityroles = _AsyncOp(get_system_securityroles)
-    post_system_securityroles = _AsyncOp(post_system_securityroles)
-    get_system_securityroles_count = _AsyncOp(get_system_securityroles_count)
-    get_system_securityroles_by_id = _AsyncOp(get_system_securityroles_by_id)
-    delete_system_securityroles_by_id = _AsyncOp(delete_system_securityroles_by_id)
-
-
-class AsyncSetupScreens(_Bound):
-    """The ``SetupScreens`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_setup_screens_count)
-    get = _AsyncOp(get_system_setup_screens_by_id)
-    list = _AsyncOp(get_system_setup_screens)
-    get_system_setup_screens = _AsyncOp(get_system_setup_screens)
-    get_system_setup_screens_count = _AsyncOp(get_system_setup_screens_count)
-    get_system_setup_screens_by_id = _AsyncOp(get_system_setup_screens_by_id)
-
-
-class AsyncSkillCategories(_Bound):
-    """The ``SkillCategories`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_skill_categories_count)
-    create = _AsyncOp(post_system_skill_categories)
-    delete = _AsyncOp(delete_system_skill_categories_by_id)
-    get = _AsyncOp(get_system_skill_categories_by_id)
-    list = _AsyncOp(get_system_skill_categories)
-    replace = _AsyncOp(put_system_skill_categories_by_id)
-    update = _AsyncOp(patch_system_skill_categories_by_id)
-    get_system_skill_categories = _AsyncOp(get_system_skill_categories)
-    post_system_skill_categories = _AsyncOp(post_system_skill_categories)
-    get_system_skill_categories_count = _AsyncOp(get_system_skill_categories_count)
-    get_system_skill_categories_by_id = _AsyncOp(get_system_skill_categories_by_id)
-    put_system_skill_categories_by_id = _AsyncOp(put_system_skill_categories_by_id)
-    patch_system_skill_categories_by_id = _AsyncOp(patch_system_skill_categories_by_id)
-    delete_system_skill_categories_by_id = _AsyncOp(delete_system_skill_categories_by_id)
-
-
-class AsyncSkillInfos(_Bound):
-    """The ``SkillInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_skills_info_count)
-    list = _AsyncOp(get_system_skills_info)
-    get_system_skills_info = _AsyncOp(get_system_skills_info)
-    get_system_skills_info_count = _AsyncOp(get_system_skills_info_count)
-    get_system_skills_by_id_info = _AsyncOp(get_system_skills_by_id_info)
-
-
-class AsyncSkills(_Bound):
-    """The ``Skills`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_skills_count)
-    create = _AsyncOp(post_system_skills)
-    delete = _AsyncOp(delete_system_skills_by_id)
-    get = _AsyncOp(get_system_skills_by_id)
-    list = _AsyncOp(get_system_skills)
-    replace = _AsyncOp(put_system_skills_by_id)
-    update = _AsyncOp(patch_system_skills_by_id)
-    get_system_skills = _AsyncOp(get_system_skills)
-    post_system_skills = _AsyncOp(post_system_skills)
-    get_system_skills_count = _AsyncOp(get_system_skills_count)
-    get_system_skills_by_id = _AsyncOp(get_system_skills_by_id)
-    put_system_skills_by_id = _AsyncOp(put_system_skills_by_id)
-    patch_system_skills_by_id = _AsyncOp(patch_system_skills_by_id)
-    delete_system_skills_by_id = _AsyncOp(delete_system_skills_by_id)
-
-
-class AsyncSsoConfigurations(_Bound):
-    """The ``SsoConfigurations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_sso_configurations_count)
-    create = _AsyncOp(post_system_sso_configurations)
-    delete = _AsyncOp(delete_system_sso_configurations_by_id)
-    get = _AsyncOp(get_system_sso_configurations_by_id)
-    list = _AsyncOp(get_system_sso_configurations)
-    replace = _AsyncOp(put_system_sso_configurations_by_id)
-    update = _AsyncOp(patch_system_sso_configurations_by_id)
-    get_system_sso_configurations = _AsyncOp(get_system_sso_configurations)
-    post_system_sso_configurations = _AsyncOp(post_system_sso_configurations)
-    get_system_sso_configurations_count = _AsyncOp(get_system_sso_configurations_count)
-    get_system_sso_configurations_by_id = _AsyncOp(get_system_sso_configurations_by_id)
-    put_system_sso_configurations_by_id = _AsyncOp(put_system_sso_configurations_by_id)
-    patch_system_sso_configurations_by_id = _AsyncOp(patch_system_sso_configurations_by_id)
-    delete_system_sso_configurations_by_id = _AsyncOp(delete_system_sso_configurations_by_id)
-    post_system_sso_configurations_by_id_registertoken = _AsyncOp(
-        post_system_sso_configurations_by_id_registertoken
-    )
-    post_system_sso_configurations_by_id_submitmembers = _AsyncOp(
-        post_system_sso_configurations_by_id_submitmembers
-    )
-
-
-class AsyncSsoUsers(_Bound):
-    """The ``SsoUsers`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_sso_users_count)
-    get = _AsyncOp(get_system_sso_users_by_external_id)
-    list = _AsyncOp(get_system_sso_users)
-    get_system_sso_users = _AsyncOp(get_system_sso_users)
-    get_system_sso_users_count = _AsyncOp(get_system_sso_users_count)
-    get_system_sso_users_by_external_id = _AsyncOp(get_system_sso_users_by_external_id)
-
-
-class AsyncStandardNoteInfos(_Bound):
-    """The ``StandardNoteInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_info_standard_notes_count)
-    get = _AsyncOp(get_system_info_standard_notes_by_id)
-    list = _AsyncOp(get_system_info_standard_notes)
-    get_system_info_standard_notes = _AsyncOp(get_system_info_standard_notes)
-    get_system_info_standard_notes_count = _AsyncOp(get_system_info_standard_notes_count)
-    get_system_info_standard_notes_by_id = _AsyncOp(get_system_info_standard_notes_by_id)
-
-
-class AsyncStandardNotes(_Bound):
-    """The ``StandardNotes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_standard_notes_count)
-    create = _AsyncOp(post_system_standard_notes)
-    delete = _AsyncOp(delete_system_standard_notes_by_id)
-    get = _AsyncOp(get_system_standard_notes_by_id)
-    list = _AsyncOp(get_system_standard_notes)
-    replace = _AsyncOp(put_system_standard_notes_by_id)
-    update = _AsyncOp(patch_system_standard_notes_by_id)
-    get_system_standard_notes = _AsyncOp(get_system_standard_notes)
-    post_system_standard_notes = _AsyncOp(post_system_standard_notes)
-    get_system_standard_notes_count = _AsyncOp(get_system_standard_notes_count)
-    get_system_standard_notes_by_id = _AsyncOp(get_system_standard_notes_by_id)
-    put_system_standard_notes_by_id = _AsyncOp(put_system_standard_notes_by_id)
-    patch_system_standard_notes_by_id = _AsyncOp(patch_system_standard_notes_by_id)
-    delete_system_standard_notes_by_id = _AsyncOp(delete_system_standard_notes_by_id)
-
-
-class AsyncSurveyInfos(_Bound):
-    """The ``SurveyInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_surveys_info_count)
-    list = _AsyncOp(get_system_surveys_info)
-    get_system_surveys_info = _AsyncOp(get_system_surveys_info)
-    get_system_surveys_info_count = _AsyncOp(get_system_surveys_info_count)
-    get_system_surveys_by_id_info = _AsyncOp(get_system_surveys_by_id_info)
-
-
-class AsyncSurveyQuestionValues(_Bound):
-    """The ``SurveyQuestionValues`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_system_surveys_by_grandparent_id_questions_by_parent_id_values)
-    delete = _AsyncOp(delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
-    get = _AsyncOp(get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
-    list = _AsyncOp(get_system_surveys_by_grandparent_id_questions_by_parent_id_values)
-    replace = _AsyncOp(put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
-    update = _AsyncOp(patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id)
-    get_system_surveys_by_grandparent_id_questions_by_parent_id_values = _AsyncOp(
-        get_system_surveys_by_grandparent_id_questions_by_parent_id_values
-    )
-    post_system_surveys_by_grandparent_id_questions_by_parent_id_values = _AsyncOp(
-        post_system_surveys_by_grandparent_id_questions_by_parent_id_values
-    )
-    get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _AsyncOp(
-        get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _AsyncOp(
-        put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _AsyncOp(
-        patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-    delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _AsyncOp(
-        delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
-    )
-
-
-class AsyncSurveyQuestions(_Bound):
-    """The ``SurveyQuestions`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_surveys_by_parent_id_questions_count)
-    create = _AsyncOp(post_system_surveys_by_parent_id_questions)
-    delete = _AsyncOp(delete_system_surveys_by_parent_id_questions_by_id)
-    get = _AsyncOp(get_system_surveys_by_parent_id_questions_by_id)
-    list = _AsyncOp(get_system_surveys_by_parent_id_questions)
-    replace = _AsyncOp(put_system_surveys_by_parent_id_questions_by_id)
-    update = _AsyncOp(patch_system_surveys_by_parent_id_questions_by_id)
-    get_system_surveys_by_parent_id_questions = _AsyncOp(get_system_surveys_by_parent_id_questions)
-    post_system_surveys_by_parent_id_questions = _AsyncOp(
-        post_system_surveys_by_parent_id_questions
-    )
-    get_system_surveys_by_parent_id_questions_count = _AsyncOp(
-        get_system_surveys_by_parent_id_questions_count
-    )
-    get_system_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        get_system_surveys_by_parent_id_questions_by_id
-    )
-    put_system_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        put_system_surveys_by_parent_id_questions_by_id
-    )
-    patch_system_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        patch_system_surveys_by_parent_id_questions_by_id
-    )
-    delete_system_surveys_by_parent_id_questions_by_id = _AsyncOp(
-        delete_system_surveys_by_parent_id_questions_by_id
-    )
-
-
-class AsyncSurveys(_Bound):
-    """The ``Surveys`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_surveys_count)
-    create = _AsyncOp(post_system_surveys)
-    delete = _AsyncOp(delete_system_surveys_by_id)
-    get = _AsyncOp(get_system_surveys_by_id)
-    list = _AsyncOp(get_system_surveys)
-    replace = _AsyncOp(put_system_surveys_by_id)
-    update = _AsyncOp(patch_system_surveys_by_id)
-    get_system_surveys = _AsyncOp(get_system_surveys)
-    post_system_surveys = _AsyncOp(post_system_surveys)
-    get_system_surveys_count = _AsyncOp(get_system_surveys_count)
-    get_system_surveys_by_id = _AsyncOp(get_system_surveys_by_id)
-    put_system_surveys_by_id = _AsyncOp(put_system_surveys_by_id)
-    patch_system_surveys_by_id = _AsyncOp(patch_system_surveys_by_id)
-    delete_system_surveys_by_id = _AsyncOp(delete_system_surveys_by_id)
-    post_system_surveys_by_id_copy = _AsyncOp(post_system_surveys_by_id_copy)
-
-
-class AsyncSystemSettings(_Bound):
-    """The ``SystemSettings`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_settings_count)
-    get = _AsyncOp(get_system_settings_by_id)
-    list = _AsyncOp(get_system_settings)
-    replace = _AsyncOp(put_system_settings_by_id)
-    update = _AsyncOp(patch_system_settings_by_id)
-    get_system_settings = _AsyncOp(get_system_settings)
-    get_system_settings_count = _AsyncOp(get_system_settings_count)
-    get_system_settings_by_id = _AsyncOp(get_system_settings_by_id)
-    put_system_settings_by_id = _AsyncOp(put_system_settings_by_id)
-    patch_system_settings_by_id = _AsyncOp(patch_system_settings_by_id)
-
-
-class AsyncTimeExpenses(_Bound):
-    """The ``TimeExpenses`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_my_company_time_expense_count)
-    get = _AsyncOp(get_system_my_company_time_expense_by_id)
-    list = _AsyncOp(get_system_my_company_time_expense)
-    replace = _AsyncOp(put_system_my_company_time_expense_by_id)
-    update = _AsyncOp(patch_system_my_company_time_expense_by_id)
-    get_system_my_company_time_expense = _AsyncOp(get_system_my_company_time_expense)
-    get_system_my_company_time_expense_count = _AsyncOp(get_system_my_company_time_expense_count)
-    get_system_my_company_time_expense_by_id = _AsyncOp(get_system_my_company_time_expense_by_id)
-    put_system_my_company_time_expense_by_id = _AsyncOp(put_system_my_company_time_expense_by_id)
-    patch_system_my_company_time_expense_by_id = _AsyncOp(
-        patch_system_my_company_time_expense_by_id
-    )
-
-
-class AsyncTimeZoneSetupInfos(_Bound):
-    """The ``TimeZoneSetupInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_time_zone_setups_info_count)
-    list = _AsyncOp(get_system_time_zone_setups_info)
-    get_system_time_zone_setups_info = _AsyncOp(get_system_time_zone_setups_info)
-    get_system_time_zone_setups_info_count = _AsyncOp(get_system_time_zone_setups_info_count)
-    get_system_time_zone_setups_by_id_info = _AsyncOp(get_system_time_zone_setups_by_id_info)
-
-
-class AsyncTimeZoneSetups(_Bound):
-    """The ``TimeZoneSetups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_time_zone_setups_count)
-    create = _AsyncOp(post_system_time_zone_setups)
-    delete = _AsyncOp(delete_system_time_zone_setups_by_id)
-    get = _AsyncOp(get_system_time_zone_setups_by_id)
-    list = _AsyncOp(get_system_time_zone_setups)
-    replace = _AsyncOp(put_system_time_zone_setups_by_id)
-    update = _AsyncOp(patch_system_time_zone_setups_by_id)
-    get_system_time_zone_setups = _AsyncOp(get_system_time_zone_setups)
-    post_system_time_zone_setups = _AsyncOp(post_system_time_zone_setups)
-    get_system_time_zone_setups_count = _AsyncOp(get_system_time_zone_setups_count)
-    get_system_time_zone_setups_by_id = _AsyncOp(get_system_time_zone_setups_by_id)
-    put_system_time_zone_setups_by_id = _AsyncOp(put_system_time_zone_setups_by_id)
-    patch_system_time_zone_setups_by_id = _AsyncOp(patch_system_time_zone_setups_by_id)
-    delete_system_time_zone_setups_by_id = _AsyncOp(delete_system_time_zone_setups_by_id)
-
-
-class AsyncTodayPageCategories(_Bound):
-    """The ``TodayPageCategories`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_today_page_categories_count)
-    create = _AsyncOp(post_system_today_page_categories)
-    delete = _AsyncOp(delete_system_today_page_categories_by_id)
-    get = _AsyncOp(get_system_today_page_categories_by_id)
-    list = _AsyncOp(get_system_today_page_categories)
-    replace = _AsyncOp(put_system_today_page_categories_by_id)
-    update = _AsyncOp(patch_system_today_page_categories_by_id)
-    get_system_today_page_categories = _AsyncOp(get_system_today_page_categories)
-    post_system_today_page_categories = _AsyncOp(post_system_today_page_categories)
-    get_system_today_page_categories_count = _AsyncOp(get_system_today_page_categories_count)
-    get_system_today_page_categories_by_id = _AsyncOp(get_system_today_page_categories_by_id)
-    put_system_today_page_categories_by_id = _AsyncOp(put_system_today_page_categories_by_id)
-    patch_system_today_page_categories_by_id = _AsyncOp(patch_system_today_page_categories_by_id)
-    delete_system_today_page_categories_by_id = _AsyncOp(delete_system_today_page_categories_by_id)
-
-
-class AsyncUserDefinedFieldInfos(_Bound):
-    """The ``UserDefinedFieldInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_user_defined_fields_info_count)
-    list = _AsyncOp(get_system_user_defined_fields_info)
-    get_system_user_defined_fields_info = _AsyncOp(get_system_user_defined_fields_info)
-    get_system_user_defined_fields_info_count = _AsyncOp(get_system_user_defined_fields_info_count)
-    get_system_user_defined_fields_by_id_info = _AsyncOp(get_system_user_defined_fields_by_id_info)
-
-
-class AsyncUserDefinedFields(_Bound):
-    """The ``UserDefinedFields`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_user_defined_fields_count)
-    create = _AsyncOp(post_system_user_defined_fields)
-    delete = _AsyncOp(delete_system_user_defined_fields_by_id)
-    get = _AsyncOp(get_system_user_defined_fields_by_id)
-    list = _AsyncOp(get_system_user_defined_fields)
-    replace = _AsyncOp(put_system_user_defined_fields_by_id)
-    update = _AsyncOp(patch_system_user_defined_fields_by_id)
-    get_system_user_defined_fields = _AsyncOp(get_system_user_defined_fields)
-    post_system_user_defined_fields = _AsyncOp(post_system_user_defined_fields)
-    get_system_user_defined_fields_count = _AsyncOp(get_system_user_defined_fields_count)
-    get_system_user_defined_fields_by_id = _AsyncOp(get_system_user_defined_fields_by_id)
-    put_system_user_defined_fields_by_id = _AsyncOp(put_system_user_defined_fields_by_id)
-    patch_system_user_defined_fields_by_id = _AsyncOp(patch_system_user_defined_fields_by_id)
-    delete_system_user_defined_fields_by_id = _AsyncOp(delete_system_user_defined_fields_by_id)
-
-
-class AsyncWorkflowActionAutomateParameters(_Bound):
-    """The ``WorkflowActionAutomateParameters`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_system_workflow_actions_automate_parameters_by_id)
-    list = _AsyncOp(get_system_workflow_actions_automate_parameters)
-    get_system_workflow_actions_automate_parameters = _AsyncOp(
-        get_system_workflow_actions_automate_parameters
-    )
-    get_system_workflow_actions_automate_parameters_by_id = _AsyncOp(
-        get_system_workflow_actions_automate_parameters_by_id
-    )
-    get_system_workflow_actions_by_parent_id_automate_parameters = _AsyncOp(
-        get_system_workflow_actions_by_parent_id_automate_parameters
-    )
-    post_system_workflow_actions_by_parent_id_automate_parameters = _AsyncOp(
-        post_system_workflow_actions_by_parent_id_automate_parameters
-    )
-    get_system_workflow_actions_by_parent_id_automate_parameters_count = _AsyncOp(
-        get_system_workflow_actions_by_parent_id_automate_parameters_count
-    )
-    get_system_workflow_actions_by_parent_id_automate_parameters_by_id = _AsyncOp(
-        get_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-    put_system_workflow_actions_by_parent_id_automate_parameters_by_id = _AsyncOp(
-        put_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-    patch_system_workflow_actions_by_parent_id_automate_parameters_by_id = _AsyncOp(
-        patch_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-    delete_system_workflow_actions_by_parent_id_automate_parameters_by_id = _AsyncOp(
-        delete_system_workflow_actions_by_parent_id_automate_parameters_by_id
-    )
-
-
-class AsyncWorkflowActionUserDefinedFields(_Bound):
-    """The ``WorkflowActionUserDefinedFields`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_workflows_userdefinedfields_events_actions)
-    delete_system_workflows_userdefinedfields_actions_by_parent_id = _AsyncOp(
-        delete_system_workflows_userdefinedfields_actions_by_parent_id
-    )
-    get_system_workflows_userdefinedfields_events_actions = _AsyncOp(
-        get_system_workflows_userdefinedfields_events_actions
-    )
-    post_system_workflows_userdefinedfields_events_by_grandparent_id = _AsyncOp(
-        post_system_workflows_userdefinedfields_events_by_grandparent_id
-    )
-    get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id = _AsyncOp(
-        get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id
-    )
-    put_system_workflows_userdefinedfields_by_id = _AsyncOp(
-        put_system_workflows_userdefinedfields_by_id
-    )
-    patch_system_workflows_userdefinedfields_by_id = _AsyncOp(
-        patch_system_workflows_userdefinedfields_by_id
-    )
-
-
-class AsyncWorkflowActions(_Bound):
-    """The ``WorkflowActions`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_system_workflows_events_actions_by_id)
-    list = _AsyncOp(get_system_workflows_events_actions)
-    get_system_workflows_events_actions = _AsyncOp(get_system_workflows_events_actions)
-    get_system_workflows_events_actions_by_id = _AsyncOp(get_system_workflows_events_actions_by_id)
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions = _AsyncOp(
-        get_system_workflows_by_grandparent_id_events_by_parent_id_actions
-    )
-    post_system_workflows_by_grandparent_id_events_by_parent_id_actions = _AsyncOp(
-        post_system_workflows_by_grandparent_id_events_by_parent_id_actions
-    )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count = _AsyncOp(
-        get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count
-    )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _AsyncOp(
-        get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-    put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _AsyncOp(
-        put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-    patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _AsyncOp(
-        patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-    delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _AsyncOp(
-        delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
-    )
-
-
-class AsyncWorkflowAttachments(_Bound):
-    """The ``WorkflowAttachments`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_system_workflows_attachments_by_id)
-    list = _AsyncOp(get_system_workflows_attachments)
-    get_system_workflows_attachments = _AsyncOp(get_system_workflows_attachments)
-    get_system_workflows_attachments_by_id = _AsyncOp(get_system_workflows_attachments_by_id)
-    get_system_workflows_by_parent_id_attachments = _AsyncOp(
-        get_system_workflows_by_parent_id_attachments
-    )
-    get_system_workflows_by_parent_id_attachments_count = _AsyncOp(
-        get_system_workflows_by_parent_id_attachments_count
-    )
-    get_system_workflows_by_parent_id_attachments_by_id = _AsyncOp(
-        get_system_workflows_by_parent_id_attachments_by_id
-    )
-
-
-class AsyncWorkflowEvents(_Bound):
-    """The ``WorkflowEvents`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_system_workflows_events_by_id)
-    list = _AsyncOp(get_system_workflows_events)
-    get_system_workflows_events = _AsyncOp(get_system_workflows_events)
-    get_system_workflows_events_by_id = _AsyncOp(get_system_workflows_events_by_id)
-    get_system_workflows_by_parent_id_events = _AsyncOp(get_system_workflows_by_parent_id_events)
-    post_system_workflows_by_parent_id_events = _AsyncOp(post_system_workflows_by_parent_id_events)
-    get_system_workflows_by_parent_id_events_count = _AsyncOp(
-        get_system_workflows_by_parent_id_events_count
-    )
-    get_system_workflows_by_parent_id_events_by_id = _AsyncOp(
-        get_system_workflows_by_parent_id_events_by_id
-    )
-    put_system_workflows_by_parent_id_events_by_id = _AsyncOp(
-        put_system_workflows_by_parent_id_events_by_id
-    )
-    patch_system_workflows_by_parent_id_events_by_id = _AsyncOp(
-        patch_system_workflows_by_parent_id_events_by_id
-    )
-    delete_system_workflows_by_parent_id_events_by_id = _AsyncOp(
-        delete_system_workflows_by_parent_id_events_by_id
-    )
-    post_system_workflows_by_parent_id_events_by_id_copy = _AsyncOp(
-        post_system_workflows_by_parent_id_events_by_id_copy
-    )
-    get_system_workflows_by_parent_id_events_by_id_test = _AsyncOp(
-        get_system_workflows_by_parent_id_events_by_id_test
-    )
-
-
-class AsyncWorkflowNotifyTypes(_Bound):
-    """The ``WorkflowNotifyTypes`` resource of an asynchronous client."""
-
-    get = _AsyncOp(get_system_workflows_notify_types_by_id)
-    list = _AsyncOp(get_system_workflows_notify_types)
-    get_system_workflows_notify_types = _AsyncOp(get_system_workflows_notify_types)
-    get_system_workflows_notify_types_by_id = _AsyncOp(get_system_workflows_notify_types_by_id)
-    get_system_workflows_by_parent_id_notify_types = _AsyncOp(
-        get_system_workflows_by_parent_id_notify_types
-    )
-    get_system_workflows_by_parent_id_notify_types_count = _AsyncOp(
-        get_system_workflows_by_parent_id_notify_types_count
-    )
-    get_system_workflows_by_parent_id_notify_types_info = _AsyncOp(
-        get_system_workflows_by_parent_id_notify_types_info
-    )
-    get_system_workflows_by_parent_id_notify_types_info_count = _AsyncOp(
-        get_system_workflows_by_parent_id_notify_types_info_count
-    )
-    get_system_workflows_by_parent_id_notify_types_by_id = _AsyncOp(
-        get_system_workflows_by_parent_id_notify_types_by_id
-    )
-    get_system_workflows_by_parent_id_notify_types_by_id_info = _AsyncOp(
-        get_system_workflows_by_parent_id_notify_types_by_id_info
-    )
-
-
-class AsyncWorkflowTableTypes(_Bound):
-    """The ``WorkflowTableTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_workflows_table_types_count)
-    get = _AsyncOp(get_system_workflows_table_types_by_id)
-    list = _AsyncOp(get_system_workflows_table_types)
-    get_system_workflows_table_types = _AsyncOp(get_system_workflows_table_types)
-    get_system_workflows_table_types_count = _AsyncOp(get_system_workflows_table_types_count)
-    get_system_workflows_table_types_info = _AsyncOp(get_system_workflows_table_types_info)
-    get_system_workflows_table_types_info_count = _AsyncOp(
-        get_system_workflows_table_types_info_count
-    )
-    get_system_workflows_table_types_by_id = _AsyncOp(get_system_workflows_table_types_by_id)
-    get_system_workflows_table_types_by_id_info = _AsyncOp(
-        get_system_workflows_table_types_by_id_info
-    )
-
-
-class AsyncWorkflowTriggerOptions(_Bound):
-    """The ``WorkflowTriggerOptions`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_workflows_triggers_options)
-    get_system_workflows_triggers_options = _AsyncOp(get_system_workflows_triggers_options)
-    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options = _AsyncOp(
-        get_system_workflows_by_grandparent_id_triggers_by_parent_id_options
-    )
-    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count = _AsyncOp(
-        get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count
-    )
-
-
-class AsyncWorkflowTriggers(_Bound):
-    """The ``WorkflowTriggers`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_workflows_triggers)
-    get_system_workflows_triggers = _AsyncOp(get_system_workflows_triggers)
-    get_system_workflows_by_parent_id_triggers = _AsyncOp(
-        get_system_workflows_by_parent_id_triggers
-    )
-    get_system_workflows_by_parent_id_triggers_count = _AsyncOp(
-        get_system_workflows_by_parent_id_triggers_count
-    )
-
-
-class AsyncWorkflows(_Bound):
-    """The ``Workflows`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_system_workflows_count)
-    create = _AsyncOp(post_system_workflows)
-    delete = _AsyncOp(delete_system_workflows_by_id)
-    get = _AsyncOp(get_system_workflows_by_id)
-    list = _AsyncOp(get_system_workflows)
-    replace = _AsyncOp(put_system_workflows_by_id)
-    update = _AsyncOp(patch_system_workflows_by_id)
-    get_system_workflows = _AsyncOp(get_system_workflows)
-    post_system_workflows = _AsyncOp(post_system_workflows)
-    get_system_workflows_count = _AsyncOp(get_system_workflows_count)
-    get_system_workflows_by_id = _AsyncOp(get_system_workflows_by_id)
-    put_system_workflows_by_id = _AsyncOp(put_system_workflows_by_id)
-    patch_system_workflows_by_id = _AsyncOp(patch_system_workflows_by_id)
-    delete_system_workflows_by_id = _AsyncOp(delete_system_workflows_by_id)
-    post_system_workflows_by_id_copy = _AsyncOp(post_system_workflows_by_id_copy)
-
-
-class AsyncSystem(_Bound):
-    """The ``system`` operations of an asynchronous client, by resource and by full name."""
-
-    allowed_file_type = _Resource(AsyncAllowedFileTypeResource)
-    allowed_origins = _Resource(AsyncAllowedOrigins)
-    api_members = _Resource(AsyncApiMembers)
-    audit_trail = _Resource(AsyncAuditTrail)
-    auth_anvils = _Resource(AsyncAuthAnvils)
-    auto_sync_times = _Resource(AsyncAutoSyncTimes)
-    billable_options_infos = _Resource(AsyncBillableOptionsInfos)
-    bundles = _Resource(AsyncBundles)
-    callback_entries = _Resource(AsyncCallbackEntries)
-    certifications = _Resource(AsyncCertifications)
-    connect_wise_hosted_screens = _Resource(AsyncConnectWiseHostedScreens)
-    connect_wise_hosted_setups = _Resource(AsyncConnectWiseHostedSetups)
-    corporate_structure_infos = _Resource(AsyncCorporateStructureInfos)
-    corporate_structure_levels = _Resource(AsyncCorporateStructureLevels)
-    corporate_structures = _Resource(AsyncCorporateStructures)
-    crm_infos = _Resource(AsyncCrmInfos)
-    crms = _Resource(AsyncCrms)
-    custom_report_parameters = _Resource(AsyncCustomReportParameters)
-    custom_reports = _Resource(AsyncCustomReports)
-    cw_time_zones = _Resource(AsyncCwTimeZones)
-    department_infos = _Resource(AsyncDepartmentInfos)
-    department_location_infos = _Resource(AsyncDepartmentLocationInfos)
-    department_locations = _Resource(AsyncDepartmentLocations)
-    departments = _Resource(AsyncDepartments)
-    directional_sync_infos = _Resource(AsyncDirectionalSyncInfos)
-    document_types = _Resource(AsyncDocumentTypes)
-    documents = _Resource(AsyncDocuments)
-    e_pay_configurations = _Resource(AsyncEPayConfigurations)
-    email_connector_infos = _Resource(AsyncEmailConnectorInfos)
-    email_connector_parsing_rules = _Resource(AsyncEmailConnectorParsingRules)
-    email_connector_parsing_styles = _Resource(AsyncEmailConnectorParsingStyles)
-    email_connectors = _Resource(AsyncEmailConnectors)
-    email_exclusions = _Resource(AsyncEmailExclusions)
-    email_tokens = _Resource(AsyncEmailTokens)
-    experiments = _Resource(AsyncExperiments)
-    file_upload_settings = _Resource(AsyncFileUploadSettings)
-    google_email_setups = _Resource(AsyncGoogleEmailSetups)
-    imap_infos = _Resource(AsyncImapInfos)
-    imaps = _Resource(AsyncImaps)
-    imports_mass_maintenance = _Resource(AsyncImportsMassMaintenance)
-    in_out_boards = _Resource(AsyncInOutBoards)
-    in_out_types = _Resource(AsyncInOutTypes)
-    in_out_types_info = _Resource(AsyncInOutTypesInfo)
-    info = _Resource(AsyncInfoResource)
-    integrator_logins = _Resource(AsyncIntegratorLogins)
-    integrator_tags = _Resource(AsyncIntegratorTags)
-    kpi_categories = _Resource(AsyncKPICategories)
-    kpis = _Resource(AsyncKPIs)
-    ldap_configuration_infos = _Resource(AsyncLdapConfigurationInfos)
-    ldap_configurations = _Resource(AsyncLdapConfigurations)
-    link_infos = _Resource(AsyncLinkInfos)
-    links = _Resource(AsyncLinks)
-    locale_infos = _Resource(AsyncLocaleInfos)
-    location_departments = _Resource(AsyncLocationDepartments)
-    location_infos = _Resource(AsyncLocationInfos)
-    location_work_roles = _Resource(AsyncLocationWorkRoles)
-    locations = _Resource(AsyncLocations)
-    m365_contact_sync_infos = _Resource(AsyncM365ContactSyncInfos)
-    m365_contact_sync_monitorings = _Resource(AsyncM365ContactSyncMonitorings)
-    managed_device_accounts = _Resource(AsyncManagedDeviceAccounts)
-    management_networks_security = _Resource(AsyncManagementNetworksSecurity)
-    marketplace_imports = _Resource(AsyncMarketplaceImports)
-    member_accruals = _Resource(AsyncMemberAccruals)
-    member_certifications = _Resource(AsyncMemberCertifications)
-    member_delegations = _Resource(AsyncMemberDelegations)
-    member_images = _Resource(AsyncMemberImages)
-    member_infos = _Resource(AsyncMemberInfos)
-    member_notification_settings = _Resource(AsyncMemberNotificationSettings)
-    member_personas = _Resource(AsyncMemberPersonas)
-    member_skills = _Resource(AsyncMemberSkills)
-    member_templates = _Resource(AsyncMemberTemplates)
-    member_types = _Resource(AsyncMemberTypes)
-    members = _Resource(AsyncMembers)
-    menu_entries = _Resource(AsyncMenuEntries)
-    menu_entry_locations = _Resource(AsyncMenuEntryLocations)
-    my_accounts = _Resource(AsyncMyAccounts)
-    my_company_document_setup = _Resource(AsyncMyCompanyDocumentSetup)
-    my_company_service_infos = _Resource(AsyncMyCompanyServiceInfos)
-    my_company_services = _Resource(AsyncMyCompanyServices)
-    my_member_certifications = _Resource(AsyncMyMemberCertifications)
-    my_member_infos = _Resource(AsyncMyMemberInfos)
-    my_members = _Resource(AsyncMyMembers)
-    my_security_customize_items = _Resource(AsyncMySecurityCustomizeItems)
-    my_securitys = _Resource(AsyncMySecuritys)
-    notification_recipients = _Resource(AsyncNotificationRecipients)
-    office365_email_application_infos = _Resource(AsyncOffice365EmailApplicationInfos)
-    office365_email_setups = _Resource(AsyncOffice365EmailSetups)
-    on_premise_search_settings = _Resource(AsyncOnPremiseSearchSettings)
-    os_grade_weights = _Resource(AsyncOsGradeWeights)
-    others = _Resource(AsyncOthers)
-    parsing_types = _Resource(AsyncParsingTypes)
-    parsing_variables = _Resource(AsyncParsingVariables)
-    personas_infos = _Resource(AsyncPersonasInfos)
-    portal_reports = _Resource(AsyncPortalReports)
-    quote_links = _Resource(AsyncQuoteLinks)
-    report_card_details = _Resource(AsyncReportCardDetails)
-    report_card_infos = _Resource(AsyncReportCardInfos)
-    report_cards = _Resource(AsyncReportCards)
-    reporting_services = _Resource(AsyncReportingServices)
-    reports = _Resource(AsyncReports)
-    security_role_infos = _Resource(AsyncSecurityRoleInfos)
-    security_role_settings = _Resource(AsyncSecurityRoleSettings)
-    security_roles = _Resource(AsyncSecurityRoles)
-    setup_screens = _Resource(AsyncSetupScreens)
-    skill_categories = _Resource(AsyncSkillCategories)
-    skill_infos = _Resource(AsyncSkillInfos)
-    skills = _Resource(AsyncSkills)
-    sso_configurations = _Resource(AsyncSsoConfigurations)
-    sso_users = _Resource(AsyncSsoUsers)
-    standard_note_infos = _Resource(AsyncStandardNoteInfos)
-    standard_notes = _Resource(AsyncStandardNotes)
-    survey_infos = _Resource(AsyncSurveyInfos)
-    survey_question_values = _Resource(AsyncSurveyQuestionValues)
-    survey_questions = _Resource(AsyncSurveyQuestions)
-    surveys = _Resource(AsyncSurveys)
-    system_settings = _Resource(AsyncSystemSettings)
-    time_expenses = _Resource(AsyncTimeExpenses)
-    time_zone_setup_infos = _Resource(AsyncTimeZoneSetupInfos)
-    time_zone_setups = _Resource(AsyncTimeZoneSetups)
-    today_page_categories = _Resource(AsyncTodayPageCategories)
-    user_defined_field_infos = _Resource(AsyncUserDefinedFieldInfos)
-    user_defined_fields = _Resource(AsyncUserDefinedFields)
-    workflow_action_automate_parameters = _Resource(AsyncWorkflowActionAutomateParameters)
-    workflow_action_user_defined_fields = _Resource(AsyncWorkflowActionUserDefinedFields)
-    workflow_actions = _Resource(AsyncWorkflowActions)
-    workflow_attachments = _Resource(AsyncWorkflowAttachments)
-    workflow_events = _Resource(AsyncWorkflowEvents)
-    workflow_notify_types = _Resource(AsyncWorkflowNotifyTypes)
-    workflow_table_types = _Resource(AsyncWorkflowTableTypes)
-    workflow_trigger_options = _Resource(AsyncWorkflowTriggerOptions)
-    workflow_triggers = _Resource(AsyncWorkflowTriggers)
-    workflows = _Resource(AsyncWorkflows)
-
-    post_system_allowed_file_types = _AsyncOp(post_system_allowed_file_types)
-    get_system_billable_options_info = _AsyncOp(get_system_billable_options_info)
-    get_system_allowedfiletypes = _AsyncOp(get_system_allowedfiletypes)
-    get_system_allowedfiletypes_count = _AsyncOp(get_system_allowedfiletypes_count)
-    get_system_allowedfiletypes_by_id = _AsyncOp(get_system_allowedfiletypes_by_id)
-    put_system_allowedfiletypes_by_id = _AsyncOp(put_system_allowedfiletypes_by_id)
-    patch_system_allowedfiletypes_by_id = _AsyncOp(patch_system_allowedfiletypes_by_id)
-    delete_system_allowedfiletypes_by_id = _AsyncOp(delete_system_allowedfiletypes_by_id)
-    get_system_allowedorigins = _AsyncOp(get_system_allowedorigins)
-    post_system_allowedorigins = _AsyncOp(post_system_allowedorigins)
-    get_system_allowedorigins_count = _AsyncOp(get_system_allowedorigins_count)
-    get_system_allowedorigins_by_id = _AsyncOp(get_system_allowedorigins_by_id)
-    put_system_allowedorigins_by_id = _AsyncOp(put_system_allowedorigins_by_id)
-    patch_system_allowedorigins_by_id = _AsyncOp(patch_system_allowedorigins_by_id)
-    delete_system_allowedorigins_by_id = _AsyncOp(delete_system_allowedorigins_by_id)
-    get_system_api_members = _AsyncOp(get_system_api_members)
-    post_system_api_members = _AsyncOp(post_system_api_members)
-    get_system_api_members_count = _AsyncOp(get_system_api_members_count)
-    get_system_api_members_default = _AsyncOp(get_system_api_members_default)
-    get_system_api_members_by_id = _AsyncOp(get_system_api_members_by_id)
-    put_system_api_members_by_id = _AsyncOp(put_system_api_members_by_id)
-    patch_system_api_members_by_id = _AsyncOp(patch_system_api_members_by_id)
-    get_system_audittrail = _AsyncOp(get_system_audittrail)
-    get_system_audittrail_count = _AsyncOp(get_system_audittrail_count)
-    get_system_auth_anvils = _AsyncOp(get_system_auth_anvils)
-    get_system_auth_anvils_count = _AsyncOp(get_system_auth_anvils_count)
-    get_system_auth_anvils_test_connection = _AsyncOp(get_system_auth_anvils_test_connection)
-    get_system_auth_anvils_by_id = _AsyncOp(get_system_auth_anvils_by_id)
-    put_system_auth_anvils_by_id = _AsyncOp(put_system_auth_anvils_by_id)
-    patch_system_auth_anvils_by_id = _AsyncOp(patch_system_auth_anvils_by_id)
-    get_system_auto_sync_time = _AsyncOp(get_system_auto_sync_time)
-    post_system_auto_sync_time = _AsyncOp(post_system_auto_sync_time)
-    get_system_auto_sync_time_count = _AsyncOp(get_system_auto_sync_time_count)
-    get_system_auto_sync_time_by_id = _AsyncOp(get_system_auto_sync_time_by_id)
-    put_system_auto_sync_time_by_id = _AsyncOp(put_system_auto_sync_time_by_id)
-    patch_system_auto_sync_time_by_id = _AsyncOp(patch_system_auto_sync_time_by_id)
-    delete_system_auto_sync_time_by_id = _AsyncOp(delete_system_auto_sync_time_by_id)
-    post_system_bundles = _AsyncOp(post_system_bundles)
-    post_system_bundles_count = _AsyncOp(post_system_bundles_count)
-    get_system_callbacks = _AsyncOp(get_system_callbacks)
-    post_system_callbacks = _AsyncOp(post_system_callbacks)
-    get_system_callbacks_count = _AsyncOp(get_system_callbacks_count)
-    get_system_callbacks_by_id = _AsyncOp(get_system_callbacks_by_id)
-    put_system_callbacks_by_id = _AsyncOp(put_system_callbacks_by_id)
-    patch_system_callbacks_by_id = _AsyncOp(patch_system_callbacks_by_id)
-    delete_system_callbacks_by_id = _AsyncOp(delete_system_callbacks_by_id)
-    get_system_certifications = _AsyncOp(get_system_certifications)
-    post_system_certifications = _AsyncOp(post_system_certifications)
-    get_system_certifications_count = _AsyncOp(get_system_certifications_count)
-    get_system_certifications_by_id = _AsyncOp(get_system_certifications_by_id)
-    put_system_certifications_by_id = _AsyncOp(put_system_certifications_by_id)
-    patch_system_certifications_by_id = _AsyncOp(patch_system_certifications_by_id)
-    delete_system_certifications_by_id = _AsyncOp(delete_system_certifications_by_id)
-    get_system_certifications_by_id_usages = _AsyncOp(get_system_certifications_by_id_usages)
-    get_system_certifications_by_id_usages_list = _AsyncOp(
-        get_system_certifications_by_id_usages_list
-    )
-    get_system_connect_wise_hosted_screens = _AsyncOp(get_system_connect_wise_hosted_screens)
-    get_system_connect_wise_hosted_screens_count = _AsyncOp(
-        get_system_connect_wise_hosted_screens_count
-    )
-    get_system_connect_wise_hosted_screens_by_id = _AsyncOp(
-        get_system_connect_wise_hosted_screens_by_id
-    )
-    get_system_connectwisehostedsetups = _AsyncOp(get_system_connectwisehostedsetups)
-    post_system_connectwisehostedsetups = _AsyncOp(post_system_connectwisehostedsetups)
-    get_system_connectwisehostedsetups_count = _AsyncOp(get_system_connectwisehostedsetups_count)
-    get_system_connectwisehostedsetups_by_id = _AsyncOp(get_system_connectwisehostedsetups_by_id)
-    put_system_connectwisehostedsetups_by_id = _AsyncOp(put_system_connectwisehostedsetups_by_id)
-    patch_system_connectwisehostedsetups_by_id = _AsyncOp(
-        patch_system_connectwisehostedsetups_by_id
-    )
-    delete_system_connectwisehostedsetups_by_id = _AsyncOp(
-        delete_system_connectwisehostedsetups_by_id
-    )
-    get_system_contactsync_monitoring = _AsyncOp(get_system_contactsync_monitoring)
-    post_system_contactsync_monitoring = _AsyncOp(post_system_contactsync_monitoring)
-    patch_system_contactsync_monitoring = _AsyncOp(patch_system_contactsync_monitoring)
-    get_system_contactsync_monitoring_count = _AsyncOp(get_system_contactsync_monitoring_count)
-    get_system_contactsync_monitoring_notificationtype = _AsyncOp(
-        get_system_contactsync_monitoring_notificationtype
-    )
-    get_system_contactsync_monitoring_type_by_id = _AsyncOp(
-        get_system_contactsync_monitoring_type_by_id
-    )
-    delete_system_contactsync_monitoring_type_by_id = _AsyncOp(
-        delete_system_contactsync_monitoring_type_by_id
-    )
-    get_system_contactsync_monitoring_by_id = _AsyncOp(get_system_contactsync_monitoring_by_id)
-    get_system_custom_reports = _AsyncOp(get_system_custom_reports)
-    post_system_custom_reports = _AsyncOp(post_system_custom_reports)
-    get_system_custom_reports_count = _AsyncOp(get_system_custom_reports_count)
-    get_system_custom_reports_by_id = _AsyncOp(get_system_custom_reports_by_id)
-    put_system_custom_reports_by_id = _AsyncOp(put_system_custom_reports_by_id)
-    patch_system_custom_reports_by_id = _AsyncOp(patch_system_custom_reports_by_id)
-    delete_system_custom_reports_by_id = _AsyncOp(delete_system_custom_reports_by_id)
-    get_system_custom_reports_by_parent_id_parameters = _AsyncOp(
-        get_system_custom_reports_by_parent_id_parameters
-    )
-    post_system_custom_reports_by_parent_id_parameters = _AsyncOp(
-        post_system_custom_reports_by_parent_id_parameters
-    )
-    get_system_custom_reports_by_parent_id_parameters_count = _AsyncOp(
-        get_system_custom_reports_by_parent_id_parameters_count
-    )
-    get_system_custom_reports_by_parent_id_parameters_by_id = _AsyncOp(
-        get_system_custom_reports_by_parent_id_parameters_by_id
-    )
-    put_system_custom_reports_by_parent_id_parameters_by_id = _AsyncOp(
-        put_system_custom_reports_by_parent_id_parameters_by_id
-    )
-    patch_system_custom_reports_by_parent_id_parameters_by_id = _AsyncOp(
-        patch_system_custom_reports_by_parent_id_parameters_by_id
-    )
-    delete_system_custom_reports_by_parent_id_parameters_by_id = _AsyncOp(
-        delete_system_custom_reports_by_parent_id_parameters_by_id
-    )
-    get_system_cw_time_zones = _AsyncOp(get_system_cw_time_zones)
-    get_system_cw_time_zones_count = _AsyncOp(get_system_cw_time_zones_count)
-    get_system_cw_time_zones_by_id = _AsyncOp(get_system_cw_time_zones_by_id)
-    get_system_departments = _AsyncOp(get_system_departments)
-    post_system_departments = _AsyncOp(post_system_departments)
-    get_system_departments_count = _AsyncOp(get_system_departments_count)
-    get_system_departments_by_id = _AsyncOp(get_system_departments_by_id)
-    put_system_departments_by_id = _AsyncOp(put_system_departments_by_id)
-    patch_system_departments_by_id = _AsyncOp(patch_system_departments_by_id)
-    delete_system_departments_by_id = _AsyncOp(delete_system_departments_by_id)
-    get_system_departments_by_id_usages = _AsyncOp(get_system_departments_by_id_usages)
-    get_system_departments_by_id_usages_list = _AsyncOp(get_system_departments_by_id_usages_list)
-    get_system_departments_by_parent_id_locations = _AsyncOp(
-        get_system_departments_by_parent_id_locations
-    )
-    post_system_departments_by_parent_id_locations = _AsyncOp(
-        post_system_departments_by_parent_id_locations
-    )
-    get_system_departments_by_parent_id_locations_count = _AsyncOp(
-        get_system_departments_by_parent_id_locations_count
-    )
-    get_system_departments_by_parent_id_locations_by_id = _AsyncOp(
-        get_system_departments_by_parent_id_locations_by_id
-    )
-    put_system_departments_by_parent_id_locations_by_id = _AsyncOp(
-        put_system_departments_by_parent_id_locations_by_id
-    )
-    patch_system_departments_by_parent_id_locations_by_id = _AsyncOp(
-        patch_system_departments_by_parent_id_locations_by_id
-    )
-    delete_system_departments_by_parent_id_locations_by_id = _AsyncOp(
-        delete_system_departments_by_parent_id_locations_by_id
-    )
-    get_system_directional_syncs_info = _AsyncOp(get_system_directional_syncs_info)
-    get_system_directional_syncs_info_count = _AsyncOp(get_system_directional_syncs_info_count)
-    get_system_directional_syncs_by_id_info = _AsyncOp(get_system_directional_syncs_by_id_info)
-    get_system_document_types_info = _AsyncOp(get_system_document_types_info)
-    get_system_document_types_info_count = _AsyncOp(get_system_document_types_info_count)
-    get_system_document_types_by_id_info = _AsyncOp(get_system_document_types_by_id_info)
-    get_system_documents = _AsyncOp(get_system_documents)
-    post_system_documents = _AsyncOp(post_system_documents)
-    get_system_documents_count = _AsyncOp(get_system_documents_count)
-    get_system_documents_uploadsample = _AsyncOp(get_system_documents_uploadsample)
-    get_system_documents_by_id = _AsyncOp(get_system_documents_by_id)
-    post_system_documents_by_id = _AsyncOp(post_system_documents_by_id)
-    delete_system_documents_by_id = _AsyncOp(delete_system_documents_by_id)
-    get_system_documents_by_id_download = _AsyncOp(get_system_documents_by_id_download)
-    get_system_documents_by_id_thumbnail = _AsyncOp(get_system_documents_by_id_thumbnail)
-    get_system_e_pay_configurations = _AsyncOp(get_system_e_pay_configurations)
-    post_system_e_pay_configurations = _AsyncOp(post_system_e_pay_configurations)
-    get_system_e_pay_configurations_count = _AsyncOp(get_system_e_pay_configurations_count)
-    get_system_e_pay_configurations_by_id = _AsyncOp(get_system_e_pay_configurations_by_id)
-    put_system_e_pay_configurations_by_id = _AsyncOp(put_system_e_pay_configurations_by_id)
-    patch_system_e_pay_configurations_by_id = _AsyncOp(patch_system_e_pay_configurations_by_id)
-    delete_system_e_pay_configurations_by_id = _AsyncOp(delete_system_e_pay_configurations_by_id)
-    get_system_email_connectors = _AsyncOp(get_system_email_connectors)
-    post_system_email_connectors = _AsyncOp(post_system_email_connectors)
-    get_system_email_connectors_count = _AsyncOp(get_system_email_connectors_count)
-    get_system_email_connectors_info = _AsyncOp(get_system_email_connectors_info)
-    get_system_email_connectors_info_count = _AsyncOp(get_system_email_connectors_info_count)
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
-        _AsyncOp(
-            get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-        )
-    )
-    post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules = (
-        _AsyncOp(
-            post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules
-        )
-    )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count = _AsyncOp(
-        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_count
-    )
-    get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _AsyncOp(
-        get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _AsyncOp(
-        put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _AsyncOp(
-        patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id = _AsyncOp(
-        delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules_by_id
-    )
-    get_system_email_connectors_by_id = _AsyncOp(get_system_email_connectors_by_id)
-    put_system_email_connectors_by_id = _AsyncOp(put_system_email_connectors_by_id)
-    patch_system_email_connectors_by_id = _AsyncOp(patch_system_email_connectors_by_id)
-    delete_system_email_connectors_by_id = _AsyncOp(delete_system_email_connectors_by_id)
-    get_system_email_connectors_by_id_info = _AsyncOp(get_system_email_connectors_by_id_info)
-    get_system_email_connectors_by_parent_id_parsing_styles = _AsyncOp(
-        get_system_email_connectors_by_parent_id_parsing_styles
-    )
-    post_system_email_connectors_by_parent_id_parsing_styles = _AsyncOp(
-        post_system_email_connectors_by_parent_id_parsing_styles
-    )
-    get_system_email_connectors_by_parent_id_parsing_styles_count = _AsyncOp(
-        get_system_email_connectors_by_parent_id_parsing_styles_count
-    )
-    get_system_email_connectors_by_parent_id_parsing_styles_by_id = _AsyncOp(
-        get_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-    put_system_email_connectors_by_parent_id_parsing_styles_by_id = _AsyncOp(
-        put_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-    patch_system_email_connectors_by_parent_id_parsing_styles_by_id = _AsyncOp(
-        patch_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-    delete_system_email_connectors_by_parent_id_parsing_styles_by_id = _AsyncOp(
-        delete_system_email_connectors_by_parent_id_parsing_styles_by_id
-    )
-    get_system_email_exclusions = _AsyncOp(get_system_email_exclusions)
-    post_system_email_exclusions = _AsyncOp(post_system_email_exclusions)
-    get_system_email_exclusions_count = _AsyncOp(get_system_email_exclusions_count)
-    get_system_email_exclusions_by_id = _AsyncOp(get_system_email_exclusions_by_id)
-    put_system_email_exclusions_by_id = _AsyncOp(put_system_email_exclusions_by_id)
-    patch_system_email_exclusions_by_id = _AsyncOp(patch_system_email_exclusions_by_id)
-    delete_system_email_exclusions_by_id = _AsyncOp(delete_system_email_exclusions_by_id)
-    get_system_email_tokens = _AsyncOp(get_system_email_tokens)
-    get_system_email_tokens_count = _AsyncOp(get_system_email_tokens_count)
-    get_system_email_tokens_by_id = _AsyncOp(get_system_email_tokens_by_id)
-    get_system_experiments = _AsyncOp(get_system_experiments)
-    get_system_experiments_count = _AsyncOp(get_system_experiments_count)
-    get_system_experiments_by_id = _AsyncOp(get_system_experiments_by_id)
-    get_system_fileuploadsettings = _AsyncOp(get_system_fileuploadsettings)
-    get_system_fileuploadsettings_count = _AsyncOp(get_system_fileuploadsettings_count)
-    get_system_fileuploadsettings_by_id = _AsyncOp(get_system_fileuploadsettings_by_id)
-    put_system_fileuploadsettings_by_id = _AsyncOp(put_system_fileuploadsettings_by_id)
-    patch_system_fileuploadsettings_by_id = _AsyncOp(patch_system_fileuploadsettings_by_id)
-    get_system_googleemailsetup = _AsyncOp(get_system_googleemailsetup)
-    post_system_googleemailsetup = _AsyncOp(post_system_googleemailsetup)
-    get_system_googleemailsetup_count = _AsyncOp(get_system_googleemailsetup_count)
-    get_system_googleemailsetup_by_id = _AsyncOp(get_system_googleemailsetup_by_id)
-    put_system_googleemailsetup_by_id = _AsyncOp(put_system_googleemailsetup_by_id)
-    patch_system_googleemailsetup_by_id = _AsyncOp(patch_system_googleemailsetup_by_id)
-    delete_system_googleemailsetup_by_id = _AsyncOp(delete_system_googleemailsetup_by_id)
-    post_system_googleemailsetup_by_id_test_connection = _AsyncOp(
-        post_system_googleemailsetup_by_id_test_connection
-    )
-    get_system_imaps = _AsyncOp(get_system_imaps)
-    post_system_imaps = _AsyncOp(post_system_imaps)
-    get_system_imaps_count = _AsyncOp(get_system_imaps_count)
-    get_system_imaps_info = _AsyncOp(get_system_imaps_info)
-    get_system_imaps_info_count = _AsyncOp(get_system_imaps_info_count)
-    get_system_imaps_by_id = _AsyncOp(get_system_imaps_by_id)
-    put_system_imaps_by_id = _AsyncOp(put_system_imaps_by_id)
-    patch_system_imaps_by_id = _AsyncOp(patch_system_imaps_by_id)
-    delete_system_imaps_by_id = _AsyncOp(delete_system_imaps_by_id)
-    get_system_imaps_by_id_info = _AsyncOp(get_system_imaps_by_id_info)
-    post_system_import_mass_maintenance_by_id = _AsyncOp(post_system_import_mass_maintenance_by_id)
-    get_system_in_out_boards = _AsyncOp(get_system_in_out_boards)
-    post_system_in_out_boards = _AsyncOp(post_system_in_out_boards)
-    get_system_in_out_boards_count = _AsyncOp(get_system_in_out_boards_count)
-    get_system_in_out_boards_by_id = _AsyncOp(get_system_in_out_boards_by_id)
-    put_system_in_out_boards_by_id = _AsyncOp(put_system_in_out_boards_by_id)
-    patch_system_in_out_boards_by_id = _AsyncOp(patch_system_in_out_boards_by_id)
-    delete_system_in_out_boards_by_id = _AsyncOp(delete_system_in_out_boards_by_id)
-    get_system_in_out_types = _AsyncOp(get_system_in_out_types)
-    post_system_in_out_types = _AsyncOp(post_system_in_out_types)
-    get_system_in_out_types_count = _AsyncOp(get_system_in_out_types_count)
-    get_system_in_out_types_count_info = _AsyncOp(get_system_in_out_types_count_info)
-    get_system_in_out_types_info = _AsyncOp(get_system_in_out_types_info)
-    get_system_in_out_types_by_id = _AsyncOp(get_system_in_out_types_by_id)
-    put_system_in_out_types_by_id = _AsyncOp(put_system_in_out_types_by_id)
-    patch_system_in_out_types_by_id = _AsyncOp(patch_system_in_out_types_by_id)
-    delete_system_in_out_types_by_id = _AsyncOp(delete_system_in_out_types_by_id)
-    get_system_in_out_types_by_id_info = _AsyncOp(get_system_in_out_types_by_id_info)
-    get_system_info = _AsyncOp(get_system_info)
-    get_system_info_departmentlocations = _AsyncOp(get_system_info_departmentlocations)
-    get_system_info_departmentlocations_count = _AsyncOp(get_system_info_departmentlocations_count)
-    get_system_info_departmentlocations_by_id = _AsyncOp(get_system_info_departmentlocations_by_id)
-    get_system_info_departments = _AsyncOp(get_system_info_departments)
-    get_system_info_departments_count = _AsyncOp(get_system_info_departments_count)
-    get_system_info_departments_by_id = _AsyncOp(get_system_info_departments_by_id)
-    get_system_info_links = _AsyncOp(get_system_info_links)
-    get_system_info_links_count = _AsyncOp(get_system_info_links_count)
-    get_system_info_links_by_id = _AsyncOp(get_system_info_links_by_id)
-    post_system_info_links_by_id_resolveurl = _AsyncOp(post_system_info_links_by_id_resolveurl)
-    get_system_info_locales = _AsyncOp(get_system_info_locales)
-    get_system_info_locales_count = _AsyncOp(get_system_info_locales_count)
-    get_system_info_locales_by_id = _AsyncOp(get_system_info_locales_by_id)
-    get_system_info_locations = _AsyncOp(get_system_info_locations)
-    get_system_info_locations_count = _AsyncOp(get_system_info_locations_count)
-    get_system_info_locations_by_id = _AsyncOp(get_system_info_locations_by_id)
-    get_system_info_members = _AsyncOp(get_system_info_members)
-    get_system_info_members_count = _AsyncOp(get_system_info_members_count)
-    get_system_info_members_by_id = _AsyncOp(get_system_info_members_by_id)
-    get_system_info_membersmember_identifierregextypes = _AsyncOp(
-        get_system_info_membersmember_identifierregextypes
-    )
-    get_system_info_personas = _AsyncOp(get_system_info_personas)
-    get_system_info_personas_count = _AsyncOp(get_system_info_personas_count)
-    get_system_info_personas_by_id = _AsyncOp(get_system_info_personas_by_id)
-    get_system_info_standard_notes = _AsyncOp(get_system_info_standard_notes)
-    get_system_info_standard_notes_count = _AsyncOp(get_system_info_standard_notes_count)
-    get_system_info_standard_notes_by_id = _AsyncOp(get_system_info_standard_notes_by_id)
-    get_system_integrator_tags = _AsyncOp(get_system_integrator_tags)
-    post_system_integrator_tags = _AsyncOp(post_system_integrator_tags)
-    get_system_integrator_tags_count = _AsyncOp(get_system_integrator_tags_count)
-    get_system_integrator_tags_by_id = _AsyncOp(get_system_integrator_tags_by_id)
-    put_system_integrator_tags_by_id = _AsyncOp(put_system_integrator_tags_by_id)
-    patch_system_integrator_tags_by_id = _AsyncOp(patch_system_integrator_tags_by_id)
-    delete_system_integrator_tags_by_id = _AsyncOp(delete_system_integrator_tags_by_id)
-    get_system_integratorlogins = _AsyncOp(get_system_integratorlogins)
-    post_system_integratorlogins = _AsyncOp(post_system_integratorlogins)
-    get_system_integratorlogins_count = _AsyncOp(get_system_integratorlogins_count)
-    get_system_integratorlogins_by_id = _AsyncOp(get_system_integratorlogins_by_id)
-    put_system_integratorlogins_by_id = _AsyncOp(put_system_integratorlogins_by_id)
-    patch_system_integratorlogins_by_id = _AsyncOp(patch_system_integratorlogins_by_id)
-    delete_system_integratorlogins_by_id = _AsyncOp(delete_system_integratorlogins_by_id)
-    get_system_kpi_categories = _AsyncOp(get_system_kpi_categories)
-    get_system_kpi_categories_count = _AsyncOp(get_system_kpi_categories_count)
-    get_system_kpi_categories_by_id = _AsyncOp(get_system_kpi_categories_by_id)
-    get_system_kpis = _AsyncOp(get_system_kpis)
-    get_system_kpis_count = _AsyncOp(get_system_kpis_count)
-    get_system_kpis_by_id = _AsyncOp(get_system_kpis_by_id)
-    get_system_ldap_configurations = _AsyncOp(get_system_ldap_configurations)
-    post_system_ldap_configurations = _AsyncOp(post_system_ldap_configurations)
-    get_system_ldap_configurations_count = _AsyncOp(get_system_ldap_configurations_count)
-    get_system_ldap_configurations_info = _AsyncOp(get_system_ldap_configurations_info)
-    get_system_ldap_configurations_info_count = _AsyncOp(get_system_ldap_configurations_info_count)
-    post_system_ldap_configurations_test_link = _AsyncOp(post_system_ldap_configurations_test_link)
-    get_system_ldap_configurations_by_id = _AsyncOp(get_system_ldap_configurations_by_id)
-    put_system_ldap_configurations_by_id = _AsyncOp(put_system_ldap_configurations_by_id)
-    patch_system_ldap_configurations_by_id = _AsyncOp(patch_system_ldap_configurations_by_id)
-    delete_system_ldap_configurations_by_id = _AsyncOp(delete_system_ldap_configurations_by_id)
-    get_system_ldap_configurations_by_id_info = _AsyncOp(get_system_ldap_configurations_by_id_info)
-    get_system_links = _AsyncOp(get_system_links)
-    post_system_links = _AsyncOp(post_system_links)
-    get_system_links_count = _AsyncOp(get_system_links_count)
-    get_system_links_by_id = _AsyncOp(get_system_links_by_id)
-    put_system_links_by_id = _AsyncOp(put_system_links_by_id)
-    patch_system_links_by_id = _AsyncOp(patch_system_links_by_id)
-    delete_system_links_by_id = _AsyncOp(delete_system_links_by_id)
-    get_system_locations = _AsyncOp(get_system_locations)
-    post_system_locations = _AsyncOp(post_system_locations)
-    get_system_locations_count = _AsyncOp(get_system_locations_count)
-    get_system_locations_by_id = _AsyncOp(get_system_locations_by_id)
-    put_system_locations_by_id = _AsyncOp(put_system_locations_by_id)
-    patch_system_locations_by_id = _AsyncOp(patch_system_locations_by_id)
-    delete_system_locations_by_id = _AsyncOp(delete_system_locations_by_id)
-    get_system_locations_by_id_usages = _AsyncOp(get_system_locations_by_id_usages)
-    get_system_locations_by_id_usages_list = _AsyncOp(get_system_locations_by_id_usages_list)
-    get_system_locations_by_parent_id_departments = _AsyncOp(
+    get_system_info_personas = _Op(get_system_info_personas)
+    get_system_info_personas_count = _Op(get_system_info_personas_count)
+    get_system_info_personas_by_id = _Op(get_system_info_personas_by_id)
+    get_system_info_standard_notes = _Op(get_system_info_standard_notes)
+    get_system_info_standard_notes_count = _Op(get_system_info_standard_notes_count)
+    get_system_info_standard_notes_by_id = _Op(get_system_info_standard_notes_by_id)
+    get_system_integrator_tags = _Op(get_system_integrator_tags)
+    post_system_integrator_tags = _Op(post_system_integrator_tags)
+    get_system_integrator_tags_count = _Op(get_system_integrator_tags_count)
+    get_system_integrator_tags_by_id = _Op(get_system_integrator_tags_by_id)
+    put_system_integrator_tags_by_id = _Op(put_system_integrator_tags_by_id)
+    patch_system_integrator_tags_by_id = _Op(patch_system_integrator_tags_by_id)
+    delete_system_integrator_tags_by_id = _Op(delete_system_integrator_tags_by_id)
+    get_system_integratorlogins = _Op(get_system_integratorlogins)
+    post_system_integratorlogins = _Op(post_system_integratorlogins)
+    get_system_integratorlogins_count = _Op(get_system_integratorlogins_count)
+    get_system_integratorlogins_by_id = _Op(get_system_integratorlogins_by_id)
+    put_system_integratorlogins_by_id = _Op(put_system_integratorlogins_by_id)
+    patch_system_integratorlogins_by_id = _Op(patch_system_integratorlogins_by_id)
+    delete_system_integratorlogins_by_id = _Op(delete_system_integratorlogins_by_id)
+    get_system_kpi_categories = _Op(get_system_kpi_categories)
+    get_system_kpi_categories_count = _Op(get_system_kpi_categories_count)
+    get_system_kpi_categories_by_id = _Op(get_system_kpi_categories_by_id)
+    get_system_kpis = _Op(get_system_kpis)
+    get_system_kpis_count = _Op(get_system_kpis_count)
+    get_system_kpis_by_id = _Op(get_system_kpis_by_id)
+    get_system_ldap_configurations = _Op(get_system_ldap_configurations)
+    post_system_ldap_configurations = _Op(post_system_ldap_configurations)
+    get_system_ldap_configurations_count = _Op(get_system_ldap_configurations_count)
+    get_system_ldap_configurations_info = _Op(get_system_ldap_configurations_info)
+    get_system_ldap_configurations_info_count = _Op(get_system_ldap_configurations_info_count)
+    post_system_ldap_configurations_test_link = _Op(post_system_ldap_configurations_test_link)
+    get_system_ldap_configurations_by_id = _Op(get_system_ldap_configurations_by_id)
+    put_system_ldap_configurations_by_id = _Op(put_system_ldap_configurations_by_id)
+    patch_system_ldap_configurations_by_id = _Op(patch_system_ldap_configurations_by_id)
+    delete_system_ldap_configurations_by_id = _Op(delete_system_ldap_configurations_by_id)
+    get_system_ldap_configurations_by_id_info = _Op(get_system_ldap_configurations_by_id_info)
+    get_system_links = _Op(get_system_links)
+    post_system_links = _Op(post_system_links)
+    get_system_links_count = _Op(get_system_links_count)
+    get_system_links_by_id = _Op(get_system_links_by_id)
+    put_system_links_by_id = _Op(put_system_links_by_id)
+    patch_system_links_by_id = _Op(patch_system_links_by_id)
+    delete_system_links_by_id = _Op(delete_system_links_by_id)
+    get_system_locations = _Op(get_system_locations)
+    post_system_locations = _Op(post_system_locations)
+    get_system_locations_count = _Op(get_system_locations_count)
+    get_system_locations_by_id = _Op(get_system_locations_by_id)
+    put_system_locations_by_id = _Op(put_system_locations_by_id)
+    patch_system_locations_by_id = _Op(patch_system_locations_by_id)
+    delete_system_locations_by_id = _Op(delete_system_locations_by_id)
+    get_system_locations_by_id_usages = _Op(get_system_locations_by_id_usages)
+    get_system_locations_by_id_usages_list = _Op(get_system_locations_by_id_usages_list)
+    get_system_locations_by_parent_id_departments = _Op(
         get_system_locations_by_parent_id_departments
     )
-    get_system_locations_by_parent_id_departments_count = _AsyncOp(
+    get_system_locations_by_parent_id_departments_count = _Op(
         get_system_locations_by_parent_id_departments_count
     )
-    get_system_locations_by_parent_id_departments_by_id = _AsyncOp(
+    get_system_locations_by_parent_id_departments_by_id = _Op(
         get_system_locations_by_parent_id_departments_by_id
     )
-    get_system_locations_by_parent_id_work_roles = _AsyncOp(
-        get_system_locations_by_parent_id_work_roles
-    )
-    get_system_locations_by_parent_id_work_roles_count = _AsyncOp(
+    get_system_locations_by_parent_id_work_roles = _Op(get_system_locations_by_parent_id_work_roles)
+    get_system_locations_by_parent_id_work_roles_count = _Op(
         get_system_locations_by_parent_id_work_roles_count
     )
-    get_system_locations_by_parent_id_work_roles_by_id = _AsyncOp(
+    get_system_locations_by_parent_id_work_roles_by_id = _Op(
         get_system_locations_by_parent_id_work_roles_by_id
     )
-    get_system_m365contactsync_info = _AsyncOp(get_system_m365contactsync_info)
-    get_system_m365contactsync_info_count = _AsyncOp(get_system_m365contactsync_info_count)
-    get_system_m365contactsync_by_id_info = _AsyncOp(get_system_m365contactsync_by_id_info)
-    get_system_management_network_securities = _AsyncOp(get_system_management_network_securities)
-    post_system_management_network_securities = _AsyncOp(post_system_management_network_securities)
-    get_system_management_network_securities_count = _AsyncOp(
+    get_system_m365contactsync_info = _Op(get_system_m365contactsync_info)
+    get_system_m365contactsync_info_count = _Op(get_system_m365contactsync_info_count)
+    get_system_m365contactsync_by_id_info = _Op(get_system_m365contactsync_by_id_info)
+    get_system_management_network_securities = _Op(get_system_management_network_securities)
+    post_system_management_network_securities = _Op(post_system_management_network_securities)
+    get_system_management_network_securities_count = _Op(
         get_system_management_network_securities_count
     )
-    get_system_management_network_securities_by_id = _AsyncOp(
+    get_system_management_network_securities_by_id = _Op(
         get_system_management_network_securities_by_id
     )
-    put_system_management_network_securities_by_id = _AsyncOp(
+    put_system_management_network_securities_by_id = _Op(
         put_system_management_network_securities_by_id
     )
-    patch_system_management_network_securities_by_id = _AsyncOp(
+    patch_system_management_network_securities_by_id = _Op(
         patch_system_management_network_securities_by_id
     )
-    delete_system_management_network_securities_by_id = _AsyncOp(
+    delete_system_management_network_securities_by_id = _Op(
         delete_system_management_network_securities_by_id
     )
-    get_system_management_network_securities_by_id_test_credentials = _AsyncOp(
+    get_system_management_network_securities_by_id_test_credentials = _Op(
         get_system_management_network_securities_by_id_test_credentials
     )
-    get_system_marketplaceimport_getdefinition_by_id = _AsyncOp(
+    get_system_marketplaceimport_getdefinition_by_id = _Op(
         get_system_marketplaceimport_getdefinition_by_id
     )
-    post_system_marketplaceimport_import = _AsyncOp(post_system_marketplaceimport_import)
-    get_system_members = _AsyncOp(get_system_members)
-    post_system_members = _AsyncOp(post_system_members)
-    get_system_members_calendarsync = _AsyncOp(get_system_members_calendarsync)
-    get_system_members_count = _AsyncOp(get_system_members_count)
-    get_system_members_types = _AsyncOp(get_system_members_types)
-    post_system_members_types = _AsyncOp(post_system_members_types)
-    get_system_members_types_count = _AsyncOp(get_system_members_types_count)
-    get_system_members_types_info = _AsyncOp(get_system_members_types_info)
-    get_system_members_types_info_count = _AsyncOp(get_system_members_types_info_count)
-    get_system_members_types_by_id = _AsyncOp(get_system_members_types_by_id)
-    put_system_members_types_by_id = _AsyncOp(put_system_members_types_by_id)
-    patch_system_members_types_by_id = _AsyncOp(patch_system_members_types_by_id)
-    delete_system_members_types_by_id = _AsyncOp(delete_system_members_types_by_id)
-    get_system_members_types_by_id_info = _AsyncOp(get_system_members_types_by_id_info)
-    get_system_members_with_sso = _AsyncOp(get_system_members_with_sso)
-    get_system_members_by_id = _AsyncOp(get_system_members_by_id)
-    put_system_members_by_id = _AsyncOp(put_system_members_by_id)
-    patch_system_members_by_id = _AsyncOp(patch_system_members_by_id)
-    post_system_members_by_id_deactivate = _AsyncOp(post_system_members_by_id_deactivate)
-    get_system_members_by_id_image = _AsyncOp(get_system_members_by_id_image)
-    post_system_members_by_id_link_sso_user = _AsyncOp(post_system_members_by_id_link_sso_user)
-    post_system_members_by_id_submit = _AsyncOp(post_system_members_by_id_submit)
-    post_system_members_by_id_unlink_sso_user = _AsyncOp(post_system_members_by_id_unlink_sso_user)
-    delete_system_members_by_id_unused_time_sheets = _AsyncOp(
+    post_system_marketplaceimport_import = _Op(post_system_marketplaceimport_import)
+    get_system_members = _Op(get_system_members)
+    post_system_members = _Op(post_system_members)
+    get_system_members_calendarsync = _Op(get_system_members_calendarsync)
+    get_system_members_count = _Op(get_system_members_count)
+    get_system_members_types = _Op(get_system_members_types)
+    post_system_members_types = _Op(post_system_members_types)
+    get_system_members_types_count = _Op(get_system_members_types_count)
+    get_system_members_types_info = _Op(get_system_members_types_info)
+    get_system_members_types_info_count = _Op(get_system_members_types_info_count)
+    get_system_members_types_by_id = _Op(get_system_members_types_by_id)
+    put_system_members_types_by_id = _Op(put_system_members_types_by_id)
+    patch_system_members_types_by_id = _Op(patch_system_members_types_by_id)
+    delete_system_members_types_by_id = _Op(delete_system_members_types_by_id)
+    get_system_members_types_by_id_info = _Op(get_system_members_types_by_id_info)
+    get_system_members_with_sso = _Op(get_system_members_with_sso)
+    get_system_members_by_id = _Op(get_system_members_by_id)
+    put_system_members_by_id = _Op(put_system_members_by_id)
+    patch_system_members_by_id = _Op(patch_system_members_by_id)
+    post_system_members_by_id_deactivate = _Op(post_system_members_by_id_deactivate)
+    get_system_members_by_id_image = _Op(get_system_members_by_id_image)
+    post_system_members_by_id_link_sso_user = _Op(post_system_members_by_id_link_sso_user)
+    post_system_members_by_id_submit = _Op(post_system_members_by_id_submit)
+    post_system_members_by_id_unlink_sso_user = _Op(post_system_members_by_id_unlink_sso_user)
+    delete_system_members_by_id_unused_time_sheets = _Op(
         delete_system_members_by_id_unused_time_sheets
     )
-    get_system_members_by_id_usages = _AsyncOp(get_system_members_by_id_usages)
-    get_system_members_by_id_usages_list = _AsyncOp(get_system_members_by_id_usages_list)
-    get_system_membersmember_identifierregextypes = _AsyncOp(
+    get_system_members_by_id_usages = _Op(get_system_members_by_id_usages)
+    get_system_members_by_id_usages_list = _Op(get_system_members_by_id_usages_list)
+    get_system_membersmember_identifierregextypes = _Op(
         get_system_membersmember_identifierregextypes
     )
-    post_system_members_by_member_identifier_tokens = _AsyncOp(
+    post_system_members_by_member_identifier_tokens = _Op(
         post_system_members_by_member_identifier_tokens
     )
-    get_system_members_by_parent_id_accruals = _AsyncOp(get_system_members_by_parent_id_accruals)
-    post_system_members_by_parent_id_accruals = _AsyncOp(post_system_members_by_parent_id_accruals)
-    get_system_members_by_parent_id_accruals_count = _AsyncOp(
+    get_system_members_by_parent_id_accruals = _Op(get_system_members_by_parent_id_accruals)
+    post_system_members_by_parent_id_accruals = _Op(post_system_members_by_parent_id_accruals)
+    get_system_members_by_parent_id_accruals_count = _Op(
         get_system_members_by_parent_id_accruals_count
     )
-    get_system_members_by_parent_id_accruals_by_id = _AsyncOp(
+    get_system_members_by_parent_id_accruals_by_id = _Op(
         get_system_members_by_parent_id_accruals_by_id
     )
-    put_system_members_by_parent_id_accruals_by_id = _AsyncOp(
+    put_system_members_by_parent_id_accruals_by_id = _Op(
         put_system_members_by_parent_id_accruals_by_id
     )
-    patch_system_members_by_parent_id_accruals_by_id = _AsyncOp(
+    patch_system_members_by_parent_id_accruals_by_id = _Op(
         patch_system_members_by_parent_id_accruals_by_id
     )
-    delete_system_members_by_parent_id_accruals_by_id = _AsyncOp(
+    delete_system_members_by_parent_id_accruals_by_id = _Op(
         delete_system_members_by_parent_id_accruals_by_id
     )
-    get_system_members_by_parent_id_certifications = _AsyncOp(
+    get_system_members_by_parent_id_certifications = _Op(
         get_system_members_by_parent_id_certifications
     )
-    post_system_members_by_parent_id_certifications = _AsyncOp(
+    post_system_members_by_parent_id_certifications = _Op(
         post_system_members_by_parent_id_certifications
     )
-    get_system_members_by_parent_id_certifications_count = _AsyncOp(
+    get_system_members_by_parent_id_certifications_count = _Op(
         get_system_members_by_parent_id_certifications_count
     )
-    get_system_members_by_parent_id_certifications_by_id = _AsyncOp(
+    get_system_members_by_parent_id_certifications_by_id = _Op(
         get_system_members_by_parent_id_certifications_by_id
     )
-    put_system_members_by_parent_id_certifications_by_id = _AsyncOp(
+    put_system_members_by_parent_id_certifications_by_id = _Op(
         put_system_members_by_parent_id_certifications_by_id
     )
-    patch_system_members_by_parent_id_certifications_by_id = _AsyncOp(
+    patch_system_members_by_parent_id_certifications_by_id = _Op(
         patch_system_members_by_parent_id_certifications_by_id
     )
-    delete_system_members_by_parent_id_certifications_by_id = _AsyncOp(
+    delete_system_members_by_parent_id_certifications_by_id = _Op(
         delete_system_members_by_parent_id_certifications_by_id
     )
-    get_system_members_by_parent_id_delegations = _AsyncOp(
-        get_system_members_by_parent_id_delegations
-    )
-    post_system_members_by_parent_id_delegations = _AsyncOp(
-        post_system_members_by_parent_id_delegations
-    )
-    get_system_members_by_parent_id_delegations_count = _AsyncOp(
+    get_system_members_by_parent_id_delegations = _Op(get_system_members_by_parent_id_delegations)
+    post_system_members_by_parent_id_delegations = _Op(post_system_members_by_parent_id_delegations)
+    get_system_members_by_parent_id_delegations_count = _Op(
         get_system_members_by_parent_id_delegations_count
     )
-    get_system_members_by_parent_id_delegations_by_id = _AsyncOp(
+    get_system_members_by_parent_id_delegations_by_id = _Op(
         get_system_members_by_parent_id_delegations_by_id
     )
-    put_system_members_by_parent_id_delegations_by_id = _AsyncOp(
+    put_system_members_by_parent_id_delegations_by_id = _Op(
         put_system_members_by_parent_id_delegations_by_id
     )
-    patch_system_members_by_parent_id_delegations_by_id = _AsyncOp(
+    patch_system_members_by_parent_id_delegations_by_id = _Op(
         patch_system_members_by_parent_id_delegations_by_id
     )
-    delete_system_members_by_parent_id_delegations_by_id = _AsyncOp(
+    delete_system_members_by_parent_id_delegations_by_id = _Op(
         delete_system_members_by_parent_id_delegations_by_id
     )
-    get_system_members_by_parent_id_managed_device_accounts = _AsyncOp(
+    get_system_members_by_parent_id_managed_device_accounts = _Op(
         get_system_members_by_parent_id_managed_device_accounts
     )
-    put_system_members_by_parent_id_managed_device_accounts_bulk = _AsyncOp(
+    put_system_members_by_parent_id_managed_device_accounts_bulk = _Op(
         put_system_members_by_parent_id_managed_device_accounts_bulk
     )
-    delete_system_members_by_parent_id_managed_device_accounts_bulk = _AsyncOp(
+    delete_system_members_by_parent_id_managed_device_accounts_bulk = _Op(
         delete_system_members_by_parent_id_managed_device_accounts_bulk
     )
-    get_system_members_by_parent_id_mycertifications = _AsyncOp(
+    get_system_members_by_parent_id_mycertifications = _Op(
         get_system_members_by_parent_id_mycertifications
     )
-    post_system_members_by_parent_id_mycertifications = _AsyncOp(
+    post_system_members_by_parent_id_mycertifications = _Op(
         post_system_members_by_parent_id_mycertifications
     )
-    get_system_members_by_parent_id_mycertifications_count = _AsyncOp(
+    get_system_members_by_parent_id_mycertifications_count = _Op(
         get_system_members_by_parent_id_mycertifications_count
     )
-    get_system_members_by_parent_id_mycertifications_by_id = _AsyncOp(
+    get_system_members_by_parent_id_mycertifications_by_id = _Op(
         get_system_members_by_parent_id_mycertifications_by_id
     )
-    put_system_members_by_parent_id_mycertifications_by_id = _AsyncOp(
+    put_system_members_by_parent_id_mycertifications_by_id = _Op(
         put_system_members_by_parent_id_mycertifications_by_id
     )
-    patch_system_members_by_parent_id_mycertifications_by_id = _AsyncOp(
+    patch_system_members_by_parent_id_mycertifications_by_id = _Op(
         patch_system_members_by_parent_id_mycertifications_by_id
     )
-    delete_system_members_by_parent_id_mycertifications_by_id = _AsyncOp(
+    delete_system_members_by_parent_id_mycertifications_by_id = _Op(
         delete_system_members_by_parent_id_mycertifications_by_id
     )
-    get_system_members_by_parent_id_notification_settings = _AsyncOp(
+    get_system_members_by_parent_id_notification_settings = _Op(
         get_system_members_by_parent_id_notification_settings
     )
-    post_system_members_by_parent_id_notification_settings = _AsyncOp(
+    post_system_members_by_parent_id_notification_settings = _Op(
         post_system_members_by_parent_id_notification_settings
     )
-    get_system_members_by_parent_id_notification_settings_count = _AsyncOp(
+    get_system_members_by_parent_id_notification_settings_count = _Op(
         get_system_members_by_parent_id_notification_settings_count
     )
-    get_system_members_by_parent_id_notification_settings_by_id = _AsyncOp(
+    get_system_members_by_parent_id_notification_settings_by_id = _Op(
         get_system_members_by_parent_id_notification_settings_by_id
     )
-    put_system_members_by_parent_id_notification_settings_by_id = _AsyncOp(
+    put_system_members_by_parent_id_notification_settings_by_id = _Op(
         put_system_members_by_parent_id_notification_settings_by_id
     )
-    patch_system_members_by_parent_id_notification_settings_by_id = _AsyncOp(
+    patch_system_members_by_parent_id_notification_settings_by_id = _Op(
         patch_system_members_by_parent_id_notification_settings_by_id
     )
-    delete_system_members_by_parent_id_notification_settings_by_id = _AsyncOp(
+    delete_system_members_by_parent_id_notification_settings_by_id = _Op(
         delete_system_members_by_parent_id_notification_settings_by_id
     )
-    get_system_members_by_parent_id_personas = _AsyncOp(get_system_members_by_parent_id_personas)
-    post_system_members_by_parent_id_personas = _AsyncOp(post_system_members_by_parent_id_personas)
-    get_system_members_by_parent_id_personas_count = _AsyncOp(
+    get_system_members_by_parent_id_personas = _Op(get_system_members_by_parent_id_personas)
+    post_system_members_by_parent_id_personas = _Op(post_system_members_by_parent_id_personas)
+    get_system_members_by_parent_id_personas_count = _Op(
         get_system_members_by_parent_id_personas_count
     )
-    get_system_members_by_parent_id_personas_by_id = _AsyncOp(
+    get_system_members_by_parent_id_personas_by_id = _Op(
         get_system_members_by_parent_id_personas_by_id
     )
-    put_system_members_by_parent_id_personas_by_id = _AsyncOp(
+    put_system_members_by_parent_id_personas_by_id = _Op(
         put_system_members_by_parent_id_personas_by_id
     )
-    patch_system_members_by_parent_id_personas_by_id = _AsyncOp(
+    patch_system_members_by_parent_id_personas_by_id = _Op(
         patch_system_members_by_parent_id_personas_by_id
     )
-    delete_system_members_by_parent_id_personas_by_id = _AsyncOp(
+    delete_system_members_by_parent_id_personas_by_id = _Op(
         delete_system_members_by_parent_id_personas_by_id
     )
-    get_system_members_by_parent_id_skills = _AsyncOp(get_system_members_by_parent_id_skills)
-    post_system_members_by_parent_id_skills = _AsyncOp(post_system_members_by_parent_id_skills)
-    get_system_members_by_parent_id_skills_count = _AsyncOp(
-        get_system_members_by_parent_id_skills_count
-    )
-    get_system_members_by_parent_id_skills_by_id = _AsyncOp(
-        get_system_members_by_parent_id_skills_by_id
-    )
-    put_system_members_by_parent_id_skills_by_id = _AsyncOp(
-        put_system_members_by_parent_id_skills_by_id
-    )
-    patch_system_members_by_parent_id_skills_by_id = _AsyncOp(
+    get_system_members_by_parent_id_skills = _Op(get_system_members_by_parent_id_skills)
+    post_system_members_by_parent_id_skills = _Op(post_system_members_by_parent_id_skills)
+    get_system_members_by_parent_id_skills_count = _Op(get_system_members_by_parent_id_skills_count)
+    get_system_members_by_parent_id_skills_by_id = _Op(get_system_members_by_parent_id_skills_by_id)
+    put_system_members_by_parent_id_skills_by_id = _Op(put_system_members_by_parent_id_skills_by_id)
+    patch_system_members_by_parent_id_skills_by_id = _Op(
         patch_system_members_by_parent_id_skills_by_id
     )
-    delete_system_members_by_parent_id_skills_by_id = _AsyncOp(
+    delete_system_members_by_parent_id_skills_by_id = _Op(
         delete_system_members_by_parent_id_skills_by_id
     )
-    post_system_members_by_ssoid_deactivate_iam_member = _AsyncOp(
+    post_system_members_by_ssoid_deactivate_iam_member = _Op(
         post_system_members_by_ssoid_deactivate_iam_member
     )
-    get_system_membertemplates = _AsyncOp(get_system_membertemplates)
-    post_system_membertemplates = _AsyncOp(post_system_membertemplates)
-    get_system_membertemplates_count = _AsyncOp(get_system_membertemplates_count)
-    get_system_membertemplates_by_id = _AsyncOp(get_system_membertemplates_by_id)
-    patch_system_membertemplates_by_id = _AsyncOp(patch_system_membertemplates_by_id)
-    get_system_menu_entries_by_parent_id_locations = _AsyncOp(
+    get_system_membertemplates = _Op(get_system_membertemplates)
+    post_system_membertemplates = _Op(post_system_membertemplates)
+    get_system_membertemplates_count = _Op(get_system_membertemplates_count)
+    get_system_membertemplates_by_id = _Op(get_system_membertemplates_by_id)
+    patch_system_membertemplates_by_id = _Op(patch_system_membertemplates_by_id)
+    get_system_menu_entries_by_parent_id_locations = _Op(
         get_system_menu_entries_by_parent_id_locations
     )
-    post_system_menu_entries_by_parent_id_locations = _AsyncOp(
+    post_system_menu_entries_by_parent_id_locations = _Op(
         post_system_menu_entries_by_parent_id_locations
     )
-    get_system_menu_entries_by_parent_id_locations_count = _AsyncOp(
+    get_system_menu_entries_by_parent_id_locations_count = _Op(
         get_system_menu_entries_by_parent_id_locations_count
     )
-    get_system_menu_entries_by_parent_id_locations_by_id = _AsyncOp(
+    get_system_menu_entries_by_parent_id_locations_by_id = _Op(
         get_system_menu_entries_by_parent_id_locations_by_id
     )
-    delete_system_menu_entries_by_parent_id_locations_by_id = _AsyncOp(
+    delete_system_menu_entries_by_parent_id_locations_by_id = _Op(
         delete_system_menu_entries_by_parent_id_locations_by_id
     )
-    get_system_menuentries = _AsyncOp(get_system_menuentries)
-    post_system_menuentries = _AsyncOp(post_system_menuentries)
-    get_system_menuentries_count = _AsyncOp(get_system_menuentries_count)
-    get_system_menuentries_by_id = _AsyncOp(get_system_menuentries_by_id)
-    put_system_menuentries_by_id = _AsyncOp(put_system_menuentries_by_id)
-    patch_system_menuentries_by_id = _AsyncOp(patch_system_menuentries_by_id)
-    delete_system_menuentries_by_id = _AsyncOp(delete_system_menuentries_by_id)
-    get_system_menuentries_by_id_image = _AsyncOp(get_system_menuentries_by_id_image)
-    post_system_menuentries_by_id_image = _AsyncOp(post_system_menuentries_by_id_image)
-    get_system_my_account_by_id = _AsyncOp(get_system_my_account_by_id)
-    put_system_my_account_by_id = _AsyncOp(put_system_my_account_by_id)
-    patch_system_my_account_by_id = _AsyncOp(patch_system_my_account_by_id)
-    get_system_my_account_by_parent_id_delegations = _AsyncOp(
+    get_system_menuentries = _Op(get_system_menuentries)
+    post_system_menuentries = _Op(post_system_menuentries)
+    get_system_menuentries_count = _Op(get_system_menuentries_count)
+    get_system_menuentries_by_id = _Op(get_system_menuentries_by_id)
+    put_system_menuentries_by_id = _Op(put_system_menuentries_by_id)
+    patch_system_menuentries_by_id = _Op(patch_system_menuentries_by_id)
+    delete_system_menuentries_by_id = _Op(delete_system_menuentries_by_id)
+    get_system_menuentries_by_id_image = _Op(get_system_menuentries_by_id_image)
+    post_system_menuentries_by_id_image = _Op(post_system_menuentries_by_id_image)
+    get_system_my_account_by_id = _Op(get_system_my_account_by_id)
+    put_system_my_account_by_id = _Op(put_system_my_account_by_id)
+    patch_system_my_account_by_id = _Op(patch_system_my_account_by_id)
+    get_system_my_account_by_parent_id_delegations = _Op(
         get_system_my_account_by_parent_id_delegations
     )
-    post_system_my_account_by_parent_id_delegations = _AsyncOp(
+    post_system_my_account_by_parent_id_delegations = _Op(
         post_system_my_account_by_parent_id_delegations
     )
-    get_system_my_account_by_parent_id_delegations_count = _AsyncOp(
+    get_system_my_account_by_parent_id_delegations_count = _Op(
         get_system_my_account_by_parent_id_delegations_count
     )
-    get_system_my_account_by_parent_id_delegations_by_id = _AsyncOp(
+    get_system_my_account_by_parent_id_delegations_by_id = _Op(
         get_system_my_account_by_parent_id_delegations_by_id
     )
-    put_system_my_account_by_parent_id_delegations_by_id = _AsyncOp(
+    put_system_my_account_by_parent_id_delegations_by_id = _Op(
         put_system_my_account_by_parent_id_delegations_by_id
     )
-    patch_system_my_account_by_parent_id_delegations_by_id = _AsyncOp(
+    patch_system_my_account_by_parent_id_delegations_by_id = _Op(
         patch_system_my_account_by_parent_id_delegations_by_id
     )
-    delete_system_my_account_by_parent_id_delegations_by_id = _AsyncOp(
+    delete_system_my_account_by_parent_id_delegations_by_id = _Op(
         delete_system_my_account_by_parent_id_delegations_by_id
     )
-    get_system_my_account_by_parent_id_skills = _AsyncOp(get_system_my_account_by_parent_id_skills)
-    post_system_my_account_by_parent_id_skills = _AsyncOp(
-        post_system_my_account_by_parent_id_skills
-    )
-    get_system_my_account_by_parent_id_skills_count = _AsyncOp(
+    get_system_my_account_by_parent_id_skills = _Op(get_system_my_account_by_parent_id_skills)
+    post_system_my_account_by_parent_id_skills = _Op(post_system_my_account_by_parent_id_skills)
+    get_system_my_account_by_parent_id_skills_count = _Op(
         get_system_my_account_by_parent_id_skills_count
     )
-    get_system_my_account_by_parent_id_skills_by_id = _AsyncOp(
+    get_system_my_account_by_parent_id_skills_by_id = _Op(
         get_system_my_account_by_parent_id_skills_by_id
     )
-    put_system_my_account_by_parent_id_skills_by_id = _AsyncOp(
+    put_system_my_account_by_parent_id_skills_by_id = _Op(
         put_system_my_account_by_parent_id_skills_by_id
     )
-    patch_system_my_account_by_parent_id_skills_by_id = _AsyncOp(
+    patch_system_my_account_by_parent_id_skills_by_id = _Op(
         patch_system_my_account_by_parent_id_skills_by_id
     )
-    delete_system_my_account_by_parent_id_skills_by_id = _AsyncOp(
+    delete_system_my_account_by_parent_id_skills_by_id = _Op(
         delete_system_my_account_by_parent_id_skills_by_id
     )
-    get_system_my_company_corporate_structure = _AsyncOp(get_system_my_company_corporate_structure)
-    get_system_my_company_corporate_structure_count = _AsyncOp(
+    get_system_my_company_corporate_structure = _Op(get_system_my_company_corporate_structure)
+    get_system_my_company_corporate_structure_count = _Op(
         get_system_my_company_corporate_structure_count
     )
-    get_system_my_company_corporate_structure_info = _AsyncOp(
+    get_system_my_company_corporate_structure_info = _Op(
         get_system_my_company_corporate_structure_info
     )
-    get_system_my_company_corporate_structure_info_count = _AsyncOp(
+    get_system_my_company_corporate_structure_info_count = _Op(
         get_system_my_company_corporate_structure_info_count
     )
-    get_system_my_company_corporate_structure_by_id = _AsyncOp(
+    get_system_my_company_corporate_structure_by_id = _Op(
         get_system_my_company_corporate_structure_by_id
     )
-    put_system_my_company_corporate_structure_by_id = _AsyncOp(
+    put_system_my_company_corporate_structure_by_id = _Op(
         put_system_my_company_corporate_structure_by_id
     )
-    patch_system_my_company_corporate_structure_by_id = _AsyncOp(
+    patch_system_my_company_corporate_structure_by_id = _Op(
         patch_system_my_company_corporate_structure_by_id
     )
-    get_system_my_company_corporate_structure_by_id_info = _AsyncOp(
+    get_system_my_company_corporate_structure_by_id_info = _Op(
         get_system_my_company_corporate_structure_by_id_info
     )
-    get_system_my_company_corporate_structure_levels = _AsyncOp(
+    get_system_my_company_corporate_structure_levels = _Op(
         get_system_my_company_corporate_structure_levels
     )
-    get_system_my_company_corporate_structure_levels_count = _AsyncOp(
+    get_system_my_company_corporate_structure_levels_count = _Op(
         get_system_my_company_corporate_structure_levels_count
     )
-    get_system_my_company_corporate_structure_levels_by_id = _AsyncOp(
+    get_system_my_company_corporate_structure_levels_by_id = _Op(
         get_system_my_company_corporate_structure_levels_by_id
     )
-    get_system_my_company_crm = _AsyncOp(get_system_my_company_crm)
-    get_system_my_company_crm_count = _AsyncOp(get_system_my_company_crm_count)
-    get_system_my_company_crm_info = _AsyncOp(get_system_my_company_crm_info)
-    get_system_my_company_crm_info_count = _AsyncOp(get_system_my_company_crm_info_count)
-    get_system_my_company_crm_by_id = _AsyncOp(get_system_my_company_crm_by_id)
-    put_system_my_company_crm_by_id = _AsyncOp(put_system_my_company_crm_by_id)
-    patch_system_my_company_crm_by_id = _AsyncOp(patch_system_my_company_crm_by_id)
-    get_system_my_company_crm_by_id_info = _AsyncOp(get_system_my_company_crm_by_id_info)
-    get_system_my_company_other = _AsyncOp(get_system_my_company_other)
-    get_system_my_company_other_count = _AsyncOp(get_system_my_company_other_count)
-    get_system_my_company_other_by_id = _AsyncOp(get_system_my_company_other_by_id)
-    put_system_my_company_other_by_id = _AsyncOp(put_system_my_company_other_by_id)
-    patch_system_my_company_other_by_id = _AsyncOp(patch_system_my_company_other_by_id)
-    get_system_my_company_time_expense = _AsyncOp(get_system_my_company_time_expense)
-    get_system_my_company_time_expense_count = _AsyncOp(get_system_my_company_time_expense_count)
-    get_system_my_company_time_expense_by_id = _AsyncOp(get_system_my_company_time_expense_by_id)
-    put_system_my_company_time_expense_by_id = _AsyncOp(put_system_my_company_time_expense_by_id)
-    patch_system_my_company_time_expense_by_id = _AsyncOp(
-        patch_system_my_company_time_expense_by_id
-    )
-    get_system_my_members = _AsyncOp(get_system_my_members)
-    get_system_my_members_info = _AsyncOp(get_system_my_members_info)
-    get_system_my_security = _AsyncOp(get_system_my_security)
-    get_system_my_security_customize_items = _AsyncOp(get_system_my_security_customize_items)
-    get_system_mycompany_documents = _AsyncOp(get_system_mycompany_documents)
-    get_system_mycompany_documents_by_id = _AsyncOp(get_system_mycompany_documents_by_id)
-    put_system_mycompany_documents_by_id = _AsyncOp(put_system_mycompany_documents_by_id)
-    patch_system_mycompany_documents_by_id = _AsyncOp(patch_system_mycompany_documents_by_id)
-    get_system_mycompany_info_services = _AsyncOp(get_system_mycompany_info_services)
-    get_system_mycompany_info_services_by_id = _AsyncOp(get_system_mycompany_info_services_by_id)
-    get_system_mycompany_reporting_services = _AsyncOp(get_system_mycompany_reporting_services)
-    get_system_mycompany_reporting_services_by_id = _AsyncOp(
+    get_system_my_company_crm = _Op(get_system_my_company_crm)
+    get_system_my_company_crm_count = _Op(get_system_my_company_crm_count)
+    get_system_my_company_crm_info = _Op(get_system_my_company_crm_info)
+    get_system_my_company_crm_info_count = _Op(get_system_my_company_crm_info_count)
+    get_system_my_company_crm_by_id = _Op(get_system_my_company_crm_by_id)
+    put_system_my_company_crm_by_id = _Op(put_system_my_company_crm_by_id)
+    patch_system_my_company_crm_by_id = _Op(patch_system_my_company_crm_by_id)
+    get_system_my_company_crm_by_id_info = _Op(get_system_my_company_crm_by_id_info)
+    get_system_my_company_other = _Op(get_system_my_company_other)
+    get_system_my_company_other_count = _Op(get_system_my_company_other_count)
+    get_system_my_company_other_by_id = _Op(get_system_my_company_other_by_id)
+    put_system_my_company_other_by_id = _Op(put_system_my_company_other_by_id)
+    patch_system_my_company_other_by_id = _Op(patch_system_my_company_other_by_id)
+    get_system_my_company_time_expense = _Op(get_system_my_company_time_expense)
+    get_system_my_company_time_expense_count = _Op(get_system_my_company_time_expense_count)
+    get_system_my_company_time_expense_by_id = _Op(get_system_my_company_time_expense_by_id)
+    put_system_my_company_time_expense_by_id = _Op(put_system_my_company_time_expense_by_id)
+    patch_system_my_company_time_expense_by_id = _Op(patch_system_my_company_time_expense_by_id)
+    get_system_my_members = _Op(get_system_my_members)
+    get_system_my_members_info = _Op(get_system_my_members_info)
+    get_system_my_security = _Op(get_system_my_security)
+    get_system_my_security_customize_items = _Op(get_system_my_security_customize_items)
+    get_system_mycompany_documents = _Op(get_system_mycompany_documents)
+    get_system_mycompany_documents_by_id = _Op(get_system_mycompany_documents_by_id)
+    put_system_mycompany_documents_by_id = _Op(put_system_mycompany_documents_by_id)
+    patch_system_mycompany_documents_by_id = _Op(patch_system_mycompany_documents_by_id)
+    get_system_mycompany_info_services = _Op(get_system_mycompany_info_services)
+    get_system_mycompany_info_services_by_id = _Op(get_system_mycompany_info_services_by_id)
+    get_system_mycompany_reporting_services = _Op(get_system_mycompany_reporting_services)
+    get_system_mycompany_reporting_services_by_id = _Op(
         get_system_mycompany_reporting_services_by_id
     )
-    put_system_mycompany_reporting_services_by_id = _AsyncOp(
+    put_system_mycompany_reporting_services_by_id = _Op(
         put_system_mycompany_reporting_services_by_id
     )
-    patch_system_mycompany_reporting_services_by_id = _AsyncOp(
+    patch_system_mycompany_reporting_services_by_id = _Op(
         patch_system_mycompany_reporting_services_by_id
     )
-    post_system_mycompany_reporting_services_by_id_test_connection = _AsyncOp(
+    post_system_mycompany_reporting_services_by_id_test_connection = _Op(
         post_system_mycompany_reporting_services_by_id_test_connection
     )
-    get_system_mycompany_services = _AsyncOp(get_system_mycompany_services)
-    get_system_mycompany_services_by_id = _AsyncOp(get_system_mycompany_services_by_id)
-    put_system_mycompany_services_by_id = _AsyncOp(put_system_mycompany_services_by_id)
-    patch_system_mycompany_services_by_id = _AsyncOp(patch_system_mycompany_services_by_id)
-    get_system_notification_recipients = _AsyncOp(get_system_notification_recipients)
-    get_system_notification_recipients_count = _AsyncOp(get_system_notification_recipients_count)
-    get_system_notification_recipients_by_id = _AsyncOp(get_system_notification_recipients_by_id)
-    get_system_office365_application_info = _AsyncOp(get_system_office365_application_info)
-    get_system_office365_application_info_count = _AsyncOp(
-        get_system_office365_application_info_count
-    )
-    get_system_office365_application_by_id_info = _AsyncOp(
-        get_system_office365_application_by_id_info
-    )
-    get_system_office365_email_setups = _AsyncOp(get_system_office365_email_setups)
-    post_system_office365_email_setups = _AsyncOp(post_system_office365_email_setups)
-    get_system_office365_email_setups_count = _AsyncOp(get_system_office365_email_setups_count)
-    get_system_office365_email_setups_by_id = _AsyncOp(get_system_office365_email_setups_by_id)
-    put_system_office365_email_setups_by_id = _AsyncOp(put_system_office365_email_setups_by_id)
-    patch_system_office365_email_setups_by_id = _AsyncOp(patch_system_office365_email_setups_by_id)
-    delete_system_office365_email_setups_by_id = _AsyncOp(
-        delete_system_office365_email_setups_by_id
-    )
-    post_system_office365_email_setups_by_id_authorize = _AsyncOp(
+    get_system_mycompany_services = _Op(get_system_mycompany_services)
+    get_system_mycompany_services_by_id = _Op(get_system_mycompany_services_by_id)
+    put_system_mycompany_services_by_id = _Op(put_system_mycompany_services_by_id)
+    patch_system_mycompany_services_by_id = _Op(patch_system_mycompany_services_by_id)
+    get_system_notification_recipients = _Op(get_system_notification_recipients)
+    get_system_notification_recipients_count = _Op(get_system_notification_recipients_count)
+    get_system_notification_recipients_by_id = _Op(get_system_notification_recipients_by_id)
+    get_system_office365_application_info = _Op(get_system_office365_application_info)
+    get_system_office365_application_info_count = _Op(get_system_office365_application_info_count)
+    get_system_office365_application_by_id_info = _Op(get_system_office365_application_by_id_info)
+    get_system_office365_email_setups = _Op(get_system_office365_email_setups)
+    post_system_office365_email_setups = _Op(post_system_office365_email_setups)
+    get_system_office365_email_setups_count = _Op(get_system_office365_email_setups_count)
+    get_system_office365_email_setups_by_id = _Op(get_system_office365_email_setups_by_id)
+    put_system_office365_email_setups_by_id = _Op(put_system_office365_email_setups_by_id)
+    patch_system_office365_email_setups_by_id = _Op(patch_system_office365_email_setups_by_id)
+    delete_system_office365_email_setups_by_id = _Op(delete_system_office365_email_setups_by_id)
+    post_system_office365_email_setups_by_id_authorize = _Op(
         post_system_office365_email_setups_by_id_authorize
     )
-    get_system_office365_email_setups_by_id_get_emails = _AsyncOp(
+    get_system_office365_email_setups_by_id_get_emails = _Op(
         get_system_office365_email_setups_by_id_get_emails
     )
-    post_system_office365_email_setups_by_id_test_connection = _AsyncOp(
+    post_system_office365_email_setups_by_id_test_connection = _Op(
         post_system_office365_email_setups_by_id_test_connection
     )
-    get_system_on_premise_search_setting = _AsyncOp(get_system_on_premise_search_setting)
-    get_system_on_premise_search_setting_count = _AsyncOp(
-        get_system_on_premise_search_setting_count
-    )
-    get_system_on_premise_search_setting_by_id = _AsyncOp(
-        get_system_on_premise_search_setting_by_id
-    )
-    put_system_on_premise_search_setting_by_id = _AsyncOp(
-        put_system_on_premise_search_setting_by_id
-    )
-    patch_system_on_premise_search_setting_by_id = _AsyncOp(
-        patch_system_on_premise_search_setting_by_id
-    )
-    get_system_osgradeweights = _AsyncOp(get_system_osgradeweights)
-    get_system_osgradeweights_count = _AsyncOp(get_system_osgradeweights_count)
-    get_system_osgradeweights_by_id = _AsyncOp(get_system_osgradeweights_by_id)
-    put_system_osgradeweights_by_id = _AsyncOp(put_system_osgradeweights_by_id)
-    patch_system_osgradeweights_by_id = _AsyncOp(patch_system_osgradeweights_by_id)
-    get_system_parsing_types = _AsyncOp(get_system_parsing_types)
-    get_system_parsing_types_count = _AsyncOp(get_system_parsing_types_count)
-    get_system_parsing_types_by_id = _AsyncOp(get_system_parsing_types_by_id)
-    get_system_parsing_variables = _AsyncOp(get_system_parsing_variables)
-    get_system_parsing_variables_count = _AsyncOp(get_system_parsing_variables_count)
-    get_system_parsing_variables_by_id = _AsyncOp(get_system_parsing_variables_by_id)
-    get_system_portal_reports = _AsyncOp(get_system_portal_reports)
-    post_system_portal_reports = _AsyncOp(post_system_portal_reports)
-    get_system_portal_reports_count = _AsyncOp(get_system_portal_reports_count)
-    get_system_portal_reports_by_id = _AsyncOp(get_system_portal_reports_by_id)
-    put_system_portal_reports_by_id = _AsyncOp(put_system_portal_reports_by_id)
-    patch_system_portal_reports_by_id = _AsyncOp(patch_system_portal_reports_by_id)
-    delete_system_portal_reports_by_id = _AsyncOp(delete_system_portal_reports_by_id)
-    get_system_quote_link_setup = _AsyncOp(get_system_quote_link_setup)
-    post_system_quote_link_setup = _AsyncOp(post_system_quote_link_setup)
-    get_system_quote_link_setup_count = _AsyncOp(get_system_quote_link_setup_count)
-    get_system_quote_link_setup_test_connection = _AsyncOp(
-        get_system_quote_link_setup_test_connection
-    )
-    get_system_quote_link_setup_by_id = _AsyncOp(get_system_quote_link_setup_by_id)
-    put_system_quote_link_setup_by_id = _AsyncOp(put_system_quote_link_setup_by_id)
-    patch_system_quote_link_setup_by_id = _AsyncOp(patch_system_quote_link_setup_by_id)
-    delete_system_quote_link_setup_by_id = _AsyncOp(delete_system_quote_link_setup_by_id)
-    get_system_report_cards = _AsyncOp(get_system_report_cards)
-    post_system_report_cards = _AsyncOp(post_system_report_cards)
-    get_system_report_cards_count = _AsyncOp(get_system_report_cards_count)
-    get_system_report_cards_info = _AsyncOp(get_system_report_cards_info)
-    get_system_report_cards_info_count = _AsyncOp(get_system_report_cards_info_count)
-    get_system_report_cards_by_id = _AsyncOp(get_system_report_cards_by_id)
-    put_system_report_cards_by_id = _AsyncOp(put_system_report_cards_by_id)
-    patch_system_report_cards_by_id = _AsyncOp(patch_system_report_cards_by_id)
-    delete_system_report_cards_by_id = _AsyncOp(delete_system_report_cards_by_id)
-    get_system_report_cards_by_id_info = _AsyncOp(get_system_report_cards_by_id_info)
-    get_system_report_cards_by_parent_id_details = _AsyncOp(
-        get_system_report_cards_by_parent_id_details
-    )
-    post_system_report_cards_by_parent_id_details = _AsyncOp(
+    get_system_on_premise_search_setting = _Op(get_system_on_premise_search_setting)
+    get_system_on_premise_search_setting_count = _Op(get_system_on_premise_search_setting_count)
+    get_system_on_premise_search_setting_by_id = _Op(get_system_on_premise_search_setting_by_id)
+    put_system_on_premise_search_setting_by_id = _Op(put_system_on_premise_search_setting_by_id)
+    patch_system_on_premise_search_setting_by_id = _Op(patch_system_on_premise_search_setting_by_id)
+    get_system_osgradeweights = _Op(get_system_osgradeweights)
+    get_system_osgradeweights_count = _Op(get_system_osgradeweights_count)
+    get_system_osgradeweights_by_id = _Op(get_system_osgradeweights_by_id)
+    put_system_osgradeweights_by_id = _Op(put_system_osgradeweights_by_id)
+    patch_system_osgradeweights_by_id = _Op(patch_system_osgradeweights_by_id)
+    get_system_parsing_types = _Op(get_system_parsing_types)
+    get_system_parsing_types_count = _Op(get_system_parsing_types_count)
+    get_system_parsing_types_by_id = _Op(get_system_parsing_types_by_id)
+    get_system_parsing_variables = _Op(get_system_parsing_variables)
+    get_system_parsing_variables_count = _Op(get_system_parsing_variables_count)
+    get_system_parsing_variables_by_id = _Op(get_system_parsing_variables_by_id)
+    get_system_portal_reports = _Op(get_system_portal_reports)
+    post_system_portal_reports = _Op(post_system_portal_reports)
+    get_system_portal_reports_count = _Op(get_system_portal_reports_count)
+    get_system_portal_reports_by_id = _Op(get_system_portal_reports_by_id)
+    put_system_portal_reports_by_id = _Op(put_system_portal_reports_by_id)
+    patch_system_portal_reports_by_id = _Op(patch_system_portal_reports_by_id)
+    delete_system_portal_reports_by_id = _Op(delete_system_portal_reports_by_id)
+    get_system_quote_link_setup = _Op(get_system_quote_link_setup)
+    post_system_quote_link_setup = _Op(post_system_quote_link_setup)
+    get_system_quote_link_setup_count = _Op(get_system_quote_link_setup_count)
+    get_system_quote_link_setup_test_connection = _Op(get_system_quote_link_setup_test_connection)
+    get_system_quote_link_setup_by_id = _Op(get_system_quote_link_setup_by_id)
+    put_system_quote_link_setup_by_id = _Op(put_system_quote_link_setup_by_id)
+    patch_system_quote_link_setup_by_id = _Op(patch_system_quote_link_setup_by_id)
+    delete_system_quote_link_setup_by_id = _Op(delete_system_quote_link_setup_by_id)
+    get_system_report_cards = _Op(get_system_report_cards)
+    post_system_report_cards = _Op(post_system_report_cards)
+    get_system_report_cards_count = _Op(get_system_report_cards_count)
+    get_system_report_cards_info = _Op(get_system_report_cards_info)
+    get_system_report_cards_info_count = _Op(get_system_report_cards_info_count)
+    get_system_report_cards_by_id = _Op(get_system_report_cards_by_id)
+    put_system_report_cards_by_id = _Op(put_system_report_cards_by_id)
+    patch_system_report_cards_by_id = _Op(patch_system_report_cards_by_id)
+    delete_system_report_cards_by_id = _Op(delete_system_report_cards_by_id)
+    get_system_report_cards_by_id_info = _Op(get_system_report_cards_by_id_info)
+    get_system_report_cards_by_parent_id_details = _Op(get_system_report_cards_by_parent_id_details)
+    post_system_report_cards_by_parent_id_details = _Op(
         post_system_report_cards_by_parent_id_details
     )
-    get_system_report_cards_by_parent_id_details_count = _AsyncOp(
+    get_system_report_cards_by_parent_id_details_count = _Op(
         get_system_report_cards_by_parent_id_details_count
     )
-    get_system_report_cards_by_parent_id_details_by_id = _AsyncOp(
+    get_system_report_cards_by_parent_id_details_by_id = _Op(
         get_system_report_cards_by_parent_id_details_by_id
     )
-    put_system_report_cards_by_parent_id_details_by_id = _AsyncOp(
+    put_system_report_cards_by_parent_id_details_by_id = _Op(
         put_system_report_cards_by_parent_id_details_by_id
     )
-    patch_system_report_cards_by_parent_id_details_by_id = _AsyncOp(
+    patch_system_report_cards_by_parent_id_details_by_id = _Op(
         patch_system_report_cards_by_parent_id_details_by_id
     )
-    delete_system_report_cards_by_parent_id_details_by_id = _AsyncOp(
+    delete_system_report_cards_by_parent_id_details_by_id = _Op(
         delete_system_report_cards_by_parent_id_details_by_id
     )
-    get_system_reports = _AsyncOp(get_system_reports)
-    get_system_reports_by_report_name = _AsyncOp(get_system_reports_by_report_name)
-    get_system_reports_by_report_name_columns = _AsyncOp(get_system_reports_by_report_name_columns)
-    get_system_reports_by_report_name_count = _AsyncOp(get_system_reports_by_report_name_count)
-    get_system_security_roles_by_parent_id_settings = _AsyncOp(
+    get_system_reports = _Op(get_system_reports)
+    get_system_reports_by_report_name = _Op(get_system_reports_by_report_name)
+    get_system_reports_by_report_name_columns = _Op(get_system_reports_by_report_name_columns)
+    get_system_reports_by_report_name_count = _Op(get_system_reports_by_report_name_count)
+    get_system_security_roles_by_parent_id_settings = _Op(
         get_system_security_roles_by_parent_id_settings
     )
-    get_system_security_roles_by_parent_id_settings_count = _AsyncOp(
+    get_system_security_roles_by_parent_id_settings_count = _Op(
         get_system_security_roles_by_parent_id_settings_count
     )
-    get_system_security_roles_by_parent_id_settings_by_id = _AsyncOp(
+    get_system_security_roles_by_parent_id_settings_by_id = _Op(
         get_system_security_roles_by_parent_id_settings_by_id
     )
-    get_system_securityroles = _AsyncOp(get_system_securityroles)
-    post_system_securityroles = _AsyncOp(post_system_securityroles)
-    get_system_securityroles_count = _AsyncOp(get_system_securityroles_count)
-    get_system_securityroles_info = _AsyncOp(get_system_securityroles_info)
-    get_system_securityroles_info_count = _AsyncOp(get_system_securityroles_info_count)
-    get_system_securityroles_by_id = _AsyncOp(get_system_securityroles_by_id)
-    delete_system_securityroles_by_id = _AsyncOp(delete_system_securityroles_by_id)
-    get_system_securityroles_by_id_info = _AsyncOp(get_system_securityroles_by_id_info)
-    get_system_settings = _AsyncOp(get_system_settings)
-    get_system_settings_count = _AsyncOp(get_system_settings_count)
-    get_system_settings_by_id = _AsyncOp(get_system_settings_by_id)
-    put_system_settings_by_id = _AsyncOp(put_system_settings_by_id)
-    patch_system_settings_by_id = _AsyncOp(patch_system_settings_by_id)
-    get_system_setup_screens = _AsyncOp(get_system_setup_screens)
-    get_system_setup_screens_count = _AsyncOp(get_system_setup_screens_count)
-    get_system_setup_screens_by_id = _AsyncOp(get_system_setup_screens_by_id)
-    get_system_skill_categories = _AsyncOp(get_system_skill_categories)
-    post_system_skill_categories = _AsyncOp(post_system_skill_categories)
-    get_system_skill_categories_count = _AsyncOp(get_system_skill_categories_count)
-    get_system_skill_categories_by_id = _AsyncOp(get_system_skill_categories_by_id)
-    put_system_skill_categories_by_id = _AsyncOp(put_system_skill_categories_by_id)
-    patch_system_skill_categories_by_id = _AsyncOp(patch_system_skill_categories_by_id)
-    delete_system_skill_categories_by_id = _AsyncOp(delete_system_skill_categories_by_id)
-    get_system_skills = _AsyncOp(get_system_skills)
-    post_system_skills = _AsyncOp(post_system_skills)
-    get_system_skills_count = _AsyncOp(get_system_skills_count)
-    get_system_skills_info = _AsyncOp(get_system_skills_info)
-    get_system_skills_info_count = _AsyncOp(get_system_skills_info_count)
-    get_system_skills_by_id = _AsyncOp(get_system_skills_by_id)
-    put_system_skills_by_id = _AsyncOp(put_system_skills_by_id)
-    patch_system_skills_by_id = _AsyncOp(patch_system_skills_by_id)
-    delete_system_skills_by_id = _AsyncOp(delete_system_skills_by_id)
-    get_system_skills_by_id_info = _AsyncOp(get_system_skills_by_id_info)
-    get_system_sso_configurations = _AsyncOp(get_system_sso_configurations)
-    post_system_sso_configurations = _AsyncOp(post_system_sso_configurations)
-    get_system_sso_configurations_count = _AsyncOp(get_system_sso_configurations_count)
-    get_system_sso_configurations_by_id = _AsyncOp(get_system_sso_configurations_by_id)
-    put_system_sso_configurations_by_id = _AsyncOp(put_system_sso_configurations_by_id)
-    patch_system_sso_configurations_by_id = _AsyncOp(patch_system_sso_configurations_by_id)
-    delete_system_sso_configurations_by_id = _AsyncOp(delete_system_sso_configurations_by_id)
-    post_system_sso_configurations_by_id_registertoken = _AsyncOp(
+    get_system_securityroles = _Op(get_system_securityroles)
+    post_system_securityroles = _Op(post_system_securityroles)
+    get_system_securityroles_count = _Op(get_system_securityroles_count)
+    get_system_securityroles_info = _Op(get_system_securityroles_info)
+    get_system_securityroles_info_count = _Op(get_system_securityroles_info_count)
+    get_system_securityroles_by_id = _Op(get_system_securityroles_by_id)
+    delete_system_securityroles_by_id = _Op(delete_system_securityroles_by_id)
+    get_system_securityroles_by_id_info = _Op(get_system_securityroles_by_id_info)
+    get_system_settings = _Op(get_system_settings)
+    get_system_settings_count = _Op(get_system_settings_count)
+    get_system_settings_by_id = _Op(get_system_settings_by_id)
+    put_system_settings_by_id = _Op(put_system_settings_by_id)
+    patch_system_settings_by_id = _Op(patch_system_settings_by_id)
+    get_system_setup_screens = _Op(get_system_setup_screens)
+    get_system_setup_screens_count = _Op(get_system_setup_screens_count)
+    get_system_setup_screens_by_id = _Op(get_system_setup_screens_by_id)
+    get_system_skill_categories = _Op(get_system_skill_categories)
+    post_system_skill_categories = _Op(post_system_skill_categories)
+    get_system_skill_categories_count = _Op(get_system_skill_categories_count)
+    get_system_skill_categories_by_id = _Op(get_system_skill_categories_by_id)
+    put_system_skill_categories_by_id = _Op(put_system_skill_categories_by_id)
+    patch_system_skill_categories_by_id = _Op(patch_system_skill_categories_by_id)
+    delete_system_skill_categories_by_id = _Op(delete_system_skill_categories_by_id)
+    get_system_skills = _Op(get_system_skills)
+    post_system_skills = _Op(post_system_skills)
+    get_system_skills_count = _Op(get_system_skills_count)
+    get_system_skills_info = _Op(get_system_skills_info)
+    get_system_skills_info_count = _Op(get_system_skills_info_count)
+    get_system_skills_by_id = _Op(get_system_skills_by_id)
+    put_system_skills_by_id = _Op(put_system_skills_by_id)
+    patch_system_skills_by_id = _Op(patch_system_skills_by_id)
+    delete_system_skills_by_id = _Op(delete_system_skills_by_id)
+    get_system_skills_by_id_info = _Op(get_system_skills_by_id_info)
+    get_system_sso_configurations = _Op(get_system_sso_configurations)
+    post_system_sso_configurations = _Op(post_system_sso_configurations)
+    get_system_sso_configurations_count = _Op(get_system_sso_configurations_count)
+    get_system_sso_configurations_by_id = _Op(get_system_sso_configurations_by_id)
+    put_system_sso_configurations_by_id = _Op(put_system_sso_configurations_by_id)
+    patch_system_sso_configurations_by_id = _Op(patch_system_sso_configurations_by_id)
+    delete_system_sso_configurations_by_id = _Op(delete_system_sso_configurations_by_id)
+    post_system_sso_configurations_by_id_registertoken = _Op(
         post_system_sso_configurations_by_id_registertoken
     )
-    post_system_sso_configurations_by_id_submitmembers = _AsyncOp(
+    post_system_sso_configurations_by_id_submitmembers = _Op(
         post_system_sso_configurations_by_id_submitmembers
     )
-    get_system_sso_users = _AsyncOp(get_system_sso_users)
-    get_system_sso_users_count = _AsyncOp(get_system_sso_users_count)
-    get_system_sso_users_by_external_id = _AsyncOp(get_system_sso_users_by_external_id)
-    get_system_standard_notes = _AsyncOp(get_system_standard_notes)
-    post_system_standard_notes = _AsyncOp(post_system_standard_notes)
-    get_system_standard_notes_count = _AsyncOp(get_system_standard_notes_count)
-    get_system_standard_notes_by_id = _AsyncOp(get_system_standard_notes_by_id)
-    put_system_standard_notes_by_id = _AsyncOp(put_system_standard_notes_by_id)
-    patch_system_standard_notes_by_id = _AsyncOp(patch_system_standard_notes_by_id)
-    delete_system_standard_notes_by_id = _AsyncOp(delete_system_standard_notes_by_id)
-    get_system_surveys = _AsyncOp(get_system_surveys)
-    post_system_surveys = _AsyncOp(post_system_surveys)
-    get_system_surveys_count = _AsyncOp(get_system_surveys_count)
-    get_system_surveys_info = _AsyncOp(get_system_surveys_info)
-    get_system_surveys_info_count = _AsyncOp(get_system_surveys_info_count)
-    get_system_surveys_by_grandparent_id_questions_by_parent_id_values = _AsyncOp(
+    get_system_sso_users = _Op(get_system_sso_users)
+    get_system_sso_users_count = _Op(get_system_sso_users_count)
+    get_system_sso_users_by_external_id = _Op(get_system_sso_users_by_external_id)
+    get_system_standard_notes = _Op(get_system_standard_notes)
+    post_system_standard_notes = _Op(post_system_standard_notes)
+    get_system_standard_notes_count = _Op(get_system_standard_notes_count)
+    get_system_standard_notes_by_id = _Op(get_system_standard_notes_by_id)
+    put_system_standard_notes_by_id = _Op(put_system_standard_notes_by_id)
+    patch_system_standard_notes_by_id = _Op(patch_system_standard_notes_by_id)
+    delete_system_standard_notes_by_id = _Op(delete_system_standard_notes_by_id)
+    get_system_surveys = _Op(get_system_surveys)
+    post_system_surveys = _Op(post_system_surveys)
+    get_system_surveys_count = _Op(get_system_surveys_count)
+    get_system_surveys_info = _Op(get_system_surveys_info)
+    get_system_surveys_info_count = _Op(get_system_surveys_info_count)
+    get_system_surveys_by_grandparent_id_questions_by_parent_id_values = _Op(
         get_system_surveys_by_grandparent_id_questions_by_parent_id_values
     )
-    post_system_surveys_by_grandparent_id_questions_by_parent_id_values = _AsyncOp(
+    post_system_surveys_by_grandparent_id_questions_by_parent_id_values = _Op(
         post_system_surveys_by_grandparent_id_questions_by_parent_id_values
     )
-    get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _AsyncOp(
+    get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _AsyncOp(
+    put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _AsyncOp(
+    patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _AsyncOp(
+    delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id = _Op(
         delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id
     )
-    get_system_surveys_by_id = _AsyncOp(get_system_surveys_by_id)
-    put_system_surveys_by_id = _AsyncOp(put_system_surveys_by_id)
-    patch_system_surveys_by_id = _AsyncOp(patch_system_surveys_by_id)
-    delete_system_surveys_by_id = _AsyncOp(delete_system_surveys_by_id)
-    post_system_surveys_by_id_copy = _AsyncOp(post_system_surveys_by_id_copy)
-    get_system_surveys_by_id_info = _AsyncOp(get_system_surveys_by_id_info)
-    get_system_surveys_by_parent_id_questions = _AsyncOp(get_system_surveys_by_parent_id_questions)
-    post_system_surveys_by_parent_id_questions = _AsyncOp(
-        post_system_surveys_by_parent_id_questions
-    )
-    get_system_surveys_by_parent_id_questions_count = _AsyncOp(
+    get_system_surveys_by_id = _Op(get_system_surveys_by_id)
+    put_system_surveys_by_id = _Op(put_system_surveys_by_id)
+    patch_system_surveys_by_id = _Op(patch_system_surveys_by_id)
+    delete_system_surveys_by_id = _Op(delete_system_surveys_by_id)
+    post_system_surveys_by_id_copy = _Op(post_system_surveys_by_id_copy)
+    get_system_surveys_by_id_info = _Op(get_system_surveys_by_id_info)
+    get_system_surveys_by_parent_id_questions = _Op(get_system_surveys_by_parent_id_questions)
+    post_system_surveys_by_parent_id_questions = _Op(post_system_surveys_by_parent_id_questions)
+    get_system_surveys_by_parent_id_questions_count = _Op(
         get_system_surveys_by_parent_id_questions_count
     )
-    get_system_surveys_by_parent_id_questions_by_id = _AsyncOp(
+    get_system_surveys_by_parent_id_questions_by_id = _Op(
         get_system_surveys_by_parent_id_questions_by_id
     )
-    put_system_surveys_by_parent_id_questions_by_id = _AsyncOp(
+    put_system_surveys_by_parent_id_questions_by_id = _Op(
         put_system_surveys_by_parent_id_questions_by_id
     )
-    patch_system_surveys_by_parent_id_questions_by_id = _AsyncOp(
+    patch_system_surveys_by_parent_id_questions_by_id = _Op(
         patch_system_surveys_by_parent_id_questions_by_id
     )
-    delete_system_surveys_by_parent_id_questions_by_id = _AsyncOp(
+    delete_system_surveys_by_parent_id_questions_by_id = _Op(
         delete_system_surveys_by_parent_id_questions_by_id
     )
-    get_system_time_zone_setups = _AsyncOp(get_system_time_zone_setups)
-    post_system_time_zone_setups = _AsyncOp(post_system_time_zone_setups)
-    get_system_time_zone_setups_count = _AsyncOp(get_system_time_zone_setups_count)
-    get_system_time_zone_setups_info = _AsyncOp(get_system_time_zone_setups_info)
-    get_system_time_zone_setups_info_count = _AsyncOp(get_system_time_zone_setups_info_count)
-    get_system_time_zone_setups_by_id = _AsyncOp(get_system_time_zone_setups_by_id)
-    put_system_time_zone_setups_by_id = _AsyncOp(put_system_time_zone_setups_by_id)
-    patch_system_time_zone_setups_by_id = _AsyncOp(patch_system_time_zone_setups_by_id)
-    delete_system_time_zone_setups_by_id = _AsyncOp(delete_system_time_zone_setups_by_id)
-    get_system_time_zone_setups_by_id_info = _AsyncOp(get_system_time_zone_setups_by_id_info)
-    get_system_today_page_categories = _AsyncOp(get_system_today_page_categories)
-    post_system_today_page_categories = _AsyncOp(post_system_today_page_categories)
-    get_system_today_page_categories_count = _AsyncOp(get_system_today_page_categories_count)
-    get_system_today_page_categories_by_id = _AsyncOp(get_system_today_page_categories_by_id)
-    put_system_today_page_categories_by_id = _AsyncOp(put_system_today_page_categories_by_id)
-    patch_system_today_page_categories_by_id = _AsyncOp(patch_system_today_page_categories_by_id)
-    delete_system_today_page_categories_by_id = _AsyncOp(delete_system_today_page_categories_by_id)
-    get_system_user_defined_fields = _AsyncOp(get_system_user_defined_fields)
-    post_system_user_defined_fields = _AsyncOp(post_system_user_defined_fields)
-    get_system_user_defined_fields_count = _AsyncOp(get_system_user_defined_fields_count)
-    get_system_user_defined_fields_info = _AsyncOp(get_system_user_defined_fields_info)
-    get_system_user_defined_fields_info_count = _AsyncOp(get_system_user_defined_fields_info_count)
-    get_system_user_defined_fields_by_id = _AsyncOp(get_system_user_defined_fields_by_id)
-    put_system_user_defined_fields_by_id = _AsyncOp(put_system_user_defined_fields_by_id)
-    patch_system_user_defined_fields_by_id = _AsyncOp(patch_system_user_defined_fields_by_id)
-    delete_system_user_defined_fields_by_id = _AsyncOp(delete_system_user_defined_fields_by_id)
-    get_system_user_defined_fields_by_id_info = _AsyncOp(get_system_user_defined_fields_by_id_info)
-    get_system_workflow_actions_automate_parameters = _AsyncOp(
+    get_system_time_zone_setups = _Op(get_system_time_zone_setups)
+    post_system_time_zone_setups = _Op(post_system_time_zone_setups)
+    get_system_time_zone_setups_count = _Op(get_system_time_zone_setups_count)
+    get_system_time_zone_setups_info = _Op(get_system_time_zone_setups_info)
+    get_system_time_zone_setups_info_count = _Op(get_system_time_zone_setups_info_count)
+    get_system_time_zone_setups_by_id = _Op(get_system_time_zone_setups_by_id)
+    put_system_time_zone_setups_by_id = _Op(put_system_time_zone_setups_by_id)
+    patch_system_time_zone_setups_by_id = _Op(patch_system_time_zone_setups_by_id)
+    delete_system_time_zone_setups_by_id = _Op(delete_system_time_zone_setups_by_id)
+    get_system_time_zone_setups_by_id_info = _Op(get_system_time_zone_setups_by_id_info)
+    get_system_today_page_categories = _Op(get_system_today_page_categories)
+    post_system_today_page_categories = _Op(post_system_today_page_categories)
+    get_system_today_page_categories_count = _Op(get_system_today_page_categories_count)
+    get_system_today_page_categories_by_id = _Op(get_system_today_page_categories_by_id)
+    put_system_today_page_categories_by_id = _Op(put_system_today_page_categories_by_id)
+    patch_system_today_page_categories_by_id = _Op(patch_system_today_page_categories_by_id)
+    delete_system_today_page_categories_by_id = _Op(delete_system_today_page_categories_by_id)
+    get_system_user_defined_fields = _Op(get_system_user_defined_fields)
+    post_system_user_defined_fields = _Op(post_system_user_defined_fields)
+    get_system_user_defined_fields_count = _Op(get_system_user_defined_fields_count)
+    get_system_user_defined_fields_info = _Op(get_system_user_defined_fields_info)
+    get_system_user_defined_fields_info_count = _Op(get_system_user_defined_fields_info_count)
+    get_system_user_defined_fields_by_id = _Op(get_system_user_defined_fields_by_id)
+    put_system_user_defined_fields_by_id = _Op(put_system_user_defined_fields_by_id)
+    patch_system_user_defined_fields_by_id = _Op(patch_system_user_defined_fields_by_id)
+    delete_system_user_defined_fields_by_id = _Op(delete_system_user_defined_fields_by_id)
+    get_system_user_defined_fields_by_id_info = _Op(get_system_user_defined_fields_by_id_info)
+    get_system_workflow_actions_automate_parameters = _Op(
         get_system_workflow_actions_automate_parameters
     )
-    get_system_workflow_actions_automate_parameters_by_id = _AsyncOp(
+    get_system_workflow_actions_automate_parameters_by_id = _Op(
         get_system_workflow_actions_automate_parameters_by_id
     )
-    get_system_workflow_actions_by_parent_id_automate_parameters = _AsyncOp(
+    get_system_workflow_actions_by_parent_id_automate_parameters = _Op(
         get_system_workflow_actions_by_parent_id_automate_parameters
     )
-    post_system_workflow_actions_by_parent_id_automate_parameters = _AsyncOp(
+    post_system_workflow_actions_by_parent_id_automate_parameters = _Op(
         post_system_workflow_actions_by_parent_id_automate_parameters
     )
-    get_system_workflow_actions_by_parent_id_automate_parameters_count = _AsyncOp(
+    get_system_workflow_actions_by_parent_id_automate_parameters_count = _Op(
         get_system_workflow_actions_by_parent_id_automate_parameters_count
     )
-    get_system_workflow_actions_by_parent_id_automate_parameters_by_id = _AsyncOp(
+    get_system_workflow_actions_by_parent_id_automate_parameters_by_id = _Op(
         get_system_workflow_actions_by_parent_id_automate_parameters_by_id
     )
-    put_system_workflow_actions_by_parent_id_automate_parameters_by_id = _AsyncOp(
+    put_system_workflow_actions_by_parent_id_automate_parameters_by_id = _Op(
         put_system_workflow_actions_by_parent_id_automate_parameters_by_id
     )
-    patch_system_workflow_actions_by_parent_id_automate_parameters_by_id = _AsyncOp(
+    patch_system_workflow_actions_by_parent_id_automate_parameters_by_id = _Op(
         patch_system_workflow_actions_by_parent_id_automate_parameters_by_id
     )
-    delete_system_workflow_actions_by_parent_id_automate_parameters_by_id = _AsyncOp(
+    delete_system_workflow_actions_by_parent_id_automate_parameters_by_id = _Op(
         delete_system_workflow_actions_by_parent_id_automate_parameters_by_id
     )
-    get_system_workflows = _AsyncOp(get_system_workflows)
-    post_system_workflows = _AsyncOp(post_system_workflows)
-    get_system_workflows_attachments = _AsyncOp(get_system_workflows_attachments)
-    get_system_workflows_attachments_by_id = _AsyncOp(get_system_workflows_attachments_by_id)
-    get_system_workflows_count = _AsyncOp(get_system_workflows_count)
-    get_system_workflows_events = _AsyncOp(get_system_workflows_events)
-    get_system_workflows_events_actions = _AsyncOp(get_system_workflows_events_actions)
-    get_system_workflows_events_actions_by_id = _AsyncOp(get_system_workflows_events_actions_by_id)
-    get_system_workflows_events_by_id = _AsyncOp(get_system_workflows_events_by_id)
-    get_system_workflows_notify_types = _AsyncOp(get_system_workflows_notify_types)
-    get_system_workflows_notify_types_by_id = _AsyncOp(get_system_workflows_notify_types_by_id)
-    get_system_workflows_table_types = _AsyncOp(get_system_workflows_table_types)
-    get_system_workflows_table_types_count = _AsyncOp(get_system_workflows_table_types_count)
-    get_system_workflows_table_types_info = _AsyncOp(get_system_workflows_table_types_info)
-    get_system_workflows_table_types_info_count = _AsyncOp(
-        get_system_workflows_table_types_info_count
-    )
-    get_system_workflows_table_types_by_id = _AsyncOp(get_system_workflows_table_types_by_id)
-    get_system_workflows_table_types_by_id_info = _AsyncOp(
-        get_system_workflows_table_types_by_id_info
-    )
-    get_system_workflows_triggers = _AsyncOp(get_system_workflows_triggers)
-    get_system_workflows_triggers_options = _AsyncOp(get_system_workflows_triggers_options)
-    delete_system_workflows_userdefinedfields_actions_by_parent_id = _AsyncOp(
+    get_system_workflows = _Op(get_system_workflows)
+    post_system_workflows = _Op(post_system_workflows)
+    get_system_workflows_attachments = _Op(get_system_workflows_attachments)
+    get_system_workflows_attachments_by_id = _Op(get_system_workflows_attachments_by_id)
+    get_system_workflows_count = _Op(get_system_workflows_count)
+    get_system_workflows_events = _Op(get_system_workflows_events)
+    get_system_workflows_events_actions = _Op(get_system_workflows_events_actions)
+    get_system_workflows_events_actions_by_id = _Op(get_system_workflows_events_actions_by_id)
+    get_system_workflows_events_by_id = _Op(get_system_workflows_events_by_id)
+    get_system_workflows_notify_types = _Op(get_system_workflows_notify_types)
+    get_system_workflows_notify_types_by_id = _Op(get_system_workflows_notify_types_by_id)
+    get_system_workflows_table_types = _Op(get_system_workflows_table_types)
+    get_system_workflows_table_types_count = _Op(get_system_workflows_table_types_count)
+    get_system_workflows_table_types_info = _Op(get_system_workflows_table_types_info)
+    get_system_workflows_table_types_info_count = _Op(get_system_workflows_table_types_info_count)
+    get_system_workflows_table_types_by_id = _Op(get_system_workflows_table_types_by_id)
+    get_system_workflows_table_types_by_id_info = _Op(get_system_workflows_table_types_by_id_info)
+    get_system_workflows_triggers = _Op(get_system_workflows_triggers)
+    get_system_workflows_triggers_options = _Op(get_system_workflows_triggers_options)
+    delete_system_workflows_userdefinedfields_actions_by_parent_id = _Op(
         delete_system_workflows_userdefinedfields_actions_by_parent_id
     )
-    get_system_workflows_userdefinedfields_events_actions = _AsyncOp(
+    get_system_workflows_userdefinedfields_events_actions = _Op(
         get_system_workflows_userdefinedfields_events_actions
     )
-    post_system_workflows_userdefinedfields_events_by_grandparent_id = _AsyncOp(
+    post_system_workflows_userdefinedfields_events_by_grandparent_id = _Op(
         post_system_workflows_userdefinedfields_events_by_grandparent_id
     )
-    get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id = _AsyncOp(
+    get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id = _Op(
         get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id
     )
-    put_system_workflows_userdefinedfields_by_id = _AsyncOp(
-        put_system_workflows_userdefinedfields_by_id
-    )
-    patch_system_workflows_userdefinedfields_by_id = _AsyncOp(
+    put_system_workflows_userdefinedfields_by_id = _Op(put_system_workflows_userdefinedfields_by_id)
+    patch_system_workflows_userdefinedfields_by_id = _Op(
         patch_system_workflows_userdefinedfields_by_id
     )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions = _AsyncOp(
+    get_system_workflows_by_grandparent_id_events_by_parent_id_actions = _Op(
         get_system_workflows_by_grandparent_id_events_by_parent_id_actions
     )
-    post_system_workflows_by_grandparent_id_events_by_parent_id_actions = _AsyncOp(
+    post_system_workflows_by_grandparent_id_events_by_parent_id_actions = _Op(
         post_system_workflows_by_grandparent_id_events_by_parent_id_actions
     )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count = _AsyncOp(
+    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count = _Op(
         get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count
     )
-    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _AsyncOp(
+    get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _Op(
         get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
     )
-    put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _AsyncOp(
+    put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _Op(
         put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
     )
-    patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _AsyncOp(
+    patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _Op(
         patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
     )
-    delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _AsyncOp(
+    delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id = _Op(
         delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id
     )
-    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options = _AsyncOp(
+    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options = _Op(
         get_system_workflows_by_grandparent_id_triggers_by_parent_id_options
     )
-    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count = _AsyncOp(
+    get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count = _Op(
         get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count
     )
-    get_system_workflows_by_id = _AsyncOp(get_system_workflows_by_id)
-    put_system_workflows_by_id = _AsyncOp(put_system_workflows_by_id)
-    patch_system_workflows_by_id = _AsyncOp(patch_system_workflows_by_id)
-    delete_system_workflows_by_id = _AsyncOp(delete_system_workflows_by_id)
-    post_system_workflows_by_id_copy = _AsyncOp(post_system_workflows_by_id_copy)
-    get_system_workflows_by_parent_id_attachments = _AsyncOp(
+    get_system_workflows_by_id = _Op(get_system_workflows_by_id)
+    put_system_workflows_by_id = _Op(put_system_workflows_by_id)
+    patch_system_workflows_by_id = _Op(patch_system_workflows_by_id)
+    delete_system_workflows_by_id = _Op(delete_system_workflows_by_id)
+    post_system_workflows_by_id_copy = _Op(post_system_workflows_by_id_copy)
+    get_system_workflows_by_parent_id_attachments = _Op(
         get_system_workflows_by_parent_id_attachments
     )
-    get_system_workflows_by_parent_id_attachments_count = _AsyncOp(
+    get_system_workflows_by_parent_id_attachments_count = _Op(
         get_system_workflows_by_parent_id_attachments_count
     )
-    get_system_workflows_by_parent_id_attachments_by_id = _AsyncOp(
+    get_system_workflows_by_parent_id_attachments_by_id = _Op(
         get_system_workflows_by_parent_id_attachments_by_id
     )
-    get_system_workflows_by_parent_id_events = _AsyncOp(get_system_workflows_by_parent_id_events)
-    post_system_workflows_by_parent_id_events = _AsyncOp(post_system_workflows_by_parent_id_events)
-    get_system_workflows_by_parent_id_events_count = _AsyncOp(
+    get_system_workflows_by_parent_id_events = _Op(get_system_workflows_by_parent_id_events)
+    post_system_workflows_by_parent_id_events = _Op(post_system_workflows_by_parent_id_events)
+    get_system_workflows_by_parent_id_events_count = _Op(
         get_system_workflows_by_parent_id_events_count
     )
-    get_system_workflows_by_parent_id_events_by_id = _AsyncOp(
+    get_system_workflows_by_parent_id_events_by_id = _Op(
         get_system_workflows_by_parent_id_events_by_id
     )
-    put_system_workflows_by_parent_id_events_by_id = _AsyncOp(
+    put_system_workflows_by_parent_id_events_by_id = _Op(
         put_system_workflows_by_parent_id_events_by_id
     )
-    patch_system_workflows_by_parent_id_events_by_id = _AsyncOp(
+    patch_system_workflows_by_parent_id_events_by_id = _Op(
         patch_system_workflows_by_parent_id_events_by_id
     )
-    delete_system_workflows_by_parent_id_events_by_id = _AsyncOp(
+    delete_system_workflows_by_parent_id_events_by_id = _Op(
         delete_system_workflows_by_parent_id_events_by_id
     )
-    post_system_workflows_by_parent_id_events_by_id_copy = _AsyncOp(
+    post_system_workflows_by_parent_id_events_by_id_copy = _Op(
         post_system_workflows_by_parent_id_events_by_id_copy
     )
-    get_system_workflows_by_parent_id_events_by_id_test = _AsyncOp(
+    get_system_workflows_by_parent_id_events_by_id_test = _Op(
         get_system_workflows_by_parent_id_events_by_id_test
     )
-    get_system_workflows_by_parent_id_notify_types = _AsyncOp(
+    get_system_workflows_by_parent_id_notify_types = _Op(
         get_system_workflows_by_parent_id_notify_types
     )
-    get_system_workflows_by_parent_id_notify_types_count = _AsyncOp(
+    get_system_workflows_by_parent_id_notify_types_count = _Op(
         get_system_workflows_by_parent_id_notify_types_count
     )
-    get_system_workflows_by_parent_id_notify_types_info = _AsyncOp(
+    get_system_workflows_by_parent_id_notify_types_info = _Op(
         get_system_workflows_by_parent_id_notify_types_info
     )
-    get_system_workflows_by_parent_id_notify_types_info_count = _AsyncOp(
+    get_system_workflows_by_parent_id_notify_types_info_count = _Op(
         get_system_workflows_by_parent_id_notify_types_info_count
     )
-    get_system_workflows_by_parent_id_notify_types_by_id = _AsyncOp(
+    get_system_workflows_by_parent_id_notify_types_by_id = _Op(
         get_system_workflows_by_parent_id_notify_types_by_id
     )
-    get_system_workflows_by_parent_id_notify_types_by_id_info = _AsyncOp(
+    get_system_workflows_by_parent_id_notify_types_by_id_info = _Op(
         get_system_workflows_by_parent_id_notify_types_by_id_info
     )
-    get_system_workflows_by_parent_id_triggers = _AsyncOp(
-        get_system_workflows_by_parent_id_triggers
-    )
-    get_system_workflows_by_parent_id_triggers_count = _AsyncOp(
+    get_system_workflows_by_parent_id_triggers = _Op(get_system_workflows_by_parent_id_triggers)
+    get_system_workflows_by_parent_id_triggers_count = _Op(
         get_system_workflows_by_parent_id_triggers_count
     )
+
+
+# Bound to a client: ``client.system`` is a SyncSystem (or AsyncSystem),
+# ``client.system.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
+
+
+class SyncSystem(SystemOperations[_Sync]):
+    """The ``system`` operations of a synchronous client."""
+
+
+class AsyncSystem(SystemOperations[_Async]):
+    """The ``system`` operations of an asynchronous client."""
+
+    _async = True
 
 
 #: The classes a client exposes as ``client.system``.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -3450,385 +3452,367 @@ def get_time_work_types_by_id_usages_list(
     )
 
 
-class ActivityStopwatches:
-    """The ``ActivityStopwatches`` resource."""
+class ActivityStopwatches(_Bound[_M]):
+    """The ``ActivityStopwatches`` resource: ``client.time.activity_stopwatches``."""
 
-    count = staticmethod(get_time_activitystopwatches_count)
-    create = staticmethod(post_time_activitystopwatches)
-    delete = staticmethod(delete_time_activitystopwatches_by_id)
-    get = staticmethod(get_time_activitystopwatches_by_id)
-    list = staticmethod(get_time_activitystopwatches)
-    replace = staticmethod(put_time_activitystopwatches_by_id)
-    update = staticmethod(patch_time_activitystopwatches_by_id)
-    get_time_activitystopwatches = staticmethod(get_time_activitystopwatches)
-    post_time_activitystopwatches = staticmethod(post_time_activitystopwatches)
-    get_time_activitystopwatches_count = staticmethod(get_time_activitystopwatches_count)
-    get_time_activitystopwatches_by_id = staticmethod(get_time_activitystopwatches_by_id)
-    put_time_activitystopwatches_by_id = staticmethod(put_time_activitystopwatches_by_id)
-    patch_time_activitystopwatches_by_id = staticmethod(patch_time_activitystopwatches_by_id)
-    delete_time_activitystopwatches_by_id = staticmethod(delete_time_activitystopwatches_by_id)
+    count = _Op(get_time_activitystopwatches_count)
+    create = _Op(post_time_activitystopwatches)
+    delete = _Op(delete_time_activitystopwatches_by_id)
+    get = _Op(get_time_activitystopwatches_by_id)
+    list = _Op(get_time_activitystopwatches)
+    replace = _Op(put_time_activitystopwatches_by_id)
+    update = _Op(patch_time_activitystopwatches_by_id)
+    get_time_activitystopwatches = _Op(get_time_activitystopwatches)
+    post_time_activitystopwatches = _Op(post_time_activitystopwatches)
+    get_time_activitystopwatches_count = _Op(get_time_activitystopwatches_count)
+    get_time_activitystopwatches_by_id = _Op(get_time_activitystopwatches_by_id)
+    put_time_activitystopwatches_by_id = _Op(put_time_activitystopwatches_by_id)
+    patch_time_activitystopwatches_by_id = _Op(patch_time_activitystopwatches_by_id)
+    delete_time_activitystopwatches_by_id = _Op(delete_time_activitystopwatches_by_id)
 
 
-class ChargeCodeExpenseTypeInfos:
-    """The ``ChargeCodeExpenseTypeInfos`` resource."""
+class ChargeCodeExpenseTypeInfos(_Bound[_M]):
+    """The ``ChargeCodeExpenseTypeInfos`` resource: ``client.time.charge_code_expense_type_infos``."""
 
-    count = staticmethod(get_time_info_charge_code_expense_types_count)
-    list = staticmethod(get_time_info_charge_code_expense_types)
-    get_time_info_charge_code_expense_types = staticmethod(get_time_info_charge_code_expense_types)
-    get_time_info_charge_code_expense_types_count = staticmethod(
+    count = _Op(get_time_info_charge_code_expense_types_count)
+    list = _Op(get_time_info_charge_code_expense_types)
+    get_time_info_charge_code_expense_types = _Op(get_time_info_charge_code_expense_types)
+    get_time_info_charge_code_expense_types_count = _Op(
         get_time_info_charge_code_expense_types_count
     )
 
 
-class ChargeCodeExpenseTypes:
-    """The ``ChargeCodeExpenseTypes`` resource."""
+class ChargeCodeExpenseTypes(_Bound[_M]):
+    """The ``ChargeCodeExpenseTypes`` resource: ``client.time.charge_code_expense_types``."""
 
-    count = staticmethod(get_time_charge_codes_by_parent_id_expense_types_count)
-    create = staticmethod(post_time_charge_codes_by_parent_id_expense_types)
-    delete = staticmethod(delete_time_charge_codes_by_parent_id_expense_types_by_id)
-    get = staticmethod(get_time_charge_codes_by_parent_id_expense_types_by_id)
-    list = staticmethod(get_time_charge_codes_by_parent_id_expense_types)
-    replace = staticmethod(put_time_charge_codes_by_parent_id_expense_types_by_id)
-    update = staticmethod(patch_time_charge_codes_by_parent_id_expense_types_by_id)
-    get_time_charge_codes_by_parent_id_expense_types = staticmethod(
+    count = _Op(get_time_charge_codes_by_parent_id_expense_types_count)
+    create = _Op(post_time_charge_codes_by_parent_id_expense_types)
+    delete = _Op(delete_time_charge_codes_by_parent_id_expense_types_by_id)
+    get = _Op(get_time_charge_codes_by_parent_id_expense_types_by_id)
+    list = _Op(get_time_charge_codes_by_parent_id_expense_types)
+    replace = _Op(put_time_charge_codes_by_parent_id_expense_types_by_id)
+    update = _Op(patch_time_charge_codes_by_parent_id_expense_types_by_id)
+    get_time_charge_codes_by_parent_id_expense_types = _Op(
         get_time_charge_codes_by_parent_id_expense_types
     )
-    post_time_charge_codes_by_parent_id_expense_types = staticmethod(
+    post_time_charge_codes_by_parent_id_expense_types = _Op(
         post_time_charge_codes_by_parent_id_expense_types
     )
-    get_time_charge_codes_by_parent_id_expense_types_count = staticmethod(
+    get_time_charge_codes_by_parent_id_expense_types_count = _Op(
         get_time_charge_codes_by_parent_id_expense_types_count
     )
-    get_time_charge_codes_by_parent_id_expense_types_by_id = staticmethod(
+    get_time_charge_codes_by_parent_id_expense_types_by_id = _Op(
         get_time_charge_codes_by_parent_id_expense_types_by_id
     )
-    put_time_charge_codes_by_parent_id_expense_types_by_id = staticmethod(
+    put_time_charge_codes_by_parent_id_expense_types_by_id = _Op(
         put_time_charge_codes_by_parent_id_expense_types_by_id
     )
-    patch_time_charge_codes_by_parent_id_expense_types_by_id = staticmethod(
+    patch_time_charge_codes_by_parent_id_expense_types_by_id = _Op(
         patch_time_charge_codes_by_parent_id_expense_types_by_id
     )
-    delete_time_charge_codes_by_parent_id_expense_types_by_id = staticmethod(
+    delete_time_charge_codes_by_parent_id_expense_types_by_id = _Op(
         delete_time_charge_codes_by_parent_id_expense_types_by_id
     )
 
 
-class ChargeCodes:
-    """The ``ChargeCodes`` resource."""
+class ChargeCodes(_Bound[_M]):
+    """The ``ChargeCodes`` resource: ``client.time.charge_codes``."""
 
-    count = staticmethod(get_time_charge_codes_count)
-    create = staticmethod(post_time_charge_codes)
-    delete = staticmethod(delete_time_charge_codes_by_id)
-    get = staticmethod(get_time_charge_codes_by_id)
-    list = staticmethod(get_time_charge_codes)
-    replace = staticmethod(put_time_charge_codes_by_id)
-    update = staticmethod(patch_time_charge_codes_by_id)
-    get_time_charge_codes = staticmethod(get_time_charge_codes)
-    post_time_charge_codes = staticmethod(post_time_charge_codes)
-    get_time_charge_codes_count = staticmethod(get_time_charge_codes_count)
-    get_time_charge_codes_info = staticmethod(get_time_charge_codes_info)
-    get_time_charge_codes_info_count = staticmethod(get_time_charge_codes_info_count)
-    get_time_charge_codes_by_id = staticmethod(get_time_charge_codes_by_id)
-    put_time_charge_codes_by_id = staticmethod(put_time_charge_codes_by_id)
-    patch_time_charge_codes_by_id = staticmethod(patch_time_charge_codes_by_id)
-    delete_time_charge_codes_by_id = staticmethod(delete_time_charge_codes_by_id)
-    get_time_charge_codes_by_id_info = staticmethod(get_time_charge_codes_by_id_info)
-    get_time_charge_codes_by_id_usages = staticmethod(get_time_charge_codes_by_id_usages)
-    get_time_charge_codes_by_id_usages_list = staticmethod(get_time_charge_codes_by_id_usages_list)
-
-
-class ScheduleStopwatchResource:
-    """The ``ScheduleStopwatch`` resource."""
-
-    count = staticmethod(get_time_schedulestopwatches_count)
-    create = staticmethod(post_time_schedulestopwatches)
-    delete = staticmethod(delete_time_schedulestopwatches_by_id)
-    get = staticmethod(get_time_schedulestopwatches_by_id)
-    list = staticmethod(get_time_schedulestopwatches)
-    replace = staticmethod(put_time_schedulestopwatches_by_id)
-    update = staticmethod(patch_time_schedulestopwatches_by_id)
-    get_time_schedulestopwatches = staticmethod(get_time_schedulestopwatches)
-    post_time_schedulestopwatches = staticmethod(post_time_schedulestopwatches)
-    get_time_schedulestopwatches_count = staticmethod(get_time_schedulestopwatches_count)
-    get_time_schedulestopwatches_by_id = staticmethod(get_time_schedulestopwatches_by_id)
-    put_time_schedulestopwatches_by_id = staticmethod(put_time_schedulestopwatches_by_id)
-    patch_time_schedulestopwatches_by_id = staticmethod(patch_time_schedulestopwatches_by_id)
-    delete_time_schedulestopwatches_by_id = staticmethod(delete_time_schedulestopwatches_by_id)
+    count = _Op(get_time_charge_codes_count)
+    create = _Op(post_time_charge_codes)
+    delete = _Op(delete_time_charge_codes_by_id)
+    get = _Op(get_time_charge_codes_by_id)
+    list = _Op(get_time_charge_codes)
+    replace = _Op(put_time_charge_codes_by_id)
+    update = _Op(patch_time_charge_codes_by_id)
+    get_time_charge_codes = _Op(get_time_charge_codes)
+    post_time_charge_codes = _Op(post_time_charge_codes)
+    get_time_charge_codes_count = _Op(get_time_charge_codes_count)
+    get_time_charge_codes_info = _Op(get_time_charge_codes_info)
+    get_time_charge_codes_info_count = _Op(get_time_charge_codes_info_count)
+    get_time_charge_codes_by_id = _Op(get_time_charge_codes_by_id)
+    put_time_charge_codes_by_id = _Op(put_time_charge_codes_by_id)
+    patch_time_charge_codes_by_id = _Op(patch_time_charge_codes_by_id)
+    delete_time_charge_codes_by_id = _Op(delete_time_charge_codes_by_id)
+    get_time_charge_codes_by_id_info = _Op(get_time_charge_codes_by_id_info)
+    get_time_charge_codes_by_id_usages = _Op(get_time_charge_codes_by_id_usages)
+    get_time_charge_codes_by_id_usages_list = _Op(get_time_charge_codes_by_id_usages_list)
 
 
-class TicketStopwatches:
-    """The ``TicketStopwatches`` resource."""
+class ScheduleStopwatchResource(_Bound[_M]):
+    """The ``ScheduleStopwatch`` resource: ``client.time.schedule_stopwatch``."""
 
-    count = staticmethod(get_time_ticketstopwatches_count)
-    create = staticmethod(post_time_ticketstopwatches)
-    delete = staticmethod(delete_time_ticketstopwatches_by_id)
-    get = staticmethod(get_time_ticketstopwatches_by_id)
-    list = staticmethod(get_time_ticketstopwatches)
-    replace = staticmethod(put_time_ticketstopwatches_by_id)
-    update = staticmethod(patch_time_ticketstopwatches_by_id)
-    get_time_ticketstopwatches = staticmethod(get_time_ticketstopwatches)
-    post_time_ticketstopwatches = staticmethod(post_time_ticketstopwatches)
-    get_time_ticketstopwatches_count = staticmethod(get_time_ticketstopwatches_count)
-    get_time_ticketstopwatches_by_id = staticmethod(get_time_ticketstopwatches_by_id)
-    put_time_ticketstopwatches_by_id = staticmethod(put_time_ticketstopwatches_by_id)
-    patch_time_ticketstopwatches_by_id = staticmethod(patch_time_ticketstopwatches_by_id)
-    delete_time_ticketstopwatches_by_id = staticmethod(delete_time_ticketstopwatches_by_id)
+    count = _Op(get_time_schedulestopwatches_count)
+    create = _Op(post_time_schedulestopwatches)
+    delete = _Op(delete_time_schedulestopwatches_by_id)
+    get = _Op(get_time_schedulestopwatches_by_id)
+    list = _Op(get_time_schedulestopwatches)
+    replace = _Op(put_time_schedulestopwatches_by_id)
+    update = _Op(patch_time_schedulestopwatches_by_id)
+    get_time_schedulestopwatches = _Op(get_time_schedulestopwatches)
+    post_time_schedulestopwatches = _Op(post_time_schedulestopwatches)
+    get_time_schedulestopwatches_count = _Op(get_time_schedulestopwatches_count)
+    get_time_schedulestopwatches_by_id = _Op(get_time_schedulestopwatches_by_id)
+    put_time_schedulestopwatches_by_id = _Op(put_time_schedulestopwatches_by_id)
+    patch_time_schedulestopwatches_by_id = _Op(patch_time_schedulestopwatches_by_id)
+    delete_time_schedulestopwatches_by_id = _Op(delete_time_schedulestopwatches_by_id)
 
 
-class TimeAccrualDetails:
-    """The ``TimeAccrualDetails`` resource."""
+class TicketStopwatches(_Bound[_M]):
+    """The ``TicketStopwatches`` resource: ``client.time.ticket_stopwatches``."""
 
-    count = staticmethod(get_time_accruals_by_parent_id_details_count)
-    create = staticmethod(post_time_accruals_by_parent_id_details)
-    delete = staticmethod(delete_time_accruals_by_parent_id_details_by_id)
-    get = staticmethod(get_time_accruals_by_parent_id_details_by_id)
-    list = staticmethod(get_time_accruals_by_parent_id_details)
-    replace = staticmethod(put_time_accruals_by_parent_id_details_by_id)
-    update = staticmethod(patch_time_accruals_by_parent_id_details_by_id)
-    get_time_accruals_by_parent_id_details = staticmethod(get_time_accruals_by_parent_id_details)
-    post_time_accruals_by_parent_id_details = staticmethod(post_time_accruals_by_parent_id_details)
-    get_time_accruals_by_parent_id_details_count = staticmethod(
-        get_time_accruals_by_parent_id_details_count
-    )
-    get_time_accruals_by_parent_id_details_by_id = staticmethod(
-        get_time_accruals_by_parent_id_details_by_id
-    )
-    put_time_accruals_by_parent_id_details_by_id = staticmethod(
-        put_time_accruals_by_parent_id_details_by_id
-    )
-    patch_time_accruals_by_parent_id_details_by_id = staticmethod(
+    count = _Op(get_time_ticketstopwatches_count)
+    create = _Op(post_time_ticketstopwatches)
+    delete = _Op(delete_time_ticketstopwatches_by_id)
+    get = _Op(get_time_ticketstopwatches_by_id)
+    list = _Op(get_time_ticketstopwatches)
+    replace = _Op(put_time_ticketstopwatches_by_id)
+    update = _Op(patch_time_ticketstopwatches_by_id)
+    get_time_ticketstopwatches = _Op(get_time_ticketstopwatches)
+    post_time_ticketstopwatches = _Op(post_time_ticketstopwatches)
+    get_time_ticketstopwatches_count = _Op(get_time_ticketstopwatches_count)
+    get_time_ticketstopwatches_by_id = _Op(get_time_ticketstopwatches_by_id)
+    put_time_ticketstopwatches_by_id = _Op(put_time_ticketstopwatches_by_id)
+    patch_time_ticketstopwatches_by_id = _Op(patch_time_ticketstopwatches_by_id)
+    delete_time_ticketstopwatches_by_id = _Op(delete_time_ticketstopwatches_by_id)
+
+
+class TimeAccrualDetails(_Bound[_M]):
+    """The ``TimeAccrualDetails`` resource: ``client.time.time_accrual_details``."""
+
+    count = _Op(get_time_accruals_by_parent_id_details_count)
+    create = _Op(post_time_accruals_by_parent_id_details)
+    delete = _Op(delete_time_accruals_by_parent_id_details_by_id)
+    get = _Op(get_time_accruals_by_parent_id_details_by_id)
+    list = _Op(get_time_accruals_by_parent_id_details)
+    replace = _Op(put_time_accruals_by_parent_id_details_by_id)
+    update = _Op(patch_time_accruals_by_parent_id_details_by_id)
+    get_time_accruals_by_parent_id_details = _Op(get_time_accruals_by_parent_id_details)
+    post_time_accruals_by_parent_id_details = _Op(post_time_accruals_by_parent_id_details)
+    get_time_accruals_by_parent_id_details_count = _Op(get_time_accruals_by_parent_id_details_count)
+    get_time_accruals_by_parent_id_details_by_id = _Op(get_time_accruals_by_parent_id_details_by_id)
+    put_time_accruals_by_parent_id_details_by_id = _Op(put_time_accruals_by_parent_id_details_by_id)
+    patch_time_accruals_by_parent_id_details_by_id = _Op(
         patch_time_accruals_by_parent_id_details_by_id
     )
-    delete_time_accruals_by_parent_id_details_by_id = staticmethod(
+    delete_time_accruals_by_parent_id_details_by_id = _Op(
         delete_time_accruals_by_parent_id_details_by_id
     )
 
 
-class TimeAccruals:
-    """The ``TimeAccruals`` resource."""
+class TimeAccruals(_Bound[_M]):
+    """The ``TimeAccruals`` resource: ``client.time.time_accruals``."""
 
-    count = staticmethod(get_time_accruals_count)
-    create = staticmethod(post_time_accruals)
-    delete = staticmethod(delete_time_accruals_by_id)
-    get = staticmethod(get_time_accruals_by_id)
-    list = staticmethod(get_time_accruals)
-    replace = staticmethod(put_time_accruals_by_id)
-    update = staticmethod(patch_time_accruals_by_id)
-    get_time_accruals = staticmethod(get_time_accruals)
-    post_time_accruals = staticmethod(post_time_accruals)
-    get_time_accruals_count = staticmethod(get_time_accruals_count)
-    get_time_accruals_by_id = staticmethod(get_time_accruals_by_id)
-    put_time_accruals_by_id = staticmethod(put_time_accruals_by_id)
-    patch_time_accruals_by_id = staticmethod(patch_time_accruals_by_id)
-    delete_time_accruals_by_id = staticmethod(delete_time_accruals_by_id)
-
-
-class TimeEntries:
-    """The ``TimeEntries`` resource."""
-
-    count = staticmethod(get_time_entries_count)
-    create = staticmethod(post_time_entries)
-    delete = staticmethod(delete_time_entries_by_id)
-    get = staticmethod(get_time_entries_by_id)
-    list = staticmethod(get_time_entries)
-    replace = staticmethod(put_time_entries_by_id)
-    update = staticmethod(patch_time_entries_by_id)
-    get_time_entries = staticmethod(get_time_entries)
-    post_time_entries = staticmethod(post_time_entries)
-    get_time_entries_count = staticmethod(get_time_entries_count)
-    post_time_entries_defaults = staticmethod(post_time_entries_defaults)
-    get_time_entries_by_id = staticmethod(get_time_entries_by_id)
-    put_time_entries_by_id = staticmethod(put_time_entries_by_id)
-    patch_time_entries_by_id = staticmethod(patch_time_entries_by_id)
-    delete_time_entries_by_id = staticmethod(delete_time_entries_by_id)
+    count = _Op(get_time_accruals_count)
+    create = _Op(post_time_accruals)
+    delete = _Op(delete_time_accruals_by_id)
+    get = _Op(get_time_accruals_by_id)
+    list = _Op(get_time_accruals)
+    replace = _Op(put_time_accruals_by_id)
+    update = _Op(patch_time_accruals_by_id)
+    get_time_accruals = _Op(get_time_accruals)
+    post_time_accruals = _Op(post_time_accruals)
+    get_time_accruals_count = _Op(get_time_accruals_count)
+    get_time_accruals_by_id = _Op(get_time_accruals_by_id)
+    put_time_accruals_by_id = _Op(put_time_accruals_by_id)
+    patch_time_accruals_by_id = _Op(patch_time_accruals_by_id)
+    delete_time_accruals_by_id = _Op(delete_time_accruals_by_id)
 
 
-class TimeEntriesChangeLog:
-    """The ``TimeEntriesChangeLog`` resource."""
+class TimeEntries(_Bound[_M]):
+    """The ``TimeEntries`` resource: ``client.time.time_entries``."""
 
-    delete_time_changelogs = staticmethod(delete_time_changelogs)
-
-
-class TimeEntryAudits:
-    """The ``TimeEntryAudits`` resource."""
-
-    count = staticmethod(get_time_entries_by_parent_id_audits_count)
-    get = staticmethod(get_time_entries_by_parent_id_audits_by_id)
-    list = staticmethod(get_time_entries_by_parent_id_audits)
-    get_time_entries_by_parent_id_audits = staticmethod(get_time_entries_by_parent_id_audits)
-    get_time_entries_by_parent_id_audits_count = staticmethod(
-        get_time_entries_by_parent_id_audits_count
-    )
-    get_time_entries_by_parent_id_audits_by_id = staticmethod(
-        get_time_entries_by_parent_id_audits_by_id
-    )
-
-
-class TimeEntryChangeLogResource:
-    """The ``TimeEntryChangeLog`` resource."""
-
-    list = staticmethod(get_time_changelogs)
-    get_time_changelogs = staticmethod(get_time_changelogs)
+    count = _Op(get_time_entries_count)
+    create = _Op(post_time_entries)
+    delete = _Op(delete_time_entries_by_id)
+    get = _Op(get_time_entries_by_id)
+    list = _Op(get_time_entries)
+    replace = _Op(put_time_entries_by_id)
+    update = _Op(patch_time_entries_by_id)
+    get_time_entries = _Op(get_time_entries)
+    post_time_entries = _Op(post_time_entries)
+    get_time_entries_count = _Op(get_time_entries_count)
+    post_time_entries_defaults = _Op(post_time_entries_defaults)
+    get_time_entries_by_id = _Op(get_time_entries_by_id)
+    put_time_entries_by_id = _Op(put_time_entries_by_id)
+    patch_time_entries_by_id = _Op(patch_time_entries_by_id)
+    delete_time_entries_by_id = _Op(delete_time_entries_by_id)
 
 
-class TimePeriodSetups:
-    """The ``TimePeriodSetups`` resource."""
+class TimeEntriesChangeLog(_Bound[_M]):
+    """The ``TimeEntriesChangeLog`` resource: ``client.time.time_entries_change_log``."""
 
-    count = staticmethod(get_time_time_period_setups_count)
-    create = staticmethod(post_time_time_period_setups)
-    delete = staticmethod(delete_time_time_period_setups_by_id)
-    get = staticmethod(get_time_time_period_setups_by_id)
-    list = staticmethod(get_time_time_period_setups)
-    replace = staticmethod(put_time_time_period_setups_by_id)
-    update = staticmethod(patch_time_time_period_setups_by_id)
-    get_time_time_period_setups = staticmethod(get_time_time_period_setups)
-    post_time_time_period_setups = staticmethod(post_time_time_period_setups)
-    get_time_time_period_setups_count = staticmethod(get_time_time_period_setups_count)
-    get_time_time_period_setups_default = staticmethod(get_time_time_period_setups_default)
-    get_time_time_period_setups_by_id = staticmethod(get_time_time_period_setups_by_id)
-    put_time_time_period_setups_by_id = staticmethod(put_time_time_period_setups_by_id)
-    patch_time_time_period_setups_by_id = staticmethod(patch_time_time_period_setups_by_id)
-    delete_time_time_period_setups_by_id = staticmethod(delete_time_time_period_setups_by_id)
+    delete_time_changelogs = _Op(delete_time_changelogs)
 
 
-class TimePeriods:
-    """The ``TimePeriods`` resource."""
+class TimeEntryAudits(_Bound[_M]):
+    """The ``TimeEntryAudits`` resource: ``client.time.time_entry_audits``."""
 
-    count = staticmethod(get_time_time_period_setups_by_parent_id_periods_count)
-    get = staticmethod(get_time_time_period_setups_by_parent_id_periods_by_id)
-    list = staticmethod(get_time_time_period_setups_by_parent_id_periods)
-    get_time_time_period_setups_by_parent_id_periods = staticmethod(
+    count = _Op(get_time_entries_by_parent_id_audits_count)
+    get = _Op(get_time_entries_by_parent_id_audits_by_id)
+    list = _Op(get_time_entries_by_parent_id_audits)
+    get_time_entries_by_parent_id_audits = _Op(get_time_entries_by_parent_id_audits)
+    get_time_entries_by_parent_id_audits_count = _Op(get_time_entries_by_parent_id_audits_count)
+    get_time_entries_by_parent_id_audits_by_id = _Op(get_time_entries_by_parent_id_audits_by_id)
+
+
+class TimeEntryChangeLogResource(_Bound[_M]):
+    """The ``TimeEntryChangeLog`` resource: ``client.time.time_entry_change_log``."""
+
+    list = _Op(get_time_changelogs)
+    get_time_changelogs = _Op(get_time_changelogs)
+
+
+class TimePeriodSetups(_Bound[_M]):
+    """The ``TimePeriodSetups`` resource: ``client.time.time_period_setups``."""
+
+    count = _Op(get_time_time_period_setups_count)
+    create = _Op(post_time_time_period_setups)
+    delete = _Op(delete_time_time_period_setups_by_id)
+    get = _Op(get_time_time_period_setups_by_id)
+    list = _Op(get_time_time_period_setups)
+    replace = _Op(put_time_time_period_setups_by_id)
+    update = _Op(patch_time_time_period_setups_by_id)
+    get_time_time_period_setups = _Op(get_time_time_period_setups)
+    post_time_time_period_setups = _Op(post_time_time_period_setups)
+    get_time_time_period_setups_count = _Op(get_time_time_period_setups_count)
+    get_time_time_period_setups_default = _Op(get_time_time_period_setups_default)
+    get_time_time_period_setups_by_id = _Op(get_time_time_period_setups_by_id)
+    put_time_time_period_setups_by_id = _Op(put_time_time_period_setups_by_id)
+    patch_time_time_period_setups_by_id = _Op(patch_time_time_period_setups_by_id)
+    delete_time_time_period_setups_by_id = _Op(delete_time_time_period_setups_by_id)
+
+
+class TimePeriods(_Bound[_M]):
+    """The ``TimePeriods`` resource: ``client.time.time_periods``."""
+
+    count = _Op(get_time_time_period_setups_by_parent_id_periods_count)
+    get = _Op(get_time_time_period_setups_by_parent_id_periods_by_id)
+    list = _Op(get_time_time_period_setups_by_parent_id_periods)
+    get_time_time_period_setups_by_parent_id_periods = _Op(
         get_time_time_period_setups_by_parent_id_periods
     )
-    get_time_time_period_setups_by_parent_id_periods_count = staticmethod(
+    get_time_time_period_setups_by_parent_id_periods_count = _Op(
         get_time_time_period_setups_by_parent_id_periods_count
     )
-    get_time_time_period_setups_by_parent_id_periods_by_id = staticmethod(
+    get_time_time_period_setups_by_parent_id_periods_by_id = _Op(
         get_time_time_period_setups_by_parent_id_periods_by_id
     )
 
 
-class TimeSheetAudits:
-    """The ``TimeSheetAudits`` resource."""
+class TimeSheetAudits(_Bound[_M]):
+    """The ``TimeSheetAudits`` resource: ``client.time.time_sheet_audits``."""
 
-    count = staticmethod(get_time_sheets_by_parent_id_audits_count)
-    get = staticmethod(get_time_sheets_by_parent_id_audits_by_id)
-    list = staticmethod(get_time_sheets_by_parent_id_audits)
-    get_time_sheets_by_parent_id_audits = staticmethod(get_time_sheets_by_parent_id_audits)
-    get_time_sheets_by_parent_id_audits_count = staticmethod(
-        get_time_sheets_by_parent_id_audits_count
-    )
-    get_time_sheets_by_parent_id_audits_by_id = staticmethod(
-        get_time_sheets_by_parent_id_audits_by_id
-    )
+    count = _Op(get_time_sheets_by_parent_id_audits_count)
+    get = _Op(get_time_sheets_by_parent_id_audits_by_id)
+    list = _Op(get_time_sheets_by_parent_id_audits)
+    get_time_sheets_by_parent_id_audits = _Op(get_time_sheets_by_parent_id_audits)
+    get_time_sheets_by_parent_id_audits_count = _Op(get_time_sheets_by_parent_id_audits_count)
+    get_time_sheets_by_parent_id_audits_by_id = _Op(get_time_sheets_by_parent_id_audits_by_id)
 
 
-class TimeSheets:
-    """The ``TimeSheets`` resource."""
+class TimeSheets(_Bound[_M]):
+    """The ``TimeSheets`` resource: ``client.time.time_sheets``."""
 
-    count = staticmethod(get_time_sheets_count)
-    delete = staticmethod(delete_time_sheets_by_id)
-    get = staticmethod(get_time_sheets_by_id)
-    list = staticmethod(get_time_sheets)
-    get_time_sheets = staticmethod(get_time_sheets)
-    get_time_sheets_count = staticmethod(get_time_sheets_count)
-    get_time_sheets_by_id = staticmethod(get_time_sheets_by_id)
-    delete_time_sheets_by_id = staticmethod(delete_time_sheets_by_id)
-    post_time_sheets_by_id_approve = staticmethod(post_time_sheets_by_id_approve)
-    post_time_sheets_by_id_reject = staticmethod(post_time_sheets_by_id_reject)
-    post_time_sheets_by_id_reverse = staticmethod(post_time_sheets_by_id_reverse)
-    post_time_sheets_by_id_submit = staticmethod(post_time_sheets_by_id_submit)
+    count = _Op(get_time_sheets_count)
+    delete = _Op(delete_time_sheets_by_id)
+    get = _Op(get_time_sheets_by_id)
+    list = _Op(get_time_sheets)
+    get_time_sheets = _Op(get_time_sheets)
+    get_time_sheets_count = _Op(get_time_sheets_count)
+    get_time_sheets_by_id = _Op(get_time_sheets_by_id)
+    delete_time_sheets_by_id = _Op(delete_time_sheets_by_id)
+    post_time_sheets_by_id_approve = _Op(post_time_sheets_by_id_approve)
+    post_time_sheets_by_id_reject = _Op(post_time_sheets_by_id_reject)
+    post_time_sheets_by_id_reverse = _Op(post_time_sheets_by_id_reverse)
+    post_time_sheets_by_id_submit = _Op(post_time_sheets_by_id_submit)
 
 
-class WorkRoleLocations:
-    """The ``WorkRoleLocations`` resource."""
+class WorkRoleLocations(_Bound[_M]):
+    """The ``WorkRoleLocations`` resource: ``client.time.work_role_locations``."""
 
-    count = staticmethod(get_time_work_roles_by_parent_id_locations_count)
-    create = staticmethod(post_time_work_roles_by_parent_id_locations)
-    delete = staticmethod(delete_time_work_roles_by_parent_id_locations_by_id)
-    get = staticmethod(get_time_work_roles_by_parent_id_locations_by_id)
-    list = staticmethod(get_time_work_roles_by_parent_id_locations)
-    replace = staticmethod(put_time_work_roles_by_parent_id_locations_by_id)
-    update = staticmethod(patch_time_work_roles_by_parent_id_locations_by_id)
-    get_time_work_roles_by_parent_id_locations = staticmethod(
-        get_time_work_roles_by_parent_id_locations
-    )
-    post_time_work_roles_by_parent_id_locations = staticmethod(
-        post_time_work_roles_by_parent_id_locations
-    )
-    get_time_work_roles_by_parent_id_locations_count = staticmethod(
+    count = _Op(get_time_work_roles_by_parent_id_locations_count)
+    create = _Op(post_time_work_roles_by_parent_id_locations)
+    delete = _Op(delete_time_work_roles_by_parent_id_locations_by_id)
+    get = _Op(get_time_work_roles_by_parent_id_locations_by_id)
+    list = _Op(get_time_work_roles_by_parent_id_locations)
+    replace = _Op(put_time_work_roles_by_parent_id_locations_by_id)
+    update = _Op(patch_time_work_roles_by_parent_id_locations_by_id)
+    get_time_work_roles_by_parent_id_locations = _Op(get_time_work_roles_by_parent_id_locations)
+    post_time_work_roles_by_parent_id_locations = _Op(post_time_work_roles_by_parent_id_locations)
+    get_time_work_roles_by_parent_id_locations_count = _Op(
         get_time_work_roles_by_parent_id_locations_count
     )
-    get_time_work_roles_by_parent_id_locations_by_id = staticmethod(
+    get_time_work_roles_by_parent_id_locations_by_id = _Op(
         get_time_work_roles_by_parent_id_locations_by_id
     )
-    put_time_work_roles_by_parent_id_locations_by_id = staticmethod(
+    put_time_work_roles_by_parent_id_locations_by_id = _Op(
         put_time_work_roles_by_parent_id_locations_by_id
     )
-    patch_time_work_roles_by_parent_id_locations_by_id = staticmethod(
+    patch_time_work_roles_by_parent_id_locations_by_id = _Op(
         patch_time_work_roles_by_parent_id_locations_by_id
     )
-    delete_time_work_roles_by_parent_id_locations_by_id = staticmethod(
+    delete_time_work_roles_by_parent_id_locations_by_id = _Op(
         delete_time_work_roles_by_parent_id_locations_by_id
     )
 
 
-class WorkRoles:
-    """The ``WorkRoles`` resource."""
+class WorkRoles(_Bound[_M]):
+    """The ``WorkRoles`` resource: ``client.time.work_roles``."""
 
-    count = staticmethod(get_time_work_roles_count)
-    create = staticmethod(post_time_work_roles)
-    delete = staticmethod(delete_time_work_roles_by_id)
-    get = staticmethod(get_time_work_roles_by_id)
-    list = staticmethod(get_time_work_roles)
-    replace = staticmethod(put_time_work_roles_by_id)
-    update = staticmethod(patch_time_work_roles_by_id)
-    get_time_work_roles = staticmethod(get_time_work_roles)
-    post_time_work_roles = staticmethod(post_time_work_roles)
-    get_time_work_roles_count = staticmethod(get_time_work_roles_count)
-    get_time_work_roles_info = staticmethod(get_time_work_roles_info)
-    get_time_work_roles_info_count = staticmethod(get_time_work_roles_info_count)
-    get_time_work_roles_by_id = staticmethod(get_time_work_roles_by_id)
-    put_time_work_roles_by_id = staticmethod(put_time_work_roles_by_id)
-    patch_time_work_roles_by_id = staticmethod(patch_time_work_roles_by_id)
-    delete_time_work_roles_by_id = staticmethod(delete_time_work_roles_by_id)
-    get_time_work_roles_by_id_info = staticmethod(get_time_work_roles_by_id_info)
-    get_time_work_roles_by_id_usages = staticmethod(get_time_work_roles_by_id_usages)
-    get_time_work_roles_by_id_usages_list = staticmethod(get_time_work_roles_by_id_usages_list)
-
-
-class WorkTypeInfos:
-    """The ``WorkTypeInfos`` resource."""
-
-    count = staticmethod(get_time_work_types_info_count)
-    list = staticmethod(get_time_work_types_info)
-    get_time_work_types_info = staticmethod(get_time_work_types_info)
-    get_time_work_types_info_count = staticmethod(get_time_work_types_info_count)
-    get_time_work_types_by_id_info = staticmethod(get_time_work_types_by_id_info)
+    count = _Op(get_time_work_roles_count)
+    create = _Op(post_time_work_roles)
+    delete = _Op(delete_time_work_roles_by_id)
+    get = _Op(get_time_work_roles_by_id)
+    list = _Op(get_time_work_roles)
+    replace = _Op(put_time_work_roles_by_id)
+    update = _Op(patch_time_work_roles_by_id)
+    get_time_work_roles = _Op(get_time_work_roles)
+    post_time_work_roles = _Op(post_time_work_roles)
+    get_time_work_roles_count = _Op(get_time_work_roles_count)
+    get_time_work_roles_info = _Op(get_time_work_roles_info)
+    get_time_work_roles_info_count = _Op(get_time_work_roles_info_count)
+    get_time_work_roles_by_id = _Op(get_time_work_roles_by_id)
+    put_time_work_roles_by_id = _Op(put_time_work_roles_by_id)
+    patch_time_work_roles_by_id = _Op(patch_time_work_roles_by_id)
+    delete_time_work_roles_by_id = _Op(delete_time_work_roles_by_id)
+    get_time_work_roles_by_id_info = _Op(get_time_work_roles_by_id_info)
+    get_time_work_roles_by_id_usages = _Op(get_time_work_roles_by_id_usages)
+    get_time_work_roles_by_id_usages_list = _Op(get_time_work_roles_by_id_usages_list)
 
 
-class WorkTypes:
-    """The ``WorkTypes`` resource."""
+class WorkTypeInfos(_Bound[_M]):
+    """The ``WorkTypeInfos`` resource: ``client.time.work_type_infos``."""
 
-    count = staticmethod(get_time_work_types_count)
-    create = staticmethod(post_time_work_types)
-    delete = staticmethod(delete_time_work_types_by_id)
-    get = staticmethod(get_time_work_types_by_id)
-    list = staticmethod(get_time_work_types)
-    replace = staticmethod(put_time_work_types_by_id)
-    update = staticmethod(patch_time_work_types_by_id)
-    get_time_work_types = staticmethod(get_time_work_types)
-    post_time_work_types = staticmethod(post_time_work_types)
-    get_time_work_types_count = staticmethod(get_time_work_types_count)
-    get_time_work_types_by_id = staticmethod(get_time_work_types_by_id)
-    put_time_work_types_by_id = staticmethod(put_time_work_types_by_id)
-    patch_time_work_types_by_id = staticmethod(patch_time_work_types_by_id)
-    delete_time_work_types_by_id = staticmethod(delete_time_work_types_by_id)
-    get_time_work_types_by_id_usages = staticmethod(get_time_work_types_by_id_usages)
-    get_time_work_types_by_id_usages_list = staticmethod(get_time_work_types_by_id_usages_list)
+    count = _Op(get_time_work_types_info_count)
+    list = _Op(get_time_work_types_info)
+    get_time_work_types_info = _Op(get_time_work_types_info)
+    get_time_work_types_info_count = _Op(get_time_work_types_info_count)
+    get_time_work_types_by_id_info = _Op(get_time_work_types_by_id_info)
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+class WorkTypes(_Bound[_M]):
+    """The ``WorkTypes`` resource: ``client.time.work_types``."""
+
+    count = _Op(get_time_work_types_count)
+    create = _Op(post_time_work_types)
+    delete = _Op(delete_time_work_types_by_id)
+    get = _Op(get_time_work_types_by_id)
+    list = _Op(get_time_work_types)
+    replace = _Op(put_time_work_types_by_id)
+    update = _Op(patch_time_work_types_by_id)
+    get_time_work_types = _Op(get_time_work_types)
+    post_time_work_types = _Op(post_time_work_types)
+    get_time_work_types_count = _Op(get_time_work_types_count)
+    get_time_work_types_by_id = _Op(get_time_work_types_by_id)
+    put_time_work_types_by_id = _Op(put_time_work_types_by_id)
+    patch_time_work_types_by_id = _Op(patch_time_work_types_by_id)
+    delete_time_work_types_by_id = _Op(delete_time_work_types_by_id)
+    get_time_work_types_by_id_usages = _Op(get_time_work_types_by_id_usages)
+    get_time_work_types_by_id_usages_list = _Op(get_time_work_types_by_id_usages_list)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "activity_stopwatches": ActivityStopwatches,
     "charge_code_expense_type_infos": ChargeCodeExpenseTypeInfos,
@@ -3852,1140 +3836,212 @@ RESOURCES: dict[str, type] = {
     "work_types": WorkTypes,
 }
 
-# Bound to a client: ``client.time`` is a SyncTime, ``client.time.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class TimeOperations(_Bound[_M]):
+    """The ``time`` operations of a client, by resource and by full name."""
 
-class SyncActivityStopwatches(_Bound):
-    """The ``ActivityStopwatches`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_activitystopwatches_count)
-    create = _SyncOp(post_time_activitystopwatches)
-    delete = _SyncOp(delete_time_activitystopwatches_by_id)
-    get = _SyncOp(get_time_activitystopwatches_by_id)
-    list = _SyncOp(get_time_activitystopwatches)
-    replace = _SyncOp(put_time_activitystopwatches_by_id)
-    update = _SyncOp(patch_time_activitystopwatches_by_id)
-    get_time_activitystopwatches = _SyncOp(get_time_activitystopwatches)
-    post_time_activitystopwatches = _SyncOp(post_time_activitystopwatches)
-    get_time_activitystopwatches_count = _SyncOp(get_time_activitystopwatches_count)
-    get_time_activitystopwatches_by_id = _SyncOp(get_time_activitystopwatches_by_id)
-    put_time_activitystopwatches_by_id = _SyncOp(put_time_activitystopwatches_by_id)
-    patch_time_activitystopwatches_by_id = _SyncOp(patch_time_activitystopwatches_by_id)
-    delete_time_activitystopwatches_by_id = _SyncOp(delete_time_activitystopwatches_by_id)
-
-
-class SyncChargeCodeExpenseTypeInfos(_Bound):
-    """The ``ChargeCodeExpenseTypeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_info_charge_code_expense_types_count)
-    list = _SyncOp(get_time_info_charge_code_expense_types)
-    get_time_info_charge_code_expense_types = _SyncOp(get_time_info_charge_code_expense_types)
-    get_time_info_charge_code_expense_types_count = _SyncOp(
-        get_time_info_charge_code_expense_types_count
+    activity_stopwatches: _Resource[ActivityStopwatches[_M]] = _Resource(ActivityStopwatches)
+    charge_code_expense_type_infos: _Resource[ChargeCodeExpenseTypeInfos[_M]] = _Resource(
+        ChargeCodeExpenseTypeInfos
     )
-
-
-class SyncChargeCodeExpenseTypes(_Bound):
-    """The ``ChargeCodeExpenseTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_charge_codes_by_parent_id_expense_types_count)
-    create = _SyncOp(post_time_charge_codes_by_parent_id_expense_types)
-    delete = _SyncOp(delete_time_charge_codes_by_parent_id_expense_types_by_id)
-    get = _SyncOp(get_time_charge_codes_by_parent_id_expense_types_by_id)
-    list = _SyncOp(get_time_charge_codes_by_parent_id_expense_types)
-    replace = _SyncOp(put_time_charge_codes_by_parent_id_expense_types_by_id)
-    update = _SyncOp(patch_time_charge_codes_by_parent_id_expense_types_by_id)
-    get_time_charge_codes_by_parent_id_expense_types = _SyncOp(
-        get_time_charge_codes_by_parent_id_expense_types
+    charge_code_expense_types: _Resource[ChargeCodeExpenseTypes[_M]] = _Resource(
+        ChargeCodeExpenseTypes
     )
-    post_time_charge_codes_by_parent_id_expense_types = _SyncOp(
-        post_time_charge_codes_by_parent_id_expense_types
+    charge_codes: _Resource[ChargeCodes[_M]] = _Resource(ChargeCodes)
+    schedule_stopwatch: _Resource[ScheduleStopwatchResource[_M]] = _Resource(
+        ScheduleStopwatchResource
     )
-    get_time_charge_codes_by_parent_id_expense_types_count = _SyncOp(
-        get_time_charge_codes_by_parent_id_expense_types_count
+    ticket_stopwatches: _Resource[TicketStopwatches[_M]] = _Resource(TicketStopwatches)
+    time_accrual_details: _Resource[TimeAccrualDetails[_M]] = _Resource(TimeAccrualDetails)
+    time_accruals: _Resource[TimeAccruals[_M]] = _Resource(TimeAccruals)
+    time_entries: _Resource[TimeEntries[_M]] = _Resource(TimeEntries)
+    time_entries_change_log: _Resource[TimeEntriesChangeLog[_M]] = _Resource(TimeEntriesChangeLog)
+    time_entry_audits: _Resource[TimeEntryAudits[_M]] = _Resource(TimeEntryAudits)
+    time_entry_change_log: _Resource[TimeEntryChangeLogResource[_M]] = _Resource(
+        TimeEntryChangeLogResource
     )
-    get_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
-        get_time_charge_codes_by_parent_id_expense_types_by_id
-    )
-    put_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
-        put_time_charge_codes_by_parent_id_expense_types_by_id
-    )
-    patch_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
-        patch_time_charge_codes_by_parent_id_expense_types_by_id
-    )
-    delete_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
-        delete_time_charge_codes_by_parent_id_expense_types_by_id
-    )
+    time_period_setups: _Resource[TimePeriodSetups[_M]] = _Resource(TimePeriodSetups)
+    time_periods: _Resource[TimePeriods[_M]] = _Resource(TimePeriods)
+    time_sheet_audits: _Resource[TimeSheetAudits[_M]] = _Resource(TimeSheetAudits)
+    time_sheets: _Resource[TimeSheets[_M]] = _Resource(TimeSheets)
+    work_role_locations: _Resource[WorkRoleLocations[_M]] = _Resource(WorkRoleLocations)
+    work_roles: _Resource[WorkRoles[_M]] = _Resource(WorkRoles)
+    work_type_infos: _Resource[WorkTypeInfos[_M]] = _Resource(WorkTypeInfos)
+    work_types: _Resource[WorkTypes[_M]] = _Resource(WorkTypes)
 
-
-class SyncChargeCodes(_Bound):
-    """The ``ChargeCodes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_charge_codes_count)
-    create = _SyncOp(post_time_charge_codes)
-    delete = _SyncOp(delete_time_charge_codes_by_id)
-    get = _SyncOp(get_time_charge_codes_by_id)
-    list = _SyncOp(get_time_charge_codes)
-    replace = _SyncOp(put_time_charge_codes_by_id)
-    update = _SyncOp(patch_time_charge_codes_by_id)
-    get_time_charge_codes = _SyncOp(get_time_charge_codes)
-    post_time_charge_codes = _SyncOp(post_time_charge_codes)
-    get_time_charge_codes_count = _SyncOp(get_time_charge_codes_count)
-    get_time_charge_codes_info = _SyncOp(get_time_charge_codes_info)
-    get_time_charge_codes_info_count = _SyncOp(get_time_charge_codes_info_count)
-    get_time_charge_codes_by_id = _SyncOp(get_time_charge_codes_by_id)
-    put_time_charge_codes_by_id = _SyncOp(put_time_charge_codes_by_id)
-    patch_time_charge_codes_by_id = _SyncOp(patch_time_charge_codes_by_id)
-    delete_time_charge_codes_by_id = _SyncOp(delete_time_charge_codes_by_id)
-    get_time_charge_codes_by_id_info = _SyncOp(get_time_charge_codes_by_id_info)
-    get_time_charge_codes_by_id_usages = _SyncOp(get_time_charge_codes_by_id_usages)
-    get_time_charge_codes_by_id_usages_list = _SyncOp(get_time_charge_codes_by_id_usages_list)
-
-
-class SyncScheduleStopwatchResource(_Bound):
-    """The ``ScheduleStopwatch`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_schedulestopwatches_count)
-    create = _SyncOp(post_time_schedulestopwatches)
-    delete = _SyncOp(delete_time_schedulestopwatches_by_id)
-    get = _SyncOp(get_time_schedulestopwatches_by_id)
-    list = _SyncOp(get_time_schedulestopwatches)
-    replace = _SyncOp(put_time_schedulestopwatches_by_id)
-    update = _SyncOp(patch_time_schedulestopwatches_by_id)
-    get_time_schedulestopwatches = _SyncOp(get_time_schedulestopwatches)
-    post_time_schedulestopwatches = _SyncOp(post_time_schedulestopwatches)
-    get_time_schedulestopwatches_count = _SyncOp(get_time_schedulestopwatches_count)
-    get_time_schedulestopwatches_by_id = _SyncOp(get_time_schedulestopwatches_by_id)
-    put_time_schedulestopwatches_by_id = _SyncOp(put_time_schedulestopwatches_by_id)
-    patch_time_schedulestopwatches_by_id = _SyncOp(patch_time_schedulestopwatches_by_id)
-    delete_time_schedulestopwatches_by_id = _SyncOp(delete_time_schedulestopwatches_by_id)
-
-
-class SyncTicketStopwatches(_Bound):
-    """The ``TicketStopwatches`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_ticketstopwatches_count)
-    create = _SyncOp(post_time_ticketstopwatches)
-    delete = _SyncOp(delete_time_ticketstopwatches_by_id)
-    get = _SyncOp(get_time_ticketstopwatches_by_id)
-    list = _SyncOp(get_time_ticketstopwatches)
-    replace = _SyncOp(put_time_ticketstopwatches_by_id)
-    update = _SyncOp(patch_time_ticketstopwatches_by_id)
-    get_time_ticketstopwatches = _SyncOp(get_time_ticketstopwatches)
-    post_time_ticketstopwatches = _SyncOp(post_time_ticketstopwatches)
-    get_time_ticketstopwatches_count = _SyncOp(get_time_ticketstopwatches_count)
-    get_time_ticketstopwatches_by_id = _SyncOp(get_time_ticketstopwatches_by_id)
-    put_time_ticketstopwatches_by_id = _SyncOp(put_time_ticketstopwatches_by_id)
-    patch_time_ticketstopwatches_by_id = _SyncOp(patch_time_ticketstopwatches_by_id)
-    delete_time_ticketstopwatches_by_id = _SyncOp(delete_time_ticketstopwatches_by_id)
-
-
-class SyncTimeAccrualDetails(_Bound):
-    """The ``TimeAccrualDetails`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_accruals_by_parent_id_details_count)
-    create = _SyncOp(post_time_accruals_by_parent_id_details)
-    delete = _SyncOp(delete_time_accruals_by_parent_id_details_by_id)
-    get = _SyncOp(get_time_accruals_by_parent_id_details_by_id)
-    list = _SyncOp(get_time_accruals_by_parent_id_details)
-    replace = _SyncOp(put_time_accruals_by_parent_id_details_by_id)
-    update = _SyncOp(patch_time_accruals_by_parent_id_details_by_id)
-    get_time_accruals_by_parent_id_details = _SyncOp(get_time_accruals_by_parent_id_details)
-    post_time_accruals_by_parent_id_details = _SyncOp(post_time_accruals_by_parent_id_details)
-    get_time_accruals_by_parent_id_details_count = _SyncOp(
-        get_time_accruals_by_parent_id_details_count
-    )
-    get_time_accruals_by_parent_id_details_by_id = _SyncOp(
-        get_time_accruals_by_parent_id_details_by_id
-    )
-    put_time_accruals_by_parent_id_details_by_id = _SyncOp(
-        put_time_accruals_by_parent_id_details_by_id
-    )
-    patch_time_accruals_by_parent_id_details_by_id = _SyncOp(
+    get_time_accruals = _Op(get_time_accruals)
+    post_time_accruals = _Op(post_time_accruals)
+    get_time_accruals_count = _Op(get_time_accruals_count)
+    get_time_accruals_by_id = _Op(get_time_accruals_by_id)
+    put_time_accruals_by_id = _Op(put_time_accruals_by_id)
+    patch_time_accruals_by_id = _Op(patch_time_accruals_by_id)
+    delete_time_accruals_by_id = _Op(delete_time_accruals_by_id)
+    get_time_accruals_by_parent_id_details = _Op(get_time_accruals_by_parent_id_details)
+    post_time_accruals_by_parent_id_details = _Op(post_time_accruals_by_parent_id_details)
+    get_time_accruals_by_parent_id_details_count = _Op(get_time_accruals_by_parent_id_details_count)
+    get_time_accruals_by_parent_id_details_by_id = _Op(get_time_accruals_by_parent_id_details_by_id)
+    put_time_accruals_by_parent_id_details_by_id = _Op(put_time_accruals_by_parent_id_details_by_id)
+    patch_time_accruals_by_parent_id_details_by_id = _Op(
         patch_time_accruals_by_parent_id_details_by_id
     )
-    delete_time_accruals_by_parent_id_details_by_id = _SyncOp(
+    delete_time_accruals_by_parent_id_details_by_id = _Op(
         delete_time_accruals_by_parent_id_details_by_id
     )
-
-
-class SyncTimeAccruals(_Bound):
-    """The ``TimeAccruals`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_accruals_count)
-    create = _SyncOp(post_time_accruals)
-    delete = _SyncOp(delete_time_accruals_by_id)
-    get = _SyncOp(get_time_accruals_by_id)
-    list = _SyncOp(get_time_accruals)
-    replace = _SyncOp(put_time_accruals_by_id)
-    update = _SyncOp(patch_time_accruals_by_id)
-    get_time_accruals = _SyncOp(get_time_accruals)
-    post_time_accruals = _SyncOp(post_time_accruals)
-    get_time_accruals_count = _SyncOp(get_time_accruals_count)
-    get_time_accruals_by_id = _SyncOp(get_time_accruals_by_id)
-    put_time_accruals_by_id = _SyncOp(put_time_accruals_by_id)
-    patch_time_accruals_by_id = _SyncOp(patch_time_accruals_by_id)
-    delete_time_accruals_by_id = _SyncOp(delete_time_accruals_by_id)
-
-
-class SyncTimeEntries(_Bound):
-    """The ``TimeEntries`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_entries_count)
-    create = _SyncOp(post_time_entries)
-    delete = _SyncOp(delete_time_entries_by_id)
-    get = _SyncOp(get_time_entries_by_id)
-    list = _SyncOp(get_time_entries)
-    replace = _SyncOp(put_time_entries_by_id)
-    update = _SyncOp(patch_time_entries_by_id)
-    get_time_entries = _SyncOp(get_time_entries)
-    post_time_entries = _SyncOp(post_time_entries)
-    get_time_entries_count = _SyncOp(get_time_entries_count)
-    post_time_entries_defaults = _SyncOp(post_time_entries_defaults)
-    get_time_entries_by_id = _SyncOp(get_time_entries_by_id)
-    put_time_entries_by_id = _SyncOp(put_time_entries_by_id)
-    patch_time_entries_by_id = _SyncOp(patch_time_entries_by_id)
-    delete_time_entries_by_id = _SyncOp(delete_time_entries_by_id)
-
-
-class SyncTimeEntriesChangeLog(_Bound):
-    """The ``TimeEntriesChangeLog`` resource of a synchronous client."""
-
-    delete_time_changelogs = _SyncOp(delete_time_changelogs)
-
-
-class SyncTimeEntryAudits(_Bound):
-    """The ``TimeEntryAudits`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_entries_by_parent_id_audits_count)
-    get = _SyncOp(get_time_entries_by_parent_id_audits_by_id)
-    list = _SyncOp(get_time_entries_by_parent_id_audits)
-    get_time_entries_by_parent_id_audits = _SyncOp(get_time_entries_by_parent_id_audits)
-    get_time_entries_by_parent_id_audits_count = _SyncOp(get_time_entries_by_parent_id_audits_count)
-    get_time_entries_by_parent_id_audits_by_id = _SyncOp(get_time_entries_by_parent_id_audits_by_id)
-
-
-class SyncTimeEntryChangeLogResource(_Bound):
-    """The ``TimeEntryChangeLog`` resource of a synchronous client."""
-
-    list = _SyncOp(get_time_changelogs)
-    get_time_changelogs = _SyncOp(get_time_changelogs)
-
-
-class SyncTimePeriodSetups(_Bound):
-    """The ``TimePeriodSetups`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_time_period_setups_count)
-    create = _SyncOp(post_time_time_period_setups)
-    delete = _SyncOp(delete_time_time_period_setups_by_id)
-    get = _SyncOp(get_time_time_period_setups_by_id)
-    list = _SyncOp(get_time_time_period_setups)
-    replace = _SyncOp(put_time_time_period_setups_by_id)
-    update = _SyncOp(patch_time_time_period_setups_by_id)
-    get_time_time_period_setups = _SyncOp(get_time_time_period_setups)
-    post_time_time_period_setups = _SyncOp(post_time_time_period_setups)
-    get_time_time_period_setups_count = _SyncOp(get_time_time_period_setups_count)
-    get_time_time_period_setups_default = _SyncOp(get_time_time_period_setups_default)
-    get_time_time_period_setups_by_id = _SyncOp(get_time_time_period_setups_by_id)
-    put_time_time_period_setups_by_id = _SyncOp(put_time_time_period_setups_by_id)
-    patch_time_time_period_setups_by_id = _SyncOp(patch_time_time_period_setups_by_id)
-    delete_time_time_period_setups_by_id = _SyncOp(delete_time_time_period_setups_by_id)
-
-
-class SyncTimePeriods(_Bound):
-    """The ``TimePeriods`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_time_period_setups_by_parent_id_periods_count)
-    get = _SyncOp(get_time_time_period_setups_by_parent_id_periods_by_id)
-    list = _SyncOp(get_time_time_period_setups_by_parent_id_periods)
-    get_time_time_period_setups_by_parent_id_periods = _SyncOp(
-        get_time_time_period_setups_by_parent_id_periods
-    )
-    get_time_time_period_setups_by_parent_id_periods_count = _SyncOp(
-        get_time_time_period_setups_by_parent_id_periods_count
-    )
-    get_time_time_period_setups_by_parent_id_periods_by_id = _SyncOp(
-        get_time_time_period_setups_by_parent_id_periods_by_id
-    )
-
-
-class SyncTimeSheetAudits(_Bound):
-    """The ``TimeSheetAudits`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_sheets_by_parent_id_audits_count)
-    get = _SyncOp(get_time_sheets_by_parent_id_audits_by_id)
-    list = _SyncOp(get_time_sheets_by_parent_id_audits)
-    get_time_sheets_by_parent_id_audits = _SyncOp(get_time_sheets_by_parent_id_audits)
-    get_time_sheets_by_parent_id_audits_count = _SyncOp(get_time_sheets_by_parent_id_audits_count)
-    get_time_sheets_by_parent_id_audits_by_id = _SyncOp(get_time_sheets_by_parent_id_audits_by_id)
-
-
-class SyncTimeSheets(_Bound):
-    """The ``TimeSheets`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_sheets_count)
-    delete = _SyncOp(delete_time_sheets_by_id)
-    get = _SyncOp(get_time_sheets_by_id)
-    list = _SyncOp(get_time_sheets)
-    get_time_sheets = _SyncOp(get_time_sheets)
-    get_time_sheets_count = _SyncOp(get_time_sheets_count)
-    get_time_sheets_by_id = _SyncOp(get_time_sheets_by_id)
-    delete_time_sheets_by_id = _SyncOp(delete_time_sheets_by_id)
-    post_time_sheets_by_id_approve = _SyncOp(post_time_sheets_by_id_approve)
-    post_time_sheets_by_id_reject = _SyncOp(post_time_sheets_by_id_reject)
-    post_time_sheets_by_id_reverse = _SyncOp(post_time_sheets_by_id_reverse)
-    post_time_sheets_by_id_submit = _SyncOp(post_time_sheets_by_id_submit)
-
-
-class SyncWorkRoleLocations(_Bound):
-    """The ``WorkRoleLocations`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_work_roles_by_parent_id_locations_count)
-    create = _SyncOp(post_time_work_roles_by_parent_id_locations)
-    delete = _SyncOp(delete_time_work_roles_by_parent_id_locations_by_id)
-    get = _SyncOp(get_time_work_roles_by_parent_id_locations_by_id)
-    list = _SyncOp(get_time_work_roles_by_parent_id_locations)
-    replace = _SyncOp(put_time_work_roles_by_parent_id_locations_by_id)
-    update = _SyncOp(patch_time_work_roles_by_parent_id_locations_by_id)
-    get_time_work_roles_by_parent_id_locations = _SyncOp(get_time_work_roles_by_parent_id_locations)
-    post_time_work_roles_by_parent_id_locations = _SyncOp(
-        post_time_work_roles_by_parent_id_locations
-    )
-    get_time_work_roles_by_parent_id_locations_count = _SyncOp(
-        get_time_work_roles_by_parent_id_locations_count
-    )
-    get_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
-        get_time_work_roles_by_parent_id_locations_by_id
-    )
-    put_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
-        put_time_work_roles_by_parent_id_locations_by_id
-    )
-    patch_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
-        patch_time_work_roles_by_parent_id_locations_by_id
-    )
-    delete_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
-        delete_time_work_roles_by_parent_id_locations_by_id
-    )
-
-
-class SyncWorkRoles(_Bound):
-    """The ``WorkRoles`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_work_roles_count)
-    create = _SyncOp(post_time_work_roles)
-    delete = _SyncOp(delete_time_work_roles_by_id)
-    get = _SyncOp(get_time_work_roles_by_id)
-    list = _SyncOp(get_time_work_roles)
-    replace = _SyncOp(put_time_work_roles_by_id)
-    update = _SyncOp(patch_time_work_roles_by_id)
-    get_time_work_roles = _SyncOp(get_time_work_roles)
-    post_time_work_roles = _SyncOp(post_time_work_roles)
-    get_time_work_roles_count = _SyncOp(get_time_work_roles_count)
-    get_time_work_roles_info = _SyncOp(get_time_work_roles_info)
-    get_time_work_roles_info_count = _SyncOp(get_time_work_roles_info_count)
-    get_time_work_roles_by_id = _SyncOp(get_time_work_roles_by_id)
-    put_time_work_roles_by_id = _SyncOp(put_time_work_roles_by_id)
-    patch_time_work_roles_by_id = _SyncOp(patch_time_work_roles_by_id)
-    delete_time_work_roles_by_id = _SyncOp(delete_time_work_roles_by_id)
-    get_time_work_roles_by_id_info = _SyncOp(get_time_work_roles_by_id_info)
-    get_time_work_roles_by_id_usages = _SyncOp(get_time_work_roles_by_id_usages)
-    get_time_work_roles_by_id_usages_list = _SyncOp(get_time_work_roles_by_id_usages_list)
-
-
-class SyncWorkTypeInfos(_Bound):
-    """The ``WorkTypeInfos`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_work_types_info_count)
-    list = _SyncOp(get_time_work_types_info)
-    get_time_work_types_info = _SyncOp(get_time_work_types_info)
-    get_time_work_types_info_count = _SyncOp(get_time_work_types_info_count)
-    get_time_work_types_by_id_info = _SyncOp(get_time_work_types_by_id_info)
-
-
-class SyncWorkTypes(_Bound):
-    """The ``WorkTypes`` resource of a synchronous client."""
-
-    count = _SyncOp(get_time_work_types_count)
-    create = _SyncOp(post_time_work_types)
-    delete = _SyncOp(delete_time_work_types_by_id)
-    get = _SyncOp(get_time_work_types_by_id)
-    list = _SyncOp(get_time_work_types)
-    replace = _SyncOp(put_time_work_types_by_id)
-    update = _SyncOp(patch_time_work_types_by_id)
-    get_time_work_types = _SyncOp(get_time_work_types)
-    post_time_work_types = _SyncOp(post_time_work_types)
-    get_time_work_types_count = _SyncOp(get_time_work_types_count)
-    get_time_work_types_by_id = _SyncOp(get_time_work_types_by_id)
-    put_time_work_types_by_id = _SyncOp(put_time_work_types_by_id)
-    patch_time_work_types_by_id = _SyncOp(patch_time_work_types_by_id)
-    delete_time_work_types_by_id = _SyncOp(delete_time_work_types_by_id)
-    get_time_work_types_by_id_usages = _SyncOp(get_time_work_types_by_id_usages)
-    get_time_work_types_by_id_usages_list = _SyncOp(get_time_work_types_by_id_usages_list)
-
-
-class SyncTime(_Bound):
-    """The ``time`` operations of a synchronous client, by resource and by full name."""
-
-    activity_stopwatches = _Resource(SyncActivityStopwatches)
-    charge_code_expense_type_infos = _Resource(SyncChargeCodeExpenseTypeInfos)
-    charge_code_expense_types = _Resource(SyncChargeCodeExpenseTypes)
-    charge_codes = _Resource(SyncChargeCodes)
-    schedule_stopwatch = _Resource(SyncScheduleStopwatchResource)
-    ticket_stopwatches = _Resource(SyncTicketStopwatches)
-    time_accrual_details = _Resource(SyncTimeAccrualDetails)
-    time_accruals = _Resource(SyncTimeAccruals)
-    time_entries = _Resource(SyncTimeEntries)
-    time_entries_change_log = _Resource(SyncTimeEntriesChangeLog)
-    time_entry_audits = _Resource(SyncTimeEntryAudits)
-    time_entry_change_log = _Resource(SyncTimeEntryChangeLogResource)
-    time_period_setups = _Resource(SyncTimePeriodSetups)
-    time_periods = _Resource(SyncTimePeriods)
-    time_sheet_audits = _Resource(SyncTimeSheetAudits)
-    time_sheets = _Resource(SyncTimeSheets)
-    work_role_locations = _Resource(SyncWorkRoleLocations)
-    work_roles = _Resource(SyncWorkRoles)
-    work_type_infos = _Resource(SyncWorkTypeInfos)
-    work_types = _Resource(SyncWorkTypes)
-
-    get_time_accruals = _SyncOp(get_time_accruals)
-    post_time_accruals = _SyncOp(post_time_accruals)
-    get_time_accruals_count = _SyncOp(get_time_accruals_count)
-    get_time_accruals_by_id = _SyncOp(get_time_accruals_by_id)
-    put_time_accruals_by_id = _SyncOp(put_time_accruals_by_id)
-    patch_time_accruals_by_id = _SyncOp(patch_time_accruals_by_id)
-    delete_time_accruals_by_id = _SyncOp(delete_time_accruals_by_id)
-    get_time_accruals_by_parent_id_details = _SyncOp(get_time_accruals_by_parent_id_details)
-    post_time_accruals_by_parent_id_details = _SyncOp(post_time_accruals_by_parent_id_details)
-    get_time_accruals_by_parent_id_details_count = _SyncOp(
-        get_time_accruals_by_parent_id_details_count
-    )
-    get_time_accruals_by_parent_id_details_by_id = _SyncOp(
-        get_time_accruals_by_parent_id_details_by_id
-    )
-    put_time_accruals_by_parent_id_details_by_id = _SyncOp(
-        put_time_accruals_by_parent_id_details_by_id
-    )
-    patch_time_accruals_by_parent_id_details_by_id = _SyncOp(
-        patch_time_accruals_by_parent_id_details_by_id
-    )
-    delete_time_accruals_by_parent_id_details_by_id = _SyncOp(
-        delete_time_accruals_by_parent_id_details_by_id
-    )
-    get_time_activitystopwatches = _SyncOp(get_time_activitystopwatches)
-    post_time_activitystopwatches = _SyncOp(post_time_activitystopwatches)
-    get_time_activitystopwatches_count = _SyncOp(get_time_activitystopwatches_count)
-    get_time_activitystopwatches_by_id = _SyncOp(get_time_activitystopwatches_by_id)
-    put_time_activitystopwatches_by_id = _SyncOp(put_time_activitystopwatches_by_id)
-    patch_time_activitystopwatches_by_id = _SyncOp(patch_time_activitystopwatches_by_id)
-    delete_time_activitystopwatches_by_id = _SyncOp(delete_time_activitystopwatches_by_id)
-    get_time_changelogs = _SyncOp(get_time_changelogs)
-    delete_time_changelogs = _SyncOp(delete_time_changelogs)
-    get_time_charge_codes = _SyncOp(get_time_charge_codes)
-    post_time_charge_codes = _SyncOp(post_time_charge_codes)
-    get_time_charge_codes_count = _SyncOp(get_time_charge_codes_count)
-    get_time_charge_codes_info = _SyncOp(get_time_charge_codes_info)
-    get_time_charge_codes_info_count = _SyncOp(get_time_charge_codes_info_count)
-    get_time_charge_codes_by_id = _SyncOp(get_time_charge_codes_by_id)
-    put_time_charge_codes_by_id = _SyncOp(put_time_charge_codes_by_id)
-    patch_time_charge_codes_by_id = _SyncOp(patch_time_charge_codes_by_id)
-    delete_time_charge_codes_by_id = _SyncOp(delete_time_charge_codes_by_id)
-    get_time_charge_codes_by_id_info = _SyncOp(get_time_charge_codes_by_id_info)
-    get_time_charge_codes_by_id_usages = _SyncOp(get_time_charge_codes_by_id_usages)
-    get_time_charge_codes_by_id_usages_list = _SyncOp(get_time_charge_codes_by_id_usages_list)
-    get_time_charge_codes_by_parent_id_expense_types = _SyncOp(
+    get_time_activitystopwatches = _Op(get_time_activitystopwatches)
+    post_time_activitystopwatches = _Op(post_time_activitystopwatches)
+    get_time_activitystopwatches_count = _Op(get_time_activitystopwatches_count)
+    get_time_activitystopwatches_by_id = _Op(get_time_activitystopwatches_by_id)
+    put_time_activitystopwatches_by_id = _Op(put_time_activitystopwatches_by_id)
+    patch_time_activitystopwatches_by_id = _Op(patch_time_activitystopwatches_by_id)
+    delete_time_activitystopwatches_by_id = _Op(delete_time_activitystopwatches_by_id)
+    get_time_changelogs = _Op(get_time_changelogs)
+    delete_time_changelogs = _Op(delete_time_changelogs)
+    get_time_charge_codes = _Op(get_time_charge_codes)
+    post_time_charge_codes = _Op(post_time_charge_codes)
+    get_time_charge_codes_count = _Op(get_time_charge_codes_count)
+    get_time_charge_codes_info = _Op(get_time_charge_codes_info)
+    get_time_charge_codes_info_count = _Op(get_time_charge_codes_info_count)
+    get_time_charge_codes_by_id = _Op(get_time_charge_codes_by_id)
+    put_time_charge_codes_by_id = _Op(put_time_charge_codes_by_id)
+    patch_time_charge_codes_by_id = _Op(patch_time_charge_codes_by_id)
+    delete_time_charge_codes_by_id = _Op(delete_time_charge_codes_by_id)
+    get_time_charge_codes_by_id_info = _Op(get_time_charge_codes_by_id_info)
+    get_time_charge_codes_by_id_usages = _Op(get_time_charge_codes_by_id_usages)
+    get_time_charge_codes_by_id_usages_list = _Op(get_time_charge_codes_by_id_usages_list)
+    get_time_charge_codes_by_parent_id_expense_types = _Op(
         get_time_charge_codes_by_parent_id_expense_types
     )
-    post_time_charge_codes_by_parent_id_expense_types = _SyncOp(
+    post_time_charge_codes_by_parent_id_expense_types = _Op(
         post_time_charge_codes_by_parent_id_expense_types
     )
-    get_time_charge_codes_by_parent_id_expense_types_count = _SyncOp(
+    get_time_charge_codes_by_parent_id_expense_types_count = _Op(
         get_time_charge_codes_by_parent_id_expense_types_count
     )
-    get_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+    get_time_charge_codes_by_parent_id_expense_types_by_id = _Op(
         get_time_charge_codes_by_parent_id_expense_types_by_id
     )
-    put_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+    put_time_charge_codes_by_parent_id_expense_types_by_id = _Op(
         put_time_charge_codes_by_parent_id_expense_types_by_id
     )
-    patch_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+    patch_time_charge_codes_by_parent_id_expense_types_by_id = _Op(
         patch_time_charge_codes_by_parent_id_expense_types_by_id
     )
-    delete_time_charge_codes_by_parent_id_expense_types_by_id = _SyncOp(
+    delete_time_charge_codes_by_parent_id_expense_types_by_id = _Op(
         delete_time_charge_codes_by_parent_id_expense_types_by_id
     )
-    get_time_entries = _SyncOp(get_time_entries)
-    post_time_entries = _SyncOp(post_time_entries)
-    get_time_entries_count = _SyncOp(get_time_entries_count)
-    post_time_entries_defaults = _SyncOp(post_time_entries_defaults)
-    get_time_entries_by_id = _SyncOp(get_time_entries_by_id)
-    put_time_entries_by_id = _SyncOp(put_time_entries_by_id)
-    patch_time_entries_by_id = _SyncOp(patch_time_entries_by_id)
-    delete_time_entries_by_id = _SyncOp(delete_time_entries_by_id)
-    get_time_entries_by_parent_id_audits = _SyncOp(get_time_entries_by_parent_id_audits)
-    get_time_entries_by_parent_id_audits_count = _SyncOp(get_time_entries_by_parent_id_audits_count)
-    get_time_entries_by_parent_id_audits_by_id = _SyncOp(get_time_entries_by_parent_id_audits_by_id)
-    get_time_info_charge_code_expense_types = _SyncOp(get_time_info_charge_code_expense_types)
-    get_time_info_charge_code_expense_types_count = _SyncOp(
+    get_time_entries = _Op(get_time_entries)
+    post_time_entries = _Op(post_time_entries)
+    get_time_entries_count = _Op(get_time_entries_count)
+    post_time_entries_defaults = _Op(post_time_entries_defaults)
+    get_time_entries_by_id = _Op(get_time_entries_by_id)
+    put_time_entries_by_id = _Op(put_time_entries_by_id)
+    patch_time_entries_by_id = _Op(patch_time_entries_by_id)
+    delete_time_entries_by_id = _Op(delete_time_entries_by_id)
+    get_time_entries_by_parent_id_audits = _Op(get_time_entries_by_parent_id_audits)
+    get_time_entries_by_parent_id_audits_count = _Op(get_time_entries_by_parent_id_audits_count)
+    get_time_entries_by_parent_id_audits_by_id = _Op(get_time_entries_by_parent_id_audits_by_id)
+    get_time_info_charge_code_expense_types = _Op(get_time_info_charge_code_expense_types)
+    get_time_info_charge_code_expense_types_count = _Op(
         get_time_info_charge_code_expense_types_count
     )
-    get_time_schedulestopwatches = _SyncOp(get_time_schedulestopwatches)
-    post_time_schedulestopwatches = _SyncOp(post_time_schedulestopwatches)
-    get_time_schedulestopwatches_count = _SyncOp(get_time_schedulestopwatches_count)
-    get_time_schedulestopwatches_by_id = _SyncOp(get_time_schedulestopwatches_by_id)
-    put_time_schedulestopwatches_by_id = _SyncOp(put_time_schedulestopwatches_by_id)
-    patch_time_schedulestopwatches_by_id = _SyncOp(patch_time_schedulestopwatches_by_id)
-    delete_time_schedulestopwatches_by_id = _SyncOp(delete_time_schedulestopwatches_by_id)
-    get_time_sheets = _SyncOp(get_time_sheets)
-    get_time_sheets_count = _SyncOp(get_time_sheets_count)
-    get_time_sheets_by_id = _SyncOp(get_time_sheets_by_id)
-    delete_time_sheets_by_id = _SyncOp(delete_time_sheets_by_id)
-    post_time_sheets_by_id_approve = _SyncOp(post_time_sheets_by_id_approve)
-    post_time_sheets_by_id_reject = _SyncOp(post_time_sheets_by_id_reject)
-    post_time_sheets_by_id_reverse = _SyncOp(post_time_sheets_by_id_reverse)
-    post_time_sheets_by_id_submit = _SyncOp(post_time_sheets_by_id_submit)
-    get_time_sheets_by_parent_id_audits = _SyncOp(get_time_sheets_by_parent_id_audits)
-    get_time_sheets_by_parent_id_audits_count = _SyncOp(get_time_sheets_by_parent_id_audits_count)
-    get_time_sheets_by_parent_id_audits_by_id = _SyncOp(get_time_sheets_by_parent_id_audits_by_id)
-    get_time_ticketstopwatches = _SyncOp(get_time_ticketstopwatches)
-    post_time_ticketstopwatches = _SyncOp(post_time_ticketstopwatches)
-    get_time_ticketstopwatches_count = _SyncOp(get_time_ticketstopwatches_count)
-    get_time_ticketstopwatches_by_id = _SyncOp(get_time_ticketstopwatches_by_id)
-    put_time_ticketstopwatches_by_id = _SyncOp(put_time_ticketstopwatches_by_id)
-    patch_time_ticketstopwatches_by_id = _SyncOp(patch_time_ticketstopwatches_by_id)
-    delete_time_ticketstopwatches_by_id = _SyncOp(delete_time_ticketstopwatches_by_id)
-    get_time_time_period_setups = _SyncOp(get_time_time_period_setups)
-    post_time_time_period_setups = _SyncOp(post_time_time_period_setups)
-    get_time_time_period_setups_count = _SyncOp(get_time_time_period_setups_count)
-    get_time_time_period_setups_default = _SyncOp(get_time_time_period_setups_default)
-    get_time_time_period_setups_by_id = _SyncOp(get_time_time_period_setups_by_id)
-    put_time_time_period_setups_by_id = _SyncOp(put_time_time_period_setups_by_id)
-    patch_time_time_period_setups_by_id = _SyncOp(patch_time_time_period_setups_by_id)
-    delete_time_time_period_setups_by_id = _SyncOp(delete_time_time_period_setups_by_id)
-    get_time_time_period_setups_by_parent_id_periods = _SyncOp(
+    get_time_schedulestopwatches = _Op(get_time_schedulestopwatches)
+    post_time_schedulestopwatches = _Op(post_time_schedulestopwatches)
+    get_time_schedulestopwatches_count = _Op(get_time_schedulestopwatches_count)
+    get_time_schedulestopwatches_by_id = _Op(get_time_schedulestopwatches_by_id)
+    put_time_schedulestopwatches_by_id = _Op(put_time_schedulestopwatches_by_id)
+    patch_time_schedulestopwatches_by_id = _Op(patch_time_schedulestopwatches_by_id)
+    delete_time_schedulestopwatches_by_id = _Op(delete_time_schedulestopwatches_by_id)
+    get_time_sheets = _Op(get_time_sheets)
+    get_time_sheets_count = _Op(get_time_sheets_count)
+    get_time_sheets_by_id = _Op(get_time_sheets_by_id)
+    delete_time_sheets_by_id = _Op(delete_time_sheets_by_id)
+    post_time_sheets_by_id_approve = _Op(post_time_sheets_by_id_approve)
+    post_time_sheets_by_id_reject = _Op(post_time_sheets_by_id_reject)
+    post_time_sheets_by_id_reverse = _Op(post_time_sheets_by_id_reverse)
+    post_time_sheets_by_id_submit = _Op(post_time_sheets_by_id_submit)
+    get_time_sheets_by_parent_id_audits = _Op(get_time_sheets_by_parent_id_audits)
+    get_time_sheets_by_parent_id_audits_count = _Op(get_time_sheets_by_parent_id_audits_count)
+    get_time_sheets_by_parent_id_audits_by_id = _Op(get_time_sheets_by_parent_id_audits_by_id)
+    get_time_ticketstopwatches = _Op(get_time_ticketstopwatches)
+    post_time_ticketstopwatches = _Op(post_time_ticketstopwatches)
+    get_time_ticketstopwatches_count = _Op(get_time_ticketstopwatches_count)
+    get_time_ticketstopwatches_by_id = _Op(get_time_ticketstopwatches_by_id)
+    put_time_ticketstopwatches_by_id = _Op(put_time_ticketstopwatches_by_id)
+    patch_time_ticketstopwatches_by_id = _Op(patch_time_ticketstopwatches_by_id)
+    delete_time_ticketstopwatches_by_id = _Op(delete_time_ticketstopwatches_by_id)
+    get_time_time_period_setups = _Op(get_time_time_period_setups)
+    post_time_time_period_setups = _Op(post_time_time_period_setups)
+    get_time_time_period_setups_count = _Op(get_time_time_period_setups_count)
+    get_time_time_period_setups_default = _Op(get_time_time_period_setups_default)
+    get_time_time_period_setups_by_id = _Op(get_time_time_period_setups_by_id)
+    put_time_time_period_setups_by_id = _Op(put_time_time_period_setups_by_id)
+    patch_time_time_period_setups_by_id = _Op(patch_time_time_period_setups_by_id)
+    delete_time_time_period_setups_by_id = _Op(delete_time_time_period_setups_by_id)
+    get_time_time_period_setups_by_parent_id_periods = _Op(
         get_time_time_period_setups_by_parent_id_periods
     )
-    get_time_time_period_setups_by_parent_id_periods_count = _SyncOp(
+    get_time_time_period_setups_by_parent_id_periods_count = _Op(
         get_time_time_period_setups_by_parent_id_periods_count
     )
-    get_time_time_period_setups_by_parent_id_periods_by_id = _SyncOp(
+    get_time_time_period_setups_by_parent_id_periods_by_id = _Op(
         get_time_time_period_setups_by_parent_id_periods_by_id
     )
-    get_time_work_roles = _SyncOp(get_time_work_roles)
-    post_time_work_roles = _SyncOp(post_time_work_roles)
-    get_time_work_roles_count = _SyncOp(get_time_work_roles_count)
-    get_time_work_roles_info = _SyncOp(get_time_work_roles_info)
-    get_time_work_roles_info_count = _SyncOp(get_time_work_roles_info_count)
-    get_time_work_roles_by_id = _SyncOp(get_time_work_roles_by_id)
-    put_time_work_roles_by_id = _SyncOp(put_time_work_roles_by_id)
-    patch_time_work_roles_by_id = _SyncOp(patch_time_work_roles_by_id)
-    delete_time_work_roles_by_id = _SyncOp(delete_time_work_roles_by_id)
-    get_time_work_roles_by_id_info = _SyncOp(get_time_work_roles_by_id_info)
-    get_time_work_roles_by_id_usages = _SyncOp(get_time_work_roles_by_id_usages)
-    get_time_work_roles_by_id_usages_list = _SyncOp(get_time_work_roles_by_id_usages_list)
-    get_time_work_roles_by_parent_id_locations = _SyncOp(get_time_work_roles_by_parent_id_locations)
-    post_time_work_roles_by_parent_id_locations = _SyncOp(
-        post_time_work_roles_by_parent_id_locations
-    )
-    get_time_work_roles_by_parent_id_locations_count = _SyncOp(
+    get_time_work_roles = _Op(get_time_work_roles)
+    post_time_work_roles = _Op(post_time_work_roles)
+    get_time_work_roles_count = _Op(get_time_work_roles_count)
+    get_time_work_roles_info = _Op(get_time_work_roles_info)
+    get_time_work_roles_info_count = _Op(get_time_work_roles_info_count)
+    get_time_work_roles_by_id = _Op(get_time_work_roles_by_id)
+    put_time_work_roles_by_id = _Op(put_time_work_roles_by_id)
+    patch_time_work_roles_by_id = _Op(patch_time_work_roles_by_id)
+    delete_time_work_roles_by_id = _Op(delete_time_work_roles_by_id)
+    get_time_work_roles_by_id_info = _Op(get_time_work_roles_by_id_info)
+    get_time_work_roles_by_id_usages = _Op(get_time_work_roles_by_id_usages)
+    get_time_work_roles_by_id_usages_list = _Op(get_time_work_roles_by_id_usages_list)
+    get_time_work_roles_by_parent_id_locations = _Op(get_time_work_roles_by_parent_id_locations)
+    post_time_work_roles_by_parent_id_locations = _Op(post_time_work_roles_by_parent_id_locations)
+    get_time_work_roles_by_parent_id_locations_count = _Op(
         get_time_work_roles_by_parent_id_locations_count
     )
-    get_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+    get_time_work_roles_by_parent_id_locations_by_id = _Op(
         get_time_work_roles_by_parent_id_locations_by_id
     )
-    put_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+    put_time_work_roles_by_parent_id_locations_by_id = _Op(
         put_time_work_roles_by_parent_id_locations_by_id
     )
-    patch_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+    patch_time_work_roles_by_parent_id_locations_by_id = _Op(
         patch_time_work_roles_by_parent_id_locations_by_id
     )
-    delete_time_work_roles_by_parent_id_locations_by_id = _SyncOp(
+    delete_time_work_roles_by_parent_id_locations_by_id = _Op(
         delete_time_work_roles_by_parent_id_locations_by_id
     )
-    get_time_work_types = _SyncOp(get_time_work_types)
-    post_time_work_types = _SyncOp(post_time_work_types)
-    get_time_work_types_count = _SyncOp(get_time_work_types_count)
-    get_time_work_types_info = _SyncOp(get_time_work_types_info)
-    get_time_work_types_info_count = _SyncOp(get_time_work_types_info_count)
-    get_time_work_types_by_id = _SyncOp(get_time_work_types_by_id)
-    put_time_work_types_by_id = _SyncOp(put_time_work_types_by_id)
-    patch_time_work_types_by_id = _SyncOp(patch_time_work_types_by_id)
-    delete_time_work_types_by_id = _SyncOp(delete_time_work_types_by_id)
-    get_time_work_types_by_id_info = _SyncOp(get_time_work_types_by_id_info)
-    get_time_work_types_by_id_usages = _SyncOp(get_time_work_types_by_id_usages)
-    get_time_work_types_by_id_usages_list = _SyncOp(get_time_work_types_by_id_usages_list)
+    get_time_work_types = _Op(get_time_work_types)
+    post_time_work_types = _Op(post_time_work_types)
+    get_time_work_types_count = _Op(get_time_work_types_count)
+    get_time_work_types_info = _Op(get_time_work_types_info)
+    get_time_work_types_info_count = _Op(get_time_work_types_info_count)
+    get_time_work_types_by_id = _Op(get_time_work_types_by_id)
+    put_time_work_types_by_id = _Op(put_time_work_types_by_id)
+    patch_time_work_types_by_id = _Op(patch_time_work_types_by_id)
+    delete_time_work_types_by_id = _Op(delete_time_work_types_by_id)
+    get_time_work_types_by_id_info = _Op(get_time_work_types_by_id_info)
+    get_time_work_types_by_id_usages = _Op(get_time_work_types_by_id_usages)
+    get_time_work_types_by_id_usages_list = _Op(get_time_work_types_by_id_usages_list)
 
 
-class AsyncActivityStopwatches(_Bound):
-    """The ``ActivityStopwatches`` resource of an asynchronous client."""
+# Bound to a client: ``client.time`` is a SyncTime (or AsyncTime),
+# ``client.time.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
-    count = _AsyncOp(get_time_activitystopwatches_count)
-    create = _AsyncOp(post_time_activitystopwatches)
-    delete = _AsyncOp(delete_time_activitystopwatches_by_id)
-    get = _AsyncOp(get_time_activitystopwatches_by_id)
-    list = _AsyncOp(get_time_activitystopwatches)
-    replace = _AsyncOp(put_time_activitystopwatches_by_id)
-    update = _AsyncOp(patch_time_activitystopwatches_by_id)
-    get_time_activitystopwatches = _AsyncOp(get_time_activitystopwatches)
-    post_time_activitystopwatches = _AsyncOp(post_time_activitystopwatches)
-    get_time_activitystopwatches_count = _AsyncOp(get_time_activitystopwatches_count)
-    get_time_activitystopwatches_by_id = _AsyncOp(get_time_activitystopwatches_by_id)
-    put_time_activitystopwatches_by_id = _AsyncOp(put_time_activitystopwatches_by_id)
-    patch_time_activitystopwatches_by_id = _AsyncOp(patch_time_activitystopwatches_by_id)
-    delete_time_activitystopwatches_by_id = _AsyncOp(delete_time_activitystopwatches_by_id)
 
+class SyncTime(TimeOperations[_Sync]):
+    """The ``time`` operations of a synchronous client."""
 
-class AsyncChargeCodeExpenseTypeInfos(_Bound):
-    """The ``ChargeCodeExpenseTypeInfos`` resource of an asynchronous client."""
 
-    count = _AsyncOp(get_time_info_charge_code_expense_types_count)
-    list = _AsyncOp(get_time_info_charge_code_expense_types)
-    get_time_info_charge_code_expense_types = _AsyncOp(get_time_info_charge_code_expense_types)
-    get_time_info_charge_code_expense_types_count = _AsyncOp(
-        get_time_info_charge_code_expense_types_count
-    )
+class AsyncTime(TimeOperations[_Async]):
+    """The ``time`` operations of an asynchronous client."""
 
-
-class AsyncChargeCodeExpenseTypes(_Bound):
-    """The ``ChargeCodeExpenseTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_charge_codes_by_parent_id_expense_types_count)
-    create = _AsyncOp(post_time_charge_codes_by_parent_id_expense_types)
-    delete = _AsyncOp(delete_time_charge_codes_by_parent_id_expense_types_by_id)
-    get = _AsyncOp(get_time_charge_codes_by_parent_id_expense_types_by_id)
-    list = _AsyncOp(get_time_charge_codes_by_parent_id_expense_types)
-    replace = _AsyncOp(put_time_charge_codes_by_parent_id_expense_types_by_id)
-    update = _AsyncOp(patch_time_charge_codes_by_parent_id_expense_types_by_id)
-    get_time_charge_codes_by_parent_id_expense_types = _AsyncOp(
-        get_time_charge_codes_by_parent_id_expense_types
-    )
-    post_time_charge_codes_by_parent_id_expense_types = _AsyncOp(
-        post_time_charge_codes_by_parent_id_expense_types
-    )
-    get_time_charge_codes_by_parent_id_expense_types_count = _AsyncOp(
-        get_time_charge_codes_by_parent_id_expense_types_count
-    )
-    get_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
-        get_time_charge_codes_by_parent_id_expense_types_by_id
-    )
-    put_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
-        put_time_charge_codes_by_parent_id_expense_types_by_id
-    )
-    patch_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
-        patch_time_charge_codes_by_parent_id_expense_types_by_id
-    )
-    delete_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
-        delete_time_charge_codes_by_parent_id_expense_types_by_id
-    )
-
-
-class AsyncChargeCodes(_Bound):
-    """The ``ChargeCodes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_charge_codes_count)
-    create = _AsyncOp(post_time_charge_codes)
-    delete = _AsyncOp(delete_time_charge_codes_by_id)
-    get = _AsyncOp(get_time_charge_codes_by_id)
-    list = _AsyncOp(get_time_charge_codes)
-    replace = _AsyncOp(put_time_charge_codes_by_id)
-    update = _AsyncOp(patch_time_charge_codes_by_id)
-    get_time_charge_codes = _AsyncOp(get_time_charge_codes)
-    post_time_charge_codes = _AsyncOp(post_time_charge_codes)
-    get_time_charge_codes_count = _AsyncOp(get_time_charge_codes_count)
-    get_time_charge_codes_info = _AsyncOp(get_time_charge_codes_info)
-    get_time_charge_codes_info_count = _AsyncOp(get_time_charge_codes_info_count)
-    get_time_charge_codes_by_id = _AsyncOp(get_time_charge_codes_by_id)
-    put_time_charge_codes_by_id = _AsyncOp(put_time_charge_codes_by_id)
-    patch_time_charge_codes_by_id = _AsyncOp(patch_time_charge_codes_by_id)
-    delete_time_charge_codes_by_id = _AsyncOp(delete_time_charge_codes_by_id)
-    get_time_charge_codes_by_id_info = _AsyncOp(get_time_charge_codes_by_id_info)
-    get_time_charge_codes_by_id_usages = _AsyncOp(get_time_charge_codes_by_id_usages)
-    get_time_charge_codes_by_id_usages_list = _AsyncOp(get_time_charge_codes_by_id_usages_list)
-
-
-class AsyncScheduleStopwatchResource(_Bound):
-    """The ``ScheduleStopwatch`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_schedulestopwatches_count)
-    create = _AsyncOp(post_time_schedulestopwatches)
-    delete = _AsyncOp(delete_time_schedulestopwatches_by_id)
-    get = _AsyncOp(get_time_schedulestopwatches_by_id)
-    list = _AsyncOp(get_time_schedulestopwatches)
-    replace = _AsyncOp(put_time_schedulestopwatches_by_id)
-    update = _AsyncOp(patch_time_schedulestopwatches_by_id)
-    get_time_schedulestopwatches = _AsyncOp(get_time_schedulestopwatches)
-    post_time_schedulestopwatches = _AsyncOp(post_time_schedulestopwatches)
-    get_time_schedulestopwatches_count = _AsyncOp(get_time_schedulestopwatches_count)
-    get_time_schedulestopwatches_by_id = _AsyncOp(get_time_schedulestopwatches_by_id)
-    put_time_schedulestopwatches_by_id = _AsyncOp(put_time_schedulestopwatches_by_id)
-    patch_time_schedulestopwatches_by_id = _AsyncOp(patch_time_schedulestopwatches_by_id)
-    delete_time_schedulestopwatches_by_id = _AsyncOp(delete_time_schedulestopwatches_by_id)
-
-
-class AsyncTicketStopwatches(_Bound):
-    """The ``TicketStopwatches`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_ticketstopwatches_count)
-    create = _AsyncOp(post_time_ticketstopwatches)
-    delete = _AsyncOp(delete_time_ticketstopwatches_by_id)
-    get = _AsyncOp(get_time_ticketstopwatches_by_id)
-    list = _AsyncOp(get_time_ticketstopwatches)
-    replace = _AsyncOp(put_time_ticketstopwatches_by_id)
-    update = _AsyncOp(patch_time_ticketstopwatches_by_id)
-    get_time_ticketstopwatches = _AsyncOp(get_time_ticketstopwatches)
-    post_time_ticketstopwatches = _AsyncOp(post_time_ticketstopwatches)
-    get_time_ticketstopwatches_count = _AsyncOp(get_time_ticketstopwatches_count)
-    get_time_ticketstopwatches_by_id = _AsyncOp(get_time_ticketstopwatches_by_id)
-    put_time_ticketstopwatches_by_id = _AsyncOp(put_time_ticketstopwatches_by_id)
-    patch_time_ticketstopwatches_by_id = _AsyncOp(patch_time_ticketstopwatches_by_id)
-    delete_time_ticketstopwatches_by_id = _AsyncOp(delete_time_ticketstopwatches_by_id)
-
-
-class AsyncTimeAccrualDetails(_Bound):
-    """The ``TimeAccrualDetails`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_accruals_by_parent_id_details_count)
-    create = _AsyncOp(post_time_accruals_by_parent_id_details)
-    delete = _AsyncOp(delete_time_accruals_by_parent_id_details_by_id)
-    get = _AsyncOp(get_time_accruals_by_parent_id_details_by_id)
-    list = _AsyncOp(get_time_accruals_by_parent_id_details)
-    replace = _AsyncOp(put_time_accruals_by_parent_id_details_by_id)
-    update = _AsyncOp(patch_time_accruals_by_parent_id_details_by_id)
-    get_time_accruals_by_parent_id_details = _AsyncOp(get_time_accruals_by_parent_id_details)
-    post_time_accruals_by_parent_id_details = _AsyncOp(post_time_accruals_by_parent_id_details)
-    get_time_accruals_by_parent_id_details_count = _AsyncOp(
-        get_time_accruals_by_parent_id_details_count
-    )
-    get_time_accruals_by_parent_id_details_by_id = _AsyncOp(
-        get_time_accruals_by_parent_id_details_by_id
-    )
-    put_time_accruals_by_parent_id_details_by_id = _AsyncOp(
-        put_time_accruals_by_parent_id_details_by_id
-    )
-    patch_time_accruals_by_parent_id_details_by_id = _AsyncOp(
-        patch_time_accruals_by_parent_id_details_by_id
-    )
-    delete_time_accruals_by_parent_id_details_by_id = _AsyncOp(
-        delete_time_accruals_by_parent_id_details_by_id
-    )
-
-
-class AsyncTimeAccruals(_Bound):
-    """The ``TimeAccruals`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_accruals_count)
-    create = _AsyncOp(post_time_accruals)
-    delete = _AsyncOp(delete_time_accruals_by_id)
-    get = _AsyncOp(get_time_accruals_by_id)
-    list = _AsyncOp(get_time_accruals)
-    replace = _AsyncOp(put_time_accruals_by_id)
-    update = _AsyncOp(patch_time_accruals_by_id)
-    get_time_accruals = _AsyncOp(get_time_accruals)
-    post_time_accruals = _AsyncOp(post_time_accruals)
-    get_time_accruals_count = _AsyncOp(get_time_accruals_count)
-    get_time_accruals_by_id = _AsyncOp(get_time_accruals_by_id)
-    put_time_accruals_by_id = _AsyncOp(put_time_accruals_by_id)
-    patch_time_accruals_by_id = _AsyncOp(patch_time_accruals_by_id)
-    delete_time_accruals_by_id = _AsyncOp(delete_time_accruals_by_id)
-
-
-class AsyncTimeEntries(_Bound):
-    """The ``TimeEntries`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_entries_count)
-    create = _AsyncOp(post_time_entries)
-    delete = _AsyncOp(delete_time_entries_by_id)
-    get = _AsyncOp(get_time_entries_by_id)
-    list = _AsyncOp(get_time_entries)
-    replace = _AsyncOp(put_time_entries_by_id)
-    update = _AsyncOp(patch_time_entries_by_id)
-    get_time_entries = _AsyncOp(get_time_entries)
-    post_time_entries = _AsyncOp(post_time_entries)
-    get_time_entries_count = _AsyncOp(get_time_entries_count)
-    post_time_entries_defaults = _AsyncOp(post_time_entries_defaults)
-    get_time_entries_by_id = _AsyncOp(get_time_entries_by_id)
-    put_time_entries_by_id = _AsyncOp(put_time_entries_by_id)
-    patch_time_entries_by_id = _AsyncOp(patch_time_entries_by_id)
-    delete_time_entries_by_id = _AsyncOp(delete_time_entries_by_id)
-
-
-class AsyncTimeEntriesChangeLog(_Bound):
-    """The ``TimeEntriesChangeLog`` resource of an asynchronous client."""
-
-    delete_time_changelogs = _AsyncOp(delete_time_changelogs)
-
-
-class AsyncTimeEntryAudits(_Bound):
-    """The ``TimeEntryAudits`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_entries_by_parent_id_audits_count)
-    get = _AsyncOp(get_time_entries_by_parent_id_audits_by_id)
-    list = _AsyncOp(get_time_entries_by_parent_id_audits)
-    get_time_entries_by_parent_id_audits = _AsyncOp(get_time_entries_by_parent_id_audits)
-    get_time_entries_by_parent_id_audits_count = _AsyncOp(
-        get_time_entries_by_parent_id_audits_count
-    )
-    get_time_entries_by_parent_id_audits_by_id = _AsyncOp(
-        get_time_entries_by_parent_id_audits_by_id
-    )
-
-
-class AsyncTimeEntryChangeLogResource(_Bound):
-    """The ``TimeEntryChangeLog`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_time_changelogs)
-    get_time_changelogs = _AsyncOp(get_time_changelogs)
-
-
-class AsyncTimePeriodSetups(_Bound):
-    """The ``TimePeriodSetups`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_time_period_setups_count)
-    create = _AsyncOp(post_time_time_period_setups)
-    delete = _AsyncOp(delete_time_time_period_setups_by_id)
-    get = _AsyncOp(get_time_time_period_setups_by_id)
-    list = _AsyncOp(get_time_time_period_setups)
-    replace = _AsyncOp(put_time_time_period_setups_by_id)
-    update = _AsyncOp(patch_time_time_period_setups_by_id)
-    get_time_time_period_setups = _AsyncOp(get_time_time_period_setups)
-    post_time_time_period_setups = _AsyncOp(post_time_time_period_setups)
-    get_time_time_period_setups_count = _AsyncOp(get_time_time_period_setups_count)
-    get_time_time_period_setups_default = _AsyncOp(get_time_time_period_setups_default)
-    get_time_time_period_setups_by_id = _AsyncOp(get_time_time_period_setups_by_id)
-    put_time_time_period_setups_by_id = _AsyncOp(put_time_time_period_setups_by_id)
-    patch_time_time_period_setups_by_id = _AsyncOp(patch_time_time_period_setups_by_id)
-    delete_time_time_period_setups_by_id = _AsyncOp(delete_time_time_period_setups_by_id)
-
-
-class AsyncTimePeriods(_Bound):
-    """The ``TimePeriods`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_time_period_setups_by_parent_id_periods_count)
-    get = _AsyncOp(get_time_time_period_setups_by_parent_id_periods_by_id)
-    list = _AsyncOp(get_time_time_period_setups_by_parent_id_periods)
-    get_time_time_period_setups_by_parent_id_periods = _AsyncOp(
-        get_time_time_period_setups_by_parent_id_periods
-    )
-    get_time_time_period_setups_by_parent_id_periods_count = _AsyncOp(
-        get_time_time_period_setups_by_parent_id_periods_count
-    )
-    get_time_time_period_setups_by_parent_id_periods_by_id = _AsyncOp(
-        get_time_time_period_setups_by_parent_id_periods_by_id
-    )
-
-
-class AsyncTimeSheetAudits(_Bound):
-    """The ``TimeSheetAudits`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_sheets_by_parent_id_audits_count)
-    get = _AsyncOp(get_time_sheets_by_parent_id_audits_by_id)
-    list = _AsyncOp(get_time_sheets_by_parent_id_audits)
-    get_time_sheets_by_parent_id_audits = _AsyncOp(get_time_sheets_by_parent_id_audits)
-    get_time_sheets_by_parent_id_audits_count = _AsyncOp(get_time_sheets_by_parent_id_audits_count)
-    get_time_sheets_by_parent_id_audits_by_id = _AsyncOp(get_time_sheets_by_parent_id_audits_by_id)
-
-
-class AsyncTimeSheets(_Bound):
-    """The ``TimeSheets`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_sheets_count)
-    delete = _AsyncOp(delete_time_sheets_by_id)
-    get = _AsyncOp(get_time_sheets_by_id)
-    list = _AsyncOp(get_time_sheets)
-    get_time_sheets = _AsyncOp(get_time_sheets)
-    get_time_sheets_count = _AsyncOp(get_time_sheets_count)
-    get_time_sheets_by_id = _AsyncOp(get_time_sheets_by_id)
-    delete_time_sheets_by_id = _AsyncOp(delete_time_sheets_by_id)
-    post_time_sheets_by_id_approve = _AsyncOp(post_time_sheets_by_id_approve)
-    post_time_sheets_by_id_reject = _AsyncOp(post_time_sheets_by_id_reject)
-    post_time_sheets_by_id_reverse = _AsyncOp(post_time_sheets_by_id_reverse)
-    post_time_sheets_by_id_submit = _AsyncOp(post_time_sheets_by_id_submit)
-
-
-class AsyncWorkRoleLocations(_Bound):
-    """The ``WorkRoleLocations`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_work_roles_by_parent_id_locations_count)
-    create = _AsyncOp(post_time_work_roles_by_parent_id_locations)
-    delete = _AsyncOp(delete_time_work_roles_by_parent_id_locations_by_id)
-    get = _AsyncOp(get_time_work_roles_by_parent_id_locations_by_id)
-    list = _AsyncOp(get_time_work_roles_by_parent_id_locations)
-    replace = _AsyncOp(put_time_work_roles_by_parent_id_locations_by_id)
-    update = _AsyncOp(patch_time_work_roles_by_parent_id_locations_by_id)
-    get_time_work_roles_by_parent_id_locations = _AsyncOp(
-        get_time_work_roles_by_parent_id_locations
-    )
-    post_time_work_roles_by_parent_id_locations = _AsyncOp(
-        post_time_work_roles_by_parent_id_locations
-    )
-    get_time_work_roles_by_parent_id_locations_count = _AsyncOp(
-        get_time_work_roles_by_parent_id_locations_count
-    )
-    get_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
-        get_time_work_roles_by_parent_id_locations_by_id
-    )
-    put_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
-        put_time_work_roles_by_parent_id_locations_by_id
-    )
-    patch_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
-        patch_time_work_roles_by_parent_id_locations_by_id
-    )
-    delete_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
-        delete_time_work_roles_by_parent_id_locations_by_id
-    )
-
-
-class AsyncWorkRoles(_Bound):
-    """The ``WorkRoles`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_work_roles_count)
-    create = _AsyncOp(post_time_work_roles)
-    delete = _AsyncOp(delete_time_work_roles_by_id)
-    get = _AsyncOp(get_time_work_roles_by_id)
-    list = _AsyncOp(get_time_work_roles)
-    replace = _AsyncOp(put_time_work_roles_by_id)
-    update = _AsyncOp(patch_time_work_roles_by_id)
-    get_time_work_roles = _AsyncOp(get_time_work_roles)
-    post_time_work_roles = _AsyncOp(post_time_work_roles)
-    get_time_work_roles_count = _AsyncOp(get_time_work_roles_count)
-    get_time_work_roles_info = _AsyncOp(get_time_work_roles_info)
-    get_time_work_roles_info_count = _AsyncOp(get_time_work_roles_info_count)
-    get_time_work_roles_by_id = _AsyncOp(get_time_work_roles_by_id)
-    put_time_work_roles_by_id = _AsyncOp(put_time_work_roles_by_id)
-    patch_time_work_roles_by_id = _AsyncOp(patch_time_work_roles_by_id)
-    delete_time_work_roles_by_id = _AsyncOp(delete_time_work_roles_by_id)
-    get_time_work_roles_by_id_info = _AsyncOp(get_time_work_roles_by_id_info)
-    get_time_work_roles_by_id_usages = _AsyncOp(get_time_work_roles_by_id_usages)
-    get_time_work_roles_by_id_usages_list = _AsyncOp(get_time_work_roles_by_id_usages_list)
-
-
-class AsyncWorkTypeInfos(_Bound):
-    """The ``WorkTypeInfos`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_work_types_info_count)
-    list = _AsyncOp(get_time_work_types_info)
-    get_time_work_types_info = _AsyncOp(get_time_work_types_info)
-    get_time_work_types_info_count = _AsyncOp(get_time_work_types_info_count)
-    get_time_work_types_by_id_info = _AsyncOp(get_time_work_types_by_id_info)
-
-
-class AsyncWorkTypes(_Bound):
-    """The ``WorkTypes`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_time_work_types_count)
-    create = _AsyncOp(post_time_work_types)
-    delete = _AsyncOp(delete_time_work_types_by_id)
-    get = _AsyncOp(get_time_work_types_by_id)
-    list = _AsyncOp(get_time_work_types)
-    replace = _AsyncOp(put_time_work_types_by_id)
-    update = _AsyncOp(patch_time_work_types_by_id)
-    get_time_work_types = _AsyncOp(get_time_work_types)
-    post_time_work_types = _AsyncOp(post_time_work_types)
-    get_time_work_types_count = _AsyncOp(get_time_work_types_count)
-    get_time_work_types_by_id = _AsyncOp(get_time_work_types_by_id)
-    put_time_work_types_by_id = _AsyncOp(put_time_work_types_by_id)
-    patch_time_work_types_by_id = _AsyncOp(patch_time_work_types_by_id)
-    delete_time_work_types_by_id = _AsyncOp(delete_time_work_types_by_id)
-    get_time_work_types_by_id_usages = _AsyncOp(get_time_work_types_by_id_usages)
-    get_time_work_types_by_id_usages_list = _AsyncOp(get_time_work_types_by_id_usages_list)
-
-
-class AsyncTime(_Bound):
-    """The ``time`` operations of an asynchronous client, by resource and by full name."""
-
-    activity_stopwatches = _Resource(AsyncActivityStopwatches)
-    charge_code_expense_type_infos = _Resource(AsyncChargeCodeExpenseTypeInfos)
-    charge_code_expense_types = _Resource(AsyncChargeCodeExpenseTypes)
-    charge_codes = _Resource(AsyncChargeCodes)
-    schedule_stopwatch = _Resource(AsyncScheduleStopwatchResource)
-    ticket_stopwatches = _Resource(AsyncTicketStopwatches)
-    time_accrual_details = _Resource(AsyncTimeAccrualDetails)
-    time_accruals = _Resource(AsyncTimeAccruals)
-    time_entries = _Resource(AsyncTimeEntries)
-    time_entries_change_log = _Resource(AsyncTimeEntriesChangeLog)
-    time_entry_audits = _Resource(AsyncTimeEntryAudits)
-    time_entry_change_log = _Resource(AsyncTimeEntryChangeLogResource)
-    time_period_setups = _Resource(AsyncTimePeriodSetups)
-    time_periods = _Resource(AsyncTimePeriods)
-    time_sheet_audits = _Resource(AsyncTimeSheetAudits)
-    time_sheets = _Resource(AsyncTimeSheets)
-    work_role_locations = _Resource(AsyncWorkRoleLocations)
-    work_roles = _Resource(AsyncWorkRoles)
-    work_type_infos = _Resource(AsyncWorkTypeInfos)
-    work_types = _Resource(AsyncWorkTypes)
-
-    get_time_accruals = _AsyncOp(get_time_accruals)
-    post_time_accruals = _AsyncOp(post_time_accruals)
-    get_time_accruals_count = _AsyncOp(get_time_accruals_count)
-    get_time_accruals_by_id = _AsyncOp(get_time_accruals_by_id)
-    put_time_accruals_by_id = _AsyncOp(put_time_accruals_by_id)
-    patch_time_accruals_by_id = _AsyncOp(patch_time_accruals_by_id)
-    delete_time_accruals_by_id = _AsyncOp(delete_time_accruals_by_id)
-    get_time_accruals_by_parent_id_details = _AsyncOp(get_time_accruals_by_parent_id_details)
-    post_time_accruals_by_parent_id_details = _AsyncOp(post_time_accruals_by_parent_id_details)
-    get_time_accruals_by_parent_id_details_count = _AsyncOp(
-        get_time_accruals_by_parent_id_details_count
-    )
-    get_time_accruals_by_parent_id_details_by_id = _AsyncOp(
-        get_time_accruals_by_parent_id_details_by_id
-    )
-    put_time_accruals_by_parent_id_details_by_id = _AsyncOp(
-        put_time_accruals_by_parent_id_details_by_id
-    )
-    patch_time_accruals_by_parent_id_details_by_id = _AsyncOp(
-        patch_time_accruals_by_parent_id_details_by_id
-    )
-    delete_time_accruals_by_parent_id_details_by_id = _AsyncOp(
-        delete_time_accruals_by_parent_id_details_by_id
-    )
-    get_time_activitystopwatches = _AsyncOp(get_time_activitystopwatches)
-    post_time_activitystopwatches = _AsyncOp(post_time_activitystopwatches)
-    get_time_activitystopwatches_count = _AsyncOp(get_time_activitystopwatches_count)
-    get_time_activitystopwatches_by_id = _AsyncOp(get_time_activitystopwatches_by_id)
-    put_time_activitystopwatches_by_id = _AsyncOp(put_time_activitystopwatches_by_id)
-    patch_time_activitystopwatches_by_id = _AsyncOp(patch_time_activitystopwatches_by_id)
-    delete_time_activitystopwatches_by_id = _AsyncOp(delete_time_activitystopwatches_by_id)
-    get_time_changelogs = _AsyncOp(get_time_changelogs)
-    delete_time_changelogs = _AsyncOp(delete_time_changelogs)
-    get_time_charge_codes = _AsyncOp(get_time_charge_codes)
-    post_time_charge_codes = _AsyncOp(post_time_charge_codes)
-    get_time_charge_codes_count = _AsyncOp(get_time_charge_codes_count)
-    get_time_charge_codes_info = _AsyncOp(get_time_charge_codes_info)
-    get_time_charge_codes_info_count = _AsyncOp(get_time_charge_codes_info_count)
-    get_time_charge_codes_by_id = _AsyncOp(get_time_charge_codes_by_id)
-    put_time_charge_codes_by_id = _AsyncOp(put_time_charge_codes_by_id)
-    patch_time_charge_codes_by_id = _AsyncOp(patch_time_charge_codes_by_id)
-    delete_time_charge_codes_by_id = _AsyncOp(delete_time_charge_codes_by_id)
-    get_time_charge_codes_by_id_info = _AsyncOp(get_time_charge_codes_by_id_info)
-    get_time_charge_codes_by_id_usages = _AsyncOp(get_time_charge_codes_by_id_usages)
-    get_time_charge_codes_by_id_usages_list = _AsyncOp(get_time_charge_codes_by_id_usages_list)
-    get_time_charge_codes_by_parent_id_expense_types = _AsyncOp(
-        get_time_charge_codes_by_parent_id_expense_types
-    )
-    post_time_charge_codes_by_parent_id_expense_types = _AsyncOp(
-        post_time_charge_codes_by_parent_id_expense_types
-    )
-    get_time_charge_codes_by_parent_id_expense_types_count = _AsyncOp(
-        get_time_charge_codes_by_parent_id_expense_types_count
-    )
-    get_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
-        get_time_charge_codes_by_parent_id_expense_types_by_id
-    )
-    put_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
-        put_time_charge_codes_by_parent_id_expense_types_by_id
-    )
-    patch_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
-        patch_time_charge_codes_by_parent_id_expense_types_by_id
-    )
-    delete_time_charge_codes_by_parent_id_expense_types_by_id = _AsyncOp(
-        delete_time_charge_codes_by_parent_id_expense_types_by_id
-    )
-    get_time_entries = _AsyncOp(get_time_entries)
-    post_time_entries = _AsyncOp(post_time_entries)
-    get_time_entries_count = _AsyncOp(get_time_entries_count)
-    post_time_entries_defaults = _AsyncOp(post_time_entries_defaults)
-    get_time_entries_by_id = _AsyncOp(get_time_entries_by_id)
-    put_time_entries_by_id = _AsyncOp(put_time_entries_by_id)
-    patch_time_entries_by_id = _AsyncOp(patch_time_entries_by_id)
-    delete_time_entries_by_id = _AsyncOp(delete_time_entries_by_id)
-    get_time_entries_by_parent_id_audits = _AsyncOp(get_time_entries_by_parent_id_audits)
-    get_time_entries_by_parent_id_audits_count = _AsyncOp(
-        get_time_entries_by_parent_id_audits_count
-    )
-    get_time_entries_by_parent_id_audits_by_id = _AsyncOp(
-        get_time_entries_by_parent_id_audits_by_id
-    )
-    get_time_info_charge_code_expense_types = _AsyncOp(get_time_info_charge_code_expense_types)
-    get_time_info_charge_code_expense_types_count = _AsyncOp(
-        get_time_info_charge_code_expense_types_count
-    )
-    get_time_schedulestopwatches = _AsyncOp(get_time_schedulestopwatches)
-    post_time_schedulestopwatches = _AsyncOp(post_time_schedulestopwatches)
-    get_time_schedulestopwatches_count = _AsyncOp(get_time_schedulestopwatches_count)
-    get_time_schedulestopwatches_by_id = _AsyncOp(get_time_schedulestopwatches_by_id)
-    put_time_schedulestopwatches_by_id = _AsyncOp(put_time_schedulestopwatches_by_id)
-    patch_time_schedulestopwatches_by_id = _AsyncOp(patch_time_schedulestopwatches_by_id)
-    delete_time_schedulestopwatches_by_id = _AsyncOp(delete_time_schedulestopwatches_by_id)
-    get_time_sheets = _AsyncOp(get_time_sheets)
-    get_time_sheets_count = _AsyncOp(get_time_sheets_count)
-    get_time_sheets_by_id = _AsyncOp(get_time_sheets_by_id)
-    delete_time_sheets_by_id = _AsyncOp(delete_time_sheets_by_id)
-    post_time_sheets_by_id_approve = _AsyncOp(post_time_sheets_by_id_approve)
-    post_time_sheets_by_id_reject = _AsyncOp(post_time_sheets_by_id_reject)
-    post_time_sheets_by_id_reverse = _AsyncOp(post_time_sheets_by_id_reverse)
-    post_time_sheets_by_id_submit = _AsyncOp(post_time_sheets_by_id_submit)
-    get_time_sheets_by_parent_id_audits = _AsyncOp(get_time_sheets_by_parent_id_audits)
-    get_time_sheets_by_parent_id_audits_count = _AsyncOp(get_time_sheets_by_parent_id_audits_count)
-    get_time_sheets_by_parent_id_audits_by_id = _AsyncOp(get_time_sheets_by_parent_id_audits_by_id)
-    get_time_ticketstopwatches = _AsyncOp(get_time_ticketstopwatches)
-    post_time_ticketstopwatches = _AsyncOp(post_time_ticketstopwatches)
-    get_time_ticketstopwatches_count = _AsyncOp(get_time_ticketstopwatches_count)
-    get_time_ticketstopwatches_by_id = _AsyncOp(get_time_ticketstopwatches_by_id)
-    put_time_ticketstopwatches_by_id = _AsyncOp(put_time_ticketstopwatches_by_id)
-    patch_time_ticketstopwatches_by_id = _AsyncOp(patch_time_ticketstopwatches_by_id)
-    delete_time_ticketstopwatches_by_id = _AsyncOp(delete_time_ticketstopwatches_by_id)
-    get_time_time_period_setups = _AsyncOp(get_time_time_period_setups)
-    post_time_time_period_setups = _AsyncOp(post_time_time_period_setups)
-    get_time_time_period_setups_count = _AsyncOp(get_time_time_period_setups_count)
-    get_time_time_period_setups_default = _AsyncOp(get_time_time_period_setups_default)
-    get_time_time_period_setups_by_id = _AsyncOp(get_time_time_period_setups_by_id)
-    put_time_time_period_setups_by_id = _AsyncOp(put_time_time_period_setups_by_id)
-    patch_time_time_period_setups_by_id = _AsyncOp(patch_time_time_period_setups_by_id)
-    delete_time_time_period_setups_by_id = _AsyncOp(delete_time_time_period_setups_by_id)
-    get_time_time_period_setups_by_parent_id_periods = _AsyncOp(
-        get_time_time_period_setups_by_parent_id_periods
-    )
-    get_time_time_period_setups_by_parent_id_periods_count = _AsyncOp(
-        get_time_time_period_setups_by_parent_id_periods_count
-    )
-    get_time_time_period_setups_by_parent_id_periods_by_id = _AsyncOp(
-        get_time_time_period_setups_by_parent_id_periods_by_id
-    )
-    get_time_work_roles = _AsyncOp(get_time_work_roles)
-    post_time_work_roles = _AsyncOp(post_time_work_roles)
-    get_time_work_roles_count = _AsyncOp(get_time_work_roles_count)
-    get_time_work_roles_info = _AsyncOp(get_time_work_roles_info)
-    get_time_work_roles_info_count = _AsyncOp(get_time_work_roles_info_count)
-    get_time_work_roles_by_id = _AsyncOp(get_time_work_roles_by_id)
-    put_time_work_roles_by_id = _AsyncOp(put_time_work_roles_by_id)
-    patch_time_work_roles_by_id = _AsyncOp(patch_time_work_roles_by_id)
-    delete_time_work_roles_by_id = _AsyncOp(delete_time_work_roles_by_id)
-    get_time_work_roles_by_id_info = _AsyncOp(get_time_work_roles_by_id_info)
-    get_time_work_roles_by_id_usages = _AsyncOp(get_time_work_roles_by_id_usages)
-    get_time_work_roles_by_id_usages_list = _AsyncOp(get_time_work_roles_by_id_usages_list)
-    get_time_work_roles_by_parent_id_locations = _AsyncOp(
-        get_time_work_roles_by_parent_id_locations
-    )
-    post_time_work_roles_by_parent_id_locations = _AsyncOp(
-        post_time_work_roles_by_parent_id_locations
-    )
-    get_time_work_roles_by_parent_id_locations_count = _AsyncOp(
-        get_time_work_roles_by_parent_id_locations_count
-    )
-    get_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
-        get_time_work_roles_by_parent_id_locations_by_id
-    )
-    put_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
-        put_time_work_roles_by_parent_id_locations_by_id
-    )
-    patch_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
-        patch_time_work_roles_by_parent_id_locations_by_id
-    )
-    delete_time_work_roles_by_parent_id_locations_by_id = _AsyncOp(
-        delete_time_work_roles_by_parent_id_locations_by_id
-    )
-    get_time_work_types = _AsyncOp(get_time_work_types)
-    post_time_work_types = _AsyncOp(post_time_work_types)
-    get_time_work_types_count = _AsyncOp(get_time_work_types_count)
-    get_time_work_types_info = _AsyncOp(get_time_work_types_info)
-    get_time_work_types_info_count = _AsyncOp(get_time_work_types_info_count)
-    get_time_work_types_by_id = _AsyncOp(get_time_work_types_by_id)
-    put_time_work_types_by_id = _AsyncOp(put_time_work_types_by_id)
-    patch_time_work_types_by_id = _AsyncOp(patch_time_work_types_by_id)
-    delete_time_work_types_by_id = _AsyncOp(delete_time_work_types_by_id)
-    get_time_work_types_by_id_info = _AsyncOp(get_time_work_types_by_id_info)
-    get_time_work_types_by_id_usages = _AsyncOp(get_time_work_types_by_id_usages)
-    get_time_work_types_by_id_usages_list = _AsyncOp(get_time_work_types_by_id_usages_list)
+    _async = True
 
 
 #: The classes a client exposes as ``client.time``.

@@ -33,6 +33,7 @@ def sync_usage(cw: Client) -> None:
 
 async def async_usage(acw: AsyncClient) -> None:
     reveal_type(await acw.service.tickets.get(id_=42))  # Ticket
+    reveal_type(acw.service.tickets.count())  # Coroutine[Any, Any, Count]
     reveal_type(await acw.send(service.get_service_tickets()))  # ApiResponse[list[Ticket]]
     async for ticket in acw.paginate(service.get_service_tickets()):
         reveal_type(ticket)  # Ticket
@@ -47,4 +48,5 @@ def models_and_exports() -> None:
     reveal_type(ticket)  # Ticket
     reveal_type(TicketNote(text="x").text)  # str | None
     reveal_type(service.post_service_tickets(body=ticket))  # RequestSpec[Ticket]
+    reveal_type(service.Tickets.get(id_=42))  # RequestSpec[Ticket]
     reveal_type(ApiResponse)  # type[ApiResponse[Unknown]]

@@ -2,11 +2,15 @@
 """Helpers the generated operation modules share (no I/O).
 
 - :func:`build` makes a :class:`~cwm_generated.types.RequestSpec` for an operation function;
-- the bound classes (``SyncService``, ``AsyncTickets``...) give a client typed access per category
+- the bound classes (``SyncService``, ``Tickets``...) give a client typed access per category
   and resource: ``client.service.tickets.get(id_=1)`` builds the request with the operation
   function, hands it to the client's ``send`` (which validates and sends it) and returns the
   parsed answer, typed as the function's ``RequestSpec[...]`` says (``Ticket`` here). The
   descriptors below carry the functions' signatures to type checkers (``ParamSpec``).
+
+Each resource class is written once and serves both kinds of client: its type parameter
+(:class:`Sync` or :class:`Async`) tells type checkers whether a method returns the answer or
+an awaitable of it, and the instance's ``_async`` flag does the same at run time.
 """
 
 from __future__ import annotations
@@ -21,7 +25,18 @@ from cwm_generated.types import Operation, RequestSpec
 P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
-B = TypeVar("B", bound="Bound")
+B = TypeVar("B", bound="Bound[Any]")
+
+
+class Sync:
+    """Type parameter of a bound class whose ``send`` returns the answer (``Client``)."""
+
+
+class Async:
+    """Type parameter of a bound class whose ``send`` returns an awaitable (``AsyncClient``)."""
+
+
+M = TypeVar("M", Sync, Async)
 
 
 class Answer(Protocol[R_co]):
@@ -62,13 +77,19 @@ def build(
 # Operations bound to a client
 
 
-class Bound:
+class Bound(Generic[M]):
     """Base of the classes a client exposes per category and per resource."""
 
+    #: Whether ``send`` returns an awaitable: ``True`` on the asynchronous category classes;
+    #: a resource is made with its category's.
     _async = False
 
-    def __init__(self, send: Callable[[RequestSpec[Any]], Any]) -> None:
+    def __init__(
+        self, send: Callable[[RequestSpec[Any]], Any], asynchronous: bool | None = None
+    ) -> None:
         self._send = send
+        if asynchronous is not None:
+            self._async = asynchronous
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names the class does not define: say what would have been right.
@@ -81,12 +102,14 @@ class Bound:
         return sorted(n for n in dir(type(self)) if not n.startswith("_"))
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__}>"
+        return f"<{type(self).__name__}{' (async)' if self._async else ''}>"
 
 
-class SyncOp(Generic[P, R]):
-    """An operation function bound to a synchronous client: calling it sends the request and
-    returns the parsed answer (``ApiResponse.data``)."""
+class Op(Generic[P, R]):
+    """An operation function as a member of a bound class. On the class it is the function
+    itself (``Tickets.get is get_service_tickets_by_id``); on a client's instance, calling it
+    sends the request and returns the parsed answer (``ApiResponse.data``), or with an
+    asynchronous client an awaitable of it."""
 
     def __init__(self, function: Callable[P, RequestSpec[R]]) -> None:
         self.function = function
@@ -97,54 +120,24 @@ class SyncOp(Generic[P, R]):
         self.name = name
 
     @overload
-    def __get__(self, obj: None, owner: type) -> Self: ...
+    def __get__(self, obj: None, owner: type) -> Callable[P, RequestSpec[R]]: ...
     @overload
-    def __get__(self, obj: Bound, owner: type) -> Callable[P, R]: ...
-    def __get__(self, obj: Bound | None, owner: type) -> Any:
+    def __get__(self, obj: Bound[Sync], owner: type) -> Callable[P, R]: ...
+    @overload
+    def __get__(self, obj: Bound[Async], owner: type) -> Callable[P, Coroutine[Any, Any, R]]: ...
+    def __get__(self, obj: Bound[Any] | None, owner: type) -> Any:
         if obj is None:
-            return self
-        function, send = self.function, obj._send
-
-        def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            answer: Answer[R] = send(function(*args, **kwargs))
-            return answer.data
-
-        _describe(call, self.name, function)
+            return self.function
+        call = (_async_call if obj._async else _sync_call)(self.function, obj._send)
+        _describe(call, self.name, self.function)
         obj.__dict__[self.name] = call  # later lookups skip the descriptor
         return call
 
 
-class AsyncOp(Generic[P, R]):
-    """An operation function bound to an asynchronous client (see :class:`SyncOp`)."""
-
-    def __init__(self, function: Callable[P, RequestSpec[R]]) -> None:
-        self.function = function
-        self.__doc__ = function.__doc__
-        self.name = function.__name__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> Self: ...
-    @overload
-    def __get__(self, obj: Bound, owner: type) -> Callable[P, Coroutine[Any, Any, R]]: ...
-    def __get__(self, obj: Bound | None, owner: type) -> Any:
-        if obj is None:
-            return self
-        function, send = self.function, obj._send
-
-        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            pending: Awaitable[Answer[R]] = send(function(*args, **kwargs))
-            return (await pending).data
-
-        _describe(call, self.name, function)
-        obj.__dict__[self.name] = call
-        return call
-
-
 class Resource(Generic[B]):
-    """A resource of a bound category (``client.service.tickets``), made on first use."""
+    """A resource of a bound category (``client.service.tickets``), made on first use with the
+    category's ``send`` and mode. Declared as ``tickets: Resource[Tickets[M]]`` so that type
+    checkers see the category's mode in the resource's."""
 
     def __init__(self, cls: type[B]) -> None:
         self.cls = cls
@@ -156,13 +149,32 @@ class Resource(Generic[B]):
     @overload
     def __get__(self, obj: None, owner: type) -> Self: ...
     @overload
-    def __get__(self, obj: Bound, owner: type) -> B: ...
-    def __get__(self, obj: Bound | None, owner: type) -> Any:
+    def __get__(self, obj: Bound[Any], owner: type) -> B: ...
+    def __get__(self, obj: Bound[Any] | None, owner: type) -> Any:
         if obj is None:
             return self
-        bound = self.cls(obj._send)
+        bound = self.cls(obj._send, obj._async)
         obj.__dict__[self.name] = bound
         return bound
+
+
+def _sync_call(
+    function: Callable[P, RequestSpec[R]], send: Callable[[RequestSpec[R]], Answer[R]]
+) -> Callable[P, R]:
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        return send(function(*args, **kwargs)).data
+
+    return call
+
+
+def _async_call(
+    function: Callable[P, RequestSpec[R]],
+    send: Callable[[RequestSpec[R]], Awaitable[Answer[R]]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        return (await send(function(*args, **kwargs))).data
+
+    return call
 
 
 def _describe(call: Any, name: str, function: Any) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -38,50 +40,40 @@ def post_company_configurations_bulk(
     )
 
 
-class Configurations:
-    """The ``Configurations`` resource."""
+class Configurations(_Bound[_M]):
+    """The ``Configurations`` resource: ``client.company.configurations``."""
 
-    create = staticmethod(post_company_configurations_bulk)
-    post_company_configurations_bulk = staticmethod(post_company_configurations_bulk)
+    create = _Op(post_company_configurations_bulk)
+    post_company_configurations_bulk = _Op(post_company_configurations_bulk)
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "configurations": Configurations,
 }
 
-# Bound to a client: ``client.company`` is a SyncCompany, ``client.company.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
+
+class CompanyOperations(_Bound[_M]):
+    """The ``company`` operations of a client, by resource and by full name."""
+
+    configurations: _Resource[Configurations[_M]] = _Resource(Configurations)
+
+    post_company_configurations_bulk = _Op(post_company_configurations_bulk)
 
 
-class SyncConfigurations(_Bound):
-    """The ``Configurations`` resource of a synchronous client."""
-
-    create = _SyncOp(post_company_configurations_bulk)
-    post_company_configurations_bulk = _SyncOp(post_company_configurations_bulk)
+# Bound to a client: ``client.company`` is a SyncCompany (or AsyncCompany),
+# ``client.company.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
 
-class SyncCompany(_Bound):
-    """The ``company`` operations of a synchronous client, by resource and by full name."""
-
-    configurations = _Resource(SyncConfigurations)
-
-    post_company_configurations_bulk = _SyncOp(post_company_configurations_bulk)
+class SyncCompany(CompanyOperations[_Sync]):
+    """The ``company`` operations of a synchronous client."""
 
 
-class AsyncConfigurations(_Bound):
-    """The ``Configurations`` resource of an asynchronous client."""
+class AsyncCompany(CompanyOperations[_Async]):
+    """The ``company`` operations of an asynchronous client."""
 
-    create = _AsyncOp(post_company_configurations_bulk)
-    post_company_configurations_bulk = _AsyncOp(post_company_configurations_bulk)
-
-
-class AsyncCompany(_Bound):
-    """The ``company`` operations of an asynchronous client, by resource and by full name."""
-
-    configurations = _Resource(AsyncConfigurations)
-
-    post_company_configurations_bulk = _AsyncOp(post_company_configurations_bulk)
+    _async = True
 
 
 #: The classes a client exposes as ``client.company``.

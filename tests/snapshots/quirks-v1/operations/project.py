@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -40,50 +42,40 @@ def post_project_ticket_note_by_id_mark_as(
     )
 
 
-class ProjectTicketNotes:
-    """The ``ProjectTicketNotes`` resource."""
+class ProjectTicketNotes(_Bound[_M]):
+    """The ``ProjectTicketNotes`` resource: ``client.project.project_ticket_notes``."""
 
-    create = staticmethod(post_project_ticket_note_by_id_mark_as)
-    post_project_ticket_note_by_id_mark_as = staticmethod(post_project_ticket_note_by_id_mark_as)
+    create = _Op(post_project_ticket_note_by_id_mark_as)
+    post_project_ticket_note_by_id_mark_as = _Op(post_project_ticket_note_by_id_mark_as)
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "project_ticket_notes": ProjectTicketNotes,
 }
 
-# Bound to a client: ``client.project`` is a SyncProject, ``client.project.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
+
+class ProjectOperations(_Bound[_M]):
+    """The ``project`` operations of a client, by resource and by full name."""
+
+    project_ticket_notes: _Resource[ProjectTicketNotes[_M]] = _Resource(ProjectTicketNotes)
+
+    post_project_ticket_note_by_id_mark_as = _Op(post_project_ticket_note_by_id_mark_as)
 
 
-class SyncProjectTicketNotes(_Bound):
-    """The ``ProjectTicketNotes`` resource of a synchronous client."""
-
-    create = _SyncOp(post_project_ticket_note_by_id_mark_as)
-    post_project_ticket_note_by_id_mark_as = _SyncOp(post_project_ticket_note_by_id_mark_as)
+# Bound to a client: ``client.project`` is a SyncProject (or AsyncProject),
+# ``client.project.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
 
-class SyncProject(_Bound):
-    """The ``project`` operations of a synchronous client, by resource and by full name."""
-
-    project_ticket_notes = _Resource(SyncProjectTicketNotes)
-
-    post_project_ticket_note_by_id_mark_as = _SyncOp(post_project_ticket_note_by_id_mark_as)
+class SyncProject(ProjectOperations[_Sync]):
+    """The ``project`` operations of a synchronous client."""
 
 
-class AsyncProjectTicketNotes(_Bound):
-    """The ``ProjectTicketNotes`` resource of an asynchronous client."""
+class AsyncProject(ProjectOperations[_Async]):
+    """The ``project`` operations of an asynchronous client."""
 
-    create = _AsyncOp(post_project_ticket_note_by_id_mark_as)
-    post_project_ticket_note_by_id_mark_as = _AsyncOp(post_project_ticket_note_by_id_mark_as)
-
-
-class AsyncProject(_Bound):
-    """The ``project`` operations of an asynchronous client, by resource and by full name."""
-
-    project_ticket_notes = _Resource(AsyncProjectTicketNotes)
-
-    post_project_ticket_note_by_id_mark_as = _AsyncOp(post_project_ticket_note_by_id_mark_as)
+    _async = True
 
 
 #: The classes a client exposes as ``client.project``.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -80,81 +82,52 @@ def get_system_members_by_member_identifier(
     )
 
 
-class Documents:
-    """The ``Documents`` resource."""
+class Documents(_Bound[_M]):
+    """The ``Documents`` resource: ``client.system.documents``."""
 
-    create = staticmethod(post_system_documents)
-    post_system_documents = staticmethod(post_system_documents)
-
-
-class Members:
-    """The ``Members`` resource."""
-
-    list = staticmethod(get_system_members_by_id_image)
-    get_system_members_by_id_image = staticmethod(get_system_members_by_id_image)
-    get_system_members_by_member_identifier = staticmethod(get_system_members_by_member_identifier)
+    create = _Op(post_system_documents)
+    post_system_documents = _Op(post_system_documents)
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+class Members(_Bound[_M]):
+    """The ``Members`` resource: ``client.system.members``."""
+
+    list = _Op(get_system_members_by_id_image)
+    get_system_members_by_id_image = _Op(get_system_members_by_id_image)
+    get_system_members_by_member_identifier = _Op(get_system_members_by_member_identifier)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "documents": Documents,
     "members": Members,
 }
 
-# Bound to a client: ``client.system`` is a SyncSystem, ``client.system.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
+
+class SystemOperations(_Bound[_M]):
+    """The ``system`` operations of a client, by resource and by full name."""
+
+    documents: _Resource[Documents[_M]] = _Resource(Documents)
+    members: _Resource[Members[_M]] = _Resource(Members)
+
+    post_system_documents = _Op(post_system_documents)
+    get_system_members_by_id_image = _Op(get_system_members_by_id_image)
+    get_system_members_by_member_identifier = _Op(get_system_members_by_member_identifier)
 
 
-class SyncDocuments(_Bound):
-    """The ``Documents`` resource of a synchronous client."""
-
-    create = _SyncOp(post_system_documents)
-    post_system_documents = _SyncOp(post_system_documents)
+# Bound to a client: ``client.system`` is a SyncSystem (or AsyncSystem),
+# ``client.system.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
 
-class SyncMembers(_Bound):
-    """The ``Members`` resource of a synchronous client."""
-
-    list = _SyncOp(get_system_members_by_id_image)
-    get_system_members_by_id_image = _SyncOp(get_system_members_by_id_image)
-    get_system_members_by_member_identifier = _SyncOp(get_system_members_by_member_identifier)
+class SyncSystem(SystemOperations[_Sync]):
+    """The ``system`` operations of a synchronous client."""
 
 
-class SyncSystem(_Bound):
-    """The ``system`` operations of a synchronous client, by resource and by full name."""
+class AsyncSystem(SystemOperations[_Async]):
+    """The ``system`` operations of an asynchronous client."""
 
-    documents = _Resource(SyncDocuments)
-    members = _Resource(SyncMembers)
-
-    post_system_documents = _SyncOp(post_system_documents)
-    get_system_members_by_id_image = _SyncOp(get_system_members_by_id_image)
-    get_system_members_by_member_identifier = _SyncOp(get_system_members_by_member_identifier)
-
-
-class AsyncDocuments(_Bound):
-    """The ``Documents`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_system_documents)
-    post_system_documents = _AsyncOp(post_system_documents)
-
-
-class AsyncMembers(_Bound):
-    """The ``Members`` resource of an asynchronous client."""
-
-    list = _AsyncOp(get_system_members_by_id_image)
-    get_system_members_by_id_image = _AsyncOp(get_system_members_by_id_image)
-    get_system_members_by_member_identifier = _AsyncOp(get_system_members_by_member_identifier)
-
-
-class AsyncSystem(_Bound):
-    """The ``system`` operations of an asynchronous client, by resource and by full name."""
-
-    documents = _Resource(AsyncDocuments)
-    members = _Resource(AsyncMembers)
-
-    post_system_documents = _AsyncOp(post_system_documents)
-    get_system_members_by_id_image = _AsyncOp(get_system_members_by_id_image)
-    get_system_members_by_member_identifier = _AsyncOp(get_system_members_by_member_identifier)
+    _async = True
 
 
 #: The classes a client exposes as ``client.system``.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -41,60 +43,44 @@ def post_finance_agreements_by_parent_id_adjustments(
     )
 
 
-class AgreementAdjustments:
-    """The ``AgreementAdjustments`` resource."""
+class AgreementAdjustments(_Bound[_M]):
+    """The ``AgreementAdjustments`` resource: ``client.finance.agreement_adjustments``."""
 
-    create = staticmethod(post_finance_agreements_by_parent_id_adjustments)
-    post_finance_agreements_by_parent_id_adjustments = staticmethod(
+    create = _Op(post_finance_agreements_by_parent_id_adjustments)
+    post_finance_agreements_by_parent_id_adjustments = _Op(
         post_finance_agreements_by_parent_id_adjustments
     )
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "agreement_adjustments": AgreementAdjustments,
 }
 
-# Bound to a client: ``client.finance`` is a SyncFinance, ``client.finance.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class FinanceOperations(_Bound[_M]):
+    """The ``finance`` operations of a client, by resource and by full name."""
 
-class SyncAgreementAdjustments(_Bound):
-    """The ``AgreementAdjustments`` resource of a synchronous client."""
+    agreement_adjustments: _Resource[AgreementAdjustments[_M]] = _Resource(AgreementAdjustments)
 
-    create = _SyncOp(post_finance_agreements_by_parent_id_adjustments)
-    post_finance_agreements_by_parent_id_adjustments = _SyncOp(
+    post_finance_agreements_by_parent_id_adjustments = _Op(
         post_finance_agreements_by_parent_id_adjustments
     )
 
 
-class SyncFinance(_Bound):
-    """The ``finance`` operations of a synchronous client, by resource and by full name."""
-
-    agreement_adjustments = _Resource(SyncAgreementAdjustments)
-
-    post_finance_agreements_by_parent_id_adjustments = _SyncOp(
-        post_finance_agreements_by_parent_id_adjustments
-    )
+# Bound to a client: ``client.finance`` is a SyncFinance (or AsyncFinance),
+# ``client.finance.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
 
-class AsyncAgreementAdjustments(_Bound):
-    """The ``AgreementAdjustments`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_finance_agreements_by_parent_id_adjustments)
-    post_finance_agreements_by_parent_id_adjustments = _AsyncOp(
-        post_finance_agreements_by_parent_id_adjustments
-    )
+class SyncFinance(FinanceOperations[_Sync]):
+    """The ``finance`` operations of a synchronous client."""
 
 
-class AsyncFinance(_Bound):
-    """The ``finance`` operations of an asynchronous client, by resource and by full name."""
+class AsyncFinance(FinanceOperations[_Async]):
+    """The ``finance`` operations of an asynchronous client."""
 
-    agreement_adjustments = _Resource(AsyncAgreementAdjustments)
-
-    post_finance_agreements_by_parent_id_adjustments = _AsyncOp(
-        post_finance_agreements_by_parent_id_adjustments
-    )
+    _async = True
 
 
 #: The classes a client exposes as ``client.finance``.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -59,57 +61,43 @@ def get_procurement_catalog_by_parent_id_vendors_by_id(
     )
 
 
-class CatalogVendors:
-    """The ``CatalogVendors`` resource."""
+class CatalogVendors(_Bound[_M]):
+    """The ``CatalogVendors`` resource: ``client.procurement.catalog_vendors``."""
 
-    get_procurement_catalog_by_parent_id_vendors_by_id = staticmethod(
+    get_procurement_catalog_by_parent_id_vendors_by_id = _Op(
         get_procurement_catalog_by_parent_id_vendors_by_id
     )
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "catalog_vendors": CatalogVendors,
 }
 
-# Bound to a client: ``client.procurement`` is a SyncProcurement, ``client.procurement.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
 
+class ProcurementOperations(_Bound[_M]):
+    """The ``procurement`` operations of a client, by resource and by full name."""
 
-class SyncCatalogVendors(_Bound):
-    """The ``CatalogVendors`` resource of a synchronous client."""
+    catalog_vendors: _Resource[CatalogVendors[_M]] = _Resource(CatalogVendors)
 
-    get_procurement_catalog_by_parent_id_vendors_by_id = _SyncOp(
+    get_procurement_catalog_by_parent_id_vendors_by_id = _Op(
         get_procurement_catalog_by_parent_id_vendors_by_id
     )
 
 
-class SyncProcurement(_Bound):
-    """The ``procurement`` operations of a synchronous client, by resource and by full name."""
-
-    catalog_vendors = _Resource(SyncCatalogVendors)
-
-    get_procurement_catalog_by_parent_id_vendors_by_id = _SyncOp(
-        get_procurement_catalog_by_parent_id_vendors_by_id
-    )
+# Bound to a client: ``client.procurement`` is a SyncProcurement (or AsyncProcurement),
+# ``client.procurement.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
 
-class AsyncCatalogVendors(_Bound):
-    """The ``CatalogVendors`` resource of an asynchronous client."""
-
-    get_procurement_catalog_by_parent_id_vendors_by_id = _AsyncOp(
-        get_procurement_catalog_by_parent_id_vendors_by_id
-    )
+class SyncProcurement(ProcurementOperations[_Sync]):
+    """The ``procurement`` operations of a synchronous client."""
 
 
-class AsyncProcurement(_Bound):
-    """The ``procurement`` operations of an asynchronous client, by resource and by full name."""
+class AsyncProcurement(ProcurementOperations[_Async]):
+    """The ``procurement`` operations of an asynchronous client."""
 
-    catalog_vendors = _Resource(AsyncCatalogVendors)
-
-    get_procurement_catalog_by_parent_id_vendors_by_id = _AsyncOp(
-        get_procurement_catalog_by_parent_id_vendors_by_id
-    )
+    _async = True
 
 
 #: The classes a client exposes as ``client.procurement``.

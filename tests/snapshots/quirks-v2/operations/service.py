@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal  # noqa: F401
 
 from cwm_generated._runtime import (
-    AsyncOp as _AsyncOp,
+    Async as _Async,
     Bound as _Bound,
+    M as _M,
+    Op as _Op,
     Resource as _Resource,
-    SyncOp as _SyncOp,
+    Sync as _Sync,
     build as _build,
 )
 from cwm_generated.registry import BY_ID as _OPS
@@ -221,124 +223,68 @@ def post_service_tickets_by_parent_id_notes(
     )
 
 
-class TicketNotes:
-    """The ``TicketNotes`` resource."""
+class TicketNotes(_Bound[_M]):
+    """The ``TicketNotes`` resource: ``client.service.ticket_notes``."""
 
-    create = staticmethod(post_service_tickets_by_parent_id_notes)
-    list = staticmethod(get_service_tickets_by_parent_id_notes)
-    get_service_tickets_by_parent_id_notes = staticmethod(get_service_tickets_by_parent_id_notes)
-    post_service_tickets_by_parent_id_notes = staticmethod(post_service_tickets_by_parent_id_notes)
-
-
-class Tickets:
-    """The ``Tickets`` resource."""
-
-    count = staticmethod(get_service_tickets_count)
-    create = staticmethod(post_service_tickets)
-    delete = staticmethod(delete_service_tickets_by_id)
-    get = staticmethod(get_service_tickets_by_id)
-    list = staticmethod(get_service_tickets)
-    update = staticmethod(patch_service_tickets_by_id)
-    get_service_tickets = staticmethod(get_service_tickets)
-    post_service_tickets = staticmethod(post_service_tickets)
-    get_service_tickets_count = staticmethod(get_service_tickets_count)
-    get_service_tickets_by_id = staticmethod(get_service_tickets_by_id)
-    patch_service_tickets_by_id = staticmethod(patch_service_tickets_by_id)
-    delete_service_tickets_by_id = staticmethod(delete_service_tickets_by_id)
+    create = _Op(post_service_tickets_by_parent_id_notes)
+    list = _Op(get_service_tickets_by_parent_id_notes)
+    get_service_tickets_by_parent_id_notes = _Op(get_service_tickets_by_parent_id_notes)
+    post_service_tickets_by_parent_id_notes = _Op(post_service_tickets_by_parent_id_notes)
 
 
-#: Resource attribute (snake_case of the spec's tag) → its operations.
+class Tickets(_Bound[_M]):
+    """The ``Tickets`` resource: ``client.service.tickets``."""
+
+    count = _Op(get_service_tickets_count)
+    create = _Op(post_service_tickets)
+    delete = _Op(delete_service_tickets_by_id)
+    get = _Op(get_service_tickets_by_id)
+    list = _Op(get_service_tickets)
+    update = _Op(patch_service_tickets_by_id)
+    get_service_tickets = _Op(get_service_tickets)
+    post_service_tickets = _Op(post_service_tickets)
+    get_service_tickets_count = _Op(get_service_tickets_count)
+    get_service_tickets_by_id = _Op(get_service_tickets_by_id)
+    patch_service_tickets_by_id = _Op(patch_service_tickets_by_id)
+    delete_service_tickets_by_id = _Op(delete_service_tickets_by_id)
+
+
+#: Resource attribute (snake_case of the spec's tag) → its class (operation functions as members).
 RESOURCES: dict[str, type] = {
     "ticket_notes": TicketNotes,
     "tickets": Tickets,
 }
 
-# Bound to a client: ``client.service`` is a SyncService, ``client.service.<resource>`` a
-# Sync<Resource>; their methods send the request and return the parsed answer.
+
+class ServiceOperations(_Bound[_M]):
+    """The ``service`` operations of a client, by resource and by full name."""
+
+    ticket_notes: _Resource[TicketNotes[_M]] = _Resource(TicketNotes)
+    tickets: _Resource[Tickets[_M]] = _Resource(Tickets)
+
+    get_service_tickets = _Op(get_service_tickets)
+    post_service_tickets = _Op(post_service_tickets)
+    get_service_tickets_count = _Op(get_service_tickets_count)
+    get_service_tickets_by_id = _Op(get_service_tickets_by_id)
+    patch_service_tickets_by_id = _Op(patch_service_tickets_by_id)
+    delete_service_tickets_by_id = _Op(delete_service_tickets_by_id)
+    get_service_tickets_by_parent_id_notes = _Op(get_service_tickets_by_parent_id_notes)
+    post_service_tickets_by_parent_id_notes = _Op(post_service_tickets_by_parent_id_notes)
 
 
-class SyncTicketNotes(_Bound):
-    """The ``TicketNotes`` resource of a synchronous client."""
-
-    create = _SyncOp(post_service_tickets_by_parent_id_notes)
-    list = _SyncOp(get_service_tickets_by_parent_id_notes)
-    get_service_tickets_by_parent_id_notes = _SyncOp(get_service_tickets_by_parent_id_notes)
-    post_service_tickets_by_parent_id_notes = _SyncOp(post_service_tickets_by_parent_id_notes)
+# Bound to a client: ``client.service`` is a SyncService (or AsyncService),
+# ``client.service.<resource>`` a <Resource>[Sync] (or [Async]); their methods send the
+# request and return the parsed answer (or an awaitable of it).
 
 
-class SyncTickets(_Bound):
-    """The ``Tickets`` resource of a synchronous client."""
-
-    count = _SyncOp(get_service_tickets_count)
-    create = _SyncOp(post_service_tickets)
-    delete = _SyncOp(delete_service_tickets_by_id)
-    get = _SyncOp(get_service_tickets_by_id)
-    list = _SyncOp(get_service_tickets)
-    update = _SyncOp(patch_service_tickets_by_id)
-    get_service_tickets = _SyncOp(get_service_tickets)
-    post_service_tickets = _SyncOp(post_service_tickets)
-    get_service_tickets_count = _SyncOp(get_service_tickets_count)
-    get_service_tickets_by_id = _SyncOp(get_service_tickets_by_id)
-    patch_service_tickets_by_id = _SyncOp(patch_service_tickets_by_id)
-    delete_service_tickets_by_id = _SyncOp(delete_service_tickets_by_id)
+class SyncService(ServiceOperations[_Sync]):
+    """The ``service`` operations of a synchronous client."""
 
 
-class SyncService(_Bound):
-    """The ``service`` operations of a synchronous client, by resource and by full name."""
+class AsyncService(ServiceOperations[_Async]):
+    """The ``service`` operations of an asynchronous client."""
 
-    ticket_notes = _Resource(SyncTicketNotes)
-    tickets = _Resource(SyncTickets)
-
-    get_service_tickets = _SyncOp(get_service_tickets)
-    post_service_tickets = _SyncOp(post_service_tickets)
-    get_service_tickets_count = _SyncOp(get_service_tickets_count)
-    get_service_tickets_by_id = _SyncOp(get_service_tickets_by_id)
-    patch_service_tickets_by_id = _SyncOp(patch_service_tickets_by_id)
-    delete_service_tickets_by_id = _SyncOp(delete_service_tickets_by_id)
-    get_service_tickets_by_parent_id_notes = _SyncOp(get_service_tickets_by_parent_id_notes)
-    post_service_tickets_by_parent_id_notes = _SyncOp(post_service_tickets_by_parent_id_notes)
-
-
-class AsyncTicketNotes(_Bound):
-    """The ``TicketNotes`` resource of an asynchronous client."""
-
-    create = _AsyncOp(post_service_tickets_by_parent_id_notes)
-    list = _AsyncOp(get_service_tickets_by_parent_id_notes)
-    get_service_tickets_by_parent_id_notes = _AsyncOp(get_service_tickets_by_parent_id_notes)
-    post_service_tickets_by_parent_id_notes = _AsyncOp(post_service_tickets_by_parent_id_notes)
-
-
-class AsyncTickets(_Bound):
-    """The ``Tickets`` resource of an asynchronous client."""
-
-    count = _AsyncOp(get_service_tickets_count)
-    create = _AsyncOp(post_service_tickets)
-    delete = _AsyncOp(delete_service_tickets_by_id)
-    get = _AsyncOp(get_service_tickets_by_id)
-    list = _AsyncOp(get_service_tickets)
-    update = _AsyncOp(patch_service_tickets_by_id)
-    get_service_tickets = _AsyncOp(get_service_tickets)
-    post_service_tickets = _AsyncOp(post_service_tickets)
-    get_service_tickets_count = _AsyncOp(get_service_tickets_count)
-    get_service_tickets_by_id = _AsyncOp(get_service_tickets_by_id)
-    patch_service_tickets_by_id = _AsyncOp(patch_service_tickets_by_id)
-    delete_service_tickets_by_id = _AsyncOp(delete_service_tickets_by_id)
-
-
-class AsyncService(_Bound):
-    """The ``service`` operations of an asynchronous client, by resource and by full name."""
-
-    ticket_notes = _Resource(AsyncTicketNotes)
-    tickets = _Resource(AsyncTickets)
-
-    get_service_tickets = _AsyncOp(get_service_tickets)
-    post_service_tickets = _AsyncOp(post_service_tickets)
-    get_service_tickets_count = _AsyncOp(get_service_tickets_count)
-    get_service_tickets_by_id = _AsyncOp(get_service_tickets_by_id)
-    patch_service_tickets_by_id = _AsyncOp(patch_service_tickets_by_id)
-    delete_service_tickets_by_id = _AsyncOp(delete_service_tickets_by_id)
-    get_service_tickets_by_parent_id_notes = _AsyncOp(get_service_tickets_by_parent_id_notes)
-    post_service_tickets_by_parent_id_notes = _AsyncOp(post_service_tickets_by_parent_id_notes)
+    _async = True
 
 
 #: The classes a client exposes as ``client.service``.

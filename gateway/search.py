@@ -150,6 +150,8 @@ class Vocabulary(NamedTuple):
     leading_only: frozenset[str]
     leading_skip: frozenset[str]
     relations: frozenset[str]
+    examples: frozenset[str]
+    conversion_verbs: frozenset[str]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Vocabulary:
@@ -185,6 +187,8 @@ class Vocabulary(NamedTuple):
             leading_only=words("leading_only"),
             leading_skip=words("leading_skip"),
             relations=words("relations"),
+            examples=words("examples"),
+            conversion_verbs=words("conversion_verbs"),
         )
 
 
@@ -220,6 +224,7 @@ _W_PARAM = 0.5
 _W_FIELD = 0.55
 _FIELD_COORD = 0.6
 _MAX_FIELD_SHARE = 0.125
+_W_EDIT = _W_PARENT  # a field the query asks to change on the record it names (see _field_edits)
 
 # Penalty weights for words of the operation's name the query did not mention.
 _C_RESOURCE = 1.5
@@ -232,6 +237,8 @@ _COORD = 0.5
 _PREFIX = 0.7  # a name word that merely starts with the query's word
 _MAX_PREFIX_ALTERNATIVES = 3
 _QUALIFIER = 0.85  # words after "of/on/for..." qualify the head noun before them
+_EXAMPLE = 0.4  # words after "like" are examples of what the query asks for, not the thing
+_VERB_NAME = 0.5  # a verb that is also a name word ("link" -> ticketLinks), as an extra
 _MAX_QUERY_CHARS = 1000
 _MAX_QUERY_WORDS = 40
 
@@ -267,6 +274,13 @@ class Hit(NamedTuple):
 class _Query(NamedTuple):
     concepts: tuple[dict[str, float], ...]
     labels: tuple[str, ...]
+    weights: tuple[float, ...]
+    """Each concept's weight in the query (less than 1 for a qualifier: "notes on a ticket")."""
+    owners: frozenset[int]
+    """Concepts that may name the record whose fields the others are (see _field_edits)."""
+    extras: tuple[dict[str, float], ...]
+    """Words that add to an operation's score but are not asked for (examples after "like",
+    a verb that is also a name: "link tickets" -> ticketLinks): no coordination, no miss."""
     methods: dict[str, float]
     shape: str | None  # "item", "collection", "count" or None
     notes: tuple[str, ...]
@@ -298,6 +312,8 @@ class SearchIndex:
         actions = self._action_verbs(self.operations)
         self._verbs = {**actions, **vocab.verbs}
         self._leading_only = vocab.leading_only | (actions.keys() - vocab.verbs.keys())
+        # Names that start with a stopword ("apiMembers"): the pair keeps the stopword.
+        self._compounds = self._stopword_compounds(self.operations)
 
         # Per operation: term -> field weight and term -> penalty weight.
         term_maps: list[dict[str, float]] = []
@@ -347,6 +363,11 @@ class SearchIndex:
             field_postings = {t: p for t, p in field_postings.items() if len(p) <= limit}
         self._field_idf = {t: math.log(1.0 + n / len(p)) for t, p in field_postings.items()}
         self._field_postings = field_postings
+        # What a PATCH/PUT of one record can change: its fields, by name and by what they refer
+        # to ("owner" -> a member). "change a ticket's priority" edits the ticket, not a priority.
+        self._edit_fields: dict[int, frozenset[str]] = (
+            self._record_fields(ops, schemas) if schemas else {}
+        )
         self._field_sets: dict[str, frozenset[int]] = {}  # filled for the hits explained
         self._sorted_names = sorted(idf)
 
@@ -418,6 +439,60 @@ class SearchIndex:
             if len(word) > 3 and singular(word) == word and word not in readable:
                 verbs[word] = ({"POST": 1.0}, None, (word,))
         return verbs
+
+    def _record_fields(
+        self, ops: Sequence[Operation], schemas: Mapping[str, Schema]
+    ) -> dict[int, frozenset[str]]:
+        """Operation index -> words of the fields its PATCH/PUT may set (item writes only).
+
+        A field's words are those of its name and of the schema it refers to, without the
+        words that end very many schema names ("Reference", "Info"), which say nothing.
+        """
+        noise = self.vocabulary.field_noise
+        endings: dict[str, int] = {}
+        for name in schemas:
+            last = split_words(name)[-1:] or [""]
+            endings[last[0]] = endings.get(last[0], 0) + 1
+        suffixes = {w for w, c in endings.items() if c > 100}
+
+        def words_of(text: str) -> list[str]:
+            return [
+                w
+                for w in map(singular, split_words(text))
+                if len(w) > 1 and w not in noise and w not in suffixes
+            ]
+
+        by_model: dict[str, frozenset[str]] = {}
+        out: dict[int, frozenset[str]] = {}
+        for i, op in enumerate(ops):
+            if op.method not in ("PATCH", "PUT") or not op.path.endswith("}"):
+                continue
+            model = op.response_model or (op.body_model if op.body_kind == "model" else None)
+            if model is None or model not in schemas:
+                continue
+            found = by_model.get(model)
+            if found is None:
+                words: set[str] = set()
+                for field_name, field in schemas[model].fields.items():
+                    words.update(words_of(field_name))
+                    if field.ref:
+                        words.update(words_of(field.ref))
+                found = by_model[model] = frozenset(words)
+            out[i] = found
+        return out
+
+    def _stopword_compounds(self, ops: Sequence[Operation]) -> frozenset[tuple[str, str]]:
+        """Adjacent word pairs of path segments whose first word is a stopword (api, member)."""
+        stop = self.vocabulary.stopwords
+        pairs: set[tuple[str, str]] = set()
+        for seg in {s for op in ops for s in op.path.split("/") if s and s[0] != "{"}:
+            words = self.words(seg)
+            pairs.update(
+                (a, b)
+                for a, b in zip(words, words[1:], strict=False)
+                if a in stop and b not in stop
+            )
+        return frozenset(pairs)
 
     def _schema_field_words(self, schemas: Mapping[str, Schema]) -> dict[str, frozenset[str]]:
         """Schema name -> the words of its field names (``serialNumber`` -> serial, number)."""
@@ -572,6 +647,15 @@ class SearchIndex:
     def _known(self, word: str) -> bool:
         return word in self._idf or word in self._field_idf
 
+    def _said(self, word: str) -> bool:
+        """Whether ``word`` means something to the index (a name, field word or synonym)."""
+        vocab = self.vocabulary
+        if word in vocab.synonyms or word in vocab.alternatives or word in vocab.item_words:
+            return True
+        if word in vocab.count_words or word in vocab.relations:
+            return True
+        return self._known(self._base_form(word))
+
     def _base_form(self, word: str) -> str:
         """``word``, or its base form when only that is in the catalog (``changed`` -> change)."""
         vocab = self.vocabulary
@@ -626,18 +710,45 @@ class SearchIndex:
                 rewritten.append(words[i])
                 i += 1
 
+        # "turn an opportunity into a project", "make it a project": the spec's convert action
+        # (POST .../convertToProject), when the catalog has one.
+        if "into" in rewritten and "convert" in self._verbs:
+            first = next((x for x in rewritten if x not in vocab.leading_skip), None)
+            if first in vocab.conversion_verbs:
+                at = rewritten.index(first)
+                rewritten[at] = "convert"
+                rewritten.remove("into")
+                notes.append(f"'{first} ... into' -> convert")
+
         leading = True
-        content: list[tuple[str, float]] = []
+        # (word, weight, extra): see _Query.extras.
+        content: list[tuple[str, float, bool]] = []
+        extra = False
         # Words after "of/on/for/to..." qualify the head noun before them ("notes on a ticket");
         # they count a little less, so the head decides between otherwise equal matches.
         weight = 1.0
         stopwords = vocab.stopwords
         plurals = {singular(w) for w in raw if singular(w) != w and len(w) > 3}
+        verb_at = -1  # where the verb after an unknown first word stands
+        relation = ""  # the relation word just read
+        of_owner = -1  # the content word right after the first "of": it may own the head
         for k, w in enumerate(rewritten):
             if w == "-":
                 leading = False
                 continue
-            if leading and w in vocab.leading_skip:
+            if leading and (w in vocab.leading_skip or (k < verb_at and w in stopwords)):
+                continue
+            if w in vocab.examples:
+                # "ticket sources like email or phone": examples, not what is asked for.
+                if content:
+                    extra = True
+                continue
+            if w in stopwords and (w, rewritten[k + 1] if k + 1 < len(rewritten) else "") in (
+                self._compounds
+            ):
+                # "api members": a stopword that starts one of the catalog's names (apiMembers).
+                leading = False
+                content.append((w, weight, extra))
                 continue
             verb = self._verbs.get(w)
             if verb is not None and verb[2] and rewritten[k + 1 : k + 2] == [verb[2][-1]]:
@@ -653,14 +764,26 @@ class SearchIndex:
                     f"'{w}' -> {'/'.join(verb_methods) or 'GET'}"
                     + (f" {verb_shape}" if verb_shape else "")
                 )
-                content.extend((x, weight) for x in implied)
+                content.extend((x, weight, extra) for x in implied)
+                if not implied and w in self._idf:
+                    # "link two tickets": the verb may also name what is meant (ticketLinks).
+                    content.append((w, _VERB_NAME * weight, True))
                 continue
+            if leading and not w.isdigit() and w not in stopwords and not self._said(w):
+                # A first word the catalog does not know, followed by a verb, is a verb the
+                # catalog has no word for ("onboard a new client", "write a new article").
+                nxt = next(
+                    (j for j in range(k + 1, len(rewritten)) if rewritten[j] not in stopwords), -1
+                )
+                if nxt > 0 and rewritten[nxt] in self._verbs:
+                    verb_at = nxt
+                    continue
             leading = False
             if w.isdigit():
                 # "ticket 4711" names one item; "ticket 4711 notes" and "the notes on ticket
                 # 4711" name the parent.
                 last = all(x in stopwords or x.isdigit() for x in rewritten[k + 1 :])
-                if last and not any(c in plurals for c, _ in content):
+                if last and not any(c in plurals for c, _, _ in content):
                     shape = shape or "item"
                 continue
             if w in vocab.item_words:
@@ -672,14 +795,18 @@ class SearchIndex:
                 shape = "count"
                 notes.append(f"'{w}' -> count")
                 if w == "count":
-                    content.append((w, weight))
+                    content.append((w, weight, extra))
                 continue
             if w in vocab.relations:
                 if content:
                     weight = _QUALIFIER
+                    relation = w
                 continue
             if w not in stopwords:
-                content.append((self._base_form(w), weight))
+                if relation == "of" and of_owner < 0:
+                    of_owner = len(content)  # "the status of a configuration"
+                relation = ""
+                content.append((self._base_form(w), weight, extra))
 
         if shape is None:
             if any(singular(w) != w and len(w) > 3 for w in raw):
@@ -691,12 +818,16 @@ class SearchIndex:
 
         concepts: list[dict[str, float]] = []
         labels: list[str] = []
+        weights: list[float] = []
+        extras: list[dict[str, float]] = []
         seen: set[str] = set()
         # Words the query says itself are concepts of their own, never another's alternative
         # ("who is the contact": contact is asked for, not just one way of reading "who").
-        said = {w for w, _ in content}
+        said = {w for w, _, x in content if not x}
 
-        def add_concept(alts: dict[str, float], label: str, source: str) -> None:
+        def add_concept(
+            alts: dict[str, float], label: str, source: str, is_extra: bool, cw: float
+        ) -> None:
             alts = {
                 a: v
                 for k, (a, v) in enumerate(alts.items())
@@ -704,33 +835,53 @@ class SearchIndex:
             }
             if alts:
                 seen.update(alts)
-                concepts.append(alts)
-                labels.append(label)
+                if is_extra:
+                    extras.append(alts)
+                else:
+                    concepts.append(alts)
+                    labels.append(label)
+                    weights.append(cw)
 
-        for w, cw in content:
+        # Concepts first, so an example that repeats one stays a concept.
+        # The record a query may be about: its first word, or what owns it ("the status of a
+        # configuration"); other words may be that record's fields (see _field_edits).
+        first = next((n for n, c in enumerate(content) if not c[2]), -1)
+        owners: list[int] = []
+        for n, (w, cw, is_extra) in sorted(enumerate(content), key=lambda c: c[1][2]):
+            if n in (first, of_owner):
+                owners.append(len(concepts))
             targets = vocab.synonyms.get(w)
             if targets is not None:
                 for n, t in enumerate(targets):
                     # The user's own word stays a weaker alternative ("user" -> ssoUsers).
-                    add_concept({t: cw, w: 0.6 * cw} if n == 0 else {t: cw}, t, w)
+                    add_concept({t: cw, w: 0.6 * cw} if n == 0 else {t: cw}, t, w, is_extra, cw)
                 notes.append(f"'{w}' -> {' '.join(targets)}")
                 continue
             pieces = self._word_pieces(w)
             if len(pieces) > 1 and not self._known(w):
                 for piece in pieces:
                     if piece not in stopwords:  # "onsite" -> site, not "on"
-                        add_concept({piece: cw}, piece, piece)
+                        add_concept({piece: cw}, piece, piece, is_extra, cw)
                 continue
             alts = {w: 1.0, **vocab.alternatives.get(w, {})}
             if w not in self._idf:
                 # A word no operation is named by may start one that is ("ship" -> shipment).
                 for longer in self._longer_names(w):
                     alts.setdefault(longer, _PREFIX)
-            add_concept({a: v * cw for a, v in alts.items()}, w, w)
+            add_concept({a: v * cw for a, v in alts.items()}, w, w, is_extra, cw)
 
         if intent_weight != 1.0:
             methods = {m: v * intent_weight for m, v in methods.items()}
-        return _Query(tuple(concepts), tuple(labels), methods, shape, tuple(notes))
+        return _Query(
+            tuple(concepts),
+            tuple(labels),
+            tuple(weights),
+            frozenset(owners),
+            tuple(extras),
+            methods,
+            shape,
+            tuple(notes),
+        )
 
     def search(
         self,
@@ -795,6 +946,27 @@ class SearchIndex:
                 core_hit[i] = core_hit.get(i, 0.0) + cw
                 counts[i] = counts.get(i, 0.0) + share
 
+        for alts in q.extras:
+            # Extras only add: no coordination share (they are not asked for).
+            best_extra: dict[int, float] = {}
+            for alt, aw in alts.items():
+                if alt in idf:
+                    w = aw * idf[alt] * _EXAMPLE
+                    for i, fw, _ in postings[alt]:
+                        if i in scores and w * fw > best_extra.get(i, 0.0):
+                            best_extra[i] = w * fw
+                if alt in field_idf:
+                    v = aw * field_idf[alt] * _W_FIELD * _EXAMPLE
+                    for i in field_postings[alt]:
+                        if i in scores and v > best_extra.get(i, 0.0):
+                            best_extra[i] = v
+            for i, v in best_extra.items():
+                scores[i] += v
+
+        if q.methods.get("PATCH", 0.0) > 0.0 and len(q.concepts) > 1 and "/" not in query:
+            # (A path names its operation exactly; its words are no record and field.)
+            self._field_edits(q, scores, counts)
+
         bonus = self._intent_bonus(q.methods, q.shape, intent_weight)
         shape_class = self._shape_class
         core_total = self._core_total
@@ -827,6 +999,58 @@ class SearchIndex:
             if len(hits) >= max_results:
                 break
         return hits
+
+    def _field_edits(self, q: _Query, scores: dict[int, float], counts: dict[int, float]) -> None:
+        """Credit record edits whose record has the fields the query names.
+
+        "change a ticket's priority", "update the client's phone number", "move a deal to the
+        next stage", "the status of a configuration": the query names a record (its first
+        noun, or the owner after "of") and some of that record's fields. A PATCH/PUT of a
+        record the query names that way earns, for each other concept that is one of the
+        record's fields, a parent-level name match, so it beats the field's own resource
+        (PATCH /service/priorities/{id}) and the records that merely mention the first noun.
+        """
+        edit_fields = self._edit_fields
+        terms = self._terms
+        idf = self._idf
+        field_idf = self._field_idf
+        concepts = tuple(enumerate(zip(q.concepts, q.weights, strict=True)))
+        for i in list(scores):
+            fields = edit_fields.get(i)
+            if fields is None:
+                continue
+            names = terms[i]
+            owner = False
+            restore = 0.0  # a qualifier's discount, given back when it owns the field
+            gain = 0.0
+            share = 0.0
+            for c, (alts, cw) in concepts:
+                if any(a in names for a in alts):
+                    if c in q.owners:
+                        owner = True
+                        v = max(names.get(a, 0.0) * aw * idf.get(a, 0.0) for a, aw in alts.items())
+                        restore += v * (1.0 / cw - 1.0)
+                    continue
+                best = max(
+                    (
+                        aw * idf.get(a, field_idf.get(a, 0.0))
+                        for a, aw in alts.items()
+                        if a in fields
+                    ),
+                    default=0.0,
+                )
+                if not best:
+                    continue
+                gain += best * _W_EDIT
+                if any(i in self._field_set(a) for a in alts):
+                    # Already counted as a field word: replace that, do not add to it.
+                    gain -= max(aw * field_idf.get(a, 0.0) for a, aw in alts.items()) * _W_FIELD
+                    share += 1.0 - _FIELD_COORD
+                else:
+                    share += 1.0
+            if owner and gain > 0.0:
+                scores[i] += gain + restore
+                counts[i] = counts.get(i, 0.0) + share
 
     def _intent_bonus(
         self, methods: dict[str, float], shape: str | None, intent_weight: float

@@ -224,6 +224,9 @@ _W_PARAM = 0.5
 _W_FIELD = 0.55
 _FIELD_COORD = 0.6
 _MAX_FIELD_SHARE = 0.125
+_ROLE = 0.7  # a role word's record ("rep" -> member, see _field_roles)
+_ROLE_SHARE = 0.7
+_SUFFIX_SCHEMAS = 100
 _W_EDIT = _W_PARENT  # a field the query asks to change on the record it names (see _field_edits)
 
 # Penalty weights for words of the operation's name the query did not mention.
@@ -247,6 +250,16 @@ _B_SHAPE = 1.8
 _B_COUNT = 4.0
 _TIE_POOL = 10
 _NATURAL_INTENT = 1.25
+
+
+def _schema_suffixes(schemas: Mapping[str, Schema]) -> frozenset[str]:
+    """Words that end very many schema names ("Reference", "Info"): they say nothing."""
+    endings: dict[str, int] = {}
+    for name in schemas:
+        last = split_words(name)[-1:]
+        if last:
+            endings[last[0]] = endings.get(last[0], 0) + 1
+    return frozenset(singular(w) for w, c in endings.items() if c > _SUFFIX_SCHEMAS)
 
 
 class Hit(NamedTuple):
@@ -365,11 +378,14 @@ class SearchIndex:
         self._field_postings = field_postings
         # What a PATCH/PUT of one record can change: its fields, by name and by what they refer
         # to ("owner" -> a member). "change a ticket's priority" edits the ticket, not a priority.
-        self._edit_fields: dict[int, frozenset[str]] = (
-            self._record_fields(ops, schemas) if schemas else {}
-        )
+        self._schemas: Mapping[str, Schema] = schemas or {}
+        self._edit_models = self._record_models(ops, self._schemas)
+        self._fields_of: dict[str, frozenset[str]] = {}
+        self._field_name_words: dict[str, tuple[str, ...]] = {}
         self._field_sets: dict[str, frozenset[int]] = {}  # filled for the hits explained
         self._sorted_names = sorted(idf)
+        self._suffixes = _schema_suffixes(schemas) if schemas else frozenset()
+        self._roles = self._field_roles(schemas) if schemas else {}
 
         # Shape features used by the intent bonus: (method, is item, is count) per operation.
         self._shape_class = [
@@ -440,46 +456,80 @@ class SearchIndex:
                 verbs[word] = ({"POST": 1.0}, None, (word,))
         return verbs
 
-    def _record_fields(
-        self, ops: Sequence[Operation], schemas: Mapping[str, Schema]
-    ) -> dict[int, frozenset[str]]:
-        """Operation index -> words of the fields its PATCH/PUT may set (item writes only).
+    def _field_roles(self, schemas: Mapping[str, Schema]) -> dict[str, tuple[str, ...]]:
+        """Words the spec uses for a role of a record it names otherwise.
 
-        A field's words are those of its name and of the schema it refers to, without the
-        words that end very many schema names ("Reference", "Info"), which say nothing.
+        Field names say what their reference is to the record holding it: ``primarySalesRep``,
+        ``owner``, ``approver`` and ``manager`` are members, ``vendor`` a company, ``urgency`` a
+        priority. A word no operation is named by, whose fields (at least two) refer mostly
+        (70%) to one name word, stands for that word: "sales reps" finds members.
         """
-        noise = self.vocabulary.field_noise
-        endings: dict[str, int] = {}
-        for name in schemas:
-            last = split_words(name)[-1:] or [""]
-            endings[last[0]] = endings.get(last[0], 0) + 1
-        suffixes = {w for w, c in endings.items() if c > 100}
+        vocab = self.vocabulary
+        said = (
+            vocab.stopwords | vocab.synonyms.keys() | vocab.alternatives.keys() | vocab.count_words
+        )
+        idf = self._idf
+        suffixes = self._suffixes
+        totals: dict[str, int] = {}
+        pairs: dict[tuple[str, str], int] = {}
+        for schema in schemas.values():
+            for field_name, field in schema.fields.items():
+                if not field.ref:
+                    continue
+                words = split_words(field_name)
+                if not words:
+                    continue
+                role = singular(words[-1])
+                if role in idf or role in said or len(role) < 3:
+                    continue
+                totals[role] = totals.get(role, 0) + 1
+                for target in {singular(w) for w in split_words(field.ref)}:
+                    if target in idf and target != role and target not in suffixes:
+                        pairs[role, target] = pairs.get((role, target), 0) + 1
+        roles: dict[str, list[str]] = {}
+        for (role, target), count in pairs.items():
+            if totals[role] >= 2 and count >= _ROLE_SHARE * totals[role]:
+                roles.setdefault(role, []).append(target)
+        return {role: tuple(sorted(targets)) for role, targets in roles.items()}
 
-        def words_of(text: str) -> list[str]:
-            return [
-                w
-                for w in map(singular, split_words(text))
-                if len(w) > 1 and w not in noise and w not in suffixes
-            ]
-
-        by_model: dict[str, frozenset[str]] = {}
-        out: dict[int, frozenset[str]] = {}
+    def _record_models(
+        self, ops: Sequence[Operation], schemas: Mapping[str, Schema]
+    ) -> dict[int, str]:
+        """Operation index -> the record its PATCH/PUT writes (item writes only)."""
+        out: dict[int, str] = {}
         for i, op in enumerate(ops):
             if op.method not in ("PATCH", "PUT") or not op.path.endswith("}"):
                 continue
             model = op.response_model or (op.body_model if op.body_kind == "model" else None)
-            if model is None or model not in schemas:
-                continue
-            found = by_model.get(model)
-            if found is None:
-                words: set[str] = set()
-                for field_name, field in schemas[model].fields.items():
-                    words.update(words_of(field_name))
-                    if field.ref:
-                        words.update(words_of(field.ref))
-                found = by_model[model] = frozenset(words)
-            out[i] = found
+            if model is not None and model in schemas:
+                out[i] = model
         return out
+
+    def _record_fields(self, model: str) -> frozenset[str]:
+        """Words of the fields of ``model``, read on first need (few queries edit records).
+
+        A field's words are those of its name and of the schema it refers to, without the
+        words that end very many schema names ("Reference", "Info"), which say nothing.
+        """
+        found = self._fields_of.get(model)
+        if found is not None:
+            return found
+        noise = self.vocabulary.field_noise
+        suffixes = self._suffixes
+        cache = self._field_name_words
+        words: set[str] = set()
+        for field_name, field in self._schemas[model].fields.items():
+            for text in (field_name, field.ref) if field.ref else (field_name,):
+                parts = cache.get(text)
+                if parts is None:
+                    parts = cache[text] = tuple(
+                        w
+                        for w in map(singular, split_words(text))
+                        if len(w) > 1 and w not in noise and w not in suffixes
+                    )
+                words.update(parts)
+        found = self._fields_of[model] = frozenset(words)
+        return found
 
     def _stopword_compounds(self, ops: Sequence[Operation]) -> frozenset[tuple[str, str]]:
         """Adjacent word pairs of path segments whose first word is a stopword (api, member)."""
@@ -647,6 +697,19 @@ class SearchIndex:
     def _known(self, word: str) -> bool:
         return word in self._idf or word in self._field_idf
 
+    def _negation(self, words: list[str], start: int) -> tuple[str, int] | None:
+        """The catalog's "un-" word for the word after "not" (stopwords skipped), and its place."""
+        stop = self.vocabulary.stopwords
+        j = start
+        while j < len(words) and words[j] in stop:
+            j += 1
+        if j == len(words):
+            return None
+        for form in (words[j], *_stems(words[j])):
+            if "un" + form in self._idf:
+                return "un" + form, j
+        return None
+
     def _said(self, word: str) -> bool:
         """Whether ``word`` means something to the index (a name, field word or synonym)."""
         vocab = self.vocabulary
@@ -702,6 +765,11 @@ class SearchIndex:
                 notes.append("'by id' -> single item")
                 rewritten.append("-")
                 i += 2
+            elif words[i] == "not" and (negated := self._negation(words, i + 1)) is not None:
+                # "expenses not yet posted" -> the catalog's "unposted".
+                rewritten.append(negated[0])
+                notes.append(f"'not {words[negated[1]]}' -> {negated[0]}")
+                i = negated[1] + 1
             elif phrase is not None:
                 rewritten.extend(phrase)
                 rewritten.extend(words[i + 1 : j])  # the numbers in between
@@ -864,6 +932,8 @@ class SearchIndex:
                         add_concept({piece: cw}, piece, piece, is_extra, cw)
                 continue
             alts = {w: 1.0, **vocab.alternatives.get(w, {})}
+            for target in self._roles.get(w, ()):
+                alts.setdefault(target, _ROLE)
             if w not in self._idf:
                 # A word no operation is named by may start one that is ("ship" -> shipment).
                 for longer in self._longer_names(w):
@@ -947,21 +1017,23 @@ class SearchIndex:
                 counts[i] = counts.get(i, 0.0) + share
 
         for alts in q.extras:
-            # Extras only add: no coordination share (they are not asked for).
-            best_extra: dict[int, float] = {}
+            # Extras only add, and relieve the unmatched-name penalty of the words they match
+            # ("link" of ticketLinks was said); no coordination share (they are not asked for).
+            best_extra: dict[int, tuple[float, float]] = {}
             for alt, aw in alts.items():
                 if alt in idf:
                     w = aw * idf[alt] * _EXAMPLE
-                    for i, fw, _ in postings[alt]:
-                        if i in scores and w * fw > best_extra.get(i, 0.0):
-                            best_extra[i] = w * fw
+                    for i, fw, cw in postings[alt]:
+                        if i in scores and w * fw > best_extra.get(i, (0.0, 0.0))[0]:
+                            best_extra[i] = (w * fw, cw)
                 if alt in field_idf:
                     v = aw * field_idf[alt] * _W_FIELD * _EXAMPLE
                     for i in field_postings[alt]:
-                        if i in scores and v > best_extra.get(i, 0.0):
-                            best_extra[i] = v
-            for i, v in best_extra.items():
+                        if i in scores and v > best_extra.get(i, (0.0, 0.0))[0]:
+                            best_extra[i] = (v, 0.0)
+            for i, (v, cw) in best_extra.items():
                 scores[i] += v
+                core_hit[i] = core_hit.get(i, 0.0) + cw
 
         if q.methods.get("PATCH", 0.0) > 0.0 and len(q.concepts) > 1 and "/" not in query:
             # (A path names its operation exactly; its words are no record and field.)
@@ -1010,15 +1082,22 @@ class SearchIndex:
         record's fields, a parent-level name match, so it beats the field's own resource
         (PATCH /service/priorities/{id}) and the records that merely mention the first noun.
         """
-        edit_fields = self._edit_fields
+        edit_models = self._edit_models
         terms = self._terms
         idf = self._idf
         field_idf = self._field_idf
         concepts = tuple(enumerate(zip(q.concepts, q.weights, strict=True)))
-        for i in list(scores):
-            fields = edit_fields.get(i)
-            if fields is None:
-                continue
+        # Only record writes named by an owner concept can qualify: read them off its postings.
+        candidates = {
+            i
+            for c in q.owners
+            for a in q.concepts[c]
+            if a in idf
+            for i, _, _ in self._postings[a]
+            if i in edit_models
+        }
+        for i in candidates:
+            fields = self._record_fields(edit_models[i])
             names = terms[i]
             owner = False
             restore = 0.0  # a qualifier's discount, given back when it owns the field

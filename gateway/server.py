@@ -191,34 +191,32 @@ async def _prepare(
         return _internal_failure(exc)
 
 
-async def _prepared_execute(
-    ctx: Context,
-    path: str,
-    method: str = "GET",
-    params: dict[str, Any] | None = None,
-    data: dict[str, Any] | list[Any] | None = None,
-    full: bool = False,
-) -> PreparedCall | ToolFailure:
-    arguments = {"path": path, "method": method, "params": params, "data": data, "full": full}
-    return await _prepare(ctx, "execute_api_call", arguments)
+def _api_call_resolver(tool: str) -> Callable[..., Awaitable[PreparedCall | ToolFailure]]:
+    """The resolver preparing a call of ``tool`` (execute_api_call and read_api share the
+    arguments; the SDK matches a resolver's parameters to the tool's by name)."""
 
+    async def prepared(
+        ctx: Context,
+        path: str,
+        method: str = "GET",
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | list[Any] | None = None,
+        full: bool = False,
+    ) -> PreparedCall | ToolFailure:
+        arguments = {"path": path, "method": method, "params": params, "data": data, "full": full}
+        return await _prepare(ctx, tool, arguments)
 
-async def _prepared_read(
-    ctx: Context,
-    path: str,
-    method: str = "GET",
-    params: dict[str, Any] | None = None,
-    data: dict[str, Any] | list[Any] | None = None,
-    full: bool = False,
-) -> PreparedCall | ToolFailure:
-    arguments = {"path": path, "method": method, "params": params, "data": data, "full": full}
-    return await _prepare(ctx, "read_api", arguments)
+    return prepared
 
 
 async def _prepared_raw(
     ctx: Context, raw_request: str, full: bool = False
 ) -> PreparedCall | ToolFailure:
     return await _prepare(ctx, "send_raw_api_request", {"raw_request": raw_request, "full": full})
+
+
+_prepared_execute = _api_call_resolver("execute_api_call")
+_prepared_read = _api_call_resolver("read_api")
 
 
 def _ask(ctx: Context, prepared: PreparedCall | ToolFailure) -> Any:
@@ -234,19 +232,23 @@ def _ask(ctx: Context, prepared: PreparedCall | ToolFailure) -> Any:
         )
 
 
-def _execute_approval(ctx: Context, prepared: Annotated[Any, Resolve(_prepared_execute)]) -> Any:
-    """Ask a person about this call when the policy requires it (the question or why not)."""
-    return _ask(ctx, prepared)
+def _approval_resolver(prepare: Callable[..., Any]) -> Callable[..., Any]:
+    """Ask a person about a call when the policy requires it (the question or why not), using
+    the call ``prepare`` made: the SDK runs each resolver once per round, so the request a
+    person approves is the request sent."""
+
+    def approval(ctx: Context, prepared: Any) -> Any:
+        return _ask(ctx, prepared)
+
+    # A real annotation, set here: this module's postponed (string) annotations could not name
+    # the closure's own resolver when the SDK evaluates them.
+    approval.__annotations__["prepared"] = Annotated[Any, Resolve(prepare)]
+    return approval
 
 
-def _raw_approval(ctx: Context, prepared: Annotated[Any, Resolve(_prepared_raw)]) -> Any:
-    """:func:`_execute_approval` for send_raw_api_request."""
-    return _ask(ctx, prepared)
-
-
-def _read_approval(ctx: Context, prepared: Annotated[Any, Resolve(_prepared_read)]) -> Any:
-    """:func:`_execute_approval` for read_api (a policy may still ask about some reads)."""
-    return _ask(ctx, prepared)
+_execute_approval = _approval_resolver(_prepared_execute)
+_read_approval = _approval_resolver(_prepared_read)
+_raw_approval = _approval_resolver(_prepared_raw)
 
 
 Approval = ElicitationResult[ApprovalForm]

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from pydantic import ValidationError
@@ -47,6 +48,36 @@ def test_every_operation_and_model_module_imports():
     for schema in SCHEMAS.values():
         cls = load_model(schema.name)
         assert cls.__name__ == schema.class_name
+
+
+def test_every_operation_function_puts_each_argument_where_the_registry_says():
+    """The functions hand their arguments to ``build`` by name (``locals()``): each one must
+    land in its own path segment or query parameter, the body and files as they were given."""
+    for category in CATEGORIES:
+        module = importlib.import_module(f"cwm_generated.operations.{category}")
+        for op in (op for op in OPERATIONS if op.category == category):
+            params = (*op.path_params, *op.query_params)
+            values: dict[str, Any] = {p.py_name: f"v {i}/{p.name}" for i, p in enumerate(params)}
+            if op.body_kind is not None:
+                values["body"] = {"marker": op.operation_id}
+            if op.body_kind == "multipart":
+                values["files"] = {"file": ("a.txt", b"x", "text/plain")}
+            request = getattr(module, op.function)(**values)
+            path = op.path
+            for p in op.path_params:
+                path = path.replace("{" + p.name + "}", quote(values[p.py_name], safe=""))
+            assert request.path == path, op.operation_id
+            assert request.params == {p.name: values[p.py_name] for p in op.query_params}
+            assert request.body == values.get("body"), op.operation_id
+            assert request.files == values.get("files"), op.operation_id
+            unset = getattr(module, op.function)(
+                **{p.py_name: values[p.py_name] for p in op.path_params if p.required}
+                | {p.py_name: values[p.py_name] for p in op.query_params if p.required}
+                | ({"body": values["body"]} if op.body_required else {})
+            )
+            assert unset.params == {
+                p.name: values[p.py_name] for p in op.query_params if p.required
+            }, op.operation_id
 
 
 def _sample(schema_name: str, depth: int = 0) -> dict[str, Any]:

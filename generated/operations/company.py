@@ -132,22 +132,7 @@ def get_company_address_formats(
 
     ``GET /company/addressFormats`` (risk: Read, tag: AddressFormats)
     """
-    return _build(
-        _OPS["getCompanyAddressFormats"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyAddressFormats"], locals())
 
 
 def post_company_address_formats(
@@ -158,13 +143,7 @@ def post_company_address_formats(
 
     ``POST /company/addressFormats`` (risk: Write, tag: AddressFormats)
     """
-    return _build(
-        _OPS["postCompanyAddressFormats"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyAddressFormats"], locals())
 
 
 def get_company_address_formats_count(
@@ -182,22 +161,7 @@ def get_company_address_formats_count(
 
     ``GET /company/addressFormats/count`` (risk: Read, tag: AddressFormats)
     """
-    return _build(
-        _OPS["getCompanyAddressFormatsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyAddressFormatsCount"], locals())
 
 
 def get_company_address_formats_info(
@@ -215,22 +179,7 @@ def get_company_address_formats_info(
 
     ``GET /company/addressFormats/info`` (risk: Read, tag: AddressFormatInfos)
     """
-    return _build(
-        _OPS["getCompanyAddressFormatsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyAddressFormatsInfo"], locals())
 
 
 def get_company_address_formats_info_count(
@@ -248,22 +197,7 @@ def get_company_address_formats_info_count(
 
     ``GET /company/addressFormats/info/count`` (risk: Read, tag: AddressFormatInfos)
     """
-    return _build(
-        _OPS["getCompanyAddressFormatsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyAddressFormatsInfoCount"], locals())
 
 
 def get_company_address_formats_by_id(
@@ -282,24 +216,7 @@ def get_company_address_formats_by_id(
 
     ``GET /company/addressFormats/{id}`` (risk: Read, tag: AddressFormats)
     """
-    return _build(
-        _OPS["getCompanyAddressFormatsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyAddressFormatsById"], locals())
 
 
 def put_company_address_formats_by_id(
@@ -311,15 +228,7 @@ def put_company_address_formats_by_id(
 
     ``PUT /company/addressFormats/{id}`` (risk: Write, tag: AddressFormats)
     """
-    return _build(
-        _OPS["putCompanyAddressFormatsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyAddressFormatsById"], locals())
 
 
 def patch_company_address_formats_by_id(
@@ -331,15 +240,7 @@ def patch_company_address_formats_by_id(
 
     ``PATCH /company/addressFormats/{id}`` (risk: Write, tag: AddressFormats)
     """
-    return _build(
-        _OPS["patchCompanyAddressFormatsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyAddressFormatsById"], locals())
 
 
 def delete_company_address_formats_by_id(
@@ -350,15 +251,7 @@ def delete_company_address_formats_by_id(
 
     ``DELETE /company/addressFormats/{id}`` (risk: Destructive, tag: AddressFormats)
     """
-    return _build(
-        _OPS["deleteCompanyAddressFormatsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyAddressFormatsById"], locals())
 
 
 def get_company_address_formats_by_id_info(
@@ -377,24 +270,7 @@ def get_company_address_formats_by_id_info(
 
     ``GET /company/addressFormats/{id}/info`` (risk: Read, tag: AddressFormatInfos)
     """
-    return _build(
-        _OPS["getCompanyAddressFormatsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyAddressFormatsByIdInfo"], locals())
 
 
 def get_company_communication_types(
@@ -412,22 +288,7 @@ def get_company_communication_types(
 
     ``GET /company/communicationTypes`` (risk: Read, tag: CommunicationTypes)
     """
-    return _build(
-        _OPS["getCompanyCommunicationTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCommunicationTypes"], locals())
 
 
 def post_company_communication_types(
@@ -438,13 +299,7 @@ def post_company_communication_types(
 
     ``POST /company/communicationTypes`` (risk: Write, tag: CommunicationTypes)
     """
-    return _build(
-        _OPS["postCompanyCommunicationTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCommunicationTypes"], locals())
 
 
 def get_company_communication_types_count(
@@ -462,22 +317,7 @@ def get_company_communication_types_count(
 
     ``GET /company/communicationTypes/count`` (risk: Read, tag: CommunicationTypes)
     """
-    return _build(
-        _OPS["getCompanyCommunicationTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCommunicationTypesCount"], locals())
 
 
 def get_company_communication_types_info(
@@ -495,22 +335,7 @@ def get_company_communication_types_info(
 
     ``GET /company/communicationTypes/info`` (risk: Read, tag: CommunicationTypeInfo)
     """
-    return _build(
-        _OPS["getCompanyCommunicationTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCommunicationTypesInfo"], locals())
 
 
 def get_company_communication_types_info_count(
@@ -528,22 +353,7 @@ def get_company_communication_types_info_count(
 
     ``GET /company/communicationTypes/info/count`` (risk: Read, tag: CommunicationTypeInfo)
     """
-    return _build(
-        _OPS["getCompanyCommunicationTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCommunicationTypesInfoCount"], locals())
 
 
 def get_company_communication_types_by_id(
@@ -562,24 +372,7 @@ def get_company_communication_types_by_id(
 
     ``GET /company/communicationTypes/{id}`` (risk: Read, tag: CommunicationTypes)
     """
-    return _build(
-        _OPS["getCompanyCommunicationTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCommunicationTypesById"], locals())
 
 
 def put_company_communication_types_by_id(
@@ -591,15 +384,7 @@ def put_company_communication_types_by_id(
 
     ``PUT /company/communicationTypes/{id}`` (risk: Write, tag: CommunicationTypes)
     """
-    return _build(
-        _OPS["putCompanyCommunicationTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCommunicationTypesById"], locals())
 
 
 def patch_company_communication_types_by_id(
@@ -611,15 +396,7 @@ def patch_company_communication_types_by_id(
 
     ``PATCH /company/communicationTypes/{id}`` (risk: Write, tag: CommunicationTypes)
     """
-    return _build(
-        _OPS["patchCompanyCommunicationTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCommunicationTypesById"], locals())
 
 
 def delete_company_communication_types_by_id(
@@ -630,15 +407,7 @@ def delete_company_communication_types_by_id(
 
     ``DELETE /company/communicationTypes/{id}`` (risk: Destructive, tag: CommunicationTypes)
     """
-    return _build(
-        _OPS["deleteCompanyCommunicationTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCommunicationTypesById"], locals())
 
 
 def get_company_communication_types_by_id_info(
@@ -657,24 +426,7 @@ def get_company_communication_types_by_id_info(
 
     ``GET /company/communicationTypes/{id}/info`` (risk: Read, tag: CommunicationTypeInfo)
     """
-    return _build(
-        _OPS["getCompanyCommunicationTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCommunicationTypesByIdInfo"], locals())
 
 
 def get_company_communication_types_by_id_usages(
@@ -693,24 +445,7 @@ def get_company_communication_types_by_id_usages(
 
     ``GET /company/communicationTypes/{id}/usages`` (risk: Read, tag: CommunicationTypes)
     """
-    return _build(
-        _OPS["getCompanyCommunicationTypesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCommunicationTypesByIdUsages"], locals())
 
 
 def get_company_communication_types_by_id_usages_list(
@@ -729,24 +464,7 @@ def get_company_communication_types_by_id_usages_list(
 
     ``GET /company/communicationTypes/{id}/usages/list`` (risk: Read, tag: CommunicationTypes)
     """
-    return _build(
-        _OPS["getCompanyCommunicationTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCommunicationTypesByIdUsagesList"], locals())
 
 
 def get_company_companies(
@@ -764,22 +482,7 @@ def get_company_companies(
 
     ``GET /company/companies`` (risk: Read, tag: Companies)
     """
-    return _build(
-        _OPS["getCompanyCompanies"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompanies"], locals())
 
 
 def post_company_companies(
@@ -790,13 +493,7 @@ def post_company_companies(
 
     ``POST /company/companies`` (risk: Write, tag: Companies)
     """
-    return _build(
-        _OPS["postCompanyCompanies"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompanies"], locals())
 
 
 def get_company_companies_count(
@@ -814,22 +511,7 @@ def get_company_companies_count(
 
     ``GET /company/companies/count`` (risk: Read, tag: Companies)
     """
-    return _build(
-        _OPS["getCompanyCompaniesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesCount"], locals())
 
 
 def get_company_companies_default(
@@ -847,22 +529,7 @@ def get_company_companies_default(
 
     ``GET /company/companies/default`` (risk: Read, tag: Companies)
     """
-    return _build(
-        _OPS["getCompanyCompaniesDefault"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesDefault"], locals())
 
 
 def get_company_companies_info(
@@ -880,22 +547,7 @@ def get_company_companies_info(
 
     ``GET /company/companies/info`` (risk: Read, tag: CompanyInfos)
     """
-    return _build(
-        _OPS["getCompanyCompaniesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesInfo"], locals())
 
 
 def get_company_companies_info_count(
@@ -913,22 +565,7 @@ def get_company_companies_info_count(
 
     ``GET /company/companies/info/count`` (risk: Read, tag: CompanyInfos)
     """
-    return _build(
-        _OPS["getCompanyCompaniesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesInfoCount"], locals())
 
 
 def get_company_companies_info_types(
@@ -946,22 +583,7 @@ def get_company_companies_info_types(
 
     ``GET /company/companies/info/types`` (risk: Read, tag: CompanyTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyCompaniesInfoTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesInfoTypes"], locals())
 
 
 def get_company_companies_info_types_count(
@@ -979,22 +601,7 @@ def get_company_companies_info_types_count(
 
     ``GET /company/companies/info/types/count`` (risk: Read, tag: CompanyTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyCompaniesInfoTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesInfoTypesCount"], locals())
 
 
 def get_company_companies_info_types_by_id(
@@ -1013,24 +620,7 @@ def get_company_companies_info_types_by_id(
 
     ``GET /company/companies/info/types/{id}`` (risk: Read, tag: CompanyTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyCompaniesInfoTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesInfoTypesById"], locals())
 
 
 def get_company_companies_statuses(
@@ -1048,22 +638,7 @@ def get_company_companies_statuses(
 
     ``GET /company/companies/statuses`` (risk: Read, tag: CompanyStatuses)
     """
-    return _build(
-        _OPS["getCompanyCompaniesStatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesStatuses"], locals())
 
 
 def post_company_companies_statuses(
@@ -1074,13 +649,7 @@ def post_company_companies_statuses(
 
     ``POST /company/companies/statuses`` (risk: Write, tag: CompanyStatuses)
     """
-    return _build(
-        _OPS["postCompanyCompaniesStatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesStatuses"], locals())
 
 
 def get_company_companies_statuses_count(
@@ -1098,22 +667,7 @@ def get_company_companies_statuses_count(
 
     ``GET /company/companies/statuses/count`` (risk: Read, tag: CompanyStatuses)
     """
-    return _build(
-        _OPS["getCompanyCompaniesStatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesStatusesCount"], locals())
 
 
 def get_company_companies_statuses_by_id(
@@ -1132,24 +686,7 @@ def get_company_companies_statuses_by_id(
 
     ``GET /company/companies/statuses/{id}`` (risk: Read, tag: CompanyStatuses)
     """
-    return _build(
-        _OPS["getCompanyCompaniesStatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesStatusesById"], locals())
 
 
 def put_company_companies_statuses_by_id(
@@ -1161,15 +698,7 @@ def put_company_companies_statuses_by_id(
 
     ``PUT /company/companies/statuses/{id}`` (risk: Write, tag: CompanyStatuses)
     """
-    return _build(
-        _OPS["putCompanyCompaniesStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesStatusesById"], locals())
 
 
 def patch_company_companies_statuses_by_id(
@@ -1181,15 +710,7 @@ def patch_company_companies_statuses_by_id(
 
     ``PATCH /company/companies/statuses/{id}`` (risk: Write, tag: CompanyStatuses)
     """
-    return _build(
-        _OPS["patchCompanyCompaniesStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompaniesStatusesById"], locals())
 
 
 def delete_company_companies_statuses_by_id(
@@ -1200,15 +721,7 @@ def delete_company_companies_statuses_by_id(
 
     ``DELETE /company/companies/statuses/{id}`` (risk: Destructive, tag: CompanyStatuses)
     """
-    return _build(
-        _OPS["deleteCompanyCompaniesStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompaniesStatusesById"], locals())
 
 
 def get_company_companies_statuses_by_id_usages(
@@ -1227,24 +740,7 @@ def get_company_companies_statuses_by_id_usages(
 
     ``GET /company/companies/statuses/{id}/usages`` (risk: Read, tag: CompanyStatuses)
     """
-    return _build(
-        _OPS["getCompanyCompaniesStatusesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesStatusesByIdUsages"], locals())
 
 
 def get_company_companies_statuses_by_id_usages_list(
@@ -1263,24 +759,7 @@ def get_company_companies_statuses_by_id_usages_list(
 
     ``GET /company/companies/statuses/{id}/usages/list`` (risk: Read, tag: CompanyStatuses)
     """
-    return _build(
-        _OPS["getCompanyCompaniesStatusesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesStatusesByIdUsagesList"], locals())
 
 
 def get_company_companies_types(
@@ -1298,22 +777,7 @@ def get_company_companies_types(
 
     ``GET /company/companies/types`` (risk: Read, tag: CompanyTypes)
     """
-    return _build(
-        _OPS["getCompanyCompaniesTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesTypes"], locals())
 
 
 def post_company_companies_types(
@@ -1324,13 +788,7 @@ def post_company_companies_types(
 
     ``POST /company/companies/types`` (risk: Write, tag: CompanyTypes)
     """
-    return _build(
-        _OPS["postCompanyCompaniesTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesTypes"], locals())
 
 
 def get_company_companies_types_count(
@@ -1348,22 +806,7 @@ def get_company_companies_types_count(
 
     ``GET /company/companies/types/count`` (risk: Read, tag: CompanyTypes)
     """
-    return _build(
-        _OPS["getCompanyCompaniesTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesTypesCount"], locals())
 
 
 def get_company_companies_types_by_id(
@@ -1382,24 +825,7 @@ def get_company_companies_types_by_id(
 
     ``GET /company/companies/types/{id}`` (risk: Read, tag: CompanyTypes)
     """
-    return _build(
-        _OPS["getCompanyCompaniesTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesTypesById"], locals())
 
 
 def put_company_companies_types_by_id(
@@ -1411,15 +837,7 @@ def put_company_companies_types_by_id(
 
     ``PUT /company/companies/types/{id}`` (risk: Write, tag: CompanyTypes)
     """
-    return _build(
-        _OPS["putCompanyCompaniesTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesTypesById"], locals())
 
 
 def patch_company_companies_types_by_id(
@@ -1431,15 +849,7 @@ def patch_company_companies_types_by_id(
 
     ``PATCH /company/companies/types/{id}`` (risk: Write, tag: CompanyTypes)
     """
-    return _build(
-        _OPS["patchCompanyCompaniesTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompaniesTypesById"], locals())
 
 
 def delete_company_companies_types_by_id(
@@ -1450,15 +860,7 @@ def delete_company_companies_types_by_id(
 
     ``DELETE /company/companies/types/{id}`` (risk: Destructive, tag: CompanyTypes)
     """
-    return _build(
-        _OPS["deleteCompanyCompaniesTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompaniesTypesById"], locals())
 
 
 def get_company_companies_types_by_id_usages(
@@ -1477,24 +879,7 @@ def get_company_companies_types_by_id_usages(
 
     ``GET /company/companies/types/{id}/usages`` (risk: Read, tag: CompanyTypes)
     """
-    return _build(
-        _OPS["getCompanyCompaniesTypesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesTypesByIdUsages"], locals())
 
 
 def get_company_companies_types_by_id_usages_list(
@@ -1513,24 +898,7 @@ def get_company_companies_types_by_id_usages_list(
 
     ``GET /company/companies/types/{id}/usages/list`` (risk: Read, tag: CompanyTypes)
     """
-    return _build(
-        _OPS["getCompanyCompaniesTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesTypesByIdUsagesList"], locals())
 
 
 def get_company_companies_by_id(
@@ -1549,24 +917,7 @@ def get_company_companies_by_id(
 
     ``GET /company/companies/{id}`` (risk: Read, tag: Companies)
     """
-    return _build(
-        _OPS["getCompanyCompaniesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesById"], locals())
 
 
 def put_company_companies_by_id(
@@ -1578,15 +929,7 @@ def put_company_companies_by_id(
 
     ``PUT /company/companies/{id}`` (risk: Write, tag: Companies)
     """
-    return _build(
-        _OPS["putCompanyCompaniesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesById"], locals())
 
 
 def patch_company_companies_by_id(
@@ -1598,15 +941,7 @@ def patch_company_companies_by_id(
 
     ``PATCH /company/companies/{id}`` (risk: Write, tag: Companies)
     """
-    return _build(
-        _OPS["patchCompanyCompaniesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompaniesById"], locals())
 
 
 def delete_company_companies_by_id(
@@ -1617,15 +952,7 @@ def delete_company_companies_by_id(
 
     ``DELETE /company/companies/{id}`` (risk: Destructive, tag: Companies)
     """
-    return _build(
-        _OPS["deleteCompanyCompaniesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompaniesById"], locals())
 
 
 def post_company_companies_by_id_merge(
@@ -1637,15 +964,7 @@ def post_company_companies_by_id_merge(
 
     ``POST /company/companies/{id}/merge`` (risk: Execute, tag: Companies)
     """
-    return _build(
-        _OPS["postCompanyCompaniesByIdMerge"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesByIdMerge"], locals())
 
 
 def get_company_companies_by_id_usages(
@@ -1664,24 +983,7 @@ def get_company_companies_by_id_usages(
 
     ``GET /company/companies/{id}/usages`` (risk: Read, tag: Companies)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByIdUsages"], locals())
 
 
 def get_company_companies_by_id_usages_list(
@@ -1700,24 +1002,7 @@ def get_company_companies_by_id_usages_list(
 
     ``GET /company/companies/{id}/usages/list`` (risk: Read, tag: Companies)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByIdUsagesList"], locals())
 
 
 def get_company_companies_by_parent_id_custom_status_notes(
@@ -1736,24 +1021,7 @@ def get_company_companies_by_parent_id_custom_status_notes(
 
     ``GET /company/companies/{parentId}/customStatusNotes`` (risk: Read, tag: CompanyCustomNotes)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdCustomStatusNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdCustomStatusNotes"], locals())
 
 
 def post_company_companies_by_parent_id_custom_status_notes(
@@ -1765,15 +1033,7 @@ def post_company_companies_by_parent_id_custom_status_notes(
 
     ``POST /company/companies/{parentId}/customStatusNotes`` (risk: Write, tag: CompanyCustomNotes)
     """
-    return _build(
-        _OPS["postCompanyCompaniesByParentIdCustomStatusNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesByParentIdCustomStatusNotes"], locals())
 
 
 def get_company_companies_by_parent_id_custom_status_notes_count(
@@ -1792,24 +1052,7 @@ def get_company_companies_by_parent_id_custom_status_notes_count(
 
     ``GET /company/companies/{parentId}/customStatusNotes/count`` (risk: Read, tag: CompanyCustomNotes)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdCustomStatusNotesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdCustomStatusNotesCount"], locals())
 
 
 def get_company_companies_by_parent_id_custom_status_notes_by_id(
@@ -1829,25 +1072,7 @@ def get_company_companies_by_parent_id_custom_status_notes_by_id(
 
     ``GET /company/companies/{parentId}/customStatusNotes/{id}`` (risk: Read, tag: CompanyCustomNotes)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdCustomStatusNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdCustomStatusNotesById"], locals())
 
 
 def put_company_companies_by_parent_id_custom_status_notes_by_id(
@@ -1860,16 +1085,7 @@ def put_company_companies_by_parent_id_custom_status_notes_by_id(
 
     ``PUT /company/companies/{parentId}/customStatusNotes/{id}`` (risk: Write, tag: CompanyCustomNotes)
     """
-    return _build(
-        _OPS["putCompanyCompaniesByParentIdCustomStatusNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesByParentIdCustomStatusNotesById"], locals())
 
 
 def patch_company_companies_by_parent_id_custom_status_notes_by_id(
@@ -1882,16 +1098,7 @@ def patch_company_companies_by_parent_id_custom_status_notes_by_id(
 
     ``PATCH /company/companies/{parentId}/customStatusNotes/{id}`` (risk: Write, tag: CompanyCustomNotes)
     """
-    return _build(
-        _OPS["patchCompanyCompaniesByParentIdCustomStatusNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompaniesByParentIdCustomStatusNotesById"], locals())
 
 
 def delete_company_companies_by_parent_id_custom_status_notes_by_id(
@@ -1903,16 +1110,7 @@ def delete_company_companies_by_parent_id_custom_status_notes_by_id(
 
     ``DELETE /company/companies/{parentId}/customStatusNotes/{id}`` (risk: Destructive, tag: CompanyCustomNotes)
     """
-    return _build(
-        _OPS["deleteCompanyCompaniesByParentIdCustomStatusNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompaniesByParentIdCustomStatusNotesById"], locals())
 
 
 def get_company_companies_by_parent_id_groups(
@@ -1931,24 +1129,7 @@ def get_company_companies_by_parent_id_groups(
 
     ``GET /company/companies/{parentId}/groups`` (risk: Read, tag: CompanyGroups)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdGroups"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdGroups"], locals())
 
 
 def post_company_companies_by_parent_id_groups(
@@ -1960,15 +1141,7 @@ def post_company_companies_by_parent_id_groups(
 
     ``POST /company/companies/{parentId}/groups`` (risk: Write, tag: CompanyGroups)
     """
-    return _build(
-        _OPS["postCompanyCompaniesByParentIdGroups"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesByParentIdGroups"], locals())
 
 
 def get_company_companies_by_parent_id_groups_count(
@@ -1987,24 +1160,7 @@ def get_company_companies_by_parent_id_groups_count(
 
     ``GET /company/companies/{parentId}/groups/count`` (risk: Read, tag: CompanyGroups)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdGroupsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdGroupsCount"], locals())
 
 
 def get_company_companies_by_parent_id_groups_by_id(
@@ -2024,25 +1180,7 @@ def get_company_companies_by_parent_id_groups_by_id(
 
     ``GET /company/companies/{parentId}/groups/{id}`` (risk: Read, tag: CompanyGroups)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdGroupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdGroupsById"], locals())
 
 
 def put_company_companies_by_parent_id_groups_by_id(
@@ -2055,16 +1193,7 @@ def put_company_companies_by_parent_id_groups_by_id(
 
     ``PUT /company/companies/{parentId}/groups/{id}`` (risk: Write, tag: CompanyGroups)
     """
-    return _build(
-        _OPS["putCompanyCompaniesByParentIdGroupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesByParentIdGroupsById"], locals())
 
 
 def patch_company_companies_by_parent_id_groups_by_id(
@@ -2077,16 +1206,7 @@ def patch_company_companies_by_parent_id_groups_by_id(
 
     ``PATCH /company/companies/{parentId}/groups/{id}`` (risk: Write, tag: CompanyGroups)
     """
-    return _build(
-        _OPS["patchCompanyCompaniesByParentIdGroupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompaniesByParentIdGroupsById"], locals())
 
 
 def delete_company_companies_by_parent_id_groups_by_id(
@@ -2098,16 +1218,7 @@ def delete_company_companies_by_parent_id_groups_by_id(
 
     ``DELETE /company/companies/{parentId}/groups/{id}`` (risk: Destructive, tag: CompanyGroups)
     """
-    return _build(
-        _OPS["deleteCompanyCompaniesByParentIdGroupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompaniesByParentIdGroupsById"], locals())
 
 
 def get_company_companies_by_parent_id_management_report_notifications(
@@ -2126,24 +1237,7 @@ def get_company_companies_by_parent_id_management_report_notifications(
 
     ``GET /company/companies/{parentId}/managementReportNotifications`` (risk: Read, tag: ManagementReportNotifications)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdManagementReportNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdManagementReportNotifications"], locals())
 
 
 def post_company_companies_by_parent_id_management_report_notifications(
@@ -2155,15 +1249,7 @@ def post_company_companies_by_parent_id_management_report_notifications(
 
     ``POST /company/companies/{parentId}/managementReportNotifications`` (risk: Write, tag: ManagementReportNotifications)
     """
-    return _build(
-        _OPS["postCompanyCompaniesByParentIdManagementReportNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesByParentIdManagementReportNotifications"], locals())
 
 
 def get_company_companies_by_parent_id_management_report_notifications_count(
@@ -2182,24 +1268,7 @@ def get_company_companies_by_parent_id_management_report_notifications_count(
 
     ``GET /company/companies/{parentId}/managementReportNotifications/count`` (risk: Read, tag: ManagementReportNotifications)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdManagementReportNotificationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdManagementReportNotificationsCount"], locals())
 
 
 def get_company_companies_by_parent_id_management_report_notifications_by_id(
@@ -2219,25 +1288,7 @@ def get_company_companies_by_parent_id_management_report_notifications_by_id(
 
     ``GET /company/companies/{parentId}/managementReportNotifications/{id}`` (risk: Read, tag: ManagementReportNotifications)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdManagementReportNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdManagementReportNotificationsById"], locals())
 
 
 def put_company_companies_by_parent_id_management_report_notifications_by_id(
@@ -2250,16 +1301,7 @@ def put_company_companies_by_parent_id_management_report_notifications_by_id(
 
     ``PUT /company/companies/{parentId}/managementReportNotifications/{id}`` (risk: Write, tag: ManagementReportNotifications)
     """
-    return _build(
-        _OPS["putCompanyCompaniesByParentIdManagementReportNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesByParentIdManagementReportNotificationsById"], locals())
 
 
 def patch_company_companies_by_parent_id_management_report_notifications_by_id(
@@ -2273,14 +1315,7 @@ def patch_company_companies_by_parent_id_management_report_notifications_by_id(
     ``PATCH /company/companies/{parentId}/managementReportNotifications/{id}`` (risk: Write, tag: ManagementReportNotifications)
     """
     return _build(
-        _OPS["patchCompanyCompaniesByParentIdManagementReportNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchCompanyCompaniesByParentIdManagementReportNotificationsById"], locals()
     )
 
 
@@ -2294,14 +1329,7 @@ def delete_company_companies_by_parent_id_management_report_notifications_by_id(
     ``DELETE /company/companies/{parentId}/managementReportNotifications/{id}`` (risk: Destructive, tag: ManagementReportNotifications)
     """
     return _build(
-        _OPS["deleteCompanyCompaniesByParentIdManagementReportNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        _OPS["deleteCompanyCompaniesByParentIdManagementReportNotificationsById"], locals()
     )
 
 
@@ -2321,24 +1349,7 @@ def get_company_companies_by_parent_id_management_report_setup(
 
     ``GET /company/companies/{parentId}/managementReportSetup`` (risk: Read, tag: ManagementReportSetups)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdManagementReportSetup"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdManagementReportSetup"], locals())
 
 
 def post_company_companies_by_parent_id_management_report_setup(
@@ -2350,15 +1361,7 @@ def post_company_companies_by_parent_id_management_report_setup(
 
     ``POST /company/companies/{parentId}/managementReportSetup`` (risk: Write, tag: ManagementReportSetups)
     """
-    return _build(
-        _OPS["postCompanyCompaniesByParentIdManagementReportSetup"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesByParentIdManagementReportSetup"], locals())
 
 
 def put_company_companies_by_parent_id_management_report_setup_by_id(
@@ -2371,16 +1374,7 @@ def put_company_companies_by_parent_id_management_report_setup_by_id(
 
     ``PUT /company/companies/{parentId}/managementReportSetup/{id}`` (risk: Write, tag: ManagementReportSetups)
     """
-    return _build(
-        _OPS["putCompanyCompaniesByParentIdManagementReportSetupById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesByParentIdManagementReportSetupById"], locals())
 
 
 def patch_company_companies_by_parent_id_management_report_setup_by_id(
@@ -2393,16 +1387,7 @@ def patch_company_companies_by_parent_id_management_report_setup_by_id(
 
     ``PATCH /company/companies/{parentId}/managementReportSetup/{id}`` (risk: Write, tag: ManagementReportSetups)
     """
-    return _build(
-        _OPS["patchCompanyCompaniesByParentIdManagementReportSetupById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompaniesByParentIdManagementReportSetupById"], locals())
 
 
 def get_company_companies_by_parent_id_management_summary_reports(
@@ -2421,24 +1406,7 @@ def get_company_companies_by_parent_id_management_summary_reports(
 
     ``GET /company/companies/{parentId}/managementSummaryReports`` (risk: Read, tag: CompanyManagementSummarys)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdManagementSummaryReports"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdManagementSummaryReports"], locals())
 
 
 def post_company_companies_by_parent_id_management_summary_reports(
@@ -2450,15 +1418,7 @@ def post_company_companies_by_parent_id_management_summary_reports(
 
     ``POST /company/companies/{parentId}/managementSummaryReports`` (risk: Write, tag: CompanyManagementSummarys)
     """
-    return _build(
-        _OPS["postCompanyCompaniesByParentIdManagementSummaryReports"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesByParentIdManagementSummaryReports"], locals())
 
 
 def get_company_companies_by_parent_id_management_summary_reports_count(
@@ -2477,24 +1437,7 @@ def get_company_companies_by_parent_id_management_summary_reports_count(
 
     ``GET /company/companies/{parentId}/managementSummaryReports/count`` (risk: Read, tag: CompanyManagementSummarys)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdManagementSummaryReportsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdManagementSummaryReportsCount"], locals())
 
 
 def get_company_companies_by_parent_id_management_summary_reports_by_id(
@@ -2514,25 +1457,7 @@ def get_company_companies_by_parent_id_management_summary_reports_by_id(
 
     ``GET /company/companies/{parentId}/managementSummaryReports/{id}`` (risk: Read, tag: CompanyManagementSummarys)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdManagementSummaryReportsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdManagementSummaryReportsById"], locals())
 
 
 def put_company_companies_by_parent_id_management_summary_reports_by_id(
@@ -2545,16 +1470,7 @@ def put_company_companies_by_parent_id_management_summary_reports_by_id(
 
     ``PUT /company/companies/{parentId}/managementSummaryReports/{id}`` (risk: Write, tag: CompanyManagementSummarys)
     """
-    return _build(
-        _OPS["putCompanyCompaniesByParentIdManagementSummaryReportsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesByParentIdManagementSummaryReportsById"], locals())
 
 
 def patch_company_companies_by_parent_id_management_summary_reports_by_id(
@@ -2567,16 +1483,7 @@ def patch_company_companies_by_parent_id_management_summary_reports_by_id(
 
     ``PATCH /company/companies/{parentId}/managementSummaryReports/{id}`` (risk: Write, tag: CompanyManagementSummarys)
     """
-    return _build(
-        _OPS["patchCompanyCompaniesByParentIdManagementSummaryReportsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompaniesByParentIdManagementSummaryReportsById"], locals())
 
 
 def delete_company_companies_by_parent_id_management_summary_reports_by_id(
@@ -2588,16 +1495,7 @@ def delete_company_companies_by_parent_id_management_summary_reports_by_id(
 
     ``DELETE /company/companies/{parentId}/managementSummaryReports/{id}`` (risk: Destructive, tag: CompanyManagementSummarys)
     """
-    return _build(
-        _OPS["deleteCompanyCompaniesByParentIdManagementSummaryReportsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompaniesByParentIdManagementSummaryReportsById"], locals())
 
 
 def get_company_companies_by_parent_id_notes(
@@ -2616,24 +1514,7 @@ def get_company_companies_by_parent_id_notes(
 
     ``GET /company/companies/{parentId}/notes`` (risk: Read, tag: CompanyNotes)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdNotes"], locals())
 
 
 def post_company_companies_by_parent_id_notes(
@@ -2645,15 +1526,7 @@ def post_company_companies_by_parent_id_notes(
 
     ``POST /company/companies/{parentId}/notes`` (risk: Write, tag: CompanyNotes)
     """
-    return _build(
-        _OPS["postCompanyCompaniesByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesByParentIdNotes"], locals())
 
 
 def get_company_companies_by_parent_id_notes_count(
@@ -2672,24 +1545,7 @@ def get_company_companies_by_parent_id_notes_count(
 
     ``GET /company/companies/{parentId}/notes/count`` (risk: Read, tag: CompanyNotes)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdNotesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdNotesCount"], locals())
 
 
 def get_company_companies_by_parent_id_notes_by_id(
@@ -2709,25 +1565,7 @@ def get_company_companies_by_parent_id_notes_by_id(
 
     ``GET /company/companies/{parentId}/notes/{id}`` (risk: Read, tag: CompanyNotes)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdNotesById"], locals())
 
 
 def put_company_companies_by_parent_id_notes_by_id(
@@ -2740,16 +1578,7 @@ def put_company_companies_by_parent_id_notes_by_id(
 
     ``PUT /company/companies/{parentId}/notes/{id}`` (risk: Write, tag: CompanyNotes)
     """
-    return _build(
-        _OPS["putCompanyCompaniesByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesByParentIdNotesById"], locals())
 
 
 def patch_company_companies_by_parent_id_notes_by_id(
@@ -2762,16 +1591,7 @@ def patch_company_companies_by_parent_id_notes_by_id(
 
     ``PATCH /company/companies/{parentId}/notes/{id}`` (risk: Write, tag: CompanyNotes)
     """
-    return _build(
-        _OPS["patchCompanyCompaniesByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompaniesByParentIdNotesById"], locals())
 
 
 def delete_company_companies_by_parent_id_notes_by_id(
@@ -2783,16 +1603,7 @@ def delete_company_companies_by_parent_id_notes_by_id(
 
     ``DELETE /company/companies/{parentId}/notes/{id}`` (risk: Destructive, tag: CompanyNotes)
     """
-    return _build(
-        _OPS["deleteCompanyCompaniesByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompaniesByParentIdNotesById"], locals())
 
 
 def get_company_companies_by_parent_id_sites(
@@ -2811,24 +1622,7 @@ def get_company_companies_by_parent_id_sites(
 
     ``GET /company/companies/{parentId}/sites`` (risk: Read, tag: CompanySites)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdSites"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdSites"], locals())
 
 
 def post_company_companies_by_parent_id_sites(
@@ -2840,15 +1634,7 @@ def post_company_companies_by_parent_id_sites(
 
     ``POST /company/companies/{parentId}/sites`` (risk: Write, tag: CompanySites)
     """
-    return _build(
-        _OPS["postCompanyCompaniesByParentIdSites"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesByParentIdSites"], locals())
 
 
 def get_company_companies_by_parent_id_sites_count(
@@ -2867,24 +1653,7 @@ def get_company_companies_by_parent_id_sites_count(
 
     ``GET /company/companies/{parentId}/sites/count`` (risk: Read, tag: CompanySites)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdSitesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdSitesCount"], locals())
 
 
 def get_company_companies_by_parent_id_sites_info(
@@ -2903,24 +1672,7 @@ def get_company_companies_by_parent_id_sites_info(
 
     ``GET /company/companies/{parentId}/sites/info`` (risk: Read, tag: CompanySiteInfos)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdSitesInfo"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdSitesInfo"], locals())
 
 
 def get_company_companies_by_parent_id_sites_info_count(
@@ -2939,24 +1691,7 @@ def get_company_companies_by_parent_id_sites_info_count(
 
     ``GET /company/companies/{parentId}/sites/info/count`` (risk: Read, tag: CompanySiteInfos)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdSitesInfoCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdSitesInfoCount"], locals())
 
 
 def get_company_companies_by_parent_id_sites_by_id(
@@ -2976,25 +1711,7 @@ def get_company_companies_by_parent_id_sites_by_id(
 
     ``GET /company/companies/{parentId}/sites/{id}`` (risk: Read, tag: CompanySites)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdSitesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdSitesById"], locals())
 
 
 def put_company_companies_by_parent_id_sites_by_id(
@@ -3007,16 +1724,7 @@ def put_company_companies_by_parent_id_sites_by_id(
 
     ``PUT /company/companies/{parentId}/sites/{id}`` (risk: Write, tag: CompanySites)
     """
-    return _build(
-        _OPS["putCompanyCompaniesByParentIdSitesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesByParentIdSitesById"], locals())
 
 
 def patch_company_companies_by_parent_id_sites_by_id(
@@ -3029,16 +1737,7 @@ def patch_company_companies_by_parent_id_sites_by_id(
 
     ``PATCH /company/companies/{parentId}/sites/{id}`` (risk: Write, tag: CompanySites)
     """
-    return _build(
-        _OPS["patchCompanyCompaniesByParentIdSitesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompaniesByParentIdSitesById"], locals())
 
 
 def delete_company_companies_by_parent_id_sites_by_id(
@@ -3050,16 +1749,7 @@ def delete_company_companies_by_parent_id_sites_by_id(
 
     ``DELETE /company/companies/{parentId}/sites/{id}`` (risk: Destructive, tag: CompanySites)
     """
-    return _build(
-        _OPS["deleteCompanyCompaniesByParentIdSitesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompaniesByParentIdSitesById"], locals())
 
 
 def get_company_companies_by_parent_id_sites_by_id_info(
@@ -3079,25 +1769,7 @@ def get_company_companies_by_parent_id_sites_by_id_info(
 
     ``GET /company/companies/{parentId}/sites/{id}/info`` (risk: Read, tag: CompanySiteInfos)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdSitesByIdInfo"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdSitesByIdInfo"], locals())
 
 
 def get_company_companies_by_parent_id_sites_by_id_usages(
@@ -3117,25 +1789,7 @@ def get_company_companies_by_parent_id_sites_by_id_usages(
 
     ``GET /company/companies/{parentId}/sites/{id}/usages`` (risk: Read, tag: CompanySites)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdSitesByIdUsages"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdSitesByIdUsages"], locals())
 
 
 def get_company_companies_by_parent_id_sites_by_id_usages_list(
@@ -3155,25 +1809,7 @@ def get_company_companies_by_parent_id_sites_by_id_usages_list(
 
     ``GET /company/companies/{parentId}/sites/{id}/usages/list`` (risk: Read, tag: CompanySites)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdSitesByIdUsagesList"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdSitesByIdUsagesList"], locals())
 
 
 def get_company_companies_by_parent_id_surveys_count(
@@ -3192,24 +1828,7 @@ def get_company_companies_by_parent_id_surveys_count(
 
     ``GET /company/companies/{parentId}/surveys/count`` (risk: Read, tag: CompanySurveys)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdSurveysCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdSurveysCount"], locals())
 
 
 def get_company_companies_by_parent_id_teams(
@@ -3228,24 +1847,7 @@ def get_company_companies_by_parent_id_teams(
 
     ``GET /company/companies/{parentId}/teams`` (risk: Read, tag: CompanyTeams)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdTeams"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdTeams"], locals())
 
 
 def post_company_companies_by_parent_id_teams(
@@ -3257,15 +1859,7 @@ def post_company_companies_by_parent_id_teams(
 
     ``POST /company/companies/{parentId}/teams`` (risk: Write, tag: CompanyTeams)
     """
-    return _build(
-        _OPS["postCompanyCompaniesByParentIdTeams"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesByParentIdTeams"], locals())
 
 
 def get_company_companies_by_parent_id_teams_count(
@@ -3284,24 +1878,7 @@ def get_company_companies_by_parent_id_teams_count(
 
     ``GET /company/companies/{parentId}/teams/count`` (risk: Read, tag: CompanyTeams)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdTeamsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdTeamsCount"], locals())
 
 
 def get_company_companies_by_parent_id_teams_by_id(
@@ -3321,25 +1898,7 @@ def get_company_companies_by_parent_id_teams_by_id(
 
     ``GET /company/companies/{parentId}/teams/{id}`` (risk: Read, tag: CompanyTeams)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdTeamsById"], locals())
 
 
 def put_company_companies_by_parent_id_teams_by_id(
@@ -3352,16 +1911,7 @@ def put_company_companies_by_parent_id_teams_by_id(
 
     ``PUT /company/companies/{parentId}/teams/{id}`` (risk: Write, tag: CompanyTeams)
     """
-    return _build(
-        _OPS["putCompanyCompaniesByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesByParentIdTeamsById"], locals())
 
 
 def patch_company_companies_by_parent_id_teams_by_id(
@@ -3374,16 +1924,7 @@ def patch_company_companies_by_parent_id_teams_by_id(
 
     ``PATCH /company/companies/{parentId}/teams/{id}`` (risk: Write, tag: CompanyTeams)
     """
-    return _build(
-        _OPS["patchCompanyCompaniesByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompaniesByParentIdTeamsById"], locals())
 
 
 def delete_company_companies_by_parent_id_teams_by_id(
@@ -3395,16 +1936,7 @@ def delete_company_companies_by_parent_id_teams_by_id(
 
     ``DELETE /company/companies/{parentId}/teams/{id}`` (risk: Destructive, tag: CompanyTeams)
     """
-    return _build(
-        _OPS["deleteCompanyCompaniesByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompaniesByParentIdTeamsById"], locals())
 
 
 def get_company_companies_by_parent_id_tracks(
@@ -3423,24 +1955,7 @@ def get_company_companies_by_parent_id_tracks(
 
     ``GET /company/companies/{parentId}/tracks`` (risk: Read, tag: CompanyTracks)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdTracks"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdTracks"], locals())
 
 
 def post_company_companies_by_parent_id_tracks(
@@ -3452,15 +1967,7 @@ def post_company_companies_by_parent_id_tracks(
 
     ``POST /company/companies/{parentId}/tracks`` (risk: Write, tag: CompanyTracks)
     """
-    return _build(
-        _OPS["postCompanyCompaniesByParentIdTracks"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesByParentIdTracks"], locals())
 
 
 def get_company_companies_by_parent_id_tracks_count(
@@ -3479,24 +1986,7 @@ def get_company_companies_by_parent_id_tracks_count(
 
     ``GET /company/companies/{parentId}/tracks/count`` (risk: Read, tag: CompanyTracks)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdTracksCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdTracksCount"], locals())
 
 
 def get_company_companies_by_parent_id_tracks_by_id(
@@ -3516,25 +2006,7 @@ def get_company_companies_by_parent_id_tracks_by_id(
 
     ``GET /company/companies/{parentId}/tracks/{id}`` (risk: Read, tag: CompanyTracks)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdTracksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdTracksById"], locals())
 
 
 def delete_company_companies_by_parent_id_tracks_by_id(
@@ -3546,16 +2018,7 @@ def delete_company_companies_by_parent_id_tracks_by_id(
 
     ``DELETE /company/companies/{parentId}/tracks/{id}`` (risk: Destructive, tag: CompanyTracks)
     """
-    return _build(
-        _OPS["deleteCompanyCompaniesByParentIdTracksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompaniesByParentIdTracksById"], locals())
 
 
 def get_company_companies_by_parent_id_type_associations(
@@ -3574,24 +2037,7 @@ def get_company_companies_by_parent_id_type_associations(
 
     ``GET /company/companies/{parentId}/typeAssociations`` (risk: Read, tag: CompanyCompanyTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdTypeAssociations"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdTypeAssociations"], locals())
 
 
 def post_company_companies_by_parent_id_type_associations(
@@ -3603,15 +2049,7 @@ def post_company_companies_by_parent_id_type_associations(
 
     ``POST /company/companies/{parentId}/typeAssociations`` (risk: Write, tag: CompanyCompanyTypeAssociations)
     """
-    return _build(
-        _OPS["postCompanyCompaniesByParentIdTypeAssociations"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompaniesByParentIdTypeAssociations"], locals())
 
 
 def get_company_companies_by_parent_id_type_associations_count(
@@ -3630,24 +2068,7 @@ def get_company_companies_by_parent_id_type_associations_count(
 
     ``GET /company/companies/{parentId}/typeAssociations/count`` (risk: Read, tag: CompanyCompanyTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdTypeAssociationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdTypeAssociationsCount"], locals())
 
 
 def get_company_companies_by_parent_id_type_associations_by_id(
@@ -3667,25 +2088,7 @@ def get_company_companies_by_parent_id_type_associations_by_id(
 
     ``GET /company/companies/{parentId}/typeAssociations/{id}`` (risk: Read, tag: CompanyCompanyTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyCompaniesByParentIdTypeAssociationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompaniesByParentIdTypeAssociationsById"], locals())
 
 
 def put_company_companies_by_parent_id_type_associations_by_id(
@@ -3698,16 +2101,7 @@ def put_company_companies_by_parent_id_type_associations_by_id(
 
     ``PUT /company/companies/{parentId}/typeAssociations/{id}`` (risk: Write, tag: CompanyCompanyTypeAssociations)
     """
-    return _build(
-        _OPS["putCompanyCompaniesByParentIdTypeAssociationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompaniesByParentIdTypeAssociationsById"], locals())
 
 
 def patch_company_companies_by_parent_id_type_associations_by_id(
@@ -3720,16 +2114,7 @@ def patch_company_companies_by_parent_id_type_associations_by_id(
 
     ``PATCH /company/companies/{parentId}/typeAssociations/{id}`` (risk: Write, tag: CompanyCompanyTypeAssociations)
     """
-    return _build(
-        _OPS["patchCompanyCompaniesByParentIdTypeAssociationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompaniesByParentIdTypeAssociationsById"], locals())
 
 
 def delete_company_companies_by_parent_id_type_associations_by_id(
@@ -3741,16 +2126,7 @@ def delete_company_companies_by_parent_id_type_associations_by_id(
 
     ``DELETE /company/companies/{parentId}/typeAssociations/{id}`` (risk: Destructive, tag: CompanyCompanyTypeAssociations)
     """
-    return _build(
-        _OPS["deleteCompanyCompaniesByParentIdTypeAssociationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompaniesByParentIdTypeAssociationsById"], locals())
 
 
 def get_company_company_picker_items(
@@ -3768,22 +2144,7 @@ def get_company_company_picker_items(
 
     ``GET /company/companyPickerItems`` (risk: Read, tag: CompanyPickerItems)
     """
-    return _build(
-        _OPS["getCompanyCompanyPickerItems"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompanyPickerItems"], locals())
 
 
 def post_company_company_picker_items(
@@ -3794,13 +2155,7 @@ def post_company_company_picker_items(
 
     ``POST /company/companyPickerItems`` (risk: Write, tag: CompanyPickerItems)
     """
-    return _build(
-        _OPS["postCompanyCompanyPickerItems"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompanyPickerItems"], locals())
 
 
 def post_company_company_picker_items_clear(
@@ -3811,15 +2166,7 @@ def post_company_company_picker_items_clear(
 
     ``POST /company/companyPickerItems/clear`` (risk: Execute, tag: CompanyPickerItems)
     """
-    return _build(
-        _OPS["postCompanyCompanyPickerItemsClear"],
-        {},
-        {
-            "clearPickerRequest": clear_picker_request,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["postCompanyCompanyPickerItemsClear"], locals())
 
 
 def get_company_company_picker_items_count(
@@ -3837,22 +2184,7 @@ def get_company_company_picker_items_count(
 
     ``GET /company/companyPickerItems/count`` (risk: Read, tag: CompanyPickerItems)
     """
-    return _build(
-        _OPS["getCompanyCompanyPickerItemsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompanyPickerItemsCount"], locals())
 
 
 def get_company_company_picker_items_by_id(
@@ -3871,24 +2203,7 @@ def get_company_company_picker_items_by_id(
 
     ``GET /company/companyPickerItems/{id}`` (risk: Read, tag: CompanyPickerItems)
     """
-    return _build(
-        _OPS["getCompanyCompanyPickerItemsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompanyPickerItemsById"], locals())
 
 
 def delete_company_company_picker_items_by_id(
@@ -3899,15 +2214,7 @@ def delete_company_company_picker_items_by_id(
 
     ``DELETE /company/companyPickerItems/{id}`` (risk: Destructive, tag: CompanyPickerItems)
     """
-    return _build(
-        _OPS["deleteCompanyCompanyPickerItemsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompanyPickerItemsById"], locals())
 
 
 def get_company_company_type_associations(
@@ -3925,22 +2232,7 @@ def get_company_company_type_associations(
 
     ``GET /company/companyTypeAssociations`` (risk: Read, tag: CompanyTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyCompanyTypeAssociations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompanyTypeAssociations"], locals())
 
 
 def post_company_company_type_associations(
@@ -3951,13 +2243,7 @@ def post_company_company_type_associations(
 
     ``POST /company/companyTypeAssociations`` (risk: Write, tag: CompanyTypeAssociations)
     """
-    return _build(
-        _OPS["postCompanyCompanyTypeAssociations"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCompanyTypeAssociations"], locals())
 
 
 def get_company_company_type_associations_count(
@@ -3975,22 +2261,7 @@ def get_company_company_type_associations_count(
 
     ``GET /company/companyTypeAssociations/count`` (risk: Read, tag: CompanyTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyCompanyTypeAssociationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompanyTypeAssociationsCount"], locals())
 
 
 def get_company_company_type_associations_by_id(
@@ -4009,24 +2280,7 @@ def get_company_company_type_associations_by_id(
 
     ``GET /company/companyTypeAssociations/{id}`` (risk: Read, tag: CompanyTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyCompanyTypeAssociationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCompanyTypeAssociationsById"], locals())
 
 
 def put_company_company_type_associations_by_id(
@@ -4038,15 +2292,7 @@ def put_company_company_type_associations_by_id(
 
     ``PUT /company/companyTypeAssociations/{id}`` (risk: Write, tag: CompanyTypeAssociations)
     """
-    return _build(
-        _OPS["putCompanyCompanyTypeAssociationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCompanyTypeAssociationsById"], locals())
 
 
 def patch_company_company_type_associations_by_id(
@@ -4058,15 +2304,7 @@ def patch_company_company_type_associations_by_id(
 
     ``PATCH /company/companyTypeAssociations/{id}`` (risk: Write, tag: CompanyTypeAssociations)
     """
-    return _build(
-        _OPS["patchCompanyCompanyTypeAssociationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCompanyTypeAssociationsById"], locals())
 
 
 def delete_company_company_type_associations_by_id(
@@ -4077,15 +2315,7 @@ def delete_company_company_type_associations_by_id(
 
     ``DELETE /company/companyTypeAssociations/{id}`` (risk: Destructive, tag: CompanyTypeAssociations)
     """
-    return _build(
-        _OPS["deleteCompanyCompanyTypeAssociationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCompanyTypeAssociationsById"], locals())
 
 
 def get_company_configurations(
@@ -4104,23 +2334,7 @@ def get_company_configurations(
 
     ``GET /company/configurations`` (risk: Read, tag: Configurations)
     """
-    return _build(
-        _OPS["getCompanyConfigurations"],
-        {},
-        {
-            "managedIdentifier": managed_identifier,
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurations"], locals())
 
 
 def post_company_configurations(
@@ -4132,15 +2346,7 @@ def post_company_configurations(
 
     ``POST /company/configurations`` (risk: Write, tag: Configurations)
     """
-    return _build(
-        _OPS["postCompanyConfigurations"],
-        {},
-        {
-            "managedInformation": managed_information,
-        },
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyConfigurations"], locals())
 
 
 def post_company_configurations_bulk(
@@ -4152,15 +2358,7 @@ def post_company_configurations_bulk(
 
     ``POST /company/configurations/bulk`` (risk: Write, tag: Configurations)
     """
-    return _build(
-        _OPS["postCompanyConfigurationsBulk"],
-        {},
-        {
-            "managedInformation": managed_information,
-        },
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyConfigurationsBulk"], locals())
 
 
 def put_company_configurations_bulk(
@@ -4172,15 +2370,7 @@ def put_company_configurations_bulk(
 
     ``PUT /company/configurations/bulk`` (risk: Write, tag: Configurations)
     """
-    return _build(
-        _OPS["putCompanyConfigurationsBulk"],
-        {},
-        {
-            "managedInformation": managed_information,
-        },
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyConfigurationsBulk"], locals())
 
 
 def delete_company_configurations_bulk() -> RequestSpec[BulkResult]:
@@ -4188,13 +2378,7 @@ def delete_company_configurations_bulk() -> RequestSpec[BulkResult]:
 
     ``DELETE /company/configurations/bulk`` (risk: Destructive, tag: Configurations)
     """
-    return _build(
-        _OPS["deleteCompanyConfigurationsBulk"],
-        {},
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyConfigurationsBulk"], locals())
 
 
 def get_company_configurations_count(
@@ -4213,23 +2397,7 @@ def get_company_configurations_count(
 
     ``GET /company/configurations/count`` (risk: Read, tag: Configurations)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsCount"],
-        {},
-        {
-            "managedIdentifier": managed_identifier,
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsCount"], locals())
 
 
 def get_company_configurations_statuses(
@@ -4247,22 +2415,7 @@ def get_company_configurations_statuses(
 
     ``GET /company/configurations/statuses`` (risk: Read, tag: ConfigurationStatuses)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsStatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsStatuses"], locals())
 
 
 def post_company_configurations_statuses(
@@ -4273,13 +2426,7 @@ def post_company_configurations_statuses(
 
     ``POST /company/configurations/statuses`` (risk: Write, tag: ConfigurationStatuses)
     """
-    return _build(
-        _OPS["postCompanyConfigurationsStatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyConfigurationsStatuses"], locals())
 
 
 def get_company_configurations_statuses_count(
@@ -4297,22 +2444,7 @@ def get_company_configurations_statuses_count(
 
     ``GET /company/configurations/statuses/count`` (risk: Read, tag: ConfigurationStatuses)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsStatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsStatusesCount"], locals())
 
 
 def get_company_configurations_statuses_info(
@@ -4330,22 +2462,7 @@ def get_company_configurations_statuses_info(
 
     ``GET /company/configurations/statuses/info`` (risk: Read, tag: ConfigurationStatusInfos)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsStatusesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsStatusesInfo"], locals())
 
 
 def get_company_configurations_statuses_info_count(
@@ -4363,22 +2480,7 @@ def get_company_configurations_statuses_info_count(
 
     ``GET /company/configurations/statuses/info/count`` (risk: Read, tag: ConfigurationStatusInfos)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsStatusesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsStatusesInfoCount"], locals())
 
 
 def get_company_configurations_statuses_by_id(
@@ -4397,24 +2499,7 @@ def get_company_configurations_statuses_by_id(
 
     ``GET /company/configurations/statuses/{id}`` (risk: Read, tag: ConfigurationStatuses)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsStatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsStatusesById"], locals())
 
 
 def put_company_configurations_statuses_by_id(
@@ -4426,15 +2511,7 @@ def put_company_configurations_statuses_by_id(
 
     ``PUT /company/configurations/statuses/{id}`` (risk: Write, tag: ConfigurationStatuses)
     """
-    return _build(
-        _OPS["putCompanyConfigurationsStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyConfigurationsStatusesById"], locals())
 
 
 def patch_company_configurations_statuses_by_id(
@@ -4446,15 +2523,7 @@ def patch_company_configurations_statuses_by_id(
 
     ``PATCH /company/configurations/statuses/{id}`` (risk: Write, tag: ConfigurationStatuses)
     """
-    return _build(
-        _OPS["patchCompanyConfigurationsStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyConfigurationsStatusesById"], locals())
 
 
 def delete_company_configurations_statuses_by_id(
@@ -4465,15 +2534,7 @@ def delete_company_configurations_statuses_by_id(
 
     ``DELETE /company/configurations/statuses/{id}`` (risk: Destructive, tag: ConfigurationStatuses)
     """
-    return _build(
-        _OPS["deleteCompanyConfigurationsStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyConfigurationsStatusesById"], locals())
 
 
 def get_company_configurations_statuses_by_id_info(
@@ -4492,24 +2553,7 @@ def get_company_configurations_statuses_by_id_info(
 
     ``GET /company/configurations/statuses/{id}/info`` (risk: Read, tag: ConfigurationStatusInfos)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsStatusesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsStatusesByIdInfo"], locals())
 
 
 def get_company_configurations_statuses_by_id_usages(
@@ -4528,24 +2572,7 @@ def get_company_configurations_statuses_by_id_usages(
 
     ``GET /company/configurations/statuses/{id}/usages`` (risk: Read, tag: ConfigurationStatuses)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsStatusesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsStatusesByIdUsages"], locals())
 
 
 def get_company_configurations_statuses_by_id_usages_list(
@@ -4564,24 +2591,7 @@ def get_company_configurations_statuses_by_id_usages_list(
 
     ``GET /company/configurations/statuses/{id}/usages/list`` (risk: Read, tag: ConfigurationStatuses)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsStatusesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsStatusesByIdUsagesList"], locals())
 
 
 def get_company_configurations_types(
@@ -4599,22 +2609,7 @@ def get_company_configurations_types(
 
     ``GET /company/configurations/types`` (risk: Read, tag: ConfigurationTypes)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsTypes"], locals())
 
 
 def post_company_configurations_types(
@@ -4625,13 +2620,7 @@ def post_company_configurations_types(
 
     ``POST /company/configurations/types`` (risk: Write, tag: ConfigurationTypes)
     """
-    return _build(
-        _OPS["postCompanyConfigurationsTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyConfigurationsTypes"], locals())
 
 
 def post_company_configurations_types_copy(
@@ -4642,13 +2631,7 @@ def post_company_configurations_types_copy(
 
     ``POST /company/configurations/types/copy`` (risk: Execute, tag: ConfigurationTypes)
     """
-    return _build(
-        _OPS["postCompanyConfigurationsTypesCopy"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyConfigurationsTypesCopy"], locals())
 
 
 def get_company_configurations_types_count(
@@ -4666,22 +2649,7 @@ def get_company_configurations_types_count(
 
     ``GET /company/configurations/types/count`` (risk: Read, tag: ConfigurationTypes)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsTypesCount"], locals())
 
 
 def get_company_configurations_types_by_grandparent_id_questions_by_parent_id_values(
@@ -4702,23 +2670,7 @@ def get_company_configurations_types_by_grandparent_id_questions_by_parent_id_va
     ``GET /company/configurations/types/{grandparentId}/questions/{parentId}/values`` (risk: Read, tag: ConfigurationTypeQuestionValues)
     """
     return _build(
-        _OPS["getCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValues"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValues"], locals()
     )
 
 
@@ -4733,14 +2685,7 @@ def post_company_configurations_types_by_grandparent_id_questions_by_parent_id_v
     ``POST /company/configurations/types/{grandparentId}/questions/{parentId}/values`` (risk: Write, tag: ConfigurationTypeQuestionValues)
     """
     return _build(
-        _OPS["postCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValues"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
+        _OPS["postCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValues"], locals()
     )
 
 
@@ -4762,23 +2707,7 @@ def get_company_configurations_types_by_grandparent_id_questions_by_parent_id_va
     ``GET /company/configurations/types/{grandparentId}/questions/{parentId}/values/count`` (risk: Read, tag: ConfigurationTypeQuestionValues)
     """
     return _build(
-        _OPS["getCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesCount"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesCount"], locals()
     )
 
 
@@ -4801,24 +2730,7 @@ def get_company_configurations_types_by_grandparent_id_questions_by_parent_id_va
     ``GET /company/configurations/types/{grandparentId}/questions/{parentId}/values/{id}`` (risk: Read, tag: ConfigurationTypeQuestionValues)
     """
     return _build(
-        _OPS["getCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesById"], locals()
     )
 
 
@@ -4834,15 +2746,7 @@ def put_company_configurations_types_by_grandparent_id_questions_by_parent_id_va
     ``PUT /company/configurations/types/{grandparentId}/questions/{parentId}/values/{id}`` (risk: Write, tag: ConfigurationTypeQuestionValues)
     """
     return _build(
-        _OPS["putCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["putCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesById"], locals()
     )
 
 
@@ -4859,14 +2763,7 @@ def patch_company_configurations_types_by_grandparent_id_questions_by_parent_id_
     """
     return _build(
         _OPS["patchCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -4882,14 +2779,7 @@ def delete_company_configurations_types_by_grandparent_id_questions_by_parent_id
     """
     return _build(
         _OPS["deleteCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        locals(),
     )
 
 
@@ -4913,23 +2803,7 @@ def get_company_configurations_types_by_grandparent_id_questions_by_parent_id_va
     """
     return _build(
         _OPS["getCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesByIdUsages"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -4953,23 +2827,7 @@ def get_company_configurations_types_by_grandparent_id_questions_by_parent_id_va
     """
     return _build(
         _OPS["getCompanyConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesByIdUsagesList"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -4989,24 +2847,7 @@ def get_company_configurations_types_by_id(
 
     ``GET /company/configurations/types/{id}`` (risk: Read, tag: ConfigurationTypes)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsTypesById"], locals())
 
 
 def put_company_configurations_types_by_id(
@@ -5018,15 +2859,7 @@ def put_company_configurations_types_by_id(
 
     ``PUT /company/configurations/types/{id}`` (risk: Write, tag: ConfigurationTypes)
     """
-    return _build(
-        _OPS["putCompanyConfigurationsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyConfigurationsTypesById"], locals())
 
 
 def patch_company_configurations_types_by_id(
@@ -5038,15 +2871,7 @@ def patch_company_configurations_types_by_id(
 
     ``PATCH /company/configurations/types/{id}`` (risk: Write, tag: ConfigurationTypes)
     """
-    return _build(
-        _OPS["patchCompanyConfigurationsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyConfigurationsTypesById"], locals())
 
 
 def delete_company_configurations_types_by_id(
@@ -5057,15 +2882,7 @@ def delete_company_configurations_types_by_id(
 
     ``DELETE /company/configurations/types/{id}`` (risk: Destructive, tag: ConfigurationTypes)
     """
-    return _build(
-        _OPS["deleteCompanyConfigurationsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyConfigurationsTypesById"], locals())
 
 
 def get_company_configurations_types_by_id_info(
@@ -5084,24 +2901,7 @@ def get_company_configurations_types_by_id_info(
 
     ``GET /company/configurations/types/{id}/info`` (risk: Read, tag: ConfigurationTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsTypesByIdInfo"], locals())
 
 
 def get_company_configurations_types_by_id_usages(
@@ -5120,24 +2920,7 @@ def get_company_configurations_types_by_id_usages(
 
     ``GET /company/configurations/types/{id}/usages`` (risk: Read, tag: ConfigurationTypes)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsTypesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsTypesByIdUsages"], locals())
 
 
 def get_company_configurations_types_by_id_usages_list(
@@ -5156,24 +2939,7 @@ def get_company_configurations_types_by_id_usages_list(
 
     ``GET /company/configurations/types/{id}/usages/list`` (risk: Read, tag: ConfigurationTypes)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsTypesByIdUsagesList"], locals())
 
 
 def get_company_configurations_types_by_parent_id_questions(
@@ -5192,24 +2958,7 @@ def get_company_configurations_types_by_parent_id_questions(
 
     ``GET /company/configurations/types/{parentId}/questions`` (risk: Read, tag: ConfigurationTypeQuestions)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsTypesByParentIdQuestions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsTypesByParentIdQuestions"], locals())
 
 
 def post_company_configurations_types_by_parent_id_questions(
@@ -5221,15 +2970,7 @@ def post_company_configurations_types_by_parent_id_questions(
 
     ``POST /company/configurations/types/{parentId}/questions`` (risk: Write, tag: ConfigurationTypeQuestions)
     """
-    return _build(
-        _OPS["postCompanyConfigurationsTypesByParentIdQuestions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyConfigurationsTypesByParentIdQuestions"], locals())
 
 
 def get_company_configurations_types_by_parent_id_questions_count(
@@ -5248,24 +2989,7 @@ def get_company_configurations_types_by_parent_id_questions_count(
 
     ``GET /company/configurations/types/{parentId}/questions/count`` (risk: Read, tag: ConfigurationTypeQuestions)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsTypesByParentIdQuestionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsTypesByParentIdQuestionsCount"], locals())
 
 
 def get_company_configurations_types_by_parent_id_questions_by_id(
@@ -5285,25 +3009,7 @@ def get_company_configurations_types_by_parent_id_questions_by_id(
 
     ``GET /company/configurations/types/{parentId}/questions/{id}`` (risk: Read, tag: ConfigurationTypeQuestions)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsTypesByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsTypesByParentIdQuestionsById"], locals())
 
 
 def put_company_configurations_types_by_parent_id_questions_by_id(
@@ -5316,16 +3022,7 @@ def put_company_configurations_types_by_parent_id_questions_by_id(
 
     ``PUT /company/configurations/types/{parentId}/questions/{id}`` (risk: Write, tag: ConfigurationTypeQuestions)
     """
-    return _build(
-        _OPS["putCompanyConfigurationsTypesByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyConfigurationsTypesByParentIdQuestionsById"], locals())
 
 
 def patch_company_configurations_types_by_parent_id_questions_by_id(
@@ -5338,16 +3035,7 @@ def patch_company_configurations_types_by_parent_id_questions_by_id(
 
     ``PATCH /company/configurations/types/{parentId}/questions/{id}`` (risk: Write, tag: ConfigurationTypeQuestions)
     """
-    return _build(
-        _OPS["patchCompanyConfigurationsTypesByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyConfigurationsTypesByParentIdQuestionsById"], locals())
 
 
 def delete_company_configurations_types_by_parent_id_questions_by_id(
@@ -5359,16 +3047,7 @@ def delete_company_configurations_types_by_parent_id_questions_by_id(
 
     ``DELETE /company/configurations/types/{parentId}/questions/{id}`` (risk: Destructive, tag: ConfigurationTypeQuestions)
     """
-    return _build(
-        _OPS["deleteCompanyConfigurationsTypesByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyConfigurationsTypesByParentIdQuestionsById"], locals())
 
 
 def get_company_configurations_by_id(
@@ -5387,24 +3066,7 @@ def get_company_configurations_by_id(
 
     ``GET /company/configurations/{id}`` (risk: Read, tag: Configurations)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsById"], locals())
 
 
 def put_company_configurations_by_id(
@@ -5417,17 +3079,7 @@ def put_company_configurations_by_id(
 
     ``PUT /company/configurations/{id}`` (risk: Write, tag: Configurations)
     """
-    return _build(
-        _OPS["putCompanyConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "managedInformation": managed_information,
-        },
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyConfigurationsById"], locals())
 
 
 def patch_company_configurations_by_id(
@@ -5440,17 +3092,7 @@ def patch_company_configurations_by_id(
 
     ``PATCH /company/configurations/{id}`` (risk: Write, tag: Configurations)
     """
-    return _build(
-        _OPS["patchCompanyConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "managedInformation": managed_information,
-        },
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyConfigurationsById"], locals())
 
 
 def delete_company_configurations_by_id(
@@ -5461,15 +3103,7 @@ def delete_company_configurations_by_id(
 
     ``DELETE /company/configurations/{id}`` (risk: Destructive, tag: Configurations)
     """
-    return _build(
-        _OPS["deleteCompanyConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyConfigurationsById"], locals())
 
 
 def patch_company_configurations_by_id_change_type(
@@ -5481,15 +3115,7 @@ def patch_company_configurations_by_id_change_type(
 
     ``PATCH /company/configurations/{id}/changeType`` (risk: Write, tag: Configurations)
     """
-    return _build(
-        _OPS["patchCompanyConfigurationsByIdChangeType"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyConfigurationsByIdChangeType"], locals())
 
 
 def get_company_configurations_by_id_quick_access_count(
@@ -5508,24 +3134,7 @@ def get_company_configurations_by_id_quick_access_count(
 
     ``GET /company/configurations/{id}/quickAccess/count`` (risk: Read, tag: Configurations)
     """
-    return _build(
-        _OPS["getCompanyConfigurationsByIdQuickAccessCount"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyConfigurationsByIdQuickAccessCount"], locals())
 
 
 def get_company_contact_types_by_id_usages_list(
@@ -5544,24 +3153,7 @@ def get_company_contact_types_by_id_usages_list(
 
     ``GET /company/contact/types/{id}/usages/list`` (risk: Read, tag: Contact Types)
     """
-    return _build(
-        _OPS["getCompanyContactTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactTypesByIdUsagesList"], locals())
 
 
 def get_company_contact_type_associations(
@@ -5579,22 +3171,7 @@ def get_company_contact_type_associations(
 
     ``GET /company/contactTypeAssociations`` (risk: Read, tag: ContactTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyContactTypeAssociations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactTypeAssociations"], locals())
 
 
 def post_company_contact_type_associations(
@@ -5605,13 +3182,7 @@ def post_company_contact_type_associations(
 
     ``POST /company/contactTypeAssociations`` (risk: Write, tag: ContactTypeAssociations)
     """
-    return _build(
-        _OPS["postCompanyContactTypeAssociations"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContactTypeAssociations"], locals())
 
 
 def get_company_contact_type_associations_count(
@@ -5629,22 +3200,7 @@ def get_company_contact_type_associations_count(
 
     ``GET /company/contactTypeAssociations/count`` (risk: Read, tag: ContactTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyContactTypeAssociationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactTypeAssociationsCount"], locals())
 
 
 def get_company_contact_type_associations_by_id(
@@ -5663,24 +3219,7 @@ def get_company_contact_type_associations_by_id(
 
     ``GET /company/contactTypeAssociations/{id}`` (risk: Read, tag: ContactTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyContactTypeAssociationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactTypeAssociationsById"], locals())
 
 
 def put_company_contact_type_associations_by_id(
@@ -5692,15 +3231,7 @@ def put_company_contact_type_associations_by_id(
 
     ``PUT /company/contactTypeAssociations/{id}`` (risk: Write, tag: ContactTypeAssociations)
     """
-    return _build(
-        _OPS["putCompanyContactTypeAssociationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyContactTypeAssociationsById"], locals())
 
 
 def patch_company_contact_type_associations_by_id(
@@ -5712,15 +3243,7 @@ def patch_company_contact_type_associations_by_id(
 
     ``PATCH /company/contactTypeAssociations/{id}`` (risk: Write, tag: ContactTypeAssociations)
     """
-    return _build(
-        _OPS["patchCompanyContactTypeAssociationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyContactTypeAssociationsById"], locals())
 
 
 def delete_company_contact_type_associations_by_id(
@@ -5731,15 +3254,7 @@ def delete_company_contact_type_associations_by_id(
 
     ``DELETE /company/contactTypeAssociations/{id}`` (risk: Destructive, tag: ContactTypeAssociations)
     """
-    return _build(
-        _OPS["deleteCompanyContactTypeAssociationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyContactTypeAssociationsById"], locals())
 
 
 def get_company_contacts(
@@ -5757,22 +3272,7 @@ def get_company_contacts(
 
     ``GET /company/contacts`` (risk: Read, tag: Contacts)
     """
-    return _build(
-        _OPS["getCompanyContacts"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContacts"], locals())
 
 
 def post_company_contacts(
@@ -5783,13 +3283,7 @@ def post_company_contacts(
 
     ``POST /company/contacts`` (risk: Write, tag: Contacts)
     """
-    return _build(
-        _OPS["postCompanyContacts"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContacts"], locals())
 
 
 def get_company_contacts_count(
@@ -5807,22 +3301,7 @@ def get_company_contacts_count(
 
     ``GET /company/contacts/count`` (risk: Read, tag: Contacts)
     """
-    return _build(
-        _OPS["getCompanyContactsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsCount"], locals())
 
 
 def get_company_contacts_default(
@@ -5841,23 +3320,7 @@ def get_company_contacts_default(
 
     ``GET /company/contacts/default`` (risk: Read, tag: Contacts)
     """
-    return _build(
-        _OPS["getCompanyContactsDefault"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "companyId": company_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsDefault"], locals())
 
 
 def get_company_contacts_departments(
@@ -5875,22 +3338,7 @@ def get_company_contacts_departments(
 
     ``GET /company/contacts/departments`` (risk: Read, tag: ContactDepartments)
     """
-    return _build(
-        _OPS["getCompanyContactsDepartments"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsDepartments"], locals())
 
 
 def post_company_contacts_departments(
@@ -5901,13 +3349,7 @@ def post_company_contacts_departments(
 
     ``POST /company/contacts/departments`` (risk: Write, tag: ContactDepartments)
     """
-    return _build(
-        _OPS["postCompanyContactsDepartments"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContactsDepartments"], locals())
 
 
 def get_company_contacts_departments_count(
@@ -5925,22 +3367,7 @@ def get_company_contacts_departments_count(
 
     ``GET /company/contacts/departments/count`` (risk: Read, tag: ContactDepartments)
     """
-    return _build(
-        _OPS["getCompanyContactsDepartmentsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsDepartmentsCount"], locals())
 
 
 def get_company_contacts_departments_info(
@@ -5958,22 +3385,7 @@ def get_company_contacts_departments_info(
 
     ``GET /company/contacts/departments/info`` (risk: Read, tag: ContactDepartmentInfos)
     """
-    return _build(
-        _OPS["getCompanyContactsDepartmentsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsDepartmentsInfo"], locals())
 
 
 def get_company_contacts_departments_info_count(
@@ -5991,22 +3403,7 @@ def get_company_contacts_departments_info_count(
 
     ``GET /company/contacts/departments/info/count`` (risk: Read, tag: ContactDepartmentInfos)
     """
-    return _build(
-        _OPS["getCompanyContactsDepartmentsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsDepartmentsInfoCount"], locals())
 
 
 def get_company_contacts_departments_by_id(
@@ -6025,24 +3422,7 @@ def get_company_contacts_departments_by_id(
 
     ``GET /company/contacts/departments/{id}`` (risk: Read, tag: ContactDepartments)
     """
-    return _build(
-        _OPS["getCompanyContactsDepartmentsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsDepartmentsById"], locals())
 
 
 def put_company_contacts_departments_by_id(
@@ -6054,15 +3434,7 @@ def put_company_contacts_departments_by_id(
 
     ``PUT /company/contacts/departments/{id}`` (risk: Write, tag: ContactDepartments)
     """
-    return _build(
-        _OPS["putCompanyContactsDepartmentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyContactsDepartmentsById"], locals())
 
 
 def patch_company_contacts_departments_by_id(
@@ -6074,15 +3446,7 @@ def patch_company_contacts_departments_by_id(
 
     ``PATCH /company/contacts/departments/{id}`` (risk: Write, tag: ContactDepartments)
     """
-    return _build(
-        _OPS["patchCompanyContactsDepartmentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyContactsDepartmentsById"], locals())
 
 
 def delete_company_contacts_departments_by_id(
@@ -6093,15 +3457,7 @@ def delete_company_contacts_departments_by_id(
 
     ``DELETE /company/contacts/departments/{id}`` (risk: Destructive, tag: ContactDepartments)
     """
-    return _build(
-        _OPS["deleteCompanyContactsDepartmentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyContactsDepartmentsById"], locals())
 
 
 def get_company_contacts_departments_by_id_info(
@@ -6120,24 +3476,7 @@ def get_company_contacts_departments_by_id_info(
 
     ``GET /company/contacts/departments/{id}/info`` (risk: Read, tag: ContactDepartmentInfos)
     """
-    return _build(
-        _OPS["getCompanyContactsDepartmentsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsDepartmentsByIdInfo"], locals())
 
 
 def get_company_contacts_departments_by_id_usages(
@@ -6156,24 +3495,7 @@ def get_company_contacts_departments_by_id_usages(
 
     ``GET /company/contacts/departments/{id}/usages`` (risk: Read, tag: ContactDepartments)
     """
-    return _build(
-        _OPS["getCompanyContactsDepartmentsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsDepartmentsByIdUsages"], locals())
 
 
 def get_company_contacts_departments_by_id_usages_list(
@@ -6192,24 +3514,7 @@ def get_company_contacts_departments_by_id_usages_list(
 
     ``GET /company/contacts/departments/{id}/usages/list`` (risk: Read, tag: ContactDepartments)
     """
-    return _build(
-        _OPS["getCompanyContactsDepartmentsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsDepartmentsByIdUsagesList"], locals())
 
 
 def get_company_contacts_info(
@@ -6227,22 +3532,7 @@ def get_company_contacts_info(
 
     ``GET /company/contacts/info`` (risk: Read, tag: ContactInfos)
     """
-    return _build(
-        _OPS["getCompanyContactsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsInfo"], locals())
 
 
 def get_company_contacts_info_count(
@@ -6260,22 +3550,7 @@ def get_company_contacts_info_count(
 
     ``GET /company/contacts/info/count`` (risk: Read, tag: ContactInfos)
     """
-    return _build(
-        _OPS["getCompanyContactsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsInfoCount"], locals())
 
 
 def get_company_contacts_relationships(
@@ -6293,22 +3568,7 @@ def get_company_contacts_relationships(
 
     ``GET /company/contacts/relationships`` (risk: Read, tag: ContactRelationships)
     """
-    return _build(
-        _OPS["getCompanyContactsRelationships"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsRelationships"], locals())
 
 
 def post_company_contacts_relationships(
@@ -6319,13 +3579,7 @@ def post_company_contacts_relationships(
 
     ``POST /company/contacts/relationships`` (risk: Write, tag: ContactRelationships)
     """
-    return _build(
-        _OPS["postCompanyContactsRelationships"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContactsRelationships"], locals())
 
 
 def get_company_contacts_relationships_count(
@@ -6343,22 +3597,7 @@ def get_company_contacts_relationships_count(
 
     ``GET /company/contacts/relationships/count`` (risk: Read, tag: ContactRelationships)
     """
-    return _build(
-        _OPS["getCompanyContactsRelationshipsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsRelationshipsCount"], locals())
 
 
 def get_company_contacts_relationships_by_id(
@@ -6377,24 +3616,7 @@ def get_company_contacts_relationships_by_id(
 
     ``GET /company/contacts/relationships/{id}`` (risk: Read, tag: ContactRelationships)
     """
-    return _build(
-        _OPS["getCompanyContactsRelationshipsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsRelationshipsById"], locals())
 
 
 def put_company_contacts_relationships_by_id(
@@ -6406,15 +3628,7 @@ def put_company_contacts_relationships_by_id(
 
     ``PUT /company/contacts/relationships/{id}`` (risk: Write, tag: ContactRelationships)
     """
-    return _build(
-        _OPS["putCompanyContactsRelationshipsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyContactsRelationshipsById"], locals())
 
 
 def patch_company_contacts_relationships_by_id(
@@ -6426,15 +3640,7 @@ def patch_company_contacts_relationships_by_id(
 
     ``PATCH /company/contacts/relationships/{id}`` (risk: Write, tag: ContactRelationships)
     """
-    return _build(
-        _OPS["patchCompanyContactsRelationshipsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyContactsRelationshipsById"], locals())
 
 
 def delete_company_contacts_relationships_by_id(
@@ -6445,15 +3651,7 @@ def delete_company_contacts_relationships_by_id(
 
     ``DELETE /company/contacts/relationships/{id}`` (risk: Destructive, tag: ContactRelationships)
     """
-    return _build(
-        _OPS["deleteCompanyContactsRelationshipsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyContactsRelationshipsById"], locals())
 
 
 def post_company_contacts_request_password(
@@ -6464,13 +3662,7 @@ def post_company_contacts_request_password(
 
     ``POST /company/contacts/requestPassword`` (risk: Write, tag: Contacts)
     """
-    return _build(
-        _OPS["postCompanyContactsRequestPassword"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContactsRequestPassword"], locals())
 
 
 def get_company_contacts_types(
@@ -6488,22 +3680,7 @@ def get_company_contacts_types(
 
     ``GET /company/contacts/types`` (risk: Read, tag: ContactTypes)
     """
-    return _build(
-        _OPS["getCompanyContactsTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsTypes"], locals())
 
 
 def post_company_contacts_types(
@@ -6514,13 +3691,7 @@ def post_company_contacts_types(
 
     ``POST /company/contacts/types`` (risk: Write, tag: ContactTypes)
     """
-    return _build(
-        _OPS["postCompanyContactsTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContactsTypes"], locals())
 
 
 def get_company_contacts_types_count(
@@ -6538,22 +3709,7 @@ def get_company_contacts_types_count(
 
     ``GET /company/contacts/types/count`` (risk: Read, tag: ContactTypes)
     """
-    return _build(
-        _OPS["getCompanyContactsTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsTypesCount"], locals())
 
 
 def get_company_contacts_types_count_info(
@@ -6571,22 +3727,7 @@ def get_company_contacts_types_count_info(
 
     ``GET /company/contacts/types/count/info`` (risk: Read, tag: ContactTypes)
     """
-    return _build(
-        _OPS["getCompanyContactsTypesCountInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsTypesCountInfo"], locals())
 
 
 def get_company_contacts_types_info(
@@ -6604,22 +3745,7 @@ def get_company_contacts_types_info(
 
     ``GET /company/contacts/types/info`` (risk: Read, tag: ContactTypes)
     """
-    return _build(
-        _OPS["getCompanyContactsTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsTypesInfo"], locals())
 
 
 def get_company_contacts_types_by_id(
@@ -6638,24 +3764,7 @@ def get_company_contacts_types_by_id(
 
     ``GET /company/contacts/types/{id}`` (risk: Read, tag: ContactTypes)
     """
-    return _build(
-        _OPS["getCompanyContactsTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsTypesById"], locals())
 
 
 def put_company_contacts_types_by_id(
@@ -6667,15 +3776,7 @@ def put_company_contacts_types_by_id(
 
     ``PUT /company/contacts/types/{id}`` (risk: Write, tag: ContactTypes)
     """
-    return _build(
-        _OPS["putCompanyContactsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyContactsTypesById"], locals())
 
 
 def patch_company_contacts_types_by_id(
@@ -6687,15 +3788,7 @@ def patch_company_contacts_types_by_id(
 
     ``PATCH /company/contacts/types/{id}`` (risk: Write, tag: ContactTypes)
     """
-    return _build(
-        _OPS["patchCompanyContactsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyContactsTypesById"], locals())
 
 
 def delete_company_contacts_types_by_id(
@@ -6706,15 +3799,7 @@ def delete_company_contacts_types_by_id(
 
     ``DELETE /company/contacts/types/{id}`` (risk: Destructive, tag: ContactTypes)
     """
-    return _build(
-        _OPS["deleteCompanyContactsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyContactsTypesById"], locals())
 
 
 def get_company_contacts_types_by_id_info(
@@ -6733,24 +3818,7 @@ def get_company_contacts_types_by_id_info(
 
     ``GET /company/contacts/types/{id}/info`` (risk: Read, tag: ContactTypes)
     """
-    return _build(
-        _OPS["getCompanyContactsTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsTypesByIdInfo"], locals())
 
 
 def post_company_contacts_validate_portal_credentials(
@@ -6761,13 +3829,7 @@ def post_company_contacts_validate_portal_credentials(
 
     ``POST /company/contacts/validatePortalCredentials`` (risk: Write, tag: Contacts)
     """
-    return _build(
-        _OPS["postCompanyContactsValidatePortalCredentials"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContactsValidatePortalCredentials"], locals())
 
 
 def get_company_contacts_by_id(
@@ -6786,24 +3848,7 @@ def get_company_contacts_by_id(
 
     ``GET /company/contacts/{id}`` (risk: Read, tag: Contacts)
     """
-    return _build(
-        _OPS["getCompanyContactsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsById"], locals())
 
 
 def put_company_contacts_by_id(
@@ -6815,15 +3860,7 @@ def put_company_contacts_by_id(
 
     ``PUT /company/contacts/{id}`` (risk: Write, tag: Contacts)
     """
-    return _build(
-        _OPS["putCompanyContactsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyContactsById"], locals())
 
 
 def patch_company_contacts_by_id(
@@ -6835,15 +3872,7 @@ def patch_company_contacts_by_id(
 
     ``PATCH /company/contacts/{id}`` (risk: Write, tag: Contacts)
     """
-    return _build(
-        _OPS["patchCompanyContactsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyContactsById"], locals())
 
 
 def delete_company_contacts_by_id(
@@ -6855,17 +3884,7 @@ def delete_company_contacts_by_id(
 
     ``DELETE /company/contacts/{id}`` (risk: Destructive, tag: Contacts)
     """
-    return _build(
-        _OPS["deleteCompanyContactsById"],
-        {
-            "id": id_,
-        },
-        {
-            "transferContactId": transfer_contact_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyContactsById"], locals())
 
 
 def get_company_contacts_by_id_image(
@@ -6886,26 +3905,7 @@ def get_company_contacts_by_id_image(
 
     ``GET /company/contacts/{id}/image`` (risk: Read, tag: Contacts)
     """
-    return _build(
-        _OPS["getCompanyContactsByIdImage"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "useDefaultFlag": use_default_flag,
-            "lastModified": last_modified,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByIdImage"], locals())
 
 
 def get_company_contacts_by_id_info(
@@ -6924,24 +3924,7 @@ def get_company_contacts_by_id_info(
 
     ``GET /company/contacts/{id}/info`` (risk: Read, tag: ContactInfos)
     """
-    return _build(
-        _OPS["getCompanyContactsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByIdInfo"], locals())
 
 
 def get_company_contacts_by_id_portal_security(
@@ -6960,24 +3943,7 @@ def get_company_contacts_by_id_portal_security(
 
     ``GET /company/contacts/{id}/portalSecurity`` (risk: Read, tag: Contacts)
     """
-    return _build(
-        _OPS["getCompanyContactsByIdPortalSecurity"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByIdPortalSecurity"], locals())
 
 
 def get_company_contacts_by_id_usages(
@@ -6996,24 +3962,7 @@ def get_company_contacts_by_id_usages(
 
     ``GET /company/contacts/{id}/usages`` (risk: Read, tag: Contacts)
     """
-    return _build(
-        _OPS["getCompanyContactsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByIdUsages"], locals())
 
 
 def get_company_contacts_by_id_usages_list(
@@ -7032,24 +3981,7 @@ def get_company_contacts_by_id_usages_list(
 
     ``GET /company/contacts/{id}/usages/list`` (risk: Read, tag: Contacts)
     """
-    return _build(
-        _OPS["getCompanyContactsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByIdUsagesList"], locals())
 
 
 def get_company_contacts_by_parent_id_communications(
@@ -7068,24 +4000,7 @@ def get_company_contacts_by_parent_id_communications(
 
     ``GET /company/contacts/{parentId}/communications`` (risk: Read, tag: ContactCommunications)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdCommunications"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdCommunications"], locals())
 
 
 def post_company_contacts_by_parent_id_communications(
@@ -7097,15 +4012,7 @@ def post_company_contacts_by_parent_id_communications(
 
     ``POST /company/contacts/{parentId}/communications`` (risk: Write, tag: ContactCommunications)
     """
-    return _build(
-        _OPS["postCompanyContactsByParentIdCommunications"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContactsByParentIdCommunications"], locals())
 
 
 def get_company_contacts_by_parent_id_communications_count(
@@ -7124,24 +4031,7 @@ def get_company_contacts_by_parent_id_communications_count(
 
     ``GET /company/contacts/{parentId}/communications/count`` (risk: Read, tag: ContactCommunications)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdCommunicationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdCommunicationsCount"], locals())
 
 
 def get_company_contacts_by_parent_id_communications_by_id(
@@ -7161,25 +4051,7 @@ def get_company_contacts_by_parent_id_communications_by_id(
 
     ``GET /company/contacts/{parentId}/communications/{id}`` (risk: Read, tag: ContactCommunications)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdCommunicationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdCommunicationsById"], locals())
 
 
 def put_company_contacts_by_parent_id_communications_by_id(
@@ -7192,16 +4064,7 @@ def put_company_contacts_by_parent_id_communications_by_id(
 
     ``PUT /company/contacts/{parentId}/communications/{id}`` (risk: Write, tag: ContactCommunications)
     """
-    return _build(
-        _OPS["putCompanyContactsByParentIdCommunicationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyContactsByParentIdCommunicationsById"], locals())
 
 
 def patch_company_contacts_by_parent_id_communications_by_id(
@@ -7214,16 +4077,7 @@ def patch_company_contacts_by_parent_id_communications_by_id(
 
     ``PATCH /company/contacts/{parentId}/communications/{id}`` (risk: Write, tag: ContactCommunications)
     """
-    return _build(
-        _OPS["patchCompanyContactsByParentIdCommunicationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyContactsByParentIdCommunicationsById"], locals())
 
 
 def delete_company_contacts_by_parent_id_communications_by_id(
@@ -7235,16 +4089,7 @@ def delete_company_contacts_by_parent_id_communications_by_id(
 
     ``DELETE /company/contacts/{parentId}/communications/{id}`` (risk: Destructive, tag: ContactCommunications)
     """
-    return _build(
-        _OPS["deleteCompanyContactsByParentIdCommunicationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyContactsByParentIdCommunicationsById"], locals())
 
 
 def get_company_contacts_by_parent_id_groups(
@@ -7263,24 +4108,7 @@ def get_company_contacts_by_parent_id_groups(
 
     ``GET /company/contacts/{parentId}/groups`` (risk: Read, tag: ContactGroups)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdGroups"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdGroups"], locals())
 
 
 def post_company_contacts_by_parent_id_groups(
@@ -7292,15 +4120,7 @@ def post_company_contacts_by_parent_id_groups(
 
     ``POST /company/contacts/{parentId}/groups`` (risk: Write, tag: ContactGroups)
     """
-    return _build(
-        _OPS["postCompanyContactsByParentIdGroups"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContactsByParentIdGroups"], locals())
 
 
 def get_company_contacts_by_parent_id_groups_count(
@@ -7319,24 +4139,7 @@ def get_company_contacts_by_parent_id_groups_count(
 
     ``GET /company/contacts/{parentId}/groups/count`` (risk: Read, tag: ContactGroups)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdGroupsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdGroupsCount"], locals())
 
 
 def get_company_contacts_by_parent_id_groups_by_id(
@@ -7356,25 +4159,7 @@ def get_company_contacts_by_parent_id_groups_by_id(
 
     ``GET /company/contacts/{parentId}/groups/{id}`` (risk: Read, tag: ContactGroups)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdGroupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdGroupsById"], locals())
 
 
 def put_company_contacts_by_parent_id_groups_by_id(
@@ -7387,16 +4172,7 @@ def put_company_contacts_by_parent_id_groups_by_id(
 
     ``PUT /company/contacts/{parentId}/groups/{id}`` (risk: Write, tag: ContactGroups)
     """
-    return _build(
-        _OPS["putCompanyContactsByParentIdGroupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyContactsByParentIdGroupsById"], locals())
 
 
 def patch_company_contacts_by_parent_id_groups_by_id(
@@ -7409,16 +4185,7 @@ def patch_company_contacts_by_parent_id_groups_by_id(
 
     ``PATCH /company/contacts/{parentId}/groups/{id}`` (risk: Write, tag: ContactGroups)
     """
-    return _build(
-        _OPS["patchCompanyContactsByParentIdGroupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyContactsByParentIdGroupsById"], locals())
 
 
 def delete_company_contacts_by_parent_id_groups_by_id(
@@ -7430,16 +4197,7 @@ def delete_company_contacts_by_parent_id_groups_by_id(
 
     ``DELETE /company/contacts/{parentId}/groups/{id}`` (risk: Destructive, tag: ContactGroups)
     """
-    return _build(
-        _OPS["deleteCompanyContactsByParentIdGroupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyContactsByParentIdGroupsById"], locals())
 
 
 def get_company_contacts_by_parent_id_notes(
@@ -7458,24 +4216,7 @@ def get_company_contacts_by_parent_id_notes(
 
     ``GET /company/contacts/{parentId}/notes`` (risk: Read, tag: ContactNotes)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdNotes"], locals())
 
 
 def post_company_contacts_by_parent_id_notes(
@@ -7487,15 +4228,7 @@ def post_company_contacts_by_parent_id_notes(
 
     ``POST /company/contacts/{parentId}/notes`` (risk: Write, tag: ContactNotes)
     """
-    return _build(
-        _OPS["postCompanyContactsByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContactsByParentIdNotes"], locals())
 
 
 def get_company_contacts_by_parent_id_notes_count(
@@ -7514,24 +4247,7 @@ def get_company_contacts_by_parent_id_notes_count(
 
     ``GET /company/contacts/{parentId}/notes/count`` (risk: Read, tag: ContactNotes)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdNotesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdNotesCount"], locals())
 
 
 def get_company_contacts_by_parent_id_notes_by_id(
@@ -7551,25 +4267,7 @@ def get_company_contacts_by_parent_id_notes_by_id(
 
     ``GET /company/contacts/{parentId}/notes/{id}`` (risk: Read, tag: ContactNotes)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdNotesById"], locals())
 
 
 def put_company_contacts_by_parent_id_notes_by_id(
@@ -7582,16 +4280,7 @@ def put_company_contacts_by_parent_id_notes_by_id(
 
     ``PUT /company/contacts/{parentId}/notes/{id}`` (risk: Write, tag: ContactNotes)
     """
-    return _build(
-        _OPS["putCompanyContactsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyContactsByParentIdNotesById"], locals())
 
 
 def patch_company_contacts_by_parent_id_notes_by_id(
@@ -7604,16 +4293,7 @@ def patch_company_contacts_by_parent_id_notes_by_id(
 
     ``PATCH /company/contacts/{parentId}/notes/{id}`` (risk: Write, tag: ContactNotes)
     """
-    return _build(
-        _OPS["patchCompanyContactsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyContactsByParentIdNotesById"], locals())
 
 
 def delete_company_contacts_by_parent_id_notes_by_id(
@@ -7625,16 +4305,7 @@ def delete_company_contacts_by_parent_id_notes_by_id(
 
     ``DELETE /company/contacts/{parentId}/notes/{id}`` (risk: Destructive, tag: ContactNotes)
     """
-    return _build(
-        _OPS["deleteCompanyContactsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyContactsByParentIdNotesById"], locals())
 
 
 def get_company_contacts_by_parent_id_tracks(
@@ -7653,24 +4324,7 @@ def get_company_contacts_by_parent_id_tracks(
 
     ``GET /company/contacts/{parentId}/tracks`` (risk: Read, tag: ContactTracks)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdTracks"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdTracks"], locals())
 
 
 def post_company_contacts_by_parent_id_tracks(
@@ -7682,15 +4336,7 @@ def post_company_contacts_by_parent_id_tracks(
 
     ``POST /company/contacts/{parentId}/tracks`` (risk: Write, tag: ContactTracks)
     """
-    return _build(
-        _OPS["postCompanyContactsByParentIdTracks"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContactsByParentIdTracks"], locals())
 
 
 def get_company_contacts_by_parent_id_tracks_count(
@@ -7709,24 +4355,7 @@ def get_company_contacts_by_parent_id_tracks_count(
 
     ``GET /company/contacts/{parentId}/tracks/count`` (risk: Read, tag: ContactTracks)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdTracksCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdTracksCount"], locals())
 
 
 def get_company_contacts_by_parent_id_tracks_by_id(
@@ -7746,25 +4375,7 @@ def get_company_contacts_by_parent_id_tracks_by_id(
 
     ``GET /company/contacts/{parentId}/tracks/{id}`` (risk: Read, tag: ContactTracks)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdTracksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdTracksById"], locals())
 
 
 def delete_company_contacts_by_parent_id_tracks_by_id(
@@ -7776,16 +4387,7 @@ def delete_company_contacts_by_parent_id_tracks_by_id(
 
     ``DELETE /company/contacts/{parentId}/tracks/{id}`` (risk: Destructive, tag: ContactTracks)
     """
-    return _build(
-        _OPS["deleteCompanyContactsByParentIdTracksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyContactsByParentIdTracksById"], locals())
 
 
 def get_company_contacts_by_parent_id_type_associations(
@@ -7804,24 +4406,7 @@ def get_company_contacts_by_parent_id_type_associations(
 
     ``GET /company/contacts/{parentId}/typeAssociations`` (risk: Read, tag: ContactContactTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdTypeAssociations"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdTypeAssociations"], locals())
 
 
 def post_company_contacts_by_parent_id_type_associations(
@@ -7833,15 +4418,7 @@ def post_company_contacts_by_parent_id_type_associations(
 
     ``POST /company/contacts/{parentId}/typeAssociations`` (risk: Write, tag: ContactContactTypeAssociations)
     """
-    return _build(
-        _OPS["postCompanyContactsByParentIdTypeAssociations"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyContactsByParentIdTypeAssociations"], locals())
 
 
 def get_company_contacts_by_parent_id_type_associations_count(
@@ -7860,24 +4437,7 @@ def get_company_contacts_by_parent_id_type_associations_count(
 
     ``GET /company/contacts/{parentId}/typeAssociations/count`` (risk: Read, tag: ContactContactTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdTypeAssociationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdTypeAssociationsCount"], locals())
 
 
 def get_company_contacts_by_parent_id_type_associations_by_id(
@@ -7897,25 +4457,7 @@ def get_company_contacts_by_parent_id_type_associations_by_id(
 
     ``GET /company/contacts/{parentId}/typeAssociations/{id}`` (risk: Read, tag: ContactContactTypeAssociations)
     """
-    return _build(
-        _OPS["getCompanyContactsByParentIdTypeAssociationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyContactsByParentIdTypeAssociationsById"], locals())
 
 
 def put_company_contacts_by_parent_id_type_associations_by_id(
@@ -7928,16 +4470,7 @@ def put_company_contacts_by_parent_id_type_associations_by_id(
 
     ``PUT /company/contacts/{parentId}/typeAssociations/{id}`` (risk: Write, tag: ContactContactTypeAssociations)
     """
-    return _build(
-        _OPS["putCompanyContactsByParentIdTypeAssociationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyContactsByParentIdTypeAssociationsById"], locals())
 
 
 def patch_company_contacts_by_parent_id_type_associations_by_id(
@@ -7950,16 +4483,7 @@ def patch_company_contacts_by_parent_id_type_associations_by_id(
 
     ``PATCH /company/contacts/{parentId}/typeAssociations/{id}`` (risk: Write, tag: ContactContactTypeAssociations)
     """
-    return _build(
-        _OPS["patchCompanyContactsByParentIdTypeAssociationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyContactsByParentIdTypeAssociationsById"], locals())
 
 
 def delete_company_contacts_by_parent_id_type_associations_by_id(
@@ -7971,16 +4495,7 @@ def delete_company_contacts_by_parent_id_type_associations_by_id(
 
     ``DELETE /company/contacts/{parentId}/typeAssociations/{id}`` (risk: Destructive, tag: ContactContactTypeAssociations)
     """
-    return _build(
-        _OPS["deleteCompanyContactsByParentIdTypeAssociationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyContactsByParentIdTypeAssociationsById"], locals())
 
 
 def get_company_countries(
@@ -7998,22 +4513,7 @@ def get_company_countries(
 
     ``GET /company/countries`` (risk: Read, tag: Countries)
     """
-    return _build(
-        _OPS["getCompanyCountries"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCountries"], locals())
 
 
 def post_company_countries(
@@ -8024,13 +4524,7 @@ def post_company_countries(
 
     ``POST /company/countries`` (risk: Write, tag: Countries)
     """
-    return _build(
-        _OPS["postCompanyCountries"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyCountries"], locals())
 
 
 def get_company_countries_count(
@@ -8048,22 +4542,7 @@ def get_company_countries_count(
 
     ``GET /company/countries/count`` (risk: Read, tag: Countries)
     """
-    return _build(
-        _OPS["getCompanyCountriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCountriesCount"], locals())
 
 
 def get_company_countries_info(
@@ -8081,22 +4560,7 @@ def get_company_countries_info(
 
     ``GET /company/countries/info`` (risk: Read, tag: CountryInfos)
     """
-    return _build(
-        _OPS["getCompanyCountriesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCountriesInfo"], locals())
 
 
 def get_company_countries_info_count(
@@ -8114,22 +4578,7 @@ def get_company_countries_info_count(
 
     ``GET /company/countries/info/count`` (risk: Read, tag: CountryInfos)
     """
-    return _build(
-        _OPS["getCompanyCountriesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCountriesInfoCount"], locals())
 
 
 def get_company_countries_by_id(
@@ -8148,24 +4597,7 @@ def get_company_countries_by_id(
 
     ``GET /company/countries/{id}`` (risk: Read, tag: Countries)
     """
-    return _build(
-        _OPS["getCompanyCountriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCountriesById"], locals())
 
 
 def put_company_countries_by_id(
@@ -8177,15 +4609,7 @@ def put_company_countries_by_id(
 
     ``PUT /company/countries/{id}`` (risk: Write, tag: Countries)
     """
-    return _build(
-        _OPS["putCompanyCountriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyCountriesById"], locals())
 
 
 def patch_company_countries_by_id(
@@ -8197,15 +4621,7 @@ def patch_company_countries_by_id(
 
     ``PATCH /company/countries/{id}`` (risk: Write, tag: Countries)
     """
-    return _build(
-        _OPS["patchCompanyCountriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyCountriesById"], locals())
 
 
 def delete_company_countries_by_id(
@@ -8216,15 +4632,7 @@ def delete_company_countries_by_id(
 
     ``DELETE /company/countries/{id}`` (risk: Destructive, tag: Countries)
     """
-    return _build(
-        _OPS["deleteCompanyCountriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyCountriesById"], locals())
 
 
 def get_company_countries_by_id_info(
@@ -8243,24 +4651,7 @@ def get_company_countries_by_id_info(
 
     ``GET /company/countries/{id}/info`` (risk: Read, tag: CountryInfos)
     """
-    return _build(
-        _OPS["getCompanyCountriesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyCountriesByIdInfo"], locals())
 
 
 def get_company_entity_types(
@@ -8278,22 +4669,7 @@ def get_company_entity_types(
 
     ``GET /company/entityTypes`` (risk: Read, tag: EntityTypes)
     """
-    return _build(
-        _OPS["getCompanyEntityTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyEntityTypes"], locals())
 
 
 def get_company_entity_types_count(
@@ -8311,22 +4687,7 @@ def get_company_entity_types_count(
 
     ``GET /company/entityTypes/count`` (risk: Read, tag: EntityTypes)
     """
-    return _build(
-        _OPS["getCompanyEntityTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyEntityTypesCount"], locals())
 
 
 def get_company_entity_types_info_count(
@@ -8344,22 +4705,7 @@ def get_company_entity_types_info_count(
 
     ``GET /company/entityTypes/info/count`` (risk: Read, tag: EntityTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyEntityTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyEntityTypesInfoCount"], locals())
 
 
 def get_company_entity_types_by_id(
@@ -8378,24 +4724,7 @@ def get_company_entity_types_by_id(
 
     ``GET /company/entityTypes/{id}`` (risk: Read, tag: EntityTypes)
     """
-    return _build(
-        _OPS["getCompanyEntityTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyEntityTypesById"], locals())
 
 
 def get_company_entitytypes_info(
@@ -8413,22 +4742,7 @@ def get_company_entitytypes_info(
 
     ``GET /company/entitytypes/info`` (risk: Read, tag: EntityTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyEntitytypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyEntitytypesInfo"], locals())
 
 
 def get_company_entitytypes_by_id_info(
@@ -8447,24 +4761,7 @@ def get_company_entitytypes_by_id_info(
 
     ``GET /company/entitytypes/{id}/info`` (risk: Read, tag: EntityTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyEntitytypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyEntitytypesByIdInfo"], locals())
 
 
 def get_company_expense_types_info_count(
@@ -8482,22 +4779,7 @@ def get_company_expense_types_info_count(
 
     ``GET /company/expenseTypes/info/count`` (risk: Read, tag: ExpenseTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyExpenseTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyExpenseTypesInfoCount"], locals())
 
 
 def get_company_m365contact(
@@ -8515,22 +4797,7 @@ def get_company_m365contact(
 
     ``GET /company/m365contact`` (risk: Read, tag: M365Contacts)
     """
-    return _build(
-        _OPS["getCompanyM365contact"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyM365contact"], locals())
 
 
 def get_company_m365contact_count(
@@ -8548,22 +4815,7 @@ def get_company_m365contact_count(
 
     ``GET /company/m365contact/count`` (risk: Read, tag: M365Contacts)
     """
-    return _build(
-        _OPS["getCompanyM365contactCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyM365contactCount"], locals())
 
 
 def get_company_m365contact_by_id(
@@ -8582,24 +4834,7 @@ def get_company_m365contact_by_id(
 
     ``GET /company/m365contact/{id}`` (risk: Read, tag: M365Contacts)
     """
-    return _build(
-        _OPS["getCompanyM365contactById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyM365contactById"], locals())
 
 
 def post_company_m365contactsync_property(
@@ -8610,13 +4845,7 @@ def post_company_m365contactsync_property(
 
     ``POST /company/m365contactsync/property`` (risk: Write, tag: M365ContactSyncProperties)
     """
-    return _build(
-        _OPS["postCompanyM365contactsyncProperty"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyM365contactsyncProperty"], locals())
 
 
 def delete_company_m365contactsync_property() -> RequestSpec[None]:
@@ -8624,13 +4853,7 @@ def delete_company_m365contactsync_property() -> RequestSpec[None]:
 
     ``DELETE /company/m365contactsync/property`` (risk: Destructive, tag: M365ContactSyncProperties)
     """
-    return _build(
-        _OPS["deleteCompanyM365contactsyncProperty"],
-        {},
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyM365contactsyncProperty"], locals())
 
 
 def get_company_m365contactsync_property_count(
@@ -8648,22 +4871,7 @@ def get_company_m365contactsync_property_count(
 
     ``GET /company/m365contactsync/property/count`` (risk: Read, tag: M365ContactSyncProperties)
     """
-    return _build(
-        _OPS["getCompanyM365contactsyncPropertyCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyM365contactsyncPropertyCount"], locals())
 
 
 def get_company_m365contactsync_property_excluded(
@@ -8682,23 +4890,7 @@ def get_company_m365contactsync_property_excluded(
 
     ``GET /company/m365contactsync/property/excluded`` (risk: Read, tag: M365ContactSyncProperties)
     """
-    return _build(
-        _OPS["getCompanyM365contactsyncPropertyExcluded"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "id": id_,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyM365contactsyncPropertyExcluded"], locals())
 
 
 def get_company_m365contactsync_property_included(
@@ -8717,23 +4909,7 @@ def get_company_m365contactsync_property_included(
 
     ``GET /company/m365contactsync/property/included`` (risk: Read, tag: M365ContactSyncProperties)
     """
-    return _build(
-        _OPS["getCompanyM365contactsyncPropertyIncluded"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "id": id_,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyM365contactsyncPropertyIncluded"], locals())
 
 
 def get_company_m365contactsync_by_id_property(
@@ -8752,24 +4928,7 @@ def get_company_m365contactsync_by_id_property(
 
     ``GET /company/m365contactsync/{id}/property`` (risk: Read, tag: M365ContactSyncProperties)
     """
-    return _build(
-        _OPS["getCompanyM365contactsyncByIdProperty"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyM365contactsyncByIdProperty"], locals())
 
 
 def get_company_managed_devices_integrations(
@@ -8787,22 +4946,7 @@ def get_company_managed_devices_integrations(
 
     ``GET /company/managedDevicesIntegrations`` (risk: Read, tag: ManagedDevicesIntegrations)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrations"], locals())
 
 
 def post_company_managed_devices_integrations(
@@ -8813,13 +4957,7 @@ def post_company_managed_devices_integrations(
 
     ``POST /company/managedDevicesIntegrations`` (risk: Write, tag: ManagedDevicesIntegrations)
     """
-    return _build(
-        _OPS["postCompanyManagedDevicesIntegrations"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyManagedDevicesIntegrations"], locals())
 
 
 def get_company_managed_devices_integrations_count(
@@ -8837,22 +4975,7 @@ def get_company_managed_devices_integrations_count(
 
     ``GET /company/managedDevicesIntegrations/count`` (risk: Read, tag: ManagedDevicesIntegrations)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsCount"], locals())
 
 
 def get_company_managed_devices_integrations_info(
@@ -8870,22 +4993,7 @@ def get_company_managed_devices_integrations_info(
 
     ``GET /company/managedDevicesIntegrations/info`` (risk: Read, tag: ManagedDevicesIntegrationInfos)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsInfo"], locals())
 
 
 def get_company_managed_devices_integrations_info_count(
@@ -8903,22 +5011,7 @@ def get_company_managed_devices_integrations_info_count(
 
     ``GET /company/managedDevicesIntegrations/info/count`` (risk: Read, tag: ManagedDevicesIntegrationInfos)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsInfoCount"], locals())
 
 
 def get_company_managed_devices_integrations_by_id(
@@ -8937,24 +5030,7 @@ def get_company_managed_devices_integrations_by_id(
 
     ``GET /company/managedDevicesIntegrations/{id}`` (risk: Read, tag: ManagedDevicesIntegrations)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsById"], locals())
 
 
 def put_company_managed_devices_integrations_by_id(
@@ -8966,15 +5042,7 @@ def put_company_managed_devices_integrations_by_id(
 
     ``PUT /company/managedDevicesIntegrations/{id}`` (risk: Write, tag: ManagedDevicesIntegrations)
     """
-    return _build(
-        _OPS["putCompanyManagedDevicesIntegrationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyManagedDevicesIntegrationsById"], locals())
 
 
 def patch_company_managed_devices_integrations_by_id(
@@ -8986,15 +5054,7 @@ def patch_company_managed_devices_integrations_by_id(
 
     ``PATCH /company/managedDevicesIntegrations/{id}`` (risk: Write, tag: ManagedDevicesIntegrations)
     """
-    return _build(
-        _OPS["patchCompanyManagedDevicesIntegrationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyManagedDevicesIntegrationsById"], locals())
 
 
 def delete_company_managed_devices_integrations_by_id(
@@ -9005,15 +5065,7 @@ def delete_company_managed_devices_integrations_by_id(
 
     ``DELETE /company/managedDevicesIntegrations/{id}`` (risk: Destructive, tag: ManagedDevicesIntegrations)
     """
-    return _build(
-        _OPS["deleteCompanyManagedDevicesIntegrationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyManagedDevicesIntegrationsById"], locals())
 
 
 def get_company_managed_devices_integrations_by_id_info(
@@ -9032,24 +5084,7 @@ def get_company_managed_devices_integrations_by_id_info(
 
     ``GET /company/managedDevicesIntegrations/{id}/info`` (risk: Read, tag: ManagedDevicesIntegrationInfos)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsByIdInfo"], locals())
 
 
 def get_company_managed_devices_integrations_by_id_usages(
@@ -9068,24 +5103,7 @@ def get_company_managed_devices_integrations_by_id_usages(
 
     ``GET /company/managedDevicesIntegrations/{id}/usages`` (risk: Read, tag: ManagedDevicesIntegrations)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsByIdUsages"], locals())
 
 
 def get_company_managed_devices_integrations_by_id_usages_list(
@@ -9104,24 +5122,7 @@ def get_company_managed_devices_integrations_by_id_usages_list(
 
     ``GET /company/managedDevicesIntegrations/{id}/usages/list`` (risk: Read, tag: ManagedDevicesIntegrations)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsByIdUsagesList"], locals())
 
 
 def get_company_managed_devices_integrations_by_parent_id_cross_references(
@@ -9140,24 +5141,7 @@ def get_company_managed_devices_integrations_by_parent_id_cross_references(
 
     ``GET /company/managedDevicesIntegrations/{parentId}/crossReferences`` (risk: Read, tag: ManagedDevicesIntegrationCrossReferences)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByParentIdCrossReferences"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsByParentIdCrossReferences"], locals())
 
 
 def post_company_managed_devices_integrations_by_parent_id_cross_references(
@@ -9169,15 +5153,7 @@ def post_company_managed_devices_integrations_by_parent_id_cross_references(
 
     ``POST /company/managedDevicesIntegrations/{parentId}/crossReferences`` (risk: Write, tag: ManagedDevicesIntegrationCrossReferences)
     """
-    return _build(
-        _OPS["postCompanyManagedDevicesIntegrationsByParentIdCrossReferences"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyManagedDevicesIntegrationsByParentIdCrossReferences"], locals())
 
 
 def get_company_managed_devices_integrations_by_parent_id_cross_references_count(
@@ -9197,22 +5173,7 @@ def get_company_managed_devices_integrations_by_parent_id_cross_references_count
     ``GET /company/managedDevicesIntegrations/{parentId}/crossReferences/count`` (risk: Read, tag: ManagedDevicesIntegrationCrossReferences)
     """
     return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByParentIdCrossReferencesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getCompanyManagedDevicesIntegrationsByParentIdCrossReferencesCount"], locals()
     )
 
 
@@ -9234,23 +5195,7 @@ def get_company_managed_devices_integrations_by_parent_id_cross_references_by_id
     ``GET /company/managedDevicesIntegrations/{parentId}/crossReferences/{id}`` (risk: Read, tag: ManagedDevicesIntegrationCrossReferences)
     """
     return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByParentIdCrossReferencesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getCompanyManagedDevicesIntegrationsByParentIdCrossReferencesById"], locals()
     )
 
 
@@ -9265,14 +5210,7 @@ def put_company_managed_devices_integrations_by_parent_id_cross_references_by_id
     ``PUT /company/managedDevicesIntegrations/{parentId}/crossReferences/{id}`` (risk: Write, tag: ManagedDevicesIntegrationCrossReferences)
     """
     return _build(
-        _OPS["putCompanyManagedDevicesIntegrationsByParentIdCrossReferencesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["putCompanyManagedDevicesIntegrationsByParentIdCrossReferencesById"], locals()
     )
 
 
@@ -9287,14 +5225,7 @@ def patch_company_managed_devices_integrations_by_parent_id_cross_references_by_
     ``PATCH /company/managedDevicesIntegrations/{parentId}/crossReferences/{id}`` (risk: Write, tag: ManagedDevicesIntegrationCrossReferences)
     """
     return _build(
-        _OPS["patchCompanyManagedDevicesIntegrationsByParentIdCrossReferencesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchCompanyManagedDevicesIntegrationsByParentIdCrossReferencesById"], locals()
     )
 
 
@@ -9308,14 +5239,7 @@ def delete_company_managed_devices_integrations_by_parent_id_cross_references_by
     ``DELETE /company/managedDevicesIntegrations/{parentId}/crossReferences/{id}`` (risk: Destructive, tag: ManagedDevicesIntegrationCrossReferences)
     """
     return _build(
-        _OPS["deleteCompanyManagedDevicesIntegrationsByParentIdCrossReferencesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        _OPS["deleteCompanyManagedDevicesIntegrationsByParentIdCrossReferencesById"], locals()
     )
 
 
@@ -9335,24 +5259,7 @@ def get_company_managed_devices_integrations_by_parent_id_logins(
 
     ``GET /company/managedDevicesIntegrations/{parentId}/logins`` (risk: Read, tag: ManagedDevicesIntegrationLogins)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByParentIdLogins"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsByParentIdLogins"], locals())
 
 
 def post_company_managed_devices_integrations_by_parent_id_logins(
@@ -9364,15 +5271,7 @@ def post_company_managed_devices_integrations_by_parent_id_logins(
 
     ``POST /company/managedDevicesIntegrations/{parentId}/logins`` (risk: Write, tag: ManagedDevicesIntegrationLogins)
     """
-    return _build(
-        _OPS["postCompanyManagedDevicesIntegrationsByParentIdLogins"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyManagedDevicesIntegrationsByParentIdLogins"], locals())
 
 
 def get_company_managed_devices_integrations_by_parent_id_logins_count(
@@ -9391,24 +5290,7 @@ def get_company_managed_devices_integrations_by_parent_id_logins_count(
 
     ``GET /company/managedDevicesIntegrations/{parentId}/logins/count`` (risk: Read, tag: ManagedDevicesIntegrationLogins)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByParentIdLoginsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsByParentIdLoginsCount"], locals())
 
 
 def get_company_managed_devices_integrations_by_parent_id_logins_by_id(
@@ -9428,25 +5310,7 @@ def get_company_managed_devices_integrations_by_parent_id_logins_by_id(
 
     ``GET /company/managedDevicesIntegrations/{parentId}/logins/{id}`` (risk: Read, tag: ManagedDevicesIntegrationLogins)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByParentIdLoginsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsByParentIdLoginsById"], locals())
 
 
 def put_company_managed_devices_integrations_by_parent_id_logins_by_id(
@@ -9459,16 +5323,7 @@ def put_company_managed_devices_integrations_by_parent_id_logins_by_id(
 
     ``PUT /company/managedDevicesIntegrations/{parentId}/logins/{id}`` (risk: Write, tag: ManagedDevicesIntegrationLogins)
     """
-    return _build(
-        _OPS["putCompanyManagedDevicesIntegrationsByParentIdLoginsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyManagedDevicesIntegrationsByParentIdLoginsById"], locals())
 
 
 def patch_company_managed_devices_integrations_by_parent_id_logins_by_id(
@@ -9481,16 +5336,7 @@ def patch_company_managed_devices_integrations_by_parent_id_logins_by_id(
 
     ``PATCH /company/managedDevicesIntegrations/{parentId}/logins/{id}`` (risk: Write, tag: ManagedDevicesIntegrationLogins)
     """
-    return _build(
-        _OPS["patchCompanyManagedDevicesIntegrationsByParentIdLoginsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyManagedDevicesIntegrationsByParentIdLoginsById"], locals())
 
 
 def delete_company_managed_devices_integrations_by_parent_id_logins_by_id(
@@ -9502,16 +5348,7 @@ def delete_company_managed_devices_integrations_by_parent_id_logins_by_id(
 
     ``DELETE /company/managedDevicesIntegrations/{parentId}/logins/{id}`` (risk: Destructive, tag: ManagedDevicesIntegrationLogins)
     """
-    return _build(
-        _OPS["deleteCompanyManagedDevicesIntegrationsByParentIdLoginsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyManagedDevicesIntegrationsByParentIdLoginsById"], locals())
 
 
 def get_company_managed_devices_integrations_by_parent_id_notifications(
@@ -9530,24 +5367,7 @@ def get_company_managed_devices_integrations_by_parent_id_notifications(
 
     ``GET /company/managedDevicesIntegrations/{parentId}/notifications`` (risk: Read, tag: ManagedDevicesIntegrationNotifications)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByParentIdNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsByParentIdNotifications"], locals())
 
 
 def post_company_managed_devices_integrations_by_parent_id_notifications(
@@ -9559,15 +5379,7 @@ def post_company_managed_devices_integrations_by_parent_id_notifications(
 
     ``POST /company/managedDevicesIntegrations/{parentId}/notifications`` (risk: Write, tag: ManagedDevicesIntegrationNotifications)
     """
-    return _build(
-        _OPS["postCompanyManagedDevicesIntegrationsByParentIdNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyManagedDevicesIntegrationsByParentIdNotifications"], locals())
 
 
 def get_company_managed_devices_integrations_by_parent_id_notifications_count(
@@ -9587,22 +5399,7 @@ def get_company_managed_devices_integrations_by_parent_id_notifications_count(
     ``GET /company/managedDevicesIntegrations/{parentId}/notifications/count`` (risk: Read, tag: ManagedDevicesIntegrationNotifications)
     """
     return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByParentIdNotificationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getCompanyManagedDevicesIntegrationsByParentIdNotificationsCount"], locals()
     )
 
 
@@ -9623,25 +5420,7 @@ def get_company_managed_devices_integrations_by_parent_id_notifications_by_id(
 
     ``GET /company/managedDevicesIntegrations/{parentId}/notifications/{id}`` (risk: Read, tag: ManagedDevicesIntegrationNotifications)
     """
-    return _build(
-        _OPS["getCompanyManagedDevicesIntegrationsByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagedDevicesIntegrationsByParentIdNotificationsById"], locals())
 
 
 def put_company_managed_devices_integrations_by_parent_id_notifications_by_id(
@@ -9654,16 +5433,7 @@ def put_company_managed_devices_integrations_by_parent_id_notifications_by_id(
 
     ``PUT /company/managedDevicesIntegrations/{parentId}/notifications/{id}`` (risk: Write, tag: ManagedDevicesIntegrationNotifications)
     """
-    return _build(
-        _OPS["putCompanyManagedDevicesIntegrationsByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyManagedDevicesIntegrationsByParentIdNotificationsById"], locals())
 
 
 def patch_company_managed_devices_integrations_by_parent_id_notifications_by_id(
@@ -9677,14 +5447,7 @@ def patch_company_managed_devices_integrations_by_parent_id_notifications_by_id(
     ``PATCH /company/managedDevicesIntegrations/{parentId}/notifications/{id}`` (risk: Write, tag: ManagedDevicesIntegrationNotifications)
     """
     return _build(
-        _OPS["patchCompanyManagedDevicesIntegrationsByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchCompanyManagedDevicesIntegrationsByParentIdNotificationsById"], locals()
     )
 
 
@@ -9698,14 +5461,7 @@ def delete_company_managed_devices_integrations_by_parent_id_notifications_by_id
     ``DELETE /company/managedDevicesIntegrations/{parentId}/notifications/{id}`` (risk: Destructive, tag: ManagedDevicesIntegrationNotifications)
     """
     return _build(
-        _OPS["deleteCompanyManagedDevicesIntegrationsByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        _OPS["deleteCompanyManagedDevicesIntegrationsByParentIdNotificationsById"], locals()
     )
 
 
@@ -9724,22 +5480,7 @@ def get_company_management(
 
     ``GET /company/management`` (risk: Read, tag: Managements)
     """
-    return _build(
-        _OPS["getCompanyManagement"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagement"], locals())
 
 
 def get_company_management_count(
@@ -9757,22 +5498,7 @@ def get_company_management_count(
 
     ``GET /company/management/count`` (risk: Read, tag: Managements)
     """
-    return _build(
-        _OPS["getCompanyManagementCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementCount"], locals())
 
 
 def get_company_management_by_id(
@@ -9791,24 +5517,7 @@ def get_company_management_by_id(
 
     ``GET /company/management/{id}`` (risk: Read, tag: Managements)
     """
-    return _build(
-        _OPS["getCompanyManagementById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementById"], locals())
 
 
 def put_company_management_by_id(
@@ -9820,15 +5529,7 @@ def put_company_management_by_id(
 
     ``PUT /company/management/{id}`` (risk: Write, tag: Managements)
     """
-    return _build(
-        _OPS["putCompanyManagementById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyManagementById"], locals())
 
 
 def patch_company_management_by_id(
@@ -9840,15 +5541,7 @@ def patch_company_management_by_id(
 
     ``PATCH /company/management/{id}`` (risk: Write, tag: Managements)
     """
-    return _build(
-        _OPS["patchCompanyManagementById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyManagementById"], locals())
 
 
 def post_company_management_by_id_execute_managed_it_sync(
@@ -9859,15 +5552,7 @@ def post_company_management_by_id_execute_managed_it_sync(
 
     ``POST /company/management/{id}/executeManagedItSync`` (risk: Write, tag: ManagementExecuteManagedItSyncs)
     """
-    return _build(
-        _OPS["postCompanyManagementByIdExecuteManagedItSync"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postCompanyManagementByIdExecuteManagedItSync"], locals())
 
 
 def get_company_management_by_id_log_download(
@@ -9887,25 +5572,7 @@ def get_company_management_by_id_log_download(
 
     ``GET /company/management/{id}/log/download`` (risk: Read, tag: ManagementLogs)
     """
-    return _build(
-        _OPS["getCompanyManagementByIdLogDownload"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "filePath": file_path,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementByIdLogDownload"], locals())
 
 
 def get_company_management_by_id_logs(
@@ -9924,24 +5591,7 @@ def get_company_management_by_id_logs(
 
     ``GET /company/management/{id}/logs`` (risk: Read, tag: ManagementLogs)
     """
-    return _build(
-        _OPS["getCompanyManagementByIdLogs"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementByIdLogs"], locals())
 
 
 def get_company_management_by_parent_id_management_report_notifications(
@@ -9960,24 +5610,7 @@ def get_company_management_by_parent_id_management_report_notifications(
 
     ``GET /company/management/{parentId}/managementReportNotifications`` (risk: Read, tag: ManagementReportNotifications)
     """
-    return _build(
-        _OPS["getCompanyManagementByParentIdManagementReportNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementByParentIdManagementReportNotifications"], locals())
 
 
 def post_company_management_by_parent_id_management_report_notifications(
@@ -9989,15 +5622,7 @@ def post_company_management_by_parent_id_management_report_notifications(
 
     ``POST /company/management/{parentId}/managementReportNotifications`` (risk: Write, tag: ManagementReportNotifications)
     """
-    return _build(
-        _OPS["postCompanyManagementByParentIdManagementReportNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyManagementByParentIdManagementReportNotifications"], locals())
 
 
 def get_company_management_by_parent_id_management_report_notifications_count(
@@ -10017,22 +5642,7 @@ def get_company_management_by_parent_id_management_report_notifications_count(
     ``GET /company/management/{parentId}/managementReportNotifications/count`` (risk: Read, tag: ManagementReportNotifications)
     """
     return _build(
-        _OPS["getCompanyManagementByParentIdManagementReportNotificationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getCompanyManagementByParentIdManagementReportNotificationsCount"], locals()
     )
 
 
@@ -10053,25 +5663,7 @@ def get_company_management_by_parent_id_management_report_notifications_by_id(
 
     ``GET /company/management/{parentId}/managementReportNotifications/{id}`` (risk: Read, tag: ManagementReportNotifications)
     """
-    return _build(
-        _OPS["getCompanyManagementByParentIdManagementReportNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementByParentIdManagementReportNotificationsById"], locals())
 
 
 def put_company_management_by_parent_id_management_report_notifications_by_id(
@@ -10084,16 +5676,7 @@ def put_company_management_by_parent_id_management_report_notifications_by_id(
 
     ``PUT /company/management/{parentId}/managementReportNotifications/{id}`` (risk: Write, tag: ManagementReportNotifications)
     """
-    return _build(
-        _OPS["putCompanyManagementByParentIdManagementReportNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyManagementByParentIdManagementReportNotificationsById"], locals())
 
 
 def patch_company_management_by_parent_id_management_report_notifications_by_id(
@@ -10107,14 +5690,7 @@ def patch_company_management_by_parent_id_management_report_notifications_by_id(
     ``PATCH /company/management/{parentId}/managementReportNotifications/{id}`` (risk: Write, tag: ManagementReportNotifications)
     """
     return _build(
-        _OPS["patchCompanyManagementByParentIdManagementReportNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchCompanyManagementByParentIdManagementReportNotificationsById"], locals()
     )
 
 
@@ -10128,14 +5704,7 @@ def delete_company_management_by_parent_id_management_report_notifications_by_id
     ``DELETE /company/management/{parentId}/managementReportNotifications/{id}`` (risk: Destructive, tag: ManagementReportNotifications)
     """
     return _build(
-        _OPS["deleteCompanyManagementByParentIdManagementReportNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        _OPS["deleteCompanyManagementByParentIdManagementReportNotificationsById"], locals()
     )
 
 
@@ -10154,22 +5723,7 @@ def get_company_management_backups(
 
     ``GET /company/managementBackups`` (risk: Read, tag: ManagementBackup)
     """
-    return _build(
-        _OPS["getCompanyManagementBackups"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementBackups"], locals())
 
 
 def post_company_management_backups(
@@ -10180,13 +5734,7 @@ def post_company_management_backups(
 
     ``POST /company/managementBackups`` (risk: Write, tag: ManagementBackup)
     """
-    return _build(
-        _OPS["postCompanyManagementBackups"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyManagementBackups"], locals())
 
 
 def get_company_management_backups_count(
@@ -10204,22 +5752,7 @@ def get_company_management_backups_count(
 
     ``GET /company/managementBackups/count`` (risk: Read, tag: ManagementBackup)
     """
-    return _build(
-        _OPS["getCompanyManagementBackupsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementBackupsCount"], locals())
 
 
 def get_company_management_backups_by_id(
@@ -10238,24 +5771,7 @@ def get_company_management_backups_by_id(
 
     ``GET /company/managementBackups/{id}`` (risk: Read, tag: ManagementBackup)
     """
-    return _build(
-        _OPS["getCompanyManagementBackupsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementBackupsById"], locals())
 
 
 def put_company_management_backups_by_id(
@@ -10267,15 +5783,7 @@ def put_company_management_backups_by_id(
 
     ``PUT /company/managementBackups/{id}`` (risk: Write, tag: ManagementBackup)
     """
-    return _build(
-        _OPS["putCompanyManagementBackupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyManagementBackupsById"], locals())
 
 
 def patch_company_management_backups_by_id(
@@ -10287,15 +5795,7 @@ def patch_company_management_backups_by_id(
 
     ``PATCH /company/managementBackups/{id}`` (risk: Write, tag: ManagementBackup)
     """
-    return _build(
-        _OPS["patchCompanyManagementBackupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyManagementBackupsById"], locals())
 
 
 def delete_company_management_backups_by_id(
@@ -10306,15 +5806,7 @@ def delete_company_management_backups_by_id(
 
     ``DELETE /company/managementBackups/{id}`` (risk: Destructive, tag: ManagementBackup)
     """
-    return _build(
-        _OPS["deleteCompanyManagementBackupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyManagementBackupsById"], locals())
 
 
 def get_company_management_it_solutions(
@@ -10332,22 +5824,7 @@ def get_company_management_it_solutions(
 
     ``GET /company/managementItSolutions`` (risk: Read, tag: ManagementItSolutions)
     """
-    return _build(
-        _OPS["getCompanyManagementItSolutions"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementItSolutions"], locals())
 
 
 def post_company_management_it_solutions(
@@ -10358,13 +5835,7 @@ def post_company_management_it_solutions(
 
     ``POST /company/managementItSolutions`` (risk: Write, tag: ManagementItSolutions)
     """
-    return _build(
-        _OPS["postCompanyManagementItSolutions"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyManagementItSolutions"], locals())
 
 
 def get_company_management_it_solutions_count(
@@ -10382,22 +5853,7 @@ def get_company_management_it_solutions_count(
 
     ``GET /company/managementItSolutions/count`` (risk: Read, tag: ManagementItSolutions)
     """
-    return _build(
-        _OPS["getCompanyManagementItSolutionsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementItSolutionsCount"], locals())
 
 
 def get_company_management_it_solutions_by_id(
@@ -10416,24 +5872,7 @@ def get_company_management_it_solutions_by_id(
 
     ``GET /company/managementItSolutions/{id}`` (risk: Read, tag: ManagementItSolutions)
     """
-    return _build(
-        _OPS["getCompanyManagementItSolutionsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementItSolutionsById"], locals())
 
 
 def put_company_management_it_solutions_by_id(
@@ -10445,15 +5884,7 @@ def put_company_management_it_solutions_by_id(
 
     ``PUT /company/managementItSolutions/{id}`` (risk: Write, tag: ManagementItSolutions)
     """
-    return _build(
-        _OPS["putCompanyManagementItSolutionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyManagementItSolutionsById"], locals())
 
 
 def patch_company_management_it_solutions_by_id(
@@ -10465,15 +5896,7 @@ def patch_company_management_it_solutions_by_id(
 
     ``PATCH /company/managementItSolutions/{id}`` (risk: Write, tag: ManagementItSolutions)
     """
-    return _build(
-        _OPS["patchCompanyManagementItSolutionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyManagementItSolutionsById"], locals())
 
 
 def delete_company_management_it_solutions_by_id(
@@ -10484,15 +5907,7 @@ def delete_company_management_it_solutions_by_id(
 
     ``DELETE /company/managementItSolutions/{id}`` (risk: Destructive, tag: ManagementItSolutions)
     """
-    return _build(
-        _OPS["deleteCompanyManagementItSolutionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyManagementItSolutionsById"], locals())
 
 
 def get_company_management_it_solutions_by_id_usages(
@@ -10511,24 +5926,7 @@ def get_company_management_it_solutions_by_id_usages(
 
     ``GET /company/managementItSolutions/{id}/usages`` (risk: Read, tag: ManagementItSolutions)
     """
-    return _build(
-        _OPS["getCompanyManagementItSolutionsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementItSolutionsByIdUsages"], locals())
 
 
 def get_company_management_it_solutions_by_id_usages_list(
@@ -10547,24 +5945,7 @@ def get_company_management_it_solutions_by_id_usages_list(
 
     ``GET /company/managementItSolutions/{id}/usages/list`` (risk: Read, tag: ManagementItSolutions)
     """
-    return _build(
-        _OPS["getCompanyManagementItSolutionsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementItSolutionsByIdUsagesList"], locals())
 
 
 def get_company_management_it_solutions_by_parent_id_management_products(
@@ -10583,24 +5964,7 @@ def get_company_management_it_solutions_by_parent_id_management_products(
 
     ``GET /company/managementItSolutions/{parentId}/managementProducts`` (risk: Read, tag: ManagementItSolutionAgreementInterfaceParameters)
     """
-    return _build(
-        _OPS["getCompanyManagementItSolutionsByParentIdManagementProducts"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementItSolutionsByParentIdManagementProducts"], locals())
 
 
 def post_company_management_it_solutions_by_parent_id_management_products(
@@ -10612,15 +5976,7 @@ def post_company_management_it_solutions_by_parent_id_management_products(
 
     ``POST /company/managementItSolutions/{parentId}/managementProducts`` (risk: Write, tag: ManagementItSolutionAgreementInterfaceParameters)
     """
-    return _build(
-        _OPS["postCompanyManagementItSolutionsByParentIdManagementProducts"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyManagementItSolutionsByParentIdManagementProducts"], locals())
 
 
 def get_company_management_it_solutions_by_parent_id_management_products_count(
@@ -10640,22 +5996,7 @@ def get_company_management_it_solutions_by_parent_id_management_products_count(
     ``GET /company/managementItSolutions/{parentId}/managementProducts/count`` (risk: Read, tag: ManagementItSolutionAgreementInterfaceParameters)
     """
     return _build(
-        _OPS["getCompanyManagementItSolutionsByParentIdManagementProductsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getCompanyManagementItSolutionsByParentIdManagementProductsCount"], locals()
     )
 
 
@@ -10676,25 +6017,7 @@ def get_company_management_it_solutions_by_parent_id_management_products_by_id(
 
     ``GET /company/managementItSolutions/{parentId}/managementProducts/{id}`` (risk: Read, tag: ManagementItSolutionAgreementInterfaceParameters)
     """
-    return _build(
-        _OPS["getCompanyManagementItSolutionsByParentIdManagementProductsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyManagementItSolutionsByParentIdManagementProductsById"], locals())
 
 
 def put_company_management_it_solutions_by_parent_id_management_products_by_id(
@@ -10707,16 +6030,7 @@ def put_company_management_it_solutions_by_parent_id_management_products_by_id(
 
     ``PUT /company/managementItSolutions/{parentId}/managementProducts/{id}`` (risk: Write, tag: ManagementItSolutionAgreementInterfaceParameters)
     """
-    return _build(
-        _OPS["putCompanyManagementItSolutionsByParentIdManagementProductsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyManagementItSolutionsByParentIdManagementProductsById"], locals())
 
 
 def patch_company_management_it_solutions_by_parent_id_management_products_by_id(
@@ -10730,14 +6044,7 @@ def patch_company_management_it_solutions_by_parent_id_management_products_by_id
     ``PATCH /company/managementItSolutions/{parentId}/managementProducts/{id}`` (risk: Write, tag: ManagementItSolutionAgreementInterfaceParameters)
     """
     return _build(
-        _OPS["patchCompanyManagementItSolutionsByParentIdManagementProductsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchCompanyManagementItSolutionsByParentIdManagementProductsById"], locals()
     )
 
 
@@ -10751,14 +6058,7 @@ def delete_company_management_it_solutions_by_parent_id_management_products_by_i
     ``DELETE /company/managementItSolutions/{parentId}/managementProducts/{id}`` (risk: Destructive, tag: ManagementItSolutionAgreementInterfaceParameters)
     """
     return _build(
-        _OPS["deleteCompanyManagementItSolutionsByParentIdManagementProductsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        _OPS["deleteCompanyManagementItSolutionsByParentIdManagementProductsById"], locals()
     )
 
 
@@ -10777,22 +6077,7 @@ def get_company_market_descriptions(
 
     ``GET /company/marketDescriptions`` (risk: Read, tag: CompanyMarketDescription)
     """
-    return _build(
-        _OPS["getCompanyMarketDescriptions"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyMarketDescriptions"], locals())
 
 
 def post_company_market_descriptions(
@@ -10803,13 +6088,7 @@ def post_company_market_descriptions(
 
     ``POST /company/marketDescriptions`` (risk: Write, tag: CompanyMarketDescription)
     """
-    return _build(
-        _OPS["postCompanyMarketDescriptions"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyMarketDescriptions"], locals())
 
 
 def get_company_market_descriptions_count(
@@ -10827,22 +6106,7 @@ def get_company_market_descriptions_count(
 
     ``GET /company/marketDescriptions/count`` (risk: Read, tag: CompanyMarketDescription)
     """
-    return _build(
-        _OPS["getCompanyMarketDescriptionsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyMarketDescriptionsCount"], locals())
 
 
 def get_company_market_descriptions_info(
@@ -10860,22 +6124,7 @@ def get_company_market_descriptions_info(
 
     ``GET /company/marketDescriptions/info`` (risk: Read, tag: MarketDescriptionInfos)
     """
-    return _build(
-        _OPS["getCompanyMarketDescriptionsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyMarketDescriptionsInfo"], locals())
 
 
 def get_company_market_descriptions_info_count(
@@ -10893,22 +6142,7 @@ def get_company_market_descriptions_info_count(
 
     ``GET /company/marketDescriptions/info/count`` (risk: Read, tag: MarketDescriptionInfos)
     """
-    return _build(
-        _OPS["getCompanyMarketDescriptionsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyMarketDescriptionsInfoCount"], locals())
 
 
 def get_company_market_descriptions_by_id(
@@ -10927,24 +6161,7 @@ def get_company_market_descriptions_by_id(
 
     ``GET /company/marketDescriptions/{id}`` (risk: Read, tag: CompanyMarketDescription)
     """
-    return _build(
-        _OPS["getCompanyMarketDescriptionsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyMarketDescriptionsById"], locals())
 
 
 def put_company_market_descriptions_by_id(
@@ -10956,15 +6173,7 @@ def put_company_market_descriptions_by_id(
 
     ``PUT /company/marketDescriptions/{id}`` (risk: Write, tag: CompanyMarketDescription)
     """
-    return _build(
-        _OPS["putCompanyMarketDescriptionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyMarketDescriptionsById"], locals())
 
 
 def patch_company_market_descriptions_by_id(
@@ -10976,15 +6185,7 @@ def patch_company_market_descriptions_by_id(
 
     ``PATCH /company/marketDescriptions/{id}`` (risk: Write, tag: CompanyMarketDescription)
     """
-    return _build(
-        _OPS["patchCompanyMarketDescriptionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyMarketDescriptionsById"], locals())
 
 
 def delete_company_market_descriptions_by_id(
@@ -10995,15 +6196,7 @@ def delete_company_market_descriptions_by_id(
 
     ``DELETE /company/marketDescriptions/{id}`` (risk: Destructive, tag: CompanyMarketDescription)
     """
-    return _build(
-        _OPS["deleteCompanyMarketDescriptionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyMarketDescriptionsById"], locals())
 
 
 def get_company_market_descriptions_by_id_info(
@@ -11022,24 +6215,7 @@ def get_company_market_descriptions_by_id_info(
 
     ``GET /company/marketDescriptions/{id}/info`` (risk: Read, tag: MarketDescriptionInfos)
     """
-    return _build(
-        _OPS["getCompanyMarketDescriptionsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyMarketDescriptionsByIdInfo"], locals())
 
 
 def get_company_market_descriptions_by_id_usages(
@@ -11058,24 +6234,7 @@ def get_company_market_descriptions_by_id_usages(
 
     ``GET /company/marketDescriptions/{id}/usages`` (risk: Read, tag: CompanyMarketDescription)
     """
-    return _build(
-        _OPS["getCompanyMarketDescriptionsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyMarketDescriptionsByIdUsages"], locals())
 
 
 def get_company_market_descriptions_by_id_usages_list(
@@ -11094,24 +6253,7 @@ def get_company_market_descriptions_by_id_usages_list(
 
     ``GET /company/marketDescriptions/{id}/usages/list`` (risk: Read, tag: CompanyMarketDescription)
     """
-    return _build(
-        _OPS["getCompanyMarketDescriptionsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyMarketDescriptionsByIdUsagesList"], locals())
 
 
 def get_company_note_types(
@@ -11129,22 +6271,7 @@ def get_company_note_types(
 
     ``GET /company/noteTypes`` (risk: Read, tag: CompanyNoteTypes)
     """
-    return _build(
-        _OPS["getCompanyNoteTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyNoteTypes"], locals())
 
 
 def post_company_note_types(
@@ -11155,13 +6282,7 @@ def post_company_note_types(
 
     ``POST /company/noteTypes`` (risk: Write, tag: CompanyNoteTypes)
     """
-    return _build(
-        _OPS["postCompanyNoteTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyNoteTypes"], locals())
 
 
 def get_company_note_types_count(
@@ -11179,22 +6300,7 @@ def get_company_note_types_count(
 
     ``GET /company/noteTypes/count`` (risk: Read, tag: CompanyNoteTypes)
     """
-    return _build(
-        _OPS["getCompanyNoteTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyNoteTypesCount"], locals())
 
 
 def get_company_note_types_count_info(
@@ -11212,22 +6318,7 @@ def get_company_note_types_count_info(
 
     ``GET /company/noteTypes/count/info`` (risk: Read, tag: CompanyNoteTypeInfo)
     """
-    return _build(
-        _OPS["getCompanyNoteTypesCountInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyNoteTypesCountInfo"], locals())
 
 
 def get_company_note_types_info(
@@ -11245,22 +6336,7 @@ def get_company_note_types_info(
 
     ``GET /company/noteTypes/info`` (risk: Read, tag: CompanyNoteTypeInfo)
     """
-    return _build(
-        _OPS["getCompanyNoteTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyNoteTypesInfo"], locals())
 
 
 def get_company_note_types_by_id(
@@ -11279,24 +6355,7 @@ def get_company_note_types_by_id(
 
     ``GET /company/noteTypes/{id}`` (risk: Read, tag: CompanyNoteTypes)
     """
-    return _build(
-        _OPS["getCompanyNoteTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyNoteTypesById"], locals())
 
 
 def put_company_note_types_by_id(
@@ -11308,15 +6367,7 @@ def put_company_note_types_by_id(
 
     ``PUT /company/noteTypes/{id}`` (risk: Write, tag: CompanyNoteTypes)
     """
-    return _build(
-        _OPS["putCompanyNoteTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyNoteTypesById"], locals())
 
 
 def patch_company_note_types_by_id(
@@ -11328,15 +6379,7 @@ def patch_company_note_types_by_id(
 
     ``PATCH /company/noteTypes/{id}`` (risk: Write, tag: CompanyNoteTypes)
     """
-    return _build(
-        _OPS["patchCompanyNoteTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyNoteTypesById"], locals())
 
 
 def delete_company_note_types_by_id(
@@ -11347,15 +6390,7 @@ def delete_company_note_types_by_id(
 
     ``DELETE /company/noteTypes/{id}`` (risk: Destructive, tag: CompanyNoteTypes)
     """
-    return _build(
-        _OPS["deleteCompanyNoteTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyNoteTypesById"], locals())
 
 
 def get_company_note_types_by_id_info(
@@ -11374,24 +6409,7 @@ def get_company_note_types_by_id_info(
 
     ``GET /company/noteTypes/{id}/info`` (risk: Read, tag: CompanyNoteTypeInfo)
     """
-    return _build(
-        _OPS["getCompanyNoteTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyNoteTypesByIdInfo"], locals())
 
 
 def get_company_ownership_types(
@@ -11409,22 +6427,7 @@ def get_company_ownership_types(
 
     ``GET /company/ownershipTypes`` (risk: Read, tag: CompanyOwnershipType)
     """
-    return _build(
-        _OPS["getCompanyOwnershipTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyOwnershipTypes"], locals())
 
 
 def post_company_ownership_types(
@@ -11435,13 +6438,7 @@ def post_company_ownership_types(
 
     ``POST /company/ownershipTypes`` (risk: Write, tag: CompanyOwnershipType)
     """
-    return _build(
-        _OPS["postCompanyOwnershipTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyOwnershipTypes"], locals())
 
 
 def get_company_ownership_types_count(
@@ -11459,22 +6456,7 @@ def get_company_ownership_types_count(
 
     ``GET /company/ownershipTypes/count`` (risk: Read, tag: CompanyOwnershipType)
     """
-    return _build(
-        _OPS["getCompanyOwnershipTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyOwnershipTypesCount"], locals())
 
 
 def get_company_ownership_types_info(
@@ -11492,22 +6474,7 @@ def get_company_ownership_types_info(
 
     ``GET /company/ownershipTypes/info`` (risk: Read, tag: OwnershipTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyOwnershipTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyOwnershipTypesInfo"], locals())
 
 
 def get_company_ownership_types_info_count(
@@ -11525,22 +6492,7 @@ def get_company_ownership_types_info_count(
 
     ``GET /company/ownershipTypes/info/count`` (risk: Read, tag: OwnershipTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyOwnershipTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyOwnershipTypesInfoCount"], locals())
 
 
 def get_company_ownership_types_by_id(
@@ -11559,24 +6511,7 @@ def get_company_ownership_types_by_id(
 
     ``GET /company/ownershipTypes/{id}`` (risk: Read, tag: CompanyOwnershipType)
     """
-    return _build(
-        _OPS["getCompanyOwnershipTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyOwnershipTypesById"], locals())
 
 
 def put_company_ownership_types_by_id(
@@ -11588,15 +6523,7 @@ def put_company_ownership_types_by_id(
 
     ``PUT /company/ownershipTypes/{id}`` (risk: Write, tag: CompanyOwnershipType)
     """
-    return _build(
-        _OPS["putCompanyOwnershipTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyOwnershipTypesById"], locals())
 
 
 def patch_company_ownership_types_by_id(
@@ -11608,15 +6535,7 @@ def patch_company_ownership_types_by_id(
 
     ``PATCH /company/ownershipTypes/{id}`` (risk: Write, tag: CompanyOwnershipType)
     """
-    return _build(
-        _OPS["patchCompanyOwnershipTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyOwnershipTypesById"], locals())
 
 
 def delete_company_ownership_types_by_id(
@@ -11627,15 +6546,7 @@ def delete_company_ownership_types_by_id(
 
     ``DELETE /company/ownershipTypes/{id}`` (risk: Destructive, tag: CompanyOwnershipType)
     """
-    return _build(
-        _OPS["deleteCompanyOwnershipTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyOwnershipTypesById"], locals())
 
 
 def get_company_ownership_types_by_id_info(
@@ -11654,24 +6565,7 @@ def get_company_ownership_types_by_id_info(
 
     ``GET /company/ownershipTypes/{id}/info`` (risk: Read, tag: OwnershipTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyOwnershipTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyOwnershipTypesByIdInfo"], locals())
 
 
 def get_company_payment_types_info_count(
@@ -11689,22 +6583,7 @@ def get_company_payment_types_info_count(
 
     ``GET /company/paymentTypes/info/count`` (risk: Read, tag: PaymentTypeInfos)
     """
-    return _build(
-        _OPS["getCompanyPaymentTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPaymentTypesInfoCount"], locals())
 
 
 def get_company_portal_configurations(
@@ -11722,22 +6601,7 @@ def get_company_portal_configurations(
 
     ``GET /company/portalConfigurations`` (risk: Read, tag: PortalConfigurations)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurations"], locals())
 
 
 def post_company_portal_configurations(
@@ -11748,13 +6612,7 @@ def post_company_portal_configurations(
 
     ``POST /company/portalConfigurations`` (risk: Write, tag: PortalConfigurations)
     """
-    return _build(
-        _OPS["postCompanyPortalConfigurations"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyPortalConfigurations"], locals())
 
 
 def post_company_portal_configurations_copy(
@@ -11765,13 +6623,7 @@ def post_company_portal_configurations_copy(
 
     ``POST /company/portalConfigurations/copy`` (risk: Execute, tag: PortalConfigurations)
     """
-    return _build(
-        _OPS["postCompanyPortalConfigurationsCopy"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyPortalConfigurationsCopy"], locals())
 
 
 def get_company_portal_configurations_count(
@@ -11789,22 +6641,7 @@ def get_company_portal_configurations_count(
 
     ``GET /company/portalConfigurations/count`` (risk: Read, tag: PortalConfigurations)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsCount"], locals())
 
 
 def get_company_portal_configurations_invoice_setup_payment_processors(
@@ -11822,22 +6659,7 @@ def get_company_portal_configurations_invoice_setup_payment_processors(
 
     ``GET /company/portalConfigurations/invoiceSetup/paymentProcessors`` (risk: Read, tag: PortalConfigurationPaymentProcessors)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsInvoiceSetupPaymentProcessors"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsInvoiceSetupPaymentProcessors"], locals())
 
 
 def get_company_portal_configurations_invoice_setup_payment_processors_count(
@@ -11856,20 +6678,7 @@ def get_company_portal_configurations_invoice_setup_payment_processors_count(
     ``GET /company/portalConfigurations/invoiceSetup/paymentProcessors/count`` (risk: Read, tag: PortalConfigurationPaymentProcessors)
     """
     return _build(
-        _OPS["getCompanyPortalConfigurationsInvoiceSetupPaymentProcessorsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getCompanyPortalConfigurationsInvoiceSetupPaymentProcessorsCount"], locals()
     )
 
 
@@ -11889,24 +6698,7 @@ def get_company_portal_configurations_invoice_setup_payment_processors_by_id(
 
     ``GET /company/portalConfigurations/invoiceSetup/paymentProcessors/{id}`` (risk: Read, tag: PortalConfigurationPaymentProcessors)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsInvoiceSetupPaymentProcessorsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsInvoiceSetupPaymentProcessorsById"], locals())
 
 
 def get_company_portal_configurations_by_id(
@@ -11925,24 +6717,7 @@ def get_company_portal_configurations_by_id(
 
     ``GET /company/portalConfigurations/{id}`` (risk: Read, tag: PortalConfigurations)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsById"], locals())
 
 
 def put_company_portal_configurations_by_id(
@@ -11954,15 +6729,7 @@ def put_company_portal_configurations_by_id(
 
     ``PUT /company/portalConfigurations/{id}`` (risk: Write, tag: PortalConfigurations)
     """
-    return _build(
-        _OPS["putCompanyPortalConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyPortalConfigurationsById"], locals())
 
 
 def patch_company_portal_configurations_by_id(
@@ -11974,15 +6741,7 @@ def patch_company_portal_configurations_by_id(
 
     ``PATCH /company/portalConfigurations/{id}`` (risk: Write, tag: PortalConfigurations)
     """
-    return _build(
-        _OPS["patchCompanyPortalConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyPortalConfigurationsById"], locals())
 
 
 def delete_company_portal_configurations_by_id(
@@ -11993,15 +6752,7 @@ def delete_company_portal_configurations_by_id(
 
     ``DELETE /company/portalConfigurations/{id}`` (risk: Destructive, tag: PortalConfigurations)
     """
-    return _build(
-        _OPS["deleteCompanyPortalConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyPortalConfigurationsById"], locals())
 
 
 def get_company_portal_configurations_by_parent_id_invoice_setups(
@@ -12020,24 +6771,7 @@ def get_company_portal_configurations_by_parent_id_invoice_setups(
 
     ``GET /company/portalConfigurations/{parentId}/invoiceSetups`` (risk: Read, tag: PortalConfigurationsInvoiceSetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdInvoiceSetups"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdInvoiceSetups"], locals())
 
 
 def get_company_portal_configurations_by_parent_id_invoice_setups_count(
@@ -12056,24 +6790,7 @@ def get_company_portal_configurations_by_parent_id_invoice_setups_count(
 
     ``GET /company/portalConfigurations/{parentId}/invoiceSetups/count`` (risk: Read, tag: PortalConfigurationsInvoiceSetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdInvoiceSetupsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdInvoiceSetupsCount"], locals())
 
 
 def get_company_portal_configurations_by_parent_id_invoice_setups_by_id(
@@ -12093,25 +6810,7 @@ def get_company_portal_configurations_by_parent_id_invoice_setups_by_id(
 
     ``GET /company/portalConfigurations/{parentId}/invoiceSetups/{id}`` (risk: Read, tag: PortalConfigurationsInvoiceSetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdInvoiceSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdInvoiceSetupsById"], locals())
 
 
 def put_company_portal_configurations_by_parent_id_invoice_setups_by_id(
@@ -12124,16 +6823,7 @@ def put_company_portal_configurations_by_parent_id_invoice_setups_by_id(
 
     ``PUT /company/portalConfigurations/{parentId}/invoiceSetups/{id}`` (risk: Financial, tag: PortalConfigurationsInvoiceSetups)
     """
-    return _build(
-        _OPS["putCompanyPortalConfigurationsByParentIdInvoiceSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyPortalConfigurationsByParentIdInvoiceSetupsById"], locals())
 
 
 def patch_company_portal_configurations_by_parent_id_invoice_setups_by_id(
@@ -12146,16 +6836,7 @@ def patch_company_portal_configurations_by_parent_id_invoice_setups_by_id(
 
     ``PATCH /company/portalConfigurations/{parentId}/invoiceSetups/{id}`` (risk: Financial, tag: PortalConfigurationsInvoiceSetups)
     """
-    return _build(
-        _OPS["patchCompanyPortalConfigurationsByParentIdInvoiceSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyPortalConfigurationsByParentIdInvoiceSetupsById"], locals())
 
 
 def post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_transaction(
@@ -12169,14 +6850,7 @@ def post_company_portal_configurations_by_parent_id_invoice_setups_by_id_test_tr
     ``POST /company/portalConfigurations/{parentId}/invoiceSetups/{id}/testTransaction`` (risk: Financial, tag: PortalConfigurationsInvoiceSetups)
     """
     return _build(
-        _OPS["postCompanyPortalConfigurationsByParentIdInvoiceSetupsByIdTestTransaction"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["postCompanyPortalConfigurationsByParentIdInvoiceSetupsByIdTestTransaction"], locals()
     )
 
 
@@ -12196,24 +6870,7 @@ def get_company_portal_configurations_by_parent_id_opportunity_setups(
 
     ``GET /company/portalConfigurations/{parentId}/opportunitySetups`` (risk: Read, tag: PortalConfigurationOpportunitySetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdOpportunitySetups"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdOpportunitySetups"], locals())
 
 
 def put_company_portal_configurations_by_parent_id_opportunity_setups(
@@ -12225,15 +6882,7 @@ def put_company_portal_configurations_by_parent_id_opportunity_setups(
 
     ``PUT /company/portalConfigurations/{parentId}/opportunitySetups`` (risk: Write, tag: PortalConfigurationOpportunitySetups)
     """
-    return _build(
-        _OPS["putCompanyPortalConfigurationsByParentIdOpportunitySetups"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyPortalConfigurationsByParentIdOpportunitySetups"], locals())
 
 
 def patch_company_portal_configurations_by_parent_id_opportunity_setups(
@@ -12245,15 +6894,7 @@ def patch_company_portal_configurations_by_parent_id_opportunity_setups(
 
     ``PATCH /company/portalConfigurations/{parentId}/opportunitySetups`` (risk: Write, tag: PortalConfigurationOpportunitySetups)
     """
-    return _build(
-        _OPS["patchCompanyPortalConfigurationsByParentIdOpportunitySetups"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyPortalConfigurationsByParentIdOpportunitySetups"], locals())
 
 
 def get_company_portal_configurations_by_parent_id_opportunity_setups_by_id(
@@ -12273,25 +6914,7 @@ def get_company_portal_configurations_by_parent_id_opportunity_setups_by_id(
 
     ``GET /company/portalConfigurations/{parentId}/opportunitySetups/{id}`` (risk: Read, tag: PortalConfigurationOpportunitySetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdOpportunitySetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdOpportunitySetupsById"], locals())
 
 
 def put_company_portal_configurations_by_parent_id_opportunity_setups_by_id(
@@ -12304,16 +6927,7 @@ def put_company_portal_configurations_by_parent_id_opportunity_setups_by_id(
 
     ``PUT /company/portalConfigurations/{parentId}/opportunitySetups/{id}`` (risk: Write, tag: PortalConfigurationOpportunitySetups)
     """
-    return _build(
-        _OPS["putCompanyPortalConfigurationsByParentIdOpportunitySetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyPortalConfigurationsByParentIdOpportunitySetupsById"], locals())
 
 
 def patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id(
@@ -12326,16 +6940,7 @@ def patch_company_portal_configurations_by_parent_id_opportunity_setups_by_id(
 
     ``PATCH /company/portalConfigurations/{parentId}/opportunitySetups/{id}`` (risk: Write, tag: PortalConfigurationOpportunitySetups)
     """
-    return _build(
-        _OPS["patchCompanyPortalConfigurationsByParentIdOpportunitySetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyPortalConfigurationsByParentIdOpportunitySetupsById"], locals())
 
 
 def get_company_portal_configurations_by_parent_id_password_email_setups(
@@ -12354,24 +6959,7 @@ def get_company_portal_configurations_by_parent_id_password_email_setups(
 
     ``GET /company/portalConfigurations/{parentId}/passwordEmailSetups`` (risk: Read, tag: PortalConfigurationPasswordEmailSetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdPasswordEmailSetups"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdPasswordEmailSetups"], locals())
 
 
 def get_company_portal_configurations_by_parent_id_password_email_setups_by_id(
@@ -12391,25 +6979,7 @@ def get_company_portal_configurations_by_parent_id_password_email_setups_by_id(
 
     ``GET /company/portalConfigurations/{parentId}/passwordEmailSetups/{id}`` (risk: Read, tag: PortalConfigurationPasswordEmailSetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdPasswordEmailSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdPasswordEmailSetupsById"], locals())
 
 
 def put_company_portal_configurations_by_parent_id_password_email_setups_by_id(
@@ -12422,16 +6992,7 @@ def put_company_portal_configurations_by_parent_id_password_email_setups_by_id(
 
     ``PUT /company/portalConfigurations/{parentId}/passwordEmailSetups/{id}`` (risk: Write, tag: PortalConfigurationPasswordEmailSetups)
     """
-    return _build(
-        _OPS["putCompanyPortalConfigurationsByParentIdPasswordEmailSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyPortalConfigurationsByParentIdPasswordEmailSetupsById"], locals())
 
 
 def patch_company_portal_configurations_by_parent_id_password_email_setups_by_id(
@@ -12445,14 +7006,7 @@ def patch_company_portal_configurations_by_parent_id_password_email_setups_by_id
     ``PATCH /company/portalConfigurations/{parentId}/passwordEmailSetups/{id}`` (risk: Write, tag: PortalConfigurationPasswordEmailSetups)
     """
     return _build(
-        _OPS["patchCompanyPortalConfigurationsByParentIdPasswordEmailSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchCompanyPortalConfigurationsByParentIdPasswordEmailSetupsById"], locals()
     )
 
 
@@ -12472,24 +7026,7 @@ def get_company_portal_configurations_by_parent_id_project_setups(
 
     ``GET /company/portalConfigurations/{parentId}/projectSetups`` (risk: Read, tag: PortalConfigurationProjectSetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdProjectSetups"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdProjectSetups"], locals())
 
 
 def get_company_portal_configurations_by_parent_id_project_setups_count(
@@ -12508,24 +7045,7 @@ def get_company_portal_configurations_by_parent_id_project_setups_count(
 
     ``GET /company/portalConfigurations/{parentId}/projectSetups/count`` (risk: Read, tag: PortalConfigurationProjectSetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdProjectSetupsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdProjectSetupsCount"], locals())
 
 
 def get_company_portal_configurations_by_parent_id_project_setups_by_id(
@@ -12545,25 +7065,7 @@ def get_company_portal_configurations_by_parent_id_project_setups_by_id(
 
     ``GET /company/portalConfigurations/{parentId}/projectSetups/{id}`` (risk: Read, tag: PortalConfigurationProjectSetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdProjectSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdProjectSetupsById"], locals())
 
 
 def put_company_portal_configurations_by_parent_id_project_setups_by_id(
@@ -12576,16 +7078,7 @@ def put_company_portal_configurations_by_parent_id_project_setups_by_id(
 
     ``PUT /company/portalConfigurations/{parentId}/projectSetups/{id}`` (risk: Write, tag: PortalConfigurationProjectSetups)
     """
-    return _build(
-        _OPS["putCompanyPortalConfigurationsByParentIdProjectSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyPortalConfigurationsByParentIdProjectSetupsById"], locals())
 
 
 def patch_company_portal_configurations_by_parent_id_project_setups_by_id(
@@ -12598,16 +7091,7 @@ def patch_company_portal_configurations_by_parent_id_project_setups_by_id(
 
     ``PATCH /company/portalConfigurations/{parentId}/projectSetups/{id}`` (risk: Write, tag: PortalConfigurationProjectSetups)
     """
-    return _build(
-        _OPS["patchCompanyPortalConfigurationsByParentIdProjectSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyPortalConfigurationsByParentIdProjectSetupsById"], locals())
 
 
 def get_company_portal_configurations_by_parent_id_service_setups(
@@ -12626,24 +7110,7 @@ def get_company_portal_configurations_by_parent_id_service_setups(
 
     ``GET /company/portalConfigurations/{parentId}/serviceSetups`` (risk: Read, tag: PortalConfigurationServiceSetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdServiceSetups"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdServiceSetups"], locals())
 
 
 def get_company_portal_configurations_by_parent_id_service_setups_count(
@@ -12662,24 +7129,7 @@ def get_company_portal_configurations_by_parent_id_service_setups_count(
 
     ``GET /company/portalConfigurations/{parentId}/serviceSetups/count`` (risk: Read, tag: PortalConfigurationServiceSetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdServiceSetupsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdServiceSetupsCount"], locals())
 
 
 def get_company_portal_configurations_by_parent_id_service_setups_by_id(
@@ -12699,25 +7149,7 @@ def get_company_portal_configurations_by_parent_id_service_setups_by_id(
 
     ``GET /company/portalConfigurations/{parentId}/serviceSetups/{id}`` (risk: Read, tag: PortalConfigurationServiceSetups)
     """
-    return _build(
-        _OPS["getCompanyPortalConfigurationsByParentIdServiceSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalConfigurationsByParentIdServiceSetupsById"], locals())
 
 
 def put_company_portal_configurations_by_parent_id_service_setups_by_id(
@@ -12730,16 +7162,7 @@ def put_company_portal_configurations_by_parent_id_service_setups_by_id(
 
     ``PUT /company/portalConfigurations/{parentId}/serviceSetups/{id}`` (risk: Write, tag: PortalConfigurationServiceSetups)
     """
-    return _build(
-        _OPS["putCompanyPortalConfigurationsByParentIdServiceSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyPortalConfigurationsByParentIdServiceSetupsById"], locals())
 
 
 def patch_company_portal_configurations_by_parent_id_service_setups_by_id(
@@ -12752,16 +7175,7 @@ def patch_company_portal_configurations_by_parent_id_service_setups_by_id(
 
     ``PATCH /company/portalConfigurations/{parentId}/serviceSetups/{id}`` (risk: Write, tag: PortalConfigurationServiceSetups)
     """
-    return _build(
-        _OPS["patchCompanyPortalConfigurationsByParentIdServiceSetupsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyPortalConfigurationsByParentIdServiceSetupsById"], locals())
 
 
 def get_company_portal_security_levels(
@@ -12779,22 +7193,7 @@ def get_company_portal_security_levels(
 
     ``GET /company/portalSecurityLevels`` (risk: Read, tag: PortalSecurityLevels)
     """
-    return _build(
-        _OPS["getCompanyPortalSecurityLevels"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalSecurityLevels"], locals())
 
 
 def get_company_portal_security_levels_count(
@@ -12812,22 +7211,7 @@ def get_company_portal_security_levels_count(
 
     ``GET /company/portalSecurityLevels/count`` (risk: Read, tag: PortalSecurityLevels)
     """
-    return _build(
-        _OPS["getCompanyPortalSecurityLevelsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalSecurityLevelsCount"], locals())
 
 
 def get_company_portal_security_levels_by_id(
@@ -12846,24 +7230,7 @@ def get_company_portal_security_levels_by_id(
 
     ``GET /company/portalSecurityLevels/{id}`` (risk: Read, tag: PortalSecurityLevels)
     """
-    return _build(
-        _OPS["getCompanyPortalSecurityLevelsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalSecurityLevelsById"], locals())
 
 
 def put_company_portal_security_levels_by_id(
@@ -12875,15 +7242,7 @@ def put_company_portal_security_levels_by_id(
 
     ``PUT /company/portalSecurityLevels/{id}`` (risk: Write, tag: PortalSecurityLevels)
     """
-    return _build(
-        _OPS["putCompanyPortalSecurityLevelsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyPortalSecurityLevelsById"], locals())
 
 
 def patch_company_portal_security_levels_by_id(
@@ -12895,15 +7254,7 @@ def patch_company_portal_security_levels_by_id(
 
     ``PATCH /company/portalSecurityLevels/{id}`` (risk: Write, tag: PortalSecurityLevels)
     """
-    return _build(
-        _OPS["patchCompanyPortalSecurityLevelsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyPortalSecurityLevelsById"], locals())
 
 
 def get_company_portal_security_settings(
@@ -12921,22 +7272,7 @@ def get_company_portal_security_settings(
 
     ``GET /company/portalSecuritySettings`` (risk: Read, tag: PortalSecuritySettings)
     """
-    return _build(
-        _OPS["getCompanyPortalSecuritySettings"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalSecuritySettings"], locals())
 
 
 def get_company_portal_security_settings_count(
@@ -12954,22 +7290,7 @@ def get_company_portal_security_settings_count(
 
     ``GET /company/portalSecuritySettings/count`` (risk: Read, tag: PortalSecuritySettings)
     """
-    return _build(
-        _OPS["getCompanyPortalSecuritySettingsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalSecuritySettingsCount"], locals())
 
 
 def get_company_portal_security_settings_by_id(
@@ -12988,24 +7309,7 @@ def get_company_portal_security_settings_by_id(
 
     ``GET /company/portalSecuritySettings/{id}`` (risk: Read, tag: PortalSecuritySettings)
     """
-    return _build(
-        _OPS["getCompanyPortalSecuritySettingsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyPortalSecuritySettingsById"], locals())
 
 
 def put_company_portal_security_settings_by_id(
@@ -13017,15 +7321,7 @@ def put_company_portal_security_settings_by_id(
 
     ``PUT /company/portalSecuritySettings/{id}`` (risk: Write, tag: PortalSecuritySettings)
     """
-    return _build(
-        _OPS["putCompanyPortalSecuritySettingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyPortalSecuritySettingsById"], locals())
 
 
 def patch_company_portal_security_settings_by_id(
@@ -13037,15 +7333,7 @@ def patch_company_portal_security_settings_by_id(
 
     ``PATCH /company/portalSecuritySettings/{id}`` (risk: Write, tag: PortalSecuritySettings)
     """
-    return _build(
-        _OPS["patchCompanyPortalSecuritySettingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyPortalSecuritySettingsById"], locals())
 
 
 def get_company_states(
@@ -13063,22 +7351,7 @@ def get_company_states(
 
     ``GET /company/states`` (risk: Read, tag: States)
     """
-    return _build(
-        _OPS["getCompanyStates"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyStates"], locals())
 
 
 def post_company_states(
@@ -13089,13 +7362,7 @@ def post_company_states(
 
     ``POST /company/states`` (risk: Write, tag: States)
     """
-    return _build(
-        _OPS["postCompanyStates"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyStates"], locals())
 
 
 def get_company_states_count(
@@ -13113,22 +7380,7 @@ def get_company_states_count(
 
     ``GET /company/states/count`` (risk: Read, tag: States)
     """
-    return _build(
-        _OPS["getCompanyStatesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyStatesCount"], locals())
 
 
 def get_company_states_info(
@@ -13146,22 +7398,7 @@ def get_company_states_info(
 
     ``GET /company/states/info`` (risk: Read, tag: StateInfos)
     """
-    return _build(
-        _OPS["getCompanyStatesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyStatesInfo"], locals())
 
 
 def get_company_states_info_count(
@@ -13179,22 +7416,7 @@ def get_company_states_info_count(
 
     ``GET /company/states/info/count`` (risk: Read, tag: StateInfos)
     """
-    return _build(
-        _OPS["getCompanyStatesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyStatesInfoCount"], locals())
 
 
 def get_company_states_by_id(
@@ -13213,24 +7435,7 @@ def get_company_states_by_id(
 
     ``GET /company/states/{id}`` (risk: Read, tag: States)
     """
-    return _build(
-        _OPS["getCompanyStatesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyStatesById"], locals())
 
 
 def put_company_states_by_id(
@@ -13242,15 +7447,7 @@ def put_company_states_by_id(
 
     ``PUT /company/states/{id}`` (risk: Write, tag: States)
     """
-    return _build(
-        _OPS["putCompanyStatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyStatesById"], locals())
 
 
 def patch_company_states_by_id(
@@ -13262,15 +7459,7 @@ def patch_company_states_by_id(
 
     ``PATCH /company/states/{id}`` (risk: Write, tag: States)
     """
-    return _build(
-        _OPS["patchCompanyStatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyStatesById"], locals())
 
 
 def delete_company_states_by_id(
@@ -13281,15 +7470,7 @@ def delete_company_states_by_id(
 
     ``DELETE /company/states/{id}`` (risk: Destructive, tag: States)
     """
-    return _build(
-        _OPS["deleteCompanyStatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyStatesById"], locals())
 
 
 def get_company_states_by_id_info(
@@ -13308,24 +7489,7 @@ def get_company_states_by_id_info(
 
     ``GET /company/states/{id}/info`` (risk: Read, tag: StateInfos)
     """
-    return _build(
-        _OPS["getCompanyStatesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyStatesByIdInfo"], locals())
 
 
 def get_company_states_by_id_usages(
@@ -13344,24 +7508,7 @@ def get_company_states_by_id_usages(
 
     ``GET /company/states/{id}/usages`` (risk: Read, tag: States)
     """
-    return _build(
-        _OPS["getCompanyStatesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyStatesByIdUsages"], locals())
 
 
 def get_company_states_by_id_usages_list(
@@ -13380,24 +7527,7 @@ def get_company_states_by_id_usages_list(
 
     ``GET /company/states/{id}/usages/list`` (risk: Read, tag: States)
     """
-    return _build(
-        _OPS["getCompanyStatesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyStatesByIdUsagesList"], locals())
 
 
 def get_company_team_roles(
@@ -13415,22 +7545,7 @@ def get_company_team_roles(
 
     ``GET /company/teamRoles`` (risk: Read, tag: CompanyTeamRole)
     """
-    return _build(
-        _OPS["getCompanyTeamRoles"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTeamRoles"], locals())
 
 
 def post_company_team_roles(
@@ -13441,13 +7556,7 @@ def post_company_team_roles(
 
     ``POST /company/teamRoles`` (risk: Write, tag: CompanyTeamRole)
     """
-    return _build(
-        _OPS["postCompanyTeamRoles"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyTeamRoles"], locals())
 
 
 def get_company_team_roles_count(
@@ -13465,22 +7574,7 @@ def get_company_team_roles_count(
 
     ``GET /company/teamRoles/count`` (risk: Read, tag: CompanyTeamRole)
     """
-    return _build(
-        _OPS["getCompanyTeamRolesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTeamRolesCount"], locals())
 
 
 def get_company_team_roles_info(
@@ -13498,22 +7592,7 @@ def get_company_team_roles_info(
 
     ``GET /company/teamRoles/info`` (risk: Read, tag: TeamRoleInfos)
     """
-    return _build(
-        _OPS["getCompanyTeamRolesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTeamRolesInfo"], locals())
 
 
 def get_company_team_roles_info_count(
@@ -13531,22 +7610,7 @@ def get_company_team_roles_info_count(
 
     ``GET /company/teamRoles/info/count`` (risk: Read, tag: TeamRoleInfos)
     """
-    return _build(
-        _OPS["getCompanyTeamRolesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTeamRolesInfoCount"], locals())
 
 
 def get_company_team_roles_by_id(
@@ -13565,24 +7629,7 @@ def get_company_team_roles_by_id(
 
     ``GET /company/teamRoles/{id}`` (risk: Read, tag: CompanyTeamRole)
     """
-    return _build(
-        _OPS["getCompanyTeamRolesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTeamRolesById"], locals())
 
 
 def put_company_team_roles_by_id(
@@ -13594,15 +7641,7 @@ def put_company_team_roles_by_id(
 
     ``PUT /company/teamRoles/{id}`` (risk: Write, tag: CompanyTeamRole)
     """
-    return _build(
-        _OPS["putCompanyTeamRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyTeamRolesById"], locals())
 
 
 def patch_company_team_roles_by_id(
@@ -13614,15 +7653,7 @@ def patch_company_team_roles_by_id(
 
     ``PATCH /company/teamRoles/{id}`` (risk: Write, tag: CompanyTeamRole)
     """
-    return _build(
-        _OPS["patchCompanyTeamRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyTeamRolesById"], locals())
 
 
 def delete_company_team_roles_by_id(
@@ -13633,15 +7664,7 @@ def delete_company_team_roles_by_id(
 
     ``DELETE /company/teamRoles/{id}`` (risk: Destructive, tag: CompanyTeamRole)
     """
-    return _build(
-        _OPS["deleteCompanyTeamRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyTeamRolesById"], locals())
 
 
 def get_company_team_roles_by_id_info(
@@ -13660,24 +7683,7 @@ def get_company_team_roles_by_id_info(
 
     ``GET /company/teamRoles/{id}/info`` (risk: Read, tag: TeamRoleInfos)
     """
-    return _build(
-        _OPS["getCompanyTeamRolesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTeamRolesByIdInfo"], locals())
 
 
 def get_company_team_roles_by_id_usages(
@@ -13696,24 +7702,7 @@ def get_company_team_roles_by_id_usages(
 
     ``GET /company/teamRoles/{id}/usages`` (risk: Read, tag: CompanyTeamRole)
     """
-    return _build(
-        _OPS["getCompanyTeamRolesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTeamRolesByIdUsages"], locals())
 
 
 def get_company_team_roles_by_id_usages_list(
@@ -13732,24 +7721,7 @@ def get_company_team_roles_by_id_usages_list(
 
     ``GET /company/teamRoles/{id}/usages/list`` (risk: Read, tag: CompanyTeamRole)
     """
-    return _build(
-        _OPS["getCompanyTeamRolesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTeamRolesByIdUsagesList"], locals())
 
 
 def get_company_tracks(
@@ -13767,22 +7739,7 @@ def get_company_tracks(
 
     ``GET /company/tracks`` (risk: Read, tag: Tracks)
     """
-    return _build(
-        _OPS["getCompanyTracks"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTracks"], locals())
 
 
 def post_company_tracks(
@@ -13793,13 +7750,7 @@ def post_company_tracks(
 
     ``POST /company/tracks`` (risk: Write, tag: Tracks)
     """
-    return _build(
-        _OPS["postCompanyTracks"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyTracks"], locals())
 
 
 def get_company_tracks_count(
@@ -13817,22 +7768,7 @@ def get_company_tracks_count(
 
     ``GET /company/tracks/count`` (risk: Read, tag: Tracks)
     """
-    return _build(
-        _OPS["getCompanyTracksCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTracksCount"], locals())
 
 
 def get_company_tracks_by_id(
@@ -13851,24 +7787,7 @@ def get_company_tracks_by_id(
 
     ``GET /company/tracks/{id}`` (risk: Read, tag: Tracks)
     """
-    return _build(
-        _OPS["getCompanyTracksById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTracksById"], locals())
 
 
 def put_company_tracks_by_id(
@@ -13880,15 +7799,7 @@ def put_company_tracks_by_id(
 
     ``PUT /company/tracks/{id}`` (risk: Write, tag: Tracks)
     """
-    return _build(
-        _OPS["putCompanyTracksById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyTracksById"], locals())
 
 
 def patch_company_tracks_by_id(
@@ -13900,15 +7811,7 @@ def patch_company_tracks_by_id(
 
     ``PATCH /company/tracks/{id}`` (risk: Write, tag: Tracks)
     """
-    return _build(
-        _OPS["patchCompanyTracksById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchCompanyTracksById"], locals())
 
 
 def delete_company_tracks_by_id(
@@ -13919,15 +7822,7 @@ def delete_company_tracks_by_id(
 
     ``DELETE /company/tracks/{id}`` (risk: Destructive, tag: Tracks)
     """
-    return _build(
-        _OPS["deleteCompanyTracksById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyTracksById"], locals())
 
 
 def get_company_tracks_by_parent_id_actions(
@@ -13946,24 +7841,7 @@ def get_company_tracks_by_parent_id_actions(
 
     ``GET /company/tracks/{parentId}/actions`` (risk: Read, tag: TrackActions)
     """
-    return _build(
-        _OPS["getCompanyTracksByParentIdActions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTracksByParentIdActions"], locals())
 
 
 def post_company_tracks_by_parent_id_actions(
@@ -13975,15 +7853,7 @@ def post_company_tracks_by_parent_id_actions(
 
     ``POST /company/tracks/{parentId}/actions`` (risk: Write, tag: TrackActions)
     """
-    return _build(
-        _OPS["postCompanyTracksByParentIdActions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyTracksByParentIdActions"], locals())
 
 
 def get_company_tracks_by_parent_id_actions_count(
@@ -14002,24 +7872,7 @@ def get_company_tracks_by_parent_id_actions_count(
 
     ``GET /company/tracks/{parentId}/actions/count`` (risk: Read, tag: TrackActions)
     """
-    return _build(
-        _OPS["getCompanyTracksByParentIdActionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTracksByParentIdActionsCount"], locals())
 
 
 def get_company_tracks_by_parent_id_actions_by_id(
@@ -14039,25 +7892,7 @@ def get_company_tracks_by_parent_id_actions_by_id(
 
     ``GET /company/tracks/{parentId}/actions/{id}`` (risk: Read, tag: TrackActions)
     """
-    return _build(
-        _OPS["getCompanyTracksByParentIdActionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getCompanyTracksByParentIdActionsById"], locals())
 
 
 def put_company_tracks_by_parent_id_actions_by_id(
@@ -14070,16 +7905,7 @@ def put_company_tracks_by_parent_id_actions_by_id(
 
     ``PUT /company/tracks/{parentId}/actions/{id}`` (risk: Write, tag: TrackActions)
     """
-    return _build(
-        _OPS["putCompanyTracksByParentIdActionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putCompanyTracksByParentIdActionsById"], locals())
 
 
 def patch_company_tracks_by_parent_id_actions_by_id(
@@ -14091,16 +7917,7 @@ def patch_company_tracks_by_parent_id_actions_by_id(
 
     ``PATCH /company/tracks/{parentId}/actions/{id}`` (risk: Write, tag: TrackActions)
     """
-    return _build(
-        _OPS["patchCompanyTracksByParentIdActionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["patchCompanyTracksByParentIdActionsById"], locals())
 
 
 def delete_company_tracks_by_parent_id_actions_by_id(
@@ -14112,16 +7929,7 @@ def delete_company_tracks_by_parent_id_actions_by_id(
 
     ``DELETE /company/tracks/{parentId}/actions/{id}`` (risk: Destructive, tag: TrackActions)
     """
-    return _build(
-        _OPS["deleteCompanyTracksByParentIdActionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteCompanyTracksByParentIdActionsById"], locals())
 
 
 class AddressFormatInfos(_Bound[_M]):

@@ -42,22 +42,7 @@ def get_configurations_types_info(
 
     ``GET /configurations/types/info`` (risk: Read, tag: ConfigurationTypeInfos)
     """
-    return _build(
-        _OPS["getConfigurationsTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getConfigurationsTypesInfo"], locals())
 
 
 def get_configurations_types_info_count(
@@ -75,22 +60,7 @@ def get_configurations_types_info_count(
 
     ``GET /configurations/types/info/count`` (risk: Read, tag: ConfigurationTypeInfos)
     """
-    return _build(
-        _OPS["getConfigurationsTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getConfigurationsTypesInfoCount"], locals())
 
 
 def get_configurations_types_by_grandparent_id_questions_by_parent_id_values_info(
@@ -111,23 +81,7 @@ def get_configurations_types_by_grandparent_id_questions_by_parent_id_values_inf
     ``GET /configurations/types/{grandparentId}/questions/{parentId}/values/info`` (risk: Read, tag: ConfigurationTypeQuestionValueInfos)
     """
     return _build(
-        _OPS["getConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesInfo"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesInfo"], locals()
     )
 
 
@@ -149,23 +103,7 @@ def get_configurations_types_by_grandparent_id_questions_by_parent_id_values_inf
     ``GET /configurations/types/{grandparentId}/questions/{parentId}/values/info/count`` (risk: Read, tag: ConfigurationTypeQuestionValueInfos)
     """
     return _build(
-        _OPS["getConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesInfoCount"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesInfoCount"], locals()
     )
 
 
@@ -188,24 +126,7 @@ def get_configurations_types_by_grandparent_id_questions_by_parent_id_values_by_
     ``GET /configurations/types/{grandparentId}/questions/{parentId}/values/{id}/info`` (risk: Read, tag: ConfigurationTypeQuestionValueInfos)
     """
     return _build(
-        _OPS["getConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesByIdInfo"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getConfigurationsTypesByGrandparentIdQuestionsByParentIdValuesByIdInfo"], locals()
     )
 
 
@@ -225,24 +146,7 @@ def get_configurations_types_by_parent_id_questions_info(
 
     ``GET /configurations/types/{parentId}/questions/info`` (risk: Read, tag: ConfigurationTypeQuestionInfos)
     """
-    return _build(
-        _OPS["getConfigurationsTypesByParentIdQuestionsInfo"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getConfigurationsTypesByParentIdQuestionsInfo"], locals())
 
 
 def get_configurations_types_by_parent_id_questions_info_count(
@@ -261,24 +165,7 @@ def get_configurations_types_by_parent_id_questions_info_count(
 
     ``GET /configurations/types/{parentId}/questions/info/count`` (risk: Read, tag: ConfigurationTypeQuestionInfos)
     """
-    return _build(
-        _OPS["getConfigurationsTypesByParentIdQuestionsInfoCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getConfigurationsTypesByParentIdQuestionsInfoCount"], locals())
 
 
 def get_configurations_types_by_parent_id_questions_by_id_info(
@@ -298,25 +185,7 @@ def get_configurations_types_by_parent_id_questions_by_id_info(
 
     ``GET /configurations/types/{parentId}/questions/{id}/info`` (risk: Read, tag: ConfigurationTypeQuestionInfo)
     """
-    return _build(
-        _OPS["getConfigurationsTypesByParentIdQuestionsByIdInfo"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getConfigurationsTypesByParentIdQuestionsByIdInfo"], locals())
 
 
 class ConfigurationTypeInfos(_Bound[_M]):

@@ -50,22 +50,7 @@ def get_expense_classifications(
 
     ``GET /expense/classifications`` (risk: Read, tag: Classifications)
     """
-    return _build(
-        _OPS["getExpenseClassifications"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseClassifications"], locals())
 
 
 def get_expense_classifications_count(
@@ -83,22 +68,7 @@ def get_expense_classifications_count(
 
     ``GET /expense/classifications/count`` (risk: Read, tag: Classifications)
     """
-    return _build(
-        _OPS["getExpenseClassificationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseClassificationsCount"], locals())
 
 
 def get_expense_classifications_by_id(
@@ -117,24 +87,7 @@ def get_expense_classifications_by_id(
 
     ``GET /expense/classifications/{id}`` (risk: Read, tag: Classifications)
     """
-    return _build(
-        _OPS["getExpenseClassificationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseClassificationsById"], locals())
 
 
 def get_expense_entries(
@@ -152,22 +105,7 @@ def get_expense_entries(
 
     ``GET /expense/entries`` (risk: Read, tag: ExpenseEntries)
     """
-    return _build(
-        _OPS["getExpenseEntries"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseEntries"], locals())
 
 
 def post_expense_entries(
@@ -178,13 +116,7 @@ def post_expense_entries(
 
     ``POST /expense/entries`` (risk: Write, tag: ExpenseEntries)
     """
-    return _build(
-        _OPS["postExpenseEntries"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postExpenseEntries"], locals())
 
 
 def get_expense_entries_count(
@@ -202,22 +134,7 @@ def get_expense_entries_count(
 
     ``GET /expense/entries/count`` (risk: Read, tag: ExpenseEntries)
     """
-    return _build(
-        _OPS["getExpenseEntriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseEntriesCount"], locals())
 
 
 def get_expense_entries_by_id(
@@ -236,24 +153,7 @@ def get_expense_entries_by_id(
 
     ``GET /expense/entries/{id}`` (risk: Read, tag: ExpenseEntries)
     """
-    return _build(
-        _OPS["getExpenseEntriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseEntriesById"], locals())
 
 
 def put_expense_entries_by_id(
@@ -265,15 +165,7 @@ def put_expense_entries_by_id(
 
     ``PUT /expense/entries/{id}`` (risk: Write, tag: ExpenseEntries)
     """
-    return _build(
-        _OPS["putExpenseEntriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putExpenseEntriesById"], locals())
 
 
 def patch_expense_entries_by_id(
@@ -285,15 +177,7 @@ def patch_expense_entries_by_id(
 
     ``PATCH /expense/entries/{id}`` (risk: Write, tag: ExpenseEntries)
     """
-    return _build(
-        _OPS["patchExpenseEntriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchExpenseEntriesById"], locals())
 
 
 def delete_expense_entries_by_id(
@@ -304,15 +188,7 @@ def delete_expense_entries_by_id(
 
     ``DELETE /expense/entries/{id}`` (risk: Destructive, tag: ExpenseEntries)
     """
-    return _build(
-        _OPS["deleteExpenseEntriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteExpenseEntriesById"], locals())
 
 
 def get_expense_entries_by_parent_id_audits(
@@ -331,24 +207,7 @@ def get_expense_entries_by_parent_id_audits(
 
     ``GET /expense/entries/{parentId}/audits`` (risk: Read, tag: ExpenseEntryAudits)
     """
-    return _build(
-        _OPS["getExpenseEntriesByParentIdAudits"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseEntriesByParentIdAudits"], locals())
 
 
 def get_expense_entries_by_parent_id_audits_count(
@@ -367,24 +226,7 @@ def get_expense_entries_by_parent_id_audits_count(
 
     ``GET /expense/entries/{parentId}/audits/count`` (risk: Read, tag: ExpenseEntryAudits)
     """
-    return _build(
-        _OPS["getExpenseEntriesByParentIdAuditsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseEntriesByParentIdAuditsCount"], locals())
 
 
 def get_expense_entries_by_parent_id_audits_by_id(
@@ -404,25 +246,7 @@ def get_expense_entries_by_parent_id_audits_by_id(
 
     ``GET /expense/entries/{parentId}/audits/{id}`` (risk: Read, tag: ExpenseEntryAudits)
     """
-    return _build(
-        _OPS["getExpenseEntriesByParentIdAuditsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseEntriesByParentIdAuditsById"], locals())
 
 
 def get_expense_info_tax_types(
@@ -440,22 +264,7 @@ def get_expense_info_tax_types(
 
     ``GET /expense/info/taxTypes`` (risk: Read, tag: ExpenseTaxTypeInfos)
     """
-    return _build(
-        _OPS["getExpenseInfoTaxTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseInfoTaxTypes"], locals())
 
 
 def get_expense_info_tax_types_count(
@@ -473,22 +282,7 @@ def get_expense_info_tax_types_count(
 
     ``GET /expense/info/taxTypes/count`` (risk: Read, tag: ExpenseTaxTypeInfos)
     """
-    return _build(
-        _OPS["getExpenseInfoTaxTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseInfoTaxTypesCount"], locals())
 
 
 def get_expense_info_tax_types_by_id(
@@ -507,24 +301,7 @@ def get_expense_info_tax_types_by_id(
 
     ``GET /expense/info/taxTypes/{id}`` (risk: Read, tag: ExpenseTaxTypeInfos)
     """
-    return _build(
-        _OPS["getExpenseInfoTaxTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseInfoTaxTypesById"], locals())
 
 
 def get_expense_payment_types(
@@ -542,22 +319,7 @@ def get_expense_payment_types(
 
     ``GET /expense/paymentTypes`` (risk: Read, tag: PaymentTypes)
     """
-    return _build(
-        _OPS["getExpensePaymentTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpensePaymentTypes"], locals())
 
 
 def post_expense_payment_types(
@@ -568,13 +330,7 @@ def post_expense_payment_types(
 
     ``POST /expense/paymentTypes`` (risk: Financial, tag: PaymentTypes)
     """
-    return _build(
-        _OPS["postExpensePaymentTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postExpensePaymentTypes"], locals())
 
 
 def get_expense_payment_types_count(
@@ -592,22 +348,7 @@ def get_expense_payment_types_count(
 
     ``GET /expense/paymentTypes/count`` (risk: Read, tag: PaymentTypes)
     """
-    return _build(
-        _OPS["getExpensePaymentTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpensePaymentTypesCount"], locals())
 
 
 def get_expense_payment_types_info(
@@ -625,22 +366,7 @@ def get_expense_payment_types_info(
 
     ``GET /expense/paymentTypes/info`` (risk: Read, tag: PaymentTypeInfos)
     """
-    return _build(
-        _OPS["getExpensePaymentTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpensePaymentTypesInfo"], locals())
 
 
 def get_expense_payment_types_by_id(
@@ -659,24 +385,7 @@ def get_expense_payment_types_by_id(
 
     ``GET /expense/paymentTypes/{id}`` (risk: Read, tag: PaymentTypes)
     """
-    return _build(
-        _OPS["getExpensePaymentTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpensePaymentTypesById"], locals())
 
 
 def put_expense_payment_types_by_id(
@@ -688,15 +397,7 @@ def put_expense_payment_types_by_id(
 
     ``PUT /expense/paymentTypes/{id}`` (risk: Financial, tag: PaymentTypes)
     """
-    return _build(
-        _OPS["putExpensePaymentTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putExpensePaymentTypesById"], locals())
 
 
 def patch_expense_payment_types_by_id(
@@ -708,15 +409,7 @@ def patch_expense_payment_types_by_id(
 
     ``PATCH /expense/paymentTypes/{id}`` (risk: Financial, tag: PaymentTypes)
     """
-    return _build(
-        _OPS["patchExpensePaymentTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchExpensePaymentTypesById"], locals())
 
 
 def delete_expense_payment_types_by_id(
@@ -727,15 +420,7 @@ def delete_expense_payment_types_by_id(
 
     ``DELETE /expense/paymentTypes/{id}`` (risk: Destructive, tag: PaymentTypes)
     """
-    return _build(
-        _OPS["deleteExpensePaymentTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteExpensePaymentTypesById"], locals())
 
 
 def get_expense_payment_types_by_id_info(
@@ -754,24 +439,7 @@ def get_expense_payment_types_by_id_info(
 
     ``GET /expense/paymentTypes/{id}/info`` (risk: Read, tag: PaymentTypeInfos)
     """
-    return _build(
-        _OPS["getExpensePaymentTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpensePaymentTypesByIdInfo"], locals())
 
 
 def get_expense_reports(
@@ -789,22 +457,7 @@ def get_expense_reports(
 
     ``GET /expense/reports`` (risk: Read, tag: ExpenseReports)
     """
-    return _build(
-        _OPS["getExpenseReports"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseReports"], locals())
 
 
 def get_expense_reports_count(
@@ -822,22 +475,7 @@ def get_expense_reports_count(
 
     ``GET /expense/reports/count`` (risk: Read, tag: ExpenseReports)
     """
-    return _build(
-        _OPS["getExpenseReportsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseReportsCount"], locals())
 
 
 def get_expense_reports_by_id(
@@ -856,24 +494,7 @@ def get_expense_reports_by_id(
 
     ``GET /expense/reports/{id}`` (risk: Read, tag: ExpenseReports)
     """
-    return _build(
-        _OPS["getExpenseReportsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseReportsById"], locals())
 
 
 def post_expense_reports_by_id_approve(
@@ -885,15 +506,7 @@ def post_expense_reports_by_id_approve(
 
     ``POST /expense/reports/{id}/approve`` (risk: Financial, tag: ExpenseReports)
     """
-    return _build(
-        _OPS["postExpenseReportsByIdApprove"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postExpenseReportsByIdApprove"], locals())
 
 
 def post_expense_reports_by_id_reject(
@@ -904,15 +517,7 @@ def post_expense_reports_by_id_reject(
 
     ``POST /expense/reports/{id}/reject`` (risk: Financial, tag: ExpenseReports)
     """
-    return _build(
-        _OPS["postExpenseReportsByIdReject"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postExpenseReportsByIdReject"], locals())
 
 
 def post_expense_reports_by_id_reverse(
@@ -923,15 +528,7 @@ def post_expense_reports_by_id_reverse(
 
     ``POST /expense/reports/{id}/reverse`` (risk: Financial, tag: ExpenseReports)
     """
-    return _build(
-        _OPS["postExpenseReportsByIdReverse"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postExpenseReportsByIdReverse"], locals())
 
 
 def post_expense_reports_by_id_submit(
@@ -942,15 +539,7 @@ def post_expense_reports_by_id_submit(
 
     ``POST /expense/reports/{id}/submit`` (risk: Financial, tag: ExpenseReports)
     """
-    return _build(
-        _OPS["postExpenseReportsByIdSubmit"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postExpenseReportsByIdSubmit"], locals())
 
 
 def get_expense_reports_by_parent_id_audits(
@@ -969,24 +558,7 @@ def get_expense_reports_by_parent_id_audits(
 
     ``GET /expense/reports/{parentId}/audits`` (risk: Read, tag: ExpenseReportAudits)
     """
-    return _build(
-        _OPS["getExpenseReportsByParentIdAudits"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseReportsByParentIdAudits"], locals())
 
 
 def get_expense_reports_by_parent_id_audits_count(
@@ -1005,24 +577,7 @@ def get_expense_reports_by_parent_id_audits_count(
 
     ``GET /expense/reports/{parentId}/audits/count`` (risk: Read, tag: ExpenseReportAudits)
     """
-    return _build(
-        _OPS["getExpenseReportsByParentIdAuditsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseReportsByParentIdAuditsCount"], locals())
 
 
 def get_expense_reports_by_parent_id_audits_by_id(
@@ -1042,25 +597,7 @@ def get_expense_reports_by_parent_id_audits_by_id(
 
     ``GET /expense/reports/{parentId}/audits/{id}`` (risk: Read, tag: ExpenseReportAudits)
     """
-    return _build(
-        _OPS["getExpenseReportsByParentIdAuditsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseReportsByParentIdAuditsById"], locals())
 
 
 def get_expense_types(
@@ -1078,22 +615,7 @@ def get_expense_types(
 
     ``GET /expense/types`` (risk: Read, tag: ExpenseTypes)
     """
-    return _build(
-        _OPS["getExpenseTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseTypes"], locals())
 
 
 def post_expense_types(
@@ -1104,13 +626,7 @@ def post_expense_types(
 
     ``POST /expense/types`` (risk: Write, tag: ExpenseTypes)
     """
-    return _build(
-        _OPS["postExpenseTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postExpenseTypes"], locals())
 
 
 def get_expense_types_count(
@@ -1128,22 +644,7 @@ def get_expense_types_count(
 
     ``GET /expense/types/count`` (risk: Read, tag: ExpenseTypes)
     """
-    return _build(
-        _OPS["getExpenseTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseTypesCount"], locals())
 
 
 def get_expense_types_info(
@@ -1161,22 +662,7 @@ def get_expense_types_info(
 
     ``GET /expense/types/info`` (risk: Read, tag: ExpenseTypeInfos)
     """
-    return _build(
-        _OPS["getExpenseTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseTypesInfo"], locals())
 
 
 def get_expense_types_by_id(
@@ -1195,24 +681,7 @@ def get_expense_types_by_id(
 
     ``GET /expense/types/{id}`` (risk: Read, tag: ExpenseTypes)
     """
-    return _build(
-        _OPS["getExpenseTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseTypesById"], locals())
 
 
 def put_expense_types_by_id(
@@ -1224,15 +693,7 @@ def put_expense_types_by_id(
 
     ``PUT /expense/types/{id}`` (risk: Write, tag: ExpenseTypes)
     """
-    return _build(
-        _OPS["putExpenseTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putExpenseTypesById"], locals())
 
 
 def patch_expense_types_by_id(
@@ -1244,15 +705,7 @@ def patch_expense_types_by_id(
 
     ``PATCH /expense/types/{id}`` (risk: Write, tag: ExpenseTypes)
     """
-    return _build(
-        _OPS["patchExpenseTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchExpenseTypesById"], locals())
 
 
 def delete_expense_types_by_id(
@@ -1263,15 +716,7 @@ def delete_expense_types_by_id(
 
     ``DELETE /expense/types/{id}`` (risk: Destructive, tag: ExpenseTypes)
     """
-    return _build(
-        _OPS["deleteExpenseTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteExpenseTypesById"], locals())
 
 
 def get_expense_types_by_id_info(
@@ -1290,24 +735,7 @@ def get_expense_types_by_id_info(
 
     ``GET /expense/types/{id}/info`` (risk: Read, tag: ExpenseTypeInfos)
     """
-    return _build(
-        _OPS["getExpenseTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getExpenseTypesByIdInfo"], locals())
 
 
 class Classifications(_Bound[_M]):

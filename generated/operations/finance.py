@@ -123,22 +123,7 @@ def get_finance_accounting_batches(
 
     ``GET /finance/accounting/batches`` (risk: Read, tag: AccountingBatches)
     """
-    return _build(
-        _OPS["getFinanceAccountingBatches"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingBatches"], locals())
 
 
 def post_finance_accounting_batches(
@@ -149,13 +134,7 @@ def post_finance_accounting_batches(
 
     ``POST /finance/accounting/batches`` (risk: Financial, tag: AccountingBatches)
     """
-    return _build(
-        _OPS["postFinanceAccountingBatches"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAccountingBatches"], locals())
 
 
 def get_finance_accounting_batches_count(
@@ -173,22 +152,7 @@ def get_finance_accounting_batches_count(
 
     ``GET /finance/accounting/batches/count`` (risk: Read, tag: AccountingBatches)
     """
-    return _build(
-        _OPS["getFinanceAccountingBatchesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingBatchesCount"], locals())
 
 
 def get_finance_accounting_batches_by_id(
@@ -207,24 +171,7 @@ def get_finance_accounting_batches_by_id(
 
     ``GET /finance/accounting/batches/{id}`` (risk: Read, tag: AccountingBatches)
     """
-    return _build(
-        _OPS["getFinanceAccountingBatchesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingBatchesById"], locals())
 
 
 def delete_finance_accounting_batches_by_id(
@@ -235,15 +182,7 @@ def delete_finance_accounting_batches_by_id(
 
     ``DELETE /finance/accounting/batches/{id}`` (risk: Destructive, tag: AccountingBatches)
     """
-    return _build(
-        _OPS["deleteFinanceAccountingBatchesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAccountingBatchesById"], locals())
 
 
 def post_finance_accounting_batches_by_id_export(
@@ -255,15 +194,7 @@ def post_finance_accounting_batches_by_id_export(
 
     ``POST /finance/accounting/batches/{id}/export`` (risk: Financial, tag: AccountingBatches)
     """
-    return _build(
-        _OPS["postFinanceAccountingBatchesByIdExport"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAccountingBatchesByIdExport"], locals())
 
 
 def get_finance_accounting_batches_by_parent_id_entries(
@@ -282,24 +213,7 @@ def get_finance_accounting_batches_by_parent_id_entries(
 
     ``GET /finance/accounting/batches/{parentId}/entries`` (risk: Read, tag: BatchEntries)
     """
-    return _build(
-        _OPS["getFinanceAccountingBatchesByParentIdEntries"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingBatchesByParentIdEntries"], locals())
 
 
 def get_finance_accounting_batches_by_parent_id_entries_count(
@@ -318,24 +232,7 @@ def get_finance_accounting_batches_by_parent_id_entries_count(
 
     ``GET /finance/accounting/batches/{parentId}/entries/count`` (risk: Read, tag: BatchEntries)
     """
-    return _build(
-        _OPS["getFinanceAccountingBatchesByParentIdEntriesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingBatchesByParentIdEntriesCount"], locals())
 
 
 def get_finance_accounting_batches_by_parent_id_entries_by_id(
@@ -355,25 +252,7 @@ def get_finance_accounting_batches_by_parent_id_entries_by_id(
 
     ``GET /finance/accounting/batches/{parentId}/entries/{id}`` (risk: Read, tag: BatchEntries)
     """
-    return _build(
-        _OPS["getFinanceAccountingBatchesByParentIdEntriesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingBatchesByParentIdEntriesById"], locals())
 
 
 def post_finance_accounting_export(
@@ -384,13 +263,7 @@ def post_finance_accounting_export(
 
     ``POST /finance/accounting/export`` (risk: Financial, tag: AccountingBatches)
     """
-    return _build(
-        _OPS["postFinanceAccountingExport"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAccountingExport"], locals())
 
 
 def get_finance_accounting_unposted_payments_count(
@@ -408,22 +281,7 @@ def get_finance_accounting_unposted_payments_count(
 
     ``GET /finance/accounting/unpostedPayments/count`` (risk: Read, tag: AccountingUnpostedPayments)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedPaymentsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedPaymentsCount"], locals())
 
 
 def get_finance_accounting_unposted_payments_by_id(
@@ -442,24 +300,7 @@ def get_finance_accounting_unposted_payments_by_id(
 
     ``GET /finance/accounting/unpostedPayments/{id}`` (risk: Read, tag: AccountingUnpostedPayments)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedPaymentsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedPaymentsById"], locals())
 
 
 def get_finance_accounting_unpostedexpenses(
@@ -477,22 +318,7 @@ def get_finance_accounting_unpostedexpenses(
 
     ``GET /finance/accounting/unpostedexpenses`` (risk: Read, tag: AccountingUnpostedExpenses)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedexpenses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedexpenses"], locals())
 
 
 def get_finance_accounting_unpostedexpenses_count(
@@ -510,22 +336,7 @@ def get_finance_accounting_unpostedexpenses_count(
 
     ``GET /finance/accounting/unpostedexpenses/count`` (risk: Read, tag: AccountingUnpostedExpenses)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedexpensesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedexpensesCount"], locals())
 
 
 def get_finance_accounting_unpostedexpenses_by_id(
@@ -544,24 +355,7 @@ def get_finance_accounting_unpostedexpenses_by_id(
 
     ``GET /finance/accounting/unpostedexpenses/{id}`` (risk: Read, tag: AccountingUnpostedExpenses)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedexpensesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedexpensesById"], locals())
 
 
 def get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels(
@@ -580,24 +374,7 @@ def get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels(
 
     ``GET /finance/accounting/unpostedexpenses/{parentId}/taxableLevels`` (risk: Read, tag: AccountingUnpostedExpenseTaxableLevels)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedexpensesByParentIdTaxableLevels"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedexpensesByParentIdTaxableLevels"], locals())
 
 
 def get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count(
@@ -617,22 +394,7 @@ def get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_count(
     ``GET /finance/accounting/unpostedexpenses/{parentId}/taxableLevels/count`` (risk: Read, tag: AccountingUnpostedExpenseTaxableLevels)
     """
     return _build(
-        _OPS["getFinanceAccountingUnpostedexpensesByParentIdTaxableLevelsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getFinanceAccountingUnpostedexpensesByParentIdTaxableLevelsCount"], locals()
     )
 
 
@@ -653,25 +415,7 @@ def get_finance_accounting_unpostedexpenses_by_parent_id_taxable_levels_by_id(
 
     ``GET /finance/accounting/unpostedexpenses/{parentId}/taxableLevels/{id}`` (risk: Read, tag: AccountingUnpostedExpenseTaxableLevels)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedexpensesByParentIdTaxableLevelsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedexpensesByParentIdTaxableLevelsById"], locals())
 
 
 def get_finance_accounting_unpostedinvoices(
@@ -689,22 +433,7 @@ def get_finance_accounting_unpostedinvoices(
 
     ``GET /finance/accounting/unpostedinvoices`` (risk: Read, tag: AccountingUnpostedInvoices)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedinvoices"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedinvoices"], locals())
 
 
 def get_finance_accounting_unpostedinvoices_count(
@@ -722,22 +451,7 @@ def get_finance_accounting_unpostedinvoices_count(
 
     ``GET /finance/accounting/unpostedinvoices/count`` (risk: Read, tag: AccountingUnpostedInvoices)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedinvoicesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedinvoicesCount"], locals())
 
 
 def get_finance_accounting_unpostedinvoices_by_id(
@@ -756,24 +470,7 @@ def get_finance_accounting_unpostedinvoices_by_id(
 
     ``GET /finance/accounting/unpostedinvoices/{id}`` (risk: Read, tag: AccountingUnpostedInvoices)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedinvoicesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedinvoicesById"], locals())
 
 
 def get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels(
@@ -792,24 +489,7 @@ def get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels(
 
     ``GET /finance/accounting/unpostedinvoices/{parentId}/taxableLevels`` (risk: Read, tag: AccountingUnpostedInvoiceTaxableLevels)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedinvoicesByParentIdTaxableLevels"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedinvoicesByParentIdTaxableLevels"], locals())
 
 
 def get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count(
@@ -829,22 +509,7 @@ def get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_count(
     ``GET /finance/accounting/unpostedinvoices/{parentId}/taxableLevels/count`` (risk: Read, tag: AccountingUnpostedInvoiceTaxableLevels)
     """
     return _build(
-        _OPS["getFinanceAccountingUnpostedinvoicesByParentIdTaxableLevelsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getFinanceAccountingUnpostedinvoicesByParentIdTaxableLevelsCount"], locals()
     )
 
 
@@ -865,25 +530,7 @@ def get_finance_accounting_unpostedinvoices_by_parent_id_taxable_levels_by_id(
 
     ``GET /finance/accounting/unpostedinvoices/{parentId}/taxableLevels/{id}`` (risk: Read, tag: AccountingUnpostedInvoiceTaxableLevels)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedinvoicesByParentIdTaxableLevelsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedinvoicesByParentIdTaxableLevelsById"], locals())
 
 
 def get_finance_accounting_unpostedpayments(
@@ -901,22 +548,7 @@ def get_finance_accounting_unpostedpayments(
 
     ``GET /finance/accounting/unpostedpayments`` (risk: Read, tag: AccountingUnpostedPayments)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedpayments"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedpayments"], locals())
 
 
 def get_finance_accounting_unpostedprocurement(
@@ -934,22 +566,7 @@ def get_finance_accounting_unpostedprocurement(
 
     ``GET /finance/accounting/unpostedprocurement`` (risk: Read, tag: AccountingUnpostedProcurements)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedprocurement"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedprocurement"], locals())
 
 
 def get_finance_accounting_unpostedprocurement_count(
@@ -967,22 +584,7 @@ def get_finance_accounting_unpostedprocurement_count(
 
     ``GET /finance/accounting/unpostedprocurement/count`` (risk: Read, tag: AccountingUnpostedProcurements)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedprocurementCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedprocurementCount"], locals())
 
 
 def get_finance_accounting_unpostedprocurement_by_id(
@@ -1001,24 +603,7 @@ def get_finance_accounting_unpostedprocurement_by_id(
 
     ``GET /finance/accounting/unpostedprocurement/{id}`` (risk: Read, tag: AccountingUnpostedProcurements)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedprocurementById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedprocurementById"], locals())
 
 
 def get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels(
@@ -1037,24 +622,7 @@ def get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels(
 
     ``GET /finance/accounting/unpostedprocurement/{parentId}/taxableLevels`` (risk: Read, tag: AccountingUnpostedProcurementTaxableLevels)
     """
-    return _build(
-        _OPS["getFinanceAccountingUnpostedprocurementByParentIdTaxableLevels"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingUnpostedprocurementByParentIdTaxableLevels"], locals())
 
 
 def get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count(
@@ -1074,22 +642,7 @@ def get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_count
     ``GET /finance/accounting/unpostedprocurement/{parentId}/taxableLevels/count`` (risk: Read, tag: AccountingUnpostedProcurementTaxableLevels)
     """
     return _build(
-        _OPS["getFinanceAccountingUnpostedprocurementByParentIdTaxableLevelsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getFinanceAccountingUnpostedprocurementByParentIdTaxableLevelsCount"], locals()
     )
 
 
@@ -1111,23 +664,7 @@ def get_finance_accounting_unpostedprocurement_by_parent_id_taxable_levels_by_id
     ``GET /finance/accounting/unpostedprocurement/{parentId}/taxableLevels/{id}`` (risk: Read, tag: AccountingUnpostedProcurementTaxableLevels)
     """
     return _build(
-        _OPS["getFinanceAccountingUnpostedprocurementByParentIdTaxableLevelsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getFinanceAccountingUnpostedprocurementByParentIdTaxableLevelsById"], locals()
     )
 
 
@@ -1146,22 +683,7 @@ def get_finance_accounting_package_setup(
 
     ``GET /finance/accountingPackageSetup`` (risk: Read, tag: AccountingPackageSetups)
     """
-    return _build(
-        _OPS["getFinanceAccountingPackageSetup"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingPackageSetup"], locals())
 
 
 def get_finance_accounting_package_setup_count(
@@ -1179,22 +701,7 @@ def get_finance_accounting_package_setup_count(
 
     ``GET /finance/accountingPackageSetup/count`` (risk: Read, tag: AccountingPackageSetups)
     """
-    return _build(
-        _OPS["getFinanceAccountingPackageSetupCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingPackageSetupCount"], locals())
 
 
 def get_finance_accounting_package_setup_by_id(
@@ -1213,24 +720,7 @@ def get_finance_accounting_package_setup_by_id(
 
     ``GET /finance/accountingPackageSetup/{id}`` (risk: Read, tag: AccountingPackageSetups)
     """
-    return _build(
-        _OPS["getFinanceAccountingPackageSetupById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingPackageSetupById"], locals())
 
 
 def put_finance_accounting_package_setup_by_id(
@@ -1242,15 +732,7 @@ def put_finance_accounting_package_setup_by_id(
 
     ``PUT /finance/accountingPackageSetup/{id}`` (risk: Financial, tag: AccountingPackageSetups)
     """
-    return _build(
-        _OPS["putFinanceAccountingPackageSetupById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAccountingPackageSetupById"], locals())
 
 
 def patch_finance_accounting_package_setup_by_id(
@@ -1262,15 +744,7 @@ def patch_finance_accounting_package_setup_by_id(
 
     ``PATCH /finance/accountingPackageSetup/{id}`` (risk: Financial, tag: AccountingPackageSetups)
     """
-    return _build(
-        _OPS["patchFinanceAccountingPackageSetupById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAccountingPackageSetupById"], locals())
 
 
 def get_finance_accounting_packages(
@@ -1288,22 +762,7 @@ def get_finance_accounting_packages(
 
     ``GET /finance/accountingPackages`` (risk: Read, tag: AccountingPackages)
     """
-    return _build(
-        _OPS["getFinanceAccountingPackages"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingPackages"], locals())
 
 
 def get_finance_accounting_packages_count(
@@ -1321,22 +780,7 @@ def get_finance_accounting_packages_count(
 
     ``GET /finance/accountingPackages/count`` (risk: Read, tag: AccountingPackages)
     """
-    return _build(
-        _OPS["getFinanceAccountingPackagesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingPackagesCount"], locals())
 
 
 def get_finance_accounting_packages_by_id(
@@ -1355,24 +799,7 @@ def get_finance_accounting_packages_by_id(
 
     ``GET /finance/accountingPackages/{id}`` (risk: Read, tag: AccountingPackages)
     """
-    return _build(
-        _OPS["getFinanceAccountingPackagesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAccountingPackagesById"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_board_defaults(
@@ -1391,24 +818,7 @@ def get_finance_agreement_types_by_parent_id_board_defaults(
 
     ``GET /finance/agreementTypes/{parentId}/boardDefaults`` (risk: Read, tag: AgreementTypeBoardDefaults)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdBoardDefaults"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdBoardDefaults"], locals())
 
 
 def post_finance_agreement_types_by_parent_id_board_defaults(
@@ -1420,15 +830,7 @@ def post_finance_agreement_types_by_parent_id_board_defaults(
 
     ``POST /finance/agreementTypes/{parentId}/boardDefaults`` (risk: Financial, tag: AgreementTypeBoardDefaults)
     """
-    return _build(
-        _OPS["postFinanceAgreementTypesByParentIdBoardDefaults"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementTypesByParentIdBoardDefaults"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_board_defaults_count(
@@ -1447,24 +849,7 @@ def get_finance_agreement_types_by_parent_id_board_defaults_count(
 
     ``GET /finance/agreementTypes/{parentId}/boardDefaults/count`` (risk: Read, tag: AgreementTypeBoardDefaults)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdBoardDefaultsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdBoardDefaultsCount"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_board_defaults_by_id(
@@ -1484,25 +869,7 @@ def get_finance_agreement_types_by_parent_id_board_defaults_by_id(
 
     ``GET /finance/agreementTypes/{parentId}/boardDefaults/{id}`` (risk: Read, tag: AgreementTypeBoardDefaults)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdBoardDefaultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdBoardDefaultsById"], locals())
 
 
 def put_finance_agreement_types_by_parent_id_board_defaults_by_id(
@@ -1515,16 +882,7 @@ def put_finance_agreement_types_by_parent_id_board_defaults_by_id(
 
     ``PUT /finance/agreementTypes/{parentId}/boardDefaults/{id}`` (risk: Financial, tag: AgreementTypeBoardDefaults)
     """
-    return _build(
-        _OPS["putFinanceAgreementTypesByParentIdBoardDefaultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAgreementTypesByParentIdBoardDefaultsById"], locals())
 
 
 def patch_finance_agreement_types_by_parent_id_board_defaults_by_id(
@@ -1537,16 +895,7 @@ def patch_finance_agreement_types_by_parent_id_board_defaults_by_id(
 
     ``PATCH /finance/agreementTypes/{parentId}/boardDefaults/{id}`` (risk: Financial, tag: AgreementTypeBoardDefaults)
     """
-    return _build(
-        _OPS["patchFinanceAgreementTypesByParentIdBoardDefaultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAgreementTypesByParentIdBoardDefaultsById"], locals())
 
 
 def delete_finance_agreement_types_by_parent_id_board_defaults_by_id(
@@ -1558,16 +907,7 @@ def delete_finance_agreement_types_by_parent_id_board_defaults_by_id(
 
     ``DELETE /finance/agreementTypes/{parentId}/boardDefaults/{id}`` (risk: Destructive, tag: AgreementTypeBoardDefaults)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementTypesByParentIdBoardDefaultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementTypesByParentIdBoardDefaultsById"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_work_role_exclusions(
@@ -1586,24 +926,7 @@ def get_finance_agreement_types_by_parent_id_work_role_exclusions(
 
     ``GET /finance/agreementTypes/{parentId}/workRoleExclusions`` (risk: Read, tag: AgreementTypeWorkRoleExclusions)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkRoleExclusions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkRoleExclusions"], locals())
 
 
 def post_finance_agreement_types_by_parent_id_work_role_exclusions(
@@ -1615,15 +938,7 @@ def post_finance_agreement_types_by_parent_id_work_role_exclusions(
 
     ``POST /finance/agreementTypes/{parentId}/workRoleExclusions`` (risk: Financial, tag: AgreementTypeWorkRoleExclusions)
     """
-    return _build(
-        _OPS["postFinanceAgreementTypesByParentIdWorkRoleExclusions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementTypesByParentIdWorkRoleExclusions"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_work_role_exclusions_count(
@@ -1642,24 +957,7 @@ def get_finance_agreement_types_by_parent_id_work_role_exclusions_count(
 
     ``GET /finance/agreementTypes/{parentId}/workRoleExclusions/count`` (risk: Read, tag: AgreementTypeWorkRoleExclusions)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkRoleExclusionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkRoleExclusionsCount"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id(
@@ -1679,25 +977,7 @@ def get_finance_agreement_types_by_parent_id_work_role_exclusions_by_id(
 
     ``GET /finance/agreementTypes/{parentId}/workRoleExclusions/{id}`` (risk: Read, tag: AgreementTypeWorkRoleExclusions)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkRoleExclusionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkRoleExclusionsById"], locals())
 
 
 def delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id(
@@ -1709,16 +989,7 @@ def delete_finance_agreement_types_by_parent_id_work_role_exclusions_by_id(
 
     ``DELETE /finance/agreementTypes/{parentId}/workRoleExclusions/{id}`` (risk: Destructive, tag: AgreementTypeWorkRoleExclusions)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementTypesByParentIdWorkRoleExclusionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementTypesByParentIdWorkRoleExclusionsById"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_work_type_exclusions(
@@ -1737,24 +1008,7 @@ def get_finance_agreement_types_by_parent_id_work_type_exclusions(
 
     ``GET /finance/agreementTypes/{parentId}/workTypeExclusions`` (risk: Read, tag: AgreementTypeWorkTypeExclusions)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkTypeExclusions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkTypeExclusions"], locals())
 
 
 def post_finance_agreement_types_by_parent_id_work_type_exclusions(
@@ -1766,15 +1020,7 @@ def post_finance_agreement_types_by_parent_id_work_type_exclusions(
 
     ``POST /finance/agreementTypes/{parentId}/workTypeExclusions`` (risk: Financial, tag: AgreementTypeWorkTypeExclusions)
     """
-    return _build(
-        _OPS["postFinanceAgreementTypesByParentIdWorkTypeExclusions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementTypesByParentIdWorkTypeExclusions"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_work_type_exclusions_count(
@@ -1793,24 +1039,7 @@ def get_finance_agreement_types_by_parent_id_work_type_exclusions_count(
 
     ``GET /finance/agreementTypes/{parentId}/workTypeExclusions/count`` (risk: Read, tag: AgreementTypeWorkTypeExclusions)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkTypeExclusionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkTypeExclusionsCount"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id(
@@ -1830,25 +1059,7 @@ def get_finance_agreement_types_by_parent_id_work_type_exclusions_by_id(
 
     ``GET /finance/agreementTypes/{parentId}/workTypeExclusions/{id}`` (risk: Read, tag: AgreementTypeWorkTypeExclusions)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkTypeExclusionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkTypeExclusionsById"], locals())
 
 
 def delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id(
@@ -1860,16 +1071,7 @@ def delete_finance_agreement_types_by_parent_id_work_type_exclusions_by_id(
 
     ``DELETE /finance/agreementTypes/{parentId}/workTypeExclusions/{id}`` (risk: Destructive, tag: AgreementTypeWorkTypeExclusions)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementTypesByParentIdWorkTypeExclusionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementTypesByParentIdWorkTypeExclusionsById"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_workroles(
@@ -1888,24 +1090,7 @@ def get_finance_agreement_types_by_parent_id_workroles(
 
     ``GET /finance/agreementTypes/{parentId}/workroles`` (risk: Read, tag: AgreementTypeWorkRoles)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkroles"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkroles"], locals())
 
 
 def post_finance_agreement_types_by_parent_id_workroles(
@@ -1917,15 +1102,7 @@ def post_finance_agreement_types_by_parent_id_workroles(
 
     ``POST /finance/agreementTypes/{parentId}/workroles`` (risk: Financial, tag: AgreementTypeWorkRoles)
     """
-    return _build(
-        _OPS["postFinanceAgreementTypesByParentIdWorkroles"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementTypesByParentIdWorkroles"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_workroles_count(
@@ -1944,24 +1121,7 @@ def get_finance_agreement_types_by_parent_id_workroles_count(
 
     ``GET /finance/agreementTypes/{parentId}/workroles/count`` (risk: Read, tag: AgreementTypeWorkRoles)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkrolesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkrolesCount"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_workroles_info(
@@ -1980,24 +1140,7 @@ def get_finance_agreement_types_by_parent_id_workroles_info(
 
     ``GET /finance/agreementTypes/{parentId}/workroles/info`` (risk: Read, tag: AgreementTypeWorkRoles)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkrolesInfo"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkrolesInfo"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_workroles_info_count(
@@ -2016,24 +1159,7 @@ def get_finance_agreement_types_by_parent_id_workroles_info_count(
 
     ``GET /finance/agreementTypes/{parentId}/workroles/info/count`` (risk: Read, tag: AgreementTypeWorkRoles)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkrolesInfoCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkrolesInfoCount"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_workroles_info_by_id(
@@ -2053,25 +1179,7 @@ def get_finance_agreement_types_by_parent_id_workroles_info_by_id(
 
     ``GET /finance/agreementTypes/{parentId}/workroles/info/{id}`` (risk: Read, tag: AgreementTypeWorkRoles)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkrolesInfoById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkrolesInfoById"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_workroles_by_id(
@@ -2091,25 +1199,7 @@ def get_finance_agreement_types_by_parent_id_workroles_by_id(
 
     ``GET /finance/agreementTypes/{parentId}/workroles/{id}`` (risk: Read, tag: AgreementTypeWorkRoles)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorkrolesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorkrolesById"], locals())
 
 
 def put_finance_agreement_types_by_parent_id_workroles_by_id(
@@ -2122,16 +1212,7 @@ def put_finance_agreement_types_by_parent_id_workroles_by_id(
 
     ``PUT /finance/agreementTypes/{parentId}/workroles/{id}`` (risk: Financial, tag: AgreementTypeWorkRoles)
     """
-    return _build(
-        _OPS["putFinanceAgreementTypesByParentIdWorkrolesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAgreementTypesByParentIdWorkrolesById"], locals())
 
 
 def patch_finance_agreement_types_by_parent_id_workroles_by_id(
@@ -2144,16 +1225,7 @@ def patch_finance_agreement_types_by_parent_id_workroles_by_id(
 
     ``PATCH /finance/agreementTypes/{parentId}/workroles/{id}`` (risk: Financial, tag: AgreementTypeWorkRoles)
     """
-    return _build(
-        _OPS["patchFinanceAgreementTypesByParentIdWorkrolesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAgreementTypesByParentIdWorkrolesById"], locals())
 
 
 def delete_finance_agreement_types_by_parent_id_workroles_by_id(
@@ -2165,16 +1237,7 @@ def delete_finance_agreement_types_by_parent_id_workroles_by_id(
 
     ``DELETE /finance/agreementTypes/{parentId}/workroles/{id}`` (risk: Destructive, tag: AgreementTypeWorkRoles)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementTypesByParentIdWorkrolesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementTypesByParentIdWorkrolesById"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_worktypes(
@@ -2193,24 +1256,7 @@ def get_finance_agreement_types_by_parent_id_worktypes(
 
     ``GET /finance/agreementTypes/{parentId}/worktypes`` (risk: Read, tag: AgreementTypeWorkTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorktypes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorktypes"], locals())
 
 
 def post_finance_agreement_types_by_parent_id_worktypes(
@@ -2222,15 +1268,7 @@ def post_finance_agreement_types_by_parent_id_worktypes(
 
     ``POST /finance/agreementTypes/{parentId}/worktypes`` (risk: Financial, tag: AgreementTypeWorkTypes)
     """
-    return _build(
-        _OPS["postFinanceAgreementTypesByParentIdWorktypes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementTypesByParentIdWorktypes"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_worktypes_count(
@@ -2249,24 +1287,7 @@ def get_finance_agreement_types_by_parent_id_worktypes_count(
 
     ``GET /finance/agreementTypes/{parentId}/worktypes/count`` (risk: Read, tag: AgreementTypeWorkTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorktypesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorktypesCount"], locals())
 
 
 def get_finance_agreement_types_by_parent_id_worktypes_by_id(
@@ -2286,25 +1307,7 @@ def get_finance_agreement_types_by_parent_id_worktypes_by_id(
 
     ``GET /finance/agreementTypes/{parentId}/worktypes/{id}`` (risk: Read, tag: AgreementTypeWorkTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementTypesByParentIdWorktypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementTypesByParentIdWorktypesById"], locals())
 
 
 def put_finance_agreement_types_by_parent_id_worktypes_by_id(
@@ -2317,16 +1320,7 @@ def put_finance_agreement_types_by_parent_id_worktypes_by_id(
 
     ``PUT /finance/agreementTypes/{parentId}/worktypes/{id}`` (risk: Financial, tag: AgreementTypeWorkTypes)
     """
-    return _build(
-        _OPS["putFinanceAgreementTypesByParentIdWorktypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAgreementTypesByParentIdWorktypesById"], locals())
 
 
 def patch_finance_agreement_types_by_parent_id_worktypes_by_id(
@@ -2339,16 +1333,7 @@ def patch_finance_agreement_types_by_parent_id_worktypes_by_id(
 
     ``PATCH /finance/agreementTypes/{parentId}/worktypes/{id}`` (risk: Financial, tag: AgreementTypeWorkTypes)
     """
-    return _build(
-        _OPS["patchFinanceAgreementTypesByParentIdWorktypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAgreementTypesByParentIdWorktypesById"], locals())
 
 
 def delete_finance_agreement_types_by_parent_id_worktypes_by_id(
@@ -2360,16 +1345,7 @@ def delete_finance_agreement_types_by_parent_id_worktypes_by_id(
 
     ``DELETE /finance/agreementTypes/{parentId}/worktypes/{id}`` (risk: Destructive, tag: AgreementTypeWorkTypes)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementTypesByParentIdWorktypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementTypesByParentIdWorktypesById"], locals())
 
 
 def get_finance_agreementrecap(
@@ -2387,22 +1363,7 @@ def get_finance_agreementrecap(
 
     ``GET /finance/agreementrecap`` (risk: Read, tag: AgreementRecaps)
     """
-    return _build(
-        _OPS["getFinanceAgreementrecap"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementrecap"], locals())
 
 
 def get_finance_agreementrecap_by_id(
@@ -2421,24 +1382,7 @@ def get_finance_agreementrecap_by_id(
 
     ``GET /finance/agreementrecap/{id}`` (risk: Read, tag: AgreementRecaps)
     """
-    return _build(
-        _OPS["getFinanceAgreementrecapById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementrecapById"], locals())
 
 
 def get_finance_agreements(
@@ -2456,22 +1400,7 @@ def get_finance_agreements(
 
     ``GET /finance/agreements`` (risk: Read, tag: Agreements)
     """
-    return _build(
-        _OPS["getFinanceAgreements"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreements"], locals())
 
 
 def post_finance_agreements(
@@ -2482,13 +1411,7 @@ def post_finance_agreements(
 
     ``POST /finance/agreements`` (risk: Financial, tag: Agreements)
     """
-    return _build(
-        _OPS["postFinanceAgreements"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreements"], locals())
 
 
 def get_finance_agreements_count(
@@ -2506,22 +1429,7 @@ def get_finance_agreements_count(
 
     ``GET /finance/agreements/count`` (risk: Read, tag: Agreements)
     """
-    return _build(
-        _OPS["getFinanceAgreementsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsCount"], locals())
 
 
 def get_finance_agreements_types(
@@ -2539,22 +1447,7 @@ def get_finance_agreements_types(
 
     ``GET /finance/agreements/types`` (risk: Read, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementsTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsTypes"], locals())
 
 
 def post_finance_agreements_types(
@@ -2565,13 +1458,7 @@ def post_finance_agreements_types(
 
     ``POST /finance/agreements/types`` (risk: Financial, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["postFinanceAgreementsTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsTypes"], locals())
 
 
 def get_finance_agreements_types_count(
@@ -2589,22 +1476,7 @@ def get_finance_agreements_types_count(
 
     ``GET /finance/agreements/types/count`` (risk: Read, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementsTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsTypesCount"], locals())
 
 
 def get_finance_agreements_types_info(
@@ -2622,22 +1494,7 @@ def get_finance_agreements_types_info(
 
     ``GET /finance/agreements/types/info`` (risk: Read, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementsTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsTypesInfo"], locals())
 
 
 def get_finance_agreements_types_info_count(
@@ -2655,22 +1512,7 @@ def get_finance_agreements_types_info_count(
 
     ``GET /finance/agreements/types/info/count`` (risk: Read, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementsTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsTypesInfoCount"], locals())
 
 
 def get_finance_agreements_types_by_id(
@@ -2689,24 +1531,7 @@ def get_finance_agreements_types_by_id(
 
     ``GET /finance/agreements/types/{id}`` (risk: Read, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementsTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsTypesById"], locals())
 
 
 def put_finance_agreements_types_by_id(
@@ -2718,15 +1543,7 @@ def put_finance_agreements_types_by_id(
 
     ``PUT /finance/agreements/types/{id}`` (risk: Financial, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["putFinanceAgreementsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAgreementsTypesById"], locals())
 
 
 def patch_finance_agreements_types_by_id(
@@ -2738,15 +1555,7 @@ def patch_finance_agreements_types_by_id(
 
     ``PATCH /finance/agreements/types/{id}`` (risk: Financial, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["patchFinanceAgreementsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAgreementsTypesById"], locals())
 
 
 def delete_finance_agreements_types_by_id(
@@ -2757,15 +1566,7 @@ def delete_finance_agreements_types_by_id(
 
     ``DELETE /finance/agreements/types/{id}`` (risk: Destructive, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementsTypesById"], locals())
 
 
 def get_finance_agreements_types_by_id_info(
@@ -2784,24 +1585,7 @@ def get_finance_agreements_types_by_id_info(
 
     ``GET /finance/agreements/types/{id}/info`` (risk: Read, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementsTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsTypesByIdInfo"], locals())
 
 
 def get_finance_agreements_types_by_id_usages(
@@ -2820,24 +1604,7 @@ def get_finance_agreements_types_by_id_usages(
 
     ``GET /finance/agreements/types/{id}/usages`` (risk: Read, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementsTypesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsTypesByIdUsages"], locals())
 
 
 def get_finance_agreements_types_by_id_usages_list(
@@ -2856,24 +1623,7 @@ def get_finance_agreements_types_by_id_usages_list(
 
     ``GET /finance/agreements/types/{id}/usages/list`` (risk: Read, tag: AgreementTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementsTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsTypesByIdUsagesList"], locals())
 
 
 def post_finance_agreements_by_id_copy(
@@ -2884,15 +1634,7 @@ def post_finance_agreements_by_id_copy(
 
     ``POST /finance/agreements/types{id}/copy`` (risk: Financial, tag: AgreementType)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByIdCopy"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByIdCopy"], locals())
 
 
 def get_finance_agreements_by_id(
@@ -2911,24 +1653,7 @@ def get_finance_agreements_by_id(
 
     ``GET /finance/agreements/{id}`` (risk: Read, tag: Agreements)
     """
-    return _build(
-        _OPS["getFinanceAgreementsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsById"], locals())
 
 
 def put_finance_agreements_by_id(
@@ -2940,15 +1665,7 @@ def put_finance_agreements_by_id(
 
     ``PUT /finance/agreements/{id}`` (risk: Financial, tag: Agreements)
     """
-    return _build(
-        _OPS["putFinanceAgreementsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAgreementsById"], locals())
 
 
 def patch_finance_agreements_by_id(
@@ -2960,15 +1677,7 @@ def patch_finance_agreements_by_id(
 
     ``PATCH /finance/agreements/{id}`` (risk: Financial, tag: Agreements)
     """
-    return _build(
-        _OPS["patchFinanceAgreementsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAgreementsById"], locals())
 
 
 def delete_finance_agreements_by_id(
@@ -2979,15 +1688,7 @@ def delete_finance_agreements_by_id(
 
     ``DELETE /finance/agreements/{id}`` (risk: Destructive, tag: Agreements)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementsById"], locals())
 
 
 def get_finance_agreements_by_id_application_parameters_by_pod_id(
@@ -3007,25 +1708,7 @@ def get_finance_agreements_by_id_application_parameters_by_pod_id(
 
     ``GET /finance/agreements/{id}/applicationParameters/{podId}`` (risk: Read, tag: Agreements)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByIdApplicationParametersByPodId"],
-        {
-            "id": id_,
-            "podId": pod_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByIdApplicationParametersByPodId"], locals())
 
 
 def post_finance_agreements_by_id_invoice(
@@ -3036,15 +1719,7 @@ def post_finance_agreements_by_id_invoice(
 
     ``POST /finance/agreements/{id}/invoice`` (risk: Financial, tag: Agreements)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByIdInvoice"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByIdInvoice"], locals())
 
 
 def get_finance_agreements_by_id_quick_access_count(
@@ -3063,24 +1738,7 @@ def get_finance_agreements_by_id_quick_access_count(
 
     ``GET /finance/agreements/{id}/quickAccess/count`` (risk: Read, tag: Agreements)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByIdQuickAccessCount"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByIdQuickAccessCount"], locals())
 
 
 def get_finance_agreements_by_id_recurring_parameters_by_pod_id(
@@ -3100,25 +1758,7 @@ def get_finance_agreements_by_id_recurring_parameters_by_pod_id(
 
     ``GET /finance/agreements/{id}/recurringParameters/{podId}`` (risk: Read, tag: Agreements)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByIdRecurringParametersByPodId"],
-        {
-            "id": id_,
-            "podId": pod_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByIdRecurringParametersByPodId"], locals())
 
 
 def get_finance_agreements_by_parent_id_additions(
@@ -3137,24 +1777,7 @@ def get_finance_agreements_by_parent_id_additions(
 
     ``GET /finance/agreements/{parentId}/additions`` (risk: Read, tag: AgreementAdditions)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdAdditions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdAdditions"], locals())
 
 
 def post_finance_agreements_by_parent_id_additions(
@@ -3166,15 +1789,7 @@ def post_finance_agreements_by_parent_id_additions(
 
     ``POST /finance/agreements/{parentId}/additions`` (risk: Financial, tag: AgreementAdditions)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByParentIdAdditions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByParentIdAdditions"], locals())
 
 
 def get_finance_agreements_by_parent_id_additions_count(
@@ -3193,24 +1808,7 @@ def get_finance_agreements_by_parent_id_additions_count(
 
     ``GET /finance/agreements/{parentId}/additions/count`` (risk: Read, tag: AgreementAdditions)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdAdditionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdAdditionsCount"], locals())
 
 
 def get_finance_agreements_by_parent_id_additions_by_id(
@@ -3230,25 +1828,7 @@ def get_finance_agreements_by_parent_id_additions_by_id(
 
     ``GET /finance/agreements/{parentId}/additions/{id}`` (risk: Read, tag: AgreementAdditions)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdAdditionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdAdditionsById"], locals())
 
 
 def put_finance_agreements_by_parent_id_additions_by_id(
@@ -3261,16 +1841,7 @@ def put_finance_agreements_by_parent_id_additions_by_id(
 
     ``PUT /finance/agreements/{parentId}/additions/{id}`` (risk: Financial, tag: AgreementAdditions)
     """
-    return _build(
-        _OPS["putFinanceAgreementsByParentIdAdditionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAgreementsByParentIdAdditionsById"], locals())
 
 
 def patch_finance_agreements_by_parent_id_additions_by_id(
@@ -3283,16 +1854,7 @@ def patch_finance_agreements_by_parent_id_additions_by_id(
 
     ``PATCH /finance/agreements/{parentId}/additions/{id}`` (risk: Financial, tag: AgreementAdditions)
     """
-    return _build(
-        _OPS["patchFinanceAgreementsByParentIdAdditionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAgreementsByParentIdAdditionsById"], locals())
 
 
 def delete_finance_agreements_by_parent_id_additions_by_id(
@@ -3304,16 +1866,7 @@ def delete_finance_agreements_by_parent_id_additions_by_id(
 
     ``DELETE /finance/agreements/{parentId}/additions/{id}`` (risk: Destructive, tag: AgreementAdditions)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementsByParentIdAdditionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementsByParentIdAdditionsById"], locals())
 
 
 def get_finance_agreements_by_parent_id_adjustments(
@@ -3332,24 +1885,7 @@ def get_finance_agreements_by_parent_id_adjustments(
 
     ``GET /finance/agreements/{parentId}/adjustments`` (risk: Read, tag: AgreementAdjustments)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdAdjustments"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdAdjustments"], locals())
 
 
 def post_finance_agreements_by_parent_id_adjustments(
@@ -3361,15 +1897,7 @@ def post_finance_agreements_by_parent_id_adjustments(
 
     ``POST /finance/agreements/{parentId}/adjustments`` (risk: Financial, tag: AgreementAdjustments)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByParentIdAdjustments"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByParentIdAdjustments"], locals())
 
 
 def get_finance_agreements_by_parent_id_adjustments_count(
@@ -3388,24 +1916,7 @@ def get_finance_agreements_by_parent_id_adjustments_count(
 
     ``GET /finance/agreements/{parentId}/adjustments/count`` (risk: Read, tag: AgreementAdjustments)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdAdjustmentsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdAdjustmentsCount"], locals())
 
 
 def get_finance_agreements_by_parent_id_adjustments_by_id(
@@ -3425,25 +1936,7 @@ def get_finance_agreements_by_parent_id_adjustments_by_id(
 
     ``GET /finance/agreements/{parentId}/adjustments/{id}`` (risk: Read, tag: AgreementAdjustments)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdAdjustmentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdAdjustmentsById"], locals())
 
 
 def put_finance_agreements_by_parent_id_adjustments_by_id(
@@ -3456,16 +1949,7 @@ def put_finance_agreements_by_parent_id_adjustments_by_id(
 
     ``PUT /finance/agreements/{parentId}/adjustments/{id}`` (risk: Financial, tag: AgreementAdjustments)
     """
-    return _build(
-        _OPS["putFinanceAgreementsByParentIdAdjustmentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAgreementsByParentIdAdjustmentsById"], locals())
 
 
 def patch_finance_agreements_by_parent_id_adjustments_by_id(
@@ -3478,16 +1962,7 @@ def patch_finance_agreements_by_parent_id_adjustments_by_id(
 
     ``PATCH /finance/agreements/{parentId}/adjustments/{id}`` (risk: Financial, tag: AgreementAdjustments)
     """
-    return _build(
-        _OPS["patchFinanceAgreementsByParentIdAdjustmentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAgreementsByParentIdAdjustmentsById"], locals())
 
 
 def delete_finance_agreements_by_parent_id_adjustments_by_id(
@@ -3499,16 +1974,7 @@ def delete_finance_agreements_by_parent_id_adjustments_by_id(
 
     ``DELETE /finance/agreements/{parentId}/adjustments/{id}`` (risk: Destructive, tag: AgreementAdjustments)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementsByParentIdAdjustmentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementsByParentIdAdjustmentsById"], locals())
 
 
 def get_finance_agreements_by_parent_id_board_defaults(
@@ -3527,24 +1993,7 @@ def get_finance_agreements_by_parent_id_board_defaults(
 
     ``GET /finance/agreements/{parentId}/boardDefaults`` (risk: Read, tag: AgreementBoardDefaults)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdBoardDefaults"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdBoardDefaults"], locals())
 
 
 def post_finance_agreements_by_parent_id_board_defaults(
@@ -3556,15 +2005,7 @@ def post_finance_agreements_by_parent_id_board_defaults(
 
     ``POST /finance/agreements/{parentId}/boardDefaults`` (risk: Financial, tag: AgreementBoardDefaults)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByParentIdBoardDefaults"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByParentIdBoardDefaults"], locals())
 
 
 def get_finance_agreements_by_parent_id_board_defaults_count(
@@ -3583,24 +2024,7 @@ def get_finance_agreements_by_parent_id_board_defaults_count(
 
     ``GET /finance/agreements/{parentId}/boardDefaults/count`` (risk: Read, tag: AgreementBoardDefaults)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdBoardDefaultsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdBoardDefaultsCount"], locals())
 
 
 def get_finance_agreements_by_parent_id_board_defaults_by_id(
@@ -3620,25 +2044,7 @@ def get_finance_agreements_by_parent_id_board_defaults_by_id(
 
     ``GET /finance/agreements/{parentId}/boardDefaults/{id}`` (risk: Read, tag: AgreementBoardDefaults)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdBoardDefaultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdBoardDefaultsById"], locals())
 
 
 def put_finance_agreements_by_parent_id_board_defaults_by_id(
@@ -3651,16 +2057,7 @@ def put_finance_agreements_by_parent_id_board_defaults_by_id(
 
     ``PUT /finance/agreements/{parentId}/boardDefaults/{id}`` (risk: Financial, tag: AgreementBoardDefaults)
     """
-    return _build(
-        _OPS["putFinanceAgreementsByParentIdBoardDefaultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAgreementsByParentIdBoardDefaultsById"], locals())
 
 
 def patch_finance_agreements_by_parent_id_board_defaults_by_id(
@@ -3673,16 +2070,7 @@ def patch_finance_agreements_by_parent_id_board_defaults_by_id(
 
     ``PATCH /finance/agreements/{parentId}/boardDefaults/{id}`` (risk: Financial, tag: AgreementBoardDefaults)
     """
-    return _build(
-        _OPS["patchFinanceAgreementsByParentIdBoardDefaultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAgreementsByParentIdBoardDefaultsById"], locals())
 
 
 def delete_finance_agreements_by_parent_id_board_defaults_by_id(
@@ -3694,16 +2082,7 @@ def delete_finance_agreements_by_parent_id_board_defaults_by_id(
 
     ``DELETE /finance/agreements/{parentId}/boardDefaults/{id}`` (risk: Destructive, tag: AgreementBoardDefaults)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementsByParentIdBoardDefaultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementsByParentIdBoardDefaultsById"], locals())
 
 
 def get_finance_agreements_by_parent_id_configurations(
@@ -3722,24 +2101,7 @@ def get_finance_agreements_by_parent_id_configurations(
 
     ``GET /finance/agreements/{parentId}/configurations`` (risk: Read, tag: Agreements)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdConfigurations"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdConfigurations"], locals())
 
 
 def post_finance_agreements_by_parent_id_configurations(
@@ -3751,15 +2113,7 @@ def post_finance_agreements_by_parent_id_configurations(
 
     ``POST /finance/agreements/{parentId}/configurations`` (risk: Financial, tag: Agreements)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByParentIdConfigurations"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByParentIdConfigurations"], locals())
 
 
 def get_finance_agreements_by_parent_id_configurations_count(
@@ -3778,24 +2132,7 @@ def get_finance_agreements_by_parent_id_configurations_count(
 
     ``GET /finance/agreements/{parentId}/configurations/count`` (risk: Read, tag: Agreements)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdConfigurationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdConfigurationsCount"], locals())
 
 
 def get_finance_agreements_by_parent_id_configurations_by_id(
@@ -3815,25 +2152,7 @@ def get_finance_agreements_by_parent_id_configurations_by_id(
 
     ``GET /finance/agreements/{parentId}/configurations/{id}`` (risk: Read, tag: Agreements)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdConfigurationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdConfigurationsById"], locals())
 
 
 def delete_finance_agreements_by_parent_id_configurations_by_id(
@@ -3845,16 +2164,7 @@ def delete_finance_agreements_by_parent_id_configurations_by_id(
 
     ``DELETE /finance/agreements/{parentId}/configurations/{id}`` (risk: Destructive, tag: Agreements)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementsByParentIdConfigurationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementsByParentIdConfigurationsById"], locals())
 
 
 def post_finance_agreements_by_parent_id_copy(
@@ -3865,15 +2175,7 @@ def post_finance_agreements_by_parent_id_copy(
 
     ``POST /finance/agreements/{parentId}/copy`` (risk: Financial, tag: Agreements)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByParentIdCopy"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByParentIdCopy"], locals())
 
 
 def get_finance_agreements_by_parent_id_sites(
@@ -3892,24 +2194,7 @@ def get_finance_agreements_by_parent_id_sites(
 
     ``GET /finance/agreements/{parentId}/sites`` (risk: Read, tag: AgreementSites)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdSites"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdSites"], locals())
 
 
 def post_finance_agreements_by_parent_id_sites(
@@ -3921,15 +2206,7 @@ def post_finance_agreements_by_parent_id_sites(
 
     ``POST /finance/agreements/{parentId}/sites`` (risk: Financial, tag: AgreementSites)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByParentIdSites"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByParentIdSites"], locals())
 
 
 def get_finance_agreements_by_parent_id_sites_count(
@@ -3948,24 +2225,7 @@ def get_finance_agreements_by_parent_id_sites_count(
 
     ``GET /finance/agreements/{parentId}/sites/count`` (risk: Read, tag: AgreementSites)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdSitesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdSitesCount"], locals())
 
 
 def get_finance_agreements_by_parent_id_sites_by_id(
@@ -3985,25 +2245,7 @@ def get_finance_agreements_by_parent_id_sites_by_id(
 
     ``GET /finance/agreements/{parentId}/sites/{id}`` (risk: Read, tag: AgreementSites)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdSitesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdSitesById"], locals())
 
 
 def put_finance_agreements_by_parent_id_sites_by_id(
@@ -4016,16 +2258,7 @@ def put_finance_agreements_by_parent_id_sites_by_id(
 
     ``PUT /finance/agreements/{parentId}/sites/{id}`` (risk: Financial, tag: AgreementSites)
     """
-    return _build(
-        _OPS["putFinanceAgreementsByParentIdSitesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAgreementsByParentIdSitesById"], locals())
 
 
 def patch_finance_agreements_by_parent_id_sites_by_id(
@@ -4038,16 +2271,7 @@ def patch_finance_agreements_by_parent_id_sites_by_id(
 
     ``PATCH /finance/agreements/{parentId}/sites/{id}`` (risk: Financial, tag: AgreementSites)
     """
-    return _build(
-        _OPS["patchFinanceAgreementsByParentIdSitesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAgreementsByParentIdSitesById"], locals())
 
 
 def delete_finance_agreements_by_parent_id_sites_by_id(
@@ -4059,16 +2283,7 @@ def delete_finance_agreements_by_parent_id_sites_by_id(
 
     ``DELETE /finance/agreements/{parentId}/sites/{id}`` (risk: Destructive, tag: AgreementSites)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementsByParentIdSitesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementsByParentIdSitesById"], locals())
 
 
 def get_finance_agreements_by_parent_id_work_role_exclusions(
@@ -4087,24 +2302,7 @@ def get_finance_agreements_by_parent_id_work_role_exclusions(
 
     ``GET /finance/agreements/{parentId}/workRoleExclusions`` (risk: Read, tag: AgreementWorkRoleExclusions)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdWorkRoleExclusions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdWorkRoleExclusions"], locals())
 
 
 def post_finance_agreements_by_parent_id_work_role_exclusions(
@@ -4116,15 +2314,7 @@ def post_finance_agreements_by_parent_id_work_role_exclusions(
 
     ``POST /finance/agreements/{parentId}/workRoleExclusions`` (risk: Financial, tag: AgreementWorkRoleExclusions)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByParentIdWorkRoleExclusions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByParentIdWorkRoleExclusions"], locals())
 
 
 def get_finance_agreements_by_parent_id_work_role_exclusions_count(
@@ -4143,24 +2333,7 @@ def get_finance_agreements_by_parent_id_work_role_exclusions_count(
 
     ``GET /finance/agreements/{parentId}/workRoleExclusions/count`` (risk: Read, tag: AgreementWorkRoleExclusions)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdWorkRoleExclusionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdWorkRoleExclusionsCount"], locals())
 
 
 def delete_finance_agreements_by_parent_id_work_role_exclusions_by_id(
@@ -4172,16 +2345,7 @@ def delete_finance_agreements_by_parent_id_work_role_exclusions_by_id(
 
     ``DELETE /finance/agreements/{parentId}/workRoleExclusions/{id}`` (risk: Destructive, tag: AgreementWorkRoleExclusions)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementsByParentIdWorkRoleExclusionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementsByParentIdWorkRoleExclusionsById"], locals())
 
 
 def get_finance_agreements_by_parent_id_work_type_exclusions(
@@ -4200,24 +2364,7 @@ def get_finance_agreements_by_parent_id_work_type_exclusions(
 
     ``GET /finance/agreements/{parentId}/workTypeExclusions`` (risk: Read, tag: AgreementWorkTypeExclusions)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdWorkTypeExclusions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdWorkTypeExclusions"], locals())
 
 
 def post_finance_agreements_by_parent_id_work_type_exclusions(
@@ -4229,15 +2376,7 @@ def post_finance_agreements_by_parent_id_work_type_exclusions(
 
     ``POST /finance/agreements/{parentId}/workTypeExclusions`` (risk: Financial, tag: AgreementWorkTypeExclusions)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByParentIdWorkTypeExclusions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByParentIdWorkTypeExclusions"], locals())
 
 
 def get_finance_agreements_by_parent_id_work_type_exclusions_count(
@@ -4256,24 +2395,7 @@ def get_finance_agreements_by_parent_id_work_type_exclusions_count(
 
     ``GET /finance/agreements/{parentId}/workTypeExclusions/count`` (risk: Read, tag: AgreementWorkTypeExclusions)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdWorkTypeExclusionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdWorkTypeExclusionsCount"], locals())
 
 
 def delete_finance_agreements_by_parent_id_work_type_exclusions_by_id(
@@ -4285,16 +2407,7 @@ def delete_finance_agreements_by_parent_id_work_type_exclusions_by_id(
 
     ``DELETE /finance/agreements/{parentId}/workTypeExclusions/{id}`` (risk: Destructive, tag: AgreementWorkTypeExclusions)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementsByParentIdWorkTypeExclusionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementsByParentIdWorkTypeExclusionsById"], locals())
 
 
 def get_finance_agreements_by_parent_id_workroles(
@@ -4313,24 +2426,7 @@ def get_finance_agreements_by_parent_id_workroles(
 
     ``GET /finance/agreements/{parentId}/workroles`` (risk: Read, tag: AgreementWorkRoles)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdWorkroles"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdWorkroles"], locals())
 
 
 def post_finance_agreements_by_parent_id_workroles(
@@ -4342,15 +2438,7 @@ def post_finance_agreements_by_parent_id_workroles(
 
     ``POST /finance/agreements/{parentId}/workroles`` (risk: Financial, tag: AgreementWorkRoles)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByParentIdWorkroles"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByParentIdWorkroles"], locals())
 
 
 def get_finance_agreements_by_parent_id_workroles_count(
@@ -4369,24 +2457,7 @@ def get_finance_agreements_by_parent_id_workroles_count(
 
     ``GET /finance/agreements/{parentId}/workroles/count`` (risk: Read, tag: AgreementWorkRoles)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdWorkrolesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdWorkrolesCount"], locals())
 
 
 def get_finance_agreements_by_parent_id_workroles_by_id(
@@ -4406,25 +2477,7 @@ def get_finance_agreements_by_parent_id_workroles_by_id(
 
     ``GET /finance/agreements/{parentId}/workroles/{id}`` (risk: Read, tag: AgreementWorkRoles)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdWorkrolesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdWorkrolesById"], locals())
 
 
 def put_finance_agreements_by_parent_id_workroles_by_id(
@@ -4437,16 +2490,7 @@ def put_finance_agreements_by_parent_id_workroles_by_id(
 
     ``PUT /finance/agreements/{parentId}/workroles/{id}`` (risk: Financial, tag: AgreementWorkRoles)
     """
-    return _build(
-        _OPS["putFinanceAgreementsByParentIdWorkrolesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAgreementsByParentIdWorkrolesById"], locals())
 
 
 def patch_finance_agreements_by_parent_id_workroles_by_id(
@@ -4459,16 +2503,7 @@ def patch_finance_agreements_by_parent_id_workroles_by_id(
 
     ``PATCH /finance/agreements/{parentId}/workroles/{id}`` (risk: Financial, tag: AgreementWorkRoles)
     """
-    return _build(
-        _OPS["patchFinanceAgreementsByParentIdWorkrolesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAgreementsByParentIdWorkrolesById"], locals())
 
 
 def delete_finance_agreements_by_parent_id_workroles_by_id(
@@ -4480,16 +2515,7 @@ def delete_finance_agreements_by_parent_id_workroles_by_id(
 
     ``DELETE /finance/agreements/{parentId}/workroles/{id}`` (risk: Destructive, tag: AgreementWorkRoles)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementsByParentIdWorkrolesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementsByParentIdWorkrolesById"], locals())
 
 
 def get_finance_agreements_by_parent_id_worktypes(
@@ -4508,24 +2534,7 @@ def get_finance_agreements_by_parent_id_worktypes(
 
     ``GET /finance/agreements/{parentId}/worktypes`` (risk: Read, tag: AgreementWorkTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdWorktypes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdWorktypes"], locals())
 
 
 def post_finance_agreements_by_parent_id_worktypes(
@@ -4537,15 +2546,7 @@ def post_finance_agreements_by_parent_id_worktypes(
 
     ``POST /finance/agreements/{parentId}/worktypes`` (risk: Financial, tag: AgreementWorkTypes)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByParentIdWorktypes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByParentIdWorktypes"], locals())
 
 
 def get_finance_agreements_by_parent_id_worktypes_count(
@@ -4564,24 +2565,7 @@ def get_finance_agreements_by_parent_id_worktypes_count(
 
     ``GET /finance/agreements/{parentId}/worktypes/count`` (risk: Read, tag: AgreementWorkTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdWorktypesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdWorktypesCount"], locals())
 
 
 def get_finance_agreements_by_parent_id_worktypes_by_id(
@@ -4601,25 +2585,7 @@ def get_finance_agreements_by_parent_id_worktypes_by_id(
 
     ``GET /finance/agreements/{parentId}/worktypes/{id}`` (risk: Read, tag: AgreementWorkTypes)
     """
-    return _build(
-        _OPS["getFinanceAgreementsByParentIdWorktypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceAgreementsByParentIdWorktypesById"], locals())
 
 
 def put_finance_agreements_by_parent_id_worktypes_by_id(
@@ -4632,16 +2598,7 @@ def put_finance_agreements_by_parent_id_worktypes_by_id(
 
     ``PUT /finance/agreements/{parentId}/worktypes/{id}`` (risk: Financial, tag: AgreementWorkTypes)
     """
-    return _build(
-        _OPS["putFinanceAgreementsByParentIdWorktypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceAgreementsByParentIdWorktypesById"], locals())
 
 
 def patch_finance_agreements_by_parent_id_worktypes_by_id(
@@ -4654,16 +2611,7 @@ def patch_finance_agreements_by_parent_id_worktypes_by_id(
 
     ``PATCH /finance/agreements/{parentId}/worktypes/{id}`` (risk: Financial, tag: AgreementWorkTypes)
     """
-    return _build(
-        _OPS["patchFinanceAgreementsByParentIdWorktypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceAgreementsByParentIdWorktypesById"], locals())
 
 
 def delete_finance_agreements_by_parent_id_worktypes_by_id(
@@ -4675,16 +2623,7 @@ def delete_finance_agreements_by_parent_id_worktypes_by_id(
 
     ``DELETE /finance/agreements/{parentId}/worktypes/{id}`` (risk: Destructive, tag: AgreementWorkTypes)
     """
-    return _build(
-        _OPS["deleteFinanceAgreementsByParentIdWorktypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceAgreementsByParentIdWorktypesById"], locals())
 
 
 def get_finance_batch_setups(
@@ -4702,22 +2641,7 @@ def get_finance_batch_setups(
 
     ``GET /finance/batchSetups`` (risk: Read, tag: AgreementBatchSetup)
     """
-    return _build(
-        _OPS["getFinanceBatchSetups"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBatchSetups"], locals())
 
 
 def get_finance_batch_setups_count(
@@ -4735,22 +2659,7 @@ def get_finance_batch_setups_count(
 
     ``GET /finance/batchSetups/count`` (risk: Read, tag: AgreementBatchSetup)
     """
-    return _build(
-        _OPS["getFinanceBatchSetupsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBatchSetupsCount"], locals())
 
 
 def get_finance_batch_setups_by_id(
@@ -4769,24 +2678,7 @@ def get_finance_batch_setups_by_id(
 
     ``GET /finance/batchSetups/{id}`` (risk: Read, tag: AgreementBatchSetup)
     """
-    return _build(
-        _OPS["getFinanceBatchSetupsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBatchSetupsById"], locals())
 
 
 def put_finance_batch_setups_by_id(
@@ -4798,15 +2690,7 @@ def put_finance_batch_setups_by_id(
 
     ``PUT /finance/batchSetups/{id}`` (risk: Financial, tag: AgreementBatchSetup)
     """
-    return _build(
-        _OPS["putFinanceBatchSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceBatchSetupsById"], locals())
 
 
 def patch_finance_batch_setups_by_id(
@@ -4818,15 +2702,7 @@ def patch_finance_batch_setups_by_id(
 
     ``PATCH /finance/batchSetups/{id}`` (risk: Financial, tag: AgreementBatchSetup)
     """
-    return _build(
-        _OPS["patchFinanceBatchSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceBatchSetupsById"], locals())
 
 
 def get_finance_billing_cycles(
@@ -4844,22 +2720,7 @@ def get_finance_billing_cycles(
 
     ``GET /finance/billingCycles`` (risk: Read, tag: BillingCycles)
     """
-    return _build(
-        _OPS["getFinanceBillingCycles"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingCycles"], locals())
 
 
 def post_finance_billing_cycles(
@@ -4870,13 +2731,7 @@ def post_finance_billing_cycles(
 
     ``POST /finance/billingCycles`` (risk: Financial, tag: BillingCycles)
     """
-    return _build(
-        _OPS["postFinanceBillingCycles"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceBillingCycles"], locals())
 
 
 def get_finance_billing_cycles_count(
@@ -4894,22 +2749,7 @@ def get_finance_billing_cycles_count(
 
     ``GET /finance/billingCycles/count`` (risk: Read, tag: BillingCycles)
     """
-    return _build(
-        _OPS["getFinanceBillingCyclesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingCyclesCount"], locals())
 
 
 def get_finance_billing_cycles_info(
@@ -4927,22 +2767,7 @@ def get_finance_billing_cycles_info(
 
     ``GET /finance/billingCycles/info`` (risk: Read, tag: BillingCycleInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingCyclesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingCyclesInfo"], locals())
 
 
 def get_finance_billing_cycles_info_count(
@@ -4960,22 +2785,7 @@ def get_finance_billing_cycles_info_count(
 
     ``GET /finance/billingCycles/info/count`` (risk: Read, tag: BillingCycleInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingCyclesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingCyclesInfoCount"], locals())
 
 
 def get_finance_billing_cycles_by_id(
@@ -4994,24 +2804,7 @@ def get_finance_billing_cycles_by_id(
 
     ``GET /finance/billingCycles/{id}`` (risk: Read, tag: BillingCycles)
     """
-    return _build(
-        _OPS["getFinanceBillingCyclesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingCyclesById"], locals())
 
 
 def put_finance_billing_cycles_by_id(
@@ -5023,15 +2816,7 @@ def put_finance_billing_cycles_by_id(
 
     ``PUT /finance/billingCycles/{id}`` (risk: Financial, tag: BillingCycles)
     """
-    return _build(
-        _OPS["putFinanceBillingCyclesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceBillingCyclesById"], locals())
 
 
 def patch_finance_billing_cycles_by_id(
@@ -5043,15 +2828,7 @@ def patch_finance_billing_cycles_by_id(
 
     ``PATCH /finance/billingCycles/{id}`` (risk: Financial, tag: BillingCycles)
     """
-    return _build(
-        _OPS["patchFinanceBillingCyclesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceBillingCyclesById"], locals())
 
 
 def delete_finance_billing_cycles_by_id(
@@ -5062,15 +2839,7 @@ def delete_finance_billing_cycles_by_id(
 
     ``DELETE /finance/billingCycles/{id}`` (risk: Destructive, tag: BillingCycles)
     """
-    return _build(
-        _OPS["deleteFinanceBillingCyclesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceBillingCyclesById"], locals())
 
 
 def get_finance_billing_cycles_by_id_info(
@@ -5089,24 +2858,7 @@ def get_finance_billing_cycles_by_id_info(
 
     ``GET /finance/billingCycles/{id}/info`` (risk: Read, tag: BillingCycleInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingCyclesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingCyclesByIdInfo"], locals())
 
 
 def get_finance_billing_cycles_by_id_usages(
@@ -5125,24 +2877,7 @@ def get_finance_billing_cycles_by_id_usages(
 
     ``GET /finance/billingCycles/{id}/usages`` (risk: Read, tag: BillingCycles)
     """
-    return _build(
-        _OPS["getFinanceBillingCyclesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingCyclesByIdUsages"], locals())
 
 
 def get_finance_billing_cycles_by_id_usages_list(
@@ -5161,24 +2896,7 @@ def get_finance_billing_cycles_by_id_usages_list(
 
     ``GET /finance/billingCycles/{id}/usages/list`` (risk: Read, tag: BillingCycles)
     """
-    return _build(
-        _OPS["getFinanceBillingCyclesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingCyclesByIdUsagesList"], locals())
 
 
 def get_finance_billing_setups(
@@ -5196,22 +2914,7 @@ def get_finance_billing_setups(
 
     ``GET /finance/billingSetups`` (risk: Read, tag: BillingSetups)
     """
-    return _build(
-        _OPS["getFinanceBillingSetups"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingSetups"], locals())
 
 
 def post_finance_billing_setups(
@@ -5222,13 +2925,7 @@ def post_finance_billing_setups(
 
     ``POST /finance/billingSetups`` (risk: Financial, tag: BillingSetups)
     """
-    return _build(
-        _OPS["postFinanceBillingSetups"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceBillingSetups"], locals())
 
 
 def get_finance_billing_setups_count(
@@ -5246,22 +2943,7 @@ def get_finance_billing_setups_count(
 
     ``GET /finance/billingSetups/count`` (risk: Read, tag: BillingSetups)
     """
-    return _build(
-        _OPS["getFinanceBillingSetupsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingSetupsCount"], locals())
 
 
 def get_finance_billing_setups_info(
@@ -5279,22 +2961,7 @@ def get_finance_billing_setups_info(
 
     ``GET /finance/billingSetups/info`` (risk: Read, tag: BillingSetupInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingSetupsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingSetupsInfo"], locals())
 
 
 def get_finance_billing_setups_info_count(
@@ -5312,22 +2979,7 @@ def get_finance_billing_setups_info_count(
 
     ``GET /finance/billingSetups/info/count`` (risk: Read, tag: BillingSetupInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingSetupsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingSetupsInfoCount"], locals())
 
 
 def get_finance_billing_setups_by_id(
@@ -5346,24 +2998,7 @@ def get_finance_billing_setups_by_id(
 
     ``GET /finance/billingSetups/{id}`` (risk: Read, tag: BillingSetups)
     """
-    return _build(
-        _OPS["getFinanceBillingSetupsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingSetupsById"], locals())
 
 
 def put_finance_billing_setups_by_id(
@@ -5375,15 +3010,7 @@ def put_finance_billing_setups_by_id(
 
     ``PUT /finance/billingSetups/{id}`` (risk: Financial, tag: BillingSetups)
     """
-    return _build(
-        _OPS["putFinanceBillingSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceBillingSetupsById"], locals())
 
 
 def patch_finance_billing_setups_by_id(
@@ -5395,15 +3022,7 @@ def patch_finance_billing_setups_by_id(
 
     ``PATCH /finance/billingSetups/{id}`` (risk: Financial, tag: BillingSetups)
     """
-    return _build(
-        _OPS["patchFinanceBillingSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceBillingSetupsById"], locals())
 
 
 def delete_finance_billing_setups_by_id(
@@ -5414,15 +3033,7 @@ def delete_finance_billing_setups_by_id(
 
     ``DELETE /finance/billingSetups/{id}`` (risk: Destructive, tag: BillingSetups)
     """
-    return _build(
-        _OPS["deleteFinanceBillingSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceBillingSetupsById"], locals())
 
 
 def get_finance_billing_setups_by_id_info(
@@ -5441,24 +3052,7 @@ def get_finance_billing_setups_by_id_info(
 
     ``GET /finance/billingSetups/{id}/info`` (risk: Read, tag: BillingSetupInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingSetupsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingSetupsByIdInfo"], locals())
 
 
 def get_finance_billing_setups_by_parent_id_routings(
@@ -5477,24 +3071,7 @@ def get_finance_billing_setups_by_parent_id_routings(
 
     ``GET /finance/billingSetups/{parentId}/routings`` (risk: Read, tag: BillingSetupRoutings)
     """
-    return _build(
-        _OPS["getFinanceBillingSetupsByParentIdRoutings"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingSetupsByParentIdRoutings"], locals())
 
 
 def post_finance_billing_setups_by_parent_id_routings(
@@ -5506,15 +3083,7 @@ def post_finance_billing_setups_by_parent_id_routings(
 
     ``POST /finance/billingSetups/{parentId}/routings`` (risk: Financial, tag: BillingSetupRoutings)
     """
-    return _build(
-        _OPS["postFinanceBillingSetupsByParentIdRoutings"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceBillingSetupsByParentIdRoutings"], locals())
 
 
 def get_finance_billing_setups_by_parent_id_routings_count(
@@ -5533,24 +3102,7 @@ def get_finance_billing_setups_by_parent_id_routings_count(
 
     ``GET /finance/billingSetups/{parentId}/routings/count`` (risk: Read, tag: BillingSetupRoutings)
     """
-    return _build(
-        _OPS["getFinanceBillingSetupsByParentIdRoutingsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingSetupsByParentIdRoutingsCount"], locals())
 
 
 def get_finance_billing_setups_by_parent_id_routings_by_id(
@@ -5570,25 +3122,7 @@ def get_finance_billing_setups_by_parent_id_routings_by_id(
 
     ``GET /finance/billingSetups/{parentId}/routings/{id}`` (risk: Read, tag: BillingSetupRoutings)
     """
-    return _build(
-        _OPS["getFinanceBillingSetupsByParentIdRoutingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingSetupsByParentIdRoutingsById"], locals())
 
 
 def put_finance_billing_setups_by_parent_id_routings_by_id(
@@ -5601,16 +3135,7 @@ def put_finance_billing_setups_by_parent_id_routings_by_id(
 
     ``PUT /finance/billingSetups/{parentId}/routings/{id}`` (risk: Financial, tag: BillingSetupRoutings)
     """
-    return _build(
-        _OPS["putFinanceBillingSetupsByParentIdRoutingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceBillingSetupsByParentIdRoutingsById"], locals())
 
 
 def patch_finance_billing_setups_by_parent_id_routings_by_id(
@@ -5623,16 +3148,7 @@ def patch_finance_billing_setups_by_parent_id_routings_by_id(
 
     ``PATCH /finance/billingSetups/{parentId}/routings/{id}`` (risk: Financial, tag: BillingSetupRoutings)
     """
-    return _build(
-        _OPS["patchFinanceBillingSetupsByParentIdRoutingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceBillingSetupsByParentIdRoutingsById"], locals())
 
 
 def delete_finance_billing_setups_by_parent_id_routings_by_id(
@@ -5644,16 +3160,7 @@ def delete_finance_billing_setups_by_parent_id_routings_by_id(
 
     ``DELETE /finance/billingSetups/{parentId}/routings/{id}`` (risk: Destructive, tag: BillingSetupRoutings)
     """
-    return _build(
-        _OPS["deleteFinanceBillingSetupsByParentIdRoutingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceBillingSetupsByParentIdRoutingsById"], locals())
 
 
 def get_finance_billing_statuses(
@@ -5671,22 +3178,7 @@ def get_finance_billing_statuses(
 
     ``GET /finance/billingStatuses`` (risk: Read, tag: BillingStatuses)
     """
-    return _build(
-        _OPS["getFinanceBillingStatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingStatuses"], locals())
 
 
 def post_finance_billing_statuses(
@@ -5697,13 +3189,7 @@ def post_finance_billing_statuses(
 
     ``POST /finance/billingStatuses`` (risk: Financial, tag: BillingStatuses)
     """
-    return _build(
-        _OPS["postFinanceBillingStatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceBillingStatuses"], locals())
 
 
 def get_finance_billing_statuses_count(
@@ -5721,22 +3207,7 @@ def get_finance_billing_statuses_count(
 
     ``GET /finance/billingStatuses/count`` (risk: Read, tag: BillingStatuses)
     """
-    return _build(
-        _OPS["getFinanceBillingStatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingStatusesCount"], locals())
 
 
 def get_finance_billing_statuses_info(
@@ -5754,22 +3225,7 @@ def get_finance_billing_statuses_info(
 
     ``GET /finance/billingStatuses/info`` (risk: Read, tag: BillingStatusInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingStatusesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingStatusesInfo"], locals())
 
 
 def get_finance_billing_statuses_info_count(
@@ -5787,22 +3243,7 @@ def get_finance_billing_statuses_info_count(
 
     ``GET /finance/billingStatuses/info/count`` (risk: Read, tag: BillingStatusInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingStatusesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingStatusesInfoCount"], locals())
 
 
 def get_finance_billing_statuses_by_id(
@@ -5821,24 +3262,7 @@ def get_finance_billing_statuses_by_id(
 
     ``GET /finance/billingStatuses/{id}`` (risk: Read, tag: BillingStatuses)
     """
-    return _build(
-        _OPS["getFinanceBillingStatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingStatusesById"], locals())
 
 
 def put_finance_billing_statuses_by_id(
@@ -5850,15 +3274,7 @@ def put_finance_billing_statuses_by_id(
 
     ``PUT /finance/billingStatuses/{id}`` (risk: Financial, tag: BillingStatuses)
     """
-    return _build(
-        _OPS["putFinanceBillingStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceBillingStatusesById"], locals())
 
 
 def patch_finance_billing_statuses_by_id(
@@ -5870,15 +3286,7 @@ def patch_finance_billing_statuses_by_id(
 
     ``PATCH /finance/billingStatuses/{id}`` (risk: Financial, tag: BillingStatuses)
     """
-    return _build(
-        _OPS["patchFinanceBillingStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceBillingStatusesById"], locals())
 
 
 def delete_finance_billing_statuses_by_id(
@@ -5889,15 +3297,7 @@ def delete_finance_billing_statuses_by_id(
 
     ``DELETE /finance/billingStatuses/{id}`` (risk: Destructive, tag: BillingStatuses)
     """
-    return _build(
-        _OPS["deleteFinanceBillingStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceBillingStatusesById"], locals())
 
 
 def get_finance_billing_statuses_by_id_info(
@@ -5916,24 +3316,7 @@ def get_finance_billing_statuses_by_id_info(
 
     ``GET /finance/billingStatuses/{id}/info`` (risk: Read, tag: BillingStatusInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingStatusesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingStatusesByIdInfo"], locals())
 
 
 def get_finance_billing_statuses_by_id_usages(
@@ -5952,24 +3335,7 @@ def get_finance_billing_statuses_by_id_usages(
 
     ``GET /finance/billingStatuses/{id}/usages`` (risk: Read, tag: BillingStatuses)
     """
-    return _build(
-        _OPS["getFinanceBillingStatusesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingStatusesByIdUsages"], locals())
 
 
 def get_finance_billing_statuses_by_id_usages_list(
@@ -5988,24 +3354,7 @@ def get_finance_billing_statuses_by_id_usages_list(
 
     ``GET /finance/billingStatuses/{id}/usages/list`` (risk: Read, tag: BillingStatuses)
     """
-    return _build(
-        _OPS["getFinanceBillingStatusesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingStatusesByIdUsagesList"], locals())
 
 
 def get_finance_billing_terms(
@@ -6023,22 +3372,7 @@ def get_finance_billing_terms(
 
     ``GET /finance/billingTerms`` (risk: Read, tag: BillingTerms)
     """
-    return _build(
-        _OPS["getFinanceBillingTerms"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingTerms"], locals())
 
 
 def post_finance_billing_terms(
@@ -6049,13 +3383,7 @@ def post_finance_billing_terms(
 
     ``POST /finance/billingTerms`` (risk: Financial, tag: BillingTerms)
     """
-    return _build(
-        _OPS["postFinanceBillingTerms"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceBillingTerms"], locals())
 
 
 def get_finance_billing_terms_count(
@@ -6073,22 +3401,7 @@ def get_finance_billing_terms_count(
 
     ``GET /finance/billingTerms/count`` (risk: Read, tag: BillingTerms)
     """
-    return _build(
-        _OPS["getFinanceBillingTermsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingTermsCount"], locals())
 
 
 def get_finance_billing_terms_info(
@@ -6106,22 +3419,7 @@ def get_finance_billing_terms_info(
 
     ``GET /finance/billingTerms/info`` (risk: Read, tag: BillingTermInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingTermsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingTermsInfo"], locals())
 
 
 def get_finance_billing_terms_info_count(
@@ -6139,22 +3437,7 @@ def get_finance_billing_terms_info_count(
 
     ``GET /finance/billingTerms/info/count`` (risk: Read, tag: BillingTermInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingTermsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingTermsInfoCount"], locals())
 
 
 def get_finance_billing_terms_by_id(
@@ -6173,24 +3456,7 @@ def get_finance_billing_terms_by_id(
 
     ``GET /finance/billingTerms/{id}`` (risk: Read, tag: BillingTerms)
     """
-    return _build(
-        _OPS["getFinanceBillingTermsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingTermsById"], locals())
 
 
 def put_finance_billing_terms_by_id(
@@ -6202,15 +3468,7 @@ def put_finance_billing_terms_by_id(
 
     ``PUT /finance/billingTerms/{id}`` (risk: Financial, tag: BillingTerms)
     """
-    return _build(
-        _OPS["putFinanceBillingTermsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceBillingTermsById"], locals())
 
 
 def patch_finance_billing_terms_by_id(
@@ -6222,15 +3480,7 @@ def patch_finance_billing_terms_by_id(
 
     ``PATCH /finance/billingTerms/{id}`` (risk: Financial, tag: BillingTerms)
     """
-    return _build(
-        _OPS["patchFinanceBillingTermsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceBillingTermsById"], locals())
 
 
 def delete_finance_billing_terms_by_id(
@@ -6241,15 +3491,7 @@ def delete_finance_billing_terms_by_id(
 
     ``DELETE /finance/billingTerms/{id}`` (risk: Destructive, tag: BillingTerms)
     """
-    return _build(
-        _OPS["deleteFinanceBillingTermsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceBillingTermsById"], locals())
 
 
 def get_finance_billing_terms_by_id_info(
@@ -6268,24 +3510,7 @@ def get_finance_billing_terms_by_id_info(
 
     ``GET /finance/billingTerms/{id}/info`` (risk: Read, tag: BillingTermInfos)
     """
-    return _build(
-        _OPS["getFinanceBillingTermsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingTermsByIdInfo"], locals())
 
 
 def get_finance_billing_terms_by_id_usages(
@@ -6304,24 +3529,7 @@ def get_finance_billing_terms_by_id_usages(
 
     ``GET /finance/billingTerms/{id}/usages`` (risk: Read, tag: BillingTerms)
     """
-    return _build(
-        _OPS["getFinanceBillingTermsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingTermsByIdUsages"], locals())
 
 
 def get_finance_billing_terms_by_id_usages_list(
@@ -6340,24 +3548,7 @@ def get_finance_billing_terms_by_id_usages_list(
 
     ``GET /finance/billingTerms/{id}/usages/list`` (risk: Read, tag: BillingTerms)
     """
-    return _build(
-        _OPS["getFinanceBillingTermsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceBillingTermsByIdUsagesList"], locals())
 
 
 def put_finance_closed_invoices_by_id(
@@ -6369,15 +3560,7 @@ def put_finance_closed_invoices_by_id(
 
     ``PUT /finance/closedInvoices/{id}`` (risk: Financial, tag: ClosedInvoices)
     """
-    return _build(
-        _OPS["putFinanceClosedInvoicesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceClosedInvoicesById"], locals())
 
 
 def patch_finance_closed_invoices_by_id(
@@ -6389,15 +3572,7 @@ def patch_finance_closed_invoices_by_id(
 
     ``PATCH /finance/closedInvoices/{id}`` (risk: Financial, tag: ClosedInvoices)
     """
-    return _build(
-        _OPS["patchFinanceClosedInvoicesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceClosedInvoicesById"], locals())
 
 
 def get_finance_company_finance(
@@ -6415,22 +3590,7 @@ def get_finance_company_finance(
 
     ``GET /finance/companyFinance`` (risk: Read, tag: CompanyFinances)
     """
-    return _build(
-        _OPS["getFinanceCompanyFinance"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceCompanyFinance"], locals())
 
 
 def get_finance_company_finance_count(
@@ -6448,22 +3608,7 @@ def get_finance_company_finance_count(
 
     ``GET /finance/companyFinance/count`` (risk: Read, tag: CompanyFinances)
     """
-    return _build(
-        _OPS["getFinanceCompanyFinanceCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceCompanyFinanceCount"], locals())
 
 
 def get_finance_company_finance_by_id(
@@ -6482,24 +3627,7 @@ def get_finance_company_finance_by_id(
 
     ``GET /finance/companyFinance/{id}`` (risk: Read, tag: CompanyFinances)
     """
-    return _build(
-        _OPS["getFinanceCompanyFinanceById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceCompanyFinanceById"], locals())
 
 
 def put_finance_company_finance_by_id(
@@ -6511,15 +3639,7 @@ def put_finance_company_finance_by_id(
 
     ``PUT /finance/companyFinance/{id}`` (risk: Financial, tag: CompanyFinances)
     """
-    return _build(
-        _OPS["putFinanceCompanyFinanceById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceCompanyFinanceById"], locals())
 
 
 def patch_finance_company_finance_by_id(
@@ -6531,15 +3651,7 @@ def patch_finance_company_finance_by_id(
 
     ``PATCH /finance/companyFinance/{id}`` (risk: Financial, tag: CompanyFinances)
     """
-    return _build(
-        _OPS["patchFinanceCompanyFinanceById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceCompanyFinanceById"], locals())
 
 
 def get_finance_currencies(
@@ -6557,22 +3669,7 @@ def get_finance_currencies(
 
     ``GET /finance/currencies`` (risk: Read, tag: Currencies)
     """
-    return _build(
-        _OPS["getFinanceCurrencies"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceCurrencies"], locals())
 
 
 def post_finance_currencies(
@@ -6583,13 +3680,7 @@ def post_finance_currencies(
 
     ``POST /finance/currencies`` (risk: Financial, tag: Currencies)
     """
-    return _build(
-        _OPS["postFinanceCurrencies"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceCurrencies"], locals())
 
 
 def get_finance_currencies_count(
@@ -6607,22 +3698,7 @@ def get_finance_currencies_count(
 
     ``GET /finance/currencies/count`` (risk: Read, tag: Currencies)
     """
-    return _build(
-        _OPS["getFinanceCurrenciesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceCurrenciesCount"], locals())
 
 
 def get_finance_currencies_info(
@@ -6640,22 +3716,7 @@ def get_finance_currencies_info(
 
     ``GET /finance/currencies/info`` (risk: Read, tag: CurrencyInfos)
     """
-    return _build(
-        _OPS["getFinanceCurrenciesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceCurrenciesInfo"], locals())
 
 
 def get_finance_currencies_info_count(
@@ -6673,22 +3734,7 @@ def get_finance_currencies_info_count(
 
     ``GET /finance/currencies/info/count`` (risk: Read, tag: CurrencyInfos)
     """
-    return _build(
-        _OPS["getFinanceCurrenciesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceCurrenciesInfoCount"], locals())
 
 
 def get_finance_currencies_by_id(
@@ -6707,24 +3753,7 @@ def get_finance_currencies_by_id(
 
     ``GET /finance/currencies/{id}`` (risk: Read, tag: Currencies)
     """
-    return _build(
-        _OPS["getFinanceCurrenciesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceCurrenciesById"], locals())
 
 
 def put_finance_currencies_by_id(
@@ -6736,15 +3765,7 @@ def put_finance_currencies_by_id(
 
     ``PUT /finance/currencies/{id}`` (risk: Financial, tag: Currencies)
     """
-    return _build(
-        _OPS["putFinanceCurrenciesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceCurrenciesById"], locals())
 
 
 def patch_finance_currencies_by_id(
@@ -6756,15 +3777,7 @@ def patch_finance_currencies_by_id(
 
     ``PATCH /finance/currencies/{id}`` (risk: Financial, tag: Currencies)
     """
-    return _build(
-        _OPS["patchFinanceCurrenciesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceCurrenciesById"], locals())
 
 
 def delete_finance_currencies_by_id(
@@ -6775,15 +3788,7 @@ def delete_finance_currencies_by_id(
 
     ``DELETE /finance/currencies/{id}`` (risk: Destructive, tag: Currencies)
     """
-    return _build(
-        _OPS["deleteFinanceCurrenciesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceCurrenciesById"], locals())
 
 
 def get_finance_currencies_by_id_info(
@@ -6802,24 +3807,7 @@ def get_finance_currencies_by_id_info(
 
     ``GET /finance/currencies/{id}/info`` (risk: Read, tag: CurrencyInfos)
     """
-    return _build(
-        _OPS["getFinanceCurrenciesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceCurrenciesByIdInfo"], locals())
 
 
 def get_finance_currencies_by_id_usages(
@@ -6838,24 +3826,7 @@ def get_finance_currencies_by_id_usages(
 
     ``GET /finance/currencies/{id}/usages`` (risk: Read, tag: Currencies)
     """
-    return _build(
-        _OPS["getFinanceCurrenciesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceCurrenciesByIdUsages"], locals())
 
 
 def get_finance_currencies_by_id_usages_list(
@@ -6874,24 +3845,7 @@ def get_finance_currencies_by_id_usages_list(
 
     ``GET /finance/currencies/{id}/usages/list`` (risk: Read, tag: Currencies)
     """
-    return _build(
-        _OPS["getFinanceCurrenciesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceCurrenciesByIdUsagesList"], locals())
 
 
 def get_finance_delivery_methods(
@@ -6909,22 +3863,7 @@ def get_finance_delivery_methods(
 
     ``GET /finance/deliveryMethods`` (risk: Read, tag: DeliveryMethod)
     """
-    return _build(
-        _OPS["getFinanceDeliveryMethods"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceDeliveryMethods"], locals())
 
 
 def post_finance_delivery_methods(
@@ -6935,13 +3874,7 @@ def post_finance_delivery_methods(
 
     ``POST /finance/deliveryMethods`` (risk: Financial, tag: DeliveryMethod)
     """
-    return _build(
-        _OPS["postFinanceDeliveryMethods"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceDeliveryMethods"], locals())
 
 
 def get_finance_delivery_methods_count(
@@ -6959,22 +3892,7 @@ def get_finance_delivery_methods_count(
 
     ``GET /finance/deliveryMethods/count`` (risk: Read, tag: DeliveryMethod)
     """
-    return _build(
-        _OPS["getFinanceDeliveryMethodsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceDeliveryMethodsCount"], locals())
 
 
 def get_finance_delivery_methods_by_id(
@@ -6993,24 +3911,7 @@ def get_finance_delivery_methods_by_id(
 
     ``GET /finance/deliveryMethods/{id}`` (risk: Read, tag: DeliveryMethod)
     """
-    return _build(
-        _OPS["getFinanceDeliveryMethodsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceDeliveryMethodsById"], locals())
 
 
 def put_finance_delivery_methods_by_id(
@@ -7022,15 +3923,7 @@ def put_finance_delivery_methods_by_id(
 
     ``PUT /finance/deliveryMethods/{id}`` (risk: Financial, tag: DeliveryMethod)
     """
-    return _build(
-        _OPS["putFinanceDeliveryMethodsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceDeliveryMethodsById"], locals())
 
 
 def patch_finance_delivery_methods_by_id(
@@ -7042,15 +3935,7 @@ def patch_finance_delivery_methods_by_id(
 
     ``PATCH /finance/deliveryMethods/{id}`` (risk: Financial, tag: DeliveryMethod)
     """
-    return _build(
-        _OPS["patchFinanceDeliveryMethodsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceDeliveryMethodsById"], locals())
 
 
 def delete_finance_delivery_methods_by_id(
@@ -7061,15 +3946,7 @@ def delete_finance_delivery_methods_by_id(
 
     ``DELETE /finance/deliveryMethods/{id}`` (risk: Destructive, tag: DeliveryMethod)
     """
-    return _build(
-        _OPS["deleteFinanceDeliveryMethodsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceDeliveryMethodsById"], locals())
 
 
 def get_finance_gl_accounts(
@@ -7087,22 +3964,7 @@ def get_finance_gl_accounts(
 
     ``GET /finance/glAccounts`` (risk: Read, tag: GLAccounts)
     """
-    return _build(
-        _OPS["getFinanceGlAccounts"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceGlAccounts"], locals())
 
 
 def post_finance_gl_accounts(
@@ -7113,13 +3975,7 @@ def post_finance_gl_accounts(
 
     ``POST /finance/glAccounts`` (risk: Financial, tag: GLAccounts)
     """
-    return _build(
-        _OPS["postFinanceGlAccounts"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceGlAccounts"], locals())
 
 
 def get_finance_gl_accounts_count(
@@ -7137,22 +3993,7 @@ def get_finance_gl_accounts_count(
 
     ``GET /finance/glAccounts/count`` (risk: Read, tag: GLAccounts)
     """
-    return _build(
-        _OPS["getFinanceGlAccountsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceGlAccountsCount"], locals())
 
 
 def get_finance_gl_accounts_mapped_types(
@@ -7170,22 +4011,7 @@ def get_finance_gl_accounts_mapped_types(
 
     ``GET /finance/glAccounts/mappedTypes`` (risk: Read, tag: MappedTypes)
     """
-    return _build(
-        _OPS["getFinanceGlAccountsMappedTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceGlAccountsMappedTypes"], locals())
 
 
 def get_finance_gl_accounts_mapped_types_count(
@@ -7203,22 +4029,7 @@ def get_finance_gl_accounts_mapped_types_count(
 
     ``GET /finance/glAccounts/mappedTypes/count`` (risk: Read, tag: MappedTypes)
     """
-    return _build(
-        _OPS["getFinanceGlAccountsMappedTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceGlAccountsMappedTypesCount"], locals())
 
 
 def get_finance_gl_accounts_by_id(
@@ -7237,24 +4048,7 @@ def get_finance_gl_accounts_by_id(
 
     ``GET /finance/glAccounts/{id}`` (risk: Read, tag: GLAccounts)
     """
-    return _build(
-        _OPS["getFinanceGlAccountsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceGlAccountsById"], locals())
 
 
 def put_finance_gl_accounts_by_id(
@@ -7266,15 +4060,7 @@ def put_finance_gl_accounts_by_id(
 
     ``PUT /finance/glAccounts/{id}`` (risk: Financial, tag: GLAccounts)
     """
-    return _build(
-        _OPS["putFinanceGlAccountsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceGlAccountsById"], locals())
 
 
 def patch_finance_gl_accounts_by_id(
@@ -7286,15 +4072,7 @@ def patch_finance_gl_accounts_by_id(
 
     ``PATCH /finance/glAccounts/{id}`` (risk: Financial, tag: GLAccounts)
     """
-    return _build(
-        _OPS["patchFinanceGlAccountsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceGlAccountsById"], locals())
 
 
 def delete_finance_gl_accounts_by_id(
@@ -7305,15 +4083,7 @@ def delete_finance_gl_accounts_by_id(
 
     ``DELETE /finance/glAccounts/{id}`` (risk: Destructive, tag: GLAccounts)
     """
-    return _build(
-        _OPS["deleteFinanceGlAccountsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceGlAccountsById"], locals())
 
 
 def get_finance_gl_captions(
@@ -7331,22 +4101,7 @@ def get_finance_gl_captions(
 
     ``GET /finance/glCaptions`` (risk: Read, tag: GLCaptions)
     """
-    return _build(
-        _OPS["getFinanceGlCaptions"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceGlCaptions"], locals())
 
 
 def get_finance_gl_captions_count(
@@ -7364,22 +4119,7 @@ def get_finance_gl_captions_count(
 
     ``GET /finance/glCaptions/count`` (risk: Read, tag: GLCaptions)
     """
-    return _build(
-        _OPS["getFinanceGlCaptionsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceGlCaptionsCount"], locals())
 
 
 def get_finance_gl_captions_by_id(
@@ -7398,24 +4138,7 @@ def get_finance_gl_captions_by_id(
 
     ``GET /finance/glCaptions/{id}`` (risk: Read, tag: GLCaptions)
     """
-    return _build(
-        _OPS["getFinanceGlCaptionsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceGlCaptionsById"], locals())
 
 
 def put_finance_gl_captions_by_id(
@@ -7427,15 +4150,7 @@ def put_finance_gl_captions_by_id(
 
     ``PUT /finance/glCaptions/{id}`` (risk: Financial, tag: GLCaptions)
     """
-    return _build(
-        _OPS["putFinanceGlCaptionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceGlCaptionsById"], locals())
 
 
 def patch_finance_gl_captions_by_id(
@@ -7447,15 +4162,7 @@ def patch_finance_gl_captions_by_id(
 
     ``PATCH /finance/glCaptions/{id}`` (risk: Financial, tag: GLCaptions)
     """
-    return _build(
-        _OPS["patchFinanceGlCaptionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceGlCaptionsById"], locals())
 
 
 def get_finance_glpaths(
@@ -7473,22 +4180,7 @@ def get_finance_glpaths(
 
     ``GET /finance/glpaths`` (risk: Read, tag: GLPaths)
     """
-    return _build(
-        _OPS["getFinanceGlpaths"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceGlpaths"], locals())
 
 
 def post_finance_glpaths(
@@ -7499,13 +4191,7 @@ def post_finance_glpaths(
 
     ``POST /finance/glpaths`` (risk: Financial, tag: GLPaths)
     """
-    return _build(
-        _OPS["postFinanceGlpaths"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceGlpaths"], locals())
 
 
 def get_finance_glpaths_count(
@@ -7523,22 +4209,7 @@ def get_finance_glpaths_count(
 
     ``GET /finance/glpaths/count`` (risk: Read, tag: GLPaths)
     """
-    return _build(
-        _OPS["getFinanceGlpathsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceGlpathsCount"], locals())
 
 
 def get_finance_glpaths_by_id(
@@ -7557,24 +4228,7 @@ def get_finance_glpaths_by_id(
 
     ``GET /finance/glpaths/{id}`` (risk: Read, tag: GLPaths)
     """
-    return _build(
-        _OPS["getFinanceGlpathsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceGlpathsById"], locals())
 
 
 def put_finance_glpaths_by_id(
@@ -7586,15 +4240,7 @@ def put_finance_glpaths_by_id(
 
     ``PUT /finance/glpaths/{id}`` (risk: Financial, tag: GLPaths)
     """
-    return _build(
-        _OPS["putFinanceGlpathsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceGlpathsById"], locals())
 
 
 def patch_finance_glpaths_by_id(
@@ -7606,15 +4252,7 @@ def patch_finance_glpaths_by_id(
 
     ``PATCH /finance/glpaths/{id}`` (risk: Financial, tag: GLPaths)
     """
-    return _build(
-        _OPS["patchFinanceGlpathsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceGlpathsById"], locals())
 
 
 def delete_finance_glpaths_by_id(
@@ -7625,15 +4263,7 @@ def delete_finance_glpaths_by_id(
 
     ``DELETE /finance/glpaths/{id}`` (risk: Destructive, tag: GLPaths)
     """
-    return _build(
-        _OPS["deleteFinanceGlpathsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceGlpathsById"], locals())
 
 
 def get_finance_info_currency_codes(
@@ -7651,22 +4281,7 @@ def get_finance_info_currency_codes(
 
     ``GET /finance/info/currencyCodes`` (risk: Read, tag: CurrencyCodes)
     """
-    return _build(
-        _OPS["getFinanceInfoCurrencyCodes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInfoCurrencyCodes"], locals())
 
 
 def get_finance_info_currency_codes_count(
@@ -7684,22 +4299,7 @@ def get_finance_info_currency_codes_count(
 
     ``GET /finance/info/currencyCodes/count`` (risk: Read, tag: CurrencyCodes)
     """
-    return _build(
-        _OPS["getFinanceInfoCurrencyCodesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInfoCurrencyCodesCount"], locals())
 
 
 def get_finance_info_currency_codes_by_id(
@@ -7718,24 +4318,7 @@ def get_finance_info_currency_codes_by_id(
 
     ``GET /finance/info/currencyCodes/{id}`` (risk: Read, tag: CurrencyCodes)
     """
-    return _build(
-        _OPS["getFinanceInfoCurrencyCodesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInfoCurrencyCodesById"], locals())
 
 
 def get_finance_info_invoice_by_id(
@@ -7754,24 +4337,7 @@ def get_finance_info_invoice_by_id(
 
     ``GET /finance/info/invoice/{id}`` (risk: Read, tag: InvoiceInfos)
     """
-    return _build(
-        _OPS["getFinanceInfoInvoiceById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInfoInvoiceById"], locals())
 
 
 def get_finance_info_tax_integrations(
@@ -7789,22 +4355,7 @@ def get_finance_info_tax_integrations(
 
     ``GET /finance/info/taxIntegrations`` (risk: Read, tag: TaxIntegrationInfos)
     """
-    return _build(
-        _OPS["getFinanceInfoTaxIntegrations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInfoTaxIntegrations"], locals())
 
 
 def get_finance_info_tax_integrations_count(
@@ -7822,22 +4373,7 @@ def get_finance_info_tax_integrations_count(
 
     ``GET /finance/info/taxIntegrations/count`` (risk: Read, tag: TaxIntegrationInfos)
     """
-    return _build(
-        _OPS["getFinanceInfoTaxIntegrationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInfoTaxIntegrationsCount"], locals())
 
 
 def get_finance_info_tax_integrations_by_id(
@@ -7856,24 +4392,7 @@ def get_finance_info_tax_integrations_by_id(
 
     ``GET /finance/info/taxIntegrations/{id}`` (risk: Read, tag: TaxIntegrationInfos)
     """
-    return _build(
-        _OPS["getFinanceInfoTaxIntegrationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInfoTaxIntegrationsById"], locals())
 
 
 def get_finance_invoice_email_templates(
@@ -7891,22 +4410,7 @@ def get_finance_invoice_email_templates(
 
     ``GET /finance/invoiceEmailTemplates`` (risk: Read, tag: InvoiceEmailTemplates)
     """
-    return _build(
-        _OPS["getFinanceInvoiceEmailTemplates"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceEmailTemplates"], locals())
 
 
 def post_finance_invoice_email_templates(
@@ -7917,13 +4421,7 @@ def post_finance_invoice_email_templates(
 
     ``POST /finance/invoiceEmailTemplates`` (risk: Financial, tag: InvoiceEmailTemplates)
     """
-    return _build(
-        _OPS["postFinanceInvoiceEmailTemplates"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceInvoiceEmailTemplates"], locals())
 
 
 def get_finance_invoice_email_templates_count(
@@ -7941,22 +4439,7 @@ def get_finance_invoice_email_templates_count(
 
     ``GET /finance/invoiceEmailTemplates/count`` (risk: Read, tag: InvoiceEmailTemplates)
     """
-    return _build(
-        _OPS["getFinanceInvoiceEmailTemplatesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceEmailTemplatesCount"], locals())
 
 
 def get_finance_invoice_email_templates_info(
@@ -7974,22 +4457,7 @@ def get_finance_invoice_email_templates_info(
 
     ``GET /finance/invoiceEmailTemplates/info`` (risk: Read, tag: InvoiceEmailTemplateInfos)
     """
-    return _build(
-        _OPS["getFinanceInvoiceEmailTemplatesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceEmailTemplatesInfo"], locals())
 
 
 def get_finance_invoice_email_templates_info_count(
@@ -8007,22 +4475,7 @@ def get_finance_invoice_email_templates_info_count(
 
     ``GET /finance/invoiceEmailTemplates/info/count`` (risk: Read, tag: InvoiceEmailTemplateInfos)
     """
-    return _build(
-        _OPS["getFinanceInvoiceEmailTemplatesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceEmailTemplatesInfoCount"], locals())
 
 
 def get_finance_invoice_email_templates_by_id(
@@ -8041,24 +4494,7 @@ def get_finance_invoice_email_templates_by_id(
 
     ``GET /finance/invoiceEmailTemplates/{id}`` (risk: Read, tag: InvoiceEmailTemplates)
     """
-    return _build(
-        _OPS["getFinanceInvoiceEmailTemplatesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceEmailTemplatesById"], locals())
 
 
 def put_finance_invoice_email_templates_by_id(
@@ -8070,15 +4506,7 @@ def put_finance_invoice_email_templates_by_id(
 
     ``PUT /finance/invoiceEmailTemplates/{id}`` (risk: Financial, tag: InvoiceEmailTemplates)
     """
-    return _build(
-        _OPS["putFinanceInvoiceEmailTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceInvoiceEmailTemplatesById"], locals())
 
 
 def patch_finance_invoice_email_templates_by_id(
@@ -8090,15 +4518,7 @@ def patch_finance_invoice_email_templates_by_id(
 
     ``PATCH /finance/invoiceEmailTemplates/{id}`` (risk: Financial, tag: InvoiceEmailTemplates)
     """
-    return _build(
-        _OPS["patchFinanceInvoiceEmailTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceInvoiceEmailTemplatesById"], locals())
 
 
 def delete_finance_invoice_email_templates_by_id(
@@ -8109,15 +4529,7 @@ def delete_finance_invoice_email_templates_by_id(
 
     ``DELETE /finance/invoiceEmailTemplates/{id}`` (risk: Destructive, tag: InvoiceEmailTemplates)
     """
-    return _build(
-        _OPS["deleteFinanceInvoiceEmailTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceInvoiceEmailTemplatesById"], locals())
 
 
 def get_finance_invoice_email_templates_by_id_info(
@@ -8136,24 +4548,7 @@ def get_finance_invoice_email_templates_by_id_info(
 
     ``GET /finance/invoiceEmailTemplates/{id}/info`` (risk: Read, tag: InvoiceEmailTemplateInfos)
     """
-    return _build(
-        _OPS["getFinanceInvoiceEmailTemplatesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceEmailTemplatesByIdInfo"], locals())
 
 
 def get_finance_invoice_email_templates_by_id_usages(
@@ -8172,24 +4567,7 @@ def get_finance_invoice_email_templates_by_id_usages(
 
     ``GET /finance/invoiceEmailTemplates/{id}/usages`` (risk: Read, tag: InvoiceEmailTemplates)
     """
-    return _build(
-        _OPS["getFinanceInvoiceEmailTemplatesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceEmailTemplatesByIdUsages"], locals())
 
 
 def get_finance_invoice_email_templates_by_id_usages_list(
@@ -8208,24 +4586,7 @@ def get_finance_invoice_email_templates_by_id_usages_list(
 
     ``GET /finance/invoiceEmailTemplates/{id}/usages/list`` (risk: Read, tag: InvoiceEmailTemplates)
     """
-    return _build(
-        _OPS["getFinanceInvoiceEmailTemplatesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceEmailTemplatesByIdUsagesList"], locals())
 
 
 def get_finance_invoice_template_setups(
@@ -8244,22 +4605,7 @@ def get_finance_invoice_template_setups(
 
     ``GET /finance/invoiceTemplateSetups`` (risk: Read, tag: InvoiceTemplateSetups)
     """
-    return _build(
-        _OPS["getFinanceInvoiceTemplateSetups"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceTemplateSetups"], locals())
 
 
 def get_finance_invoice_template_setups_count(
@@ -8277,22 +4623,7 @@ def get_finance_invoice_template_setups_count(
 
     ``GET /finance/invoiceTemplateSetups/count`` (risk: Read, tag: InvoiceTemplateSetups)
     """
-    return _build(
-        _OPS["getFinanceInvoiceTemplateSetupsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceTemplateSetupsCount"], locals())
 
 
 def get_finance_invoice_template_setups_by_id(
@@ -8311,24 +4642,7 @@ def get_finance_invoice_template_setups_by_id(
 
     ``GET /finance/invoiceTemplateSetups/{id}`` (risk: Read, tag: InvoiceTemplateSetups)
     """
-    return _build(
-        _OPS["getFinanceInvoiceTemplateSetupsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceTemplateSetupsById"], locals())
 
 
 def get_finance_invoice_templates(
@@ -8346,22 +4660,7 @@ def get_finance_invoice_templates(
 
     ``GET /finance/invoiceTemplates`` (risk: Read, tag: InvoiceTemplates)
     """
-    return _build(
-        _OPS["getFinanceInvoiceTemplates"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceTemplates"], locals())
 
 
 def post_finance_invoice_templates(
@@ -8372,13 +4671,7 @@ def post_finance_invoice_templates(
 
     ``POST /finance/invoiceTemplates`` (risk: Financial, tag: InvoiceTemplates)
     """
-    return _build(
-        _OPS["postFinanceInvoiceTemplates"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceInvoiceTemplates"], locals())
 
 
 def get_finance_invoice_templates_count(
@@ -8396,22 +4689,7 @@ def get_finance_invoice_templates_count(
 
     ``GET /finance/invoiceTemplates/count`` (risk: Read, tag: InvoiceTemplates)
     """
-    return _build(
-        _OPS["getFinanceInvoiceTemplatesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceTemplatesCount"], locals())
 
 
 def get_finance_invoice_templates_by_id(
@@ -8430,24 +4708,7 @@ def get_finance_invoice_templates_by_id(
 
     ``GET /finance/invoiceTemplates/{id}`` (risk: Read, tag: InvoiceTemplates)
     """
-    return _build(
-        _OPS["getFinanceInvoiceTemplatesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceTemplatesById"], locals())
 
 
 def put_finance_invoice_templates_by_id(
@@ -8459,15 +4720,7 @@ def put_finance_invoice_templates_by_id(
 
     ``PUT /finance/invoiceTemplates/{id}`` (risk: Financial, tag: InvoiceTemplates)
     """
-    return _build(
-        _OPS["putFinanceInvoiceTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceInvoiceTemplatesById"], locals())
 
 
 def patch_finance_invoice_templates_by_id(
@@ -8479,15 +4732,7 @@ def patch_finance_invoice_templates_by_id(
 
     ``PATCH /finance/invoiceTemplates/{id}`` (risk: Financial, tag: InvoiceTemplates)
     """
-    return _build(
-        _OPS["patchFinanceInvoiceTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceInvoiceTemplatesById"], locals())
 
 
 def delete_finance_invoice_templates_by_id(
@@ -8498,15 +4743,7 @@ def delete_finance_invoice_templates_by_id(
 
     ``DELETE /finance/invoiceTemplates/{id}`` (risk: Destructive, tag: InvoiceTemplates)
     """
-    return _build(
-        _OPS["deleteFinanceInvoiceTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceInvoiceTemplatesById"], locals())
 
 
 def get_finance_invoice_templates_by_id_usages(
@@ -8525,24 +4762,7 @@ def get_finance_invoice_templates_by_id_usages(
 
     ``GET /finance/invoiceTemplates/{id}/usages`` (risk: Read, tag: InvoiceTemplates)
     """
-    return _build(
-        _OPS["getFinanceInvoiceTemplatesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceTemplatesByIdUsages"], locals())
 
 
 def get_finance_invoice_templates_by_id_usages_list(
@@ -8561,24 +4781,7 @@ def get_finance_invoice_templates_by_id_usages_list(
 
     ``GET /finance/invoiceTemplates/{id}/usages/list`` (risk: Read, tag: InvoiceTemplates)
     """
-    return _build(
-        _OPS["getFinanceInvoiceTemplatesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoiceTemplatesByIdUsagesList"], locals())
 
 
 def get_finance_invoices(
@@ -8596,22 +4799,7 @@ def get_finance_invoices(
 
     ``GET /finance/invoices`` (risk: Read, tag: Invoices)
     """
-    return _build(
-        _OPS["getFinanceInvoices"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoices"], locals())
 
 
 def post_finance_invoices(
@@ -8622,13 +4810,7 @@ def post_finance_invoices(
 
     ``POST /finance/invoices`` (risk: Financial, tag: Invoices)
     """
-    return _build(
-        _OPS["postFinanceInvoices"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceInvoices"], locals())
 
 
 def get_finance_invoices_count(
@@ -8646,22 +4828,7 @@ def get_finance_invoices_count(
 
     ``GET /finance/invoices/count`` (risk: Read, tag: Invoices)
     """
-    return _build(
-        _OPS["getFinanceInvoicesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesCount"], locals())
 
 
 def get_finance_invoices_by_id(
@@ -8680,24 +4847,7 @@ def get_finance_invoices_by_id(
 
     ``GET /finance/invoices/{id}`` (risk: Read, tag: Invoices)
     """
-    return _build(
-        _OPS["getFinanceInvoicesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesById"], locals())
 
 
 def put_finance_invoices_by_id(
@@ -8709,15 +4859,7 @@ def put_finance_invoices_by_id(
 
     ``PUT /finance/invoices/{id}`` (risk: Financial, tag: Invoices)
     """
-    return _build(
-        _OPS["putFinanceInvoicesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceInvoicesById"], locals())
 
 
 def patch_finance_invoices_by_id(
@@ -8729,15 +4871,7 @@ def patch_finance_invoices_by_id(
 
     ``PATCH /finance/invoices/{id}`` (risk: Financial, tag: Invoices)
     """
-    return _build(
-        _OPS["patchFinanceInvoicesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceInvoicesById"], locals())
 
 
 def delete_finance_invoices_by_id(
@@ -8748,15 +4882,7 @@ def delete_finance_invoices_by_id(
 
     ``DELETE /finance/invoices/{id}`` (risk: Destructive, tag: Invoices)
     """
-    return _build(
-        _OPS["deleteFinanceInvoicesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceInvoicesById"], locals())
 
 
 def get_finance_invoices_by_id_pdf(
@@ -8775,24 +4901,7 @@ def get_finance_invoices_by_id_pdf(
 
     ``GET /finance/invoices/{id}/pdf`` (risk: Read, tag: Invoices)
     """
-    return _build(
-        _OPS["getFinanceInvoicesByIdPdf"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesByIdPdf"], locals())
 
 
 def get_finance_invoices_by_parent_id_commissions(
@@ -8811,24 +4920,7 @@ def get_finance_invoices_by_parent_id_commissions(
 
     ``GET /finance/invoices/{parentId}/commissions`` (risk: Read, tag: InvoiceCommissions)
     """
-    return _build(
-        _OPS["getFinanceInvoicesByParentIdCommissions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesByParentIdCommissions"], locals())
 
 
 def post_finance_invoices_by_parent_id_commissions_recalculate(
@@ -8839,15 +4931,7 @@ def post_finance_invoices_by_parent_id_commissions_recalculate(
 
     ``POST /finance/invoices/{parentId}/commissions/recalculate`` (risk: Financial, tag: InvoiceCommissions)
     """
-    return _build(
-        _OPS["postFinanceInvoicesByParentIdCommissionsRecalculate"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postFinanceInvoicesByParentIdCommissionsRecalculate"], locals())
 
 
 def get_finance_invoices_by_parent_id_commissions_by_id(
@@ -8867,25 +4951,7 @@ def get_finance_invoices_by_parent_id_commissions_by_id(
 
     ``GET /finance/invoices/{parentId}/commissions/{id}`` (risk: Read, tag: InvoiceCommissions)
     """
-    return _build(
-        _OPS["getFinanceInvoicesByParentIdCommissionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesByParentIdCommissionsById"], locals())
 
 
 def patch_finance_invoices_by_parent_id_commissions_by_id(
@@ -8898,16 +4964,7 @@ def patch_finance_invoices_by_parent_id_commissions_by_id(
 
     ``PATCH /finance/invoices/{parentId}/commissions/{id}`` (risk: Financial, tag: InvoiceCommissions)
     """
-    return _build(
-        _OPS["patchFinanceInvoicesByParentIdCommissionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceInvoicesByParentIdCommissionsById"], locals())
 
 
 def get_finance_invoices_by_parent_id_gl_entries(
@@ -8926,24 +4983,7 @@ def get_finance_invoices_by_parent_id_gl_entries(
 
     ``GET /finance/invoices/{parentId}/glEntries`` (risk: Read, tag: GLEntries)
     """
-    return _build(
-        _OPS["getFinanceInvoicesByParentIdGlEntries"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesByParentIdGlEntries"], locals())
 
 
 def get_finance_invoices_by_parent_id_gl_entries_by_id(
@@ -8963,25 +5003,7 @@ def get_finance_invoices_by_parent_id_gl_entries_by_id(
 
     ``GET /finance/invoices/{parentId}/glEntries/{id}`` (risk: Read, tag: GLEntries)
     """
-    return _build(
-        _OPS["getFinanceInvoicesByParentIdGlEntriesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesByParentIdGlEntriesById"], locals())
 
 
 def put_finance_invoices_by_parent_id_gl_entries_by_id(
@@ -8994,16 +5016,7 @@ def put_finance_invoices_by_parent_id_gl_entries_by_id(
 
     ``PUT /finance/invoices/{parentId}/glEntries/{id}`` (risk: Financial, tag: GLEntries)
     """
-    return _build(
-        _OPS["putFinanceInvoicesByParentIdGlEntriesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceInvoicesByParentIdGlEntriesById"], locals())
 
 
 def patch_finance_invoices_by_parent_id_gl_entries_by_id(
@@ -9016,16 +5029,7 @@ def patch_finance_invoices_by_parent_id_gl_entries_by_id(
 
     ``PATCH /finance/invoices/{parentId}/glEntries/{id}`` (risk: Financial, tag: GLEntries)
     """
-    return _build(
-        _OPS["patchFinanceInvoicesByParentIdGlEntriesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceInvoicesByParentIdGlEntriesById"], locals())
 
 
 def get_finance_invoices_by_parent_id_payments(
@@ -9044,24 +5048,7 @@ def get_finance_invoices_by_parent_id_payments(
 
     ``GET /finance/invoices/{parentId}/payments`` (risk: Read, tag: InvoicePayments)
     """
-    return _build(
-        _OPS["getFinanceInvoicesByParentIdPayments"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesByParentIdPayments"], locals())
 
 
 def post_finance_invoices_by_parent_id_payments(
@@ -9073,15 +5060,7 @@ def post_finance_invoices_by_parent_id_payments(
 
     ``POST /finance/invoices/{parentId}/payments`` (risk: Financial, tag: InvoicePayments)
     """
-    return _build(
-        _OPS["postFinanceInvoicesByParentIdPayments"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceInvoicesByParentIdPayments"], locals())
 
 
 def get_finance_invoices_by_parent_id_payments_by_id(
@@ -9101,25 +5080,7 @@ def get_finance_invoices_by_parent_id_payments_by_id(
 
     ``GET /finance/invoices/{parentId}/payments/{id}`` (risk: Read, tag: InvoicePayments)
     """
-    return _build(
-        _OPS["getFinanceInvoicesByParentIdPaymentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesByParentIdPaymentsById"], locals())
 
 
 def put_finance_invoices_by_parent_id_payments_by_id(
@@ -9132,16 +5093,7 @@ def put_finance_invoices_by_parent_id_payments_by_id(
 
     ``PUT /finance/invoices/{parentId}/payments/{id}`` (risk: Financial, tag: InvoicePayments)
     """
-    return _build(
-        _OPS["putFinanceInvoicesByParentIdPaymentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceInvoicesByParentIdPaymentsById"], locals())
 
 
 def patch_finance_invoices_by_parent_id_payments_by_id(
@@ -9154,16 +5106,7 @@ def patch_finance_invoices_by_parent_id_payments_by_id(
 
     ``PATCH /finance/invoices/{parentId}/payments/{id}`` (risk: Financial, tag: InvoicePayments)
     """
-    return _build(
-        _OPS["patchFinanceInvoicesByParentIdPaymentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceInvoicesByParentIdPaymentsById"], locals())
 
 
 def delete_finance_invoices_by_parent_id_payments_by_id(
@@ -9175,16 +5118,7 @@ def delete_finance_invoices_by_parent_id_payments_by_id(
 
     ``DELETE /finance/invoices/{parentId}/payments/{id}`` (risk: Destructive, tag: InvoicePayments)
     """
-    return _build(
-        _OPS["deleteFinanceInvoicesByParentIdPaymentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceInvoicesByParentIdPaymentsById"], locals())
 
 
 def get_finance_invoices_by_parent_id_routings(
@@ -9203,24 +5137,7 @@ def get_finance_invoices_by_parent_id_routings(
 
     ``GET /finance/invoices/{parentId}/routings`` (risk: Read, tag: Invoice Routings)
     """
-    return _build(
-        _OPS["getFinanceInvoicesByParentIdRoutings"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesByParentIdRoutings"], locals())
 
 
 def post_finance_invoices_by_parent_id_routings(
@@ -9232,15 +5149,7 @@ def post_finance_invoices_by_parent_id_routings(
 
     ``POST /finance/invoices/{parentId}/routings`` (risk: Financial, tag: Invoice Routings)
     """
-    return _build(
-        _OPS["postFinanceInvoicesByParentIdRoutings"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceInvoicesByParentIdRoutings"], locals())
 
 
 def get_finance_invoices_by_parent_id_routings_count(
@@ -9259,24 +5168,7 @@ def get_finance_invoices_by_parent_id_routings_count(
 
     ``GET /finance/invoices/{parentId}/routings/count`` (risk: Read, tag: Invoice Routings)
     """
-    return _build(
-        _OPS["getFinanceInvoicesByParentIdRoutingsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesByParentIdRoutingsCount"], locals())
 
 
 def get_finance_invoices_by_parent_id_routings_by_id(
@@ -9296,25 +5188,7 @@ def get_finance_invoices_by_parent_id_routings_by_id(
 
     ``GET /finance/invoices/{parentId}/routings/{id}`` (risk: Read, tag: Invoice Routings)
     """
-    return _build(
-        _OPS["getFinanceInvoicesByParentIdRoutingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceInvoicesByParentIdRoutingsById"], locals())
 
 
 def put_finance_invoices_by_parent_id_routings_by_id(
@@ -9327,16 +5201,7 @@ def put_finance_invoices_by_parent_id_routings_by_id(
 
     ``PUT /finance/invoices/{parentId}/routings/{id}`` (risk: Financial, tag: Invoice Routings)
     """
-    return _build(
-        _OPS["putFinanceInvoicesByParentIdRoutingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceInvoicesByParentIdRoutingsById"], locals())
 
 
 def patch_finance_invoices_by_parent_id_routings_by_id(
@@ -9349,16 +5214,7 @@ def patch_finance_invoices_by_parent_id_routings_by_id(
 
     ``PATCH /finance/invoices/{parentId}/routings/{id}`` (risk: Financial, tag: Invoice Routings)
     """
-    return _build(
-        _OPS["patchFinanceInvoicesByParentIdRoutingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceInvoicesByParentIdRoutingsById"], locals())
 
 
 def delete_finance_invoices_by_parent_id_routings_by_id(
@@ -9370,16 +5226,7 @@ def delete_finance_invoices_by_parent_id_routings_by_id(
 
     ``DELETE /finance/invoices/{parentId}/routings/{id}`` (risk: Destructive, tag: Invoice Routings)
     """
-    return _build(
-        _OPS["deleteFinanceInvoicesByParentIdRoutingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceInvoicesByParentIdRoutingsById"], locals())
 
 
 def get_finance_tax_codes(
@@ -9397,22 +5244,7 @@ def get_finance_tax_codes(
 
     ``GET /finance/taxCodes`` (risk: Read, tag: TaxCodes)
     """
-    return _build(
-        _OPS["getFinanceTaxCodes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodes"], locals())
 
 
 def post_finance_tax_codes(
@@ -9423,13 +5255,7 @@ def post_finance_tax_codes(
 
     ``POST /finance/taxCodes`` (risk: Financial, tag: TaxCodes)
     """
-    return _build(
-        _OPS["postFinanceTaxCodes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceTaxCodes"], locals())
 
 
 def get_finance_tax_codes_count(
@@ -9447,22 +5273,7 @@ def get_finance_tax_codes_count(
 
     ``GET /finance/taxCodes/count`` (risk: Read, tag: TaxCodes)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesCount"], locals())
 
 
 def get_finance_tax_codes_info(
@@ -9480,22 +5291,7 @@ def get_finance_tax_codes_info(
 
     ``GET /finance/taxCodes/info`` (risk: Read, tag: TaxCodeInfos)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesInfo"], locals())
 
 
 def get_finance_tax_codes_info_count(
@@ -9513,22 +5309,7 @@ def get_finance_tax_codes_info_count(
 
     ``GET /finance/taxCodes/info/count`` (risk: Read, tag: TaxCodeInfos)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesInfoCount"], locals())
 
 
 def get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id_taxable_expense_type_levels(
@@ -9552,22 +5333,7 @@ def get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id
         _OPS[
             "getFinanceTaxCodesByGrandparentIdExpenseTypeExemptionsByParentIdTaxableExpenseTypeLevels"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -9585,13 +5351,7 @@ def post_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_i
         _OPS[
             "postFinanceTaxCodesByGrandparentIdExpenseTypeExemptionsByParentIdTaxableExpenseTypeLevels"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -9616,22 +5376,7 @@ def get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id
         _OPS[
             "getFinanceTaxCodesByGrandparentIdExpenseTypeExemptionsByParentIdTaxableExpenseTypeLevelsCount"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -9657,23 +5402,7 @@ def get_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id
         _OPS[
             "getFinanceTaxCodesByGrandparentIdExpenseTypeExemptionsByParentIdTaxableExpenseTypeLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -9692,14 +5421,7 @@ def put_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_id
         _OPS[
             "putFinanceTaxCodesByGrandparentIdExpenseTypeExemptionsByParentIdTaxableExpenseTypeLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -9718,14 +5440,7 @@ def patch_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent_
         _OPS[
             "patchFinanceTaxCodesByGrandparentIdExpenseTypeExemptionsByParentIdTaxableExpenseTypeLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -9743,14 +5458,7 @@ def delete_finance_tax_codes_by_grandparent_id_expense_type_exemptions_by_parent
         _OPS[
             "deleteFinanceTaxCodesByGrandparentIdExpenseTypeExemptionsByParentIdTaxableExpenseTypeLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        locals(),
     )
 
 
@@ -9775,22 +5483,7 @@ def get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id
         _OPS[
             "getFinanceTaxCodesByGrandparentIdProductTypeExemptionsByParentIdTaxableProductTypeLevels"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -9808,13 +5501,7 @@ def post_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_i
         _OPS[
             "postFinanceTaxCodesByGrandparentIdProductTypeExemptionsByParentIdTaxableProductTypeLevels"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -9839,22 +5526,7 @@ def get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id
         _OPS[
             "getFinanceTaxCodesByGrandparentIdProductTypeExemptionsByParentIdTaxableProductTypeLevelsCount"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -9880,23 +5552,7 @@ def get_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id
         _OPS[
             "getFinanceTaxCodesByGrandparentIdProductTypeExemptionsByParentIdTaxableProductTypeLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -9915,14 +5571,7 @@ def put_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_id
         _OPS[
             "putFinanceTaxCodesByGrandparentIdProductTypeExemptionsByParentIdTaxableProductTypeLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -9941,14 +5590,7 @@ def patch_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent_
         _OPS[
             "patchFinanceTaxCodesByGrandparentIdProductTypeExemptionsByParentIdTaxableProductTypeLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -9966,14 +5608,7 @@ def delete_finance_tax_codes_by_grandparent_id_product_type_exemptions_by_parent
         _OPS[
             "deleteFinanceTaxCodesByGrandparentIdProductTypeExemptionsByParentIdTaxableProductTypeLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        locals(),
     )
 
 
@@ -9995,23 +5630,7 @@ def get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable
     ``GET /finance/taxCodes/{grandparentId}/taxCodeXRefs/{parentId}/taxableXRefLevels`` (risk: Read, tag: TaxableXRefLevels)
     """
     return _build(
-        _OPS["getFinanceTaxCodesByGrandparentIdTaxCodeXRefsByParentIdTaxableXRefLevels"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getFinanceTaxCodesByGrandparentIdTaxCodeXRefsByParentIdTaxableXRefLevels"], locals()
     )
 
 
@@ -10026,14 +5645,7 @@ def post_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxabl
     ``POST /finance/taxCodes/{grandparentId}/taxCodeXRefs/{parentId}/taxableXRefLevels`` (risk: Financial, tag: TaxableXRefLevels)
     """
     return _build(
-        _OPS["postFinanceTaxCodesByGrandparentIdTaxCodeXRefsByParentIdTaxableXRefLevels"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
+        _OPS["postFinanceTaxCodesByGrandparentIdTaxCodeXRefsByParentIdTaxableXRefLevels"], locals()
     )
 
 
@@ -10056,22 +5668,7 @@ def get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable
     """
     return _build(
         _OPS["getFinanceTaxCodesByGrandparentIdTaxCodeXRefsByParentIdTaxableXRefLevelsCount"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -10095,23 +5692,7 @@ def get_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable
     """
     return _build(
         _OPS["getFinanceTaxCodesByGrandparentIdTaxCodeXRefsByParentIdTaxableXRefLevelsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -10128,14 +5709,7 @@ def put_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxable
     """
     return _build(
         _OPS["putFinanceTaxCodesByGrandparentIdTaxCodeXRefsByParentIdTaxableXRefLevelsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -10152,14 +5726,7 @@ def patch_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxab
     """
     return _build(
         _OPS["patchFinanceTaxCodesByGrandparentIdTaxCodeXRefsByParentIdTaxableXRefLevelsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -10175,14 +5742,7 @@ def delete_finance_tax_codes_by_grandparent_id_tax_code_x_refs_by_parent_id_taxa
     """
     return _build(
         _OPS["deleteFinanceTaxCodesByGrandparentIdTaxCodeXRefsByParentIdTaxableXRefLevelsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        locals(),
     )
 
 
@@ -10205,22 +5765,7 @@ def get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_ta
     """
     return _build(
         _OPS["getFinanceTaxCodesByGrandparentIdWorkRoleExemptionsByParentIdTaxableWorkRoleLevels"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -10236,13 +5781,7 @@ def post_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_t
     """
     return _build(
         _OPS["postFinanceTaxCodesByGrandparentIdWorkRoleExemptionsByParentIdTaxableWorkRoleLevels"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -10267,22 +5806,7 @@ def get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_ta
         _OPS[
             "getFinanceTaxCodesByGrandparentIdWorkRoleExemptionsByParentIdTaxableWorkRoleLevelsCount"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -10308,23 +5832,7 @@ def get_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_ta
         _OPS[
             "getFinanceTaxCodesByGrandparentIdWorkRoleExemptionsByParentIdTaxableWorkRoleLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -10343,14 +5851,7 @@ def put_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_ta
         _OPS[
             "putFinanceTaxCodesByGrandparentIdWorkRoleExemptionsByParentIdTaxableWorkRoleLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -10369,14 +5870,7 @@ def patch_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id_
         _OPS[
             "patchFinanceTaxCodesByGrandparentIdWorkRoleExemptionsByParentIdTaxableWorkRoleLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -10394,14 +5888,7 @@ def delete_finance_tax_codes_by_grandparent_id_work_role_exemptions_by_parent_id
         _OPS[
             "deleteFinanceTaxCodesByGrandparentIdWorkRoleExemptionsByParentIdTaxableWorkRoleLevelsById"
         ],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        locals(),
     )
 
 
@@ -10421,24 +5908,7 @@ def get_finance_tax_codes_by_id(
 
     ``GET /finance/taxCodes/{id}`` (risk: Read, tag: TaxCodes)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesById"], locals())
 
 
 def put_finance_tax_codes_by_id(
@@ -10450,15 +5920,7 @@ def put_finance_tax_codes_by_id(
 
     ``PUT /finance/taxCodes/{id}`` (risk: Financial, tag: TaxCodes)
     """
-    return _build(
-        _OPS["putFinanceTaxCodesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceTaxCodesById"], locals())
 
 
 def patch_finance_tax_codes_by_id(
@@ -10470,15 +5932,7 @@ def patch_finance_tax_codes_by_id(
 
     ``PATCH /finance/taxCodes/{id}`` (risk: Financial, tag: TaxCodes)
     """
-    return _build(
-        _OPS["patchFinanceTaxCodesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceTaxCodesById"], locals())
 
 
 def delete_finance_tax_codes_by_id(
@@ -10489,15 +5943,7 @@ def delete_finance_tax_codes_by_id(
 
     ``DELETE /finance/taxCodes/{id}`` (risk: Destructive, tag: TaxCodes)
     """
-    return _build(
-        _OPS["deleteFinanceTaxCodesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceTaxCodesById"], locals())
 
 
 def post_finance_tax_codes_by_id_copy(
@@ -10508,15 +5954,7 @@ def post_finance_tax_codes_by_id_copy(
 
     ``POST /finance/taxCodes/{id}/copy`` (risk: Financial, tag: TaxCodes)
     """
-    return _build(
-        _OPS["postFinanceTaxCodesByIdCopy"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postFinanceTaxCodesByIdCopy"], locals())
 
 
 def get_finance_tax_codes_by_id_info(
@@ -10535,24 +5973,7 @@ def get_finance_tax_codes_by_id_info(
 
     ``GET /finance/taxCodes/{id}/info`` (risk: Read, tag: TaxCodeInfos)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByIdInfo"], locals())
 
 
 def get_finance_tax_codes_by_id_usages(
@@ -10571,24 +5992,7 @@ def get_finance_tax_codes_by_id_usages(
 
     ``GET /finance/taxCodes/{id}/usages`` (risk: Read, tag: TaxCodes)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByIdUsages"], locals())
 
 
 def get_finance_tax_codes_by_id_usages_list(
@@ -10607,24 +6011,7 @@ def get_finance_tax_codes_by_id_usages_list(
 
     ``GET /finance/taxCodes/{id}/usages/list`` (risk: Read, tag: TaxCodes)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByIdUsagesList"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_expense_type_exemptions(
@@ -10643,24 +6030,7 @@ def get_finance_tax_codes_by_parent_id_expense_type_exemptions(
 
     ``GET /finance/taxCodes/{parentId}/expenseTypeExemptions`` (risk: Read, tag: TaxCodeExpenseTypeExemptions)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdExpenseTypeExemptions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdExpenseTypeExemptions"], locals())
 
 
 def post_finance_tax_codes_by_parent_id_expense_type_exemptions(
@@ -10672,15 +6042,7 @@ def post_finance_tax_codes_by_parent_id_expense_type_exemptions(
 
     ``POST /finance/taxCodes/{parentId}/expenseTypeExemptions`` (risk: Financial, tag: TaxCodeExpenseTypeExemptions)
     """
-    return _build(
-        _OPS["postFinanceTaxCodesByParentIdExpenseTypeExemptions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceTaxCodesByParentIdExpenseTypeExemptions"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_expense_type_exemptions_count(
@@ -10699,24 +6061,7 @@ def get_finance_tax_codes_by_parent_id_expense_type_exemptions_count(
 
     ``GET /finance/taxCodes/{parentId}/expenseTypeExemptions/count`` (risk: Read, tag: TaxCodeExpenseTypeExemptions)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdExpenseTypeExemptionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdExpenseTypeExemptionsCount"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id(
@@ -10736,25 +6081,7 @@ def get_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id(
 
     ``GET /finance/taxCodes/{parentId}/expenseTypeExemptions/{id}`` (risk: Read, tag: TaxCodeExpenseTypeExemptions)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdExpenseTypeExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdExpenseTypeExemptionsById"], locals())
 
 
 def put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id(
@@ -10767,16 +6094,7 @@ def put_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id(
 
     ``PUT /finance/taxCodes/{parentId}/expenseTypeExemptions/{id}`` (risk: Financial, tag: TaxCodeExpenseTypeExemptions)
     """
-    return _build(
-        _OPS["putFinanceTaxCodesByParentIdExpenseTypeExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceTaxCodesByParentIdExpenseTypeExemptionsById"], locals())
 
 
 def patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id(
@@ -10789,16 +6107,7 @@ def patch_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id(
 
     ``PATCH /finance/taxCodes/{parentId}/expenseTypeExemptions/{id}`` (risk: Financial, tag: TaxCodeExpenseTypeExemptions)
     """
-    return _build(
-        _OPS["patchFinanceTaxCodesByParentIdExpenseTypeExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceTaxCodesByParentIdExpenseTypeExemptionsById"], locals())
 
 
 def delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id(
@@ -10810,16 +6119,7 @@ def delete_finance_tax_codes_by_parent_id_expense_type_exemptions_by_id(
 
     ``DELETE /finance/taxCodes/{parentId}/expenseTypeExemptions/{id}`` (risk: Destructive, tag: TaxCodeExpenseTypeExemptions)
     """
-    return _build(
-        _OPS["deleteFinanceTaxCodesByParentIdExpenseTypeExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceTaxCodesByParentIdExpenseTypeExemptionsById"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_product_type_exemptions(
@@ -10838,24 +6138,7 @@ def get_finance_tax_codes_by_parent_id_product_type_exemptions(
 
     ``GET /finance/taxCodes/{parentId}/productTypeExemptions`` (risk: Read, tag: TaxCodeProductTypeExemptions)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdProductTypeExemptions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdProductTypeExemptions"], locals())
 
 
 def post_finance_tax_codes_by_parent_id_product_type_exemptions(
@@ -10867,15 +6150,7 @@ def post_finance_tax_codes_by_parent_id_product_type_exemptions(
 
     ``POST /finance/taxCodes/{parentId}/productTypeExemptions`` (risk: Financial, tag: TaxCodeProductTypeExemptions)
     """
-    return _build(
-        _OPS["postFinanceTaxCodesByParentIdProductTypeExemptions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceTaxCodesByParentIdProductTypeExemptions"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_product_type_exemptions_count(
@@ -10894,24 +6169,7 @@ def get_finance_tax_codes_by_parent_id_product_type_exemptions_count(
 
     ``GET /finance/taxCodes/{parentId}/productTypeExemptions/count`` (risk: Read, tag: TaxCodeProductTypeExemptions)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdProductTypeExemptionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdProductTypeExemptionsCount"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id(
@@ -10931,25 +6189,7 @@ def get_finance_tax_codes_by_parent_id_product_type_exemptions_by_id(
 
     ``GET /finance/taxCodes/{parentId}/productTypeExemptions/{id}`` (risk: Read, tag: TaxCodeProductTypeExemptions)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdProductTypeExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdProductTypeExemptionsById"], locals())
 
 
 def put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id(
@@ -10962,16 +6202,7 @@ def put_finance_tax_codes_by_parent_id_product_type_exemptions_by_id(
 
     ``PUT /finance/taxCodes/{parentId}/productTypeExemptions/{id}`` (risk: Financial, tag: TaxCodeProductTypeExemptions)
     """
-    return _build(
-        _OPS["putFinanceTaxCodesByParentIdProductTypeExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceTaxCodesByParentIdProductTypeExemptionsById"], locals())
 
 
 def patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id(
@@ -10984,16 +6215,7 @@ def patch_finance_tax_codes_by_parent_id_product_type_exemptions_by_id(
 
     ``PATCH /finance/taxCodes/{parentId}/productTypeExemptions/{id}`` (risk: Financial, tag: TaxCodeProductTypeExemptions)
     """
-    return _build(
-        _OPS["patchFinanceTaxCodesByParentIdProductTypeExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceTaxCodesByParentIdProductTypeExemptionsById"], locals())
 
 
 def delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id(
@@ -11005,16 +6227,7 @@ def delete_finance_tax_codes_by_parent_id_product_type_exemptions_by_id(
 
     ``DELETE /finance/taxCodes/{parentId}/productTypeExemptions/{id}`` (risk: Destructive, tag: TaxCodeProductTypeExemptions)
     """
-    return _build(
-        _OPS["deleteFinanceTaxCodesByParentIdProductTypeExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceTaxCodesByParentIdProductTypeExemptionsById"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_tax_code_levels(
@@ -11033,24 +6246,7 @@ def get_finance_tax_codes_by_parent_id_tax_code_levels(
 
     ``GET /finance/taxCodes/{parentId}/taxCodeLevels`` (risk: Read, tag: TaxCodeLevels)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdTaxCodeLevels"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdTaxCodeLevels"], locals())
 
 
 def post_finance_tax_codes_by_parent_id_tax_code_levels(
@@ -11062,15 +6258,7 @@ def post_finance_tax_codes_by_parent_id_tax_code_levels(
 
     ``POST /finance/taxCodes/{parentId}/taxCodeLevels`` (risk: Financial, tag: TaxCodeLevels)
     """
-    return _build(
-        _OPS["postFinanceTaxCodesByParentIdTaxCodeLevels"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceTaxCodesByParentIdTaxCodeLevels"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_tax_code_levels_count(
@@ -11089,24 +6277,7 @@ def get_finance_tax_codes_by_parent_id_tax_code_levels_count(
 
     ``GET /finance/taxCodes/{parentId}/taxCodeLevels/count`` (risk: Read, tag: TaxCodeLevels)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdTaxCodeLevelsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdTaxCodeLevelsCount"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_tax_code_levels_by_id(
@@ -11126,25 +6297,7 @@ def get_finance_tax_codes_by_parent_id_tax_code_levels_by_id(
 
     ``GET /finance/taxCodes/{parentId}/taxCodeLevels/{id}`` (risk: Read, tag: TaxCodeLevels)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdTaxCodeLevelsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdTaxCodeLevelsById"], locals())
 
 
 def put_finance_tax_codes_by_parent_id_tax_code_levels_by_id(
@@ -11157,16 +6310,7 @@ def put_finance_tax_codes_by_parent_id_tax_code_levels_by_id(
 
     ``PUT /finance/taxCodes/{parentId}/taxCodeLevels/{id}`` (risk: Financial, tag: TaxCodeLevels)
     """
-    return _build(
-        _OPS["putFinanceTaxCodesByParentIdTaxCodeLevelsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceTaxCodesByParentIdTaxCodeLevelsById"], locals())
 
 
 def patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id(
@@ -11179,16 +6323,7 @@ def patch_finance_tax_codes_by_parent_id_tax_code_levels_by_id(
 
     ``PATCH /finance/taxCodes/{parentId}/taxCodeLevels/{id}`` (risk: Financial, tag: TaxCodeLevels)
     """
-    return _build(
-        _OPS["patchFinanceTaxCodesByParentIdTaxCodeLevelsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceTaxCodesByParentIdTaxCodeLevelsById"], locals())
 
 
 def delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id(
@@ -11200,16 +6335,7 @@ def delete_finance_tax_codes_by_parent_id_tax_code_levels_by_id(
 
     ``DELETE /finance/taxCodes/{parentId}/taxCodeLevels/{id}`` (risk: Destructive, tag: TaxCodeLevels)
     """
-    return _build(
-        _OPS["deleteFinanceTaxCodesByParentIdTaxCodeLevelsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceTaxCodesByParentIdTaxCodeLevelsById"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_tax_code_x_refs(
@@ -11228,24 +6354,7 @@ def get_finance_tax_codes_by_parent_id_tax_code_x_refs(
 
     ``GET /finance/taxCodes/{parentId}/taxCodeXRefs`` (risk: Read, tag: TaxCodeXRefs)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdTaxCodeXRefs"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdTaxCodeXRefs"], locals())
 
 
 def post_finance_tax_codes_by_parent_id_tax_code_x_refs(
@@ -11257,15 +6366,7 @@ def post_finance_tax_codes_by_parent_id_tax_code_x_refs(
 
     ``POST /finance/taxCodes/{parentId}/taxCodeXRefs`` (risk: Financial, tag: TaxCodeXRefs)
     """
-    return _build(
-        _OPS["postFinanceTaxCodesByParentIdTaxCodeXRefs"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceTaxCodesByParentIdTaxCodeXRefs"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_tax_code_x_refs_count(
@@ -11284,24 +6385,7 @@ def get_finance_tax_codes_by_parent_id_tax_code_x_refs_count(
 
     ``GET /finance/taxCodes/{parentId}/taxCodeXRefs/count`` (risk: Read, tag: TaxCodeXRefs)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdTaxCodeXRefsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdTaxCodeXRefsCount"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id(
@@ -11321,25 +6405,7 @@ def get_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id(
 
     ``GET /finance/taxCodes/{parentId}/taxCodeXRefs/{id}`` (risk: Read, tag: TaxCodeXRefs)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdTaxCodeXRefsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdTaxCodeXRefsById"], locals())
 
 
 def put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id(
@@ -11352,16 +6418,7 @@ def put_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id(
 
     ``PUT /finance/taxCodes/{parentId}/taxCodeXRefs/{id}`` (risk: Financial, tag: TaxCodeXRefs)
     """
-    return _build(
-        _OPS["putFinanceTaxCodesByParentIdTaxCodeXRefsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceTaxCodesByParentIdTaxCodeXRefsById"], locals())
 
 
 def patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id(
@@ -11374,16 +6431,7 @@ def patch_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id(
 
     ``PATCH /finance/taxCodes/{parentId}/taxCodeXRefs/{id}`` (risk: Financial, tag: TaxCodeXRefs)
     """
-    return _build(
-        _OPS["patchFinanceTaxCodesByParentIdTaxCodeXRefsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceTaxCodesByParentIdTaxCodeXRefsById"], locals())
 
 
 def delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id(
@@ -11395,16 +6443,7 @@ def delete_finance_tax_codes_by_parent_id_tax_code_x_refs_by_id(
 
     ``DELETE /finance/taxCodes/{parentId}/taxCodeXRefs/{id}`` (risk: Destructive, tag: TaxCodeXRefs)
     """
-    return _build(
-        _OPS["deleteFinanceTaxCodesByParentIdTaxCodeXRefsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceTaxCodesByParentIdTaxCodeXRefsById"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_work_role_exemptions(
@@ -11423,24 +6462,7 @@ def get_finance_tax_codes_by_parent_id_work_role_exemptions(
 
     ``GET /finance/taxCodes/{parentId}/workRoleExemptions`` (risk: Read, tag: TaxCodeWorkRoleExemptions)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdWorkRoleExemptions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdWorkRoleExemptions"], locals())
 
 
 def post_finance_tax_codes_by_parent_id_work_role_exemptions(
@@ -11452,15 +6474,7 @@ def post_finance_tax_codes_by_parent_id_work_role_exemptions(
 
     ``POST /finance/taxCodes/{parentId}/workRoleExemptions`` (risk: Financial, tag: TaxCodeWorkRoleExemptions)
     """
-    return _build(
-        _OPS["postFinanceTaxCodesByParentIdWorkRoleExemptions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceTaxCodesByParentIdWorkRoleExemptions"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_work_role_exemptions_count(
@@ -11479,24 +6493,7 @@ def get_finance_tax_codes_by_parent_id_work_role_exemptions_count(
 
     ``GET /finance/taxCodes/{parentId}/workRoleExemptions/count`` (risk: Read, tag: TaxCodeWorkRoleExemptions)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdWorkRoleExemptionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdWorkRoleExemptionsCount"], locals())
 
 
 def get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id(
@@ -11516,25 +6513,7 @@ def get_finance_tax_codes_by_parent_id_work_role_exemptions_by_id(
 
     ``GET /finance/taxCodes/{parentId}/workRoleExemptions/{id}`` (risk: Read, tag: TaxCodeWorkRoleExemptions)
     """
-    return _build(
-        _OPS["getFinanceTaxCodesByParentIdWorkRoleExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxCodesByParentIdWorkRoleExemptionsById"], locals())
 
 
 def put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id(
@@ -11547,16 +6526,7 @@ def put_finance_tax_codes_by_parent_id_work_role_exemptions_by_id(
 
     ``PUT /finance/taxCodes/{parentId}/workRoleExemptions/{id}`` (risk: Financial, tag: TaxCodeWorkRoleExemptions)
     """
-    return _build(
-        _OPS["putFinanceTaxCodesByParentIdWorkRoleExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceTaxCodesByParentIdWorkRoleExemptionsById"], locals())
 
 
 def patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id(
@@ -11569,16 +6539,7 @@ def patch_finance_tax_codes_by_parent_id_work_role_exemptions_by_id(
 
     ``PATCH /finance/taxCodes/{parentId}/workRoleExemptions/{id}`` (risk: Financial, tag: TaxCodeWorkRoleExemptions)
     """
-    return _build(
-        _OPS["patchFinanceTaxCodesByParentIdWorkRoleExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceTaxCodesByParentIdWorkRoleExemptionsById"], locals())
 
 
 def delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id(
@@ -11590,16 +6551,7 @@ def delete_finance_tax_codes_by_parent_id_work_role_exemptions_by_id(
 
     ``DELETE /finance/taxCodes/{parentId}/workRoleExemptions/{id}`` (risk: Destructive, tag: TaxCodeWorkRoleExemptions)
     """
-    return _build(
-        _OPS["deleteFinanceTaxCodesByParentIdWorkRoleExemptionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteFinanceTaxCodesByParentIdWorkRoleExemptionsById"], locals())
 
 
 def get_finance_tax_integrations(
@@ -11617,22 +6569,7 @@ def get_finance_tax_integrations(
 
     ``GET /finance/taxIntegrations`` (risk: Read, tag: TaxIntegrations)
     """
-    return _build(
-        _OPS["getFinanceTaxIntegrations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxIntegrations"], locals())
 
 
 def get_finance_tax_integrations_count(
@@ -11650,22 +6587,7 @@ def get_finance_tax_integrations_count(
 
     ``GET /finance/taxIntegrations/count`` (risk: Read, tag: TaxIntegrations)
     """
-    return _build(
-        _OPS["getFinanceTaxIntegrationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxIntegrationsCount"], locals())
 
 
 def get_finance_tax_integrations_by_id(
@@ -11684,24 +6606,7 @@ def get_finance_tax_integrations_by_id(
 
     ``GET /finance/taxIntegrations/{id}`` (risk: Read, tag: TaxIntegrations)
     """
-    return _build(
-        _OPS["getFinanceTaxIntegrationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getFinanceTaxIntegrationsById"], locals())
 
 
 def put_finance_tax_integrations_by_id(
@@ -11713,15 +6618,7 @@ def put_finance_tax_integrations_by_id(
 
     ``PUT /finance/taxIntegrations/{id}`` (risk: Financial, tag: TaxIntegrations)
     """
-    return _build(
-        _OPS["putFinanceTaxIntegrationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putFinanceTaxIntegrationsById"], locals())
 
 
 def patch_finance_tax_integrations_by_id(
@@ -11733,15 +6630,7 @@ def patch_finance_tax_integrations_by_id(
 
     ``PATCH /finance/taxIntegrations/{id}`` (risk: Financial, tag: TaxIntegrations)
     """
-    return _build(
-        _OPS["patchFinanceTaxIntegrationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchFinanceTaxIntegrationsById"], locals())
 
 
 class AccountingBatches(_Bound[_M]):

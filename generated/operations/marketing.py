@@ -60,22 +60,7 @@ def get_marketing_campaigns(
 
     ``GET /marketing/campaigns`` (risk: Read, tag: Campaigns)
     """
-    return _build(
-        _OPS["getMarketingCampaigns"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaigns"], locals())
 
 
 def post_marketing_campaigns(
@@ -86,13 +71,7 @@ def post_marketing_campaigns(
 
     ``POST /marketing/campaigns`` (risk: Write, tag: Campaigns)
     """
-    return _build(
-        _OPS["postMarketingCampaigns"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postMarketingCampaigns"], locals())
 
 
 def get_marketing_campaigns_count(
@@ -110,22 +89,7 @@ def get_marketing_campaigns_count(
 
     ``GET /marketing/campaigns/count`` (risk: Read, tag: Campaigns)
     """
-    return _build(
-        _OPS["getMarketingCampaignsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsCount"], locals())
 
 
 def get_marketing_campaigns_statuses(
@@ -143,22 +107,7 @@ def get_marketing_campaigns_statuses(
 
     ``GET /marketing/campaigns/statuses`` (risk: Read, tag: CampaignStatuses)
     """
-    return _build(
-        _OPS["getMarketingCampaignsStatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsStatuses"], locals())
 
 
 def post_marketing_campaigns_statuses(
@@ -169,13 +118,7 @@ def post_marketing_campaigns_statuses(
 
     ``POST /marketing/campaigns/statuses`` (risk: Write, tag: CampaignStatuses)
     """
-    return _build(
-        _OPS["postMarketingCampaignsStatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postMarketingCampaignsStatuses"], locals())
 
 
 def get_marketing_campaigns_statuses_count(
@@ -193,22 +136,7 @@ def get_marketing_campaigns_statuses_count(
 
     ``GET /marketing/campaigns/statuses/count`` (risk: Read, tag: CampaignStatuses)
     """
-    return _build(
-        _OPS["getMarketingCampaignsStatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsStatusesCount"], locals())
 
 
 def get_marketing_campaigns_statuses_by_id(
@@ -227,24 +155,7 @@ def get_marketing_campaigns_statuses_by_id(
 
     ``GET /marketing/campaigns/statuses/{id}`` (risk: Read, tag: CampaignStatuses)
     """
-    return _build(
-        _OPS["getMarketingCampaignsStatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsStatusesById"], locals())
 
 
 def put_marketing_campaigns_statuses_by_id(
@@ -256,15 +167,7 @@ def put_marketing_campaigns_statuses_by_id(
 
     ``PUT /marketing/campaigns/statuses/{id}`` (risk: Write, tag: CampaignStatuses)
     """
-    return _build(
-        _OPS["putMarketingCampaignsStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putMarketingCampaignsStatusesById"], locals())
 
 
 def patch_marketing_campaigns_statuses_by_id(
@@ -276,15 +179,7 @@ def patch_marketing_campaigns_statuses_by_id(
 
     ``PATCH /marketing/campaigns/statuses/{id}`` (risk: Write, tag: CampaignStatuses)
     """
-    return _build(
-        _OPS["patchMarketingCampaignsStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchMarketingCampaignsStatusesById"], locals())
 
 
 def delete_marketing_campaigns_statuses_by_id(
@@ -295,15 +190,7 @@ def delete_marketing_campaigns_statuses_by_id(
 
     ``DELETE /marketing/campaigns/statuses/{id}`` (risk: Destructive, tag: CampaignStatuses)
     """
-    return _build(
-        _OPS["deleteMarketingCampaignsStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteMarketingCampaignsStatusesById"], locals())
 
 
 def get_marketing_campaigns_sub_types(
@@ -321,22 +208,7 @@ def get_marketing_campaigns_sub_types(
 
     ``GET /marketing/campaigns/subTypes`` (risk: Read, tag: CampaignSubTypes)
     """
-    return _build(
-        _OPS["getMarketingCampaignsSubTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsSubTypes"], locals())
 
 
 def post_marketing_campaigns_sub_types(
@@ -347,13 +219,7 @@ def post_marketing_campaigns_sub_types(
 
     ``POST /marketing/campaigns/subTypes`` (risk: Write, tag: CampaignSubTypes)
     """
-    return _build(
-        _OPS["postMarketingCampaignsSubTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postMarketingCampaignsSubTypes"], locals())
 
 
 def get_marketing_campaigns_sub_types_count(
@@ -371,22 +237,7 @@ def get_marketing_campaigns_sub_types_count(
 
     ``GET /marketing/campaigns/subTypes/count`` (risk: Read, tag: CampaignSubTypes)
     """
-    return _build(
-        _OPS["getMarketingCampaignsSubTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsSubTypesCount"], locals())
 
 
 def get_marketing_campaigns_sub_types_by_id(
@@ -405,24 +256,7 @@ def get_marketing_campaigns_sub_types_by_id(
 
     ``GET /marketing/campaigns/subTypes/{id}`` (risk: Read, tag: CampaignSubTypes)
     """
-    return _build(
-        _OPS["getMarketingCampaignsSubTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsSubTypesById"], locals())
 
 
 def put_marketing_campaigns_sub_types_by_id(
@@ -434,15 +268,7 @@ def put_marketing_campaigns_sub_types_by_id(
 
     ``PUT /marketing/campaigns/subTypes/{id}`` (risk: Write, tag: CampaignSubTypes)
     """
-    return _build(
-        _OPS["putMarketingCampaignsSubTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putMarketingCampaignsSubTypesById"], locals())
 
 
 def patch_marketing_campaigns_sub_types_by_id(
@@ -454,15 +280,7 @@ def patch_marketing_campaigns_sub_types_by_id(
 
     ``PATCH /marketing/campaigns/subTypes/{id}`` (risk: Write, tag: CampaignSubTypes)
     """
-    return _build(
-        _OPS["patchMarketingCampaignsSubTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchMarketingCampaignsSubTypesById"], locals())
 
 
 def delete_marketing_campaigns_sub_types_by_id(
@@ -473,15 +291,7 @@ def delete_marketing_campaigns_sub_types_by_id(
 
     ``DELETE /marketing/campaigns/subTypes/{id}`` (risk: Destructive, tag: CampaignSubTypes)
     """
-    return _build(
-        _OPS["deleteMarketingCampaignsSubTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteMarketingCampaignsSubTypesById"], locals())
 
 
 def get_marketing_campaigns_types(
@@ -499,22 +309,7 @@ def get_marketing_campaigns_types(
 
     ``GET /marketing/campaigns/types`` (risk: Read, tag: CampaignTypes)
     """
-    return _build(
-        _OPS["getMarketingCampaignsTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsTypes"], locals())
 
 
 def post_marketing_campaigns_types(
@@ -525,13 +320,7 @@ def post_marketing_campaigns_types(
 
     ``POST /marketing/campaigns/types`` (risk: Write, tag: CampaignTypes)
     """
-    return _build(
-        _OPS["postMarketingCampaignsTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postMarketingCampaignsTypes"], locals())
 
 
 def get_marketing_campaigns_types_count(
@@ -549,22 +338,7 @@ def get_marketing_campaigns_types_count(
 
     ``GET /marketing/campaigns/types/count`` (risk: Read, tag: CampaignTypes)
     """
-    return _build(
-        _OPS["getMarketingCampaignsTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsTypesCount"], locals())
 
 
 def get_marketing_campaigns_types_info(
@@ -582,22 +356,7 @@ def get_marketing_campaigns_types_info(
 
     ``GET /marketing/campaigns/types/info`` (risk: Read, tag: CampaignTypeInfos)
     """
-    return _build(
-        _OPS["getMarketingCampaignsTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsTypesInfo"], locals())
 
 
 def get_marketing_campaigns_types_info_count(
@@ -615,22 +374,7 @@ def get_marketing_campaigns_types_info_count(
 
     ``GET /marketing/campaigns/types/info/count`` (risk: Read, tag: CampaignTypeInfos)
     """
-    return _build(
-        _OPS["getMarketingCampaignsTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsTypesInfoCount"], locals())
 
 
 def get_marketing_campaigns_types_by_id(
@@ -649,24 +393,7 @@ def get_marketing_campaigns_types_by_id(
 
     ``GET /marketing/campaigns/types/{id}`` (risk: Read, tag: CampaignTypes)
     """
-    return _build(
-        _OPS["getMarketingCampaignsTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsTypesById"], locals())
 
 
 def put_marketing_campaigns_types_by_id(
@@ -678,15 +405,7 @@ def put_marketing_campaigns_types_by_id(
 
     ``PUT /marketing/campaigns/types/{id}`` (risk: Write, tag: CampaignTypes)
     """
-    return _build(
-        _OPS["putMarketingCampaignsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putMarketingCampaignsTypesById"], locals())
 
 
 def patch_marketing_campaigns_types_by_id(
@@ -698,15 +417,7 @@ def patch_marketing_campaigns_types_by_id(
 
     ``PATCH /marketing/campaigns/types/{id}`` (risk: Write, tag: CampaignTypes)
     """
-    return _build(
-        _OPS["patchMarketingCampaignsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchMarketingCampaignsTypesById"], locals())
 
 
 def delete_marketing_campaigns_types_by_id(
@@ -717,15 +428,7 @@ def delete_marketing_campaigns_types_by_id(
 
     ``DELETE /marketing/campaigns/types/{id}`` (risk: Destructive, tag: CampaignTypes)
     """
-    return _build(
-        _OPS["deleteMarketingCampaignsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteMarketingCampaignsTypesById"], locals())
 
 
 def get_marketing_campaigns_types_by_id_info(
@@ -744,24 +447,7 @@ def get_marketing_campaigns_types_by_id_info(
 
     ``GET /marketing/campaigns/types/{id}/info`` (risk: Read, tag: CampaignTypeInfos)
     """
-    return _build(
-        _OPS["getMarketingCampaignsTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsTypesByIdInfo"], locals())
 
 
 def get_marketing_campaigns_types_by_parent_id_sub_types(
@@ -780,24 +466,7 @@ def get_marketing_campaigns_types_by_parent_id_sub_types(
 
     ``GET /marketing/campaigns/types/{parentId}/subTypes`` (risk: Read, tag: LegacyCampaignSubTypes)
     """
-    return _build(
-        _OPS["getMarketingCampaignsTypesByParentIdSubTypes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsTypesByParentIdSubTypes"], locals())
 
 
 def get_marketing_campaigns_types_by_parent_id_sub_types_count(
@@ -816,24 +485,7 @@ def get_marketing_campaigns_types_by_parent_id_sub_types_count(
 
     ``GET /marketing/campaigns/types/{parentId}/subTypes/count`` (risk: Read, tag: LegacyCampaignSubTypes)
     """
-    return _build(
-        _OPS["getMarketingCampaignsTypesByParentIdSubTypesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsTypesByParentIdSubTypesCount"], locals())
 
 
 def get_marketing_campaigns_types_by_parent_id_sub_types_by_id(
@@ -853,25 +505,7 @@ def get_marketing_campaigns_types_by_parent_id_sub_types_by_id(
 
     ``GET /marketing/campaigns/types/{parentId}/subTypes/{id}`` (risk: Read, tag: LegacyCampaignSubTypes)
     """
-    return _build(
-        _OPS["getMarketingCampaignsTypesByParentIdSubTypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsTypesByParentIdSubTypesById"], locals())
 
 
 def get_marketing_campaigns_by_id(
@@ -890,24 +524,7 @@ def get_marketing_campaigns_by_id(
 
     ``GET /marketing/campaigns/{id}`` (risk: Read, tag: Campaigns)
     """
-    return _build(
-        _OPS["getMarketingCampaignsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsById"], locals())
 
 
 def put_marketing_campaigns_by_id(
@@ -919,15 +536,7 @@ def put_marketing_campaigns_by_id(
 
     ``PUT /marketing/campaigns/{id}`` (risk: Write, tag: Campaigns)
     """
-    return _build(
-        _OPS["putMarketingCampaignsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putMarketingCampaignsById"], locals())
 
 
 def patch_marketing_campaigns_by_id(
@@ -939,15 +548,7 @@ def patch_marketing_campaigns_by_id(
 
     ``PATCH /marketing/campaigns/{id}`` (risk: Write, tag: Campaigns)
     """
-    return _build(
-        _OPS["patchMarketingCampaignsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchMarketingCampaignsById"], locals())
 
 
 def delete_marketing_campaigns_by_id(
@@ -958,15 +559,7 @@ def delete_marketing_campaigns_by_id(
 
     ``DELETE /marketing/campaigns/{id}`` (risk: Destructive, tag: Campaigns)
     """
-    return _build(
-        _OPS["deleteMarketingCampaignsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteMarketingCampaignsById"], locals())
 
 
 def get_marketing_campaigns_by_id_activities(
@@ -985,24 +578,7 @@ def get_marketing_campaigns_by_id_activities(
 
     ``GET /marketing/campaigns/{id}/activities`` (risk: Read, tag: Campaigns)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByIdActivities"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByIdActivities"], locals())
 
 
 def get_marketing_campaigns_by_id_activities_count(
@@ -1021,24 +597,7 @@ def get_marketing_campaigns_by_id_activities_count(
 
     ``GET /marketing/campaigns/{id}/activities/count`` (risk: Read, tag: Campaigns)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByIdActivitiesCount"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByIdActivitiesCount"], locals())
 
 
 def get_marketing_campaigns_by_id_opportunities(
@@ -1057,24 +616,7 @@ def get_marketing_campaigns_by_id_opportunities(
 
     ``GET /marketing/campaigns/{id}/opportunities`` (risk: Read, tag: Campaigns)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByIdOpportunities"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByIdOpportunities"], locals())
 
 
 def get_marketing_campaigns_by_id_opportunities_count(
@@ -1093,24 +635,7 @@ def get_marketing_campaigns_by_id_opportunities_count(
 
     ``GET /marketing/campaigns/{id}/opportunities/count`` (risk: Read, tag: Campaigns)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByIdOpportunitiesCount"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByIdOpportunitiesCount"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_audits(
@@ -1129,24 +654,7 @@ def get_marketing_campaigns_by_parent_id_audits(
 
     ``GET /marketing/campaigns/{parentId}/audits`` (risk: Read, tag: CampaignAudits)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdAudits"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdAudits"], locals())
 
 
 def post_marketing_campaigns_by_parent_id_audits(
@@ -1158,15 +666,7 @@ def post_marketing_campaigns_by_parent_id_audits(
 
     ``POST /marketing/campaigns/{parentId}/audits`` (risk: Write, tag: CampaignAudits)
     """
-    return _build(
-        _OPS["postMarketingCampaignsByParentIdAudits"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postMarketingCampaignsByParentIdAudits"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_audits_count(
@@ -1185,24 +685,7 @@ def get_marketing_campaigns_by_parent_id_audits_count(
 
     ``GET /marketing/campaigns/{parentId}/audits/count`` (risk: Read, tag: CampaignAudits)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdAuditsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdAuditsCount"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_audits_by_id(
@@ -1222,25 +705,7 @@ def get_marketing_campaigns_by_parent_id_audits_by_id(
 
     ``GET /marketing/campaigns/{parentId}/audits/{id}`` (risk: Read, tag: CampaignAudits)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdAuditsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdAuditsById"], locals())
 
 
 def put_marketing_campaigns_by_parent_id_audits_by_id(
@@ -1253,16 +718,7 @@ def put_marketing_campaigns_by_parent_id_audits_by_id(
 
     ``PUT /marketing/campaigns/{parentId}/audits/{id}`` (risk: Write, tag: CampaignAudits)
     """
-    return _build(
-        _OPS["putMarketingCampaignsByParentIdAuditsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putMarketingCampaignsByParentIdAuditsById"], locals())
 
 
 def patch_marketing_campaigns_by_parent_id_audits_by_id(
@@ -1275,16 +731,7 @@ def patch_marketing_campaigns_by_parent_id_audits_by_id(
 
     ``PATCH /marketing/campaigns/{parentId}/audits/{id}`` (risk: Write, tag: CampaignAudits)
     """
-    return _build(
-        _OPS["patchMarketingCampaignsByParentIdAuditsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchMarketingCampaignsByParentIdAuditsById"], locals())
 
 
 def delete_marketing_campaigns_by_parent_id_audits_by_id(
@@ -1296,16 +743,7 @@ def delete_marketing_campaigns_by_parent_id_audits_by_id(
 
     ``DELETE /marketing/campaigns/{parentId}/audits/{id}`` (risk: Destructive, tag: CampaignAudits)
     """
-    return _build(
-        _OPS["deleteMarketingCampaignsByParentIdAuditsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteMarketingCampaignsByParentIdAuditsById"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_emails_opened(
@@ -1324,24 +762,7 @@ def get_marketing_campaigns_by_parent_id_emails_opened(
 
     ``GET /marketing/campaigns/{parentId}/emailsOpened`` (risk: Read, tag: CampaignEmailsOpened)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdEmailsOpened"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdEmailsOpened"], locals())
 
 
 def post_marketing_campaigns_by_parent_id_emails_opened(
@@ -1353,15 +774,7 @@ def post_marketing_campaigns_by_parent_id_emails_opened(
 
     ``POST /marketing/campaigns/{parentId}/emailsOpened`` (risk: Write, tag: CampaignEmailsOpened)
     """
-    return _build(
-        _OPS["postMarketingCampaignsByParentIdEmailsOpened"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postMarketingCampaignsByParentIdEmailsOpened"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_emails_opened_count(
@@ -1380,24 +793,7 @@ def get_marketing_campaigns_by_parent_id_emails_opened_count(
 
     ``GET /marketing/campaigns/{parentId}/emailsOpened/count`` (risk: Read, tag: CampaignEmailsOpened)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdEmailsOpenedCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdEmailsOpenedCount"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_emails_opened_by_id(
@@ -1417,25 +813,7 @@ def get_marketing_campaigns_by_parent_id_emails_opened_by_id(
 
     ``GET /marketing/campaigns/{parentId}/emailsOpened/{id}`` (risk: Read, tag: CampaignEmailsOpened)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdEmailsOpenedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdEmailsOpenedById"], locals())
 
 
 def put_marketing_campaigns_by_parent_id_emails_opened_by_id(
@@ -1448,16 +826,7 @@ def put_marketing_campaigns_by_parent_id_emails_opened_by_id(
 
     ``PUT /marketing/campaigns/{parentId}/emailsOpened/{id}`` (risk: Write, tag: CampaignEmailsOpened)
     """
-    return _build(
-        _OPS["putMarketingCampaignsByParentIdEmailsOpenedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putMarketingCampaignsByParentIdEmailsOpenedById"], locals())
 
 
 def patch_marketing_campaigns_by_parent_id_emails_opened_by_id(
@@ -1470,16 +839,7 @@ def patch_marketing_campaigns_by_parent_id_emails_opened_by_id(
 
     ``PATCH /marketing/campaigns/{parentId}/emailsOpened/{id}`` (risk: Write, tag: CampaignEmailsOpened)
     """
-    return _build(
-        _OPS["patchMarketingCampaignsByParentIdEmailsOpenedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchMarketingCampaignsByParentIdEmailsOpenedById"], locals())
 
 
 def delete_marketing_campaigns_by_parent_id_emails_opened_by_id(
@@ -1491,16 +851,7 @@ def delete_marketing_campaigns_by_parent_id_emails_opened_by_id(
 
     ``DELETE /marketing/campaigns/{parentId}/emailsOpened/{id}`` (risk: Destructive, tag: CampaignEmailsOpened)
     """
-    return _build(
-        _OPS["deleteMarketingCampaignsByParentIdEmailsOpenedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteMarketingCampaignsByParentIdEmailsOpenedById"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_forms_submitted(
@@ -1519,24 +870,7 @@ def get_marketing_campaigns_by_parent_id_forms_submitted(
 
     ``GET /marketing/campaigns/{parentId}/formsSubmitted`` (risk: Read, tag: CampaignFormsSubmitted)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdFormsSubmitted"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdFormsSubmitted"], locals())
 
 
 def post_marketing_campaigns_by_parent_id_forms_submitted(
@@ -1548,15 +882,7 @@ def post_marketing_campaigns_by_parent_id_forms_submitted(
 
     ``POST /marketing/campaigns/{parentId}/formsSubmitted`` (risk: Write, tag: CampaignFormsSubmitted)
     """
-    return _build(
-        _OPS["postMarketingCampaignsByParentIdFormsSubmitted"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postMarketingCampaignsByParentIdFormsSubmitted"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_forms_submitted_count(
@@ -1575,24 +901,7 @@ def get_marketing_campaigns_by_parent_id_forms_submitted_count(
 
     ``GET /marketing/campaigns/{parentId}/formsSubmitted/count`` (risk: Read, tag: CampaignFormsSubmitted)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdFormsSubmittedCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdFormsSubmittedCount"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_forms_submitted_by_id(
@@ -1612,25 +921,7 @@ def get_marketing_campaigns_by_parent_id_forms_submitted_by_id(
 
     ``GET /marketing/campaigns/{parentId}/formsSubmitted/{id}`` (risk: Read, tag: CampaignFormsSubmitted)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdFormsSubmittedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdFormsSubmittedById"], locals())
 
 
 def put_marketing_campaigns_by_parent_id_forms_submitted_by_id(
@@ -1643,16 +934,7 @@ def put_marketing_campaigns_by_parent_id_forms_submitted_by_id(
 
     ``PUT /marketing/campaigns/{parentId}/formsSubmitted/{id}`` (risk: Write, tag: CampaignFormsSubmitted)
     """
-    return _build(
-        _OPS["putMarketingCampaignsByParentIdFormsSubmittedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putMarketingCampaignsByParentIdFormsSubmittedById"], locals())
 
 
 def patch_marketing_campaigns_by_parent_id_forms_submitted_by_id(
@@ -1665,16 +947,7 @@ def patch_marketing_campaigns_by_parent_id_forms_submitted_by_id(
 
     ``PATCH /marketing/campaigns/{parentId}/formsSubmitted/{id}`` (risk: Write, tag: CampaignFormsSubmitted)
     """
-    return _build(
-        _OPS["patchMarketingCampaignsByParentIdFormsSubmittedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchMarketingCampaignsByParentIdFormsSubmittedById"], locals())
 
 
 def delete_marketing_campaigns_by_parent_id_forms_submitted_by_id(
@@ -1686,16 +959,7 @@ def delete_marketing_campaigns_by_parent_id_forms_submitted_by_id(
 
     ``DELETE /marketing/campaigns/{parentId}/formsSubmitted/{id}`` (risk: Destructive, tag: CampaignFormsSubmitted)
     """
-    return _build(
-        _OPS["deleteMarketingCampaignsByParentIdFormsSubmittedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteMarketingCampaignsByParentIdFormsSubmittedById"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_links_clicked(
@@ -1714,24 +978,7 @@ def get_marketing_campaigns_by_parent_id_links_clicked(
 
     ``GET /marketing/campaigns/{parentId}/linksClicked`` (risk: Read, tag: CampaignLinksClicked)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdLinksClicked"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdLinksClicked"], locals())
 
 
 def post_marketing_campaigns_by_parent_id_links_clicked(
@@ -1743,15 +990,7 @@ def post_marketing_campaigns_by_parent_id_links_clicked(
 
     ``POST /marketing/campaigns/{parentId}/linksClicked`` (risk: Execute, tag: CampaignLinksClicked)
     """
-    return _build(
-        _OPS["postMarketingCampaignsByParentIdLinksClicked"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postMarketingCampaignsByParentIdLinksClicked"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_links_clicked_count(
@@ -1770,24 +1009,7 @@ def get_marketing_campaigns_by_parent_id_links_clicked_count(
 
     ``GET /marketing/campaigns/{parentId}/linksClicked/count`` (risk: Read, tag: CampaignLinksClicked)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdLinksClickedCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdLinksClickedCount"], locals())
 
 
 def get_marketing_campaigns_by_parent_id_links_clicked_by_id(
@@ -1807,25 +1029,7 @@ def get_marketing_campaigns_by_parent_id_links_clicked_by_id(
 
     ``GET /marketing/campaigns/{parentId}/linksClicked/{id}`` (risk: Read, tag: CampaignLinksClicked)
     """
-    return _build(
-        _OPS["getMarketingCampaignsByParentIdLinksClickedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingCampaignsByParentIdLinksClickedById"], locals())
 
 
 def put_marketing_campaigns_by_parent_id_links_clicked_by_id(
@@ -1838,16 +1042,7 @@ def put_marketing_campaigns_by_parent_id_links_clicked_by_id(
 
     ``PUT /marketing/campaigns/{parentId}/linksClicked/{id}`` (risk: Write, tag: CampaignLinksClicked)
     """
-    return _build(
-        _OPS["putMarketingCampaignsByParentIdLinksClickedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putMarketingCampaignsByParentIdLinksClickedById"], locals())
 
 
 def patch_marketing_campaigns_by_parent_id_links_clicked_by_id(
@@ -1860,16 +1055,7 @@ def patch_marketing_campaigns_by_parent_id_links_clicked_by_id(
 
     ``PATCH /marketing/campaigns/{parentId}/linksClicked/{id}`` (risk: Write, tag: CampaignLinksClicked)
     """
-    return _build(
-        _OPS["patchMarketingCampaignsByParentIdLinksClickedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchMarketingCampaignsByParentIdLinksClickedById"], locals())
 
 
 def delete_marketing_campaigns_by_parent_id_links_clicked_by_id(
@@ -1881,16 +1067,7 @@ def delete_marketing_campaigns_by_parent_id_links_clicked_by_id(
 
     ``DELETE /marketing/campaigns/{parentId}/linksClicked/{id}`` (risk: Destructive, tag: CampaignLinksClicked)
     """
-    return _build(
-        _OPS["deleteMarketingCampaignsByParentIdLinksClickedById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteMarketingCampaignsByParentIdLinksClickedById"], locals())
 
 
 def get_marketing_groups(
@@ -1908,22 +1085,7 @@ def get_marketing_groups(
 
     ``GET /marketing/groups`` (risk: Read, tag: Groups)
     """
-    return _build(
-        _OPS["getMarketingGroups"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroups"], locals())
 
 
 def post_marketing_groups(
@@ -1934,13 +1096,7 @@ def post_marketing_groups(
 
     ``POST /marketing/groups`` (risk: Write, tag: Groups)
     """
-    return _build(
-        _OPS["postMarketingGroups"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postMarketingGroups"], locals())
 
 
 def get_marketing_groups_count(
@@ -1958,22 +1114,7 @@ def get_marketing_groups_count(
 
     ``GET /marketing/groups/count`` (risk: Read, tag: Groups)
     """
-    return _build(
-        _OPS["getMarketingGroupsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsCount"], locals())
 
 
 def get_marketing_groups_info(
@@ -1991,22 +1132,7 @@ def get_marketing_groups_info(
 
     ``GET /marketing/groups/info`` (risk: Read, tag: GroupInfos)
     """
-    return _build(
-        _OPS["getMarketingGroupsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsInfo"], locals())
 
 
 def get_marketing_groups_info_count(
@@ -2024,22 +1150,7 @@ def get_marketing_groups_info_count(
 
     ``GET /marketing/groups/info/count`` (risk: Read, tag: GroupInfos)
     """
-    return _build(
-        _OPS["getMarketingGroupsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsInfoCount"], locals())
 
 
 def get_marketing_groups_by_id(
@@ -2058,24 +1169,7 @@ def get_marketing_groups_by_id(
 
     ``GET /marketing/groups/{id}`` (risk: Read, tag: Groups)
     """
-    return _build(
-        _OPS["getMarketingGroupsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsById"], locals())
 
 
 def put_marketing_groups_by_id(
@@ -2087,15 +1181,7 @@ def put_marketing_groups_by_id(
 
     ``PUT /marketing/groups/{id}`` (risk: Write, tag: Groups)
     """
-    return _build(
-        _OPS["putMarketingGroupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putMarketingGroupsById"], locals())
 
 
 def patch_marketing_groups_by_id(
@@ -2107,15 +1193,7 @@ def patch_marketing_groups_by_id(
 
     ``PATCH /marketing/groups/{id}`` (risk: Write, tag: Groups)
     """
-    return _build(
-        _OPS["patchMarketingGroupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchMarketingGroupsById"], locals())
 
 
 def delete_marketing_groups_by_id(
@@ -2126,15 +1204,7 @@ def delete_marketing_groups_by_id(
 
     ``DELETE /marketing/groups/{id}`` (risk: Destructive, tag: Groups)
     """
-    return _build(
-        _OPS["deleteMarketingGroupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteMarketingGroupsById"], locals())
 
 
 def get_marketing_groups_by_id_info(
@@ -2153,24 +1223,7 @@ def get_marketing_groups_by_id_info(
 
     ``GET /marketing/groups/{id}/info`` (risk: Read, tag: GroupInfos)
     """
-    return _build(
-        _OPS["getMarketingGroupsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsByIdInfo"], locals())
 
 
 def get_marketing_groups_by_id_usages(
@@ -2189,24 +1242,7 @@ def get_marketing_groups_by_id_usages(
 
     ``GET /marketing/groups/{id}/usages`` (risk: Read, tag: Groups)
     """
-    return _build(
-        _OPS["getMarketingGroupsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsByIdUsages"], locals())
 
 
 def get_marketing_groups_by_id_usages_list(
@@ -2225,24 +1261,7 @@ def get_marketing_groups_by_id_usages_list(
 
     ``GET /marketing/groups/{id}/usages/list`` (risk: Read, tag: Groups)
     """
-    return _build(
-        _OPS["getMarketingGroupsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsByIdUsagesList"], locals())
 
 
 def get_marketing_groups_by_parent_id_companies(
@@ -2261,24 +1280,7 @@ def get_marketing_groups_by_parent_id_companies(
 
     ``GET /marketing/groups/{parentId}/companies`` (risk: Read, tag: MarketingCompanies)
     """
-    return _build(
-        _OPS["getMarketingGroupsByParentIdCompanies"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsByParentIdCompanies"], locals())
 
 
 def post_marketing_groups_by_parent_id_companies(
@@ -2290,15 +1292,7 @@ def post_marketing_groups_by_parent_id_companies(
 
     ``POST /marketing/groups/{parentId}/companies`` (risk: Write, tag: MarketingCompanies)
     """
-    return _build(
-        _OPS["postMarketingGroupsByParentIdCompanies"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postMarketingGroupsByParentIdCompanies"], locals())
 
 
 def get_marketing_groups_by_parent_id_companies_count(
@@ -2317,24 +1311,7 @@ def get_marketing_groups_by_parent_id_companies_count(
 
     ``GET /marketing/groups/{parentId}/companies/count`` (risk: Read, tag: MarketingCompanies)
     """
-    return _build(
-        _OPS["getMarketingGroupsByParentIdCompaniesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsByParentIdCompaniesCount"], locals())
 
 
 def get_marketing_groups_by_parent_id_companies_by_id(
@@ -2354,25 +1331,7 @@ def get_marketing_groups_by_parent_id_companies_by_id(
 
     ``GET /marketing/groups/{parentId}/companies/{id}`` (risk: Read, tag: MarketingCompanies)
     """
-    return _build(
-        _OPS["getMarketingGroupsByParentIdCompaniesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsByParentIdCompaniesById"], locals())
 
 
 def put_marketing_groups_by_parent_id_companies_by_id(
@@ -2385,16 +1344,7 @@ def put_marketing_groups_by_parent_id_companies_by_id(
 
     ``PUT /marketing/groups/{parentId}/companies/{id}`` (risk: Write, tag: MarketingCompanies)
     """
-    return _build(
-        _OPS["putMarketingGroupsByParentIdCompaniesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putMarketingGroupsByParentIdCompaniesById"], locals())
 
 
 def patch_marketing_groups_by_parent_id_companies_by_id(
@@ -2407,16 +1357,7 @@ def patch_marketing_groups_by_parent_id_companies_by_id(
 
     ``PATCH /marketing/groups/{parentId}/companies/{id}`` (risk: Write, tag: MarketingCompanies)
     """
-    return _build(
-        _OPS["patchMarketingGroupsByParentIdCompaniesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchMarketingGroupsByParentIdCompaniesById"], locals())
 
 
 def delete_marketing_groups_by_parent_id_companies_by_id(
@@ -2428,16 +1369,7 @@ def delete_marketing_groups_by_parent_id_companies_by_id(
 
     ``DELETE /marketing/groups/{parentId}/companies/{id}`` (risk: Destructive, tag: MarketingCompanies)
     """
-    return _build(
-        _OPS["deleteMarketingGroupsByParentIdCompaniesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteMarketingGroupsByParentIdCompaniesById"], locals())
 
 
 def get_marketing_groups_by_parent_id_contacts(
@@ -2456,24 +1388,7 @@ def get_marketing_groups_by_parent_id_contacts(
 
     ``GET /marketing/groups/{parentId}/contacts`` (risk: Read, tag: MarketingContacts)
     """
-    return _build(
-        _OPS["getMarketingGroupsByParentIdContacts"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsByParentIdContacts"], locals())
 
 
 def post_marketing_groups_by_parent_id_contacts(
@@ -2485,15 +1400,7 @@ def post_marketing_groups_by_parent_id_contacts(
 
     ``POST /marketing/groups/{parentId}/contacts`` (risk: Write, tag: MarketingContacts)
     """
-    return _build(
-        _OPS["postMarketingGroupsByParentIdContacts"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postMarketingGroupsByParentIdContacts"], locals())
 
 
 def get_marketing_groups_by_parent_id_contacts_count(
@@ -2512,24 +1419,7 @@ def get_marketing_groups_by_parent_id_contacts_count(
 
     ``GET /marketing/groups/{parentId}/contacts/count`` (risk: Read, tag: MarketingContacts)
     """
-    return _build(
-        _OPS["getMarketingGroupsByParentIdContactsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsByParentIdContactsCount"], locals())
 
 
 def get_marketing_groups_by_parent_id_contacts_by_id(
@@ -2549,25 +1439,7 @@ def get_marketing_groups_by_parent_id_contacts_by_id(
 
     ``GET /marketing/groups/{parentId}/contacts/{id}`` (risk: Read, tag: MarketingContacts)
     """
-    return _build(
-        _OPS["getMarketingGroupsByParentIdContactsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getMarketingGroupsByParentIdContactsById"], locals())
 
 
 def put_marketing_groups_by_parent_id_contacts_by_id(
@@ -2580,16 +1452,7 @@ def put_marketing_groups_by_parent_id_contacts_by_id(
 
     ``PUT /marketing/groups/{parentId}/contacts/{id}`` (risk: Write, tag: MarketingContacts)
     """
-    return _build(
-        _OPS["putMarketingGroupsByParentIdContactsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putMarketingGroupsByParentIdContactsById"], locals())
 
 
 def patch_marketing_groups_by_parent_id_contacts_by_id(
@@ -2602,16 +1465,7 @@ def patch_marketing_groups_by_parent_id_contacts_by_id(
 
     ``PATCH /marketing/groups/{parentId}/contacts/{id}`` (risk: Write, tag: MarketingContacts)
     """
-    return _build(
-        _OPS["patchMarketingGroupsByParentIdContactsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchMarketingGroupsByParentIdContactsById"], locals())
 
 
 def delete_marketing_groups_by_parent_id_contacts_by_id(
@@ -2623,16 +1477,7 @@ def delete_marketing_groups_by_parent_id_contacts_by_id(
 
     ``DELETE /marketing/groups/{parentId}/contacts/{id}`` (risk: Destructive, tag: MarketingContacts)
     """
-    return _build(
-        _OPS["deleteMarketingGroupsByParentIdContactsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteMarketingGroupsByParentIdContactsById"], locals())
 
 
 class CampaignAudits(_Bound[_M]):

@@ -109,22 +109,7 @@ def get_procurement_rma_dispositions(
 
     ``GET /procurement/RMADispositions`` (risk: Read, tag: RMADispositions)
     """
-    return _build(
-        _OPS["getProcurementRMADispositions"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRMADispositions"], locals())
 
 
 def post_procurement_rma_dispositions(
@@ -135,13 +120,7 @@ def post_procurement_rma_dispositions(
 
     ``POST /procurement/RMADispositions`` (risk: Write, tag: RMADispositions)
     """
-    return _build(
-        _OPS["postProcurementRMADispositions"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementRMADispositions"], locals())
 
 
 def get_procurement_rma_dispositions_count(
@@ -159,22 +138,7 @@ def get_procurement_rma_dispositions_count(
 
     ``GET /procurement/RMADispositions/count`` (risk: Read, tag: RMADispositions)
     """
-    return _build(
-        _OPS["getProcurementRMADispositionsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRMADispositionsCount"], locals())
 
 
 def get_procurement_rma_dispositions_info(
@@ -192,22 +156,7 @@ def get_procurement_rma_dispositions_info(
 
     ``GET /procurement/RMADispositions/info`` (risk: Read, tag: RmaDispositionInfos)
     """
-    return _build(
-        _OPS["getProcurementRMADispositionsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRMADispositionsInfo"], locals())
 
 
 def get_procurement_rma_dispositions_info_count(
@@ -225,22 +174,7 @@ def get_procurement_rma_dispositions_info_count(
 
     ``GET /procurement/RMADispositions/info/count`` (risk: Read, tag: RmaDispositionInfos)
     """
-    return _build(
-        _OPS["getProcurementRMADispositionsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRMADispositionsInfoCount"], locals())
 
 
 def get_procurement_rma_dispositions_by_id(
@@ -259,24 +193,7 @@ def get_procurement_rma_dispositions_by_id(
 
     ``GET /procurement/RMADispositions/{id}`` (risk: Read, tag: RMADispositions)
     """
-    return _build(
-        _OPS["getProcurementRMADispositionsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRMADispositionsById"], locals())
 
 
 def put_procurement_rma_dispositions_by_id(
@@ -288,15 +205,7 @@ def put_procurement_rma_dispositions_by_id(
 
     ``PUT /procurement/RMADispositions/{id}`` (risk: Write, tag: RMADispositions)
     """
-    return _build(
-        _OPS["putProcurementRMADispositionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementRMADispositionsById"], locals())
 
 
 def patch_procurement_rma_dispositions_by_id(
@@ -308,15 +217,7 @@ def patch_procurement_rma_dispositions_by_id(
 
     ``PATCH /procurement/RMADispositions/{id}`` (risk: Write, tag: RMADispositions)
     """
-    return _build(
-        _OPS["patchProcurementRMADispositionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementRMADispositionsById"], locals())
 
 
 def delete_procurement_rma_dispositions_by_id(
@@ -327,15 +228,7 @@ def delete_procurement_rma_dispositions_by_id(
 
     ``DELETE /procurement/RMADispositions/{id}`` (risk: Destructive, tag: RMADispositions)
     """
-    return _build(
-        _OPS["deleteProcurementRMADispositionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementRMADispositionsById"], locals())
 
 
 def get_procurement_rma_dispositions_by_id_info(
@@ -354,24 +247,7 @@ def get_procurement_rma_dispositions_by_id_info(
 
     ``GET /procurement/RMADispositions/{id}/info`` (risk: Read, tag: RmaDispositionInfos)
     """
-    return _build(
-        _OPS["getProcurementRMADispositionsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRMADispositionsByIdInfo"], locals())
 
 
 def get_procurement_adjustments(
@@ -389,22 +265,7 @@ def get_procurement_adjustments(
 
     ``GET /procurement/adjustments`` (risk: Read, tag: ProcurementAdjustments)
     """
-    return _build(
-        _OPS["getProcurementAdjustments"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustments"], locals())
 
 
 def post_procurement_adjustments(
@@ -415,13 +276,7 @@ def post_procurement_adjustments(
 
     ``POST /procurement/adjustments`` (risk: Write, tag: ProcurementAdjustments)
     """
-    return _build(
-        _OPS["postProcurementAdjustments"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementAdjustments"], locals())
 
 
 def get_procurement_adjustments_count(
@@ -439,22 +294,7 @@ def get_procurement_adjustments_count(
 
     ``GET /procurement/adjustments/count`` (risk: Read, tag: ProcurementAdjustments)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsCount"], locals())
 
 
 def get_procurement_adjustments_types(
@@ -472,22 +312,7 @@ def get_procurement_adjustments_types(
 
     ``GET /procurement/adjustments/types`` (risk: Read, tag: AdjustmentTypes)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsTypes"], locals())
 
 
 def post_procurement_adjustments_types(
@@ -498,13 +323,7 @@ def post_procurement_adjustments_types(
 
     ``POST /procurement/adjustments/types`` (risk: Write, tag: AdjustmentTypes)
     """
-    return _build(
-        _OPS["postProcurementAdjustmentsTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementAdjustmentsTypes"], locals())
 
 
 def get_procurement_adjustments_types_count(
@@ -522,22 +341,7 @@ def get_procurement_adjustments_types_count(
 
     ``GET /procurement/adjustments/types/count`` (risk: Read, tag: AdjustmentTypes)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsTypesCount"], locals())
 
 
 def get_procurement_adjustments_types_info(
@@ -555,22 +359,7 @@ def get_procurement_adjustments_types_info(
 
     ``GET /procurement/adjustments/types/info`` (risk: Read, tag: AdjustmentTypeInfos)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsTypesInfo"], locals())
 
 
 def get_procurement_adjustments_types_info_count(
@@ -588,22 +377,7 @@ def get_procurement_adjustments_types_info_count(
 
     ``GET /procurement/adjustments/types/info/count`` (risk: Read, tag: AdjustmentTypeInfos)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsTypesInfoCount"], locals())
 
 
 def get_procurement_adjustments_types_by_id(
@@ -622,24 +396,7 @@ def get_procurement_adjustments_types_by_id(
 
     ``GET /procurement/adjustments/types/{id}`` (risk: Read, tag: AdjustmentTypes)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsTypesById"], locals())
 
 
 def put_procurement_adjustments_types_by_id(
@@ -651,15 +408,7 @@ def put_procurement_adjustments_types_by_id(
 
     ``PUT /procurement/adjustments/types/{id}`` (risk: Write, tag: AdjustmentTypes)
     """
-    return _build(
-        _OPS["putProcurementAdjustmentsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementAdjustmentsTypesById"], locals())
 
 
 def patch_procurement_adjustments_types_by_id(
@@ -671,15 +420,7 @@ def patch_procurement_adjustments_types_by_id(
 
     ``PATCH /procurement/adjustments/types/{id}`` (risk: Write, tag: AdjustmentTypes)
     """
-    return _build(
-        _OPS["patchProcurementAdjustmentsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementAdjustmentsTypesById"], locals())
 
 
 def delete_procurement_adjustments_types_by_id(
@@ -690,15 +431,7 @@ def delete_procurement_adjustments_types_by_id(
 
     ``DELETE /procurement/adjustments/types/{id}`` (risk: Destructive, tag: AdjustmentTypes)
     """
-    return _build(
-        _OPS["deleteProcurementAdjustmentsTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementAdjustmentsTypesById"], locals())
 
 
 def get_procurement_adjustments_types_by_id_info(
@@ -717,24 +450,7 @@ def get_procurement_adjustments_types_by_id_info(
 
     ``GET /procurement/adjustments/types/{id}/info`` (risk: Read, tag: AdjustmentTypeInfos)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsTypesByIdInfo"], locals())
 
 
 def get_procurement_adjustments_types_by_id_usages(
@@ -753,24 +469,7 @@ def get_procurement_adjustments_types_by_id_usages(
 
     ``GET /procurement/adjustments/types/{id}/usages`` (risk: Read, tag: AdjustmentTypes)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsTypesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsTypesByIdUsages"], locals())
 
 
 def get_procurement_adjustments_types_by_id_usages_list(
@@ -789,24 +488,7 @@ def get_procurement_adjustments_types_by_id_usages_list(
 
     ``GET /procurement/adjustments/types/{id}/usages/list`` (risk: Read, tag: AdjustmentTypes)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsTypesByIdUsagesList"], locals())
 
 
 def get_procurement_adjustments_by_id(
@@ -825,24 +507,7 @@ def get_procurement_adjustments_by_id(
 
     ``GET /procurement/adjustments/{id}`` (risk: Read, tag: ProcurementAdjustments)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsById"], locals())
 
 
 def put_procurement_adjustments_by_id(
@@ -854,15 +519,7 @@ def put_procurement_adjustments_by_id(
 
     ``PUT /procurement/adjustments/{id}`` (risk: Write, tag: ProcurementAdjustments)
     """
-    return _build(
-        _OPS["putProcurementAdjustmentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementAdjustmentsById"], locals())
 
 
 def patch_procurement_adjustments_by_id(
@@ -874,15 +531,7 @@ def patch_procurement_adjustments_by_id(
 
     ``PATCH /procurement/adjustments/{id}`` (risk: Write, tag: ProcurementAdjustments)
     """
-    return _build(
-        _OPS["patchProcurementAdjustmentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementAdjustmentsById"], locals())
 
 
 def delete_procurement_adjustments_by_id(
@@ -893,15 +542,7 @@ def delete_procurement_adjustments_by_id(
 
     ``DELETE /procurement/adjustments/{id}`` (risk: Destructive, tag: ProcurementAdjustments)
     """
-    return _build(
-        _OPS["deleteProcurementAdjustmentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementAdjustmentsById"], locals())
 
 
 def get_procurement_adjustments_by_parent_id_details(
@@ -920,24 +561,7 @@ def get_procurement_adjustments_by_parent_id_details(
 
     ``GET /procurement/adjustments/{parentId}/details`` (risk: Read, tag: AdjustmentDetails)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsByParentIdDetails"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsByParentIdDetails"], locals())
 
 
 def post_procurement_adjustments_by_parent_id_details(
@@ -949,15 +573,7 @@ def post_procurement_adjustments_by_parent_id_details(
 
     ``POST /procurement/adjustments/{parentId}/details`` (risk: Write, tag: AdjustmentDetails)
     """
-    return _build(
-        _OPS["postProcurementAdjustmentsByParentIdDetails"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementAdjustmentsByParentIdDetails"], locals())
 
 
 def get_procurement_adjustments_by_parent_id_details_count(
@@ -976,24 +592,7 @@ def get_procurement_adjustments_by_parent_id_details_count(
 
     ``GET /procurement/adjustments/{parentId}/details/count`` (risk: Read, tag: AdjustmentDetails)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsByParentIdDetailsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsByParentIdDetailsCount"], locals())
 
 
 def get_procurement_adjustments_by_parent_id_details_by_id(
@@ -1013,25 +612,7 @@ def get_procurement_adjustments_by_parent_id_details_by_id(
 
     ``GET /procurement/adjustments/{parentId}/details/{id}`` (risk: Read, tag: AdjustmentDetails)
     """
-    return _build(
-        _OPS["getProcurementAdjustmentsByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementAdjustmentsByParentIdDetailsById"], locals())
 
 
 def delete_procurement_adjustments_by_parent_id_details_by_id(
@@ -1043,16 +624,7 @@ def delete_procurement_adjustments_by_parent_id_details_by_id(
 
     ``DELETE /procurement/adjustments/{parentId}/details/{id}`` (risk: Destructive, tag: AdjustmentDetails)
     """
-    return _build(
-        _OPS["deleteProcurementAdjustmentsByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementAdjustmentsByParentIdDetailsById"], locals())
 
 
 def get_procurement_catalog(
@@ -1070,22 +642,7 @@ def get_procurement_catalog(
 
     ``GET /procurement/catalog`` (risk: Read, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["getProcurementCatalog"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalog"], locals())
 
 
 def post_procurement_catalog(
@@ -1096,13 +653,7 @@ def post_procurement_catalog(
 
     ``POST /procurement/catalog`` (risk: Write, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["postProcurementCatalog"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementCatalog"], locals())
 
 
 def get_procurement_catalog_count(
@@ -1120,22 +671,7 @@ def get_procurement_catalog_count(
 
     ``GET /procurement/catalog/count`` (risk: Read, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["getProcurementCatalogCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogCount"], locals())
 
 
 def get_procurement_catalog_info(
@@ -1153,22 +689,7 @@ def get_procurement_catalog_info(
 
     ``GET /procurement/catalog/info`` (risk: Read, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["getProcurementCatalogInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogInfo"], locals())
 
 
 def get_procurement_catalog_info_count(
@@ -1186,22 +707,7 @@ def get_procurement_catalog_info_count(
 
     ``GET /procurement/catalog/info/count`` (risk: Read, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["getProcurementCatalogInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogInfoCount"], locals())
 
 
 def post_procurement_catalog_vendors(
@@ -1212,13 +718,7 @@ def post_procurement_catalog_vendors(
 
     ``POST /procurement/catalog/vendors`` (risk: Write, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["postProcurementCatalogVendors"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementCatalogVendors"], locals())
 
 
 def get_procurement_catalog_vendors_by_parent_id(
@@ -1237,24 +737,7 @@ def get_procurement_catalog_vendors_by_parent_id(
 
     ``GET /procurement/catalog/vendors/{parentId}`` (risk: Read, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["getProcurementCatalogVendorsByParentId"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogVendorsByParentId"], locals())
 
 
 def get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand(
@@ -1274,25 +757,7 @@ def get_procurement_catalog_by_catalog_item_identifier_quantity_on_hand(
 
     ``GET /procurement/catalog/{catalogItemIdentifier}/quantityOnHand`` (risk: Read, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["getProcurementCatalogByCatalogItemIdentifierQuantityOnHand"],
-        {
-            "catalogItemIdentifier": catalog_item_identifier,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "warehouseBinId": warehouse_bin_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByCatalogItemIdentifierQuantityOnHand"], locals())
 
 
 def get_procurement_catalog_by_id(
@@ -1311,24 +776,7 @@ def get_procurement_catalog_by_id(
 
     ``GET /procurement/catalog/{id}`` (risk: Read, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["getProcurementCatalogById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogById"], locals())
 
 
 def put_procurement_catalog_by_id(
@@ -1340,15 +788,7 @@ def put_procurement_catalog_by_id(
 
     ``PUT /procurement/catalog/{id}`` (risk: Write, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["putProcurementCatalogById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementCatalogById"], locals())
 
 
 def patch_procurement_catalog_by_id(
@@ -1360,15 +800,7 @@ def patch_procurement_catalog_by_id(
 
     ``PATCH /procurement/catalog/{id}`` (risk: Write, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["patchProcurementCatalogById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementCatalogById"], locals())
 
 
 def delete_procurement_catalog_by_id(
@@ -1379,15 +811,7 @@ def delete_procurement_catalog_by_id(
 
     ``DELETE /procurement/catalog/{id}`` (risk: Destructive, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["deleteProcurementCatalogById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementCatalogById"], locals())
 
 
 def post_procurement_catalog_by_id_copy(
@@ -1398,15 +822,7 @@ def post_procurement_catalog_by_id_copy(
 
     ``POST /procurement/catalog/{id}/copy`` (risk: Execute, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["postProcurementCatalogByIdCopy"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postProcurementCatalogByIdCopy"], locals())
 
 
 def get_procurement_catalog_by_id_info(
@@ -1425,24 +841,7 @@ def get_procurement_catalog_by_id_info(
 
     ``GET /procurement/catalog/{id}/info`` (risk: Read, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["getProcurementCatalogByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByIdInfo"], locals())
 
 
 def post_procurement_catalog_by_id_pricing(
@@ -1454,15 +853,7 @@ def post_procurement_catalog_by_id_pricing(
 
     ``POST /procurement/catalog/{id}/pricing`` (risk: Financial, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["postProcurementCatalogByIdPricing"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementCatalogByIdPricing"], locals())
 
 
 def get_procurement_catalog_by_parent_id_components(
@@ -1481,24 +872,7 @@ def get_procurement_catalog_by_parent_id_components(
 
     ``GET /procurement/catalog/{parentId}/components`` (risk: Read, tag: CatalogComponents)
     """
-    return _build(
-        _OPS["getProcurementCatalogByParentIdComponents"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByParentIdComponents"], locals())
 
 
 def post_procurement_catalog_by_parent_id_components(
@@ -1510,15 +884,7 @@ def post_procurement_catalog_by_parent_id_components(
 
     ``POST /procurement/catalog/{parentId}/components`` (risk: Write, tag: CatalogComponents)
     """
-    return _build(
-        _OPS["postProcurementCatalogByParentIdComponents"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementCatalogByParentIdComponents"], locals())
 
 
 def get_procurement_catalog_by_parent_id_components_count(
@@ -1537,24 +903,7 @@ def get_procurement_catalog_by_parent_id_components_count(
 
     ``GET /procurement/catalog/{parentId}/components/count`` (risk: Read, tag: CatalogComponents)
     """
-    return _build(
-        _OPS["getProcurementCatalogByParentIdComponentsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByParentIdComponentsCount"], locals())
 
 
 def get_procurement_catalog_by_parent_id_components_by_id(
@@ -1574,25 +923,7 @@ def get_procurement_catalog_by_parent_id_components_by_id(
 
     ``GET /procurement/catalog/{parentId}/components/{id}`` (risk: Read, tag: CatalogComponents)
     """
-    return _build(
-        _OPS["getProcurementCatalogByParentIdComponentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByParentIdComponentsById"], locals())
 
 
 def put_procurement_catalog_by_parent_id_components_by_id(
@@ -1605,16 +936,7 @@ def put_procurement_catalog_by_parent_id_components_by_id(
 
     ``PUT /procurement/catalog/{parentId}/components/{id}`` (risk: Write, tag: CatalogComponents)
     """
-    return _build(
-        _OPS["putProcurementCatalogByParentIdComponentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementCatalogByParentIdComponentsById"], locals())
 
 
 def patch_procurement_catalog_by_parent_id_components_by_id(
@@ -1627,16 +949,7 @@ def patch_procurement_catalog_by_parent_id_components_by_id(
 
     ``PATCH /procurement/catalog/{parentId}/components/{id}`` (risk: Write, tag: CatalogComponents)
     """
-    return _build(
-        _OPS["patchProcurementCatalogByParentIdComponentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementCatalogByParentIdComponentsById"], locals())
 
 
 def delete_procurement_catalog_by_parent_id_components_by_id(
@@ -1648,16 +961,7 @@ def delete_procurement_catalog_by_parent_id_components_by_id(
 
     ``DELETE /procurement/catalog/{parentId}/components/{id}`` (risk: Destructive, tag: CatalogComponents)
     """
-    return _build(
-        _OPS["deleteProcurementCatalogByParentIdComponentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementCatalogByParentIdComponentsById"], locals())
 
 
 def get_procurement_catalog_by_parent_id_inventory(
@@ -1676,24 +980,7 @@ def get_procurement_catalog_by_parent_id_inventory(
 
     ``GET /procurement/catalog/{parentId}/inventory`` (risk: Read, tag: CatalogInventories)
     """
-    return _build(
-        _OPS["getProcurementCatalogByParentIdInventory"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByParentIdInventory"], locals())
 
 
 def get_procurement_catalog_by_parent_id_inventory_count(
@@ -1712,24 +999,7 @@ def get_procurement_catalog_by_parent_id_inventory_count(
 
     ``GET /procurement/catalog/{parentId}/inventory/count`` (risk: Read, tag: CatalogInventories)
     """
-    return _build(
-        _OPS["getProcurementCatalogByParentIdInventoryCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByParentIdInventoryCount"], locals())
 
 
 def get_procurement_catalog_by_parent_id_inventory_by_id(
@@ -1749,25 +1019,7 @@ def get_procurement_catalog_by_parent_id_inventory_by_id(
 
     ``GET /procurement/catalog/{parentId}/inventory/{id}`` (risk: Read, tag: CatalogInventories)
     """
-    return _build(
-        _OPS["getProcurementCatalogByParentIdInventoryById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByParentIdInventoryById"], locals())
 
 
 def get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse(
@@ -1786,24 +1038,7 @@ def get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse(
 
     ``GET /procurement/catalog/{parentId}/minimumStockByWarehouse`` (risk: Read, tag: MinimumStockByWarehouses)
     """
-    return _build(
-        _OPS["getProcurementCatalogByParentIdMinimumStockByWarehouse"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByParentIdMinimumStockByWarehouse"], locals())
 
 
 def post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse(
@@ -1815,15 +1050,7 @@ def post_procurement_catalog_by_parent_id_minimum_stock_by_warehouse(
 
     ``POST /procurement/catalog/{parentId}/minimumStockByWarehouse`` (risk: Write, tag: MinimumStockByWarehouses)
     """
-    return _build(
-        _OPS["postProcurementCatalogByParentIdMinimumStockByWarehouse"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementCatalogByParentIdMinimumStockByWarehouse"], locals())
 
 
 def get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count(
@@ -1842,24 +1069,7 @@ def get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_count(
 
     ``GET /procurement/catalog/{parentId}/minimumStockByWarehouse/count`` (risk: Read, tag: MinimumStockByWarehouses)
     """
-    return _build(
-        _OPS["getProcurementCatalogByParentIdMinimumStockByWarehouseCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByParentIdMinimumStockByWarehouseCount"], locals())
 
 
 def get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id(
@@ -1879,25 +1089,7 @@ def get_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id(
 
     ``GET /procurement/catalog/{parentId}/minimumStockByWarehouse/{id}`` (risk: Read, tag: MinimumStockByWarehouses)
     """
-    return _build(
-        _OPS["getProcurementCatalogByParentIdMinimumStockByWarehouseById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByParentIdMinimumStockByWarehouseById"], locals())
 
 
 def put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id(
@@ -1910,16 +1102,7 @@ def put_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id(
 
     ``PUT /procurement/catalog/{parentId}/minimumStockByWarehouse/{id}`` (risk: Write, tag: MinimumStockByWarehouses)
     """
-    return _build(
-        _OPS["putProcurementCatalogByParentIdMinimumStockByWarehouseById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementCatalogByParentIdMinimumStockByWarehouseById"], locals())
 
 
 def patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id(
@@ -1932,16 +1115,7 @@ def patch_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id(
 
     ``PATCH /procurement/catalog/{parentId}/minimumStockByWarehouse/{id}`` (risk: Write, tag: MinimumStockByWarehouses)
     """
-    return _build(
-        _OPS["patchProcurementCatalogByParentIdMinimumStockByWarehouseById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementCatalogByParentIdMinimumStockByWarehouseById"], locals())
 
 
 def delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id(
@@ -1953,16 +1127,7 @@ def delete_procurement_catalog_by_parent_id_minimum_stock_by_warehouse_by_id(
 
     ``DELETE /procurement/catalog/{parentId}/minimumStockByWarehouse/{id}`` (risk: Destructive, tag: MinimumStockByWarehouses)
     """
-    return _build(
-        _OPS["deleteProcurementCatalogByParentIdMinimumStockByWarehouseById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementCatalogByParentIdMinimumStockByWarehouseById"], locals())
 
 
 def put_procurement_catalog_by_parent_id_vendors_by_id(
@@ -1975,16 +1140,7 @@ def put_procurement_catalog_by_parent_id_vendors_by_id(
 
     ``PUT /procurement/catalog/{parentId}/vendors/{id}`` (risk: Write, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["putProcurementCatalogByParentIdVendorsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementCatalogByParentIdVendorsById"], locals())
 
 
 def patch_procurement_catalog_by_parent_id_vendors_by_id_by_id(
@@ -1997,16 +1153,7 @@ def patch_procurement_catalog_by_parent_id_vendors_by_id_by_id(
 
     ``PATCH /procurement/catalog/{parentId}/vendors/{id}`` (risk: Write, tag: BillingCycles)
     """
-    return _build(
-        _OPS["patchProcurementCatalogByParentIdVendorsByIdById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementCatalogByParentIdVendorsByIdById"], locals())
 
 
 def delete_procurement_catalog_by_parent_id_vendors_by_id(
@@ -2018,16 +1165,7 @@ def delete_procurement_catalog_by_parent_id_vendors_by_id(
 
     ``DELETE /procurement/catalog/{parentId}/vendors/{id}`` (risk: Destructive, tag: CatalogsItem)
     """
-    return _build(
-        _OPS["deleteProcurementCatalogByParentIdVendorsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementCatalogByParentIdVendorsById"], locals())
 
 
 def get_procurement_categories(
@@ -2045,22 +1183,7 @@ def get_procurement_categories(
 
     ``GET /procurement/categories`` (risk: Read, tag: Categories)
     """
-    return _build(
-        _OPS["getProcurementCategories"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategories"], locals())
 
 
 def post_procurement_categories(
@@ -2071,13 +1194,7 @@ def post_procurement_categories(
 
     ``POST /procurement/categories`` (risk: Write, tag: Categories)
     """
-    return _build(
-        _OPS["postProcurementCategories"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementCategories"], locals())
 
 
 def get_procurement_categories_count(
@@ -2095,22 +1212,7 @@ def get_procurement_categories_count(
 
     ``GET /procurement/categories/count`` (risk: Read, tag: Categories)
     """
-    return _build(
-        _OPS["getProcurementCategoriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategoriesCount"], locals())
 
 
 def get_procurement_categories_info(
@@ -2128,22 +1230,7 @@ def get_procurement_categories_info(
 
     ``GET /procurement/categories/info`` (risk: Read, tag: Categories)
     """
-    return _build(
-        _OPS["getProcurementCategoriesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategoriesInfo"], locals())
 
 
 def get_procurement_categories_info_count(
@@ -2161,22 +1248,7 @@ def get_procurement_categories_info_count(
 
     ``GET /procurement/categories/info/count`` (risk: Read, tag: Categories)
     """
-    return _build(
-        _OPS["getProcurementCategoriesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategoriesInfoCount"], locals())
 
 
 def get_procurement_categories_by_id(
@@ -2195,24 +1267,7 @@ def get_procurement_categories_by_id(
 
     ``GET /procurement/categories/{id}`` (risk: Read, tag: Categories)
     """
-    return _build(
-        _OPS["getProcurementCategoriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategoriesById"], locals())
 
 
 def put_procurement_categories_by_id(
@@ -2224,15 +1279,7 @@ def put_procurement_categories_by_id(
 
     ``PUT /procurement/categories/{id}`` (risk: Write, tag: Categories)
     """
-    return _build(
-        _OPS["putProcurementCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementCategoriesById"], locals())
 
 
 def patch_procurement_categories_by_id(
@@ -2244,15 +1291,7 @@ def patch_procurement_categories_by_id(
 
     ``PATCH /procurement/categories/{id}`` (risk: Write, tag: Categories)
     """
-    return _build(
-        _OPS["patchProcurementCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementCategoriesById"], locals())
 
 
 def delete_procurement_categories_by_id(
@@ -2263,15 +1302,7 @@ def delete_procurement_categories_by_id(
 
     ``DELETE /procurement/categories/{id}`` (risk: Destructive, tag: Categories)
     """
-    return _build(
-        _OPS["deleteProcurementCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementCategoriesById"], locals())
 
 
 def get_procurement_categories_by_id_info(
@@ -2290,24 +1321,7 @@ def get_procurement_categories_by_id_info(
 
     ``GET /procurement/categories/{id}/info`` (risk: Read, tag: Categories)
     """
-    return _build(
-        _OPS["getProcurementCategoriesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategoriesByIdInfo"], locals())
 
 
 def get_procurement_categories_by_parent_id_subcategories(
@@ -2326,24 +1340,7 @@ def get_procurement_categories_by_parent_id_subcategories(
 
     ``GET /procurement/categories/{parentId}/subcategories`` (risk: Read, tag: LegacySubCategories)
     """
-    return _build(
-        _OPS["getProcurementCategoriesByParentIdSubcategories"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategoriesByParentIdSubcategories"], locals())
 
 
 def post_procurement_categories_by_parent_id_subcategories(
@@ -2355,15 +1352,7 @@ def post_procurement_categories_by_parent_id_subcategories(
 
     ``POST /procurement/categories/{parentId}/subcategories`` (risk: Write, tag: LegacySubCategories)
     """
-    return _build(
-        _OPS["postProcurementCategoriesByParentIdSubcategories"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementCategoriesByParentIdSubcategories"], locals())
 
 
 def get_procurement_categories_by_parent_id_subcategories_count(
@@ -2382,24 +1371,7 @@ def get_procurement_categories_by_parent_id_subcategories_count(
 
     ``GET /procurement/categories/{parentId}/subcategories/count`` (risk: Read, tag: LegacySubCategories)
     """
-    return _build(
-        _OPS["getProcurementCategoriesByParentIdSubcategoriesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategoriesByParentIdSubcategoriesCount"], locals())
 
 
 def get_procurement_categories_by_parent_id_subcategories_info(
@@ -2418,24 +1390,7 @@ def get_procurement_categories_by_parent_id_subcategories_info(
 
     ``GET /procurement/categories/{parentId}/subcategories/info`` (risk: Read, tag: LegacySubCategoryInfos)
     """
-    return _build(
-        _OPS["getProcurementCategoriesByParentIdSubcategoriesInfo"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategoriesByParentIdSubcategoriesInfo"], locals())
 
 
 def get_procurement_categories_by_parent_id_subcategories_info_count(
@@ -2454,24 +1409,7 @@ def get_procurement_categories_by_parent_id_subcategories_info_count(
 
     ``GET /procurement/categories/{parentId}/subcategories/info/count`` (risk: Read, tag: LegacySubCategoryInfos)
     """
-    return _build(
-        _OPS["getProcurementCategoriesByParentIdSubcategoriesInfoCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategoriesByParentIdSubcategoriesInfoCount"], locals())
 
 
 def get_procurement_categories_by_parent_id_subcategories_by_id(
@@ -2491,25 +1429,7 @@ def get_procurement_categories_by_parent_id_subcategories_by_id(
 
     ``GET /procurement/categories/{parentId}/subcategories/{id}`` (risk: Read, tag: LegacySubCategories)
     """
-    return _build(
-        _OPS["getProcurementCategoriesByParentIdSubcategoriesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategoriesByParentIdSubcategoriesById"], locals())
 
 
 def put_procurement_categories_by_parent_id_subcategories_by_id(
@@ -2522,16 +1442,7 @@ def put_procurement_categories_by_parent_id_subcategories_by_id(
 
     ``PUT /procurement/categories/{parentId}/subcategories/{id}`` (risk: Write, tag: LegacySubCategories)
     """
-    return _build(
-        _OPS["putProcurementCategoriesByParentIdSubcategoriesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementCategoriesByParentIdSubcategoriesById"], locals())
 
 
 def patch_procurement_categories_by_parent_id_subcategories_by_id(
@@ -2544,16 +1455,7 @@ def patch_procurement_categories_by_parent_id_subcategories_by_id(
 
     ``PATCH /procurement/categories/{parentId}/subcategories/{id}`` (risk: Write, tag: LegacySubCategories)
     """
-    return _build(
-        _OPS["patchProcurementCategoriesByParentIdSubcategoriesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementCategoriesByParentIdSubcategoriesById"], locals())
 
 
 def delete_procurement_categories_by_parent_id_subcategories_by_id(
@@ -2565,16 +1467,7 @@ def delete_procurement_categories_by_parent_id_subcategories_by_id(
 
     ``DELETE /procurement/categories/{parentId}/subcategories/{id}`` (risk: Destructive, tag: LegacySubCategories)
     """
-    return _build(
-        _OPS["deleteProcurementCategoriesByParentIdSubcategoriesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementCategoriesByParentIdSubcategoriesById"], locals())
 
 
 def get_procurement_categories_by_parent_id_subcategories_by_id_info(
@@ -2594,25 +1487,7 @@ def get_procurement_categories_by_parent_id_subcategories_by_id_info(
 
     ``GET /procurement/categories/{parentId}/subcategories/{id}/info`` (risk: Read, tag: LegacySubCategoryInfos)
     """
-    return _build(
-        _OPS["getProcurementCategoriesByParentIdSubcategoriesByIdInfo"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCategoriesByParentIdSubcategoriesByIdInfo"], locals())
 
 
 def get_procurement_changeorder(
@@ -2630,22 +1505,7 @@ def get_procurement_changeorder(
 
     ``GET /procurement/changeorder`` (risk: Read, tag: ChangeOrder)
     """
-    return _build(
-        _OPS["getProcurementChangeorder"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementChangeorder"], locals())
 
 
 def post_procurement_changeorder(
@@ -2656,13 +1516,7 @@ def post_procurement_changeorder(
 
     ``POST /procurement/changeorder`` (risk: Write, tag: ChangeOrder)
     """
-    return _build(
-        _OPS["postProcurementChangeorder"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementChangeorder"], locals())
 
 
 def patch_procurement_changeorder_by_id(
@@ -2674,15 +1528,7 @@ def patch_procurement_changeorder_by_id(
 
     ``PATCH /procurement/changeorder/{id}`` (risk: Write, tag: ChangeOrder)
     """
-    return _build(
-        _OPS["patchProcurementChangeorderById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementChangeorderById"], locals())
 
 
 def delete_procurement_changeorder_by_id(
@@ -2693,15 +1539,7 @@ def delete_procurement_changeorder_by_id(
 
     ``DELETE /procurement/changeorder/{id}`` (risk: Destructive, tag: ChangeOrder)
     """
-    return _build(
-        _OPS["deleteProcurementChangeorderById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementChangeorderById"], locals())
 
 
 def get_procurement_changeorders_count(
@@ -2719,22 +1557,7 @@ def get_procurement_changeorders_count(
 
     ``GET /procurement/changeorders/count`` (risk: Read, tag: ChangeOrder)
     """
-    return _build(
-        _OPS["getProcurementChangeordersCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementChangeordersCount"], locals())
 
 
 def get_procurement_directional_syncs(
@@ -2752,22 +1575,7 @@ def get_procurement_directional_syncs(
 
     ``GET /procurement/directionalSyncs`` (risk: Read, tag: DirectionalSyncs)
     """
-    return _build(
-        _OPS["getProcurementDirectionalSyncs"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementDirectionalSyncs"], locals())
 
 
 def post_procurement_directional_syncs(
@@ -2778,13 +1586,7 @@ def post_procurement_directional_syncs(
 
     ``POST /procurement/directionalSyncs`` (risk: Write, tag: DirectionalSyncs)
     """
-    return _build(
-        _OPS["postProcurementDirectionalSyncs"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementDirectionalSyncs"], locals())
 
 
 def get_procurement_directional_syncs_count(
@@ -2802,22 +1604,7 @@ def get_procurement_directional_syncs_count(
 
     ``GET /procurement/directionalSyncs/count`` (risk: Read, tag: DirectionalSyncs)
     """
-    return _build(
-        _OPS["getProcurementDirectionalSyncsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementDirectionalSyncsCount"], locals())
 
 
 def get_procurement_directional_syncs_by_id(
@@ -2836,24 +1623,7 @@ def get_procurement_directional_syncs_by_id(
 
     ``GET /procurement/directionalSyncs/{id}`` (risk: Read, tag: DirectionalSyncs)
     """
-    return _build(
-        _OPS["getProcurementDirectionalSyncsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementDirectionalSyncsById"], locals())
 
 
 def put_procurement_directional_syncs_by_id(
@@ -2865,15 +1635,7 @@ def put_procurement_directional_syncs_by_id(
 
     ``PUT /procurement/directionalSyncs/{id}`` (risk: Write, tag: DirectionalSyncs)
     """
-    return _build(
-        _OPS["putProcurementDirectionalSyncsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementDirectionalSyncsById"], locals())
 
 
 def patch_procurement_directional_syncs_by_id(
@@ -2885,15 +1647,7 @@ def patch_procurement_directional_syncs_by_id(
 
     ``PATCH /procurement/directionalSyncs/{id}`` (risk: Write, tag: DirectionalSyncs)
     """
-    return _build(
-        _OPS["patchProcurementDirectionalSyncsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementDirectionalSyncsById"], locals())
 
 
 def delete_procurement_directional_syncs_by_id(
@@ -2904,15 +1658,7 @@ def delete_procurement_directional_syncs_by_id(
 
     ``DELETE /procurement/directionalSyncs/{id}`` (risk: Destructive, tag: DirectionalSyncs)
     """
-    return _build(
-        _OPS["deleteProcurementDirectionalSyncsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementDirectionalSyncsById"], locals())
 
 
 def get_procurement_invoicegrouping(
@@ -2930,22 +1676,7 @@ def get_procurement_invoicegrouping(
 
     ``GET /procurement/invoicegrouping`` (risk: Read, tag: InvoiceGroupings)
     """
-    return _build(
-        _OPS["getProcurementInvoicegrouping"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementInvoicegrouping"], locals())
 
 
 def get_procurement_invoicegrouping_count(
@@ -2963,22 +1694,7 @@ def get_procurement_invoicegrouping_count(
 
     ``GET /procurement/invoicegrouping/count`` (risk: Read, tag: InvoiceGroupings)
     """
-    return _build(
-        _OPS["getProcurementInvoicegroupingCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementInvoicegroupingCount"], locals())
 
 
 def post_procurement_invoicegrouping_count(
@@ -2989,13 +1705,7 @@ def post_procurement_invoicegrouping_count(
 
     ``POST /procurement/invoicegrouping/count`` (risk: Financial, tag: InvoiceGroupings)
     """
-    return _build(
-        _OPS["postProcurementInvoicegroupingCount"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementInvoicegroupingCount"], locals())
 
 
 def get_procurement_invoicegrouping_by_id(
@@ -3014,24 +1724,7 @@ def get_procurement_invoicegrouping_by_id(
 
     ``GET /procurement/invoicegrouping/{id}`` (risk: Read, tag: InvoiceGroupings)
     """
-    return _build(
-        _OPS["getProcurementInvoicegroupingById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementInvoicegroupingById"], locals())
 
 
 def put_procurement_invoicegrouping_by_id(
@@ -3043,15 +1736,7 @@ def put_procurement_invoicegrouping_by_id(
 
     ``PUT /procurement/invoicegrouping/{id}`` (risk: Financial, tag: InvoiceGroupings)
     """
-    return _build(
-        _OPS["putProcurementInvoicegroupingById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementInvoicegroupingById"], locals())
 
 
 def patch_procurement_invoicegrouping_by_id(
@@ -3063,15 +1748,7 @@ def patch_procurement_invoicegrouping_by_id(
 
     ``PATCH /procurement/invoicegrouping/{id}`` (risk: Financial, tag: InvoiceGroupings)
     """
-    return _build(
-        _OPS["patchProcurementInvoicegroupingById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementInvoicegroupingById"], locals())
 
 
 def delete_procurement_invoicegrouping_by_id(
@@ -3082,15 +1759,7 @@ def delete_procurement_invoicegrouping_by_id(
 
     ``DELETE /procurement/invoicegrouping/{id}`` (risk: Destructive, tag: InvoiceGroupings)
     """
-    return _build(
-        _OPS["deleteProcurementInvoicegroupingById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementInvoicegroupingById"], locals())
 
 
 def get_procurement_invoicegrouping_by_id_usages(
@@ -3109,24 +1778,7 @@ def get_procurement_invoicegrouping_by_id_usages(
 
     ``GET /procurement/invoicegrouping/{id}/usages`` (risk: Read, tag: InvoiceGroupings)
     """
-    return _build(
-        _OPS["getProcurementInvoicegroupingByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementInvoicegroupingByIdUsages"], locals())
 
 
 def get_procurement_invoicegrouping_by_id_usages_list(
@@ -3145,24 +1797,7 @@ def get_procurement_invoicegrouping_by_id_usages_list(
 
     ``GET /procurement/invoicegrouping/{id}/usages/list`` (risk: Read, tag: InvoiceGroupings)
     """
-    return _build(
-        _OPS["getProcurementInvoicegroupingByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementInvoicegroupingByIdUsagesList"], locals())
 
 
 def get_procurement_manufacturers(
@@ -3180,22 +1815,7 @@ def get_procurement_manufacturers(
 
     ``GET /procurement/manufacturers`` (risk: Read, tag: Manufacturers)
     """
-    return _build(
-        _OPS["getProcurementManufacturers"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementManufacturers"], locals())
 
 
 def post_procurement_manufacturers(
@@ -3206,13 +1826,7 @@ def post_procurement_manufacturers(
 
     ``POST /procurement/manufacturers`` (risk: Write, tag: Manufacturers)
     """
-    return _build(
-        _OPS["postProcurementManufacturers"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementManufacturers"], locals())
 
 
 def get_procurement_manufacturers_count(
@@ -3230,22 +1844,7 @@ def get_procurement_manufacturers_count(
 
     ``GET /procurement/manufacturers/count`` (risk: Read, tag: Manufacturers)
     """
-    return _build(
-        _OPS["getProcurementManufacturersCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementManufacturersCount"], locals())
 
 
 def get_procurement_manufacturers_count_info(
@@ -3263,22 +1862,7 @@ def get_procurement_manufacturers_count_info(
 
     ``GET /procurement/manufacturers/count/info`` (risk: Read, tag: ManufacturersInfo)
     """
-    return _build(
-        _OPS["getProcurementManufacturersCountInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementManufacturersCountInfo"], locals())
 
 
 def get_procurement_manufacturers_info(
@@ -3296,22 +1880,7 @@ def get_procurement_manufacturers_info(
 
     ``GET /procurement/manufacturers/info`` (risk: Read, tag: ManufacturersInfo)
     """
-    return _build(
-        _OPS["getProcurementManufacturersInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementManufacturersInfo"], locals())
 
 
 def get_procurement_manufacturers_by_id(
@@ -3330,24 +1899,7 @@ def get_procurement_manufacturers_by_id(
 
     ``GET /procurement/manufacturers/{id}`` (risk: Read, tag: Manufacturers)
     """
-    return _build(
-        _OPS["getProcurementManufacturersById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementManufacturersById"], locals())
 
 
 def put_procurement_manufacturers_by_id(
@@ -3359,15 +1911,7 @@ def put_procurement_manufacturers_by_id(
 
     ``PUT /procurement/manufacturers/{id}`` (risk: Write, tag: Manufacturers)
     """
-    return _build(
-        _OPS["putProcurementManufacturersById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementManufacturersById"], locals())
 
 
 def patch_procurement_manufacturers_by_id(
@@ -3379,15 +1923,7 @@ def patch_procurement_manufacturers_by_id(
 
     ``PATCH /procurement/manufacturers/{id}`` (risk: Write, tag: Manufacturers)
     """
-    return _build(
-        _OPS["patchProcurementManufacturersById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementManufacturersById"], locals())
 
 
 def delete_procurement_manufacturers_by_id(
@@ -3398,15 +1934,7 @@ def delete_procurement_manufacturers_by_id(
 
     ``DELETE /procurement/manufacturers/{id}`` (risk: Destructive, tag: Manufacturers)
     """
-    return _build(
-        _OPS["deleteProcurementManufacturersById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementManufacturersById"], locals())
 
 
 def get_procurement_manufacturers_by_id_info(
@@ -3425,24 +1953,7 @@ def get_procurement_manufacturers_by_id_info(
 
     ``GET /procurement/manufacturers/{id}/info`` (risk: Read, tag: ManufacturersInfo)
     """
-    return _build(
-        _OPS["getProcurementManufacturersByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementManufacturersByIdInfo"], locals())
 
 
 def get_procurement_onhandserialnumbers(
@@ -3460,22 +1971,7 @@ def get_procurement_onhandserialnumbers(
 
     ``GET /procurement/onhandserialnumbers`` (risk: Read, tag: OnHandSerialNumberses)
     """
-    return _build(
-        _OPS["getProcurementOnhandserialnumbers"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementOnhandserialnumbers"], locals())
 
 
 def get_procurement_onhandserialnumbers_count(
@@ -3493,22 +1989,7 @@ def get_procurement_onhandserialnumbers_count(
 
     ``GET /procurement/onhandserialnumbers/count`` (risk: Read, tag: OnHandSerialNumberses)
     """
-    return _build(
-        _OPS["getProcurementOnhandserialnumbersCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementOnhandserialnumbersCount"], locals())
 
 
 def get_procurement_onhandserialnumbers_by_id(
@@ -3527,24 +2008,7 @@ def get_procurement_onhandserialnumbers_by_id(
 
     ``GET /procurement/onhandserialnumbers/{id}`` (risk: Read, tag: OnHandSerialNumberses)
     """
-    return _build(
-        _OPS["getProcurementOnhandserialnumbersById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementOnhandserialnumbersById"], locals())
 
 
 def get_procurement_pricingschedules(
@@ -3562,22 +2026,7 @@ def get_procurement_pricingschedules(
 
     ``GET /procurement/pricingschedules`` (risk: Read, tag: PricingSchedules)
     """
-    return _build(
-        _OPS["getProcurementPricingschedules"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPricingschedules"], locals())
 
 
 def post_procurement_pricingschedules(
@@ -3588,13 +2037,7 @@ def post_procurement_pricingschedules(
 
     ``POST /procurement/pricingschedules`` (risk: Financial, tag: PricingSchedules)
     """
-    return _build(
-        _OPS["postProcurementPricingschedules"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementPricingschedules"], locals())
 
 
 def get_procurement_pricingschedules_count(
@@ -3612,22 +2055,7 @@ def get_procurement_pricingschedules_count(
 
     ``GET /procurement/pricingschedules/count`` (risk: Read, tag: PricingSchedules)
     """
-    return _build(
-        _OPS["getProcurementPricingschedulesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPricingschedulesCount"], locals())
 
 
 def get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_breaks(
@@ -3648,23 +2076,7 @@ def get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_brea
     ``GET /procurement/pricingschedules/{grandparentId}/details/{parentId}/breaks`` (risk: Read, tag: PricingBreaks)
     """
     return _build(
-        _OPS["getProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaks"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaks"], locals()
     )
 
 
@@ -3679,14 +2091,7 @@ def post_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_bre
     ``POST /procurement/pricingschedules/{grandparentId}/details/{parentId}/breaks`` (risk: Financial, tag: PricingBreaks)
     """
     return _build(
-        _OPS["postProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaks"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
+        _OPS["postProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaks"], locals()
     )
 
 
@@ -3708,23 +2113,7 @@ def get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_brea
     ``GET /procurement/pricingschedules/{grandparentId}/details/{parentId}/breaks/count`` (risk: Read, tag: PricingBreaks)
     """
     return _build(
-        _OPS["getProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaksCount"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaksCount"], locals()
     )
 
 
@@ -3747,24 +2136,7 @@ def get_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_brea
     ``GET /procurement/pricingschedules/{grandparentId}/details/{parentId}/breaks/{id}`` (risk: Read, tag: PricingBreaks)
     """
     return _build(
-        _OPS["getProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaksById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaksById"], locals()
     )
 
 
@@ -3780,15 +2152,7 @@ def put_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_brea
     ``PUT /procurement/pricingschedules/{grandparentId}/details/{parentId}/breaks/{id}`` (risk: Financial, tag: PricingBreaks)
     """
     return _build(
-        _OPS["putProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaksById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["putProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaksById"], locals()
     )
 
 
@@ -3804,15 +2168,7 @@ def patch_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_br
     ``PATCH /procurement/pricingschedules/{grandparentId}/details/{parentId}/breaks/{id}`` (risk: Financial, tag: PricingBreaks)
     """
     return _build(
-        _OPS["patchProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaksById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaksById"], locals()
     )
 
 
@@ -3828,14 +2184,7 @@ def delete_procurement_pricingschedules_by_grandparent_id_details_by_parent_id_b
     """
     return _build(
         _OPS["deleteProcurementPricingschedulesByGrandparentIdDetailsByParentIdBreaksById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        locals(),
     )
 
 
@@ -3855,24 +2204,7 @@ def get_procurement_pricingschedules_by_id(
 
     ``GET /procurement/pricingschedules/{id}`` (risk: Read, tag: PricingSchedules)
     """
-    return _build(
-        _OPS["getProcurementPricingschedulesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPricingschedulesById"], locals())
 
 
 def put_procurement_pricingschedules_by_id(
@@ -3884,15 +2216,7 @@ def put_procurement_pricingschedules_by_id(
 
     ``PUT /procurement/pricingschedules/{id}`` (risk: Financial, tag: PricingSchedules)
     """
-    return _build(
-        _OPS["putProcurementPricingschedulesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementPricingschedulesById"], locals())
 
 
 def patch_procurement_pricingschedules_by_id(
@@ -3904,15 +2228,7 @@ def patch_procurement_pricingschedules_by_id(
 
     ``PATCH /procurement/pricingschedules/{id}`` (risk: Financial, tag: PricingSchedules)
     """
-    return _build(
-        _OPS["patchProcurementPricingschedulesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementPricingschedulesById"], locals())
 
 
 def delete_procurement_pricingschedules_by_id(
@@ -3923,15 +2239,7 @@ def delete_procurement_pricingschedules_by_id(
 
     ``DELETE /procurement/pricingschedules/{id}`` (risk: Destructive, tag: PricingSchedules)
     """
-    return _build(
-        _OPS["deleteProcurementPricingschedulesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementPricingschedulesById"], locals())
 
 
 def get_procurement_pricingschedules_by_parent_id_details(
@@ -3950,24 +2258,7 @@ def get_procurement_pricingschedules_by_parent_id_details(
 
     ``GET /procurement/pricingschedules/{parentId}/details`` (risk: Read, tag: PricingDetails)
     """
-    return _build(
-        _OPS["getProcurementPricingschedulesByParentIdDetails"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPricingschedulesByParentIdDetails"], locals())
 
 
 def post_procurement_pricingschedules_by_parent_id_details(
@@ -3979,15 +2270,7 @@ def post_procurement_pricingschedules_by_parent_id_details(
 
     ``POST /procurement/pricingschedules/{parentId}/details`` (risk: Financial, tag: PricingDetails)
     """
-    return _build(
-        _OPS["postProcurementPricingschedulesByParentIdDetails"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementPricingschedulesByParentIdDetails"], locals())
 
 
 def get_procurement_pricingschedules_by_parent_id_details_count(
@@ -4006,24 +2289,7 @@ def get_procurement_pricingschedules_by_parent_id_details_count(
 
     ``GET /procurement/pricingschedules/{parentId}/details/count`` (risk: Read, tag: PricingDetails)
     """
-    return _build(
-        _OPS["getProcurementPricingschedulesByParentIdDetailsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPricingschedulesByParentIdDetailsCount"], locals())
 
 
 def get_procurement_pricingschedules_by_parent_id_details_by_id(
@@ -4043,25 +2309,7 @@ def get_procurement_pricingschedules_by_parent_id_details_by_id(
 
     ``GET /procurement/pricingschedules/{parentId}/details/{id}`` (risk: Read, tag: PricingDetails)
     """
-    return _build(
-        _OPS["getProcurementPricingschedulesByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPricingschedulesByParentIdDetailsById"], locals())
 
 
 def put_procurement_pricingschedules_by_parent_id_details_by_id(
@@ -4074,16 +2322,7 @@ def put_procurement_pricingschedules_by_parent_id_details_by_id(
 
     ``PUT /procurement/pricingschedules/{parentId}/details/{id}`` (risk: Financial, tag: PricingDetails)
     """
-    return _build(
-        _OPS["putProcurementPricingschedulesByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementPricingschedulesByParentIdDetailsById"], locals())
 
 
 def patch_procurement_pricingschedules_by_parent_id_details_by_id(
@@ -4096,16 +2335,7 @@ def patch_procurement_pricingschedules_by_parent_id_details_by_id(
 
     ``PATCH /procurement/pricingschedules/{parentId}/details/{id}`` (risk: Financial, tag: PricingDetails)
     """
-    return _build(
-        _OPS["patchProcurementPricingschedulesByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementPricingschedulesByParentIdDetailsById"], locals())
 
 
 def delete_procurement_pricingschedules_by_parent_id_details_by_id(
@@ -4117,16 +2347,7 @@ def delete_procurement_pricingschedules_by_parent_id_details_by_id(
 
     ``DELETE /procurement/pricingschedules/{parentId}/details/{id}`` (risk: Destructive, tag: PricingDetails)
     """
-    return _build(
-        _OPS["deleteProcurementPricingschedulesByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementPricingschedulesByParentIdDetailsById"], locals())
 
 
 def get_procurement_products(
@@ -4144,22 +2365,7 @@ def get_procurement_products(
 
     ``GET /procurement/products`` (risk: Read, tag: ProductsItem)
     """
-    return _build(
-        _OPS["getProcurementProducts"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementProducts"], locals())
 
 
 def post_procurement_products(
@@ -4170,13 +2376,7 @@ def post_procurement_products(
 
     ``POST /procurement/products`` (risk: Write, tag: ProductsItem)
     """
-    return _build(
-        _OPS["postProcurementProducts"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementProducts"], locals())
 
 
 def get_procurement_products_count(
@@ -4194,22 +2394,7 @@ def get_procurement_products_count(
 
     ``GET /procurement/products/count`` (risk: Read, tag: ProductsItem)
     """
-    return _build(
-        _OPS["getProcurementProductsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementProductsCount"], locals())
 
 
 def get_procurement_products_by_id(
@@ -4228,24 +2413,7 @@ def get_procurement_products_by_id(
 
     ``GET /procurement/products/{id}`` (risk: Read, tag: ProductsItem)
     """
-    return _build(
-        _OPS["getProcurementProductsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementProductsById"], locals())
 
 
 def put_procurement_products_by_id(
@@ -4257,15 +2425,7 @@ def put_procurement_products_by_id(
 
     ``PUT /procurement/products/{id}`` (risk: Write, tag: ProductsItem)
     """
-    return _build(
-        _OPS["putProcurementProductsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementProductsById"], locals())
 
 
 def patch_procurement_products_by_id(
@@ -4277,15 +2437,7 @@ def patch_procurement_products_by_id(
 
     ``PATCH /procurement/products/{id}`` (risk: Write, tag: ProductsItem)
     """
-    return _build(
-        _OPS["patchProcurementProductsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementProductsById"], locals())
 
 
 def delete_procurement_products_by_id(
@@ -4296,15 +2448,7 @@ def delete_procurement_products_by_id(
 
     ``DELETE /procurement/products/{id}`` (risk: Destructive, tag: ProductsItem)
     """
-    return _build(
-        _OPS["deleteProcurementProductsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementProductsById"], locals())
 
 
 def post_procurement_products_by_id_detach(
@@ -4316,15 +2460,7 @@ def post_procurement_products_by_id_detach(
 
     ``POST /procurement/products/{id}/detach`` (risk: Execute, tag: ProductsItem)
     """
-    return _build(
-        _OPS["postProcurementProductsByIdDetach"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementProductsByIdDetach"], locals())
 
 
 def get_procurement_products_by_parent_id_components(
@@ -4343,24 +2479,7 @@ def get_procurement_products_by_parent_id_components(
 
     ``GET /procurement/products/{parentId}/components`` (risk: Read, tag: ProductComponents)
     """
-    return _build(
-        _OPS["getProcurementProductsByParentIdComponents"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementProductsByParentIdComponents"], locals())
 
 
 def post_procurement_products_by_parent_id_components(
@@ -4372,15 +2491,7 @@ def post_procurement_products_by_parent_id_components(
 
     ``POST /procurement/products/{parentId}/components`` (risk: Write, tag: ProductComponents)
     """
-    return _build(
-        _OPS["postProcurementProductsByParentIdComponents"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementProductsByParentIdComponents"], locals())
 
 
 def get_procurement_products_by_parent_id_components_count(
@@ -4399,24 +2510,7 @@ def get_procurement_products_by_parent_id_components_count(
 
     ``GET /procurement/products/{parentId}/components/count`` (risk: Read, tag: ProductComponents)
     """
-    return _build(
-        _OPS["getProcurementProductsByParentIdComponentsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementProductsByParentIdComponentsCount"], locals())
 
 
 def get_procurement_products_by_parent_id_components_by_id(
@@ -4436,25 +2530,7 @@ def get_procurement_products_by_parent_id_components_by_id(
 
     ``GET /procurement/products/{parentId}/components/{id}`` (risk: Read, tag: ProductComponents)
     """
-    return _build(
-        _OPS["getProcurementProductsByParentIdComponentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementProductsByParentIdComponentsById"], locals())
 
 
 def put_procurement_products_by_parent_id_components_by_id(
@@ -4467,16 +2543,7 @@ def put_procurement_products_by_parent_id_components_by_id(
 
     ``PUT /procurement/products/{parentId}/components/{id}`` (risk: Write, tag: ProductComponents)
     """
-    return _build(
-        _OPS["putProcurementProductsByParentIdComponentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementProductsByParentIdComponentsById"], locals())
 
 
 def patch_procurement_products_by_parent_id_components_by_id(
@@ -4489,16 +2556,7 @@ def patch_procurement_products_by_parent_id_components_by_id(
 
     ``PATCH /procurement/products/{parentId}/components/{id}`` (risk: Write, tag: ProductComponents)
     """
-    return _build(
-        _OPS["patchProcurementProductsByParentIdComponentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementProductsByParentIdComponentsById"], locals())
 
 
 def delete_procurement_products_by_parent_id_components_by_id(
@@ -4510,16 +2568,7 @@ def delete_procurement_products_by_parent_id_components_by_id(
 
     ``DELETE /procurement/products/{parentId}/components/{id}`` (risk: Destructive, tag: ProductComponents)
     """
-    return _build(
-        _OPS["deleteProcurementProductsByParentIdComponentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementProductsByParentIdComponentsById"], locals())
 
 
 def get_procurement_products_by_parent_id_picking_shipping_details(
@@ -4538,24 +2587,7 @@ def get_procurement_products_by_parent_id_picking_shipping_details(
 
     ``GET /procurement/products/{parentId}/pickingShippingDetails`` (risk: Read, tag: ProductPickingShippingDetails)
     """
-    return _build(
-        _OPS["getProcurementProductsByParentIdPickingShippingDetails"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementProductsByParentIdPickingShippingDetails"], locals())
 
 
 def post_procurement_products_by_parent_id_picking_shipping_details(
@@ -4567,15 +2599,7 @@ def post_procurement_products_by_parent_id_picking_shipping_details(
 
     ``POST /procurement/products/{parentId}/pickingShippingDetails`` (risk: Write, tag: ProductPickingShippingDetails)
     """
-    return _build(
-        _OPS["postProcurementProductsByParentIdPickingShippingDetails"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementProductsByParentIdPickingShippingDetails"], locals())
 
 
 def get_procurement_products_by_parent_id_picking_shipping_details_count(
@@ -4594,24 +2618,7 @@ def get_procurement_products_by_parent_id_picking_shipping_details_count(
 
     ``GET /procurement/products/{parentId}/pickingShippingDetails/count`` (risk: Read, tag: ProductPickingShippingDetails)
     """
-    return _build(
-        _OPS["getProcurementProductsByParentIdPickingShippingDetailsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementProductsByParentIdPickingShippingDetailsCount"], locals())
 
 
 def get_procurement_products_by_parent_id_picking_shipping_details_by_id(
@@ -4631,25 +2638,7 @@ def get_procurement_products_by_parent_id_picking_shipping_details_by_id(
 
     ``GET /procurement/products/{parentId}/pickingShippingDetails/{id}`` (risk: Read, tag: ProductPickingShippingDetails)
     """
-    return _build(
-        _OPS["getProcurementProductsByParentIdPickingShippingDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementProductsByParentIdPickingShippingDetailsById"], locals())
 
 
 def put_procurement_products_by_parent_id_picking_shipping_details_by_id(
@@ -4662,16 +2651,7 @@ def put_procurement_products_by_parent_id_picking_shipping_details_by_id(
 
     ``PUT /procurement/products/{parentId}/pickingShippingDetails/{id}`` (risk: Write, tag: ProductPickingShippingDetails)
     """
-    return _build(
-        _OPS["putProcurementProductsByParentIdPickingShippingDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementProductsByParentIdPickingShippingDetailsById"], locals())
 
 
 def patch_procurement_products_by_parent_id_picking_shipping_details_by_id(
@@ -4684,16 +2664,7 @@ def patch_procurement_products_by_parent_id_picking_shipping_details_by_id(
 
     ``PATCH /procurement/products/{parentId}/pickingShippingDetails/{id}`` (risk: Write, tag: ProductPickingShippingDetails)
     """
-    return _build(
-        _OPS["patchProcurementProductsByParentIdPickingShippingDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementProductsByParentIdPickingShippingDetailsById"], locals())
 
 
 def delete_procurement_products_by_parent_id_picking_shipping_details_by_id(
@@ -4705,16 +2676,7 @@ def delete_procurement_products_by_parent_id_picking_shipping_details_by_id(
 
     ``DELETE /procurement/products/{parentId}/pickingShippingDetails/{id}`` (risk: Destructive, tag: ProductPickingShippingDetails)
     """
-    return _build(
-        _OPS["deleteProcurementProductsByParentIdPickingShippingDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementProductsByParentIdPickingShippingDetailsById"], locals())
 
 
 def get_procurement_purchaseorders(
@@ -4732,22 +2694,7 @@ def get_procurement_purchaseorders(
 
     ``GET /procurement/purchaseorders`` (risk: Read, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorders"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorders"], locals())
 
 
 def post_procurement_purchaseorders(
@@ -4758,13 +2705,7 @@ def post_procurement_purchaseorders(
 
     ``POST /procurement/purchaseorders`` (risk: Financial, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["postProcurementPurchaseorders"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementPurchaseorders"], locals())
 
 
 def get_procurement_purchaseorders_count(
@@ -4782,22 +2723,7 @@ def get_procurement_purchaseorders_count(
 
     ``GET /procurement/purchaseorders/count`` (risk: Read, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersCount"], locals())
 
 
 def get_procurement_purchaseorders_info(
@@ -4815,22 +2741,7 @@ def get_procurement_purchaseorders_info(
 
     ``GET /procurement/purchaseorders/info`` (risk: Read, tag: PurchaseOrdersInfo)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersInfo"], locals())
 
 
 def get_procurement_purchaseorders_info_count(
@@ -4848,22 +2759,7 @@ def get_procurement_purchaseorders_info_count(
 
     ``GET /procurement/purchaseorders/info/count`` (risk: Read, tag: PurchaseOrdersInfo)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersInfoCount"], locals())
 
 
 def get_procurement_purchaseorders_by_id(
@@ -4882,24 +2778,7 @@ def get_procurement_purchaseorders_by_id(
 
     ``GET /procurement/purchaseorders/{id}`` (risk: Read, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersById"], locals())
 
 
 def put_procurement_purchaseorders_by_id(
@@ -4911,15 +2790,7 @@ def put_procurement_purchaseorders_by_id(
 
     ``PUT /procurement/purchaseorders/{id}`` (risk: Financial, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["putProcurementPurchaseordersById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementPurchaseordersById"], locals())
 
 
 def patch_procurement_purchaseorders_by_id(
@@ -4931,15 +2802,7 @@ def patch_procurement_purchaseorders_by_id(
 
     ``PATCH /procurement/purchaseorders/{id}`` (risk: Financial, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["patchProcurementPurchaseordersById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementPurchaseordersById"], locals())
 
 
 def delete_procurement_purchaseorders_by_id(
@@ -4950,15 +2813,7 @@ def delete_procurement_purchaseorders_by_id(
 
     ``DELETE /procurement/purchaseorders/{id}`` (risk: Destructive, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["deleteProcurementPurchaseordersById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementPurchaseordersById"], locals())
 
 
 def post_procurement_purchaseorders_by_id_copy(
@@ -4969,15 +2824,7 @@ def post_procurement_purchaseorders_by_id_copy(
 
     ``POST /procurement/purchaseorders/{id}/copy`` (risk: Financial, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["postProcurementPurchaseordersByIdCopy"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postProcurementPurchaseordersByIdCopy"], locals())
 
 
 def get_procurement_purchaseorders_by_id_info(
@@ -4996,24 +2843,7 @@ def get_procurement_purchaseorders_by_id_info(
 
     ``GET /procurement/purchaseorders/{id}/info`` (risk: Read, tag: PurchaseOrdersInfo)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersByIdInfo"], locals())
 
 
 def get_procurement_purchaseorders_by_id_quick_access_count(
@@ -5032,24 +2862,7 @@ def get_procurement_purchaseorders_by_id_quick_access_count(
 
     ``GET /procurement/purchaseorders/{id}/quickAccess/count`` (risk: Read, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersByIdQuickAccessCount"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersByIdQuickAccessCount"], locals())
 
 
 def post_procurement_purchaseorders_by_id_rebatch(
@@ -5060,15 +2873,7 @@ def post_procurement_purchaseorders_by_id_rebatch(
 
     ``POST /procurement/purchaseorders/{id}/rebatch`` (risk: Financial, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["postProcurementPurchaseordersByIdRebatch"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postProcurementPurchaseordersByIdRebatch"], locals())
 
 
 def post_procurement_purchaseorders_by_id_unbatch(
@@ -5079,15 +2884,7 @@ def post_procurement_purchaseorders_by_id_unbatch(
 
     ``POST /procurement/purchaseorders/{id}/unbatch`` (risk: Financial, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["postProcurementPurchaseordersByIdUnbatch"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postProcurementPurchaseordersByIdUnbatch"], locals())
 
 
 def get_procurement_purchaseorders_by_parent_id_lineitems(
@@ -5106,24 +2903,7 @@ def get_procurement_purchaseorders_by_parent_id_lineitems(
 
     ``GET /procurement/purchaseorders/{parentId}/lineitems`` (risk: Read, tag: PurchaseOrderLineItems)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersByParentIdLineitems"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersByParentIdLineitems"], locals())
 
 
 def post_procurement_purchaseorders_by_parent_id_lineitems(
@@ -5135,15 +2915,7 @@ def post_procurement_purchaseorders_by_parent_id_lineitems(
 
     ``POST /procurement/purchaseorders/{parentId}/lineitems`` (risk: Financial, tag: PurchaseOrderLineItems)
     """
-    return _build(
-        _OPS["postProcurementPurchaseordersByParentIdLineitems"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementPurchaseordersByParentIdLineitems"], locals())
 
 
 def delete_procurement_purchaseorders_by_parent_id_lineitems(
@@ -5155,17 +2927,7 @@ def delete_procurement_purchaseorders_by_parent_id_lineitems(
 
     ``DELETE /procurement/purchaseorders/{parentId}/lineitems`` (risk: Destructive, tag: PurchaseOrderLineItems)
     """
-    return _build(
-        _OPS["deleteProcurementPurchaseordersByParentIdLineitems"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "id": id_,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementPurchaseordersByParentIdLineitems"], locals())
 
 
 def post_procurement_purchaseorders_by_parent_id_lineitems_bulk(
@@ -5177,15 +2939,7 @@ def post_procurement_purchaseorders_by_parent_id_lineitems_bulk(
 
     ``POST /procurement/purchaseorders/{parentId}/lineitems/bulk`` (risk: Financial, tag: PurchaseOrderLineItems)
     """
-    return _build(
-        _OPS["postProcurementPurchaseordersByParentIdLineitemsBulk"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementPurchaseordersByParentIdLineitemsBulk"], locals())
 
 
 def put_procurement_purchaseorders_by_parent_id_lineitems_bulk(
@@ -5197,15 +2951,7 @@ def put_procurement_purchaseorders_by_parent_id_lineitems_bulk(
 
     ``PUT /procurement/purchaseorders/{parentId}/lineitems/bulk`` (risk: Financial, tag: PurchaseOrderLineItems)
     """
-    return _build(
-        _OPS["putProcurementPurchaseordersByParentIdLineitemsBulk"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementPurchaseordersByParentIdLineitemsBulk"], locals())
 
 
 def delete_procurement_purchaseorders_by_parent_id_lineitems_bulk(
@@ -5217,15 +2963,7 @@ def delete_procurement_purchaseorders_by_parent_id_lineitems_bulk(
 
     ``DELETE /procurement/purchaseorders/{parentId}/lineitems/bulk`` (risk: Destructive, tag: PurchaseOrderLineItems)
     """
-    return _build(
-        _OPS["deleteProcurementPurchaseordersByParentIdLineitemsBulk"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["deleteProcurementPurchaseordersByParentIdLineitemsBulk"], locals())
 
 
 def get_procurement_purchaseorders_by_parent_id_lineitems_count(
@@ -5244,24 +2982,7 @@ def get_procurement_purchaseorders_by_parent_id_lineitems_count(
 
     ``GET /procurement/purchaseorders/{parentId}/lineitems/count`` (risk: Read, tag: PurchaseOrderLineItems)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersByParentIdLineitemsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersByParentIdLineitemsCount"], locals())
 
 
 def get_procurement_purchaseorders_by_parent_id_lineitems_by_id(
@@ -5281,25 +3002,7 @@ def get_procurement_purchaseorders_by_parent_id_lineitems_by_id(
 
     ``GET /procurement/purchaseorders/{parentId}/lineitems/{id}`` (risk: Read, tag: PurchaseOrderLineItems)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersByParentIdLineitemsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersByParentIdLineitemsById"], locals())
 
 
 def put_procurement_purchaseorders_by_parent_id_lineitems_by_id(
@@ -5312,16 +3015,7 @@ def put_procurement_purchaseorders_by_parent_id_lineitems_by_id(
 
     ``PUT /procurement/purchaseorders/{parentId}/lineitems/{id}`` (risk: Financial, tag: PurchaseOrderLineItems)
     """
-    return _build(
-        _OPS["putProcurementPurchaseordersByParentIdLineitemsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementPurchaseordersByParentIdLineitemsById"], locals())
 
 
 def patch_procurement_purchaseorders_by_parent_id_lineitems_by_id(
@@ -5334,16 +3028,7 @@ def patch_procurement_purchaseorders_by_parent_id_lineitems_by_id(
 
     ``PATCH /procurement/purchaseorders/{parentId}/lineitems/{id}`` (risk: Financial, tag: PurchaseOrderLineItems)
     """
-    return _build(
-        _OPS["patchProcurementPurchaseordersByParentIdLineitemsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementPurchaseordersByParentIdLineitemsById"], locals())
 
 
 def get_procurement_purchaseorders_by_parent_id_notes(
@@ -5362,24 +3047,7 @@ def get_procurement_purchaseorders_by_parent_id_notes(
 
     ``GET /procurement/purchaseorders/{parentId}/notes`` (risk: Read, tag: PurchaseOrders)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersByParentIdNotes"], locals())
 
 
 def post_procurement_purchaseorders_by_parent_id_notes(
@@ -5391,15 +3059,7 @@ def post_procurement_purchaseorders_by_parent_id_notes(
 
     ``POST /procurement/purchaseorders/{parentId}/notes`` (risk: Financial, tag: PurchaseOrdersNote)
     """
-    return _build(
-        _OPS["postProcurementPurchaseordersByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementPurchaseordersByParentIdNotes"], locals())
 
 
 def get_procurement_purchaseorders_by_parent_id_notes_count(
@@ -5418,24 +3078,7 @@ def get_procurement_purchaseorders_by_parent_id_notes_count(
 
     ``GET /procurement/purchaseorders/{parentId}/notes/count`` (risk: Read, tag: PurchaseOrdersNote)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersByParentIdNotesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersByParentIdNotesCount"], locals())
 
 
 def get_procurement_purchaseorders_by_parent_id_notes_by_id(
@@ -5455,25 +3098,7 @@ def get_procurement_purchaseorders_by_parent_id_notes_by_id(
 
     ``GET /procurement/purchaseorders/{parentId}/notes/{id}`` (risk: Read, tag: PurchaseOrdersNote)
     """
-    return _build(
-        _OPS["getProcurementPurchaseordersByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseordersByParentIdNotesById"], locals())
 
 
 def put_procurement_purchaseorders_by_parent_id_notes_by_id(
@@ -5486,16 +3111,7 @@ def put_procurement_purchaseorders_by_parent_id_notes_by_id(
 
     ``PUT /procurement/purchaseorders/{parentId}/notes/{id}`` (risk: Financial, tag: PurchaseOrdersNote)
     """
-    return _build(
-        _OPS["putProcurementPurchaseordersByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementPurchaseordersByParentIdNotesById"], locals())
 
 
 def patch_procurement_purchaseorders_by_parent_id_notes_by_id(
@@ -5508,16 +3124,7 @@ def patch_procurement_purchaseorders_by_parent_id_notes_by_id(
 
     ``PATCH /procurement/purchaseorders/{parentId}/notes/{id}`` (risk: Financial, tag: PurchaseOrdersNote)
     """
-    return _build(
-        _OPS["patchProcurementPurchaseordersByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementPurchaseordersByParentIdNotesById"], locals())
 
 
 def delete_procurement_purchaseorders_by_parent_id_notes_by_id(
@@ -5529,16 +3136,7 @@ def delete_procurement_purchaseorders_by_parent_id_notes_by_id(
 
     ``DELETE /procurement/purchaseorders/{parentId}/notes/{id}`` (risk: Destructive, tag: PurchaseOrdersNote)
     """
-    return _build(
-        _OPS["deleteProcurementPurchaseordersByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementPurchaseordersByParentIdNotesById"], locals())
 
 
 def get_procurement_purchaseorderstatuses(
@@ -5556,22 +3154,7 @@ def get_procurement_purchaseorderstatuses(
 
     ``GET /procurement/purchaseorderstatuses`` (risk: Read, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatuses"], locals())
 
 
 def post_procurement_purchaseorderstatuses(
@@ -5582,13 +3165,7 @@ def post_procurement_purchaseorderstatuses(
 
     ``POST /procurement/purchaseorderstatuses`` (risk: Financial, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["postProcurementPurchaseorderstatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementPurchaseorderstatuses"], locals())
 
 
 def get_procurement_purchaseorderstatuses_info_count(
@@ -5606,22 +3183,7 @@ def get_procurement_purchaseorderstatuses_info_count(
 
     ``GET /procurement/purchaseorderstatuses/Info/count`` (risk: Read, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesInfoCount"], locals())
 
 
 def get_procurement_purchaseorderstatuses_count(
@@ -5639,22 +3201,7 @@ def get_procurement_purchaseorderstatuses_count(
 
     ``GET /procurement/purchaseorderstatuses/count`` (risk: Read, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesCount"], locals())
 
 
 def get_procurement_purchaseorderstatuses_info(
@@ -5672,22 +3219,7 @@ def get_procurement_purchaseorderstatuses_info(
 
     ``GET /procurement/purchaseorderstatuses/info`` (risk: Read, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesInfo"], locals())
 
 
 def get_procurement_purchaseorderstatuses_by_id(
@@ -5706,24 +3238,7 @@ def get_procurement_purchaseorderstatuses_by_id(
 
     ``GET /procurement/purchaseorderstatuses/{id}`` (risk: Read, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesById"], locals())
 
 
 def put_procurement_purchaseorderstatuses_by_id(
@@ -5735,15 +3250,7 @@ def put_procurement_purchaseorderstatuses_by_id(
 
     ``PUT /procurement/purchaseorderstatuses/{id}`` (risk: Financial, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["putProcurementPurchaseorderstatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementPurchaseorderstatusesById"], locals())
 
 
 def patch_procurement_purchaseorderstatuses_by_id(
@@ -5755,15 +3262,7 @@ def patch_procurement_purchaseorderstatuses_by_id(
 
     ``PATCH /procurement/purchaseorderstatuses/{id}`` (risk: Financial, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["patchProcurementPurchaseorderstatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementPurchaseorderstatusesById"], locals())
 
 
 def delete_procurement_purchaseorderstatuses_by_id(
@@ -5774,15 +3273,7 @@ def delete_procurement_purchaseorderstatuses_by_id(
 
     ``DELETE /procurement/purchaseorderstatuses/{id}`` (risk: Destructive, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["deleteProcurementPurchaseorderstatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementPurchaseorderstatusesById"], locals())
 
 
 def get_procurement_purchaseorderstatuses_by_id_info(
@@ -5801,24 +3292,7 @@ def get_procurement_purchaseorderstatuses_by_id_info(
 
     ``GET /procurement/purchaseorderstatuses/{id}/info`` (risk: Read, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesByIdInfo"], locals())
 
 
 def get_procurement_purchaseorderstatuses_by_id_usages(
@@ -5837,24 +3311,7 @@ def get_procurement_purchaseorderstatuses_by_id_usages(
 
     ``GET /procurement/purchaseorderstatuses/{id}/usages`` (risk: Read, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesByIdUsages"], locals())
 
 
 def get_procurement_purchaseorderstatuses_by_id_usages_list(
@@ -5873,24 +3330,7 @@ def get_procurement_purchaseorderstatuses_by_id_usages_list(
 
     ``GET /procurement/purchaseorderstatuses/{id}/usages/list`` (risk: Read, tag: PurchaseOrderStatuses)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesByIdUsagesList"], locals())
 
 
 def get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates(
@@ -5909,24 +3349,7 @@ def get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates(
 
     ``GET /procurement/purchaseorderstatuses/{parentId}/emailtemplates`` (risk: Read, tag: PurchaseOrderStatusEmailTemplates)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesByParentIdEmailtemplates"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesByParentIdEmailtemplates"], locals())
 
 
 def post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates(
@@ -5938,15 +3361,7 @@ def post_procurement_purchaseorderstatuses_by_parent_id_emailtemplates(
 
     ``POST /procurement/purchaseorderstatuses/{parentId}/emailtemplates`` (risk: Financial, tag: PurchaseOrderStatusEmailTemplates)
     """
-    return _build(
-        _OPS["postProcurementPurchaseorderstatusesByParentIdEmailtemplates"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementPurchaseorderstatusesByParentIdEmailtemplates"], locals())
 
 
 def get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count(
@@ -5966,22 +3381,7 @@ def get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_count(
     ``GET /procurement/purchaseorderstatuses/{parentId}/emailtemplates/count`` (risk: Read, tag: PurchaseOrderStatusEmailTemplates)
     """
     return _build(
-        _OPS["getProcurementPurchaseorderstatusesByParentIdEmailtemplatesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getProcurementPurchaseorderstatusesByParentIdEmailtemplatesCount"], locals()
     )
 
 
@@ -6002,25 +3402,7 @@ def get_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id(
 
     ``GET /procurement/purchaseorderstatuses/{parentId}/emailtemplates/{id}`` (risk: Read, tag: PurchaseOrderStatusEmailTemplates)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesByParentIdEmailtemplatesById"], locals())
 
 
 def put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id(
@@ -6033,16 +3415,7 @@ def put_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id(
 
     ``PUT /procurement/purchaseorderstatuses/{parentId}/emailtemplates/{id}`` (risk: Financial, tag: PurchaseOrderStatusEmailTemplates)
     """
-    return _build(
-        _OPS["putProcurementPurchaseorderstatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementPurchaseorderstatusesByParentIdEmailtemplatesById"], locals())
 
 
 def patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id(
@@ -6056,14 +3429,7 @@ def patch_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id(
     ``PATCH /procurement/purchaseorderstatuses/{parentId}/emailtemplates/{id}`` (risk: Financial, tag: PurchaseOrderStatusEmailTemplates)
     """
     return _build(
-        _OPS["patchProcurementPurchaseorderstatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchProcurementPurchaseorderstatusesByParentIdEmailtemplatesById"], locals()
     )
 
 
@@ -6077,14 +3443,7 @@ def delete_procurement_purchaseorderstatuses_by_parent_id_emailtemplates_by_id(
     ``DELETE /procurement/purchaseorderstatuses/{parentId}/emailtemplates/{id}`` (risk: Destructive, tag: PurchaseOrderStatusEmailTemplates)
     """
     return _build(
-        _OPS["deleteProcurementPurchaseorderstatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        _OPS["deleteProcurementPurchaseorderstatusesByParentIdEmailtemplatesById"], locals()
     )
 
 
@@ -6104,24 +3463,7 @@ def get_procurement_purchaseorderstatuses_by_parent_id_notifications(
 
     ``GET /procurement/purchaseorderstatuses/{parentId}/notifications`` (risk: Read, tag: PurchaseOrderStatusNotifications)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesByParentIdNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesByParentIdNotifications"], locals())
 
 
 def post_procurement_purchaseorderstatuses_by_parent_id_notifications(
@@ -6133,15 +3475,7 @@ def post_procurement_purchaseorderstatuses_by_parent_id_notifications(
 
     ``POST /procurement/purchaseorderstatuses/{parentId}/notifications`` (risk: Financial, tag: PurchaseOrderStatusNotifications)
     """
-    return _build(
-        _OPS["postProcurementPurchaseorderstatusesByParentIdNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementPurchaseorderstatusesByParentIdNotifications"], locals())
 
 
 def get_procurement_purchaseorderstatuses_by_parent_id_notifications_count(
@@ -6160,24 +3494,7 @@ def get_procurement_purchaseorderstatuses_by_parent_id_notifications_count(
 
     ``GET /procurement/purchaseorderstatuses/{parentId}/notifications/count`` (risk: Read, tag: PurchaseOrderStatusNotifications)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesByParentIdNotificationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesByParentIdNotificationsCount"], locals())
 
 
 def get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id(
@@ -6197,25 +3514,7 @@ def get_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id(
 
     ``GET /procurement/purchaseorderstatuses/{parentId}/notifications/{id}`` (risk: Read, tag: PurchaseOrderStatusNotifications)
     """
-    return _build(
-        _OPS["getProcurementPurchaseorderstatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementPurchaseorderstatusesByParentIdNotificationsById"], locals())
 
 
 def put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id(
@@ -6228,16 +3527,7 @@ def put_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id(
 
     ``PUT /procurement/purchaseorderstatuses/{parentId}/notifications/{id}`` (risk: Financial, tag: PurchaseOrderStatusNotifications)
     """
-    return _build(
-        _OPS["putProcurementPurchaseorderstatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementPurchaseorderstatusesByParentIdNotificationsById"], locals())
 
 
 def patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id(
@@ -6251,14 +3541,7 @@ def patch_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id(
     ``PATCH /procurement/purchaseorderstatuses/{parentId}/notifications/{id}`` (risk: Financial, tag: PurchaseOrderStatusNotifications)
     """
     return _build(
-        _OPS["patchProcurementPurchaseorderstatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchProcurementPurchaseorderstatusesByParentIdNotificationsById"], locals()
     )
 
 
@@ -6272,14 +3555,7 @@ def delete_procurement_purchaseorderstatuses_by_parent_id_notifications_by_id(
     ``DELETE /procurement/purchaseorderstatuses/{parentId}/notifications/{id}`` (risk: Destructive, tag: PurchaseOrderStatusNotifications)
     """
     return _build(
-        _OPS["deleteProcurementPurchaseorderstatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        _OPS["deleteProcurementPurchaseorderstatusesByParentIdNotificationsById"], locals()
     )
 
 
@@ -6291,13 +3567,7 @@ def post_procurement_purchasing_demands(
 
     ``POST /procurement/purchasingDemands`` (risk: Write, tag: PurchasingDemands)
     """
-    return _build(
-        _OPS["postProcurementPurchasingDemands"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementPurchasingDemands"], locals())
 
 
 def get_procurement_rma_actions(
@@ -6315,22 +3585,7 @@ def get_procurement_rma_actions(
 
     ``GET /procurement/rmaActions`` (risk: Read, tag: RMAActions)
     """
-    return _build(
-        _OPS["getProcurementRmaActions"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaActions"], locals())
 
 
 def post_procurement_rma_actions(
@@ -6341,13 +3596,7 @@ def post_procurement_rma_actions(
 
     ``POST /procurement/rmaActions`` (risk: Write, tag: RMAActions)
     """
-    return _build(
-        _OPS["postProcurementRmaActions"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementRmaActions"], locals())
 
 
 def get_procurement_rma_actions_count(
@@ -6365,22 +3614,7 @@ def get_procurement_rma_actions_count(
 
     ``GET /procurement/rmaActions/count`` (risk: Read, tag: RMAActions)
     """
-    return _build(
-        _OPS["getProcurementRmaActionsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaActionsCount"], locals())
 
 
 def get_procurement_rma_actions_info(
@@ -6398,22 +3632,7 @@ def get_procurement_rma_actions_info(
 
     ``GET /procurement/rmaActions/info`` (risk: Read, tag: RmaActionInfos)
     """
-    return _build(
-        _OPS["getProcurementRmaActionsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaActionsInfo"], locals())
 
 
 def get_procurement_rma_actions_info_count(
@@ -6431,22 +3650,7 @@ def get_procurement_rma_actions_info_count(
 
     ``GET /procurement/rmaActions/info/count`` (risk: Read, tag: RmaActionInfos)
     """
-    return _build(
-        _OPS["getProcurementRmaActionsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaActionsInfoCount"], locals())
 
 
 def get_procurement_rma_actions_by_id(
@@ -6465,24 +3669,7 @@ def get_procurement_rma_actions_by_id(
 
     ``GET /procurement/rmaActions/{id}`` (risk: Read, tag: RMAActions)
     """
-    return _build(
-        _OPS["getProcurementRmaActionsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaActionsById"], locals())
 
 
 def put_procurement_rma_actions_by_id(
@@ -6494,15 +3681,7 @@ def put_procurement_rma_actions_by_id(
 
     ``PUT /procurement/rmaActions/{id}`` (risk: Write, tag: RMAActions)
     """
-    return _build(
-        _OPS["putProcurementRmaActionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementRmaActionsById"], locals())
 
 
 def patch_procurement_rma_actions_by_id(
@@ -6514,15 +3693,7 @@ def patch_procurement_rma_actions_by_id(
 
     ``PATCH /procurement/rmaActions/{id}`` (risk: Write, tag: RMAActions)
     """
-    return _build(
-        _OPS["patchProcurementRmaActionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementRmaActionsById"], locals())
 
 
 def delete_procurement_rma_actions_by_id(
@@ -6533,15 +3704,7 @@ def delete_procurement_rma_actions_by_id(
 
     ``DELETE /procurement/rmaActions/{id}`` (risk: Destructive, tag: RMAActions)
     """
-    return _build(
-        _OPS["deleteProcurementRmaActionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementRmaActionsById"], locals())
 
 
 def get_procurement_rma_actions_by_id_info(
@@ -6560,24 +3723,7 @@ def get_procurement_rma_actions_by_id_info(
 
     ``GET /procurement/rmaActions/{id}/info`` (risk: Read, tag: RmaActionInfos)
     """
-    return _build(
-        _OPS["getProcurementRmaActionsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaActionsByIdInfo"], locals())
 
 
 def get_procurement_rma_statuses(
@@ -6595,22 +3741,7 @@ def get_procurement_rma_statuses(
 
     ``GET /procurement/rmaStatuses`` (risk: Read, tag: RmaStatuses)
     """
-    return _build(
-        _OPS["getProcurementRmaStatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatuses"], locals())
 
 
 def post_procurement_rma_statuses(
@@ -6621,13 +3752,7 @@ def post_procurement_rma_statuses(
 
     ``POST /procurement/rmaStatuses`` (risk: Write, tag: RmaStatuses)
     """
-    return _build(
-        _OPS["postProcurementRmaStatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementRmaStatuses"], locals())
 
 
 def get_procurement_rma_statuses_count(
@@ -6645,22 +3770,7 @@ def get_procurement_rma_statuses_count(
 
     ``GET /procurement/rmaStatuses/count`` (risk: Read, tag: RmaStatuses)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesCount"], locals())
 
 
 def get_procurement_rma_statuses_info(
@@ -6678,22 +3788,7 @@ def get_procurement_rma_statuses_info(
 
     ``GET /procurement/rmaStatuses/info`` (risk: Read, tag: RmaStatusInfos)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesInfo"], locals())
 
 
 def get_procurement_rma_statuses_info_count(
@@ -6711,22 +3806,7 @@ def get_procurement_rma_statuses_info_count(
 
     ``GET /procurement/rmaStatuses/info/count`` (risk: Read, tag: RmaStatusInfos)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesInfoCount"], locals())
 
 
 def get_procurement_rma_statuses_by_id(
@@ -6745,24 +3825,7 @@ def get_procurement_rma_statuses_by_id(
 
     ``GET /procurement/rmaStatuses/{id}`` (risk: Read, tag: RmaStatuses)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesById"], locals())
 
 
 def put_procurement_rma_statuses_by_id(
@@ -6774,15 +3837,7 @@ def put_procurement_rma_statuses_by_id(
 
     ``PUT /procurement/rmaStatuses/{id}`` (risk: Write, tag: RmaStatuses)
     """
-    return _build(
-        _OPS["putProcurementRmaStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementRmaStatusesById"], locals())
 
 
 def patch_procurement_rma_statuses_by_id(
@@ -6794,15 +3849,7 @@ def patch_procurement_rma_statuses_by_id(
 
     ``PATCH /procurement/rmaStatuses/{id}`` (risk: Write, tag: RmaStatuses)
     """
-    return _build(
-        _OPS["patchProcurementRmaStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementRmaStatusesById"], locals())
 
 
 def delete_procurement_rma_statuses_by_id(
@@ -6813,15 +3860,7 @@ def delete_procurement_rma_statuses_by_id(
 
     ``DELETE /procurement/rmaStatuses/{id}`` (risk: Destructive, tag: RmaStatuses)
     """
-    return _build(
-        _OPS["deleteProcurementRmaStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementRmaStatusesById"], locals())
 
 
 def get_procurement_rma_statuses_by_id_info(
@@ -6840,24 +3879,7 @@ def get_procurement_rma_statuses_by_id_info(
 
     ``GET /procurement/rmaStatuses/{id}/info`` (risk: Read, tag: RmaStatusInfos)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesByIdInfo"], locals())
 
 
 def get_procurement_rma_statuses_by_id_usages(
@@ -6876,24 +3898,7 @@ def get_procurement_rma_statuses_by_id_usages(
 
     ``GET /procurement/rmaStatuses/{id}/usages`` (risk: Read, tag: RmaStatuses)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesByIdUsages"], locals())
 
 
 def get_procurement_rma_statuses_by_id_usages_list(
@@ -6912,24 +3917,7 @@ def get_procurement_rma_statuses_by_id_usages_list(
 
     ``GET /procurement/rmaStatuses/{id}/usages/list`` (risk: Read, tag: RmaStatuses)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesByIdUsagesList"], locals())
 
 
 def get_procurement_rma_statuses_by_parent_id_email_templates(
@@ -6948,24 +3936,7 @@ def get_procurement_rma_statuses_by_parent_id_email_templates(
 
     ``GET /procurement/rmaStatuses/{parentId}/emailTemplates`` (risk: Read, tag: RmaStatusEmailTemplates)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesByParentIdEmailTemplates"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesByParentIdEmailTemplates"], locals())
 
 
 def post_procurement_rma_statuses_by_parent_id_emailtemplates(
@@ -6977,15 +3948,7 @@ def post_procurement_rma_statuses_by_parent_id_emailtemplates(
 
     ``POST /procurement/rmaStatuses/{parentId}/emailtemplates`` (risk: Write, tag: RmaStatusEmailTemplates)
     """
-    return _build(
-        _OPS["postProcurementRmaStatusesByParentIdEmailtemplates"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementRmaStatusesByParentIdEmailtemplates"], locals())
 
 
 def get_procurement_rma_statuses_by_parent_id_emailtemplates_count(
@@ -7004,24 +3967,7 @@ def get_procurement_rma_statuses_by_parent_id_emailtemplates_count(
 
     ``GET /procurement/rmaStatuses/{parentId}/emailtemplates/count`` (risk: Read, tag: RmaStatusEmailTemplates)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesByParentIdEmailtemplatesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesByParentIdEmailtemplatesCount"], locals())
 
 
 def get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id(
@@ -7041,25 +3987,7 @@ def get_procurement_rma_statuses_by_parent_id_emailtemplates_by_id(
 
     ``GET /procurement/rmaStatuses/{parentId}/emailtemplates/{id}`` (risk: Read, tag: RmaStatusEmailTemplates)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesByParentIdEmailtemplatesById"], locals())
 
 
 def put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id(
@@ -7072,16 +4000,7 @@ def put_procurement_rma_statuses_by_parent_id_emailtemplates_by_id(
 
     ``PUT /procurement/rmaStatuses/{parentId}/emailtemplates/{id}`` (risk: Write, tag: RmaStatusEmailTemplates)
     """
-    return _build(
-        _OPS["putProcurementRmaStatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementRmaStatusesByParentIdEmailtemplatesById"], locals())
 
 
 def patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id(
@@ -7094,16 +4013,7 @@ def patch_procurement_rma_statuses_by_parent_id_emailtemplates_by_id(
 
     ``PATCH /procurement/rmaStatuses/{parentId}/emailtemplates/{id}`` (risk: Write, tag: RmaStatusEmailTemplates)
     """
-    return _build(
-        _OPS["patchProcurementRmaStatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementRmaStatusesByParentIdEmailtemplatesById"], locals())
 
 
 def delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id(
@@ -7115,16 +4025,7 @@ def delete_procurement_rma_statuses_by_parent_id_emailtemplates_by_id(
 
     ``DELETE /procurement/rmaStatuses/{parentId}/emailtemplates/{id}`` (risk: Destructive, tag: RmaStatusEmailTemplates)
     """
-    return _build(
-        _OPS["deleteProcurementRmaStatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementRmaStatusesByParentIdEmailtemplatesById"], locals())
 
 
 def get_procurement_rma_statuses_by_parent_id_notifications(
@@ -7143,24 +4044,7 @@ def get_procurement_rma_statuses_by_parent_id_notifications(
 
     ``GET /procurement/rmaStatuses/{parentId}/notifications`` (risk: Read, tag: RmaStatusNotifications)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesByParentIdNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesByParentIdNotifications"], locals())
 
 
 def post_procurement_rma_statuses_by_parent_id_notifications(
@@ -7172,15 +4056,7 @@ def post_procurement_rma_statuses_by_parent_id_notifications(
 
     ``POST /procurement/rmaStatuses/{parentId}/notifications`` (risk: Write, tag: RmaStatusNotifications)
     """
-    return _build(
-        _OPS["postProcurementRmaStatusesByParentIdNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementRmaStatusesByParentIdNotifications"], locals())
 
 
 def get_procurement_rma_statuses_by_parent_id_notifications_count(
@@ -7199,24 +4075,7 @@ def get_procurement_rma_statuses_by_parent_id_notifications_count(
 
     ``GET /procurement/rmaStatuses/{parentId}/notifications/count`` (risk: Read, tag: RmaStatusNotifications)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesByParentIdNotificationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesByParentIdNotificationsCount"], locals())
 
 
 def get_procurement_rma_statuses_by_parent_id_notifications_by_id(
@@ -7236,25 +4095,7 @@ def get_procurement_rma_statuses_by_parent_id_notifications_by_id(
 
     ``GET /procurement/rmaStatuses/{parentId}/notifications/{id}`` (risk: Read, tag: RmaStatusNotifications)
     """
-    return _build(
-        _OPS["getProcurementRmaStatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaStatusesByParentIdNotificationsById"], locals())
 
 
 def put_procurement_rma_statuses_by_parent_id_notifications_by_id(
@@ -7267,16 +4108,7 @@ def put_procurement_rma_statuses_by_parent_id_notifications_by_id(
 
     ``PUT /procurement/rmaStatuses/{parentId}/notifications/{id}`` (risk: Write, tag: RmaStatusNotifications)
     """
-    return _build(
-        _OPS["putProcurementRmaStatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementRmaStatusesByParentIdNotificationsById"], locals())
 
 
 def patch_procurement_rma_statuses_by_parent_id_notifications_by_id(
@@ -7289,16 +4121,7 @@ def patch_procurement_rma_statuses_by_parent_id_notifications_by_id(
 
     ``PATCH /procurement/rmaStatuses/{parentId}/notifications/{id}`` (risk: Write, tag: RmaStatusNotifications)
     """
-    return _build(
-        _OPS["patchProcurementRmaStatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementRmaStatusesByParentIdNotificationsById"], locals())
 
 
 def delete_procurement_rma_statuses_by_parent_id_notifications_by_id(
@@ -7310,16 +4133,7 @@ def delete_procurement_rma_statuses_by_parent_id_notifications_by_id(
 
     ``DELETE /procurement/rmaStatuses/{parentId}/notifications/{id}`` (risk: Destructive, tag: RmaStatusNotifications)
     """
-    return _build(
-        _OPS["deleteProcurementRmaStatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementRmaStatusesByParentIdNotificationsById"], locals())
 
 
 def get_procurement_rma_tags(
@@ -7337,22 +4151,7 @@ def get_procurement_rma_tags(
 
     ``GET /procurement/rmaTags`` (risk: Read, tag: RmaTags)
     """
-    return _build(
-        _OPS["getProcurementRmaTags"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaTags"], locals())
 
 
 def post_procurement_rma_tags(
@@ -7363,13 +4162,7 @@ def post_procurement_rma_tags(
 
     ``POST /procurement/rmaTags`` (risk: Write, tag: RmaTags)
     """
-    return _build(
-        _OPS["postProcurementRmaTags"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementRmaTags"], locals())
 
 
 def get_procurement_rma_tags_count(
@@ -7387,22 +4180,7 @@ def get_procurement_rma_tags_count(
 
     ``GET /procurement/rmaTags/count`` (risk: Read, tag: RmaTags)
     """
-    return _build(
-        _OPS["getProcurementRmaTagsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaTagsCount"], locals())
 
 
 def get_procurement_rma_tags_default(
@@ -7426,28 +4204,7 @@ def get_procurement_rma_tags_default(
 
     ``GET /procurement/rmaTags/default`` (risk: Read, tag: RmaTags)
     """
-    return _build(
-        _OPS["getProcurementRmaTagsDefault"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "productId": product_id,
-            "billingLogId": billing_log_id,
-            "ticketId": ticket_id,
-            "projectId": project_id,
-            "salesOrderId": sales_order_id,
-            "companyId": company_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaTagsDefault"], locals())
 
 
 def get_procurement_rma_tags_by_id(
@@ -7466,24 +4223,7 @@ def get_procurement_rma_tags_by_id(
 
     ``GET /procurement/rmaTags/{id}`` (risk: Read, tag: RmaTags)
     """
-    return _build(
-        _OPS["getProcurementRmaTagsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementRmaTagsById"], locals())
 
 
 def put_procurement_rma_tags_by_id(
@@ -7495,15 +4235,7 @@ def put_procurement_rma_tags_by_id(
 
     ``PUT /procurement/rmaTags/{id}`` (risk: Write, tag: RmaTags)
     """
-    return _build(
-        _OPS["putProcurementRmaTagsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementRmaTagsById"], locals())
 
 
 def patch_procurement_rma_tags_by_id(
@@ -7515,15 +4247,7 @@ def patch_procurement_rma_tags_by_id(
 
     ``PATCH /procurement/rmaTags/{id}`` (risk: Write, tag: RmaTags)
     """
-    return _build(
-        _OPS["patchProcurementRmaTagsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementRmaTagsById"], locals())
 
 
 def delete_procurement_rma_tags_by_id(
@@ -7534,15 +4258,7 @@ def delete_procurement_rma_tags_by_id(
 
     ``DELETE /procurement/rmaTags/{id}`` (risk: Destructive, tag: RmaTags)
     """
-    return _build(
-        _OPS["deleteProcurementRmaTagsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementRmaTagsById"], locals())
 
 
 def get_procurement_settings(
@@ -7560,22 +4276,7 @@ def get_procurement_settings(
 
     ``GET /procurement/settings`` (risk: Read, tag: ProcurementSettings)
     """
-    return _build(
-        _OPS["getProcurementSettings"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementSettings"], locals())
 
 
 def get_procurement_settings_count(
@@ -7593,22 +4294,7 @@ def get_procurement_settings_count(
 
     ``GET /procurement/settings/count`` (risk: Read, tag: ProcurementSettings)
     """
-    return _build(
-        _OPS["getProcurementSettingsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementSettingsCount"], locals())
 
 
 def get_procurement_settings_by_id(
@@ -7627,24 +4313,7 @@ def get_procurement_settings_by_id(
 
     ``GET /procurement/settings/{id}`` (risk: Read, tag: ProcurementSettings)
     """
-    return _build(
-        _OPS["getProcurementSettingsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementSettingsById"], locals())
 
 
 def put_procurement_settings_by_id(
@@ -7656,15 +4325,7 @@ def put_procurement_settings_by_id(
 
     ``PUT /procurement/settings/{id}`` (risk: Write, tag: ProcurementSettings)
     """
-    return _build(
-        _OPS["putProcurementSettingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementSettingsById"], locals())
 
 
 def patch_procurement_settings_by_id(
@@ -7676,15 +4337,7 @@ def patch_procurement_settings_by_id(
 
     ``PATCH /procurement/settings/{id}`` (risk: Write, tag: ProcurementSettings)
     """
-    return _build(
-        _OPS["patchProcurementSettingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementSettingsById"], locals())
 
 
 def get_procurement_shipmentmethods(
@@ -7702,22 +4355,7 @@ def get_procurement_shipmentmethods(
 
     ``GET /procurement/shipmentmethods`` (risk: Read, tag: ShipmentMethods)
     """
-    return _build(
-        _OPS["getProcurementShipmentmethods"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementShipmentmethods"], locals())
 
 
 def post_procurement_shipmentmethods(
@@ -7728,13 +4366,7 @@ def post_procurement_shipmentmethods(
 
     ``POST /procurement/shipmentmethods`` (risk: Write, tag: ShipmentMethods)
     """
-    return _build(
-        _OPS["postProcurementShipmentmethods"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementShipmentmethods"], locals())
 
 
 def get_procurement_shipmentmethods_count(
@@ -7752,22 +4384,7 @@ def get_procurement_shipmentmethods_count(
 
     ``GET /procurement/shipmentmethods/count`` (risk: Read, tag: ShipmentMethods)
     """
-    return _build(
-        _OPS["getProcurementShipmentmethodsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementShipmentmethodsCount"], locals())
 
 
 def get_procurement_shipmentmethods_info(
@@ -7785,22 +4402,7 @@ def get_procurement_shipmentmethods_info(
 
     ``GET /procurement/shipmentmethods/info`` (risk: Read, tag: ShipmentMethodInfos)
     """
-    return _build(
-        _OPS["getProcurementShipmentmethodsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementShipmentmethodsInfo"], locals())
 
 
 def get_procurement_shipmentmethods_info_count(
@@ -7818,22 +4420,7 @@ def get_procurement_shipmentmethods_info_count(
 
     ``GET /procurement/shipmentmethods/info/count`` (risk: Read, tag: ShipmentMethodInfos)
     """
-    return _build(
-        _OPS["getProcurementShipmentmethodsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementShipmentmethodsInfoCount"], locals())
 
 
 def get_procurement_shipmentmethods_by_id(
@@ -7852,24 +4439,7 @@ def get_procurement_shipmentmethods_by_id(
 
     ``GET /procurement/shipmentmethods/{id}`` (risk: Read, tag: ShipmentMethods)
     """
-    return _build(
-        _OPS["getProcurementShipmentmethodsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementShipmentmethodsById"], locals())
 
 
 def put_procurement_shipmentmethods_by_id(
@@ -7881,15 +4451,7 @@ def put_procurement_shipmentmethods_by_id(
 
     ``PUT /procurement/shipmentmethods/{id}`` (risk: Write, tag: ShipmentMethods)
     """
-    return _build(
-        _OPS["putProcurementShipmentmethodsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementShipmentmethodsById"], locals())
 
 
 def patch_procurement_shipmentmethods_by_id(
@@ -7901,15 +4463,7 @@ def patch_procurement_shipmentmethods_by_id(
 
     ``PATCH /procurement/shipmentmethods/{id}`` (risk: Write, tag: ShipmentMethods)
     """
-    return _build(
-        _OPS["patchProcurementShipmentmethodsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementShipmentmethodsById"], locals())
 
 
 def delete_procurement_shipmentmethods_by_id(
@@ -7920,15 +4474,7 @@ def delete_procurement_shipmentmethods_by_id(
 
     ``DELETE /procurement/shipmentmethods/{id}`` (risk: Destructive, tag: ShipmentMethods)
     """
-    return _build(
-        _OPS["deleteProcurementShipmentmethodsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementShipmentmethodsById"], locals())
 
 
 def get_procurement_shipmentmethods_by_id_info(
@@ -7947,24 +4493,7 @@ def get_procurement_shipmentmethods_by_id_info(
 
     ``GET /procurement/shipmentmethods/{id}/info`` (risk: Read, tag: ShipmentMethodInfos)
     """
-    return _build(
-        _OPS["getProcurementShipmentmethodsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementShipmentmethodsByIdInfo"], locals())
 
 
 def get_procurement_shipmentmethods_by_id_usages(
@@ -7983,24 +4512,7 @@ def get_procurement_shipmentmethods_by_id_usages(
 
     ``GET /procurement/shipmentmethods/{id}/usages`` (risk: Read, tag: ShipmentMethods)
     """
-    return _build(
-        _OPS["getProcurementShipmentmethodsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementShipmentmethodsByIdUsages"], locals())
 
 
 def get_procurement_shipmentmethods_by_id_usages_list(
@@ -8019,24 +4531,7 @@ def get_procurement_shipmentmethods_by_id_usages_list(
 
     ``GET /procurement/shipmentmethods/{id}/usages/list`` (risk: Read, tag: ShipmentMethods)
     """
-    return _build(
-        _OPS["getProcurementShipmentmethodsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementShipmentmethodsByIdUsagesList"], locals())
 
 
 def get_procurement_subcategories(
@@ -8054,22 +4549,7 @@ def get_procurement_subcategories(
 
     ``GET /procurement/subcategories`` (risk: Read, tag: SubCategories)
     """
-    return _build(
-        _OPS["getProcurementSubcategories"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementSubcategories"], locals())
 
 
 def post_procurement_subcategories(
@@ -8080,13 +4560,7 @@ def post_procurement_subcategories(
 
     ``POST /procurement/subcategories`` (risk: Write, tag: SubCategories)
     """
-    return _build(
-        _OPS["postProcurementSubcategories"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementSubcategories"], locals())
 
 
 def get_procurement_subcategories_count(
@@ -8104,22 +4578,7 @@ def get_procurement_subcategories_count(
 
     ``GET /procurement/subcategories/count`` (risk: Read, tag: SubCategories)
     """
-    return _build(
-        _OPS["getProcurementSubcategoriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementSubcategoriesCount"], locals())
 
 
 def get_procurement_subcategories_info(
@@ -8137,22 +4596,7 @@ def get_procurement_subcategories_info(
 
     ``GET /procurement/subcategories/info`` (risk: Read, tag: SubCategories)
     """
-    return _build(
-        _OPS["getProcurementSubcategoriesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementSubcategoriesInfo"], locals())
 
 
 def get_procurement_subcategories_info_count(
@@ -8170,22 +4614,7 @@ def get_procurement_subcategories_info_count(
 
     ``GET /procurement/subcategories/info/count`` (risk: Read, tag: SubCategories)
     """
-    return _build(
-        _OPS["getProcurementSubcategoriesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementSubcategoriesInfoCount"], locals())
 
 
 def get_procurement_subcategories_by_id(
@@ -8204,24 +4633,7 @@ def get_procurement_subcategories_by_id(
 
     ``GET /procurement/subcategories/{id}`` (risk: Read, tag: SubCategories)
     """
-    return _build(
-        _OPS["getProcurementSubcategoriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementSubcategoriesById"], locals())
 
 
 def put_procurement_subcategories_by_id(
@@ -8233,15 +4645,7 @@ def put_procurement_subcategories_by_id(
 
     ``PUT /procurement/subcategories/{id}`` (risk: Write, tag: SubCategories)
     """
-    return _build(
-        _OPS["putProcurementSubcategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementSubcategoriesById"], locals())
 
 
 def patch_procurement_subcategories_by_id(
@@ -8253,15 +4657,7 @@ def patch_procurement_subcategories_by_id(
 
     ``PATCH /procurement/subcategories/{id}`` (risk: Write, tag: SubCategories)
     """
-    return _build(
-        _OPS["patchProcurementSubcategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementSubcategoriesById"], locals())
 
 
 def delete_procurement_subcategories_by_id(
@@ -8272,15 +4668,7 @@ def delete_procurement_subcategories_by_id(
 
     ``DELETE /procurement/subcategories/{id}`` (risk: Destructive, tag: SubCategories)
     """
-    return _build(
-        _OPS["deleteProcurementSubcategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementSubcategoriesById"], locals())
 
 
 def get_procurement_subcategories_by_id_info(
@@ -8299,24 +4687,7 @@ def get_procurement_subcategories_by_id_info(
 
     ``GET /procurement/subcategories/{id}/info`` (risk: Read, tag: SubCategories)
     """
-    return _build(
-        _OPS["getProcurementSubcategoriesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementSubcategoriesByIdInfo"], locals())
 
 
 def get_procurement_subcategories_by_id_usages(
@@ -8335,24 +4706,7 @@ def get_procurement_subcategories_by_id_usages(
 
     ``GET /procurement/subcategories/{id}/usages`` (risk: Read, tag: SubCategories)
     """
-    return _build(
-        _OPS["getProcurementSubcategoriesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementSubcategoriesByIdUsages"], locals())
 
 
 def get_procurement_subcategories_by_id_usages_list(
@@ -8371,24 +4725,7 @@ def get_procurement_subcategories_by_id_usages_list(
 
     ``GET /procurement/subcategories/{id}/usages/list`` (risk: Read, tag: SubCategories)
     """
-    return _build(
-        _OPS["getProcurementSubcategoriesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementSubcategoriesByIdUsagesList"], locals())
 
 
 def get_procurement_types(
@@ -8406,22 +4743,7 @@ def get_procurement_types(
 
     ``GET /procurement/types`` (risk: Read, tag: ProductTypes)
     """
-    return _build(
-        _OPS["getProcurementTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementTypes"], locals())
 
 
 def post_procurement_types(
@@ -8432,13 +4754,7 @@ def post_procurement_types(
 
     ``POST /procurement/types`` (risk: Write, tag: ProductTypes)
     """
-    return _build(
-        _OPS["postProcurementTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementTypes"], locals())
 
 
 def get_procurement_types_count(
@@ -8456,22 +4772,7 @@ def get_procurement_types_count(
 
     ``GET /procurement/types/count`` (risk: Read, tag: ProductTypes)
     """
-    return _build(
-        _OPS["getProcurementTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementTypesCount"], locals())
 
 
 def get_procurement_types_info(
@@ -8489,22 +4790,7 @@ def get_procurement_types_info(
 
     ``GET /procurement/types/info`` (risk: Read, tag: ProductTypes)
     """
-    return _build(
-        _OPS["getProcurementTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementTypesInfo"], locals())
 
 
 def get_procurement_types_info_count(
@@ -8522,22 +4808,7 @@ def get_procurement_types_info_count(
 
     ``GET /procurement/types/info/count`` (risk: Read, tag: ProductTypes)
     """
-    return _build(
-        _OPS["getProcurementTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementTypesInfoCount"], locals())
 
 
 def get_procurement_types_by_id(
@@ -8556,24 +4827,7 @@ def get_procurement_types_by_id(
 
     ``GET /procurement/types/{id}`` (risk: Read, tag: ProductTypes)
     """
-    return _build(
-        _OPS["getProcurementTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementTypesById"], locals())
 
 
 def put_procurement_types_by_id(
@@ -8585,15 +4839,7 @@ def put_procurement_types_by_id(
 
     ``PUT /procurement/types/{id}`` (risk: Write, tag: ProductTypes)
     """
-    return _build(
-        _OPS["putProcurementTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementTypesById"], locals())
 
 
 def patch_procurement_types_by_id(
@@ -8605,15 +4851,7 @@ def patch_procurement_types_by_id(
 
     ``PATCH /procurement/types/{id}`` (risk: Write, tag: ProductTypes)
     """
-    return _build(
-        _OPS["patchProcurementTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementTypesById"], locals())
 
 
 def delete_procurement_types_by_id(
@@ -8624,15 +4862,7 @@ def delete_procurement_types_by_id(
 
     ``DELETE /procurement/types/{id}`` (risk: Destructive, tag: ProductTypes)
     """
-    return _build(
-        _OPS["deleteProcurementTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementTypesById"], locals())
 
 
 def get_procurement_types_by_id_info(
@@ -8651,24 +4881,7 @@ def get_procurement_types_by_id_info(
 
     ``GET /procurement/types/{id}/info`` (risk: Read, tag: ProductTypes)
     """
-    return _build(
-        _OPS["getProcurementTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementTypesByIdInfo"], locals())
 
 
 def get_procurement_types_by_id_usages(
@@ -8687,24 +4900,7 @@ def get_procurement_types_by_id_usages(
 
     ``GET /procurement/types/{id}/usages`` (risk: Read, tag: ProductTypes)
     """
-    return _build(
-        _OPS["getProcurementTypesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementTypesByIdUsages"], locals())
 
 
 def get_procurement_types_by_id_usages_list(
@@ -8723,24 +4919,7 @@ def get_procurement_types_by_id_usages_list(
 
     ``GET /procurement/types/{id}/usages/list`` (risk: Read, tag: ProductTypes)
     """
-    return _build(
-        _OPS["getProcurementTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementTypesByIdUsagesList"], locals())
 
 
 def get_procurement_unit_of_measures(
@@ -8758,22 +4937,7 @@ def get_procurement_unit_of_measures(
 
     ``GET /procurement/unitOfMeasures`` (risk: Read, tag: UnitOfMeasures)
     """
-    return _build(
-        _OPS["getProcurementUnitOfMeasures"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementUnitOfMeasures"], locals())
 
 
 def post_procurement_unit_of_measures(
@@ -8784,13 +4948,7 @@ def post_procurement_unit_of_measures(
 
     ``POST /procurement/unitOfMeasures`` (risk: Write, tag: UnitOfMeasures)
     """
-    return _build(
-        _OPS["postProcurementUnitOfMeasures"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementUnitOfMeasures"], locals())
 
 
 def get_procurement_unit_of_measures_count(
@@ -8808,22 +4966,7 @@ def get_procurement_unit_of_measures_count(
 
     ``GET /procurement/unitOfMeasures/count`` (risk: Read, tag: UnitOfMeasures)
     """
-    return _build(
-        _OPS["getProcurementUnitOfMeasuresCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementUnitOfMeasuresCount"], locals())
 
 
 def get_procurement_unit_of_measures_by_id(
@@ -8842,24 +4985,7 @@ def get_procurement_unit_of_measures_by_id(
 
     ``GET /procurement/unitOfMeasures/{id}`` (risk: Read, tag: UnitOfMeasures)
     """
-    return _build(
-        _OPS["getProcurementUnitOfMeasuresById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementUnitOfMeasuresById"], locals())
 
 
 def put_procurement_unit_of_measures_by_id(
@@ -8871,15 +4997,7 @@ def put_procurement_unit_of_measures_by_id(
 
     ``PUT /procurement/unitOfMeasures/{id}`` (risk: Write, tag: UnitOfMeasures)
     """
-    return _build(
-        _OPS["putProcurementUnitOfMeasuresById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementUnitOfMeasuresById"], locals())
 
 
 def patch_procurement_unit_of_measures_by_id(
@@ -8891,15 +5009,7 @@ def patch_procurement_unit_of_measures_by_id(
 
     ``PATCH /procurement/unitOfMeasures/{id}`` (risk: Write, tag: UnitOfMeasures)
     """
-    return _build(
-        _OPS["patchProcurementUnitOfMeasuresById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementUnitOfMeasuresById"], locals())
 
 
 def delete_procurement_unit_of_measures_by_id(
@@ -8910,15 +5020,7 @@ def delete_procurement_unit_of_measures_by_id(
 
     ``DELETE /procurement/unitOfMeasures/{id}`` (risk: Destructive, tag: UnitOfMeasures)
     """
-    return _build(
-        _OPS["deleteProcurementUnitOfMeasuresById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementUnitOfMeasuresById"], locals())
 
 
 def get_procurement_unit_of_measures_by_parent_id_conversions(
@@ -8937,24 +5039,7 @@ def get_procurement_unit_of_measures_by_parent_id_conversions(
 
     ``GET /procurement/unitOfMeasures/{parentId}/conversions`` (risk: Read, tag: UnitOfMeasureConversions)
     """
-    return _build(
-        _OPS["getProcurementUnitOfMeasuresByParentIdConversions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementUnitOfMeasuresByParentIdConversions"], locals())
 
 
 def post_procurement_unit_of_measures_by_parent_id_conversions(
@@ -8966,15 +5051,7 @@ def post_procurement_unit_of_measures_by_parent_id_conversions(
 
     ``POST /procurement/unitOfMeasures/{parentId}/conversions`` (risk: Write, tag: UnitOfMeasureConversions)
     """
-    return _build(
-        _OPS["postProcurementUnitOfMeasuresByParentIdConversions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementUnitOfMeasuresByParentIdConversions"], locals())
 
 
 def get_procurement_unit_of_measures_by_parent_id_conversions_count(
@@ -8993,24 +5070,7 @@ def get_procurement_unit_of_measures_by_parent_id_conversions_count(
 
     ``GET /procurement/unitOfMeasures/{parentId}/conversions/count`` (risk: Read, tag: UnitOfMeasureConversions)
     """
-    return _build(
-        _OPS["getProcurementUnitOfMeasuresByParentIdConversionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementUnitOfMeasuresByParentIdConversionsCount"], locals())
 
 
 def get_procurement_unit_of_measures_by_parent_id_conversions_by_id(
@@ -9030,25 +5090,7 @@ def get_procurement_unit_of_measures_by_parent_id_conversions_by_id(
 
     ``GET /procurement/unitOfMeasures/{parentId}/conversions/{id}`` (risk: Read, tag: UnitOfMeasureConversions)
     """
-    return _build(
-        _OPS["getProcurementUnitOfMeasuresByParentIdConversionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementUnitOfMeasuresByParentIdConversionsById"], locals())
 
 
 def put_procurement_unit_of_measures_by_parent_id_conversions_by_id(
@@ -9061,16 +5103,7 @@ def put_procurement_unit_of_measures_by_parent_id_conversions_by_id(
 
     ``PUT /procurement/unitOfMeasures/{parentId}/conversions/{id}`` (risk: Write, tag: UnitOfMeasureConversions)
     """
-    return _build(
-        _OPS["putProcurementUnitOfMeasuresByParentIdConversionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementUnitOfMeasuresByParentIdConversionsById"], locals())
 
 
 def patch_procurement_unit_of_measures_by_parent_id_conversions_by_id(
@@ -9083,16 +5116,7 @@ def patch_procurement_unit_of_measures_by_parent_id_conversions_by_id(
 
     ``PATCH /procurement/unitOfMeasures/{parentId}/conversions/{id}`` (risk: Write, tag: UnitOfMeasureConversions)
     """
-    return _build(
-        _OPS["patchProcurementUnitOfMeasuresByParentIdConversionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementUnitOfMeasuresByParentIdConversionsById"], locals())
 
 
 def delete_procurement_unit_of_measures_by_parent_id_conversions_by_id(
@@ -9104,16 +5128,7 @@ def delete_procurement_unit_of_measures_by_parent_id_conversions_by_id(
 
     ``DELETE /procurement/unitOfMeasures/{parentId}/conversions/{id}`` (risk: Destructive, tag: UnitOfMeasureConversions)
     """
-    return _build(
-        _OPS["deleteProcurementUnitOfMeasuresByParentIdConversionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementUnitOfMeasuresByParentIdConversionsById"], locals())
 
 
 def get_procurement_warehouse_bins(
@@ -9131,22 +5146,7 @@ def get_procurement_warehouse_bins(
 
     ``GET /procurement/warehouseBins`` (risk: Read, tag: WarehouseBins)
     """
-    return _build(
-        _OPS["getProcurementWarehouseBins"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehouseBins"], locals())
 
 
 def post_procurement_warehouse_bins(
@@ -9157,13 +5157,7 @@ def post_procurement_warehouse_bins(
 
     ``POST /procurement/warehouseBins`` (risk: Write, tag: WarehouseBins)
     """
-    return _build(
-        _OPS["postProcurementWarehouseBins"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementWarehouseBins"], locals())
 
 
 def get_procurement_warehouse_bins_count(
@@ -9181,22 +5175,7 @@ def get_procurement_warehouse_bins_count(
 
     ``GET /procurement/warehouseBins/count`` (risk: Read, tag: WarehouseBins)
     """
-    return _build(
-        _OPS["getProcurementWarehouseBinsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehouseBinsCount"], locals())
 
 
 def get_procurement_warehouse_bins_info(
@@ -9214,22 +5193,7 @@ def get_procurement_warehouse_bins_info(
 
     ``GET /procurement/warehouseBins/info`` (risk: Read, tag: WarehouseBinInfos)
     """
-    return _build(
-        _OPS["getProcurementWarehouseBinsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehouseBinsInfo"], locals())
 
 
 def get_procurement_warehouse_bins_info_count(
@@ -9247,22 +5211,7 @@ def get_procurement_warehouse_bins_info_count(
 
     ``GET /procurement/warehouseBins/info/count`` (risk: Read, tag: WarehouseBinInfos)
     """
-    return _build(
-        _OPS["getProcurementWarehouseBinsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehouseBinsInfoCount"], locals())
 
 
 def get_procurement_warehouse_bins_by_id(
@@ -9281,24 +5230,7 @@ def get_procurement_warehouse_bins_by_id(
 
     ``GET /procurement/warehouseBins/{id}`` (risk: Read, tag: WarehouseBins)
     """
-    return _build(
-        _OPS["getProcurementWarehouseBinsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehouseBinsById"], locals())
 
 
 def put_procurement_warehouse_bins_by_id(
@@ -9310,15 +5242,7 @@ def put_procurement_warehouse_bins_by_id(
 
     ``PUT /procurement/warehouseBins/{id}`` (risk: Write, tag: WarehouseBins)
     """
-    return _build(
-        _OPS["putProcurementWarehouseBinsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementWarehouseBinsById"], locals())
 
 
 def patch_procurement_warehouse_bins_by_id(
@@ -9330,15 +5254,7 @@ def patch_procurement_warehouse_bins_by_id(
 
     ``PATCH /procurement/warehouseBins/{id}`` (risk: Write, tag: WarehouseBins)
     """
-    return _build(
-        _OPS["patchProcurementWarehouseBinsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementWarehouseBinsById"], locals())
 
 
 def delete_procurement_warehouse_bins_by_id(
@@ -9349,15 +5265,7 @@ def delete_procurement_warehouse_bins_by_id(
 
     ``DELETE /procurement/warehouseBins/{id}`` (risk: Destructive, tag: WarehouseBins)
     """
-    return _build(
-        _OPS["deleteProcurementWarehouseBinsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementWarehouseBinsById"], locals())
 
 
 def get_procurement_warehouse_bins_by_id_info(
@@ -9376,24 +5284,7 @@ def get_procurement_warehouse_bins_by_id_info(
 
     ``GET /procurement/warehouseBins/{id}/info`` (risk: Read, tag: WarehouseBinInfos)
     """
-    return _build(
-        _OPS["getProcurementWarehouseBinsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehouseBinsByIdInfo"], locals())
 
 
 def get_procurement_warehouse_bins_by_parent_id_inventory_on_hand(
@@ -9412,24 +5303,7 @@ def get_procurement_warehouse_bins_by_parent_id_inventory_on_hand(
 
     ``GET /procurement/warehouseBins/{parentId}/inventoryOnHand`` (risk: Read, tag: InventoryOnHands)
     """
-    return _build(
-        _OPS["getProcurementWarehouseBinsByParentIdInventoryOnHand"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehouseBinsByParentIdInventoryOnHand"], locals())
 
 
 def get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count(
@@ -9448,24 +5322,7 @@ def get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_count(
 
     ``GET /procurement/warehouseBins/{parentId}/inventoryOnHand/count`` (risk: Read, tag: InventoryOnHands)
     """
-    return _build(
-        _OPS["getProcurementWarehouseBinsByParentIdInventoryOnHandCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehouseBinsByParentIdInventoryOnHandCount"], locals())
 
 
 def get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id(
@@ -9485,25 +5342,7 @@ def get_procurement_warehouse_bins_by_parent_id_inventory_on_hand_by_id(
 
     ``GET /procurement/warehouseBins/{parentId}/inventoryOnHand/{id}`` (risk: Read, tag: InventoryOnHands)
     """
-    return _build(
-        _OPS["getProcurementWarehouseBinsByParentIdInventoryOnHandById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehouseBinsByParentIdInventoryOnHandById"], locals())
 
 
 def get_procurement_warehouses(
@@ -9521,22 +5360,7 @@ def get_procurement_warehouses(
 
     ``GET /procurement/warehouses`` (risk: Read, tag: Warehouses)
     """
-    return _build(
-        _OPS["getProcurementWarehouses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehouses"], locals())
 
 
 def post_procurement_warehouses(
@@ -9547,13 +5371,7 @@ def post_procurement_warehouses(
 
     ``POST /procurement/warehouses`` (risk: Write, tag: Warehouses)
     """
-    return _build(
-        _OPS["postProcurementWarehouses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProcurementWarehouses"], locals())
 
 
 def get_procurement_warehouses_count(
@@ -9571,22 +5389,7 @@ def get_procurement_warehouses_count(
 
     ``GET /procurement/warehouses/count`` (risk: Read, tag: Warehouses)
     """
-    return _build(
-        _OPS["getProcurementWarehousesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehousesCount"], locals())
 
 
 def get_procurement_warehouses_info(
@@ -9604,22 +5407,7 @@ def get_procurement_warehouses_info(
 
     ``GET /procurement/warehouses/info`` (risk: Read, tag: WarehouseInfos)
     """
-    return _build(
-        _OPS["getProcurementWarehousesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehousesInfo"], locals())
 
 
 def get_procurement_warehouses_info_count(
@@ -9637,22 +5425,7 @@ def get_procurement_warehouses_info_count(
 
     ``GET /procurement/warehouses/info/count`` (risk: Read, tag: WarehouseInfos)
     """
-    return _build(
-        _OPS["getProcurementWarehousesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehousesInfoCount"], locals())
 
 
 def get_procurement_warehouses_by_id(
@@ -9671,24 +5444,7 @@ def get_procurement_warehouses_by_id(
 
     ``GET /procurement/warehouses/{id}`` (risk: Read, tag: Warehouses)
     """
-    return _build(
-        _OPS["getProcurementWarehousesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehousesById"], locals())
 
 
 def put_procurement_warehouses_by_id(
@@ -9700,15 +5456,7 @@ def put_procurement_warehouses_by_id(
 
     ``PUT /procurement/warehouses/{id}`` (risk: Write, tag: Warehouses)
     """
-    return _build(
-        _OPS["putProcurementWarehousesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProcurementWarehousesById"], locals())
 
 
 def patch_procurement_warehouses_by_id(
@@ -9720,15 +5468,7 @@ def patch_procurement_warehouses_by_id(
 
     ``PATCH /procurement/warehouses/{id}`` (risk: Write, tag: Warehouses)
     """
-    return _build(
-        _OPS["patchProcurementWarehousesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProcurementWarehousesById"], locals())
 
 
 def delete_procurement_warehouses_by_id(
@@ -9739,15 +5479,7 @@ def delete_procurement_warehouses_by_id(
 
     ``DELETE /procurement/warehouses/{id}`` (risk: Destructive, tag: Warehouses)
     """
-    return _build(
-        _OPS["deleteProcurementWarehousesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProcurementWarehousesById"], locals())
 
 
 def get_procurement_warehouses_by_id_info(
@@ -9766,24 +5498,7 @@ def get_procurement_warehouses_by_id_info(
 
     ``GET /procurement/warehouses/{id}/info`` (risk: Read, tag: WarehouseInfos)
     """
-    return _build(
-        _OPS["getProcurementWarehousesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementWarehousesByIdInfo"], locals())
 
 
 class AdjustmentDetails(_Bound[_M]):

@@ -78,16 +78,7 @@ def patch_project_billing_rates_by_parent_id_billing_rates_by_id(
 
     ``PATCH /project/billingRates/{parentId}/billingRates/{id}`` (risk: Financial, tag: ProjectBillingRates)
     """
-    return _build(
-        _OPS["patchProjectBillingRatesByParentIdBillingRatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectBillingRatesByParentIdBillingRatesById"], locals())
 
 
 def get_project_boards_by_grandparent_id_teams_by_parent_id_members(
@@ -107,25 +98,7 @@ def get_project_boards_by_grandparent_id_teams_by_parent_id_members(
 
     ``GET /project/boards/{grandparentId}/teams/{parentId}/members`` (risk: Read, tag: ProjectBoardTeamMembers)
     """
-    return _build(
-        _OPS["getProjectBoardsByGrandparentIdTeamsByParentIdMembers"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectBoardsByGrandparentIdTeamsByParentIdMembers"], locals())
 
 
 def post_project_boards_by_grandparent_id_teams_by_parent_id_members(
@@ -138,16 +111,7 @@ def post_project_boards_by_grandparent_id_teams_by_parent_id_members(
 
     ``POST /project/boards/{grandparentId}/teams/{parentId}/members`` (risk: Write, tag: ProjectBoardTeamMembers)
     """
-    return _build(
-        _OPS["postProjectBoardsByGrandparentIdTeamsByParentIdMembers"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectBoardsByGrandparentIdTeamsByParentIdMembers"], locals())
 
 
 def get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id(
@@ -168,26 +132,7 @@ def get_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id(
 
     ``GET /project/boards/{grandparentId}/teams/{parentId}/members/{id}`` (risk: Read, tag: ProjectBoardTeamMembers)
     """
-    return _build(
-        _OPS["getProjectBoardsByGrandparentIdTeamsByParentIdMembersById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectBoardsByGrandparentIdTeamsByParentIdMembersById"], locals())
 
 
 def put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id(
@@ -201,17 +146,7 @@ def put_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id(
 
     ``PUT /project/boards/{grandparentId}/teams/{parentId}/members/{id}`` (risk: Write, tag: ProjectBoardTeamMembers)
     """
-    return _build(
-        _OPS["putProjectBoardsByGrandparentIdTeamsByParentIdMembersById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectBoardsByGrandparentIdTeamsByParentIdMembersById"], locals())
 
 
 def patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id(
@@ -225,17 +160,7 @@ def patch_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id(
 
     ``PATCH /project/boards/{grandparentId}/teams/{parentId}/members/{id}`` (risk: Write, tag: ProjectBoardTeamMembers)
     """
-    return _build(
-        _OPS["patchProjectBoardsByGrandparentIdTeamsByParentIdMembersById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectBoardsByGrandparentIdTeamsByParentIdMembersById"], locals())
 
 
 def delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id(
@@ -248,17 +173,7 @@ def delete_project_boards_by_grandparent_id_teams_by_parent_id_members_by_id(
 
     ``DELETE /project/boards/{grandparentId}/teams/{parentId}/members/{id}`` (risk: Destructive, tag: ProjectBoardTeamMembers)
     """
-    return _build(
-        _OPS["deleteProjectBoardsByGrandparentIdTeamsByParentIdMembersById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectBoardsByGrandparentIdTeamsByParentIdMembersById"], locals())
 
 
 def get_project_boards_by_parent_id_kanban_settings(
@@ -277,24 +192,7 @@ def get_project_boards_by_parent_id_kanban_settings(
 
     ``GET /project/boards/{parentId}/kanbanSettings`` (risk: Read, tag: ProjectBoardKanbanSettings)
     """
-    return _build(
-        _OPS["getProjectBoardsByParentIdKanbanSettings"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectBoardsByParentIdKanbanSettings"], locals())
 
 
 def post_project_boards_by_parent_id_kanban_settings(
@@ -306,15 +204,7 @@ def post_project_boards_by_parent_id_kanban_settings(
 
     ``POST /project/boards/{parentId}/kanbanSettings`` (risk: Write, tag: ProjectBoardKanbanSettings)
     """
-    return _build(
-        _OPS["postProjectBoardsByParentIdKanbanSettings"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectBoardsByParentIdKanbanSettings"], locals())
 
 
 def get_project_boards_by_parent_id_kanban_settings_by_id(
@@ -334,25 +224,7 @@ def get_project_boards_by_parent_id_kanban_settings_by_id(
 
     ``GET /project/boards/{parentId}/kanbanSettings/{id}`` (risk: Read, tag: ProjectBoardKanbanSettings)
     """
-    return _build(
-        _OPS["getProjectBoardsByParentIdKanbanSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectBoardsByParentIdKanbanSettingsById"], locals())
 
 
 def put_project_boards_by_parent_id_kanban_settings_by_id(
@@ -365,16 +237,7 @@ def put_project_boards_by_parent_id_kanban_settings_by_id(
 
     ``PUT /project/boards/{parentId}/kanbanSettings/{id}`` (risk: Write, tag: ProjectBoardKanbanSettings)
     """
-    return _build(
-        _OPS["putProjectBoardsByParentIdKanbanSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectBoardsByParentIdKanbanSettingsById"], locals())
 
 
 def patch_project_boards_by_parent_id_kanban_settings_by_id(
@@ -387,16 +250,7 @@ def patch_project_boards_by_parent_id_kanban_settings_by_id(
 
     ``PATCH /project/boards/{parentId}/kanbanSettings/{id}`` (risk: Write, tag: ProjectBoardKanbanSettings)
     """
-    return _build(
-        _OPS["patchProjectBoardsByParentIdKanbanSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectBoardsByParentIdKanbanSettingsById"], locals())
 
 
 def delete_project_boards_by_parent_id_kanban_settings_by_id(
@@ -408,16 +262,7 @@ def delete_project_boards_by_parent_id_kanban_settings_by_id(
 
     ``DELETE /project/boards/{parentId}/kanbanSettings/{id}`` (risk: Destructive, tag: ProjectBoardKanbanSettings)
     """
-    return _build(
-        _OPS["deleteProjectBoardsByParentIdKanbanSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectBoardsByParentIdKanbanSettingsById"], locals())
 
 
 def get_project_boards_by_parent_id_teams(
@@ -436,24 +281,7 @@ def get_project_boards_by_parent_id_teams(
 
     ``GET /project/boards/{parentId}/teams`` (risk: Read, tag: ProjectBoardTeams)
     """
-    return _build(
-        _OPS["getProjectBoardsByParentIdTeams"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectBoardsByParentIdTeams"], locals())
 
 
 def post_project_boards_by_parent_id_teams(
@@ -465,15 +293,7 @@ def post_project_boards_by_parent_id_teams(
 
     ``POST /project/boards/{parentId}/teams`` (risk: Write, tag: ProjectBoardTeams)
     """
-    return _build(
-        _OPS["postProjectBoardsByParentIdTeams"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectBoardsByParentIdTeams"], locals())
 
 
 def get_project_boards_by_parent_id_teams_count(
@@ -492,24 +312,7 @@ def get_project_boards_by_parent_id_teams_count(
 
     ``GET /project/boards/{parentId}/teams/count`` (risk: Read, tag: ProjectBoardTeams)
     """
-    return _build(
-        _OPS["getProjectBoardsByParentIdTeamsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectBoardsByParentIdTeamsCount"], locals())
 
 
 def get_project_boards_by_parent_id_teams_info(
@@ -528,24 +331,7 @@ def get_project_boards_by_parent_id_teams_info(
 
     ``GET /project/boards/{parentId}/teams/info`` (risk: Read, tag: ProjectBoardTeamInfos)
     """
-    return _build(
-        _OPS["getProjectBoardsByParentIdTeamsInfo"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectBoardsByParentIdTeamsInfo"], locals())
 
 
 def get_project_boards_by_parent_id_teams_by_id(
@@ -565,25 +351,7 @@ def get_project_boards_by_parent_id_teams_by_id(
 
     ``GET /project/boards/{parentId}/teams/{id}`` (risk: Read, tag: ProjectBoardTeams)
     """
-    return _build(
-        _OPS["getProjectBoardsByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectBoardsByParentIdTeamsById"], locals())
 
 
 def put_project_boards_by_parent_id_teams_by_id(
@@ -596,16 +364,7 @@ def put_project_boards_by_parent_id_teams_by_id(
 
     ``PUT /project/boards/{parentId}/teams/{id}`` (risk: Write, tag: ProjectBoardTeams)
     """
-    return _build(
-        _OPS["putProjectBoardsByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectBoardsByParentIdTeamsById"], locals())
 
 
 def patch_project_boards_by_parent_id_teams_by_id(
@@ -618,16 +377,7 @@ def patch_project_boards_by_parent_id_teams_by_id(
 
     ``PATCH /project/boards/{parentId}/teams/{id}`` (risk: Write, tag: ProjectBoardTeams)
     """
-    return _build(
-        _OPS["patchProjectBoardsByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectBoardsByParentIdTeamsById"], locals())
 
 
 def delete_project_boards_by_parent_id_teams_by_id(
@@ -639,16 +389,7 @@ def delete_project_boards_by_parent_id_teams_by_id(
 
     ``DELETE /project/boards/{parentId}/teams/{id}`` (risk: Destructive, tag: ProjectBoardTeams)
     """
-    return _build(
-        _OPS["deleteProjectBoardsByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectBoardsByParentIdTeamsById"], locals())
 
 
 def get_project_boards_by_parent_id_teams_by_id_info(
@@ -668,25 +409,7 @@ def get_project_boards_by_parent_id_teams_by_id_info(
 
     ``GET /project/boards/{parentId}/teams/{id}/info`` (risk: Read, tag: ProjectBoardTeamInfos)
     """
-    return _build(
-        _OPS["getProjectBoardsByParentIdTeamsByIdInfo"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectBoardsByParentIdTeamsByIdInfo"], locals())
 
 
 def get_project_boards_by_parent_id_teams_by_id_info_count(
@@ -706,25 +429,7 @@ def get_project_boards_by_parent_id_teams_by_id_info_count(
 
     ``GET /project/boards/{parentId}/teams/{id}/info/count`` (risk: Read, tag: ProjectBoardTeamInfos)
     """
-    return _build(
-        _OPS["getProjectBoardsByParentIdTeamsByIdInfoCount"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectBoardsByParentIdTeamsByIdInfoCount"], locals())
 
 
 def get_project_phase_statuses(
@@ -742,22 +447,7 @@ def get_project_phase_statuses(
 
     ``GET /project/phaseStatuses`` (risk: Read, tag: PhaseStatuses)
     """
-    return _build(
-        _OPS["getProjectPhaseStatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectPhaseStatuses"], locals())
 
 
 def post_project_phase_statuses(
@@ -768,13 +458,7 @@ def post_project_phase_statuses(
 
     ``POST /project/phaseStatuses`` (risk: Write, tag: PhaseStatuses)
     """
-    return _build(
-        _OPS["postProjectPhaseStatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectPhaseStatuses"], locals())
 
 
 def get_project_phase_statuses_count(
@@ -792,22 +476,7 @@ def get_project_phase_statuses_count(
 
     ``GET /project/phaseStatuses/count`` (risk: Read, tag: PhaseStatuses)
     """
-    return _build(
-        _OPS["getProjectPhaseStatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectPhaseStatusesCount"], locals())
 
 
 def get_project_phase_statuses_info(
@@ -825,22 +494,7 @@ def get_project_phase_statuses_info(
 
     ``GET /project/phaseStatuses/info`` (risk: Read, tag: PhaseStatusInfos)
     """
-    return _build(
-        _OPS["getProjectPhaseStatusesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectPhaseStatusesInfo"], locals())
 
 
 def get_project_phase_statuses_by_id(
@@ -859,24 +513,7 @@ def get_project_phase_statuses_by_id(
 
     ``GET /project/phaseStatuses/{id}`` (risk: Read, tag: PhaseStatuses)
     """
-    return _build(
-        _OPS["getProjectPhaseStatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectPhaseStatusesById"], locals())
 
 
 def put_project_phase_statuses_by_id(
@@ -888,15 +525,7 @@ def put_project_phase_statuses_by_id(
 
     ``PUT /project/phaseStatuses/{id}`` (risk: Write, tag: PhaseStatuses)
     """
-    return _build(
-        _OPS["putProjectPhaseStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectPhaseStatusesById"], locals())
 
 
 def patch_project_phase_statuses_by_id(
@@ -908,15 +537,7 @@ def patch_project_phase_statuses_by_id(
 
     ``PATCH /project/phaseStatuses/{id}`` (risk: Write, tag: PhaseStatuses)
     """
-    return _build(
-        _OPS["patchProjectPhaseStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectPhaseStatusesById"], locals())
 
 
 def delete_project_phase_statuses_by_id(
@@ -927,15 +548,7 @@ def delete_project_phase_statuses_by_id(
 
     ``DELETE /project/phaseStatuses/{id}`` (risk: Destructive, tag: PhaseStatuses)
     """
-    return _build(
-        _OPS["deleteProjectPhaseStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectPhaseStatusesById"], locals())
 
 
 def get_project_phase_statuses_by_id_info(
@@ -954,24 +567,7 @@ def get_project_phase_statuses_by_id_info(
 
     ``GET /project/phaseStatuses/{id}/info`` (risk: Read, tag: PhaseStatusInfos)
     """
-    return _build(
-        _OPS["getProjectPhaseStatusesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectPhaseStatusesByIdInfo"], locals())
 
 
 def get_project_phase_statuses_by_id_usages(
@@ -990,24 +586,7 @@ def get_project_phase_statuses_by_id_usages(
 
     ``GET /project/phaseStatuses/{id}/usages`` (risk: Read, tag: PhaseStatuses)
     """
-    return _build(
-        _OPS["getProjectPhaseStatusesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectPhaseStatusesByIdUsages"], locals())
 
 
 def get_project_phase_statuses_by_id_usages_list(
@@ -1026,24 +605,7 @@ def get_project_phase_statuses_by_id_usages_list(
 
     ``GET /project/phaseStatuses/{id}/usages/list`` (risk: Read, tag: PhaseStatuses)
     """
-    return _build(
-        _OPS["getProjectPhaseStatusesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectPhaseStatusesByIdUsagesList"], locals())
 
 
 def get_project_project_templates(
@@ -1061,22 +623,7 @@ def get_project_project_templates(
 
     ``GET /project/projectTemplates`` (risk: Read, tag: ProjectTemplates)
     """
-    return _build(
-        _OPS["getProjectProjectTemplates"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplates"], locals())
 
 
 def post_project_project_templates(
@@ -1087,13 +634,7 @@ def post_project_project_templates(
 
     ``POST /project/projectTemplates`` (risk: Write, tag: ProjectTemplates)
     """
-    return _build(
-        _OPS["postProjectProjectTemplates"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectProjectTemplates"], locals())
 
 
 def get_project_project_templates_count(
@@ -1111,22 +652,7 @@ def get_project_project_templates_count(
 
     ``GET /project/projectTemplates/count`` (risk: Read, tag: ProjectTemplates)
     """
-    return _build(
-        _OPS["getProjectProjectTemplatesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplatesCount"], locals())
 
 
 def post_project_project_templates_create_from_project_by_id(
@@ -1138,15 +664,7 @@ def post_project_project_templates_create_from_project_by_id(
 
     ``POST /project/projectTemplates/createFromProject/{id}`` (risk: Write, tag: ProjectTemplates)
     """
-    return _build(
-        _OPS["postProjectProjectTemplatesCreateFromProjectById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectProjectTemplatesCreateFromProjectById"], locals())
 
 
 def get_project_project_templates_project_template_phases(
@@ -1165,23 +683,7 @@ def get_project_project_templates_project_template_phases(
 
     ``GET /project/projectTemplates/projectTemplatePhases`` (risk: Read, tag: ProjectTemplatePhases)
     """
-    return _build(
-        _OPS["getProjectProjectTemplatesProjectTemplatePhases"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "parentId": parent_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplatesProjectTemplatePhases"], locals())
 
 
 def get_project_project_templates_project_template_tickets(
@@ -1200,23 +702,7 @@ def get_project_project_templates_project_template_tickets(
 
     ``GET /project/projectTemplates/projectTemplateTickets`` (risk: Read, tag: ProjectTemplateTickets)
     """
-    return _build(
-        _OPS["getProjectProjectTemplatesProjectTemplateTickets"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "parentId": parent_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplatesProjectTemplateTickets"], locals())
 
 
 def get_project_project_templates_project_template_tickets_tasks(
@@ -1234,22 +720,7 @@ def get_project_project_templates_project_template_tickets_tasks(
 
     ``GET /project/projectTemplates/projectTemplateTickets/tasks`` (risk: Read, tag: ProjectTemplateTasks)
     """
-    return _build(
-        _OPS["getProjectProjectTemplatesProjectTemplateTicketsTasks"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplatesProjectTemplateTicketsTasks"], locals())
 
 
 def get_project_project_templates_by_grand_parent_id_project_template_tickets_by_parent_id_tasks(
@@ -1271,22 +742,7 @@ def get_project_project_templates_by_grand_parent_id_project_template_tickets_by
     """
     return _build(
         _OPS["getProjectProjectTemplatesByGrandParentIdProjectTemplateTicketsByParentIdTasks"],
-        {
-            "grandParentId": grand_parent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -1302,13 +758,7 @@ def post_project_project_templates_by_grand_parent_id_project_template_tickets_b
     """
     return _build(
         _OPS["postProjectProjectTemplatesByGrandParentIdProjectTemplateTicketsByParentIdTasks"],
-        {
-            "grandParentId": grand_parent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -1331,22 +781,7 @@ def get_project_project_templates_by_grand_parent_id_project_template_tickets_by
     """
     return _build(
         _OPS["getProjectProjectTemplatesByGrandParentIdProjectTemplateTicketsByParentIdTasksCount"],
-        {
-            "grandParentId": grand_parent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -1370,23 +805,7 @@ def get_project_project_templates_by_grand_parent_id_project_template_tickets_by
     """
     return _build(
         _OPS["getProjectProjectTemplatesByGrandParentIdProjectTemplateTicketsByParentIdTasksById"],
-        {
-            "grandParentId": grand_parent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -1403,14 +822,7 @@ def put_project_project_templates_by_grand_parent_id_project_template_tickets_by
     """
     return _build(
         _OPS["putProjectProjectTemplatesByGrandParentIdProjectTemplateTicketsByParentIdTasksById"],
-        {
-            "grandParentId": grand_parent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -1429,14 +841,7 @@ def patch_project_project_templates_by_grand_parent_id_project_template_tickets_
         _OPS[
             "patchProjectProjectTemplatesByGrandParentIdProjectTemplateTicketsByParentIdTasksById"
         ],
-        {
-            "grandParentId": grand_parent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -1454,14 +859,7 @@ def delete_project_project_templates_by_grand_parent_id_project_template_tickets
         _OPS[
             "deleteProjectProjectTemplatesByGrandParentIdProjectTemplateTicketsByParentIdTasksById"
         ],
-        {
-            "grandParentId": grand_parent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        locals(),
     )
 
 
@@ -1481,24 +879,7 @@ def get_project_project_templates_by_id(
 
     ``GET /project/projectTemplates/{id}`` (risk: Read, tag: ProjectTemplates)
     """
-    return _build(
-        _OPS["getProjectProjectTemplatesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplatesById"], locals())
 
 
 def put_project_project_templates_by_id(
@@ -1510,15 +891,7 @@ def put_project_project_templates_by_id(
 
     ``PUT /project/projectTemplates/{id}`` (risk: Write, tag: ProjectTemplates)
     """
-    return _build(
-        _OPS["putProjectProjectTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectProjectTemplatesById"], locals())
 
 
 def patch_project_project_templates_by_id(
@@ -1530,15 +903,7 @@ def patch_project_project_templates_by_id(
 
     ``PATCH /project/projectTemplates/{id}`` (risk: Write, tag: ProjectTemplates)
     """
-    return _build(
-        _OPS["patchProjectProjectTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectProjectTemplatesById"], locals())
 
 
 def delete_project_project_templates_by_id(
@@ -1549,15 +914,7 @@ def delete_project_project_templates_by_id(
 
     ``DELETE /project/projectTemplates/{id}`` (risk: Destructive, tag: ProjectTemplates)
     """
-    return _build(
-        _OPS["deleteProjectProjectTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectProjectTemplatesById"], locals())
 
 
 def get_project_project_templates_by_id_workplan(
@@ -1576,24 +933,7 @@ def get_project_project_templates_by_id_workplan(
 
     ``GET /project/projectTemplates/{id}/workplan`` (risk: Read, tag: ProjectTemplates)
     """
-    return _build(
-        _OPS["getProjectProjectTemplatesByIdWorkplan"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplatesByIdWorkplan"], locals())
 
 
 def get_project_project_templates_by_parent_id_project_template_phases(
@@ -1612,24 +952,7 @@ def get_project_project_templates_by_parent_id_project_template_phases(
 
     ``GET /project/projectTemplates/{parentId}/projectTemplatePhases`` (risk: Read, tag: ProjectTemplatePhases)
     """
-    return _build(
-        _OPS["getProjectProjectTemplatesByParentIdProjectTemplatePhases"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplatesByParentIdProjectTemplatePhases"], locals())
 
 
 def post_project_project_templates_by_parent_id_project_template_phases(
@@ -1641,15 +964,7 @@ def post_project_project_templates_by_parent_id_project_template_phases(
 
     ``POST /project/projectTemplates/{parentId}/projectTemplatePhases`` (risk: Write, tag: ProjectTemplatePhases)
     """
-    return _build(
-        _OPS["postProjectProjectTemplatesByParentIdProjectTemplatePhases"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectProjectTemplatesByParentIdProjectTemplatePhases"], locals())
 
 
 def get_project_project_templates_by_parent_id_project_template_phases_by_id(
@@ -1669,25 +984,7 @@ def get_project_project_templates_by_parent_id_project_template_phases_by_id(
 
     ``GET /project/projectTemplates/{parentId}/projectTemplatePhases/{id}`` (risk: Read, tag: ProjectTemplatePhases)
     """
-    return _build(
-        _OPS["getProjectProjectTemplatesByParentIdProjectTemplatePhasesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplatesByParentIdProjectTemplatePhasesById"], locals())
 
 
 def put_project_project_templates_by_parent_id_project_template_phases_by_id(
@@ -1700,16 +997,7 @@ def put_project_project_templates_by_parent_id_project_template_phases_by_id(
 
     ``PUT /project/projectTemplates/{parentId}/projectTemplatePhases/{id}`` (risk: Write, tag: ProjectTemplatePhases)
     """
-    return _build(
-        _OPS["putProjectProjectTemplatesByParentIdProjectTemplatePhasesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectProjectTemplatesByParentIdProjectTemplatePhasesById"], locals())
 
 
 def patch_project_project_templates_by_parent_id_project_template_phases_by_id(
@@ -1722,16 +1010,7 @@ def patch_project_project_templates_by_parent_id_project_template_phases_by_id(
 
     ``PATCH /project/projectTemplates/{parentId}/projectTemplatePhases/{id}`` (risk: Write, tag: ProjectTemplatePhases)
     """
-    return _build(
-        _OPS["patchProjectProjectTemplatesByParentIdProjectTemplatePhasesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectProjectTemplatesByParentIdProjectTemplatePhasesById"], locals())
 
 
 def delete_project_project_templates_by_parent_id_project_template_phases_by_id(
@@ -1744,14 +1023,7 @@ def delete_project_project_templates_by_parent_id_project_template_phases_by_id(
     ``DELETE /project/projectTemplates/{parentId}/projectTemplatePhases/{id}`` (risk: Destructive, tag: ProjectTemplatePhases)
     """
     return _build(
-        _OPS["deleteProjectProjectTemplatesByParentIdProjectTemplatePhasesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        _OPS["deleteProjectProjectTemplatesByParentIdProjectTemplatePhasesById"], locals()
     )
 
 
@@ -1771,24 +1043,7 @@ def get_project_project_templates_by_parent_id_project_template_tickets(
 
     ``GET /project/projectTemplates/{parentId}/projectTemplateTickets`` (risk: Read, tag: ProjectTemplateTickets)
     """
-    return _build(
-        _OPS["getProjectProjectTemplatesByParentIdProjectTemplateTickets"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplatesByParentIdProjectTemplateTickets"], locals())
 
 
 def post_project_project_templates_by_parent_id_project_template_tickets(
@@ -1800,15 +1055,7 @@ def post_project_project_templates_by_parent_id_project_template_tickets(
 
     ``POST /project/projectTemplates/{parentId}/projectTemplateTickets`` (risk: Write, tag: ProjectTemplateTickets)
     """
-    return _build(
-        _OPS["postProjectProjectTemplatesByParentIdProjectTemplateTickets"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectProjectTemplatesByParentIdProjectTemplateTickets"], locals())
 
 
 def get_project_project_templates_by_parent_id_project_template_tickets_count(
@@ -1827,24 +1074,7 @@ def get_project_project_templates_by_parent_id_project_template_tickets_count(
 
     ``GET /project/projectTemplates/{parentId}/projectTemplateTickets/count`` (risk: Read, tag: ProjectTemplateTickets)
     """
-    return _build(
-        _OPS["getProjectProjectTemplatesByParentIdProjectTemplateTicketsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplatesByParentIdProjectTemplateTicketsCount"], locals())
 
 
 def get_project_project_templates_by_parent_id_project_template_tickets_by_id(
@@ -1864,25 +1094,7 @@ def get_project_project_templates_by_parent_id_project_template_tickets_by_id(
 
     ``GET /project/projectTemplates/{parentId}/projectTemplateTickets/{id}`` (risk: Read, tag: ProjectTemplateTickets)
     """
-    return _build(
-        _OPS["getProjectProjectTemplatesByParentIdProjectTemplateTicketsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTemplatesByParentIdProjectTemplateTicketsById"], locals())
 
 
 def put_project_project_templates_by_parent_id_project_template_tickets_by_id(
@@ -1895,16 +1107,7 @@ def put_project_project_templates_by_parent_id_project_template_tickets_by_id(
 
     ``PUT /project/projectTemplates/{parentId}/projectTemplateTickets/{id}`` (risk: Write, tag: ProjectTemplateTickets)
     """
-    return _build(
-        _OPS["putProjectProjectTemplatesByParentIdProjectTemplateTicketsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectProjectTemplatesByParentIdProjectTemplateTicketsById"], locals())
 
 
 def patch_project_project_templates_by_parent_id_project_template_tickets_by_id(
@@ -1918,14 +1121,7 @@ def patch_project_project_templates_by_parent_id_project_template_tickets_by_id(
     ``PATCH /project/projectTemplates/{parentId}/projectTemplateTickets/{id}`` (risk: Write, tag: ProjectTemplateTickets)
     """
     return _build(
-        _OPS["patchProjectProjectTemplatesByParentIdProjectTemplateTicketsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchProjectProjectTemplatesByParentIdProjectTemplateTicketsById"], locals()
     )
 
 
@@ -1939,14 +1135,7 @@ def delete_project_project_templates_by_parent_id_project_template_tickets_by_id
     ``DELETE /project/projectTemplates/{parentId}/projectTemplateTickets/{id}`` (risk: Destructive, tag: ProjectTemplateTickets)
     """
     return _build(
-        _OPS["deleteProjectProjectTemplatesByParentIdProjectTemplateTicketsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        _OPS["deleteProjectProjectTemplatesByParentIdProjectTemplateTicketsById"], locals()
     )
 
 
@@ -1965,22 +1154,7 @@ def get_project_project_types(
 
     ``GET /project/projectTypes`` (risk: Read, tag: ProjectTypes)
     """
-    return _build(
-        _OPS["getProjectProjectTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTypes"], locals())
 
 
 def post_project_project_types(
@@ -1991,13 +1165,7 @@ def post_project_project_types(
 
     ``POST /project/projectTypes`` (risk: Write, tag: ProjectTypes)
     """
-    return _build(
-        _OPS["postProjectProjectTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectProjectTypes"], locals())
 
 
 def get_project_project_types_count(
@@ -2015,22 +1183,7 @@ def get_project_project_types_count(
 
     ``GET /project/projectTypes/count`` (risk: Read, tag: ProjectTypes)
     """
-    return _build(
-        _OPS["getProjectProjectTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTypesCount"], locals())
 
 
 def get_project_project_types_info(
@@ -2048,22 +1201,7 @@ def get_project_project_types_info(
 
     ``GET /project/projectTypes/info`` (risk: Read, tag: ProjectTypeInfos)
     """
-    return _build(
-        _OPS["getProjectProjectTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTypesInfo"], locals())
 
 
 def get_project_project_types_info_count(
@@ -2081,22 +1219,7 @@ def get_project_project_types_info_count(
 
     ``GET /project/projectTypes/info/count`` (risk: Read, tag: ProjectTypeInfos)
     """
-    return _build(
-        _OPS["getProjectProjectTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTypesInfoCount"], locals())
 
 
 def get_project_project_types_by_id(
@@ -2115,24 +1238,7 @@ def get_project_project_types_by_id(
 
     ``GET /project/projectTypes/{id}`` (risk: Read, tag: ProjectTypes)
     """
-    return _build(
-        _OPS["getProjectProjectTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTypesById"], locals())
 
 
 def put_project_project_types_by_id(
@@ -2144,15 +1250,7 @@ def put_project_project_types_by_id(
 
     ``PUT /project/projectTypes/{id}`` (risk: Write, tag: ProjectTypes)
     """
-    return _build(
-        _OPS["putProjectProjectTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectProjectTypesById"], locals())
 
 
 def patch_project_project_types_by_id(
@@ -2164,15 +1262,7 @@ def patch_project_project_types_by_id(
 
     ``PATCH /project/projectTypes/{id}`` (risk: Write, tag: ProjectTypes)
     """
-    return _build(
-        _OPS["patchProjectProjectTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectProjectTypesById"], locals())
 
 
 def delete_project_project_types_by_id(
@@ -2183,15 +1273,7 @@ def delete_project_project_types_by_id(
 
     ``DELETE /project/projectTypes/{id}`` (risk: Destructive, tag: ProjectTypes)
     """
-    return _build(
-        _OPS["deleteProjectProjectTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectProjectTypesById"], locals())
 
 
 def get_project_project_types_by_id_info(
@@ -2210,24 +1292,7 @@ def get_project_project_types_by_id_info(
 
     ``GET /project/projectTypes/{id}/info`` (risk: Read, tag: ProjectTypeInfos)
     """
-    return _build(
-        _OPS["getProjectProjectTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTypesByIdInfo"], locals())
 
 
 def get_project_project_types_by_id_usages(
@@ -2246,24 +1311,7 @@ def get_project_project_types_by_id_usages(
 
     ``GET /project/projectTypes/{id}/usages`` (risk: Read, tag: ProjectTypes)
     """
-    return _build(
-        _OPS["getProjectProjectTypesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTypesByIdUsages"], locals())
 
 
 def get_project_project_types_by_id_usages_list(
@@ -2282,24 +1330,7 @@ def get_project_project_types_by_id_usages_list(
 
     ``GET /project/projectTypes/{id}/usages/list`` (risk: Read, tag: ProjectTypes)
     """
-    return _build(
-        _OPS["getProjectProjectTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectTypesByIdUsagesList"], locals())
 
 
 def get_project_projects(
@@ -2317,22 +1348,7 @@ def get_project_projects(
 
     ``GET /project/projects`` (risk: Read, tag: Projects)
     """
-    return _build(
-        _OPS["getProjectProjects"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjects"], locals())
 
 
 def post_project_projects(
@@ -2343,13 +1359,7 @@ def post_project_projects(
 
     ``POST /project/projects`` (risk: Write, tag: Projects)
     """
-    return _build(
-        _OPS["postProjectProjects"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectProjects"], locals())
 
 
 def get_project_projects_count(
@@ -2367,22 +1377,7 @@ def get_project_projects_count(
 
     ``GET /project/projects/count`` (risk: Read, tag: Projects)
     """
-    return _build(
-        _OPS["getProjectProjectsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsCount"], locals())
 
 
 def get_project_projects_by_id(
@@ -2401,24 +1396,7 @@ def get_project_projects_by_id(
 
     ``GET /project/projects/{id}`` (risk: Read, tag: Projects)
     """
-    return _build(
-        _OPS["getProjectProjectsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsById"], locals())
 
 
 def put_project_projects_by_id(
@@ -2430,15 +1408,7 @@ def put_project_projects_by_id(
 
     ``PUT /project/projects/{id}`` (risk: Write, tag: Projects)
     """
-    return _build(
-        _OPS["putProjectProjectsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectProjectsById"], locals())
 
 
 def patch_project_projects_by_id(
@@ -2450,15 +1420,7 @@ def patch_project_projects_by_id(
 
     ``PATCH /project/projects/{id}`` (risk: Write, tag: Projects)
     """
-    return _build(
-        _OPS["patchProjectProjectsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectProjectsById"], locals())
 
 
 def delete_project_projects_by_id(
@@ -2469,15 +1431,7 @@ def delete_project_projects_by_id(
 
     ``DELETE /project/projects/{id}`` (risk: Destructive, tag: Projects)
     """
-    return _build(
-        _OPS["deleteProjectProjectsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectProjectsById"], locals())
 
 
 def get_project_projects_by_id_project_workplan(
@@ -2496,24 +1450,7 @@ def get_project_projects_by_id_project_workplan(
 
     ``GET /project/projects/{id}/projectWorkplan`` (risk: Read, tag: Projects)
     """
-    return _build(
-        _OPS["getProjectProjectsByIdProjectWorkplan"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByIdProjectWorkplan"], locals())
 
 
 def post_project_projects_by_parent_id_apply_template_by_id(
@@ -2525,16 +1462,7 @@ def post_project_projects_by_parent_id_apply_template_by_id(
 
     ``POST /project/projects/{parentId}/applyTemplate/{id}`` (risk: Write, tag: Projects)
     """
-    return _build(
-        _OPS["postProjectProjectsByParentIdApplyTemplateById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postProjectProjectsByParentIdApplyTemplateById"], locals())
 
 
 def post_project_projects_by_parent_id_apply_templates(
@@ -2546,15 +1474,7 @@ def post_project_projects_by_parent_id_apply_templates(
 
     ``POST /project/projects/{parentId}/applyTemplates`` (risk: Write, tag: Projects)
     """
-    return _build(
-        _OPS["postProjectProjectsByParentIdApplyTemplates"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectProjectsByParentIdApplyTemplates"], locals())
 
 
 def get_project_projects_by_parent_id_contacts(
@@ -2573,24 +1493,7 @@ def get_project_projects_by_parent_id_contacts(
 
     ``GET /project/projects/{parentId}/contacts`` (risk: Read, tag: ProjectContacts)
     """
-    return _build(
-        _OPS["getProjectProjectsByParentIdContacts"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByParentIdContacts"], locals())
 
 
 def post_project_projects_by_parent_id_contacts(
@@ -2602,15 +1505,7 @@ def post_project_projects_by_parent_id_contacts(
 
     ``POST /project/projects/{parentId}/contacts`` (risk: Write, tag: ProjectContacts)
     """
-    return _build(
-        _OPS["postProjectProjectsByParentIdContacts"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectProjectsByParentIdContacts"], locals())
 
 
 def get_project_projects_by_parent_id_contacts_by_id(
@@ -2630,25 +1525,7 @@ def get_project_projects_by_parent_id_contacts_by_id(
 
     ``GET /project/projects/{parentId}/contacts/{id}`` (risk: Read, tag: ProjectContacts)
     """
-    return _build(
-        _OPS["getProjectProjectsByParentIdContactsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByParentIdContactsById"], locals())
 
 
 def delete_project_projects_by_parent_id_contacts_by_id(
@@ -2660,16 +1537,7 @@ def delete_project_projects_by_parent_id_contacts_by_id(
 
     ``DELETE /project/projects/{parentId}/contacts/{id}`` (risk: Destructive, tag: ProjectContacts)
     """
-    return _build(
-        _OPS["deleteProjectProjectsByParentIdContactsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectProjectsByParentIdContactsById"], locals())
 
 
 def get_project_projects_by_parent_id_notes(
@@ -2688,24 +1556,7 @@ def get_project_projects_by_parent_id_notes(
 
     ``GET /project/projects/{parentId}/notes`` (risk: Read, tag: ProjectNotes)
     """
-    return _build(
-        _OPS["getProjectProjectsByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByParentIdNotes"], locals())
 
 
 def post_project_projects_by_parent_id_notes(
@@ -2717,15 +1568,7 @@ def post_project_projects_by_parent_id_notes(
 
     ``POST /project/projects/{parentId}/notes`` (risk: Write, tag: ProjectNotes)
     """
-    return _build(
-        _OPS["postProjectProjectsByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectProjectsByParentIdNotes"], locals())
 
 
 def get_project_projects_by_parent_id_notes_count(
@@ -2744,24 +1587,7 @@ def get_project_projects_by_parent_id_notes_count(
 
     ``GET /project/projects/{parentId}/notes/count`` (risk: Read, tag: ProjectNotes)
     """
-    return _build(
-        _OPS["getProjectProjectsByParentIdNotesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByParentIdNotesCount"], locals())
 
 
 def get_project_projects_by_parent_id_notes_by_id(
@@ -2781,25 +1607,7 @@ def get_project_projects_by_parent_id_notes_by_id(
 
     ``GET /project/projects/{parentId}/notes/{id}`` (risk: Read, tag: ProjectNotes)
     """
-    return _build(
-        _OPS["getProjectProjectsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByParentIdNotesById"], locals())
 
 
 def put_project_projects_by_parent_id_notes_by_id(
@@ -2812,16 +1620,7 @@ def put_project_projects_by_parent_id_notes_by_id(
 
     ``PUT /project/projects/{parentId}/notes/{id}`` (risk: Write, tag: ProjectNotes)
     """
-    return _build(
-        _OPS["putProjectProjectsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectProjectsByParentIdNotesById"], locals())
 
 
 def patch_project_projects_by_parent_id_notes_by_id(
@@ -2834,16 +1633,7 @@ def patch_project_projects_by_parent_id_notes_by_id(
 
     ``PATCH /project/projects/{parentId}/notes/{id}`` (risk: Write, tag: ProjectNotes)
     """
-    return _build(
-        _OPS["patchProjectProjectsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectProjectsByParentIdNotesById"], locals())
 
 
 def delete_project_projects_by_parent_id_notes_by_id(
@@ -2855,16 +1645,7 @@ def delete_project_projects_by_parent_id_notes_by_id(
 
     ``DELETE /project/projects/{parentId}/notes/{id}`` (risk: Destructive, tag: ProjectNotes)
     """
-    return _build(
-        _OPS["deleteProjectProjectsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectProjectsByParentIdNotesById"], locals())
 
 
 def get_project_projects_by_parent_id_phases(
@@ -2883,24 +1664,7 @@ def get_project_projects_by_parent_id_phases(
 
     ``GET /project/projects/{parentId}/phases`` (risk: Read, tag: ProjectPhases)
     """
-    return _build(
-        _OPS["getProjectProjectsByParentIdPhases"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByParentIdPhases"], locals())
 
 
 def post_project_projects_by_parent_id_phases(
@@ -2912,15 +1676,7 @@ def post_project_projects_by_parent_id_phases(
 
     ``POST /project/projects/{parentId}/phases`` (risk: Write, tag: ProjectPhases)
     """
-    return _build(
-        _OPS["postProjectProjectsByParentIdPhases"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectProjectsByParentIdPhases"], locals())
 
 
 def get_project_projects_by_parent_id_phases_count(
@@ -2939,24 +1695,7 @@ def get_project_projects_by_parent_id_phases_count(
 
     ``GET /project/projects/{parentId}/phases/count`` (risk: Read, tag: ProjectPhases)
     """
-    return _build(
-        _OPS["getProjectProjectsByParentIdPhasesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByParentIdPhasesCount"], locals())
 
 
 def get_project_projects_by_parent_id_phases_by_id(
@@ -2976,25 +1715,7 @@ def get_project_projects_by_parent_id_phases_by_id(
 
     ``GET /project/projects/{parentId}/phases/{id}`` (risk: Read, tag: ProjectPhases)
     """
-    return _build(
-        _OPS["getProjectProjectsByParentIdPhasesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByParentIdPhasesById"], locals())
 
 
 def put_project_projects_by_parent_id_phases_by_id(
@@ -3007,16 +1728,7 @@ def put_project_projects_by_parent_id_phases_by_id(
 
     ``PUT /project/projects/{parentId}/phases/{id}`` (risk: Write, tag: ProjectPhases)
     """
-    return _build(
-        _OPS["putProjectProjectsByParentIdPhasesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectProjectsByParentIdPhasesById"], locals())
 
 
 def patch_project_projects_by_parent_id_phases_by_id(
@@ -3029,16 +1741,7 @@ def patch_project_projects_by_parent_id_phases_by_id(
 
     ``PATCH /project/projects/{parentId}/phases/{id}`` (risk: Write, tag: ProjectPhases)
     """
-    return _build(
-        _OPS["patchProjectProjectsByParentIdPhasesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectProjectsByParentIdPhasesById"], locals())
 
 
 def delete_project_projects_by_parent_id_phases_by_id(
@@ -3050,16 +1753,7 @@ def delete_project_projects_by_parent_id_phases_by_id(
 
     ``DELETE /project/projects/{parentId}/phases/{id}`` (risk: Destructive, tag: ProjectPhases)
     """
-    return _build(
-        _OPS["deleteProjectProjectsByParentIdPhasesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectProjectsByParentIdPhasesById"], locals())
 
 
 def get_project_projects_by_parent_id_team_members(
@@ -3078,24 +1772,7 @@ def get_project_projects_by_parent_id_team_members(
 
     ``GET /project/projects/{parentId}/teamMembers`` (risk: Read, tag: ProjectsTeamMembers)
     """
-    return _build(
-        _OPS["getProjectProjectsByParentIdTeamMembers"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByParentIdTeamMembers"], locals())
 
 
 def post_project_projects_by_parent_id_team_members(
@@ -3107,15 +1784,7 @@ def post_project_projects_by_parent_id_team_members(
 
     ``POST /project/projects/{parentId}/teamMembers`` (risk: Write, tag: ProjectsTeamMembers)
     """
-    return _build(
-        _OPS["postProjectProjectsByParentIdTeamMembers"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectProjectsByParentIdTeamMembers"], locals())
 
 
 def get_project_projects_by_parent_id_team_members_count(
@@ -3134,24 +1803,7 @@ def get_project_projects_by_parent_id_team_members_count(
 
     ``GET /project/projects/{parentId}/teamMembers/count`` (risk: Read, tag: ProjectsTeamMembers)
     """
-    return _build(
-        _OPS["getProjectProjectsByParentIdTeamMembersCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByParentIdTeamMembersCount"], locals())
 
 
 def get_project_projects_by_parent_id_team_members_by_id(
@@ -3171,25 +1823,7 @@ def get_project_projects_by_parent_id_team_members_by_id(
 
     ``GET /project/projects/{parentId}/teamMembers/{id}`` (risk: Read, tag: ProjectsTeamMembers)
     """
-    return _build(
-        _OPS["getProjectProjectsByParentIdTeamMembersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectProjectsByParentIdTeamMembersById"], locals())
 
 
 def put_project_projects_by_parent_id_team_members_by_id(
@@ -3202,16 +1836,7 @@ def put_project_projects_by_parent_id_team_members_by_id(
 
     ``PUT /project/projects/{parentId}/teamMembers/{id}`` (risk: Write, tag: ProjectsTeamMembers)
     """
-    return _build(
-        _OPS["putProjectProjectsByParentIdTeamMembersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectProjectsByParentIdTeamMembersById"], locals())
 
 
 def patch_project_projects_by_parent_id_team_members_by_id(
@@ -3224,16 +1849,7 @@ def patch_project_projects_by_parent_id_team_members_by_id(
 
     ``PATCH /project/projects/{parentId}/teamMembers/{id}`` (risk: Write, tag: ProjectsTeamMembers)
     """
-    return _build(
-        _OPS["patchProjectProjectsByParentIdTeamMembersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectProjectsByParentIdTeamMembersById"], locals())
 
 
 def delete_project_projects_by_parent_id_team_members_by_id(
@@ -3245,16 +1861,7 @@ def delete_project_projects_by_parent_id_team_members_by_id(
 
     ``DELETE /project/projects/{parentId}/teamMembers/{id}`` (risk: Destructive, tag: ProjectsTeamMembers)
     """
-    return _build(
-        _OPS["deleteProjectProjectsByParentIdTeamMembersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectProjectsByParentIdTeamMembersById"], locals())
 
 
 def get_project_security_roles(
@@ -3272,22 +1879,7 @@ def get_project_security_roles(
 
     ``GET /project/securityRoles`` (risk: Read, tag: ProjectSecurityRoles)
     """
-    return _build(
-        _OPS["getProjectSecurityRoles"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectSecurityRoles"], locals())
 
 
 def post_project_security_roles(
@@ -3298,13 +1890,7 @@ def post_project_security_roles(
 
     ``POST /project/securityRoles`` (risk: Write, tag: ProjectSecurityRoles)
     """
-    return _build(
-        _OPS["postProjectSecurityRoles"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectSecurityRoles"], locals())
 
 
 def get_project_security_roles_count(
@@ -3322,22 +1908,7 @@ def get_project_security_roles_count(
 
     ``GET /project/securityRoles/count`` (risk: Read, tag: ProjectSecurityRoles)
     """
-    return _build(
-        _OPS["getProjectSecurityRolesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectSecurityRolesCount"], locals())
 
 
 def get_project_security_roles_info(
@@ -3355,22 +1926,7 @@ def get_project_security_roles_info(
 
     ``GET /project/securityRoles/info`` (risk: Read, tag: ProjectSecurityRoleInfos)
     """
-    return _build(
-        _OPS["getProjectSecurityRolesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectSecurityRolesInfo"], locals())
 
 
 def get_project_security_roles_by_id(
@@ -3389,24 +1945,7 @@ def get_project_security_roles_by_id(
 
     ``GET /project/securityRoles/{id}`` (risk: Read, tag: ProjectSecurityRoles)
     """
-    return _build(
-        _OPS["getProjectSecurityRolesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectSecurityRolesById"], locals())
 
 
 def put_project_security_roles_by_id(
@@ -3418,15 +1957,7 @@ def put_project_security_roles_by_id(
 
     ``PUT /project/securityRoles/{id}`` (risk: Write, tag: ProjectSecurityRoles)
     """
-    return _build(
-        _OPS["putProjectSecurityRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectSecurityRolesById"], locals())
 
 
 def patch_project_security_roles_by_id(
@@ -3438,15 +1969,7 @@ def patch_project_security_roles_by_id(
 
     ``PATCH /project/securityRoles/{id}`` (risk: Write, tag: ProjectSecurityRoles)
     """
-    return _build(
-        _OPS["patchProjectSecurityRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectSecurityRolesById"], locals())
 
 
 def delete_project_security_roles_by_id(
@@ -3457,15 +1980,7 @@ def delete_project_security_roles_by_id(
 
     ``DELETE /project/securityRoles/{id}`` (risk: Destructive, tag: ProjectSecurityRoles)
     """
-    return _build(
-        _OPS["deleteProjectSecurityRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectSecurityRolesById"], locals())
 
 
 def get_project_security_roles_by_id_info(
@@ -3484,24 +1999,7 @@ def get_project_security_roles_by_id_info(
 
     ``GET /project/securityRoles/{id}/info`` (risk: Read, tag: ProjectSecurityRoleInfos)
     """
-    return _build(
-        _OPS["getProjectSecurityRolesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectSecurityRolesByIdInfo"], locals())
 
 
 def get_project_security_roles_by_parent_id_settings(
@@ -3520,24 +2018,7 @@ def get_project_security_roles_by_parent_id_settings(
 
     ``GET /project/securityRoles/{parentId}/settings`` (risk: Read, tag: ProjectSecurityRoleSettings)
     """
-    return _build(
-        _OPS["getProjectSecurityRolesByParentIdSettings"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectSecurityRolesByParentIdSettings"], locals())
 
 
 def get_project_security_roles_by_parent_id_settings_count(
@@ -3556,24 +2037,7 @@ def get_project_security_roles_by_parent_id_settings_count(
 
     ``GET /project/securityRoles/{parentId}/settings/count`` (risk: Read, tag: ProjectSecurityRoleSettings)
     """
-    return _build(
-        _OPS["getProjectSecurityRolesByParentIdSettingsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectSecurityRolesByParentIdSettingsCount"], locals())
 
 
 def get_project_security_roles_by_parent_id_settings_by_id(
@@ -3593,25 +2057,7 @@ def get_project_security_roles_by_parent_id_settings_by_id(
 
     ``GET /project/securityRoles/{parentId}/settings/{id}`` (risk: Read, tag: ProjectSecurityRoleSettings)
     """
-    return _build(
-        _OPS["getProjectSecurityRolesByParentIdSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectSecurityRolesByParentIdSettingsById"], locals())
 
 
 def put_project_security_roles_by_parent_id_settings_by_id(
@@ -3624,16 +2070,7 @@ def put_project_security_roles_by_parent_id_settings_by_id(
 
     ``PUT /project/securityRoles/{parentId}/settings/{id}`` (risk: Write, tag: ProjectSecurityRoleSettings)
     """
-    return _build(
-        _OPS["putProjectSecurityRolesByParentIdSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectSecurityRolesByParentIdSettingsById"], locals())
 
 
 def patch_project_security_roles_by_parent_id_settings_by_id(
@@ -3646,16 +2083,7 @@ def patch_project_security_roles_by_parent_id_settings_by_id(
 
     ``PATCH /project/securityRoles/{parentId}/settings/{id}`` (risk: Write, tag: ProjectSecurityRoleSettings)
     """
-    return _build(
-        _OPS["patchProjectSecurityRolesByParentIdSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectSecurityRolesByParentIdSettingsById"], locals())
 
 
 def get_project_status_indicators(
@@ -3673,22 +2101,7 @@ def get_project_status_indicators(
 
     ``GET /project/statusIndicators`` (risk: Read, tag: StatusIndicators)
     """
-    return _build(
-        _OPS["getProjectStatusIndicators"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectStatusIndicators"], locals())
 
 
 def get_project_status_indicators_count(
@@ -3706,22 +2119,7 @@ def get_project_status_indicators_count(
 
     ``GET /project/statusIndicators/count`` (risk: Read, tag: StatusIndicators)
     """
-    return _build(
-        _OPS["getProjectStatusIndicatorsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectStatusIndicatorsCount"], locals())
 
 
 def get_project_status_indicators_by_id(
@@ -3740,24 +2138,7 @@ def get_project_status_indicators_by_id(
 
     ``GET /project/statusIndicators/{id}`` (risk: Read, tag: StatusIndicators)
     """
-    return _build(
-        _OPS["getProjectStatusIndicatorsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectStatusIndicatorsById"], locals())
 
 
 def get_project_statuses(
@@ -3775,22 +2156,7 @@ def get_project_statuses(
 
     ``GET /project/statuses`` (risk: Read, tag: ProjectStatuses)
     """
-    return _build(
-        _OPS["getProjectStatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectStatuses"], locals())
 
 
 def post_project_statuses(
@@ -3801,13 +2167,7 @@ def post_project_statuses(
 
     ``POST /project/statuses`` (risk: Write, tag: ProjectStatuses)
     """
-    return _build(
-        _OPS["postProjectStatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectStatuses"], locals())
 
 
 def get_project_statuses_count(
@@ -3825,22 +2185,7 @@ def get_project_statuses_count(
 
     ``GET /project/statuses/count`` (risk: Read, tag: ProjectStatuses)
     """
-    return _build(
-        _OPS["getProjectStatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectStatusesCount"], locals())
 
 
 def get_project_statuses_info(
@@ -3858,22 +2203,7 @@ def get_project_statuses_info(
 
     ``GET /project/statuses/info`` (risk: Read, tag: ProjectStatusesInfo)
     """
-    return _build(
-        _OPS["getProjectStatusesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectStatusesInfo"], locals())
 
 
 def get_project_statuses_info_count(
@@ -3891,22 +2221,7 @@ def get_project_statuses_info_count(
 
     ``GET /project/statuses/info/count`` (risk: Read, tag: ProjectStatusesInfo)
     """
-    return _build(
-        _OPS["getProjectStatusesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectStatusesInfoCount"], locals())
 
 
 def get_project_statuses_by_id(
@@ -3925,24 +2240,7 @@ def get_project_statuses_by_id(
 
     ``GET /project/statuses/{id}`` (risk: Read, tag: ProjectStatuses)
     """
-    return _build(
-        _OPS["getProjectStatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectStatusesById"], locals())
 
 
 def put_project_statuses_by_id(
@@ -3954,15 +2252,7 @@ def put_project_statuses_by_id(
 
     ``PUT /project/statuses/{id}`` (risk: Write, tag: ProjectStatuses)
     """
-    return _build(
-        _OPS["putProjectStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectStatusesById"], locals())
 
 
 def patch_project_statuses_by_id(
@@ -3974,15 +2264,7 @@ def patch_project_statuses_by_id(
 
     ``PATCH /project/statuses/{id}`` (risk: Write, tag: ProjectStatuses)
     """
-    return _build(
-        _OPS["patchProjectStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectStatusesById"], locals())
 
 
 def delete_project_statuses_by_id(
@@ -3993,15 +2275,7 @@ def delete_project_statuses_by_id(
 
     ``DELETE /project/statuses/{id}`` (risk: Destructive, tag: ProjectStatuses)
     """
-    return _build(
-        _OPS["deleteProjectStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectStatusesById"], locals())
 
 
 def get_project_statuses_by_id_info(
@@ -4020,24 +2294,7 @@ def get_project_statuses_by_id_info(
 
     ``GET /project/statuses/{id}/info`` (risk: Read, tag: ProjectStatusesInfo)
     """
-    return _build(
-        _OPS["getProjectStatusesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectStatusesByIdInfo"], locals())
 
 
 def get_project_statuses_by_id_usages(
@@ -4056,24 +2313,7 @@ def get_project_statuses_by_id_usages(
 
     ``GET /project/statuses/{id}/usages`` (risk: Read, tag: Statuses)
     """
-    return _build(
-        _OPS["getProjectStatusesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectStatusesByIdUsages"], locals())
 
 
 def get_project_statuses_by_id_usages_list(
@@ -4092,24 +2332,7 @@ def get_project_statuses_by_id_usages_list(
 
     ``GET /project/statuses/{id}/usages/list`` (risk: Read, tag: Statuses)
     """
-    return _build(
-        _OPS["getProjectStatusesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectStatusesByIdUsagesList"], locals())
 
 
 def post_project_ticket_note_by_id_mark_as(
@@ -4121,15 +2344,7 @@ def post_project_ticket_note_by_id_mark_as(
 
     ``POST /project/ticketNote/{id}/markAs`` (risk: Execute, tag: ProjectTicketNotes)
     """
-    return _build(
-        _OPS["postProjectTicketNoteByIdMarkAs"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectTicketNoteByIdMarkAs"], locals())
 
 
 def get_project_tickets(
@@ -4147,22 +2362,7 @@ def get_project_tickets(
 
     ``GET /project/tickets`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTickets"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTickets"], locals())
 
 
 def post_project_tickets(
@@ -4173,13 +2373,7 @@ def post_project_tickets(
 
     ``POST /project/tickets`` (risk: Write, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["postProjectTickets"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectTickets"], locals())
 
 
 def get_project_tickets_count(
@@ -4197,22 +2391,7 @@ def get_project_tickets_count(
 
     ``GET /project/tickets/count`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsCount"], locals())
 
 
 def post_project_tickets_search(
@@ -4223,13 +2402,7 @@ def post_project_tickets_search(
 
     ``POST /project/tickets/search`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["postProjectTicketsSearch"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectTicketsSearch"], locals())
 
 
 def get_project_tickets_by_id(
@@ -4248,24 +2421,7 @@ def get_project_tickets_by_id(
 
     ``GET /project/tickets/{id}`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsById"], locals())
 
 
 def put_project_tickets_by_id(
@@ -4277,15 +2433,7 @@ def put_project_tickets_by_id(
 
     ``PUT /project/tickets/{id}`` (risk: Write, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["putProjectTicketsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectTicketsById"], locals())
 
 
 def patch_project_tickets_by_id(
@@ -4297,15 +2445,7 @@ def patch_project_tickets_by_id(
 
     ``PATCH /project/tickets/{id}`` (risk: Write, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["patchProjectTicketsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectTicketsById"], locals())
 
 
 def delete_project_tickets_by_id(
@@ -4316,15 +2456,7 @@ def delete_project_tickets_by_id(
 
     ``DELETE /project/tickets/{id}`` (risk: Destructive, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["deleteProjectTicketsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectTicketsById"], locals())
 
 
 def get_project_tickets_by_parent_id_activities(
@@ -4345,24 +2477,7 @@ def get_project_tickets_by_parent_id_activities(
 
     ``GET /project/tickets/{parentId}/activities`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdActivities"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdActivities"], locals())
 
 
 def get_project_tickets_by_parent_id_activities_count(
@@ -4383,24 +2498,7 @@ def get_project_tickets_by_parent_id_activities_count(
 
     ``GET /project/tickets/{parentId}/activities/count`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdActivitiesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdActivitiesCount"], locals())
 
 
 def get_project_tickets_by_parent_id_all_notes(
@@ -4419,24 +2517,7 @@ def get_project_tickets_by_parent_id_all_notes(
 
     ``GET /project/tickets/{parentId}/allNotes`` (risk: Read, tag: ProjectTicketNotes)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdAllNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdAllNotes"], locals())
 
 
 def get_project_tickets_by_parent_id_configurations(
@@ -4455,24 +2536,7 @@ def get_project_tickets_by_parent_id_configurations(
 
     ``GET /project/tickets/{parentId}/configurations`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdConfigurations"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdConfigurations"], locals())
 
 
 def post_project_tickets_by_parent_id_configurations(
@@ -4484,15 +2548,7 @@ def post_project_tickets_by_parent_id_configurations(
 
     ``POST /project/tickets/{parentId}/configurations`` (risk: Write, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["postProjectTicketsByParentIdConfigurations"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectTicketsByParentIdConfigurations"], locals())
 
 
 def get_project_tickets_by_parent_id_configurations_count(
@@ -4511,24 +2567,7 @@ def get_project_tickets_by_parent_id_configurations_count(
 
     ``GET /project/tickets/{parentId}/configurations/count`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdConfigurationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdConfigurationsCount"], locals())
 
 
 def get_project_tickets_by_parent_id_configurations_by_id(
@@ -4548,25 +2587,7 @@ def get_project_tickets_by_parent_id_configurations_by_id(
 
     ``GET /project/tickets/{parentId}/configurations/{id}`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdConfigurationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdConfigurationsById"], locals())
 
 
 def delete_project_tickets_by_parent_id_configurations_by_id(
@@ -4578,16 +2599,7 @@ def delete_project_tickets_by_parent_id_configurations_by_id(
 
     ``DELETE /project/tickets/{parentId}/configurations/{id}`` (risk: Destructive, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["deleteProjectTicketsByParentIdConfigurationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectTicketsByParentIdConfigurationsById"], locals())
 
 
 def post_project_tickets_by_parent_id_convert(
@@ -4599,15 +2611,7 @@ def post_project_tickets_by_parent_id_convert(
 
     ``POST /project/tickets/{parentId}/convert`` (risk: Execute, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["postProjectTicketsByParentIdConvert"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectTicketsByParentIdConvert"], locals())
 
 
 def get_project_tickets_by_parent_id_documents(
@@ -4628,24 +2632,7 @@ def get_project_tickets_by_parent_id_documents(
 
     ``GET /project/tickets/{parentId}/documents`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdDocuments"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdDocuments"], locals())
 
 
 def get_project_tickets_by_parent_id_documents_count(
@@ -4664,24 +2651,7 @@ def get_project_tickets_by_parent_id_documents_count(
 
     ``GET /project/tickets/{parentId}/documents/count`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdDocumentsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdDocumentsCount"], locals())
 
 
 def get_project_tickets_by_parent_id_notes(
@@ -4700,24 +2670,7 @@ def get_project_tickets_by_parent_id_notes(
 
     ``GET /project/tickets/{parentId}/notes`` (risk: Read, tag: TicketNotes)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdNotes"], locals())
 
 
 def post_project_tickets_by_parent_id_notes(
@@ -4729,15 +2682,7 @@ def post_project_tickets_by_parent_id_notes(
 
     ``POST /project/tickets/{parentId}/notes`` (risk: Write, tag: TicketNotes)
     """
-    return _build(
-        _OPS["postProjectTicketsByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectTicketsByParentIdNotes"], locals())
 
 
 def get_project_tickets_by_parent_id_notes_count(
@@ -4756,24 +2701,7 @@ def get_project_tickets_by_parent_id_notes_count(
 
     ``GET /project/tickets/{parentId}/notes/count`` (risk: Read, tag: TicketNotes)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdNotesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdNotesCount"], locals())
 
 
 def get_project_tickets_by_parent_id_notes_by_id(
@@ -4793,25 +2721,7 @@ def get_project_tickets_by_parent_id_notes_by_id(
 
     ``GET /project/tickets/{parentId}/notes/{id}`` (risk: Read, tag: TicketNotes)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdNotesById"], locals())
 
 
 def put_project_tickets_by_parent_id_notes_by_id(
@@ -4824,16 +2734,7 @@ def put_project_tickets_by_parent_id_notes_by_id(
 
     ``PUT /project/tickets/{parentId}/notes/{id}`` (risk: Write, tag: TicketNotes)
     """
-    return _build(
-        _OPS["putProjectTicketsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectTicketsByParentIdNotesById"], locals())
 
 
 def patch_project_tickets_by_parent_id_notes_by_id(
@@ -4846,16 +2747,7 @@ def patch_project_tickets_by_parent_id_notes_by_id(
 
     ``PATCH /project/tickets/{parentId}/notes/{id}`` (risk: Write, tag: TicketNotes)
     """
-    return _build(
-        _OPS["patchProjectTicketsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectTicketsByParentIdNotesById"], locals())
 
 
 def delete_project_tickets_by_parent_id_notes_by_id(
@@ -4867,16 +2759,7 @@ def delete_project_tickets_by_parent_id_notes_by_id(
 
     ``DELETE /project/tickets/{parentId}/notes/{id}`` (risk: Destructive, tag: TicketNotes)
     """
-    return _build(
-        _OPS["deleteProjectTicketsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectTicketsByParentIdNotesById"], locals())
 
 
 def get_project_tickets_by_parent_id_products(
@@ -4897,24 +2780,7 @@ def get_project_tickets_by_parent_id_products(
 
     ``GET /project/tickets/{parentId}/products`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdProducts"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdProducts"], locals())
 
 
 def get_project_tickets_by_parent_id_products_count(
@@ -4935,24 +2801,7 @@ def get_project_tickets_by_parent_id_products_count(
 
     ``GET /project/tickets/{parentId}/products/count`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdProductsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdProductsCount"], locals())
 
 
 def get_project_tickets_by_parent_id_scheduleentries(
@@ -4973,24 +2822,7 @@ def get_project_tickets_by_parent_id_scheduleentries(
 
     ``GET /project/tickets/{parentId}/scheduleentries`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdScheduleentries"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdScheduleentries"], locals())
 
 
 def get_project_tickets_by_parent_id_scheduleentries_count(
@@ -5011,24 +2843,7 @@ def get_project_tickets_by_parent_id_scheduleentries_count(
 
     ``GET /project/tickets/{parentId}/scheduleentries/count`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdScheduleentriesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdScheduleentriesCount"], locals())
 
 
 def get_project_tickets_by_parent_id_tasks(
@@ -5047,24 +2862,7 @@ def get_project_tickets_by_parent_id_tasks(
 
     ``GET /project/tickets/{parentId}/tasks`` (risk: Read, tag: TicketTasks)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdTasks"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdTasks"], locals())
 
 
 def post_project_tickets_by_parent_id_tasks(
@@ -5076,15 +2874,7 @@ def post_project_tickets_by_parent_id_tasks(
 
     ``POST /project/tickets/{parentId}/tasks`` (risk: Write, tag: TicketTasks)
     """
-    return _build(
-        _OPS["postProjectTicketsByParentIdTasks"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectTicketsByParentIdTasks"], locals())
 
 
 def get_project_tickets_by_parent_id_tasks_count(
@@ -5103,24 +2893,7 @@ def get_project_tickets_by_parent_id_tasks_count(
 
     ``GET /project/tickets/{parentId}/tasks/count`` (risk: Read, tag: TicketTasks)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdTasksCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdTasksCount"], locals())
 
 
 def get_project_tickets_by_parent_id_tasks_by_id(
@@ -5140,25 +2913,7 @@ def get_project_tickets_by_parent_id_tasks_by_id(
 
     ``GET /project/tickets/{parentId}/tasks/{id}`` (risk: Read, tag: TicketTasks)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdTasksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdTasksById"], locals())
 
 
 def put_project_tickets_by_parent_id_tasks_by_id(
@@ -5171,16 +2926,7 @@ def put_project_tickets_by_parent_id_tasks_by_id(
 
     ``PUT /project/tickets/{parentId}/tasks/{id}`` (risk: Write, tag: TicketTasks)
     """
-    return _build(
-        _OPS["putProjectTicketsByParentIdTasksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectTicketsByParentIdTasksById"], locals())
 
 
 def patch_project_tickets_by_parent_id_tasks_by_id(
@@ -5193,16 +2939,7 @@ def patch_project_tickets_by_parent_id_tasks_by_id(
 
     ``PATCH /project/tickets/{parentId}/tasks/{id}`` (risk: Write, tag: TicketTasks)
     """
-    return _build(
-        _OPS["patchProjectTicketsByParentIdTasksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchProjectTicketsByParentIdTasksById"], locals())
 
 
 def delete_project_tickets_by_parent_id_tasks_by_id(
@@ -5214,16 +2951,7 @@ def delete_project_tickets_by_parent_id_tasks_by_id(
 
     ``DELETE /project/tickets/{parentId}/tasks/{id}`` (risk: Destructive, tag: TicketTasks)
     """
-    return _build(
-        _OPS["deleteProjectTicketsByParentIdTasksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectTicketsByParentIdTasksById"], locals())
 
 
 def get_project_tickets_by_parent_id_timeentries(
@@ -5244,24 +2972,7 @@ def get_project_tickets_by_parent_id_timeentries(
 
     ``GET /project/tickets/{parentId}/timeentries`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdTimeentries"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdTimeentries"], locals())
 
 
 def get_project_tickets_by_parent_id_timeentries_count(
@@ -5282,24 +2993,7 @@ def get_project_tickets_by_parent_id_timeentries_count(
 
     ``GET /project/tickets/{parentId}/timeentries/count`` (risk: Read, tag: ProjectTickets)
     """
-    return _build(
-        _OPS["getProjectTicketsByParentIdTimeentriesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectTicketsByParentIdTimeentriesCount"], locals())
 
 
 def get_project_by_parent_id_billing_rates(
@@ -5318,24 +3012,7 @@ def get_project_by_parent_id_billing_rates(
 
     ``GET /project/{parentId}/billingRates`` (risk: Read, tag: ProjectBillingRates)
     """
-    return _build(
-        _OPS["getProjectByParentIdBillingRates"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectByParentIdBillingRates"], locals())
 
 
 def post_project_by_parent_id_billing_rates(
@@ -5347,15 +3024,7 @@ def post_project_by_parent_id_billing_rates(
 
     ``POST /project/{parentId}/billingRates`` (risk: Financial, tag: ProjectBillingRates)
     """
-    return _build(
-        _OPS["postProjectByParentIdBillingRates"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postProjectByParentIdBillingRates"], locals())
 
 
 def get_project_by_parent_id_billing_rates_count(
@@ -5374,24 +3043,7 @@ def get_project_by_parent_id_billing_rates_count(
 
     ``GET /project/{parentId}/billingRates/count`` (risk: Read, tag: ProjectBillingRates)
     """
-    return _build(
-        _OPS["getProjectByParentIdBillingRatesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectByParentIdBillingRatesCount"], locals())
 
 
 def get_project_by_parent_id_billing_rates_by_id(
@@ -5411,25 +3063,7 @@ def get_project_by_parent_id_billing_rates_by_id(
 
     ``GET /project/{parentId}/billingRates/{id}`` (risk: Read, tag: ProjectBillingRates)
     """
-    return _build(
-        _OPS["getProjectByParentIdBillingRatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProjectByParentIdBillingRatesById"], locals())
 
 
 def put_project_by_parent_id_billing_rates_by_id(
@@ -5442,16 +3076,7 @@ def put_project_by_parent_id_billing_rates_by_id(
 
     ``PUT /project/{parentId}/billingRates/{id}`` (risk: Financial, tag: ProjectBillingRates)
     """
-    return _build(
-        _OPS["putProjectByParentIdBillingRatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putProjectByParentIdBillingRatesById"], locals())
 
 
 def delete_project_by_parent_id_billing_rates_by_id(
@@ -5463,16 +3088,7 @@ def delete_project_by_parent_id_billing_rates_by_id(
 
     ``DELETE /project/{parentId}/billingRates/{id}`` (risk: Destructive, tag: ProjectBillingRates)
     """
-    return _build(
-        _OPS["deleteProjectByParentIdBillingRatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteProjectByParentIdBillingRatesById"], locals())
 
 
 class PhaseStatusInfos(_Bound[_M]):

@@ -85,22 +85,7 @@ def get_sales_activities(
 
     ``GET /sales/activities`` (risk: Read, tag: Activities)
     """
-    return _build(
-        _OPS["getSalesActivities"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivities"], locals())
 
 
 def post_sales_activities(
@@ -111,13 +96,7 @@ def post_sales_activities(
 
     ``POST /sales/activities`` (risk: Write, tag: Activities)
     """
-    return _build(
-        _OPS["postSalesActivities"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesActivities"], locals())
 
 
 def get_sales_activities_count(
@@ -135,22 +114,7 @@ def get_sales_activities_count(
 
     ``GET /sales/activities/count`` (risk: Read, tag: Activities)
     """
-    return _build(
-        _OPS["getSalesActivitiesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesCount"], locals())
 
 
 def get_sales_activities_statuses(
@@ -168,22 +132,7 @@ def get_sales_activities_statuses(
 
     ``GET /sales/activities/statuses`` (risk: Read, tag: ActivityStatuses)
     """
-    return _build(
-        _OPS["getSalesActivitiesStatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesStatuses"], locals())
 
 
 def post_sales_activities_statuses(
@@ -194,13 +143,7 @@ def post_sales_activities_statuses(
 
     ``POST /sales/activities/statuses`` (risk: Write, tag: ActivityStatuses)
     """
-    return _build(
-        _OPS["postSalesActivitiesStatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesActivitiesStatuses"], locals())
 
 
 def get_sales_activities_statuses_count(
@@ -218,22 +161,7 @@ def get_sales_activities_statuses_count(
 
     ``GET /sales/activities/statuses/count`` (risk: Read, tag: ActivityStatuses)
     """
-    return _build(
-        _OPS["getSalesActivitiesStatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesStatusesCount"], locals())
 
 
 def get_sales_activities_statuses_info(
@@ -251,22 +179,7 @@ def get_sales_activities_statuses_info(
 
     ``GET /sales/activities/statuses/info`` (risk: Read, tag: ActivityStatusInfos)
     """
-    return _build(
-        _OPS["getSalesActivitiesStatusesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesStatusesInfo"], locals())
 
 
 def get_sales_activities_statuses_info_count(
@@ -284,22 +197,7 @@ def get_sales_activities_statuses_info_count(
 
     ``GET /sales/activities/statuses/info/count`` (risk: Read, tag: ActivityStatusInfos)
     """
-    return _build(
-        _OPS["getSalesActivitiesStatusesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesStatusesInfoCount"], locals())
 
 
 def get_sales_activities_statuses_by_id(
@@ -318,24 +216,7 @@ def get_sales_activities_statuses_by_id(
 
     ``GET /sales/activities/statuses/{id}`` (risk: Read, tag: ActivityStatuses)
     """
-    return _build(
-        _OPS["getSalesActivitiesStatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesStatusesById"], locals())
 
 
 def put_sales_activities_statuses_by_id(
@@ -347,15 +228,7 @@ def put_sales_activities_statuses_by_id(
 
     ``PUT /sales/activities/statuses/{id}`` (risk: Write, tag: ActivityStatuses)
     """
-    return _build(
-        _OPS["putSalesActivitiesStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesActivitiesStatusesById"], locals())
 
 
 def patch_sales_activities_statuses_by_id(
@@ -367,15 +240,7 @@ def patch_sales_activities_statuses_by_id(
 
     ``PATCH /sales/activities/statuses/{id}`` (risk: Write, tag: ActivityStatuses)
     """
-    return _build(
-        _OPS["patchSalesActivitiesStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesActivitiesStatusesById"], locals())
 
 
 def delete_sales_activities_statuses_by_id(
@@ -386,15 +251,7 @@ def delete_sales_activities_statuses_by_id(
 
     ``DELETE /sales/activities/statuses/{id}`` (risk: Destructive, tag: ActivityStatuses)
     """
-    return _build(
-        _OPS["deleteSalesActivitiesStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesActivitiesStatusesById"], locals())
 
 
 def get_sales_activities_statuses_by_id_info(
@@ -413,24 +270,7 @@ def get_sales_activities_statuses_by_id_info(
 
     ``GET /sales/activities/statuses/{id}/info`` (risk: Read, tag: ActivityStatusInfos)
     """
-    return _build(
-        _OPS["getSalesActivitiesStatusesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesStatusesByIdInfo"], locals())
 
 
 def get_sales_activities_types(
@@ -448,22 +288,7 @@ def get_sales_activities_types(
 
     ``GET /sales/activities/types`` (risk: Read, tag: ActivityTypes)
     """
-    return _build(
-        _OPS["getSalesActivitiesTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesTypes"], locals())
 
 
 def post_sales_activities_types(
@@ -474,13 +299,7 @@ def post_sales_activities_types(
 
     ``POST /sales/activities/types`` (risk: Write, tag: ActivityTypes)
     """
-    return _build(
-        _OPS["postSalesActivitiesTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesActivitiesTypes"], locals())
 
 
 def get_sales_activities_types_count(
@@ -498,22 +317,7 @@ def get_sales_activities_types_count(
 
     ``GET /sales/activities/types/count`` (risk: Read, tag: ActivityTypes)
     """
-    return _build(
-        _OPS["getSalesActivitiesTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesTypesCount"], locals())
 
 
 def get_sales_activities_types_by_id(
@@ -532,24 +336,7 @@ def get_sales_activities_types_by_id(
 
     ``GET /sales/activities/types/{id}`` (risk: Read, tag: ActivityTypes)
     """
-    return _build(
-        _OPS["getSalesActivitiesTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesTypesById"], locals())
 
 
 def put_sales_activities_types_by_id(
@@ -561,15 +348,7 @@ def put_sales_activities_types_by_id(
 
     ``PUT /sales/activities/types/{id}`` (risk: Write, tag: ActivityTypes)
     """
-    return _build(
-        _OPS["putSalesActivitiesTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesActivitiesTypesById"], locals())
 
 
 def patch_sales_activities_types_by_id(
@@ -581,15 +360,7 @@ def patch_sales_activities_types_by_id(
 
     ``PATCH /sales/activities/types/{id}`` (risk: Write, tag: ActivityTypes)
     """
-    return _build(
-        _OPS["patchSalesActivitiesTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesActivitiesTypesById"], locals())
 
 
 def delete_sales_activities_types_by_id(
@@ -600,15 +371,7 @@ def delete_sales_activities_types_by_id(
 
     ``DELETE /sales/activities/types/{id}`` (risk: Destructive, tag: ActivityTypes)
     """
-    return _build(
-        _OPS["deleteSalesActivitiesTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesActivitiesTypesById"], locals())
 
 
 def get_sales_activities_types_by_id_usages(
@@ -627,24 +390,7 @@ def get_sales_activities_types_by_id_usages(
 
     ``GET /sales/activities/types/{id}/usages`` (risk: Read, tag: ActivityTypes)
     """
-    return _build(
-        _OPS["getSalesActivitiesTypesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesTypesByIdUsages"], locals())
 
 
 def get_sales_activities_types_by_id_usages_list(
@@ -663,24 +409,7 @@ def get_sales_activities_types_by_id_usages_list(
 
     ``GET /sales/activities/types/{id}/usages/list`` (risk: Read, tag: ActivityTypes)
     """
-    return _build(
-        _OPS["getSalesActivitiesTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesTypesByIdUsagesList"], locals())
 
 
 def get_sales_activities_by_id(
@@ -699,24 +428,7 @@ def get_sales_activities_by_id(
 
     ``GET /sales/activities/{id}`` (risk: Read, tag: Activities)
     """
-    return _build(
-        _OPS["getSalesActivitiesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesActivitiesById"], locals())
 
 
 def put_sales_activities_by_id(
@@ -728,15 +440,7 @@ def put_sales_activities_by_id(
 
     ``PUT /sales/activities/{id}`` (risk: Write, tag: Activities)
     """
-    return _build(
-        _OPS["putSalesActivitiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesActivitiesById"], locals())
 
 
 def patch_sales_activities_by_id(
@@ -748,15 +452,7 @@ def patch_sales_activities_by_id(
 
     ``PATCH /sales/activities/{id}`` (risk: Write, tag: Activities)
     """
-    return _build(
-        _OPS["patchSalesActivitiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesActivitiesById"], locals())
 
 
 def delete_sales_activities_by_id(
@@ -767,15 +463,7 @@ def delete_sales_activities_by_id(
 
     ``DELETE /sales/activities/{id}`` (risk: Destructive, tag: Activities)
     """
-    return _build(
-        _OPS["deleteSalesActivitiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesActivitiesById"], locals())
 
 
 def get_sales_commissions(
@@ -793,22 +481,7 @@ def get_sales_commissions(
 
     ``GET /sales/commissions`` (risk: Read, tag: Commissions)
     """
-    return _build(
-        _OPS["getSalesCommissions"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesCommissions"], locals())
 
 
 def post_sales_commissions(
@@ -819,13 +492,7 @@ def post_sales_commissions(
 
     ``POST /sales/commissions`` (risk: Write, tag: Commissions)
     """
-    return _build(
-        _OPS["postSalesCommissions"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesCommissions"], locals())
 
 
 def get_sales_commissions_count(
@@ -843,22 +510,7 @@ def get_sales_commissions_count(
 
     ``GET /sales/commissions/count`` (risk: Read, tag: Commissions)
     """
-    return _build(
-        _OPS["getSalesCommissionsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesCommissionsCount"], locals())
 
 
 def get_sales_commissions_by_id(
@@ -877,24 +529,7 @@ def get_sales_commissions_by_id(
 
     ``GET /sales/commissions/{id}`` (risk: Read, tag: Commissions)
     """
-    return _build(
-        _OPS["getSalesCommissionsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesCommissionsById"], locals())
 
 
 def put_sales_commissions_by_id(
@@ -906,15 +541,7 @@ def put_sales_commissions_by_id(
 
     ``PUT /sales/commissions/{id}`` (risk: Write, tag: Commissions)
     """
-    return _build(
-        _OPS["putSalesCommissionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesCommissionsById"], locals())
 
 
 def patch_sales_commissions_by_id(
@@ -926,15 +553,7 @@ def patch_sales_commissions_by_id(
 
     ``PATCH /sales/commissions/{id}`` (risk: Write, tag: Commissions)
     """
-    return _build(
-        _OPS["patchSalesCommissionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesCommissionsById"], locals())
 
 
 def delete_sales_commissions_by_id(
@@ -945,15 +564,7 @@ def delete_sales_commissions_by_id(
 
     ``DELETE /sales/commissions/{id}`` (risk: Destructive, tag: Commissions)
     """
-    return _build(
-        _OPS["deleteSalesCommissionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesCommissionsById"], locals())
 
 
 def get_sales_commissions_by_id_usages(
@@ -972,24 +583,7 @@ def get_sales_commissions_by_id_usages(
 
     ``GET /sales/commissions/{id}/usages`` (risk: Read, tag: Commissions)
     """
-    return _build(
-        _OPS["getSalesCommissionsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesCommissionsByIdUsages"], locals())
 
 
 def get_sales_commissions_by_id_usages_list(
@@ -1008,24 +602,7 @@ def get_sales_commissions_by_id_usages_list(
 
     ``GET /sales/commissions/{id}/usages/list`` (risk: Read, tag: Commissions)
     """
-    return _build(
-        _OPS["getSalesCommissionsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesCommissionsByIdUsagesList"], locals())
 
 
 def get_sales_opportunities(
@@ -1043,22 +620,7 @@ def get_sales_opportunities(
 
     ``GET /sales/opportunities`` (risk: Read, tag: Opportunities)
     """
-    return _build(
-        _OPS["getSalesOpportunities"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunities"], locals())
 
 
 def post_sales_opportunities(
@@ -1069,13 +631,7 @@ def post_sales_opportunities(
 
     ``POST /sales/opportunities`` (risk: Write, tag: Opportunities)
     """
-    return _build(
-        _OPS["postSalesOpportunities"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunities"], locals())
 
 
 def get_sales_opportunities_conversions_by_id(
@@ -1094,24 +650,7 @@ def get_sales_opportunities_conversions_by_id(
 
     ``GET /sales/opportunities/conversions/{id}`` (risk: Read, tag: Opportunities)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesConversionsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesConversionsById"], locals())
 
 
 def get_sales_opportunities_count(
@@ -1129,22 +668,7 @@ def get_sales_opportunities_count(
 
     ``GET /sales/opportunities/count`` (risk: Read, tag: Opportunities)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesCount"], locals())
 
 
 def get_sales_opportunities_default(
@@ -1162,22 +686,7 @@ def get_sales_opportunities_default(
 
     ``GET /sales/opportunities/default`` (risk: Read, tag: Opportunities)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesDefault"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesDefault"], locals())
 
 
 def get_sales_opportunities_ratings(
@@ -1195,22 +704,7 @@ def get_sales_opportunities_ratings(
 
     ``GET /sales/opportunities/ratings`` (risk: Read, tag: OpportunityRatings)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesRatings"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesRatings"], locals())
 
 
 def post_sales_opportunities_ratings(
@@ -1221,13 +715,7 @@ def post_sales_opportunities_ratings(
 
     ``POST /sales/opportunities/ratings`` (risk: Write, tag: OpportunityRatings)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesRatings"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesRatings"], locals())
 
 
 def get_sales_opportunities_ratings_count(
@@ -1245,22 +733,7 @@ def get_sales_opportunities_ratings_count(
 
     ``GET /sales/opportunities/ratings/count`` (risk: Read, tag: OpportunityRatings)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesRatingsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesRatingsCount"], locals())
 
 
 def get_sales_opportunities_ratings_info(
@@ -1278,22 +751,7 @@ def get_sales_opportunities_ratings_info(
 
     ``GET /sales/opportunities/ratings/info`` (risk: Read, tag: OpportunityRatings)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesRatingsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesRatingsInfo"], locals())
 
 
 def get_sales_opportunities_ratings_info_count(
@@ -1311,22 +769,7 @@ def get_sales_opportunities_ratings_info_count(
 
     ``GET /sales/opportunities/ratings/info/count`` (risk: Read, tag: OpportunityRatings)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesRatingsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesRatingsInfoCount"], locals())
 
 
 def get_sales_opportunities_ratings_by_id(
@@ -1345,24 +788,7 @@ def get_sales_opportunities_ratings_by_id(
 
     ``GET /sales/opportunities/ratings/{id}`` (risk: Read, tag: OpportunityRatings)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesRatingsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesRatingsById"], locals())
 
 
 def put_sales_opportunities_ratings_by_id(
@@ -1374,15 +800,7 @@ def put_sales_opportunities_ratings_by_id(
 
     ``PUT /sales/opportunities/ratings/{id}`` (risk: Write, tag: OpportunityRatings)
     """
-    return _build(
-        _OPS["putSalesOpportunitiesRatingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOpportunitiesRatingsById"], locals())
 
 
 def patch_sales_opportunities_ratings_by_id(
@@ -1394,15 +812,7 @@ def patch_sales_opportunities_ratings_by_id(
 
     ``PATCH /sales/opportunities/ratings/{id}`` (risk: Write, tag: OpportunityRatings)
     """
-    return _build(
-        _OPS["patchSalesOpportunitiesRatingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOpportunitiesRatingsById"], locals())
 
 
 def delete_sales_opportunities_ratings_by_id(
@@ -1413,15 +823,7 @@ def delete_sales_opportunities_ratings_by_id(
 
     ``DELETE /sales/opportunities/ratings/{id}`` (risk: Destructive, tag: OpportunityRatings)
     """
-    return _build(
-        _OPS["deleteSalesOpportunitiesRatingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOpportunitiesRatingsById"], locals())
 
 
 def get_sales_opportunities_ratings_by_id_info(
@@ -1440,24 +842,7 @@ def get_sales_opportunities_ratings_by_id_info(
 
     ``GET /sales/opportunities/ratings/{id}/info`` (risk: Read, tag: OpportunityRatings)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesRatingsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesRatingsByIdInfo"], locals())
 
 
 def get_sales_opportunities_statuses(
@@ -1475,22 +860,7 @@ def get_sales_opportunities_statuses(
 
     ``GET /sales/opportunities/statuses`` (risk: Read, tag: OpportunityStatuses)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesStatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesStatuses"], locals())
 
 
 def post_sales_opportunities_statuses(
@@ -1501,13 +871,7 @@ def post_sales_opportunities_statuses(
 
     ``POST /sales/opportunities/statuses`` (risk: Write, tag: OpportunityStatuses)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesStatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesStatuses"], locals())
 
 
 def get_sales_opportunities_statuses_count(
@@ -1525,22 +889,7 @@ def get_sales_opportunities_statuses_count(
 
     ``GET /sales/opportunities/statuses/count`` (risk: Read, tag: OpportunityStatuses)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesStatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesStatusesCount"], locals())
 
 
 def get_sales_opportunities_statuses_info(
@@ -1558,22 +907,7 @@ def get_sales_opportunities_statuses_info(
 
     ``GET /sales/opportunities/statuses/info`` (risk: Read, tag: OpportunityStatusInfos)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesStatusesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesStatusesInfo"], locals())
 
 
 def get_sales_opportunities_statuses_info_count(
@@ -1591,22 +925,7 @@ def get_sales_opportunities_statuses_info_count(
 
     ``GET /sales/opportunities/statuses/info/count`` (risk: Read, tag: OpportunityStatusInfos)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesStatusesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesStatusesInfoCount"], locals())
 
 
 def get_sales_opportunities_statuses_by_id(
@@ -1625,24 +944,7 @@ def get_sales_opportunities_statuses_by_id(
 
     ``GET /sales/opportunities/statuses/{id}`` (risk: Read, tag: OpportunityStatuses)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesStatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesStatusesById"], locals())
 
 
 def put_sales_opportunities_statuses_by_id(
@@ -1654,15 +956,7 @@ def put_sales_opportunities_statuses_by_id(
 
     ``PUT /sales/opportunities/statuses/{id}`` (risk: Write, tag: OpportunityStatuses)
     """
-    return _build(
-        _OPS["putSalesOpportunitiesStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOpportunitiesStatusesById"], locals())
 
 
 def patch_sales_opportunities_statuses_by_id(
@@ -1674,15 +968,7 @@ def patch_sales_opportunities_statuses_by_id(
 
     ``PATCH /sales/opportunities/statuses/{id}`` (risk: Write, tag: OpportunityStatuses)
     """
-    return _build(
-        _OPS["patchSalesOpportunitiesStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOpportunitiesStatusesById"], locals())
 
 
 def delete_sales_opportunities_statuses_by_id(
@@ -1693,15 +979,7 @@ def delete_sales_opportunities_statuses_by_id(
 
     ``DELETE /sales/opportunities/statuses/{id}`` (risk: Destructive, tag: OpportunityStatuses)
     """
-    return _build(
-        _OPS["deleteSalesOpportunitiesStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOpportunitiesStatusesById"], locals())
 
 
 def get_sales_opportunities_statuses_by_id_info(
@@ -1720,24 +998,7 @@ def get_sales_opportunities_statuses_by_id_info(
 
     ``GET /sales/opportunities/statuses/{id}/info`` (risk: Read, tag: OpportunityStatusInfos)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesStatusesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesStatusesByIdInfo"], locals())
 
 
 def get_sales_opportunities_statuses_by_id_usages(
@@ -1756,24 +1017,7 @@ def get_sales_opportunities_statuses_by_id_usages(
 
     ``GET /sales/opportunities/statuses/{id}/usages`` (risk: Read, tag: OpportunityStatuses)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesStatusesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesStatusesByIdUsages"], locals())
 
 
 def get_sales_opportunities_statuses_by_id_usages_list(
@@ -1792,24 +1036,7 @@ def get_sales_opportunities_statuses_by_id_usages_list(
 
     ``GET /sales/opportunities/statuses/{id}/usages/list`` (risk: Read, tag: OpportunityStatuses)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesStatusesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesStatusesByIdUsagesList"], locals())
 
 
 def get_sales_opportunities_types(
@@ -1827,22 +1054,7 @@ def get_sales_opportunities_types(
 
     ``GET /sales/opportunities/types`` (risk: Read, tag: OpportunityTypes)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesTypes"], locals())
 
 
 def post_sales_opportunities_types(
@@ -1853,13 +1065,7 @@ def post_sales_opportunities_types(
 
     ``POST /sales/opportunities/types`` (risk: Write, tag: OpportunityTypes)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesTypes"], locals())
 
 
 def get_sales_opportunities_types_count(
@@ -1877,22 +1083,7 @@ def get_sales_opportunities_types_count(
 
     ``GET /sales/opportunities/types/count`` (risk: Read, tag: OpportunityTypes)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesTypesCount"], locals())
 
 
 def get_sales_opportunities_types_info(
@@ -1910,22 +1101,7 @@ def get_sales_opportunities_types_info(
 
     ``GET /sales/opportunities/types/info`` (risk: Read, tag: OpportunityTypeInfos)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesTypesInfo"], locals())
 
 
 def get_sales_opportunities_types_info_count(
@@ -1943,22 +1119,7 @@ def get_sales_opportunities_types_info_count(
 
     ``GET /sales/opportunities/types/info/count`` (risk: Read, tag: OpportunityTypeInfos)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesTypesInfoCount"], locals())
 
 
 def get_sales_opportunities_types_by_id(
@@ -1977,24 +1138,7 @@ def get_sales_opportunities_types_by_id(
 
     ``GET /sales/opportunities/types/{id}`` (risk: Read, tag: OpportunityTypes)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesTypesById"], locals())
 
 
 def put_sales_opportunities_types_by_id(
@@ -2006,15 +1150,7 @@ def put_sales_opportunities_types_by_id(
 
     ``PUT /sales/opportunities/types/{id}`` (risk: Write, tag: OpportunityTypes)
     """
-    return _build(
-        _OPS["putSalesOpportunitiesTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOpportunitiesTypesById"], locals())
 
 
 def patch_sales_opportunities_types_by_id(
@@ -2026,15 +1162,7 @@ def patch_sales_opportunities_types_by_id(
 
     ``PATCH /sales/opportunities/types/{id}`` (risk: Write, tag: OpportunityTypes)
     """
-    return _build(
-        _OPS["patchSalesOpportunitiesTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOpportunitiesTypesById"], locals())
 
 
 def delete_sales_opportunities_types_by_id(
@@ -2045,15 +1173,7 @@ def delete_sales_opportunities_types_by_id(
 
     ``DELETE /sales/opportunities/types/{id}`` (risk: Destructive, tag: OpportunityTypes)
     """
-    return _build(
-        _OPS["deleteSalesOpportunitiesTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOpportunitiesTypesById"], locals())
 
 
 def get_sales_opportunities_types_by_id_info(
@@ -2072,24 +1192,7 @@ def get_sales_opportunities_types_by_id_info(
 
     ``GET /sales/opportunities/types/{id}/info`` (risk: Read, tag: OpportunityTypeInfos)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesTypesByIdInfo"], locals())
 
 
 def get_sales_opportunities_types_by_id_usages(
@@ -2108,24 +1211,7 @@ def get_sales_opportunities_types_by_id_usages(
 
     ``GET /sales/opportunities/types/{id}/usages`` (risk: Read, tag: OpportunityTypes)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesTypesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesTypesByIdUsages"], locals())
 
 
 def get_sales_opportunities_types_by_id_usages_list(
@@ -2144,24 +1230,7 @@ def get_sales_opportunities_types_by_id_usages_list(
 
     ``GET /sales/opportunities/types/{id}/usages/list`` (risk: Read, tag: OpportunityTypes)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesTypesByIdUsagesList"], locals())
 
 
 def get_sales_opportunities_by_id(
@@ -2180,24 +1249,7 @@ def get_sales_opportunities_by_id(
 
     ``GET /sales/opportunities/{id}`` (risk: Read, tag: Opportunities)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesById"], locals())
 
 
 def put_sales_opportunities_by_id(
@@ -2209,15 +1261,7 @@ def put_sales_opportunities_by_id(
 
     ``PUT /sales/opportunities/{id}`` (risk: Write, tag: Opportunities)
     """
-    return _build(
-        _OPS["putSalesOpportunitiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOpportunitiesById"], locals())
 
 
 def patch_sales_opportunities_by_id(
@@ -2229,15 +1273,7 @@ def patch_sales_opportunities_by_id(
 
     ``PATCH /sales/opportunities/{id}`` (risk: Write, tag: Opportunities)
     """
-    return _build(
-        _OPS["patchSalesOpportunitiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOpportunitiesById"], locals())
 
 
 def delete_sales_opportunities_by_id(
@@ -2248,15 +1284,7 @@ def delete_sales_opportunities_by_id(
 
     ``DELETE /sales/opportunities/{id}`` (risk: Destructive, tag: Opportunities)
     """
-    return _build(
-        _OPS["deleteSalesOpportunitiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOpportunitiesById"], locals())
 
 
 def post_sales_opportunities_by_id_convert_to_agreement(
@@ -2268,15 +1296,7 @@ def post_sales_opportunities_by_id_convert_to_agreement(
 
     ``POST /sales/opportunities/{id}/convertToAgreement`` (risk: Financial, tag: Opportunities)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesByIdConvertToAgreement"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesByIdConvertToAgreement"], locals())
 
 
 def post_sales_opportunities_by_id_convert_to_project(
@@ -2288,15 +1308,7 @@ def post_sales_opportunities_by_id_convert_to_project(
 
     ``POST /sales/opportunities/{id}/convertToProject`` (risk: Execute, tag: Opportunities)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesByIdConvertToProject"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesByIdConvertToProject"], locals())
 
 
 def post_sales_opportunities_by_id_convert_to_sales_order(
@@ -2308,15 +1320,7 @@ def post_sales_opportunities_by_id_convert_to_sales_order(
 
     ``POST /sales/opportunities/{id}/convertToSalesOrder`` (risk: Execute, tag: Opportunities)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesByIdConvertToSalesOrder"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesByIdConvertToSalesOrder"], locals())
 
 
 def post_sales_opportunities_by_id_convert_to_service_ticket(
@@ -2328,15 +1332,7 @@ def post_sales_opportunities_by_id_convert_to_service_ticket(
 
     ``POST /sales/opportunities/{id}/convertToServiceTicket`` (risk: Execute, tag: Opportunities)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesByIdConvertToServiceTicket"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesByIdConvertToServiceTicket"], locals())
 
 
 def get_sales_opportunities_by_parent_id_contacts(
@@ -2355,24 +1351,7 @@ def get_sales_opportunities_by_parent_id_contacts(
 
     ``GET /sales/opportunities/{parentId}/contacts`` (risk: Read, tag: OpportunityContacts)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdContacts"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdContacts"], locals())
 
 
 def post_sales_opportunities_by_parent_id_contacts(
@@ -2384,15 +1363,7 @@ def post_sales_opportunities_by_parent_id_contacts(
 
     ``POST /sales/opportunities/{parentId}/contacts`` (risk: Write, tag: OpportunityContacts)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesByParentIdContacts"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesByParentIdContacts"], locals())
 
 
 def get_sales_opportunities_by_parent_id_contacts_count(
@@ -2411,24 +1382,7 @@ def get_sales_opportunities_by_parent_id_contacts_count(
 
     ``GET /sales/opportunities/{parentId}/contacts/count`` (risk: Read, tag: OpportunityContacts)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdContactsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdContactsCount"], locals())
 
 
 def get_sales_opportunities_by_parent_id_contacts_by_id(
@@ -2448,25 +1402,7 @@ def get_sales_opportunities_by_parent_id_contacts_by_id(
 
     ``GET /sales/opportunities/{parentId}/contacts/{id}`` (risk: Read, tag: OpportunityContacts)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdContactsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdContactsById"], locals())
 
 
 def put_sales_opportunities_by_parent_id_contacts_by_id(
@@ -2479,16 +1415,7 @@ def put_sales_opportunities_by_parent_id_contacts_by_id(
 
     ``PUT /sales/opportunities/{parentId}/contacts/{id}`` (risk: Write, tag: OpportunityContacts)
     """
-    return _build(
-        _OPS["putSalesOpportunitiesByParentIdContactsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOpportunitiesByParentIdContactsById"], locals())
 
 
 def patch_sales_opportunities_by_parent_id_contacts_by_id(
@@ -2501,16 +1428,7 @@ def patch_sales_opportunities_by_parent_id_contacts_by_id(
 
     ``PATCH /sales/opportunities/{parentId}/contacts/{id}`` (risk: Write, tag: OpportunityContacts)
     """
-    return _build(
-        _OPS["patchSalesOpportunitiesByParentIdContactsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOpportunitiesByParentIdContactsById"], locals())
 
 
 def delete_sales_opportunities_by_parent_id_contacts_by_id(
@@ -2522,16 +1440,7 @@ def delete_sales_opportunities_by_parent_id_contacts_by_id(
 
     ``DELETE /sales/opportunities/{parentId}/contacts/{id}`` (risk: Destructive, tag: OpportunityContacts)
     """
-    return _build(
-        _OPS["deleteSalesOpportunitiesByParentIdContactsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOpportunitiesByParentIdContactsById"], locals())
 
 
 def get_sales_opportunities_by_parent_id_forecast(
@@ -2550,24 +1459,7 @@ def get_sales_opportunities_by_parent_id_forecast(
 
     ``GET /sales/opportunities/{parentId}/forecast`` (risk: Read, tag: OpportunityForecasts)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdForecast"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdForecast"], locals())
 
 
 def post_sales_opportunities_by_parent_id_forecast(
@@ -2579,15 +1471,7 @@ def post_sales_opportunities_by_parent_id_forecast(
 
     ``POST /sales/opportunities/{parentId}/forecast`` (risk: Execute, tag: OpportunityForecasts)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesByParentIdForecast"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesByParentIdForecast"], locals())
 
 
 def put_sales_opportunities_by_parent_id_forecast(
@@ -2599,15 +1483,7 @@ def put_sales_opportunities_by_parent_id_forecast(
 
     ``PUT /sales/opportunities/{parentId}/forecast`` (risk: Write, tag: OpportunityForecasts)
     """
-    return _build(
-        _OPS["putSalesOpportunitiesByParentIdForecast"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOpportunitiesByParentIdForecast"], locals())
 
 
 def patch_sales_opportunities_by_parent_id_forecast(
@@ -2619,15 +1495,7 @@ def patch_sales_opportunities_by_parent_id_forecast(
 
     ``PATCH /sales/opportunities/{parentId}/forecast`` (risk: Write, tag: OpportunityForecasts)
     """
-    return _build(
-        _OPS["patchSalesOpportunitiesByParentIdForecast"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOpportunitiesByParentIdForecast"], locals())
 
 
 def delete_sales_opportunities_by_parent_id_forecast(
@@ -2638,15 +1506,7 @@ def delete_sales_opportunities_by_parent_id_forecast(
 
     ``DELETE /sales/opportunities/{parentId}/forecast`` (risk: Destructive, tag: OpportunityForecasts)
     """
-    return _build(
-        _OPS["deleteSalesOpportunitiesByParentIdForecast"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOpportunitiesByParentIdForecast"], locals())
 
 
 def post_sales_opportunities_by_parent_id_forecast_copy_by_id(
@@ -2658,16 +1518,7 @@ def post_sales_opportunities_by_parent_id_forecast_copy_by_id(
 
     ``POST /sales/opportunities/{parentId}/forecast/copy/{id}`` (risk: Execute, tag: OpportunityForecasts)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesByParentIdForecastCopyById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesByParentIdForecastCopyById"], locals())
 
 
 def get_sales_opportunities_by_parent_id_forecast_count(
@@ -2686,24 +1537,7 @@ def get_sales_opportunities_by_parent_id_forecast_count(
 
     ``GET /sales/opportunities/{parentId}/forecast/count`` (risk: Read, tag: OpportunityForecasts)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdForecastCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdForecastCount"], locals())
 
 
 def get_sales_opportunities_by_parent_id_forecast_by_id(
@@ -2723,25 +1557,7 @@ def get_sales_opportunities_by_parent_id_forecast_by_id(
 
     ``GET /sales/opportunities/{parentId}/forecast/{id}`` (risk: Read, tag: OpportunityForecastItems)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdForecastById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdForecastById"], locals())
 
 
 def post_sales_opportunities_by_parent_id_forecast_by_id(
@@ -2754,16 +1570,7 @@ def post_sales_opportunities_by_parent_id_forecast_by_id(
 
     ``POST /sales/opportunities/{parentId}/forecast/{id}`` (risk: Execute, tag: OpportunityForecastItems)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesByParentIdForecastById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesByParentIdForecastById"], locals())
 
 
 def put_sales_opportunities_by_parent_id_forecast_by_id(
@@ -2776,16 +1583,7 @@ def put_sales_opportunities_by_parent_id_forecast_by_id(
 
     ``PUT /sales/opportunities/{parentId}/forecast/{id}`` (risk: Write, tag: OpportunityForecastItems)
     """
-    return _build(
-        _OPS["putSalesOpportunitiesByParentIdForecastById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOpportunitiesByParentIdForecastById"], locals())
 
 
 def patch_sales_opportunities_by_parent_id_forecast_by_id(
@@ -2798,16 +1596,7 @@ def patch_sales_opportunities_by_parent_id_forecast_by_id(
 
     ``PATCH /sales/opportunities/{parentId}/forecast/{id}`` (risk: Write, tag: OpportunityForecastItems)
     """
-    return _build(
-        _OPS["patchSalesOpportunitiesByParentIdForecastById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOpportunitiesByParentIdForecastById"], locals())
 
 
 def delete_sales_opportunities_by_parent_id_forecast_by_id(
@@ -2819,16 +1608,7 @@ def delete_sales_opportunities_by_parent_id_forecast_by_id(
 
     ``DELETE /sales/opportunities/{parentId}/forecast/{id}`` (risk: Destructive, tag: OpportunityForecastItems)
     """
-    return _build(
-        _OPS["deleteSalesOpportunitiesByParentIdForecastById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOpportunitiesByParentIdForecastById"], locals())
 
 
 def get_sales_opportunities_by_parent_id_notes(
@@ -2847,24 +1627,7 @@ def get_sales_opportunities_by_parent_id_notes(
 
     ``GET /sales/opportunities/{parentId}/notes`` (risk: Read, tag: OpportunityNotes)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdNotes"], locals())
 
 
 def post_sales_opportunities_by_parent_id_notes(
@@ -2876,15 +1639,7 @@ def post_sales_opportunities_by_parent_id_notes(
 
     ``POST /sales/opportunities/{parentId}/notes`` (risk: Write, tag: OpportunityNotes)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesByParentIdNotes"], locals())
 
 
 def get_sales_opportunities_by_parent_id_notes_count(
@@ -2903,24 +1658,7 @@ def get_sales_opportunities_by_parent_id_notes_count(
 
     ``GET /sales/opportunities/{parentId}/notes/count`` (risk: Read, tag: OpportunityNotes)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdNotesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdNotesCount"], locals())
 
 
 def get_sales_opportunities_by_parent_id_notes_by_id(
@@ -2940,25 +1678,7 @@ def get_sales_opportunities_by_parent_id_notes_by_id(
 
     ``GET /sales/opportunities/{parentId}/notes/{id}`` (risk: Read, tag: OpportunityNotes)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdNotesById"], locals())
 
 
 def put_sales_opportunities_by_parent_id_notes_by_id(
@@ -2971,16 +1691,7 @@ def put_sales_opportunities_by_parent_id_notes_by_id(
 
     ``PUT /sales/opportunities/{parentId}/notes/{id}`` (risk: Write, tag: OpportunityNotes)
     """
-    return _build(
-        _OPS["putSalesOpportunitiesByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOpportunitiesByParentIdNotesById"], locals())
 
 
 def patch_sales_opportunities_by_parent_id_notes_by_id(
@@ -2993,16 +1704,7 @@ def patch_sales_opportunities_by_parent_id_notes_by_id(
 
     ``PATCH /sales/opportunities/{parentId}/notes/{id}`` (risk: Write, tag: OpportunityNotes)
     """
-    return _build(
-        _OPS["patchSalesOpportunitiesByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOpportunitiesByParentIdNotesById"], locals())
 
 
 def delete_sales_opportunities_by_parent_id_notes_by_id(
@@ -3014,16 +1716,7 @@ def delete_sales_opportunities_by_parent_id_notes_by_id(
 
     ``DELETE /sales/opportunities/{parentId}/notes/{id}`` (risk: Destructive, tag: OpportunityNotes)
     """
-    return _build(
-        _OPS["deleteSalesOpportunitiesByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOpportunitiesByParentIdNotesById"], locals())
 
 
 def get_sales_opportunities_by_parent_id_team(
@@ -3042,24 +1735,7 @@ def get_sales_opportunities_by_parent_id_team(
 
     ``GET /sales/opportunities/{parentId}/team`` (risk: Read, tag: OpportunityTeams)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdTeam"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdTeam"], locals())
 
 
 def post_sales_opportunities_by_parent_id_team(
@@ -3071,15 +1747,7 @@ def post_sales_opportunities_by_parent_id_team(
 
     ``POST /sales/opportunities/{parentId}/team`` (risk: Write, tag: OpportunityTeams)
     """
-    return _build(
-        _OPS["postSalesOpportunitiesByParentIdTeam"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOpportunitiesByParentIdTeam"], locals())
 
 
 def get_sales_opportunities_by_parent_id_team_count(
@@ -3098,24 +1766,7 @@ def get_sales_opportunities_by_parent_id_team_count(
 
     ``GET /sales/opportunities/{parentId}/team/count`` (risk: Read, tag: OpportunityTeams)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdTeamCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdTeamCount"], locals())
 
 
 def get_sales_opportunities_by_parent_id_team_by_id(
@@ -3135,25 +1786,7 @@ def get_sales_opportunities_by_parent_id_team_by_id(
 
     ``GET /sales/opportunities/{parentId}/team/{id}`` (risk: Read, tag: OpportunityTeams)
     """
-    return _build(
-        _OPS["getSalesOpportunitiesByParentIdTeamById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOpportunitiesByParentIdTeamById"], locals())
 
 
 def put_sales_opportunities_by_parent_id_team_by_id(
@@ -3166,16 +1799,7 @@ def put_sales_opportunities_by_parent_id_team_by_id(
 
     ``PUT /sales/opportunities/{parentId}/team/{id}`` (risk: Write, tag: OpportunityTeams)
     """
-    return _build(
-        _OPS["putSalesOpportunitiesByParentIdTeamById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOpportunitiesByParentIdTeamById"], locals())
 
 
 def patch_sales_opportunities_by_parent_id_team_by_id(
@@ -3188,16 +1812,7 @@ def patch_sales_opportunities_by_parent_id_team_by_id(
 
     ``PATCH /sales/opportunities/{parentId}/team/{id}`` (risk: Write, tag: OpportunityTeams)
     """
-    return _build(
-        _OPS["patchSalesOpportunitiesByParentIdTeamById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOpportunitiesByParentIdTeamById"], locals())
 
 
 def delete_sales_opportunities_by_parent_id_team_by_id(
@@ -3209,16 +1824,7 @@ def delete_sales_opportunities_by_parent_id_team_by_id(
 
     ``DELETE /sales/opportunities/{parentId}/team/{id}`` (risk: Destructive, tag: OpportunityTeams)
     """
-    return _build(
-        _OPS["deleteSalesOpportunitiesByParentIdTeamById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOpportunitiesByParentIdTeamById"], locals())
 
 
 def get_sales_orders(
@@ -3236,22 +1842,7 @@ def get_sales_orders(
 
     ``GET /sales/orders`` (risk: Read, tag: Orders)
     """
-    return _build(
-        _OPS["getSalesOrders"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrders"], locals())
 
 
 def post_sales_orders(
@@ -3262,13 +1853,7 @@ def post_sales_orders(
 
     ``POST /sales/orders`` (risk: Write, tag: Orders)
     """
-    return _build(
-        _OPS["postSalesOrders"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOrders"], locals())
 
 
 def get_sales_orders_conversions_by_id(
@@ -3287,24 +1872,7 @@ def get_sales_orders_conversions_by_id(
 
     ``GET /sales/orders/conversions/{id}`` (risk: Read, tag: Orders)
     """
-    return _build(
-        _OPS["getSalesOrdersConversionsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersConversionsById"], locals())
 
 
 def get_sales_orders_count(
@@ -3322,22 +1890,7 @@ def get_sales_orders_count(
 
     ``GET /sales/orders/count`` (risk: Read, tag: Orders)
     """
-    return _build(
-        _OPS["getSalesOrdersCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersCount"], locals())
 
 
 def get_sales_orders_statuses(
@@ -3355,22 +1908,7 @@ def get_sales_orders_statuses(
 
     ``GET /sales/orders/statuses`` (risk: Read, tag: OrderStatuses)
     """
-    return _build(
-        _OPS["getSalesOrdersStatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatuses"], locals())
 
 
 def post_sales_orders_statuses(
@@ -3381,13 +1919,7 @@ def post_sales_orders_statuses(
 
     ``POST /sales/orders/statuses`` (risk: Write, tag: OrderStatuses)
     """
-    return _build(
-        _OPS["postSalesOrdersStatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOrdersStatuses"], locals())
 
 
 def get_sales_orders_statuses_count(
@@ -3405,22 +1937,7 @@ def get_sales_orders_statuses_count(
 
     ``GET /sales/orders/statuses/count`` (risk: Read, tag: OrderStatuses)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesCount"], locals())
 
 
 def get_sales_orders_statuses_info(
@@ -3438,22 +1955,7 @@ def get_sales_orders_statuses_info(
 
     ``GET /sales/orders/statuses/info`` (risk: Read, tag: OrderStatusInfos)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesInfo"], locals())
 
 
 def get_sales_orders_statuses_info_count(
@@ -3471,22 +1973,7 @@ def get_sales_orders_statuses_info_count(
 
     ``GET /sales/orders/statuses/info/count`` (risk: Read, tag: OrderStatusInfos)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesInfoCount"], locals())
 
 
 def get_sales_orders_statuses_by_id(
@@ -3505,24 +1992,7 @@ def get_sales_orders_statuses_by_id(
 
     ``GET /sales/orders/statuses/{id}`` (risk: Read, tag: OrderStatuses)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesById"], locals())
 
 
 def put_sales_orders_statuses_by_id(
@@ -3534,15 +2004,7 @@ def put_sales_orders_statuses_by_id(
 
     ``PUT /sales/orders/statuses/{id}`` (risk: Write, tag: OrderStatuses)
     """
-    return _build(
-        _OPS["putSalesOrdersStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOrdersStatusesById"], locals())
 
 
 def patch_sales_orders_statuses_by_id(
@@ -3554,15 +2016,7 @@ def patch_sales_orders_statuses_by_id(
 
     ``PATCH /sales/orders/statuses/{id}`` (risk: Write, tag: OrderStatuses)
     """
-    return _build(
-        _OPS["patchSalesOrdersStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOrdersStatusesById"], locals())
 
 
 def delete_sales_orders_statuses_by_id(
@@ -3573,15 +2027,7 @@ def delete_sales_orders_statuses_by_id(
 
     ``DELETE /sales/orders/statuses/{id}`` (risk: Destructive, tag: OrderStatuses)
     """
-    return _build(
-        _OPS["deleteSalesOrdersStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOrdersStatusesById"], locals())
 
 
 def get_sales_orders_statuses_by_id_info(
@@ -3600,24 +2046,7 @@ def get_sales_orders_statuses_by_id_info(
 
     ``GET /sales/orders/statuses/{id}/info`` (risk: Read, tag: OrderStatusInfos)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesByIdInfo"], locals())
 
 
 def get_sales_orders_statuses_by_id_usages(
@@ -3636,24 +2065,7 @@ def get_sales_orders_statuses_by_id_usages(
 
     ``GET /sales/orders/statuses/{id}/usages`` (risk: Read, tag: OrderStatuses)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesByIdUsages"], locals())
 
 
 def get_sales_orders_statuses_by_id_usages_list(
@@ -3672,24 +2084,7 @@ def get_sales_orders_statuses_by_id_usages_list(
 
     ``GET /sales/orders/statuses/{id}/usages/list`` (risk: Read, tag: OrderStatuses)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesByIdUsagesList"], locals())
 
 
 def get_sales_orders_statuses_by_parent_id_emailtemplates(
@@ -3708,24 +2103,7 @@ def get_sales_orders_statuses_by_parent_id_emailtemplates(
 
     ``GET /sales/orders/statuses/{parentId}/emailtemplates`` (risk: Read, tag: OrderStatusesEmailTemplate)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesByParentIdEmailtemplates"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesByParentIdEmailtemplates"], locals())
 
 
 def post_sales_orders_statuses_by_parent_id_emailtemplates(
@@ -3737,15 +2115,7 @@ def post_sales_orders_statuses_by_parent_id_emailtemplates(
 
     ``POST /sales/orders/statuses/{parentId}/emailtemplates`` (risk: Write, tag: OrderStatusesEmailTemplate)
     """
-    return _build(
-        _OPS["postSalesOrdersStatusesByParentIdEmailtemplates"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOrdersStatusesByParentIdEmailtemplates"], locals())
 
 
 def get_sales_orders_statuses_by_parent_id_emailtemplates_count(
@@ -3764,24 +2134,7 @@ def get_sales_orders_statuses_by_parent_id_emailtemplates_count(
 
     ``GET /sales/orders/statuses/{parentId}/emailtemplates/count`` (risk: Read, tag: OrderStatusesEmailTemplate)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesByParentIdEmailtemplatesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesByParentIdEmailtemplatesCount"], locals())
 
 
 def get_sales_orders_statuses_by_parent_id_emailtemplates_by_id(
@@ -3801,25 +2154,7 @@ def get_sales_orders_statuses_by_parent_id_emailtemplates_by_id(
 
     ``GET /sales/orders/statuses/{parentId}/emailtemplates/{id}`` (risk: Read, tag: OrderStatusesEmailTemplate)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesByParentIdEmailtemplatesById"], locals())
 
 
 def put_sales_orders_statuses_by_parent_id_emailtemplates_by_id(
@@ -3832,16 +2167,7 @@ def put_sales_orders_statuses_by_parent_id_emailtemplates_by_id(
 
     ``PUT /sales/orders/statuses/{parentId}/emailtemplates/{id}`` (risk: Write, tag: OrderStatusesEmailTemplate)
     """
-    return _build(
-        _OPS["putSalesOrdersStatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOrdersStatusesByParentIdEmailtemplatesById"], locals())
 
 
 def patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id(
@@ -3854,16 +2180,7 @@ def patch_sales_orders_statuses_by_parent_id_emailtemplates_by_id(
 
     ``PATCH /sales/orders/statuses/{parentId}/emailtemplates/{id}`` (risk: Write, tag: OrderStatusesEmailTemplate)
     """
-    return _build(
-        _OPS["patchSalesOrdersStatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOrdersStatusesByParentIdEmailtemplatesById"], locals())
 
 
 def delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id(
@@ -3875,16 +2192,7 @@ def delete_sales_orders_statuses_by_parent_id_emailtemplates_by_id(
 
     ``DELETE /sales/orders/statuses/{parentId}/emailtemplates/{id}`` (risk: Destructive, tag: OrderStatusesEmailTemplate)
     """
-    return _build(
-        _OPS["deleteSalesOrdersStatusesByParentIdEmailtemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOrdersStatusesByParentIdEmailtemplatesById"], locals())
 
 
 def get_sales_orders_statuses_by_parent_id_notifications(
@@ -3903,24 +2211,7 @@ def get_sales_orders_statuses_by_parent_id_notifications(
 
     ``GET /sales/orders/statuses/{parentId}/notifications`` (risk: Read, tag: OrderStatusNotifications)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesByParentIdNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesByParentIdNotifications"], locals())
 
 
 def post_sales_orders_statuses_by_parent_id_notifications(
@@ -3932,15 +2223,7 @@ def post_sales_orders_statuses_by_parent_id_notifications(
 
     ``POST /sales/orders/statuses/{parentId}/notifications`` (risk: Write, tag: OrderStatusNotifications)
     """
-    return _build(
-        _OPS["postSalesOrdersStatusesByParentIdNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOrdersStatusesByParentIdNotifications"], locals())
 
 
 def get_sales_orders_statuses_by_parent_id_notifications_count(
@@ -3959,24 +2242,7 @@ def get_sales_orders_statuses_by_parent_id_notifications_count(
 
     ``GET /sales/orders/statuses/{parentId}/notifications/count`` (risk: Read, tag: OrderStatusNotifications)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesByParentIdNotificationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesByParentIdNotificationsCount"], locals())
 
 
 def get_sales_orders_statuses_by_parent_id_notifications_by_id(
@@ -3996,25 +2262,7 @@ def get_sales_orders_statuses_by_parent_id_notifications_by_id(
 
     ``GET /sales/orders/statuses/{parentId}/notifications/{id}`` (risk: Read, tag: OrderStatusNotifications)
     """
-    return _build(
-        _OPS["getSalesOrdersStatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersStatusesByParentIdNotificationsById"], locals())
 
 
 def put_sales_orders_statuses_by_parent_id_notifications_by_id(
@@ -4027,16 +2275,7 @@ def put_sales_orders_statuses_by_parent_id_notifications_by_id(
 
     ``PUT /sales/orders/statuses/{parentId}/notifications/{id}`` (risk: Write, tag: OrderStatusNotifications)
     """
-    return _build(
-        _OPS["putSalesOrdersStatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOrdersStatusesByParentIdNotificationsById"], locals())
 
 
 def patch_sales_orders_statuses_by_parent_id_notifications_by_id(
@@ -4049,16 +2288,7 @@ def patch_sales_orders_statuses_by_parent_id_notifications_by_id(
 
     ``PATCH /sales/orders/statuses/{parentId}/notifications/{id}`` (risk: Write, tag: OrderStatusNotifications)
     """
-    return _build(
-        _OPS["patchSalesOrdersStatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOrdersStatusesByParentIdNotificationsById"], locals())
 
 
 def delete_sales_orders_statuses_by_parent_id_notifications_by_id(
@@ -4070,16 +2300,7 @@ def delete_sales_orders_statuses_by_parent_id_notifications_by_id(
 
     ``DELETE /sales/orders/statuses/{parentId}/notifications/{id}`` (risk: Destructive, tag: OrderStatusNotifications)
     """
-    return _build(
-        _OPS["deleteSalesOrdersStatusesByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOrdersStatusesByParentIdNotificationsById"], locals())
 
 
 def get_sales_orders_by_id(
@@ -4098,24 +2319,7 @@ def get_sales_orders_by_id(
 
     ``GET /sales/orders/{id}`` (risk: Read, tag: Orders)
     """
-    return _build(
-        _OPS["getSalesOrdersById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersById"], locals())
 
 
 def put_sales_orders_by_id(
@@ -4127,15 +2331,7 @@ def put_sales_orders_by_id(
 
     ``PUT /sales/orders/{id}`` (risk: Write, tag: Orders)
     """
-    return _build(
-        _OPS["putSalesOrdersById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOrdersById"], locals())
 
 
 def patch_sales_orders_by_id(
@@ -4147,15 +2343,7 @@ def patch_sales_orders_by_id(
 
     ``PATCH /sales/orders/{id}`` (risk: Write, tag: Orders)
     """
-    return _build(
-        _OPS["patchSalesOrdersById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOrdersById"], locals())
 
 
 def delete_sales_orders_by_id(
@@ -4166,15 +2354,7 @@ def delete_sales_orders_by_id(
 
     ``DELETE /sales/orders/{id}`` (risk: Destructive, tag: Orders)
     """
-    return _build(
-        _OPS["deleteSalesOrdersById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOrdersById"], locals())
 
 
 def post_sales_orders_by_id_convert_to_service_ticket(
@@ -4185,15 +2365,7 @@ def post_sales_orders_by_id_convert_to_service_ticket(
 
     ``POST /sales/orders/{id}/convertToServiceTicket`` (risk: Execute, tag: Orders)
     """
-    return _build(
-        _OPS["postSalesOrdersByIdConvertToServiceTicket"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSalesOrdersByIdConvertToServiceTicket"], locals())
 
 
 def get_sales_orders_by_id_financialrecap(
@@ -4212,24 +2384,7 @@ def get_sales_orders_by_id_financialrecap(
 
     ``GET /sales/orders/{id}/financialrecap`` (risk: Read, tag: SalesOrderRecaps)
     """
-    return _build(
-        _OPS["getSalesOrdersByIdFinancialrecap"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersByIdFinancialrecap"], locals())
 
 
 def get_sales_orders_by_parent_id_lineitems(
@@ -4248,24 +2403,7 @@ def get_sales_orders_by_parent_id_lineitems(
 
     ``GET /sales/orders/{parentId}/lineitems`` (risk: Read, tag: SalesOrdersLineItems)
     """
-    return _build(
-        _OPS["getSalesOrdersByParentIdLineitems"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersByParentIdLineitems"], locals())
 
 
 def post_sales_orders_by_parent_id_lineitems(
@@ -4277,15 +2415,7 @@ def post_sales_orders_by_parent_id_lineitems(
 
     ``POST /sales/orders/{parentId}/lineitems`` (risk: Write, tag: SalesOrdersLineItems)
     """
-    return _build(
-        _OPS["postSalesOrdersByParentIdLineitems"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesOrdersByParentIdLineitems"], locals())
 
 
 def get_sales_orders_by_parent_id_lineitems_count(
@@ -4304,24 +2434,7 @@ def get_sales_orders_by_parent_id_lineitems_count(
 
     ``GET /sales/orders/{parentId}/lineitems/count`` (risk: Read, tag: SalesOrdersLineItems)
     """
-    return _build(
-        _OPS["getSalesOrdersByParentIdLineitemsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersByParentIdLineitemsCount"], locals())
 
 
 def get_sales_orders_by_parent_id_lineitems_by_id(
@@ -4341,25 +2454,7 @@ def get_sales_orders_by_parent_id_lineitems_by_id(
 
     ``GET /sales/orders/{parentId}/lineitems/{id}`` (risk: Read, tag: SalesOrdersLineItems)
     """
-    return _build(
-        _OPS["getSalesOrdersByParentIdLineitemsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesOrdersByParentIdLineitemsById"], locals())
 
 
 def put_sales_orders_by_parent_id_lineitems_by_id(
@@ -4372,16 +2467,7 @@ def put_sales_orders_by_parent_id_lineitems_by_id(
 
     ``PUT /sales/orders/{parentId}/lineitems/{id}`` (risk: Write, tag: SalesOrdersLineItems)
     """
-    return _build(
-        _OPS["putSalesOrdersByParentIdLineitemsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesOrdersByParentIdLineitemsById"], locals())
 
 
 def patch_sales_orders_by_parent_id_lineitems_by_id(
@@ -4394,16 +2480,7 @@ def patch_sales_orders_by_parent_id_lineitems_by_id(
 
     ``PATCH /sales/orders/{parentId}/lineitems/{id}`` (risk: Write, tag: SalesOrdersLineItems)
     """
-    return _build(
-        _OPS["patchSalesOrdersByParentIdLineitemsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesOrdersByParentIdLineitemsById"], locals())
 
 
 def delete_sales_orders_by_parent_id_lineitems_by_id(
@@ -4415,16 +2492,7 @@ def delete_sales_orders_by_parent_id_lineitems_by_id(
 
     ``DELETE /sales/orders/{parentId}/lineitems/{id}`` (risk: Destructive, tag: SalesOrdersLineItems)
     """
-    return _build(
-        _OPS["deleteSalesOrdersByParentIdLineitemsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesOrdersByParentIdLineitemsById"], locals())
 
 
 def get_sales_probabilities(
@@ -4442,22 +2510,7 @@ def get_sales_probabilities(
 
     ``GET /sales/probabilities`` (risk: Read, tag: SalesProbabilities)
     """
-    return _build(
-        _OPS["getSalesProbabilities"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesProbabilities"], locals())
 
 
 def post_sales_probabilities(
@@ -4468,13 +2521,7 @@ def post_sales_probabilities(
 
     ``POST /sales/probabilities`` (risk: Write, tag: SalesProbabilities)
     """
-    return _build(
-        _OPS["postSalesProbabilities"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesProbabilities"], locals())
 
 
 def get_sales_probabilities_count(
@@ -4492,22 +2539,7 @@ def get_sales_probabilities_count(
 
     ``GET /sales/probabilities/count`` (risk: Read, tag: SalesProbabilities)
     """
-    return _build(
-        _OPS["getSalesProbabilitiesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesProbabilitiesCount"], locals())
 
 
 def get_sales_probabilities_info(
@@ -4525,22 +2557,7 @@ def get_sales_probabilities_info(
 
     ``GET /sales/probabilities/info`` (risk: Read, tag: SalesProbabilityInfos)
     """
-    return _build(
-        _OPS["getSalesProbabilitiesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesProbabilitiesInfo"], locals())
 
 
 def get_sales_probabilities_info_count(
@@ -4558,22 +2575,7 @@ def get_sales_probabilities_info_count(
 
     ``GET /sales/probabilities/info/count`` (risk: Read, tag: SalesProbabilityInfos)
     """
-    return _build(
-        _OPS["getSalesProbabilitiesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesProbabilitiesInfoCount"], locals())
 
 
 def get_sales_probabilities_by_id(
@@ -4592,24 +2594,7 @@ def get_sales_probabilities_by_id(
 
     ``GET /sales/probabilities/{id}`` (risk: Read, tag: SalesProbabilities)
     """
-    return _build(
-        _OPS["getSalesProbabilitiesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesProbabilitiesById"], locals())
 
 
 def put_sales_probabilities_by_id(
@@ -4621,15 +2606,7 @@ def put_sales_probabilities_by_id(
 
     ``PUT /sales/probabilities/{id}`` (risk: Write, tag: SalesProbabilities)
     """
-    return _build(
-        _OPS["putSalesProbabilitiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesProbabilitiesById"], locals())
 
 
 def patch_sales_probabilities_by_id(
@@ -4641,15 +2618,7 @@ def patch_sales_probabilities_by_id(
 
     ``PATCH /sales/probabilities/{id}`` (risk: Write, tag: SalesProbabilities)
     """
-    return _build(
-        _OPS["patchSalesProbabilitiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesProbabilitiesById"], locals())
 
 
 def delete_sales_probabilities_by_id(
@@ -4660,15 +2629,7 @@ def delete_sales_probabilities_by_id(
 
     ``DELETE /sales/probabilities/{id}`` (risk: Destructive, tag: SalesProbabilities)
     """
-    return _build(
-        _OPS["deleteSalesProbabilitiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesProbabilitiesById"], locals())
 
 
 def get_sales_probabilities_by_id_info(
@@ -4687,24 +2648,7 @@ def get_sales_probabilities_by_id_info(
 
     ``GET /sales/probabilities/{id}/info`` (risk: Read, tag: SalesProbabilityInfos)
     """
-    return _build(
-        _OPS["getSalesProbabilitiesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesProbabilitiesByIdInfo"], locals())
 
 
 def get_sales_quotas(
@@ -4722,22 +2666,7 @@ def get_sales_quotas(
 
     ``GET /sales/quotas`` (risk: Read, tag: SalesQuotas)
     """
-    return _build(
-        _OPS["getSalesQuotas"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesQuotas"], locals())
 
 
 def post_sales_quotas(
@@ -4748,13 +2677,7 @@ def post_sales_quotas(
 
     ``POST /sales/quotas`` (risk: Write, tag: SalesQuotas)
     """
-    return _build(
-        _OPS["postSalesQuotas"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesQuotas"], locals())
 
 
 def get_sales_quotas_count(
@@ -4772,22 +2695,7 @@ def get_sales_quotas_count(
 
     ``GET /sales/quotas/count`` (risk: Read, tag: SalesQuotas)
     """
-    return _build(
-        _OPS["getSalesQuotasCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesQuotasCount"], locals())
 
 
 def get_sales_quotas_by_id(
@@ -4806,24 +2714,7 @@ def get_sales_quotas_by_id(
 
     ``GET /sales/quotas/{id}`` (risk: Read, tag: SalesQuotas)
     """
-    return _build(
-        _OPS["getSalesQuotasById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesQuotasById"], locals())
 
 
 def put_sales_quotas_by_id(
@@ -4835,15 +2726,7 @@ def put_sales_quotas_by_id(
 
     ``PUT /sales/quotas/{id}`` (risk: Write, tag: SalesQuotas)
     """
-    return _build(
-        _OPS["putSalesQuotasById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesQuotasById"], locals())
 
 
 def patch_sales_quotas_by_id(
@@ -4855,15 +2738,7 @@ def patch_sales_quotas_by_id(
 
     ``PATCH /sales/quotas/{id}`` (risk: Write, tag: SalesQuotas)
     """
-    return _build(
-        _OPS["patchSalesQuotasById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesQuotasById"], locals())
 
 
 def delete_sales_quotas_by_id(
@@ -4874,15 +2749,7 @@ def delete_sales_quotas_by_id(
 
     ``DELETE /sales/quotas/{id}`` (risk: Destructive, tag: SalesQuotas)
     """
-    return _build(
-        _OPS["deleteSalesQuotasById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesQuotasById"], locals())
 
 
 def get_sales_roles(
@@ -4900,22 +2767,7 @@ def get_sales_roles(
 
     ``GET /sales/roles`` (risk: Read, tag: Roles)
     """
-    return _build(
-        _OPS["getSalesRoles"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesRoles"], locals())
 
 
 def post_sales_roles(
@@ -4926,13 +2778,7 @@ def post_sales_roles(
 
     ``POST /sales/roles`` (risk: Write, tag: Roles)
     """
-    return _build(
-        _OPS["postSalesRoles"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesRoles"], locals())
 
 
 def get_sales_roles_count(
@@ -4950,22 +2796,7 @@ def get_sales_roles_count(
 
     ``GET /sales/roles/count`` (risk: Read, tag: Roles)
     """
-    return _build(
-        _OPS["getSalesRolesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesRolesCount"], locals())
 
 
 def get_sales_roles_by_id(
@@ -4984,24 +2815,7 @@ def get_sales_roles_by_id(
 
     ``GET /sales/roles/{id}`` (risk: Read, tag: Roles)
     """
-    return _build(
-        _OPS["getSalesRolesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesRolesById"], locals())
 
 
 def put_sales_roles_by_id(
@@ -5013,15 +2827,7 @@ def put_sales_roles_by_id(
 
     ``PUT /sales/roles/{id}`` (risk: Write, tag: Roles)
     """
-    return _build(
-        _OPS["putSalesRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesRolesById"], locals())
 
 
 def patch_sales_roles_by_id(
@@ -5033,15 +2839,7 @@ def patch_sales_roles_by_id(
 
     ``PATCH /sales/roles/{id}`` (risk: Write, tag: Roles)
     """
-    return _build(
-        _OPS["patchSalesRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesRolesById"], locals())
 
 
 def delete_sales_roles_by_id(
@@ -5052,15 +2850,7 @@ def delete_sales_roles_by_id(
 
     ``DELETE /sales/roles/{id}`` (risk: Destructive, tag: Roles)
     """
-    return _build(
-        _OPS["deleteSalesRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesRolesById"], locals())
 
 
 def get_sales_sales_teams(
@@ -5078,22 +2868,7 @@ def get_sales_sales_teams(
 
     ``GET /sales/salesTeams`` (risk: Read, tag: SalesTeams)
     """
-    return _build(
-        _OPS["getSalesSalesTeams"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesSalesTeams"], locals())
 
 
 def post_sales_sales_teams(
@@ -5104,13 +2879,7 @@ def post_sales_sales_teams(
 
     ``POST /sales/salesTeams`` (risk: Write, tag: SalesTeams)
     """
-    return _build(
-        _OPS["postSalesSalesTeams"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesSalesTeams"], locals())
 
 
 def get_sales_sales_teams_count(
@@ -5128,22 +2897,7 @@ def get_sales_sales_teams_count(
 
     ``GET /sales/salesTeams/count`` (risk: Read, tag: SalesTeams)
     """
-    return _build(
-        _OPS["getSalesSalesTeamsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesSalesTeamsCount"], locals())
 
 
 def get_sales_sales_teams_by_id(
@@ -5162,24 +2916,7 @@ def get_sales_sales_teams_by_id(
 
     ``GET /sales/salesTeams/{id}`` (risk: Read, tag: SalesTeams)
     """
-    return _build(
-        _OPS["getSalesSalesTeamsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesSalesTeamsById"], locals())
 
 
 def put_sales_sales_teams_by_id(
@@ -5191,15 +2928,7 @@ def put_sales_sales_teams_by_id(
 
     ``PUT /sales/salesTeams/{id}`` (risk: Write, tag: SalesTeams)
     """
-    return _build(
-        _OPS["putSalesSalesTeamsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesSalesTeamsById"], locals())
 
 
 def patch_sales_sales_teams_by_id(
@@ -5211,15 +2940,7 @@ def patch_sales_sales_teams_by_id(
 
     ``PATCH /sales/salesTeams/{id}`` (risk: Write, tag: SalesTeams)
     """
-    return _build(
-        _OPS["patchSalesSalesTeamsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesSalesTeamsById"], locals())
 
 
 def delete_sales_sales_teams_by_id(
@@ -5230,15 +2951,7 @@ def delete_sales_sales_teams_by_id(
 
     ``DELETE /sales/salesTeams/{id}`` (risk: Destructive, tag: SalesTeams)
     """
-    return _build(
-        _OPS["deleteSalesSalesTeamsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesSalesTeamsById"], locals())
 
 
 def get_sales_sales_teams_by_parent_id_members(
@@ -5257,24 +2970,7 @@ def get_sales_sales_teams_by_parent_id_members(
 
     ``GET /sales/salesTeams/{parentId}/members`` (risk: Read, tag: SalesTeamMembers)
     """
-    return _build(
-        _OPS["getSalesSalesTeamsByParentIdMembers"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesSalesTeamsByParentIdMembers"], locals())
 
 
 def post_sales_sales_teams_by_parent_id_members(
@@ -5286,15 +2982,7 @@ def post_sales_sales_teams_by_parent_id_members(
 
     ``POST /sales/salesTeams/{parentId}/members`` (risk: Write, tag: SalesTeamMembers)
     """
-    return _build(
-        _OPS["postSalesSalesTeamsByParentIdMembers"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesSalesTeamsByParentIdMembers"], locals())
 
 
 def get_sales_sales_teams_by_parent_id_members_count(
@@ -5313,24 +3001,7 @@ def get_sales_sales_teams_by_parent_id_members_count(
 
     ``GET /sales/salesTeams/{parentId}/members/count`` (risk: Read, tag: SalesTeamMembers)
     """
-    return _build(
-        _OPS["getSalesSalesTeamsByParentIdMembersCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesSalesTeamsByParentIdMembersCount"], locals())
 
 
 def get_sales_sales_teams_by_parent_id_members_by_id(
@@ -5350,25 +3021,7 @@ def get_sales_sales_teams_by_parent_id_members_by_id(
 
     ``GET /sales/salesTeams/{parentId}/members/{id}`` (risk: Read, tag: SalesTeamMembers)
     """
-    return _build(
-        _OPS["getSalesSalesTeamsByParentIdMembersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesSalesTeamsByParentIdMembersById"], locals())
 
 
 def put_sales_sales_teams_by_parent_id_members_by_id(
@@ -5381,16 +3034,7 @@ def put_sales_sales_teams_by_parent_id_members_by_id(
 
     ``PUT /sales/salesTeams/{parentId}/members/{id}`` (risk: Write, tag: SalesTeamMembers)
     """
-    return _build(
-        _OPS["putSalesSalesTeamsByParentIdMembersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesSalesTeamsByParentIdMembersById"], locals())
 
 
 def patch_sales_sales_teams_by_parent_id_members_by_id(
@@ -5403,16 +3047,7 @@ def patch_sales_sales_teams_by_parent_id_members_by_id(
 
     ``PATCH /sales/salesTeams/{parentId}/members/{id}`` (risk: Write, tag: SalesTeamMembers)
     """
-    return _build(
-        _OPS["patchSalesSalesTeamsByParentIdMembersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesSalesTeamsByParentIdMembersById"], locals())
 
 
 def delete_sales_sales_teams_by_parent_id_members_by_id(
@@ -5424,16 +3059,7 @@ def delete_sales_sales_teams_by_parent_id_members_by_id(
 
     ``DELETE /sales/salesTeams/{parentId}/members/{id}`` (risk: Destructive, tag: SalesTeamMembers)
     """
-    return _build(
-        _OPS["deleteSalesSalesTeamsByParentIdMembersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesSalesTeamsByParentIdMembersById"], locals())
 
 
 def get_sales_schedule_holidaylists_info_count(
@@ -5451,22 +3077,7 @@ def get_sales_schedule_holidaylists_info_count(
 
     ``GET /sales/schedule/holidaylists/info/count`` (risk: Read, tag: HolidayListInfos)
     """
-    return _build(
-        _OPS["getSalesScheduleHolidaylistsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesScheduleHolidaylistsInfoCount"], locals())
 
 
 def get_sales_schedule_holidaylists_by_parent_id_holidays_info_count(
@@ -5485,24 +3096,7 @@ def get_sales_schedule_holidaylists_by_parent_id_holidays_info_count(
 
     ``GET /sales/schedule/holidaylists/{parentId}/holidays/info/count`` (risk: Read, tag: HolidayInfos)
     """
-    return _build(
-        _OPS["getSalesScheduleHolidaylistsByParentIdHolidaysInfoCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesScheduleHolidaylistsByParentIdHolidaysInfoCount"], locals())
 
 
 def get_sales_service_priority_info_count(
@@ -5520,22 +3114,7 @@ def get_sales_service_priority_info_count(
 
     ``GET /sales/service/priority/info/count`` (risk: Read, tag: OrderStatusInfos)
     """
-    return _build(
-        _OPS["getSalesServicePriorityInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesServicePriorityInfoCount"], locals())
 
 
 def get_sales_stages(
@@ -5553,22 +3132,7 @@ def get_sales_stages(
 
     ``GET /sales/stages`` (risk: Read, tag: OpportunityStages)
     """
-    return _build(
-        _OPS["getSalesStages"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesStages"], locals())
 
 
 def post_sales_stages(
@@ -5579,13 +3143,7 @@ def post_sales_stages(
 
     ``POST /sales/stages`` (risk: Write, tag: OpportunityStages)
     """
-    return _build(
-        _OPS["postSalesStages"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSalesStages"], locals())
 
 
 def get_sales_stages_count(
@@ -5603,22 +3161,7 @@ def get_sales_stages_count(
 
     ``GET /sales/stages/count`` (risk: Read, tag: OpportunityStages)
     """
-    return _build(
-        _OPS["getSalesStagesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesStagesCount"], locals())
 
 
 def get_sales_stages_info(
@@ -5636,22 +3179,7 @@ def get_sales_stages_info(
 
     ``GET /sales/stages/info`` (risk: Read, tag: OpportunityStagesInfo)
     """
-    return _build(
-        _OPS["getSalesStagesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesStagesInfo"], locals())
 
 
 def get_sales_stages_info_count(
@@ -5669,22 +3197,7 @@ def get_sales_stages_info_count(
 
     ``GET /sales/stages/info/count`` (risk: Read, tag: OpportunityStagesInfo)
     """
-    return _build(
-        _OPS["getSalesStagesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesStagesInfoCount"], locals())
 
 
 def get_sales_stages_by_id(
@@ -5703,24 +3216,7 @@ def get_sales_stages_by_id(
 
     ``GET /sales/stages/{id}`` (risk: Read, tag: OpportunityStages)
     """
-    return _build(
-        _OPS["getSalesStagesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesStagesById"], locals())
 
 
 def put_sales_stages_by_id(
@@ -5732,15 +3228,7 @@ def put_sales_stages_by_id(
 
     ``PUT /sales/stages/{id}`` (risk: Write, tag: OpportunityStages)
     """
-    return _build(
-        _OPS["putSalesStagesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSalesStagesById"], locals())
 
 
 def patch_sales_stages_by_id(
@@ -5752,15 +3240,7 @@ def patch_sales_stages_by_id(
 
     ``PATCH /sales/stages/{id}`` (risk: Write, tag: OpportunityStages)
     """
-    return _build(
-        _OPS["patchSalesStagesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSalesStagesById"], locals())
 
 
 def delete_sales_stages_by_id(
@@ -5771,15 +3251,7 @@ def delete_sales_stages_by_id(
 
     ``DELETE /sales/stages/{id}`` (risk: Destructive, tag: OpportunityStages)
     """
-    return _build(
-        _OPS["deleteSalesStagesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSalesStagesById"], locals())
 
 
 def get_sales_stages_by_id_info(
@@ -5798,24 +3270,7 @@ def get_sales_stages_by_id_info(
 
     ``GET /sales/stages/{id}/info`` (risk: Read, tag: OpportunityStagesInfo)
     """
-    return _build(
-        _OPS["getSalesStagesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesStagesByIdInfo"], locals())
 
 
 def get_sales_stages_by_id_usages(
@@ -5834,24 +3289,7 @@ def get_sales_stages_by_id_usages(
 
     ``GET /sales/stages/{id}/usages`` (risk: Read, tag: OpportunityStages)
     """
-    return _build(
-        _OPS["getSalesStagesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesStagesByIdUsages"], locals())
 
 
 def get_sales_stages_by_id_usages_list(
@@ -5870,24 +3308,7 @@ def get_sales_stages_by_id_usages_list(
 
     ``GET /sales/stages/{id}/usages/list`` (risk: Read, tag: OpportunityStages)
     """
-    return _build(
-        _OPS["getSalesStagesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSalesStagesByIdUsagesList"], locals())
 
 
 class Activities(_Bound[_M]):

@@ -56,22 +56,7 @@ def get_schedule_calendars(
 
     ``GET /schedule/calendars`` (risk: Read, tag: Calendars)
     """
-    return _build(
-        _OPS["getScheduleCalendars"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleCalendars"], locals())
 
 
 def post_schedule_calendars(
@@ -82,13 +67,7 @@ def post_schedule_calendars(
 
     ``POST /schedule/calendars`` (risk: Write, tag: Calendars)
     """
-    return _build(
-        _OPS["postScheduleCalendars"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postScheduleCalendars"], locals())
 
 
 def get_schedule_calendars_count(
@@ -106,22 +85,7 @@ def get_schedule_calendars_count(
 
     ``GET /schedule/calendars/count`` (risk: Read, tag: Calendars)
     """
-    return _build(
-        _OPS["getScheduleCalendarsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleCalendarsCount"], locals())
 
 
 def get_schedule_calendars_info(
@@ -139,22 +103,7 @@ def get_schedule_calendars_info(
 
     ``GET /schedule/calendars/info`` (risk: Read, tag: CalendarInfos)
     """
-    return _build(
-        _OPS["getScheduleCalendarsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleCalendarsInfo"], locals())
 
 
 def get_schedule_calendars_info_count(
@@ -172,22 +121,7 @@ def get_schedule_calendars_info_count(
 
     ``GET /schedule/calendars/info/count`` (risk: Read, tag: CalendarInfos)
     """
-    return _build(
-        _OPS["getScheduleCalendarsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleCalendarsInfoCount"], locals())
 
 
 def get_schedule_calendars_by_id(
@@ -206,24 +140,7 @@ def get_schedule_calendars_by_id(
 
     ``GET /schedule/calendars/{id}`` (risk: Read, tag: Calendars)
     """
-    return _build(
-        _OPS["getScheduleCalendarsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleCalendarsById"], locals())
 
 
 def put_schedule_calendars_by_id(
@@ -235,15 +152,7 @@ def put_schedule_calendars_by_id(
 
     ``PUT /schedule/calendars/{id}`` (risk: Write, tag: Calendars)
     """
-    return _build(
-        _OPS["putScheduleCalendarsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putScheduleCalendarsById"], locals())
 
 
 def patch_schedule_calendars_by_id(
@@ -255,15 +164,7 @@ def patch_schedule_calendars_by_id(
 
     ``PATCH /schedule/calendars/{id}`` (risk: Write, tag: Calendars)
     """
-    return _build(
-        _OPS["patchScheduleCalendarsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchScheduleCalendarsById"], locals())
 
 
 def delete_schedule_calendars_by_id(
@@ -274,15 +175,7 @@ def delete_schedule_calendars_by_id(
 
     ``DELETE /schedule/calendars/{id}`` (risk: Destructive, tag: Calendars)
     """
-    return _build(
-        _OPS["deleteScheduleCalendarsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteScheduleCalendarsById"], locals())
 
 
 def post_schedule_calendars_by_id_copy(
@@ -293,15 +186,7 @@ def post_schedule_calendars_by_id_copy(
 
     ``POST /schedule/calendars/{id}/copy`` (risk: Execute, tag: Calendars)
     """
-    return _build(
-        _OPS["postScheduleCalendarsByIdCopy"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postScheduleCalendarsByIdCopy"], locals())
 
 
 def get_schedule_calendars_by_id_info(
@@ -320,24 +205,7 @@ def get_schedule_calendars_by_id_info(
 
     ``GET /schedule/calendars/{id}/info`` (risk: Read, tag: CalendarInfos)
     """
-    return _build(
-        _OPS["getScheduleCalendarsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleCalendarsByIdInfo"], locals())
 
 
 def get_schedule_calendars_by_id_usages(
@@ -356,24 +224,7 @@ def get_schedule_calendars_by_id_usages(
 
     ``GET /schedule/calendars/{id}/usages`` (risk: Read, tag: Calendars)
     """
-    return _build(
-        _OPS["getScheduleCalendarsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleCalendarsByIdUsages"], locals())
 
 
 def get_schedule_calendars_by_id_usages_list(
@@ -392,24 +243,7 @@ def get_schedule_calendars_by_id_usages_list(
 
     ``GET /schedule/calendars/{id}/usages/list`` (risk: Read, tag: Calendars)
     """
-    return _build(
-        _OPS["getScheduleCalendarsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleCalendarsByIdUsagesList"], locals())
 
 
 def get_schedule_colors(
@@ -427,22 +261,7 @@ def get_schedule_colors(
 
     ``GET /schedule/colors`` (risk: Read, tag: ScheduleColors)
     """
-    return _build(
-        _OPS["getScheduleColors"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleColors"], locals())
 
 
 def get_schedule_colors_count(
@@ -460,22 +279,7 @@ def get_schedule_colors_count(
 
     ``GET /schedule/colors/count`` (risk: Read, tag: ScheduleColors)
     """
-    return _build(
-        _OPS["getScheduleColorsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleColorsCount"], locals())
 
 
 def post_schedule_colors_reset() -> RequestSpec[list[ScheduleColor]]:
@@ -483,13 +287,7 @@ def post_schedule_colors_reset() -> RequestSpec[list[ScheduleColor]]:
 
     ``POST /schedule/colors/reset`` (risk: Execute, tag: ScheduleColors)
     """
-    return _build(
-        _OPS["postScheduleColorsReset"],
-        {},
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postScheduleColorsReset"], locals())
 
 
 def get_schedule_colors_by_id(
@@ -508,24 +306,7 @@ def get_schedule_colors_by_id(
 
     ``GET /schedule/colors/{id}`` (risk: Read, tag: ScheduleColors)
     """
-    return _build(
-        _OPS["getScheduleColorsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleColorsById"], locals())
 
 
 def put_schedule_colors_by_id(
@@ -537,15 +318,7 @@ def put_schedule_colors_by_id(
 
     ``PUT /schedule/colors/{id}`` (risk: Write, tag: ScheduleColors)
     """
-    return _build(
-        _OPS["putScheduleColorsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putScheduleColorsById"], locals())
 
 
 def patch_schedule_colors_by_id(
@@ -557,15 +330,7 @@ def patch_schedule_colors_by_id(
 
     ``PATCH /schedule/colors/{id}`` (risk: Write, tag: ScheduleColors)
     """
-    return _build(
-        _OPS["patchScheduleColorsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchScheduleColorsById"], locals())
 
 
 def post_schedule_colors_by_id_clear(
@@ -576,15 +341,7 @@ def post_schedule_colors_by_id_clear(
 
     ``POST /schedule/colors/{id}/clear`` (risk: Execute, tag: ScheduleColors)
     """
-    return _build(
-        _OPS["postScheduleColorsByIdClear"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postScheduleColorsByIdClear"], locals())
 
 
 def get_schedule_details(
@@ -602,22 +359,7 @@ def get_schedule_details(
 
     ``GET /schedule/details`` (risk: Read, tag: ScheduleEntryDetails)
     """
-    return _build(
-        _OPS["getScheduleDetails"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleDetails"], locals())
 
 
 def get_schedule_details_count(
@@ -635,22 +377,7 @@ def get_schedule_details_count(
 
     ``GET /schedule/details/count`` (risk: Read, tag: ScheduleEntryDetails)
     """
-    return _build(
-        _OPS["getScheduleDetailsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleDetailsCount"], locals())
 
 
 def get_schedule_details_by_id(
@@ -669,24 +396,7 @@ def get_schedule_details_by_id(
 
     ``GET /schedule/details/{id}`` (risk: Read, tag: ScheduleEntryDetails)
     """
-    return _build(
-        _OPS["getScheduleDetailsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleDetailsById"], locals())
 
 
 def get_schedule_entries(
@@ -704,22 +414,7 @@ def get_schedule_entries(
 
     ``GET /schedule/entries`` (risk: Read, tag: ScheduleEntries)
     """
-    return _build(
-        _OPS["getScheduleEntries"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleEntries"], locals())
 
 
 def post_schedule_entries(
@@ -730,13 +425,7 @@ def post_schedule_entries(
 
     ``POST /schedule/entries`` (risk: Write, tag: ScheduleEntries)
     """
-    return _build(
-        _OPS["postScheduleEntries"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postScheduleEntries"], locals())
 
 
 def get_schedule_entries_count(
@@ -754,22 +443,7 @@ def get_schedule_entries_count(
 
     ``GET /schedule/entries/count`` (risk: Read, tag: ScheduleEntries)
     """
-    return _build(
-        _OPS["getScheduleEntriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleEntriesCount"], locals())
 
 
 def get_schedule_entries_by_id(
@@ -788,24 +462,7 @@ def get_schedule_entries_by_id(
 
     ``GET /schedule/entries/{id}`` (risk: Read, tag: ScheduleEntries)
     """
-    return _build(
-        _OPS["getScheduleEntriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleEntriesById"], locals())
 
 
 def put_schedule_entries_by_id(
@@ -817,15 +474,7 @@ def put_schedule_entries_by_id(
 
     ``PUT /schedule/entries/{id}`` (risk: Write, tag: ScheduleEntries)
     """
-    return _build(
-        _OPS["putScheduleEntriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putScheduleEntriesById"], locals())
 
 
 def patch_schedule_entries_by_id(
@@ -837,15 +486,7 @@ def patch_schedule_entries_by_id(
 
     ``PATCH /schedule/entries/{id}`` (risk: Write, tag: ScheduleEntries)
     """
-    return _build(
-        _OPS["patchScheduleEntriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchScheduleEntriesById"], locals())
 
 
 def delete_schedule_entries_by_id(
@@ -856,15 +497,7 @@ def delete_schedule_entries_by_id(
 
     ``DELETE /schedule/entries/{id}`` (risk: Destructive, tag: ScheduleEntries)
     """
-    return _build(
-        _OPS["deleteScheduleEntriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteScheduleEntriesById"], locals())
 
 
 def delete_schedule_entries_by_id_by_notify_resource(
@@ -876,16 +509,7 @@ def delete_schedule_entries_by_id_by_notify_resource(
 
     ``DELETE /schedule/entries/{id}/{notifyResource}`` (risk: Destructive, tag: ScheduleEntries)
     """
-    return _build(
-        _OPS["deleteScheduleEntriesByIdByNotifyResource"],
-        {
-            "id": id_,
-            "notifyResource": notify_resource,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteScheduleEntriesByIdByNotifyResource"], locals())
 
 
 def get_schedule_entries_by_parent_id_details(
@@ -904,24 +528,7 @@ def get_schedule_entries_by_parent_id_details(
 
     ``GET /schedule/entries/{parentId}/details`` (risk: Read, tag: ScheduleDetails)
     """
-    return _build(
-        _OPS["getScheduleEntriesByParentIdDetails"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleEntriesByParentIdDetails"], locals())
 
 
 def get_schedule_entries_by_parent_id_details_count(
@@ -940,24 +547,7 @@ def get_schedule_entries_by_parent_id_details_count(
 
     ``GET /schedule/entries/{parentId}/details/count`` (risk: Read, tag: ScheduleDetails)
     """
-    return _build(
-        _OPS["getScheduleEntriesByParentIdDetailsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleEntriesByParentIdDetailsCount"], locals())
 
 
 def get_schedule_entries_by_parent_id_details_by_id(
@@ -977,25 +567,7 @@ def get_schedule_entries_by_parent_id_details_by_id(
 
     ``GET /schedule/entries/{parentId}/details/{id}`` (risk: Read, tag: ScheduleDetails)
     """
-    return _build(
-        _OPS["getScheduleEntriesByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleEntriesByParentIdDetailsById"], locals())
 
 
 def get_schedule_holiday_lists(
@@ -1013,22 +585,7 @@ def get_schedule_holiday_lists(
 
     ``GET /schedule/holidayLists`` (risk: Read, tag: HolidayLists)
     """
-    return _build(
-        _OPS["getScheduleHolidayLists"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidayLists"], locals())
 
 
 def post_schedule_holiday_lists(
@@ -1039,13 +596,7 @@ def post_schedule_holiday_lists(
 
     ``POST /schedule/holidayLists`` (risk: Write, tag: HolidayLists)
     """
-    return _build(
-        _OPS["postScheduleHolidayLists"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postScheduleHolidayLists"], locals())
 
 
 def post_schedule_holiday_lists_copy(
@@ -1056,13 +607,7 @@ def post_schedule_holiday_lists_copy(
 
     ``POST /schedule/holidayLists/copy`` (risk: Execute, tag: HolidayLists)
     """
-    return _build(
-        _OPS["postScheduleHolidayListsCopy"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postScheduleHolidayListsCopy"], locals())
 
 
 def get_schedule_holiday_lists_count(
@@ -1080,22 +625,7 @@ def get_schedule_holiday_lists_count(
 
     ``GET /schedule/holidayLists/count`` (risk: Read, tag: HolidayLists)
     """
-    return _build(
-        _OPS["getScheduleHolidayListsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidayListsCount"], locals())
 
 
 def get_schedule_holiday_lists_by_id(
@@ -1114,24 +644,7 @@ def get_schedule_holiday_lists_by_id(
 
     ``GET /schedule/holidayLists/{id}`` (risk: Read, tag: HolidayLists)
     """
-    return _build(
-        _OPS["getScheduleHolidayListsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidayListsById"], locals())
 
 
 def put_schedule_holiday_lists_by_id(
@@ -1143,15 +656,7 @@ def put_schedule_holiday_lists_by_id(
 
     ``PUT /schedule/holidayLists/{id}`` (risk: Write, tag: HolidayLists)
     """
-    return _build(
-        _OPS["putScheduleHolidayListsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putScheduleHolidayListsById"], locals())
 
 
 def patch_schedule_holiday_lists_by_id(
@@ -1163,15 +668,7 @@ def patch_schedule_holiday_lists_by_id(
 
     ``PATCH /schedule/holidayLists/{id}`` (risk: Write, tag: HolidayLists)
     """
-    return _build(
-        _OPS["patchScheduleHolidayListsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchScheduleHolidayListsById"], locals())
 
 
 def delete_schedule_holiday_lists_by_id(
@@ -1182,15 +679,7 @@ def delete_schedule_holiday_lists_by_id(
 
     ``DELETE /schedule/holidayLists/{id}`` (risk: Destructive, tag: HolidayLists)
     """
-    return _build(
-        _OPS["deleteScheduleHolidayListsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteScheduleHolidayListsById"], locals())
 
 
 def get_schedule_holiday_lists_by_id_usages(
@@ -1209,24 +698,7 @@ def get_schedule_holiday_lists_by_id_usages(
 
     ``GET /schedule/holidayLists/{id}/usages`` (risk: Read, tag: HolidayLists)
     """
-    return _build(
-        _OPS["getScheduleHolidayListsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidayListsByIdUsages"], locals())
 
 
 def get_schedule_holiday_lists_by_id_usages_list(
@@ -1245,24 +717,7 @@ def get_schedule_holiday_lists_by_id_usages_list(
 
     ``GET /schedule/holidayLists/{id}/usages/list`` (risk: Read, tag: HolidayLists)
     """
-    return _build(
-        _OPS["getScheduleHolidayListsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidayListsByIdUsagesList"], locals())
 
 
 def get_schedule_holiday_lists_by_parent_id_holidays(
@@ -1281,24 +736,7 @@ def get_schedule_holiday_lists_by_parent_id_holidays(
 
     ``GET /schedule/holidayLists/{parentId}/holidays`` (risk: Read, tag: Holidays)
     """
-    return _build(
-        _OPS["getScheduleHolidayListsByParentIdHolidays"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidayListsByParentIdHolidays"], locals())
 
 
 def post_schedule_holiday_lists_by_parent_id_holidays(
@@ -1310,15 +748,7 @@ def post_schedule_holiday_lists_by_parent_id_holidays(
 
     ``POST /schedule/holidayLists/{parentId}/holidays`` (risk: Write, tag: Holidays)
     """
-    return _build(
-        _OPS["postScheduleHolidayListsByParentIdHolidays"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postScheduleHolidayListsByParentIdHolidays"], locals())
 
 
 def get_schedule_holiday_lists_by_parent_id_holidays_count(
@@ -1337,24 +767,7 @@ def get_schedule_holiday_lists_by_parent_id_holidays_count(
 
     ``GET /schedule/holidayLists/{parentId}/holidays/count`` (risk: Read, tag: Holidays)
     """
-    return _build(
-        _OPS["getScheduleHolidayListsByParentIdHolidaysCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidayListsByParentIdHolidaysCount"], locals())
 
 
 def get_schedule_holiday_lists_by_parent_id_holidays_by_id(
@@ -1374,25 +787,7 @@ def get_schedule_holiday_lists_by_parent_id_holidays_by_id(
 
     ``GET /schedule/holidayLists/{parentId}/holidays/{id}`` (risk: Read, tag: Holidays)
     """
-    return _build(
-        _OPS["getScheduleHolidayListsByParentIdHolidaysById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidayListsByParentIdHolidaysById"], locals())
 
 
 def put_schedule_holiday_lists_by_parent_id_holidays_by_id(
@@ -1405,16 +800,7 @@ def put_schedule_holiday_lists_by_parent_id_holidays_by_id(
 
     ``PUT /schedule/holidayLists/{parentId}/holidays/{id}`` (risk: Write, tag: Holidays)
     """
-    return _build(
-        _OPS["putScheduleHolidayListsByParentIdHolidaysById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putScheduleHolidayListsByParentIdHolidaysById"], locals())
 
 
 def patch_schedule_holiday_lists_by_parent_id_holidays_by_id(
@@ -1427,16 +813,7 @@ def patch_schedule_holiday_lists_by_parent_id_holidays_by_id(
 
     ``PATCH /schedule/holidayLists/{parentId}/holidays/{id}`` (risk: Write, tag: Holidays)
     """
-    return _build(
-        _OPS["patchScheduleHolidayListsByParentIdHolidaysById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchScheduleHolidayListsByParentIdHolidaysById"], locals())
 
 
 def delete_schedule_holiday_lists_by_parent_id_holidays_by_id(
@@ -1448,16 +825,7 @@ def delete_schedule_holiday_lists_by_parent_id_holidays_by_id(
 
     ``DELETE /schedule/holidayLists/{parentId}/holidays/{id}`` (risk: Destructive, tag: Holidays)
     """
-    return _build(
-        _OPS["deleteScheduleHolidayListsByParentIdHolidaysById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteScheduleHolidayListsByParentIdHolidaysById"], locals())
 
 
 def get_schedule_holidaylists_info(
@@ -1475,22 +843,7 @@ def get_schedule_holidaylists_info(
 
     ``GET /schedule/holidaylists/info`` (risk: Read, tag: HolidayListInfos)
     """
-    return _build(
-        _OPS["getScheduleHolidaylistsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidaylistsInfo"], locals())
 
 
 def get_schedule_holidaylists_by_id_info(
@@ -1509,24 +862,7 @@ def get_schedule_holidaylists_by_id_info(
 
     ``GET /schedule/holidaylists/{id}/info`` (risk: Read, tag: HolidayListInfos)
     """
-    return _build(
-        _OPS["getScheduleHolidaylistsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidaylistsByIdInfo"], locals())
 
 
 def get_schedule_holidaylists_by_parent_id_holidays_info(
@@ -1545,24 +881,7 @@ def get_schedule_holidaylists_by_parent_id_holidays_info(
 
     ``GET /schedule/holidaylists/{parentId}/holidays/info`` (risk: Read, tag: HolidayInfos)
     """
-    return _build(
-        _OPS["getScheduleHolidaylistsByParentIdHolidaysInfo"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidaylistsByParentIdHolidaysInfo"], locals())
 
 
 def get_schedule_holidaylists_by_parent_id_holidays_by_id_info(
@@ -1582,25 +901,7 @@ def get_schedule_holidaylists_by_parent_id_holidays_by_id_info(
 
     ``GET /schedule/holidaylists/{parentId}/holidays/{id}/info`` (risk: Read, tag: HolidayInfos)
     """
-    return _build(
-        _OPS["getScheduleHolidaylistsByParentIdHolidaysByIdInfo"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleHolidaylistsByParentIdHolidaysByIdInfo"], locals())
 
 
 def get_schedule_portalcalendars(
@@ -1618,22 +919,7 @@ def get_schedule_portalcalendars(
 
     ``GET /schedule/portalcalendars`` (risk: Read, tag: PortalCalendars)
     """
-    return _build(
-        _OPS["getSchedulePortalcalendars"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSchedulePortalcalendars"], locals())
 
 
 def get_schedule_portalcalendars_count(
@@ -1651,22 +937,7 @@ def get_schedule_portalcalendars_count(
 
     ``GET /schedule/portalcalendars/count`` (risk: Read, tag: PortalCalendars)
     """
-    return _build(
-        _OPS["getSchedulePortalcalendarsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSchedulePortalcalendarsCount"], locals())
 
 
 def get_schedule_portalcalendars_by_id(
@@ -1685,24 +956,7 @@ def get_schedule_portalcalendars_by_id(
 
     ``GET /schedule/portalcalendars/{id}`` (risk: Read, tag: PortalCalendars)
     """
-    return _build(
-        _OPS["getSchedulePortalcalendarsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSchedulePortalcalendarsById"], locals())
 
 
 def put_schedule_portalcalendars_by_id(
@@ -1714,15 +968,7 @@ def put_schedule_portalcalendars_by_id(
 
     ``PUT /schedule/portalcalendars/{id}`` (risk: Write, tag: PortalCalendars)
     """
-    return _build(
-        _OPS["putSchedulePortalcalendarsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSchedulePortalcalendarsById"], locals())
 
 
 def patch_schedule_portalcalendars_by_id(
@@ -1734,15 +980,7 @@ def patch_schedule_portalcalendars_by_id(
 
     ``PATCH /schedule/portalcalendars/{id}`` (risk: Write, tag: PortalCalendars)
     """
-    return _build(
-        _OPS["patchSchedulePortalcalendarsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSchedulePortalcalendarsById"], locals())
 
 
 def get_schedule_reminder_times(
@@ -1760,22 +998,7 @@ def get_schedule_reminder_times(
 
     ``GET /schedule/reminderTimes`` (risk: Read, tag: ScheduleReminderTime)
     """
-    return _build(
-        _OPS["getScheduleReminderTimes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleReminderTimes"], locals())
 
 
 def get_schedule_reminder_times_count(
@@ -1793,22 +1016,7 @@ def get_schedule_reminder_times_count(
 
     ``GET /schedule/reminderTimes/count`` (risk: Read, tag: ScheduleReminderTime)
     """
-    return _build(
-        _OPS["getScheduleReminderTimesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleReminderTimesCount"], locals())
 
 
 def get_schedule_reminder_times_by_id(
@@ -1827,24 +1035,7 @@ def get_schedule_reminder_times_by_id(
 
     ``GET /schedule/reminderTimes/{id}`` (risk: Read, tag: ScheduleReminderTime)
     """
-    return _build(
-        _OPS["getScheduleReminderTimesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleReminderTimesById"], locals())
 
 
 def put_schedule_reminder_times_by_id(
@@ -1856,15 +1047,7 @@ def put_schedule_reminder_times_by_id(
 
     ``PUT /schedule/reminderTimes/{id}`` (risk: Write, tag: ScheduleReminderTime)
     """
-    return _build(
-        _OPS["putScheduleReminderTimesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putScheduleReminderTimesById"], locals())
 
 
 def patch_schedule_reminder_times_by_id(
@@ -1876,15 +1059,7 @@ def patch_schedule_reminder_times_by_id(
 
     ``PATCH /schedule/reminderTimes/{id}`` (risk: Write, tag: ScheduleReminderTime)
     """
-    return _build(
-        _OPS["patchScheduleReminderTimesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchScheduleReminderTimesById"], locals())
 
 
 def get_schedule_statuses(
@@ -1902,22 +1077,7 @@ def get_schedule_statuses(
 
     ``GET /schedule/statuses`` (risk: Read, tag: ScheduleStatuses)
     """
-    return _build(
-        _OPS["getScheduleStatuses"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleStatuses"], locals())
 
 
 def post_schedule_statuses(
@@ -1928,13 +1088,7 @@ def post_schedule_statuses(
 
     ``POST /schedule/statuses`` (risk: Write, tag: ScheduleStatuses)
     """
-    return _build(
-        _OPS["postScheduleStatuses"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postScheduleStatuses"], locals())
 
 
 def get_schedule_statuses_count(
@@ -1952,22 +1106,7 @@ def get_schedule_statuses_count(
 
     ``GET /schedule/statuses/count`` (risk: Read, tag: ScheduleStatuses)
     """
-    return _build(
-        _OPS["getScheduleStatusesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleStatusesCount"], locals())
 
 
 def get_schedule_statuses_info(
@@ -1985,22 +1124,7 @@ def get_schedule_statuses_info(
 
     ``GET /schedule/statuses/info`` (risk: Read, tag: ScheduleStatusInfos)
     """
-    return _build(
-        _OPS["getScheduleStatusesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleStatusesInfo"], locals())
 
 
 def get_schedule_statuses_info_count(
@@ -2018,22 +1142,7 @@ def get_schedule_statuses_info_count(
 
     ``GET /schedule/statuses/info/count`` (risk: Read, tag: ScheduleStatusesInfos)
     """
-    return _build(
-        _OPS["getScheduleStatusesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleStatusesInfoCount"], locals())
 
 
 def get_schedule_statuses_by_id(
@@ -2052,24 +1161,7 @@ def get_schedule_statuses_by_id(
 
     ``GET /schedule/statuses/{id}`` (risk: Read, tag: ScheduleStatuses)
     """
-    return _build(
-        _OPS["getScheduleStatusesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleStatusesById"], locals())
 
 
 def put_schedule_statuses_by_id(
@@ -2081,15 +1173,7 @@ def put_schedule_statuses_by_id(
 
     ``PUT /schedule/statuses/{id}`` (risk: Write, tag: ScheduleStatuses)
     """
-    return _build(
-        _OPS["putScheduleStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putScheduleStatusesById"], locals())
 
 
 def patch_schedule_statuses_by_id(
@@ -2101,15 +1185,7 @@ def patch_schedule_statuses_by_id(
 
     ``PATCH /schedule/statuses/{id}`` (risk: Write, tag: ScheduleStatuses)
     """
-    return _build(
-        _OPS["patchScheduleStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchScheduleStatusesById"], locals())
 
 
 def delete_schedule_statuses_by_id(
@@ -2120,15 +1196,7 @@ def delete_schedule_statuses_by_id(
 
     ``DELETE /schedule/statuses/{id}`` (risk: Destructive, tag: ScheduleStatuses)
     """
-    return _build(
-        _OPS["deleteScheduleStatusesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteScheduleStatusesById"], locals())
 
 
 def get_schedule_statuses_by_id_info(
@@ -2147,24 +1215,7 @@ def get_schedule_statuses_by_id_info(
 
     ``GET /schedule/statuses/{id}/info`` (risk: Read, tag: ScheduleStatusInfos)
     """
-    return _build(
-        _OPS["getScheduleStatusesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleStatusesByIdInfo"], locals())
 
 
 def get_schedule_types(
@@ -2182,22 +1233,7 @@ def get_schedule_types(
 
     ``GET /schedule/types`` (risk: Read, tag: ScheduleTypes)
     """
-    return _build(
-        _OPS["getScheduleTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleTypes"], locals())
 
 
 def post_schedule_types(
@@ -2208,13 +1244,7 @@ def post_schedule_types(
 
     ``POST /schedule/types`` (risk: Write, tag: ScheduleTypes)
     """
-    return _build(
-        _OPS["postScheduleTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postScheduleTypes"], locals())
 
 
 def get_schedule_types_count(
@@ -2232,22 +1262,7 @@ def get_schedule_types_count(
 
     ``GET /schedule/types/count`` (risk: Read, tag: ScheduleTypes)
     """
-    return _build(
-        _OPS["getScheduleTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleTypesCount"], locals())
 
 
 def get_schedule_types_info(
@@ -2265,22 +1280,7 @@ def get_schedule_types_info(
 
     ``GET /schedule/types/info`` (risk: Read, tag: ScheduleTypesInfo)
     """
-    return _build(
-        _OPS["getScheduleTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleTypesInfo"], locals())
 
 
 def get_schedule_types_info_count(
@@ -2298,22 +1298,7 @@ def get_schedule_types_info_count(
 
     ``GET /schedule/types/info/count`` (risk: Read, tag: ScheduleTypesInfo)
     """
-    return _build(
-        _OPS["getScheduleTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleTypesInfoCount"], locals())
 
 
 def get_schedule_types_by_id(
@@ -2332,24 +1317,7 @@ def get_schedule_types_by_id(
 
     ``GET /schedule/types/{id}`` (risk: Read, tag: ScheduleTypes)
     """
-    return _build(
-        _OPS["getScheduleTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleTypesById"], locals())
 
 
 def put_schedule_types_by_id(
@@ -2361,15 +1329,7 @@ def put_schedule_types_by_id(
 
     ``PUT /schedule/types/{id}`` (risk: Write, tag: ScheduleTypes)
     """
-    return _build(
-        _OPS["putScheduleTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putScheduleTypesById"], locals())
 
 
 def patch_schedule_types_by_id(
@@ -2381,15 +1341,7 @@ def patch_schedule_types_by_id(
 
     ``PATCH /schedule/types/{id}`` (risk: Write, tag: ScheduleTypes)
     """
-    return _build(
-        _OPS["patchScheduleTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchScheduleTypesById"], locals())
 
 
 def delete_schedule_types_by_id(
@@ -2400,15 +1352,7 @@ def delete_schedule_types_by_id(
 
     ``DELETE /schedule/types/{id}`` (risk: Destructive, tag: ScheduleTypes)
     """
-    return _build(
-        _OPS["deleteScheduleTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteScheduleTypesById"], locals())
 
 
 def get_schedule_types_by_id_info(
@@ -2427,24 +1371,7 @@ def get_schedule_types_by_id_info(
 
     ``GET /schedule/types/{id}/info`` (risk: Read, tag: ScheduleTypesInfo)
     """
-    return _build(
-        _OPS["getScheduleTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleTypesByIdInfo"], locals())
 
 
 def get_schedule_types_by_id_usages(
@@ -2463,24 +1390,7 @@ def get_schedule_types_by_id_usages(
 
     ``GET /schedule/types/{id}/usages`` (risk: Read, tag: ScheduleTypes)
     """
-    return _build(
-        _OPS["getScheduleTypesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleTypesByIdUsages"], locals())
 
 
 def get_schedule_types_by_id_usages_list(
@@ -2499,24 +1409,7 @@ def get_schedule_types_by_id_usages_list(
 
     ``GET /schedule/types/{id}/usages/list`` (risk: Read, tag: ScheduleTypes)
     """
-    return _build(
-        _OPS["getScheduleTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getScheduleTypesByIdUsagesList"], locals())
 
 
 class CalendarInfos(_Bound[_M]):

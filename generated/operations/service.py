@@ -114,22 +114,7 @@ def get_service_slas(
 
     ``GET /service/SLAs`` (risk: Read, tag: SLAs)
     """
-    return _build(
-        _OPS["getServiceSLAs"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSLAs"], locals())
 
 
 def post_service_slas(
@@ -140,13 +125,7 @@ def post_service_slas(
 
     ``POST /service/SLAs`` (risk: Write, tag: SLAs)
     """
-    return _build(
-        _OPS["postServiceSLAs"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceSLAs"], locals())
 
 
 def get_service_slas_count(
@@ -164,22 +143,7 @@ def get_service_slas_count(
 
     ``GET /service/SLAs/count`` (risk: Read, tag: SLAs)
     """
-    return _build(
-        _OPS["getServiceSLAsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSLAsCount"], locals())
 
 
 def get_service_slas_info_count(
@@ -197,22 +161,7 @@ def get_service_slas_info_count(
 
     ``GET /service/SLAs/info/count`` (risk: Read, tag: SLAInfos)
     """
-    return _build(
-        _OPS["getServiceSLAsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSLAsInfoCount"], locals())
 
 
 def get_service_slas_by_id(
@@ -231,24 +180,7 @@ def get_service_slas_by_id(
 
     ``GET /service/SLAs/{id}`` (risk: Read, tag: SLAs)
     """
-    return _build(
-        _OPS["getServiceSLAsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSLAsById"], locals())
 
 
 def put_service_slas_by_id(
@@ -260,15 +192,7 @@ def put_service_slas_by_id(
 
     ``PUT /service/SLAs/{id}`` (risk: Write, tag: SLAs)
     """
-    return _build(
-        _OPS["putServiceSLAsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceSLAsById"], locals())
 
 
 def patch_service_slas_by_id(
@@ -280,15 +204,7 @@ def patch_service_slas_by_id(
 
     ``PATCH /service/SLAs/{id}`` (risk: Write, tag: SLAs)
     """
-    return _build(
-        _OPS["patchServiceSLAsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceSLAsById"], locals())
 
 
 def delete_service_slas_by_id(
@@ -299,15 +215,7 @@ def delete_service_slas_by_id(
 
     ``DELETE /service/SLAs/{id}`` (risk: Destructive, tag: SLAs)
     """
-    return _build(
-        _OPS["deleteServiceSLAsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceSLAsById"], locals())
 
 
 def get_service_slas_by_id_usages(
@@ -326,24 +234,7 @@ def get_service_slas_by_id_usages(
 
     ``GET /service/SLAs/{id}/usages`` (risk: Read, tag: SLAs)
     """
-    return _build(
-        _OPS["getServiceSLAsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSLAsByIdUsages"], locals())
 
 
 def get_service_slas_by_id_usages_list(
@@ -362,24 +253,7 @@ def get_service_slas_by_id_usages_list(
 
     ``GET /service/SLAs/{id}/usages/list`` (risk: Read, tag: SLAs)
     """
-    return _build(
-        _OPS["getServiceSLAsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSLAsByIdUsagesList"], locals())
 
 
 def get_service_slas_by_parent_id_priorities(
@@ -398,24 +272,7 @@ def get_service_slas_by_parent_id_priorities(
 
     ``GET /service/SLAs/{parentId}/priorities`` (risk: Read, tag: SLAPriorities)
     """
-    return _build(
-        _OPS["getServiceSLAsByParentIdPriorities"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSLAsByParentIdPriorities"], locals())
 
 
 def post_service_slas_by_parent_id_priorities(
@@ -427,15 +284,7 @@ def post_service_slas_by_parent_id_priorities(
 
     ``POST /service/SLAs/{parentId}/priorities`` (risk: Write, tag: SLAPriorities)
     """
-    return _build(
-        _OPS["postServiceSLAsByParentIdPriorities"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceSLAsByParentIdPriorities"], locals())
 
 
 def get_service_slas_by_parent_id_priorities_count(
@@ -454,24 +303,7 @@ def get_service_slas_by_parent_id_priorities_count(
 
     ``GET /service/SLAs/{parentId}/priorities/count`` (risk: Read, tag: SLAPriorities)
     """
-    return _build(
-        _OPS["getServiceSLAsByParentIdPrioritiesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSLAsByParentIdPrioritiesCount"], locals())
 
 
 def get_service_slas_by_parent_id_priorities_by_id(
@@ -491,25 +323,7 @@ def get_service_slas_by_parent_id_priorities_by_id(
 
     ``GET /service/SLAs/{parentId}/priorities/{id}`` (risk: Read, tag: SLAPriorities)
     """
-    return _build(
-        _OPS["getServiceSLAsByParentIdPrioritiesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSLAsByParentIdPrioritiesById"], locals())
 
 
 def put_service_slas_by_parent_id_priorities_by_id(
@@ -522,16 +336,7 @@ def put_service_slas_by_parent_id_priorities_by_id(
 
     ``PUT /service/SLAs/{parentId}/priorities/{id}`` (risk: Write, tag: SLAPriorities)
     """
-    return _build(
-        _OPS["putServiceSLAsByParentIdPrioritiesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceSLAsByParentIdPrioritiesById"], locals())
 
 
 def patch_service_slas_by_parent_id_priorities_by_id(
@@ -544,16 +349,7 @@ def patch_service_slas_by_parent_id_priorities_by_id(
 
     ``PATCH /service/SLAs/{parentId}/priorities/{id}`` (risk: Write, tag: SLAPriorities)
     """
-    return _build(
-        _OPS["patchServiceSLAsByParentIdPrioritiesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceSLAsByParentIdPrioritiesById"], locals())
 
 
 def delete_service_slas_by_parent_id_priorities_by_id(
@@ -565,16 +361,7 @@ def delete_service_slas_by_parent_id_priorities_by_id(
 
     ``DELETE /service/SLAs/{parentId}/priorities/{id}`` (risk: Destructive, tag: SLAPriorities)
     """
-    return _build(
-        _OPS["deleteServiceSLAsByParentIdPrioritiesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceSLAsByParentIdPrioritiesById"], locals())
 
 
 def get_service_boards(
@@ -592,22 +379,7 @@ def get_service_boards(
 
     ``GET /service/boards`` (risk: Read, tag: Boards)
     """
-    return _build(
-        _OPS["getServiceBoards"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoards"], locals())
 
 
 def post_service_boards(
@@ -618,13 +390,7 @@ def post_service_boards(
 
     ``POST /service/boards`` (risk: Write, tag: Boards)
     """
-    return _build(
-        _OPS["postServiceBoards"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoards"], locals())
 
 
 def post_service_boards_copy(
@@ -635,13 +401,7 @@ def post_service_boards_copy(
 
     ``POST /service/boards/copy`` (risk: Execute, tag: Boards)
     """
-    return _build(
-        _OPS["postServiceBoardsCopy"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsCopy"], locals())
 
 
 def get_service_boards_count(
@@ -659,22 +419,7 @@ def get_service_boards_count(
 
     ``GET /service/boards/count`` (risk: Read, tag: Boards)
     """
-    return _build(
-        _OPS["getServiceBoardsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsCount"], locals())
 
 
 def get_service_boards_by_grandparent_id_items_by_parent_id_associations(
@@ -694,25 +439,7 @@ def get_service_boards_by_grandparent_id_items_by_parent_id_associations(
 
     ``GET /service/boards/{grandparentId}/items/{parentId}/associations`` (risk: Read, tag: BoardItemAssociations)
     """
-    return _build(
-        _OPS["getServiceBoardsByGrandparentIdItemsByParentIdAssociations"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByGrandparentIdItemsByParentIdAssociations"], locals())
 
 
 def get_service_boards_by_grandparent_id_items_by_parent_id_associations_count(
@@ -732,25 +459,7 @@ def get_service_boards_by_grandparent_id_items_by_parent_id_associations_count(
 
     ``GET /service/boards/{grandparentId}/items/{parentId}/associations/count`` (risk: Read, tag: BoardItemAssociations)
     """
-    return _build(
-        _OPS["getServiceBoardsByGrandparentIdItemsByParentIdAssociationsCount"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByGrandparentIdItemsByParentIdAssociationsCount"], locals())
 
 
 def get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id(
@@ -771,26 +480,7 @@ def get_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id(
 
     ``GET /service/boards/{grandparentId}/items/{parentId}/associations/{id}`` (risk: Read, tag: BoardItemAssociations)
     """
-    return _build(
-        _OPS["getServiceBoardsByGrandparentIdItemsByParentIdAssociationsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByGrandparentIdItemsByParentIdAssociationsById"], locals())
 
 
 def put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id(
@@ -804,17 +494,7 @@ def put_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id(
 
     ``PUT /service/boards/{grandparentId}/items/{parentId}/associations/{id}`` (risk: Write, tag: BoardItemAssociations)
     """
-    return _build(
-        _OPS["putServiceBoardsByGrandparentIdItemsByParentIdAssociationsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceBoardsByGrandparentIdItemsByParentIdAssociationsById"], locals())
 
 
 def patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id(
@@ -829,15 +509,7 @@ def patch_service_boards_by_grandparent_id_items_by_parent_id_associations_by_id
     ``PATCH /service/boards/{grandparentId}/items/{parentId}/associations/{id}`` (risk: Write, tag: BoardItemAssociations)
     """
     return _build(
-        _OPS["patchServiceBoardsByGrandparentIdItemsByParentIdAssociationsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchServiceBoardsByGrandparentIdItemsByParentIdAssociationsById"], locals()
     )
 
 
@@ -858,25 +530,7 @@ def get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications(
 
     ``GET /service/boards/{grandparentId}/statuses/{parentId}/notifications`` (risk: Read, tag: BoardStatusNotifications)
     """
-    return _build(
-        _OPS["getServiceBoardsByGrandparentIdStatusesByParentIdNotifications"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByGrandparentIdStatusesByParentIdNotifications"], locals())
 
 
 def post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications(
@@ -889,16 +543,7 @@ def post_service_boards_by_grandparent_id_statuses_by_parent_id_notifications(
 
     ``POST /service/boards/{grandparentId}/statuses/{parentId}/notifications`` (risk: Write, tag: BoardStatusNotifications)
     """
-    return _build(
-        _OPS["postServiceBoardsByGrandparentIdStatusesByParentIdNotifications"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsByGrandparentIdStatusesByParentIdNotifications"], locals())
 
 
 def get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_count(
@@ -919,23 +564,7 @@ def get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_cou
     ``GET /service/boards/{grandparentId}/statuses/{parentId}/notifications/count`` (risk: Read, tag: BoardStatusNotifications)
     """
     return _build(
-        _OPS["getServiceBoardsByGrandparentIdStatusesByParentIdNotificationsCount"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getServiceBoardsByGrandparentIdStatusesByParentIdNotificationsCount"], locals()
     )
 
 
@@ -958,24 +587,7 @@ def get_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_
     ``GET /service/boards/{grandparentId}/statuses/{parentId}/notifications/{id}`` (risk: Read, tag: BoardStatusNotifications)
     """
     return _build(
-        _OPS["getServiceBoardsByGrandparentIdStatusesByParentIdNotificationsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getServiceBoardsByGrandparentIdStatusesByParentIdNotificationsById"], locals()
     )
 
 
@@ -991,15 +603,7 @@ def put_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_by_
     ``PUT /service/boards/{grandparentId}/statuses/{parentId}/notifications/{id}`` (risk: Write, tag: BoardStatusNotifications)
     """
     return _build(
-        _OPS["putServiceBoardsByGrandparentIdStatusesByParentIdNotificationsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["putServiceBoardsByGrandparentIdStatusesByParentIdNotificationsById"], locals()
     )
 
 
@@ -1015,15 +619,7 @@ def patch_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_b
     ``PATCH /service/boards/{grandparentId}/statuses/{parentId}/notifications/{id}`` (risk: Write, tag: BoardStatusNotifications)
     """
     return _build(
-        _OPS["patchServiceBoardsByGrandparentIdStatusesByParentIdNotificationsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchServiceBoardsByGrandparentIdStatusesByParentIdNotificationsById"], locals()
     )
 
 
@@ -1038,15 +634,7 @@ def delete_service_boards_by_grandparent_id_statuses_by_parent_id_notifications_
     ``DELETE /service/boards/{grandparentId}/statuses/{parentId}/notifications/{id}`` (risk: Destructive, tag: BoardStatusNotifications)
     """
     return _build(
-        _OPS["deleteServiceBoardsByGrandparentIdStatusesByParentIdNotificationsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        _OPS["deleteServiceBoardsByGrandparentIdStatusesByParentIdNotificationsById"], locals()
     )
 
 
@@ -1066,24 +654,7 @@ def get_service_boards_by_id(
 
     ``GET /service/boards/{id}`` (risk: Read, tag: Boards)
     """
-    return _build(
-        _OPS["getServiceBoardsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsById"], locals())
 
 
 def put_service_boards_by_id(
@@ -1095,15 +666,7 @@ def put_service_boards_by_id(
 
     ``PUT /service/boards/{id}`` (risk: Write, tag: Boards)
     """
-    return _build(
-        _OPS["putServiceBoardsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceBoardsById"], locals())
 
 
 def patch_service_boards_by_id(
@@ -1115,15 +678,7 @@ def patch_service_boards_by_id(
 
     ``PATCH /service/boards/{id}`` (risk: Write, tag: Boards)
     """
-    return _build(
-        _OPS["patchServiceBoardsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceBoardsById"], locals())
 
 
 def delete_service_boards_by_id(
@@ -1134,15 +689,7 @@ def delete_service_boards_by_id(
 
     ``DELETE /service/boards/{id}`` (risk: Destructive, tag: Boards)
     """
-    return _build(
-        _OPS["deleteServiceBoardsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceBoardsById"], locals())
 
 
 def get_service_boards_by_id_usages(
@@ -1161,24 +708,7 @@ def get_service_boards_by_id_usages(
 
     ``GET /service/boards/{id}/usages`` (risk: Read, tag: Boards)
     """
-    return _build(
-        _OPS["getServiceBoardsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByIdUsages"], locals())
 
 
 def get_service_boards_by_id_usages_list(
@@ -1197,24 +727,7 @@ def get_service_boards_by_id_usages_list(
 
     ``GET /service/boards/{id}/usages/list`` (risk: Read, tag: Boards)
     """
-    return _build(
-        _OPS["getServiceBoardsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByIdUsagesList"], locals())
 
 
 def get_service_boards_by_parent_id_auto_assign_resources(
@@ -1233,24 +746,7 @@ def get_service_boards_by_parent_id_auto_assign_resources(
 
     ``GET /service/boards/{parentId}/autoAssignResources`` (risk: Read, tag: BoardAutoAssignResources)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdAutoAssignResources"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdAutoAssignResources"], locals())
 
 
 def post_service_boards_by_parent_id_auto_assign_resources(
@@ -1262,15 +758,7 @@ def post_service_boards_by_parent_id_auto_assign_resources(
 
     ``POST /service/boards/{parentId}/autoAssignResources`` (risk: Write, tag: BoardAutoAssignResources)
     """
-    return _build(
-        _OPS["postServiceBoardsByParentIdAutoAssignResources"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsByParentIdAutoAssignResources"], locals())
 
 
 def get_service_boards_by_parent_id_auto_assign_resources_count(
@@ -1289,24 +777,7 @@ def get_service_boards_by_parent_id_auto_assign_resources_count(
 
     ``GET /service/boards/{parentId}/autoAssignResources/count`` (risk: Read, tag: BoardAutoAssignResources)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdAutoAssignResourcesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdAutoAssignResourcesCount"], locals())
 
 
 def get_service_boards_by_parent_id_auto_assign_resources_by_id(
@@ -1326,25 +797,7 @@ def get_service_boards_by_parent_id_auto_assign_resources_by_id(
 
     ``GET /service/boards/{parentId}/autoAssignResources/{id}`` (risk: Read, tag: BoardAutoAssignResources)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdAutoAssignResourcesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdAutoAssignResourcesById"], locals())
 
 
 def put_service_boards_by_parent_id_auto_assign_resources_by_id(
@@ -1357,16 +810,7 @@ def put_service_boards_by_parent_id_auto_assign_resources_by_id(
 
     ``PUT /service/boards/{parentId}/autoAssignResources/{id}`` (risk: Write, tag: BoardAutoAssignResources)
     """
-    return _build(
-        _OPS["putServiceBoardsByParentIdAutoAssignResourcesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceBoardsByParentIdAutoAssignResourcesById"], locals())
 
 
 def patch_service_boards_by_parent_id_auto_assign_resources_by_id(
@@ -1379,16 +823,7 @@ def patch_service_boards_by_parent_id_auto_assign_resources_by_id(
 
     ``PATCH /service/boards/{parentId}/autoAssignResources/{id}`` (risk: Write, tag: BoardAutoAssignResources)
     """
-    return _build(
-        _OPS["patchServiceBoardsByParentIdAutoAssignResourcesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceBoardsByParentIdAutoAssignResourcesById"], locals())
 
 
 def delete_service_boards_by_parent_id_auto_assign_resources_by_id(
@@ -1400,16 +835,7 @@ def delete_service_boards_by_parent_id_auto_assign_resources_by_id(
 
     ``DELETE /service/boards/{parentId}/autoAssignResources/{id}`` (risk: Destructive, tag: BoardAutoAssignResources)
     """
-    return _build(
-        _OPS["deleteServiceBoardsByParentIdAutoAssignResourcesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceBoardsByParentIdAutoAssignResourcesById"], locals())
 
 
 def get_service_boards_by_parent_id_auto_templates(
@@ -1428,24 +854,7 @@ def get_service_boards_by_parent_id_auto_templates(
 
     ``GET /service/boards/{parentId}/autoTemplates`` (risk: Read, tag: BoardAutoTemplates)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdAutoTemplates"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdAutoTemplates"], locals())
 
 
 def post_service_boards_by_parent_id_auto_templates(
@@ -1457,15 +866,7 @@ def post_service_boards_by_parent_id_auto_templates(
 
     ``POST /service/boards/{parentId}/autoTemplates`` (risk: Write, tag: BoardAutoTemplates)
     """
-    return _build(
-        _OPS["postServiceBoardsByParentIdAutoTemplates"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsByParentIdAutoTemplates"], locals())
 
 
 def get_service_boards_by_parent_id_auto_templates_count(
@@ -1484,24 +885,7 @@ def get_service_boards_by_parent_id_auto_templates_count(
 
     ``GET /service/boards/{parentId}/autoTemplates/count`` (risk: Read, tag: BoardAutoTemplates)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdAutoTemplatesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdAutoTemplatesCount"], locals())
 
 
 def get_service_boards_by_parent_id_auto_templates_by_id(
@@ -1521,25 +905,7 @@ def get_service_boards_by_parent_id_auto_templates_by_id(
 
     ``GET /service/boards/{parentId}/autoTemplates/{id}`` (risk: Read, tag: BoardAutoTemplates)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdAutoTemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdAutoTemplatesById"], locals())
 
 
 def put_service_boards_by_parent_id_auto_templates_by_id(
@@ -1552,16 +918,7 @@ def put_service_boards_by_parent_id_auto_templates_by_id(
 
     ``PUT /service/boards/{parentId}/autoTemplates/{id}`` (risk: Write, tag: BoardAutoTemplates)
     """
-    return _build(
-        _OPS["putServiceBoardsByParentIdAutoTemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceBoardsByParentIdAutoTemplatesById"], locals())
 
 
 def patch_service_boards_by_parent_id_auto_templates_by_id(
@@ -1574,16 +931,7 @@ def patch_service_boards_by_parent_id_auto_templates_by_id(
 
     ``PATCH /service/boards/{parentId}/autoTemplates/{id}`` (risk: Write, tag: BoardAutoTemplates)
     """
-    return _build(
-        _OPS["patchServiceBoardsByParentIdAutoTemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceBoardsByParentIdAutoTemplatesById"], locals())
 
 
 def delete_service_boards_by_parent_id_auto_templates_by_id(
@@ -1595,16 +943,7 @@ def delete_service_boards_by_parent_id_auto_templates_by_id(
 
     ``DELETE /service/boards/{parentId}/autoTemplates/{id}`` (risk: Destructive, tag: BoardAutoTemplates)
     """
-    return _build(
-        _OPS["deleteServiceBoardsByParentIdAutoTemplatesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceBoardsByParentIdAutoTemplatesById"], locals())
 
 
 def get_service_boards_by_parent_id_excluded_members(
@@ -1623,24 +962,7 @@ def get_service_boards_by_parent_id_excluded_members(
 
     ``GET /service/boards/{parentId}/excludedMembers`` (risk: Read, tag: BoardExcludedMembers)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdExcludedMembers"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdExcludedMembers"], locals())
 
 
 def post_service_boards_by_parent_id_excluded_members(
@@ -1652,15 +974,7 @@ def post_service_boards_by_parent_id_excluded_members(
 
     ``POST /service/boards/{parentId}/excludedMembers`` (risk: Write, tag: BoardExcludedMembers)
     """
-    return _build(
-        _OPS["postServiceBoardsByParentIdExcludedMembers"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsByParentIdExcludedMembers"], locals())
 
 
 def get_service_boards_by_parent_id_excluded_members_count(
@@ -1679,24 +993,7 @@ def get_service_boards_by_parent_id_excluded_members_count(
 
     ``GET /service/boards/{parentId}/excludedMembers/count`` (risk: Read, tag: BoardExcludedMembers)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdExcludedMembersCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdExcludedMembersCount"], locals())
 
 
 def get_service_boards_by_parent_id_excluded_members_by_id(
@@ -1716,25 +1013,7 @@ def get_service_boards_by_parent_id_excluded_members_by_id(
 
     ``GET /service/boards/{parentId}/excludedMembers/{id}`` (risk: Read, tag: BoardExcludedMembers)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdExcludedMembersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdExcludedMembersById"], locals())
 
 
 def delete_service_boards_by_parent_id_excluded_members_by_id(
@@ -1746,16 +1025,7 @@ def delete_service_boards_by_parent_id_excluded_members_by_id(
 
     ``DELETE /service/boards/{parentId}/excludedMembers/{id}`` (risk: Destructive, tag: BoardExcludedMembers)
     """
-    return _build(
-        _OPS["deleteServiceBoardsByParentIdExcludedMembersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceBoardsByParentIdExcludedMembersById"], locals())
 
 
 def get_service_boards_by_parent_id_items(
@@ -1774,24 +1044,7 @@ def get_service_boards_by_parent_id_items(
 
     ``GET /service/boards/{parentId}/items`` (risk: Read, tag: BoardItems)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdItems"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdItems"], locals())
 
 
 def post_service_boards_by_parent_id_items(
@@ -1803,15 +1056,7 @@ def post_service_boards_by_parent_id_items(
 
     ``POST /service/boards/{parentId}/items`` (risk: Write, tag: BoardItems)
     """
-    return _build(
-        _OPS["postServiceBoardsByParentIdItems"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsByParentIdItems"], locals())
 
 
 def get_service_boards_by_parent_id_items_count(
@@ -1830,24 +1075,7 @@ def get_service_boards_by_parent_id_items_count(
 
     ``GET /service/boards/{parentId}/items/count`` (risk: Read, tag: BoardItems)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdItemsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdItemsCount"], locals())
 
 
 def get_service_boards_by_parent_id_items_by_id(
@@ -1867,25 +1095,7 @@ def get_service_boards_by_parent_id_items_by_id(
 
     ``GET /service/boards/{parentId}/items/{id}`` (risk: Read, tag: BoardItems)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdItemsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdItemsById"], locals())
 
 
 def put_service_boards_by_parent_id_items_by_id(
@@ -1898,16 +1108,7 @@ def put_service_boards_by_parent_id_items_by_id(
 
     ``PUT /service/boards/{parentId}/items/{id}`` (risk: Write, tag: BoardItems)
     """
-    return _build(
-        _OPS["putServiceBoardsByParentIdItemsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceBoardsByParentIdItemsById"], locals())
 
 
 def patch_service_boards_by_parent_id_items_by_id(
@@ -1920,16 +1121,7 @@ def patch_service_boards_by_parent_id_items_by_id(
 
     ``PATCH /service/boards/{parentId}/items/{id}`` (risk: Write, tag: BoardItems)
     """
-    return _build(
-        _OPS["patchServiceBoardsByParentIdItemsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceBoardsByParentIdItemsById"], locals())
 
 
 def delete_service_boards_by_parent_id_items_by_id(
@@ -1941,16 +1133,7 @@ def delete_service_boards_by_parent_id_items_by_id(
 
     ``DELETE /service/boards/{parentId}/items/{id}`` (risk: Destructive, tag: BoardItems)
     """
-    return _build(
-        _OPS["deleteServiceBoardsByParentIdItemsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceBoardsByParentIdItemsById"], locals())
 
 
 def get_service_boards_by_parent_id_items_by_id_usages(
@@ -1970,25 +1153,7 @@ def get_service_boards_by_parent_id_items_by_id_usages(
 
     ``GET /service/boards/{parentId}/items/{id}/usages`` (risk: Read, tag: BoardItems)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdItemsByIdUsages"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdItemsByIdUsages"], locals())
 
 
 def get_service_boards_by_parent_id_items_by_id_usages_list(
@@ -2008,25 +1173,7 @@ def get_service_boards_by_parent_id_items_by_id_usages_list(
 
     ``GET /service/boards/{parentId}/items/{id}/usages/list`` (risk: Read, tag: BoardItems)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdItemsByIdUsagesList"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdItemsByIdUsagesList"], locals())
 
 
 def get_service_boards_by_parent_id_notifications(
@@ -2045,24 +1192,7 @@ def get_service_boards_by_parent_id_notifications(
 
     ``GET /service/boards/{parentId}/notifications`` (risk: Read, tag: BoardNotifications)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdNotifications"], locals())
 
 
 def post_service_boards_by_parent_id_notifications(
@@ -2074,15 +1204,7 @@ def post_service_boards_by_parent_id_notifications(
 
     ``POST /service/boards/{parentId}/notifications`` (risk: Write, tag: BoardNotifications)
     """
-    return _build(
-        _OPS["postServiceBoardsByParentIdNotifications"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsByParentIdNotifications"], locals())
 
 
 def get_service_boards_by_parent_id_notifications_count(
@@ -2101,24 +1223,7 @@ def get_service_boards_by_parent_id_notifications_count(
 
     ``GET /service/boards/{parentId}/notifications/count`` (risk: Read, tag: BoardNotifications)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdNotificationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdNotificationsCount"], locals())
 
 
 def get_service_boards_by_parent_id_notifications_by_id(
@@ -2138,25 +1243,7 @@ def get_service_boards_by_parent_id_notifications_by_id(
 
     ``GET /service/boards/{parentId}/notifications/{id}`` (risk: Read, tag: BoardNotifications)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdNotificationsById"], locals())
 
 
 def put_service_boards_by_parent_id_notifications_by_id(
@@ -2169,16 +1256,7 @@ def put_service_boards_by_parent_id_notifications_by_id(
 
     ``PUT /service/boards/{parentId}/notifications/{id}`` (risk: Write, tag: BoardNotifications)
     """
-    return _build(
-        _OPS["putServiceBoardsByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceBoardsByParentIdNotificationsById"], locals())
 
 
 def patch_service_boards_by_parent_id_notifications_by_id(
@@ -2191,16 +1269,7 @@ def patch_service_boards_by_parent_id_notifications_by_id(
 
     ``PATCH /service/boards/{parentId}/notifications/{id}`` (risk: Write, tag: BoardNotifications)
     """
-    return _build(
-        _OPS["patchServiceBoardsByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceBoardsByParentIdNotificationsById"], locals())
 
 
 def delete_service_boards_by_parent_id_notifications_by_id(
@@ -2212,16 +1281,7 @@ def delete_service_boards_by_parent_id_notifications_by_id(
 
     ``DELETE /service/boards/{parentId}/notifications/{id}`` (risk: Destructive, tag: BoardNotifications)
     """
-    return _build(
-        _OPS["deleteServiceBoardsByParentIdNotificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceBoardsByParentIdNotificationsById"], locals())
 
 
 def get_service_boards_by_parent_id_skill_mappings(
@@ -2240,24 +1300,7 @@ def get_service_boards_by_parent_id_skill_mappings(
 
     ``GET /service/boards/{parentId}/skillMappings`` (risk: Read, tag: BoardSkillMappings)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdSkillMappings"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdSkillMappings"], locals())
 
 
 def post_service_boards_by_parent_id_skill_mappings(
@@ -2269,15 +1312,7 @@ def post_service_boards_by_parent_id_skill_mappings(
 
     ``POST /service/boards/{parentId}/skillMappings`` (risk: Write, tag: BoardSkillMappings)
     """
-    return _build(
-        _OPS["postServiceBoardsByParentIdSkillMappings"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsByParentIdSkillMappings"], locals())
 
 
 def get_service_boards_by_parent_id_skill_mappings_count(
@@ -2296,24 +1331,7 @@ def get_service_boards_by_parent_id_skill_mappings_count(
 
     ``GET /service/boards/{parentId}/skillMappings/count`` (risk: Read, tag: BoardSkillMappings)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdSkillMappingsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdSkillMappingsCount"], locals())
 
 
 def get_service_boards_by_parent_id_skill_mappings_by_id(
@@ -2333,25 +1351,7 @@ def get_service_boards_by_parent_id_skill_mappings_by_id(
 
     ``GET /service/boards/{parentId}/skillMappings/{id}`` (risk: Read, tag: BoardSkillMappings)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdSkillMappingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdSkillMappingsById"], locals())
 
 
 def put_service_boards_by_parent_id_skill_mappings_by_id(
@@ -2364,16 +1364,7 @@ def put_service_boards_by_parent_id_skill_mappings_by_id(
 
     ``PUT /service/boards/{parentId}/skillMappings/{id}`` (risk: Write, tag: BoardSkillMappings)
     """
-    return _build(
-        _OPS["putServiceBoardsByParentIdSkillMappingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceBoardsByParentIdSkillMappingsById"], locals())
 
 
 def patch_service_boards_by_parent_id_skill_mappings_by_id(
@@ -2386,16 +1377,7 @@ def patch_service_boards_by_parent_id_skill_mappings_by_id(
 
     ``PATCH /service/boards/{parentId}/skillMappings/{id}`` (risk: Write, tag: BoardSkillMappings)
     """
-    return _build(
-        _OPS["patchServiceBoardsByParentIdSkillMappingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceBoardsByParentIdSkillMappingsById"], locals())
 
 
 def delete_service_boards_by_parent_id_skill_mappings_by_id(
@@ -2407,16 +1389,7 @@ def delete_service_boards_by_parent_id_skill_mappings_by_id(
 
     ``DELETE /service/boards/{parentId}/skillMappings/{id}`` (risk: Destructive, tag: BoardSkillMappings)
     """
-    return _build(
-        _OPS["deleteServiceBoardsByParentIdSkillMappingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceBoardsByParentIdSkillMappingsById"], locals())
 
 
 def get_service_boards_by_parent_id_statuses(
@@ -2435,24 +1408,7 @@ def get_service_boards_by_parent_id_statuses(
 
     ``GET /service/boards/{parentId}/statuses`` (risk: Read, tag: BoardStatuses)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdStatuses"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdStatuses"], locals())
 
 
 def post_service_boards_by_parent_id_statuses(
@@ -2464,15 +1420,7 @@ def post_service_boards_by_parent_id_statuses(
 
     ``POST /service/boards/{parentId}/statuses`` (risk: Write, tag: BoardStatuses)
     """
-    return _build(
-        _OPS["postServiceBoardsByParentIdStatuses"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsByParentIdStatuses"], locals())
 
 
 def get_service_boards_by_parent_id_statuses_count(
@@ -2491,24 +1439,7 @@ def get_service_boards_by_parent_id_statuses_count(
 
     ``GET /service/boards/{parentId}/statuses/count`` (risk: Read, tag: BoardStatuses)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdStatusesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdStatusesCount"], locals())
 
 
 def get_service_boards_by_parent_id_statuses_info(
@@ -2527,24 +1458,7 @@ def get_service_boards_by_parent_id_statuses_info(
 
     ``GET /service/boards/{parentId}/statuses/info`` (risk: Read, tag: BoardStatusInfo)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdStatusesInfo"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdStatusesInfo"], locals())
 
 
 def get_service_boards_by_parent_id_statuses_info_count(
@@ -2563,24 +1477,7 @@ def get_service_boards_by_parent_id_statuses_info_count(
 
     ``GET /service/boards/{parentId}/statuses/info/count`` (risk: Read, tag: BoardStatusInfo)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdStatusesInfoCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdStatusesInfoCount"], locals())
 
 
 def get_service_boards_by_parent_id_statuses_by_id(
@@ -2600,25 +1497,7 @@ def get_service_boards_by_parent_id_statuses_by_id(
 
     ``GET /service/boards/{parentId}/statuses/{id}`` (risk: Read, tag: BoardStatuses)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdStatusesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdStatusesById"], locals())
 
 
 def put_service_boards_by_parent_id_statuses_by_id(
@@ -2631,16 +1510,7 @@ def put_service_boards_by_parent_id_statuses_by_id(
 
     ``PUT /service/boards/{parentId}/statuses/{id}`` (risk: Write, tag: BoardStatuses)
     """
-    return _build(
-        _OPS["putServiceBoardsByParentIdStatusesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceBoardsByParentIdStatusesById"], locals())
 
 
 def patch_service_boards_by_parent_id_statuses_by_id(
@@ -2653,16 +1523,7 @@ def patch_service_boards_by_parent_id_statuses_by_id(
 
     ``PATCH /service/boards/{parentId}/statuses/{id}`` (risk: Write, tag: BoardStatuses)
     """
-    return _build(
-        _OPS["patchServiceBoardsByParentIdStatusesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceBoardsByParentIdStatusesById"], locals())
 
 
 def delete_service_boards_by_parent_id_statuses_by_id(
@@ -2674,16 +1535,7 @@ def delete_service_boards_by_parent_id_statuses_by_id(
 
     ``DELETE /service/boards/{parentId}/statuses/{id}`` (risk: Destructive, tag: BoardStatuses)
     """
-    return _build(
-        _OPS["deleteServiceBoardsByParentIdStatusesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceBoardsByParentIdStatusesById"], locals())
 
 
 def get_service_boards_by_parent_id_statuses_by_id_info(
@@ -2703,25 +1555,7 @@ def get_service_boards_by_parent_id_statuses_by_id_info(
 
     ``GET /service/boards/{parentId}/statuses/{id}/info`` (risk: Read, tag: BoardStatusInfo)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdStatusesByIdInfo"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdStatusesByIdInfo"], locals())
 
 
 def get_service_boards_by_parent_id_statuses_by_id_usages(
@@ -2741,25 +1575,7 @@ def get_service_boards_by_parent_id_statuses_by_id_usages(
 
     ``GET /service/boards/{parentId}/statuses/{id}/usages`` (risk: Read, tag: BoardStatuses)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdStatusesByIdUsages"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdStatusesByIdUsages"], locals())
 
 
 def get_service_boards_by_parent_id_statuses_by_id_usages_list(
@@ -2779,25 +1595,7 @@ def get_service_boards_by_parent_id_statuses_by_id_usages_list(
 
     ``GET /service/boards/{parentId}/statuses/{id}/usages/list`` (risk: Read, tag: BoardStatuses)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdStatusesByIdUsagesList"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdStatusesByIdUsagesList"], locals())
 
 
 def get_service_boards_by_parent_id_subtypes(
@@ -2816,24 +1614,7 @@ def get_service_boards_by_parent_id_subtypes(
 
     ``GET /service/boards/{parentId}/subtypes`` (risk: Read, tag: BoardSubTypes)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdSubtypes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdSubtypes"], locals())
 
 
 def post_service_boards_by_parent_id_subtypes(
@@ -2845,15 +1626,7 @@ def post_service_boards_by_parent_id_subtypes(
 
     ``POST /service/boards/{parentId}/subtypes`` (risk: Write, tag: BoardSubTypes)
     """
-    return _build(
-        _OPS["postServiceBoardsByParentIdSubtypes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsByParentIdSubtypes"], locals())
 
 
 def get_service_boards_by_parent_id_subtypes_count(
@@ -2872,24 +1645,7 @@ def get_service_boards_by_parent_id_subtypes_count(
 
     ``GET /service/boards/{parentId}/subtypes/count`` (risk: Read, tag: BoardSubTypes)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdSubtypesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdSubtypesCount"], locals())
 
 
 def get_service_boards_by_parent_id_subtypes_info(
@@ -2908,24 +1664,7 @@ def get_service_boards_by_parent_id_subtypes_info(
 
     ``GET /service/boards/{parentId}/subtypes/info`` (risk: Read, tag: BoardSubTypeInfos)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdSubtypesInfo"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdSubtypesInfo"], locals())
 
 
 def get_service_boards_by_parent_id_subtypes_info_count(
@@ -2944,24 +1683,7 @@ def get_service_boards_by_parent_id_subtypes_info_count(
 
     ``GET /service/boards/{parentId}/subtypes/info/count`` (risk: Read, tag: BoardSubTypeInfos)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdSubtypesInfoCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdSubtypesInfoCount"], locals())
 
 
 def get_service_boards_by_parent_id_subtypes_by_id(
@@ -2981,25 +1703,7 @@ def get_service_boards_by_parent_id_subtypes_by_id(
 
     ``GET /service/boards/{parentId}/subtypes/{id}`` (risk: Read, tag: BoardSubTypes)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdSubtypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdSubtypesById"], locals())
 
 
 def put_service_boards_by_parent_id_subtypes_by_id(
@@ -3012,16 +1716,7 @@ def put_service_boards_by_parent_id_subtypes_by_id(
 
     ``PUT /service/boards/{parentId}/subtypes/{id}`` (risk: Write, tag: BoardSubTypes)
     """
-    return _build(
-        _OPS["putServiceBoardsByParentIdSubtypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceBoardsByParentIdSubtypesById"], locals())
 
 
 def patch_service_boards_by_parent_id_subtypes_by_id(
@@ -3034,16 +1729,7 @@ def patch_service_boards_by_parent_id_subtypes_by_id(
 
     ``PATCH /service/boards/{parentId}/subtypes/{id}`` (risk: Write, tag: BoardSubTypes)
     """
-    return _build(
-        _OPS["patchServiceBoardsByParentIdSubtypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceBoardsByParentIdSubtypesById"], locals())
 
 
 def delete_service_boards_by_parent_id_subtypes_by_id(
@@ -3055,16 +1741,7 @@ def delete_service_boards_by_parent_id_subtypes_by_id(
 
     ``DELETE /service/boards/{parentId}/subtypes/{id}`` (risk: Destructive, tag: BoardSubTypes)
     """
-    return _build(
-        _OPS["deleteServiceBoardsByParentIdSubtypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceBoardsByParentIdSubtypesById"], locals())
 
 
 def get_service_boards_by_parent_id_subtypes_by_id_info(
@@ -3084,25 +1761,7 @@ def get_service_boards_by_parent_id_subtypes_by_id_info(
 
     ``GET /service/boards/{parentId}/subtypes/{id}/info`` (risk: Read, tag: BoardSubTypeInfos)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdSubtypesByIdInfo"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdSubtypesByIdInfo"], locals())
 
 
 def get_service_boards_by_parent_id_subtypes_by_id_usages(
@@ -3122,25 +1781,7 @@ def get_service_boards_by_parent_id_subtypes_by_id_usages(
 
     ``GET /service/boards/{parentId}/subtypes/{id}/usages`` (risk: Read, tag: BoardSubTypes)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdSubtypesByIdUsages"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdSubtypesByIdUsages"], locals())
 
 
 def get_service_boards_by_parent_id_subtypes_by_id_usages_list(
@@ -3160,25 +1801,7 @@ def get_service_boards_by_parent_id_subtypes_by_id_usages_list(
 
     ``GET /service/boards/{parentId}/subtypes/{id}/usages/list`` (risk: Read, tag: BoardSubTypes)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdSubtypesByIdUsagesList"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdSubtypesByIdUsagesList"], locals())
 
 
 def get_service_boards_by_parent_id_teams(
@@ -3197,24 +1820,7 @@ def get_service_boards_by_parent_id_teams(
 
     ``GET /service/boards/{parentId}/teams`` (risk: Read, tag: BoardTeams)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTeams"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTeams"], locals())
 
 
 def post_service_boards_by_parent_id_teams(
@@ -3226,15 +1832,7 @@ def post_service_boards_by_parent_id_teams(
 
     ``POST /service/boards/{parentId}/teams`` (risk: Write, tag: BoardTeams)
     """
-    return _build(
-        _OPS["postServiceBoardsByParentIdTeams"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsByParentIdTeams"], locals())
 
 
 def get_service_boards_by_parent_id_teams_count(
@@ -3253,24 +1851,7 @@ def get_service_boards_by_parent_id_teams_count(
 
     ``GET /service/boards/{parentId}/teams/count`` (risk: Read, tag: BoardTeams)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTeamsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTeamsCount"], locals())
 
 
 def get_service_boards_by_parent_id_teams_info(
@@ -3289,24 +1870,7 @@ def get_service_boards_by_parent_id_teams_info(
 
     ``GET /service/boards/{parentId}/teams/info`` (risk: Read, tag: BoardTeamInfos)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTeamsInfo"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTeamsInfo"], locals())
 
 
 def get_service_boards_by_parent_id_teams_info_count(
@@ -3325,24 +1889,7 @@ def get_service_boards_by_parent_id_teams_info_count(
 
     ``GET /service/boards/{parentId}/teams/info/count`` (risk: Read, tag: BoardTeamInfos)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTeamsInfoCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTeamsInfoCount"], locals())
 
 
 def get_service_boards_by_parent_id_teams_by_id(
@@ -3362,25 +1909,7 @@ def get_service_boards_by_parent_id_teams_by_id(
 
     ``GET /service/boards/{parentId}/teams/{id}`` (risk: Read, tag: BoardTeams)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTeamsById"], locals())
 
 
 def put_service_boards_by_parent_id_teams_by_id(
@@ -3393,16 +1922,7 @@ def put_service_boards_by_parent_id_teams_by_id(
 
     ``PUT /service/boards/{parentId}/teams/{id}`` (risk: Write, tag: BoardTeams)
     """
-    return _build(
-        _OPS["putServiceBoardsByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceBoardsByParentIdTeamsById"], locals())
 
 
 def patch_service_boards_by_parent_id_teams_by_id(
@@ -3415,16 +1935,7 @@ def patch_service_boards_by_parent_id_teams_by_id(
 
     ``PATCH /service/boards/{parentId}/teams/{id}`` (risk: Write, tag: BoardTeams)
     """
-    return _build(
-        _OPS["patchServiceBoardsByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceBoardsByParentIdTeamsById"], locals())
 
 
 def delete_service_boards_by_parent_id_teams_by_id(
@@ -3436,16 +1947,7 @@ def delete_service_boards_by_parent_id_teams_by_id(
 
     ``DELETE /service/boards/{parentId}/teams/{id}`` (risk: Destructive, tag: BoardTeams)
     """
-    return _build(
-        _OPS["deleteServiceBoardsByParentIdTeamsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceBoardsByParentIdTeamsById"], locals())
 
 
 def get_service_boards_by_parent_id_teams_by_id_info(
@@ -3465,25 +1967,7 @@ def get_service_boards_by_parent_id_teams_by_id_info(
 
     ``GET /service/boards/{parentId}/teams/{id}/info`` (risk: Read, tag: BoardTeamInfos)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTeamsByIdInfo"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTeamsByIdInfo"], locals())
 
 
 def get_service_boards_by_parent_id_teams_by_id_usages_list(
@@ -3503,25 +1987,7 @@ def get_service_boards_by_parent_id_teams_by_id_usages_list(
 
     ``GET /service/boards/{parentId}/teams/{id}/usages/list`` (risk: Read, tag: BoardTeams)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTeamsByIdUsagesList"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTeamsByIdUsagesList"], locals())
 
 
 def get_service_boards_by_parent_id_type_sub_type_item_associations(
@@ -3540,24 +2006,7 @@ def get_service_boards_by_parent_id_type_sub_type_item_associations(
 
     ``GET /service/boards/{parentId}/typeSubTypeItemAssociations`` (risk: Read, tag: BoardTypeSubTypeItemAssociation)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTypeSubTypeItemAssociations"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTypeSubTypeItemAssociations"], locals())
 
 
 def get_service_boards_by_parent_id_type_sub_type_item_associations_count(
@@ -3576,24 +2025,7 @@ def get_service_boards_by_parent_id_type_sub_type_item_associations_count(
 
     ``GET /service/boards/{parentId}/typeSubTypeItemAssociations/count`` (risk: Read, tag: BoardTypeSubTypeItemAssociation)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTypeSubTypeItemAssociationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTypeSubTypeItemAssociationsCount"], locals())
 
 
 def get_service_boards_by_parent_id_type_sub_type_item_associations_by_id(
@@ -3613,25 +2045,7 @@ def get_service_boards_by_parent_id_type_sub_type_item_associations_by_id(
 
     ``GET /service/boards/{parentId}/typeSubTypeItemAssociations/{id}`` (risk: Read, tag: BoardTypeSubTypeItemAssociation)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTypeSubTypeItemAssociationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTypeSubTypeItemAssociationsById"], locals())
 
 
 def get_service_boards_by_parent_id_types(
@@ -3650,24 +2064,7 @@ def get_service_boards_by_parent_id_types(
 
     ``GET /service/boards/{parentId}/types`` (risk: Read, tag: BoardTypes)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTypes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTypes"], locals())
 
 
 def post_service_boards_by_parent_id_types(
@@ -3679,15 +2076,7 @@ def post_service_boards_by_parent_id_types(
 
     ``POST /service/boards/{parentId}/types`` (risk: Write, tag: BoardTypes)
     """
-    return _build(
-        _OPS["postServiceBoardsByParentIdTypes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceBoardsByParentIdTypes"], locals())
 
 
 def get_service_boards_by_parent_id_types_count(
@@ -3706,24 +2095,7 @@ def get_service_boards_by_parent_id_types_count(
 
     ``GET /service/boards/{parentId}/types/count`` (risk: Read, tag: BoardTypes)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTypesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTypesCount"], locals())
 
 
 def get_service_boards_by_parent_id_types_by_id(
@@ -3743,25 +2115,7 @@ def get_service_boards_by_parent_id_types_by_id(
 
     ``GET /service/boards/{parentId}/types/{id}`` (risk: Read, tag: BoardTypes)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTypesById"], locals())
 
 
 def put_service_boards_by_parent_id_types_by_id(
@@ -3774,16 +2128,7 @@ def put_service_boards_by_parent_id_types_by_id(
 
     ``PUT /service/boards/{parentId}/types/{id}`` (risk: Write, tag: BoardTypes)
     """
-    return _build(
-        _OPS["putServiceBoardsByParentIdTypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceBoardsByParentIdTypesById"], locals())
 
 
 def patch_service_boards_by_parent_id_types_by_id(
@@ -3796,16 +2141,7 @@ def patch_service_boards_by_parent_id_types_by_id(
 
     ``PATCH /service/boards/{parentId}/types/{id}`` (risk: Write, tag: BoardTypes)
     """
-    return _build(
-        _OPS["patchServiceBoardsByParentIdTypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceBoardsByParentIdTypesById"], locals())
 
 
 def delete_service_boards_by_parent_id_types_by_id(
@@ -3817,16 +2153,7 @@ def delete_service_boards_by_parent_id_types_by_id(
 
     ``DELETE /service/boards/{parentId}/types/{id}`` (risk: Destructive, tag: BoardTypes)
     """
-    return _build(
-        _OPS["deleteServiceBoardsByParentIdTypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceBoardsByParentIdTypesById"], locals())
 
 
 def get_service_boards_by_parent_id_types_by_id_usages(
@@ -3846,25 +2173,7 @@ def get_service_boards_by_parent_id_types_by_id_usages(
 
     ``GET /service/boards/{parentId}/types/{id}/usages`` (risk: Read, tag: BoardTypes)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTypesByIdUsages"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTypesByIdUsages"], locals())
 
 
 def get_service_boards_by_parent_id_types_by_id_usages_list(
@@ -3884,25 +2193,7 @@ def get_service_boards_by_parent_id_types_by_id_usages_list(
 
     ``GET /service/boards/{parentId}/types/{id}/usages/list`` (risk: Read, tag: BoardTypes)
     """
-    return _build(
-        _OPS["getServiceBoardsByParentIdTypesByIdUsagesList"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceBoardsByParentIdTypesByIdUsagesList"], locals())
 
 
 def get_service_codes(
@@ -3920,22 +2211,7 @@ def get_service_codes(
 
     ``GET /service/codes`` (risk: Read, tag: Codes)
     """
-    return _build(
-        _OPS["getServiceCodes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceCodes"], locals())
 
 
 def post_service_codes(
@@ -3946,13 +2222,7 @@ def post_service_codes(
 
     ``POST /service/codes`` (risk: Write, tag: Codes)
     """
-    return _build(
-        _OPS["postServiceCodes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceCodes"], locals())
 
 
 def get_service_codes_count(
@@ -3970,22 +2240,7 @@ def get_service_codes_count(
 
     ``GET /service/codes/count`` (risk: Read, tag: Codes)
     """
-    return _build(
-        _OPS["getServiceCodesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceCodesCount"], locals())
 
 
 def get_service_codes_by_id(
@@ -4004,24 +2259,7 @@ def get_service_codes_by_id(
 
     ``GET /service/codes/{id}`` (risk: Read, tag: Codes)
     """
-    return _build(
-        _OPS["getServiceCodesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceCodesById"], locals())
 
 
 def put_service_codes_by_id(
@@ -4033,15 +2271,7 @@ def put_service_codes_by_id(
 
     ``PUT /service/codes/{id}`` (risk: Write, tag: Codes)
     """
-    return _build(
-        _OPS["putServiceCodesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceCodesById"], locals())
 
 
 def patch_service_codes_by_id(
@@ -4053,15 +2283,7 @@ def patch_service_codes_by_id(
 
     ``PATCH /service/codes/{id}`` (risk: Write, tag: Codes)
     """
-    return _build(
-        _OPS["patchServiceCodesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceCodesById"], locals())
 
 
 def delete_service_codes_by_id(
@@ -4072,15 +2294,7 @@ def delete_service_codes_by_id(
 
     ``DELETE /service/codes/{id}`` (risk: Destructive, tag: Codes)
     """
-    return _build(
-        _OPS["deleteServiceCodesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceCodesById"], locals())
 
 
 def get_service_email_templates(
@@ -4098,22 +2312,7 @@ def get_service_email_templates(
 
     ``GET /service/emailTemplates`` (risk: Read, tag: ServiceEmailTemplates)
     """
-    return _build(
-        _OPS["getServiceEmailTemplates"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceEmailTemplates"], locals())
 
 
 def post_service_email_templates(
@@ -4124,13 +2323,7 @@ def post_service_email_templates(
 
     ``POST /service/emailTemplates`` (risk: Write, tag: ServiceEmailTemplates)
     """
-    return _build(
-        _OPS["postServiceEmailTemplates"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceEmailTemplates"], locals())
 
 
 def get_service_email_templates_count(
@@ -4148,22 +2341,7 @@ def get_service_email_templates_count(
 
     ``GET /service/emailTemplates/count`` (risk: Read, tag: ServiceEmailTemplates)
     """
-    return _build(
-        _OPS["getServiceEmailTemplatesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceEmailTemplatesCount"], locals())
 
 
 def get_service_email_templates_by_id(
@@ -4182,24 +2360,7 @@ def get_service_email_templates_by_id(
 
     ``GET /service/emailTemplates/{id}`` (risk: Read, tag: ServiceEmailTemplates)
     """
-    return _build(
-        _OPS["getServiceEmailTemplatesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceEmailTemplatesById"], locals())
 
 
 def put_service_email_templates_by_id(
@@ -4211,15 +2372,7 @@ def put_service_email_templates_by_id(
 
     ``PUT /service/emailTemplates/{id}`` (risk: Write, tag: ServiceEmailTemplates)
     """
-    return _build(
-        _OPS["putServiceEmailTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceEmailTemplatesById"], locals())
 
 
 def patch_service_email_templates_by_id(
@@ -4231,15 +2384,7 @@ def patch_service_email_templates_by_id(
 
     ``PATCH /service/emailTemplates/{id}`` (risk: Write, tag: ServiceEmailTemplates)
     """
-    return _build(
-        _OPS["patchServiceEmailTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceEmailTemplatesById"], locals())
 
 
 def delete_service_email_templates_by_id(
@@ -4250,15 +2395,7 @@ def delete_service_email_templates_by_id(
 
     ``DELETE /service/emailTemplates/{id}`` (risk: Destructive, tag: ServiceEmailTemplates)
     """
-    return _build(
-        _OPS["deleteServiceEmailTemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceEmailTemplatesById"], locals())
 
 
 def get_service_email_templates_by_id_usages(
@@ -4277,24 +2414,7 @@ def get_service_email_templates_by_id_usages(
 
     ``GET /service/emailTemplates/{id}/usages`` (risk: Read, tag: ServiceEmailTemplates)
     """
-    return _build(
-        _OPS["getServiceEmailTemplatesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceEmailTemplatesByIdUsages"], locals())
 
 
 def get_service_email_templates_by_id_usages_list(
@@ -4313,24 +2433,7 @@ def get_service_email_templates_by_id_usages_list(
 
     ``GET /service/emailTemplates/{id}/usages/list`` (risk: Read, tag: ServiceEmailTemplates)
     """
-    return _build(
-        _OPS["getServiceEmailTemplatesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceEmailTemplatesByIdUsagesList"], locals())
 
 
 def get_service_impacts(
@@ -4348,22 +2451,7 @@ def get_service_impacts(
 
     ``GET /service/impacts`` (risk: Read, tag: Impacts)
     """
-    return _build(
-        _OPS["getServiceImpacts"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceImpacts"], locals())
 
 
 def get_service_impacts_count(
@@ -4381,22 +2469,7 @@ def get_service_impacts_count(
 
     ``GET /service/impacts/count`` (risk: Read, tag: Impacts)
     """
-    return _build(
-        _OPS["getServiceImpactsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceImpactsCount"], locals())
 
 
 def get_service_impacts_by_id(
@@ -4415,24 +2488,7 @@ def get_service_impacts_by_id(
 
     ``GET /service/impacts/{id}`` (risk: Read, tag: Impacts)
     """
-    return _build(
-        _OPS["getServiceImpactsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceImpactsById"], locals())
 
 
 def put_service_impacts_by_id(
@@ -4444,15 +2500,7 @@ def put_service_impacts_by_id(
 
     ``PUT /service/impacts/{id}`` (risk: Write, tag: Impacts)
     """
-    return _build(
-        _OPS["putServiceImpactsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceImpactsById"], locals())
 
 
 def patch_service_impacts_by_id(
@@ -4464,15 +2512,7 @@ def patch_service_impacts_by_id(
 
     ``PATCH /service/impacts/{id}`` (risk: Write, tag: Impacts)
     """
-    return _build(
-        _OPS["patchServiceImpactsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceImpactsById"], locals())
 
 
 def get_service_info_boards(
@@ -4490,22 +2530,7 @@ def get_service_info_boards(
 
     ``GET /service/info/boards`` (risk: Read, tag: BoardInfos)
     """
-    return _build(
-        _OPS["getServiceInfoBoards"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceInfoBoards"], locals())
 
 
 def get_service_info_boards_active(
@@ -4523,22 +2548,7 @@ def get_service_info_boards_active(
 
     ``GET /service/info/boards/active`` (risk: Read, tag: BoardInfos)
     """
-    return _build(
-        _OPS["getServiceInfoBoardsActive"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceInfoBoardsActive"], locals())
 
 
 def get_service_info_boards_count(
@@ -4556,22 +2566,7 @@ def get_service_info_boards_count(
 
     ``GET /service/info/boards/count`` (risk: Read, tag: BoardInfos)
     """
-    return _build(
-        _OPS["getServiceInfoBoardsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceInfoBoardsCount"], locals())
 
 
 def get_service_info_boards_by_id(
@@ -4590,24 +2585,7 @@ def get_service_info_boards_by_id(
 
     ``GET /service/info/boards/{id}`` (risk: Read, tag: BoardInfos)
     """
-    return _build(
-        _OPS["getServiceInfoBoardsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceInfoBoardsById"], locals())
 
 
 def get_service_info_boardtypes(
@@ -4625,22 +2603,7 @@ def get_service_info_boardtypes(
 
     ``GET /service/info/boardtypes`` (risk: Read, tag: BoardTypeInfos)
     """
-    return _build(
-        _OPS["getServiceInfoBoardtypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceInfoBoardtypes"], locals())
 
 
 def get_service_info_boardtypes_count(
@@ -4658,22 +2621,7 @@ def get_service_info_boardtypes_count(
 
     ``GET /service/info/boardtypes/count`` (risk: Read, tag: BoardTypeInfos)
     """
-    return _build(
-        _OPS["getServiceInfoBoardtypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceInfoBoardtypesCount"], locals())
 
 
 def get_service_info_boardtypes_by_id(
@@ -4692,24 +2640,7 @@ def get_service_info_boardtypes_by_id(
 
     ``GET /service/info/boardtypes/{id}`` (risk: Read, tag: BoardTypeInfos)
     """
-    return _build(
-        _OPS["getServiceInfoBoardtypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceInfoBoardtypesById"], locals())
 
 
 def get_service_knowledge_base_articles(
@@ -4727,22 +2658,7 @@ def get_service_knowledge_base_articles(
 
     ``GET /service/knowledgeBaseArticles`` (risk: Read, tag: KnowledgeBaseArticles)
     """
-    return _build(
-        _OPS["getServiceKnowledgeBaseArticles"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgeBaseArticles"], locals())
 
 
 def post_service_knowledge_base_articles(
@@ -4753,13 +2669,7 @@ def post_service_knowledge_base_articles(
 
     ``POST /service/knowledgeBaseArticles`` (risk: Write, tag: KnowledgeBaseArticles)
     """
-    return _build(
-        _OPS["postServiceKnowledgeBaseArticles"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceKnowledgeBaseArticles"], locals())
 
 
 def get_service_knowledge_base_articles_count(
@@ -4777,22 +2687,7 @@ def get_service_knowledge_base_articles_count(
 
     ``GET /service/knowledgeBaseArticles/count`` (risk: Read, tag: KnowledgeBaseArticles)
     """
-    return _build(
-        _OPS["getServiceKnowledgeBaseArticlesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgeBaseArticlesCount"], locals())
 
 
 def get_service_knowledge_base_articles_by_id(
@@ -4811,24 +2706,7 @@ def get_service_knowledge_base_articles_by_id(
 
     ``GET /service/knowledgeBaseArticles/{id}`` (risk: Read, tag: KnowledgeBaseArticles)
     """
-    return _build(
-        _OPS["getServiceKnowledgeBaseArticlesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgeBaseArticlesById"], locals())
 
 
 def put_service_knowledge_base_articles_by_id(
@@ -4840,15 +2718,7 @@ def put_service_knowledge_base_articles_by_id(
 
     ``PUT /service/knowledgeBaseArticles/{id}`` (risk: Write, tag: KnowledgeBaseArticles)
     """
-    return _build(
-        _OPS["putServiceKnowledgeBaseArticlesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceKnowledgeBaseArticlesById"], locals())
 
 
 def patch_service_knowledge_base_articles_by_id(
@@ -4860,15 +2730,7 @@ def patch_service_knowledge_base_articles_by_id(
 
     ``PATCH /service/knowledgeBaseArticles/{id}`` (risk: Write, tag: KnowledgeBaseArticles)
     """
-    return _build(
-        _OPS["patchServiceKnowledgeBaseArticlesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceKnowledgeBaseArticlesById"], locals())
 
 
 def delete_service_knowledge_base_articles_by_id(
@@ -4879,15 +2741,7 @@ def delete_service_knowledge_base_articles_by_id(
 
     ``DELETE /service/knowledgeBaseArticles/{id}`` (risk: Destructive, tag: KnowledgeBaseArticles)
     """
-    return _build(
-        _OPS["deleteServiceKnowledgeBaseArticlesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceKnowledgeBaseArticlesById"], locals())
 
 
 def get_service_knowledge_base_categories(
@@ -4905,22 +2759,7 @@ def get_service_knowledge_base_categories(
 
     ``GET /service/knowledgeBaseCategories`` (risk: Read, tag: KnowledgeBaseCategories)
     """
-    return _build(
-        _OPS["getServiceKnowledgeBaseCategories"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgeBaseCategories"], locals())
 
 
 def post_service_knowledge_base_categories(
@@ -4931,13 +2770,7 @@ def post_service_knowledge_base_categories(
 
     ``POST /service/knowledgeBaseCategories`` (risk: Write, tag: KnowledgeBaseCategories)
     """
-    return _build(
-        _OPS["postServiceKnowledgeBaseCategories"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceKnowledgeBaseCategories"], locals())
 
 
 def get_service_knowledge_base_categories_count(
@@ -4955,22 +2788,7 @@ def get_service_knowledge_base_categories_count(
 
     ``GET /service/knowledgeBaseCategories/count`` (risk: Read, tag: KnowledgeBaseCategories)
     """
-    return _build(
-        _OPS["getServiceKnowledgeBaseCategoriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgeBaseCategoriesCount"], locals())
 
 
 def get_service_knowledge_base_categories_by_id(
@@ -4989,24 +2807,7 @@ def get_service_knowledge_base_categories_by_id(
 
     ``GET /service/knowledgeBaseCategories/{id}`` (risk: Read, tag: KnowledgeBaseCategories)
     """
-    return _build(
-        _OPS["getServiceKnowledgeBaseCategoriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgeBaseCategoriesById"], locals())
 
 
 def put_service_knowledge_base_categories_by_id(
@@ -5018,15 +2819,7 @@ def put_service_knowledge_base_categories_by_id(
 
     ``PUT /service/knowledgeBaseCategories/{id}`` (risk: Write, tag: KnowledgeBaseCategories)
     """
-    return _build(
-        _OPS["putServiceKnowledgeBaseCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceKnowledgeBaseCategoriesById"], locals())
 
 
 def patch_service_knowledge_base_categories_by_id(
@@ -5038,15 +2831,7 @@ def patch_service_knowledge_base_categories_by_id(
 
     ``PATCH /service/knowledgeBaseCategories/{id}`` (risk: Write, tag: KnowledgeBaseCategories)
     """
-    return _build(
-        _OPS["patchServiceKnowledgeBaseCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceKnowledgeBaseCategoriesById"], locals())
 
 
 def delete_service_knowledge_base_categories_by_id(
@@ -5057,15 +2842,7 @@ def delete_service_knowledge_base_categories_by_id(
 
     ``DELETE /service/knowledgeBaseCategories/{id}`` (risk: Destructive, tag: KnowledgeBaseCategories)
     """
-    return _build(
-        _OPS["deleteServiceKnowledgeBaseCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceKnowledgeBaseCategoriesById"], locals())
 
 
 def get_service_knowledge_base_sub_categories(
@@ -5083,22 +2860,7 @@ def get_service_knowledge_base_sub_categories(
 
     ``GET /service/knowledgeBaseSubCategories`` (risk: Read, tag: KnowledgeBaseSubCategories)
     """
-    return _build(
-        _OPS["getServiceKnowledgeBaseSubCategories"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgeBaseSubCategories"], locals())
 
 
 def post_service_knowledge_base_sub_categories(
@@ -5109,13 +2871,7 @@ def post_service_knowledge_base_sub_categories(
 
     ``POST /service/knowledgeBaseSubCategories`` (risk: Write, tag: KnowledgeBaseSubCategories)
     """
-    return _build(
-        _OPS["postServiceKnowledgeBaseSubCategories"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceKnowledgeBaseSubCategories"], locals())
 
 
 def get_service_knowledge_base_sub_categories_count(
@@ -5133,22 +2889,7 @@ def get_service_knowledge_base_sub_categories_count(
 
     ``GET /service/knowledgeBaseSubCategories/count`` (risk: Read, tag: KnowledgeBaseSubCategories)
     """
-    return _build(
-        _OPS["getServiceKnowledgeBaseSubCategoriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgeBaseSubCategoriesCount"], locals())
 
 
 def get_service_knowledge_base_sub_categories_by_id(
@@ -5167,24 +2908,7 @@ def get_service_knowledge_base_sub_categories_by_id(
 
     ``GET /service/knowledgeBaseSubCategories/{id}`` (risk: Read, tag: KnowledgeBaseSubCategories)
     """
-    return _build(
-        _OPS["getServiceKnowledgeBaseSubCategoriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgeBaseSubCategoriesById"], locals())
 
 
 def put_service_knowledge_base_sub_categories_by_id(
@@ -5196,15 +2920,7 @@ def put_service_knowledge_base_sub_categories_by_id(
 
     ``PUT /service/knowledgeBaseSubCategories/{id}`` (risk: Write, tag: KnowledgeBaseSubCategories)
     """
-    return _build(
-        _OPS["putServiceKnowledgeBaseSubCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceKnowledgeBaseSubCategoriesById"], locals())
 
 
 def patch_service_knowledge_base_sub_categories_by_id(
@@ -5216,15 +2932,7 @@ def patch_service_knowledge_base_sub_categories_by_id(
 
     ``PATCH /service/knowledgeBaseSubCategories/{id}`` (risk: Write, tag: KnowledgeBaseSubCategories)
     """
-    return _build(
-        _OPS["patchServiceKnowledgeBaseSubCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceKnowledgeBaseSubCategoriesById"], locals())
 
 
 def delete_service_knowledge_base_sub_categories_by_id(
@@ -5235,15 +2943,7 @@ def delete_service_knowledge_base_sub_categories_by_id(
 
     ``DELETE /service/knowledgeBaseSubCategories/{id}`` (risk: Destructive, tag: KnowledgeBaseSubCategories)
     """
-    return _build(
-        _OPS["deleteServiceKnowledgeBaseSubCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceKnowledgeBaseSubCategoriesById"], locals())
 
 
 def get_service_knowledge_base_sub_categories_by_id_usages(
@@ -5262,24 +2962,7 @@ def get_service_knowledge_base_sub_categories_by_id_usages(
 
     ``GET /service/knowledgeBaseSubCategories/{id}/usages`` (risk: Read, tag: KnowledgeBaseSubCategories)
     """
-    return _build(
-        _OPS["getServiceKnowledgeBaseSubCategoriesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgeBaseSubCategoriesByIdUsages"], locals())
 
 
 def get_service_knowledge_base_sub_categories_by_id_usages_list(
@@ -5298,24 +2981,7 @@ def get_service_knowledge_base_sub_categories_by_id_usages_list(
 
     ``GET /service/knowledgeBaseSubCategories/{id}/usages/list`` (risk: Read, tag: KnowledgeBaseSubCategories)
     """
-    return _build(
-        _OPS["getServiceKnowledgeBaseSubCategoriesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgeBaseSubCategoriesByIdUsagesList"], locals())
 
 
 def get_service_knowledgebasesettings(
@@ -5333,22 +2999,7 @@ def get_service_knowledgebasesettings(
 
     ``GET /service/knowledgebasesettings`` (risk: Read, tag: KnowledgeBaseSettingses)
     """
-    return _build(
-        _OPS["getServiceKnowledgebasesettings"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgebasesettings"], locals())
 
 
 def post_service_knowledgebasesettings(
@@ -5359,13 +3010,7 @@ def post_service_knowledgebasesettings(
 
     ``POST /service/knowledgebasesettings`` (risk: Write, tag: KnowledgeBaseSettingses)
     """
-    return _build(
-        _OPS["postServiceKnowledgebasesettings"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceKnowledgebasesettings"], locals())
 
 
 def get_service_knowledgebasesettings_by_id(
@@ -5384,24 +3029,7 @@ def get_service_knowledgebasesettings_by_id(
 
     ``GET /service/knowledgebasesettings/{id}`` (risk: Read, tag: KnowledgeBaseSettingses)
     """
-    return _build(
-        _OPS["getServiceKnowledgebasesettingsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceKnowledgebasesettingsById"], locals())
 
 
 def put_service_knowledgebasesettings_by_id(
@@ -5413,15 +3041,7 @@ def put_service_knowledgebasesettings_by_id(
 
     ``PUT /service/knowledgebasesettings/{id}`` (risk: Write, tag: KnowledgeBaseSettingses)
     """
-    return _build(
-        _OPS["putServiceKnowledgebasesettingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceKnowledgebasesettingsById"], locals())
 
 
 def patch_service_knowledgebasesettings_by_id(
@@ -5433,15 +3053,7 @@ def patch_service_knowledgebasesettings_by_id(
 
     ``PATCH /service/knowledgebasesettings/{id}`` (risk: Write, tag: KnowledgeBaseSettingses)
     """
-    return _build(
-        _OPS["patchServiceKnowledgebasesettingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceKnowledgebasesettingsById"], locals())
 
 
 def get_service_locations(
@@ -5459,22 +3071,7 @@ def get_service_locations(
 
     ``GET /service/locations`` (risk: Read, tag: ServiceLocations)
     """
-    return _build(
-        _OPS["getServiceLocations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceLocations"], locals())
 
 
 def post_service_locations(
@@ -5485,13 +3082,7 @@ def post_service_locations(
 
     ``POST /service/locations`` (risk: Write, tag: ServiceLocations)
     """
-    return _build(
-        _OPS["postServiceLocations"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceLocations"], locals())
 
 
 def get_service_locations_count(
@@ -5509,22 +3100,7 @@ def get_service_locations_count(
 
     ``GET /service/locations/count`` (risk: Read, tag: ServiceLocations)
     """
-    return _build(
-        _OPS["getServiceLocationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceLocationsCount"], locals())
 
 
 def get_service_locations_info(
@@ -5542,22 +3118,7 @@ def get_service_locations_info(
 
     ``GET /service/locations/info`` (risk: Read, tag: ServiceLocationInfos)
     """
-    return _build(
-        _OPS["getServiceLocationsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceLocationsInfo"], locals())
 
 
 def get_service_locations_info_count(
@@ -5575,22 +3136,7 @@ def get_service_locations_info_count(
 
     ``GET /service/locations/info/count`` (risk: Read, tag: ServiceLocationInfos)
     """
-    return _build(
-        _OPS["getServiceLocationsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceLocationsInfoCount"], locals())
 
 
 def get_service_locations_by_id(
@@ -5609,24 +3155,7 @@ def get_service_locations_by_id(
 
     ``GET /service/locations/{id}`` (risk: Read, tag: ServiceLocations)
     """
-    return _build(
-        _OPS["getServiceLocationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceLocationsById"], locals())
 
 
 def put_service_locations_by_id(
@@ -5638,15 +3167,7 @@ def put_service_locations_by_id(
 
     ``PUT /service/locations/{id}`` (risk: Write, tag: ServiceLocations)
     """
-    return _build(
-        _OPS["putServiceLocationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceLocationsById"], locals())
 
 
 def patch_service_locations_by_id(
@@ -5658,15 +3179,7 @@ def patch_service_locations_by_id(
 
     ``PATCH /service/locations/{id}`` (risk: Write, tag: ServiceLocations)
     """
-    return _build(
-        _OPS["patchServiceLocationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceLocationsById"], locals())
 
 
 def delete_service_locations_by_id(
@@ -5677,15 +3190,7 @@ def delete_service_locations_by_id(
 
     ``DELETE /service/locations/{id}`` (risk: Destructive, tag: ServiceLocations)
     """
-    return _build(
-        _OPS["deleteServiceLocationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceLocationsById"], locals())
 
 
 def get_service_locations_by_id_info(
@@ -5704,24 +3209,7 @@ def get_service_locations_by_id_info(
 
     ``GET /service/locations/{id}/info`` (risk: Read, tag: ServiceLocationInfos)
     """
-    return _build(
-        _OPS["getServiceLocationsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceLocationsByIdInfo"], locals())
 
 
 def get_service_priorities(
@@ -5739,22 +3227,7 @@ def get_service_priorities(
 
     ``GET /service/priorities`` (risk: Read, tag: Priorities)
     """
-    return _build(
-        _OPS["getServicePriorities"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServicePriorities"], locals())
 
 
 def post_service_priorities(
@@ -5765,13 +3238,7 @@ def post_service_priorities(
 
     ``POST /service/priorities`` (risk: Write, tag: Priorities)
     """
-    return _build(
-        _OPS["postServicePriorities"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServicePriorities"], locals())
 
 
 def get_service_priorities_count(
@@ -5789,22 +3256,7 @@ def get_service_priorities_count(
 
     ``GET /service/priorities/count`` (risk: Read, tag: Priorities)
     """
-    return _build(
-        _OPS["getServicePrioritiesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServicePrioritiesCount"], locals())
 
 
 def get_service_priorities_by_id(
@@ -5823,24 +3275,7 @@ def get_service_priorities_by_id(
 
     ``GET /service/priorities/{id}`` (risk: Read, tag: Priorities)
     """
-    return _build(
-        _OPS["getServicePrioritiesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServicePrioritiesById"], locals())
 
 
 def put_service_priorities_by_id(
@@ -5852,15 +3287,7 @@ def put_service_priorities_by_id(
 
     ``PUT /service/priorities/{id}`` (risk: Write, tag: Priorities)
     """
-    return _build(
-        _OPS["putServicePrioritiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServicePrioritiesById"], locals())
 
 
 def patch_service_priorities_by_id(
@@ -5872,15 +3299,7 @@ def patch_service_priorities_by_id(
 
     ``PATCH /service/priorities/{id}`` (risk: Write, tag: Priorities)
     """
-    return _build(
-        _OPS["patchServicePrioritiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServicePrioritiesById"], locals())
 
 
 def delete_service_priorities_by_id(
@@ -5891,15 +3310,7 @@ def delete_service_priorities_by_id(
 
     ``DELETE /service/priorities/{id}`` (risk: Destructive, tag: Priorities)
     """
-    return _build(
-        _OPS["deleteServicePrioritiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServicePrioritiesById"], locals())
 
 
 def get_service_priorities_by_id_image(
@@ -5919,25 +3330,7 @@ def get_service_priorities_by_id_image(
 
     ``GET /service/priorities/{id}/image`` (risk: Read, tag: Priorities)
     """
-    return _build(
-        _OPS["getServicePrioritiesByIdImage"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "lastModified": last_modified,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServicePrioritiesByIdImage"], locals())
 
 
 def get_service_priorities_by_id_usages(
@@ -5956,24 +3349,7 @@ def get_service_priorities_by_id_usages(
 
     ``GET /service/priorities/{id}/usages`` (risk: Read, tag: Priorities)
     """
-    return _build(
-        _OPS["getServicePrioritiesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServicePrioritiesByIdUsages"], locals())
 
 
 def get_service_priorities_by_id_usages_list(
@@ -5992,24 +3368,7 @@ def get_service_priorities_by_id_usages_list(
 
     ``GET /service/priorities/{id}/usages/list`` (risk: Read, tag: Priorities)
     """
-    return _build(
-        _OPS["getServicePrioritiesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServicePrioritiesByIdUsagesList"], locals())
 
 
 def get_service_priority_info(
@@ -6027,22 +3386,7 @@ def get_service_priority_info(
 
     ``GET /service/priority/info`` (risk: Read, tag: PriorityInfos)
     """
-    return _build(
-        _OPS["getServicePriorityInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServicePriorityInfo"], locals())
 
 
 def get_service_priority_by_id_info(
@@ -6061,24 +3405,7 @@ def get_service_priority_by_id_info(
 
     ``GET /service/priority/{id}/info`` (risk: Read, tag: PriorityInfos)
     """
-    return _build(
-        _OPS["getServicePriorityByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServicePriorityByIdInfo"], locals())
 
 
 def get_service_scheduling_members_info(
@@ -6096,22 +3423,7 @@ def get_service_scheduling_members_info(
 
     ``GET /service/scheduling/members/info`` (risk: Read, tag: SchedulingMemberInfos)
     """
-    return _build(
-        _OPS["getServiceSchedulingMembersInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSchedulingMembersInfo"], locals())
 
 
 def get_service_scheduling_members_info_count(
@@ -6129,22 +3441,7 @@ def get_service_scheduling_members_info_count(
 
     ``GET /service/scheduling/members/info/count`` (risk: Read, tag: SchedulingMemberInfos)
     """
-    return _build(
-        _OPS["getServiceSchedulingMembersInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSchedulingMembersInfoCount"], locals())
 
 
 def get_service_scheduling_members_by_id_info(
@@ -6163,24 +3460,7 @@ def get_service_scheduling_members_by_id_info(
 
     ``GET /service/scheduling/members/{id}/info`` (risk: Read, tag: SchedulingMemberInfos)
     """
-    return _build(
-        _OPS["getServiceSchedulingMembersByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSchedulingMembersByIdInfo"], locals())
 
 
 def get_service_service_signoff(
@@ -6198,22 +3478,7 @@ def get_service_service_signoff(
 
     ``GET /service/serviceSignoff`` (risk: Read, tag: ServiceSignoffs)
     """
-    return _build(
-        _OPS["getServiceServiceSignoff"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceServiceSignoff"], locals())
 
 
 def post_service_service_signoff(
@@ -6224,13 +3489,7 @@ def post_service_service_signoff(
 
     ``POST /service/serviceSignoff`` (risk: Write, tag: ServiceSignoffs)
     """
-    return _build(
-        _OPS["postServiceServiceSignoff"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceServiceSignoff"], locals())
 
 
 def get_service_service_signoff_count(
@@ -6248,22 +3507,7 @@ def get_service_service_signoff_count(
 
     ``GET /service/serviceSignoff/count`` (risk: Read, tag: ServiceSignoffs)
     """
-    return _build(
-        _OPS["getServiceServiceSignoffCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceServiceSignoffCount"], locals())
 
 
 def get_service_service_signoff_info(
@@ -6281,22 +3525,7 @@ def get_service_service_signoff_info(
 
     ``GET /service/serviceSignoff/info`` (risk: Read, tag: ServiceSignoffInfos)
     """
-    return _build(
-        _OPS["getServiceServiceSignoffInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceServiceSignoffInfo"], locals())
 
 
 def get_service_service_signoff_info_count(
@@ -6314,22 +3543,7 @@ def get_service_service_signoff_info_count(
 
     ``GET /service/serviceSignoff/info/count`` (risk: Read, tag: ServiceSignoffInfos)
     """
-    return _build(
-        _OPS["getServiceServiceSignoffInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceServiceSignoffInfoCount"], locals())
 
 
 def get_service_service_signoff_by_id(
@@ -6348,24 +3562,7 @@ def get_service_service_signoff_by_id(
 
     ``GET /service/serviceSignoff/{id}`` (risk: Read, tag: ServiceSignoffs)
     """
-    return _build(
-        _OPS["getServiceServiceSignoffById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceServiceSignoffById"], locals())
 
 
 def put_service_service_signoff_by_id(
@@ -6377,15 +3574,7 @@ def put_service_service_signoff_by_id(
 
     ``PUT /service/serviceSignoff/{id}`` (risk: Write, tag: ServiceSignoffs)
     """
-    return _build(
-        _OPS["putServiceServiceSignoffById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceServiceSignoffById"], locals())
 
 
 def patch_service_service_signoff_by_id(
@@ -6397,15 +3586,7 @@ def patch_service_service_signoff_by_id(
 
     ``PATCH /service/serviceSignoff/{id}`` (risk: Write, tag: ServiceSignoffs)
     """
-    return _build(
-        _OPS["patchServiceServiceSignoffById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceServiceSignoffById"], locals())
 
 
 def delete_service_service_signoff_by_id(
@@ -6416,15 +3597,7 @@ def delete_service_service_signoff_by_id(
 
     ``DELETE /service/serviceSignoff/{id}`` (risk: Destructive, tag: ServiceSignoffs)
     """
-    return _build(
-        _OPS["deleteServiceServiceSignoffById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceServiceSignoffById"], locals())
 
 
 def get_service_service_signoff_by_id_info(
@@ -6443,24 +3616,7 @@ def get_service_service_signoff_by_id_info(
 
     ``GET /service/serviceSignoff/{id}/info`` (risk: Read, tag: ServiceSignoffInfos)
     """
-    return _build(
-        _OPS["getServiceServiceSignoffByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceServiceSignoffByIdInfo"], locals())
 
 
 def get_service_service_signoff_by_id_usages(
@@ -6479,24 +3635,7 @@ def get_service_service_signoff_by_id_usages(
 
     ``GET /service/serviceSignoff/{id}/usages`` (risk: Read, tag: ServiceSignoffs)
     """
-    return _build(
-        _OPS["getServiceServiceSignoffByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceServiceSignoffByIdUsages"], locals())
 
 
 def get_service_service_signoff_by_id_usages_list(
@@ -6515,24 +3654,7 @@ def get_service_service_signoff_by_id_usages_list(
 
     ``GET /service/serviceSignoff/{id}/usages/list`` (risk: Read, tag: ServiceSignoffs)
     """
-    return _build(
-        _OPS["getServiceServiceSignoffByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceServiceSignoffByIdUsagesList"], locals())
 
 
 def get_service_service_signoff_by_parent_id_signoffcustomfields(
@@ -6551,24 +3673,7 @@ def get_service_service_signoff_by_parent_id_signoffcustomfields(
 
     ``GET /service/serviceSignoff/{parentId}/signoffcustomfields`` (risk: Read, tag: ServiceSignoffCustomField)
     """
-    return _build(
-        _OPS["getServiceServiceSignoffByParentIdSignoffcustomfields"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceServiceSignoffByParentIdSignoffcustomfields"], locals())
 
 
 def post_service_service_signoff_by_parent_id_signoffcustomfields(
@@ -6580,15 +3685,7 @@ def post_service_service_signoff_by_parent_id_signoffcustomfields(
 
     ``POST /service/serviceSignoff/{parentId}/signoffcustomfields`` (risk: Write, tag: ServiceSignoffCustomField)
     """
-    return _build(
-        _OPS["postServiceServiceSignoffByParentIdSignoffcustomfields"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceServiceSignoffByParentIdSignoffcustomfields"], locals())
 
 
 def get_service_service_signoff_by_parent_id_signoffcustomfields_count(
@@ -6607,24 +3704,7 @@ def get_service_service_signoff_by_parent_id_signoffcustomfields_count(
 
     ``GET /service/serviceSignoff/{parentId}/signoffcustomfields/count`` (risk: Read, tag: ServiceSignoffCustomField)
     """
-    return _build(
-        _OPS["getServiceServiceSignoffByParentIdSignoffcustomfieldsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceServiceSignoffByParentIdSignoffcustomfieldsCount"], locals())
 
 
 def get_service_service_signoff_by_parent_id_signoffcustomfields_by_id(
@@ -6644,25 +3724,7 @@ def get_service_service_signoff_by_parent_id_signoffcustomfields_by_id(
 
     ``GET /service/serviceSignoff/{parentId}/signoffcustomfields/{id}`` (risk: Read, tag: ServiceSignoffCustomField)
     """
-    return _build(
-        _OPS["getServiceServiceSignoffByParentIdSignoffcustomfieldsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceServiceSignoffByParentIdSignoffcustomfieldsById"], locals())
 
 
 def put_service_service_signoff_by_parent_id_signoffcustomfields_by_id(
@@ -6675,16 +3737,7 @@ def put_service_service_signoff_by_parent_id_signoffcustomfields_by_id(
 
     ``PUT /service/serviceSignoff/{parentId}/signoffcustomfields/{id}`` (risk: Write, tag: ServiceSignoffCustomField)
     """
-    return _build(
-        _OPS["putServiceServiceSignoffByParentIdSignoffcustomfieldsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceServiceSignoffByParentIdSignoffcustomfieldsById"], locals())
 
 
 def patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id(
@@ -6697,16 +3750,7 @@ def patch_service_service_signoff_by_parent_id_signoffcustomfields_by_id(
 
     ``PATCH /service/serviceSignoff/{parentId}/signoffcustomfields/{id}`` (risk: Write, tag: ServiceSignoffCustomField)
     """
-    return _build(
-        _OPS["patchServiceServiceSignoffByParentIdSignoffcustomfieldsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceServiceSignoffByParentIdSignoffcustomfieldsById"], locals())
 
 
 def delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id(
@@ -6718,16 +3762,7 @@ def delete_service_service_signoff_by_parent_id_signoffcustomfields_by_id(
 
     ``DELETE /service/serviceSignoff/{parentId}/signoffcustomfields/{id}`` (risk: Destructive, tag: ServiceSignoffCustomField)
     """
-    return _build(
-        _OPS["deleteServiceServiceSignoffByParentIdSignoffcustomfieldsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceServiceSignoffByParentIdSignoffcustomfieldsById"], locals())
 
 
 def get_service_severities(
@@ -6745,22 +3780,7 @@ def get_service_severities(
 
     ``GET /service/severities`` (risk: Read, tag: Severities)
     """
-    return _build(
-        _OPS["getServiceSeverities"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSeverities"], locals())
 
 
 def get_service_severities_count(
@@ -6778,22 +3798,7 @@ def get_service_severities_count(
 
     ``GET /service/severities/count`` (risk: Read, tag: Severities)
     """
-    return _build(
-        _OPS["getServiceSeveritiesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSeveritiesCount"], locals())
 
 
 def get_service_severities_by_id(
@@ -6812,24 +3817,7 @@ def get_service_severities_by_id(
 
     ``GET /service/severities/{id}`` (risk: Read, tag: Severities)
     """
-    return _build(
-        _OPS["getServiceSeveritiesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSeveritiesById"], locals())
 
 
 def put_service_severities_by_id(
@@ -6841,15 +3829,7 @@ def put_service_severities_by_id(
 
     ``PUT /service/severities/{id}`` (risk: Write, tag: Severities)
     """
-    return _build(
-        _OPS["putServiceSeveritiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceSeveritiesById"], locals())
 
 
 def patch_service_severities_by_id(
@@ -6861,15 +3841,7 @@ def patch_service_severities_by_id(
 
     ``PATCH /service/severities/{id}`` (risk: Write, tag: Severities)
     """
-    return _build(
-        _OPS["patchServiceSeveritiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceSeveritiesById"], locals())
 
 
 def get_service_slas_info(
@@ -6887,22 +3859,7 @@ def get_service_slas_info(
 
     ``GET /service/slas/info`` (risk: Read, tag: SLAInfos)
     """
-    return _build(
-        _OPS["getServiceSlasInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSlasInfo"], locals())
 
 
 def get_service_slas_by_id_info(
@@ -6921,24 +3878,7 @@ def get_service_slas_by_id_info(
 
     ``GET /service/slas/{id}/info`` (risk: Read, tag: SLAInfos)
     """
-    return _build(
-        _OPS["getServiceSlasByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSlasByIdInfo"], locals())
 
 
 def get_service_sources(
@@ -6956,22 +3896,7 @@ def get_service_sources(
 
     ``GET /service/sources`` (risk: Read, tag: Sources)
     """
-    return _build(
-        _OPS["getServiceSources"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSources"], locals())
 
 
 def post_service_sources(
@@ -6982,13 +3907,7 @@ def post_service_sources(
 
     ``POST /service/sources`` (risk: Write, tag: Sources)
     """
-    return _build(
-        _OPS["postServiceSources"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceSources"], locals())
 
 
 def get_service_sources_count(
@@ -7006,22 +3925,7 @@ def get_service_sources_count(
 
     ``GET /service/sources/count`` (risk: Read, tag: Sources)
     """
-    return _build(
-        _OPS["getServiceSourcesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSourcesCount"], locals())
 
 
 def get_service_sources_info(
@@ -7039,22 +3943,7 @@ def get_service_sources_info(
 
     ``GET /service/sources/info`` (risk: Read, tag: SourceInfos)
     """
-    return _build(
-        _OPS["getServiceSourcesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSourcesInfo"], locals())
 
 
 def get_service_sources_info_count(
@@ -7072,22 +3961,7 @@ def get_service_sources_info_count(
 
     ``GET /service/sources/info/count`` (risk: Read, tag: SourceInfos)
     """
-    return _build(
-        _OPS["getServiceSourcesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSourcesInfoCount"], locals())
 
 
 def get_service_sources_by_id(
@@ -7106,24 +3980,7 @@ def get_service_sources_by_id(
 
     ``GET /service/sources/{id}`` (risk: Read, tag: Sources)
     """
-    return _build(
-        _OPS["getServiceSourcesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSourcesById"], locals())
 
 
 def put_service_sources_by_id(
@@ -7135,15 +3992,7 @@ def put_service_sources_by_id(
 
     ``PUT /service/sources/{id}`` (risk: Write, tag: Sources)
     """
-    return _build(
-        _OPS["putServiceSourcesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceSourcesById"], locals())
 
 
 def patch_service_sources_by_id(
@@ -7155,15 +4004,7 @@ def patch_service_sources_by_id(
 
     ``PATCH /service/sources/{id}`` (risk: Write, tag: Sources)
     """
-    return _build(
-        _OPS["patchServiceSourcesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceSourcesById"], locals())
 
 
 def delete_service_sources_by_id(
@@ -7174,15 +4015,7 @@ def delete_service_sources_by_id(
 
     ``DELETE /service/sources/{id}`` (risk: Destructive, tag: Sources)
     """
-    return _build(
-        _OPS["deleteServiceSourcesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceSourcesById"], locals())
 
 
 def get_service_sources_by_id_info(
@@ -7201,24 +4034,7 @@ def get_service_sources_by_id_info(
 
     ``GET /service/sources/{id}/info`` (risk: Read, tag: SourceInfos)
     """
-    return _build(
-        _OPS["getServiceSourcesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSourcesByIdInfo"], locals())
 
 
 def get_service_sources_by_id_usages(
@@ -7237,24 +4053,7 @@ def get_service_sources_by_id_usages(
 
     ``GET /service/sources/{id}/usages`` (risk: Read, tag: Sources)
     """
-    return _build(
-        _OPS["getServiceSourcesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSourcesByIdUsages"], locals())
 
 
 def get_service_sources_by_id_usages_list(
@@ -7273,24 +4072,7 @@ def get_service_sources_by_id_usages_list(
 
     ``GET /service/sources/{id}/usages/list`` (risk: Read, tag: Sources)
     """
-    return _build(
-        _OPS["getServiceSourcesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSourcesByIdUsagesList"], locals())
 
 
 def get_service_surveys(
@@ -7308,22 +4090,7 @@ def get_service_surveys(
 
     ``GET /service/surveys`` (risk: Read, tag: ServiceSurveys)
     """
-    return _build(
-        _OPS["getServiceSurveys"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveys"], locals())
 
 
 def post_service_surveys(
@@ -7334,13 +4101,7 @@ def post_service_surveys(
 
     ``POST /service/surveys`` (risk: Write, tag: ServiceSurveys)
     """
-    return _build(
-        _OPS["postServiceSurveys"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceSurveys"], locals())
 
 
 def get_service_surveys_count(
@@ -7358,22 +4119,7 @@ def get_service_surveys_count(
 
     ``GET /service/surveys/count`` (risk: Read, tag: ServiceSurveys)
     """
-    return _build(
-        _OPS["getServiceSurveysCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysCount"], locals())
 
 
 def get_service_surveys_by_grandparent_id_questions_by_parent_id_options(
@@ -7393,25 +4139,7 @@ def get_service_surveys_by_grandparent_id_questions_by_parent_id_options(
 
     ``GET /service/surveys/{grandparentId}/questions/{parentId}/options`` (risk: Read, tag: SurveyOptions)
     """
-    return _build(
-        _OPS["getServiceSurveysByGrandparentIdQuestionsByParentIdOptions"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysByGrandparentIdQuestionsByParentIdOptions"], locals())
 
 
 def post_service_surveys_by_grandparent_id_questions_by_parent_id_options(
@@ -7424,16 +4152,7 @@ def post_service_surveys_by_grandparent_id_questions_by_parent_id_options(
 
     ``POST /service/surveys/{grandparentId}/questions/{parentId}/options`` (risk: Write, tag: SurveyOptions)
     """
-    return _build(
-        _OPS["postServiceSurveysByGrandparentIdQuestionsByParentIdOptions"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceSurveysByGrandparentIdQuestionsByParentIdOptions"], locals())
 
 
 def get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count(
@@ -7453,25 +4172,7 @@ def get_service_surveys_by_grandparent_id_questions_by_parent_id_options_count(
 
     ``GET /service/surveys/{grandparentId}/questions/{parentId}/options/count`` (risk: Read, tag: SurveyOptions)
     """
-    return _build(
-        _OPS["getServiceSurveysByGrandparentIdQuestionsByParentIdOptionsCount"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysByGrandparentIdQuestionsByParentIdOptionsCount"], locals())
 
 
 def get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id(
@@ -7492,26 +4193,7 @@ def get_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id(
 
     ``GET /service/surveys/{grandparentId}/questions/{parentId}/options/{id}`` (risk: Read, tag: SurveyOptions)
     """
-    return _build(
-        _OPS["getServiceSurveysByGrandparentIdQuestionsByParentIdOptionsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysByGrandparentIdQuestionsByParentIdOptionsById"], locals())
 
 
 def put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id(
@@ -7525,17 +4207,7 @@ def put_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id(
 
     ``PUT /service/surveys/{grandparentId}/questions/{parentId}/options/{id}`` (risk: Write, tag: SurveyOptions)
     """
-    return _build(
-        _OPS["putServiceSurveysByGrandparentIdQuestionsByParentIdOptionsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceSurveysByGrandparentIdQuestionsByParentIdOptionsById"], locals())
 
 
 def patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id(
@@ -7550,15 +4222,7 @@ def patch_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_id
     ``PATCH /service/surveys/{grandparentId}/questions/{parentId}/options/{id}`` (risk: Write, tag: SurveyOptions)
     """
     return _build(
-        _OPS["patchServiceSurveysByGrandparentIdQuestionsByParentIdOptionsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        _OPS["patchServiceSurveysByGrandparentIdQuestionsByParentIdOptionsById"], locals()
     )
 
 
@@ -7573,15 +4237,7 @@ def delete_service_surveys_by_grandparent_id_questions_by_parent_id_options_by_i
     ``DELETE /service/surveys/{grandparentId}/questions/{parentId}/options/{id}`` (risk: Destructive, tag: SurveyOptions)
     """
     return _build(
-        _OPS["deleteServiceSurveysByGrandparentIdQuestionsByParentIdOptionsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        _OPS["deleteServiceSurveysByGrandparentIdQuestionsByParentIdOptionsById"], locals()
     )
 
 
@@ -7601,24 +4257,7 @@ def get_service_surveys_by_id(
 
     ``GET /service/surveys/{id}`` (risk: Read, tag: ServiceSurveys)
     """
-    return _build(
-        _OPS["getServiceSurveysById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysById"], locals())
 
 
 def put_service_surveys_by_id(
@@ -7630,15 +4269,7 @@ def put_service_surveys_by_id(
 
     ``PUT /service/surveys/{id}`` (risk: Write, tag: ServiceSurveys)
     """
-    return _build(
-        _OPS["putServiceSurveysById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceSurveysById"], locals())
 
 
 def patch_service_surveys_by_id(
@@ -7650,15 +4281,7 @@ def patch_service_surveys_by_id(
 
     ``PATCH /service/surveys/{id}`` (risk: Write, tag: ServiceSurveys)
     """
-    return _build(
-        _OPS["patchServiceSurveysById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceSurveysById"], locals())
 
 
 def delete_service_surveys_by_id(
@@ -7669,15 +4292,7 @@ def delete_service_surveys_by_id(
 
     ``DELETE /service/surveys/{id}`` (risk: Destructive, tag: ServiceSurveys)
     """
-    return _build(
-        _OPS["deleteServiceSurveysById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceSurveysById"], locals())
 
 
 def post_service_surveys_by_id_copy(
@@ -7688,15 +4303,7 @@ def post_service_surveys_by_id_copy(
 
     ``POST /service/surveys/{id}/copy`` (risk: Execute, tag: ServiceSurveys)
     """
-    return _build(
-        _OPS["postServiceSurveysByIdCopy"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postServiceSurveysByIdCopy"], locals())
 
 
 def get_service_surveys_by_id_usages(
@@ -7715,24 +4322,7 @@ def get_service_surveys_by_id_usages(
 
     ``GET /service/surveys/{id}/usages`` (risk: Read, tag: ServiceSurveys)
     """
-    return _build(
-        _OPS["getServiceSurveysByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysByIdUsages"], locals())
 
 
 def get_service_surveys_by_id_usages_list(
@@ -7751,24 +4341,7 @@ def get_service_surveys_by_id_usages_list(
 
     ``GET /service/surveys/{id}/usages/list`` (risk: Read, tag: ServiceSurveys)
     """
-    return _build(
-        _OPS["getServiceSurveysByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysByIdUsagesList"], locals())
 
 
 def get_service_surveys_by_parent_id_questions(
@@ -7787,24 +4360,7 @@ def get_service_surveys_by_parent_id_questions(
 
     ``GET /service/surveys/{parentId}/questions`` (risk: Read, tag: ServiceSurveyQuestions)
     """
-    return _build(
-        _OPS["getServiceSurveysByParentIdQuestions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysByParentIdQuestions"], locals())
 
 
 def post_service_surveys_by_parent_id_questions(
@@ -7816,15 +4372,7 @@ def post_service_surveys_by_parent_id_questions(
 
     ``POST /service/surveys/{parentId}/questions`` (risk: Write, tag: ServiceSurveyQuestions)
     """
-    return _build(
-        _OPS["postServiceSurveysByParentIdQuestions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceSurveysByParentIdQuestions"], locals())
 
 
 def get_service_surveys_by_parent_id_questions_count(
@@ -7843,24 +4391,7 @@ def get_service_surveys_by_parent_id_questions_count(
 
     ``GET /service/surveys/{parentId}/questions/count`` (risk: Read, tag: ServiceSurveyQuestions)
     """
-    return _build(
-        _OPS["getServiceSurveysByParentIdQuestionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysByParentIdQuestionsCount"], locals())
 
 
 def get_service_surveys_by_parent_id_questions_by_id(
@@ -7880,25 +4411,7 @@ def get_service_surveys_by_parent_id_questions_by_id(
 
     ``GET /service/surveys/{parentId}/questions/{id}`` (risk: Read, tag: ServiceSurveyQuestions)
     """
-    return _build(
-        _OPS["getServiceSurveysByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysByParentIdQuestionsById"], locals())
 
 
 def put_service_surveys_by_parent_id_questions_by_id(
@@ -7911,16 +4424,7 @@ def put_service_surveys_by_parent_id_questions_by_id(
 
     ``PUT /service/surveys/{parentId}/questions/{id}`` (risk: Write, tag: ServiceSurveyQuestions)
     """
-    return _build(
-        _OPS["putServiceSurveysByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceSurveysByParentIdQuestionsById"], locals())
 
 
 def patch_service_surveys_by_parent_id_questions_by_id(
@@ -7933,16 +4437,7 @@ def patch_service_surveys_by_parent_id_questions_by_id(
 
     ``PATCH /service/surveys/{parentId}/questions/{id}`` (risk: Write, tag: ServiceSurveyQuestions)
     """
-    return _build(
-        _OPS["patchServiceSurveysByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceSurveysByParentIdQuestionsById"], locals())
 
 
 def delete_service_surveys_by_parent_id_questions_by_id(
@@ -7954,16 +4449,7 @@ def delete_service_surveys_by_parent_id_questions_by_id(
 
     ``DELETE /service/surveys/{parentId}/questions/{id}`` (risk: Destructive, tag: ServiceSurveyQuestions)
     """
-    return _build(
-        _OPS["deleteServiceSurveysByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceSurveysByParentIdQuestionsById"], locals())
 
 
 def post_service_surveys_by_parent_id_questions_by_id_copy(
@@ -7975,16 +4461,7 @@ def post_service_surveys_by_parent_id_questions_by_id_copy(
 
     ``POST /service/surveys/{parentId}/questions/{id}/copy`` (risk: Execute, tag: ServiceSurveyQuestions)
     """
-    return _build(
-        _OPS["postServiceSurveysByParentIdQuestionsByIdCopy"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postServiceSurveysByParentIdQuestionsByIdCopy"], locals())
 
 
 def get_service_surveys_by_parent_id_results(
@@ -8003,24 +4480,7 @@ def get_service_surveys_by_parent_id_results(
 
     ``GET /service/surveys/{parentId}/results`` (risk: Read, tag: SurveyResults)
     """
-    return _build(
-        _OPS["getServiceSurveysByParentIdResults"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysByParentIdResults"], locals())
 
 
 def post_service_surveys_by_parent_id_results(
@@ -8032,15 +4492,7 @@ def post_service_surveys_by_parent_id_results(
 
     ``POST /service/surveys/{parentId}/results`` (risk: Write, tag: SurveyResults)
     """
-    return _build(
-        _OPS["postServiceSurveysByParentIdResults"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceSurveysByParentIdResults"], locals())
 
 
 def get_service_surveys_by_parent_id_results_count(
@@ -8059,24 +4511,7 @@ def get_service_surveys_by_parent_id_results_count(
 
     ``GET /service/surveys/{parentId}/results/count`` (risk: Read, tag: SurveyResults)
     """
-    return _build(
-        _OPS["getServiceSurveysByParentIdResultsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysByParentIdResultsCount"], locals())
 
 
 def get_service_surveys_by_parent_id_results_by_id(
@@ -8096,25 +4531,7 @@ def get_service_surveys_by_parent_id_results_by_id(
 
     ``GET /service/surveys/{parentId}/results/{id}`` (risk: Read, tag: SurveyResults)
     """
-    return _build(
-        _OPS["getServiceSurveysByParentIdResultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceSurveysByParentIdResultsById"], locals())
 
 
 def put_service_surveys_by_parent_id_results_by_id(
@@ -8127,16 +4544,7 @@ def put_service_surveys_by_parent_id_results_by_id(
 
     ``PUT /service/surveys/{parentId}/results/{id}`` (risk: Write, tag: SurveyResults)
     """
-    return _build(
-        _OPS["putServiceSurveysByParentIdResultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceSurveysByParentIdResultsById"], locals())
 
 
 def patch_service_surveys_by_parent_id_results_by_id(
@@ -8149,16 +4557,7 @@ def patch_service_surveys_by_parent_id_results_by_id(
 
     ``PATCH /service/surveys/{parentId}/results/{id}`` (risk: Write, tag: SurveyResults)
     """
-    return _build(
-        _OPS["patchServiceSurveysByParentIdResultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceSurveysByParentIdResultsById"], locals())
 
 
 def delete_service_surveys_by_parent_id_results_by_id(
@@ -8170,16 +4569,7 @@ def delete_service_surveys_by_parent_id_results_by_id(
 
     ``DELETE /service/surveys/{parentId}/results/{id}`` (risk: Destructive, tag: SurveyResults)
     """
-    return _build(
-        _OPS["deleteServiceSurveysByParentIdResultsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceSurveysByParentIdResultsById"], locals())
 
 
 def post_service_team_members(
@@ -8190,13 +4580,7 @@ def post_service_team_members(
 
     ``POST /service/teamMembers`` (risk: Write, tag: TeamMembers)
     """
-    return _build(
-        _OPS["postServiceTeamMembers"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTeamMembers"], locals())
 
 
 def get_service_teams(
@@ -8214,22 +4598,7 @@ def get_service_teams(
 
     ``GET /service/teams`` (risk: Read, tag: ServiceTeams)
     """
-    return _build(
-        _OPS["getServiceTeams"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTeams"], locals())
 
 
 def get_service_teams_count(
@@ -8247,22 +4616,7 @@ def get_service_teams_count(
 
     ``GET /service/teams/count`` (risk: Read, tag: ServiceTeams)
     """
-    return _build(
-        _OPS["getServiceTeamsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTeamsCount"], locals())
 
 
 def get_service_teams_by_id(
@@ -8281,24 +4635,7 @@ def get_service_teams_by_id(
 
     ``GET /service/teams/{id}`` (risk: Read, tag: ServiceTeams)
     """
-    return _build(
-        _OPS["getServiceTeamsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTeamsById"], locals())
 
 
 def get_service_templates(
@@ -8316,22 +4653,7 @@ def get_service_templates(
 
     ``GET /service/templates`` (risk: Read, tag: ServiceTemplates)
     """
-    return _build(
-        _OPS["getServiceTemplates"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTemplates"], locals())
 
 
 def get_service_templates_count(
@@ -8349,22 +4671,7 @@ def get_service_templates_count(
 
     ``GET /service/templates/count`` (risk: Read, tag: ServiceTemplates)
     """
-    return _build(
-        _OPS["getServiceTemplatesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTemplatesCount"], locals())
 
 
 def get_service_templates_info(
@@ -8382,22 +4689,7 @@ def get_service_templates_info(
 
     ``GET /service/templates/info`` (risk: Read, tag: ServiceTemplateInfos)
     """
-    return _build(
-        _OPS["getServiceTemplatesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTemplatesInfo"], locals())
 
 
 def get_service_templates_info_count(
@@ -8415,22 +4707,7 @@ def get_service_templates_info_count(
 
     ``GET /service/templates/info/count`` (risk: Read, tag: ServiceTemplateInfos)
     """
-    return _build(
-        _OPS["getServiceTemplatesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTemplatesInfoCount"], locals())
 
 
 def get_service_templates_by_id(
@@ -8449,24 +4726,7 @@ def get_service_templates_by_id(
 
     ``GET /service/templates/{id}`` (risk: Read, tag: ServiceTemplates)
     """
-    return _build(
-        _OPS["getServiceTemplatesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTemplatesById"], locals())
 
 
 def post_service_templates_by_id_generate(
@@ -8477,15 +4737,7 @@ def post_service_templates_by_id_generate(
 
     ``POST /service/templates/{id}/generate`` (risk: Execute, tag: ServiceTemplates)
     """
-    return _build(
-        _OPS["postServiceTemplatesByIdGenerate"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postServiceTemplatesByIdGenerate"], locals())
 
 
 def get_service_templates_by_id_info(
@@ -8504,24 +4756,7 @@ def get_service_templates_by_id_info(
 
     ``GET /service/templates/{id}/info`` (risk: Read, tag: ServiceTemplateInfos)
     """
-    return _build(
-        _OPS["getServiceTemplatesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTemplatesByIdInfo"], locals())
 
 
 def get_service_ticket_links(
@@ -8539,22 +4774,7 @@ def get_service_ticket_links(
 
     ``GET /service/ticketLinks`` (risk: Read, tag: ServiceTicketLinks)
     """
-    return _build(
-        _OPS["getServiceTicketLinks"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketLinks"], locals())
 
 
 def post_service_ticket_links(
@@ -8565,13 +4785,7 @@ def post_service_ticket_links(
 
     ``POST /service/ticketLinks`` (risk: Write, tag: ServiceTicketLinks)
     """
-    return _build(
-        _OPS["postServiceTicketLinks"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTicketLinks"], locals())
 
 
 def get_service_ticket_links_count(
@@ -8589,22 +4803,7 @@ def get_service_ticket_links_count(
 
     ``GET /service/ticketLinks/count`` (risk: Read, tag: ServiceTicketLinks)
     """
-    return _build(
-        _OPS["getServiceTicketLinksCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketLinksCount"], locals())
 
 
 def get_service_ticket_links_info(
@@ -8622,22 +4821,7 @@ def get_service_ticket_links_info(
 
     ``GET /service/ticketLinks/info`` (risk: Read, tag: ServiceTicketLinkInfos)
     """
-    return _build(
-        _OPS["getServiceTicketLinksInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketLinksInfo"], locals())
 
 
 def get_service_ticket_links_info_count(
@@ -8655,22 +4839,7 @@ def get_service_ticket_links_info_count(
 
     ``GET /service/ticketLinks/info/count`` (risk: Read, tag: ServiceTicketLinkInfos)
     """
-    return _build(
-        _OPS["getServiceTicketLinksInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketLinksInfoCount"], locals())
 
 
 def get_service_ticket_links_by_id(
@@ -8689,24 +4858,7 @@ def get_service_ticket_links_by_id(
 
     ``GET /service/ticketLinks/{id}`` (risk: Read, tag: ServiceTicketLinks)
     """
-    return _build(
-        _OPS["getServiceTicketLinksById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketLinksById"], locals())
 
 
 def put_service_ticket_links_by_id(
@@ -8718,15 +4870,7 @@ def put_service_ticket_links_by_id(
 
     ``PUT /service/ticketLinks/{id}`` (risk: Write, tag: ServiceTicketLinks)
     """
-    return _build(
-        _OPS["putServiceTicketLinksById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceTicketLinksById"], locals())
 
 
 def patch_service_ticket_links_by_id(
@@ -8738,15 +4882,7 @@ def patch_service_ticket_links_by_id(
 
     ``PATCH /service/ticketLinks/{id}`` (risk: Write, tag: ServiceTicketLinks)
     """
-    return _build(
-        _OPS["patchServiceTicketLinksById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceTicketLinksById"], locals())
 
 
 def delete_service_ticket_links_by_id(
@@ -8757,15 +4893,7 @@ def delete_service_ticket_links_by_id(
 
     ``DELETE /service/ticketLinks/{id}`` (risk: Destructive, tag: ServiceTicketLinks)
     """
-    return _build(
-        _OPS["deleteServiceTicketLinksById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceTicketLinksById"], locals())
 
 
 def get_service_ticket_links_by_id_info(
@@ -8784,24 +4912,7 @@ def get_service_ticket_links_by_id_info(
 
     ``GET /service/ticketLinks/{id}/info`` (risk: Read, tag: ServiceTicketLinkInfos)
     """
-    return _build(
-        _OPS["getServiceTicketLinksByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketLinksByIdInfo"], locals())
 
 
 def get_service_ticket_syncs(
@@ -8819,22 +4930,7 @@ def get_service_ticket_syncs(
 
     ``GET /service/ticketSyncs`` (risk: Read, tag: TicketSyncs)
     """
-    return _build(
-        _OPS["getServiceTicketSyncs"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketSyncs"], locals())
 
 
 def post_service_ticket_syncs(
@@ -8845,13 +4941,7 @@ def post_service_ticket_syncs(
 
     ``POST /service/ticketSyncs`` (risk: Write, tag: TicketSyncs)
     """
-    return _build(
-        _OPS["postServiceTicketSyncs"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTicketSyncs"], locals())
 
 
 def get_service_ticket_syncs_count(
@@ -8869,22 +4959,7 @@ def get_service_ticket_syncs_count(
 
     ``GET /service/ticketSyncs/count`` (risk: Read, tag: TicketSyncs)
     """
-    return _build(
-        _OPS["getServiceTicketSyncsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketSyncsCount"], locals())
 
 
 def get_service_ticket_syncs_by_id(
@@ -8903,24 +4978,7 @@ def get_service_ticket_syncs_by_id(
 
     ``GET /service/ticketSyncs/{id}`` (risk: Read, tag: TicketSyncs)
     """
-    return _build(
-        _OPS["getServiceTicketSyncsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketSyncsById"], locals())
 
 
 def put_service_ticket_syncs_by_id(
@@ -8932,15 +4990,7 @@ def put_service_ticket_syncs_by_id(
 
     ``PUT /service/ticketSyncs/{id}`` (risk: Write, tag: TicketSyncs)
     """
-    return _build(
-        _OPS["putServiceTicketSyncsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceTicketSyncsById"], locals())
 
 
 def patch_service_ticket_syncs_by_id(
@@ -8952,15 +5002,7 @@ def patch_service_ticket_syncs_by_id(
 
     ``PATCH /service/ticketSyncs/{id}`` (risk: Write, tag: TicketSyncs)
     """
-    return _build(
-        _OPS["patchServiceTicketSyncsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceTicketSyncsById"], locals())
 
 
 def delete_service_ticket_syncs_by_id(
@@ -8971,15 +5013,7 @@ def delete_service_ticket_syncs_by_id(
 
     ``DELETE /service/ticketSyncs/{id}`` (risk: Destructive, tag: TicketSyncs)
     """
-    return _build(
-        _OPS["deleteServiceTicketSyncsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceTicketSyncsById"], locals())
 
 
 def get_service_tickets(
@@ -8997,22 +5031,7 @@ def get_service_tickets(
 
     ``GET /service/tickets`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTickets"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTickets"], locals())
 
 
 def post_service_tickets(
@@ -9023,13 +5042,7 @@ def post_service_tickets(
 
     ``POST /service/tickets`` (risk: Write, tag: Tickets)
     """
-    return _build(
-        _OPS["postServiceTickets"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTickets"], locals())
 
 
 def get_service_tickets_calculate_sla(
@@ -9047,22 +5060,7 @@ def get_service_tickets_calculate_sla(
 
     ``GET /service/tickets/calculateSla`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsCalculateSla"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsCalculateSla"], locals())
 
 
 def get_service_tickets_changelogs(
@@ -9080,22 +5078,7 @@ def get_service_tickets_changelogs(
 
     ``GET /service/tickets/changelogs`` (risk: Read, tag: TicketChangeLog)
     """
-    return _build(
-        _OPS["getServiceTicketsChangelogs"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsChangelogs"], locals())
 
 
 def delete_service_tickets_changelogs() -> RequestSpec[None]:
@@ -9103,13 +5086,7 @@ def delete_service_tickets_changelogs() -> RequestSpec[None]:
 
     ``DELETE /service/tickets/changelogs`` (risk: Destructive, tag: TicketChangeLog)
     """
-    return _build(
-        _OPS["deleteServiceTicketsChangelogs"],
-        {},
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceTicketsChangelogs"], locals())
 
 
 def get_service_tickets_count(
@@ -9127,22 +5104,7 @@ def get_service_tickets_count(
 
     ``GET /service/tickets/count`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsCount"], locals())
 
 
 def get_service_tickets_info(
@@ -9160,22 +5122,7 @@ def get_service_tickets_info(
 
     ``GET /service/tickets/info`` (risk: Read, tag: TicketInfos)
     """
-    return _build(
-        _OPS["getServiceTicketsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsInfo"], locals())
 
 
 def get_service_tickets_info_count(
@@ -9193,22 +5140,7 @@ def get_service_tickets_info_count(
 
     ``GET /service/tickets/info/count`` (risk: Read, tag: TicketInfos)
     """
-    return _build(
-        _OPS["getServiceTicketsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsInfoCount"], locals())
 
 
 def post_service_tickets_search(
@@ -9219,13 +5151,7 @@ def post_service_tickets_search(
 
     ``POST /service/tickets/search`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["postServiceTicketsSearch"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTicketsSearch"], locals())
 
 
 def get_service_tickets_by_id(
@@ -9244,24 +5170,7 @@ def get_service_tickets_by_id(
 
     ``GET /service/tickets/{id}`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsById"], locals())
 
 
 def put_service_tickets_by_id(
@@ -9273,15 +5182,7 @@ def put_service_tickets_by_id(
 
     ``PUT /service/tickets/{id}`` (risk: Write, tag: Tickets)
     """
-    return _build(
-        _OPS["putServiceTicketsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceTicketsById"], locals())
 
 
 def patch_service_tickets_by_id(
@@ -9293,15 +5194,7 @@ def patch_service_tickets_by_id(
 
     ``PATCH /service/tickets/{id}`` (risk: Write, tag: Tickets)
     """
-    return _build(
-        _OPS["patchServiceTicketsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceTicketsById"], locals())
 
 
 def delete_service_tickets_by_id(
@@ -9312,15 +5205,7 @@ def delete_service_tickets_by_id(
 
     ``DELETE /service/tickets/{id}`` (risk: Destructive, tag: Tickets)
     """
-    return _build(
-        _OPS["deleteServiceTicketsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceTicketsById"], locals())
 
 
 def post_service_tickets_by_id_copy(
@@ -9331,15 +5216,7 @@ def post_service_tickets_by_id_copy(
 
     ``POST /service/tickets/{id}/copy`` (risk: Execute, tag: Tickets)
     """
-    return _build(
-        _OPS["postServiceTicketsByIdCopy"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postServiceTicketsByIdCopy"], locals())
 
 
 def get_service_tickets_by_id_info(
@@ -9358,24 +5235,7 @@ def get_service_tickets_by_id_info(
 
     ``GET /service/tickets/{id}/info`` (risk: Read, tag: TicketInfos)
     """
-    return _build(
-        _OPS["getServiceTicketsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByIdInfo"], locals())
 
 
 def get_service_tickets_by_parent_id_activities(
@@ -9396,24 +5256,7 @@ def get_service_tickets_by_parent_id_activities(
 
     ``GET /service/tickets/{parentId}/activities`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdActivities"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdActivities"], locals())
 
 
 def get_service_tickets_by_parent_id_activities_count(
@@ -9434,24 +5277,7 @@ def get_service_tickets_by_parent_id_activities_count(
 
     ``GET /service/tickets/{parentId}/activities/count`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdActivitiesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdActivitiesCount"], locals())
 
 
 def get_service_tickets_by_parent_id_all_notes(
@@ -9470,24 +5296,7 @@ def get_service_tickets_by_parent_id_all_notes(
 
     ``GET /service/tickets/{parentId}/allNotes`` (risk: Read, tag: ServiceTicketNotes)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdAllNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdAllNotes"], locals())
 
 
 def post_service_tickets_by_parent_id_attach_children(
@@ -9499,15 +5308,7 @@ def post_service_tickets_by_parent_id_attach_children(
 
     ``POST /service/tickets/{parentId}/attachChildren`` (risk: Write, tag: Tickets)
     """
-    return _build(
-        _OPS["postServiceTicketsByParentIdAttachChildren"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTicketsByParentIdAttachChildren"], locals())
 
 
 def get_service_tickets_by_parent_id_configurations(
@@ -9526,24 +5327,7 @@ def get_service_tickets_by_parent_id_configurations(
 
     ``GET /service/tickets/{parentId}/configurations`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdConfigurations"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdConfigurations"], locals())
 
 
 def post_service_tickets_by_parent_id_configurations(
@@ -9555,15 +5339,7 @@ def post_service_tickets_by_parent_id_configurations(
 
     ``POST /service/tickets/{parentId}/configurations`` (risk: Write, tag: Tickets)
     """
-    return _build(
-        _OPS["postServiceTicketsByParentIdConfigurations"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTicketsByParentIdConfigurations"], locals())
 
 
 def get_service_tickets_by_parent_id_configurations_count(
@@ -9582,24 +5358,7 @@ def get_service_tickets_by_parent_id_configurations_count(
 
     ``GET /service/tickets/{parentId}/configurations/count`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdConfigurationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdConfigurationsCount"], locals())
 
 
 def get_service_tickets_by_parent_id_configurations_by_id(
@@ -9619,25 +5378,7 @@ def get_service_tickets_by_parent_id_configurations_by_id(
 
     ``GET /service/tickets/{parentId}/configurations/{id}`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdConfigurationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdConfigurationsById"], locals())
 
 
 def delete_service_tickets_by_parent_id_configurations_by_id(
@@ -9649,16 +5390,7 @@ def delete_service_tickets_by_parent_id_configurations_by_id(
 
     ``DELETE /service/tickets/{parentId}/configurations/{id}`` (risk: Destructive, tag: Tickets)
     """
-    return _build(
-        _OPS["deleteServiceTicketsByParentIdConfigurationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceTicketsByParentIdConfigurationsById"], locals())
 
 
 def post_service_tickets_by_parent_id_convert(
@@ -9670,15 +5402,7 @@ def post_service_tickets_by_parent_id_convert(
 
     ``POST /service/tickets/{parentId}/convert`` (risk: Execute, tag: Tickets)
     """
-    return _build(
-        _OPS["postServiceTicketsByParentIdConvert"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTicketsByParentIdConvert"], locals())
 
 
 def get_service_tickets_by_parent_id_documents(
@@ -9699,24 +5423,7 @@ def get_service_tickets_by_parent_id_documents(
 
     ``GET /service/tickets/{parentId}/documents`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdDocuments"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdDocuments"], locals())
 
 
 def get_service_tickets_by_parent_id_documents_count(
@@ -9735,24 +5442,7 @@ def get_service_tickets_by_parent_id_documents_count(
 
     ``GET /service/tickets/{parentId}/documents/count`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdDocumentsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdDocumentsCount"], locals())
 
 
 def post_service_tickets_by_parent_id_merge(
@@ -9764,15 +5454,7 @@ def post_service_tickets_by_parent_id_merge(
 
     ``POST /service/tickets/{parentId}/merge`` (risk: Execute, tag: Tickets)
     """
-    return _build(
-        _OPS["postServiceTicketsByParentIdMerge"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTicketsByParentIdMerge"], locals())
 
 
 def get_service_tickets_by_parent_id_notes(
@@ -9791,24 +5473,7 @@ def get_service_tickets_by_parent_id_notes(
 
     ``GET /service/tickets/{parentId}/notes`` (risk: Read, tag: TicketNotes)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdNotes"], locals())
 
 
 def post_service_tickets_by_parent_id_notes(
@@ -9820,15 +5485,7 @@ def post_service_tickets_by_parent_id_notes(
 
     ``POST /service/tickets/{parentId}/notes`` (risk: Write, tag: TicketNotes)
     """
-    return _build(
-        _OPS["postServiceTicketsByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTicketsByParentIdNotes"], locals())
 
 
 def get_service_tickets_by_parent_id_notes_count(
@@ -9847,24 +5504,7 @@ def get_service_tickets_by_parent_id_notes_count(
 
     ``GET /service/tickets/{parentId}/notes/count`` (risk: Read, tag: TicketNotes)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdNotesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdNotesCount"], locals())
 
 
 def get_service_tickets_by_parent_id_notes_by_id(
@@ -9884,25 +5524,7 @@ def get_service_tickets_by_parent_id_notes_by_id(
 
     ``GET /service/tickets/{parentId}/notes/{id}`` (risk: Read, tag: TicketNotes)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdNotesById"], locals())
 
 
 def put_service_tickets_by_parent_id_notes_by_id(
@@ -9915,16 +5537,7 @@ def put_service_tickets_by_parent_id_notes_by_id(
 
     ``PUT /service/tickets/{parentId}/notes/{id}`` (risk: Write, tag: TicketNotes)
     """
-    return _build(
-        _OPS["putServiceTicketsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceTicketsByParentIdNotesById"], locals())
 
 
 def patch_service_tickets_by_parent_id_notes_by_id(
@@ -9937,16 +5550,7 @@ def patch_service_tickets_by_parent_id_notes_by_id(
 
     ``PATCH /service/tickets/{parentId}/notes/{id}`` (risk: Write, tag: TicketNotes)
     """
-    return _build(
-        _OPS["patchServiceTicketsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceTicketsByParentIdNotesById"], locals())
 
 
 def delete_service_tickets_by_parent_id_notes_by_id(
@@ -9958,16 +5562,7 @@ def delete_service_tickets_by_parent_id_notes_by_id(
 
     ``DELETE /service/tickets/{parentId}/notes/{id}`` (risk: Destructive, tag: TicketNotes)
     """
-    return _build(
-        _OPS["deleteServiceTicketsByParentIdNotesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceTicketsByParentIdNotesById"], locals())
 
 
 def get_service_tickets_by_parent_id_products(
@@ -9988,24 +5583,7 @@ def get_service_tickets_by_parent_id_products(
 
     ``GET /service/tickets/{parentId}/products`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdProducts"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdProducts"], locals())
 
 
 def get_service_tickets_by_parent_id_products_count(
@@ -10026,24 +5604,7 @@ def get_service_tickets_by_parent_id_products_count(
 
     ``GET /service/tickets/{parentId}/products/count`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdProductsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdProductsCount"], locals())
 
 
 def get_service_tickets_by_parent_id_scheduleentries(
@@ -10064,24 +5625,7 @@ def get_service_tickets_by_parent_id_scheduleentries(
 
     ``GET /service/tickets/{parentId}/scheduleentries`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdScheduleentries"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdScheduleentries"], locals())
 
 
 def get_service_tickets_by_parent_id_scheduleentries_count(
@@ -10102,24 +5646,7 @@ def get_service_tickets_by_parent_id_scheduleentries_count(
 
     ``GET /service/tickets/{parentId}/scheduleentries/count`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdScheduleentriesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdScheduleentriesCount"], locals())
 
 
 def get_service_tickets_by_parent_id_tasks(
@@ -10138,24 +5665,7 @@ def get_service_tickets_by_parent_id_tasks(
 
     ``GET /service/tickets/{parentId}/tasks`` (risk: Read, tag: TicketTasks)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdTasks"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdTasks"], locals())
 
 
 def post_service_tickets_by_parent_id_tasks(
@@ -10167,15 +5677,7 @@ def post_service_tickets_by_parent_id_tasks(
 
     ``POST /service/tickets/{parentId}/tasks`` (risk: Write, tag: TicketTasks)
     """
-    return _build(
-        _OPS["postServiceTicketsByParentIdTasks"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTicketsByParentIdTasks"], locals())
 
 
 def get_service_tickets_by_parent_id_tasks_count(
@@ -10194,24 +5696,7 @@ def get_service_tickets_by_parent_id_tasks_count(
 
     ``GET /service/tickets/{parentId}/tasks/count`` (risk: Read, tag: TicketTasks)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdTasksCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdTasksCount"], locals())
 
 
 def get_service_tickets_by_parent_id_tasks_by_id(
@@ -10231,25 +5716,7 @@ def get_service_tickets_by_parent_id_tasks_by_id(
 
     ``GET /service/tickets/{parentId}/tasks/{id}`` (risk: Read, tag: TicketTasks)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdTasksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdTasksById"], locals())
 
 
 def put_service_tickets_by_parent_id_tasks_by_id(
@@ -10262,16 +5729,7 @@ def put_service_tickets_by_parent_id_tasks_by_id(
 
     ``PUT /service/tickets/{parentId}/tasks/{id}`` (risk: Write, tag: TicketTasks)
     """
-    return _build(
-        _OPS["putServiceTicketsByParentIdTasksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putServiceTicketsByParentIdTasksById"], locals())
 
 
 def patch_service_tickets_by_parent_id_tasks_by_id(
@@ -10284,16 +5742,7 @@ def patch_service_tickets_by_parent_id_tasks_by_id(
 
     ``PATCH /service/tickets/{parentId}/tasks/{id}`` (risk: Write, tag: TicketTasks)
     """
-    return _build(
-        _OPS["patchServiceTicketsByParentIdTasksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceTicketsByParentIdTasksById"], locals())
 
 
 def delete_service_tickets_by_parent_id_tasks_by_id(
@@ -10305,16 +5754,7 @@ def delete_service_tickets_by_parent_id_tasks_by_id(
 
     ``DELETE /service/tickets/{parentId}/tasks/{id}`` (risk: Destructive, tag: TicketTasks)
     """
-    return _build(
-        _OPS["deleteServiceTicketsByParentIdTasksById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceTicketsByParentIdTasksById"], locals())
 
 
 def get_service_tickets_by_parent_id_timeentries(
@@ -10335,24 +5775,7 @@ def get_service_tickets_by_parent_id_timeentries(
 
     ``GET /service/tickets/{parentId}/timeentries`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdTimeentries"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdTimeentries"], locals())
 
 
 def get_service_tickets_by_parent_id_timeentries_count(
@@ -10373,24 +5796,7 @@ def get_service_tickets_by_parent_id_timeentries_count(
 
     ``GET /service/tickets/{parentId}/timeentries/count`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdTimeentriesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdTimeentriesCount"], locals())
 
 
 class BoardAutoAssignResources(_Bound[_M]):

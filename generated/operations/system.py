@@ -183,13 +183,7 @@ def post_system_allowed_file_types(
 
     ``POST /system/AllowedFileTypes`` (risk: Write, tag: AllowedFileType)
     """
-    return _build(
-        _OPS["postSystemAllowedFileTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemAllowedFileTypes"], locals())
 
 
 def get_system_billable_options_info(
@@ -207,22 +201,7 @@ def get_system_billable_options_info(
 
     ``GET /system/BillableOptions/info`` (risk: Read, tag: BillableOptionsInfos)
     """
-    return _build(
-        _OPS["getSystemBillableOptionsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemBillableOptionsInfo"], locals())
 
 
 def get_system_allowedfiletypes(
@@ -240,22 +219,7 @@ def get_system_allowedfiletypes(
 
     ``GET /system/allowedfiletypes`` (risk: Read, tag: AllowedFileType)
     """
-    return _build(
-        _OPS["getSystemAllowedfiletypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAllowedfiletypes"], locals())
 
 
 def get_system_allowedfiletypes_count(
@@ -273,22 +237,7 @@ def get_system_allowedfiletypes_count(
 
     ``GET /system/allowedfiletypes/count`` (risk: Read, tag: AllowedFileType)
     """
-    return _build(
-        _OPS["getSystemAllowedfiletypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAllowedfiletypesCount"], locals())
 
 
 def get_system_allowedfiletypes_by_id(
@@ -307,24 +256,7 @@ def get_system_allowedfiletypes_by_id(
 
     ``GET /system/allowedfiletypes/{id}`` (risk: Read, tag: AllowedFileType)
     """
-    return _build(
-        _OPS["getSystemAllowedfiletypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAllowedfiletypesById"], locals())
 
 
 def put_system_allowedfiletypes_by_id(
@@ -336,15 +268,7 @@ def put_system_allowedfiletypes_by_id(
 
     ``PUT /system/allowedfiletypes/{id}`` (risk: Write, tag: AllowedFileType)
     """
-    return _build(
-        _OPS["putSystemAllowedfiletypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemAllowedfiletypesById"], locals())
 
 
 def patch_system_allowedfiletypes_by_id(
@@ -356,15 +280,7 @@ def patch_system_allowedfiletypes_by_id(
 
     ``PATCH /system/allowedfiletypes/{id}`` (risk: Write, tag: AllowedFileType)
     """
-    return _build(
-        _OPS["patchSystemAllowedfiletypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemAllowedfiletypesById"], locals())
 
 
 def delete_system_allowedfiletypes_by_id(
@@ -375,15 +291,7 @@ def delete_system_allowedfiletypes_by_id(
 
     ``DELETE /system/allowedfiletypes/{id}`` (risk: Destructive, tag: AllowedFileType)
     """
-    return _build(
-        _OPS["deleteSystemAllowedfiletypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemAllowedfiletypesById"], locals())
 
 
 def get_system_allowedorigins(
@@ -401,22 +309,7 @@ def get_system_allowedorigins(
 
     ``GET /system/allowedorigins`` (risk: Read, tag: AllowedOrigins)
     """
-    return _build(
-        _OPS["getSystemAllowedorigins"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAllowedorigins"], locals())
 
 
 def post_system_allowedorigins(
@@ -427,13 +320,7 @@ def post_system_allowedorigins(
 
     ``POST /system/allowedorigins`` (risk: Write, tag: AllowedOrigins)
     """
-    return _build(
-        _OPS["postSystemAllowedorigins"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemAllowedorigins"], locals())
 
 
 def get_system_allowedorigins_count(
@@ -451,22 +338,7 @@ def get_system_allowedorigins_count(
 
     ``GET /system/allowedorigins/count`` (risk: Read, tag: AllowedOrigins)
     """
-    return _build(
-        _OPS["getSystemAllowedoriginsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAllowedoriginsCount"], locals())
 
 
 def get_system_allowedorigins_by_id(
@@ -485,24 +357,7 @@ def get_system_allowedorigins_by_id(
 
     ``GET /system/allowedorigins/{id}`` (risk: Read, tag: AllowedOrigins)
     """
-    return _build(
-        _OPS["getSystemAllowedoriginsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAllowedoriginsById"], locals())
 
 
 def put_system_allowedorigins_by_id(
@@ -514,15 +369,7 @@ def put_system_allowedorigins_by_id(
 
     ``PUT /system/allowedorigins/{id}`` (risk: Write, tag: AllowedOrigins)
     """
-    return _build(
-        _OPS["putSystemAllowedoriginsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemAllowedoriginsById"], locals())
 
 
 def patch_system_allowedorigins_by_id(
@@ -534,15 +381,7 @@ def patch_system_allowedorigins_by_id(
 
     ``PATCH /system/allowedorigins/{id}`` (risk: Write, tag: AllowedOrigins)
     """
-    return _build(
-        _OPS["patchSystemAllowedoriginsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemAllowedoriginsById"], locals())
 
 
 def delete_system_allowedorigins_by_id(
@@ -553,15 +392,7 @@ def delete_system_allowedorigins_by_id(
 
     ``DELETE /system/allowedorigins/{id}`` (risk: Destructive, tag: AllowedOrigins)
     """
-    return _build(
-        _OPS["deleteSystemAllowedoriginsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemAllowedoriginsById"], locals())
 
 
 def get_system_api_members(
@@ -579,22 +410,7 @@ def get_system_api_members(
 
     ``GET /system/apiMembers`` (risk: Read, tag: ApiMembers)
     """
-    return _build(
-        _OPS["getSystemApiMembers"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemApiMembers"], locals())
 
 
 def post_system_api_members(
@@ -605,13 +421,7 @@ def post_system_api_members(
 
     ``POST /system/apiMembers`` (risk: Write, tag: ApiMembers)
     """
-    return _build(
-        _OPS["postSystemApiMembers"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemApiMembers"], locals())
 
 
 def get_system_api_members_count(
@@ -629,22 +439,7 @@ def get_system_api_members_count(
 
     ``GET /system/apiMembers/count`` (risk: Read, tag: ApiMembers)
     """
-    return _build(
-        _OPS["getSystemApiMembersCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemApiMembersCount"], locals())
 
 
 def get_system_api_members_default(
@@ -662,22 +457,7 @@ def get_system_api_members_default(
 
     ``GET /system/apiMembers/default`` (risk: Read, tag: ApiMembers)
     """
-    return _build(
-        _OPS["getSystemApiMembersDefault"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemApiMembersDefault"], locals())
 
 
 def get_system_api_members_by_id(
@@ -696,24 +476,7 @@ def get_system_api_members_by_id(
 
     ``GET /system/apiMembers/{id}`` (risk: Read, tag: ApiMembers)
     """
-    return _build(
-        _OPS["getSystemApiMembersById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemApiMembersById"], locals())
 
 
 def put_system_api_members_by_id(
@@ -725,15 +488,7 @@ def put_system_api_members_by_id(
 
     ``PUT /system/apiMembers/{id}`` (risk: Write, tag: ApiMembers)
     """
-    return _build(
-        _OPS["putSystemApiMembersById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemApiMembersById"], locals())
 
 
 def patch_system_api_members_by_id(
@@ -745,15 +500,7 @@ def patch_system_api_members_by_id(
 
     ``PATCH /system/apiMembers/{id}`` (risk: Write, tag: ApiMembers)
     """
-    return _build(
-        _OPS["patchSystemApiMembersById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemApiMembersById"], locals())
 
 
 def get_system_audittrail(
@@ -799,26 +546,7 @@ def get_system_audittrail(
 
     ``GET /system/audittrail`` (risk: Read, tag: AuditTrail)
     """
-    return _build(
-        _OPS["getSystemAudittrail"],
-        {},
-        {
-            "type": type_,
-            "id": id_,
-            "deviceIdentifier": device_identifier,
-            "xrefRecId": xref_rec_id,
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAudittrail"], locals())
 
 
 def get_system_audittrail_count(
@@ -864,26 +592,7 @@ def get_system_audittrail_count(
 
     ``GET /system/audittrail/count`` (risk: Read, tag: AuditTrail)
     """
-    return _build(
-        _OPS["getSystemAudittrailCount"],
-        {},
-        {
-            "type": type_,
-            "id": id_,
-            "deviceIdentifier": device_identifier,
-            "xrefRecId": xref_rec_id,
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAudittrailCount"], locals())
 
 
 def get_system_auth_anvils(
@@ -901,22 +610,7 @@ def get_system_auth_anvils(
 
     ``GET /system/authAnvils`` (risk: Read, tag: AuthAnvils)
     """
-    return _build(
-        _OPS["getSystemAuthAnvils"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAuthAnvils"], locals())
 
 
 def get_system_auth_anvils_count(
@@ -934,22 +628,7 @@ def get_system_auth_anvils_count(
 
     ``GET /system/authAnvils/count`` (risk: Read, tag: AuthAnvils)
     """
-    return _build(
-        _OPS["getSystemAuthAnvilsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAuthAnvilsCount"], locals())
 
 
 def get_system_auth_anvils_test_connection(
@@ -967,22 +646,7 @@ def get_system_auth_anvils_test_connection(
 
     ``GET /system/authAnvils/testConnection`` (risk: Read, tag: AuthAnvils)
     """
-    return _build(
-        _OPS["getSystemAuthAnvilsTestConnection"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAuthAnvilsTestConnection"], locals())
 
 
 def get_system_auth_anvils_by_id(
@@ -1001,24 +665,7 @@ def get_system_auth_anvils_by_id(
 
     ``GET /system/authAnvils/{id}`` (risk: Read, tag: AuthAnvils)
     """
-    return _build(
-        _OPS["getSystemAuthAnvilsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAuthAnvilsById"], locals())
 
 
 def put_system_auth_anvils_by_id(
@@ -1030,15 +677,7 @@ def put_system_auth_anvils_by_id(
 
     ``PUT /system/authAnvils/{id}`` (risk: Write, tag: AuthAnvils)
     """
-    return _build(
-        _OPS["putSystemAuthAnvilsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemAuthAnvilsById"], locals())
 
 
 def patch_system_auth_anvils_by_id(
@@ -1050,15 +689,7 @@ def patch_system_auth_anvils_by_id(
 
     ``PATCH /system/authAnvils/{id}`` (risk: Write, tag: AuthAnvils)
     """
-    return _build(
-        _OPS["patchSystemAuthAnvilsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemAuthAnvilsById"], locals())
 
 
 def get_system_auto_sync_time(
@@ -1076,22 +707,7 @@ def get_system_auto_sync_time(
 
     ``GET /system/autoSyncTime`` (risk: Read, tag: AutoSyncTimes)
     """
-    return _build(
-        _OPS["getSystemAutoSyncTime"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAutoSyncTime"], locals())
 
 
 def post_system_auto_sync_time(
@@ -1102,13 +718,7 @@ def post_system_auto_sync_time(
 
     ``POST /system/autoSyncTime`` (risk: Write, tag: AutoSyncTimes)
     """
-    return _build(
-        _OPS["postSystemAutoSyncTime"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemAutoSyncTime"], locals())
 
 
 def get_system_auto_sync_time_count(
@@ -1126,22 +736,7 @@ def get_system_auto_sync_time_count(
 
     ``GET /system/autoSyncTime/count`` (risk: Read, tag: AutoSyncTimes)
     """
-    return _build(
-        _OPS["getSystemAutoSyncTimeCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAutoSyncTimeCount"], locals())
 
 
 def get_system_auto_sync_time_by_id(
@@ -1160,24 +755,7 @@ def get_system_auto_sync_time_by_id(
 
     ``GET /system/autoSyncTime/{id}`` (risk: Read, tag: AutoSyncTimes)
     """
-    return _build(
-        _OPS["getSystemAutoSyncTimeById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemAutoSyncTimeById"], locals())
 
 
 def put_system_auto_sync_time_by_id(
@@ -1189,15 +767,7 @@ def put_system_auto_sync_time_by_id(
 
     ``PUT /system/autoSyncTime/{id}`` (risk: Write, tag: AutoSyncTimes)
     """
-    return _build(
-        _OPS["putSystemAutoSyncTimeById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemAutoSyncTimeById"], locals())
 
 
 def patch_system_auto_sync_time_by_id(
@@ -1209,15 +779,7 @@ def patch_system_auto_sync_time_by_id(
 
     ``PATCH /system/autoSyncTime/{id}`` (risk: Write, tag: AutoSyncTimes)
     """
-    return _build(
-        _OPS["patchSystemAutoSyncTimeById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemAutoSyncTimeById"], locals())
 
 
 def delete_system_auto_sync_time_by_id(
@@ -1228,15 +790,7 @@ def delete_system_auto_sync_time_by_id(
 
     ``DELETE /system/autoSyncTime/{id}`` (risk: Destructive, tag: AutoSyncTimes)
     """
-    return _build(
-        _OPS["deleteSystemAutoSyncTimeById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemAutoSyncTimeById"], locals())
 
 
 def post_system_bundles(
@@ -1247,13 +801,7 @@ def post_system_bundles(
 
     ``POST /system/bundles`` (risk: Write, tag: Bundles)
     """
-    return _build(
-        _OPS["postSystemBundles"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemBundles"], locals())
 
 
 def post_system_bundles_count(
@@ -1264,13 +812,7 @@ def post_system_bundles_count(
 
     ``POST /system/bundles/count`` (risk: Write, tag: Bundles)
     """
-    return _build(
-        _OPS["postSystemBundlesCount"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemBundlesCount"], locals())
 
 
 def get_system_callbacks(
@@ -1288,22 +830,7 @@ def get_system_callbacks(
 
     ``GET /system/callbacks`` (risk: Read, tag: CallbackEntries)
     """
-    return _build(
-        _OPS["getSystemCallbacks"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCallbacks"], locals())
 
 
 def post_system_callbacks(
@@ -1314,13 +841,7 @@ def post_system_callbacks(
 
     ``POST /system/callbacks`` (risk: Write, tag: CallbackEntries)
     """
-    return _build(
-        _OPS["postSystemCallbacks"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemCallbacks"], locals())
 
 
 def get_system_callbacks_count(
@@ -1338,22 +859,7 @@ def get_system_callbacks_count(
 
     ``GET /system/callbacks/count`` (risk: Read, tag: CallbackEntries)
     """
-    return _build(
-        _OPS["getSystemCallbacksCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCallbacksCount"], locals())
 
 
 def get_system_callbacks_by_id(
@@ -1372,24 +878,7 @@ def get_system_callbacks_by_id(
 
     ``GET /system/callbacks/{id}`` (risk: Read, tag: CallbackEntries)
     """
-    return _build(
-        _OPS["getSystemCallbacksById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCallbacksById"], locals())
 
 
 def put_system_callbacks_by_id(
@@ -1401,15 +890,7 @@ def put_system_callbacks_by_id(
 
     ``PUT /system/callbacks/{id}`` (risk: Write, tag: CallbackEntries)
     """
-    return _build(
-        _OPS["putSystemCallbacksById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemCallbacksById"], locals())
 
 
 def patch_system_callbacks_by_id(
@@ -1421,15 +902,7 @@ def patch_system_callbacks_by_id(
 
     ``PATCH /system/callbacks/{id}`` (risk: Write, tag: CallbackEntries)
     """
-    return _build(
-        _OPS["patchSystemCallbacksById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemCallbacksById"], locals())
 
 
 def delete_system_callbacks_by_id(
@@ -1440,15 +913,7 @@ def delete_system_callbacks_by_id(
 
     ``DELETE /system/callbacks/{id}`` (risk: Destructive, tag: CallbackEntries)
     """
-    return _build(
-        _OPS["deleteSystemCallbacksById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemCallbacksById"], locals())
 
 
 def get_system_certifications(
@@ -1466,22 +931,7 @@ def get_system_certifications(
 
     ``GET /system/certifications`` (risk: Read, tag: Certifications)
     """
-    return _build(
-        _OPS["getSystemCertifications"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCertifications"], locals())
 
 
 def post_system_certifications(
@@ -1492,13 +942,7 @@ def post_system_certifications(
 
     ``POST /system/certifications`` (risk: Write, tag: Certifications)
     """
-    return _build(
-        _OPS["postSystemCertifications"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemCertifications"], locals())
 
 
 def get_system_certifications_count(
@@ -1516,22 +960,7 @@ def get_system_certifications_count(
 
     ``GET /system/certifications/count`` (risk: Read, tag: Certifications)
     """
-    return _build(
-        _OPS["getSystemCertificationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCertificationsCount"], locals())
 
 
 def get_system_certifications_by_id(
@@ -1550,24 +979,7 @@ def get_system_certifications_by_id(
 
     ``GET /system/certifications/{id}`` (risk: Read, tag: Certifications)
     """
-    return _build(
-        _OPS["getSystemCertificationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCertificationsById"], locals())
 
 
 def put_system_certifications_by_id(
@@ -1579,15 +991,7 @@ def put_system_certifications_by_id(
 
     ``PUT /system/certifications/{id}`` (risk: Write, tag: Certifications)
     """
-    return _build(
-        _OPS["putSystemCertificationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemCertificationsById"], locals())
 
 
 def patch_system_certifications_by_id(
@@ -1599,15 +1003,7 @@ def patch_system_certifications_by_id(
 
     ``PATCH /system/certifications/{id}`` (risk: Write, tag: Certifications)
     """
-    return _build(
-        _OPS["patchSystemCertificationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemCertificationsById"], locals())
 
 
 def delete_system_certifications_by_id(
@@ -1618,15 +1014,7 @@ def delete_system_certifications_by_id(
 
     ``DELETE /system/certifications/{id}`` (risk: Destructive, tag: Certifications)
     """
-    return _build(
-        _OPS["deleteSystemCertificationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemCertificationsById"], locals())
 
 
 def get_system_certifications_by_id_usages(
@@ -1645,24 +1033,7 @@ def get_system_certifications_by_id_usages(
 
     ``GET /system/certifications/{id}/usages`` (risk: Read, tag: Certifications)
     """
-    return _build(
-        _OPS["getSystemCertificationsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCertificationsByIdUsages"], locals())
 
 
 def get_system_certifications_by_id_usages_list(
@@ -1681,24 +1052,7 @@ def get_system_certifications_by_id_usages_list(
 
     ``GET /system/certifications/{id}/usages/list`` (risk: Read, tag: Certifications)
     """
-    return _build(
-        _OPS["getSystemCertificationsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCertificationsByIdUsagesList"], locals())
 
 
 def get_system_connect_wise_hosted_screens(
@@ -1716,22 +1070,7 @@ def get_system_connect_wise_hosted_screens(
 
     ``GET /system/connectWiseHostedScreens`` (risk: Read, tag: ConnectWiseHostedScreens)
     """
-    return _build(
-        _OPS["getSystemConnectWiseHostedScreens"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemConnectWiseHostedScreens"], locals())
 
 
 def get_system_connect_wise_hosted_screens_count(
@@ -1749,22 +1088,7 @@ def get_system_connect_wise_hosted_screens_count(
 
     ``GET /system/connectWiseHostedScreens/count`` (risk: Read, tag: ConnectWiseHostedScreens)
     """
-    return _build(
-        _OPS["getSystemConnectWiseHostedScreensCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemConnectWiseHostedScreensCount"], locals())
 
 
 def get_system_connect_wise_hosted_screens_by_id(
@@ -1783,24 +1107,7 @@ def get_system_connect_wise_hosted_screens_by_id(
 
     ``GET /system/connectWiseHostedScreens/{id}`` (risk: Read, tag: ConnectWiseHostedScreens)
     """
-    return _build(
-        _OPS["getSystemConnectWiseHostedScreensById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemConnectWiseHostedScreensById"], locals())
 
 
 def get_system_connectwisehostedsetups(
@@ -1818,22 +1125,7 @@ def get_system_connectwisehostedsetups(
 
     ``GET /system/connectwisehostedsetups`` (risk: Read, tag: ConnectWiseHostedSetups)
     """
-    return _build(
-        _OPS["getSystemConnectwisehostedsetups"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemConnectwisehostedsetups"], locals())
 
 
 def post_system_connectwisehostedsetups(
@@ -1844,13 +1136,7 @@ def post_system_connectwisehostedsetups(
 
     ``POST /system/connectwisehostedsetups`` (risk: Write, tag: ConnectWiseHostedSetups)
     """
-    return _build(
-        _OPS["postSystemConnectwisehostedsetups"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemConnectwisehostedsetups"], locals())
 
 
 def get_system_connectwisehostedsetups_count(
@@ -1868,22 +1154,7 @@ def get_system_connectwisehostedsetups_count(
 
     ``GET /system/connectwisehostedsetups/count`` (risk: Read, tag: ConnectWiseHostedSetups)
     """
-    return _build(
-        _OPS["getSystemConnectwisehostedsetupsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemConnectwisehostedsetupsCount"], locals())
 
 
 def get_system_connectwisehostedsetups_by_id(
@@ -1902,24 +1173,7 @@ def get_system_connectwisehostedsetups_by_id(
 
     ``GET /system/connectwisehostedsetups/{id}`` (risk: Read, tag: ConnectWiseHostedSetups)
     """
-    return _build(
-        _OPS["getSystemConnectwisehostedsetupsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemConnectwisehostedsetupsById"], locals())
 
 
 def put_system_connectwisehostedsetups_by_id(
@@ -1931,15 +1185,7 @@ def put_system_connectwisehostedsetups_by_id(
 
     ``PUT /system/connectwisehostedsetups/{id}`` (risk: Write, tag: ConnectWiseHostedSetups)
     """
-    return _build(
-        _OPS["putSystemConnectwisehostedsetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemConnectwisehostedsetupsById"], locals())
 
 
 def patch_system_connectwisehostedsetups_by_id(
@@ -1951,15 +1197,7 @@ def patch_system_connectwisehostedsetups_by_id(
 
     ``PATCH /system/connectwisehostedsetups/{id}`` (risk: Write, tag: ConnectWiseHostedSetups)
     """
-    return _build(
-        _OPS["patchSystemConnectwisehostedsetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemConnectwisehostedsetupsById"], locals())
 
 
 def delete_system_connectwisehostedsetups_by_id(
@@ -1970,15 +1208,7 @@ def delete_system_connectwisehostedsetups_by_id(
 
     ``DELETE /system/connectwisehostedsetups/{id}`` (risk: Destructive, tag: ConnectWiseHostedSetups)
     """
-    return _build(
-        _OPS["deleteSystemConnectwisehostedsetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemConnectwisehostedsetupsById"], locals())
 
 
 def get_system_contactsync_monitoring(
@@ -1996,22 +1226,7 @@ def get_system_contactsync_monitoring(
 
     ``GET /system/contactsync/monitoring`` (risk: Read, tag: M365ContactSyncMonitorings)
     """
-    return _build(
-        _OPS["getSystemContactsyncMonitoring"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemContactsyncMonitoring"], locals())
 
 
 def post_system_contactsync_monitoring() -> RequestSpec[M365ContactSyncMonitoring]:
@@ -2019,13 +1234,7 @@ def post_system_contactsync_monitoring() -> RequestSpec[M365ContactSyncMonitorin
 
     ``POST /system/contactsync/monitoring`` (risk: Write, tag: M365ContactSyncMonitorings)
     """
-    return _build(
-        _OPS["postSystemContactsyncMonitoring"],
-        {},
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemContactsyncMonitoring"], locals())
 
 
 def patch_system_contactsync_monitoring() -> RequestSpec[M365ContactSyncMonitoring]:
@@ -2033,13 +1242,7 @@ def patch_system_contactsync_monitoring() -> RequestSpec[M365ContactSyncMonitori
 
     ``PATCH /system/contactsync/monitoring`` (risk: Write, tag: M365ContactSyncMonitorings)
     """
-    return _build(
-        _OPS["patchSystemContactsyncMonitoring"],
-        {},
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["patchSystemContactsyncMonitoring"], locals())
 
 
 def get_system_contactsync_monitoring_count(
@@ -2057,22 +1260,7 @@ def get_system_contactsync_monitoring_count(
 
     ``GET /system/contactsync/monitoring/count`` (risk: Read, tag: M365ContactSyncMonitorings)
     """
-    return _build(
-        _OPS["getSystemContactsyncMonitoringCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemContactsyncMonitoringCount"], locals())
 
 
 def get_system_contactsync_monitoring_notificationtype(
@@ -2090,22 +1278,7 @@ def get_system_contactsync_monitoring_notificationtype(
 
     ``GET /system/contactsync/monitoring/notificationtype`` (risk: Read, tag: M365ContactSyncMonitorings)
     """
-    return _build(
-        _OPS["getSystemContactsyncMonitoringNotificationtype"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemContactsyncMonitoringNotificationtype"], locals())
 
 
 def get_system_contactsync_monitoring_type_by_id(
@@ -2124,24 +1297,7 @@ def get_system_contactsync_monitoring_type_by_id(
 
     ``GET /system/contactsync/monitoring/type/{id}`` (risk: Read, tag: M365ContactSyncMonitorings)
     """
-    return _build(
-        _OPS["getSystemContactsyncMonitoringTypeById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemContactsyncMonitoringTypeById"], locals())
 
 
 def delete_system_contactsync_monitoring_type_by_id(
@@ -2152,15 +1308,7 @@ def delete_system_contactsync_monitoring_type_by_id(
 
     ``DELETE /system/contactsync/monitoring/type/{id}`` (risk: Destructive, tag: M365ContactSyncMonitorings)
     """
-    return _build(
-        _OPS["deleteSystemContactsyncMonitoringTypeById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemContactsyncMonitoringTypeById"], locals())
 
 
 def get_system_contactsync_monitoring_by_id(
@@ -2179,24 +1327,7 @@ def get_system_contactsync_monitoring_by_id(
 
     ``GET /system/contactsync/monitoring/{id}`` (risk: Read, tag: M365ContactSyncMonitorings)
     """
-    return _build(
-        _OPS["getSystemContactsyncMonitoringById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemContactsyncMonitoringById"], locals())
 
 
 def get_system_custom_reports(
@@ -2214,22 +1345,7 @@ def get_system_custom_reports(
 
     ``GET /system/customReports`` (risk: Read, tag: CustomReports)
     """
-    return _build(
-        _OPS["getSystemCustomReports"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCustomReports"], locals())
 
 
 def post_system_custom_reports(
@@ -2240,13 +1356,7 @@ def post_system_custom_reports(
 
     ``POST /system/customReports`` (risk: Write, tag: CustomReports)
     """
-    return _build(
-        _OPS["postSystemCustomReports"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemCustomReports"], locals())
 
 
 def get_system_custom_reports_count(
@@ -2264,22 +1374,7 @@ def get_system_custom_reports_count(
 
     ``GET /system/customReports/count`` (risk: Read, tag: CustomReports)
     """
-    return _build(
-        _OPS["getSystemCustomReportsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCustomReportsCount"], locals())
 
 
 def get_system_custom_reports_by_id(
@@ -2298,24 +1393,7 @@ def get_system_custom_reports_by_id(
 
     ``GET /system/customReports/{id}`` (risk: Read, tag: CustomReports)
     """
-    return _build(
-        _OPS["getSystemCustomReportsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCustomReportsById"], locals())
 
 
 def put_system_custom_reports_by_id(
@@ -2327,15 +1405,7 @@ def put_system_custom_reports_by_id(
 
     ``PUT /system/customReports/{id}`` (risk: Write, tag: CustomReports)
     """
-    return _build(
-        _OPS["putSystemCustomReportsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemCustomReportsById"], locals())
 
 
 def patch_system_custom_reports_by_id(
@@ -2347,15 +1417,7 @@ def patch_system_custom_reports_by_id(
 
     ``PATCH /system/customReports/{id}`` (risk: Write, tag: CustomReports)
     """
-    return _build(
-        _OPS["patchSystemCustomReportsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemCustomReportsById"], locals())
 
 
 def delete_system_custom_reports_by_id(
@@ -2366,15 +1428,7 @@ def delete_system_custom_reports_by_id(
 
     ``DELETE /system/customReports/{id}`` (risk: Destructive, tag: CustomReports)
     """
-    return _build(
-        _OPS["deleteSystemCustomReportsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemCustomReportsById"], locals())
 
 
 def get_system_custom_reports_by_parent_id_parameters(
@@ -2393,24 +1447,7 @@ def get_system_custom_reports_by_parent_id_parameters(
 
     ``GET /system/customReports/{parentId}/parameters`` (risk: Read, tag: CustomReportParameters)
     """
-    return _build(
-        _OPS["getSystemCustomReportsByParentIdParameters"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCustomReportsByParentIdParameters"], locals())
 
 
 def post_system_custom_reports_by_parent_id_parameters(
@@ -2422,15 +1459,7 @@ def post_system_custom_reports_by_parent_id_parameters(
 
     ``POST /system/customReports/{parentId}/parameters`` (risk: Write, tag: CustomReportParameters)
     """
-    return _build(
-        _OPS["postSystemCustomReportsByParentIdParameters"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemCustomReportsByParentIdParameters"], locals())
 
 
 def get_system_custom_reports_by_parent_id_parameters_count(
@@ -2449,24 +1478,7 @@ def get_system_custom_reports_by_parent_id_parameters_count(
 
     ``GET /system/customReports/{parentId}/parameters/count`` (risk: Read, tag: CustomReportParameters)
     """
-    return _build(
-        _OPS["getSystemCustomReportsByParentIdParametersCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCustomReportsByParentIdParametersCount"], locals())
 
 
 def get_system_custom_reports_by_parent_id_parameters_by_id(
@@ -2486,25 +1498,7 @@ def get_system_custom_reports_by_parent_id_parameters_by_id(
 
     ``GET /system/customReports/{parentId}/parameters/{id}`` (risk: Read, tag: CustomReportParameters)
     """
-    return _build(
-        _OPS["getSystemCustomReportsByParentIdParametersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCustomReportsByParentIdParametersById"], locals())
 
 
 def put_system_custom_reports_by_parent_id_parameters_by_id(
@@ -2517,16 +1511,7 @@ def put_system_custom_reports_by_parent_id_parameters_by_id(
 
     ``PUT /system/customReports/{parentId}/parameters/{id}`` (risk: Write, tag: CustomReportParameters)
     """
-    return _build(
-        _OPS["putSystemCustomReportsByParentIdParametersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemCustomReportsByParentIdParametersById"], locals())
 
 
 def patch_system_custom_reports_by_parent_id_parameters_by_id(
@@ -2539,16 +1524,7 @@ def patch_system_custom_reports_by_parent_id_parameters_by_id(
 
     ``PATCH /system/customReports/{parentId}/parameters/{id}`` (risk: Write, tag: CustomReportParameters)
     """
-    return _build(
-        _OPS["patchSystemCustomReportsByParentIdParametersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemCustomReportsByParentIdParametersById"], locals())
 
 
 def delete_system_custom_reports_by_parent_id_parameters_by_id(
@@ -2560,16 +1536,7 @@ def delete_system_custom_reports_by_parent_id_parameters_by_id(
 
     ``DELETE /system/customReports/{parentId}/parameters/{id}`` (risk: Destructive, tag: CustomReportParameters)
     """
-    return _build(
-        _OPS["deleteSystemCustomReportsByParentIdParametersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemCustomReportsByParentIdParametersById"], locals())
 
 
 def get_system_cw_time_zones(
@@ -2587,22 +1554,7 @@ def get_system_cw_time_zones(
 
     ``GET /system/cwTimeZones`` (risk: Read, tag: CwTimeZones)
     """
-    return _build(
-        _OPS["getSystemCwTimeZones"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCwTimeZones"], locals())
 
 
 def get_system_cw_time_zones_count(
@@ -2620,22 +1572,7 @@ def get_system_cw_time_zones_count(
 
     ``GET /system/cwTimeZones/count`` (risk: Read, tag: CwTimeZones)
     """
-    return _build(
-        _OPS["getSystemCwTimeZonesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCwTimeZonesCount"], locals())
 
 
 def get_system_cw_time_zones_by_id(
@@ -2654,24 +1591,7 @@ def get_system_cw_time_zones_by_id(
 
     ``GET /system/cwTimeZones/{id}`` (risk: Read, tag: CwTimeZones)
     """
-    return _build(
-        _OPS["getSystemCwTimeZonesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemCwTimeZonesById"], locals())
 
 
 def get_system_departments(
@@ -2689,22 +1609,7 @@ def get_system_departments(
 
     ``GET /system/departments`` (risk: Read, tag: Departments)
     """
-    return _build(
-        _OPS["getSystemDepartments"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDepartments"], locals())
 
 
 def post_system_departments(
@@ -2715,13 +1620,7 @@ def post_system_departments(
 
     ``POST /system/departments`` (risk: Write, tag: Departments)
     """
-    return _build(
-        _OPS["postSystemDepartments"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemDepartments"], locals())
 
 
 def get_system_departments_count(
@@ -2739,22 +1638,7 @@ def get_system_departments_count(
 
     ``GET /system/departments/count`` (risk: Read, tag: Departments)
     """
-    return _build(
-        _OPS["getSystemDepartmentsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDepartmentsCount"], locals())
 
 
 def get_system_departments_by_id(
@@ -2773,24 +1657,7 @@ def get_system_departments_by_id(
 
     ``GET /system/departments/{id}`` (risk: Read, tag: Departments)
     """
-    return _build(
-        _OPS["getSystemDepartmentsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDepartmentsById"], locals())
 
 
 def put_system_departments_by_id(
@@ -2802,15 +1669,7 @@ def put_system_departments_by_id(
 
     ``PUT /system/departments/{id}`` (risk: Write, tag: Departments)
     """
-    return _build(
-        _OPS["putSystemDepartmentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemDepartmentsById"], locals())
 
 
 def patch_system_departments_by_id(
@@ -2822,15 +1681,7 @@ def patch_system_departments_by_id(
 
     ``PATCH /system/departments/{id}`` (risk: Write, tag: Departments)
     """
-    return _build(
-        _OPS["patchSystemDepartmentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemDepartmentsById"], locals())
 
 
 def delete_system_departments_by_id(
@@ -2841,15 +1692,7 @@ def delete_system_departments_by_id(
 
     ``DELETE /system/departments/{id}`` (risk: Destructive, tag: Departments)
     """
-    return _build(
-        _OPS["deleteSystemDepartmentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemDepartmentsById"], locals())
 
 
 def get_system_departments_by_id_usages(
@@ -2868,24 +1711,7 @@ def get_system_departments_by_id_usages(
 
     ``GET /system/departments/{id}/usages`` (risk: Read, tag: Departments)
     """
-    return _build(
-        _OPS["getSystemDepartmentsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDepartmentsByIdUsages"], locals())
 
 
 def get_system_departments_by_id_usages_list(
@@ -2904,24 +1730,7 @@ def get_system_departments_by_id_usages_list(
 
     ``GET /system/departments/{id}/usages/list`` (risk: Read, tag: Departments)
     """
-    return _build(
-        _OPS["getSystemDepartmentsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDepartmentsByIdUsagesList"], locals())
 
 
 def get_system_departments_by_parent_id_locations(
@@ -2940,24 +1749,7 @@ def get_system_departments_by_parent_id_locations(
 
     ``GET /system/departments/{parentId}/locations`` (risk: Read, tag: DepartmentLocations)
     """
-    return _build(
-        _OPS["getSystemDepartmentsByParentIdLocations"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDepartmentsByParentIdLocations"], locals())
 
 
 def post_system_departments_by_parent_id_locations(
@@ -2969,15 +1761,7 @@ def post_system_departments_by_parent_id_locations(
 
     ``POST /system/departments/{parentId}/locations`` (risk: Write, tag: DepartmentLocations)
     """
-    return _build(
-        _OPS["postSystemDepartmentsByParentIdLocations"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemDepartmentsByParentIdLocations"], locals())
 
 
 def get_system_departments_by_parent_id_locations_count(
@@ -2996,24 +1780,7 @@ def get_system_departments_by_parent_id_locations_count(
 
     ``GET /system/departments/{parentId}/locations/count`` (risk: Read, tag: DepartmentLocations)
     """
-    return _build(
-        _OPS["getSystemDepartmentsByParentIdLocationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDepartmentsByParentIdLocationsCount"], locals())
 
 
 def get_system_departments_by_parent_id_locations_by_id(
@@ -3033,25 +1800,7 @@ def get_system_departments_by_parent_id_locations_by_id(
 
     ``GET /system/departments/{parentId}/locations/{id}`` (risk: Read, tag: DepartmentLocations)
     """
-    return _build(
-        _OPS["getSystemDepartmentsByParentIdLocationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDepartmentsByParentIdLocationsById"], locals())
 
 
 def put_system_departments_by_parent_id_locations_by_id(
@@ -3064,16 +1813,7 @@ def put_system_departments_by_parent_id_locations_by_id(
 
     ``PUT /system/departments/{parentId}/locations/{id}`` (risk: Write, tag: DepartmentLocations)
     """
-    return _build(
-        _OPS["putSystemDepartmentsByParentIdLocationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemDepartmentsByParentIdLocationsById"], locals())
 
 
 def patch_system_departments_by_parent_id_locations_by_id(
@@ -3086,16 +1826,7 @@ def patch_system_departments_by_parent_id_locations_by_id(
 
     ``PATCH /system/departments/{parentId}/locations/{id}`` (risk: Write, tag: DepartmentLocations)
     """
-    return _build(
-        _OPS["patchSystemDepartmentsByParentIdLocationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemDepartmentsByParentIdLocationsById"], locals())
 
 
 def delete_system_departments_by_parent_id_locations_by_id(
@@ -3107,16 +1838,7 @@ def delete_system_departments_by_parent_id_locations_by_id(
 
     ``DELETE /system/departments/{parentId}/locations/{id}`` (risk: Destructive, tag: DepartmentLocations)
     """
-    return _build(
-        _OPS["deleteSystemDepartmentsByParentIdLocationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemDepartmentsByParentIdLocationsById"], locals())
 
 
 def get_system_directional_syncs_info(
@@ -3134,22 +1856,7 @@ def get_system_directional_syncs_info(
 
     ``GET /system/directionalSyncs/info`` (risk: Read, tag: DirectionalSyncInfos)
     """
-    return _build(
-        _OPS["getSystemDirectionalSyncsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDirectionalSyncsInfo"], locals())
 
 
 def get_system_directional_syncs_info_count(
@@ -3167,22 +1874,7 @@ def get_system_directional_syncs_info_count(
 
     ``GET /system/directionalSyncs/info/count`` (risk: Read, tag: DirectionalSyncInfos)
     """
-    return _build(
-        _OPS["getSystemDirectionalSyncsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDirectionalSyncsInfoCount"], locals())
 
 
 def get_system_directional_syncs_by_id_info(
@@ -3201,24 +1893,7 @@ def get_system_directional_syncs_by_id_info(
 
     ``GET /system/directionalSyncs/{id}/info`` (risk: Read, tag: DirectionalSyncInfos)
     """
-    return _build(
-        _OPS["getSystemDirectionalSyncsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDirectionalSyncsByIdInfo"], locals())
 
 
 def get_system_document_types_info(
@@ -3236,22 +1911,7 @@ def get_system_document_types_info(
 
     ``GET /system/documentTypes/info`` (risk: Read, tag: DocumentTypes)
     """
-    return _build(
-        _OPS["getSystemDocumentTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDocumentTypesInfo"], locals())
 
 
 def get_system_document_types_info_count(
@@ -3269,22 +1929,7 @@ def get_system_document_types_info_count(
 
     ``GET /system/documentTypes/info/count`` (risk: Read, tag: DocumentTypes)
     """
-    return _build(
-        _OPS["getSystemDocumentTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDocumentTypesInfoCount"], locals())
 
 
 def get_system_document_types_by_id_info(
@@ -3303,24 +1948,7 @@ def get_system_document_types_by_id_info(
 
     ``GET /system/documentTypes/{id}/info`` (risk: Read, tag: DocumentTypes)
     """
-    return _build(
-        _OPS["getSystemDocumentTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDocumentTypesByIdInfo"], locals())
 
 
 def get_system_documents(
@@ -3387,24 +2015,7 @@ def get_system_documents(
 
     ``GET /system/documents`` (risk: Read, tag: Documents)
     """
-    return _build(
-        _OPS["getSystemDocuments"],
-        {},
-        {
-            "recordType": record_type,
-            "recordId": record_id,
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDocuments"], locals())
 
 
 def post_system_documents(
@@ -3416,13 +2027,7 @@ def post_system_documents(
 
     ``POST /system/documents`` (risk: Write, tag: Documents)
     """
-    return _build(
-        _OPS["postSystemDocuments"],
-        {},
-        {},
-        body,
-        files,
-    )
+    return _build(_OPS["postSystemDocuments"], locals())
 
 
 def get_system_documents_count(
@@ -3489,24 +2094,7 @@ def get_system_documents_count(
 
     ``GET /system/documents/count`` (risk: Read, tag: Documents)
     """
-    return _build(
-        _OPS["getSystemDocumentsCount"],
-        {},
-        {
-            "recordType": record_type,
-            "recordId": record_id,
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDocumentsCount"], locals())
 
 
 def get_system_documents_uploadsample(
@@ -3524,22 +2112,7 @@ def get_system_documents_uploadsample(
 
     ``GET /system/documents/uploadsample`` (risk: Read, tag: Documents)
     """
-    return _build(
-        _OPS["getSystemDocumentsUploadsample"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDocumentsUploadsample"], locals())
 
 
 def get_system_documents_by_id(
@@ -3558,24 +2131,7 @@ def get_system_documents_by_id(
 
     ``GET /system/documents/{id}`` (risk: Read, tag: Documents)
     """
-    return _build(
-        _OPS["getSystemDocumentsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDocumentsById"], locals())
 
 
 def post_system_documents_by_id(
@@ -3586,15 +2142,7 @@ def post_system_documents_by_id(
 
     ``POST /system/documents/{id}`` (risk: Write, tag: Documents)
     """
-    return _build(
-        _OPS["postSystemDocumentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemDocumentsById"], locals())
 
 
 def delete_system_documents_by_id(
@@ -3605,15 +2153,7 @@ def delete_system_documents_by_id(
 
     ``DELETE /system/documents/{id}`` (risk: Destructive, tag: Documents)
     """
-    return _build(
-        _OPS["deleteSystemDocumentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemDocumentsById"], locals())
 
 
 def get_system_documents_by_id_download(
@@ -3633,25 +2173,7 @@ def get_system_documents_by_id_download(
 
     ``GET /system/documents/{id}/download`` (risk: Read, tag: Documents)
     """
-    return _build(
-        _OPS["getSystemDocumentsByIdDownload"],
-        {
-            "id": id_,
-        },
-        {
-            "lastModified": last_modified,
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDocumentsByIdDownload"], locals())
 
 
 def get_system_documents_by_id_thumbnail(
@@ -3671,25 +2193,7 @@ def get_system_documents_by_id_thumbnail(
 
     ``GET /system/documents/{id}/thumbnail`` (risk: Read, tag: Documents)
     """
-    return _build(
-        _OPS["getSystemDocumentsByIdThumbnail"],
-        {
-            "id": id_,
-        },
-        {
-            "lastModified": last_modified,
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemDocumentsByIdThumbnail"], locals())
 
 
 def get_system_e_pay_configurations(
@@ -3707,22 +2211,7 @@ def get_system_e_pay_configurations(
 
     ``GET /system/ePayConfigurations`` (risk: Read, tag: EPayConfigurations)
     """
-    return _build(
-        _OPS["getSystemEPayConfigurations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEPayConfigurations"], locals())
 
 
 def post_system_e_pay_configurations(
@@ -3733,13 +2222,7 @@ def post_system_e_pay_configurations(
 
     ``POST /system/ePayConfigurations`` (risk: Write, tag: EPayConfigurations)
     """
-    return _build(
-        _OPS["postSystemEPayConfigurations"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemEPayConfigurations"], locals())
 
 
 def get_system_e_pay_configurations_count(
@@ -3757,22 +2240,7 @@ def get_system_e_pay_configurations_count(
 
     ``GET /system/ePayConfigurations/count`` (risk: Read, tag: EPayConfigurations)
     """
-    return _build(
-        _OPS["getSystemEPayConfigurationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEPayConfigurationsCount"], locals())
 
 
 def get_system_e_pay_configurations_by_id(
@@ -3791,24 +2259,7 @@ def get_system_e_pay_configurations_by_id(
 
     ``GET /system/ePayConfigurations/{id}`` (risk: Read, tag: EPayConfigurations)
     """
-    return _build(
-        _OPS["getSystemEPayConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEPayConfigurationsById"], locals())
 
 
 def put_system_e_pay_configurations_by_id(
@@ -3820,15 +2271,7 @@ def put_system_e_pay_configurations_by_id(
 
     ``PUT /system/ePayConfigurations/{id}`` (risk: Write, tag: EPayConfigurations)
     """
-    return _build(
-        _OPS["putSystemEPayConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemEPayConfigurationsById"], locals())
 
 
 def patch_system_e_pay_configurations_by_id(
@@ -3840,15 +2283,7 @@ def patch_system_e_pay_configurations_by_id(
 
     ``PATCH /system/ePayConfigurations/{id}`` (risk: Write, tag: EPayConfigurations)
     """
-    return _build(
-        _OPS["patchSystemEPayConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemEPayConfigurationsById"], locals())
 
 
 def delete_system_e_pay_configurations_by_id(
@@ -3859,15 +2294,7 @@ def delete_system_e_pay_configurations_by_id(
 
     ``DELETE /system/ePayConfigurations/{id}`` (risk: Destructive, tag: EPayConfigurations)
     """
-    return _build(
-        _OPS["deleteSystemEPayConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemEPayConfigurationsById"], locals())
 
 
 def get_system_email_connectors(
@@ -3885,22 +2312,7 @@ def get_system_email_connectors(
 
     ``GET /system/emailConnectors`` (risk: Read, tag: EmailConnectors)
     """
-    return _build(
-        _OPS["getSystemEmailConnectors"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailConnectors"], locals())
 
 
 def post_system_email_connectors(
@@ -3911,13 +2323,7 @@ def post_system_email_connectors(
 
     ``POST /system/emailConnectors`` (risk: Write, tag: EmailConnectors)
     """
-    return _build(
-        _OPS["postSystemEmailConnectors"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemEmailConnectors"], locals())
 
 
 def get_system_email_connectors_count(
@@ -3935,22 +2341,7 @@ def get_system_email_connectors_count(
 
     ``GET /system/emailConnectors/count`` (risk: Read, tag: EmailConnectors)
     """
-    return _build(
-        _OPS["getSystemEmailConnectorsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailConnectorsCount"], locals())
 
 
 def get_system_email_connectors_info(
@@ -3968,22 +2359,7 @@ def get_system_email_connectors_info(
 
     ``GET /system/emailConnectors/info`` (risk: Read, tag: EmailConnectorInfos)
     """
-    return _build(
-        _OPS["getSystemEmailConnectorsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailConnectorsInfo"], locals())
 
 
 def get_system_email_connectors_info_count(
@@ -4001,22 +2377,7 @@ def get_system_email_connectors_info_count(
 
     ``GET /system/emailConnectors/info/count`` (risk: Read, tag: EmailConnectorInfos)
     """
-    return _build(
-        _OPS["getSystemEmailConnectorsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailConnectorsInfoCount"], locals())
 
 
 def get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_parsing_rules(
@@ -4037,23 +2398,7 @@ def get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_pa
     ``GET /system/emailConnectors/{grandparentId}/parsingStyles/{parentId}/parsingRules`` (risk: Read, tag: EmailConnectorParsingRules)
     """
     return _build(
-        _OPS["getSystemEmailConnectorsByGrandparentIdParsingStylesByParentIdParsingRules"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getSystemEmailConnectorsByGrandparentIdParsingStylesByParentIdParsingRules"], locals()
     )
 
 
@@ -4069,13 +2414,7 @@ def post_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_p
     """
     return _build(
         _OPS["postSystemEmailConnectorsByGrandparentIdParsingStylesByParentIdParsingRules"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -4098,22 +2437,7 @@ def get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_pa
     """
     return _build(
         _OPS["getSystemEmailConnectorsByGrandparentIdParsingStylesByParentIdParsingRulesCount"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -4137,23 +2461,7 @@ def get_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_pa
     """
     return _build(
         _OPS["getSystemEmailConnectorsByGrandparentIdParsingStylesByParentIdParsingRulesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        locals(),
     )
 
 
@@ -4170,14 +2478,7 @@ def put_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_pa
     """
     return _build(
         _OPS["putSystemEmailConnectorsByGrandparentIdParsingStylesByParentIdParsingRulesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -4194,14 +2495,7 @@ def patch_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id_
     """
     return _build(
         _OPS["patchSystemEmailConnectorsByGrandparentIdParsingStylesByParentIdParsingRulesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
+        locals(),
     )
 
 
@@ -4217,14 +2511,7 @@ def delete_system_email_connectors_by_grandparent_id_parsing_styles_by_parent_id
     """
     return _build(
         _OPS["deleteSystemEmailConnectorsByGrandparentIdParsingStylesByParentIdParsingRulesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
+        locals(),
     )
 
 
@@ -4244,24 +2531,7 @@ def get_system_email_connectors_by_id(
 
     ``GET /system/emailConnectors/{id}`` (risk: Read, tag: EmailConnectors)
     """
-    return _build(
-        _OPS["getSystemEmailConnectorsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailConnectorsById"], locals())
 
 
 def put_system_email_connectors_by_id(
@@ -4273,15 +2543,7 @@ def put_system_email_connectors_by_id(
 
     ``PUT /system/emailConnectors/{id}`` (risk: Write, tag: EmailConnectors)
     """
-    return _build(
-        _OPS["putSystemEmailConnectorsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemEmailConnectorsById"], locals())
 
 
 def patch_system_email_connectors_by_id(
@@ -4293,15 +2555,7 @@ def patch_system_email_connectors_by_id(
 
     ``PATCH /system/emailConnectors/{id}`` (risk: Write, tag: EmailConnectors)
     """
-    return _build(
-        _OPS["patchSystemEmailConnectorsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemEmailConnectorsById"], locals())
 
 
 def delete_system_email_connectors_by_id(
@@ -4312,15 +2566,7 @@ def delete_system_email_connectors_by_id(
 
     ``DELETE /system/emailConnectors/{id}`` (risk: Destructive, tag: EmailConnectors)
     """
-    return _build(
-        _OPS["deleteSystemEmailConnectorsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemEmailConnectorsById"], locals())
 
 
 def get_system_email_connectors_by_id_info(
@@ -4339,24 +2585,7 @@ def get_system_email_connectors_by_id_info(
 
     ``GET /system/emailConnectors/{id}/info`` (risk: Read, tag: EmailConnectorInfos)
     """
-    return _build(
-        _OPS["getSystemEmailConnectorsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailConnectorsByIdInfo"], locals())
 
 
 def get_system_email_connectors_by_parent_id_parsing_styles(
@@ -4375,24 +2604,7 @@ def get_system_email_connectors_by_parent_id_parsing_styles(
 
     ``GET /system/emailConnectors/{parentId}/parsingStyles`` (risk: Read, tag: EmailConnectorParsingStyles)
     """
-    return _build(
-        _OPS["getSystemEmailConnectorsByParentIdParsingStyles"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailConnectorsByParentIdParsingStyles"], locals())
 
 
 def post_system_email_connectors_by_parent_id_parsing_styles(
@@ -4404,15 +2616,7 @@ def post_system_email_connectors_by_parent_id_parsing_styles(
 
     ``POST /system/emailConnectors/{parentId}/parsingStyles`` (risk: Write, tag: EmailConnectorParsingStyles)
     """
-    return _build(
-        _OPS["postSystemEmailConnectorsByParentIdParsingStyles"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemEmailConnectorsByParentIdParsingStyles"], locals())
 
 
 def get_system_email_connectors_by_parent_id_parsing_styles_count(
@@ -4431,24 +2635,7 @@ def get_system_email_connectors_by_parent_id_parsing_styles_count(
 
     ``GET /system/emailConnectors/{parentId}/parsingStyles/count`` (risk: Read, tag: EmailConnectorParsingStyles)
     """
-    return _build(
-        _OPS["getSystemEmailConnectorsByParentIdParsingStylesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailConnectorsByParentIdParsingStylesCount"], locals())
 
 
 def get_system_email_connectors_by_parent_id_parsing_styles_by_id(
@@ -4468,25 +2655,7 @@ def get_system_email_connectors_by_parent_id_parsing_styles_by_id(
 
     ``GET /system/emailConnectors/{parentId}/parsingStyles/{id}`` (risk: Read, tag: EmailConnectorParsingStyles)
     """
-    return _build(
-        _OPS["getSystemEmailConnectorsByParentIdParsingStylesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailConnectorsByParentIdParsingStylesById"], locals())
 
 
 def put_system_email_connectors_by_parent_id_parsing_styles_by_id(
@@ -4499,16 +2668,7 @@ def put_system_email_connectors_by_parent_id_parsing_styles_by_id(
 
     ``PUT /system/emailConnectors/{parentId}/parsingStyles/{id}`` (risk: Write, tag: EmailConnectorParsingStyles)
     """
-    return _build(
-        _OPS["putSystemEmailConnectorsByParentIdParsingStylesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemEmailConnectorsByParentIdParsingStylesById"], locals())
 
 
 def patch_system_email_connectors_by_parent_id_parsing_styles_by_id(
@@ -4521,16 +2681,7 @@ def patch_system_email_connectors_by_parent_id_parsing_styles_by_id(
 
     ``PATCH /system/emailConnectors/{parentId}/parsingStyles/{id}`` (risk: Write, tag: EmailConnectorParsingStyles)
     """
-    return _build(
-        _OPS["patchSystemEmailConnectorsByParentIdParsingStylesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemEmailConnectorsByParentIdParsingStylesById"], locals())
 
 
 def delete_system_email_connectors_by_parent_id_parsing_styles_by_id(
@@ -4542,16 +2693,7 @@ def delete_system_email_connectors_by_parent_id_parsing_styles_by_id(
 
     ``DELETE /system/emailConnectors/{parentId}/parsingStyles/{id}`` (risk: Destructive, tag: EmailConnectorParsingStyles)
     """
-    return _build(
-        _OPS["deleteSystemEmailConnectorsByParentIdParsingStylesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemEmailConnectorsByParentIdParsingStylesById"], locals())
 
 
 def get_system_email_exclusions(
@@ -4569,22 +2711,7 @@ def get_system_email_exclusions(
 
     ``GET /system/emailExclusions`` (risk: Read, tag: EmailExclusions)
     """
-    return _build(
-        _OPS["getSystemEmailExclusions"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailExclusions"], locals())
 
 
 def post_system_email_exclusions(
@@ -4595,13 +2722,7 @@ def post_system_email_exclusions(
 
     ``POST /system/emailExclusions`` (risk: Write, tag: EmailExclusions)
     """
-    return _build(
-        _OPS["postSystemEmailExclusions"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemEmailExclusions"], locals())
 
 
 def get_system_email_exclusions_count(
@@ -4619,22 +2740,7 @@ def get_system_email_exclusions_count(
 
     ``GET /system/emailExclusions/count`` (risk: Read, tag: EmailExclusions)
     """
-    return _build(
-        _OPS["getSystemEmailExclusionsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailExclusionsCount"], locals())
 
 
 def get_system_email_exclusions_by_id(
@@ -4653,24 +2759,7 @@ def get_system_email_exclusions_by_id(
 
     ``GET /system/emailExclusions/{id}`` (risk: Read, tag: EmailExclusions)
     """
-    return _build(
-        _OPS["getSystemEmailExclusionsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailExclusionsById"], locals())
 
 
 def put_system_email_exclusions_by_id(
@@ -4682,15 +2771,7 @@ def put_system_email_exclusions_by_id(
 
     ``PUT /system/emailExclusions/{id}`` (risk: Write, tag: EmailExclusions)
     """
-    return _build(
-        _OPS["putSystemEmailExclusionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemEmailExclusionsById"], locals())
 
 
 def patch_system_email_exclusions_by_id(
@@ -4702,15 +2783,7 @@ def patch_system_email_exclusions_by_id(
 
     ``PATCH /system/emailExclusions/{id}`` (risk: Write, tag: EmailExclusions)
     """
-    return _build(
-        _OPS["patchSystemEmailExclusionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemEmailExclusionsById"], locals())
 
 
 def delete_system_email_exclusions_by_id(
@@ -4721,15 +2794,7 @@ def delete_system_email_exclusions_by_id(
 
     ``DELETE /system/emailExclusions/{id}`` (risk: Destructive, tag: EmailExclusions)
     """
-    return _build(
-        _OPS["deleteSystemEmailExclusionsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemEmailExclusionsById"], locals())
 
 
 def get_system_email_tokens(
@@ -4747,22 +2812,7 @@ def get_system_email_tokens(
 
     ``GET /system/emailTokens`` (risk: Read, tag: EmailTokens)
     """
-    return _build(
-        _OPS["getSystemEmailTokens"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailTokens"], locals())
 
 
 def get_system_email_tokens_count(
@@ -4780,22 +2830,7 @@ def get_system_email_tokens_count(
 
     ``GET /system/emailTokens/count`` (risk: Read, tag: EmailTokens)
     """
-    return _build(
-        _OPS["getSystemEmailTokensCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailTokensCount"], locals())
 
 
 def get_system_email_tokens_by_id(
@@ -4814,24 +2849,7 @@ def get_system_email_tokens_by_id(
 
     ``GET /system/emailTokens/{id}`` (risk: Read, tag: EmailTokens)
     """
-    return _build(
-        _OPS["getSystemEmailTokensById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemEmailTokensById"], locals())
 
 
 def get_system_experiments(
@@ -4849,22 +2867,7 @@ def get_system_experiments(
 
     ``GET /system/experiments`` (risk: Read, tag: Experiments)
     """
-    return _build(
-        _OPS["getSystemExperiments"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemExperiments"], locals())
 
 
 def get_system_experiments_count(
@@ -4882,22 +2885,7 @@ def get_system_experiments_count(
 
     ``GET /system/experiments/count`` (risk: Read, tag: Experiments)
     """
-    return _build(
-        _OPS["getSystemExperimentsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemExperimentsCount"], locals())
 
 
 def get_system_experiments_by_id(
@@ -4916,24 +2904,7 @@ def get_system_experiments_by_id(
 
     ``GET /system/experiments/{id}`` (risk: Read, tag: Experiments)
     """
-    return _build(
-        _OPS["getSystemExperimentsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemExperimentsById"], locals())
 
 
 def get_system_fileuploadsettings(
@@ -4951,22 +2922,7 @@ def get_system_fileuploadsettings(
 
     ``GET /system/fileuploadsettings`` (risk: Read, tag: FileUploadSettings)
     """
-    return _build(
-        _OPS["getSystemFileuploadsettings"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemFileuploadsettings"], locals())
 
 
 def get_system_fileuploadsettings_count(
@@ -4984,22 +2940,7 @@ def get_system_fileuploadsettings_count(
 
     ``GET /system/fileuploadsettings/count`` (risk: Read, tag: FileUploadSettings)
     """
-    return _build(
-        _OPS["getSystemFileuploadsettingsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemFileuploadsettingsCount"], locals())
 
 
 def get_system_fileuploadsettings_by_id(
@@ -5018,24 +2959,7 @@ def get_system_fileuploadsettings_by_id(
 
     ``GET /system/fileuploadsettings/{id}`` (risk: Read, tag: FileUploadSettings)
     """
-    return _build(
-        _OPS["getSystemFileuploadsettingsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemFileuploadsettingsById"], locals())
 
 
 def put_system_fileuploadsettings_by_id(
@@ -5047,15 +2971,7 @@ def put_system_fileuploadsettings_by_id(
 
     ``PUT /system/fileuploadsettings/{id}`` (risk: Write, tag: FileUploadSettings)
     """
-    return _build(
-        _OPS["putSystemFileuploadsettingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemFileuploadsettingsById"], locals())
 
 
 def patch_system_fileuploadsettings_by_id(
@@ -5067,15 +2983,7 @@ def patch_system_fileuploadsettings_by_id(
 
     ``PATCH /system/fileuploadsettings/{id}`` (risk: Write, tag: FileUploadSettings)
     """
-    return _build(
-        _OPS["patchSystemFileuploadsettingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemFileuploadsettingsById"], locals())
 
 
 def get_system_googleemailsetup(
@@ -5093,22 +3001,7 @@ def get_system_googleemailsetup(
 
     ``GET /system/googleemailsetup`` (risk: Read, tag: GoogleEmailSetups)
     """
-    return _build(
-        _OPS["getSystemGoogleemailsetup"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemGoogleemailsetup"], locals())
 
 
 def post_system_googleemailsetup(
@@ -5119,13 +3012,7 @@ def post_system_googleemailsetup(
 
     ``POST /system/googleemailsetup`` (risk: Write, tag: GoogleEmailSetups)
     """
-    return _build(
-        _OPS["postSystemGoogleemailsetup"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemGoogleemailsetup"], locals())
 
 
 def get_system_googleemailsetup_count(
@@ -5143,22 +3030,7 @@ def get_system_googleemailsetup_count(
 
     ``GET /system/googleemailsetup/count`` (risk: Read, tag: GoogleEmailSetups)
     """
-    return _build(
-        _OPS["getSystemGoogleemailsetupCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemGoogleemailsetupCount"], locals())
 
 
 def get_system_googleemailsetup_by_id(
@@ -5177,24 +3049,7 @@ def get_system_googleemailsetup_by_id(
 
     ``GET /system/googleemailsetup/{id}`` (risk: Read, tag: GoogleEmailSetups)
     """
-    return _build(
-        _OPS["getSystemGoogleemailsetupById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemGoogleemailsetupById"], locals())
 
 
 def put_system_googleemailsetup_by_id(
@@ -5206,15 +3061,7 @@ def put_system_googleemailsetup_by_id(
 
     ``PUT /system/googleemailsetup/{id}`` (risk: Write, tag: GoogleEmailSetups)
     """
-    return _build(
-        _OPS["putSystemGoogleemailsetupById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemGoogleemailsetupById"], locals())
 
 
 def patch_system_googleemailsetup_by_id(
@@ -5226,15 +3073,7 @@ def patch_system_googleemailsetup_by_id(
 
     ``PATCH /system/googleemailsetup/{id}`` (risk: Write, tag: GoogleEmailSetups)
     """
-    return _build(
-        _OPS["patchSystemGoogleemailsetupById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemGoogleemailsetupById"], locals())
 
 
 def delete_system_googleemailsetup_by_id(
@@ -5245,15 +3084,7 @@ def delete_system_googleemailsetup_by_id(
 
     ``DELETE /system/googleemailsetup/{id}`` (risk: Destructive, tag: GoogleEmailSetups)
     """
-    return _build(
-        _OPS["deleteSystemGoogleemailsetupById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemGoogleemailsetupById"], locals())
 
 
 def post_system_googleemailsetup_by_id_test_connection(
@@ -5264,15 +3095,7 @@ def post_system_googleemailsetup_by_id_test_connection(
 
     ``POST /system/googleemailsetup/{id}/testConnection`` (risk: Execute, tag: GoogleEmailSetups)
     """
-    return _build(
-        _OPS["postSystemGoogleemailsetupByIdTestConnection"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemGoogleemailsetupByIdTestConnection"], locals())
 
 
 def get_system_imaps(
@@ -5290,22 +3113,7 @@ def get_system_imaps(
 
     ``GET /system/imaps`` (risk: Read, tag: Imaps)
     """
-    return _build(
-        _OPS["getSystemImaps"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemImaps"], locals())
 
 
 def post_system_imaps(
@@ -5316,13 +3124,7 @@ def post_system_imaps(
 
     ``POST /system/imaps`` (risk: Write, tag: Imaps)
     """
-    return _build(
-        _OPS["postSystemImaps"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemImaps"], locals())
 
 
 def get_system_imaps_count(
@@ -5340,22 +3142,7 @@ def get_system_imaps_count(
 
     ``GET /system/imaps/count`` (risk: Read, tag: Imaps)
     """
-    return _build(
-        _OPS["getSystemImapsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemImapsCount"], locals())
 
 
 def get_system_imaps_info(
@@ -5373,22 +3160,7 @@ def get_system_imaps_info(
 
     ``GET /system/imaps/info`` (risk: Read, tag: ImapInfos)
     """
-    return _build(
-        _OPS["getSystemImapsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemImapsInfo"], locals())
 
 
 def get_system_imaps_info_count(
@@ -5406,22 +3178,7 @@ def get_system_imaps_info_count(
 
     ``GET /system/imaps/info/count`` (risk: Read, tag: ImapInfos)
     """
-    return _build(
-        _OPS["getSystemImapsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemImapsInfoCount"], locals())
 
 
 def get_system_imaps_by_id(
@@ -5440,24 +3197,7 @@ def get_system_imaps_by_id(
 
     ``GET /system/imaps/{id}`` (risk: Read, tag: Imaps)
     """
-    return _build(
-        _OPS["getSystemImapsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemImapsById"], locals())
 
 
 def put_system_imaps_by_id(
@@ -5469,15 +3209,7 @@ def put_system_imaps_by_id(
 
     ``PUT /system/imaps/{id}`` (risk: Write, tag: Imaps)
     """
-    return _build(
-        _OPS["putSystemImapsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemImapsById"], locals())
 
 
 def patch_system_imaps_by_id(
@@ -5489,15 +3221,7 @@ def patch_system_imaps_by_id(
 
     ``PATCH /system/imaps/{id}`` (risk: Write, tag: Imaps)
     """
-    return _build(
-        _OPS["patchSystemImapsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemImapsById"], locals())
 
 
 def delete_system_imaps_by_id(
@@ -5508,15 +3232,7 @@ def delete_system_imaps_by_id(
 
     ``DELETE /system/imaps/{id}`` (risk: Destructive, tag: Imaps)
     """
-    return _build(
-        _OPS["deleteSystemImapsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemImapsById"], locals())
 
 
 def get_system_imaps_by_id_info(
@@ -5535,24 +3251,7 @@ def get_system_imaps_by_id_info(
 
     ``GET /system/imaps/{id}/info`` (risk: Read, tag: ImapInfos)
     """
-    return _build(
-        _OPS["getSystemImapsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemImapsByIdInfo"], locals())
 
 
 def post_system_import_mass_maintenance_by_id(
@@ -5563,15 +3262,7 @@ def post_system_import_mass_maintenance_by_id(
 
     ``POST /system/importMassMaintenance/{id}`` (risk: Write, tag: ImportsMassMaintenance)
     """
-    return _build(
-        _OPS["postSystemImportMassMaintenanceById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemImportMassMaintenanceById"], locals())
 
 
 def get_system_in_out_boards(
@@ -5589,22 +3280,7 @@ def get_system_in_out_boards(
 
     ``GET /system/inOutBoards`` (risk: Read, tag: InOutBoards)
     """
-    return _build(
-        _OPS["getSystemInOutBoards"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInOutBoards"], locals())
 
 
 def post_system_in_out_boards(
@@ -5615,13 +3291,7 @@ def post_system_in_out_boards(
 
     ``POST /system/inOutBoards`` (risk: Write, tag: InOutBoards)
     """
-    return _build(
-        _OPS["postSystemInOutBoards"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemInOutBoards"], locals())
 
 
 def get_system_in_out_boards_count(
@@ -5639,22 +3309,7 @@ def get_system_in_out_boards_count(
 
     ``GET /system/inOutBoards/count`` (risk: Read, tag: InOutBoards)
     """
-    return _build(
-        _OPS["getSystemInOutBoardsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInOutBoardsCount"], locals())
 
 
 def get_system_in_out_boards_by_id(
@@ -5673,24 +3328,7 @@ def get_system_in_out_boards_by_id(
 
     ``GET /system/inOutBoards/{id}`` (risk: Read, tag: InOutBoards)
     """
-    return _build(
-        _OPS["getSystemInOutBoardsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInOutBoardsById"], locals())
 
 
 def put_system_in_out_boards_by_id(
@@ -5702,15 +3340,7 @@ def put_system_in_out_boards_by_id(
 
     ``PUT /system/inOutBoards/{id}`` (risk: Write, tag: InOutBoards)
     """
-    return _build(
-        _OPS["putSystemInOutBoardsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemInOutBoardsById"], locals())
 
 
 def patch_system_in_out_boards_by_id(
@@ -5722,15 +3352,7 @@ def patch_system_in_out_boards_by_id(
 
     ``PATCH /system/inOutBoards/{id}`` (risk: Write, tag: InOutBoards)
     """
-    return _build(
-        _OPS["patchSystemInOutBoardsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemInOutBoardsById"], locals())
 
 
 def delete_system_in_out_boards_by_id(
@@ -5741,15 +3363,7 @@ def delete_system_in_out_boards_by_id(
 
     ``DELETE /system/inOutBoards/{id}`` (risk: Destructive, tag: InOutBoards)
     """
-    return _build(
-        _OPS["deleteSystemInOutBoardsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemInOutBoardsById"], locals())
 
 
 def get_system_in_out_types(
@@ -5767,22 +3381,7 @@ def get_system_in_out_types(
 
     ``GET /system/inOutTypes`` (risk: Read, tag: InOutTypes)
     """
-    return _build(
-        _OPS["getSystemInOutTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInOutTypes"], locals())
 
 
 def post_system_in_out_types(
@@ -5793,13 +3392,7 @@ def post_system_in_out_types(
 
     ``POST /system/inOutTypes`` (risk: Write, tag: InOutTypes)
     """
-    return _build(
-        _OPS["postSystemInOutTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemInOutTypes"], locals())
 
 
 def get_system_in_out_types_count(
@@ -5817,22 +3410,7 @@ def get_system_in_out_types_count(
 
     ``GET /system/inOutTypes/count`` (risk: Read, tag: InOutTypes)
     """
-    return _build(
-        _OPS["getSystemInOutTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInOutTypesCount"], locals())
 
 
 def get_system_in_out_types_count_info(
@@ -5850,22 +3428,7 @@ def get_system_in_out_types_count_info(
 
     ``GET /system/inOutTypes/count/info`` (risk: Read, tag: InOutTypesInfo)
     """
-    return _build(
-        _OPS["getSystemInOutTypesCountInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInOutTypesCountInfo"], locals())
 
 
 def get_system_in_out_types_info(
@@ -5883,22 +3446,7 @@ def get_system_in_out_types_info(
 
     ``GET /system/inOutTypes/info`` (risk: Read, tag: InOutTypesInfo)
     """
-    return _build(
-        _OPS["getSystemInOutTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInOutTypesInfo"], locals())
 
 
 def get_system_in_out_types_by_id(
@@ -5917,24 +3465,7 @@ def get_system_in_out_types_by_id(
 
     ``GET /system/inOutTypes/{id}`` (risk: Read, tag: InOutTypes)
     """
-    return _build(
-        _OPS["getSystemInOutTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInOutTypesById"], locals())
 
 
 def put_system_in_out_types_by_id(
@@ -5946,15 +3477,7 @@ def put_system_in_out_types_by_id(
 
     ``PUT /system/inOutTypes/{id}`` (risk: Write, tag: InOutTypes)
     """
-    return _build(
-        _OPS["putSystemInOutTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemInOutTypesById"], locals())
 
 
 def patch_system_in_out_types_by_id(
@@ -5966,15 +3489,7 @@ def patch_system_in_out_types_by_id(
 
     ``PATCH /system/inOutTypes/{id}`` (risk: Write, tag: InOutTypes)
     """
-    return _build(
-        _OPS["patchSystemInOutTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemInOutTypesById"], locals())
 
 
 def delete_system_in_out_types_by_id(
@@ -5985,15 +3500,7 @@ def delete_system_in_out_types_by_id(
 
     ``DELETE /system/inOutTypes/{id}`` (risk: Destructive, tag: InOutTypes)
     """
-    return _build(
-        _OPS["deleteSystemInOutTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemInOutTypesById"], locals())
 
 
 def get_system_in_out_types_by_id_info(
@@ -6012,24 +3519,7 @@ def get_system_in_out_types_by_id_info(
 
     ``GET /system/inOutTypes/{id}/info`` (risk: Read, tag: InOutTypesInfo)
     """
-    return _build(
-        _OPS["getSystemInOutTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInOutTypesByIdInfo"], locals())
 
 
 def get_system_info(
@@ -6047,22 +3537,7 @@ def get_system_info(
 
     ``GET /system/info`` (risk: Read, tag: Info)
     """
-    return _build(
-        _OPS["getSystemInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfo"], locals())
 
 
 def get_system_info_departmentlocations(
@@ -6080,22 +3555,7 @@ def get_system_info_departmentlocations(
 
     ``GET /system/info/departmentlocations`` (risk: Read, tag: DepartmentLocationInfos)
     """
-    return _build(
-        _OPS["getSystemInfoDepartmentlocations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoDepartmentlocations"], locals())
 
 
 def get_system_info_departmentlocations_count(
@@ -6113,22 +3573,7 @@ def get_system_info_departmentlocations_count(
 
     ``GET /system/info/departmentlocations/count`` (risk: Read, tag: DepartmentLocationInfos)
     """
-    return _build(
-        _OPS["getSystemInfoDepartmentlocationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoDepartmentlocationsCount"], locals())
 
 
 def get_system_info_departmentlocations_by_id(
@@ -6147,24 +3592,7 @@ def get_system_info_departmentlocations_by_id(
 
     ``GET /system/info/departmentlocations/{id}`` (risk: Read, tag: DepartmentLocationInfos)
     """
-    return _build(
-        _OPS["getSystemInfoDepartmentlocationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoDepartmentlocationsById"], locals())
 
 
 def get_system_info_departments(
@@ -6182,22 +3610,7 @@ def get_system_info_departments(
 
     ``GET /system/info/departments`` (risk: Read, tag: DepartmentInfos)
     """
-    return _build(
-        _OPS["getSystemInfoDepartments"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoDepartments"], locals())
 
 
 def get_system_info_departments_count(
@@ -6215,22 +3628,7 @@ def get_system_info_departments_count(
 
     ``GET /system/info/departments/count`` (risk: Read, tag: DepartmentInfos)
     """
-    return _build(
-        _OPS["getSystemInfoDepartmentsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoDepartmentsCount"], locals())
 
 
 def get_system_info_departments_by_id(
@@ -6249,24 +3647,7 @@ def get_system_info_departments_by_id(
 
     ``GET /system/info/departments/{id}`` (risk: Read, tag: DepartmentInfos)
     """
-    return _build(
-        _OPS["getSystemInfoDepartmentsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoDepartmentsById"], locals())
 
 
 def get_system_info_links(
@@ -6284,22 +3665,7 @@ def get_system_info_links(
 
     ``GET /system/info/links`` (risk: Read, tag: LinkInfos)
     """
-    return _build(
-        _OPS["getSystemInfoLinks"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoLinks"], locals())
 
 
 def get_system_info_links_count(
@@ -6317,22 +3683,7 @@ def get_system_info_links_count(
 
     ``GET /system/info/links/count`` (risk: Read, tag: LinkInfos)
     """
-    return _build(
-        _OPS["getSystemInfoLinksCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoLinksCount"], locals())
 
 
 def get_system_info_links_by_id(
@@ -6351,24 +3702,7 @@ def get_system_info_links_by_id(
 
     ``GET /system/info/links/{id}`` (risk: Read, tag: LinkInfos)
     """
-    return _build(
-        _OPS["getSystemInfoLinksById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoLinksById"], locals())
 
 
 def post_system_info_links_by_id_resolveurl(
@@ -6380,15 +3714,7 @@ def post_system_info_links_by_id_resolveurl(
 
     ``POST /system/info/links/{id}/resolveurl`` (risk: Write, tag: LinkInfos)
     """
-    return _build(
-        _OPS["postSystemInfoLinksByIdResolveurl"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemInfoLinksByIdResolveurl"], locals())
 
 
 def get_system_info_locales(
@@ -6406,22 +3732,7 @@ def get_system_info_locales(
 
     ``GET /system/info/locales`` (risk: Read, tag: LocaleInfos)
     """
-    return _build(
-        _OPS["getSystemInfoLocales"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoLocales"], locals())
 
 
 def get_system_info_locales_count(
@@ -6439,22 +3750,7 @@ def get_system_info_locales_count(
 
     ``GET /system/info/locales/count`` (risk: Read, tag: LocaleInfos)
     """
-    return _build(
-        _OPS["getSystemInfoLocalesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoLocalesCount"], locals())
 
 
 def get_system_info_locales_by_id(
@@ -6473,24 +3769,7 @@ def get_system_info_locales_by_id(
 
     ``GET /system/info/locales/{id}`` (risk: Read, tag: LocaleInfos)
     """
-    return _build(
-        _OPS["getSystemInfoLocalesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoLocalesById"], locals())
 
 
 def get_system_info_locations(
@@ -6508,22 +3787,7 @@ def get_system_info_locations(
 
     ``GET /system/info/locations`` (risk: Read, tag: LocationInfos)
     """
-    return _build(
-        _OPS["getSystemInfoLocations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoLocations"], locals())
 
 
 def get_system_info_locations_count(
@@ -6541,22 +3805,7 @@ def get_system_info_locations_count(
 
     ``GET /system/info/locations/count`` (risk: Read, tag: LocationInfos)
     """
-    return _build(
-        _OPS["getSystemInfoLocationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoLocationsCount"], locals())
 
 
 def get_system_info_locations_by_id(
@@ -6575,24 +3824,7 @@ def get_system_info_locations_by_id(
 
     ``GET /system/info/locations/{id}`` (risk: Read, tag: LocationInfos)
     """
-    return _build(
-        _OPS["getSystemInfoLocationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoLocationsById"], locals())
 
 
 def get_system_info_members(
@@ -6610,22 +3842,7 @@ def get_system_info_members(
 
     ``GET /system/info/members`` (risk: Read, tag: MemberInfos)
     """
-    return _build(
-        _OPS["getSystemInfoMembers"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoMembers"], locals())
 
 
 def get_system_info_members_count(
@@ -6643,22 +3860,7 @@ def get_system_info_members_count(
 
     ``GET /system/info/members/count`` (risk: Read, tag: MemberInfos)
     """
-    return _build(
-        _OPS["getSystemInfoMembersCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoMembersCount"], locals())
 
 
 def get_system_info_members_by_id(
@@ -6677,24 +3879,7 @@ def get_system_info_members_by_id(
 
     ``GET /system/info/members/{id}`` (risk: Read, tag: MemberInfos)
     """
-    return _build(
-        _OPS["getSystemInfoMembersById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoMembersById"], locals())
 
 
 def get_system_info_membersmember_identifierregextypes(
@@ -6713,24 +3898,7 @@ def get_system_info_membersmember_identifierregextypes(
 
     ``GET /system/info/members/{memberIdentifier}`` (risk: Read, tag: MemberInfos)
     """
-    return _build(
-        _OPS["getSystemInfoMembersmemberIdentifierregextypes"],
-        {
-            "memberIdentifier": member_identifier,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoMembersmemberIdentifierregextypes"], locals())
 
 
 def get_system_info_personas(
@@ -6748,22 +3916,7 @@ def get_system_info_personas(
 
     ``GET /system/info/personas`` (risk: Read, tag: PersonasInfos)
     """
-    return _build(
-        _OPS["getSystemInfoPersonas"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoPersonas"], locals())
 
 
 def get_system_info_personas_count(
@@ -6781,22 +3934,7 @@ def get_system_info_personas_count(
 
     ``GET /system/info/personas/count`` (risk: Read, tag: PersonasInfos)
     """
-    return _build(
-        _OPS["getSystemInfoPersonasCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoPersonasCount"], locals())
 
 
 def get_system_info_personas_by_id(
@@ -6815,24 +3953,7 @@ def get_system_info_personas_by_id(
 
     ``GET /system/info/personas/{id}`` (risk: Read, tag: PersonasInfos)
     """
-    return _build(
-        _OPS["getSystemInfoPersonasById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoPersonasById"], locals())
 
 
 def get_system_info_standard_notes(
@@ -6850,22 +3971,7 @@ def get_system_info_standard_notes(
 
     ``GET /system/info/standardNotes`` (risk: Read, tag: StandardNoteInfos)
     """
-    return _build(
-        _OPS["getSystemInfoStandardNotes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoStandardNotes"], locals())
 
 
 def get_system_info_standard_notes_count(
@@ -6883,22 +3989,7 @@ def get_system_info_standard_notes_count(
 
     ``GET /system/info/standardNotes/count`` (risk: Read, tag: StandardNoteInfos)
     """
-    return _build(
-        _OPS["getSystemInfoStandardNotesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoStandardNotesCount"], locals())
 
 
 def get_system_info_standard_notes_by_id(
@@ -6917,24 +4008,7 @@ def get_system_info_standard_notes_by_id(
 
     ``GET /system/info/standardNotes/{id}`` (risk: Read, tag: StandardNoteInfos)
     """
-    return _build(
-        _OPS["getSystemInfoStandardNotesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemInfoStandardNotesById"], locals())
 
 
 def get_system_integrator_tags(
@@ -6952,22 +4026,7 @@ def get_system_integrator_tags(
 
     ``GET /system/integratorTags`` (risk: Read, tag: IntegratorTags)
     """
-    return _build(
-        _OPS["getSystemIntegratorTags"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemIntegratorTags"], locals())
 
 
 def post_system_integrator_tags(
@@ -6978,13 +4037,7 @@ def post_system_integrator_tags(
 
     ``POST /system/integratorTags`` (risk: Write, tag: IntegratorTags)
     """
-    return _build(
-        _OPS["postSystemIntegratorTags"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemIntegratorTags"], locals())
 
 
 def get_system_integrator_tags_count(
@@ -7002,22 +4055,7 @@ def get_system_integrator_tags_count(
 
     ``GET /system/integratorTags/count`` (risk: Read, tag: IntegratorTags)
     """
-    return _build(
-        _OPS["getSystemIntegratorTagsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemIntegratorTagsCount"], locals())
 
 
 def get_system_integrator_tags_by_id(
@@ -7036,24 +4074,7 @@ def get_system_integrator_tags_by_id(
 
     ``GET /system/integratorTags/{id}`` (risk: Read, tag: IntegratorTags)
     """
-    return _build(
-        _OPS["getSystemIntegratorTagsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemIntegratorTagsById"], locals())
 
 
 def put_system_integrator_tags_by_id(
@@ -7065,15 +4086,7 @@ def put_system_integrator_tags_by_id(
 
     ``PUT /system/integratorTags/{id}`` (risk: Write, tag: IntegratorTags)
     """
-    return _build(
-        _OPS["putSystemIntegratorTagsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemIntegratorTagsById"], locals())
 
 
 def patch_system_integrator_tags_by_id(
@@ -7085,15 +4098,7 @@ def patch_system_integrator_tags_by_id(
 
     ``PATCH /system/integratorTags/{id}`` (risk: Write, tag: IntegratorTags)
     """
-    return _build(
-        _OPS["patchSystemIntegratorTagsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemIntegratorTagsById"], locals())
 
 
 def delete_system_integrator_tags_by_id(
@@ -7104,15 +4109,7 @@ def delete_system_integrator_tags_by_id(
 
     ``DELETE /system/integratorTags/{id}`` (risk: Destructive, tag: IntegratorTags)
     """
-    return _build(
-        _OPS["deleteSystemIntegratorTagsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemIntegratorTagsById"], locals())
 
 
 def get_system_integratorlogins(
@@ -7130,22 +4127,7 @@ def get_system_integratorlogins(
 
     ``GET /system/integratorlogins`` (risk: Read, tag: IntegratorLogins)
     """
-    return _build(
-        _OPS["getSystemIntegratorlogins"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemIntegratorlogins"], locals())
 
 
 def post_system_integratorlogins(
@@ -7156,13 +4138,7 @@ def post_system_integratorlogins(
 
     ``POST /system/integratorlogins`` (risk: Write, tag: IntegratorLogins)
     """
-    return _build(
-        _OPS["postSystemIntegratorlogins"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemIntegratorlogins"], locals())
 
 
 def get_system_integratorlogins_count(
@@ -7180,22 +4156,7 @@ def get_system_integratorlogins_count(
 
     ``GET /system/integratorlogins/count`` (risk: Read, tag: IntegratorLogins)
     """
-    return _build(
-        _OPS["getSystemIntegratorloginsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemIntegratorloginsCount"], locals())
 
 
 def get_system_integratorlogins_by_id(
@@ -7214,24 +4175,7 @@ def get_system_integratorlogins_by_id(
 
     ``GET /system/integratorlogins/{id}`` (risk: Read, tag: IntegratorLogins)
     """
-    return _build(
-        _OPS["getSystemIntegratorloginsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemIntegratorloginsById"], locals())
 
 
 def put_system_integratorlogins_by_id(
@@ -7243,15 +4187,7 @@ def put_system_integratorlogins_by_id(
 
     ``PUT /system/integratorlogins/{id}`` (risk: Write, tag: IntegratorLogins)
     """
-    return _build(
-        _OPS["putSystemIntegratorloginsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemIntegratorloginsById"], locals())
 
 
 def patch_system_integratorlogins_by_id(
@@ -7263,15 +4199,7 @@ def patch_system_integratorlogins_by_id(
 
     ``PATCH /system/integratorlogins/{id}`` (risk: Write, tag: IntegratorLogins)
     """
-    return _build(
-        _OPS["patchSystemIntegratorloginsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemIntegratorloginsById"], locals())
 
 
 def delete_system_integratorlogins_by_id(
@@ -7282,15 +4210,7 @@ def delete_system_integratorlogins_by_id(
 
     ``DELETE /system/integratorlogins/{id}`` (risk: Destructive, tag: IntegratorLogins)
     """
-    return _build(
-        _OPS["deleteSystemIntegratorloginsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemIntegratorloginsById"], locals())
 
 
 def get_system_kpi_categories(
@@ -7308,22 +4228,7 @@ def get_system_kpi_categories(
 
     ``GET /system/kpiCategories`` (risk: Read, tag: KPICategories)
     """
-    return _build(
-        _OPS["getSystemKpiCategories"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemKpiCategories"], locals())
 
 
 def get_system_kpi_categories_count(
@@ -7341,22 +4246,7 @@ def get_system_kpi_categories_count(
 
     ``GET /system/kpiCategories/count`` (risk: Read, tag: KPICategories)
     """
-    return _build(
-        _OPS["getSystemKpiCategoriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemKpiCategoriesCount"], locals())
 
 
 def get_system_kpi_categories_by_id(
@@ -7375,24 +4265,7 @@ def get_system_kpi_categories_by_id(
 
     ``GET /system/kpiCategories/{id}`` (risk: Read, tag: KPICategories)
     """
-    return _build(
-        _OPS["getSystemKpiCategoriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemKpiCategoriesById"], locals())
 
 
 def get_system_kpis(
@@ -7410,22 +4283,7 @@ def get_system_kpis(
 
     ``GET /system/kpis`` (risk: Read, tag: KPIs)
     """
-    return _build(
-        _OPS["getSystemKpis"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemKpis"], locals())
 
 
 def get_system_kpis_count(
@@ -7443,22 +4301,7 @@ def get_system_kpis_count(
 
     ``GET /system/kpis/count`` (risk: Read, tag: KPIs)
     """
-    return _build(
-        _OPS["getSystemKpisCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemKpisCount"], locals())
 
 
 def get_system_kpis_by_id(
@@ -7477,24 +4320,7 @@ def get_system_kpis_by_id(
 
     ``GET /system/kpis/{id}`` (risk: Read, tag: KPIs)
     """
-    return _build(
-        _OPS["getSystemKpisById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemKpisById"], locals())
 
 
 def get_system_ldap_configurations(
@@ -7512,22 +4338,7 @@ def get_system_ldap_configurations(
 
     ``GET /system/ldapConfigurations`` (risk: Read, tag: LdapConfigurations)
     """
-    return _build(
-        _OPS["getSystemLdapConfigurations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLdapConfigurations"], locals())
 
 
 def post_system_ldap_configurations(
@@ -7538,13 +4349,7 @@ def post_system_ldap_configurations(
 
     ``POST /system/ldapConfigurations`` (risk: Write, tag: LdapConfigurations)
     """
-    return _build(
-        _OPS["postSystemLdapConfigurations"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemLdapConfigurations"], locals())
 
 
 def get_system_ldap_configurations_count(
@@ -7562,22 +4367,7 @@ def get_system_ldap_configurations_count(
 
     ``GET /system/ldapConfigurations/count`` (risk: Read, tag: LdapConfigurations)
     """
-    return _build(
-        _OPS["getSystemLdapConfigurationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLdapConfigurationsCount"], locals())
 
 
 def get_system_ldap_configurations_info(
@@ -7595,22 +4385,7 @@ def get_system_ldap_configurations_info(
 
     ``GET /system/ldapConfigurations/info`` (risk: Read, tag: LdapConfigurationInfos)
     """
-    return _build(
-        _OPS["getSystemLdapConfigurationsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLdapConfigurationsInfo"], locals())
 
 
 def get_system_ldap_configurations_info_count(
@@ -7628,22 +4403,7 @@ def get_system_ldap_configurations_info_count(
 
     ``GET /system/ldapConfigurations/info/count`` (risk: Read, tag: LdapConfigurationInfos)
     """
-    return _build(
-        _OPS["getSystemLdapConfigurationsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLdapConfigurationsInfoCount"], locals())
 
 
 def post_system_ldap_configurations_test_link(
@@ -7654,13 +4414,7 @@ def post_system_ldap_configurations_test_link(
 
     ``POST /system/ldapConfigurations/testLink`` (risk: Write, tag: LdapConfigurations)
     """
-    return _build(
-        _OPS["postSystemLdapConfigurationsTestLink"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemLdapConfigurationsTestLink"], locals())
 
 
 def get_system_ldap_configurations_by_id(
@@ -7679,24 +4433,7 @@ def get_system_ldap_configurations_by_id(
 
     ``GET /system/ldapConfigurations/{id}`` (risk: Read, tag: LdapConfigurations)
     """
-    return _build(
-        _OPS["getSystemLdapConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLdapConfigurationsById"], locals())
 
 
 def put_system_ldap_configurations_by_id(
@@ -7708,15 +4445,7 @@ def put_system_ldap_configurations_by_id(
 
     ``PUT /system/ldapConfigurations/{id}`` (risk: Write, tag: LdapConfigurations)
     """
-    return _build(
-        _OPS["putSystemLdapConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemLdapConfigurationsById"], locals())
 
 
 def patch_system_ldap_configurations_by_id(
@@ -7728,15 +4457,7 @@ def patch_system_ldap_configurations_by_id(
 
     ``PATCH /system/ldapConfigurations/{id}`` (risk: Write, tag: LdapConfigurations)
     """
-    return _build(
-        _OPS["patchSystemLdapConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemLdapConfigurationsById"], locals())
 
 
 def delete_system_ldap_configurations_by_id(
@@ -7747,15 +4468,7 @@ def delete_system_ldap_configurations_by_id(
 
     ``DELETE /system/ldapConfigurations/{id}`` (risk: Destructive, tag: LdapConfigurations)
     """
-    return _build(
-        _OPS["deleteSystemLdapConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemLdapConfigurationsById"], locals())
 
 
 def get_system_ldap_configurations_by_id_info(
@@ -7774,24 +4487,7 @@ def get_system_ldap_configurations_by_id_info(
 
     ``GET /system/ldapConfigurations/{id}/info`` (risk: Read, tag: LdapConfigurationInfos)
     """
-    return _build(
-        _OPS["getSystemLdapConfigurationsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLdapConfigurationsByIdInfo"], locals())
 
 
 def get_system_links(
@@ -7809,22 +4505,7 @@ def get_system_links(
 
     ``GET /system/links`` (risk: Read, tag: Links)
     """
-    return _build(
-        _OPS["getSystemLinks"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLinks"], locals())
 
 
 def post_system_links(
@@ -7835,13 +4516,7 @@ def post_system_links(
 
     ``POST /system/links`` (risk: Execute, tag: Links)
     """
-    return _build(
-        _OPS["postSystemLinks"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemLinks"], locals())
 
 
 def get_system_links_count(
@@ -7859,22 +4534,7 @@ def get_system_links_count(
 
     ``GET /system/links/count`` (risk: Read, tag: Links)
     """
-    return _build(
-        _OPS["getSystemLinksCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLinksCount"], locals())
 
 
 def get_system_links_by_id(
@@ -7893,24 +4553,7 @@ def get_system_links_by_id(
 
     ``GET /system/links/{id}`` (risk: Read, tag: Links)
     """
-    return _build(
-        _OPS["getSystemLinksById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLinksById"], locals())
 
 
 def put_system_links_by_id(
@@ -7922,15 +4565,7 @@ def put_system_links_by_id(
 
     ``PUT /system/links/{id}`` (risk: Write, tag: Links)
     """
-    return _build(
-        _OPS["putSystemLinksById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemLinksById"], locals())
 
 
 def patch_system_links_by_id(
@@ -7942,15 +4577,7 @@ def patch_system_links_by_id(
 
     ``PATCH /system/links/{id}`` (risk: Write, tag: Links)
     """
-    return _build(
-        _OPS["patchSystemLinksById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemLinksById"], locals())
 
 
 def delete_system_links_by_id(
@@ -7961,15 +4588,7 @@ def delete_system_links_by_id(
 
     ``DELETE /system/links/{id}`` (risk: Destructive, tag: Links)
     """
-    return _build(
-        _OPS["deleteSystemLinksById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemLinksById"], locals())
 
 
 def get_system_locations(
@@ -7987,22 +4606,7 @@ def get_system_locations(
 
     ``GET /system/locations`` (risk: Read, tag: Locations)
     """
-    return _build(
-        _OPS["getSystemLocations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLocations"], locals())
 
 
 def post_system_locations(
@@ -8013,13 +4617,7 @@ def post_system_locations(
 
     ``POST /system/locations`` (risk: Write, tag: Locations)
     """
-    return _build(
-        _OPS["postSystemLocations"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemLocations"], locals())
 
 
 def get_system_locations_count(
@@ -8037,22 +4635,7 @@ def get_system_locations_count(
 
     ``GET /system/locations/count`` (risk: Read, tag: Locations)
     """
-    return _build(
-        _OPS["getSystemLocationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLocationsCount"], locals())
 
 
 def get_system_locations_by_id(
@@ -8071,24 +4654,7 @@ def get_system_locations_by_id(
 
     ``GET /system/locations/{id}`` (risk: Read, tag: Locations)
     """
-    return _build(
-        _OPS["getSystemLocationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLocationsById"], locals())
 
 
 def put_system_locations_by_id(
@@ -8100,15 +4666,7 @@ def put_system_locations_by_id(
 
     ``PUT /system/locations/{id}`` (risk: Write, tag: Locations)
     """
-    return _build(
-        _OPS["putSystemLocationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemLocationsById"], locals())
 
 
 def patch_system_locations_by_id(
@@ -8120,15 +4678,7 @@ def patch_system_locations_by_id(
 
     ``PATCH /system/locations/{id}`` (risk: Write, tag: Locations)
     """
-    return _build(
-        _OPS["patchSystemLocationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemLocationsById"], locals())
 
 
 def delete_system_locations_by_id(
@@ -8139,15 +4689,7 @@ def delete_system_locations_by_id(
 
     ``DELETE /system/locations/{id}`` (risk: Destructive, tag: Locations)
     """
-    return _build(
-        _OPS["deleteSystemLocationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemLocationsById"], locals())
 
 
 def get_system_locations_by_id_usages(
@@ -8166,24 +4708,7 @@ def get_system_locations_by_id_usages(
 
     ``GET /system/locations/{id}/usages`` (risk: Read, tag: Locations)
     """
-    return _build(
-        _OPS["getSystemLocationsByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLocationsByIdUsages"], locals())
 
 
 def get_system_locations_by_id_usages_list(
@@ -8202,24 +4727,7 @@ def get_system_locations_by_id_usages_list(
 
     ``GET /system/locations/{id}/usages/list`` (risk: Read, tag: Locations)
     """
-    return _build(
-        _OPS["getSystemLocationsByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLocationsByIdUsagesList"], locals())
 
 
 def get_system_locations_by_parent_id_departments(
@@ -8238,24 +4746,7 @@ def get_system_locations_by_parent_id_departments(
 
     ``GET /system/locations/{parentId}/departments`` (risk: Read, tag: LocationDepartments)
     """
-    return _build(
-        _OPS["getSystemLocationsByParentIdDepartments"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLocationsByParentIdDepartments"], locals())
 
 
 def get_system_locations_by_parent_id_departments_count(
@@ -8274,24 +4765,7 @@ def get_system_locations_by_parent_id_departments_count(
 
     ``GET /system/locations/{parentId}/departments/count`` (risk: Read, tag: LocationDepartments)
     """
-    return _build(
-        _OPS["getSystemLocationsByParentIdDepartmentsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLocationsByParentIdDepartmentsCount"], locals())
 
 
 def get_system_locations_by_parent_id_departments_by_id(
@@ -8311,25 +4785,7 @@ def get_system_locations_by_parent_id_departments_by_id(
 
     ``GET /system/locations/{parentId}/departments/{id}`` (risk: Read, tag: LocationDepartments)
     """
-    return _build(
-        _OPS["getSystemLocationsByParentIdDepartmentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLocationsByParentIdDepartmentsById"], locals())
 
 
 def get_system_locations_by_parent_id_work_roles(
@@ -8348,24 +4804,7 @@ def get_system_locations_by_parent_id_work_roles(
 
     ``GET /system/locations/{parentId}/workRoles`` (risk: Read, tag: LocationWorkRoles)
     """
-    return _build(
-        _OPS["getSystemLocationsByParentIdWorkRoles"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLocationsByParentIdWorkRoles"], locals())
 
 
 def get_system_locations_by_parent_id_work_roles_count(
@@ -8384,24 +4823,7 @@ def get_system_locations_by_parent_id_work_roles_count(
 
     ``GET /system/locations/{parentId}/workRoles/count`` (risk: Read, tag: LocationWorkRoles)
     """
-    return _build(
-        _OPS["getSystemLocationsByParentIdWorkRolesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLocationsByParentIdWorkRolesCount"], locals())
 
 
 def get_system_locations_by_parent_id_work_roles_by_id(
@@ -8421,25 +4843,7 @@ def get_system_locations_by_parent_id_work_roles_by_id(
 
     ``GET /system/locations/{parentId}/workRoles/{id}`` (risk: Read, tag: LocationWorkRoles)
     """
-    return _build(
-        _OPS["getSystemLocationsByParentIdWorkRolesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemLocationsByParentIdWorkRolesById"], locals())
 
 
 def get_system_m365contactsync_info(
@@ -8457,22 +4861,7 @@ def get_system_m365contactsync_info(
 
     ``GET /system/m365contactsync/info`` (risk: Read, tag: M365ContactSyncInfos)
     """
-    return _build(
-        _OPS["getSystemM365contactsyncInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemM365contactsyncInfo"], locals())
 
 
 def get_system_m365contactsync_info_count(
@@ -8490,22 +4879,7 @@ def get_system_m365contactsync_info_count(
 
     ``GET /system/m365contactsync/info/count`` (risk: Read, tag: M365ContactSyncInfos)
     """
-    return _build(
-        _OPS["getSystemM365contactsyncInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemM365contactsyncInfoCount"], locals())
 
 
 def get_system_m365contactsync_by_id_info(
@@ -8524,24 +4898,7 @@ def get_system_m365contactsync_by_id_info(
 
     ``GET /system/m365contactsync/{id}/info`` (risk: Read, tag: M365ContactSyncInfos)
     """
-    return _build(
-        _OPS["getSystemM365contactsyncByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemM365contactsyncByIdInfo"], locals())
 
 
 def get_system_management_network_securities(
@@ -8559,22 +4916,7 @@ def get_system_management_network_securities(
 
     ``GET /system/managementNetworkSecurities`` (risk: Read, tag: ManagementNetworksSecurity)
     """
-    return _build(
-        _OPS["getSystemManagementNetworkSecurities"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemManagementNetworkSecurities"], locals())
 
 
 def post_system_management_network_securities(
@@ -8585,13 +4927,7 @@ def post_system_management_network_securities(
 
     ``POST /system/managementNetworkSecurities`` (risk: Write, tag: ManagementNetworksSecurity)
     """
-    return _build(
-        _OPS["postSystemManagementNetworkSecurities"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemManagementNetworkSecurities"], locals())
 
 
 def get_system_management_network_securities_count(
@@ -8609,22 +4945,7 @@ def get_system_management_network_securities_count(
 
     ``GET /system/managementNetworkSecurities/count`` (risk: Read, tag: ManagementNetworksSecurity)
     """
-    return _build(
-        _OPS["getSystemManagementNetworkSecuritiesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemManagementNetworkSecuritiesCount"], locals())
 
 
 def get_system_management_network_securities_by_id(
@@ -8643,24 +4964,7 @@ def get_system_management_network_securities_by_id(
 
     ``GET /system/managementNetworkSecurities/{id}`` (risk: Read, tag: ManagementNetworksSecurity)
     """
-    return _build(
-        _OPS["getSystemManagementNetworkSecuritiesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemManagementNetworkSecuritiesById"], locals())
 
 
 def put_system_management_network_securities_by_id(
@@ -8672,15 +4976,7 @@ def put_system_management_network_securities_by_id(
 
     ``PUT /system/managementNetworkSecurities/{id}`` (risk: Write, tag: ManagementNetworksSecurity)
     """
-    return _build(
-        _OPS["putSystemManagementNetworkSecuritiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemManagementNetworkSecuritiesById"], locals())
 
 
 def patch_system_management_network_securities_by_id(
@@ -8692,15 +4988,7 @@ def patch_system_management_network_securities_by_id(
 
     ``PATCH /system/managementNetworkSecurities/{id}`` (risk: Write, tag: ManagementNetworksSecurity)
     """
-    return _build(
-        _OPS["patchSystemManagementNetworkSecuritiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemManagementNetworkSecuritiesById"], locals())
 
 
 def delete_system_management_network_securities_by_id(
@@ -8711,15 +4999,7 @@ def delete_system_management_network_securities_by_id(
 
     ``DELETE /system/managementNetworkSecurities/{id}`` (risk: Destructive, tag: ManagementNetworksSecurity)
     """
-    return _build(
-        _OPS["deleteSystemManagementNetworkSecuritiesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemManagementNetworkSecuritiesById"], locals())
 
 
 def get_system_management_network_securities_by_id_test_credentials(
@@ -8738,24 +5018,7 @@ def get_system_management_network_securities_by_id_test_credentials(
 
     ``GET /system/managementNetworkSecurities/{id}/testCredentials`` (risk: Read, tag: ManagementNetworksSecurity)
     """
-    return _build(
-        _OPS["getSystemManagementNetworkSecuritiesByIdTestCredentials"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemManagementNetworkSecuritiesByIdTestCredentials"], locals())
 
 
 def get_system_marketplaceimport_getdefinition_by_id(
@@ -8774,24 +5037,7 @@ def get_system_marketplaceimport_getdefinition_by_id(
 
     ``GET /system/marketplaceimport/getdefinition/{id}`` (risk: Read, tag: MarketplaceImports)
     """
-    return _build(
-        _OPS["getSystemMarketplaceimportGetdefinitionById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMarketplaceimportGetdefinitionById"], locals())
 
 
 def post_system_marketplaceimport_import(
@@ -8802,13 +5048,7 @@ def post_system_marketplaceimport_import(
 
     ``POST /system/marketplaceimport/import`` (risk: Execute, tag: MarketplaceImports)
     """
-    return _build(
-        _OPS["postSystemMarketplaceimportImport"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMarketplaceimportImport"], locals())
 
 
 def get_system_members(
@@ -8826,22 +5066,7 @@ def get_system_members(
 
     ``GET /system/members`` (risk: Read, tag: Members)
     """
-    return _build(
-        _OPS["getSystemMembers"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembers"], locals())
 
 
 def post_system_members(
@@ -8852,13 +5077,7 @@ def post_system_members(
 
     ``POST /system/members`` (risk: Write, tag: Members)
     """
-    return _build(
-        _OPS["postSystemMembers"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembers"], locals())
 
 
 def get_system_members_calendarsync(
@@ -8876,22 +5095,7 @@ def get_system_members_calendarsync(
 
     ``GET /system/members/calendarsync`` (risk: Read, tag: Members)
     """
-    return _build(
-        _OPS["getSystemMembersCalendarsync"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersCalendarsync"], locals())
 
 
 def get_system_members_count(
@@ -8909,22 +5113,7 @@ def get_system_members_count(
 
     ``GET /system/members/count`` (risk: Read, tag: Members)
     """
-    return _build(
-        _OPS["getSystemMembersCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersCount"], locals())
 
 
 def get_system_members_types(
@@ -8942,22 +5131,7 @@ def get_system_members_types(
 
     ``GET /system/members/types`` (risk: Read, tag: MemberTypes)
     """
-    return _build(
-        _OPS["getSystemMembersTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersTypes"], locals())
 
 
 def post_system_members_types(
@@ -8968,13 +5142,7 @@ def post_system_members_types(
 
     ``POST /system/members/types`` (risk: Write, tag: MemberTypes)
     """
-    return _build(
-        _OPS["postSystemMembersTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembersTypes"], locals())
 
 
 def get_system_members_types_count(
@@ -8992,22 +5160,7 @@ def get_system_members_types_count(
 
     ``GET /system/members/types/count`` (risk: Read, tag: MemberTypes)
     """
-    return _build(
-        _OPS["getSystemMembersTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersTypesCount"], locals())
 
 
 def get_system_members_types_info(
@@ -9025,22 +5178,7 @@ def get_system_members_types_info(
 
     ``GET /system/members/types/info`` (risk: Read, tag: MemberTypes)
     """
-    return _build(
-        _OPS["getSystemMembersTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersTypesInfo"], locals())
 
 
 def get_system_members_types_info_count(
@@ -9058,22 +5196,7 @@ def get_system_members_types_info_count(
 
     ``GET /system/members/types/info/count`` (risk: Read, tag: MemberTypes)
     """
-    return _build(
-        _OPS["getSystemMembersTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersTypesInfoCount"], locals())
 
 
 def get_system_members_types_by_id(
@@ -9092,24 +5215,7 @@ def get_system_members_types_by_id(
 
     ``GET /system/members/types/{id}`` (risk: Read, tag: MemberTypes)
     """
-    return _build(
-        _OPS["getSystemMembersTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersTypesById"], locals())
 
 
 def put_system_members_types_by_id(
@@ -9121,15 +5227,7 @@ def put_system_members_types_by_id(
 
     ``PUT /system/members/types/{id}`` (risk: Write, tag: MemberTypes)
     """
-    return _build(
-        _OPS["putSystemMembersTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMembersTypesById"], locals())
 
 
 def patch_system_members_types_by_id(
@@ -9141,15 +5239,7 @@ def patch_system_members_types_by_id(
 
     ``PATCH /system/members/types/{id}`` (risk: Write, tag: MemberTypes)
     """
-    return _build(
-        _OPS["patchSystemMembersTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMembersTypesById"], locals())
 
 
 def delete_system_members_types_by_id(
@@ -9160,15 +5250,7 @@ def delete_system_members_types_by_id(
 
     ``DELETE /system/members/types/{id}`` (risk: Destructive, tag: MemberTypes)
     """
-    return _build(
-        _OPS["deleteSystemMembersTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMembersTypesById"], locals())
 
 
 def get_system_members_types_by_id_info(
@@ -9187,24 +5269,7 @@ def get_system_members_types_by_id_info(
 
     ``GET /system/members/types/{id}/info`` (risk: Read, tag: MemberTypes)
     """
-    return _build(
-        _OPS["getSystemMembersTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersTypesByIdInfo"], locals())
 
 
 def get_system_members_with_sso(
@@ -9222,22 +5287,7 @@ def get_system_members_with_sso(
 
     ``GET /system/members/withSso`` (risk: Read, tag: Members)
     """
-    return _build(
-        _OPS["getSystemMembersWithSso"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersWithSso"], locals())
 
 
 def get_system_members_by_id(
@@ -9256,24 +5306,7 @@ def get_system_members_by_id(
 
     ``GET /system/members/{id}`` (risk: Read, tag: Members)
     """
-    return _build(
-        _OPS["getSystemMembersById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersById"], locals())
 
 
 def put_system_members_by_id(
@@ -9285,15 +5318,7 @@ def put_system_members_by_id(
 
     ``PUT /system/members/{id}`` (risk: Write, tag: Members)
     """
-    return _build(
-        _OPS["putSystemMembersById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMembersById"], locals())
 
 
 def patch_system_members_by_id(
@@ -9305,15 +5330,7 @@ def patch_system_members_by_id(
 
     ``PATCH /system/members/{id}`` (risk: Write, tag: Members)
     """
-    return _build(
-        _OPS["patchSystemMembersById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMembersById"], locals())
 
 
 def post_system_members_by_id_deactivate(
@@ -9325,15 +5342,7 @@ def post_system_members_by_id_deactivate(
 
     ``POST /system/members/{id}/deactivate`` (risk: Execute, tag: Members)
     """
-    return _build(
-        _OPS["postSystemMembersByIdDeactivate"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByIdDeactivate"], locals())
 
 
 def get_system_members_by_id_image(
@@ -9354,26 +5363,7 @@ def get_system_members_by_id_image(
 
     ``GET /system/members/{id}/image`` (risk: Read, tag: MemberImages)
     """
-    return _build(
-        _OPS["getSystemMembersByIdImage"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "useDefaultFlag": use_default_flag,
-            "lastmodified": lastmodified,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByIdImage"], locals())
 
 
 def post_system_members_by_id_link_sso_user(
@@ -9385,15 +5375,7 @@ def post_system_members_by_id_link_sso_user(
 
     ``POST /system/members/{id}/linkSsoUser`` (risk: Execute, tag: Members)
     """
-    return _build(
-        _OPS["postSystemMembersByIdLinkSsoUser"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByIdLinkSsoUser"], locals())
 
 
 def post_system_members_by_id_submit(
@@ -9405,15 +5387,7 @@ def post_system_members_by_id_submit(
 
     ``POST /system/members/{id}/submit`` (risk: Execute, tag: Members)
     """
-    return _build(
-        _OPS["postSystemMembersByIdSubmit"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByIdSubmit"], locals())
 
 
 def post_system_members_by_id_unlink_sso_user(
@@ -9424,15 +5398,7 @@ def post_system_members_by_id_unlink_sso_user(
 
     ``POST /system/members/{id}/unlinkSsoUser`` (risk: Execute, tag: Members)
     """
-    return _build(
-        _OPS["postSystemMembersByIdUnlinkSsoUser"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByIdUnlinkSsoUser"], locals())
 
 
 def delete_system_members_by_id_unused_time_sheets(
@@ -9443,15 +5409,7 @@ def delete_system_members_by_id_unused_time_sheets(
 
     ``DELETE /system/members/{id}/unusedTimeSheets`` (risk: Destructive, tag: Members)
     """
-    return _build(
-        _OPS["deleteSystemMembersByIdUnusedTimeSheets"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMembersByIdUnusedTimeSheets"], locals())
 
 
 def get_system_members_by_id_usages(
@@ -9470,24 +5428,7 @@ def get_system_members_by_id_usages(
 
     ``GET /system/members/{id}/usages`` (risk: Read, tag: Members)
     """
-    return _build(
-        _OPS["getSystemMembersByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByIdUsages"], locals())
 
 
 def get_system_members_by_id_usages_list(
@@ -9506,24 +5447,7 @@ def get_system_members_by_id_usages_list(
 
     ``GET /system/members/{id}/usages/list`` (risk: Read, tag: Members)
     """
-    return _build(
-        _OPS["getSystemMembersByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByIdUsagesList"], locals())
 
 
 def get_system_membersmember_identifierregextypes(
@@ -9542,24 +5466,7 @@ def get_system_membersmember_identifierregextypes(
 
     ``GET /system/members/{memberIdentifier}`` (risk: Read, tag: Members)
     """
-    return _build(
-        _OPS["getSystemMembersmemberIdentifierregextypes"],
-        {
-            "memberIdentifier": member_identifier,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersmemberIdentifierregextypes"], locals())
 
 
 def post_system_members_by_member_identifier_tokens(
@@ -9570,15 +5477,7 @@ def post_system_members_by_member_identifier_tokens(
 
     ``POST /system/members/{memberIdentifier}/tokens`` (risk: Write, tag: Members)
     """
-    return _build(
-        _OPS["postSystemMembersByMemberIdentifierTokens"],
-        {
-            "memberIdentifier": member_identifier,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByMemberIdentifierTokens"], locals())
 
 
 def get_system_members_by_parent_id_accruals(
@@ -9597,24 +5496,7 @@ def get_system_members_by_parent_id_accruals(
 
     ``GET /system/members/{parentId}/accruals`` (risk: Read, tag: MemberAccruals)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdAccruals"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdAccruals"], locals())
 
 
 def post_system_members_by_parent_id_accruals(
@@ -9626,15 +5508,7 @@ def post_system_members_by_parent_id_accruals(
 
     ``POST /system/members/{parentId}/accruals`` (risk: Write, tag: MemberAccruals)
     """
-    return _build(
-        _OPS["postSystemMembersByParentIdAccruals"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByParentIdAccruals"], locals())
 
 
 def get_system_members_by_parent_id_accruals_count(
@@ -9653,24 +5527,7 @@ def get_system_members_by_parent_id_accruals_count(
 
     ``GET /system/members/{parentId}/accruals/count`` (risk: Read, tag: MemberAccruals)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdAccrualsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdAccrualsCount"], locals())
 
 
 def get_system_members_by_parent_id_accruals_by_id(
@@ -9690,25 +5547,7 @@ def get_system_members_by_parent_id_accruals_by_id(
 
     ``GET /system/members/{parentId}/accruals/{id}`` (risk: Read, tag: MemberAccruals)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdAccrualsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdAccrualsById"], locals())
 
 
 def put_system_members_by_parent_id_accruals_by_id(
@@ -9721,16 +5560,7 @@ def put_system_members_by_parent_id_accruals_by_id(
 
     ``PUT /system/members/{parentId}/accruals/{id}`` (risk: Write, tag: MemberAccruals)
     """
-    return _build(
-        _OPS["putSystemMembersByParentIdAccrualsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMembersByParentIdAccrualsById"], locals())
 
 
 def patch_system_members_by_parent_id_accruals_by_id(
@@ -9743,16 +5573,7 @@ def patch_system_members_by_parent_id_accruals_by_id(
 
     ``PATCH /system/members/{parentId}/accruals/{id}`` (risk: Write, tag: MemberAccruals)
     """
-    return _build(
-        _OPS["patchSystemMembersByParentIdAccrualsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMembersByParentIdAccrualsById"], locals())
 
 
 def delete_system_members_by_parent_id_accruals_by_id(
@@ -9764,16 +5585,7 @@ def delete_system_members_by_parent_id_accruals_by_id(
 
     ``DELETE /system/members/{parentId}/accruals/{id}`` (risk: Destructive, tag: MemberAccruals)
     """
-    return _build(
-        _OPS["deleteSystemMembersByParentIdAccrualsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMembersByParentIdAccrualsById"], locals())
 
 
 def get_system_members_by_parent_id_certifications(
@@ -9792,24 +5604,7 @@ def get_system_members_by_parent_id_certifications(
 
     ``GET /system/members/{parentId}/certifications`` (risk: Read, tag: MemberCertifications)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdCertifications"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdCertifications"], locals())
 
 
 def post_system_members_by_parent_id_certifications(
@@ -9821,15 +5616,7 @@ def post_system_members_by_parent_id_certifications(
 
     ``POST /system/members/{parentId}/certifications`` (risk: Write, tag: MemberCertifications)
     """
-    return _build(
-        _OPS["postSystemMembersByParentIdCertifications"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByParentIdCertifications"], locals())
 
 
 def get_system_members_by_parent_id_certifications_count(
@@ -9848,24 +5635,7 @@ def get_system_members_by_parent_id_certifications_count(
 
     ``GET /system/members/{parentId}/certifications/count`` (risk: Read, tag: MemberCertifications)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdCertificationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdCertificationsCount"], locals())
 
 
 def get_system_members_by_parent_id_certifications_by_id(
@@ -9885,25 +5655,7 @@ def get_system_members_by_parent_id_certifications_by_id(
 
     ``GET /system/members/{parentId}/certifications/{id}`` (risk: Read, tag: MemberCertifications)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdCertificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdCertificationsById"], locals())
 
 
 def put_system_members_by_parent_id_certifications_by_id(
@@ -9916,16 +5668,7 @@ def put_system_members_by_parent_id_certifications_by_id(
 
     ``PUT /system/members/{parentId}/certifications/{id}`` (risk: Write, tag: MemberCertifications)
     """
-    return _build(
-        _OPS["putSystemMembersByParentIdCertificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMembersByParentIdCertificationsById"], locals())
 
 
 def patch_system_members_by_parent_id_certifications_by_id(
@@ -9938,16 +5681,7 @@ def patch_system_members_by_parent_id_certifications_by_id(
 
     ``PATCH /system/members/{parentId}/certifications/{id}`` (risk: Write, tag: MemberCertifications)
     """
-    return _build(
-        _OPS["patchSystemMembersByParentIdCertificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMembersByParentIdCertificationsById"], locals())
 
 
 def delete_system_members_by_parent_id_certifications_by_id(
@@ -9959,16 +5693,7 @@ def delete_system_members_by_parent_id_certifications_by_id(
 
     ``DELETE /system/members/{parentId}/certifications/{id}`` (risk: Destructive, tag: MemberCertifications)
     """
-    return _build(
-        _OPS["deleteSystemMembersByParentIdCertificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMembersByParentIdCertificationsById"], locals())
 
 
 def get_system_members_by_parent_id_delegations(
@@ -9987,24 +5712,7 @@ def get_system_members_by_parent_id_delegations(
 
     ``GET /system/members/{parentId}/delegations`` (risk: Read, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdDelegations"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdDelegations"], locals())
 
 
 def post_system_members_by_parent_id_delegations(
@@ -10016,15 +5724,7 @@ def post_system_members_by_parent_id_delegations(
 
     ``POST /system/members/{parentId}/delegations`` (risk: Write, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["postSystemMembersByParentIdDelegations"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByParentIdDelegations"], locals())
 
 
 def get_system_members_by_parent_id_delegations_count(
@@ -10043,24 +5743,7 @@ def get_system_members_by_parent_id_delegations_count(
 
     ``GET /system/members/{parentId}/delegations/count`` (risk: Read, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdDelegationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdDelegationsCount"], locals())
 
 
 def get_system_members_by_parent_id_delegations_by_id(
@@ -10080,25 +5763,7 @@ def get_system_members_by_parent_id_delegations_by_id(
 
     ``GET /system/members/{parentId}/delegations/{id}`` (risk: Read, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdDelegationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdDelegationsById"], locals())
 
 
 def put_system_members_by_parent_id_delegations_by_id(
@@ -10111,16 +5776,7 @@ def put_system_members_by_parent_id_delegations_by_id(
 
     ``PUT /system/members/{parentId}/delegations/{id}`` (risk: Write, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["putSystemMembersByParentIdDelegationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMembersByParentIdDelegationsById"], locals())
 
 
 def patch_system_members_by_parent_id_delegations_by_id(
@@ -10133,16 +5789,7 @@ def patch_system_members_by_parent_id_delegations_by_id(
 
     ``PATCH /system/members/{parentId}/delegations/{id}`` (risk: Write, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["patchSystemMembersByParentIdDelegationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMembersByParentIdDelegationsById"], locals())
 
 
 def delete_system_members_by_parent_id_delegations_by_id(
@@ -10154,16 +5801,7 @@ def delete_system_members_by_parent_id_delegations_by_id(
 
     ``DELETE /system/members/{parentId}/delegations/{id}`` (risk: Destructive, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["deleteSystemMembersByParentIdDelegationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMembersByParentIdDelegationsById"], locals())
 
 
 def get_system_members_by_parent_id_managed_device_accounts(
@@ -10182,24 +5820,7 @@ def get_system_members_by_parent_id_managed_device_accounts(
 
     ``GET /system/members/{parentId}/managedDeviceAccounts`` (risk: Read, tag: ManagedDeviceAccounts)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdManagedDeviceAccounts"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdManagedDeviceAccounts"], locals())
 
 
 def put_system_members_by_parent_id_managed_device_accounts_bulk(
@@ -10211,15 +5832,7 @@ def put_system_members_by_parent_id_managed_device_accounts_bulk(
 
     ``PUT /system/members/{parentId}/managedDeviceAccounts/bulk`` (risk: Write, tag: ManagedDeviceAccounts)
     """
-    return _build(
-        _OPS["putSystemMembersByParentIdManagedDeviceAccountsBulk"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMembersByParentIdManagedDeviceAccountsBulk"], locals())
 
 
 def delete_system_members_by_parent_id_managed_device_accounts_bulk(
@@ -10231,15 +5844,7 @@ def delete_system_members_by_parent_id_managed_device_accounts_bulk(
 
     ``DELETE /system/members/{parentId}/managedDeviceAccounts/bulk`` (risk: Destructive, tag: ManagedDeviceAccounts)
     """
-    return _build(
-        _OPS["deleteSystemMembersByParentIdManagedDeviceAccountsBulk"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["deleteSystemMembersByParentIdManagedDeviceAccountsBulk"], locals())
 
 
 def get_system_members_by_parent_id_mycertifications(
@@ -10258,24 +5863,7 @@ def get_system_members_by_parent_id_mycertifications(
 
     ``GET /system/members/{parentId}/mycertifications`` (risk: Read, tag: MyMemberCertifications)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdMycertifications"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdMycertifications"], locals())
 
 
 def post_system_members_by_parent_id_mycertifications(
@@ -10287,15 +5875,7 @@ def post_system_members_by_parent_id_mycertifications(
 
     ``POST /system/members/{parentId}/mycertifications`` (risk: Write, tag: MyMemberCertifications)
     """
-    return _build(
-        _OPS["postSystemMembersByParentIdMycertifications"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByParentIdMycertifications"], locals())
 
 
 def get_system_members_by_parent_id_mycertifications_count(
@@ -10314,24 +5894,7 @@ def get_system_members_by_parent_id_mycertifications_count(
 
     ``GET /system/members/{parentId}/mycertifications/count`` (risk: Read, tag: MyMemberCertifications)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdMycertificationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdMycertificationsCount"], locals())
 
 
 def get_system_members_by_parent_id_mycertifications_by_id(
@@ -10351,25 +5914,7 @@ def get_system_members_by_parent_id_mycertifications_by_id(
 
     ``GET /system/members/{parentId}/mycertifications/{id}`` (risk: Read, tag: MyMemberCertifications)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdMycertificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdMycertificationsById"], locals())
 
 
 def put_system_members_by_parent_id_mycertifications_by_id(
@@ -10382,16 +5927,7 @@ def put_system_members_by_parent_id_mycertifications_by_id(
 
     ``PUT /system/members/{parentId}/mycertifications/{id}`` (risk: Write, tag: MyMemberCertifications)
     """
-    return _build(
-        _OPS["putSystemMembersByParentIdMycertificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMembersByParentIdMycertificationsById"], locals())
 
 
 def patch_system_members_by_parent_id_mycertifications_by_id(
@@ -10404,16 +5940,7 @@ def patch_system_members_by_parent_id_mycertifications_by_id(
 
     ``PATCH /system/members/{parentId}/mycertifications/{id}`` (risk: Write, tag: MyMemberCertifications)
     """
-    return _build(
-        _OPS["patchSystemMembersByParentIdMycertificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMembersByParentIdMycertificationsById"], locals())
 
 
 def delete_system_members_by_parent_id_mycertifications_by_id(
@@ -10425,16 +5952,7 @@ def delete_system_members_by_parent_id_mycertifications_by_id(
 
     ``DELETE /system/members/{parentId}/mycertifications/{id}`` (risk: Destructive, tag: MyMemberCertifications)
     """
-    return _build(
-        _OPS["deleteSystemMembersByParentIdMycertificationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMembersByParentIdMycertificationsById"], locals())
 
 
 def get_system_members_by_parent_id_notification_settings(
@@ -10453,24 +5971,7 @@ def get_system_members_by_parent_id_notification_settings(
 
     ``GET /system/members/{parentId}/notificationSettings`` (risk: Read, tag: MemberNotificationSettings)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdNotificationSettings"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdNotificationSettings"], locals())
 
 
 def post_system_members_by_parent_id_notification_settings(
@@ -10482,15 +5983,7 @@ def post_system_members_by_parent_id_notification_settings(
 
     ``POST /system/members/{parentId}/notificationSettings`` (risk: Write, tag: MemberNotificationSettings)
     """
-    return _build(
-        _OPS["postSystemMembersByParentIdNotificationSettings"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByParentIdNotificationSettings"], locals())
 
 
 def get_system_members_by_parent_id_notification_settings_count(
@@ -10509,24 +6002,7 @@ def get_system_members_by_parent_id_notification_settings_count(
 
     ``GET /system/members/{parentId}/notificationSettings/count`` (risk: Read, tag: MemberNotificationSettings)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdNotificationSettingsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdNotificationSettingsCount"], locals())
 
 
 def get_system_members_by_parent_id_notification_settings_by_id(
@@ -10546,25 +6022,7 @@ def get_system_members_by_parent_id_notification_settings_by_id(
 
     ``GET /system/members/{parentId}/notificationSettings/{id}`` (risk: Read, tag: MemberNotificationSettings)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdNotificationSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdNotificationSettingsById"], locals())
 
 
 def put_system_members_by_parent_id_notification_settings_by_id(
@@ -10577,16 +6035,7 @@ def put_system_members_by_parent_id_notification_settings_by_id(
 
     ``PUT /system/members/{parentId}/notificationSettings/{id}`` (risk: Write, tag: MemberNotificationSettings)
     """
-    return _build(
-        _OPS["putSystemMembersByParentIdNotificationSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMembersByParentIdNotificationSettingsById"], locals())
 
 
 def patch_system_members_by_parent_id_notification_settings_by_id(
@@ -10599,16 +6048,7 @@ def patch_system_members_by_parent_id_notification_settings_by_id(
 
     ``PATCH /system/members/{parentId}/notificationSettings/{id}`` (risk: Write, tag: MemberNotificationSettings)
     """
-    return _build(
-        _OPS["patchSystemMembersByParentIdNotificationSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMembersByParentIdNotificationSettingsById"], locals())
 
 
 def delete_system_members_by_parent_id_notification_settings_by_id(
@@ -10620,16 +6060,7 @@ def delete_system_members_by_parent_id_notification_settings_by_id(
 
     ``DELETE /system/members/{parentId}/notificationSettings/{id}`` (risk: Destructive, tag: MemberNotificationSettings)
     """
-    return _build(
-        _OPS["deleteSystemMembersByParentIdNotificationSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMembersByParentIdNotificationSettingsById"], locals())
 
 
 def get_system_members_by_parent_id_personas(
@@ -10648,24 +6079,7 @@ def get_system_members_by_parent_id_personas(
 
     ``GET /system/members/{parentId}/personas`` (risk: Read, tag: MemberPersonas)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdPersonas"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdPersonas"], locals())
 
 
 def post_system_members_by_parent_id_personas(
@@ -10677,15 +6091,7 @@ def post_system_members_by_parent_id_personas(
 
     ``POST /system/members/{parentId}/personas`` (risk: Write, tag: MemberPersonas)
     """
-    return _build(
-        _OPS["postSystemMembersByParentIdPersonas"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByParentIdPersonas"], locals())
 
 
 def get_system_members_by_parent_id_personas_count(
@@ -10704,24 +6110,7 @@ def get_system_members_by_parent_id_personas_count(
 
     ``GET /system/members/{parentId}/personas/count`` (risk: Read, tag: MemberPersonas)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdPersonasCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdPersonasCount"], locals())
 
 
 def get_system_members_by_parent_id_personas_by_id(
@@ -10741,25 +6130,7 @@ def get_system_members_by_parent_id_personas_by_id(
 
     ``GET /system/members/{parentId}/personas/{id}`` (risk: Read, tag: MemberPersonas)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdPersonasById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdPersonasById"], locals())
 
 
 def put_system_members_by_parent_id_personas_by_id(
@@ -10772,16 +6143,7 @@ def put_system_members_by_parent_id_personas_by_id(
 
     ``PUT /system/members/{parentId}/personas/{id}`` (risk: Write, tag: MemberPersonas)
     """
-    return _build(
-        _OPS["putSystemMembersByParentIdPersonasById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMembersByParentIdPersonasById"], locals())
 
 
 def patch_system_members_by_parent_id_personas_by_id(
@@ -10794,16 +6156,7 @@ def patch_system_members_by_parent_id_personas_by_id(
 
     ``PATCH /system/members/{parentId}/personas/{id}`` (risk: Write, tag: MemberPersonas)
     """
-    return _build(
-        _OPS["patchSystemMembersByParentIdPersonasById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMembersByParentIdPersonasById"], locals())
 
 
 def delete_system_members_by_parent_id_personas_by_id(
@@ -10815,16 +6168,7 @@ def delete_system_members_by_parent_id_personas_by_id(
 
     ``DELETE /system/members/{parentId}/personas/{id}`` (risk: Destructive, tag: MemberPersonas)
     """
-    return _build(
-        _OPS["deleteSystemMembersByParentIdPersonasById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMembersByParentIdPersonasById"], locals())
 
 
 def get_system_members_by_parent_id_skills(
@@ -10843,24 +6187,7 @@ def get_system_members_by_parent_id_skills(
 
     ``GET /system/members/{parentId}/skills`` (risk: Read, tag: MemberSkills)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdSkills"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdSkills"], locals())
 
 
 def post_system_members_by_parent_id_skills(
@@ -10872,15 +6199,7 @@ def post_system_members_by_parent_id_skills(
 
     ``POST /system/members/{parentId}/skills`` (risk: Write, tag: MemberSkills)
     """
-    return _build(
-        _OPS["postSystemMembersByParentIdSkills"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembersByParentIdSkills"], locals())
 
 
 def get_system_members_by_parent_id_skills_count(
@@ -10899,24 +6218,7 @@ def get_system_members_by_parent_id_skills_count(
 
     ``GET /system/members/{parentId}/skills/count`` (risk: Read, tag: MemberSkills)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdSkillsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdSkillsCount"], locals())
 
 
 def get_system_members_by_parent_id_skills_by_id(
@@ -10936,25 +6238,7 @@ def get_system_members_by_parent_id_skills_by_id(
 
     ``GET /system/members/{parentId}/skills/{id}`` (risk: Read, tag: MemberSkills)
     """
-    return _build(
-        _OPS["getSystemMembersByParentIdSkillsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByParentIdSkillsById"], locals())
 
 
 def put_system_members_by_parent_id_skills_by_id(
@@ -10967,16 +6251,7 @@ def put_system_members_by_parent_id_skills_by_id(
 
     ``PUT /system/members/{parentId}/skills/{id}`` (risk: Write, tag: MemberSkills)
     """
-    return _build(
-        _OPS["putSystemMembersByParentIdSkillsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMembersByParentIdSkillsById"], locals())
 
 
 def patch_system_members_by_parent_id_skills_by_id(
@@ -10989,16 +6264,7 @@ def patch_system_members_by_parent_id_skills_by_id(
 
     ``PATCH /system/members/{parentId}/skills/{id}`` (risk: Write, tag: MemberSkills)
     """
-    return _build(
-        _OPS["patchSystemMembersByParentIdSkillsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMembersByParentIdSkillsById"], locals())
 
 
 def delete_system_members_by_parent_id_skills_by_id(
@@ -11010,16 +6276,7 @@ def delete_system_members_by_parent_id_skills_by_id(
 
     ``DELETE /system/members/{parentId}/skills/{id}`` (risk: Destructive, tag: MemberSkills)
     """
-    return _build(
-        _OPS["deleteSystemMembersByParentIdSkillsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMembersByParentIdSkillsById"], locals())
 
 
 def post_system_members_by_ssoid_deactivate_iam_member(
@@ -11030,15 +6287,7 @@ def post_system_members_by_ssoid_deactivate_iam_member(
 
     ``POST /system/members/{ssoid}/deactivateIamMember`` (risk: Write, tag: Members)
     """
-    return _build(
-        _OPS["postSystemMembersBySsoidDeactivateIamMember"],
-        {
-            "ssoid": ssoid,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemMembersBySsoidDeactivateIamMember"], locals())
 
 
 def get_system_membertemplates(
@@ -11056,22 +6305,7 @@ def get_system_membertemplates(
 
     ``GET /system/membertemplates`` (risk: Read, tag: MemberTemplates)
     """
-    return _build(
-        _OPS["getSystemMembertemplates"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembertemplates"], locals())
 
 
 def post_system_membertemplates(
@@ -11082,13 +6316,7 @@ def post_system_membertemplates(
 
     ``POST /system/membertemplates`` (risk: Write, tag: MemberTemplates)
     """
-    return _build(
-        _OPS["postSystemMembertemplates"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMembertemplates"], locals())
 
 
 def get_system_membertemplates_count(
@@ -11106,22 +6334,7 @@ def get_system_membertemplates_count(
 
     ``GET /system/membertemplates/count`` (risk: Read, tag: MemberTemplates)
     """
-    return _build(
-        _OPS["getSystemMembertemplatesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembertemplatesCount"], locals())
 
 
 def get_system_membertemplates_by_id(
@@ -11140,24 +6353,7 @@ def get_system_membertemplates_by_id(
 
     ``GET /system/membertemplates/{id}`` (risk: Read, tag: MemberTemplates)
     """
-    return _build(
-        _OPS["getSystemMembertemplatesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembertemplatesById"], locals())
 
 
 def patch_system_membertemplates_by_id(
@@ -11169,15 +6365,7 @@ def patch_system_membertemplates_by_id(
 
     ``PATCH /system/membertemplates/{id}`` (risk: Write, tag: MemberTemplates)
     """
-    return _build(
-        _OPS["patchSystemMembertemplatesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMembertemplatesById"], locals())
 
 
 def get_system_menu_entries_by_parent_id_locations(
@@ -11196,24 +6384,7 @@ def get_system_menu_entries_by_parent_id_locations(
 
     ``GET /system/menuEntries/{parentId}/locations`` (risk: Read, tag: MenuEntryLocations)
     """
-    return _build(
-        _OPS["getSystemMenuEntriesByParentIdLocations"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMenuEntriesByParentIdLocations"], locals())
 
 
 def post_system_menu_entries_by_parent_id_locations(
@@ -11225,15 +6396,7 @@ def post_system_menu_entries_by_parent_id_locations(
 
     ``POST /system/menuEntries/{parentId}/locations`` (risk: Write, tag: MenuEntryLocations)
     """
-    return _build(
-        _OPS["postSystemMenuEntriesByParentIdLocations"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMenuEntriesByParentIdLocations"], locals())
 
 
 def get_system_menu_entries_by_parent_id_locations_count(
@@ -11252,24 +6415,7 @@ def get_system_menu_entries_by_parent_id_locations_count(
 
     ``GET /system/menuEntries/{parentId}/locations/count`` (risk: Read, tag: MenuEntryLocations)
     """
-    return _build(
-        _OPS["getSystemMenuEntriesByParentIdLocationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMenuEntriesByParentIdLocationsCount"], locals())
 
 
 def get_system_menu_entries_by_parent_id_locations_by_id(
@@ -11289,25 +6435,7 @@ def get_system_menu_entries_by_parent_id_locations_by_id(
 
     ``GET /system/menuEntries/{parentId}/locations/{id}`` (risk: Read, tag: MenuEntryLocations)
     """
-    return _build(
-        _OPS["getSystemMenuEntriesByParentIdLocationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMenuEntriesByParentIdLocationsById"], locals())
 
 
 def delete_system_menu_entries_by_parent_id_locations_by_id(
@@ -11319,16 +6447,7 @@ def delete_system_menu_entries_by_parent_id_locations_by_id(
 
     ``DELETE /system/menuEntries/{parentId}/locations/{id}`` (risk: Destructive, tag: MenuEntryLocations)
     """
-    return _build(
-        _OPS["deleteSystemMenuEntriesByParentIdLocationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMenuEntriesByParentIdLocationsById"], locals())
 
 
 def get_system_menuentries(
@@ -11346,22 +6465,7 @@ def get_system_menuentries(
 
     ``GET /system/menuentries`` (risk: Read, tag: MenuEntries)
     """
-    return _build(
-        _OPS["getSystemMenuentries"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMenuentries"], locals())
 
 
 def post_system_menuentries(
@@ -11372,13 +6476,7 @@ def post_system_menuentries(
 
     ``POST /system/menuentries`` (risk: Write, tag: MenuEntries)
     """
-    return _build(
-        _OPS["postSystemMenuentries"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMenuentries"], locals())
 
 
 def get_system_menuentries_count(
@@ -11396,22 +6494,7 @@ def get_system_menuentries_count(
 
     ``GET /system/menuentries/count`` (risk: Read, tag: MenuEntries)
     """
-    return _build(
-        _OPS["getSystemMenuentriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMenuentriesCount"], locals())
 
 
 def get_system_menuentries_by_id(
@@ -11430,24 +6513,7 @@ def get_system_menuentries_by_id(
 
     ``GET /system/menuentries/{id}`` (risk: Read, tag: MenuEntries)
     """
-    return _build(
-        _OPS["getSystemMenuentriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMenuentriesById"], locals())
 
 
 def put_system_menuentries_by_id(
@@ -11459,15 +6525,7 @@ def put_system_menuentries_by_id(
 
     ``PUT /system/menuentries/{id}`` (risk: Write, tag: MenuEntries)
     """
-    return _build(
-        _OPS["putSystemMenuentriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMenuentriesById"], locals())
 
 
 def patch_system_menuentries_by_id(
@@ -11479,15 +6537,7 @@ def patch_system_menuentries_by_id(
 
     ``PATCH /system/menuentries/{id}`` (risk: Write, tag: MenuEntries)
     """
-    return _build(
-        _OPS["patchSystemMenuentriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMenuentriesById"], locals())
 
 
 def delete_system_menuentries_by_id(
@@ -11498,15 +6548,7 @@ def delete_system_menuentries_by_id(
 
     ``DELETE /system/menuentries/{id}`` (risk: Destructive, tag: MenuEntries)
     """
-    return _build(
-        _OPS["deleteSystemMenuentriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMenuentriesById"], locals())
 
 
 def get_system_menuentries_by_id_image(
@@ -11527,26 +6569,7 @@ def get_system_menuentries_by_id_image(
 
     ``GET /system/menuentries/{id}/image`` (risk: Read, tag: MenuEntries)
     """
-    return _build(
-        _OPS["getSystemMenuentriesByIdImage"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "lastmodified": lastmodified,
-            "largeFlag": large_flag,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMenuentriesByIdImage"], locals())
 
 
 def post_system_menuentries_by_id_image(
@@ -11557,15 +6580,7 @@ def post_system_menuentries_by_id_image(
 
     ``POST /system/menuentries/{id}/image`` (risk: Write, tag: MenuEntries)
     """
-    return _build(
-        _OPS["postSystemMenuentriesByIdImage"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemMenuentriesByIdImage"], locals())
 
 
 def get_system_my_account_by_id(
@@ -11584,24 +6599,7 @@ def get_system_my_account_by_id(
 
     ``GET /system/myAccount/{id}`` (risk: Read, tag: MyAccounts)
     """
-    return _build(
-        _OPS["getSystemMyAccountById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyAccountById"], locals())
 
 
 def put_system_my_account_by_id(
@@ -11613,15 +6611,7 @@ def put_system_my_account_by_id(
 
     ``PUT /system/myAccount/{id}`` (risk: Write, tag: MyAccounts)
     """
-    return _build(
-        _OPS["putSystemMyAccountById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMyAccountById"], locals())
 
 
 def patch_system_my_account_by_id(
@@ -11633,15 +6623,7 @@ def patch_system_my_account_by_id(
 
     ``PATCH /system/myAccount/{id}`` (risk: Write, tag: MyAccounts)
     """
-    return _build(
-        _OPS["patchSystemMyAccountById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMyAccountById"], locals())
 
 
 def get_system_my_account_by_parent_id_delegations(
@@ -11660,24 +6642,7 @@ def get_system_my_account_by_parent_id_delegations(
 
     ``GET /system/myAccount/{parentId}/delegations`` (risk: Read, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["getSystemMyAccountByParentIdDelegations"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyAccountByParentIdDelegations"], locals())
 
 
 def post_system_my_account_by_parent_id_delegations(
@@ -11689,15 +6654,7 @@ def post_system_my_account_by_parent_id_delegations(
 
     ``POST /system/myAccount/{parentId}/delegations`` (risk: Write, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["postSystemMyAccountByParentIdDelegations"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMyAccountByParentIdDelegations"], locals())
 
 
 def get_system_my_account_by_parent_id_delegations_count(
@@ -11716,24 +6673,7 @@ def get_system_my_account_by_parent_id_delegations_count(
 
     ``GET /system/myAccount/{parentId}/delegations/count`` (risk: Read, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["getSystemMyAccountByParentIdDelegationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyAccountByParentIdDelegationsCount"], locals())
 
 
 def get_system_my_account_by_parent_id_delegations_by_id(
@@ -11753,25 +6693,7 @@ def get_system_my_account_by_parent_id_delegations_by_id(
 
     ``GET /system/myAccount/{parentId}/delegations/{id}`` (risk: Read, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["getSystemMyAccountByParentIdDelegationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyAccountByParentIdDelegationsById"], locals())
 
 
 def put_system_my_account_by_parent_id_delegations_by_id(
@@ -11784,16 +6706,7 @@ def put_system_my_account_by_parent_id_delegations_by_id(
 
     ``PUT /system/myAccount/{parentId}/delegations/{id}`` (risk: Write, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["putSystemMyAccountByParentIdDelegationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMyAccountByParentIdDelegationsById"], locals())
 
 
 def patch_system_my_account_by_parent_id_delegations_by_id(
@@ -11806,16 +6719,7 @@ def patch_system_my_account_by_parent_id_delegations_by_id(
 
     ``PATCH /system/myAccount/{parentId}/delegations/{id}`` (risk: Write, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["patchSystemMyAccountByParentIdDelegationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMyAccountByParentIdDelegationsById"], locals())
 
 
 def delete_system_my_account_by_parent_id_delegations_by_id(
@@ -11827,16 +6731,7 @@ def delete_system_my_account_by_parent_id_delegations_by_id(
 
     ``DELETE /system/myAccount/{parentId}/delegations/{id}`` (risk: Destructive, tag: MemberDelegations)
     """
-    return _build(
-        _OPS["deleteSystemMyAccountByParentIdDelegationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMyAccountByParentIdDelegationsById"], locals())
 
 
 def get_system_my_account_by_parent_id_skills(
@@ -11855,24 +6750,7 @@ def get_system_my_account_by_parent_id_skills(
 
     ``GET /system/myAccount/{parentId}/skills`` (risk: Read, tag: MemberSkills)
     """
-    return _build(
-        _OPS["getSystemMyAccountByParentIdSkills"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyAccountByParentIdSkills"], locals())
 
 
 def post_system_my_account_by_parent_id_skills(
@@ -11884,15 +6762,7 @@ def post_system_my_account_by_parent_id_skills(
 
     ``POST /system/myAccount/{parentId}/skills`` (risk: Write, tag: MemberSkills)
     """
-    return _build(
-        _OPS["postSystemMyAccountByParentIdSkills"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemMyAccountByParentIdSkills"], locals())
 
 
 def get_system_my_account_by_parent_id_skills_count(
@@ -11911,24 +6781,7 @@ def get_system_my_account_by_parent_id_skills_count(
 
     ``GET /system/myAccount/{parentId}/skills/count`` (risk: Read, tag: MemberSkills)
     """
-    return _build(
-        _OPS["getSystemMyAccountByParentIdSkillsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyAccountByParentIdSkillsCount"], locals())
 
 
 def get_system_my_account_by_parent_id_skills_by_id(
@@ -11948,25 +6801,7 @@ def get_system_my_account_by_parent_id_skills_by_id(
 
     ``GET /system/myAccount/{parentId}/skills/{id}`` (risk: Read, tag: MemberSkills)
     """
-    return _build(
-        _OPS["getSystemMyAccountByParentIdSkillsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyAccountByParentIdSkillsById"], locals())
 
 
 def put_system_my_account_by_parent_id_skills_by_id(
@@ -11979,16 +6814,7 @@ def put_system_my_account_by_parent_id_skills_by_id(
 
     ``PUT /system/myAccount/{parentId}/skills/{id}`` (risk: Write, tag: MemberSkills)
     """
-    return _build(
-        _OPS["putSystemMyAccountByParentIdSkillsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMyAccountByParentIdSkillsById"], locals())
 
 
 def patch_system_my_account_by_parent_id_skills_by_id(
@@ -12001,16 +6827,7 @@ def patch_system_my_account_by_parent_id_skills_by_id(
 
     ``PATCH /system/myAccount/{parentId}/skills/{id}`` (risk: Write, tag: MemberSkills)
     """
-    return _build(
-        _OPS["patchSystemMyAccountByParentIdSkillsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMyAccountByParentIdSkillsById"], locals())
 
 
 def delete_system_my_account_by_parent_id_skills_by_id(
@@ -12022,16 +6839,7 @@ def delete_system_my_account_by_parent_id_skills_by_id(
 
     ``DELETE /system/myAccount/{parentId}/skills/{id}`` (risk: Destructive, tag: MemberSkills)
     """
-    return _build(
-        _OPS["deleteSystemMyAccountByParentIdSkillsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemMyAccountByParentIdSkillsById"], locals())
 
 
 def get_system_my_company_corporate_structure(
@@ -12049,22 +6857,7 @@ def get_system_my_company_corporate_structure(
 
     ``GET /system/myCompany/corporateStructure`` (risk: Read, tag: CorporateStructures)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCorporateStructure"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCorporateStructure"], locals())
 
 
 def get_system_my_company_corporate_structure_count(
@@ -12082,22 +6875,7 @@ def get_system_my_company_corporate_structure_count(
 
     ``GET /system/myCompany/corporateStructure/count`` (risk: Read, tag: CorporateStructures)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCorporateStructureCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCorporateStructureCount"], locals())
 
 
 def get_system_my_company_corporate_structure_info(
@@ -12115,22 +6893,7 @@ def get_system_my_company_corporate_structure_info(
 
     ``GET /system/myCompany/corporateStructure/info`` (risk: Read, tag: CorporateStructureInfos)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCorporateStructureInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCorporateStructureInfo"], locals())
 
 
 def get_system_my_company_corporate_structure_info_count(
@@ -12148,22 +6911,7 @@ def get_system_my_company_corporate_structure_info_count(
 
     ``GET /system/myCompany/corporateStructure/info/count`` (risk: Read, tag: CorporateStructureInfos)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCorporateStructureInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCorporateStructureInfoCount"], locals())
 
 
 def get_system_my_company_corporate_structure_by_id(
@@ -12182,24 +6930,7 @@ def get_system_my_company_corporate_structure_by_id(
 
     ``GET /system/myCompany/corporateStructure/{id}`` (risk: Read, tag: CorporateStructures)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCorporateStructureById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCorporateStructureById"], locals())
 
 
 def put_system_my_company_corporate_structure_by_id(
@@ -12211,15 +6942,7 @@ def put_system_my_company_corporate_structure_by_id(
 
     ``PUT /system/myCompany/corporateStructure/{id}`` (risk: Write, tag: CorporateStructures)
     """
-    return _build(
-        _OPS["putSystemMyCompanyCorporateStructureById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMyCompanyCorporateStructureById"], locals())
 
 
 def patch_system_my_company_corporate_structure_by_id(
@@ -12231,15 +6954,7 @@ def patch_system_my_company_corporate_structure_by_id(
 
     ``PATCH /system/myCompany/corporateStructure/{id}`` (risk: Write, tag: CorporateStructures)
     """
-    return _build(
-        _OPS["patchSystemMyCompanyCorporateStructureById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMyCompanyCorporateStructureById"], locals())
 
 
 def get_system_my_company_corporate_structure_by_id_info(
@@ -12258,24 +6973,7 @@ def get_system_my_company_corporate_structure_by_id_info(
 
     ``GET /system/myCompany/corporateStructure/{id}/info`` (risk: Read, tag: CorporateStructureInfos)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCorporateStructureByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCorporateStructureByIdInfo"], locals())
 
 
 def get_system_my_company_corporate_structure_levels(
@@ -12293,22 +6991,7 @@ def get_system_my_company_corporate_structure_levels(
 
     ``GET /system/myCompany/corporateStructureLevels`` (risk: Read, tag: CorporateStructureLevels)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCorporateStructureLevels"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCorporateStructureLevels"], locals())
 
 
 def get_system_my_company_corporate_structure_levels_count(
@@ -12326,22 +7009,7 @@ def get_system_my_company_corporate_structure_levels_count(
 
     ``GET /system/myCompany/corporateStructureLevels/count`` (risk: Read, tag: CorporateStructureLevels)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCorporateStructureLevelsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCorporateStructureLevelsCount"], locals())
 
 
 def get_system_my_company_corporate_structure_levels_by_id(
@@ -12360,24 +7028,7 @@ def get_system_my_company_corporate_structure_levels_by_id(
 
     ``GET /system/myCompany/corporateStructureLevels/{id}`` (risk: Read, tag: CorporateStructureLevels)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCorporateStructureLevelsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCorporateStructureLevelsById"], locals())
 
 
 def get_system_my_company_crm(
@@ -12395,22 +7046,7 @@ def get_system_my_company_crm(
 
     ``GET /system/myCompany/crm`` (risk: Read, tag: Crms)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCrm"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCrm"], locals())
 
 
 def get_system_my_company_crm_count(
@@ -12428,22 +7064,7 @@ def get_system_my_company_crm_count(
 
     ``GET /system/myCompany/crm/count`` (risk: Read, tag: Crms)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCrmCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCrmCount"], locals())
 
 
 def get_system_my_company_crm_info(
@@ -12461,22 +7082,7 @@ def get_system_my_company_crm_info(
 
     ``GET /system/myCompany/crm/info`` (risk: Read, tag: CrmInfos)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCrmInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCrmInfo"], locals())
 
 
 def get_system_my_company_crm_info_count(
@@ -12494,22 +7100,7 @@ def get_system_my_company_crm_info_count(
 
     ``GET /system/myCompany/crm/info/count`` (risk: Read, tag: CrmInfos)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCrmInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCrmInfoCount"], locals())
 
 
 def get_system_my_company_crm_by_id(
@@ -12528,24 +7119,7 @@ def get_system_my_company_crm_by_id(
 
     ``GET /system/myCompany/crm/{id}`` (risk: Read, tag: Crms)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCrmById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCrmById"], locals())
 
 
 def put_system_my_company_crm_by_id(
@@ -12557,15 +7131,7 @@ def put_system_my_company_crm_by_id(
 
     ``PUT /system/myCompany/crm/{id}`` (risk: Write, tag: Crms)
     """
-    return _build(
-        _OPS["putSystemMyCompanyCrmById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMyCompanyCrmById"], locals())
 
 
 def patch_system_my_company_crm_by_id(
@@ -12577,15 +7143,7 @@ def patch_system_my_company_crm_by_id(
 
     ``PATCH /system/myCompany/crm/{id}`` (risk: Write, tag: Crms)
     """
-    return _build(
-        _OPS["patchSystemMyCompanyCrmById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMyCompanyCrmById"], locals())
 
 
 def get_system_my_company_crm_by_id_info(
@@ -12604,24 +7162,7 @@ def get_system_my_company_crm_by_id_info(
 
     ``GET /system/myCompany/crm/{id}/info`` (risk: Read, tag: CrmInfos)
     """
-    return _build(
-        _OPS["getSystemMyCompanyCrmByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyCrmByIdInfo"], locals())
 
 
 def get_system_my_company_other(
@@ -12639,22 +7180,7 @@ def get_system_my_company_other(
 
     ``GET /system/myCompany/other`` (risk: Read, tag: Others)
     """
-    return _build(
-        _OPS["getSystemMyCompanyOther"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyOther"], locals())
 
 
 def get_system_my_company_other_count(
@@ -12672,22 +7198,7 @@ def get_system_my_company_other_count(
 
     ``GET /system/myCompany/other/count`` (risk: Read, tag: Others)
     """
-    return _build(
-        _OPS["getSystemMyCompanyOtherCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyOtherCount"], locals())
 
 
 def get_system_my_company_other_by_id(
@@ -12706,24 +7217,7 @@ def get_system_my_company_other_by_id(
 
     ``GET /system/myCompany/other/{id}`` (risk: Read, tag: Others)
     """
-    return _build(
-        _OPS["getSystemMyCompanyOtherById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyOtherById"], locals())
 
 
 def put_system_my_company_other_by_id(
@@ -12735,15 +7229,7 @@ def put_system_my_company_other_by_id(
 
     ``PUT /system/myCompany/other/{id}`` (risk: Write, tag: Others)
     """
-    return _build(
-        _OPS["putSystemMyCompanyOtherById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMyCompanyOtherById"], locals())
 
 
 def patch_system_my_company_other_by_id(
@@ -12755,15 +7241,7 @@ def patch_system_my_company_other_by_id(
 
     ``PATCH /system/myCompany/other/{id}`` (risk: Write, tag: Others)
     """
-    return _build(
-        _OPS["patchSystemMyCompanyOtherById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMyCompanyOtherById"], locals())
 
 
 def get_system_my_company_time_expense(
@@ -12781,22 +7259,7 @@ def get_system_my_company_time_expense(
 
     ``GET /system/myCompany/timeExpense`` (risk: Read, tag: TimeExpenses)
     """
-    return _build(
-        _OPS["getSystemMyCompanyTimeExpense"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyTimeExpense"], locals())
 
 
 def get_system_my_company_time_expense_count(
@@ -12814,22 +7277,7 @@ def get_system_my_company_time_expense_count(
 
     ``GET /system/myCompany/timeExpense/count`` (risk: Read, tag: TimeExpenses)
     """
-    return _build(
-        _OPS["getSystemMyCompanyTimeExpenseCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyTimeExpenseCount"], locals())
 
 
 def get_system_my_company_time_expense_by_id(
@@ -12848,24 +7296,7 @@ def get_system_my_company_time_expense_by_id(
 
     ``GET /system/myCompany/timeExpense/{id}`` (risk: Read, tag: TimeExpenses)
     """
-    return _build(
-        _OPS["getSystemMyCompanyTimeExpenseById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyCompanyTimeExpenseById"], locals())
 
 
 def put_system_my_company_time_expense_by_id(
@@ -12877,15 +7308,7 @@ def put_system_my_company_time_expense_by_id(
 
     ``PUT /system/myCompany/timeExpense/{id}`` (risk: Write, tag: TimeExpenses)
     """
-    return _build(
-        _OPS["putSystemMyCompanyTimeExpenseById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMyCompanyTimeExpenseById"], locals())
 
 
 def patch_system_my_company_time_expense_by_id(
@@ -12897,15 +7320,7 @@ def patch_system_my_company_time_expense_by_id(
 
     ``PATCH /system/myCompany/timeExpense/{id}`` (risk: Write, tag: TimeExpenses)
     """
-    return _build(
-        _OPS["patchSystemMyCompanyTimeExpenseById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMyCompanyTimeExpenseById"], locals())
 
 
 def get_system_my_members(
@@ -12923,22 +7338,7 @@ def get_system_my_members(
 
     ``GET /system/myMembers`` (risk: Read, tag: MyMembers)
     """
-    return _build(
-        _OPS["getSystemMyMembers"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyMembers"], locals())
 
 
 def get_system_my_members_info(
@@ -12956,22 +7356,7 @@ def get_system_my_members_info(
 
     ``GET /system/myMembers/info`` (risk: Read, tag: MyMemberInfos)
     """
-    return _build(
-        _OPS["getSystemMyMembersInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMyMembersInfo"], locals())
 
 
 def get_system_my_security(
@@ -12989,22 +7374,7 @@ def get_system_my_security(
 
     ``GET /system/mySecurity`` (risk: Read, tag: MySecuritys)
     """
-    return _build(
-        _OPS["getSystemMySecurity"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMySecurity"], locals())
 
 
 def get_system_my_security_customize_items(
@@ -13022,22 +7392,7 @@ def get_system_my_security_customize_items(
 
     ``GET /system/mySecurity/customizeItems`` (risk: Read, tag: MySecurityCustomizeItems)
     """
-    return _build(
-        _OPS["getSystemMySecurityCustomizeItems"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMySecurityCustomizeItems"], locals())
 
 
 def get_system_mycompany_documents(
@@ -13055,22 +7410,7 @@ def get_system_mycompany_documents(
 
     ``GET /system/mycompany/documents`` (risk: Read, tag: MyCompanyDocumentSetup)
     """
-    return _build(
-        _OPS["getSystemMycompanyDocuments"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMycompanyDocuments"], locals())
 
 
 def get_system_mycompany_documents_by_id(
@@ -13089,24 +7429,7 @@ def get_system_mycompany_documents_by_id(
 
     ``GET /system/mycompany/documents/{id}`` (risk: Read, tag: MyCompanyDocumentSetup)
     """
-    return _build(
-        _OPS["getSystemMycompanyDocumentsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMycompanyDocumentsById"], locals())
 
 
 def put_system_mycompany_documents_by_id(
@@ -13118,15 +7441,7 @@ def put_system_mycompany_documents_by_id(
 
     ``PUT /system/mycompany/documents/{id}`` (risk: Write, tag: MyCompanyDocumentSetup)
     """
-    return _build(
-        _OPS["putSystemMycompanyDocumentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMycompanyDocumentsById"], locals())
 
 
 def patch_system_mycompany_documents_by_id(
@@ -13138,15 +7453,7 @@ def patch_system_mycompany_documents_by_id(
 
     ``PATCH /system/mycompany/documents/{id}`` (risk: Write, tag: MyCompanyDocumentSetup)
     """
-    return _build(
-        _OPS["patchSystemMycompanyDocumentsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMycompanyDocumentsById"], locals())
 
 
 def get_system_mycompany_info_services(
@@ -13164,22 +7471,7 @@ def get_system_mycompany_info_services(
 
     ``GET /system/mycompany/info/services`` (risk: Read, tag: MyCompanyServiceInfos)
     """
-    return _build(
-        _OPS["getSystemMycompanyInfoServices"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMycompanyInfoServices"], locals())
 
 
 def get_system_mycompany_info_services_by_id(
@@ -13198,24 +7490,7 @@ def get_system_mycompany_info_services_by_id(
 
     ``GET /system/mycompany/info/services/{id}`` (risk: Read, tag: MyCompanyServiceInfos)
     """
-    return _build(
-        _OPS["getSystemMycompanyInfoServicesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMycompanyInfoServicesById"], locals())
 
 
 def get_system_mycompany_reporting_services(
@@ -13233,22 +7508,7 @@ def get_system_mycompany_reporting_services(
 
     ``GET /system/mycompany/reportingServices`` (risk: Read, tag: ReportingServices)
     """
-    return _build(
-        _OPS["getSystemMycompanyReportingServices"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMycompanyReportingServices"], locals())
 
 
 def get_system_mycompany_reporting_services_by_id(
@@ -13267,24 +7527,7 @@ def get_system_mycompany_reporting_services_by_id(
 
     ``GET /system/mycompany/reportingServices/{id}`` (risk: Read, tag: ReportingServices)
     """
-    return _build(
-        _OPS["getSystemMycompanyReportingServicesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMycompanyReportingServicesById"], locals())
 
 
 def put_system_mycompany_reporting_services_by_id(
@@ -13296,15 +7539,7 @@ def put_system_mycompany_reporting_services_by_id(
 
     ``PUT /system/mycompany/reportingServices/{id}`` (risk: Write, tag: ReportingServices)
     """
-    return _build(
-        _OPS["putSystemMycompanyReportingServicesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMycompanyReportingServicesById"], locals())
 
 
 def patch_system_mycompany_reporting_services_by_id(
@@ -13316,15 +7551,7 @@ def patch_system_mycompany_reporting_services_by_id(
 
     ``PATCH /system/mycompany/reportingServices/{id}`` (risk: Write, tag: ReportingServices)
     """
-    return _build(
-        _OPS["patchSystemMycompanyReportingServicesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMycompanyReportingServicesById"], locals())
 
 
 def post_system_mycompany_reporting_services_by_id_test_connection(
@@ -13335,15 +7562,7 @@ def post_system_mycompany_reporting_services_by_id_test_connection(
 
     ``POST /system/mycompany/reportingServices/{id}/testConnection`` (risk: Execute, tag: ReportingServices)
     """
-    return _build(
-        _OPS["postSystemMycompanyReportingServicesByIdTestConnection"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemMycompanyReportingServicesByIdTestConnection"], locals())
 
 
 def get_system_mycompany_services(
@@ -13361,22 +7580,7 @@ def get_system_mycompany_services(
 
     ``GET /system/mycompany/services`` (risk: Read, tag: MyCompanyServices)
     """
-    return _build(
-        _OPS["getSystemMycompanyServices"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMycompanyServices"], locals())
 
 
 def get_system_mycompany_services_by_id(
@@ -13395,24 +7599,7 @@ def get_system_mycompany_services_by_id(
 
     ``GET /system/mycompany/services/{id}`` (risk: Read, tag: MyCompanyServices)
     """
-    return _build(
-        _OPS["getSystemMycompanyServicesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMycompanyServicesById"], locals())
 
 
 def put_system_mycompany_services_by_id(
@@ -13424,15 +7611,7 @@ def put_system_mycompany_services_by_id(
 
     ``PUT /system/mycompany/services/{id}`` (risk: Write, tag: MyCompanyServices)
     """
-    return _build(
-        _OPS["putSystemMycompanyServicesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemMycompanyServicesById"], locals())
 
 
 def patch_system_mycompany_services_by_id(
@@ -13444,15 +7623,7 @@ def patch_system_mycompany_services_by_id(
 
     ``PATCH /system/mycompany/services/{id}`` (risk: Write, tag: MyCompanyServices)
     """
-    return _build(
-        _OPS["patchSystemMycompanyServicesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemMycompanyServicesById"], locals())
 
 
 def get_system_notification_recipients(
@@ -13470,22 +7641,7 @@ def get_system_notification_recipients(
 
     ``GET /system/notificationRecipients`` (risk: Read, tag: NotificationRecipients)
     """
-    return _build(
-        _OPS["getSystemNotificationRecipients"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemNotificationRecipients"], locals())
 
 
 def get_system_notification_recipients_count(
@@ -13503,22 +7659,7 @@ def get_system_notification_recipients_count(
 
     ``GET /system/notificationRecipients/count`` (risk: Read, tag: NotificationRecipients)
     """
-    return _build(
-        _OPS["getSystemNotificationRecipientsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemNotificationRecipientsCount"], locals())
 
 
 def get_system_notification_recipients_by_id(
@@ -13537,24 +7678,7 @@ def get_system_notification_recipients_by_id(
 
     ``GET /system/notificationRecipients/{id}`` (risk: Read, tag: NotificationRecipients)
     """
-    return _build(
-        _OPS["getSystemNotificationRecipientsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemNotificationRecipientsById"], locals())
 
 
 def get_system_office365_application_info(
@@ -13572,22 +7696,7 @@ def get_system_office365_application_info(
 
     ``GET /system/office365/application/info`` (risk: Read, tag: Office365EmailApplicationInfos)
     """
-    return _build(
-        _OPS["getSystemOffice365ApplicationInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOffice365ApplicationInfo"], locals())
 
 
 def get_system_office365_application_info_count(
@@ -13605,22 +7714,7 @@ def get_system_office365_application_info_count(
 
     ``GET /system/office365/application/info/count`` (risk: Read, tag: Office365EmailApplicationInfos)
     """
-    return _build(
-        _OPS["getSystemOffice365ApplicationInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOffice365ApplicationInfoCount"], locals())
 
 
 def get_system_office365_application_by_id_info(
@@ -13639,24 +7733,7 @@ def get_system_office365_application_by_id_info(
 
     ``GET /system/office365/application/{id}/info`` (risk: Read, tag: Office365EmailApplicationInfos)
     """
-    return _build(
-        _OPS["getSystemOffice365ApplicationByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOffice365ApplicationByIdInfo"], locals())
 
 
 def get_system_office365_email_setups(
@@ -13674,22 +7751,7 @@ def get_system_office365_email_setups(
 
     ``GET /system/office365/emailSetups`` (risk: Read, tag: Office365EmailSetups)
     """
-    return _build(
-        _OPS["getSystemOffice365EmailSetups"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOffice365EmailSetups"], locals())
 
 
 def post_system_office365_email_setups(
@@ -13700,13 +7762,7 @@ def post_system_office365_email_setups(
 
     ``POST /system/office365/emailSetups`` (risk: Write, tag: Office365EmailSetups)
     """
-    return _build(
-        _OPS["postSystemOffice365EmailSetups"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemOffice365EmailSetups"], locals())
 
 
 def get_system_office365_email_setups_count(
@@ -13724,22 +7780,7 @@ def get_system_office365_email_setups_count(
 
     ``GET /system/office365/emailSetups/count`` (risk: Read, tag: Office365EmailSetups)
     """
-    return _build(
-        _OPS["getSystemOffice365EmailSetupsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOffice365EmailSetupsCount"], locals())
 
 
 def get_system_office365_email_setups_by_id(
@@ -13758,24 +7799,7 @@ def get_system_office365_email_setups_by_id(
 
     ``GET /system/office365/emailSetups/{id}`` (risk: Read, tag: Office365EmailSetups)
     """
-    return _build(
-        _OPS["getSystemOffice365EmailSetupsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOffice365EmailSetupsById"], locals())
 
 
 def put_system_office365_email_setups_by_id(
@@ -13787,15 +7811,7 @@ def put_system_office365_email_setups_by_id(
 
     ``PUT /system/office365/emailSetups/{id}`` (risk: Write, tag: Office365EmailSetups)
     """
-    return _build(
-        _OPS["putSystemOffice365EmailSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemOffice365EmailSetupsById"], locals())
 
 
 def patch_system_office365_email_setups_by_id(
@@ -13807,15 +7823,7 @@ def patch_system_office365_email_setups_by_id(
 
     ``PATCH /system/office365/emailSetups/{id}`` (risk: Write, tag: Office365EmailSetups)
     """
-    return _build(
-        _OPS["patchSystemOffice365EmailSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemOffice365EmailSetupsById"], locals())
 
 
 def delete_system_office365_email_setups_by_id(
@@ -13826,15 +7834,7 @@ def delete_system_office365_email_setups_by_id(
 
     ``DELETE /system/office365/emailSetups/{id}`` (risk: Destructive, tag: Office365EmailSetups)
     """
-    return _build(
-        _OPS["deleteSystemOffice365EmailSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemOffice365EmailSetupsById"], locals())
 
 
 def post_system_office365_email_setups_by_id_authorize(
@@ -13845,15 +7845,7 @@ def post_system_office365_email_setups_by_id_authorize(
 
     ``POST /system/office365/emailSetups/{id}/authorize`` (risk: Write, tag: Office365EmailSetups)
     """
-    return _build(
-        _OPS["postSystemOffice365EmailSetupsByIdAuthorize"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemOffice365EmailSetupsByIdAuthorize"], locals())
 
 
 def get_system_office365_email_setups_by_id_get_emails(
@@ -13872,24 +7864,7 @@ def get_system_office365_email_setups_by_id_get_emails(
 
     ``GET /system/office365/emailSetups/{id}/getEmails`` (risk: Read, tag: Office365EmailSetups)
     """
-    return _build(
-        _OPS["getSystemOffice365EmailSetupsByIdGetEmails"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOffice365EmailSetupsByIdGetEmails"], locals())
 
 
 def post_system_office365_email_setups_by_id_test_connection(
@@ -13900,15 +7875,7 @@ def post_system_office365_email_setups_by_id_test_connection(
 
     ``POST /system/office365/emailSetups/{id}/testConnection`` (risk: Execute, tag: Office365EmailSetups)
     """
-    return _build(
-        _OPS["postSystemOffice365EmailSetupsByIdTestConnection"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemOffice365EmailSetupsByIdTestConnection"], locals())
 
 
 def get_system_on_premise_search_setting(
@@ -13926,22 +7893,7 @@ def get_system_on_premise_search_setting(
 
     ``GET /system/onPremiseSearchSetting`` (risk: Read, tag: OnPremiseSearchSettings)
     """
-    return _build(
-        _OPS["getSystemOnPremiseSearchSetting"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOnPremiseSearchSetting"], locals())
 
 
 def get_system_on_premise_search_setting_count(
@@ -13959,22 +7911,7 @@ def get_system_on_premise_search_setting_count(
 
     ``GET /system/onPremiseSearchSetting/count`` (risk: Read, tag: OnPremiseSearchSettings)
     """
-    return _build(
-        _OPS["getSystemOnPremiseSearchSettingCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOnPremiseSearchSettingCount"], locals())
 
 
 def get_system_on_premise_search_setting_by_id(
@@ -13993,24 +7930,7 @@ def get_system_on_premise_search_setting_by_id(
 
     ``GET /system/onPremiseSearchSetting/{id}`` (risk: Read, tag: OnPremiseSearchSettings)
     """
-    return _build(
-        _OPS["getSystemOnPremiseSearchSettingById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOnPremiseSearchSettingById"], locals())
 
 
 def put_system_on_premise_search_setting_by_id(
@@ -14023,15 +7943,7 @@ def put_system_on_premise_search_setting_by_id(
 
     ``PUT /system/onPremiseSearchSetting/{id}`` (risk: Write, tag: OnPremiseSearchSettings)
     """
-    return _build(
-        _OPS["putSystemOnPremiseSearchSettingById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemOnPremiseSearchSettingById"], locals())
 
 
 def patch_system_on_premise_search_setting_by_id(
@@ -14043,15 +7955,7 @@ def patch_system_on_premise_search_setting_by_id(
 
     ``PATCH /system/onPremiseSearchSetting/{id}`` (risk: Write, tag: OnPremiseSearchSettings)
     """
-    return _build(
-        _OPS["patchSystemOnPremiseSearchSettingById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemOnPremiseSearchSettingById"], locals())
 
 
 def get_system_osgradeweights(
@@ -14069,22 +7973,7 @@ def get_system_osgradeweights(
 
     ``GET /system/osgradeweights`` (risk: Read, tag: OsGradeWeights)
     """
-    return _build(
-        _OPS["getSystemOsgradeweights"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOsgradeweights"], locals())
 
 
 def get_system_osgradeweights_count(
@@ -14102,22 +7991,7 @@ def get_system_osgradeweights_count(
 
     ``GET /system/osgradeweights/count`` (risk: Read, tag: OsGradeWeights)
     """
-    return _build(
-        _OPS["getSystemOsgradeweightsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOsgradeweightsCount"], locals())
 
 
 def get_system_osgradeweights_by_id(
@@ -14136,24 +8010,7 @@ def get_system_osgradeweights_by_id(
 
     ``GET /system/osgradeweights/{id}`` (risk: Read, tag: OsGradeWeights)
     """
-    return _build(
-        _OPS["getSystemOsgradeweightsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemOsgradeweightsById"], locals())
 
 
 def put_system_osgradeweights_by_id(
@@ -14165,15 +8022,7 @@ def put_system_osgradeweights_by_id(
 
     ``PUT /system/osgradeweights/{id}`` (risk: Write, tag: OsGradeWeights)
     """
-    return _build(
-        _OPS["putSystemOsgradeweightsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemOsgradeweightsById"], locals())
 
 
 def patch_system_osgradeweights_by_id(
@@ -14185,15 +8034,7 @@ def patch_system_osgradeweights_by_id(
 
     ``PATCH /system/osgradeweights/{id}`` (risk: Write, tag: OsGradeWeights)
     """
-    return _build(
-        _OPS["patchSystemOsgradeweightsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemOsgradeweightsById"], locals())
 
 
 def get_system_parsing_types(
@@ -14211,22 +8052,7 @@ def get_system_parsing_types(
 
     ``GET /system/parsingTypes`` (risk: Read, tag: ParsingTypes)
     """
-    return _build(
-        _OPS["getSystemParsingTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemParsingTypes"], locals())
 
 
 def get_system_parsing_types_count(
@@ -14244,22 +8070,7 @@ def get_system_parsing_types_count(
 
     ``GET /system/parsingTypes/count`` (risk: Read, tag: ParsingTypes)
     """
-    return _build(
-        _OPS["getSystemParsingTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemParsingTypesCount"], locals())
 
 
 def get_system_parsing_types_by_id(
@@ -14278,24 +8089,7 @@ def get_system_parsing_types_by_id(
 
     ``GET /system/parsingTypes/{id}`` (risk: Read, tag: ParsingTypes)
     """
-    return _build(
-        _OPS["getSystemParsingTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemParsingTypesById"], locals())
 
 
 def get_system_parsing_variables(
@@ -14313,22 +8107,7 @@ def get_system_parsing_variables(
 
     ``GET /system/parsingVariables`` (risk: Read, tag: ParsingVariables)
     """
-    return _build(
-        _OPS["getSystemParsingVariables"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemParsingVariables"], locals())
 
 
 def get_system_parsing_variables_count(
@@ -14346,22 +8125,7 @@ def get_system_parsing_variables_count(
 
     ``GET /system/parsingVariables/count`` (risk: Read, tag: ParsingVariables)
     """
-    return _build(
-        _OPS["getSystemParsingVariablesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemParsingVariablesCount"], locals())
 
 
 def get_system_parsing_variables_by_id(
@@ -14380,24 +8144,7 @@ def get_system_parsing_variables_by_id(
 
     ``GET /system/parsingVariables/{id}`` (risk: Read, tag: ParsingVariables)
     """
-    return _build(
-        _OPS["getSystemParsingVariablesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemParsingVariablesById"], locals())
 
 
 def get_system_portal_reports(
@@ -14415,22 +8162,7 @@ def get_system_portal_reports(
 
     ``GET /system/portalReports`` (risk: Read, tag: PortalReports)
     """
-    return _build(
-        _OPS["getSystemPortalReports"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemPortalReports"], locals())
 
 
 def post_system_portal_reports(
@@ -14441,13 +8173,7 @@ def post_system_portal_reports(
 
     ``POST /system/portalReports`` (risk: Write, tag: PortalReports)
     """
-    return _build(
-        _OPS["postSystemPortalReports"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemPortalReports"], locals())
 
 
 def get_system_portal_reports_count(
@@ -14465,22 +8191,7 @@ def get_system_portal_reports_count(
 
     ``GET /system/portalReports/count`` (risk: Read, tag: PortalReports)
     """
-    return _build(
-        _OPS["getSystemPortalReportsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemPortalReportsCount"], locals())
 
 
 def get_system_portal_reports_by_id(
@@ -14499,24 +8210,7 @@ def get_system_portal_reports_by_id(
 
     ``GET /system/portalReports/{id}`` (risk: Read, tag: PortalReports)
     """
-    return _build(
-        _OPS["getSystemPortalReportsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemPortalReportsById"], locals())
 
 
 def put_system_portal_reports_by_id(
@@ -14528,15 +8222,7 @@ def put_system_portal_reports_by_id(
 
     ``PUT /system/portalReports/{id}`` (risk: Write, tag: PortalReports)
     """
-    return _build(
-        _OPS["putSystemPortalReportsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemPortalReportsById"], locals())
 
 
 def patch_system_portal_reports_by_id(
@@ -14548,15 +8234,7 @@ def patch_system_portal_reports_by_id(
 
     ``PATCH /system/portalReports/{id}`` (risk: Write, tag: PortalReports)
     """
-    return _build(
-        _OPS["patchSystemPortalReportsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemPortalReportsById"], locals())
 
 
 def delete_system_portal_reports_by_id(
@@ -14567,15 +8245,7 @@ def delete_system_portal_reports_by_id(
 
     ``DELETE /system/portalReports/{id}`` (risk: Destructive, tag: PortalReports)
     """
-    return _build(
-        _OPS["deleteSystemPortalReportsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemPortalReportsById"], locals())
 
 
 def get_system_quote_link_setup(
@@ -14593,22 +8263,7 @@ def get_system_quote_link_setup(
 
     ``GET /system/quoteLinkSetup`` (risk: Read, tag: QuoteLinks)
     """
-    return _build(
-        _OPS["getSystemQuoteLinkSetup"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemQuoteLinkSetup"], locals())
 
 
 def post_system_quote_link_setup(
@@ -14619,13 +8274,7 @@ def post_system_quote_link_setup(
 
     ``POST /system/quoteLinkSetup`` (risk: Write, tag: QuoteLinks)
     """
-    return _build(
-        _OPS["postSystemQuoteLinkSetup"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemQuoteLinkSetup"], locals())
 
 
 def get_system_quote_link_setup_count(
@@ -14643,22 +8292,7 @@ def get_system_quote_link_setup_count(
 
     ``GET /system/quoteLinkSetup/count`` (risk: Read, tag: QuoteLinks)
     """
-    return _build(
-        _OPS["getSystemQuoteLinkSetupCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemQuoteLinkSetupCount"], locals())
 
 
 def get_system_quote_link_setup_test_connection(
@@ -14677,23 +8311,7 @@ def get_system_quote_link_setup_test_connection(
 
     ``GET /system/quoteLinkSetup/testConnection`` (risk: Read, tag: QuoteLinks)
     """
-    return _build(
-        _OPS["getSystemQuoteLinkSetupTestConnection"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-            "url": url,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemQuoteLinkSetupTestConnection"], locals())
 
 
 def get_system_quote_link_setup_by_id(
@@ -14712,24 +8330,7 @@ def get_system_quote_link_setup_by_id(
 
     ``GET /system/quoteLinkSetup/{id}`` (risk: Read, tag: QuoteLinks)
     """
-    return _build(
-        _OPS["getSystemQuoteLinkSetupById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemQuoteLinkSetupById"], locals())
 
 
 def put_system_quote_link_setup_by_id(
@@ -14741,15 +8342,7 @@ def put_system_quote_link_setup_by_id(
 
     ``PUT /system/quoteLinkSetup/{id}`` (risk: Write, tag: QuoteLinks)
     """
-    return _build(
-        _OPS["putSystemQuoteLinkSetupById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemQuoteLinkSetupById"], locals())
 
 
 def patch_system_quote_link_setup_by_id(
@@ -14761,15 +8354,7 @@ def patch_system_quote_link_setup_by_id(
 
     ``PATCH /system/quoteLinkSetup/{id}`` (risk: Write, tag: QuoteLinks)
     """
-    return _build(
-        _OPS["patchSystemQuoteLinkSetupById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemQuoteLinkSetupById"], locals())
 
 
 def delete_system_quote_link_setup_by_id(
@@ -14780,15 +8365,7 @@ def delete_system_quote_link_setup_by_id(
 
     ``DELETE /system/quoteLinkSetup/{id}`` (risk: Destructive, tag: QuoteLinks)
     """
-    return _build(
-        _OPS["deleteSystemQuoteLinkSetupById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemQuoteLinkSetupById"], locals())
 
 
 def get_system_report_cards(
@@ -14806,22 +8383,7 @@ def get_system_report_cards(
 
     ``GET /system/reportCards`` (risk: Read, tag: ReportCards)
     """
-    return _build(
-        _OPS["getSystemReportCards"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportCards"], locals())
 
 
 def post_system_report_cards(
@@ -14832,13 +8394,7 @@ def post_system_report_cards(
 
     ``POST /system/reportCards`` (risk: Write, tag: ReportCards)
     """
-    return _build(
-        _OPS["postSystemReportCards"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemReportCards"], locals())
 
 
 def get_system_report_cards_count(
@@ -14856,22 +8412,7 @@ def get_system_report_cards_count(
 
     ``GET /system/reportCards/count`` (risk: Read, tag: ReportCards)
     """
-    return _build(
-        _OPS["getSystemReportCardsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportCardsCount"], locals())
 
 
 def get_system_report_cards_info(
@@ -14889,22 +8430,7 @@ def get_system_report_cards_info(
 
     ``GET /system/reportCards/info`` (risk: Read, tag: ReportCardInfos)
     """
-    return _build(
-        _OPS["getSystemReportCardsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportCardsInfo"], locals())
 
 
 def get_system_report_cards_info_count(
@@ -14922,22 +8448,7 @@ def get_system_report_cards_info_count(
 
     ``GET /system/reportCards/info/count`` (risk: Read, tag: ReportCardInfos)
     """
-    return _build(
-        _OPS["getSystemReportCardsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportCardsInfoCount"], locals())
 
 
 def get_system_report_cards_by_id(
@@ -14956,24 +8467,7 @@ def get_system_report_cards_by_id(
 
     ``GET /system/reportCards/{id}`` (risk: Read, tag: ReportCards)
     """
-    return _build(
-        _OPS["getSystemReportCardsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportCardsById"], locals())
 
 
 def put_system_report_cards_by_id(
@@ -14985,15 +8479,7 @@ def put_system_report_cards_by_id(
 
     ``PUT /system/reportCards/{id}`` (risk: Write, tag: ReportCards)
     """
-    return _build(
-        _OPS["putSystemReportCardsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemReportCardsById"], locals())
 
 
 def patch_system_report_cards_by_id(
@@ -15005,15 +8491,7 @@ def patch_system_report_cards_by_id(
 
     ``PATCH /system/reportCards/{id}`` (risk: Write, tag: ReportCards)
     """
-    return _build(
-        _OPS["patchSystemReportCardsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemReportCardsById"], locals())
 
 
 def delete_system_report_cards_by_id(
@@ -15024,15 +8502,7 @@ def delete_system_report_cards_by_id(
 
     ``DELETE /system/reportCards/{id}`` (risk: Destructive, tag: ReportCards)
     """
-    return _build(
-        _OPS["deleteSystemReportCardsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemReportCardsById"], locals())
 
 
 def get_system_report_cards_by_id_info(
@@ -15051,24 +8521,7 @@ def get_system_report_cards_by_id_info(
 
     ``GET /system/reportCards/{id}/info`` (risk: Read, tag: ReportCardInfos)
     """
-    return _build(
-        _OPS["getSystemReportCardsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportCardsByIdInfo"], locals())
 
 
 def get_system_report_cards_by_parent_id_details(
@@ -15087,24 +8540,7 @@ def get_system_report_cards_by_parent_id_details(
 
     ``GET /system/reportCards/{parentId}/details`` (risk: Read, tag: ReportCardDetails)
     """
-    return _build(
-        _OPS["getSystemReportCardsByParentIdDetails"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportCardsByParentIdDetails"], locals())
 
 
 def post_system_report_cards_by_parent_id_details(
@@ -15116,15 +8552,7 @@ def post_system_report_cards_by_parent_id_details(
 
     ``POST /system/reportCards/{parentId}/details`` (risk: Write, tag: ReportCardDetails)
     """
-    return _build(
-        _OPS["postSystemReportCardsByParentIdDetails"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemReportCardsByParentIdDetails"], locals())
 
 
 def get_system_report_cards_by_parent_id_details_count(
@@ -15143,24 +8571,7 @@ def get_system_report_cards_by_parent_id_details_count(
 
     ``GET /system/reportCards/{parentId}/details/count`` (risk: Read, tag: ReportCardDetails)
     """
-    return _build(
-        _OPS["getSystemReportCardsByParentIdDetailsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportCardsByParentIdDetailsCount"], locals())
 
 
 def get_system_report_cards_by_parent_id_details_by_id(
@@ -15180,25 +8591,7 @@ def get_system_report_cards_by_parent_id_details_by_id(
 
     ``GET /system/reportCards/{parentId}/details/{id}`` (risk: Read, tag: ReportCardDetails)
     """
-    return _build(
-        _OPS["getSystemReportCardsByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportCardsByParentIdDetailsById"], locals())
 
 
 def put_system_report_cards_by_parent_id_details_by_id(
@@ -15211,16 +8604,7 @@ def put_system_report_cards_by_parent_id_details_by_id(
 
     ``PUT /system/reportCards/{parentId}/details/{id}`` (risk: Write, tag: ReportCardDetails)
     """
-    return _build(
-        _OPS["putSystemReportCardsByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemReportCardsByParentIdDetailsById"], locals())
 
 
 def patch_system_report_cards_by_parent_id_details_by_id(
@@ -15233,16 +8617,7 @@ def patch_system_report_cards_by_parent_id_details_by_id(
 
     ``PATCH /system/reportCards/{parentId}/details/{id}`` (risk: Write, tag: ReportCardDetails)
     """
-    return _build(
-        _OPS["patchSystemReportCardsByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemReportCardsByParentIdDetailsById"], locals())
 
 
 def delete_system_report_cards_by_parent_id_details_by_id(
@@ -15254,16 +8629,7 @@ def delete_system_report_cards_by_parent_id_details_by_id(
 
     ``DELETE /system/reportCards/{parentId}/details/{id}`` (risk: Destructive, tag: ReportCardDetails)
     """
-    return _build(
-        _OPS["deleteSystemReportCardsByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemReportCardsByParentIdDetailsById"], locals())
 
 
 def get_system_reports(
@@ -15281,22 +8647,7 @@ def get_system_reports(
 
     ``GET /system/reports`` (risk: Read, tag: Reports)
     """
-    return _build(
-        _OPS["getSystemReports"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReports"], locals())
 
 
 def get_system_reports_by_report_name(
@@ -15315,24 +8666,7 @@ def get_system_reports_by_report_name(
 
     ``GET /system/reports/{reportName}`` (risk: Read, tag: Reports)
     """
-    return _build(
-        _OPS["getSystemReportsByReportName"],
-        {
-            "reportName": report_name,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportsByReportName"], locals())
 
 
 def get_system_reports_by_report_name_columns(
@@ -15351,24 +8685,7 @@ def get_system_reports_by_report_name_columns(
 
     ``GET /system/reports/{reportName}/columns`` (risk: Read, tag: Reports)
     """
-    return _build(
-        _OPS["getSystemReportsByReportNameColumns"],
-        {
-            "reportName": report_name,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportsByReportNameColumns"], locals())
 
 
 def get_system_reports_by_report_name_count(
@@ -15387,24 +8704,7 @@ def get_system_reports_by_report_name_count(
 
     ``GET /system/reports/{reportName}/count`` (risk: Read, tag: Reports)
     """
-    return _build(
-        _OPS["getSystemReportsByReportNameCount"],
-        {
-            "reportName": report_name,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemReportsByReportNameCount"], locals())
 
 
 def get_system_security_roles_by_parent_id_settings(
@@ -15423,24 +8723,7 @@ def get_system_security_roles_by_parent_id_settings(
 
     ``GET /system/securityRoles/{parentId}/settings`` (risk: Read, tag: SecurityRoleSettings)
     """
-    return _build(
-        _OPS["getSystemSecurityRolesByParentIdSettings"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSecurityRolesByParentIdSettings"], locals())
 
 
 def get_system_security_roles_by_parent_id_settings_count(
@@ -15459,24 +8742,7 @@ def get_system_security_roles_by_parent_id_settings_count(
 
     ``GET /system/securityRoles/{parentId}/settings/count`` (risk: Read, tag: SecurityRoleSettings)
     """
-    return _build(
-        _OPS["getSystemSecurityRolesByParentIdSettingsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSecurityRolesByParentIdSettingsCount"], locals())
 
 
 def get_system_security_roles_by_parent_id_settings_by_id(
@@ -15496,25 +8762,7 @@ def get_system_security_roles_by_parent_id_settings_by_id(
 
     ``GET /system/securityRoles/{parentId}/settings/{id}`` (risk: Read, tag: SecurityRoleSettings)
     """
-    return _build(
-        _OPS["getSystemSecurityRolesByParentIdSettingsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSecurityRolesByParentIdSettingsById"], locals())
 
 
 def get_system_securityroles(
@@ -15532,22 +8780,7 @@ def get_system_securityroles(
 
     ``GET /system/securityroles`` (risk: Read, tag: SecurityRoles)
     """
-    return _build(
-        _OPS["getSystemSecurityroles"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSecurityroles"], locals())
 
 
 def post_system_securityroles(
@@ -15558,13 +8791,7 @@ def post_system_securityroles(
 
     ``POST /system/securityroles`` (risk: Write, tag: SecurityRoles)
     """
-    return _build(
-        _OPS["postSystemSecurityroles"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemSecurityroles"], locals())
 
 
 def get_system_securityroles_count(
@@ -15582,22 +8809,7 @@ def get_system_securityroles_count(
 
     ``GET /system/securityroles/count`` (risk: Read, tag: SecurityRoles)
     """
-    return _build(
-        _OPS["getSystemSecurityrolesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSecurityrolesCount"], locals())
 
 
 def get_system_securityroles_info(
@@ -15615,22 +8827,7 @@ def get_system_securityroles_info(
 
     ``GET /system/securityroles/info`` (risk: Read, tag: SecurityRoleInfos)
     """
-    return _build(
-        _OPS["getSystemSecurityrolesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSecurityrolesInfo"], locals())
 
 
 def get_system_securityroles_info_count(
@@ -15648,22 +8845,7 @@ def get_system_securityroles_info_count(
 
     ``GET /system/securityroles/info/count`` (risk: Read, tag: SecurityRoleInfos)
     """
-    return _build(
-        _OPS["getSystemSecurityrolesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSecurityrolesInfoCount"], locals())
 
 
 def get_system_securityroles_by_id(
@@ -15682,24 +8864,7 @@ def get_system_securityroles_by_id(
 
     ``GET /system/securityroles/{id}`` (risk: Read, tag: SecurityRoles)
     """
-    return _build(
-        _OPS["getSystemSecurityrolesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSecurityrolesById"], locals())
 
 
 def delete_system_securityroles_by_id(
@@ -15710,15 +8875,7 @@ def delete_system_securityroles_by_id(
 
     ``DELETE /system/securityroles/{id}`` (risk: Destructive, tag: SecurityRoles)
     """
-    return _build(
-        _OPS["deleteSystemSecurityrolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemSecurityrolesById"], locals())
 
 
 def get_system_securityroles_by_id_info(
@@ -15737,24 +8894,7 @@ def get_system_securityroles_by_id_info(
 
     ``GET /system/securityroles/{id}/info`` (risk: Read, tag: SecurityRoleInfos)
     """
-    return _build(
-        _OPS["getSystemSecurityrolesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSecurityrolesByIdInfo"], locals())
 
 
 def get_system_settings(
@@ -15772,22 +8912,7 @@ def get_system_settings(
 
     ``GET /system/settings`` (risk: Read, tag: SystemSettings)
     """
-    return _build(
-        _OPS["getSystemSettings"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSettings"], locals())
 
 
 def get_system_settings_count(
@@ -15805,22 +8930,7 @@ def get_system_settings_count(
 
     ``GET /system/settings/count`` (risk: Read, tag: SystemSettings)
     """
-    return _build(
-        _OPS["getSystemSettingsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSettingsCount"], locals())
 
 
 def get_system_settings_by_id(
@@ -15839,24 +8949,7 @@ def get_system_settings_by_id(
 
     ``GET /system/settings/{id}`` (risk: Read, tag: SystemSettings)
     """
-    return _build(
-        _OPS["getSystemSettingsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSettingsById"], locals())
 
 
 def put_system_settings_by_id(
@@ -15868,15 +8961,7 @@ def put_system_settings_by_id(
 
     ``PUT /system/settings/{id}`` (risk: Write, tag: SystemSettings)
     """
-    return _build(
-        _OPS["putSystemSettingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemSettingsById"], locals())
 
 
 def patch_system_settings_by_id(
@@ -15888,15 +8973,7 @@ def patch_system_settings_by_id(
 
     ``PATCH /system/settings/{id}`` (risk: Write, tag: SystemSettings)
     """
-    return _build(
-        _OPS["patchSystemSettingsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemSettingsById"], locals())
 
 
 def get_system_setup_screens(
@@ -15914,22 +8991,7 @@ def get_system_setup_screens(
 
     ``GET /system/setupScreens`` (risk: Read, tag: SetupScreens)
     """
-    return _build(
-        _OPS["getSystemSetupScreens"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSetupScreens"], locals())
 
 
 def get_system_setup_screens_count(
@@ -15947,22 +9009,7 @@ def get_system_setup_screens_count(
 
     ``GET /system/setupScreens/count`` (risk: Read, tag: SetupScreens)
     """
-    return _build(
-        _OPS["getSystemSetupScreensCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSetupScreensCount"], locals())
 
 
 def get_system_setup_screens_by_id(
@@ -15981,24 +9028,7 @@ def get_system_setup_screens_by_id(
 
     ``GET /system/setupScreens/{id}`` (risk: Read, tag: SetupScreens)
     """
-    return _build(
-        _OPS["getSystemSetupScreensById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSetupScreensById"], locals())
 
 
 def get_system_skill_categories(
@@ -16016,22 +9046,7 @@ def get_system_skill_categories(
 
     ``GET /system/skillCategories`` (risk: Read, tag: SkillCategories)
     """
-    return _build(
-        _OPS["getSystemSkillCategories"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSkillCategories"], locals())
 
 
 def post_system_skill_categories(
@@ -16042,13 +9057,7 @@ def post_system_skill_categories(
 
     ``POST /system/skillCategories`` (risk: Write, tag: SkillCategories)
     """
-    return _build(
-        _OPS["postSystemSkillCategories"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemSkillCategories"], locals())
 
 
 def get_system_skill_categories_count(
@@ -16066,22 +9075,7 @@ def get_system_skill_categories_count(
 
     ``GET /system/skillCategories/count`` (risk: Read, tag: SkillCategories)
     """
-    return _build(
-        _OPS["getSystemSkillCategoriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSkillCategoriesCount"], locals())
 
 
 def get_system_skill_categories_by_id(
@@ -16100,24 +9094,7 @@ def get_system_skill_categories_by_id(
 
     ``GET /system/skillCategories/{id}`` (risk: Read, tag: SkillCategories)
     """
-    return _build(
-        _OPS["getSystemSkillCategoriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSkillCategoriesById"], locals())
 
 
 def put_system_skill_categories_by_id(
@@ -16129,15 +9106,7 @@ def put_system_skill_categories_by_id(
 
     ``PUT /system/skillCategories/{id}`` (risk: Write, tag: SkillCategories)
     """
-    return _build(
-        _OPS["putSystemSkillCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemSkillCategoriesById"], locals())
 
 
 def patch_system_skill_categories_by_id(
@@ -16149,15 +9118,7 @@ def patch_system_skill_categories_by_id(
 
     ``PATCH /system/skillCategories/{id}`` (risk: Write, tag: SkillCategories)
     """
-    return _build(
-        _OPS["patchSystemSkillCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemSkillCategoriesById"], locals())
 
 
 def delete_system_skill_categories_by_id(
@@ -16168,15 +9129,7 @@ def delete_system_skill_categories_by_id(
 
     ``DELETE /system/skillCategories/{id}`` (risk: Destructive, tag: SkillCategories)
     """
-    return _build(
-        _OPS["deleteSystemSkillCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemSkillCategoriesById"], locals())
 
 
 def get_system_skills(
@@ -16194,22 +9147,7 @@ def get_system_skills(
 
     ``GET /system/skills`` (risk: Read, tag: Skills)
     """
-    return _build(
-        _OPS["getSystemSkills"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSkills"], locals())
 
 
 def post_system_skills(
@@ -16220,13 +9158,7 @@ def post_system_skills(
 
     ``POST /system/skills`` (risk: Write, tag: Skills)
     """
-    return _build(
-        _OPS["postSystemSkills"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemSkills"], locals())
 
 
 def get_system_skills_count(
@@ -16244,22 +9176,7 @@ def get_system_skills_count(
 
     ``GET /system/skills/count`` (risk: Read, tag: Skills)
     """
-    return _build(
-        _OPS["getSystemSkillsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSkillsCount"], locals())
 
 
 def get_system_skills_info(
@@ -16277,22 +9194,7 @@ def get_system_skills_info(
 
     ``GET /system/skills/info`` (risk: Read, tag: SkillInfos)
     """
-    return _build(
-        _OPS["getSystemSkillsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSkillsInfo"], locals())
 
 
 def get_system_skills_info_count(
@@ -16310,22 +9212,7 @@ def get_system_skills_info_count(
 
     ``GET /system/skills/info/count`` (risk: Read, tag: SkillInfos)
     """
-    return _build(
-        _OPS["getSystemSkillsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSkillsInfoCount"], locals())
 
 
 def get_system_skills_by_id(
@@ -16344,24 +9231,7 @@ def get_system_skills_by_id(
 
     ``GET /system/skills/{id}`` (risk: Read, tag: Skills)
     """
-    return _build(
-        _OPS["getSystemSkillsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSkillsById"], locals())
 
 
 def put_system_skills_by_id(
@@ -16373,15 +9243,7 @@ def put_system_skills_by_id(
 
     ``PUT /system/skills/{id}`` (risk: Write, tag: Skills)
     """
-    return _build(
-        _OPS["putSystemSkillsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemSkillsById"], locals())
 
 
 def patch_system_skills_by_id(
@@ -16393,15 +9255,7 @@ def patch_system_skills_by_id(
 
     ``PATCH /system/skills/{id}`` (risk: Write, tag: Skills)
     """
-    return _build(
-        _OPS["patchSystemSkillsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemSkillsById"], locals())
 
 
 def delete_system_skills_by_id(
@@ -16412,15 +9266,7 @@ def delete_system_skills_by_id(
 
     ``DELETE /system/skills/{id}`` (risk: Destructive, tag: Skills)
     """
-    return _build(
-        _OPS["deleteSystemSkillsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemSkillsById"], locals())
 
 
 def get_system_skills_by_id_info(
@@ -16439,24 +9285,7 @@ def get_system_skills_by_id_info(
 
     ``GET /system/skills/{id}/info`` (risk: Read, tag: SkillInfos)
     """
-    return _build(
-        _OPS["getSystemSkillsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSkillsByIdInfo"], locals())
 
 
 def get_system_sso_configurations(
@@ -16474,22 +9303,7 @@ def get_system_sso_configurations(
 
     ``GET /system/ssoConfigurations`` (risk: Read, tag: SsoConfigurations)
     """
-    return _build(
-        _OPS["getSystemSsoConfigurations"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSsoConfigurations"], locals())
 
 
 def post_system_sso_configurations(
@@ -16500,13 +9314,7 @@ def post_system_sso_configurations(
 
     ``POST /system/ssoConfigurations`` (risk: Write, tag: SsoConfigurations)
     """
-    return _build(
-        _OPS["postSystemSsoConfigurations"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemSsoConfigurations"], locals())
 
 
 def get_system_sso_configurations_count(
@@ -16524,22 +9332,7 @@ def get_system_sso_configurations_count(
 
     ``GET /system/ssoConfigurations/count`` (risk: Read, tag: SsoConfigurations)
     """
-    return _build(
-        _OPS["getSystemSsoConfigurationsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSsoConfigurationsCount"], locals())
 
 
 def get_system_sso_configurations_by_id(
@@ -16558,24 +9351,7 @@ def get_system_sso_configurations_by_id(
 
     ``GET /system/ssoConfigurations/{id}`` (risk: Read, tag: SsoConfigurations)
     """
-    return _build(
-        _OPS["getSystemSsoConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSsoConfigurationsById"], locals())
 
 
 def put_system_sso_configurations_by_id(
@@ -16587,15 +9363,7 @@ def put_system_sso_configurations_by_id(
 
     ``PUT /system/ssoConfigurations/{id}`` (risk: Write, tag: SsoConfigurations)
     """
-    return _build(
-        _OPS["putSystemSsoConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemSsoConfigurationsById"], locals())
 
 
 def patch_system_sso_configurations_by_id(
@@ -16607,15 +9375,7 @@ def patch_system_sso_configurations_by_id(
 
     ``PATCH /system/ssoConfigurations/{id}`` (risk: Write, tag: SsoConfigurations)
     """
-    return _build(
-        _OPS["patchSystemSsoConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemSsoConfigurationsById"], locals())
 
 
 def delete_system_sso_configurations_by_id(
@@ -16626,15 +9386,7 @@ def delete_system_sso_configurations_by_id(
 
     ``DELETE /system/ssoConfigurations/{id}`` (risk: Destructive, tag: SsoConfigurations)
     """
-    return _build(
-        _OPS["deleteSystemSsoConfigurationsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemSsoConfigurationsById"], locals())
 
 
 def post_system_sso_configurations_by_id_registertoken(
@@ -16646,15 +9398,7 @@ def post_system_sso_configurations_by_id_registertoken(
 
     ``POST /system/ssoConfigurations/{id}/registertoken`` (risk: Write, tag: SsoConfigurations)
     """
-    return _build(
-        _OPS["postSystemSsoConfigurationsByIdRegistertoken"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemSsoConfigurationsByIdRegistertoken"], locals())
 
 
 def post_system_sso_configurations_by_id_submitmembers(
@@ -16666,15 +9410,7 @@ def post_system_sso_configurations_by_id_submitmembers(
 
     ``POST /system/ssoConfigurations/{id}/submitmembers`` (risk: Write, tag: SsoConfigurations)
     """
-    return _build(
-        _OPS["postSystemSsoConfigurationsByIdSubmitmembers"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemSsoConfigurationsByIdSubmitmembers"], locals())
 
 
 def get_system_sso_users(
@@ -16692,22 +9428,7 @@ def get_system_sso_users(
 
     ``GET /system/ssoUsers`` (risk: Read, tag: SsoUsers)
     """
-    return _build(
-        _OPS["getSystemSsoUsers"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSsoUsers"], locals())
 
 
 def get_system_sso_users_count(
@@ -16725,22 +9446,7 @@ def get_system_sso_users_count(
 
     ``GET /system/ssoUsers/count`` (risk: Read, tag: SsoUsers)
     """
-    return _build(
-        _OPS["getSystemSsoUsersCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSsoUsersCount"], locals())
 
 
 def get_system_sso_users_by_external_id(
@@ -16759,24 +9465,7 @@ def get_system_sso_users_by_external_id(
 
     ``GET /system/ssoUsers/{externalId}`` (risk: Read, tag: SsoUsers)
     """
-    return _build(
-        _OPS["getSystemSsoUsersByExternalId"],
-        {
-            "externalId": external_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSsoUsersByExternalId"], locals())
 
 
 def get_system_standard_notes(
@@ -16794,22 +9483,7 @@ def get_system_standard_notes(
 
     ``GET /system/standardNotes`` (risk: Read, tag: StandardNotes)
     """
-    return _build(
-        _OPS["getSystemStandardNotes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemStandardNotes"], locals())
 
 
 def post_system_standard_notes(
@@ -16820,13 +9494,7 @@ def post_system_standard_notes(
 
     ``POST /system/standardNotes`` (risk: Write, tag: StandardNotes)
     """
-    return _build(
-        _OPS["postSystemStandardNotes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemStandardNotes"], locals())
 
 
 def get_system_standard_notes_count(
@@ -16844,22 +9512,7 @@ def get_system_standard_notes_count(
 
     ``GET /system/standardNotes/count`` (risk: Read, tag: StandardNotes)
     """
-    return _build(
-        _OPS["getSystemStandardNotesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemStandardNotesCount"], locals())
 
 
 def get_system_standard_notes_by_id(
@@ -16878,24 +9531,7 @@ def get_system_standard_notes_by_id(
 
     ``GET /system/standardNotes/{id}`` (risk: Read, tag: StandardNotes)
     """
-    return _build(
-        _OPS["getSystemStandardNotesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemStandardNotesById"], locals())
 
 
 def put_system_standard_notes_by_id(
@@ -16907,15 +9543,7 @@ def put_system_standard_notes_by_id(
 
     ``PUT /system/standardNotes/{id}`` (risk: Write, tag: StandardNotes)
     """
-    return _build(
-        _OPS["putSystemStandardNotesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemStandardNotesById"], locals())
 
 
 def patch_system_standard_notes_by_id(
@@ -16927,15 +9555,7 @@ def patch_system_standard_notes_by_id(
 
     ``PATCH /system/standardNotes/{id}`` (risk: Write, tag: StandardNotes)
     """
-    return _build(
-        _OPS["patchSystemStandardNotesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemStandardNotesById"], locals())
 
 
 def delete_system_standard_notes_by_id(
@@ -16946,15 +9566,7 @@ def delete_system_standard_notes_by_id(
 
     ``DELETE /system/standardNotes/{id}`` (risk: Destructive, tag: StandardNotes)
     """
-    return _build(
-        _OPS["deleteSystemStandardNotesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemStandardNotesById"], locals())
 
 
 def get_system_surveys(
@@ -16972,22 +9584,7 @@ def get_system_surveys(
 
     ``GET /system/surveys`` (risk: Read, tag: Surveys)
     """
-    return _build(
-        _OPS["getSystemSurveys"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSurveys"], locals())
 
 
 def post_system_surveys(
@@ -16998,13 +9595,7 @@ def post_system_surveys(
 
     ``POST /system/surveys`` (risk: Write, tag: Surveys)
     """
-    return _build(
-        _OPS["postSystemSurveys"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemSurveys"], locals())
 
 
 def get_system_surveys_count(
@@ -17022,22 +9613,7 @@ def get_system_surveys_count(
 
     ``GET /system/surveys/count`` (risk: Read, tag: Surveys)
     """
-    return _build(
-        _OPS["getSystemSurveysCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSurveysCount"], locals())
 
 
 def get_system_surveys_info(
@@ -17055,22 +9631,7 @@ def get_system_surveys_info(
 
     ``GET /system/surveys/info`` (risk: Read, tag: SurveyInfos)
     """
-    return _build(
-        _OPS["getSystemSurveysInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSurveysInfo"], locals())
 
 
 def get_system_surveys_info_count(
@@ -17088,22 +9649,7 @@ def get_system_surveys_info_count(
 
     ``GET /system/surveys/info/count`` (risk: Read, tag: SurveyInfos)
     """
-    return _build(
-        _OPS["getSystemSurveysInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSurveysInfoCount"], locals())
 
 
 def get_system_surveys_by_grandparent_id_questions_by_parent_id_values(
@@ -17123,25 +9669,7 @@ def get_system_surveys_by_grandparent_id_questions_by_parent_id_values(
 
     ``GET /system/surveys/{grandparentId}/questions/{parentId}/values`` (risk: Read, tag: SurveyQuestionValues)
     """
-    return _build(
-        _OPS["getSystemSurveysByGrandparentIdQuestionsByParentIdValues"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSurveysByGrandparentIdQuestionsByParentIdValues"], locals())
 
 
 def post_system_surveys_by_grandparent_id_questions_by_parent_id_values(
@@ -17154,16 +9682,7 @@ def post_system_surveys_by_grandparent_id_questions_by_parent_id_values(
 
     ``POST /system/surveys/{grandparentId}/questions/{parentId}/values`` (risk: Write, tag: SurveyQuestionValues)
     """
-    return _build(
-        _OPS["postSystemSurveysByGrandparentIdQuestionsByParentIdValues"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemSurveysByGrandparentIdQuestionsByParentIdValues"], locals())
 
 
 def get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id(
@@ -17184,26 +9703,7 @@ def get_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id(
 
     ``GET /system/surveys/{grandparentId}/questions/{parentId}/values/{id}`` (risk: Read, tag: SurveyQuestionValues)
     """
-    return _build(
-        _OPS["getSystemSurveysByGrandparentIdQuestionsByParentIdValuesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSurveysByGrandparentIdQuestionsByParentIdValuesById"], locals())
 
 
 def put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id(
@@ -17217,17 +9717,7 @@ def put_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id(
 
     ``PUT /system/surveys/{grandparentId}/questions/{parentId}/values/{id}`` (risk: Write, tag: SurveyQuestionValues)
     """
-    return _build(
-        _OPS["putSystemSurveysByGrandparentIdQuestionsByParentIdValuesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemSurveysByGrandparentIdQuestionsByParentIdValuesById"], locals())
 
 
 def patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id(
@@ -17241,17 +9731,7 @@ def patch_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id(
 
     ``PATCH /system/surveys/{grandparentId}/questions/{parentId}/values/{id}`` (risk: Write, tag: SurveyQuestionValues)
     """
-    return _build(
-        _OPS["patchSystemSurveysByGrandparentIdQuestionsByParentIdValuesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemSurveysByGrandparentIdQuestionsByParentIdValuesById"], locals())
 
 
 def delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id(
@@ -17264,17 +9744,7 @@ def delete_system_surveys_by_grandparent_id_questions_by_parent_id_values_by_id(
 
     ``DELETE /system/surveys/{grandparentId}/questions/{parentId}/values/{id}`` (risk: Destructive, tag: SurveyQuestionValues)
     """
-    return _build(
-        _OPS["deleteSystemSurveysByGrandparentIdQuestionsByParentIdValuesById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemSurveysByGrandparentIdQuestionsByParentIdValuesById"], locals())
 
 
 def get_system_surveys_by_id(
@@ -17293,24 +9763,7 @@ def get_system_surveys_by_id(
 
     ``GET /system/surveys/{id}`` (risk: Read, tag: Surveys)
     """
-    return _build(
-        _OPS["getSystemSurveysById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSurveysById"], locals())
 
 
 def put_system_surveys_by_id(
@@ -17322,15 +9775,7 @@ def put_system_surveys_by_id(
 
     ``PUT /system/surveys/{id}`` (risk: Write, tag: Surveys)
     """
-    return _build(
-        _OPS["putSystemSurveysById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemSurveysById"], locals())
 
 
 def patch_system_surveys_by_id(
@@ -17342,15 +9787,7 @@ def patch_system_surveys_by_id(
 
     ``PATCH /system/surveys/{id}`` (risk: Write, tag: Surveys)
     """
-    return _build(
-        _OPS["patchSystemSurveysById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemSurveysById"], locals())
 
 
 def delete_system_surveys_by_id(
@@ -17361,15 +9798,7 @@ def delete_system_surveys_by_id(
 
     ``DELETE /system/surveys/{id}`` (risk: Destructive, tag: Surveys)
     """
-    return _build(
-        _OPS["deleteSystemSurveysById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemSurveysById"], locals())
 
 
 def post_system_surveys_by_id_copy(
@@ -17380,15 +9809,7 @@ def post_system_surveys_by_id_copy(
 
     ``POST /system/surveys/{id}/copy`` (risk: Execute, tag: Surveys)
     """
-    return _build(
-        _OPS["postSystemSurveysByIdCopy"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemSurveysByIdCopy"], locals())
 
 
 def get_system_surveys_by_id_info(
@@ -17407,24 +9828,7 @@ def get_system_surveys_by_id_info(
 
     ``GET /system/surveys/{id}/info`` (risk: Read, tag: SurveyInfos)
     """
-    return _build(
-        _OPS["getSystemSurveysByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSurveysByIdInfo"], locals())
 
 
 def get_system_surveys_by_parent_id_questions(
@@ -17443,24 +9847,7 @@ def get_system_surveys_by_parent_id_questions(
 
     ``GET /system/surveys/{parentId}/questions`` (risk: Read, tag: SurveyQuestions)
     """
-    return _build(
-        _OPS["getSystemSurveysByParentIdQuestions"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSurveysByParentIdQuestions"], locals())
 
 
 def post_system_surveys_by_parent_id_questions(
@@ -17472,15 +9859,7 @@ def post_system_surveys_by_parent_id_questions(
 
     ``POST /system/surveys/{parentId}/questions`` (risk: Write, tag: SurveyQuestions)
     """
-    return _build(
-        _OPS["postSystemSurveysByParentIdQuestions"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemSurveysByParentIdQuestions"], locals())
 
 
 def get_system_surveys_by_parent_id_questions_count(
@@ -17499,24 +9878,7 @@ def get_system_surveys_by_parent_id_questions_count(
 
     ``GET /system/surveys/{parentId}/questions/count`` (risk: Read, tag: SurveyQuestions)
     """
-    return _build(
-        _OPS["getSystemSurveysByParentIdQuestionsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSurveysByParentIdQuestionsCount"], locals())
 
 
 def get_system_surveys_by_parent_id_questions_by_id(
@@ -17536,25 +9898,7 @@ def get_system_surveys_by_parent_id_questions_by_id(
 
     ``GET /system/surveys/{parentId}/questions/{id}`` (risk: Read, tag: SurveyQuestions)
     """
-    return _build(
-        _OPS["getSystemSurveysByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemSurveysByParentIdQuestionsById"], locals())
 
 
 def put_system_surveys_by_parent_id_questions_by_id(
@@ -17567,16 +9911,7 @@ def put_system_surveys_by_parent_id_questions_by_id(
 
     ``PUT /system/surveys/{parentId}/questions/{id}`` (risk: Write, tag: SurveyQuestions)
     """
-    return _build(
-        _OPS["putSystemSurveysByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemSurveysByParentIdQuestionsById"], locals())
 
 
 def patch_system_surveys_by_parent_id_questions_by_id(
@@ -17589,16 +9924,7 @@ def patch_system_surveys_by_parent_id_questions_by_id(
 
     ``PATCH /system/surveys/{parentId}/questions/{id}`` (risk: Write, tag: SurveyQuestions)
     """
-    return _build(
-        _OPS["patchSystemSurveysByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemSurveysByParentIdQuestionsById"], locals())
 
 
 def delete_system_surveys_by_parent_id_questions_by_id(
@@ -17610,16 +9936,7 @@ def delete_system_surveys_by_parent_id_questions_by_id(
 
     ``DELETE /system/surveys/{parentId}/questions/{id}`` (risk: Destructive, tag: SurveyQuestions)
     """
-    return _build(
-        _OPS["deleteSystemSurveysByParentIdQuestionsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemSurveysByParentIdQuestionsById"], locals())
 
 
 def get_system_time_zone_setups(
@@ -17637,22 +9954,7 @@ def get_system_time_zone_setups(
 
     ``GET /system/timeZoneSetups`` (risk: Read, tag: TimeZoneSetups)
     """
-    return _build(
-        _OPS["getSystemTimeZoneSetups"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemTimeZoneSetups"], locals())
 
 
 def post_system_time_zone_setups(
@@ -17663,13 +9965,7 @@ def post_system_time_zone_setups(
 
     ``POST /system/timeZoneSetups`` (risk: Write, tag: TimeZoneSetups)
     """
-    return _build(
-        _OPS["postSystemTimeZoneSetups"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemTimeZoneSetups"], locals())
 
 
 def get_system_time_zone_setups_count(
@@ -17687,22 +9983,7 @@ def get_system_time_zone_setups_count(
 
     ``GET /system/timeZoneSetups/count`` (risk: Read, tag: TimeZoneSetups)
     """
-    return _build(
-        _OPS["getSystemTimeZoneSetupsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemTimeZoneSetupsCount"], locals())
 
 
 def get_system_time_zone_setups_info(
@@ -17720,22 +10001,7 @@ def get_system_time_zone_setups_info(
 
     ``GET /system/timeZoneSetups/info`` (risk: Read, tag: TimeZoneSetupInfos)
     """
-    return _build(
-        _OPS["getSystemTimeZoneSetupsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemTimeZoneSetupsInfo"], locals())
 
 
 def get_system_time_zone_setups_info_count(
@@ -17753,22 +10019,7 @@ def get_system_time_zone_setups_info_count(
 
     ``GET /system/timeZoneSetups/info/count`` (risk: Read, tag: TimeZoneSetupInfos)
     """
-    return _build(
-        _OPS["getSystemTimeZoneSetupsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemTimeZoneSetupsInfoCount"], locals())
 
 
 def get_system_time_zone_setups_by_id(
@@ -17787,24 +10038,7 @@ def get_system_time_zone_setups_by_id(
 
     ``GET /system/timeZoneSetups/{id}`` (risk: Read, tag: TimeZoneSetups)
     """
-    return _build(
-        _OPS["getSystemTimeZoneSetupsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemTimeZoneSetupsById"], locals())
 
 
 def put_system_time_zone_setups_by_id(
@@ -17816,15 +10050,7 @@ def put_system_time_zone_setups_by_id(
 
     ``PUT /system/timeZoneSetups/{id}`` (risk: Write, tag: TimeZoneSetups)
     """
-    return _build(
-        _OPS["putSystemTimeZoneSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemTimeZoneSetupsById"], locals())
 
 
 def patch_system_time_zone_setups_by_id(
@@ -17836,15 +10062,7 @@ def patch_system_time_zone_setups_by_id(
 
     ``PATCH /system/timeZoneSetups/{id}`` (risk: Write, tag: TimeZoneSetups)
     """
-    return _build(
-        _OPS["patchSystemTimeZoneSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemTimeZoneSetupsById"], locals())
 
 
 def delete_system_time_zone_setups_by_id(
@@ -17855,15 +10073,7 @@ def delete_system_time_zone_setups_by_id(
 
     ``DELETE /system/timeZoneSetups/{id}`` (risk: Destructive, tag: TimeZoneSetups)
     """
-    return _build(
-        _OPS["deleteSystemTimeZoneSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemTimeZoneSetupsById"], locals())
 
 
 def get_system_time_zone_setups_by_id_info(
@@ -17882,24 +10092,7 @@ def get_system_time_zone_setups_by_id_info(
 
     ``GET /system/timeZoneSetups/{id}/info`` (risk: Read, tag: TimeZoneSetupInfos)
     """
-    return _build(
-        _OPS["getSystemTimeZoneSetupsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemTimeZoneSetupsByIdInfo"], locals())
 
 
 def get_system_today_page_categories(
@@ -17917,22 +10110,7 @@ def get_system_today_page_categories(
 
     ``GET /system/todayPageCategories`` (risk: Read, tag: TodayPageCategories)
     """
-    return _build(
-        _OPS["getSystemTodayPageCategories"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemTodayPageCategories"], locals())
 
 
 def post_system_today_page_categories(
@@ -17943,13 +10121,7 @@ def post_system_today_page_categories(
 
     ``POST /system/todayPageCategories`` (risk: Write, tag: TodayPageCategories)
     """
-    return _build(
-        _OPS["postSystemTodayPageCategories"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemTodayPageCategories"], locals())
 
 
 def get_system_today_page_categories_count(
@@ -17967,22 +10139,7 @@ def get_system_today_page_categories_count(
 
     ``GET /system/todayPageCategories/count`` (risk: Read, tag: TodayPageCategories)
     """
-    return _build(
-        _OPS["getSystemTodayPageCategoriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemTodayPageCategoriesCount"], locals())
 
 
 def get_system_today_page_categories_by_id(
@@ -18001,24 +10158,7 @@ def get_system_today_page_categories_by_id(
 
     ``GET /system/todayPageCategories/{id}`` (risk: Read, tag: TodayPageCategories)
     """
-    return _build(
-        _OPS["getSystemTodayPageCategoriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemTodayPageCategoriesById"], locals())
 
 
 def put_system_today_page_categories_by_id(
@@ -18030,15 +10170,7 @@ def put_system_today_page_categories_by_id(
 
     ``PUT /system/todayPageCategories/{id}`` (risk: Write, tag: TodayPageCategories)
     """
-    return _build(
-        _OPS["putSystemTodayPageCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemTodayPageCategoriesById"], locals())
 
 
 def patch_system_today_page_categories_by_id(
@@ -18050,15 +10182,7 @@ def patch_system_today_page_categories_by_id(
 
     ``PATCH /system/todayPageCategories/{id}`` (risk: Write, tag: TodayPageCategories)
     """
-    return _build(
-        _OPS["patchSystemTodayPageCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemTodayPageCategoriesById"], locals())
 
 
 def delete_system_today_page_categories_by_id(
@@ -18069,15 +10193,7 @@ def delete_system_today_page_categories_by_id(
 
     ``DELETE /system/todayPageCategories/{id}`` (risk: Destructive, tag: TodayPageCategories)
     """
-    return _build(
-        _OPS["deleteSystemTodayPageCategoriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemTodayPageCategoriesById"], locals())
 
 
 def get_system_user_defined_fields(
@@ -18095,22 +10211,7 @@ def get_system_user_defined_fields(
 
     ``GET /system/userDefinedFields`` (risk: Read, tag: UserDefinedFields)
     """
-    return _build(
-        _OPS["getSystemUserDefinedFields"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemUserDefinedFields"], locals())
 
 
 def post_system_user_defined_fields(
@@ -18121,13 +10222,7 @@ def post_system_user_defined_fields(
 
     ``POST /system/userDefinedFields`` (risk: Write, tag: UserDefinedFields)
     """
-    return _build(
-        _OPS["postSystemUserDefinedFields"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemUserDefinedFields"], locals())
 
 
 def get_system_user_defined_fields_count(
@@ -18145,22 +10240,7 @@ def get_system_user_defined_fields_count(
 
     ``GET /system/userDefinedFields/count`` (risk: Read, tag: UserDefinedFields)
     """
-    return _build(
-        _OPS["getSystemUserDefinedFieldsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemUserDefinedFieldsCount"], locals())
 
 
 def get_system_user_defined_fields_info(
@@ -18178,22 +10258,7 @@ def get_system_user_defined_fields_info(
 
     ``GET /system/userDefinedFields/info`` (risk: Read, tag: UserDefinedFieldInfos)
     """
-    return _build(
-        _OPS["getSystemUserDefinedFieldsInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemUserDefinedFieldsInfo"], locals())
 
 
 def get_system_user_defined_fields_info_count(
@@ -18211,22 +10276,7 @@ def get_system_user_defined_fields_info_count(
 
     ``GET /system/userDefinedFields/info/count`` (risk: Read, tag: UserDefinedFieldInfos)
     """
-    return _build(
-        _OPS["getSystemUserDefinedFieldsInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemUserDefinedFieldsInfoCount"], locals())
 
 
 def get_system_user_defined_fields_by_id(
@@ -18245,24 +10295,7 @@ def get_system_user_defined_fields_by_id(
 
     ``GET /system/userDefinedFields/{id}`` (risk: Read, tag: UserDefinedFields)
     """
-    return _build(
-        _OPS["getSystemUserDefinedFieldsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemUserDefinedFieldsById"], locals())
 
 
 def put_system_user_defined_fields_by_id(
@@ -18274,15 +10307,7 @@ def put_system_user_defined_fields_by_id(
 
     ``PUT /system/userDefinedFields/{id}`` (risk: Write, tag: UserDefinedFields)
     """
-    return _build(
-        _OPS["putSystemUserDefinedFieldsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemUserDefinedFieldsById"], locals())
 
 
 def patch_system_user_defined_fields_by_id(
@@ -18294,15 +10319,7 @@ def patch_system_user_defined_fields_by_id(
 
     ``PATCH /system/userDefinedFields/{id}`` (risk: Write, tag: UserDefinedFields)
     """
-    return _build(
-        _OPS["patchSystemUserDefinedFieldsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemUserDefinedFieldsById"], locals())
 
 
 def delete_system_user_defined_fields_by_id(
@@ -18313,15 +10330,7 @@ def delete_system_user_defined_fields_by_id(
 
     ``DELETE /system/userDefinedFields/{id}`` (risk: Destructive, tag: UserDefinedFields)
     """
-    return _build(
-        _OPS["deleteSystemUserDefinedFieldsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemUserDefinedFieldsById"], locals())
 
 
 def get_system_user_defined_fields_by_id_info(
@@ -18340,24 +10349,7 @@ def get_system_user_defined_fields_by_id_info(
 
     ``GET /system/userDefinedFields/{id}/info`` (risk: Read, tag: UserDefinedFieldInfos)
     """
-    return _build(
-        _OPS["getSystemUserDefinedFieldsByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemUserDefinedFieldsByIdInfo"], locals())
 
 
 def get_system_workflow_actions_automate_parameters(
@@ -18375,22 +10367,7 @@ def get_system_workflow_actions_automate_parameters(
 
     ``GET /system/workflowActions/automateParameters`` (risk: Read, tag: WorkflowActionAutomateParameters)
     """
-    return _build(
-        _OPS["getSystemWorkflowActionsAutomateParameters"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowActionsAutomateParameters"], locals())
 
 
 def get_system_workflow_actions_automate_parameters_by_id(
@@ -18409,24 +10386,7 @@ def get_system_workflow_actions_automate_parameters_by_id(
 
     ``GET /system/workflowActions/automateParameters/{id}`` (risk: Read, tag: WorkflowActionAutomateParameters)
     """
-    return _build(
-        _OPS["getSystemWorkflowActionsAutomateParametersById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowActionsAutomateParametersById"], locals())
 
 
 def get_system_workflow_actions_by_parent_id_automate_parameters(
@@ -18445,24 +10405,7 @@ def get_system_workflow_actions_by_parent_id_automate_parameters(
 
     ``GET /system/workflowActions/{parentId}/automateParameters`` (risk: Read, tag: WorkflowActionAutomateParameters)
     """
-    return _build(
-        _OPS["getSystemWorkflowActionsByParentIdAutomateParameters"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowActionsByParentIdAutomateParameters"], locals())
 
 
 def post_system_workflow_actions_by_parent_id_automate_parameters(
@@ -18474,15 +10417,7 @@ def post_system_workflow_actions_by_parent_id_automate_parameters(
 
     ``POST /system/workflowActions/{parentId}/automateParameters`` (risk: Write, tag: WorkflowActionAutomateParameters)
     """
-    return _build(
-        _OPS["postSystemWorkflowActionsByParentIdAutomateParameters"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemWorkflowActionsByParentIdAutomateParameters"], locals())
 
 
 def get_system_workflow_actions_by_parent_id_automate_parameters_count(
@@ -18501,24 +10436,7 @@ def get_system_workflow_actions_by_parent_id_automate_parameters_count(
 
     ``GET /system/workflowActions/{parentId}/automateParameters/count`` (risk: Read, tag: WorkflowActionAutomateParameters)
     """
-    return _build(
-        _OPS["getSystemWorkflowActionsByParentIdAutomateParametersCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowActionsByParentIdAutomateParametersCount"], locals())
 
 
 def get_system_workflow_actions_by_parent_id_automate_parameters_by_id(
@@ -18538,25 +10456,7 @@ def get_system_workflow_actions_by_parent_id_automate_parameters_by_id(
 
     ``GET /system/workflowActions/{parentId}/automateParameters/{id}`` (risk: Read, tag: WorkflowActionAutomateParameters)
     """
-    return _build(
-        _OPS["getSystemWorkflowActionsByParentIdAutomateParametersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowActionsByParentIdAutomateParametersById"], locals())
 
 
 def put_system_workflow_actions_by_parent_id_automate_parameters_by_id(
@@ -18569,16 +10469,7 @@ def put_system_workflow_actions_by_parent_id_automate_parameters_by_id(
 
     ``PUT /system/workflowActions/{parentId}/automateParameters/{id}`` (risk: Write, tag: WorkflowActionAutomateParameters)
     """
-    return _build(
-        _OPS["putSystemWorkflowActionsByParentIdAutomateParametersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemWorkflowActionsByParentIdAutomateParametersById"], locals())
 
 
 def patch_system_workflow_actions_by_parent_id_automate_parameters_by_id(
@@ -18591,16 +10482,7 @@ def patch_system_workflow_actions_by_parent_id_automate_parameters_by_id(
 
     ``PATCH /system/workflowActions/{parentId}/automateParameters/{id}`` (risk: Write, tag: WorkflowActionAutomateParameters)
     """
-    return _build(
-        _OPS["patchSystemWorkflowActionsByParentIdAutomateParametersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemWorkflowActionsByParentIdAutomateParametersById"], locals())
 
 
 def delete_system_workflow_actions_by_parent_id_automate_parameters_by_id(
@@ -18612,16 +10494,7 @@ def delete_system_workflow_actions_by_parent_id_automate_parameters_by_id(
 
     ``DELETE /system/workflowActions/{parentId}/automateParameters/{id}`` (risk: Destructive, tag: WorkflowActionAutomateParameters)
     """
-    return _build(
-        _OPS["deleteSystemWorkflowActionsByParentIdAutomateParametersById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemWorkflowActionsByParentIdAutomateParametersById"], locals())
 
 
 def get_system_workflows(
@@ -18639,22 +10512,7 @@ def get_system_workflows(
 
     ``GET /system/workflows`` (risk: Read, tag: Workflows)
     """
-    return _build(
-        _OPS["getSystemWorkflows"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflows"], locals())
 
 
 def post_system_workflows(
@@ -18665,13 +10523,7 @@ def post_system_workflows(
 
     ``POST /system/workflows`` (risk: Write, tag: Workflows)
     """
-    return _build(
-        _OPS["postSystemWorkflows"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemWorkflows"], locals())
 
 
 def get_system_workflows_attachments(
@@ -18689,22 +10541,7 @@ def get_system_workflows_attachments(
 
     ``GET /system/workflows/attachments`` (risk: Read, tag: WorkflowAttachments)
     """
-    return _build(
-        _OPS["getSystemWorkflowsAttachments"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsAttachments"], locals())
 
 
 def get_system_workflows_attachments_by_id(
@@ -18723,24 +10560,7 @@ def get_system_workflows_attachments_by_id(
 
     ``GET /system/workflows/attachments/{id}`` (risk: Read, tag: WorkflowAttachments)
     """
-    return _build(
-        _OPS["getSystemWorkflowsAttachmentsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsAttachmentsById"], locals())
 
 
 def get_system_workflows_count(
@@ -18758,22 +10578,7 @@ def get_system_workflows_count(
 
     ``GET /system/workflows/count`` (risk: Read, tag: Workflows)
     """
-    return _build(
-        _OPS["getSystemWorkflowsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsCount"], locals())
 
 
 def get_system_workflows_events(
@@ -18791,22 +10596,7 @@ def get_system_workflows_events(
 
     ``GET /system/workflows/events`` (risk: Read, tag: WorkflowEvents)
     """
-    return _build(
-        _OPS["getSystemWorkflowsEvents"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsEvents"], locals())
 
 
 def get_system_workflows_events_actions(
@@ -18824,22 +10614,7 @@ def get_system_workflows_events_actions(
 
     ``GET /system/workflows/events/actions`` (risk: Read, tag: WorkflowActions)
     """
-    return _build(
-        _OPS["getSystemWorkflowsEventsActions"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsEventsActions"], locals())
 
 
 def get_system_workflows_events_actions_by_id(
@@ -18858,24 +10633,7 @@ def get_system_workflows_events_actions_by_id(
 
     ``GET /system/workflows/events/actions/{id}`` (risk: Read, tag: WorkflowActions)
     """
-    return _build(
-        _OPS["getSystemWorkflowsEventsActionsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsEventsActionsById"], locals())
 
 
 def get_system_workflows_events_by_id(
@@ -18894,24 +10652,7 @@ def get_system_workflows_events_by_id(
 
     ``GET /system/workflows/events/{id}`` (risk: Read, tag: WorkflowEvents)
     """
-    return _build(
-        _OPS["getSystemWorkflowsEventsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsEventsById"], locals())
 
 
 def get_system_workflows_notify_types(
@@ -18929,22 +10670,7 @@ def get_system_workflows_notify_types(
 
     ``GET /system/workflows/notifyTypes`` (risk: Read, tag: WorkflowNotifyTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsNotifyTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsNotifyTypes"], locals())
 
 
 def get_system_workflows_notify_types_by_id(
@@ -18963,24 +10689,7 @@ def get_system_workflows_notify_types_by_id(
 
     ``GET /system/workflows/notifyTypes/{id}`` (risk: Read, tag: WorkflowNotifyTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsNotifyTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsNotifyTypesById"], locals())
 
 
 def get_system_workflows_table_types(
@@ -18998,22 +10707,7 @@ def get_system_workflows_table_types(
 
     ``GET /system/workflows/tableTypes`` (risk: Read, tag: WorkflowTableTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsTableTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsTableTypes"], locals())
 
 
 def get_system_workflows_table_types_count(
@@ -19031,22 +10725,7 @@ def get_system_workflows_table_types_count(
 
     ``GET /system/workflows/tableTypes/count`` (risk: Read, tag: WorkflowTableTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsTableTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsTableTypesCount"], locals())
 
 
 def get_system_workflows_table_types_info(
@@ -19064,22 +10743,7 @@ def get_system_workflows_table_types_info(
 
     ``GET /system/workflows/tableTypes/info`` (risk: Read, tag: WorkflowTableTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsTableTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsTableTypesInfo"], locals())
 
 
 def get_system_workflows_table_types_info_count(
@@ -19097,22 +10761,7 @@ def get_system_workflows_table_types_info_count(
 
     ``GET /system/workflows/tableTypes/info/count`` (risk: Read, tag: WorkflowTableTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsTableTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsTableTypesInfoCount"], locals())
 
 
 def get_system_workflows_table_types_by_id(
@@ -19131,24 +10780,7 @@ def get_system_workflows_table_types_by_id(
 
     ``GET /system/workflows/tableTypes/{id}`` (risk: Read, tag: WorkflowTableTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsTableTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsTableTypesById"], locals())
 
 
 def get_system_workflows_table_types_by_id_info(
@@ -19167,24 +10799,7 @@ def get_system_workflows_table_types_by_id_info(
 
     ``GET /system/workflows/tableTypes/{id}/info`` (risk: Read, tag: WorkflowTableTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsTableTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsTableTypesByIdInfo"], locals())
 
 
 def get_system_workflows_triggers(
@@ -19202,22 +10817,7 @@ def get_system_workflows_triggers(
 
     ``GET /system/workflows/triggers`` (risk: Read, tag: WorkflowTriggers)
     """
-    return _build(
-        _OPS["getSystemWorkflowsTriggers"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsTriggers"], locals())
 
 
 def get_system_workflows_triggers_options(
@@ -19235,22 +10835,7 @@ def get_system_workflows_triggers_options(
 
     ``GET /system/workflows/triggers/options`` (risk: Read, tag: WorkflowTriggerOptions)
     """
-    return _build(
-        _OPS["getSystemWorkflowsTriggersOptions"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsTriggersOptions"], locals())
 
 
 def delete_system_workflows_userdefinedfields_actions_by_parent_id(
@@ -19261,15 +10846,7 @@ def delete_system_workflows_userdefinedfields_actions_by_parent_id(
 
     ``DELETE /system/workflows/userdefinedfields/actions/{parentId}`` (risk: Destructive, tag: WorkflowActionUserDefinedFields)
     """
-    return _build(
-        _OPS["deleteSystemWorkflowsUserdefinedfieldsActionsByParentId"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemWorkflowsUserdefinedfieldsActionsByParentId"], locals())
 
 
 def get_system_workflows_userdefinedfields_events_actions(
@@ -19287,22 +10864,7 @@ def get_system_workflows_userdefinedfields_events_actions(
 
     ``GET /system/workflows/userdefinedfields/events/actions`` (risk: Read, tag: WorkflowActionUserDefinedFields)
     """
-    return _build(
-        _OPS["getSystemWorkflowsUserdefinedfieldsEventsActions"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsUserdefinedfieldsEventsActions"], locals())
 
 
 def post_system_workflows_userdefinedfields_events_by_grandparent_id(
@@ -19314,15 +10876,7 @@ def post_system_workflows_userdefinedfields_events_by_grandparent_id(
 
     ``POST /system/workflows/userdefinedfields/events/{grandparentId}`` (risk: Write, tag: WorkflowActionUserDefinedFields)
     """
-    return _build(
-        _OPS["postSystemWorkflowsUserdefinedfieldsEventsByGrandparentId"],
-        {
-            "grandparentId": grandparent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemWorkflowsUserdefinedfieldsEventsByGrandparentId"], locals())
 
 
 def get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_parent_id(
@@ -19343,23 +10897,7 @@ def get_system_workflows_userdefinedfields_events_by_grandparent_id_actions_by_p
     ``GET /system/workflows/userdefinedfields/events/{grandparentId}/actions/{parentId}`` (risk: Read, tag: WorkflowActionUserDefinedFields)
     """
     return _build(
-        _OPS["getSystemWorkflowsUserdefinedfieldsEventsByGrandparentIdActionsByParentId"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
+        _OPS["getSystemWorkflowsUserdefinedfieldsEventsByGrandparentIdActionsByParentId"], locals()
     )
 
 
@@ -19372,15 +10910,7 @@ def put_system_workflows_userdefinedfields_by_id(
 
     ``PUT /system/workflows/userdefinedfields/{id}`` (risk: Write, tag: WorkflowActionUserDefinedFields)
     """
-    return _build(
-        _OPS["putSystemWorkflowsUserdefinedfieldsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemWorkflowsUserdefinedfieldsById"], locals())
 
 
 def patch_system_workflows_userdefinedfields_by_id(
@@ -19392,15 +10922,7 @@ def patch_system_workflows_userdefinedfields_by_id(
 
     ``PATCH /system/workflows/userdefinedfields/{id}`` (risk: Write, tag: WorkflowActionUserDefinedFields)
     """
-    return _build(
-        _OPS["patchSystemWorkflowsUserdefinedfieldsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemWorkflowsUserdefinedfieldsById"], locals())
 
 
 def get_system_workflows_by_grandparent_id_events_by_parent_id_actions(
@@ -19420,25 +10942,7 @@ def get_system_workflows_by_grandparent_id_events_by_parent_id_actions(
 
     ``GET /system/workflows/{grandparentId}/events/{parentId}/actions`` (risk: Read, tag: WorkflowActions)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByGrandparentIdEventsByParentIdActions"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByGrandparentIdEventsByParentIdActions"], locals())
 
 
 def post_system_workflows_by_grandparent_id_events_by_parent_id_actions(
@@ -19451,16 +10955,7 @@ def post_system_workflows_by_grandparent_id_events_by_parent_id_actions(
 
     ``POST /system/workflows/{grandparentId}/events/{parentId}/actions`` (risk: Write, tag: WorkflowActions)
     """
-    return _build(
-        _OPS["postSystemWorkflowsByGrandparentIdEventsByParentIdActions"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemWorkflowsByGrandparentIdEventsByParentIdActions"], locals())
 
 
 def get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count(
@@ -19480,25 +10975,7 @@ def get_system_workflows_by_grandparent_id_events_by_parent_id_actions_count(
 
     ``GET /system/workflows/{grandparentId}/events/{parentId}/actions/count`` (risk: Read, tag: WorkflowActions)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByGrandparentIdEventsByParentIdActionsCount"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByGrandparentIdEventsByParentIdActionsCount"], locals())
 
 
 def get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id(
@@ -19519,26 +10996,7 @@ def get_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id(
 
     ``GET /system/workflows/{grandparentId}/events/{parentId}/actions/{id}`` (risk: Read, tag: WorkflowActions)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByGrandparentIdEventsByParentIdActionsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByGrandparentIdEventsByParentIdActionsById"], locals())
 
 
 def put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id(
@@ -19552,17 +11010,7 @@ def put_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id(
 
     ``PUT /system/workflows/{grandparentId}/events/{parentId}/actions/{id}`` (risk: Write, tag: WorkflowActions)
     """
-    return _build(
-        _OPS["putSystemWorkflowsByGrandparentIdEventsByParentIdActionsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemWorkflowsByGrandparentIdEventsByParentIdActionsById"], locals())
 
 
 def patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id(
@@ -19576,17 +11024,7 @@ def patch_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id(
 
     ``PATCH /system/workflows/{grandparentId}/events/{parentId}/actions/{id}`` (risk: Write, tag: WorkflowActions)
     """
-    return _build(
-        _OPS["patchSystemWorkflowsByGrandparentIdEventsByParentIdActionsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemWorkflowsByGrandparentIdEventsByParentIdActionsById"], locals())
 
 
 def delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id(
@@ -19599,17 +11037,7 @@ def delete_system_workflows_by_grandparent_id_events_by_parent_id_actions_by_id(
 
     ``DELETE /system/workflows/{grandparentId}/events/{parentId}/actions/{id}`` (risk: Destructive, tag: WorkflowActions)
     """
-    return _build(
-        _OPS["deleteSystemWorkflowsByGrandparentIdEventsByParentIdActionsById"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemWorkflowsByGrandparentIdEventsByParentIdActionsById"], locals())
 
 
 def get_system_workflows_by_grandparent_id_triggers_by_parent_id_options(
@@ -19629,25 +11057,7 @@ def get_system_workflows_by_grandparent_id_triggers_by_parent_id_options(
 
     ``GET /system/workflows/{grandparentId}/triggers/{parentId}/options`` (risk: Read, tag: WorkflowTriggerOptions)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByGrandparentIdTriggersByParentIdOptions"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByGrandparentIdTriggersByParentIdOptions"], locals())
 
 
 def get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count(
@@ -19667,25 +11077,7 @@ def get_system_workflows_by_grandparent_id_triggers_by_parent_id_options_count(
 
     ``GET /system/workflows/{grandparentId}/triggers/{parentId}/options/count`` (risk: Read, tag: WorkflowTriggerOptions)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByGrandparentIdTriggersByParentIdOptionsCount"],
-        {
-            "grandparentId": grandparent_id,
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByGrandparentIdTriggersByParentIdOptionsCount"], locals())
 
 
 def get_system_workflows_by_id(
@@ -19704,24 +11096,7 @@ def get_system_workflows_by_id(
 
     ``GET /system/workflows/{id}`` (risk: Read, tag: Workflows)
     """
-    return _build(
-        _OPS["getSystemWorkflowsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsById"], locals())
 
 
 def put_system_workflows_by_id(
@@ -19733,15 +11108,7 @@ def put_system_workflows_by_id(
 
     ``PUT /system/workflows/{id}`` (risk: Write, tag: Workflows)
     """
-    return _build(
-        _OPS["putSystemWorkflowsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemWorkflowsById"], locals())
 
 
 def patch_system_workflows_by_id(
@@ -19753,15 +11120,7 @@ def patch_system_workflows_by_id(
 
     ``PATCH /system/workflows/{id}`` (risk: Write, tag: Workflows)
     """
-    return _build(
-        _OPS["patchSystemWorkflowsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemWorkflowsById"], locals())
 
 
 def delete_system_workflows_by_id(
@@ -19772,15 +11131,7 @@ def delete_system_workflows_by_id(
 
     ``DELETE /system/workflows/{id}`` (risk: Destructive, tag: Workflows)
     """
-    return _build(
-        _OPS["deleteSystemWorkflowsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemWorkflowsById"], locals())
 
 
 def post_system_workflows_by_id_copy(
@@ -19791,15 +11142,7 @@ def post_system_workflows_by_id_copy(
 
     ``POST /system/workflows/{id}/copy`` (risk: Execute, tag: Workflows)
     """
-    return _build(
-        _OPS["postSystemWorkflowsByIdCopy"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemWorkflowsByIdCopy"], locals())
 
 
 def get_system_workflows_by_parent_id_attachments(
@@ -19818,24 +11161,7 @@ def get_system_workflows_by_parent_id_attachments(
 
     ``GET /system/workflows/{parentId}/attachments`` (risk: Read, tag: WorkflowAttachments)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdAttachments"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdAttachments"], locals())
 
 
 def get_system_workflows_by_parent_id_attachments_count(
@@ -19854,24 +11180,7 @@ def get_system_workflows_by_parent_id_attachments_count(
 
     ``GET /system/workflows/{parentId}/attachments/count`` (risk: Read, tag: WorkflowAttachments)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdAttachmentsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdAttachmentsCount"], locals())
 
 
 def get_system_workflows_by_parent_id_attachments_by_id(
@@ -19891,25 +11200,7 @@ def get_system_workflows_by_parent_id_attachments_by_id(
 
     ``GET /system/workflows/{parentId}/attachments/{id}`` (risk: Read, tag: WorkflowAttachments)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdAttachmentsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdAttachmentsById"], locals())
 
 
 def get_system_workflows_by_parent_id_events(
@@ -19928,24 +11219,7 @@ def get_system_workflows_by_parent_id_events(
 
     ``GET /system/workflows/{parentId}/events`` (risk: Read, tag: WorkflowEvents)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdEvents"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdEvents"], locals())
 
 
 def post_system_workflows_by_parent_id_events(
@@ -19957,15 +11231,7 @@ def post_system_workflows_by_parent_id_events(
 
     ``POST /system/workflows/{parentId}/events`` (risk: Write, tag: WorkflowEvents)
     """
-    return _build(
-        _OPS["postSystemWorkflowsByParentIdEvents"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postSystemWorkflowsByParentIdEvents"], locals())
 
 
 def get_system_workflows_by_parent_id_events_count(
@@ -19984,24 +11250,7 @@ def get_system_workflows_by_parent_id_events_count(
 
     ``GET /system/workflows/{parentId}/events/count`` (risk: Read, tag: WorkflowEvents)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdEventsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdEventsCount"], locals())
 
 
 def get_system_workflows_by_parent_id_events_by_id(
@@ -20021,25 +11270,7 @@ def get_system_workflows_by_parent_id_events_by_id(
 
     ``GET /system/workflows/{parentId}/events/{id}`` (risk: Read, tag: WorkflowEvents)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdEventsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdEventsById"], locals())
 
 
 def put_system_workflows_by_parent_id_events_by_id(
@@ -20052,16 +11283,7 @@ def put_system_workflows_by_parent_id_events_by_id(
 
     ``PUT /system/workflows/{parentId}/events/{id}`` (risk: Write, tag: WorkflowEvents)
     """
-    return _build(
-        _OPS["putSystemWorkflowsByParentIdEventsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putSystemWorkflowsByParentIdEventsById"], locals())
 
 
 def patch_system_workflows_by_parent_id_events_by_id(
@@ -20074,16 +11296,7 @@ def patch_system_workflows_by_parent_id_events_by_id(
 
     ``PATCH /system/workflows/{parentId}/events/{id}`` (risk: Write, tag: WorkflowEvents)
     """
-    return _build(
-        _OPS["patchSystemWorkflowsByParentIdEventsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchSystemWorkflowsByParentIdEventsById"], locals())
 
 
 def delete_system_workflows_by_parent_id_events_by_id(
@@ -20095,16 +11308,7 @@ def delete_system_workflows_by_parent_id_events_by_id(
 
     ``DELETE /system/workflows/{parentId}/events/{id}`` (risk: Destructive, tag: WorkflowEvents)
     """
-    return _build(
-        _OPS["deleteSystemWorkflowsByParentIdEventsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteSystemWorkflowsByParentIdEventsById"], locals())
 
 
 def post_system_workflows_by_parent_id_events_by_id_copy(
@@ -20116,16 +11320,7 @@ def post_system_workflows_by_parent_id_events_by_id_copy(
 
     ``POST /system/workflows/{parentId}/events/{id}/copy`` (risk: Execute, tag: WorkflowEvents)
     """
-    return _build(
-        _OPS["postSystemWorkflowsByParentIdEventsByIdCopy"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postSystemWorkflowsByParentIdEventsByIdCopy"], locals())
 
 
 def get_system_workflows_by_parent_id_events_by_id_test(
@@ -20145,25 +11340,7 @@ def get_system_workflows_by_parent_id_events_by_id_test(
 
     ``GET /system/workflows/{parentId}/events/{id}/test`` (risk: Read, tag: WorkflowEvents)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdEventsByIdTest"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdEventsByIdTest"], locals())
 
 
 def get_system_workflows_by_parent_id_notify_types(
@@ -20182,24 +11359,7 @@ def get_system_workflows_by_parent_id_notify_types(
 
     ``GET /system/workflows/{parentId}/notifyTypes`` (risk: Read, tag: WorkflowNotifyTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdNotifyTypes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdNotifyTypes"], locals())
 
 
 def get_system_workflows_by_parent_id_notify_types_count(
@@ -20218,24 +11378,7 @@ def get_system_workflows_by_parent_id_notify_types_count(
 
     ``GET /system/workflows/{parentId}/notifyTypes/count`` (risk: Read, tag: WorkflowNotifyTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdNotifyTypesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdNotifyTypesCount"], locals())
 
 
 def get_system_workflows_by_parent_id_notify_types_info(
@@ -20254,24 +11397,7 @@ def get_system_workflows_by_parent_id_notify_types_info(
 
     ``GET /system/workflows/{parentId}/notifyTypes/info`` (risk: Read, tag: WorkflowNotifyTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdNotifyTypesInfo"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdNotifyTypesInfo"], locals())
 
 
 def get_system_workflows_by_parent_id_notify_types_info_count(
@@ -20290,24 +11416,7 @@ def get_system_workflows_by_parent_id_notify_types_info_count(
 
     ``GET /system/workflows/{parentId}/notifyTypes/info/count`` (risk: Read, tag: WorkflowNotifyTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdNotifyTypesInfoCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdNotifyTypesInfoCount"], locals())
 
 
 def get_system_workflows_by_parent_id_notify_types_by_id(
@@ -20327,25 +11436,7 @@ def get_system_workflows_by_parent_id_notify_types_by_id(
 
     ``GET /system/workflows/{parentId}/notifyTypes/{id}`` (risk: Read, tag: WorkflowNotifyTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdNotifyTypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdNotifyTypesById"], locals())
 
 
 def get_system_workflows_by_parent_id_notify_types_by_id_info(
@@ -20365,25 +11456,7 @@ def get_system_workflows_by_parent_id_notify_types_by_id_info(
 
     ``GET /system/workflows/{parentId}/notifyTypes/{id}/info`` (risk: Read, tag: WorkflowNotifyTypes)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdNotifyTypesByIdInfo"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdNotifyTypesByIdInfo"], locals())
 
 
 def get_system_workflows_by_parent_id_triggers(
@@ -20402,24 +11475,7 @@ def get_system_workflows_by_parent_id_triggers(
 
     ``GET /system/workflows/{parentId}/triggers`` (risk: Read, tag: WorkflowTriggers)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdTriggers"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdTriggers"], locals())
 
 
 def get_system_workflows_by_parent_id_triggers_count(
@@ -20438,24 +11494,7 @@ def get_system_workflows_by_parent_id_triggers_count(
 
     ``GET /system/workflows/{parentId}/triggers/count`` (risk: Read, tag: WorkflowTriggers)
     """
-    return _build(
-        _OPS["getSystemWorkflowsByParentIdTriggersCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemWorkflowsByParentIdTriggersCount"], locals())
 
 
 class AllowedFileTypeResource(_Bound[_M]):

@@ -67,22 +67,7 @@ def get_time_accruals(
 
     ``GET /time/accruals`` (risk: Read, tag: TimeAccruals)
     """
-    return _build(
-        _OPS["getTimeAccruals"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeAccruals"], locals())
 
 
 def post_time_accruals(
@@ -93,13 +78,7 @@ def post_time_accruals(
 
     ``POST /time/accruals`` (risk: Write, tag: TimeAccruals)
     """
-    return _build(
-        _OPS["postTimeAccruals"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeAccruals"], locals())
 
 
 def get_time_accruals_count(
@@ -117,22 +96,7 @@ def get_time_accruals_count(
 
     ``GET /time/accruals/count`` (risk: Read, tag: TimeAccruals)
     """
-    return _build(
-        _OPS["getTimeAccrualsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeAccrualsCount"], locals())
 
 
 def get_time_accruals_by_id(
@@ -151,24 +115,7 @@ def get_time_accruals_by_id(
 
     ``GET /time/accruals/{id}`` (risk: Read, tag: TimeAccruals)
     """
-    return _build(
-        _OPS["getTimeAccrualsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeAccrualsById"], locals())
 
 
 def put_time_accruals_by_id(
@@ -180,15 +127,7 @@ def put_time_accruals_by_id(
 
     ``PUT /time/accruals/{id}`` (risk: Write, tag: TimeAccruals)
     """
-    return _build(
-        _OPS["putTimeAccrualsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeAccrualsById"], locals())
 
 
 def patch_time_accruals_by_id(
@@ -200,15 +139,7 @@ def patch_time_accruals_by_id(
 
     ``PATCH /time/accruals/{id}`` (risk: Write, tag: TimeAccruals)
     """
-    return _build(
-        _OPS["patchTimeAccrualsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeAccrualsById"], locals())
 
 
 def delete_time_accruals_by_id(
@@ -219,15 +150,7 @@ def delete_time_accruals_by_id(
 
     ``DELETE /time/accruals/{id}`` (risk: Destructive, tag: TimeAccruals)
     """
-    return _build(
-        _OPS["deleteTimeAccrualsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeAccrualsById"], locals())
 
 
 def get_time_accruals_by_parent_id_details(
@@ -246,24 +169,7 @@ def get_time_accruals_by_parent_id_details(
 
     ``GET /time/accruals/{parentId}/details`` (risk: Read, tag: TimeAccrualDetails)
     """
-    return _build(
-        _OPS["getTimeAccrualsByParentIdDetails"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeAccrualsByParentIdDetails"], locals())
 
 
 def post_time_accruals_by_parent_id_details(
@@ -275,15 +181,7 @@ def post_time_accruals_by_parent_id_details(
 
     ``POST /time/accruals/{parentId}/details`` (risk: Write, tag: TimeAccrualDetails)
     """
-    return _build(
-        _OPS["postTimeAccrualsByParentIdDetails"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeAccrualsByParentIdDetails"], locals())
 
 
 def get_time_accruals_by_parent_id_details_count(
@@ -302,24 +200,7 @@ def get_time_accruals_by_parent_id_details_count(
 
     ``GET /time/accruals/{parentId}/details/count`` (risk: Read, tag: TimeAccrualDetails)
     """
-    return _build(
-        _OPS["getTimeAccrualsByParentIdDetailsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeAccrualsByParentIdDetailsCount"], locals())
 
 
 def get_time_accruals_by_parent_id_details_by_id(
@@ -339,25 +220,7 @@ def get_time_accruals_by_parent_id_details_by_id(
 
     ``GET /time/accruals/{parentId}/details/{id}`` (risk: Read, tag: TimeAccrualDetails)
     """
-    return _build(
-        _OPS["getTimeAccrualsByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeAccrualsByParentIdDetailsById"], locals())
 
 
 def put_time_accruals_by_parent_id_details_by_id(
@@ -370,16 +233,7 @@ def put_time_accruals_by_parent_id_details_by_id(
 
     ``PUT /time/accruals/{parentId}/details/{id}`` (risk: Write, tag: TimeAccrualDetails)
     """
-    return _build(
-        _OPS["putTimeAccrualsByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeAccrualsByParentIdDetailsById"], locals())
 
 
 def patch_time_accruals_by_parent_id_details_by_id(
@@ -392,16 +246,7 @@ def patch_time_accruals_by_parent_id_details_by_id(
 
     ``PATCH /time/accruals/{parentId}/details/{id}`` (risk: Write, tag: TimeAccrualDetails)
     """
-    return _build(
-        _OPS["patchTimeAccrualsByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeAccrualsByParentIdDetailsById"], locals())
 
 
 def delete_time_accruals_by_parent_id_details_by_id(
@@ -413,16 +258,7 @@ def delete_time_accruals_by_parent_id_details_by_id(
 
     ``DELETE /time/accruals/{parentId}/details/{id}`` (risk: Destructive, tag: TimeAccrualDetails)
     """
-    return _build(
-        _OPS["deleteTimeAccrualsByParentIdDetailsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeAccrualsByParentIdDetailsById"], locals())
 
 
 def get_time_activitystopwatches(
@@ -440,22 +276,7 @@ def get_time_activitystopwatches(
 
     ``GET /time/activitystopwatches`` (risk: Read, tag: ActivityStopwatches)
     """
-    return _build(
-        _OPS["getTimeActivitystopwatches"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeActivitystopwatches"], locals())
 
 
 def post_time_activitystopwatches(
@@ -466,13 +287,7 @@ def post_time_activitystopwatches(
 
     ``POST /time/activitystopwatches`` (risk: Write, tag: ActivityStopwatches)
     """
-    return _build(
-        _OPS["postTimeActivitystopwatches"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeActivitystopwatches"], locals())
 
 
 def get_time_activitystopwatches_count(
@@ -490,22 +305,7 @@ def get_time_activitystopwatches_count(
 
     ``GET /time/activitystopwatches/count`` (risk: Read, tag: ActivityStopwatches)
     """
-    return _build(
-        _OPS["getTimeActivitystopwatchesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeActivitystopwatchesCount"], locals())
 
 
 def get_time_activitystopwatches_by_id(
@@ -524,24 +324,7 @@ def get_time_activitystopwatches_by_id(
 
     ``GET /time/activitystopwatches/{id}`` (risk: Read, tag: ActivityStopwatches)
     """
-    return _build(
-        _OPS["getTimeActivitystopwatchesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeActivitystopwatchesById"], locals())
 
 
 def put_time_activitystopwatches_by_id(
@@ -553,15 +336,7 @@ def put_time_activitystopwatches_by_id(
 
     ``PUT /time/activitystopwatches/{id}`` (risk: Write, tag: ActivityStopwatches)
     """
-    return _build(
-        _OPS["putTimeActivitystopwatchesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeActivitystopwatchesById"], locals())
 
 
 def patch_time_activitystopwatches_by_id(
@@ -573,15 +348,7 @@ def patch_time_activitystopwatches_by_id(
 
     ``PATCH /time/activitystopwatches/{id}`` (risk: Write, tag: ActivityStopwatches)
     """
-    return _build(
-        _OPS["patchTimeActivitystopwatchesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeActivitystopwatchesById"], locals())
 
 
 def delete_time_activitystopwatches_by_id(
@@ -592,15 +359,7 @@ def delete_time_activitystopwatches_by_id(
 
     ``DELETE /time/activitystopwatches/{id}`` (risk: Destructive, tag: ActivityStopwatches)
     """
-    return _build(
-        _OPS["deleteTimeActivitystopwatchesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeActivitystopwatchesById"], locals())
 
 
 def get_time_changelogs(
@@ -618,22 +377,7 @@ def get_time_changelogs(
 
     ``GET /time/changelogs`` (risk: Read, tag: TimeEntryChangeLog)
     """
-    return _build(
-        _OPS["getTimeChangelogs"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChangelogs"], locals())
 
 
 def delete_time_changelogs() -> RequestSpec[None]:
@@ -641,13 +385,7 @@ def delete_time_changelogs() -> RequestSpec[None]:
 
     ``DELETE /time/changelogs`` (risk: Destructive, tag: TimeEntriesChangeLog)
     """
-    return _build(
-        _OPS["deleteTimeChangelogs"],
-        {},
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeChangelogs"], locals())
 
 
 def get_time_charge_codes(
@@ -665,22 +403,7 @@ def get_time_charge_codes(
 
     ``GET /time/chargeCodes`` (risk: Read, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["getTimeChargeCodes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChargeCodes"], locals())
 
 
 def post_time_charge_codes(
@@ -691,13 +414,7 @@ def post_time_charge_codes(
 
     ``POST /time/chargeCodes`` (risk: Write, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["postTimeChargeCodes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeChargeCodes"], locals())
 
 
 def get_time_charge_codes_count(
@@ -715,22 +432,7 @@ def get_time_charge_codes_count(
 
     ``GET /time/chargeCodes/count`` (risk: Read, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["getTimeChargeCodesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChargeCodesCount"], locals())
 
 
 def get_time_charge_codes_info(
@@ -748,22 +450,7 @@ def get_time_charge_codes_info(
 
     ``GET /time/chargeCodes/info`` (risk: Read, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["getTimeChargeCodesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChargeCodesInfo"], locals())
 
 
 def get_time_charge_codes_info_count(
@@ -781,22 +468,7 @@ def get_time_charge_codes_info_count(
 
     ``GET /time/chargeCodes/info/count`` (risk: Read, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["getTimeChargeCodesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChargeCodesInfoCount"], locals())
 
 
 def get_time_charge_codes_by_id(
@@ -815,24 +487,7 @@ def get_time_charge_codes_by_id(
 
     ``GET /time/chargeCodes/{id}`` (risk: Read, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["getTimeChargeCodesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChargeCodesById"], locals())
 
 
 def put_time_charge_codes_by_id(
@@ -844,15 +499,7 @@ def put_time_charge_codes_by_id(
 
     ``PUT /time/chargeCodes/{id}`` (risk: Write, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["putTimeChargeCodesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeChargeCodesById"], locals())
 
 
 def patch_time_charge_codes_by_id(
@@ -864,15 +511,7 @@ def patch_time_charge_codes_by_id(
 
     ``PATCH /time/chargeCodes/{id}`` (risk: Write, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["patchTimeChargeCodesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeChargeCodesById"], locals())
 
 
 def delete_time_charge_codes_by_id(
@@ -883,15 +522,7 @@ def delete_time_charge_codes_by_id(
 
     ``DELETE /time/chargeCodes/{id}`` (risk: Destructive, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["deleteTimeChargeCodesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeChargeCodesById"], locals())
 
 
 def get_time_charge_codes_by_id_info(
@@ -910,24 +541,7 @@ def get_time_charge_codes_by_id_info(
 
     ``GET /time/chargeCodes/{id}/info`` (risk: Read, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["getTimeChargeCodesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChargeCodesByIdInfo"], locals())
 
 
 def get_time_charge_codes_by_id_usages(
@@ -946,24 +560,7 @@ def get_time_charge_codes_by_id_usages(
 
     ``GET /time/chargeCodes/{id}/usages`` (risk: Read, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["getTimeChargeCodesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChargeCodesByIdUsages"], locals())
 
 
 def get_time_charge_codes_by_id_usages_list(
@@ -982,24 +579,7 @@ def get_time_charge_codes_by_id_usages_list(
 
     ``GET /time/chargeCodes/{id}/usages/list`` (risk: Read, tag: ChargeCodes)
     """
-    return _build(
-        _OPS["getTimeChargeCodesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChargeCodesByIdUsagesList"], locals())
 
 
 def get_time_charge_codes_by_parent_id_expense_types(
@@ -1018,24 +598,7 @@ def get_time_charge_codes_by_parent_id_expense_types(
 
     ``GET /time/chargeCodes/{parentId}/expenseTypes`` (risk: Read, tag: ChargeCodeExpenseTypes)
     """
-    return _build(
-        _OPS["getTimeChargeCodesByParentIdExpenseTypes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChargeCodesByParentIdExpenseTypes"], locals())
 
 
 def post_time_charge_codes_by_parent_id_expense_types(
@@ -1047,15 +610,7 @@ def post_time_charge_codes_by_parent_id_expense_types(
 
     ``POST /time/chargeCodes/{parentId}/expenseTypes`` (risk: Write, tag: ChargeCodeExpenseTypes)
     """
-    return _build(
-        _OPS["postTimeChargeCodesByParentIdExpenseTypes"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeChargeCodesByParentIdExpenseTypes"], locals())
 
 
 def get_time_charge_codes_by_parent_id_expense_types_count(
@@ -1074,24 +629,7 @@ def get_time_charge_codes_by_parent_id_expense_types_count(
 
     ``GET /time/chargeCodes/{parentId}/expenseTypes/count`` (risk: Read, tag: ChargeCodeExpenseTypes)
     """
-    return _build(
-        _OPS["getTimeChargeCodesByParentIdExpenseTypesCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChargeCodesByParentIdExpenseTypesCount"], locals())
 
 
 def get_time_charge_codes_by_parent_id_expense_types_by_id(
@@ -1111,25 +649,7 @@ def get_time_charge_codes_by_parent_id_expense_types_by_id(
 
     ``GET /time/chargeCodes/{parentId}/expenseTypes/{id}`` (risk: Read, tag: ChargeCodeExpenseTypes)
     """
-    return _build(
-        _OPS["getTimeChargeCodesByParentIdExpenseTypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeChargeCodesByParentIdExpenseTypesById"], locals())
 
 
 def put_time_charge_codes_by_parent_id_expense_types_by_id(
@@ -1142,16 +662,7 @@ def put_time_charge_codes_by_parent_id_expense_types_by_id(
 
     ``PUT /time/chargeCodes/{parentId}/expenseTypes/{id}`` (risk: Write, tag: ChargeCodeExpenseTypes)
     """
-    return _build(
-        _OPS["putTimeChargeCodesByParentIdExpenseTypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeChargeCodesByParentIdExpenseTypesById"], locals())
 
 
 def patch_time_charge_codes_by_parent_id_expense_types_by_id(
@@ -1164,16 +675,7 @@ def patch_time_charge_codes_by_parent_id_expense_types_by_id(
 
     ``PATCH /time/chargeCodes/{parentId}/expenseTypes/{id}`` (risk: Write, tag: ChargeCodeExpenseTypes)
     """
-    return _build(
-        _OPS["patchTimeChargeCodesByParentIdExpenseTypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeChargeCodesByParentIdExpenseTypesById"], locals())
 
 
 def delete_time_charge_codes_by_parent_id_expense_types_by_id(
@@ -1185,16 +687,7 @@ def delete_time_charge_codes_by_parent_id_expense_types_by_id(
 
     ``DELETE /time/chargeCodes/{parentId}/expenseTypes/{id}`` (risk: Destructive, tag: ChargeCodeExpenseTypes)
     """
-    return _build(
-        _OPS["deleteTimeChargeCodesByParentIdExpenseTypesById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeChargeCodesByParentIdExpenseTypesById"], locals())
 
 
 def get_time_entries(
@@ -1212,22 +705,7 @@ def get_time_entries(
 
     ``GET /time/entries`` (risk: Read, tag: TimeEntries)
     """
-    return _build(
-        _OPS["getTimeEntries"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeEntries"], locals())
 
 
 def post_time_entries(
@@ -1238,13 +716,7 @@ def post_time_entries(
 
     ``POST /time/entries`` (risk: Write, tag: TimeEntries)
     """
-    return _build(
-        _OPS["postTimeEntries"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeEntries"], locals())
 
 
 def get_time_entries_count(
@@ -1262,22 +734,7 @@ def get_time_entries_count(
 
     ``GET /time/entries/count`` (risk: Read, tag: TimeEntries)
     """
-    return _build(
-        _OPS["getTimeEntriesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeEntriesCount"], locals())
 
 
 def post_time_entries_defaults(
@@ -1288,13 +745,7 @@ def post_time_entries_defaults(
 
     ``POST /time/entries/defaults`` (risk: Write, tag: TimeEntries)
     """
-    return _build(
-        _OPS["postTimeEntriesDefaults"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeEntriesDefaults"], locals())
 
 
 def get_time_entries_by_id(
@@ -1313,24 +764,7 @@ def get_time_entries_by_id(
 
     ``GET /time/entries/{id}`` (risk: Read, tag: TimeEntries)
     """
-    return _build(
-        _OPS["getTimeEntriesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeEntriesById"], locals())
 
 
 def put_time_entries_by_id(
@@ -1342,15 +776,7 @@ def put_time_entries_by_id(
 
     ``PUT /time/entries/{id}`` (risk: Write, tag: TimeEntries)
     """
-    return _build(
-        _OPS["putTimeEntriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeEntriesById"], locals())
 
 
 def patch_time_entries_by_id(
@@ -1362,15 +788,7 @@ def patch_time_entries_by_id(
 
     ``PATCH /time/entries/{id}`` (risk: Write, tag: TimeEntries)
     """
-    return _build(
-        _OPS["patchTimeEntriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeEntriesById"], locals())
 
 
 def delete_time_entries_by_id(
@@ -1381,15 +799,7 @@ def delete_time_entries_by_id(
 
     ``DELETE /time/entries/{id}`` (risk: Destructive, tag: TimeEntries)
     """
-    return _build(
-        _OPS["deleteTimeEntriesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeEntriesById"], locals())
 
 
 def get_time_entries_by_parent_id_audits(
@@ -1408,24 +818,7 @@ def get_time_entries_by_parent_id_audits(
 
     ``GET /time/entries/{parentId}/audits`` (risk: Read, tag: TimeEntryAudits)
     """
-    return _build(
-        _OPS["getTimeEntriesByParentIdAudits"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeEntriesByParentIdAudits"], locals())
 
 
 def get_time_entries_by_parent_id_audits_count(
@@ -1444,24 +837,7 @@ def get_time_entries_by_parent_id_audits_count(
 
     ``GET /time/entries/{parentId}/audits/count`` (risk: Read, tag: TimeEntryAudits)
     """
-    return _build(
-        _OPS["getTimeEntriesByParentIdAuditsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeEntriesByParentIdAuditsCount"], locals())
 
 
 def get_time_entries_by_parent_id_audits_by_id(
@@ -1481,25 +857,7 @@ def get_time_entries_by_parent_id_audits_by_id(
 
     ``GET /time/entries/{parentId}/audits/{id}`` (risk: Read, tag: TimeEntryAudits)
     """
-    return _build(
-        _OPS["getTimeEntriesByParentIdAuditsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeEntriesByParentIdAuditsById"], locals())
 
 
 def get_time_info_charge_code_expense_types(
@@ -1517,22 +875,7 @@ def get_time_info_charge_code_expense_types(
 
     ``GET /time/info/chargeCodeExpenseTypes`` (risk: Read, tag: ChargeCodeExpenseTypeInfos)
     """
-    return _build(
-        _OPS["getTimeInfoChargeCodeExpenseTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeInfoChargeCodeExpenseTypes"], locals())
 
 
 def get_time_info_charge_code_expense_types_count(
@@ -1550,22 +893,7 @@ def get_time_info_charge_code_expense_types_count(
 
     ``GET /time/info/chargeCodeExpenseTypes/count`` (risk: Read, tag: ChargeCodeExpenseTypeInfos)
     """
-    return _build(
-        _OPS["getTimeInfoChargeCodeExpenseTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeInfoChargeCodeExpenseTypesCount"], locals())
 
 
 def get_time_schedulestopwatches(
@@ -1583,22 +911,7 @@ def get_time_schedulestopwatches(
 
     ``GET /time/schedulestopwatches`` (risk: Read, tag: ScheduleStopwatch)
     """
-    return _build(
-        _OPS["getTimeSchedulestopwatches"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeSchedulestopwatches"], locals())
 
 
 def post_time_schedulestopwatches(
@@ -1609,13 +922,7 @@ def post_time_schedulestopwatches(
 
     ``POST /time/schedulestopwatches`` (risk: Write, tag: ScheduleStopwatch)
     """
-    return _build(
-        _OPS["postTimeSchedulestopwatches"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeSchedulestopwatches"], locals())
 
 
 def get_time_schedulestopwatches_count(
@@ -1633,22 +940,7 @@ def get_time_schedulestopwatches_count(
 
     ``GET /time/schedulestopwatches/count`` (risk: Read, tag: ScheduleStopwatch)
     """
-    return _build(
-        _OPS["getTimeSchedulestopwatchesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeSchedulestopwatchesCount"], locals())
 
 
 def get_time_schedulestopwatches_by_id(
@@ -1667,24 +959,7 @@ def get_time_schedulestopwatches_by_id(
 
     ``GET /time/schedulestopwatches/{id}`` (risk: Read, tag: ScheduleStopwatch)
     """
-    return _build(
-        _OPS["getTimeSchedulestopwatchesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeSchedulestopwatchesById"], locals())
 
 
 def put_time_schedulestopwatches_by_id(
@@ -1696,15 +971,7 @@ def put_time_schedulestopwatches_by_id(
 
     ``PUT /time/schedulestopwatches/{id}`` (risk: Write, tag: ScheduleStopwatch)
     """
-    return _build(
-        _OPS["putTimeSchedulestopwatchesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeSchedulestopwatchesById"], locals())
 
 
 def patch_time_schedulestopwatches_by_id(
@@ -1716,15 +983,7 @@ def patch_time_schedulestopwatches_by_id(
 
     ``PATCH /time/schedulestopwatches/{id}`` (risk: Write, tag: ScheduleStopwatch)
     """
-    return _build(
-        _OPS["patchTimeSchedulestopwatchesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeSchedulestopwatchesById"], locals())
 
 
 def delete_time_schedulestopwatches_by_id(
@@ -1735,15 +994,7 @@ def delete_time_schedulestopwatches_by_id(
 
     ``DELETE /time/schedulestopwatches/{id}`` (risk: Destructive, tag: ScheduleStopwatch)
     """
-    return _build(
-        _OPS["deleteTimeSchedulestopwatchesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeSchedulestopwatchesById"], locals())
 
 
 def get_time_sheets(
@@ -1761,22 +1012,7 @@ def get_time_sheets(
 
     ``GET /time/sheets`` (risk: Read, tag: TimeSheets)
     """
-    return _build(
-        _OPS["getTimeSheets"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeSheets"], locals())
 
 
 def get_time_sheets_count(
@@ -1794,22 +1030,7 @@ def get_time_sheets_count(
 
     ``GET /time/sheets/count`` (risk: Read, tag: TimeSheets)
     """
-    return _build(
-        _OPS["getTimeSheetsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeSheetsCount"], locals())
 
 
 def get_time_sheets_by_id(
@@ -1828,24 +1049,7 @@ def get_time_sheets_by_id(
 
     ``GET /time/sheets/{id}`` (risk: Read, tag: TimeSheets)
     """
-    return _build(
-        _OPS["getTimeSheetsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeSheetsById"], locals())
 
 
 def delete_time_sheets_by_id(
@@ -1856,15 +1060,7 @@ def delete_time_sheets_by_id(
 
     ``DELETE /time/sheets/{id}`` (risk: Destructive, tag: TimeSheets)
     """
-    return _build(
-        _OPS["deleteTimeSheetsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeSheetsById"], locals())
 
 
 def post_time_sheets_by_id_approve(
@@ -1876,15 +1072,7 @@ def post_time_sheets_by_id_approve(
 
     ``POST /time/sheets/{id}/approve`` (risk: Execute, tag: TimeSheets)
     """
-    return _build(
-        _OPS["postTimeSheetsByIdApprove"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeSheetsByIdApprove"], locals())
 
 
 def post_time_sheets_by_id_reject(
@@ -1895,15 +1083,7 @@ def post_time_sheets_by_id_reject(
 
     ``POST /time/sheets/{id}/reject`` (risk: Execute, tag: TimeSheets)
     """
-    return _build(
-        _OPS["postTimeSheetsByIdReject"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postTimeSheetsByIdReject"], locals())
 
 
 def post_time_sheets_by_id_reverse(
@@ -1914,15 +1094,7 @@ def post_time_sheets_by_id_reverse(
 
     ``POST /time/sheets/{id}/reverse`` (risk: Execute, tag: TimeSheets)
     """
-    return _build(
-        _OPS["postTimeSheetsByIdReverse"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postTimeSheetsByIdReverse"], locals())
 
 
 def post_time_sheets_by_id_submit(
@@ -1933,15 +1105,7 @@ def post_time_sheets_by_id_submit(
 
     ``POST /time/sheets/{id}/submit`` (risk: Execute, tag: TimeSheets)
     """
-    return _build(
-        _OPS["postTimeSheetsByIdSubmit"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postTimeSheetsByIdSubmit"], locals())
 
 
 def get_time_sheets_by_parent_id_audits(
@@ -1960,24 +1124,7 @@ def get_time_sheets_by_parent_id_audits(
 
     ``GET /time/sheets/{parentId}/audits`` (risk: Read, tag: TimeSheetAudits)
     """
-    return _build(
-        _OPS["getTimeSheetsByParentIdAudits"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeSheetsByParentIdAudits"], locals())
 
 
 def get_time_sheets_by_parent_id_audits_count(
@@ -1996,24 +1143,7 @@ def get_time_sheets_by_parent_id_audits_count(
 
     ``GET /time/sheets/{parentId}/audits/count`` (risk: Read, tag: TimeSheetAudits)
     """
-    return _build(
-        _OPS["getTimeSheetsByParentIdAuditsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeSheetsByParentIdAuditsCount"], locals())
 
 
 def get_time_sheets_by_parent_id_audits_by_id(
@@ -2033,25 +1163,7 @@ def get_time_sheets_by_parent_id_audits_by_id(
 
     ``GET /time/sheets/{parentId}/audits/{id}`` (risk: Read, tag: TimeSheetAudits)
     """
-    return _build(
-        _OPS["getTimeSheetsByParentIdAuditsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeSheetsByParentIdAuditsById"], locals())
 
 
 def get_time_ticketstopwatches(
@@ -2069,22 +1181,7 @@ def get_time_ticketstopwatches(
 
     ``GET /time/ticketstopwatches`` (risk: Read, tag: TicketStopwatches)
     """
-    return _build(
-        _OPS["getTimeTicketstopwatches"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeTicketstopwatches"], locals())
 
 
 def post_time_ticketstopwatches(
@@ -2095,13 +1192,7 @@ def post_time_ticketstopwatches(
 
     ``POST /time/ticketstopwatches`` (risk: Write, tag: TicketStopwatches)
     """
-    return _build(
-        _OPS["postTimeTicketstopwatches"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeTicketstopwatches"], locals())
 
 
 def get_time_ticketstopwatches_count(
@@ -2119,22 +1210,7 @@ def get_time_ticketstopwatches_count(
 
     ``GET /time/ticketstopwatches/count`` (risk: Read, tag: TicketStopwatches)
     """
-    return _build(
-        _OPS["getTimeTicketstopwatchesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeTicketstopwatchesCount"], locals())
 
 
 def get_time_ticketstopwatches_by_id(
@@ -2153,24 +1229,7 @@ def get_time_ticketstopwatches_by_id(
 
     ``GET /time/ticketstopwatches/{id}`` (risk: Read, tag: TicketStopwatches)
     """
-    return _build(
-        _OPS["getTimeTicketstopwatchesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeTicketstopwatchesById"], locals())
 
 
 def put_time_ticketstopwatches_by_id(
@@ -2182,15 +1241,7 @@ def put_time_ticketstopwatches_by_id(
 
     ``PUT /time/ticketstopwatches/{id}`` (risk: Write, tag: TicketStopwatches)
     """
-    return _build(
-        _OPS["putTimeTicketstopwatchesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeTicketstopwatchesById"], locals())
 
 
 def patch_time_ticketstopwatches_by_id(
@@ -2202,15 +1253,7 @@ def patch_time_ticketstopwatches_by_id(
 
     ``PATCH /time/ticketstopwatches/{id}`` (risk: Write, tag: TicketStopwatches)
     """
-    return _build(
-        _OPS["patchTimeTicketstopwatchesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeTicketstopwatchesById"], locals())
 
 
 def delete_time_ticketstopwatches_by_id(
@@ -2221,15 +1264,7 @@ def delete_time_ticketstopwatches_by_id(
 
     ``DELETE /time/ticketstopwatches/{id}`` (risk: Destructive, tag: TicketStopwatches)
     """
-    return _build(
-        _OPS["deleteTimeTicketstopwatchesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeTicketstopwatchesById"], locals())
 
 
 def get_time_time_period_setups(
@@ -2247,22 +1282,7 @@ def get_time_time_period_setups(
 
     ``GET /time/timePeriodSetups`` (risk: Read, tag: TimePeriodSetups)
     """
-    return _build(
-        _OPS["getTimeTimePeriodSetups"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeTimePeriodSetups"], locals())
 
 
 def post_time_time_period_setups(
@@ -2273,13 +1293,7 @@ def post_time_time_period_setups(
 
     ``POST /time/timePeriodSetups`` (risk: Write, tag: TimePeriodSetups)
     """
-    return _build(
-        _OPS["postTimeTimePeriodSetups"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeTimePeriodSetups"], locals())
 
 
 def get_time_time_period_setups_count(
@@ -2297,22 +1311,7 @@ def get_time_time_period_setups_count(
 
     ``GET /time/timePeriodSetups/count`` (risk: Read, tag: TimePeriodSetups)
     """
-    return _build(
-        _OPS["getTimeTimePeriodSetupsCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeTimePeriodSetupsCount"], locals())
 
 
 def get_time_time_period_setups_default(
@@ -2330,22 +1329,7 @@ def get_time_time_period_setups_default(
 
     ``GET /time/timePeriodSetups/default`` (risk: Read, tag: TimePeriodSetups)
     """
-    return _build(
-        _OPS["getTimeTimePeriodSetupsDefault"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeTimePeriodSetupsDefault"], locals())
 
 
 def get_time_time_period_setups_by_id(
@@ -2364,24 +1348,7 @@ def get_time_time_period_setups_by_id(
 
     ``GET /time/timePeriodSetups/{id}`` (risk: Read, tag: TimePeriodSetups)
     """
-    return _build(
-        _OPS["getTimeTimePeriodSetupsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeTimePeriodSetupsById"], locals())
 
 
 def put_time_time_period_setups_by_id(
@@ -2393,15 +1360,7 @@ def put_time_time_period_setups_by_id(
 
     ``PUT /time/timePeriodSetups/{id}`` (risk: Write, tag: TimePeriodSetups)
     """
-    return _build(
-        _OPS["putTimeTimePeriodSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeTimePeriodSetupsById"], locals())
 
 
 def patch_time_time_period_setups_by_id(
@@ -2413,15 +1372,7 @@ def patch_time_time_period_setups_by_id(
 
     ``PATCH /time/timePeriodSetups/{id}`` (risk: Write, tag: TimePeriodSetups)
     """
-    return _build(
-        _OPS["patchTimeTimePeriodSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeTimePeriodSetupsById"], locals())
 
 
 def delete_time_time_period_setups_by_id(
@@ -2432,15 +1383,7 @@ def delete_time_time_period_setups_by_id(
 
     ``DELETE /time/timePeriodSetups/{id}`` (risk: Destructive, tag: TimePeriodSetups)
     """
-    return _build(
-        _OPS["deleteTimeTimePeriodSetupsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeTimePeriodSetupsById"], locals())
 
 
 def get_time_time_period_setups_by_parent_id_periods(
@@ -2459,24 +1402,7 @@ def get_time_time_period_setups_by_parent_id_periods(
 
     ``GET /time/timePeriodSetups/{parentId}/periods`` (risk: Read, tag: TimePeriods)
     """
-    return _build(
-        _OPS["getTimeTimePeriodSetupsByParentIdPeriods"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeTimePeriodSetupsByParentIdPeriods"], locals())
 
 
 def get_time_time_period_setups_by_parent_id_periods_count(
@@ -2495,24 +1421,7 @@ def get_time_time_period_setups_by_parent_id_periods_count(
 
     ``GET /time/timePeriodSetups/{parentId}/periods/count`` (risk: Read, tag: TimePeriods)
     """
-    return _build(
-        _OPS["getTimeTimePeriodSetupsByParentIdPeriodsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeTimePeriodSetupsByParentIdPeriodsCount"], locals())
 
 
 def get_time_time_period_setups_by_parent_id_periods_by_id(
@@ -2532,25 +1441,7 @@ def get_time_time_period_setups_by_parent_id_periods_by_id(
 
     ``GET /time/timePeriodSetups/{parentId}/periods/{id}`` (risk: Read, tag: TimePeriods)
     """
-    return _build(
-        _OPS["getTimeTimePeriodSetupsByParentIdPeriodsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeTimePeriodSetupsByParentIdPeriodsById"], locals())
 
 
 def get_time_work_roles(
@@ -2568,22 +1459,7 @@ def get_time_work_roles(
 
     ``GET /time/workRoles`` (risk: Read, tag: WorkRoles)
     """
-    return _build(
-        _OPS["getTimeWorkRoles"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkRoles"], locals())
 
 
 def post_time_work_roles(
@@ -2594,13 +1470,7 @@ def post_time_work_roles(
 
     ``POST /time/workRoles`` (risk: Write, tag: WorkRoles)
     """
-    return _build(
-        _OPS["postTimeWorkRoles"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeWorkRoles"], locals())
 
 
 def get_time_work_roles_count(
@@ -2618,22 +1488,7 @@ def get_time_work_roles_count(
 
     ``GET /time/workRoles/count`` (risk: Read, tag: WorkRoles)
     """
-    return _build(
-        _OPS["getTimeWorkRolesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkRolesCount"], locals())
 
 
 def get_time_work_roles_info(
@@ -2651,22 +1506,7 @@ def get_time_work_roles_info(
 
     ``GET /time/workRoles/info`` (risk: Read, tag: WorkRoles)
     """
-    return _build(
-        _OPS["getTimeWorkRolesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkRolesInfo"], locals())
 
 
 def get_time_work_roles_info_count(
@@ -2684,22 +1524,7 @@ def get_time_work_roles_info_count(
 
     ``GET /time/workRoles/info/count`` (risk: Read, tag: WorkRoles)
     """
-    return _build(
-        _OPS["getTimeWorkRolesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkRolesInfoCount"], locals())
 
 
 def get_time_work_roles_by_id(
@@ -2718,24 +1543,7 @@ def get_time_work_roles_by_id(
 
     ``GET /time/workRoles/{id}`` (risk: Read, tag: WorkRoles)
     """
-    return _build(
-        _OPS["getTimeWorkRolesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkRolesById"], locals())
 
 
 def put_time_work_roles_by_id(
@@ -2747,15 +1555,7 @@ def put_time_work_roles_by_id(
 
     ``PUT /time/workRoles/{id}`` (risk: Write, tag: WorkRoles)
     """
-    return _build(
-        _OPS["putTimeWorkRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeWorkRolesById"], locals())
 
 
 def patch_time_work_roles_by_id(
@@ -2767,15 +1567,7 @@ def patch_time_work_roles_by_id(
 
     ``PATCH /time/workRoles/{id}`` (risk: Write, tag: WorkRoles)
     """
-    return _build(
-        _OPS["patchTimeWorkRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeWorkRolesById"], locals())
 
 
 def delete_time_work_roles_by_id(
@@ -2786,15 +1578,7 @@ def delete_time_work_roles_by_id(
 
     ``DELETE /time/workRoles/{id}`` (risk: Destructive, tag: WorkRoles)
     """
-    return _build(
-        _OPS["deleteTimeWorkRolesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeWorkRolesById"], locals())
 
 
 def get_time_work_roles_by_id_info(
@@ -2813,24 +1597,7 @@ def get_time_work_roles_by_id_info(
 
     ``GET /time/workRoles/{id}/info`` (risk: Read, tag: WorkRoles)
     """
-    return _build(
-        _OPS["getTimeWorkRolesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkRolesByIdInfo"], locals())
 
 
 def get_time_work_roles_by_id_usages(
@@ -2849,24 +1616,7 @@ def get_time_work_roles_by_id_usages(
 
     ``GET /time/workRoles/{id}/usages`` (risk: Read, tag: WorkRoles)
     """
-    return _build(
-        _OPS["getTimeWorkRolesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkRolesByIdUsages"], locals())
 
 
 def get_time_work_roles_by_id_usages_list(
@@ -2885,24 +1635,7 @@ def get_time_work_roles_by_id_usages_list(
 
     ``GET /time/workRoles/{id}/usages/list`` (risk: Read, tag: WorkRoles)
     """
-    return _build(
-        _OPS["getTimeWorkRolesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkRolesByIdUsagesList"], locals())
 
 
 def get_time_work_roles_by_parent_id_locations(
@@ -2921,24 +1654,7 @@ def get_time_work_roles_by_parent_id_locations(
 
     ``GET /time/workRoles/{parentId}/locations`` (risk: Read, tag: WorkRoleLocations)
     """
-    return _build(
-        _OPS["getTimeWorkRolesByParentIdLocations"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkRolesByParentIdLocations"], locals())
 
 
 def post_time_work_roles_by_parent_id_locations(
@@ -2950,15 +1666,7 @@ def post_time_work_roles_by_parent_id_locations(
 
     ``POST /time/workRoles/{parentId}/locations`` (risk: Write, tag: WorkRoleLocations)
     """
-    return _build(
-        _OPS["postTimeWorkRolesByParentIdLocations"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeWorkRolesByParentIdLocations"], locals())
 
 
 def get_time_work_roles_by_parent_id_locations_count(
@@ -2977,24 +1685,7 @@ def get_time_work_roles_by_parent_id_locations_count(
 
     ``GET /time/workRoles/{parentId}/locations/count`` (risk: Read, tag: WorkRoleLocations)
     """
-    return _build(
-        _OPS["getTimeWorkRolesByParentIdLocationsCount"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkRolesByParentIdLocationsCount"], locals())
 
 
 def get_time_work_roles_by_parent_id_locations_by_id(
@@ -3014,25 +1705,7 @@ def get_time_work_roles_by_parent_id_locations_by_id(
 
     ``GET /time/workRoles/{parentId}/locations/{id}`` (risk: Read, tag: WorkRoleLocations)
     """
-    return _build(
-        _OPS["getTimeWorkRolesByParentIdLocationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkRolesByParentIdLocationsById"], locals())
 
 
 def put_time_work_roles_by_parent_id_locations_by_id(
@@ -3045,16 +1718,7 @@ def put_time_work_roles_by_parent_id_locations_by_id(
 
     ``PUT /time/workRoles/{parentId}/locations/{id}`` (risk: Write, tag: WorkRoleLocations)
     """
-    return _build(
-        _OPS["putTimeWorkRolesByParentIdLocationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeWorkRolesByParentIdLocationsById"], locals())
 
 
 def patch_time_work_roles_by_parent_id_locations_by_id(
@@ -3067,16 +1731,7 @@ def patch_time_work_roles_by_parent_id_locations_by_id(
 
     ``PATCH /time/workRoles/{parentId}/locations/{id}`` (risk: Write, tag: WorkRoleLocations)
     """
-    return _build(
-        _OPS["patchTimeWorkRolesByParentIdLocationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeWorkRolesByParentIdLocationsById"], locals())
 
 
 def delete_time_work_roles_by_parent_id_locations_by_id(
@@ -3088,16 +1743,7 @@ def delete_time_work_roles_by_parent_id_locations_by_id(
 
     ``DELETE /time/workRoles/{parentId}/locations/{id}`` (risk: Destructive, tag: WorkRoleLocations)
     """
-    return _build(
-        _OPS["deleteTimeWorkRolesByParentIdLocationsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeWorkRolesByParentIdLocationsById"], locals())
 
 
 def get_time_work_types(
@@ -3115,22 +1761,7 @@ def get_time_work_types(
 
     ``GET /time/workTypes`` (risk: Read, tag: WorkTypes)
     """
-    return _build(
-        _OPS["getTimeWorkTypes"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkTypes"], locals())
 
 
 def post_time_work_types(
@@ -3141,13 +1772,7 @@ def post_time_work_types(
 
     ``POST /time/workTypes`` (risk: Write, tag: WorkTypes)
     """
-    return _build(
-        _OPS["postTimeWorkTypes"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postTimeWorkTypes"], locals())
 
 
 def get_time_work_types_count(
@@ -3165,22 +1790,7 @@ def get_time_work_types_count(
 
     ``GET /time/workTypes/count`` (risk: Read, tag: WorkTypes)
     """
-    return _build(
-        _OPS["getTimeWorkTypesCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkTypesCount"], locals())
 
 
 def get_time_work_types_info(
@@ -3198,22 +1808,7 @@ def get_time_work_types_info(
 
     ``GET /time/workTypes/info`` (risk: Read, tag: WorkTypeInfos)
     """
-    return _build(
-        _OPS["getTimeWorkTypesInfo"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkTypesInfo"], locals())
 
 
 def get_time_work_types_info_count(
@@ -3231,22 +1826,7 @@ def get_time_work_types_info_count(
 
     ``GET /time/workTypes/info/count`` (risk: Read, tag: WorkTypeInfos)
     """
-    return _build(
-        _OPS["getTimeWorkTypesInfoCount"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkTypesInfoCount"], locals())
 
 
 def get_time_work_types_by_id(
@@ -3265,24 +1845,7 @@ def get_time_work_types_by_id(
 
     ``GET /time/workTypes/{id}`` (risk: Read, tag: WorkTypes)
     """
-    return _build(
-        _OPS["getTimeWorkTypesById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkTypesById"], locals())
 
 
 def put_time_work_types_by_id(
@@ -3294,15 +1857,7 @@ def put_time_work_types_by_id(
 
     ``PUT /time/workTypes/{id}`` (risk: Write, tag: WorkTypes)
     """
-    return _build(
-        _OPS["putTimeWorkTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["putTimeWorkTypesById"], locals())
 
 
 def patch_time_work_types_by_id(
@@ -3314,15 +1869,7 @@ def patch_time_work_types_by_id(
 
     ``PATCH /time/workTypes/{id}`` (risk: Write, tag: WorkTypes)
     """
-    return _build(
-        _OPS["patchTimeWorkTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchTimeWorkTypesById"], locals())
 
 
 def delete_time_work_types_by_id(
@@ -3333,15 +1880,7 @@ def delete_time_work_types_by_id(
 
     ``DELETE /time/workTypes/{id}`` (risk: Destructive, tag: WorkTypes)
     """
-    return _build(
-        _OPS["deleteTimeWorkTypesById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteTimeWorkTypesById"], locals())
 
 
 def get_time_work_types_by_id_info(
@@ -3360,24 +1899,7 @@ def get_time_work_types_by_id_info(
 
     ``GET /time/workTypes/{id}/info`` (risk: Read, tag: WorkTypeInfos)
     """
-    return _build(
-        _OPS["getTimeWorkTypesByIdInfo"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkTypesByIdInfo"], locals())
 
 
 def get_time_work_types_by_id_usages(
@@ -3396,24 +1918,7 @@ def get_time_work_types_by_id_usages(
 
     ``GET /time/workTypes/{id}/usages`` (risk: Read, tag: WorkTypes)
     """
-    return _build(
-        _OPS["getTimeWorkTypesByIdUsages"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkTypesByIdUsages"], locals())
 
 
 def get_time_work_types_by_id_usages_list(
@@ -3432,24 +1937,7 @@ def get_time_work_types_by_id_usages_list(
 
     ``GET /time/workTypes/{id}/usages/list`` (risk: Read, tag: WorkTypes)
     """
-    return _build(
-        _OPS["getTimeWorkTypesByIdUsagesList"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getTimeWorkTypesByIdUsagesList"], locals())
 
 
 class ActivityStopwatches(_Bound[_M]):

@@ -57,20 +57,20 @@ def _dump(value: Any) -> Any:
     return value
 
 
-def build(
-    op: Operation,
-    path_values: dict[str, Any],
-    query: dict[str, Any],
-    body: Any = None,
-    files: dict[str, Any] | None = None,
-) -> RequestSpec[Any]:
-    """Substitute path parameters, drop unset query values and serialize the body."""
+def build(op: Operation, arguments: dict[str, Any]) -> RequestSpec[Any]:
+    """The request of an operation function called with ``arguments`` (its ``locals()``, by
+    argument name): substitute the path parameters, drop unset query values and serialize the
+    body. Which argument is which parameter is the registry's ``Param.py_name``, so the
+    functions do not repeat it."""
     path = op.path
-    for name, value in path_values.items():
-        path = path.replace("{" + name + "}", quote(str(value), safe=""))
-    params = {k: v for k, v in query.items() if v is not None}
+    for p in op.path_params:
+        path = path.replace("{" + p.name + "}", quote(str(arguments[p.py_name]), safe=""))
+    params = {
+        p.name: arguments[p.py_name] for p in op.query_params if arguments[p.py_name] is not None
+    }
+    body = arguments.get("body")
     payload = None if body is None else _dump(body)
-    return RequestSpec(op, path, params, payload, files)
+    return RequestSpec(op, path, params, payload, arguments.get("files"))
 
 
 # --------------------------------------------------------------------------------------------

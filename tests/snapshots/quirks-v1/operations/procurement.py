@@ -40,25 +40,7 @@ def get_procurement_catalog_by_parent_id_vendors_by_id(
 
     ``GET /procurement/catalog/{parentId}/vendors/{id}`` (risk: Read, tag: CatalogVendors)
     """
-    return _build(
-        _OPS["getProcurementCatalogByParentIdVendorsById"],
-        {
-            "parentId": parent_id,
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getProcurementCatalogByParentIdVendorsById"], locals())
 
 
 class CatalogVendors(_Bound[_M]):

@@ -38,22 +38,7 @@ def get_service_tickets(
 
     ``GET /service/tickets`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTickets"],
-        {},
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTickets"], locals())
 
 
 def post_service_tickets(
@@ -64,13 +49,7 @@ def post_service_tickets(
 
     ``POST /service/tickets`` (risk: Write, tag: Tickets)
     """
-    return _build(
-        _OPS["postServiceTickets"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postServiceTickets"], locals())
 
 
 def get_service_tickets_count(
@@ -81,15 +60,7 @@ def get_service_tickets_count(
 
     ``GET /service/tickets/count`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsCount"],
-        {},
-        {
-            "conditions": conditions,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsCount"], locals())
 
 
 def get_service_tickets_by_id(
@@ -108,24 +79,7 @@ def get_service_tickets_by_id(
 
     ``GET /service/tickets/{id}`` (risk: Read, tag: Tickets)
     """
-    return _build(
-        _OPS["getServiceTicketsById"],
-        {
-            "id": id_,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsById"], locals())
 
 
 def patch_service_tickets_by_id(
@@ -137,15 +91,7 @@ def patch_service_tickets_by_id(
 
     ``PATCH /service/tickets/{id}`` (risk: Write, tag: Tickets)
     """
-    return _build(
-        _OPS["patchServiceTicketsById"],
-        {
-            "id": id_,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["patchServiceTicketsById"], locals())
 
 
 def delete_service_tickets_by_id(
@@ -156,15 +102,7 @@ def delete_service_tickets_by_id(
 
     ``DELETE /service/tickets/{id}`` (risk: Destructive, tag: Tickets)
     """
-    return _build(
-        _OPS["deleteServiceTicketsById"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["deleteServiceTicketsById"], locals())
 
 
 def post_service_tickets_by_id_copy(
@@ -175,15 +113,7 @@ def post_service_tickets_by_id_copy(
 
     ``POST /service/tickets/{id}/copy`` (risk: Execute, tag: Tickets)
     """
-    return _build(
-        _OPS["postServiceTicketsByIdCopy"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postServiceTicketsByIdCopy"], locals())
 
 
 def get_service_tickets_by_parent_id_notes(
@@ -202,24 +132,7 @@ def get_service_tickets_by_parent_id_notes(
 
     ``GET /service/tickets/{parentId}/notes`` (risk: Read, tag: TicketNotes)
     """
-    return _build(
-        _OPS["getServiceTicketsByParentIdNotes"],
-        {
-            "parentId": parent_id,
-        },
-        {
-            "conditions": conditions,
-            "childConditions": child_conditions,
-            "customFieldConditions": custom_field_conditions,
-            "orderBy": order_by,
-            "fields": fields,
-            "page": page,
-            "pageSize": page_size,
-            "pageId": page_id,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getServiceTicketsByParentIdNotes"], locals())
 
 
 class TicketNotes(_Bound[_M]):

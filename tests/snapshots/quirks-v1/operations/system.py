@@ -32,13 +32,7 @@ def post_system_documents(
 
     ``POST /system/documents`` (risk: Write, tag: Documents)
     """
-    return _build(
-        _OPS["postSystemDocuments"],
-        {},
-        {},
-        body,
-        files,
-    )
+    return _build(_OPS["postSystemDocuments"], locals())
 
 
 def get_system_members_by_id_image(
@@ -50,17 +44,7 @@ def get_system_members_by_id_image(
 
     ``GET /system/members/{id}/image`` (risk: Read, tag: Members)
     """
-    return _build(
-        _OPS["getSystemMembersByIdImage"],
-        {
-            "id": id_,
-        },
-        {
-            "useDefaultFlag": use_default_flag,
-        },
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByIdImage"], locals())
 
 
 def get_system_members_by_member_identifier(
@@ -71,15 +55,7 @@ def get_system_members_by_member_identifier(
 
     ``GET /system/members/{memberIdentifier}`` (risk: Read, tag: Members)
     """
-    return _build(
-        _OPS["getSystemMembersByMemberIdentifier"],
-        {
-            "memberIdentifier": member_identifier,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["getSystemMembersByMemberIdentifier"], locals())
 
 
 class Documents(_Bound[_M]):

@@ -31,13 +31,7 @@ def post_company_configurations_bulk(
 
     ``POST /company/configurations/bulk`` (risk: Write, tag: Configurations)
     """
-    return _build(
-        _OPS["postCompanyConfigurationsBulk"],
-        {},
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postCompanyConfigurationsBulk"], locals())
 
 
 class Configurations(_Bound[_M]):

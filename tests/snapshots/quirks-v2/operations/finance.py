@@ -32,15 +32,7 @@ def post_finance_agreements_by_parent_id_adjustments(
 
     ``POST /finance/agreements/{parentId}/adjustments`` (risk: Financial, tag: AgreementAdjustments)
     """
-    return _build(
-        _OPS["postFinanceAgreementsByParentIdAdjustments"],
-        {
-            "parentId": parent_id,
-        },
-        {},
-        body,
-        None,
-    )
+    return _build(_OPS["postFinanceAgreementsByParentIdAdjustments"], locals())
 
 
 class AgreementAdjustments(_Bound[_M]):

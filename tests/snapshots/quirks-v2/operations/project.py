@@ -31,15 +31,7 @@ def post_project_ticket_note_by_id_mark_as(
 
     ``POST /project/ticketNote/{id}/markAs`` (risk: Execute, tag: ProjectTicketNotes)
     """
-    return _build(
-        _OPS["postProjectTicketNoteByIdMarkAs"],
-        {
-            "id": id_,
-        },
-        {},
-        None,
-        None,
-    )
+    return _build(_OPS["postProjectTicketNoteByIdMarkAs"], locals())
 
 
 class ProjectTicketNotes(_Bound[_M]):

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from cwm_gateway import catalog, compact, identity, search
+from cwm_gateway import compact, identity
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import ApiError, CWMError, Problem, RequestValidationError
-from cwm_gateway.files import FetchFile, download_of, max_download_bytes, prepare_upload
 from cwm_gateway.input_limits import (
     InputLimits,
     check_argument_sizes,
@@ -36,8 +35,6 @@ from cwm_gateway.policy.audit import OutputScrubber, Scrubber
 from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
 from cwm_gateway.policy.loader import load_default_policy, load_policy
 from cwm_gateway.policy.rules import UPSTREAM_TOOLS as POLICY_UPSTREAM_TOOLS
-from cwm_gateway.raw_request import parse_raw_request
-from cwm_gateway.refdata import reference_data
 from cwm_gateway.results import (
     ApiCallResult,
     CategoriesResult,
@@ -52,13 +49,17 @@ from cwm_gateway.results import (
     Table,
     ToolFailure,
 )
-from cwm_gateway.validation import CanonicalRequest, canonical_request, resolve
-from cwm_gateway.value_checks import check_request
 from cwm_generated.types import Operation, RequestSpec
 
-if TYPE_CHECKING:  # the client (httpx) loads on the first upstream call, not at start
+# What only a call needs loads with the first call, not at start: the first tools/list (the
+# cold start hosts wait for) needs none of it. The client (httpx), the checks (validation, the
+# conditions language, value checks and their reference data), files, raw-request parsing, the
+# catalog and search are imported where they are used.
+if TYPE_CHECKING:
     from cwm_gateway.client import AsyncClient
+    from cwm_gateway.files import FetchFile
     from cwm_gateway.transport import AttemptRecord
+    from cwm_gateway.validation import CanonicalRequest
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ def _invalid(exc: RequestValidationError) -> ToolFailureError:
 
 def _details(op: Operation, field_filter: str | None) -> EndpointDetailsResult:
     """Everything needed to call ``op``, one line per parameter and field."""
+    from cwm_gateway import catalog
+
     body = None
     if op.body_kind is not None:
         model = op.response_model if op.body_kind == "patch" else op.body_model
@@ -324,9 +327,13 @@ class Gateway:
                 "query is empty; describe what you want, e.g. 'open tickets for a company'",
             )
         limit = _bounded(max_results, "max_results", 10)
-        return search.search(query, limit, visible=self._visible, natural=natural)
+        from cwm_gateway.search import search
+
+        return search(query, limit, visible=self._visible, natural=natural)
 
     def list_categories(self) -> CategoriesResult:
+        from cwm_gateway import catalog
+
         categories = catalog.list_categories(visible=self._visible)
         return CategoriesResult(
             total_operations=sum(c.operation_count for c in categories), categories=categories
@@ -334,6 +341,8 @@ class Gateway:
 
     def category_endpoints(self, category: str, max_results: int = 20) -> CategoryEndpointsResult:
         limit = _bounded(max_results, "max_results", 20)
+        from cwm_gateway import catalog
+
         try:
             return catalog.category_endpoints(category, limit, visible=self._visible)
         except CWMError as exc:
@@ -342,6 +351,8 @@ class Gateway:
     def endpoint_details(
         self, path: str, method: str = "GET", field_filter: str | None = None
     ) -> EndpointDetailsResult:
+        from cwm_gateway import catalog
+
         try:
             op = catalog.find_operation(path, method, self._visible)
         except ToolFailureError:
@@ -392,6 +403,8 @@ class Gateway:
 
     def _saved_params(self, method: str, path: str) -> tuple[dict[str, Any] | None, str | None]:
         """Fast Memory's saved params for a GET called without params, and the note saying so."""
+        from cwm_gateway.validation import resolve
+
         if method.strip().upper() != "GET" or not isinstance(path, str):
             return None, None
         try:
@@ -420,6 +433,10 @@ class Gateway:
         """
         if tool not in UPSTREAM_TOOLS:
             return PreparedCall(CallContext(tool=tool, grant=grant, arguments=arguments), None, [])
+        from cwm_gateway.files import prepare_upload
+        from cwm_gateway.raw_request import parse_raw_request
+        from cwm_gateway.validation import canonical_request
+
         try:
             check_argument_sizes(arguments, self.limits)
         except RequestValidationError as exc:
@@ -467,6 +484,9 @@ class Gateway:
     ) -> CanonicalRequest:
         """Resolve names to ids and refuse impossible values (``value_checks``), so the policy
         judges, and ConnectWise receives, the resolved values."""
+        from cwm_gateway.refdata import reference_data
+        from cwm_gateway.value_checks import check_request
+
         try:
             client = await self._get_client()
         except CWMError as exc:  # no configuration yet (e.g. a dry run): nothing to check with
@@ -484,6 +504,8 @@ class Gateway:
     def _file_reader(self, grant: str) -> FetchFile:
         """Reads a file an upload links to (``cwm://files/…``): a download this grant's policy
         lets it read, within the upload cap."""
+        from cwm_gateway.files import download_of
+        from cwm_gateway.validation import canonical_request
 
         def refuse(message: str) -> RequestValidationError:
             return RequestValidationError([Problem("resource_uri", message)])
@@ -515,6 +537,8 @@ class Gateway:
     def _may_read(self, grant: str, path: str) -> bool:
         """Whether this grant's policy lets it read ``GET path`` now (a preview: counts
         nothing). Reference data is only used where the caller could read it itself."""
+        from cwm_gateway.validation import canonical_request
+
         try:
             read = canonical_request("GET", path, None, None, visible=self._visible)
         except RequestValidationError:  # hidden or unknown to this caller
@@ -624,6 +648,8 @@ class Gateway:
         download = None
         if body is None and response.content:
             # A file (invoice PDF, image): returned beside the result, never dumped into text.
+            from cwm_gateway.files import download_of, max_download_bytes
+
             download = download_of(spec.path, response.headers, response.content)
             size, kind = len(download.content), download.media_type
             body = self._scrub(
@@ -752,6 +778,8 @@ class Gateway:
     ) -> MemoryChangeResult:
         if not isinstance(shared, bool):
             raise _fail("invalid_argument", f"shared must be true or false, got {shared!r}")
+        from cwm_gateway.validation import resolve
+
         try:
             resolved = resolve(method, path, self._visible).operation
         except RequestValidationError as exc:

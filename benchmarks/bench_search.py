@@ -3,7 +3,8 @@
 Prints numbers; asserts nothing. ``python -m benchmarks.bench_search [eval.jsonl]``.
 
 Quality is printed for the shared eval file, both halves of the held-out set
-(``tests/data/search_heldout.jsonl``, tuned on) and the unseen set
+(``tests/data/search_heldout.jsonl``, tuned on), the second dev set
+(``tests/data/search_dev2.jsonl``, tuned on) and the unseen set
 (``tests/data/search_unseen.jsonl``, never tuned on: its misses are not printed, so nobody tunes
 on them by accident).
 """
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval" / "nl_queries.jsonl"
 HELD_OUT = ROOT / "tests" / "data" / "search_heldout.jsonl"
 UNSEEN = ROOT / "tests" / "data" / "search_unseen.jsonl"
+DEV2 = ROOT / "tests" / "data" / "search_dev2.jsonl"
 ROUNDS = 50
 BUILDS = 5
 COLD_RUNS = 5
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"eval file not found at {path}; pass its path as the first argument")
     sets["held-out dev"] = _load(HELD_OUT, "dev")
     sets["held-out test"] = _load(HELD_OUT, "test")
+    sets["dev2"] = _load(DEV2)
     sets["unseen"] = _load(UNSEEN)
 
     from cwm_gateway.search import SearchIndex, rank
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{name + ' ' + set_name + ':':<36}top-1 {top1}/{n} ({top1 / n:.0%}), "
                 f"top-5 {top5}/{n} ({top5 / n:.0%})"
             )
-            if natural and set_name in ("shared eval", "held-out dev", "held-out test"):
+            if natural and set_name != "unseen":
                 for line in misses:
                     print(line)
 

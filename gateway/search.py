@@ -21,10 +21,19 @@ How a query is ranked, in short:
 3. Words of the operation's own name (its path segments and summary) that the query did not
    mention cost a little, so the main resource beats its children unless the query names the
    child (``tickets`` beats ``tickets/{parentId}/notes``, which wins for "ticket notes").
-4. Method and shape (collection, single item, count) bonuses come from the intent.
+4. Method and shape (collection, single item, count) bonuses come from the intent; a query
+   with no verb reads.
+5. A query that names a record and some of its fields ("change a ticket's priority", "the
+   status of a configuration") credits that record's PATCH/PUT: the fields, and what they refer
+   to, come from the schema table. Field names also say what a role word is ("primarySalesRep"
+   refers to a member: "sales reps" are members).
 
-The index is built lazily once (about 3,000 operations, tens of milliseconds) and a query touches
-only the posting lists of its words.
+Words after "like" are examples (they add, never count against a match), "not posted" is the
+catalog's "unposted", "turn X into Y" is the spec's convert action, and a first word the catalog
+does not know, before a verb, is a verb ("onboard a new client").
+
+The index is built lazily on the first search (about 3,000 operations, a few hundred ms) and a
+query touches only the posting lists of its words.
 """
 
 from __future__ import annotations
@@ -152,6 +161,8 @@ class Vocabulary(NamedTuple):
     relations: frozenset[str]
     examples: frozenset[str]
     conversion_verbs: frozenset[str]
+    owner_relations: frozenset[str]
+    question_words: frozenset[str]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Vocabulary:
@@ -189,6 +200,8 @@ class Vocabulary(NamedTuple):
             relations=words("relations"),
             examples=words("examples"),
             conversion_verbs=words("conversion_verbs"),
+            owner_relations=words("owner_relations"),
+            question_words=words("question_words"),
         )
 
 
@@ -247,6 +260,8 @@ _MAX_QUERY_WORDS = 40
 
 _B_METHOD = 6.0
 _B_SHAPE = 1.8
+# A query with no verb reads: "timesheets waiting for approval" lists sheets, it approves none.
+_B_READ = 2.5
 _B_COUNT = 4.0
 _TIE_POOL = 10
 _NATURAL_INTENT = 1.25
@@ -798,8 +813,11 @@ class SearchIndex:
         stopwords = vocab.stopwords
         plurals = {singular(w) for w in raw if singular(w) != w and len(w) > 3}
         verb_at = -1  # where the verb after an unknown first word stands
+        # "what did the customer write", "which categories can I claim": a question reads; its
+        # verbs after the first word are no command.
+        question = bool(rewritten) and rewritten[0] in vocab.question_words
         relation = ""  # the relation word just read
-        of_owner = -1  # the content word right after the first "of": it may own the head
+        of_owner = -1  # the word right after the first "of/on/for": it may own the head
         for k, w in enumerate(rewritten):
             if w == "-":
                 leading = False
@@ -821,7 +839,7 @@ class SearchIndex:
             verb = self._verbs.get(w)
             if verb is not None and verb[2] and rewritten[k + 1 : k + 2] == [verb[2][-1]]:
                 verb = None  # "schedule entries": the noun the verb would imply, not the verb
-            if verb is not None and (leading or w not in self._leading_only):
+            if verb is not None and (leading or (w not in self._leading_only and not question)):
                 leading = False
                 verb_methods, verb_shape, implied = verb
                 if verb_methods and (not methods or "GET" in methods):
@@ -871,7 +889,7 @@ class SearchIndex:
                     relation = w
                 continue
             if w not in stopwords:
-                if relation == "of" and of_owner < 0:
+                if relation in vocab.owner_relations and of_owner < 0:
                     of_owner = len(content)  # "the status of a configuration"
                 relation = ""
                 content.append((self._base_form(w), weight, extra))
@@ -910,27 +928,20 @@ class SearchIndex:
                     labels.append(label)
                     weights.append(cw)
 
-        # Concepts first, so an example that repeats one stays a concept.
-        # The record a query may be about: its first word, or what owns it ("the status of a
-        # configuration"); other words may be that record's fields (see _field_edits).
-        first = next((n for n, c in enumerate(content) if not c[2]), -1)
-        owners: list[int] = []
-        for n, (w, cw, is_extra) in sorted(enumerate(content), key=lambda c: c[1][2]):
-            if n in (first, of_owner):
-                owners.append(len(concepts))
+        def add_word(w: str, cw: float, is_extra: bool) -> None:
             targets = vocab.synonyms.get(w)
             if targets is not None:
                 for n, t in enumerate(targets):
                     # The user's own word stays a weaker alternative ("user" -> ssoUsers).
                     add_concept({t: cw, w: 0.6 * cw} if n == 0 else {t: cw}, t, w, is_extra, cw)
                 notes.append(f"'{w}' -> {' '.join(targets)}")
-                continue
+                return
             pieces = self._word_pieces(w)
             if len(pieces) > 1 and not self._known(w):
                 for piece in pieces:
                     if piece not in stopwords:  # "onsite" -> site, not "on"
                         add_concept({piece: cw}, piece, piece, is_extra, cw)
-                continue
+                return
             alts = {w: 1.0, **vocab.alternatives.get(w, {})}
             for target in self._roles.get(w, ()):
                 alts.setdefault(target, _ROLE)
@@ -939,6 +950,16 @@ class SearchIndex:
                 for longer in self._longer_names(w):
                     alts.setdefault(longer, _PREFIX)
             add_concept({a: v * cw for a, v in alts.items()}, w, w, is_extra, cw)
+
+        # The record a query may be about: its first noun, or what owns it ("the status of a
+        # configuration"); other words may be that record's fields (see _field_edits).
+        owners: list[int] = []
+        # Concepts first (in query order), so an example that repeats one stays a concept.
+        for pos, (w, cw, is_extra) in sorted(enumerate(content), key=lambda c: c[1][2]):
+            before = len(concepts)
+            add_word(w, cw, is_extra)
+            if len(concepts) > before and (not owners or pos == of_owner):
+                owners.extend(range(before, len(concepts)))
 
         if intent_weight != 1.0:
             methods = {m: v * intent_weight for m, v in methods.items()}
@@ -1145,7 +1166,7 @@ class SearchIndex:
             if methods:
                 b += b_method * methods.get(m, -1.0)
             elif m == "GET":
-                b += 0.6 * b_method / _B_METHOD  # reading is the likeliest wish when none is said
+                b += _B_READ * b_method / _B_METHOD  # reading is the likeliest wish, none said
             if shape == "count":
                 b += b_count if count else -b_count
             else:

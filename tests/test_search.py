@@ -9,7 +9,9 @@ Quality is measured on four sets, so rules tuned for one must also work on the o
 - ``tests/data/search_unseen.jsonl`` (127 queries written before the field-edit rules and never
   tuned on): what the ranking does on queries nobody looked at. Its floor is the number measured
   when it was set, so a regression shows; improve it with rules that generalize, never by
-  reading its misses.
+  reading its misses;
+- ``tests/data/search_dev2.jsonl`` (54 queries written after the unseen set, mostly "change a
+  record's field" and child-record forms, on other intents than the unseen set's): tuned on.
 """
 
 from __future__ import annotations
@@ -38,13 +40,16 @@ from tests.conftest import EVAL_QUERIES, ROOT
 
 HELD_OUT_FILE = ROOT / "tests" / "data" / "search_heldout.jsonl"
 UNSEEN_FILE = ROOT / "tests" / "data" / "search_unseen.jsonl"
+DEV2_FILE = ROOT / "tests" / "data" / "search_dev2.jsonl"
 # Floors (natural-language search): the numbers measured when tuning ended, less about one query.
-# Held-out test half: 56/63 in the top 5, 55/63 first (before the field-edit rules 51 and 39;
+# Held-out test half: 58/63 in the top 5, 55/63 first (before the field-edit rules 51 and 39;
 # before the spec-driven ranking 46 and 36). Dev half: 62/66 and 55/66 (before: 62, 53).
-TEST_TOP5, TEST_TOP1 = 0.87, 0.85
+TEST_TOP5, TEST_TOP1 = 0.90, 0.85
 DEV_TOP5, DEV_TOP1 = 0.92, 0.82
-# Unseen set: 92/127 in the top 5, 72/127 first (before the field-edit rules: 85 and 65).
-UNSEEN_TOP5, UNSEEN_TOP1 = 0.72, 0.56
+# Second dev set: 52/54 and 46/54 (when written: 52 and 43).
+DEV2_TOP5, DEV2_TOP1 = 0.94, 0.83
+# Unseen set: 94/127 in the top 5, 74/127 first (before the field-edit rules: 85 and 65).
+UNSEEN_TOP5, UNSEEN_TOP1 = 0.73, 0.57
 
 # Queries an MSP technician or dispatcher might type, with every acceptable answer.
 REGRESSION: list[tuple[str, tuple[str, ...]]] = [
@@ -482,8 +487,9 @@ EDITS = SearchIndex(
         ("move a ticket to another board", "PATCH /service/tickets/{id}"),
         # owner refers to a member: a technician is something a ticket holds.
         ("reassign a ticket to a technician", "PATCH /service/tickets/{id}"),
-        # "the X of a Y": Y owns the field X.
+        # "the X of/on/for a Y": Y owns the field X.
         ("change the status of a configuration", "PATCH /company/configurations/{id}"),
+        ("change the priority on a ticket", "PATCH /service/tickets/{id}"),
         # Without a record named first, names decide as before.
         ("rename a priority", "PATCH /service/priorities/{id}"),
         # A path is no record-and-field phrase.
@@ -544,6 +550,17 @@ def test_a_stopword_that_starts_a_catalog_name_is_kept() -> None:
     assert rank("api members", 1)[0].key == "GET /system/apiMembers"
     # Elsewhere "api" says nothing.
     assert index.parse("get tickets via the api").labels == ("ticket",)
+
+
+def test_a_question_reads() -> None:
+    index = search_mod.get_index()
+    # A question's later verbs are no command; without a verb, reading wins.
+    assert index.parse("what did the customer write on the ticket").methods == {}
+    assert index.parse("write a note on the ticket").methods == {"POST": 1.0}
+    # Without a verb, the reads of a resource come before its writes.
+    assert [h.operation.method for h in rank("company holidays", 3, natural=True)] == ["GET"] * 3
+    keys = [h.key for h in rank("PTO accruals for staff", 3, natural=True)]
+    assert "GET /time/accruals" in keys
 
 
 def test_a_verb_that_is_also_a_name_adds_to_it() -> None:
@@ -764,6 +781,19 @@ def test_quality_on_unseen_set() -> None:
     top1, top5, misses = _quality(cases, natural=True)
     assert top5 >= UNSEEN_TOP5, misses
     assert top1 >= UNSEEN_TOP1, misses
+
+
+def test_second_dev_set_is_sound_and_meets_its_floor() -> None:
+    keys = {f"{op.method} {op.path}" for op in OPERATIONS}
+    rows = [json.loads(line) for line in DEV2_FILE.read_text().splitlines() if line.strip()]
+    assert len(rows) >= 50 and {r["split"] for r in rows} == {"dev2"}
+    for r in rows:
+        assert r["expect"] and all(e in keys for e in r["expect"]), r["q"]
+    unseen = {r["q"].lower() for r in _unseen()}
+    assert not unseen & {r["q"].lower() for r in rows}, "the unseen set must stay unseen"
+    top1, top5, misses = _quality([(r["q"], tuple(r["expect"])) for r in rows], natural=True)
+    assert top5 >= DEV2_TOP5, misses
+    assert top1 >= DEV2_TOP1, misses
 
 
 def test_quality_on_held_out_test_half() -> None:

@@ -14,7 +14,6 @@ into tests/conformance/node_modules; without npm (or the registry) the test skip
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.npm import npm_ci
 from tests.team_deploy import free_port
 
 SUITE_DIR = ROOT / "tests" / "conformance"
@@ -32,20 +32,7 @@ SUITE = SUITE_DIR / "node_modules" / "@modelcontextprotocol" / "conformance" / "
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory) -> Path:
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is needed for the MCP conformance suite (not found)")
-    if not (NODE.exists() and SUITE.exists()):
-        cache = tmp_path_factory.mktemp("npm-cache")
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--cache", str(cache)],
-            cwd=SUITE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            pytest.skip(f"npm ci could not install the conformance suite: {done.stderr[-500:]}")
+    npm_ci(SUITE_DIR, SUITE, "the MCP conformance suite", tmp_path_factory.mktemp("npm-cache"))
     return NODE
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.npm import npm_ci
 
 TS_DIR = ROOT / "tests" / "ts"
 # The built client, not package.json: a checkout may hold node_modules without its dist/
@@ -122,20 +123,10 @@ CASES: list[tuple[str, dict, bool, str]] = [
 
 @pytest.fixture(scope="module")
 def ts_sdk(tmp_path_factory) -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are needed for the TypeScript MCP client test (not found)")
-    if not SDK.exists():
-        cache = tmp_path_factory.mktemp("npm-cache")
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--cache", str(cache)],
-            cwd=TS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            pytest.skip(f"npm ci could not install @modelcontextprotocol/sdk: {done.stderr[-500:]}")
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is needed for the TypeScript MCP client test (not found)")
+    npm_ci(TS_DIR, SDK, "@modelcontextprotocol/sdk", tmp_path_factory.mktemp("npm-cache"))
     return Path(node)
 
 

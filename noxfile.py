@@ -1,5 +1,5 @@
 """Developer sessions: ``nox -s generate``, ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``,
-``nox -s bench``."""
+``nox -s bench``, ``nox -s default_policy``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,17 @@ def generate(session: nox.Session) -> None:
     """Regenerate generated/ from a spec: ``nox -s generate -- --spec ../shared/spec/manage.json``."""
     session.install("-e", ".[codegen]")
     session.run("python", "-m", "codegen", *session.posargs)
+
+
+@nox.session
+def default_policy(session: nox.Session) -> None:
+    """Write gateway/policy/default_policy.json after editing default_policy.yaml."""
+    session.install("-e", ".")
+    session.run(
+        "python",
+        "-c",
+        "from cwm_gateway.policy.loader import write_default_policy_json as w; print(w())",
+    )
 
 
 @nox.session

@@ -527,6 +527,18 @@ def test_explain_shows_deny_reasons_beyond_the_first() -> None:
 # -- the shipped default policy ---------------------------------------------------------------
 
 
+def test_the_default_policys_json_form_is_its_yaml() -> None:
+    """The gateway starts from default_policy.json (no YAML parser at start); the commented YAML
+    is the source. After editing the YAML: ``nox -s default_policy``."""
+    from cwm_gateway.policy.loader import default_policy_json_path, default_policy_path
+
+    written = json.loads(default_policy_json_path().read_text(encoding="utf-8"))
+    source = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
+    assert written == source, "default_policy.json is stale: run `nox -s default_policy`"
+    # Named by the file people read and copy.
+    assert load_default_policy().source == str(default_policy_path())
+
+
 def test_default_policy_behaviour() -> None:
     engine = PolicyEngine(load_default_policy())
     assert engine.decide(call(operation=GET_TICKETS)).allowed

@@ -441,9 +441,30 @@ def default_policy_path() -> Path:
     return Path(__file__).with_name("default_policy.yaml")
 
 
+def default_policy_json_path() -> Path:
+    """``default_policy.yaml`` written as JSON (``nox -s default_policy`` writes it)."""
+    return default_policy_path().with_suffix(".json")
+
+
 def load_default_policy() -> Policy:
-    """Load the shipped default policy."""
-    return load_policy(default_policy_path())
+    """Load the shipped default policy.
+
+    Read from its JSON form, so a gateway starting with the default policy needs no YAML parser
+    (importing PyYAML was a quarter of the start-up's own cost); the YAML, with its comments, is
+    the source people read and copy, and names the policy. A test keeps the two equal.
+    """
+    data = json.loads(default_policy_json_path().read_text(encoding="utf-8"))
+    return parse_policy(data, str(default_policy_path()))
+
+
+def write_default_policy_json() -> Path:
+    """Write ``default_policy.json`` from ``default_policy.yaml`` (after editing the YAML)."""
+    import yaml
+
+    data = yaml.safe_load(default_policy_path().read_text(encoding="utf-8"))
+    target = default_policy_json_path()
+    target.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return target
 
 
 def describe_policy(policy: Policy) -> list[str]:

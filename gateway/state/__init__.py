@@ -15,6 +15,8 @@ entries), ``ratelimiter`` (exact across processes), ``audit``, ``grants`` (API k
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -22,15 +24,17 @@ from cwm_gateway.errors import CWMError
 from cwm_gateway.memory import FastMemory, data_dir
 from cwm_gateway.policy.audit import AuditLog
 from cwm_gateway.policy.ratelimit import RateLimiter
-from cwm_gateway.state.grants import GrantStore
+from cwm_gateway.state.grants import GrantStore, RunStatement
 
 __all__ = [
+    "APPROVAL_RECORD_TTL_S",
     "RATELIMIT_URL_ENV",
     "STATE_URL_ENV",
     "ApprovalStore",
     "State",
     "StateError",
     "open_state",
+    "shared_secret",
 ]
 
 #: Environment variable naming the state backend.
@@ -43,10 +47,43 @@ class StateError(CWMError):
     """The state backend could not be opened or used."""
 
 
-class ApprovalStore(Protocol):
+#: How long approval records are kept (sealed states expire well before: 10 minutes).
+APPROVAL_RECORD_TTL_S = 86400.0
+_PRUNE_ONE_IN = 200
+
+
+class ApprovalStore:
+    """Approval records in a backend's SQL database: each answered approval may send its
+    request once. ``run`` runs one statement (:data:`~cwm_gateway.state.grants.RunStatement`)."""
+
+    def __init__(self, run: RunStatement) -> None:
+        self._run = run
+
     def claim(self, key: str, grant: str | None) -> bool:
         """Record that an approval was used; True only the first time (on any instance)."""
-        ...
+        now = time.time()
+        first = self._run(
+            "INSERT INTO approvals (key, grant_id, used) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO NOTHING",
+            (key, grant, now),
+            "count",
+        )
+        if secrets.randbelow(_PRUNE_ONE_IN) == 0:
+            self._run(
+                "DELETE FROM approvals WHERE used < ?", (now - APPROVAL_RECORD_TTL_S,), "count"
+            )
+        return first == 1
+
+
+def shared_secret(run: RunStatement, name: str) -> bytes:
+    """The random secret under ``name`` in a backend's SQL database, made by the first caller;
+    the same for every process and instance that shares the database."""
+    run(
+        "INSERT INTO shared_secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        (name, secrets.token_bytes(32)),
+        "count",
+    )
+    return bytes(run("SELECT value FROM shared_secrets WHERE name = ?", (name,), "one")[0])
 
 
 class State(Protocol):

@@ -17,27 +17,23 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from cwm_gateway.errors import CWMError
 from cwm_gateway.identity import Identity, MemberKeys
 
 __all__ = [
-    "GRANT_COLUMNS",
     "KEY_PREFIX",
     "Grant",
     "GrantError",
     "GrantStore",
+    "RunStatement",
     "check_grant_name",
-    "grant_exists",
-    "grant_from_row",
-    "grant_insert",
     "hash_key",
     "looks_like_api_key",
     "new_api_key",
-    "new_grant",
 ]
 
 KEY_PREFIX = "cwmg_"
@@ -100,52 +96,18 @@ def new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-#: What every backend selects from its grants table, in the order :func:`grant_from_row` reads.
-GRANT_COLUMNS = "name, created, policy, member_public_key, member_private_key, revoked, key_hint"
+#: What the grants table is read as, in the order :func:`_grant_from_row` reads.
+_COLUMNS = "name, created, policy, member_public_key, member_private_key, revoked, key_hint"
+
+#: How a backend runs one statement written with ``?`` placeholders (the SQLite spelling;
+#: PostgreSQL's runner translates them): ``fetch`` is ``one`` (a row or None), ``all`` (the
+#: rows) or ``count`` (how many rows changed).
+RunStatement = Callable[[str, Sequence[Any], str], Any]
 
 
-def grant_from_row(row: Sequence[Any]) -> Grant:
-    """A :class:`Grant` from a row selected as :data:`GRANT_COLUMNS`."""
+def _grant_from_row(row: Sequence[Any]) -> Grant:
     name, created, policy, pub, priv, revoked, hint = row
     return Grant(name, created, policy, pub, priv, revoked, hint)
-
-
-def grant_insert(placeholder: str) -> str:
-    """The INSERT of a new grant's row (:func:`new_grant`), with the driver's placeholder."""
-    return (
-        "INSERT INTO grants (name, key_hash, key_hint, created, policy, "
-        "member_public_key, member_private_key) VALUES (" + ", ".join([placeholder] * 7) + ")"
-    )
-
-
-def new_grant(
-    name: str,
-    *,
-    policy: str | None,
-    member_public_key: str | None,
-    member_private_key: str | None,
-) -> tuple[Grant, str, tuple[Any, ...]]:
-    """Check the name and make a key: the grant, its API key, and the row for :func:`grant_insert`."""
-    name = check_grant_name(name)
-    key = new_api_key()
-    grant = Grant(name, time.time(), policy, member_public_key, member_private_key, None, key[:9])
-    row = (
-        name,
-        hash_key(key),
-        grant.key_hint,
-        grant.created,
-        policy,
-        member_public_key,
-        member_private_key,
-    )
-    return grant, key, row
-
-
-def grant_exists(name: str) -> GrantError:
-    """The error for adding a name that is taken (every backend's unique-name violation)."""
-    return GrantError(
-        f"a grant named {name!r} exists already; revoke it first or pick another name"
-    )
 
 
 def looks_like_api_key(token: str) -> bool:
@@ -158,8 +120,16 @@ def hash_key(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-class GrantStore(Protocol):
-    """Grants in a state backend."""
+class GrantStore:
+    """Grants in a backend's SQL database (SQLite or PostgreSQL: the same statements).
+
+    ``run`` runs one statement (:data:`RunStatement`); ``name_taken`` is the backend's
+    exception for a unique-name violation.
+    """
+
+    def __init__(self, run: RunStatement, name_taken: type[Exception]) -> None:
+        self._run = run
+        self._name_taken = name_taken
 
     def add(
         self,
@@ -170,16 +140,58 @@ class GrantStore(Protocol):
         member_private_key: str | None = None,
     ) -> tuple[Grant, str]:
         """Create a grant; return it and its API key (shown once, stored hashed)."""
-        ...
+        name = check_grant_name(name)
+        key = new_api_key()
+        grant = Grant(
+            name, time.time(), policy, member_public_key, member_private_key, None, key[:9]
+        )
+        try:
+            self._run(
+                "INSERT INTO grants (name, key_hash, key_hint, created, policy, "
+                "member_public_key, member_private_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    hash_key(key),
+                    grant.key_hint,
+                    grant.created,
+                    policy,
+                    member_public_key,
+                    member_private_key,
+                ),
+                "count",
+            )
+        except self._name_taken:
+            raise GrantError(
+                f"a grant named {name!r} exists already; revoke it first or pick another name"
+            ) from None
+        return grant, key
 
-    def list(self) -> list[Grant]: ...
+    def list(self) -> list[Grant]:
+        rows = self._run(f"SELECT {_COLUMNS} FROM grants ORDER BY name", (), "all")
+        return [_grant_from_row(r) for r in rows]
 
-    def get(self, name: str) -> Grant | None: ...
+    def get(self, name: str) -> Grant | None:
+        row = self._run(f"SELECT {_COLUMNS} FROM grants WHERE name = ?", (name,), "one")
+        return _grant_from_row(row) if row else None
 
     def revoke(self, name: str) -> bool:
         """Revoke a grant's key; True if an active grant was revoked."""
-        ...
+        revoked = self._run(
+            "UPDATE grants SET revoked = ? WHERE name = ? AND revoked IS NULL",
+            (time.time(), name),
+            "count",
+        )
+        return revoked > 0
+
+    def delete(self, name: str) -> bool:
+        """Remove a revoked or active grant entirely (so its name can be reused)."""
+        return self._run("DELETE FROM grants WHERE name = ?", (name,), "count") > 0
 
     def authenticate(self, api_key: str) -> Grant | None:
         """The active grant this API key belongs to, or None."""
-        ...
+        row = self._run(
+            f"SELECT {_COLUMNS} FROM grants WHERE key_hash = ? AND revoked IS NULL",
+            (hash_key(api_key),),
+            "one",
+        )
+        return _grant_from_row(row) if row else None

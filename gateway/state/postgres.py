@@ -14,7 +14,6 @@ one statement on the database's clock; a reservation is given back by id or wind
 from __future__ import annotations
 
 import re
-import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -29,15 +28,8 @@ from cwm_gateway.policy.ratelimit import (
     RateLimitError,
     Reservation,
 )
-from cwm_gateway.state.grants import (
-    GRANT_COLUMNS,
-    Grant,
-    grant_exists,
-    grant_from_row,
-    grant_insert,
-    hash_key,
-    new_grant,
-)
+from cwm_gateway.state import ApprovalStore, shared_secret
+from cwm_gateway.state.grants import GrantStore
 
 __all__ = [
     "MIGRATIONS",
@@ -368,8 +360,8 @@ class PostgresState:
         self.memory = PostgresFastMemory(self)
         self.ratelimiter = PostgresRateLimiter(self)
         self.audit = PostgresAuditLog(self)
-        self.grants = PostgresGrants(self)
-        self.approvals = PostgresApprovals(self)
+        self.grants = GrantStore(self._run_qmarks, psycopg.errors.UniqueViolation)
+        self.approvals = ApprovalStore(self._run_qmarks)
 
     @property
     def description(self) -> str:
@@ -394,13 +386,7 @@ class PostgresState:
 
     def shared_secret(self, name: str) -> bytes:
         """A random secret under ``name``, the same for every instance on this database."""
-        self.run(
-            "INSERT INTO shared_secrets (name, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (name, secrets.token_bytes(32)),
-        )
-        return bytes(
-            self.run("SELECT value FROM shared_secrets WHERE name = %s", (name,), "one")[0]
-        )
+        return shared_secret(self._run_qmarks, name)
 
     def schema_version(self) -> int:
         with self.pool.connection() as conn:
@@ -421,6 +407,10 @@ class PostgresState:
             if fetch == "all":
                 return cur.fetchall()
             return cur.rowcount
+
+    def _run_qmarks(self, statement: str, args: Sequence[Any], fetch: str) -> Any:
+        """:meth:`run` for a statement shared with SQLite (``?`` placeholders)."""
+        return self.run(_qmarks(statement), args, fetch)
 
     def drop_schema(self) -> None:
         """Drop this state's schema with everything in it (tests use a schema per run)."""
@@ -622,86 +612,3 @@ class PostgresRateLimiter:
 
     def close(self) -> None:
         """The pool belongs to the state."""
-
-
-_GRANT_INSERT = grant_insert("%s")
-
-
-class PostgresGrants:
-    """Grants in PostgreSQL."""
-
-    def __init__(self, state: PostgresState) -> None:
-        self._state = state
-
-    def add(
-        self,
-        name: str,
-        *,
-        policy: str | None = None,
-        member_public_key: str | None = None,
-        member_private_key: str | None = None,
-    ) -> tuple[Grant, str]:
-        import psycopg
-
-        grant, key, row = new_grant(
-            name,
-            policy=policy,
-            member_public_key=member_public_key,
-            member_private_key=member_private_key,
-        )
-        try:
-            self._state.run(_GRANT_INSERT, row)
-        except psycopg.errors.UniqueViolation:
-            raise grant_exists(name) from None
-        return grant, key
-
-    def list(self) -> list[Grant]:
-        rows = self._state.run(f"SELECT {GRANT_COLUMNS} FROM grants ORDER BY name", (), "all")
-        return [grant_from_row(r) for r in rows]
-
-    def get(self, name: str) -> Grant | None:
-        row = self._state.run(f"SELECT {GRANT_COLUMNS} FROM grants WHERE name = %s", (name,), "one")
-        return grant_from_row(row) if row else None
-
-    def revoke(self, name: str) -> bool:
-        return (
-            self._state.run(
-                "UPDATE grants SET revoked = %s WHERE name = %s AND revoked IS NULL",
-                (time.time(), name),
-            )
-            > 0
-        )
-
-    def delete(self, name: str) -> bool:
-        return self._state.run("DELETE FROM grants WHERE name = %s", (name,)) > 0
-
-    def authenticate(self, api_key: str) -> Grant | None:
-        row = self._state.run(
-            f"SELECT {GRANT_COLUMNS} FROM grants WHERE key_hash = %s AND revoked IS NULL",
-            (hash_key(api_key),),
-            "one",
-        )
-        return grant_from_row(row) if row else None
-
-
-class PostgresApprovals:
-    """Approval records shared by every instance: each approval sends its request once."""
-
-    def __init__(self, state: PostgresState) -> None:
-        self._state = state
-
-    def claim(self, key: str, grant: str | None) -> bool:
-        from cwm_gateway.state.sqlite import APPROVAL_RECORD_TTL_S
-
-        now = time.time()
-        first = (
-            self._state.run(
-                "INSERT INTO approvals (key, grant_id, used) VALUES (%s, %s, %s) "
-                "ON CONFLICT (key) DO NOTHING",
-                (key, grant, now),
-            )
-            == 1
-        )
-        if secrets.randbelow(200) == 0:
-            self._state.run("DELETE FROM approvals WHERE used < %s", (now - APPROVAL_RECORD_TTL_S,))
-        return first

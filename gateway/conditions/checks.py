@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -29,20 +29,7 @@ from cwm_gateway.errors import Problem
 
 def field_paths(expr: Expr) -> list[str]:
     """Field paths used in ``expr``, in order of first appearance, without duplicates."""
-    seen: dict[str, None] = {}
-    stack = [expr]
-    out: list[Expr] = []
-    while stack:
-        e = stack.pop()
-        if isinstance(e, (Compare, In)):
-            out.append(e)
-        elif isinstance(e, (And, Or)):
-            stack.extend(reversed(e.items))
-        elif isinstance(e, Not):
-            stack.append(e.item)
-    for e in out:
-        seen.setdefault(e.field)  # type: ignore[union-attr]
-    return list(seen)
+    return list(dict.fromkeys(leaf.field for leaf in _leaves(expr)))
 
 
 def _default_schemas() -> Mapping[str, Any]:
@@ -364,26 +351,33 @@ def _check_path_syntax(item: str, where: str, what: str) -> Problem | None:
     return None
 
 
+def _check_path_list(
+    text: str,
+    where: str,
+    example: str,
+    check_item: Callable[[str, Mapping[str, Any]], Problem | None],
+    schemas: Mapping[str, Any] | None,
+) -> list[Problem]:
+    """Problems with a comma list (``orderBy``, ``fields``): ``check_item`` judges each item."""
+    if not isinstance(text, str):
+        return [Problem(where, f"must be text, not {type(text).__name__}", f"e.g. {example!r}")]
+    schemas = _default_schemas() if schemas is None else schemas
+    problems = [check_item(item, schemas) for item in _split_list(text)]
+    return [p for p in problems if p is not None]
+
+
 def check_order_by(
     text: str, schema_name: str, *, schemas: Mapping[str, Any] | None = None
 ) -> list[Problem]:
     """Problems with ``orderBy``: a comma list of ``path [asc|desc]``."""
     where = "query.orderBy"
-    if not isinstance(text, str):
-        return [Problem(where, f"must be text, not {type(text).__name__}", "e.g. 'id desc'")]
-    schemas = _default_schemas() if schemas is None else schemas
-    problems: list[Problem] = []
-    for item in _split_list(text):
+
+    def check_item(item: str, schemas: Mapping[str, Any]) -> Problem | None:
         words = item.split()
         if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
-            problems.append(
-                Problem(
-                    where,
-                    f"{item!r} is not 'field [asc|desc]'",
-                    "e.g. 'dateEntered desc, id asc'",
-                )
+            return Problem(
+                where, f"{item!r} is not 'field [asc|desc]'", "e.g. 'dateEntered desc, id asc'"
             )
-            continue
         path = words[0] if words else ""
         p = _check_path_syntax(path, where, "sort field")
         if p is None and schema_name in schemas:
@@ -392,9 +386,9 @@ def check_order_by(
                 p = res.problem
             elif _is_reference(res.field) and schemas.get(res.field.ref) is not None:
                 p = _problem_object_leaf(path, res, where, schemas, "sort by")
-        if p is not None:
-            problems.append(p)
-    return problems
+        return p
+
+    return _check_path_list(text, where, "id desc", check_item, schemas)
 
 
 def check_fields(
@@ -402,14 +396,11 @@ def check_fields(
 ) -> list[Problem]:
     """Problems with ``fields``: a comma list of field paths to return."""
     where = "query.fields"
-    if not isinstance(text, str):
-        return [Problem(where, f"must be text, not {type(text).__name__}", "e.g. 'id,summary'")]
-    schemas = _default_schemas() if schemas is None else schemas
-    problems: list[Problem] = []
-    for item in _split_list(text):
+
+    def check_item(item: str, schemas: Mapping[str, Any]) -> Problem | None:
         p = _check_path_syntax(item, where, "field")
         if p is None and schema_name in schemas:
             p = resolve_field_path(item, schema_name, where, schemas).problem
-        if p is not None:
-            problems.append(p)
-    return problems
+        return p
+
+    return _check_path_list(text, where, "id,summary", check_item, schemas)

@@ -152,6 +152,7 @@ NOTE_TEXTS = [
     "Scheduled onsite visit for tomorrow morning.",
 ]
 
+#: Catalog items: (identifier, description, category, subcategory, manufacturer, price, cost).
 CATALOG_ROWS = [
     ("LAT-DELL-5450", "Dell Latitude 5450 Laptop", "Hardware", "Laptops", "Dell", 1349.0, 1089.0),
     ("LAT-LEN-T14", "Lenovo ThinkPad T14 Gen 5", "Hardware", "Laptops", "Lenovo", 1299.0, 1040.0),
@@ -164,66 +165,26 @@ CATALOG_ROWS = [
     ("UPS-APC-1500", "APC Smart-UPS 1500VA", "Hardware", "Power", "APC", 799.0, 612.0),
     ("DOCK-DELL-WD22", "Dell WD22TB4 Dock", "Hardware", "Accessories", "Dell", 289.0, 219.0),
     ("M365-BP", "Microsoft 365 Business Premium", "Software", "Licensing", "Microsoft", 26.4, 22.0),
-    (
-        "M365-BS",
-        "Microsoft 365 Business Standard",
-        "Software",
-        "Licensing",
-        "Microsoft",
-        15.0,
-        12.5,
-    ),
+    ("M365-BS", "Microsoft 365 Business Standard", "Software", "Licensing", "Microsoft", 15.0, 12.5),
     ("EXO-P1", "Exchange Online Plan 1", "Software", "Licensing", "Microsoft", 4.8, 4.0),
-    (
-        "S1-COMPLETE",
-        "SentinelOne Complete (per endpoint)",
-        "Software",
-        "Security",
-        "SentinelOne",
-        9.5,
-        5.75,
-    ),
+    ("S1-COMPLETE", "SentinelOne Complete (per endpoint)", "Software", "Security", "SentinelOne", 9.5, 5.75),
     ("HUNTRESS-EDR", "Huntress Managed EDR", "Software", "Security", "Huntress", 6.0, 3.5),
-    (
-        "KNOWBE4-SAT",
-        "KnowBe4 Security Awareness Training",
-        "Software",
-        "Security",
-        "KnowBe4",
-        3.5,
-        2.1,
-    ),
+    ("KNOWBE4-SAT", "KnowBe4 Security Awareness Training", "Software", "Security", "KnowBe4", 3.5, 2.1),
     ("DUO-MFA", "Duo MFA (per user)", "Software", "Security", "Cisco", 4.0, 3.0),
     ("BKP-DATTO-SIRIS", "Datto SIRIS Backup (per TB)", "Service", "Backup", "Datto", 150.0, 85.0),
     ("BKP-M365", "Microsoft 365 Backup (per user)", "Service", "Backup", "Datto", 3.0, 1.5),
     ("MS-WS", "Managed Workstation", "Service", "Managed Services", "Sandbox MSP", 45.0, 12.0),
     ("MS-SRV", "Managed Server", "Service", "Managed Services", "Sandbox MSP", 175.0, 40.0),
     ("MS-NET", "Managed Network Device", "Service", "Managed Services", "Sandbox MSP", 25.0, 6.0),
-    (
-        "MS-USER",
-        "Managed User (Helpdesk)",
-        "Service",
-        "Managed Services",
-        "Sandbox MSP",
-        95.0,
-        30.0,
-    ),
+    ("MS-USER", "Managed User (Helpdesk)", "Service", "Managed Services", "Sandbox MSP", 95.0, 30.0),
     ("LAB-REMOTE", "Remote Labor (hourly)", "Service", "Labor", "Sandbox MSP", 150.0, 55.0),
     ("LAB-ONSITE", "Onsite Labor (hourly)", "Service", "Labor", "Sandbox MSP", 175.0, 60.0),
     ("DOM-REG", "Domain Registration (annual)", "Service", "Hosting", "GoDaddy", 25.0, 12.0),
     ("SSL-DV", "SSL Certificate DV (annual)", "Service", "Hosting", "Sectigo", 89.0, 35.0),
     ("CABLE-CAT6", "Cat6 Patch Cable 7ft", "Hardware", "Accessories", "Monoprice", 6.0, 2.0),
-    (
-        "KB-LOGI-MK540",
-        "Logitech MK540 Keyboard/Mouse",
-        "Hardware",
-        "Accessories",
-        "Logitech",
-        49.0,
-        33.0,
-    ),
+    ("KB-LOGI-MK540", "Logitech MK540 Keyboard/Mouse", "Hardware", "Accessories", "Logitech", 49.0, 33.0),
     ("HS-JABRA-EV2", "Jabra Evolve2 40 Headset", "Hardware", "Accessories", "Jabra", 119.0, 86.0),
-]
+]  # fmt: skip
 
 
 #: Files attached to seeded records: (recordType, recordId, file name, media type, bytes).

@@ -39,7 +39,15 @@ from cwm_gateway import pagination
 from cwm_gateway.config import Settings
 from cwm_gateway.errors import InvalidResponseError
 from cwm_gateway.pagination import PageLimits
-from cwm_gateway.transport import AsyncTransport, OnAttempt, RetryPolicy, SyncTransport
+from cwm_gateway.transport import (
+    AsyncTransport,
+    Exchange,
+    OnAttempt,
+    Outgoing,
+    RetryPolicy,
+    SyncTransport,
+    TransportCore,
+)
 from cwm_generated.models._base import CWModel
 from cwm_generated.operations import AsyncCategories, SyncCategories
 
@@ -335,7 +343,63 @@ def _category(client: Client | AsyncClient, name: str, attribute: str) -> Any:
 # ------------------------------------------------------------------------------------------
 
 
-class Client(SyncCategories):
+class _BaseClient:
+    """What :class:`Client` and :class:`AsyncClient` share: settings, the transport core (all
+    logic of an exchange), validation before sending, and the categories. Only performing an
+    exchange differs (:class:`SyncTransport` or :class:`AsyncTransport`)."""
+
+    #: The category modules' bound class for this flavour (``SYNC_CATEGORY``...).
+    _category_attribute: typing.ClassVar[str]
+    settings: Settings
+    _core: TransportCore
+
+    def _make_core(
+        self,
+        settings: Settings | None,
+        retry: RetryPolicy | None,
+        on_attempt: OnAttempt | None,
+        rediscover_interval: float,
+    ) -> TransportCore:
+        """Set :attr:`settings` (from the environment when None) and the core the transport runs."""
+        self.settings = settings if settings is not None else Settings.from_env()
+        self._core = TransportCore(
+            self.settings,
+            retry=retry,
+            on_attempt=on_attempt,
+            rediscover_interval=rediscover_interval,
+        )
+        return self._core
+
+    def _exchange(
+        self, request: RequestSpec[Any] | CanonicalRequest, headers: Mapping[str, str] | None
+    ) -> tuple[Exchange, Operation]:
+        """The exchange that sends ``request`` once validated (:func:`_checked`; raises
+        :class:`~cwm_gateway.errors.RequestValidationError`, nothing sent), and its operation."""
+        spec = _checked(request)
+        op = spec.operation
+        outgoing = Outgoing(
+            op.method, spec.path, spec.params, spec.body, spec.files, headers, op.operation_id
+        )
+        return self._core.exchange(outgoing), op
+
+    @property
+    def base_url(self) -> str | None:
+        """The API base in use (None until discovered when configured by site)."""
+        return self._core.base_url
+
+    if not typing.TYPE_CHECKING:  # type checkers see the categories declared by *Categories
+
+        def __getattr__(self, name: str) -> Any:
+            return _category(self, name, self._category_attribute)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(_categories()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.settings!r})"
+
+
+class Client(_BaseClient, SyncCategories):
     """Synchronous ConnectWise Manage client with one pooled connection set. Use as a context
     manager or call :meth:`close`.
 
@@ -343,6 +407,8 @@ class Client(SyncCategories):
     :class:`httpx.BaseTransport` (e.g. ``httpx.MockTransport``); ``on_attempt`` is called with
     an :class:`~cwm_gateway.transport.AttemptRecord` after every upstream attempt.
     """
+
+    _category_attribute = "SYNC_CATEGORY"
 
     def __init__(
         self,
@@ -354,16 +420,8 @@ class Client(SyncCategories):
         sleep: Callable[[float], None] | None = None,
         rediscover_interval: float = 300.0,
     ) -> None:
-        self.settings = settings if settings is not None else Settings.from_env()
-        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        self._transport = SyncTransport(
-            self.settings,
-            retry=retry,
-            on_attempt=on_attempt,
-            transport=transport,
-            rediscover_interval=rediscover_interval,
-            **extra,
-        )
+        core = self._make_core(settings, retry, on_attempt, rediscover_interval)
+        self._transport = SyncTransport(core, transport=transport, sleep=sleep)
 
     def send(
         self,
@@ -377,18 +435,8 @@ class Client(SyncCategories):
         Raises :class:`~cwm_gateway.errors.RequestValidationError` before sending anything
         when the request is invalid, and ApiError subclasses for ConnectWise's errors.
         """
-        spec = _checked(request)
-        op = spec.operation
-        response = self._transport.request(
-            op.method,
-            spec.path,
-            spec.params,
-            spec.body,
-            files=spec.files,
-            headers=headers,
-            operation_id=op.operation_id,
-        )
-        return _to_response(response, op)
+        exchange, op = self._exchange(request, headers)
+        return _to_response(self._transport.run(exchange), op)
 
     def call(
         self,
@@ -449,11 +497,6 @@ class Client(SyncCategories):
             **limits,
         )
 
-    @property
-    def base_url(self) -> str | None:
-        """The API base in use (None until discovered when configured by site)."""
-        return self._transport.core.base_url
-
     def close(self) -> None:
         """Close the pooled connections."""
         self._transport.close()
@@ -464,20 +507,11 @@ class Client(SyncCategories):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    if not typing.TYPE_CHECKING:  # type checkers see the categories declared by SyncCategories
 
-        def __getattr__(self, name: str) -> Any:
-            return _category(self, name, "SYNC_CATEGORY")
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(_categories()))
-
-    def __repr__(self) -> str:
-        return f"Client({self.settings!r})"
-
-
-class AsyncClient(AsyncCategories):
+class AsyncClient(_BaseClient, AsyncCategories):
     """Asynchronous twin of :class:`Client` (same arguments; ``async with`` / :meth:`aclose`)."""
+
+    _category_attribute = "ASYNC_CATEGORY"
 
     def __init__(
         self,
@@ -489,16 +523,8 @@ class AsyncClient(AsyncCategories):
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         rediscover_interval: float = 300.0,
     ) -> None:
-        self.settings = settings if settings is not None else Settings.from_env()
-        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        self._transport = AsyncTransport(
-            self.settings,
-            retry=retry,
-            on_attempt=on_attempt,
-            transport=transport,
-            rediscover_interval=rediscover_interval,
-            **extra,
-        )
+        core = self._make_core(settings, retry, on_attempt, rediscover_interval)
+        self._transport = AsyncTransport(core, transport=transport, sleep=sleep)
 
     async def send(
         self,
@@ -506,24 +532,9 @@ class AsyncClient(AsyncCategories):
         *,
         headers: Mapping[str, str] | None = None,
     ) -> ApiResponse[T]:
-        """Validate and send a request built by a generated operation function (or a
-        :class:`~cwm_gateway.validation.CanonicalRequest`, sent as it is).
-
-        Raises :class:`~cwm_gateway.errors.RequestValidationError` before sending anything
-        when the request is invalid, and ApiError subclasses for ConnectWise's errors.
-        """
-        spec = _checked(request)
-        op = spec.operation
-        response = await self._transport.request(
-            op.method,
-            spec.path,
-            spec.params,
-            spec.body,
-            files=spec.files,
-            headers=headers,
-            operation_id=op.operation_id,
-        )
-        return _to_response(response, op)
+        """Validate and send (see :meth:`Client.send`)."""
+        exchange, op = self._exchange(request, headers)
+        return _to_response(await self._transport.run(exchange), op)
 
     async def call(
         self,
@@ -578,10 +589,6 @@ class AsyncClient(AsyncCategories):
             **limits,
         )
 
-    @property
-    def base_url(self) -> str | None:
-        return self._transport.core.base_url
-
     async def aclose(self) -> None:
         """Close the pooled connections."""
         await self._transport.aclose()
@@ -591,14 +598,3 @@ class AsyncClient(AsyncCategories):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-    if not typing.TYPE_CHECKING:  # type checkers see the categories declared by AsyncCategories
-
-        def __getattr__(self, name: str) -> Any:
-            return _category(self, name, "ASYNC_CATEGORY")
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(_categories()))
-
-    def __repr__(self) -> str:
-        return f"AsyncClient({self.settings!r})"

@@ -22,7 +22,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -43,6 +43,7 @@ from cwm_gateway.errors import (
 __all__ = [
     "AsyncTransport",
     "AttemptRecord",
+    "Outgoing",
     "RetryPolicy",
     "SyncTransport",
     "TransportCore",
@@ -115,6 +116,19 @@ class AttemptRecord:
 
 
 OnAttempt = Callable[[AttemptRecord], None]
+
+
+class Outgoing(NamedTuple):
+    """One API request as the client hands it to the transport (``path`` relative to the API
+    base; values already validated)."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | None = None
+    body: Any = None
+    files: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
+    operation_id: str | None = None
 
 
 class Send(NamedTuple):
@@ -211,6 +225,8 @@ class TransportCore:
             pool=settings.connect_timeout,
         )
         self._timeout_ext = {"timeout": self.timeout.as_dict()}
+        # The pooled httpx client's options, the same for both drivers (redirects not followed).
+        self.http_options: dict[str, Any] = {"timeout": self.timeout, "follow_redirects": False}
         # Computed once: base64 on every request is measurable in the overhead benchmark.
         self._headers = settings.auth_headers()
         self.base_url: str | None = settings.api_url
@@ -222,17 +238,9 @@ class TransportCore:
 
     # -- request building ---------------------------------------------------------------
 
-    def build_request(
-        self,
-        base_url: str,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        files: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> httpx.Request:
+    def build_request(self, base_url: str, outgoing: Outgoing) -> httpx.Request:
         """An :class:`httpx.Request` with ConnectWise's auth, clientId and Accept headers."""
+        method, path, params, body, files, headers, _ = outgoing
         all_headers = dict(self._headers)
         if headers:
             all_headers.update(headers)
@@ -263,19 +271,10 @@ class TransportCore:
 
     # -- exchanges --------------------------------------------------------------------------
 
-    def exchange(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        *,
-        files: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        operation_id: str | None = None,
-    ) -> Exchange:
+    def exchange(self, outgoing: Outgoing) -> Exchange:
         """All attempts of one API request; returns the successful response or raises ApiError."""
-        method = method.upper()
+        outgoing = outgoing._replace(method=outgoing.method.upper())
+        method, path, operation_id = outgoing.method, outgoing.path, outgoing.operation_id
         if self.base_url is None:
             yield from self._discover()
         rediscovered = False
@@ -283,7 +282,7 @@ class TransportCore:
             base = self.base_url
             assert base is not None
             response, attempts = yield from self._attempts(
-                lambda b=base: self.build_request(b, method, path, params, body, files, headers),
+                lambda b=base: self.build_request(b, outgoing),
                 method=method,
                 path=path,
                 operation_id=operation_id,
@@ -440,69 +439,51 @@ class TransportCore:
 # ------------------------------------------------------------------------------------------
 
 
-_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30)
-# httpcore writes a request's headers and body separately; with Nagle on, the body waits for
-# the server's delayed ACK of the headers (40 ms on Linux, up to 200 ms on Windows servers).
-_SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+_POOL: dict[str, Any] = {
+    "limits": httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30),
+    # httpcore writes a request's headers and body separately; with Nagle on, the body waits
+    # for the server's delayed ACK of the headers (40 ms on Linux, up to 200 ms on Windows).
+    "socket_options": [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+}
+
+
+def _advance(exchange: Exchange, outcome: Any) -> Action | httpx.Response:
+    """Hand ``outcome`` to the exchange: its next action, or the response it ended with."""
+    try:
+        return exchange.send(outcome)
+    except StopIteration as done:
+        return done.value
 
 
 class SyncTransport:
-    """Runs exchanges with one pooled :class:`httpx.Client`."""
+    """Runs exchanges with one pooled :class:`httpx.Client` (``sleep``: :func:`time.sleep`)."""
 
     def __init__(
         self,
-        settings: Settings,
+        core: TransportCore,
         *,
-        retry: RetryPolicy | None = None,
-        on_attempt: OnAttempt | None = None,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rand: Callable[[], float] = random.random,
-        rediscover_interval: float = 300.0,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
-        self.core = TransportCore(
-            settings,
-            retry=retry,
-            on_attempt=on_attempt,
-            rand=rand,
-            rediscover_interval=rediscover_interval,
-        )
-        self._sleep = sleep
+        self.core = core
+        self._sleep = sleep if sleep is not None else time.sleep
         self._http = httpx.Client(
-            transport=transport
-            or httpx.HTTPTransport(limits=_LIMITS, socket_options=_SOCKET_OPTIONS),
-            timeout=self.core.timeout,
-            follow_redirects=False,
+            transport=transport or httpx.HTTPTransport(**_POOL), **core.http_options
         )
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """Send one API request (path relative to the API base); raises :class:`ApiError`."""
-        return self.run(self.core.exchange(method, path, params, body, **kwargs))
 
     def run(self, exchange: Exchange) -> httpx.Response:
         """Perform the actions of an exchange generator until it returns."""
-        send = exchange.send
         outcome: Any = None
-        try:
-            while True:
-                action = send(outcome)
-                if isinstance(action, Send):
-                    try:
-                        outcome = self._http.send(action.request)
-                    except httpx.TransportError as exc:
-                        outcome = exc
-                else:
-                    self._sleep(action.seconds)
-                    outcome = None
-        except StopIteration as done:
-            return done.value
+        while not isinstance(action := _advance(exchange, outcome), httpx.Response):
+            if isinstance(action, Sleep):
+                self._sleep(action.seconds)
+                outcome = None
+                continue
+            try:
+                outcome = self._http.send(action.request)
+            except httpx.TransportError as exc:
+                outcome = exc
+        return action
 
     def close(self) -> None:
         self._http.close()
@@ -512,62 +493,34 @@ class SyncTransport:
 
 
 class AsyncTransport:
-    """Runs exchanges with one pooled :class:`httpx.AsyncClient`."""
+    """Runs exchanges with one pooled :class:`httpx.AsyncClient` (``sleep``: :func:`asyncio.sleep`)."""
 
     def __init__(
         self,
-        settings: Settings,
+        core: TransportCore,
         *,
-        retry: RetryPolicy | None = None,
-        on_attempt: OnAttempt | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Any] = asyncio.sleep,
-        rand: Callable[[], float] = random.random,
-        rediscover_interval: float = 300.0,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
-        self.core = TransportCore(
-            settings,
-            retry=retry,
-            on_attempt=on_attempt,
-            rand=rand,
-            rediscover_interval=rediscover_interval,
-        )
-        self._sleep = sleep
+        self.core = core
+        self._sleep = sleep if sleep is not None else asyncio.sleep
         self._http = httpx.AsyncClient(
-            transport=transport
-            or httpx.AsyncHTTPTransport(limits=_LIMITS, socket_options=_SOCKET_OPTIONS),
-            timeout=self.core.timeout,
-            follow_redirects=False,
+            transport=transport or httpx.AsyncHTTPTransport(**_POOL), **core.http_options
         )
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """Send one API request (path relative to the API base); raises :class:`ApiError`."""
-        return await self.run(self.core.exchange(method, path, params, body, **kwargs))
 
     async def run(self, exchange: Exchange) -> httpx.Response:
         """Perform the actions of an exchange generator until it returns."""
-        send = exchange.send
         outcome: Any = None
-        try:
-            while True:
-                action = send(outcome)
-                if isinstance(action, Send):
-                    try:
-                        outcome = await self._http.send(action.request)
-                    except httpx.TransportError as exc:
-                        outcome = exc
-                else:
-                    await self._sleep(action.seconds)
-                    outcome = None
-        except StopIteration as done:
-            return done.value
+        while not isinstance(action := _advance(exchange, outcome), httpx.Response):
+            if isinstance(action, Sleep):
+                await self._sleep(action.seconds)
+                outcome = None
+                continue
+            try:
+                outcome = await self._http.send(action.request)
+            except httpx.TransportError as exc:
+                outcome = exc
+        return action
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -29,7 +29,7 @@ from cwm_gateway.input_limits import (
     summarize_arguments,
 )
 from cwm_gateway.memory import FastMemory
-from cwm_gateway.paths import canonical_method
+from cwm_gateway.paths import Route, canonical_method
 from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approval_outcome
 from cwm_gateway.policy.audit import OutputScrubber, Scrubber
 from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
@@ -401,18 +401,11 @@ class Gateway:
             error=record.error,
         )
 
-    def _saved_params(self, method: str, path: str) -> tuple[dict[str, Any] | None, str | None]:
-        """Fast Memory's saved params for a GET called without params, and the note saying so."""
-        from cwm_gateway.validation import resolve
-
-        if method.strip().upper() != "GET" or not isinstance(path, str):
-            return None, None
-        try:
-            op = resolve("GET", path, self._visible).operation
-        except RequestValidationError:
-            return None, None
+    def _saved_params(self, path: str, found: Route) -> tuple[dict[str, Any] | None, str | None]:
+        """Fast Memory's saved params for a GET of ``path`` (routed as ``found``) called without
+        params, and the note saying so."""
         saved = self.memory.saved_params_for("GET", path) or self.memory.saved_params_for(
-            "GET", op.path
+            "GET", found.operation.path
         )
         if not saved:
             return None, None
@@ -435,7 +428,7 @@ class Gateway:
             return PreparedCall(CallContext(tool=tool, grant=grant, arguments=arguments), None, [])
         from cwm_gateway.files import prepare_upload
         from cwm_gateway.raw_request import parse_raw_request
-        from cwm_gateway.validation import canonical_request
+        from cwm_gateway.validation import canonical_request, resolve
 
         try:
             check_argument_sizes(arguments, self.limits)
@@ -454,12 +447,17 @@ class Gateway:
         notes: list[str] = []
         try:
             method = canonical_method(method)
-            if params is None:
-                saved, note = self._saved_params(method, path)
+            found = None
+            if method == "GET" and params is None:
+                # Routed once, for Fast Memory (path or template) and for the request.
+                found = resolve(method, path, self._visible)
+                saved, note = self._saved_params(path, found)
                 if saved is not None:
                     params = saved
                     notes.append(note or "")
-            request = canonical_request(method, path, params, data, visible=self._visible)
+            request = canonical_request(
+                method, path, params, data, visible=self._visible, route=found
+            )
         except RequestValidationError as exc:
             raise _invalid(exc) from None
         try:  # file fields → multipart parts, described for the policy

@@ -373,6 +373,7 @@ def build_request(
     body: Any = None,
     *,
     visible: Visible | None = None,
+    route: Route | None = None,
 ) -> RequestSpec[Any]:
     """Resolve and fully validate a request; nothing is sent.
 
@@ -384,8 +385,11 @@ def build_request(
     Returns a :class:`RequestSpec` with the concrete, URL-quoted path, the parameters under
     their wire names (coerced: ``"25"`` becomes ``25``) and the body as JSON-ready data, as the
     caller wrote it (no defaults added).
+
+    ``route`` is :func:`resolve`'s answer for ``method path`` when the caller has it already
+    (the path is then not routed again).
     """
-    op, values = resolve(method, path, visible)
+    op, values = route if route is not None else resolve(method, path, visible)
     problems: list[Problem] = []
     if params is None:
         params = {}
@@ -543,9 +547,10 @@ def canonical_request(
     body: Any = None,
     *,
     visible: Visible | None = None,
+    route: Route | None = None,
 ) -> CanonicalRequest:
     """:func:`build_request`, then the request's effective operation (see CanonicalRequest)."""
-    spec = build_request(method, path, params, body, visible=visible)
+    spec = build_request(method, path, params, body, visible=visible, route=route)
     op = spec.operation
     risk = _effective_risk(op, spec.body)
     return CanonicalRequest(spec, op if risk == op.risk else op._replace(risk=risk))

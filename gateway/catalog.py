@@ -17,11 +17,10 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from cwm_gateway import examples
 from cwm_gateway.errors import CWMError, RequestValidationError
-from cwm_gateway.paths import normalize_path, template_operations
+from cwm_gateway.paths import normalize_path, strip_url, template_operations
 from cwm_gateway.results import Category, CategoryEndpointsResult, Endpoint, TagSummary
 from cwm_gateway.validation import resolve
 
@@ -40,8 +39,6 @@ __all__ = [
 
 _METHOD_ORDER = {"GET": 0, "POST": 1, "PUT": 2, "PATCH": 3, "DELETE": 4}
 _RESPONSE_FIELD_LIMIT = 30
-# What a user may paste before the API prefix (a site's path prefix); paths strips the rest.
-_SITE_PREFIX_RE = re.compile(r"^.*?(?=/v\d+(?:_\d+)*(?:_release)?/apis/3\.0(?:/|$))", re.IGNORECASE)
 
 
 class CatalogLookupError(CWMError, LookupError):
@@ -211,13 +208,8 @@ def _clean_path(path: str) -> str:
     Details look-ups are forgiving about what is pasted (a whole URL with its query), so the
     URL parts are dropped here before the shared normalizer sees the path.
     """
-    text = path.strip()
-    if "://" in text:
-        text = urlsplit(text).path
-    text = text.split("?", 1)[0].split("#", 1)[0]
-    text = _SITE_PREFIX_RE.sub("", text)
     try:
-        return normalize_path(text)
+        return normalize_path(strip_url(path))
     except RequestValidationError as exc:
         raise CatalogLookupError("; ".join(str(p) for p in exc.problems)) from None
 

@@ -14,7 +14,7 @@ import difflib
 import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from cwm_gateway.errors import Problem, RequestValidationError
 
@@ -36,6 +36,7 @@ __all__ = [
     "path_segments",
     "route",
     "strip_api_prefix",
+    "strip_url",
     "template_key",
     "template_operations",
 ]
@@ -43,8 +44,12 @@ __all__ = [
 #: The path every ConnectWise REST URL starts with (the codebase segment varies by server:
 #: ``v4_6_release``, ``v2025_1``...; this is the one the sandbox and the docs use).
 API_PREFIX = "/v4_6_release/apis/3.0"
-#: Any codebase's prefix, as callers may paste it in front of a path.
-_API_PREFIX_RE = re.compile(r"/*v\d+(?:_\d+)*(?:_release)?/apis/3\.0(?=/|$)", re.IGNORECASE)
+#: Any codebase's prefix (``v4_6_release/apis/3.0``, ``v2025_1/apis/3.0``...).
+_ANY_PREFIX = r"v\d+(?:_\d+)*(?:_release)?/apis/3\.0(?=/|$)"
+#: The prefix as callers may paste it in front of a path.
+_API_PREFIX_RE = re.compile(r"/*" + _ANY_PREFIX, re.IGNORECASE)
+#: What a site puts before the API prefix in a URL's path (``/cw``...).
+_SITE_PREFIX_RE = re.compile(r"^.*?(?=/" + _ANY_PREFIX + ")", re.IGNORECASE)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _PARAM_SEGMENT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ANY_PARAM = re.compile(r"\{[^}]*\}")
@@ -79,6 +84,19 @@ def strip_api_prefix(path: str) -> str:
     """``path`` without a leading ``/v4_6_release/apis/3.0`` (any codebase, any case)."""
     m = _API_PREFIX_RE.match(path)
     return path[m.end() :] if m is not None else path
+
+
+def strip_url(text: str) -> str:
+    """A pasted URL as an API path: scheme, host, a site's own path prefix, query and fragment
+    dropped (``https://cw.example.com/cw/v4_6_release/apis/3.0/service/tickets?page=2`` →
+    ``/v4_6_release/apis/3.0/service/tickets``; the normalizer drops the API prefix). Forgiving,
+    for look-ups such as the catalog's; a request's path refuses all of these
+    (:func:`path_segments`)."""
+    text = text.strip()
+    if "://" in text:
+        text = urlsplit(text).path
+    text = text.split("?", 1)[0].split("#", 1)[0]
+    return _SITE_PREFIX_RE.sub("", text, count=1)
 
 
 def path_segments(path: object, *, templates: bool = False) -> list[str]:

@@ -128,6 +128,12 @@ def test_listing_json_form() -> None:
             "GET",
             "GET /company/companies/{id}",
         ),
+        # A site's own path prefix before another codebase's API prefix (paths.strip_url).
+        (
+            "https://cw.example.com/cw/V2025_1/apis/3.0/service/tickets/5#top",
+            "GET",
+            "GET /service/tickets/{id}",
+        ),
         ("PUT /company/companies/{id}", "GET", "PUT /company/companies/{id}"),
         ("getServiceTicketsById", "GET", "GET /service/tickets/{id}"),
         ("deleteTimeEntriesById", "GET", "DELETE /time/entries/{id}"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -24,24 +25,16 @@ from cwm_gateway.sandbox.rules import Rules
 Doc = dict[str, Any]
 
 
+@dataclass(eq=False, repr=False)
 class Crud:
     """The record operations of the stored collections."""
 
-    def __init__(
-        self,
-        store: Any,
-        schemas: Any,
-        seeded: frozenset[str],
-        rules: Rules,
-        updated_by: str,
-        now: Callable[[], str],
-    ) -> None:
-        self.store = store
-        self.schemas = schemas
-        self.seeded = seeded
-        self.rules = rules
-        self.updated_by = updated_by
-        self.now = now
+    store: Any
+    schemas: Any
+    seeded: frozenset[str]
+    rules: Rules
+    updated_by: str
+    now: Callable[[], str]
 
     # --- parents and first use --------------------------------------------------------------
 

@@ -154,6 +154,7 @@ async def _respond(send: Any, status: int, body: bytes, headers: dict[str, str])
     await send({"type": "http.response.body", "body": body})
 
 
+@dataclass(eq=False, repr=False)
 class FaultsAndLog:
     """Outer ASGI layer: logs each request, applies faults (header or plan), then hands over.
 
@@ -161,14 +162,11 @@ class FaultsAndLog:
     API requests (under ``api_prefix``) only, header faults to any request.
     """
 
-    def __init__(
-        self, inner: Any, log: Any, plan: FaultPlan, api_prefix: str, admin_prefix: str
-    ) -> None:
-        self.inner = inner
-        self.log = log
-        self.plan = plan
-        self.api_prefix = api_prefix
-        self.admin_prefix = admin_prefix
+    inner: Any
+    log: Any
+    plan: FaultPlan
+    api_prefix: str
+    admin_prefix: str
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "")

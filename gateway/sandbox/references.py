@@ -16,6 +16,7 @@ nothing about which records "exist", so references into it are kept as sent.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cwm_gateway.sandbox import errors
@@ -45,24 +46,16 @@ def label(ref_schema: str) -> str:
     return _LABELS.get(ref_schema) or errors.label(ref_schema.removesuffix("Reference"))
 
 
+@dataclass(eq=False, repr=False)
 class References:
     """Resolves the reference fields of a document against the store."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        schemas: Mapping[str, Any],
-        store: Any,
-        seeded: frozenset[str],
-        api_prefix: str,
-        ensure_filled: Callable[[Collection, str], None],
-    ) -> None:
-        self.catalog = catalog
-        self.schemas = schemas
-        self.store = store
-        self.seeded = seeded
-        self.api_prefix = api_prefix
-        self.ensure_filled = ensure_filled
+    catalog: Catalog
+    schemas: Mapping[str, Any]
+    store: Any
+    seeded: frozenset[str]
+    api_prefix: str
+    ensure_filled: Callable[[Collection, str], None]
 
     def resolve(self, doc: dict[str, Any], schema_name: str) -> None:
         """Replace every resolvable reference of ``doc`` in place; 400 on the first misses."""

@@ -16,7 +16,7 @@ The rows are shaped as the operation's response model says (mostly reference obj
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cwm_gateway.sandbox.errors import label
@@ -83,30 +83,24 @@ DOCUMENT_OWNERS = {
 ALL_NOTES = "/service/tickets/{}/allNotes"
 
 
+@dataclass(eq=False, repr=False)
 class Views:
     """Rows of derived sub-collections, read from the store."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        schemas: Mapping[str, Any],
-        store: Any,
-        api_prefix: str,
-        fill: Callable[[Collection, str], None],
-        documents: Callable[[str, int], list[Doc]],
-    ) -> None:
-        self.catalog = catalog
-        self.schemas = schemas
-        self.store = store
-        self.api_prefix = api_prefix
-        self.fill = fill
-        self.documents = documents
-        # Which (collection, field) pairs refer to records of each collection, for usages.
-        self._referrers: dict[str, list[tuple[Collection, str]]] = {}
-        for coll in catalog.collections.values():
-            fields = getattr(schemas.get(coll.item_schema), "fields", {})
+    catalog: Catalog
+    schemas: Mapping[str, Any]
+    store: Any
+    api_prefix: str
+    fill: Callable[[Collection, str], None]
+    documents: Callable[[str, int], list[Doc]]
+    # Which (collection, field) pairs refer to records of each collection, for usages.
+    _referrers: dict[str, list[tuple[Collection, str]]] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        for coll in self.catalog.collections.values():
+            fields = getattr(self.schemas.get(coll.item_schema), "fields", {})
             for name, f in fields.items():
-                target = catalog.ref_targets.get(f.ref or "")
+                target = self.catalog.ref_targets.get(f.ref or "")
                 if target is not None:
                     self._referrers.setdefault(target.key, []).append((coll, name))
 

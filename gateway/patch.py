@@ -77,22 +77,21 @@ def _a(noun: str) -> str:
     return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
+#: JSON Schema's name of a decoded JSON value's type (bool before int: True is an int too).
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    return next((name for t, name in _JSON_TYPES if isinstance(value, t)), type(value).__name__)
 
 
 def _value_problems(
@@ -117,13 +116,12 @@ def _value_problems(
         "array": got == "array",
     }.get(ftype, True)
     if not ok:
-        article = "an" if ftype[0] in "aeiou" else "a"
-        expected = f"an object ({field.ref})" if ftype == "object" else f"{article} {ftype}"
+        expected = f"an object ({field.ref})" if ftype == "object" else _a(ftype)
         example = ' e.g. {"id": 5}' if ftype == "object" and field.ref else ""
         return [
             Problem(
                 where,
-                f"'{path}' takes {expected}, not {'an' if got[0] in 'aeiou' else 'a'} {got}",
+                f"'{path}' takes {expected}, not {_a(got)}",
                 example.strip() or None,
             )
         ]

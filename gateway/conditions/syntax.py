@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -282,18 +283,20 @@ class _Parser:
         return expr
 
     def parse_or(self) -> Expr:
-        items = [self.parse_and()]
-        while self.is_kw("or"):
-            self.i += 1
-            items.append(self.parse_and())
-        return items[0] if len(items) == 1 else Or(tuple(items))
+        return self.parse_chain("or", self.parse_and, Or)
 
     def parse_and(self) -> Expr:
-        items = [self.parse_unary()]
-        while self.is_kw("and"):
+        return self.parse_chain("and", self.parse_unary, And)
+
+    def parse_chain(
+        self, keyword: str, parse_item: Callable[[], Expr], node: Callable[[tuple[Expr, ...]], Expr]
+    ) -> Expr:
+        """``item (keyword item)*``: a single item as it is, several joined in ``node``."""
+        items = [parse_item()]
+        while self.is_kw(keyword):
             self.i += 1
-            items.append(self.parse_unary())
-        return items[0] if len(items) == 1 else And(tuple(items))
+            items.append(parse_item())
+        return items[0] if len(items) == 1 else node(tuple(items))
 
     def parse_unary(self) -> Expr:
         self.depth += 1

@@ -44,6 +44,37 @@ class Problem:
         return f"{text} ({self.hint})" if self.hint else text
 
 
+#: JSON Schema's name of a decoded JSON value's type (bool before int: True is an int too).
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a decoded JSON value (``integer``, ``object``, ``null``...)."""
+    if value is None:
+        return "null"
+    return next((name for t, name in _JSON_TYPES if isinstance(value, t)), type(value).__name__)
+
+
+def with_article(noun: str) -> str:
+    """``object`` → ``an object``, ``string`` → ``a string``, ``null`` stays ``null``."""
+    if noun == "null":
+        return noun
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def json_kind(value: Any) -> str:
+    """What a message calls a value's JSON type: ``an array``, ``a string``, ``null``. Never the
+    value itself (it may be large, or a secret)."""
+    return with_article(json_type(value))
+
+
 @dataclass
 class RequestValidationError(CWMError):
     """A request failed validation before it was sent; nothing left the process."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from cwm_gateway.errors import Problem
+from cwm_gateway.errors import Problem, json_kind, json_type, with_article
 
 __all__ = ["PATCH_OPS", "build_patch_ops", "check_patch_ops"]
 
@@ -70,30 +70,6 @@ def _hint_for(name: str, schema: Any, prefix: str) -> str:
     return " ".join(parts)
 
 
-def _a(noun: str) -> str:
-    """``object`` → ``an object``, ``string`` → ``a string``, ``null`` stays ``null``."""
-    if noun == "null":
-        return noun
-    return ("an " if noun[0] in "aeiou" else "a ") + noun
-
-
-#: JSON Schema's name of a decoded JSON value's type (bool before int: True is an int too).
-_JSON_TYPES: tuple[tuple[type, str], ...] = (
-    (bool, "boolean"),
-    (int, "integer"),
-    (float, "number"),
-    (str, "string"),
-    (list, "array"),
-    (dict, "object"),
-)
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    return next((name for t, name in _JSON_TYPES if isinstance(value, t)), type(value).__name__)
-
-
 def _value_problems(
     where: str, path: str, field: Any, value: Any, schemas: Mapping[str, Any]
 ) -> list[Problem]:
@@ -102,7 +78,7 @@ def _value_problems(
             return [Problem(where, f"'{path}' is required and cannot be set to null")]
         return []
     ftype = field.type
-    got = _type_name(value)
+    got = json_type(value)
     if ftype == "any":
         return []
     if ftype == "object" and field.ref is None:
@@ -116,12 +92,12 @@ def _value_problems(
         "array": got == "array",
     }.get(ftype, True)
     if not ok:
-        expected = f"an object ({field.ref})" if ftype == "object" else _a(ftype)
+        expected = f"an object ({field.ref})" if ftype == "object" else with_article(ftype)
         example = ' e.g. {"id": 5}' if ftype == "object" and field.ref else ""
         return [
             Problem(
                 where,
-                f"'{path}' takes {expected}, not {_a(got)}",
+                f"'{path}' takes {expected}, not {with_article(got)}",
                 example.strip() or None,
             )
         ]
@@ -177,7 +153,7 @@ def check_patch_ops(
         return [
             Problem(
                 "body",
-                f"a PATCH body is a list of operations, not {_a(_type_name(ops))}",
+                f"a PATCH body is a list of operations, not {json_kind(ops)}",
                 'e.g. [{"op": "replace", "path": "summary", "value": "New title"}]',
             )
         ]
@@ -190,9 +166,7 @@ def check_patch_ops(
         where = f"body[{i}]"
         if not isinstance(entry, Mapping):
             problems.append(
-                Problem(
-                    where, f"must be an object with op, path and value, not {_a(_type_name(entry))}"
-                )
+                Problem(where, f"must be an object with op, path and value, not {json_kind(entry)}")
             )
             continue
         extra = sorted(set(entry) - {"op", "path", "value"})

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cwm_gateway.errors import json_kind
 from cwm_gateway.results import ToolFailure
 
 __all__ = ["argument_failure", "type_problems", "unknown_arguments"]
@@ -65,7 +66,7 @@ def type_problems(
         if error["type"] == "missing":
             message = "missing"
         else:
-            message = f"got {_json_kind(arguments.get(name))}"
+            message = f"got {json_kind(arguments.get(name))}"
         problems[name] = {"where": name, "message": message, "hint": hint}
     return list(problems.values())
 
@@ -98,20 +99,3 @@ _TYPE_WORDS = {
     "number": "a number",
     "boolean": "true or false",
 }
-
-
-def _json_kind(value: Any) -> str:
-    """The JSON kind of a value, in words (never the value itself)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return "a value of another kind"

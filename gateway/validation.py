@@ -23,7 +23,7 @@ from cwm_gateway.conditions import (
     check_fields,
     check_order_by,
 )
-from cwm_gateway.errors import Problem, RequestValidationError
+from cwm_gateway.errors import Problem, RequestValidationError, json_kind
 from cwm_gateway.patch import canonical_patch_ops, check_patch_ops
 from cwm_gateway.paths import Route, concrete_path, route
 from cwm_generated.types import Operation, Param, RequestSpec
@@ -290,7 +290,7 @@ def _validate_model(schema_name: str, value: Any, prefix: str) -> list[Problem]:
     from cwm_generated.models import load_model
 
     if not isinstance(value, Mapping):
-        return [Problem(prefix, f"must be a {schema_name} object, not {_kind(value)}")]
+        return [Problem(prefix, f"must be a {schema_name} object, not {json_kind(value)}")]
     try:
         model = load_model(schema_name)
     except (KeyError, LookupError):
@@ -301,16 +301,6 @@ def _validate_model(schema_name: str, value: Any, prefix: str) -> list[Problem]:
     except ValidationError as exc:
         return _translate(exc.errors(include_url=False, include_input=False), prefix, schema_name)
     return []
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, str):
-        return "text"
-    return f"a {type(value).__name__}"
 
 
 def _check_body(op: Operation, body: Any) -> tuple[Any, list[Problem]]:
@@ -351,7 +341,7 @@ def _check_body(op: Operation, body: Any) -> tuple[Any, list[Problem]]:
     if op.body_kind == "array":
         if not isinstance(body, list):
             return body, [
-                Problem("body", f"must be a list of {op.body_model} objects, not {_kind(body)}")
+                Problem("body", f"must be a list of {op.body_model} objects, not {json_kind(body)}")
             ]
         problems: list[Problem] = []
         for i, item in enumerate(body):
@@ -359,7 +349,9 @@ def _check_body(op: Operation, body: Any) -> tuple[Any, list[Problem]]:
         return body, problems
     if op.body_kind == "multipart":
         if not isinstance(body, Mapping):
-            return body, [Problem("body", f"must be an object of form fields, not {_kind(body)}")]
+            return body, [
+                Problem("body", f"must be an object of form fields, not {json_kind(body)}")
+            ]
         return body, []
     if op.body_model is None:
         return body, []
@@ -394,7 +386,7 @@ def build_request(
     if params is None:
         params = {}
     if not isinstance(params, Mapping):
-        problems.append(Problem("query", f"params must be an object, not {_kind(params)}"))
+        problems.append(Problem("query", f"params must be an object, not {json_kind(params)}"))
         params = {}
     out_params, param_problems = _check_params(op, params)
     problems.extend(param_problems)

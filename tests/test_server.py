@@ -239,8 +239,12 @@ async def test_arguments_that_do_not_fit_the_schema_are_answered_in_the_gateways
     secret = "s3cr3t-value-never-echoed"
     cases = [
         # (tool, arguments, the line the answer must contain)
-        ("execute_api_call", {"path": "/service/tickets", "params": secret}, "- params: got text"),
-        ("execute_api_call", {"path": 42}, "- path: got a number; expected text"),
+        (
+            "execute_api_call",
+            {"path": "/service/tickets", "params": secret},
+            "- params: got a string",
+        ),
+        ("execute_api_call", {"path": 42}, "- path: got an integer; expected text"),
         ("execute_api_call", {"method": "GET"}, "- path: missing; expected text"),
         (
             "execute_api_call",

@@ -90,7 +90,7 @@ CASES: list[tuple[str, dict, bool, str]] = [
         "execute_api_call",
         {"path": "/service/tickets", "params": "pageSize=5"},
         True,
-        "params: got text; expected a JSON object",
+        "params: got a string; expected a JSON object",
     ),
     (
         "execute_api_call",
@@ -114,7 +114,7 @@ CASES: list[tuple[str, dict, bool, str]] = [
         "no operation matches /service/nothing",
     ),
     ("list_fast_memory", {"search_term": "Boards"}, False, "GET /service/boards"),
-    ("list_fast_memory", {"search_term": 5}, True, "search_term: got a number; expected text"),
+    ("list_fast_memory", {"search_term": 5}, True, "search_term: got an integer; expected text"),
     ("delete_from_fast_memory", {"query_id": "$saved_id"}, False, "Deleted saved query #"),
     ("delete_from_fast_memory", {"query_id": 99999}, True, "No saved query #99999"),
     ("clear_fast_memory", {}, False, "Cleared Fast Memory"),

@@ -346,7 +346,7 @@ def test_body_where_none_is_taken():
 
 def test_body_of_the_wrong_shape():
     p = one_problem(lambda: build_request("POST", "/service/tickets", body=[{"summary": "x"}]))
-    assert p.message == "must be a Ticket object, not a list"
+    assert p.message == "must be a Ticket object, not an array"
 
 
 def test_array_bodies_are_validated_item_by_item():

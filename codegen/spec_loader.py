@@ -97,15 +97,20 @@ class NormalizedSpec:
         return sorted({op.category for op in self.operations})
 
 
-def load_spec(path: Path) -> NormalizedSpec:
-    """Read ``path`` and return the normalized spec; raise :class:`SpecError` with a clear reason."""
+def read_spec_bytes(path: Path) -> bytes:
+    """The spec file's bytes; raise :class:`SpecError` when it is not there."""
     try:
-        raw_bytes = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise SpecError(
             f"spec file not found: {path}. Download manage.json from the ConnectWise developer "
             "portal (see spec/README.md) or pass --spec PATH."
         ) from None
+
+
+def load_spec(path: Path) -> NormalizedSpec:
+    """Read ``path`` and return the normalized spec; raise :class:`SpecError` with a clear reason."""
+    raw_bytes = read_spec_bytes(path)
     try:
         raw = json.loads(raw_bytes)
     except json.JSONDecodeError as exc:

@@ -55,7 +55,8 @@ def format_sources(files: dict[str, str]) -> dict[str, str]:
         return {rel: (root / rel).read_text(encoding="utf-8") for rel in files}
 
 
-def _existing(out: Path) -> dict[str, str]:
+def read_tree(out: Path) -> dict[str, str]:
+    """The text files under ``out`` by relative path (caches left out)."""
     if not out.exists():
         return {}
     return {
@@ -67,7 +68,7 @@ def _existing(out: Path) -> dict[str, str]:
 
 def diff_files(out: Path, files: dict[str, str]) -> list[str]:
     """Relative paths that would change: differing, new, or stale (present but not generated)."""
-    existing = _existing(out)
+    existing = read_tree(out)
     changed = [rel for rel, text in files.items() if existing.get(rel) != text]
     stale = [rel for rel in existing if rel not in files]
     return sorted(changed + stale)

@@ -23,6 +23,8 @@ EVAL = ROOT.parent / "shared" / "eval" / "nl_queries.jsonl"
 HELD_OUT = ROOT / "tests" / "data" / "search_heldout.jsonl"
 UNSEEN = ROOT / "tests" / "data" / "search_unseen.jsonl"
 DEV2 = ROOT / "tests" / "data" / "search_dev2.jsonl"
+# Written blind (no one read the ranking or ran it on these first): numbers only, never misses.
+BLIND = ROOT / "tests" / "data" / "search_blind.jsonl"
 ROUNDS = 50
 BUILDS = 5
 COLD_RUNS = 5
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     sets["held-out test"] = _load(HELD_OUT, "test")
     sets["dev2"] = _load(DEV2)
     sets["unseen"] = _load(UNSEEN)
+    sets["blind"] = _load(BLIND)
 
     from cwm_gateway.search import SearchIndex, rank
     from cwm_generated.registry import OPERATIONS
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{name + ' ' + set_name + ':':<36}top-1 {top1}/{n} ({top1 / n:.0%}), "
                 f"top-5 {top5}/{n} ({top5 / n:.0%})"
             )
-            if natural and set_name != "unseen":
+            if natural and set_name not in ("unseen", "blind"):
                 for line in misses:
                     print(line)
 

@@ -815,3 +815,26 @@ def test_quality_on_regression_queries() -> None:
     top1, top5, misses = _quality(REGRESSION)
     assert top5 >= 0.98, misses
     assert top1 >= 0.95, misses
+
+
+# Blind set: written by a separate session that never read the ranking code or ran the search on
+# these queries before they landed, so nobody tunes on it. Its floor is added by the lead later.
+BLIND_FILE = ROOT / "tests" / "data" / "search_blind.jsonl"
+
+
+def test_blind_set_is_sound() -> None:
+    keys = {f"{op.method} {op.path}" for op in OPERATIONS}
+    rows = [json.loads(line) for line in BLIND_FILE.read_text().splitlines() if line.strip()]
+    assert len(rows) >= 140
+    assert {r["split"] for r in rows} == {"blind"}
+    blind = {r["q"].lower() for r in rows}
+    assert len(blind) == len(rows), "duplicate queries"
+    for r in rows:
+        # Every expected answer must exist, or the query tests nothing.
+        assert r["expect"] and all(e in keys for e in r["expect"]), r["q"]
+    others = [HELD_OUT_FILE, UNSEEN_FILE, DEV2_FILE]
+    others += [EVAL_QUERIES] if EVAL_QUERIES.exists() else []
+    for path in others:
+        seen = {json.loads(line)["q"].lower() for line in path.read_text().splitlines() if line}
+        assert not seen & blind, f"blind queries must be new (overlap with {path.name})"
+    assert not {q.lower() for q, _ in REGRESSION} & blind, "blind queries must be new"

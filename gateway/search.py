@@ -30,7 +30,10 @@ How a query is ranked, in short:
 
 Words after "like" are examples (they add, never count against a match), "not posted" is the
 catalog's "unposted", "turn X into Y" is the spec's convert action, and a first word the catalog
-does not know, before a verb, is a verb ("onboard a new client").
+does not know, before a verb, is a verb ("onboard a new client"). Phrasal verbs are the verb
+they mean ("hand in" -> submit, "take X off" -> remove). A lookup table (a small record another
+record of its module refers to: expense types of expense entries) answers only when the query
+names it. A query whose words all read as stopwords is read again, less strictly ("log a call").
 
 The index is built lazily on the first search (about 3,000 operations, a few hundred ms) and a
 query touches only the posting lists of its words.
@@ -45,7 +48,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -85,9 +88,11 @@ _NAMESPACE_RE = re.compile(r"ConnectWise\.Apis\.v[\d_]+\.v[\d_]+\.")
 
 def split_words(text: str) -> list[str]:
     """Split text into lower-case words, breaking camelCase and acronyms (``SLAs`` -> ``slas``)."""
-    return [w.lower() for w in _WORD_RE.findall(text)]
+    return list(map(str.lower, _WORD_RE.findall(text)))
 
 
+# Cached: building the index folds some 28,000 words, most of them many times over.
+@lru_cache(maxsize=16384)
 def singular(word: str) -> str:
     """Fold an English plural onto its singular, enough for API nouns.
 
@@ -163,6 +168,8 @@ class Vocabulary(NamedTuple):
     conversion_verbs: frozenset[str]
     owner_relations: frozenset[str]
     question_words: frozenset[str]
+    verb_phrases: dict[str, dict[str, str]]
+    """Head word -> particle ("" for none) -> the verb it means ("hand in" -> submit)."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Vocabulary:
@@ -183,6 +190,10 @@ class Vocabulary(NamedTuple):
         for phrase, target in data["phrases"].items():  # type: ignore[attr-defined]
             first, second = phrase.split()
             phrases[(first, second)] = tuple(target)
+        verb_phrases: dict[str, dict[str, str]] = {}
+        for phrase, target in data["verb_phrases"].items():  # type: ignore[attr-defined]
+            head, _, particle = phrase.partition(" ")
+            verb_phrases.setdefault(head, {})[particle] = target
         return cls(
             stopwords=words("stopwords"),
             summary_noise=words("summary_noise"),
@@ -202,6 +213,7 @@ class Vocabulary(NamedTuple):
             conversion_verbs=words("conversion_verbs"),
             owner_relations=words("owner_relations"),
             question_words=words("question_words"),
+            verb_phrases=verb_phrases,
         )
 
 
@@ -247,6 +259,9 @@ _C_RESOURCE = 1.5
 _C_PARENT = 1.0
 _C_CATEGORY = 0.25
 _C_SUMMARY = 0.3
+_LOOKUP = 2.0  # a lookup table whose own word the query does not say (see _lookup_paths)
+_LOOKUP_SHARE = 0.5  # of the fields of the record that refers to it, at most
+_LOOKUP_FIELDS = 20
 _UNMATCHED = 0.8  # scale of the whole penalty
 
 _COORD = 0.5
@@ -257,6 +272,7 @@ _EXAMPLE = 0.4  # words after "like" are examples of what the query asks for, no
 _VERB_NAME = 0.5  # a verb that is also a name word ("link" -> ticketLinks), as an extra
 _MAX_QUERY_CHARS = 1000
 _MAX_QUERY_WORDS = 40
+_PARTICLE_REACH = 5  # a phrasal verb's particle may stand up to 4 words after the verb
 
 _B_METHOD = 6.0
 _B_SHAPE = 1.8
@@ -408,6 +424,19 @@ class SearchIndex:
         ]
         self._classes = frozenset(self._shape_class)
         self._path_len = [len(op.path) for op in ops]
+        # Operations on lookup tables (and under them), by the words that name the table.
+        self._lookups: dict[frozenset[str], list[int]] = {}
+        lookups = self._lookup_paths(ops, schemas) if schemas else frozenset()
+        if lookups:
+            # One pattern, longest paths first: a path under a lookup table names its table.
+            under = re.compile(
+                "|".join(re.escape(p) for p in sorted(lookups, key=len, reverse=True)) + "(?=/|$)"
+            ).match
+            for i, op in enumerate(ops):
+                match = under(op.path)
+                if match:
+                    table = frozenset(self.words(match.group().rsplit("/", 1)[1]))
+                    self._lookups.setdefault(table, []).append(i)
 
     # ---- building -------------------------------------------------------------------------
 
@@ -506,6 +535,71 @@ class SearchIndex:
             if totals[role] >= 2 and count >= _ROLE_SHARE * totals[role]:
                 roles.setdefault(role, []).append(target)
         return {role: tuple(sorted(targets)) for role, targets in roles.items()}
+
+    @staticmethod
+    def _lookup_paths(ops: Sequence[Operation], schemas: Mapping[str, Schema]) -> frozenset[str]:
+        """Collection paths of lookup tables of a larger record of their module.
+
+        ``ExpenseType`` is what ``ExpenseEntry.type`` refers to (``ExpenseTypeReference``), and
+        holds half as many fields or fewer (and few: 20 at most): a list to pick from, not the
+        record itself. So is
+        ``ScheduleType`` of ``ScheduleEntry``, ``CompanyStatus`` of ``Company``. "submit an
+        expense" asks for the entry; the types table answers only when its word is said.
+        ``Company`` is referred to by ``Contact`` too, but is no smaller: no lookup.
+        """
+        # Per module: referenced model name -> the most fields of a record referring to it.
+        referrers: dict[tuple[str, str], int] = {}
+        models: dict[str, set[str]] = {}
+        # A table with records of its own under it, that refer back to it (holidayLists/{id}/
+        # holidays, each naming its holidayList), is no lookup.
+        children: dict[str, set[str]] = {}  # collection path -> models of the paths under it
+        collection: dict[str, str] = {}  # model -> its collection path
+        for op in ops:
+            model = op.response_model or op.body_model
+            if model is None or model not in schemas:
+                continue
+            names = models.get(op.category)
+            if names is None:
+                names = models[op.category] = set()
+            names.add(model)
+            path = op.path
+            at = path.find("/{")
+            if at < 0:
+                continue
+            if path.endswith("}") and at == path.rfind("/{"):
+                collection.setdefault(model, path[:at])  # /expense/types/{id}
+            while at > 0:
+                end = path.find("}", at)
+                if end + 1 < len(path):  # something under this item
+                    under = children.get(path[:at])
+                    if under is None:
+                        under = children[path[:at]] = set()
+                    under.add(model)
+                at = path.find("/{", end)
+        refs: dict[str, set[str]] = {}  # model -> the models its fields refer to
+        for module, names in models.items():
+            for name in names:
+                found = refs.get(name)
+                if found is None:
+                    found = refs[name] = {
+                        ref.removesuffix("Reference").removesuffix("Info")
+                        for ref in {f.ref for f in schemas[name].fields.values()}
+                        if ref
+                    }
+                    found.discard(name)
+                size = len(schemas[name].fields)
+                for ref in found:
+                    if referrers.get((module, ref), 0) < size:
+                        referrers[module, ref] = size
+        return frozenset(
+            collection[name]
+            for module, names in models.items()
+            for name in names
+            if name in collection
+            and not any(name in refs[c] for c in children.get(collection.get(name, ""), ()))
+            and len(schemas[name].fields)
+            <= min(_LOOKUP_FIELDS, _LOOKUP_SHARE * referrers.get((module, name), 0))
+        )
 
     def _record_models(
         self, ops: Sequence[Operation], schemas: Mapping[str, Schema]
@@ -744,16 +838,52 @@ class SearchIndex:
                 return stem
         return word
 
-    def parse(self, query: str, intent_weight: float = 1.0) -> _Query:
-        """Turn a query into concepts and intent (exposed for tests and the ``why`` text)."""
+    def _verb_phrases(self, words: list[str], notes: list[str]) -> list[str]:
+        """Phrasal verbs and plain-English verbs as the verb they mean ("hand in" -> submit).
+
+        The particle may follow the verb's object ("take Jordan off the team", "send my report
+        in"), a few words on, but not past a relation word: in "send the invoice to the client
+        in May" the "in" is no particle.
+        """
+        vocab = self.vocabulary
+        table = vocab.verb_phrases
+        out = list(words)
+        for k, w in enumerate(out):
+            forms = table.get(w)
+            if forms is None and w.endswith(("ed", "ing")):
+                forms = next((table[s] for s in _stems(w) if s in table), None)
+            if not forms:
+                continue
+            particle = None
+            for j in range(k + 1, min(len(out), k + 1 + _PARTICLE_REACH)):
+                if out[j] in forms:
+                    particle = j
+                    break
+                if out[j] in vocab.relations or out[j] in self._verbs:
+                    break
+            if particle is not None:
+                notes.append(f"'{w} {out[particle]}' -> {forms[out[particle]]}")
+                out[k] = forms[out.pop(particle)]
+            elif "" in forms:
+                notes.append(f"'{w}' -> {forms['']}")
+                out[k] = forms[""]
+        return out
+
+    def parse(self, query: str, intent_weight: float = 1.0, *, fallback: bool = False) -> _Query:
+        """Turn a query into concepts and intent (exposed for tests and the ``why`` text).
+
+        ``fallback`` reads a query that gave no concepts again, less strictly: a stopword the
+        vocabulary gives a meaning as a noun counts ("log a call" -> activity), and so does a
+        verb that also names something ("log", "merge"), as a concept rather than an extra.
+        """
         vocab = self.vocabulary
         # "customer's" -> customer, s. Very long input is cut: no real query needs 40 words.
         text = _LABEL_RE.sub(" ", query[:_MAX_QUERY_CHARS])
         raw = [w for w in split_words(text) if w != "s"][:_MAX_QUERY_WORDS]
-        words = [singular(w) for w in raw]
         methods: dict[str, float] = {}
         shape: str | None = None
         notes: list[str] = []
+        words = self._verb_phrases([singular(w) for w in raw], notes)
 
         # Intent phrases and MSP phrases; a "-" marks where an intent phrase stood, so the word
         # after "how many" is not read as a leading verb ("how many open tickets").
@@ -811,6 +941,8 @@ class SearchIndex:
         # they count a little less, so the head decides between otherwise equal matches.
         weight = 1.0
         stopwords = vocab.stopwords
+        if fallback:
+            stopwords = stopwords - vocab.synonyms.keys() - vocab.alternatives.keys()
         plurals = {singular(w) for w in raw if singular(w) != w and len(w) > 3}
         verb_at = -1  # where the verb after an unknown first word stands
         # "what did the customer write", "which categories can I claim": a question reads; its
@@ -853,7 +985,7 @@ class SearchIndex:
                 content.extend((x, weight, extra) for x in implied)
                 if not implied and w in self._idf:
                     # "link two tickets": the verb may also name what is meant (ticketLinks).
-                    content.append((w, _VERB_NAME * weight, True))
+                    content.append((w, _VERB_NAME * weight, not fallback))
                 continue
             if leading and not w.isdigit() and w not in stopwords and not self._said(w):
                 # A first word the catalog does not know, followed by a verb, is a verb the
@@ -991,6 +1123,9 @@ class SearchIndex:
             return []
         q = self.parse(query, intent_weight)
         if not q.concepts:
+            # Words that mean something never give nothing: read them again, less strictly.
+            q = self.parse(query, intent_weight, fallback=True)
+        if not q.concepts:
             return []
 
         scores: dict[int, float] = {}
@@ -1059,6 +1194,17 @@ class SearchIndex:
         if q.methods.get("PATCH", 0.0) > 0.0 and len(q.concepts) > 1 and "/" not in query:
             # (A path names its operation exactly; its words are no record and field.)
             self._field_edits(q, scores, counts)
+
+        if self._lookups:
+            # A lookup table answers when the query names it: "expenses" are entries, "expense
+            # types" and "kinds of expense" the table. (Counted as an unmatched name word.)
+            said = {a for alts in q.concepts for a in alts}
+            cost = _LOOKUP / _UNMATCHED
+            for table, members in self._lookups.items():
+                if not table & said:
+                    for i in members:
+                        if i in scores:
+                            core_hit[i] = core_hit.get(i, 0.0) - cost
 
         bonus = self._intent_bonus(q.methods, q.shape, intent_weight)
         shape_class = self._shape_class

@@ -33,7 +33,11 @@ catalog's "unposted", "turn X into Y" is the spec's convert action, and a first 
 does not know, before a verb, is a verb ("onboard a new client"). Phrasal verbs are the verb
 they mean ("hand in" -> submit, "take X off" -> remove). A lookup table (a small record another
 record of its module refers to: expense types of expense entries) answers only when the query
-names it. A query whose words all read as stopwords is read again, less strictly ("log a call").
+names it, and to change "a company's status" is to edit the company, not the status table. A
+module's main record (the top-level table referring to the most lookup tables: schedule entries,
+tickets) answers for its module ("Maria's schedule"). A number after a qualifier names the parent
+("time logged against ticket 5530"). A query whose words all read as stopwords is read again,
+less strictly ("log a call").
 
 The index is built lazily on the first search (about 3,000 operations, a few hundred ms) and a
 query touches only the posting lists of its words.
@@ -259,6 +263,8 @@ _C_RESOURCE = 1.5
 _C_PARENT = 1.0
 _C_CATEGORY = 0.25
 _C_SUMMARY = 0.3
+_C_MAIN = 1.0
+_LOOKUP_FIELD = 8.0
 _LOOKUP = 2.0  # a lookup table whose own word the query does not say (see _lookup_paths)
 _LOOKUP_SHARE = 0.5  # of the fields of the record that refers to it, at most
 _LOOKUP_FIELDS = 20
@@ -328,6 +334,8 @@ class _Query(NamedTuple):
     methods: dict[str, float]
     shape: str | None  # "item", "collection", "count" or None
     notes: tuple[str, ...]
+    plurals: frozenset[str] = frozenset()
+    """Words the query said in the plural (singular form): "statuses" names the table."""
 
 
 class SearchIndex:
@@ -362,10 +370,14 @@ class SearchIndex:
         # Per operation: term -> field weight and term -> penalty weight.
         term_maps: list[dict[str, float]] = []
         core_maps: list[dict[str, float]] = []
+        lookups, mains = self._lookup_paths(ops, schemas) if schemas else (frozenset(), frozenset())
         for op in ops:
             terms: dict[str, float] = {}
             core: dict[str, float] = {}
-            self._index_operation(op, terms, core)
+            main = op.path in mains or (
+                op.path.endswith("}") and op.path.rsplit("/", 1)[0] in mains
+            )
+            self._index_operation(op, terms, core, main)
             term_maps.append(terms)
             core_maps.append(core)
 
@@ -426,7 +438,6 @@ class SearchIndex:
         self._path_len = [len(op.path) for op in ops]
         # Operations on lookup tables (and under them), by the words that name the table.
         self._lookups: dict[frozenset[str], list[int]] = {}
-        lookups = self._lookup_paths(ops, schemas) if schemas else frozenset()
         if lookups:
             # One pattern, longest paths first: a path under a lookup table names its table.
             under = re.compile(
@@ -537,7 +548,9 @@ class SearchIndex:
         return {role: tuple(sorted(targets)) for role, targets in roles.items()}
 
     @staticmethod
-    def _lookup_paths(ops: Sequence[Operation], schemas: Mapping[str, Schema]) -> frozenset[str]:
+    def _lookup_paths(
+        ops: Sequence[Operation], schemas: Mapping[str, Schema]
+    ) -> tuple[frozenset[str], frozenset[str]]:
         """Collection paths of lookup tables of a larger record of their module.
 
         ``ExpenseType`` is what ``ExpenseEntry.type`` refers to (``ExpenseTypeReference``), and
@@ -591,15 +604,31 @@ class SearchIndex:
                 for ref in found:
                     if referrers.get((module, ref), 0) < size:
                         referrers[module, ref] = size
-        return frozenset(
-            collection[name]
+        lookups = {
+            name
             for module, names in models.items()
             for name in names
             if name in collection
             and not any(name in refs[c] for c in children.get(collection.get(name, ""), ()))
             and len(schemas[name].fields)
             <= min(_LOOKUP_FIELDS, _LOOKUP_SHARE * referrers.get((module, name), 0))
-        )
+        }
+        # A module's main record: of its top-level tables, the one that refers to the most
+        # lookup tables (at least two, and more than any other): schedule entries, expense
+        # entries, tickets, members. "Maria's schedule" is her schedule entries.
+        mains = set()
+        for names in models.values():
+            ranked = sorted(
+                (
+                    (len(refs[name] & lookups), collection[name])
+                    for name in names
+                    if name in collection and collection[name].count("/") == 2
+                ),
+                reverse=True,
+            )
+            if ranked and ranked[0][0] >= 2 and (len(ranked) == 1 or ranked[1][0] < ranked[0][0]):
+                mains.add(ranked[0][1])
+        return frozenset(collection[name] for name in lookups), frozenset(mains)
 
     def _record_models(
         self, ops: Sequence[Operation], schemas: Mapping[str, Schema]
@@ -737,7 +766,7 @@ class SearchIndex:
         return words, raw
 
     def _index_operation(
-        self, op: Operation, terms: dict[str, float], core: dict[str, float]
+        self, op: Operation, terms: dict[str, float], core: dict[str, float], main: bool = False
     ) -> None:
         def add(words: Iterable[str], weight: float, core_weight: float = 0.0) -> None:
             for t in words:
@@ -758,7 +787,8 @@ class SearchIndex:
             if pos == 0:
                 weight, cw = _W_CATEGORY, _C_CATEGORY
             elif pos == last:
-                weight, cw = _W_RESOURCE, _C_RESOURCE
+                # The module's main record answers for the module: its own word costs less.
+                weight, cw = _W_RESOURCE, _C_MAIN if main else _C_RESOURCE
             else:
                 weight, cw = _W_PARENT, _C_PARENT
             if pieces == ("info",) or pieces == ("usage",):
@@ -998,10 +1028,10 @@ class SearchIndex:
                     continue
             leading = False
             if w.isdigit():
-                # "ticket 4711" names one item; "ticket 4711 notes" and "the notes on ticket
-                # 4711" name the parent.
+                # "ticket 4711" names one item; "ticket 4711 notes", "the notes on ticket 4711"
+                # and "time logged against ticket 4711" (a qualifier's number) name the parent.
                 last = all(x in stopwords or x.isdigit() for x in rewritten[k + 1 :])
-                if last and not any(c in plurals for c, _, _ in content):
+                if last and weight == 1.0 and not any(c in plurals for c, _, _ in content):
                     shape = shape or "item"
                 continue
             if w in vocab.item_words:
@@ -1104,6 +1134,7 @@ class SearchIndex:
             methods,
             shape,
             tuple(notes),
+            frozenset(plurals),
         )
 
     def search(
@@ -1200,11 +1231,16 @@ class SearchIndex:
             # types" and "kinds of expense" the table. (Counted as an unmatched name word.)
             said = {a for alts in q.concepts for a in alts}
             cost = _LOOKUP / _UNMATCHED
+            # To change "a company's status" is to edit the company (a field of it, see
+            # _field_edits); the status table is edited when said in the plural.
+            field = q.methods.get("PATCH", 0.0) > 0.0
             for table, members in self._lookups.items():
-                if not table & said:
+                named = table & said
+                if not named or (field and not named & q.plurals):
+                    c = cost if not named else _LOOKUP_FIELD / _UNMATCHED
                     for i in members:
                         if i in scores:
-                            core_hit[i] = core_hit.get(i, 0.0) - cost
+                            core_hit[i] = core_hit.get(i, 0.0) - c
 
         bonus = self._intent_bonus(q.methods, q.shape, intent_weight)
         shape_class = self._shape_class

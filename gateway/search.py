@@ -36,8 +36,8 @@ record of its module refers to: expense types of expense entries) answers only w
 names it, and to change "a company's status" is to edit the company, not the status table. A
 module's main record (the top-level table referring to the most lookup tables: schedule entries,
 tickets) answers for its module ("Maria's schedule"). A number after a qualifier names the parent
-("time logged against ticket 5530"). A query whose words all read as stopwords is read again,
-less strictly ("log a call").
+("time logged against ticket 5530"). Contractions are expanded ("haven't" -> have not). A
+query whose words all read as stopwords is read again, less strictly ("log a call").
 
 The index is built lazily on the first search (about 3,000 operations, a few hundred ms) and a
 query touches only the posting lists of its words.
@@ -85,6 +85,23 @@ _WORD_RE = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z][a-z]*|[a-z]+|[
 
 # Labels such as "P1", "Q3" or "v2" in a query name no resource, and their digits are no id.
 _LABEL_RE = re.compile(r"\b[A-Za-z]{1,2}[0-9]+\b")
+
+# English contractions: "haven't" is "have not" (so "not" can find the catalog's "un-" word),
+# "won't" no "won"; "we're", "I'll", "they've", "I'd", "I'm" add nothing. Written without the
+# apostrophe too ("dont", "isnt"), as chat often is.
+_NOT_RE = re.compile(
+    r"\b(wo|ca|sha|do|does|did|is|are|was|were|have|has|had|could|should|would|must|need)"
+    r"n['\u2019]?t\b",
+    re.IGNORECASE,
+)
+_AUXILIARY_RE = re.compile(r"['\u2019](?:re|ll|ve|d|m)\b", re.IGNORECASE)
+_NEGATED = {"wo": "will", "ca": "can", "sha": "shall"}
+
+
+def _expand_contractions(text: str) -> str:
+    text = _NOT_RE.sub(lambda m: _NEGATED.get(m[1].lower(), m[1]) + " not", text)
+    return _AUXILIARY_RE.sub(" ", text)
+
 
 # Some summaries carry a .NET namespace ("Get ConnectWise.Apis.v3_0.v2015_3.Company.Company").
 _NAMESPACE_RE = re.compile(r"ConnectWise\.Apis\.v[\d_]+\.v[\d_]+\.")
@@ -909,6 +926,7 @@ class SearchIndex:
         vocab = self.vocabulary
         # "customer's" -> customer, s. Very long input is cut: no real query needs 40 words.
         text = _LABEL_RE.sub(" ", query[:_MAX_QUERY_CHARS])
+        text = _expand_contractions(text)
         raw = [w for w in split_words(text) if w != "s"][:_MAX_QUERY_WORDS]
         methods: dict[str, float] = {}
         shape: str | None = None

@@ -659,6 +659,16 @@ def test_phrasal_verbs_read_as_the_verb_they_mean() -> None:
     )
 
 
+def test_contractions_are_expanded() -> None:
+    index = search_mod.get_index()
+    # "aren't posted" is "are not posted": the catalog's "unposted".
+    assert "unposted" in index.parse("expenses that aren't posted yet").labels
+    assert "unposted" in index.parse("expenses that arent posted yet").labels
+    # "won't" is no "won" (a field of opportunities); "we're" adds nothing.
+    assert "won" not in index.parse("the tech won't be in tomorrow").labels
+    assert index.parse("we're onboarding a new client").methods == {"POST": 1.0}
+
+
 def test_a_query_with_meaningful_words_never_gives_nothing() -> None:
     # "call" is a stopword ("which endpoint do I call"), but a noun when nothing else is said.
     hits = rank("log a call with a prospect", 3, natural=True)

@@ -54,8 +54,8 @@ DEV2_TOP5, DEV2_TOP1 = 0.94, 0.85
 # Unseen set: 107/127 in the top 5, 90/127 first (before phrasal verbs, lookup tables, main
 # records and the fallback: 94 and 74; before the field-edit rules: 85 and 65).
 UNSEEN_TOP5, UNSEEN_TOP1 = 0.83, 0.70
-# Third dev set: 37/62 and 27/62 (when written: 24 and 14).
-DEV3_TOP5, DEV3_TOP1 = 0.58, 0.41
+# Third dev set: 38/62 and 28/62 (when written: 24 and 14).
+DEV3_TOP5, DEV3_TOP1 = 0.59, 0.43
 
 # Queries an MSP technician or dispatcher might type, with every acceptable answer.
 REGRESSION: list[tuple[str, tuple[str, ...]]] = [
@@ -654,6 +654,7 @@ def test_phrasal_verbs_read_as_the_verb_they_mean() -> None:
     assert "submit" in index.parse("send my expense report in for approval").labels
     # ...but not past a relation word: this "in" is no particle.
     assert "submit" not in index.parse("send the invoice to the client in May").labels
+    assert index.parse("jot down a note about a client's renewal").methods == {"POST": 1.0}
     assert rank("call off Friday's site visit", 1, natural=True)[0].key.startswith(
         "DELETE /schedule/entries/{id}"
     )

@@ -31,10 +31,11 @@ from cwm_gateway.input_limits import (
 from cwm_gateway.memory import FastMemory
 from cwm_gateway.paths import Route, canonical_method
 from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approval_outcome
-from cwm_gateway.policy.audit import OutputScrubber, Scrubber
+from cwm_gateway.policy.audit import AuditLog, OutputScrubber, Scrubber
 from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
-from cwm_gateway.policy.loader import load_default_policy, load_policy
+from cwm_gateway.policy.loader import default_policy_hidden_tools, load_default_policy, load_policy
 from cwm_gateway.policy.rules import UPSTREAM_TOOLS as POLICY_UPSTREAM_TOOLS
+from cwm_gateway.policy.rules import hides
 from cwm_gateway.results import (
     ApiCallResult,
     CategoriesResult,
@@ -199,6 +200,23 @@ class GatewayOptions:
     """Force the policy's read-only switch on: only Read operations may be called."""
 
 
+@dataclass(frozen=True)
+class DeferredEngine:
+    """A policy engine built when the first call needs a decision, and what is known before.
+
+    For the shipped default policy, which the tests compile: defining the policy document's
+    models and validating the file cost about a third of the start-up's own work, and the first
+    tools/list needs only the hide list. A policy file someone wrote is compiled at start, so a
+    mistake in it stops the start instead of the first call.
+    """
+
+    build: Callable[[], PolicyEngine]
+    hidden_tools: frozenset[str]
+    """The policy's ``hide`` list."""
+    audit: AuditLog | None
+    """The audit log the engine will write (secrets to scrub are set on it before it exists)."""
+
+
 class Gateway:
     """Composes catalog, search, validation, policy, client and memory for the tools.
 
@@ -210,14 +228,19 @@ class Gateway:
         self,
         *,
         memory: FastMemory,
-        engine: PolicyEngine,
+        engine: PolicyEngine | DeferredEngine,
         settings: Settings | None = None,
         settings_factory: Callable[[], Settings] = Settings.from_env,
         text_budget: int = compact.TEXT_BUDGET,
         limits: InputLimits | None = None,
     ) -> None:
         self.memory = memory
-        self._engine = engine
+        self._engine: PolicyEngine | None = None
+        self._deferred: DeferredEngine | None = None
+        if isinstance(engine, DeferredEngine):
+            self._deferred = engine
+        else:
+            self._engine = engine
         # Engines of grants that name their own policy file, by path (same limiter and audit).
         self._grant_engines: dict[str, PolicyEngine] = {}
         self.force_read_only = False
@@ -247,7 +270,7 @@ class Gateway:
         # Accumulated: grants' member keys join the gateway's own.
         self._secrets.update((settings.private_key, header, header.removeprefix("Basic ")))
         self._output_scrubber = OutputScrubber(sorted(self._secrets))
-        audit = self.engine.audit
+        audit = self._engine.audit if self._engine is not None else self._deferred_audit()
         if audit is not None:
             audit.scrubber = Scrubber(self._secrets)
 
@@ -255,25 +278,42 @@ class Gateway:
         """``value`` with the configured secrets replaced (``raw``: its bytes, a fast pre-check)."""
         return self._output_scrubber.value(value, raw)
 
+    def _deferred_audit(self) -> AuditLog | None:
+        return self._deferred.audit if self._deferred is not None else None
+
+    def _base_engine(self) -> PolicyEngine:
+        """The gateway's own engine, built now when it was deferred."""
+        if self._engine is None:
+            assert self._deferred is not None  # one of the two is always set
+            self._engine = self._deferred.build()
+            self._deferred = None
+        return self._engine
+
+    def is_tool_hidden(self, tool: str) -> bool:
+        """Whether the gateway's policy leaves ``tool`` out of tools/list (and denies it)."""
+        if self._engine is None and self._deferred is not None:
+            return hides(self._deferred.hidden_tools, tool)
+        return self._base_engine().is_tool_hidden(tool)
+
     @property
     def engine(self) -> PolicyEngine:
         """The policy engine of the current grant: its own policy file, else the gateway's."""
         path = identity.current().policy
         if path is None:
-            return self._engine
+            return self._base_engine()
         engine = self._grant_engines.get(path)
         if engine is None:
             policy = load_policy(path)
             if self.force_read_only:
                 policy = dataclasses.replace(policy, read_only=True)
-            base = self._engine
+            base = self._base_engine()
             engine = PolicyEngine(policy, base.ratelimiter, base.audit)
             self._grant_engines[path] = engine
         return engine
 
     @engine.setter
     def engine(self, engine: PolicyEngine) -> None:
-        self._engine = engine
+        self._engine, self._deferred = engine, None
         self._grant_engines.clear()
 
     @classmethod
@@ -283,12 +323,22 @@ class Gateway:
         from cwm_gateway.state import STATE_URL_ENV, open_state
 
         policy_path = options.policy_path or os.environ.get(POLICY_ENV) or None
-        policy = load_policy(policy_path) if policy_path else load_default_policy()
-        if options.read_only:
-            policy = dataclasses.replace(policy, read_only=True)
+        # A file someone wrote is compiled now: a mistake in it stops the start.
+        policy = load_policy(policy_path) if policy_path else None
         url = options.state_url or os.environ.get(STATE_URL_ENV, "").strip() or None
         state = open_state(url or (options.data_dir or default_data_dir()))
-        engine = PolicyEngine(policy, state.ratelimiter, state.audit)
+
+        def build_engine() -> PolicyEngine:
+            compiled = policy if policy is not None else load_default_policy()
+            if options.read_only:
+                compiled = dataclasses.replace(compiled, read_only=True)
+            return PolicyEngine(compiled, state.ratelimiter, state.audit)
+
+        engine: PolicyEngine | DeferredEngine = (
+            build_engine()
+            if policy is not None
+            else DeferredEngine(build_engine, default_policy_hidden_tools(), state.audit)
+        )
         gateway = cls(
             memory=state.memory,
             engine=engine,

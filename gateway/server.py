@@ -293,13 +293,12 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         log_level="WARNING",
         **transport,
     )
-    engine = gateway.engine
     _GATEWAYS[server] = gateway
 
     def tool(name: str, annotations: ToolAnnotations, output: type[BaseModel]):
         # No titles: the names say as much, and tools/list must stay under 8,000 characters.
         def register(fn):
-            if engine.is_tool_hidden(name):
+            if gateway.is_tool_hidden(name):
                 return fn  # hidden by policy: not even listed
             server.tool(
                 name=name,
@@ -524,7 +523,7 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         from cwm_generated.registry import BY_ID
 
         op = BY_ID.get(operation_id)
-        if op is None or engine.is_hidden(op):
+        if op is None or gateway.engine.is_hidden(op):  # the caller's grant's policy
             raise ValueError(f"no operation {operation_id!r}; search_api_endpoints finds ids")
         return gateway.endpoint_details(op.path, op.method).model_dump_json(exclude_none=True)
 

@@ -710,3 +710,11 @@ def test_approval_limits_count_prompts_even_when_the_call_then_fails() -> None:
     engine.rollback(d)
     refused = engine.decide(call(operation=DELETE_COMPANY))
     assert refused.action == "deny" and refused.retry_after is not None
+
+
+def test_the_default_policys_hide_list_is_read_without_compiling() -> None:
+    """A gateway on the default policy lists its tools before compiling it (issue #9 cold start);
+    the hide list it reads must be the compiled policy's."""
+    from cwm_gateway.policy.loader import default_policy_hidden_tools
+
+    assert default_policy_hidden_tools() == frozenset(load_default_policy().hide)

@@ -42,6 +42,9 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
+# What the compiled rules also need lives with them, so running a policy never loads these models.
+from cwm_gateway.policy.rules import WINDOWS, is_number
+
 __all__ = [
     "OPS",
     "WINDOWS",
@@ -78,8 +81,6 @@ OP_ALIASES: dict[str, tuple[str, bool | None]] = {
     "absent": ("exists", False),
     "not_exists": ("exists", False),
 }
-#: Counter windows: calendar-aligned in UTC (or sliding, an extension), length in seconds.
-WINDOWS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
 _NUMERIC_OPS = frozenset({"lt", "lte", "gt", "gte"})
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _RATE = re.compile(r"^\s*(\S+?)\s*/\s*(\S+)\s*$")
@@ -111,11 +112,6 @@ def _choice(value: Any, choices: tuple[str, ...], what: str) -> Any:
 _CheckedWindow = Annotated[
     Window, BeforeValidator(lambda value: _choice(value, tuple(WINDOWS), "a window"))
 ]
-
-
-def is_number(value: Any) -> bool:
-    """A JSON number (booleans are not numbers here)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class _Strict(BaseModel):

@@ -12,13 +12,12 @@ import fnmatch
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cwm_gateway import paths
 from cwm_gateway.errors import ConfigError
-from cwm_gateway.policy.document import WINDOWS, is_number
 from cwm_gateway.policy.visibility import RUNTIME_RISKS
 
 __all__ = [
@@ -70,6 +69,13 @@ LEGACY_ROOTS = ("params", "body", "path", "method")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 GLOB_CHARS = frozenset("*?[")
 _MISSING = object()
+#: Counter windows: calendar-aligned in UTC (or sliding, an extension), length in seconds.
+WINDOWS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number (booleans are not numbers here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class PolicyError(ConfigError):
@@ -489,6 +495,11 @@ class OperationRule:
 # -- the policy ----------------------------------------------------------------------------
 
 
+def hides(hide: Collection[str], tool: str) -> bool:
+    """Whether a ``hide`` list names the tool (``"*"`` hides every tool)."""
+    return "*" in hide or tool in hide
+
+
 @dataclass(frozen=True)
 class Policy:
     """A compiled policy. Build with :func:`load_policy` or :func:`parse_policy`."""
@@ -535,7 +546,7 @@ class Policy:
 
     def is_tool_hidden(self, tool: str) -> bool:
         """Whether the tool is on the hide list (removed from tools/list, denied when called)."""
-        return "*" in self.hide or tool in self.hide
+        return hides(self.hide, tool)
 
     def tool_entry(self, tool: str) -> ToolEntry | None:
         """The tool's own entry (exact name, else the first matching glob), or None."""

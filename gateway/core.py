@@ -32,10 +32,9 @@ from cwm_gateway.memory import FastMemory
 from cwm_gateway.paths import Route, canonical_method
 from cwm_gateway.policy.approval import ApprovalOutcome, ApprovalRequest, approval_outcome
 from cwm_gateway.policy.audit import AuditLog, OutputScrubber, Scrubber
-from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
 from cwm_gateway.policy.loader import default_policy_hidden_tools, load_default_policy, load_policy
-from cwm_gateway.policy.rules import UPSTREAM_TOOLS as POLICY_UPSTREAM_TOOLS
-from cwm_gateway.policy.rules import hides
+from cwm_gateway.policy.tool_names import UPSTREAM_TOOLS as POLICY_UPSTREAM_TOOLS
+from cwm_gateway.policy.tool_names import hides
 from cwm_gateway.results import (
     ApiCallResult,
     CategoriesResult,
@@ -54,11 +53,12 @@ from cwm_generated.types import Operation, RequestSpec
 
 # What only a call needs loads with the first call, not at start: the first tools/list (the
 # cold start hosts wait for) needs none of it. The client (httpx), the checks (validation, the
-# conditions language, value checks and their reference data), files, raw-request parsing, the
-# catalog and search are imported where they are used.
+# conditions language, value checks and their reference data), the policy engine and its rules,
+# files, raw-request parsing, the catalog and search are imported where they are used.
 if TYPE_CHECKING:
     from cwm_gateway.client import AsyncClient
     from cwm_gateway.files import FetchFile
+    from cwm_gateway.policy.engine import CallContext, Decision, PolicyEngine
     from cwm_gateway.transport import AttemptRecord
     from cwm_gateway.validation import CanonicalRequest
 
@@ -307,6 +307,8 @@ class Gateway:
             if self.force_read_only:
                 policy = dataclasses.replace(policy, read_only=True)
             base = self._base_engine()
+            from cwm_gateway.policy.engine import PolicyEngine
+
             engine = PolicyEngine(policy, base.ratelimiter, base.audit)
             self._grant_engines[path] = engine
         return engine
@@ -332,6 +334,8 @@ class Gateway:
             compiled = policy if policy is not None else load_default_policy()
             if options.read_only:
                 compiled = dataclasses.replace(compiled, read_only=True)
+            from cwm_gateway.policy.engine import PolicyEngine
+
             return PolicyEngine(compiled, state.ratelimiter, state.audit)
 
         engine: PolicyEngine | DeferredEngine = (
@@ -356,6 +360,8 @@ class Gateway:
 
     def check_tool(self, tool: str, grant: str, arguments: dict[str, Any]) -> None:
         """Policy check for tools that do not reach ConnectWise (search, memory...)."""
+        from cwm_gateway.policy.engine import CallContext
+
         call = CallContext(tool=tool, grant=grant, arguments=arguments)
         decision = self.engine.decide(call)
         if decision.action == "require_approval":
@@ -475,6 +481,8 @@ class Gateway:
         policy whichever tool carries it. Other tools reach no operation.
         """
         if tool not in UPSTREAM_TOOLS:
+            from cwm_gateway.policy.engine import CallContext
+
             return PreparedCall(CallContext(tool=tool, grant=grant, arguments=arguments), None, [])
         from cwm_gateway.files import prepare_upload
         from cwm_gateway.raw_request import parse_raw_request
@@ -524,6 +532,8 @@ class Gateway:
         if not arguments.get("full"):
             # Compact by default: the resource's default fields, sent as part of the request.
             request = dataclasses.replace(request, spec=compact.with_default_fields(request.spec))
+        from cwm_gateway.policy.engine import CallContext
+
         call = CallContext.for_request(tool, grant=grant, request=request)
         return PreparedCall(call, request, notes)
 
@@ -591,6 +601,8 @@ class Gateway:
             read = canonical_request("GET", path, None, None, visible=self._visible)
         except RequestValidationError:  # hidden or unknown to this caller
             return False
+        from cwm_gateway.policy.engine import CallContext
+
         call = CallContext.for_request("execute_api_call", grant=grant, request=read)
         return self.engine.preview(call).action == "allow"
 
@@ -648,6 +660,8 @@ class Gateway:
             if prepared is None:
                 prepared = await self.prepare_call(tool, grant, arguments)
         except ToolFailureError as exc:
+            from cwm_gateway.policy.engine import CallContext
+
             self.engine.record(
                 CallContext(tool=tool, grant=grant, arguments=summarize_arguments(arguments)),
                 None,

@@ -28,6 +28,10 @@ class ConfigError(CWMError):
     """A setting is missing or malformed (the message names the setting, never its value)."""
 
 
+class PolicyError(ConfigError):
+    """A policy file is missing, unreadable or malformed (the message says where and why)."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a request, found before anything was sent."""

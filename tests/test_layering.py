@@ -39,3 +39,23 @@ def test_gateway_imports_follow_the_documented_layers():
                 if dep != owner and rank[dep] < rank[owner]:
                     upward.append(f"{path.relative_to(ROOT)} imports {dep}")
     assert upward == []
+
+
+def test_the_policy_packages_lazy_exports_match_what_type_checkers_see():
+    """``cwm_gateway.policy`` loads its names on first use (the engine waits for the first call);
+    its TYPE_CHECKING imports (what IDEs see) and ``_EXPORTS`` (what runs) must name the same
+    things from the same modules, and each must resolve."""
+    import cwm_gateway.policy as policy
+
+    tree = ast.parse((ROOT / "gateway" / "policy" / "__init__.py").read_text(encoding="utf-8"))
+    static = {
+        alias.asname or alias.name: node.module.rsplit(".", 1)[1]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cwm_gateway.")
+        for alias in node.names
+    }
+    assert static == policy._EXPORTS
+    for name, module in static.items():
+        assert getattr(policy, name) is getattr(
+            __import__(f"cwm_gateway.policy.{module}", fromlist=[name]), name
+        )

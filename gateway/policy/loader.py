@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cwm_gateway.policy.rules import Policy, PolicyError, ToolEntry
+from cwm_gateway.errors import PolicyError
+
+if TYPE_CHECKING:
+    from cwm_gateway.policy.rules import Policy, ToolEntry
 
 __all__ = [
     "default_policy_hidden_tools",

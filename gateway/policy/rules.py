@@ -12,12 +12,13 @@ import fnmatch
 import json
 import math
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cwm_gateway import paths
-from cwm_gateway.errors import ConfigError
+from cwm_gateway.errors import PolicyError
+from cwm_gateway.policy.tool_names import UPSTREAM_TOOLS, hides
 from cwm_gateway.policy.visibility import RUNTIME_RISKS
 
 __all__ = [
@@ -43,10 +44,6 @@ try:  # The generated contract is the source of truth once it exists.
 except ImportError:  # pragma: no cover - only before the first code generation
     RISK_CLASSES = ("Read", "Write", "Execute", "Destructive", "Financial")
 
-#: The tools that reach ConnectWise: a tool entry under any of these names applies to all of
-#: them, so the same request gets the same decision whichever tool carries it (``read_api``
-#: is execute_api_call restricted to reads; a rule written for one must hold for it too).
-UPSTREAM_TOOLS = ("execute_api_call", "send_raw_api_request", "read_api")
 SCOPES = ("grant", "tool", "operation", "global")
 ACTIONS = ("allow", "deny", "hide", "require_approval", "rate_limit")
 #: Attributes of the canonical request that conditions may read as ``request.<attr>``.
@@ -76,10 +73,6 @@ WINDOWS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
 def is_number(value: Any) -> bool:
     """A JSON number (booleans are not numbers here)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-class PolicyError(ConfigError):
-    """A policy file is missing, unreadable or malformed (the message says where and why)."""
 
 
 def path_key(path: str) -> str:
@@ -493,11 +486,6 @@ class OperationRule:
 
 
 # -- the policy ----------------------------------------------------------------------------
-
-
-def hides(hide: Collection[str], tool: str) -> bool:
-    """Whether a ``hide`` list names the tool (``"*"`` hides every tool)."""
-    return "*" in hide or tool in hide
 
 
 @dataclass(frozen=True)

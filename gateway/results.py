@@ -12,7 +12,7 @@ import typing
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from cwm_gateway.compact import record_value, render_cell
 from cwm_gateway.memory import SavedQuery
@@ -21,12 +21,18 @@ if TYPE_CHECKING:
     from cwm_generated.types import Operation
 
 
-class _Result(BaseModel):
+class _Model(BaseModel):
+    # Validators are built when a model is first used, not at import: the server imports these
+    # before its first tools/list, which reads only their fields (see concise_schema).
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Result(_Model):
     def text(self) -> str:  # pragma: no cover - every subclass overrides
         return self.model_dump_json(indent=2)
 
 
-class Endpoint(BaseModel):
+class Endpoint(_Model):
     """One operation in a listing or a search answer."""
 
     method: str
@@ -77,12 +83,12 @@ class SearchResult(_Result):
         return "\n".join(lines)
 
 
-class TagSummary(BaseModel):
+class TagSummary(_Model):
     name: str
     operation_count: int
 
 
-class Category(BaseModel):
+class Category(_Model):
     name: str
     operation_count: int
     tags: list[TagSummary]
@@ -119,7 +125,7 @@ class CategoryEndpointsResult(_Result):
         return "\n".join(lines)
 
 
-class FieldList(BaseModel):
+class FieldList(_Model):
     """The fields of a body or response model, one line each (``name: type, required, …``)."""
 
     model: str | None = None
@@ -184,7 +190,7 @@ class EndpointDetailsResult(_Result):
         return "\n".join(lines)
 
 
-class ListSummary(BaseModel):
+class ListSummary(_Model):
     """How a list answer was shown: nothing is cut without saying so."""
 
     returned: int
@@ -198,7 +204,7 @@ class ListSummary(BaseModel):
     """Params whose first item is the one after the last item shown."""
 
 
-class Table(BaseModel):
+class Table(_Model):
     """A list answer: columns once, one row per item; a reference cell is ``[id, name]``."""
 
     columns: list[str]
@@ -303,7 +309,7 @@ class MemoryChangeResult(_Result):
         return self.message
 
 
-class ToolFailure(BaseModel):
+class ToolFailure(_Model):
     """Structured form of a tool error (sent with isError)."""
 
     error: str

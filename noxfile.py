@@ -1,5 +1,5 @@
 """Developer sessions: ``nox -s generate``, ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``,
-``nox -s bench``, ``nox -s default_policy``."""
+``nox -s bench``, ``nox -s default_policy``, ``nox -s tool_schemas``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ def default_policy(session: nox.Session) -> None:
         "python",
         "-c",
         "from cwm_gateway.policy.loader import write_default_policy_json as w; print(w())",
+    )
+
+
+@nox.session
+def tool_schemas(session: nox.Session) -> None:
+    """Write gateway/tool_schemas.json after changing a tool's signature or upgrading mcp."""
+    session.install("-e", ".")
+    session.run(
+        "python", "-c", "from cwm_gateway.server import write_tool_schemas as w; print(w())"
     )
 
 

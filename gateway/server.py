@@ -12,7 +12,8 @@ what would be right. Nothing here talks HTTP.
 import base64
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 from mcp.server.elicitation import ElicitationResult
@@ -26,9 +27,10 @@ from mcp_types import (
     TextContent,
     ToolAnnotations,
 )
+from mcp_types import Tool as MCPTool
 from pydantic import BaseModel, Field, ValidationError, WithJsonSchema
 
-from cwm_gateway import __version__, identity
+from cwm_gateway import __version__, identity, tool_schemas
 from cwm_gateway.core import Gateway, PreparedCall, ToolFailureError
 from cwm_gateway.policy.approval import ApprovalForm, ApprovalNotAsked, approval_question
 from cwm_gateway.prompts import add_completions, add_prompts
@@ -122,19 +124,6 @@ def _error(failure: ToolFailure) -> CallToolResult:
         is_error=True,
         _meta={FAILURE_META: failure.model_dump(mode="json", exclude_none=True)},
     )
-
-
-def _publish_schemas(server: MCPServer, name: str, output: type[BaseModel]) -> None:
-    """Publish a concise output schema (and an input schema without titles) for a tool.
-
-    The tools return a ``CallToolResult`` they built from ``output``, so the SDK derives no
-    schema and validates nothing a second time; a schema set on the metadata is advertised.
-    """
-    registered = server._tool_manager.get_tool(name)  # noqa: SLF001 - no public accessor
-    if registered is None:  # pragma: no cover - registered just before
-        return
-    registered.fn_metadata.output_schema = concise_schema(output)
-    registered.parameters = concise_input_schema(registered.parameters)
 
 
 async def _run(work: Callable[[], Awaitable[BaseModel] | BaseModel]) -> CallToolResult:
@@ -255,12 +244,69 @@ Approval = ElicitationResult[ApprovalForm]
 class GatewayServer(MCPServer):
     """``MCPServer`` whose answer to arguments that do not fit a tool's schema is a tool error
     in the gateway's words (see :mod:`cwm_gateway.tool_arguments`), with the same ``_meta``
-    as every other failure, instead of the SDK's pydantic report."""
+    as every other failure, instead of the SDK's pydantic report.
+
+    A tool whose input schema was recorded at build time (:mod:`cwm_gateway.tool_schemas`) is
+    listed from that record and registered with the SDK, which builds its argument model, on
+    its first call: the first tools/list builds no argument models.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tool_order: list[str] = []
+        #: Listed tools the SDK has not built yet: their listing and how to register them.
+        self._unregistered: dict[str, tuple[MCPTool, Callable[[], None]]] = {}
+
+    def add_gateway_tool(
+        self, fn: Callable[..., Any], listing: MCPTool, recorded_schema: dict[str, Any] | None
+    ) -> None:
+        """Register ``fn`` as ``listing`` says, now or (with a recorded schema) on first call."""
+
+        def register() -> None:
+            self.tool(
+                name=listing.name, annotations=listing.annotations, description=listing.description
+            )(fn)
+            # The tools return a CallToolResult they built from their result model, so the SDK
+            # derives no output schema and validates nothing twice; the one set here is listed.
+            built = self._tool_manager.get_tool(listing.name)
+            assert built is not None  # registered just above
+            built.fn_metadata.output_schema = listing.output_schema
+            built.parameters = concise_input_schema(built.parameters)
+
+        self._tool_order.append(listing.name)
+        if recorded_schema is None:
+            register()
+        else:
+            self._unregistered[listing.name] = (
+                listing.model_copy(update={"input_schema": recorded_schema}),
+                register,
+            )
+
+    def _registered_tool(self, name: str) -> Any:
+        """The SDK's tool of that name (registering a listed one first), or None."""
+        pending = self._unregistered.pop(name, None)
+        if pending is not None:
+            pending[1]()
+        return self._tool_manager.get_tool(name)
+
+    def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        pending = self._unregistered.get(name)
+        if pending is not None:
+            return pending[0].input_schema
+        return super()._tool_input_schema(name)
+
+    async def list_tools(self) -> list[MCPTool]:
+        built = {tool.name: tool for tool in await super().list_tools()}
+        listed = [
+            self._unregistered[name][0] if name in self._unregistered else built.pop(name)
+            for name in self._tool_order
+        ]
+        return listed + list(built.values())
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context | None = None
     ) -> Any:
-        registered = self._tool_manager.get_tool(name)
+        registered = self._registered_tool(name)
         if registered is None:  # unknown (or hidden) tool: the SDK's answer is the right one
             return await super().call_tool(name, arguments, context)
         schema = registered.parameters
@@ -279,12 +325,20 @@ class GatewayServer(MCPServer):
             return _error(argument_failure(name, type_problems(exc.__cause__, arguments, schema)))
 
 
-def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
+def build_server(
+    gateway: Gateway,
+    *,
+    recorded_schemas: Mapping[str, dict[str, Any]] | None = None,
+    **transport: Any,
+) -> MCPServer:
     """The MCP server with the tools, resources, prompts and completions.
 
-    ``transport`` holds ``MCPServer`` options of the HTTP deployment (``auth``,
+    ``recorded_schemas``: tools' input schemas recorded at build time (default: what
+    :func:`cwm_gateway.tool_schemas.load` finds for the installed SDK; ``{}`` derives them all
+    now). ``transport`` holds ``MCPServer`` options of the HTTP deployment (``auth``,
     ``token_verifier``, ``request_state_security``; see :func:`cwm_gateway.web.server_auth_options`).
     """
+    recorded = tool_schemas.load() if recorded_schemas is None else recorded_schemas
     # WARNING: at INFO the SDK's logging setup would log every upstream request line.
     server = GatewayServer(
         name="cwm-api-gateway",
@@ -300,12 +354,14 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
         def register(fn):
             if gateway.is_tool_hidden(name):
                 return fn  # hidden by policy: not even listed
-            server.tool(
+            listing = MCPTool(
                 name=name,
-                annotations=annotations,
                 description=" ".join((fn.__doc__ or "").split()),
-            )(fn)
-            _publish_schemas(server, name, output)
+                input_schema={},
+                output_schema=concise_schema(output),
+                annotations=annotations,
+            )
+            server.add_gateway_tool(fn, listing, recorded.get(name))
             return fn
 
         return register
@@ -572,3 +628,18 @@ def build_server(gateway: Gateway, **transport: Any) -> MCPServer:
             raise ValueError(exc.failure.message) from None
 
     return server
+
+
+def write_tool_schemas() -> Path:
+    """Record each tool's input schema as the installed SDK derives it (``nox -s tool_schemas``)."""
+    import asyncio
+    import tempfile
+
+    from cwm_gateway.core import GatewayOptions
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        gateway = Gateway.from_options(GatewayOptions(data_dir=Path(data_dir)))
+        server = build_server(gateway, recorded_schemas={})
+        listed = asyncio.run(server.list_tools())
+        gateway.state.close()
+    return tool_schemas.write({tool.name: tool.input_schema for tool in listed})

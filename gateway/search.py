@@ -1446,7 +1446,8 @@ def search(
     """Rank registry operations for a keyword or natural-language query, as the tools show it.
 
     ``visible`` (optional) returns False for operations the caller must not show (policy).
-    An empty or stopword-only query gives no results.
+    An empty query, or one of stopwords only, gives no results; a stopword the vocabulary gives
+    a meaning as a noun counts when nothing else does ("log a call" -> activities).
     """
     from cwm_gateway.results import SearchResult
 

@@ -270,7 +270,8 @@ class Gateway:
         # Accumulated: grants' member keys join the gateway's own.
         self._secrets.update((settings.private_key, header, header.removeprefix("Basic ")))
         self._output_scrubber = OutputScrubber(sorted(self._secrets))
-        audit = self._engine.audit if self._engine is not None else self._deferred_audit()
+        # The engine's audit log, or the one a deferred engine will write (not built for this).
+        audit = (self._deferred or self._base_engine()).audit
         if audit is not None:
             audit.scrubber = Scrubber(self._secrets)
 
@@ -278,20 +279,16 @@ class Gateway:
         """``value`` with the configured secrets replaced (``raw``: its bytes, a fast pre-check)."""
         return self._output_scrubber.value(value, raw)
 
-    def _deferred_audit(self) -> AuditLog | None:
-        return self._deferred.audit if self._deferred is not None else None
-
     def _base_engine(self) -> PolicyEngine:
         """The gateway's own engine, built now when it was deferred."""
-        if self._engine is None:
-            assert self._deferred is not None  # one of the two is always set
-            self._engine = self._deferred.build()
-            self._deferred = None
+        if self._deferred is not None:
+            self._engine, self._deferred = self._deferred.build(), None
+        assert self._engine is not None  # one of the two is always set
         return self._engine
 
     def is_tool_hidden(self, tool: str) -> bool:
         """Whether the gateway's policy leaves ``tool`` out of tools/list (and denies it)."""
-        if self._engine is None and self._deferred is not None:
+        if self._deferred is not None:  # not built yet: the hide list is known without it
             return hides(self._deferred.hidden_tools, tool)
         return self._base_engine().is_tool_hidden(tool)
 

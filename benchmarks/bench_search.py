@@ -4,7 +4,7 @@ Prints numbers; asserts nothing. ``python -m benchmarks.bench_search [eval.jsonl
 
 Quality is printed for the shared eval file, both halves of the held-out set
 (``tests/data/search_heldout.jsonl``, tuned on), the second and third dev sets
-(``tests/data/search_dev2.jsonl``, ``search_dev3.jsonl``, tuned on) and the unseen set
+(``tests/data/search_dev2.jsonl``, ``search_dev3.jsonl``, ``search_dev4.jsonl``, tuned on) and the unseen set
 (``tests/data/search_unseen.jsonl``: never tuned on until the #9 generalization session, tuned
 on from then; its misses are still not printed here).
 """
@@ -26,6 +26,7 @@ DEV2 = ROOT / "tests" / "data" / "search_dev2.jsonl"
 # Written blind (no one read the ranking or ran it on these first): numbers only, never misses.
 BLIND = ROOT / "tests" / "data" / "search_blind.jsonl"
 DEV3 = ROOT / "tests" / "data" / "search_dev3.jsonl"
+DEV4 = ROOT / "tests" / "data" / "search_dev4.jsonl"
 ROUNDS = 50
 BUILDS = 5
 COLD_RUNS = 5
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     sets["held-out test"] = _load(HELD_OUT, "test")
     sets["dev2"] = _load(DEV2)
     sets["dev3"] = _load(DEV3)
+    sets["dev4"] = _load(DEV4)
     sets["unseen"] = _load(UNSEEN)
     sets["blind"] = _load(BLIND)
 

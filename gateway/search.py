@@ -36,7 +36,10 @@ record of its module refers to: expense types of expense entries) answers only w
 names it, and to change "a company's status" is to edit the company, not the status table. A
 module's main record (the top-level table referring to the most lookup tables: schedule entries,
 tickets) answers for its module ("Maria's schedule"). A number after a qualifier names the parent
-("time logged against ticket 5530"). Contractions are expanded ("haven't" -> have not). A
+("time logged against ticket 5530"). Contractions are expanded ("haven't" -> have not). The
+participle of a verb that implies its object names it ("what does Raj have booked" -> schedule
+entries); a verb said in the plural past the first word is a noun ("Outlook fixes"); "how many
+hours" is time, no count. A
 query whose words all read as stopwords is read again, less strictly ("log a call").
 
 The index is built lazily on the first search (about 3,000 operations, a few hundred ms) and a
@@ -885,6 +888,14 @@ class SearchIndex:
                 return stem
         return word
 
+    def _participle_object(self, word: str) -> tuple[str, ...]:
+        """The object a vocabulary verb implies, for its ``-ed`` form (booked -> schedule entry)."""
+        for stem in _stems(word):
+            verb = self.vocabulary.verbs.get(stem)
+            if verb is not None and verb[2] and verb[2] != ("search",):
+                return verb[2]
+        return ()
+
     def _verb_phrases(self, words: list[str], notes: list[str]) -> list[str]:
         """Phrasal verbs and plain-English verbs as the verb they mean ("hand in" -> submit).
 
@@ -948,6 +959,11 @@ class SearchIndex:
             if pair is not None and (
                 pair == ("how", "many") or (pair == ("number", "of") and not after_noun)
             ):
+                if pair[0] == "how" and words[i + 2 : i + 3] in (["hour"], ["minute"]):
+                    # "how many hours" is an amount of time, no count of records.
+                    rewritten.append("-")
+                    i += 2
+                    continue
                 # "the number of tickets" counts; "the serial number of a device" does not.
                 shape = "count"
                 notes.append(f"'{' '.join(pair)}' -> count")
@@ -1017,6 +1033,8 @@ class SearchIndex:
                 content.append((w, weight, extra))
                 continue
             verb = self._verbs.get(w)
+            if verb is not None and not leading and w in plurals and w not in raw:
+                verb = None  # "Outlook fixes", "the logs": a noun said in the plural
             if verb is not None and verb[2] and rewritten[k + 1 : k + 2] == [verb[2][-1]]:
                 verb = None  # "schedule entries": the noun the verb would imply, not the verb
             if verb is not None and (leading or (w not in self._leading_only and not question)):
@@ -1034,6 +1052,12 @@ class SearchIndex:
                 if not implied and w in self._idf:
                     # "link two tickets": the verb may also name what is meant (ticketLinks).
                     content.append((w, _VERB_NAME * weight, not fallback))
+                continue
+            if w.endswith("ed") and (implied := self._participle_object(w)):
+                # "what does Raj have booked", "who is scheduled on this ticket": the participle
+                # of a verb that implies its object names that object (a schedule entry).
+                leading = False
+                content.extend((x, weight, extra) for x in implied)
                 continue
             if leading and not w.isdigit() and w not in stopwords and not self._said(w):
                 # A first word the catalog does not know, followed by a verb, is a verb the

@@ -988,11 +988,27 @@ def test_blind_set_is_sound() -> None:
     assert len(blind) == len(rows), "duplicate queries"
     for r in rows:
         # Every expected answer must exist, or the query tests nothing.
-        assert r["expect"] and all(e in keys for e in r["expect"]), r["q"]
+        assert r["expect"] and all(e in keys for e in r["expect"]), f"row {rows.index(r) + 1}"
     # Every other query set, the ones written after this one included (dev3, ...).
     others = sorted(p for p in BLIND_FILE.parent.glob("search_*.jsonl") if p != BLIND_FILE)
     others += [EVAL_QUERIES] if EVAL_QUERIES.exists() else []
     for path in others:
         seen = {json.loads(line)["q"].lower() for line in path.read_text().splitlines() if line}
-        assert not seen & blind, f"blind queries must be new (overlap with {path.name})"
-    assert not {q.lower() for q, _ in REGRESSION} & blind, "blind queries must be new"
+        # Counted, never listed: a failure here must not show anyone the blind queries.
+        shared = len(seen & blind)
+        assert shared == 0, f"{shared} queries of {path.name} are blind queries; rewrite them"
+    shared = len({q.lower() for q, _ in REGRESSION} & blind)
+    assert shared == 0, f"{shared} REGRESSION queries are blind queries; rewrite them"
+
+
+#: Measured 129/170 at rank 1 and 152/170 in the top 5 when this floor was set (the stop that
+#: wrote the set); the floors sit a little below so that noise-free regressions still fail.
+BLIND_TOP1, BLIND_TOP5 = 0.74, 0.87
+
+
+def test_quality_on_blind_set() -> None:
+    rows = [json.loads(line) for line in BLIND_FILE.read_text().splitlines() if line.strip()]
+    top1, top5, _ = _quality([(r["q"], tuple(r["expect"])) for r in rows], natural=True)
+    # Numbers only, never the misses: nobody may tune on this set.
+    assert top5 >= BLIND_TOP5, f"blind set top-5 {top5:.1%} is below {BLIND_TOP5:.0%}"
+    assert top1 >= BLIND_TOP1, f"blind set top-1 {top1:.1%} is below {BLIND_TOP1:.0%}"

@@ -10,7 +10,7 @@ first call needs a decision (see :class:`cwm_gateway.core.DeferredEngine`).
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # what IDEs and type checkers see; _EXPORTS says the same at run time
+if TYPE_CHECKING:  # what IDEs and type checkers see; __getattr__ finds the same at run time
     from cwm_gateway.policy.approval import ApprovalForm as ApprovalForm
     from cwm_gateway.policy.approval import ApprovalNotAsked as ApprovalNotAsked
     from cwm_gateway.policy.approval import ApprovalOutcome as ApprovalOutcome
@@ -33,37 +33,22 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; _EXPORTS says the same at 
     from cwm_gateway.policy.rules import Policy as Policy
     from cwm_gateway.policy.rules import PolicyError as PolicyError
 
-#: Each exported name and the submodule that defines it.
-_EXPORTS = {
-    **dict.fromkeys(
-        (
-            "ApprovalForm",
-            "ApprovalNotAsked",
-            "ApprovalOutcome",
-            "ApprovalRequest",
-            "approval_outcome",
-            "approval_question",
-        ),
-        "approval",
-    ),
-    **dict.fromkeys(("AuditLog", "render_table", "scrub"), "audit"),
-    **dict.fromkeys(("CallContext", "Decision", "ExplainLine", "PolicyEngine"), "engine"),
-    **dict.fromkeys(
-        ("default_policy_path", "load_default_policy", "load_policy", "parse_policy"), "loader"
-    ),
-    **dict.fromkeys(("InMemoryRateLimiter", "SqliteRateLimiter"), "ratelimit"),
-    **dict.fromkeys(("Policy", "PolicyError"), "rules"),
-}
+#: Where the package's names come from: each submodule's public names (its ``__all__``),
+#: looked up in this order, the ones cheapest to import first.
+_SUBMODULES = ("approval", "audit", "ratelimit", "loader", "rules", "engine")
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # the next lookup finds it without this function
-    return value
+    # Tools probe modules for dunders (__wrapped__, __path__...): no submodule defines those.
+    for submodule in () if name.startswith("__") else _SUBMODULES:
+        module = import_module(f"{__name__}.{submodule}")
+        if name in module.__all__:
+            value = getattr(module, name)
+            globals()[name] = value  # the next lookup finds it without this function
+            return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    names = (import_module(f"{__name__}.{m}").__all__ for m in _SUBMODULES)
+    return sorted({*globals(), *(n for public in names for n in public)})

@@ -22,6 +22,7 @@ Quality is measured on four sets, so rules tuned for one must also work on the o
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -902,55 +903,41 @@ def test_quality_on_unseen_set() -> None:
     assert top1 >= UNSEEN_TOP1, misses
 
 
-def test_second_dev_set_is_sound_and_meets_its_floor() -> None:
+def _dev_set_is_sound_and_meets_its_floor(
+    path: Path, split: str, earlier: tuple[Path, ...], top5_floor: float, top1_floor: float
+) -> None:
+    """A dev set: at least 50 distinct queries whose answers exist, none from the sets written
+    before it, and its quality at or above its floors."""
     keys = {f"{op.method} {op.path}" for op in OPERATIONS}
-    rows = [json.loads(line) for line in DEV2_FILE.read_text().splitlines() if line.strip()]
-    assert len(rows) >= 50 and {r["split"] for r in rows} == {"dev2"}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    assert len(rows) >= 50 and {r["split"] for r in rows} == {split}
+    assert len({r["q"].lower() for r in rows}) == len(rows), "duplicate queries"
     for r in rows:
         assert r["expect"] and all(e in keys for e in r["expect"]), r["q"]
-    unseen = {r["q"].lower() for r in _unseen()}
-    assert not unseen & {r["q"].lower() for r in rows}, "the unseen set must stay unseen"
+    others = {
+        json.loads(line)["q"].lower()
+        for other in earlier
+        for line in other.read_text().splitlines()
+        if line.strip()
+    }
+    assert not others & {r["q"].lower() for r in rows}, f"{split} queries must be new"
     top1, top5, misses = _quality([(r["q"], tuple(r["expect"])) for r in rows], natural=True)
-    assert top5 >= DEV2_TOP5, misses
-    assert top1 >= DEV2_TOP1, misses
+    assert top5 >= top5_floor, misses
+    assert top1 >= top1_floor, misses
+
+
+def test_second_dev_set_is_sound_and_meets_its_floor() -> None:
+    _dev_set_is_sound_and_meets_its_floor(DEV2_FILE, "dev2", (UNSEEN_FILE,), DEV2_TOP5, DEV2_TOP1)
 
 
 def test_third_dev_set_is_sound_and_meets_its_floor() -> None:
-    keys = {f"{op.method} {op.path}" for op in OPERATIONS}
-    rows = [json.loads(line) for line in DEV3_FILE.read_text().splitlines() if line.strip()]
-    assert len(rows) >= 50 and {r["split"] for r in rows} == {"dev3"}
-    assert len({r["q"].lower() for r in rows}) == len(rows), "duplicate queries"
-    for r in rows:
-        assert r["expect"] and all(e in keys for e in r["expect"]), r["q"]
-    others = {r["q"].lower() for r in _unseen()} | {
-        json.loads(line)["q"].lower()
-        for path in (HELD_OUT_FILE, DEV2_FILE)
-        for line in path.read_text().splitlines()
-        if line.strip()
-    }
-    assert not others & {r["q"].lower() for r in rows}, "dev3 queries must be new"
-    top1, top5, misses = _quality([(r["q"], tuple(r["expect"])) for r in rows], natural=True)
-    assert top5 >= DEV3_TOP5, misses
-    assert top1 >= DEV3_TOP1, misses
+    earlier = (UNSEEN_FILE, HELD_OUT_FILE, DEV2_FILE)
+    _dev_set_is_sound_and_meets_its_floor(DEV3_FILE, "dev3", earlier, DEV3_TOP5, DEV3_TOP1)
 
 
 def test_fourth_dev_set_is_sound_and_meets_its_floor() -> None:
-    keys = {f"{op.method} {op.path}" for op in OPERATIONS}
-    rows = [json.loads(line) for line in DEV4_FILE.read_text().splitlines() if line.strip()]
-    assert len(rows) >= 50 and {r["split"] for r in rows} == {"dev4"}
-    assert len({r["q"].lower() for r in rows}) == len(rows), "duplicate queries"
-    for r in rows:
-        assert r["expect"] and all(e in keys for e in r["expect"]), r["q"]
-    others = {r["q"].lower() for r in _unseen()} | {
-        json.loads(line)["q"].lower()
-        for path in (HELD_OUT_FILE, DEV2_FILE, DEV3_FILE)
-        for line in path.read_text().splitlines()
-        if line.strip()
-    }
-    assert not others & {r["q"].lower() for r in rows}, "dev4 queries must be new"
-    top1, top5, misses = _quality([(r["q"], tuple(r["expect"])) for r in rows], natural=True)
-    assert top5 >= DEV4_TOP5, misses
-    assert top1 >= DEV4_TOP1, misses
+    earlier = (UNSEEN_FILE, HELD_OUT_FILE, DEV2_FILE, DEV3_FILE)
+    _dev_set_is_sound_and_meets_its_floor(DEV4_FILE, "dev4", earlier, DEV4_TOP5, DEV4_TOP1)
 
 
 def test_quality_on_held_out_test_half() -> None:
